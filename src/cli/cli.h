@@ -1,0 +1,33 @@
+/*
+ * cli.h - the `koban` sub-commands.
+ *
+ * main() finds the sub-command by name and calls it with argv starting at the
+ * sub-command's name (argv[0] = "parse", ...). A command returns the process exit
+ * status: 0 success, 1 failure (message already printed to stderr), 2 usage error.
+ * Every command accepts "-c FILE" (configuration; built-in defaults without it).
+ * Main thread only.
+ */
+#ifndef CLI_CLI_H
+#define CLI_CLI_H
+
+struct config;
+struct err;
+
+int cmd_serve(int argc, char **argv);
+int cmd_parse(int argc, char **argv);
+int cmd_config(int argc, char **argv);
+int cmd_tenant(int argc, char **argv);
+int cmd_source(int argc, char **argv);
+
+/*
+ * Shared option handling: removes "-c FILE" / "--config FILE" / "--config=FILE" from
+ * argv (updating *argc) and loads the configuration into c, printing any error.
+ * Returns 0, or the exit status to return (1).
+ */
+int cli_load_config(int *argc, char **argv, struct config *c);
+/* Prints "koban: MSG" to stderr and returns 1. */
+int cli_fail(const struct err *e);
+/* Prints "usage: koban USAGE" to stderr and returns 2. */
+int cli_usage(const char *usage);
+
+#endif

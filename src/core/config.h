@@ -1,0 +1,96 @@
+/*
+ * config.h - koban's configuration: one YAML file, or the built-in defaults.
+ *
+ * config_load() reads a file (path NULL: built-in defaults, data directory ./var) into a
+ * struct config that owns all its strings. Unknown keys and bad values are errors that
+ * name file:line, the key and what was expected. config_example() is a complete,
+ * commented file that loads to the defaults; docs/configuration.md documents each key.
+ *
+ * A struct config is immutable after loading; a reload builds a new one. Load on the main
+ * thread; a loaded config may be read from any thread.
+ */
+#ifndef CORE_CONFIG_H
+#define CORE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/log.h"
+
+struct err;
+
+enum listener_proto { LISTENER_UDP, LISTENER_TCP, LISTENER_TLS };
+
+#define CONFIG_MAX_LISTENERS 32
+
+struct config_listener {
+	char *name;              /* unique; default "udp", "tcp", "tls" */
+	enum listener_proto proto;
+	char *address;           /* "127.0.0.1:5514", "[::1]:5514", "0.0.0.0:514" */
+};
+
+struct config_tenant_limit {
+	char *tenant;
+	uint32_t eps;            /* events per second, 0 = unlimited */
+};
+
+struct config {
+	char *path;              /* file loaded, NULL for built-in defaults */
+	char *data_dir;          /* "./var" */
+	enum log_level log_level;
+	char *timezone;          /* zone of RFC 3164 stamps when a source names none */
+	unsigned workers;        /* worker threads; 0 = one per core */
+	char *admin_address;     /* admin HTTP (/metrics); "127.0.0.1:8514" */
+
+	/* syslog */
+	struct config_listener listeners[CONFIG_MAX_LISTENERS];
+	size_t n_listeners;
+	size_t max_message_size; /* longer messages are truncated and counted; 65536 */
+	int udp_rcvbuf;          /* SO_RCVBUF bytes for UDP sockets */
+	unsigned tcp_max_connections;
+	unsigned tcp_idle_timeout; /* seconds, 0 = none */
+	char *tls_cert;          /* PEM files for TLS listeners */
+	char *tls_key;
+	char *tls_ca;            /* when set, clients must present a certificate it signed */
+
+	/* fair queues */
+	unsigned queue_capacity; /* messages per tenant queue */
+	size_t queue_max_bytes;  /* bytes per tenant queue */
+	unsigned queue_quantum;  /* messages a tenant may take per round */
+	uint32_t default_eps;    /* per-tenant EPS limit, 0 = unlimited */
+	struct config_tenant_limit *limits;
+	size_t n_limits;
+
+	/* output */
+	int spool;               /* 1: workers append ECS JSON to data_dir/spool/TENANT.ndjson */
+};
+
+/* Fills c with the built-in defaults. */
+int config_defaults(struct config *c, struct err *e);
+/* Loads path (NULL = defaults). On error c holds nothing to release. */
+int config_load(struct config *c, const char *path, struct err *e);
+/* Loads YAML text; name is used in messages ("FILE:LINE: ..."). */
+int config_load_mem(struct config *c, const char *text, size_t len, const char *name,
+		    struct err *e);
+void config_release(struct config *c);
+/* A complete, commented configuration that loads to the defaults. */
+const char *config_example(void);
+/*
+ * Replaces every listener of proto with one listening on address (for --syslog-udp
+ * and friends) after checking the address; 0 or -EINVAL with a message.
+ */
+int config_set_listener(struct config *c, enum listener_proto proto, const char *address,
+			struct err *e);
+int config_set_admin(struct config *c, const char *address, struct err *e);
+/* EPS limit of a tenant: its own limit or default_eps. */
+uint32_t config_tenant_eps(const struct config *c, const char *tenant);
+const char *config_proto_name(enum listener_proto p);
+/*
+ * Splits "HOST:PORT" or "[V6]:PORT" into a sockaddr; 0 or -EINVAL with a message naming
+ * what was expected. Shared by the config checker and the listeners.
+ */
+struct sockaddr_storage;
+int config_parse_address(const char *s, struct sockaddr_storage *ss, unsigned *sslen,
+			 struct err *e);
+
+#endif

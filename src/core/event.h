@@ -1,0 +1,77 @@
+/*
+ * event.h - the normalized event (DESIGN.md section 3).
+ *
+ * An event is a list of (field id, typed value) pairs. Values are typed by their field
+ * (field.h): strings as (pointer, length), integers and times as int64_t, IPs as
+ * struct ipaddr. String values are zero-copy: event_set_str() keeps the caller's pointer,
+ * which must stay valid as long as the event (usually it points into the received
+ * message or into the batch arena); event_set_strdup() copies into the event's arena.
+ *
+ * Memory: the value array and copies come from the arena given to event_init(); nothing
+ * is freed per event. event_clear() forgets the values so the struct can be reused after
+ * the arena is cleared. An event holds at most EVENT_MAX_VALUES values.
+ *
+ * Thread safety: an event belongs to one thread (the worker that builds it).
+ */
+#ifndef CORE_EVENT_H
+#define CORE_EVENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/field.h"
+#include "core/ipaddr.h"
+
+struct arena;
+struct buf;
+
+#define EVENT_MAX_VALUES 1024
+
+struct event_value {
+	uint32_t field; /* field id */
+	uint32_t len;   /* string length (FT_STR) */
+	union {
+		const char *s;     /* FT_STR: not NUL-terminated */
+		int64_t i;         /* FT_INT, FT_TIME (ns), FT_BOOL (0/1) */
+		struct ipaddr ip;  /* FT_IP */
+	} v;
+};
+
+struct event {
+	struct arena *arena;
+	struct event_value *vals;
+	uint32_t n;
+	uint32_t cap;
+};
+
+void event_init(struct event *ev, struct arena *arena);
+void event_clear(struct event *ev);
+
+/*
+ * Setters replace an existing value of the field; the event_add_* forms append one more
+ * value (a multi-valued field, printed as a JSON array). The value must match the
+ * field's type: a string for an FT_INT field is an error (-EINVAL). Returns 0, -EINVAL,
+ * -ENOSPC (too many values) or -ENOMEM (arena full).
+ */
+int event_set_str(struct event *ev, unsigned field, const char *s, size_t len);
+int event_set_strdup(struct event *ev, unsigned field, const char *s, size_t len);
+int event_set_int(struct event *ev, unsigned field, int64_t v);
+int event_set_time(struct event *ev, unsigned field, int64_t ns);
+int event_set_ip(struct event *ev, unsigned field, const struct ipaddr *ip);
+int event_set_bool(struct event *ev, unsigned field, bool v);
+int event_add_str(struct event *ev, unsigned field, const char *s, size_t len);
+
+/* First value of field, or NULL. */
+const struct event_value *event_get(const struct event *ev, unsigned field);
+/* Convenience for string fields: 1 and (s, len) when present, else 0. */
+int event_get_str(const struct event *ev, unsigned field, const char **s, size_t *len);
+
+/*
+ * Appends the event as one line of JSON without the newline: nested objects for dotted
+ * names, keys sorted, repeated fields as arrays. Uses the event's arena for sorting.
+ * Returns 0 or a negative error code.
+ */
+int event_write_json(const struct event *ev, struct buf *out);
+
+#endif

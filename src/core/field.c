@@ -1,0 +1,170 @@
+#include "core/field.h"
+#include "core/compat.h"
+#include "core/mem.h"
+
+#include <pthread.h>
+
+struct field_def {
+	const char *name;
+	uint32_t len;
+	enum field_type type;
+};
+
+static const struct field_def known[FIELD_COUNT] = {
+#define FIELD_DEF(id, name, type) [FIELD_##id] = { name, sizeof(name) - 1, type },
+	FIELD_TABLE(FIELD_DEF)
+#undef FIELD_DEF
+};
+
+/*
+ * Vendor fields live in fixed chunks that never move, so field_name() can read them
+ * without the lock once it holds an id handed out under it.
+ */
+#define CHUNK_BITS 10
+#define CHUNK_SIZE (1u << CHUNK_BITS)
+#define HASH_SIZE (FIELD_DYNAMIC_MAX * 2 + FIELD_COUNT * 2) /* keeps load <= 1/2 */
+
+static struct field_def *chunks[FIELD_DYNAMIC_MAX / CHUNK_SIZE];
+static unsigned dynamic_count;
+static int32_t *hash_slots; /* id + 1, 0 = empty */
+static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
+
+static uint32_t hash_name(const char *s, size_t len)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)s[i]) * 16777619u;
+	return h;
+}
+
+static const struct field_def *def_of(unsigned id)
+{
+	if (id < FIELD_COUNT)
+		return &known[id];
+	id -= FIELD_COUNT;
+	return &chunks[id >> CHUNK_BITS][id & (CHUNK_SIZE - 1)];
+}
+
+/* Slot of name, or of the empty slot where it would go. Caller holds the lock. */
+static size_t find_slot(const char *name, size_t len)
+{
+	size_t i = hash_name(name, len) % HASH_SIZE;
+
+	for (;; i = (i + 1) % HASH_SIZE) {
+		const struct field_def *d;
+
+		if (!hash_slots[i])
+			return i;
+		d = def_of((unsigned)hash_slots[i] - 1);
+		if (d->len == len && !memcmp(d->name, name, len))
+			return i;
+	}
+}
+
+/* Builds the hash of known names; caller holds the write lock. */
+static int ensure_table(void)
+{
+	if (hash_slots)
+		return 0;
+	hash_slots = mem_calloc(HASH_SIZE, sizeof(*hash_slots));
+	if (!hash_slots)
+		return -ENOMEM;
+	for (unsigned id = 0; id < FIELD_COUNT; id++)
+		hash_slots[find_slot(known[id].name, known[id].len)] = (int32_t)id + 1;
+	return 0;
+}
+
+static int lookup_locked(const char *name, size_t len)
+{
+	size_t slot;
+
+	if (!hash_slots)
+		return -EAGAIN;
+	slot = find_slot(name, len);
+	return hash_slots[slot] ? hash_slots[slot] - 1 : -ENOENT;
+}
+
+int field_lookup(const char *name, size_t len)
+{
+	int id;
+
+	if (len == 0 || len > FIELD_NAME_MAX)
+		return -ENOENT;
+	pthread_rwlock_rdlock(&lock);
+	id = lookup_locked(name, len);
+	pthread_rwlock_unlock(&lock);
+	if (id != -EAGAIN)
+		return id;
+	pthread_rwlock_wrlock(&lock);
+	id = ensure_table() ? -ENOMEM : lookup_locked(name, len);
+	pthread_rwlock_unlock(&lock);
+	return id;
+}
+
+static int register_locked(const char *name, size_t len, enum field_type type)
+{
+	unsigned n = dynamic_count, c = n >> CHUNK_BITS;
+	struct field_def *d;
+	char *copy;
+	int id;
+
+	id = lookup_locked(name, len);
+	if (id != -ENOENT)
+		return id;
+	if (n >= FIELD_DYNAMIC_MAX)
+		return -ENOSPC;
+	if (!chunks[c]) {
+		chunks[c] = mem_calloc(CHUNK_SIZE, sizeof(struct field_def));
+		if (!chunks[c])
+			return -ENOMEM;
+	}
+	copy = mem_strndup(name, len);
+	if (!copy)
+		return -ENOMEM;
+	d = &chunks[c][n & (CHUNK_SIZE - 1)];
+	d->name = copy;
+	d->len = (uint32_t)len;
+	d->type = type;
+	id = (int)(FIELD_COUNT + n);
+	hash_slots[find_slot(name, len)] = id + 1;
+	dynamic_count = n + 1;
+	return id;
+}
+
+int field_intern(const char *name, size_t len, enum field_type type)
+{
+	int id;
+
+	if (len == 0 || len > FIELD_NAME_MAX)
+		return -EINVAL;
+	id = field_lookup(name, len);
+	if (id >= 0 || id != -ENOENT)
+		return id;
+	pthread_rwlock_wrlock(&lock);
+	id = ensure_table();
+	if (!id)
+		id = register_locked(name, len, type);
+	pthread_rwlock_unlock(&lock);
+	return id;
+}
+
+const char *field_name(unsigned id)
+{
+	return def_of(id)->name;
+}
+
+enum field_type field_type(unsigned id)
+{
+	return def_of(id)->type;
+}
+
+unsigned field_count(void)
+{
+	unsigned n;
+
+	pthread_rwlock_rdlock(&lock);
+	n = FIELD_COUNT + dynamic_count;
+	pthread_rwlock_unlock(&lock);
+	return n;
+}

@@ -1,0 +1,106 @@
+/*
+ * field.h - event field names interned to small integer ids.
+ *
+ * Known ECS fields come from one X-macro table (FIELD_TABLE) and have fixed ids
+ * FIELD_<NAME>; vendor fields (panos.*, log.syslog.structured_data.*, ...) are registered
+ * on first sight with field_intern() and get ids from FIELD_COUNT up. Rules, queries and
+ * decoders resolve names to ids once, so an event never compares field-name strings.
+ *
+ * Every field has a type that says how its values are stored and printed. Interned
+ * names live until the process exits.
+ *
+ * Thread safety: field_intern, field_lookup, field_name and field_type may be called
+ * from any thread; registration takes a lock, reads of known ids do not.
+ */
+#ifndef CORE_FIELD_H
+#define CORE_FIELD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum field_type {
+	FT_STR,  /* UTF-8 text */
+	FT_INT,  /* signed 64-bit integer */
+	FT_TIME, /* nanoseconds since the Unix epoch, printed as RFC 3339 UTC */
+	FT_IP,   /* struct ipaddr */
+	FT_BOOL,
+};
+
+/* X(ID, "ecs.name", type) */
+#define FIELD_TABLE(X)                                                        \
+	X(TIMESTAMP, "@timestamp", FT_TIME)                                   \
+	X(MESSAGE, "message", FT_STR)                                         \
+	X(TENANT_ID, "tenant.id", FT_STR)                                     \
+	X(EVENT_ORIGINAL, "event.original", FT_STR)                           \
+	X(EVENT_CREATED, "event.created", FT_TIME)                            \
+	X(EVENT_KIND, "event.kind", FT_STR)                                   \
+	X(EVENT_CATEGORY, "event.category", FT_STR)                           \
+	X(EVENT_TYPE, "event.type", FT_STR)                                   \
+	X(EVENT_ACTION, "event.action", FT_STR)                               \
+	X(EVENT_OUTCOME, "event.outcome", FT_STR)                             \
+	X(EVENT_SEVERITY, "event.severity", FT_INT)                           \
+	X(EVENT_DATASET, "event.dataset", FT_STR)                             \
+	X(EVENT_MODULE, "event.module", FT_STR)                               \
+	X(EVENT_TIMEZONE, "event.timezone", FT_STR)                           \
+	X(LOG_SOURCE_ADDRESS, "log.source.address", FT_STR)                   \
+	X(LOG_SYSLOG_PRIORITY, "log.syslog.priority", FT_INT)                 \
+	X(LOG_SYSLOG_FACILITY_CODE, "log.syslog.facility.code", FT_INT)       \
+	X(LOG_SYSLOG_FACILITY_NAME, "log.syslog.facility.name", FT_STR)       \
+	X(LOG_SYSLOG_SEVERITY_CODE, "log.syslog.severity.code", FT_INT)       \
+	X(LOG_SYSLOG_SEVERITY_NAME, "log.syslog.severity.name", FT_STR)       \
+	X(LOG_SYSLOG_VERSION, "log.syslog.version", FT_STR)                   \
+	X(LOG_SYSLOG_HOSTNAME, "log.syslog.hostname", FT_STR)                 \
+	X(LOG_SYSLOG_APPNAME, "log.syslog.appname", FT_STR)                   \
+	X(LOG_SYSLOG_PROCID, "log.syslog.procid", FT_STR)                     \
+	X(LOG_SYSLOG_MSGID, "log.syslog.msgid", FT_STR)                       \
+	X(HOST_NAME, "host.name", FT_STR)                                     \
+	X(PROCESS_NAME, "process.name", FT_STR)                               \
+	X(PROCESS_PID, "process.pid", FT_INT)                                 \
+	X(OBSERVER_VENDOR, "observer.vendor", FT_STR)                         \
+	X(OBSERVER_PRODUCT, "observer.product", FT_STR)                       \
+	X(OBSERVER_NAME, "observer.name", FT_STR)                             \
+	X(OBSERVER_SERIAL_NUMBER, "observer.serial_number", FT_STR)           \
+	X(SOURCE_IP, "source.ip", FT_IP)                                      \
+	X(SOURCE_PORT, "source.port", FT_INT)                                 \
+	X(SOURCE_NAT_IP, "source.nat.ip", FT_IP)                              \
+	X(SOURCE_NAT_PORT, "source.nat.port", FT_INT)                         \
+	X(DESTINATION_IP, "destination.ip", FT_IP)                            \
+	X(DESTINATION_PORT, "destination.port", FT_INT)                       \
+	X(DESTINATION_NAT_IP, "destination.nat.ip", FT_IP)                    \
+	X(DESTINATION_NAT_PORT, "destination.nat.port", FT_INT)               \
+	X(NETWORK_TRANSPORT, "network.transport", FT_STR)                     \
+	X(NETWORK_BYTES, "network.bytes", FT_INT)                             \
+	X(USER_NAME, "user.name", FT_STR)                                     \
+	X(URL_ORIGINAL, "url.original", FT_STR)                               \
+	X(URL_DOMAIN, "url.domain", FT_STR)                                   \
+	X(URL_PATH, "url.path", FT_STR)                                       \
+	X(HTTP_REQUEST_METHOD, "http.request.method", FT_STR)                 \
+	X(HTTP_RESPONSE_STATUS_CODE, "http.response.status_code", FT_INT)     \
+	X(DNS_QUESTION_NAME, "dns.question.name", FT_STR)                     \
+	X(RULE_ID, "rule.id", FT_STR)                                         \
+	X(RULE_NAME, "rule.name", FT_STR)
+
+enum field_id {
+#define FIELD_ENUM(id, name, type) FIELD_##id,
+	FIELD_TABLE(FIELD_ENUM)
+#undef FIELD_ENUM
+	FIELD_COUNT
+};
+
+#define FIELD_NAME_MAX 256
+#define FIELD_DYNAMIC_MAX 65536 /* vendor fields one process may register */
+
+/*
+ * Id of name[0..len), registering it with type when new. A known name keeps its own
+ * type. Returns -EINVAL for an empty or too long name, -ENOSPC when the registry is
+ * full, -ENOMEM.
+ */
+int field_intern(const char *name, size_t len, enum field_type type);
+/* Id of an already known name, or -ENOENT. */
+int field_lookup(const char *name, size_t len);
+const char *field_name(unsigned id);
+enum field_type field_type(unsigned id);
+/* Number of ids handed out so far (FIELD_COUNT + registered vendor fields). */
+unsigned field_count(void);
+
+#endif

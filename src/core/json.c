@@ -1,0 +1,80 @@
+#include "core/json.h"
+#include "core/compat.h"
+#include "core/buf.h"
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not valid. */
+static size_t utf8_seq_len(const unsigned char *s, size_t len)
+{
+	unsigned char c = s[0];
+	size_t n;
+	uint32_t cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, cp = c & 0x07;
+	else
+		return 0;
+	if (len < n)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+static bool plain_ascii(unsigned char c)
+{
+	return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
+int json_add_string(struct buf *out, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, start;
+	int rc = buf_addch(out, '"');
+
+	while (!rc && i < len) {
+		start = i;
+		while (i < len && plain_ascii(p[i]))
+			i++;
+		if (i > start && (rc = buf_add(out, p + start, i - start)))
+			break;
+		if (i >= len)
+			break;
+		unsigned char c = p[i];
+		size_t n;
+
+		switch (c) {
+		case '"': rc = buf_add(out, "\\\"", 2); i++; continue;
+		case '\\': rc = buf_add(out, "\\\\", 2); i++; continue;
+		case '\n': rc = buf_add(out, "\\n", 2); i++; continue;
+		case '\r': rc = buf_add(out, "\\r", 2); i++; continue;
+		case '\t': rc = buf_add(out, "\\t", 2); i++; continue;
+		default: break;
+		}
+		if (c < 0x20 || c == 0x7f) {
+			rc = buf_addf(out, "\\u%04x", c);
+			i++;
+			continue;
+		}
+		n = utf8_seq_len(p + i, len - i);
+		if (n) {
+			rc = buf_add(out, p + i, n);
+			i += n;
+		} else {
+			rc = buf_add(out, "\xef\xbf\xbd", 3);
+			i++;
+		}
+	}
+	return rc ? rc : buf_addch(out, '"');
+}

@@ -1,0 +1,74 @@
+#include "core/mem.h"
+#include "core/compat.h"
+
+#include <stdatomic.h>
+
+static atomic_long fail_countdown = -1;
+static atomic_long failed;
+
+static int should_fail(void)
+{
+	long n = atomic_load_explicit(&fail_countdown, memory_order_relaxed);
+
+	if (n < 0)
+		return 0;
+	if (n == 0) {
+		atomic_fetch_add(&failed, 1);
+		return 1;
+	}
+	atomic_fetch_sub(&fail_countdown, 1);
+	return 0;
+}
+
+void mem_fail_after(long n)
+{
+	atomic_store(&fail_countdown, n);
+	atomic_store(&failed, 0);
+}
+
+long mem_failed_count(void)
+{
+	return atomic_load(&failed);
+}
+
+void *mem_alloc(size_t n)
+{
+	if (should_fail())
+		return NULL;
+	return malloc(n ? n : 1);
+}
+
+void *mem_calloc(size_t nmemb, size_t size)
+{
+	if (should_fail())
+		return NULL;
+	return calloc(nmemb ? nmemb : 1, size ? size : 1);
+}
+
+void *mem_realloc(void *p, size_t n)
+{
+	if (should_fail())
+		return NULL;
+	return realloc(p, n ? n : 1);
+}
+
+char *mem_strndup(const char *s, size_t n)
+{
+	char *d = mem_alloc(n + 1);
+
+	if (!d)
+		return NULL;
+	memcpy(d, s, n);
+	d[n] = '\0';
+	return d;
+}
+
+char *mem_strdup(const char *s)
+{
+	return mem_strndup(s, strlen(s));
+}
+
+void mem_free(void *p)
+{
+	free(p);
+}

@@ -1,0 +1,44 @@
+/*
+ * timeutil.h - calendar arithmetic on nanosecond Unix times, without the C library's
+ * global time zone state (gmtime/localtime are banned).
+ *
+ * Times are int64_t nanoseconds since 1970-01-01T00:00:00Z ("ns"). Pure functions,
+ * any thread.
+ */
+#ifndef CORE_TIMEUTIL_H
+#define CORE_TIMEUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define NS_PER_SEC INT64_C(1000000000)
+
+struct civil_time {
+	int year;  /* e.g. 2026 */
+	int month; /* 1..12 */
+	int day;   /* 1..31 */
+	int hour, min, sec;
+	long nsec; /* 0..999999999 */
+};
+
+/* Days since 1970-01-01 of a proleptic Gregorian date. */
+int64_t time_days_from_civil(int year, int month, int day);
+/* Inverse of time_days_from_civil. */
+void time_civil_from_days(int64_t days, int *year, int *month, int *day);
+/* ns of a civil time read as UTC. */
+int64_t time_from_civil_utc(const struct civil_time *c);
+/* Civil UTC fields of ns. */
+void time_to_civil_utc(int64_t ns, struct civil_time *c);
+/* Days in month (1..12) of year. */
+int time_days_in_month(int year, int month);
+/* Current wall-clock time. */
+int64_t time_now_ns(void);
+
+#define TIME_RFC3339_LEN 40
+/*
+ * Writes ns as RFC 3339 UTC ("2026-11-25T03:04:05.123Z"): 3, 6 or 9 fractional digits,
+ * as few as keep the value exact, none when it is a whole second. Returns the length.
+ */
+size_t time_format_rfc3339(int64_t ns, char out[TIME_RFC3339_LEN]);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * meta.h - the metadata store: tenants and sources (later users, assets, alerts, ...).
+ *
+ * SQLite in WAL mode at DATA_DIR/koban.db, behind this API so another database can serve
+ * it later. meta_open() creates the file and the schema (versioned migrations) when
+ * missing. Names are checked here, not only in the CLI: a tenant name is 1-63 of
+ * [a-z0-9_-] starting with a letter or digit; names starting with '_' are reserved
+ * (the built-in tenant "_unassigned" always exists and cannot be removed).
+ *
+ * Ownership: list functions hand each row to a callback; the row's strings are valid
+ * only during the call. Errors: 0 or a negative code with a message in e (-EEXIST,
+ * -ENOENT, -EINVAL, -EIO).
+ *
+ * Thread safety: one struct meta per thread; open a second handle for another thread.
+ */
+#ifndef STORE_META_H
+#define STORE_META_H
+
+#include <stdint.h>
+
+struct err;
+struct meta;
+
+#define META_UNASSIGNED "_unassigned"
+
+struct meta_tenant {
+	int64_t id;
+	const char *name;
+	int64_t created_ns;
+	int64_t n_sources;
+};
+
+struct meta_source {
+	int64_t id;
+	const char *name;     /* unique across tenants */
+	const char *tenant;
+	const char *cidr;     /* NULL or "10.0.0.0/8", "2001:db8::/32", a bare address */
+	const char *host;     /* NULL or a syslog HOSTNAME, compared case-insensitively */
+	const char *listener; /* NULL or a listener name from the config */
+	const char *format;   /* "auto", "rfc3164", "rfc5424" */
+	const char *tz;       /* NULL or an IANA zone name */
+	int64_t created_ns;
+};
+
+int meta_open(struct meta **m, const char *data_dir, struct err *e);
+void meta_close(struct meta *m);
+
+int meta_tenant_add(struct meta *m, const char *name, struct err *e);
+/* Removes the tenant and its sources. */
+int meta_tenant_remove(struct meta *m, const char *name, struct err *e);
+int meta_tenant_get(struct meta *m, const char *name,
+		    void (*fn)(void *ctx, const struct meta_tenant *t), void *ctx, struct err *e);
+int meta_tenant_list(struct meta *m, void (*fn)(void *ctx, const struct meta_tenant *t),
+		     void *ctx, struct err *e);
+
+/*
+ * Adds a source (id and created_ns ignored). At least one of cidr, host, listener must
+ * be set; cidr, format and tz are validated.
+ */
+int meta_source_add(struct meta *m, const struct meta_source *s, struct err *e);
+int meta_source_remove(struct meta *m, const char *name, struct err *e);
+/* tenant NULL: sources of every tenant. Ordered by tenant, then name. */
+int meta_source_list(struct meta *m, const char *tenant,
+		     void (*fn)(void *ctx, const struct meta_source *s), void *ctx, struct err *e);
+
+#endif

@@ -1,0 +1,132 @@
+/* Unit tests of the core building blocks: buf, arena, mem hook, event JSON, time. */
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/event.h"
+#include "core/field.h"
+#include "core/ipaddr.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+#include "t.h"
+
+#include <errno.h>
+
+static void test_buf_max(void)
+{
+	struct buf b;
+
+	buf_init(&b, 8);
+	CHECK_INT(buf_adds(&b, "12345"), 0);
+	CHECK_INT(buf_adds(&b, "6789"), -ENOSPC);
+	CHECK_STR(b.p, "12345");
+	CHECK_INT(buf_addf(&b, "%d", 678), 0);
+	CHECK_STR(b.p, "12345678");
+	CHECK_INT(buf_addch(&b, 'x'), -ENOSPC);
+	buf_consume(&b, 3);
+	CHECK_STR(b.p, "45678");
+	buf_release(&b);
+}
+
+static void test_mem_fail_hook(void)
+{
+	struct buf b;
+
+	buf_init(&b, 1024);
+	mem_fail_after(0);
+	CHECK_INT(buf_adds(&b, "x"), -ENOMEM);
+	CHECK_INT(b.len, 0);
+	CHECK_INT(mem_failed_count(), 1);
+	mem_fail_after(-1);
+	CHECK_INT(buf_adds(&b, "x"), 0);
+	buf_release(&b);
+}
+
+static void test_arena_limit(void)
+{
+	struct arena a;
+	char *p;
+
+	arena_init(&a, 64, 256);
+	p = arena_strndup(&a, "hello", 5);
+	CHECK_STR(p, "hello");
+	CHECK(arena_alloc(&a, 300) == NULL);
+	CHECK(arena_alloc(&a, 100) != NULL);
+	arena_clear(&a);
+	CHECK_INT(a.used, 0);
+	CHECK(arena_alloc(&a, 200) != NULL);
+	arena_release(&a);
+}
+
+static void test_event_json_nested_sorted(void)
+{
+	struct arena a;
+	struct event ev;
+	struct buf out = BUF_INIT(4096);
+	struct ipaddr ip;
+	int sd = field_intern("log.syslog.structured_data.x@1.k", 32, FT_STR);
+
+	arena_init(&a, 4096, 1 << 20);
+	event_init(&ev, &a);
+	CHECK(sd >= FIELD_COUNT);
+	CHECK_INT(event_set_str(&ev, FIELD_MESSAGE, "hi \"there\"\n", 11), 0);
+	CHECK_INT(event_set_int(&ev, FIELD_LOG_SYSLOG_PRIORITY, 13), 0);
+	CHECK_INT(event_set_str(&ev, FIELD_HOST_NAME, "h1", 2), 0);
+	CHECK_INT(event_set_time(&ev, FIELD_TIMESTAMP, INT64_C(1700000000123000000)), 0);
+	CHECK_INT(ipaddr_parse(&ip, "10.1.2.3", 8), 0);
+	CHECK_INT(event_set_ip(&ev, FIELD_SOURCE_IP, &ip), 0);
+	CHECK_INT(event_add_str(&ev, (unsigned)sd, "a", 1), 0);
+	CHECK_INT(event_add_str(&ev, (unsigned)sd, "b\xff", 2), 0);
+	CHECK_INT(event_set_str(&ev, FIELD_LOG_SYSLOG_PRIORITY, "x", 1), -EINVAL);
+	CHECK_INT(event_write_json(&ev, &out), 0);
+	CHECK_STR(out.p, "{\"@timestamp\":\"2023-11-14T22:13:20.123Z\",\"host\":{\"name\":\"h1\"},"
+			 "\"log\":{\"syslog\":{\"priority\":13,\"structured_data\":{\"x@1\":{\"k\":"
+			 "[\"a\",\"b\xef\xbf\xbd\"]}}}},\"message\":\"hi \\\"there\\\"\\n\","
+			 "\"source\":{\"ip\":\"10.1.2.3\"}}");
+	buf_release(&out);
+	arena_release(&a);
+}
+
+static void test_civil_roundtrip(void)
+{
+	struct civil_time c = { 2024, 2, 29, 23, 59, 58, 5000 }, d;
+	char s[TIME_RFC3339_LEN];
+	int64_t ns = time_from_civil_utc(&c);
+
+	time_to_civil_utc(ns, &d);
+	CHECK_INT(d.year, 2024);
+	CHECK_INT(d.month, 2);
+	CHECK_INT(d.day, 29);
+	CHECK_INT(d.sec, 58);
+	CHECK_INT(d.nsec, 5000);
+	time_format_rfc3339(ns, s);
+	CHECK_STR(s, "2024-02-29T23:59:58.000005Z");
+	time_format_rfc3339(-1, s);
+	CHECK_STR(s, "1969-12-31T23:59:59.999999999Z");
+}
+
+static void test_cidr(void)
+{
+	struct ipaddr net, ip;
+	unsigned p;
+
+	CHECK_INT(ipaddr_parse_cidr(&net, &p, "10.0.0.0/8", 10), 0);
+	CHECK_INT(p, 104);
+	CHECK_INT(ipaddr_parse(&ip, "10.200.1.1", 10), 0);
+	CHECK(ipaddr_in_prefix(&ip, &net, p));
+	CHECK_INT(ipaddr_parse(&ip, "11.0.0.1", 8), 0);
+	CHECK(!ipaddr_in_prefix(&ip, &net, p));
+	CHECK_INT(ipaddr_parse_cidr(&net, &p, "2001:db8::/33", 13), 0);
+	CHECK_INT(p, 33);
+	CHECK_INT(ipaddr_parse_cidr(&net, &p, "10.0.0.0/33", 11), -EINVAL);
+	CHECK_INT(ipaddr_parse_cidr(&net, &p, "nonsense", 8), -EINVAL);
+}
+
+int main(void)
+{
+	T_RUN(test_buf_max);
+	T_RUN(test_mem_fail_hook);
+	T_RUN(test_arena_limit);
+	T_RUN(test_event_json_nested_sorted);
+	T_RUN(test_civil_roundtrip);
+	T_RUN(test_cidr);
+	return t_done();
+}
