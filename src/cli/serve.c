@@ -1,0 +1,415 @@
+/*
+ * serve.c - `koban serve`: the daemon.
+ *
+ * Wires the stages together (DESIGN.md section 1): listeners -> router -> fair queue ->
+ * workers (parse, output). The main thread only starts and stops things and waits for
+ * signals: SIGHUP reloads the configuration and the tenant/source table, SIGTERM and
+ * SIGINT stop reading, drain the queues and exit.
+ */
+#include "cli/cli.h"
+#include "core/compat.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define LOG_MODULE "serve"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/event.h"
+#include "core/fairq.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/msg.h"
+#include "core/timeutil.h"
+#include "core/worker.h"
+#include "enrich/route.h"
+#include "ingest/listener.h"
+#include "parse/syslog.h"
+#include "portal/admin.h"
+#include "store/meta.h"
+
+#define SERVE_USAGE                                                                     \
+	"serve [-c FILE] [--syslog-udp ADDR:PORT] [--syslog-tcp ADDR:PORT]\n"           \
+	"                   [--syslog-tls ADDR:PORT] [--admin ADDR:PORT]"
+
+#define SPOOL_MAX_BATCH_BYTES (64u << 20)
+
+/* Command-line overrides, applied again to every reloaded configuration. */
+struct serve_overrides {
+	const char *listener[3]; /* by enum listener_proto */
+	const char *admin;
+};
+
+/* Per-worker state: the batch arena and the JSON being built for the spool. */
+struct worker_state {
+	struct arena arena;
+	struct buf out;
+};
+
+/* Spool files, one per tenant slot, opened on first use (O_APPEND: whole-batch writes). */
+struct spool {
+	char *dir;
+	int fds[FAIRQ_MAX_TENANTS];
+	pthread_mutex_t lock;
+};
+
+struct serve {
+	struct config *cfg;       /* the configuration the listeners were bound from */
+	struct serve_overrides ov;
+	struct meta *meta;
+	struct fairq *q;
+	struct router *router;
+	struct workers *workers;
+	struct ingest *ingest;
+	struct admin *admin;
+	struct spool spool;
+	int spool_on;
+	struct worker_state *ws;
+	unsigned n_workers;
+};
+
+static int parse_args(int *argc, char **argv, struct serve_overrides *ov)
+{
+	static const char *const flags[] = { "--syslog-udp", "--syslog-tcp", "--syslog-tls" };
+
+	for (int i = 1; i < *argc; i++) {
+		const char *a = argv[i], *v = i + 1 < *argc ? argv[i + 1] : NULL;
+		size_t k;
+
+		for (k = 0; k < ARRAY_SIZE(flags); k++)
+			if (!strcmp(a, flags[k]))
+				break;
+		if (k < ARRAY_SIZE(flags) && v) {
+			ov->listener[k] = v;
+			i++;
+		} else if (!strcmp(a, "--admin") && v) {
+			ov->admin = v;
+			i++;
+		} else {
+			return cli_usage(SERVE_USAGE);
+		}
+	}
+	return 0;
+}
+
+static int apply_overrides(struct config *c, const struct serve_overrides *ov, struct err *e)
+{
+	static const enum listener_proto protos[] = { LISTENER_UDP, LISTENER_TCP, LISTENER_TLS };
+
+	for (size_t k = 0; k < ARRAY_SIZE(protos); k++)
+		if (ov->listener[k] && config_set_listener(c, protos[k], ov->listener[k], e))
+			return -EINVAL;
+	if (ov->admin && config_set_admin(c, ov->admin, e))
+		return -EINVAL;
+	return 0;
+}
+
+/* ---- spool output ---- */
+
+static int spool_init(struct spool *s, const char *data_dir, struct err *e)
+{
+	struct buf path = BUF_INIT(4096);
+
+	for (size_t i = 0; i < ARRAY_SIZE(s->fds); i++)
+		s->fds[i] = -1;
+	pthread_mutex_init(&s->lock, NULL);
+	if (buf_addf(&path, "%s/spool", data_dir))
+		return err_set(e, -ENAMETOOLONG, "data_dir '%s' is too long", data_dir);
+	if (mkdir(path.p, 0750) && errno != EEXIST) {
+		err_set(e, -errno, "cannot create %s: %s", path.p, strerror(errno));
+		buf_release(&path);
+		return e->code;
+	}
+	s->dir = path.p;
+	return 0;
+}
+
+static void spool_release(struct spool *s)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(s->fds); i++)
+		if (s->fds[i] >= 0)
+			close(s->fds[i]);
+	pthread_mutex_destroy(&s->lock);
+	mem_free(s->dir);
+	s->dir = NULL;
+}
+
+static int spool_fd(struct spool *s, struct fairq *q, unsigned slot)
+{
+	int fd;
+
+	pthread_mutex_lock(&s->lock);
+	fd = s->fds[slot];
+	if (fd < 0) {
+		struct buf path = BUF_INIT(4096);
+
+		if (!buf_addf(&path, "%s/%s.ndjson", s->dir, fairq_slot_name(q, slot))) {
+			fd = open(path.p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+			if (fd < 0)
+				log_error("cannot open %s: %s", path.p, strerror(errno));
+			s->fds[slot] = fd;
+		}
+		buf_release(&path);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return fd;
+}
+
+/* One write(2) per batch: O_APPEND keeps concurrent workers' lines whole. */
+static void spool_write(struct spool *s, struct fairq *q, unsigned slot, const struct buf *b)
+{
+	int fd = spool_fd(s, q, slot);
+	size_t off = 0;
+
+	while (fd >= 0 && off < b->len) {
+		ssize_t n = write(fd, b->p + off, b->len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			log_error("spool write failed: %s", strerror(errno));
+			return;
+		}
+		off += (size_t)n;
+	}
+}
+
+/* ---- workers ---- */
+
+static int process_one(struct serve *sv, struct worker_state *w, const struct msg *m)
+{
+	struct syslog_opts opts = { m->format, m->tz, m->received_ns };
+	const char *tenant = fairq_slot_name(sv->q, m->tenant);
+	char addr[IPADDR_STRLEN + 8];
+	struct event ev;
+	int rc;
+
+	event_init(&ev, &w->arena);
+	rc = syslog_parse(&ev, m->data, m->len, &opts, NULL);
+	event_set_str(&ev, FIELD_TENANT_ID, tenant, strlen(tenant));
+	ipaddr_format(&m->peer, addr);
+	snprintf(addr + strlen(addr), sizeof(addr) - strlen(addr), ":%u", m->peer_port);
+	event_set_strdup(&ev, FIELD_LOG_SOURCE_ADDRESS, addr, strlen(addr));
+	if (sv->spool_on) {
+		size_t mark = w->out.len;
+
+		if (event_write_json(&ev, &w->out) || buf_addch(&w->out, '\n')) {
+			log_warn("event of %u bytes too large for the spool batch", m->len);
+			buf_truncate(&w->out, mark);
+		}
+	}
+	return rc;
+}
+
+static void process_batch(void *ctx, unsigned index, struct msg **msgs, size_t n)
+{
+	struct serve *sv = ctx;
+	struct worker_state *w = &sv->ws[index];
+	struct tenant_stats *st;
+	unsigned slot;
+	uint64_t failed = 0;
+
+	if (!n)
+		return;
+	slot = msgs[0]->tenant;
+	st = fairq_stats(sv->q, slot);
+	for (size_t i = 0; i < n; i++) {
+		if (process_one(sv, w, msgs[i]) < 0)
+			failed++;
+		arena_clear(&w->arena);
+		msg_free(msgs[i]);
+	}
+	if (sv->spool_on && w->out.len) {
+		spool_write(&sv->spool, sv->q, slot, &w->out);
+		buf_reset(&w->out);
+	}
+	atomic_fetch_add_explicit(&st->parsed, n - failed, memory_order_relaxed);
+	if (failed)
+		atomic_fetch_add_explicit(&st->parse_failed, failed, memory_order_relaxed);
+}
+
+static int workers_init(struct serve *sv, struct err *e)
+{
+	unsigned n = sv->cfg->workers;
+
+	if (!n) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		n = cpus > 0 ? (unsigned)cpus : 1;
+	}
+	if (n > WORKERS_MAX)
+		n = WORKERS_MAX;
+	sv->ws = mem_calloc(n, sizeof(*sv->ws));
+	if (!sv->ws)
+		return err_set(e, -ENOMEM, "out of memory");
+	sv->n_workers = n;
+	for (unsigned i = 0; i < n; i++) {
+		arena_init(&sv->ws[i].arena, 64 * 1024, 16u << 20);
+		buf_init(&sv->ws[i].out, SPOOL_MAX_BATCH_BYTES);
+	}
+	return workers_start(&sv->workers, sv->q, n, process_batch, sv, e);
+}
+
+static void workers_release(struct serve *sv)
+{
+	for (unsigned i = 0; i < sv->n_workers; i++) {
+		arena_release(&sv->ws[i].arena);
+		buf_release(&sv->ws[i].out);
+	}
+	mem_free(sv->ws);
+	sv->ws = NULL;
+}
+
+/* ---- life cycle ---- */
+
+static void print_listening(struct serve *sv)
+{
+	for (size_t i = 0; i < ingest_listener_count(sv->ingest); i++)
+		printf("listening syslog %s %s %s\n", ingest_listener_name(sv->ingest, i),
+		       config_proto_name(ingest_listener_proto(sv->ingest, i)),
+		       ingest_listener_address(sv->ingest, i));
+	printf("listening admin http %s\n", admin_address(sv->admin));
+	printf("data %s\n", sv->cfg->data_dir);
+	printf("ready pid %d\n", (int)getpid());
+	fflush(stdout);
+}
+
+static int serve_start(struct serve *sv, struct err *e)
+{
+	struct fairq_config fq = { sv->cfg->queue_capacity, sv->cfg->queue_max_bytes,
+				   sv->cfg->queue_quantum };
+	int rc;
+
+	log_set_level(sv->cfg->log_level);
+	if ((rc = meta_open(&sv->meta, sv->cfg->data_dir, e)))
+		return rc;
+	if ((rc = fairq_new(&sv->q, &fq, e)))
+		return rc;
+	if ((rc = router_new(&sv->router, sv->q, e)) ||
+	    (rc = router_reload(sv->router, sv->meta, sv->cfg, e)))
+		return rc;
+	sv->spool_on = sv->cfg->spool;
+	if (sv->spool_on && (rc = spool_init(&sv->spool, sv->cfg->data_dir, e)))
+		return rc;
+	if ((rc = workers_init(sv, e)))
+		return rc;
+	if ((rc = ingest_start(&sv->ingest, sv->cfg, sv->q, sv->router, e)))
+		return rc;
+	return admin_start(&sv->admin, sv->cfg->admin_address, sv->q, sv->ingest, e);
+}
+
+static void serve_reload(struct serve *sv, const char *path)
+{
+	struct config *c = mem_calloc(1, sizeof(*c));
+	struct err e = ERR_INIT;
+
+	if (!c) {
+		log_error("reload: out of memory");
+		return;
+	}
+	if (config_load(c, path, &e) || apply_overrides(c, &sv->ov, &e)) {
+		log_error("reload failed, keeping the running configuration: %s", e.msg);
+		mem_free(c);
+		return;
+	}
+	if (router_reload(sv->router, sv->meta, c, &e)) {
+		log_error("reload failed, keeping the running configuration: %s", e.msg);
+		config_release(c);
+		mem_free(c);
+		return;
+	}
+	log_set_level(c->log_level);
+	log_info("reloaded %s (listener and queue changes need a restart)",
+		 path ? path : "built-in defaults");
+	config_release(c);
+	mem_free(c);
+}
+
+static void serve_stop(struct serve *sv)
+{
+	int64_t t0 = time_now_ns();
+	size_t left;
+
+	if (sv->ingest)
+		ingest_stop(sv->ingest);
+	sv->ingest = NULL;
+	left = sv->q ? fairq_total_depth(sv->q) : 0;
+	if (sv->q)
+		fairq_close(sv->q);
+	if (sv->workers)
+		workers_stop(sv->workers);
+	sv->workers = NULL;
+	if (sv->q)
+		log_info("drained %zu queued messages in %.3f s", left,
+			 (double)(time_now_ns() - t0) / 1e9);
+	if (sv->admin)
+		admin_stop(sv->admin);
+	workers_release(sv);
+	if (sv->spool_on)
+		spool_release(&sv->spool);
+	if (sv->router)
+		router_free(sv->router);
+	if (sv->q)
+		fairq_free(sv->q);
+	if (sv->meta)
+		meta_close(sv->meta);
+}
+
+/* Blocks until SIGTERM/SIGINT, reloading on every SIGHUP. */
+static void wait_for_signals(struct serve *sv, const sigset_t *set)
+{
+	for (;;) {
+		int sig = sigwaitinfo(set, NULL);
+
+		if (sig == SIGHUP) {
+			serve_reload(sv, sv->cfg->path);
+		} else if (sig == SIGTERM || sig == SIGINT) {
+			log_info("signal %d: stopping", sig);
+			return;
+		}
+	}
+}
+
+int cmd_serve(int argc, char **argv)
+{
+	struct serve sv = { 0 };
+	struct config cfg;
+	struct err e = ERR_INIT;
+	sigset_t set;
+	int rc;
+
+	if ((rc = cli_load_config(&argc, argv, &cfg)))
+		return rc;
+	if ((rc = parse_args(&argc, argv, &sv.ov))) {
+		config_release(&cfg);
+		return rc;
+	}
+	sv.cfg = &cfg;
+	if (apply_overrides(&cfg, &sv.ov, &e)) {
+		config_release(&cfg);
+		return cli_fail(&e);
+	}
+	/* Every thread inherits the blocked mask; only the main thread takes signals. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (serve_start(&sv, &e)) {
+		serve_stop(&sv);
+		config_release(&cfg);
+		return cli_fail(&e);
+	}
+	print_listening(&sv);
+	wait_for_signals(&sv, &set);
+	serve_stop(&sv);
+	config_release(&cfg);
+	return 0;
+}

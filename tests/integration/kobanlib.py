@@ -1,0 +1,182 @@
+"""Helpers for koban's integration tests: throwaway instances, metrics, the load generator.
+
+Each test prints PASS/FAIL/SKIP lines that tests/run counts. Everything runs on loopback
+in a temporary directory; nothing outside it is touched.
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.request
+
+KOBAN = os.environ.get("KOBAN_BIN", os.path.abspath("koban"))
+BUILD = os.environ.get("KOBAN_BUILD", os.path.abspath("build/release"))
+LOADGEN = os.path.join(BUILD, "bench", "loadgen")
+DATA = os.environ.get("KOBAN_TEST_DATA", os.path.abspath("tests/data"))
+
+
+def run(args, cwd, check=True, input=None):
+    """Runs koban ARGS in cwd; returns (status, stdout, stderr)."""
+    p = subprocess.run([KOBAN] + args, cwd=cwd, capture_output=True, text=True, input=input,
+                       timeout=60)
+    if check and p.returncode != 0:
+        raise AssertionError("koban %s failed (%d): %s" % (" ".join(args), p.returncode, p.stderr))
+    return p.returncode, p.stdout, p.stderr
+
+
+class Instance:
+    """A `koban serve` in its own folder with every listener on a free loopback port."""
+
+    def __init__(self, workdir, config=None, extra=()):
+        self.dir = workdir
+        args = [KOBAN, "serve"]
+        if config:
+            args += ["-c", config]
+        args += ["--syslog-udp", "127.0.0.1:0", "--syslog-tcp", "127.0.0.1:0",
+                 "--admin", "127.0.0.1:0"] + list(extra)
+        self.err = open(os.path.join(workdir, "koban.log"), "w")
+        self.proc = subprocess.Popen(args, cwd=workdir, stdout=subprocess.PIPE,
+                                     stderr=self.err, text=True)
+        self.listeners = {}
+        self.admin = None
+        for line in self.proc.stdout:
+            words = line.split()
+            if words[:2] == ["listening", "syslog"]:
+                self.listeners[words[2]] = words[4]
+            elif words[:2] == ["listening", "admin"]:
+                self.admin = words[3]
+            elif words[:1] == ["ready"]:
+                break
+        if self.admin is None:
+            self.proc.wait(timeout=10)
+            raise AssertionError("koban serve did not start: " + self.log())
+
+    def log(self):
+        with open(os.path.join(self.dir, "koban.log")) as f:
+            return f.read()
+
+    def metrics(self):
+        with urllib.request.urlopen("http://%s/metrics" % self.admin, timeout=10) as r:
+            return parse_metrics(r.read().decode())
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=60):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            self.err.close()
+
+    def wait_settled(self, expect_total=None, timeout=120):
+        """Waits until every received message is parsed (or failed) and nothing is
+        queued, and, when given, until that total is reached. Returns the metrics."""
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            m = self.metrics()
+            received = total(m, "koban_events_received_total")
+            done = total(m, "koban_events_parsed_total") + total(m, "koban_events_parse_failed_total")
+            dropped = total(m, "koban_events_dropped_total")
+            depth = total(m, "koban_queue_depth")
+            state = (received, done, dropped)
+            if depth == 0 and done + dropped >= received and state == last and \
+                    (expect_total is None or received >= expect_total):
+                return m
+            last = state
+            time.sleep(0.3)
+        raise AssertionError("koban did not settle: %r" % (last,))
+
+
+def parse_metrics(text):
+    """Prometheus text -> {(name, frozenset(labels)): value}."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$', line)
+        if not m:
+            raise AssertionError("bad metrics line: %r" % line)
+        labels = frozenset(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+        out[(m.group(1), labels)] = float(m.group(4))
+    return out
+
+
+def value(metrics, name, **labels):
+    """Sum of the series of name whose labels include the given ones."""
+    want = set(labels.items())
+    return sum(v for (n, l), v in metrics.items() if n == name and want <= set(l))
+
+
+def total(metrics, name):
+    return value(metrics, name)
+
+
+def loadgen(*args):
+    """Runs the load generator to completion; returns its summary line."""
+    p = subprocess.run([LOADGEN] + [str(a) for a in args], capture_output=True, text=True,
+                       timeout=300)
+    if p.returncode != 0:
+        raise AssertionError("loadgen %s: %s" % (" ".join(map(str, args)), p.stderr))
+    return p.stdout.strip()
+
+
+def loadgen_start(*args):
+    return subprocess.Popen([LOADGEN] + [str(a) for a in args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def spool_lines(workdir, tenant):
+    path = os.path.join(workdir, "var", "spool", tenant + ".ndjson")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
+def make_tls(workdir):
+    """A throwaway CA and a server certificate for 127.0.0.1 signed by it."""
+    d = os.path.join(workdir, "tls")
+    os.makedirs(d, exist_ok=True)
+
+    def ossl(*a):
+        subprocess.run(["openssl"] + list(a), cwd=d, check=True, capture_output=True)
+    ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=koban test CA")
+    ossl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    with open(os.path.join(d, "ext.cnf"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    ossl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+         "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf")
+    return os.path.join(d, "ca.pem"), os.path.join(d, "server.pem"), os.path.join(d, "server.key")
+
+
+class Suite:
+    """Runs test functions, printing PASS/FAIL lines; exit status 1 on any failure."""
+
+    def __init__(self):
+        self.failed = 0
+
+    def run(self, fn, *args):
+        try:
+            fn(*args)
+            print("PASS %s" % fn.__name__, flush=True)
+        except Exception as e:  # noqa: BLE001 - every failure is reported
+            self.failed += 1
+            print("FAIL %s: %s" % (fn.__name__, e), flush=True)
+            traceback.print_exc(file=sys.stdout)
+
+    def done(self):
+        sys.exit(1 if self.failed else 0)
+
+
+def tempdir():
+    return tempfile.mkdtemp(prefix="koban-test-")
