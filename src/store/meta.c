@@ -21,6 +21,7 @@
 #define META_NAME_MAX 63
 #define META_HOST_MAX 255   /* RFC 5424 HOSTNAME: 1*255 PRINTUSASCII */
 #define META_ZONE_MAX 64
+#define META_LISTENER_MAX 32  /* as in the configuration */
 #define META_BUSY_TIMEOUT_MS 5000
 
 struct meta {
@@ -54,15 +55,21 @@ static bool is_name_char(char c)
 	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
 }
 
+static bool name_chars_valid(const char *name, size_t len, size_t max)
+{
+	bool ok = len >= 1 && len <= max;
+
+	for (size_t i = 0; ok && i < len; i++)
+		ok = is_name_char(name[i]);
+	return ok;
+}
+
 /* A new tenant or source name: 1-63 of [a-z0-9_-] starting with a letter or digit. */
 static int check_name(const char *kind, const char *name, struct err *e)
 {
 	size_t len = name ? strlen(name) : 0;
-	bool ok = len >= 1 && len <= META_NAME_MAX && name[0] != '_' && name[0] != '-';
 
-	for (size_t i = 0; ok && i < len; i++)
-		ok = is_name_char(name[i]);
-	if (ok)
+	if (name_chars_valid(name, len, META_NAME_MAX) && name[0] != '_' && name[0] != '-')
 		return 0;
 	if (len && name[0] == '_' && len <= META_NAME_MAX)
 		return err_set(e, -EINVAL, "%s '%s': names starting with '_' are reserved", kind,
@@ -130,17 +137,20 @@ static int check_format(const char *format, struct err *e)
 	return err_set(e, -EINVAL, "format '%s': expected auto, rfc3164 or rfc5424", format);
 }
 
-/* Only the shape of an IANA name; whether the zone exists is decided where it is loaded. */
+/*
+ * Only the shape of an IANA name (letters, digits, / _ - +; no '.', so no "..", and no
+ * empty path component); whether the zone exists is decided where it is loaded.
+ */
 static int check_zone(const char *tz, struct err *e)
 {
 	size_t len = strlen(tz);
-	bool ok = len >= 1 && len <= META_ZONE_MAX && tz[0] != '/' && !strstr(tz, "..");
+	bool ok = len >= 1 && len <= META_ZONE_MAX && tz[0] != '/' && tz[len - 1] != '/';
 
 	for (size_t i = 0; ok && i < len; i++) {
 		char c = tz[i];
 
 		ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		     c == '/' || c == '_' || c == '-' || c == '+';
+		     c == '_' || c == '-' || c == '+' || (c == '/' && tz[i + 1] != '/');
 	}
 	if (!ok)
 		return err_set(e, -EINVAL, "time zone '%s': expected an IANA zone name such as "
@@ -162,8 +172,9 @@ static int check_source(const struct meta_source *s, struct err *e)
 		return rc;
 	if (s->host && (rc = check_printable("host", s->host, META_HOST_MAX, e)) < 0)
 		return rc;
-	if (s->listener && (rc = check_printable("listener", s->listener, META_NAME_MAX, e)) < 0)
-		return rc;
+	if (s->listener && !name_chars_valid(s->listener, strlen(s->listener), META_LISTENER_MAX))
+		return err_set(e, -EINVAL, "listener '%s': expected 1-%d of a-z 0-9 _ - (the name "
+			       "of a listener in the configuration)", s->listener, META_LISTENER_MAX);
 	if (s->format && (rc = check_format(s->format, e)) < 0)
 		return rc;
 	if (s->tz && (rc = check_zone(s->tz, e)) < 0)

@@ -241,6 +241,14 @@ static void test_source_validation(void)
 	CHECK(strstr(e.msg, "time zone '../../etc/passwd'"));
 	s.tz = "/etc/localtime";
 	CHECK_INT(meta_source_add(m, &s, &e), -EINVAL);
+	s.tz = "Asia//Tokyo";
+	CHECK_INT(meta_source_add(m, &s, &e), -EINVAL);
+	s.tz = "Asia/";
+	CHECK_INT(meta_source_add(m, &s, &e), -EINVAL);
+	s.tz = "Asia/Tokyo";
+	s.listener = "TCP main";
+	CHECK_INT(meta_source_add(m, &s, &e), -EINVAL);
+	CHECK(strstr(e.msg, "listener 'TCP main': expected 1-32 of a-z 0-9 _ -"));
 	s.tz = "Asia/Tokyo";
 	s.host = "has space";
 	CHECK_INT(meta_source_add(m, &s, &e), -EINVAL);
