@@ -158,7 +158,7 @@ static int check_zone(const char *tz, struct err *e)
 	return 0;
 }
 
-static int check_source(const struct meta_source *s, struct err *e)
+int meta_source_check(const struct meta_source *s, struct err *e)
 {
 	int rc;
 
@@ -466,7 +466,7 @@ int meta_source_add(struct meta *m, const struct meta_source *s, struct err *e)
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if ((rc = check_source(s, e)) < 0)
+	if ((rc = meta_source_check(s, e)) < 0)
 		return rc;
 	/* The tenant is resolved inside the INSERT: no row inserted means no such tenant. */
 	rc = prepare(m, "INSERT INTO sources (name, tenant_id, cidr, host, listener, format, tz,"
