@@ -10,8 +10,11 @@
 #ifndef CLI_CLI_H
 #define CLI_CLI_H
 
+#include <stddef.h>
+
 struct config;
 struct err;
+struct meta;
 
 int cmd_serve(int argc, char **argv);
 int cmd_parse(int argc, char **argv);
@@ -29,5 +32,15 @@ int cli_load_config(int *argc, char **argv, struct config *c);
 int cli_fail(const struct err *e);
 /* Prints "usage: koban USAGE" to stderr and returns 2. */
 int cli_usage(const char *usage);
+
+/*
+ * Aligned text tables (source.c), filled in two passes without copying the rows:
+ * cli_table_widen() every row (header included) into width[n], then cli_table_row()
+ * prints each row, columns two spaces apart; NULL cells print as "-".
+ */
+void cli_table_widen(size_t *width, const char *const *cells, size_t n);
+void cli_table_row(const size_t *width, const char *const *cells, size_t n);
+/* Prints the sources of tenant (NULL: every tenant) as a table with a header (source.c). */
+int cli_print_sources(struct meta *m, const char *tenant, struct err *e);
 
 #endif

@@ -58,6 +58,8 @@ int meta_tenant_list(struct meta *m, void (*fn)(void *ctx, const struct meta_ten
  * be set; cidr, format and tz are validated.
  */
 int meta_source_add(struct meta *m, const struct meta_source *s, struct err *e);
+/* The checks meta_source_add() makes on s alone (not whether the tenant exists). */
+int meta_source_check(const struct meta_source *s, struct err *e);
 int meta_source_remove(struct meta *m, const char *name, struct err *e);
 /* tenant NULL: sources of every tenant. Ordered by tenant, then name. */
 int meta_source_list(struct meta *m, const char *tenant,

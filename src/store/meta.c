@@ -1,0 +1,561 @@
+/*
+ * meta.c - the metadata store on SQLite.
+ *
+ * The schema is a list of migrations; PRAGMA user_version counts how many have been
+ * applied. A later issue adds a table by appending one entry to `migrations`; existing
+ * databases are brought up to date by meta_open(). Every statement is prepared with its
+ * values bound, never formatted into SQL.
+ */
+#include "store/meta.h"
+#include "core/compat.h"
+
+#include <limits.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include "core/err.h"
+#include "core/ipaddr.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+
+#define META_NAME_MAX 63
+#define META_HOST_MAX 255   /* RFC 5424 HOSTNAME: 1*255 PRINTUSASCII */
+#define META_ZONE_MAX 64
+#define META_LISTENER_MAX 32  /* as in the configuration */
+#define META_BUSY_TIMEOUT_MS 5000
+
+struct meta {
+	sqlite3 *db;
+	char *path;
+};
+
+static const char *const migrations[] = {
+	/* 1: tenants, their sources, and the built-in tenant of unmatched messages */
+	"CREATE TABLE tenants ("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  created_ns INTEGER NOT NULL);"
+	"CREATE TABLE sources ("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,"
+	"  cidr TEXT, host TEXT, listener TEXT,"
+	"  format TEXT NOT NULL DEFAULT 'auto',"
+	"  tz TEXT,"
+	"  created_ns INTEGER NOT NULL);"
+	"CREATE INDEX sources_tenant ON sources(tenant_id);"
+	"INSERT INTO tenants (name, created_ns) VALUES ('" META_UNASSIGNED "',"
+	"  CAST(strftime('%s', 'now') AS INTEGER) * 1000000000);",
+};
+
+/* ---- validation (shared by every entry point, so no caller can bypass it) ---- */
+
+static bool is_name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+static bool name_chars_valid(const char *name, size_t len, size_t max)
+{
+	bool ok = len >= 1 && len <= max;
+
+	for (size_t i = 0; ok && i < len; i++)
+		ok = is_name_char(name[i]);
+	return ok;
+}
+
+/* A new tenant or source name: 1-63 of [a-z0-9_-] starting with a letter or digit. */
+static int check_name(const char *kind, const char *name, struct err *e)
+{
+	size_t len = name ? strlen(name) : 0;
+
+	if (name_chars_valid(name, len, META_NAME_MAX) && name[0] != '_' && name[0] != '-')
+		return 0;
+	if (len && name[0] == '_' && len <= META_NAME_MAX)
+		return err_set(e, -EINVAL, "%s '%s': names starting with '_' are reserved", kind,
+			       name);
+	return err_set(e, -EINVAL,
+		       "%s '%s': expected 1-63 of a-z 0-9 _ - starting with a letter or digit",
+		       kind, name ? name : "");
+}
+
+/* A tenant to look up: a valid name, or a reserved one such as _unassigned. */
+static int check_tenant_ref(const char *name, struct err *e)
+{
+	if (name && !strcmp(name, META_UNASSIGNED))
+		return 0;
+	return check_name("tenant name", name, e);
+}
+
+static bool host_bits_zero(const struct ipaddr *net, unsigned prefix)
+{
+	for (unsigned i = prefix / 8; i < 16; i++) {
+		unsigned keep = i * 8 >= prefix ? 0 : prefix - i * 8;
+
+		if (net->b[i] & (uint8_t)(0xff >> keep))
+			return false;
+	}
+	return true;
+}
+
+static int check_cidr(const char *cidr, struct err *e)
+{
+	struct ipaddr net;
+	unsigned prefix;
+
+	if (ipaddr_parse_cidr(&net, &prefix, cidr, strlen(cidr)) < 0)
+		return err_set(e, -EINVAL,
+			       "cidr '%s': expected an address or ADDRESS/LENGTH "
+			       "(10.0.0.0/8, 2001:db8::/32)", cidr);
+	if (!host_bits_zero(&net, prefix))
+		return err_set(e, -EINVAL,
+			       "cidr '%s': address bits set beyond the prefix length "
+			       "(the network address is expected)", cidr);
+	return 0;
+}
+
+static int check_printable(const char *what, const char *s, size_t max, struct err *e)
+{
+	size_t len = strlen(s);
+	bool ok = len >= 1 && len <= max;
+
+	for (size_t i = 0; ok && i < len; i++)
+		ok = s[i] > ' ' && s[i] < 0x7f;
+	if (!ok)
+		return err_set(e, -EINVAL, "%s '%s': expected 1-%zu printable characters "
+			       "without spaces", what, s, max);
+	return 0;
+}
+
+static int check_format(const char *format, struct err *e)
+{
+	static const char *const formats[] = { "auto", "rfc3164", "rfc5424" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(formats); i++)
+		if (!strcmp(format, formats[i]))
+			return 0;
+	return err_set(e, -EINVAL, "format '%s': expected auto, rfc3164 or rfc5424", format);
+}
+
+/*
+ * Only the shape of an IANA name (letters, digits, / _ - +; no '.', so no "..", and no
+ * empty path component); whether the zone exists is decided where it is loaded.
+ */
+static int check_zone(const char *tz, struct err *e)
+{
+	size_t len = strlen(tz);
+	bool ok = len >= 1 && len <= META_ZONE_MAX && tz[0] != '/' && tz[len - 1] != '/';
+
+	for (size_t i = 0; ok && i < len; i++) {
+		char c = tz[i];
+
+		ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		     c == '_' || c == '-' || c == '+' || (c == '/' && tz[i + 1] != '/');
+	}
+	if (!ok)
+		return err_set(e, -EINVAL, "time zone '%s': expected an IANA zone name such as "
+			       "Asia/Tokyo or UTC", tz);
+	return 0;
+}
+
+int meta_source_check(const struct meta_source *s, struct err *e)
+{
+	int rc;
+
+	if ((rc = check_name("source name", s->name, e)) < 0 ||
+	    (rc = check_tenant_ref(s->tenant, e)) < 0)
+		return rc;
+	if (!s->cidr && !s->host && !s->listener)
+		return err_set(e, -EINVAL, "source '%s': give at least one of cidr, host or "
+			       "listener to match its messages", s->name);
+	if (s->cidr && (rc = check_cidr(s->cidr, e)) < 0)
+		return rc;
+	if (s->host && (rc = check_printable("host", s->host, META_HOST_MAX, e)) < 0)
+		return rc;
+	if (s->listener && !name_chars_valid(s->listener, strlen(s->listener), META_LISTENER_MAX))
+		return err_set(e, -EINVAL, "listener '%s': expected 1-%d of a-z 0-9 _ - (the name "
+			       "of a listener in the configuration)", s->listener, META_LISTENER_MAX);
+	if (s->format && (rc = check_format(s->format, e)) < 0)
+		return rc;
+	if (s->tz && (rc = check_zone(s->tz, e)) < 0)
+		return rc;
+	return 0;
+}
+
+/* ---- SQLite plumbing ---- */
+
+static int db_fail(struct meta *m, struct err *e)
+{
+	return err_set(e, -EIO, "%s: %s", m->path, sqlite3_errmsg(m->db));
+}
+
+static int prepare(struct meta *m, const char *sql, sqlite3_stmt **st, struct err *e)
+{
+	if (sqlite3_prepare_v2(m->db, sql, -1, st, NULL) != SQLITE_OK)
+		return db_fail(m, e);
+	return 0;
+}
+
+/* Binds text or NULL; SQLITE_TRANSIENT is not needed, the strings outlive the step. */
+static int bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+static int exec(struct meta *m, const char *sql, struct err *e)
+{
+	if (sqlite3_exec(m->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(m, e);
+	return 0;
+}
+
+static const char *column_text(sqlite3_stmt *st, int i)
+{
+	return (const char *)sqlite3_column_text(st, i);
+}
+
+static int mkdir_p(const char *dir, struct err *e)
+{
+	char path[PATH_MAX];
+	size_t len = strlen(dir);
+	struct stat sb;
+
+	if (len == 0 || len >= sizeof(path))
+		return err_set(e, -EINVAL, "data directory '%s': expected a path of 1-%d bytes",
+			       dir, PATH_MAX - 1);
+	memcpy(path, dir, len + 1);
+	for (size_t i = 1; i <= len; i++) {
+		if (path[i] != '/' && path[i] != '\0')
+			continue;
+		path[i] = '\0';
+		if (mkdir(path, 0750) < 0 && errno != EEXIST)
+			return err_set(e, -errno, "data directory %s: %s", path, strerror(errno));
+		path[i] = dir[i];
+	}
+	if (stat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode))
+		return err_set(e, -ENOTDIR, "data directory %s: not a directory", dir);
+	return 0;
+}
+
+static int schema_version(struct meta *m, int *version, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(m, "PRAGMA user_version", &st, e);
+
+	if (rc < 0)
+		return rc;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		rc = db_fail(m, e);
+		goto fail;
+	}
+	*version = sqlite3_column_int(st, 0);
+fail:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * Applies the missing migrations, each in its own transaction. The version is read
+ * again inside the write lock so two processes opening a new database at once do not
+ * both apply the same migration.
+ */
+static int migrate(struct meta *m, struct err *e)
+{
+	const int latest = (int)ARRAY_SIZE(migrations);
+
+	for (;;) {
+		char sql[64];
+		int version = 0, rc;
+
+		if ((rc = exec(m, "BEGIN IMMEDIATE", e)) < 0)
+			return rc;
+		if ((rc = schema_version(m, &version, e)) < 0)
+			goto fail;
+		if (version > latest) {
+			rc = err_set(e, -EIO, "%s: schema version %d is newer than this koban "
+				     "knows (%d); run a newer koban", m->path, version, latest);
+			goto fail;
+		}
+		if (version == latest)
+			return exec(m, "COMMIT", e);
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version + 1);
+		if ((rc = exec(m, migrations[version], e)) < 0 || (rc = exec(m, sql, e)) < 0 ||
+		    (rc = exec(m, "COMMIT", e)) < 0)
+			goto fail;
+		continue;
+fail:
+		sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
+	}
+}
+
+int meta_open(struct meta **mp, const char *data_dir, struct err *e)
+{
+	struct meta *m;
+	size_t n;
+	int rc;
+
+	*mp = NULL;
+	if ((rc = mkdir_p(data_dir, e)) < 0)
+		return rc;
+	m = mem_calloc(1, sizeof(*m));
+	n = strlen(data_dir) + sizeof("/koban.db");
+	if (!m || !(m->path = mem_alloc(n))) {
+		rc = err_set(e, -ENOMEM, "out of memory opening the metadata store");
+		goto fail;
+	}
+	snprintf(m->path, n, "%s/koban.db", data_dir);
+	if (sqlite3_open_v2(m->path, &m->db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
+		rc = m->db ? db_fail(m, e)
+			   : err_set(e, -ENOMEM, "out of memory opening %s", m->path);
+		goto fail;
+	}
+	sqlite3_busy_timeout(m->db, META_BUSY_TIMEOUT_MS);
+	if ((rc = exec(m, "PRAGMA journal_mode = WAL", e)) < 0 ||
+	    (rc = exec(m, "PRAGMA synchronous = NORMAL", e)) < 0 ||
+	    (rc = exec(m, "PRAGMA foreign_keys = ON", e)) < 0 || (rc = migrate(m, e)) < 0)
+		goto fail;
+	*mp = m;
+	return 0;
+fail:
+	meta_close(m);
+	return rc;
+}
+
+void meta_close(struct meta *m)
+{
+	if (!m)
+		return;
+	sqlite3_close(m->db);
+	mem_free(m->path);
+	mem_free(m);
+}
+
+/* ---- tenants ---- */
+
+static int tenant_id(struct meta *m, const char *name, int64_t *id, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(m, "SELECT id FROM tenants WHERE name = ?1", &st, e);
+
+	if (rc < 0)
+		return rc;
+	bind_text(st, 1, name);
+	switch (sqlite3_step(st)) {
+	case SQLITE_ROW:
+		*id = sqlite3_column_int64(st, 0);
+		break;
+	case SQLITE_DONE:
+		rc = err_set(e, -ENOENT, "no tenant '%s'", name);
+		break;
+	default:
+		rc = db_fail(m, e);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_tenant_add(struct meta *m, const char *name, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (name && !strcmp(name, META_UNASSIGNED))
+		return err_set(e, -EEXIST, "tenant '%s' is built in and always exists", name);
+	if ((rc = check_name("tenant name", name, e)) < 0 ||
+	    (rc = prepare(m, "INSERT INTO tenants (name, created_ns) VALUES (?1, ?2)", &st, e)) < 0)
+		return rc;
+	bind_text(st, 1, name);
+	sqlite3_bind_int64(st, 2, time_now_ns());
+	switch (sqlite3_step(st)) {
+	case SQLITE_DONE:
+		break;
+	case SQLITE_CONSTRAINT:
+		rc = err_set(e, -EEXIST, "tenant '%s' already exists", name);
+		break;
+	default:
+		rc = db_fail(m, e);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_tenant_remove(struct meta *m, const char *name, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (name && !strcmp(name, META_UNASSIGNED))
+		return err_set(e, -EINVAL, "tenant '%s' is built in and cannot be removed", name);
+	if ((rc = check_name("tenant name", name, e)) < 0 ||
+	    (rc = prepare(m, "DELETE FROM tenants WHERE name = ?1", &st, e)) < 0)
+		return rc;
+	bind_text(st, 1, name);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	else if (sqlite3_changes(m->db) == 0)
+		rc = err_set(e, -ENOENT, "no tenant '%s'", name);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+#define TENANT_SELECT                                                              \
+	"SELECT t.id, t.name, t.created_ns,"                                       \
+	" (SELECT count(*) FROM sources s WHERE s.tenant_id = t.id) FROM tenants t"
+
+/* Steps st and hands each tenant row to fn; the number of rows in *rows. */
+static int each_tenant(struct meta *m, sqlite3_stmt *st,
+		       void (*fn)(void *ctx, const struct meta_tenant *t), void *ctx,
+		       int *rows, struct err *e)
+{
+	int step;
+
+	*rows = 0;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct meta_tenant t = {
+			.id = sqlite3_column_int64(st, 0),
+			.name = column_text(st, 1),
+			.created_ns = sqlite3_column_int64(st, 2),
+			.n_sources = sqlite3_column_int64(st, 3),
+		};
+
+		if (!t.name)
+			return err_set(e, -ENOMEM, "out of memory reading tenants");
+		fn(ctx, &t);
+		(*rows)++;
+	}
+	return step == SQLITE_DONE ? 0 : db_fail(m, e);
+}
+
+int meta_tenant_get(struct meta *m, const char *name,
+		    void (*fn)(void *ctx, const struct meta_tenant *t), void *ctx, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, rows;
+
+	if ((rc = check_tenant_ref(name, e)) < 0 ||
+	    (rc = prepare(m, TENANT_SELECT " WHERE t.name = ?1", &st, e)) < 0)
+		return rc;
+	bind_text(st, 1, name);
+	rc = each_tenant(m, st, fn, ctx, &rows, e);
+	if (rc == 0 && rows == 0)
+		rc = err_set(e, -ENOENT, "no tenant '%s'", name);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_tenant_list(struct meta *m, void (*fn)(void *ctx, const struct meta_tenant *t),
+		     void *ctx, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, rows;
+
+	if ((rc = prepare(m, TENANT_SELECT " ORDER BY t.name", &st, e)) < 0)
+		return rc;
+	rc = each_tenant(m, st, fn, ctx, &rows, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- sources ---- */
+
+int meta_source_add(struct meta *m, const struct meta_source *s, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = meta_source_check(s, e)) < 0)
+		return rc;
+	/* The tenant is resolved inside the INSERT: no row inserted means no such tenant. */
+	rc = prepare(m, "INSERT INTO sources (name, tenant_id, cidr, host, listener, format, tz,"
+			" created_ns) SELECT ?1, id, ?3, ?4, ?5, ?6, ?7, ?8"
+			" FROM tenants WHERE name = ?2", &st, e);
+	if (rc < 0)
+		return rc;
+	bind_text(st, 1, s->name);
+	bind_text(st, 2, s->tenant);
+	bind_text(st, 3, s->cidr);
+	bind_text(st, 4, s->host);
+	bind_text(st, 5, s->listener);
+	bind_text(st, 6, s->format ? s->format : "auto");
+	bind_text(st, 7, s->tz);
+	sqlite3_bind_int64(st, 8, time_now_ns());
+	switch (sqlite3_step(st)) {
+	case SQLITE_DONE:
+		if (sqlite3_changes(m->db) == 0)
+			rc = err_set(e, -ENOENT, "no tenant '%s'", s->tenant);
+		break;
+	case SQLITE_CONSTRAINT:
+		rc = err_set(e, -EEXIST, "source '%s' already exists", s->name);
+		break;
+	default:
+		rc = db_fail(m, e);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_source_remove(struct meta *m, const char *name, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = check_name("source name", name, e)) < 0 ||
+	    (rc = prepare(m, "DELETE FROM sources WHERE name = ?1", &st, e)) < 0)
+		return rc;
+	bind_text(st, 1, name);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	else if (sqlite3_changes(m->db) == 0)
+		rc = err_set(e, -ENOENT, "no source '%s'", name);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_source_list(struct meta *m, const char *tenant,
+		     void (*fn)(void *ctx, const struct meta_source *s), void *ctx, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t tid = 0;
+	int rc, step;
+
+	/* One tenant's sources are selected by its id, so no name can reach another's. */
+	if (tenant && ((rc = check_tenant_ref(tenant, e)) < 0 ||
+		       (rc = tenant_id(m, tenant, &tid, e)) < 0))
+		return rc;
+	rc = prepare(m, "SELECT s.id, s.name, t.name, s.cidr, s.host, s.listener, s.format, s.tz,"
+			" s.created_ns FROM sources s JOIN tenants t ON t.id = s.tenant_id"
+			" WHERE ?1 IS NULL OR s.tenant_id = ?1 ORDER BY t.name, s.name", &st, e);
+	if (rc < 0)
+		return rc;
+	if (tenant)
+		sqlite3_bind_int64(st, 1, tid);
+	else
+		sqlite3_bind_null(st, 1);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct meta_source s = {
+			.id = sqlite3_column_int64(st, 0),
+			.name = column_text(st, 1),
+			.tenant = column_text(st, 2),
+			.cidr = column_text(st, 3),
+			.host = column_text(st, 4),
+			.listener = column_text(st, 5),
+			.format = column_text(st, 6),
+			.tz = column_text(st, 7),
+			.created_ns = sqlite3_column_int64(st, 8),
+		};
+
+		if (!s.name || !s.tenant || !s.format) {
+			rc = err_set(e, -ENOMEM, "out of memory reading sources");
+			goto fail;
+		}
+		fn(ctx, &s);
+	}
+	if (step != SQLITE_DONE)
+		rc = db_fail(m, e);
+fail:
+	sqlite3_finalize(st);
+	return rc;
+}

@@ -1,0 +1,413 @@
+/* Unit tests of the metadata store: schema, validation, tenant isolation. */
+#include "core/err.h"
+#include "core/mem.h"
+#include "store/meta.h"
+#include "t.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+static char tmp_root[] = "/tmp/koban-test-meta-XXXXXX";
+
+/* A fresh data directory (not yet existing, two levels deep) for the current test. */
+static const char *data_dir(void)
+{
+	static char dir[256];
+
+	snprintf(dir, sizeof(dir), "%s/%s/var", tmp_root, t_name());
+	return dir;
+}
+
+static struct meta *open_fresh(void)
+{
+	struct meta *m = NULL;
+	struct err e = ERR_INIT;
+
+	if (meta_open(&m, data_dir(), &e) < 0)
+		t_check(0, __FILE__, __LINE__, "meta_open: %s", e.msg);
+	return m;
+}
+
+/* Collects rows as "name" or "name:tenant" lines for easy comparison. */
+struct rows {
+	char text[2048];
+	int n;
+	int64_t n_sources;
+};
+
+static void add_row(struct rows *r, const char *a, const char *b)
+{
+	size_t len = strlen(r->text);
+
+	snprintf(r->text + len, sizeof(r->text) - len, "%s%s%s%s", r->n ? " " : "", a,
+		 b ? ":" : "", b ? b : "");
+	r->n++;
+}
+
+static void tenant_row(void *ctx, const struct meta_tenant *t)
+{
+	struct rows *r = ctx;
+
+	add_row(r, t->name, NULL);
+	r->n_sources += t->n_sources;
+}
+
+static void source_row(void *ctx, const struct meta_source *s)
+{
+	add_row(ctx, s->name, s->tenant);
+}
+
+static struct meta_source source(const char *name, const char *tenant, const char *cidr)
+{
+	struct meta_source s = { .name = name, .tenant = tenant, .cidr = cidr };
+
+	return s;
+}
+
+static void test_open_creates_schema(void)
+{
+	struct meta *m = open_fresh();
+	struct rows r = { .n = 0 };
+	struct err e = ERR_INIT;
+	char path[512];
+	struct stat sb;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+
+	CHECK(m != NULL);
+	CHECK_INT(stat(data_dir(), &sb), 0);
+	CHECK_INT(sb.st_mode & 0777, 0750);
+	CHECK_INT(meta_tenant_list(m, tenant_row, &r, &e), 0);
+	CHECK_STR(r.text, "_unassigned");
+	meta_close(m);
+
+	/* Reopening applies nothing twice. */
+	m = open_fresh();
+	r.text[0] = '\0';
+	r.n = 0;
+	CHECK_INT(meta_tenant_list(m, tenant_row, &r, &e), 0);
+	CHECK_STR(r.text, "_unassigned");
+	meta_close(m);
+
+	snprintf(path, sizeof(path), "%s/koban.db", data_dir());
+	CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_INT(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+	CHECK_INT(sqlite3_step(st), SQLITE_ROW);
+	CHECK_STR((const char *)sqlite3_column_text(st, 0), "wal");
+	sqlite3_finalize(st);
+	CHECK_INT(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+	CHECK_INT(sqlite3_step(st), SQLITE_ROW);
+	CHECK_INT(sqlite3_column_int(st, 0), 1);
+	sqlite3_finalize(st);
+
+	/* A database from a newer koban is refused, not damaged. */
+	CHECK_INT(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	CHECK_INT(meta_open(&m, data_dir(), &e), -EIO);
+	CHECK(m == NULL);
+	CHECK(strstr(e.msg, "schema version 99 is newer") != NULL);
+}
+
+static void test_open_bad_dir(void)
+{
+	struct meta *m = NULL;
+	struct err e = ERR_INIT;
+	char file[512];
+	FILE *f;
+
+	snprintf(file, sizeof(file), "%s/plainfile", tmp_root);
+	f = fopen(file, "w");
+	CHECK(f != NULL);
+	if (f)
+		fclose(f);
+	CHECK(meta_open(&m, file, &e) < 0);
+	CHECK(m == NULL);
+	CHECK(strstr(e.msg, "plainfile") != NULL);
+	CHECK_INT(meta_open(&m, "", &e), -EINVAL);
+}
+
+static void test_open_out_of_memory(void)
+{
+	for (long n = 0; n < 3; n++) {
+		struct meta *m = NULL;
+		struct err e = ERR_INIT;
+		int rc;
+
+		mem_fail_after(n);
+		rc = meta_open(&m, data_dir(), &e);
+		mem_fail_after(-1);
+		if (rc == 0) {
+			meta_close(m);
+			break;
+		}
+		CHECK_INT(rc, -ENOMEM);
+		CHECK(m == NULL);
+		CHECK(strstr(e.msg, "out of memory") != NULL);
+	}
+}
+
+static void test_tenant_add_remove(void)
+{
+	struct meta *m = open_fresh();
+	struct rows r = { .n = 0 };
+	struct err e = ERR_INIT;
+
+	CHECK_INT(meta_tenant_add(m, "city-a", &e), 0);
+	CHECK_INT(meta_tenant_add(m, "9lab_2", &e), 0);
+	CHECK_INT(meta_tenant_add(m, "city-a", &e), -EEXIST);
+	CHECK_STR(e.msg, "tenant 'city-a' already exists");
+	CHECK_INT(meta_tenant_add(m, "_unassigned", &e), -EEXIST);
+	CHECK_INT(meta_tenant_remove(m, "_unassigned", &e), -EINVAL);
+	CHECK_STR(e.msg, "tenant '_unassigned' is built in and cannot be removed");
+	CHECK_INT(meta_tenant_remove(m, "nope", &e), -ENOENT);
+	CHECK_STR(e.msg, "no tenant 'nope'");
+
+	CHECK_INT(meta_tenant_get(m, "city-a", tenant_row, &r, &e), 0);
+	CHECK_STR(r.text, "city-a");
+	CHECK_INT(meta_tenant_get(m, "_unassigned", tenant_row, &r, &e), 0);
+	CHECK_INT(meta_tenant_get(m, "ghost", tenant_row, &r, &e), -ENOENT);
+	CHECK_STR(e.msg, "no tenant 'ghost'");
+
+	r.text[0] = '\0';
+	r.n = 0;
+	CHECK_INT(meta_tenant_list(m, tenant_row, &r, &e), 0);
+	CHECK_STR(r.text, "9lab_2 _unassigned city-a");
+	CHECK_INT(meta_tenant_remove(m, "city-a", &e), 0);
+	CHECK_INT(meta_tenant_remove(m, "city-a", &e), -ENOENT);
+	meta_close(m);
+}
+
+static void test_tenant_names(void)
+{
+	static const char *const bad[] = {
+		"", "Bad Name", "CAPS", "-lead", "dot.ted", "a/b", "x'y", "semi;colon",
+		"a234567890123456789012345678901234567890123456789012345678901234",
+	};
+	struct meta *m = open_fresh();
+	struct err e = ERR_INIT;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK_INT(meta_tenant_add(m, bad[i], &e), -EINVAL);
+		CHECK(strstr(e.msg, "expected 1-63 of a-z 0-9 _ - starting with a letter or digit"));
+	}
+	CHECK_INT(meta_tenant_add(m, "Bad Name", &e), -EINVAL);
+	CHECK_STR(e.msg, "tenant name 'Bad Name': expected 1-63 of a-z 0-9 _ - starting with a "
+		  "letter or digit");
+	CHECK_INT(meta_tenant_add(m, NULL, &e), -EINVAL);
+	CHECK_INT(meta_tenant_add(m, "_mine", &e), -EINVAL);
+	CHECK_STR(e.msg, "tenant name '_mine': names starting with '_' are reserved");
+	CHECK_INT(meta_tenant_add(m, "a23456789012345678901234567890123456789012345678901234567890123",
+				  &e), 0);
+	CHECK_INT(meta_tenant_remove(m, "Bad Name", &e), -EINVAL);
+	meta_close(m);
+}
+
+static void test_source_validation(void)
+{
+	struct meta *m = open_fresh();
+	struct err e = ERR_INIT;
+	struct meta_source s;
+
+	CHECK_INT(meta_tenant_add(m, "t1", &e), 0);
+
+	s = source("Bad Name", "t1", "10.0.0.0/8");
+	CHECK_INT(meta_source_add(m, &s, &e), -EINVAL);
+	CHECK_STR(e.msg, "source name 'Bad Name': expected 1-63 of a-z 0-9 _ - starting with a "
+		  "letter or digit");
+
+	s = source("fw", "t1", NULL);
+	CHECK_INT(meta_source_add(m, &s, &e), -EINVAL);
+	CHECK(strstr(e.msg, "at least one of cidr, host or listener"));
+
+	s = source("fw", "t1", "10.0.0.0/33");
+	CHECK_INT(meta_source_add(m, &s, &e), -EINVAL);
+	CHECK(strstr(e.msg, "cidr '10.0.0.0/33': expected"));
+	s.cidr = "10.1.2.3/8";
+	CHECK_INT(meta_source_add(m, &s, &e), -EINVAL);
+	CHECK(strstr(e.msg, "beyond the prefix length"));
+	s.cidr = "example.com";
+	CHECK_INT(meta_source_add(m, &s, &e), -EINVAL);
+
+	s = source("fw", "t1", "10.0.0.0/8");
+	s.format = "cef";
+	CHECK_INT(meta_source_add(m, &s, &e), -EINVAL);
+	CHECK_STR(e.msg, "format 'cef': expected auto, rfc3164 or rfc5424");
+	s.format = NULL;
+	s.tz = "../../etc/passwd";
+	CHECK_INT(meta_source_add(m, &s, &e), -EINVAL);
+	CHECK(strstr(e.msg, "time zone '../../etc/passwd'"));
+	s.tz = "/etc/localtime";
+	CHECK_INT(meta_source_add(m, &s, &e), -EINVAL);
+	s.tz = "Asia//Tokyo";
+	CHECK_INT(meta_source_add(m, &s, &e), -EINVAL);
+	s.tz = "Asia/";
+	CHECK_INT(meta_source_add(m, &s, &e), -EINVAL);
+	s.tz = "Asia/Tokyo";
+	s.listener = "TCP main";
+	CHECK_INT(meta_source_add(m, &s, &e), -EINVAL);
+	CHECK(strstr(e.msg, "listener 'TCP main': expected 1-32 of a-z 0-9 _ -"));
+	s.tz = "Asia/Tokyo";
+	s.host = "has space";
+	CHECK_INT(meta_source_add(m, &s, &e), -EINVAL);
+	CHECK(strstr(e.msg, "host 'has space'"));
+	s.host = NULL;
+	s.listener = "";
+	CHECK_INT(meta_source_add(m, &s, &e), -EINVAL);
+	s.listener = NULL;
+	s.tenant = "ghost";
+	CHECK_INT(meta_source_add(m, &s, &e), -ENOENT);
+	CHECK_STR(e.msg, "no tenant 'ghost'");
+	s.tenant = "Ghost";
+	CHECK_INT(meta_source_add(m, &s, &e), -EINVAL);
+
+	s.tenant = "t1";
+	CHECK_INT(meta_source_add(m, &s, &e), 0);
+	CHECK_INT(meta_source_add(m, &s, &e), -EEXIST);
+	CHECK_STR(e.msg, "source 'fw' already exists");
+	/* Source names are unique across tenants. */
+	s.tenant = "_unassigned";
+	CHECK_INT(meta_source_add(m, &s, &e), -EEXIST);
+	CHECK_INT(meta_source_remove(m, "nope", &e), -ENOENT);
+	CHECK_STR(e.msg, "no source 'nope'");
+	CHECK_INT(meta_source_remove(m, "fw", &e), 0);
+	CHECK_INT(meta_source_remove(m, "fw", &e), -ENOENT);
+	meta_close(m);
+}
+
+struct one_source {
+	struct meta_source s;
+	char buf[512];
+};
+
+static void copy_source(void *ctx, const struct meta_source *s)
+{
+	struct one_source *o = ctx;
+
+	snprintf(o->buf, sizeof(o->buf), "%s|%s|%s|%s|%s|%s|%s", s->name, s->tenant,
+		 s->cidr ? s->cidr : "-", s->host ? s->host : "-",
+		 s->listener ? s->listener : "-", s->format, s->tz ? s->tz : "-");
+	o->s.id = s->id;
+	o->s.created_ns = s->created_ns;
+}
+
+static void test_source_fields(void)
+{
+	struct meta *m = open_fresh();
+	struct err e = ERR_INIT;
+	struct one_source o = { .buf = "" };
+	struct meta_source s = {
+		.name = "rtr-1", .tenant = "t1", .cidr = "2001:db8::/32", .host = "Router1.Example",
+		.listener = "tls", .format = "rfc5424", .tz = "Etc/GMT+9",
+	};
+
+	CHECK_INT(meta_tenant_add(m, "t1", &e), 0);
+	CHECK_INT(meta_source_add(m, &s, &e), 0);
+	CHECK_INT(meta_source_list(m, "t1", copy_source, &o, &e), 0);
+	CHECK_STR(o.buf, "rtr-1|t1|2001:db8::/32|Router1.Example|tls|rfc5424|Etc/GMT+9");
+	CHECK(o.s.id > 0);
+	CHECK(o.s.created_ns > INT64_C(1600000000) * 1000000000);
+
+	s = source("host-only", "t1", NULL);
+	s.host = "fw01";
+	CHECK_INT(meta_source_add(m, &s, &e), 0);
+	CHECK_INT(meta_source_remove(m, "rtr-1", &e), 0);
+	CHECK_INT(meta_source_list(m, NULL, copy_source, &o, &e), 0);
+	CHECK_STR(o.buf, "host-only|t1|-|fw01|-|auto|-");
+	meta_close(m);
+}
+
+/* Isolation: one tenant's listing and removal never touch another tenant's sources. */
+static void test_tenant_isolation(void)
+{
+	struct meta *m = open_fresh();
+	struct rows r = { .n = 0 };
+	struct err e = ERR_INIT;
+	struct meta_source s;
+
+	CHECK_INT(meta_tenant_add(m, "a", &e), 0);
+	CHECK_INT(meta_tenant_add(m, "b", &e), 0);
+	CHECK_INT(meta_tenant_add(m, "ab", &e), 0);
+	s = source("a-fw", "a", "10.1.0.0/16");
+	CHECK_INT(meta_source_add(m, &s, &e), 0);
+	s = source("a-rtr", "a", "10.2.0.0/16");
+	CHECK_INT(meta_source_add(m, &s, &e), 0);
+	s = source("b-fw", "b", "10.1.0.0/16"); /* the same network may appear twice */
+	CHECK_INT(meta_source_add(m, &s, &e), 0);
+	s = source("ab-fw", "ab", "10.3.0.0/16");
+	CHECK_INT(meta_source_add(m, &s, &e), 0);
+
+	CHECK_INT(meta_source_list(m, "a", source_row, &r, &e), 0);
+	CHECK_STR(r.text, "a-fw:a a-rtr:a");
+	r.text[0] = '\0';
+	r.n = 0;
+	CHECK_INT(meta_source_list(m, "b", source_row, &r, &e), 0);
+	CHECK_STR(r.text, "b-fw:b");
+	r.text[0] = '\0';
+	r.n = 0;
+	/* Names that could widen an SQL pattern or comparison match nothing. */
+	CHECK_INT(meta_source_list(m, "a%", source_row, &r, &e), -EINVAL);
+	CHECK_INT(meta_source_list(m, "' OR 1=1 --", source_row, &r, &e), -EINVAL);
+	CHECK_INT(meta_source_list(m, "c", source_row, &r, &e), -ENOENT);
+	CHECK_INT(meta_source_list(m, "_unassigned", source_row, &r, &e), 0);
+	CHECK_INT(r.n, 0);
+	CHECK_INT(meta_source_list(m, NULL, source_row, &r, &e), 0);
+	CHECK_STR(r.text, "a-fw:a a-rtr:a ab-fw:ab b-fw:b");
+
+	r.n_sources = 0;
+	CHECK_INT(meta_tenant_get(m, "a", tenant_row, &r, &e), 0);
+	CHECK_INT(r.n_sources, 2);
+
+	CHECK_INT(meta_tenant_remove(m, "a", &e), 0);
+	r.text[0] = '\0';
+	r.n = 0;
+	CHECK_INT(meta_source_list(m, NULL, source_row, &r, &e), 0);
+	CHECK_STR(r.text, "ab-fw:ab b-fw:b");
+	/* A new tenant with the old name does not inherit the old sources. */
+	CHECK_INT(meta_tenant_add(m, "a", &e), 0);
+	r.text[0] = '\0';
+	r.n = 0;
+	CHECK_INT(meta_source_list(m, "a", source_row, &r, &e), 0);
+	CHECK_INT(r.n, 0);
+	meta_close(m);
+}
+
+static void test_two_handles(void)
+{
+	struct meta *m1 = open_fresh(), *m2 = open_fresh();
+	struct rows r = { .n = 0 };
+	struct err e = ERR_INIT;
+
+	CHECK_INT(meta_tenant_add(m1, "x", &e), 0);
+	CHECK_INT(meta_tenant_get(m2, "x", tenant_row, &r, &e), 0);
+	CHECK_INT(meta_tenant_add(m2, "x", &e), -EEXIST);
+	meta_close(m1);
+	meta_close(m2);
+}
+
+int main(void)
+{
+	char cmd[128];
+	int rc;
+
+	if (!mkdtemp(tmp_root)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	T_RUN(test_open_creates_schema);
+	T_RUN(test_open_bad_dir);
+	T_RUN(test_open_out_of_memory);
+	T_RUN(test_tenant_add_remove);
+	T_RUN(test_tenant_names);
+	T_RUN(test_source_validation);
+	T_RUN(test_source_fields);
+	T_RUN(test_tenant_isolation);
+	T_RUN(test_two_handles);
+	rc = t_done();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp_root);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", tmp_root);
+	return rc;
+}
