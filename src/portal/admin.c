@@ -401,7 +401,11 @@ int admin_start(struct admin **ap, const char *address, struct fairq *q, struct 
 				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)ADMIN_TIMEOUT_S,
 				     MHD_OPTION_END);
 	if (!a->daemon) {
-		close(fd);
+		/*
+		 * Whether libmicrohttpd closed fd on this path depends on its version; closing
+		 * it again could close another thread's descriptor, so at worst one socket
+		 * leaks on a start-up failure that stops koban anyway.
+		 */
 		rc = err_set(e, -EIO, "admin %s: cannot start the HTTP server", address);
 		goto fail;
 	}

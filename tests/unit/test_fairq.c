@@ -434,7 +434,7 @@ static void *slow_consumer(void *arg)
 
 static void test_flood_does_not_delay_others(void)
 {
-	struct flood f = { .q = new_queue(400, 1 << 24, 2) };
+	struct flood f = { .q = new_queue(800, 1 << 24, 2) };
 	struct consumer_result r[2];
 	pthread_t ta, tb, tc[2];
 	int64_t max_a = 0, max_b = 0;
