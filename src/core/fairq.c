@@ -26,6 +26,7 @@
 
 struct fairq_slot {
 	char *name;
+	size_t name_len;
 	struct tenant_stats stats;
 
 	/* Under q->lock. */
@@ -135,6 +136,7 @@ static struct fairq_slot *slot_new(const char *name, size_t len)
 		mem_free(s);
 		return NULL;
 	}
+	s->name_len = len;
 	return s;
 }
 
@@ -147,7 +149,7 @@ int fairq_slot(struct fairq *q, const char *name, size_t len)
 	pthread_mutex_lock(&q->slot_lock);
 	for (; q->name_hash[h]; h = (h + 1) & (NAME_HASH_SIZE - 1)) {
 		s = q->slots[q->name_hash[h] - 1];
-		if (strlen(s->name) == len && !memcmp(s->name, name, len)) {
+		if (s->name_len == len && !memcmp(s->name, name, len)) {
 			ret = q->name_hash[h] - 1;
 			goto done;
 		}
@@ -242,10 +244,14 @@ void fairq_set_eps(struct fairq *q, unsigned slot, uint32_t eps)
 	pthread_mutex_unlock(&q->lock);
 }
 
-/* Why one more message of len bytes cannot be queued in s, or FAIRQ_OK; under q->lock. */
+/*
+ * Why one more message of len bytes cannot be queued in s, or FAIRQ_OK; under q->lock.
+ * An empty queue takes any one message, so a message larger than max_bytes cannot
+ * block a TCP sender forever.
+ */
 static int slot_refusal(const struct fairq *q, const struct fairq_slot *s, size_t len)
 {
-	if (s->count >= q->cfg.capacity || s->bytes + len > q->cfg.max_bytes)
+	if (s->count >= q->cfg.capacity || (s->count && s->bytes + len > q->cfg.max_bytes))
 		return FAIRQ_FULL;
 	if (s->eps && s->tokens < 1.0)
 		return FAIRQ_RATE_LIMITED;

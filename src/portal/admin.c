@@ -212,13 +212,14 @@ static int render_listener_family(struct buf *out, struct ingest *in,
 {
 	size_t n = ingest_listener_count(in);
 	int rc = add_family(out, sm->name, sm->type, sm->help);
+	char num[24];
 
 	for (size_t i = 0; i < n && !rc; i++) {
 		enum listener_proto p = ingest_listener_proto(in, i);
 
 		if (udp_only && p != LISTENER_UDP)
 			continue;
-		rc = add_sample(out, sm->name, "listener", ingest_listener_name(in, i), "protocol",
+		rc = add_sample(out, sm->name, "listener", listener_label(in, i, num), "protocol",
 				config_proto_name(p), load_at(ingest_listener_stats(in, i), sm->offset));
 	}
 	return rc;

@@ -126,6 +126,19 @@ static void test_slots(void)
 	fairq_free(q);
 }
 
+static void test_slot_names_are_counted(void)
+{
+	struct fairq *q = new_queue(8, 1024, 4);
+
+	/* Names are (pointer, length): an embedded NUL makes another name, found again. */
+	CHECK_INT(fairq_slot(q, "alpha", 5), 0);
+	CHECK_INT(fairq_slot(q, "alpha\0x", 7), 1);
+	CHECK_INT(fairq_slot(q, "alpha\0x", 7), 1);
+	CHECK_INT(fairq_slot(q, "", 0), 2);
+	CHECK_INT(fairq_slot(q, "", 0), 2);
+	fairq_free(q);
+}
+
 static void test_capacity_full(void)
 {
 	struct fairq *q = new_queue(4, 1 << 20, 16);
@@ -161,6 +174,12 @@ static void test_max_bytes(void)
 	CHECK_INT(why, FAIRQ_OK);
 	CHECK_INT(drain(q), 3);
 	CHECK_INT(push_n(q, s, 1, 100, &why), 1);
+	CHECK_INT(push_n(q, s, 1, 1, &why), 0);
+	CHECK_INT(why, FAIRQ_FULL);
+	CHECK_INT(drain(q), 1);
+	/* An empty queue takes one message larger than the limit: it must not wait forever. */
+	CHECK_INT(push_n(q, s, 2, 150, &why), 1);
+	CHECK_INT(why, FAIRQ_FULL);
 	CHECK_INT(drain(q), 1);
 	fairq_free(q);
 }
@@ -483,6 +502,7 @@ int main(void)
 {
 	T_RUN(test_config_checked);
 	T_RUN(test_slots);
+	T_RUN(test_slot_names_are_counted);
 	T_RUN(test_capacity_full);
 	T_RUN(test_max_bytes);
 	T_RUN(test_eps_limit);
