@@ -17,8 +17,8 @@
  * per second at millions of messages per second. Slot creation has its own mutex
  * (q->slot_lock) so that a reload creating tenants never stalls the data path.
  *
- * Values that /metrics and fairq_can_push-less readers look at without the lock (depths,
- * the closed flag, the slot count) are mirrored in atomics written under the lock.
+ * What /metrics and the workers read without the lock (depths, the closed flag, the slot
+ * count) is mirrored in atomics written under the lock.
  */
 
 #define RING_INITIAL 64
