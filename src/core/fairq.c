@@ -1,0 +1,438 @@
+#include "core/fairq.h"
+#include "core/compat.h"
+
+#include <pthread.h>
+#include <time.h>
+
+#define LOG_MODULE "fairq"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/msg.h"
+
+/*
+ * Locking: one mutex (q->lock) guards every ring, token bucket and the active list. It is
+ * held only to move arrays of pointers, never while allocating a slot or touching message
+ * bytes, so with batches of tens of messages it is taken a few tens of thousands of times
+ * per second at millions of messages per second. Slot creation has its own mutex
+ * (q->slot_lock) so that a reload creating tenants never stalls the data path.
+ *
+ * What /metrics and the workers read without the lock (depths, the closed flag, the slot
+ * count) is mirrored in atomics written under the lock.
+ */
+
+#define RING_INITIAL 64
+#define NAME_HASH_SIZE (2 * FAIRQ_MAX_TENANTS) /* power of two, at most half full */
+
+struct fairq_slot {
+	char *name;
+	size_t name_len;
+	struct tenant_stats stats;
+
+	/* Under q->lock. */
+	struct msg **ring;      /* grows by doubling up to the capacity */
+	unsigned ring_size;
+	unsigned head;          /* index of the oldest message */
+	unsigned count;
+	size_t bytes;
+	unsigned deficit;
+	bool active;            /* in the active list */
+	struct fairq_slot *next_active;
+	uint32_t eps;           /* 0 = unlimited */
+	double tokens;          /* at most eps */
+	int64_t refill_ns;      /* monotonic time of the last refill */
+
+	atomic_uint depth;      /* = count, for lock-free readers */
+};
+
+struct fairq {
+	struct fairq_config cfg;
+
+	pthread_mutex_t lock;
+	pthread_cond_t nonempty;
+	struct fairq_slot *active_head, *active_tail;
+	unsigned waiters;
+	atomic_size_t total;
+	atomic_int closed;
+
+	pthread_mutex_t slot_lock;
+	atomic_uint n_slots;
+	/* Published with a release store of n_slots; never moved or freed before fairq_free. */
+	struct fairq_slot *slots[FAIRQ_MAX_TENANTS];
+	uint16_t name_hash[NAME_HASH_SIZE]; /* slot + 1, 0 = empty; under slot_lock */
+};
+
+static int64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int fairq_new(struct fairq **qp, const struct fairq_config *cfg, struct err *e)
+{
+	struct fairq *q;
+	pthread_condattr_t ca;
+
+	*qp = NULL;
+	if (!cfg->capacity || !cfg->max_bytes || !cfg->quantum)
+		return err_set(e, -EINVAL, "fair queue: capacity, max_bytes and quantum must be "
+			       "positive (got %u, %zu, %u)", cfg->capacity, cfg->max_bytes,
+			       cfg->quantum);
+	q = mem_calloc(1, sizeof(*q));
+	if (!q)
+		return err_set(e, -ENOMEM, "fair queue: out of memory");
+	q->cfg = *cfg;
+	pthread_mutex_init(&q->lock, NULL);
+	pthread_mutex_init(&q->slot_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&q->nonempty, &ca);
+	pthread_condattr_destroy(&ca);
+	*qp = q;
+	return 0;
+}
+
+static void slot_free(struct fairq_slot *s)
+{
+	for (unsigned i = 0; i < s->count; i++)
+		msg_free(s->ring[(s->head + i) % s->ring_size]);
+	mem_free(s->ring);
+	mem_free(s->name);
+	mem_free(s);
+}
+
+void fairq_free(struct fairq *q)
+{
+	if (!q)
+		return;
+	for (unsigned i = 0; i < atomic_load(&q->n_slots); i++)
+		slot_free(q->slots[i]);
+	pthread_cond_destroy(&q->nonempty);
+	pthread_mutex_destroy(&q->slot_lock);
+	pthread_mutex_destroy(&q->lock);
+	mem_free(q);
+}
+
+/* FNV-1a: tenant names are short and chosen by the operator, not by senders. */
+static unsigned name_hash(const char *name, size_t len)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)name[i]) * 16777619u;
+	return h & (NAME_HASH_SIZE - 1);
+}
+
+static struct fairq_slot *slot_new(const char *name, size_t len)
+{
+	struct fairq_slot *s = mem_calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->name = mem_strndup(name, len);
+	if (!s->name) {
+		mem_free(s);
+		return NULL;
+	}
+	s->name_len = len;
+	return s;
+}
+
+int fairq_slot(struct fairq *q, const char *name, size_t len)
+{
+	unsigned h = name_hash(name, len), n;
+	struct fairq_slot *s;
+	int ret;
+
+	pthread_mutex_lock(&q->slot_lock);
+	for (; q->name_hash[h]; h = (h + 1) & (NAME_HASH_SIZE - 1)) {
+		s = q->slots[q->name_hash[h] - 1];
+		if (s->name_len == len && !memcmp(s->name, name, len)) {
+			ret = q->name_hash[h] - 1;
+			goto done;
+		}
+	}
+	n = atomic_load_explicit(&q->n_slots, memory_order_relaxed);
+	if (n == FAIRQ_MAX_TENANTS) {
+		ret = -ENOSPC;
+		goto done;
+	}
+	s = slot_new(name, len);
+	if (!s) {
+		ret = -ENOMEM;
+		goto done;
+	}
+	s->refill_ns = monotonic_ns();
+	q->slots[n] = s;
+	q->name_hash[h] = (uint16_t)(n + 1);
+	atomic_store_explicit(&q->n_slots, n + 1, memory_order_release);
+	ret = (int)n;
+done:
+	pthread_mutex_unlock(&q->slot_lock);
+	return ret;
+}
+
+unsigned fairq_slot_count(const struct fairq *q)
+{
+	return atomic_load_explicit(&q->n_slots, memory_order_acquire);
+}
+
+static struct fairq_slot *slot_get(const struct fairq *q, unsigned slot)
+{
+	if (slot >= fairq_slot_count(q))
+		return NULL;
+	return q->slots[slot];
+}
+
+const char *fairq_slot_name(const struct fairq *q, unsigned slot)
+{
+	struct fairq_slot *s = slot_get(q, slot);
+
+	return s ? s->name : NULL;
+}
+
+struct tenant_stats *fairq_stats(struct fairq *q, unsigned slot)
+{
+	struct fairq_slot *s = slot_get(q, slot);
+
+	return s ? &s->stats : NULL;
+}
+
+unsigned fairq_depth(const struct fairq *q, unsigned slot)
+{
+	struct fairq_slot *s = slot_get(q, slot);
+
+	return s ? atomic_load_explicit(&s->depth, memory_order_relaxed) : 0;
+}
+
+size_t fairq_total_depth(const struct fairq *q)
+{
+	return atomic_load_explicit(&q->total, memory_order_relaxed);
+}
+
+int fairq_closed(const struct fairq *q)
+{
+	return atomic_load_explicit(&q->closed, memory_order_acquire);
+}
+
+/* Token bucket, under q->lock: refills eps tokens per second, holding at most eps. */
+static void bucket_refill(struct fairq_slot *s, int64_t now)
+{
+	if (!s->eps)
+		return;
+	if (now > s->refill_ns) {
+		s->tokens += (double)(now - s->refill_ns) * s->eps / 1e9;
+		if (s->tokens > s->eps)
+			s->tokens = s->eps;
+	}
+	s->refill_ns = now;
+}
+
+void fairq_set_eps(struct fairq *q, unsigned slot, uint32_t eps)
+{
+	struct fairq_slot *s = slot_get(q, slot);
+
+	if (!s)
+		return;
+	pthread_mutex_lock(&q->lock);
+	bucket_refill(s, monotonic_ns());
+	if (!s->eps || s->tokens > eps)
+		s->tokens = eps; /* a new limit starts with a full burst, never more */
+	s->eps = eps;
+	pthread_mutex_unlock(&q->lock);
+}
+
+/*
+ * Why one more message of len bytes cannot be queued in s, or FAIRQ_OK; under q->lock.
+ * An empty queue takes any one message, so a message larger than max_bytes cannot
+ * block a TCP sender forever.
+ */
+static int slot_refusal(const struct fairq *q, const struct fairq_slot *s, size_t len)
+{
+	if (s->count >= q->cfg.capacity || (s->count && s->bytes + len > q->cfg.max_bytes))
+		return FAIRQ_FULL;
+	if (s->eps && s->tokens < 1.0)
+		return FAIRQ_RATE_LIMITED;
+	return FAIRQ_OK;
+}
+
+int fairq_can_push(struct fairq *q, unsigned slot)
+{
+	struct fairq_slot *s = slot_get(q, slot);
+	int ok;
+
+	if (!s || fairq_closed(q))
+		return 0;
+	pthread_mutex_lock(&q->lock);
+	bucket_refill(s, monotonic_ns());
+	ok = slot_refusal(q, s, 0) == FAIRQ_OK;
+	pthread_mutex_unlock(&q->lock);
+	return ok;
+}
+
+/* Makes room for `more` messages in the ring (up to the capacity); under q->lock. */
+static int ring_reserve(struct fairq_slot *s, unsigned more, unsigned capacity)
+{
+	unsigned need = MIN(s->count + more, capacity);
+	unsigned size = s->ring_size ? s->ring_size : MIN(RING_INITIAL, capacity);
+	struct msg **ring;
+
+	if (need <= s->ring_size)
+		return 0;
+	while (size < need)
+		size = size > capacity / 2 ? capacity : size * 2;
+	ring = mem_alloc(size * sizeof(*ring));
+	if (!ring)
+		return -ENOMEM;
+	for (unsigned i = 0; i < s->count; i++)
+		ring[i] = s->ring[(s->head + i) % s->ring_size];
+	mem_free(s->ring);
+	s->ring = ring;
+	s->ring_size = size;
+	s->head = 0;
+	return 0;
+}
+
+static void active_append(struct fairq *q, struct fairq_slot *s)
+{
+	s->next_active = NULL;
+	if (q->active_tail)
+		q->active_tail->next_active = s;
+	else
+		q->active_head = s;
+	q->active_tail = s;
+	s->active = true;
+}
+
+static struct fairq_slot *active_take_head(struct fairq *q)
+{
+	struct fairq_slot *s = q->active_head;
+
+	q->active_head = s->next_active;
+	if (!q->active_head)
+		q->active_tail = NULL;
+	s->active = false;
+	return s;
+}
+
+int fairq_push(struct fairq *q, unsigned slot, struct msg **m, size_t n, size_t *taken)
+{
+	struct fairq_slot *s = slot_get(q, slot);
+	int ret = FAIRQ_OK;
+	size_t i = 0;
+
+	*taken = 0;
+	if (!s)
+		return FAIRQ_FULL;
+	pthread_mutex_lock(&q->lock);
+	if (atomic_load_explicit(&q->closed, memory_order_relaxed)) {
+		ret = FAIRQ_CLOSED;
+		goto out;
+	}
+	bucket_refill(s, monotonic_ns());
+	if (ring_reserve(s, (unsigned)MIN(n, q->cfg.capacity), q->cfg.capacity) < 0) {
+		log_warn("tenant %s: no memory to grow its queue", s->name);
+		ret = FAIRQ_FULL;
+		goto out;
+	}
+	for (; i < n; i++) {
+		ret = slot_refusal(q, s, m[i]->len);
+		if (ret != FAIRQ_OK)
+			break;
+		s->ring[(s->head + s->count) % s->ring_size] = m[i];
+		s->count++;
+		s->bytes += m[i]->len;
+		if (s->eps)
+			s->tokens -= 1.0;
+	}
+	if (i) {
+		atomic_store_explicit(&s->depth, s->count, memory_order_relaxed);
+		atomic_fetch_add_explicit(&q->total, i, memory_order_relaxed);
+		if (!s->active)
+			active_append(q, s);
+		if (q->waiters)
+			pthread_cond_signal(&q->nonempty);
+	}
+out:
+	pthread_mutex_unlock(&q->lock);
+	*taken = i;
+	return ret;
+}
+
+/* Waits for work until deadline (NULL: forever); false on timeout or close. */
+static bool wait_for_work(struct fairq *q, const struct timespec *deadline)
+{
+	while (!q->active_head && !atomic_load_explicit(&q->closed, memory_order_relaxed)) {
+		int rc;
+
+		q->waiters++;
+		rc = deadline ? pthread_cond_timedwait(&q->nonempty, &q->lock, deadline)
+			      : pthread_cond_wait(&q->nonempty, &q->lock);
+		q->waiters--;
+		if (rc == ETIMEDOUT)
+			break;
+	}
+	return q->active_head != NULL;
+}
+
+/* One DRR turn of the head tenant: up to its deficit, at most max; under q->lock. */
+static size_t pop_turn(struct fairq *q, struct msg **out, size_t max)
+{
+	struct fairq_slot *s = active_take_head(q);
+	size_t n, bytes = 0;
+
+	s->deficit += q->cfg.quantum;
+	n = MIN(MIN((size_t)s->deficit, max), (size_t)s->count);
+	for (size_t i = 0; i < n; i++) {
+		out[i] = s->ring[s->head];
+		bytes += out[i]->len;
+		s->head = (s->head + 1) % s->ring_size;
+	}
+	s->count -= (unsigned)n;
+	s->bytes -= bytes;
+	s->deficit -= (unsigned)n;
+	if (s->count) {
+		/* A consumer asking for less than a quantum must not let credit pile up. */
+		s->deficit = MIN(s->deficit, q->cfg.quantum);
+		active_append(q, s);
+	} else {
+		s->deficit = 0;
+	}
+	atomic_store_explicit(&s->depth, s->count, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&q->total, n, memory_order_relaxed);
+	return n;
+}
+
+size_t fairq_pop(struct fairq *q, struct msg **out, size_t max, int timeout_ms)
+{
+	struct timespec deadline;
+	size_t n = 0;
+
+	if (!max)
+		return 0;
+	if (timeout_ms >= 0) {
+		int64_t t = monotonic_ns() + (int64_t)timeout_ms * 1000000;
+
+		deadline.tv_sec = t / 1000000000;
+		deadline.tv_nsec = t % 1000000000;
+	}
+	pthread_mutex_lock(&q->lock);
+	if (wait_for_work(q, timeout_ms >= 0 ? &deadline : NULL)) {
+		n = pop_turn(q, out, max);
+		/* Pass the wake-up on: there is more work than this consumer took. */
+		if (q->active_head && q->waiters)
+			pthread_cond_signal(&q->nonempty);
+	}
+	pthread_mutex_unlock(&q->lock);
+	return n;
+}
+
+void fairq_close(struct fairq *q)
+{
+	pthread_mutex_lock(&q->lock);
+	atomic_store_explicit(&q->closed, 1, memory_order_release);
+	pthread_cond_broadcast(&q->nonempty);
+	pthread_mutex_unlock(&q->lock);
+}
