@@ -284,7 +284,8 @@ struct parse {
 	struct config *c;
 	struct err *e;
 	size_t listener_line[CONFIG_MAX_LISTENERS];
-	size_t tls_line;         /* 0: no syslog.tls section */
+	size_t key_line;         /* line of the key whose value is being parsed */
+	size_t tls_line;         /* line of the syslog.tls key */
 	size_t max_bytes_line;   /* 0: queues.max_bytes not set */
 };
 
@@ -352,9 +353,13 @@ static int syntax_error(struct parse *p)
 	if (yp->error == YAML_READER_ERROR)
 		return err_set(p->e, -EINVAL, "%s: not valid UTF-8 text at byte %zu: %s", p->name,
 			       yp->problem_offset, problem);
-	return err_set(p->e, -EINVAL, "%s:%zu:%zu: YAML syntax error: %s%s%s", p->name,
-		       line_of(&yp->problem_mark), yp->problem_mark.column + 1, problem,
-		       yp->context ? " " : "", yp->context ? yp->context : "");
+	if (yp->context)
+		return err_set(p->e, -EINVAL, "%s:%zu:%zu: YAML syntax error: %s %s started on "
+			       "line %zu", p->name, line_of(&yp->problem_mark),
+			       yp->problem_mark.column + 1, problem, yp->context,
+			       line_of(&yp->context_mark));
+	return err_set(p->e, -EINVAL, "%s:%zu:%zu: YAML syntax error: %s", p->name,
+		       line_of(&yp->problem_mark), yp->problem_mark.column + 1, problem);
 }
 
 /* Replaces the current event with the next one; refuses aliases. */
@@ -483,6 +488,7 @@ static int walk_section(struct parse *p, const struct section *s, void *target,
 				return fail_here(p, "duplicate key '%s' in '%s'", k->name, path);
 			seen |= bit;
 			key_path(sub, path, k->name);
+			p->key_line = line_of(&p->ev.start_mark);
 			if ((rc = next_event(p)) < 0 || (rc = k->parse(p, k, target, sub)) < 0)
 				return rc;
 		}
@@ -550,7 +556,15 @@ static int parse_bool(struct parse *p, const struct key *k, void *target, const 
 	return 0;
 }
 
-/* A non-empty scalar without NUL bytes, at most CONFIG_STRING_MAX bytes; copied. */
+static bool has_control_chars(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return true;
+	return false;
+}
+
+/* A non-empty scalar without control characters, at most CONFIG_STRING_MAX bytes; copied. */
 static int take_string(struct parse *p, const char *path, const char *what, char **out)
 {
 	size_t len;
@@ -559,7 +573,7 @@ static int take_string(struct parse *p, const char *path, const char *what, char
 	if (p->ev.type != YAML_SCALAR_EVENT || is_null(p))
 		return expected(p, path, what);
 	s = scalar(p, &len);
-	if (len == 0 || len > CONFIG_STRING_MAX || memchr(s, '\0', len))
+	if (len == 0 || len > CONFIG_STRING_MAX || has_control_chars(s, len))
 		return expected(p, path, what);
 	*out = mem_strndup(s, len);
 	if (!*out)
@@ -813,7 +827,8 @@ static int parse_tenants(struct parse *p, const struct key *k, void *target, con
 
 static int parse_tls(struct parse *p, const struct key *k, void *target, const char *path)
 {
-	return walk_section(p, k->sub, target, path, &p->tls_line);
+	p->tls_line = p->key_line;
+	return walk_section(p, k->sub, target, path, NULL);
 }
 
 static int parse_max_bytes(struct parse *p, const struct key *k, void *target,
@@ -883,7 +898,7 @@ static int check_whole(struct parse *p)
 {
 	const struct config *c = p->c;
 
-	if (p->tls_line && (!c->tls_cert || !c->tls_key))
+	if ((c->tls_cert || c->tls_key || c->tls_ca) && (!c->tls_cert || !c->tls_key))
 		return fail_line(p, p->tls_line, "syslog.tls needs both 'cert' and 'key'");
 	for (size_t i = 0; i < c->n_listeners; i++)
 		if (c->listeners[i].proto == LISTENER_TLS && !c->tls_cert)
