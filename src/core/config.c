@@ -1,0 +1,1108 @@
+/*
+ * config.c - the YAML configuration: built-in defaults, a strict loader, overrides.
+ *
+ * The loader walks libyaml's event stream against a small schema (struct section): each
+ * known key has a handler that consumes exactly its value's events and stores the result
+ * in the struct config being built. Everything the file does not name keeps its
+ * built-in default. Errors stop the load at the first problem and name FILE:LINE, the
+ * key's dotted path and what was expected. Aliases are refused, so a file can never
+ * expand beyond its own size.
+ */
+#include "core/config.h"
+#include "core/compat.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "core/err.h"
+#include "core/mem.h"
+
+#define CONFIG_FILE_MAX (1u << 20)      /* bytes of YAML read from a file */
+#define CONFIG_STRING_MAX 4096u         /* bytes of one string value (paths) */
+#define CONFIG_MAX_TENANT_LIMITS 4096u  /* entries under limits.tenants */
+#define TENANT_NAME_MAX 63u
+#define LISTENER_NAME_MAX 32u
+#define TIMEZONE_NAME_MAX 255u
+#define KEY_PATH_MAX 128u
+
+/* ---------------------------------------------------------------- defaults */
+
+static const char *const proto_names[] = { "udp", "tcp", "tls" };
+
+const char *config_proto_name(enum listener_proto p)
+{
+	return (unsigned)p < ARRAY_SIZE(proto_names) ? proto_names[p] : "unknown";
+}
+
+static int proto_parse(const char *s, size_t len)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(proto_names); i++)
+		if (strlen(proto_names[i]) == len && !memcmp(proto_names[i], s, len))
+			return (int)i;
+	return -1;
+}
+
+static void listener_release(struct config_listener *l)
+{
+	mem_free(l->name);
+	mem_free(l->address);
+	l->name = NULL;
+	l->address = NULL;
+}
+
+void config_release(struct config *c)
+{
+	mem_free(c->path);
+	mem_free(c->data_dir);
+	mem_free(c->timezone);
+	mem_free(c->admin_address);
+	for (size_t i = 0; i < c->n_listeners; i++)
+		listener_release(&c->listeners[i]);
+	mem_free(c->tls_cert);
+	mem_free(c->tls_key);
+	mem_free(c->tls_ca);
+	for (size_t i = 0; i < c->n_limits; i++)
+		mem_free(c->limits[i].tenant);
+	mem_free(c->limits);
+	memset(c, 0, sizeof(*c));
+}
+
+static int add_listener(struct config *c, enum listener_proto proto, const char *name,
+			const char *address)
+{
+	struct config_listener *l;
+
+	if (c->n_listeners >= CONFIG_MAX_LISTENERS)
+		return -ENOSPC;
+	l = &c->listeners[c->n_listeners];
+	l->proto = proto;
+	l->name = mem_strdup(name);
+	l->address = mem_strdup(address);
+	if (!l->name || !l->address) {
+		listener_release(l);
+		return -ENOMEM;
+	}
+	c->n_listeners++;
+	return 0;
+}
+
+int config_defaults(struct config *c, struct err *e)
+{
+	memset(c, 0, sizeof(*c));
+	c->log_level = LOG_LEVEL_INFO;
+	c->workers = 0;
+	c->max_message_size = 65536;
+	c->udp_rcvbuf = 8 << 20;
+	c->tcp_max_connections = 1024;
+	c->tcp_idle_timeout = 0;
+	c->queue_capacity = 65536;
+	c->queue_max_bytes = (size_t)64 << 20;
+	c->queue_quantum = 64;
+	c->default_eps = 0;
+	c->spool = 1;
+	c->data_dir = mem_strdup("./var");
+	c->timezone = mem_strdup("Asia/Tokyo");
+	c->admin_address = mem_strdup("127.0.0.1:8514");
+	if (!c->data_dir || !c->timezone || !c->admin_address ||
+	    add_listener(c, LISTENER_UDP, "udp", "127.0.0.1:5514") < 0 ||
+	    add_listener(c, LISTENER_TCP, "tcp", "127.0.0.1:5514") < 0) {
+		config_release(c);
+		return err_set(e, -ENOMEM, "out of memory building the default configuration");
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- addresses */
+
+static int parse_port(const char *s, size_t len, uint16_t *port)
+{
+	unsigned long v = 0;
+
+	if (len == 0 || len > 5)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (v > 65535)
+		return -EINVAL;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+#define ADDRESS_FORMS "HOST:PORT with HOST an IPv4 address or localhost, or [IPV6]:PORT"
+
+int config_parse_address(const char *s, struct sockaddr_storage *ss, unsigned *sslen,
+			 struct err *e)
+{
+	const char *colon, *host;
+	char text[INET6_ADDRSTRLEN];
+	size_t host_len;
+	uint16_t port;
+	bool v6 = false;
+
+	if (!s || !*s)
+		return err_set(e, -EINVAL, "empty address (expected " ADDRESS_FORMS ")");
+	colon = strrchr(s, ':');
+	if (!colon)
+		return err_set(e, -EINVAL, "address '%.64s' has no port (expected " ADDRESS_FORMS ")",
+			       s);
+	host = s;
+	host_len = (size_t)(colon - s);
+	if (s[0] == '[') {
+		if (host_len < 2 || s[host_len - 1] != ']')
+			return err_set(e, -EINVAL, "address '%.64s': expected [IPV6]:PORT", s);
+		host++;
+		host_len -= 2;
+		v6 = true;
+	} else if (memchr(s, ':', host_len)) {
+		return err_set(e, -EINVAL,
+			       "address '%.64s': an IPv6 address needs brackets, as in [::1]:514", s);
+	}
+	if (parse_port(colon + 1, strlen(colon + 1), &port) < 0)
+		return err_set(e, -EINVAL, "address '%.64s': port must be a number from 0 to 65535",
+			       s);
+	if (host_len == 0 || host_len >= sizeof(text))
+		return err_set(e, -EINVAL, "address '%.64s': missing or overlong host (expected "
+			       ADDRESS_FORMS ")", s);
+	memcpy(text, host, host_len);
+	text[host_len] = '\0';
+	memset(ss, 0, sizeof(*ss));
+	if (v6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		if (inet_pton(AF_INET6, text, &sin6->sin6_addr) != 1)
+			return err_set(e, -EINVAL, "address '%.64s': '%s' is not an IPv6 address",
+				       s, text);
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		*sslen = sizeof(*sin6);
+	} else {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		if (!strcmp(text, "localhost"))
+			sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		else if (inet_pton(AF_INET, text, &sin->sin_addr) != 1)
+			return err_set(e, -EINVAL, "address '%.64s': '%s' is not an IPv4 address "
+				       "(host names other than localhost are not resolved)", s, text);
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		*sslen = sizeof(*sin);
+	}
+	return 0;
+}
+
+static int check_address(const char *s, struct err *e)
+{
+	struct sockaddr_storage ss;
+	unsigned len;
+
+	return config_parse_address(s, &ss, &len, e);
+}
+
+/* ---------------------------------------------------------------- overrides */
+
+int config_set_listener(struct config *c, enum listener_proto proto, const char *address,
+			struct err *e)
+{
+	const char *name = config_proto_name(proto);
+	struct config_listener l = { NULL, proto, NULL };
+	size_t kept = 0;
+
+	if ((unsigned)proto >= ARRAY_SIZE(proto_names))
+		return err_set(e, -EINVAL, "unknown listener protocol %d", (int)proto);
+	if (check_address(address, e) < 0)
+		return -EINVAL;
+	if (proto == LISTENER_TLS && (!c->tls_cert || !c->tls_key))
+		return err_set(e, -EINVAL, "a tls listener needs syslog.tls.cert and "
+			       "syslog.tls.key in the configuration");
+	for (size_t i = 0; i < c->n_listeners; i++) {
+		if (c->listeners[i].proto == proto)
+			continue;
+		if (!strcmp(c->listeners[i].name, name))
+			return err_set(e, -EINVAL, "cannot add a %s listener named '%s': a %s "
+				       "listener already has that name", name, name,
+				       config_proto_name(c->listeners[i].proto));
+		kept++;
+	}
+	if (kept >= CONFIG_MAX_LISTENERS)
+		return err_set(e, -EINVAL, "too many listeners (at most %d)",
+			       CONFIG_MAX_LISTENERS);
+	l.name = mem_strdup(name);
+	l.address = mem_strdup(address);
+	if (!l.name || !l.address) {
+		listener_release(&l);
+		return err_set(e, -ENOMEM, "out of memory");
+	}
+	kept = 0;
+	for (size_t i = 0; i < c->n_listeners; i++) {
+		if (c->listeners[i].proto == proto)
+			listener_release(&c->listeners[i]);
+		else
+			c->listeners[kept++] = c->listeners[i];
+	}
+	c->listeners[kept++] = l;
+	c->n_listeners = kept;
+	return 0;
+}
+
+int config_set_admin(struct config *c, const char *address, struct err *e)
+{
+	char *copy;
+
+	if (check_address(address, e) < 0)
+		return -EINVAL;
+	copy = mem_strdup(address);
+	if (!copy)
+		return err_set(e, -ENOMEM, "out of memory");
+	mem_free(c->admin_address);
+	c->admin_address = copy;
+	return 0;
+}
+
+uint32_t config_tenant_eps(const struct config *c, const char *tenant)
+{
+	for (size_t i = 0; i < c->n_limits; i++)
+		if (!strcmp(c->limits[i].tenant, tenant))
+			return c->limits[i].eps;
+	return c->default_eps;
+}
+
+/* ---------------------------------------------------------------- YAML walking */
+
+struct parse {
+	yaml_parser_t yp;
+	yaml_event_t ev;         /* the current event, owned while have_ev */
+	bool have_ev;
+	const char *name;        /* file name for messages */
+	struct config *c;
+	struct err *e;
+	size_t listener_line[CONFIG_MAX_LISTENERS];
+	size_t key_line;         /* line of the key whose value is being parsed */
+	size_t tls_line;         /* line of the syslog.tls key */
+	size_t max_bytes_line;   /* 0: queues.max_bytes not set */
+};
+
+struct key;
+typedef int (*key_parser)(struct parse *p, const struct key *k, void *target,
+			  const char *path);
+
+/* One known key: its handler and where (and within which limits) the value goes. */
+struct key {
+	const char *name;
+	key_parser parse;
+	size_t off;                 /* offset of the field in the target struct */
+	size_t size;                /* integers: sizeof the field */
+	uint64_t min, max;          /* integers: accepted range */
+	const struct section *sub;  /* nested sections */
+	bool required;
+};
+
+struct section {
+	const struct key *keys;
+	size_t n;
+};
+
+static size_t line_of(const yaml_mark_t *m)
+{
+	return m->line + 1;
+}
+
+static int fail_line(struct parse *p, size_t line, const char *fmt, ...) PRINTF_LIKE(3, 4);
+static int fail_line(struct parse *p, size_t line, const char *fmt, ...)
+{
+	char what[sizeof(p->e->msg)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	return err_set(p->e, -EINVAL, "%s:%zu: %s", p->name, line, what);
+}
+
+#define fail_here(p, ...) fail_line((p), line_of(&(p)->ev.start_mark), __VA_ARGS__)
+
+/* Copies user text for a message: at most 64 bytes, control and non-ASCII bytes as '?'. */
+static const char *shown(const char *s, size_t len, char out[72])
+{
+	size_t n = MIN(len, 64);
+
+	for (size_t i = 0; i < n; i++)
+		out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+	if (len > n) {
+		memcpy(out + n, "...", 3);
+		n += 3;
+	}
+	out[n] = '\0';
+	return out;
+}
+
+static int syntax_error(struct parse *p)
+{
+	const yaml_parser_t *yp = &p->yp;
+	const char *problem = yp->problem ? yp->problem : "unknown problem";
+
+	if (yp->error == YAML_MEMORY_ERROR)
+		return err_set(p->e, -ENOMEM, "%s: out of memory reading YAML", p->name);
+	if (yp->error == YAML_READER_ERROR)
+		return err_set(p->e, -EINVAL, "%s: not valid UTF-8 text at byte %zu: %s", p->name,
+			       yp->problem_offset, problem);
+	if (yp->context)
+		return err_set(p->e, -EINVAL, "%s:%zu:%zu: YAML syntax error: %s %s started on "
+			       "line %zu", p->name, line_of(&yp->problem_mark),
+			       yp->problem_mark.column + 1, problem, yp->context,
+			       line_of(&yp->context_mark));
+	return err_set(p->e, -EINVAL, "%s:%zu:%zu: YAML syntax error: %s", p->name,
+		       line_of(&yp->problem_mark), yp->problem_mark.column + 1, problem);
+}
+
+/* Replaces the current event with the next one; refuses aliases. */
+static int next_event(struct parse *p)
+{
+	if (p->have_ev)
+		yaml_event_delete(&p->ev);
+	p->have_ev = false;
+	if (!yaml_parser_parse(&p->yp, &p->ev))
+		return syntax_error(p);
+	p->have_ev = true;
+	if (p->ev.type == YAML_ALIAS_EVENT) {
+		const char *anchor = (const char *)p->ev.data.alias.anchor;
+		char tmp[72];
+
+		return fail_here(p, "aliases (*%s) are not supported",
+				 shown(anchor, strlen(anchor), tmp));
+	}
+	return 0;
+}
+
+static const char *scalar(const struct parse *p, size_t *len)
+{
+	*len = p->ev.data.scalar.length;
+	return (const char *)p->ev.data.scalar.value;
+}
+
+/* An empty plain value, "~" or "null": YAML's null. */
+static bool is_null(const struct parse *p)
+{
+	size_t len;
+	const char *s;
+
+	if (p->ev.type != YAML_SCALAR_EVENT || !p->ev.data.scalar.plain_implicit)
+		return false;
+	s = scalar(p, &len);
+	return len == 0 || (len == 1 && s[0] == '~') ||
+	       (len == 4 && (!memcmp(s, "null", 4) || !memcmp(s, "Null", 4) ||
+			     !memcmp(s, "NULL", 4)));
+}
+
+/* "got 'x'", "got a mapping" or "got a list": what the file holds instead. */
+static const char *describe_value(const struct parse *p, char out[80])
+{
+	char tmp[72];
+	size_t len;
+	const char *s;
+
+	if (p->ev.type == YAML_MAPPING_START_EVENT)
+		return "got a mapping";
+	if (p->ev.type != YAML_SCALAR_EVENT)
+		return "got a list";
+	s = scalar(p, &len);
+	snprintf(out, 80, "got '%s'", shown(s, len, tmp));
+	return out;
+}
+
+static int expected(struct parse *p, const char *path, const char *what)
+{
+	char value[80];
+
+	return fail_here(p, "%s: expected %s, %s", path, what, describe_value(p, value));
+}
+
+static int unknown_key(struct parse *p, const struct section *s, const char *path)
+{
+	char list[256] = "", tmp[72];
+	size_t used = 0, len;
+	const char *k = scalar(p, &len);
+
+	for (size_t i = 0; i < s->n && used < sizeof(list); i++)
+		used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "",
+					 s->keys[i].name);
+	return fail_here(p, "unknown key '%s' in '%s' (expected one of: %s)",
+			 shown(k, len, tmp), path, list);
+}
+
+static void key_path(char out[KEY_PATH_MAX], const char *section, const char *key)
+{
+	if (!strcmp(section, "top level"))
+		snprintf(out, KEY_PATH_MAX, "%s", key);
+	else
+		snprintf(out, KEY_PATH_MAX, "%s.%s", section, key);
+}
+
+static const struct key *find_key(const struct section *s, const char *name, size_t len)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strlen(s->keys[i].name) == len && !memcmp(s->keys[i].name, name, len))
+			return &s->keys[i];
+	return NULL;
+}
+
+/*
+ * Walks the mapping that starts at the current event, calling each key's handler;
+ * leaves the MAPPING_END (or the null scalar) as current event. *line gets the line
+ * where the mapping starts, for checks made after the walk.
+ */
+static int walk_section(struct parse *p, const struct section *s, void *target,
+			const char *path, size_t *line)
+{
+	size_t start = line_of(&p->ev.start_mark);
+	uint64_t seen = 0;
+	char sub[KEY_PATH_MAX];
+	int rc = 0;
+
+	if (line)
+		*line = start;
+	if (!is_null(p)) {
+		if (p->ev.type != YAML_MAPPING_START_EVENT)
+			return expected(p, path, "a mapping of keys to values");
+		while ((rc = next_event(p)) == 0 && p->ev.type != YAML_MAPPING_END_EVENT) {
+			const struct key *k;
+			const char *name;
+			uint64_t bit;
+			size_t len;
+
+			if (p->ev.type != YAML_SCALAR_EVENT)
+				return fail_here(p, "a key in '%s' is a mapping or list", path);
+			name = scalar(p, &len);
+			k = find_key(s, name, len);
+			if (!k)
+				return unknown_key(p, s, path);
+			bit = UINT64_C(1) << (k - s->keys);
+			if (seen & bit)
+				return fail_here(p, "duplicate key '%s' in '%s'", k->name, path);
+			seen |= bit;
+			key_path(sub, path, k->name);
+			p->key_line = line_of(&p->ev.start_mark);
+			if ((rc = next_event(p)) < 0 || (rc = k->parse(p, k, target, sub)) < 0)
+				return rc;
+		}
+		if (rc < 0)
+			return rc;
+	}
+	for (size_t i = 0; i < s->n; i++)
+		if (s->keys[i].required && !(seen & (UINT64_C(1) << i)))
+			return fail_line(p, start, "'%s' is missing the required key '%s'", path,
+					 s->keys[i].name);
+	return 0;
+}
+
+static int parse_section(struct parse *p, const struct key *k, void *target, const char *path)
+{
+	return walk_section(p, k->sub, target, path, NULL);
+}
+
+static int parse_uint(struct parse *p, const struct key *k, void *target, const char *path)
+{
+	char what[96];
+	uint64_t v = 0;
+	size_t len;
+	const char *s;
+	bool ok;
+
+	snprintf(what, sizeof(what), "an integer from %llu to %llu", (unsigned long long)k->min,
+		 (unsigned long long)k->max);
+	if (p->ev.type != YAML_SCALAR_EVENT)
+		return expected(p, path, what);
+	s = scalar(p, &len);
+	ok = len > 0 && len <= 19;
+	for (size_t i = 0; ok && i < len; i++) {
+		ok = s[i] >= '0' && s[i] <= '9';
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (!ok || v < k->min || v > k->max)
+		return expected(p, path, what);
+	if (k->size == sizeof(uint32_t)) {
+		uint32_t v32 = (uint32_t)v;
+
+		memcpy((char *)target + k->off, &v32, sizeof(v32));
+	} else {
+		memcpy((char *)target + k->off, &v, sizeof(v));
+	}
+	return 0;
+}
+
+static int parse_bool(struct parse *p, const struct key *k, void *target, const char *path)
+{
+	size_t len;
+	const char *s;
+	int v = -1;
+
+	if (p->ev.type == YAML_SCALAR_EVENT) {
+		s = scalar(p, &len);
+		if (len == 4 && !memcmp(s, "true", 4))
+			v = 1;
+		else if (len == 5 && !memcmp(s, "false", 5))
+			v = 0;
+	}
+	if (v < 0)
+		return expected(p, path, "true or false");
+	memcpy((char *)target + k->off, &v, sizeof(v));
+	return 0;
+}
+
+static bool has_control_chars(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return true;
+	return false;
+}
+
+/* A non-empty scalar without control characters, at most CONFIG_STRING_MAX bytes; copied. */
+static int take_string(struct parse *p, const char *path, const char *what, char **out)
+{
+	size_t len;
+	const char *s;
+
+	if (p->ev.type != YAML_SCALAR_EVENT || is_null(p))
+		return expected(p, path, what);
+	s = scalar(p, &len);
+	if (len == 0 || len > CONFIG_STRING_MAX || has_control_chars(s, len))
+		return expected(p, path, what);
+	*out = mem_strndup(s, len);
+	if (!*out)
+		return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
+	return 0;
+}
+
+static int replace_string(char **field, char *value)
+{
+	mem_free(*field);
+	*field = value;
+	return 0;
+}
+
+static int parse_path(struct parse *p, const struct key *k, void *target, const char *path)
+{
+	char *v;
+	int rc = take_string(p, path, "a file or directory path", &v);
+
+	return rc < 0 ? rc : replace_string((char **)((char *)target + k->off), v);
+}
+
+static int parse_address(struct parse *p, const struct key *k, void *target, const char *path)
+{
+	struct err why = ERR_INIT;
+	char *v;
+	int rc = take_string(p, path, ADDRESS_FORMS, &v);
+
+	if (rc < 0)
+		return rc;
+	if (check_address(v, &why) < 0) {
+		mem_free(v);
+		return fail_here(p, "%s: %s", path, why.msg);
+	}
+	return replace_string((char **)((char *)target + k->off), v);
+}
+
+static int parse_log_level(struct parse *p, const struct key *k, void *target,
+			   const char *path)
+{
+	size_t len;
+	int level = -1;
+
+	if (p->ev.type == YAML_SCALAR_EVENT) {
+		const char *s = scalar(p, &len);
+
+		level = log_level_parse(s, len);
+	}
+	if (level < 0)
+		return expected(p, path, "one of error, warn, info, debug");
+	((struct config *)target)->log_level = (enum log_level)level;
+	return 0;
+}
+
+/* Syntax only (the zone file is loaded by core/tz): letters, digits and / _ - +. */
+static bool timezone_valid(const char *s, size_t len)
+{
+	if (len == 0 || len > TIMEZONE_NAME_MAX || s[0] == '/' || s[len - 1] == '/')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = s[i];
+		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			  (ch >= '0' && ch <= '9') || ch == '/' || ch == '_' || ch == '-' ||
+			  ch == '+';
+
+		if (!ok || (ch == '/' && s[i + 1] == '/'))
+			return false;
+	}
+	return true;
+}
+
+static int parse_timezone(struct parse *p, const struct key *k, void *target,
+			  const char *path)
+{
+	const char *what = "an IANA time zone name such as Asia/Tokyo or UTC";
+	char *v;
+	int rc = take_string(p, path, what, &v);
+
+	if (rc < 0)
+		return rc;
+	if (!timezone_valid(v, strlen(v))) {
+		mem_free(v);
+		return expected(p, path, what);
+	}
+	return replace_string(&((struct config *)target)->timezone, v);
+}
+
+/* Names of listeners and tenants: [a-z0-9_-], 1 to max bytes. */
+static bool name_valid(const char *s, size_t len, size_t max)
+{
+	if (len == 0 || len > max)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+		      s[i] == '_' || s[i] == '-'))
+			return false;
+	return true;
+}
+
+static int parse_listener_name(struct parse *p, const struct key *k, void *target,
+			       const char *path)
+{
+	const char *what = "a name of 1 to 32 characters from a-z, 0-9, '_' and '-'";
+	char *v;
+	int rc = take_string(p, path, what, &v);
+
+	if (rc < 0)
+		return rc;
+	if (!name_valid(v, strlen(v), LISTENER_NAME_MAX)) {
+		mem_free(v);
+		return expected(p, path, what);
+	}
+	return replace_string(&((struct config_listener *)target)->name, v);
+}
+
+static int parse_protocol(struct parse *p, const struct key *k, void *target, const char *path)
+{
+	size_t len;
+	int proto = -1;
+
+	if (p->ev.type == YAML_SCALAR_EVENT) {
+		const char *s = scalar(p, &len);
+
+		proto = proto_parse(s, len);
+	}
+	if (proto < 0)
+		return expected(p, path, "one of udp, tcp, tls");
+	((struct config_listener *)target)->proto = (enum listener_proto)proto;
+	return 0;
+}
+
+static const struct key listener_keys[] = {
+	{ .name = "name", .parse = parse_listener_name },
+	{ .name = "protocol", .parse = parse_protocol, .required = true },
+	{ .name = "listen", .parse = parse_address, .required = true,
+	  .off = offsetof(struct config_listener, address) },
+};
+static const struct section listener_section = { listener_keys, ARRAY_SIZE(listener_keys) };
+
+/* Fills in the default name and checks it is unique among the listeners before it. */
+static int finish_listener(struct parse *p, size_t i, const char *path)
+{
+	struct config_listener *l = &p->c->listeners[i];
+
+	if (!l->name) {
+		l->name = mem_strdup(config_proto_name(l->proto));
+		if (!l->name)
+			return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
+	}
+	for (size_t j = 0; j < i; j++)
+		if (!strcmp(p->c->listeners[j].name, l->name))
+			return fail_line(p, p->listener_line[i],
+					 "%s: listener name '%s' is already used on line %zu "
+					 "(give each listener a distinct 'name')", path, l->name,
+					 p->listener_line[j]);
+	return 0;
+}
+
+static int parse_listeners(struct parse *p, const struct key *k, void *target,
+			   const char *path)
+{
+	struct config *c = target;
+	char item[KEY_PATH_MAX];
+	int rc;
+
+	for (size_t i = 0; i < c->n_listeners; i++)
+		listener_release(&c->listeners[i]);
+	c->n_listeners = 0;
+	if (is_null(p))
+		return 0;
+	if (p->ev.type != YAML_SEQUENCE_START_EVENT)
+		return expected(p, path, "a list of listeners");
+	while ((rc = next_event(p)) == 0 && p->ev.type != YAML_SEQUENCE_END_EVENT) {
+		size_t i = c->n_listeners;
+
+		snprintf(item, sizeof(item), "%s[%zu]", path, i);
+		if (i >= CONFIG_MAX_LISTENERS)
+			return fail_here(p, "%s: too many listeners (at most %d)", path,
+					 CONFIG_MAX_LISTENERS);
+		memset(&c->listeners[i], 0, sizeof(c->listeners[i]));
+		c->n_listeners++; /* from here on config_release frees the entry */
+		rc = walk_section(p, &listener_section, &c->listeners[i], item,
+				  &p->listener_line[i]);
+		if (rc < 0 || (rc = finish_listener(p, i, item)) < 0)
+			return rc;
+	}
+	return rc;
+}
+
+static const struct key tenant_keys[] = {
+	{ .name = "eps", .parse = parse_uint, .required = true, .min = 0, .max = UINT32_MAX,
+	  .off = offsetof(struct config_tenant_limit, eps), .size = sizeof(uint32_t) },
+};
+static const struct section tenant_section = { tenant_keys, ARRAY_SIZE(tenant_keys) };
+
+/* Appends a tenant named by the current (key) event; refuses bad and repeated names. */
+static int add_tenant(struct parse *p, const char *path)
+{
+	struct config *c = p->c;
+	struct config_tenant_limit *grown;
+	char tmp[72];
+	size_t len;
+	const char *s;
+
+	if (p->ev.type != YAML_SCALAR_EVENT)
+		return fail_here(p, "a key in '%s' is a mapping or list", path);
+	s = scalar(p, &len);
+	if (!name_valid(s, len, TENANT_NAME_MAX))
+		return fail_here(p, "%s: '%s' is not a tenant name (1 to 63 characters from "
+				 "a-z, 0-9, '_' and '-')", path, shown(s, len, tmp));
+	for (size_t i = 0; i < c->n_limits; i++)
+		if (strlen(c->limits[i].tenant) == len && !memcmp(c->limits[i].tenant, s, len))
+			return fail_here(p, "duplicate tenant '%s' in '%s'", c->limits[i].tenant,
+					 path);
+	if (c->n_limits >= CONFIG_MAX_TENANT_LIMITS)
+		return fail_here(p, "%s: too many tenants (at most %u)", path,
+				 CONFIG_MAX_TENANT_LIMITS);
+	grown = mem_realloc(c->limits, (c->n_limits + 1) * sizeof(*grown));
+	if (!grown)
+		return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
+	c->limits = grown;
+	grown[c->n_limits].eps = 0;
+	grown[c->n_limits].tenant = mem_strndup(s, len);
+	if (!grown[c->n_limits].tenant)
+		return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
+	c->n_limits++;
+	return 0;
+}
+
+static int parse_tenants(struct parse *p, const struct key *k, void *target, const char *path)
+{
+	char item[KEY_PATH_MAX];
+	int rc;
+
+	if (is_null(p))
+		return 0;
+	if (p->ev.type != YAML_MAPPING_START_EVENT)
+		return expected(p, path, "a mapping of tenant names to limits");
+	while ((rc = next_event(p)) == 0 && p->ev.type != YAML_MAPPING_END_EVENT) {
+		struct config_tenant_limit *t;
+
+		if ((rc = add_tenant(p, path)) < 0 || (rc = next_event(p)) < 0)
+			return rc;
+		t = &p->c->limits[p->c->n_limits - 1];
+		snprintf(item, sizeof(item), "%s.%s", path, t->tenant);
+		if ((rc = walk_section(p, &tenant_section, t, item, NULL)) < 0)
+			return rc;
+	}
+	return rc;
+}
+
+static int parse_tls(struct parse *p, const struct key *k, void *target, const char *path)
+{
+	p->tls_line = p->key_line;
+	return walk_section(p, k->sub, target, path, NULL);
+}
+
+static int parse_max_bytes(struct parse *p, const struct key *k, void *target,
+			   const char *path)
+{
+	p->max_bytes_line = line_of(&p->ev.start_mark);
+	return parse_uint(p, k, target, path);
+}
+
+#define UINT_KEY(n, field, lo, hi)                                                      \
+	{ .name = n, .parse = parse_uint, .off = offsetof(struct config, field),        \
+	  .size = sizeof(((struct config *)0)->field), .min = lo, .max = hi }
+#define SECTION_KEY(n, handler, keys)                                                   \
+	{ .name = n, .parse = handler, .sub = &(const struct section){ keys, ARRAY_SIZE(keys) } }
+
+static const struct key admin_keys[] = {
+	{ .name = "listen", .parse = parse_address, .off = offsetof(struct config, admin_address) },
+};
+
+static const struct key tls_keys[] = {
+	{ .name = "cert", .parse = parse_path, .off = offsetof(struct config, tls_cert) },
+	{ .name = "key", .parse = parse_path, .off = offsetof(struct config, tls_key) },
+	{ .name = "client_ca", .parse = parse_path, .off = offsetof(struct config, tls_ca) },
+};
+
+static const struct key syslog_keys[] = {
+	UINT_KEY("max_message_size", max_message_size, 480, 16u << 20),
+	UINT_KEY("udp_receive_buffer", udp_rcvbuf, 0, 1u << 30),
+	UINT_KEY("tcp_max_connections", tcp_max_connections, 1, 1u << 20),
+	UINT_KEY("tcp_idle_timeout", tcp_idle_timeout, 0, 7 * 86400),
+	SECTION_KEY("tls", parse_tls, tls_keys),
+	{ .name = "listeners", .parse = parse_listeners },
+};
+
+static const struct key queue_keys[] = {
+	UINT_KEY("capacity", queue_capacity, 1, 1u << 24),
+	{ .name = "max_bytes", .parse = parse_max_bytes,
+	  .off = offsetof(struct config, queue_max_bytes),
+	  .size = sizeof(size_t), .min = 480, .max = UINT64_C(1) << 34 },
+	UINT_KEY("quantum", queue_quantum, 1, 1u << 16),
+};
+
+static const struct key limit_keys[] = {
+	UINT_KEY("default_eps", default_eps, 0, UINT32_MAX),
+	{ .name = "tenants", .parse = parse_tenants },
+};
+
+static const struct key output_keys[] = {
+	{ .name = "spool", .parse = parse_bool, .off = offsetof(struct config, spool) },
+};
+
+static const struct key top_keys[] = {
+	{ .name = "data_dir", .parse = parse_path, .off = offsetof(struct config, data_dir) },
+	{ .name = "log_level", .parse = parse_log_level },
+	{ .name = "timezone", .parse = parse_timezone },
+	UINT_KEY("workers", workers, 0, 64),
+	SECTION_KEY("admin", parse_section, admin_keys),
+	SECTION_KEY("syslog", parse_section, syslog_keys),
+	SECTION_KEY("queues", parse_section, queue_keys),
+	SECTION_KEY("limits", parse_section, limit_keys),
+	SECTION_KEY("output", parse_section, output_keys),
+};
+static const struct section top_section = { top_keys, ARRAY_SIZE(top_keys) };
+
+/* Checks that span sections, once the whole file is read. */
+static int check_whole(struct parse *p)
+{
+	const struct config *c = p->c;
+
+	if ((c->tls_cert || c->tls_key || c->tls_ca) && (!c->tls_cert || !c->tls_key))
+		return fail_line(p, p->tls_line, "syslog.tls needs both 'cert' and 'key'");
+	for (size_t i = 0; i < c->n_listeners; i++)
+		if (c->listeners[i].proto == LISTENER_TLS && !c->tls_cert)
+			return fail_line(p, p->listener_line[i],
+					 "listener '%s' uses protocol tls but syslog.tls.cert "
+					 "and syslog.tls.key are not set", c->listeners[i].name);
+	if (p->max_bytes_line && c->queue_max_bytes < c->max_message_size)
+		return fail_line(p, p->max_bytes_line,
+				 "queues.max_bytes (%zu) must be at least syslog.max_message_size "
+				 "(%zu) so that one message fits", c->queue_max_bytes,
+				 c->max_message_size);
+	return 0;
+}
+
+/* STREAM_START [DOCUMENT_START node DOCUMENT_END] STREAM_END: one document at most. */
+static int parse_stream(struct parse *p)
+{
+	int rc;
+
+	if ((rc = next_event(p)) < 0 || (rc = next_event(p)) < 0)
+		return rc;
+	if (p->ev.type == YAML_STREAM_END_EVENT)
+		return 0;
+	if ((rc = next_event(p)) < 0 ||
+	    (rc = walk_section(p, &top_section, p->c, "top level", NULL)) < 0 ||
+	    (rc = next_event(p)) < 0 || (rc = next_event(p)) < 0)
+		return rc;
+	if (p->ev.type != YAML_STREAM_END_EVENT)
+		return fail_here(p, "only one YAML document is allowed");
+	return check_whole(p);
+}
+
+int config_load_mem(struct config *c, const char *text, size_t len, const char *name,
+		    struct err *e)
+{
+	struct parse p;
+	int rc;
+
+	memset(&p, 0, sizeof(p));
+	p.name = name ? name : "(config)";
+	p.c = c;
+	p.e = e;
+	if ((rc = config_defaults(c, e)) < 0)
+		return rc;
+	if (!yaml_parser_initialize(&p.yp)) {
+		rc = err_set(e, -ENOMEM, "%s: out of memory", p.name);
+		goto fail;
+	}
+	yaml_parser_set_input_string(&p.yp, (const unsigned char *)text, len);
+	rc = parse_stream(&p);
+	if (p.have_ev)
+		yaml_event_delete(&p.ev);
+	yaml_parser_delete(&p.yp);
+	if (rc < 0)
+		goto fail;
+	return 0;
+fail:
+	config_release(c);
+	return rc;
+}
+
+static int read_file(const char *path, char **text, size_t *len, struct err *e)
+{
+	char *data = NULL;
+	size_t used = 0;
+	ssize_t n = 1;
+	int rc, fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+
+	if (fd < 0)
+		return err_set(e, -errno, "%s: cannot open: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		rc = err_set(e, -EINVAL, "%s: not a regular file", path);
+		goto fail;
+	}
+	data = mem_alloc(CONFIG_FILE_MAX + 1);
+	if (!data) {
+		rc = err_set(e, -ENOMEM, "%s: out of memory", path);
+		goto fail;
+	}
+	while (used <= CONFIG_FILE_MAX && n != 0) {
+		n = read(fd, data + used, CONFIG_FILE_MAX + 1 - used);
+		if (n < 0 && errno != EINTR) {
+			rc = err_set(e, -EIO, "%s: read error: %s", path, strerror(errno));
+			goto fail;
+		}
+		used += n > 0 ? (size_t)n : 0;
+	}
+	if (used > CONFIG_FILE_MAX) {
+		rc = err_set(e, -EFBIG, "%s: larger than %u bytes", path, CONFIG_FILE_MAX);
+		goto fail;
+	}
+	close(fd);
+	*text = data;
+	*len = used;
+	return 0;
+fail:
+	close(fd);
+	mem_free(data);
+	return rc;
+}
+
+int config_load(struct config *c, const char *path, struct err *e)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (!path)
+		return config_defaults(c, e);
+	memset(c, 0, sizeof(*c));
+	if ((rc = read_file(path, &text, &len, e)) < 0)
+		return rc;
+	rc = config_load_mem(c, text, len, path, e);
+	mem_free(text);
+	if (rc < 0)
+		return rc;
+	c->path = mem_strdup(path);
+	if (!c->path) {
+		config_release(c);
+		return err_set(e, -ENOMEM, "%s: out of memory", path);
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- example */
+
+static const char example[] =
+	"# koban configuration (YAML). Every key is optional: the values below are the\n"
+	"# built-in defaults, used for anything this file leaves out. `koban config check FILE`\n"
+	"# validates a file; docs/configuration.md describes every key.\n"
+	"# Relative paths are relative to the directory koban is started in.\n"
+	"\n"
+	"# Directory for the database (koban.db) and the spool files; created when missing.\n"
+	"data_dir: ./var\n"
+	"# Messages on stderr at this level and above: error, warn, info or debug.\n"
+	"log_level: info\n"
+	"# IANA time zone of RFC 3164 timestamps when the source has no zone of its own.\n"
+	"timezone: Asia/Tokyo\n"
+	"# Threads that parse and store events, 0 to 64; 0 = one per CPU core.\n"
+	"workers: 0\n"
+	"\n"
+	"admin:\n"
+	"  # HTTP listener for GET /metrics (Prometheus). Keep it on loopback.\n"
+	"  listen: 127.0.0.1:8514\n"
+	"\n"
+	"syslog:\n"
+	"  # Longest message kept, in bytes (480 to 16777216); longer ones are truncated\n"
+	"  # and counted.\n"
+	"  max_message_size: 65536\n"
+	"  # SO_RCVBUF of each UDP socket, in bytes (0 = the system default). The kernel caps\n"
+	"  # it at net.core.rmem_max.\n"
+	"  udp_receive_buffer: 8388608\n"
+	"  # TCP and TLS connections open at once, over all stream listeners.\n"
+	"  tcp_max_connections: 1024\n"
+	"  # Seconds before an idle TCP or TLS connection is closed; 0 = never.\n"
+	"  tcp_idle_timeout: 0\n"
+	"  # Certificate and private key (PEM) of the TLS listeners; required as soon as a\n"
+	"  # listener uses protocol tls. With client_ca, clients must present a certificate\n"
+	"  # signed by that CA.\n"
+	"  # tls:\n"
+	"  #   cert: /etc/koban/syslog.crt\n"
+	"  #   key: /etc/koban/syslog.key\n"
+	"  #   client_ca: /etc/koban/clients-ca.crt\n"
+	"  # Where syslog is received. Names are unique (a-z, 0-9, _ and -, at most 32\n"
+	"  # characters) and default to the protocol. Addresses: IPV4:PORT, localhost:PORT\n"
+	"  # or \"[IPV6]:PORT\" (quoted: YAML reads a bare [ as a list).\n"
+	"  listeners:\n"
+	"    - name: udp\n"
+	"      protocol: udp\n"
+	"      listen: 127.0.0.1:5514\n"
+	"    - name: tcp\n"
+	"      protocol: tcp\n"
+	"      listen: 127.0.0.1:5514\n"
+	"    # RFC 5425 syslog over TLS (needs syslog.tls above):\n"
+	"    # - name: tls\n"
+	"    #   protocol: tls\n"
+	"    #   listen: 0.0.0.0:6514\n"
+	"    # UDP on every IPv6 address:\n"
+	"    # - name: udp6\n"
+	"    #   protocol: udp\n"
+	"    #   listen: \"[::]:514\"\n"
+	"\n"
+	"# One bounded queue per tenant; workers serve the queues in turn (deficit round-robin).\n"
+	"queues:\n"
+	"  # Messages a tenant's queue holds.\n"
+	"  capacity: 65536\n"
+	"  # Bytes a tenant's queue holds (at least syslog.max_message_size).\n"
+	"  max_bytes: 67108864\n"
+	"  # Messages a worker takes from one tenant per turn.\n"
+	"  quantum: 64\n"
+	"\n"
+	"# Events per second accepted per tenant; 0 = unlimited.\n"
+	"limits:\n"
+	"  default_eps: 0\n"
+	"  # Per-tenant limits that replace default_eps, for example:\n"
+	"  #   demo: { eps: 5000 }\n"
+	"  tenants: {}\n"
+	"\n"
+	"output:\n"
+	"  # true: append each event as ECS JSON to DATA_DIR/spool/TENANT.ndjson.\n"
+	"  spool: true\n";
+
+const char *config_example(void)
+{
+	return example;
+}

@@ -1,0 +1,59 @@
+/*
+ * fuzz_config.c - libFuzzer target for the configuration loader.
+ *
+ * Loads the input as YAML. When it loads, the result must hold sane values, an override
+ * must work on it, and loading it again with the Nth allocation failing (N taken from
+ * the input's first byte) must fail cleanly or give the same result.
+ */
+#include "core/config.h"
+#include "core/err.h"
+#include "core/mem.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void check_loaded(struct config *c)
+{
+	struct err e = ERR_INIT;
+
+	if (c->n_listeners > CONFIG_MAX_LISTENERS || !c->data_dir || !c->timezone ||
+	    c->workers > 64 || c->max_message_size < 480 || c->max_message_size > (16u << 20))
+		abort();
+	for (size_t i = 0; i < c->n_listeners; i++)
+		if (!c->listeners[i].name || !c->listeners[i].address)
+			abort();
+	for (size_t i = 0; i < c->n_limits; i++)
+		(void)config_tenant_eps(c, c->limits[i].tenant);
+	if (config_set_listener(c, LISTENER_UDP, "127.0.0.1:0", &e) < 0 &&
+	    c->n_listeners < CONFIG_MAX_LISTENERS && !strstr(e.msg, "already has that name"))
+		abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct err e = ERR_INIT;
+	struct config c;
+	int rc = config_load_mem(&c, (const char *)data, size, "fuzz", &e);
+
+	if (rc < 0) {
+		if (!e.msg[0] || c.data_dir || c.n_listeners)
+			abort();
+		return 0;
+	}
+	check_loaded(&c);
+	config_release(&c);
+
+	if (size > 0) {
+		mem_fail_after(data[0] % 32);
+		rc = config_load_mem(&c, (const char *)data, size, "fuzz", &e);
+		mem_fail_after(-1);
+		if (rc == 0)
+			config_release(&c);
+		else if (rc != -ENOMEM || c.data_dir)
+			abort();
+	}
+	return 0;
+}

@@ -1,0 +1,550 @@
+/*
+ * Unit tests of core/config: defaults, the example, every key, every kind of error with
+ * its file:line, addresses, overrides and allocation failures.
+ *
+ * tests/data/config/good/ holds files that must load; tests/data/config/bad/ holds files
+ * whose first line is "# error: MESSAGE", the start of the message the load must give
+ * (FILE stands for the file's path).
+ */
+#include "core/config.h"
+#include "core/err.h"
+#include "core/mem.h"
+#include "t.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+static int str_eq(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+/* Compares every field; reports the first difference by name. */
+static const char *config_diff(const struct config *a, const struct config *b)
+{
+	if (!str_eq(a->data_dir, b->data_dir))
+		return "data_dir";
+	if (a->log_level != b->log_level)
+		return "log_level";
+	if (!str_eq(a->timezone, b->timezone))
+		return "timezone";
+	if (a->workers != b->workers)
+		return "workers";
+	if (!str_eq(a->admin_address, b->admin_address))
+		return "admin_address";
+	if (a->n_listeners != b->n_listeners)
+		return "n_listeners";
+	for (size_t i = 0; i < a->n_listeners; i++)
+		if (!str_eq(a->listeners[i].name, b->listeners[i].name) ||
+		    a->listeners[i].proto != b->listeners[i].proto ||
+		    !str_eq(a->listeners[i].address, b->listeners[i].address))
+			return "listeners";
+	if (a->max_message_size != b->max_message_size || a->udp_rcvbuf != b->udp_rcvbuf ||
+	    a->tcp_max_connections != b->tcp_max_connections ||
+	    a->tcp_idle_timeout != b->tcp_idle_timeout)
+		return "syslog numbers";
+	if (!str_eq(a->tls_cert, b->tls_cert) || !str_eq(a->tls_key, b->tls_key) ||
+	    !str_eq(a->tls_ca, b->tls_ca))
+		return "tls";
+	if (a->queue_capacity != b->queue_capacity || a->queue_max_bytes != b->queue_max_bytes ||
+	    a->queue_quantum != b->queue_quantum)
+		return "queues";
+	if (a->default_eps != b->default_eps || a->n_limits != b->n_limits)
+		return "limits";
+	for (size_t i = 0; i < a->n_limits; i++)
+		if (!str_eq(a->limits[i].tenant, b->limits[i].tenant) ||
+		    a->limits[i].eps != b->limits[i].eps)
+			return "tenant limits";
+	if (a->spool != b->spool)
+		return "spool";
+	return NULL;
+}
+
+static int load_str(struct config *c, const char *text, struct err *e)
+{
+	return config_load_mem(c, text, strlen(text), "t.yaml", e);
+}
+
+/* Loads text that must fail and checks the message. */
+static void expect_error(const char *text, const char *msg)
+{
+	struct err e = ERR_INIT;
+	struct config c;
+
+	CHECK_INT(load_str(&c, text, &e), -EINVAL);
+	CHECK_STR(e.msg, msg);
+	CHECK(c.data_dir == NULL && c.n_listeners == 0);
+}
+
+static void test_defaults(void)
+{
+	struct err e = ERR_INIT;
+	struct config c;
+
+	CHECK_INT(config_load(&c, NULL, &e), 0);
+	CHECK(c.path == NULL);
+	CHECK_STR(c.data_dir, "./var");
+	CHECK_INT(c.log_level, LOG_LEVEL_INFO);
+	CHECK_STR(c.timezone, "Asia/Tokyo");
+	CHECK_INT(c.workers, 0);
+	CHECK_STR(c.admin_address, "127.0.0.1:8514");
+	CHECK_INT(c.n_listeners, 2);
+	CHECK_STR(c.listeners[0].name, "udp");
+	CHECK_INT(c.listeners[0].proto, LISTENER_UDP);
+	CHECK_STR(c.listeners[0].address, "127.0.0.1:5514");
+	CHECK_STR(c.listeners[1].name, "tcp");
+	CHECK_INT(c.listeners[1].proto, LISTENER_TCP);
+	CHECK_STR(c.listeners[1].address, "127.0.0.1:5514");
+	CHECK_INT(c.max_message_size, 65536);
+	CHECK_INT(c.udp_rcvbuf, 8 << 20);
+	CHECK_INT(c.tcp_max_connections, 1024);
+	CHECK_INT(c.tcp_idle_timeout, 0);
+	CHECK(!c.tls_cert && !c.tls_key && !c.tls_ca);
+	CHECK_INT(c.queue_capacity, 65536);
+	CHECK_INT(c.queue_max_bytes, 64 << 20);
+	CHECK_INT(c.queue_quantum, 64);
+	CHECK_INT(c.default_eps, 0);
+	CHECK_INT(c.n_limits, 0);
+	CHECK_INT(c.spool, 1);
+	config_release(&c);
+	CHECK(c.data_dir == NULL);
+	config_release(&c); /* a released config may be released again */
+}
+
+static void test_example_is_defaults(void)
+{
+	struct err e = ERR_INIT;
+	struct config ex, def;
+	const char *diff;
+
+	CHECK_INT(config_load_mem(&ex, config_example(), strlen(config_example()), "example",
+				  &e), 0);
+	CHECK_STR(e.msg, "");
+	CHECK_INT(config_defaults(&def, &e), 0);
+	diff = config_diff(&ex, &def);
+	CHECK_STR(diff ? diff : "same", "same");
+	config_release(&ex);
+	config_release(&def);
+}
+
+/* The example's commented TLS listener works once uncommented (with cert and key). */
+static void test_example_tls_comment(void)
+{
+	const char *ex = config_example();
+	struct err e = ERR_INIT;
+	struct config c;
+
+	CHECK(strstr(ex, "#   protocol: tls\n") != NULL);
+	CHECK(strstr(ex, "#   cert: ") != NULL);
+	CHECK_INT(load_str(&c,
+			   "syslog:\n"
+			   "  tls:\n"
+			   "    cert: /etc/koban/syslog.crt\n"
+			   "    key: /etc/koban/syslog.key\n"
+			   "  listeners:\n"
+			   "    - name: tls\n"
+			   "      protocol: tls\n"
+			   "      listen: 0.0.0.0:6514\n", &e), 0);
+	CHECK_STR(e.msg, "");
+	config_release(&c);
+}
+
+static void test_every_key(void)
+{
+	struct err e = ERR_INIT;
+	struct config c;
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/config/good/full.yaml", t_data_dir());
+	CHECK_INT(config_load(&c, path, &e), 0);
+	CHECK_STR(e.msg, "");
+	CHECK_STR(c.path, path);
+	CHECK_STR(c.data_dir, "/srv/koban/data");
+	CHECK_INT(c.log_level, LOG_LEVEL_DEBUG);
+	CHECK_STR(c.timezone, "America/Argentina/Buenos_Aires");
+	CHECK_INT(c.workers, 8);
+	CHECK_STR(c.admin_address, "[::1]:9000");
+	CHECK_INT(c.max_message_size, 8192);
+	CHECK_INT(c.udp_rcvbuf, 0);
+	CHECK_INT(c.tcp_max_connections, 20000);
+	CHECK_INT(c.tcp_idle_timeout, 300);
+	CHECK_STR(c.tls_cert, "certs/server.crt");
+	CHECK_STR(c.tls_key, "certs/server.key");
+	CHECK_STR(c.tls_ca, "certs/ca.crt");
+	CHECK_INT(c.n_listeners, 3);
+	CHECK_STR(c.listeners[0].name, "edge-udp");
+	CHECK_INT(c.listeners[0].proto, LISTENER_UDP);
+	CHECK_STR(c.listeners[0].address, "0.0.0.0:514");
+	CHECK_STR(c.listeners[1].name, "tcp");
+	CHECK_INT(c.listeners[1].proto, LISTENER_TCP);
+	CHECK_STR(c.listeners[1].address, "localhost:601");
+	CHECK_STR(c.listeners[2].name, "tls_1");
+	CHECK_INT(c.listeners[2].proto, LISTENER_TLS);
+	CHECK_STR(c.listeners[2].address, "[::]:6514");
+	CHECK_INT(c.queue_capacity, 1000);
+	CHECK_INT(c.queue_max_bytes, 1048576);
+	CHECK_INT(c.queue_quantum, 16);
+	CHECK_INT(c.default_eps, 100);
+	CHECK_INT(c.n_limits, 3);
+	CHECK_INT(config_tenant_eps(&c, "demo"), 5000);
+	CHECK_INT(config_tenant_eps(&c, "acme-corp"), 0);
+	CHECK_INT(config_tenant_eps(&c, "_unassigned"), 10);
+	CHECK_INT(config_tenant_eps(&c, "other"), 100);
+	CHECK_INT(c.spool, 0);
+	config_release(&c);
+}
+
+static void test_good_files(void)
+{
+	char dir[512], path[1024];
+	struct dirent *d;
+	DIR *dp;
+	int n = 0;
+
+	snprintf(dir, sizeof(dir), "%s/config/good", t_data_dir());
+	dp = opendir(dir);
+	CHECK(dp != NULL);
+	while (dp && (d = readdir(dp)) != NULL) {
+		struct err e = ERR_INIT;
+		struct config c;
+
+		if (!strstr(d->d_name, ".yaml"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
+		t_check(config_load(&c, path, &e) == 0, __FILE__, __LINE__, "%s: %s", path, e.msg);
+		config_release(&c);
+		n++;
+	}
+	if (dp)
+		closedir(dp);
+	CHECK(n >= 5);
+}
+
+/* Checks one bad file against its "# error: " first line. */
+static void check_bad_file(const char *path)
+{
+	struct err e = ERR_INIT;
+	struct config c;
+	char want[2048], *text, *nl, *mark;
+	size_t len;
+
+	text = t_read_file(path, &len);
+	if (!t_check(text && !strncmp(text, "# error: ", 9), __FILE__, __LINE__,
+		     "%s has no '# error: ' first line", path)) {
+		free(text);
+		return;
+	}
+	nl = strchr(text, '\n');
+	*nl = '\0';
+	mark = strstr(text, "FILE");
+	snprintf(want, sizeof(want), "%.*s%s%s", (int)(mark - text - 9), text + 9, path,
+		 mark + 4);
+	free(text);
+	CHECK_INT(config_load(&c, path, &e), -EINVAL);
+	t_check(!strncmp(e.msg, want, strlen(want)), __FILE__, __LINE__,
+		"%s:\n   want: %s\n    got: %s", path, want, e.msg);
+	CHECK(c.data_dir == NULL && c.limits == NULL && c.n_listeners == 0);
+}
+
+static void test_bad_files(void)
+{
+	char dir[512], path[1024];
+	struct dirent *d;
+	DIR *dp;
+	int n = 0;
+
+	snprintf(dir, sizeof(dir), "%s/config/bad", t_data_dir());
+	dp = opendir(dir);
+	CHECK(dp != NULL);
+	while (dp && (d = readdir(dp)) != NULL) {
+		if (!strstr(d->d_name, ".yaml"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
+		check_bad_file(path);
+		n++;
+	}
+	if (dp)
+		closedir(dp);
+	CHECK(n >= 30);
+}
+
+static void test_errors_inline(void)
+{
+	expect_error("workers: 1\nworkers: 2\n", "t.yaml:2: duplicate key 'workers' in 'top level'");
+	expect_error("\n\n\nsyslg: {}\n",
+		     "t.yaml:4: unknown key 'syslg' in 'top level' (expected one of: data_dir, "
+		     "log_level, timezone, workers, admin, syslog, queues, limits, output)");
+	expect_error("queues:\n  quantum: 0\n",
+		     "t.yaml:2: queues.quantum: expected an integer from 1 to 65536, got '0'");
+	expect_error("queues:\n  capacity: 99999999999999999999\n",
+		     "t.yaml:2: queues.capacity: expected an integer from 1 to 16777216, "
+		     "got '99999999999999999999'");
+	expect_error("syslog:\n  tcp_idle_timeout: 1.5\n",
+		     "t.yaml:2: syslog.tcp_idle_timeout: expected an integer from 0 to 604800, "
+		     "got '1.5'");
+	expect_error("syslog:\n  udp_receive_buffer: {a: 1}\n",
+		     "t.yaml:2: syslog.udp_receive_buffer: expected an integer from 0 to "
+		     "1073741824, got a mapping");
+	expect_error("syslog:\n  tcp_max_connections: 0\n",
+		     "t.yaml:2: syslog.tcp_max_connections: expected an integer from 1 to "
+		     "1048576, got '0'");
+	expect_error("limits:\n  default_eps: x\n",
+		     "t.yaml:2: limits.default_eps: expected an integer from 0 to 4294967295, "
+		     "got 'x'");
+	expect_error("timezone: /etc/localtime\n",
+		     "t.yaml:1: timezone: expected an IANA time zone name such as Asia/Tokyo or "
+		     "UTC, got '/etc/localtime'");
+	expect_error("timezone: Asia//Tokyo\n",
+		     "t.yaml:1: timezone: expected an IANA time zone name such as Asia/Tokyo or "
+		     "UTC, got 'Asia//Tokyo'");
+	expect_error("syslog:\n  tls:\n    client_ca: ca.pem\n",
+		     "t.yaml:2: syslog.tls needs both 'cert' and 'key'");
+	expect_error("syslog:\n  listeners: udp\n",
+		     "t.yaml:2: syslog.listeners: expected a list of listeners, got 'udp'");
+	expect_error("syslog:\n  listeners:\n    - udp\n",
+		     "t.yaml:3: syslog.listeners[0]: expected a mapping of keys to values, "
+		     "got 'udp'");
+	expect_error("? [a]\n: 1\n", "t.yaml:1: a key in 'top level' is a mapping or list");
+	expect_error("data_dir: \"\\x01\\u00e9\"\n",
+		     "t.yaml:1: data_dir: expected a file or directory path, got '??\?'");
+}
+
+static void test_error_sanitizes_text(void)
+{
+	struct err e = ERR_INIT;
+	struct config c;
+	char text[300];
+
+	snprintf(text, sizeof(text), "log_level: \"%s\\x07\"\n",
+		 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	CHECK_INT(load_str(&c, text, &e), -EINVAL);
+	CHECK(strstr(e.msg, "aaaa...'") != NULL);
+	CHECK(strchr(e.msg, '\x07') == NULL);
+}
+
+static void test_syntax_error_has_line_and_column(void)
+{
+	struct err e = ERR_INIT;
+	struct config c;
+
+	CHECK_INT(load_str(&c, "workers: 1\nadmin:\n  listen: \"abc\n", &e), -EINVAL);
+	CHECK_STR(e.msg, "t.yaml:4:1: YAML syntax error: found unexpected end of stream while "
+		  "scanning a quoted scalar started on line 3");
+	CHECK_INT(load_str(&c, "\tworkers: 1\n", &e), -EINVAL);
+	CHECK_STR(e.msg, "t.yaml:1:1: YAML syntax error: found character that cannot start any "
+		  "token while scanning for the next token started on line 1");
+	CHECK_INT(load_str(&c, "data_dir: \"\xff\"\n", &e), -EINVAL);
+	CHECK(!strncmp(e.msg, "t.yaml: not valid UTF-8 text at byte 11", 39));
+}
+
+static void test_file_errors(void)
+{
+	struct err e = ERR_INIT;
+	struct config c;
+	char path[512];
+
+	CHECK_INT(config_load(&c, "/nonexistent/koban.yaml", &e), -ENOENT);
+	CHECK(!strncmp(e.msg, "/nonexistent/koban.yaml: cannot open: ", 38));
+	snprintf(path, sizeof(path), "%s/config", t_data_dir());
+	CHECK_INT(config_load(&c, path, &e), -EINVAL);
+	CHECK(strstr(e.msg, "not a regular file") != NULL);
+	CHECK(c.data_dir == NULL);
+}
+
+static void test_parse_address(void)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	struct err e = ERR_INIT;
+	unsigned len = 0;
+
+	CHECK_INT(config_parse_address("127.0.0.1:5514", &ss, &len, &e), 0);
+	CHECK_INT(ss.ss_family, AF_INET);
+	CHECK_INT(len, sizeof(struct sockaddr_in));
+	CHECK_INT(ntohs(sin->sin_port), 5514);
+	CHECK_INT(ntohl(sin->sin_addr.s_addr), 0x7f000001);
+	CHECK_INT(config_parse_address("localhost:0", &ss, &len, &e), 0);
+	CHECK_INT(ntohl(sin->sin_addr.s_addr), 0x7f000001);
+	CHECK_INT(ntohs(sin->sin_port), 0);
+	CHECK_INT(config_parse_address("0.0.0.0:65535", &ss, &len, &e), 0);
+	CHECK_INT(ntohs(sin->sin_port), 65535);
+	CHECK_INT(config_parse_address("[::1]:514", &ss, &len, &e), 0);
+	CHECK_INT(ss.ss_family, AF_INET6);
+	CHECK_INT(len, sizeof(struct sockaddr_in6));
+	CHECK_INT(ntohs(sin6->sin6_port), 514);
+	CHECK(IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr));
+	CHECK_INT(config_parse_address("[::]:6514", &ss, &len, &e), 0);
+	CHECK(IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr));
+	CHECK_INT(config_parse_address("[::ffff:10.0.0.1]:1", &ss, &len, &e), 0);
+
+	CHECK_INT(config_parse_address("", &ss, &len, &e), -EINVAL);
+	CHECK(!strncmp(e.msg, "empty address", 13));
+	CHECK_INT(config_parse_address("127.0.0.1", &ss, &len, &e), -EINVAL);
+	CHECK_STR(e.msg, "address '127.0.0.1' has no port (expected HOST:PORT with HOST an IPv4 "
+		  "address or localhost, or [IPV6]:PORT)");
+	CHECK_INT(config_parse_address("127.0.0.1:", &ss, &len, &e), -EINVAL);
+	CHECK_STR(e.msg, "address '127.0.0.1:': port must be a number from 0 to 65535");
+	CHECK_INT(config_parse_address("127.0.0.1:-1", &ss, &len, &e), -EINVAL);
+	CHECK_INT(config_parse_address("127.0.0.1:+80", &ss, &len, &e), -EINVAL);
+	CHECK_INT(config_parse_address("127.0.0.1:100000", &ss, &len, &e), -EINVAL);
+	CHECK_INT(config_parse_address(":514", &ss, &len, &e), -EINVAL);
+	CHECK(strstr(e.msg, "missing or overlong host") != NULL);
+	CHECK_INT(config_parse_address("256.0.0.1:514", &ss, &len, &e), -EINVAL);
+	CHECK_STR(e.msg, "address '256.0.0.1:514': '256.0.0.1' is not an IPv4 address (host names "
+		  "other than localhost are not resolved)");
+	CHECK_INT(config_parse_address("10.1:514", &ss, &len, &e), -EINVAL);
+	CHECK_INT(config_parse_address("::1:514", &ss, &len, &e), -EINVAL);
+	CHECK_STR(e.msg, "address '::1:514': an IPv6 address needs brackets, as in [::1]:514");
+	CHECK_INT(config_parse_address("[::1:514", &ss, &len, &e), -EINVAL);
+	CHECK_STR(e.msg, "address '[::1:514': expected [IPV6]:PORT");
+	CHECK_INT(config_parse_address("[]:514", &ss, &len, &e), -EINVAL);
+	CHECK_INT(config_parse_address("[::g]:514", &ss, &len, &e), -EINVAL);
+	CHECK_STR(e.msg, "address '[::g]:514': '::g' is not an IPv6 address");
+	CHECK_INT(config_parse_address("[127.0.0.1]:514", &ss, &len, &e), -EINVAL);
+	CHECK_INT(config_parse_address("[::1]514", &ss, &len, &e), -EINVAL);
+}
+
+static void test_set_listener(void)
+{
+	struct err e = ERR_INIT;
+	struct config c;
+
+	CHECK_INT(load_str(&c,
+			   "syslog:\n  listeners:\n"
+			   "    - {name: a, protocol: udp, listen: 127.0.0.1:1}\n"
+			   "    - {name: b, protocol: tcp, listen: 127.0.0.1:2}\n"
+			   "    - {name: c, protocol: udp, listen: 127.0.0.1:3}\n", &e), 0);
+	CHECK_INT(config_set_listener(&c, LISTENER_UDP, "[::1]:5514", &e), 0);
+	CHECK_INT(c.n_listeners, 2);
+	CHECK_STR(c.listeners[0].name, "b");
+	CHECK_STR(c.listeners[1].name, "udp");
+	CHECK_INT(c.listeners[1].proto, LISTENER_UDP);
+	CHECK_STR(c.listeners[1].address, "[::1]:5514");
+	CHECK_INT(config_set_listener(&c, LISTENER_TCP, "0.0.0.0:601", &e), 0);
+	CHECK_INT(c.n_listeners, 2);
+	CHECK_STR(c.listeners[1].name, "tcp");
+	CHECK_STR(c.listeners[1].address, "0.0.0.0:601");
+
+	CHECK_INT(config_set_listener(&c, LISTENER_UDP, "nowhere", &e), -EINVAL);
+	CHECK(!strncmp(e.msg, "address 'nowhere' has no port", 29));
+	CHECK_INT(c.n_listeners, 2);
+	CHECK_INT(config_set_listener(&c, LISTENER_TLS, "127.0.0.1:6514", &e), -EINVAL);
+	CHECK_STR(e.msg, "a tls listener needs syslog.tls.cert and syslog.tls.key in the "
+		  "configuration");
+	CHECK_INT(c.n_listeners, 2);
+
+	CHECK_INT(config_set_admin(&c, "127.0.0.1:0", &e), 0);
+	CHECK_STR(c.admin_address, "127.0.0.1:0");
+	CHECK_INT(config_set_admin(&c, "127.0.0.1:x", &e), -EINVAL);
+	CHECK_STR(c.admin_address, "127.0.0.1:0");
+	config_release(&c);
+
+	CHECK_INT(load_str(&c,
+			   "syslog:\n  tls: {cert: c.pem, key: k.pem}\n  listeners:\n"
+			   "    - {name: tls, protocol: udp, listen: 127.0.0.1:1}\n", &e), 0);
+	CHECK_INT(config_set_listener(&c, LISTENER_TLS, "127.0.0.1:6514", &e), -EINVAL);
+	CHECK_STR(e.msg, "cannot add a tls listener named 'tls': a udp listener already has "
+		  "that name");
+	CHECK_INT(config_set_listener(&c, LISTENER_UDP, "127.0.0.1:514", &e), 0);
+	CHECK_INT(config_set_listener(&c, LISTENER_TLS, "127.0.0.1:6514", &e), 0);
+	CHECK_INT(c.n_listeners, 2);
+	CHECK_STR(c.listeners[1].name, "tls");
+	CHECK_INT(c.listeners[1].proto, LISTENER_TLS);
+	config_release(&c);
+}
+
+static void test_listener_limit(void)
+{
+	char text[8192];
+	size_t used = 0;
+	struct err e = ERR_INIT;
+	struct config c;
+
+	used += (size_t)snprintf(text, sizeof(text), "syslog:\n  listeners:\n");
+	for (int i = 0; i <= CONFIG_MAX_LISTENERS; i++)
+		used += (size_t)snprintf(text + used, sizeof(text) - used,
+					 "    - {name: l%d, protocol: udp, listen: 127.0.0.1:%d}\n",
+					 i, 1000 + i);
+	CHECK_INT(load_str(&c, text, &e), -EINVAL);
+	CHECK_STR(e.msg, "t.yaml:35: syslog.listeners: too many listeners (at most 32)");
+	/* Exactly the maximum loads; an override adds only when another one goes. */
+	*strstr(text, "    - {name: l32") = '\0';
+	CHECK_INT(load_str(&c, text, &e), 0);
+	CHECK_INT(c.n_listeners, CONFIG_MAX_LISTENERS);
+	CHECK_INT(config_set_listener(&c, LISTENER_TCP, "127.0.0.1:1", &e), -EINVAL);
+	CHECK_STR(e.msg, "too many listeners (at most 32)");
+	CHECK_INT(config_set_listener(&c, LISTENER_UDP, "127.0.0.1:1", &e), 0);
+	CHECK_INT(c.n_listeners, 1);
+	config_release(&c);
+}
+
+static void test_proto_names(void)
+{
+	CHECK_STR(config_proto_name(LISTENER_UDP), "udp");
+	CHECK_STR(config_proto_name(LISTENER_TCP), "tcp");
+	CHECK_STR(config_proto_name(LISTENER_TLS), "tls");
+}
+
+/* Every allocation may fail: the load reports -ENOMEM and leaves nothing allocated. */
+static void test_alloc_failures(void)
+{
+	char path[512];
+	int rc = -ENOMEM;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/config/good/full.yaml", t_data_dir());
+	for (n = 0; rc == -ENOMEM && n < 1000; n++) {
+		struct err e = ERR_INIT;
+		struct config c;
+
+		mem_fail_after(n);
+		rc = config_load(&c, path, &e);
+		mem_fail_after(-1);
+		if (rc == -ENOMEM) {
+			CHECK(strstr(e.msg, "out of memory") != NULL);
+			CHECK(c.data_dir == NULL && c.limits == NULL && c.n_listeners == 0);
+		}
+		config_release(&c);
+	}
+	CHECK_INT(rc, 0);
+	CHECK(n > 10);
+	for (n = 0, rc = -ENOMEM; rc == -ENOMEM && n < 100; n++) {
+		struct err e = ERR_INIT;
+		struct config c;
+
+		CHECK_INT(config_defaults(&c, NULL), 0);
+		mem_fail_after(n);
+		rc = config_set_listener(&c, LISTENER_UDP, "127.0.0.1:1", &e);
+		mem_fail_after(-1);
+		CHECK_INT(c.n_listeners, 2);
+		CHECK_STR(c.listeners[1].address, rc ? "127.0.0.1:5514" : "127.0.0.1:1");
+		config_release(&c);
+	}
+	CHECK_INT(rc, 0);
+}
+
+int main(void)
+{
+	T_RUN(test_defaults);
+	T_RUN(test_example_is_defaults);
+	T_RUN(test_example_tls_comment);
+	T_RUN(test_every_key);
+	T_RUN(test_good_files);
+	T_RUN(test_bad_files);
+	T_RUN(test_errors_inline);
+	T_RUN(test_error_sanitizes_text);
+	T_RUN(test_syntax_error_has_line_and_column);
+	T_RUN(test_file_errors);
+	T_RUN(test_parse_address);
+	T_RUN(test_set_listener);
+	T_RUN(test_listener_limit);
+	T_RUN(test_proto_names);
+	T_RUN(test_alloc_failures);
+	return t_done();
+}
