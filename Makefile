@@ -83,8 +83,11 @@ FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -Isrc -g -O1 -fsanitize=fuzzer,address,unde
 build/fuzz/lib/%.o: %.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
-FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/lib/%.o)
-build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJ)
+FUZZ_LIB_OBJ := $(patsubst %.c,build/fuzz/lib/%.o,$(filter-out src/cli/%,$(LIB_SRC)))
+build/fuzz/libkoban.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+build/fuzz/%: tests/fuzz/%.c build/fuzz/libkoban.a
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $^ $(LDLIBS)
 fuzz-build: $(FUZZ_BIN)

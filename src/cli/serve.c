@@ -307,6 +307,7 @@ static void serve_reload(struct serve *sv, const char *path)
 {
 	struct config *c = mem_calloc(1, sizeof(*c));
 	struct err e = ERR_INIT;
+	int rc;
 
 	if (!c) {
 		log_error("reload: out of memory");
@@ -317,7 +318,10 @@ static void serve_reload(struct serve *sv, const char *path)
 		mem_free(c);
 		return;
 	}
-	if (router_reload(sv->router, sv->meta, c, &e)) {
+	rc = config_keep_listeners(c, sv->cfg, &e);
+	if (rc > 0)
+		log_warn("reload: listener changes take effect at the next restart");
+	if (rc < 0 || router_reload(sv->router, sv->meta, c, &e)) {
 		log_error("reload failed, keeping the running configuration: %s", e.msg);
 		config_release(c);
 		mem_free(c);

@@ -91,6 +91,28 @@ static int add_listener(struct config *c, enum listener_proto proto, const char 
 	return 0;
 }
 
+int config_keep_listeners(struct config *c, const struct config *running, struct err *e)
+{
+	bool changed = c->n_listeners != running->n_listeners;
+
+	for (size_t i = 0; i < c->n_listeners; i++) {
+		const struct config_listener *a = &c->listeners[i], *b = &running->listeners[i];
+
+		if (!changed && (a->proto != b->proto || strcmp(a->name, b->name) ||
+				 strcmp(a->address, b->address)))
+			changed = true;
+		listener_release(&c->listeners[i]);
+	}
+	c->n_listeners = 0;
+	for (size_t i = 0; i < running->n_listeners; i++) {
+		const struct config_listener *l = &running->listeners[i];
+
+		if (add_listener(c, l->proto, l->name, l->address))
+			return err_set(e, -ENOMEM, "out of memory");
+	}
+	return changed;
+}
+
 int config_defaults(struct config *c, struct err *e)
 {
 	memset(c, 0, sizeof(*c));

@@ -82,6 +82,12 @@ const char *config_example(void);
 int config_set_listener(struct config *c, enum listener_proto proto, const char *address,
 			struct err *e);
 int config_set_admin(struct config *c, const char *address, struct err *e);
+/*
+ * For a reload: replaces c's listeners by copies of the running configuration's, since
+ * bound sockets stay as they are until a restart (and listener indices must keep their
+ * meaning). Returns 1 when c had asked for different listeners, 0 when not, -ENOMEM.
+ */
+int config_keep_listeners(struct config *c, const struct config *running, struct err *e);
 /* EPS limit of a tenant: its own limit or default_eps. */
 uint32_t config_tenant_eps(const struct config *c, const char *tenant);
 const char *config_proto_name(enum listener_proto p);

@@ -459,6 +459,27 @@ static void test_set_listener(void)
 	config_release(&c);
 }
 
+static void test_keep_listeners_on_reload(void)
+{
+	struct err e = ERR_INIT;
+	struct config running, fresh;
+
+	CHECK_INT(load_str(&running,
+			   "syslog:\n  listeners:\n"
+			   "    - {name: a, protocol: udp, listen: 127.0.0.1:1}\n"
+			   "    - {name: b, protocol: tcp, listen: 127.0.0.1:2}\n", &e), 0);
+	CHECK_INT(load_str(&fresh,
+			   "syslog:\n  listeners:\n"
+			   "    - {name: b, protocol: tcp, listen: 127.0.0.1:2}\n", &e), 0);
+	CHECK_INT(config_keep_listeners(&fresh, &running, &e), 1);
+	CHECK_INT(fresh.n_listeners, 2);
+	CHECK_STR(fresh.listeners[0].name, "a");
+	CHECK_STR(fresh.listeners[1].address, "127.0.0.1:2");
+	CHECK_INT(config_keep_listeners(&fresh, &running, &e), 0);
+	config_release(&fresh);
+	config_release(&running);
+}
+
 static void test_listener_limit(void)
 {
 	char text[8192];
@@ -543,6 +564,7 @@ int main(void)
 	T_RUN(test_file_errors);
 	T_RUN(test_parse_address);
 	T_RUN(test_set_listener);
+	T_RUN(test_keep_listeners_on_reload);
 	T_RUN(test_listener_limit);
 	T_RUN(test_proto_names);
 	T_RUN(test_alloc_failures);
