@@ -24,8 +24,10 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/config.h"
+#include "core/fairq.h"
 
 struct err;
 struct fairq;
@@ -53,5 +55,28 @@ enum listener_proto ingest_listener_proto(const struct ingest *in, size_t i);
 /* The address actually bound ("127.0.0.1:40123" when the config asked for port 0). */
 const char *ingest_listener_address(const struct ingest *in, size_t i);
 struct listener_stats *ingest_listener_stats(struct ingest *in, size_t i);
+
+/*
+ * The delivery path shared by the receiving threads of src/ingest (udp.c, tcp.c); not for
+ * other modules. Called from those threads only.
+ *
+ * ingest_msg_new() routes one framed message and wraps it: it counts the message as
+ * arrived (listener messages/bytes/truncated, tenant received/truncated) and returns it
+ * with the routing fields set, or NULL when out of memory (counted as dropped no_memory).
+ * ingest_push() pushes m[0..n) in order, one tenant run per fairq_push, and stops at the
+ * first refusal: it returns how many the queue took and the refusal in *why. The caller
+ * keeps the rest: a stream connection waits (ingest_throttled counts the pause), UDP
+ * drops them with ingest_drop (which counts the reason and frees them).
+ */
+struct ipaddr;
+struct msg;
+struct msg *ingest_msg_new(struct ingest *in, unsigned listener, const struct ipaddr *peer,
+			   uint16_t port, int64_t now_ns, const char *data, size_t len,
+			   int truncated);
+size_t ingest_push(struct ingest *in, struct msg **m, size_t n, int *why);
+void ingest_drop(struct ingest *in, struct msg **m, size_t n, enum drop_reason reason);
+void ingest_throttled(struct ingest *in, const struct msg *first_waiting);
+/* The reason to count when a message that fairq_push refused with `why` is dropped. */
+enum drop_reason ingest_drop_reason(int why);
 
 #endif

@@ -1,0 +1,49 @@
+/*
+ * tcp.h - the stream listeners (TCP and TLS): one epoll thread for all of them.
+ *
+ * The thread accepts connections (at most tcp_max_connections open in all, others are
+ * closed at once), handshakes TLS without blocking, reads each connection in large
+ * chunks and frames it (framing.h; the framing is detected per connection). Framed
+ * messages go through the shared path of listener.h in batches. When the fair queue
+ * refuses them the connection keeps them, is no longer polled for input and is retried
+ * every few milliseconds: a stream message is never dropped while koban runs. A bad
+ * octet count closes the connection (counted in framing_errors); a connection idle for
+ * tcp_idle_timeout seconds is closed. A sender that closes after a last message without
+ * terminator still has that message delivered.
+ *
+ * When stop_fd becomes readable the thread stops accepting and reading, pushes what it
+ * already framed (waiting up to TCP_DRAIN_MS for room, then counting the rest as dropped
+ * for shutdown), closes every connection and ends. Start and join from the main thread.
+ */
+#ifndef INGEST_TCP_H
+#define INGEST_TCP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct config;
+struct err;
+struct ingest;
+struct ssl_ctx_st;
+struct tcp_loop;
+
+#define TCP_DRAIN_MS 2000
+
+struct tcp_listen {
+	int fd;            /* bound, listening, non-blocking; stays the caller's */
+	unsigned listener; /* index in the configuration */
+	bool tls;
+};
+
+/*
+ * Starts the thread for the n listening sockets. tls is the server context for the TLS
+ * ones (may be NULL when none is TLS). Uses max_message_size, tcp_max_connections and
+ * tcp_idle_timeout of c (copied). 0 or -errno with a message.
+ */
+int tcp_start(struct tcp_loop **t, struct ingest *in, const struct config *c,
+	      const struct tcp_listen *socks, size_t n, struct ssl_ctx_st *tls, int stop_fd,
+	      struct err *e);
+/* Waits for the thread to drain and end (stop_fd must be signalled) and frees it. */
+void tcp_join(struct tcp_loop *t);
+
+#endif
