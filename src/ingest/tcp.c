@@ -465,10 +465,10 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* Stop: no more input; push what was framed while the deadline allows; close all. */
+/* After read_out: push what was framed while the deadline allows; close all. */
 static void drain(struct tcp_loop *t)
 {
-	int64_t deadline = mono_ns() + TCP_DRAIN_MS * INT64_C(1000000);
+	int64_t deadline = mono_ns() + TCP_PUSH_MS * INT64_C(1000000);
 
 	for (;;) {
 		bool left = false;
@@ -484,37 +484,74 @@ static void drain(struct tcp_loop *t)
 		close_conn(t, t->conns); /* what is still pending counts as dropped (shutdown) */
 }
 
+/* One round of the event loop; true when the stop descriptor fired. */
+static bool loop_once(struct tcp_loop *t, int timeout_ms)
+{
+	struct epoll_event ev[MAX_EVENTS];
+	int n = epoll_wait(t->epfd, ev, MAX_EVENTS, timeout_ms);
+	bool stop = false;
+	int64_t now;
+
+	if (n < 0 && errno != EINTR) {
+		log_error("epoll_wait: %s", strerror(errno));
+		return true;
+	}
+	for (int i = 0; i < n; i++) {
+		enum tag *tag = ev[i].data.ptr;
+
+		if (*tag == TAG_STOP)
+			stop = true;
+		else if (*tag == TAG_LISTEN)
+			accept_all(t, (const struct stream_sock *)tag);
+		else
+			conn_event(t, (struct conn *)tag);
+	}
+	serve_waiting(t);
+	now = mono_ns();
+	if (t->idle_ns && now - t->last_idle_scan >= NS_PER_SEC) {
+		t->last_idle_scan = now;
+		close_idle(t, now);
+	}
+	return stop;
+}
+
+/* Newest input on any connection (monotonic ns), or 0 without connections. */
+static int64_t last_input(const struct tcp_loop *t)
+{
+	int64_t last = 0;
+
+	for (const struct conn *c = t->conns; c; c = c->next)
+		if (c->last_active > last)
+			last = c->last_active;
+	return last;
+}
+
+/*
+ * Stop: accept nothing more, but read out what senders already wrote, so that a
+ * sender that finished before the SIGTERM loses nothing. Ends when every connection
+ * has been quiet for TCP_QUIET_MS, or at the drain deadline.
+ */
+static void read_out(struct tcp_loop *t, int64_t deadline)
+{
+	epoll_ctl(t->epfd, EPOLL_CTL_DEL, t->stop_fd, NULL);
+	for (size_t i = 0; i < t->n_socks; i++)
+		epoll_ctl(t->epfd, EPOLL_CTL_DEL, t->socks[i].l.fd, NULL);
+	while (t->conns && mono_ns() < deadline) {
+		int64_t quiet = mono_ns() - last_input(t);
+
+		if (!t->n_again && !t->n_paused && quiet >= TCP_QUIET_MS * INT64_C(1000000))
+			break;
+		loop_once(t, t->n_again ? 0 : RETRY_MS);
+	}
+}
+
 static void *tcp_run(void *arg)
 {
 	struct tcp_loop *t = arg;
-	struct epoll_event ev[MAX_EVENTS];
-	bool stopping = false;
 
-	while (!stopping) {
-		int n = epoll_wait(t->epfd, ev, MAX_EVENTS, loop_timeout(t));
-		int64_t now;
-
-		if (n < 0 && errno != EINTR) {
-			log_error("epoll_wait: %s", strerror(errno));
-			break;
-		}
-		for (int i = 0; i < n; i++) {
-			enum tag *tag = ev[i].data.ptr;
-
-			if (*tag == TAG_STOP)
-				stopping = true;
-			else if (*tag == TAG_LISTEN)
-				accept_all(t, (const struct stream_sock *)tag);
-			else
-				conn_event(t, (struct conn *)tag);
-		}
-		serve_waiting(t);
-		now = mono_ns();
-		if (t->idle_ns && now - t->last_idle_scan >= NS_PER_SEC) {
-			t->last_idle_scan = now;
-			close_idle(t, now);
-		}
-	}
+	while (!loop_once(t, loop_timeout(t)))
+		;
+	read_out(t, mono_ns() + TCP_DRAIN_MS * INT64_C(1000000));
 	drain(t);
 	return NULL;
 }

@@ -11,9 +11,10 @@
  * tcp_idle_timeout seconds is closed. A sender that closes after a last message without
  * terminator still has that message delivered.
  *
- * When stop_fd becomes readable the thread stops accepting and reading, pushes what it
- * already framed (waiting up to TCP_DRAIN_MS for room, then counting the rest as dropped
- * for shutdown), closes every connection and ends. Start and join from the main thread.
+ * When stop_fd becomes readable the thread stops accepting, reads out what the open
+ * connections already sent (until all were quiet for TCP_QUIET_MS, at most TCP_DRAIN_MS),
+ * pushes what it framed (waiting up to TCP_PUSH_MS for room, then counting the rest as
+ * dropped for shutdown), closes every connection and ends. Start and join from the main thread.
  */
 #ifndef INGEST_TCP_H
 #define INGEST_TCP_H
@@ -27,7 +28,9 @@ struct ingest;
 struct ssl_ctx_st;
 struct tcp_loop;
 
-#define TCP_DRAIN_MS 2000
+#define TCP_DRAIN_MS 5000 /* longest read-out of open connections at stop */
+#define TCP_QUIET_MS 200  /* read-out ends once every connection was quiet this long */
+#define TCP_PUSH_MS 2000  /* then, longest wait for queue room for what was framed */
 
 struct tcp_listen {
 	int fd;            /* bound, listening, non-blocking; stays the caller's */
