@@ -14,6 +14,8 @@
 #include "core/timeutil.h"
 #include "core/tz.h"
 
+#include <pthread.h>
+
 #define PRI_MAX 191
 #define HOSTNAME_MAX 255
 #define APPNAME_MAX 48
@@ -560,20 +562,47 @@ static size_t put_segment(char *dst, struct span s)
 	return s.len;
 }
 
+#define SD_NAME_BUF (sizeof(SD_PREFIX) + 2 * SDNAME_MAX + 1)
+#define SD_CACHE_SIZE 64 /* per thread, direct-mapped */
+
+/*
+ * Interned ids never change and names are never freed, so each thread may remember
+ * name -> id without the registry's lock: structured data repeats the same few names.
+ */
+struct sd_cache_entry {
+	uint32_t len;
+	int id;
+	char name[SD_NAME_BUF];
+};
+
+static _Thread_local struct sd_cache_entry sd_cache[SD_CACHE_SIZE];
+
 /* Field id of log.syslog.structured_data.ID.PARAM; -ENOSPC when it cannot be a string. */
 static int sd_field(struct span id, struct span param)
 {
-	char name[sizeof(SD_PREFIX) + 2 * SDNAME_MAX + 1];
+	char name[SD_NAME_BUF];
 	size_t n = sizeof(SD_PREFIX) - 1;
+	struct sd_cache_entry *c;
+	uint32_t h = 2166136261u;
 	int f;
 
 	memcpy(name, SD_PREFIX, n);
 	n += put_segment(name + n, id);
 	name[n++] = '.';
 	n += put_segment(name + n, param);
+	for (size_t i = sizeof(SD_PREFIX) - 1; i < n; i++)
+		h = (h ^ (uint8_t)name[i]) * 16777619u;
+	c = &sd_cache[h % SD_CACHE_SIZE];
+	if (c->len == n && !memcmp(c->name, name, n))
+		return c->id;
 	f = field_intern(name, n, FT_STR);
 	if (f >= 0 && field_type((unsigned)f) != FT_STR)
 		return -ENOSPC;
+	if (f >= 0) {
+		memcpy(c->name, name, n);
+		c->len = (uint32_t)n;
+		c->id = f;
+	}
 	return f;
 }
 
@@ -684,11 +713,21 @@ static int ietf_parse(struct event *ev, const char *msg, size_t len,
 
 /* ---- entry points ---- */
 
+static const struct tz *default_tz;
+static pthread_once_t default_tz_once = PTHREAD_ONCE_INIT;
+
+static void default_tz_load(void)
+{
+	default_tz = tz_get(DEFAULT_ZONE, sizeof(DEFAULT_ZONE) - 1, NULL);
+	if (!default_tz) /* no tzdata */
+		default_tz = tz_get("UTC", 3, NULL);
+}
+
+/* Asia/Tokyo, looked up once: zones are never freed. */
 static const struct tz *default_zone(void)
 {
-	const struct tz *z = tz_get(DEFAULT_ZONE, sizeof(DEFAULT_ZONE) - 1, NULL);
-
-	return z ? z : tz_get("UTC", 3, NULL);
+	pthread_once(&default_tz_once, default_tz_load);
+	return default_tz;
 }
 
 int syslog_parse(struct event *ev, const char *msg, size_t len, const struct syslog_opts *opts,

@@ -5,6 +5,7 @@
 #include "t.h"
 
 #include <errno.h>
+#include <pthread.h>
 
 #define H 3600
 
@@ -142,6 +143,33 @@ static void test_bad_names(void)
 	}
 }
 
+static const char *const shared_zones[] = { "Europe/Paris", "America/Chicago", "Asia/Seoul" };
+
+static void *get_zones(void *out)
+{
+	const struct tz **got = out;
+
+	for (int round = 0; round < 100; round++)
+		for (size_t i = 0; i < 3; i++)
+			got[i] = tz_get(shared_zones[i], strlen(shared_zones[i]), NULL);
+	return NULL;
+}
+
+/* Threads loading the same zones at once all get the one cached copy. */
+static void test_concurrent_get(void)
+{
+	pthread_t th[4];
+	const struct tz *got[4][3];
+
+	for (int i = 0; i < 4; i++)
+		CHECK_INT(pthread_create(&th[i], NULL, get_zones, got[i]), 0);
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < 4; i++)
+		for (int k = 0; k < 3; k++)
+			CHECK(got[i][k] != NULL && got[i][k] == got[0][k]);
+}
+
 int main(void)
 {
 	T_RUN(test_utc_builtin);
@@ -150,5 +178,6 @@ int main(void)
 	T_RUN(test_london);
 	T_RUN(test_southern_hemisphere);
 	T_RUN(test_bad_names);
+	T_RUN(test_concurrent_get);
 	return t_done();
 }
