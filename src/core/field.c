@@ -3,6 +3,7 @@
 #include "core/mem.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 struct field_def {
 	const char *name;
@@ -25,7 +26,7 @@ static const struct field_def known[FIELD_COUNT] = {
 #define HASH_SIZE (FIELD_DYNAMIC_MAX * 2 + FIELD_COUNT * 2) /* keeps load <= 1/2 */
 
 static struct field_def *chunks[FIELD_DYNAMIC_MAX / CHUNK_SIZE];
-static unsigned dynamic_count;
+static atomic_uint dynamic_count; /* published with release after the entry is written */
 static int32_t *hash_slots; /* id + 1, 0 = empty */
 static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
 
@@ -104,7 +105,8 @@ int field_lookup(const char *name, size_t len)
 
 static int register_locked(const char *name, size_t len, enum field_type type)
 {
-	unsigned n = dynamic_count, c = n >> CHUNK_BITS;
+	unsigned n = atomic_load_explicit(&dynamic_count, memory_order_relaxed);
+	unsigned c = n >> CHUNK_BITS;
 	struct field_def *d;
 	char *copy;
 	int id;
@@ -128,7 +130,7 @@ static int register_locked(const char *name, size_t len, enum field_type type)
 	d->type = type;
 	id = (int)(FIELD_COUNT + n);
 	hash_slots[find_slot(name, len)] = id + 1;
-	dynamic_count = n + 1;
+	atomic_store_explicit(&dynamic_count, n + 1, memory_order_release);
 	return id;
 }
 
@@ -161,10 +163,5 @@ enum field_type field_type(unsigned id)
 
 unsigned field_count(void)
 {
-	unsigned n;
-
-	pthread_rwlock_rdlock(&lock);
-	n = FIELD_COUNT + dynamic_count;
-	pthread_rwlock_unlock(&lock);
-	return n;
+	return FIELD_COUNT + atomic_load_explicit(&dynamic_count, memory_order_acquire);
 }

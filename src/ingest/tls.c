@@ -40,6 +40,12 @@ int tls_server_new(SSL_CTX **out, const struct config *c, struct err *e)
 	if (!ctx)
 		return err_set(e, -ENOMEM, "tls: cannot create an OpenSSL context");
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/*
+	 * No TLS 1.3 session tickets: syslog senders never read from the connection, so a
+	 * ticket left unread makes their close a reset, and the kernel then throws away
+	 * whatever the sender wrote that koban had not yet read.
+	 */
+	SSL_CTX_set_num_tickets(ctx, 0);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 #ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
 	/* syslog senders often close without close_notify: that is an end, not an error */

@@ -251,7 +251,16 @@ static bool scan_bsd_stamp(struct cur *c, struct stamp *s)
 	return scan_clock(c, t);
 }
 
-/* The instant of a stamp; false when no year puts its date near the receive time. */
+/* How far ahead of the receive time a year-less stamp may lie (sender clock skew). */
+#define STAMP_FUTURE_NS (31 * 86400 * NS_PER_SEC)
+
+/*
+ * The instant of a stamp; false when no year puts its date near the receive time.
+ * A stamp without a year gets the latest year that does not put it more than a month
+ * after the receive time: logs describe the past, so "Aug 24" received in March is last
+ * August, while "Dec 31" received on Jan 1 is the day before and "Jan 1" received on
+ * Dec 31 (a fast sender clock) is tomorrow.
+ */
 static bool stamp_to_ns(const struct stamp *s, const struct tz *z, int64_t received,
 			int64_t *ns)
 {
@@ -267,17 +276,17 @@ static bool stamp_to_ns(const struct stamp *s, const struct tz *z, int64_t recei
 		return true;
 	}
 	time_to_civil_utc(received + (int64_t)tz_offset_at(z, received) * NS_PER_SEC, &now);
-	for (int y = now.year - 1; y <= now.year + 1; y++) {
-		int64_t t, best;
+	for (int y = now.year + 1; y >= now.year - 1 && !found; y--) {
+		int64_t t;
 
 		if (s->c.day > time_days_in_month(y, s->c.month))
 			continue;
 		local.year = y;
 		t = tz_local_to_utc(z, &local);
-		best = found ? *ns : t;
-		if (!found || llabs(t - received) < llabs(best - received))
+		if (t <= received + STAMP_FUTURE_NS) {
 			*ns = t;
-		found = true;
+			found = true;
+		}
 	}
 	return found;
 }

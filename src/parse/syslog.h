@@ -8,8 +8,9 @@
  * escapes must be removed (copied into the event's arena), so msg must outlive the event.
  *
  * RFC 3164 stamps carry no year and no zone: the zone is opts->tz (the source's zone,
- * default Asia/Tokyo) and the year is the one that puts the stamp closest to the
- * receive time (so a Dec 31 stamp received on Jan 1 is last year's).
+ * default Asia/Tokyo) and the year is the latest that puts the stamp at most 31 days
+ * after the receive time (so a Dec 31 stamp received on Jan 1 is last year's, and an
+ * Aug 24 stamp received in March is last August's).
  *
  * On malformed input the function still leaves a usable event (event.original, message
  * = the whole text, @timestamp = receive time), returns a negative code and says in e
