@@ -232,8 +232,13 @@ int main(int argc, char **argv)
 		if (o.rate)
 			pace(o.rate, i + 1, start);
 	}
-	if (c.ssl)
+	if (c.ssl) {
+		SSL_CTX *ctx = SSL_get_SSL_CTX(c.ssl);
+
 		SSL_shutdown(c.ssl);
+		SSL_free(c.ssl);
+		SSL_CTX_free(ctx);
+	}
 	close(c.fd);
 	secs = (double)(time_now_ns() - start) / 1e9;
 	printf("sent %ld messages, %zu bytes in %.3f s (%.0f msg/s)\n", o.count, bytes, secs,
