@@ -4,10 +4,12 @@
  *
  *   loadgen --proto tcp|udp|tls --target HOST:PORT [--framing lf|octet]
  *           [--format rfc5424|rfc3164] [--count N] [--size BYTES] [--rate MSGS_PER_SEC]
- *           [--bind ADDR] [--host NAME] [--tag TEXT] [--ca FILE]
+ *           [--bind ADDR] [--host NAME] [--tag TEXT] [--ca FILE] [--prebuilt 1]
  *
  * Messages carry a sequence number ("seq=N") and the tag, padded with 'x' to --size
- * bytes (the syslog message itself, without framing). Prints one line:
+ * bytes (the syslog message itself, without framing). With --prebuilt 1 (benchmarks) a
+ * block of PREBUILT messages is formatted once and sent over and over, UDP with
+ * sendmmsg, so that the sender spends its CPU on sending. Prints one line:
  *   sent N messages, B bytes in S s (R msg/s)
  * and exits 0 when everything was written to the socket.
  */
@@ -21,13 +23,16 @@
 #include <openssl/ssl.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 struct opts {
 	const char *proto, *target, *framing, *format, *bind, *host, *tag, *ca;
-	long count, size, rate;
+	long count, size, rate, prebuilt;
 };
+
+#define PREBUILT 1024
 
 struct conn {
 	int fd;
@@ -38,14 +43,14 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: loadgen --proto tcp|udp|tls --target HOST:PORT [--framing lf|octet]\n"
 			"  [--format rfc5424|rfc3164] [--count N] [--size BYTES] [--rate N]\n"
-			"  [--bind ADDR] [--host NAME] [--tag TEXT] [--ca FILE]\n");
+			"  [--bind ADDR] [--host NAME] [--tag TEXT] [--ca FILE] [--prebuilt 1]\n");
 	exit(2);
 }
 
 static void parse_opts(int argc, char **argv, struct opts *o)
 {
 	*o = (struct opts){ "tcp", NULL, "lf", "rfc5424", NULL, "loadgen", "t", NULL,
-			    1000, 200, 0 };
+			    1000, 200, 0, 0 };
 	for (int i = 1; i < argc; i++) {
 		const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
@@ -63,6 +68,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		else if (!strcmp(k, "--count")) o->count = atol(v);
 		else if (!strcmp(k, "--size")) o->size = atol(v);
 		else if (!strcmp(k, "--rate")) o->rate = atol(v);
+		else if (!strcmp(k, "--prebuilt")) o->prebuilt = atol(v);
 		else usage();
 	}
 	if (!o->target || o->count < 0 || o->size < 32 || o->size > 1 << 20)
@@ -190,39 +196,94 @@ static void pace(long rate, long sent, int64_t start)
 	}
 }
 
+/* Frames message seq into out; returns the bytes written. */
+static size_t frame_msg(const struct opts *o, long seq, char *msg, char *out)
+{
+	size_t n = format_msg(o, seq, msg), len = 0;
+
+	if (!strcmp(o->framing, "octet"))
+		len = (size_t)snprintf(out, 16, "%zu ", n);
+	memcpy(out + len, msg, n);
+	len += n;
+	if (strcmp(o->framing, "octet"))
+		out[len++] = '\n';
+	return len;
+}
+
+/* Sends count messages from a block formatted once; returns the bytes sent. */
+static size_t send_prebuilt(const struct opts *o, struct conn *c, char *msg)
+{
+	size_t per = (size_t)o->size + 16, len = 0, bytes = 0;
+	char *block = malloc(PREBUILT * per);
+	struct mmsghdr hdr[64];
+	struct iovec iov[64];
+
+	if (!block)
+		die("malloc");
+	if (!strcmp(o->proto, "udp")) {
+		for (int i = 0; i < 64; i++) {
+			format_msg(o, i, block + (size_t)i * per);
+			iov[i] = (struct iovec){ block + (size_t)i * per, (size_t)o->size };
+			hdr[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1 } };
+		}
+		for (long left = o->count; left > 0;) {
+			int k = sendmmsg(c->fd, hdr, left < 64 ? (unsigned)left : 64, 0);
+
+			if (k < 0 && errno != ECONNREFUSED && errno != EINTR)
+				die("sendmmsg");
+			if (k > 0) {
+				left -= k;
+				bytes += (size_t)k * (size_t)o->size;
+			}
+		}
+	} else {
+		for (long i = 0; i < PREBUILT; i++)
+			len += frame_msg(o, i, msg, block + len);
+		for (long sent = 0; sent < o->count; sent += PREBUILT) {
+			size_t n = len;
+
+			if (o->count - sent < PREBUILT) { /* the last, partial block */
+				n = 0;
+				for (long i = 0; i < o->count - sent; i++)
+					n += frame_msg(o, i, msg, block + n);
+			}
+			send_all(c, block, n);
+			bytes += n;
+		}
+	}
+	free(block);
+	return bytes;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
 	struct conn c;
 	size_t cap = 256 * 1024, len = 0, bytes = 0;
 	char *out, *msg;
-	int udp, octet;
+	int udp;
 	int64_t start;
 	double secs;
 
 	parse_opts(argc, argv, &o);
 	udp = !strcmp(o.proto, "udp");
-	octet = !strcmp(o.framing, "octet");
 	c = connect_to(&o);
 	out = malloc(cap + (size_t)o.size + 16);
 	msg = malloc((size_t)o.size + 1);
 	if (!out || !msg)
 		die("malloc");
 	start = time_now_ns();
-	for (long i = 0; i < o.count; i++) {
-		size_t n = format_msg(&o, i, msg);
-
+	if (o.prebuilt)
+		bytes = send_prebuilt(&o, &c, msg);
+	for (long i = 0; !o.prebuilt && i < o.count; i++) {
 		if (udp) {
+			size_t n = format_msg(&o, i, msg);
+
 			if (send(c.fd, msg, n, 0) < 0 && errno != ECONNREFUSED)
 				die("send");
 			bytes += n;
 		} else {
-			if (octet)
-				len += (size_t)snprintf(out + len, 16, "%zu ", n);
-			memcpy(out + len, msg, n);
-			len += n;
-			if (!octet)
-				out[len++] = '\n';
+			len += frame_msg(&o, i, msg, out + len);
 			if (len >= cap || i + 1 == o.count || o.rate) {
 				send_all(&c, out, len);
 				bytes += len;

@@ -10,6 +10,7 @@
 #include "core/compat.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -405,6 +406,12 @@ int cmd_serve(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * Listener threads allocate messages and workers free them: keep freed memory in
+	 * the heap rather than trimming it and growing it again at every burst.
+	 */
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
+	mallopt(M_TOP_PAD, 16 << 20);
 
 	if (serve_start(&sv, &e)) {
 		serve_stop(&sv);

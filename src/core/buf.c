@@ -50,7 +50,7 @@ int buf_grow(struct buf *b, size_t n)
 	return 0;
 }
 
-int buf_add(struct buf *b, const void *data, size_t n)
+int buf_add_slow(struct buf *b, const void *data, size_t n)
 {
 	int rc = buf_grow(b, n);
 
@@ -66,11 +66,6 @@ int buf_add(struct buf *b, const void *data, size_t n)
 int buf_adds(struct buf *b, const char *s)
 {
 	return buf_add(b, s, strlen(s));
-}
-
-int buf_addch(struct buf *b, char c)
-{
-	return buf_add(b, &c, 1);
 }
 
 int buf_vaddf(struct buf *b, const char *fmt, va_list ap)
@@ -107,6 +102,20 @@ int buf_addf(struct buf *b, const char *fmt, ...)
 	rc = buf_vaddf(b, fmt, ap);
 	va_end(ap);
 	return rc;
+}
+
+int buf_add_int(struct buf *b, int64_t v)
+{
+	char tmp[24], *p = tmp + sizeof(tmp);
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	return buf_add(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 void buf_consume(struct buf *b, size_t n)

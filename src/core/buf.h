@@ -15,6 +15,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct buf {
 	char *p;    /* content, NUL-terminated; never NULL after buf_init */
@@ -32,11 +33,29 @@ void buf_release(struct buf *b);
 void buf_reset(struct buf *b);
 /* Makes room for n more bytes of content; 0, -ENOSPC or -ENOMEM. */
 int buf_grow(struct buf *b, size_t n);
-int buf_add(struct buf *b, const void *data, size_t n);
+int buf_add_slow(struct buf *b, const void *data, size_t n);
 int buf_adds(struct buf *b, const char *s);
-int buf_addch(struct buf *b, char c);
+
+/* Appends n bytes; inline when they fit (the JSON writer's hot path). */
+static inline int buf_add(struct buf *b, const void *data, size_t n)
+{
+	if (n < b->cap - b->len) { /* cap <= max + 1, so this also keeps len <= max */
+		__builtin_memcpy(b->p + b->len, data, n);
+		b->len += n;
+		b->p[b->len] = '\0';
+		return 0;
+	}
+	return buf_add_slow(b, data, n);
+}
+
+static inline int buf_addch(struct buf *b, char c)
+{
+	return buf_add(b, &c, 1);
+}
 int buf_addf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vaddf(struct buf *b, const char *fmt, va_list ap);
+/* Appends v in decimal (the hot path of JSON and metrics output, without printf). */
+int buf_add_int(struct buf *b, int64_t v);
 /* Drops the first n bytes of content (n <= len). */
 void buf_consume(struct buf *b, size_t n);
 /* Shortens the content to len bytes (len <= b->len). */

@@ -5,6 +5,8 @@
 #include "core/json.h"
 #include "core/timeutil.h"
 
+#include <pthread.h>
+
 void event_init(struct event *ev, struct arena *arena)
 {
 	ev->arena = arena;
@@ -174,11 +176,61 @@ static int name_cmp(const char *a, const char *b)
 	}
 }
 
+/*
+ * Position of each known field in name order, so that sorting compares two integers,
+ * and the shape of its name (dots, start of the last segment) for nesting.
+ */
+static uint16_t known_rank[FIELD_COUNT];
+static uint8_t known_dots[FIELD_COUNT], known_leaf[FIELD_COUNT];
+static pthread_once_t rank_once = PTHREAD_ONCE_INIT;
+
+static void name_shape(const char *name, unsigned *dots, unsigned *leaf)
+{
+	*dots = 0;
+	*leaf = 0;
+	for (unsigned i = 0; name[i]; i++)
+		if (name[i] == '.') {
+			(*dots)++;
+			*leaf = i + 1;
+		}
+}
+
+static int known_order(const void *pa, const void *pb)
+{
+	return name_cmp(field_name(*(const uint16_t *)pa), field_name(*(const uint16_t *)pb));
+}
+
+static void rank_known_fields(void)
+{
+	uint16_t ids[FIELD_COUNT];
+
+	for (unsigned i = 0; i < FIELD_COUNT; i++)
+		ids[i] = (uint16_t)i;
+	qsort(ids, FIELD_COUNT, sizeof(ids[0]), known_order);
+	for (unsigned i = 0; i < FIELD_COUNT; i++) {
+		unsigned dots, leaf;
+
+		known_rank[ids[i]] = (uint16_t)i;
+		name_shape(field_name(i), &dots, &leaf);
+		known_dots[i] = (uint8_t)dots;
+		known_leaf[i] = (uint8_t)leaf;
+	}
+}
+
+static int field_order(uint32_t a, uint32_t b)
+{
+	if (a == b)
+		return 0;
+	if (a < FIELD_COUNT && b < FIELD_COUNT)
+		return (int)known_rank[a] - (int)known_rank[b];
+	return name_cmp(field_name(a), field_name(b));
+}
+
 static int value_order(const void *pa, const void *pb)
 {
 	const struct event_value *a = *(const struct event_value *const *)pa;
 	const struct event_value *b = *(const struct event_value *const *)pb;
-	int c = a->field == b->field ? 0 : name_cmp(field_name(a->field), field_name(b->field));
+	int c = field_order(a->field, b->field);
 
 	if (c)
 		return c;
@@ -194,7 +246,7 @@ static int write_value(struct buf *out, const struct event_value *v)
 	case FT_STR:
 		return json_add_string(out, v->v.s, v->len);
 	case FT_INT:
-		return buf_addf(out, "%lld", (long long)v->v.i);
+		return buf_add_int(out, v->v.i);
 	case FT_BOOL:
 		return buf_adds(out, v->v.i ? "true" : "false");
 	case FT_TIME:
@@ -222,25 +274,38 @@ static size_t common_segments(const char *a, const char *b)
 	}
 }
 
-/* Start of segment k of name (0-based), and its length in *len. */
-static const char *segment(const char *name, size_t k, size_t *len)
+/*
+ * Opens the objects of name's segments from *depth on, then writes its leaf key and
+ * the colon; *depth becomes the number of objects the name sits in.
+ */
+static int open_path(struct buf *out, unsigned field, size_t *depth)
 {
-	const char *p = name, *dot;
+	const char *name = field_name(field), *p = name, *dot;
+	unsigned dots, leaf;
+	size_t d = 0;
+	int rc = 0;
 
-	while (k--)
-		p = strchr(p, '.') + 1;
-	dot = strchr(p, '.');
-	*len = dot ? (size_t)(dot - p) : strlen(p);
-	return p;
-}
-
-static size_t segment_count(const char *name)
-{
-	size_t n = 1;
-
-	for (; *name; name++)
-		n += *name == '.';
-	return n;
+	if (field < FIELD_COUNT) {
+		dots = known_dots[field];
+		leaf = known_leaf[field];
+	} else {
+		name_shape(name, &dots, &leaf);
+	}
+	if (*depth == dots) { /* a sibling of the previous field: only the key */
+		rc |= json_add_string(out, name + leaf, strlen(name + leaf));
+		return rc | buf_addch(out, ':');
+	}
+	while ((dot = strchr(p, '.'))) {
+		if (d >= *depth) {
+			rc |= json_add_string(out, p, (size_t)(dot - p));
+			rc |= buf_add(out, ":{", 2);
+		}
+		d++;
+		p = dot + 1;
+	}
+	*depth = d;
+	rc |= json_add_string(out, p, strlen(p));
+	return rc | buf_addch(out, ':');
 }
 
 int event_write_json(const struct event *ev, struct buf *out)
@@ -252,6 +317,7 @@ int event_write_json(const struct event *ev, struct buf *out)
 
 	if (rc || ev->n == 0)
 		return rc ? rc : buf_addch(out, '}');
+	pthread_once(&rank_once, rank_known_fields);
 	order = arena_alloc(ev->arena, ev->n * sizeof(*order));
 	if (!order)
 		return -ENOMEM;
@@ -261,28 +327,17 @@ int event_write_json(const struct event *ev, struct buf *out)
 
 	for (uint32_t i = 0; i < ev->n && !rc; i++) {
 		const char *name = field_name(order[i]->field);
-		size_t segs = segment_count(name), keep = 0, len;
-		const char *seg;
 		uint32_t j;
 
 		if (prev) {
-			keep = common_segments(prev, name);
-			if (keep > depth)
-				keep = depth;
-			if (keep > segs - 1)
-				keep = segs - 1;
+			/* close the objects this name does not share with the previous one */
+			size_t keep = common_segments(prev, name);
+
 			for (; depth > keep; depth--)
 				rc |= buf_addch(out, '}');
 			rc |= buf_addch(out, ',');
 		}
-		for (; depth < segs - 1; depth++) {
-			seg = segment(name, depth, &len);
-			rc |= json_add_string(out, seg, len);
-			rc |= buf_add(out, ":{", 2);
-		}
-		seg = segment(name, segs - 1, &len);
-		rc |= json_add_string(out, seg, len);
-		rc |= buf_addch(out, ':');
+		rc |= open_path(out, order[i]->field, &depth);
 		for (j = i + 1; j < ev->n && order[j]->field == order[i]->field; j++)
 			;
 		if (j - i > 1) {

@@ -37,6 +37,36 @@ static bool plain_ascii(unsigned char c)
 	return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
 }
 
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+
+/* Non-zero when a byte of w is zero (the classic bit trick, no false negatives). */
+static uint64_t has_zero_byte(uint64_t w)
+{
+	return (w - ONES) & ~w & HIGHS;
+}
+
+/*
+ * Length of the run of plain bytes at p, eight at a time: a word is plain when no byte
+ * is a control character, '"', '\\' or non-ASCII. Messages are mostly plain text.
+ */
+static size_t plain_run(const unsigned char *p, size_t len)
+{
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, p + i, 8);
+		if ((w & HIGHS) || has_zero_byte(w & ~(ONES * 0x1f)) ||
+		    has_zero_byte(w ^ (ONES * '"')) || has_zero_byte(w ^ (ONES * '\\')))
+			break;
+	}
+	while (i < len && plain_ascii(p[i]))
+		i++;
+	return i;
+}
+
 int json_add_string(struct buf *out, const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -45,8 +75,7 @@ int json_add_string(struct buf *out, const char *s, size_t len)
 
 	while (!rc && i < len) {
 		start = i;
-		while (i < len && plain_ascii(p[i]))
-			i++;
+		i += plain_run(p + i, len - i);
 		if (i > start && (rc = buf_add(out, p + start, i - start)))
 			break;
 		if (i >= len)

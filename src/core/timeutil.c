@@ -79,21 +79,46 @@ int64_t time_now_ns(void)
 	return (int64_t)ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
 }
 
+/* Writes v as exactly n decimal digits at p; returns p + n. */
+static char *put_digits(char *p, long v, int n)
+{
+	for (int i = n - 1; i >= 0; i--) {
+		p[i] = (char)('0' + v % 10);
+		v /= 10;
+	}
+	return p + n;
+}
+
 size_t time_format_rfc3339(int64_t ns, char out[TIME_RFC3339_LEN])
 {
 	struct civil_time c;
-	int n;
+	char *p = out;
 
 	time_to_civil_utc(ns, &c);
-	n = snprintf(out, TIME_RFC3339_LEN, "%04d-%02d-%02dT%02d:%02d:%02d",
-		     c.year, c.month, c.day, c.hour, c.min, c.sec);
-	if (c.nsec == 0)
-		n += snprintf(out + n, (size_t)(TIME_RFC3339_LEN - n), "Z");
-	else if (c.nsec % 1000000 == 0)
-		n += snprintf(out + n, (size_t)(TIME_RFC3339_LEN - n), ".%03ldZ", c.nsec / 1000000);
-	else if (c.nsec % 1000 == 0)
-		n += snprintf(out + n, (size_t)(TIME_RFC3339_LEN - n), ".%06ldZ", c.nsec / 1000);
-	else
-		n += snprintf(out + n, (size_t)(TIME_RFC3339_LEN - n), ".%09ldZ", c.nsec);
-	return (size_t)n;
+	if (c.year < 0 || c.year > 9999) /* outside RFC 3339: keep the digits readable */
+		return (size_t)snprintf(out, TIME_RFC3339_LEN, "%d-%02d-%02dT%02d:%02d:%02dZ",
+					c.year, c.month, c.day, c.hour, c.min, c.sec);
+	p = put_digits(p, c.year, 4);
+	*p++ = '-';
+	p = put_digits(p, c.month, 2);
+	*p++ = '-';
+	p = put_digits(p, c.day, 2);
+	*p++ = 'T';
+	p = put_digits(p, c.hour, 2);
+	*p++ = ':';
+	p = put_digits(p, c.min, 2);
+	*p++ = ':';
+	p = put_digits(p, c.sec, 2);
+	if (c.nsec) {
+		*p++ = '.';
+		if (c.nsec % 1000000 == 0)
+			p = put_digits(p, c.nsec / 1000000, 3);
+		else if (c.nsec % 1000 == 0)
+			p = put_digits(p, c.nsec / 1000, 6);
+		else
+			p = put_digits(p, c.nsec, 9);
+	}
+	*p++ = 'Z';
+	*p = '\0';
+	return (size_t)(p - out);
 }

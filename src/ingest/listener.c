@@ -153,6 +153,22 @@ static int format_bound_address(struct listener *l, struct err *e)
 	return 0;
 }
 
+/*
+ * SO_RCVBUF is capped by net.core.rmem_max (about 200 KiB by default), far below what a
+ * UDP burst needs; as root SO_RCVBUFFORCE gives the configured size regardless.
+ */
+static void set_rcvbuf(struct listener *l, int bytes)
+{
+	int got = 0;
+	socklen_t len = sizeof(got);
+
+	if (setsockopt(l->fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) < 0)
+		set_option(l->fd, SOL_SOCKET, SO_RCVBUF, bytes, "SO_RCVBUF", l);
+	if (getsockopt(l->fd, SOL_SOCKET, SO_RCVBUF, &got, &len) == 0 && got / 2 < bytes)
+		log_warn("%s: receive buffer is %d bytes, not %d (raise net.core.rmem_max or "
+			 "run as root)", l->name, got / 2, bytes);
+}
+
 static int bind_listener(struct listener *l, const struct config_listener *cl,
 			 const struct config *c, struct err *e)
 {
@@ -178,7 +194,7 @@ static int bind_listener(struct listener *l, const struct config_listener *cl,
 		set_option(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, 1, "IPV6_V6ONLY", l);
 	if (udp) {
 		if (c->udp_rcvbuf > 0)
-			set_option(l->fd, SOL_SOCKET, SO_RCVBUF, c->udp_rcvbuf, "SO_RCVBUF", l);
+			set_rcvbuf(l, c->udp_rcvbuf);
 		set_option(l->fd, SOL_SOCKET, SO_RXQ_OVFL, 1, "SO_RXQ_OVFL", l);
 	} else {
 		set_option(l->fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR", l);

@@ -4,9 +4,14 @@
 #include "core/event.h"
 #include "core/field.h"
 #include "core/ipaddr.h"
+#include "core/json.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "t.h"
+
+#include <stdint.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #include <errno.h>
 
@@ -21,6 +26,15 @@ static void test_buf_max(void)
 	CHECK_INT(buf_addf(&b, "%d", 678), 0);
 	CHECK_STR(b.p, "12345678");
 	CHECK_INT(buf_addch(&b, 'x'), -ENOSPC);
+	buf_reset(&b);
+	CHECK_INT(buf_add_int(&b, INT64_MIN), -ENOSPC);
+	CHECK_INT(buf_add_int(&b, -1234567), 0);
+	CHECK_STR(b.p, "-1234567");
+	buf_reset(&b);
+	CHECK_INT(buf_add_int(&b, 0), 0);
+	CHECK_STR(b.p, "0");
+	buf_reset(&b);
+	CHECK_INT(buf_adds(&b, "12345678"), 0);
 	buf_consume(&b, 3);
 	CHECK_STR(b.p, "45678");
 	buf_release(&b);
@@ -85,6 +99,37 @@ static void test_event_json_nested_sorted(void)
 	arena_release(&a);
 }
 
+/* One special byte at every position of plain strings that span several 8-byte words. */
+static void test_json_string_escapes_everywhere(void)
+{
+	static const struct { char c; const char *esc; } specials[] = {
+		{ '"', "\\\"" }, { '\\', "\\\\" }, { '\n', "\\n" }, { 1, "\\u0001" },
+		{ '\x80', "\xef\xbf\xbd" }, { 0x1f, "\\u001f" }, { ' ', " " },
+	};
+	struct buf out = BUF_INIT(256), want = BUF_INIT(256);
+	char in[40];
+
+	for (size_t s = 0; s < ARRAY_SIZE(specials); s++)
+		for (size_t n = 1; n <= sizeof(in); n++)
+			for (size_t k = 0; k < n; k++) {
+				memset(in, 'a', n);
+				in[k] = specials[s].c;
+				buf_reset(&out);
+				buf_reset(&want);
+				json_add_string(&out, in, n);
+				buf_addch(&want, '"');
+				buf_add(&want, in, k);
+				buf_adds(&want, specials[s].esc);
+				buf_add(&want, in + k + 1, n - k - 1);
+				buf_addch(&want, '"');
+				if (!CHECK(out.len == want.len && !memcmp(out.p, want.p, out.len)))
+					goto done;
+			}
+done:
+	buf_release(&out);
+	buf_release(&want);
+}
+
 static void test_civil_roundtrip(void)
 {
 	struct civil_time c = { 2024, 2, 29, 23, 59, 58, 5000 }, d;
@@ -126,6 +171,7 @@ int main(void)
 	T_RUN(test_mem_fail_hook);
 	T_RUN(test_arena_limit);
 	T_RUN(test_event_json_nested_sorted);
+	T_RUN(test_json_string_escapes_everywhere);
 	T_RUN(test_civil_roundtrip);
 	T_RUN(test_cidr);
 	return t_done();
