@@ -43,6 +43,7 @@ FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 30
 
+.SECONDARY:
 .PHONY: all check test bootstrap demo bench fuzz fuzz-build clean tools
 all: $(BIN) tools
 
