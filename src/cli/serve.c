@@ -182,6 +182,28 @@ static void spool_write(struct spool *s, struct fairq *q, unsigned slot, const s
 
 /* ---- workers ---- */
 
+/* "ip:port" or "[ipv6]:port" of the sender, without printf (once per event). */
+static void format_peer(const struct msg *m, char out[IPADDR_STRLEN + 8])
+{
+	char port[8], *p = port + sizeof(port);
+	bool v6 = !ipaddr_is_v4(&m->peer);
+	size_t n;
+	unsigned v = m->peer_port;
+
+	out[0] = '[';
+	ipaddr_format(&m->peer, out + v6);
+	n = strlen(out);
+	if (v6)
+		out[n++] = ']';
+	*--p = '\0';
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	out[n++] = ':';
+	memcpy(out + n, p, (size_t)(port + sizeof(port) - p));
+}
+
 static int process_one(struct serve *sv, struct worker_state *w, const struct msg *m)
 {
 	struct syslog_opts opts = { m->format, m->tz, m->received_ns };
@@ -193,8 +215,7 @@ static int process_one(struct serve *sv, struct worker_state *w, const struct ms
 	event_init(&ev, &w->arena);
 	rc = syslog_parse(&ev, m->data, m->len, &opts, NULL);
 	event_set_str(&ev, FIELD_TENANT_ID, tenant, strlen(tenant));
-	ipaddr_format(&m->peer, addr);
-	snprintf(addr + strlen(addr), sizeof(addr) - strlen(addr), ":%u", m->peer_port);
+	format_peer(m, addr);
 	event_set_strdup(&ev, FIELD_LOG_SOURCE_ADDRESS, addr, strlen(addr));
 	if (sv->spool_on) {
 		size_t mark = w->out.len;

@@ -10,9 +10,7 @@
 void event_init(struct event *ev, struct arena *arena)
 {
 	ev->arena = arena;
-	ev->vals = NULL;
-	ev->n = 0;
-	ev->cap = 0;
+	event_clear(ev);
 }
 
 void event_clear(struct event *ev)
@@ -20,6 +18,7 @@ void event_clear(struct event *ev)
 	ev->vals = NULL;
 	ev->n = 0;
 	ev->cap = 0;
+	memset(ev->known_pos, 0, sizeof(ev->known_pos));
 }
 
 static struct event_value *slot_new(struct event *ev, unsigned field)
@@ -45,7 +44,20 @@ static struct event_value *slot_new(struct event *ev, unsigned field)
 	v = &ev->vals[ev->n++];
 	memset(v, 0, sizeof(*v));
 	v->field = field;
+	if (field < FIELD_COUNT && !ev->known_pos[field])
+		ev->known_pos[field] = (uint16_t)ev->n;
 	return v;
+}
+
+/* First value of field, or NULL: known fields by index, vendor fields by a scan. */
+static struct event_value *find(const struct event *ev, unsigned field)
+{
+	if (field < FIELD_COUNT)
+		return ev->known_pos[field] ? &ev->vals[ev->known_pos[field] - 1] : NULL;
+	for (uint32_t i = 0; i < ev->n; i++)
+		if (ev->vals[i].field == field)
+			return &ev->vals[i];
+	return NULL;
 }
 
 /* Existing value of field to overwrite, or a new one. */
@@ -54,13 +66,13 @@ static struct event_value *slot_for(struct event *ev, unsigned field, enum field
 {
 	struct event_value *v;
 
-	if (field >= field_count() || field_type(field) != want) {
+	if ((field >= FIELD_COUNT && field >= field_count()) || field_type(field) != want) {
 		*rc = -EINVAL;
 		return NULL;
 	}
-	for (uint32_t i = 0; i < ev->n; i++)
-		if (ev->vals[i].field == field)
-			return &ev->vals[i];
+	v = find(ev, field);
+	if (v)
+		return v;
 	v = slot_new(ev, field);
 	if (!v)
 		*rc = ev->n >= EVENT_MAX_VALUES ? -ENOSPC : -ENOMEM;
@@ -142,10 +154,7 @@ int event_set_ip(struct event *ev, unsigned field, const struct ipaddr *ip)
 
 const struct event_value *event_get(const struct event *ev, unsigned field)
 {
-	for (uint32_t i = 0; i < ev->n; i++)
-		if (ev->vals[i].field == field)
-			return &ev->vals[i];
-	return NULL;
+	return find(ev, field);
 }
 
 int event_get_str(const struct event *ev, unsigned field, const char **s, size_t *len)

@@ -43,6 +43,7 @@ struct event {
 	struct event_value *vals;
 	uint32_t n;
 	uint32_t cap;
+	uint16_t known_pos[FIELD_COUNT]; /* 1 + index in vals of a known field's first value */
 };
 
 void event_init(struct event *ev, struct arena *arena);

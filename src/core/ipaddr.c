@@ -51,10 +51,25 @@ bool ipaddr_is_v4(const struct ipaddr *ip)
 	return !memcmp(ip->b, v4_mapped, 12);
 }
 
+/* Dotted quad without printf: every event formats its sender's address. */
+static void format_v4(const uint8_t *b, char *out)
+{
+	for (int i = 0; i < 4; i++) {
+		unsigned v = b[i];
+
+		if (v >= 100)
+			*out++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*out++ = (char)('0' + v / 10 % 10);
+		*out++ = (char)('0' + v % 10);
+		*out++ = i < 3 ? '.' : '\0';
+	}
+}
+
 void ipaddr_format(const struct ipaddr *ip, char *out)
 {
 	if (ipaddr_is_v4(ip))
-		inet_ntop(AF_INET, ip->b + 12, out, IPADDR_STRLEN);
+		format_v4(ip->b + 12, out);
 	else
 		inet_ntop(AF_INET6, ip->b, out, IPADDR_STRLEN);
 }

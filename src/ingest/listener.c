@@ -61,7 +61,7 @@ struct msg *ingest_msg_new(struct ingest *in, unsigned listener, const struct ip
 		COUNT(ls->truncated, 1);
 		COUNT(ts->truncated, 1);
 	}
-	m = msg_new(data, (uint32_t)len);
+	m = msg_new_pooled(data, (uint32_t)len, rt.tenant);
 	if (!m) {
 		COUNT(ts->dropped[DROP_NO_MEMORY], 1);
 		return NULL;

@@ -553,6 +553,7 @@ static void *tcp_run(void *arg)
 		;
 	read_out(t, mono_ns() + TCP_DRAIN_MS * INT64_C(1000000));
 	drain(t);
+	msg_pool_release();
 	return NULL;
 }
 

@@ -165,6 +165,7 @@ static void *udp_run(void *arg)
 		if (pfd[0].revents)
 			receive(u);
 	}
+	msg_pool_release();
 	return NULL;
 }
 

@@ -163,6 +163,17 @@ static void test_cidr(void)
 	CHECK_INT(p, 33);
 	CHECK_INT(ipaddr_parse_cidr(&net, &p, "10.0.0.0/33", 11), -EINVAL);
 	CHECK_INT(ipaddr_parse_cidr(&net, &p, "nonsense", 8), -EINVAL);
+	{
+		static const char *const texts[] = { "0.0.0.0", "255.255.255.255", "10.0.100.9",
+						      "2001:db8::1", "::" };
+		char out[IPADDR_STRLEN];
+
+		for (size_t i = 0; i < ARRAY_SIZE(texts); i++) {
+			CHECK_INT(ipaddr_parse(&ip, texts[i], strlen(texts[i])), 0);
+			ipaddr_format(&ip, out);
+			CHECK_STR(out, texts[i]);
+		}
+	}
 }
 
 int main(void)
