@@ -235,15 +235,20 @@ static int field_order(uint32_t a, uint32_t b)
 	return name_cmp(field_name(a), field_name(b));
 }
 
-static int value_order(const void *pa, const void *pb)
+/*
+ * Sorts values by field name order, stable (repeated values keep their order). An event
+ * has a few dozen values, so insertion sort with the comparison inlined beats qsort.
+ */
+static void sort_values(const struct event_value **v, uint32_t n)
 {
-	const struct event_value *a = *(const struct event_value *const *)pa;
-	const struct event_value *b = *(const struct event_value *const *)pb;
-	int c = field_order(a->field, b->field);
+	for (uint32_t i = 1; i < n; i++) {
+		const struct event_value *x = v[i];
+		uint32_t j = i;
 
-	if (c)
-		return c;
-	return a < b ? -1 : a > b; /* keep insertion order of repeated values */
+		for (; j > 0 && field_order(v[j - 1]->field, x->field) > 0; j--)
+			v[j] = v[j - 1];
+		v[j] = x;
+	}
 }
 
 static int write_value(struct buf *out, const struct event_value *v)
@@ -332,7 +337,7 @@ int event_write_json(const struct event *ev, struct buf *out)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < ev->n; i++)
 		order[i] = &ev->vals[i];
-	qsort(order, ev->n, sizeof(*order), value_order);
+	sort_values(order, ev->n);
 
 	for (uint32_t i = 0; i < ev->n && !rc; i++) {
 		const char *name = field_name(order[i]->field);
