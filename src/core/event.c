@@ -6,6 +6,7 @@
 #include "core/timeutil.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 void event_init(struct event *ev, struct arena *arena)
 {
@@ -189,8 +190,10 @@ static int name_cmp(const char *a, const char *b)
  * Position of each known field in name order, so that sorting compares two integers,
  * and the shape of its name (dots, start of the last segment) for nesting.
  */
-static uint16_t known_rank[FIELD_COUNT];
+static uint16_t known_rank[FIELD_COUNT], known_sorted[FIELD_COUNT];
 static uint8_t known_dots[FIELD_COUNT], known_leaf[FIELD_COUNT];
+/* Sort keys of vendor fields, 0 until first needed (see sort_key). */
+static atomic_uint vendor_key[FIELD_DYNAMIC_MAX];
 static pthread_once_t rank_once = PTHREAD_ONCE_INIT;
 
 static void name_shape(const char *name, unsigned *dots, unsigned *leaf)
@@ -216,6 +219,7 @@ static void rank_known_fields(void)
 	for (unsigned i = 0; i < FIELD_COUNT; i++)
 		ids[i] = (uint16_t)i;
 	qsort(ids, FIELD_COUNT, sizeof(ids[0]), known_order);
+	memcpy(known_sorted, ids, sizeof(ids));
 	for (unsigned i = 0; i < FIELD_COUNT; i++) {
 		unsigned dots, leaf;
 
@@ -226,26 +230,59 @@ static void rank_known_fields(void)
 	}
 }
 
-static int field_order(uint32_t a, uint32_t b)
+/*
+ * An integer that orders fields by name: a known field of rank r has 2r + 2; a vendor
+ * field has 2L + 1, where L known names sort before it, so it falls between its known
+ * neighbours. Two vendor fields with the same key are told apart by their names.
+ */
+static uint32_t sort_key(uint32_t field)
 {
-	if (a == b)
-		return 0;
-	if (a < FIELD_COUNT && b < FIELD_COUNT)
-		return (int)known_rank[a] - (int)known_rank[b];
-	return name_cmp(field_name(a), field_name(b));
+	unsigned lo = 0, hi = FIELD_COUNT, key;
+	const char *name;
+
+	if (field < FIELD_COUNT)
+		return 2u * known_rank[field] + 2;
+	key = atomic_load_explicit(&vendor_key[field - FIELD_COUNT], memory_order_relaxed);
+	if (key)
+		return key;
+	name = field_name(field);
+	while (lo < hi) {
+		unsigned mid = (lo + hi) / 2;
+
+		if (name_cmp(field_name(known_sorted[mid]), name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	key = 2u * lo + 1;
+	atomic_store_explicit(&vendor_key[field - FIELD_COUNT], key, memory_order_relaxed);
+	return key;
+}
+
+struct sort_item {
+	uint32_t key;
+	const struct event_value *v;
+};
+
+static bool sorts_after(const struct sort_item *a, const struct sort_item *b)
+{
+	if (a->key != b->key)
+		return a->key > b->key;
+	return a->v->field != b->v->field &&
+	       name_cmp(field_name(a->v->field), field_name(b->v->field)) > 0;
 }
 
 /*
  * Sorts values by field name order, stable (repeated values keep their order). An event
- * has a few dozen values, so insertion sort with the comparison inlined beats qsort.
+ * has a few dozen values, so insertion sort on precomputed keys beats qsort.
  */
-static void sort_values(const struct event_value **v, uint32_t n)
+static void sort_values(struct sort_item *v, uint32_t n)
 {
 	for (uint32_t i = 1; i < n; i++) {
-		const struct event_value *x = v[i];
+		struct sort_item x = v[i];
 		uint32_t j = i;
 
-		for (; j > 0 && field_order(v[j - 1]->field, x->field) > 0; j--)
+		for (; j > 0 && sorts_after(&v[j - 1], &x); j--)
 			v[j] = v[j - 1];
 		v[j] = x;
 	}
@@ -288,6 +325,18 @@ static size_t common_segments(const char *a, const char *b)
 	}
 }
 
+/* A key: known names are plain ASCII and need no escaping; vendor names may not be. */
+static int add_key(struct buf *out, const char *s, size_t len, bool known)
+{
+	int rc;
+
+	if (!known)
+		return json_add_string(out, s, len);
+	rc = buf_addch(out, '"');
+	rc |= buf_add(out, s, len);
+	return rc | buf_addch(out, '"');
+}
+
 /*
  * Opens the objects of name's segments from *depth on, then writes its leaf key and
  * the colon; *depth becomes the number of objects the name sits in.
@@ -295,36 +344,37 @@ static size_t common_segments(const char *a, const char *b)
 static int open_path(struct buf *out, unsigned field, size_t *depth)
 {
 	const char *name = field_name(field), *p = name, *dot;
+	bool known = field < FIELD_COUNT;
 	unsigned dots, leaf;
 	size_t d = 0;
 	int rc = 0;
 
-	if (field < FIELD_COUNT) {
+	if (known) {
 		dots = known_dots[field];
 		leaf = known_leaf[field];
 	} else {
 		name_shape(name, &dots, &leaf);
 	}
 	if (*depth == dots) { /* a sibling of the previous field: only the key */
-		rc |= json_add_string(out, name + leaf, strlen(name + leaf));
+		rc |= add_key(out, name + leaf, strlen(name + leaf), known);
 		return rc | buf_addch(out, ':');
 	}
 	while ((dot = strchr(p, '.'))) {
 		if (d >= *depth) {
-			rc |= json_add_string(out, p, (size_t)(dot - p));
+			rc |= add_key(out, p, (size_t)(dot - p), known);
 			rc |= buf_add(out, ":{", 2);
 		}
 		d++;
 		p = dot + 1;
 	}
 	*depth = d;
-	rc |= json_add_string(out, p, strlen(p));
+	rc |= add_key(out, p, strlen(p), known);
 	return rc | buf_addch(out, ':');
 }
 
 int event_write_json(const struct event *ev, struct buf *out)
 {
-	const struct event_value **order;
+	struct sort_item *order;
 	const char *prev = NULL;
 	size_t depth = 0; /* open nested objects below the top level */
 	int rc = buf_addch(out, '{');
@@ -336,11 +386,11 @@ int event_write_json(const struct event *ev, struct buf *out)
 	if (!order)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < ev->n; i++)
-		order[i] = &ev->vals[i];
+		order[i] = (struct sort_item){ sort_key(ev->vals[i].field), &ev->vals[i] };
 	sort_values(order, ev->n);
 
 	for (uint32_t i = 0; i < ev->n && !rc; i++) {
-		const char *name = field_name(order[i]->field);
+		const char *name = field_name(order[i].v->field);
 		uint32_t j;
 
 		if (prev) {
@@ -351,19 +401,19 @@ int event_write_json(const struct event *ev, struct buf *out)
 				rc |= buf_addch(out, '}');
 			rc |= buf_addch(out, ',');
 		}
-		rc |= open_path(out, order[i]->field, &depth);
-		for (j = i + 1; j < ev->n && order[j]->field == order[i]->field; j++)
+		rc |= open_path(out, order[i].v->field, &depth);
+		for (j = i + 1; j < ev->n && order[j].v->field == order[i].v->field; j++)
 			;
 		if (j - i > 1) {
 			rc |= buf_addch(out, '[');
 			for (uint32_t k = i; k < j; k++) {
 				if (k > i)
 					rc |= buf_addch(out, ',');
-				rc |= write_value(out, order[k]);
+				rc |= write_value(out, order[k].v);
 			}
 			rc |= buf_addch(out, ']');
 		} else {
-			rc |= write_value(out, order[i]);
+			rc |= write_value(out, order[i].v);
 		}
 		i = j - 1;
 		prev = name;

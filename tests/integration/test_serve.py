@@ -134,6 +134,30 @@ def test_sighup_reload_routes():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def test_host_name_routing_over_ipv6():
+    """A source matched by syslog host name, on an IPv6 listener, with octet framing."""
+    d = tempdir()
+    try:
+        setup_tenants(d)
+        run(["source", "add", "fw-tokyo", "--tenant", "beta", "--host", "FW-Tokyo.example"], d)
+        k = Instance(d, None, ["--syslog-tcp", "[::1]:0"])
+        tcp = k.listeners["tcp"]
+        assert tcp.startswith("[::1]:"), tcp
+        loadgen("--proto", "tcp", "--framing", "octet", "--target", tcp, "--count", 300,
+                "--host", "fw-tokyo.example", "--tag", "h6")
+        loadgen("--proto", "tcp", "--target", tcp, "--count", 50, "--host", "elsewhere",
+                "--format", "rfc3164", "--tag", "h6-other")
+        m = k.wait_settled(expect_total=350)
+        assert value(m, "koban_events_received_total", tenant="beta") == 300
+        assert value(m, "koban_events_received_total", tenant="_unassigned") == 50
+        assert k.stop() == 0
+        beta = spool_lines(d, "beta")
+        assert all(e["log"]["source"]["address"].startswith("[::1]:") for e in beta)
+        assert beta[0]["host"]["name"] == "fw-tokyo.example", beta[0]
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_sigterm_drains():
     d = tempdir()
     try:
@@ -188,6 +212,7 @@ if __name__ == "__main__":
     s = Suite()
     s.run(test_200k_tcp_tls_udp)
     s.run(test_sighup_reload_routes)
+    s.run(test_host_name_routing_over_ipv6)
     s.run(test_sigterm_drains)
     s.run(test_flooding_tenant_does_not_slow_another)
     s.done()

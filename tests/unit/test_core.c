@@ -99,6 +99,30 @@ static void test_event_json_nested_sorted(void)
 	arena_release(&a);
 }
 
+/* Vendor fields sort between known ones by name, and among themselves. */
+static void test_event_json_vendor_order(void)
+{
+	static const char *const names[] = { "zzz.v", "log.syslog.structured_data.b.k",
+					     "aaa.v", "log.syslog.structured_data.a.k" };
+	struct arena a;
+	struct event ev;
+	struct buf out = BUF_INIT(4096);
+
+	arena_init(&a, 4096, 1 << 20);
+	event_init(&ev, &a);
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		event_set_str(&ev, (unsigned)field_intern(names[i], strlen(names[i]), FT_STR), "x", 1);
+	event_set_str(&ev, FIELD_LOG_SYSLOG_VERSION, "1", 1);
+	event_set_int(&ev, FIELD_LOG_SYSLOG_SEVERITY_CODE, 3);
+	event_set_str(&ev, FIELD_MESSAGE, "m", 1);
+	CHECK_INT(event_write_json(&ev, &out), 0);
+	CHECK_STR(out.p, "{\"aaa\":{\"v\":\"x\"},\"log\":{\"syslog\":{\"severity\":{\"code\":3},"
+			 "\"structured_data\":{\"a\":{\"k\":\"x\"},\"b\":{\"k\":\"x\"}},"
+			 "\"version\":\"1\"}},\"message\":\"m\",\"zzz\":{\"v\":\"x\"}}");
+	buf_release(&out);
+	arena_release(&a);
+}
+
 /* One special byte at every position of plain strings that span several 8-byte words. */
 static void test_json_string_escapes_everywhere(void)
 {
@@ -182,6 +206,7 @@ int main(void)
 	T_RUN(test_mem_fail_hook);
 	T_RUN(test_arena_limit);
 	T_RUN(test_event_json_nested_sorted);
+	T_RUN(test_event_json_vendor_order);
 	T_RUN(test_json_string_escapes_everywhere);
 	T_RUN(test_civil_roundtrip);
 	T_RUN(test_cidr);
