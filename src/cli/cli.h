@@ -28,6 +28,14 @@ int cmd_source(int argc, char **argv);
  * Returns 0, or the exit status to return (1).
  */
 int cli_load_config(int *argc, char **argv, struct config *c);
+/*
+ * The common start of a command with verbs (tenant, source): loads the configuration
+ * (cli_load_config) and sets *verb to argv[1] or "". Returns -1 to go on, or the exit
+ * status: 0 after printing usage for --help/-h/help, 1 on a configuration error. When it
+ * returns -1 the caller owns c and releases it.
+ */
+int cli_verb_command(int *argc, char **argv, struct config *c, const char *usage,
+		     const char **verb);
 /* Prints "koban: MSG" to stderr and returns 1. */
 int cli_fail(const struct err *e);
 /* Prints "usage: koban USAGE" to stderr and returns 2. */

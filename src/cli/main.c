@@ -88,6 +88,22 @@ int cli_load_config(int *argc, char **argv, struct config *c)
 	return 0;
 }
 
+int cli_verb_command(int *argc, char **argv, struct config *c, const char *usage,
+		     const char **verb)
+{
+	int rc = cli_load_config(argc, argv, c);
+
+	if (rc)
+		return rc;
+	*verb = *argc > 1 ? argv[1] : "";
+	if (!strcmp(*verb, "--help") || !strcmp(*verb, "-h") || !strcmp(*verb, "help")) {
+		printf("usage: koban %s\n", usage);
+		config_release(c);
+		return 0;
+	}
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	const char *name = argc > 1 ? argv[1] : "help";

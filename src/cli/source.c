@@ -226,13 +226,10 @@ int cmd_source(int argc, char **argv)
 	const char *verb;
 	int rc;
 
-	if ((rc = cli_load_config(&argc, argv, &c)) != 0)
+	if ((rc = cli_verb_command(&argc, argv, &c, SOURCE_USAGE, &verb)) >= 0)
 		return rc;
-	verb = argc > 1 ? argv[1] : "";
-	if (!strcmp(verb, "--help") || !strcmp(verb, "-h") || !strcmp(verb, "help")) {
-		printf("usage: koban " SOURCE_USAGE "\n");
-		rc = 0;
-	} else if (strcmp(verb, "add") && strcmp(verb, "list") && strcmp(verb, "remove")) {
+	rc = 0;
+	if (strcmp(verb, "add") && strcmp(verb, "list") && strcmp(verb, "remove")) {
 		rc = cli_usage(SOURCE_USAGE);
 	} else if (meta_open(&m, c.data_dir, &e) < 0) {
 		rc = cli_fail(&e);

@@ -137,13 +137,10 @@ int cmd_tenant(int argc, char **argv)
 	const char *verb;
 	int rc;
 
-	if ((rc = cli_load_config(&argc, argv, &c)) != 0)
+	if ((rc = cli_verb_command(&argc, argv, &c, TENANT_USAGE, &verb)) >= 0)
 		return rc;
-	verb = argc > 1 ? argv[1] : "";
-	if (!strcmp(verb, "--help") || !strcmp(verb, "-h") || !strcmp(verb, "help")) {
-		printf("usage: koban " TENANT_USAGE "\n");
-		rc = 0;
-	} else if (verb_args(verb) < 0 || argc != 2 + verb_args(verb)) {
+	rc = 0;
+	if (verb_args(verb) < 0 || argc != 2 + verb_args(verb)) {
 		rc = cli_usage(TENANT_USAGE);
 	} else if (meta_open(&m, c.data_dir, &e) < 0 || run(m, verb, argv[2], &e) < 0) {
 		rc = cli_fail(&e);
