@@ -16,6 +16,7 @@
 #include "core/compat.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/mem.h"
 #include "core/timeutil.h"
 
 #include <netinet/in.h>
@@ -214,12 +215,12 @@ static size_t frame_msg(const struct opts *o, long seq, char *msg, char *out)
 static size_t send_prebuilt(const struct opts *o, struct conn *c, char *msg)
 {
 	size_t per = (size_t)o->size + 16, len = 0, bytes = 0;
-	char *block = malloc(PREBUILT * per);
+	char *block = mem_alloc(PREBUILT * per);
 	struct mmsghdr hdr[64];
 	struct iovec iov[64];
 
 	if (!block)
-		die("malloc");
+		die("out of memory");
 	if (!strcmp(o->proto, "udp")) {
 		for (int i = 0; i < 64; i++) {
 			format_msg(o, i, block + (size_t)i * per);
@@ -251,7 +252,7 @@ static size_t send_prebuilt(const struct opts *o, struct conn *c, char *msg)
 			bytes += n;
 		}
 	}
-	free(block);
+	mem_free(block);
 	return bytes;
 }
 
@@ -268,10 +269,10 @@ int main(int argc, char **argv)
 	parse_opts(argc, argv, &o);
 	udp = !strcmp(o.proto, "udp");
 	c = connect_to(&o);
-	out = malloc(cap + (size_t)o.size + 16);
-	msg = malloc((size_t)o.size + 1);
+	out = mem_alloc(cap + (size_t)o.size + 16);
+	msg = mem_alloc((size_t)o.size + 1);
 	if (!out || !msg)
-		die("malloc");
+		die("out of memory");
 	start = time_now_ns();
 	if (o.prebuilt)
 		bytes = send_prebuilt(&o, &c, msg);
@@ -304,7 +305,7 @@ int main(int argc, char **argv)
 	secs = (double)(time_now_ns() - start) / 1e9;
 	printf("sent %ld messages, %zu bytes in %.3f s (%.0f msg/s)\n", o.count, bytes, secs,
 	       secs > 0 ? (double)o.count / secs : 0.0);
-	free(out);
-	free(msg);
+	mem_free(out);
+	mem_free(msg);
 	return 0;
 }
