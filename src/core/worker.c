@@ -59,6 +59,15 @@ static void join_all(struct workers *w)
 		pthread_join(w->w[i].thread, NULL);
 }
 
+/* "koban-w3": names in top -H and in core dumps tell the threads apart. */
+static void name_thread(struct worker *t)
+{
+	char name[16];
+
+	snprintf(name, sizeof(name), "koban-w%u", t->index);
+	pthread_setname_np(t->thread, name);
+}
+
 int workers_start(struct workers **wp, struct fairq *q, unsigned n, worker_fn *fn, void *ctx,
 		  struct err *e)
 {
@@ -88,6 +97,7 @@ int workers_start(struct workers **wp, struct fairq *q, unsigned n, worker_fn *f
 				strerror(rc));
 			goto fail;
 		}
+		name_thread(t);
 	}
 	log_debug("%u worker threads started", n);
 	*wp = w;

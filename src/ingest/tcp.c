@@ -610,6 +610,7 @@ int tcp_start(struct tcp_loop **out, struct ingest *in, const struct config *c,
 		rc = err_set(e, -rc, "tcp: cannot start a thread: %s", strerror(rc));
 		goto fail;
 	}
+	pthread_setname_np(t->thread, "koban-stream");
 	*out = t;
 	return 0;
 fail:

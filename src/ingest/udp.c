@@ -195,6 +195,7 @@ int udp_start(struct udp_thread **out, struct ingest *in, unsigned listener, int
 		rc = err_set(e, -rc, "udp: cannot start a thread: %s", strerror(rc));
 		goto fail;
 	}
+	pthread_setname_np(u->thread, "koban-udp");
 	*out = u;
 	return 0;
 fail:
