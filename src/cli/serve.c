@@ -13,6 +13,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -38,7 +39,7 @@
 	"serve [-c FILE] [--syslog-udp ADDR:PORT] [--syslog-tcp ADDR:PORT]\n"           \
 	"                   [--syslog-tls ADDR:PORT] [--admin ADDR:PORT]"
 
-#define SPOOL_MAX_BATCH_BYTES (64u << 20)
+#define SPOOL_FLUSH_BYTES (1u << 20) /* a worker writes its spool buffer out past this */
 
 /* Command-line overrides, applied again to every reloaded configuration. */
 struct serve_overrides {
@@ -182,6 +183,14 @@ static void spool_write(struct spool *s, struct fairq *q, unsigned slot, const s
 
 /* ---- workers ---- */
 
+static void spool_flush(struct serve *sv, struct worker_state *w, unsigned slot)
+{
+	if (!w->out.len)
+		return;
+	spool_write(&sv->spool, sv->q, slot, &w->out);
+	buf_reset(&w->out);
+}
+
 /* "ip:port" or "[ipv6]:port" of the sender, without printf (once per event). */
 static void format_peer(const struct msg *m, char out[IPADDR_STRLEN + 8])
 {
@@ -245,10 +254,8 @@ static void process_batch(void *ctx, unsigned index, struct msg **msgs, size_t n
 			failed++;
 		arena_clear(&w->arena);
 		msg_free(msgs[i]);
-	}
-	if (sv->spool_on && w->out.len) {
-		spool_write(&sv->spool, sv->q, slot, &w->out);
-		buf_reset(&w->out);
+		if (w->out.len >= SPOOL_FLUSH_BYTES || i + 1 == n)
+			spool_flush(sv, w, slot);
 	}
 	atomic_fetch_add_explicit(&st->parsed, n - failed, memory_order_relaxed);
 	if (failed)
@@ -271,8 +278,11 @@ static int workers_init(struct serve *sv, struct err *e)
 		return err_set(e, -ENOMEM, "out of memory");
 	sv->n_workers = n;
 	for (unsigned i = 0; i < n; i++) {
-		arena_init(&sv->ws[i].arena, 64 * 1024, 16u << 20);
-		buf_init(&sv->ws[i].out, SPOOL_MAX_BATCH_BYTES);
+		/* an event's copies (unescaped structured data) stay within its text's size */
+		arena_init(&sv->ws[i].arena, 64 * 1024, 2 * sv->cfg->max_message_size + (1u << 20));
+		/* room for the flush threshold plus one event: its text at worst 6x escaped, twice */
+		buf_init(&sv->ws[i].out, SPOOL_FLUSH_BYTES + 12 * sv->cfg->max_message_size +
+						 (1u << 20));
 	}
 	return workers_start(&sv->workers, sv->q, n, process_batch, sv, e);
 }
@@ -361,9 +371,7 @@ static void serve_stop(struct serve *sv)
 	int64_t t0 = time_now_ns();
 	size_t left;
 
-	if (sv->ingest)
-		ingest_stop(sv->ingest);
-	sv->ingest = NULL;
+	ingest_stop(sv->ingest);
 	left = sv->q ? fairq_total_depth(sv->q) : 0;
 	if (sv->q)
 		fairq_close(sv->q);
@@ -375,6 +383,8 @@ static void serve_stop(struct serve *sv)
 			 (double)(time_now_ns() - t0) / 1e9);
 	if (sv->admin)
 		admin_stop(sv->admin);
+	ingest_free(sv->ingest); /* after the admin listener, which reads its stats */
+	sv->ingest = NULL;
 	workers_release(sv);
 	if (sv->spool_on)
 		spool_release(&sv->spool);
@@ -384,6 +394,25 @@ static void serve_stop(struct serve *sv)
 		fairq_free(sv->q);
 	if (sv->meta)
 		meta_close(sv->meta);
+}
+
+/*
+ * Connections, spool files and the database all need descriptors; the usual soft limit
+ * (1024) equals the default tcp_max_connections, so take the hard limit.
+ */
+static void raise_fd_limit(const struct config *c)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)c->tcp_max_connections + 256)
+		log_warn("open file limit %llu is low for tcp_max_connections %u (raise ulimit -n)",
+			 (unsigned long long)rl.rlim_cur, c->tcp_max_connections);
 }
 
 /* Blocks until SIGTERM/SIGINT, reloading on every SIGHUP. */
@@ -433,6 +462,7 @@ int cmd_serve(int argc, char **argv)
 	 */
 	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 	mallopt(M_TOP_PAD, 16 << 20);
+	raise_fd_limit(&cfg);
 
 	if (serve_start(&sv, &e)) {
 		serve_stop(&sv);

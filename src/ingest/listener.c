@@ -37,6 +37,7 @@ struct ingest {
 	struct ssl_ctx_st *tls;
 	struct tcp_loop *tcp;
 	int stop_fd; /* eventfd: written once by ingest_stop, never read, seen by every thread */
+	bool stopped;
 };
 
 #define COUNT(counter, k) atomic_fetch_add_explicit(&(counter), (k), memory_order_relaxed)
@@ -287,7 +288,7 @@ int ingest_start(struct ingest **out, const struct config *c, struct fairq *q, s
 	*out = in;
 	return 0;
 fail:
-	ingest_stop(in);
+	ingest_free(in);
 	return rc;
 }
 
@@ -295,8 +296,9 @@ void ingest_stop(struct ingest *in)
 {
 	uint64_t one = 1;
 
-	if (!in)
+	if (!in || in->stopped)
 		return;
+	in->stopped = true;
 	if (in->stop_fd >= 0 && write(in->stop_fd, &one, sizeof(one)) < 0)
 		log_error("cannot signal the listener threads: %s", strerror(errno));
 	for (size_t i = 0; i < in->n; i++)
@@ -305,8 +307,17 @@ void ingest_stop(struct ingest *in)
 	for (size_t i = 0; i < in->n; i++) {
 		if (in->l[i].fd >= 0)
 			close(in->l[i].fd);
-		mem_free(in->l[i].name);
+		in->l[i].fd = -1;
 	}
+}
+
+void ingest_free(struct ingest *in)
+{
+	if (!in)
+		return;
+	ingest_stop(in);
+	for (size_t i = 0; i < in->n; i++)
+		mem_free(in->l[i].name);
 	tls_server_free(in->tls);
 	if (in->stop_fd >= 0)
 		close(in->stop_fd);

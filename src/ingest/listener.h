@@ -16,8 +16,10 @@
  *    sender only) until its tenant's queue has room, counted as `throttled`.
  *
  * ingest_stop() stops reading, pushes what was already framed, closes every socket and
- * joins the threads. Start and stop from the main thread; the stats may be read from any
- * thread.
+ * joins the threads; names and stats stay readable (the admin listener may still be
+ * serving /metrics while the workers drain) until ingest_free(), which also stops
+ * when that was not done. Start, stop and free from the main thread; the stats may be
+ * read from any thread until ingest_free.
  */
 #ifndef INGEST_LISTENER_H
 #define INGEST_LISTENER_H
@@ -48,6 +50,7 @@ struct listener_stats {
 int ingest_start(struct ingest **in, const struct config *c, struct fairq *q, struct router *r,
 		 struct err *e);
 void ingest_stop(struct ingest *in);
+void ingest_free(struct ingest *in);
 
 size_t ingest_listener_count(const struct ingest *in);
 const char *ingest_listener_name(const struct ingest *in, size_t i);

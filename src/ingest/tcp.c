@@ -24,6 +24,8 @@
 #define RETRY_MS 5        /* how soon a paused connection tries the queue again */
 #define MAX_EVENTS 64
 #define LIMIT_LOG_NS (10 * NS_PER_SEC)
+#define HANDSHAKE_NS (10 * NS_PER_SEC) /* a TLS handshake must finish within this */
+#define ACCEPT_PAUSE_NS (100 * 1000000) /* no accepting this long after EMFILE and friends */
 
 enum tag { TAG_STOP, TAG_LISTEN, TAG_CONN };
 
@@ -65,6 +67,7 @@ struct tcp_loop {
 	struct conn *conns;   /* every open connection */
 	unsigned n_conns, n_paused, n_again;
 	int64_t last_idle_scan, last_limit_log;
+	int64_t accept_resume; /* monotonic ns; listening sockets unwatched until then, 0 = no */
 	char *buf;
 	pthread_t thread;
 };
@@ -341,6 +344,8 @@ static struct conn *conn_new(struct tcp_loop *t, const struct stream_sock *s, in
 		return NULL;
 	c->tag = TAG_CONN;
 	c->fd = fd;
+	/* dead peers (no FIN) must not hold connection slots forever */
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &(int){ 1 }, sizeof(int));
 	c->listener = s->l.listener;
 	if (ipaddr_from_sockaddr(&c->peer, (const struct sockaddr *)ss, &c->port) < 0)
 		memset(&c->peer, 0, sizeof(c->peer));
@@ -370,16 +375,47 @@ static struct conn *conn_new(struct tcp_loop *t, const struct stream_sock *s, in
 	return c;
 }
 
-static void refuse(struct tcp_loop *t, const struct stream_sock *s, int fd, const char *why)
+/* True at most once per LIMIT_LOG_NS: a flood of refusals must not flood the log. */
+static bool limit_log_due(struct tcp_loop *t)
 {
 	int64_t now = mono_ns();
 
-	close(fd);
 	if (now - t->last_limit_log < LIMIT_LOG_NS && t->last_limit_log != 0)
-		return;
+		return false;
 	t->last_limit_log = now;
-	log_warn("%s: refusing a connection: %s", ingest_listener_name(t->in, s->l.listener),
-		 why);
+	return true;
+}
+
+static void refuse(struct tcp_loop *t, const struct stream_sock *s, int fd, const char *why)
+{
+	close(fd);
+	if (limit_log_due(t))
+		log_warn("%s: refusing a connection: %s",
+			 ingest_listener_name(t->in, s->l.listener), why);
+}
+
+static void watch_listeners(struct tcp_loop *t, bool on)
+{
+	for (size_t i = 0; i < t->n_socks; i++) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &t->socks[i] };
+
+		epoll_ctl(t->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, t->socks[i].l.fd, &ev);
+	}
+}
+
+/*
+ * Out of descriptors or memory: the listening socket stays readable, so stop watching
+ * it for a moment instead of spinning on accept failures.
+ */
+static void pause_accepting(struct tcp_loop *t, const struct stream_sock *s, int err)
+{
+	if (limit_log_due(t))
+		log_warn("%s: accept: %s; not accepting for %d ms",
+			 ingest_listener_name(t->in, s->l.listener), strerror(err),
+			 (int)(ACCEPT_PAUSE_NS / 1000000));
+	if (!t->accept_resume)
+		watch_listeners(t, false);
+	t->accept_resume = mono_ns() + ACCEPT_PAUSE_NS;
 }
 
 static void accept_all(struct tcp_loop *t, const struct stream_sock *s)
@@ -392,7 +428,9 @@ static void accept_all(struct tcp_loop *t, const struct stream_sock *s)
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				pause_accepting(t, s, errno);
+			else if (errno != EAGAIN && errno != EWOULDBLOCK)
 				log_warn("%s: accept: %s", ingest_listener_name(t->in, s->l.listener),
 					 strerror(errno));
 			return;
@@ -416,14 +454,19 @@ static void conn_event(struct tcp_loop *t, struct conn *c)
 
 /* ---- the loop ---- */
 
+/* Closes connections quiet past tcp_idle_timeout, and TLS handshakes older than HANDSHAKE_NS. */
 static void close_idle(struct tcp_loop *t, int64_t now)
 {
 	char peer[IPADDR_STRLEN + 8];
 	struct conn *next;
 
 	for (struct conn *c = t->conns; c; c = next) {
+		int64_t quiet = now - c->last_active;
+
 		next = c->next;
-		if (c->paused || now - c->last_active < t->idle_ns)
+
+		if (c->paused || (c->handshaking ? quiet < HANDSHAKE_NS
+						 : !t->idle_ns || quiet < t->idle_ns))
 			continue;
 		if (c->handshaking)
 			COUNT(conn_stats(t, c)->tls_failures, 1);
@@ -455,7 +498,9 @@ static int loop_timeout(const struct tcp_loop *t)
 		return 0;
 	if (t->n_paused)
 		return RETRY_MS;
-	return t->idle_ns ? 1000 : -1;
+	if (t->accept_resume)
+		return (int)(ACCEPT_PAUSE_NS / 1000000);
+	return t->idle_ns || t->tls ? 1000 : -1;
 }
 
 static void sleep_ms(long ms)
@@ -508,7 +553,11 @@ static bool loop_once(struct tcp_loop *t, int timeout_ms)
 	}
 	serve_waiting(t);
 	now = mono_ns();
-	if (t->idle_ns && now - t->last_idle_scan >= NS_PER_SEC) {
+	if (t->accept_resume && now >= t->accept_resume) {
+		t->accept_resume = 0;
+		watch_listeners(t, true);
+	}
+	if ((t->idle_ns || t->tls) && now - t->last_idle_scan >= NS_PER_SEC) {
 		t->last_idle_scan = now;
 		close_idle(t, now);
 	}
@@ -534,8 +583,12 @@ static int64_t last_input(const struct tcp_loop *t)
 static void read_out(struct tcp_loop *t, int64_t deadline)
 {
 	epoll_ctl(t->epfd, EPOLL_CTL_DEL, t->stop_fd, NULL);
-	for (size_t i = 0; i < t->n_socks; i++)
-		epoll_ctl(t->epfd, EPOLL_CTL_DEL, t->socks[i].l.fd, NULL);
+	/* senders that connected and wrote just before the stop still get read */
+	for (size_t i = 0; i < t->n_socks && !t->accept_resume; i++)
+		accept_all(t, &t->socks[i]);
+	if (!t->accept_resume)
+		watch_listeners(t, false);
+	t->accept_resume = 0; /* unwatched for good */
 	while (t->conns && mono_ns() < deadline) {
 		int64_t quiet = mono_ns() - last_input(t);
 

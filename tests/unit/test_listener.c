@@ -296,7 +296,7 @@ static void test_addresses_port_zero(void)
 	CHECK(strcmp(ingest_listener_address(in, 0), "127.0.0.1:0") != 0);
 	CHECK(!strncmp(ingest_listener_address(in, 1), "[::1]:", 6));
 	CHECK(strcmp(ingest_listener_address(in, 1), "[::1]:0") != 0);
-	ingest_stop(in);
+	ingest_free(in);
 }
 
 static void test_bind_failure_names_address(void)
@@ -319,7 +319,7 @@ static void test_bind_failure_names_address(void)
 	CHECK(in2 == NULL);
 	CHECK(strstr(e.msg, addr) != NULL);
 	CHECK(strstr(e.msg, "again") != NULL);
-	ingest_stop(in);
+	ingest_free(in);
 }
 
 static void test_tcp_both_framings_v4_v6(void)
@@ -357,7 +357,7 @@ static void test_tcp_both_framings_v4_v6(void)
 	CHECK_INT(get(&ingest_listener_stats(in, 0)->connections), 2);
 	CHECK(wait_stat(&ingest_listener_stats(in, 0)->active, 0));
 	CHECK_INT(get(&ingest_listener_stats(in, 0)->framing_errors), 0);
-	ingest_stop(in);
+	ingest_free(in);
 }
 
 static void test_udp_v4_v6(void)
@@ -392,7 +392,7 @@ static void test_udp_v4_v6(void)
 	CHECK_INT(get(&ingest_listener_stats(in, 0)->udp_overflow), 0);
 	close(fd4);
 	close(fd6);
-	ingest_stop(in);
+	ingest_free(in);
 }
 
 static void test_udp_drops_counted_by_reason(void)
@@ -414,7 +414,7 @@ static void test_udp_drops_counted_by_reason(void)
 	CHECK_INT(q_taken(), 10);
 	CHECK_INT(get(&q_stats[0].dropped[DROP_QUEUE_FULL]), 20);
 	close(fd);
-	ingest_stop(in);
+	ingest_free(in);
 }
 
 static void test_truncation_tcp_and_udp(void)
@@ -454,7 +454,7 @@ static void test_truncation_tcp_and_udp(void)
 	CHECK_INT(get(&ingest_listener_stats(in, 0)->truncated), 1);
 	CHECK_INT(get(&ingest_listener_stats(in, 1)->truncated), 1);
 	CHECK_INT(get(&q_stats[0].truncated), 2);
-	ingest_stop(in);
+	ingest_free(in);
 }
 
 static void test_bad_octet_count_closes(void)
@@ -475,7 +475,7 @@ static void test_bad_octet_count_closes(void)
 	close(fd);
 	CHECK(wait_taken(1));
 	CHECK_INT(get(&ingest_listener_stats(in, 0)->framing_errors), 1);
-	ingest_stop(in);
+	ingest_free(in);
 }
 
 static void *slow_consumer(void *arg)
@@ -521,7 +521,7 @@ static void test_backpressure_loses_nothing(void)
 	for (int r = 0; r < DROP_REASON_COUNT; r++)
 		CHECK_INT(get(&q_stats[0].dropped[r]), 0);
 	stream_count_check(in, 0, n);
-	ingest_stop(in);
+	ingest_free(in);
 }
 
 static void test_stop_counts_undelivered_as_shutdown(void)
@@ -544,7 +544,7 @@ static void test_stop_counts_undelivered_as_shutdown(void)
 	mem_free(s);
 	CHECK(wait_stat(&q_stats[0].received[0], n));
 	CHECK(get(&q_stats[0].throttled) > 0);
-	ingest_stop(in);
+	ingest_free(in);
 	close(fd);
 	CHECK_INT(q_taken(), 10);
 	CHECK_INT(get(&q_stats[0].dropped[DROP_SHUTDOWN]), n - 10);
@@ -572,7 +572,7 @@ static void test_connection_limit_and_idle_timeout(void)
 	CHECK(wait_stat(&ingest_listener_stats(in, 0)->active, 0));
 	close(a);
 	close(b);
-	ingest_stop(in);
+	ingest_free(in);
 }
 
 /* ---- TLS ---- */
@@ -681,7 +681,7 @@ static void test_tls_both_framings_and_failed_handshake(void)
 	close(fd);
 	CHECK(wait_stat(&ingest_listener_stats(in, 0)->tls_failures, 1));
 	CHECK_INT(q_taken(), 2 * n);
-	ingest_stop(in);
+	ingest_free(in);
 	remove_cert(cert, key);
 }
 
