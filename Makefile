@@ -79,7 +79,7 @@ test: all
 		tests/run
 
 # libFuzzer targets: clang only, with ASan+UBSan, one binary per parser.
-FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -Isrc -g -O1 -fsanitize=fuzzer,address,undefined \
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -Isrc -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 build/fuzz/lib/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -20,6 +20,7 @@
 #include <yaml.h>
 
 #include "core/err.h"
+#include "core/tz.h"
 #include "core/mem.h"
 
 #define CONFIG_FILE_MAX (1u << 20)      /* bytes of YAML read from a file */
@@ -679,6 +680,11 @@ static int parse_timezone(struct parse *p, const struct key *k, void *target,
 	if (!timezone_valid(v, strlen(v))) {
 		mem_free(v);
 		return expected(p, path, what);
+	}
+	/* a zone this machine cannot load is an error here, not a warning at start-up */
+	if (!tz_get(v, strlen(v), NULL)) {
+		mem_free(v);
+		return expected(p, path, "a time zone installed under /usr/share/zoneinfo (tzdata)");
 	}
 	return replace_string(&((struct config *)target)->timezone, v);
 }

@@ -22,6 +22,18 @@ void event_clear(struct event *ev)
 	memset(ev->known_pos, 0, sizeof(ev->known_pos));
 }
 
+void event_truncate(struct event *ev, uint32_t n)
+{
+	for (uint32_t i = n; i < ev->n; i++) {
+		uint32_t f = ev->vals[i].field;
+
+		if (f < FIELD_COUNT && ev->known_pos[f] == i + 1)
+			ev->known_pos[f] = 0;
+	}
+	if (n < ev->n)
+		ev->n = n;
+}
+
 static struct event_value *slot_new(struct event *ev, unsigned field)
 {
 	struct event_value *v;
@@ -272,12 +284,28 @@ static bool sorts_after(const struct sort_item *a, const struct sort_item *b)
 	       name_cmp(field_name(a->v->field), field_name(b->v->field)) > 0;
 }
 
+static int item_order(const void *pa, const void *pb)
+{
+	const struct sort_item *a = pa, *b = pb;
+
+	if (sorts_after(a, b))
+		return 1;
+	if (sorts_after(b, a))
+		return -1;
+	return a->v < b->v ? -1 : a->v > b->v; /* values sit in insertion order */
+}
+
 /*
  * Sorts values by field name order, stable (repeated values keep their order). An event
- * has a few dozen values, so insertion sort on precomputed keys beats qsort.
+ * has a few dozen values, where insertion sort on precomputed keys beats qsort; a large
+ * one (many structured-data values) takes qsort, so the cost stays n log n.
  */
 static void sort_values(struct sort_item *v, uint32_t n)
 {
+	if (n > 48) {
+		qsort(v, n, sizeof(*v), item_order);
+		return;
+	}
 	for (uint32_t i = 1; i < n; i++) {
 		struct sort_item x = v[i];
 		uint32_t j = i;

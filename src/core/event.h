@@ -48,6 +48,8 @@ struct event {
 
 void event_init(struct event *ev, struct arena *arena);
 void event_clear(struct event *ev);
+/* Forgets every value from index n on (n <= ev->n), as if they had never been set. */
+void event_truncate(struct event *ev, uint32_t n);
 
 /*
  * Setters replace an existing value of the field; the event_add_* forms append one more

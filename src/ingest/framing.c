@@ -17,6 +17,7 @@ void framer_init(struct framer *f, size_t max)
 {
 	f->max = max;
 	f->part = NULL;
+	f->part_cap = 0;
 	reset_stream(f);
 }
 
@@ -25,6 +26,7 @@ void framer_release(struct framer *f)
 	mem_free(f->part);
 	f->part = NULL;
 	f->part_len = 0;
+	f->part_cap = 0;
 }
 
 const char *framer_error(const struct framer *f)
@@ -43,13 +45,26 @@ static void consume(const char **p, size_t *n, size_t k)
 	*n -= k;
 }
 
-/* Appends to the split-message buffer (max+1 bytes, so LF mode can see a trailing CR). */
+/*
+ * Appends to the split-message buffer (at most max+1 bytes, so LF mode can see a
+ * trailing CR). It grows with the message: an idle connection holding a few bytes of a
+ * partial line must not cost a whole maximum-size buffer.
+ */
 static int part_add(struct framer *f, const char *s, size_t k)
 {
-	if (!f->part) {
-		f->part = mem_alloc(f->max + 1);
-		if (!f->part)
+	if (f->part_len + k > f->part_cap) {
+		size_t cap = f->part_cap ? f->part_cap : 1024;
+		char *p;
+
+		while (cap < f->part_len + k)
+			cap *= 2;
+		if (cap > f->max + 1)
+			cap = f->max + 1;
+		p = mem_realloc(f->part, cap);
+		if (!p)
 			return -ENOMEM;
+		f->part = p;
+		f->part_cap = cap;
 	}
 	memcpy(f->part + f->part_len, s, k);
 	f->part_len += k;

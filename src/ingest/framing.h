@@ -45,6 +45,7 @@ struct framer {
 	bool skipping;          /* discarding the rest of an overlong message */
 	char *part;             /* start of a message split across chunks */
 	size_t part_len;
+	size_t part_cap;        /* grows on demand up to max + 1 */
 	const char *error;      /* what was wrong with the stream, after a framing error */
 };
 

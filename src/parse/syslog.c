@@ -172,10 +172,14 @@ static bool scan_clock(struct cur *c, struct civil_time *t)
 	return true;
 }
 
-/* "Z" or "+hh:mm" / "-hh:mm" (colon optional when !strict). */
+/*
+ * "Z" or "+hh:mm" / "-hh:mm"; when !strict also "+hhmm" and "+hh". On failure the cursor
+ * is where it was, so a caller that allows a missing offset never skips half of one.
+ */
 static bool scan_offset(struct cur *c, struct stamp *s, bool strict)
 {
-	int sign, h, m;
+	struct cur save = *c;
+	int sign, h, m = 0;
 
 	if (eat(c, 'Z') || (!strict && eat(c, 'z'))) {
 		s->has_offset = true;
@@ -185,11 +189,26 @@ static bool scan_offset(struct cur *c, struct stamp *s, bool strict)
 	if (!at(c, '+') && !at(c, '-'))
 		return false;
 	sign = *c->p++ == '-' ? -1 : 1;
-	if (!digits(c, 2, &h) || (!eat(c, ':') && strict) || !digits(c, 2, &m) || h > 23 || m > 59)
-		return false;
+	if (!digits(c, 2, &h) || h > 23)
+		goto fail;
+	if (eat(c, ':') || (!strict && c->p < c->end && is_digit(*c->p))) {
+		if (!digits(c, 2, &m) || m > 59)
+			goto fail;
+	} else if (strict) {
+		goto fail;
+	}
 	s->has_offset = true;
 	s->offset = sign * (h * 3600 + m * 60);
 	return true;
+fail:
+	*c = save;
+	return false;
+}
+
+/* Years whose instants fit nanoseconds in 64 bits (1677-09-21 to 2262-04-11), with margin. */
+static bool year_in_range(int year)
+{
+	return year >= 1678 && year <= 2261;
 }
 
 /*
@@ -201,7 +220,8 @@ static bool scan_rfc3339(struct cur *c, struct stamp *s, bool strict)
 	struct civil_time *t = &s->c;
 
 	memset(s, 0, sizeof(*s));
-	if (!digits(c, 4, &t->year) || !eat(c, '-') || !digits(c, 2, &t->month) || !eat(c, '-') ||
+	if (!digits(c, 4, &t->year) || !year_in_range(t->year) || !eat(c, '-') ||
+	    !digits(c, 2, &t->month) || !eat(c, '-') ||
 	    !digits(c, 2, &t->day) || t->month < 1 || t->month > 12 || t->day < 1 ||
 	    t->day > time_days_in_month(t->year, t->month))
 		return false;
@@ -242,7 +262,7 @@ static bool scan_bsd_stamp(struct cur *c, struct stamp *s)
 	if (t->day < 1 || t->day > time_days_in_month(2000, t->month) || !eat(c, ' '))
 		return false;
 	save = *c;
-	if (digits(c, 4, &t->year) && eat(c, ' ') && scan_clock(c, t)) {
+	if (digits(c, 4, &t->year) && year_in_range(t->year) && eat(c, ' ') && scan_clock(c, t)) {
 		s->has_year = true;
 		return t->day <= time_days_in_month(t->year, t->month);
 	}
@@ -586,6 +606,16 @@ struct sd_cache_entry {
 
 static _Thread_local struct sd_cache_entry sd_cache[SD_CACHE_SIZE];
 
+/*
+ * Senders choose structured-data names, so they are not allowed to fill the process-wide
+ * field registry: once SD_FIELD_BUDGET vendor fields exist, new SD names are not
+ * registered (their values stay in event.original). One message keeps at most
+ * SD_MAX_PARAMS values, so that its event always has room for the pipeline's own fields
+ * and output stays linear in the message size.
+ */
+#define SD_FIELD_BUDGET (FIELD_DYNAMIC_MAX / 4)
+#define SD_MAX_PARAMS 128
+
 /* Field id of log.syslog.structured_data.ID.PARAM; -ENOSPC when it cannot be a string. */
 static int sd_field(struct span id, struct span param)
 {
@@ -604,7 +634,10 @@ static int sd_field(struct span id, struct span param)
 	c = &sd_cache[h % SD_CACHE_SIZE];
 	if (c->len == n && !memcmp(c->name, name, n))
 		return c->id;
-	f = field_intern(name, n, FT_STR);
+	f = field_lookup(name, n);
+	if (f == -ENOENT)
+		f = field_count() - FIELD_COUNT < SD_FIELD_BUDGET ? field_intern(name, n, FT_STR)
+								   : -ENOSPC;
 	if (f >= 0 && field_type((unsigned)f) != FT_STR)
 		return -ENOSPC;
 	if (f >= 0) {
@@ -651,8 +684,8 @@ static int sd_value(struct event *ev, struct cur *c, struct span *out, struct er
 	return 0;
 }
 
-/* One "[SD-ID *(SP PARAM-NAME="PARAM-VALUE")]" at c. */
-static int sd_element(struct event *ev, struct cur *c, struct err *e)
+/* One "[SD-ID *(SP PARAM-NAME="PARAM-VALUE")]" at c; *kept counts values in the event. */
+static int sd_element(struct event *ev, struct cur *c, unsigned *kept, struct err *e)
 {
 	struct span id, param, value = { NULL, 0 };
 	int rc, f;
@@ -668,13 +701,16 @@ static int sd_element(struct event *ev, struct cur *c, struct err *e)
 				       off(c));
 		if ((rc = sd_value(ev, c, &value, e)) < 0)
 			return rc;
+		if (*kept >= SD_MAX_PARAMS)
+			continue; /* the value stays in event.original */
 		f = sd_field(id, param);
 		if (f == -ENOSPC)
-			continue; /* registry full: the value stays in event.original */
+			continue; /* no field for it: the value stays in event.original */
 		if (f < 0)
 			return err_set(e, f, "out of memory");
 		if ((rc = event_add_str(ev, (unsigned)f, value.p, value.len)) < 0)
 			return set_failed(rc, e);
+		(*kept)++;
 	}
 	if (!eat(c, ']'))
 		return err_set(e, -EINVAL, "offset %zu: expected ' PARAM=\"VALUE\"' or ']' in "
@@ -695,8 +731,10 @@ static int ietf_parse(struct event *ev, const char *msg, size_t len,
 	if (eat(&c, '-')) {
 		/* no structured data */
 	} else if (at(&c, '[')) {
+		unsigned kept = 0;
+
 		while (at(&c, '['))
-			if ((rc = sd_element(ev, &c, e)) < 0)
+			if ((rc = sd_element(ev, &c, &kept, e)) < 0)
 				return rc;
 	} else {
 		return err_set(e, -EINVAL, "offset %zu: STRUCTURED-DATA must be '-' or start "
@@ -760,7 +798,7 @@ int syslog_parse(struct event *ev, const char *msg, size_t len, const struct sys
 		rc = bsd_parse(ev, msg, len, opts, opts->tz ? opts->tz : default_zone(), e);
 	if (rc < 0) {
 		/* drop the partial header: the whole text is the message */
-		ev->n = base;
+		event_truncate(ev, base);
 		if (event_set_time(ev, FIELD_TIMESTAMP, opts->received_ns) ||
 		    event_set_str(ev, FIELD_MESSAGE, msg, len))
 			return set_failed(-ENOMEM, e);

@@ -651,6 +651,54 @@ static void test_shared_samples(void)
 	CHECK(lines > 20);
 }
 
+/* Review findings: hostile structured data, out-of-range years, half offsets. */
+static void test_hostile_structured_data(void)
+{
+	static char msg[64 * 1024];
+	struct buf out = BUF_INIT(1 << 22);
+	size_t n = (size_t)snprintf(msg, sizeof(msg), "<13>1 2024-01-01T00:00:00Z h a p m [x");
+	unsigned sd = 0;
+
+	for (int i = 1100; i > 0; i--) /* descending names: the worst order for sorting */
+		n += (size_t)snprintf(msg + n, sizeof(msg) - n, " p%d=\"v\"", i);
+	snprintf(msg + n, sizeof(msg) - n, "] hello");
+	CHECK_INT(parse(msg), 0);
+	for (uint32_t i = 0; i < ev.n; i++)
+		sd += ev.vals[i].field >= FIELD_COUNT;
+	CHECK_INT(sd, 128);
+	CHECK_INT(event_set_str(&ev, FIELD_TENANT_ID, "t", 1), 0); /* room is left */
+	CHECK_STR(str(FIELD_MESSAGE), "hello");
+	CHECK_INT(event_write_json(&ev, &out), 0);
+	buf_release(&out);
+}
+
+static void test_stamp_ranges_and_offsets(void)
+{
+	CHECK(parse("<13>1 0000-01-01T00:00:00+23:59 h a p m - x") < 0);
+	CHECK_STR(stamp(), "2026-03-15T03:00:00Z"); /* the receive time */
+	CHECK(parse("<13>1 9999-12-31T23:59:59.999999999-23:59 h a p m - x") < 0);
+	CHECK_INT(parse_with("<13>Jan  1 1000 00:00:00 h a: x", SYSLOG_RFC3164, "UTC", NOW), 0);
+	/* not a year koban can hold, so no stamp: the text is the message */
+	CHECK_STR(str(FIELD_MESSAGE), "Jan  1 1000 00:00:00 h a: x");
+	CHECK_STR(stamp(), "2026-03-15T03:00:00Z");
+	CHECK_INT(parse_with("<13>2024-01-01T00:00:00+09 myhost app: hi", SYSLOG_RFC3164, "UTC",
+			     NOW), 0);
+	CHECK_STR(stamp(), "2023-12-31T15:00:00Z");
+	CHECK_STR(str(FIELD_HOST_NAME), "myhost");
+	CHECK_INT(parse_with("<13>2024-01-01T00:00:00+0930 myhost app: hi", SYSLOG_RFC3164, "UTC",
+			     NOW), 0);
+	CHECK_STR(stamp(), "2023-12-31T14:30:00Z");
+}
+
+static void test_failed_parse_forgets_fields(void)
+{
+	/* a header that fails after setting fields: nothing of it may stay findable */
+	CHECK(parse("<13>1 2024-01-01T00:00:00Z host app p m [bad") < 0);
+	CHECK_STR(str(FIELD_HOST_NAME), "(absent)");
+	CHECK_INT(event_set_str(&ev, FIELD_HOST_NAME, "h", 1), 0);
+	CHECK_STR(str(FIELD_HOST_NAME), "h");
+}
+
 int main(void)
 {
 	arena_init(&arena, 1 << 16, 1 << 26);
@@ -667,6 +715,9 @@ int main(void)
 	T_RUN(test_garbage);
 	T_RUN(test_peek_host);
 	T_RUN(test_out_of_memory);
+	T_RUN(test_hostile_structured_data);
+	T_RUN(test_stamp_ranges_and_offsets);
+	T_RUN(test_failed_parse_forgets_fields);
 	T_RUN(test_golden);
 	T_RUN(test_shared_samples);
 	arena_release(&arena);
