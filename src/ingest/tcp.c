@@ -23,6 +23,7 @@
 #define READS_PER_TURN 8  /* chunks read from one connection before the others get a turn */
 #define RETRY_MS 5        /* how soon a paused connection tries the queue again */
 #define MAX_EVENTS 64
+#define PENDING_MAX 1024  /* framed messages a connection holds while its tenant's queue waits */
 #define LIMIT_LOG_NS (10 * NS_PER_SEC)
 #define HANDSHAKE_NS (10 * NS_PER_SEC) /* a TLS handshake must finish within this */
 #define ACCEPT_PAUSE_NS (100 * 1000000) /* no accepting this long after EMFILE and friends */
@@ -52,6 +53,8 @@ struct conn {
 	struct framer framer;
 	struct msg **pending; /* framed, not yet taken by the queue: pending[off..n) */
 	size_t off, n, cap;
+	char *rest;           /* read but not yet framed (queue refused): rest[rest_off..+len) */
+	size_t rest_off, rest_len;
 };
 
 struct tcp_loop {
@@ -128,6 +131,7 @@ static void close_conn(struct tcp_loop *t, struct conn *c)
 	if (c->pending)
 		ingest_drop(t->in, c->pending + c->off, c->n - c->off, DROP_SHUTDOWN);
 	mem_free(c->pending);
+	mem_free(c->rest);
 	framer_release(&c->framer);
 	tls_conn_free(c->ssl);
 	close(c->fd);
@@ -208,15 +212,40 @@ static void add_frame(struct tcp_loop *t, struct conn *c, const struct frame *fr
 		ingest_drop(t->in, &m, 1, DROP_NO_MEMORY);
 }
 
-/* Frames one chunk into pending; 0, or the framer's error. */
+/* Keeps p[0..n) unframed for later; 1 (paused), or -ENOMEM. */
+static int keep_rest(struct conn *c, const char *p, size_t n)
+{
+	if (c->rest && p >= c->rest && p <= c->rest + READ_CHUNK) {
+		/* the kept rest itself was being framed: keep what is left of it */
+		c->rest_off = (size_t)(p - c->rest);
+		c->rest_len = n;
+		return 1;
+	}
+	if (!c->rest && !(c->rest = mem_alloc(READ_CHUNK)))
+		return -ENOMEM;
+	memcpy(c->rest, p, n);
+	c->rest_off = 0;
+	c->rest_len = n;
+	return 1;
+}
+
+/*
+ * Frames p[0..n) into pending. When PENDING_MAX messages wait and the queue still
+ * refuses them, the unframed remainder is kept in c->rest instead, so a paused sender
+ * holds at most one read chunk of bytes and PENDING_MAX messages, however small its
+ * messages are. Returns 0 (all framed), 1 (paused with a remainder kept) or an error.
+ */
 static int frame_chunk(struct tcp_loop *t, struct conn *c, const char *p, size_t n)
 {
 	int64_t now = time_now_ns();
 	struct frame fr;
 	int rc;
 
-	while ((rc = framer_next(&c->framer, &p, &n, &fr)) > 0)
+	while ((rc = framer_next(&c->framer, &p, &n, &fr)) > 0) {
 		add_frame(t, c, &fr, now);
+		if (c->n - c->off >= PENDING_MAX && !flush(t, c))
+			return keep_rest(c, p, n);
+	}
 	return rc;
 }
 
@@ -262,8 +291,33 @@ static void end_input(struct tcp_loop *t, struct conn *c)
 		pause_conn(t, c);
 }
 
+/* Frames what was kept from before a pause; false when the connection paused or ended. */
+static bool frame_rest(struct tcp_loop *t, struct conn *c)
+{
+	int rc;
+
+	if (!c->rest_len)
+		return true;
+	rc = frame_chunk(t, c, c->rest + c->rest_off, c->rest_len);
+	if (rc != 1)
+		c->rest_len = 0;
+	if (rc < 0) {
+		framing_failed(t, c, rc);
+		end_input(t, c);
+		return false;
+	}
+	if (rc == 1 || !flush(t, c)) {
+		mark_again(t, c, false);
+		pause_conn(t, c);
+		return false;
+	}
+	return true;
+}
+
 static void conn_input(struct tcp_loop *t, struct conn *c)
 {
+	if (!frame_rest(t, c))
+		return;
 	for (int turn = 0; turn < READS_PER_TURN; turn++) {
 		ssize_t r = conn_read(t, c);
 		struct frame fr;
@@ -287,7 +341,7 @@ static void conn_input(struct tcp_loop *t, struct conn *c)
 			end_input(t, c);
 			return;
 		}
-		if (!flush(t, c)) {
+		if (rc == 1 || !flush(t, c)) {
 			mark_again(t, c, false);
 			pause_conn(t, c);
 			return;
