@@ -3,7 +3,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <ftw.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char *current;
 static int current_failed, current_skipped, passed, failed;
@@ -59,8 +61,30 @@ void t_skip(const char *why)
 	current_skipped = 1;
 }
 
+static char tmp_dir[] = "/tmp/koban-test-XXXXXX";
+static int tmp_made;
+
+const char *t_tmp_dir(void)
+{
+	if (!tmp_made) {
+		if (!mkdtemp(tmp_dir)) {
+			t_check(0, __FILE__, __LINE__, "cannot make a scratch directory");
+			return NULL;
+		}
+		tmp_made = 1;
+	}
+	return tmp_dir;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
 int t_done(void)
 {
+	if (tmp_made && nftw(tmp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+		fprintf(stderr, "could not remove %s\n", tmp_dir);
 	return failed ? 1 : 0;
 }
 

@@ -27,6 +27,11 @@ int t_done(void);
 const char *t_name(void);
 const char *t_data_dir(void);
 const char *t_shared_dir(void);
+/*
+ * A scratch directory for this test program, made on first use and removed with
+ * everything in it by t_done(); NULL (with a FAIL) when it cannot be made.
+ */
+const char *t_tmp_dir(void);
 /* Reads a whole file into a malloc'ed NUL-terminated buffer, or NULL. */
 char *t_read_file(const char *path, size_t *len);
 

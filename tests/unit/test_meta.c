@@ -10,14 +10,13 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
-static char tmp_root[] = "/tmp/koban-test-meta-XXXXXX";
 
 /* A fresh data directory (not yet existing, two levels deep) for the current test. */
 static const char *data_dir(void)
 {
 	static char dir[256];
 
-	snprintf(dir, sizeof(dir), "%s/%s/var", tmp_root, t_name());
+	snprintf(dir, sizeof(dir), "%s/%s/var", t_tmp_dir(), t_name());
 	return dir;
 }
 
@@ -118,7 +117,7 @@ static void test_open_bad_dir(void)
 	char file[512];
 	FILE *f;
 
-	snprintf(file, sizeof(file), "%s/plainfile", tmp_root);
+	snprintf(file, sizeof(file), "%s/plainfile", t_tmp_dir());
 	f = fopen(file, "w");
 	CHECK(f != NULL);
 	if (f)
@@ -389,13 +388,8 @@ static void test_two_handles(void)
 
 int main(void)
 {
-	char cmd[128];
-	int rc;
-
-	if (!mkdtemp(tmp_root)) {
-		perror("mkdtemp");
+	if (!t_tmp_dir())
 		return 1;
-	}
 	T_RUN(test_open_creates_schema);
 	T_RUN(test_open_bad_dir);
 	T_RUN(test_open_out_of_memory);
@@ -405,9 +399,5 @@ int main(void)
 	T_RUN(test_source_fields);
 	T_RUN(test_tenant_isolation);
 	T_RUN(test_two_handles);
-	rc = t_done();
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp_root);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", tmp_root);
-	return rc;
+	return t_done();
 }

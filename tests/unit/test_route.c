@@ -113,7 +113,6 @@ uint32_t config_tenant_eps(const struct config *c, const char *tenant)
 
 /* ---- fixtures ---- */
 
-static char tmp_root[] = "/tmp/koban-test-route-XXXXXX";
 static struct config_tenant_limit limits[] = { { (char *)"city-a", 500 } };
 
 static void test_config(struct config *c)
@@ -141,7 +140,7 @@ static struct meta *open_fresh(void)
 	struct meta *m = NULL;
 	struct err e = ERR_INIT;
 
-	snprintf(dir, sizeof(dir), "%s/%s", tmp_root, t_name());
+	snprintf(dir, sizeof(dir), "%s/%s", t_tmp_dir(), t_name());
 	if (meta_open(&m, dir, &e) < 0)
 		t_check(0, __FILE__, __LINE__, "meta_open: %s", e.msg);
 	return m;
@@ -553,13 +552,8 @@ static void test_route_while_reloading(void)
 
 int main(void)
 {
-	char cmd[128];
-	int rc;
-
-	if (!mkdtemp(tmp_root)) {
-		perror("mkdtemp");
+	if (!t_tmp_dir())
 		return 1;
-	}
 	log_set_level(LOG_LEVEL_ERROR); /* the reload warnings are expected here */
 	T_RUN(test_before_reload_everything_is_unassigned);
 	T_RUN(test_match_by_each_criterion);
@@ -571,9 +565,5 @@ int main(void)
 	T_RUN(test_failed_reload_keeps_old_table);
 	T_RUN(test_router_new_failures);
 	T_RUN(test_route_while_reloading);
-	rc = t_done();
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp_root);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", tmp_root);
-	return rc;
+	return t_done();
 }
