@@ -564,6 +564,34 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
+/*
+ * At the end of the drain: frames everything this connection still has (bytes kept
+ * unframed behind a refusing queue, and what waits in its socket) into pending, so that
+ * each of those messages is pushed or counted as dropped (shutdown), never lost
+ * uncounted.
+ */
+static void frame_for_drop(struct tcp_loop *t, struct conn *c)
+{
+	int64_t now = time_now_ns();
+	const char *p = c->rest + c->rest_off;
+	size_t n = c->rest_len;
+	struct frame fr;
+
+	c->rest_len = 0;
+	for (int reads = 0;; reads++) {
+		ssize_t r;
+
+		while (framer_next(&c->framer, &p, &n, &fr) > 0)
+			add_frame(t, c, &fr, now);
+		if (c->handshaking || reads == READS_PER_TURN || (r = conn_read(t, c)) <= 0)
+			break;
+		p = t->buf;
+		n = (size_t)r;
+	}
+	if (framer_finish(&c->framer, &fr) > 0)
+		add_frame(t, c, &fr, now);
+}
+
 /* After read_out: push what was framed while the deadline allows; close all. */
 static void drain(struct tcp_loop *t)
 {
@@ -579,8 +607,11 @@ static void drain(struct tcp_loop *t)
 			break;
 		sleep_ms(RETRY_MS);
 	}
-	while (t->conns)
+	while (t->conns) {
+		frame_for_drop(t, t->conns);
+		flush(t, t->conns);      /* the queue may still take some */
 		close_conn(t, t->conns); /* what is still pending counts as dropped (shutdown) */
+	}
 }
 
 /* One round of the event loop; true when the stop descriptor fired. */
