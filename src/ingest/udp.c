@@ -165,6 +165,8 @@ static void *udp_run(void *arg)
 		if (pfd[0].revents)
 			receive(u);
 	}
+	/* datagrams the kernel already holds arrived before the stop: take them too */
+	receive(u);
 	msg_pool_release();
 	return NULL;
 }
