@@ -165,8 +165,18 @@ def test_sigterm_drains():
         k = Instance(d)
         loadgen("--proto", "tcp", "--framing", "octet", "--target", k.listeners["tcp"],
                 "--bind", ALPHA, "--count", 100000, "--size", 300, "--tag", "drain")
-        # Everything is written to the socket; stop at once, before koban has read it all.
+        # Everything is written to the socket; stop at once, before koban has read it all,
+        # and keep scraping /metrics while it drains (it must stay readable, and safe).
+        k.signal(signal.SIGTERM)
+        scrapes = 0
+        while k.proc.poll() is None:
+            try:
+                k.metrics()
+                scrapes += 1
+            except OSError:
+                pass
         assert k.stop() == 0, k.log()
+        assert scrapes > 0, "no scrape during the drain"
         got = sorted(seqs(spool_lines(d, "alpha"), "drain"))
         assert got == list(range(100000)), "drained %d of 100000" % len(got)
     finally:

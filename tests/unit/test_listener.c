@@ -700,6 +700,40 @@ static void test_tls_both_framings_and_failed_handshake(void)
 	remove_cert(cert, key);
 }
 
+/* A client that connects and never says hello is closed after the handshake timeout. */
+static void test_tls_silent_client_times_out(void)
+{
+	char cert[128], key[128];
+	struct config c;
+	struct ingest *in;
+	struct listener_stats *st;
+	int fd;
+
+	config_init(&c);
+	if (!make_cert(&c, cert, key, sizeof(cert))) {
+		t_skip("the openssl command could not make a certificate");
+		return;
+	}
+	add_listener(&c, "tls", LISTENER_TLS, "127.0.0.1:0");
+	q_reset(Q_MAX);
+	in = start(&c);
+	if (!in) {
+		remove_cert(cert, key);
+		return;
+	}
+	st = ingest_listener_stats(in, 0);
+	fd = connect_to(ingest_listener_address(in, 0), SOCK_STREAM);
+	CHECK(wait_stat(&st->active, 1));
+	for (int i = 0; i < 1500 && get(&st->tls_failures) == 0; i++) /* timeout is 10 s */
+		sleep_ms(10);
+	CHECK_INT(get(&st->tls_failures), 1);
+	CHECK(wait_stat(&st->active, 0));
+	CHECK(closed_by_server(fd));
+	close(fd);
+	ingest_free(in);
+	remove_cert(cert, key);
+}
+
 static void test_tls_bad_key_is_an_error(void)
 {
 	struct config c;
@@ -734,6 +768,7 @@ int main(void)
 	T_RUN(test_stop_counts_unframed_as_shutdown);
 	T_RUN(test_connection_limit_and_idle_timeout);
 	T_RUN(test_tls_both_framings_and_failed_handshake);
+	T_RUN(test_tls_silent_client_times_out);
 	T_RUN(test_tls_bad_key_is_an_error);
 	q_reset(0);
 	mem_free(q_items);
