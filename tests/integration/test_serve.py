@@ -166,17 +166,17 @@ def test_sigterm_drains():
         loadgen("--proto", "tcp", "--framing", "octet", "--target", k.listeners["tcp"],
                 "--bind", ALPHA, "--count", 100000, "--size", 300, "--tag", "drain")
         # Everything is written to the socket; stop at once, before koban has read it all,
-        # and keep scraping /metrics while it drains (it must stay readable, and safe).
+        # and keep scraping /metrics while it drains: the listener stats it reads must
+        # stay valid until the admin listener stops (under ASan, in make check SAN=1, a
+        # use-after-free there fails this test). A fast release build may finish
+        # before the first scrape.
         k.signal(signal.SIGTERM)
-        scrapes = 0
         while k.proc.poll() is None:
             try:
                 k.metrics()
-                scrapes += 1
             except OSError:
                 pass
         assert k.stop() == 0, k.log()
-        assert scrapes > 0, "no scrape during the drain"
         got = sorted(seqs(spool_lines(d, "alpha"), "drain"))
         assert got == list(range(100000)), "drained %d of 100000" % len(got)
     finally:
