@@ -292,15 +292,14 @@ static void end_input(struct tcp_loop *t, struct conn *c)
 }
 
 /* Frames what was kept from before a pause; false when the connection paused or ended. */
-static bool frame_rest(struct tcp_loop *t, struct conn *c)
+/*
+ * Frames p[0..n) and pushes the result; false when the connection cannot go on reading
+ * now: its framing failed (input ends) or the queue refused (it pauses).
+ */
+static bool take_input(struct tcp_loop *t, struct conn *c, const char *p, size_t n)
 {
-	int rc;
+	int rc = frame_chunk(t, c, p, n);
 
-	if (!c->rest_len)
-		return true;
-	rc = frame_chunk(t, c, c->rest + c->rest_off, c->rest_len);
-	if (rc != 1)
-		c->rest_len = 0;
 	if (rc < 0) {
 		framing_failed(t, c, rc);
 		end_input(t, c);
@@ -314,6 +313,17 @@ static bool frame_rest(struct tcp_loop *t, struct conn *c)
 	return true;
 }
 
+/* Frames what was kept from before a pause; false when the connection paused or ended. */
+static bool frame_rest(struct tcp_loop *t, struct conn *c)
+{
+	size_t n = c->rest_len;
+
+	if (!n)
+		return true;
+	c->rest_len = 0; /* keep_rest sets it again if the queue still refuses */
+	return take_input(t, c, c->rest + c->rest_off, n);
+}
+
 static void conn_input(struct tcp_loop *t, struct conn *c)
 {
 	if (!frame_rest(t, c))
@@ -321,7 +331,6 @@ static void conn_input(struct tcp_loop *t, struct conn *c)
 	for (int turn = 0; turn < READS_PER_TURN; turn++) {
 		ssize_t r = conn_read(t, c);
 		struct frame fr;
-		int rc;
 
 		if (r == TLS_IO_WANT_READ || r == TLS_IO_WANT_WRITE) {
 			set_interest(t, c, r == TLS_IO_WANT_READ ? EPOLLIN | EPOLLRDHUP : EPOLLOUT);
@@ -335,17 +344,8 @@ static void conn_input(struct tcp_loop *t, struct conn *c)
 			return;
 		}
 		c->last_active = mono_ns();
-		rc = frame_chunk(t, c, t->buf, (size_t)r);
-		if (rc < 0) {
-			framing_failed(t, c, rc);
-			end_input(t, c);
+		if (!take_input(t, c, t->buf, (size_t)r))
 			return;
-		}
-		if (rc == 1 || !flush(t, c)) {
-			mark_again(t, c, false);
-			pause_conn(t, c);
-			return;
-		}
 	}
 	mark_again(t, c, true); /* a busy sender: let the others have a turn first */
 }

@@ -657,28 +657,43 @@ out:
 	return ok;
 }
 
+/*
+ * TLS listeners on 127.0.0.1 (and [::1] when v6) with a throwaway certificate; NULL,
+ * with everything cleaned up, when that cannot be had (a SKIP without openssl).
+ */
+#define TLS_PATH_MAX 128
+
+static struct ingest *start_tls(struct config *c, char *cert, char *key, bool v6)
+{
+	struct ingest *in;
+
+	config_init(c);
+	if (!make_cert(c, cert, key, TLS_PATH_MAX)) {
+		t_skip("the openssl command could not make a certificate");
+		return NULL;
+	}
+	add_listener(c, "tls", LISTENER_TLS, "127.0.0.1:0");
+	if (v6)
+		add_listener(c, "tls6", LISTENER_TLS, "[::1]:0");
+	q_reset(Q_MAX);
+	in = start(c);
+	if (!in)
+		remove_cert(cert, key);
+	return in;
+}
+
 static void test_tls_both_framings_and_failed_handshake(void)
 {
-	char cert[128], key[128];
+	char cert[TLS_PATH_MAX], key[TLS_PATH_MAX];
 	struct config c;
 	struct ingest *in;
 	size_t n = 10000, len[2];
 	char *s[2];
 	int fd;
 
-	config_init(&c);
-	if (!make_cert(&c, cert, key, sizeof(cert))) {
-		t_skip("the openssl command could not make a certificate");
+	in = start_tls(&c, cert, key, true);
+	if (!in)
 		return;
-	}
-	add_listener(&c, "tls", LISTENER_TLS, "127.0.0.1:0");
-	add_listener(&c, "tls6", LISTENER_TLS, "[::1]:0");
-	q_reset(Q_MAX);
-	in = start(&c);
-	if (!in) {
-		remove_cert(cert, key);
-		return;
-	}
 	s[0] = make_stream(10, n, true, 0, &len[0]);
 	s[1] = make_stream(11, n, false, 0, &len[1]);
 	CHECK(tls_send(ingest_listener_address(in, 0), s[0], len[0]));
@@ -703,24 +718,15 @@ static void test_tls_both_framings_and_failed_handshake(void)
 /* A client that connects and never says hello is closed after the handshake timeout. */
 static void test_tls_silent_client_times_out(void)
 {
-	char cert[128], key[128];
+	char cert[TLS_PATH_MAX], key[TLS_PATH_MAX];
 	struct config c;
 	struct ingest *in;
 	struct listener_stats *st;
 	int fd;
 
-	config_init(&c);
-	if (!make_cert(&c, cert, key, sizeof(cert))) {
-		t_skip("the openssl command could not make a certificate");
+	in = start_tls(&c, cert, key, false);
+	if (!in)
 		return;
-	}
-	add_listener(&c, "tls", LISTENER_TLS, "127.0.0.1:0");
-	q_reset(Q_MAX);
-	in = start(&c);
-	if (!in) {
-		remove_cert(cert, key);
-		return;
-	}
 	st = ingest_listener_stats(in, 0);
 	fd = connect_to(ingest_listener_address(in, 0), SOCK_STREAM);
 	CHECK(wait_stat(&st->active, 1));
