@@ -158,11 +158,16 @@ static int parse_relative(const char *s, size_t len, int64_t now_ns, int64_t *ns
 			return -EINVAL;
 		n = n * 10 + (s[i] - '0');
 	}
-	for (size_t u = 0; u < ARRAY_SIZE(units); u++)
-		if (s[len - 1] == units[u].unit) {
-			*ns = now_ns + (s[0] == '-' ? -1 : 1) * n * units[u].ns;
-			return 0;
-		}
+	for (size_t u = 0; u < ARRAY_SIZE(units); u++) {
+		int64_t delta;
+
+		if (s[len - 1] != units[u].unit)
+			continue;
+		if (__builtin_mul_overflow(n, units[u].ns, &delta) ||
+		    __builtin_add_overflow(now_ns, s[0] == '-' ? -delta : delta, ns))
+			return -EINVAL;
+		return 0;
+	}
 	return -EINVAL;
 }
 
@@ -216,7 +221,8 @@ int time_parse(const char *s, size_t len, int64_t now_ns, int64_t *ns)
 	c.year = (int)get_digits(s, 4);
 	c.month = (int)get_digits(s + 5, 2);
 	c.day = (int)get_digits(s + 8, 2);
-	if (c.year < 0 || c.month < 1 || c.month > 12 || c.day < 1 ||
+	/* Nanoseconds since 1970 in 64 bits reach from 1677 to 2262. */
+	if (c.year < 1678 || c.year > 2261 || c.month < 1 || c.month > 12 || c.day < 1 ||
 	    c.day > time_days_in_month(c.year, c.month))
 		return -EINVAL;
 	if (len > 10) {

@@ -39,7 +39,8 @@ int64_t time_now_ns(void);
  *   RFC 3339: 2026-11-30T01:02:03Z, 2026-11-30T10:02:03.5+09:00 (T or a space)
  *   a date:   2026-11-30 (midnight UTC)
  *   relative: now, -24h, -7d, -30m, -10s, +1h (to now_ns)
- * Returns 0, or -EINVAL when s[0..len) is none of these or names an impossible date.
+ * Returns 0, or -EINVAL when s[0..len) is none of these, names an impossible date, or lies
+ * outside the years 1678-2261 that 64-bit nanoseconds can hold.
  */
 int time_parse(const char *s, size_t len, int64_t now_ns, int64_t *ns);
 

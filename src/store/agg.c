@@ -249,7 +249,7 @@ static int emit_event(struct agg *g, const struct event *ev)
 	memset(p.known_pos, 0, sizeof(p.known_pos));
 	for (size_t f = 0; f < g->n_fields; f++)
 		for (uint32_t i = 0; i < ev->n; i++)
-			if (g->fields[f] >= 0 && ev->vals[i].field == (uint32_t)g->fields[f]) {
+			if (ev->vals[i].field == (uint32_t)g->fields[f]) {
 				if (ev->vals[i].field < FIELD_COUNT && !p.known_pos[ev->vals[i].field])
 					p.known_pos[ev->vals[i].field] = (uint16_t)(n + 1);
 				vals[n++] = ev->vals[i];
@@ -765,6 +765,35 @@ int agg_finish(struct agg *g, struct err *e)
 
 /* ---- life cycle ---- */
 
+static bool projected(const struct agg *g, int field)
+{
+	for (size_t i = 0; i < g->n_fields; i++)
+		if (g->fields[i] == field)
+			return true;
+	return false;
+}
+
+/* `| fields a, b | fields b, c` keeps b: each fields pipe narrows what the previous kept. */
+static int narrow_fields(struct agg *g, const struct query_pipe *p)
+{
+	int *f = mem_calloc(p->n_names ? p->n_names : 1, sizeof(*f));
+	size_t n = 0;
+
+	if (!f)
+		return -ENOMEM;
+	for (size_t k = 0; k < p->n_names; k++) {
+		int id = resolve(p->names[k]);
+
+		if (id >= 0 && (!g->project || projected(g, id)))
+			f[n++] = id;
+	}
+	mem_free(g->fields);
+	g->fields = f;
+	g->n_fields = n;
+	g->project = true;
+	return 0;
+}
+
 static int setup_event_stage(struct agg *g, struct err *e)
 {
 	g->head_seen = mem_calloc(g->stage_end ? g->stage_end : 1, sizeof(*g->head_seen));
@@ -775,15 +804,8 @@ static int setup_event_stage(struct agg *g, struct err *e)
 
 		if (p->kind == QUERY_SORT)
 			g->keep_events = true;
-		if (p->kind == QUERY_FIELDS && !g->stats) {
-			g->fields = mem_calloc(p->n_names, sizeof(*g->fields));
-			if (!g->fields)
-				return err_set(e, -ENOMEM, "out of memory");
-			for (size_t k = 0; k < p->n_names; k++)
-				g->fields[k] = resolve(p->names[k]);
-			g->n_fields = p->n_names;
-			g->project = true;
-		}
+		if (p->kind == QUERY_FIELDS && !g->stats && narrow_fields(g, p) < 0)
+			return err_set(e, -ENOMEM, "out of memory");
 	}
 	return 0;
 }

@@ -150,6 +150,9 @@ static void test_events(void)
 	CHECK_STR(run("destination.port: 22 | fields destination.port, event.action"),
 		  "{\"destination\":{\"port\":22},\"event\":{\"action\":\"allow\"}}\n"
 		  "{\"destination\":{\"port\":22},\"event\":{\"action\":\"deny\"}}\n");
+	CHECK_STR(run("destination.port: 22 | fields destination.port, event.action | "
+		      "fields event.action, user.name"),
+		  "{\"event\":{\"action\":\"allow\"}}\n{\"event\":{\"action\":\"deny\"}}\n");
 	run("| head 3");
 	CHECK_INT(n_out, 3);
 	run("| sort -network.bytes | head 2 | fields network.bytes");

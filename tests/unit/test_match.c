@@ -44,7 +44,8 @@ static void test_time_parse(void)
 	static const char *const bad[] = {
 		"", "yesterday", "-24", "-h", "2026-02-30", "2026-13-01", "2026-11-30T25:00:00Z",
 		"2026-11-30T00:00:00", "2026-11-30T00:00:00+9:00", "2026-11-30T00:00Z",
-		"2026-11-30T00:00:00.Z", "2026-11-30X", "-99999999999d",
+		"2026-11-30T00:00:00.Z", "2026-11-30X", "-99999999999d", "9999-01-01", "1600-01-01",
+		"-999999w",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		t_check(time_parse(bad[i], strlen(bad[i]), NOW, &ns) == -EINVAL, __FILE__, __LINE__,
