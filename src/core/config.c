@@ -20,6 +20,7 @@
 #include <yaml.h>
 
 #include "core/err.h"
+#include "core/ipaddr.h"
 #include "core/tz.h"
 #include "core/mem.h"
 
@@ -142,91 +143,14 @@ int config_defaults(struct config *c, struct err *e)
 
 /* ---------------------------------------------------------------- addresses */
 
-static int parse_port(const char *s, size_t len, uint16_t *port)
-{
-	unsigned long v = 0;
-
-	if (len == 0 || len > 5)
-		return -EINVAL;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -EINVAL;
-		v = v * 10 + (unsigned long)(s[i] - '0');
-	}
-	if (v > 65535)
-		return -EINVAL;
-	*port = (uint16_t)v;
-	return 0;
-}
-
 #define ADDRESS_FORMS "HOST:PORT with HOST an IPv4 address or localhost, or [IPV6]:PORT"
-
-int config_parse_address(const char *s, struct sockaddr_storage *ss, unsigned *sslen,
-			 struct err *e)
-{
-	const char *colon, *host;
-	char text[INET6_ADDRSTRLEN];
-	size_t host_len;
-	uint16_t port;
-	bool v6 = false;
-
-	if (!s || !*s)
-		return err_set(e, -EINVAL, "empty address (expected " ADDRESS_FORMS ")");
-	colon = strrchr(s, ':');
-	if (!colon)
-		return err_set(e, -EINVAL, "address '%.64s' has no port (expected " ADDRESS_FORMS ")",
-			       s);
-	host = s;
-	host_len = (size_t)(colon - s);
-	if (s[0] == '[') {
-		if (host_len < 2 || s[host_len - 1] != ']')
-			return err_set(e, -EINVAL, "address '%.64s': expected [IPV6]:PORT", s);
-		host++;
-		host_len -= 2;
-		v6 = true;
-	} else if (memchr(s, ':', host_len)) {
-		return err_set(e, -EINVAL,
-			       "address '%.64s': an IPv6 address needs brackets, as in [::1]:514", s);
-	}
-	if (parse_port(colon + 1, strlen(colon + 1), &port) < 0)
-		return err_set(e, -EINVAL, "address '%.64s': port must be a number from 0 to 65535",
-			       s);
-	if (host_len == 0 || host_len >= sizeof(text))
-		return err_set(e, -EINVAL, "address '%.64s': missing or overlong host (expected "
-			       ADDRESS_FORMS ")", s);
-	memcpy(text, host, host_len);
-	text[host_len] = '\0';
-	memset(ss, 0, sizeof(*ss));
-	if (v6) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-		if (inet_pton(AF_INET6, text, &sin6->sin6_addr) != 1)
-			return err_set(e, -EINVAL, "address '%.64s': '%s' is not an IPv6 address",
-				       s, text);
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		*sslen = sizeof(*sin6);
-	} else {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-
-		if (!strcmp(text, "localhost"))
-			sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		else if (inet_pton(AF_INET, text, &sin->sin_addr) != 1)
-			return err_set(e, -EINVAL, "address '%.64s': '%s' is not an IPv4 address "
-				       "(host names other than localhost are not resolved)", s, text);
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		*sslen = sizeof(*sin);
-	}
-	return 0;
-}
 
 static int check_address(const char *s, struct err *e)
 {
 	struct sockaddr_storage ss;
 	unsigned len;
 
-	return config_parse_address(s, &ss, &len, e);
+	return ipaddr_parse_endpoint(s, &ss, &len, e);
 }
 
 /* ---------------------------------------------------------------- overrides */

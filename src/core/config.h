@@ -91,12 +91,4 @@ int config_keep_listeners(struct config *c, const struct config *running, struct
 /* EPS limit of a tenant: its own limit or default_eps. */
 uint32_t config_tenant_eps(const struct config *c, const char *tenant);
 const char *config_proto_name(enum listener_proto p);
-/*
- * Splits "HOST:PORT" or "[V6]:PORT" into a sockaddr; 0 or -EINVAL with a message naming
- * what was expected. Shared by the config checker and the listeners.
- */
-struct sockaddr_storage;
-int config_parse_address(const char *s, struct sockaddr_storage *ss, unsigned *sslen,
-			 struct err *e);
-
 #endif

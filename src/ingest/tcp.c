@@ -90,12 +90,9 @@ static struct listener_stats *conn_stats(struct tcp_loop *t, const struct conn *
 	return ingest_listener_stats(t->in, c->listener);
 }
 
-static const char *peer_text(const struct conn *c, char out[IPADDR_STRLEN + 8])
+static const char *peer_text(const struct conn *c, char out[IPADDR_ENDPOINT_STRLEN])
 {
-	char ip[IPADDR_STRLEN];
-
-	ipaddr_format(&c->peer, ip);
-	snprintf(out, IPADDR_STRLEN + 8, "%s:%u", ip, (unsigned)c->port);
+	ipaddr_format_endpoint(&c->peer, c->port, out);
 	return out;
 }
 

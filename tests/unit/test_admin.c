@@ -3,6 +3,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/ipaddr.h"
 #include "core/fairq.h"
 #include "core/msg.h"
 #include "ingest/listener.h"
@@ -20,9 +21,8 @@
 #include <unistd.h>
 
 /*
- * Test doubles. The listeners are a fixed table. config_parse_address and
- * config_proto_name are weak so that the real ones from core/config.c win when the
- * library has them, and these stand in while it does not.
+ * Test doubles. The listeners are a fixed table. config_proto_name is weak so that the
+ * real one from core/config.c wins when the library has it.
  */
 struct ingest {
 	size_t n;
@@ -54,40 +54,6 @@ struct listener_stats *ingest_listener_stats(struct ingest *in, size_t i)
 __attribute__((weak)) const char *config_proto_name(enum listener_proto p)
 {
 	return p == LISTENER_UDP ? "udp" : p == LISTENER_TCP ? "tcp" : "tls";
-}
-
-__attribute__((weak)) int config_parse_address(const char *s, struct sockaddr_storage *ss,
-					       unsigned *sslen, struct err *e)
-{
-	const char *colon = strrchr(s, ':');
-	char host[64];
-	int v6 = s[0] == '[';
-	size_t hlen;
-
-	memset(ss, 0, sizeof(*ss));
-	if (!colon || colon == s)
-		return err_set(e, -EINVAL, "%s: expected HOST:PORT", s);
-	hlen = (size_t)(colon - s) - (v6 ? 2 : 0);
-	if (hlen >= sizeof(host) || (v6 && colon[-1] != ']'))
-		return err_set(e, -EINVAL, "%s: expected HOST:PORT", s);
-	memcpy(host, s + v6, hlen);
-	host[hlen] = '\0';
-	if (v6) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons((uint16_t)atoi(colon + 1));
-		*sslen = sizeof(*a);
-		return inet_pton(AF_INET6, host, &a->sin6_addr) == 1 ? 0
-			: err_set(e, -EINVAL, "%s: bad IPv6 address", s);
-	}
-	struct sockaddr_in *a = (struct sockaddr_in *)ss;
-
-	a->sin_family = AF_INET;
-	a->sin_port = htons((uint16_t)atoi(colon + 1));
-	*sslen = sizeof(*a);
-	return inet_pton(AF_INET, host, &a->sin_addr) == 1 ? 0
-		: err_set(e, -EINVAL, "%s: bad IPv4 address", s);
 }
 
 /* ---- fixtures ---- */
@@ -226,7 +192,7 @@ static int http(const char *address, const char *request, struct reply *r)
 	buf_init(&r->text, 1 << 22);
 	r->status = 0;
 	r->body = "";
-	if (config_parse_address(address, &ss, &sslen, NULL) < 0)
+	if (ipaddr_parse_endpoint(address, &ss, &sslen, NULL) < 0)
 		return -1;
 	fd = socket(ss.ss_family, SOCK_STREAM, 0);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));

@@ -356,60 +356,6 @@ static void test_file_errors(void)
 	CHECK(c.data_dir == NULL);
 }
 
-static void test_parse_address(void)
-{
-	struct sockaddr_storage ss;
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-	struct err e = ERR_INIT;
-	unsigned len = 0;
-
-	CHECK_INT(config_parse_address("127.0.0.1:5514", &ss, &len, &e), 0);
-	CHECK_INT(ss.ss_family, AF_INET);
-	CHECK_INT(len, sizeof(struct sockaddr_in));
-	CHECK_INT(ntohs(sin->sin_port), 5514);
-	CHECK_INT(ntohl(sin->sin_addr.s_addr), 0x7f000001);
-	CHECK_INT(config_parse_address("localhost:0", &ss, &len, &e), 0);
-	CHECK_INT(ntohl(sin->sin_addr.s_addr), 0x7f000001);
-	CHECK_INT(ntohs(sin->sin_port), 0);
-	CHECK_INT(config_parse_address("0.0.0.0:65535", &ss, &len, &e), 0);
-	CHECK_INT(ntohs(sin->sin_port), 65535);
-	CHECK_INT(config_parse_address("[::1]:514", &ss, &len, &e), 0);
-	CHECK_INT(ss.ss_family, AF_INET6);
-	CHECK_INT(len, sizeof(struct sockaddr_in6));
-	CHECK_INT(ntohs(sin6->sin6_port), 514);
-	CHECK(IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr));
-	CHECK_INT(config_parse_address("[::]:6514", &ss, &len, &e), 0);
-	CHECK(IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr));
-	CHECK_INT(config_parse_address("[::ffff:10.0.0.1]:1", &ss, &len, &e), 0);
-
-	CHECK_INT(config_parse_address("", &ss, &len, &e), -EINVAL);
-	CHECK(!strncmp(e.msg, "empty address", 13));
-	CHECK_INT(config_parse_address("127.0.0.1", &ss, &len, &e), -EINVAL);
-	CHECK_STR(e.msg, "address '127.0.0.1' has no port (expected HOST:PORT with HOST an IPv4 "
-		  "address or localhost, or [IPV6]:PORT)");
-	CHECK_INT(config_parse_address("127.0.0.1:", &ss, &len, &e), -EINVAL);
-	CHECK_STR(e.msg, "address '127.0.0.1:': port must be a number from 0 to 65535");
-	CHECK_INT(config_parse_address("127.0.0.1:-1", &ss, &len, &e), -EINVAL);
-	CHECK_INT(config_parse_address("127.0.0.1:+80", &ss, &len, &e), -EINVAL);
-	CHECK_INT(config_parse_address("127.0.0.1:100000", &ss, &len, &e), -EINVAL);
-	CHECK_INT(config_parse_address(":514", &ss, &len, &e), -EINVAL);
-	CHECK(strstr(e.msg, "missing or overlong host") != NULL);
-	CHECK_INT(config_parse_address("256.0.0.1:514", &ss, &len, &e), -EINVAL);
-	CHECK_STR(e.msg, "address '256.0.0.1:514': '256.0.0.1' is not an IPv4 address (host names "
-		  "other than localhost are not resolved)");
-	CHECK_INT(config_parse_address("10.1:514", &ss, &len, &e), -EINVAL);
-	CHECK_INT(config_parse_address("::1:514", &ss, &len, &e), -EINVAL);
-	CHECK_STR(e.msg, "address '::1:514': an IPv6 address needs brackets, as in [::1]:514");
-	CHECK_INT(config_parse_address("[::1:514", &ss, &len, &e), -EINVAL);
-	CHECK_STR(e.msg, "address '[::1:514': expected [IPV6]:PORT");
-	CHECK_INT(config_parse_address("[]:514", &ss, &len, &e), -EINVAL);
-	CHECK_INT(config_parse_address("[::g]:514", &ss, &len, &e), -EINVAL);
-	CHECK_STR(e.msg, "address '[::g]:514': '::g' is not an IPv6 address");
-	CHECK_INT(config_parse_address("[127.0.0.1]:514", &ss, &len, &e), -EINVAL);
-	CHECK_INT(config_parse_address("[::1]514", &ss, &len, &e), -EINVAL);
-}
-
 static void test_set_listener(void)
 {
 	struct err e = ERR_INIT;
@@ -562,7 +508,6 @@ int main(void)
 	T_RUN(test_error_sanitizes_text);
 	T_RUN(test_syntax_error_has_line_and_column);
 	T_RUN(test_file_errors);
-	T_RUN(test_parse_address);
 	T_RUN(test_set_listener);
 	T_RUN(test_keep_listeners_on_reload);
 	T_RUN(test_listener_limit);
