@@ -23,13 +23,11 @@
 #include "core/ipaddr.h"
 #include "core/tz.h"
 #include "core/mem.h"
+#include "core/name.h"
 
 #define CONFIG_FILE_MAX (1u << 20)      /* bytes of YAML read from a file */
 #define CONFIG_STRING_MAX 4096u         /* bytes of one string value (paths) */
 #define CONFIG_MAX_TENANT_LIMITS 4096u  /* entries under limits.tenants */
-#define TENANT_NAME_MAX 63u
-#define LISTENER_NAME_MAX 32u
-#define TIMEZONE_NAME_MAX 255u
 #define KEY_PATH_MAX 128u
 
 /* ---------------------------------------------------------------- defaults */
@@ -575,23 +573,6 @@ static int parse_log_level(struct parse *p, const struct key *k, void *target,
 	return 0;
 }
 
-/* Syntax only (the zone file is loaded by core/tz): letters, digits and / _ - +. */
-static bool timezone_valid(const char *s, size_t len)
-{
-	if (len == 0 || len > TIMEZONE_NAME_MAX || s[0] == '/' || s[len - 1] == '/')
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char ch = s[i];
-		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-			  (ch >= '0' && ch <= '9') || ch == '/' || ch == '_' || ch == '-' ||
-			  ch == '+';
-
-		if (!ok || (ch == '/' && s[i + 1] == '/'))
-			return false;
-	}
-	return true;
-}
-
 static int parse_timezone(struct parse *p, const struct key *k, void *target,
 			  const char *path)
 {
@@ -601,7 +582,7 @@ static int parse_timezone(struct parse *p, const struct key *k, void *target,
 
 	if (rc < 0)
 		return rc;
-	if (!timezone_valid(v, strlen(v))) {
+	if (!name_zone_valid(v, strlen(v))) {
 		mem_free(v);
 		return expected(p, path, what);
 	}
@@ -613,18 +594,6 @@ static int parse_timezone(struct parse *p, const struct key *k, void *target,
 	return replace_string(&((struct config *)target)->timezone, v);
 }
 
-/* Names of listeners and tenants: [a-z0-9_-], 1 to max bytes. */
-static bool name_valid(const char *s, size_t len, size_t max)
-{
-	if (len == 0 || len > max)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
-		      s[i] == '_' || s[i] == '-'))
-			return false;
-	return true;
-}
-
 static int parse_listener_name(struct parse *p, const struct key *k, void *target,
 			       const char *path)
 {
@@ -634,7 +603,7 @@ static int parse_listener_name(struct parse *p, const struct key *k, void *targe
 
 	if (rc < 0)
 		return rc;
-	if (!name_valid(v, strlen(v), LISTENER_NAME_MAX)) {
+	if (!name_valid(v, strlen(v), NAME_LISTENER_MAX)) {
 		mem_free(v);
 		return expected(p, path, what);
 	}
@@ -733,7 +702,7 @@ static int add_tenant(struct parse *p, const char *path)
 	if (p->ev.type != YAML_SCALAR_EVENT)
 		return fail_here(p, "a key in '%s' is a mapping or list", path);
 	s = scalar(p, &len);
-	if (!name_valid(s, len, TENANT_NAME_MAX))
+	if (!name_valid(s, len, NAME_TENANT_MAX))
 		return fail_here(p, "%s: '%s' is not a tenant name (1 to 63 characters from "
 				 "a-z, 0-9, '_' and '-')", path, shown(s, len, tmp));
 	for (size_t i = 0; i < c->n_limits; i++)
@@ -912,18 +881,37 @@ fail:
 	return rc;
 }
 
+static const char *file_kind(mode_t mode)
+{
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISCHR(mode) || S_ISBLK(mode))
+		return "a device";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	return "not a plain file";
+}
+
 static int read_file(const char *path, char **text, size_t *len, struct err *e)
 {
 	char *data = NULL;
 	size_t used = 0;
 	ssize_t n = 1;
-	int rc, fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO without a writer must not block (signals wait) */
+	int rc, fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	struct stat st;
 
 	if (fd < 0)
 		return err_set(e, -errno, "%s: cannot open: %s", path, strerror(errno));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		rc = err_set(e, -EINVAL, "%s: not a regular file", path);
+	if (fstat(fd, &st) < 0) {
+		rc = err_set(e, -errno, "%s: cannot read its status: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = err_set(e, -EINVAL, "%s: not a regular file (%s); the configuration must be "
+			     "a plain file", path, file_kind(st.st_mode));
 		goto fail;
 	}
 	data = mem_alloc(CONFIG_FILE_MAX + 1);

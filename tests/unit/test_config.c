@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static int str_eq(const char *a, const char *b)
 {
@@ -352,8 +354,30 @@ static void test_file_errors(void)
 	CHECK(!strncmp(e.msg, "/nonexistent/koban.yaml: cannot open: ", 38));
 	snprintf(path, sizeof(path), "%s/config", t_data_dir());
 	CHECK_INT(config_load(&c, path, &e), -EINVAL);
-	CHECK(strstr(e.msg, "not a regular file") != NULL);
+	CHECK(strstr(e.msg, "not a regular file (a directory)") != NULL);
 	CHECK(c.data_dir == NULL);
+	CHECK_INT(config_load(&c, "/dev/null", &e), -EINVAL);
+	CHECK_STR(e.msg, "/dev/null: not a regular file (a device); the configuration must be "
+		  "a plain file");
+}
+
+/* A FIFO without a writer is refused at once; opening it must not block. */
+static void test_fifo_refused(void)
+{
+	struct err e = ERR_INIT;
+	struct config c;
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/config.fifo", t_tmp_dir());
+	unlink(path);
+	if (mkfifo(path, 0600) < 0) {
+		t_skip("cannot create a FIFO");
+		return;
+	}
+	CHECK_INT(config_load(&c, path, &e), -EINVAL);
+	CHECK(strstr(e.msg, "not a regular file (a FIFO)") != NULL);
+	CHECK(c.data_dir == NULL);
+	unlink(path);
 }
 
 static void test_set_listener(void)
@@ -508,6 +532,7 @@ int main(void)
 	T_RUN(test_error_sanitizes_text);
 	T_RUN(test_syntax_error_has_line_and_column);
 	T_RUN(test_file_errors);
+	T_RUN(test_fifo_refused);
 	T_RUN(test_set_listener);
 	T_RUN(test_keep_listeners_on_reload);
 	T_RUN(test_listener_limit);
