@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/msg.h"
+#include "core/pidfile.h"
 #include "core/timeutil.h"
 #include "core/worker.h"
 #include "enrich/route.h"
@@ -62,6 +63,8 @@ struct spool {
 
 struct serve {
 	struct config *cfg;       /* the configuration the listeners were bound from */
+	struct config *live;      /* the one in effect: cfg, or the last reloaded one */
+	struct pidfile pid;       /* the data directory's lock, DATA_DIR/koban.pid */
 	struct serve_overrides ov;
 	struct meta *meta;
 	struct fairq *q;
@@ -311,6 +314,38 @@ static void print_listening(struct serve *sv)
 	fflush(stdout);
 }
 
+static void report_to_log(void *ctx, enum config_severity sev, const char *msg)
+{
+	unsigned *errors = ctx;
+
+	if (sev == CONFIG_ERROR) {
+		log_error("%s", msg);
+		if (errors)
+			(*errors)++;
+	} else {
+		log_warn("%s", msg);
+	}
+}
+
+/*
+ * The checks of `koban config check` (cli/config.c), before anything is bound or
+ * created; then the data directory's lock, so that a second instance stops here.
+ */
+static int serve_check_and_lock(struct serve *sv, struct err *e)
+{
+	unsigned errors = 0;
+	int rc;
+
+	config_check(sv->cfg, report_to_log, &errors);
+	if (errors)
+		return err_set(e, -EINVAL, "%s: %u configuration error%s (logged above); nothing "
+			       "was started", sv->cfg->path ? sv->cfg->path : "configuration",
+			       errors, errors == 1 ? "" : "s");
+	if ((rc = pidfile_lock(&sv->pid, sv->cfg->data_dir, e)) < 0)
+		return rc;
+	return 0;
+}
+
 static int serve_start(struct serve *sv, struct err *e)
 {
 	struct fairq_config fq = { sv->cfg->queue_capacity, sv->cfg->queue_max_bytes,
@@ -318,8 +353,11 @@ static int serve_start(struct serve *sv, struct err *e)
 	int rc;
 
 	log_set_level(sv->cfg->log_level);
+	if ((rc = serve_check_and_lock(sv, e)))
+		return rc;
 	if ((rc = meta_open(&sv->meta, sv->cfg->data_dir, e)))
 		return rc;
+	config_check_tenants(sv->cfg, cli_tenant_exists, sv->meta, report_to_log, NULL);
 	if ((rc = fairq_new(&sv->q, &fq, e)))
 		return rc;
 	if ((rc = router_new(&sv->router, sv->q, e)) ||
@@ -335,35 +373,61 @@ static int serve_start(struct serve *sv, struct err *e)
 	return admin_start(&sv->admin, sv->cfg->admin_address, sv->q, sv->ingest, e);
 }
 
-static void serve_reload(struct serve *sv, const char *path)
+/* One line per changed key: applied now (info), or waiting for a restart (warning). */
+static void log_change(void *ctx, const char *key, bool live, const char *was,
+		       const char *now)
 {
+	if (live)
+		log_info("reload: '%s' changed from %.200s to %.200s", key, was, now);
+	else
+		log_warn("reload: '%s' changed from %.200s to %.200s; takes effect at the next "
+			 "restart", key, was, now);
+}
+
+static void free_config(struct config *c)
+{
+	if (!c)
+		return;
+	config_release(c);
+	mem_free(c);
+}
+
+/*
+ * SIGHUP: reads the file again and applies what a running daemon can (log level, time
+ * zone, EPS limits, tenants and sources from the database); every other changed key is
+ * named in a warning and keeps its running value. A file that does not load changes
+ * nothing.
+ */
+static void serve_reload(struct serve *sv)
+{
+	const char *path = sv->cfg->path;
 	struct config *c = mem_calloc(1, sizeof(*c));
 	struct err e = ERR_INIT;
-	int rc;
+	size_t changed;
 
 	if (!c) {
-		log_error("reload: out of memory");
+		log_error("reload failed, keeping the running configuration: out of memory");
 		return;
 	}
 	if (config_load(c, path, &e) || apply_overrides(c, &sv->ov, &e)) {
 		log_error("reload failed, keeping the running configuration: %s", e.msg);
-		mem_free(c);
+		mem_free(c); /* a failed load leaves nothing to release */
 		return;
 	}
-	rc = config_keep_listeners(c, sv->cfg, &e);
-	if (rc > 0)
-		log_warn("reload: listener changes take effect at the next restart");
-	if (rc < 0 || router_reload(sv->router, sv->meta, c, &e)) {
+	changed = config_diff(sv->live, c, log_change, NULL);
+	if (config_keep_restart_keys(c, sv->live, &e) < 0 ||
+	    router_reload(sv->router, sv->meta, c, &e) < 0) {
 		log_error("reload failed, keeping the running configuration: %s", e.msg);
-		config_release(c);
-		mem_free(c);
+		free_config(c);
 		return;
 	}
+	config_check_tenants(c, cli_tenant_exists, sv->meta, report_to_log, NULL);
 	log_set_level(c->log_level);
-	log_info("reloaded %s (listener and queue changes need a restart)",
-		 path ? path : "built-in defaults");
-	config_release(c);
-	mem_free(c);
+	log_info("reloaded %s: %zu key%s changed, tenants and sources read again",
+		 path ? path : "built-in defaults", changed, changed == 1 ? "" : "s");
+	if (sv->live != sv->cfg)
+		free_config(sv->live);
+	sv->live = c;
 }
 
 static void serve_stop(struct serve *sv)
@@ -394,6 +458,10 @@ static void serve_stop(struct serve *sv)
 		fairq_free(sv->q);
 	if (sv->meta)
 		meta_close(sv->meta);
+	if (sv->live != sv->cfg)
+		free_config(sv->live);
+	sv->live = NULL;
+	pidfile_release(&sv->pid);
 }
 
 /*
@@ -422,7 +490,7 @@ static void wait_for_signals(struct serve *sv, const sigset_t *set)
 		int sig = sigwaitinfo(set, NULL);
 
 		if (sig == SIGHUP) {
-			serve_reload(sv, sv->cfg->path);
+			serve_reload(sv);
 		} else if (sig == SIGTERM || sig == SIGINT) {
 			log_info("signal %d: stopping", sig);
 			return;
@@ -444,7 +512,8 @@ int cmd_serve(int argc, char **argv)
 		config_release(&cfg);
 		return rc;
 	}
-	sv.cfg = &cfg;
+	sv.cfg = sv.live = &cfg;
+	sv.pid.fd = -1;
 	if (apply_overrides(&cfg, &sv.ov, &e)) {
 		config_release(&cfg);
 		return cli_fail(&e);
