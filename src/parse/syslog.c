@@ -332,21 +332,23 @@ static int set_pri(struct event *ev, int pri)
 
 static int set_host(struct event *ev, struct span host)
 {
-	return set_span(ev, FIELD_LOG_SYSLOG_HOSTNAME, host) | set_span(ev, FIELD_HOST_NAME, host);
+	return err_first(set_span(ev, FIELD_LOG_SYSLOG_HOSTNAME, host),
+			 set_span(ev, FIELD_HOST_NAME, host));
 }
 
 /* APP-NAME / TAG and PROCID / PID, with process.pid when the id is a number. */
 static int set_process(struct event *ev, struct span app, struct span procid)
 {
-	int rc = set_span(ev, FIELD_LOG_SYSLOG_APPNAME, app) | set_span(ev, FIELD_PROCESS_NAME, app) |
-		 set_span(ev, FIELD_LOG_SYSLOG_PROCID, procid);
+	int rc = set_span(ev, FIELD_LOG_SYSLOG_APPNAME, app);
+	rc = err_first(rc, set_span(ev, FIELD_PROCESS_NAME, app));
+	rc = err_first(rc, set_span(ev, FIELD_LOG_SYSLOG_PROCID, procid));
 	int64_t pid = 0;
 	size_t i;
 
 	for (i = 0; i < procid.len && i < 10 && is_digit(procid.p[i]); i++)
 		pid = pid * 10 + (procid.p[i] - '0');
 	if (procid.len && i == procid.len)
-		rc |= event_set_int(ev, FIELD_PROCESS_PID, pid);
+		rc = err_first(rc, event_set_int(ev, FIELD_PROCESS_PID, pid));
 	return rc;
 }
 
@@ -474,12 +476,15 @@ static int bsd_parse(struct event *ev, const char *msg, size_t len,
 		if (!stamp_to_ns(&h.stamp, z, o->received_ns, &ns))
 			return err_set(e, -EINVAL, "offset 0: no year near the receive time has "
 				       "day %d of month %d", h.stamp.c.day, h.stamp.c.month);
-		rc |= event_set_time(ev, FIELD_TIMESTAMP, ns);
+		rc = err_first(rc, event_set_time(ev, FIELD_TIMESTAMP, ns));
 		if (!h.stamp.has_offset)
-			rc |= event_set_str(ev, FIELD_EVENT_TIMEZONE, tz_name(z), strlen(tz_name(z)));
+			rc = err_first(rc, event_set_str(ev, FIELD_EVENT_TIMEZONE, tz_name(z),
+							 strlen(tz_name(z))));
 	}
-	rc |= set_pri(ev, h.pri) | set_host(ev, h.host) | set_process(ev, h.tag, h.pid) |
-	      set_message(ev, msg + h.msg, len - h.msg);
+	rc = err_first(rc, set_pri(ev, h.pri));
+	rc = err_first(rc, set_host(ev, h.host));
+	rc = err_first(rc, set_process(ev, h.tag, h.pid));
+	rc = err_first(rc, set_message(ev, msg + h.msg, len - h.msg));
 	return rc ? set_failed(rc, e) : 0;
 }
 
@@ -748,13 +753,14 @@ static int ietf_parse(struct event *ev, const char *msg, size_t len,
 		int64_t ns = 0;
 
 		stamp_to_ns(&h.stamp, NULL, o->received_ns, &ns); /* has an offset: no zone */
-		rc |= event_set_time(ev, FIELD_TIMESTAMP, ns);
+		rc = err_first(rc, event_set_time(ev, FIELD_TIMESTAMP, ns));
 	}
-	rc |= set_pri(ev, h.pri) |
-	      event_set_str(ev, FIELD_LOG_SYSLOG_VERSION, h.version.p, h.version.len) |
-	      set_host(ev, h.host) | set_process(ev, h.app, h.procid) |
-	      set_span(ev, FIELD_LOG_SYSLOG_MSGID, h.msgid) |
-	      set_message(ev, c.p, (size_t)(c.end - c.p));
+	rc = err_first(rc, set_pri(ev, h.pri));
+	rc = err_first(rc, event_set_str(ev, FIELD_LOG_SYSLOG_VERSION, h.version.p, h.version.len));
+	rc = err_first(rc, set_host(ev, h.host));
+	rc = err_first(rc, set_process(ev, h.app, h.procid));
+	rc = err_first(rc, set_span(ev, FIELD_LOG_SYSLOG_MSGID, h.msgid));
+	rc = err_first(rc, set_message(ev, c.p, (size_t)(c.end - c.p)));
 	return rc ? set_failed(rc, e) : 0;
 }
 

@@ -492,7 +492,7 @@ static void test_reload_diff_and_keep(void)
 	struct config running, fresh;
 
 	CHECK_INT(load_str(&running,
-			   "workers: 2\nlog_level: info\n"
+			   "workers: 2\nlog_level: info\ntimezone: Asia/Tokyo\n"
 			   "syslog:\n  tcp_idle_timeout: 10\n  listeners:\n"
 			   "    - {name: a, protocol: udp, listen: 127.0.0.1:1}\n"
 			   "    - {name: b, protocol: tcp, listen: 127.0.0.1:2}\n"
