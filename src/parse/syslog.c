@@ -323,11 +323,12 @@ static int set_pri(struct event *ev, int pri)
 	int fac = pri >> 3, sev = pri & 7;
 	const char *fn = facility_names[fac], *sn = severity_names[sev];
 
-	return event_set_int(ev, FIELD_LOG_SYSLOG_PRIORITY, pri) |
-	       event_set_int(ev, FIELD_LOG_SYSLOG_FACILITY_CODE, fac) |
-	       event_set_str(ev, FIELD_LOG_SYSLOG_FACILITY_NAME, fn, strlen(fn)) |
-	       event_set_int(ev, FIELD_LOG_SYSLOG_SEVERITY_CODE, sev) |
-	       event_set_str(ev, FIELD_LOG_SYSLOG_SEVERITY_NAME, sn, strlen(sn));
+	int rc = event_set_int(ev, FIELD_LOG_SYSLOG_PRIORITY, pri);
+
+	rc = err_first(rc, event_set_int(ev, FIELD_LOG_SYSLOG_FACILITY_CODE, fac));
+	rc = err_first(rc, event_set_str(ev, FIELD_LOG_SYSLOG_FACILITY_NAME, fn, strlen(fn)));
+	rc = err_first(rc, event_set_int(ev, FIELD_LOG_SYSLOG_SEVERITY_CODE, sev));
+	return err_first(rc, event_set_str(ev, FIELD_LOG_SYSLOG_SEVERITY_NAME, sn, strlen(sn)));
 }
 
 static int set_host(struct event *ev, struct span host)
@@ -340,10 +341,11 @@ static int set_host(struct event *ev, struct span host)
 static int set_process(struct event *ev, struct span app, struct span procid)
 {
 	int rc = set_span(ev, FIELD_LOG_SYSLOG_APPNAME, app);
-	rc = err_first(rc, set_span(ev, FIELD_PROCESS_NAME, app));
-	rc = err_first(rc, set_span(ev, FIELD_LOG_SYSLOG_PROCID, procid));
 	int64_t pid = 0;
 	size_t i;
+
+	rc = err_first(rc, set_span(ev, FIELD_PROCESS_NAME, app));
+	rc = err_first(rc, set_span(ev, FIELD_LOG_SYSLOG_PROCID, procid));
 
 	for (i = 0; i < procid.len && i < 10 && is_digit(procid.p[i]); i++)
 		pid = pid * 10 + (procid.p[i] - '0');
@@ -357,7 +359,7 @@ static int set_message(struct event *ev, const char *p, size_t len)
 	return len ? event_set_str(ev, FIELD_MESSAGE, p, len) : 0;
 }
 
-/* Setters return 0 or a negative code; or-ing them keeps "negative when any failed". */
+/* Setters return 0 or a negative code; err_first() keeps the first one that failed. */
 static int set_failed(int rc, struct err *e)
 {
 	return err_set(e, rc == -ENOSPC ? -ENOSPC : -ENOMEM,
@@ -790,9 +792,9 @@ int syslog_parse(struct event *ev, const char *msg, size_t len, const struct sys
 	uint32_t base;
 	int rc;
 
-	rc = event_set_str(ev, FIELD_EVENT_ORIGINAL, msg, len) |
-	     event_set_time(ev, FIELD_EVENT_CREATED, opts->received_ns) |
-	     event_set_time(ev, FIELD_TIMESTAMP, opts->received_ns);
+	rc = event_set_str(ev, FIELD_EVENT_ORIGINAL, msg, len);
+	rc = err_first(rc, event_set_time(ev, FIELD_EVENT_CREATED, opts->received_ns));
+	rc = err_first(rc, event_set_time(ev, FIELD_TIMESTAMP, opts->received_ns));
 	if (rc)
 		return set_failed(rc, e);
 	base = ev->n;
