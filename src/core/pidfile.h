@@ -31,7 +31,11 @@ struct pidfile {
 int pidfile_lock(struct pidfile *pf, const char *data_dir, struct err *e);
 /* Removes the file and drops the lock; harmless on a pidfile never locked. */
 void pidfile_release(struct pidfile *pf);
-/* The pid of the daemon holding data_dir's lock; -ESRCH (not running) or -errno. */
+/*
+ * The pid of the daemon holding data_dir's lock; -ESRCH (not running, or a stale file
+ * without a lock) or -errno. For other processes only: the holder's own locks are
+ * invisible to it, and this open and close would drop them.
+ */
 int pidfile_running(const char *data_dir, pid_t *pid, struct err *e);
 
 #endif
