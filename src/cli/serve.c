@@ -316,15 +316,10 @@ static void print_listening(struct serve *sv)
 
 static void report_to_log(void *ctx, enum config_severity sev, const char *msg)
 {
-	unsigned *errors = ctx;
-
-	if (sev == CONFIG_ERROR) {
+	if (sev == CONFIG_ERROR)
 		log_error("%s", msg);
-		if (errors)
-			(*errors)++;
-	} else {
+	else
 		log_warn("%s", msg);
-	}
 }
 
 /*
@@ -333,12 +328,10 @@ static void report_to_log(void *ctx, enum config_severity sev, const char *msg)
  */
 static int serve_check_and_lock(struct serve *sv, struct err *e)
 {
-	unsigned errors = 0;
-	int rc;
+	int rc, errors = config_check(sv->cfg, report_to_log, NULL);
 
-	config_check(sv->cfg, report_to_log, &errors);
 	if (errors)
-		return err_set(e, -EINVAL, "%s: %u configuration error%s (logged above); nothing "
+		return err_set(e, -EINVAL, "%s: %d configuration error%s (logged above); nothing "
 			       "was started", sv->cfg->path ? sv->cfg->path : "configuration",
 			       errors, errors == 1 ? "" : "s");
 	if ((rc = pidfile_lock(&sv->pid, sv->cfg->data_dir, e)) < 0)
@@ -357,7 +350,8 @@ static int serve_start(struct serve *sv, struct err *e)
 		return rc;
 	if ((rc = meta_open(&sv->meta, sv->cfg->data_dir, e)))
 		return rc;
-	config_check_tenants(sv->cfg, cli_tenant_exists, sv->meta, report_to_log, NULL);
+	(void)config_check_tenants(sv->cfg, cli_tenant_exists, sv->meta, report_to_log,
+				   NULL); /* warnings only, logged */
 	if ((rc = fairq_new(&sv->q, &fq, e)))
 		return rc;
 	if ((rc = router_new(&sv->router, sv->q, e)) ||
@@ -375,15 +369,43 @@ static int serve_start(struct serve *sv, struct err *e)
 	return admin_start(&sv->admin, sv->cfg->admin_address, e);
 }
 
-/* One line per changed key: applied now (info), or waiting for a restart (warning). */
-static void log_change(void *ctx, const char *key, bool live, const char *was,
-		       const char *now)
+#define RELOAD_CHANGES_MAX 64 /* keys logged per reload (there are fewer keys) */
+
+/* The changed keys of a reload, logged once it has succeeded. */
+struct reload_changes {
+	size_t n;
+	struct {
+		char key[128];
+		bool live;
+		char was[201], now[201];
+	} item[RELOAD_CHANGES_MAX];
+};
+
+static void note_change(void *ctx, const char *key, bool live, const char *was,
+			const char *now)
 {
-	if (live)
-		log_info("reload: '%s' changed from %.200s to %.200s", key, was, now);
-	else
-		log_warn("reload: '%s' changed from %.200s to %.200s; takes effect at the next "
-			 "restart", key, was, now);
+	struct reload_changes *ch = ctx;
+
+	if (ch->n < RELOAD_CHANGES_MAX) {
+		snprintf(ch->item[ch->n].key, sizeof(ch->item[ch->n].key), "%s", key);
+		ch->item[ch->n].live = live;
+		snprintf(ch->item[ch->n].was, sizeof(ch->item[ch->n].was), "%s", was);
+		snprintf(ch->item[ch->n].now, sizeof(ch->item[ch->n].now), "%s", now);
+	}
+	ch->n++;
+}
+
+/* One line per changed key: applied now (info), or waiting for a restart (warning). */
+static void log_changes(const struct reload_changes *ch)
+{
+	for (size_t i = 0; i < ch->n && i < RELOAD_CHANGES_MAX; i++) {
+		if (ch->item[i].live)
+			log_info("reload: '%s' changed from %s to %s", ch->item[i].key,
+				 ch->item[i].was, ch->item[i].now);
+		else
+			log_warn("reload: '%s' changed from %s to %s; takes effect at the next "
+				 "restart", ch->item[i].key, ch->item[i].was, ch->item[i].now);
+	}
 }
 
 static void free_config(struct config *c)
@@ -404,32 +426,43 @@ static void serve_reload(struct serve *sv)
 {
 	const char *path = sv->cfg->path;
 	struct config *c = mem_calloc(1, sizeof(*c));
+	struct reload_changes *ch = mem_calloc(1, sizeof(*ch));
 	struct err e = ERR_INIT;
 	size_t changed;
 
-	if (!c) {
+	if (!c || !ch) {
 		log_error("reload failed, keeping the running configuration: out of memory");
-		return;
+		goto done;
 	}
-	if (config_load(c, path, &e) || apply_overrides(c, &sv->ov, &e)) {
+	if (config_load(c, path, &e) < 0) {
 		log_error("reload failed, keeping the running configuration: %s", e.msg);
-		mem_free(c); /* a failed load leaves nothing to release */
-		return;
+		goto done; /* a failed load leaves nothing to release */
 	}
-	changed = config_diff(sv->live, c, log_change, NULL);
+	if (apply_overrides(c, &sv->ov, &e) < 0) {
+		log_error("reload failed, keeping the running configuration: %s", e.msg);
+		config_release(c);
+		goto done;
+	}
+	/* names the changes before the running restart-only values replace them in c */
+	changed = config_diff(sv->live, c, note_change, ch);
 	if (config_keep_restart_keys(c, sv->live, &e) < 0 ||
 	    router_reload(sv->router, sv->meta, c, &e) < 0) {
 		log_error("reload failed, keeping the running configuration: %s", e.msg);
-		free_config(c);
-		return;
+		config_release(c);
+		goto done;
 	}
-	config_check_tenants(c, cli_tenant_exists, sv->meta, report_to_log, NULL);
+	log_changes(ch);
+	(void)config_check_tenants(c, cli_tenant_exists, sv->meta, report_to_log, NULL); /* logged */
 	log_set_level(c->log_level);
 	log_info("reloaded %s: %zu key%s changed, tenants and sources read again",
 		 path ? path : "built-in defaults", changed, changed == 1 ? "" : "s");
 	if (sv->live != sv->cfg)
 		free_config(sv->live);
 	sv->live = c;
+	c = NULL;
+done:
+	mem_free(c);
+	mem_free(ch);
 }
 
 static void serve_stop(struct serve *sv)
