@@ -11,7 +11,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import KOBAN, Instance, Suite, loadgen, run, tempdir, value  # noqa: E402
+from kobanlib import KOBAN, Instance, Suite, loadgen, make_tls, run, tempdir, value  # noqa: E402
 
 
 def write(path, text):
@@ -135,6 +135,30 @@ def test_reload_log_level_and_restart_keys():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def test_reload_that_breaks_a_command_line_override():
+    """--syslog-tls needs syslog.tls in the file: a reloaded file without it is refused
+    (and, under the sanitizers, freed), and the TLS listener goes on."""
+    d = tempdir()
+    try:
+        _, cert, key = make_tls(d)
+        cfg = os.path.join(d, "koban.yaml")
+        tls = "syslog:\n  tls:\n    cert: %s\n    key: %s\n" % (cert, key)
+        write(cfg, "log_level: info\n" + tls)
+        k = Instance(d, config=cfg, extra=["--syslog-tls", "127.0.0.1:0"])
+        write(cfg, "log_level: debug\n")
+        k.signal(signal.SIGHUP)
+        wait_log(k, "reload failed, keeping the running configuration: a tls listener needs "
+                 "syslog.tls.cert")
+        write(cfg, "log_level: debug\n" + tls)
+        k.signal(signal.SIGHUP)
+        log = wait_log(k, "reloaded " + cfg)
+        assert "reload: 'log_level' changed from info to debug" in log, log
+        assert "takes effect at the next restart" not in log, log
+        assert k.stop() == 0
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_one_instance_per_data_dir_and_koban_reload():
     d = tempdir()
     try:
@@ -195,6 +219,7 @@ if __name__ == "__main__":
     s = Suite()
     s.run(test_reload_eps_limit_and_broken_file)
     s.run(test_reload_log_level_and_restart_keys)
+    s.run(test_reload_that_breaks_a_command_line_override)
     s.run(test_one_instance_per_data_dir_and_koban_reload)
     s.run(test_serve_refuses_what_config_check_rejects)
     s.done()
