@@ -13,6 +13,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@
 #include "core/fairq.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/metrics.h"
 #include "core/msg.h"
 #include "core/pidfile.h"
 #include "core/timeutil.h"
@@ -65,6 +67,9 @@ struct serve {
 	struct config *cfg;       /* the configuration the listeners were bound from */
 	struct config *live;      /* the one in effect: cfg, or the last reloaded one */
 	struct pidfile pid;       /* the data directory's lock, DATA_DIR/koban.pid */
+	/* reloads, written by the main thread, read by /metrics */
+	atomic_uint_fast64_t reloads_ok, reloads_failed;
+	atomic_uint restart_pending; /* keys changed by the last reload that need a restart */
 	struct serve_overrides ov;
 	struct meta *meta;
 	struct fairq *q;
@@ -339,6 +344,39 @@ static int serve_check_and_lock(struct serve *sv, struct err *e)
 	return 0;
 }
 
+static int collect_reloads(struct metrics_out *o, void *ctx)
+{
+	struct serve *sv = ctx;
+	int rc = metrics_sample(o, atomic_load(&sv->reloads_ok), "result", "ok", NULL);
+
+	return err_first(rc, metrics_sample(o, atomic_load(&sv->reloads_failed), "result",
+					    "failed", NULL));
+}
+
+static int collect_restart_pending(struct metrics_out *o, void *ctx)
+{
+	struct serve *sv = ctx;
+
+	return metrics_sample(o, atomic_load(&sv->restart_pending), NULL);
+}
+
+static int serve_metrics_register(struct serve *sv, struct err *e)
+{
+	int rc = metrics_register("koban_config_reloads_total", METRICS_COUNTER,
+				  "Configuration reloads (SIGHUP), by result: ok, or failed and "
+				  "the running configuration kept.", collect_reloads, sv);
+
+	if (rc == 0)
+		rc = metrics_register("koban_config_restart_pending", METRICS_GAUGE,
+				      "Keys the last reload changed that take effect only at the "
+				      "next restart (named in the log).", collect_restart_pending, sv);
+	if (rc < 0) {
+		metrics_unregister(sv);
+		return err_set(e, rc, "cannot register the reload metrics: %s", strerror(-rc));
+	}
+	return 0;
+}
+
 static int serve_start(struct serve *sv, struct err *e)
 {
 	struct fairq_config fq = { sv->cfg->queue_capacity, sv->cfg->queue_max_bytes,
@@ -366,6 +404,8 @@ static int serve_start(struct serve *sv, struct err *e)
 		return rc;
 	if ((rc = fairq_metrics_register(sv->q)) || (rc = ingest_metrics_register(sv->ingest)))
 		return err_set(e, rc, "cannot register the metrics: %s", strerror(-rc));
+	if ((rc = serve_metrics_register(sv, e)))
+		return rc;
 	return admin_start(&sv->admin, sv->cfg->admin_address, e);
 }
 
@@ -374,6 +414,7 @@ static int serve_start(struct serve *sv, struct err *e)
 /* The changed keys of a reload, logged once it has succeeded. */
 struct reload_changes {
 	size_t n;
+	unsigned restart;     /* of them, keys that need a restart */
 	struct {
 		char key[128];
 		bool live;
@@ -386,6 +427,7 @@ static void note_change(void *ctx, const char *key, bool live, const char *was,
 {
 	struct reload_changes *ch = ctx;
 
+	ch->restart += !live;
 	if (ch->n < RELOAD_CHANGES_MAX) {
 		snprintf(ch->item[ch->n].key, sizeof(ch->item[ch->n].key), "%s", key);
 		ch->item[ch->n].live = live;
@@ -428,6 +470,7 @@ static void serve_reload(struct serve *sv)
 	struct config *c = mem_calloc(1, sizeof(*c));
 	struct reload_changes *ch = mem_calloc(1, sizeof(*ch));
 	struct err e = ERR_INIT;
+	bool ok = false;
 	size_t changed;
 
 	if (!c || !ch) {
@@ -460,7 +503,10 @@ static void serve_reload(struct serve *sv)
 		free_config(sv->live);
 	sv->live = c;
 	c = NULL;
+	atomic_store(&sv->restart_pending, ch->restart);
+	ok = true;
 done:
+	atomic_fetch_add(ok ? &sv->reloads_ok : &sv->reloads_failed, 1);
 	mem_free(c);
 	mem_free(ch);
 }
@@ -482,6 +528,7 @@ static void serve_stop(struct serve *sv)
 			 (double)(time_now_ns() - t0) / 1e9);
 	if (sv->admin)
 		admin_stop(sv->admin);
+	metrics_unregister(sv);
 	ingest_free(sv->ingest); /* after the admin listener, which reads its stats */
 	sv->ingest = NULL;
 	workers_release(sv);

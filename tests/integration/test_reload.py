@@ -73,9 +73,15 @@ def test_reload_eps_limit_and_broken_file():
         assert parsed + limited == 100, (parsed, limited)
 
         # a file that does not load changes nothing: the limit stays
+        m = k.metrics()
+        assert value(m, "koban_config_reloads_total", result="ok") == 1
+        assert value(m, "koban_config_reloads_total", result="failed") == 0
         write(cfg, "limits:\n  default_eps: [\n")
         k.signal(signal.SIGHUP)
         wait_log(k, "reload failed, keeping the running configuration: " + cfg + ":")
+        m = k.metrics()
+        assert value(m, "koban_config_reloads_total", result="ok") == 1
+        assert value(m, "koban_config_reloads_total", result="failed") == 1
         loadgen("--proto", "udp", "--target", udp, "--count", 50, "--tag", "still")
         m = k.wait_settled(expect_total=150)
         still = value(m, "koban_events_dropped_total", tenant="_unassigned", reason="rate_limit")
@@ -117,6 +123,7 @@ def test_reload_log_level_and_restart_keys():
         log = wait_log(k, "reloaded " + cfg)
         assert "reload: 'log_level' changed from info to debug" in log, log
         assert "reload: 'workers' changed from 2 to 4; takes effect at the next restart" in log
+        assert value(k.metrics(), "koban_config_restart_pending") == 1
         idle_connection(tcp)
         wait_log(k, "closing idle connection")
 
