@@ -28,22 +28,83 @@
 
 #define MAX_SLOTS 64
 
+enum { D_FREE, D_LIVE, D_RETIRED };
+
 static char slot_names[MAX_SLOTS][64];
 static unsigned n_slots;
 static uint32_t slot_eps[MAX_SLOTS];
 static bool slots_full;
+static int slot_state[MAX_SLOTS];
+static unsigned slot_gen[MAX_SLOTS];
+static struct tenant_stats slot_stats[MAX_SLOTS];
 
 int fairq_slot(struct fairq *q, const char *name, size_t len)
 {
-	for (unsigned i = 0; i < n_slots; i++)
-		if (strlen(slot_names[i]) == len && !memcmp(slot_names[i], name, len))
+	unsigned i;
+
+	for (i = 0; i < n_slots; i++)
+		if (slot_state[i] != D_FREE && strlen(slot_names[i]) == len &&
+		    !memcmp(slot_names[i], name, len)) {
+			slot_state[i] = D_LIVE;
 			return (int)i;
-	if (slots_full || n_slots == MAX_SLOTS || len >= sizeof(slot_names[0]))
+		}
+	for (i = 0; i < n_slots && slot_state[i] != D_FREE; i++)
+		;
+	if (slots_full || i == MAX_SLOTS || len >= sizeof(slot_names[0]))
 		return -ENOSPC;
-	memcpy(slot_names[n_slots], name, len);
-	slot_names[n_slots][len] = '\0';
-	slot_eps[n_slots] = UINT32_MAX; /* "never set" */
-	return (int)n_slots++;
+	memcpy(slot_names[i], name, len);
+	slot_names[i][len] = '\0';
+	slot_eps[i] = UINT32_MAX; /* "never set" */
+	slot_state[i] = D_LIVE;
+	slot_gen[i]++;
+	memset(&slot_stats[i], 0, sizeof(slot_stats[i]));
+	if (i == n_slots)
+		n_slots++;
+	return (int)i;
+}
+
+/* Frees every retired slot at once: these tests queue no messages. */
+unsigned fairq_reclaim(struct fairq *q)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < n_slots; i++)
+		if (slot_state[i] == D_RETIRED) {
+			slot_state[i] = D_FREE;
+			n++;
+		}
+	return n;
+}
+
+void fairq_slot_retire(struct fairq *q, unsigned slot)
+{
+	if (slot_state[slot] == D_LIVE)
+		slot_state[slot] = D_RETIRED;
+}
+
+int fairq_slot_in_use(const struct fairq *q, unsigned slot)
+{
+	return slot < n_slots && slot_state[slot] == D_LIVE;
+}
+
+unsigned fairq_slot_count(const struct fairq *q)
+{
+	return n_slots;
+}
+
+unsigned fairq_slot_gen(const struct fairq *q, unsigned slot)
+{
+	return slot_gen[slot];
+}
+
+const char *fairq_slot_name(const struct fairq *q, unsigned slot)
+{
+	return slot < n_slots ? slot_names[slot] : NULL;
+}
+
+struct tenant_stats *fairq_stats(struct fairq *q, unsigned slot)
+{
+	return &slot_stats[slot];
 }
 
 void fairq_set_eps(struct fairq *q, unsigned slot, uint32_t eps)
@@ -132,6 +193,7 @@ static void reset_slots(void)
 {
 	n_slots = 0;
 	slots_full = false;
+	memset(slot_state, 0, sizeof(slot_state));
 }
 
 static struct meta *open_fresh(void)
