@@ -7,8 +7,6 @@
 #include "core/config.h"
 #include "core/err.h"
 
-#define CONFIG_USAGE "config check FILE | config example"
-
 static int config_check(const char *path)
 {
 	struct err e = ERR_INIT;
@@ -21,21 +19,41 @@ static int config_check(const char *path)
 	return 0;
 }
 
+static const struct cli_verb config_verbs[] = {
+	{ "check", "config check FILE",
+	  "Validates FILE without starting anything; prints \"FILE: ok\" or the first error\n"
+	  "with its line, and exits 1." },
+	{ "example", "config example",
+	  "Prints a complete, commented configuration holding the built-in defaults." },
+};
+
+static const struct cli_command config_command = {
+	"config", "config check FILE\n       koban config example",
+	"  check FILE  validate FILE without starting anything; prints \"FILE: ok\"\n"
+	"              or the first error with its line, and exits 1\n"
+	"  example     print a complete, commented configuration holding the\n"
+	"              built-in defaults",
+	config_verbs, ARRAY_SIZE(config_verbs),
+};
+
 int cmd_config(int argc, char **argv)
 {
-	if (argc == 3 && !strcmp(argv[1], "check"))
-		return config_check(argv[2]);
-	if (argc == 2 && !strcmp(argv[1], "example")) {
-		fputs(config_example(), stdout);
-		return 0;
-	}
-	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		printf("usage: koban " CONFIG_USAGE "\n\n"
-		       "  check FILE  validate FILE without starting anything; prints \"FILE: ok\"\n"
-		       "              or the first error with its line, and exits 1\n"
-		       "  example     print a complete, commented configuration holding the\n"
-		       "              built-in defaults\n");
-		return 0;
-	}
-	return cli_usage(CONFIG_USAGE);
+	static const char *const names[] = { "FILE" };
+	const struct cli_verb *verb;
+	const char *pos[1];
+	struct cli_args a = { NULL, NULL, NULL, NULL, 0, pos, 0, 0, names };
+	int rc;
+
+	if ((rc = cli_verb(&argc, &argv, &config_command, &verb)) >= 0)
+		return rc;
+	a.cmd = verb == &config_verbs[0] ? "config check" : "config example";
+	a.usage = verb->usage;
+	a.about = verb->about;
+	a.min_pos = a.max_pos = verb == &config_verbs[0];
+	if ((rc = cli_getopt(argc, argv, &a)) >= 0)
+		return rc;
+	if (verb == &config_verbs[0])
+		return config_check(pos[0] ? pos[0] : cli_config_path());
+	fputs(config_example(), stdout);
+	return 0;
 }

@@ -724,3 +724,36 @@ fail:
 	sqlite3_finalize(st);
 	return rc;
 }
+
+int meta_tenant_check(const char *name, struct err *e)
+{
+	return check_tenant_ref(name, e);
+}
+
+int meta_source_update(struct meta *m, const struct meta_source *s, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = meta_source_check(s, e)) < 0)
+		return rc;
+	rc = prepare(m, "UPDATE sources SET tenant_id = (SELECT id FROM tenants WHERE name = ?2),"
+			" cidr = ?3, host = ?4, listener = ?5, format = ?6, tz = ?7"
+			" WHERE name = ?1 AND EXISTS (SELECT 1 FROM tenants WHERE name = ?2)", &st, e);
+	if (rc < 0)
+		return rc;
+	bind_text(st, 1, s->name);
+	bind_text(st, 2, s->tenant);
+	bind_text(st, 3, s->cidr);
+	bind_text(st, 4, s->host);
+	bind_text(st, 5, s->listener);
+	bind_text(st, 6, s->format ? s->format : "auto");
+	bind_text(st, 7, s->tz);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	else if (sqlite3_changes(m->db) == 0)
+		rc = err_set(e, -ENOENT, "no source '%s' or no tenant '%s' in %s", ESC(s->name),
+			     ESC(s->tenant), m->path);
+	sqlite3_finalize(st);
+	return rc;
+}

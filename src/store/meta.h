@@ -76,6 +76,10 @@ int meta_source_add(struct meta *m, const struct meta_source *s, struct err *e);
 /* The checks meta_source_add() makes on s alone (not whether the tenant exists). */
 int meta_source_check(const struct meta_source *s, struct err *e);
 int meta_source_remove(struct meta *m, const char *name, struct err *e);
+/* Sets every field of the source named s->name (its tenant included) to those of s. */
+int meta_source_update(struct meta *m, const struct meta_source *s, struct err *e);
+/* Whether name is a valid tenant name, or a built-in one (_unassigned). */
+int meta_tenant_check(const char *name, struct err *e);
 /* tenant NULL: sources of every tenant. Ordered by tenant, then name. */
 int meta_source_list(struct meta *m, const char *tenant,
 		     void (*fn)(void *ctx, const struct meta_source *s), void *ctx, struct err *e);
