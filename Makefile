@@ -9,7 +9,7 @@
 #   make demo         install, build, start koban with a demo tenant and sample data
 
 CC ?= cc
-PKGS := libmicrohttpd openssl sqlite3 yaml-0.1
+PKGS := libmicrohttpd openssl sqlite3 yaml-0.1 zlib
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wno-unused-parameter -Wvla
 CFLAGS ?= -O2 -g
