@@ -589,7 +589,11 @@ static int collect_tenant_counter(struct metrics_out *o, struct fairq *q, size_t
 	int rc = 0;
 
 	for (unsigned s = 0; s < n && !rc; s++) {
-		const atomic_uint_fast64_t *c =
+		const atomic_uint_fast64_t *c;
+
+		if (!fairq_slot_in_use(q, s))
+			continue; /* a removed tenant's slot: gone from /metrics */
+		c =
 			(const atomic_uint_fast64_t *)((const char *)fairq_stats(q, s) + offset);
 
 		rc = metrics_sample(o, atomic_load_explicit(c, memory_order_relaxed), "tenant",
@@ -615,7 +619,7 @@ static int collect_dropped(struct metrics_out *o, void *ctx)
 	int rc = 0;
 
 	for (unsigned s = 0; s < n && !rc; s++)
-		for (size_t r = 0; r < DROP_REASON_COUNT && !rc; r++)
+		for (size_t r = 0; r < DROP_REASON_COUNT && !rc && fairq_slot_in_use(q, s); r++)
 			rc = metrics_sample(o,
 					    atomic_load_explicit(&fairq_stats(q, s)->dropped[r],
 								 memory_order_relaxed),
@@ -631,7 +635,9 @@ static int collect_depth(struct metrics_out *o, void *ctx)
 	int rc = 0;
 
 	for (unsigned s = 0; s < n && !rc; s++)
-		rc = metrics_sample(o, fairq_depth(q, s), "tenant", fairq_slot_name(q, s), NULL);
+		if (fairq_slot_in_use(q, s))
+			rc = metrics_sample(o, fairq_depth(q, s), "tenant", fairq_slot_name(q, s),
+					    NULL);
 	return rc;
 }
 

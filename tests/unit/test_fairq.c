@@ -1,7 +1,9 @@
 /* Unit tests of the fair queue: bounds, EPS buckets, DRR fairness, close and drain. */
 #include "core/fairq.h"
 #include "core/err.h"
+#include "core/buf.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/mem.h"
 #include "core/msg.h"
 #include "t.h"
@@ -573,6 +575,26 @@ static void test_retired_slot_freed_only_when_quiet(void)
 	fairq_free(q);
 }
 
+/* A removed tenant leaves /metrics at once (its slot may still hold messages). */
+static void test_removed_tenant_leaves_metrics(void)
+{
+	struct fairq *q = new_queue(16, 4096, 4);
+	struct buf out = BUF_INIT(1 << 20);
+	int a = fairq_slot(q, "gone-soon", 9);
+
+	fairq_slot(q, "stays", 5);
+	CHECK_INT(fairq_metrics_register(q), 0);
+	CHECK_INT(metrics_render(&out), 0);
+	CHECK(out.len && memmem(out.p, out.len, "tenant=\"gone-soon\"", 18));
+	fairq_slot_retire(q, (unsigned)a);
+	buf_reset(&out);
+	CHECK_INT(metrics_render(&out), 0);
+	CHECK(!memmem(out.p, out.len, "gone-soon", 9));
+	CHECK(memmem(out.p, out.len, "tenant=\"stays\"", 14));
+	buf_release(&out);
+	fairq_free(q);
+}
+
 /* 5,000 tenants come and go through "reloads" with messages in flight: no slot leaks. */
 static void test_tenant_churn(void)
 {
@@ -619,6 +641,7 @@ int main(void)
 	T_RUN(test_slot_names_are_counted);
 	T_RUN(test_retired_slot_freed_only_when_quiet);
 	T_RUN(test_tenant_churn);
+	T_RUN(test_removed_tenant_leaves_metrics);
 	T_RUN(test_capacity_full);
 	T_RUN(test_max_bytes);
 	T_RUN(test_eps_limit);
