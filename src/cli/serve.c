@@ -58,6 +58,7 @@ struct worker_state {
 struct spool {
 	char *dir;
 	int fds[FAIRQ_MAX_TENANTS];
+	unsigned gens[FAIRQ_MAX_TENANTS]; /* fairq_slot_gen() each fd was opened for */
 	pthread_mutex_t lock;
 };
 
@@ -145,7 +146,12 @@ static int spool_fd(struct spool *s, struct fairq *q, unsigned slot)
 
 	pthread_mutex_lock(&s->lock);
 	fd = s->fds[slot];
+	if (fd >= 0 && s->gens[slot] != fairq_slot_gen(q, slot)) {
+		close(fd); /* the slot was freed and given to another tenant */
+		fd = s->fds[slot] = -1;
+	}
 	if (fd < 0) {
+		s->gens[slot] = fairq_slot_gen(q, slot);
 		struct buf path = BUF_INIT(4096);
 
 		if (!buf_addf(&path, "%s/%s.ndjson", s->dir, fairq_slot_name(q, slot))) {
