@@ -2,15 +2,12 @@
  * tenant.c - `koban tenant add|list|show|remove|export|import`.
  *
  * export and import keep the tenants and their sources as code: export writes them as
- * JSON (default) or YAML, import reads either (libyaml: JSON is YAML) and makes koban.db
+ * JSON (default) or YAML, import reads either (store/tenantfile) and makes koban.db
  * match the file in one transaction, printing what changes; --dry-run prints only.
  * Tenants and sources that are not in the file are kept unless --prune is given.
  */
 #include "cli/cli.h"
 #include "core/compat.h"
-
-#include <sys/stat.h>
-#include <yaml.h>
 
 #include "core/buf.h"
 #include "core/config.h"
@@ -19,6 +16,7 @@
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "store/meta.h"
+#include "store/tenantfile.h"
 
 #define ADD_USAGE "tenant add NAME"
 #define LIST_USAGE "tenant list"
@@ -57,7 +55,6 @@ static const struct cli_command tenant_command = {
 
 #define TENANT_COLUMNS 5
 #define RELOAD_HINT "reload a running koban with SIGHUP to apply"
-#define IMPORT_MAX_BYTES (16u << 20)
 #define IMPORT_MAX_TENANTS 4096
 #define IMPORT_MAX_SOURCES 65536
 
@@ -377,204 +374,6 @@ out:
 	return rc;
 }
 
-/* ---- import: reading the file ---- */
-
-struct reader {
-	const char *path;
-	yaml_document_t doc;
-	struct xset want;
-	struct err *e;
-};
-
-static int at(struct reader *r, const yaml_node_t *n, const char *fmt, const char *what)
-{
-	return err_set(r->e, -EINVAL, "%s:%zu: %s%s", r->path, n->start_mark.line + 1, fmt,
-		       what ? what : "");
-}
-
-/* Puts "FILE:LINE: " before the message already in r->e. */
-static int with_line(struct reader *r, int line)
-{
-	struct err inner = *r->e;
-
-	return err_set(r->e, inner.code, "%s:%d: %.400s", r->path, line, inner.msg);
-}
-
-/* The text of a scalar node; NULL for a YAML null (~, null, empty). */
-static int scalar(struct reader *r, const yaml_node_t *n, const char *key, const char **out)
-{
-	const char *v;
-
-	if (n->type != YAML_SCALAR_NODE)
-		return err_set(r->e, -EINVAL, "%s:%zu: '%s': expected a single value", r->path,
-			       n->start_mark.line + 1, key);
-	v = (const char *)n->data.scalar.value;
-	if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-	    (!*v || !strcmp(v, "~") || !strcmp(v, "null"))) {
-		*out = NULL;
-		return 0;
-	}
-	if (strlen(v) != n->data.scalar.length)
-		return err_set(r->e, -EINVAL, "%s:%zu: '%s': a NUL byte in the value", r->path,
-			       n->start_mark.line + 1, key);
-	*out = v;
-	return 0;
-}
-
-static yaml_node_t *node(struct reader *r, int id)
-{
-	return yaml_document_get_node(&r->doc, id);
-}
-
-static int read_source(struct reader *r, const yaml_node_t *n, const char *tenant)
-{
-	static const char *const keys[] = { "name", "cidr", "host", "listener", "format", "tz" };
-	struct xsource *xs;
-	const char **fields[ARRAY_SIZE(keys)];
-	int rc;
-
-	if (n->type != YAML_MAPPING_NODE)
-		return at(r, n, "a source: expected a mapping with name, cidr, host, listener, "
-			  "format, tz", NULL);
-	if ((rc = grow((void **)&r->want.s, r->want.n_s, sizeof(*r->want.s), IMPORT_MAX_SOURCES,
-		       r->e)) < 0)
-		return rc;
-	xs = &r->want.s[r->want.n_s++];
-	*xs = (struct xsource){ .s.tenant = tenant, .line = (int)n->start_mark.line + 1 };
-	fields[0] = &xs->s.name;
-	fields[1] = &xs->s.cidr;
-	fields[2] = &xs->s.host;
-	fields[3] = &xs->s.listener;
-	fields[4] = &xs->s.format;
-	fields[5] = &xs->s.tz;
-	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = node(r, p->key), *v = node(r, p->value);
-		const char *key;
-		size_t i;
-
-		if ((rc = scalar(r, k, "key", &key)) < 0)
-			return rc;
-		for (i = 0; key && i < ARRAY_SIZE(keys) && strcmp(key, keys[i]); i++)
-			;
-		if (!key || i == ARRAY_SIZE(keys))
-			return at(r, k, "unknown key in a source (expected name, cidr, host, listener, "
-				  "format, tz): ", key ? key : "null");
-		if ((rc = scalar(r, v, key, fields[i])) < 0)
-			return rc;
-	}
-	if (!xs->s.name)
-		return at(r, n, "a source without a name", NULL);
-	if (!xs->s.format)
-		xs->s.format = "auto";
-	if ((rc = meta_source_check(&xs->s, r->e)) < 0)
-		return with_line(r, xs->line);
-	return 0;
-}
-
-static int read_tenant(struct reader *r, const yaml_node_t *n)
-{
-	const yaml_node_t *sources = NULL;
-	struct xtenant *t;
-	int rc;
-
-	if (n->type != YAML_MAPPING_NODE)
-		return at(r, n, "a tenant: expected a mapping with name and sources", NULL);
-	if ((rc = grow((void **)&r->want.t, r->want.n_t, sizeof(*r->want.t), IMPORT_MAX_TENANTS,
-		       r->e)) < 0)
-		return rc;
-	t = &r->want.t[r->want.n_t++];
-	*t = (struct xtenant){ .line = (int)n->start_mark.line + 1 };
-	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = node(r, p->key), *v = node(r, p->value);
-		const char *key;
-
-		if ((rc = scalar(r, k, "key", &key)) < 0)
-			return rc;
-		if (key && !strcmp(key, "name")) {
-			if ((rc = scalar(r, v, key, &t->name)) < 0)
-				return rc;
-		} else if (key && !strcmp(key, "sources")) {
-			sources = v;
-		} else {
-			return at(r, k, "unknown key in a tenant (expected name, sources): ",
-				  key ? key : "null");
-		}
-	}
-	if (!t->name)
-		return at(r, n, "a tenant without a name", NULL);
-	if ((rc = meta_tenant_check(t->name, r->e)) < 0)
-		return with_line(r, t->line);
-	if (!sources || (sources->type == YAML_SCALAR_NODE && !sources->data.scalar.length))
-		return 0;
-	if (sources->type != YAML_SEQUENCE_NODE)
-		return at(r, sources, "'sources': expected a list of sources", NULL);
-	for (yaml_node_item_t *i = sources->data.sequence.items.start;
-	     i < sources->data.sequence.items.top; i++)
-		if ((rc = read_source(r, node(r, *i), t->name)) < 0)
-			return rc;
-	return 0;
-}
-
-/* Duplicate names in the file are errors, with both lines. */
-static int check_duplicates(struct reader *r)
-{
-	for (size_t i = 0; i < r->want.n_t; i++)
-		for (size_t j = 0; j < i; j++)
-			if (!strcmp(r->want.t[i].name, r->want.t[j].name))
-				return err_set(r->e, -EINVAL, "%s:%d: tenant '%s' again (first at "
-					       "line %d)", r->path, r->want.t[i].line,
-					       r->want.t[i].name, r->want.t[j].line);
-	for (size_t i = 0; i < r->want.n_s; i++)
-		for (size_t j = 0; j < i; j++)
-			if (!strcmp(r->want.s[i].s.name, r->want.s[j].s.name))
-				return err_set(r->e, -EINVAL, "%s:%d: source '%s' again (first at "
-					       "line %d)", r->path, r->want.s[i].line,
-					       r->want.s[i].s.name, r->want.s[j].line);
-	return 0;
-}
-
-static int read_file(struct reader *r, FILE *f)
-{
-	yaml_parser_t p;
-	yaml_node_t *root;
-	const yaml_node_t *list = NULL;
-	int rc = 0;
-
-	if (!yaml_parser_initialize(&p))
-		return err_set(r->e, -ENOMEM, "out of memory reading %s", r->path);
-	yaml_parser_set_input_file(&p, f);
-	if (!yaml_parser_load(&p, &r->doc)) {
-		rc = err_set(r->e, -EINVAL, "%s:%zu: %s", r->path, p.problem_mark.line + 1,
-			     p.problem ? p.problem : "not valid YAML or JSON");
-		yaml_parser_delete(&p);
-		memset(&r->doc, 0, sizeof(r->doc));
-		return rc;
-	}
-	yaml_parser_delete(&p);
-	root = yaml_document_get_root_node(&r->doc);
-	if (!root || root->type != YAML_MAPPING_NODE)
-		return err_set(r->e, -EINVAL, "%s: expected a mapping with the key 'tenants'",
-			       r->path);
-	for (yaml_node_pair_t *q = root->data.mapping.pairs.start; q < root->data.mapping.pairs.top;
-	     q++) {
-		yaml_node_t *k = node(r, q->key);
-		const char *key;
-
-		if ((rc = scalar(r, k, "key", &key)) < 0)
-			return rc;
-		if (!key || strcmp(key, "tenants"))
-			return at(r, k, "unknown key (expected tenants): ", key ? key : "null");
-		list = node(r, q->value);
-	}
-	if (!list || list->type != YAML_SEQUENCE_NODE)
-		return err_set(r->e, -EINVAL, "%s: 'tenants': expected a list of tenants", r->path);
-	for (yaml_node_item_t *i = list->data.sequence.items.start;
-	     i < list->data.sequence.items.top; i++)
-		if ((rc = read_tenant(r, node(r, *i))) < 0)
-			return rc;
-	return check_duplicates(r);
-}
-
 /* ---- import: the difference, and applying it ---- */
 
 static bool same(const char *a, const char *b)
@@ -745,30 +544,36 @@ static int run_plan(struct meta *m, struct xset *have, struct xset *want, struct
 	return 0;
 }
 
+/* The file's tenants and sources as an xset pointing into tf. */
+static int xset_from_file(struct xset *x, const struct tenantfile *tf, struct err *e)
+{
+	*x = (struct xset){ .e = e };
+	x->t = mem_calloc(tf->n_tenants ? tf->n_tenants : 1, sizeof(*x->t));
+	x->s = mem_calloc(tf->n_sources ? tf->n_sources : 1, sizeof(*x->s));
+	if (!x->t || !x->s)
+		return err_set(e, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < tf->n_tenants; i++)
+		x->t[x->n_t++] = (struct xtenant){ .name = tf->tenants[i].name,
+						   .line = tf->tenants[i].line };
+	for (size_t i = 0; i < tf->n_sources; i++)
+		x->s[x->n_s++] = (struct xsource){ .s = tf->sources[i].s, .line = tf->sources[i].line };
+	return 0;
+}
+
 static int tenant_import(struct meta *m, const char *path, bool dry_run, bool prune,
 			 struct err *e)
 {
-	struct reader r = { .path = path, .e = e };
-	struct xset have = { .owned = true };
+	struct tenantfile *tf = NULL;
+	struct xset have = { .owned = true }, want = { .owned = false };
 	struct plan p = { .apply = !dry_run, .prune = prune };
-	FILE *f = fopen(path, "rb");
-	struct stat sb;
 	int rc;
 
-	if (!f)
-		return err_set(e, -errno, "%s: %s", path, strerror(errno));
-	if (fstat(fileno(f), &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size > IMPORT_MAX_BYTES) {
-		fclose(f);
-		return err_set(e, -EINVAL, "%s: expected a regular file of at most %u MiB", path,
-			       IMPORT_MAX_BYTES >> 20);
-	}
-	rc = read_file(&r, f);
-	fclose(f);
-	if (rc < 0 || (rc = xset_load(&have, m, e)) < 0)
+	if ((rc = tenantfile_load(&tf, path, e)) < 0 || (rc = xset_from_file(&want, tf, e)) < 0 ||
+	    (rc = xset_load(&have, m, e)) < 0)
 		goto out;
 	if (p.apply && (rc = meta_begin(m, e)) < 0)
 		goto out;
-	rc = run_plan(m, &have, &r.want, &p, e);
+	rc = run_plan(m, &have, &want, &p, e);
 	if (p.apply && rc < 0)
 		meta_rollback(m);
 	else if (p.apply && (rc = meta_commit(m, e)) < 0)
@@ -785,9 +590,8 @@ static int tenant_import(struct meta *m, const char *path, bool dry_run, bool pr
 		       p.changes == 1 ? "" : "s");
 out:
 	xset_release(&have);
-	mem_free(r.want.t);
-	mem_free(r.want.s);
-	yaml_document_delete(&r.doc);
+	xset_release(&want);
+	tenantfile_free(tf);
 	return rc;
 }
 
