@@ -155,7 +155,8 @@ int cli_load_config(int *argc, char **argv, struct config *c)
 		}
 		if (!strcmp(a, "-c") || !strcmp(a, "--config")) {
 			if (i + 1 == *argc)
-				return cli_usage_error(argv[0], argv[0], "option '%s' needs a value", a);
+				return cli_usage_error(argv[0], argv[0],
+						       "option '%s' needs a value", a);
 			path = argv[++i];
 		} else if (!strncmp(a, "--config=", 9)) {
 			path = a + 9;
@@ -235,7 +236,8 @@ int cli_getopt(int argc, char **argv, const struct cli_args *a)
 			return cli_usage_error(a->cmd, a->usage, "option '%s' needs a value", name);
 		case '?':
 			if (optopt)
-				return cli_usage_error(a->cmd, a->usage, "unknown option '-%c'", optopt);
+				return cli_usage_error(a->cmd, a->usage, "unknown option '-%c'",
+						       optopt);
 			option_text(argv[optind - 1], name, sizeof(name));
 			return cli_usage_error(a->cmd, a->usage, "unknown option '%s'", name);
 		default:
@@ -253,7 +255,8 @@ int cli_getopt(int argc, char **argv, const struct cli_args *a)
 	}
 	for (int i = optind; i < argc; i++) {
 		if (npos == a->max_pos)
-			return cli_usage_error(a->cmd, a->usage, "unexpected argument '%s'", argv[i]);
+			return cli_usage_error(a->cmd, a->usage, "unexpected argument '%s'",
+					       argv[i]);
 		a->pos[npos++] = argv[i];
 	}
 	if (npos < a->min_pos)

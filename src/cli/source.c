@@ -185,8 +185,9 @@ static int source_add(const struct config *c, int argc, char **argv)
 	struct meta *m = NULL;
 	struct meta_source s = { .name = NULL };
 	const struct cli_option opts[] = {
-		CLI_VALUE("tenant", &s.tenant), CLI_VALUE("cidr", &s.cidr), CLI_VALUE("host", &s.host),
-		CLI_VALUE("listener", &s.listener), CLI_VALUE("format", &s.format), CLI_VALUE("tz", &s.tz),
+		CLI_VALUE("tenant", &s.tenant), CLI_VALUE("cidr", &s.cidr),
+		CLI_VALUE("host", &s.host),     CLI_VALUE("listener", &s.listener),
+		CLI_VALUE("format", &s.format), CLI_VALUE("tz", &s.tz),
 	};
 	static const char *const names[] = { "NAME" };
 	const char *pos[1];

@@ -467,7 +467,8 @@ static int apply_sources(struct meta *m, struct xset *have, struct xset *want, s
 		h->seen = true;
 		/* a change line: "~ source NAME: field old -> new, ..." */
 		{
-			const char *fields[] = { "tenant", "cidr", "host", "listener", "format", "tz" };
+			const char *fields[] = { "tenant",   "cidr",   "host",
+						 "listener", "format", "tz" };
 			const char *a[] = { h->s.tenant, h->s.cidr, h->s.host, h->s.listener,
 					    h->s.format, h->s.tz };
 			const char *b[] = { w->tenant, w->cidr, w->host, w->listener, w->format,
@@ -505,7 +506,8 @@ static int apply_leftovers(struct meta *m, struct xset *have, struct plan *p, st
 		if (have->s[i].seen)
 			continue;
 		if (!p->prune) {
-			printf("  source %s (tenant %s) is not in the file: kept (--prune removes it)\n",
+			printf("  source %s (tenant %s) is not in the file: kept "
+			       "(--prune removes it)\n",
 			       h->name, h->tenant);
 			continue;
 		}
@@ -556,7 +558,8 @@ static int xset_from_file(struct xset *x, const struct tenantfile *tf, struct er
 		x->t[x->n_t++] = (struct xtenant){ .name = tf->tenants[i].name,
 						   .line = tf->tenants[i].line };
 	for (size_t i = 0; i < tf->n_sources; i++)
-		x->s[x->n_s++] = (struct xsource){ .s = tf->sources[i].s, .line = tf->sources[i].line };
+		x->s[x->n_s++] = (struct xsource){ .s = tf->sources[i].s,
+						   .line = tf->sources[i].line };
 	return 0;
 }
 

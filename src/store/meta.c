@@ -220,7 +220,8 @@ int meta_source_check(const struct meta_source *s, struct err *e)
 		return rc;
 	if (s->listener && !name_chars_valid(s->listener, strlen(s->listener), META_LISTENER_MAX))
 		return err_set(e, -EINVAL, "listener '%s': expected 1-%d of a-z 0-9 _ - (the name "
-			       "of a listener in the configuration)", ESC(s->listener), META_LISTENER_MAX);
+			       "of a listener in the configuration)", ESC(s->listener),
+			       META_LISTENER_MAX);
 	if (s->format && (rc = check_format(s->format, e)) < 0)
 		return rc;
 	if (s->tz && (rc = check_zone(s->tz, e)) < 0)
@@ -477,7 +478,8 @@ static int each_tenant(struct meta *m, sqlite3_stmt *st,
 			return err_set(e, -ENOMEM, "out of memory reading tenants");
 		/* A row written behind koban's back must not reach a file name or a log line. */
 		if (check_tenant_ref(t.name, &bad) < 0) {
-			log_warn("%s: tenant row %lld skipped: %s", m->path, (long long)t.id, bad.msg);
+			log_warn("%s: tenant row %lld skipped: %s", m->path, (long long)t.id,
+				 bad.msg);
 			continue;
 		}
 		fn(ctx, &t);
@@ -614,7 +616,8 @@ int meta_source_list(struct meta *m, const char *tenant,
 		}
 		/* Validated again on load, as every row a writer other than koban may have made. */
 		if (meta_source_check(&s, &bad) < 0) {
-			log_warn("%s: source row %lld skipped: %s", m->path, (long long)s.id, bad.msg);
+			log_warn("%s: source row %lld skipped: %s", m->path, (long long)s.id,
+				 bad.msg);
 			continue;
 		}
 		fn(ctx, &s);
@@ -654,7 +657,8 @@ int meta_activity_add(struct meta *m, const char *tenant, int64_t received, int6
 			     " SELECT id, ?2, ?3 FROM tenants WHERE name = ?1"
 			     " ON CONFLICT (tenant_id) DO UPDATE SET"
 			     " received = received + excluded.received,"
-			     " last_event_ns = max(last_event_ns, excluded.last_event_ns)", &st, e)) < 0)
+			     " last_event_ns = max(last_event_ns, excluded.last_event_ns)",
+			     &st, e)) < 0)
 		return rc;
 	bind_text(st, 1, tenant);
 	sqlite3_bind_int64(st, 2, received);
@@ -739,7 +743,8 @@ int meta_source_update(struct meta *m, const struct meta_source *s, struct err *
 		return rc;
 	rc = prepare(m, "UPDATE sources SET tenant_id = (SELECT id FROM tenants WHERE name = ?2),"
 			" cidr = ?3, host = ?4, listener = ?5, format = ?6, tz = ?7"
-			" WHERE name = ?1 AND EXISTS (SELECT 1 FROM tenants WHERE name = ?2)", &st, e);
+			" WHERE name = ?1 AND EXISTS (SELECT 1 FROM tenants WHERE name = ?2)",
+		     &st, e);
 	if (rc < 0)
 		return rc;
 	bind_text(st, 1, s->name);

@@ -109,8 +109,8 @@ static int read_source(struct reader *r, const yaml_node_t *n, const char *tenan
 		for (i = 0; key && i < ARRAY_SIZE(keys) && strcmp(key, keys[i]); i++)
 			;
 		if (!key || i == ARRAY_SIZE(keys))
-			return at(r, k, "unknown key in a source (expected name, cidr, host, listener, "
-				  "format, tz): ", key ? key : "null");
+			return at(r, k, "unknown key in a source (expected name, cidr, host, "
+				  "listener, format, tz): ", key ? key : "null");
 		if ((rc = scalar(r, v, key, fields[i])) < 0)
 			return rc;
 	}
