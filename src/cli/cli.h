@@ -34,7 +34,7 @@ int cmd_source(int argc, char **argv);
  * usage error).
  */
 int cli_load_config(int *argc, char **argv, struct config *c);
-/* The configuration file in use (NULL: built-in defaults); after cli_load_config(). */
+/* The configuration file named by -c or $KOBAN_CONFIG, or NULL (built-in defaults). */
 const char *cli_config_path(void);
 /* Records -c PATH; a usage error (2, printed) when one was given already. */
 int cli_set_config(const char *cmd, const char *usage, const char *path);

@@ -21,8 +21,8 @@ static int config_check(const char *path)
 
 static const struct cli_verb config_verbs[] = {
 	{ "check", "config check FILE",
-	  "Validates FILE without starting anything; prints \"FILE: ok\" or the first error\n"
-	  "with its line, and exits 1." },
+	  "Validates FILE (default: the -c FILE or $KOBAN_CONFIG) without starting\n"
+	  "anything; prints \"FILE: ok\" or the first error with its line, and exits 1." },
 	{ "example", "config example",
 	  "Prints a complete, commented configuration holding the built-in defaults." },
 };
@@ -49,9 +49,12 @@ int cmd_config(int argc, char **argv)
 	a.cmd = verb == &config_verbs[0] ? "config check" : "config example";
 	a.usage = verb->usage;
 	a.about = verb->about;
-	a.min_pos = a.max_pos = verb == &config_verbs[0];
+	a.max_pos = verb == &config_verbs[0];
 	if ((rc = cli_getopt(argc, argv, &a)) >= 0)
 		return rc;
+	/* FILE, else the -c FILE or $KOBAN_CONFIG every command takes */
+	if (verb == &config_verbs[0] && !pos[0] && !cli_config_path())
+		return cli_usage_error(a.cmd, a.usage, "missing FILE");
 	if (verb == &config_verbs[0])
 		return config_check(pos[0] ? pos[0] : cli_config_path());
 	fputs(config_example(), stdout);

@@ -183,7 +183,9 @@ int cli_load_config(int *argc, char **argv, struct config *c)
 
 const char *cli_config_path(void)
 {
-	return config_path;
+	const char *env = getenv("KOBAN_CONFIG");
+
+	return config_given ? config_path : env && *env ? env : NULL;
 }
 
 /* The option as the user wrote it, for messages: "--cidr" out of "--cidr=x". */
