@@ -14,6 +14,13 @@
  * tens to hundreds of sources of a SOC; thousands of CIDR-only sources would want a
  * prefix tree here, behind the same interface.
  *
+ * router_route() and router_explain() share one decision function (decide), so `koban
+ * source test` answers with the code `serve` runs. A routed message is counted in its
+ * slot's `routed` while the table's read lock is held: after a reload swapped the table, a
+ * removed tenant's count no longer grows, which is what lets the fair queue free its slot
+ * once every routed message has ended (fairq.h). A message that matched nothing also
+ * counts its sender in a bounded table under its own mutex, taken only on that path.
+ *
  * Concurrency: the table pointer is guarded by a rwlock (writer-preferring, so a busy
  * stream of router_route() calls cannot starve a reload). router_route() holds the read
  * lock while it walks the table; router_reload() builds the new table without the lock,
