@@ -237,10 +237,13 @@ int cli_getopt(int argc, char **argv, const struct cli_args *a)
 			option_text(argv[optind - 1], name, sizeof(name));
 			return cli_usage_error(a->cmd, a->usage, "option '%s' needs a value", name);
 		case '?':
+			option_text(argv[optind - 1], name, sizeof(name));
+			if (optopt >= 256 || optopt == 'h') /* a flag given "=VALUE" */
+				return cli_usage_error(a->cmd, a->usage,
+						       "option '%s' takes no value", name);
 			if (optopt)
 				return cli_usage_error(a->cmd, a->usage, "unknown option '-%c'",
 						       optopt);
-			option_text(argv[optind - 1], name, sizeof(name));
 			return cli_usage_error(a->cmd, a->usage, "unknown option '%s'", name);
 		default:
 			break;

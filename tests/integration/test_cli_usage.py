@@ -65,6 +65,7 @@ def test_usage_errors_exit_2_and_say_why():
         usage_error(d, ["tenant", "list", "-c"], "option '-c' needs a value")
         usage_error(d, ["tenant", "export", "--yaml", "--yaml"], "repeated option '--yaml'")
         usage_error(d, ["tenant", "import"], "missing FILE")
+        usage_error(d, ["tenant", "export", "--yaml=yes"], "option '--yaml' takes no value")
         usage_error(d, ["source", "add", "s", "--tenant", "t", "--cidr", "10.0.0.0/8",
                         "--cidr", "10.1.0.0/16"], "repeated option '--cidr'")
         usage_error(d, ["source", "add", "s", "--tenant", "t", "--cidr"],
