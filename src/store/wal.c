@@ -579,6 +579,7 @@ int wal_append(struct wal *w, unsigned shard, uint64_t tenant, uint32_t count,
 	       const void *payload, size_t len, uint64_t *lsn, struct err *e)
 {
 	struct wal_shard *s;
+	bool full;
 	int rc;
 
 	if (shard >= w->cfg.shards)
@@ -587,7 +588,10 @@ int wal_append(struct wal *w, unsigned shard, uint64_t tenant, uint32_t count,
 		return err_set(e, -EMSGSIZE, "a WAL record of %zu bytes is over the maximum of %u",
 			       len, WAL_MAX_PAYLOAD);
 	s = &w->shards[shard];
-	if (s->p_count == PENDING_MAX && (rc = commit_shard(w, s)) < 0)
+	pthread_mutex_lock(&s->lock);
+	full = s->p_count == PENDING_MAX; /* only this writer adds: still true below */
+	pthread_mutex_unlock(&s->lock);
+	if (full && (rc = commit_shard(w, s)) < 0)
 		return err_set(e, rc, "%s: fdatasync: %s", s->dir, strerror(-rc));
 	pthread_mutex_lock(&s->sync_lock);
 	rc = ensure_file(w, s, shard, RECORD_HEADER + len, e);
