@@ -319,7 +319,9 @@ int cli_verb(int *argc, char ***argv, const struct cli_command *cmd, const struc
 		*argc -= 1;
 		return -1;
 	}
-	return cli_usage_error(cmd->name, cmd->usage, "unknown sub-command '%s'", v[i]);
+	return cli_usage_error(cmd->name, cmd->usage, v[i][0] == '-' ? "unknown option '%s'"
+								      : "unknown sub-command '%s'",
+			       v[i]);
 }
 
 int main(int argc, char **argv)

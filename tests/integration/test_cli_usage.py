@@ -58,6 +58,7 @@ def test_usage_errors_exit_2_and_say_why():
     try:
         usage_error(d, ["tenant"], "missing sub-command")
         usage_error(d, ["tenant", "frobnicate"], "unknown sub-command 'frobnicate'")
+        usage_error(d, ["source", "--bogus", "list"], "unknown option '--bogus'")
         usage_error(d, ["tenant", "add"], "missing NAME")
         usage_error(d, ["tenant", "add", "a", "b"], "unexpected argument 'b'")
         usage_error(d, ["tenant", "add", "a", "--bogus"], "unknown option '--bogus'")
