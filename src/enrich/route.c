@@ -134,26 +134,40 @@ static int tenant_slot(struct fairq *q, const char *name, struct err *e)
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
+#define SENDER_PROBES 8 /* entries a sender may occupy: its hash and the next 7 */
+
+static unsigned sender_hash(const struct ipaddr *a)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < sizeof(a->b); i++)
+		h = (h ^ a->b[i]) * 16777619u;
+	return h % ROUTER_SENDERS_MAX;
+}
+
 /*
- * Counts a message from peer that matched no source. The table keeps the busiest
- * senders: a new sender takes a free entry, else the entry with the fewest messages (a
- * flood of one-off addresses churns that one entry and never evicts a steady sender).
- * Any listener thread; only messages that reach _unassigned take the lock.
+ * Counts a message from peer that matched no source. A sender lives in one of the
+ * SENDER_PROBES entries after its hash: found there it is counted; else it takes a free one
+ * of them, or replaces the one of them with the fewest messages. So the cost is constant
+ * (a flood of spoofed one-off addresses costs 8 comparisons each) and such a flood churns
+ * the quiet entries without pushing out a steady sender. Any listener thread; only
+ * messages that reach _unassigned take the lock.
  */
 static void count_sender(struct router *r, const struct ipaddr *peer)
 {
+	unsigned h = sender_hash(peer);
 	struct rsender *low = NULL, *hit = NULL;
 	int64_t now = time_now_ns();
 
 	pthread_mutex_lock(&r->senders_lock);
-	for (size_t i = 0; i < ROUTER_SENDERS_MAX; i++) {
-		struct rsender *s = &r->senders[i];
+	for (unsigned k = 0; k < SENDER_PROBES; k++) {
+		struct rsender *s = &r->senders[(h + k) % ROUTER_SENDERS_MAX];
 
 		if (s->used && !memcmp(&s->addr, peer, sizeof(*peer))) {
 			hit = s;
 			break;
 		}
-		if (!low || !s->used || (low->used && s->count < low->count))
+		if (!low || (low->used && (!s->used || s->count < low->count)))
 			low = s;
 	}
 	if (!hit) {
@@ -664,8 +678,10 @@ static void mark_flushed(struct router *r, const struct rsender *snap, size_t n)
 {
 	pthread_mutex_lock(&r->senders_lock);
 	for (size_t k = 0; k < n; k++) {
-		for (size_t i = 0; i < ROUTER_SENDERS_MAX; i++) {
-			struct rsender *s = &r->senders[i];
+		unsigned h = sender_hash(&snap[k].addr);
+
+		for (unsigned i = 0; i < SENDER_PROBES; i++) {
+			struct rsender *s = &r->senders[(h + i) % ROUTER_SENDERS_MAX];
 
 			if (s->used && !memcmp(&s->addr, &snap[k].addr, sizeof(s->addr))) {
 				s->flushed = MIN(s->count, snap[k].count);

@@ -39,9 +39,10 @@ struct route {
 struct router;
 
 /*
- * Senders whose messages matched no source: the router keeps the ROUTER_SENDERS_MAX
- * busiest (a new sender replaces the one with the fewest messages, so a flood of spoofed
- * one-off addresses cannot push out a steady misconfigured device) and /metrics shows the
+ * Senders whose messages matched no source: the router keeps up to ROUTER_SENDERS_MAX of
+ * them in a table where a new sender replaces the quietest of the few entries it may use
+ * (constant cost per message; a flood of spoofed one-off addresses churns quiet entries and
+ * does not push out a steady misconfigured device), and /metrics shows the
  * ROUTER_SENDERS_METRICS busiest as koban_unassigned_sender_messages{address}.
  */
 #define ROUTER_SENDERS_MAX 256

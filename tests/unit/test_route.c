@@ -702,6 +702,18 @@ static void test_flush_activity_and_senders(void)
 	text[0] = '\0';
 	CHECK_INT(meta_sender_list(m, 10, sender_row, text, &e), 0);
 	CHECK_STR(text, "192.0.2.7=6 2001:db8::9=1");
+	/* A flood of one-off addresses does not push the steady sender out. */
+	for (int i = 0; i < 3000; i++) {
+		char addr[32];
+
+		snprintf(addr, sizeof(addr), "198.51.%d.%d", i / 250, i % 250);
+		route_to(r, 0, addr, "x", NULL);
+	}
+	route_to(r, 0, "192.0.2.7", "x", NULL);
+	CHECK_INT(router_flush(r, m, &e), 0);
+	text[0] = '\0';
+	CHECK_INT(meta_sender_list(m, 1, sender_row, text, &e), 0);
+	CHECK_STR(text, "192.0.2.7=7");
 	router_free(r);
 	meta_close(m);
 }
