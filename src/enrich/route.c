@@ -264,8 +264,8 @@ int router_new(struct router **rp, struct fairq *q, struct err *e)
 				   "busiest " STR(ROUTER_SENDERS_METRICS) ", counted since each "
 				   "entered the table).", collect_senders, r)) < 0 ||
 	    (rc = metrics_register("koban_unassigned_senders_evicted_total", METRICS_COUNTER,
-				   "Unassigned senders pushed out of the bounded table by busier "
-				   "ones.", collect_evicted, r)) < 0) {
+				   "Unassigned senders replaced in the bounded table by new ones.",
+				   collect_evicted, r)) < 0) {
 		metrics_unregister(r);
 		pthread_mutex_destroy(&r->senders_lock);
 		pthread_rwlock_destroy(&r->lock);
