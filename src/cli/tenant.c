@@ -15,6 +15,7 @@
 #include "core/json.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
+#include "core/tz.h"
 #include "store/meta.h"
 #include "store/tenantfile.h"
 
@@ -563,16 +564,44 @@ static int xset_from_file(struct xset *x, const struct tenantfile *tf, struct er
 	return 0;
 }
 
-static int tenant_import(struct meta *m, const char *path, bool dry_run, bool prune,
-			 struct err *e)
+/*
+ * What the store cannot know: zones this machine cannot load are refused (as `source add`
+ * does), listeners not in the configuration are warned about.
+ */
+static int check_local(const struct tenantfile *tf, const char *path, const struct config *c,
+		       struct err *e)
+{
+	for (size_t i = 0; i < tf->n_sources; i++) {
+		const struct meta_source *s = &tf->sources[i].s;
+		size_t l;
+
+		if (s->tz && !tz_get(s->tz, strlen(s->tz), e)) {
+			struct err inner = *e;
+
+			return err_set(e, -EINVAL, "%s:%d: %.400s", path, tf->sources[i].line,
+				       inner.msg);
+		}
+		for (l = 0; s->listener && l < c->n_listeners; l++)
+			if (!strcmp(c->listeners[l].name, s->listener))
+				break;
+		if (s->listener && l == c->n_listeners)
+			fprintf(stderr, "koban: warning: %s:%d: source '%s': no listener '%s' in the "
+				"configuration: it matches nothing until there is one\n", path,
+				tf->sources[i].line, s->name, s->listener);
+	}
+	return 0;
+}
+
+static int tenant_import(struct meta *m, const struct config *c, const char *path,
+			 bool dry_run, bool prune, struct err *e)
 {
 	struct tenantfile *tf = NULL;
 	struct xset have = { .owned = true }, want = { .owned = false };
 	struct plan p = { .apply = !dry_run, .prune = prune };
 	int rc;
 
-	if ((rc = tenantfile_load(&tf, path, e)) < 0 || (rc = xset_from_file(&want, tf, e)) < 0 ||
-	    (rc = xset_load(&have, m, e)) < 0)
+	if ((rc = tenantfile_load(&tf, path, e)) < 0 || (rc = check_local(tf, path, c, e)) < 0 ||
+	    (rc = xset_from_file(&want, tf, e)) < 0 || (rc = xset_load(&have, m, e)) < 0)
 		goto out;
 	if (p.apply && (rc = meta_begin(m, e)) < 0)
 		goto out;
@@ -600,7 +629,8 @@ out:
 
 /* ---- the command ---- */
 
-static int run(struct meta *m, const struct cli_verb *verb, const char **pos, bool yaml,
+static int run(struct meta *m, const struct config *c, const struct cli_verb *verb,
+	       const char **pos, bool yaml,
 	       bool dry_run, bool prune, struct err *e)
 {
 	if (!strcmp(verb->name, "add"))
@@ -612,7 +642,7 @@ static int run(struct meta *m, const struct cli_verb *verb, const char **pos, bo
 	if (!strcmp(verb->name, "export"))
 		return tenant_export(m, yaml, e);
 	if (!strcmp(verb->name, "import"))
-		return tenant_import(m, pos[0], dry_run, prune, e);
+		return tenant_import(m, c, pos[0], dry_run, prune, e);
 	return tenant_list(m, e);
 }
 
@@ -655,7 +685,7 @@ int cmd_tenant(int argc, char **argv)
 		return rc;
 	if ((rc = cli_load_config(&argc, argv, &c)))
 		return rc;
-	if (meta_open(&m, c.data_dir, &e) < 0 || run(m, verb, pos, yaml, dry_run, prune, &e) < 0)
+	if (meta_open(&m, c.data_dir, &e) < 0 || run(m, &c, verb, pos, yaml, dry_run, prune, &e) < 0)
 		rc = cli_fail(&e);
 	meta_close(m);
 	config_release(&c);

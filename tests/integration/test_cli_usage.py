@@ -188,6 +188,10 @@ def test_export_import_round_trip():
             f.write("tenants:\n  - name: ok\n    colour: red\n")
         status, _, err = run(["tenant", "import", "bad2.yaml"], d, check=False)
         assert status == 1 and "bad2.yaml:3:" in err and "colour" in err, err
+        with open(os.path.join(d, "bad3.yaml"), "w") as f:
+            f.write("tenants:\n  - name: ok\n    sources:\n      - {name: z, host: h, tz: Mars/Base}\n")
+        status, _, err = run(["tenant", "import", "bad3.yaml"], d, check=False)
+        assert status == 1 and "bad3.yaml:4:" in err and "Mars/Base" in err, err
         assert "\"ok\"" not in export(d)
     finally:
         shutil.rmtree(d)
