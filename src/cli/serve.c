@@ -435,15 +435,16 @@ static void raise_fd_limit(const struct config *c)
 static void wait_for_signals(struct serve *sv, const sigset_t *set)
 {
 	const struct timespec tick = { ACTIVITY_FLUSH_SECONDS, 0 };
+	int64_t next = time_now_ns() + ACTIVITY_FLUSH_SECONDS * NS_PER_SEC;
 
 	for (;;) {
 		int sig = sigtimedwait(set, NULL, &tick);
 
-		if (sig < 0) {
-			flush_activity(sv); /* EAGAIN: the interval passed (or EINTR) */
-			continue;
+		/* by the clock, so a stream of SIGHUPs does not hold the saving back */
+		if (time_now_ns() >= next) {
+			flush_activity(sv);
+			next = time_now_ns() + ACTIVITY_FLUSH_SECONDS * NS_PER_SEC;
 		}
-
 		if (sig == SIGHUP) {
 			serve_reload(sv, sv->cfg->path);
 		} else if (sig == SIGTERM || sig == SIGINT) {
