@@ -164,28 +164,21 @@ static int run(struct parse_run *r)
 static int parse_args(int argc, char **argv, const char **format, const char **zone,
 		      const char **path)
 {
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
+	const char *fmt = NULL;
+	static const char *const names[] = { "FILE" };
+	const struct cli_option opts[] = { CLI_VALUE("format", &fmt), CLI_VALUE("tz", zone) };
+	const struct cli_args a = { "parse", USAGE, NULL, opts, ARRAY_SIZE(opts), path, 0, 1,
+				    names };
+	int rc = cli_getopt(argc, argv, &a);
 
-		if (!strcmp(a, "--format") && i + 1 < argc)
-			*format = argv[++i];
-		else if (!strncmp(a, "--format=", 9))
-			*format = a + 9;
-		else if (!strcmp(a, "--tz") && i + 1 < argc)
-			*zone = argv[++i];
-		else if (!strncmp(a, "--tz=", 5))
-			*zone = a + 5;
-		else if ((a[0] != '-' || !strcmp(a, "-")) && !*path)
-			*path = a;
-		else
-			return cli_usage(USAGE);
-	}
-	return 0;
+	if (fmt)
+		*format = fmt;
+	return rc < 0 ? 0 : rc == 0 ? 2 : rc; /* --help was answered before */
 }
 
 static bool wants_help(int argc, char **argv)
 {
-	for (int i = 1; i < argc; i++)
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
 			return true;
 	return false;

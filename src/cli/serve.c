@@ -43,6 +43,7 @@
 	"                   [--syslog-tls ADDR:PORT] [--admin ADDR:PORT]"
 
 #define SPOOL_FLUSH_BYTES (1u << 20) /* a worker writes its spool buffer out past this */
+#define ACTIVITY_FLUSH_SECONDS 5     /* tenant activity and unassigned senders to koban.db */
 
 /* Command-line overrides, applied again to every reloaded configuration. */
 struct serve_overrides {
@@ -60,6 +61,7 @@ struct worker_state {
 struct spool {
 	char *dir;
 	int fds[FAIRQ_MAX_TENANTS];
+	unsigned gens[FAIRQ_MAX_TENANTS]; /* fairq_slot_gen() each fd was opened for */
 	pthread_mutex_t lock;
 };
 
@@ -83,28 +85,25 @@ struct serve {
 	unsigned n_workers;
 };
 
+/* -1 to go on, or the exit status (0 after --help, 2 after a usage error). */
 static int parse_args(int *argc, char **argv, struct serve_overrides *ov)
 {
-	static const char *const flags[] = { "--syslog-udp", "--syslog-tcp", "--syslog-tls" };
+	const struct cli_option opts[] = {
+		CLI_VALUE("syslog-udp", &ov->listener[0]),
+		CLI_VALUE("syslog-tcp", &ov->listener[1]),
+		CLI_VALUE("syslog-tls", &ov->listener[2]),
+		CLI_VALUE("admin", &ov->admin),
+	};
+	const struct cli_args a = {
+		"serve", SERVE_USAGE,
+		"Runs the daemon: the syslog listeners of the configuration (or those given\n"
+		"here, replacing the configured ones of that protocol), the workers and the\n"
+		"admin HTTP listener (/metrics, /healthz). SIGHUP reloads the configuration\n"
+		"and the tenants; SIGTERM or SIGINT drains the queues and stops.",
+		opts, ARRAY_SIZE(opts), NULL, 0, 0, NULL,
+	};
 
-	for (int i = 1; i < *argc; i++) {
-		const char *a = argv[i], *v = i + 1 < *argc ? argv[i + 1] : NULL;
-		size_t k;
-
-		for (k = 0; k < ARRAY_SIZE(flags); k++)
-			if (!strcmp(a, flags[k]))
-				break;
-		if (k < ARRAY_SIZE(flags) && v) {
-			ov->listener[k] = v;
-			i++;
-		} else if (!strcmp(a, "--admin") && v) {
-			ov->admin = v;
-			i++;
-		} else {
-			return cli_usage(SERVE_USAGE);
-		}
-	}
-	return 0;
+	return cli_getopt(*argc, argv, &a);
 }
 
 static int apply_overrides(struct config *c, const struct serve_overrides *ov, struct err *e)
@@ -155,7 +154,12 @@ static int spool_fd(struct spool *s, struct fairq *q, unsigned slot)
 
 	pthread_mutex_lock(&s->lock);
 	fd = s->fds[slot];
+	if (fd >= 0 && s->gens[slot] != fairq_slot_gen(q, slot)) {
+		close(fd); /* the slot was freed and given to another tenant */
+		fd = s->fds[slot] = -1;
+	}
 	if (fd < 0) {
+		s->gens[slot] = fairq_slot_gen(q, slot);
 		struct buf path = BUF_INIT(4096);
 
 		if (!buf_addf(&path, "%s/%s.ndjson", s->dir, fairq_slot_name(q, slot))) {
@@ -511,6 +515,15 @@ done:
 	mem_free(ch);
 }
 
+/* What the router saw, into koban.db for `tenant list` and `source unassigned`. */
+static void flush_activity(struct serve *sv)
+{
+	struct err e = ERR_INIT;
+
+	if (sv->router && sv->meta && router_flush(sv->router, sv->meta, &e) < 0)
+		log_warn("saving tenant activity: %s", e.msg);
+}
+
 static void serve_stop(struct serve *sv)
 {
 	int64_t t0 = time_now_ns();
@@ -526,6 +539,7 @@ static void serve_stop(struct serve *sv)
 	if (sv->q)
 		log_info("drained %zu queued messages in %.3f s", left,
 			 (double)(time_now_ns() - t0) / 1e9);
+	flush_activity(sv); /* after the drain: every message counted */
 	if (sv->admin)
 		admin_stop(sv->admin);
 	metrics_unregister(sv);
@@ -565,12 +579,20 @@ static void raise_fd_limit(const struct config *c)
 			 (unsigned long long)rl.rlim_cur, c->tcp_max_connections);
 }
 
-/* Blocks until SIGTERM/SIGINT, reloading on every SIGHUP. */
+/* Blocks until SIGTERM/SIGINT, reloading on every SIGHUP, saving activity meanwhile. */
 static void wait_for_signals(struct serve *sv, const sigset_t *set)
 {
-	for (;;) {
-		int sig = sigwaitinfo(set, NULL);
+	const struct timespec tick = { ACTIVITY_FLUSH_SECONDS, 0 };
+	int64_t next = time_now_ns() + ACTIVITY_FLUSH_SECONDS * NS_PER_SEC;
 
+	for (;;) {
+		int sig = sigtimedwait(set, NULL, &tick);
+
+		/* by the clock, so a stream of SIGHUPs does not hold the saving back */
+		if (time_now_ns() >= next) {
+			flush_activity(sv);
+			next = time_now_ns() + ACTIVITY_FLUSH_SECONDS * NS_PER_SEC;
+		}
 		if (sig == SIGHUP) {
 			serve_reload(sv);
 		} else if (sig == SIGTERM || sig == SIGINT) {
@@ -590,7 +612,7 @@ int cmd_serve(int argc, char **argv)
 
 	if ((rc = cli_load_config(&argc, argv, &cfg)))
 		return rc;
-	if ((rc = parse_args(&argc, argv, &sv.ov))) {
+	if ((rc = parse_args(&argc, argv, &sv.ov)) >= 0) {
 		config_release(&cfg);
 		return rc;
 	}

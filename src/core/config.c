@@ -378,8 +378,13 @@ static int unknown_key(struct parse *p, const struct section *s, const char *pat
 	for (size_t i = 0; i < s->n && used < sizeof(list); i++)
 		used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "",
 					 s->keys[i].name);
-	return fail_here(p, "unknown key '%s' in '%s' (expected one of: %s)",
-			 shown(k, len, tmp), path, list);
+	return fail_here(p, "unknown key '%s' in '%s' (expected one of: %s)%s",
+			 shown(k, len, tmp), path, list,
+			 len == 7 && !memcmp(k, "tenants", 7)
+				 ? "; tenants and sources are kept in the data directory, not here: "
+				   "`koban tenant import FILE` loads them from a file of their own "
+				   "(docs/tenants.md)"
+				 : "");
 }
 
 static void key_path(char out[KEY_PATH_MAX], const char *section, const char *key)
