@@ -432,7 +432,7 @@ int event_write_json(const struct event *ev, struct buf *out)
 		rc |= open_path(out, order[i].v->field, &depth);
 		for (j = i + 1; j < ev->n && order[j].v->field == order[i].v->field; j++)
 			;
-		if (j - i > 1) {
+		if (j - i > 1 || field_is_array(order[i].v->field)) {
 			rc |= buf_addch(out, '[');
 			for (uint32_t k = i; k < j; k++) {
 				if (k > i)
