@@ -85,12 +85,12 @@ def comparable(e):
     e = json.loads(json.dumps(e))
     for k in ("organization", "koban"):
         e.pop(k, None)
-    e["log"].pop("source", None)
+    e.get("log", {}).pop("source", None)
     e["event"].pop("created")
     e["event"].pop("ingested")
     if e["event"]["kind"] == "pipeline_error":
         e.pop("@timestamp")
-    if not e["log"]:
+    if "log" in e and not e["log"]:
         e.pop("log")
     return e
 
