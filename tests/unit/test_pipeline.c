@@ -111,6 +111,7 @@ static void test_ecs_fields(void)
 	CHECK(!strstr(j, "tenant"));
 	CHECK_INT(c.last_slot, 5);
 	pipeline_free(p);
+	buf_release(&c.out);
 }
 
 static void test_failed_truncated_v6_no_tenant(void)
@@ -138,6 +139,7 @@ static void test_failed_truncated_v6_no_tenant(void)
 	CHECK(!strstr(j, "\"source\""));
 	CHECK(strstr(j, "\"kind\":\"event\""));
 	pipeline_free(p);
+	buf_release(&c.out);
 }
 
 static void test_clock_skew(void)
@@ -176,6 +178,7 @@ static void test_clock_skew(void)
 	CHECK(strstr(text.p, "koban_events_clock_skew_total{tenant=\"globex\",source=\"_none\"} 1"));
 	buf_release(&text);
 	pipeline_free(p);
+	buf_release(&c.out);
 	buf_init(&text, 1 << 16);
 	CHECK_INT(metrics_render(&text), 0);
 	CHECK(!text.len || !strstr(text.p, "koban_events_clock_skew_total")); /* unregistered */
@@ -207,6 +210,7 @@ static void test_batch_output(void)
 	pipeline_batch(p, 1, msgs, 3, &n);
 	CHECK_INT(n.output_failed, 3);
 	pipeline_free(p);
+	buf_release(&c.out);
 }
 
 /* Lines of two tenants never share one write (a worker's buffer belongs to one slot). */
@@ -230,6 +234,7 @@ static void test_tenant_switch_flushes(void)
 	msg_free(a);
 	msg_free(b);
 	pipeline_free(p);
+	buf_release(&c.out);
 }
 
 static void test_bad_config(void)
