@@ -305,31 +305,39 @@ static int set_pri(struct event *ev, int pri)
 	int fac = pri >> 3, sev = pri & 7;
 	const char *fn = facility_names[fac], *sn = severity_names[sev];
 
-	return event_set_int(ev, FIELD_LOG_SYSLOG_PRIORITY, pri) |
-	       event_set_int(ev, FIELD_LOG_SYSLOG_FACILITY_CODE, fac) |
-	       event_set_str(ev, FIELD_LOG_SYSLOG_FACILITY_NAME, fn, strlen(fn)) |
-	       event_set_int(ev, FIELD_LOG_SYSLOG_SEVERITY_CODE, sev) |
-	       event_set_str(ev, FIELD_LOG_SYSLOG_SEVERITY_NAME, sn, strlen(sn));
+	int rc;
+
+	if ((rc = event_set_int(ev, FIELD_LOG_SYSLOG_PRIORITY, pri)) < 0 ||
+	    (rc = event_set_int(ev, FIELD_LOG_SYSLOG_FACILITY_CODE, fac)) < 0 ||
+	    (rc = event_set_str(ev, FIELD_LOG_SYSLOG_FACILITY_NAME, fn, strlen(fn))) < 0 ||
+	    (rc = event_set_int(ev, FIELD_LOG_SYSLOG_SEVERITY_CODE, sev)) < 0)
+		return rc;
+	return event_set_str(ev, FIELD_LOG_SYSLOG_SEVERITY_NAME, sn, strlen(sn));
 }
 
 static int set_host(struct event *ev, struct span host)
 {
-	return set_span(ev, FIELD_LOG_SYSLOG_HOSTNAME, host) | set_span(ev, FIELD_HOST_NAME, host);
+	int rc = set_span(ev, FIELD_LOG_SYSLOG_HOSTNAME, host);
+
+	return rc < 0 ? rc : set_span(ev, FIELD_HOST_NAME, host);
 }
 
 /* APP-NAME / TAG and PROCID / PID, with process.pid when the id is a number. */
 static int set_process(struct event *ev, struct span app, struct span procid)
 {
-	int rc = set_span(ev, FIELD_LOG_SYSLOG_APPNAME, app) | set_span(ev, FIELD_PROCESS_NAME, app) |
-		 set_span(ev, FIELD_LOG_SYSLOG_PROCID, procid);
 	int64_t pid = 0;
 	size_t i;
+	int rc;
 
+	if ((rc = set_span(ev, FIELD_LOG_SYSLOG_APPNAME, app)) < 0 ||
+	    (rc = set_span(ev, FIELD_PROCESS_NAME, app)) < 0 ||
+	    (rc = set_span(ev, FIELD_LOG_SYSLOG_PROCID, procid)) < 0)
+		return rc;
 	for (i = 0; i < procid.len && i < 10 && is_digit(procid.p[i]); i++)
 		pid = pid * 10 + (procid.p[i] - '0');
 	if (procid.len && i == procid.len)
-		rc |= event_set_int(ev, FIELD_PROCESS_PID, pid);
-	return rc;
+		return event_set_int(ev, FIELD_PROCESS_PID, pid);
+	return 0;
 }
 
 static int set_message(struct event *ev, const char *p, size_t len)
@@ -337,7 +345,7 @@ static int set_message(struct event *ev, const char *p, size_t len)
 	return len ? event_set_str(ev, FIELD_MESSAGE, p, len) : 0;
 }
 
-/* Setters return 0 or a negative code; or-ing them keeps "negative when any failed". */
+/* The message for a setter's failure (-ENOSPC or -ENOMEM), with that code. */
 static int set_failed(int rc, struct err *e)
 {
 	return err_set(e, rc == -ENOSPC ? -ENOSPC : -ENOMEM,
@@ -456,13 +464,17 @@ static int bsd_parse(struct event *ev, const char *msg, size_t len,
 		if (!stamp_to_ns(&h.stamp, z, o->received_ns, &ns))
 			return err_set(e, -EINVAL, "offset 0: no year near the receive time has "
 				       "day %d of month %d", h.stamp.c.day, h.stamp.c.month);
-		rc |= event_set_time(ev, FIELD_TIMESTAMP, ns);
-		if (!h.stamp.has_offset)
-			rc |= event_set_str(ev, FIELD_EVENT_TIMEZONE, tz_name(z), strlen(tz_name(z)));
+		if ((rc = event_set_time(ev, FIELD_TIMESTAMP, ns)) < 0 ||
+		    (!h.stamp.has_offset &&
+		     (rc = event_set_str(ev, FIELD_EVENT_TIMEZONE, tz_name(z),
+					 strlen(tz_name(z)))) < 0))
+			return set_failed(rc, e);
 	}
-	rc |= set_pri(ev, h.pri) | set_host(ev, h.host) | set_process(ev, h.tag, h.pid) |
-	      set_message(ev, msg + h.msg, len - h.msg);
-	return rc ? set_failed(rc, e) : 0;
+	if ((rc = set_pri(ev, h.pri)) < 0 || (rc = set_host(ev, h.host)) < 0 ||
+	    (rc = set_process(ev, h.tag, h.pid)) < 0 ||
+	    (rc = set_message(ev, msg + h.msg, len - h.msg)) < 0)
+		return set_failed(rc, e);
+	return 0;
 }
 
 /* ---- RFC 5424 ---- */
@@ -752,15 +764,18 @@ static int ietf_parse(struct event *ev, const char *msg, size_t len,
 	if (h.has_stamp) {
 		int64_t ns = 0;
 
-		stamp_to_ns(&h.stamp, NULL, o->received_ns, &ns); /* has an offset: no zone */
-		rc |= event_set_time(ev, FIELD_TIMESTAMP, ns);
+		/* RFC 5424 stamps have an offset, so no zone is needed and this cannot fail */
+		if (stamp_to_ns(&h.stamp, NULL, o->received_ns, &ns) &&
+		    (rc = event_set_time(ev, FIELD_TIMESTAMP, ns)) < 0)
+			return set_failed(rc, e);
 	}
-	rc |= set_pri(ev, h.pri) |
-	      event_set_str(ev, FIELD_LOG_SYSLOG_VERSION, h.version.p, h.version.len) |
-	      set_host(ev, h.host) | set_process(ev, h.app, h.procid) |
-	      set_span(ev, FIELD_LOG_SYSLOG_MSGID, h.msgid) |
-	      set_message(ev, c.p, (size_t)(c.end - c.p));
-	return rc ? set_failed(rc, e) : 0;
+	if ((rc = set_pri(ev, h.pri)) < 0 ||
+	    (rc = event_set_str(ev, FIELD_LOG_SYSLOG_VERSION, h.version.p, h.version.len)) < 0 ||
+	    (rc = set_host(ev, h.host)) < 0 || (rc = set_process(ev, h.app, h.procid)) < 0 ||
+	    (rc = set_span(ev, FIELD_LOG_SYSLOG_MSGID, h.msgid)) < 0 ||
+	    (rc = set_message(ev, c.p, (size_t)(c.end - c.p))) < 0)
+		return set_failed(rc, e);
+	return 0;
 }
 
 /* ---- entry points ---- */
@@ -777,10 +792,9 @@ int syslog_parse(struct event *ev, const char *msg, size_t len, const struct sys
 	uint32_t base;
 	int rc;
 
-	rc = event_set_str(ev, FIELD_EVENT_ORIGINAL, msg, len) |
-	     event_set_time(ev, FIELD_EVENT_CREATED, opts->received_ns) |
-	     event_set_time(ev, FIELD_TIMESTAMP, opts->received_ns);
-	if (rc)
+	if ((rc = event_set_str(ev, FIELD_EVENT_ORIGINAL, msg, len)) < 0 ||
+	    (rc = event_set_time(ev, FIELD_EVENT_CREATED, opts->received_ns)) < 0 ||
+	    (rc = event_set_time(ev, FIELD_TIMESTAMP, opts->received_ns)) < 0)
 		return set_failed(rc, e);
 	base = ev->n;
 	if (f == SYSLOG_AUTO)
@@ -790,11 +804,13 @@ int syslog_parse(struct event *ev, const char *msg, size_t len, const struct sys
 	else
 		rc = bsd_parse(ev, msg, len, opts, opts->tz ? opts->tz : tz_local(), e);
 	if (rc < 0) {
+		int set;
+
 		/* drop the partial header: the whole text is the message */
 		event_truncate(ev, base);
-		if (event_set_time(ev, FIELD_TIMESTAMP, opts->received_ns) ||
-		    event_set_str(ev, FIELD_MESSAGE, msg, len))
-			return set_failed(-ENOMEM, e);
+		if ((set = event_set_time(ev, FIELD_TIMESTAMP, opts->received_ns)) < 0 ||
+		    (set = event_set_str(ev, FIELD_MESSAGE, msg, len)) < 0)
+			return set_failed(set, e);
 	}
 	return rc;
 }

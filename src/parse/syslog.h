@@ -16,7 +16,8 @@
  * = the whole text, @timestamp = receive time), returns a negative code and says in e
  * what was wrong at which offset. It never reads outside msg[0..len).
  *
- * Pure functions on their arguments: any thread.
+ * Any thread: the functions depend only on their arguments, except the process-wide
+ * structured-data name budgets below (atomic counters) and the field registry.
  */
 #ifndef PARSE_SYSLOG_H
 #define PARSE_SYSLOG_H
