@@ -306,6 +306,7 @@ static void serve_reload(struct serve *sv, const char *path)
 		return;
 	}
 	log_set_level(c->log_level);
+	pipeline_set_clock_skew_max(sv->pipeline, (int64_t)c->clock_skew_max * NS_PER_SEC);
 	log_info("reloaded %s (listener and queue changes need a restart)",
 		 path ? path : "built-in defaults");
 	config_release(c);

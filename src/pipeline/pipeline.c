@@ -49,6 +49,7 @@ struct pipeline {
 	struct skew_entry skew[SKEW_SLOTS];
 	struct skew_entry skew_other; /* when the table is full */
 	atomic_uint_fast64_t too_large; /* every worker's, for /metrics */
+	_Atomic int64_t skew_max_ns;    /* cfg.clock_skew_max_ns, changed on reload */
 };
 
 /* ---- clock skew counters ---- */
@@ -136,6 +137,11 @@ static int collect_too_large(struct metrics_out *o, void *ctx)
 			      NULL);
 }
 
+void pipeline_set_clock_skew_max(struct pipeline *p, int64_t ns)
+{
+	atomic_store_explicit(&p->skew_max_ns, ns, memory_order_relaxed);
+}
+
 uint64_t pipeline_clock_skew_count(struct pipeline *p, const char *tenant, const char *source)
 {
 	uint64_t n = 0;
@@ -170,6 +176,7 @@ int pipeline_new(struct pipeline **out, const struct pipeline_config *c, struct 
 		return err_set(e, -ENOMEM, "out of memory");
 	}
 	p->cfg = *c;
+	atomic_init(&p->skew_max_ns, c->clock_skew_max_ns);
 	pthread_mutex_init(&p->skew_lock, NULL);
 	for (unsigned i = 0; i < c->workers; i++) {
 		/* an event's copies (unescaped structured data) stay within its text's size */
@@ -272,13 +279,14 @@ static int check_skew(struct pipeline *p, struct event *ev, const struct msg *m,
 		      struct pipeline_counts *c)
 {
 	const struct event_value *ts = event_get(ev, FIELD_TIMESTAMP);
+	int64_t max = atomic_load_explicit(&p->skew_max_ns, memory_order_relaxed);
 	const char *tenant;
 	int64_t d;
 
-	if (!p->cfg.clock_skew_max_ns || !ts)
+	if (!max || !ts)
 		return 0;
 	d = ts->v.i - m->received_ns;
-	if (d <= p->cfg.clock_skew_max_ns && d >= -p->cfg.clock_skew_max_ns)
+	if (d <= max && d >= -max)
 		return 0;
 	c->clock_skew++;
 	tenant = p->cfg.tenant_name ? p->cfg.tenant_name(p->cfg.tenant_ctx, m->tenant) : NULL;

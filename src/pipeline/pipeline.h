@@ -87,6 +87,9 @@ void pipeline_flush(struct pipeline *p, unsigned w, struct pipeline_counts *c);
 void pipeline_batch(struct pipeline *p, unsigned w, struct msg **msgs, size_t n,
 		    struct pipeline_counts *c);
 
+/* Changes clock_skew_max (ns, 0 = off) while workers run (SIGHUP); any thread. */
+void pipeline_set_clock_skew_max(struct pipeline *p, int64_t ns);
+
 /* Events counted in koban_events_clock_skew_total for (tenant, source) so far; source NULL = none. */
 uint64_t pipeline_clock_skew_count(struct pipeline *p, const char *tenant, const char *source);
 

@@ -170,6 +170,11 @@ static void test_clock_skew(void)
 	j = one(p, &c, msg_of("<13>1 2026-03-14T03:00:00Z h a - - - x", 6, "10.0.0.1", 514), &n, &rc);
 	CHECK(strstr(j, "\"clock_skew_seconds\":-86400"));
 	CHECK_INT(n.clock_skew, 3);
+	/* a reload may change the limit (0 = off) */
+	pipeline_set_clock_skew_max(p, 0);
+	j = one(p, &c, msg_of("<13>1 2026-03-14T03:00:00Z h a - - - x", 6, "10.0.0.1", 514), &n, &rc);
+	CHECK(!strstr(j, "clock_skew"));
+	pipeline_set_clock_skew_max(p, 7200 * NS_PER_SEC);
 	CHECK_INT(pipeline_clock_skew_count(p, "acme", "fw"), 2);
 	CHECK_INT(pipeline_clock_skew_count(p, "globex", NULL), 1);
 	CHECK_INT(pipeline_clock_skew_count(p, "acme", NULL), 0);
