@@ -265,29 +265,22 @@ int cmd_parse(int argc, char **argv)
 		err_set(&e, -errno, "%s: %s", path, strerror(errno));
 		goto fail;
 	}
-	if (start(&r, &c, fixed, &e) < 0) {
-		if (r.in != stdin)
-			fclose(r.in);
-		goto release;
-	}
+	if (start(&r, &c, fixed, &e) < 0)
+		goto fail;
 	r.msg->format = (uint8_t)f;
 	r.msg->tz = tz;
 	r.msg->received_ns = received;
 	status = run(&r) < 0 || r.failed;
-	if (r.in != stdin)
-		fclose(r.in);
-	goto release;
+	goto out;
 fail:
 	cli_fail(&e);
-	goto out;
-release:
-	if (status && e.msg[0])
-		cli_fail(&e);
+out:
+	if (r.in && r.in != stdin)
+		fclose(r.in);
 	pipeline_free(r.pipeline);
 	buf_release(&r.line);
 	if (r.msg)
 		msg_free(r.msg);
-out:
 	config_release(&c);
 	return status;
 }
