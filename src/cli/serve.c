@@ -19,11 +19,9 @@
 #include <unistd.h>
 
 #define LOG_MODULE "serve"
-#include "core/arena.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
-#include "core/event.h"
 #include "core/fairq.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -34,7 +32,7 @@
 #include "core/worker.h"
 #include "enrich/route.h"
 #include "ingest/listener.h"
-#include "parse/syslog.h"
+#include "pipeline/pipeline.h"
 #include "portal/admin.h"
 #include "store/meta.h"
 
@@ -49,12 +47,6 @@
 struct serve_overrides {
 	const char *listener[3]; /* by enum listener_proto */
 	const char *admin;
-};
-
-/* Per-worker state: the batch arena and the JSON being built for the spool. */
-struct worker_state {
-	struct arena arena;
-	struct buf out;
 };
 
 /* Spool files, one per tenant slot, opened on first use (O_APPEND: whole-batch writes). */
@@ -81,8 +73,7 @@ struct serve {
 	struct admin *admin;
 	struct spool spool;
 	int spool_on;
-	struct worker_state *ws;
-	unsigned n_workers;
+	struct pipeline *pipeline;
 };
 
 /* -1 to go on, or the exit status (0 after --help, 2 after a usage error). */
@@ -175,108 +166,73 @@ static int spool_fd(struct spool *s, struct fairq *q, unsigned slot)
 }
 
 /* One write(2) per batch: O_APPEND keeps concurrent workers' lines whole. */
-static void spool_write(struct spool *s, struct fairq *q, unsigned slot, const struct buf *b)
+static int spool_write(struct spool *s, struct fairq *q, unsigned slot, const char *p,
+		       size_t len)
 {
 	int fd = spool_fd(s, q, slot);
 	size_t off = 0;
 
-	while (fd >= 0 && off < b->len) {
-		ssize_t n = write(fd, b->p + off, b->len - off);
+	if (fd < 0)
+		return -EIO;
+	while (off < len) {
+		ssize_t n = write(fd, p + off, len - off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			log_error("spool write failed: %s", strerror(errno));
-			return;
+			int rc = n < 0 ? -errno : -EIO;
+
+			log_error("spool write failed: %s", strerror(-rc));
+			return rc;
 		}
 		off += (size_t)n;
 	}
+	return 0;
 }
 
-/* ---- workers ---- */
+/* ---- workers: the pipeline, wired to the fair queue and the spool ---- */
 
-static void spool_flush(struct serve *sv, struct worker_state *w, unsigned slot)
+/* struct pipeline_output for the spool. */
+static int spool_output(void *ctx, unsigned slot, const char *lines, size_t len)
 {
-	if (!w->out.len)
-		return;
-	spool_write(&sv->spool, sv->q, slot, &w->out);
-	buf_reset(&w->out);
+	struct serve *sv = ctx;
+
+	return spool_write(&sv->spool, sv->q, slot, lines, len);
 }
 
-/* "ip:port" or "[ipv6]:port" of the sender, without printf (once per event). */
-static void format_peer(const struct msg *m, char out[IPADDR_STRLEN + 8])
+static const char *tenant_name(void *ctx, unsigned slot)
 {
-	char port[8], *p = port + sizeof(port);
-	bool v6 = !ipaddr_is_v4(&m->peer);
-	size_t n;
-	unsigned v = m->peer_port;
-
-	out[0] = '[';
-	ipaddr_format(&m->peer, out + v6);
-	n = strlen(out);
-	if (v6)
-		out[n++] = ']';
-	*--p = '\0';
-	do {
-		*--p = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	out[n++] = ':';
-	memcpy(out + n, p, (size_t)(port + sizeof(port) - p));
-}
-
-static int process_one(struct serve *sv, struct worker_state *w, const struct msg *m)
-{
-	struct syslog_opts opts = { m->format, m->tz, m->received_ns };
-	const char *tenant = fairq_slot_name(sv->q, m->tenant);
-	char addr[IPADDR_STRLEN + 8];
-	struct event ev;
-	int rc;
-
-	event_init(&ev, &w->arena);
-	rc = syslog_parse(&ev, m->data, m->len, &opts, NULL);
-	event_set_str(&ev, FIELD_TENANT_ID, tenant, strlen(tenant));
-	format_peer(m, addr);
-	event_set_strdup(&ev, FIELD_LOG_SOURCE_ADDRESS, addr, strlen(addr));
-	if (sv->spool_on) {
-		size_t mark = w->out.len;
-
-		if (event_write_json(&ev, &w->out) || buf_addch(&w->out, '\n')) {
-			log_warn("event of %u bytes too large for the spool batch", m->len);
-			buf_truncate(&w->out, mark);
-		}
-	}
-	return rc;
+	return fairq_slot_name(ctx, slot);
 }
 
 static void process_batch(void *ctx, unsigned index, struct msg **msgs, size_t n)
 {
 	struct serve *sv = ctx;
-	struct worker_state *w = &sv->ws[index];
+	struct pipeline_counts c = { 0 };
 	struct tenant_stats *st;
-	unsigned slot;
-	uint64_t failed = 0;
 
 	if (!n)
 		return;
-	slot = msgs[0]->tenant;
-	st = fairq_stats(sv->q, slot);
-	for (size_t i = 0; i < n; i++) {
-		if (process_one(sv, w, msgs[i]) < 0)
-			failed++;
-		arena_clear(&w->arena);
-		msg_free(msgs[i]);
-		if (w->out.len >= SPOOL_FLUSH_BYTES || i + 1 == n)
-			spool_flush(sv, w, slot);
-	}
-	atomic_fetch_add_explicit(&st->parsed, n - failed, memory_order_relaxed);
-	if (failed)
-		atomic_fetch_add_explicit(&st->parse_failed, failed, memory_order_relaxed);
+	st = fairq_stats(sv->q, msgs[0]->tenant);
+	pipeline_batch(sv->pipeline, index, msgs, n, &c);
+	atomic_fetch_add_explicit(&st->parsed, c.parsed, memory_order_relaxed);
+	if (c.failed)
+		atomic_fetch_add_explicit(&st->parse_failed, c.failed, memory_order_relaxed);
 }
 
 static int workers_init(struct serve *sv, struct err *e)
 {
+	struct pipeline_config pc = {
+		.max_message_size = sv->cfg->max_message_size,
+		.flush_bytes = SPOOL_FLUSH_BYTES,
+		.clock_skew_max_ns = (int64_t)sv->cfg->clock_skew_max * NS_PER_SEC,
+		.tenant_name = tenant_name,
+		.tenant_ctx = sv->q,
+		.output = { sv->spool_on ? spool_output : NULL, sv },
+		.metrics = true,
+	};
 	unsigned n = sv->cfg->workers;
+	int rc;
 
 	if (!n) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -285,28 +241,16 @@ static int workers_init(struct serve *sv, struct err *e)
 	}
 	if (n > WORKERS_MAX)
 		n = WORKERS_MAX;
-	sv->ws = mem_calloc(n, sizeof(*sv->ws));
-	if (!sv->ws)
-		return err_set(e, -ENOMEM, "out of memory");
-	sv->n_workers = n;
-	for (unsigned i = 0; i < n; i++) {
-		/* an event's copies (unescaped structured data) stay within its text's size */
-		arena_init(&sv->ws[i].arena, 64 * 1024, 2 * sv->cfg->max_message_size + (1u << 20));
-		/* room for the flush threshold plus one event: its text at worst 6x escaped, twice */
-		buf_init(&sv->ws[i].out, SPOOL_FLUSH_BYTES + 12 * sv->cfg->max_message_size +
-						 (1u << 20));
-	}
+	pc.workers = n;
+	if ((rc = pipeline_new(&sv->pipeline, &pc, e)) < 0)
+		return rc;
 	return workers_start(&sv->workers, sv->q, n, process_batch, sv, e);
 }
 
 static void workers_release(struct serve *sv)
 {
-	for (unsigned i = 0; i < sv->n_workers; i++) {
-		arena_release(&sv->ws[i].arena);
-		buf_release(&sv->ws[i].out);
-	}
-	mem_free(sv->ws);
-	sv->ws = NULL;
+	pipeline_free(sv->pipeline);
+	sv->pipeline = NULL;
 }
 
 /* ---- life cycle ---- */
@@ -501,6 +445,7 @@ static void serve_reload(struct serve *sv)
 	log_changes(ch);
 	(void)config_check_tenants(c, cli_tenant_exists, sv->meta, report_to_log, NULL); /* logged */
 	log_set_level(c->log_level);
+	pipeline_set_clock_skew_max(sv->pipeline, (int64_t)c->clock_skew_max * NS_PER_SEC);
 	log_info("reloaded %s: %zu key%s changed, tenants and sources read again",
 		 path ? path : "built-in defaults", changed, changed == 1 ? "" : "s");
 	if (sv->live != sv->cfg)

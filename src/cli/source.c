@@ -14,12 +14,12 @@
 #include "core/timeutil.h"
 #include "core/tz.h"
 #include "enrich/route.h"
-#include "parse/syslog.h"
+#include "parse/decoder.h"
 #include "store/meta.h"
 
 #define ADD_USAGE                                                                   \
 	"source add NAME --tenant T [--cidr CIDR] [--host NAME] [--listener L]\n"   \
-	"                         [--format auto|rfc3164|rfc5424] [--tz ZONE]"
+	"                         [--format auto|syslog|rfc3164|rfc5424] [--tz ZONE]"
 #define LIST_USAGE "source list [--tenant T]"
 #define REMOVE_USAGE "source remove NAME"
 #define TEST_USAGE "source test --ip IP [--host NAME] [--listener L]"
@@ -298,7 +298,7 @@ static void print_explain(const struct route_explain *x, const char *ip, const c
 		       listener ? listener : "", listener ? "'" : "", ip,
 		       host ? " with host " : "", host ? host : "");
 	}
-	printf("format    %s\n", syslog_format_name((enum syslog_format)x->route.format));
+	printf("format    %s\n", decoder_name(x->route.format));
 	printf("zone      %s\n", x->route.tz ? tz_name(x->route.tz) : "(default)");
 }
 

@@ -124,7 +124,8 @@ int config_defaults(struct config *c, struct err *e)
 	c->default_eps = 0;
 	c->spool = 1;
 	c->data_dir = mem_strdup("./var");
-	c->timezone = mem_strdup("Asia/Tokyo");
+	c->timezone = mem_strdup("local");
+	c->clock_skew_max = 7200;
 	c->admin_address = mem_strdup("127.0.0.1:8514");
 	if (!c->data_dir || !c->timezone || !c->admin_address ||
 	    add_listener(c, LISTENER_UDP, "udp", "127.0.0.1:5514") < 0 ||
@@ -895,6 +896,9 @@ static const struct key top_keys[] = {
 	{ .name = "log_level", .parse = parse_log_level, .live = true, .show = log_level_show },
 	{ .name = "timezone", .parse = parse_timezone, .live = true,
 	  .off = offsetof(struct config, timezone) },
+	{ .name = "clock_skew_max", .parse = parse_uint, .live = true,
+	  .off = offsetof(struct config, clock_skew_max),
+	  .size = sizeof(((struct config *)0)->clock_skew_max), .min = 0, .max = 366u * 86400 },
 	UINT_KEY("workers", workers, 0, 64),
 	SECTION_KEY("admin", parse_section, admin_keys),
 	SECTION_KEY("syslog", parse_section, syslog_keys),
@@ -1447,8 +1451,11 @@ static const char example[] =
 	"data_dir: ./var\n"
 	"# Messages on stderr at this level and above: error, warn, info or debug.\n"
 	"log_level: info\n"
-	"# IANA time zone of RFC 3164 timestamps when the source has no zone of its own.\n"
-	"timezone: Asia/Tokyo\n"
+	"# IANA time zone of RFC 3164 timestamps when the source has no zone of its own;\n"
+	"# local = this machine's zone (/etc/localtime), e.g. Asia/Tokyo.\n"
+	"timezone: local\n"
+	"# Device time this many seconds away from the receive time counts as clock skew.\n"
+	"clock_skew_max: 7200\n"
 	"# Threads that parse and store events, 0 to 64; 0 = one per CPU core.\n"
 	"workers: 0\n"
 	"\n"

@@ -42,6 +42,7 @@
 #include "core/metrics.h"
 #include "core/timeutil.h"
 #include "core/tz.h"
+#include "parse/decoder.h"
 #include "parse/syslog.h"
 #include "store/meta.h"
 
@@ -356,17 +357,52 @@ static int compile_match(struct rsource *rs, const struct meta_source *s,
 	return 0;
 }
 
+/*
+ * Source names handed out in struct route live for the process (append-only, bounded by
+ * ROUTE_SOURCE_NAMES_MAX), so a message routed before a reload still names its source.
+ */
+#define ROUTE_SOURCE_NAMES_MAX 65536
+static pthread_mutex_t names_lock = PTHREAD_MUTEX_INITIALIZER;
+static char **names;
+static size_t n_names, cap_names;
+
+static const char *source_name(const char *name)
+{
+	const char *out = NULL;
+
+	pthread_mutex_lock(&names_lock);
+	for (size_t i = 0; i < n_names && !out; i++)
+		if (!strcmp(names[i], name))
+			out = names[i];
+	if (!out && n_names < ROUTE_SOURCE_NAMES_MAX) {
+		if (n_names == cap_names) {
+			size_t cap = cap_names ? cap_names * 2 : 64;
+			char **p = mem_realloc(names, cap * sizeof(*names));
+
+			if (p) {
+				names = p;
+				cap_names = cap;
+			}
+		}
+		if (n_names < cap_names && (names[n_names] = mem_strdup(name)))
+			out = names[n_names++];
+	}
+	pthread_mutex_unlock(&names_lock);
+	return out;
+}
+
 static void compile_parsing(struct rsource *rs, const struct meta_source *s,
 			    const struct rtable *t)
 {
-	int format = syslog_format_from_name(s->format, strlen(s->format));
+	int format = decoder_find(s->format, strlen(s->format));
 	struct err e = ERR_INIT;
 
 	if (format < 0) {
 		log_warn("source '%s': unknown format '%s', using auto", s->name, s->format);
-		format = SYSLOG_AUTO;
+		format = DECODER_AUTO;
 	}
 	rs->out.format = (uint8_t)format;
+	rs->out.source = source_name(s->name);
 	rs->out.tz = t->fallback.tz;
 	if (s->tz) {
 		const struct tz *z = tz_get(s->tz, strlen(s->tz), &e);
@@ -491,7 +527,7 @@ static void default_zone(struct rtable *t, const struct config *c)
 		return;
 	t->fallback.tz = tz_get(c->timezone, strlen(c->timezone), &e);
 	if (!t->fallback.tz)
-		log_warn("configured timezone: %s; RFC 3164 stamps are read as Asia/Tokyo", e.msg);
+		log_warn("configured timezone: %s; RFC 3164 stamps are read in the machine's zone", e.msg);
 }
 
 /* Builds b->t from m and b->c; 0, or an error with nothing built. */
@@ -505,7 +541,8 @@ static int build_table(struct build *b, struct meta *m)
 		return err_set(b->e, -ENOMEM, "out of memory building the route table");
 	b->t->n_listeners = MIN(c->n_listeners, (size_t)CONFIG_MAX_LISTENERS);
 	b->t->fallback.tenant = r->unassigned;
-	b->t->fallback.format = SYSLOG_AUTO;
+	b->t->fallback.format = DECODER_AUTO;
+	b->t->fallback.source = NULL;
 	default_zone(b->t, c);
 	if ((rc = meta_source_list(m, NULL, add_source, b, b->e)) < 0 || (rc = b->rc) < 0 ||
 	    (rc = build_lists(b->t, b->e)) < 0)

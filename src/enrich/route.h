@@ -32,8 +32,9 @@ struct tz;
 
 struct route {
 	uint16_t tenant;      /* fair-queue slot */
-	uint8_t format;       /* enum syslog_format */
+	uint8_t format;       /* decoder id (parse/decoder.h), DECODER_AUTO when unset */
 	const struct tz *tz;  /* source zone, or the configured default */
+	const char *source;   /* name of the matched source (lives for the process), or NULL */
 };
 
 struct router;

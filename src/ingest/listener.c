@@ -76,6 +76,7 @@ struct msg *ingest_msg_new(struct ingest *in, unsigned listener, const struct ip
 	m->truncated = truncated ? 1 : 0;
 	m->tenant = rt.tenant;
 	m->tz = rt.tz;
+	m->source = rt.source;
 	return m;
 }
 

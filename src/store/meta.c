@@ -20,6 +20,7 @@
 #include "core/mem.h"
 #include "core/name.h"
 #include "core/timeutil.h"
+#include "parse/decoder.h"
 
 #define META_NAME_MAX NAME_TENANT_MAX
 #define META_HOST_MAX 255   /* RFC 5424 HOSTNAME: 1*255 PRINTUSASCII */
@@ -159,14 +160,12 @@ static int check_printable(const char *what, const char *s, size_t max, struct e
 	return 0;
 }
 
+/* Format names belong to the decoder registry. */
 static int check_format(const char *format, struct err *e)
 {
-	static const char *const formats[] = { "auto", "rfc3164", "rfc5424" };
+	int rc = decoder_check(format, e);
 
-	for (size_t i = 0; i < ARRAY_SIZE(formats); i++)
-		if (!strcmp(format, formats[i]))
-			return 0;
-	return err_set(e, -EINVAL, "format '%s': expected auto, rfc3164 or rfc5424", ESC(format));
+	return rc < 0 ? rc : 0;
 }
 
 /*

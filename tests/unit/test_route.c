@@ -14,6 +14,7 @@
 #include "core/mem.h"
 #include "core/tz.h"
 #include "enrich/route.h"
+#include "parse/decoder.h"
 #include "parse/syslog.h"
 #include "store/meta.h"
 #include "t.h"
@@ -127,7 +128,8 @@ const struct tz *tz_get(const char *name, size_t len, struct err *e)
 	return NULL;
 }
 
-int syslog_format_from_name(const char *name, size_t len)
+/* stands in for the decoder registry: ids as in this list */
+int decoder_find(const char *name, size_t len)
 {
 	static const char *const names[] = { "auto", "rfc3164", "rfc5424" };
 
@@ -135,6 +137,13 @@ int syslog_format_from_name(const char *name, size_t len)
 		if (strlen(names[i]) == len && !memcmp(names[i], name, len))
 			return (int)i;
 	return -EINVAL;
+}
+
+int decoder_check(const char *name, struct err *e)
+{
+	int id = decoder_find(name, strlen(name));
+
+	return id < 0 ? err_set(e, id, "format '%s': expected auto, rfc3164 or rfc5424", name) : id;
 }
 
 static atomic_long peeks;
