@@ -34,12 +34,14 @@
 #include "parse/syslog.h"
 #include "portal/admin.h"
 #include "store/meta.h"
+#include "store/spool.h"
 
 #define SERVE_USAGE                                                                     \
 	"serve [-c FILE] [--syslog-udp ADDR:PORT] [--syslog-tcp ADDR:PORT]\n"           \
 	"                   [--syslog-tls ADDR:PORT] [--admin ADDR:PORT]"
 
 #define SPOOL_FLUSH_BYTES (1u << 20) /* a worker writes its spool buffer out past this */
+#define OUTPUT_GRACE_MS 5000 /* at stop, a failing output is retried this long, then given up */
 
 /* Command-line overrides, applied again to every reloaded configuration. */
 struct serve_overrides {
@@ -51,13 +53,6 @@ struct serve_overrides {
 struct worker_state {
 	struct arena arena;
 	struct buf out;
-};
-
-/* Spool files, one per tenant slot, opened on first use (O_APPEND: whole-batch writes). */
-struct spool {
-	char *dir;
-	int fds[FAIRQ_MAX_TENANTS];
-	pthread_mutex_t lock;
 };
 
 struct serve {
@@ -111,84 +106,15 @@ static int apply_overrides(struct config *c, const struct serve_overrides *ov, s
 	return 0;
 }
 
-/* ---- spool output ---- */
-
-static int spool_init(struct spool *s, const char *data_dir, struct err *e)
-{
-	struct buf path = BUF_INIT(4096);
-
-	for (size_t i = 0; i < ARRAY_SIZE(s->fds); i++)
-		s->fds[i] = -1;
-	pthread_mutex_init(&s->lock, NULL);
-	if (buf_addf(&path, "%s/spool", data_dir))
-		return err_set(e, -ENAMETOOLONG, "data_dir '%s' is too long", data_dir);
-	if (mkdir(path.p, 0750) && errno != EEXIST) {
-		err_set(e, -errno, "cannot create %s: %s", path.p, strerror(errno));
-		buf_release(&path);
-		return e->code;
-	}
-	s->dir = path.p;
-	return 0;
-}
-
-static void spool_release(struct spool *s)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(s->fds); i++)
-		if (s->fds[i] >= 0)
-			close(s->fds[i]);
-	pthread_mutex_destroy(&s->lock);
-	mem_free(s->dir);
-	s->dir = NULL;
-}
-
-static int spool_fd(struct spool *s, struct fairq *q, unsigned slot)
-{
-	int fd;
-
-	pthread_mutex_lock(&s->lock);
-	fd = s->fds[slot];
-	if (fd < 0) {
-		struct buf path = BUF_INIT(4096);
-
-		if (!buf_addf(&path, "%s/%s.ndjson", s->dir, fairq_slot_name(q, slot))) {
-			fd = open(path.p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-			if (fd < 0)
-				log_error("cannot open %s: %s", path.p, strerror(errno));
-			s->fds[slot] = fd;
-		}
-		buf_release(&path);
-	}
-	pthread_mutex_unlock(&s->lock);
-	return fd;
-}
-
-/* One write(2) per batch: O_APPEND keeps concurrent workers' lines whole. */
-static void spool_write(struct spool *s, struct fairq *q, unsigned slot, const struct buf *b)
-{
-	int fd = spool_fd(s, q, slot);
-	size_t off = 0;
-
-	while (fd >= 0 && off < b->len) {
-		ssize_t n = write(fd, b->p + off, b->len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			log_error("spool write failed: %s", strerror(errno));
-			return;
-		}
-		off += (size_t)n;
-	}
-}
-
 /* ---- workers ---- */
 
-static void spool_flush(struct serve *sv, struct worker_state *w, unsigned slot)
+/*
+ * Blocks while the spool fails (back-pressure) and returns once the lines are written, or
+ * given up at the drain deadline (then counted as dropped output_error by spool_deliver).
+ */
+static int spool_flush(struct serve *sv, struct worker_state *w, unsigned slot)
 {
-	if (!w->out.len)
-		return;
-	spool_write(&sv->spool, sv->q, slot, &w->out);
-	buf_reset(&w->out);
+	return spool_deliver(&sv->spool, slot, fairq_slot_name(sv->q, slot), &w->out);
 }
 
 /* "ip:port" or "[ipv6]:port" of the sender, without printf (once per event). */
@@ -230,7 +156,7 @@ static int process_one(struct serve *sv, struct worker_state *w, const struct ms
 		size_t mark = w->out.len;
 
 		if (event_write_json(&ev, &w->out) || buf_addch(&w->out, '\n')) {
-			log_warn("event of %u bytes too large for the spool batch", m->len);
+			spool_count_too_large(&sv->spool, m->tenant, tenant, m->len);
 			buf_truncate(&w->out, mark);
 		}
 	}
@@ -254,8 +180,8 @@ static void process_batch(void *ctx, unsigned index, struct msg **msgs, size_t n
 			failed++;
 		arena_clear(&w->arena);
 		msg_free(msgs[i]);
-		if (w->out.len >= SPOOL_FLUSH_BYTES || i + 1 == n)
-			spool_flush(sv, w, slot);
+		if ((w->out.len >= SPOOL_FLUSH_BYTES || i + 1 == n) && spool_flush(sv, w, slot) < 0)
+			log_debug("tenant slot %u: spool batch given up", slot);
 	}
 	atomic_fetch_add_explicit(&st->parsed, n - failed, memory_order_relaxed);
 	if (failed)
@@ -325,9 +251,9 @@ static int serve_start(struct serve *sv, struct err *e)
 	if ((rc = router_new(&sv->router, sv->q, e)) ||
 	    (rc = router_reload(sv->router, sv->meta, sv->cfg, e)))
 		return rc;
-	sv->spool_on = sv->cfg->spool;
-	if (sv->spool_on && (rc = spool_init(&sv->spool, sv->cfg->data_dir, e)))
+	if (sv->cfg->spool && (rc = spool_init(&sv->spool, sv->cfg->data_dir, sv->q, e)))
 		return rc;
+	sv->spool_on = sv->cfg->spool;
 	if ((rc = workers_init(sv, e)))
 		return rc;
 	if ((rc = ingest_start(&sv->ingest, sv->cfg, sv->q, sv->router, e)))
@@ -360,6 +286,8 @@ static void serve_reload(struct serve *sv, const char *path)
 		return;
 	}
 	log_set_level(c->log_level);
+	if (sv->spool_on)
+		spool_reopen(&sv->spool); /* log rotation: the next writes go to new files */
 	log_info("reloaded %s (listener and queue changes need a restart)",
 		 path ? path : "built-in defaults");
 	config_release(c);
@@ -375,6 +303,8 @@ static void serve_stop(struct serve *sv)
 	left = sv->q ? fairq_total_depth(sv->q) : 0;
 	if (sv->q)
 		fairq_close(sv->q);
+	if (sv->spool_on)
+		spool_stop(&sv->spool, OUTPUT_GRACE_MS);
 	if (sv->workers)
 		workers_stop(sv->workers);
 	sv->workers = NULL;

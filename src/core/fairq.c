@@ -43,6 +43,7 @@ struct fairq_slot {
 	int64_t refill_ns;      /* monotonic time of the last refill */
 
 	atomic_uint depth;      /* = count, for lock-free readers */
+	atomic_bool output_blocked; /* fairq_set_output_blocked */
 };
 
 struct fairq {
@@ -217,6 +218,21 @@ int fairq_closed(const struct fairq *q)
 	return atomic_load_explicit(&q->closed, memory_order_acquire);
 }
 
+void fairq_set_output_blocked(struct fairq *q, unsigned slot, bool blocked)
+{
+	struct fairq_slot *s = slot_get(q, slot);
+
+	if (s)
+		atomic_store_explicit(&s->output_blocked, blocked, memory_order_relaxed);
+}
+
+bool fairq_output_blocked(const struct fairq *q, unsigned slot)
+{
+	struct fairq_slot *s = slot_get(q, slot);
+
+	return s && atomic_load_explicit(&s->output_blocked, memory_order_relaxed);
+}
+
 /* Token bucket, under q->lock: refills eps tokens per second, holding at most eps. */
 static void bucket_refill(struct fairq_slot *s, int64_t now)
 {
@@ -252,7 +268,8 @@ void fairq_set_eps(struct fairq *q, unsigned slot, uint32_t eps)
 static int slot_refusal(const struct fairq *q, const struct fairq_slot *s, size_t len)
 {
 	if (s->count >= q->cfg.capacity || (s->count && s->bytes + len > q->cfg.max_bytes))
-		return FAIRQ_FULL;
+		return atomic_load_explicit(&s->output_blocked, memory_order_relaxed)
+			       ? FAIRQ_OUTPUT_BLOCKED : FAIRQ_FULL;
 	if (s->eps && s->tokens < 1.0)
 		return FAIRQ_RATE_LIMITED;
 	return FAIRQ_OK;

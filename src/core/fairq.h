@@ -17,6 +17,7 @@
 #define CORE_FAIRQ_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,8 @@ enum drop_reason {
 	DROP_RATE_LIMIT,   /* over the tenant's EPS limit (UDP) */
 	DROP_NO_MEMORY,
 	DROP_SHUTDOWN,     /* still queued when the drain deadline passed */
+	DROP_OUTPUT_ERROR, /* queue full while the tenant's output fails (UDP), or held by a
+			      failing output when the drain deadline passed */
 	DROP_REASON_COUNT
 };
 
@@ -55,6 +58,7 @@ enum fairq_push_result {
 	FAIRQ_FULL = -1,         /* queue at capacity */
 	FAIRQ_RATE_LIMITED = -2, /* no EPS tokens left this second */
 	FAIRQ_CLOSED = -3,
+	FAIRQ_OUTPUT_BLOCKED = -4, /* queue at capacity while the tenant's output is failing */
 };
 
 struct fairq;
@@ -70,6 +74,13 @@ struct tenant_stats *fairq_stats(struct fairq *q, unsigned slot);
 /* EPS limit of slot (0 = unlimited); takes effect at once. */
 void fairq_set_eps(struct fairq *q, unsigned slot, uint32_t eps);
 unsigned fairq_depth(const struct fairq *q, unsigned slot);
+/*
+ * Set by the output stage while writing slot's events fails (and cleared when a write
+ * succeeds again): a full queue of that slot is then refused with FAIRQ_OUTPUT_BLOCKED
+ * instead of FAIRQ_FULL, so that the drop or pause is attributed to the output.
+ */
+void fairq_set_output_blocked(struct fairq *q, unsigned slot, bool blocked);
+bool fairq_output_blocked(const struct fairq *q, unsigned slot);
 
 /*
  * Pushes up to n messages of one tenant in order; *taken tells how many were accepted

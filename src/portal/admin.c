@@ -87,6 +87,7 @@ static const char *const drop_reason_names[] = {
 	[DROP_RATE_LIMIT] = "rate_limit",
 	[DROP_NO_MEMORY] = "no_memory",
 	[DROP_SHUTDOWN] = "shutdown",
+	[DROP_OUTPUT_ERROR] = "output_error",
 };
 _Static_assert(ARRAY_SIZE(drop_reason_names) == DROP_REASON_COUNT,
 	       "a drop reason has no metric label");
