@@ -76,8 +76,10 @@ void fairq_set_eps(struct fairq *q, unsigned slot, uint32_t eps);
 unsigned fairq_depth(const struct fairq *q, unsigned slot);
 /*
  * Set by the output stage while writing slot's events fails (and cleared when a write
- * succeeds again): a full queue of that slot is then refused with FAIRQ_OUTPUT_BLOCKED
- * instead of FAIRQ_FULL, so that the drop or pause is attributed to the output.
+ * succeeds again). Meanwhile fairq_pop leaves slot's messages queued (until the queue is
+ * closed), so the worker retrying its batch is the only one held up by that tenant, and a
+ * full queue of slot is refused with FAIRQ_OUTPUT_BLOCKED instead of FAIRQ_FULL, so that the
+ * drop or pause is attributed to the output.
  */
 void fairq_set_output_blocked(struct fairq *q, unsigned slot, bool blocked);
 bool fairq_output_blocked(const struct fairq *q, unsigned slot);
@@ -93,8 +95,9 @@ int fairq_can_push(struct fairq *q, unsigned slot);
 
 /*
  * Pops up to max messages, all of one tenant, by deficit round-robin. Waits up to
- * timeout_ms (-1: forever) for work. Returns the number popped; 0 on timeout, or when
- * the queue is closed and empty (fairq_closed() tells which).
+ * timeout_ms (-1: forever) for work. Returns the number popped; 0 on timeout (also when
+ * every queued message belongs to a slot whose output is blocked), or when the queue is
+ * closed and empty (fairq_closed() tells which).
  */
 size_t fairq_pop(struct fairq *q, struct msg **out, size_t max, int timeout_ms);
 /* Refuses further pushes and wakes every waiting consumer. */

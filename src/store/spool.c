@@ -114,7 +114,7 @@ int spool_init(struct spool *s, const char *data_dir, struct fairq *q, struct er
 	pthread_cond_init(&s->wake, &ca);
 	pthread_condattr_destroy(&ca);
 	s->files = mem_calloc(FAIRQ_MAX_TENANTS, sizeof(*s->files));
-	s->log = mem_calloc(SPOOL_REASON_COUNT, sizeof(*s->log));
+	s->log = mem_calloc(SPOOL_REASON_COUNT + 1, sizeof(*s->log)); /* + give-ups */
 	if (!s->files || !s->log) {
 		rc = err_set(e, -ENOMEM, "spool: out of memory");
 		goto fail;
@@ -150,6 +150,9 @@ fail:
 void spool_release(struct spool *s)
 {
 	metrics_unregister(s); /* also a family registered before init failed */
+	if (atomic_load(&s->given_up))
+		log_error("%llu events held by a failing spool were dropped at stop (counted as "
+			  "dropped, reason output_error)", (unsigned long long)atomic_load(&s->given_up));
 	for (unsigned slot = 0; s->files && slot < FAIRQ_MAX_TENANTS; slot++) {
 		struct spool_file *f = file_at(s, slot);
 
@@ -426,12 +429,17 @@ int spool_deliver(struct spool *s, unsigned slot, const char *tenant, struct buf
 		if (rc == -EINVAL || (give_up && monotonic_ns() >= give_up)) {
 			struct tenant_stats *st = fairq_stats(s->q, slot);
 
+			uint64_t held = 0;
+
 			n = count_lines(lines);
 			if (st)
 				atomic_fetch_add_explicit(&st->dropped[DROP_OUTPUT_ERROR], n,
 							  memory_order_relaxed);
-			log_error("tenant %s: %zu events not written to the spool, given up: %s",
-				  tenant, n, strerror(-rc));
+			atomic_fetch_add_explicit(&s->given_up, n, memory_order_relaxed);
+			if (log_limit_pass(&s->log[SPOOL_REASON_COUNT], SPOOL_LOG_INTERVAL_S, &held))
+				log_error("tenant %s: %zu events not written to the spool, given up: "
+					  "%s (%llu more batches not logged)", tenant, n,
+					  strerror(-rc), (unsigned long long)held);
 			buf_reset(lines);
 			return rc;
 		}

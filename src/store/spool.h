@@ -62,7 +62,8 @@ struct spool {
 	pthread_mutex_t lock;                  /* creation of files; the back-off wait */
 	pthread_cond_t wake;                   /* spool_reopen and spool_stop cut waits short */
 	atomic_int_fast64_t give_up_ns;        /* 0: retry for ever (CLOCK_MONOTONIC) */
-	struct log_limit *log;                 /* SPOOL_REASON_COUNT rate limits */
+	atomic_uint_fast64_t given_up;         /* events dropped by spool_deliver */
+	struct log_limit *log;                 /* by reason, then one for give-ups */
 };
 
 /*
@@ -70,7 +71,10 @@ struct spool {
  * q must outlive the spool.
  */
 int spool_init(struct spool *s, const char *data_dir, struct fairq *q, struct err *e);
-/* Unregisters the metrics, closes the files, frees the state (workers stopped). */
+/*
+ * Unregisters the metrics, closes the files, frees the state (workers stopped); logs how
+ * many events were given up, if any.
+ */
 void spool_release(struct spool *s);
 
 /*
