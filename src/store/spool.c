@@ -306,8 +306,8 @@ static int file_open(struct spool *s, struct spool_file *f, const char *tenant)
 	buf_release(&path);
 	return 0;
 fail:
-	if (fd >= 0)
-		close(fd);
+	if (fd >= 0 && close(fd) < 0)
+		log_warn("closing %s: %s", path.p, strerror(errno));
 	buf_release(&path);
 	return rc;
 }
@@ -409,10 +409,13 @@ static void backoff(struct spool *s, unsigned ms)
 {
 	int64_t t = monotonic_ns() + (int64_t)ms * 1000000;
 	struct timespec until = { t / 1000000000, t % 1000000000 };
+	int rc;
 
 	pthread_mutex_lock(&s->lock);
-	pthread_cond_timedwait(&s->wake, &s->lock, &until);
+	rc = pthread_cond_timedwait(&s->wake, &s->lock, &until);
 	pthread_mutex_unlock(&s->lock);
+	if (rc && rc != ETIMEDOUT) /* cannot happen with a valid deadline */
+		log_debug("back-off wait: %s", strerror(rc));
 }
 
 int spool_deliver(struct spool *s, unsigned slot, const char *tenant, struct buf *lines)
