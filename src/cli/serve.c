@@ -288,8 +288,6 @@ static void serve_reload(struct serve *sv, const char *path)
 		return;
 	}
 	log_set_level(c->log_level);
-	if (sv->spool_on)
-		spool_reopen(&sv->spool); /* log rotation: the next writes go to new files */
 	log_info("reloaded %s (listener and queue changes need a restart)",
 		 path ? path : "built-in defaults");
 	config_release(c);
@@ -354,6 +352,9 @@ static void wait_for_signals(struct serve *sv, const sigset_t *set)
 		int sig = sigwaitinfo(set, NULL);
 
 		if (sig == SIGHUP) {
+			/* log rotation, even when the new configuration turns out broken */
+			if (sv->spool_on)
+				spool_reopen(&sv->spool);
 			serve_reload(sv, sv->cfg->path);
 		} else if (sig == SIGTERM || sig == SIGINT) {
 			log_info("signal %d: stopping", sig);

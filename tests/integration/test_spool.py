@@ -54,18 +54,27 @@ def test_sighup_after_rename_writes_a_new_file():
                             "--count", n, "--rate", 5000, "--tag", "rot")
         poll("the first lines", lambda: os.path.exists(spool) and os.path.getsize(spool) > 0)
         os.rename(spool, spool + ".1")
+        # A broken configuration is refused by the reload, but the files are reopened all
+        # the same: rotation does not depend on it.
+        with open(os.path.join(d, "koban.yaml"), "a") as f:
+            f.write("no_such_key: 1\n")
         k.signal(signal.SIGHUP)
-        poll("the reopened file", lambda: os.path.exists(spool) and os.path.getsize(spool) > 0)
+        poll("the reopen", lambda: "closed 1 spool files" in k.log())
+        # Sent after the reopen: all of it must be in the new file.
+        after = 1000
+        loadgen("--proto", "tcp", "--target", k.listeners["tcp"], "--bind", ALPHA,
+                "--count", after, "--tag", "after")
         gen.communicate(timeout=120)
         assert gen.returncode == 0
-        m = k.wait_settled(expect_total=n)
-        assert value(m, "koban_events_parsed_total", tenant="alpha") == n
+        m = k.wait_settled(expect_total=n + after)
+        assert value(m, "koban_events_parsed_total", tenant="alpha") == n + after
         assert k.stop() == 0, k.log()
+        assert "reload failed" in k.log(), k.log()
         old, new = read_lines(spool + ".1"), read_lines(spool)
-        assert old and new
+        assert len(old) + len(new) == n + after
         got = sorted(seqs(old, "rot") + seqs(new, "rot"))
         assert got == list(range(n)), "%d lines of %d, %d distinct" % (len(got), n, len(set(got)))
-        assert "closed 1 spool files" in k.log(), k.log()
+        assert sorted(seqs(new, "after")) == list(range(after))
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
