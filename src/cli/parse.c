@@ -62,11 +62,11 @@ static int parse_now(const char *s, int64_t *ns, struct err *e)
 }
 
 /* struct pipeline_output: standard output. */
-static int write_stdout(void *ctx, unsigned slot, const char *lines, size_t len)
+static int write_stdout(void *ctx, unsigned slot, struct buf *lines)
 {
 	struct parse_run *r = ctx;
 
-	if (fwrite(lines, 1, len, stdout) != len) {
+	if (fwrite(lines->p, 1, lines->len, stdout) != lines->len) {
 		if (!r->out_error)
 			r->out_error = -EIO;
 		return -EIO;
@@ -204,7 +204,7 @@ static int start(struct parse_run *r, const struct config *c, int64_t now, struc
 		.flush_bytes = OUT_FLUSH,
 		.clock_skew_max_ns = (int64_t)c->clock_skew_max * NS_PER_SEC,
 		.fixed_now_ns = now,
-		.output = { write_stdout, r },
+		.output = { write_stdout, NULL, r },
 	};
 
 	r->max = c->max_message_size;

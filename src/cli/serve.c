@@ -35,6 +35,7 @@
 #include "pipeline/pipeline.h"
 #include "portal/admin.h"
 #include "store/meta.h"
+#include "store/spool.h"
 
 #define SERVE_USAGE                                                                     \
 	"serve [-c FILE] [--syslog-udp ADDR:PORT] [--syslog-tcp ADDR:PORT]\n"           \
@@ -42,19 +43,12 @@
 
 #define SPOOL_FLUSH_BYTES (1u << 20) /* a worker writes its spool buffer out past this */
 #define ACTIVITY_FLUSH_SECONDS 5     /* tenant activity and unassigned senders to koban.db */
+#define OUTPUT_GRACE_MS 5000 /* at stop, a failing output is retried this long, then given up */
 
 /* Command-line overrides, applied again to every reloaded configuration. */
 struct serve_overrides {
 	const char *listener[3]; /* by enum listener_proto */
 	const char *admin;
-};
-
-/* Spool files, one per tenant slot, opened on first use (O_APPEND: whole-batch writes). */
-struct spool {
-	char *dir;
-	int fds[FAIRQ_MAX_TENANTS];
-	unsigned gens[FAIRQ_MAX_TENANTS]; /* fairq_slot_gen() each fd was opened for */
-	pthread_mutex_t lock;
 };
 
 struct serve {
@@ -109,95 +103,25 @@ static int apply_overrides(struct config *c, const struct serve_overrides *ov, s
 	return 0;
 }
 
-/* ---- spool output ---- */
-
-static int spool_init(struct spool *s, const char *data_dir, struct err *e)
-{
-	struct buf path = BUF_INIT(4096);
-
-	for (size_t i = 0; i < ARRAY_SIZE(s->fds); i++)
-		s->fds[i] = -1;
-	pthread_mutex_init(&s->lock, NULL);
-	if (buf_addf(&path, "%s/spool", data_dir))
-		return err_set(e, -ENAMETOOLONG, "data_dir '%s' is too long", data_dir);
-	if (mkdir(path.p, 0750) && errno != EEXIST) {
-		err_set(e, -errno, "cannot create %s: %s", path.p, strerror(errno));
-		buf_release(&path);
-		return e->code;
-	}
-	s->dir = path.p;
-	return 0;
-}
-
-static void spool_release(struct spool *s)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(s->fds); i++)
-		if (s->fds[i] >= 0)
-			close(s->fds[i]);
-	pthread_mutex_destroy(&s->lock);
-	mem_free(s->dir);
-	s->dir = NULL;
-}
-
-static int spool_fd(struct spool *s, struct fairq *q, unsigned slot)
-{
-	int fd;
-
-	pthread_mutex_lock(&s->lock);
-	fd = s->fds[slot];
-	if (fd >= 0 && s->gens[slot] != fairq_slot_gen(q, slot)) {
-		close(fd); /* the slot was freed and given to another tenant */
-		fd = s->fds[slot] = -1;
-	}
-	if (fd < 0) {
-		s->gens[slot] = fairq_slot_gen(q, slot);
-		struct buf path = BUF_INIT(4096);
-
-		if (!buf_addf(&path, "%s/%s.ndjson", s->dir, fairq_slot_name(q, slot))) {
-			fd = open(path.p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-			if (fd < 0)
-				log_error("cannot open %s: %s", path.p, strerror(errno));
-			s->fds[slot] = fd;
-		}
-		buf_release(&path);
-	}
-	pthread_mutex_unlock(&s->lock);
-	return fd;
-}
-
-/* One write(2) per batch: O_APPEND keeps concurrent workers' lines whole. */
-static int spool_write(struct spool *s, struct fairq *q, unsigned slot, const char *p,
-		       size_t len)
-{
-	int fd = spool_fd(s, q, slot);
-	size_t off = 0;
-
-	if (fd < 0)
-		return -EIO;
-	while (off < len) {
-		ssize_t n = write(fd, p + off, len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			int rc = n < 0 ? -errno : -EIO;
-
-			log_error("spool write failed: %s", strerror(-rc));
-			return rc;
-		}
-		off += (size_t)n;
-	}
-	return 0;
-}
-
 /* ---- workers: the pipeline, wired to the fair queue and the spool ---- */
 
-/* struct pipeline_output for the spool. */
-static int spool_output(void *ctx, unsigned slot, const char *lines, size_t len)
+/*
+ * struct pipeline_output for the spool: blocks while the spool fails (back-pressure) and
+ * returns once the lines are written, or given up at the drain deadline (then counted as
+ * dropped output_error by spool_deliver).
+ */
+static int spool_output(void *ctx, unsigned slot, struct buf *lines)
 {
 	struct serve *sv = ctx;
 
-	return spool_write(&sv->spool, sv->q, slot, lines, len);
+	return spool_deliver(&sv->spool, slot, fairq_slot_name(sv->q, slot), lines);
+}
+
+static void spool_too_large(void *ctx, unsigned slot, size_t bytes)
+{
+	struct serve *sv = ctx;
+
+	spool_count_too_large(&sv->spool, slot, fairq_slot_name(sv->q, slot), bytes);
 }
 
 static const char *tenant_name(void *ctx, unsigned slot)
@@ -228,7 +152,8 @@ static int workers_init(struct serve *sv, struct err *e)
 		.clock_skew_max_ns = (int64_t)sv->cfg->clock_skew_max * NS_PER_SEC,
 		.tenant_name = tenant_name,
 		.tenant_ctx = sv->q,
-		.output = { sv->spool_on ? spool_output : NULL, sv },
+		.output = { sv->spool_on ? spool_output : NULL,
+			    sv->spool_on ? spool_too_large : NULL, sv },
 		.metrics = true,
 	};
 	unsigned n = sv->cfg->workers;
@@ -343,9 +268,9 @@ static int serve_start(struct serve *sv, struct err *e)
 	if ((rc = router_new(&sv->router, sv->q, e)) ||
 	    (rc = router_reload(sv->router, sv->meta, sv->cfg, e)))
 		return rc;
-	sv->spool_on = sv->cfg->spool;
-	if (sv->spool_on && (rc = spool_init(&sv->spool, sv->cfg->data_dir, e)))
+	if (sv->cfg->spool && (rc = spool_init(&sv->spool, sv->cfg->data_dir, sv->q, e)))
 		return rc;
+	sv->spool_on = sv->cfg->spool;
 	if ((rc = workers_init(sv, e)))
 		return rc;
 	if ((rc = ingest_start(&sv->ingest, sv->cfg, sv->q, sv->router, e)))
@@ -478,6 +403,8 @@ static void serve_stop(struct serve *sv)
 	left = sv->q ? fairq_total_depth(sv->q) : 0;
 	if (sv->q)
 		fairq_close(sv->q);
+	if (sv->spool_on) /* a failing output is given up after the grace, counted */
+		spool_stop(&sv->spool, OUTPUT_GRACE_MS);
 	if (sv->workers)
 		workers_stop(sv->workers);
 	sv->workers = NULL;
@@ -539,6 +466,9 @@ static void wait_for_signals(struct serve *sv, const sigset_t *set)
 			next = time_now_ns() + ACTIVITY_FLUSH_SECONDS * NS_PER_SEC;
 		}
 		if (sig == SIGHUP) {
+			/* first: rotation must work even when the new configuration is refused */
+			if (sv->spool_on)
+				spool_reopen(&sv->spool);
 			serve_reload(sv);
 		} else if (sig == SIGTERM || sig == SIGINT) {
 			log_info("signal %d: stopping", sig);

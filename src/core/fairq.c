@@ -49,6 +49,7 @@ struct fairq_slot {
 	int64_t refill_ns;      /* monotonic time of the last refill */
 
 	atomic_uint depth;      /* = count, for lock-free readers */
+	atomic_bool output_blocked; /* fairq_set_output_blocked */
 };
 
 struct fairq {
@@ -346,6 +347,26 @@ int fairq_closed(const struct fairq *q)
 	return atomic_load_explicit(&q->closed, memory_order_acquire);
 }
 
+void fairq_set_output_blocked(struct fairq *q, unsigned slot, bool blocked)
+{
+	struct fairq_slot *s = slot_get(q, slot);
+
+	if (!s || atomic_load_explicit(&s->output_blocked, memory_order_relaxed) == blocked)
+		return;
+	pthread_mutex_lock(&q->lock);
+	atomic_store_explicit(&s->output_blocked, blocked, memory_order_relaxed);
+	if (!blocked && s->active && q->waiters)
+		pthread_cond_broadcast(&q->nonempty); /* its messages may be popped again */
+	pthread_mutex_unlock(&q->lock);
+}
+
+bool fairq_output_blocked(const struct fairq *q, unsigned slot)
+{
+	struct fairq_slot *s = slot_get(q, slot);
+
+	return s && atomic_load_explicit(&s->output_blocked, memory_order_relaxed);
+}
+
 /* Token bucket, under q->lock: refills eps tokens per second, holding at most eps. */
 static void bucket_refill(struct fairq_slot *s, int64_t now)
 {
@@ -381,7 +402,8 @@ void fairq_set_eps(struct fairq *q, unsigned slot, uint32_t eps)
 static int slot_refusal(const struct fairq *q, const struct fairq_slot *s, size_t len)
 {
 	if (s->count >= q->cfg.capacity || (s->count && s->bytes + len > q->cfg.max_bytes))
-		return FAIRQ_FULL;
+		return atomic_load_explicit(&s->output_blocked, memory_order_relaxed)
+			       ? FAIRQ_OUTPUT_BLOCKED : FAIRQ_FULL;
 	if (s->eps && s->tokens < 1.0)
 		return FAIRQ_RATE_LIMITED;
 	return FAIRQ_OK;
@@ -424,6 +446,28 @@ static int ring_reserve(struct fairq_slot *s, unsigned more, unsigned capacity)
 	return 0;
 }
 
+/*
+ * Whether s may be popped; under q->lock. While a tenant's output fails, the worker that
+ * holds its batch retries and the other workers leave its queue alone, so one tenant's
+ * failing output blocks one worker, not all of them. Once the queue is closed everything is
+ * popped, so that the drain ends.
+ */
+static bool poppable(const struct fairq *q, const struct fairq_slot *s)
+{
+	return !atomic_load_explicit(&s->output_blocked, memory_order_relaxed) ||
+	       atomic_load_explicit(&q->closed, memory_order_relaxed);
+}
+
+/* The first active slot that may be popped, or NULL; under q->lock. */
+static struct fairq_slot *first_poppable(const struct fairq *q)
+{
+	struct fairq_slot *s = q->active_head;
+
+	while (s && !poppable(q, s))
+		s = s->next_active;
+	return s;
+}
+
 static void active_append(struct fairq *q, struct fairq_slot *s)
 {
 	s->next_active = NULL;
@@ -435,13 +479,21 @@ static void active_append(struct fairq *q, struct fairq_slot *s)
 	s->active = true;
 }
 
-static struct fairq_slot *active_take_head(struct fairq *q)
+/* Takes the first poppable slot out of the active list (there is one); under q->lock. */
+static struct fairq_slot *active_take_first(struct fairq *q)
 {
-	struct fairq_slot *s = q->active_head;
+	struct fairq_slot *prev = NULL, *s = q->active_head;
 
-	q->active_head = s->next_active;
-	if (!q->active_head)
-		q->active_tail = NULL;
+	while (!poppable(q, s)) {
+		prev = s;
+		s = s->next_active;
+	}
+	if (prev)
+		prev->next_active = s->next_active;
+	else
+		q->active_head = s->next_active;
+	if (q->active_tail == s)
+		q->active_tail = prev;
 	s->active = false;
 	return s;
 }
@@ -493,7 +545,7 @@ out:
 /* Waits for work until deadline (NULL: forever); false on timeout or close. */
 static bool wait_for_work(struct fairq *q, const struct timespec *deadline)
 {
-	while (!q->active_head && !atomic_load_explicit(&q->closed, memory_order_relaxed)) {
+	while (!first_poppable(q) && !atomic_load_explicit(&q->closed, memory_order_relaxed)) {
 		int rc;
 
 		q->waiters++;
@@ -503,13 +555,13 @@ static bool wait_for_work(struct fairq *q, const struct timespec *deadline)
 		if (rc == ETIMEDOUT)
 			break;
 	}
-	return q->active_head != NULL;
+	return first_poppable(q) != NULL;
 }
 
 /* One DRR turn of the head tenant: up to its deficit, at most max; under q->lock. */
 static size_t pop_turn(struct fairq *q, struct msg **out, size_t max)
 {
-	struct fairq_slot *s = active_take_head(q);
+	struct fairq_slot *s = active_take_first(q);
 	size_t n, bytes = 0;
 
 	s->deficit += q->cfg.quantum;
@@ -551,7 +603,7 @@ size_t fairq_pop(struct fairq *q, struct msg **out, size_t max, int timeout_ms)
 	if (wait_for_work(q, timeout_ms >= 0 ? &deadline : NULL)) {
 		n = pop_turn(q, out, max);
 		/* Pass the wake-up on: there is more work than this consumer took. */
-		if (q->active_head && q->waiters)
+		if (q->waiters && first_poppable(q))
 			pthread_cond_signal(&q->nonempty);
 	}
 	pthread_mutex_unlock(&q->lock);
@@ -573,6 +625,7 @@ static const char *const drop_reason_names[] = {
 	[DROP_RATE_LIMIT] = "rate_limit",
 	[DROP_NO_MEMORY] = "no_memory",
 	[DROP_SHUTDOWN] = "shutdown",
+	[DROP_OUTPUT_ERROR] = "output_error",
 };
 _Static_assert(ARRAY_SIZE(drop_reason_names) == DROP_REASON_COUNT,
 	       "a drop reason has no metric label");

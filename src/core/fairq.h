@@ -17,6 +17,7 @@
 #define CORE_FAIRQ_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,8 @@ enum drop_reason {
 	DROP_RATE_LIMIT,   /* over the tenant's EPS limit (UDP) */
 	DROP_NO_MEMORY,
 	DROP_SHUTDOWN,     /* still queued when the drain deadline passed */
+	DROP_OUTPUT_ERROR, /* queue full while the tenant's output fails (UDP), or held by a
+			      failing output when the drain deadline passed */
 	DROP_REASON_COUNT
 };
 
@@ -60,6 +63,7 @@ enum fairq_push_result {
 	FAIRQ_FULL = -1,         /* queue at capacity */
 	FAIRQ_RATE_LIMITED = -2, /* no EPS tokens left this second */
 	FAIRQ_CLOSED = -3,
+	FAIRQ_OUTPUT_BLOCKED = -4, /* queue at capacity while the tenant's output is failing */
 };
 
 struct fairq;
@@ -122,6 +126,15 @@ struct tenant_stats *fairq_stats(struct fairq *q, unsigned slot);
 /* EPS limit of slot (0 = unlimited); takes effect at once. */
 void fairq_set_eps(struct fairq *q, unsigned slot, uint32_t eps);
 unsigned fairq_depth(const struct fairq *q, unsigned slot);
+/*
+ * Set by the output stage while writing slot's events fails (and cleared when a write
+ * succeeds again). Meanwhile fairq_pop leaves slot's messages queued (until the queue is
+ * closed), so the worker retrying its batch is the only one held up by that tenant, and a
+ * full queue of slot is refused with FAIRQ_OUTPUT_BLOCKED instead of FAIRQ_FULL, so that the
+ * drop or pause is attributed to the output.
+ */
+void fairq_set_output_blocked(struct fairq *q, unsigned slot, bool blocked);
+bool fairq_output_blocked(const struct fairq *q, unsigned slot);
 
 /*
  * Pushes up to n messages of one tenant in order; *taken tells how many were accepted
@@ -134,8 +147,9 @@ int fairq_can_push(struct fairq *q, unsigned slot);
 
 /*
  * Pops up to max messages, all of one tenant, by deficit round-robin. Waits up to
- * timeout_ms (-1: forever) for work. Returns the number popped; 0 on timeout, or when
- * the queue is closed and empty (fairq_closed() tells which).
+ * timeout_ms (-1: forever) for work. Returns the number popped; 0 on timeout (also when
+ * every queued message belongs to a slot whose output is blocked), or when the queue is
+ * closed and empty (fairq_closed() tells which).
  */
 size_t fairq_pop(struct fairq *q, struct msg **out, size_t max, int timeout_ms);
 /* Refuses further pushes and wakes every waiting consumer. */

@@ -67,6 +67,24 @@ void log_write(enum log_level level, const char *module, const char *func,
 	va_end(ap);
 }
 
+bool log_limit_pass(struct log_limit *l, unsigned interval_s, uint64_t *suppressed)
+{
+	struct timespec ts;
+	int_fast64_t now, next;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (int_fast64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	next = atomic_load_explicit(&l->next_ns, memory_order_relaxed);
+	/* One thread wins the interval; the others count themselves as suppressed. */
+	if (now < next || !atomic_compare_exchange_strong(&l->next_ns, &next,
+							  now + (int_fast64_t)interval_s * 1000000000)) {
+		atomic_fetch_add_explicit(&l->suppressed, 1, memory_order_relaxed);
+		return false;
+	}
+	*suppressed = atomic_exchange_explicit(&l->suppressed, 0, memory_order_relaxed);
+	return true;
+}
+
 void fatal(const char *fmt, ...)
 {
 	va_list ap;

@@ -11,7 +11,10 @@
 #ifndef CORE_LOG_H
 #define CORE_LOG_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
@@ -34,6 +37,23 @@ int log_level_parse(const char *s, size_t len);
 		if (log_get_level() >= LOG_LEVEL_DEBUG)                         \
 			log_write(LOG_LEVEL_DEBUG, LOG_MODULE, __func__, __VA_ARGS__); \
 	} while (0)
+
+/*
+ * A repeated failure logged at most once per interval (any thread; zero-initialised):
+ *
+ *   static struct log_limit no_space;
+ *   uint64_t held;
+ *   if (log_limit_pass(&no_space, 10, &held))
+ *           log_error("write failed: %s (%llu more not logged)", ..., (unsigned long long)held);
+ *
+ * log_limit_pass() is true when a line may be written now and then tells in *suppressed how
+ * many calls were refused since the last line; otherwise it counts this call as suppressed.
+ */
+struct log_limit {
+	atomic_int_fast64_t next_ns;      /* monotonic time of the next allowed line */
+	atomic_uint_fast64_t suppressed;
+};
+bool log_limit_pass(struct log_limit *l, unsigned interval_s, uint64_t *suppressed);
 
 /* Logs and exits with status 1: only at start-up or on a broken invariant. */
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));

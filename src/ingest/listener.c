@@ -121,6 +121,8 @@ enum drop_reason ingest_drop_reason(int why)
 		return DROP_QUEUE_FULL;
 	case FAIRQ_RATE_LIMITED:
 		return DROP_RATE_LIMIT;
+	case FAIRQ_OUTPUT_BLOCKED:
+		return DROP_OUTPUT_ERROR;
 	default:
 		return DROP_SHUTDOWN;
 	}

@@ -48,7 +48,6 @@ struct pipeline {
 	unsigned skew_used;
 	struct skew_entry skew[SKEW_SLOTS];
 	struct skew_entry skew_other; /* when the table is full */
-	atomic_uint_fast64_t too_large; /* every worker's, for /metrics */
 	_Atomic int64_t skew_max_ns;    /* cfg.clock_skew_max_ns, changed on reload */
 };
 
@@ -129,14 +128,6 @@ static int collect_skew(struct metrics_out *o, void *ctx)
 	return rc;
 }
 
-static int collect_too_large(struct metrics_out *o, void *ctx)
-{
-	struct pipeline *p = ctx;
-
-	return metrics_sample(o, atomic_load_explicit(&p->too_large, memory_order_relaxed),
-			      NULL);
-}
-
 void pipeline_set_clock_skew_max(struct pipeline *p, int64_t ns)
 {
 	atomic_store_explicit(&p->skew_max_ns, ns, memory_order_relaxed);
@@ -185,13 +176,10 @@ int pipeline_new(struct pipeline **out, const struct pipeline_config *c, struct 
 		buf_init(&p->w[i].out, c->flush_bytes + 12 * c->max_message_size + (1u << 20));
 	}
 	if (c->metrics &&
-	    ((rc = metrics_register("koban_events_clock_skew_total", METRICS_COUNTER,
-				    "Events whose device time was more than clock_skew_max away "
-				    "from the receive time, by tenant and source.",
-				    collect_skew, p)) < 0 ||
-	     (rc = metrics_register("koban_events_too_large_total", METRICS_COUNTER,
-				    "Events dropped because their JSON did not fit the worker's "
-				    "output buffer.", collect_too_large, p)) < 0)) {
+	    (rc = metrics_register("koban_events_clock_skew_total", METRICS_COUNTER,
+				   "Events whose device time was more than clock_skew_max away "
+				   "from the receive time, by tenant and source.",
+				   collect_skew, p)) < 0) {
 		pipeline_free(p);
 		return err_set(e, rc, "pipeline: cannot register its metrics (%s)", strerror(-rc));
 	}
@@ -327,7 +315,7 @@ static void output(struct pipeline *p, struct pipeline_worker *w, struct pipelin
 	if (!w->out.len)
 		return;
 	if (p->cfg.output.write &&
-	    (rc = p->cfg.output.write(p->cfg.output.ctx, w->slot, w->out.p, w->out.len)) < 0)
+	    (rc = p->cfg.output.write(p->cfg.output.ctx, w->slot, &w->out)) < 0)
 		c->output_failed += w->pending;
 	buf_reset(&w->out);
 	w->pending = 0;
@@ -362,8 +350,10 @@ int pipeline_event(struct pipeline *p, unsigned wi, const struct msg *m,
 	    (rc = event_write_json(&ev, &w->out)) < 0 || (rc = buf_addch(&w->out, '\n')) < 0) {
 		buf_truncate(&w->out, mark);
 		c->too_large++;
-		atomic_fetch_add_explicit(&p->too_large, 1, memory_order_relaxed);
-		log_warn("event of %u bytes not written: %s", m->len, strerror(-rc));
+		if (p->cfg.output.too_large)
+			p->cfg.output.too_large(p->cfg.output.ctx, m->tenant, m->len);
+		else
+			log_warn("event of %u bytes not written: %s", m->len, strerror(-rc));
 		return -ENOSPC;
 	}
 	w->pending++;

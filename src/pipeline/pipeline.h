@@ -38,12 +38,18 @@ struct pipeline;
 #define PIPELINE_ECS_VERSION "8.17.0"
 
 /*
- * Where finished events go: write() gets the JSON lines (each ending in '\n') of tenant
- * slot `slot` and returns 0 or a negative code; on failure the lines are counted as
- * output_failed (what the output retries or drops is its own business).
+ * Where finished events go. write() gets the buffered JSON lines (each ending in '\n') of
+ * tenant slot `slot`; it may consume them (the spool empties what reached its file) and
+ * returns 0 or a negative code; on failure the batch's events are counted as output_failed
+ * (what the output retries or drops is its own business). Whatever is left in lines after
+ * the call is discarded. too_large(), when set, is told of each event that could not be
+ * written because its JSON did not fit the worker's buffer (the output counts it per tenant).
  */
+struct buf;
+
 struct pipeline_output {
-	int (*write)(void *ctx, unsigned slot, const char *lines, size_t len);
+	int (*write)(void *ctx, unsigned slot, struct buf *lines);
+	void (*too_large)(void *ctx, unsigned slot, size_t bytes);
 	void *ctx;
 };
 

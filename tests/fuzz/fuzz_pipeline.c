@@ -24,9 +24,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct buf out = BUF_INIT(1 << 24);
 
-static int capture(void *ctx, unsigned slot, const char *lines, size_t len)
+static int capture(void *ctx, unsigned slot, struct buf *lines)
 {
-	return buf_add(&out, lines, len);
+	return buf_add(&out, lines->p, lines->len);
 }
 
 static const char *tenant_name(void *ctx, unsigned slot)
@@ -44,7 +44,7 @@ static struct pipeline *pipeline(void)
 		.clock_skew_max_ns = 7200 * NS_PER_SEC,
 		.fixed_now_ns = INT64_C(1773543601000000000),
 		.tenant_name = tenant_name,
-		.output = { capture, NULL },
+		.output = { capture, NULL, NULL },
 	};
 	struct err e = ERR_INIT;
 

@@ -703,6 +703,45 @@ static void test_tenant_churn(void)
 	fairq_free(q);
 }
 
+/*
+ * A slot whose output is blocked is left queued (its worker retries) while the others are
+ * served; a full blocked slot refuses with FAIRQ_OUTPUT_BLOCKED; after the close, or once
+ * unblocked, it is popped again.
+ */
+static void test_output_blocked_slot(void)
+{
+	struct fairq *q = new_queue(4, 1 << 20, 64);
+	int a = fairq_slot(q, "a", 1), b = fairq_slot(q, "b", 1), why;
+	struct msg *out[16];
+	size_t n;
+
+	CHECK_INT(push_n(q, (unsigned)a, 3, 10, &why), 3);
+	CHECK_INT(push_n(q, (unsigned)b, 2, 10, &why), 2);
+	fairq_set_output_blocked(q, (unsigned)a, true);
+	CHECK(fairq_output_blocked(q, (unsigned)a));
+	CHECK_INT(push_n(q, (unsigned)a, 2, 10, &why), 1);
+	CHECK_INT(why, FAIRQ_OUTPUT_BLOCKED);
+	CHECK_INT(push_n(q, (unsigned)b, 3, 10, &why), 2);
+	CHECK_INT(why, FAIRQ_FULL);
+	n = fairq_pop(q, out, 16, 0);
+	CHECK_INT(n, 4);
+	for (size_t i = 0; i < n; i++) {
+		CHECK_INT(out[i]->tenant, b);
+		msg_free(out[i]);
+	}
+	CHECK_INT(fairq_pop(q, out, 16, 10), 0); /* only a's, blocked: a timeout */
+	CHECK_INT(fairq_depth(q, (unsigned)a), 4);
+	fairq_set_output_blocked(q, (unsigned)a, false);
+	CHECK_INT(fairq_pop(q, out, 2, 0), 2);
+	msg_free(out[0]);
+	msg_free(out[1]);
+	fairq_set_output_blocked(q, (unsigned)a, true);
+	CHECK_INT(fairq_pop(q, out, 16, 0), 0);
+	fairq_close(q);
+	CHECK_INT(drain(q), 2); /* closed: drained even while blocked */
+	fairq_free(q);
+}
+
 int main(void)
 {
 	T_RUN(test_config_checked);
@@ -721,5 +760,6 @@ int main(void)
 	T_RUN(test_close_drain);
 	T_RUN(test_out_of_memory);
 	T_RUN(test_flood_does_not_delay_others);
+	T_RUN(test_output_blocked_slot);
 	return t_done();
 }

@@ -26,7 +26,7 @@ struct capture {
 	int fail;          /* what write returns */
 };
 
-static int capture_write(void *ctx, unsigned slot, const char *lines, size_t len)
+static int capture_write(void *ctx, unsigned slot, struct buf *lines)
 {
 	struct capture *c = ctx;
 
@@ -34,7 +34,7 @@ static int capture_write(void *ctx, unsigned slot, const char *lines, size_t len
 	c->last_slot = slot;
 	if (c->fail)
 		return c->fail;
-	return buf_add(&c->out, lines, len);
+	return buf_add(&c->out, lines->p, lines->len);
 }
 
 static const char *tenant_of(void *ctx, unsigned slot)
@@ -51,7 +51,7 @@ static struct pipeline *make(struct capture *c, size_t flush, bool metrics)
 		.clock_skew_max_ns = 7200 * NS_PER_SEC,
 		.fixed_now_ns = NOW + NS_PER_SEC,
 		.tenant_name = tenant_of,
-		.output = { capture_write, c },
+		.output = { capture_write, NULL, c },
 		.metrics = metrics,
 	};
 	struct pipeline *p = NULL;
