@@ -510,7 +510,7 @@ void jsonin_init(struct jsonin *j, const char *p, size_t len, struct arena *aren
 	j->arena = arena;
 	j->flags = flags;
 	j->depth = 0;
-	j->max_depth = JSONIN_DEPTH_MAX;
+	j->max_depth = JSONIN_DEPTH_DEFAULT;
 	j->tokens = 0;
 	j->max_tokens = JSONIN_TOKENS_MAX;
 	j->want_value = true;

@@ -29,9 +29,9 @@
  * "\u0000" is valid and yields a string containing a NUL byte: strings are always
  * (pointer, length), never NUL-terminated.
  *
- * Limits: nesting depth at most max_depth (default and ceiling JSONIN_DEPTH_MAX), at most
- * max_tokens values and keys (default JSONIN_TOKENS_MAX). Both may be lowered after
- * jsonin_init.
+ * Limits: nesting depth at most max_depth (default JSONIN_DEPTH_DEFAULT, at most
+ * JSONIN_DEPTH_MAX), at most max_tokens values and keys (default JSONIN_TOKENS_MAX). Both
+ * may be changed after jsonin_init.
  *
  * Memory: string values point into the input when they contain no escape (zero copy);
  * an escaped string is unescaped into the arena given to jsonin_init (it never grows: an
@@ -56,7 +56,8 @@
 struct arena;
 struct err;
 
-#define JSONIN_DEPTH_MAX 64
+#define JSONIN_DEPTH_DEFAULT 64
+#define JSONIN_DEPTH_MAX 256 /* ceiling of max_depth */
 #define JSONIN_TOKENS_MAX 4000000u
 
 /* Flags for jsonin_init. */

@@ -11,6 +11,7 @@ struct ecs_ctx {
 	struct jsonin j;
 	struct err *e;
 	size_t nlen;
+	size_t dots; /* in name */
 	char name[FIELD_NAME_MAX + 1];
 };
 
@@ -329,7 +330,8 @@ static int decode_object(struct ecs_ctx *c, unsigned depth)
 	int rc;
 
 	while ((rc = jsonin_key(&c->j, &k)) > 0) {
-		size_t saved = c->nlen, need = saved + (depth ? 1 : 0) + k.len;
+		size_t saved = c->nlen, saved_dots = c->dots;
+		size_t need = saved + (depth ? 1 : 0) + k.len;
 
 		if (memchr(k.s, '\0', k.len))
 			return fail_at(c, -EINVAL, k.offset, "expected a key without NUL characters");
@@ -337,10 +339,18 @@ static int decode_object(struct ecs_ctx *c, unsigned depth)
 			return fail_at(c, -EINVAL, k.offset,
 				       "expected a field name of at most %d bytes, found %zu",
 				       FIELD_NAME_MAX, need);
-		if (depth) /* even after an empty key: {"":{"a":1}} is ".a" */
+		if (depth) { /* even after an empty key: {"":{"a":1}} is ".a" */
 			c->name[c->nlen++] = '.';
+			c->dots++;
+		}
+		for (size_t i = 0; i < k.len; i++)
+			c->dots += k.s[i] == '.';
 		memcpy(c->name + c->nlen, k.s, k.len);
 		c->nlen += k.len;
+		if (c->dots >= ECS_DEPTH_MAX)
+			return fail_at(c, -EINVAL, k.offset,
+				       "expected a field name of at most %d dot-separated parts",
+				       ECS_DEPTH_MAX);
 		if (jsonin_value(&c->j, &v) < 0)
 			return json_fail(c);
 		if (v.type == JSONIN_OBJECT) {
@@ -357,6 +367,7 @@ static int decode_object(struct ecs_ctx *c, unsigned depth)
 		if (rc < 0)
 			return rc;
 		c->nlen = saved;
+		c->dots = saved_dots;
 	}
 	return rc < 0 ? json_fail(c) : 0;
 }
@@ -374,6 +385,7 @@ int ecs_decode(struct event *ev, const char *line, size_t len, struct err *e)
 	c.ev = ev;
 	c.e = e;
 	c.nlen = 0;
+	c.dots = 0;
 	jsonin_init(&c.j, line, len, ev->arena, 0);
 	c.j.max_depth = ECS_DEPTH_MAX + 1;
 	if (jsonin_value(&c.j, &v) < 0) {

@@ -18,7 +18,9 @@
  * leave the field absent. An array gives a multi-valued field (event_add_str): several
  * values only for string fields, one element for the others; objects and arrays inside
  * arrays are refused. A field given twice (as nested and dotted keys, or repeated) is
- * refused. This accepts exactly what event_write_json writes, and writing the decoded
+ * refused. A name has at most FIELD_NAME_MAX bytes and fewer than ECS_DEPTH_MAX dots
+ * (so that it nests as deep as it may when written back; a syslog structured-data
+ * name has at most 68), and objects nest at most ECS_DEPTH_MAX deep. This accepts exactly what event_write_json writes, and writing the decoded
  * event again gives the same bytes.
  *
  * Errors: -EINVAL for malformed JSON or a value that does not fit its field, -E2BIG for a
@@ -41,7 +43,7 @@ struct event;
 struct err;
 
 #define ECS_LINE_MAX (1u << 20)
-#define ECS_DEPTH_MAX 32
+#define ECS_DEPTH_MAX 128 /* objects, the outermost included */
 #define ECS_FIELD_BUDGET (FIELD_DYNAMIC_MAX / 4)
 
 int ecs_decode(struct event *ev, const char *line, size_t len, struct err *e);

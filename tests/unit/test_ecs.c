@@ -180,29 +180,56 @@ static void test_value_errors(void)
 	CHECK_ERROR("", "column 1: expected a value");
 }
 
+static int round_trip(const char *line, size_t len, struct buf *out, struct err *e);
+
 static void test_limits(void)
 {
 	struct buf line = BUF_INIT(4 << 20);
 	struct err e = ERR_INIT;
 	int depth;
 
-	/* nesting: ECS_DEPTH_MAX objects are fine, one more is refused */
+	/* nesting: ECS_DEPTH_MAX objects are fine, one more is refused (empty keys keep
+	 * the name short) */
 	for (depth = 0; depth <= ECS_DEPTH_MAX; depth++)
-		CHECK_INT(buf_adds(&line, "{\"a\":"), 0);
+		CHECK_INT(buf_adds(&line, "{\"\":"), 0);
 	CHECK_INT(buf_adds(&line, "\"x\""), 0);
 	for (int i = 0; i < depth; i++)
 		CHECK_INT(buf_addch(&line, '}'), 0);
 	CHECK_INT(decode(line.p, &e), -EINVAL);
-	CHECK(strstr(e.msg, "expected objects nested at most 32 deep"));
-	CHECK(strstr(e.msg, "column 161:"));
+	CHECK(strstr(e.msg, "expected objects nested at most 128 deep"));
+	CHECK(strstr(e.msg, "column 513:"));
 	buf_reset(&line);
 	for (depth = 0; depth < ECS_DEPTH_MAX - 1; depth++)
-		CHECK_INT(buf_adds(&line, "{\"a\":"), 0);
+		CHECK_INT(buf_adds(&line, "{\"\":"), 0);
 	CHECK_INT(buf_adds(&line, "{\"b\":\"x\""), 0);
 	for (int i = 0; i <= depth; i++)
 		CHECK_INT(buf_addch(&line, '}'), 0);
-	CHECK_INT(decode(line.p, &e), 0); /* a.a...a.b: 32 objects */
+	CHECK_INT(decode(line.p, &e), 0); /* 127 dots and a b: 128 objects */
 	CHECK_INT(ev.n, 1);
+	/* a dotted name that would nest deeper when written back */
+	buf_reset(&line);
+	CHECK_INT(buf_adds(&line, "{\"a"), 0);
+	for (depth = 0; depth < ECS_DEPTH_MAX; depth++)
+		CHECK_INT(buf_adds(&line, "."), 0);
+	CHECK_INT(buf_adds(&line, "\":\"x\"}"), 0);
+	CHECK_INT(decode(line.p, &e), -EINVAL);
+	CHECK(strstr(e.msg, "column 2: field a...."));
+	CHECK(strstr(e.msg, "expected a field name of at most 128 dot-separated parts"));
+	/* and one that nests exactly as deep as allowed round-trips */
+	{
+		struct buf out = BUF_INIT(1 << 12), again = BUF_INIT(1 << 12);
+
+		buf_reset(&line);
+		CHECK_INT(buf_adds(&line, "{\"a"), 0);
+		for (depth = 0; depth < ECS_DEPTH_MAX - 2; depth++)
+			CHECK_INT(buf_adds(&line, ".b"), 0);
+		CHECK_INT(buf_adds(&line, "\":\"x\"}"), 0);
+		CHECK_INT(decode(line.p, &e), 0);
+		CHECK_INT(event_write_json(&ev, &out), 0);
+		CHECK_INT(round_trip(out.p, out.len, &again, &e), 0);
+		buf_release(&out);
+		buf_release(&again);
+	}
 
 	/* a line over the maximum */
 	buf_reset(&line);
