@@ -13,8 +13,9 @@
  *   FT_BOOL  true or false
  *
  * A name outside the known table is registered as a string field (field_intern) unless
- * it is known already, in which case it keeps the type it has in this process; at most
- * ECS_FIELD_BUDGET vendor names are registered through this decoder. null, [] and {}
+ * it is known already, in which case it keeps the type it has in this process; a new
+ * name is registered only while fewer than ECS_FIELD_BUDGET vendor names exist (-ENOSPC
+ * after that). null, [] and {}
  * leave the field absent. An array gives a multi-valued field (event_add_str): several
  * values only for string fields, one element for the others; objects and arrays inside
  * arrays are refused. A field given twice (as nested and dotted keys, or repeated) is
