@@ -3,6 +3,10 @@
 #include "core/arena.h"
 #include "core/err.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 /* ---- errors ---- */
 
 /* What stands at pos, for "found ...": a printable character, a byte or the end. */
@@ -76,12 +80,29 @@ static inline uint64_t zero_byte(uint64_t w)
 
 /*
  * Length of the run at p of bytes that a string takes as they are: ASCII from 0x20 up,
- * except '"' and '\\'. Eight bytes at a time while the words are clean.
+ * except '"' and '\\'. Sixteen bytes at a time with SSE2 (every x86-64 has it), else
+ * eight at a time in a 64-bit word, while the blocks are clean.
  */
 static inline size_t plain_run(const unsigned char *p, size_t len)
 {
 	size_t i = 0;
 
+#ifdef __SSE2__
+	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
+		      space = _mm_set1_epi8(0x20);
+
+	for (; i + 16 <= len; i += 16) {
+		__m128i w = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+		/* signed: bytes from 0x80 up are negative, so "< 0x20" catches them too */
+		__m128i stop = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(w, quote),
+							 _mm_cmpeq_epi8(w, bslash)),
+					    _mm_cmplt_epi8(w, space));
+		unsigned m = (unsigned)_mm_movemask_epi8(stop);
+
+		if (m)
+			return i + (unsigned)__builtin_ctz(m);
+	}
+#endif
 	for (; i + 8 <= len; i += 8) {
 		uint64_t w;
 
@@ -338,10 +359,9 @@ static int read_number(struct jsonin *j, struct jsonin_value *v)
 	return 0;
 }
 
-static int read_literal(struct jsonin *j, struct jsonin_value *v, const char *lit,
+static int read_literal(struct jsonin *j, struct jsonin_value *v, const char *lit, size_t n,
 			enum jsonin_type t)
 {
-	size_t n = strlen(lit);
 
 	if (j->len - j->pos < n || memcmp(j->p + j->pos, lit, n)) {
 		char what[16];
@@ -408,13 +428,13 @@ static int read_value(struct jsonin *j, struct jsonin_value *v, bool store)
 		rc = read_string(j, v, store);
 		break;
 	case 't':
-		rc = read_literal(j, v, "true", JSONIN_TRUE);
+		rc = read_literal(j, v, "true", 4, JSONIN_TRUE);
 		break;
 	case 'f':
-		rc = read_literal(j, v, "false", JSONIN_FALSE);
+		rc = read_literal(j, v, "false", 5, JSONIN_FALSE);
 		break;
 	case 'n':
-		rc = read_literal(j, v, "null", JSONIN_NULL);
+		rc = read_literal(j, v, "null", 4, JSONIN_NULL);
 		break;
 	case '-':
 	case '0': case '1': case '2': case '3': case '4':
@@ -612,13 +632,6 @@ int jsonin_finish(struct jsonin *j, struct err *e)
 			fail_expected(j, pos, "the end of the input after the top-level value");
 	}
 	return jsonin_error(j, e);
-}
-
-bool jsonin_key_is(const struct jsonin_value *k, const char *lit)
-{
-	size_t n = strlen(lit);
-
-	return k->len == n && !memcmp(k->s, lit, n);
 }
 
 int jsonin_int(const char *s, size_t len, int64_t *out)

@@ -136,8 +136,13 @@ int jsonin_finish(struct jsonin *j, struct err *e);
  */
 int jsonin_error(const struct jsonin *j, struct err *e);
 
-/* True when the string value k equals the NUL-terminated lit. */
-bool jsonin_key_is(const struct jsonin_value *k, const char *lit);
+/* True when the string value k equals the NUL-terminated lit (inline: lit's length folds). */
+static inline bool jsonin_key_is(const struct jsonin_value *k, const char *lit)
+{
+	size_t n = __builtin_strlen(lit);
+
+	return k->len == n && !__builtin_memcmp(k->s, lit, n);
+}
 
 /*
  * An integer in s[0..len) as JSON writes it (no fraction, no exponent, no '+', no

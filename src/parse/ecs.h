@@ -43,7 +43,11 @@
 struct event;
 struct err;
 
-#define ECS_LINE_MAX (1u << 20)
+/*
+ * koban parse reads lines of up to 1 MiB and prints the line twice (event.original and
+ * message), escaped: a control character takes 6 bytes. 16 MiB holds the worst case.
+ */
+#define ECS_LINE_MAX (16u << 20)
 #define ECS_DEPTH_MAX 128 /* objects, the outermost included */
 #define ECS_FIELD_BUDGET (FIELD_DYNAMIC_MAX / 4)
 
