@@ -2,7 +2,8 @@
  * Unit tests of parse/ecs: nested and dotted keys, typed values, arrays, absent values,
  * RFC 3339 times, errors with their columns, limits, allocation failures, and the round
  * trip event -> event_write_json -> ecs_decode -> event_write_json (same bytes) on
- * generated events and on every line of tests/data/parse/ *.json.
+ * generated events, on every line of tests/data/parse/ *.json, and on what the syslog
+ * parser makes of tests/data/parse/ *.log and the shared PAN-OS, A10 and server samples.
  */
 #include "parse/ecs.h"
 #include "core/arena.h"
@@ -13,6 +14,7 @@
 #include "core/ipaddr.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
+#include "parse/syslog.h"
 #include "t.h"
 
 #include <dirent.h>
@@ -490,6 +492,72 @@ static void test_round_trip_golden(void)
 	buf_release(&out);
 }
 
+/* Lines of a directory's files through the syslog parser, then the round trip. */
+static unsigned syslog_round_trips(const char *dir, const char *suffix)
+{
+	struct buf first = BUF_INIT(1 << 24), again = BUF_INIT(1 << 24);
+	struct syslog_opts o = { .format = SYSLOG_AUTO, .received_ns = INT64_C(1773543600000000000) };
+	struct err e = ERR_INIT;
+	struct dirent *d;
+	unsigned lines = 0;
+	DIR *dp = opendir(dir);
+
+	while (dp && (d = readdir(dp))) {
+		size_t nl = strlen(d->d_name), sl = strlen(suffix), len;
+		char path[4200], *text, *p, *end;
+
+		if (nl <= sl || strcmp(d->d_name + nl - sl, suffix))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
+		text = t_read_file(path, &len);
+		for (p = text; text && p < text + len; p = end + 1) {
+			int rc;
+
+			end = memchr(p, '\n', (size_t)(text + len - p));
+			if (!end)
+				end = text + len;
+			if (end == p || *p == '#')
+				continue;
+			arena_clear(&arena);
+			event_init(&ev, &arena);
+			(void)!syslog_parse(&ev, p, (size_t)(end - p), &o, NULL); /* failures too */
+			buf_reset(&first);
+			CHECK_INT(event_write_json(&ev, &first), 0);
+			rc = round_trip(first.p, first.len, &again, &e);
+			t_check(rc == 0, __FILE__, __LINE__, "%s: %d %s\n%s\n%s", path, rc, e.msg,
+				first.p, again.p);
+			lines++;
+		}
+		free(text);
+	}
+	if (dp)
+		closedir(dp);
+	buf_release(&first);
+	buf_release(&again);
+	return lines;
+}
+
+static void test_round_trip_syslog(void)
+{
+	static const char *dirs[] = { "panos", "a10", "generic" };
+	char dir[4096];
+	unsigned n;
+
+	snprintf(dir, sizeof(dir), "%s/parse", t_data_dir());
+	CHECK(syslog_round_trips(dir, ".log") > 20);
+	if (!t_shared_dir()) {
+		t_skip("../shared/data is absent: only tests/data/parse was used");
+		return;
+	}
+	n = 0;
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(dir, sizeof(dir), "%s/samples/%s", t_shared_dir(), dirs[i]);
+		n += syslog_round_trips(dir, ".log");
+		n += syslog_round_trips(dir, ".txt");
+	}
+	CHECK(n > 20);
+}
+
 static void test_mem_fail(void)
 {
 	static const char line[] =
@@ -540,6 +608,7 @@ int main(void)
 	T_RUN(test_times);
 	T_RUN(test_round_trip_generated);
 	T_RUN(test_round_trip_golden);
+	T_RUN(test_round_trip_syslog);
 	T_RUN(test_mem_fail);
 	arena_release(&arena);
 	return t_done();

@@ -561,6 +561,59 @@ static void test_random_round_trip(void)
 	buf_release(&twice);
 }
 
+/* Every Microsoft sample in ../shared/data parses and re-serialises to a fixed point. */
+static void test_shared_samples(void)
+{
+	static const char *files[] = {
+		"azure/activitylogs.ndjson", "azure/appgw-access-and-waf.ndjson",
+		"azure/auditlogs.ndjson", "azure/bastion-auditlogs.json",
+		"azure/firewall-azfw-structured.ndjson", "azure/firewall-legacy-msg.ndjson",
+		"azure/identity-protection-riskyusers.ndjson",
+		"azure/identity-protection-userriskevents.ndjson", "azure/signinlogs.ndjson",
+		"defender/graph-alerts_v2-alert.json", "defender/mde-api-alert.ndjson",
+		"defender/xdr-streaming-api-advancedhunting.ndjson",
+	};
+	struct buf once = BUF_INIT(1 << 22), twice = BUF_INIT(1 << 22);
+	struct err e = ERR_INIT;
+	const char *dir = t_shared_dir();
+	unsigned docs = 0;
+
+	if (!dir) {
+		t_skip("../shared/data is absent");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char path[4096];
+		size_t len;
+		char *text;
+		bool lines = strstr(files[i], ".ndjson") != NULL;
+
+		snprintf(path, sizeof(path), "%s/samples/%s", dir, files[i]);
+		text = t_read_file(path, &len);
+		if (!text) {
+			t_skip("a shared sample is missing");
+			continue;
+		}
+		for (char *p = text, *end; p < text + len; p = end + 1) {
+			end = lines ? memchr(p, '\n', (size_t)(text + len - p)) : NULL;
+			if (!end)
+				end = text + len;
+			if (end == p)
+				continue;
+			docs++;
+			t_check(canon(p, (size_t)(end - p), 0, &once, &e) == 0, __FILE__, __LINE__,
+				"%s: %s", files[i], e.msg);
+			t_check(canon(once.p, once.len, 0, &twice, &e) == 0 && once.len == twice.len &&
+					!memcmp(once.p, twice.p, once.len),
+				__FILE__, __LINE__, "%s: fixed point", files[i]);
+		}
+		free(text);
+	}
+	CHECK(docs >= 20);
+	buf_release(&once);
+	buf_release(&twice);
+}
+
 int main(void)
 {
 	arena_init(&arena, 1 << 16, 256 << 20);
@@ -577,6 +630,7 @@ int main(void)
 	T_RUN(test_error_positions);
 	T_RUN(test_mem_fail);
 	T_RUN(test_random_round_trip);
+	T_RUN(test_shared_samples);
 	arena_release(&arena);
 	return t_done();
 }
