@@ -289,7 +289,7 @@ static int read_string(struct jsonin *j, struct jsonin_value *v, bool store)
 	v->len = i - start;
 	j->pos = i + 1;
 	if (esc && store) {
-		char *o = arena_alloc(j->arena, v->len ? v->len : 1), *w = o;
+		char *o = j->arena ? arena_alloc(j->arena, v->len ? v->len : 1) : NULL, *w = o;
 		size_t k = start;
 
 		if (!o)
@@ -616,22 +616,17 @@ int jsonin_skip_value(struct jsonin *j)
 
 int jsonin_finish(struct jsonin *j, struct err *e)
 {
-	size_t pos;
+	size_t pos = skip_ws(j->p, j->pos, j->len);
+	int rc = j->rc;
 
-	if (!j->rc && !j->done) {
-		if (j->depth)
-			fail_expected(j, skip_ws(j->p, j->pos, j->len),
-				      j->kind[j->depth - 1] == 'o' ? "the rest of an object"
-								   : "the rest of an array");
-		else
-			fail_expected(j, skip_ws(j->p, j->pos, j->len), "a value");
-	}
-	if (!j->rc) {
-		pos = skip_ws(j->p, j->pos, j->len);
-		if (pos < j->len)
-			fail_expected(j, pos, "the end of the input after the top-level value");
-	}
-	return jsonin_error(j, e);
+	if (!rc && !j->done)
+		rc = fail_expected(j, pos,
+				   !j->depth ? "a value"
+				   : j->kind[j->depth - 1] == 'o' ? "the rest of an object"
+								  : "the rest of an array");
+	if (!rc && pos < j->len)
+		rc = fail_expected(j, pos, "the end of the input after the top-level value");
+	return rc ? jsonin_error(j, e) : 0;
 }
 
 int jsonin_int(const char *s, size_t len, int64_t *out)

@@ -36,7 +36,9 @@
  * Memory: string values point into the input when they contain no escape (zero copy);
  * an escaped string is unescaped into the arena given to jsonin_init (it never grows: an
  * escape is never shorter in JSON than in UTF-8), so the value lives as long as both the
- * input and the arena. Nothing else is allocated; there is nothing to release.
+ * input and the arena. Nothing else is allocated; there is nothing to release. Without
+ * an arena (NULL) an escaped string read with jsonin_value or jsonin_key is -ENOMEM;
+ * skipping never needs one.
  *
  * Errors: every function returns a negative errno code (-EINVAL for malformed or
  * over-limit input, -ENOMEM when the arena is full) and the error is sticky: later calls

@@ -380,20 +380,22 @@ static void random_event(struct event *e)
 		case FT_STR:
 			s = rnd_string(&len);
 			if (event_get(e, f) && rnd(2))
-				(void)!event_add_str(e, f, s, len);
+				CHECK_INT(event_add_str(e, f, s, len), 0);
 			else
-				(void)!event_set_str(e, f, s, len);
+				CHECK_INT(event_set_str(e, f, s, len), 0);
 			break;
 		case FT_INT:
-			(void)!event_set_int(e, f, rnd(2) ? (int64_t)rnd64() : (int64_t)rnd(70000));
+			CHECK_INT(event_set_int(e, f, rnd(2) ? (int64_t)rnd64() : (int64_t)rnd(70000)),
+				  0);
 			break;
 		case FT_TIME:
-			(void)!event_set_time(e, f, rnd(4) ? (int64_t)rnd64()
-						  : (int64_t)rnd(2000000) * 1000000000 +
-							    rnd(3) * 1000000);
+			CHECK_INT(event_set_time(e, f, rnd(4) ? (int64_t)rnd64()
+							     : (int64_t)rnd(2000000) * 1000000000 +
+								       rnd(3) * 1000000),
+				  0);
 			break;
 		case FT_BOOL:
-			(void)!event_set_bool(e, f, rnd(2));
+			CHECK_INT(event_set_bool(e, f, rnd(2)), 0);
 			break;
 		case FT_IP:
 			memset(&ip, 0, sizeof(ip));
@@ -405,7 +407,7 @@ static void random_event(struct event *e)
 				for (int b = 0; b < 16; b++)
 					ip.b[b] = rnd(3) ? 0 : (uint8_t)rnd(256);
 			}
-			(void)!event_set_ip(e, f, &ip);
+			CHECK_INT(event_set_ip(e, f, &ip), 0);
 			break;
 		}
 	}

@@ -505,6 +505,18 @@ static void test_mem_fail(void)
 		arena_release(&a);
 	}
 	CHECK(ok > 0);
+	/* no arena: skipping works, reading an escaped string is -ENOMEM */
+	{
+		struct jsonin j;
+		struct jsonin_value v;
+
+		jsonin_init(&j, in, sizeof(in) - 1, NULL, 0);
+		CHECK_INT(jsonin_skip_value(&j), 0);
+		CHECK_INT(jsonin_finish(&j, &e), 0);
+		jsonin_init(&j, in, sizeof(in) - 1, NULL, 0);
+		CHECK_INT(jsonin_value(&j, &v), 0);
+		CHECK_INT(jsonin_key(&j, &v), -ENOMEM);
+	}
 	/* a full arena is the same clean error */
 	{
 		struct arena a;
