@@ -614,6 +614,27 @@ int jsonin_skip_value(struct jsonin *j)
 	return 0;
 }
 
+int jsonin_raw_value(struct jsonin *j, const char **s, size_t *len)
+{
+	struct jsonin_value v;
+	int rc;
+
+	if (j->rc)
+		return j->rc;
+	if (!j->want_value)
+		return misuse(j, "a value read where a key, an element or the end is due");
+	if (j->max_depth > JSONIN_DEPTH_MAX)
+		j->max_depth = JSONIN_DEPTH_MAX;
+	rc = read_value(j, &v, false);
+	if (rc == 0 && (v.type == JSONIN_OBJECT || v.type == JSONIN_ARRAY))
+		rc = jsonin_skip(j);
+	if (rc < 0)
+		return rc;
+	*s = j->p + v.offset;
+	*len = j->pos - v.offset;
+	return 0;
+}
+
 int jsonin_finish(struct jsonin *j, struct err *e)
 {
 	size_t pos = skip_ws(j->p, j->pos, j->len);

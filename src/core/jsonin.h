@@ -127,6 +127,12 @@ int jsonin_skip(struct jsonin *j);
 /* Reads and discards the next value (skipping a container whole). */
 int jsonin_skip_value(struct jsonin *j);
 /*
+ * Reads the next value whole, validated, and returns its exact text (from its first to
+ * its last byte, escapes and inner whitespace as written) pointing into the input: for
+ * keeping a sub-document verbatim (an alert's evidence array) or reading it again later.
+ */
+int jsonin_raw_value(struct jsonin *j, const char **s, size_t *len);
+/*
  * After the top-level value: only whitespace may follow. Returns 0, or the sticky error
  * or a new one, and in both cases fills e (when not NULL) from jsonin_error.
  */

@@ -7,6 +7,7 @@
  *    path validates exactly as much as the full read);
  *  - a document that parses, re-serialised compactly (keys and strings written with
  *    json_add_string, numbers as their text), parses again to the same serialisation;
+ *  - the raw text of the top-level value (jsonin_raw_value) parses to the same form;
  *  - with JSONIN_REPLACE_SURROGATES, whatever parses without the flag parses the same;
  *  - allocation failures (the Nth, from the first byte) give -ENOMEM or success.
  */
@@ -98,6 +99,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 
 	if (rc == 0) {
+		const char *raw;
+		size_t raw_len;
+
+		/* the raw top-level value is the input without its outer whitespace */
+		jsonin_init(&j, s, size, NULL, 0);
+		if (jsonin_raw_value(&j, &raw, &raw_len) < 0 || jsonin_finish(&j, NULL) < 0 ||
+		    raw < s || raw + raw_len > s + size ||
+		    canon(raw, raw_len, 0, &a, &twice, &e) < 0 || once.len != twice.len ||
+		    memcmp(once.p, twice.p, once.len))
+			abort();
 		if (canon(once.p, once.len, 0, &a, &twice, &e) < 0 || once.len != twice.len ||
 		    memcmp(once.p, twice.p, once.len))
 			abort();

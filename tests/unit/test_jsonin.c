@@ -421,6 +421,39 @@ static void test_cursor(void)
 	CHECK_INT(jsonin_finish(&j, NULL), 0);
 }
 
+static void test_raw_value(void)
+{
+	static const char in[] = "{\"evidence\": [ {\"ip\":\"10.0.0.1\"}, \"a\\u0041\" ] ,"
+				 "\"s\":\"x\\ny\",\"n\":-1.5e3}";
+	struct jsonin j;
+	struct jsonin_value k, v;
+	const char *s;
+	size_t n;
+
+	arena_clear(&arena);
+	jsonin_init(&j, in, sizeof(in) - 1, &arena, 0);
+	CHECK_INT(jsonin_value(&j, &v), 0);
+	CHECK_INT(jsonin_key(&j, &k), 1);
+	CHECK_INT(jsonin_raw_value(&j, &s, &n), 0);
+	CHECK_MEM(s, n, "[ {\"ip\":\"10.0.0.1\"}, \"a\\u0041\" ]");
+	CHECK_INT(jsonin_key(&j, &k), 1);
+	CHECK_INT(jsonin_raw_value(&j, &s, &n), 0);
+	CHECK_MEM(s, n, "\"x\\ny\"");
+	CHECK_INT(jsonin_key(&j, &k), 1);
+	CHECK_INT(jsonin_raw_value(&j, &s, &n), 0);
+	CHECK_MEM(s, n, "-1.5e3");
+	CHECK_INT(jsonin_key(&j, &k), 0);
+	CHECK_INT(jsonin_finish(&j, NULL), 0);
+	CHECK_INT(arena.used, 0);
+	/* a raw value is validated like any other */
+	jsonin_init(&j, "[{\"a\":1,}]", 10, &arena, 0);
+	CHECK_INT(jsonin_raw_value(&j, &s, &n), -EINVAL);
+	jsonin_init(&j, " [1, 2] ", 8, &arena, 0);
+	CHECK_INT(jsonin_raw_value(&j, &s, &n), 0);
+	CHECK_MEM(s, n, "[1, 2]");
+	CHECK_INT(jsonin_finish(&j, NULL), 0);
+}
+
 static void test_misuse(void)
 {
 	struct jsonin j;
@@ -638,6 +671,7 @@ int main(void)
 	T_RUN(test_depth_and_tokens);
 	T_RUN(test_big_input);
 	T_RUN(test_cursor);
+	T_RUN(test_raw_value);
 	T_RUN(test_misuse);
 	T_RUN(test_error_positions);
 	T_RUN(test_mem_fail);
