@@ -127,13 +127,16 @@ bad:
 
 /* ---- errors ---- */
 
-/* The current name with bytes that are not printable ASCII shown as '?'. */
-static const char *shown_name(struct ecs_ctx *c, char *out, size_t n)
+/*
+ * s[0..len) for an error message: bytes that are not printable ASCII shown as '?' (no
+ * terminal escapes from input), cut to what out holds.
+ */
+static const char *shown(const char *s, size_t len, char *out, size_t n)
 {
 	size_t k = 0;
 
-	for (; k < c->nlen && k + 1 < n; k++) {
-		unsigned char ch = (unsigned char)c->name[k];
+	for (; k < len && k + 1 < n; k++) {
+		unsigned char ch = (unsigned char)s[k];
 
 		out[k] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
 	}
@@ -179,7 +182,7 @@ static int fail_at(struct ecs_ctx *c, int code, size_t off, const char *fmt, ...
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	return err_set(c->e, code, "column %zu: field %s: %s", off + 1,
-		       c->nlen ? shown_name(c, name, sizeof(name)) : "(top level)", what);
+		       c->nlen ? shown(c->name, c->nlen, name, sizeof(name)) : "(top level)", what);
 }
 
 static int json_fail(struct ecs_ctx *c)
@@ -290,10 +293,13 @@ static int set_scalar(struct ecs_ctx *c, const struct jsonin_value *v, bool add)
 	case FT_IP:
 		if (v->type != JSONIN_STRING)
 			break;
-		if (ipaddr_parse(&ip, v->s, v->len) < 0)
+		if (ipaddr_parse(&ip, v->s, v->len) < 0) {
+			char text[65];
+
 			return fail_at(c, -EINVAL, v->offset,
-				       "expected an IPv4 or IPv6 address, found \"%.*s\"",
-				       (int)MIN(v->len, 64), v->s);
+				       "expected an IPv4 or IPv6 address, found \"%s\"",
+				       shown(v->s, v->len, text, sizeof(text)));
+		}
 		rc = event_set_ip(c->ev, (unsigned)f, &ip);
 		return rc < 0 ? set_failed(c, rc, v->offset) : 0;
 	}

@@ -162,6 +162,7 @@ static void test_value_errors(void)
 	CHECK_ERROR("{\"source.ip\":\"10.0.0.256\"}",
 		    "column 14: field source.ip: expected an IPv4 or IPv6 address, found "
 		    "\"10.0.0.256\"");
+	CHECK_ERROR("{\"source.ip\":\"\\u001b[2J\\n\"}", "found \"?[2J?\""); /* no escapes */
 	CHECK_ERROR("{\"source.ip\":167772161}", "field source.ip: expected an IP address string, "
 						"found a number");
 	CHECK_ERROR("{\"@timestamp\":\"2026-02-30T00:00:00Z\"}",
