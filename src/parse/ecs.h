@@ -15,14 +15,19 @@
  * A name outside the known table is registered as a string field (field_intern) unless
  * it is known already, in which case it keeps the type it has in this process; a new
  * name is registered only while fewer than ECS_FIELD_BUDGET vendor names exist (-ENOSPC
- * after that). null, [] and {}
- * leave the field absent. An array gives a multi-valued field (event_add_str): several
- * values only for string fields, one element for the others; objects and arrays inside
- * arrays are refused. A field given twice (as nested and dotted keys, or repeated) is
- * refused. A name has at most FIELD_NAME_MAX bytes and fewer than ECS_DEPTH_MAX dots
- * (so that it nests as deep as it may when written back; a syslog structured-data
- * name has at most 68), and objects nest at most ECS_DEPTH_MAX deep. This accepts exactly what event_write_json writes, and writing the decoded
- * event again gives the same bytes.
+ * after that). null, [] and {} leave the field absent. An array gives a multi-valued
+ * field (event_add_str): several values only for string fields, one element for the
+ * others; objects and arrays inside arrays are refused. A field given twice (as nested
+ * and dotted keys, or repeated) is refused. A name has at most FIELD_NAME_MAX bytes and
+ * fewer than ECS_DEPTH_MAX dots (so that it nests no deeper than allowed when written
+ * back; a syslog structured-data name has at most 68), and objects nest at most
+ * ECS_DEPTH_MAX deep.
+ *
+ * Round trip: this accepts what event_write_json writes, and writing the decoded event
+ * gives the same bytes. Across processes that holds while vendor fields are strings (all
+ * of them today): a vendor field that another process registered as an integer comes
+ * back here as a string holding the number's text, unless this process registered the
+ * name with the same type first.
  *
  * Errors: -EINVAL for malformed JSON or a value that does not fit its field, -E2BIG for a
  * line longer than ECS_LINE_MAX, -ENOSPC for too many values or vendor names, -ENOMEM;
