@@ -376,6 +376,35 @@ int match_compile(struct match **mp, const struct query_node *filter, int64_t no
 	return 0;
 }
 
+static int literals(const struct mnode *n,
+		    int (*fn)(void *ctx, const char *field, const char *value, size_t len),
+		    void *ctx)
+{
+	char text[IPADDR_STRLEN];
+	int rc;
+
+	switch (n->test) {
+	case T_AND:
+		rc = literals(n->l, fn, ctx);
+		return rc ? rc : literals(n->r, fn, ctx);
+	case T_TEXT_EQ:
+	case T_TEXT_HAS:
+		return fn(ctx, n->field < 0 ? NULL : field_name((unsigned)n->field), n->s, n->len);
+	case T_IP_EQ:
+		ipaddr_format(&n->ip, text);
+		return fn(ctx, field_name((unsigned)n->field), text, strlen(text));
+	default:
+		return 0;
+	}
+}
+
+int match_literals(const struct match *m,
+		   int (*fn)(void *ctx, const char *field, const char *value, size_t len),
+		   void *ctx)
+{
+	return literals(m->root, fn, ctx);
+}
+
 void match_time_range(const struct match *m, int64_t *from, int64_t *to)
 {
 	*from = m->from;

@@ -28,6 +28,7 @@
 #define STORE_MATCH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct arena;
@@ -42,5 +43,15 @@ int match_compile(struct match **m, const struct query_node *filter, int64_t now
 bool match_event(const struct match *m, const struct event *ev);
 /* [*from, *to] (ns, inclusive) holds every match; INT64_MIN / INT64_MAX when open. */
 void match_time_range(const struct match *m, int64_t *from, int64_t *to);
+/*
+ * The literal values every match must contain, from the leaves joined by `and` at the top
+ * of the filter: fn gets the field's name (NULL for full text) and the value's text, for
+ * exact text, phrases, words and single addresses. A store skips blocks whose bloom filter
+ * lacks one of their tokens, and reads only the rows its index gives for an indexed field.
+ * fn returning non-zero stops the walk. Returns what fn returned last (0 when not called).
+ */
+int match_literals(const struct match *m,
+		   int (*fn)(void *ctx, const char *field, const char *value, size_t len),
+		   void *ctx);
 
 #endif

@@ -1,6 +1,7 @@
 /* Unit tests of query evaluation (store/match) and of time_parse, which it relies on. */
 #include "store/match.h"
 #include "core/arena.h"
+#include "core/buf.h"
 #include "core/err.h"
 #include "core/event.h"
 #include "core/field.h"
@@ -194,6 +195,35 @@ static void test_time_range_push_down(void)
 	arena_release(&qa);
 }
 
+static int collect(void *ctx, const char *field, const char *value, size_t len)
+{
+	struct buf *b = ctx;
+
+	buf_addf(b, "%s=%.*s;", field ? field : "*", (int)len, value);
+	return 0;
+}
+
+static void test_literals(void)
+{
+	const char *text = "source.ip: 10.1.2.3 and mimikatz and (a or b) and user.name: alice and "
+			   "not event.action: deny and destination.port: 443 and user.name: al*";
+	struct err e = ERR_INIT;
+	struct buf b = BUF_INIT(4096);
+	struct arena qa;
+	struct query q;
+	struct match *m;
+
+	make_event();
+	arena_init(&qa, 4096, 1 << 20);
+	CHECK_INT(query_parse(&q, text, strlen(text), &qa, &e), 0);
+	CHECK_INT(match_compile(&m, q.filter, NOW, &qa, &e), 0);
+	CHECK_INT(match_literals(m, collect, &b), 0);
+	/* or, not, numbers and wildcards give no literal every match must hold */
+	CHECK_STR(b.p, "source.ip=10.1.2.3;*=mimikatz;user.name=alice;");
+	buf_release(&b);
+	arena_release(&qa);
+}
+
 int main(void)
 {
 	arena_init(&arena, 1 << 16, 1 << 20);
@@ -202,6 +232,7 @@ int main(void)
 	T_RUN(test_full_text);
 	T_RUN(test_type_errors);
 	T_RUN(test_time_range_push_down);
+	T_RUN(test_literals);
 	arena_release(&arena);
 	return t_done();
 }
