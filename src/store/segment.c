@@ -2198,7 +2198,9 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 	struct rstr *sdict = NULL;
 	int id, rc;
 
-	if ((kind == K_INT && type != FT_INT && type != FT_TIME && type != FT_BOOL) ||
+	if ((kind != K_INT && kind != K_IP && kind != K_DICT && kind != K_TEXT) ||
+	    (kind == K_TEXT && enc != E_RAW) ||
+	    (kind == K_INT && type != FT_INT && type != FT_TIME && type != FT_BOOL) ||
 	    (kind == K_IP && type != FT_IP) ||
 	    ((kind == K_DICT || kind == K_TEXT) && type != FT_STR) ||
 	    (kind == K_INT && enc != E_DELTA && enc != E_DICT) ||
