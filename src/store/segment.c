@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -18,6 +19,7 @@
 #include "core/field.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/timeutil.h"
 #include "store/keys.h"
 
 /*
@@ -55,12 +57,13 @@
 #define BLOOM_BITS_PER_TOKEN 10
 #define BLOOM_K 7
 #define BLOOM_MAX_BYTES (16u << 20)
+#define TOKEN_SEED 0x746f6b656eull
 #define TOKEN_MAX 256 /* longer tokens are hashed on their first TOKEN_MAX bytes */
 #define INT_DICT_MAX 255
 #define PATH_LEN 4096
 
 enum kind { K_INT = 1, K_IP = 2, K_DICT = 3, K_TEXT = 4, K_ROWS = 5 };
-enum enc { E_DELTA = 0, E_DICT = 1, E_RAW = 2 };
+enum enc { E_DELTA = 0, E_DICT = 1, E_RAW = 2, E_PLAIN = 3 };
 enum id_kind { ID_BLOCK = 0, ID_DIR = 1, ID_PAGE = 2 };
 
 /* ---- little helpers ---------------------------------------------------------------- */
@@ -294,16 +297,33 @@ static void bloom_key(const struct keys_data_key *dk, unsigned char key[crypto_s
 			   sizeof(ctx) - 1, dk->key, sizeof(dk->key));
 }
 
+#define TC_LOWER(c) ((c) >= 'A' && (c) <= 'Z' ? (c) + 32 : (c))
+#define TC_TOK(c)                                                                          \
+	(((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= '0' && (c) <= '9') || \
+	 (c) == '.' || (c) == '_' || (c) == '-' || (c) == ':' || (c) >= 0x80)
+
+/* Per byte: 0 for a delimiter, else the byte lowercased (no token byte is NUL). */
+static unsigned char tok_map[256];
+
+static void tok_map_init(void)
+{
+	for (unsigned c = 1; c < 256; c++)
+		tok_map[c] = TC_TOK(c) ? (unsigned char)TC_LOWER(c) : 0;
+}
+
+static pthread_once_t tok_once = PTHREAD_ONCE_INIT;
+
 static inline bool tok_char(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == '.' || c == '_' || c == '-' || c == ':' || c >= 0x80;
+	return tok_map[c] != 0;
 }
 
 bool segment_token_next(const char **p, const char *end, const char **tok, size_t *len)
 {
 	const unsigned char *s = (const unsigned char *)*p, *e = (const unsigned char *)end;
 	const unsigned char *t;
+
+	pthread_once(&tok_once, tok_map_init);
 
 	while (s < e && !tok_char(*s))
 		s++;
@@ -333,12 +353,33 @@ static size_t tok_norm(const char *t, size_t len, char out[TOKEN_MAX])
 	return len;
 }
 
-static uint64_t tok_hash(const unsigned char key[crypto_shorthash_KEYBYTES], const char *t,
-			 size_t len)
+/* Tokens of digits only (counters, ports, dates) are left out of the blooms. */
+static bool tok_digits(const char *t, size_t len)
 {
-	unsigned char h[crypto_shorthash_BYTES];
+	for (size_t i = 0; i < len; i++)
+		if (t[i] < '0' || t[i] > '9')
+			return false;
+	return true;
+}
 
-	crypto_shorthash(h, (const unsigned char *)t, len, key);
+/* A token's fingerprint: hash64 of its normalized form (never 0). */
+static uint64_t tok_fp(const char *t, size_t len)
+{
+	char norm[TOKEN_MAX];
+	uint64_t h;
+
+	len = tok_norm(t, len, norm);
+	h = hash64(norm, len, TOKEN_SEED);
+	return h ? h : 1;
+}
+
+/* Bloom hash of a fingerprint: SipHash keyed with the key derived from the data key. */
+static uint64_t tok_hash(const unsigned char key[crypto_shorthash_KEYBYTES], uint64_t fp)
+{
+	unsigned char in[8], h[crypto_shorthash_BYTES];
+
+	le64(in, fp);
+	crypto_shorthash(h, in, sizeof(in), key);
 	return get64(h);
 }
 
@@ -365,43 +406,14 @@ bool segment_field_indexed(const char *field)
 
 /* ---- names ------------------------------------------------------------------------- */
 
-static int days_to_civil(int64_t z, int *y, unsigned *m, unsigned *d)
-{
-	/* Days since 1970-01-01 to a proleptic Gregorian date (the era arithmetic of
-	 * Hinnant's well-known algorithm). */
-	z += 719468;
-	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	unsigned doe = (unsigned)(z - era * 146097);
-	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	unsigned mp = (5 * doy + 2) / 153;
-
-	*d = doy - (153 * mp + 2) / 5 + 1;
-	*m = mp < 10 ? mp + 3 : mp - 9;
-	*y = (int)(yoe + era * 400 + (*m <= 2));
-	return 0;
-}
-
-static int64_t civil_to_days(int y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	unsigned yoe = (unsigned)(y - era * 400);
-	unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
 int segment_name(char out[SEGMENT_NAME_MAX], uint32_t day, uint32_t seq)
 {
-	int y;
-	unsigned m, d;
+	int y, m, d;
 
-	days_to_civil(day, &y, &m, &d);
+	time_civil_from_days(day, &y, &m, &d);
 	if (y > 9999 || seq > 99999999)
 		return -ERANGE;
-	snprintf(out, SEGMENT_NAME_MAX, "%04d-%02u-%02u-%04u.seg", y, m, d, seq);
+	snprintf(out, SEGMENT_NAME_MAX, "%04d-%02d-%02d-%04u.seg", y, m, d, seq);
 	return 0;
 }
 
@@ -438,16 +450,9 @@ int segment_name_parse(const char *name, uint32_t *day, uint32_t *seq)
 	}
 	if (nd < 4 || strcmp(p, ".seg") || y < 1970 || m < 1 || m > 12 || d < 1 || d > 31)
 		return -EINVAL;
-	{
-		int64_t z = civil_to_days((int)y, m, d);
-		int yy;
-		unsigned mm, dd;
-
-		days_to_civil(z, &yy, &mm, &dd);
-		if (yy != (int)y || mm != m || dd != d) /* 2026-02-31 */
-			return -EINVAL;
-		*day = (uint32_t)z;
-	}
+	if (d > (unsigned)time_days_in_month((int)y, (int)m)) /* 2026-02-31 */
+		return -EINVAL;
+	*day = (uint32_t)time_days_from_civil((int)y, (int)m, (int)d);
 	*seq = (uint32_t)s;
 	return 0;
 }
@@ -566,6 +571,55 @@ static int kmap_put(struct kmap *m, const void *k, size_t len, uint32_t *idx, bo
 	return 0;
 }
 
+/* A set of non-zero 64-bit values (the block's token fingerprints). */
+struct u64set {
+	uint64_t *slots;
+	uint32_t nslots, n;
+};
+
+static int u64set_add(struct u64set *t, uint64_t v)
+{
+	uint32_t j;
+
+	if ((t->n + 1) * 2 > t->nslots) {
+		uint32_t ns = t->nslots ? t->nslots * 2 : 4096;
+		uint64_t *s;
+
+		if (ns > (1u << 28))
+			return -ENOSPC;
+		s = mem_calloc(ns, sizeof(*s));
+		if (!s)
+			return -ENOMEM;
+		for (uint32_t i = 0; i < t->nslots; i++) {
+			if (!t->slots[i])
+				continue;
+			j = (uint32_t)t->slots[i] & (ns - 1);
+			while (s[j])
+				j = (j + 1) & (ns - 1);
+			s[j] = t->slots[i];
+		}
+		mem_free(t->slots);
+		t->slots = s;
+		t->nslots = ns;
+	}
+	j = (uint32_t)v & (t->nslots - 1);
+	while (t->slots[j]) {
+		if (t->slots[j] == v)
+			return 0;
+		j = (j + 1) & (t->nslots - 1);
+	}
+	t->slots[j] = v;
+	t->n++;
+	return 0;
+}
+
+static void u64set_clear(struct u64set *t)
+{
+	if (t->slots)
+		memset(t->slots, 0, t->nslots * sizeof(*t->slots));
+	t->n = 0;
+}
+
 /* ---- writer ------------------------------------------------------------------------ */
 
 struct wval {
@@ -647,6 +701,7 @@ struct segment_writer {
 
 	struct wcol *cols;
 	uint32_t ncols, ccap;
+	uint32_t tmpidx[SEGMENT_BLOCK_EVENTS]; /* a column's dictionary index per value */
 	uint32_t block_gen;
 
 	struct blockrec *blocks;
@@ -660,7 +715,8 @@ struct segment_writer {
 	uint32_t nslabs, scap;
 
 	/* scratch */
-	struct kmap dict, toks;
+	struct kmap dict;
+	struct u64set toks;
 	struct buf raw, chunks, cdir, hdr, zbuf, sealed;
 	ZSTD_CCtx *cctx;
 };
@@ -683,6 +739,7 @@ int segment_writer_open(struct segment_writer **out, const char *dir, uint64_t t
 	*out = NULL;
 	if (sodium_init() < 0)
 		return err_set(e, -EIO, "libsodium could not be initialised");
+	pthread_once(&tok_once, tok_map_init);
 	rc = segment_name(name, day, seq);
 	if (rc < 0)
 		return err_set(e, rc, "segment day %u / number %u out of range", day, seq);
@@ -895,23 +952,38 @@ static int index_add(struct segment_writer *w, uint32_t name, const void *v, siz
 
 static int add_token(struct segment_writer *w, const char *t, size_t len)
 {
-	char norm[TOKEN_MAX];
-	uint32_t i;
-	bool added;
-
-	len = tok_norm(t, len, norm);
-	return kmap_put(&w->toks, norm, len, &i, &added);
+	if (tok_digits(t, len))
+		return 0;
+	return u64set_add(&w->toks, tok_fp(t, len));
 }
 
+/* add_token() of every token of s, in one pass: delimit, lowercase and hash. */
 static int add_tokens(struct segment_writer *w, const char *s, size_t len)
 {
-	const char *p = s, *end = s + len, *t;
-	size_t tl;
+	const unsigned char *p = (const unsigned char *)s, *e = p + len;
+	char norm[TOKEN_MAX];
 	int rc;
 
-	while (segment_token_next(&p, end, &t, &tl))
-		if ((rc = add_token(w, t, tl)) < 0)
+	while (p < e) {
+		size_t n = 0;
+		bool digits = true;
+		uint64_t h;
+
+		while (p < e && !tok_map[*p])
+			p++;
+		if (p == e)
+			break;
+		for (; p < e && tok_map[*p]; p++) {
+			if (n < TOKEN_MAX)
+				norm[n++] = (char)tok_map[*p];
+			digits &= (unsigned)(*p - '0') < 10u;
+		}
+		if (digits)
+			continue;
+		h = hash64(norm, n, TOKEN_SEED);
+		if ((rc = u64set_add(&w->toks, h ? h : 1)) < 0)
 			return rc;
+	}
 	return 0;
 }
 
@@ -931,6 +1003,11 @@ static int emit_chunk(struct segment_writer *w, uint32_t name, unsigned kind, un
 	z = ZSTD_compressCCtx(w->cctx, w->zbuf.p, bound, w->raw.p, w->raw.len, SEGMENT_ZSTD_LEVEL);
 	if (ZSTD_isError(z))
 		return -ENOMEM;
+	if (getenv("SEGDBG")) {
+		size_t kl = 0;
+		const char *kn = name == NAME_NONE ? "(rows)" : kmap_key(&w->names, name, &kl);
+		fprintf(stderr, "CHUNK %.*s %zu %zu\n", name == NAME_NONE ? 6 : (int)kl, kn, w->raw.len, z);
+	}
 	put32(&d, name);
 	put8(&d, kind);
 	put8(&d, enc);
@@ -948,6 +1025,17 @@ static int emit_chunk(struct segment_writer *w, uint32_t name, unsigned kind, un
 		put(&c, w->raw.p, w->raw.len);
 	}
 	return d.err ? d.err : c.err;
+}
+
+static unsigned varint_len(uint64_t v)
+{
+	unsigned n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
 }
 
 static void put_presence(struct out *o, const struct wcol *c, uint32_t nev)
@@ -972,7 +1060,7 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 	struct wname *nm = &w->wn[c->name];
 	struct out o = { &w->raw, 0 };
 	unsigned enc = E_RAW;
-	uint32_t i, k;
+	uint32_t i;
 	bool added;
 	int rc = 0;
 
@@ -992,7 +1080,8 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 		if (nm->type != FT_TIME) {
 			kmap_clear(&w->dict);
 			for (i = 0; i < c->n && w->dict.n <= INT_DICT_MAX; i++)
-				if ((rc = kmap_put(&w->dict, &w->vals[c->vi[i]].v.i, 8, &k, &added)) < 0)
+				if ((rc = kmap_put(&w->dict, &w->vals[c->vi[i]].v.i, 8, &w->tmpidx[i],
+						   &added)) < 0)
 					return rc;
 			if (w->dict.n <= INT_DICT_MAX && w->dict.n * 4 <= c->n)
 				enc = E_DICT;
@@ -1006,18 +1095,25 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 				memcpy(&v, kmap_key(&w->dict, i, &kl), 8);
 				putv(&o, zigzag(v));
 			}
-			for (i = 0; i < c->n; i++) {
-				if ((rc = kmap_put(&w->dict, &w->vals[c->vi[i]].v.i, 8, &k, &added)) < 0)
-					return rc;
-				putv(&o, k);
-			}
+			for (i = 0; i < c->n; i++)
+				putv(&o, w->tmpidx[i]);
 		} else {
-			uint64_t prev = 0;
+			uint64_t prev = 0, dsize = 0, psize = 0;
 
+			for (i = 0; i < c->n; i++) { /* deltas, or the values when smaller */
+				uint64_t v = (uint64_t)w->vals[c->vi[i]].v.i;
+
+				dsize += varint_len(zigzag((int64_t)(v - prev)));
+				psize += varint_len(zigzag((int64_t)v));
+				prev = v;
+			}
+			if (psize < dsize)
+				enc = E_PLAIN;
+			prev = 0;
 			for (i = 0; i < c->n; i++) {
 				uint64_t v = (uint64_t)w->vals[c->vi[i]].v.i;
 
-				putv(&o, zigzag((int64_t)(v - prev)));
+				putv(&o, zigzag((int64_t)(enc == E_PLAIN ? v : v - prev)));
 				prev = v;
 			}
 		}
@@ -1046,7 +1142,7 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 		for (i = 0; i < c->n; i++) {
 			const struct ipaddr *ip = &w->vals[c->vi[i]].v.ip;
 
-			if ((rc = kmap_put(&w->dict, ip->b, 16, &k, &added)) < 0)
+			if ((rc = kmap_put(&w->dict, ip->b, 16, &w->tmpidx[i], &added)) < 0)
 				return rc;
 			if (added) {
 				char text[IPADDR_STRLEN];
@@ -1063,11 +1159,8 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 		enc = E_DICT;
 		putv(&o, w->dict.n);
 		put(&o, w->dict.keys, w->dict.klen);
-		for (i = 0; i < c->n; i++) {
-			if ((rc = kmap_put(&w->dict, w->vals[c->vi[i]].v.ip.b, 16, &k, &added)) < 0)
-				return rc;
-			putv(&o, k);
-		}
+		for (i = 0; i < c->n; i++)
+			putv(&o, w->tmpidx[i]);
 		put32(stats, c->name);
 		put32(stats, K_IP);
 		put(stats, mn.b, 16);
@@ -1078,7 +1171,7 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 		for (i = 0; i < c->n; i++) {
 			const struct wval *v = &w->vals[c->vi[i]];
 
-			if ((rc = kmap_put(&w->dict, v->v.s, v->len, &k, &added)) < 0)
+			if ((rc = kmap_put(&w->dict, v->v.s, v->len, &w->tmpidx[i], &added)) < 0)
 				return rc;
 			if (added && (rc = add_tokens(w, v->v.s, v->len)) < 0)
 				return rc;
@@ -1092,13 +1185,8 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 			putv(&o, kl);
 			put(&o, kp, kl);
 		}
-		for (i = 0; i < c->n; i++) {
-			const struct wval *v = &w->vals[c->vi[i]];
-
-			if ((rc = kmap_put(&w->dict, v->v.s, v->len, &k, &added)) < 0)
-				return rc;
-			putv(&o, k);
-		}
+		for (i = 0; i < c->n; i++)
+			putv(&o, w->tmpidx[i]);
 	} else { /* K_TEXT */
 		for (i = 0; i < c->n; i++) {
 			const struct wval *v = &w->vals[c->vi[i]];
@@ -1258,7 +1346,7 @@ static int flush_block(struct segment_writer *w, struct err *e)
 	if (!w->nev)
 		return 0;
 	w->has_time = false;
-	kmap_clear(&w->toks);
+	u64set_clear(&w->toks);
 	buf_reset(&w->chunks);
 	buf_reset(&w->cdir);
 	buf_reset(&w->hdr);
@@ -1297,10 +1385,10 @@ static int flush_block(struct segment_writer *w, struct err *e)
 		rc = -ENOMEM;
 		goto fail;
 	}
-	for (uint32_t i = 0; i < w->toks.n; i++) {
-		size_t kl;
-		const char *k = kmap_key(&w->toks, i, &kl);
-		uint64_t hv = tok_hash(w->bkey, k, kl);
+	for (uint32_t i = 0; i < w->toks.nslots; i++) {
+		if (!w->toks.slots[i])
+			continue;
+		uint64_t hv = tok_hash(w->bkey, w->toks.slots[i]);
 		uint32_t h1 = (uint32_t)hv, h2 = (uint32_t)(hv >> 32) | 1;
 
 		for (uint32_t j = 0; j < BLOOM_K; j++) {
@@ -1310,6 +1398,8 @@ static int flush_block(struct segment_writer *w, struct err *e)
 		}
 	}
 
+	if (getenv("SEGDBG"))
+		fprintf(stderr, "BLOOM %u %u\n", w->toks.n, nbits / 8);
 	/* Payload: chunk directory and chunks, sealed under the block's id. */
 	plain = w->cdir.len + w->chunks.len;
 	if (plain > PAYLOAD_MAX) {
@@ -1555,6 +1645,8 @@ static int write_index(struct segment_writer *w, struct out *foot)
 		}
 	}
 	put(&d, keys.p, keys.len);
+	if (getenv("SEGDBG"))
+		fprintf(stderr, "INDEX %llu %zu\n", (unsigned long long)w->off, dir.len);
 	if ((rc = d.err ? d.err : pl.err) < 0)
 		goto fail;
 	dir_raw = dir.len;
@@ -1688,7 +1780,7 @@ void segment_writer_free(struct segment_writer *w)
 	kmap_release(&w->names);
 	kmap_release(&w->idx);
 	kmap_release(&w->dict);
-	kmap_release(&w->toks);
+	mem_free(w->toks.slots);
 	mem_free(w->wn);
 	mem_free(w->by_id);
 	mem_free(w->vals);
@@ -1898,6 +1990,7 @@ int segment_open(struct segment **out, const char *path, uint64_t tenant,
 	*out = NULL;
 	if (sodium_init() < 0)
 		return err_set(e, -EIO, "libsodium could not be initialised");
+	pthread_once(&tok_once, tok_map_init);
 	s = mem_calloc(1, sizeof(*s));
 	if (!s)
 		return err_set(e, -ENOMEM, "out of memory opening %s", path);
@@ -2076,12 +2169,12 @@ bool segment_block_may_contain(const struct segment *s, unsigned block, const ch
 			       size_t len)
 {
 	const struct rblock *b = &s->blocks[block];
-	char norm[TOKEN_MAX];
 	uint64_t hv, nbits = (uint64_t)b->bloom_bytes * 8;
 	uint32_t h1, h2;
 
-	len = tok_norm(token, len, norm);
-	hv = tok_hash(s->bkey, norm, len);
+	if (tok_digits(token, len))
+		return true; /* not in blooms */
+	hv = tok_hash(s->bkey, tok_fp(token, len));
 	h1 = (uint32_t)hv;
 	h2 = (uint32_t)(hv >> 32) | 1;
 	for (uint32_t j = 0; j < b->bloom_k; j++) {
@@ -2203,7 +2296,7 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 	    (kind == K_INT && type != FT_INT && type != FT_TIME && type != FT_BOOL) ||
 	    (kind == K_IP && type != FT_IP) ||
 	    ((kind == K_DICT || kind == K_TEXT) && type != FT_STR) ||
-	    (kind == K_INT && enc != E_DELTA && enc != E_DICT) ||
+	    (kind == K_INT && enc != E_DELTA && enc != E_DICT && enc != E_PLAIN) ||
 	    ((kind == K_IP || kind == K_DICT) && enc != E_DICT))
 		return DAMAGED(-EBADMSG, b->off, "block %u: column %.*s has a bad kind", bi,
 			       (int)s->names[name].len, s->names[name].name);
@@ -2263,6 +2356,8 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 				p = sdict[k].p;
 				len = sdict[k].len;
 			}
+		} else if (kind == K_INT && enc == E_PLAIN) {
+			iv = unzigzag(rdv(&r));
 		} else if (kind == K_INT) {
 			prev += (uint64_t)unzigzag(rdv(&r));
 			iv = (int64_t)prev;
