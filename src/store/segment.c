@@ -1003,11 +1003,6 @@ static int emit_chunk(struct segment_writer *w, uint32_t name, unsigned kind, un
 	z = ZSTD_compressCCtx(w->cctx, w->zbuf.p, bound, w->raw.p, w->raw.len, SEGMENT_ZSTD_LEVEL);
 	if (ZSTD_isError(z))
 		return -ENOMEM;
-	if (getenv("SEGDBG")) {
-		size_t kl = 0;
-		const char *kn = name == NAME_NONE ? "(rows)" : kmap_key(&w->names, name, &kl);
-		fprintf(stderr, "CHUNK %.*s %zu %zu\n", name == NAME_NONE ? 6 : (int)kl, kn, w->raw.len, z);
-	}
 	put32(&d, name);
 	put8(&d, kind);
 	put8(&d, enc);
@@ -1398,8 +1393,6 @@ static int flush_block(struct segment_writer *w, struct err *e)
 		}
 	}
 
-	if (getenv("SEGDBG"))
-		fprintf(stderr, "BLOOM %u %u\n", w->toks.n, nbits / 8);
 	/* Payload: chunk directory and chunks, sealed under the block's id. */
 	plain = w->cdir.len + w->chunks.len;
 	if (plain > PAYLOAD_MAX) {
@@ -1645,8 +1638,6 @@ static int write_index(struct segment_writer *w, struct out *foot)
 		}
 	}
 	put(&d, keys.p, keys.len);
-	if (getenv("SEGDBG"))
-		fprintf(stderr, "INDEX %llu %zu\n", (unsigned long long)w->off, dir.len);
 	if ((rc = d.err ? d.err : pl.err) < 0)
 		goto fail;
 	dir_raw = dir.len;
