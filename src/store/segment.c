@@ -54,6 +54,9 @@
 #define INDEX_MEM_MAX (512u << 20)    /* a writer's postings and keys: past it, -EFBIG */
 #define INDEX_HEADROOM (128u << 20) /* what one block can add, with the tables' doubling */
 #define PAGE_TARGET (64u << 10)
+#define DIR_PAGE_TARGET (64u << 10)
+#define DIR_PAGE_RAW_MAX (DIR_PAGE_TARGET + 2048) /* one entry more at most */
+#define TOP_ENTRY_MIN 28 /* u64 offset | u32 length | u32 raw | u32 entries | u32 name | u32 key length */
 #define BLOOM_BITS_PER_TOKEN 10
 #define BLOOM_K 7
 #define BLOOM_MAX_BYTES (16u << 20)
@@ -64,7 +67,7 @@
 
 enum kind { K_INT = 1, K_IP = 2, K_DICT = 3, K_TEXT = 4, K_ROWS = 5 };
 enum enc { E_DELTA = 0, E_DICT = 1, E_RAW = 2, E_PLAIN = 3 };
-enum id_kind { ID_BLOCK = 0, ID_DIR = 1, ID_PAGE = 2 };
+enum id_kind { ID_BLOCK = 0, ID_DIR = 1, ID_PAGE = 2, ID_TOP = 3 };
 
 /* ---- little helpers ---------------------------------------------------------------- */
 
@@ -1479,6 +1482,8 @@ int segment_writer_add(struct segment_writer *w, const struct event *ev, struct 
 	if (w->rows + w->nev >= SEGMENT_MAX_EVENTS)
 		return err_set(e, -EFBIG, "%s: segment full (%u events)", w->tmp,
 			       SEGMENT_MAX_EVENTS);
+	if (w->names.n + ev->n > MAX_NAMES)
+		return err_set(e, -EFBIG, "%s: segment full (%u field names)", w->tmp, w->names.n);
 	if (index_bytes(w) > INDEX_MEM_MAX - INDEX_HEADROOM)
 		return err_set(e, -EFBIG, "%s: segment full (its index is past %u MiB)", w->tmp,
 			       (INDEX_MEM_MAX - INDEX_HEADROOM) >> 20);
@@ -1504,8 +1509,6 @@ int segment_writer_add(struct segment_writer *w, const struct event *ev, struct 
 		struct wval *v = &w->vals[w->nvals + i];
 
 		rc = name_of(w, src->field, &v->name);
-		if (rc == -EFBIG)
-			return err_set(e, rc, "%s: segment full (%u field names)", w->tmp, MAX_NAMES);
 		if (rc < 0)
 			return wfail(w, e, rc, "adding an event");
 		v->len = 0;
@@ -1539,14 +1542,13 @@ int segment_writer_add(struct segment_writer *w, const struct event *ev, struct 
 	return 0;
 }
 
-static const struct kmap *sort_map;
-
-static int idx_cmp(const void *a, const void *b)
+static int idx_cmp(const void *a, const void *b, void *ctx)
 {
-	const struct kent *x = &sort_map->ents[*(const uint32_t *)a];
-	const struct kent *y = &sort_map->ents[*(const uint32_t *)b];
-	const unsigned char *kx = (const unsigned char *)sort_map->keys + x->off;
-	const unsigned char *ky = (const unsigned char *)sort_map->keys + y->off;
+	const struct kmap *m = ctx;
+	const struct kent *x = &m->ents[*(const uint32_t *)a];
+	const struct kent *y = &m->ents[*(const uint32_t *)b];
+	const unsigned char *kx = (const unsigned char *)m->keys + x->off;
+	const unsigned char *ky = (const unsigned char *)m->keys + y->off;
 	uint32_t nx = get32(kx), ny = get32(ky);
 	size_t lx = x->len - 4, ly = y->len - 4;
 	int c;
@@ -1575,53 +1577,64 @@ static int write_sealed(struct segment_writer *w, uint64_t id, const void *p, si
 	return 0;
 }
 
+/* zstd of p[0..len) into w->zbuf, sealed under id and appended; *raw_len = len. */
+static int write_zsealed(struct segment_writer *w, uint64_t id, const void *p, size_t len)
+{
+	size_t bound = ZSTD_compressBound(len), z;
+	int rc;
+
+	buf_reset(&w->zbuf);
+	if ((rc = buf_grow(&w->zbuf, bound)) < 0)
+		return rc;
+	z = ZSTD_compressCCtx(w->cctx, w->zbuf.p, bound, p, len, SEGMENT_ZSTD_LEVEL);
+	if (ZSTD_isError(z))
+		return -ENOMEM;
+	return write_sealed(w, id, w->zbuf.p, z);
+}
+
 /*
- * The inverted index: posting pages (delta varints of row numbers, lists sorted by field
- * and value, a page closed past PAGE_TARGET bytes), then the directory (entries and keys).
+ * The inverted index, three levels, each sealed: posting pages (delta varints of row numbers,
+ * lists sorted by field and value, a page closed past PAGE_TARGET bytes); directory pages
+ * (zstd; entries of about DIR_PAGE_TARGET bytes: field, key, where its list is); and the
+ * top (zstd; per directory page its place and its first field and key), so that a lookup
+ * opens the top, one directory page and one posting page.
  */
 static int write_index(struct segment_writer *w, struct out *foot)
 {
 	struct buf page = BUF_INIT((size_t)INDEX_MEM_MAX), pages = BUF_INIT((size_t)INDEX_MEM_MAX);
-	struct buf dir = BUF_INIT((size_t)DIR_RAW_MAX), keys = BUF_INIT((size_t)DIR_RAW_MAX);
-	struct out pg = { &page, 0 }, pl = { &pages, 0 }, d = { &dir, 0 }, k = { &keys, 0 };
-	uint32_t *order = NULL, npages = 0, n = w->idx.n;
-	uint64_t dir_off;
-	size_t bound, z, dir_raw;
+	struct buf dents = BUF_INIT((size_t)DIR_RAW_MAX), dkeys = BUF_INIT((size_t)DIR_RAW_MAX);
+	struct buf top = BUF_INIT((size_t)DIR_RAW_MAX), dpage = BUF_INIT((size_t)DIR_RAW_MAX);
+	struct out pg = { &page, 0 }, pl = { &pages, 0 }, de = { &dents, 0 }, dk = { &dkeys, 0 };
+	struct out tp = { &top, 0 }, dp = { &dpage, 0 };
+	uint32_t *order = NULL, *where = NULL, npages = 0, ndir = 0, n = w->idx.n, first = 0;
+	uint64_t top_off;
 	int rc = 0;
 
 	if (n) {
 		order = mem_alloc((size_t)n * sizeof(*order));
-		if (!order) {
+		where = mem_alloc((size_t)n * 2 * sizeof(*where));
+		if (!order || !where) {
 			rc = -ENOMEM;
 			goto fail;
 		}
 		for (uint32_t i = 0; i < n; i++)
 			order[i] = i;
-		sort_map = &w->idx;
-		qsort(order, n, sizeof(*order), idx_cmp);
+		qsort_r(order, n, sizeof(*order), idx_cmp, &w->idx);
 	}
-	put32(&d, n);
+	/* Posting pages. */
 	for (uint32_t i = 0; i < n; i++) {
 		const struct posting *p = &w->post[order[i]];
-		size_t kl;
-		const char *key = kmap_key(&w->idx, order[i], &kl);
-		uint32_t start = (uint32_t)page.len, left = p->bytes;
+		uint32_t left = p->bytes;
 
-		for (uint32_t s = p->head; s && left; s = w->slabs[s - 1].next) {
+		where[2 * i] = npages;
+		where[2 * i + 1] = (uint32_t)page.len;
+		for (uint32_t sl = p->head; sl && left; sl = w->slabs[sl - 1].next) {
 			uint32_t take_n = MIN(left, (uint32_t)SLAB_DATA);
 
-			put(&pg, w->slabs[s - 1].data, take_n);
+			put(&pg, w->slabs[sl - 1].data, take_n);
 			left -= take_n;
 		}
-		put32(&d, get32((const unsigned char *)key));
-		put32(&d, (uint32_t)keys.len);
-		put32(&d, (uint32_t)(kl - 4));
-		put32(&d, npages);
-		put32(&d, start);
-		put32(&d, p->bytes);
-		put32(&d, p->count);
-		put(&k, key + 4, kl - 4);
-		if ((rc = pg.err ? pg.err : d.err ? d.err : k.err) < 0)
+		if ((rc = pg.err) < 0)
 			goto fail;
 		if (page.len >= PAGE_TARGET || i + 1 == n) {
 			uint64_t off = w->off;
@@ -1637,35 +1650,71 @@ static int write_index(struct segment_writer *w, struct out *foot)
 			buf_reset(&page);
 		}
 	}
-	put(&d, keys.p, keys.len);
-	if ((rc = d.err ? d.err : pl.err) < 0)
-		goto fail;
-	dir_raw = dir.len;
-	bound = ZSTD_compressBound(dir.len);
-	buf_reset(&w->zbuf);
-	if ((rc = buf_grow(&w->zbuf, bound)) < 0)
-		goto fail;
-	z = ZSTD_compressCCtx(w->cctx, w->zbuf.p, bound, dir.p, dir.len, SEGMENT_ZSTD_LEVEL);
-	if (ZSTD_isError(z)) {
-		rc = -ENOMEM;
-		goto fail;
+	/* Directory pages, and the top. */
+	for (uint32_t i = 0; i < n; i++) {
+		size_t kl;
+		const char *key = kmap_key(&w->idx, order[i], &kl);
+		const struct posting *p = &w->post[order[i]];
+
+		put32(&de, get32((const unsigned char *)key));
+		put32(&de, (uint32_t)dkeys.len);
+		put32(&de, (uint32_t)(kl - 4));
+		put32(&de, where[2 * i]);
+		put32(&de, where[2 * i + 1]);
+		put32(&de, p->bytes);
+		put32(&de, p->count);
+		put(&dk, key + 4, kl - 4);
+		if ((rc = de.err ? de.err : dk.err) < 0)
+			goto fail;
+		if (dents.len + dkeys.len >= DIR_PAGE_TARGET || i + 1 == n) {
+			uint64_t off = w->off;
+			size_t fkl;
+			const char *fk = kmap_key(&w->idx, order[first], &fkl);
+
+			buf_reset(&dpage);
+			put32(&dp, i + 1 - first);
+			put(&dp, dents.p, dents.len);
+			put(&dp, dkeys.p, dkeys.len);
+			if ((rc = dp.err) < 0 ||
+			    (rc = write_zsealed(w, block_id(w->tenant, w->day, w->seq, ID_DIR, ndir),
+						dpage.p, dpage.len)) < 0)
+				goto fail;
+			put64(&tp, off);
+			put32(&tp, (uint32_t)(w->off - off));
+			put32(&tp, (uint32_t)dpage.len);
+			put32(&tp, i + 1 - first);
+			put32(&tp, get32((const unsigned char *)fk));
+			put32(&tp, (uint32_t)(fkl - 4));
+			put(&tp, fk + 4, fkl - 4);
+			if ((rc = tp.err) < 0)
+				goto fail;
+			ndir++;
+			first = i + 1;
+			buf_reset(&dents);
+			buf_reset(&dkeys);
+		}
 	}
-	dir_off = w->off;
-	rc = write_sealed(w, block_id(w->tenant, w->day, w->seq, ID_DIR, 0), w->zbuf.p, z);
-	if (rc < 0)
+	top_off = w->off;
+	if ((rc = write_zsealed(w, block_id(w->tenant, w->day, w->seq, ID_TOP, 0), top.p,
+				top.len)) < 0)
 		goto fail;
-	put64(foot, dir_off);
-	put32(foot, (uint32_t)(w->off - dir_off));
-	put32(foot, (uint32_t)dir_raw);
+	put64(foot, top_off);
+	put32(foot, (uint32_t)(w->off - top_off));
+	put32(foot, (uint32_t)top.len);
 	put32(foot, n);
+	put32(foot, ndir);
 	put32(foot, npages);
 	put(foot, pages.p, pages.len);
+	rc = pl.err;
 fail:
 	mem_free(order);
+	mem_free(where);
 	buf_release(&page);
 	buf_release(&pages);
-	buf_release(&dir);
-	buf_release(&keys);
+	buf_release(&dents);
+	buf_release(&dkeys);
+	buf_release(&top);
+	buf_release(&dpage);
 	return rc;
 }
 
@@ -1823,6 +1872,13 @@ struct rpage {
 	uint32_t len;
 };
 
+struct rdir {
+	uint64_t off;
+	uint32_t len, raw, n;
+	uint32_t name, klen; /* first entry's field and key */
+	const unsigned char *key;
+};
+
 struct segment {
 	char *path;
 	const unsigned char *map;
@@ -1837,10 +1893,14 @@ struct segment {
 	uint32_t nblocks;
 	uint64_t events;
 	int64_t tmin, tmax;
-	uint64_t dir_off;
-	uint32_t dir_len, dir_raw, nentries, npages;
+	uint64_t top_off, dir_lo; /* directory pages lie in [dir_lo, top_off) */
+	uint32_t top_len, top_raw, nentries, ndir, npages;
 	struct rpage *pages;
-	unsigned char *dir; /* the opened index directory, NULL until first lookup */
+	unsigned char *top;   /* the index's top level, NULL until the first lookup */
+	struct rdir *dirs;    /* its entries */
+	unsigned char *dirbuf; /* the directory page last opened */
+	int dir_cur;          /* its number, -1 for none */
+	uint32_t dir_n;       /* its entries */
 	unsigned char *scratch;
 	size_t scratch_cap;
 	ZSTD_DCtx *dctx;
@@ -1936,10 +1996,11 @@ static int parse_footer(struct segment *s, uint64_t foff, uint32_t flen, struct 
 	s->tmin = (int64_t)rd64(&r);
 	s->tmax = (int64_t)rd64(&r);
 	(void)rd32(&r); /* has time: tmin/tmax are 0 without */
-	s->dir_off = rd64(&r);
-	s->dir_len = rd32(&r);
-	s->dir_raw = rd32(&r);
+	s->top_off = rd64(&r);
+	s->top_len = rd32(&r);
+	s->top_raw = rd32(&r);
 	s->nentries = rd32(&r);
+	s->ndir = rd32(&r);
 	s->npages = rd32(&r);
 	if (r.bad || s->events != rows || (uint64_t)s->npages * PAGE_INDEX_BYTES > flen)
 		return DAMAGED(-EBADMSG, foff, "footer: totals are damaged");
@@ -1955,9 +2016,11 @@ static int parse_footer(struct segment *s, uint64_t foff, uint32_t flen, struct 
 			return DAMAGED(-EBADMSG, foff, "footer: index page %u entry is damaged", i);
 		prev_end += s->pages[i].len;
 	}
-	if (r.bad || r.p != r.end || s->dir_off != prev_end || s->dir_len < KEYS_SEAL_OVERHEAD ||
-	    s->dir_len != foff - prev_end || s->dir_raw > DIR_RAW_MAX ||
-	    (uint64_t)s->nentries * DIR_ENTRY_BYTES + 4 > s->dir_raw)
+	s->dir_lo = prev_end;
+	if (r.bad || r.p != r.end || s->top_off < prev_end || s->top_len < KEYS_SEAL_OVERHEAD ||
+	    s->top_len != foff - s->top_off || s->top_raw > DIR_RAW_MAX ||
+	    (uint64_t)s->ndir * TOP_ENTRY_MIN > s->top_raw || s->ndir > s->nentries ||
+	    (s->nentries && !s->ndir) || (s->nentries && !s->npages))
 		return DAMAGED(-EBADMSG, foff, "footer: index entry is damaged");
 	for (uint32_t i = 0; i < s->nblocks; i++) {
 		int rc = parse_block_header(s, i, e);
@@ -2079,7 +2142,9 @@ void segment_close(struct segment *s)
 	mem_free(s->names);
 	mem_free(s->blocks);
 	mem_free(s->pages);
-	mem_free(s->dir);
+	mem_free(s->top);
+	mem_free(s->dirs);
+	mem_free(s->dirbuf);
 	mem_free(s->scratch);
 	ZSTD_freeDCtx(s->dctx);
 	sodium_memzero(&s->dk, sizeof(s->dk));
@@ -2568,58 +2633,134 @@ int segment_block_read(struct segment *s, unsigned block, const unsigned *fields
 	return 0;
 }
 
-static int load_dir(struct segment *s, struct err *e)
+/* zstd frame of [off, off + len), sealed under id, into out (exactly raw bytes). */
+static int open_zsealed(struct segment *s, uint64_t off, uint32_t len, uint64_t id,
+			unsigned char *out, uint32_t raw, const char *what, struct err *e)
 {
 	size_t plain, n;
-	unsigned char *d;
-	struct rd r;
-	uint64_t keys_len;
-	int rc;
+	int rc = unseal(s, off, len, id, &plain, what, e);
 
-	if (s->dir)
-		return 0;
-	rc = unseal(s, s->dir_off, s->dir_len, block_id(s->tenant, s->day, s->seq, ID_DIR, 0),
-		    &plain, "the index directory", e);
 	if (rc < 0)
 		return rc;
-	d = mem_alloc((size_t)s->dir_raw + 1);
-	if (!d)
-		return err_set(e, -ENOMEM, "%s: out of memory reading the index", s->path);
-	n = ZSTD_decompressDCtx(s->dctx, d, s->dir_raw, s->scratch, plain);
-	if (ZSTD_isError(n) || n != s->dir_raw || get32(d) != s->nentries) {
-		mem_free(d);
-		return DAMAGED(-EBADMSG, s->dir_off, "the index directory is damaged");
+	n = ZSTD_decompressDCtx(s->dctx, out, raw, s->scratch, plain);
+	if (ZSTD_isError(n) || n != raw)
+		return DAMAGED(-EBADMSG, off, "%s is damaged", what);
+	return 0;
+}
+
+static int load_top(struct segment *s, struct err *e)
+{
+	struct rd r;
+	uint64_t entries = 0;
+	int rc;
+
+	if (s->top)
+		return 0;
+	s->top = mem_alloc((size_t)s->top_raw + 1);
+	s->dirs = mem_calloc((size_t)s->ndir + 1, sizeof(*s->dirs));
+	s->dirbuf = mem_alloc(DIR_PAGE_RAW_MAX + 1);
+	s->dir_cur = -1;
+	if (!s->top || !s->dirs || !s->dirbuf) {
+		rc = err_set(e, -ENOMEM, "%s: out of memory reading the index", s->path);
+		goto fail;
 	}
-	keys_len = s->dir_raw - 4 - (uint64_t)s->nentries * DIR_ENTRY_BYTES;
-	r = (struct rd){ d + 4, d + 4 + (size_t)s->nentries * DIR_ENTRY_BYTES, false };
-	for (uint32_t i = 0; i < s->nentries; i++) {
+	rc = open_zsealed(s, s->top_off, s->top_len, block_id(s->tenant, s->day, s->seq, ID_TOP, 0),
+			  s->top, s->top_raw, "the index", e);
+	if (rc < 0)
+		goto fail;
+	r = (struct rd){ s->top, s->top + s->top_raw, false };
+	for (uint32_t i = 0; i < s->ndir; i++) {
+		struct rdir *d = &s->dirs[i];
+
+		d->off = rd64(&r);
+		d->len = rd32(&r);
+		d->raw = rd32(&r);
+		d->n = rd32(&r);
+		d->name = rd32(&r);
+		d->klen = rd32(&r);
+		d->key = take(&r, d->klen);
+		entries += d->n;
+		if (r.bad || d->off < s->dir_lo || d->len < KEYS_SEAL_OVERHEAD ||
+		    d->len > s->top_off - d->off || d->raw > DIR_PAGE_RAW_MAX || !d->n ||
+		    (uint64_t)d->n * DIR_ENTRY_BYTES + 4 > d->raw || d->name >= s->nnames) {
+			rc = DAMAGED(-EBADMSG, s->top_off, "the index's entry %u is damaged", i);
+			goto fail;
+		}
+	}
+	if (r.p != r.end || entries != s->nentries) {
+		rc = DAMAGED(-EBADMSG, s->top_off, "the index's entry count is damaged");
+		goto fail;
+	}
+	return 0;
+fail:
+	mem_free(s->top);
+	mem_free(s->dirs);
+	mem_free(s->dirbuf);
+	s->top = NULL;
+	s->dirs = NULL;
+	s->dirbuf = NULL;
+	return rc;
+}
+
+/* Opens directory page j into s->dirbuf and checks its entries. */
+static int load_dir(struct segment *s, uint32_t j, struct err *e)
+{
+	const struct rdir *d = &s->dirs[j];
+	char what[48];
+	uint64_t keys_len;
+	struct rd r;
+	int rc;
+
+	if (s->dir_cur == (int)j)
+		return 0;
+	s->dir_cur = -1;
+	snprintf(what, sizeof(what), "index directory page %u", j);
+	rc = open_zsealed(s, d->off, d->len, block_id(s->tenant, s->day, s->seq, ID_DIR, j),
+			  s->dirbuf, d->raw, what, e);
+	if (rc < 0)
+		return rc;
+	if (get32(s->dirbuf) != d->n)
+		return DAMAGED(-EBADMSG, d->off, "%s is damaged", what);
+	keys_len = d->raw - 4 - (uint64_t)d->n * DIR_ENTRY_BYTES;
+	r = (struct rd){ s->dirbuf + 4, s->dirbuf + 4 + (size_t)d->n * DIR_ENTRY_BYTES, false };
+	for (uint32_t i = 0; i < d->n; i++) {
 		uint32_t name = rd32(&r), ko = rd32(&r), kl = rd32(&r), page = rd32(&r);
 
 		(void)rd32(&r);
 		(void)rd32(&r);
 		(void)rd32(&r);
-		if (name >= s->nnames || (uint64_t)ko + kl > keys_len || page >= s->npages) {
-			mem_free(d);
-			return DAMAGED(-EBADMSG, s->dir_off, "index entry %u is damaged", i);
-		}
+		if (name >= s->nnames || (uint64_t)ko + kl > keys_len || page >= s->npages)
+			return DAMAGED(-EBADMSG, d->off, "%s: entry %u is damaged", what, i);
 	}
-	s->dir = d;
+	s->dir_cur = (int)j;
+	s->dir_n = d->n;
 	return 0;
+}
+
+static int key_cmp(uint32_t an, const unsigned char *ak, size_t al, uint32_t bn, const void *bk,
+		   size_t bl)
+{
+	int c;
+
+	if (an != bn)
+		return an < bn ? -1 : 1;
+	c = memcmp(ak, bk, MIN(al, bl));
+	if (c)
+		return c;
+	return al < bl ? -1 : al > bl;
+}
+
+static const unsigned char *dir_entry(const struct segment *s, uint32_t i)
+{
+	return s->dirbuf + 4 + (size_t)i * DIR_ENTRY_BYTES;
 }
 
 static int entry_cmp(const struct segment *s, const unsigned char *ent, uint32_t name,
 		     const void *key, size_t len)
 {
-	const unsigned char *keys = s->dir + 4 + (size_t)s->nentries * DIR_ENTRY_BYTES;
-	uint32_t en = get32(ent), kl = get32(ent + 8);
-	int c;
+	const unsigned char *keys = s->dirbuf + 4 + (size_t)s->dir_n * DIR_ENTRY_BYTES;
 
-	if (en != name)
-		return en < name ? -1 : 1;
-	c = memcmp(keys + get32(ent + 4), key, MIN((size_t)kl, len));
-	if (c)
-		return c;
-	return kl < len ? -1 : kl > len;
+	return key_cmp(get32(ent), keys + get32(ent + 4), get32(ent + 8), name, key, len);
 }
 
 /* Row numbers of the index entry at ent into *rows. */
@@ -2697,12 +2838,27 @@ int segment_lookup(struct segment *s, const char *field, const char *value, size
 		key = ip.b;
 		klen = 16;
 	}
-	if ((rc = load_dir(s, e)) < 0)
+	if ((rc = load_top(s, e)) < 0)
 		return rc;
-	hi = s->nentries;
+	hi = s->ndir; /* the last directory page whose first key is <= the key */
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
-		const unsigned char *ent = s->dir + 4 + (size_t)mid * DIR_ENTRY_BYTES;
+		const struct rdir *d = &s->dirs[mid];
+
+		if (key_cmp(d->name, d->key, d->klen, (uint32_t)ni, key, klen) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return 0;
+	if ((rc = load_dir(s, lo - 1, e)) < 0)
+		return rc;
+	lo = 0;
+	hi = s->dir_n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		const unsigned char *ent = dir_entry(s, mid);
 		int c = entry_cmp(s, ent, (uint32_t)ni, key, klen);
 
 		if (c == 0)
@@ -2731,16 +2887,20 @@ int segment_verify(struct segment *s, struct err *e)
 	arena_release(&a);
 	if (rc < 0)
 		return rc;
-	if ((rc = load_dir(s, e)) < 0)
+	if ((rc = load_top(s, e)) < 0)
 		return rc;
-	for (uint32_t i = 0; i < s->nentries; i++) {
-		uint32_t *rows;
-		size_t n;
-
-		rc = read_posting(s, s->dir + 4 + (size_t)i * DIR_ENTRY_BYTES, &rows, &n, e);
-		if (rc < 0)
+	for (uint32_t j = 0; j < s->ndir; j++) {
+		if ((rc = load_dir(s, j, e)) < 0)
 			return rc;
-		mem_free(rows);
+		for (uint32_t i = 0; i < s->dir_n; i++) {
+			uint32_t *rows;
+			size_t n;
+
+			rc = read_posting(s, dir_entry(s, i), &rows, &n, e);
+			if (rc < 0)
+				return rc;
+			mem_free(rows);
+		}
 	}
 	return 0;
 }
