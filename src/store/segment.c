@@ -1,0 +1,2906 @@
+#include "store/segment.h"
+#include "core/compat.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#define LOG_MODULE "segment"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/event.h"
+#include "core/field.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+#include "store/keys.h"
+
+/*
+ * Format, version 1, little-endian (docs/store.md, "Segments"):
+ *
+ *   header   52: "KOBANSEG" | u32 version | u32 day | u64 tenant | u32 seq | u32 flags (0) |
+ *                key id (16) | u32 CRC-32 of the 48 bytes before it
+ *   blocks:  clear block header | sealed payload
+ *   index:   posting pages (sealed), then the index directory (zstd, sealed)
+ *   footer:  "KSEGFOOT" | field-name table | block index | totals | index offsets | u32 CRC-32
+ *   trailer  24: u64 footer offset | u32 footer length | u32 CRC-32 of those 12 bytes | "KSEGEND1"
+ */
+#define FILE_MAGIC "KOBANSEG"
+#define FOOT_MAGIC "KSEGFOOT"
+#define END_MAGIC "KSEGEND1"
+#define HEADER_BYTES 52
+#define TRAILER_BYTES 24
+#define BLOCK_FIXED 44        /* block header bytes before the column stats */
+#define STAT_BYTES 40         /* u32 name | u8 kind | 3 pad | min (16) | max (16) */
+#define CHUNK_DIR_BYTES 16    /* u32 name | u8 kind | u8 enc | u8 zstd | u8 0 | u32 stored | u32 raw */
+#define DIR_ENTRY_BYTES 28    /* u32 name | u32 key off | u32 key len | u32 page | u32 off | u32 len | u32 count */
+#define BLOCK_INDEX_BYTES 28  /* u64 offset | u32 header len | u32 total len | u64 first row | u32 count */
+#define PAGE_INDEX_BYTES 16   /* u64 offset | u32 length | u32 0 */
+#define NAME_NONE 0xffffffffu /* the row area's chunk */
+#define MAX_NAMES 65535       /* field names per segment */
+#define MAX_COLUMNS 1024      /* per block; further fields go to the row area */
+#define BLOCK_FLUSH_BYTES (16u << 20) /* a block ends past this much copied event data */
+#define EVENT_COPY_MAX (16u << 20)    /* one event's values and strings */
+#define CHUNK_RAW_MAX (64u << 20)
+#define PAYLOAD_MAX (128u << 20)
+#define DIR_RAW_MAX (1u << 30)
+#define INDEX_MEM_MAX (512u << 20)    /* a writer's postings and keys: past it, -EFBIG */
+#define INDEX_HEADROOM (128u << 20) /* what one block can add, with the tables' doubling */
+#define PAGE_TARGET (64u << 10)
+#define DIR_PAGE_TARGET (64u << 10)
+#define DIR_PAGE_RAW_MAX (DIR_PAGE_TARGET + 2048) /* one entry more at most */
+#define TOP_ENTRY_MIN 28 /* u64 offset | u32 length | u32 raw | u32 entries | u32 name | u32 key length */
+#define BLOOM_BITS_PER_TOKEN 10
+#define BLOOM_K 7
+#define BLOOM_MAX_BYTES (16u << 20)
+#define TOKEN_SEED 0x746f6b656eull
+#define TOKEN_MAX 256 /* longer tokens are hashed on their first TOKEN_MAX bytes */
+#define INT_DICT_MAX 255
+#define PATH_LEN 4096
+
+enum kind { K_INT = 1, K_IP = 2, K_DICT = 3, K_TEXT = 4, K_ROWS = 5 };
+enum enc { E_DELTA = 0, E_DICT = 1, E_RAW = 2, E_PLAIN = 3 };
+enum id_kind { ID_BLOCK = 0, ID_DIR = 1, ID_PAGE = 2, ID_TOP = 3 };
+
+/* ---- little helpers ---------------------------------------------------------------- */
+
+static inline uint64_t rotl(uint64_t x, int r)
+{
+	return (x << r) | (x >> (64 - r));
+}
+
+/* A fast non-cryptographic hash for the writer's in-memory tables. */
+static uint64_t hash64(const void *data, size_t len, uint64_t seed)
+{
+	const unsigned char *p = data;
+	uint64_t h = seed ^ (len * 0x9e3779b97f4a7c15ull);
+
+	while (len >= 8) {
+		uint64_t v;
+
+		memcpy(&v, p, 8);
+		h = rotl(h ^ (v * 0xc2b2ae3d27d4eb4full), 31) * 0x9e3779b97f4a7c15ull;
+		p += 8;
+		len -= 8;
+	}
+	if (len) {
+		uint64_t v = 0;
+
+		memcpy(&v, p, len);
+		h = rotl(h ^ (v * 0xc2b2ae3d27d4eb4full), 31) * 0x9e3779b97f4a7c15ull;
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return h;
+}
+
+static void le32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void le64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+static uint32_t crc(const void *p, size_t n)
+{
+	uLong c = crc32(0L, Z_NULL, 0);
+	const unsigned char *q = p;
+
+	while (n) { /* zlib takes uInt lengths */
+		uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
+
+		c = crc32(c, q, k);
+		q += k;
+		n -= k;
+	}
+	return (uint32_t)c;
+}
+
+static uint64_t zigzag(int64_t v)
+{
+	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static int64_t unzigzag(uint64_t v)
+{
+	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+/* Output with a sticky error: the first failure is kept and returned by the caller. */
+struct out {
+	struct buf *b;
+	int err;
+};
+
+static void put(struct out *o, const void *p, size_t n)
+{
+	int rc;
+
+	if (o->err)
+		return;
+	rc = buf_add(o->b, p, n);
+	if (rc < 0)
+		o->err = rc;
+}
+
+static void put8(struct out *o, unsigned v)
+{
+	unsigned char c = (unsigned char)v;
+
+	put(o, &c, 1);
+}
+
+static void put32(struct out *o, uint32_t v)
+{
+	unsigned char t[4];
+
+	le32(t, v);
+	put(o, t, 4);
+}
+
+static void put64(struct out *o, uint64_t v)
+{
+	unsigned char t[8];
+
+	le64(t, v);
+	put(o, t, 8);
+}
+
+static void putv(struct out *o, uint64_t v)
+{
+	unsigned char t[10];
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		t[n++] = (unsigned char)(v | 0x80);
+		v >>= 7;
+	}
+	t[n++] = (unsigned char)v;
+	put(o, t, n);
+}
+
+/* Bounds-checked reading: past the end, values are 0 and bad is set. */
+struct rd {
+	const unsigned char *p, *end;
+	bool bad;
+};
+
+static const unsigned char *take(struct rd *r, size_t n)
+{
+	const unsigned char *p = r->p;
+
+	if (r->bad || (size_t)(r->end - r->p) < n) {
+		r->bad = true;
+		return NULL;
+	}
+	r->p += n;
+	return p;
+}
+
+static uint8_t rd8(struct rd *r)
+{
+	const unsigned char *p = take(r, 1);
+
+	return p ? p[0] : 0;
+}
+
+static uint32_t rd32(struct rd *r)
+{
+	const unsigned char *p = take(r, 4);
+
+	return p ? get32(p) : 0;
+}
+
+static uint64_t rd64(struct rd *r)
+{
+	const unsigned char *p = take(r, 8);
+
+	return p ? get64(p) : 0;
+}
+
+static uint64_t rdv(struct rd *r)
+{
+	uint64_t v = 0;
+
+	for (int shift = 0; shift < 64; shift += 7) {
+		uint8_t c;
+
+		if (r->bad || r->p >= r->end) {
+			r->bad = true;
+			return 0;
+		}
+		c = *r->p++;
+		v |= (uint64_t)(c & 0x7f) << shift;
+		if (!(c & 0x80))
+			return v;
+	}
+	r->bad = true;
+	return 0;
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+	const char *q = p;
+
+	while (n) {
+		ssize_t k = write(fd, q, n);
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		q += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+static uint64_t block_id(uint64_t tenant, uint32_t day, uint32_t seq, uint32_t kind, uint32_t n)
+{
+	unsigned char in[24], out[8];
+
+	le64(in, tenant);
+	le32(in + 8, day);
+	le32(in + 12, seq);
+	le32(in + 16, kind);
+	le32(in + 20, n);
+	crypto_generichash(out, sizeof(out), in, sizeof(in), NULL, 0);
+	return get64(out);
+}
+
+static void bloom_key(const struct keys_data_key *dk, unsigned char key[crypto_shorthash_KEYBYTES])
+{
+	static const char ctx[] = "koban-segment-bloom-v1";
+
+	crypto_generichash(key, crypto_shorthash_KEYBYTES, (const unsigned char *)ctx,
+			   sizeof(ctx) - 1, dk->key, sizeof(dk->key));
+}
+
+#define TC_LOWER(c) ((c) >= 'A' && (c) <= 'Z' ? (c) + 32 : (c))
+#define TC_TOK(c)                                                                          \
+	(((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= '0' && (c) <= '9') || \
+	 (c) == '.' || (c) == '_' || (c) == '-' || (c) == ':' || (c) >= 0x80)
+
+/* Per byte: 0 for a delimiter, else the byte lowercased (no token byte is NUL). */
+static unsigned char tok_map[256];
+
+static void tok_map_init(void)
+{
+	for (unsigned c = 1; c < 256; c++)
+		tok_map[c] = TC_TOK(c) ? (unsigned char)TC_LOWER(c) : 0;
+}
+
+static pthread_once_t tok_once = PTHREAD_ONCE_INIT;
+
+static inline bool tok_char(unsigned char c)
+{
+	return tok_map[c] != 0;
+}
+
+bool segment_token_next(const char **p, const char *end, const char **tok, size_t *len)
+{
+	const unsigned char *s = (const unsigned char *)*p, *e = (const unsigned char *)end;
+	const unsigned char *t;
+
+	pthread_once(&tok_once, tok_map_init);
+
+	while (s < e && !tok_char(*s))
+		s++;
+	if (s >= e) {
+		*p = end;
+		return false;
+	}
+	t = s;
+	while (s < e && tok_char(*s))
+		s++;
+	*tok = (const char *)t;
+	*len = (size_t)(s - t);
+	*p = (const char *)s;
+	return true;
+}
+
+/* Lowercased, truncated copy of a token; returns its length. */
+static size_t tok_norm(const char *t, size_t len, char out[TOKEN_MAX])
+{
+	if (len > TOKEN_MAX)
+		len = TOKEN_MAX;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)t[i];
+
+		out[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+	}
+	return len;
+}
+
+/* Tokens of digits only (counters, ports, dates) are left out of the blooms. */
+static bool tok_digits(const char *t, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (t[i] < '0' || t[i] > '9')
+			return false;
+	return true;
+}
+
+/* A token's fingerprint: hash64 of its normalized form (never 0). */
+static uint64_t tok_fp(const char *t, size_t len)
+{
+	char norm[TOKEN_MAX];
+	uint64_t h;
+
+	len = tok_norm(t, len, norm);
+	h = hash64(norm, len, TOKEN_SEED);
+	return h ? h : 1;
+}
+
+/* Bloom hash of a fingerprint: SipHash keyed with the key derived from the data key. */
+static uint64_t tok_hash(const unsigned char key[crypto_shorthash_KEYBYTES], uint64_t fp)
+{
+	unsigned char in[8], h[crypto_shorthash_BYTES];
+
+	le64(in, fp);
+	crypto_shorthash(h, in, sizeof(in), key);
+	return get64(h);
+}
+
+static bool is_indexed_name(const char *n, size_t len)
+{
+	static const char *const names[] = { "user.name", "host.name", "url.domain",
+					     "dns.question.name", "destination.domain",
+					     "source.domain", "server.domain", "client.domain" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (strlen(names[i]) == len && !memcmp(names[i], n, len))
+			return true;
+	return len > 10 && !memcmp(n, "file.hash.", 10);
+}
+
+bool segment_field_indexed(const char *field)
+{
+	int id = field_lookup(field, strlen(field));
+
+	if (id >= 0 && field_type((unsigned)id) == FT_IP)
+		return true;
+	return is_indexed_name(field, strlen(field));
+}
+
+/* ---- names ------------------------------------------------------------------------- */
+
+int segment_name(char out[SEGMENT_NAME_MAX], uint32_t day, uint32_t seq)
+{
+	int y, m, d;
+
+	time_civil_from_days(day, &y, &m, &d);
+	if (y > 9999 || seq > 99999999)
+		return -ERANGE;
+	snprintf(out, SEGMENT_NAME_MAX, "%04d-%02d-%02d-%04u.seg", y, m, d, seq);
+	return 0;
+}
+
+int segment_name_parse(const char *name, uint32_t *day, uint32_t *seq)
+{
+	unsigned y = 0, m = 0, d = 0;
+	uint64_t s = 0;
+	const char *p = name;
+	size_t nd = 0;
+
+	for (int i = 0; i < 10; i++) {
+		char c = p[i];
+
+		if (i == 4 || i == 7) {
+			if (c != '-')
+				return -EINVAL;
+			continue;
+		}
+		if (c < '0' || c > '9')
+			return -EINVAL;
+		if (i < 4)
+			y = y * 10 + (unsigned)(c - '0');
+		else if (i < 7)
+			m = m * 10 + (unsigned)(c - '0');
+		else
+			d = d * 10 + (unsigned)(c - '0');
+	}
+	p += 10;
+	if (*p++ != '-')
+		return -EINVAL;
+	while (*p >= '0' && *p <= '9' && nd < 8) {
+		s = s * 10 + (uint64_t)(*p++ - '0');
+		nd++;
+	}
+	if (nd < 4 || strcmp(p, ".seg") || y < 1970 || m < 1 || m > 12 || d < 1 || d > 31)
+		return -EINVAL;
+	if (d > (unsigned)time_days_in_month((int)y, (int)m)) /* 2026-02-31 */
+		return -EINVAL;
+	*day = (uint32_t)time_days_from_civil((int)y, (int)m, (int)d);
+	*seq = (uint32_t)s;
+	return 0;
+}
+
+/* ---- a byte-keyed hash table (entries numbered in insertion order) ------------------- */
+
+struct kent {
+	uint64_t h;
+	uint32_t off, len;
+};
+
+struct kmap {
+	uint32_t *slots; /* entry index + 1; 0 = empty */
+	uint32_t nslots; /* power of two */
+	struct kent *ents;
+	uint32_t n, ecap;
+	char *keys;
+	size_t klen, kcap;
+};
+
+static void kmap_release(struct kmap *m)
+{
+	mem_free(m->slots);
+	mem_free(m->ents);
+	mem_free(m->keys);
+	memset(m, 0, sizeof(*m));
+}
+
+static void kmap_clear(struct kmap *m)
+{
+	if (m->slots)
+		memset(m->slots, 0, m->nslots * sizeof(*m->slots));
+	m->n = 0;
+	m->klen = 0;
+}
+
+static const char *kmap_key(const struct kmap *m, uint32_t i, size_t *len)
+{
+	*len = m->ents[i].len;
+	return m->keys + m->ents[i].off;
+}
+
+static int kmap_rehash(struct kmap *m)
+{
+	uint32_t ns = m->nslots ? m->nslots * 2 : 64;
+	uint32_t *s;
+
+	if (ns > (1u << 30))
+		return -ENOSPC;
+	s = mem_calloc(ns, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < m->n; i++) {
+		uint32_t j = (uint32_t)m->ents[i].h & (ns - 1);
+
+		while (s[j])
+			j = (j + 1) & (ns - 1);
+		s[j] = i + 1;
+	}
+	mem_free(m->slots);
+	m->slots = s;
+	m->nslots = ns;
+	return 0;
+}
+
+/* Index of key k (added when new: *added). */
+static int kmap_put(struct kmap *m, const void *k, size_t len, uint32_t *idx, bool *added)
+{
+	uint64_t h = hash64(k, len, 0x6b6f62616eull);
+	uint32_t j;
+	int rc;
+
+	if ((m->n + 1) * 2 > m->nslots && (rc = kmap_rehash(m)) < 0)
+		return rc;
+	j = (uint32_t)h & (m->nslots - 1);
+	while (m->slots[j]) {
+		struct kent *e = &m->ents[m->slots[j] - 1];
+
+		if (e->h == h && e->len == len && !memcmp(m->keys + e->off, k, len)) {
+			*idx = m->slots[j] - 1;
+			*added = false;
+			return 0;
+		}
+		j = (j + 1) & (m->nslots - 1);
+	}
+	if (len > UINT32_MAX || m->klen + len > UINT32_MAX)
+		return -ENOSPC;
+	if (m->n == m->ecap) {
+		uint32_t nc = m->ecap ? m->ecap * 2 : 64;
+		struct kent *ne = mem_realloc(m->ents, nc * sizeof(*ne));
+
+		if (!ne)
+			return -ENOMEM;
+		m->ents = ne;
+		m->ecap = nc;
+	}
+	if (m->klen + len > m->kcap) {
+		size_t nc = m->kcap ? m->kcap : 4096;
+		char *nk;
+
+		while (nc < m->klen + len)
+			nc *= 2;
+		nk = mem_realloc(m->keys, nc);
+		if (!nk)
+			return -ENOMEM;
+		m->keys = nk;
+		m->kcap = nc;
+	}
+	if (len)
+		memcpy(m->keys + m->klen, k, len);
+	m->ents[m->n] = (struct kent){ h, (uint32_t)m->klen, (uint32_t)len };
+	m->klen += len;
+	m->slots[j] = ++m->n;
+	*idx = m->n - 1;
+	*added = true;
+	return 0;
+}
+
+/* A set of non-zero 64-bit values (the block's token fingerprints). */
+struct u64set {
+	uint64_t *slots;
+	uint32_t nslots, n;
+};
+
+static int u64set_add(struct u64set *t, uint64_t v)
+{
+	uint32_t j;
+
+	if ((t->n + 1) * 2 > t->nslots) {
+		uint32_t ns = t->nslots ? t->nslots * 2 : 4096;
+		uint64_t *s;
+
+		if (ns > (1u << 28))
+			return -ENOSPC;
+		s = mem_calloc(ns, sizeof(*s));
+		if (!s)
+			return -ENOMEM;
+		for (uint32_t i = 0; i < t->nslots; i++) {
+			if (!t->slots[i])
+				continue;
+			j = (uint32_t)t->slots[i] & (ns - 1);
+			while (s[j])
+				j = (j + 1) & (ns - 1);
+			s[j] = t->slots[i];
+		}
+		mem_free(t->slots);
+		t->slots = s;
+		t->nslots = ns;
+	}
+	j = (uint32_t)v & (t->nslots - 1);
+	while (t->slots[j]) {
+		if (t->slots[j] == v)
+			return 0;
+		j = (j + 1) & (t->nslots - 1);
+	}
+	t->slots[j] = v;
+	t->n++;
+	return 0;
+}
+
+static void u64set_clear(struct u64set *t)
+{
+	if (t->slots)
+		memset(t->slots, 0, t->nslots * sizeof(*t->slots));
+	t->n = 0;
+}
+
+/* ---- writer ------------------------------------------------------------------------ */
+
+struct wval {
+	uint32_t name; /* index in the segment's field-name table */
+	uint32_t len;
+	union {
+		const char *s;
+		int64_t i;
+		struct ipaddr ip;
+	} v;
+};
+
+struct wname {
+	uint8_t type;    /* enum field_type */
+	uint8_t kind;    /* column kind, 0: row area */
+	bool indexed;
+	uint32_t stamp;  /* event number + 1 of the last event that had it (per block) */
+	uint32_t col;    /* column + 1 in the current block, valid when colgen == block */
+	uint32_t colgen;
+};
+
+struct wcol {
+	uint32_t name;
+	uint32_t n;          /* values */
+	uint32_t *vi;        /* value index in w->vals, per present row */
+	uint8_t present[SEGMENT_BLOCK_EVENTS / 8];
+};
+
+/* A posting list: delta varints in a chain of slabs. */
+#define SLAB_DATA 28
+struct slab {
+	uint32_t next; /* slab index + 1 */
+	uint8_t data[SLAB_DATA];
+};
+
+struct posting {
+	uint32_t head, tail; /* slab index + 1 */
+	uint32_t used;       /* bytes in tail */
+	uint32_t count;
+	uint32_t bytes;
+	uint32_t last;       /* last row + 1 */
+};
+
+struct blockrec {
+	uint64_t off;
+	uint32_t hdr_len, total_len;
+	uint64_t first_row;
+	uint32_t count;
+};
+
+struct segment_writer {
+	char tmp[PATH_LEN], final[PATH_LEN], dir[PATH_LEN];
+	int fd;
+	uint64_t off;
+	uint64_t tenant;
+	uint32_t day, seq;
+	struct keys_data_key dk;
+	unsigned char bkey[crypto_shorthash_KEYBYTES];
+	bool failed, finished;
+
+	/* field names */
+	struct kmap names;
+	struct wname *wn;
+	uint32_t *by_id; /* field id -> name + 1 */
+	size_t by_id_cap;
+
+	/* the block being filled */
+	struct arena arena;
+	struct wval *vals;
+	uint8_t *incol; /* per value: stored in a column (else in the row area) */
+	size_t nvals, vcap;
+	uint32_t ev_start[SEGMENT_BLOCK_EVENTS + 1];
+	uint32_t nev;
+	uint64_t rows;
+	int64_t tmin, tmax; /* the block's @timestamp range, when has_time */
+	bool has_time;
+	int64_t seg_tmin, seg_tmax;
+	bool seg_has_time;
+
+	struct wcol *cols;
+	uint32_t ncols, ccap;
+	uint32_t tmpidx[SEGMENT_BLOCK_EVENTS]; /* a column's dictionary index per value */
+	uint32_t block_gen;
+
+	struct blockrec *blocks;
+	uint32_t nblocks, bcap;
+
+	/* inverted index */
+	struct kmap idx;
+	struct posting *post;
+	uint32_t pcap;
+	struct slab *slabs;
+	uint32_t nslabs, scap;
+
+	/* scratch */
+	struct kmap dict;
+	struct u64set toks;
+	struct buf raw, chunks, cdir, hdr, zbuf, sealed;
+	ZSTD_CCtx *cctx;
+};
+
+static int wfail(struct segment_writer *w, struct err *e, int code, const char *what)
+{
+	w->failed = true;
+	return err_set(e, code, "%s: %s: %s", w->tmp, what, strerror(-code));
+}
+
+int segment_writer_open(struct segment_writer **out, const char *dir, uint64_t tenant,
+			uint32_t day, uint32_t seq, const struct keys_data_key *dk, struct err *e)
+{
+	struct segment_writer *w;
+	char name[SEGMENT_NAME_MAX];
+	unsigned char h[HEADER_BYTES];
+	struct stat st;
+	int rc;
+
+	*out = NULL;
+	if (sodium_init() < 0)
+		return err_set(e, -EIO, "libsodium could not be initialised");
+	pthread_once(&tok_once, tok_map_init);
+	rc = segment_name(name, day, seq);
+	if (rc < 0)
+		return err_set(e, rc, "segment day %u / number %u out of range", day, seq);
+	w = mem_calloc(1, sizeof(*w));
+	if (!w)
+		return err_set(e, -ENOMEM, "out of memory opening a segment");
+	w->fd = -1;
+	if (snprintf(w->dir, PATH_LEN, "%s", dir) >= PATH_LEN ||
+	    snprintf(w->final, PATH_LEN, "%s/%s", dir, name) >= PATH_LEN ||
+	    snprintf(w->tmp, PATH_LEN, "%s/.%s.tmp", dir, name) >= PATH_LEN) {
+		rc = err_set(e, -ENAMETOOLONG, "%s: path too long", dir);
+		goto fail;
+	}
+	if (stat(w->final, &st) == 0) {
+		rc = err_set(e, -EEXIST, "%s: segment exists already (segments are never rewritten)",
+			     w->final);
+		goto fail;
+	}
+	w->tenant = tenant;
+	w->day = day;
+	w->seq = seq;
+	w->dk = *dk;
+	bloom_key(dk, w->bkey);
+	arena_init(&w->arena, 1 << 20, 2 * (size_t)BLOCK_FLUSH_BYTES + 2 * (size_t)EVENT_COPY_MAX);
+	buf_init(&w->raw, CHUNK_RAW_MAX);
+	buf_init(&w->chunks, PAYLOAD_MAX);
+	buf_init(&w->cdir, 1 << 20);
+	buf_init(&w->hdr, (size_t)BLOOM_MAX_BYTES + (1u << 20));
+	buf_init(&w->zbuf, PAYLOAD_MAX);
+	buf_init(&w->sealed, PAYLOAD_MAX + KEYS_SEAL_OVERHEAD);
+	w->cctx = ZSTD_createCCtx();
+	if (!w->cctx) {
+		rc = err_set(e, -ENOMEM, "out of memory opening a segment (zstd)");
+		goto fail;
+	}
+	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (w->fd < 0) {
+		rc = err_set(e, -errno, "%s: cannot create: %s", w->tmp, strerror(errno));
+		goto fail;
+	}
+	memcpy(h, FILE_MAGIC, 8);
+	le32(h + 8, SEGMENT_VERSION);
+	le32(h + 12, day);
+	le64(h + 16, tenant);
+	le32(h + 24, seq);
+	le32(h + 28, 0);
+	memcpy(h + 32, dk->id, KEYS_ID_BYTES);
+	le32(h + 48, crc(h, 48));
+	rc = write_all(w->fd, h, sizeof(h));
+	if (rc < 0) {
+		err_set(e, rc, "%s: write failed: %s", w->tmp, strerror(-rc));
+		goto fail;
+	}
+	w->off = HEADER_BYTES;
+	*out = w;
+	return 0;
+fail:
+	segment_writer_free(w);
+	return rc;
+}
+
+uint64_t segment_writer_count(const struct segment_writer *w)
+{
+	return w->rows + w->nev;
+}
+
+static int name_of(struct segment_writer *w, unsigned id, uint32_t *out)
+{
+	const char *n;
+	uint32_t idx;
+	bool added;
+	int rc;
+
+	if (id < w->by_id_cap && w->by_id[id]) {
+		*out = w->by_id[id] - 1;
+		return 0;
+	}
+	if (id >= w->by_id_cap) {
+		size_t nc = w->by_id_cap ? w->by_id_cap : 256;
+		uint32_t *nb;
+
+		while (nc <= id)
+			nc *= 2;
+		nb = mem_realloc(w->by_id, nc * sizeof(*nb));
+		if (!nb)
+			return -ENOMEM;
+		memset(nb + w->by_id_cap, 0, (nc - w->by_id_cap) * sizeof(*nb));
+		w->by_id = nb;
+		w->by_id_cap = nc;
+	}
+	n = field_name(id);
+	if (!n)
+		return -EINVAL;
+	rc = kmap_put(&w->names, n, strlen(n), &idx, &added);
+	if (rc < 0)
+		return rc;
+	if (added) {
+		struct wname *nw;
+		enum field_type t = field_type(id);
+
+		if (idx >= MAX_NAMES)
+			return -EFBIG;
+		nw = mem_realloc(w->wn, (idx + 1) * sizeof(*nw));
+		if (!nw)
+			return -ENOMEM;
+		w->wn = nw;
+		memset(&nw[idx], 0, sizeof(nw[idx]));
+		nw[idx].type = (uint8_t)t;
+		if (t == FT_INT || t == FT_TIME || t == FT_BOOL)
+			nw[idx].kind = K_INT;
+		else if (t == FT_IP)
+			nw[idx].kind = K_IP;
+		else if (id == FIELD_EVENT_ORIGINAL || id == FIELD_MESSAGE)
+			nw[idx].kind = K_TEXT;
+		else if (id < FIELD_COUNT)
+			nw[idx].kind = K_DICT;
+		nw[idx].indexed = t == FT_IP || is_indexed_name(n, strlen(n));
+	}
+	w->by_id[id] = idx + 1;
+	*out = idx;
+	return 0;
+}
+
+static int slab_new(struct segment_writer *w, uint32_t *out)
+{
+	if (w->nslabs == w->scap) {
+		uint32_t nc = w->scap ? w->scap * 2 : 4096;
+		struct slab *ns;
+
+		if ((size_t)nc * sizeof(*ns) > INDEX_MEM_MAX)
+			return -EFBIG;
+		ns = mem_realloc(w->slabs, (size_t)nc * sizeof(*ns));
+		if (!ns)
+			return -ENOMEM;
+		w->slabs = ns;
+		w->scap = nc;
+	}
+	w->slabs[w->nslabs].next = 0;
+	*out = ++w->nslabs;
+	return 0;
+}
+
+static int post_byte(struct segment_writer *w, struct posting *p, uint8_t c)
+{
+	int rc;
+
+	if (!p->tail || p->used == SLAB_DATA) {
+		uint32_t s;
+
+		rc = slab_new(w, &s);
+		if (rc < 0)
+			return rc;
+		if (p->tail)
+			w->slabs[p->tail - 1].next = s;
+		else
+			p->head = s;
+		p->tail = s;
+		p->used = 0;
+	}
+	w->slabs[p->tail - 1].data[p->used++] = c;
+	p->bytes++;
+	return 0;
+}
+
+static int index_add(struct segment_writer *w, uint32_t name, const void *v, size_t len,
+		     uint32_t row)
+{
+	unsigned char key[4 + 1024];
+	struct posting *p;
+	uint32_t i, delta;
+	bool added;
+	int rc;
+
+	if (len > 1024) /* such values are not looked up by value */
+		return 0;
+	le32(key, name);
+	memcpy(key + 4, v, len);
+	rc = kmap_put(&w->idx, key, 4 + len, &i, &added);
+	if (rc < 0)
+		return rc;
+	if (added) {
+		if (i >= w->pcap) {
+			uint32_t nc = w->pcap ? w->pcap * 2 : 1024;
+			struct posting *np = mem_realloc(w->post, (size_t)nc * sizeof(*np));
+
+			if (!np)
+				return -ENOMEM;
+			w->post = np;
+			w->pcap = nc;
+		}
+		memset(&w->post[i], 0, sizeof(w->post[i]));
+	}
+	p = &w->post[i];
+	if (p->last == row + 1)
+		return 0;
+	delta = p->count ? row - (p->last - 1) : row;
+	while (delta >= 0x80) {
+		rc = post_byte(w, p, (uint8_t)(delta | 0x80));
+		if (rc < 0)
+			return rc;
+		delta >>= 7;
+	}
+	rc = post_byte(w, p, (uint8_t)delta);
+	if (rc < 0)
+		return rc;
+	p->count++;
+	p->last = row + 1;
+	return 0;
+}
+
+static int add_token(struct segment_writer *w, const char *t, size_t len)
+{
+	if (tok_digits(t, len))
+		return 0;
+	return u64set_add(&w->toks, tok_fp(t, len));
+}
+
+/* add_token() of every token of s, in one pass: delimit, lowercase and hash. */
+static int add_tokens(struct segment_writer *w, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *e = p + len;
+	char norm[TOKEN_MAX];
+	int rc;
+
+	while (p < e) {
+		size_t n = 0;
+		bool digits = true;
+		uint64_t h;
+
+		while (p < e && !tok_map[*p])
+			p++;
+		if (p == e)
+			break;
+		for (; p < e && tok_map[*p]; p++) {
+			if (n < TOKEN_MAX)
+				norm[n++] = (char)tok_map[*p];
+			digits &= (unsigned)(*p - '0') < 10u;
+		}
+		if (digits)
+			continue;
+		h = hash64(norm, n, TOKEN_SEED);
+		if ((rc = u64set_add(&w->toks, h ? h : 1)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Compresses w->raw and appends it to w->chunks with its directory entry. */
+static int emit_chunk(struct segment_writer *w, uint32_t name, unsigned kind, unsigned enc)
+{
+	struct out d = { &w->cdir, 0 }, c = { &w->chunks, 0 };
+	size_t bound = ZSTD_compressBound(w->raw.len), z;
+	int rc;
+
+	if (w->raw.len > CHUNK_RAW_MAX)
+		return -E2BIG;
+	buf_reset(&w->zbuf);
+	rc = buf_grow(&w->zbuf, bound);
+	if (rc < 0)
+		return rc;
+	z = ZSTD_compressCCtx(w->cctx, w->zbuf.p, bound, w->raw.p, w->raw.len, SEGMENT_ZSTD_LEVEL);
+	if (ZSTD_isError(z))
+		return -ENOMEM;
+	put32(&d, name);
+	put8(&d, kind);
+	put8(&d, enc);
+	if (z < w->raw.len) {
+		put8(&d, 1);
+		put8(&d, 0);
+		put32(&d, (uint32_t)z);
+		put32(&d, (uint32_t)w->raw.len);
+		put(&c, w->zbuf.p, z);
+	} else {
+		put8(&d, 0);
+		put8(&d, 0);
+		put32(&d, (uint32_t)w->raw.len);
+		put32(&d, (uint32_t)w->raw.len);
+		put(&c, w->raw.p, w->raw.len);
+	}
+	return d.err ? d.err : c.err;
+}
+
+static unsigned varint_len(uint64_t v)
+{
+	unsigned n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+static void put_presence(struct out *o, const struct wcol *c, uint32_t nev)
+{
+	if (c->n == nev) {
+		put8(o, 1);
+		return;
+	}
+	put8(o, 0);
+	put(o, c->present, (nev + 7) / 8);
+}
+
+static int ipcmp(const struct ipaddr *a, const struct ipaddr *b)
+{
+	return memcmp(a->b, b->b, 16);
+}
+
+/* Encodes a column into w->raw, its stats into the header, its tokens into the bloom set. */
+static int encode_column(struct segment_writer *w, struct wcol *c, struct out *stats,
+			 uint32_t *nstats, unsigned *enc_out)
+{
+	struct wname *nm = &w->wn[c->name];
+	struct out o = { &w->raw, 0 };
+	unsigned enc = E_RAW;
+	uint32_t i;
+	bool added;
+	int rc = 0;
+
+	buf_reset(&w->raw);
+	put_presence(&o, c, w->nev);
+	if (nm->kind == K_INT) {
+		int64_t mn = INT64_MAX, mx = INT64_MIN;
+		unsigned char mm[32] = { 0 };
+
+		for (i = 0; i < c->n; i++) {
+			int64_t v = w->vals[c->vi[i]].v.i;
+
+			mn = MIN(mn, v);
+			mx = MAX(mx, v);
+		}
+		enc = E_DELTA;
+		if (nm->type != FT_TIME) {
+			kmap_clear(&w->dict);
+			for (i = 0; i < c->n && w->dict.n <= INT_DICT_MAX; i++)
+				if ((rc = kmap_put(&w->dict, &w->vals[c->vi[i]].v.i, 8, &w->tmpidx[i],
+						   &added)) < 0)
+					return rc;
+			if (w->dict.n <= INT_DICT_MAX && w->dict.n * 4 <= c->n)
+				enc = E_DICT;
+		}
+		if (enc == E_DICT) {
+			putv(&o, w->dict.n);
+			for (i = 0; i < w->dict.n; i++) {
+				size_t kl;
+				int64_t v;
+
+				memcpy(&v, kmap_key(&w->dict, i, &kl), 8);
+				putv(&o, zigzag(v));
+			}
+			for (i = 0; i < c->n; i++)
+				putv(&o, w->tmpidx[i]);
+		} else {
+			uint64_t prev = 0, dsize = 0, psize = 0;
+
+			for (i = 0; i < c->n; i++) { /* deltas, or the values when smaller */
+				uint64_t v = (uint64_t)w->vals[c->vi[i]].v.i;
+
+				dsize += varint_len(zigzag((int64_t)(v - prev)));
+				psize += varint_len(zigzag((int64_t)v));
+				prev = v;
+			}
+			if (psize < dsize)
+				enc = E_PLAIN;
+			prev = 0;
+			for (i = 0; i < c->n; i++) {
+				uint64_t v = (uint64_t)w->vals[c->vi[i]].v.i;
+
+				putv(&o, zigzag((int64_t)(enc == E_PLAIN ? v : v - prev)));
+				prev = v;
+			}
+		}
+		le64(mm, (uint64_t)mn);
+		le64(mm + 16, (uint64_t)mx);
+		put32(stats, c->name);
+		put32(stats, K_INT);
+		put(stats, mm, 32);
+		(*nstats)++;
+		if (field_lookup("@timestamp", 10) >= 0 && nm->type == FT_TIME) {
+			size_t kl;
+			const char *kn = kmap_key(&w->names, c->name, &kl);
+
+			if (kl == 10 && !memcmp(kn, "@timestamp", 10)) {
+				w->tmin = mn;
+				w->tmax = mx;
+				w->has_time = true;
+			}
+		}
+	} else if (nm->kind == K_IP) {
+		struct ipaddr mn, mx;
+
+		memset(mn.b, 0xff, 16);
+		memset(mx.b, 0, 16);
+		kmap_clear(&w->dict);
+		for (i = 0; i < c->n; i++) {
+			const struct ipaddr *ip = &w->vals[c->vi[i]].v.ip;
+
+			if ((rc = kmap_put(&w->dict, ip->b, 16, &w->tmpidx[i], &added)) < 0)
+				return rc;
+			if (added) {
+				char text[IPADDR_STRLEN];
+
+				if (ipcmp(ip, &mn) < 0)
+					mn = *ip;
+				if (ipcmp(ip, &mx) > 0)
+					mx = *ip;
+				ipaddr_format(ip, text);
+				if ((rc = add_token(w, text, strlen(text))) < 0)
+					return rc;
+			}
+		}
+		enc = E_DICT;
+		putv(&o, w->dict.n);
+		put(&o, w->dict.keys, w->dict.klen);
+		for (i = 0; i < c->n; i++)
+			putv(&o, w->tmpidx[i]);
+		put32(stats, c->name);
+		put32(stats, K_IP);
+		put(stats, mn.b, 16);
+		put(stats, mx.b, 16);
+		(*nstats)++;
+	} else if (nm->kind == K_DICT) {
+		kmap_clear(&w->dict);
+		for (i = 0; i < c->n; i++) {
+			const struct wval *v = &w->vals[c->vi[i]];
+
+			if ((rc = kmap_put(&w->dict, v->v.s, v->len, &w->tmpidx[i], &added)) < 0)
+				return rc;
+			if (added && (rc = add_tokens(w, v->v.s, v->len)) < 0)
+				return rc;
+		}
+		enc = E_DICT;
+		putv(&o, w->dict.n);
+		for (i = 0; i < w->dict.n; i++) {
+			size_t kl;
+			const char *kp = kmap_key(&w->dict, i, &kl);
+
+			putv(&o, kl);
+			put(&o, kp, kl);
+		}
+		for (i = 0; i < c->n; i++)
+			putv(&o, w->tmpidx[i]);
+	} else { /* K_TEXT */
+		for (i = 0; i < c->n; i++) {
+			const struct wval *v = &w->vals[c->vi[i]];
+
+			putv(&o, v->len);
+			put(&o, v->v.s, v->len);
+			if ((rc = add_tokens(w, v->v.s, v->len)) < 0)
+				return rc;
+		}
+	}
+	*enc_out = enc;
+	return o.err;
+}
+
+static int grow_cols(struct segment_writer *w)
+{
+	uint32_t nc = w->ccap ? w->ccap * 2 : 32;
+	struct wcol *ncol = mem_realloc(w->cols, nc * sizeof(*ncol));
+
+	if (!ncol)
+		return -ENOMEM;
+	memset(ncol + w->ccap, 0, (nc - w->ccap) * sizeof(*ncol));
+	w->cols = ncol;
+	w->ccap = nc;
+	return 0;
+}
+
+/* Assigns each field's first value in an event to the field's column. */
+static int build_columns(struct segment_writer *w)
+{
+	int rc;
+
+	w->block_gen++;
+	w->ncols = 0;
+	for (uint32_t ev = 0; ev < w->nev; ev++) {
+		uint32_t stamp = (uint32_t)(w->rows + ev + 1);
+
+		for (uint32_t j = w->ev_start[ev]; j < w->ev_start[ev + 1]; j++) {
+			struct wval *v = &w->vals[j];
+			struct wname *nm = &w->wn[v->name];
+			struct wcol *c;
+
+			w->incol[j] = 0;
+			if (nm->stamp == stamp || !nm->kind)
+				continue;
+			nm->stamp = stamp;
+			if (nm->colgen != w->block_gen) {
+				if (w->ncols == MAX_COLUMNS)
+					continue;
+				if (w->ncols == w->ccap && (rc = grow_cols(w)) < 0)
+					return rc;
+				c = &w->cols[w->ncols];
+				if (!c->vi && !(c->vi = mem_alloc(SEGMENT_BLOCK_EVENTS * sizeof(uint32_t))))
+					return -ENOMEM;
+				c->name = v->name;
+				c->n = 0;
+				memset(c->present, 0, sizeof(c->present));
+				nm->colgen = w->block_gen;
+				nm->col = ++w->ncols;
+			}
+			c = &w->cols[nm->col - 1];
+			c->present[ev / 8] |= (uint8_t)(1u << (ev % 8));
+			c->vi[c->n++] = j;
+			w->incol[j] = 1;
+		}
+	}
+	return 0;
+}
+
+/* The row area: per event a count, then (name, value) for every value not in a column. */
+static int encode_rows(struct segment_writer *w, bool *any)
+{
+	struct out o = { &w->raw, 0 };
+	int rc;
+
+	buf_reset(&w->raw);
+	*any = false;
+	for (uint32_t ev = 0; ev < w->nev; ev++) {
+		uint32_t n = 0;
+
+		for (uint32_t j = w->ev_start[ev]; j < w->ev_start[ev + 1]; j++)
+			n += !w->incol[j];
+		putv(&o, n);
+		if (n)
+			*any = true;
+		for (uint32_t j = w->ev_start[ev]; j < w->ev_start[ev + 1]; j++) {
+			const struct wval *v = &w->vals[j];
+
+			if (w->incol[j])
+				continue;
+			putv(&o, v->name);
+			switch (w->wn[v->name].type) {
+			case FT_STR:
+				putv(&o, v->len);
+				put(&o, v->v.s, v->len);
+				if ((rc = add_tokens(w, v->v.s, v->len)) < 0)
+					return rc;
+				break;
+			case FT_IP: {
+				char text[IPADDR_STRLEN];
+
+				put(&o, v->v.ip.b, 16);
+				ipaddr_format(&v->v.ip, text);
+				if ((rc = add_token(w, text, strlen(text))) < 0)
+					return rc;
+				break;
+			}
+			default:
+				putv(&o, zigzag(v->v.i));
+				break;
+			}
+		}
+	}
+	return o.err;
+}
+
+/* Index entries of the block's values (rows numbered in the segment). */
+static int index_block(struct segment_writer *w)
+{
+	int rc;
+
+	for (uint32_t ev = 0; ev < w->nev; ev++) {
+		uint32_t row = (uint32_t)(w->rows + ev);
+
+		for (uint32_t j = w->ev_start[ev]; j < w->ev_start[ev + 1]; j++) {
+			const struct wval *v = &w->vals[j];
+			const struct wname *nm = &w->wn[v->name];
+
+			if (!nm->indexed)
+				continue;
+			if (nm->type == FT_IP)
+				rc = index_add(w, v->name, v->v.ip.b, 16, row);
+			else if (nm->type == FT_STR)
+				rc = index_add(w, v->name, v->v.s, v->len, row);
+			else
+				continue;
+			if (rc < 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+static int flush_block(struct segment_writer *w, struct err *e)
+{
+	struct out cd = { &w->cdir, 0 }, h = { &w->hdr, 0 };
+	struct buf stats_buf = BUF_INIT((size_t)MAX_COLUMNS * STAT_BYTES);
+	struct out st = { &stats_buf, 0 };
+	uint32_t nstats = 0, nchunks = 0, nbits;
+	uint64_t id;
+	size_t plain;
+	unsigned char *bloom = NULL, nb[4];
+	const char *what = "encoding a block";
+	bool any_rows;
+	int rc = 0;
+
+	if (!w->nev)
+		return 0;
+	w->has_time = false;
+	u64set_clear(&w->toks);
+	buf_reset(&w->chunks);
+	buf_reset(&w->cdir);
+	buf_reset(&w->hdr);
+	put32(&cd, 0); /* chunk count, patched below */
+	if ((rc = cd.err) < 0 || (rc = build_columns(w)) < 0)
+		goto fail;
+	for (uint32_t i = 0; i < w->ncols; i++) {
+		unsigned enc;
+
+		if ((rc = encode_column(w, &w->cols[i], &st, &nstats, &enc)) < 0 ||
+		    (rc = emit_chunk(w, w->cols[i].name, w->wn[w->cols[i].name].kind, enc)) < 0)
+			goto fail;
+		nchunks++;
+	}
+	if ((rc = encode_rows(w, &any_rows)) < 0)
+		goto fail;
+	if (any_rows) {
+		if ((rc = emit_chunk(w, NAME_NONE, K_ROWS, E_RAW)) < 0)
+			goto fail;
+		nchunks++;
+	}
+	if ((rc = st.err) < 0 || (rc = index_block(w)) < 0) {
+		what = "indexing a block";
+		goto fail;
+	}
+	le32(nb, nchunks);
+	memcpy(w->cdir.p, nb, 4);
+
+	/* Bloom over the distinct tokens, hashed with the key derived from the data key. */
+	nbits = w->toks.n * BLOOM_BITS_PER_TOKEN;
+	nbits = nbits < 64 ? 64 : (nbits + 7) & ~7u;
+	if (nbits / 8 > BLOOM_MAX_BYTES)
+		nbits = BLOOM_MAX_BYTES * 8;
+	bloom = mem_calloc(nbits / 8, 1);
+	if (!bloom) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	for (uint32_t i = 0; i < w->toks.nslots; i++) {
+		if (!w->toks.slots[i])
+			continue;
+		uint64_t hv = tok_hash(w->bkey, w->toks.slots[i]);
+		uint32_t h1 = (uint32_t)hv, h2 = (uint32_t)(hv >> 32) | 1;
+
+		for (uint32_t j = 0; j < BLOOM_K; j++) {
+			uint32_t bit = (uint32_t)(((uint64_t)h1 + (uint64_t)j * h2) % nbits);
+
+			bloom[bit / 8] |= (uint8_t)(1u << (bit % 8));
+		}
+	}
+
+	/* Payload: chunk directory and chunks, sealed under the block's id. */
+	plain = w->cdir.len + w->chunks.len;
+	if (plain > PAYLOAD_MAX) {
+		rc = -E2BIG;
+		goto fail;
+	}
+	buf_reset(&w->sealed);
+	if ((rc = buf_grow(&w->sealed, plain + KEYS_SEAL_OVERHEAD)) < 0 ||
+	    (rc = buf_add(&w->cdir, w->chunks.p, w->chunks.len)) < 0)
+		goto fail;
+	id = block_id(w->tenant, w->day, w->seq, ID_BLOCK, w->nblocks);
+	keys_seal(&w->dk, id, w->cdir.p, plain, (unsigned char *)w->sealed.p);
+	w->sealed.len = plain + KEYS_SEAL_OVERHEAD;
+
+	put32(&h, (uint32_t)w->sealed.len);
+	put32(&h, crc(w->sealed.p, w->sealed.len));
+	put32(&h, w->nev);
+	put32(&h, nstats);
+	put64(&h, w->has_time ? (uint64_t)w->tmin : 1);
+	put64(&h, w->has_time ? (uint64_t)w->tmax : 0);
+	put32(&h, nbits / 8);
+	put32(&h, BLOOM_K);
+	put32(&h, w->has_time ? 1 : 0);
+	put(&h, stats_buf.p, stats_buf.len);
+	put(&h, bloom, nbits / 8);
+	if ((rc = h.err) < 0)
+		goto fail;
+	put32(&h, crc(w->hdr.p, w->hdr.len));
+	if ((rc = h.err) < 0)
+		goto fail;
+
+	if (w->nblocks == w->bcap) {
+		uint32_t nc = w->bcap ? w->bcap * 2 : 64;
+		struct blockrec *nbk = mem_realloc(w->blocks, nc * sizeof(*nbk));
+
+		if (!nbk) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		w->blocks = nbk;
+		w->bcap = nc;
+	}
+	what = "write failed";
+	if ((rc = write_all(w->fd, w->hdr.p, w->hdr.len)) < 0 ||
+	    (rc = write_all(w->fd, w->sealed.p, w->sealed.len)) < 0)
+		goto fail;
+	if (w->has_time) {
+		w->seg_tmin = w->seg_has_time ? MIN(w->seg_tmin, w->tmin) : w->tmin;
+		w->seg_tmax = w->seg_has_time ? MAX(w->seg_tmax, w->tmax) : w->tmax;
+		w->seg_has_time = true;
+	}
+	w->blocks[w->nblocks++] = (struct blockrec){ w->off, (uint32_t)w->hdr.len,
+						     (uint32_t)(w->hdr.len + w->sealed.len),
+						     w->rows, w->nev };
+	w->off += w->hdr.len + w->sealed.len;
+	w->rows += w->nev;
+	w->nev = 0;
+	w->nvals = 0;
+	arena_clear(&w->arena);
+	buf_release(&stats_buf);
+	mem_free(bloom);
+	return 0;
+fail:
+	buf_release(&stats_buf);
+	mem_free(bloom);
+	return wfail(w, e, rc, what);
+}
+
+static size_t index_bytes(const struct segment_writer *w)
+{
+	return (size_t)w->scap * sizeof(struct slab) + w->idx.kcap +
+	       (size_t)w->idx.ecap * sizeof(struct kent) + (size_t)w->pcap * sizeof(struct posting) +
+	       (size_t)w->idx.nslots * 4;
+}
+
+int segment_writer_add(struct segment_writer *w, const struct event *ev, struct err *e)
+{
+	size_t bytes = 0;
+	int rc;
+
+	if (w->failed || w->finished)
+		return err_set(e, -EINVAL, "%s: segment writer %s", w->tmp,
+			       w->finished ? "already finished" : "failed earlier");
+	if (w->rows + w->nev >= SEGMENT_MAX_EVENTS)
+		return err_set(e, -EFBIG, "%s: segment full (%u events)", w->tmp,
+			       SEGMENT_MAX_EVENTS);
+	if (w->names.n + ev->n > MAX_NAMES)
+		return err_set(e, -EFBIG, "%s: segment full (%u field names)", w->tmp, w->names.n);
+	if (index_bytes(w) > INDEX_MEM_MAX - INDEX_HEADROOM)
+		return err_set(e, -EFBIG, "%s: segment full (its index is past %u MiB)", w->tmp,
+			       (INDEX_MEM_MAX - INDEX_HEADROOM) >> 20);
+	if (w->nvals + ev->n > w->vcap) {
+		size_t nc = w->vcap ? w->vcap : 4096;
+		struct wval *nv;
+		uint8_t *ni;
+
+		while (nc < w->nvals + ev->n)
+			nc *= 2;
+		nv = mem_realloc(w->vals, nc * sizeof(*nv));
+		if (!nv)
+			return wfail(w, e, -ENOMEM, "adding an event");
+		w->vals = nv;
+		ni = mem_realloc(w->incol, nc);
+		if (!ni)
+			return wfail(w, e, -ENOMEM, "adding an event");
+		w->incol = ni;
+		w->vcap = nc;
+	}
+	for (uint32_t i = 0; i < ev->n; i++) {
+		const struct event_value *src = &ev->vals[i];
+		struct wval *v = &w->vals[w->nvals + i];
+
+		rc = name_of(w, src->field, &v->name);
+		if (rc < 0)
+			return wfail(w, e, rc, "adding an event");
+		v->len = 0;
+		switch (w->wn[v->name].type) {
+		case FT_STR:
+			bytes += src->len;
+			if (bytes > EVENT_COPY_MAX)
+				return err_set(e, -E2BIG, "%s: event of more than %u bytes refused",
+					       w->tmp, EVENT_COPY_MAX);
+			v->len = src->len;
+			v->v.s = src->len ? arena_strndup(&w->arena, src->v.s, src->len) : "";
+			if (!v->v.s)
+				return wfail(w, e, -ENOMEM, "adding an event");
+			break;
+		case FT_IP:
+			v->v.ip = src->v.ip;
+			break;
+		default:
+			v->v.i = src->v.i;
+			break;
+		}
+	}
+	w->nvals += ev->n;
+	w->ev_start[w->nev] = (uint32_t)(w->nvals - ev->n);
+	w->ev_start[++w->nev] = (uint32_t)w->nvals;
+	if (w->nev == SEGMENT_BLOCK_EVENTS || w->arena.used > BLOCK_FLUSH_BYTES) {
+		rc = flush_block(w, e);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int idx_cmp(const void *a, const void *b, void *ctx)
+{
+	const struct kmap *m = ctx;
+	const struct kent *x = &m->ents[*(const uint32_t *)a];
+	const struct kent *y = &m->ents[*(const uint32_t *)b];
+	const unsigned char *kx = (const unsigned char *)m->keys + x->off;
+	const unsigned char *ky = (const unsigned char *)m->keys + y->off;
+	uint32_t nx = get32(kx), ny = get32(ky);
+	size_t lx = x->len - 4, ly = y->len - 4;
+	int c;
+
+	if (nx != ny)
+		return nx < ny ? -1 : 1;
+	c = memcmp(kx + 4, ky + 4, MIN(lx, ly));
+	if (c)
+		return c;
+	return lx < ly ? -1 : lx > ly;
+}
+
+/* Seals buf (plaintext) under id and appends it to the file. */
+static int write_sealed(struct segment_writer *w, uint64_t id, const void *p, size_t len)
+{
+	int rc;
+
+	buf_reset(&w->sealed);
+	if ((rc = buf_grow(&w->sealed, len + KEYS_SEAL_OVERHEAD)) < 0)
+		return rc;
+	keys_seal(&w->dk, id, p, len, (unsigned char *)w->sealed.p);
+	w->sealed.len = len + KEYS_SEAL_OVERHEAD;
+	if ((rc = write_all(w->fd, w->sealed.p, w->sealed.len)) < 0)
+		return rc;
+	w->off += w->sealed.len;
+	return 0;
+}
+
+/* zstd of p[0..len) into w->zbuf, sealed under id and appended; *raw_len = len. */
+static int write_zsealed(struct segment_writer *w, uint64_t id, const void *p, size_t len)
+{
+	size_t bound = ZSTD_compressBound(len), z;
+	int rc;
+
+	buf_reset(&w->zbuf);
+	if ((rc = buf_grow(&w->zbuf, bound)) < 0)
+		return rc;
+	z = ZSTD_compressCCtx(w->cctx, w->zbuf.p, bound, p, len, SEGMENT_ZSTD_LEVEL);
+	if (ZSTD_isError(z))
+		return -ENOMEM;
+	return write_sealed(w, id, w->zbuf.p, z);
+}
+
+/*
+ * The inverted index, three levels, each sealed: posting pages (delta varints of row numbers,
+ * lists sorted by field and value, a page closed past PAGE_TARGET bytes); directory pages
+ * (zstd; entries of about DIR_PAGE_TARGET bytes: field, key, where its list is); and the
+ * top (zstd; per directory page its place and its first field and key), so that a lookup
+ * opens the top, one directory page and one posting page.
+ */
+static int write_index(struct segment_writer *w, struct out *foot)
+{
+	struct buf page = BUF_INIT((size_t)INDEX_MEM_MAX), pages = BUF_INIT((size_t)INDEX_MEM_MAX);
+	struct buf dents = BUF_INIT((size_t)DIR_RAW_MAX), dkeys = BUF_INIT((size_t)DIR_RAW_MAX);
+	struct buf top = BUF_INIT((size_t)DIR_RAW_MAX), dpage = BUF_INIT((size_t)DIR_RAW_MAX);
+	struct out pg = { &page, 0 }, pl = { &pages, 0 }, de = { &dents, 0 }, dk = { &dkeys, 0 };
+	struct out tp = { &top, 0 }, dp = { &dpage, 0 };
+	uint32_t *order = NULL, *where = NULL, npages = 0, ndir = 0, n = w->idx.n, first = 0;
+	uint64_t top_off;
+	int rc = 0;
+
+	if (n) {
+		order = mem_alloc((size_t)n * sizeof(*order));
+		where = mem_alloc((size_t)n * 2 * sizeof(*where));
+		if (!order || !where) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		for (uint32_t i = 0; i < n; i++)
+			order[i] = i;
+		qsort_r(order, n, sizeof(*order), idx_cmp, &w->idx);
+	}
+	/* Posting pages. */
+	for (uint32_t i = 0; i < n; i++) {
+		const struct posting *p = &w->post[order[i]];
+		uint32_t left = p->bytes;
+
+		where[2 * i] = npages;
+		where[2 * i + 1] = (uint32_t)page.len;
+		for (uint32_t sl = p->head; sl && left; sl = w->slabs[sl - 1].next) {
+			uint32_t take_n = MIN(left, (uint32_t)SLAB_DATA);
+
+			put(&pg, w->slabs[sl - 1].data, take_n);
+			left -= take_n;
+		}
+		if ((rc = pg.err) < 0)
+			goto fail;
+		if (page.len >= PAGE_TARGET || i + 1 == n) {
+			uint64_t off = w->off;
+
+			rc = write_sealed(w, block_id(w->tenant, w->day, w->seq, ID_PAGE, npages),
+					  page.p, page.len);
+			if (rc < 0)
+				goto fail;
+			put64(&pl, off);
+			put32(&pl, (uint32_t)(w->off - off));
+			put32(&pl, 0);
+			npages++;
+			buf_reset(&page);
+		}
+	}
+	/* Directory pages, and the top. */
+	for (uint32_t i = 0; i < n; i++) {
+		size_t kl;
+		const char *key = kmap_key(&w->idx, order[i], &kl);
+		const struct posting *p = &w->post[order[i]];
+
+		put32(&de, get32((const unsigned char *)key));
+		put32(&de, (uint32_t)dkeys.len);
+		put32(&de, (uint32_t)(kl - 4));
+		put32(&de, where[2 * i]);
+		put32(&de, where[2 * i + 1]);
+		put32(&de, p->bytes);
+		put32(&de, p->count);
+		put(&dk, key + 4, kl - 4);
+		if ((rc = de.err ? de.err : dk.err) < 0)
+			goto fail;
+		if (dents.len + dkeys.len >= DIR_PAGE_TARGET || i + 1 == n) {
+			uint64_t off = w->off;
+			size_t fkl;
+			const char *fk = kmap_key(&w->idx, order[first], &fkl);
+
+			buf_reset(&dpage);
+			put32(&dp, i + 1 - first);
+			put(&dp, dents.p, dents.len);
+			put(&dp, dkeys.p, dkeys.len);
+			if ((rc = dp.err) < 0 ||
+			    (rc = write_zsealed(w, block_id(w->tenant, w->day, w->seq, ID_DIR, ndir),
+						dpage.p, dpage.len)) < 0)
+				goto fail;
+			put64(&tp, off);
+			put32(&tp, (uint32_t)(w->off - off));
+			put32(&tp, (uint32_t)dpage.len);
+			put32(&tp, i + 1 - first);
+			put32(&tp, get32((const unsigned char *)fk));
+			put32(&tp, (uint32_t)(fkl - 4));
+			put(&tp, fk + 4, fkl - 4);
+			if ((rc = tp.err) < 0)
+				goto fail;
+			ndir++;
+			first = i + 1;
+			buf_reset(&dents);
+			buf_reset(&dkeys);
+		}
+	}
+	top_off = w->off;
+	if ((rc = write_zsealed(w, block_id(w->tenant, w->day, w->seq, ID_TOP, 0), top.p,
+				top.len)) < 0)
+		goto fail;
+	put64(foot, top_off);
+	put32(foot, (uint32_t)(w->off - top_off));
+	put32(foot, (uint32_t)top.len);
+	put32(foot, n);
+	put32(foot, ndir);
+	put32(foot, npages);
+	put(foot, pages.p, pages.len);
+	rc = pl.err;
+fail:
+	mem_free(order);
+	mem_free(where);
+	buf_release(&page);
+	buf_release(&pages);
+	buf_release(&dents);
+	buf_release(&dkeys);
+	buf_release(&top);
+	buf_release(&dpage);
+	return rc;
+}
+
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+int segment_writer_finish(struct segment_writer *w, struct err *e)
+{
+	struct buf fb = BUF_INIT((size_t)DIR_RAW_MAX);
+	struct out f = { &fb, 0 };
+	unsigned char t[TRAILER_BYTES];
+	uint64_t foot_off;
+	int rc;
+
+	if (w->failed || w->finished)
+		return err_set(e, -EINVAL, "%s: segment writer %s", w->tmp,
+			       w->finished ? "already finished" : "failed earlier");
+	if ((rc = flush_block(w, e)) < 0)
+		return rc;
+	put(&f, FOOT_MAGIC, 8);
+	put32(&f, w->names.n);
+	for (uint32_t i = 0; i < w->names.n; i++) {
+		size_t kl;
+		const char *k = kmap_key(&w->names, i, &kl);
+
+		put8(&f, w->wn[i].type);
+		put8(&f, (unsigned)(kl & 0xff));
+		put8(&f, (unsigned)(kl >> 8));
+		put(&f, k, kl);
+	}
+	put32(&f, w->nblocks);
+	for (uint32_t i = 0; i < w->nblocks; i++) {
+		put64(&f, w->blocks[i].off);
+		put32(&f, w->blocks[i].hdr_len);
+		put32(&f, w->blocks[i].total_len);
+		put64(&f, w->blocks[i].first_row);
+		put32(&f, w->blocks[i].count);
+	}
+	put64(&f, w->rows);
+	put64(&f, w->seg_has_time ? (uint64_t)w->seg_tmin : 0);
+	put64(&f, w->seg_has_time ? (uint64_t)w->seg_tmax : 0);
+	put32(&f, w->seg_has_time);
+	if ((rc = f.err) < 0 || (rc = write_index(w, &f)) < 0) {
+		rc = wfail(w, e, rc, "writing the index");
+		goto out;
+	}
+	put32(&f, crc(fb.p, fb.len));
+	if ((rc = f.err) < 0) {
+		rc = wfail(w, e, rc, "writing the footer");
+		goto out;
+	}
+	foot_off = w->off;
+	le64(t, foot_off);
+	le32(t + 8, (uint32_t)fb.len);
+	le32(t + 12, crc(t, 12));
+	memcpy(t + 16, END_MAGIC, 8);
+	if ((rc = write_all(w->fd, fb.p, fb.len)) < 0 ||
+	    (rc = write_all(w->fd, t, sizeof(t))) < 0) {
+		rc = wfail(w, e, rc, "write failed");
+		goto out;
+	}
+	if (fsync(w->fd) < 0) {
+		rc = wfail(w, e, -errno, "fsync failed");
+		goto out;
+	}
+	close(w->fd);
+	w->fd = -1;
+	if (renameat2(AT_FDCWD, w->tmp, AT_FDCWD, w->final, RENAME_NOREPLACE) < 0) {
+		rc = -errno;
+		w->failed = true;
+		err_set(e, rc, "%s: cannot rename to %s: %s", w->tmp, w->final, strerror(-rc));
+		goto out;
+	}
+	w->finished = true;
+	if ((rc = fsync_dir(w->dir)) < 0) {
+		err_set(e, rc, "%s: fsync of the directory failed: %s", w->dir, strerror(-rc));
+		goto out;
+	}
+	log_debug("%s: %" PRIu64 " events in %u blocks, %" PRIu64 " bytes", w->final, w->rows,
+		  w->nblocks, w->off + fb.len + TRAILER_BYTES);
+out:
+	buf_release(&fb);
+	return rc;
+}
+
+void segment_writer_free(struct segment_writer *w)
+{
+	if (!w)
+		return;
+	if (w->fd >= 0)
+		close(w->fd);
+	if (!w->finished && w->tmp[0] && unlink(w->tmp) < 0 && errno != ENOENT)
+		log_warn("%s: cannot remove: %s", w->tmp, strerror(errno));
+	kmap_release(&w->names);
+	kmap_release(&w->idx);
+	kmap_release(&w->dict);
+	mem_free(w->toks.slots);
+	mem_free(w->wn);
+	mem_free(w->by_id);
+	mem_free(w->vals);
+	mem_free(w->incol);
+	for (uint32_t i = 0; i < w->ccap; i++)
+		mem_free(w->cols[i].vi);
+	mem_free(w->cols);
+	mem_free(w->blocks);
+	mem_free(w->post);
+	mem_free(w->slabs);
+	arena_release(&w->arena);
+	buf_release(&w->raw);
+	buf_release(&w->chunks);
+	buf_release(&w->cdir);
+	buf_release(&w->hdr);
+	buf_release(&w->zbuf);
+	buf_release(&w->sealed);
+	ZSTD_freeCCtx(w->cctx);
+	sodium_memzero(&w->dk, sizeof(w->dk));
+	sodium_memzero(w->bkey, sizeof(w->bkey));
+	mem_free(w);
+}
+
+/* ---- reader ------------------------------------------------------------------------ */
+
+struct rname {
+	const char *name; /* in the mapping, not NUL-terminated */
+	uint16_t len;
+	uint8_t type;
+	int id; /* field id, -1 until resolved */
+};
+
+struct rblock {
+	uint64_t off;
+	uint32_t hdr_len, total_len;
+	uint64_t first_row;
+	uint32_t count;
+	int64_t tmin, tmax;
+	bool has_time;
+	uint32_t payload_len, payload_crc;
+	uint32_t nstats;
+	const unsigned char *stats;
+	uint32_t bloom_bytes, bloom_k;
+	const unsigned char *bloom;
+};
+
+struct rpage {
+	uint64_t off;
+	uint32_t len;
+};
+
+struct rdir {
+	uint64_t off;
+	uint32_t len, raw, n;
+	uint32_t name, klen; /* first entry's field and key */
+	const unsigned char *key;
+};
+
+struct segment {
+	char *path;
+	const unsigned char *map;
+	size_t size;
+	uint64_t tenant;
+	uint32_t day, seq;
+	struct keys_data_key dk;
+	unsigned char bkey[crypto_shorthash_KEYBYTES];
+	struct rname *names;
+	uint32_t nnames;
+	struct rblock *blocks;
+	uint32_t nblocks;
+	uint64_t events;
+	int64_t tmin, tmax;
+	uint64_t top_off, dir_lo; /* directory pages lie in [dir_lo, top_off) */
+	uint32_t top_len, top_raw, nentries, ndir, npages;
+	struct rpage *pages;
+	unsigned char *top;   /* the index's top level, NULL until the first lookup */
+	struct rdir *dirs;    /* its entries */
+	unsigned char *dirbuf; /* the directory page last opened */
+	int dir_cur;          /* its number, -1 for none */
+	uint32_t dir_n;       /* its entries */
+	unsigned char *scratch;
+	size_t scratch_cap;
+	ZSTD_DCtx *dctx;
+};
+
+#define DAMAGED(code, off, fmt, ...)                                                       \
+	err_set(e, code, "%s: offset %llu: " fmt, s->path, (unsigned long long)(off), ##__VA_ARGS__)
+
+static int parse_block_header(struct segment *s, uint32_t i, struct err *e)
+{
+	struct rblock *b = &s->blocks[i];
+	struct rd r = { s->map + b->off, s->map + b->off + b->hdr_len, false };
+	uint64_t stat_bytes;
+
+	if (b->hdr_len < BLOCK_FIXED + 4 ||
+	    crc(s->map + b->off, b->hdr_len - 4) != get32(s->map + b->off + b->hdr_len - 4))
+		return DAMAGED(-EBADMSG, b->off, "block %u: header checksum mismatch (damaged file)", i);
+	b->payload_len = rd32(&r);
+	b->payload_crc = rd32(&r);
+	if (rd32(&r) != b->count)
+		return DAMAGED(-EBADMSG, b->off, "block %u: event count differs from the footer's", i);
+	b->nstats = rd32(&r);
+	b->tmin = (int64_t)rd64(&r);
+	b->tmax = (int64_t)rd64(&r);
+	b->bloom_bytes = rd32(&r);
+	b->bloom_k = rd32(&r);
+	b->has_time = rd32(&r) & 1;
+	stat_bytes = (uint64_t)b->nstats * STAT_BYTES;
+	if (stat_bytes + b->bloom_bytes + BLOCK_FIXED + 4 != b->hdr_len ||
+	    (uint64_t)b->hdr_len + b->payload_len != b->total_len ||
+	    b->payload_len < KEYS_SEAL_OVERHEAD || b->payload_len > PAYLOAD_MAX + KEYS_SEAL_OVERHEAD ||
+	    !b->bloom_bytes || b->bloom_k < 1 || b->bloom_k > 32)
+		return DAMAGED(-EBADMSG, b->off, "block %u: inconsistent block header", i);
+	b->stats = take(&r, (size_t)stat_bytes);
+	b->bloom = take(&r, b->bloom_bytes);
+	for (uint32_t j = 0; j < b->nstats; j++)
+		if (get32(b->stats + (size_t)j * STAT_BYTES) >= s->nnames)
+			return DAMAGED(-EBADMSG, b->off, "block %u: column statistics name no field", i);
+	if (!b->has_time) {
+		b->tmin = 1;
+		b->tmax = 0;
+	}
+	return 0;
+}
+
+static int parse_footer(struct segment *s, uint64_t foff, uint32_t flen, struct err *e)
+{
+	struct rd r = { s->map + foff, s->map + foff + flen - 4, false };
+	const unsigned char *m = take(&r, 8);
+	uint64_t prev_end = HEADER_BYTES, rows = 0;
+
+	if (!m || memcmp(m, FOOT_MAGIC, 8))
+		return DAMAGED(-EBADMSG, foff, "footer magic missing (damaged file)");
+	s->nnames = rd32(&r);
+	if (s->nnames > MAX_NAMES || s->nnames > flen)
+		return DAMAGED(-EBADMSG, foff, "footer: too many field names");
+	s->names = mem_calloc(s->nnames + 1, sizeof(*s->names));
+	if (!s->names)
+		return err_set(e, -ENOMEM, "%s: out of memory", s->path);
+	for (uint32_t i = 0; i < s->nnames; i++) {
+		struct rname *n = &s->names[i];
+
+		n->type = rd8(&r);
+		n->len = rd8(&r);
+		n->len |= (uint16_t)(rd8(&r) << 8);
+		n->name = (const char *)take(&r, n->len);
+		n->id = -1;
+		if (r.bad || !n->len || n->len >= FIELD_NAME_MAX || n->type > FT_BOOL)
+			return DAMAGED(-EBADMSG, foff, "footer: field name %u is damaged", i);
+	}
+	s->nblocks = rd32(&r);
+	if ((uint64_t)s->nblocks * BLOCK_INDEX_BYTES > flen)
+		return DAMAGED(-EBADMSG, foff, "footer: block count out of range");
+	s->blocks = mem_calloc(s->nblocks + 1, sizeof(*s->blocks));
+	if (!s->blocks)
+		return err_set(e, -ENOMEM, "%s: out of memory", s->path);
+	for (uint32_t i = 0; i < s->nblocks; i++) {
+		struct rblock *b = &s->blocks[i];
+
+		b->off = rd64(&r);
+		b->hdr_len = rd32(&r);
+		b->total_len = rd32(&r);
+		b->first_row = rd64(&r);
+		b->count = rd32(&r);
+		if (r.bad || b->off != prev_end || b->total_len > foff - b->off ||
+		    b->hdr_len > b->total_len || b->first_row != rows || !b->count ||
+		    b->count > SEGMENT_BLOCK_EVENTS)
+			return DAMAGED(-EBADMSG, foff, "footer: entry of block %u is damaged", i);
+		prev_end = b->off + b->total_len;
+		rows += b->count;
+	}
+	s->events = rd64(&r);
+	s->tmin = (int64_t)rd64(&r);
+	s->tmax = (int64_t)rd64(&r);
+	(void)rd32(&r); /* has time: tmin/tmax are 0 without */
+	s->top_off = rd64(&r);
+	s->top_len = rd32(&r);
+	s->top_raw = rd32(&r);
+	s->nentries = rd32(&r);
+	s->ndir = rd32(&r);
+	s->npages = rd32(&r);
+	if (r.bad || s->events != rows || (uint64_t)s->npages * PAGE_INDEX_BYTES > flen)
+		return DAMAGED(-EBADMSG, foff, "footer: totals are damaged");
+	s->pages = mem_calloc(s->npages + 1, sizeof(*s->pages));
+	if (!s->pages)
+		return err_set(e, -ENOMEM, "%s: out of memory", s->path);
+	for (uint32_t i = 0; i < s->npages; i++) {
+		s->pages[i].off = rd64(&r);
+		s->pages[i].len = rd32(&r);
+		(void)rd32(&r);
+		if (r.bad || s->pages[i].off != prev_end || s->pages[i].len > foff - prev_end ||
+		    s->pages[i].len < KEYS_SEAL_OVERHEAD)
+			return DAMAGED(-EBADMSG, foff, "footer: index page %u entry is damaged", i);
+		prev_end += s->pages[i].len;
+	}
+	s->dir_lo = prev_end;
+	if (r.bad || r.p != r.end || s->top_off < prev_end || s->top_len < KEYS_SEAL_OVERHEAD ||
+	    s->top_len != foff - s->top_off || s->top_raw > DIR_RAW_MAX ||
+	    (uint64_t)s->ndir * TOP_ENTRY_MIN > s->top_raw || s->ndir > s->nentries ||
+	    (s->nentries && !s->ndir) || (s->nentries && !s->npages))
+		return DAMAGED(-EBADMSG, foff, "footer: index entry is damaged");
+	for (uint32_t i = 0; i < s->nblocks; i++) {
+		int rc = parse_block_header(s, i, e);
+
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int segment_open(struct segment **out, const char *path, uint64_t tenant,
+		 const struct keys_data_key *dk, struct err *e)
+{
+	struct segment *s;
+	struct stat st;
+	const unsigned char *h, *t;
+	uint64_t foff;
+	uint32_t flen;
+	int fd = -1, rc;
+
+	*out = NULL;
+	if (sodium_init() < 0)
+		return err_set(e, -EIO, "libsodium could not be initialised");
+	pthread_once(&tok_once, tok_map_init);
+	s = mem_calloc(1, sizeof(*s));
+	if (!s)
+		return err_set(e, -ENOMEM, "out of memory opening %s", path);
+	s->path = mem_strdup(path);
+	s->dctx = ZSTD_createDCtx();
+	if (!s->path || !s->dctx) {
+		rc = err_set(e, -ENOMEM, "out of memory opening %s", path);
+		goto fail;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		rc = err_set(e, -errno, "%s: cannot open: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < HEADER_BYTES + TRAILER_BYTES) {
+		rc = err_set(e, -EBADMSG, "%s: not a segment (%lld bytes; a segment has a header and a trailer)",
+			     path, (long long)st.st_size);
+		goto fail;
+	}
+	s->size = (size_t)st.st_size;
+	s->map = mmap(NULL, s->size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (s->map == MAP_FAILED) {
+		s->map = NULL;
+		rc = err_set(e, -errno, "%s: cannot map: %s", path, strerror(errno));
+		goto fail;
+	}
+	close(fd);
+	fd = -1;
+	h = s->map;
+	if (memcmp(h, FILE_MAGIC, 8)) {
+		rc = err_set(e, -EBADMSG, "%s: offset 0: not a koban segment (bad magic)", path);
+		goto fail;
+	}
+	if (get32(h + 8) != SEGMENT_VERSION) {
+		rc = err_set(e, -EPROTO, "%s: offset 8: segment format version %u, this koban reads version %d",
+			     path, get32(h + 8), SEGMENT_VERSION);
+		goto fail;
+	}
+	if (crc(h, 48) != get32(h + 48)) {
+		rc = DAMAGED(-EBADMSG, 0, "header checksum mismatch (damaged file)");
+		goto fail;
+	}
+	s->day = get32(h + 12);
+	s->tenant = get64(h + 16);
+	s->seq = get32(h + 24);
+	if (s->tenant != tenant) {
+		rc = err_set(e, -EPERM, "%s: segment of tenant %llu, not of tenant %llu", path,
+			     (unsigned long long)s->tenant, (unsigned long long)tenant);
+		goto fail;
+	}
+	if (memcmp(h + 32, dk->id, KEYS_ID_BYTES)) {
+		rc = err_set(e, -EKEYREJECTED,
+			     "%s: written with another data key than tenant %llu's current one "
+			     "(wrong key, or the tenant's key was destroyed)",
+			     path, (unsigned long long)tenant);
+		goto fail;
+	}
+	t = s->map + s->size - TRAILER_BYTES;
+	if (memcmp(t + 16, END_MAGIC, 8) || crc(t, 12) != get32(t + 12)) {
+		rc = DAMAGED(-EBADMSG, s->size - TRAILER_BYTES,
+			     "trailer missing or damaged (an unfinished or truncated segment)");
+		goto fail;
+	}
+	foff = get64(t);
+	flen = get32(t + 8);
+	if (foff < HEADER_BYTES || flen < 12 || foff + flen != s->size - TRAILER_BYTES) {
+		rc = DAMAGED(-EBADMSG, s->size - TRAILER_BYTES, "trailer: footer position out of range");
+		goto fail;
+	}
+	if (crc(s->map + foff, flen - 4) != get32(s->map + foff + flen - 4)) {
+		rc = DAMAGED(-EBADMSG, foff, "footer checksum mismatch (damaged file)");
+		goto fail;
+	}
+	s->dk = *dk;
+	bloom_key(dk, s->bkey);
+	rc = parse_footer(s, foff, flen, e);
+	if (rc < 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	segment_close(s);
+	return rc;
+}
+
+void segment_close(struct segment *s)
+{
+	if (!s)
+		return;
+	if (s->map)
+		munmap((void *)s->map, s->size);
+	mem_free(s->path);
+	mem_free(s->names);
+	mem_free(s->blocks);
+	mem_free(s->pages);
+	mem_free(s->top);
+	mem_free(s->dirs);
+	mem_free(s->dirbuf);
+	mem_free(s->scratch);
+	ZSTD_freeDCtx(s->dctx);
+	sodium_memzero(&s->dk, sizeof(s->dk));
+	sodium_memzero(s->bkey, sizeof(s->bkey));
+	mem_free(s);
+}
+
+void segment_get_info(const struct segment *s, struct segment_info *out)
+{
+	out->tenant = s->tenant;
+	out->day = s->day;
+	out->seq = s->seq;
+	out->blocks = s->nblocks;
+	out->events = s->events;
+	out->tmin = s->tmin;
+	out->tmax = s->tmax;
+	out->file_bytes = s->size;
+}
+
+void segment_block_get_info(const struct segment *s, unsigned block, struct segment_block_info *out)
+{
+	const struct rblock *b = &s->blocks[block];
+
+	out->first_row = b->first_row;
+	out->count = b->count;
+	out->tmin = b->tmin;
+	out->tmax = b->tmax;
+}
+
+bool segment_block_overlaps(const struct segment *s, unsigned block, int64_t from, int64_t to)
+{
+	const struct rblock *b = &s->blocks[block];
+
+	return b->has_time && b->tmin <= to && b->tmax >= from;
+}
+
+static const unsigned char *find_stat(const struct segment *s, unsigned block, const char *field,
+				      unsigned kind)
+{
+	const struct rblock *b = &s->blocks[block];
+	size_t len = strlen(field);
+
+	for (uint32_t i = 0; i < b->nstats; i++) {
+		const unsigned char *st = b->stats + (size_t)i * STAT_BYTES;
+		const struct rname *n = &s->names[get32(st)];
+
+		if (get32(st + 4) == kind && n->len == len && !memcmp(n->name, field, len))
+			return st + 8;
+	}
+	return NULL;
+}
+
+int segment_block_int_range(const struct segment *s, unsigned block, const char *field,
+			    int64_t *min, int64_t *max)
+{
+	const unsigned char *st = find_stat(s, block, field, K_INT);
+
+	if (!st)
+		return 0;
+	*min = (int64_t)get64(st);
+	*max = (int64_t)get64(st + 16);
+	return 1;
+}
+
+int segment_block_ip_range(const struct segment *s, unsigned block, const char *field,
+			   struct ipaddr *min, struct ipaddr *max)
+{
+	const unsigned char *st = find_stat(s, block, field, K_IP);
+
+	if (!st)
+		return 0;
+	memcpy(min->b, st, 16);
+	memcpy(max->b, st + 16, 16);
+	return 1;
+}
+
+bool segment_block_may_contain(const struct segment *s, unsigned block, const char *token,
+			       size_t len)
+{
+	const struct rblock *b = &s->blocks[block];
+	uint64_t hv, nbits = (uint64_t)b->bloom_bytes * 8;
+	uint32_t h1, h2;
+
+	if (tok_digits(token, len))
+		return true; /* not in blooms */
+	hv = tok_hash(s->bkey, tok_fp(token, len));
+	h1 = (uint32_t)hv;
+	h2 = (uint32_t)(hv >> 32) | 1;
+	for (uint32_t j = 0; j < b->bloom_k; j++) {
+		uint64_t bit = ((uint64_t)h1 + (uint64_t)j * h2) % nbits;
+
+		if (!(b->bloom[bit / 8] & (1u << (bit % 8))))
+			return false;
+	}
+	return true;
+}
+
+int segment_row_block(const struct segment *s, uint64_t row)
+{
+	uint32_t lo = 0, hi = s->nblocks;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		const struct rblock *b = &s->blocks[mid];
+
+		if (row < b->first_row)
+			hi = mid;
+		else if (row >= b->first_row + b->count)
+			lo = mid + 1;
+		else
+			return (int)mid;
+	}
+	return -ERANGE;
+}
+
+/* Unseals [off, off + len) under id into s->scratch; the plaintext's length in *plain. */
+static int unseal(struct segment *s, uint64_t off, size_t len, uint64_t id, size_t *plain,
+		  const char *what, struct err *e)
+{
+	size_t need = len - KEYS_SEAL_OVERHEAD;
+
+	if (need + 1 > s->scratch_cap) {
+		unsigned char *n = mem_realloc(s->scratch, need + 1);
+
+		if (!n)
+			return err_set(e, -ENOMEM, "%s: out of memory reading %s", s->path, what);
+		s->scratch = n;
+		s->scratch_cap = need + 1;
+	}
+	if (keys_unseal(&s->dk, id, s->map + off, len, s->scratch) < 0)
+		return DAMAGED(-EBADMSG, off, "%s does not decrypt with the tenant's data key "
+			       "(damaged, or moved from another place)", what);
+	*plain = need;
+	return 0;
+}
+
+static const char *type_name(unsigned t)
+{
+	static const char *const n[] = { "string", "integer", "time", "ip", "boolean" };
+
+	return t < ARRAY_SIZE(n) ? n[t] : "unknown";
+}
+
+/* Field id of stored name i, registered when new. */
+static int resolve(struct segment *s, uint32_t i, struct err *e)
+{
+	struct rname *n = &s->names[i];
+	int id;
+
+	if (n->id >= 0)
+		return n->id;
+	id = field_intern(n->name, n->len, (enum field_type)n->type);
+	if (id < 0)
+		return err_set(e, id, "%s: field %.*s cannot be registered: %s", s->path,
+			       (int)n->len, n->name, strerror(-id));
+	if (field_type((unsigned)id) != n->type)
+		return err_set(e, -EPROTO, "%s: field %.*s is stored as %s but koban knows it as %s",
+			       s->path, (int)n->len, n->name, type_name(n->type),
+			       type_name(field_type((unsigned)id)));
+	n->id = id;
+	return id;
+}
+
+static int set_value(struct event *ev, unsigned id, unsigned type, bool add, const char *p,
+		     size_t len, int64_t i, const unsigned char *ip)
+{
+	struct ipaddr a;
+
+	switch (type) {
+	case FT_STR:
+		return add ? event_add_str(ev, id, p, len) : event_set_str(ev, id, p, len);
+	case FT_IP:
+		memcpy(a.b, ip, 16);
+		return event_set_ip(ev, id, &a);
+	case FT_TIME:
+		return event_set_time(ev, id, i);
+	case FT_BOOL:
+		return event_set_bool(ev, id, i != 0);
+	default:
+		return event_set_int(ev, id, i);
+	}
+}
+
+struct rstr {
+	const char *p;
+	uint32_t len;
+};
+
+static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned kind,
+			 unsigned enc, const unsigned char *raw, size_t rawlen, struct arena *a,
+			 struct event *evs, struct err *e)
+{
+	const struct rblock *b = &s->blocks[bi];
+	struct rd r = { raw, raw + rawlen, false };
+	const unsigned char *bitmap = NULL;
+	unsigned type = s->names[name].type;
+	uint64_t ndict = 0, prev = 0;
+	int64_t *idict = NULL;
+	const unsigned char *ipdict = NULL;
+	struct rstr *sdict = NULL;
+	int id, rc;
+
+	if ((kind != K_INT && kind != K_IP && kind != K_DICT && kind != K_TEXT) ||
+	    (kind == K_TEXT && enc != E_RAW) ||
+	    (kind == K_INT && type != FT_INT && type != FT_TIME && type != FT_BOOL) ||
+	    (kind == K_IP && type != FT_IP) ||
+	    ((kind == K_DICT || kind == K_TEXT) && type != FT_STR) ||
+	    (kind == K_INT && enc != E_DELTA && enc != E_DICT && enc != E_PLAIN) ||
+	    ((kind == K_IP || kind == K_DICT) && enc != E_DICT))
+		return DAMAGED(-EBADMSG, b->off, "block %u: column %.*s has a bad kind", bi,
+			       (int)s->names[name].len, s->names[name].name);
+	id = resolve(s, name, e);
+	if (id < 0)
+		return id;
+	if (!rd8(&r))
+		bitmap = take(&r, (b->count + 7) / 8);
+	if (enc == E_DICT) {
+		ndict = rdv(&r);
+		if (ndict > b->count)
+			r.bad = true;
+		else if (kind == K_IP)
+			ipdict = take(&r, (size_t)ndict * 16);
+		else if (kind == K_INT && ndict) {
+			idict = arena_alloc(a, (size_t)ndict * sizeof(*idict));
+			if (!idict)
+				goto nomem;
+			for (uint64_t i = 0; i < ndict; i++)
+				idict[i] = unzigzag(rdv(&r));
+		} else if (ndict) {
+			sdict = arena_alloc(a, (size_t)ndict * sizeof(*sdict));
+			if (!sdict)
+				goto nomem;
+			for (uint64_t i = 0; i < ndict; i++) {
+				uint64_t l = rdv(&r);
+
+				if (l > UINT32_MAX) {
+					r.bad = true;
+					break;
+				}
+				sdict[i].len = (uint32_t)l;
+				sdict[i].p = (const char *)take(&r, (size_t)l);
+			}
+		}
+	}
+	for (uint32_t ev = 0; ev < b->count && !r.bad; ev++) {
+		const char *p = NULL;
+		size_t len = 0;
+		int64_t iv = 0;
+		const unsigned char *ip = NULL;
+
+		if (bitmap && !(bitmap[ev / 8] & (1u << (ev % 8))))
+			continue;
+		if (enc == E_DICT) {
+			uint64_t k = rdv(&r);
+
+			if (r.bad || k >= ndict) {
+				r.bad = true;
+				break;
+			}
+			if (idict)
+				iv = idict[k];
+			else if (ipdict)
+				ip = ipdict + k * 16;
+			else {
+				p = sdict[k].p;
+				len = sdict[k].len;
+			}
+		} else if (kind == K_INT && enc == E_PLAIN) {
+			iv = unzigzag(rdv(&r));
+		} else if (kind == K_INT) {
+			prev += (uint64_t)unzigzag(rdv(&r));
+			iv = (int64_t)prev;
+		} else { /* K_TEXT */
+			uint64_t l = rdv(&r);
+
+			if (l > rawlen) {
+				r.bad = true;
+				break;
+			}
+			len = (size_t)l;
+			p = (const char *)take(&r, len);
+		}
+		if (r.bad)
+			break;
+		rc = set_value(&evs[ev], (unsigned)id, type, false, p ? p : "", len, iv, ip);
+		if (rc < 0)
+			return err_set(e, rc, "%s: block %u: event %u: %.*s: %s", s->path, bi, ev,
+				       (int)s->names[name].len, s->names[name].name, strerror(-rc));
+	}
+	if (r.bad || r.p != r.end)
+		return DAMAGED(-EBADMSG, b->off, "block %u: column %.*s is damaged", bi,
+			       (int)s->names[name].len, s->names[name].name);
+	return 0;
+nomem:
+	return err_set(e, -ENOMEM, "%s: block %u: out of memory (arena full)", s->path, bi);
+}
+
+static int decode_rows(struct segment *s, uint32_t bi, const unsigned char *raw, size_t rawlen,
+		       const uint8_t *want, struct event *evs, struct err *e)
+{
+	const struct rblock *b = &s->blocks[bi];
+	struct rd r = { raw, raw + rawlen, false };
+
+	for (uint32_t ev = 0; ev < b->count && !r.bad; ev++) {
+		uint64_t nv = rdv(&r);
+
+		if (nv > EVENT_MAX_VALUES) {
+			r.bad = true;
+			break;
+		}
+		for (uint64_t j = 0; j < nv && !r.bad; j++) {
+			uint64_t name = rdv(&r), l = 0;
+			const char *p = NULL;
+			const unsigned char *ip = NULL;
+			int64_t iv = 0;
+			unsigned type;
+			int id, rc;
+
+			if (r.bad || name >= s->nnames) {
+				r.bad = true;
+				break;
+			}
+			type = s->names[name].type;
+			if (type == FT_STR) {
+				l = rdv(&r);
+				if (l > rawlen) {
+					r.bad = true;
+					break;
+				}
+				p = (const char *)take(&r, (size_t)l);
+			} else if (type == FT_IP) {
+				ip = take(&r, 16);
+			} else {
+				iv = unzigzag(rdv(&r));
+			}
+			if (r.bad)
+				break;
+			if (want && !want[name])
+				continue;
+			id = resolve(s, (uint32_t)name, e);
+			if (id < 0)
+				return id;
+			rc = set_value(&evs[ev], (unsigned)id, type, true, p ? p : "", (size_t)l, iv, ip);
+			if (rc < 0)
+				return err_set(e, rc, "%s: block %u: event %u: %.*s: %s", s->path, bi,
+					       ev, (int)s->names[name].len, s->names[name].name,
+					       strerror(-rc));
+		}
+	}
+	if (r.bad || r.p != r.end)
+		return DAMAGED(-EBADMSG, b->off, "block %u: row area is damaged", bi);
+	return 0;
+}
+
+/* Chunk bytes of the block's payload (in s->scratch) decompressed into the arena. */
+static int chunk_raw(struct segment *s, uint32_t bi, const unsigned char *p, uint32_t stored,
+		     uint32_t rawlen, bool z, struct arena *a, const unsigned char **out,
+		     struct err *e)
+{
+	const struct rblock *b = &s->blocks[bi];
+	unsigned char *dst;
+
+	if (rawlen > CHUNK_RAW_MAX || (!z && stored != rawlen))
+		return DAMAGED(-EBADMSG, b->off, "block %u: chunk sizes are damaged", bi);
+	dst = arena_alloc(a, (size_t)rawlen + 1);
+	if (!dst)
+		return err_set(e, -ENOMEM, "%s: block %u: out of memory (arena full)", s->path, bi);
+	if (z) {
+		size_t n = ZSTD_decompressDCtx(s->dctx, dst, rawlen, p, stored);
+
+		if (ZSTD_isError(n) || n != rawlen)
+			return DAMAGED(-EBADMSG, b->off, "block %u: a chunk does not decompress", bi);
+	} else if (rawlen) {
+		memcpy(dst, p, rawlen);
+	}
+	*out = dst;
+	return 0;
+}
+
+int segment_block_read(struct segment *s, unsigned block, const unsigned *fields,
+		       size_t nfields, struct arena *a, struct event **evs_out, uint32_t *n_out,
+		       struct err *e)
+{
+	const struct rblock *b;
+	struct event *evs;
+	uint8_t *want = NULL;
+	size_t plain;
+	struct rd r;
+	uint32_t nchunks;
+	uint64_t data_off;
+	const unsigned char *dirp;
+	bool rows_needed = fields == NULL;
+	int rc;
+
+	*evs_out = NULL;
+	*n_out = 0;
+	if (block >= s->nblocks)
+		return err_set(e, -ERANGE, "%s: no block %u (%u blocks)", s->path, block, s->nblocks);
+	b = &s->blocks[block];
+	if (crc(s->map + b->off + b->hdr_len, b->payload_len) != b->payload_crc)
+		return DAMAGED(-EBADMSG, b->off + b->hdr_len,
+			       "block %u: payload checksum mismatch (damaged file)", block);
+	{
+		char what[48];
+
+		snprintf(what, sizeof(what), "block %u", block);
+		rc = unseal(s, b->off + b->hdr_len, b->payload_len,
+			    block_id(s->tenant, s->day, s->seq, ID_BLOCK, block), &plain, what, e);
+		if (rc < 0)
+			return rc;
+	}
+	if (fields) {
+		want = arena_alloc(a, s->nnames + 1);
+		if (!want)
+			return err_set(e, -ENOMEM, "%s: out of memory (arena full)", s->path);
+		memset(want, 0, s->nnames + 1);
+		for (uint32_t i = 0; i < s->nnames; i++) {
+			int id = s->names[i].id >= 0 ? s->names[i].id
+						     : field_lookup(s->names[i].name, s->names[i].len);
+
+			for (size_t j = 0; id >= 0 && j < nfields; j++)
+				if (fields[j] == (unsigned)id)
+					want[i] = 1;
+		}
+	}
+	evs = arena_alloc(a, b->count * sizeof(*evs));
+	if (!evs)
+		return err_set(e, -ENOMEM, "%s: out of memory (arena full)", s->path);
+	for (uint32_t i = 0; i < b->count; i++)
+		event_init(&evs[i], a);
+
+	r = (struct rd){ s->scratch, s->scratch + plain, false };
+	nchunks = rd32(&r);
+	if (nchunks > MAX_COLUMNS + 1 || (uint64_t)nchunks * CHUNK_DIR_BYTES > plain - 4)
+		return DAMAGED(-EBADMSG, b->off, "block %u: chunk directory is damaged", block);
+	dirp = take(&r, (size_t)nchunks * CHUNK_DIR_BYTES);
+	/* Columns first, the row area last (its values follow a column's first value). */
+	if (fields) {
+		for (size_t j = 0; j < nfields; j++) {
+			bool found = false;
+
+			for (uint32_t c = 0; c < nchunks && !found; c++) {
+				uint32_t nm = get32(dirp + c * CHUNK_DIR_BYTES);
+
+				found = nm < s->nnames && s->names[nm].id >= 0 &&
+					(unsigned)s->names[nm].id == fields[j];
+				if (nm < s->nnames && s->names[nm].id < 0) {
+					int id = field_lookup(s->names[nm].name, s->names[nm].len);
+
+					found = id >= 0 && (unsigned)id == fields[j];
+				}
+			}
+			if (!found)
+				rows_needed = true; /* it may be in the row area */
+		}
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		data_off = 4 + (uint64_t)nchunks * CHUNK_DIR_BYTES;
+		for (uint32_t c = 0; c < nchunks; c++) {
+			const unsigned char *d = dirp + c * CHUNK_DIR_BYTES;
+			uint32_t nm = get32(d), stored = get32(d + 8), rawlen = get32(d + 12);
+			unsigned kind = d[4], enc = d[5];
+			const unsigned char *raw = NULL;
+			bool z = d[6] == 1;
+
+			if (stored > plain - data_off || d[6] > 1 ||
+			    (nm == NAME_NONE) != (kind == K_ROWS) || (nm != NAME_NONE && nm >= s->nnames))
+				return DAMAGED(-EBADMSG, b->off, "block %u: chunk %u is damaged", block, c);
+			if ((pass == 0) == (kind == K_ROWS) || (kind != K_ROWS && want && !want[nm]) ||
+			    (kind == K_ROWS && !rows_needed)) {
+				data_off += stored;
+				continue;
+			}
+			rc = chunk_raw(s, block, s->scratch + data_off, stored, rawlen, z, a, &raw, e);
+			if (rc < 0)
+				return rc;
+			rc = kind == K_ROWS ? decode_rows(s, block, raw, rawlen, want, evs, e)
+					    : decode_column(s, block, nm, kind, enc, raw, rawlen, a, evs, e);
+			if (rc < 0)
+				return rc;
+			data_off += stored;
+		}
+	}
+	*evs_out = evs;
+	*n_out = b->count;
+	return 0;
+}
+
+/* zstd frame of [off, off + len), sealed under id, into out (exactly raw bytes). */
+static int open_zsealed(struct segment *s, uint64_t off, uint32_t len, uint64_t id,
+			unsigned char *out, uint32_t raw, const char *what, struct err *e)
+{
+	size_t plain, n;
+	int rc = unseal(s, off, len, id, &plain, what, e);
+
+	if (rc < 0)
+		return rc;
+	n = ZSTD_decompressDCtx(s->dctx, out, raw, s->scratch, plain);
+	if (ZSTD_isError(n) || n != raw)
+		return DAMAGED(-EBADMSG, off, "%s is damaged", what);
+	return 0;
+}
+
+static int load_top(struct segment *s, struct err *e)
+{
+	struct rd r;
+	uint64_t entries = 0;
+	int rc;
+
+	if (s->top)
+		return 0;
+	s->top = mem_alloc((size_t)s->top_raw + 1);
+	s->dirs = mem_calloc((size_t)s->ndir + 1, sizeof(*s->dirs));
+	s->dirbuf = mem_alloc(DIR_PAGE_RAW_MAX + 1);
+	s->dir_cur = -1;
+	if (!s->top || !s->dirs || !s->dirbuf) {
+		rc = err_set(e, -ENOMEM, "%s: out of memory reading the index", s->path);
+		goto fail;
+	}
+	rc = open_zsealed(s, s->top_off, s->top_len, block_id(s->tenant, s->day, s->seq, ID_TOP, 0),
+			  s->top, s->top_raw, "the index", e);
+	if (rc < 0)
+		goto fail;
+	r = (struct rd){ s->top, s->top + s->top_raw, false };
+	for (uint32_t i = 0; i < s->ndir; i++) {
+		struct rdir *d = &s->dirs[i];
+
+		d->off = rd64(&r);
+		d->len = rd32(&r);
+		d->raw = rd32(&r);
+		d->n = rd32(&r);
+		d->name = rd32(&r);
+		d->klen = rd32(&r);
+		d->key = take(&r, d->klen);
+		entries += d->n;
+		if (r.bad || d->off < s->dir_lo || d->len < KEYS_SEAL_OVERHEAD ||
+		    d->len > s->top_off - d->off || d->raw > DIR_PAGE_RAW_MAX || !d->n ||
+		    (uint64_t)d->n * DIR_ENTRY_BYTES + 4 > d->raw || d->name >= s->nnames) {
+			rc = DAMAGED(-EBADMSG, s->top_off, "the index's entry %u is damaged", i);
+			goto fail;
+		}
+	}
+	if (r.p != r.end || entries != s->nentries) {
+		rc = DAMAGED(-EBADMSG, s->top_off, "the index's entry count is damaged");
+		goto fail;
+	}
+	return 0;
+fail:
+	mem_free(s->top);
+	mem_free(s->dirs);
+	mem_free(s->dirbuf);
+	s->top = NULL;
+	s->dirs = NULL;
+	s->dirbuf = NULL;
+	return rc;
+}
+
+/* Opens directory page j into s->dirbuf and checks its entries. */
+static int load_dir(struct segment *s, uint32_t j, struct err *e)
+{
+	const struct rdir *d = &s->dirs[j];
+	char what[48];
+	uint64_t keys_len;
+	struct rd r;
+	int rc;
+
+	if (s->dir_cur == (int)j)
+		return 0;
+	s->dir_cur = -1;
+	snprintf(what, sizeof(what), "index directory page %u", j);
+	rc = open_zsealed(s, d->off, d->len, block_id(s->tenant, s->day, s->seq, ID_DIR, j),
+			  s->dirbuf, d->raw, what, e);
+	if (rc < 0)
+		return rc;
+	if (get32(s->dirbuf) != d->n)
+		return DAMAGED(-EBADMSG, d->off, "%s is damaged", what);
+	keys_len = d->raw - 4 - (uint64_t)d->n * DIR_ENTRY_BYTES;
+	r = (struct rd){ s->dirbuf + 4, s->dirbuf + 4 + (size_t)d->n * DIR_ENTRY_BYTES, false };
+	for (uint32_t i = 0; i < d->n; i++) {
+		uint32_t name = rd32(&r), ko = rd32(&r), kl = rd32(&r), page = rd32(&r);
+
+		(void)rd32(&r);
+		(void)rd32(&r);
+		(void)rd32(&r);
+		if (name >= s->nnames || (uint64_t)ko + kl > keys_len || page >= s->npages)
+			return DAMAGED(-EBADMSG, d->off, "%s: entry %u is damaged", what, i);
+	}
+	s->dir_cur = (int)j;
+	s->dir_n = d->n;
+	return 0;
+}
+
+static int key_cmp(uint32_t an, const unsigned char *ak, size_t al, uint32_t bn, const void *bk,
+		   size_t bl)
+{
+	int c;
+
+	if (an != bn)
+		return an < bn ? -1 : 1;
+	c = memcmp(ak, bk, MIN(al, bl));
+	if (c)
+		return c;
+	return al < bl ? -1 : al > bl;
+}
+
+static const unsigned char *dir_entry(const struct segment *s, uint32_t i)
+{
+	return s->dirbuf + 4 + (size_t)i * DIR_ENTRY_BYTES;
+}
+
+static int entry_cmp(const struct segment *s, const unsigned char *ent, uint32_t name,
+		     const void *key, size_t len)
+{
+	const unsigned char *keys = s->dirbuf + 4 + (size_t)s->dir_n * DIR_ENTRY_BYTES;
+
+	return key_cmp(get32(ent), keys + get32(ent + 4), get32(ent + 8), name, key, len);
+}
+
+/* Row numbers of the index entry at ent into *rows. */
+static int read_posting(struct segment *s, const unsigned char *ent, uint32_t **rows_out,
+			size_t *n_out, struct err *e)
+{
+	uint32_t page = get32(ent + 12), off = get32(ent + 16), len = get32(ent + 20);
+	uint32_t count = get32(ent + 24), *rows;
+	uint64_t row = 0;
+	char what[48];
+	size_t plain;
+	struct rd r;
+	int rc;
+
+	snprintf(what, sizeof(what), "index page %u", page);
+	rc = unseal(s, s->pages[page].off, s->pages[page].len,
+		    block_id(s->tenant, s->day, s->seq, ID_PAGE, page), &plain, what, e);
+	if (rc < 0)
+		return rc;
+	if ((uint64_t)off + len > plain || count > len || !count)
+		return DAMAGED(-EBADMSG, s->pages[page].off, "index page %u: an entry is out of range",
+			       page);
+	rows = mem_alloc((size_t)count * sizeof(*rows));
+	if (!rows)
+		return err_set(e, -ENOMEM, "%s: out of memory reading the index", s->path);
+	r = (struct rd){ s->scratch + off, s->scratch + off + len, false };
+	for (uint32_t i = 0; i < count; i++) {
+		uint64_t d = rdv(&r);
+
+		row = i ? row + d : d;
+		if (r.bad || (i && !d) || row >= s->events) {
+			r.bad = true;
+			break;
+		}
+		rows[i] = (uint32_t)row;
+	}
+	if (r.bad || r.p != r.end) {
+		mem_free(rows);
+		return DAMAGED(-EBADMSG, s->pages[page].off, "index page %u: a posting list is damaged",
+			       page);
+	}
+	*rows_out = rows;
+	*n_out = count;
+	return 0;
+}
+
+static int name_index(const struct segment *s, const char *field, size_t len)
+{
+	for (uint32_t i = 0; i < s->nnames; i++)
+		if (s->names[i].len == len && !memcmp(s->names[i].name, field, len))
+			return (int)i;
+	return -1;
+}
+
+int segment_lookup(struct segment *s, const char *field, const char *value, size_t len,
+		   uint32_t **rows, size_t *n, struct err *e)
+{
+	struct ipaddr ip;
+	const void *key = value;
+	size_t klen = len;
+	int ni, rc;
+	uint32_t lo = 0, hi;
+
+	*rows = NULL;
+	*n = 0;
+	if (!segment_field_indexed(field))
+		return err_set(e, -ENOTSUP, "field %s is not indexed in segments", field);
+	ni = name_index(s, field, strlen(field));
+	if (ni < 0)
+		return 0;
+	if (s->names[ni].type == FT_IP) {
+		if (ipaddr_parse(&ip, value, len) < 0)
+			return err_set(e, -EINVAL, "%s: \"%.*s\" is not an IP address", field,
+				       (int)MIN(len, 100), value);
+		key = ip.b;
+		klen = 16;
+	}
+	if ((rc = load_top(s, e)) < 0)
+		return rc;
+	hi = s->ndir; /* the last directory page whose first key is <= the key */
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		const struct rdir *d = &s->dirs[mid];
+
+		if (key_cmp(d->name, d->key, d->klen, (uint32_t)ni, key, klen) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return 0;
+	if ((rc = load_dir(s, lo - 1, e)) < 0)
+		return rc;
+	lo = 0;
+	hi = s->dir_n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		const unsigned char *ent = dir_entry(s, mid);
+		int c = entry_cmp(s, ent, (uint32_t)ni, key, klen);
+
+		if (c == 0)
+			return read_posting(s, ent, rows, n, e);
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+int segment_verify(struct segment *s, struct err *e)
+{
+	struct arena a;
+	int rc = 0;
+
+	arena_init(&a, 1 << 20, (size_t)1 << 31);
+	for (uint32_t i = 0; i < s->nblocks && rc == 0; i++) {
+		struct event *evs;
+		uint32_t n;
+
+		rc = segment_block_read(s, i, NULL, 0, &a, &evs, &n, e);
+		arena_clear(&a);
+	}
+	arena_release(&a);
+	if (rc < 0)
+		return rc;
+	if ((rc = load_top(s, e)) < 0)
+		return rc;
+	for (uint32_t j = 0; j < s->ndir; j++) {
+		if ((rc = load_dir(s, j, e)) < 0)
+			return rc;
+		for (uint32_t i = 0; i < s->dir_n; i++) {
+			uint32_t *rows;
+			size_t n;
+
+			rc = read_posting(s, dir_entry(s, i), &rows, &n, e);
+			if (rc < 0)
+				return rc;
+			mem_free(rows);
+		}
+	}
+	return 0;
+}

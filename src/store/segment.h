@@ -1,0 +1,157 @@
+/*
+ * segment.h - the immutable per-tenant, per-day segment file of the event store (format
+ * version 1; the layout is described for operators in docs/store.md, "Segments").
+ *
+ * A segment is written once by a struct segment_writer and then only read. Events go into
+ * blocks of up to SEGMENT_BLOCK_EVENTS; inside a block the hot fields are stored column by
+ * column (@timestamp and other times and integers delta- or dictionary-coded, every IP
+ * field as a per-block dictionary of 16-byte values, the known ECS string fields as
+ * dictionaries, event.original and message as text columns) and every other value in a
+ * row area that names its field. Field NAMES are stored (a table in the footer), never the
+ * process's field ids. Each chunk is zstd-compressed and the block payload is sealed with
+ * the tenant's data key (keys_seal) under a block id derived from tenant, day, segment
+ * number and block index, so blocks cannot be moved or swapped. In clear text, per block:
+ * time range, event count, min/max of time, integer and IP columns, a bloom filter over
+ * the tokens of the string values (hashed with a key derived from the data key) and
+ * checksums. Per segment: an inverted index (value -> row numbers) over the IP fields,
+ * user.name, host.name, domains and file.hash.*, sealed like the blocks.
+ *
+ * Crash safety: the writer writes DIR/.NAME.tmp, fsyncs it and renames it to DIR/NAME
+ * (never replacing a file), then fsyncs DIR. A crash leaves at most a temp file, which
+ * segment_name_parse() does not accept and segment_open() refuses (it has no trailer).
+ *
+ * Reading: segment_open() checks magic, version, header, footer and block-header checksums
+ * and that the data key is the one the segment was written with; a block's payload checksum
+ * and seal are checked when it is read (segment_verify() checks everything). Damage is an
+ * error naming the file and the offset, never garbage.
+ *
+ * Memory: a writer copies what it is given. Events returned by segment_block_read() and
+ * their strings live in the caller's arena. Row lists from segment_lookup() are the
+ * caller's (mem_free). The reader maps the file read-only.
+ *
+ * Threads: a writer or a reader belongs to one thread at a time; different readers of the
+ * same file may be used by different threads.
+ */
+#ifndef STORE_SEGMENT_H
+#define STORE_SEGMENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/ipaddr.h"
+
+struct arena;
+struct err;
+struct event;
+struct keys_data_key;
+struct segment;
+struct segment_writer;
+
+#define SEGMENT_VERSION 1
+#define SEGMENT_BLOCK_EVENTS 4096
+#define SEGMENT_MAX_EVENTS (1u << 28) /* per segment: segment_writer_add says -EFBIG */
+#define SEGMENT_NAME_MAX 64
+#define SEGMENT_ZSTD_LEVEL 1 /* as small as 3 on firewall logs (docs/store.md), and faster */
+
+/* File name of segment seq of day (days since 1970-01-01 UTC): "2026-11-30-0001.seg". */
+int segment_name(char out[SEGMENT_NAME_MAX], uint32_t day, uint32_t seq);
+/* 0 and (day, seq) when name is a segment's final name; -EINVAL otherwise (temp files too). */
+int segment_name_parse(const char *name, uint32_t *day, uint32_t *seq);
+
+/*
+ * Starts segment seq of tenant's day in dir (which must exist). -EEXIST when the final
+ * file already exists. Nothing appears under the final name before segment_writer_finish().
+ */
+int segment_writer_open(struct segment_writer **w, const char *dir, uint64_t tenant,
+			uint32_t day, uint32_t seq, const struct keys_data_key *dk,
+			struct err *e);
+/*
+ * Copies ev into the segment. Events may arrive in any time order. -EFBIG when the
+ * segment is full (SEGMENT_MAX_EVENTS, or its index past its memory bound): finish it and
+ * start the next seq. Other errors (-ENOMEM, -EIO, ...) leave the writer usable only for
+ * segment_writer_free().
+ */
+int segment_writer_add(struct segment_writer *w, const struct event *ev, struct err *e);
+/* Events added so far. */
+uint64_t segment_writer_count(const struct segment_writer *w);
+/* Writes the rest, fsyncs, renames to the final name, fsyncs dir. The writer stays to be freed. */
+int segment_writer_finish(struct segment_writer *w, struct err *e);
+/* Frees the writer; an unfinished segment's temp file is removed. */
+void segment_writer_free(struct segment_writer *w);
+
+/*
+ * Opens path, written for tenant with data key dk. A segment of another tenant, written
+ * with another key (-EKEYREJECTED), or damaged (-EBADMSG, the file and offset named) is
+ * refused.
+ */
+int segment_open(struct segment **s, const char *path, uint64_t tenant,
+		 const struct keys_data_key *dk, struct err *e);
+void segment_close(struct segment *s);
+
+struct segment_info {
+	uint64_t tenant;
+	uint32_t day, seq;
+	uint32_t blocks;
+	uint64_t events;
+	int64_t tmin, tmax;  /* @timestamp range of all events (0, 0 when none has one) */
+	uint64_t file_bytes;
+};
+void segment_get_info(const struct segment *s, struct segment_info *out);
+
+struct segment_block_info {
+	uint64_t first_row; /* row number of the block's first event in the segment */
+	uint32_t count;
+	int64_t tmin, tmax; /* @timestamp range; tmin > tmax when no event has one */
+};
+void segment_block_get_info(const struct segment *s, unsigned block, struct segment_block_info *out);
+
+/* True when the block may hold an event with @timestamp in [from, to] (ns, inclusive). */
+bool segment_block_overlaps(const struct segment *s, unsigned block, int64_t from, int64_t to);
+/*
+ * Min and max of an integer or time field (ints) or an IP field in the block: 1 and the
+ * range, 0 when the block has no value of it in a column (then it has none at all for
+ * time, integer and IP fields).
+ */
+int segment_block_int_range(const struct segment *s, unsigned block, const char *field,
+			    int64_t *min, int64_t *max);
+int segment_block_ip_range(const struct segment *s, unsigned block, const char *field,
+			   struct ipaddr *min, struct ipaddr *max);
+
+/*
+ * Tokens: maximal runs of ASCII letters, digits, '.', '_', '-', ':' and bytes >= 0x80,
+ * compared without ASCII case. Sets *tok, *len to the next token of [*p, end) and advances
+ * *p; false when there is none.
+ */
+bool segment_token_next(const char **p, const char *end, const char **tok, size_t *len);
+/*
+ * False when no string value of the block (event.original included) and no IP value's text
+ * has the token: the block can be skipped. True may be a false positive (about 1%).
+ */
+bool segment_block_may_contain(const struct segment *s, unsigned block, const char *token,
+			       size_t len);
+
+/* True when field is covered by the inverted index (IP fields, users, hosts, domains, hashes). */
+bool segment_field_indexed(const char *field);
+/*
+ * Row numbers (ascending) of the events whose field has exactly value (an IP field's value
+ * in text form). *rows is mem_alloc'ed (NULL when *n is 0). -ENOTSUP when the field is not
+ * indexed.
+ */
+int segment_lookup(struct segment *s, const char *field, const char *value, size_t len,
+		   uint32_t **rows, size_t *n, struct err *e);
+/* Block holding row, or -ERANGE. */
+int segment_row_block(const struct segment *s, uint64_t row);
+
+/*
+ * Decodes a block into *n events allocated from arena (strings included), whole events
+ * when fields is NULL, else only the values of the nfields field ids listed. Field ids are
+ * resolved from the stored names (registered when new). Errors name file and offset.
+ */
+int segment_block_read(struct segment *s, unsigned block, const unsigned *fields,
+		       size_t nfields, struct arena *arena, struct event **evs, uint32_t *n,
+		       struct err *e);
+/* Reads every block and the index: checksums, seals and encoding. */
+int segment_verify(struct segment *s, struct err *e);
+
+#endif

@@ -1,0 +1,282 @@
+/*
+ * fuzz_segment.c - libFuzzer target for segment files (store/segment.h), which a broken disk
+ * or a hostile copy may leave in any state.
+ *
+ * Even first byte: the rest of the input is the whole file. Odd first byte: the second byte
+ * gives an event count (1..64) and the rest is the plaintext of one block's payload, which
+ * the target seals with the fixed test key into an otherwise valid segment (header, block
+ * header, footer with the field-name table below, empty index, trailer), so that the
+ * fuzzer reaches the column and row decoders behind the seal.
+ *
+ * Either way the segment is opened with the fixed key, every block is checked against a
+ * bloom, read whole and read by two columns, the index is looked up and the file verified:
+ * each step must succeed or fail with a message, and never crash.
+ */
+#include "store/segment.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/event.h"
+#include "core/mem.h"
+#include "store/keys.h"
+
+#include <sodium.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#define TENANT 3
+#define DAY 20422
+#define SEQ 1
+
+/* The field-name table of an odd input's footer (type, name): what tests/fuzz/seeds/segment
+ * was written with, in that order. */
+static const struct {
+	unsigned char type;
+	const char *name;
+} names[] = {
+	{ 2, "@timestamp" },     { 3, "source.ip" },      { 1, "source.port" },
+	{ 0, "event.action" },   { 0, "event.original" }, { 0, "panos.x" },
+	{ 0, "event.category" }, { 4, "panos.flag" },     { 0, "user.name" },
+};
+
+static char path[64];
+static struct keys_data_key key;
+
+static void le32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void le64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t block_id(uint32_t kind)
+{
+	unsigned char in[24], out[8];
+	uint64_t v = 0;
+
+	le64(in, TENANT);
+	le32(in + 8, DAY);
+	le32(in + 12, SEQ);
+	le32(in + 16, kind);
+	le32(in + 20, 0);
+	crypto_generichash(out, sizeof(out), in, sizeof(in), NULL, 0);
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | out[i];
+	return v;
+}
+
+struct ob {
+	unsigned char *p;
+	size_t n, cap;
+};
+
+static void add(struct ob *o, const void *p, size_t n)
+{
+	if (o->n + n > o->cap) {
+		o->cap = (o->n + n) * 2 + 256;
+		o->p = realloc(o->p, o->cap);
+		if (!o->p)
+			abort();
+	}
+	memcpy(o->p + o->n, p, n);
+	o->n += n;
+}
+
+static void add32(struct ob *o, uint32_t v)
+{
+	unsigned char t[4];
+
+	le32(t, v);
+	add(o, t, 4);
+}
+
+static void add64(struct ob *o, uint64_t v)
+{
+	unsigned char t[8];
+
+	le64(t, v);
+	add(o, t, 8);
+}
+
+static uint32_t crc(const void *p, size_t n)
+{
+	return (uint32_t)crc32(0L, p, (uInt)n);
+}
+
+/* A valid segment around one block whose payload plaintext is given. */
+static void build(struct ob *f, uint32_t count, const unsigned char *plain, size_t len)
+{
+	unsigned char h[52], *sealed, dir_plain[4] = { 0 }, zdir[64], *sdir, t[24];
+	struct ob bh = { 0 }, foot = { 0 };
+	size_t zlen, block_off = 52, dir_off;
+
+	memcpy(h, "KOBANSEG", 8);
+	le32(h + 8, 1);
+	le32(h + 12, DAY);
+	le64(h + 16, TENANT);
+	le32(h + 24, SEQ);
+	le32(h + 28, 0);
+	memcpy(h + 32, key.id, 16);
+	le32(h + 48, crc(h, 48));
+	add(f, h, sizeof(h));
+
+	sealed = malloc(len + KEYS_SEAL_OVERHEAD);
+	if (!sealed)
+		abort();
+	keys_seal(&key, block_id(0), plain, len, sealed);
+	add32(&bh, (uint32_t)(len + KEYS_SEAL_OVERHEAD));
+	add32(&bh, crc(sealed, len + KEYS_SEAL_OVERHEAD));
+	add32(&bh, count);
+	add32(&bh, 0);  /* no column statistics */
+	add64(&bh, 1);  /* no time range */
+	add64(&bh, 0);
+	add32(&bh, 8);  /* bloom bytes */
+	add32(&bh, 1);  /* bloom k */
+	add32(&bh, 0);  /* flags */
+	add64(&bh, 0);  /* the bloom */
+	add32(&bh, crc(bh.p, bh.n));
+	add(f, bh.p, bh.n);
+	add(f, sealed, len + KEYS_SEAL_OVERHEAD);
+
+	zlen = ZSTD_compress(zdir, sizeof(zdir), dir_plain, 4, 1);
+	if (ZSTD_isError(zlen))
+		abort();
+	sdir = malloc(zlen + KEYS_SEAL_OVERHEAD);
+	if (!sdir)
+		abort();
+	keys_seal(&key, block_id(1), zdir, zlen, sdir);
+	dir_off = f->n;
+	add(f, sdir, zlen + KEYS_SEAL_OVERHEAD);
+
+	add(&foot, "KSEGFOOT", 8);
+	add32(&foot, sizeof(names) / sizeof(names[0]));
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		unsigned char l[3] = { names[i].type, (unsigned char)strlen(names[i].name), 0 };
+
+		add(&foot, l, 3);
+		add(&foot, names[i].name, strlen(names[i].name));
+	}
+	add32(&foot, 1);
+	add64(&foot, block_off);
+	add32(&foot, (uint32_t)bh.n);
+	add32(&foot, (uint32_t)(bh.n + len + KEYS_SEAL_OVERHEAD));
+	add64(&foot, 0);
+	add32(&foot, count);
+	add64(&foot, count);
+	add64(&foot, 0);
+	add64(&foot, 0);
+	add32(&foot, 0);
+	add64(&foot, dir_off);
+	add32(&foot, (uint32_t)(zlen + KEYS_SEAL_OVERHEAD));
+	add32(&foot, 4);
+	add32(&foot, 0);
+	add32(&foot, 0);
+	add32(&foot, crc(foot.p, foot.n));
+	le64(t, f->n);
+	le32(t + 8, (uint32_t)foot.n);
+	le32(t + 12, crc(t, 12));
+	memcpy(t + 16, "KSEGEND1", 8);
+	add(f, foot.p, foot.n);
+	add(f, t, sizeof(t));
+	free(sealed);
+	free(sdir);
+	free(bh.p);
+	free(foot.p);
+}
+
+static void read_everything(void)
+{
+	struct err e = ERR_INIT;
+	struct segment *s = NULL;
+	struct segment_info info;
+	struct arena a;
+	uint32_t *rows = NULL;
+	size_t nrows;
+	int rc;
+
+	if (segment_open(&s, path, TENANT, &key, &e) < 0) {
+		if (!e.msg[0])
+			abort();
+		return;
+	}
+	segment_get_info(s, &info);
+	arena_init(&a, 1 << 16, 1 << 26);
+	for (unsigned b = 0; b < info.blocks; b++) {
+		unsigned cols[] = { FIELD_SOURCE_IP, FIELD_USER_NAME };
+		struct segment_block_info bi;
+		struct event *evs;
+		uint32_t n;
+		int64_t mn, mx;
+		struct ipaddr imn, imx;
+		struct buf out = BUF_INIT(1 << 20);
+
+		segment_block_get_info(s, b, &bi);
+		(void)segment_block_overlaps(s, b, 0, INT64_MAX);
+		(void)segment_block_may_contain(s, b, "deny", 4);
+		(void)segment_block_int_range(s, b, "source.port", &mn, &mx);
+		(void)segment_block_ip_range(s, b, "source.ip", &imn, &imx);
+		rc = segment_block_read(s, b, NULL, 0, &a, &evs, &n, &e);
+		if (rc < 0 && !e.msg[0])
+			abort();
+		for (uint32_t i = 0; rc == 0 && i < n; i++) {
+			buf_reset(&out);
+			if (event_write_json(&evs[i], &out) < 0 && out.len > out.max)
+				abort();
+		}
+		buf_release(&out);
+		arena_clear(&a);
+		e.msg[0] = '\0';
+		rc = segment_block_read(s, b, cols, 2, &a, &evs, &n, &e);
+		if (rc < 0 && !e.msg[0])
+			abort();
+		arena_clear(&a);
+	}
+	e.msg[0] = '\0';
+	rc = segment_lookup(s, "source.ip", "10.0.0.1", 8, &rows, &nrows, &e);
+	if (rc < 0 && !e.msg[0])
+		abort();
+	mem_free(rows);
+	e.msg[0] = '\0';
+	if (segment_verify(s, &e) < 0 && !e.msg[0])
+		abort();
+	arena_release(&a);
+	segment_close(s);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct ob f = { 0 };
+	FILE *out;
+
+	if (size < 2)
+		return 0;
+	if (!path[0]) {
+		snprintf(path, sizeof(path), "/tmp/koban-fuzz-segment-%d.seg", (int)getpid());
+		memset(key.key, 0x42, sizeof(key.key));
+		memset(key.id, 0x24, sizeof(key.id));
+		if (sodium_init() < 0)
+			abort();
+	}
+	if (data[0] & 1)
+		build(&f, (uint32_t)(data[1] % 64) + 1, data + 2, size - 2);
+	else
+		add(&f, data + 1, size - 1);
+	out = fopen(path, "wb");
+	if (!out || fwrite(f.p, 1, f.n, out) != f.n || fclose(out) != 0)
+		abort();
+	free(f.p);
+	read_everything();
+	unlink(path);
+	return 0;
+}

@@ -1,0 +1,741 @@
+/*
+ * Unit tests of the segment files: exact round trips of generated firewall events, time and
+ * min/max skipping, blooms (never a false negative, measured false-positive rate), the
+ * inverted index, keys, damage anywhere in a file, unfinished files, allocation failures.
+ */
+#include "store/segment.h"
+#include "core/arena.h"
+#include "core/err.h"
+#include "core/event.h"
+#include "core/field.h"
+#include "core/mem.h"
+#include "store/keys.h"
+#include "t.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define T0 1764460800000000000LL /* 2025-11-30T00:00:00Z */
+#define DAY0 20422u              /* its day number */
+#define TENANT 7
+
+static struct keys_data_key key1, key2;
+static int f_related, f_panos_rule, f_panos_session, f_panos_flag, f_hash, f_category;
+static char dir[600];
+
+static void fresh(const char *name)
+{
+	char cmd[1400];
+
+	snprintf(dir, sizeof(dir), "%s/%s", t_tmp_dir(), name);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", dir, dir);
+	CHECK_INT(system(cmd), 0);
+}
+
+static uint64_t mix(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+static const char *const actions[] = { "allow", "deny", "drop", "reset-both" };
+static const char *const users[] = { "alice", "bob", "carol", "svc-backup", "Dave" };
+static const char *const apps[] = { "ssl", "web-browsing", "dns", "ssh", "ms-rdp" };
+static const int ports[] = { 443, 80, 53, 22, 3389, 8080, 25 };
+
+/* Event i of a deterministic stream of PAN-OS-like traffic logs, built in a. */
+static void gen(struct event *ev, struct arena *a, unsigned i)
+{
+	uint64_t r = mix(i);
+	struct ipaddr src, dst, nat;
+	char text[64], line[600];
+	const char *action = actions[r % 4], *app = apps[(r >> 8) % 5];
+	int sport = 1024 + (int)((r >> 16) % 60000), dport = ports[(r >> 32) % 7];
+	int64_t ts = T0 + (int64_t)i * 1000000 + (int64_t)((r >> 40) % 5000000); /* not in order */
+	int n;
+
+	event_init(ev, a);
+	snprintf(text, sizeof(text), "10.%u.%u.%u", (unsigned)(r % 4), (unsigned)((r >> 3) % 250),
+		 (unsigned)((r >> 11) % 250)); /* a thousand or so sources */
+	ipaddr_parse(&src, text, strlen(text));
+	snprintf(text, sizeof(text), "%u.%u.%u.%u", 20 + (unsigned)((r >> 20) % 180),
+		 (unsigned)((r >> 28) % 256), (unsigned)((r >> 36) % 256), (unsigned)((r >> 44) % 256));
+	ipaddr_parse(&dst, text, strlen(text));
+	if (i % 97 == 0)
+		ipaddr_parse(&dst, "2001:db8::1", 11);
+	ipaddr_parse(&nat, "203.0.113.7", 11);
+	if (i % 1000 != 999)
+		event_set_time(ev, FIELD_TIMESTAMP, ts);
+	event_set_ip(ev, FIELD_SOURCE_IP, &src);
+	event_set_int(ev, FIELD_SOURCE_PORT, sport);
+	event_set_ip(ev, FIELD_DESTINATION_IP, &dst);
+	event_set_int(ev, FIELD_DESTINATION_PORT, dport);
+	event_set_ip(ev, FIELD_SOURCE_NAT_IP, &nat);
+	event_set_ip(ev, (unsigned)f_related, &dst);
+	event_set_str(ev, FIELD_EVENT_ACTION, action, strlen(action));
+	event_set_str(ev, FIELD_EVENT_OUTCOME, r & 1 ? "success" : "failure", r & 1 ? 7 : 7);
+	event_add_str(ev, (unsigned)f_category, "network", 7);
+	if (i % 5 == 0)
+		event_add_str(ev, (unsigned)f_category, "intrusion_detection", 19);
+	if (i % 3)
+		event_set_str(ev, FIELD_USER_NAME, users[(r >> 50) % 5], strlen(users[(r >> 50) % 5]));
+	event_set_str(ev, FIELD_HOST_NAME, i % 2 ? "fw-01" : "fw-02", 5);
+	event_set_str(ev, FIELD_NETWORK_TRANSPORT, "tcp", 3);
+	event_set_int(ev, FIELD_NETWORK_BYTES, (int64_t)(r % 100000) - 10);
+	event_set_str(ev, FIELD_OBSERVER_VENDOR, "Palo Alto Networks", 18);
+	event_set_str(ev, (unsigned)f_panos_rule, app, strlen(app));
+	event_set_int(ev, (unsigned)f_panos_session, (int64_t)(r >> 20));
+	event_set_bool(ev, (unsigned)f_panos_flag, (r >> 5) & 1);
+	if (i % 7 == 0) {
+		snprintf(text, sizeof(text), "%016llx%016llx", (unsigned long long)r,
+			 (unsigned long long)mix(r));
+		event_set_strdup(ev, (unsigned)f_hash, text, strlen(text));
+	}
+	if (i % 11 == 0)
+		event_set_str(ev, FIELD_URL_DOMAIN, "", 0); /* an empty string survives too */
+	else if (i % 4 == 0)
+		event_set_str(ev, FIELD_URL_DOMAIN, "example.org", 11);
+	n = snprintf(line, sizeof(line),
+		     "<14>Nov 30 00:00:00 fw-0%u 1,2025/11/30 00:00:00,0123456789,TRAFFIC,end,2561,"
+		     "2025/11/30 00:00:00,%s,%s,203.0.113.7,0.0.0.0,rule-%u,%s,,%s,vsys1,trust,"
+		     "untrust,ethernet1/1,ethernet1/2,Forward,%llu,1,%d,%d,0,0,0x19,tcp,%s,%llu",
+		     i % 2 + 1, "SRC", "DST", i % 40, i % 3 ? users[(r >> 50) % 5] : "", app,
+		     (unsigned long long)(r >> 20), sport, dport, action,
+		     (unsigned long long)(r % 100000));
+	event_set_strdup(ev, FIELD_EVENT_ORIGINAL, line, (size_t)n);
+}
+
+/* Every value of every field equal, in the same order per field. */
+static int same_event(const struct event *a, const struct event *b, unsigned i)
+{
+	if (a->n != b->n)
+		return t_check(0, __FILE__, __LINE__, "event %u: %u values, decoded %u", i, a->n, b->n);
+	for (uint32_t j = 0; j < a->n; j++) {
+		const struct event_value *x = &a->vals[j];
+		uint32_t nth = 0, k, seen = 0;
+
+		for (k = 0; k < j; k++)
+			nth += a->vals[k].field == x->field;
+		for (k = 0; k < b->n; k++)
+			if (b->vals[k].field == x->field && seen++ == nth)
+				break;
+		if (k == b->n)
+			return t_check(0, __FILE__, __LINE__, "event %u: %s missing", i,
+				       field_name(x->field));
+		const struct event_value *y = &b->vals[k];
+		bool eq;
+
+		switch (field_type(x->field)) {
+		case FT_STR:
+			eq = x->len == y->len && !memcmp(x->v.s, y->v.s, x->len);
+			break;
+		case FT_IP:
+			eq = !memcmp(&x->v.ip, &y->v.ip, sizeof(x->v.ip));
+			break;
+		default:
+			eq = x->v.i == y->v.i;
+			break;
+		}
+		if (!eq)
+			return t_check(0, __FILE__, __LINE__, "event %u: %s differs", i,
+				       field_name(x->field));
+	}
+	return 1;
+}
+
+static int write_segment(uint32_t seq, unsigned count, const struct keys_data_key *k,
+			 struct err *e)
+{
+	struct segment_writer *w = NULL;
+	struct arena a;
+	struct event ev;
+	int rc;
+
+	arena_init(&a, 1 << 16, 1 << 24);
+	rc = segment_writer_open(&w, dir, TENANT, DAY0, seq, k, e);
+	for (unsigned i = 0; rc == 0 && i < count; i++) {
+		gen(&ev, &a, i);
+		rc = segment_writer_add(w, &ev, e);
+		arena_clear(&a);
+	}
+	if (rc == 0)
+		rc = segment_writer_finish(w, e);
+	segment_writer_free(w);
+	arena_release(&a);
+	return rc;
+}
+
+static void seg_path(char *out, size_t size, uint32_t seq)
+{
+	char name[SEGMENT_NAME_MAX];
+
+	segment_name(name, DAY0, seq);
+	snprintf(out, size, "%s/%s", dir, name);
+}
+
+#define N_EVENTS 10000
+
+static void test_names(void)
+{
+	char name[SEGMENT_NAME_MAX];
+	uint32_t day, seq;
+
+	CHECK_INT(segment_name(name, DAY0, 1), 0);
+	CHECK_STR(name, "2025-11-30-0001.seg");
+	CHECK_INT(segment_name_parse(name, &day, &seq), 0);
+	CHECK_INT(day, DAY0);
+	CHECK_INT(seq, 1);
+	CHECK_INT(segment_name(name, 0, 12345), 0);
+	CHECK_STR(name, "1970-01-01-12345.seg");
+	CHECK_INT(segment_name_parse(".2025-11-30-0001.seg.tmp", &day, &seq), -EINVAL);
+	CHECK_INT(segment_name_parse("2025-02-30-0001.seg", &day, &seq), -EINVAL);
+	CHECK_INT(segment_name_parse("2025-11-30-01.seg", &day, &seq), -EINVAL);
+	CHECK_INT(segment_name_parse("2025-11-30-0001.segx", &day, &seq), -EINVAL);
+}
+
+static void test_round_trip(void)
+{
+	struct err e = ERR_INIT;
+	struct segment *s = NULL;
+	struct segment_info info;
+	struct arena a, ga;
+	char path[700];
+	unsigned next = 0;
+
+	fresh("roundtrip");
+	CHECK_INT(write_segment(1, N_EVENTS, &key1, &e), 0);
+	if (e.msg[0])
+		printf("  %s\n", e.msg);
+	seg_path(path, sizeof(path), 1);
+	CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), 0);
+	if (!s)
+		return;
+	segment_get_info(s, &info);
+	CHECK_INT(info.events, N_EVENTS);
+	CHECK_INT(info.blocks, (N_EVENTS + SEGMENT_BLOCK_EVENTS - 1) / SEGMENT_BLOCK_EVENTS);
+	CHECK_INT(info.day, DAY0);
+	CHECK_INT(info.seq, 1);
+	CHECK(info.tmin >= T0 && info.tmax < T0 + (int64_t)N_EVENTS * 1000000 + 5000000);
+	arena_init(&a, 1 << 20, 1 << 28);
+	arena_init(&ga, 1 << 16, 1 << 24);
+	for (unsigned b = 0; b < info.blocks; b++) {
+		struct event *evs;
+		uint32_t n;
+
+		CHECK_INT(segment_block_read(s, b, NULL, 0, &a, &evs, &n, &e), 0);
+		for (uint32_t i = 0; i < n; i++, next++) {
+			struct event want;
+
+			gen(&want, &ga, next);
+			if (!same_event(&want, &evs[i], next))
+				break;
+			arena_clear(&ga);
+		}
+		arena_clear(&a);
+	}
+	CHECK_INT(next, N_EVENTS);
+	CHECK_INT(segment_verify(s, &e), 0);
+	/* Only the fields asked for; the multi-valued event.category comes whole from its
+	 * column and the row area. */
+	{
+		unsigned f[] = { FIELD_TIMESTAMP, FIELD_SOURCE_IP, (unsigned)f_category,
+				 (unsigned)f_panos_rule };
+		struct event *evs;
+		uint32_t n;
+
+		CHECK_INT(segment_block_read(s, 0, f, 4, &a, &evs, &n, &e), 0);
+		for (uint32_t i = 0; i < n; i++) {
+			struct event want;
+			unsigned cats = 0;
+
+			gen(&want, &ga, i);
+			for (uint32_t j = 0; j < evs[i].n; j++) {
+				unsigned fid = evs[i].vals[j].field;
+
+				CHECK(fid == f[0] || fid == f[1] || fid == f[2] || fid == f[3]);
+				cats += fid == (unsigned)f_category;
+			}
+			CHECK_INT(cats, i % 5 == 0 ? 2 : 1);
+			CHECK((event_get(&evs[i], FIELD_TIMESTAMP) != NULL) == (i % 1000 != 999));
+			CHECK(!memcmp(&event_get(&evs[i], FIELD_SOURCE_IP)->v.ip,
+				      &event_get(&want, FIELD_SOURCE_IP)->v.ip, 16));
+			arena_clear(&ga);
+		}
+	}
+	segment_close(s);
+	arena_release(&a);
+	arena_release(&ga);
+}
+
+static void test_skipping(void)
+{
+	struct err e = ERR_INIT;
+	struct segment *s = NULL;
+	struct segment_info info;
+	struct arena a;
+	char path[700];
+	int64_t from = T0 + 5000LL * 1000000, to = T0 + 5100LL * 1000000;
+	unsigned skipped = 0, matched = 0, expect = 0;
+
+	fresh("skip");
+	CHECK_INT(write_segment(2, N_EVENTS, &key1, &e), 0);
+	seg_path(path, sizeof(path), 2);
+	CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), 0);
+	if (!s)
+		return;
+	segment_get_info(s, &info);
+	arena_init(&a, 1 << 20, 1 << 28);
+	for (unsigned b = 0; b < info.blocks; b++) {
+		struct event *evs;
+		uint32_t n;
+		int64_t pmin, pmax;
+		struct ipaddr imin, imax;
+		bool overlaps = segment_block_overlaps(s, b, from, to);
+
+		CHECK_INT(segment_block_read(s, b, NULL, 0, &a, &evs, &n, &e), 0);
+		CHECK_INT(segment_block_int_range(s, b, "source.port", &pmin, &pmax), 1);
+		CHECK_INT(segment_block_ip_range(s, b, "destination.ip", &imin, &imax), 1);
+		CHECK_INT(segment_block_int_range(s, b, "no.such.field", &pmin, &pmax), 0);
+		CHECK_INT(segment_block_int_range(s, b, "event.action", &pmin, &pmax), 0);
+		CHECK_INT(segment_block_int_range(s, b, "source.port", &pmin, &pmax), 1);
+		skipped += !overlaps;
+		for (uint32_t i = 0; i < n; i++) {
+			const struct event_value *t = event_get(&evs[i], FIELD_TIMESTAMP);
+			const struct event_value *p = event_get(&evs[i], FIELD_SOURCE_PORT);
+			const struct event_value *d = event_get(&evs[i], FIELD_DESTINATION_IP);
+
+			if (t && t->v.i >= from && t->v.i <= to) {
+				CHECK(overlaps); /* a skipped block never holds a match */
+				matched++;
+			}
+			CHECK(p->v.i >= pmin && p->v.i <= pmax);
+			CHECK(memcmp(&d->v.ip, &imin, 16) >= 0 && memcmp(&d->v.ip, &imax, 16) <= 0);
+		}
+		arena_clear(&a);
+	}
+	for (unsigned i = 0; i < N_EVENTS; i++) {
+		int64_t ts = T0 + (int64_t)i * 1000000 + (int64_t)((mix(i) >> 40) % 5000000);
+
+		expect += i % 1000 != 999 && ts >= from && ts <= to;
+	}
+	CHECK_INT(matched, expect);
+	CHECK(skipped >= 1);
+	CHECK(!segment_block_overlaps(s, 0, T0 - 1000, T0 - 1));
+	segment_close(s);
+	arena_release(&a);
+}
+
+static void test_bloom(void)
+{
+	struct err e = ERR_INIT;
+	struct segment *s = NULL;
+	struct segment_info info;
+	struct arena a;
+	char path[700];
+	unsigned long tokens = 0, misses = 0, fp = 0, probes = 0;
+
+	fresh("bloom");
+	CHECK_INT(write_segment(3, N_EVENTS, &key1, &e), 0);
+	seg_path(path, sizeof(path), 3);
+	CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), 0);
+	if (!s)
+		return;
+	segment_get_info(s, &info);
+	arena_init(&a, 1 << 20, 1 << 28);
+	for (unsigned b = 0; b < info.blocks; b++) {
+		struct event *evs;
+		uint32_t n;
+
+		CHECK_INT(segment_block_read(s, b, NULL, 0, &a, &evs, &n, &e), 0);
+		for (uint32_t i = 0; i < n; i++) {
+			for (uint32_t j = 0; j < evs[i].n; j++) {
+				const struct event_value *v = &evs[i].vals[j];
+				const char *p, *end, *t;
+				char ip[IPADDR_STRLEN];
+				size_t tl;
+
+				if (field_type(v->field) == FT_IP) {
+					ipaddr_format(&v->v.ip, ip);
+					tokens++;
+					misses += !segment_block_may_contain(s, b, ip, strlen(ip));
+					continue;
+				}
+				if (field_type(v->field) != FT_STR)
+					continue;
+				p = v->v.s;
+				end = p + v->len;
+				while (segment_token_next(&p, end, &t, &tl)) {
+					tokens++;
+					misses += !segment_block_may_contain(s, b, t, tl);
+				}
+			}
+		}
+		/* Case does not matter. */
+		CHECK(segment_block_may_contain(s, b, "TRAFFIC", 7));
+		CHECK(segment_block_may_contain(s, b, "traffic", 7));
+		for (unsigned k = 0; k < 20000; k++) {
+			char t[32];
+			int tl = snprintf(t, sizeof(t), "absent%u-%u", b, k);
+
+			probes++;
+			fp += segment_block_may_contain(s, b, t, (size_t)tl);
+		}
+		arena_clear(&a);
+	}
+	CHECK(tokens > 100000);
+	CHECK_INT(misses, 0); /* no false negative, ever */
+	printf("  bloom: %lu tokens checked, false-positive rate %.3f%% (%lu of %lu probes)\n",
+	       tokens, 100.0 * (double)fp / (double)probes, fp, probes);
+	CHECK(fp * 100 < probes * 3);
+	segment_close(s);
+	arena_release(&a);
+}
+
+/* Rows whose field has value, by generating the stream again. */
+static size_t brute(unsigned field, const char *value, uint32_t *rows)
+{
+	struct arena a;
+	size_t n = 0;
+
+	arena_init(&a, 1 << 16, 1 << 24);
+	for (unsigned i = 0; i < N_EVENTS; i++) {
+		struct event ev;
+		bool hit = false;
+
+		gen(&ev, &a, i);
+		for (uint32_t j = 0; j < ev.n && !hit; j++) {
+			const struct event_value *v = &ev.vals[j];
+			char ip[IPADDR_STRLEN];
+
+			if (v->field != field)
+				continue;
+			if (field_type(field) == FT_IP) {
+				ipaddr_format(&v->v.ip, ip);
+				hit = !strcmp(ip, value);
+			} else {
+				hit = v->len == strlen(value) && !memcmp(v->v.s, value, v->len);
+			}
+		}
+		if (hit)
+			rows[n++] = i;
+		arena_clear(&a);
+	}
+	arena_release(&a);
+	return n;
+}
+
+static void check_lookup(struct segment *s, unsigned field, const char *value, size_t min)
+{
+	static uint32_t want[N_EVENTS];
+	struct err e = ERR_INIT;
+	uint32_t *rows = NULL;
+	size_t n = 0, nw = brute(field, value, want);
+
+	CHECK_INT(segment_lookup(s, field_name(field), value, strlen(value), &rows, &n, &e), 0);
+	CHECK_INT(n, nw);
+	CHECK(nw >= min);
+	if (n == nw && nw)
+		CHECK(!memcmp(rows, want, n * sizeof(*rows)));
+	for (size_t i = 1; i < n; i++)
+		CHECK(rows[i] > rows[i - 1]);
+	mem_free(rows);
+}
+
+static void test_lookup(void)
+{
+	struct err e = ERR_INIT;
+	struct segment *s = NULL;
+	struct arena a;
+	char path[700], src[IPADDR_STRLEN], hash[IPADDR_STRLEN * 2];
+	uint32_t *rows = NULL;
+	size_t n = 0;
+
+	fresh("lookup");
+	CHECK_INT(write_segment(4, N_EVENTS, &key1, &e), 0);
+	seg_path(path, sizeof(path), 4);
+	CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), 0);
+	if (!s)
+		return;
+	arena_init(&a, 1 << 16, 1 << 24);
+	{
+		struct event ev;
+
+		gen(&ev, &a, 1234);
+		ipaddr_format(&event_get(&ev, FIELD_SOURCE_IP)->v.ip, src);
+		arena_clear(&a);
+		gen(&ev, &a, 7 * 300);
+		snprintf(hash, sizeof(hash), "%.*s", (int)event_get(&ev, (unsigned)f_hash)->len,
+			 event_get(&ev, (unsigned)f_hash)->v.s);
+	}
+	check_lookup(s, FIELD_SOURCE_IP, src, 1);
+	check_lookup(s, FIELD_SOURCE_NAT_IP, "203.0.113.7", N_EVENTS);
+	check_lookup(s, FIELD_DESTINATION_IP, "2001:db8::1", 10);
+	check_lookup(s, (unsigned)f_related, "2001:db8::1", 10);
+	check_lookup(s, FIELD_USER_NAME, "alice", 100);
+	check_lookup(s, FIELD_USER_NAME, "Dave", 100);
+	check_lookup(s, FIELD_HOST_NAME, "fw-01", N_EVENTS / 2);
+	check_lookup(s, FIELD_URL_DOMAIN, "example.org", 100);
+	check_lookup(s, FIELD_URL_DOMAIN, "", 100);
+	check_lookup(s, (unsigned)f_hash, hash, 1);
+	check_lookup(s, FIELD_USER_NAME, "mallory", 0);
+	check_lookup(s, FIELD_SOURCE_IP, "192.0.2.1", 0);
+	/* Row numbers map back to the right events. */
+	CHECK_INT(segment_lookup(s, "source.ip", src, strlen(src), &rows, &n, &e), 0);
+	for (size_t i = 0; i < n; i++) {
+		struct segment_block_info bi;
+		int b = segment_row_block(s, rows[i]);
+
+		CHECK(b >= 0);
+		segment_block_get_info(s, (unsigned)b, &bi);
+		CHECK(rows[i] >= bi.first_row && rows[i] < bi.first_row + bi.count);
+	}
+	mem_free(rows);
+	CHECK_INT(segment_row_block(s, N_EVENTS), -ERANGE);
+	CHECK_INT(segment_lookup(s, "event.action", "allow", 5, &rows, &n, &e), -ENOTSUP);
+	CHECK(strstr(e.msg, "event.action") != NULL);
+	CHECK_INT(segment_lookup(s, "source.ip", "not-an-ip", 9, &rows, &n, &e), -EINVAL);
+	CHECK_INT(segment_lookup(s, "destination.domain", "x", 1, &rows, &n, &e), 0);
+	CHECK_INT(n, 0);
+	segment_close(s);
+	arena_release(&a);
+}
+
+static void test_wrong_key_and_tenant(void)
+{
+	struct err e = ERR_INIT;
+	struct segment *s = NULL;
+	struct keys_data_key same_id = key2;
+	struct arena a;
+	struct event *evs;
+	uint32_t n, *rows;
+	size_t nr;
+	char path[700];
+
+	fresh("keys");
+	CHECK_INT(write_segment(5, 100, &key1, &e), 0);
+	seg_path(path, sizeof(path), 5);
+	CHECK_INT(segment_open(&s, path, TENANT, &key2, &e), -EKEYREJECTED);
+	CHECK(strstr(e.msg, path) && strstr(e.msg, "another data key"));
+	CHECK_INT(segment_open(&s, path, TENANT + 1, &key1, &e), -EPERM);
+	CHECK(strstr(e.msg, "tenant 7") != NULL);
+	/* A key with the right id but other bytes: nothing decrypts, and says so. */
+	memcpy(same_id.id, key1.id, sizeof(same_id.id));
+	CHECK_INT(segment_open(&s, path, TENANT, &same_id, &e), 0);
+	if (!s)
+		return;
+	arena_init(&a, 1 << 20, 1 << 26);
+	CHECK_INT(segment_block_read(s, 0, NULL, 0, &a, &evs, &n, &e), -EBADMSG);
+	CHECK(strstr(e.msg, "does not decrypt") != NULL);
+	CHECK_INT(segment_lookup(s, "user.name", "alice", 5, &rows, &nr, &e), -EBADMSG);
+	CHECK_INT(segment_verify(s, &e), -EBADMSG);
+	segment_close(s);
+	arena_release(&a);
+}
+
+/* Opens, verifies and reads everything: 0 when all of it is good. */
+static int read_all(const char *path, struct err *e)
+{
+	struct segment *s = NULL;
+	struct segment_info info;
+	struct arena a;
+	int rc;
+
+	rc = segment_open(&s, path, TENANT, &key1, e);
+	if (rc < 0)
+		return rc;
+	arena_init(&a, 1 << 20, 1 << 28);
+	segment_get_info(s, &info);
+	for (unsigned b = 0; rc == 0 && b < info.blocks; b++) {
+		struct event *evs;
+		uint32_t n;
+
+		(void)segment_block_may_contain(s, b, "allow", 5);
+		rc = segment_block_read(s, b, NULL, 0, &a, &evs, &n, e);
+		arena_clear(&a);
+	}
+	if (rc == 0) {
+		uint32_t *rows = NULL;
+		size_t n;
+
+		rc = segment_lookup(s, "user.name", "alice", 5, &rows, &n, e);
+		mem_free(rows);
+	}
+	if (rc == 0)
+		rc = segment_verify(s, e);
+	arena_release(&a);
+	segment_close(s);
+	return rc;
+}
+
+/* Flips one bit of each stride-th byte in place (and back): every flip must be refused,
+ * with the file named in the message. */
+static void flip_check(const char *path, const unsigned char *orig, size_t len, size_t stride)
+{
+	unsigned long bad = 0, missed = 0, unnamed = 0;
+	int fd = open(path, O_RDWR);
+
+	CHECK(fd >= 0);
+	for (size_t off = 0; fd >= 0 && off < len; off += stride) {
+		struct err e = ERR_INIT;
+		unsigned char c = orig[off] ^ 0x20;
+
+		CHECK_INT(pwrite(fd, &c, 1, (off_t)off), 1);
+		if (read_all(path, &e) == 0)
+			missed++;
+		else if (!strstr(e.msg, path))
+			unnamed++;
+		CHECK_INT(pwrite(fd, &orig[off], 1, (off_t)off), 1);
+		bad++;
+	}
+	if (fd >= 0)
+		close(fd);
+	CHECK_INT(missed, 0);
+	CHECK_INT(unnamed, 0);
+	CHECK(bad > 0);
+}
+
+static void test_flipped_bytes(void)
+{
+	struct err e = ERR_INIT;
+	char path[700];
+	unsigned char *orig;
+	size_t len;
+
+	fresh("flip");
+	/* Small: every byte. */
+	CHECK_INT(write_segment(6, 60, &key1, &e), 0);
+	seg_path(path, sizeof(path), 6);
+	orig = (unsigned char *)t_read_file(path, &len);
+	CHECK(orig != NULL);
+	if (!orig)
+		return;
+	CHECK_INT(read_all(path, &e), 0);
+	flip_check(path, orig, len, 1);
+	/* Truncated anywhere: refused. */
+	for (size_t cut = 0; cut < len; cut += 97) {
+		FILE *f = fopen(path, "wb");
+
+		CHECK(f && fwrite(orig, 1, cut, f) == cut);
+		if (f)
+			fclose(f);
+		CHECK(read_all(path, &e) < 0);
+	}
+	free(orig);
+	/* Large (three blocks): every 61st byte. */
+	CHECK_INT(write_segment(7, N_EVENTS, &key1, &e), 0);
+	seg_path(path, sizeof(path), 7);
+	orig = (unsigned char *)t_read_file(path, &len);
+	CHECK(orig != NULL);
+	if (!orig)
+		return;
+	flip_check(path, orig, len, len / 400 + 1);
+	free(orig);
+}
+
+static void test_unfinished(void)
+{
+	struct err e = ERR_INIT;
+	struct segment_writer *w = NULL;
+	struct segment *s = NULL;
+	struct arena a;
+	struct event ev;
+	char path[700], tmp[700], name[SEGMENT_NAME_MAX];
+	struct stat st;
+
+	fresh("unfinished");
+	seg_path(path, sizeof(path), 8);
+	segment_name(name, DAY0, 8);
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
+	arena_init(&a, 1 << 16, 1 << 24);
+	CHECK_INT(segment_writer_open(&w, dir, TENANT, DAY0, 8, &key1, &e), 0);
+	for (unsigned i = 0; i < 5000; i++) {
+		gen(&ev, &a, i);
+		CHECK_INT(segment_writer_add(w, &ev, &e), 0);
+		arena_clear(&a);
+	}
+	CHECK_INT(segment_writer_count(w), 5000);
+	/* Mid-way (a crash now): a temp file with a block in it, nothing under the name. */
+	CHECK_INT(stat(path, &st), -1);
+	CHECK_INT(stat(tmp, &st), 0);
+	CHECK(st.st_size > 1000);
+	CHECK_INT(segment_open(&s, tmp, TENANT, &key1, &e), -EBADMSG);
+	CHECK(strstr(e.msg, "trailer") != NULL);
+	CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), -ENOENT);
+	segment_writer_free(w); /* abandoned: the temp file goes */
+	CHECK_INT(stat(tmp, &st), -1);
+	CHECK_INT(stat(path, &st), -1);
+	/* Finished: the name appears, and is never replaced. */
+	CHECK_INT(write_segment(8, 10, &key1, &e), 0);
+	CHECK_INT(stat(path, &st), 0);
+	CHECK_INT(stat(tmp, &st), -1);
+	CHECK_INT(segment_writer_open(&w, dir, TENANT, DAY0, 8, &key1, &e), -EEXIST);
+	CHECK(strstr(e.msg, "never rewritten") != NULL);
+	/* An empty segment is valid. */
+	CHECK_INT(write_segment(9, 0, &key1, &e), 0);
+	seg_path(path, sizeof(path), 9);
+	CHECK_INT(read_all(path, &e), 0);
+	arena_release(&a);
+}
+
+static void test_mem_fail(void)
+{
+	struct err e = ERR_INIT;
+	char path[700];
+	int ok = 0;
+
+	fresh("memfail");
+	seg_path(path, sizeof(path), 10);
+	long tried = 0;
+
+	for (long n = 0; n < 5000 && !ok; n++, tried++) {
+		int rc;
+
+		unlink(path); /* the writer removes its own temp file on failure */
+		mem_fail_after(n);
+		rc = write_segment(10, 40, &key1, &e);
+		if (rc == 0)
+			rc = read_all(path, &e);
+		mem_fail_after(-1);
+		if (rc < 0)
+			CHECK(e.msg[0] != '\0');
+		else
+			ok = 1;
+	}
+	CHECK(ok);
+	CHECK_INT(read_all(path, &e), 0);
+	printf("  allocation failures injected at %ld points\n", tried);
+}
+
+int main(void)
+{
+	for (size_t i = 0; i < sizeof(key1.key); i++) {
+		key1.key[i] = (unsigned char)(mix(i) >> 7);
+		key2.key[i] = (unsigned char)(mix(i + 100) >> 7);
+	}
+	for (size_t i = 0; i < sizeof(key1.id); i++) {
+		key1.id[i] = (unsigned char)i;
+		key2.id[i] = (unsigned char)(i + 1);
+	}
+	f_related = field_intern("related.ip", 10, FT_IP);
+	f_panos_rule = field_intern("panos.app", 9, FT_STR);
+	f_panos_session = field_intern("panos.session_id", 16, FT_INT);
+	f_panos_flag = field_intern("panos.decrypted", 15, FT_BOOL);
+	f_hash = field_intern("file.hash.sha256", 16, FT_STR);
+	f_category = field_intern("event.category", 14, FT_STR);
+	T_RUN(test_names);
+	T_RUN(test_round_trip);
+	T_RUN(test_skipping);
+	T_RUN(test_bloom);
+	T_RUN(test_lookup);
+	T_RUN(test_wrong_key_and_tenant);
+	T_RUN(test_flipped_bytes);
+	T_RUN(test_unfinished);
+	T_RUN(test_mem_fail);
+	return t_done();
+}
