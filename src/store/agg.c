@@ -700,7 +700,15 @@ static void chart_order(struct rowset *rs, bool split)
 static int finish_rows(struct agg *g, struct err *e)
 {
 	struct rowset rs = { 0 };
-	int rc = rows_build(g, &rs, e);
+	struct agg_value no_key[1];
+	struct group *none;
+	int rc = 0;
+
+	/* `| stats count()` over no event still answers: one row, count 0 */
+	if (!g->n_groups && g->stats->kind == QUERY_STATS && !g->stats->n_names)
+		rc = find_group(g, no_key, &none, e);
+	if (!rc)
+		rc = rows_build(g, &rs, e);
 
 	if (!rc && g->stats->kind == QUERY_TIMECHART)
 		chart_order(&rs, g->stats->n_names > 0);

@@ -126,7 +126,10 @@ static void test_stats(void)
 	CHECK_STR(run("| stats avg(user.name), min(no.such.field) by event.action | head 1"),
 		  "{\"event.action\":\"allow\",\"avg(user.name)\":null,"
 		  "\"min(no.such.field)\":null}\n");
-	CHECK_STR(run("nothing.matches: x | stats count()"), "");
+	CHECK_STR(run("nothing.matches: x | stats count()"), "{\"count\":0}\n");
+	CHECK_STR(run("nothing.matches: x | stats count() by user.name"), "");
+	CHECK_STR(run("nothing.matches: x | stats min(network.bytes)"),
+		  "{\"min(network.bytes)\":null}\n");
 }
 
 static void test_timechart(void)
