@@ -12,6 +12,7 @@
 #define CLI_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 
 struct config;
@@ -24,6 +25,8 @@ int cmd_config(int argc, char **argv);
 int cmd_tenant(int argc, char **argv);
 int cmd_source(int argc, char **argv);
 int cmd_reload(int argc, char **argv);
+int cmd_ingest(int argc, char **argv);
+int cmd_search(int argc, char **argv);
 
 /*
  * Shared option handling. The configuration file comes from -c FILE / --config FILE
@@ -101,6 +104,8 @@ int cli_usage_error(const char *cmd, const char *usage, const char *fmt, ...)
  * given as ctx. Used by `config check` and by `serve` at start and on reload.
  */
 bool cli_tenant_exists(void *meta, const char *name);
+/* The id of tenant name in the configuration's koban.db (tenant.c); the error names the database. */
+int cli_tenant_id(const struct config *c, const char *name, int64_t *id, struct err *e);
 
 /* Prints "koban: MSG" to stderr and returns 1. */
 int cli_fail(const struct err *e);

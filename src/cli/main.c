@@ -37,6 +37,8 @@ static const struct command commands[] = {
 	{ "tenant", cmd_tenant, "add, list, show, remove, export or import tenants" },
 	{ "source", cmd_source, "add, list, remove or test the log sources of tenants" },
 	{ "reload", cmd_reload, "make the running serve read its configuration again" },
+	{ "ingest", cmd_ingest, "store a file's events in a tenant's event store" },
+	{ "search", cmd_search, "search a tenant's stored events (docs/query.md)" },
 	{ "help", cmd_help, "describe a command: koban help [COMMAND [SUB-COMMAND]]" },
 	{ "version", cmd_version, "print the version" },
 };

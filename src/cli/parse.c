@@ -1,19 +1,27 @@
 /*
- * parse.c - `koban parse`: one message per input line in, one ECS JSON event per line
- * out, through the same pipeline (src/pipeline) as `koban serve`, so both print the same
- * event for the same bytes. Lines longer than syslog.max_message_size are cut and marked
- * truncated, as a listener does.
+ * parse.c - `koban parse` and `koban ingest`: one message per input line in, through the same
+ * pipeline (src/pipeline) as `koban serve`, so all three make the same event of the same
+ * bytes. `parse` prints each event as one ECS JSON line; `ingest` stores them in a tenant's
+ * segments (src/store/store.h), or with --format ecs takes ECS JSON lines as `parse` prints
+ * them. Lines longer than syslog.max_message_size are cut and marked truncated, as a
+ * listener does.
  */
 #include "cli/cli.h"
 #include "core/compat.h"
+#include "core/arena.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/event.h"
+#include "core/field.h"
 #include "core/msg.h"
 #include "core/timeutil.h"
 #include "core/tz.h"
 #include "parse/decoder.h"
+#include "parse/ecs.h"
 #include "pipeline/pipeline.h"
+#include "store/meta.h"
+#include "store/store.h"
 
 #define USAGE "parse [-c FILE] [--format auto|syslog|rfc3164|rfc5424] [--tz ZONE] [FILE|-]"
 #define READ_CHUNK 65536
@@ -30,6 +38,13 @@ struct parse_run {
 	bool skipping;             /* dropping the rest of a line that was too long */
 	bool failed;               /* some line did not parse */
 	int out_error;             /* first write error on stdout */
+
+	/* ingest */
+	struct store_import *imp;  /* NULL for parse */
+	bool ecs;                  /* --format ecs: lines are events already */
+	const char *tenant;        /* organization.id/name of what is stored */
+	struct arena arena;        /* one event at a time */
+	uint64_t rejected;         /* lines not stored */
 };
 
 /* KOBAN_PARSE_NOW: epoch seconds or RFC 3339 ("2026-03-15T03:00:00Z", "...+09:00"). */
@@ -74,6 +89,60 @@ static int write_stdout(void *ctx, unsigned slot, struct buf *lines)
 	return 0;
 }
 
+/* The event decoded from line into the import, with the tenant as its organization. */
+static int store_line(struct parse_run *r, const char *line, size_t n, struct err *e)
+{
+	struct event ev;
+	int rc;
+
+	arena_clear(&r->arena);
+	event_init(&ev, &r->arena);
+	if ((rc = ecs_decode(&ev, line, n, e)) < 0)
+		return rc;
+	if ((rc = event_set_str(&ev, FIELD_ORGANIZATION_ID, r->tenant, strlen(r->tenant))) < 0 ||
+	    (rc = event_set_str(&ev, FIELD_ORGANIZATION_NAME, r->tenant, strlen(r->tenant))) < 0)
+		return err_set(e, rc, "cannot set the tenant: %s", strerror(-rc));
+	return store_import_add(r->imp, &ev, e);
+}
+
+/* struct pipeline_output for ingest: each JSON line the pipeline made, into the store. */
+static int write_store(void *ctx, unsigned slot, struct buf *lines)
+{
+	struct parse_run *r = ctx;
+	const char *p = lines->p, *end = lines->p + lines->len;
+	struct err e = ERR_INIT;
+	int rc;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+		if ((rc = store_line(r, p, n, &e)) < 0) {
+			fprintf(stderr, "koban: %s: cannot store an event: %s\n", r->name, e.msg);
+			if (!r->out_error)
+				r->out_error = rc;
+			return rc;
+		}
+		p += n + 1;
+	}
+	return 0;
+}
+
+/* --format ecs: the line is an event; one that does not decode is rejected and named. */
+static int ingest_ecs_line(struct parse_run *r, const char *p, size_t n)
+{
+	struct err e = ERR_INIT;
+	int rc = store_line(r, p, n, &e);
+
+	if (rc == -ENOMEM || rc == -EIO || rc == -ENOSPC)
+		return rc; /* the store failed: stop */
+	if (rc < 0) {
+		fprintf(stderr, "koban: %s:%zu: %s\n", r->name, r->lineno, e.msg);
+		r->rejected++;
+	}
+	return 0;
+}
+
 /* Runs one line (without its LF) through the pipeline; 0 or a fatal error code. */
 static int parse_line(struct parse_run *r, const char *p, size_t n, bool cut)
 {
@@ -89,11 +158,19 @@ static int parse_line(struct parse_run *r, const char *p, size_t n, bool cut)
 		n = r->max;
 		cut = true;
 	}
+	if (cut && r->ecs) {
+		fprintf(stderr, "koban: %s:%zu: line longer than %zu bytes, rejected\n", r->name,
+			r->lineno, r->max);
+		r->rejected++;
+		return 0;
+	}
 	if (cut) {
 		fprintf(stderr, "koban: %s:%zu: line longer than %zu bytes, cut\n", r->name,
 			r->lineno, r->max);
 		r->failed = true;
 	}
+	if (r->ecs)
+		return ingest_ecs_line(r, p, n);
 	memcpy(r->msg->data, p, n);
 	r->msg->len = (uint32_t)n;
 	r->msg->truncated = cut;
@@ -163,7 +240,9 @@ static int run(struct parse_run *r)
 		struct pipeline_counts c = { 0 };
 
 		pipeline_flush(r->pipeline, 0, &c);
-		if (r->out_error || fflush(stdout)) {
+		if (r->imp) {
+			rc = r->out_error;
+		} else if (r->out_error || fflush(stdout)) {
 			fprintf(stderr, "koban: writing standard output: %s\n", strerror(errno));
 			rc = -EIO;
 		}
@@ -196,6 +275,11 @@ static bool wants_help(int argc, char **argv)
 }
 
 /* The pipeline of `koban parse`: one worker, standard output, the clock fixed by now. */
+static const char *run_tenant(void *ctx, unsigned slot)
+{
+	return ((struct parse_run *)ctx)->tenant;
+}
+
 static int start(struct parse_run *r, const struct config *c, int64_t now, struct err *e)
 {
 	struct pipeline_config pc = {
@@ -204,25 +288,76 @@ static int start(struct parse_run *r, const struct config *c, int64_t now, struc
 		.flush_bytes = OUT_FLUSH,
 		.clock_skew_max_ns = (int64_t)c->clock_skew_max * NS_PER_SEC,
 		.fixed_now_ns = now,
-		.output = { write_stdout, NULL, r },
+		.tenant_name = r->tenant ? run_tenant : NULL,
+		.tenant_ctx = r,
+		.output = { r->imp ? write_store : write_stdout, NULL, r },
 	};
 
-	r->max = c->max_message_size;
+	r->max = r->ecs ? ECS_LINE_MAX : c->max_message_size;
 	if (!(r->msg = msg_new(NULL, (uint32_t)r->max)))
 		return err_set(e, -ENOMEM, "out of memory");
 	buf_init(&r->line, r->max + READ_CHUNK + 1);
 	return pipeline_new(&r->pipeline, &pc, e);
 }
 
+/*
+ * Reads path (or standard input) through the pipeline into r's output: the part `parse` and
+ * `ingest` share. Returns -1 after printing an error, else what run() gave (0 or negative).
+ */
+static int process(struct parse_run *r, const struct config *c, const char *format,
+		   const char *zone, const char *path)
+{
+	const char *now = getenv("KOBAN_PARSE_NOW");
+	const struct tz *tz = NULL;
+	struct err e = ERR_INIT;
+	int64_t received, fixed = 0;
+	int f = 0;
+
+	if (!r->ecs && (f = decoder_check(format, &e)) < 0)
+		goto fail;
+	if (!zone)
+		zone = c->timezone;
+	if (zone && !(tz = tz_get(zone, strlen(zone), &e)))
+		goto fail;
+	received = time_now_ns();
+	if (now && parse_now(now, &received, &e) < 0)
+		goto fail;
+	if (now)
+		fixed = received;
+	r->name = path && strcmp(path, "-") ? path : "stdin";
+	r->in = path && strcmp(path, "-") ? fopen(path, "rb") : stdin;
+	if (!r->in) {
+		err_set(&e, -errno, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (start(r, c, fixed, &e) < 0)
+		goto fail;
+	r->msg->format = (uint8_t)f;
+	r->msg->tz = tz;
+	r->msg->received_ns = received;
+	return run(r);
+fail:
+	cli_fail(&e);
+	return -1;
+}
+
+static void run_release(struct parse_run *r)
+{
+	if (r->in && r->in != stdin)
+		fclose(r->in);
+	pipeline_free(r->pipeline);
+	buf_release(&r->line);
+	if (r->msg)
+		msg_free(r->msg);
+	arena_release(&r->arena);
+}
+
 int cmd_parse(int argc, char **argv)
 {
 	struct parse_run r = { 0 };
-	const char *format = "auto", *zone = NULL, *path = NULL, *now = getenv("KOBAN_PARSE_NOW");
-	const struct tz *tz = NULL;
+	const char *format = "auto", *zone = NULL, *path = NULL;
 	struct config c;
-	struct err e = ERR_INIT;
-	int64_t received, fixed = 0;
-	int status, f;
+	int status;
 
 	if (wants_help(argc, argv)) {
 		printf("usage: koban " USAGE "\n\n"
@@ -238,42 +373,93 @@ int cmd_parse(int argc, char **argv)
 	}
 	if ((status = cli_load_config(&argc, argv, &c)) != 0)
 		return status;
-	if ((status = parse_args(argc, argv, &format, &zone, &path)) != 0)
-		goto out;
+	if ((status = parse_args(argc, argv, &format, &zone, &path)) == 0)
+		status = process(&r, &c, format, zone, path) < 0 || r.failed;
+	run_release(&r);
+	config_release(&c);
+	return status;
+}
+
+/* ---- ingest ---- */
+
+#define INGEST_USAGE                                                                       \
+	"ingest [-c FILE] --tenant NAME [--format ecs|auto|syslog|rfc3164|rfc5424]\n"          \
+	"                    [--tz ZONE] [FILE|-]"
+
+static int ingest_args(int argc, char **argv, const char **tenant, const char **format,
+		       const char **zone, const char **path)
+{
+	static const char *const names[] = { "FILE" };
+	const struct cli_option opts[] = { CLI_VALUE("tenant", tenant), CLI_VALUE("format", format),
+					   CLI_VALUE("tz", zone) };
+	const struct cli_args a = {
+		"ingest", INGEST_USAGE,
+		"Stores the messages of FILE (or standard input), one per line, in the tenant's\n"
+		"event store through the same pipeline as `koban serve`; with --format ecs the\n"
+		"lines are ECS JSON events as `koban parse` prints them (@timestamp is the event\n"
+		"time). When it returns, the events are sealed in segments and any `koban search`\n"
+		"finds them. Prints what was stored; lines it could not take are named with their\n"
+		"line numbers. Exit status: 0 all stored, 3 some lines rejected, 1 nothing stored\n"
+		"or an error.",
+		opts, ARRAY_SIZE(opts), path, 0, 1, names,
+	};
+	int rc = cli_getopt(argc, argv, &a);
+
+	if (rc >= 0)
+		return rc;
+	if (!*tenant)
+		return cli_usage_error("ingest", INGEST_USAGE, "missing --tenant NAME");
+	return -1;
+}
+
+static int ingest_status(const struct parse_run *r, const struct store_import_stats *st)
+{
+	printf("stored %llu events of %zu lines in %llu segments (%llu bytes)",
+	       (unsigned long long)st->events, r->lineno, (unsigned long long)st->segments,
+	       (unsigned long long)st->bytes);
+	if (r->rejected)
+		printf(", %llu lines rejected", (unsigned long long)r->rejected);
+	printf("\n");
+	if (!st->events && r->lineno)
+		return 1;
+	return r->rejected ? 3 : 0;
+}
+
+int cmd_ingest(int argc, char **argv)
+{
+	struct parse_run r = { 0 };
+	const char *tenant = NULL, *format = NULL, *zone = NULL, *path = NULL;
+	struct store_import_stats st = { 0 };
+	struct err e = ERR_INIT;
+	struct store *store = NULL;
+	struct config c;
+	int64_t id;
+	int status;
+
+	if ((status = ingest_args(argc, argv, &tenant, &format, &zone, &path)) >= 0)
+		return status;
+	if ((status = cli_load_config(&argc, argv, &c)) != 0)
+		return status;
 	status = 1;
-	if ((f = decoder_check(format, &e)) < 0)
-		goto fail;
-	if (!zone)
-		zone = c.timezone;
-	if (zone && !(tz = tz_get(zone, strlen(zone), &e)))
-		goto fail;
-	received = time_now_ns();
-	if (now && parse_now(now, &received, &e) < 0)
-		goto fail;
-	if (now)
-		fixed = received;
-	r.name = path && strcmp(path, "-") ? path : "stdin";
-	r.in = path && strcmp(path, "-") ? fopen(path, "rb") : stdin;
-	if (!r.in) {
-		err_set(&e, -errno, "%s: %s", path, strerror(errno));
-		goto fail;
+	r.tenant = tenant;
+	r.ecs = format && !strcmp(format, "ecs");
+	arena_init(&r.arena, 1 << 16, 2 * ECS_LINE_MAX);
+	if (cli_tenant_id(&c, tenant, &id, &e) < 0 || store_open(&store, c.data_dir, &e) < 0 ||
+	    store_import_begin(store, (uint64_t)id, &r.imp, &e) < 0) {
+		cli_fail(&e);
+		goto out;
 	}
-	if (start(&r, &c, fixed, &e) < 0)
-		goto fail;
-	r.msg->format = (uint8_t)f;
-	r.msg->tz = tz;
-	r.msg->received_ns = received;
-	status = run(&r) < 0 || r.failed;
-	goto out;
-fail:
-	cli_fail(&e);
+	if (process(&r, &c, format ? format : "auto", zone, path) < 0) {
+		store_import_abort(r.imp);
+		goto out;
+	}
+	if (store_import_finish(r.imp, &st, &e) < 0)
+		cli_fail(&e);
+	else
+		status = ingest_status(&r, &st);
 out:
-	if (r.in && r.in != stdin)
-		fclose(r.in);
-	pipeline_free(r.pipeline);
-	buf_release(&r.line);
-	if (r.msg)
-		msg_free(r.msg);
+	run_release(&r);
+	store_close(store);
 	config_release(&c);
 	return status;
 }

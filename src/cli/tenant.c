@@ -691,3 +691,21 @@ int cmd_tenant(int argc, char **argv)
 	config_release(&c);
 	return rc;
 }
+
+static void take_id(void *ctx, const struct meta_tenant *t)
+{
+	*(int64_t *)ctx = t->id;
+}
+
+int cli_tenant_id(const struct config *c, const char *name, int64_t *id, struct err *e)
+{
+	struct meta *m;
+	int rc;
+
+	*id = -1;
+	if ((rc = meta_open(&m, c->data_dir, e)) < 0)
+		return rc;
+	rc = meta_tenant_get(m, name, take_id, id, e);
+	meta_close(m);
+	return rc < 0 ? rc : *id < 0 ? -ENOENT : 0;
+}
