@@ -36,6 +36,30 @@ struct fairq;
 struct router;
 struct ingest;
 
+/* Why a stream connection was closed at once after accept (koban_connections_refused_total). */
+enum conn_refuse {
+	REFUSE_MAX_CONNECTIONS, /* tcp_max_connections open and none idle enough to evict */
+	REFUSE_LISTENER_FULL,   /* tcp_max_per_listener open on this listener, none to evict */
+	REFUSE_PER_ADDRESS,     /* tcp_max_per_address open from the same source address */
+	REFUSE_NO_MEMORY,
+	REFUSE_EPOLL,           /* could not be added to the event loop */
+	REFUSE_MAX
+};
+
+/* Why koban closed an open stream connection (koban_connections_evicted_total). */
+enum conn_evict {
+	EVICT_IDLE_TIMEOUT,      /* quiet for tcp_idle_timeout */
+	EVICT_HANDSHAKE_TIMEOUT, /* TLS handshake unfinished after 10 s */
+	EVICT_FRAME_TIMEOUT,     /* a message unfinished after tcp_frame_timeout */
+	EVICT_FOR_NEW,           /* oldest idle connection, closed to make room for a new one */
+	EVICT_MEMORY,            /* its unfinished message would pass tcp_frame_memory */
+	EVICT_EPOLL,             /* the event loop could not change its interest */
+	EVICT_MAX
+};
+
+const char *conn_refuse_name(enum conn_refuse r);
+const char *conn_evict_name(enum conn_evict r);
+
 struct listener_stats {
 	atomic_uint_fast64_t messages;       /* framed messages */
 	atomic_uint_fast64_t bytes;
@@ -45,6 +69,10 @@ struct listener_stats {
 	atomic_uint_fast64_t framing_errors; /* bad octet counts: connection closed */
 	atomic_uint_fast64_t tls_failures;   /* failed handshakes */
 	atomic_uint_fast64_t udp_overflow;   /* datagrams the kernel dropped (SO_RXQ_OVFL) */
+	atomic_uint_fast64_t udp_empty;      /* datagrams with nothing but line ends: ignored */
+	atomic_uint_fast64_t frames_cut;     /* unfinished message lost when its connection closed */
+	atomic_uint_fast64_t refused[REFUSE_MAX];
+	atomic_uint_fast64_t evicted[EVICT_MAX];
 };
 
 int ingest_start(struct ingest **in, const struct config *c, struct fairq *q, struct router *r,
@@ -81,5 +109,8 @@ void ingest_drop(struct ingest *in, struct msg **m, size_t n, enum drop_reason r
 void ingest_throttled(struct ingest *in, const struct msg *first_waiting);
 /* The reason to count when a message that fairq_push refused with `why` is dropped. */
 enum drop_reason ingest_drop_reason(int why);
+/* The budget (syslog.tcp_frame_memory) the stream loop's framers share. */
+struct framer_budget;
+struct framer_budget *ingest_frame_budget(struct ingest *in);
 
 #endif

@@ -96,8 +96,10 @@ static struct msg *datagram_msg(struct udp_thread *u, size_t i, int64_t now)
 		len = u->max;
 		cut = true;
 	}
-	if (len == 0)
+	if (len == 0) {
+		atomic_fetch_add_explicit(&u->stats->udp_empty, 1, memory_order_relaxed);
 		return NULL;
+	}
 	if (ipaddr_from_sockaddr(&peer, (struct sockaddr *)&u->peer[i], &port) < 0)
 		memset(&peer, 0, sizeof(peer));
 	return ingest_msg_new(u->in, u->listener, &peer, port, now, data, len, cut);

@@ -162,6 +162,7 @@ static void config_init(struct config *c)
 	c->max_message_size = 65536;
 	c->udp_rcvbuf = 1 << 20;
 	c->tcp_max_connections = 64;
+	c->tcp_frame_memory = (size_t)256 << 20;
 }
 
 static void add_listener(struct config *c, const char *name, enum listener_proto p,
