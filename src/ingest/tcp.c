@@ -415,7 +415,12 @@ static void framing_failed(struct tcp_loop *t, struct conn *c, int rc)
 			    ingest_listener_name(t->in, c->listener), framer_error(&c->framer),
 			    peer_text(c, peer));
 		framer_finish(&c->framer, &fr); /* counted as a framing error, not as a cut */
-	} else if (rc == -ENOBUFS) {
+		return;
+	}
+	/* the message in progress is lost; reset so that closing does not count it again */
+	COUNT(conn_stats(t, c)->frames_cut, 1);
+	framer_finish(&c->framer, &fr);
+	if (rc == -ENOBUFS) {
 		log_limited(&t->frame_log, LOG_LEVEL_WARN,
 			    "%s: unfinished messages hold syslog.tcp_frame_memory (%zu bytes); "
 			    "closing the connection from %s",

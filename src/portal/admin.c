@@ -17,8 +17,15 @@
 #include "core/mem.h"
 #include "ingest/listener.h"
 
-#define ADMIN_MAX_CONNECTIONS 32
-#define ADMIN_TIMEOUT_S 10
+/*
+ * Slow or idle clients must not lock out the scraper: any one address may hold at most
+ * ADMIN_MAX_PER_ADDRESS connections, and a connection that sends nothing for
+ * ADMIN_TIMEOUT_S is closed (libmicrohttpd's timeout counts inactivity, so a client that
+ * trickles a byte at a time is bounded by the per-address limit, not by the timeout).
+ */
+#define ADMIN_MAX_CONNECTIONS 256
+#define ADMIN_MAX_PER_ADDRESS 16
+#define ADMIN_TIMEOUT_S 5
 /* 4096 tenants x 32 listeners of about 100 bytes each, with room to spare. */
 #define METRICS_MAX_BYTES (64u << 20)
 #define CONTENT_TYPE_METRICS "text/plain; version=0.0.4; charset=utf-8"
@@ -309,6 +316,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	return respond_metrics(a, c);
 }
 
+/* Refused and timed-out clients make libmicrohttpd log per connection: keep it bounded. */
+static struct log_limit mhd_log_limit = LOG_LIMIT_INIT(10);
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char line[512];
@@ -318,7 +328,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(line);
 	if (n && line[n - 1] == '\n')
 		line[n - 1] = '\0';
-	log_warn("%s", line);
+	log_limited(&mhd_log_limit, LOG_LEVEL_WARN, "%s", line);
 }
 
 /* Binds and listens on ss, so a bind error names the address and port 0 can be read back. */
@@ -399,6 +409,8 @@ int admin_start(struct admin **ap, const char *address, struct fairq *q, struct 
 				     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				     MHD_OPTION_LISTEN_SOCKET, fd,
 				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)ADMIN_MAX_CONNECTIONS,
+				     MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+				     (unsigned)ADMIN_MAX_PER_ADDRESS,
 				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)ADMIN_TIMEOUT_S,
 				     MHD_OPTION_END);
 	if (!a->daemon) {
