@@ -332,7 +332,9 @@ static int serve_start(struct serve *sv, struct err *e)
 		return rc;
 	if ((rc = ingest_start(&sv->ingest, sv->cfg, sv->q, sv->router, e)))
 		return rc;
-	return admin_start(&sv->admin, sv->cfg->admin_address, sv->q, sv->ingest, e);
+	if ((rc = fairq_metrics_register(sv->q)) || (rc = ingest_metrics_register(sv->ingest)))
+		return err_set(e, rc, "cannot register the metrics: %s", strerror(-rc));
+	return admin_start(&sv->admin, sv->cfg->admin_address, e);
 }
 
 static void serve_reload(struct serve *sv, const char *path)

@@ -8,6 +8,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/metrics.h"
 #include "core/msg.h"
 
 /*
@@ -107,6 +108,7 @@ void fairq_free(struct fairq *q)
 {
 	if (!q)
 		return;
+	metrics_unregister(q);
 	for (unsigned i = 0; i < atomic_load(&q->n_slots); i++)
 		slot_free(q->slots[i]);
 	pthread_cond_destroy(&q->nonempty);
@@ -435,4 +437,110 @@ void fairq_close(struct fairq *q)
 	atomic_store_explicit(&q->closed, 1, memory_order_release);
 	pthread_cond_broadcast(&q->nonempty);
 	pthread_mutex_unlock(&q->lock);
+}
+
+/* ---- metrics ---- */
+
+static const char *const drop_reason_names[] = {
+	[DROP_QUEUE_FULL] = "queue_full",
+	[DROP_RATE_LIMIT] = "rate_limit",
+	[DROP_NO_MEMORY] = "no_memory",
+	[DROP_SHUTDOWN] = "shutdown",
+};
+_Static_assert(ARRAY_SIZE(drop_reason_names) == DROP_REASON_COUNT,
+	       "a drop reason has no metric label");
+
+const char *fairq_drop_reason_name(enum drop_reason r)
+{
+	return (unsigned)r < DROP_REASON_COUNT ? drop_reason_names[r] : "unknown";
+}
+
+/* One sample per tenant of the counter at `offset` in struct tenant_stats. */
+static int collect_tenant_counter(struct metrics_out *o, struct fairq *q, size_t offset)
+{
+	unsigned n = fairq_slot_count(q);
+	int rc = 0;
+
+	for (unsigned s = 0; s < n && !rc; s++) {
+		const atomic_uint_fast64_t *c =
+			(const atomic_uint_fast64_t *)((const char *)fairq_stats(q, s) + offset);
+
+		rc = metrics_sample(o, atomic_load_explicit(c, memory_order_relaxed), "tenant",
+				    fairq_slot_name(q, s), NULL);
+	}
+	return rc;
+}
+
+#define TENANT_COLLECTOR(field)                                                        \
+	static int collect_##field(struct metrics_out *o, void *q)                      \
+	{                                                                               \
+		return collect_tenant_counter(o, q, offsetof(struct tenant_stats, field)); \
+	}
+TENANT_COLLECTOR(parsed)
+TENANT_COLLECTOR(parse_failed)
+TENANT_COLLECTOR(truncated)
+TENANT_COLLECTOR(throttled)
+
+static int collect_dropped(struct metrics_out *o, void *ctx)
+{
+	struct fairq *q = ctx;
+	unsigned n = fairq_slot_count(q);
+	int rc = 0;
+
+	for (unsigned s = 0; s < n && !rc; s++)
+		for (size_t r = 0; r < DROP_REASON_COUNT && !rc; r++)
+			rc = metrics_sample(o,
+					    atomic_load_explicit(&fairq_stats(q, s)->dropped[r],
+								 memory_order_relaxed),
+					    "tenant", fairq_slot_name(q, s), "reason",
+					    drop_reason_names[r], NULL);
+	return rc;
+}
+
+static int collect_depth(struct metrics_out *o, void *ctx)
+{
+	struct fairq *q = ctx;
+	unsigned n = fairq_slot_count(q);
+	int rc = 0;
+
+	for (unsigned s = 0; s < n && !rc; s++)
+		rc = metrics_sample(o, fairq_depth(q, s), "tenant", fairq_slot_name(q, s), NULL);
+	return rc;
+}
+
+static const struct {
+	const char *name;
+	enum metrics_type type;
+	const char *help;
+	metrics_collect_fn *collect;
+} fairq_families[] = {
+	{ "koban_events_parsed_total", METRICS_COUNTER,
+	  "Messages of the tenant decoded into an event.", collect_parsed },
+	{ "koban_events_parse_failed_total", METRICS_COUNTER,
+	  "Messages of the tenant that could not be decoded; kept raw with the error noted.",
+	  collect_parse_failed },
+	{ "koban_events_truncated_total", METRICS_COUNTER,
+	  "Messages of the tenant longer than the maximum size, cut to it.", collect_truncated },
+	{ "koban_events_throttled_total", METRICS_COUNTER,
+	  "Times a TCP/TLS sender of the tenant was paused because its queue was full or "
+	  "over its EPS limit.", collect_throttled },
+	{ "koban_events_dropped_total", METRICS_COUNTER,
+	  "Messages of the tenant dropped, by reason.", collect_dropped },
+	{ "koban_queue_depth", METRICS_GAUGE, "Messages waiting in the tenant's queue.",
+	  collect_depth },
+};
+
+int fairq_metrics_register(struct fairq *q)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(fairq_families); i++) {
+		int rc = metrics_register(fairq_families[i].name, fairq_families[i].type,
+					  fairq_families[i].help, fairq_families[i].collect, q);
+
+		if (rc < 0) {
+			if (i) /* roll back this call's families, not an earlier call's */
+				metrics_unregister(q);
+			return rc;
+		}
+	}
+	return 0;
 }

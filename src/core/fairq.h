@@ -34,6 +34,9 @@ enum drop_reason {
 	DROP_REASON_COUNT
 };
 
+/* The metric label of a drop reason ("queue_full", ...). */
+const char *fairq_drop_reason_name(enum drop_reason r);
+
 /* Counters of one tenant; updated with relaxed atomics, read by /metrics. */
 struct tenant_stats {
 	atomic_uint_fast64_t received[FAIRQ_MAX_LISTENERS]; /* by listener index */
@@ -60,7 +63,15 @@ enum fairq_push_result {
 struct fairq;
 
 int fairq_new(struct fairq **q, const struct fairq_config *cfg, struct err *e);
+/* Unregisters q's metrics (if registered), then frees it. */
 void fairq_free(struct fairq *q);
+/*
+ * Registers the per-tenant families with the metrics registry (core/metrics.h):
+ * koban_events_{parsed,parse_failed,truncated,throttled}_total{tenant},
+ * koban_events_dropped_total{tenant,reason} and koban_queue_depth{tenant}. One fair queue
+ * per process registers (the daemon's); a second gets -EEXIST.
+ */
+int fairq_metrics_register(struct fairq *q);
 
 /* Slot of tenant name[0..len), created on first use; -ENOSPC when all slots are taken. */
 int fairq_slot(struct fairq *q, const char *name, size_t len);

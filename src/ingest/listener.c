@@ -40,7 +40,6 @@ struct ingest {
 	struct tcp_loop *tcp;
 	int stop_fd; /* eventfd: written once by ingest_stop, never read, seen by every thread */
 	bool stopped;
-	bool metrics;  /* families registered with this as ctx */
 	struct framer_budget frame_memory; /* partial frames of every stream connection */
 };
 
@@ -128,7 +127,7 @@ enum drop_reason ingest_drop_reason(int why)
 	}
 }
 
-/* ---- metrics (core/metrics.h) ---- */
+/* ---- close reasons and the stream families (registered with the others below) ---- */
 
 static const char *const refuse_names[REFUSE_MAX] = {
 	[REFUSE_MAX_CONNECTIONS] = "max_connections",
@@ -215,42 +214,6 @@ static int collect_frame_memory(struct metrics_out *o, void *ctx)
 	struct ingest *in = ctx;
 
 	return metrics_sample(o, atomic_load(&in->frame_memory.used), NULL);
-}
-
-static const struct {
-	const char *name;
-	enum metrics_type type;
-	const char *help;
-	metrics_collect_fn *collect;
-} families[] = {
-	{ "koban_connections_refused_total", METRICS_COUNTER,
-	  "TCP/TLS connections closed right after accept, by reason.", collect_refused },
-	{ "koban_connections_evicted_total", METRICS_COUNTER,
-	  "Open TCP/TLS connections closed by koban, by reason.", collect_evicted },
-	{ "koban_listener_frames_cut_total", METRICS_COUNTER,
-	  "Unfinished messages lost when their TCP/TLS connection closed.", collect_cut },
-	{ "koban_udp_empty_datagrams_total", METRICS_COUNTER,
-	  "UDP datagrams with no message in them (empty or only line ends), ignored.",
-	  collect_empty },
-	{ "koban_stream_frame_memory_bytes", METRICS_GAUGE,
-	  "Bytes held for unfinished TCP/TLS messages, over all connections "
-	  "(at most syslog.tcp_frame_memory).", collect_frame_memory },
-};
-
-static int register_metrics(struct ingest *in, struct err *e)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(families); i++) {
-		int rc = metrics_register(families[i].name, families[i].type, families[i].help,
-					  families[i].collect, in);
-
-		if (rc < 0) {
-			metrics_unregister(in);
-			return err_set(e, rc, "listeners: cannot register metric %s: %s",
-				       families[i].name, strerror(-rc));
-		}
-		in->metrics = true;
-	}
-	return 0;
 }
 
 struct framer_budget *ingest_frame_budget(struct ingest *in)
@@ -415,9 +378,6 @@ int ingest_start(struct ingest **out, const struct config *c, struct fairq *q, s
 		rc = err_set(e, -errno, "listeners: eventfd: %s", strerror(errno));
 		goto fail;
 	}
-	rc = register_metrics(in, e);
-	if (rc < 0)
-		goto fail;
 	rc = start_threads(in, c, e);
 	if (rc < 0)
 		goto fail;
@@ -454,9 +414,8 @@ void ingest_free(struct ingest *in)
 {
 	if (!in)
 		return;
+	metrics_unregister(in);
 	ingest_stop(in);
-	if (in->metrics)
-		metrics_unregister(in);
 	for (size_t i = 0; i < in->n; i++)
 		mem_free(in->l[i].name);
 	tls_server_free(in->tls);
@@ -490,4 +449,113 @@ const char *ingest_listener_address(const struct ingest *in, size_t i)
 struct listener_stats *ingest_listener_stats(struct ingest *in, size_t i)
 {
 	return &in->l[i].stats;
+}
+
+/* ---- metrics ---- */
+
+static int collect_received(struct metrics_out *o, void *ctx)
+{
+	struct ingest *in = ctx;
+	size_t listeners = MIN(in->n, (size_t)FAIRQ_MAX_LISTENERS);
+	unsigned slots = fairq_slot_count(in->q);
+	int rc = 0;
+
+	for (unsigned s = 0; s < slots && !rc; s++) {
+		struct tenant_stats *st = fairq_stats(in->q, s);
+
+		for (size_t i = 0; i < listeners && !rc; i++)
+			rc = metrics_sample(o, atomic_load_explicit(&st->received[i],
+								    memory_order_relaxed),
+					    "tenant", fairq_slot_name(in->q, s), "listener",
+					    in->l[i].name, NULL);
+	}
+	return rc;
+}
+
+/* One sample per listener (UDP ones only when udp_only) of the counter at offset. */
+static int collect_listener_counter(struct metrics_out *o, struct ingest *in, size_t offset,
+				    bool udp_only)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < in->n && !rc; i++) {
+		const atomic_uint_fast64_t *c =
+			(const atomic_uint_fast64_t *)((const char *)&in->l[i].stats + offset);
+
+		if (udp_only && in->l[i].proto != LISTENER_UDP)
+			continue;
+		rc = metrics_sample(o, atomic_load_explicit(c, memory_order_relaxed), "listener",
+				    in->l[i].name, "protocol", config_proto_name(in->l[i].proto),
+				    NULL);
+	}
+	return rc;
+}
+
+#define LISTENER_COLLECTOR(field, udp_only)                                               \
+	static int collect_##field(struct metrics_out *o, void *in)                        \
+	{                                                                                  \
+		return collect_listener_counter(o, in, offsetof(struct listener_stats, field), \
+						udp_only);                                 \
+	}
+LISTENER_COLLECTOR(messages, false)
+LISTENER_COLLECTOR(bytes, false)
+LISTENER_COLLECTOR(truncated, false)
+LISTENER_COLLECTOR(connections, false)
+LISTENER_COLLECTOR(active, false)
+LISTENER_COLLECTOR(framing_errors, false)
+LISTENER_COLLECTOR(tls_failures, false)
+LISTENER_COLLECTOR(udp_overflow, true)
+
+static const struct {
+	const char *name;
+	enum metrics_type type;
+	const char *help;
+	metrics_collect_fn *collect;
+} ingest_families[] = {
+	{ "koban_events_received_total", METRICS_COUNTER,
+	  "Messages received for the tenant, by listener.", collect_received },
+	{ "koban_listener_messages_total", METRICS_COUNTER, "Messages framed by the listener.",
+	  collect_messages },
+	{ "koban_listener_bytes_total", METRICS_COUNTER,
+	  "Bytes of messages framed by the listener.", collect_bytes },
+	{ "koban_listener_truncated_total", METRICS_COUNTER,
+	  "Messages longer than the maximum size, cut to it.", collect_truncated },
+	{ "koban_listener_connections_total", METRICS_COUNTER, "Connections accepted.",
+	  collect_connections },
+	{ "koban_listener_active_connections", METRICS_GAUGE, "Connections open now.",
+	  collect_active },
+	{ "koban_listener_framing_errors_total", METRICS_COUNTER,
+	  "Connections closed for a malformed octet-counted frame.", collect_framing_errors },
+	{ "koban_listener_tls_failures_total", METRICS_COUNTER, "Failed TLS handshakes.",
+	  collect_tls_failures },
+	{ "koban_udp_receive_overflow_total", METRICS_COUNTER,
+	  "Datagrams the kernel dropped because the socket receive buffer was full "
+	  "(SO_RXQ_OVFL).", collect_udp_overflow },
+	{ "koban_connections_refused_total", METRICS_COUNTER,
+	  "TCP/TLS connections closed right after accept, by reason.", collect_refused },
+	{ "koban_connections_evicted_total", METRICS_COUNTER,
+	  "Open TCP/TLS connections closed by koban, by reason.", collect_evicted },
+	{ "koban_listener_frames_cut_total", METRICS_COUNTER,
+	  "Unfinished messages lost when their TCP/TLS connection closed.", collect_cut },
+	{ "koban_udp_empty_datagrams_total", METRICS_COUNTER,
+	  "UDP datagrams with no message in them (empty or only line ends), ignored.",
+	  collect_empty },
+	{ "koban_stream_frame_memory_bytes", METRICS_GAUGE,
+	  "Bytes held for unfinished TCP/TLS messages over all connections "
+	  "(at most syslog.tcp_frame_memory).", collect_frame_memory },
+};
+
+int ingest_metrics_register(struct ingest *in)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(ingest_families); i++) {
+		int rc = metrics_register(ingest_families[i].name, ingest_families[i].type,
+					  ingest_families[i].help, ingest_families[i].collect, in);
+
+		if (rc < 0) {
+			if (i) /* roll back this call's families, not an earlier call's */
+				metrics_unregister(in);
+			return rc;
+		}
+	}
+	return 0;
 }

@@ -78,7 +78,19 @@ struct listener_stats {
 int ingest_start(struct ingest **in, const struct config *c, struct fairq *q, struct router *r,
 		 struct err *e);
 void ingest_stop(struct ingest *in);
+/* Unregisters in's metrics (if registered), stops (if not yet stopped) and frees. */
 void ingest_free(struct ingest *in);
+/*
+ * Registers with the metrics registry (core/metrics.h): koban_events_received_total
+ * {tenant,listener} (every pair, zeros included, so rates start at once), the listener
+ * families koban_listener_*{listener,protocol} from struct listener_stats, and
+ * koban_udp_receive_overflow_total for the UDP listeners; for the stream listeners
+ * koban_connections_refused_total and koban_connections_evicted_total {listener,reason}
+ * (every reason, zeros included) and koban_listener_frames_cut_total{listener};
+ * koban_udp_empty_datagrams_total{listener}; the gauge koban_stream_frame_memory_bytes.
+ * One ingest per process registers.
+ */
+int ingest_metrics_register(struct ingest *in);
 
 size_t ingest_listener_count(const struct ingest *in);
 const char *ingest_listener_name(const struct ingest *in, size_t i);

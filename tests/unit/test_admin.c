@@ -1,11 +1,11 @@
-/* Unit tests of the admin HTTP listener: metrics text, escaping, routing, binding. */
+/* Unit tests of the admin HTTP listener and the fair queue's metric families: text, escaping, routing, binding. */
 #include "portal/admin.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/fairq.h"
 #include "core/msg.h"
-#include "ingest/listener.h"
+#include "core/metrics.h"
 #include "t.h"
 
 #include <arpa/inet.h>
@@ -18,77 +18,6 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
-
-/*
- * Test doubles. The listeners are a fixed table. config_parse_address and
- * config_proto_name are weak so that the real ones from core/config.c win when the
- * library has them, and these stand in while it does not.
- */
-struct ingest {
-	size_t n;
-	const char *name[3];
-	enum listener_proto proto[3];
-	struct listener_stats stats[3];
-};
-
-size_t ingest_listener_count(const struct ingest *in)
-{
-	return in->n;
-}
-
-const char *ingest_listener_name(const struct ingest *in, size_t i)
-{
-	return in->name[i];
-}
-
-enum listener_proto ingest_listener_proto(const struct ingest *in, size_t i)
-{
-	return in->proto[i];
-}
-
-struct listener_stats *ingest_listener_stats(struct ingest *in, size_t i)
-{
-	return &in->stats[i];
-}
-
-__attribute__((weak)) const char *config_proto_name(enum listener_proto p)
-{
-	return p == LISTENER_UDP ? "udp" : p == LISTENER_TCP ? "tcp" : "tls";
-}
-
-__attribute__((weak)) int config_parse_address(const char *s, struct sockaddr_storage *ss,
-					       unsigned *sslen, struct err *e)
-{
-	const char *colon = strrchr(s, ':');
-	char host[64];
-	int v6 = s[0] == '[';
-	size_t hlen;
-
-	memset(ss, 0, sizeof(*ss));
-	if (!colon || colon == s)
-		return err_set(e, -EINVAL, "%s: expected HOST:PORT", s);
-	hlen = (size_t)(colon - s) - (v6 ? 2 : 0);
-	if (hlen >= sizeof(host) || (v6 && colon[-1] != ']'))
-		return err_set(e, -EINVAL, "%s: expected HOST:PORT", s);
-	memcpy(host, s + v6, hlen);
-	host[hlen] = '\0';
-	if (v6) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons((uint16_t)atoi(colon + 1));
-		*sslen = sizeof(*a);
-		return inet_pton(AF_INET6, host, &a->sin6_addr) == 1 ? 0
-			: err_set(e, -EINVAL, "%s: bad IPv6 address", s);
-	}
-	struct sockaddr_in *a = (struct sockaddr_in *)ss;
-
-	a->sin_family = AF_INET;
-	a->sin_port = htons((uint16_t)atoi(colon + 1));
-	*sslen = sizeof(*a);
-	return inet_pton(AF_INET, host, &a->sin_addr) == 1 ? 0
-		: err_set(e, -EINVAL, "%s: bad IPv4 address", s);
-}
 
 /* ---- fixtures ---- */
 
@@ -115,19 +44,6 @@ static struct fairq *tenants(void)
 	return q;
 }
 
-static void fake_listeners(struct ingest *in)
-{
-	memset(in, 0, sizeof(*in));
-	in->n = 2;
-	in->name[0] = "udp";
-	in->proto[0] = LISTENER_UDP;
-	in->name[1] = "tcp \"main\"";
-	in->proto[1] = LISTENER_TCP;
-	atomic_store(&in->stats[0].udp_overflow, 11);
-	atomic_store(&in->stats[1].active, 4);
-	atomic_store(&in->stats[1].messages, 1000);
-}
-
 static bool has_line(const char *text, const char *line)
 {
 	size_t n = strlen(line);
@@ -143,18 +59,17 @@ static bool has_line(const char *text, const char *line)
 
 /* ---- rendering ---- */
 
-static void test_render_without_listeners(void)
+static void test_render_tenants(void)
 {
 	struct fairq *q = tenants();
 	struct buf out = BUF_INIT(1 << 20);
 
-	CHECK_INT(admin_metrics_render(&out, q, NULL), 0);
-	CHECK_LINE(out.p, "# HELP koban_events_received_total "
-		   "Messages received for the tenant, by listener.");
-	CHECK_LINE(out.p, "# TYPE koban_events_received_total counter");
-	/* Without listener names only the non-zero indices, labelled by number. */
-	CHECK_LINE(out.p, "koban_events_received_total{tenant=\"acme\",listener=\"1\"} 7");
-	CHECK(!strstr(out.p, "listener=\"0\""));
+	CHECK_INT(fairq_metrics_register(q), 0);
+	CHECK_INT(fairq_metrics_register(q), -EEXIST);
+	CHECK_INT(metrics_render(&out), 0);
+	CHECK_LINE(out.p, "# HELP koban_events_parsed_total "
+		   "Messages of the tenant decoded into an event.");
+	CHECK_LINE(out.p, "# TYPE koban_events_parsed_total counter");
 	CHECK_LINE(out.p, "koban_events_parsed_total{tenant=\"acme\"} 5");
 	CHECK_LINE(out.p, "koban_events_parse_failed_total{tenant=\"acme\"} 2");
 	CHECK_LINE(out.p, "koban_events_truncated_total{tenant=\"acme\"} 0");
@@ -167,32 +82,12 @@ static void test_render_without_listeners(void)
 	/* Escaped label value: backslash, quote and newline. */
 	CHECK_LINE(out.p, "koban_events_throttled_total{tenant=\"we\\\"ird\\\\name\\nx\"} 9");
 	CHECK_LINE(out.p, "koban_queue_depth{tenant=\"we\\\"ird\\\\name\\nx\"} 0");
-	CHECK(!strstr(out.p, "koban_listener_"));
 	buf_release(&out);
-	fairq_free(q);
-}
-
-static void test_render_with_listeners(void)
-{
-	struct fairq *q = tenants();
-	struct buf out = BUF_INIT(1 << 20);
-	struct ingest in;
-
-	fake_listeners(&in);
-	CHECK_INT(admin_metrics_render(&out, q, &in), 0);
-	CHECK_LINE(out.p, "koban_events_received_total{tenant=\"acme\",listener=\"udp\"} 0");
-	CHECK_LINE(out.p, "koban_events_received_total{tenant=\"acme\","
-		   "listener=\"tcp \\\"main\\\"\"} 7");
-	CHECK_LINE(out.p, "# TYPE koban_listener_messages_total counter");
-	CHECK_LINE(out.p, "koban_listener_messages_total{listener=\"tcp \\\"main\\\"\","
-		   "protocol=\"tcp\"} 1000");
-	CHECK_LINE(out.p, "# TYPE koban_listener_active_connections gauge");
-	CHECK_LINE(out.p, "koban_listener_active_connections{listener=\"tcp \\\"main\\\"\","
-		   "protocol=\"tcp\"} 4");
-	CHECK_LINE(out.p, "koban_udp_receive_overflow_total{listener=\"udp\",protocol=\"udp\"} 11");
-	CHECK(!strstr(out.p, "koban_udp_receive_overflow_total{listener=\"tcp"));
+	fairq_free(q); /* unregisters */
+	buf_init(&out, 1 << 20);
+	CHECK_INT(metrics_render(&out), 0);
+	CHECK(!strstr(out.p, "koban_events_parsed_total"));
 	buf_release(&out);
-	fairq_free(q);
 }
 
 static void test_render_limit(void)
@@ -200,7 +95,8 @@ static void test_render_limit(void)
 	struct fairq *q = tenants();
 	struct buf out = BUF_INIT(100);
 
-	CHECK_INT(admin_metrics_render(&out, q, NULL), -ENOSPC);
+	CHECK_INT(fairq_metrics_register(q), 0);
+	CHECK_INT(metrics_render(&out), -ENOSPC);
 	buf_release(&out);
 	fairq_free(q);
 }
@@ -263,11 +159,10 @@ static void test_http(void)
 	struct admin *a = NULL;
 	struct err e = ERR_INIT;
 	struct reply r;
-	struct ingest in;
 	int fds = count_fds();
 
-	fake_listeners(&in);
-	CHECK_INT(admin_start(&a, "127.0.0.1:0", q, &in, &e), 0);
+	CHECK_INT(fairq_metrics_register(q), 0);
+	CHECK_INT(admin_start(&a, "127.0.0.1:0", &e), 0);
 	if (!a) {
 		t_check(0, __FILE__, __LINE__, "admin_start: %s", e.msg);
 		fairq_free(q);
@@ -280,7 +175,7 @@ static void test_http(void)
 	CHECK_INT(r.status, 200);
 	CHECK(strstr(r.text.p, "\r\nContent-Type: text/plain; version=0.0.4; "
 			      "charset=utf-8\r\n"));
-	CHECK_INT(admin_metrics_render(&expect, q, &in), 0);
+	CHECK_INT(metrics_render(&expect), 0);
 	CHECK_STR(r.body, expect.p);
 	buf_release(&r.text);
 
@@ -317,7 +212,7 @@ static void test_ipv6(void)
 	struct err e = ERR_INIT;
 	struct reply r;
 
-	if (admin_start(&a, "[::1]:0", q, NULL, &e) < 0) {
+	if (admin_start(&a, "[::1]:0", &e) < 0) {
 		t_skip("no IPv6 loopback");
 		fairq_free(q);
 		return;
@@ -336,13 +231,13 @@ static void test_bad_addresses(void)
 	struct admin *a = NULL, *b = NULL;
 	struct err e = ERR_INIT;
 
-	CHECK(admin_start(&a, "not an address", q, NULL, &e) == -EINVAL);
+	CHECK(admin_start(&a, "not an address", &e) == -EINVAL);
 	CHECK(a == NULL);
 	CHECK(e.msg[0] != '\0');
 	/* A port in use: the message names the address. */
-	CHECK_INT(admin_start(&a, "127.0.0.1:0", q, NULL, &e), 0);
+	CHECK_INT(admin_start(&a, "127.0.0.1:0", &e), 0);
 	if (a) {
-		CHECK_INT(admin_start(&b, admin_address(a), q, NULL, &e), -EADDRINUSE);
+		CHECK_INT(admin_start(&b, admin_address(a), &e), -EADDRINUSE);
 		CHECK(b == NULL);
 		CHECK(strstr(e.msg, admin_address(a)) != NULL);
 		admin_stop(a);
@@ -352,8 +247,7 @@ static void test_bad_addresses(void)
 
 int main(void)
 {
-	T_RUN(test_render_without_listeners);
-	T_RUN(test_render_with_listeners);
+	T_RUN(test_render_tenants);
 	T_RUN(test_render_limit);
 	T_RUN(test_http);
 	T_RUN(test_ipv6);

@@ -7,12 +7,14 @@
  * here: the queue records every message it takes, with a capacity the test chooses.
  */
 #include "ingest/listener.h"
-#include "ingest/framing.h"
+#include "core/buf.h"
 #include "core/err.h"
 #include "core/ipaddr.h"
 #include "core/mem.h"
+#include "core/metrics.h"
 #include "core/msg.h"
 #include "enrich/route.h"
+#include "ingest/framing.h"
 #include "t.h"
 
 #include <arpa/inet.h>
@@ -55,6 +57,16 @@ int fairq_push(struct fairq *q, unsigned slot, struct msg **m, size_t n, size_t 
 struct tenant_stats *fairq_stats(struct fairq *q, unsigned slot)
 {
 	return &q_stats[slot];
+}
+
+unsigned fairq_slot_count(const struct fairq *q)
+{
+	return N_TENANTS;
+}
+
+const char *fairq_slot_name(const struct fairq *q, unsigned slot)
+{
+	return slot ? "t1" : "t0";
 }
 
 /* Messages starting with "<14>" belong to tenant 1, all others to tenant 0. */
@@ -362,6 +374,30 @@ static void test_tcp_both_framings_v4_v6(void)
 	ingest_free(in);
 }
 
+static bool registered(const char *family)
+{
+	struct buf out = BUF_INIT(1 << 20);
+	bool found = metrics_render(&out) == 0 && strstr(out.p, family);
+
+	buf_release(&out);
+	return found;
+}
+
+/* The families ingest registers: every tenant x listener pair, listeners by name. */
+static void check_metrics(struct ingest *in)
+{
+	struct buf out = BUF_INIT(1 << 20);
+
+	CHECK_INT(ingest_metrics_register(in), 0);
+	CHECK_INT(metrics_render(&out), 0);
+	CHECK(strstr(out.p, "\nkoban_events_received_total{tenant=\"t1\",listener=\"udp4\"} 0\n"));
+	CHECK(strstr(out.p, "\nkoban_events_received_total{tenant=\"t0\",listener=\"udp6\"} 100\n"));
+	CHECK(strstr(out.p, "\nkoban_listener_messages_total{listener=\"udp4\",protocol=\"udp\"} 100\n"));
+	CHECK(strstr(out.p, "\n# TYPE koban_listener_active_connections gauge\n"));
+	CHECK(strstr(out.p, "\nkoban_udp_receive_overflow_total{listener=\"udp6\",protocol=\"udp\"} 0\n"));
+	buf_release(&out);
+}
+
 static void test_udp_v4_v6(void)
 {
 	struct config c;
@@ -392,9 +428,11 @@ static void test_udp_v4_v6(void)
 	CHECK_INT(get(&ingest_listener_stats(in, 0)->messages), 100);
 	CHECK_INT(get(&q_stats[0].received[1]), 100);
 	CHECK_INT(get(&ingest_listener_stats(in, 0)->udp_overflow), 0);
+	check_metrics(in);
 	close(fd4);
 	close(fd6);
 	ingest_free(in);
+	CHECK(!registered("koban_listener_messages_total"));
 }
 
 static void test_udp_drops_counted_by_reason(void)
