@@ -1096,7 +1096,7 @@ static const char example[] =
 	"  tcp_idle_timeout: 0\n"
 	"  # Connections open at once from one source address (0 = no limit of its own).\n"
 	"  tcp_max_per_address: 64\n"
-	"  # Connections open at once on one stream listener (0 = tcp_max_connections).\n"
+	"  # Connections open at once on one stream listener (0 = no limit of its own).\n"
 	"  tcp_max_per_listener: 0\n"
 	"  # Seconds a message may take to arrive once its first byte did; a connection\n"
 	"  # still holding an unfinished message then is closed. 0 = no deadline.\n"

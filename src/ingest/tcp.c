@@ -13,6 +13,7 @@
 #include "ingest/listener.h"
 #include "ingest/tls.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -1017,8 +1018,7 @@ int tcp_start(struct tcp_loop **out, struct ingest *in, const struct config *c,
 	t->stop_tag = TAG_STOP;
 	t->max_message = c->max_message_size;
 	t->max_conns = c->tcp_max_connections;
-	t->max_per_listener = c->tcp_max_per_listener ? c->tcp_max_per_listener
-						      : c->tcp_max_connections;
+	t->max_per_listener = c->tcp_max_per_listener ? c->tcp_max_per_listener : UINT_MAX;
 	t->max_per_address = c->tcp_max_per_address;
 	t->idle_ns = (int64_t)c->tcp_idle_timeout * NS_PER_SEC;
 	t->frame_ns = (int64_t)c->tcp_frame_timeout * NS_PER_SEC;
