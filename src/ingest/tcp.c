@@ -899,7 +899,8 @@ static void drain(struct tcp_loop *t)
 static bool loop_once(struct tcp_loop *t, int timeout_ms)
 {
 	struct epoll_event ev[MAX_EVENTS];
-	int n = epoll_wait(t->epfd, ev, MAX_EVENTS, timeout_ms);
+	struct stream_sock *ready[MAX_EVENTS];
+	int n = epoll_wait(t->epfd, ev, MAX_EVENTS, timeout_ms), n_ready = 0;
 	bool stop = false;
 	int64_t now;
 
@@ -908,23 +909,25 @@ static bool loop_once(struct tcp_loop *t, int timeout_ms)
 		return true;
 	}
 	/*
-	 * Connections first: accepting may evict a connection, which must not have an
-	 * event left in ev[].
+	 * Sorted before anything runs, then connections first: accepting may evict (free)
+	 * a connection, which must not have an event left to handle.
 	 */
 	for (int i = 0; i < n; i++) {
 		enum tag *tag = ev[i].data.ptr;
 
-		if (*tag == TAG_STOP)
+		if (*tag == TAG_LISTEN) {
+			ready[n_ready++] = (struct stream_sock *)tag;
+			ev[i].data.ptr = NULL;
+		} else if (*tag == TAG_STOP) {
 			stop = true;
-		else if (*tag == TAG_CONN)
-			conn_event(t, (struct conn *)tag);
+			ev[i].data.ptr = NULL;
+		}
 	}
-	for (int i = 0; i < n; i++) {
-		enum tag *tag = ev[i].data.ptr;
-
-		if (*tag == TAG_LISTEN)
-			accept_all(t, (const struct stream_sock *)tag);
-	}
+	for (int i = 0; i < n; i++)
+		if (ev[i].data.ptr)
+			conn_event(t, ev[i].data.ptr);
+	for (int i = 0; i < n_ready; i++)
+		accept_all(t, ready[i]);
 	serve_waiting(t);
 	now = mono_ns();
 	if (t->accept_resume && now >= t->accept_resume) {
