@@ -8,6 +8,10 @@
  *  - TCP and TLS: one epoll thread for all stream listeners; framing is detected per
  *    connection (RFC 6587 octet counting when the first byte is a digit, else LF, also
  *    accepting CRLF and NUL); TLS with the configured certificate and key.
+ *    Hostile senders are bounded by connection limits (in all, per listener, per source
+ *    address), eviction of the oldest idle connection when full, a deadline for
+ *    unfinished messages and one memory budget for them (tcp.h); refusals and evictions
+ *    are counted by reason (struct listener_stats).
  * Messages longer than the configured maximum are truncated and counted. Each message
  * is routed to its tenant (router_route) and pushed to the fair queue:
  *  - UDP cannot wait: when the tenant's queue is full or over its EPS limit the message
