@@ -7,9 +7,12 @@
 #   make fuzz FUZZ_SECONDS=N   run every libFuzzer target for N seconds
 #   make bench        benchmarks, figures on stdout (see docs/PERFORMANCE.md)
 #   make demo         install, build, start koban with a demo tenant and sample data
+#   make install      the binary, a systemd unit, an example config and the docs under
+#                     PREFIX (default /usr/local), staged under DESTDIR when set
+#   make uninstall    removes what make install put there (never the config or the data)
 
 CC ?= cc
-PKGS := libmicrohttpd openssl sqlite3 yaml-0.1
+PKGS := libmicrohttpd openssl sqlite3 yaml-0.1 zlib libsodium
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wno-unused-parameter -Wvla
 CFLAGS ?= -O2 -g
@@ -44,7 +47,7 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 30
 
 .SECONDARY:
-.PHONY: all check test bootstrap demo bench fuzz fuzz-build clean tools
+.PHONY: all check test bootstrap demo bench fuzz fuzz-build clean tools install uninstall
 all: $(BIN) tools
 
 tools: $(UNIT_BIN) $(BENCH_BIN)
@@ -102,6 +105,57 @@ bench: bootstrap
 demo: bootstrap
 	@$(MAKE) --no-print-directory all
 	@scripts/demo
+
+# Installation. PREFIX=/usr puts the configuration in /etc, anything else in PREFIX/etc.
+# The unit runs `koban serve -c SYSCONFDIR/koban/koban.yaml` as user koban (created by
+# systemd-sysusers from the installed sysusers.d file) with its data in STATEDIR. An
+# existing koban.yaml is never overwritten: the fresh example goes next to it as
+# koban.yaml.example.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+DOCDIR ?= $(PREFIX)/share/doc/koban
+# fixed: the unit says StateDirectory=koban
+STATEDIR := /var/lib/koban
+INSTALL ?= install
+DIST_SED = sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	-e 's|@STATEDIR@|$(STATEDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g'
+
+# the binary to install; tests/integration/test_install.sh passes the one it tests
+INSTALL_BIN ?= koban
+
+install: $(INSTALL_BIN)
+	@[ "$(INSTALL_BIN)" != koban ] || [ "$(VARIANT)" = release ] || { echo "make install: installs the release build (run it without SAN=1 or TSAN=1)" >&2; exit 1; }
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/koban $(DESTDIR)$(DOCDIR)
+	$(INSTALL) -m 0755 $(INSTALL_BIN) $(DESTDIR)$(BINDIR)/koban
+	$(DIST_SED) dist/koban.service.in >$(DESTDIR)$(UNITDIR)/koban.service.tmp
+	chmod 0644 $(DESTDIR)$(UNITDIR)/koban.service.tmp
+	mv $(DESTDIR)$(UNITDIR)/koban.service.tmp $(DESTDIR)$(UNITDIR)/koban.service
+	$(DIST_SED) dist/koban.sysusers >$(DESTDIR)$(SYSUSERSDIR)/koban.conf
+	chmod 0644 $(DESTDIR)$(SYSUSERSDIR)/koban.conf
+	$(if $(findstring /,$(INSTALL_BIN)),,./)$(INSTALL_BIN) config example \
+		>$(DESTDIR)$(SYSCONFDIR)/koban/koban.yaml.tmp
+	sed 's|^data_dir: .*|data_dir: $(STATEDIR)|' $(DESTDIR)$(SYSCONFDIR)/koban/koban.yaml.tmp \
+		>$(DESTDIR)$(SYSCONFDIR)/koban/koban.yaml.example
+	rm -f $(DESTDIR)$(SYSCONFDIR)/koban/koban.yaml.tmp
+	chmod 0644 $(DESTDIR)$(SYSCONFDIR)/koban/koban.yaml.example
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/koban/koban.yaml ]; then \
+		echo "kept $(DESTDIR)$(SYSCONFDIR)/koban/koban.yaml (the new example is koban.yaml.example)"; \
+	else \
+		echo "$(INSTALL) -m 0644 koban.yaml.example koban.yaml"; \
+		$(INSTALL) -m 0644 $(DESTDIR)$(SYSCONFDIR)/koban/koban.yaml.example \
+			$(DESTDIR)$(SYSCONFDIR)/koban/koban.yaml; \
+	fi
+	$(INSTALL) -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/koban $(DESTDIR)$(UNITDIR)/koban.service \
+		$(DESTDIR)$(SYSUSERSDIR)/koban.conf $(DESTDIR)$(SYSCONFDIR)/koban/koban.yaml.example
+	rm -rf $(DESTDIR)$(DOCDIR)
+	@echo "kept $(DESTDIR)$(SYSCONFDIR)/koban/koban.yaml and $(STATEDIR) (remove them by hand)"
 
 clean:
 	rm -rf build koban

@@ -34,8 +34,8 @@ int tls_server_new(SSL_CTX **out, const struct config *c, struct err *e)
 
 	*out = NULL;
 	if (!c->tls_cert || !c->tls_key)
-		return err_set(e, -EINVAL,
-			       "tls: a TLS listener needs tls_cert and tls_key (PEM files)");
+		return err_set(e, -EINVAL, "tls: a TLS listener needs syslog.tls.cert and "
+			       "syslog.tls.key (PEM files)");
 	ctx = SSL_CTX_new(TLS_server_method());
 	if (!ctx)
 		return err_set(e, -ENOMEM, "tls: cannot create an OpenSSL context");
@@ -52,14 +52,14 @@ int tls_server_new(SSL_CTX **out, const struct config *c, struct err *e)
 	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
 #endif
 	if (SSL_CTX_use_certificate_chain_file(ctx, c->tls_cert) != 1)
-		return ctx_fail(ctx, e, "certificate (tls_cert)", c->tls_cert);
+		return ctx_fail(ctx, e, "certificate (syslog.tls.cert)", c->tls_cert);
 	if (SSL_CTX_use_PrivateKey_file(ctx, c->tls_key, SSL_FILETYPE_PEM) != 1)
-		return ctx_fail(ctx, e, "private key (tls_key)", c->tls_key);
+		return ctx_fail(ctx, e, "private key (syslog.tls.key)", c->tls_key);
 	if (SSL_CTX_check_private_key(ctx) != 1)
-		return ctx_fail(ctx, e, "private key (tls_key) with the certificate", c->tls_key);
+		return ctx_fail(ctx, e, "private key (syslog.tls.key) with the certificate", c->tls_key);
 	if (c->tls_ca) {
 		if (SSL_CTX_load_verify_locations(ctx, c->tls_ca, NULL) != 1)
-			return ctx_fail(ctx, e, "CA file (tls_ca)", c->tls_ca);
+			return ctx_fail(ctx, e, "CA file (syslog.tls.client_ca)", c->tls_ca);
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	}
 	*out = ctx;

@@ -188,13 +188,18 @@ static void test_eps_limit(void)
 {
 	struct fairq *q = new_queue(1000, 1 << 20, 16);
 	unsigned s = (unsigned)fairq_slot(q, "a", 1);
-	size_t first;
+	size_t first, later;
+	int64_t t0;
 	int why;
 
+	/*
+	 * Burst = eps: 20 at once, then one more per 50 ms. Pushing takes microseconds, but a
+	 * busy machine may pause this thread; the bound counts the tokens of the time it took.
+	 */
+	t0 = mono_ns();
 	fairq_set_eps(q, s, 20);
-	/* Burst = eps: about 20 in the first instant, the rest refused within the second. */
 	first = push_n(q, s, 50, 10, &why);
-	CHECK(first >= 20 && first <= 21);
+	CHECK(first >= 20 && first <= 21 + (size_t)((mono_ns() - t0) / 50000000));
 	CHECK_INT(why, FAIRQ_RATE_LIMITED);
 	CHECK(!fairq_can_push(q, s));
 	CHECK_INT(drain(q), first); /* popping gives no tokens back: only time does */
@@ -208,8 +213,10 @@ static void test_eps_limit(void)
 	CHECK_INT(why, FAIRQ_OK);
 	/* A lower limit takes effect at once too. */
 	drain(q);
+	t0 = mono_ns();
 	fairq_set_eps(q, s, 5);
-	CHECK(push_n(q, s, 50, 10, &why) <= 6);
+	later = push_n(q, s, 50, 10, &why);
+	CHECK(later <= 6 + (size_t)((mono_ns() - t0) / 200000000)); /* 5 at once, 1 per 200 ms */
 	CHECK_INT(why, FAIRQ_RATE_LIMITED);
 	fairq_free(q);
 }
@@ -352,68 +359,96 @@ static void test_out_of_memory(void)
 }
 
 /*
- * Flood: tenant A pushes at 20x its EPS limit, tenant B sends a steady trickle, two slow
- * consumers. A's queue fills and its messages wait; B's must all arrive, in order, and
- * wait far less than A's. Assertions compare delays with each other, not with the clock.
+ * Flood: tenant A pushes at 20x its EPS limit into a queue it keeps full, tenant B sends a
+ * steady trickle, two slow consumers. B's messages must all arrive, once and in order, and
+ * none may wait behind A's backlog. The test counts instead of timing (two busy cores make
+ * any delay or throughput ratio flaky): B's pushes and every pop happen under order_lock,
+ * so for each B message we know exactly how many A messages were popped between its push
+ * and its pop. Deficit round-robin with a quantum of 2 (and pops of at most 2) lets A take
+ * at most one turn per B turn: a B message with k of B's messages ahead of it waits behind
+ * at most QUANTUM * ((k + QUANTUM) / QUANTUM) of A's, however deep A's queue is. A FIFO
+ * would have made the first one wait behind all FLOOD_CAPACITY of them.
  */
-enum { FLOOD_EPS = 3000, FLOOD_PER_MS = FLOOD_EPS * 20 / 1000, B_MSGS = 100 };
+enum { FLOOD_EPS = 3000, FLOOD_PER_MS = FLOOD_EPS * 20 / 1000, B_MSGS = 100,
+       FLOOD_CAPACITY = 800, FLOOD_QUANTUM = 2 };
 
 struct flood {
 	struct fairq *q;
 	unsigned a, b;
 	atomic_bool stop_a;
 	size_t a_accepted, a_refused;
+	pthread_mutex_t order_lock;   /* B's pushes and every pop, so the counts below are exact */
+	size_t a_popped;              /* A messages popped so far, under order_lock */
+	size_t a_popped_at[B_MSGS];   /* a_popped when B message seq was pushed */
+	size_t b_ahead[B_MSGS];       /* B's queue depth when it was pushed */
+	size_t a_depth_at[B_MSGS];    /* A's queue depth when it was pushed */
+	size_t a_behind[B_MSGS];      /* A messages popped between its push and its pop */
+	bool b_pushed[B_MSGS];
 };
 
 struct consumer_result {
 	struct flood *f;
 	size_t got[2];           /* by tenant: 0 = A, 1 = B */
-	int64_t max_delay_ns[2];
 	uint32_t last_b_seq;     /* B sequence numbers are seen in increasing order */
 	bool b_in_order;
 	bool b_seen[B_MSGS];
 };
 
-static struct msg *stamped(unsigned tenant, uint32_t seq)
+static struct msg *tagged(unsigned tenant, uint32_t seq)
 {
 	struct msg *m = msg_new(&seq, sizeof(seq));
 
-	if (m) {
+	if (m)
 		m->tenant = (uint16_t)tenant;
-		m->received_ns = mono_ns();
-	}
 	return m;
+}
+
+static void flood_push(struct flood *f)
+{
+	struct msg *m[FLOOD_PER_MS];
+	size_t taken;
+
+	for (int i = 0; i < FLOOD_PER_MS; i++)
+		m[i] = tagged(f->a, 0);
+	fairq_push(f->q, f->a, m, FLOOD_PER_MS, &taken);
+	f->a_accepted += taken;
+	f->a_refused += FLOOD_PER_MS - taken;
+	for (size_t i = taken; i < FLOOD_PER_MS; i++)
+		msg_free(m[i]);
 }
 
 static void *flood_a(void *arg)
 {
 	struct flood *f = arg;
-	struct msg *m[FLOOD_PER_MS];
-	size_t taken;
 
 	while (!atomic_load(&f->stop_a)) {
-		for (int i = 0; i < FLOOD_PER_MS; i++)
-			m[i] = stamped(f->a, 0);
-		fairq_push(f->q, f->a, m, FLOOD_PER_MS, &taken);
-		f->a_accepted += taken;
-		f->a_refused += FLOOD_PER_MS - taken;
-		for (size_t i = taken; i < FLOOD_PER_MS; i++)
-			msg_free(m[i]);
+		flood_push(f);
 		sleep_ms(1);
 	}
 	return NULL;
 }
 
+static void push_b(struct flood *f, uint32_t seq)
+{
+	struct msg *m = tagged(f->b, seq);
+	size_t taken;
+
+	pthread_mutex_lock(&f->order_lock);
+	f->a_popped_at[seq] = f->a_popped;
+	f->b_ahead[seq] = fairq_depth(f->q, f->b);
+	f->a_depth_at[seq] = fairq_depth(f->q, f->a);
+	f->b_pushed[seq] = fairq_push(f->q, f->b, &m, 1, &taken) == FAIRQ_OK;
+	pthread_mutex_unlock(&f->order_lock);
+	if (!f->b_pushed[seq])
+		msg_free(m);
+}
+
 static void *steady_b(void *arg)
 {
 	struct flood *f = arg;
-	size_t taken;
 
-	for (uint32_t seq = 0; seq < B_MSGS; seq++) {
-		struct msg *m = stamped(f->b, seq);
-
-		if (fairq_push(f->q, f->b, &m, 1, &taken) != FAIRQ_OK)
-			msg_free(m);
+	for (uint32_t seq = 1; seq < B_MSGS; seq++) { /* 0 was pushed before the threads */
+		push_b(f, seq);
 		sleep_ms(10);
 	}
 	return NULL;
@@ -422,19 +457,33 @@ static void *steady_b(void *arg)
 static void *slow_consumer(void *arg)
 {
 	struct consumer_result *r = arg;
-	struct msg *out[2];
+	struct flood *f = r->f;
+	struct msg *out[FLOOD_QUANTUM];
 	size_t n;
 
 	r->b_in_order = true;
-	while ((n = fairq_pop(r->f->q, out, 2, 50)) > 0 || !fairq_closed(r->f->q)) {
+	for (;;) {
+		pthread_mutex_lock(&f->order_lock);
+		n = fairq_pop(f->q, out, FLOOD_QUANTUM, 50);
 		for (size_t i = 0; i < n; i++) {
-			int is_b = out[i]->tenant == r->f->b;
-			int64_t delay = mono_ns() - out[i]->received_ns;
+			uint32_t seq;
+
+			if (out[i]->tenant != f->b) {
+				f->a_popped++;
+				continue;
+			}
+			memcpy(&seq, out[i]->data, sizeof(seq));
+			if (seq < B_MSGS)
+				f->a_behind[seq] = f->a_popped - f->a_popped_at[seq];
+		}
+		pthread_mutex_unlock(&f->order_lock);
+		if (!n && fairq_closed(f->q))
+			break;
+		for (size_t i = 0; i < n; i++) {
+			int is_b = out[i]->tenant == f->b;
 			uint32_t seq;
 
 			r->got[is_b]++;
-			if (delay > r->max_delay_ns[is_b])
-				r->max_delay_ns[is_b] = delay;
 			if (is_b) {
 				memcpy(&seq, out[i]->data, sizeof(seq));
 				if (seq < B_MSGS)
@@ -453,18 +502,24 @@ static void *slow_consumer(void *arg)
 
 static void test_flood_does_not_delay_others(void)
 {
-	struct flood f = { .q = new_queue(800, 1 << 24, 2) };
+	struct flood f = { .q = new_queue(FLOOD_CAPACITY, 1 << 24, FLOOD_QUANTUM) };
 	struct consumer_result r[2];
 	pthread_t ta, tb, tc[2];
-	int64_t max_a = 0, max_b = 0;
-	size_t got_a = 0, got_b = 0;
+	size_t got_a = 0, got_b = 0, worst = 0, pushed_b = 0;
 	int64_t t0 = mono_ns();
 	double seconds;
 
 	memset(r, 0, sizeof(r));
+	pthread_mutex_init(&f.order_lock, NULL);
 	f.a = (unsigned)fairq_slot(f.q, "flood", 5);
 	f.b = (unsigned)fairq_slot(f.q, "steady", 6);
 	fairq_set_eps(f.q, f.a, FLOOD_EPS);
+	/* A's queue is full before anything else happens: B's first message meets the whole backlog. */
+	while (fairq_depth(f.q, f.a) < FLOOD_CAPACITY && f.a_refused == 0)
+		flood_push(&f);
+	CHECK_INT(fairq_depth(f.q, f.a), FLOOD_CAPACITY);
+	CHECK(f.a_refused > 0);
+	push_b(&f, 0);
 	for (int i = 0; i < 2; i++) {
 		r[i].f = &f;
 		pthread_create(&tc[i], NULL, slow_consumer, &r[i]);
@@ -480,21 +535,35 @@ static void test_flood_does_not_delay_others(void)
 		pthread_join(tc[i], NULL);
 		got_a += r[i].got[0];
 		got_b += r[i].got[1];
-		max_a = r[i].max_delay_ns[0] > max_a ? r[i].max_delay_ns[0] : max_a;
-		max_b = r[i].max_delay_ns[1] > max_b ? r[i].max_delay_ns[1] : max_b;
 		CHECK(r[i].b_in_order);
 	}
 	/* Every B message arrived exactly once; A got no more than its bucket allows. */
-	CHECK_INT(got_b, B_MSGS);
-	for (int seq = 0; seq < B_MSGS; seq++)
+	for (int seq = 0; seq < B_MSGS; seq++) {
+		CHECK(f.b_pushed[seq]);
+		pushed_b += f.b_pushed[seq];
 		CHECK(r[0].b_seen[seq] || r[1].b_seen[seq]);
+	}
+	CHECK_INT(got_b, B_MSGS);
+	CHECK_INT(pushed_b, B_MSGS);
 	CHECK_INT(got_a, f.a_accepted);
-	CHECK(f.a_refused > f.a_accepted);
 	CHECK(f.a_accepted <= (size_t)(FLOOD_EPS * (seconds + 1.0)));
-	/* A waited behind its own full queue; B did not wait behind A's. */
-	CHECK(max_b * 4 < max_a);
-	printf("flood: A accepted %zu refused %zu max delay %.1f ms; B %zu max delay %.1f ms\n",
-	       f.a_accepted, f.a_refused, max_a / 1e6, got_b, max_b / 1e6);
+	/* B's first message met A's full queue and was served after at most one turn of A's. */
+	CHECK_INT(f.a_depth_at[0], FLOOD_CAPACITY);
+	CHECK_INT(f.b_ahead[0], 0);
+	CHECK(f.a_behind[0] <= FLOOD_QUANTUM);
+	/* No B message waited behind more than A's turns between its own queue's turns. */
+	for (int seq = 0; seq < B_MSGS; seq++) {
+		size_t bound = FLOOD_QUANTUM * ((f.b_ahead[seq] + FLOOD_QUANTUM) / FLOOD_QUANTUM);
+
+		t_check(f.a_behind[seq] <= bound, __FILE__, __LINE__,
+			"B message %d (%zu of B's ahead) waited behind %zu of A's, more than %zu",
+			seq, f.b_ahead[seq], f.a_behind[seq], bound);
+		worst = f.a_behind[seq] > worst ? f.a_behind[seq] : worst;
+	}
+	printf("flood: A accepted %zu refused %zu; B %zu, each behind at most %zu of A's "
+	       "(A's queue held %zu when B began)\n",
+	       f.a_accepted, f.a_refused, got_b, worst, f.a_depth_at[0]);
+	pthread_mutex_destroy(&f.order_lock);
 	fairq_free(f.q);
 }
 

@@ -991,7 +991,7 @@ static void test_tls_bad_key_is_an_error(void)
 	CHECK(strstr(e.msg, "/nonexistent/cert.pem") != NULL);
 	c.tls_cert = NULL;
 	CHECK(ingest_start(&in, &c, NULL, NULL, &e) < 0);
-	CHECK(strstr(e.msg, "tls_cert") != NULL);
+	CHECK(strstr(e.msg, "syslog.tls.cert") != NULL);
 }
 
 int main(void)

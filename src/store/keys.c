@@ -1,0 +1,346 @@
+#include "store/keys.h"
+#include "core/compat.h"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "core/mem.h"
+
+#define MAGIC_LEN 8
+#define PATH_LEN 4096
+#define WRAPPED_LEN (KEYS_ID_BYTES + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + \
+		     KEYS_KEY_BYTES + crypto_aead_xchacha20poly1305_ietf_ABYTES)
+#define AD_PREFIX "koban-data-key"
+
+_Static_assert(KEYS_SEAL_OVERHEAD == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES +
+					     crypto_aead_xchacha20poly1305_ietf_ABYTES,
+	       "seal overhead");
+_Static_assert(KEYS_SIG_BYTES == crypto_sign_BYTES && KEYS_PUB_BYTES == crypto_sign_PUBLICKEYBYTES,
+	       "Ed25519 sizes");
+
+struct keys {
+	char *dir;
+	unsigned char master[KEYS_KEY_BYTES];
+	unsigned char sk[crypto_sign_SECRETKEYBYTES];
+	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+};
+
+static int crypto_ready(struct err *e)
+{
+	if (sodium_init() < 0)
+		return err_set(e, -EIO, "libsodium could not be initialised");
+	return 0;
+}
+
+static int key_path(char out[PATH_LEN], const char *dir, const char *name, struct err *e)
+{
+	int n = snprintf(out, PATH_LEN, "%s/%s", dir, name);
+
+	if (n < 0 || n >= PATH_LEN)
+		return err_set(e, -ENAMETOOLONG, "%s/%s: path too long", dir, name);
+	return 0;
+}
+
+static int sync_dir(const char *dir, struct err *e)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0 || fsync(fd) < 0)
+		rc = err_set(e, -errno, "cannot sync %s: %s", dir, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* Writes magic | data into a new file dir/name of the given mode, synced. */
+static int write_key_file(const char *dir, const char *name, const char *magic,
+			  const void *data, size_t len, mode_t mode, struct err *e)
+{
+	unsigned char buf[MAGIC_LEN + 128];
+	char path[PATH_LEN];
+	int fd, rc;
+
+	if ((rc = key_path(path, dir, name, e)))
+		return rc;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0)
+		return err_set(e, -errno, "cannot create %s: %s", path, strerror(errno));
+	memcpy(buf, magic, MAGIC_LEN);
+	memcpy(buf + MAGIC_LEN, data, len);
+	if (fchmod(fd, mode) < 0 || write(fd, buf, MAGIC_LEN + len) != (ssize_t)(MAGIC_LEN + len) ||
+	    fdatasync(fd) < 0) {
+		rc = err_set(e, errno ? -errno : -EIO, "cannot write %s: %s", path,
+			     strerror(errno ? errno : EIO));
+		close(fd);
+		unlink(path);
+		sodium_memzero(buf, sizeof(buf));
+		return rc;
+	}
+	close(fd);
+	sodium_memzero(buf, sizeof(buf));
+	return sync_dir(dir, e);
+}
+
+/* Reads dir/name: exactly magic | len bytes; a secret must be mode 0600 or stricter. */
+static int read_key_file(const char *dir, const char *name, const char *magic, void *data,
+			 size_t len, bool secret, struct err *e)
+{
+	unsigned char buf[MAGIC_LEN + 128 + 1];
+	char path[PATH_LEN];
+	struct stat st;
+	ssize_t n;
+	int fd, rc = 0;
+
+	if ((rc = key_path(path, dir, name, e)))
+		return rc;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return err_set(e, -errno, "cannot open %s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		rc = err_set(e, -EINVAL, "%s: not a regular file", path);
+	else if (secret && (st.st_mode & 077))
+		rc = err_set(e, -EPERM, "%s: mode %03o lets others read a secret key "
+				 "(expected 0600: chmod 600 %s)", path, st.st_mode & 0777, path);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n != (ssize_t)(MAGIC_LEN + len) || memcmp(buf, magic, MAGIC_LEN))
+		rc = err_set(e, -EBADMSG, "%s: not a koban key file of this kind (expected %zu "
+				 "bytes starting with %.8s)", path, MAGIC_LEN + len, magic);
+	else
+		memcpy(data, buf + MAGIC_LEN, len);
+	sodium_memzero(buf, sizeof(buf));
+	return rc;
+}
+
+static bool exists(const char *dir, const char *name)
+{
+	char path[PATH_LEN];
+
+	return key_path(path, dir, name, NULL) == 0 && access(path, F_OK) == 0;
+}
+
+int keys_init(const char *dir, struct err *e)
+{
+	unsigned char master[KEYS_KEY_BYTES], sk[crypto_sign_SECRETKEYBYTES],
+		pk[crypto_sign_PUBLICKEYBYTES];
+	int rc;
+
+	if ((rc = crypto_ready(e)))
+		return rc;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return err_set(e, -errno, "cannot create %s: %s", dir, strerror(errno));
+	if (exists(dir, "master.key") || exists(dir, "signing.key") || exists(dir, "signing.pub"))
+		return err_set(e, -EEXIST, "%s already holds keys; koban never replaces keys "
+				 "(the data they open would be lost)", dir);
+	randombytes_buf(master, sizeof(master));
+	crypto_sign_keypair(pk, sk);
+	rc = write_key_file(dir, "master.key", "KOBANMK1", master, sizeof(master), 0600, e);
+	if (!rc)
+		rc = write_key_file(dir, "signing.key", "KOBANSK1", sk, sizeof(sk), 0600, e);
+	if (!rc)
+		rc = write_key_file(dir, "signing.pub", "KOBANPK1", pk, sizeof(pk), 0644, e);
+	sodium_memzero(master, sizeof(master));
+	sodium_memzero(sk, sizeof(sk));
+	return rc;
+}
+
+int keys_open(struct keys **kp, const char *dir, bool create, struct err *e)
+{
+	struct keys *k;
+	int rc;
+
+	*kp = NULL;
+	if ((rc = crypto_ready(e)))
+		return rc;
+	if (create && !exists(dir, "master.key") && !exists(dir, "signing.key") &&
+	    (rc = keys_init(dir, e)))
+		return rc;
+	k = mem_calloc(1, sizeof(*k));
+	if (!k || !(k->dir = mem_strdup(dir))) {
+		mem_free(k);
+		return err_set(e, -ENOMEM, "out of memory");
+	}
+	rc = read_key_file(dir, "master.key", "KOBANMK1", k->master, sizeof(k->master), true, e);
+	if (!rc)
+		rc = read_key_file(dir, "signing.key", "KOBANSK1", k->sk, sizeof(k->sk), true, e);
+	if (!rc)
+		rc = read_key_file(dir, "signing.pub", "KOBANPK1", k->pk, sizeof(k->pk), false, e);
+	if (!rc && memcmp(k->sk + 32, k->pk, sizeof(k->pk)))
+		rc = err_set(e, -EBADMSG, "%s: signing.pub is not the public half of signing.key",
+			     dir);
+	if (rc) {
+		keys_close(k);
+		return rc;
+	}
+	*kp = k;
+	return 0;
+}
+
+void keys_close(struct keys *k)
+{
+	if (!k)
+		return;
+	mem_free(k->dir);
+	sodium_memzero(k, sizeof(*k));
+	mem_free(k);
+}
+
+/* ---- tenants' data keys ---- */
+
+static void tenant_file(char name[48], uint64_t tenant)
+{
+	snprintf(name, 48, "tenant-%llu.key", (unsigned long long)tenant);
+}
+
+static void wrap_ad(unsigned char ad[sizeof(AD_PREFIX) - 1 + 8 + KEYS_ID_BYTES], uint64_t tenant,
+		    const unsigned char id[KEYS_ID_BYTES])
+{
+	memcpy(ad, AD_PREFIX, sizeof(AD_PREFIX) - 1);
+	for (int i = 0; i < 8; i++)
+		ad[sizeof(AD_PREFIX) - 1 + i] = (unsigned char)(tenant >> (8 * i));
+	memcpy(ad + sizeof(AD_PREFIX) - 1 + 8, id, KEYS_ID_BYTES);
+}
+
+static int tenant_create(struct keys *k, uint64_t tenant, struct keys_data_key *out,
+			 struct err *e)
+{
+	unsigned char w[WRAPPED_LEN], ad[sizeof(AD_PREFIX) - 1 + 8 + KEYS_ID_BYTES];
+	unsigned char *nonce = w + KEYS_ID_BYTES, *ct = nonce + 24;
+	char name[48];
+	int rc;
+
+	randombytes_buf(out->key, sizeof(out->key));
+	randombytes_buf(out->id, sizeof(out->id));
+	memcpy(w, out->id, KEYS_ID_BYTES);
+	randombytes_buf(nonce, 24);
+	wrap_ad(ad, tenant, out->id);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(ct, NULL, out->key, sizeof(out->key), ad,
+						   sizeof(ad), NULL, nonce, k->master);
+	tenant_file(name, tenant);
+	rc = write_key_file(k->dir, name, "KOBANDK1", w, sizeof(w), 0600, e);
+	if (rc)
+		sodium_memzero(out, sizeof(*out));
+	return rc;
+}
+
+int keys_tenant(struct keys *k, uint64_t tenant, bool create, struct keys_data_key *out,
+		struct err *e)
+{
+	unsigned char w[WRAPPED_LEN], ad[sizeof(AD_PREFIX) - 1 + 8 + KEYS_ID_BYTES];
+	const unsigned char *nonce = w + KEYS_ID_BYTES, *ct = nonce + 24;
+	char name[48];
+	int rc;
+
+	tenant_file(name, tenant);
+	if (!exists(k->dir, name)) {
+		if (create)
+			return tenant_create(k, tenant, out, e);
+		return err_set(e, -ENOENT, "%s/%s: the tenant has no data key (erased, or the "
+				 "key directory is not the one its data was written with)",
+			       k->dir, name);
+	}
+	if ((rc = read_key_file(k->dir, name, "KOBANDK1", w, sizeof(w), true, e)))
+		return rc;
+	memcpy(out->id, w, KEYS_ID_BYTES);
+	wrap_ad(ad, tenant, out->id);
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(out->key, NULL, NULL, ct,
+						       KEYS_KEY_BYTES + 16, ad, sizeof(ad), nonce,
+						       k->master) < 0) {
+		sodium_memzero(out, sizeof(*out));
+		return err_set(e, -EKEYREJECTED, "%s/%s: the master key does not open this data "
+				 "key (wrong master.key, or the file belongs to another tenant)",
+			       k->dir, name);
+	}
+	return 0;
+}
+
+int keys_tenant_destroy(struct keys *k, uint64_t tenant, unsigned char id_hash[32],
+			struct err *e)
+{
+	unsigned char w[WRAPPED_LEN], junk[MAGIC_LEN + WRAPPED_LEN];
+	char name[48], path[PATH_LEN];
+	int fd, rc;
+
+	tenant_file(name, tenant);
+	if ((rc = key_path(path, k->dir, name, e)))
+		return rc;
+	if ((rc = read_key_file(k->dir, name, "KOBANDK1", w, sizeof(w), true, e)))
+		return rc;
+	crypto_generichash(id_hash, 32, w, KEYS_ID_BYTES, NULL, 0);
+	/* Overwrite before removing, so the wrapped key is not left in the freed blocks. */
+	randombytes_buf(junk, sizeof(junk));
+	fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || pwrite(fd, junk, sizeof(junk), 0) != (ssize_t)sizeof(junk) ||
+	    fdatasync(fd) < 0) {
+		rc = err_set(e, -errno, "cannot overwrite %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	close(fd);
+	if (unlink(path) < 0)
+		return err_set(e, -errno, "cannot remove %s: %s", path, strerror(errno));
+	return sync_dir(k->dir, e);
+}
+
+/* ---- blocks and signatures ---- */
+
+static void block_ad(unsigned char ad[8], uint64_t block_id)
+{
+	for (int i = 0; i < 8; i++)
+		ad[i] = (unsigned char)(block_id >> (8 * i));
+}
+
+int keys_seal(const struct keys_data_key *dk, uint64_t block_id, const void *in, size_t len,
+	      unsigned char *out)
+{
+	unsigned char ad[8];
+
+	block_ad(ad, block_id);
+	randombytes_buf(out, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+						   NULL, in, len, ad, sizeof(ad), NULL, out,
+						   dk->key);
+	return 0;
+}
+
+int keys_unseal(const struct keys_data_key *dk, uint64_t block_id, const unsigned char *in,
+		size_t len, void *out)
+{
+	unsigned char ad[8];
+
+	if (len < KEYS_SEAL_OVERHEAD)
+		return -EBADMSG;
+	block_ad(ad, block_id);
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+		    out, NULL, NULL, in + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+		    len - crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, ad, sizeof(ad), in,
+		    dk->key) < 0)
+		return -EBADMSG;
+	return 0;
+}
+
+void keys_sign(struct keys *k, const void *msg, size_t len, unsigned char sig[KEYS_SIG_BYTES])
+{
+	crypto_sign_detached(sig, NULL, msg, len, k->sk);
+}
+
+void keys_public(struct keys *k, unsigned char pub[KEYS_PUB_BYTES])
+{
+	memcpy(pub, k->pk, KEYS_PUB_BYTES);
+}
+
+int keys_verify(const unsigned char pub[KEYS_PUB_BYTES], const void *msg, size_t len,
+		const unsigned char sig[KEYS_SIG_BYTES])
+{
+	if (sodium_init() < 0)
+		return -EIO;
+	return crypto_sign_verify_detached(sig, msg, len, pub) == 0 ? 0 : -EBADMSG;
+}

@@ -1,0 +1,81 @@
+/*
+ * keys.h - the installation's keys (libsodium): a master key that wraps every tenant's data
+ * key, and an Ed25519 key that signs deletion certificates.
+ *
+ * Files, in a directory of mode 0700 (DATA_DIR/keys by default; `koban key init` can put
+ * them elsewhere, e.g. on separate media), each of mode 0600 and refused when group or others
+ * may read it:
+ *   master.key     "KOBANMK1" | 32 random bytes
+ *   signing.key    "KOBANSK1" | Ed25519 secret key (64 bytes: seed and public key)
+ *   signing.pub    "KOBANPK1" | Ed25519 public key (32 bytes; mode 0644, may be published)
+ *   tenant-N.key   a tenant's data key, wrapped by the master key:
+ *                  "KOBANDK1" | key id (16) | nonce (24) |
+ *                  XChaCha20-Poly1305(data key; AD = "koban-data-key" | tenant | key id)
+ * A tenant's data never sits beside its key: the store keeps data under DATA_DIR/tenants/
+ * and the keys here. Destroying a tenant's key file (overwritten, synced, removed) makes
+ * every copy of its data unreadable: that is the crypto-erasure of a deletion certificate.
+ *
+ * Block encryption (keys_seal/keys_unseal): XChaCha20-Poly1305 with a random nonce and the
+ * block id as associated data, so a block moved to another place or tenant fails to open.
+ *
+ * Errors name the file: a missing key, a wrong master key (the data key does not unwrap),
+ * a damaged file or loose permissions; never garbage.
+ *
+ * Memory: keys_close() wipes every key it held. Threads: keys_open/keys_close on one
+ * thread; keys_tenant* from one thread at a time; keys_seal, keys_unseal, keys_sign and
+ * keys_verify from any thread.
+ */
+#ifndef STORE_KEYS_H
+#define STORE_KEYS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct err;
+struct keys;
+
+#define KEYS_ID_BYTES 16
+#define KEYS_KEY_BYTES 32
+#define KEYS_SIG_BYTES 64
+#define KEYS_PUB_BYTES 32
+#define KEYS_SEAL_OVERHEAD (24 + 16) /* nonce + tag */
+
+struct keys_data_key {
+	unsigned char key[KEYS_KEY_BYTES];
+	unsigned char id[KEYS_ID_BYTES];
+};
+
+/* Creates master.key, signing.key and signing.pub in dir (made 0700); -EEXIST when any exists. */
+int keys_init(const char *dir, struct err *e);
+/* Opens the keys in dir; with create, keys_init() first when dir holds none. */
+int keys_open(struct keys **k, const char *dir, bool create, struct err *e);
+void keys_close(struct keys *k);
+
+/*
+ * The data key of tenant: unwrapped from tenant-N.key, or (create) made and stored when the
+ * tenant has none. -ENOENT without create; -EKEYREJECTED when the master key does not open it.
+ */
+int keys_tenant(struct keys *k, uint64_t tenant, bool create, struct keys_data_key *out,
+		struct err *e);
+/*
+ * Destroys the tenant's data key file and sets id_hash to BLAKE2b-256 of its key id (for the
+ * certificate). -ENOENT when the tenant has no key.
+ */
+int keys_tenant_destroy(struct keys *k, uint64_t tenant, unsigned char id_hash[32],
+			struct err *e);
+
+/* out must hold len + KEYS_SEAL_OVERHEAD bytes. */
+int keys_seal(const struct keys_data_key *dk, uint64_t block_id, const void *in, size_t len,
+	      unsigned char *out);
+/* in holds len bytes (>= KEYS_SEAL_OVERHEAD); out len - KEYS_SEAL_OVERHEAD. -EBADMSG if forged. */
+int keys_unseal(const struct keys_data_key *dk, uint64_t block_id, const unsigned char *in,
+		size_t len, void *out);
+
+void keys_sign(struct keys *k, const void *msg, size_t len, unsigned char sig[KEYS_SIG_BYTES]);
+void keys_public(struct keys *k, unsigned char pub[KEYS_PUB_BYTES]);
+/* 0 when sig is pub's signature of msg, else -EBADMSG. */
+int keys_verify(const unsigned char pub[KEYS_PUB_BYTES], const void *msg, size_t len,
+		const unsigned char sig[KEYS_SIG_BYTES]);
+
+#endif

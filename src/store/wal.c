@@ -1,0 +1,909 @@
+#include "store/wal.h"
+#include "core/compat.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define LOG_MODULE "wal"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+
+#define FILE_MAGIC "KOBANWAL"
+#define FILE_VERSION 1
+#define FILE_HEADER 24
+#define RECORD_HEADER 32
+#define DEFAULT_FILE_MAX (64u << 20)
+#define PENDING_MAX (1u << 16) /* records awaiting their commit, per shard */
+#define PATH_MAX_LEN 4096
+
+/*
+ * Locking, per shard: `lock` guards the writer state (fd, sizes, LSNs, pending records,
+ * file list); `sync_lock` is held across an fdatasync and across a switch to a new file,
+ * so the commit thread never syncs a descriptor the writer is closing. Order: sync_lock,
+ * then lock. durable_lsn is read without a lock.
+ */
+struct pending {
+	uint64_t lsn;
+	uint64_t tenant;
+	uint32_t count;
+};
+
+struct wal_shard {
+	pthread_mutex_t lock;
+	pthread_mutex_t sync_lock;
+	char *dir;
+	int fd;              /* current file, -1 until the first append */
+	size_t file_bytes;   /* of the current file */
+	uint64_t next_lsn;
+	uint64_t appended_lsn;
+	atomic_uint_fast64_t durable_lsn;
+	uint64_t checkpoint_lsn;
+	struct pending *pending; /* ring of PENDING_MAX */
+	size_t p_head, p_count;
+	uint64_t *files;     /* first LSNs of the files on disk, ascending */
+	size_t n_files, files_cap;
+	uint64_t *file_sizes;
+};
+
+struct wal {
+	struct wal_config cfg;
+	size_t file_max;
+	unsigned n_shards;   /* shards on disk or configured, whichever is more */
+	struct wal_shard shards[WAL_MAX_SHARDS];
+
+	pthread_t thread;
+	bool thread_started;
+	pthread_mutex_t wait_lock;
+	pthread_cond_t wake;      /* commit thread: stop */
+	pthread_cond_t committed; /* wal_wait_durable */
+	bool stopping;
+
+	atomic_uint_fast64_t appended_records, appended_bytes, commits, commit_ns, write_errors,
+		sync_errors, replayed_records, torn_bytes, bytes_on_disk;
+};
+
+#define COUNT(c, k) atomic_fetch_add_explicit(&(c), (k), memory_order_relaxed)
+
+static void put32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+static uint32_t record_crc(const unsigned char *hdr, const void *payload, size_t len)
+{
+	uLong crc = crc32(0L, hdr + 8, RECORD_HEADER - 8);
+
+	/* zlib takes uInt lengths; payloads stay far below 4 GiB (WAL_MAX_PAYLOAD). */
+	return (uint32_t)crc32(crc, payload, (uInt)len);
+}
+
+static int path_of(char out[PATH_MAX_LEN], const char *dir, const char *name, struct err *e)
+{
+	int n = snprintf(out, PATH_MAX_LEN, "%s/%s", dir, name);
+
+	if (n < 0 || n >= PATH_MAX_LEN)
+		return err_set(e, -ENAMETOOLONG, "%s/%s: path too long", dir, name);
+	return 0;
+}
+
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+static int make_dir(const char *dir, struct err *e)
+{
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+		return err_set(e, -errno, "cannot create %s: %s", dir, strerror(errno));
+	return 0;
+}
+
+/* ---- the shard's list of files ---- */
+
+static int files_add(struct wal_shard *s, uint64_t first_lsn, uint64_t size)
+{
+	if (s->n_files == s->files_cap) {
+		size_t cap = s->files_cap ? 2 * s->files_cap : 16;
+		uint64_t *f = mem_realloc(s->files, cap * sizeof(*f));
+		uint64_t *z;
+
+		if (!f)
+			return -ENOMEM;
+		s->files = f;
+		z = mem_realloc(s->file_sizes, cap * sizeof(*z));
+		if (!z)
+			return -ENOMEM;
+		s->file_sizes = z;
+		s->files_cap = cap;
+	}
+	s->files[s->n_files] = first_lsn;
+	s->file_sizes[s->n_files++] = size;
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* A name of 16 lower-case hex digits and ".wal": its first LSN, else 0. */
+static uint64_t file_first_lsn(const char *name)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 16; i++) {
+		char c = name[i];
+
+		if (c >= '0' && c <= '9')
+			v = v << 4 | (uint64_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v = v << 4 | (uint64_t)(c - 'a' + 10);
+		else
+			return 0;
+	}
+	return strcmp(name + 16, ".wal") ? 0 : v;
+}
+
+static void file_name(char out[32], uint64_t first_lsn)
+{
+	snprintf(out, 32, "%016llx.wal", (unsigned long long)first_lsn);
+}
+
+static int list_files(struct wal_shard *s, struct err *e)
+{
+	DIR *d = opendir(s->dir);
+	struct dirent *de;
+	int rc = 0;
+
+	if (!d)
+		return err_set(e, -errno, "cannot read %s: %s", s->dir, strerror(errno));
+	while (!rc && (de = readdir(d))) {
+		uint64_t first = file_first_lsn(de->d_name);
+
+		if (first && (rc = files_add(s, first, 0)))
+			err_set(e, rc, "out of memory");
+	}
+	closedir(d);
+	if (!rc && s->n_files > 1) /* sizes are all 0 here: only the LSNs need sorting */
+		qsort(s->files, s->n_files, sizeof(*s->files), cmp_u64);
+	return rc;
+}
+
+/* ---- checkpoint ---- */
+
+static int checkpoint_read(struct wal_shard *s, struct err *e)
+{
+	char path[PATH_MAX_LEN];
+	unsigned char b[12];
+	ssize_t n;
+	int fd, rc;
+
+	if ((rc = path_of(path, s->dir, "checkpoint", e)))
+		return rc;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return err_set(e, -errno, "cannot open %s: %s", path, strerror(errno));
+	}
+	n = read(fd, b, sizeof(b));
+	close(fd);
+	if (n != (ssize_t)sizeof(b) || (uint32_t)crc32(0L, b, 8) != get32(b + 8))
+		return err_set(e, -EBADMSG, "%s: damaged checkpoint (expected 12 bytes with a "
+				 "matching CRC)", path);
+	s->checkpoint_lsn = get64(b);
+	return 0;
+}
+
+static int checkpoint_write(struct wal_shard *s, uint64_t lsn, struct err *e)
+{
+	char path[PATH_MAX_LEN], tmp[PATH_MAX_LEN];
+	unsigned char b[12];
+	int fd, rc;
+
+	put64(b, lsn);
+	put32(b + 8, (uint32_t)crc32(0L, b, 8));
+	if ((rc = path_of(path, s->dir, "checkpoint", e)) ||
+	    (rc = path_of(tmp, s->dir, "checkpoint.tmp", e)))
+		return rc;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return err_set(e, -errno, "cannot create %s: %s", tmp, strerror(errno));
+	if (write(fd, b, sizeof(b)) != (ssize_t)sizeof(b) || fdatasync(fd) < 0) {
+		rc = err_set(e, errno ? -errno : -EIO, "cannot write %s: %s", tmp,
+			     strerror(errno ? errno : EIO));
+		close(fd);
+		return rc;
+	}
+	close(fd);
+	if (rename(tmp, path) < 0)
+		return err_set(e, -errno, "cannot rename %s: %s", tmp, strerror(errno));
+	if ((rc = fsync_dir(s->dir)) < 0)
+		return err_set(e, rc, "cannot sync %s: %s", s->dir, strerror(-rc));
+	s->checkpoint_lsn = lsn;
+	return 0;
+}
+
+/* ---- replay ---- */
+
+struct replay_pos {
+	const char *path;
+	const unsigned char *p;
+	size_t size;
+	size_t off;
+	uint64_t expect_lsn; /* 0 until the first record */
+};
+
+/*
+ * Checks the record at pos->off. Returns its payload length, or -1 with *why set when the
+ * bytes there are not a whole, valid record.
+ */
+static long record_at(const struct replay_pos *pos, unsigned shard, const char **why)
+{
+	const unsigned char *h = pos->p + pos->off;
+	size_t left = pos->size - pos->off;
+	uint32_t len;
+
+	if (left < RECORD_HEADER) {
+		*why = "short record header";
+		return -1;
+	}
+	len = get32(h);
+	if (len > WAL_MAX_PAYLOAD) {
+		*why = "record length over the maximum";
+		return -1;
+	}
+	if (left - RECORD_HEADER < len) {
+		*why = "record shorter than its length";
+		return -1;
+	}
+	if (record_crc(h, h + RECORD_HEADER, len) != get32(h + 4)) {
+		*why = "checksum mismatch";
+		return -1;
+	}
+	if (pos->expect_lsn && get64(h + 8) != pos->expect_lsn) {
+		*why = "LSN out of sequence";
+		return -1;
+	}
+	return (long)len;
+}
+
+static int replay_records(struct wal *w, unsigned shard, struct replay_pos *pos, bool last,
+			  struct err *e)
+{
+	struct wal_shard *s = &w->shards[shard];
+
+	while (pos->off < pos->size) {
+		const unsigned char *h = pos->p + pos->off;
+		const char *why = NULL;
+		long len = record_at(pos, shard, &why);
+		uint64_t lsn;
+		int rc;
+
+		if (len < 0) {
+			if (last)
+				return 1; /* a torn tail: the caller cuts it */
+			return err_set(e, -EBADMSG, "%s: offset %zu: %s (the log is damaged; "
+					 "see docs/store.md)", pos->path, pos->off, why);
+		}
+		lsn = get64(h + 8);
+		if (lsn > s->checkpoint_lsn && w->cfg.replay) {
+			rc = w->cfg.replay(w->cfg.ctx, shard, lsn, get64(h + 16), get32(h + 24),
+					   h + RECORD_HEADER, (size_t)len);
+			if (rc < 0)
+				return err_set(e, rc, "%s: offset %zu: the record could not be "
+						 "replayed", pos->path, pos->off);
+		}
+		if (lsn > s->checkpoint_lsn)
+			COUNT(w->replayed_records, 1);
+		pos->expect_lsn = lsn + 1;
+		pos->off += RECORD_HEADER + (size_t)len;
+	}
+	return 0;
+}
+
+static int check_file_header(const struct replay_pos *pos, unsigned shard, uint64_t first)
+{
+	return pos->size >= FILE_HEADER && !memcmp(pos->p, FILE_MAGIC, 8) &&
+	       get32(pos->p + 8) == FILE_VERSION && get32(pos->p + 12) == shard &&
+	       get64(pos->p + 16) == first;
+}
+
+/* Cuts a torn tail at pos->off (a file without a whole header goes entirely). */
+static int cut_tail(struct wal *w, struct wal_shard *s, struct replay_pos *pos, struct err *e)
+{
+	size_t cut = pos->size - pos->off;
+
+	log_warn("%s: cutting %zu bytes of a record torn by a crash at offset %zu", pos->path,
+		 cut, pos->off);
+	COUNT(w->torn_bytes, cut);
+	if (pos->off <= FILE_HEADER) { /* no whole record: the file goes (its name is reused) */
+		if (unlink(pos->path) < 0)
+			return err_set(e, -errno, "cannot remove %s: %s", pos->path,
+				       strerror(errno));
+		s->n_files--;
+		return 0;
+	}
+	if (truncate(pos->path, (off_t)pos->off) < 0)
+		return err_set(e, -errno, "cannot truncate %s: %s", pos->path, strerror(errno));
+	s->file_sizes[s->n_files - 1] = pos->off;
+	return 0;
+}
+
+static int remove_empty_last(struct wal *w, struct wal_shard *s, const char *path,
+			     struct err *e)
+{
+	if (unlink(path) < 0)
+		return err_set(e, -errno, "cannot remove %s: %s", path, strerror(errno));
+	s->n_files--;
+	return 0;
+}
+
+static int replay_file(struct wal *w, unsigned shard, size_t i, struct err *e)
+{
+	struct wal_shard *s = &w->shards[shard];
+	bool last = i + 1 == s->n_files;
+	struct replay_pos pos = { 0 };
+	char path[PATH_MAX_LEN], name[32];
+	struct stat st;
+	void *map = NULL;
+	int fd, rc;
+
+	file_name(name, s->files[i]);
+	if ((rc = path_of(path, s->dir, name, e)))
+		return rc;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		rc = err_set(e, -errno, "cannot open %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	pos.path = path;
+	pos.size = (size_t)st.st_size;
+	s->file_sizes[i] = pos.size;
+	if (pos.size) {
+		map = mmap(NULL, pos.size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (map == MAP_FAILED) {
+			map = NULL;
+			rc = err_set(e, -errno, "cannot map %s: %s", path, strerror(errno));
+			goto fail;
+		}
+	}
+	pos.p = map;
+	if (!check_file_header(&pos, shard, s->files[i])) {
+		rc = last && pos.size < FILE_HEADER ? 1
+			: err_set(e, -EBADMSG, "%s: not a koban WAL file of shard %u starting at "
+				  "LSN %llu", path, shard, (unsigned long long)s->files[i]);
+	} else {
+		pos.off = FILE_HEADER;
+		pos.expect_lsn = s->files[i];
+		rc = replay_records(w, shard, &pos, last, e);
+	}
+	if (rc == 1)
+		rc = cut_tail(w, s, &pos, e);
+	else if (!rc && last && pos.size == FILE_HEADER)
+		rc = remove_empty_last(w, s, path, e); /* its name is the next file's */
+	if (!rc && pos.expect_lsn > s->next_lsn)
+		s->next_lsn = pos.expect_lsn;
+fail:
+	if (map)
+		munmap(map, pos.size);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+static int replay_shard(struct wal *w, unsigned shard, struct err *e)
+{
+	struct wal_shard *s = &w->shards[shard];
+	int rc;
+
+	if ((rc = checkpoint_read(s, e)) || (rc = list_files(s, e)))
+		return rc;
+	s->next_lsn = s->checkpoint_lsn + 1;
+	for (size_t i = 0; i < s->n_files && !rc; i++) {
+		/* The last file may be removed whole when its header was torn. */
+		rc = replay_file(w, shard, i, e);
+	}
+	for (size_t i = 0; i < s->n_files; i++)
+		COUNT(w->bytes_on_disk, s->file_sizes[i]);
+	s->appended_lsn = s->next_lsn - 1;
+	atomic_store(&s->durable_lsn, s->appended_lsn);
+	return rc;
+}
+
+/* ---- appending ---- */
+
+static int open_new_file(struct wal *w, struct wal_shard *s, unsigned shard, struct err *e)
+{
+	unsigned char h[FILE_HEADER];
+	char path[PATH_MAX_LEN], name[32];
+	int fd, rc;
+
+	file_name(name, s->next_lsn);
+	if ((rc = path_of(path, s->dir, name, e)))
+		return rc;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return err_set(e, -errno, "cannot create %s: %s", path, strerror(errno));
+	memcpy(h, FILE_MAGIC, 8);
+	put32(h + 8, FILE_VERSION);
+	put32(h + 12, shard);
+	put64(h + 16, s->next_lsn);
+	if (write(fd, h, sizeof(h)) != (ssize_t)sizeof(h) || (rc = fsync_dir(s->dir)) < 0) {
+		rc = err_set(e, rc < 0 ? rc : errno ? -errno : -ENOSPC, "cannot write %s: %s", path,
+			     strerror(rc < 0 ? -rc : errno ? errno : ENOSPC));
+		close(fd);
+		unlink(path);
+		return rc;
+	}
+	if ((rc = files_add(s, s->next_lsn, FILE_HEADER))) {
+		close(fd);
+		unlink(path);
+		return err_set(e, rc, "out of memory");
+	}
+	COUNT(w->bytes_on_disk, FILE_HEADER);
+	s->fd = fd;
+	s->file_bytes = FILE_HEADER;
+	return 0;
+}
+
+/*
+ * Makes sure the shard has a current file with room for a record of n bytes, starting a new
+ * one (after syncing the old, so that later commits of the new file cover everything).
+ * Called with sync_lock held and lock not held.
+ */
+static int ensure_file(struct wal *w, struct wal_shard *s, unsigned shard, size_t n,
+		       struct err *e)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->fd >= 0 && s->file_bytes > FILE_HEADER && s->file_bytes + n > w->file_max) {
+		if (fdatasync(s->fd) < 0) {
+			rc = err_set(e, -errno, "%s: fdatasync: %s", s->dir, strerror(errno));
+			COUNT(w->sync_errors, 1);
+		} else {
+			close(s->fd);
+			s->fd = -1;
+		}
+	}
+	if (!rc && s->fd < 0)
+		rc = open_new_file(w, s, shard, e);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+static int write_all(int fd, struct iovec *iov, int n)
+{
+	while (n > 0) {
+		ssize_t got = writev(fd, iov, n);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return -errno;
+		if (got == 0)
+			return -EIO;
+		while (n > 0 && (size_t)got >= iov->iov_len) {
+			got -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + got;
+			iov->iov_len -= (size_t)got;
+		}
+	}
+	return 0;
+}
+
+/* The record did not go in whole: cut the file back to its last whole record. */
+static void undo_partial(struct wal_shard *s)
+{
+	if (ftruncate(s->fd, (off_t)s->file_bytes) < 0) {
+		/* The file now ends in a torn record: finish it and start a new one. */
+		log_error("%s: cannot cut a partial record: %s; starting a new file", s->dir,
+			  strerror(errno));
+		close(s->fd);
+		s->fd = -1;
+	}
+}
+
+static int append_locked(struct wal *w, struct wal_shard *s, uint64_t tenant, uint32_t count,
+			 const void *payload, size_t len, uint64_t *lsn)
+{
+	unsigned char h[RECORD_HEADER];
+	struct iovec iov[2] = { { h, sizeof(h) }, { (void *)payload, len } };
+	struct pending *p;
+	int rc;
+
+	put32(h, (uint32_t)len);
+	put64(h + 8, s->next_lsn);
+	put64(h + 16, tenant);
+	put32(h + 24, count);
+	put32(h + 28, 0);
+	put32(h + 4, record_crc(h, payload, len));
+	if ((rc = write_all(s->fd, iov, len ? 2 : 1)) < 0) {
+		undo_partial(s);
+		return rc;
+	}
+	s->file_bytes += sizeof(h) + len;
+	s->file_sizes[s->n_files - 1] = s->file_bytes;
+	p = &s->pending[(s->p_head + s->p_count++) % PENDING_MAX];
+	*p = (struct pending){ s->next_lsn, tenant, count };
+	*lsn = s->appended_lsn = s->next_lsn++;
+	return 0;
+}
+
+static int commit_shard(struct wal *w, struct wal_shard *s);
+
+int wal_append(struct wal *w, unsigned shard, uint64_t tenant, uint32_t count,
+	       const void *payload, size_t len, uint64_t *lsn, struct err *e)
+{
+	struct wal_shard *s;
+	bool full;
+	int rc;
+
+	if (shard >= w->cfg.shards)
+		return err_set(e, -EINVAL, "WAL shard %u of %u", shard, w->cfg.shards);
+	if (len > WAL_MAX_PAYLOAD)
+		return err_set(e, -EMSGSIZE, "a WAL record of %zu bytes is over the maximum of %u",
+			       len, WAL_MAX_PAYLOAD);
+	s = &w->shards[shard];
+	pthread_mutex_lock(&s->lock);
+	full = s->p_count == PENDING_MAX; /* only this writer adds: still true below */
+	pthread_mutex_unlock(&s->lock);
+	if (full && (rc = commit_shard(w, s)) < 0)
+		return err_set(e, rc, "%s: fdatasync: %s", s->dir, strerror(-rc));
+	pthread_mutex_lock(&s->sync_lock);
+	rc = ensure_file(w, s, shard, RECORD_HEADER + len, e);
+	pthread_mutex_unlock(&s->sync_lock);
+	if (rc)
+		goto fail;
+	pthread_mutex_lock(&s->lock);
+	rc = append_locked(w, s, tenant, count, payload, len, lsn);
+	pthread_mutex_unlock(&s->lock);
+	if (rc) {
+		err_set(e, rc, "%s: cannot append: %s", s->dir, strerror(-rc));
+		goto fail;
+	}
+	COUNT(w->appended_records, 1);
+	COUNT(w->appended_bytes, RECORD_HEADER + len);
+	COUNT(w->bytes_on_disk, RECORD_HEADER + len);
+	if (!w->cfg.commit_interval_ms && (rc = commit_shard(w, s)) < 0)
+		return err_set(e, rc, "%s: fdatasync: %s", s->dir, strerror(-rc));
+	return 0;
+fail:
+	COUNT(w->write_errors, 1);
+	return rc;
+}
+
+/* ---- group commit ---- */
+
+/* Calls the durable callback for every pending record up to lsn. Under s->lock. */
+static void release_pending(struct wal *w, struct wal_shard *s, uint64_t lsn)
+{
+	while (s->p_count && s->pending[s->p_head].lsn <= lsn) {
+		const struct pending *p = &s->pending[s->p_head];
+
+		if (w->cfg.durable)
+			w->cfg.durable(w->cfg.ctx, p->tenant, p->count);
+		s->p_head = (s->p_head + 1) % PENDING_MAX;
+		s->p_count--;
+	}
+}
+
+/* Syncs what the shard appended so far; 0, or the negative errno of fdatasync. */
+static int commit_shard(struct wal *w, struct wal_shard *s)
+{
+	uint64_t target;
+	int64_t t0;
+	int fd, rc = 0;
+
+	pthread_mutex_lock(&s->sync_lock);
+	pthread_mutex_lock(&s->lock);
+	fd = s->fd;
+	target = s->appended_lsn;
+	pthread_mutex_unlock(&s->lock);
+	if (target > atomic_load(&s->durable_lsn) && fd >= 0) {
+		t0 = time_now_ns();
+		if (fdatasync(fd) < 0) {
+			rc = -errno;
+			COUNT(w->sync_errors, 1);
+			log_error("%s: fdatasync failed: %s", s->dir, strerror(errno));
+		} else {
+			COUNT(w->commits, 1);
+			COUNT(w->commit_ns, (uint64_t)(time_now_ns() - t0));
+			pthread_mutex_lock(&s->lock);
+			atomic_store(&s->durable_lsn, target);
+			release_pending(w, s, target);
+			pthread_mutex_unlock(&s->lock);
+		}
+	}
+	pthread_mutex_unlock(&s->sync_lock);
+	if (!rc) {
+		pthread_mutex_lock(&w->wait_lock);
+		pthread_cond_broadcast(&w->committed);
+		pthread_mutex_unlock(&w->wait_lock);
+	}
+	return rc;
+}
+
+static void commit_all(struct wal *w)
+{
+	for (unsigned i = 0; i < w->cfg.shards; i++)
+		(void)commit_shard(w, &w->shards[i]); /* failures are counted and logged there */
+}
+
+static void deadline_in(struct timespec *ts, unsigned ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static void *commit_thread(void *arg)
+{
+	struct wal *w = arg;
+	bool stop = false;
+
+	pthread_setname_np(pthread_self(), "koban-wal");
+	while (!stop) {
+		struct timespec ts;
+
+		deadline_in(&ts, w->cfg.commit_interval_ms);
+		pthread_mutex_lock(&w->wait_lock);
+		while (!w->stopping &&
+		       pthread_cond_timedwait(&w->wake, &w->wait_lock, &ts) != ETIMEDOUT)
+			;
+		stop = w->stopping;
+		pthread_mutex_unlock(&w->wait_lock);
+		commit_all(w);
+	}
+	return NULL;
+}
+
+int wal_wait_durable(struct wal *w, unsigned shard, uint64_t lsn, int timeout_ms)
+{
+	struct wal_shard *s = &w->shards[shard];
+	struct timespec ts;
+	int rc = 0;
+
+	if (timeout_ms >= 0)
+		deadline_in(&ts, (unsigned)timeout_ms);
+	pthread_mutex_lock(&w->wait_lock);
+	while (atomic_load(&s->durable_lsn) < lsn && !rc)
+		rc = timeout_ms < 0 ? pthread_cond_wait(&w->committed, &w->wait_lock)
+				    : pthread_cond_timedwait(&w->committed, &w->wait_lock, &ts);
+	pthread_mutex_unlock(&w->wait_lock);
+	return atomic_load(&s->durable_lsn) >= lsn ? 0 : -ETIMEDOUT;
+}
+
+uint64_t wal_durable_lsn(struct wal *w, unsigned shard)
+{
+	return atomic_load(&w->shards[shard].durable_lsn);
+}
+
+/* ---- checkpoints ---- */
+
+static int remove_file(struct wal *w, struct wal_shard *s, size_t i, struct err *e)
+{
+	char path[PATH_MAX_LEN], name[32];
+	int rc;
+
+	file_name(name, s->files[i]);
+	if ((rc = path_of(path, s->dir, name, e)))
+		return rc;
+	if (unlink(path) < 0)
+		return err_set(e, -errno, "cannot remove %s: %s", path, strerror(errno));
+	atomic_fetch_sub(&w->bytes_on_disk, s->file_sizes[i]);
+	return 0;
+}
+
+int wal_checkpoint(struct wal *w, unsigned shard, uint64_t lsn, struct err *e)
+{
+	struct wal_shard *s;
+	size_t gone = 0;
+	int rc;
+
+	if (shard >= w->n_shards)
+		return err_set(e, -EINVAL, "WAL shard %u of %u", shard, w->n_shards);
+	s = &w->shards[shard];
+	if (lsn <= s->checkpoint_lsn)
+		return 0;
+	if ((rc = checkpoint_write(s, lsn, e)))
+		return rc;
+	pthread_mutex_lock(&s->lock);
+	/* A file goes when the next one starts at or before lsn + 1; the current one stays. */
+	while (gone + 1 < s->n_files && s->files[gone + 1] <= lsn + 1 && !rc)
+		if (!(rc = remove_file(w, s, gone, e)))
+			gone++;
+	memmove(s->files, s->files + gone, (s->n_files - gone) * sizeof(*s->files));
+	memmove(s->file_sizes, s->file_sizes + gone, (s->n_files - gone) * sizeof(*s->files));
+	s->n_files -= gone;
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* ---- life cycle ---- */
+
+void wal_stats(struct wal *w, struct wal_stats *out)
+{
+	out->appended_records = atomic_load(&w->appended_records);
+	out->appended_bytes = atomic_load(&w->appended_bytes);
+	out->commits = atomic_load(&w->commits);
+	out->commit_ns_total = atomic_load(&w->commit_ns);
+	out->write_errors = atomic_load(&w->write_errors);
+	out->sync_errors = atomic_load(&w->sync_errors);
+	out->replayed_records = atomic_load(&w->replayed_records);
+	out->torn_bytes = atomic_load(&w->torn_bytes);
+	out->bytes_on_disk = atomic_load(&w->bytes_on_disk);
+}
+
+/* Shards of an earlier run: shard-NN directories, whatever the shard count was then. */
+static unsigned shards_on_disk(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	unsigned n = 0;
+
+	while (d && (de = readdir(d))) {
+		unsigned k;
+		char tail;
+
+		if (sscanf(de->d_name, "shard-%2u%c", &k, &tail) == 1 && k < WAL_MAX_SHARDS &&
+		    k + 1 > n)
+			n = k + 1;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static int shard_init(struct wal_shard *s, const char *dir, unsigned i, struct err *e)
+{
+	struct buf path = BUF_INIT(PATH_MAX_LEN);
+	int rc;
+
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->sync_lock, NULL);
+	s->fd = -1;
+	s->pending = mem_calloc(PENDING_MAX, sizeof(*s->pending));
+	if (!s->pending)
+		return err_set(e, -ENOMEM, "out of memory");
+	rc = buf_addf(&path, "%s/shard-%02u", dir, i);
+	if (rc) {
+		buf_release(&path);
+		return err_set(e, rc, "%s: %s", dir, rc == -ENOMEM ? "out of memory"
+								 : "path too long");
+	}
+	s->dir = path.p;
+	return make_dir(s->dir, e);
+}
+
+static void shard_release(struct wal_shard *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	mem_free(s->pending);
+	mem_free(s->dir);
+	mem_free(s->files);
+	mem_free(s->file_sizes);
+	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->sync_lock);
+}
+
+static int wal_start(struct wal *w, struct err *e)
+{
+	pthread_condattr_t ca;
+	int rc;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->wake, &ca);
+	pthread_cond_init(&w->committed, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&w->wait_lock, NULL);
+	if (!w->cfg.commit_interval_ms)
+		return 0;
+	rc = pthread_create(&w->thread, NULL, commit_thread, w);
+	if (rc)
+		return err_set(e, -rc, "cannot start the WAL commit thread: %s", strerror(rc));
+	w->thread_started = true;
+	return 0;
+}
+
+int wal_open(struct wal **wp, const struct wal_config *cfg, struct err *e)
+{
+	struct wal *w;
+	unsigned inited;
+	int rc;
+
+	*wp = NULL;
+	if (!cfg->shards || cfg->shards > WAL_MAX_SHARDS)
+		return err_set(e, -EINVAL, "WAL shards: %u (expected 1 to %u)", cfg->shards,
+			       WAL_MAX_SHARDS);
+	if ((rc = make_dir(cfg->dir, e)))
+		return rc;
+	w = mem_calloc(1, sizeof(*w));
+	if (!w)
+		return err_set(e, -ENOMEM, "out of memory");
+	w->cfg = *cfg;
+	w->file_max = cfg->file_max_bytes ? cfg->file_max_bytes : DEFAULT_FILE_MAX;
+	w->n_shards = MAX(cfg->shards, shards_on_disk(cfg->dir));
+	for (inited = 0; inited < w->n_shards && !rc; inited++)
+		if (!(rc = shard_init(&w->shards[inited], cfg->dir, inited, e)))
+			rc = replay_shard(w, inited, e);
+	if (!rc)
+		rc = wal_start(w, e);
+	if (rc) {
+		for (unsigned i = 0; i < inited; i++)
+			shard_release(&w->shards[i]);
+		mem_free(w);
+		return rc;
+	}
+	*wp = w;
+	return 0;
+}
+
+void wal_close(struct wal *w)
+{
+	if (!w)
+		return;
+	if (w->thread_started) {
+		pthread_mutex_lock(&w->wait_lock);
+		w->stopping = true;
+		pthread_cond_signal(&w->wake);
+		pthread_mutex_unlock(&w->wait_lock);
+		pthread_join(w->thread, NULL);
+	}
+	commit_all(w);
+	for (unsigned i = 0; i < w->n_shards; i++)
+		shard_release(&w->shards[i]);
+	pthread_cond_destroy(&w->wake);
+	pthread_cond_destroy(&w->committed);
+	pthread_mutex_destroy(&w->wait_lock);
+	mem_free(w);
+}

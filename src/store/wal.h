@@ -1,0 +1,106 @@
+/*
+ * wal.h - the write-ahead log: a batch of events is stored once its group commit has run.
+ *
+ * The log is split into shards so that writers never share a lock: each worker appends to
+ * its own shard. A shard is a directory DIR/shard-NN holding files named by the first LSN
+ * they contain (16 hex digits + ".wal") and a `checkpoint` file. LSNs (log sequence
+ * numbers) count records per shard from 1 and never repeat. Format (little-endian; the
+ * layout is described for operators in docs/store.md):
+ *
+ *   file header, 24 bytes:  "KOBANWAL" | u32 version (1) | u32 shard | u64 first LSN
+ *   record header, 32 bytes: u32 payload length | u32 CRC-32 (zlib) of the rest of the
+ *                            header and the payload | u64 LSN | u64 tenant id |
+ *                            u32 event count | u32 flags (0)
+ *   payload: the bytes given to wal_append (the caller's encoding of count events)
+ *
+ * Durability: wal_append() writes the record into the page cache and returns its LSN; a
+ * commit thread calls fdatasync on every shard with new records once per commit interval
+ * (group commit), then publishes the shard's durable LSN, calls the durable callback with
+ * the (tenant, count) of each record that became durable (koban_events_stored_total), and
+ * wakes wal_wait_durable() callers (acknowledged inputs). A write error (ENOSPC, EIO, a file
+ * size limit) cuts the file back to the end of the last whole record, so the log never holds
+ * half a record, and is returned to the caller, who keeps the batch and retries.
+ *
+ * Recovery: wal_open() replays every record after the shard's checkpoint through the replay
+ * callback, in LSN order per shard, before anything can be appended; new records go to a new
+ * file. A torn record at the end of a shard's last file (a crash in the middle of a write) is
+ * cut off, logged and counted; damage anywhere else is an error naming the file and offset,
+ * never skipped silently. wal_checkpoint() records that the owner has everything up to an LSN
+ * elsewhere (sealed segments): replay starts after it and whole files before it are deleted.
+ *
+ * Ownership: the WAL copies nothing it is given beyond the call; payloads handed to the
+ * replay callback are valid only during the call.
+ *
+ * Threads: wal_open/wal_close from one thread (the main thread). Each shard has one writer
+ * at a time (wal_append, wal_checkpoint: the worker that owns the shard). wal_wait_durable,
+ * wal_durable_lsn and wal_stats from any thread. The callbacks run on the commit thread
+ * (durable) or the opening thread (replay) and must not call back into the WAL.
+ */
+#ifndef STORE_WAL_H
+#define STORE_WAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct err;
+struct wal;
+
+#define WAL_MAX_SHARDS 64
+#define WAL_MAX_PAYLOAD (64u << 20)
+
+/* Replay: one call per record, in LSN order within a shard. A negative return stops the replay
+ * and wal_open returns it. */
+typedef int wal_replay_fn(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant,
+			  uint32_t count, const void *payload, size_t len);
+/* Durable: count events of tenant are now on stable storage. */
+typedef void wal_durable_fn(void *ctx, uint64_t tenant, uint32_t count);
+
+struct wal_config {
+	const char *dir;             /* created when missing (mode 0750) */
+	unsigned shards;             /* 1..WAL_MAX_SHARDS; may differ from the last run's */
+	unsigned commit_interval_ms; /* group commit period; 0 = fdatasync on every append */
+	size_t file_max_bytes;       /* a shard starts a new file past this (0: 64 MiB) */
+	wal_replay_fn *replay;       /* may be NULL: records are then only counted */
+	wal_durable_fn *durable;     /* may be NULL */
+	void *ctx;                   /* passed to both callbacks */
+};
+
+struct wal_stats {
+	uint64_t appended_records;
+	uint64_t appended_bytes;   /* headers included */
+	uint64_t commits;          /* fdatasync calls that succeeded */
+	uint64_t commit_ns_total;  /* time spent in them */
+	uint64_t write_errors;     /* appends refused by the file system */
+	uint64_t sync_errors;      /* fdatasync failures */
+	uint64_t replayed_records; /* at open */
+	uint64_t torn_bytes;       /* cut off the end of a shard at open */
+	uint64_t bytes_on_disk;    /* in the shards' files now */
+};
+
+/*
+ * Opens (creating) the log in cfg->dir, replays what it holds (shards of an earlier run
+ * with another shard count included) and starts the commit thread. e names the file and
+ * offset of damage found by the replay.
+ */
+int wal_open(struct wal **w, const struct wal_config *cfg, struct err *e);
+/* Commits what was appended, stops the commit thread and frees w. NULL: no-op. */
+void wal_close(struct wal *w);
+
+/*
+ * Appends one record of count events of tenant to shard (< cfg->shards) and sets *lsn.
+ * -EMSGSIZE past WAL_MAX_PAYLOAD; a file system error (-ENOSPC, -EIO, -EFBIG, ...) leaves
+ * the log as it was before the call.
+ */
+int wal_append(struct wal *w, unsigned shard, uint64_t tenant, uint32_t count,
+	       const void *payload, size_t len, uint64_t *lsn, struct err *e);
+/* Blocks until lsn of shard is durable (0), or for at most timeout_ms (-ETIMEDOUT; -1: no limit). */
+int wal_wait_durable(struct wal *w, unsigned shard, uint64_t lsn, int timeout_ms);
+uint64_t wal_durable_lsn(struct wal *w, unsigned shard);
+/*
+ * Everything of shard up to lsn is kept elsewhere: stored in the checkpoint (atomically,
+ * fsynced) and whole files up to it are removed.
+ */
+int wal_checkpoint(struct wal *w, unsigned shard, uint64_t lsn, struct err *e);
+void wal_stats(struct wal *w, struct wal_stats *out);
+
+#endif

@@ -1,0 +1,176 @@
+/* Unit tests of the key store: creation, permissions, wrapping, erasure, sealing, signing. */
+#include "store/keys.h"
+#include "core/err.h"
+#include "t.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char dir[600];
+
+static void fresh(const char *name)
+{
+	char cmd[700];
+
+	snprintf(dir, sizeof(dir), "%s/%s", t_tmp_dir(), name);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK_INT(system(cmd), 0);
+}
+
+static int mode_of(const char *name)
+{
+	char path[700];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return stat(path, &st) == 0 ? (int)(st.st_mode & 0777) : -1;
+}
+
+static void test_create_open_and_modes(void)
+{
+	struct err e = ERR_INIT;
+	struct keys *k = NULL;
+
+	fresh("create");
+	CHECK_INT(keys_open(&k, dir, false, &e), -ENOENT);
+	CHECK(strstr(e.msg, "master.key") != NULL);
+	CHECK_INT(keys_open(&k, dir, true, &e), 0);
+	CHECK_INT(mode_of(""), 0700);
+	CHECK_INT(mode_of("master.key"), 0600);
+	CHECK_INT(mode_of("signing.key"), 0600);
+	CHECK_INT(mode_of("signing.pub"), 0644);
+	keys_close(k);
+	CHECK_INT(keys_init(dir, &e), -EEXIST);
+	CHECK(strstr(e.msg, "never replaces keys") != NULL);
+	/* A secret readable by others is refused, naming the file and the fix. */
+	{
+		char path[700];
+
+		snprintf(path, sizeof(path), "%s/master.key", dir);
+		CHECK_INT(chmod(path, 0644), 0);
+		CHECK_INT(keys_open(&k, dir, true, &e), -EPERM);
+		CHECK(strstr(e.msg, "master.key: mode 644") && strstr(e.msg, "chmod 600"));
+		CHECK_INT(chmod(path, 0600), 0);
+		CHECK_INT(keys_open(&k, dir, false, &e), 0);
+		keys_close(k);
+	}
+}
+
+static void test_tenant_keys_and_wrong_master(void)
+{
+	struct keys_data_key a, a2, b;
+	struct err e = ERR_INIT;
+	struct keys *k = NULL, *other = NULL;
+	char cmd[3000], other_dir[700];
+
+	fresh("tenants");
+	CHECK_INT(keys_open(&k, dir, true, &e), 0);
+	if (!k)
+		return;
+	CHECK_INT(keys_tenant(k, 7, false, &a, &e), -ENOENT);
+	CHECK_INT(keys_tenant(k, 7, true, &a, &e), 0);
+	CHECK_INT(keys_tenant(k, 8, true, &b, &e), 0);
+	CHECK_INT(mode_of("tenant-7.key"), 0600);
+	CHECK_INT(keys_tenant(k, 7, false, &a2, &e), 0);
+	CHECK(!memcmp(a.key, a2.key, sizeof(a.key)) && !memcmp(a.id, a2.id, sizeof(a.id)));
+	CHECK(memcmp(a.key, b.key, sizeof(a.key)) != 0);
+	keys_close(k);
+
+	/* Another installation's master key cannot open this tenant's data key. */
+	snprintf(other_dir, sizeof(other_dir), "%s-other", dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && cp '%s/tenant-7.key' '%s.key'", other_dir, dir,
+		 other_dir);
+	CHECK_INT(system(cmd), 0);
+	CHECK_INT(keys_open(&other, other_dir, true, &e), 0);
+	snprintf(cmd, sizeof(cmd), "cp -p '%s.key' '%s/tenant-7.key'", other_dir, other_dir);
+	CHECK_INT(system(cmd), 0);
+	CHECK_INT(keys_tenant(other, 7, false, &a2, &e), -EKEYREJECTED);
+	CHECK(strstr(e.msg, "does not open") != NULL);
+	/* Nor does a key file renamed to another tenant. */
+	keys_close(other);
+	snprintf(cmd, sizeof(cmd), "cp -p '%s/tenant-7.key' '%s/tenant-9.key'", dir, dir);
+	CHECK_INT(system(cmd), 0);
+	CHECK_INT(keys_open(&k, dir, false, &e), 0);
+	CHECK_INT(keys_tenant(k, 9, false, &a2, &e), -EKEYREJECTED);
+	keys_close(k);
+}
+
+static void test_seal_and_erase(void)
+{
+	static const char text[] = "<14>Nov 30 02:00:00 fw1 deny 10.0.0.1 -> 10.0.0.2";
+	unsigned char sealed[sizeof(text) + KEYS_SEAL_OVERHEAD], opened[sizeof(text)],
+		hash[32], zero[32] = { 0 };
+	struct keys_data_key dk, again;
+	struct err e = ERR_INIT;
+	struct keys *k = NULL;
+
+	fresh("erase");
+	CHECK_INT(keys_open(&k, dir, true, &e), 0);
+	if (!k)
+		return;
+	CHECK_INT(keys_tenant(k, 3, true, &dk, &e), 0);
+	CHECK_INT(keys_seal(&dk, 42, text, sizeof(text), sealed), 0);
+	CHECK(memmem(sealed, sizeof(sealed), "deny", 4) == NULL);
+	CHECK_INT(keys_unseal(&dk, 42, sealed, sizeof(sealed), opened), 0);
+	CHECK(!memcmp(opened, text, sizeof(text)));
+	/* Another block id, a flipped bit or a short input: refused. */
+	CHECK_INT(keys_unseal(&dk, 43, sealed, sizeof(sealed), opened), -EBADMSG);
+	sealed[30] ^= 1;
+	CHECK_INT(keys_unseal(&dk, 42, sealed, sizeof(sealed), opened), -EBADMSG);
+	sealed[30] ^= 1;
+	CHECK_INT(keys_unseal(&dk, 42, sealed, 10, opened), -EBADMSG);
+
+	CHECK_INT(keys_tenant_destroy(k, 3, hash, &e), 0);
+	CHECK(memcmp(hash, zero, sizeof(hash)) != 0);
+	CHECK_INT(mode_of("tenant-3.key"), -1);
+	CHECK_INT(keys_tenant(k, 3, false, &again, &e), -ENOENT);
+	CHECK_INT(keys_tenant_destroy(k, 3, hash, &e), -ENOENT);
+	/* A new key for the tenant does not open what the old one sealed. */
+	CHECK_INT(keys_tenant(k, 3, true, &again, &e), 0);
+	CHECK_INT(keys_unseal(&again, 42, sealed, sizeof(sealed), opened), -EBADMSG);
+	keys_close(k);
+}
+
+static void test_sign_verify(void)
+{
+	unsigned char sig[KEYS_SIG_BYTES], pub[KEYS_PUB_BYTES];
+	struct err e = ERR_INIT;
+	struct keys *k = NULL;
+	char path[700];
+	int fd;
+
+	fresh("sign");
+	CHECK_INT(keys_open(&k, dir, true, &e), 0);
+	if (!k)
+		return;
+	keys_sign(k, "certificate", 11, sig);
+	keys_public(k, pub);
+	CHECK_INT(keys_verify(pub, "certificate", 11, sig), 0);
+	CHECK_INT(keys_verify(pub, "certificatE", 11, sig), -EBADMSG);
+	keys_close(k);
+	/* A public key that is not the secret key's half is found at open. */
+	snprintf(path, sizeof(path), "%s/signing.pub", dir);
+	fd = open(path, O_WRONLY);
+	CHECK(pwrite(fd, "X", 1, 10) == 1);
+	close(fd);
+	CHECK_INT(keys_open(&k, dir, false, &e), -EBADMSG);
+	CHECK(strstr(e.msg, "not the public half") != NULL);
+	/* A truncated key file is named, not used. */
+	snprintf(path, sizeof(path), "%s/master.key", dir);
+	CHECK_INT(truncate(path, 20), 0);
+	CHECK_INT(keys_open(&k, dir, false, &e), -EBADMSG);
+	CHECK(strstr(e.msg, "master.key: not a koban key file") != NULL);
+}
+
+int main(void)
+{
+	T_RUN(test_create_open_and_modes);
+	T_RUN(test_tenant_keys_and_wrong_master);
+	T_RUN(test_seal_and_erase);
+	T_RUN(test_sign_verify);
+	return t_done();
+}

@@ -1,0 +1,211 @@
+/* Unit tests of the query parser: canonical forms, precedence, values, pipes, errors. */
+#include "store/query.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/mem.h"
+#include "t.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static struct arena arena;
+
+/* Parses text and returns its canonical form (or "ERR: message"). */
+static const char *canon(const char *text)
+{
+	static struct buf out;
+	struct err e = ERR_INIT;
+	struct query q;
+
+	buf_release(&out);
+	buf_init(&out, 1 << 20);
+	arena_clear(&arena);
+	if (query_parse(&q, text, strlen(text), &arena, &e) < 0) {
+		buf_addf(&out, "ERR: %s", e.msg);
+		return out.p;
+	}
+	if (query_format(&q, &out) < 0)
+		return "format failed";
+	return out.p;
+}
+
+#define CANON(in, want) CHECK_STR(canon(in), want)
+
+static void test_filters(void)
+{
+	CANON("", "*");
+	CANON("   ", "*");
+	CANON("*", "*");
+	CANON("source.ip: 10.0.0.0/8", "source.ip: 10.0.0.0/8");
+	CANON("source.ip:10.0.0.1", "source.ip: 10.0.0.1");
+	CANON("source.ip: 2001:db8::/32", "source.ip: 2001:db8::/32");
+	CANON("@timestamp >= 2026-11-30T00:00:00Z", "@timestamp >= 2026-11-30T00:00:00Z");
+	CANON("destination.port<1024", "destination.port < 1024");
+	CANON("network.bytes > 1000 and network.bytes <= 2000",
+	      "(network.bytes > 1000 and network.bytes <= 2000)");
+	CANON("user.name: admin*", "user.name: admin*");
+	CANON("user.name: adm?n", "user.name: adm?n");
+	CANON("user.name: a\\*b", "user.name: a\\*b");
+	CANON("message: \"failed password\"", "message: \"failed password\"");
+	CANON("\"say \\\"hi\\\"\"", "\"say \\\"hi\\\"\"");
+	CANON("_exists_: user.name", "_exists_: user.name");
+	CANON("user.name: *", "_exists_: user.name");
+	CANON("mimikatz", "mimikatz");
+	CANON("mimi*", "mimi*");
+	CANON("a\\:b", "a\\:b");     /* a term with a colon stays a term */
+	CANON("a\\:b*", "a\\:b*");
+	CANON("f: a:b", "f: a:b");
+	CANON("f*\\", "f*\\\\");  /* a last backslash is a literal one */
+}
+
+static void test_precedence(void)
+{
+	CANON("a or b and c", "(a or (b and c))");
+	CANON("a and b or c", "((a and b) or c)");
+	CANON("not a and b", "(not a and b)");
+	CANON("not (a or b)", "not (a or b)");
+	CANON("a b c", "(a and b and c)");
+	CANON("a and (b and c)", "(a and (b and c))");
+	CANON("a or b or c and d", "(a or b or (c and d))");
+	CANON("A AND B Or NoT c", "((A and B) or not c)");
+	CANON("((a and b) and c)", "(a and b and c)");
+	CANON("x: 1 or x: 2 and not y: 3", "(x: 1 or (x: 2 and not y: 3))");
+	CANON("((a))", "a");
+	CANON("event.action: (deny or drop)", "(event.action: deny or event.action: drop)");
+	CANON("event.action: (deny drop)", "(event.action: deny and event.action: drop)");
+	CANON("event.action: not allow", "not event.action: allow");
+	CANON("f: (a or (b and not c))", "(f: a or (f: b and not f: c))");
+	CANON("source.ip: 10.0.0.0/8 and not event.outcome: success",
+	      "(source.ip: 10.0.0.0/8 and not event.outcome: success)");
+}
+
+static void test_keywords_as_values(void)
+{
+	CANON("f: \\and", "f: \\and");
+	CANON("f: \"or\"", "f: \"or\"");
+	CANON("\"not\"", "\"not\"");
+	CANON("notice", "notice");
+	CANON("android or order", "(android or order)");
+}
+
+static void test_pipes(void)
+{
+	CANON("| stats count() by destination.port | sort -count | head 10",
+	      "* | stats count() by destination.port | sort -count | head 10");
+	CANON("event.kind: event | stats count(), dc(user.name), sum(network.bytes), "
+	      "avg(network.bytes), min(destination.port), max(destination.port) by a, b",
+	      "event.kind: event | stats count(), dc(user.name), sum(network.bytes), "
+	      "avg(network.bytes), min(destination.port), max(destination.port) by a, b");
+	CANON("* | timechart span=1h count() by event.action",
+	      "* | timechart span=1h count() by event.action");
+	CANON("* | timechart span=90m count()", "* | timechart span=90m count()");
+	CANON("* | timechart span=60m count()", "* | timechart span=1h count()");
+	CANON("x | fields @timestamp, source.ip | head 5",
+	      "x | fields @timestamp, source.ip | head 5");
+	CANON("x | sort dc(user.name)", "x | sort dc(user.name)");
+	CANON("x|STATS COUNT()", "x | stats count()");
+}
+
+static void test_errors(void)
+{
+	CANON("source.ip:", "ERR: column 11: expected a value after 'source.ip:'");
+	CANON("(a or b", "ERR: column 1: expected a ')' closing this '('");
+	CANON("a or", "ERR: column 5: expected a term, a field or '('");
+	CANON("a )", "ERR: column 3: expected no ')' without its '('");
+	CANON("\"open", "ERR: column 1: expected a closing '\"' for this phrase");
+	CANON("x = 1", "ERR: column 3: expected ':' (field: value) or a comparison (>, >=, <, <=)");
+	CANON("x > ", "ERR: column 5: expected a number or a time after the comparison");
+	CANON("| stats", "ERR: column 8: expected an aggregation: count(), dc(f), sum(f), avg(f), "
+			 "min(f) or max(f)");
+	CANON("| stats count(x)", "ERR: column 15: expected ')' (count takes no field)");
+	CANON("| stats dc()", "ERR: column 12: expected a field name");
+	CANON("| stats total()", "ERR: column 9: expected an aggregation: count(), dc(f), sum(f), "
+				 "avg(f), min(f) or max(f)");
+	CANON("| sort ++a", "ERR: column 9: expected a field or result column after 'sort'");
+	CANON("| sort a,b", "ERR: column 9: expected '|' or the end of the query");
+	CANON("| head", "ERR: column 7: expected a number after 'head'");
+	CANON("| head 10 20", "ERR: column 11: expected '|' or the end of the query");
+	CANON("| grep x", "ERR: column 3: expected a command after '|': stats, sort, head, fields "
+			  "or timechart");
+	CANON("| timechart count()", "ERR: column 13: expected span=N followed by s, m, h or d "
+				     "(span=1h)");
+	CANON("| timechart span=1w count()", "ERR: column 13: expected span=N followed by s, m, "
+					     "h or d (span=1h)");
+	CANON("| timechart span=1h count() by a, b",
+	      "ERR: column 36: expected one field after 'by' (timechart splits by one field)");
+	CANON("a\\ b: x", "ERR: column 1: expected a field name (letters, digits, '.', '_', '@', "
+			   "'-') before ':' or a comparison");
+	CANON("| fields a, b*", "ERR: column 13: expected a field name");
+	CANON("_exists_:", "ERR: column 10: expected a field name after '_exists_:'");
+	/* Columns count characters, not bytes. */
+	CANON("ユーザー (a", "ERR: column 6: expected a ')' closing this '('");
+}
+
+static void test_limits(void)
+{
+	static char deep[QUERY_MAX_DEPTH * 2 + 8];
+	struct err e = ERR_INIT;
+	struct query q;
+	char *big;
+	size_t n = 0;
+
+	for (int i = 0; i <= QUERY_MAX_DEPTH; i++)
+		deep[n++] = '(';
+	deep[n++] = 'a';
+	CHECK(strstr(canon(deep), "more than 64 nested groups") != NULL);
+	memset(deep, 0, sizeof(deep));
+	for (n = 0; n < QUERY_MAX_DEPTH * 2; n += 2)
+		memcpy(deep + n, "no", 2); /* "nonono...": one word, not nested nots */
+	CHECK_STR(canon(deep), deep);
+	big = malloc(QUERY_MAX_LENGTH + 2);
+	memset(big, 'a', QUERY_MAX_LENGTH + 1);
+	CHECK_INT(query_parse(&q, big, QUERY_MAX_LENGTH + 1, &arena, &e), -E2BIG);
+	free(big);
+	CHECK_INT(query_parse(&q, "a\0b", 3, &arena, &e), -EINVAL);
+	CHECK(strstr(e.msg, "column 2: a NUL byte") != NULL);
+	/* Deeply nested not: bounded too. */
+	{
+		char nots[QUERY_MAX_DEPTH * 4 + 16];
+
+		for (n = 0; n <= QUERY_MAX_DEPTH * 4; n += 4)
+			memcpy(nots + n, "not ", 4);
+		memcpy(nots + n, "a", 2);
+		CHECK(strstr(canon(nots), "nested groups") != NULL);
+	}
+}
+
+static void test_allocation_failures(void)
+{
+	const char *text = "a: (b or c) and not d > 5 | stats dc(x) by y | sort -count | head 3";
+	struct err e = ERR_INIT;
+	struct query q;
+	struct arena small;
+
+	for (long n = 0; n < 6; n++) {
+		arena_init(&small, 64, 1 << 20);
+		mem_fail_after(n);
+		int rc = query_parse(&q, text, strlen(text), &small, &e);
+		mem_fail_after(-1);
+		CHECK(rc == 0 || rc == -ENOMEM);
+		arena_release(&small);
+	}
+	arena_init(&small, 64, 200); /* arena limit reached: a clean error too */
+	CHECK_INT(query_parse(&q, text, strlen(text), &small, &e), -ENOMEM);
+	arena_release(&small);
+}
+
+int main(void)
+{
+	arena_init(&arena, 4096, 1 << 20);
+	T_RUN(test_filters);
+	T_RUN(test_precedence);
+	T_RUN(test_keywords_as_values);
+	T_RUN(test_pipes);
+	T_RUN(test_errors);
+	T_RUN(test_limits);
+	T_RUN(test_allocation_failures);
+	arena_release(&arena);
+	return t_done();
+}

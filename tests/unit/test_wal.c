@@ -1,0 +1,385 @@
+/* Unit tests of the write-ahead log: group commit, replay, torn tails, damage, checkpoints. */
+#include "store/wal.h"
+#include "core/err.h"
+#include "core/mem.h"
+#include "t.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_SEEN 4096
+
+struct seen {
+	unsigned n;
+	unsigned shard[MAX_SEEN];
+	uint64_t lsn[MAX_SEEN];
+	uint64_t tenant[MAX_SEEN];
+	uint32_t count[MAX_SEEN];
+	char payload[MAX_SEEN][32];
+	atomic_ulong durable_events[4]; /* by tenant */
+};
+
+static int on_replay(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant, uint32_t count,
+		     const void *payload, size_t len)
+{
+	struct seen *s = ctx;
+
+	if (s->n == MAX_SEEN || len >= sizeof(s->payload[0]))
+		return -ENOSPC;
+	s->shard[s->n] = shard;
+	s->lsn[s->n] = lsn;
+	s->tenant[s->n] = tenant;
+	s->count[s->n] = count;
+	memcpy(s->payload[s->n], payload, len);
+	s->payload[s->n][len] = '\0';
+	s->n++;
+	return 0;
+}
+
+static void on_durable(void *ctx, uint64_t tenant, uint32_t count)
+{
+	struct seen *s = ctx;
+
+	atomic_fetch_add(&s->durable_events[tenant % 4], count);
+}
+
+static char dir[512];
+
+static void fresh_dir(const char *name)
+{
+	char cmd[1100];
+
+	snprintf(dir, sizeof(dir), "%s/%s", t_tmp_dir(), name);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK_INT(system(cmd), 0);
+}
+
+static struct wal *open_wal(unsigned shards, unsigned interval_ms, size_t file_max,
+			    struct seen *s, struct err *e)
+{
+	struct wal_config cfg = { dir, shards, interval_ms, file_max, on_replay, on_durable, s };
+	struct wal *w = NULL;
+
+	memset(s, 0, sizeof(*s));
+	if (wal_open(&w, &cfg, e) < 0)
+		return NULL;
+	return w;
+}
+
+/* Appends n records "r<i>" to shard i % shards, tenant i % 2, count i % 3 + 1. */
+static void append_n(struct wal *w, unsigned shards, unsigned from, unsigned n)
+{
+	struct err e = ERR_INIT;
+
+	for (unsigned i = from; i < from + n; i++) {
+		char p[32];
+		int len = snprintf(p, sizeof(p), "r%u", i);
+		uint64_t lsn = 0;
+
+		CHECK_INT(wal_append(w, i % shards, i % 2, i % 3 + 1, p, (size_t)len, &lsn, &e), 0);
+		CHECK(lsn > 0);
+	}
+}
+
+static unsigned files_in(const char *shard_dir)
+{
+	DIR *d = opendir(shard_dir);
+	struct dirent *de;
+	unsigned n = 0;
+
+	while (d && (de = readdir(d)))
+		n += strstr(de->d_name, ".wal") != NULL;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static char *last_file(unsigned shard, char *out, size_t size)
+{
+	char sd[600];
+	DIR *d;
+	struct dirent *de;
+	char best[256] = "";
+
+	snprintf(sd, sizeof(sd), "%s/shard-%02u", dir, shard);
+	d = opendir(sd);
+	while (d && (de = readdir(d)))
+		if (strstr(de->d_name, ".wal") && strcmp(de->d_name, best) > 0)
+			snprintf(best, sizeof(best), "%s", de->d_name);
+	if (d)
+		closedir(d);
+	snprintf(out, size, "%s/%s", sd, best);
+	return out;
+}
+
+static void test_append_commit_replay(void)
+{
+	static struct seen s;
+	struct err e = ERR_INIT;
+	struct wal_stats st;
+	struct wal *w;
+	unsigned by_shard[2] = { 0, 0 };
+	char sd[600];
+
+	fresh_dir("roundtrip");
+	w = open_wal(2, 5, 512, &s, &e);
+	CHECK(w != NULL);
+	if (!w)
+		return;
+	append_n(w, 2, 0, 600);
+	CHECK_INT(wal_wait_durable(w, 0, 300, 5000), 0);
+	CHECK_INT(wal_wait_durable(w, 1, 300, 5000), 0);
+	CHECK_INT(wal_durable_lsn(w, 0), 300);
+	/* tenant 0 is every even i: counts 1,3,2,1,3,2,... */
+	CHECK_INT(atomic_load(&s.durable_events[0]) + atomic_load(&s.durable_events[1]), 1200);
+	wal_stats(w, &st);
+	CHECK_INT(st.appended_records, 600);
+	CHECK(st.commits >= 1);
+	CHECK_INT(st.write_errors, 0);
+	wal_close(w);
+	snprintf(sd, sizeof(sd), "%s/shard-00", dir);
+	CHECK(files_in(sd) > 5); /* 512-byte files: the log rotated */
+
+	w = open_wal(2, 5, 512, &s, &e);
+	CHECK(w != NULL);
+	if (!w)
+		return;
+	CHECK_INT(s.n, 600);
+	for (unsigned k = 0; k < s.n; k++) {
+		unsigned i;
+
+		CHECK(sscanf(s.payload[k], "r%u", &i) == 1);
+		CHECK_INT(s.shard[k], i % 2);
+		CHECK_INT(s.tenant[k], i % 2);
+		CHECK_INT(s.count[k], i % 3 + 1);
+		CHECK_INT(s.lsn[k], ++by_shard[s.shard[k]]);
+	}
+	wal_stats(w, &st);
+	CHECK_INT(st.replayed_records, 600);
+	CHECK_INT(st.torn_bytes, 0);
+	/* Appending goes on after the replayed LSNs. */
+	append_n(w, 2, 600, 2);
+	CHECK_INT(wal_wait_durable(w, 0, 301, 5000), 0);
+	wal_close(w);
+	w = open_wal(2, 5, 512, &s, &e);
+	CHECK_INT(s.n, 602);
+	wal_close(w);
+}
+
+static void test_torn_tail_is_cut(void)
+{
+	static struct seen s;
+	struct err e = ERR_INIT;
+	struct wal_stats st;
+	struct wal *w;
+	char path[700];
+	struct stat before, after;
+	int fd;
+
+	fresh_dir("torn");
+	w = open_wal(1, 0, 0, &s, &e);
+	if (!w)
+		return;
+	append_n(w, 1, 0, 10);
+	wal_close(w);
+	last_file(0, path, sizeof(path));
+	CHECK_INT(stat(path, &before), 0);
+	/* Half a record header, as a crash in the middle of a write leaves it. */
+	fd = open(path, O_WRONLY | O_APPEND);
+	CHECK(write(fd, "\x10\x00\x00\x00\xde\xad\xbe\xef\x0b", 9) == 9);
+	close(fd);
+
+	w = open_wal(1, 0, 0, &s, &e);
+	CHECK(w != NULL);
+	if (!w)
+		return;
+	CHECK_INT(s.n, 10);
+	wal_stats(w, &st);
+	CHECK_INT(st.torn_bytes, 9);
+	CHECK_INT(stat(path, &after), 0);
+	CHECK_INT(after.st_size, before.st_size);
+	append_n(w, 1, 10, 1);
+	wal_close(w);
+	w = open_wal(1, 0, 0, &s, &e);
+	CHECK_INT(s.n, 11);
+	CHECK_STR(s.payload[10], "r10");
+	wal_close(w);
+}
+
+static void test_damage_is_an_error(void)
+{
+	static struct seen s;
+	struct err e = ERR_INIT;
+	struct wal *w;
+	char first[700];
+	int fd;
+
+	fresh_dir("damage");
+	w = open_wal(1, 0, 200, &s, &e);
+	if (!w)
+		return;
+	append_n(w, 1, 0, 40);
+	wal_close(w);
+	/* Flip a payload byte of the first record of the first file: not a tail. */
+	snprintf(first, sizeof(first), "%s/shard-00/%016x.wal", dir, 1);
+	fd = open(first, O_WRONLY);
+	CHECK(fd >= 0);
+	CHECK(pwrite(fd, "X", 1, 24 + 32) == 1);
+	close(fd);
+	w = open_wal(1, 0, 200, &s, &e);
+	CHECK(w == NULL);
+	CHECK_INT(e.code, -EBADMSG);
+	CHECK(strstr(e.msg, "0000000000000001.wal: offset 24: checksum mismatch") != NULL);
+	wal_close(w);
+}
+
+static void test_checkpoint_removes_and_skips(void)
+{
+	static struct seen s;
+	struct err e = ERR_INIT;
+	struct wal *w;
+	char sd[600];
+	unsigned before;
+
+	fresh_dir("checkpoint");
+	w = open_wal(1, 0, 200, &s, &e);
+	if (!w)
+		return;
+	append_n(w, 1, 0, 50);
+	snprintf(sd, sizeof(sd), "%s/shard-00", dir);
+	before = files_in(sd);
+	CHECK_INT(wal_checkpoint(w, 0, 40, &e), 0);
+	CHECK(files_in(sd) < before);
+	CHECK(files_in(sd) >= 1);
+	CHECK_INT(wal_checkpoint(w, 0, 30, &e), 0); /* backwards: nothing happens */
+	wal_close(w);
+	w = open_wal(1, 0, 200, &s, &e);
+	CHECK(w != NULL);
+	CHECK_INT(s.n, 10);
+	CHECK_INT(s.lsn[0], 41);
+	CHECK_STR(s.payload[0], "r40");
+	append_n(w, 1, 50, 1);
+	wal_close(w);
+	w = open_wal(1, 0, 200, &s, &e);
+	CHECK_INT(s.n, 11);
+	CHECK_INT(s.lsn[10], 51);
+	wal_close(w);
+}
+
+static void test_write_error_leaves_no_partial_record(void)
+{
+	static struct seen s;
+	struct err e = ERR_INIT;
+	struct rlimit old, small;
+	struct wal *w;
+	char path[700], big[3000];
+	struct stat before, after;
+	uint64_t lsn;
+
+	fresh_dir("fsize");
+	memset(big, 'x', sizeof(big));
+	w = open_wal(1, 0, 0, &s, &e);
+	if (!w)
+		return;
+	append_n(w, 1, 0, 3);
+	last_file(0, path, sizeof(path));
+	CHECK_INT(stat(path, &before), 0);
+	/* A file size limit makes the kernel take part of the record, then refuse. */
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, &old);
+	small = old;
+	small.rlim_cur = (rlim_t)before.st_size + 1000;
+	CHECK_INT(setrlimit(RLIMIT_FSIZE, &small), 0);
+	CHECK_INT(wal_append(w, 0, 1, 1, big, sizeof(big), &lsn, &e), -EFBIG);
+	CHECK(strstr(e.msg, "cannot append") != NULL);
+	CHECK_INT(setrlimit(RLIMIT_FSIZE, &old), 0);
+	CHECK_INT(stat(path, &after), 0);
+	CHECK_INT(after.st_size, before.st_size);
+	/* The batch is retried and goes in whole. */
+	CHECK_INT(wal_append(w, 0, 1, 1, "again", 5, &lsn, &e), 0);
+	CHECK_INT(lsn, 4);
+	wal_close(w);
+	w = open_wal(1, 0, 0, &s, &e);
+	CHECK_INT(s.n, 4);
+	CHECK_STR(s.payload[3], "again");
+	wal_close(w);
+}
+
+static void test_shard_count_change_replays_old_shards(void)
+{
+	static struct seen s;
+	struct err e = ERR_INIT;
+	struct wal *w;
+	uint64_t lsn;
+
+	fresh_dir("reshard");
+	w = open_wal(4, 0, 0, &s, &e);
+	if (!w)
+		return;
+	CHECK_INT(wal_append(w, 3, 7, 1, "s3", 2, &lsn, &e), 0);
+	wal_close(w);
+	w = open_wal(2, 0, 0, &s, &e);
+	CHECK(w != NULL);
+	if (!w)
+		return;
+	CHECK_INT(s.n, 1);
+	CHECK_INT(s.shard[0], 3);
+	CHECK(wal_append(w, 3, 7, 1, "x", 1, &lsn, &e) == -EINVAL);
+	CHECK_INT(wal_checkpoint(w, 3, 1, &e), 0);
+	wal_close(w);
+	w = open_wal(2, 0, 0, &s, &e);
+	CHECK_INT(s.n, 0);
+	wal_close(w);
+}
+
+static void test_limits_and_errors(void)
+{
+	static struct seen s;
+	struct err e = ERR_INIT;
+	struct wal *w;
+	uint64_t lsn;
+
+	fresh_dir("limits");
+	CHECK(open_wal(0, 0, 0, &s, &e) == NULL);
+	CHECK(strstr(e.msg, "expected 1 to 64") != NULL);
+	w = open_wal(1, 1000, 0, &s, &e);
+	if (!w)
+		return;
+	CHECK_INT(wal_append(w, 0, 1, 1, "x", (size_t)WAL_MAX_PAYLOAD + 1, &lsn, &e), -EMSGSIZE);
+	CHECK_INT(wal_append(w, 0, 1, 1, "x", 1, &lsn, &e), 0);
+	/* A commit every second: not durable within 1 ms, durable at close. */
+	CHECK_INT(wal_wait_durable(w, 0, lsn, 1), -ETIMEDOUT);
+	CHECK_INT(wal_wait_durable(w, 0, lsn, 5000), 0);
+	wal_close(w);
+	/* Allocation failures at open are clean errors. */
+	for (long n = 0; n < 8; n++) {
+		mem_fail_after(n);
+		w = open_wal(2, 0, 0, &s, &e);
+		mem_fail_after(-1);
+		if (w)
+			wal_close(w);
+		else
+			CHECK_INT(e.code, -ENOMEM);
+	}
+}
+
+int main(void)
+{
+	T_RUN(test_append_commit_replay);
+	T_RUN(test_torn_tail_is_cut);
+	T_RUN(test_damage_is_an_error);
+	T_RUN(test_checkpoint_removes_and_skips);
+	T_RUN(test_write_error_leaves_no_partial_record);
+	T_RUN(test_shard_count_change_replays_old_shards);
+	T_RUN(test_limits_and_errors);
+	return t_done();
+}
