@@ -14,17 +14,20 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "portal/httpguard.h"
 #include "core/metrics.h"
 
 /*
  * Slow or idle clients must not lock out the scraper: any one address may hold at most
- * ADMIN_MAX_PER_ADDRESS connections, and a connection that sends nothing for
- * ADMIN_TIMEOUT_S is closed (libmicrohttpd's timeout counts inactivity, so a client that
- * trickles a byte at a time is bounded by the per-address limit, not by the timeout).
+ * ADMIN_MAX_PER_ADDRESS connections, a connection that sends nothing for ADMIN_TIMEOUT_S
+ * is closed, and one that has not sent a whole request ADMIN_REQUEST_S after it began is
+ * closed too (libmicrohttpd's timeout counts inactivity only: a client trickling a byte
+ * at a time would keep its slot).
  */
 #define ADMIN_MAX_CONNECTIONS 256
 #define ADMIN_MAX_PER_ADDRESS 16
 #define ADMIN_TIMEOUT_S 5
+#define ADMIN_REQUEST_S 5 /* a request must be read within this (portal/httpguard.h) */
 /* 4096 tenants x 32 listeners of about 100 bytes each, with room to spare. */
 #define METRICS_MAX_BYTES (64u << 20)
 #define CONTENT_TYPE_METRICS "text/plain; version=0.0.4; charset=utf-8"
@@ -32,6 +35,7 @@
 
 struct admin {
 	struct MHD_Daemon *daemon;
+	struct httpguard *guard;
 	char address[INET6_ADDRSTRLEN + 8]; /* "[v6]:65535" */
 };
 
@@ -88,6 +92,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	struct admin *a = cls;
 	bool metrics = !strcmp(url, "/metrics"), health = !strcmp(url, "/healthz");
 
+	httpguard_request_read(c);
 	if (!metrics && !health)
 		return respond_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
 	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
@@ -182,6 +187,11 @@ int admin_start(struct admin **ap, const char *address, struct err *e)
 	}
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	rc = httpguard_new(&a->guard, ADMIN_REQUEST_S, e);
+	if (rc < 0) {
+		close(fd);
+		goto fail;
+	}
 	/* From here libmicrohttpd owns fd and closes it when stopped. */
 	a->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, a,
 				     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
@@ -190,6 +200,9 @@ int admin_start(struct admin **ap, const char *address, struct err *e)
 				     MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 				     (unsigned)ADMIN_MAX_PER_ADDRESS,
 				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)ADMIN_TIMEOUT_S,
+				     MHD_OPTION_NOTIFY_CONNECTION, httpguard_notify_connection,
+				     a->guard,
+				     MHD_OPTION_NOTIFY_COMPLETED, httpguard_notify_completed, a->guard,
 				     MHD_OPTION_END);
 	if (!a->daemon) {
 		/*
@@ -204,6 +217,7 @@ int admin_start(struct admin **ap, const char *address, struct err *e)
 	*ap = a;
 	return 0;
 fail:
+	httpguard_free(a->guard);
 	mem_free(a);
 	return rc;
 }
@@ -218,5 +232,6 @@ void admin_stop(struct admin *a)
 	if (!a)
 		return;
 	MHD_stop_daemon(a->daemon);
+	httpguard_free(a->guard); /* after the daemon, whose callbacks use it */
 	mem_free(a);
 }
