@@ -10,6 +10,7 @@
 #ifndef CLI_CLI_H
 #define CLI_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct config;
@@ -21,6 +22,7 @@ int cmd_parse(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_tenant(int argc, char **argv);
 int cmd_source(int argc, char **argv);
+int cmd_reload(int argc, char **argv);
 
 /*
  * Shared option handling: removes "-c FILE" / "--config FILE" / "--config=FILE" from
@@ -36,6 +38,11 @@ int cli_load_config(int *argc, char **argv, struct config *c);
  */
 int cli_verb_command(int *argc, char **argv, struct config *c, const char *usage,
 		     const char **verb);
+/*
+ * For config_check_tenants() (cli/config.c): whether the tenant exists in the struct meta
+ * given as ctx. Used by `config check` and by `serve` at start and on reload.
+ */
+bool cli_tenant_exists(void *meta, const char *name);
 /* Prints "koban: MSG" to stderr and returns 1. */
 int cli_fail(const struct err *e);
 /* Prints "usage: koban USAGE" to stderr and returns 2. */

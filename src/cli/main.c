@@ -25,6 +25,7 @@ static const struct command commands[] = {
 	{ "config", cmd_config, "check a configuration file, or print a complete example" },
 	{ "tenant", cmd_tenant, "add, list, show or remove tenants" },
 	{ "source", cmd_source, "add, list or remove log sources of tenants" },
+	{ "reload", cmd_reload, "make the running serve read its configuration again" },
 	{ "help", cmd_help, "list the sub-commands" },
 	{ "version", cmd_version, "print the version" },
 };

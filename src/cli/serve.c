@@ -13,6 +13,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,7 +27,9 @@
 #include "core/fairq.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/metrics.h"
 #include "core/msg.h"
+#include "core/pidfile.h"
 #include "core/timeutil.h"
 #include "core/worker.h"
 #include "enrich/route.h"
@@ -62,6 +65,11 @@ struct spool {
 
 struct serve {
 	struct config *cfg;       /* the configuration the listeners were bound from */
+	struct config *live;      /* the one in effect: cfg, or the last reloaded one */
+	struct pidfile pid;       /* the data directory's lock, DATA_DIR/koban.pid */
+	/* reloads, written by the main thread, read by /metrics */
+	atomic_uint_fast64_t reloads_ok, reloads_failed;
+	atomic_uint restart_pending; /* keys changed by the last reload that need a restart */
 	struct serve_overrides ov;
 	struct meta *meta;
 	struct fairq *q;
@@ -311,6 +319,64 @@ static void print_listening(struct serve *sv)
 	fflush(stdout);
 }
 
+static void report_to_log(void *ctx, enum config_severity sev, const char *msg)
+{
+	if (sev == CONFIG_ERROR)
+		log_error("%s", msg);
+	else
+		log_warn("%s", msg);
+}
+
+/*
+ * The checks of `koban config check` (cli/config.c), before anything is bound or
+ * created; then the data directory's lock, so that a second instance stops here.
+ */
+static int serve_check_and_lock(struct serve *sv, struct err *e)
+{
+	int rc, errors = config_check(sv->cfg, report_to_log, NULL);
+
+	if (errors)
+		return err_set(e, -EINVAL, "%s: %d configuration error%s (logged above); nothing "
+			       "was started", sv->cfg->path ? sv->cfg->path : "configuration",
+			       errors, errors == 1 ? "" : "s");
+	if ((rc = pidfile_lock(&sv->pid, sv->cfg->data_dir, e)) < 0)
+		return rc;
+	return 0;
+}
+
+static int collect_reloads(struct metrics_out *o, void *ctx)
+{
+	struct serve *sv = ctx;
+	int rc = metrics_sample(o, atomic_load(&sv->reloads_ok), "result", "ok", NULL);
+
+	return err_first(rc, metrics_sample(o, atomic_load(&sv->reloads_failed), "result",
+					    "failed", NULL));
+}
+
+static int collect_restart_pending(struct metrics_out *o, void *ctx)
+{
+	struct serve *sv = ctx;
+
+	return metrics_sample(o, atomic_load(&sv->restart_pending), NULL);
+}
+
+static int serve_metrics_register(struct serve *sv, struct err *e)
+{
+	int rc = metrics_register("koban_config_reloads_total", METRICS_COUNTER,
+				  "Configuration reloads (SIGHUP), by result: ok, or failed and "
+				  "the running configuration kept.", collect_reloads, sv);
+
+	if (rc == 0)
+		rc = metrics_register("koban_config_restart_pending", METRICS_GAUGE,
+				      "Keys the last reload changed that take effect only at the "
+				      "next restart (named in the log).", collect_restart_pending, sv);
+	if (rc < 0) {
+		metrics_unregister(sv);
+		return err_set(e, rc, "cannot register the reload metrics: %s", strerror(-rc));
+	}
+	return 0;
+}
+
 static int serve_start(struct serve *sv, struct err *e)
 {
 	struct fairq_config fq = { sv->cfg->queue_capacity, sv->cfg->queue_max_bytes,
@@ -318,8 +384,12 @@ static int serve_start(struct serve *sv, struct err *e)
 	int rc;
 
 	log_set_level(sv->cfg->log_level);
+	if ((rc = serve_check_and_lock(sv, e)))
+		return rc;
 	if ((rc = meta_open(&sv->meta, sv->cfg->data_dir, e)))
 		return rc;
+	(void)config_check_tenants(sv->cfg, cli_tenant_exists, sv->meta, report_to_log,
+				   NULL); /* warnings only, logged */
 	if ((rc = fairq_new(&sv->q, &fq, e)))
 		return rc;
 	if ((rc = router_new(&sv->router, sv->q, e)) ||
@@ -334,38 +404,111 @@ static int serve_start(struct serve *sv, struct err *e)
 		return rc;
 	if ((rc = fairq_metrics_register(sv->q)) || (rc = ingest_metrics_register(sv->ingest)))
 		return err_set(e, rc, "cannot register the metrics: %s", strerror(-rc));
+	if ((rc = serve_metrics_register(sv, e)))
+		return rc;
 	return admin_start(&sv->admin, sv->cfg->admin_address, e);
 }
 
-static void serve_reload(struct serve *sv, const char *path)
-{
-	struct config *c = mem_calloc(1, sizeof(*c));
-	struct err e = ERR_INIT;
-	int rc;
+#define RELOAD_CHANGES_MAX 64 /* keys logged per reload (there are fewer keys) */
 
-	if (!c) {
-		log_error("reload: out of memory");
-		return;
+/* The changed keys of a reload, logged once it has succeeded. */
+struct reload_changes {
+	size_t n;
+	unsigned restart;     /* of them, keys that need a restart */
+	struct {
+		char key[128];
+		bool live;
+		char was[201], now[201];
+	} item[RELOAD_CHANGES_MAX];
+};
+
+static void note_change(void *ctx, const char *key, bool live, const char *was,
+			const char *now)
+{
+	struct reload_changes *ch = ctx;
+
+	ch->restart += !live;
+	if (ch->n < RELOAD_CHANGES_MAX) {
+		snprintf(ch->item[ch->n].key, sizeof(ch->item[ch->n].key), "%s", key);
+		ch->item[ch->n].live = live;
+		snprintf(ch->item[ch->n].was, sizeof(ch->item[ch->n].was), "%s", was);
+		snprintf(ch->item[ch->n].now, sizeof(ch->item[ch->n].now), "%s", now);
 	}
-	if (config_load(c, path, &e) || apply_overrides(c, &sv->ov, &e)) {
-		log_error("reload failed, keeping the running configuration: %s", e.msg);
-		mem_free(c);
-		return;
+	ch->n++;
+}
+
+/* One line per changed key: applied now (info), or waiting for a restart (warning). */
+static void log_changes(const struct reload_changes *ch)
+{
+	for (size_t i = 0; i < ch->n && i < RELOAD_CHANGES_MAX; i++) {
+		if (ch->item[i].live)
+			log_info("reload: '%s' changed from %s to %s", ch->item[i].key,
+				 ch->item[i].was, ch->item[i].now);
+		else
+			log_warn("reload: '%s' changed from %s to %s; takes effect at the next "
+				 "restart", ch->item[i].key, ch->item[i].was, ch->item[i].now);
 	}
-	rc = config_keep_listeners(c, sv->cfg, &e);
-	if (rc > 0)
-		log_warn("reload: listener changes take effect at the next restart");
-	if (rc < 0 || router_reload(sv->router, sv->meta, c, &e)) {
-		log_error("reload failed, keeping the running configuration: %s", e.msg);
-		config_release(c);
-		mem_free(c);
+}
+
+static void free_config(struct config *c)
+{
+	if (!c)
 		return;
-	}
-	log_set_level(c->log_level);
-	log_info("reloaded %s (listener and queue changes need a restart)",
-		 path ? path : "built-in defaults");
 	config_release(c);
 	mem_free(c);
+}
+
+/*
+ * SIGHUP: reads the file again and applies what a running daemon can (log level, time
+ * zone, EPS limits, tenants and sources from the database); every other changed key is
+ * named in a warning and keeps its running value. A file that does not load changes
+ * nothing.
+ */
+static void serve_reload(struct serve *sv)
+{
+	const char *path = sv->cfg->path;
+	struct config *c = mem_calloc(1, sizeof(*c));
+	struct reload_changes *ch = mem_calloc(1, sizeof(*ch));
+	struct err e = ERR_INIT;
+	bool ok = false;
+	size_t changed;
+
+	if (!c || !ch) {
+		log_error("reload failed, keeping the running configuration: out of memory");
+		goto done;
+	}
+	if (config_load(c, path, &e) < 0) {
+		log_error("reload failed, keeping the running configuration: %s", e.msg);
+		goto done; /* a failed load leaves nothing to release */
+	}
+	if (apply_overrides(c, &sv->ov, &e) < 0) {
+		log_error("reload failed, keeping the running configuration: %s", e.msg);
+		config_release(c);
+		goto done;
+	}
+	/* names the changes before the running restart-only values replace them in c */
+	changed = config_diff(sv->live, c, note_change, ch);
+	if (config_keep_restart_keys(c, sv->live, &e) < 0 ||
+	    router_reload(sv->router, sv->meta, c, &e) < 0) {
+		log_error("reload failed, keeping the running configuration: %s", e.msg);
+		config_release(c);
+		goto done;
+	}
+	log_changes(ch);
+	(void)config_check_tenants(c, cli_tenant_exists, sv->meta, report_to_log, NULL); /* logged */
+	log_set_level(c->log_level);
+	log_info("reloaded %s: %zu key%s changed, tenants and sources read again",
+		 path ? path : "built-in defaults", changed, changed == 1 ? "" : "s");
+	if (sv->live != sv->cfg)
+		free_config(sv->live);
+	sv->live = c;
+	c = NULL;
+	atomic_store(&sv->restart_pending, ch->restart);
+	ok = true;
+done:
+	atomic_fetch_add(ok ? &sv->reloads_ok : &sv->reloads_failed, 1);
+	mem_free(c);
+	mem_free(ch);
 }
 
 static void serve_stop(struct serve *sv)
@@ -385,6 +528,7 @@ static void serve_stop(struct serve *sv)
 			 (double)(time_now_ns() - t0) / 1e9);
 	if (sv->admin)
 		admin_stop(sv->admin);
+	metrics_unregister(sv);
 	ingest_free(sv->ingest); /* after the admin listener, which reads its stats */
 	sv->ingest = NULL;
 	workers_release(sv);
@@ -396,6 +540,10 @@ static void serve_stop(struct serve *sv)
 		fairq_free(sv->q);
 	if (sv->meta)
 		meta_close(sv->meta);
+	if (sv->live != sv->cfg)
+		free_config(sv->live);
+	sv->live = NULL;
+	pidfile_release(&sv->pid);
 }
 
 /*
@@ -424,7 +572,7 @@ static void wait_for_signals(struct serve *sv, const sigset_t *set)
 		int sig = sigwaitinfo(set, NULL);
 
 		if (sig == SIGHUP) {
-			serve_reload(sv, sv->cfg->path);
+			serve_reload(sv);
 		} else if (sig == SIGTERM || sig == SIGINT) {
 			log_info("signal %d: stopping", sig);
 			return;
@@ -446,7 +594,8 @@ int cmd_serve(int argc, char **argv)
 		config_release(&cfg);
 		return rc;
 	}
-	sv.cfg = &cfg;
+	sv.cfg = sv.live = &cfg;
+	sv.pid.fd = -1;
 	if (apply_overrides(&cfg, &sv.ov, &e)) {
 		config_release(&cfg);
 		return cli_fail(&e);

@@ -2,6 +2,7 @@
 #include "core/compat.h"
 #include "core/arena.h"
 #include "core/buf.h"
+#include "core/err.h"
 #include "core/json.h"
 #include "core/timeutil.h"
 
@@ -361,8 +362,8 @@ static int add_key(struct buf *out, const char *s, size_t len, bool known)
 	if (!known)
 		return json_add_string(out, s, len);
 	rc = buf_addch(out, '"');
-	rc |= buf_add(out, s, len);
-	return rc | buf_addch(out, '"');
+	rc = err_first(rc, buf_add(out, s, len));
+	return err_first(rc, buf_addch(out, '"'));
 }
 
 /*
@@ -384,20 +385,20 @@ static int open_path(struct buf *out, unsigned field, size_t *depth)
 		name_shape(name, &dots, &leaf);
 	}
 	if (*depth == dots) { /* a sibling of the previous field: only the key */
-		rc |= add_key(out, name + leaf, strlen(name + leaf), known);
-		return rc | buf_addch(out, ':');
+		rc = add_key(out, name + leaf, strlen(name + leaf), known);
+		return err_first(rc, buf_addch(out, ':'));
 	}
 	while ((dot = strchr(p, '.'))) {
 		if (d >= *depth) {
-			rc |= add_key(out, p, (size_t)(dot - p), known);
-			rc |= buf_add(out, ":{", 2);
+			rc = err_first(rc, add_key(out, p, (size_t)(dot - p), known));
+			rc = err_first(rc, buf_add(out, ":{", 2));
 		}
 		d++;
 		p = dot + 1;
 	}
 	*depth = d;
-	rc |= add_key(out, p, strlen(p), known);
-	return rc | buf_addch(out, ':');
+	rc = err_first(rc, add_key(out, p, strlen(p), known));
+	return err_first(rc, buf_addch(out, ':'));
 }
 
 int event_write_json(const struct event *ev, struct buf *out)
@@ -426,28 +427,28 @@ int event_write_json(const struct event *ev, struct buf *out)
 			size_t keep = common_segments(prev, name);
 
 			for (; depth > keep; depth--)
-				rc |= buf_addch(out, '}');
-			rc |= buf_addch(out, ',');
+				rc = err_first(rc, buf_addch(out, '}'));
+			rc = err_first(rc, buf_addch(out, ','));
 		}
-		rc |= open_path(out, order[i].v->field, &depth);
+		rc = err_first(rc, open_path(out, order[i].v->field, &depth));
 		for (j = i + 1; j < ev->n && order[j].v->field == order[i].v->field; j++)
 			;
 		if (j - i > 1) {
-			rc |= buf_addch(out, '[');
+			rc = err_first(rc, buf_addch(out, '['));
 			for (uint32_t k = i; k < j; k++) {
 				if (k > i)
-					rc |= buf_addch(out, ',');
-				rc |= write_value(out, order[k].v);
+					rc = err_first(rc, buf_addch(out, ','));
+				rc = err_first(rc, write_value(out, order[k].v));
 			}
-			rc |= buf_addch(out, ']');
+			rc = err_first(rc, buf_addch(out, ']'));
 		} else {
-			rc |= write_value(out, order[i].v);
+			rc = err_first(rc, write_value(out, order[i].v));
 		}
 		i = j - 1;
 		prev = name;
 	}
 	for (; depth > 0; depth--)
-		rc |= buf_addch(out, '}');
-	rc |= buf_addch(out, '}');
-	return rc ? -ENOSPC : 0;
+		rc = err_first(rc, buf_addch(out, '}'));
+	rc = err_first(rc, buf_addch(out, '}'));
+	return rc < 0 ? -ENOSPC : 0;
 }

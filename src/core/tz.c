@@ -9,6 +9,7 @@
 #include "core/compat.h"
 #include "core/err.h"
 #include "core/mem.h"
+#include "core/name.h"
 #include "core/timeutil.h"
 
 #include <fcntl.h>
@@ -308,22 +309,10 @@ static int tzif_parse(const char *name, size_t name_len, const unsigned char *p,
 	return 0;
 }
 
+/* The one zone name check (core/name), so a name accepted by the config loads here. */
 static bool name_ok(const char *name, size_t len)
 {
-	if (len == 0 || len >= TZ_NAME_MAX || name[0] == '/' || name[0] == '.')
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = name[i];
-
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      c == '/' || c == '_' || c == '-' || c == '+' || c == '.'))
-			return false;
-		if (c == '.' && i + 1 < len && name[i + 1] == '.')
-			return false;
-		if (c == '/' && i + 1 < len && (name[i + 1] == '/' || name[i + 1] == '.'))
-			return false;
-	}
-	return name[len - 1] != '/';
+	return name_zone_valid(name, len) && len < TZ_NAME_MAX;
 }
 
 static int tz_load(const char *name, size_t len, struct tz **out, struct err *e)

@@ -235,19 +235,13 @@ static int format_bound_address(struct listener *l, struct err *e)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	char text[IPADDR_STRLEN];
-	struct ipaddr ip;
-	uint16_t port;
 
 	if (getsockname(l->fd, (struct sockaddr *)&ss, &sl) < 0)
 		return err_set(e, -errno, "listener %s: cannot read the bound address: %s",
 			       l->name, strerror(errno));
-	if (ipaddr_from_sockaddr(&ip, (struct sockaddr *)&ss, &port) < 0)
+	if (ipaddr_format_sockaddr((struct sockaddr *)&ss, l->address) < 0)
 		return err_set(e, -EINVAL, "listener %s: bound to an unknown address family",
 			       l->name);
-	ipaddr_format(&ip, text);
-	snprintf(l->address, sizeof(l->address), ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
-		 text, (unsigned)port);
 	return 0;
 }
 
@@ -280,7 +274,7 @@ static int bind_listener(struct listener *l, const struct config_listener *cl,
 	l->name = mem_strdup(cl->name ? cl->name : "");
 	if (!l->name)
 		return err_set(e, -ENOMEM, "listener: out of memory");
-	rc = config_parse_address(cl->address, &ss, &sl, &why);
+	rc = ipaddr_parse_endpoint(cl->address, &ss, &sl, &why);
 	if (rc < 0)
 		return err_set(e, rc, "listener %s: %s", l->name, why.msg);
 	l->fd = socket(ss.ss_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC | SOCK_NONBLOCK,

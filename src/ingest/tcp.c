@@ -120,12 +120,9 @@ static struct listener_stats *conn_stats(struct tcp_loop *t, const struct conn *
 	return ingest_listener_stats(t->in, c->listener);
 }
 
-static const char *peer_text(const struct conn *c, char out[IPADDR_STRLEN + 8])
+static const char *peer_text(const struct conn *c, char out[IPADDR_ENDPOINT_STRLEN])
 {
-	char ip[IPADDR_STRLEN];
-
-	ipaddr_format(&c->peer, ip);
-	snprintf(out, IPADDR_STRLEN + 8, "%s:%u", ip, (unsigned)c->port);
+	ipaddr_format_endpoint(&c->peer, c->port, out);
 	return out;
 }
 
@@ -361,15 +358,11 @@ static void add_frame(struct tcp_loop *t, struct conn *c, const struct frame *fr
 /* Keeps p[0..n) unframed for later; 1 (paused), or -ENOMEM. */
 static int keep_rest(struct conn *c, const char *p, size_t n)
 {
-	if (c->rest && p >= c->rest && p <= c->rest + READ_CHUNK) {
-		/* the kept rest itself was being framed: keep what is left of it */
-		c->rest_off = (size_t)(p - c->rest);
-		c->rest_len = n;
-		return 1;
-	}
 	if (!c->rest && !(c->rest = mem_alloc(READ_CHUNK)))
 		return -ENOMEM;
-	memcpy(c->rest, p, n);
+	/* p may lie in c->rest itself (the kept rest was being framed): memmove serves both,
+	 * without comparing p with a pointer into another object */
+	memmove(c->rest, p, n);
 	c->rest_off = 0;
 	c->rest_len = n;
 	return 1;

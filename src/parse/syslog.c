@@ -323,30 +323,34 @@ static int set_pri(struct event *ev, int pri)
 	int fac = pri >> 3, sev = pri & 7;
 	const char *fn = facility_names[fac], *sn = severity_names[sev];
 
-	return event_set_int(ev, FIELD_LOG_SYSLOG_PRIORITY, pri) |
-	       event_set_int(ev, FIELD_LOG_SYSLOG_FACILITY_CODE, fac) |
-	       event_set_str(ev, FIELD_LOG_SYSLOG_FACILITY_NAME, fn, strlen(fn)) |
-	       event_set_int(ev, FIELD_LOG_SYSLOG_SEVERITY_CODE, sev) |
-	       event_set_str(ev, FIELD_LOG_SYSLOG_SEVERITY_NAME, sn, strlen(sn));
+	int rc = event_set_int(ev, FIELD_LOG_SYSLOG_PRIORITY, pri);
+
+	rc = err_first(rc, event_set_int(ev, FIELD_LOG_SYSLOG_FACILITY_CODE, fac));
+	rc = err_first(rc, event_set_str(ev, FIELD_LOG_SYSLOG_FACILITY_NAME, fn, strlen(fn)));
+	rc = err_first(rc, event_set_int(ev, FIELD_LOG_SYSLOG_SEVERITY_CODE, sev));
+	return err_first(rc, event_set_str(ev, FIELD_LOG_SYSLOG_SEVERITY_NAME, sn, strlen(sn)));
 }
 
 static int set_host(struct event *ev, struct span host)
 {
-	return set_span(ev, FIELD_LOG_SYSLOG_HOSTNAME, host) | set_span(ev, FIELD_HOST_NAME, host);
+	return err_first(set_span(ev, FIELD_LOG_SYSLOG_HOSTNAME, host),
+			 set_span(ev, FIELD_HOST_NAME, host));
 }
 
 /* APP-NAME / TAG and PROCID / PID, with process.pid when the id is a number. */
 static int set_process(struct event *ev, struct span app, struct span procid)
 {
-	int rc = set_span(ev, FIELD_LOG_SYSLOG_APPNAME, app) | set_span(ev, FIELD_PROCESS_NAME, app) |
-		 set_span(ev, FIELD_LOG_SYSLOG_PROCID, procid);
+	int rc = set_span(ev, FIELD_LOG_SYSLOG_APPNAME, app);
 	int64_t pid = 0;
 	size_t i;
+
+	rc = err_first(rc, set_span(ev, FIELD_PROCESS_NAME, app));
+	rc = err_first(rc, set_span(ev, FIELD_LOG_SYSLOG_PROCID, procid));
 
 	for (i = 0; i < procid.len && i < 10 && is_digit(procid.p[i]); i++)
 		pid = pid * 10 + (procid.p[i] - '0');
 	if (procid.len && i == procid.len)
-		rc |= event_set_int(ev, FIELD_PROCESS_PID, pid);
+		rc = err_first(rc, event_set_int(ev, FIELD_PROCESS_PID, pid));
 	return rc;
 }
 
@@ -355,7 +359,7 @@ static int set_message(struct event *ev, const char *p, size_t len)
 	return len ? event_set_str(ev, FIELD_MESSAGE, p, len) : 0;
 }
 
-/* Setters return 0 or a negative code; or-ing them keeps "negative when any failed". */
+/* Setters return 0 or a negative code; err_first() keeps the first one that failed. */
 static int set_failed(int rc, struct err *e)
 {
 	return err_set(e, rc == -ENOSPC ? -ENOSPC : -ENOMEM,
@@ -474,12 +478,15 @@ static int bsd_parse(struct event *ev, const char *msg, size_t len,
 		if (!stamp_to_ns(&h.stamp, z, o->received_ns, &ns))
 			return err_set(e, -EINVAL, "offset 0: no year near the receive time has "
 				       "day %d of month %d", h.stamp.c.day, h.stamp.c.month);
-		rc |= event_set_time(ev, FIELD_TIMESTAMP, ns);
+		rc = err_first(rc, event_set_time(ev, FIELD_TIMESTAMP, ns));
 		if (!h.stamp.has_offset)
-			rc |= event_set_str(ev, FIELD_EVENT_TIMEZONE, tz_name(z), strlen(tz_name(z)));
+			rc = err_first(rc, event_set_str(ev, FIELD_EVENT_TIMEZONE, tz_name(z),
+							 strlen(tz_name(z))));
 	}
-	rc |= set_pri(ev, h.pri) | set_host(ev, h.host) | set_process(ev, h.tag, h.pid) |
-	      set_message(ev, msg + h.msg, len - h.msg);
+	rc = err_first(rc, set_pri(ev, h.pri));
+	rc = err_first(rc, set_host(ev, h.host));
+	rc = err_first(rc, set_process(ev, h.tag, h.pid));
+	rc = err_first(rc, set_message(ev, msg + h.msg, len - h.msg));
 	return rc ? set_failed(rc, e) : 0;
 }
 
@@ -748,13 +755,14 @@ static int ietf_parse(struct event *ev, const char *msg, size_t len,
 		int64_t ns = 0;
 
 		stamp_to_ns(&h.stamp, NULL, o->received_ns, &ns); /* has an offset: no zone */
-		rc |= event_set_time(ev, FIELD_TIMESTAMP, ns);
+		rc = err_first(rc, event_set_time(ev, FIELD_TIMESTAMP, ns));
 	}
-	rc |= set_pri(ev, h.pri) |
-	      event_set_str(ev, FIELD_LOG_SYSLOG_VERSION, h.version.p, h.version.len) |
-	      set_host(ev, h.host) | set_process(ev, h.app, h.procid) |
-	      set_span(ev, FIELD_LOG_SYSLOG_MSGID, h.msgid) |
-	      set_message(ev, c.p, (size_t)(c.end - c.p));
+	rc = err_first(rc, set_pri(ev, h.pri));
+	rc = err_first(rc, event_set_str(ev, FIELD_LOG_SYSLOG_VERSION, h.version.p, h.version.len));
+	rc = err_first(rc, set_host(ev, h.host));
+	rc = err_first(rc, set_process(ev, h.app, h.procid));
+	rc = err_first(rc, set_span(ev, FIELD_LOG_SYSLOG_MSGID, h.msgid));
+	rc = err_first(rc, set_message(ev, c.p, (size_t)(c.end - c.p)));
 	return rc ? set_failed(rc, e) : 0;
 }
 
@@ -784,9 +792,9 @@ int syslog_parse(struct event *ev, const char *msg, size_t len, const struct sys
 	uint32_t base;
 	int rc;
 
-	rc = event_set_str(ev, FIELD_EVENT_ORIGINAL, msg, len) |
-	     event_set_time(ev, FIELD_EVENT_CREATED, opts->received_ns) |
-	     event_set_time(ev, FIELD_TIMESTAMP, opts->received_ns);
+	rc = event_set_str(ev, FIELD_EVENT_ORIGINAL, msg, len);
+	rc = err_first(rc, event_set_time(ev, FIELD_EVENT_CREATED, opts->received_ns));
+	rc = err_first(rc, event_set_time(ev, FIELD_TIMESTAMP, opts->received_ns));
 	if (rc)
 		return set_failed(rc, e);
 	base = ev->n;

@@ -12,6 +12,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/ipaddr.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "portal/httpguard.h"
@@ -140,26 +141,14 @@ static int listen_on(const struct sockaddr_storage *ss, unsigned sslen, const ch
 }
 
 /* Formats the address fd is bound to as "1.2.3.4:P" or "[v6]:P". */
-static int format_bound(int fd, char *out, size_t size, struct err *e)
+static int format_bound(int fd, char out[IPADDR_ENDPOINT_STRLEN], struct err *e)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	char host[INET6_ADDRSTRLEN];
-	const void *addr;
-	unsigned port;
 
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
 		return err_set(e, -errno, "admin: getsockname: %s", strerror(errno));
-	if (ss.ss_family == AF_INET6) {
-		addr = &((struct sockaddr_in6 *)&ss)->sin6_addr;
-		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	} else {
-		addr = &((struct sockaddr_in *)&ss)->sin_addr;
-		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	}
-	inet_ntop(ss.ss_family, addr, host, sizeof(host));
-	snprintf(out, size, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
-	return 0;
+	return ipaddr_format_sockaddr((struct sockaddr *)&ss, out);
 }
 
 int admin_start(struct admin **ap, const char *address, struct err *e)
@@ -171,7 +160,7 @@ int admin_start(struct admin **ap, const char *address, struct err *e)
 	int fd, rc;
 
 	*ap = NULL;
-	rc = config_parse_address(address, &ss, &sslen, e);
+	rc = ipaddr_parse_endpoint(address, &ss, &sslen, e);
 	if (rc < 0)
 		return rc;
 	a = mem_calloc(1, sizeof(*a));
@@ -180,7 +169,7 @@ int admin_start(struct admin **ap, const char *address, struct err *e)
 	fd = rc = listen_on(&ss, sslen, address, e);
 	if (rc < 0)
 		goto fail;
-	rc = format_bound(fd, a->address, sizeof(a->address), e);
+	rc = format_bound(fd, a->address, e);
 	if (rc < 0) {
 		close(fd);
 		goto fail;

@@ -16,12 +16,12 @@
 #include "core/err.h"
 #include "core/ipaddr.h"
 #include "core/mem.h"
+#include "core/name.h"
 #include "core/timeutil.h"
 
-#define META_NAME_MAX 63
+#define META_NAME_MAX NAME_TENANT_MAX
 #define META_HOST_MAX 255   /* RFC 5424 HOSTNAME: 1*255 PRINTUSASCII */
-#define META_ZONE_MAX 64
-#define META_LISTENER_MAX 32  /* as in the configuration */
+#define META_LISTENER_MAX NAME_LISTENER_MAX
 #define META_BUSY_TIMEOUT_MS 5000
 
 struct meta {
@@ -50,28 +50,14 @@ static const char *const migrations[] = {
 
 /* ---- validation (shared by every entry point, so no caller can bypass it) ---- */
 
-static bool is_name_char(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-}
-
-static bool name_chars_valid(const char *name, size_t len, size_t max)
-{
-	bool ok = len >= 1 && len <= max;
-
-	for (size_t i = 0; ok && i < len; i++)
-		ok = is_name_char(name[i]);
-	return ok;
-}
-
 /* A new tenant or source name: 1-63 of [a-z0-9_-] starting with a letter or digit. */
 static int check_name(const char *kind, const char *name, struct err *e)
 {
 	size_t len = name ? strlen(name) : 0;
 
-	if (name_chars_valid(name, len, META_NAME_MAX) && name[0] != '_' && name[0] != '-')
+	if (name_valid_new(name, len))
 		return 0;
-	if (len && name[0] == '_' && len <= META_NAME_MAX)
+	if (name_reserved(name, len) && len <= META_NAME_MAX)
 		return err_set(e, -EINVAL, "%s '%s': names starting with '_' are reserved", kind,
 			       name);
 	return err_set(e, -EINVAL,
@@ -143,16 +129,7 @@ static int check_format(const char *format, struct err *e)
  */
 static int check_zone(const char *tz, struct err *e)
 {
-	size_t len = strlen(tz);
-	bool ok = len >= 1 && len <= META_ZONE_MAX && tz[0] != '/' && tz[len - 1] != '/';
-
-	for (size_t i = 0; ok && i < len; i++) {
-		char c = tz[i];
-
-		ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		     c == '_' || c == '-' || c == '+' || (c == '/' && tz[i + 1] != '/');
-	}
-	if (!ok)
+	if (!name_zone_valid(tz, strlen(tz)))
 		return err_set(e, -EINVAL, "time zone '%s': expected an IANA zone name such as "
 			       "Asia/Tokyo or UTC", tz);
 	return 0;
@@ -172,7 +149,7 @@ int meta_source_check(const struct meta_source *s, struct err *e)
 		return rc;
 	if (s->host && (rc = check_printable("host", s->host, META_HOST_MAX, e)) < 0)
 		return rc;
-	if (s->listener && !name_chars_valid(s->listener, strlen(s->listener), META_LISTENER_MAX))
+	if (s->listener && !name_valid(s->listener, strlen(s->listener), META_LISTENER_MAX))
 		return err_set(e, -EINVAL, "listener '%s': expected 1-%d of a-z 0-9 _ - (the name "
 			       "of a listener in the configuration)", s->listener, META_LISTENER_MAX);
 	if (s->format && (rc = check_format(s->format, e)) < 0)

@@ -83,42 +83,6 @@ const char *config_proto_name(enum listener_proto p)
 	return p == LISTENER_UDP ? "udp" : p == LISTENER_TCP ? "tcp" : "tls";
 }
 
-int config_parse_address(const char *s, struct sockaddr_storage *ss, unsigned *sslen,
-			 struct err *e)
-{
-	const char *colon = strrchr(s, ':');
-	char host[64];
-	size_t hl;
-
-	if (!colon)
-		return err_set(e, -EINVAL, "%s: expected HOST:PORT", s);
-	hl = (size_t)(colon - s);
-	if (s[0] == '[') {
-		s++;
-		hl -= 2;
-	}
-	if (hl >= sizeof(host))
-		return err_set(e, -EINVAL, "%s: host too long", s);
-	memcpy(host, s, hl);
-	host[hl] = '\0';
-	memset(ss, 0, sizeof(*ss));
-	if (strchr(host, ':')) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons((uint16_t)atoi(colon + 1));
-		*sslen = sizeof(*a);
-		return inet_pton(AF_INET6, host, &a->sin6_addr) == 1 ? 0 : -EINVAL;
-	} else {
-		struct sockaddr_in *a = (struct sockaddr_in *)ss;
-
-		a->sin_family = AF_INET;
-		a->sin_port = htons((uint16_t)atoi(colon + 1));
-		*sslen = sizeof(*a);
-		return inet_pton(AF_INET, host, &a->sin_addr) == 1 ? 0 : -EINVAL;
-	}
-}
-
 /* ---- helpers ---- */
 
 static void q_reset(size_t capacity)
@@ -204,7 +168,7 @@ static int connect_to(const char *address, int type)
 	unsigned sl;
 	int fd;
 
-	if (config_parse_address(address, &ss, &sl, NULL) < 0)
+	if (ipaddr_parse_endpoint(address, &ss, &sl, NULL) < 0)
 		return -1;
 	fd = socket(ss.ss_family, type, 0);
 	if (fd >= 0 && connect(fd, (struct sockaddr *)&ss, sl) < 0) {
@@ -640,7 +604,7 @@ static int connect_from(const char *address, const char *src)
 	unsigned sl;
 	int fd;
 
-	if (config_parse_address(address, &ss, &sl, NULL) < 0 ||
+	if (ipaddr_parse_endpoint(address, &ss, &sl, NULL) < 0 ||
 	    inet_pton(AF_INET, src, &from.sin_addr) != 1)
 		return -1;
 	fd = socket(AF_INET, SOCK_STREAM, 0);

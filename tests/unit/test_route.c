@@ -113,7 +113,7 @@ uint32_t config_tenant_eps(const struct config *c, const char *tenant)
 
 /* ---- fixtures ---- */
 
-static struct config_tenant_limit limits[] = { { (char *)"city-a", 500 } };
+static struct config_tenant_limit limits[] = { { (char *)"city-a", 500, 0 } };
 
 static void test_config(struct config *c)
 {
