@@ -788,9 +788,14 @@ static void close_stale(struct tcp_loop *t, int64_t now)
 			continue;
 		if (why == EVICT_HANDSHAKE_TIMEOUT)
 			COUNT(conn_stats(t, c)->tls_failures, 1);
-		log_limited(&t->evict_log, LOG_LEVEL_INFO, "%s: closing the connection from %s: %s",
-			    ingest_listener_name(t->in, c->listener), peer_text(c, peer),
-			    conn_evict_name((enum conn_evict)why));
+		if (why == EVICT_IDLE_TIMEOUT) /* the configured, ordinary end of a connection */
+			log_debug("%s: closing idle connection from %s",
+				  ingest_listener_name(t->in, c->listener), peer_text(c, peer));
+		else
+			log_limited(&t->evict_log, LOG_LEVEL_INFO,
+				    "%s: closing the connection from %s: %s",
+				    ingest_listener_name(t->in, c->listener), peer_text(c, peer),
+				    conn_evict_name((enum conn_evict)why));
 		close_conn(t, c, why);
 	}
 }
