@@ -66,6 +66,11 @@ static enum MHD_Result respond_text(struct MHD_Connection *c, unsigned status,
 		       CONTENT_TYPE_TEXT);
 }
 
+static int collect_cut(struct metrics_out *o, void *ctx)
+{
+	return metrics_sample(o, httpguard_cut(ctx), NULL);
+}
+
 static enum MHD_Result respond_metrics(struct admin *a, struct MHD_Connection *c)
 {
 	struct buf out = BUF_INIT(METRICS_MAX_BYTES);
@@ -177,6 +182,13 @@ int admin_start(struct admin **ap, const char *address, struct err *e)
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	rc = httpguard_new(&a->guard, ADMIN_REQUEST_S, e);
+	if (rc == 0) {
+		rc = metrics_register("koban_admin_requests_cut_total", METRICS_COUNTER,
+				      "Admin connections closed because their request was not "
+				      "complete within 5 s.", collect_cut, a->guard);
+		if (rc < 0)
+			rc = err_set(e, rc, "admin: cannot register its metric: %s", strerror(-rc));
+	}
 	if (rc < 0) {
 		close(fd);
 		goto fail;
@@ -206,6 +218,8 @@ int admin_start(struct admin **ap, const char *address, struct err *e)
 	*ap = a;
 	return 0;
 fail:
+	if (a->guard)
+		metrics_unregister(a->guard);
 	httpguard_free(a->guard);
 	mem_free(a);
 	return rc;
@@ -221,6 +235,7 @@ void admin_stop(struct admin *a)
 	if (!a)
 		return;
 	MHD_stop_daemon(a->daemon);
+	metrics_unregister(a->guard);
 	httpguard_free(a->guard); /* after the daemon, whose callbacks use it */
 	mem_free(a);
 }

@@ -306,6 +306,7 @@ def test_admin_answers_with_slow_clients():
         assert status == 200
         trickler.close()
         trickler = None
+        assert value(k.metrics(), "koban_admin_requests_cut_total") >= 16
         assert k.stop() == 0, k.log()
     finally:
         if trickler:
