@@ -11,8 +11,6 @@
 #include "core/err.h"
 #include "store/meta.h"
 
-#define CONFIG_USAGE "config check FILE | config example"
-
 static void count_tenant(void *ctx, const struct meta_tenant *t)
 {
 	*(bool *)ctx = true;
@@ -86,27 +84,51 @@ static int check_file(const char *path)
 	return 0;
 }
 
+#define CHECK_ABOUT                                                                        \
+	"Loads FILE (default: the -c FILE or $KOBAN_CONFIG) and runs the checks serve\n"    \
+	"makes at start, without starting anything: listeners clashing on an address and\n" \
+	"port (the admin listener included), TLS files missing or unreadable, a data_dir\n"  \
+	"that is not writable or cannot be created, no listeners at all; warnings for an\n"  \
+	"admin listener off loopback and for limits naming tenants missing from the\n"      \
+	"database. Prints each problem with FILE:LINE, then \"FILE: ok\" (exit 0) or\n"     \
+	"nothing more (exit 1 on any error)."
+
+static const struct cli_verb config_verbs[] = {
+	{ "check", "config check FILE", CHECK_ABOUT },
+	{ "example", "config example",
+	  "Prints a complete, commented configuration holding the built-in defaults." },
+};
+
+static const struct cli_command config_command = {
+	"config", "config check FILE\n       koban config example",
+	"  check FILE  run the checks serve makes at start on FILE, without starting\n"
+	"              anything (koban help config check tells which)\n"
+	"  example     print a complete, commented configuration holding the\n"
+	"              built-in defaults",
+	config_verbs, ARRAY_SIZE(config_verbs),
+};
+
 int cmd_config(int argc, char **argv)
 {
-	if (argc == 3 && !strcmp(argv[1], "check"))
-		return check_file(argv[2]);
-	if (argc == 2 && !strcmp(argv[1], "example")) {
-		fputs(config_example(), stdout);
-		return 0;
-	}
-	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		printf("usage: koban " CONFIG_USAGE "\n\n"
-		       "  check FILE  load FILE and run the checks serve makes at start, without\n"
-		       "              starting anything: listeners clashing on an address and\n"
-		       "              port (the admin listener included), TLS files missing or\n"
-		       "              unreadable, a data_dir that is not writable or cannot be\n"
-		       "              created, no listeners at all; warnings for an admin listener\n"
-		       "              off loopback and for limits naming tenants missing from the\n"
-		       "              database. Prints each problem with FILE:LINE, then \"FILE: ok\"\n"
-		       "              (exit 0) or nothing more (exit 1 on any error)\n"
-		       "  example     print a complete, commented configuration holding the\n"
-		       "              built-in defaults\n");
-		return 0;
-	}
-	return cli_usage(CONFIG_USAGE);
+	static const char *const names[] = { "FILE" };
+	const struct cli_verb *verb;
+	const char *pos[1];
+	struct cli_args a = { NULL, NULL, NULL, NULL, 0, pos, 0, 0, names };
+	int rc;
+
+	if ((rc = cli_verb(&argc, &argv, &config_command, &verb)) >= 0)
+		return rc;
+	a.cmd = verb == &config_verbs[0] ? "config check" : "config example";
+	a.usage = verb->usage;
+	a.about = verb->about;
+	a.max_pos = verb == &config_verbs[0];
+	if ((rc = cli_getopt(argc, argv, &a)) >= 0)
+		return rc;
+	/* FILE, else the -c FILE or $KOBAN_CONFIG every command takes */
+	if (verb == &config_verbs[0] && !pos[0] && !cli_config_path())
+		return cli_usage_error(a.cmd, a.usage, "missing FILE");
+	if (verb == &config_verbs[0])
+		return check_file(pos[0] ? pos[0] : cli_config_path());
+	fputs(config_example(), stdout);
+	return 0;
 }

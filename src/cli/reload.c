@@ -17,26 +17,23 @@
 
 int cmd_reload(int argc, char **argv)
 {
+	const struct cli_args a = {
+		"reload", RELOAD_USAGE,
+		"Sends SIGHUP to the `koban serve` whose data directory is the one of the\n"
+		"configuration (-c FILE; ./var without it), found through the lock on\n"
+		"DATA_DIR/koban.pid. The daemon reads its own configuration file again\n"
+		"and the tenants and sources; its log names every key that changed.",
+		NULL, 0, NULL, 0, 0, NULL,
+	};
 	struct err e = ERR_INIT;
 	struct config c;
 	pid_t pid = 0;
 	int rc;
 
+	if ((rc = cli_getopt(argc, argv, &a)) >= 0)
+		return rc;
 	if ((rc = cli_load_config(&argc, argv, &c)))
 		return rc;
-	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		printf("usage: koban " RELOAD_USAGE "\n\n"
-		       "Sends SIGHUP to the `koban serve` whose data directory is the one of the\n"
-		       "configuration (-c FILE; ./var without it), found through the lock on\n"
-		       "DATA_DIR/koban.pid. The daemon reads its own configuration file again\n"
-		       "and the tenants and sources; its log names every key that changed.\n");
-		config_release(&c);
-		return 0;
-	}
-	if (argc != 1) {
-		config_release(&c);
-		return cli_usage(RELOAD_USAGE);
-	}
 	rc = pidfile_running(c.data_dir, &pid, &e);
 	config_release(&c);
 	if (rc < 0)

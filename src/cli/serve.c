@@ -19,11 +19,9 @@
 #include <unistd.h>
 
 #define LOG_MODULE "serve"
-#include "core/arena.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
-#include "core/event.h"
 #include "core/fairq.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -34,7 +32,7 @@
 #include "core/worker.h"
 #include "enrich/route.h"
 #include "ingest/listener.h"
-#include "parse/syslog.h"
+#include "pipeline/pipeline.h"
 #include "portal/admin.h"
 #include "store/meta.h"
 
@@ -43,6 +41,7 @@
 	"                   [--syslog-tls ADDR:PORT] [--admin ADDR:PORT]"
 
 #define SPOOL_FLUSH_BYTES (1u << 20) /* a worker writes its spool buffer out past this */
+#define ACTIVITY_FLUSH_SECONDS 5     /* tenant activity and unassigned senders to koban.db */
 
 /* Command-line overrides, applied again to every reloaded configuration. */
 struct serve_overrides {
@@ -50,16 +49,11 @@ struct serve_overrides {
 	const char *admin;
 };
 
-/* Per-worker state: the batch arena and the JSON being built for the spool. */
-struct worker_state {
-	struct arena arena;
-	struct buf out;
-};
-
 /* Spool files, one per tenant slot, opened on first use (O_APPEND: whole-batch writes). */
 struct spool {
 	char *dir;
 	int fds[FAIRQ_MAX_TENANTS];
+	unsigned gens[FAIRQ_MAX_TENANTS]; /* fairq_slot_gen() each fd was opened for */
 	pthread_mutex_t lock;
 };
 
@@ -79,32 +73,28 @@ struct serve {
 	struct admin *admin;
 	struct spool spool;
 	int spool_on;
-	struct worker_state *ws;
-	unsigned n_workers;
+	struct pipeline *pipeline;
 };
 
+/* -1 to go on, or the exit status (0 after --help, 2 after a usage error). */
 static int parse_args(int *argc, char **argv, struct serve_overrides *ov)
 {
-	static const char *const flags[] = { "--syslog-udp", "--syslog-tcp", "--syslog-tls" };
+	const struct cli_option opts[] = {
+		CLI_VALUE("syslog-udp", &ov->listener[0]),
+		CLI_VALUE("syslog-tcp", &ov->listener[1]),
+		CLI_VALUE("syslog-tls", &ov->listener[2]),
+		CLI_VALUE("admin", &ov->admin),
+	};
+	const struct cli_args a = {
+		"serve", SERVE_USAGE,
+		"Runs the daemon: the syslog listeners of the configuration (or those given\n"
+		"here, replacing the configured ones of that protocol), the workers and the\n"
+		"admin HTTP listener (/metrics, /healthz). SIGHUP reloads the configuration\n"
+		"and the tenants; SIGTERM or SIGINT drains the queues and stops.",
+		opts, ARRAY_SIZE(opts), NULL, 0, 0, NULL,
+	};
 
-	for (int i = 1; i < *argc; i++) {
-		const char *a = argv[i], *v = i + 1 < *argc ? argv[i + 1] : NULL;
-		size_t k;
-
-		for (k = 0; k < ARRAY_SIZE(flags); k++)
-			if (!strcmp(a, flags[k]))
-				break;
-		if (k < ARRAY_SIZE(flags) && v) {
-			ov->listener[k] = v;
-			i++;
-		} else if (!strcmp(a, "--admin") && v) {
-			ov->admin = v;
-			i++;
-		} else {
-			return cli_usage(SERVE_USAGE);
-		}
-	}
-	return 0;
+	return cli_getopt(*argc, argv, &a);
 }
 
 static int apply_overrides(struct config *c, const struct serve_overrides *ov, struct err *e)
@@ -155,7 +145,12 @@ static int spool_fd(struct spool *s, struct fairq *q, unsigned slot)
 
 	pthread_mutex_lock(&s->lock);
 	fd = s->fds[slot];
+	if (fd >= 0 && s->gens[slot] != fairq_slot_gen(q, slot)) {
+		close(fd); /* the slot was freed and given to another tenant */
+		fd = s->fds[slot] = -1;
+	}
 	if (fd < 0) {
+		s->gens[slot] = fairq_slot_gen(q, slot);
 		struct buf path = BUF_INIT(4096);
 
 		if (!buf_addf(&path, "%s/%s.ndjson", s->dir, fairq_slot_name(q, slot))) {
@@ -171,108 +166,73 @@ static int spool_fd(struct spool *s, struct fairq *q, unsigned slot)
 }
 
 /* One write(2) per batch: O_APPEND keeps concurrent workers' lines whole. */
-static void spool_write(struct spool *s, struct fairq *q, unsigned slot, const struct buf *b)
+static int spool_write(struct spool *s, struct fairq *q, unsigned slot, const char *p,
+		       size_t len)
 {
 	int fd = spool_fd(s, q, slot);
 	size_t off = 0;
 
-	while (fd >= 0 && off < b->len) {
-		ssize_t n = write(fd, b->p + off, b->len - off);
+	if (fd < 0)
+		return -EIO;
+	while (off < len) {
+		ssize_t n = write(fd, p + off, len - off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			log_error("spool write failed: %s", strerror(errno));
-			return;
+			int rc = n < 0 ? -errno : -EIO;
+
+			log_error("spool write failed: %s", strerror(-rc));
+			return rc;
 		}
 		off += (size_t)n;
 	}
+	return 0;
 }
 
-/* ---- workers ---- */
+/* ---- workers: the pipeline, wired to the fair queue and the spool ---- */
 
-static void spool_flush(struct serve *sv, struct worker_state *w, unsigned slot)
+/* struct pipeline_output for the spool. */
+static int spool_output(void *ctx, unsigned slot, const char *lines, size_t len)
 {
-	if (!w->out.len)
-		return;
-	spool_write(&sv->spool, sv->q, slot, &w->out);
-	buf_reset(&w->out);
+	struct serve *sv = ctx;
+
+	return spool_write(&sv->spool, sv->q, slot, lines, len);
 }
 
-/* "ip:port" or "[ipv6]:port" of the sender, without printf (once per event). */
-static void format_peer(const struct msg *m, char out[IPADDR_STRLEN + 8])
+static const char *tenant_name(void *ctx, unsigned slot)
 {
-	char port[8], *p = port + sizeof(port);
-	bool v6 = !ipaddr_is_v4(&m->peer);
-	size_t n;
-	unsigned v = m->peer_port;
-
-	out[0] = '[';
-	ipaddr_format(&m->peer, out + v6);
-	n = strlen(out);
-	if (v6)
-		out[n++] = ']';
-	*--p = '\0';
-	do {
-		*--p = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	out[n++] = ':';
-	memcpy(out + n, p, (size_t)(port + sizeof(port) - p));
-}
-
-static int process_one(struct serve *sv, struct worker_state *w, const struct msg *m)
-{
-	struct syslog_opts opts = { m->format, m->tz, m->received_ns };
-	const char *tenant = fairq_slot_name(sv->q, m->tenant);
-	char addr[IPADDR_STRLEN + 8];
-	struct event ev;
-	int rc;
-
-	event_init(&ev, &w->arena);
-	rc = syslog_parse(&ev, m->data, m->len, &opts, NULL);
-	event_set_str(&ev, FIELD_TENANT_ID, tenant, strlen(tenant));
-	format_peer(m, addr);
-	event_set_strdup(&ev, FIELD_LOG_SOURCE_ADDRESS, addr, strlen(addr));
-	if (sv->spool_on) {
-		size_t mark = w->out.len;
-
-		if (event_write_json(&ev, &w->out) || buf_addch(&w->out, '\n')) {
-			log_warn("event of %u bytes too large for the spool batch", m->len);
-			buf_truncate(&w->out, mark);
-		}
-	}
-	return rc;
+	return fairq_slot_name(ctx, slot);
 }
 
 static void process_batch(void *ctx, unsigned index, struct msg **msgs, size_t n)
 {
 	struct serve *sv = ctx;
-	struct worker_state *w = &sv->ws[index];
+	struct pipeline_counts c = { 0 };
 	struct tenant_stats *st;
-	unsigned slot;
-	uint64_t failed = 0;
 
 	if (!n)
 		return;
-	slot = msgs[0]->tenant;
-	st = fairq_stats(sv->q, slot);
-	for (size_t i = 0; i < n; i++) {
-		if (process_one(sv, w, msgs[i]) < 0)
-			failed++;
-		arena_clear(&w->arena);
-		msg_free(msgs[i]);
-		if (w->out.len >= SPOOL_FLUSH_BYTES || i + 1 == n)
-			spool_flush(sv, w, slot);
-	}
-	atomic_fetch_add_explicit(&st->parsed, n - failed, memory_order_relaxed);
-	if (failed)
-		atomic_fetch_add_explicit(&st->parse_failed, failed, memory_order_relaxed);
+	st = fairq_stats(sv->q, msgs[0]->tenant);
+	pipeline_batch(sv->pipeline, index, msgs, n, &c);
+	atomic_fetch_add_explicit(&st->parsed, c.parsed, memory_order_relaxed);
+	if (c.failed)
+		atomic_fetch_add_explicit(&st->parse_failed, c.failed, memory_order_relaxed);
 }
 
 static int workers_init(struct serve *sv, struct err *e)
 {
+	struct pipeline_config pc = {
+		.max_message_size = sv->cfg->max_message_size,
+		.flush_bytes = SPOOL_FLUSH_BYTES,
+		.clock_skew_max_ns = (int64_t)sv->cfg->clock_skew_max * NS_PER_SEC,
+		.tenant_name = tenant_name,
+		.tenant_ctx = sv->q,
+		.output = { sv->spool_on ? spool_output : NULL, sv },
+		.metrics = true,
+	};
 	unsigned n = sv->cfg->workers;
+	int rc;
 
 	if (!n) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -281,28 +241,16 @@ static int workers_init(struct serve *sv, struct err *e)
 	}
 	if (n > WORKERS_MAX)
 		n = WORKERS_MAX;
-	sv->ws = mem_calloc(n, sizeof(*sv->ws));
-	if (!sv->ws)
-		return err_set(e, -ENOMEM, "out of memory");
-	sv->n_workers = n;
-	for (unsigned i = 0; i < n; i++) {
-		/* an event's copies (unescaped structured data) stay within its text's size */
-		arena_init(&sv->ws[i].arena, 64 * 1024, 2 * sv->cfg->max_message_size + (1u << 20));
-		/* room for the flush threshold plus one event: its text at worst 6x escaped, twice */
-		buf_init(&sv->ws[i].out, SPOOL_FLUSH_BYTES + 12 * sv->cfg->max_message_size +
-						 (1u << 20));
-	}
+	pc.workers = n;
+	if ((rc = pipeline_new(&sv->pipeline, &pc, e)) < 0)
+		return rc;
 	return workers_start(&sv->workers, sv->q, n, process_batch, sv, e);
 }
 
 static void workers_release(struct serve *sv)
 {
-	for (unsigned i = 0; i < sv->n_workers; i++) {
-		arena_release(&sv->ws[i].arena);
-		buf_release(&sv->ws[i].out);
-	}
-	mem_free(sv->ws);
-	sv->ws = NULL;
+	pipeline_free(sv->pipeline);
+	sv->pipeline = NULL;
 }
 
 /* ---- life cycle ---- */
@@ -497,6 +445,7 @@ static void serve_reload(struct serve *sv)
 	log_changes(ch);
 	(void)config_check_tenants(c, cli_tenant_exists, sv->meta, report_to_log, NULL); /* logged */
 	log_set_level(c->log_level);
+	pipeline_set_clock_skew_max(sv->pipeline, (int64_t)c->clock_skew_max * NS_PER_SEC);
 	log_info("reloaded %s: %zu key%s changed, tenants and sources read again",
 		 path ? path : "built-in defaults", changed, changed == 1 ? "" : "s");
 	if (sv->live != sv->cfg)
@@ -509,6 +458,15 @@ done:
 	atomic_fetch_add(ok ? &sv->reloads_ok : &sv->reloads_failed, 1);
 	mem_free(c);
 	mem_free(ch);
+}
+
+/* What the router saw, into koban.db for `tenant list` and `source unassigned`. */
+static void flush_activity(struct serve *sv)
+{
+	struct err e = ERR_INIT;
+
+	if (sv->router && sv->meta && router_flush(sv->router, sv->meta, &e) < 0)
+		log_warn("saving tenant activity: %s", e.msg);
 }
 
 static void serve_stop(struct serve *sv)
@@ -526,6 +484,7 @@ static void serve_stop(struct serve *sv)
 	if (sv->q)
 		log_info("drained %zu queued messages in %.3f s", left,
 			 (double)(time_now_ns() - t0) / 1e9);
+	flush_activity(sv); /* after the drain: every message counted */
 	if (sv->admin)
 		admin_stop(sv->admin);
 	metrics_unregister(sv);
@@ -565,12 +524,20 @@ static void raise_fd_limit(const struct config *c)
 			 (unsigned long long)rl.rlim_cur, c->tcp_max_connections);
 }
 
-/* Blocks until SIGTERM/SIGINT, reloading on every SIGHUP. */
+/* Blocks until SIGTERM/SIGINT, reloading on every SIGHUP, saving activity meanwhile. */
 static void wait_for_signals(struct serve *sv, const sigset_t *set)
 {
-	for (;;) {
-		int sig = sigwaitinfo(set, NULL);
+	const struct timespec tick = { ACTIVITY_FLUSH_SECONDS, 0 };
+	int64_t next = time_now_ns() + ACTIVITY_FLUSH_SECONDS * NS_PER_SEC;
 
+	for (;;) {
+		int sig = sigtimedwait(set, NULL, &tick);
+
+		/* by the clock, so a stream of SIGHUPs does not hold the saving back */
+		if (time_now_ns() >= next) {
+			flush_activity(sv);
+			next = time_now_ns() + ACTIVITY_FLUSH_SECONDS * NS_PER_SEC;
+		}
 		if (sig == SIGHUP) {
 			serve_reload(sv);
 		} else if (sig == SIGTERM || sig == SIGINT) {
@@ -590,7 +557,7 @@ int cmd_serve(int argc, char **argv)
 
 	if ((rc = cli_load_config(&argc, argv, &cfg)))
 		return rc;
-	if ((rc = parse_args(&argc, argv, &sv.ov))) {
+	if ((rc = parse_args(&argc, argv, &sv.ov)) >= 0) {
 		config_release(&cfg);
 		return rc;
 	}

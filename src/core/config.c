@@ -128,7 +128,8 @@ int config_defaults(struct config *c, struct err *e)
 	c->default_eps = 0;
 	c->spool = 1;
 	c->data_dir = mem_strdup("./var");
-	c->timezone = mem_strdup("Asia/Tokyo");
+	c->timezone = mem_strdup("local");
+	c->clock_skew_max = 7200;
 	c->admin_address = mem_strdup("127.0.0.1:8514");
 	if (!c->data_dir || !c->timezone || !c->admin_address ||
 	    add_listener(c, LISTENER_UDP, "udp", "127.0.0.1:5514") < 0 ||
@@ -382,8 +383,13 @@ static int unknown_key(struct parse *p, const struct section *s, const char *pat
 	for (size_t i = 0; i < s->n && used < sizeof(list); i++)
 		used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "",
 					 s->keys[i].name);
-	return fail_here(p, "unknown key '%s' in '%s' (expected one of: %s)",
-			 shown(k, len, tmp), path, list);
+	return fail_here(p, "unknown key '%s' in '%s' (expected one of: %s)%s",
+			 shown(k, len, tmp), path, list,
+			 len == 7 && !memcmp(k, "tenants", 7)
+				 ? "; tenants and sources are kept in the data directory, not here: "
+				   "`koban tenant import FILE` loads them from a file of their own "
+				   "(docs/tenants.md)"
+				 : "");
 }
 
 static void key_path(char out[KEY_PATH_MAX], const char *section, const char *key)
@@ -900,6 +906,9 @@ static const struct key top_keys[] = {
 	{ .name = "log_level", .parse = parse_log_level, .live = true, .show = log_level_show },
 	{ .name = "timezone", .parse = parse_timezone, .live = true,
 	  .off = offsetof(struct config, timezone) },
+	{ .name = "clock_skew_max", .parse = parse_uint, .live = true,
+	  .off = offsetof(struct config, clock_skew_max),
+	  .size = sizeof(((struct config *)0)->clock_skew_max), .min = 0, .max = 366u * 86400 },
 	UINT_KEY("workers", workers, 0, 64),
 	SECTION_KEY("admin", parse_section, admin_keys),
 	SECTION_KEY("syslog", parse_section, syslog_keys),
@@ -1452,8 +1461,11 @@ static const char example[] =
 	"data_dir: ./var\n"
 	"# Messages on stderr at this level and above: error, warn, info or debug.\n"
 	"log_level: info\n"
-	"# IANA time zone of RFC 3164 timestamps when the source has no zone of its own.\n"
-	"timezone: Asia/Tokyo\n"
+	"# IANA time zone of RFC 3164 timestamps when the source has no zone of its own;\n"
+	"# local = this machine's zone (/etc/localtime), e.g. Asia/Tokyo.\n"
+	"timezone: local\n"
+	"# Device time this many seconds away from the receive time counts as clock skew.\n"
+	"clock_skew_max: 7200\n"
 	"# Threads that parse and store events, 0 to 64; 0 = one per CPU core.\n"
 	"workers: 0\n"
 	"\n"

@@ -54,7 +54,8 @@ struct config {
 	char *path;              /* file loaded, NULL for built-in defaults */
 	char *data_dir;          /* "./var" */
 	enum log_level log_level;
-	char *timezone;          /* zone of RFC 3164 stamps when a source names none */
+	char *timezone;          /* zone of RFC 3164 stamps when a source names none; "local" */
+	unsigned clock_skew_max; /* seconds between device and receive time that count as skew; 0 = off */
 	unsigned workers;        /* worker threads; 0 = one per core */
 	char *admin_address;     /* admin HTTP (/metrics); "127.0.0.1:8514" */
 

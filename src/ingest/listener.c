@@ -78,6 +78,7 @@ struct msg *ingest_msg_new(struct ingest *in, unsigned listener, const struct ip
 	m->truncated = truncated ? 1 : 0;
 	m->tenant = rt.tenant;
 	m->tz = rt.tz;
+	m->source = rt.source;
 	return m;
 }
 
@@ -457,7 +458,7 @@ static int collect_received(struct metrics_out *o, void *ctx)
 	for (unsigned s = 0; s < slots && !rc; s++) {
 		struct tenant_stats *st = fairq_stats(in->q, s);
 
-		for (size_t i = 0; i < listeners && !rc; i++)
+		for (size_t i = 0; i < listeners && !rc && fairq_slot_in_use(in->q, s); i++)
 			rc = metrics_sample(o, atomic_load_explicit(&st->received[i],
 								    memory_order_relaxed),
 					    "tenant", fairq_slot_name(in->q, s), "listener",

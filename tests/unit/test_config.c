@@ -95,7 +95,7 @@ static void test_defaults(void)
 	CHECK(c.path == NULL);
 	CHECK_STR(c.data_dir, "./var");
 	CHECK_INT(c.log_level, LOG_LEVEL_INFO);
-	CHECK_STR(c.timezone, "Asia/Tokyo");
+	CHECK_STR(c.timezone, "local");
 	CHECK_INT(c.workers, 0);
 	CHECK_STR(c.admin_address, "127.0.0.1:8514");
 	CHECK_INT(c.n_listeners, 2);
@@ -322,7 +322,7 @@ static void test_errors_inline(void)
 	expect_error("workers: 1\nworkers: 2\n", "t.yaml:2: duplicate key 'workers' in 'top level'");
 	expect_error("\n\n\nsyslg: {}\n",
 		     "t.yaml:4: unknown key 'syslg' in 'top level' (expected one of: data_dir, "
-		     "log_level, timezone, workers, admin, syslog, queues, limits, output)");
+		     "log_level, timezone, clock_skew_max, workers, admin, syslog, queues, limits, output)");
 	expect_error("queues:\n  quantum: 0\n",
 		     "t.yaml:2: queues.quantum: expected an integer from 1 to 65536, got '0'");
 	expect_error("queues:\n  capacity: 99999999999999999999\n",

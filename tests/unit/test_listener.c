@@ -64,6 +64,11 @@ unsigned fairq_slot_count(const struct fairq *q)
 	return N_TENANTS;
 }
 
+int fairq_slot_in_use(const struct fairq *q, unsigned slot)
+{
+	return slot < N_TENANTS;
+}
+
 const char *fairq_slot_name(const struct fairq *q, unsigned slot)
 {
 	return slot ? "t1" : "t0";
