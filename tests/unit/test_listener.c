@@ -645,12 +645,19 @@ static void test_per_address_and_per_listener_limits(void)
 	CHECK(wait_stat(&ls->refused[REFUSE_PER_ADDRESS], 1));
 	y = connect_from(ingest_listener_address(in, 0), "127.0.0.2"); /* another address: fine */
 	CHECK(wait_stat(&ls->active, 3));
-	/* the listener is full and nobody has been idle for a second: refused */
+	/*
+	 * The listener is full and nobody has been idle for a second (each just sent a
+	 * message, read before the next accept: the loop serves connections first): refused.
+	 */
+	CHECK(send_all(a, "<13>a\n", 6));
+	CHECK(send_all(b, "<13>b\n", 6));
+	CHECK(send_all(y, "<13>y\n", 6));
+	CHECK(wait_taken(3));
 	z = connect_from(ingest_listener_address(in, 0), "127.0.0.3");
 	CHECK(closed_by_server(z));
 	CHECK(wait_stat(&ls->refused[REFUSE_LISTENER_FULL], 1));
 	CHECK(send_all(y, "<13>still served\n", 17));
-	CHECK(wait_taken(1));
+	CHECK(wait_taken(4));
 	CHECK_INT(get(&ls->active), 3);
 	CHECK_INT(get(&ls->evicted[EVICT_FOR_NEW]), 0);
 	close(a);
