@@ -118,6 +118,10 @@ int config_defaults(struct config *c, struct err *e)
 	c->udp_rcvbuf = 8 << 20;
 	c->tcp_max_connections = 1024;
 	c->tcp_idle_timeout = 0;
+	c->tcp_max_per_address = 64;
+	c->tcp_max_per_listener = 0;
+	c->tcp_frame_timeout = 30;
+	c->tcp_frame_memory = (size_t)256 << 20;
 	c->queue_capacity = 65536;
 	c->queue_max_bytes = (size_t)64 << 20;
 	c->queue_quantum = 64;
@@ -866,6 +870,12 @@ static const struct key syslog_keys[] = {
 	UINT_KEY("udp_receive_buffer", udp_rcvbuf, 0, 1u << 30),
 	UINT_KEY("tcp_max_connections", tcp_max_connections, 1, 1u << 20),
 	UINT_KEY("tcp_idle_timeout", tcp_idle_timeout, 0, 7 * 86400),
+	UINT_KEY("tcp_max_per_address", tcp_max_per_address, 0, 1u << 20),
+	UINT_KEY("tcp_max_per_listener", tcp_max_per_listener, 0, 1u << 20),
+	UINT_KEY("tcp_frame_timeout", tcp_frame_timeout, 0, 86400),
+	{ .name = "tcp_frame_memory", .parse = parse_uint,
+	  .off = offsetof(struct config, tcp_frame_memory),
+	  .size = sizeof(size_t), .min = 1u << 20, .max = UINT64_C(1) << 40 },
 	SECTION_KEY("tls", parse_tls, tls_keys),
 	{ .name = "listeners", .parse = parse_listeners, .same = listeners_same,
 	  .show = listeners_show },
@@ -1474,6 +1484,15 @@ static const char example[] =
 	"  tcp_max_connections: 1024\n"
 	"  # Seconds before an idle TCP or TLS connection is closed; 0 = never.\n"
 	"  tcp_idle_timeout: 0\n"
+	"  # Connections open at once from one source address (0 = no limit of its own).\n"
+	"  tcp_max_per_address: 64\n"
+	"  # Connections open at once on one stream listener (0 = no limit of its own).\n"
+	"  tcp_max_per_listener: 0\n"
+	"  # Seconds a message may take to arrive once its first byte did; a connection\n"
+	"  # still holding an unfinished message then is closed. 0 = no deadline.\n"
+	"  tcp_frame_timeout: 30\n"
+	"  # Bytes of unfinished messages held over all connections (at least 1048576).\n"
+	"  tcp_frame_memory: 268435456\n"
 	"  # Certificate and private key (PEM) of the TLS listeners; required as soon as a\n"
 	"  # listener uses protocol tls. With client_ca, clients must present a certificate\n"
 	"  # signed by that CA.\n"

@@ -66,6 +66,10 @@ struct config {
 	int udp_rcvbuf;          /* SO_RCVBUF bytes for UDP sockets */
 	unsigned tcp_max_connections;
 	unsigned tcp_idle_timeout; /* seconds, 0 = none */
+	unsigned tcp_max_per_address;  /* open connections from one source address; 0 = any */
+	unsigned tcp_max_per_listener; /* open connections of one listener; 0 = no own limit */
+	unsigned tcp_frame_timeout;    /* seconds a started frame may take to complete; 0 = none */
+	size_t tcp_frame_memory;       /* bytes of partial frames held over all connections */
 	char *tls_cert;          /* PEM files for TLS listeners */
 	char *tls_key;
 	char *tls_ca;            /* when set, clients must present a certificate it signed */

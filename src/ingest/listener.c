@@ -9,6 +9,7 @@
 #include "core/metrics.h"
 #include "core/msg.h"
 #include "enrich/route.h"
+#include "ingest/framing.h"
 #include "ingest/tcp.h"
 #include "ingest/tls.h"
 #include "ingest/udp.h"
@@ -39,6 +40,7 @@ struct ingest {
 	struct tcp_loop *tcp;
 	int stop_fd; /* eventfd: written once by ingest_stop, never read, seen by every thread */
 	bool stopped;
+	struct framer_budget frame_memory; /* partial frames of every stream connection */
 };
 
 #define COUNT(counter, k) atomic_fetch_add_explicit(&(counter), (k), memory_order_relaxed)
@@ -126,6 +128,100 @@ enum drop_reason ingest_drop_reason(int why)
 	default:
 		return DROP_SHUTDOWN;
 	}
+}
+
+/* ---- close reasons and the stream families (registered with the others below) ---- */
+
+static const char *const refuse_names[REFUSE_MAX] = {
+	[REFUSE_MAX_CONNECTIONS] = "max_connections",
+	[REFUSE_LISTENER_FULL] = "listener_full",
+	[REFUSE_PER_ADDRESS] = "per_address",
+	[REFUSE_NO_MEMORY] = "no_memory",
+	[REFUSE_EPOLL] = "epoll_error",
+};
+
+static const char *const evict_names[EVICT_MAX] = {
+	[EVICT_IDLE_TIMEOUT] = "idle_timeout",
+	[EVICT_HANDSHAKE_TIMEOUT] = "handshake_timeout",
+	[EVICT_FRAME_TIMEOUT] = "frame_timeout",
+	[EVICT_FOR_NEW] = "oldest_idle",
+	[EVICT_MEMORY] = "frame_memory",
+	[EVICT_EPOLL] = "epoll_error",
+};
+
+const char *conn_refuse_name(enum conn_refuse r)
+{
+	return (unsigned)r < REFUSE_MAX ? refuse_names[r] : "unknown";
+}
+
+const char *conn_evict_name(enum conn_evict r)
+{
+	return (unsigned)r < EVICT_MAX ? evict_names[r] : "unknown";
+}
+
+static uint64_t load(atomic_uint_fast64_t *a)
+{
+	return atomic_load_explicit(a, memory_order_relaxed);
+}
+
+static int collect_refused(struct metrics_out *o, void *ctx)
+{
+	struct ingest *in = ctx;
+	int rc = 0;
+
+	for (size_t i = 0; i < in->n && !rc; i++)
+		for (unsigned r = 0; r < REFUSE_MAX && !rc && in->l[i].proto != LISTENER_UDP; r++)
+			rc = metrics_sample(o, load(&in->l[i].stats.refused[r]), "listener",
+					    in->l[i].name, "reason", refuse_names[r], NULL);
+	return rc;
+}
+
+static int collect_evicted(struct metrics_out *o, void *ctx)
+{
+	struct ingest *in = ctx;
+	int rc = 0;
+
+	for (size_t i = 0; i < in->n && !rc; i++)
+		for (unsigned r = 0; r < EVICT_MAX && !rc && in->l[i].proto != LISTENER_UDP; r++)
+			rc = metrics_sample(o, load(&in->l[i].stats.evicted[r]), "listener",
+					    in->l[i].name, "reason", evict_names[r], NULL);
+	return rc;
+}
+
+static int collect_cut(struct metrics_out *o, void *ctx)
+{
+	struct ingest *in = ctx;
+	int rc = 0;
+
+	for (size_t i = 0; i < in->n && !rc; i++)
+		if (in->l[i].proto != LISTENER_UDP)
+			rc = metrics_sample(o, load(&in->l[i].stats.frames_cut), "listener",
+					    in->l[i].name, NULL);
+	return rc;
+}
+
+static int collect_empty(struct metrics_out *o, void *ctx)
+{
+	struct ingest *in = ctx;
+	int rc = 0;
+
+	for (size_t i = 0; i < in->n && !rc; i++)
+		if (in->l[i].proto == LISTENER_UDP)
+			rc = metrics_sample(o, load(&in->l[i].stats.udp_empty), "listener",
+					    in->l[i].name, NULL);
+	return rc;
+}
+
+static int collect_frame_memory(struct metrics_out *o, void *ctx)
+{
+	struct ingest *in = ctx;
+
+	return metrics_sample(o, atomic_load(&in->frame_memory.used), NULL);
+}
+
+struct framer_budget *ingest_frame_budget(struct ingest *in)
+{
+	return &in->frame_memory;
 }
 
 /* ---- start and stop ---- */
@@ -258,6 +354,8 @@ int ingest_start(struct ingest **out, const struct config *c, struct fairq *q, s
 	in->q = q;
 	in->r = r;
 	in->stop_fd = -1;
+	atomic_init(&in->frame_memory.used, 0);
+	in->frame_memory.max = c->tcp_frame_memory;
 	for (size_t i = 0; i < CONFIG_MAX_LISTENERS; i++)
 		in->l[i].fd = -1;
 	for (; in->n < c->n_listeners; in->n++) {
@@ -430,6 +528,18 @@ static const struct {
 	{ "koban_udp_receive_overflow_total", METRICS_COUNTER,
 	  "Datagrams the kernel dropped because the socket receive buffer was full "
 	  "(SO_RXQ_OVFL).", collect_udp_overflow },
+	{ "koban_connections_refused_total", METRICS_COUNTER,
+	  "TCP/TLS connections closed right after accept, by reason.", collect_refused },
+	{ "koban_connections_evicted_total", METRICS_COUNTER,
+	  "Open TCP/TLS connections closed by koban, by reason.", collect_evicted },
+	{ "koban_listener_frames_cut_total", METRICS_COUNTER,
+	  "Unfinished messages lost when their TCP/TLS connection closed.", collect_cut },
+	{ "koban_udp_empty_datagrams_total", METRICS_COUNTER,
+	  "UDP datagrams with no message in them (empty or only line ends), ignored.",
+	  collect_empty },
+	{ "koban_stream_frame_memory_bytes", METRICS_GAUGE,
+	  "Bytes held for unfinished TCP/TLS messages over all connections "
+	  "(at most syslog.tcp_frame_memory).", collect_frame_memory },
 };
 
 int ingest_metrics_register(struct ingest *in)

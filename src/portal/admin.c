@@ -15,10 +15,20 @@
 #include "core/ipaddr.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "portal/httpguard.h"
 #include "core/metrics.h"
 
-#define ADMIN_MAX_CONNECTIONS 32
-#define ADMIN_TIMEOUT_S 10
+/*
+ * Slow or idle clients must not lock out the scraper: any one address may hold at most
+ * ADMIN_MAX_PER_ADDRESS connections, a connection that sends nothing for ADMIN_TIMEOUT_S
+ * is closed, and one that has not sent a whole request ADMIN_REQUEST_S after it began is
+ * closed too (libmicrohttpd's timeout counts inactivity only: a client trickling a byte
+ * at a time would keep its slot).
+ */
+#define ADMIN_MAX_CONNECTIONS 256
+#define ADMIN_MAX_PER_ADDRESS 16
+#define ADMIN_TIMEOUT_S 5
+#define ADMIN_REQUEST_S 5 /* a request must be read within this (portal/httpguard.h) */
 /* 4096 tenants x 32 listeners of about 100 bytes each, with room to spare. */
 #define METRICS_MAX_BYTES (64u << 20)
 #define CONTENT_TYPE_METRICS "text/plain; version=0.0.4; charset=utf-8"
@@ -26,6 +36,7 @@
 
 struct admin {
 	struct MHD_Daemon *daemon;
+	struct httpguard *guard;
 	char address[INET6_ADDRSTRLEN + 8]; /* "[v6]:65535" */
 };
 
@@ -55,6 +66,11 @@ static enum MHD_Result respond_text(struct MHD_Connection *c, unsigned status,
 		       CONTENT_TYPE_TEXT);
 }
 
+static int collect_cut(struct metrics_out *o, void *ctx)
+{
+	return metrics_sample(o, httpguard_cut(ctx), NULL);
+}
+
 static enum MHD_Result respond_metrics(struct admin *a, struct MHD_Connection *c)
 {
 	struct buf out = BUF_INIT(METRICS_MAX_BYTES);
@@ -82,6 +98,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	struct admin *a = cls;
 	bool metrics = !strcmp(url, "/metrics"), health = !strcmp(url, "/healthz");
 
+	httpguard_request_read(c);
 	if (!metrics && !health)
 		return respond_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
 	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
@@ -90,6 +107,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		return respond_text(c, MHD_HTTP_OK, "ok\n");
 	return respond_metrics(a, c);
 }
+
+/* Refused and timed-out clients make libmicrohttpd log per connection: keep it bounded. */
+static struct log_limit mhd_log_limit = LOG_LIMIT_INIT(10);
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -100,7 +120,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(line);
 	if (n && line[n - 1] == '\n')
 		line[n - 1] = '\0';
-	log_warn("%s", line);
+	log_limited(&mhd_log_limit, LOG_LEVEL_WARN, "%s", line);
 }
 
 /* Binds and listens on ss, so a bind error names the address and port 0 can be read back. */
@@ -161,12 +181,29 @@ int admin_start(struct admin **ap, const char *address, struct err *e)
 	}
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	rc = httpguard_new(&a->guard, ADMIN_REQUEST_S, e);
+	if (rc == 0) {
+		rc = metrics_register("koban_admin_requests_cut_total", METRICS_COUNTER,
+				      "Admin connections closed because their request was not "
+				      "complete within 5 s.", collect_cut, a->guard);
+		if (rc < 0)
+			rc = err_set(e, rc, "admin: cannot register its metric: %s", strerror(-rc));
+	}
+	if (rc < 0) {
+		close(fd);
+		goto fail;
+	}
 	/* From here libmicrohttpd owns fd and closes it when stopped. */
 	a->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, a,
 				     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				     MHD_OPTION_LISTEN_SOCKET, fd,
 				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)ADMIN_MAX_CONNECTIONS,
+				     MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+				     (unsigned)ADMIN_MAX_PER_ADDRESS,
 				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)ADMIN_TIMEOUT_S,
+				     MHD_OPTION_NOTIFY_CONNECTION, httpguard_notify_connection,
+				     a->guard,
+				     MHD_OPTION_NOTIFY_COMPLETED, httpguard_notify_completed, a->guard,
 				     MHD_OPTION_END);
 	if (!a->daemon) {
 		/*
@@ -181,6 +218,9 @@ int admin_start(struct admin **ap, const char *address, struct err *e)
 	*ap = a;
 	return 0;
 fail:
+	if (a->guard)
+		metrics_unregister(a->guard);
+	httpguard_free(a->guard);
 	mem_free(a);
 	return rc;
 }
@@ -195,5 +235,7 @@ void admin_stop(struct admin *a)
 	if (!a)
 		return;
 	MHD_stop_daemon(a->daemon);
+	metrics_unregister(a->guard);
+	httpguard_free(a->guard); /* after the daemon, whose callbacks use it */
 	mem_free(a);
 }

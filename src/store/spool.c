@@ -123,6 +123,8 @@ int spool_init(struct spool *s, const char *data_dir, struct fairq *q, struct er
 	pthread_condattr_destroy(&ca);
 	s->files = mem_calloc(FAIRQ_MAX_TENANTS, sizeof(*s->files));
 	s->log = mem_calloc(SPOOL_REASON_COUNT + 1, sizeof(*s->log)); /* + give-ups */
+	for (int i = 0; s->log && i <= SPOOL_REASON_COUNT; i++)
+		log_limit_init(&s->log[i], SPOOL_LOG_INTERVAL_S);
 	if (!s->files || !s->log) {
 		rc = err_set(e, -ENOMEM, "spool: out of memory");
 		goto fail;
@@ -190,7 +192,7 @@ static void count(struct spool *s, struct spool_file *f, enum spool_reason r, co
 
 	if (f)
 		atomic_fetch_add_explicit(&f->errors[r], 1, memory_order_relaxed);
-	if (!log_limit_pass(&s->log[r], SPOOL_LOG_INTERVAL_S, &held))
+	if (!log_limit_allow(&s->log[r], &held))
 		return;
 	if (held)
 		log_error("tenant %s: %s: %s (%llu more %s errors in the last %d s not logged)",
@@ -447,7 +449,7 @@ int spool_deliver(struct spool *s, unsigned slot, const char *tenant, struct buf
 				atomic_fetch_add_explicit(&st->dropped[DROP_OUTPUT_ERROR], n,
 							  memory_order_relaxed);
 			atomic_fetch_add_explicit(&s->given_up, n, memory_order_relaxed);
-			if (log_limit_pass(&s->log[SPOOL_REASON_COUNT], SPOOL_LOG_INTERVAL_S, &held))
+			if (log_limit_allow(&s->log[SPOOL_REASON_COUNT], &held))
 				log_error("tenant %s: %zu events not written to the spool, given up: "
 					  "%s (%llu more batches not logged)", tenant, n,
 					  strerror(-rc), (unsigned long long)held);

@@ -652,6 +652,34 @@ static void test_alloc_failures(void)
 	CHECK_INT(rc, 0);
 }
 
+/* The connection limits against hostile senders (ingest): defaults, values, ranges. */
+static void test_stream_limit_keys(void)
+{
+	struct err e = ERR_INIT;
+	struct config c;
+
+	CHECK_INT(config_defaults(&c, &e), 0);
+	CHECK_INT(c.tcp_max_per_address, 64);
+	CHECK_INT(c.tcp_max_per_listener, 0);
+	CHECK_INT(c.tcp_frame_timeout, 30);
+	CHECK_INT(c.tcp_frame_memory, 256u << 20);
+	config_release(&c);
+	CHECK_INT(load_str(&c, "syslog:\n  tcp_max_per_address: 0\n"
+			   "  tcp_max_per_listener: 100\n  tcp_frame_timeout: 0\n"
+			   "  tcp_frame_memory: 1048576\n", &e), 0);
+	CHECK_INT(c.tcp_max_per_address, 0);
+	CHECK_INT(c.tcp_max_per_listener, 100);
+	CHECK_INT(c.tcp_frame_timeout, 0);
+	CHECK_INT(c.tcp_frame_memory, 1048576);
+	config_release(&c);
+	expect_error("syslog:\n  tcp_frame_memory: 1000\n",
+		     "t.yaml:2: syslog.tcp_frame_memory: expected an integer from 1048576 to "
+		     "1099511627776, got '1000'");
+	expect_error("syslog:\n  tcp_frame_timeout: 86401\n",
+		     "t.yaml:2: syslog.tcp_frame_timeout: expected an integer from 0 to 86400, "
+		     "got '86401'");
+}
+
 int main(void)
 {
 	T_RUN(test_defaults);
@@ -672,5 +700,6 @@ int main(void)
 	T_RUN(test_listener_limit);
 	T_RUN(test_proto_names);
 	T_RUN(test_alloc_failures);
+	T_RUN(test_stream_limit_keys);
 	return t_done();
 }

@@ -424,20 +424,6 @@ static void test_allocation_failures(void)
 	teardown(&fx);
 }
 
-static void test_log_limit(void)
-{
-	struct log_limit l = { 0 };
-	uint64_t held = 99;
-
-	CHECK(log_limit_pass(&l, 60, &held));
-	CHECK_INT(held, 0);
-	CHECK(!log_limit_pass(&l, 60, &held));
-	CHECK(!log_limit_pass(&l, 60, &held));
-	atomic_store(&l.next_ns, 0); /* as if the interval had passed */
-	CHECK(log_limit_pass(&l, 60, &held));
-	CHECK_INT(held, 2);
-}
-
 int main(void)
 {
 	if (!t_tmp_dir())
@@ -454,6 +440,5 @@ int main(void)
 	T_RUN(test_deliver_gives_up_at_stop);
 	T_RUN(test_too_large_counted_in_metrics);
 	T_RUN(test_allocation_failures);
-	T_RUN(test_log_limit);
 	return t_done();
 }
