@@ -72,7 +72,8 @@ static bool stops_word(char c, enum word_mode mode)
 		return true;
 	if (mode == WORD_NAME)
 		return c == ',' || c == ':' || c == '<' || c == '>' || c == '=';
-	return mode == WORD_TERM && (c == ':' || c == '<' || c == '>' || c == '=');
+	/* `seq=5` is a word (raw logs are full of key=value); `x = 1` is still an error */
+	return mode == WORD_TERM && (c == ':' || c == '<' || c == '>');
 }
 
 /* Reads a word at pos (possibly empty); -ENOMEM only. */
