@@ -206,29 +206,6 @@ void pipeline_free(struct pipeline *p)
 
 /* ---- stages ---- */
 
-/* "ip:port" or "[ipv6]:port" of the sender, without printf (once per event). */
-static size_t format_peer(const struct msg *m, char out[IPADDR_STRLEN + 8])
-{
-	char port[8], *p = port + sizeof(port);
-	bool v6 = !ipaddr_is_v4(&m->peer);
-	size_t n;
-	unsigned v = m->peer_port;
-
-	out[0] = '[';
-	ipaddr_format(&m->peer, out + v6);
-	n = strlen(out);
-	if (v6)
-		out[n++] = ']';
-	*--p = '\0';
-	do {
-		*--p = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	out[n++] = ':';
-	memcpy(out + n, p, (size_t)(port + sizeof(port) - p));
-	return n + (size_t)(port + sizeof(port) - p) - 1;
-}
-
 /* The first failing setter's code, so that codes are never merged. */
 #define TRY(call)                        \
 	do {                             \
@@ -246,7 +223,7 @@ static int add_origin(struct pipeline *p, struct event *ev, const struct msg *m)
 {
 	const char *tenant = p->cfg.tenant_name ? p->cfg.tenant_name(p->cfg.tenant_ctx, m->tenant)
 						: NULL;
-	char addr[IPADDR_STRLEN + 8];
+	char addr[IPADDR_ENDPOINT_STRLEN];
 	int rc;
 
 	if (tenant) {
@@ -254,7 +231,7 @@ static int add_origin(struct pipeline *p, struct event *ev, const struct msg *m)
 		TRY(set_literal(ev, FIELD_ORGANIZATION_NAME, tenant));
 	}
 	if (m->peer_port) { /* 0: not received from the network (koban parse) */
-		size_t n = format_peer(m, addr);
+		size_t n = ipaddr_format_endpoint(&m->peer, m->peer_port, addr);
 
 		TRY(event_set_strdup(ev, FIELD_LOG_SOURCE_ADDRESS, addr, n));
 		TRY(event_set_ip(ev, FIELD_KOBAN_LOG_SOURCE_IP, &m->peer));
