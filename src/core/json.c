@@ -2,8 +2,7 @@
 #include "core/compat.h"
 #include "core/buf.h"
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not valid. */
-static size_t utf8_seq_len(const unsigned char *s, size_t len)
+size_t json_utf8_len(const unsigned char *s, size_t len)
 {
 	unsigned char c = s[0];
 	size_t n;
@@ -96,7 +95,7 @@ int json_add_string(struct buf *out, const char *s, size_t len)
 			i++;
 			continue;
 		}
-		n = utf8_seq_len(p + i, len - i);
+		n = json_utf8_len(p + i, len - i);
 		if (n) {
 			rc = buf_add(out, p + i, n);
 			i += n;

@@ -15,5 +15,11 @@ struct buf;
 
 /* Appends "..." with the bytes of s[0..len) escaped. */
 int json_add_string(struct buf *out, const char *s, size_t len);
+/*
+ * Length (1..4) of the valid UTF-8 sequence at s[0..len) (len >= 1), or 0 when it is not
+ * valid: overlong forms, surrogates and code points past U+10FFFF are refused. Shared by the
+ * writer and the reader (core/jsonin.h).
+ */
+size_t json_utf8_len(const unsigned char *s, size_t len);
 
 #endif

@@ -1,5 +1,7 @@
 #include "core/jsonin.h"
 #include "core/compat.h"
+
+#include "core/json.h"
 #include "core/arena.h"
 #include "core/err.h"
 
@@ -121,34 +123,6 @@ static inline size_t skip_ws(const char *p, size_t pos, size_t len)
 	while (pos < len && (p[pos] == ' ' || p[pos] == '\n' || p[pos] == '\r' || p[pos] == '\t'))
 		pos++;
 	return pos;
-}
-
-/* Length of the valid UTF-8 sequence at s (2..4) for a lead byte >= 0x80, or 0. */
-static size_t utf8_len(const unsigned char *s, size_t len)
-{
-	unsigned char c = s[0];
-	size_t n;
-	uint32_t cp;
-
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2, cp = c & 0x1f;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3, cp = c & 0x0f;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4, cp = c & 0x07;
-	else
-		return 0;
-	if (len < n)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
 }
 
 static int hex4(const unsigned char *p)
@@ -276,7 +250,7 @@ static int read_string(struct jsonin *j, struct jsonin_value *v, bool store)
 					 "expected control characters escaped in a string, found %s",
 					 f);
 		}
-		n = (long)utf8_len(p + i, len - i);
+		n = (long)json_utf8_len(p + i, len - i);
 		if (!n)
 			return fail_code(j, -EINVAL, i, "invalid UTF-8 (byte 0x%02x) in a string",
 					 p[i]);

@@ -1,6 +1,8 @@
 #include "store/wal.h"
 #include "core/compat.h"
 
+#include "core/le.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -74,28 +76,6 @@ struct wal {
 };
 
 #define COUNT(c, k) atomic_fetch_add_explicit(&(c), (k), memory_order_relaxed)
-
-static void put32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 static uint32_t record_crc(const unsigned char *hdr, const void *payload, size_t len)
 {
@@ -226,10 +206,10 @@ static int checkpoint_read(struct wal_shard *s, struct err *e)
 	}
 	n = read(fd, b, sizeof(b));
 	close(fd);
-	if (n != (ssize_t)sizeof(b) || (uint32_t)crc32(0L, b, 8) != get32(b + 8))
+	if (n != (ssize_t)sizeof(b) || (uint32_t)crc32(0L, b, 8) != le_get32(b + 8))
 		return err_set(e, -EBADMSG, "%s: damaged checkpoint (expected 12 bytes with a "
 				 "matching CRC)", path);
-	s->checkpoint_lsn = get64(b);
+	s->checkpoint_lsn = le_get64(b);
 	return 0;
 }
 
@@ -239,8 +219,8 @@ static int checkpoint_write(struct wal_shard *s, uint64_t lsn, struct err *e)
 	unsigned char b[12];
 	int fd, rc;
 
-	put64(b, lsn);
-	put32(b + 8, (uint32_t)crc32(0L, b, 8));
+	le_put64(b, lsn);
+	le_put32(b + 8, (uint32_t)crc32(0L, b, 8));
 	if ((rc = path_of(path, s->dir, "checkpoint", e)) ||
 	    (rc = path_of(tmp, s->dir, "checkpoint.tmp", e)))
 		return rc;
@@ -286,7 +266,7 @@ static long record_at(const struct replay_pos *pos, unsigned shard, const char *
 		*why = "short record header";
 		return -1;
 	}
-	len = get32(h);
+	len = le_get32(h);
 	if (len > WAL_MAX_PAYLOAD) {
 		*why = "record length over the maximum";
 		return -1;
@@ -295,11 +275,11 @@ static long record_at(const struct replay_pos *pos, unsigned shard, const char *
 		*why = "record shorter than its length";
 		return -1;
 	}
-	if (record_crc(h, h + RECORD_HEADER, len) != get32(h + 4)) {
+	if (record_crc(h, h + RECORD_HEADER, len) != le_get32(h + 4)) {
 		*why = "checksum mismatch";
 		return -1;
 	}
-	if (pos->expect_lsn && get64(h + 8) != pos->expect_lsn) {
+	if (pos->expect_lsn && le_get64(h + 8) != pos->expect_lsn) {
 		*why = "LSN out of sequence";
 		return -1;
 	}
@@ -324,9 +304,9 @@ static int replay_records(struct wal *w, unsigned shard, struct replay_pos *pos,
 			return err_set(e, -EBADMSG, "%s: offset %zu: %s (the log is damaged; "
 					 "see docs/store.md)", pos->path, pos->off, why);
 		}
-		lsn = get64(h + 8);
+		lsn = le_get64(h + 8);
 		if (lsn > s->checkpoint_lsn && w->cfg.replay) {
-			rc = w->cfg.replay(w->cfg.ctx, shard, lsn, get64(h + 16), get32(h + 24),
+			rc = w->cfg.replay(w->cfg.ctx, shard, lsn, le_get64(h + 16), le_get32(h + 24),
 					   h + RECORD_HEADER, (size_t)len);
 			if (rc < 0)
 				return err_set(e, rc, "%s: offset %zu: the record could not be "
@@ -343,8 +323,8 @@ static int replay_records(struct wal *w, unsigned shard, struct replay_pos *pos,
 static int check_file_header(const struct replay_pos *pos, unsigned shard, uint64_t first)
 {
 	return pos->size >= FILE_HEADER && !memcmp(pos->p, FILE_MAGIC, 8) &&
-	       get32(pos->p + 8) == FILE_VERSION && get32(pos->p + 12) == shard &&
-	       get64(pos->p + 16) == first;
+	       le_get32(pos->p + 8) == FILE_VERSION && le_get32(pos->p + 12) == shard &&
+	       le_get64(pos->p + 16) == first;
 }
 
 /* Cuts a torn tail at pos->off (a file without a whole header goes entirely). */
@@ -464,9 +444,9 @@ static int open_new_file(struct wal *w, struct wal_shard *s, unsigned shard, str
 	if (fd < 0)
 		return err_set(e, -errno, "cannot create %s: %s", path, strerror(errno));
 	memcpy(h, FILE_MAGIC, 8);
-	put32(h + 8, FILE_VERSION);
-	put32(h + 12, shard);
-	put64(h + 16, s->next_lsn);
+	le_put32(h + 8, FILE_VERSION);
+	le_put32(h + 12, shard);
+	le_put64(h + 16, s->next_lsn);
 	if (write(fd, h, sizeof(h)) != (ssize_t)sizeof(h) || (rc = fsync_dir(s->dir)) < 0) {
 		rc = err_set(e, rc < 0 ? rc : errno ? -errno : -ENOSPC, "cannot write %s: %s", path,
 			     strerror(rc < 0 ? -rc : errno ? errno : ENOSPC));
@@ -555,12 +535,12 @@ static int append_locked(struct wal *w, struct wal_shard *s, uint64_t tenant, ui
 	struct pending *p;
 	int rc;
 
-	put32(h, (uint32_t)len);
-	put64(h + 8, s->next_lsn);
-	put64(h + 16, tenant);
-	put32(h + 24, count);
-	put32(h + 28, 0);
-	put32(h + 4, record_crc(h, payload, len));
+	le_put32(h, (uint32_t)len);
+	le_put64(h + 8, s->next_lsn);
+	le_put64(h + 16, tenant);
+	le_put32(h + 24, count);
+	le_put32(h + 28, 0);
+	le_put32(h + 4, record_crc(h, payload, len));
 	if ((rc = write_all(s->fd, iov, len ? 2 : 1)) < 0) {
 		undo_partial(s);
 		return rc;
