@@ -37,7 +37,7 @@ struct search_out {
 	size_t n_cols;
 	char **cells;       /* n_rows * n_cols, mem_alloc'ed */
 	size_t n_rows, cap_rows;
-	const char *names[64];
+	char *names[64];     /* copies: a row's names live only during the callback */
 	int error;
 };
 
@@ -108,7 +108,8 @@ static int print_row(void *ctx, const struct agg_row *row)
 	if (!o->n_cols) {
 		o->n_cols = MIN(row->n, ARRAY_SIZE(o->names));
 		for (size_t i = 0; i < o->n_cols; i++)
-			o->names[i] = row->names[i];
+			if (!(o->names[i] = mem_strdup(row->names[i])))
+				return (o->error = -ENOMEM);
 	}
 	return (o->error = keep_row_cells(o, row));
 }
@@ -119,10 +120,10 @@ static void print_table(const struct search_out *o)
 
 	if (!o->n_cols)
 		return;
-	cli_table_widen(width, o->names, o->n_cols);
+	cli_table_widen(width, (const char *const *)o->names, o->n_cols);
 	for (size_t r = 0; r < o->n_rows; r++)
 		cli_table_widen(width, (const char *const *)o->cells + r * o->n_cols, o->n_cols);
-	cli_table_row(width, o->names, o->n_cols);
+	cli_table_row(width, (const char *const *)o->names, o->n_cols);
 	for (size_t r = 0; r < o->n_rows; r++)
 		cli_table_row(width, (const char *const *)o->cells + r * o->n_cols, o->n_cols);
 }
@@ -131,6 +132,8 @@ static void out_release(struct search_out *o)
 {
 	for (size_t i = 0; i < o->n_rows * o->n_cols; i++)
 		mem_free(o->cells[i]);
+	for (size_t i = 0; i < o->n_cols; i++)
+		mem_free(o->names[i]);
 	mem_free(o->cells);
 	buf_release(&o->line);
 }
