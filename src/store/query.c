@@ -228,7 +228,8 @@ static int expect_close(struct parser *p, size_t open)
  * groups) and by a field's value group `field: (a or b)` (its operands are values of field).
  */
 static int expr_or(struct parser *p, const char *field, struct query_node **out);
-static int filter_primary(struct parser *p, struct query_node **out);
+static int value_word(struct parser *p, const char *field, size_t pos, struct query_node **out);
+static int term_word(struct parser *p, size_t pos, struct query_node **out);
 
 static int match_node(struct parser *p, const char *field, char *value,
 		      enum query_value_kind kind, size_t pos, struct query_node **out)
@@ -244,26 +245,12 @@ static int match_node(struct parser *p, const char *field, char *value,
 	return 0;
 }
 
-static int value_primary(struct parser *p, const char *field, struct query_node **out)
+/* A word after `field:` (or inside its value group). */
+static int value_word(struct parser *p, const char *field, size_t pos, struct query_node **out)
 {
-	size_t pos;
 	struct word w;
-	char *text;
 	int rc;
 
-	skip_ws(p);
-	pos = p->pos;
-	if (cur(p) == '(') {
-		p->pos++;
-		if ((rc = enter(p)) || (rc = expr_or(p, field, out)))
-			return rc;
-		return expect_close(p, pos);
-	}
-	if (cur(p) == '"') {
-		if ((rc = read_phrase(p, &text)))
-			return rc;
-		return match_node(p, field, text, QUERY_PHRASE, pos, out);
-	}
 	if ((rc = read_word(p, WORD_VALUE, &w)))
 		return rc;
 	if (!w.text[0] || is_keyword(&w, "and") || is_keyword(&w, "or"))
@@ -280,6 +267,29 @@ static int value_primary(struct parser *p, const char *field, struct query_node 
 	return match_node(p, field, w.text, w.wildcard ? QUERY_WILDCARD : QUERY_WORD, pos, out);
 }
 
+/* A group, a phrase, or a word: of the filter (field NULL) or of field's values. */
+static int expr_primary(struct parser *p, const char *field, struct query_node **out)
+{
+	size_t pos;
+	char *text;
+	int rc;
+
+	skip_ws(p);
+	pos = p->pos;
+	if (cur(p) == '(') {
+		p->pos++;
+		if ((rc = enter(p)) || (rc = expr_or(p, field, out)))
+			return rc;
+		return expect_close(p, pos);
+	}
+	if (cur(p) == '"') {
+		if ((rc = read_phrase(p, &text)))
+			return rc;
+		return match_node(p, field, text, QUERY_PHRASE, pos, out);
+	}
+	return field ? value_word(p, field, pos, out) : term_word(p, pos, out);
+}
+
 static int expr_not(struct parser *p, const char *field, struct query_node **out)
 {
 	size_t pos;
@@ -291,7 +301,7 @@ static int expr_not(struct parser *p, const char *field, struct query_node **out
 	if ((rc = take_keyword(p, "not", &neg)))
 		return rc;
 	if (!neg)
-		return field ? value_primary(p, field, out) : filter_primary(p, out);
+		return expr_primary(p, field, out);
 	if ((rc = enter(p)))
 		return rc;
 	*out = node_new(p, QUERY_NOT, pos);
@@ -418,26 +428,12 @@ static int field_expression(struct parser *p, struct word *field, struct query_n
 	return expr_not(p, field->text, out);
 }
 
-static int filter_primary(struct parser *p, struct query_node **out)
+/* A word of the filter: a term for full text, `*`, or the field of a field expression. */
+static int term_word(struct parser *p, size_t pos, struct query_node **out)
 {
-	size_t pos;
 	struct word w;
-	char *text;
 	int rc;
 
-	skip_ws(p);
-	pos = p->pos;
-	if (cur(p) == '(') {
-		p->pos++;
-		if ((rc = enter(p)) || (rc = expr_or(p, NULL, out)))
-			return rc;
-		return expect_close(p, pos);
-	}
-	if (cur(p) == '"') {
-		if ((rc = read_phrase(p, &text)))
-			return rc;
-		return match_node(p, NULL, text, QUERY_PHRASE, pos, out);
-	}
 	if ((rc = read_word(p, WORD_TERM, &w)))
 		return rc;
 	if (!w.text[0] || is_keyword(&w, "and") || is_keyword(&w, "or"))
