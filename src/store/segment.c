@@ -54,6 +54,7 @@
 #define INDEX_MEM_MAX (512u << 20)    /* a writer's postings and keys: past it, -EFBIG */
 #define INDEX_HEADROOM (128u << 20) /* what one block can add, with the tables' doubling */
 #define PAGE_TARGET (64u << 10)
+#define INDEX_KEY_MAX 1024 /* longer values are not indexed */
 #define DIR_PAGE_TARGET (64u << 10)
 #define DIR_PAGE_RAW_MAX (DIR_PAGE_TARGET + 2048) /* one entry more at most */
 #define TOP_ENTRY_MIN 28 /* u64 offset | u32 length | u32 raw | u32 entries | u32 name | u32 key length */
@@ -910,13 +911,13 @@ static int post_byte(struct segment_writer *w, struct posting *p, uint8_t c)
 static int index_add(struct segment_writer *w, uint32_t name, const void *v, size_t len,
 		     uint32_t row)
 {
-	unsigned char key[4 + 1024];
+	unsigned char key[4 + INDEX_KEY_MAX];
 	struct posting *p;
 	uint32_t i, delta;
 	bool added;
 	int rc;
 
-	if (len > 1024) /* such values are not looked up by value */
+	if (len > INDEX_KEY_MAX) /* segment_lookup() says so */
 		return 0;
 	le32(key, name);
 	memcpy(key + 4, v, len);
@@ -2838,6 +2839,9 @@ int segment_lookup(struct segment *s, const char *field, const char *value, size
 		key = ip.b;
 		klen = 16;
 	}
+	if (klen > INDEX_KEY_MAX)
+		return err_set(e, -ENOTSUP, "%s: values longer than %u bytes are not indexed", field,
+			       INDEX_KEY_MAX);
 	if ((rc = load_top(s, e)) < 0)
 		return rc;
 	hi = s->ndir; /* the last directory page whose first key is <= the key */

@@ -500,6 +500,14 @@ static void test_lookup(void)
 	CHECK_INT(segment_lookup(s, "event.action", "allow", 5, &rows, &n, &e), -ENOTSUP);
 	CHECK(strstr(e.msg, "event.action") != NULL);
 	CHECK_INT(segment_lookup(s, "source.ip", "not-an-ip", 9, &rows, &n, &e), -EINVAL);
+	{
+		static char long_value[1100];
+
+		memset(long_value, 'a', sizeof(long_value));
+		CHECK_INT(segment_lookup(s, "user.name", long_value, sizeof(long_value), &rows, &n, &e),
+			  -ENOTSUP);
+		CHECK(strstr(e.msg, "not indexed") != NULL);
+	}
 	CHECK_INT(segment_lookup(s, "destination.domain", "x", 1, &rows, &n, &e), 0);
 	CHECK_INT(n, 0);
 	segment_close(s);
