@@ -1902,6 +1902,9 @@ struct segment {
 	unsigned char *dirbuf; /* the directory page last opened */
 	int dir_cur;          /* its number, -1 for none */
 	uint32_t dir_n;       /* its entries */
+	unsigned char *pagebuf; /* the posting page last opened */
+	size_t pagebuf_cap, page_len;
+	int page_cur;         /* its number, -1 for none */
 	unsigned char *scratch;
 	size_t scratch_cap;
 	ZSTD_DCtx *dctx;
@@ -2049,6 +2052,8 @@ int segment_open(struct segment **out, const char *path, uint64_t tenant,
 	s = mem_calloc(1, sizeof(*s));
 	if (!s)
 		return err_set(e, -ENOMEM, "out of memory opening %s", path);
+	s->dir_cur = -1;
+	s->page_cur = -1;
 	s->path = mem_strdup(path);
 	s->dctx = ZSTD_createDCtx();
 	if (!s->path || !s->dctx) {
@@ -2146,6 +2151,7 @@ void segment_close(struct segment *s)
 	mem_free(s->top);
 	mem_free(s->dirs);
 	mem_free(s->dirbuf);
+	mem_free(s->pagebuf);
 	mem_free(s->scratch);
 	ZSTD_freeDCtx(s->dctx);
 	sodium_memzero(&s->dk, sizeof(s->dk));
@@ -2776,18 +2782,33 @@ static int read_posting(struct segment *s, const unsigned char *ent, uint32_t **
 	struct rd r;
 	int rc;
 
-	snprintf(what, sizeof(what), "index page %u", page);
-	rc = unseal(s, s->pages[page].off, s->pages[page].len,
-		    block_id(s->tenant, s->day, s->seq, ID_PAGE, page), &plain, what, e);
-	if (rc < 0)
-		return rc;
+	if (s->page_cur != (int)page) { /* open the page, or keep the one open */
+		s->page_cur = -1;
+		snprintf(what, sizeof(what), "index page %u", page);
+		rc = unseal(s, s->pages[page].off, s->pages[page].len,
+			    block_id(s->tenant, s->day, s->seq, ID_PAGE, page), &plain, what, e);
+		if (rc < 0)
+			return rc;
+		if (plain + 1 > s->pagebuf_cap) {
+			unsigned char *nb = mem_realloc(s->pagebuf, plain + 1);
+
+			if (!nb)
+				return err_set(e, -ENOMEM, "%s: out of memory reading the index", s->path);
+			s->pagebuf = nb;
+			s->pagebuf_cap = plain + 1;
+		}
+		memcpy(s->pagebuf, s->scratch, plain);
+		s->page_len = plain;
+		s->page_cur = (int)page;
+	}
+	plain = s->page_len;
 	if ((uint64_t)off + len > plain || count > len || !count)
 		return DAMAGED(-EBADMSG, s->pages[page].off, "index page %u: an entry is out of range",
 			       page);
 	rows = mem_alloc((size_t)count * sizeof(*rows));
 	if (!rows)
 		return err_set(e, -ENOMEM, "%s: out of memory reading the index", s->path);
-	r = (struct rd){ s->scratch + off, s->scratch + off + len, false };
+	r = (struct rd){ s->pagebuf + off, s->pagebuf + off + len, false };
 	for (uint32_t i = 0; i < count; i++) {
 		uint64_t d = rdv(&r);
 
