@@ -640,6 +640,7 @@ struct wname {
 	uint8_t type;    /* enum field_type */
 	uint8_t kind;    /* column kind, 0: row area */
 	bool indexed;
+	bool is_timestamp; /* @timestamp: the block's time range */
 	uint32_t stamp;  /* event number + 1 of the last event that had it (per block) */
 	uint32_t col;    /* column + 1 in the current block, valid when colgen == block */
 	uint32_t colgen;
@@ -861,6 +862,7 @@ static int name_of(struct segment_writer *w, unsigned id, uint32_t *out)
 		else if (id < FIELD_COUNT)
 			nw[idx].kind = K_DICT;
 		nw[idx].indexed = t == FT_IP || is_indexed_name(n, strlen(n));
+		nw[idx].is_timestamp = id == FIELD_TIMESTAMP;
 	}
 	w->by_id[id] = idx + 1;
 	*out = idx;
@@ -1122,15 +1124,10 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 		put32(stats, K_INT);
 		put(stats, mm, 32);
 		(*nstats)++;
-		if (field_lookup("@timestamp", 10) >= 0 && nm->type == FT_TIME) {
-			size_t kl;
-			const char *kn = kmap_key(&w->names, c->name, &kl);
-
-			if (kl == 10 && !memcmp(kn, "@timestamp", 10)) {
-				w->tmin = mn;
-				w->tmax = mx;
-				w->has_time = true;
-			}
+		if (nm->is_timestamp) {
+			w->tmin = mn;
+			w->tmax = mx;
+			w->has_time = true;
 		}
 	} else if (nm->kind == K_IP) {
 		struct ipaddr mn, mx;
