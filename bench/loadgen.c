@@ -16,6 +16,7 @@
 #include "core/compat.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/ipaddr.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
 
@@ -114,7 +115,7 @@ static struct conn connect_to(const struct opts *o)
 	struct conn c = { -1, NULL };
 	int udp = !strcmp(o->proto, "udp");
 
-	if (config_parse_address(o->target, &ss, &sslen, &e)) {
+	if (ipaddr_parse_endpoint(o->target, &ss, &sslen, &e)) {
 		fprintf(stderr, "loadgen: %s\n", e.msg);
 		exit(2);
 	}

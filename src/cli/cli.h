@@ -4,12 +4,15 @@
  * main() finds the sub-command by name and calls it with argv starting at the
  * sub-command's name (argv[0] = "parse", ...). A command returns the process exit
  * status: 0 success, 1 failure (message already printed to stderr), 2 usage error.
- * Every command accepts "-c FILE" (configuration; built-in defaults without it).
+ * Every command accepts "-c FILE" (configuration; $KOBAN_CONFIG or built-in defaults
+ * without it) and --help; options are parsed with cli_getopt() so all behave alike.
  * Main thread only.
  */
 #ifndef CLI_CLI_H
 #define CLI_CLI_H
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 
 struct config;
@@ -21,25 +24,91 @@ int cmd_parse(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_tenant(int argc, char **argv);
 int cmd_source(int argc, char **argv);
+int cmd_reload(int argc, char **argv);
+int cmd_ingest(int argc, char **argv);
+int cmd_search(int argc, char **argv);
 
 /*
- * Shared option handling: removes "-c FILE" / "--config FILE" / "--config=FILE" from
- * argv (updating *argc) and loads the configuration into c, printing any error.
- * Returns 0, or the exit status to return (1).
+ * Shared option handling. The configuration file comes from -c FILE / --config FILE
+ * (before the command, or anywhere among its arguments; given twice is a usage error), else
+ * from $KOBAN_CONFIG, else built-in defaults.
+ *
+ * cli_load_config() takes any -c FILE still in argv out (updating *argc) and loads the
+ * configuration into c, printing any error. Returns 0, or the exit status (1, or 2 for a
+ * usage error).
  */
 int cli_load_config(int *argc, char **argv, struct config *c);
+/* The configuration file named by -c or $KOBAN_CONFIG, or NULL (built-in defaults). */
+const char *cli_config_path(void);
+/* Records -c PATH; a usage error (2, printed) when one was given already. */
+int cli_set_config(const char *cmd, const char *usage, const char *path);
+
+/* One long option of a command: with a value (stored in *value) or a flag (*flag). */
+struct cli_option {
+	const char *name;     /* without the leading "--" */
+	const char **value;   /* NULL for a flag; *value must start NULL */
+	bool *flag;
+};
+
+#define CLI_VALUE(name, ptr) { (name), (ptr), NULL }
+#define CLI_FLAG(name, ptr) { (name), NULL, (ptr) }
+
+/* What cli_getopt() parses: argv[0] is the (sub-)command, options and arguments follow. */
+struct cli_args {
+	const char *cmd;                /* "tenant add": named in messages */
+	const char *usage;              /* after "usage: koban " */
+	const char *about;              /* printed under the usage by --help, or NULL */
+	const struct cli_option *opts;
+	size_t n_opts;
+	const char **pos;               /* positional arguments found, NULL-filled */
+	int min_pos, max_pos;
+	const char *const *pos_names;   /* "NAME", ...: named when one is missing */
+};
+
 /*
- * The common start of a command with verbs (tenant, source): loads the configuration
- * (cli_load_config) and sets *verb to argv[1] or "". Returns -1 to go on, or the exit
- * status: 0 after printing usage for --help/-h/help, 1 on a configuration error. When it
- * returns -1 the caller owns c and releases it.
+ * Parses argv with getopt_long: the options of a (in any order, "--opt V" or "--opt=V",
+ * before or after positional arguments), -c/--config FILE and -h/--help. Returns -1 to go
+ * on, 0 after printing the help, or 2 after a usage error naming what was wrong (unknown
+ * option, repeated option, missing value, missing or unexpected argument).
  */
-int cli_verb_command(int *argc, char **argv, struct config *c, const char *usage,
-		     const char **verb);
+int cli_getopt(int argc, char **argv, const struct cli_args *a);
+
+/* A command with sub-commands (verbs): `koban tenant add ...`. */
+struct cli_verb {
+	const char *name;
+	const char *usage;    /* "tenant add NAME" */
+	const char *about;
+};
+
+struct cli_command {
+	const char *name;
+	const char *usage;    /* every verb's usage */
+	const char *about;
+	const struct cli_verb *verbs;
+	size_t n_verbs;
+};
+
+/*
+ * Finds the verb: -c FILE may precede it. On -1 (go on), *verb is set and *argv, *argc
+ * start at the verb, followed by any options that preceded it. Otherwise returns the exit
+ * status: 0 after printing help (-h, --help, help [VERB]), 2 after a usage error.
+ */
+int cli_verb(int *argc, char ***argv, const struct cli_command *cmd,
+	     const struct cli_verb **verb);
+/* Prints "koban: CMD: MESSAGE", the usage and where to read more; returns 2. */
+int cli_usage_error(const char *cmd, const char *usage, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * For config_check_tenants() (cli/config.c): whether the tenant exists in the struct meta
+ * given as ctx. Used by `config check` and by `serve` at start and on reload.
+ */
+bool cli_tenant_exists(void *meta, const char *name);
+/* The id of tenant name in the configuration's koban.db (tenant.c); the error names the database. */
+int cli_tenant_id(const struct config *c, const char *name, int64_t *id, struct err *e);
+
 /* Prints "koban: MSG" to stderr and returns 1. */
 int cli_fail(const struct err *e);
-/* Prints "usage: koban USAGE" to stderr and returns 2. */
-int cli_usage(const char *usage);
 
 /*
  * Aligned text tables (source.c), filled in two passes without copying the rows:

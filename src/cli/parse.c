@@ -1,6 +1,10 @@
 /*
- * parse.c - `koban parse`: one syslog message per input line in, one ECS JSON event per
- * line out. For tests and debugging; later decoders plug in here.
+ * parse.c - `koban parse` and `koban ingest`: one message per input line in, through the same
+ * pipeline (src/pipeline) as `koban serve`, so all three make the same event of the same
+ * bytes. `parse` prints each event as one ECS JSON line; `ingest` stores them in a tenant's
+ * segments (src/store/store.h), or with --format ecs takes ECS JSON lines as `parse` prints
+ * them. Lines longer than syslog.max_message_size are cut and marked truncated, as a
+ * listener does.
  */
 #include "cli/cli.h"
 #include "core/compat.h"
@@ -9,27 +13,38 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/event.h"
+#include "core/field.h"
+#include "core/msg.h"
 #include "core/timeutil.h"
 #include "core/tz.h"
-#include "parse/syslog.h"
+#include "parse/decoder.h"
+#include "parse/ecs.h"
+#include "pipeline/pipeline.h"
+#include "store/meta.h"
+#include "store/store.h"
 
-#define USAGE "parse [-c FILE] [--format auto|rfc3164|rfc5424] [--tz ZONE] [FILE|-]"
-#define LINE_MAX_BYTES (1u << 20)  /* longer lines are cut and reported */
+#define USAGE "parse [-c FILE] [--format auto|syslog|rfc3164|rfc5424] [--tz ZONE] [FILE|-]"
 #define READ_CHUNK 65536
 #define OUT_FLUSH 65536
-#define ARENA_CHUNK 65536
-#define ARENA_MAX (64u << 20)
 
 struct parse_run {
 	const char *name;          /* input name for messages */
 	FILE *in;
-	struct syslog_opts opts;
-	struct arena arena;
+	struct pipeline *pipeline;
+	struct msg *msg;           /* the current line, room for max bytes */
+	size_t max;                /* syslog.max_message_size */
 	struct buf line;           /* unread input, at most one line plus a chunk */
-	struct buf out;            /* JSON waiting for stdout */
 	size_t lineno;
 	bool skipping;             /* dropping the rest of a line that was too long */
 	bool failed;               /* some line did not parse */
+	int out_error;             /* first write error on stdout */
+
+	/* ingest */
+	struct store_import *imp;  /* NULL for parse */
+	bool ecs;                  /* --format ecs: lines are events already */
+	const char *tenant;        /* organization.id/name of what is stored */
+	struct arena arena;        /* one event at a time */
+	uint64_t rejected;         /* lines not stored */
 };
 
 /* KOBAN_PARSE_NOW: epoch seconds or RFC 3339 ("2026-03-15T03:00:00Z", "...+09:00"). */
@@ -61,45 +76,118 @@ static int parse_now(const char *s, int64_t *ns, struct err *e)
 		       "time such as 2026-03-15T03:00:00Z", s);
 }
 
-static int flush_out(struct parse_run *r, bool force)
+/* struct pipeline_output: standard output. */
+static int write_stdout(void *ctx, unsigned slot, struct buf *lines)
 {
-	if (!force && r->out.len < OUT_FLUSH)
-		return 0;
-	if (r->out.len && fwrite(r->out.p, 1, r->out.len, stdout) != r->out.len)
+	struct parse_run *r = ctx;
+
+	if (fwrite(lines->p, 1, lines->len, stdout) != lines->len) {
+		if (!r->out_error)
+			r->out_error = -EIO;
 		return -EIO;
-	buf_reset(&r->out);
-	return force && fflush(stdout) ? -EIO : 0;
+	}
+	return 0;
 }
 
-/* Parses one line (without its LF) and queues its JSON; 0 or a fatal error code. */
-static int parse_line(struct parse_run *r, const char *p, size_t n)
+/* The event decoded from line into the import, with the tenant as its organization. */
+static int store_line(struct parse_run *r, const char *line, size_t n, struct err *e)
 {
 	struct event ev;
+	int rc;
+
+	arena_clear(&r->arena);
+	event_init(&ev, &r->arena);
+	if ((rc = ecs_decode(&ev, line, n, e)) < 0)
+		return rc;
+	if ((rc = event_set_str(&ev, FIELD_ORGANIZATION_ID, r->tenant, strlen(r->tenant))) < 0 ||
+	    (rc = event_set_str(&ev, FIELD_ORGANIZATION_NAME, r->tenant, strlen(r->tenant))) < 0)
+		return err_set(e, rc, "cannot set the tenant: %s", strerror(-rc));
+	return store_import_add(r->imp, &ev, e);
+}
+
+/* struct pipeline_output for ingest: each JSON line the pipeline made, into the store. */
+static int write_store(void *ctx, unsigned slot, struct buf *lines)
+{
+	struct parse_run *r = ctx;
+	const char *p = lines->p, *end = lines->p + lines->len;
 	struct err e = ERR_INIT;
 	int rc;
 
-	if (n && p[n - 1] == '\r')
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+		if ((rc = store_line(r, p, n, &e)) < 0) {
+			fprintf(stderr, "koban: %s: cannot store an event: %s\n", r->name, e.msg);
+			if (!r->out_error)
+				r->out_error = rc;
+			return rc;
+		}
+		p += n + 1;
+	}
+	return 0;
+}
+
+/* --format ecs: the line is an event; one that does not decode is rejected and named. */
+static int ingest_ecs_line(struct parse_run *r, const char *p, size_t n)
+{
+	struct err e = ERR_INIT;
+	int rc = store_line(r, p, n, &e);
+
+	if (rc == -ENOMEM || rc == -EIO || rc == -ENOSPC)
+		return rc; /* the store failed: stop */
+	if (rc < 0) {
+		fprintf(stderr, "koban: %s:%zu: %s\n", r->name, r->lineno, e.msg);
+		r->rejected++;
+	}
+	return 0;
+}
+
+/* Runs one line (without its LF) through the pipeline; 0 or a fatal error code. */
+static int parse_line(struct parse_run *r, const char *p, size_t n, bool cut)
+{
+	struct pipeline_counts c = { 0 };
+	struct err e = ERR_INIT;
+	int rc;
+
+	if (n && p[n - 1] == '\r' && !cut)
 		n--;
 	if (!n)
 		return 0;
-	arena_clear(&r->arena);
-	event_init(&ev, &r->arena);
-	if (syslog_parse(&ev, p, n, &r->opts, &e) < 0) {
+	if (n > r->max) {
+		n = r->max;
+		cut = true;
+	}
+	if (cut && r->ecs) {
+		fprintf(stderr, "koban: %s:%zu: line longer than %zu bytes, rejected\n", r->name,
+			r->lineno, r->max);
+		r->rejected++;
+		return 0;
+	}
+	if (cut) {
+		fprintf(stderr, "koban: %s:%zu: line longer than %zu bytes, cut\n", r->name,
+			r->lineno, r->max);
+		r->failed = true;
+	}
+	if (r->ecs)
+		return ingest_ecs_line(r, p, n);
+	memcpy(r->msg->data, p, n);
+	r->msg->len = (uint32_t)n;
+	r->msg->truncated = cut;
+	rc = pipeline_event(r->pipeline, 0, r->msg, &c, &e);
+	if (rc == -ENOSPC && c.too_large) {
+		fprintf(stderr, "koban: %s:%zu: cannot write the event as JSON\n", r->name,
+			r->lineno);
+		return rc;
+	}
+	if (rc < 0) {
 		fprintf(stderr, "koban: %s:%zu: %s\n", r->name, r->lineno, e.msg);
 		r->failed = true;
 	}
-	rc = event_write_json(&ev, &r->out);
-	if (!rc)
-		rc = buf_addch(&r->out, '\n');
-	if (rc) {
-		fprintf(stderr, "koban: %s:%zu: cannot write the event as JSON (%s)\n", r->name,
-			r->lineno, strerror(-rc));
-		return rc;
-	}
-	return flush_out(r, false);
+	return r->out_error;
 }
 
-/* Parses every complete line in r->line; a full buffer without LF is cut. */
+/* Parses every complete line in r->line; a line longer than the maximum is cut. */
 static int drain_lines(struct parse_run *r, bool at_eof)
 {
 	size_t used = 0;
@@ -111,16 +199,11 @@ static int drain_lines(struct parse_run *r, bool at_eof)
 		const char *nl = memchr(p, '\n', left);
 		size_t n = nl ? (size_t)(nl - p) : left;
 
-		if (!nl && !at_eof && left < LINE_MAX_BYTES && !r->skipping)
+		if (!nl && !at_eof && left <= r->max && !r->skipping)
 			break; /* wait for the rest of the line */
 		if (!r->skipping) {
 			r->lineno++;
-			if (!nl && !at_eof) {
-				fprintf(stderr, "koban: %s:%zu: line longer than %u bytes, cut\n",
-					r->name, r->lineno, LINE_MAX_BYTES);
-				r->failed = true;
-			}
-			rc = parse_line(r, p, n);
+			rc = parse_line(r, p, n, !nl && !at_eof);
 		}
 		r->skipping = !nl && !at_eof;
 		used += nl ? n + 1 : n;
@@ -153,9 +236,16 @@ static int run(struct parse_run *r)
 		if ((rc = drain_lines(r, false)) < 0)
 			break;
 	}
-	if (!rc && flush_out(r, true) < 0) {
-		fprintf(stderr, "koban: writing standard output: %s\n", strerror(errno));
-		rc = -EIO;
+	if (!rc) {
+		struct pipeline_counts c = { 0 };
+
+		pipeline_flush(r->pipeline, 0, &c);
+		if (r->imp) {
+			rc = r->out_error;
+		} else if (r->out_error || fflush(stdout)) {
+			fprintf(stderr, "koban: writing standard output: %s\n", strerror(errno));
+			rc = -EIO;
+		}
 	}
 	return rc;
 }
@@ -164,87 +254,212 @@ static int run(struct parse_run *r)
 static int parse_args(int argc, char **argv, const char **format, const char **zone,
 		      const char **path)
 {
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
+	const char *fmt = NULL;
+	static const char *const names[] = { "FILE" };
+	const struct cli_option opts[] = { CLI_VALUE("format", &fmt), CLI_VALUE("tz", zone) };
+	const struct cli_args a = { "parse", USAGE, NULL, opts, ARRAY_SIZE(opts), path, 0, 1,
+				    names };
+	int rc = cli_getopt(argc, argv, &a);
 
-		if (!strcmp(a, "--format") && i + 1 < argc)
-			*format = argv[++i];
-		else if (!strncmp(a, "--format=", 9))
-			*format = a + 9;
-		else if (!strcmp(a, "--tz") && i + 1 < argc)
-			*zone = argv[++i];
-		else if (!strncmp(a, "--tz=", 5))
-			*zone = a + 5;
-		else if ((a[0] != '-' || !strcmp(a, "-")) && !*path)
-			*path = a;
-		else
-			return cli_usage(USAGE);
-	}
-	return 0;
+	if (fmt)
+		*format = fmt;
+	return rc < 0 ? 0 : rc == 0 ? 2 : rc; /* --help was answered before */
 }
 
 static bool wants_help(int argc, char **argv)
 {
-	for (int i = 1; i < argc; i++)
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
 			return true;
 	return false;
 }
 
+/* The pipeline of `koban parse`: one worker, standard output, the clock fixed by now. */
+static const char *run_tenant(void *ctx, unsigned slot)
+{
+	return ((struct parse_run *)ctx)->tenant;
+}
+
+static int start(struct parse_run *r, const struct config *c, int64_t now, struct err *e)
+{
+	struct pipeline_config pc = {
+		.workers = 1,
+		.max_message_size = c->max_message_size,
+		.flush_bytes = OUT_FLUSH,
+		.clock_skew_max_ns = (int64_t)c->clock_skew_max * NS_PER_SEC,
+		.fixed_now_ns = now,
+		.tenant_name = r->tenant ? run_tenant : NULL,
+		.tenant_ctx = r,
+		.output = { r->imp ? write_store : write_stdout, NULL, r },
+	};
+
+	r->max = r->ecs ? ECS_LINE_MAX : c->max_message_size;
+	if (!(r->msg = msg_new(NULL, (uint32_t)r->max)))
+		return err_set(e, -ENOMEM, "out of memory");
+	buf_init(&r->line, r->max + READ_CHUNK + 1);
+	return pipeline_new(&r->pipeline, &pc, e);
+}
+
+/*
+ * Reads path (or standard input) through the pipeline into r's output: the part `parse` and
+ * `ingest` share. Returns -1 after printing an error, else what run() gave (0 or negative).
+ */
+static int process(struct parse_run *r, const struct config *c, const char *format,
+		   const char *zone, const char *path)
+{
+	const char *now = getenv("KOBAN_PARSE_NOW");
+	const struct tz *tz = NULL;
+	struct err e = ERR_INIT;
+	int64_t received, fixed = 0;
+	int f = 0;
+
+	if (!r->ecs && (f = decoder_check(format, &e)) < 0)
+		goto fail;
+	if (!zone)
+		zone = c->timezone;
+	if (zone && !(tz = tz_get(zone, strlen(zone), &e)))
+		goto fail;
+	received = time_now_ns();
+	if (now && parse_now(now, &received, &e) < 0)
+		goto fail;
+	if (now)
+		fixed = received;
+	r->name = path && strcmp(path, "-") ? path : "stdin";
+	r->in = path && strcmp(path, "-") ? fopen(path, "rb") : stdin;
+	if (!r->in) {
+		err_set(&e, -errno, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (start(r, c, fixed, &e) < 0)
+		goto fail;
+	r->msg->format = (uint8_t)f;
+	r->msg->tz = tz;
+	r->msg->received_ns = received;
+	return run(r);
+fail:
+	cli_fail(&e);
+	return -1;
+}
+
+static void run_release(struct parse_run *r)
+{
+	if (r->in && r->in != stdin)
+		fclose(r->in);
+	pipeline_free(r->pipeline);
+	buf_release(&r->line);
+	if (r->msg)
+		msg_free(r->msg);
+	arena_release(&r->arena);
+}
+
 int cmd_parse(int argc, char **argv)
 {
-	struct parse_run r = { .opts = { SYSLOG_AUTO, NULL, 0 } };
-	const char *format = "auto", *zone = NULL, *path = NULL, *now = getenv("KOBAN_PARSE_NOW");
+	struct parse_run r = { 0 };
+	const char *format = "auto", *zone = NULL, *path = NULL;
 	struct config c;
-	struct err e = ERR_INIT;
-	int status, f;
+	int status;
 
 	if (wants_help(argc, argv)) {
 		printf("usage: koban " USAGE "\n\n"
-		       "Reads one syslog message per line (FILE, or standard input) and prints each\n"
-		       "as one ECS JSON object per line. RFC 3164 stamps are read in --tz ZONE\n"
-		       "(default: the configuration's timezone). Lines that do not parse are still\n"
-		       "printed and reported on standard error; the exit status is then 1.\n"
-		       "KOBAN_PARSE_NOW=TIME fixes the receive time (epoch seconds or RFC 3339).\n");
+		       "Reads one message per line (FILE, or standard input) and prints each as one\n"
+		       "ECS JSON object per line, exactly as `koban serve` would store it (without\n"
+		       "the tenant and sender fields). RFC 3164 stamps are read in --tz ZONE\n"
+		       "(default: the configuration's timezone, normally this machine's zone).\n"
+		       "Lines that do not parse are printed as events of kind pipeline_error and\n"
+		       "reported on standard error; the exit status is then 1.\n"
+		       "KOBAN_PARSE_NOW=TIME fixes the receive and ingest time (epoch seconds or\n"
+		       "RFC 3339).\n");
 		return 0;
 	}
 	if ((status = cli_load_config(&argc, argv, &c)) != 0)
 		return status;
-	if ((status = parse_args(argc, argv, &format, &zone, &path)) != 0)
-		goto out;
+	if ((status = parse_args(argc, argv, &format, &zone, &path)) == 0)
+		status = process(&r, &c, format, zone, path) < 0 || r.failed;
+	run_release(&r);
+	config_release(&c);
+	return status;
+}
+
+/* ---- ingest ---- */
+
+#define INGEST_USAGE                                                                       \
+	"ingest [-c FILE] --tenant NAME [--format ecs|auto|syslog|rfc3164|rfc5424]\n"          \
+	"                    [--tz ZONE] [FILE|-]"
+
+static int ingest_args(int argc, char **argv, const char **tenant, const char **format,
+		       const char **zone, const char **path)
+{
+	static const char *const names[] = { "FILE" };
+	const struct cli_option opts[] = { CLI_VALUE("tenant", tenant), CLI_VALUE("format", format),
+					   CLI_VALUE("tz", zone) };
+	const struct cli_args a = {
+		"ingest", INGEST_USAGE,
+		"Stores the messages of FILE (or standard input), one per line, in the tenant's\n"
+		"event store through the same pipeline as `koban serve`; with --format ecs the\n"
+		"lines are ECS JSON events as `koban parse` prints them (@timestamp is the event\n"
+		"time). When it returns, the events are sealed in segments and any `koban search`\n"
+		"finds them. Prints what was stored; lines it could not take are named with their\n"
+		"line numbers. Exit status: 0 all stored, 3 some lines rejected, 1 nothing stored\n"
+		"or an error.",
+		opts, ARRAY_SIZE(opts), path, 0, 1, names,
+	};
+	int rc = cli_getopt(argc, argv, &a);
+
+	if (rc >= 0)
+		return rc;
+	if (!*tenant)
+		return cli_usage_error("ingest", INGEST_USAGE, "missing --tenant NAME");
+	return -1;
+}
+
+static int ingest_status(const struct parse_run *r, const struct store_import_stats *st)
+{
+	printf("stored %llu events of %zu lines in %llu segments (%llu bytes)",
+	       (unsigned long long)st->events, r->lineno, (unsigned long long)st->segments,
+	       (unsigned long long)st->bytes);
+	if (r->rejected)
+		printf(", %llu lines rejected", (unsigned long long)r->rejected);
+	printf("\n");
+	if (!st->events && r->lineno)
+		return 1;
+	return r->rejected ? 3 : 0;
+}
+
+int cmd_ingest(int argc, char **argv)
+{
+	struct parse_run r = { 0 };
+	const char *tenant = NULL, *format = NULL, *zone = NULL, *path = NULL;
+	struct store_import_stats st = { 0 };
+	struct err e = ERR_INIT;
+	struct store *store = NULL;
+	struct config c;
+	int64_t id;
+	int status;
+
+	if ((status = ingest_args(argc, argv, &tenant, &format, &zone, &path)) >= 0)
+		return status;
+	if ((status = cli_load_config(&argc, argv, &c)) != 0)
+		return status;
 	status = 1;
-	if ((f = syslog_format_from_name(format, strlen(format))) < 0) {
-		err_set(&e, -EINVAL, "unknown --format '%s' (expected auto, rfc3164 or rfc5424)",
-			format);
-		goto fail;
+	r.tenant = tenant;
+	r.ecs = format && !strcmp(format, "ecs");
+	arena_init(&r.arena, 1 << 16, 2 * ECS_LINE_MAX);
+	if (cli_tenant_id(&c, tenant, &id, &e) < 0 || store_open(&store, c.data_dir, &e) < 0 ||
+	    store_import_begin(store, (uint64_t)id, &r.imp, &e) < 0) {
+		cli_fail(&e);
+		goto out;
 	}
-	r.opts.format = (enum syslog_format)f;
-	if (!zone)
-		zone = c.timezone;
-	if (zone && !(r.opts.tz = tz_get(zone, strlen(zone), &e)))
-		goto fail;
-	r.opts.received_ns = time_now_ns();
-	if (now && parse_now(now, &r.opts.received_ns, &e) < 0)
-		goto fail;
-	r.name = path && strcmp(path, "-") ? path : "stdin";
-	r.in = path && strcmp(path, "-") ? fopen(path, "rb") : stdin;
-	if (!r.in) {
-		err_set(&e, -errno, "%s: %s", path, strerror(errno));
-		goto fail;
+	if (process(&r, &c, format ? format : "auto", zone, path) < 0) {
+		store_import_abort(r.imp);
+		goto out;
 	}
-	arena_init(&r.arena, ARENA_CHUNK, ARENA_MAX);
-	buf_init(&r.line, LINE_MAX_BYTES + READ_CHUNK);
-	buf_init(&r.out, OUT_FLUSH + LINE_MAX_BYTES * 16); /* escapes, twice */
-	status = run(&r) < 0 || r.failed;
-	buf_release(&r.out);
-	buf_release(&r.line);
-	arena_release(&r.arena);
-	if (r.in != stdin)
-		fclose(r.in);
-	goto out;
-fail:
-	cli_fail(&e);
+	if (store_import_finish(r.imp, &st, &e) < 0)
+		cli_fail(&e);
+	else
+		status = ingest_status(&r, &st);
 out:
+	run_release(&r);
+	store_close(store);
 	config_release(&c);
 	return status;
 }

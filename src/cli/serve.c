@@ -13,33 +13,37 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define LOG_MODULE "serve"
-#include "core/arena.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
-#include "core/event.h"
 #include "core/fairq.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/metrics.h"
 #include "core/msg.h"
+#include "core/pidfile.h"
 #include "core/timeutil.h"
 #include "core/worker.h"
 #include "enrich/route.h"
 #include "ingest/listener.h"
-#include "parse/syslog.h"
+#include "pipeline/pipeline.h"
 #include "portal/admin.h"
 #include "store/meta.h"
+#include "store/spool.h"
 
 #define SERVE_USAGE                                                                     \
 	"serve [-c FILE] [--syslog-udp ADDR:PORT] [--syslog-tcp ADDR:PORT]\n"           \
 	"                   [--syslog-tls ADDR:PORT] [--admin ADDR:PORT]"
 
 #define SPOOL_FLUSH_BYTES (1u << 20) /* a worker writes its spool buffer out past this */
+#define ACTIVITY_FLUSH_SECONDS 5     /* tenant activity and unassigned senders to koban.db */
+#define OUTPUT_GRACE_MS 5000 /* at stop, a failing output is retried this long, then given up */
 
 /* Command-line overrides, applied again to every reloaded configuration. */
 struct serve_overrides {
@@ -47,21 +51,13 @@ struct serve_overrides {
 	const char *admin;
 };
 
-/* Per-worker state: the batch arena and the JSON being built for the spool. */
-struct worker_state {
-	struct arena arena;
-	struct buf out;
-};
-
-/* Spool files, one per tenant slot, opened on first use (O_APPEND: whole-batch writes). */
-struct spool {
-	char *dir;
-	int fds[FAIRQ_MAX_TENANTS];
-	pthread_mutex_t lock;
-};
-
 struct serve {
 	struct config *cfg;       /* the configuration the listeners were bound from */
+	struct config *live;      /* the one in effect: cfg, or the last reloaded one */
+	struct pidfile pid;       /* the data directory's lock, DATA_DIR/koban.pid */
+	/* reloads, written by the main thread, read by /metrics */
+	atomic_uint_fast64_t reloads_ok, reloads_failed;
+	atomic_uint restart_pending; /* keys changed by the last reload that need a restart */
 	struct serve_overrides ov;
 	struct meta *meta;
 	struct fairq *q;
@@ -71,32 +67,28 @@ struct serve {
 	struct admin *admin;
 	struct spool spool;
 	int spool_on;
-	struct worker_state *ws;
-	unsigned n_workers;
+	struct pipeline *pipeline;
 };
 
+/* -1 to go on, or the exit status (0 after --help, 2 after a usage error). */
 static int parse_args(int *argc, char **argv, struct serve_overrides *ov)
 {
-	static const char *const flags[] = { "--syslog-udp", "--syslog-tcp", "--syslog-tls" };
+	const struct cli_option opts[] = {
+		CLI_VALUE("syslog-udp", &ov->listener[0]),
+		CLI_VALUE("syslog-tcp", &ov->listener[1]),
+		CLI_VALUE("syslog-tls", &ov->listener[2]),
+		CLI_VALUE("admin", &ov->admin),
+	};
+	const struct cli_args a = {
+		"serve", SERVE_USAGE,
+		"Runs the daemon: the syslog listeners of the configuration (or those given\n"
+		"here, replacing the configured ones of that protocol), the workers and the\n"
+		"admin HTTP listener (/metrics, /healthz). SIGHUP reloads the configuration\n"
+		"and the tenants; SIGTERM or SIGINT drains the queues and stops.",
+		opts, ARRAY_SIZE(opts), NULL, 0, 0, NULL,
+	};
 
-	for (int i = 1; i < *argc; i++) {
-		const char *a = argv[i], *v = i + 1 < *argc ? argv[i + 1] : NULL;
-		size_t k;
-
-		for (k = 0; k < ARRAY_SIZE(flags); k++)
-			if (!strcmp(a, flags[k]))
-				break;
-		if (k < ARRAY_SIZE(flags) && v) {
-			ov->listener[k] = v;
-			i++;
-		} else if (!strcmp(a, "--admin") && v) {
-			ov->admin = v;
-			i++;
-		} else {
-			return cli_usage(SERVE_USAGE);
-		}
-	}
-	return 0;
+	return cli_getopt(*argc, argv, &a);
 }
 
 static int apply_overrides(struct config *c, const struct serve_overrides *ov, struct err *e)
@@ -111,160 +103,61 @@ static int apply_overrides(struct config *c, const struct serve_overrides *ov, s
 	return 0;
 }
 
-/* ---- spool output ---- */
+/* ---- workers: the pipeline, wired to the fair queue and the spool ---- */
 
-static int spool_init(struct spool *s, const char *data_dir, struct err *e)
+/*
+ * struct pipeline_output for the spool: blocks while the spool fails (back-pressure) and
+ * returns once the lines are written, or given up at the drain deadline (then counted as
+ * dropped output_error by spool_deliver).
+ */
+static int spool_output(void *ctx, unsigned slot, struct buf *lines)
 {
-	struct buf path = BUF_INIT(4096);
+	struct serve *sv = ctx;
 
-	for (size_t i = 0; i < ARRAY_SIZE(s->fds); i++)
-		s->fds[i] = -1;
-	pthread_mutex_init(&s->lock, NULL);
-	if (buf_addf(&path, "%s/spool", data_dir))
-		return err_set(e, -ENAMETOOLONG, "data_dir '%s' is too long", data_dir);
-	if (mkdir(path.p, 0750) && errno != EEXIST) {
-		err_set(e, -errno, "cannot create %s: %s", path.p, strerror(errno));
-		buf_release(&path);
-		return e->code;
-	}
-	s->dir = path.p;
-	return 0;
+	return spool_deliver(&sv->spool, slot, fairq_slot_name(sv->q, slot), lines);
 }
 
-static void spool_release(struct spool *s)
+static void spool_too_large(void *ctx, unsigned slot, size_t bytes)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(s->fds); i++)
-		if (s->fds[i] >= 0)
-			close(s->fds[i]);
-	pthread_mutex_destroy(&s->lock);
-	mem_free(s->dir);
-	s->dir = NULL;
+	struct serve *sv = ctx;
+
+	spool_count_too_large(&sv->spool, slot, fairq_slot_name(sv->q, slot), bytes);
 }
 
-static int spool_fd(struct spool *s, struct fairq *q, unsigned slot)
+static const char *tenant_name(void *ctx, unsigned slot)
 {
-	int fd;
-
-	pthread_mutex_lock(&s->lock);
-	fd = s->fds[slot];
-	if (fd < 0) {
-		struct buf path = BUF_INIT(4096);
-
-		if (!buf_addf(&path, "%s/%s.ndjson", s->dir, fairq_slot_name(q, slot))) {
-			fd = open(path.p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-			if (fd < 0)
-				log_error("cannot open %s: %s", path.p, strerror(errno));
-			s->fds[slot] = fd;
-		}
-		buf_release(&path);
-	}
-	pthread_mutex_unlock(&s->lock);
-	return fd;
-}
-
-/* One write(2) per batch: O_APPEND keeps concurrent workers' lines whole. */
-static void spool_write(struct spool *s, struct fairq *q, unsigned slot, const struct buf *b)
-{
-	int fd = spool_fd(s, q, slot);
-	size_t off = 0;
-
-	while (fd >= 0 && off < b->len) {
-		ssize_t n = write(fd, b->p + off, b->len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			log_error("spool write failed: %s", strerror(errno));
-			return;
-		}
-		off += (size_t)n;
-	}
-}
-
-/* ---- workers ---- */
-
-static void spool_flush(struct serve *sv, struct worker_state *w, unsigned slot)
-{
-	if (!w->out.len)
-		return;
-	spool_write(&sv->spool, sv->q, slot, &w->out);
-	buf_reset(&w->out);
-}
-
-/* "ip:port" or "[ipv6]:port" of the sender, without printf (once per event). */
-static void format_peer(const struct msg *m, char out[IPADDR_STRLEN + 8])
-{
-	char port[8], *p = port + sizeof(port);
-	bool v6 = !ipaddr_is_v4(&m->peer);
-	size_t n;
-	unsigned v = m->peer_port;
-
-	out[0] = '[';
-	ipaddr_format(&m->peer, out + v6);
-	n = strlen(out);
-	if (v6)
-		out[n++] = ']';
-	*--p = '\0';
-	do {
-		*--p = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	out[n++] = ':';
-	memcpy(out + n, p, (size_t)(port + sizeof(port) - p));
-}
-
-static int process_one(struct serve *sv, struct worker_state *w, const struct msg *m)
-{
-	struct syslog_opts opts = { m->format, m->tz, m->received_ns };
-	const char *tenant = fairq_slot_name(sv->q, m->tenant);
-	char addr[IPADDR_STRLEN + 8];
-	struct event ev;
-	int rc;
-
-	event_init(&ev, &w->arena);
-	rc = syslog_parse(&ev, m->data, m->len, &opts, NULL);
-	event_set_str(&ev, FIELD_TENANT_ID, tenant, strlen(tenant));
-	format_peer(m, addr);
-	event_set_strdup(&ev, FIELD_LOG_SOURCE_ADDRESS, addr, strlen(addr));
-	if (sv->spool_on) {
-		size_t mark = w->out.len;
-
-		if (event_write_json(&ev, &w->out) || buf_addch(&w->out, '\n')) {
-			log_warn("event of %u bytes too large for the spool batch", m->len);
-			buf_truncate(&w->out, mark);
-		}
-	}
-	return rc;
+	return fairq_slot_name(ctx, slot);
 }
 
 static void process_batch(void *ctx, unsigned index, struct msg **msgs, size_t n)
 {
 	struct serve *sv = ctx;
-	struct worker_state *w = &sv->ws[index];
+	struct pipeline_counts c = { 0 };
 	struct tenant_stats *st;
-	unsigned slot;
-	uint64_t failed = 0;
 
 	if (!n)
 		return;
-	slot = msgs[0]->tenant;
-	st = fairq_stats(sv->q, slot);
-	for (size_t i = 0; i < n; i++) {
-		if (process_one(sv, w, msgs[i]) < 0)
-			failed++;
-		arena_clear(&w->arena);
-		msg_free(msgs[i]);
-		if (w->out.len >= SPOOL_FLUSH_BYTES || i + 1 == n)
-			spool_flush(sv, w, slot);
-	}
-	atomic_fetch_add_explicit(&st->parsed, n - failed, memory_order_relaxed);
-	if (failed)
-		atomic_fetch_add_explicit(&st->parse_failed, failed, memory_order_relaxed);
+	st = fairq_stats(sv->q, msgs[0]->tenant);
+	pipeline_batch(sv->pipeline, index, msgs, n, &c);
+	atomic_fetch_add_explicit(&st->parsed, c.parsed, memory_order_relaxed);
+	if (c.failed)
+		atomic_fetch_add_explicit(&st->parse_failed, c.failed, memory_order_relaxed);
 }
 
 static int workers_init(struct serve *sv, struct err *e)
 {
+	struct pipeline_config pc = {
+		.max_message_size = sv->cfg->max_message_size,
+		.flush_bytes = SPOOL_FLUSH_BYTES,
+		.clock_skew_max_ns = (int64_t)sv->cfg->clock_skew_max * NS_PER_SEC,
+		.tenant_name = tenant_name,
+		.tenant_ctx = sv->q,
+		.output = { sv->spool_on ? spool_output : NULL,
+			    sv->spool_on ? spool_too_large : NULL, sv },
+		.metrics = true,
+	};
 	unsigned n = sv->cfg->workers;
+	int rc;
 
 	if (!n) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -273,28 +166,16 @@ static int workers_init(struct serve *sv, struct err *e)
 	}
 	if (n > WORKERS_MAX)
 		n = WORKERS_MAX;
-	sv->ws = mem_calloc(n, sizeof(*sv->ws));
-	if (!sv->ws)
-		return err_set(e, -ENOMEM, "out of memory");
-	sv->n_workers = n;
-	for (unsigned i = 0; i < n; i++) {
-		/* an event's copies (unescaped structured data) stay within its text's size */
-		arena_init(&sv->ws[i].arena, 64 * 1024, 2 * sv->cfg->max_message_size + (1u << 20));
-		/* room for the flush threshold plus one event: its text at worst 6x escaped, twice */
-		buf_init(&sv->ws[i].out, SPOOL_FLUSH_BYTES + 12 * sv->cfg->max_message_size +
-						 (1u << 20));
-	}
+	pc.workers = n;
+	if ((rc = pipeline_new(&sv->pipeline, &pc, e)) < 0)
+		return rc;
 	return workers_start(&sv->workers, sv->q, n, process_batch, sv, e);
 }
 
 static void workers_release(struct serve *sv)
 {
-	for (unsigned i = 0; i < sv->n_workers; i++) {
-		arena_release(&sv->ws[i].arena);
-		buf_release(&sv->ws[i].out);
-	}
-	mem_free(sv->ws);
-	sv->ws = NULL;
+	pipeline_free(sv->pipeline);
+	sv->pipeline = NULL;
 }
 
 /* ---- life cycle ---- */
@@ -311,6 +192,64 @@ static void print_listening(struct serve *sv)
 	fflush(stdout);
 }
 
+static void report_to_log(void *ctx, enum config_severity sev, const char *msg)
+{
+	if (sev == CONFIG_ERROR)
+		log_error("%s", msg);
+	else
+		log_warn("%s", msg);
+}
+
+/*
+ * The checks of `koban config check` (cli/config.c), before anything is bound or
+ * created; then the data directory's lock, so that a second instance stops here.
+ */
+static int serve_check_and_lock(struct serve *sv, struct err *e)
+{
+	int rc, errors = config_check(sv->cfg, report_to_log, NULL);
+
+	if (errors)
+		return err_set(e, -EINVAL, "%s: %d configuration error%s (logged above); nothing "
+			       "was started", sv->cfg->path ? sv->cfg->path : "configuration",
+			       errors, errors == 1 ? "" : "s");
+	if ((rc = pidfile_lock(&sv->pid, sv->cfg->data_dir, e)) < 0)
+		return rc;
+	return 0;
+}
+
+static int collect_reloads(struct metrics_out *o, void *ctx)
+{
+	struct serve *sv = ctx;
+	int rc = metrics_sample(o, atomic_load(&sv->reloads_ok), "result", "ok", NULL);
+
+	return err_first(rc, metrics_sample(o, atomic_load(&sv->reloads_failed), "result",
+					    "failed", NULL));
+}
+
+static int collect_restart_pending(struct metrics_out *o, void *ctx)
+{
+	struct serve *sv = ctx;
+
+	return metrics_sample(o, atomic_load(&sv->restart_pending), NULL);
+}
+
+static int serve_metrics_register(struct serve *sv, struct err *e)
+{
+	int rc = metrics_register("koban_config_reloads_total", METRICS_COUNTER,
+				  "Configuration reloads (SIGHUP), by result: ok, or failed and "
+				  "the running configuration kept.", collect_reloads, sv);
+
+	if (rc == 0)
+		rc = metrics_register("koban_config_restart_pending", METRICS_GAUGE,
+				      "Keys the last reload changed that take effect only at the "
+				      "next restart (named in the log).", collect_restart_pending, sv);
+	if (rc < 0) {
+		metrics_unregister(sv);
+		return err_set(e, rc, "cannot register the reload metrics: %s", strerror(-rc));
+	}
+	return 0;
+}
+
 static int serve_start(struct serve *sv, struct err *e)
 {
 	struct fairq_config fq = { sv->cfg->queue_capacity, sv->cfg->queue_max_bytes,
@@ -318,54 +257,141 @@ static int serve_start(struct serve *sv, struct err *e)
 	int rc;
 
 	log_set_level(sv->cfg->log_level);
+	if ((rc = serve_check_and_lock(sv, e)))
+		return rc;
 	if ((rc = meta_open(&sv->meta, sv->cfg->data_dir, e)))
 		return rc;
+	(void)config_check_tenants(sv->cfg, cli_tenant_exists, sv->meta, report_to_log,
+				   NULL); /* warnings only, logged */
 	if ((rc = fairq_new(&sv->q, &fq, e)))
 		return rc;
 	if ((rc = router_new(&sv->router, sv->q, e)) ||
 	    (rc = router_reload(sv->router, sv->meta, sv->cfg, e)))
 		return rc;
-	sv->spool_on = sv->cfg->spool;
-	if (sv->spool_on && (rc = spool_init(&sv->spool, sv->cfg->data_dir, e)))
+	if (sv->cfg->spool && (rc = spool_init(&sv->spool, sv->cfg->data_dir, sv->q, e)))
 		return rc;
+	sv->spool_on = sv->cfg->spool;
 	if ((rc = workers_init(sv, e)))
 		return rc;
 	if ((rc = ingest_start(&sv->ingest, sv->cfg, sv->q, sv->router, e)))
 		return rc;
 	if ((rc = fairq_metrics_register(sv->q)) || (rc = ingest_metrics_register(sv->ingest)))
 		return err_set(e, rc, "cannot register the metrics: %s", strerror(-rc));
+	if ((rc = serve_metrics_register(sv, e)))
+		return rc;
 	return admin_start(&sv->admin, sv->cfg->admin_address, e);
 }
 
-static void serve_reload(struct serve *sv, const char *path)
-{
-	struct config *c = mem_calloc(1, sizeof(*c));
-	struct err e = ERR_INIT;
-	int rc;
+#define RELOAD_CHANGES_MAX 64 /* keys logged per reload (there are fewer keys) */
 
-	if (!c) {
-		log_error("reload: out of memory");
-		return;
+/* The changed keys of a reload, logged once it has succeeded. */
+struct reload_changes {
+	size_t n;
+	unsigned restart;     /* of them, keys that need a restart */
+	struct {
+		char key[128];
+		bool live;
+		char was[201], now[201];
+	} item[RELOAD_CHANGES_MAX];
+};
+
+static void note_change(void *ctx, const char *key, bool live, const char *was,
+			const char *now)
+{
+	struct reload_changes *ch = ctx;
+
+	ch->restart += !live;
+	if (ch->n < RELOAD_CHANGES_MAX) {
+		snprintf(ch->item[ch->n].key, sizeof(ch->item[ch->n].key), "%s", key);
+		ch->item[ch->n].live = live;
+		snprintf(ch->item[ch->n].was, sizeof(ch->item[ch->n].was), "%s", was);
+		snprintf(ch->item[ch->n].now, sizeof(ch->item[ch->n].now), "%s", now);
 	}
-	if (config_load(c, path, &e) || apply_overrides(c, &sv->ov, &e)) {
-		log_error("reload failed, keeping the running configuration: %s", e.msg);
-		mem_free(c);
-		return;
+	ch->n++;
+}
+
+/* One line per changed key: applied now (info), or waiting for a restart (warning). */
+static void log_changes(const struct reload_changes *ch)
+{
+	for (size_t i = 0; i < ch->n && i < RELOAD_CHANGES_MAX; i++) {
+		if (ch->item[i].live)
+			log_info("reload: '%s' changed from %s to %s", ch->item[i].key,
+				 ch->item[i].was, ch->item[i].now);
+		else
+			log_warn("reload: '%s' changed from %s to %s; takes effect at the next "
+				 "restart", ch->item[i].key, ch->item[i].was, ch->item[i].now);
 	}
-	rc = config_keep_listeners(c, sv->cfg, &e);
-	if (rc > 0)
-		log_warn("reload: listener changes take effect at the next restart");
-	if (rc < 0 || router_reload(sv->router, sv->meta, c, &e)) {
-		log_error("reload failed, keeping the running configuration: %s", e.msg);
-		config_release(c);
-		mem_free(c);
+}
+
+static void free_config(struct config *c)
+{
+	if (!c)
 		return;
-	}
-	log_set_level(c->log_level);
-	log_info("reloaded %s (listener and queue changes need a restart)",
-		 path ? path : "built-in defaults");
 	config_release(c);
 	mem_free(c);
+}
+
+/*
+ * SIGHUP: reads the file again and applies what a running daemon can (log level, time
+ * zone, EPS limits, tenants and sources from the database); every other changed key is
+ * named in a warning and keeps its running value. A file that does not load changes
+ * nothing.
+ */
+static void serve_reload(struct serve *sv)
+{
+	const char *path = sv->cfg->path;
+	struct config *c = mem_calloc(1, sizeof(*c));
+	struct reload_changes *ch = mem_calloc(1, sizeof(*ch));
+	struct err e = ERR_INIT;
+	bool ok = false;
+	size_t changed;
+
+	if (!c || !ch) {
+		log_error("reload failed, keeping the running configuration: out of memory");
+		goto done;
+	}
+	if (config_load(c, path, &e) < 0) {
+		log_error("reload failed, keeping the running configuration: %s", e.msg);
+		goto done; /* a failed load leaves nothing to release */
+	}
+	if (apply_overrides(c, &sv->ov, &e) < 0) {
+		log_error("reload failed, keeping the running configuration: %s", e.msg);
+		config_release(c);
+		goto done;
+	}
+	/* names the changes before the running restart-only values replace them in c */
+	changed = config_diff(sv->live, c, note_change, ch);
+	if (config_keep_restart_keys(c, sv->live, &e) < 0 ||
+	    router_reload(sv->router, sv->meta, c, &e) < 0) {
+		log_error("reload failed, keeping the running configuration: %s", e.msg);
+		config_release(c);
+		goto done;
+	}
+	log_changes(ch);
+	(void)config_check_tenants(c, cli_tenant_exists, sv->meta, report_to_log, NULL); /* logged */
+	log_set_level(c->log_level);
+	pipeline_set_clock_skew_max(sv->pipeline, (int64_t)c->clock_skew_max * NS_PER_SEC);
+	log_info("reloaded %s: %zu key%s changed, tenants and sources read again",
+		 path ? path : "built-in defaults", changed, changed == 1 ? "" : "s");
+	if (sv->live != sv->cfg)
+		free_config(sv->live);
+	sv->live = c;
+	c = NULL;
+	atomic_store(&sv->restart_pending, ch->restart);
+	ok = true;
+done:
+	atomic_fetch_add(ok ? &sv->reloads_ok : &sv->reloads_failed, 1);
+	mem_free(c);
+	mem_free(ch);
+}
+
+/* What the router saw, into koban.db for `tenant list` and `source unassigned`. */
+static void flush_activity(struct serve *sv)
+{
+	struct err e = ERR_INIT;
+
+	if (sv->router && sv->meta && router_flush(sv->router, sv->meta, &e) < 0)
+		log_warn("saving tenant activity: %s", e.msg);
 }
 
 static void serve_stop(struct serve *sv)
@@ -377,14 +403,18 @@ static void serve_stop(struct serve *sv)
 	left = sv->q ? fairq_total_depth(sv->q) : 0;
 	if (sv->q)
 		fairq_close(sv->q);
+	if (sv->spool_on) /* a failing output is given up after the grace, counted */
+		spool_stop(&sv->spool, OUTPUT_GRACE_MS);
 	if (sv->workers)
 		workers_stop(sv->workers);
 	sv->workers = NULL;
 	if (sv->q)
 		log_info("drained %zu queued messages in %.3f s", left,
 			 (double)(time_now_ns() - t0) / 1e9);
+	flush_activity(sv); /* after the drain: every message counted */
 	if (sv->admin)
 		admin_stop(sv->admin);
+	metrics_unregister(sv);
 	ingest_free(sv->ingest); /* after the admin listener, which reads its stats */
 	sv->ingest = NULL;
 	workers_release(sv);
@@ -396,6 +426,10 @@ static void serve_stop(struct serve *sv)
 		fairq_free(sv->q);
 	if (sv->meta)
 		meta_close(sv->meta);
+	if (sv->live != sv->cfg)
+		free_config(sv->live);
+	sv->live = NULL;
+	pidfile_release(&sv->pid);
 }
 
 /*
@@ -417,14 +451,25 @@ static void raise_fd_limit(const struct config *c)
 			 (unsigned long long)rl.rlim_cur, c->tcp_max_connections);
 }
 
-/* Blocks until SIGTERM/SIGINT, reloading on every SIGHUP. */
+/* Blocks until SIGTERM/SIGINT, reloading on every SIGHUP, saving activity meanwhile. */
 static void wait_for_signals(struct serve *sv, const sigset_t *set)
 {
-	for (;;) {
-		int sig = sigwaitinfo(set, NULL);
+	const struct timespec tick = { ACTIVITY_FLUSH_SECONDS, 0 };
+	int64_t next = time_now_ns() + ACTIVITY_FLUSH_SECONDS * NS_PER_SEC;
 
+	for (;;) {
+		int sig = sigtimedwait(set, NULL, &tick);
+
+		/* by the clock, so a stream of SIGHUPs does not hold the saving back */
+		if (time_now_ns() >= next) {
+			flush_activity(sv);
+			next = time_now_ns() + ACTIVITY_FLUSH_SECONDS * NS_PER_SEC;
+		}
 		if (sig == SIGHUP) {
-			serve_reload(sv, sv->cfg->path);
+			/* first: rotation must work even when the new configuration is refused */
+			if (sv->spool_on)
+				spool_reopen(&sv->spool);
+			serve_reload(sv);
 		} else if (sig == SIGTERM || sig == SIGINT) {
 			log_info("signal %d: stopping", sig);
 			return;
@@ -442,11 +487,12 @@ int cmd_serve(int argc, char **argv)
 
 	if ((rc = cli_load_config(&argc, argv, &cfg)))
 		return rc;
-	if ((rc = parse_args(&argc, argv, &sv.ov))) {
+	if ((rc = parse_args(&argc, argv, &sv.ov)) >= 0) {
 		config_release(&cfg);
 		return rc;
 	}
-	sv.cfg = &cfg;
+	sv.cfg = sv.live = &cfg;
+	sv.pid.fd = -1;
 	if (apply_overrides(&cfg, &sv.ov, &e)) {
 		config_release(&cfg);
 		return cli_fail(&e);

@@ -5,18 +5,57 @@
 #include "cli/cli.h"
 #include "core/compat.h"
 
+#include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/fairq.h"
+#include "core/ipaddr.h"
+#include "core/log.h"
+#include "core/timeutil.h"
 #include "core/tz.h"
+#include "enrich/route.h"
+#include "parse/decoder.h"
 #include "store/meta.h"
 
-#define SOURCE_USAGE                                                                     \
-	"source add NAME --tenant T [--cidr CIDR] [--host NAME] [--listener L]\n"        \
-	"                         [--format auto|rfc3164|rfc5424] [--tz ZONE]\n"         \
-	"       koban source list [--tenant T]\n"                                        \
-	"       koban source remove NAME\n"                                              \
-	"A source needs at least one of --cidr, --host, --listener; a message goes to\n" \
-	"the tenant of the most specific matching source, else to _unassigned."
+#define ADD_USAGE                                                                   \
+	"source add NAME --tenant T [--cidr CIDR] [--host NAME] [--listener L]\n"   \
+	"                         [--format auto|syslog|rfc3164|rfc5424] [--tz ZONE]"
+#define LIST_USAGE "source list [--tenant T]"
+#define REMOVE_USAGE "source remove NAME"
+#define TEST_USAGE "source test --ip IP [--host NAME] [--listener L]"
+#define UNASSIGNED_USAGE "source unassigned [--top N]"
+#define ROUTING_RULE                                                                     \
+	"A message goes to the tenant of the most specific matching source: the one with\n" \
+	"more of listener, CIDR, host given; among as many, one with a listener first,\n"   \
+	"then the longest CIDR prefix, then the oldest source. No match: _unassigned."
+
+static const struct cli_verb source_verbs[] = {
+	{ "add", ADD_USAGE,
+	  "Adds a log source to a tenant. A source needs at least one of --cidr (the\n"
+	  "sender's address), --host (the syslog HOSTNAME, any case) and --listener (a\n"
+	  "listener name from the configuration); all given must match. Warns when the\n"
+	  "CIDR overlaps a source of another tenant.\n" ROUTING_RULE },
+	{ "list", LIST_USAGE, "Lists the sources of every tenant, or of one." },
+	{ "remove", REMOVE_USAGE, "Removes a source; reload a running koban to apply." },
+	{ "test", TEST_USAGE,
+	  "Prints which source and tenant a message from IP (with HOSTNAME NAME, received\n"
+	  "on listener L) would get and why, by the routing code `serve` runs.\n"
+	  "Without --listener, sources that name a listener are not considered.\n"
+	  ROUTING_RULE },
+	{ "unassigned", UNASSIGNED_USAGE,
+	  "Lists the senders whose messages matched no source and went to _unassigned,\n"
+	  "busiest first (default: the top 20), as `serve` last saved them (every few\n"
+	  "seconds and at stop). /metrics has koban_unassigned_sender_messages." },
+};
+
+static const struct cli_command source_command = {
+	"source",
+	ADD_USAGE "\n       koban " LIST_USAGE "\n       koban " REMOVE_USAGE
+	"\n       koban " TEST_USAGE "\n       koban " UNASSIGNED_USAGE,
+	"Log sources say which tenant a message belongs to.\n" ROUTING_RULE
+	"\n`koban help source VERB` describes one sub-command.",
+	source_verbs, ARRAY_SIZE(source_verbs),
+};
 
 #define SOURCE_COLUMNS 7
 #define RELOAD_HINT "reload a running koban with SIGHUP to apply"
@@ -98,62 +137,6 @@ int cli_print_sources(struct meta *m, const char *tenant, struct err *e)
 	return meta_source_list(m, tenant, print_source, &t, e);
 }
 
-/* ---- argument parsing ---- */
-
-struct option_value {
-	const char *name;   /* "--tenant" */
-	const char **value;
-};
-
-/*
- * Takes "--opt VALUE" or "--opt=VALUE" at argv[*i] into the matching option; 0, or -1
- * for an unknown, repeated or value-less option.
- */
-static int take_option(int argc, char **argv, int *i, const struct option_value *opts,
-		       size_t n)
-{
-	const char *arg = argv[*i];
-
-	for (size_t k = 0; k < n; k++) {
-		size_t len = strlen(opts[k].name);
-		const char *value;
-
-		if (strncmp(arg, opts[k].name, len) || (arg[len] != '\0' && arg[len] != '='))
-			continue;
-		if (arg[len] == '=')
-			value = arg + len + 1;
-		else if (*i + 1 < argc)
-			value = argv[++*i];
-		else
-			return -1;
-		if (*opts[k].value)
-			return -1;
-		*opts[k].value = value;
-		return 0;
-	}
-	return -1;
-}
-
-/*
- * Parses argv[2..] into at most one positional argument and the options; returns 0 or
- * -1 for bad usage.
- */
-static int parse_args(int argc, char **argv, const char **positional,
-		      const struct option_value *opts, size_t n)
-{
-	for (int i = 2; i < argc; i++) {
-		if (!strncmp(argv[i], "--", 2)) {
-			if (take_option(argc, argv, &i, opts, n) < 0)
-				return -1;
-		} else if (positional && !*positional) {
-			*positional = argv[i];
-		} else {
-			return -1;
-		}
-	}
-	return positional && !*positional ? -1 : 0;
-}
-
 /* ---- sub-commands ---- */
 
 /* The store cannot know this machine's listeners: warn about a name that is not one. */
@@ -170,77 +153,319 @@ static void warn_unknown_listener(const char *listener, const struct config *c)
 	fprintf(stderr, "): the source matches nothing until there is one\n");
 }
 
-static int source_add(struct meta *m, const struct config *c, int argc, char **argv)
-{
-	struct meta_source s = { .name = NULL };
-	const struct option_value opts[] = {
-		{ "--tenant", &s.tenant }, { "--cidr", &s.cidr }, { "--host", &s.host },
-		{ "--listener", &s.listener }, { "--format", &s.format }, { "--tz", &s.tz },
-	};
-	struct err e = ERR_INIT;
+struct overlap {
+	const struct meta_source *added;
+	struct ipaddr net;
+	unsigned prefix;
+};
 
-	if (parse_args(argc, argv, &s.name, opts, ARRAY_SIZE(opts)) < 0 || !s.tenant)
-		return cli_usage(SOURCE_USAGE);
+/* Warns about a source of another tenant whose CIDR overlaps the added one's. */
+static void check_overlap(void *ctx, const struct meta_source *s)
+{
+	struct overlap *o = ctx;
+	struct ipaddr net;
+	unsigned prefix;
+
+	if (!s->cidr || !strcmp(s->tenant, o->added->tenant) ||
+	    ipaddr_parse_cidr(&net, &prefix, s->cidr, strlen(s->cidr)) < 0 ||
+	    ipaddr_is_v4(&net) != ipaddr_is_v4(&o->net) ||
+	    !ipaddr_in_prefix(prefix > o->prefix ? &net : &o->net,
+			      prefix > o->prefix ? &o->net : &net, MIN(prefix, o->prefix)))
+		return;
+	fprintf(stderr, "koban: warning: cidr %s overlaps %s of source '%s' of tenant '%s': %s\n"
+		"  (`koban source test --ip IP` shows which one a sender gets)\n",
+		o->added->cidr, s->cidr, s->name, s->tenant,
+		prefix == o->prefix ? "the same network; the older source wins unless one has "
+				      "more criteria"
+				    : "the longer prefix wins where both match");
+}
+
+static int source_add(const struct config *c, int argc, char **argv)
+{
+	struct meta *m = NULL;
+	struct meta_source s = { .name = NULL };
+	const struct cli_option opts[] = {
+		CLI_VALUE("tenant", &s.tenant), CLI_VALUE("cidr", &s.cidr),
+		CLI_VALUE("host", &s.host),     CLI_VALUE("listener", &s.listener),
+		CLI_VALUE("format", &s.format), CLI_VALUE("tz", &s.tz),
+	};
+	static const char *const names[] = { "NAME" };
+	const char *pos[1];
+	struct cli_args a = { "source add", ADD_USAGE, source_verbs[0].about, opts,
+			      ARRAY_SIZE(opts), pos, 1, 1, names };
+	struct overlap o = { .added = &s };
+	struct err e = ERR_INIT;
+	int rc;
+
+	if ((rc = cli_getopt(argc, argv, &a)) >= 0)
+		return rc;
+	s.name = pos[0];
+	if (!s.tenant)
+		return cli_usage_error(a.cmd, a.usage, "missing option '--tenant'");
 	/* A zone this machine cannot load is refused here rather than ignored later. */
-	if (meta_source_check(&s, &e) < 0 || (s.tz && !tz_get(s.tz, strlen(s.tz), &e)))
-		return cli_fail(&e);
-	if (meta_source_add(m, &s, &e) < 0)
-		return cli_fail(&e);
+	if (meta_source_check(&s, &e) < 0 || (s.tz && !tz_get(s.tz, strlen(s.tz), &e)) ||
+	    meta_open(&m, c->data_dir, &e) < 0 || meta_source_add(m, &s, &e) < 0)
+		goto fail;
 	if (s.listener)
 		warn_unknown_listener(s.listener, c);
+	if (s.cidr && ipaddr_parse_cidr(&o.net, &o.prefix, s.cidr, strlen(s.cidr)) == 0 &&
+	    meta_source_list(m, NULL, check_overlap, &o, &e) < 0)
+		goto fail;
 	printf("source '%s' added to tenant '%s'; " RELOAD_HINT "\n", s.name, s.tenant);
+	meta_close(m);
 	return 0;
+fail:
+	meta_close(m);
+	return cli_fail(&e);
 }
 
-static int source_list(struct meta *m, int argc, char **argv)
+static int source_list(const struct config *c, int argc, char **argv)
 {
+	struct meta *m = NULL;
 	const char *tenant = NULL;
-	const struct option_value opts[] = { { "--tenant", &tenant } };
+	const struct cli_option opts[] = { CLI_VALUE("tenant", &tenant) };
+	struct cli_args a = { "source list", LIST_USAGE, source_verbs[1].about, opts,
+			      ARRAY_SIZE(opts), NULL, 0, 0, NULL };
 	struct err e = ERR_INIT;
+	int rc;
 
-	if (parse_args(argc, argv, NULL, opts, ARRAY_SIZE(opts)) < 0)
-		return cli_usage(SOURCE_USAGE);
-	if (cli_print_sources(m, tenant, &e) < 0)
+	if ((rc = cli_getopt(argc, argv, &a)) >= 0)
+		return rc;
+	if (meta_open(&m, c->data_dir, &e) < 0 || cli_print_sources(m, tenant, &e) < 0)
+		rc = cli_fail(&e);
+	else
+		rc = 0;
+	meta_close(m);
+	return rc;
+}
+
+static int source_remove(const struct config *c, int argc, char **argv)
+{
+	struct meta *m = NULL;
+	static const char *const names[] = { "NAME" };
+	const char *pos[1];
+	struct cli_args a = { "source remove", REMOVE_USAGE, source_verbs[2].about, NULL, 0,
+			      pos, 1, 1, names };
+	struct err e = ERR_INIT;
+	int rc;
+
+	if ((rc = cli_getopt(argc, argv, &a)) >= 0)
+		return rc;
+	if (meta_open(&m, c->data_dir, &e) < 0 || meta_source_remove(m, pos[0], &e) < 0) {
+		meta_close(m);
 		return cli_fail(&e);
+	}
+	meta_close(m);
+	printf("source '%s' removed; " RELOAD_HINT "\n", pos[0]);
 	return 0;
 }
 
-static int source_remove(struct meta *m, int argc, char **argv)
-{
-	const char *name = NULL;
-	struct err e = ERR_INIT;
+/* ---- source test: the router's own decision ---- */
 
-	if (parse_args(argc, argv, &name, NULL, 0) < 0)
-		return cli_usage(SOURCE_USAGE);
-	if (meta_source_remove(m, name, &e) < 0)
+static int find_listener(const struct config *c, const char *name, unsigned *index,
+			 struct err *e)
+{
+	struct buf names = BUF_INIT(4096);
+
+	for (size_t i = 0; i < c->n_listeners; i++)
+		if (!strcmp(c->listeners[i].name, name)) {
+			*index = (unsigned)i;
+			return 0;
+		}
+	for (size_t i = 0; i < c->n_listeners; i++)
+		if (buf_addf(&names, "%s%s", i ? ", " : "", c->listeners[i].name))
+			break;
+	err_set(e, -ENOENT, "no listener '%s' in the configuration (%s)", name,
+		names.len ? names.p : "none");
+	buf_release(&names);
+	return -ENOENT;
+}
+
+static void print_explain(const struct route_explain *x, const char *ip, const char *host,
+			  const char *listener)
+{
+	printf("tenant    %s\n", x->tenant);
+	if (x->source[0]) {
+		printf("source    %s\n", x->source);
+		printf("why       matches %s: the most specific matching source%s\n", x->criteria,
+		       x->n_losers ? "" : " (no other source matches)");
+		for (size_t i = 0; i < x->n_losers; i++)
+			printf("%s %s\n", i ? "         " : "also     ", x->losers[i]);
+	} else {
+		printf("source    -\n");
+		printf("why       none of the %zu sources that can match on %s%s%s matches %s%s%s\n",
+		       x->candidates, listener ? "listener '" : "any listener",
+		       listener ? listener : "", listener ? "'" : "", ip,
+		       host ? " with host " : "", host ? host : "");
+	}
+	printf("format    %s\n", decoder_name(x->route.format));
+	printf("zone      %s\n", x->route.tz ? tz_name(x->route.tz) : "(default)");
+}
+
+static int source_test(const struct config *c, int argc, char **argv)
+{
+	struct meta *m = NULL;
+	const char *ip = NULL, *host = NULL, *listener = NULL;
+	const struct cli_option opts[] = {
+		CLI_VALUE("ip", &ip), CLI_VALUE("host", &host), CLI_VALUE("listener", &listener),
+	};
+	struct cli_args a = { "source test", TEST_USAGE, source_verbs[3].about, opts,
+			      ARRAY_SIZE(opts), NULL, 0, 0, NULL };
+	struct fairq_config fc = { 1, 1, 1 };
+	struct fairq *q = NULL;
+	struct router *r = NULL;
+	struct route_explain x;
+	struct err e = ERR_INIT;
+	struct ipaddr peer;
+	unsigned index = CONFIG_MAX_LISTENERS; /* no configured listener */
+	char msg[512];
+	int rc;
+
+	if ((rc = cli_getopt(argc, argv, &a)) >= 0)
+		return rc;
+	if (!ip)
+		return cli_usage_error(a.cmd, a.usage, "missing option '--ip'");
+	if (ipaddr_parse(&peer, ip, strlen(ip)) < 0)
+		return cli_usage_error(a.cmd, a.usage, "--ip '%s': expected an IPv4 or IPv6 "
+				       "address", ip);
+	if (host && (!*host || strpbrk(host, " \t\r\n") || strlen(host) > 255))
+		return cli_usage_error(a.cmd, a.usage, "--host '%s': expected 1-255 characters "
+				       "without spaces", host);
+	if (listener && find_listener(c, listener, &index, &e) < 0)
 		return cli_fail(&e);
-	printf("source '%s' removed; " RELOAD_HINT "\n", name);
-	return 0;
+	/* The message a device would send: RFC 5424 with the host name, or none. */
+	snprintf(msg, sizeof(msg), "<13>1 2026-01-01T00:00:00Z %s koban-test - - - test",
+		 host ? host : "-");
+	rc = 1;
+	log_set_level(LOG_LEVEL_WARN); /* the router's reload notes are not the answer */
+	if (meta_open(&m, c->data_dir, &e) < 0 || fairq_new(&q, &fc, &e) < 0 ||
+	    router_new(&r, q, &e) < 0 || router_reload(r, m, c, &e) < 0) {
+		cli_fail(&e);
+		goto out;
+	}
+	router_explain(r, index, &peer, msg, strlen(msg), &x);
+	print_explain(&x, ip, host, listener);
+	rc = 0;
+out:
+	router_free(r);
+	fairq_free(q);
+	meta_close(m);
+	return rc;
+}
+
+/* ---- source unassigned ---- */
+
+#define SENDER_COLUMNS 3
+
+static const char *const sender_header[SENDER_COLUMNS] = { "ADDRESS", "MESSAGES", "LAST" };
+
+struct sender_cells {
+	char count[24];
+	char last[TIME_RFC3339_LEN];
+	const char *cells[SENDER_COLUMNS];
+};
+
+static void sender_cells(const struct meta_sender *s, struct sender_cells *sc)
+{
+	snprintf(sc->count, sizeof(sc->count), "%lld", (long long)s->count);
+	time_format_rfc3339(s->last_ns - s->last_ns % NS_PER_SEC, sc->last);
+	sc->cells[0] = s->address;
+	sc->cells[1] = sc->count;
+	sc->cells[2] = sc->last;
+}
+
+struct sender_table {
+	size_t width[SENDER_COLUMNS];
+	size_t rows;
+};
+
+static void widen_sender(void *ctx, const struct meta_sender *s)
+{
+	struct sender_table *t = ctx;
+	struct sender_cells sc;
+
+	sender_cells(s, &sc);
+	cli_table_widen(t->width, sc.cells, SENDER_COLUMNS);
+	t->rows++;
+}
+
+static void print_sender(void *ctx, const struct meta_sender *s)
+{
+	struct sender_table *t = ctx;
+	struct sender_cells sc;
+
+	sender_cells(s, &sc);
+	cli_table_row(t->width, sc.cells, SENDER_COLUMNS);
+}
+
+static int source_unassigned(const struct config *c, int argc, char **argv)
+{
+	struct meta *m = NULL;
+	const char *top = NULL;
+	const struct cli_option opts[] = { CLI_VALUE("top", &top) };
+	struct cli_args a = { "source unassigned", UNASSIGNED_USAGE, source_verbs[4].about, opts,
+			      ARRAY_SIZE(opts), NULL, 0, 0, NULL };
+	struct sender_table t = { .rows = 0 };
+	struct err e = ERR_INIT;
+	long long n = 20;
+	char *end;
+	int rc;
+
+	if ((rc = cli_getopt(argc, argv, &a)) >= 0)
+		return rc;
+	if (top) {
+		errno = 0;
+		n = strtoll(top, &end, 10);
+		if (errno || end == top || *end || n < 1 || n > 1000)
+			return cli_usage_error(a.cmd, a.usage, "--top '%s': expected 1-1000", top);
+	}
+	cli_table_widen(t.width, sender_header, SENDER_COLUMNS);
+	rc = 1;
+	if (meta_open(&m, c->data_dir, &e) < 0 || meta_sender_list(m, n, widen_sender, &t, &e) < 0)
+		goto fail;
+	if (!t.rows) {
+		printf("no unassigned senders recorded (serve saves them every few seconds)\n");
+		rc = 0;
+		goto out;
+	}
+	cli_table_row(t.width, sender_header, SENDER_COLUMNS);
+	if (meta_sender_list(m, n, print_sender, &t, &e) < 0)
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	cli_fail(&e);
+out:
+	meta_close(m);
+	return rc;
 }
 
 int cmd_source(int argc, char **argv)
 {
+	const struct cli_verb *verb;
 	struct config c;
-	struct meta *m = NULL;
-	struct err e = ERR_INIT;
-	const char *verb;
 	int rc;
 
-	if ((rc = cli_verb_command(&argc, argv, &c, SOURCE_USAGE, &verb)) >= 0)
+	if ((rc = cli_verb(&argc, &argv, &source_command, &verb)) >= 0)
 		return rc;
-	rc = 0;
-	if (strcmp(verb, "add") && strcmp(verb, "list") && strcmp(verb, "remove")) {
-		rc = cli_usage(SOURCE_USAGE);
-	} else if (meta_open(&m, c.data_dir, &e) < 0) {
-		rc = cli_fail(&e);
-	} else if (!strcmp(verb, "add")) {
-		rc = source_add(m, &c, argc, argv);
-	} else if (!strcmp(verb, "list")) {
-		rc = source_list(m, argc, argv);
-	} else {
-		rc = source_remove(m, argc, argv);
-	}
-	meta_close(m);
+	/* --help answers before anything is loaded */
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("usage: koban %s\n\n%s\n", verb->usage, verb->about);
+			return 0;
+		}
+	if ((rc = cli_load_config(&argc, argv, &c)))
+		return rc;
+	if (!strcmp(verb->name, "add"))
+		rc = source_add(&c, argc, argv);
+	else if (!strcmp(verb->name, "list"))
+		rc = source_list(&c, argc, argv);
+	else if (!strcmp(verb->name, "remove"))
+		rc = source_remove(&c, argc, argv);
+	else if (!strcmp(verb->name, "test"))
+		rc = source_test(&c, argc, argv);
+	else
+		rc = source_unassigned(&c, argc, argv);
 	config_release(&c);
 	return rc;
 }

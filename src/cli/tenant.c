@@ -1,27 +1,71 @@
 /*
- * tenant.c - `koban tenant add|list|show|remove`.
+ * tenant.c - `koban tenant add|list|show|remove|export|import`.
+ *
+ * export and import keep the tenants and their sources as code: export writes them as
+ * JSON (default) or YAML, import reads either (store/tenantfile) and makes koban.db
+ * match the file in one transaction, printing what changes; --dry-run prints only.
+ * Tenants and sources that are not in the file are kept unless --prune is given.
  */
 #include "cli/cli.h"
 #include "core/compat.h"
 
+#include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/json.h"
+#include "core/mem.h"
 #include "core/timeutil.h"
+#include "core/tz.h"
 #include "store/meta.h"
+#include "store/tenantfile.h"
 
-#define TENANT_USAGE                                          \
-	"tenant add NAME\n"                                   \
-	"       koban tenant list\n"                          \
-	"       koban tenant show NAME\n"                     \
-	"       koban tenant remove NAME   (removes its sources too)\n" \
-	"NAME: 1-63 of a-z 0-9 _ - starting with a letter or digit."
+#define ADD_USAGE "tenant add NAME"
+#define LIST_USAGE "tenant list"
+#define SHOW_USAGE "tenant show NAME"
+#define REMOVE_USAGE "tenant remove NAME"
+#define EXPORT_USAGE "tenant export [--yaml]"
+#define IMPORT_USAGE "tenant import FILE [--dry-run] [--prune]"
+#define NAME_RULE "NAME: 1-63 of a-z 0-9 _ - starting with a letter or digit."
 
-#define TENANT_COLUMNS 3
+static const struct cli_verb tenant_verbs[] = {
+	{ "add", ADD_USAGE, "Adds a tenant. " NAME_RULE },
+	{ "list", LIST_USAGE,
+	  "Lists the tenants with their sources, the messages `serve` received for each\n"
+	  "(over all runs) and when the last one came (to within a few seconds)." },
+	{ "show", SHOW_USAGE, "Shows one tenant and its sources." },
+	{ "remove", REMOVE_USAGE, "Removes a tenant and its sources." },
+	{ "export", EXPORT_USAGE,
+	  "Prints every tenant with its sources as JSON, or YAML with --yaml, for\n"
+	  "`koban tenant import` (keep the file in version control)." },
+	{ "import", IMPORT_USAGE,
+	  "Makes the tenants and sources in koban.db match FILE (JSON or YAML, as written\n"
+	  "by `koban tenant export`): adds what is missing, changes sources that differ,\n"
+	  "and prints each change. Importing the same file again changes nothing.\n"
+	  "  --dry-run  print the changes, write nothing\n"
+	  "  --prune    also remove tenants and sources that are not in FILE" },
+};
+
+static const struct cli_command tenant_command = {
+	"tenant",
+	ADD_USAGE "\n       koban " LIST_USAGE "\n       koban " SHOW_USAGE
+	"\n       koban " REMOVE_USAGE "   (removes its sources too)\n       koban " EXPORT_USAGE
+	"\n       koban " IMPORT_USAGE,
+	NAME_RULE "\n`koban help tenant VERB` describes one sub-command.",
+	tenant_verbs, ARRAY_SIZE(tenant_verbs),
+};
+
+#define TENANT_COLUMNS 5
 #define RELOAD_HINT "reload a running koban with SIGHUP to apply"
+#define IMPORT_MAX_TENANTS 4096
+#define IMPORT_MAX_SOURCES 65536
+
+/* ---- add, list, show, remove ---- */
 
 /* The text cells of one tenant row; the buffers live in the struct. */
 struct tenant_cells {
 	char sources[24];
+	char received[24];
+	char last[TIME_RFC3339_LEN];
 	char created[TIME_RFC3339_LEN];
 	const char *cells[TENANT_COLUMNS];
 };
@@ -29,14 +73,21 @@ struct tenant_cells {
 static void tenant_cells(const struct meta_tenant *t, struct tenant_cells *tc)
 {
 	snprintf(tc->sources, sizeof(tc->sources), "%lld", (long long)t->n_sources);
+	snprintf(tc->received, sizeof(tc->received), "%lld", (long long)t->received);
 	/* whole seconds: the nanoseconds are noise to a reader */
 	time_format_rfc3339(t->created_ns - t->created_ns % NS_PER_SEC, tc->created);
+	if (t->last_event_ns)
+		time_format_rfc3339(t->last_event_ns - t->last_event_ns % NS_PER_SEC, tc->last);
 	tc->cells[0] = t->name;
 	tc->cells[1] = tc->sources;
-	tc->cells[2] = tc->created;
+	tc->cells[2] = tc->received;
+	tc->cells[3] = t->last_event_ns ? tc->last : NULL;
+	tc->cells[4] = tc->created;
 }
 
-static const char *const tenant_header[TENANT_COLUMNS] = { "NAME", "SOURCES", "CREATED" };
+static const char *const tenant_header[TENANT_COLUMNS] = {
+	"NAME", "SOURCES", "RECEIVED", "LAST EVENT", "CREATED",
+};
 
 static void widen_tenant(void *ctx, const struct meta_tenant *t)
 {
@@ -71,7 +122,8 @@ static void describe_tenant(void *ctx, const struct meta_tenant *t)
 	struct tenant_cells tc;
 
 	tenant_cells(t, &tc);
-	printf("tenant   %s\ncreated  %s\nsources  %s\n\n", t->name, tc.created, tc.sources);
+	printf("tenant      %s\ncreated     %s\nreceived    %s\nlast event  %s\nsources     %s\n\n",
+	       t->name, tc.created, tc.received, t->last_event_ns ? tc.last : "-", tc.sources);
 }
 
 static int tenant_show(struct meta *m, const char *name, struct err *e)
@@ -108,44 +160,552 @@ static int tenant_add(struct meta *m, const char *name, struct err *e)
 	return rc;
 }
 
-static int run(struct meta *m, const char *verb, const char *name, struct err *e)
+/* ---- the tenants and sources as data (export, import) ---- */
+
+#define SOURCE_FIELDS 5 /* cidr, host, listener, format, tz: what import compares */
+
+struct xsource {
+	struct meta_source s; /* strings owned (mem_strdup) or pointing into the YAML document */
+	int line;             /* in the import file, 0 for the database */
+	bool seen;            /* matched by the other side while diffing */
+};
+
+struct xtenant {
+	const char *name;
+	int line;
+	bool seen;
+};
+
+/* A set of tenants and sources, from koban.db or from a file. */
+struct xset {
+	struct xtenant *t;
+	size_t n_t;
+	struct xsource *s;
+	size_t n_s;
+	bool owned;           /* strings are mem_strdup'ed (the database side) */
+	int rc;               /* first error of a callback */
+	struct err *e;
+};
+
+static void xset_release(struct xset *x)
 {
-	if (!strcmp(verb, "add"))
-		return tenant_add(m, name, e);
-	if (!strcmp(verb, "show"))
-		return tenant_show(m, name, e);
-	if (!strcmp(verb, "remove"))
-		return tenant_remove(m, name, e);
-	return tenant_list(m, e);
+	if (x->owned) {
+		for (size_t i = 0; i < x->n_t; i++)
+			mem_free((char *)x->t[i].name);
+		for (size_t i = 0; i < x->n_s; i++) {
+			const char *f[] = { x->s[i].s.name, x->s[i].s.tenant, x->s[i].s.cidr,
+					    x->s[i].s.host, x->s[i].s.listener, x->s[i].s.format,
+					    x->s[i].s.tz };
+
+			for (size_t k = 0; k < ARRAY_SIZE(f); k++)
+				mem_free((char *)f[k]);
+		}
+	}
+	mem_free(x->t);
+	mem_free(x->s);
 }
 
-/* Arguments each verb takes after its name: -1 for an unknown verb. */
-static int verb_args(const char *verb)
+/* Makes room for one more of n elements: capacities are 8, 16, 32, ... up to max. */
+static int grow(void **p, size_t n, size_t size, size_t max, struct err *e)
 {
-	if (!strcmp(verb, "list"))
+	void *np;
+
+	if (n == max)
+		return err_set(e, -ENOSPC, "more than %zu entries", max);
+	if (n && (n < 8 || (n & (n - 1))))
+		return 0; /* not full */
+	if (!(np = mem_realloc(*p, (n ? n * 2 : 8) * size)))
+		return err_set(e, -ENOMEM, "out of memory");
+	*p = np;
+	return 0;
+}
+
+static char *dup_or_null(const char *s, bool *oom)
+{
+	char *d;
+
+	if (!s)
+		return NULL;
+	if (!(d = mem_strdup(s)))
+		*oom = true;
+	return d;
+}
+
+static void load_tenant(void *ctx, const struct meta_tenant *t)
+{
+	struct xset *x = ctx;
+
+	if (x->rc < 0 || (x->rc = grow((void **)&x->t, x->n_t, sizeof(*x->t), IMPORT_MAX_TENANTS,
+				       x->e)) < 0)
+		return;
+	x->t[x->n_t] = (struct xtenant){ .name = mem_strdup(t->name) };
+	if (!x->t[x->n_t].name) {
+		x->rc = err_set(x->e, -ENOMEM, "out of memory reading tenants");
+		return;
+	}
+	x->n_t++;
+}
+
+static void load_source(void *ctx, const struct meta_source *s)
+{
+	struct xset *x = ctx;
+	struct meta_source *d;
+	bool oom = false;
+
+	if (x->rc < 0 || (x->rc = grow((void **)&x->s, x->n_s, sizeof(*x->s), IMPORT_MAX_SOURCES,
+				       x->e)) < 0)
+		return;
+	d = &x->s[x->n_s].s;
+	memset(&x->s[x->n_s], 0, sizeof(x->s[0]));
+	x->n_s++;
+	d->name = dup_or_null(s->name, &oom);
+	d->tenant = dup_or_null(s->tenant, &oom);
+	d->cidr = dup_or_null(s->cidr, &oom);
+	d->host = dup_or_null(s->host, &oom);
+	d->listener = dup_or_null(s->listener, &oom);
+	d->format = dup_or_null(s->format, &oom);
+	d->tz = dup_or_null(s->tz, &oom);
+	if (oom)
+		x->rc = err_set(x->e, -ENOMEM, "out of memory reading sources");
+}
+
+static int xset_load(struct xset *x, struct meta *m, struct err *e)
+{
+	int rc;
+
+	*x = (struct xset){ .owned = true, .e = e };
+	if ((rc = meta_tenant_list(m, load_tenant, x, e)) < 0 || (rc = x->rc) < 0 ||
+	    (rc = meta_source_list(m, NULL, load_source, x, e)) < 0 || (rc = x->rc) < 0)
+		return rc;
+	return 0;
+}
+
+/* ---- export ---- */
+
+static int add_key(struct buf *b, bool yaml, const char *indent, bool first, const char *key,
+		   const char *value)
+{
+	if (!value)
 		return 0;
-	if (!strcmp(verb, "add") || !strcmp(verb, "show") || !strcmp(verb, "remove"))
-		return 1;
-	return -1;
+	if (yaml)
+		return buf_addf(b, "%s%s%s: ", indent, first ? "- " : "  ", key) ||
+		       json_add_string(b, value, strlen(value)) || buf_adds(b, "\n");
+	return buf_addf(b, "%s\"%s\": ", first ? "" : ", ", key) ||
+	       json_add_string(b, value, strlen(value));
+}
+
+/* Writes the sources of tenant as a YAML sequence or a JSON array. */
+static int export_sources(struct buf *b, const struct xset *x, const char *tenant, bool yaml)
+{
+	bool any = false;
+	int rc = 0;
+
+	for (size_t i = 0; i < x->n_s && !rc; i++) {
+		const struct meta_source *s = &x->s[i].s;
+
+		if (strcmp(s->tenant, tenant))
+			continue;
+		if (!any)
+			rc = buf_adds(b, yaml ? "    sources:\n" : ",\n      \"sources\": [\n");
+		else if (!yaml)
+			rc = buf_adds(b, ",\n");
+		if (!yaml && !rc)
+			rc = buf_adds(b, "        { ");
+		rc = rc || add_key(b, yaml, "      ", true, "name", s->name) ||
+		     add_key(b, yaml, "      ", false, "cidr", s->cidr) ||
+		     add_key(b, yaml, "      ", false, "host", s->host) ||
+		     add_key(b, yaml, "      ", false, "listener", s->listener) ||
+		     add_key(b, yaml, "      ", false, "format", s->format) ||
+		     add_key(b, yaml, "      ", false, "tz", s->tz) ||
+		     (!yaml && buf_adds(b, " }"));
+		any = true;
+	}
+	if (any && !yaml && !rc)
+		rc = buf_adds(b, "\n      ]");
+	return rc;
+}
+
+static bool has_sources(const struct xset *x, const char *tenant)
+{
+	for (size_t i = 0; i < x->n_s; i++)
+		if (!strcmp(x->s[i].s.tenant, tenant))
+			return true;
+	return false;
+}
+
+static int tenant_export(struct meta *m, bool yaml, struct err *e)
+{
+	struct buf b = BUF_INIT(256u << 20);
+	struct xset x;
+	bool first = true;
+	int rc;
+
+	if ((rc = xset_load(&x, m, e)) < 0)
+		goto out;
+	rc = buf_adds(&b, yaml ? "# koban tenants and sources: `koban tenant import FILE`\n"
+				 "tenants:\n"
+			       : "{\n  \"tenants\": [");
+	for (size_t i = 0; i < x.n_t && !rc; i++) {
+		const char *name = x.t[i].name;
+
+		/* the built-in tenant always exists: exported only for its sources */
+		if (!strcmp(name, META_UNASSIGNED) && !has_sources(&x, name))
+			continue;
+		if (yaml)
+			rc = buf_adds(&b, "  - name: ") || json_add_string(&b, name, strlen(name)) ||
+			     buf_adds(&b, "\n");
+		else
+			rc = buf_adds(&b, first ? "\n    {\n      \"name\": " : ",\n    {\n"
+							     "      \"name\": ") ||
+			     json_add_string(&b, name, strlen(name));
+		rc = rc || export_sources(&b, &x, name, yaml) || (!yaml && buf_adds(&b, "\n    }"));
+		first = false;
+	}
+	if (!rc && !yaml)
+		rc = buf_adds(&b, first ? "]\n}\n" : "\n  ]\n}\n");
+	if (rc) {
+		rc = err_set(e, -ENOMEM, "out of memory writing the export");
+		goto out;
+	}
+	if (fwrite(b.p, 1, b.len, stdout) != b.len || fflush(stdout))
+		rc = err_set(e, -EIO, "writing standard output: %s", strerror(errno));
+out:
+	xset_release(&x);
+	buf_release(&b);
+	return rc;
+}
+
+/* ---- import: the difference, and applying it ---- */
+
+static bool same(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+static struct xtenant *find_tenant(struct xset *x, const char *name)
+{
+	for (size_t i = 0; i < x->n_t; i++)
+		if (!strcmp(x->t[i].name, name))
+			return &x->t[i];
+	return NULL;
+}
+
+static struct xsource *find_source(struct xset *x, const char *name)
+{
+	for (size_t i = 0; i < x->n_s; i++)
+		if (!strcmp(x->s[i].s.name, name))
+			return &x->s[i];
+	return NULL;
+}
+
+/* "cidr 10.0.0.0/8, host 'fw'" */
+static void print_criteria(const struct meta_source *s)
+{
+	const char *sep = "";
+
+	if (s->listener) {
+		printf("listener %s", s->listener);
+		sep = ", ";
+	}
+	if (s->cidr) {
+		printf("%scidr %s", sep, s->cidr);
+		sep = ", ";
+	}
+	if (s->host) {
+		printf("%shost %s", sep, s->host);
+		sep = ", ";
+	}
+	if (strcmp(s->format, "auto"))
+		printf("%sformat %s", sep, s->format);
+	if (s->tz)
+		printf("%stz %s", sep, s->tz);
+}
+
+struct plan {
+	size_t changes;
+	bool apply;   /* write, not only print */
+	bool prune;
+};
+
+static int apply_tenants(struct meta *m, struct xset *have, struct xset *want, struct plan *p,
+			 struct err *e)
+{
+	int rc;
+
+	for (size_t i = 0; i < want->n_t; i++) {
+		struct xtenant *h = find_tenant(have, want->t[i].name);
+
+		if (h) {
+			h->seen = true;
+			continue;
+		}
+		printf("+ tenant %s\n", want->t[i].name);
+		p->changes++;
+		if (p->apply && (rc = meta_tenant_add(m, want->t[i].name, e)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int apply_sources(struct meta *m, struct xset *have, struct xset *want, struct plan *p,
+			 struct err *e)
+{
+	int rc;
+
+	for (size_t i = 0; i < want->n_s; i++) {
+		const struct meta_source *w = &want->s[i].s;
+		struct xsource *h = find_source(have, w->name);
+
+		if (!h) {
+			printf("+ source %s (tenant %s): ", w->name, w->tenant);
+			print_criteria(w);
+			printf("\n");
+			p->changes++;
+			if (p->apply && (rc = meta_source_add(m, w, e)) < 0)
+				return rc;
+			continue;
+		}
+		h->seen = true;
+		/* a change line: "~ source NAME: field old -> new, ..." */
+		{
+			const char *fields[] = { "tenant",   "cidr",   "host",
+						 "listener", "format", "tz" };
+			const char *a[] = { h->s.tenant, h->s.cidr, h->s.host, h->s.listener,
+					    h->s.format, h->s.tz };
+			const char *b[] = { w->tenant, w->cidr, w->host, w->listener, w->format,
+					    w->tz };
+			bool any = false;
+
+			for (size_t k = 0; k < ARRAY_SIZE(fields); k++) {
+				if (same(a[k], b[k]))
+					continue;
+				if (!any)
+					printf("~ source %s: ", w->name);
+				printf("%s%s %s -> %s", any ? ", " : "", fields[k], a[k] ? a[k] : "-",
+				       b[k] ? b[k] : "-");
+				any = true;
+			}
+			if (!any)
+				continue;
+			printf("\n");
+		}
+		p->changes++;
+		if (p->apply && (rc = meta_source_update(m, w, e)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* What is in the database and not in the file: removed with --prune, else only listed. */
+static int apply_leftovers(struct meta *m, struct xset *have, struct plan *p, struct err *e)
+{
+	int rc;
+
+	for (size_t i = 0; i < have->n_s; i++) {
+		const struct meta_source *h = &have->s[i].s;
+
+		if (have->s[i].seen)
+			continue;
+		if (!p->prune) {
+			printf("  source %s (tenant %s) is not in the file: kept "
+			       "(--prune removes it)\n",
+			       h->name, h->tenant);
+			continue;
+		}
+		printf("- source %s (tenant %s)\n", h->name, h->tenant);
+		p->changes++;
+		if (p->apply && (rc = meta_source_remove(m, h->name, e)) < 0)
+			return rc;
+	}
+	for (size_t i = 0; i < have->n_t; i++) {
+		const char *name = have->t[i].name;
+
+		if (have->t[i].seen || !strcmp(name, META_UNASSIGNED))
+			continue;
+		if (!p->prune) {
+			printf("  tenant %s is not in the file: kept (--prune removes it)\n", name);
+			continue;
+		}
+		printf("- tenant %s\n", name);
+		p->changes++;
+		if (p->apply && (rc = meta_tenant_remove(m, name, e)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int run_plan(struct meta *m, struct xset *have, struct xset *want, struct plan *p,
+		    struct err *e)
+{
+	int rc;
+
+	/* tenants first (sources need them), removals last (a source may move away first) */
+	if ((rc = apply_tenants(m, have, want, p, e)) < 0 ||
+	    (rc = apply_sources(m, have, want, p, e)) < 0 ||
+	    (rc = apply_leftovers(m, have, p, e)) < 0)
+		return rc;
+	return 0;
+}
+
+/* The file's tenants and sources as an xset pointing into tf. */
+static int xset_from_file(struct xset *x, const struct tenantfile *tf, struct err *e)
+{
+	*x = (struct xset){ .e = e };
+	x->t = mem_calloc(tf->n_tenants ? tf->n_tenants : 1, sizeof(*x->t));
+	x->s = mem_calloc(tf->n_sources ? tf->n_sources : 1, sizeof(*x->s));
+	if (!x->t || !x->s)
+		return err_set(e, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < tf->n_tenants; i++)
+		x->t[x->n_t++] = (struct xtenant){ .name = tf->tenants[i].name,
+						   .line = tf->tenants[i].line };
+	for (size_t i = 0; i < tf->n_sources; i++)
+		x->s[x->n_s++] = (struct xsource){ .s = tf->sources[i].s,
+						   .line = tf->sources[i].line };
+	return 0;
+}
+
+/*
+ * What the store cannot know: zones this machine cannot load are refused (as `source add`
+ * does), listeners not in the configuration are warned about.
+ */
+static int check_local(const struct tenantfile *tf, const char *path, const struct config *c,
+		       struct err *e)
+{
+	for (size_t i = 0; i < tf->n_sources; i++) {
+		const struct meta_source *s = &tf->sources[i].s;
+		size_t l;
+
+		if (s->tz && !tz_get(s->tz, strlen(s->tz), e)) {
+			struct err inner = *e;
+
+			return err_set(e, -EINVAL, "%s:%d: %.400s", path, tf->sources[i].line,
+				       inner.msg);
+		}
+		for (l = 0; s->listener && l < c->n_listeners; l++)
+			if (!strcmp(c->listeners[l].name, s->listener))
+				break;
+		if (s->listener && l == c->n_listeners)
+			fprintf(stderr, "koban: warning: %s:%d: source '%s': no listener '%s' in the "
+				"configuration: it matches nothing until there is one\n", path,
+				tf->sources[i].line, s->name, s->listener);
+	}
+	return 0;
+}
+
+static int tenant_import(struct meta *m, const struct config *c, const char *path,
+			 bool dry_run, bool prune, struct err *e)
+{
+	struct tenantfile *tf = NULL;
+	struct xset have = { .owned = true }, want = { .owned = false };
+	struct plan p = { .apply = !dry_run, .prune = prune };
+	int rc;
+
+	if ((rc = tenantfile_load(&tf, path, e)) < 0 || (rc = check_local(tf, path, c, e)) < 0 ||
+	    (rc = xset_from_file(&want, tf, e)) < 0 || (rc = xset_load(&have, m, e)) < 0)
+		goto out;
+	if (p.apply && (rc = meta_begin(m, e)) < 0)
+		goto out;
+	rc = run_plan(m, &have, &want, &p, e);
+	if (p.apply && rc < 0)
+		meta_rollback(m);
+	else if (p.apply && (rc = meta_commit(m, e)) < 0)
+		meta_rollback(m);
+	if (rc < 0)
+		goto out;
+	if (!p.changes)
+		printf("no changes: the tenants and sources already match %s\n", path);
+	else if (dry_run)
+		printf("dry run: %zu change%s, nothing written\n", p.changes,
+		       p.changes == 1 ? "" : "s");
+	else
+		printf("%zu change%s written; " RELOAD_HINT "\n", p.changes,
+		       p.changes == 1 ? "" : "s");
+out:
+	xset_release(&have);
+	xset_release(&want);
+	tenantfile_free(tf);
+	return rc;
+}
+
+/* ---- the command ---- */
+
+static int run(struct meta *m, const struct config *c, const struct cli_verb *verb,
+	       const char **pos, bool yaml,
+	       bool dry_run, bool prune, struct err *e)
+{
+	if (!strcmp(verb->name, "add"))
+		return tenant_add(m, pos[0], e);
+	if (!strcmp(verb->name, "show"))
+		return tenant_show(m, pos[0], e);
+	if (!strcmp(verb->name, "remove"))
+		return tenant_remove(m, pos[0], e);
+	if (!strcmp(verb->name, "export"))
+		return tenant_export(m, yaml, e);
+	if (!strcmp(verb->name, "import"))
+		return tenant_import(m, c, pos[0], dry_run, prune, e);
+	return tenant_list(m, e);
 }
 
 int cmd_tenant(int argc, char **argv)
 {
+	static const char *const names[] = { "NAME" };
+	static const char *const files[] = { "FILE" };
+	const struct cli_verb *verb;
+	bool yaml = false, dry_run = false, prune = false;
+	const struct cli_option export_opts[] = { CLI_FLAG("yaml", &yaml) };
+	const struct cli_option import_opts[] = { CLI_FLAG("dry-run", &dry_run),
+						  CLI_FLAG("prune", &prune) };
+	const char *pos[1];
+	struct cli_args a = { .pos = pos, .pos_names = names };
 	struct config c;
 	struct meta *m = NULL;
 	struct err e = ERR_INIT;
-	const char *verb;
 	int rc;
 
-	if ((rc = cli_verb_command(&argc, argv, &c, TENANT_USAGE, &verb)) >= 0)
+	if ((rc = cli_verb(&argc, &argv, &tenant_command, &verb)) >= 0)
 		return rc;
-	rc = 0;
-	if (verb_args(verb) < 0 || argc != 2 + verb_args(verb)) {
-		rc = cli_usage(TENANT_USAGE);
-	} else if (meta_open(&m, c.data_dir, &e) < 0 || run(m, verb, argv[2], &e) < 0) {
-		rc = cli_fail(&e);
+	a.cmd = verb == &tenant_verbs[0]   ? "tenant add"
+		: verb == &tenant_verbs[1] ? "tenant list"
+		: verb == &tenant_verbs[2] ? "tenant show"
+		: verb == &tenant_verbs[3] ? "tenant remove"
+		: verb == &tenant_verbs[4] ? "tenant export"
+					   : "tenant import";
+	a.usage = verb->usage;
+	a.about = verb->about;
+	if (verb == &tenant_verbs[4]) {
+		a.opts = export_opts;
+		a.n_opts = ARRAY_SIZE(export_opts);
+	} else if (verb == &tenant_verbs[5]) {
+		a.opts = import_opts;
+		a.n_opts = ARRAY_SIZE(import_opts);
+		a.pos_names = files;
 	}
+	a.min_pos = a.max_pos = verb == &tenant_verbs[1] || verb == &tenant_verbs[4] ? 0 : 1;
+	if ((rc = cli_getopt(argc, argv, &a)) >= 0)
+		return rc;
+	if ((rc = cli_load_config(&argc, argv, &c)))
+		return rc;
+	if (meta_open(&m, c.data_dir, &e) < 0 || run(m, &c, verb, pos, yaml, dry_run, prune, &e) < 0)
+		rc = cli_fail(&e);
 	meta_close(m);
 	config_release(&c);
 	return rc;
+}
+
+static void take_id(void *ctx, const struct meta_tenant *t)
+{
+	*(int64_t *)ctx = t->id;
+}
+
+int cli_tenant_id(const struct config *c, const char *name, int64_t *id, struct err *e)
+{
+	struct meta *m;
+	int rc;
+
+	*id = -1;
+	if ((rc = meta_open(&m, c->data_dir, e)) < 0)
+		return rc;
+	rc = meta_tenant_get(m, name, take_id, id, e);
+	meta_close(m);
+	return rc < 0 ? rc : *id < 0 ? -ENOENT : 0;
 }

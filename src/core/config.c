@@ -13,6 +13,8 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -20,15 +22,14 @@
 #include <yaml.h>
 
 #include "core/err.h"
+#include "core/ipaddr.h"
 #include "core/tz.h"
 #include "core/mem.h"
+#include "core/name.h"
 
 #define CONFIG_FILE_MAX (1u << 20)      /* bytes of YAML read from a file */
 #define CONFIG_STRING_MAX 4096u         /* bytes of one string value (paths) */
 #define CONFIG_MAX_TENANT_LIMITS 4096u  /* entries under limits.tenants */
-#define TENANT_NAME_MAX 63u
-#define LISTENER_NAME_MAX 32u
-#define TIMEZONE_NAME_MAX 255u
 #define KEY_PATH_MAX 128u
 
 /* ---------------------------------------------------------------- defaults */
@@ -92,26 +93,20 @@ static int add_listener(struct config *c, enum listener_proto proto, const char 
 	return 0;
 }
 
-int config_keep_listeners(struct config *c, const struct config *running, struct err *e)
+/* Replaces c's listeners by copies of running's (bound sockets stay until a restart). */
+static int keep_listeners(struct config *c, const struct config *running)
 {
-	bool changed = c->n_listeners != running->n_listeners;
-
-	for (size_t i = 0; i < c->n_listeners; i++) {
-		const struct config_listener *a = &c->listeners[i], *b = &running->listeners[i];
-
-		if (!changed && (a->proto != b->proto || strcmp(a->name, b->name) ||
-				 strcmp(a->address, b->address)))
-			changed = true;
+	for (size_t i = 0; i < c->n_listeners; i++)
 		listener_release(&c->listeners[i]);
-	}
 	c->n_listeners = 0;
 	for (size_t i = 0; i < running->n_listeners; i++) {
 		const struct config_listener *l = &running->listeners[i];
 
 		if (add_listener(c, l->proto, l->name, l->address))
-			return err_set(e, -ENOMEM, "out of memory");
+			return -ENOMEM;
+		c->listeners[i].line = l->line;
 	}
-	return changed;
+	return 0;
 }
 
 int config_defaults(struct config *c, struct err *e)
@@ -123,13 +118,18 @@ int config_defaults(struct config *c, struct err *e)
 	c->udp_rcvbuf = 8 << 20;
 	c->tcp_max_connections = 1024;
 	c->tcp_idle_timeout = 0;
+	c->tcp_max_per_address = 64;
+	c->tcp_max_per_listener = 0;
+	c->tcp_frame_timeout = 30;
+	c->tcp_frame_memory = (size_t)256 << 20;
 	c->queue_capacity = 65536;
 	c->queue_max_bytes = (size_t)64 << 20;
 	c->queue_quantum = 64;
 	c->default_eps = 0;
 	c->spool = 1;
 	c->data_dir = mem_strdup("./var");
-	c->timezone = mem_strdup("Asia/Tokyo");
+	c->timezone = mem_strdup("local");
+	c->clock_skew_max = 7200;
 	c->admin_address = mem_strdup("127.0.0.1:8514");
 	if (!c->data_dir || !c->timezone || !c->admin_address ||
 	    add_listener(c, LISTENER_UDP, "udp", "127.0.0.1:5514") < 0 ||
@@ -142,91 +142,14 @@ int config_defaults(struct config *c, struct err *e)
 
 /* ---------------------------------------------------------------- addresses */
 
-static int parse_port(const char *s, size_t len, uint16_t *port)
-{
-	unsigned long v = 0;
-
-	if (len == 0 || len > 5)
-		return -EINVAL;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -EINVAL;
-		v = v * 10 + (unsigned long)(s[i] - '0');
-	}
-	if (v > 65535)
-		return -EINVAL;
-	*port = (uint16_t)v;
-	return 0;
-}
-
 #define ADDRESS_FORMS "HOST:PORT with HOST an IPv4 address or localhost, or [IPV6]:PORT"
-
-int config_parse_address(const char *s, struct sockaddr_storage *ss, unsigned *sslen,
-			 struct err *e)
-{
-	const char *colon, *host;
-	char text[INET6_ADDRSTRLEN];
-	size_t host_len;
-	uint16_t port;
-	bool v6 = false;
-
-	if (!s || !*s)
-		return err_set(e, -EINVAL, "empty address (expected " ADDRESS_FORMS ")");
-	colon = strrchr(s, ':');
-	if (!colon)
-		return err_set(e, -EINVAL, "address '%.64s' has no port (expected " ADDRESS_FORMS ")",
-			       s);
-	host = s;
-	host_len = (size_t)(colon - s);
-	if (s[0] == '[') {
-		if (host_len < 2 || s[host_len - 1] != ']')
-			return err_set(e, -EINVAL, "address '%.64s': expected [IPV6]:PORT", s);
-		host++;
-		host_len -= 2;
-		v6 = true;
-	} else if (memchr(s, ':', host_len)) {
-		return err_set(e, -EINVAL,
-			       "address '%.64s': an IPv6 address needs brackets, as in [::1]:514", s);
-	}
-	if (parse_port(colon + 1, strlen(colon + 1), &port) < 0)
-		return err_set(e, -EINVAL, "address '%.64s': port must be a number from 0 to 65535",
-			       s);
-	if (host_len == 0 || host_len >= sizeof(text))
-		return err_set(e, -EINVAL, "address '%.64s': missing or overlong host (expected "
-			       ADDRESS_FORMS ")", s);
-	memcpy(text, host, host_len);
-	text[host_len] = '\0';
-	memset(ss, 0, sizeof(*ss));
-	if (v6) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-		if (inet_pton(AF_INET6, text, &sin6->sin6_addr) != 1)
-			return err_set(e, -EINVAL, "address '%.64s': '%s' is not an IPv6 address",
-				       s, text);
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		*sslen = sizeof(*sin6);
-	} else {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-
-		if (!strcmp(text, "localhost"))
-			sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		else if (inet_pton(AF_INET, text, &sin->sin_addr) != 1)
-			return err_set(e, -EINVAL, "address '%.64s': '%s' is not an IPv4 address "
-				       "(host names other than localhost are not resolved)", s, text);
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		*sslen = sizeof(*sin);
-	}
-	return 0;
-}
 
 static int check_address(const char *s, struct err *e)
 {
 	struct sockaddr_storage ss;
 	unsigned len;
 
-	return config_parse_address(s, &ss, &len, e);
+	return ipaddr_parse_endpoint(s, &ss, &len, e);
 }
 
 /* ---------------------------------------------------------------- overrides */
@@ -235,7 +158,7 @@ int config_set_listener(struct config *c, enum listener_proto proto, const char 
 			struct err *e)
 {
 	const char *name = config_proto_name(proto);
-	struct config_listener l = { NULL, proto, NULL };
+	struct config_listener l = { NULL, proto, NULL, 0 };
 	size_t kept = 0;
 
 	if ((unsigned)proto >= ARRAY_SIZE(proto_names))
@@ -325,6 +248,10 @@ struct key {
 	uint64_t min, max;          /* integers: accepted range */
 	const struct section *sub;  /* nested sections */
 	bool required;
+	bool live;                  /* a reload (SIGHUP) applies it to the running daemon */
+	/* lists: equality and text for reload messages (scalars go by their parser) */
+	bool (*same)(const struct config *a, const struct config *b);
+	void (*show)(const struct config *c, char *out, size_t size);
 };
 
 struct section {
@@ -456,8 +383,13 @@ static int unknown_key(struct parse *p, const struct section *s, const char *pat
 	for (size_t i = 0; i < s->n && used < sizeof(list); i++)
 		used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "",
 					 s->keys[i].name);
-	return fail_here(p, "unknown key '%s' in '%s' (expected one of: %s)",
-			 shown(k, len, tmp), path, list);
+	return fail_here(p, "unknown key '%s' in '%s' (expected one of: %s)%s",
+			 shown(k, len, tmp), path, list,
+			 len == 7 && !memcmp(k, "tenants", 7)
+				 ? "; tenants and sources are kept in the data directory, not here: "
+				   "`koban tenant import FILE` loads them from a file of their own "
+				   "(docs/tenants.md)"
+				 : "");
 }
 
 static void key_path(char out[KEY_PATH_MAX], const char *section, const char *key)
@@ -474,6 +406,24 @@ static const struct key *find_key(const struct section *s, const char *name, siz
 		if (strlen(s->keys[i].name) == len && !memcmp(s->keys[i].name, name, len))
 			return &s->keys[i];
 	return NULL;
+}
+
+/* Remembers where the keys config_check() reports on are set. */
+static void note_line(struct parse *p, const char *path)
+{
+	static const struct { const char *key; size_t off; } noted[] = {
+		{ "data_dir", offsetof(struct config_lines, data_dir) },
+		{ "admin.listen", offsetof(struct config_lines, admin) },
+		{ "syslog.listeners", offsetof(struct config_lines, listeners) },
+		{ "syslog.tls.cert", offsetof(struct config_lines, tls_cert) },
+		{ "syslog.tls.key", offsetof(struct config_lines, tls_key) },
+		{ "syslog.tls.client_ca", offsetof(struct config_lines, tls_ca) },
+	};
+	unsigned line = (unsigned)p->key_line;
+
+	for (size_t i = 0; i < ARRAY_SIZE(noted); i++)
+		if (!strcmp(path, noted[i].key))
+			memcpy((char *)&p->c->line + noted[i].off, &line, sizeof(line));
 }
 
 /*
@@ -512,6 +462,7 @@ static int walk_section(struct parse *p, const struct section *s, void *target,
 			seen |= bit;
 			key_path(sub, path, k->name);
 			p->key_line = line_of(&p->ev.start_mark);
+			note_line(p, sub);
 			if ((rc = next_event(p)) < 0 || (rc = k->parse(p, k, target, sub)) < 0)
 				return rc;
 		}
@@ -651,23 +602,6 @@ static int parse_log_level(struct parse *p, const struct key *k, void *target,
 	return 0;
 }
 
-/* Syntax only (the zone file is loaded by core/tz): letters, digits and / _ - +. */
-static bool timezone_valid(const char *s, size_t len)
-{
-	if (len == 0 || len > TIMEZONE_NAME_MAX || s[0] == '/' || s[len - 1] == '/')
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char ch = s[i];
-		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-			  (ch >= '0' && ch <= '9') || ch == '/' || ch == '_' || ch == '-' ||
-			  ch == '+';
-
-		if (!ok || (ch == '/' && s[i + 1] == '/'))
-			return false;
-	}
-	return true;
-}
-
 static int parse_timezone(struct parse *p, const struct key *k, void *target,
 			  const char *path)
 {
@@ -677,7 +611,7 @@ static int parse_timezone(struct parse *p, const struct key *k, void *target,
 
 	if (rc < 0)
 		return rc;
-	if (!timezone_valid(v, strlen(v))) {
+	if (!name_zone_valid(v, strlen(v))) {
 		mem_free(v);
 		return expected(p, path, what);
 	}
@@ -686,19 +620,7 @@ static int parse_timezone(struct parse *p, const struct key *k, void *target,
 		mem_free(v);
 		return expected(p, path, "a time zone installed under /usr/share/zoneinfo (tzdata)");
 	}
-	return replace_string(&((struct config *)target)->timezone, v);
-}
-
-/* Names of listeners and tenants: [a-z0-9_-], 1 to max bytes. */
-static bool name_valid(const char *s, size_t len, size_t max)
-{
-	if (len == 0 || len > max)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
-		      s[i] == '_' || s[i] == '-'))
-			return false;
-	return true;
+	return replace_string((char **)((char *)target + k->off), v);
 }
 
 static int parse_listener_name(struct parse *p, const struct key *k, void *target,
@@ -710,7 +632,7 @@ static int parse_listener_name(struct parse *p, const struct key *k, void *targe
 
 	if (rc < 0)
 		return rc;
-	if (!name_valid(v, strlen(v), LISTENER_NAME_MAX)) {
+	if (!name_valid(v, strlen(v), NAME_LISTENER_MAX)) {
 		mem_free(v);
 		return expected(p, path, what);
 	}
@@ -785,6 +707,7 @@ static int parse_listeners(struct parse *p, const struct key *k, void *target,
 		c->n_listeners++; /* from here on config_release frees the entry */
 		rc = walk_section(p, &listener_section, &c->listeners[i], item,
 				  &p->listener_line[i]);
+		c->listeners[i].line = (unsigned)p->listener_line[i];
 		if (rc < 0 || (rc = finish_listener(p, i, item)) < 0)
 			return rc;
 	}
@@ -809,7 +732,7 @@ static int add_tenant(struct parse *p, const char *path)
 	if (p->ev.type != YAML_SCALAR_EVENT)
 		return fail_here(p, "a key in '%s' is a mapping or list", path);
 	s = scalar(p, &len);
-	if (!name_valid(s, len, TENANT_NAME_MAX))
+	if (!name_valid(s, len, NAME_TENANT_MAX))
 		return fail_here(p, "%s: '%s' is not a tenant name (1 to 63 characters from "
 				 "a-z, 0-9, '_' and '-')", path, shown(s, len, tmp));
 	for (size_t i = 0; i < c->n_limits; i++)
@@ -824,6 +747,7 @@ static int add_tenant(struct parse *p, const char *path)
 		return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
 	c->limits = grown;
 	grown[c->n_limits].eps = 0;
+	grown[c->n_limits].line = (unsigned)line_of(&p->ev.start_mark);
 	grown[c->n_limits].tenant = mem_strndup(s, len);
 	if (!grown[c->n_limits].tenant)
 		return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
@@ -866,6 +790,65 @@ static int parse_max_bytes(struct parse *p, const struct key *k, void *target,
 	return parse_uint(p, k, target, path);
 }
 
+/* ---------------------------------------------------------------- lists shown in reloads */
+
+static bool listeners_same(const struct config *a, const struct config *b)
+{
+	if (a->n_listeners != b->n_listeners)
+		return false;
+	for (size_t i = 0; i < a->n_listeners; i++)
+		if (a->listeners[i].proto != b->listeners[i].proto ||
+		    strcmp(a->listeners[i].name, b->listeners[i].name) ||
+		    strcmp(a->listeners[i].address, b->listeners[i].address))
+			return false;
+	return true;
+}
+
+static void listeners_show(const struct config *c, char *out, size_t size)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < c->n_listeners && used < size; i++)
+		used += (size_t)snprintf(out + used, size - used, "%s%s %s %s", i ? ", " : "",
+					 c->listeners[i].name,
+					 config_proto_name(c->listeners[i].proto),
+					 c->listeners[i].address);
+	if (!c->n_listeners)
+		snprintf(out, size, "none");
+}
+
+static bool limits_same(const struct config *a, const struct config *b)
+{
+	if (a->n_limits != b->n_limits)
+		return false;
+	for (size_t i = 0; i < a->n_limits; i++)
+		if (a->limits[i].eps != b->limits[i].eps ||
+		    strcmp(a->limits[i].tenant, b->limits[i].tenant))
+			return false;
+	return true;
+}
+
+static void limits_show(const struct config *c, char *out, size_t size)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < c->n_limits && used < size; i++)
+		used += (size_t)snprintf(out + used, size - used, "%s%s: %u", i ? ", " : "",
+					 c->limits[i].tenant, (unsigned)c->limits[i].eps);
+	if (!c->n_limits)
+		snprintf(out, size, "none");
+}
+
+static const char *const level_names[] = { "error", "warn", "info", "debug" };
+
+static void log_level_show(const struct config *c, char *out, size_t size)
+{
+	snprintf(out, size, "%s", (unsigned)c->log_level < ARRAY_SIZE(level_names) ?
+		 level_names[c->log_level] : "?");
+}
+
 #define UINT_KEY(n, field, lo, hi)                                                      \
 	{ .name = n, .parse = parse_uint, .off = offsetof(struct config, field),        \
 	  .size = sizeof(((struct config *)0)->field), .min = lo, .max = hi }
@@ -887,8 +870,15 @@ static const struct key syslog_keys[] = {
 	UINT_KEY("udp_receive_buffer", udp_rcvbuf, 0, 1u << 30),
 	UINT_KEY("tcp_max_connections", tcp_max_connections, 1, 1u << 20),
 	UINT_KEY("tcp_idle_timeout", tcp_idle_timeout, 0, 7 * 86400),
+	UINT_KEY("tcp_max_per_address", tcp_max_per_address, 0, 1u << 20),
+	UINT_KEY("tcp_max_per_listener", tcp_max_per_listener, 0, 1u << 20),
+	UINT_KEY("tcp_frame_timeout", tcp_frame_timeout, 0, 86400),
+	{ .name = "tcp_frame_memory", .parse = parse_uint,
+	  .off = offsetof(struct config, tcp_frame_memory),
+	  .size = sizeof(size_t), .min = 1u << 20, .max = UINT64_C(1) << 40 },
 	SECTION_KEY("tls", parse_tls, tls_keys),
-	{ .name = "listeners", .parse = parse_listeners },
+	{ .name = "listeners", .parse = parse_listeners, .same = listeners_same,
+	  .show = listeners_show },
 };
 
 static const struct key queue_keys[] = {
@@ -900,8 +890,11 @@ static const struct key queue_keys[] = {
 };
 
 static const struct key limit_keys[] = {
-	UINT_KEY("default_eps", default_eps, 0, UINT32_MAX),
-	{ .name = "tenants", .parse = parse_tenants },
+	{ .name = "default_eps", .parse = parse_uint, .live = true,
+	  .off = offsetof(struct config, default_eps), .size = sizeof(uint32_t), .min = 0,
+	  .max = UINT32_MAX },
+	{ .name = "tenants", .parse = parse_tenants, .live = true, .same = limits_same,
+	  .show = limits_show },
 };
 
 static const struct key output_keys[] = {
@@ -910,8 +903,12 @@ static const struct key output_keys[] = {
 
 static const struct key top_keys[] = {
 	{ .name = "data_dir", .parse = parse_path, .off = offsetof(struct config, data_dir) },
-	{ .name = "log_level", .parse = parse_log_level },
-	{ .name = "timezone", .parse = parse_timezone },
+	{ .name = "log_level", .parse = parse_log_level, .live = true, .show = log_level_show },
+	{ .name = "timezone", .parse = parse_timezone, .live = true,
+	  .off = offsetof(struct config, timezone) },
+	{ .name = "clock_skew_max", .parse = parse_uint, .live = true,
+	  .off = offsetof(struct config, clock_skew_max),
+	  .size = sizeof(((struct config *)0)->clock_skew_max), .min = 0, .max = 366u * 86400 },
 	UINT_KEY("workers", workers, 0, 64),
 	SECTION_KEY("admin", parse_section, admin_keys),
 	SECTION_KEY("syslog", parse_section, syslog_keys),
@@ -920,6 +917,146 @@ static const struct key top_keys[] = {
 	SECTION_KEY("output", parse_section, output_keys),
 };
 static const struct section top_section = { top_keys, ARRAY_SIZE(top_keys) };
+
+/* ---------------------------------------------------------------- reload: diff and keep */
+
+enum key_kind { KIND_OTHER, KIND_SECTION, KIND_NUMBER, KIND_BOOL, KIND_STRING };
+
+/* Keys with another parser must give `same` and `show`, or they never count as changed. */
+static enum key_kind key_kind(const struct key *k)
+{
+	if (k->sub && (k->parse == parse_section || k->parse == parse_tls))
+		return KIND_SECTION;
+	if (k->parse == parse_uint || k->parse == parse_max_bytes)
+		return KIND_NUMBER;
+	if (k->parse == parse_bool)
+		return KIND_BOOL;
+	if (k->parse == parse_path || k->parse == parse_address || k->parse == parse_timezone)
+		return KIND_STRING;
+	return KIND_OTHER;
+}
+
+static void show_value(const struct config *c, const struct key *k, char *out, size_t size)
+{
+	const char *field = (const char *)c + k->off;
+
+	if (k->show) {
+		k->show(c, out, size);
+		return;
+	}
+	switch (key_kind(k)) {
+	case KIND_NUMBER: {
+		uint64_t v = 0;
+
+		if (k->size == sizeof(uint32_t)) {
+			uint32_t v32;
+
+			memcpy(&v32, field, sizeof(v32));
+			v = v32;
+		} else {
+			memcpy(&v, field, sizeof(v));
+		}
+		snprintf(out, size, "%llu", (unsigned long long)v);
+		break;
+	}
+	case KIND_BOOL: {
+		int v;
+
+		memcpy(&v, field, sizeof(v));
+		snprintf(out, size, "%s", v ? "true" : "false");
+		break;
+	}
+	case KIND_STRING: {
+		const char *v;
+
+		memcpy(&v, field, sizeof(v));
+		snprintf(out, size, "%s", v ? v : "(not set)");
+		break;
+	}
+	default:
+		snprintf(out, size, "?");
+	}
+}
+
+#define SHOW_MAX 4096u /* bytes of a value compared as text */
+
+static size_t diff_section(const struct section *s, const char *path, const struct config *a,
+			   const struct config *b, config_change_fn fn, void *ctx)
+{
+	char sub[KEY_PATH_MAX], was[SHOW_MAX], now[SHOW_MAX];
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
+		const struct key *k = &s->keys[i];
+		bool same;
+
+		key_path(sub, path, k->name);
+		if (key_kind(k) == KIND_SECTION) {
+			n += diff_section(k->sub, sub, a, b, fn, ctx);
+			continue;
+		}
+		show_value(a, k, was, sizeof(was));
+		show_value(b, k, now, sizeof(now));
+		same = k->same ? k->same(a, b) : !strcmp(was, now);
+		if (!same) {
+			n++;
+			if (fn)
+				fn(ctx, sub, k->live, was, now);
+		}
+	}
+	return n;
+}
+
+size_t config_diff(const struct config *running, const struct config *next,
+		   config_change_fn fn, void *ctx)
+{
+	return diff_section(&top_section, "top level", running, next, fn, ctx);
+}
+
+static int keep_section(const struct section *s, struct config *next,
+			const struct config *running)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < s->n && rc == 0; i++) {
+		const struct key *k = &s->keys[i];
+		char **to = (char **)((char *)next + k->off), *copy;
+		const char *from;
+
+		if (k->live)
+			continue;
+		switch (key_kind(k)) {
+		case KIND_SECTION:
+			rc = keep_section(k->sub, next, running);
+			break;
+		case KIND_NUMBER:
+			memcpy((char *)next + k->off, (const char *)running + k->off, k->size);
+			break;
+		case KIND_BOOL:
+			memcpy((char *)next + k->off, (const char *)running + k->off, sizeof(int));
+			break;
+		case KIND_STRING:
+			memcpy(&from, (const char *)running + k->off, sizeof(from));
+			copy = from ? mem_strdup(from) : NULL;
+			if (from && !copy)
+				return -ENOMEM;
+			replace_string(to, copy);
+			break;
+		default:
+			if (k->parse == parse_listeners)
+				rc = keep_listeners(next, running);
+		}
+	}
+	return rc;
+}
+
+int config_keep_restart_keys(struct config *next, const struct config *running,
+			     struct err *e)
+{
+	if (keep_section(&top_section, next, running) < 0)
+		return err_set(e, -ENOMEM, "out of memory");
+	return 0;
+}
 
 /* Checks that span sections, once the whole file is read. */
 static int check_whole(struct parse *p)
@@ -988,18 +1125,37 @@ fail:
 	return rc;
 }
 
+static const char *file_kind(mode_t mode)
+{
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISCHR(mode) || S_ISBLK(mode))
+		return "a device";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	return "not a plain file";
+}
+
 static int read_file(const char *path, char **text, size_t *len, struct err *e)
 {
 	char *data = NULL;
 	size_t used = 0;
 	ssize_t n = 1;
-	int rc, fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO without a writer must not block (signals wait) */
+	int rc, fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	struct stat st;
 
 	if (fd < 0)
 		return err_set(e, -errno, "%s: cannot open: %s", path, strerror(errno));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		rc = err_set(e, -EINVAL, "%s: not a regular file", path);
+	if (fstat(fd, &st) < 0) {
+		rc = err_set(e, -errno, "%s: cannot read its status: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = err_set(e, -EINVAL, "%s: not a regular file (%s); the configuration must be "
+			     "a plain file", path, file_kind(st.st_mode));
 		goto fail;
 	}
 	data = mem_alloc(CONFIG_FILE_MAX + 1);
@@ -1052,6 +1208,247 @@ int config_load(struct config *c, const char *path, struct err *e)
 	return 0;
 }
 
+/* ---------------------------------------------------------------- dry run */
+
+struct check {
+	const struct config *c;
+	config_report_fn report;
+	void *ctx;
+	int errors, warnings;
+};
+
+static void report(struct check *k, enum config_severity sev, unsigned line, const char *fmt,
+		   ...) PRINTF_LIKE(4, 5);
+static void report(struct check *k, enum config_severity sev, unsigned line, const char *fmt,
+		   ...)
+{
+	char what[768], msg[1024];
+	const char *file = k->c->path ? k->c->path : "built-in configuration";
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (line)
+		snprintf(msg, sizeof(msg), "%s:%u: %s", file, line, what);
+	else
+		snprintf(msg, sizeof(msg), "%s: %s", file, what);
+	if (sev == CONFIG_ERROR)
+		k->errors++;
+	else
+		k->warnings++;
+	if (k->report)
+		k->report(k->ctx, sev, msg);
+}
+
+/* One socket koban would bind: a syslog listener or the admin listener (index -1). */
+struct bind_spec {
+	int index;
+	bool stream;
+	struct ipaddr ip;
+	uint16_t port;
+	bool ok;
+};
+
+static struct bind_spec bind_of(const char *address, int index, bool stream)
+{
+	struct bind_spec b = { index, stream, { { 0 } }, 0, false };
+	struct sockaddr_storage ss;
+	unsigned len;
+
+	if (address && ipaddr_parse_endpoint(address, &ss, &len, NULL) == 0 &&
+	    ipaddr_from_sockaddr(&b.ip, (struct sockaddr *)&ss, &b.port) == 0)
+		b.ok = true;
+	return b;
+}
+
+/*
+ * Two sockets of one transport clash on the same port when their addresses are equal or
+ * one is the wildcard of the same family (IPv6 sockets are V6ONLY). Port 0 never clashes.
+ */
+static bool binds_clash(const struct bind_spec *a, const struct bind_spec *b)
+{
+	if (!a->ok || !b->ok || a->stream != b->stream || a->port != b->port || !a->port)
+		return false;
+	if (ipaddr_is_v4(&a->ip) != ipaddr_is_v4(&b->ip))
+		return false;
+	return !memcmp(&a->ip, &b->ip, sizeof(a->ip)) || ipaddr_is_any(&a->ip) ||
+	       ipaddr_is_any(&b->ip);
+}
+
+static void check_binds(struct check *k)
+{
+	const struct config *c = k->c;
+	struct bind_spec admin = bind_of(c->admin_address, -1, true);
+
+	for (size_t i = 0; i < c->n_listeners; i++) {
+		const struct config_listener *l = &c->listeners[i];
+		struct bind_spec b = bind_of(l->address, (int)i, l->proto != LISTENER_UDP);
+
+		for (size_t j = 0; j < i; j++) {
+			const struct config_listener *o = &c->listeners[j];
+			struct bind_spec ob = bind_of(o->address, (int)j, o->proto != LISTENER_UDP);
+
+			if (binds_clash(&b, &ob)) {
+				report(k, CONFIG_ERROR, l->line, "syslog.listeners[%zu]: listener '%s' "
+				       "(%s %s) clashes with listener '%s' (%s %s%s%u): both bind "
+				       "the same %s port", i, l->name, config_proto_name(l->proto),
+				       l->address, o->name, config_proto_name(o->proto), o->address,
+				       o->line ? ", line " : "", o->line, b.stream ? "TCP" : "UDP");
+				break;
+			}
+		}
+		if (binds_clash(&b, &admin))
+			report(k, CONFIG_ERROR, c->line.admin ? c->line.admin : l->line,
+			       "admin.listen: %s clashes with listener '%s' (%s %s): both bind the "
+			       "same TCP port", c->admin_address, l->name,
+			       config_proto_name(l->proto), l->address);
+	}
+	if (admin.ok && !ipaddr_is_loopback(&admin.ip))
+		report(k, CONFIG_WARNING, c->line.admin, "admin.listen: %s is not a loopback "
+		       "address, and the admin listener has no authentication: anyone who can "
+		       "reach it reads /metrics (tenant names, counters); keep it on 127.0.0.1 or "
+		       "[::1]", c->admin_address);
+}
+
+/* A file a TLS listener reads at start: it must be a readable plain file. */
+static void check_readable(struct check *k, const char *key, const char *path, unsigned line)
+{
+	struct stat st;
+	int fd;
+
+	if (!path)
+		return;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0) {
+		report(k, CONFIG_ERROR, line, "%s: cannot read %s: %s", key, path, strerror(errno));
+		return;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		report(k, CONFIG_ERROR, line, "%s: %s is not a regular file", key, path);
+	close(fd);
+}
+
+static void check_tls(struct check *k)
+{
+	const struct config *c = k->c;
+	bool tls = false;
+
+	for (size_t i = 0; i < c->n_listeners; i++)
+		tls = tls || c->listeners[i].proto == LISTENER_TLS;
+	if (!tls)
+		return;
+	check_readable(k, "syslog.tls.cert", c->tls_cert, c->line.tls_cert);
+	check_readable(k, "syslog.tls.key", c->tls_key, c->line.tls_key);
+	check_readable(k, "syslog.tls.client_ca", c->tls_ca, c->line.tls_ca);
+}
+
+/* Creates and removes a file in dir: the only test that also holds for root and ro mounts. */
+static int probe_writable(const char *dir)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/.koban-check-XXXXXX", dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	fd = mkstemp(path);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	unlink(path);
+	return 0;
+}
+
+/* "a/b/c" -> "a/b", "/a" -> "/", "a" -> "." (in place). */
+static void parent_dir(char *path)
+{
+	size_t n = strlen(path);
+	char *slash;
+
+	while (n > 1 && path[n - 1] == '/')
+		path[--n] = '\0';
+	slash = strrchr(path, '/');
+	if (!slash)
+		memcpy(path, ".", 2);
+	else if (slash == path)
+		path[1] = '\0';
+	else
+		*slash = '\0';
+}
+
+static void check_data_dir(struct check *k)
+{
+	const struct config *c = k->c;
+	const char *dir = c->data_dir;
+	char parent[PATH_MAX];
+	struct stat st;
+	size_t len;
+	int rc;
+
+	if (stat(dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			report(k, CONFIG_ERROR, c->line.data_dir, "data_dir: %s exists and is not "
+			       "a directory", dir);
+		else if ((rc = probe_writable(dir)) < 0)
+			report(k, CONFIG_ERROR, c->line.data_dir, "data_dir: %s is not writable: %s",
+			       dir, strerror(-rc));
+		return;
+	}
+	if (errno != ENOENT && errno != ENOTDIR) {
+		report(k, CONFIG_ERROR, c->line.data_dir, "data_dir: %s: %s", dir, strerror(errno));
+		return;
+	}
+	/* missing: serve creates it, so the nearest existing ancestor must take new entries */
+	len = strlen(dir);
+	if (len >= sizeof(parent)) {
+		report(k, CONFIG_ERROR, c->line.data_dir, "data_dir: path too long");
+		return;
+	}
+	memcpy(parent, dir, len + 1);
+	do
+		parent_dir(parent);
+	while (stat(parent, &st) < 0 && (errno == ENOENT || errno == ENOTDIR) &&
+	       strcmp(parent, "/") &&
+	       strcmp(parent, "."));
+	if (stat(parent, &st) < 0)
+		report(k, CONFIG_ERROR, c->line.data_dir, "data_dir: %s cannot be created: %s: %s",
+		       dir, parent, strerror(errno));
+	else if (!S_ISDIR(st.st_mode))
+		report(k, CONFIG_ERROR, c->line.data_dir, "data_dir: %s cannot be created: %s is "
+		       "not a directory", dir, parent);
+	else if ((rc = probe_writable(parent)) < 0)
+		report(k, CONFIG_ERROR, c->line.data_dir, "data_dir: %s cannot be created: %s is "
+		       "not writable: %s", dir, parent, strerror(-rc));
+}
+
+int config_check(const struct config *c, config_report_fn fn, void *ctx)
+{
+	struct check k = { c, fn, ctx, 0, 0 };
+
+	check_data_dir(&k);
+	if (!c->n_listeners)
+		report(&k, CONFIG_ERROR, c->line.listeners, "syslog.listeners: no syslog "
+		       "listeners, so serve would receive nothing (add one, or leave the key out "
+		       "for the defaults)");
+	check_tls(&k);
+	check_binds(&k);
+	return k.errors;
+}
+
+int config_check_tenants(const struct config *c, bool (*exists)(void *ctx, const char *name),
+			 void *exists_ctx, config_report_fn fn, void *ctx)
+{
+	struct check k = { c, fn, ctx, 0, 0 };
+
+	for (size_t i = 0; i < c->n_limits; i++)
+		if (!exists(exists_ctx, c->limits[i].tenant))
+			report(&k, CONFIG_WARNING, c->limits[i].line, "limits.tenants.%s: there is "
+			       "no tenant '%s' in %s/koban.db, so this limit applies to nothing "
+			       "(a typo? `koban tenant list` shows the tenants)", c->limits[i].tenant,
+			       c->limits[i].tenant, c->data_dir);
+	return k.warnings;
+}
+
 /* ---------------------------------------------------------------- example */
 
 static const char example[] =
@@ -1064,8 +1461,11 @@ static const char example[] =
 	"data_dir: ./var\n"
 	"# Messages on stderr at this level and above: error, warn, info or debug.\n"
 	"log_level: info\n"
-	"# IANA time zone of RFC 3164 timestamps when the source has no zone of its own.\n"
-	"timezone: Asia/Tokyo\n"
+	"# IANA time zone of RFC 3164 timestamps when the source has no zone of its own;\n"
+	"# local = this machine's zone (/etc/localtime), e.g. Asia/Tokyo.\n"
+	"timezone: local\n"
+	"# Device time this many seconds away from the receive time counts as clock skew.\n"
+	"clock_skew_max: 7200\n"
 	"# Threads that parse and store events, 0 to 64; 0 = one per CPU core.\n"
 	"workers: 0\n"
 	"\n"
@@ -1084,6 +1484,15 @@ static const char example[] =
 	"  tcp_max_connections: 1024\n"
 	"  # Seconds before an idle TCP or TLS connection is closed; 0 = never.\n"
 	"  tcp_idle_timeout: 0\n"
+	"  # Connections open at once from one source address (0 = no limit of its own).\n"
+	"  tcp_max_per_address: 64\n"
+	"  # Connections open at once on one stream listener (0 = no limit of its own).\n"
+	"  tcp_max_per_listener: 0\n"
+	"  # Seconds a message may take to arrive once its first byte did; a connection\n"
+	"  # still holding an unfinished message then is closed. 0 = no deadline.\n"
+	"  tcp_frame_timeout: 30\n"
+	"  # Bytes of unfinished messages held over all connections (at least 1048576).\n"
+	"  tcp_frame_memory: 268435456\n"
 	"  # Certificate and private key (PEM) of the TLS listeners; required as soon as a\n"
 	"  # listener uses protocol tls. With client_ca, clients must present a certificate\n"
 	"  # signed by that CA.\n"

@@ -6,12 +6,21 @@
  * name file:line, the key and what was expected. config_example() is a complete,
  * commented file that loads to the defaults; docs/configuration.md documents each key.
  *
+ * config_check() is the dry run of `serve`: what loading alone cannot see (bind clashes,
+ * unreadable TLS files, an unusable data_dir, an empty listener list, an exposed admin
+ * listener, limits for tenants that do not exist), each reported with FILE:LINE.
+ *
+ * For a reload, config_diff() names every key whose value changed and says whether a
+ * running daemon can apply it (the key table's `live` flag); config_keep_restart_keys()
+ * puts the running values back into the keys that need a restart.
+ *
  * A struct config is immutable after loading; a reload builds a new one. Load on the main
  * thread; a loaded config may be read from any thread.
  */
 #ifndef CORE_CONFIG_H
 #define CORE_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,18 +36,26 @@ struct config_listener {
 	char *name;              /* unique; default "udp", "tcp", "tls" */
 	enum listener_proto proto;
 	char *address;           /* "127.0.0.1:5514", "[::1]:5514", "0.0.0.0:514" */
+	unsigned line;           /* where the file defines it; 0: defaults or command line */
 };
 
 struct config_tenant_limit {
 	char *tenant;
 	uint32_t eps;            /* events per second, 0 = unlimited */
+	unsigned line;           /* where the file names the tenant */
+};
+
+/* Lines of the keys config_check() reports on; 0 when the file does not set them. */
+struct config_lines {
+	unsigned data_dir, admin, listeners, tls_cert, tls_key, tls_ca;
 };
 
 struct config {
 	char *path;              /* file loaded, NULL for built-in defaults */
 	char *data_dir;          /* "./var" */
 	enum log_level log_level;
-	char *timezone;          /* zone of RFC 3164 stamps when a source names none */
+	char *timezone;          /* zone of RFC 3164 stamps when a source names none; "local" */
+	unsigned clock_skew_max; /* seconds between device and receive time that count as skew; 0 = off */
 	unsigned workers;        /* worker threads; 0 = one per core */
 	char *admin_address;     /* admin HTTP (/metrics); "127.0.0.1:8514" */
 
@@ -49,6 +66,10 @@ struct config {
 	int udp_rcvbuf;          /* SO_RCVBUF bytes for UDP sockets */
 	unsigned tcp_max_connections;
 	unsigned tcp_idle_timeout; /* seconds, 0 = none */
+	unsigned tcp_max_per_address;  /* open connections from one source address; 0 = any */
+	unsigned tcp_max_per_listener; /* open connections of one listener; 0 = no own limit */
+	unsigned tcp_frame_timeout;    /* seconds a started frame may take to complete; 0 = none */
+	size_t tcp_frame_memory;       /* bytes of partial frames held over all connections */
 	char *tls_cert;          /* PEM files for TLS listeners */
 	char *tls_key;
 	char *tls_ca;            /* when set, clients must present a certificate it signed */
@@ -63,6 +84,8 @@ struct config {
 
 	/* output */
 	int spool;               /* 1: workers append ECS JSON to data_dir/spool/TENANT.ndjson */
+
+	struct config_lines line;
 };
 
 /* Fills c with the built-in defaults. */
@@ -83,20 +106,40 @@ int config_set_listener(struct config *c, enum listener_proto proto, const char 
 			struct err *e);
 int config_set_admin(struct config *c, const char *address, struct err *e);
 /*
- * For a reload: replaces c's listeners by copies of the running configuration's, since
- * bound sockets stay as they are until a restart (and listener indices must keep their
- * meaning). Returns 1 when c had asked for different listeners, 0 when not, -ENOMEM.
+ * Calls fn for every key whose value differs between running and next, with its dotted
+ * name ("syslog.tcp_max_connections"), whether a reload applies it (live) and both values
+ * as text. Returns the number of changed keys.
  */
-int config_keep_listeners(struct config *c, const struct config *running, struct err *e);
+typedef void (*config_change_fn)(void *ctx, const char *key, bool live, const char *was,
+				 const char *now);
+size_t config_diff(const struct config *running, const struct config *next,
+		   config_change_fn fn, void *ctx);
+/*
+ * Copies running's values into every key of next that only a restart applies (listeners,
+ * workers, queues, data_dir, ...), so that next describes what the daemon really does
+ * after a reload. 0 or -ENOMEM (next is then still valid to release).
+ */
+int config_keep_restart_keys(struct config *next, const struct config *running,
+			     struct err *e);
+
+enum config_severity { CONFIG_WARNING, CONFIG_ERROR };
+/* msg: "FILE:LINE: KEY: what is wrong" (FILE:LINE left out where unknown). */
+typedef void (*config_report_fn)(void *ctx, enum config_severity sev, const char *msg);
+/*
+ * The dry run of serve's start-up, without binding or creating anything: listener and
+ * admin bind clashes, TLS files missing or unreadable, a data_dir that is not a writable
+ * directory or cannot be created, no listeners at all, and (a warning) an admin listener
+ * on a non-loopback address. Calls report for each problem in file order; returns the
+ * number of errors (warnings not counted).
+ */
+int config_check(const struct config *c, config_report_fn report, void *ctx);
+/*
+ * Warns about limits.tenants entries naming a tenant for which exists() is false (a typo,
+ * or a tenant not added yet). Returns the number of warnings.
+ */
+int config_check_tenants(const struct config *c, bool (*exists)(void *ctx, const char *name),
+			 void *exists_ctx, config_report_fn report, void *ctx);
 /* EPS limit of a tenant: its own limit or default_eps. */
 uint32_t config_tenant_eps(const struct config *c, const char *tenant);
 const char *config_proto_name(enum listener_proto p);
-/*
- * Splits "HOST:PORT" or "[V6]:PORT" into a sockaddr; 0 or -EINVAL with a message naming
- * what was expected. Shared by the config checker and the listeners.
- */
-struct sockaddr_storage;
-int config_parse_address(const char *s, struct sockaddr_storage *ss, unsigned *sslen,
-			 struct err *e);
-
 #endif

@@ -22,5 +22,13 @@ struct err {
 /* Fills e (when not NULL) and returns code, so that `return err_set(e, -EINVAL, ...)`. */
 int err_set(struct err *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void err_clear(struct err *e);
+/*
+ * The first error of a sequence of calls that all run: `rc = err_first(rc, next(...))`.
+ * Error codes are never OR-ed together (-EINVAL | -ENOSPC is neither).
+ */
+static inline int err_first(int first, int next)
+{
+	return first < 0 ? first : next;
+}
 
 #endif

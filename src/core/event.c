@@ -360,9 +360,9 @@ static int add_key(struct buf *out, const char *s, size_t len, bool known)
 
 	if (!known)
 		return json_add_string(out, s, len);
-	rc = buf_addch(out, '"');
-	rc |= buf_add(out, s, len);
-	return rc | buf_addch(out, '"');
+	if ((rc = buf_addch(out, '"')) < 0 || (rc = buf_add(out, s, len)) < 0)
+		return rc;
+	return buf_addch(out, '"');
 }
 
 /*
@@ -375,7 +375,7 @@ static int open_path(struct buf *out, unsigned field, size_t *depth)
 	bool known = field < FIELD_COUNT;
 	unsigned dots, leaf;
 	size_t d = 0;
-	int rc = 0;
+	int rc;
 
 	if (known) {
 		dots = known_dots[field];
@@ -384,20 +384,47 @@ static int open_path(struct buf *out, unsigned field, size_t *depth)
 		name_shape(name, &dots, &leaf);
 	}
 	if (*depth == dots) { /* a sibling of the previous field: only the key */
-		rc |= add_key(out, name + leaf, strlen(name + leaf), known);
-		return rc | buf_addch(out, ':');
+		if ((rc = add_key(out, name + leaf, strlen(name + leaf), known)) < 0)
+			return rc;
+		return buf_addch(out, ':');
 	}
 	while ((dot = strchr(p, '.'))) {
-		if (d >= *depth) {
-			rc |= add_key(out, p, (size_t)(dot - p), known);
-			rc |= buf_add(out, ":{", 2);
-		}
+		if (d >= *depth && ((rc = add_key(out, p, (size_t)(dot - p), known)) < 0 ||
+				    (rc = buf_add(out, ":{", 2)) < 0))
+			return rc;
 		d++;
 		p = dot + 1;
 	}
 	*depth = d;
-	rc |= add_key(out, p, strlen(p), known);
-	return rc | buf_addch(out, ':');
+	if ((rc = add_key(out, p, strlen(p), known)) < 0)
+		return rc;
+	return buf_addch(out, ':');
+}
+
+/* A field's values from order[i] to order[j - 1] (one field), as a value or an array. */
+static int write_values(struct buf *out, const struct sort_item *order, uint32_t i, uint32_t j)
+{
+	int rc;
+
+	if (j - i == 1 && !field_is_array(order[i].v->field))
+		return write_value(out, order[i].v);
+	if ((rc = buf_addch(out, '[')) < 0)
+		return rc;
+	for (uint32_t k = i; k < j; k++)
+		if ((k > i && (rc = buf_addch(out, ',')) < 0) ||
+		    (rc = write_value(out, order[k].v)) < 0)
+			return rc;
+	return buf_addch(out, ']');
+}
+
+static int close_objects(struct buf *out, size_t *depth, size_t keep)
+{
+	int rc;
+
+	for (; *depth > keep; (*depth)--)
+		if ((rc = buf_addch(out, '}')) < 0)
+			return rc;
+	return 0;
 }
 
 int event_write_json(const struct event *ev, struct buf *out)
@@ -407,8 +434,8 @@ int event_write_json(const struct event *ev, struct buf *out)
 	size_t depth = 0; /* open nested objects below the top level */
 	int rc = buf_addch(out, '{');
 
-	if (rc || ev->n == 0)
-		return rc ? rc : buf_addch(out, '}');
+	if (rc < 0 || ev->n == 0)
+		return rc < 0 ? rc : buf_addch(out, '}');
 	pthread_once(&rank_once, rank_known_fields);
 	order = arena_alloc(ev->arena, ev->n * sizeof(*order));
 	if (!order)
@@ -417,37 +444,24 @@ int event_write_json(const struct event *ev, struct buf *out)
 		order[i] = (struct sort_item){ sort_key(ev->vals[i].field), &ev->vals[i] };
 	sort_values(order, ev->n);
 
-	for (uint32_t i = 0; i < ev->n && !rc; i++) {
+	for (uint32_t i = 0; i < ev->n; i++) {
 		const char *name = field_name(order[i].v->field);
 		uint32_t j;
 
-		if (prev) {
-			/* close the objects this name does not share with the previous one */
-			size_t keep = common_segments(prev, name);
-
-			for (; depth > keep; depth--)
-				rc |= buf_addch(out, '}');
-			rc |= buf_addch(out, ',');
-		}
-		rc |= open_path(out, order[i].v->field, &depth);
+		/* close the objects this name does not share with the previous one */
+		if (prev && ((rc = close_objects(out, &depth, common_segments(prev, name))) < 0 ||
+			     (rc = buf_addch(out, ',')) < 0))
+			return rc;
+		if ((rc = open_path(out, order[i].v->field, &depth)) < 0)
+			return rc;
 		for (j = i + 1; j < ev->n && order[j].v->field == order[i].v->field; j++)
 			;
-		if (j - i > 1) {
-			rc |= buf_addch(out, '[');
-			for (uint32_t k = i; k < j; k++) {
-				if (k > i)
-					rc |= buf_addch(out, ',');
-				rc |= write_value(out, order[k].v);
-			}
-			rc |= buf_addch(out, ']');
-		} else {
-			rc |= write_value(out, order[i].v);
-		}
+		if ((rc = write_values(out, order, i, j)) < 0)
+			return rc;
 		i = j - 1;
 		prev = name;
 	}
-	for (; depth > 0; depth--)
-		rc |= buf_addch(out, '}');
-	rc |= buf_addch(out, '}');
-	return rc ? -ENOSPC : 0;
+	if ((rc = close_objects(out, &depth, 0)) < 0)
+		return rc;
+	return buf_addch(out, '}');
 }

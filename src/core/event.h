@@ -72,7 +72,8 @@ int event_get_str(const struct event *ev, unsigned field, const char **s, size_t
 
 /*
  * Appends the event as one line of JSON without the newline: nested objects for dotted
- * names, keys sorted, repeated fields as arrays. Uses the event's arena for sorting.
+ * names, keys sorted, repeated fields as arrays (and ECS array fields, field_is_array(),
+ * always as arrays). Uses the event's arena for sorting.
  * Returns 0 or a negative error code.
  */
 int event_write_json(const struct event *ev, struct buf *out);

@@ -25,10 +25,15 @@
 #define RING_INITIAL 64
 #define NAME_HASH_SIZE (2 * FAIRQ_MAX_TENANTS) /* power of two, at most half full */
 
+enum slot_state { SLOT_FREE, SLOT_LIVE, SLOT_RETIRED };
+
 struct fairq_slot {
-	char *name;
+	/* Written under q->slot_lock, only while no message of the slot exists (see fairq.h). */
+	char name[FAIRQ_NAME_MAX + 1];
 	size_t name_len;
 	struct tenant_stats stats;
+	atomic_int state;       /* enum slot_state */
+	atomic_uint gen;        /* bumped each time the slot is given to another tenant */
 
 	/* Under q->lock. */
 	struct msg **ring;      /* grows by doubling up to the capacity */
@@ -44,6 +49,7 @@ struct fairq_slot {
 	int64_t refill_ns;      /* monotonic time of the last refill */
 
 	atomic_uint depth;      /* = count, for lock-free readers */
+	atomic_bool output_blocked; /* fairq_set_output_blocked */
 };
 
 struct fairq {
@@ -57,7 +63,7 @@ struct fairq {
 	atomic_int closed;
 
 	pthread_mutex_t slot_lock;
-	atomic_uint n_slots;
+	atomic_uint n_slots;    /* slots ever made (free ones included) */
 	/* Published with a release store of n_slots; never moved or freed before fairq_free. */
 	struct fairq_slot *slots[FAIRQ_MAX_TENANTS];
 	uint16_t name_hash[NAME_HASH_SIZE]; /* slot + 1, 0 = empty; under slot_lock */
@@ -100,7 +106,6 @@ static void slot_free(struct fairq_slot *s)
 	for (unsigned i = 0; i < s->count; i++)
 		msg_free(s->ring[(s->head + i) % s->ring_size]);
 	mem_free(s->ring);
-	mem_free(s->name);
 	mem_free(s);
 }
 
@@ -127,53 +132,176 @@ static unsigned name_hash(const char *name, size_t len)
 	return h & (NAME_HASH_SIZE - 1);
 }
 
-static struct fairq_slot *slot_new(const char *name, size_t len)
+static void slot_name_set(struct fairq_slot *s, const char *name, size_t len)
 {
-	struct fairq_slot *s = mem_calloc(1, sizeof(*s));
-
-	if (!s)
-		return NULL;
-	s->name = mem_strndup(name, len);
-	if (!s->name) {
-		mem_free(s);
-		return NULL;
-	}
+	memcpy(s->name, name, len);
+	s->name[len] = '\0';
 	s->name_len = len;
-	return s;
+}
+
+/* The first free slot, or -1; under slot_lock. */
+static int find_free(const struct fairq *q)
+{
+	unsigned n = atomic_load_explicit(&q->n_slots, memory_order_relaxed);
+
+	for (unsigned i = 0; i < n; i++)
+		if (atomic_load_explicit(&q->slots[i]->state, memory_order_relaxed) == SLOT_FREE)
+			return (int)i;
+	return -1;
+}
+
+/* A slot for a new tenant: a freed one, else a new one; under slot_lock. */
+static int slot_take(struct fairq *q, const char *name, size_t len)
+{
+	unsigned n = atomic_load_explicit(&q->n_slots, memory_order_relaxed);
+	int i = find_free(q);
+	struct fairq_slot *s;
+
+	if (i >= 0) {
+		s = q->slots[i];
+		atomic_fetch_add_explicit(&s->gen, 1, memory_order_relaxed);
+	} else if (n == FAIRQ_MAX_TENANTS) {
+		return -ENOSPC;
+	} else if (!(s = mem_calloc(1, sizeof(*s)))) {
+		return -ENOMEM;
+	} else {
+		i = (int)n;
+	}
+	slot_name_set(s, name, len);
+	s->refill_ns = monotonic_ns();
+	atomic_store_explicit(&s->state, SLOT_LIVE, memory_order_release);
+	if ((unsigned)i == n) {
+		q->slots[n] = s;
+		atomic_store_explicit(&q->n_slots, n + 1, memory_order_release);
+	}
+	return i;
 }
 
 int fairq_slot(struct fairq *q, const char *name, size_t len)
 {
-	unsigned h = name_hash(name, len), n;
+	unsigned h = name_hash(name, len);
 	struct fairq_slot *s;
 	int ret;
 
+	if (len > FAIRQ_NAME_MAX)
+		return -EINVAL;
 	pthread_mutex_lock(&q->slot_lock);
 	for (; q->name_hash[h]; h = (h + 1) & (NAME_HASH_SIZE - 1)) {
 		s = q->slots[q->name_hash[h] - 1];
 		if (s->name_len == len && !memcmp(s->name, name, len)) {
 			ret = q->name_hash[h] - 1;
+			/* A tenant added back before its slot was freed keeps its slot. */
+			atomic_store_explicit(&s->state, SLOT_LIVE, memory_order_release);
 			goto done;
 		}
 	}
-	n = atomic_load_explicit(&q->n_slots, memory_order_relaxed);
-	if (n == FAIRQ_MAX_TENANTS) {
-		ret = -ENOSPC;
-		goto done;
-	}
-	s = slot_new(name, len);
-	if (!s) {
-		ret = -ENOMEM;
-		goto done;
-	}
-	s->refill_ns = monotonic_ns();
-	q->slots[n] = s;
-	q->name_hash[h] = (uint16_t)(n + 1);
-	atomic_store_explicit(&q->n_slots, n + 1, memory_order_release);
-	ret = (int)n;
+	ret = slot_take(q, name, len);
+	if (ret >= 0)
+		q->name_hash[h] = (uint16_t)(ret + 1);
 done:
 	pthread_mutex_unlock(&q->slot_lock);
 	return ret;
+}
+
+void fairq_slot_retire(struct fairq *q, unsigned slot)
+{
+	struct fairq_slot *s;
+
+	pthread_mutex_lock(&q->slot_lock);
+	s = slot < atomic_load_explicit(&q->n_slots, memory_order_relaxed) ? q->slots[slot] : NULL;
+	if (s && atomic_load_explicit(&s->state, memory_order_relaxed) == SLOT_LIVE)
+		atomic_store_explicit(&s->state, SLOT_RETIRED, memory_order_release);
+	pthread_mutex_unlock(&q->slot_lock);
+}
+
+/* Every message the router gave the slot has met its end (see fairq.h). */
+static bool slot_quiet(const struct fairq_slot *s)
+{
+	const struct tenant_stats *st = &s->stats;
+	uint64_t done = atomic_load_explicit(&st->parsed, memory_order_acquire) +
+			atomic_load_explicit(&st->parse_failed, memory_order_acquire);
+
+	for (int r = 0; r < DROP_REASON_COUNT; r++)
+		done += atomic_load_explicit(&st->dropped[r], memory_order_acquire);
+	return done == atomic_load_explicit(&st->routed, memory_order_acquire);
+}
+
+/* Empties a quiet, unqueued slot for reuse; under slot_lock, q->lock taken here. */
+static void slot_clear(struct fairq *q, struct fairq_slot *s)
+{
+	struct tenant_stats *st = &s->stats;
+
+	pthread_mutex_lock(&q->lock);
+	mem_free(s->ring);
+	s->ring = NULL;
+	s->ring_size = s->head = s->count = s->deficit = 0;
+	s->bytes = 0;
+	s->eps = 0;
+	s->tokens = 0;
+	pthread_mutex_unlock(&q->lock);
+	for (int l = 0; l < FAIRQ_MAX_LISTENERS; l++)
+		atomic_store_explicit(&st->received[l], 0, memory_order_relaxed);
+	atomic_store_explicit(&st->routed, 0, memory_order_relaxed);
+	atomic_store_explicit(&st->parsed, 0, memory_order_relaxed);
+	atomic_store_explicit(&st->parse_failed, 0, memory_order_relaxed);
+	atomic_store_explicit(&st->truncated, 0, memory_order_relaxed);
+	atomic_store_explicit(&st->throttled, 0, memory_order_relaxed);
+	for (int r = 0; r < DROP_REASON_COUNT; r++)
+		atomic_store_explicit(&st->dropped[r], 0, memory_order_relaxed);
+	atomic_store_explicit(&s->state, SLOT_FREE, memory_order_release);
+}
+
+/* The name hash again from the slots that keep their names; under slot_lock. */
+static void rehash(struct fairq *q)
+{
+	unsigned n = atomic_load_explicit(&q->n_slots, memory_order_relaxed);
+
+	memset(q->name_hash, 0, sizeof(q->name_hash));
+	for (unsigned i = 0; i < n; i++) {
+		struct fairq_slot *s = q->slots[i];
+		unsigned h = name_hash(s->name, s->name_len);
+
+		if (atomic_load_explicit(&s->state, memory_order_relaxed) == SLOT_FREE)
+			continue;
+		while (q->name_hash[h])
+			h = (h + 1) & (NAME_HASH_SIZE - 1);
+		q->name_hash[h] = (uint16_t)(i + 1);
+	}
+}
+
+unsigned fairq_reclaim(struct fairq *q)
+{
+	unsigned n, freed = 0;
+
+	pthread_mutex_lock(&q->slot_lock);
+	n = atomic_load_explicit(&q->n_slots, memory_order_relaxed);
+	for (unsigned i = 0; i < n; i++) {
+		struct fairq_slot *s = q->slots[i];
+
+		if (atomic_load_explicit(&s->state, memory_order_acquire) != SLOT_RETIRED ||
+		    atomic_load_explicit(&s->depth, memory_order_acquire) || !slot_quiet(s))
+			continue;
+		slot_clear(q, s);
+		freed++;
+	}
+	if (freed)
+		rehash(q);
+	pthread_mutex_unlock(&q->slot_lock);
+	return freed;
+}
+
+int fairq_slot_in_use(const struct fairq *q, unsigned slot)
+{
+	if (slot >= fairq_slot_count(q))
+		return 0;
+	return atomic_load_explicit(&q->slots[slot]->state, memory_order_acquire) == SLOT_LIVE;
+}
+
+unsigned fairq_slot_gen(const struct fairq *q, unsigned slot)
+{
+	if (slot >= fairq_slot_count(q))
+		return 0;
+	return atomic_load_explicit(&q->slots[slot]->gen, memory_order_acquire);
 }
 
 unsigned fairq_slot_count(const struct fairq *q)
@@ -219,6 +347,26 @@ int fairq_closed(const struct fairq *q)
 	return atomic_load_explicit(&q->closed, memory_order_acquire);
 }
 
+void fairq_set_output_blocked(struct fairq *q, unsigned slot, bool blocked)
+{
+	struct fairq_slot *s = slot_get(q, slot);
+
+	if (!s || atomic_load_explicit(&s->output_blocked, memory_order_relaxed) == blocked)
+		return;
+	pthread_mutex_lock(&q->lock);
+	atomic_store_explicit(&s->output_blocked, blocked, memory_order_relaxed);
+	if (!blocked && s->active && q->waiters)
+		pthread_cond_broadcast(&q->nonempty); /* its messages may be popped again */
+	pthread_mutex_unlock(&q->lock);
+}
+
+bool fairq_output_blocked(const struct fairq *q, unsigned slot)
+{
+	struct fairq_slot *s = slot_get(q, slot);
+
+	return s && atomic_load_explicit(&s->output_blocked, memory_order_relaxed);
+}
+
 /* Token bucket, under q->lock: refills eps tokens per second, holding at most eps. */
 static void bucket_refill(struct fairq_slot *s, int64_t now)
 {
@@ -254,7 +402,8 @@ void fairq_set_eps(struct fairq *q, unsigned slot, uint32_t eps)
 static int slot_refusal(const struct fairq *q, const struct fairq_slot *s, size_t len)
 {
 	if (s->count >= q->cfg.capacity || (s->count && s->bytes + len > q->cfg.max_bytes))
-		return FAIRQ_FULL;
+		return atomic_load_explicit(&s->output_blocked, memory_order_relaxed)
+			       ? FAIRQ_OUTPUT_BLOCKED : FAIRQ_FULL;
 	if (s->eps && s->tokens < 1.0)
 		return FAIRQ_RATE_LIMITED;
 	return FAIRQ_OK;
@@ -297,6 +446,28 @@ static int ring_reserve(struct fairq_slot *s, unsigned more, unsigned capacity)
 	return 0;
 }
 
+/*
+ * Whether s may be popped; under q->lock. While a tenant's output fails, the worker that
+ * holds its batch retries and the other workers leave its queue alone, so one tenant's
+ * failing output blocks one worker, not all of them. Once the queue is closed everything is
+ * popped, so that the drain ends.
+ */
+static bool poppable(const struct fairq *q, const struct fairq_slot *s)
+{
+	return !atomic_load_explicit(&s->output_blocked, memory_order_relaxed) ||
+	       atomic_load_explicit(&q->closed, memory_order_relaxed);
+}
+
+/* The first active slot that may be popped, or NULL; under q->lock. */
+static struct fairq_slot *first_poppable(const struct fairq *q)
+{
+	struct fairq_slot *s = q->active_head;
+
+	while (s && !poppable(q, s))
+		s = s->next_active;
+	return s;
+}
+
 static void active_append(struct fairq *q, struct fairq_slot *s)
 {
 	s->next_active = NULL;
@@ -308,13 +479,21 @@ static void active_append(struct fairq *q, struct fairq_slot *s)
 	s->active = true;
 }
 
-static struct fairq_slot *active_take_head(struct fairq *q)
+/* Takes the first poppable slot out of the active list (there is one); under q->lock. */
+static struct fairq_slot *active_take_first(struct fairq *q)
 {
-	struct fairq_slot *s = q->active_head;
+	struct fairq_slot *prev = NULL, *s = q->active_head;
 
-	q->active_head = s->next_active;
-	if (!q->active_head)
-		q->active_tail = NULL;
+	while (!poppable(q, s)) {
+		prev = s;
+		s = s->next_active;
+	}
+	if (prev)
+		prev->next_active = s->next_active;
+	else
+		q->active_head = s->next_active;
+	if (q->active_tail == s)
+		q->active_tail = prev;
 	s->active = false;
 	return s;
 }
@@ -366,7 +545,7 @@ out:
 /* Waits for work until deadline (NULL: forever); false on timeout or close. */
 static bool wait_for_work(struct fairq *q, const struct timespec *deadline)
 {
-	while (!q->active_head && !atomic_load_explicit(&q->closed, memory_order_relaxed)) {
+	while (!first_poppable(q) && !atomic_load_explicit(&q->closed, memory_order_relaxed)) {
 		int rc;
 
 		q->waiters++;
@@ -376,13 +555,13 @@ static bool wait_for_work(struct fairq *q, const struct timespec *deadline)
 		if (rc == ETIMEDOUT)
 			break;
 	}
-	return q->active_head != NULL;
+	return first_poppable(q) != NULL;
 }
 
 /* One DRR turn of the head tenant: up to its deficit, at most max; under q->lock. */
 static size_t pop_turn(struct fairq *q, struct msg **out, size_t max)
 {
-	struct fairq_slot *s = active_take_head(q);
+	struct fairq_slot *s = active_take_first(q);
 	size_t n, bytes = 0;
 
 	s->deficit += q->cfg.quantum;
@@ -424,7 +603,7 @@ size_t fairq_pop(struct fairq *q, struct msg **out, size_t max, int timeout_ms)
 	if (wait_for_work(q, timeout_ms >= 0 ? &deadline : NULL)) {
 		n = pop_turn(q, out, max);
 		/* Pass the wake-up on: there is more work than this consumer took. */
-		if (q->active_head && q->waiters)
+		if (q->waiters && first_poppable(q))
 			pthread_cond_signal(&q->nonempty);
 	}
 	pthread_mutex_unlock(&q->lock);
@@ -446,6 +625,7 @@ static const char *const drop_reason_names[] = {
 	[DROP_RATE_LIMIT] = "rate_limit",
 	[DROP_NO_MEMORY] = "no_memory",
 	[DROP_SHUTDOWN] = "shutdown",
+	[DROP_OUTPUT_ERROR] = "output_error",
 };
 _Static_assert(ARRAY_SIZE(drop_reason_names) == DROP_REASON_COUNT,
 	       "a drop reason has no metric label");
@@ -462,7 +642,11 @@ static int collect_tenant_counter(struct metrics_out *o, struct fairq *q, size_t
 	int rc = 0;
 
 	for (unsigned s = 0; s < n && !rc; s++) {
-		const atomic_uint_fast64_t *c =
+		const atomic_uint_fast64_t *c;
+
+		if (!fairq_slot_in_use(q, s))
+			continue; /* a removed tenant's slot: gone from /metrics */
+		c =
 			(const atomic_uint_fast64_t *)((const char *)fairq_stats(q, s) + offset);
 
 		rc = metrics_sample(o, atomic_load_explicit(c, memory_order_relaxed), "tenant",
@@ -488,7 +672,7 @@ static int collect_dropped(struct metrics_out *o, void *ctx)
 	int rc = 0;
 
 	for (unsigned s = 0; s < n && !rc; s++)
-		for (size_t r = 0; r < DROP_REASON_COUNT && !rc; r++)
+		for (size_t r = 0; r < DROP_REASON_COUNT && !rc && fairq_slot_in_use(q, s); r++)
 			rc = metrics_sample(o,
 					    atomic_load_explicit(&fairq_stats(q, s)->dropped[r],
 								 memory_order_relaxed),
@@ -504,7 +688,9 @@ static int collect_depth(struct metrics_out *o, void *ctx)
 	int rc = 0;
 
 	for (unsigned s = 0; s < n && !rc; s++)
-		rc = metrics_sample(o, fairq_depth(q, s), "tenant", fairq_slot_name(q, s), NULL);
+		if (fairq_slot_in_use(q, s))
+			rc = metrics_sample(o, fairq_depth(q, s), "tenant", fairq_slot_name(q, s),
+					    NULL);
 	return rc;
 }
 

@@ -9,10 +9,11 @@ struct field_def {
 	const char *name;
 	uint32_t len;
 	enum field_type type;
+	int array;
 };
 
 static const struct field_def known[FIELD_COUNT] = {
-#define FIELD_DEF(id, name, type) [FIELD_##id] = { name, sizeof(name) - 1, type },
+#define FIELD_DEF(id, name, type, arr) [FIELD_##id] = { name, sizeof(name) - 1, type, arr },
 	FIELD_TABLE(FIELD_DEF)
 #undef FIELD_DEF
 };
@@ -159,6 +160,11 @@ const char *field_name(unsigned id)
 enum field_type field_type(unsigned id)
 {
 	return def_of(id)->type;
+}
+
+int field_is_array(unsigned id)
+{
+	return id < FIELD_COUNT && known[id].array;
 }
 
 unsigned field_count(void)

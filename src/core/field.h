@@ -9,6 +9,14 @@
  * Every field has a type that says how its values are stored and printed. Interned
  * names live until the process exits.
  *
+ * Ids are per process: known ids follow this table and change when a field is added,
+ * vendor ids follow the order in which names were first seen. Anything that outlives the
+ * process (the event store, spool files, rule caches) persists field NAMES, never ids,
+ * and resolves them again with field_intern()/field_lookup() after a start.
+ *
+ * Every name here is an ECS 8.17 field except the deliberate extensions listed in
+ * docs/parsing.md, "Fields outside ECS" (log.source.address, log.flags, koban.*).
+ *
  * Thread safety: field_intern, field_lookup, field_name and field_type may be called
  * from any thread; registration takes a lock, reads of known ids do not.
  */
@@ -26,62 +34,69 @@ enum field_type {
 	FT_BOOL,
 };
 
-/* X(ID, "ecs.name", type) */
-#define FIELD_TABLE(X)                                                        \
-	X(TIMESTAMP, "@timestamp", FT_TIME)                                   \
-	X(MESSAGE, "message", FT_STR)                                         \
-	X(TENANT_ID, "tenant.id", FT_STR)                                     \
-	X(EVENT_ORIGINAL, "event.original", FT_STR)                           \
-	X(EVENT_CREATED, "event.created", FT_TIME)                            \
-	X(EVENT_KIND, "event.kind", FT_STR)                                   \
-	X(EVENT_CATEGORY, "event.category", FT_STR)                           \
-	X(EVENT_TYPE, "event.type", FT_STR)                                   \
-	X(EVENT_ACTION, "event.action", FT_STR)                               \
-	X(EVENT_OUTCOME, "event.outcome", FT_STR)                             \
-	X(EVENT_SEVERITY, "event.severity", FT_INT)                           \
-	X(EVENT_DATASET, "event.dataset", FT_STR)                             \
-	X(EVENT_MODULE, "event.module", FT_STR)                               \
-	X(EVENT_TIMEZONE, "event.timezone", FT_STR)                           \
-	X(LOG_SOURCE_ADDRESS, "log.source.address", FT_STR)                   \
-	X(LOG_SYSLOG_PRIORITY, "log.syslog.priority", FT_INT)                 \
-	X(LOG_SYSLOG_FACILITY_CODE, "log.syslog.facility.code", FT_INT)       \
-	X(LOG_SYSLOG_FACILITY_NAME, "log.syslog.facility.name", FT_STR)       \
-	X(LOG_SYSLOG_SEVERITY_CODE, "log.syslog.severity.code", FT_INT)       \
-	X(LOG_SYSLOG_SEVERITY_NAME, "log.syslog.severity.name", FT_STR)       \
-	X(LOG_SYSLOG_VERSION, "log.syslog.version", FT_STR)                   \
-	X(LOG_SYSLOG_HOSTNAME, "log.syslog.hostname", FT_STR)                 \
-	X(LOG_SYSLOG_APPNAME, "log.syslog.appname", FT_STR)                   \
-	X(LOG_SYSLOG_PROCID, "log.syslog.procid", FT_STR)                     \
-	X(LOG_SYSLOG_MSGID, "log.syslog.msgid", FT_STR)                       \
-	X(HOST_NAME, "host.name", FT_STR)                                     \
-	X(PROCESS_NAME, "process.name", FT_STR)                               \
-	X(PROCESS_PID, "process.pid", FT_INT)                                 \
-	X(OBSERVER_VENDOR, "observer.vendor", FT_STR)                         \
-	X(OBSERVER_PRODUCT, "observer.product", FT_STR)                       \
-	X(OBSERVER_NAME, "observer.name", FT_STR)                             \
-	X(OBSERVER_SERIAL_NUMBER, "observer.serial_number", FT_STR)           \
-	X(SOURCE_IP, "source.ip", FT_IP)                                      \
-	X(SOURCE_PORT, "source.port", FT_INT)                                 \
-	X(SOURCE_NAT_IP, "source.nat.ip", FT_IP)                              \
-	X(SOURCE_NAT_PORT, "source.nat.port", FT_INT)                         \
-	X(DESTINATION_IP, "destination.ip", FT_IP)                            \
-	X(DESTINATION_PORT, "destination.port", FT_INT)                       \
-	X(DESTINATION_NAT_IP, "destination.nat.ip", FT_IP)                    \
-	X(DESTINATION_NAT_PORT, "destination.nat.port", FT_INT)               \
-	X(NETWORK_TRANSPORT, "network.transport", FT_STR)                     \
-	X(NETWORK_BYTES, "network.bytes", FT_INT)                             \
-	X(USER_NAME, "user.name", FT_STR)                                     \
-	X(URL_ORIGINAL, "url.original", FT_STR)                               \
-	X(URL_DOMAIN, "url.domain", FT_STR)                                   \
-	X(URL_PATH, "url.path", FT_STR)                                       \
-	X(HTTP_REQUEST_METHOD, "http.request.method", FT_STR)                 \
-	X(HTTP_RESPONSE_STATUS_CODE, "http.response.status_code", FT_INT)     \
-	X(DNS_QUESTION_NAME, "dns.question.name", FT_STR)                     \
-	X(RULE_ID, "rule.id", FT_STR)                                         \
-	X(RULE_NAME, "rule.name", FT_STR)
+/* X(ID, "ecs.name", type, array); array 1: always printed as a JSON array (ECS arrays) */
+#define FIELD_TABLE(X)                                                          \
+	X(TIMESTAMP, "@timestamp", FT_TIME, 0)                                  \
+	X(MESSAGE, "message", FT_STR, 0)                                        \
+	X(ECS_VERSION, "ecs.version", FT_STR, 0)                                \
+	X(EVENT_ORIGINAL, "event.original", FT_STR, 0)                          \
+	X(EVENT_INGESTED, "event.ingested", FT_TIME, 0)                         \
+	X(EVENT_CREATED, "event.created", FT_TIME, 0)                           \
+	X(EVENT_KIND, "event.kind", FT_STR, 0)                                  \
+	X(EVENT_CATEGORY, "event.category", FT_STR, 1)                          \
+	X(EVENT_TYPE, "event.type", FT_STR, 1)                                  \
+	X(EVENT_ACTION, "event.action", FT_STR, 0)                              \
+	X(EVENT_OUTCOME, "event.outcome", FT_STR, 0)                            \
+	X(EVENT_SEVERITY, "event.severity", FT_INT, 0)                          \
+	X(EVENT_DATASET, "event.dataset", FT_STR, 0)                            \
+	X(EVENT_MODULE, "event.module", FT_STR, 0)                              \
+	X(EVENT_TIMEZONE, "event.timezone", FT_STR, 0)                          \
+	X(ERROR_MESSAGE, "error.message", FT_STR, 0)                            \
+	X(ORGANIZATION_ID, "organization.id", FT_STR, 0)                        \
+	X(ORGANIZATION_NAME, "organization.name", FT_STR, 0)                    \
+	X(LOG_FLAGS, "log.flags", FT_STR, 1)                                    \
+	X(LOG_SOURCE_ADDRESS, "log.source.address", FT_STR, 0)                  \
+	X(LOG_SYSLOG_PRIORITY, "log.syslog.priority", FT_INT, 0)                \
+	X(LOG_SYSLOG_FACILITY_CODE, "log.syslog.facility.code", FT_INT, 0)      \
+	X(LOG_SYSLOG_FACILITY_NAME, "log.syslog.facility.name", FT_STR, 0)      \
+	X(LOG_SYSLOG_SEVERITY_CODE, "log.syslog.severity.code", FT_INT, 0)      \
+	X(LOG_SYSLOG_SEVERITY_NAME, "log.syslog.severity.name", FT_STR, 0)      \
+	X(LOG_SYSLOG_VERSION, "log.syslog.version", FT_STR, 0)                  \
+	X(LOG_SYSLOG_HOSTNAME, "log.syslog.hostname", FT_STR, 0)                \
+	X(LOG_SYSLOG_APPNAME, "log.syslog.appname", FT_STR, 0)                  \
+	X(LOG_SYSLOG_PROCID, "log.syslog.procid", FT_STR, 0)                    \
+	X(LOG_SYSLOG_MSGID, "log.syslog.msgid", FT_STR, 0)                      \
+	X(HOST_NAME, "host.name", FT_STR, 0)                                    \
+	X(PROCESS_NAME, "process.name", FT_STR, 0)                              \
+	X(PROCESS_PID, "process.pid", FT_INT, 0)                                \
+	X(OBSERVER_VENDOR, "observer.vendor", FT_STR, 0)                        \
+	X(OBSERVER_PRODUCT, "observer.product", FT_STR, 0)                      \
+	X(OBSERVER_NAME, "observer.name", FT_STR, 0)                            \
+	X(OBSERVER_SERIAL_NUMBER, "observer.serial_number", FT_STR, 0)          \
+	X(SOURCE_IP, "source.ip", FT_IP, 0)                                     \
+	X(SOURCE_PORT, "source.port", FT_INT, 0)                                \
+	X(SOURCE_NAT_IP, "source.nat.ip", FT_IP, 0)                             \
+	X(SOURCE_NAT_PORT, "source.nat.port", FT_INT, 0)                        \
+	X(DESTINATION_IP, "destination.ip", FT_IP, 0)                           \
+	X(DESTINATION_PORT, "destination.port", FT_INT, 0)                      \
+	X(DESTINATION_NAT_IP, "destination.nat.ip", FT_IP, 0)                   \
+	X(DESTINATION_NAT_PORT, "destination.nat.port", FT_INT, 0)              \
+	X(NETWORK_TRANSPORT, "network.transport", FT_STR, 0)                    \
+	X(NETWORK_BYTES, "network.bytes", FT_INT, 0)                            \
+	X(USER_NAME, "user.name", FT_STR, 0)                                    \
+	X(URL_ORIGINAL, "url.original", FT_STR, 0)                              \
+	X(URL_DOMAIN, "url.domain", FT_STR, 0)                                  \
+	X(URL_PATH, "url.path", FT_STR, 0)                                      \
+	X(HTTP_REQUEST_METHOD, "http.request.method", FT_STR, 0)                \
+	X(HTTP_RESPONSE_STATUS_CODE, "http.response.status_code", FT_INT, 0)    \
+	X(DNS_QUESTION_NAME, "dns.question.name", FT_STR, 0)                    \
+	X(RULE_ID, "rule.id", FT_STR, 0)                                        \
+	X(RULE_NAME, "rule.name", FT_STR, 0)                                    \
+	X(KOBAN_LOG_SOURCE_IP, "koban.log.source.ip", FT_IP, 0)                 \
+	X(KOBAN_CLOCK_SKEW_SECONDS, "koban.clock_skew_seconds", FT_INT, 0)
 
 enum field_id {
-#define FIELD_ENUM(id, name, type) FIELD_##id,
+#define FIELD_ENUM(id, name, type, arr) FIELD_##id,
 	FIELD_TABLE(FIELD_ENUM)
 #undef FIELD_ENUM
 	FIELD_COUNT
@@ -100,6 +115,8 @@ int field_intern(const char *name, size_t len, enum field_type type);
 int field_lookup(const char *name, size_t len);
 const char *field_name(unsigned id);
 enum field_type field_type(unsigned id);
+/* Whether values of id are always printed as a JSON array (known fields only). */
+int field_is_array(unsigned id);
 /* Number of ids handed out so far (FIELD_COUNT + registered vendor fields). */
 unsigned field_count(void);
 

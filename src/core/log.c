@@ -67,6 +67,55 @@ void log_write(enum log_level level, const char *module, const char *func,
 	va_end(ap);
 }
 
+void log_limit_init(struct log_limit *l, unsigned seconds)
+{
+	atomic_init(&l->next_ns, 0);
+	atomic_init(&l->suppressed, 0);
+	l->interval_ns = (int64_t)seconds * 1000000000;
+}
+
+static int64_t mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+bool log_limit_allow(struct log_limit *l, uint64_t *suppressed)
+{
+	int64_t now = mono_now(), next = atomic_load(&l->next_ns);
+
+	/* one thread wins the slot; the others count themselves as suppressed */
+	if (now < next || !atomic_compare_exchange_strong(&l->next_ns, &next,
+							   now + l->interval_ns)) {
+		atomic_fetch_add_explicit(&l->suppressed, 1, memory_order_relaxed);
+		return false;
+	}
+	*suppressed = atomic_exchange(&l->suppressed, 0);
+	return true;
+}
+
+void log_write_limited(struct log_limit *l, enum log_level level, const char *module,
+		       const char *func, const char *fmt, ...)
+{
+	uint64_t suppressed;
+	char text[1536];
+	va_list ap;
+
+	if ((int)level > atomic_load_explicit(&current_level, memory_order_relaxed) ||
+	    !log_limit_allow(l, &suppressed))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (suppressed)
+		log_write(level, module, func, "%s (%llu similar messages suppressed)", text,
+			  (unsigned long long)suppressed);
+	else
+		log_write(level, module, func, "%s", text);
+}
+
 void fatal(const char *fmt, ...)
 {
 	va_list ap;

@@ -128,29 +128,39 @@ static int add_series(struct metrics_out *o, va_list ap)
 	return rc;
 }
 
+/* The series with its labels from ap, then the value already written as text. */
+static int add_sample(struct metrics_out *o, const char *value, va_list ap)
+{
+	int rc = add_series(o, ap);
+
+	if (!rc)
+		rc = buf_adds(o->buf, value);
+	return rc ? rc : buf_addch(o->buf, '\n');
+}
+
 int metrics_sample(struct metrics_out *o, uint64_t value, ...)
 {
+	char text[24];
 	va_list ap;
 	int rc;
 
+	snprintf(text, sizeof(text), "%llu", (unsigned long long)value);
 	va_start(ap, value);
-	rc = add_series(o, ap);
+	rc = add_sample(o, text, ap);
 	va_end(ap);
-	if (!rc)
-		rc = buf_addf(o->buf, "%llu\n", (unsigned long long)value);
 	return rc;
 }
 
 int metrics_sample_double(struct metrics_out *o, double value, ...)
 {
+	char text[32];
 	va_list ap;
 	int rc;
 
+	snprintf(text, sizeof(text), "%.17g", value);
 	va_start(ap, value);
-	rc = add_series(o, ap);
+	rc = add_sample(o, text, ap);
 	va_end(ap);
-	if (!rc)
-		rc = buf_addf(o->buf, "%.17g\n", value);
 	return rc;
 }
 

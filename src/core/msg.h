@@ -36,10 +36,11 @@ struct msg {
 	struct ipaddr peer;      /* sender address */
 	uint16_t peer_port;
 	uint8_t listener;        /* index into config listeners */
-	uint8_t format;          /* enum syslog_format from the matched source, 0 = auto */
+	uint8_t format;          /* decoder id (parse/decoder.h) of the matched source, 0 = auto */
 	uint8_t truncated;       /* 1 when the message was cut to the maximum size */
 	uint16_t tenant;         /* fair-queue slot of the tenant */
 	const struct tz *tz;     /* zone for RFC 3164 stamps (process-lifetime pointer) */
+	const char *source;      /* matched source's name (process lifetime), NULL: none */
 	uint32_t len;
 	char data[];
 };

@@ -122,3 +122,122 @@ size_t time_format_rfc3339(int64_t ns, char out[TIME_RFC3339_LEN])
 	*p = '\0';
 	return (size_t)(p - out);
 }
+
+/* ---- parsing ---- */
+
+/* n decimal digits at s; -1 when one is not a digit. */
+static long get_digits(const char *s, int n)
+{
+	long v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+static int parse_relative(const char *s, size_t len, int64_t now_ns, int64_t *ns)
+{
+	static const struct { char unit; int64_t ns; } units[] = {
+		{ 's', NS_PER_SEC }, { 'm', 60 * NS_PER_SEC }, { 'h', 3600 * NS_PER_SEC },
+		{ 'd', 86400 * NS_PER_SEC }, { 'w', 7 * 86400 * NS_PER_SEC },
+	};
+	int64_t n = 0;
+	size_t i;
+
+	if (len == 3 && !strncasecmp(s, "now", 3)) {
+		*ns = now_ns;
+		return 0;
+	}
+	if (len < 3 || (s[0] != '-' && s[0] != '+'))
+		return -EINVAL;
+	for (i = 1; i + 1 < len; i++) {
+		if (s[i] < '0' || s[i] > '9' || n > 1000000)
+			return -EINVAL;
+		n = n * 10 + (s[i] - '0');
+	}
+	for (size_t u = 0; u < ARRAY_SIZE(units); u++) {
+		int64_t delta;
+
+		if (s[len - 1] != units[u].unit)
+			continue;
+		if (__builtin_mul_overflow(n, units[u].ns, &delta) ||
+		    __builtin_add_overflow(now_ns, s[0] == '-' ? -delta : delta, ns))
+			return -EINVAL;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* ".fraction" (1 to 9 digits) at s[*i]; advances *i. */
+static long parse_fraction(const char *s, size_t len, size_t *i)
+{
+	long frac = 0;
+	int digits = 0;
+
+	if (*i >= len || s[*i] != '.')
+		return 0;
+	for ((*i)++; *i < len && s[*i] >= '0' && s[*i] <= '9'; (*i)++)
+		if (digits++ < 9)
+			frac = frac * 10 + (s[*i] - '0');
+	if (!digits)
+		return -1;
+	for (; digits < 9; digits++)
+		frac *= 10;
+	return frac;
+}
+
+/* "Z", "+HH:MM" or "-HH:MM" at s[i], to the end; the offset in seconds east of UTC. */
+static int parse_offset(const char *s, size_t len, size_t i, long *off)
+{
+	long h, m;
+
+	if (i + 1 == len && (s[i] == 'Z' || s[i] == 'z')) {
+		*off = 0;
+		return 0;
+	}
+	if (i + 6 != len || (s[i] != '+' && s[i] != '-') || s[i + 3] != ':')
+		return -EINVAL;
+	h = get_digits(s + i + 1, 2);
+	m = get_digits(s + i + 4, 2);
+	if (h < 0 || m < 0 || h > 23 || m > 59)
+		return -EINVAL;
+	*off = (s[i] == '-' ? -1 : 1) * (h * 3600 + m * 60);
+	return 0;
+}
+
+int time_parse(const char *s, size_t len, int64_t now_ns, int64_t *ns)
+{
+	struct civil_time c = { 0 };
+	long off = 0;
+	size_t i = 10;
+
+	if (parse_relative(s, len, now_ns, ns) == 0)
+		return 0;
+	if (len < 10 || s[4] != '-' || s[7] != '-')
+		return -EINVAL;
+	c.year = (int)get_digits(s, 4);
+	c.month = (int)get_digits(s + 5, 2);
+	c.day = (int)get_digits(s + 8, 2);
+	/* Nanoseconds since 1970 in 64 bits reach from 1677 to 2262. */
+	if (c.year < 1678 || c.year > 2261 || c.month < 1 || c.month > 12 || c.day < 1 ||
+	    c.day > time_days_in_month(c.year, c.month))
+		return -EINVAL;
+	if (len > 10) {
+		if (len < 19 || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' ||
+		    s[16] != ':')
+			return -EINVAL;
+		c.hour = (int)get_digits(s + 11, 2);
+		c.min = (int)get_digits(s + 14, 2);
+		c.sec = (int)get_digits(s + 17, 2);
+		if (c.hour < 0 || c.hour > 23 || c.min < 0 || c.min > 59 || c.sec < 0 || c.sec > 60)
+			return -EINVAL;
+		i = 19;
+		if ((c.nsec = parse_fraction(s, len, &i)) < 0 || parse_offset(s, len, i, &off) < 0)
+			return -EINVAL;
+	}
+	*ns = time_from_civil_utc(&c) - (int64_t)off * NS_PER_SEC;
+	return 0;
+}

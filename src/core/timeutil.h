@@ -34,6 +34,16 @@ int time_days_in_month(int year, int month);
 /* Current wall-clock time. */
 int64_t time_now_ns(void);
 
+/*
+ * Parses a time as people type it into queries and options, into ns since the epoch:
+ *   RFC 3339: 2026-11-30T01:02:03Z, 2026-11-30T10:02:03.5+09:00 (T or a space)
+ *   a date:   2026-11-30 (midnight UTC)
+ *   relative: now, -24h, -7d, -30m, -10s, +1h (to now_ns)
+ * Returns 0, or -EINVAL when s[0..len) is none of these, names an impossible date, or lies
+ * outside the years 1678-2261 that 64-bit nanoseconds can hold.
+ */
+int time_parse(const char *s, size_t len, int64_t now_ns, int64_t *ns);
+
 #define TIME_RFC3339_LEN 40
 /*
  * Writes ns as RFC 3339 UTC ("2026-11-25T03:04:05.123Z"): 3, 6 or 9 fractional digits,

@@ -9,6 +9,7 @@
 #include "core/compat.h"
 #include "core/err.h"
 #include "core/mem.h"
+#include "core/name.h"
 #include "core/timeutil.h"
 
 #include <fcntl.h>
@@ -308,22 +309,10 @@ static int tzif_parse(const char *name, size_t name_len, const unsigned char *p,
 	return 0;
 }
 
+/* The one zone name check (core/name), so a name accepted by the config loads here. */
 static bool name_ok(const char *name, size_t len)
 {
-	if (len == 0 || len >= TZ_NAME_MAX || name[0] == '/' || name[0] == '.')
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = name[i];
-
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      c == '/' || c == '_' || c == '-' || c == '+' || c == '.'))
-			return false;
-		if (c == '.' && i + 1 < len && name[i + 1] == '.')
-			return false;
-		if (c == '/' && i + 1 < len && (name[i + 1] == '/' || name[i + 1] == '.'))
-			return false;
-	}
-	return name[len - 1] != '/';
+	return name_zone_valid(name, len) && len < TZ_NAME_MAX;
 }
 
 static int tz_load(const char *name, size_t len, struct tz **out, struct err *e)
@@ -369,6 +358,8 @@ const struct tz *tz_get(const char *name, size_t len, struct err *e)
 {
 	struct tz *z = NULL;
 
+	if (len == sizeof(TZ_LOCAL) - 1 && !memcmp(name, TZ_LOCAL, len))
+		return tz_local();
 	for (size_t i = 0; i < ARRAY_SIZE(builtin_utc); i++)
 		if (strlen(builtin_utc[i].name) == len && !memcmp(builtin_utc[i].name, name, len))
 			return &builtin_utc[i];
@@ -393,6 +384,73 @@ const struct tz *tz_get(const char *name, size_t len, struct err *e)
 out:
 	pthread_mutex_unlock(&cache_lock);
 	return z;
+}
+
+/* ---- the machine's zone ---- */
+
+static const struct tz *local_zone;
+static pthread_once_t local_once = PTHREAD_ONCE_INIT;
+
+/* name[0..*len) of the zone a path like /usr/share/zoneinfo/Asia/Tokyo names, or NULL. */
+static const char *zone_of_path(const char *path, size_t *len)
+{
+	const char *z = strstr(path, "zoneinfo/");
+
+	if (!z)
+		return NULL;
+	z += sizeof("zoneinfo/") - 1;
+	*len = strlen(z);
+	return name_ok(z, *len) ? z : NULL;
+}
+
+/* TZ=[:]NAME or TZ=:/path/zoneinfo/NAME as localtime(3) reads it; NULL when not a zone file. */
+static const struct tz *zone_from_env(void)
+{
+	const char *v = getenv("TZ"), *n;
+	size_t len;
+
+	if (!v || !*v)
+		return NULL;
+	if (*v == ':')
+		v++;
+	n = *v == '/' ? zone_of_path(v, &len) : v;
+	if (n == v)
+		len = strlen(v);
+	if (!n || (len == sizeof(TZ_LOCAL) - 1 && !memcmp(n, TZ_LOCAL, len)))
+		return NULL; /* "local" here would name itself */
+	return tz_get(n, len, NULL);
+}
+
+static void local_zone_load(void)
+{
+	char link[TZ_NAME_MAX + sizeof(TZ_DIR)], line[TZ_NAME_MAX];
+	const struct tz *z = zone_from_env();
+	ssize_t n;
+	FILE *f;
+
+	if (!z && (n = readlink("/etc/localtime", link, sizeof(link) - 1)) > 0) {
+		const char *name;
+		size_t len;
+
+		link[n] = '\0';
+		if ((name = zone_of_path(link, &len)))
+			z = tz_get(name, len, NULL);
+	}
+	if (!z && (f = fopen("/etc/timezone", "re"))) {
+		if (fgets(line, sizeof(line), f)) {
+			size_t len = strcspn(line, "\r\n");
+
+			z = tz_get(line, len, NULL);
+		}
+		fclose(f);
+	}
+	local_zone = z ? z : &builtin_utc[0];
+}
+
+const struct tz *tz_local(void)
+{
+	pthread_once(&local_once, local_zone_load);
+	return local_zone;
 }
 
 const char *tz_name(const struct tz *z)

@@ -4,7 +4,10 @@
  *
  * tz_get() loads a zone once and caches it for the life of the process: the returned
  * pointer never dangles and is never freed by the caller. "UTC" and "Etc/UTC" always
- * work, even without tzdata. Any thread may call any function.
+ * work, even without tzdata. The name "local" (TZ_LOCAL) is the machine's zone, as
+ * localtime(3) and rsyslog see it: $TZ when it names a zone file, else the zone
+ * /etc/localtime links to, else /etc/timezone, else UTC; it is resolved once per process
+ * and tz_name() gives the real name ("Asia/Tokyo"). Any thread may call any function.
  */
 #ifndef CORE_TZ_H
 #define CORE_TZ_H
@@ -16,9 +19,13 @@ struct civil_time;
 struct err;
 struct tz;
 
-/* Zone named name[0..len) ("Asia/Tokyo"), or NULL with a message in e. */
+#define TZ_LOCAL "local"
+
+/* Zone named name[0..len) ("Asia/Tokyo", or "local"), or NULL with a message in e. */
 const struct tz *tz_get(const char *name, size_t len, struct err *e);
 const char *tz_name(const struct tz *z);
+/* The machine's zone (see above); never NULL. */
+const struct tz *tz_local(void);
 /* UTC offset in seconds in effect at utc_ns. */
 int32_t tz_offset_at(const struct tz *z, int64_t utc_ns);
 /*

@@ -6,8 +6,15 @@
  * per-thread state (arena, output buffers) in an array indexed by it. The function owns
  * the messages it is given and must msg_free() them.
  *
+ * The function may block, and should when its output fails (store/spool.h spool_deliver
+ * retries until the write succeeds): a blocked worker pops nothing, its tenant's queue fills
+ * and the listeners apply their back-pressure (TCP/TLS senders paused, UDP drops counted).
+ * It must therefore not block for ever once the queue is closed: the output gives up at its
+ * own drain deadline and counts what it held as dropped.
+ *
  * workers_stop() is called after fairq_close(): the threads finish what is queued, then
- * exit and are joined. Start and stop from the main thread.
+ * exit and are joined (so it waits for a blocked function). Start and stop from the main
+ * thread.
  */
 #ifndef CORE_WORKER_H
 #define CORE_WORKER_H

@@ -2,6 +2,8 @@
 #include "core/compat.h"
 #include "core/mem.h"
 
+#include <stdatomic.h>
+
 static void reset_stream(struct framer *f)
 {
 	f->mode = FRAMER_DETECT;
@@ -18,15 +20,42 @@ void framer_init(struct framer *f, size_t max)
 	f->max = max;
 	f->part = NULL;
 	f->part_cap = 0;
+	f->budget = NULL;
 	reset_stream(f);
 }
 
-void framer_release(struct framer *f)
+void framer_set_budget(struct framer *f, struct framer_budget *b)
 {
+	f->budget = b;
+}
+
+static void free_part(struct framer *f)
+{
+	if (f->budget)
+		atomic_fetch_sub_explicit(&f->budget->used, f->part_cap, memory_order_relaxed);
 	mem_free(f->part);
 	f->part = NULL;
 	f->part_len = 0;
 	f->part_cap = 0;
+}
+
+void framer_release(struct framer *f)
+{
+	free_part(f);
+}
+
+bool framer_mid_message(const struct framer *f)
+{
+	if (f->mode == FRAMER_LF)
+		return f->part_len > 0 && !f->skipping;
+	if (f->mode == FRAMER_OCTET)
+		return f->digits > 0 || (f->in_body && !f->skipping);
+	return false;
+}
+
+bool framer_in_frame(const struct framer *f)
+{
+	return framer_mid_message(f) || f->skipping;
 }
 
 const char *framer_error(const struct framer *f)
@@ -60,9 +89,18 @@ static int part_add(struct framer *f, const char *s, size_t k)
 			cap *= 2;
 		if (cap > f->max + 1)
 			cap = f->max + 1;
+		if (f->budget) {
+			size_t used = atomic_load_explicit(&f->budget->used, memory_order_relaxed);
+
+			if (used - f->part_cap + cap > f->budget->max)
+				return -ENOBUFS;
+		}
 		p = mem_realloc(f->part, cap);
 		if (!p)
 			return -ENOMEM;
+		if (f->budget)
+			atomic_fetch_add_explicit(&f->budget->used, cap - f->part_cap,
+						  memory_order_relaxed);
 		f->part = p;
 		f->part_cap = cap;
 	}
@@ -115,8 +153,8 @@ static int lf_next(struct framer *f, const char **p, size_t *n, struct frame *ou
 				return 0;
 			if (end <= room)
 				return part_add(f, s, end);
-			if (part_add(f, s, room) < 0)
-				return -ENOMEM;
+			if ((rc = part_add(f, s, room)) < 0)
+				return rc;
 			f->part_len = 0;
 			f->skipping = true;
 			return emit(out, f->part, f->max, true);
@@ -132,8 +170,9 @@ static int lf_next(struct framer *f, const char **p, size_t *n, struct frame *ou
 			size_t total = f->part_len + end;
 			bool over = total > f->max + 1;
 
-			if (part_add(f, s, MIN(end, f->max + 1 - f->part_len)) < 0)
-				return -ENOMEM;
+			rc = part_add(f, s, MIN(end, f->max + 1 - f->part_len));
+			if (rc < 0)
+				return rc;
 			f->part_len = 0;
 			rc = over ? emit(out, f->part, f->max, true)
 				  : emit_line(f, f->part, total, out);
@@ -194,9 +233,10 @@ static int octet_next(struct framer *f, const char **p, size_t *n, struct frame 
 {
 	while (*n > 0) {
 		size_t want, k;
+		int rc;
 
 		if (!f->in_body) {
-			int rc = count_byte(f, **p);
+			rc = count_byte(f, **p);
 
 			if (rc < 0)
 				return rc;
@@ -221,8 +261,9 @@ static int octet_next(struct framer *f, const char **p, size_t *n, struct frame 
 			return emit_octet(f, s, want, out);
 		}
 		k = MIN(*n, want);
-		if (part_add(f, *p, k) < 0)
-			return -ENOMEM;
+		rc = part_add(f, *p, k);
+		if (rc < 0)
+			return rc;
 		consume(p, n, k);
 		f->remaining -= k;
 		if (k == want) {
@@ -237,6 +278,9 @@ static int octet_next(struct framer *f, const char **p, size_t *n, struct frame 
 
 int framer_next(struct framer *f, const char **p, size_t *n, struct frame *out)
 {
+	/* the last message delivered from a grown buffer is done with: give the memory back */
+	if (f->part_len == 0 && f->part_cap > FRAMER_KEEP)
+		free_part(f);
 	if (*n == 0)
 		return 0;
 	if (f->mode == FRAMER_DETECT)

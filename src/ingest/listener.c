@@ -9,6 +9,7 @@
 #include "core/metrics.h"
 #include "core/msg.h"
 #include "enrich/route.h"
+#include "ingest/framing.h"
 #include "ingest/tcp.h"
 #include "ingest/tls.h"
 #include "ingest/udp.h"
@@ -39,6 +40,7 @@ struct ingest {
 	struct tcp_loop *tcp;
 	int stop_fd; /* eventfd: written once by ingest_stop, never read, seen by every thread */
 	bool stopped;
+	struct framer_budget frame_memory; /* partial frames of every stream connection */
 };
 
 #define COUNT(counter, k) atomic_fetch_add_explicit(&(counter), (k), memory_order_relaxed)
@@ -76,6 +78,7 @@ struct msg *ingest_msg_new(struct ingest *in, unsigned listener, const struct ip
 	m->truncated = truncated ? 1 : 0;
 	m->tenant = rt.tenant;
 	m->tz = rt.tz;
+	m->source = rt.source;
 	return m;
 }
 
@@ -120,9 +123,105 @@ enum drop_reason ingest_drop_reason(int why)
 		return DROP_QUEUE_FULL;
 	case FAIRQ_RATE_LIMITED:
 		return DROP_RATE_LIMIT;
+	case FAIRQ_OUTPUT_BLOCKED:
+		return DROP_OUTPUT_ERROR;
 	default:
 		return DROP_SHUTDOWN;
 	}
+}
+
+/* ---- close reasons and the stream families (registered with the others below) ---- */
+
+static const char *const refuse_names[REFUSE_MAX] = {
+	[REFUSE_MAX_CONNECTIONS] = "max_connections",
+	[REFUSE_LISTENER_FULL] = "listener_full",
+	[REFUSE_PER_ADDRESS] = "per_address",
+	[REFUSE_NO_MEMORY] = "no_memory",
+	[REFUSE_EPOLL] = "epoll_error",
+};
+
+static const char *const evict_names[EVICT_MAX] = {
+	[EVICT_IDLE_TIMEOUT] = "idle_timeout",
+	[EVICT_HANDSHAKE_TIMEOUT] = "handshake_timeout",
+	[EVICT_FRAME_TIMEOUT] = "frame_timeout",
+	[EVICT_FOR_NEW] = "oldest_idle",
+	[EVICT_MEMORY] = "frame_memory",
+	[EVICT_EPOLL] = "epoll_error",
+};
+
+const char *conn_refuse_name(enum conn_refuse r)
+{
+	return (unsigned)r < REFUSE_MAX ? refuse_names[r] : "unknown";
+}
+
+const char *conn_evict_name(enum conn_evict r)
+{
+	return (unsigned)r < EVICT_MAX ? evict_names[r] : "unknown";
+}
+
+static uint64_t load(atomic_uint_fast64_t *a)
+{
+	return atomic_load_explicit(a, memory_order_relaxed);
+}
+
+static int collect_refused(struct metrics_out *o, void *ctx)
+{
+	struct ingest *in = ctx;
+	int rc = 0;
+
+	for (size_t i = 0; i < in->n && !rc; i++)
+		for (unsigned r = 0; r < REFUSE_MAX && !rc && in->l[i].proto != LISTENER_UDP; r++)
+			rc = metrics_sample(o, load(&in->l[i].stats.refused[r]), "listener",
+					    in->l[i].name, "reason", refuse_names[r], NULL);
+	return rc;
+}
+
+static int collect_evicted(struct metrics_out *o, void *ctx)
+{
+	struct ingest *in = ctx;
+	int rc = 0;
+
+	for (size_t i = 0; i < in->n && !rc; i++)
+		for (unsigned r = 0; r < EVICT_MAX && !rc && in->l[i].proto != LISTENER_UDP; r++)
+			rc = metrics_sample(o, load(&in->l[i].stats.evicted[r]), "listener",
+					    in->l[i].name, "reason", evict_names[r], NULL);
+	return rc;
+}
+
+static int collect_cut(struct metrics_out *o, void *ctx)
+{
+	struct ingest *in = ctx;
+	int rc = 0;
+
+	for (size_t i = 0; i < in->n && !rc; i++)
+		if (in->l[i].proto != LISTENER_UDP)
+			rc = metrics_sample(o, load(&in->l[i].stats.frames_cut), "listener",
+					    in->l[i].name, NULL);
+	return rc;
+}
+
+static int collect_empty(struct metrics_out *o, void *ctx)
+{
+	struct ingest *in = ctx;
+	int rc = 0;
+
+	for (size_t i = 0; i < in->n && !rc; i++)
+		if (in->l[i].proto == LISTENER_UDP)
+			rc = metrics_sample(o, load(&in->l[i].stats.udp_empty), "listener",
+					    in->l[i].name, NULL);
+	return rc;
+}
+
+static int collect_frame_memory(struct metrics_out *o, void *ctx)
+{
+	struct ingest *in = ctx;
+
+	return metrics_sample(o, atomic_load(&in->frame_memory.used), NULL);
+}
+
+struct framer_budget *ingest_frame_budget(struct ingest *in)
+{
+	return &in->frame_memory;
 }
 
 /* ---- start and stop ---- */
@@ -139,19 +238,13 @@ static int format_bound_address(struct listener *l, struct err *e)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	char text[IPADDR_STRLEN];
-	struct ipaddr ip;
-	uint16_t port;
 
 	if (getsockname(l->fd, (struct sockaddr *)&ss, &sl) < 0)
 		return err_set(e, -errno, "listener %s: cannot read the bound address: %s",
 			       l->name, strerror(errno));
-	if (ipaddr_from_sockaddr(&ip, (struct sockaddr *)&ss, &port) < 0)
+	if (ipaddr_format_sockaddr((struct sockaddr *)&ss, l->address) < 0)
 		return err_set(e, -EINVAL, "listener %s: bound to an unknown address family",
 			       l->name);
-	ipaddr_format(&ip, text);
-	snprintf(l->address, sizeof(l->address), ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
-		 text, (unsigned)port);
 	return 0;
 }
 
@@ -184,7 +277,7 @@ static int bind_listener(struct listener *l, const struct config_listener *cl,
 	l->name = mem_strdup(cl->name ? cl->name : "");
 	if (!l->name)
 		return err_set(e, -ENOMEM, "listener: out of memory");
-	rc = config_parse_address(cl->address, &ss, &sl, &why);
+	rc = ipaddr_parse_endpoint(cl->address, &ss, &sl, &why);
 	if (rc < 0)
 		return err_set(e, rc, "listener %s: %s", l->name, why.msg);
 	l->fd = socket(ss.ss_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC | SOCK_NONBLOCK,
@@ -261,6 +354,8 @@ int ingest_start(struct ingest **out, const struct config *c, struct fairq *q, s
 	in->q = q;
 	in->r = r;
 	in->stop_fd = -1;
+	atomic_init(&in->frame_memory.used, 0);
+	in->frame_memory.max = c->tcp_frame_memory;
 	for (size_t i = 0; i < CONFIG_MAX_LISTENERS; i++)
 		in->l[i].fd = -1;
 	for (; in->n < c->n_listeners; in->n++) {
@@ -365,7 +460,7 @@ static int collect_received(struct metrics_out *o, void *ctx)
 	for (unsigned s = 0; s < slots && !rc; s++) {
 		struct tenant_stats *st = fairq_stats(in->q, s);
 
-		for (size_t i = 0; i < listeners && !rc; i++)
+		for (size_t i = 0; i < listeners && !rc && fairq_slot_in_use(in->q, s); i++)
 			rc = metrics_sample(o, atomic_load_explicit(&st->received[i],
 								    memory_order_relaxed),
 					    "tenant", fairq_slot_name(in->q, s), "listener",
@@ -433,6 +528,18 @@ static const struct {
 	{ "koban_udp_receive_overflow_total", METRICS_COUNTER,
 	  "Datagrams the kernel dropped because the socket receive buffer was full "
 	  "(SO_RXQ_OVFL).", collect_udp_overflow },
+	{ "koban_connections_refused_total", METRICS_COUNTER,
+	  "TCP/TLS connections closed right after accept, by reason.", collect_refused },
+	{ "koban_connections_evicted_total", METRICS_COUNTER,
+	  "Open TCP/TLS connections closed by koban, by reason.", collect_evicted },
+	{ "koban_listener_frames_cut_total", METRICS_COUNTER,
+	  "Unfinished messages lost when their TCP/TLS connection closed.", collect_cut },
+	{ "koban_udp_empty_datagrams_total", METRICS_COUNTER,
+	  "UDP datagrams with no message in them (empty or only line ends), ignored.",
+	  collect_empty },
+	{ "koban_stream_frame_memory_bytes", METRICS_GAUGE,
+	  "Bytes held for unfinished TCP/TLS messages over all connections "
+	  "(at most syslog.tcp_frame_memory).", collect_frame_memory },
 };
 
 int ingest_metrics_register(struct ingest *in)

@@ -8,6 +8,10 @@
  *  - TCP and TLS: one epoll thread for all stream listeners; framing is detected per
  *    connection (RFC 6587 octet counting when the first byte is a digit, else LF, also
  *    accepting CRLF and NUL); TLS with the configured certificate and key.
+ *    Hostile senders are bounded by connection limits (in all, per listener, per source
+ *    address), eviction of the oldest idle connection when full, a deadline for
+ *    unfinished messages and one memory budget for them (tcp.h); refusals and evictions
+ *    are counted by reason (struct listener_stats).
  * Messages longer than the configured maximum are truncated and counted. Each message
  * is routed to its tenant (router_route) and pushed to the fair queue:
  *  - UDP cannot wait: when the tenant's queue is full or over its EPS limit the message
@@ -36,6 +40,30 @@ struct fairq;
 struct router;
 struct ingest;
 
+/* Why a stream connection was closed at once after accept (koban_connections_refused_total). */
+enum conn_refuse {
+	REFUSE_MAX_CONNECTIONS, /* tcp_max_connections open and none idle enough to evict */
+	REFUSE_LISTENER_FULL,   /* tcp_max_per_listener open on this listener, none to evict */
+	REFUSE_PER_ADDRESS,     /* tcp_max_per_address open from the same source address */
+	REFUSE_NO_MEMORY,
+	REFUSE_EPOLL,           /* could not be added to the event loop */
+	REFUSE_MAX
+};
+
+/* Why koban closed an open stream connection (koban_connections_evicted_total). */
+enum conn_evict {
+	EVICT_IDLE_TIMEOUT,      /* quiet for tcp_idle_timeout */
+	EVICT_HANDSHAKE_TIMEOUT, /* TLS handshake unfinished after 10 s */
+	EVICT_FRAME_TIMEOUT,     /* a message unfinished after tcp_frame_timeout */
+	EVICT_FOR_NEW,           /* oldest idle connection, closed to make room for a new one */
+	EVICT_MEMORY,            /* its unfinished message would pass tcp_frame_memory */
+	EVICT_EPOLL,             /* the event loop could not change its interest */
+	EVICT_MAX
+};
+
+const char *conn_refuse_name(enum conn_refuse r);
+const char *conn_evict_name(enum conn_evict r);
+
 struct listener_stats {
 	atomic_uint_fast64_t messages;       /* framed messages */
 	atomic_uint_fast64_t bytes;
@@ -45,6 +73,10 @@ struct listener_stats {
 	atomic_uint_fast64_t framing_errors; /* bad octet counts: connection closed */
 	atomic_uint_fast64_t tls_failures;   /* failed handshakes */
 	atomic_uint_fast64_t udp_overflow;   /* datagrams the kernel dropped (SO_RXQ_OVFL) */
+	atomic_uint_fast64_t udp_empty;      /* datagrams with nothing but line ends: ignored */
+	atomic_uint_fast64_t frames_cut;     /* unfinished message lost when its connection closed */
+	atomic_uint_fast64_t refused[REFUSE_MAX];
+	atomic_uint_fast64_t evicted[EVICT_MAX];
 };
 
 int ingest_start(struct ingest **in, const struct config *c, struct fairq *q, struct router *r,
@@ -56,7 +88,11 @@ void ingest_free(struct ingest *in);
  * Registers with the metrics registry (core/metrics.h): koban_events_received_total
  * {tenant,listener} (every pair, zeros included, so rates start at once), the listener
  * families koban_listener_*{listener,protocol} from struct listener_stats, and
- * koban_udp_receive_overflow_total for the UDP listeners. One ingest per process registers.
+ * koban_udp_receive_overflow_total for the UDP listeners; for the stream listeners
+ * koban_connections_refused_total and koban_connections_evicted_total {listener,reason}
+ * (every reason, zeros included) and koban_listener_frames_cut_total{listener};
+ * koban_udp_empty_datagrams_total{listener}; the gauge koban_stream_frame_memory_bytes.
+ * One ingest per process registers.
  */
 int ingest_metrics_register(struct ingest *in);
 
@@ -89,5 +125,8 @@ void ingest_drop(struct ingest *in, struct msg **m, size_t n, enum drop_reason r
 void ingest_throttled(struct ingest *in, const struct msg *first_waiting);
 /* The reason to count when a message that fairq_push refused with `why` is dropped. */
 enum drop_reason ingest_drop_reason(int why);
+/* The budget (syslog.tcp_frame_memory) the stream loop's framers share. */
+struct framer_budget;
+struct framer_budget *ingest_frame_budget(struct ingest *in);
 
 #endif

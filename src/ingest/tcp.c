@@ -13,6 +13,7 @@
 #include "ingest/listener.h"
 #include "ingest/tls.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -24,37 +25,59 @@
 #define RETRY_MS 5        /* how soon a paused connection tries the queue again */
 #define MAX_EVENTS 64
 #define PENDING_MAX 1024  /* framed messages a connection holds while its tenant's queue waits */
-#define LIMIT_LOG_NS (10 * NS_PER_SEC)
+#define LOG_EVERY_S 10    /* at most one line per kind of trouble this often */
 #define HANDSHAKE_NS (10 * NS_PER_SEC) /* a TLS handshake must finish within this */
 #define ACCEPT_PAUSE_NS (100 * 1000000) /* no accepting this long after EMFILE and friends */
+#define EVICT_MIN_IDLE_NS NS_PER_SEC    /* a connection quiet this long may make room */
 
 enum tag { TAG_STOP, TAG_LISTEN, TAG_CONN };
 
 struct stream_sock {
 	enum tag tag; /* first: epoll data points here */
 	struct tcp_listen l;
+	bool watched; /* in the epoll set */
+};
+
+/*
+ * Where a connection is in its life; each state says whether it is in the epoll set:
+ *
+ *   HANDSHAKE --done--> READING <--> BUSY        (in the epoll set, except BUSY's turn)
+ *                          |  ^
+ *          queue refused   v  | all pushed
+ *                        PAUSED                  (out of the epoll set)
+ *   any state --end of input, pending left--> DRAINING --all pushed--> closed
+ */
+enum conn_state {
+	CONN_HANDSHAKE, /* TLS handshake under way; waits for c->events */
+	CONN_READING,   /* waits for input (or for writability inside TLS) */
+	CONN_BUSY,      /* read a full turn and may have more buffered: read again next round */
+	CONN_PAUSED,    /* the queue refused pending: not read, flushed every RETRY_MS */
+	CONN_DRAINING,  /* input ended: closed once pending is pushed (flushed every RETRY_MS) */
 };
 
 struct conn {
 	enum tag tag; /* first: epoll data points here */
 	struct conn *prev, *next;
+	enum conn_state state;
+	uint32_t events;      /* epoll interest; 0 = not in the epoll set */
 	int fd;
 	unsigned listener;
 	struct ssl_st *ssl;   /* NULL for plain TCP */
-	bool handshaking;
-	bool registered;      /* in the epoll set */
-	uint32_t events;      /* interest while registered */
-	bool paused;          /* the queue refused pending: not reading */
-	bool closing;         /* end of input: close once pending is pushed */
-	bool again;           /* more input may be buffered: read again soon */
 	struct ipaddr peer;
 	uint16_t port;
 	int64_t last_active;  /* monotonic ns */
+	int64_t frame_start;  /* monotonic ns the unfinished frame began; 0 = none */
 	struct framer framer;
 	struct msg **pending; /* framed, not yet taken by the queue: pending[off..n) */
 	size_t off, n, cap;
 	char *rest;           /* read but not yet framed (queue refused): rest[rest_off..+len) */
 	size_t rest_off, rest_len;
+};
+
+/* Open connections per source address: open addressing, linear probing, n == 0 is empty. */
+struct addr_count {
+	struct ipaddr ip;
+	unsigned n;
 };
 
 struct tcp_loop {
@@ -63,14 +86,21 @@ struct tcp_loop {
 	int epfd, stop_fd;
 	enum tag stop_tag;
 	size_t max_message;
-	unsigned max_conns;
+	unsigned max_conns, max_per_listener, max_per_address;
 	int64_t idle_ns;      /* 0 = no idle timeout */
+	int64_t frame_ns;     /* 0 = no frame deadline */
+	struct framer_budget *budget;
 	struct stream_sock socks[CONFIG_MAX_LISTENERS];
 	size_t n_socks;
 	struct conn *conns;   /* every open connection */
-	unsigned n_conns, n_paused, n_again;
-	int64_t last_idle_scan, last_limit_log;
+	unsigned n_conns, n_waiting, n_busy; /* open; PAUSED or DRAINING; BUSY */
+	unsigned per_listener[CONFIG_MAX_LISTENERS];
+	struct addr_count *addrs;
+	size_t addr_cap, addr_used;
+	int64_t last_scan;
 	int64_t accept_resume; /* monotonic ns; listening sockets unwatched until then, 0 = no */
+	int64_t read_deadline; /* at stop: no socket is read after this */
+	struct log_limit refuse_log, accept_log, frame_log, tls_log, evict_log, epoll_log;
 	char *buf;
 	pthread_t thread;
 };
@@ -90,44 +120,154 @@ static struct listener_stats *conn_stats(struct tcp_loop *t, const struct conn *
 	return ingest_listener_stats(t->in, c->listener);
 }
 
-static const char *peer_text(const struct conn *c, char out[IPADDR_STRLEN + 8])
+static const char *peer_text(const struct conn *c, char out[IPADDR_ENDPOINT_STRLEN])
 {
-	char ip[IPADDR_STRLEN];
-
-	ipaddr_format(&c->peer, ip);
-	snprintf(out, IPADDR_STRLEN + 8, "%s:%u", ip, (unsigned)c->port);
+	ipaddr_format_endpoint(&c->peer, c->port, out);
 	return out;
+}
+
+/* ---- connections per source address ---- */
+
+static size_t addr_hash(const struct ipaddr *ip)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+
+	for (size_t i = 0; i < sizeof(ip->b); i++)
+		h = (h ^ ip->b[i]) * 1099511628211ull;
+	return (size_t)h;
+}
+
+/* The slot holding ip, or the empty slot where it would go; addr_cap > 0. */
+static size_t addr_find(const struct tcp_loop *t, const struct ipaddr *ip)
+{
+	size_t i = addr_hash(ip) & (t->addr_cap - 1);
+
+	while (t->addrs[i].n && memcmp(&t->addrs[i].ip, ip, sizeof(*ip)))
+		i = (i + 1) & (t->addr_cap - 1);
+	return i;
+}
+
+static unsigned addr_open(const struct tcp_loop *t, const struct ipaddr *ip)
+{
+	return t->addr_cap ? t->addrs[addr_find(t, ip)].n : 0;
+}
+
+/* Keeps the table at most half full; -ENOMEM. */
+static int addr_reserve(struct tcp_loop *t)
+{
+	struct addr_count *old = t->addrs;
+	size_t old_cap = t->addr_cap, cap = old_cap ? old_cap * 2 : 64;
+
+	if ((t->addr_used + 1) * 2 <= old_cap)
+		return 0;
+	t->addrs = mem_calloc(cap, sizeof(*t->addrs));
+	if (!t->addrs) {
+		t->addrs = old;
+		return -ENOMEM;
+	}
+	t->addr_cap = cap;
+	for (size_t i = 0; i < old_cap; i++)
+		if (old[i].n)
+			t->addrs[addr_find(t, &old[i].ip)] = old[i];
+	mem_free(old);
+	return 0;
+}
+
+/* Counts one more connection from ip; addr_reserve() was called. */
+static void addr_add(struct tcp_loop *t, const struct ipaddr *ip)
+{
+	size_t i = addr_find(t, ip);
+
+	if (!t->addrs[i].n) {
+		t->addrs[i].ip = *ip;
+		t->addr_used++;
+	}
+	t->addrs[i].n++;
+}
+
+static void addr_remove(struct tcp_loop *t, const struct ipaddr *ip)
+{
+	size_t mask = t->addr_cap - 1, i = addr_find(t, ip), j = i;
+
+	if (!t->addrs[i].n || --t->addrs[i].n)
+		return;
+	t->addr_used--;
+	/* backward-shift deletion: move later entries of the probe run into the hole */
+	for (;;) {
+		size_t home;
+
+		j = (j + 1) & mask;
+		if (!t->addrs[j].n)
+			break;
+		home = addr_hash(&t->addrs[j].ip) & mask;
+		if (((j - home) & mask) < ((j - i) & mask))
+			continue; /* its home lies after the hole: it must stay */
+		t->addrs[i] = t->addrs[j];
+		t->addrs[j].n = 0;
+		i = j;
+	}
 }
 
 /* ---- epoll interest ---- */
 
-static void set_interest(struct tcp_loop *t, struct conn *c, uint32_t events)
+/* Sets the connection's interest (adding it to the epoll set when out); 0 or -errno. */
+static int set_interest(struct tcp_loop *t, struct conn *c, uint32_t events)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = c };
-	int op = c->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	int op = c->events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
 
-	if (c->registered && c->events == events)
-		return;
-	if (epoll_ctl(t->epfd, op, c->fd, &ev) < 0) {
-		log_error("epoll_ctl: %s", strerror(errno));
-		return;
-	}
-	c->registered = true;
+	if (c->events == events)
+		return 0;
+	if (epoll_ctl(t->epfd, op, c->fd, &ev) < 0)
+		return -errno;
 	c->events = events;
+	return 0;
 }
 
-static void unregister(struct tcp_loop *t, struct conn *c)
+/* Takes the connection out of the epoll set; 0 or -errno. */
+static int unregister(struct tcp_loop *t, struct conn *c)
 {
-	if (c->registered && epoll_ctl(t->epfd, EPOLL_CTL_DEL, c->fd, NULL) < 0)
-		log_error("epoll_ctl: %s", strerror(errno));
-	c->registered = false;
+	if (c->events && epoll_ctl(t->epfd, EPOLL_CTL_DEL, c->fd, NULL) < 0)
+		return -errno;
+	c->events = 0;
+	return 0;
 }
 
 /* ---- connections ---- */
 
-static void close_conn(struct tcp_loop *t, struct conn *c)
+static bool waiting(enum conn_state s)
 {
-	unregister(t, c);
+	return s == CONN_PAUSED || s == CONN_DRAINING;
+}
+
+/* Moves c to state s, keeping the loop's counts of waiting and busy connections. */
+static void set_state(struct tcp_loop *t, struct conn *c, enum conn_state s)
+{
+	if (waiting(c->state))
+		t->n_waiting--;
+	else if (c->state == CONN_BUSY)
+		t->n_busy--;
+	c->state = s;
+	if (waiting(s))
+		t->n_waiting++;
+	else if (s == CONN_BUSY)
+		t->n_busy++;
+}
+
+/*
+ * Closes and frees c. why is the eviction reason when koban ended the connection, -1 when
+ * the peer did (or the framing failed, counted on its own). A message it was in the middle
+ * of is counted as cut; what is still pending counts as dropped (shutdown). Closing the
+ * descriptor also takes it out of the epoll set.
+ */
+static void close_conn(struct tcp_loop *t, struct conn *c, int why)
+{
+	struct listener_stats *ls = conn_stats(t, c);
+
+	if (why >= 0)
+		COUNT(ls->evicted[why], 1);
+	if (framer_mid_message(&c->framer))
+		COUNT(ls->frames_cut, 1);
 	if (c->pending)
 		ingest_drop(t->in, c->pending + c->off, c->n - c->off, DROP_SHUTDOWN);
 	mem_free(c->pending);
@@ -135,10 +275,7 @@ static void close_conn(struct tcp_loop *t, struct conn *c)
 	framer_release(&c->framer);
 	tls_conn_free(c->ssl);
 	close(c->fd);
-	if (c->paused)
-		t->n_paused--;
-	if (c->again)
-		t->n_again--;
+	set_state(t, c, CONN_READING); /* out of the waiting and busy counts */
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -146,8 +283,20 @@ static void close_conn(struct tcp_loop *t, struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	t->n_conns--;
-	atomic_fetch_sub_explicit(&conn_stats(t, c)->active, 1, memory_order_relaxed);
+	t->per_listener[c->listener]--;
+	addr_remove(t, &c->peer);
+	atomic_fetch_sub_explicit(&ls->active, 1, memory_order_relaxed);
 	mem_free(c);
+}
+
+/* epoll_ctl failed for c: a connection must never silently stop being read, so close it. */
+static void epoll_failed(struct tcp_loop *t, struct conn *c, int rc)
+{
+	char peer[IPADDR_STRLEN + 8];
+
+	log_limited(&t->epoll_log, LOG_LEVEL_ERROR, "%s: epoll_ctl for %s: %s; closing it",
+		    ingest_listener_name(t->in, c->listener), peer_text(c, peer), strerror(-rc));
+	close_conn(t, c, EVICT_EPOLL);
 }
 
 static int pending_add(struct conn *c, struct msg *m)
@@ -181,26 +330,20 @@ static bool flush(struct tcp_loop *t, struct conn *c)
 	return true;
 }
 
-/* The queue refused: stop reading this sender until its messages are taken. */
-static void pause_conn(struct tcp_loop *t, struct conn *c)
+/*
+ * The queue refused (PAUSED: stop reading this sender until its messages are taken), or
+ * input ended with messages left (DRAINING). c may be closed (epoll failure).
+ */
+static void wait_for_queue(struct tcp_loop *t, struct conn *c, enum conn_state s)
 {
-	if (c->paused)
-		return;
-	c->paused = true;
-	t->n_paused++;
-	ingest_throttled(t->in, c->pending[c->off]);
-	unregister(t, c);
-}
+	int rc;
 
-static void mark_again(struct tcp_loop *t, struct conn *c, bool again)
-{
-	if (c->again == again)
-		return;
-	c->again = again;
-	if (again)
-		t->n_again++;
-	else
-		t->n_again--;
+	if (!waiting(c->state))
+		ingest_throttled(t->in, c->pending[c->off]);
+	set_state(t, c, s);
+	rc = unregister(t, c);
+	if (rc < 0)
+		epoll_failed(t, c, rc);
 }
 
 static void add_frame(struct tcp_loop *t, struct conn *c, const struct frame *fr, int64_t now)
@@ -215,15 +358,11 @@ static void add_frame(struct tcp_loop *t, struct conn *c, const struct frame *fr
 /* Keeps p[0..n) unframed for later; 1 (paused), or -ENOMEM. */
 static int keep_rest(struct conn *c, const char *p, size_t n)
 {
-	if (c->rest && p >= c->rest && p <= c->rest + READ_CHUNK) {
-		/* the kept rest itself was being framed: keep what is left of it */
-		c->rest_off = (size_t)(p - c->rest);
-		c->rest_len = n;
-		return 1;
-	}
 	if (!c->rest && !(c->rest = mem_alloc(READ_CHUNK)))
 		return -ENOMEM;
-	memcpy(c->rest, p, n);
+	/* p may lie in c->rest itself (the kept rest was being framed): memmove serves both,
+	 * without comparing p with a pointer into another object */
+	memmove(c->rest, p, n);
 	c->rest_off = 0;
 	c->rest_len = n;
 	return 1;
@@ -234,33 +373,57 @@ static int keep_rest(struct conn *c, const char *p, size_t n)
  * refuses them, the unframed remainder is kept in c->rest instead, so a paused sender
  * holds at most one read chunk of bytes and PENDING_MAX messages, however small its
  * messages are. Returns 0 (all framed), 1 (paused with a remainder kept) or an error.
+ * Keeps c->frame_start: when the frame now unfinished began.
  */
 static int frame_chunk(struct tcp_loop *t, struct conn *c, const char *p, size_t n)
 {
 	int64_t now = time_now_ns();
+	bool completed = false;
 	struct frame fr;
 	int rc;
 
 	while ((rc = framer_next(&c->framer, &p, &n, &fr)) > 0) {
+		completed = true;
 		add_frame(t, c, &fr, now);
-		if (c->n - c->off >= PENDING_MAX && !flush(t, c))
-			return keep_rest(c, p, n);
+		if (c->n - c->off >= PENDING_MAX && !flush(t, c)) {
+			rc = keep_rest(c, p, n);
+			break;
+		}
 	}
+	if (!framer_in_frame(&c->framer))
+		c->frame_start = 0;
+	else if (completed || !c->frame_start)
+		c->frame_start = mono_ns();
 	return rc;
 }
 
+/* Framing failed (rc < 0): count and log it, at a limited rate. */
 static void framing_failed(struct tcp_loop *t, struct conn *c, int rc)
 {
 	char peer[IPADDR_STRLEN + 8];
+	struct frame fr;
 
 	if (rc == -EPROTO) {
 		COUNT(conn_stats(t, c)->framing_errors, 1);
-		log_warn("%s: %s from %s, closing the connection",
-			 ingest_listener_name(t->in, c->listener), framer_error(&c->framer),
-			 peer_text(c, peer));
+		log_limited(&t->frame_log, LOG_LEVEL_WARN, "%s: %s from %s, closing the connection",
+			    ingest_listener_name(t->in, c->listener), framer_error(&c->framer),
+			    peer_text(c, peer));
+		framer_finish(&c->framer, &fr); /* counted as a framing error, not as a cut */
+		return;
+	}
+	/* the message in progress is lost; reset so that closing does not count it again */
+	COUNT(conn_stats(t, c)->frames_cut, 1);
+	framer_finish(&c->framer, &fr);
+	if (rc == -ENOBUFS) {
+		log_limited(&t->frame_log, LOG_LEVEL_WARN,
+			    "%s: unfinished messages hold syslog.tcp_frame_memory (%zu bytes); "
+			    "closing the connection from %s",
+			    ingest_listener_name(t->in, c->listener), t->budget->max,
+			    peer_text(c, peer));
 	} else {
-		log_error("%s: out of memory framing %s, closing the connection",
-			  ingest_listener_name(t->in, c->listener), peer_text(c, peer));
+		log_limited(&t->frame_log, LOG_LEVEL_ERROR,
+			    "%s: out of memory framing %s, closing the connection",
+			    ingest_listener_name(t->in, c->listener), peer_text(c, peer));
 	}
 }
 
@@ -280,18 +443,15 @@ static ssize_t conn_read(struct tcp_loop *t, struct conn *c)
 	return errno == EAGAIN || errno == EWOULDBLOCK ? TLS_IO_WANT_READ : TLS_IO_ERROR;
 }
 
-/* Input ended (peer closed, error or bad framing): push what is framed, then close. */
-static void end_input(struct tcp_loop *t, struct conn *c)
+/* Input ended: push what is framed, then close (why: as for close_conn). */
+static void end_input(struct tcp_loop *t, struct conn *c, int why)
 {
-	c->closing = true;
-	mark_again(t, c, false);
 	if (flush(t, c))
-		close_conn(t, c);
+		close_conn(t, c, why);
 	else
-		pause_conn(t, c);
+		wait_for_queue(t, c, CONN_DRAINING);
 }
 
-/* Frames what was kept from before a pause; false when the connection paused or ended. */
 /*
  * Frames p[0..n) and pushes the result; false when the connection cannot go on reading
  * now: its framing failed (input ends) or the queue refused (it pauses).
@@ -302,12 +462,11 @@ static bool take_input(struct tcp_loop *t, struct conn *c, const char *p, size_t
 
 	if (rc < 0) {
 		framing_failed(t, c, rc);
-		end_input(t, c);
+		end_input(t, c, rc == -ENOBUFS ? EVICT_MEMORY : -1);
 		return false;
 	}
 	if (rc == 1 || !flush(t, c)) {
-		mark_again(t, c, false);
-		pause_conn(t, c);
+		wait_for_queue(t, c, CONN_PAUSED);
 		return false;
 	}
 	return true;
@@ -324,6 +483,7 @@ static bool frame_rest(struct tcp_loop *t, struct conn *c)
 	return take_input(t, c, c->rest + c->rest_off, n);
 }
 
+/* Reads and frames c (READING or BUSY) for one turn. c may be closed on return. */
 static void conn_input(struct tcp_loop *t, struct conn *c)
 {
 	if (!frame_rest(t, c))
@@ -331,90 +491,133 @@ static void conn_input(struct tcp_loop *t, struct conn *c)
 	for (int turn = 0; turn < READS_PER_TURN; turn++) {
 		ssize_t r = conn_read(t, c);
 		struct frame fr;
+		int rc;
 
 		if (r == TLS_IO_WANT_READ || r == TLS_IO_WANT_WRITE) {
-			set_interest(t, c, r == TLS_IO_WANT_READ ? EPOLLIN | EPOLLRDHUP : EPOLLOUT);
-			mark_again(t, c, false);
+			set_state(t, c, CONN_READING);
+			rc = set_interest(t, c, r == TLS_IO_WANT_READ ? EPOLLIN | EPOLLRDHUP
+								       : EPOLLOUT);
+			if (rc < 0)
+				epoll_failed(t, c, rc);
 			return;
 		}
 		if (r == TLS_IO_EOF || r == TLS_IO_ERROR) {
-			if (r == TLS_IO_EOF && framer_finish(&c->framer, &fr) > 0)
-				add_frame(t, c, &fr, time_now_ns());
-			end_input(t, c);
+			if (r == TLS_IO_EOF) {
+				/* an octet-counted frame the sender did not finish is lost */
+				if (framer_mid_message(&c->framer) &&
+				    framer_mode(&c->framer) == FRAMER_OCTET)
+					COUNT(conn_stats(t, c)->frames_cut, 1);
+				if (framer_finish(&c->framer, &fr) > 0)
+					add_frame(t, c, &fr, time_now_ns());
+			}
+			end_input(t, c, -1);
 			return;
 		}
 		c->last_active = mono_ns();
 		if (!take_input(t, c, t->buf, (size_t)r))
 			return;
 	}
-	mark_again(t, c, true); /* a busy sender: let the others have a turn first */
+	set_state(t, c, CONN_BUSY); /* a busy sender: let the others have a turn first */
 }
 
 static void conn_handshake(struct tcp_loop *t, struct conn *c)
 {
 	char why[256], peer[IPADDR_STRLEN + 8];
+	int rc;
 
 	switch (tls_conn_handshake(c->ssl)) {
 	case TLS_IO_DONE:
-		c->handshaking = false;
+		set_state(t, c, CONN_READING);
 		c->last_active = mono_ns();
 		conn_input(t, c);
 		return;
 	case TLS_IO_WANT_READ:
-		set_interest(t, c, EPOLLIN | EPOLLRDHUP);
-		return;
+		rc = set_interest(t, c, EPOLLIN | EPOLLRDHUP);
+		break;
 	case TLS_IO_WANT_WRITE:
-		set_interest(t, c, EPOLLOUT);
-		return;
+		rc = set_interest(t, c, EPOLLOUT);
+		break;
 	default:
 		COUNT(conn_stats(t, c)->tls_failures, 1);
-		log_info("%s: TLS handshake with %s failed: %s",
-			 ingest_listener_name(t->in, c->listener), peer_text(c, peer),
-			 tls_last_error(why, sizeof(why)));
-		close_conn(t, c);
-	}
-}
-
-/* A paused connection whose messages were all taken reads again. */
-static void resume_conn(struct tcp_loop *t, struct conn *c)
-{
-	c->paused = false;
-	t->n_paused--;
-	c->last_active = mono_ns();
-	if (c->closing) {
-		close_conn(t, c);
+		log_limited(&t->tls_log, LOG_LEVEL_INFO, "%s: TLS handshake with %s failed: %s",
+			    ingest_listener_name(t->in, c->listener), peer_text(c, peer),
+			    tls_last_error(why, sizeof(why)));
+		close_conn(t, c, -1);
 		return;
 	}
-	set_interest(t, c, EPOLLIN | EPOLLRDHUP);
+	if (rc < 0)
+		epoll_failed(t, c, rc);
+}
+
+/* A waiting connection whose messages were all taken reads again, or closes (DRAINING). */
+static void resume_conn(struct tcp_loop *t, struct conn *c)
+{
+	int rc;
+
+	if (c->state == CONN_DRAINING) {
+		close_conn(t, c, -1);
+		return;
+	}
+	set_state(t, c, CONN_READING);
+	c->last_active = mono_ns();
+	if (c->frame_start)
+		c->frame_start = c->last_active; /* the time koban made it wait does not count */
+	rc = set_interest(t, c, EPOLLIN | EPOLLRDHUP);
+	if (rc < 0) {
+		epoll_failed(t, c, rc);
+		return;
+	}
 	conn_input(t, c);
 }
 
-static struct conn *conn_new(struct tcp_loop *t, const struct stream_sock *s, int fd,
-			     const struct sockaddr_storage *ss)
-{
-	struct conn *c = mem_calloc(1, sizeof(*c));
+/* ---- accepting ---- */
 
-	if (!c)
+static void refuse(struct tcp_loop *t, const struct stream_sock *s, int fd,
+		   enum conn_refuse why, const struct ipaddr *ip)
+{
+	char text[IPADDR_STRLEN];
+
+	close(fd);
+	COUNT(ingest_listener_stats(t->in, s->l.listener)->refused[why], 1);
+	ipaddr_format(ip, text);
+	log_limited(&t->refuse_log, LOG_LEVEL_WARN, "%s: refusing a connection from %s: %s",
+		    ingest_listener_name(t->in, s->l.listener), text, conn_refuse_name(why));
+}
+
+/* Returns the new connection, or NULL with the reason to refuse it in *why. */
+static struct conn *conn_new(struct tcp_loop *t, const struct stream_sock *s, int fd,
+			     const struct ipaddr *peer, uint16_t port, enum conn_refuse *why)
+{
+	struct conn *c;
+	int rc;
+
+	*why = REFUSE_NO_MEMORY;
+	if (addr_reserve(t) < 0 || !(c = mem_calloc(1, sizeof(*c))))
 		return NULL;
 	c->tag = TAG_CONN;
 	c->fd = fd;
+	c->state = CONN_READING;
 	/* dead peers (no FIN) must not hold connection slots forever */
-	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &(int){ 1 }, sizeof(int));
+	if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &(int){ 1 }, sizeof(int)) < 0)
+		log_limited(&t->accept_log, LOG_LEVEL_WARN, "SO_KEEPALIVE: %s", strerror(errno));
 	c->listener = s->l.listener;
-	if (ipaddr_from_sockaddr(&c->peer, (const struct sockaddr *)ss, &c->port) < 0)
-		memset(&c->peer, 0, sizeof(c->peer));
+	c->peer = *peer;
+	c->port = port;
 	framer_init(&c->framer, t->max_message);
+	framer_set_budget(&c->framer, t->budget);
 	if (s->l.tls) {
 		c->ssl = tls_conn_new(t->tls, fd);
 		if (!c->ssl) {
 			mem_free(c);
 			return NULL;
 		}
-		c->handshaking = true;
+		c->state = CONN_HANDSHAKE;
 	}
 	c->last_active = mono_ns();
-	set_interest(t, c, EPOLLIN | EPOLLRDHUP);
-	if (!c->registered) {
+	rc = set_interest(t, c, EPOLLIN | EPOLLRDHUP);
+	if (rc < 0) {
+		log_limited(&t->epoll_log, LOG_LEVEL_ERROR, "epoll_ctl: %s", strerror(-rc));
+		*why = REFUSE_EPOLL;
 		tls_conn_free(c->ssl);
 		mem_free(c);
 		return NULL;
@@ -424,37 +627,76 @@ static struct conn *conn_new(struct tcp_loop *t, const struct stream_sock *s, in
 		t->conns->prev = c;
 	t->conns = c;
 	t->n_conns++;
+	t->per_listener[c->listener]++;
+	addr_add(t, &c->peer);
 	COUNT(conn_stats(t, c)->connections, 1);
 	COUNT(conn_stats(t, c)->active, 1);
 	return c;
 }
 
-/* True at most once per LIMIT_LOG_NS: a flood of refusals must not flood the log. */
-static bool limit_log_due(struct tcp_loop *t)
+/*
+ * Closes the connection quiet the longest (at least EVICT_MIN_IDLE_NS) of the listener
+ * (any listener when listener < 0) to make room; false when none qualifies. Connections
+ * waiting for the queue are never chosen: koban, not the sender, holds them up.
+ */
+static bool evict_oldest_idle(struct tcp_loop *t, int listener)
 {
 	int64_t now = mono_ns();
+	struct conn *oldest = NULL;
+	char peer[IPADDR_STRLEN + 8];
 
-	if (now - t->last_limit_log < LIMIT_LOG_NS && t->last_limit_log != 0)
+	for (struct conn *c = t->conns; c; c = c->next) {
+		if ((c->state != CONN_READING && c->state != CONN_HANDSHAKE) ||
+		    (listener >= 0 && c->listener != (unsigned)listener) ||
+		    now - c->last_active < EVICT_MIN_IDLE_NS)
+			continue;
+		if (!oldest || c->last_active < oldest->last_active)
+			oldest = c;
+	}
+	if (!oldest)
 		return false;
-	t->last_limit_log = now;
+	log_limited(&t->evict_log, LOG_LEVEL_INFO,
+		    "%s: closing %s, idle for %lld ms, to make room for a new connection",
+		    ingest_listener_name(t->in, oldest->listener), peer_text(oldest, peer),
+		    (long long)((now - oldest->last_active) / 1000000));
+	close_conn(t, oldest, EVICT_FOR_NEW);
 	return true;
 }
 
-static void refuse(struct tcp_loop *t, const struct stream_sock *s, int fd, const char *why)
+/* Whether a new connection from ip may open on listener s: 0, or the reason to refuse. */
+static int admit(struct tcp_loop *t, const struct stream_sock *s, const struct ipaddr *ip)
 {
-	close(fd);
-	if (limit_log_due(t))
-		log_warn("%s: refusing a connection: %s",
-			 ingest_listener_name(t->in, s->l.listener), why);
+	unsigned l = s->l.listener;
+
+	if (t->max_per_address && addr_open(t, ip) >= t->max_per_address)
+		return REFUSE_PER_ADDRESS;
+	if (t->per_listener[l] >= t->max_per_listener && !evict_oldest_idle(t, (int)l))
+		return REFUSE_LISTENER_FULL;
+	if (t->n_conns >= t->max_conns && !evict_oldest_idle(t, -1))
+		return REFUSE_MAX_CONNECTIONS;
+	return -1;
 }
 
-static void watch_listeners(struct tcp_loop *t, bool on)
+/* Watches (on) or unwatches the listening sockets; false when one could not be changed. */
+static bool watch_listeners(struct tcp_loop *t, bool on)
 {
-	for (size_t i = 0; i < t->n_socks; i++) {
-		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &t->socks[i] };
+	bool ok = true;
 
-		epoll_ctl(t->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, t->socks[i].l.fd, &ev);
+	for (size_t i = 0; i < t->n_socks; i++) {
+		struct stream_sock *s = &t->socks[i];
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = s };
+
+		if (s->watched == on)
+			continue;
+		if (epoll_ctl(t->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, s->l.fd, &ev) < 0) {
+			log_limited(&t->epoll_log, LOG_LEVEL_ERROR, "%s: epoll_ctl: %s",
+				    ingest_listener_name(t->in, s->l.listener), strerror(errno));
+			ok = false;
+			continue;
+		}
+		s->watched = on;
 	}
+	return ok;
 }
 
 /*
@@ -463,12 +705,10 @@ static void watch_listeners(struct tcp_loop *t, bool on)
  */
 static void pause_accepting(struct tcp_loop *t, const struct stream_sock *s, int err)
 {
-	if (limit_log_due(t))
-		log_warn("%s: accept: %s; not accepting for %d ms",
-			 ingest_listener_name(t->in, s->l.listener), strerror(err),
-			 (int)(ACCEPT_PAUSE_NS / 1000000));
-	if (!t->accept_resume)
-		watch_listeners(t, false);
+	log_limited(&t->accept_log, LOG_LEVEL_WARN, "%s: accept: %s; not accepting for %d ms",
+		    ingest_listener_name(t->in, s->l.listener), strerror(err),
+		    (int)(ACCEPT_PAUSE_NS / 1000000));
+	watch_listeners(t, false);
 	t->accept_resume = mono_ns() + ACCEPT_PAUSE_NS;
 }
 
@@ -478,6 +718,10 @@ static void accept_all(struct tcp_loop *t, const struct stream_sock *s)
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
 		int fd = accept4(s->l.fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		enum conn_refuse why;
+		struct ipaddr ip;
+		uint16_t port;
+		int verdict;
 
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
@@ -485,76 +729,107 @@ static void accept_all(struct tcp_loop *t, const struct stream_sock *s)
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
 				pause_accepting(t, s, errno);
 			else if (errno != EAGAIN && errno != EWOULDBLOCK)
-				log_warn("%s: accept: %s", ingest_listener_name(t->in, s->l.listener),
-					 strerror(errno));
+				log_limited(&t->accept_log, LOG_LEVEL_WARN, "%s: accept: %s",
+					    ingest_listener_name(t->in, s->l.listener),
+					    strerror(errno));
 			return;
 		}
-		if (t->n_conns >= t->max_conns) {
-			refuse(t, s, fd, "tcp_max_connections reached");
+		if (ipaddr_from_sockaddr(&ip, (const struct sockaddr *)&ss, &port) < 0) {
+			memset(&ip, 0, sizeof(ip));
+			port = 0;
+		}
+		verdict = admit(t, s, &ip);
+		if (verdict >= 0) {
+			refuse(t, s, fd, (enum conn_refuse)verdict, &ip);
 			continue;
 		}
-		if (!conn_new(t, s, fd, &ss))
-			refuse(t, s, fd, "out of memory");
+		if (!conn_new(t, s, fd, &ip, port, &why))
+			refuse(t, s, fd, why, &ip);
 	}
 }
 
 static void conn_event(struct tcp_loop *t, struct conn *c)
 {
-	if (c->handshaking)
+	if (c->state == CONN_HANDSHAKE)
 		conn_handshake(t, c);
-	else
+	else if (c->state == CONN_READING || c->state == CONN_BUSY)
 		conn_input(t, c);
+	/* PAUSED and DRAINING are out of the epoll set: an event queued before is stale */
 }
 
 /* ---- the loop ---- */
 
-/* Closes connections quiet past tcp_idle_timeout, and TLS handshakes older than HANDSHAKE_NS. */
-static void close_idle(struct tcp_loop *t, int64_t now)
+/*
+ * Closes connections quiet past tcp_idle_timeout, TLS handshakes older than HANDSHAKE_NS,
+ * and connections whose unfinished message began more than tcp_frame_timeout ago. Those
+ * waiting for the queue are left alone.
+ */
+static void close_stale(struct tcp_loop *t, int64_t now)
 {
 	char peer[IPADDR_STRLEN + 8];
 	struct conn *next;
 
 	for (struct conn *c = t->conns; c; c = next) {
 		int64_t quiet = now - c->last_active;
+		int why = -1;
 
 		next = c->next;
-
-		if (c->paused || (c->handshaking ? quiet < HANDSHAKE_NS
-						 : !t->idle_ns || quiet < t->idle_ns))
+		if (waiting(c->state))
 			continue;
-		if (c->handshaking)
+		if (c->state == CONN_HANDSHAKE) {
+			if (quiet >= HANDSHAKE_NS)
+				why = EVICT_HANDSHAKE_TIMEOUT;
+		} else if (t->frame_ns && c->frame_start && now - c->frame_start >= t->frame_ns) {
+			why = EVICT_FRAME_TIMEOUT;
+		} else if (t->idle_ns && quiet >= t->idle_ns) {
+			why = EVICT_IDLE_TIMEOUT;
+		}
+		if (why < 0)
+			continue;
+		if (why == EVICT_HANDSHAKE_TIMEOUT)
 			COUNT(conn_stats(t, c)->tls_failures, 1);
-		log_debug("%s: closing idle connection from %s",
-			  ingest_listener_name(t->in, c->listener), peer_text(c, peer));
-		close_conn(t, c);
+		if (why == EVICT_IDLE_TIMEOUT) /* the configured, ordinary end of a connection */
+			log_debug("%s: closing idle connection from %s",
+				  ingest_listener_name(t->in, c->listener), peer_text(c, peer));
+		else
+			log_limited(&t->evict_log, LOG_LEVEL_INFO,
+				    "%s: closing the connection from %s: %s",
+				    ingest_listener_name(t->in, c->listener), peer_text(c, peer),
+				    conn_evict_name((enum conn_evict)why));
+		close_conn(t, c, why);
 	}
 }
 
-/* Paused connections try the queue again; busy ones get their next turn. */
+/* Waiting connections try the queue again; busy ones get their next turn. */
 static void serve_waiting(struct tcp_loop *t)
 {
 	struct conn *next;
 
-	for (struct conn *c = t->conns; c && (t->n_paused || t->n_again); c = next) {
+	for (struct conn *c = t->conns; c && (t->n_waiting || t->n_busy); c = next) {
 		next = c->next;
-		if (c->paused) {
+		if (waiting(c->state)) {
 			if (flush(t, c))
 				resume_conn(t, c);
-		} else if (c->again) {
+		} else if (c->state == CONN_BUSY) {
 			conn_input(t, c);
 		}
 	}
 }
 
+static bool timers(const struct tcp_loop *t)
+{
+	return t->idle_ns || t->frame_ns || t->tls;
+}
+
 static int loop_timeout(const struct tcp_loop *t)
 {
-	if (t->n_again)
+	if (t->n_busy)
 		return 0;
-	if (t->n_paused)
+	if (t->n_waiting)
 		return RETRY_MS;
 	if (t->accept_resume)
 		return (int)(ACCEPT_PAUSE_NS / 1000000);
-	return t->idle_ns || t->tls ? 1000 : -1;
+	return timers(t) ? 1000 : -1;
 }
 
 static void sleep_ms(long ms)
@@ -566,9 +841,9 @@ static void sleep_ms(long ms)
 
 /*
  * At the end of the drain: frames everything this connection still has (bytes kept
- * unframed behind a refusing queue, and what waits in its socket) into pending, so that
- * each of those messages is pushed or counted as dropped (shutdown), never lost
- * uncounted.
+ * unframed behind a refusing queue, and, until the read deadline, what waits in its
+ * socket) into pending, so that each of those messages is pushed or counted as dropped
+ * (shutdown), never lost uncounted.
  */
 static void frame_for_drop(struct tcp_loop *t, struct conn *c)
 {
@@ -583,11 +858,14 @@ static void frame_for_drop(struct tcp_loop *t, struct conn *c)
 
 		while (framer_next(&c->framer, &p, &n, &fr) > 0)
 			add_frame(t, c, &fr, now);
-		if (c->handshaking || reads == READS_PER_TURN || (r = conn_read(t, c)) <= 0)
+		if (c->state == CONN_HANDSHAKE || reads == READS_PER_TURN ||
+		    mono_ns() >= t->read_deadline || (r = conn_read(t, c)) <= 0)
 			break;
 		p = t->buf;
 		n = (size_t)r;
 	}
+	if (framer_mid_message(&c->framer) && framer_mode(&c->framer) == FRAMER_OCTET)
+		COUNT(conn_stats(t, c)->frames_cut, 1);
 	if (framer_finish(&c->framer, &fr) > 0)
 		add_frame(t, c, &fr, now);
 }
@@ -597,6 +875,7 @@ static void drain(struct tcp_loop *t)
 {
 	int64_t deadline = mono_ns() + TCP_PUSH_MS * INT64_C(1000000);
 
+	t->read_deadline = deadline;
 	for (;;) {
 		bool left = false;
 
@@ -609,8 +888,8 @@ static void drain(struct tcp_loop *t)
 	}
 	while (t->conns) {
 		frame_for_drop(t, t->conns);
-		flush(t, t->conns);      /* the queue may still take some */
-		close_conn(t, t->conns); /* what is still pending counts as dropped (shutdown) */
+		flush(t, t->conns);          /* the queue may still take some */
+		close_conn(t, t->conns, -1); /* what is still pending counts as dropped (shutdown) */
 	}
 }
 
@@ -618,7 +897,8 @@ static void drain(struct tcp_loop *t)
 static bool loop_once(struct tcp_loop *t, int timeout_ms)
 {
 	struct epoll_event ev[MAX_EVENTS];
-	int n = epoll_wait(t->epfd, ev, MAX_EVENTS, timeout_ms);
+	struct stream_sock *ready[MAX_EVENTS];
+	int n = epoll_wait(t->epfd, ev, MAX_EVENTS, timeout_ms), n_ready = 0;
 	bool stop = false;
 	int64_t now;
 
@@ -626,25 +906,35 @@ static bool loop_once(struct tcp_loop *t, int timeout_ms)
 		log_error("epoll_wait: %s", strerror(errno));
 		return true;
 	}
+	/*
+	 * Sorted before anything runs, then connections first: accepting may evict (free)
+	 * a connection, which must not have an event left to handle.
+	 */
 	for (int i = 0; i < n; i++) {
 		enum tag *tag = ev[i].data.ptr;
 
-		if (*tag == TAG_STOP)
+		if (*tag == TAG_LISTEN) {
+			ready[n_ready++] = (struct stream_sock *)tag;
+			ev[i].data.ptr = NULL;
+		} else if (*tag == TAG_STOP) {
 			stop = true;
-		else if (*tag == TAG_LISTEN)
-			accept_all(t, (const struct stream_sock *)tag);
-		else
-			conn_event(t, (struct conn *)tag);
+			ev[i].data.ptr = NULL;
+		}
 	}
+	for (int i = 0; i < n; i++)
+		if (ev[i].data.ptr)
+			conn_event(t, ev[i].data.ptr);
+	for (int i = 0; i < n_ready; i++)
+		accept_all(t, ready[i]);
 	serve_waiting(t);
 	now = mono_ns();
 	if (t->accept_resume && now >= t->accept_resume) {
-		t->accept_resume = 0;
-		watch_listeners(t, true);
+		/* a listener that cannot be watched again is retried, never forgotten */
+		t->accept_resume = watch_listeners(t, true) ? 0 : now + ACCEPT_PAUSE_NS;
 	}
-	if ((t->idle_ns || t->tls) && now - t->last_idle_scan >= NS_PER_SEC) {
-		t->last_idle_scan = now;
-		close_idle(t, now);
+	if (timers(t) && now - t->last_scan >= NS_PER_SEC) {
+		t->last_scan = now;
+		close_stale(t, now);
 	}
 	return stop;
 }
@@ -667,19 +957,19 @@ static int64_t last_input(const struct tcp_loop *t)
  */
 static void read_out(struct tcp_loop *t, int64_t deadline)
 {
-	epoll_ctl(t->epfd, EPOLL_CTL_DEL, t->stop_fd, NULL);
+	if (epoll_ctl(t->epfd, EPOLL_CTL_DEL, t->stop_fd, NULL) < 0)
+		log_error("epoll_ctl: %s", strerror(errno)); /* the loop below ignores TAG_STOP */
 	/* senders that connected and wrote just before the stop still get read */
 	for (size_t i = 0; i < t->n_socks && !t->accept_resume; i++)
 		accept_all(t, &t->socks[i]);
-	if (!t->accept_resume)
-		watch_listeners(t, false);
+	watch_listeners(t, false);
 	t->accept_resume = 0; /* unwatched for good */
 	while (t->conns && mono_ns() < deadline) {
 		int64_t quiet = mono_ns() - last_input(t);
 
-		if (!t->n_again && !t->n_paused && quiet >= TCP_QUIET_MS * INT64_C(1000000))
+		if (!t->n_busy && !t->n_waiting && quiet >= TCP_QUIET_MS * INT64_C(1000000))
 			break;
-		loop_once(t, t->n_again ? 0 : RETRY_MS);
+		loop_once(t, t->n_busy ? 0 : RETRY_MS);
 	}
 }
 
@@ -708,6 +998,7 @@ static void loop_free(struct tcp_loop *t)
 {
 	if (t->epfd >= 0)
 		close(t->epfd);
+	mem_free(t->addrs);
 	mem_free(t->buf);
 	mem_free(t);
 }
@@ -728,7 +1019,17 @@ int tcp_start(struct tcp_loop **out, struct ingest *in, const struct config *c,
 	t->stop_tag = TAG_STOP;
 	t->max_message = c->max_message_size;
 	t->max_conns = c->tcp_max_connections;
+	t->max_per_listener = c->tcp_max_per_listener ? c->tcp_max_per_listener : UINT_MAX;
+	t->max_per_address = c->tcp_max_per_address;
 	t->idle_ns = (int64_t)c->tcp_idle_timeout * NS_PER_SEC;
+	t->frame_ns = (int64_t)c->tcp_frame_timeout * NS_PER_SEC;
+	t->budget = ingest_frame_budget(in);
+	log_limit_init(&t->refuse_log, LOG_EVERY_S);
+	log_limit_init(&t->accept_log, LOG_EVERY_S);
+	log_limit_init(&t->frame_log, LOG_EVERY_S);
+	log_limit_init(&t->tls_log, LOG_EVERY_S);
+	log_limit_init(&t->evict_log, LOG_EVERY_S);
+	log_limit_init(&t->epoll_log, LOG_EVERY_S);
 	t->epfd = epoll_create1(EPOLL_CLOEXEC);
 	t->buf = mem_alloc(READ_CHUNK);
 	if (t->epfd < 0 || !t->buf) {
@@ -737,9 +1038,10 @@ int tcp_start(struct tcp_loop **out, struct ingest *in, const struct config *c,
 	}
 	rc = watch(t, stop_fd, &t->stop_tag, e);
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		t->socks[i] = (struct stream_sock){ TAG_LISTEN, socks[i] };
+		t->socks[i] = (struct stream_sock){ TAG_LISTEN, socks[i], false };
 		t->n_socks++;
 		rc = watch(t, socks[i].fd, &t->socks[i], e);
+		t->socks[i].watched = rc == 0;
 	}
 	if (rc < 0)
 		goto fail;

@@ -1,20 +1,30 @@
 /*
  * tcp.h - the stream listeners (TCP and TLS): one epoll thread for all of them.
  *
- * The thread accepts connections (at most tcp_max_connections open in all, others are
- * closed at once), handshakes TLS without blocking, reads each connection in large
- * chunks and frames it (framing.h; the framing is detected per connection). Framed
- * messages go through the shared path of listener.h in batches. When the fair queue
- * refuses them the connection keeps them, is no longer polled for input and is retried
- * every few milliseconds: a stream message is never dropped while koban runs. A bad
- * octet count closes the connection (counted in framing_errors); a connection idle for
- * tcp_idle_timeout seconds is closed. A sender that closes after a last message without
- * terminator still has that message delivered.
+ * The thread accepts connections, handshakes TLS without blocking, reads each connection
+ * in large chunks and frames it (framing.h; the framing is detected per connection).
+ * Framed messages go through the shared path of listener.h in batches. When the fair
+ * queue refuses them the connection keeps them, is no longer polled for input and is
+ * retried every few milliseconds: a stream message is never dropped while koban runs. A
+ * bad octet count closes the connection (counted in framing_errors). A sender that closes
+ * after a last message without terminator still has that message delivered.
+ *
+ * Hostile senders: at most tcp_max_connections are open in all, tcp_max_per_listener on
+ * one listener and tcp_max_per_address from one source address. A full listener (or
+ * process) closes the connection quiet the longest (at least 1 s, never one paused by
+ * back-pressure) to make room, else refuses the new one. Connections idle for
+ * tcp_idle_timeout, TLS handshakes unfinished after 10 s and messages unfinished
+ * tcp_frame_timeout after their first byte are closed. The split-message buffers of all
+ * connections share the budget tcp_frame_memory (ingest_frame_budget). Every refusal and
+ * eviction is counted by reason in listener_stats and logged at a limited rate; a
+ * connection the event loop cannot watch (epoll_ctl failing) is closed and counted, never
+ * left unread.
  *
  * When stop_fd becomes readable the thread stops accepting, reads out what the open
  * connections already sent (until all were quiet for TCP_QUIET_MS, at most TCP_DRAIN_MS),
  * pushes what it framed (waiting up to TCP_PUSH_MS for room, then counting the rest as
- * dropped for shutdown), closes every connection and ends. Start and join from the main thread.
+ * dropped for shutdown; sockets are read no further after that), closes every connection
+ * and ends. Start and join from the main thread.
  */
 #ifndef INGEST_TCP_H
 #define INGEST_TCP_H
@@ -40,8 +50,8 @@ struct tcp_listen {
 
 /*
  * Starts the thread for the n listening sockets. tls is the server context for the TLS
- * ones (may be NULL when none is TLS). Uses max_message_size, tcp_max_connections and
- * tcp_idle_timeout of c (copied). 0 or -errno with a message.
+ * ones (may be NULL when none is TLS). Uses max_message_size and the tcp_* limits of c
+ * (copied). 0 or -errno with a message.
  */
 int tcp_start(struct tcp_loop **t, struct ingest *in, const struct config *c,
 	      const struct tcp_listen *socks, size_t n, struct ssl_ctx_st *tls, int stop_fd,

@@ -26,6 +26,7 @@ union udp_control {
 struct udp_thread {
 	struct ingest *in;
 	struct listener_stats *stats;
+	struct log_limit error_log; /* receive errors: at most a line per 10 s */
 	unsigned listener;
 	int fd, stop_fd;
 	size_t max;        /* longest message delivered */
@@ -96,8 +97,10 @@ static struct msg *datagram_msg(struct udp_thread *u, size_t i, int64_t now)
 		len = u->max;
 		cut = true;
 	}
-	if (len == 0)
+	if (len == 0) {
+		atomic_fetch_add_explicit(&u->stats->udp_empty, 1, memory_order_relaxed);
 		return NULL;
+	}
 	if (ipaddr_from_sockaddr(&peer, (struct sockaddr *)&u->peer[i], &port) < 0)
 		memset(&peer, 0, sizeof(peer));
 	return ingest_msg_new(u->in, u->listener, &peer, port, now, data, len, cut);
@@ -131,7 +134,8 @@ static void receive(struct udp_thread *u)
 		n = recvmmsg(u->fd, u->hdr, UDP_BATCH, MSG_DONTWAIT, NULL);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				log_warn("recvmmsg: %s", strerror(errno));
+				log_limited(&u->error_log, LOG_LEVEL_WARN, "recvmmsg: %s",
+					    strerror(errno));
 			return;
 		}
 		now = time_now_ns();
@@ -182,6 +186,7 @@ int udp_start(struct udp_thread **out, struct ingest *in, unsigned listener, int
 		return err_set(e, -ENOMEM, "udp: out of memory");
 	u->in = in;
 	u->stats = stats;
+	log_limit_init(&u->error_log, 10);
 	u->listener = listener;
 	u->fd = fd;
 	u->stop_fd = stop_fd;

@@ -14,7 +14,7 @@
 #include "core/timeutil.h"
 #include "core/tz.h"
 
-#include <pthread.h>
+#include <stdatomic.h>
 
 #define PRI_MAX 191
 #define HOSTNAME_MAX 255
@@ -23,7 +23,6 @@
 #define MSGID_MAX 32
 #define SDNAME_MAX 32
 #define DEFAULT_PRI 13 /* user.notice, RFC 3164 section 4.3.3 */
-#define DEFAULT_ZONE "Asia/Tokyo"
 #define SD_PREFIX "log.syslog.structured_data."
 
 struct span {
@@ -108,23 +107,6 @@ static const char *const facility_names[24] = {
 static const char *const severity_names[8] = {
 	"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
 };
-
-static const char *const format_names[] = {
-	[SYSLOG_AUTO] = "auto", [SYSLOG_RFC3164] = "rfc3164", [SYSLOG_RFC5424] = "rfc5424",
-};
-
-int syslog_format_from_name(const char *name, size_t len)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(format_names); i++)
-		if (strlen(format_names[i]) == len && !memcmp(format_names[i], name, len))
-			return (int)i;
-	return -EINVAL;
-}
-
-const char *syslog_format_name(enum syslog_format f)
-{
-	return (size_t)f < ARRAY_SIZE(format_names) ? format_names[f] : "unknown";
-}
 
 /* ---- shared pieces: PRI and time stamps ---- */
 
@@ -323,31 +305,39 @@ static int set_pri(struct event *ev, int pri)
 	int fac = pri >> 3, sev = pri & 7;
 	const char *fn = facility_names[fac], *sn = severity_names[sev];
 
-	return event_set_int(ev, FIELD_LOG_SYSLOG_PRIORITY, pri) |
-	       event_set_int(ev, FIELD_LOG_SYSLOG_FACILITY_CODE, fac) |
-	       event_set_str(ev, FIELD_LOG_SYSLOG_FACILITY_NAME, fn, strlen(fn)) |
-	       event_set_int(ev, FIELD_LOG_SYSLOG_SEVERITY_CODE, sev) |
-	       event_set_str(ev, FIELD_LOG_SYSLOG_SEVERITY_NAME, sn, strlen(sn));
+	int rc;
+
+	if ((rc = event_set_int(ev, FIELD_LOG_SYSLOG_PRIORITY, pri)) < 0 ||
+	    (rc = event_set_int(ev, FIELD_LOG_SYSLOG_FACILITY_CODE, fac)) < 0 ||
+	    (rc = event_set_str(ev, FIELD_LOG_SYSLOG_FACILITY_NAME, fn, strlen(fn))) < 0 ||
+	    (rc = event_set_int(ev, FIELD_LOG_SYSLOG_SEVERITY_CODE, sev)) < 0)
+		return rc;
+	return event_set_str(ev, FIELD_LOG_SYSLOG_SEVERITY_NAME, sn, strlen(sn));
 }
 
 static int set_host(struct event *ev, struct span host)
 {
-	return set_span(ev, FIELD_LOG_SYSLOG_HOSTNAME, host) | set_span(ev, FIELD_HOST_NAME, host);
+	int rc = set_span(ev, FIELD_LOG_SYSLOG_HOSTNAME, host);
+
+	return rc < 0 ? rc : set_span(ev, FIELD_HOST_NAME, host);
 }
 
 /* APP-NAME / TAG and PROCID / PID, with process.pid when the id is a number. */
 static int set_process(struct event *ev, struct span app, struct span procid)
 {
-	int rc = set_span(ev, FIELD_LOG_SYSLOG_APPNAME, app) | set_span(ev, FIELD_PROCESS_NAME, app) |
-		 set_span(ev, FIELD_LOG_SYSLOG_PROCID, procid);
 	int64_t pid = 0;
 	size_t i;
+	int rc;
 
+	if ((rc = set_span(ev, FIELD_LOG_SYSLOG_APPNAME, app)) < 0 ||
+	    (rc = set_span(ev, FIELD_PROCESS_NAME, app)) < 0 ||
+	    (rc = set_span(ev, FIELD_LOG_SYSLOG_PROCID, procid)) < 0)
+		return rc;
 	for (i = 0; i < procid.len && i < 10 && is_digit(procid.p[i]); i++)
 		pid = pid * 10 + (procid.p[i] - '0');
 	if (procid.len && i == procid.len)
-		rc |= event_set_int(ev, FIELD_PROCESS_PID, pid);
-	return rc;
+		return event_set_int(ev, FIELD_PROCESS_PID, pid);
+	return 0;
 }
 
 static int set_message(struct event *ev, const char *p, size_t len)
@@ -355,7 +345,7 @@ static int set_message(struct event *ev, const char *p, size_t len)
 	return len ? event_set_str(ev, FIELD_MESSAGE, p, len) : 0;
 }
 
-/* Setters return 0 or a negative code; or-ing them keeps "negative when any failed". */
+/* The message for a setter's failure (-ENOSPC or -ENOMEM), with that code. */
 static int set_failed(int rc, struct err *e)
 {
 	return err_set(e, rc == -ENOSPC ? -ENOSPC : -ENOMEM,
@@ -474,13 +464,17 @@ static int bsd_parse(struct event *ev, const char *msg, size_t len,
 		if (!stamp_to_ns(&h.stamp, z, o->received_ns, &ns))
 			return err_set(e, -EINVAL, "offset 0: no year near the receive time has "
 				       "day %d of month %d", h.stamp.c.day, h.stamp.c.month);
-		rc |= event_set_time(ev, FIELD_TIMESTAMP, ns);
-		if (!h.stamp.has_offset)
-			rc |= event_set_str(ev, FIELD_EVENT_TIMEZONE, tz_name(z), strlen(tz_name(z)));
+		if ((rc = event_set_time(ev, FIELD_TIMESTAMP, ns)) < 0 ||
+		    (!h.stamp.has_offset &&
+		     (rc = event_set_str(ev, FIELD_EVENT_TIMEZONE, tz_name(z),
+					 strlen(tz_name(z)))) < 0))
+			return set_failed(rc, e);
 	}
-	rc |= set_pri(ev, h.pri) | set_host(ev, h.host) | set_process(ev, h.tag, h.pid) |
-	      set_message(ev, msg + h.msg, len - h.msg);
-	return rc ? set_failed(rc, e) : 0;
+	if ((rc = set_pri(ev, h.pri)) < 0 || (rc = set_host(ev, h.host)) < 0 ||
+	    (rc = set_process(ev, h.tag, h.pid)) < 0 ||
+	    (rc = set_message(ev, msg + h.msg, len - h.msg)) < 0)
+		return set_failed(rc, e);
+	return 0;
 }
 
 /* ---- RFC 5424 ---- */
@@ -608,16 +602,39 @@ static _Thread_local struct sd_cache_entry sd_cache[SD_CACHE_SIZE];
 
 /*
  * Senders choose structured-data names, so they are not allowed to fill the process-wide
- * field registry: once SD_FIELD_BUDGET vendor fields exist, new SD names are not
- * registered (their values stay in event.original). One message keeps at most
- * SD_MAX_PARAMS values, so that its event always has room for the pipeline's own fields
- * and output stays linear in the message size.
+ * field registry: each tenant may register SYSLOG_SD_TENANT_BUDGET new names, all
+ * together SYSLOG_SD_TOTAL_BUDGET (syslog.h); past that, new SD names are not registered
+ * (their values stay in event.original). One message keeps at most SD_MAX_PARAMS values,
+ * so that its event always has room for the pipeline's own fields and output stays
+ * linear in the message size.
  */
-#define SD_FIELD_BUDGET (FIELD_DYNAMIC_MAX / 4)
 #define SD_MAX_PARAMS 128
 
+static atomic_uint sd_total;
+static atomic_ushort sd_by_tenant[SYSLOG_SD_TENANTS];
+
+_Static_assert(SYSLOG_SD_TENANT_BUDGET < 65535, "per-tenant counts are 16 bits");
+
+/* Takes one name from both budgets; false (nothing taken) when either is spent. */
+static bool sd_budget_take(unsigned tenant)
+{
+	atomic_ushort *t = &sd_by_tenant[tenant % SYSLOG_SD_TENANTS];
+
+	if (atomic_fetch_add_explicit(t, 1, memory_order_relaxed) >= SYSLOG_SD_TENANT_BUDGET) {
+		atomic_fetch_sub_explicit(t, 1, memory_order_relaxed);
+		return false;
+	}
+	if (atomic_fetch_add_explicit(&sd_total, 1, memory_order_relaxed) >=
+	    SYSLOG_SD_TOTAL_BUDGET) {
+		atomic_fetch_sub_explicit(&sd_total, 1, memory_order_relaxed);
+		atomic_fetch_sub_explicit(t, 1, memory_order_relaxed);
+		return false;
+	}
+	return true;
+}
+
 /* Field id of log.syslog.structured_data.ID.PARAM; -ENOSPC when it cannot be a string. */
-static int sd_field(struct span id, struct span param)
+static int sd_field(struct span id, struct span param, unsigned tenant)
 {
 	char name[SD_NAME_BUF];
 	size_t n = sizeof(SD_PREFIX) - 1;
@@ -636,8 +653,7 @@ static int sd_field(struct span id, struct span param)
 		return c->id;
 	f = field_lookup(name, n);
 	if (f == -ENOENT)
-		f = field_count() - FIELD_COUNT < SD_FIELD_BUDGET ? field_intern(name, n, FT_STR)
-								   : -ENOSPC;
+		f = sd_budget_take(tenant) ? field_intern(name, n, FT_STR) : -ENOSPC;
 	if (f >= 0 && field_type((unsigned)f) != FT_STR)
 		return -ENOSPC;
 	if (f >= 0) {
@@ -685,7 +701,8 @@ static int sd_value(struct event *ev, struct cur *c, struct span *out, struct er
 }
 
 /* One "[SD-ID *(SP PARAM-NAME="PARAM-VALUE")]" at c; *kept counts values in the event. */
-static int sd_element(struct event *ev, struct cur *c, unsigned *kept, struct err *e)
+static int sd_element(struct event *ev, struct cur *c, unsigned *kept, unsigned tenant,
+		      struct err *e)
 {
 	struct span id, param, value = { NULL, 0 };
 	int rc, f;
@@ -703,7 +720,7 @@ static int sd_element(struct event *ev, struct cur *c, unsigned *kept, struct er
 			return rc;
 		if (*kept >= SD_MAX_PARAMS)
 			continue; /* the value stays in event.original */
-		f = sd_field(id, param);
+		f = sd_field(id, param, tenant);
 		if (f == -ENOSPC)
 			continue; /* no field for it: the value stays in event.original */
 		if (f < 0)
@@ -734,7 +751,7 @@ static int ietf_parse(struct event *ev, const char *msg, size_t len,
 		unsigned kept = 0;
 
 		while (at(&c, '['))
-			if ((rc = sd_element(ev, &c, &kept, e)) < 0)
+			if ((rc = sd_element(ev, &c, &kept, o->tenant, e)) < 0)
 				return rc;
 	} else {
 		return err_set(e, -EINVAL, "offset %zu: STRUCTURED-DATA must be '-' or start "
@@ -747,34 +764,25 @@ static int ietf_parse(struct event *ev, const char *msg, size_t len,
 	if (h.has_stamp) {
 		int64_t ns = 0;
 
-		stamp_to_ns(&h.stamp, NULL, o->received_ns, &ns); /* has an offset: no zone */
-		rc |= event_set_time(ev, FIELD_TIMESTAMP, ns);
+		/* RFC 5424 stamps have an offset, so no zone is needed and this cannot fail */
+		if (stamp_to_ns(&h.stamp, NULL, o->received_ns, &ns) &&
+		    (rc = event_set_time(ev, FIELD_TIMESTAMP, ns)) < 0)
+			return set_failed(rc, e);
 	}
-	rc |= set_pri(ev, h.pri) |
-	      event_set_str(ev, FIELD_LOG_SYSLOG_VERSION, h.version.p, h.version.len) |
-	      set_host(ev, h.host) | set_process(ev, h.app, h.procid) |
-	      set_span(ev, FIELD_LOG_SYSLOG_MSGID, h.msgid) |
-	      set_message(ev, c.p, (size_t)(c.end - c.p));
-	return rc ? set_failed(rc, e) : 0;
+	if ((rc = set_pri(ev, h.pri)) < 0 ||
+	    (rc = event_set_str(ev, FIELD_LOG_SYSLOG_VERSION, h.version.p, h.version.len)) < 0 ||
+	    (rc = set_host(ev, h.host)) < 0 || (rc = set_process(ev, h.app, h.procid)) < 0 ||
+	    (rc = set_span(ev, FIELD_LOG_SYSLOG_MSGID, h.msgid)) < 0 ||
+	    (rc = set_message(ev, c.p, (size_t)(c.end - c.p))) < 0)
+		return set_failed(rc, e);
+	return 0;
 }
 
 /* ---- entry points ---- */
 
-static const struct tz *default_tz;
-static pthread_once_t default_tz_once = PTHREAD_ONCE_INIT;
-
-static void default_tz_load(void)
+bool syslog_looks_rfc5424(const char *msg, size_t len)
 {
-	default_tz = tz_get(DEFAULT_ZONE, sizeof(DEFAULT_ZONE) - 1, NULL);
-	if (!default_tz) /* no tzdata */
-		default_tz = tz_get("UTC", 3, NULL);
-}
-
-/* Asia/Tokyo, looked up once: zones are never freed. */
-static const struct tz *default_zone(void)
-{
-	pthread_once(&default_tz_once, default_tz_load);
-	return default_tz;
+	return looks_ietf(msg, len);
 }
 
 int syslog_parse(struct event *ev, const char *msg, size_t len, const struct syslog_opts *opts,
@@ -784,10 +792,9 @@ int syslog_parse(struct event *ev, const char *msg, size_t len, const struct sys
 	uint32_t base;
 	int rc;
 
-	rc = event_set_str(ev, FIELD_EVENT_ORIGINAL, msg, len) |
-	     event_set_time(ev, FIELD_EVENT_CREATED, opts->received_ns) |
-	     event_set_time(ev, FIELD_TIMESTAMP, opts->received_ns);
-	if (rc)
+	if ((rc = event_set_str(ev, FIELD_EVENT_ORIGINAL, msg, len)) < 0 ||
+	    (rc = event_set_time(ev, FIELD_EVENT_CREATED, opts->received_ns)) < 0 ||
+	    (rc = event_set_time(ev, FIELD_TIMESTAMP, opts->received_ns)) < 0)
 		return set_failed(rc, e);
 	base = ev->n;
 	if (f == SYSLOG_AUTO)
@@ -795,13 +802,15 @@ int syslog_parse(struct event *ev, const char *msg, size_t len, const struct sys
 	if (f == SYSLOG_RFC5424)
 		rc = ietf_parse(ev, msg, len, opts, e);
 	else
-		rc = bsd_parse(ev, msg, len, opts, opts->tz ? opts->tz : default_zone(), e);
+		rc = bsd_parse(ev, msg, len, opts, opts->tz ? opts->tz : tz_local(), e);
 	if (rc < 0) {
+		int set;
+
 		/* drop the partial header: the whole text is the message */
 		event_truncate(ev, base);
-		if (event_set_time(ev, FIELD_TIMESTAMP, opts->received_ns) ||
-		    event_set_str(ev, FIELD_MESSAGE, msg, len))
-			return set_failed(-ENOMEM, e);
+		if ((set = event_set_time(ev, FIELD_TIMESTAMP, opts->received_ns)) < 0 ||
+		    (set = event_set_str(ev, FIELD_MESSAGE, msg, len)) < 0)
+			return set_failed(set, e);
 	}
 	return rc;
 }

@@ -8,7 +8,7 @@
  * escapes must be removed (copied into the event's arena), so msg must outlive the event.
  *
  * RFC 3164 stamps carry no year and no zone: the zone is opts->tz (the source's zone,
- * default Asia/Tokyo) and the year is the latest that puts the stamp at most 31 days
+ * default the machine's zone, tz_local()) and the year is the latest that puts the stamp at most 31 days
  * after the receive time (so a Dec 31 stamp received on Jan 1 is last year's, and an
  * Aug 24 stamp received in March is last August's).
  *
@@ -16,13 +16,17 @@
  * = the whole text, @timestamp = receive time), returns a negative code and says in e
  * what was wrong at which offset. It never reads outside msg[0..len).
  *
- * Pure functions on their arguments: any thread.
+ * Any thread: the functions depend only on their arguments, except the process-wide
+ * structured-data name budgets below (atomic counters) and the field registry.
  */
 #ifndef PARSE_SYSLOG_H
 #define PARSE_SYSLOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "core/field.h"
 
 struct err;
 struct event;
@@ -34,15 +38,26 @@ enum syslog_format {
 	SYSLOG_RFC5424,
 };
 
-/* Format named name[0..len) ("auto", "rfc3164", "rfc5424"), or -EINVAL. */
-int syslog_format_from_name(const char *name, size_t len);
-const char *syslog_format_name(enum syslog_format f);
-
+/* Format names live in the decoder registry (parse/decoder.h), not here. */
 struct syslog_opts {
 	enum syslog_format format;
-	const struct tz *tz;   /* NULL: Asia/Tokyo */
+	const struct tz *tz;   /* NULL: the machine's zone */
 	int64_t received_ns;   /* receive time: fallback @timestamp and RFC 3164 year */
+	unsigned tenant;       /* whose structured-data name budget new names are charged to */
 };
+
+/*
+ * Structured-data names are chosen by senders, so each tenant may register at most
+ * SYSLOG_SD_TENANT_BUDGET new field names (names any tenant registered before are free),
+ * and all tenants together at most SYSLOG_SD_TOTAL_BUDGET; past a budget the values stay
+ * in event.original only. One tenant's sender cannot stop extraction for the others.
+ */
+#define SYSLOG_SD_TENANT_BUDGET 1024
+#define SYSLOG_SD_TOTAL_BUDGET (FIELD_DYNAMIC_MAX / 2)
+#define SYSLOG_SD_TENANTS 65536 /* tenant slots with a budget of their own (uint16) */
+
+/* Whether msg starts like RFC 5424 ("<PRI>1 "): the decoder registry's sniff. */
+bool syslog_looks_rfc5424(const char *msg, size_t len);
 
 int syslog_parse(struct event *ev, const char *msg, size_t len, const struct syslog_opts *opts,
 		 struct err *e);

@@ -12,12 +12,23 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/ipaddr.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "portal/httpguard.h"
 #include "core/metrics.h"
 
-#define ADMIN_MAX_CONNECTIONS 32
-#define ADMIN_TIMEOUT_S 10
+/*
+ * Slow or idle clients must not lock out the scraper: any one address may hold at most
+ * ADMIN_MAX_PER_ADDRESS connections, a connection that sends nothing for ADMIN_TIMEOUT_S
+ * is closed, and one that has not sent a whole request ADMIN_REQUEST_S after it began is
+ * closed too (libmicrohttpd's timeout counts inactivity only: a client trickling a byte
+ * at a time would keep its slot).
+ */
+#define ADMIN_MAX_CONNECTIONS 256
+#define ADMIN_MAX_PER_ADDRESS 16
+#define ADMIN_TIMEOUT_S 5
+#define ADMIN_REQUEST_S 5 /* a request must be read within this (portal/httpguard.h) */
 /* 4096 tenants x 32 listeners of about 100 bytes each, with room to spare. */
 #define METRICS_MAX_BYTES (64u << 20)
 #define CONTENT_TYPE_METRICS "text/plain; version=0.0.4; charset=utf-8"
@@ -25,6 +36,7 @@
 
 struct admin {
 	struct MHD_Daemon *daemon;
+	struct httpguard *guard;
 	char address[INET6_ADDRSTRLEN + 8]; /* "[v6]:65535" */
 };
 
@@ -54,6 +66,11 @@ static enum MHD_Result respond_text(struct MHD_Connection *c, unsigned status,
 		       CONTENT_TYPE_TEXT);
 }
 
+static int collect_cut(struct metrics_out *o, void *ctx)
+{
+	return metrics_sample(o, httpguard_cut(ctx), NULL);
+}
+
 static enum MHD_Result respond_metrics(struct admin *a, struct MHD_Connection *c)
 {
 	struct buf out = BUF_INIT(METRICS_MAX_BYTES);
@@ -81,6 +98,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	struct admin *a = cls;
 	bool metrics = !strcmp(url, "/metrics"), health = !strcmp(url, "/healthz");
 
+	httpguard_request_read(c);
 	if (!metrics && !health)
 		return respond_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
 	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
@@ -89,6 +107,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		return respond_text(c, MHD_HTTP_OK, "ok\n");
 	return respond_metrics(a, c);
 }
+
+/* Refused and timed-out clients make libmicrohttpd log per connection: keep it bounded. */
+static struct log_limit mhd_log_limit = LOG_LIMIT_INIT(10);
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -99,7 +120,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(line);
 	if (n && line[n - 1] == '\n')
 		line[n - 1] = '\0';
-	log_warn("%s", line);
+	log_limited(&mhd_log_limit, LOG_LEVEL_WARN, "%s", line);
 }
 
 /* Binds and listens on ss, so a bind error names the address and port 0 can be read back. */
@@ -125,26 +146,14 @@ static int listen_on(const struct sockaddr_storage *ss, unsigned sslen, const ch
 }
 
 /* Formats the address fd is bound to as "1.2.3.4:P" or "[v6]:P". */
-static int format_bound(int fd, char *out, size_t size, struct err *e)
+static int format_bound(int fd, char out[IPADDR_ENDPOINT_STRLEN], struct err *e)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	char host[INET6_ADDRSTRLEN];
-	const void *addr;
-	unsigned port;
 
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
 		return err_set(e, -errno, "admin: getsockname: %s", strerror(errno));
-	if (ss.ss_family == AF_INET6) {
-		addr = &((struct sockaddr_in6 *)&ss)->sin6_addr;
-		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	} else {
-		addr = &((struct sockaddr_in *)&ss)->sin_addr;
-		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	}
-	inet_ntop(ss.ss_family, addr, host, sizeof(host));
-	snprintf(out, size, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
-	return 0;
+	return ipaddr_format_sockaddr((struct sockaddr *)&ss, out);
 }
 
 int admin_start(struct admin **ap, const char *address, struct err *e)
@@ -156,7 +165,7 @@ int admin_start(struct admin **ap, const char *address, struct err *e)
 	int fd, rc;
 
 	*ap = NULL;
-	rc = config_parse_address(address, &ss, &sslen, e);
+	rc = ipaddr_parse_endpoint(address, &ss, &sslen, e);
 	if (rc < 0)
 		return rc;
 	a = mem_calloc(1, sizeof(*a));
@@ -165,19 +174,36 @@ int admin_start(struct admin **ap, const char *address, struct err *e)
 	fd = rc = listen_on(&ss, sslen, address, e);
 	if (rc < 0)
 		goto fail;
-	rc = format_bound(fd, a->address, sizeof(a->address), e);
+	rc = format_bound(fd, a->address, e);
 	if (rc < 0) {
 		close(fd);
 		goto fail;
 	}
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	rc = httpguard_new(&a->guard, ADMIN_REQUEST_S, e);
+	if (rc == 0) {
+		rc = metrics_register("koban_admin_requests_cut_total", METRICS_COUNTER,
+				      "Admin connections closed because their request was not "
+				      "complete within 5 s.", collect_cut, a->guard);
+		if (rc < 0)
+			rc = err_set(e, rc, "admin: cannot register its metric: %s", strerror(-rc));
+	}
+	if (rc < 0) {
+		close(fd);
+		goto fail;
+	}
 	/* From here libmicrohttpd owns fd and closes it when stopped. */
 	a->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, a,
 				     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				     MHD_OPTION_LISTEN_SOCKET, fd,
 				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)ADMIN_MAX_CONNECTIONS,
+				     MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+				     (unsigned)ADMIN_MAX_PER_ADDRESS,
 				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)ADMIN_TIMEOUT_S,
+				     MHD_OPTION_NOTIFY_CONNECTION, httpguard_notify_connection,
+				     a->guard,
+				     MHD_OPTION_NOTIFY_COMPLETED, httpguard_notify_completed, a->guard,
 				     MHD_OPTION_END);
 	if (!a->daemon) {
 		/*
@@ -192,6 +218,9 @@ int admin_start(struct admin **ap, const char *address, struct err *e)
 	*ap = a;
 	return 0;
 fail:
+	if (a->guard)
+		metrics_unregister(a->guard);
+	httpguard_free(a->guard);
 	mem_free(a);
 	return rc;
 }
@@ -206,5 +235,7 @@ void admin_stop(struct admin *a)
 	if (!a)
 		return;
 	MHD_stop_daemon(a->daemon);
+	metrics_unregister(a->guard);
+	httpguard_free(a->guard); /* after the daemon, whose callbacks use it */
 	mem_free(a);
 }

@@ -13,16 +13,21 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#define LOG_MODULE "meta"
 #include "core/err.h"
 #include "core/ipaddr.h"
+#include "core/log.h"
 #include "core/mem.h"
+#include "core/name.h"
 #include "core/timeutil.h"
+#include "parse/decoder.h"
 
-#define META_NAME_MAX 63
+#define META_NAME_MAX NAME_TENANT_MAX
 #define META_HOST_MAX 255   /* RFC 5424 HOSTNAME: 1*255 PRINTUSASCII */
-#define META_ZONE_MAX 64
-#define META_LISTENER_MAX 32  /* as in the configuration */
+#define META_LISTENER_MAX NAME_LISTENER_MAX
 #define META_BUSY_TIMEOUT_MS 5000
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 struct meta {
 	sqlite3 *db;
@@ -46,37 +51,65 @@ static const char *const migrations[] = {
 	"CREATE INDEX sources_tenant ON sources(tenant_id);"
 	"INSERT INTO tenants (name, created_ns) VALUES ('" META_UNASSIGNED "',"
 	"  CAST(strftime('%s', 'now') AS INTEGER) * 1000000000);",
+	/* 2: what `serve` saw, written every few seconds for `tenant list` and `source unassigned` */
+	"CREATE TABLE tenant_activity ("
+	"  tenant_id INTEGER PRIMARY KEY REFERENCES tenants(id) ON DELETE CASCADE,"
+	"  received INTEGER NOT NULL,"
+	"  last_event_ns INTEGER NOT NULL);"
+	"CREATE TABLE unassigned_senders ("
+	"  address TEXT PRIMARY KEY,"
+	"  count INTEGER NOT NULL,"
+	"  last_ns INTEGER NOT NULL);",
 };
+
+#define META_SENDERS_KEPT 1000 /* rows of unassigned_senders kept, the busiest */
 
 /* ---- validation (shared by every entry point, so no caller can bypass it) ---- */
 
-static bool is_name_char(char c)
+const char *meta_escape(const char *s, char out[META_ESCAPE_MAX])
 {
-	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	if (!s)
+		s = "";
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (o + 8 >= META_ESCAPE_MAX) { /* room for one \xNN and "..." */
+			memcpy(out + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (c >= ' ' && c < 0x7f && c != '\'' && c != '"' && c != '\\') {
+			out[o++] = (char)c;
+			continue;
+		}
+		out[o++] = '\\';
+		out[o++] = 'x';
+		out[o++] = hex[c >> 4];
+		out[o++] = hex[c & 15];
+	}
+	out[o] = '\0';
+	return out;
 }
 
-static bool name_chars_valid(const char *name, size_t len, size_t max)
-{
-	bool ok = len >= 1 && len <= max;
-
-	for (size_t i = 0; ok && i < len; i++)
-		ok = is_name_char(name[i]);
-	return ok;
-}
+/* The escaped form of s in a buffer that lives until the end of the enclosing statement. */
+#define ESC(s) meta_escape((s), (char[META_ESCAPE_MAX]){ 0 })
 
 /* A new tenant or source name: 1-63 of [a-z0-9_-] starting with a letter or digit. */
 static int check_name(const char *kind, const char *name, struct err *e)
 {
 	size_t len = name ? strlen(name) : 0;
 
-	if (name_chars_valid(name, len, META_NAME_MAX) && name[0] != '_' && name[0] != '-')
+	if (name_valid_new(name, len))
 		return 0;
-	if (len && name[0] == '_' && len <= META_NAME_MAX)
+	if (name_reserved(name, len) && len <= META_NAME_MAX)
 		return err_set(e, -EINVAL, "%s '%s': names starting with '_' are reserved", kind,
-			       name);
+			       ESC(name));
 	return err_set(e, -EINVAL,
 		       "%s '%s': expected 1-63 of a-z 0-9 _ - starting with a letter or digit",
-		       kind, name ? name : "");
+		       kind, ESC(name));
 }
 
 /* A tenant to look up: a valid name, or a reserved one such as _unassigned. */
@@ -106,11 +139,11 @@ static int check_cidr(const char *cidr, struct err *e)
 	if (ipaddr_parse_cidr(&net, &prefix, cidr, strlen(cidr)) < 0)
 		return err_set(e, -EINVAL,
 			       "cidr '%s': expected an address or ADDRESS/LENGTH "
-			       "(10.0.0.0/8, 2001:db8::/32)", cidr);
+			       "(10.0.0.0/8, 2001:db8::/32)", ESC(cidr));
 	if (!host_bits_zero(&net, prefix))
 		return err_set(e, -EINVAL,
 			       "cidr '%s': address bits set beyond the prefix length "
-			       "(the network address is expected)", cidr);
+			       "(the network address is expected)", ESC(cidr));
 	return 0;
 }
 
@@ -123,18 +156,16 @@ static int check_printable(const char *what, const char *s, size_t max, struct e
 		ok = s[i] > ' ' && s[i] < 0x7f;
 	if (!ok)
 		return err_set(e, -EINVAL, "%s '%s': expected 1-%zu printable characters "
-			       "without spaces", what, s, max);
+			       "without spaces", what, ESC(s), max);
 	return 0;
 }
 
+/* Format names belong to the decoder registry. */
 static int check_format(const char *format, struct err *e)
 {
-	static const char *const formats[] = { "auto", "rfc3164", "rfc5424" };
+	int rc = decoder_check(format, e);
 
-	for (size_t i = 0; i < ARRAY_SIZE(formats); i++)
-		if (!strcmp(format, formats[i]))
-			return 0;
-	return err_set(e, -EINVAL, "format '%s': expected auto, rfc3164 or rfc5424", format);
+	return rc < 0 ? rc : 0;
 }
 
 /*
@@ -143,18 +174,9 @@ static int check_format(const char *format, struct err *e)
  */
 static int check_zone(const char *tz, struct err *e)
 {
-	size_t len = strlen(tz);
-	bool ok = len >= 1 && len <= META_ZONE_MAX && tz[0] != '/' && tz[len - 1] != '/';
-
-	for (size_t i = 0; ok && i < len; i++) {
-		char c = tz[i];
-
-		ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		     c == '_' || c == '-' || c == '+' || (c == '/' && tz[i + 1] != '/');
-	}
-	if (!ok)
+	if (!name_zone_valid(tz, strlen(tz)))
 		return err_set(e, -EINVAL, "time zone '%s': expected an IANA zone name such as "
-			       "Asia/Tokyo or UTC", tz);
+			       "Asia/Tokyo or UTC", ESC(tz));
 	return 0;
 }
 
@@ -167,14 +189,15 @@ int meta_source_check(const struct meta_source *s, struct err *e)
 		return rc;
 	if (!s->cidr && !s->host && !s->listener)
 		return err_set(e, -EINVAL, "source '%s': give at least one of cidr, host or "
-			       "listener to match its messages", s->name);
+			       "listener to match its messages", ESC(s->name));
 	if (s->cidr && (rc = check_cidr(s->cidr, e)) < 0)
 		return rc;
 	if (s->host && (rc = check_printable("host", s->host, META_HOST_MAX, e)) < 0)
 		return rc;
-	if (s->listener && !name_chars_valid(s->listener, strlen(s->listener), META_LISTENER_MAX))
+	if (s->listener && !name_valid(s->listener, strlen(s->listener), META_LISTENER_MAX))
 		return err_set(e, -EINVAL, "listener '%s': expected 1-%d of a-z 0-9 _ - (the name "
-			       "of a listener in the configuration)", s->listener, META_LISTENER_MAX);
+			       "of a listener in the configuration)", ESC(s->listener),
+			       META_LISTENER_MAX);
 	if (s->format && (rc = check_format(s->format, e)) < 0)
 		return rc;
 	if (s->tz && (rc = check_zone(s->tz, e)) < 0)
@@ -222,7 +245,7 @@ static int mkdir_p(const char *dir, struct err *e)
 
 	if (len == 0 || len >= sizeof(path))
 		return err_set(e, -EINVAL, "data directory '%s': expected a path of 1-%d bytes",
-			       dir, PATH_MAX - 1);
+			       ESC(dir), PATH_MAX - 1);
 	memcpy(path, dir, len + 1);
 	for (size_t i = 1; i <= len; i++) {
 		if (path[i] != '/' && path[i] != '\0')
@@ -348,7 +371,7 @@ static int tenant_id(struct meta *m, const char *name, int64_t *id, struct err *
 		*id = sqlite3_column_int64(st, 0);
 		break;
 	case SQLITE_DONE:
-		rc = err_set(e, -ENOENT, "no tenant '%s'", name);
+		rc = err_set(e, -ENOENT, "no tenant '%s' in %s", ESC(name), m->path);
 		break;
 	default:
 		rc = db_fail(m, e);
@@ -373,7 +396,7 @@ int meta_tenant_add(struct meta *m, const char *name, struct err *e)
 	case SQLITE_DONE:
 		break;
 	case SQLITE_CONSTRAINT:
-		rc = err_set(e, -EEXIST, "tenant '%s' already exists", name);
+		rc = err_set(e, -EEXIST, "tenant '%s' already exists in %s", ESC(name), m->path);
 		break;
 	default:
 		rc = db_fail(m, e);
@@ -396,14 +419,16 @@ int meta_tenant_remove(struct meta *m, const char *name, struct err *e)
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = db_fail(m, e);
 	else if (sqlite3_changes(m->db) == 0)
-		rc = err_set(e, -ENOENT, "no tenant '%s'", name);
+		rc = err_set(e, -ENOENT, "no tenant '%s' in %s", ESC(name), m->path);
 	sqlite3_finalize(st);
 	return rc;
 }
 
 #define TENANT_SELECT                                                              \
 	"SELECT t.id, t.name, t.created_ns,"                                       \
-	" (SELECT count(*) FROM sources s WHERE s.tenant_id = t.id) FROM tenants t"
+	" (SELECT count(*) FROM sources s WHERE s.tenant_id = t.id),"              \
+	" coalesce(a.received, 0), coalesce(a.last_event_ns, 0)"                   \
+	" FROM tenants t LEFT JOIN tenant_activity a ON a.tenant_id = t.id"
 
 /* Steps st and hands each tenant row to fn; the number of rows in *rows. */
 static int each_tenant(struct meta *m, sqlite3_stmt *st,
@@ -419,10 +444,20 @@ static int each_tenant(struct meta *m, sqlite3_stmt *st,
 			.name = column_text(st, 1),
 			.created_ns = sqlite3_column_int64(st, 2),
 			.n_sources = sqlite3_column_int64(st, 3),
+			.received = sqlite3_column_int64(st, 4),
+			.last_event_ns = sqlite3_column_int64(st, 5),
 		};
+
+		struct err bad = ERR_INIT;
 
 		if (!t.name)
 			return err_set(e, -ENOMEM, "out of memory reading tenants");
+		/* A row written behind koban's back must not reach a file name or a log line. */
+		if (check_tenant_ref(t.name, &bad) < 0) {
+			log_warn("%s: tenant row %lld skipped: %s", m->path, (long long)t.id,
+				 bad.msg);
+			continue;
+		}
 		fn(ctx, &t);
 		(*rows)++;
 	}
@@ -441,7 +476,7 @@ int meta_tenant_get(struct meta *m, const char *name,
 	bind_text(st, 1, name);
 	rc = each_tenant(m, st, fn, ctx, &rows, e);
 	if (rc == 0 && rows == 0)
-		rc = err_set(e, -ENOENT, "no tenant '%s'", name);
+		rc = err_set(e, -ENOENT, "no tenant '%s' in %s", ESC(name), m->path);
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -485,10 +520,12 @@ int meta_source_add(struct meta *m, const struct meta_source *s, struct err *e)
 	switch (sqlite3_step(st)) {
 	case SQLITE_DONE:
 		if (sqlite3_changes(m->db) == 0)
-			rc = err_set(e, -ENOENT, "no tenant '%s'", s->tenant);
+			rc = err_set(e, -ENOENT, "no tenant '%s' in %s", ESC(s->tenant),
+				     m->path);
 		break;
 	case SQLITE_CONSTRAINT:
-		rc = err_set(e, -EEXIST, "source '%s' already exists", s->name);
+		rc = err_set(e, -EEXIST, "source '%s' already exists in %s", ESC(s->name),
+			     m->path);
 		break;
 	default:
 		rc = db_fail(m, e);
@@ -509,7 +546,7 @@ int meta_source_remove(struct meta *m, const char *name, struct err *e)
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = db_fail(m, e);
 	else if (sqlite3_changes(m->db) == 0)
-		rc = err_set(e, -ENOENT, "no source '%s'", name);
+		rc = err_set(e, -ENOENT, "no source '%s' in %s", ESC(name), m->path);
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -547,15 +584,157 @@ int meta_source_list(struct meta *m, const char *tenant,
 			.created_ns = sqlite3_column_int64(st, 8),
 		};
 
+		struct err bad = ERR_INIT;
+
 		if (!s.name || !s.tenant || !s.format) {
 			rc = err_set(e, -ENOMEM, "out of memory reading sources");
 			goto fail;
+		}
+		/* Validated again on load, as every row a writer other than koban may have made. */
+		if (meta_source_check(&s, &bad) < 0) {
+			log_warn("%s: source row %lld skipped: %s", m->path, (long long)s.id,
+				 bad.msg);
+			continue;
 		}
 		fn(ctx, &s);
 	}
 	if (step != SQLITE_DONE)
 		rc = db_fail(m, e);
 fail:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- transactions, activity ---- */
+
+int meta_begin(struct meta *m, struct err *e)
+{
+	return exec(m, "BEGIN IMMEDIATE", e);
+}
+
+int meta_commit(struct meta *m, struct err *e)
+{
+	return exec(m, "COMMIT", e);
+}
+
+void meta_rollback(struct meta *m)
+{
+	sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int meta_activity_add(struct meta *m, const char *tenant, int64_t received, int64_t now_ns,
+		      struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = check_tenant_ref(tenant, e)) < 0 ||
+	    (rc = prepare(m, "INSERT INTO tenant_activity (tenant_id, received, last_event_ns)"
+			     " SELECT id, ?2, ?3 FROM tenants WHERE name = ?1"
+			     " ON CONFLICT (tenant_id) DO UPDATE SET"
+			     " received = received + excluded.received,"
+			     " last_event_ns = max(last_event_ns, excluded.last_event_ns)",
+			     &st, e)) < 0)
+		return rc;
+	bind_text(st, 1, tenant);
+	sqlite3_bind_int64(st, 2, received);
+	sqlite3_bind_int64(st, 3, now_ns);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	else if (sqlite3_changes(m->db) == 0)
+		rc = err_set(e, -ENOENT, "no tenant '%s' in %s", ESC(tenant), m->path);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_sender_add(struct meta *m, const char *address, int64_t count, int64_t last_ns,
+		    struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = check_printable("address", address, IPADDR_STRLEN, e)) < 0 ||
+	    (rc = prepare(m, "INSERT INTO unassigned_senders (address, count, last_ns)"
+			     " VALUES (?1, ?2, ?3) ON CONFLICT (address) DO UPDATE SET"
+			     " count = count + excluded.count,"
+			     " last_ns = max(last_ns, excluded.last_ns)", &st, e)) < 0)
+		return rc;
+	bind_text(st, 1, address);
+	sqlite3_bind_int64(st, 2, count);
+	sqlite3_bind_int64(st, 3, last_ns);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	sqlite3_finalize(st);
+	if (rc == 0)
+		rc = exec(m, "DELETE FROM unassigned_senders WHERE address NOT IN (SELECT address"
+			     " FROM unassigned_senders ORDER BY count DESC LIMIT "
+			     STR(META_SENDERS_KEPT) ")", e);
+	return rc;
+}
+
+int meta_sender_list(struct meta *m, int64_t limit,
+		     void (*fn)(void *ctx, const struct meta_sender *s), void *ctx, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, step;
+
+	if ((rc = prepare(m, "SELECT address, count, last_ns FROM unassigned_senders"
+			     " ORDER BY count DESC, address LIMIT ?1", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, limit);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct meta_sender s = {
+			.address = column_text(st, 0),
+			.count = sqlite3_column_int64(st, 1),
+			.last_ns = sqlite3_column_int64(st, 2),
+		};
+		struct ipaddr ip;
+
+		if (!s.address) {
+			rc = err_set(e, -ENOMEM, "out of memory reading senders");
+			goto fail;
+		}
+		if (ipaddr_parse(&ip, s.address, strlen(s.address)) < 0)
+			continue; /* not written by koban */
+		fn(ctx, &s);
+	}
+	if (step != SQLITE_DONE)
+		rc = db_fail(m, e);
+fail:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_tenant_check(const char *name, struct err *e)
+{
+	return check_tenant_ref(name, e);
+}
+
+int meta_source_update(struct meta *m, const struct meta_source *s, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = meta_source_check(s, e)) < 0)
+		return rc;
+	rc = prepare(m, "UPDATE sources SET tenant_id = (SELECT id FROM tenants WHERE name = ?2),"
+			" cidr = ?3, host = ?4, listener = ?5, format = ?6, tz = ?7"
+			" WHERE name = ?1 AND EXISTS (SELECT 1 FROM tenants WHERE name = ?2)",
+		     &st, e);
+	if (rc < 0)
+		return rc;
+	bind_text(st, 1, s->name);
+	bind_text(st, 2, s->tenant);
+	bind_text(st, 3, s->cidr);
+	bind_text(st, 4, s->host);
+	bind_text(st, 5, s->listener);
+	bind_text(st, 6, s->format ? s->format : "auto");
+	bind_text(st, 7, s->tz);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	else if (sqlite3_changes(m->db) == 0)
+		rc = err_set(e, -ENOENT, "no source '%s' or no tenant '%s' in %s", ESC(s->name),
+			     ESC(s->tenant), m->path);
 	sqlite3_finalize(st);
 	return rc;
 }

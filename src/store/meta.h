@@ -28,6 +28,8 @@ struct meta_tenant {
 	const char *name;
 	int64_t created_ns;
 	int64_t n_sources;
+	int64_t received;       /* messages `serve` routed to it (all runs), 0 before any */
+	int64_t last_event_ns;  /* when the latest was seen (to the flush interval), or 0 */
 };
 
 struct meta_source {
@@ -41,6 +43,19 @@ struct meta_source {
 	const char *tz;       /* NULL or an IANA zone name */
 	int64_t created_ns;
 };
+
+/*
+ * Rows read back from koban.db are validated again (the file may have been written by
+ * something else): a tenant or source row that fails the checks is skipped with a
+ * warning, so a crafted name never reaches a file path, a metric label or a log line.
+ * Names in error messages are escaped with meta_escape().
+ */
+#define META_ESCAPE_MAX 96
+/*
+ * Writes s into out (META_ESCAPE_MAX bytes) with control characters, quotes, backslash and
+ * bytes >= 0x7f as \xNN, cut with "..." when long; returns out.
+ */
+const char *meta_escape(const char *s, char out[META_ESCAPE_MAX]);
 
 int meta_open(struct meta **m, const char *data_dir, struct err *e);
 void meta_close(struct meta *m);
@@ -61,8 +76,38 @@ int meta_source_add(struct meta *m, const struct meta_source *s, struct err *e);
 /* The checks meta_source_add() makes on s alone (not whether the tenant exists). */
 int meta_source_check(const struct meta_source *s, struct err *e);
 int meta_source_remove(struct meta *m, const char *name, struct err *e);
+/* Sets every field of the source named s->name (its tenant included) to those of s. */
+int meta_source_update(struct meta *m, const struct meta_source *s, struct err *e);
+/* Whether name is a valid tenant name, or a built-in one (_unassigned). */
+int meta_tenant_check(const char *name, struct err *e);
 /* tenant NULL: sources of every tenant. Ordered by tenant, then name. */
 int meta_source_list(struct meta *m, const char *tenant,
 		     void (*fn)(void *ctx, const struct meta_source *s), void *ctx, struct err *e);
+
+/*
+ * Transactions: meta_begin() ... meta_commit(), or meta_rollback() after an error, make
+ * several changes one (tenant import, the activity flush). Not nested.
+ */
+int meta_begin(struct meta *m, struct err *e);
+int meta_commit(struct meta *m, struct err *e);
+void meta_rollback(struct meta *m);
+
+/* Adds received messages to tenant's activity, last seen at now_ns; -ENOENT: no tenant. */
+int meta_activity_add(struct meta *m, const char *tenant, int64_t received, int64_t now_ns,
+		      struct err *e);
+
+/* A sender whose messages matched no source (`koban source unassigned`). */
+struct meta_sender {
+	const char *address;
+	int64_t count;
+	int64_t last_ns;
+};
+
+/* Adds count messages from address (the busiest 1,000 addresses are kept). */
+int meta_sender_add(struct meta *m, const char *address, int64_t count, int64_t last_ns,
+		    struct err *e);
+/* The limit busiest senders, busiest first. */
+int meta_sender_list(struct meta *m, int64_t limit,
+		     void (*fn)(void *ctx, const struct meta_sender *s), void *ctx, struct err *e);
 
 #endif

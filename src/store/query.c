@@ -72,7 +72,8 @@ static bool stops_word(char c, enum word_mode mode)
 		return true;
 	if (mode == WORD_NAME)
 		return c == ',' || c == ':' || c == '<' || c == '>' || c == '=';
-	return mode == WORD_TERM && (c == ':' || c == '<' || c == '>' || c == '=');
+	/* `seq=5` is a word (raw logs are full of key=value); `x = 1` is still an error */
+	return mode == WORD_TERM && (c == ':' || c == '<' || c == '>');
 }
 
 /* Reads a word at pos (possibly empty); -ENOMEM only. */
@@ -222,7 +223,12 @@ static int expect_close(struct parser *p, size_t open)
 
 /* ---- values after `field:` ---- */
 
-static int value_or(struct parser *p, const char *field, struct query_node **out);
+/*
+ * The boolean grammar, shared by the filter (field NULL: its operands are terms, fields and
+ * groups) and by a field's value group `field: (a or b)` (its operands are values of field).
+ */
+static int expr_or(struct parser *p, const char *field, struct query_node **out);
+static int filter_primary(struct parser *p, struct query_node **out);
 
 static int match_node(struct parser *p, const char *field, char *value,
 		      enum query_value_kind kind, size_t pos, struct query_node **out)
@@ -249,7 +255,7 @@ static int value_primary(struct parser *p, const char *field, struct query_node 
 	pos = p->pos;
 	if (cur(p) == '(') {
 		p->pos++;
-		if ((rc = enter(p)) || (rc = value_or(p, field, out)))
+		if ((rc = enter(p)) || (rc = expr_or(p, field, out)))
 			return rc;
 		return expect_close(p, pos);
 	}
@@ -274,7 +280,7 @@ static int value_primary(struct parser *p, const char *field, struct query_node 
 	return match_node(p, field, w.text, w.wildcard ? QUERY_WILDCARD : QUERY_WORD, pos, out);
 }
 
-static int value_not(struct parser *p, const char *field, struct query_node **out)
+static int expr_not(struct parser *p, const char *field, struct query_node **out)
 {
 	size_t pos;
 	bool neg;
@@ -285,27 +291,28 @@ static int value_not(struct parser *p, const char *field, struct query_node **ou
 	if ((rc = take_keyword(p, "not", &neg)))
 		return rc;
 	if (!neg)
-		return value_primary(p, field, out);
+		return field ? value_primary(p, field, out) : filter_primary(p, out);
 	if ((rc = enter(p)))
 		return rc;
 	*out = node_new(p, QUERY_NOT, pos);
 	if (!*out)
 		return no_memory(p);
-	rc = value_not(p, field, &(*out)->left);
+	rc = expr_not(p, field, &(*out)->left);
 	p->depth--;
 	return rc;
 }
 
-/* Whether a further operand follows inside a group (not ')' '|' or the end). */
+/* Whether a further operand follows (not ')' '|' or the end). */
 static bool more_operands(struct parser *p)
 {
 	skip_ws(p);
 	return !at_end(p) && cur(p) != ')' && cur(p) != '|';
 }
 
-static int value_and(struct parser *p, const char *field, struct query_node **out)
+/* Operands side by side, with or without `and`, up to an `or`. */
+static int expr_and(struct parser *p, const char *field, struct query_node **out)
 {
-	int rc = value_not(p, field, out);
+	int rc = expr_not(p, field, out);
 	bool kw;
 
 	while (!rc && more_operands(p)) {
@@ -318,16 +325,16 @@ static int value_and(struct parser *p, const char *field, struct query_node **ou
 			p->pos = save;
 			break;
 		}
-		if ((rc = take_keyword(p, "and", &kw)) || (rc = value_not(p, field, &right)))
+		if ((rc = take_keyword(p, "and", &kw)) || (rc = expr_not(p, field, &right)))
 			break;
 		rc = binary(p, QUERY_AND, out, right);
 	}
 	return rc;
 }
 
-static int value_or(struct parser *p, const char *field, struct query_node **out)
+static int expr_or(struct parser *p, const char *field, struct query_node **out)
 {
-	int rc = value_and(p, field, out);
+	int rc = expr_and(p, field, out);
 	bool kw = true;
 
 	while (!rc && kw) {
@@ -335,7 +342,7 @@ static int value_or(struct parser *p, const char *field, struct query_node **out
 
 		if ((rc = take_keyword(p, "or", &kw)) || !kw)
 			break;
-		if (!(rc = value_and(p, field, &right)))
+		if (!(rc = expr_and(p, field, &right)))
 			rc = binary(p, QUERY_OR, out, right);
 	}
 	return rc;
@@ -343,7 +350,6 @@ static int value_or(struct parser *p, const char *field, struct query_node **out
 
 /* ---- the filter ---- */
 
-static int filter_or(struct parser *p, struct query_node **out);
 
 static int range_node(struct parser *p, const char *field, size_t pos, struct query_node **out)
 {
@@ -409,7 +415,7 @@ static int field_expression(struct parser *p, struct word *field, struct query_n
 		snprintf(what, sizeof(what), "a value after '%.64s:'", field->text);
 		return fail_at(p, p->pos, what);
 	}
-	return value_not(p, field->text, out);
+	return expr_not(p, field->text, out);
 }
 
 static int filter_primary(struct parser *p, struct query_node **out)
@@ -423,7 +429,7 @@ static int filter_primary(struct parser *p, struct query_node **out)
 	pos = p->pos;
 	if (cur(p) == '(') {
 		p->pos++;
-		if ((rc = enter(p)) || (rc = filter_or(p, out)))
+		if ((rc = enter(p)) || (rc = expr_or(p, NULL, out)))
 			return rc;
 		return expect_close(p, pos);
 	}
@@ -449,66 +455,6 @@ static int filter_primary(struct parser *p, struct query_node **out)
 		return *out ? 0 : no_memory(p);
 	}
 	return match_node(p, NULL, w.text, w.wildcard ? QUERY_WILDCARD : QUERY_WORD, pos, out);
-}
-
-static int filter_not(struct parser *p, struct query_node **out)
-{
-	size_t pos;
-	bool neg;
-	int rc;
-
-	skip_ws(p);
-	pos = p->pos;
-	if ((rc = take_keyword(p, "not", &neg)))
-		return rc;
-	if (!neg)
-		return filter_primary(p, out);
-	if ((rc = enter(p)))
-		return rc;
-	*out = node_new(p, QUERY_NOT, pos);
-	if (!*out)
-		return no_memory(p);
-	rc = filter_not(p, &(*out)->left);
-	p->depth--;
-	return rc;
-}
-
-static int filter_and(struct parser *p, struct query_node **out)
-{
-	int rc = filter_not(p, out);
-	bool kw;
-
-	while (!rc && more_operands(p)) {
-		struct query_node *right;
-		size_t save = p->pos;
-
-		if ((rc = take_keyword(p, "or", &kw)))
-			break;
-		if (kw) {
-			p->pos = save;
-			break;
-		}
-		if ((rc = take_keyword(p, "and", &kw)) || (rc = filter_not(p, &right)))
-			break;
-		rc = binary(p, QUERY_AND, out, right);
-	}
-	return rc;
-}
-
-static int filter_or(struct parser *p, struct query_node **out)
-{
-	int rc = filter_and(p, out);
-	bool kw = true;
-
-	while (!rc && kw) {
-		struct query_node *right;
-
-		if ((rc = take_keyword(p, "or", &kw)) || !kw)
-			break;
-		if (!(rc = filter_and(p, &right)))
-			rc = binary(p, QUERY_OR, out, right);
-	}
-	return rc;
 }
 
 /* ---- pipes ---- */
@@ -755,7 +701,7 @@ int query_parse(struct query *q, const char *text, size_t len, struct arena *a, 
 		q->filter = node_new(&p, QUERY_ALL, p.pos);
 		if (!q->filter)
 			return no_memory(&p);
-	} else if ((rc = filter_or(&p, &q->filter))) {
+	} else if ((rc = expr_or(&p, NULL, &q->filter))) {
 		return rc;
 	}
 	skip_ws(&p);

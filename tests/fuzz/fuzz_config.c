@@ -2,7 +2,8 @@
  * fuzz_config.c - libFuzzer target for the configuration loader.
  *
  * Loads the input as YAML. When it loads, the result must hold sane values, an override
- * must work on it, and loading it again with the Nth allocation failing (N taken from
+ * must work on it, a reload's diff against the defaults and keeping the defaults'
+ * restart-only keys must leave only live keys changed, and loading it again with the Nth allocation failing (N taken from
  * the input's first byte) must fail cleanly or give the same result.
  */
 #include "core/config.h"
@@ -10,6 +11,7 @@
 #include "core/mem.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,31 @@ static void check_loaded(struct config *c)
 		abort();
 }
 
+static void count_restart(void *ctx, const char *key, bool live, const char *was,
+			  const char *now)
+{
+	if (!live)
+		++*(size_t *)ctx;
+}
+
+/* After keeping the running (default) values of restart-only keys, none differs. */
+static void check_reload(struct config *c)
+{
+	struct err e = ERR_INIT;
+	struct config running;
+	size_t restart = 0;
+
+	if (config_defaults(&running, &e) < 0)
+		abort();
+	(void)config_diff(&running, c, NULL, NULL);
+	if (config_keep_restart_keys(c, &running, &e) < 0)
+		abort();
+	(void)config_diff(&running, c, count_restart, &restart);
+	if (restart)
+		abort();
+	config_release(&running);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -44,6 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	check_loaded(&c);
+	check_reload(&c);
 	config_release(&c);
 
 	if (size > 0) {

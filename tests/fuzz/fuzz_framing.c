@@ -3,11 +3,14 @@
  * the chunk sizes; the rest is the stream. Invariants: no crash, every message is at most
  * max bytes and lies inside the chunk or the framer's own buffer, the input cursor only
  * moves forward within the chunk, and a refused allocation is reported, not crashed on.
+ * With a memory budget (bit 0x40 of the fourth byte) the buffer never passes it, and
+ * the budget accounts exactly the framer's buffer.
  */
 #include "ingest/framing.h"
 #include "core/mem.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -32,6 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	struct framer_budget budget = { .max = 0 };
 	struct framer f;
 	struct frame fr;
 	size_t max, off = 0;
@@ -47,6 +51,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data += 4;
 	size -= 4;
 	framer_init(&f, max);
+	if (data[-1] & 0x40) {
+		budget.max = data[-1] & 0x3f;
+		framer_set_budget(&f, &budget);
+	}
 	while (off < size && rc >= 0) {
 		const char *chunk = (const char *)data + off;
 		size_t k = 1 + (seed = seed * 1103515245u + 12345u) % 97;
@@ -62,12 +70,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (rc == 0 && left != 0)
 			abort();
-		if (rc < 0 && rc != -EPROTO && rc != -ENOMEM)
+		if (rc < 0 && rc != -EPROTO && rc != -ENOMEM && rc != -ENOBUFS)
+			abort();
+		if (f.budget && (atomic_load(&budget.used) != f.part_cap ||
+				 f.part_cap > budget.max))
 			abort();
 	}
 	if (rc >= 0 && framer_finish(&f, &fr) > 0)
 		check_frame(&f, &fr, "", 0);
 	framer_release(&f);
+	if (atomic_load(&budget.used) != 0)
+		abort();
 	mem_fail_after(-1);
 	return 0;
 }

@@ -37,8 +37,12 @@ class Instance:
         args = [KOBAN, "serve"]
         if config:
             args += ["-c", config]
-        args += ["--syslog-udp", "127.0.0.1:0", "--syslog-tcp", "127.0.0.1:0",
-                 "--admin", "127.0.0.1:0"] + list(extra)
+        extra = list(extra)
+        # a flag given in extra replaces the default (koban refuses a repeated flag)
+        for flag in ("--syslog-udp", "--syslog-tcp", "--admin"):
+            if flag not in extra:
+                args += [flag, "127.0.0.1:0"]
+        args += extra
         self.err = open(os.path.join(workdir, "koban.log"), "w")
         self.proc = subprocess.Popen(args, cwd=workdir, stdout=subprocess.PIPE,
                                      stderr=self.err, text=True)

@@ -84,7 +84,8 @@ def test_parse_prints_ecs_json():
     d = tempdir()
     try:
         sample = os.path.join(DATA, "demo", "sample.log")
-        env_now = dict(os.environ, KOBAN_PARSE_NOW="2026-11-25T12:00:00Z")
+        # RFC 3164 stamps are read in the machine's zone: make it Tokyo's
+        env_now = dict(os.environ, KOBAN_PARSE_NOW="2026-11-25T12:00:00Z", TZ="Asia/Tokyo")
         import subprocess
         from kobanlib import KOBAN
         p = subprocess.run([KOBAN, "parse", sample], cwd=d, capture_output=True, text=True,
@@ -107,7 +108,9 @@ def test_parse_prints_ecs_json():
         p = subprocess.run([KOBAN, "parse", "--format", "rfc5424", "-"], cwd=d, input="garbage\n",
                            capture_output=True, text=True, timeout=60)
         assert p.returncode == 1 and "1" in p.stderr, p.stderr
-        assert json.loads(p.stdout)["event"]["original"] == "garbage"
+        garbage = json.loads(p.stdout)
+        assert garbage["event"]["original"] == "garbage"
+        assert garbage["event"]["kind"] == "pipeline_error" and garbage["error"]["message"]
     finally:
         shutil.rmtree(d)
 

@@ -97,7 +97,7 @@ def test_200k_tcp_tls_udp():
                 tenant, parsed, dropped, got)
         assert k.stop() == 0
         alpha = spool_lines(d, "alpha")
-        assert all(e["tenant"]["id"] == "alpha" for e in alpha)
+        assert all(e["organization"]["id"] == "alpha" for e in alpha)
         # Complete and without duplicates (batches of one tenant may be written by
         # different workers, so the spool keeps order within a batch only).
         assert sorted(seqs(alpha, "a-lf")) == list(range(50000)), "alpha tcp stream incomplete"

@@ -3,6 +3,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/ipaddr.h"
 #include "core/fairq.h"
 #include "core/msg.h"
 #include "core/metrics.h"
@@ -122,7 +123,7 @@ static int http(const char *address, const char *request, struct reply *r)
 	buf_init(&r->text, 1 << 22);
 	r->status = 0;
 	r->body = "";
-	if (config_parse_address(address, &ss, &sslen, NULL) < 0)
+	if (ipaddr_parse_endpoint(address, &ss, &sslen, NULL) < 0)
 		return -1;
 	fd = socket(ss.ss_family, SOCK_STREAM, 0);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));

@@ -3,8 +3,10 @@
  * its file:line, addresses, overrides and allocation failures.
  *
  * tests/data/config/good/ holds files that must load; tests/data/config/bad/ holds files
- * whose first line is "# error: MESSAGE", the start of the message the load must give
- * (FILE stands for the file's path).
+ * whose first line is "# error: MESSAGE", the start of the message the load, or else
+ * the dry run (config_check), must give first, or "# warning: MESSAGE" for a file that
+ * loads and checks without errors but must give that warning first (FILE stands for the
+ * file's path). For limits.tenants, only "demo" and "_unassigned" exist.
  */
 #include "core/config.h"
 #include "core/err.h"
@@ -13,11 +15,14 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static int str_eq(const char *a, const char *b)
 {
@@ -25,7 +30,7 @@ static int str_eq(const char *a, const char *b)
 }
 
 /* Compares every field; reports the first difference by name. */
-static const char *config_diff(const struct config *a, const struct config *b)
+static const char *fields_differ(const struct config *a, const struct config *b)
 {
 	if (!str_eq(a->data_dir, b->data_dir))
 		return "data_dir";
@@ -90,7 +95,7 @@ static void test_defaults(void)
 	CHECK(c.path == NULL);
 	CHECK_STR(c.data_dir, "./var");
 	CHECK_INT(c.log_level, LOG_LEVEL_INFO);
-	CHECK_STR(c.timezone, "Asia/Tokyo");
+	CHECK_STR(c.timezone, "local");
 	CHECK_INT(c.workers, 0);
 	CHECK_STR(c.admin_address, "127.0.0.1:8514");
 	CHECK_INT(c.n_listeners, 2);
@@ -126,7 +131,7 @@ static void test_example_is_defaults(void)
 				  &e), 0);
 	CHECK_STR(e.msg, "");
 	CHECK_INT(config_defaults(&def, &e), 0);
-	diff = config_diff(&ex, &def);
+	diff = fields_differ(&ex, &def);
 	CHECK_STR(diff ? diff : "same", "same");
 	config_release(&ex);
 	config_release(&def);
@@ -225,30 +230,69 @@ static void test_good_files(void)
 	CHECK(n >= 5);
 }
 
-/* Checks one bad file against its "# error: " first line. */
+struct problems {
+	int errors, warnings;
+	char first_error[1024], first_warning[1024];
+};
+
+static void collect(void *ctx, enum config_severity sev, const char *msg)
+{
+	struct problems *p = ctx;
+	int *n = sev == CONFIG_ERROR ? &p->errors : &p->warnings;
+	char *first = sev == CONFIG_ERROR ? p->first_error : p->first_warning;
+
+	if ((*n)++ == 0)
+		snprintf(first, sizeof(p->first_error), "%s", msg);
+}
+
+static bool demo_exists(void *ctx, const char *name)
+{
+	return !strcmp(name, "demo") || !strcmp(name, "_unassigned");
+}
+
+/* Checks one bad file against its "# error: " or "# warning: " first line. */
 static void check_bad_file(const char *path)
 {
+	struct problems p = { 0, 0, "", "" };
 	struct err e = ERR_INIT;
 	struct config c;
 	char want[2048], *text, *nl, *mark;
-	size_t len;
+	size_t len, skip;
+	bool warning;
+	int rc;
 
 	text = t_read_file(path, &len);
-	if (!t_check(text && !strncmp(text, "# error: ", 9), __FILE__, __LINE__,
-		     "%s has no '# error: ' first line", path)) {
+	warning = text && !strncmp(text, "# warning: ", 11);
+	if (!t_check(text && (warning || !strncmp(text, "# error: ", 9)), __FILE__, __LINE__,
+		     "%s has no '# error: ' or '# warning: ' first line", path)) {
 		free(text);
 		return;
 	}
+	skip = warning ? 11 : 9;
 	nl = strchr(text, '\n');
 	*nl = '\0';
 	mark = strstr(text, "FILE");
-	snprintf(want, sizeof(want), "%.*s%s%s", (int)(mark - text - 9), text + 9, path,
+	snprintf(want, sizeof(want), "%.*s%s%s", (int)(mark - text - skip), text + skip, path,
 		 mark + 4);
 	free(text);
-	CHECK_INT(config_load(&c, path, &e), -EINVAL);
-	t_check(!strncmp(e.msg, want, strlen(want)), __FILE__, __LINE__,
-		"%s:\n   want: %s\n    got: %s", path, want, e.msg);
-	CHECK(c.data_dir == NULL && c.limits == NULL && c.n_listeners == 0);
+	rc = config_load(&c, path, &e);
+	if (rc < 0) {
+		CHECK_INT(rc, -EINVAL);
+		t_check(!warning && !strncmp(e.msg, want, strlen(want)), __FILE__, __LINE__,
+			"%s:\n   want: %s\n    got: %s", path, want, e.msg);
+		CHECK(c.data_dir == NULL && c.limits == NULL && c.n_listeners == 0);
+		return;
+	}
+	CHECK_INT(config_check(&c, collect, &p), p.errors);
+	config_check_tenants(&c, demo_exists, NULL, collect, &p);
+	config_release(&c);
+	if (warning)
+		t_check(!p.errors && !strncmp(p.first_warning, want, strlen(want)), __FILE__,
+			__LINE__, "%s:\n   want warning: %s\n    got: %s%s", path, want,
+			p.errors ? p.first_error : "", p.first_warning);
+	else
+		t_check(!strncmp(p.first_error, want, strlen(want)), __FILE__, __LINE__,
+			"%s:\n   want: %s\n    got: %s", path, want, p.first_error);
 }
 
 static void test_bad_files(void)
@@ -278,7 +322,7 @@ static void test_errors_inline(void)
 	expect_error("workers: 1\nworkers: 2\n", "t.yaml:2: duplicate key 'workers' in 'top level'");
 	expect_error("\n\n\nsyslg: {}\n",
 		     "t.yaml:4: unknown key 'syslg' in 'top level' (expected one of: data_dir, "
-		     "log_level, timezone, workers, admin, syslog, queues, limits, output)");
+		     "log_level, timezone, clock_skew_max, workers, admin, syslog, queues, limits, output)");
 	expect_error("queues:\n  quantum: 0\n",
 		     "t.yaml:2: queues.quantum: expected an integer from 1 to 65536, got '0'");
 	expect_error("queues:\n  capacity: 99999999999999999999\n",
@@ -352,62 +396,30 @@ static void test_file_errors(void)
 	CHECK(!strncmp(e.msg, "/nonexistent/koban.yaml: cannot open: ", 38));
 	snprintf(path, sizeof(path), "%s/config", t_data_dir());
 	CHECK_INT(config_load(&c, path, &e), -EINVAL);
-	CHECK(strstr(e.msg, "not a regular file") != NULL);
+	CHECK(strstr(e.msg, "not a regular file (a directory)") != NULL);
 	CHECK(c.data_dir == NULL);
+	CHECK_INT(config_load(&c, "/dev/null", &e), -EINVAL);
+	CHECK_STR(e.msg, "/dev/null: not a regular file (a device); the configuration must be "
+		  "a plain file");
 }
 
-static void test_parse_address(void)
+/* A FIFO without a writer is refused at once; opening it must not block. */
+static void test_fifo_refused(void)
 {
-	struct sockaddr_storage ss;
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
 	struct err e = ERR_INIT;
-	unsigned len = 0;
+	struct config c;
+	char path[512];
 
-	CHECK_INT(config_parse_address("127.0.0.1:5514", &ss, &len, &e), 0);
-	CHECK_INT(ss.ss_family, AF_INET);
-	CHECK_INT(len, sizeof(struct sockaddr_in));
-	CHECK_INT(ntohs(sin->sin_port), 5514);
-	CHECK_INT(ntohl(sin->sin_addr.s_addr), 0x7f000001);
-	CHECK_INT(config_parse_address("localhost:0", &ss, &len, &e), 0);
-	CHECK_INT(ntohl(sin->sin_addr.s_addr), 0x7f000001);
-	CHECK_INT(ntohs(sin->sin_port), 0);
-	CHECK_INT(config_parse_address("0.0.0.0:65535", &ss, &len, &e), 0);
-	CHECK_INT(ntohs(sin->sin_port), 65535);
-	CHECK_INT(config_parse_address("[::1]:514", &ss, &len, &e), 0);
-	CHECK_INT(ss.ss_family, AF_INET6);
-	CHECK_INT(len, sizeof(struct sockaddr_in6));
-	CHECK_INT(ntohs(sin6->sin6_port), 514);
-	CHECK(IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr));
-	CHECK_INT(config_parse_address("[::]:6514", &ss, &len, &e), 0);
-	CHECK(IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr));
-	CHECK_INT(config_parse_address("[::ffff:10.0.0.1]:1", &ss, &len, &e), 0);
-
-	CHECK_INT(config_parse_address("", &ss, &len, &e), -EINVAL);
-	CHECK(!strncmp(e.msg, "empty address", 13));
-	CHECK_INT(config_parse_address("127.0.0.1", &ss, &len, &e), -EINVAL);
-	CHECK_STR(e.msg, "address '127.0.0.1' has no port (expected HOST:PORT with HOST an IPv4 "
-		  "address or localhost, or [IPV6]:PORT)");
-	CHECK_INT(config_parse_address("127.0.0.1:", &ss, &len, &e), -EINVAL);
-	CHECK_STR(e.msg, "address '127.0.0.1:': port must be a number from 0 to 65535");
-	CHECK_INT(config_parse_address("127.0.0.1:-1", &ss, &len, &e), -EINVAL);
-	CHECK_INT(config_parse_address("127.0.0.1:+80", &ss, &len, &e), -EINVAL);
-	CHECK_INT(config_parse_address("127.0.0.1:100000", &ss, &len, &e), -EINVAL);
-	CHECK_INT(config_parse_address(":514", &ss, &len, &e), -EINVAL);
-	CHECK(strstr(e.msg, "missing or overlong host") != NULL);
-	CHECK_INT(config_parse_address("256.0.0.1:514", &ss, &len, &e), -EINVAL);
-	CHECK_STR(e.msg, "address '256.0.0.1:514': '256.0.0.1' is not an IPv4 address (host names "
-		  "other than localhost are not resolved)");
-	CHECK_INT(config_parse_address("10.1:514", &ss, &len, &e), -EINVAL);
-	CHECK_INT(config_parse_address("::1:514", &ss, &len, &e), -EINVAL);
-	CHECK_STR(e.msg, "address '::1:514': an IPv6 address needs brackets, as in [::1]:514");
-	CHECK_INT(config_parse_address("[::1:514", &ss, &len, &e), -EINVAL);
-	CHECK_STR(e.msg, "address '[::1:514': expected [IPV6]:PORT");
-	CHECK_INT(config_parse_address("[]:514", &ss, &len, &e), -EINVAL);
-	CHECK_INT(config_parse_address("[::g]:514", &ss, &len, &e), -EINVAL);
-	CHECK_STR(e.msg, "address '[::g]:514': '::g' is not an IPv6 address");
-	CHECK_INT(config_parse_address("[127.0.0.1]:514", &ss, &len, &e), -EINVAL);
-	CHECK_INT(config_parse_address("[::1]514", &ss, &len, &e), -EINVAL);
+	snprintf(path, sizeof(path), "%s/config.fifo", t_tmp_dir());
+	unlink(path);
+	if (mkfifo(path, 0600) < 0) {
+		t_skip("cannot create a FIFO");
+		return;
+	}
+	CHECK_INT(config_load(&c, path, &e), -EINVAL);
+	CHECK(strstr(e.msg, "not a regular file (a FIFO)") != NULL);
+	CHECK(c.data_dir == NULL);
+	unlink(path);
 }
 
 static void test_set_listener(void)
@@ -459,25 +471,115 @@ static void test_set_listener(void)
 	config_release(&c);
 }
 
-static void test_keep_listeners_on_reload(void)
+struct changes {
+	char text[2048];
+	size_t used;
+};
+
+static void note_change(void *ctx, const char *key, bool live, const char *was, const char *now)
 {
+	struct changes *ch = ctx;
+
+	ch->used += (size_t)snprintf(ch->text + ch->used, sizeof(ch->text) - ch->used,
+				     "%s %s: %s -> %s\n", live ? "live" : "restart", key, was, now);
+}
+
+/* A reload names each changed key, live or not, and keeps the running restart-only values. */
+static void test_reload_diff_and_keep(void)
+{
+	struct changes ch = { "", 0 };
 	struct err e = ERR_INIT;
 	struct config running, fresh;
 
 	CHECK_INT(load_str(&running,
-			   "syslog:\n  listeners:\n"
+			   "workers: 2\nlog_level: info\ntimezone: Asia/Tokyo\n"
+			   "syslog:\n  tcp_idle_timeout: 10\n  listeners:\n"
 			   "    - {name: a, protocol: udp, listen: 127.0.0.1:1}\n"
-			   "    - {name: b, protocol: tcp, listen: 127.0.0.1:2}\n", &e), 0);
+			   "    - {name: b, protocol: tcp, listen: 127.0.0.1:2}\n"
+			   "limits:\n  default_eps: 5\n  tenants: {demo: {eps: 1}}\n", &e), 0);
 	CHECK_INT(load_str(&fresh,
-			   "syslog:\n  listeners:\n"
-			   "    - {name: b, protocol: tcp, listen: 127.0.0.1:2}\n", &e), 0);
-	CHECK_INT(config_keep_listeners(&fresh, &running, &e), 1);
+			   "workers: 4\nlog_level: debug\ntimezone: UTC\n"
+			   "syslog:\n  tcp_idle_timeout: 10\n  listeners:\n"
+			   "    - {name: b, protocol: tcp, listen: 127.0.0.1:2}\n"
+			   "queues: {max_bytes: 1000000}\noutput: {spool: false}\n"
+			   "limits:\n  default_eps: 7\n  tenants: {demo: {eps: 2}}\n", &e), 0);
+	CHECK_INT(config_diff(&running, &fresh, note_change, &ch), 8);
+	CHECK_STR(ch.text,
+		  "live log_level: info -> debug\n"
+		  "live timezone: Asia/Tokyo -> UTC\n"
+		  "restart workers: 2 -> 4\n"
+		  "restart syslog.listeners: a udp 127.0.0.1:1, b tcp 127.0.0.1:2 -> "
+		  "b tcp 127.0.0.1:2\n"
+		  "restart queues.max_bytes: 67108864 -> 1000000\n"
+		  "live limits.default_eps: 5 -> 7\n"
+		  "live limits.tenants: demo: 1 -> demo: 2\n"
+		  "restart output.spool: true -> false\n");
+	CHECK_INT(config_keep_restart_keys(&fresh, &running, &e), 0);
+	CHECK_INT(fresh.workers, 2);
 	CHECK_INT(fresh.n_listeners, 2);
 	CHECK_STR(fresh.listeners[0].name, "a");
 	CHECK_STR(fresh.listeners[1].address, "127.0.0.1:2");
-	CHECK_INT(config_keep_listeners(&fresh, &running, &e), 0);
+	CHECK_INT(fresh.queue_max_bytes, 64 << 20);
+	CHECK_INT(fresh.spool, 1);
+	CHECK_INT(fresh.log_level, LOG_LEVEL_DEBUG);
+	CHECK_STR(fresh.timezone, "UTC");
+	CHECK_INT(fresh.default_eps, 7);
+	CHECK_INT(config_tenant_eps(&fresh, "demo"), 2);
+	/* what remains differs only in live keys */
+	ch.used = 0;
+	ch.text[0] = '\0';
+	CHECK_INT(config_diff(&running, &fresh, note_change, &ch), 4);
+	CHECK(strstr(ch.text, "restart") == NULL);
+	CHECK_INT(config_diff(&fresh, &fresh, NULL, NULL), 0);
 	config_release(&fresh);
 	config_release(&running);
+}
+
+/* Keeping the running values may run out of memory; next stays valid to release. */
+static void test_keep_alloc_failures(void)
+{
+	struct err e = ERR_INIT;
+	struct config running, fresh;
+	int rc = -ENOMEM;
+
+	CHECK_INT(load_str(&running, "data_dir: /srv/a\n", &e), 0);
+	for (long n = 0; rc == -ENOMEM && n < 100; n++) {
+		CHECK_INT(load_str(&fresh, "data_dir: /srv/b\n", &e), 0);
+		mem_fail_after(n);
+		rc = config_keep_restart_keys(&fresh, &running, &e);
+		mem_fail_after(-1);
+		if (rc == 0)
+			CHECK_STR(fresh.data_dir, "/srv/a");
+		config_release(&fresh);
+	}
+	CHECK_INT(rc, 0);
+	config_release(&running);
+}
+
+/* The dry run passes the defaults and the example (data_dir ./var is creatable here). */
+static void test_check_defaults(void)
+{
+	struct problems p = { 0, 0, "", "" };
+	struct err e = ERR_INIT;
+	struct config c;
+
+	CHECK_INT(config_load(&c, NULL, &e), 0);
+	CHECK_INT(config_check(&c, collect, &p), 0);
+	CHECK_STR(p.first_error, "");
+	CHECK_STR(p.first_warning, "");
+	config_release(&c);
+	/* port 0 never clashes; an override has no line */
+	CHECK_INT(config_load(&c, NULL, &e), 0);
+	CHECK_INT(config_set_listener(&c, LISTENER_TCP, "127.0.0.1:0", &e), 0);
+	CHECK_INT(config_set_admin(&c, "127.0.0.1:0", &e), 0);
+	CHECK_INT(config_check(&c, collect, &p), 0);
+	CHECK_INT(config_set_admin(&c, "[::]:8514", &e), 0);
+	CHECK_INT(config_check(&c, collect, &p), 0);
+	CHECK_STR(p.first_warning, "built-in configuration: admin.listen: [::]:8514 is not a "
+		  "loopback address, and the admin listener has no authentication: anyone who "
+		  "can reach it reads /metrics (tenant names, counters); keep it on 127.0.0.1 or "
+		  "[::1]");
+	config_release(&c);
 }
 
 static void test_listener_limit(void)
@@ -550,6 +652,34 @@ static void test_alloc_failures(void)
 	CHECK_INT(rc, 0);
 }
 
+/* The connection limits against hostile senders (ingest): defaults, values, ranges. */
+static void test_stream_limit_keys(void)
+{
+	struct err e = ERR_INIT;
+	struct config c;
+
+	CHECK_INT(config_defaults(&c, &e), 0);
+	CHECK_INT(c.tcp_max_per_address, 64);
+	CHECK_INT(c.tcp_max_per_listener, 0);
+	CHECK_INT(c.tcp_frame_timeout, 30);
+	CHECK_INT(c.tcp_frame_memory, 256u << 20);
+	config_release(&c);
+	CHECK_INT(load_str(&c, "syslog:\n  tcp_max_per_address: 0\n"
+			   "  tcp_max_per_listener: 100\n  tcp_frame_timeout: 0\n"
+			   "  tcp_frame_memory: 1048576\n", &e), 0);
+	CHECK_INT(c.tcp_max_per_address, 0);
+	CHECK_INT(c.tcp_max_per_listener, 100);
+	CHECK_INT(c.tcp_frame_timeout, 0);
+	CHECK_INT(c.tcp_frame_memory, 1048576);
+	config_release(&c);
+	expect_error("syslog:\n  tcp_frame_memory: 1000\n",
+		     "t.yaml:2: syslog.tcp_frame_memory: expected an integer from 1048576 to "
+		     "1099511627776, got '1000'");
+	expect_error("syslog:\n  tcp_frame_timeout: 86401\n",
+		     "t.yaml:2: syslog.tcp_frame_timeout: expected an integer from 0 to 86400, "
+		     "got '86401'");
+}
+
 int main(void)
 {
 	T_RUN(test_defaults);
@@ -562,11 +692,14 @@ int main(void)
 	T_RUN(test_error_sanitizes_text);
 	T_RUN(test_syntax_error_has_line_and_column);
 	T_RUN(test_file_errors);
-	T_RUN(test_parse_address);
+	T_RUN(test_fifo_refused);
 	T_RUN(test_set_listener);
-	T_RUN(test_keep_listeners_on_reload);
+	T_RUN(test_reload_diff_and_keep);
+	T_RUN(test_keep_alloc_failures);
+	T_RUN(test_check_defaults);
 	T_RUN(test_listener_limit);
 	T_RUN(test_proto_names);
 	T_RUN(test_alloc_failures);
+	T_RUN(test_stream_limit_keys);
 	return t_done();
 }

@@ -1,7 +1,9 @@
 /* Unit tests of the fair queue: bounds, EPS buckets, DRR fairness, close and drain. */
 #include "core/fairq.h"
 #include "core/err.h"
+#include "core/buf.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/mem.h"
 #include "core/msg.h"
 #include "t.h"
@@ -567,11 +569,187 @@ static void test_flood_does_not_delay_others(void)
 	fairq_free(f.q);
 }
 
+/* What the router and a worker do: route n messages into slot, then pop and count them. */
+static void route_n(struct fairq *q, unsigned slot, size_t n)
+{
+	int why;
+
+	atomic_fetch_add(&fairq_stats(q, slot)->routed, n);
+	CHECK_INT(push_n(q, slot, n, 10, &why), n);
+}
+
+static size_t work_all(struct fairq *q)
+{
+	struct msg *out[64];
+	size_t n, total = 0;
+
+	while ((n = fairq_pop(q, out, 64, 0)) > 0) {
+		unsigned slot = out[0]->tenant;
+
+		for (size_t i = 0; i < n; i++)
+			msg_free(out[i]);
+		atomic_fetch_add(&fairq_stats(q, slot)->parsed, n);
+		total += n;
+	}
+	return total;
+}
+
+static void test_retired_slot_freed_only_when_quiet(void)
+{
+	struct fairq *q = new_queue(16, 4096, 4);
+	int a = fairq_slot(q, "a", 1), b = fairq_slot(q, "b", 1), c;
+	unsigned gen;
+
+	route_n(q, (unsigned)a, 3);
+	fairq_slot_retire(q, (unsigned)a);
+	CHECK(!fairq_slot_in_use(q, (unsigned)a));
+	CHECK(fairq_slot_in_use(q, (unsigned)b));
+	/* Queued messages keep it. */
+	CHECK_INT(fairq_reclaim(q), 0);
+	CHECK_STR(fairq_slot_name(q, (unsigned)a), "a");
+	/* Popped but not yet counted by the worker: still kept. */
+	{
+		struct msg *out[8];
+		size_t n = fairq_pop(q, out, 8, 0);
+
+		CHECK_INT(n, 3);
+		CHECK_INT(fairq_reclaim(q), 0);
+		for (size_t i = 0; i < n; i++)
+			msg_free(out[i]);
+		atomic_fetch_add(&fairq_stats(q, (unsigned)a)->parse_failed, 1);
+		CHECK_INT(fairq_reclaim(q), 0);
+		atomic_fetch_add(&fairq_stats(q, (unsigned)a)->parsed, 2);
+	}
+	/* A tenant added back before its slot is freed keeps it, counters and all. */
+	CHECK_INT(fairq_slot(q, "a", 1), a);
+	CHECK(fairq_slot_in_use(q, (unsigned)a));
+	CHECK_INT(fairq_reclaim(q), 0);
+	CHECK_INT(atomic_load(&fairq_stats(q, (unsigned)a)->parsed), 2);
+	fairq_slot_retire(q, (unsigned)a);
+	gen = fairq_slot_gen(q, (unsigned)a);
+	CHECK_INT(fairq_reclaim(q), 1);
+	CHECK(!fairq_slot_in_use(q, (unsigned)a));
+	/* The next new tenant gets the freed slot, with a new generation and zero counters. */
+	c = fairq_slot(q, "c", 1);
+	CHECK_INT(c, a);
+	CHECK_STR(fairq_slot_name(q, (unsigned)c), "c");
+	CHECK(fairq_slot_gen(q, (unsigned)c) != gen);
+	CHECK_INT(atomic_load(&fairq_stats(q, (unsigned)c)->parsed), 0);
+	CHECK_INT(fairq_slot_count(q), 2);
+	/* The old name is gone from the index: "a" is a new tenant now. */
+	CHECK_INT(fairq_slot(q, "a", 1), 2);
+	CHECK_INT(fairq_slot(q, "b", 1), b);
+	CHECK_INT(fairq_slot(q, "x123456789x123456789x123456789x123456789x123456789x1234567890"
+			      "1234", 64), -EINVAL);
+	fairq_free(q);
+}
+
+/* A removed tenant leaves /metrics at once (its slot may still hold messages). */
+static void test_removed_tenant_leaves_metrics(void)
+{
+	struct fairq *q = new_queue(16, 4096, 4);
+	struct buf out = BUF_INIT(1 << 20);
+	int a = fairq_slot(q, "gone-soon", 9);
+
+	fairq_slot(q, "stays", 5);
+	CHECK_INT(fairq_metrics_register(q), 0);
+	CHECK_INT(metrics_render(&out), 0);
+	CHECK(out.len && memmem(out.p, out.len, "tenant=\"gone-soon\"", 18));
+	fairq_slot_retire(q, (unsigned)a);
+	buf_reset(&out);
+	CHECK_INT(metrics_render(&out), 0);
+	CHECK(!memmem(out.p, out.len, "gone-soon", 9));
+	CHECK(memmem(out.p, out.len, "tenant=\"stays\"", 14));
+	buf_release(&out);
+	fairq_free(q);
+}
+
+/* 5,000 tenants come and go through "reloads" with messages in flight: no slot leaks. */
+static void test_tenant_churn(void)
+{
+	struct fairq *q = new_queue(16, 4096, 4);
+	int live[4] = { -1, -1, -1, -1 };
+	char name[32];
+	size_t routed = 0, worked = 0;
+
+	for (int t = 0; t < 5000; t++) {
+		int slot;
+
+		fairq_reclaim(q); /* start of a reload */
+		snprintf(name, sizeof(name), "tenant-%d", t);
+		slot = fairq_slot(q, name, strlen(name));
+		if (slot < 0) {
+			CHECK_INT(slot, 0);
+			break;
+		}
+		route_n(q, (unsigned)slot, 2);
+		routed += 2;
+		/* the oldest of four live tenants is removed, its messages still queued */
+		if (live[t % 4] >= 0)
+			fairq_slot_retire(q, (unsigned)live[t % 4]);
+		live[t % 4] = slot;
+		if (t % 3 == 0)
+			worked += work_all(q);
+	}
+	worked += work_all(q);
+	CHECK_INT(worked, routed);
+	CHECK(fairq_slot_count(q) <= 16);
+	fairq_reclaim(q);
+	for (unsigned i = 0, in_use = 0; i < fairq_slot_count(q); i++) {
+		in_use += fairq_slot_in_use(q, i);
+		if (i + 1 == fairq_slot_count(q))
+			CHECK_INT(in_use, 4);
+	}
+	fairq_free(q);
+}
+
+/*
+ * A slot whose output is blocked is left queued (its worker retries) while the others are
+ * served; a full blocked slot refuses with FAIRQ_OUTPUT_BLOCKED; after the close, or once
+ * unblocked, it is popped again.
+ */
+static void test_output_blocked_slot(void)
+{
+	struct fairq *q = new_queue(4, 1 << 20, 64);
+	int a = fairq_slot(q, "a", 1), b = fairq_slot(q, "b", 1), why;
+	struct msg *out[16];
+	size_t n;
+
+	CHECK_INT(push_n(q, (unsigned)a, 3, 10, &why), 3);
+	CHECK_INT(push_n(q, (unsigned)b, 2, 10, &why), 2);
+	fairq_set_output_blocked(q, (unsigned)a, true);
+	CHECK(fairq_output_blocked(q, (unsigned)a));
+	CHECK_INT(push_n(q, (unsigned)a, 2, 10, &why), 1);
+	CHECK_INT(why, FAIRQ_OUTPUT_BLOCKED);
+	CHECK_INT(push_n(q, (unsigned)b, 3, 10, &why), 2);
+	CHECK_INT(why, FAIRQ_FULL);
+	n = fairq_pop(q, out, 16, 0);
+	CHECK_INT(n, 4);
+	for (size_t i = 0; i < n; i++) {
+		CHECK_INT(out[i]->tenant, b);
+		msg_free(out[i]);
+	}
+	CHECK_INT(fairq_pop(q, out, 16, 10), 0); /* only a's, blocked: a timeout */
+	CHECK_INT(fairq_depth(q, (unsigned)a), 4);
+	fairq_set_output_blocked(q, (unsigned)a, false);
+	CHECK_INT(fairq_pop(q, out, 2, 0), 2);
+	msg_free(out[0]);
+	msg_free(out[1]);
+	fairq_set_output_blocked(q, (unsigned)a, true);
+	CHECK_INT(fairq_pop(q, out, 16, 0), 0);
+	fairq_close(q);
+	CHECK_INT(drain(q), 2); /* closed: drained even while blocked */
+	fairq_free(q);
+}
+
 int main(void)
 {
 	T_RUN(test_config_checked);
 	T_RUN(test_slots);
 	T_RUN(test_slot_names_are_counted);
+	T_RUN(test_retired_slot_freed_only_when_quiet);
+	T_RUN(test_tenant_churn);
+	T_RUN(test_removed_tenant_leaves_metrics);
 	T_RUN(test_capacity_full);
 	T_RUN(test_max_bytes);
 	T_RUN(test_eps_limit);
@@ -582,5 +760,6 @@ int main(void)
 	T_RUN(test_close_drain);
 	T_RUN(test_out_of_memory);
 	T_RUN(test_flood_does_not_delay_others);
+	T_RUN(test_output_blocked_slot);
 	return t_done();
 }

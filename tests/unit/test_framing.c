@@ -3,6 +3,7 @@
 #include "t.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -191,6 +192,75 @@ static void test_big_truncation_across_chunks(void)
 	}
 }
 
+/* Feeds one chunk and returns framer_next's last result (messages are discarded). */
+static int feed_chunk(struct framer *f, const char *s, size_t n)
+{
+	struct frame fr;
+	int rc;
+
+	while ((rc = framer_next(f, &s, &n, &fr)) > 0)
+		continue;
+	return rc;
+}
+
+static void test_mid_message_and_in_frame(void)
+{
+	struct framer f;
+	struct frame fr;
+
+	framer_init(&f, 10);
+	CHECK(!framer_mid_message(&f) && !framer_in_frame(&f));
+	CHECK_INT(feed_chunk(&f, "<13>a\n<13", 9), 0);
+	CHECK(framer_mid_message(&f) && framer_in_frame(&f));
+	CHECK_INT(feed_chunk(&f, ">b\n", 3), 0);
+	CHECK(!framer_mid_message(&f) && !framer_in_frame(&f));
+	/* an overlong message was delivered cut: what follows is skipped, nothing is lost */
+	CHECK_INT(feed_chunk(&f, "0123456789abc", 13), 0);
+	CHECK(!framer_mid_message(&f) && framer_in_frame(&f));
+	CHECK_INT(framer_finish(&f, &fr), 0);
+	/* octet counting: a count alone, then a body, is mid-message */
+	CHECK_INT(feed_chunk(&f, "5", 1), 0);
+	CHECK(framer_mid_message(&f));
+	CHECK_INT(feed_chunk(&f, " ab", 3), 0);
+	CHECK(framer_mid_message(&f));
+	CHECK_INT(feed_chunk(&f, "cde", 3), 0);
+	CHECK(!framer_mid_message(&f) && !framer_in_frame(&f));
+	framer_release(&f);
+}
+
+static void test_budget(void)
+{
+	struct framer_budget b = { .max = 4096 };
+	static char big[5000];
+	struct framer f, g;
+	struct frame fr;
+
+	memset(big, 'x', sizeof(big));
+	framer_init(&f, 65536);
+	framer_init(&g, 65536);
+	framer_set_budget(&f, &b);
+	framer_set_budget(&g, &b);
+	CHECK_INT(feed_chunk(&f, big, 3000), 0); /* 1024 -> 2048 -> 4096 */
+	CHECK_INT(atomic_load(&b.used), 4096);
+	CHECK_INT(feed_chunk(&g, big, 10), -ENOBUFS); /* not even the first 1024 bytes */
+	CHECK_INT(atomic_load(&b.used), 4096);
+	CHECK_INT(feed_chunk(&f, big, 1500), -ENOBUFS); /* would need 8192 */
+	framer_finish(&f, &fr);
+	framer_finish(&g, &fr);
+	/* a delivered message gives its grown buffer back on the next call */
+	CHECK_INT(feed_chunk(&f, big, 2000), 0);
+	CHECK_INT(atomic_load(&b.used), 2048);
+	CHECK_INT(feed_chunk(&f, "\n", 1), 0);
+	CHECK_INT(feed_chunk(&f, "", 0), 0);
+	CHECK_INT(atomic_load(&b.used), 0);
+	/* small buffers are kept, and released with the framer */
+	CHECK_INT(feed_chunk(&g, "ab", 2), 0);
+	CHECK_INT(atomic_load(&b.used), 1024);
+	framer_release(&g);
+	framer_release(&f);
+	CHECK_INT(atomic_load(&b.used), 0);
+}
+
 int main(void)
 {
 	srand(42);
@@ -204,5 +274,7 @@ int main(void)
 	T_RUN(test_bad_counts);
 	T_RUN(test_error_message_and_mode);
 	T_RUN(test_big_truncation_across_chunks);
+	T_RUN(test_mid_message_and_in_frame);
+	T_RUN(test_budget);
 	return t_done();
 }

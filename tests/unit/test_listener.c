@@ -14,6 +14,7 @@
 #include "core/metrics.h"
 #include "core/msg.h"
 #include "enrich/route.h"
+#include "ingest/framing.h"
 #include "t.h"
 
 #include <arpa/inet.h>
@@ -63,6 +64,11 @@ unsigned fairq_slot_count(const struct fairq *q)
 	return N_TENANTS;
 }
 
+int fairq_slot_in_use(const struct fairq *q, unsigned slot)
+{
+	return slot < N_TENANTS;
+}
+
 const char *fairq_slot_name(const struct fairq *q, unsigned slot)
 {
 	return slot ? "t1" : "t0";
@@ -80,42 +86,6 @@ void router_route(struct router *r, unsigned listener, const struct ipaddr *peer
 const char *config_proto_name(enum listener_proto p)
 {
 	return p == LISTENER_UDP ? "udp" : p == LISTENER_TCP ? "tcp" : "tls";
-}
-
-int config_parse_address(const char *s, struct sockaddr_storage *ss, unsigned *sslen,
-			 struct err *e)
-{
-	const char *colon = strrchr(s, ':');
-	char host[64];
-	size_t hl;
-
-	if (!colon)
-		return err_set(e, -EINVAL, "%s: expected HOST:PORT", s);
-	hl = (size_t)(colon - s);
-	if (s[0] == '[') {
-		s++;
-		hl -= 2;
-	}
-	if (hl >= sizeof(host))
-		return err_set(e, -EINVAL, "%s: host too long", s);
-	memcpy(host, s, hl);
-	host[hl] = '\0';
-	memset(ss, 0, sizeof(*ss));
-	if (strchr(host, ':')) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons((uint16_t)atoi(colon + 1));
-		*sslen = sizeof(*a);
-		return inet_pton(AF_INET6, host, &a->sin6_addr) == 1 ? 0 : -EINVAL;
-	} else {
-		struct sockaddr_in *a = (struct sockaddr_in *)ss;
-
-		a->sin_family = AF_INET;
-		a->sin_port = htons((uint16_t)atoi(colon + 1));
-		*sslen = sizeof(*a);
-		return inet_pton(AF_INET, host, &a->sin_addr) == 1 ? 0 : -EINVAL;
-	}
 }
 
 /* ---- helpers ---- */
@@ -174,6 +144,7 @@ static void config_init(struct config *c)
 	c->max_message_size = 65536;
 	c->udp_rcvbuf = 1 << 20;
 	c->tcp_max_connections = 64;
+	c->tcp_frame_memory = (size_t)256 << 20;
 }
 
 static void add_listener(struct config *c, const char *name, enum listener_proto p,
@@ -202,7 +173,7 @@ static int connect_to(const char *address, int type)
 	unsigned sl;
 	int fd;
 
-	if (config_parse_address(address, &ss, &sl, NULL) < 0)
+	if (ipaddr_parse_endpoint(address, &ss, &sl, NULL) < 0)
 		return -1;
 	fd = socket(ss.ss_family, type, 0);
 	if (fd >= 0 && connect(fd, (struct sockaddr *)&ss, sl) < 0) {
@@ -628,6 +599,210 @@ static void test_connection_limit_and_idle_timeout(void)
 	ingest_free(in);
 }
 
+/* ---- hostile senders ---- */
+
+/* A TCP connection to address from the local address src (another 127.0.0.0/8 address). */
+static int connect_from(const char *address, const char *src)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in from = { .sin_family = AF_INET };
+	unsigned sl;
+	int fd;
+
+	if (ipaddr_parse_endpoint(address, &ss, &sl, NULL) < 0 ||
+	    inet_pton(AF_INET, src, &from.sin_addr) != 1)
+		return -1;
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd >= 0 && (bind(fd, (struct sockaddr *)&from, sizeof(from)) < 0 ||
+			connect(fd, (struct sockaddr *)&ss, sl) < 0)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void test_per_address_and_per_listener_limits(void)
+{
+	struct listener_stats *ls;
+	struct config c;
+	struct ingest *in;
+	int a, b, x, y, z;
+
+	config_init(&c);
+	c.tcp_max_per_address = 2;
+	c.tcp_max_per_listener = 3;
+	add_listener(&c, "tcp", LISTENER_TCP, "127.0.0.1:0");
+	q_reset(Q_MAX);
+	in = start(&c);
+	if (!in)
+		return;
+	ls = ingest_listener_stats(in, 0);
+	a = connect_from(ingest_listener_address(in, 0), "127.0.0.1");
+	b = connect_from(ingest_listener_address(in, 0), "127.0.0.1");
+	CHECK(wait_stat(&ls->active, 2));
+	x = connect_from(ingest_listener_address(in, 0), "127.0.0.1"); /* third from one address */
+	CHECK(closed_by_server(x));
+	CHECK(wait_stat(&ls->refused[REFUSE_PER_ADDRESS], 1));
+	y = connect_from(ingest_listener_address(in, 0), "127.0.0.2"); /* another address: fine */
+	CHECK(wait_stat(&ls->active, 3));
+	/*
+	 * The listener is full and nobody has been idle for a second (each just sent a
+	 * message, read before the next accept: the loop serves connections first): refused.
+	 */
+	CHECK(send_all(a, "<13>a\n", 6));
+	CHECK(send_all(b, "<13>b\n", 6));
+	CHECK(send_all(y, "<13>y\n", 6));
+	CHECK(wait_taken(3));
+	z = connect_from(ingest_listener_address(in, 0), "127.0.0.3");
+	CHECK(closed_by_server(z));
+	CHECK(wait_stat(&ls->refused[REFUSE_LISTENER_FULL], 1));
+	CHECK(send_all(y, "<13>still served\n", 17));
+	CHECK(wait_taken(4));
+	CHECK_INT(get(&ls->active), 3);
+	CHECK_INT(get(&ls->evicted[EVICT_FOR_NEW]), 0);
+	close(a);
+	close(b);
+	close(x);
+	close(y);
+	close(z);
+	ingest_free(in);
+}
+
+static void test_full_evicts_oldest_idle(void)
+{
+	struct listener_stats *ls;
+	struct config c;
+	struct ingest *in;
+	int a, b, n;
+
+	config_init(&c);
+	c.tcp_max_connections = 2;
+	add_listener(&c, "tcp", LISTENER_TCP, "127.0.0.1:0");
+	q_reset(Q_MAX);
+	in = start(&c);
+	if (!in)
+		return;
+	ls = ingest_listener_stats(in, 0);
+	a = connect_to(ingest_listener_address(in, 0), SOCK_STREAM);
+	CHECK(send_all(a, "<13>a\n", 6));
+	CHECK(wait_taken(1));
+	sleep_ms(700);
+	b = connect_to(ingest_listener_address(in, 0), SOCK_STREAM);
+	CHECK(send_all(b, "<13>b\n", 6));
+	CHECK(wait_taken(2));
+	sleep_ms(700); /* a is now idle for more than the second eviction asks for, b is not */
+	n = connect_to(ingest_listener_address(in, 0), SOCK_STREAM);
+	CHECK(closed_by_server(a));
+	CHECK(wait_stat(&ls->evicted[EVICT_FOR_NEW], 1));
+	CHECK(send_all(n, "<13>new\n", 8));
+	CHECK(send_all(b, "<13>b2\n", 7));
+	CHECK(wait_taken(4));
+	CHECK_INT(get(&ls->active), 2);
+	CHECK_INT(get(&ls->refused[REFUSE_MAX_CONNECTIONS]), 0);
+	close(a);
+	close(b);
+	close(n);
+	ingest_free(in);
+}
+
+static void test_frame_deadline_and_cut_frames(void)
+{
+	struct listener_stats *ls;
+	struct config c;
+	struct ingest *in;
+	int slow, octet, fine;
+
+	config_init(&c);
+	c.tcp_frame_timeout = 1;
+	add_listener(&c, "tcp", LISTENER_TCP, "127.0.0.1:0");
+	q_reset(Q_MAX);
+	in = start(&c);
+	if (!in)
+		return;
+	ls = ingest_listener_stats(in, 0);
+	/* a message that never ends: closed after the deadline, the message counted as cut */
+	slow = connect_to(ingest_listener_address(in, 0), SOCK_STREAM);
+	CHECK(send_all(slow, "<13>never ends", 14));
+	/* an octet-counted frame the sender abandons: cut at close */
+	octet = connect_to(ingest_listener_address(in, 0), SOCK_STREAM);
+	CHECK(send_all(octet, "6 <13>ok50 <13>half", 19));
+	close(octet);
+	/* whole messages: untouched */
+	fine = connect_to(ingest_listener_address(in, 0), SOCK_STREAM);
+	CHECK(send_all(fine, "<13>one\n", 8));
+	CHECK(closed_by_server(slow));
+	CHECK(wait_stat(&ls->evicted[EVICT_FRAME_TIMEOUT], 1));
+	CHECK(wait_stat(&ls->frames_cut, 2));
+	CHECK(send_all(fine, "<13>two\n", 8));
+	CHECK(wait_taken(3));
+	CHECK_INT(get(&ls->active), 1);
+	close(slow);
+	close(fine);
+	ingest_free(in);
+}
+
+static void test_frame_memory_budget(void)
+{
+	struct framer_budget *budget;
+	static char part[3000];
+	struct listener_stats *ls;
+	struct config c;
+	struct ingest *in;
+	int a, b;
+
+	memset(part, 'x', sizeof(part));
+	memcpy(part, "<13>", 4);
+	config_init(&c);
+	c.tcp_frame_memory = 4096; /* below what the config allows, to keep the test small */
+	add_listener(&c, "tcp", LISTENER_TCP, "127.0.0.1:0");
+	q_reset(Q_MAX);
+	in = start(&c);
+	if (!in)
+		return;
+	ls = ingest_listener_stats(in, 0);
+	budget = ingest_frame_budget(in);
+	a = connect_to(ingest_listener_address(in, 0), SOCK_STREAM);
+	CHECK(send_all(a, part, sizeof(part))); /* grows to 4096 bytes: the whole budget */
+	for (int i = 0; i < 500 && atomic_load(&budget->used) != 4096; i++)
+		sleep_ms(10);
+	CHECK_INT(atomic_load(&budget->used), 4096);
+	b = connect_to(ingest_listener_address(in, 0), SOCK_STREAM);
+	CHECK(send_all(b, part, 1500)); /* needs 2048 more: over the budget */
+	CHECK(closed_by_server(b));
+	CHECK(wait_stat(&ls->evicted[EVICT_MEMORY], 1));
+	CHECK_INT(get(&ls->frames_cut), 1);
+	CHECK(send_all(a, "\n", 1)); /* a's message completes */
+	CHECK(wait_taken(1));
+	CHECK(send_all(a, "<13>next\n", 9));
+	CHECK(wait_taken(2));
+	CHECK_INT(atomic_load(&budget->used), 0); /* the big buffer was given back */
+	close(a);
+	close(b);
+	ingest_free(in);
+}
+
+static void test_udp_empty_datagrams_counted(void)
+{
+	struct config c;
+	struct ingest *in;
+	int fd;
+
+	config_init(&c);
+	add_listener(&c, "udp", LISTENER_UDP, "127.0.0.1:0");
+	q_reset(Q_MAX);
+	in = start(&c);
+	if (!in)
+		return;
+	fd = connect_to(ingest_listener_address(in, 0), SOCK_DGRAM);
+	CHECK(send(fd, "", 0, 0) == 0);
+	CHECK(send(fd, "\r\n", 2, 0) == 2);
+	CHECK(send(fd, "<13>real", 8, 0) == 8);
+	CHECK(wait_taken(1));
+	CHECK(wait_stat(&ingest_listener_stats(in, 0)->udp_empty, 2));
+	close(fd);
+	ingest_free(in);
+}
+
 /* ---- TLS ---- */
 
 static char tls_dir[64];
@@ -811,6 +986,11 @@ int main(void)
 	T_RUN(test_stop_counts_undelivered_as_shutdown);
 	T_RUN(test_stop_counts_unframed_as_shutdown);
 	T_RUN(test_connection_limit_and_idle_timeout);
+	T_RUN(test_per_address_and_per_listener_limits);
+	T_RUN(test_full_evicts_oldest_idle);
+	T_RUN(test_frame_deadline_and_cut_frames);
+	T_RUN(test_frame_memory_budget);
+	T_RUN(test_udp_empty_datagrams_counted);
 	T_RUN(test_tls_both_framings_and_failed_handshake);
 	T_RUN(test_tls_silent_client_times_out);
 	T_RUN(test_tls_bad_key_is_an_error);

@@ -99,7 +99,7 @@ static void test_open_creates_schema(void)
 	sqlite3_finalize(st);
 	CHECK_INT(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
 	CHECK_INT(sqlite3_step(st), SQLITE_ROW);
-	CHECK_INT(sqlite3_column_int(st, 0), 1);
+	CHECK_INT(sqlite3_column_int(st, 0), 2);
 	sqlite3_finalize(st);
 
 	/* A database from a newer koban is refused, not damaged. */
@@ -157,18 +157,19 @@ static void test_tenant_add_remove(void)
 	CHECK_INT(meta_tenant_add(m, "city-a", &e), 0);
 	CHECK_INT(meta_tenant_add(m, "9lab_2", &e), 0);
 	CHECK_INT(meta_tenant_add(m, "city-a", &e), -EEXIST);
-	CHECK_STR(e.msg, "tenant 'city-a' already exists");
+	CHECK(!strncmp(e.msg, "tenant 'city-a' already exists in ", 34));
+	CHECK(strstr(e.msg, "/var/koban.db")); /* the database is named */
 	CHECK_INT(meta_tenant_add(m, "_unassigned", &e), -EEXIST);
 	CHECK_INT(meta_tenant_remove(m, "_unassigned", &e), -EINVAL);
 	CHECK_STR(e.msg, "tenant '_unassigned' is built in and cannot be removed");
 	CHECK_INT(meta_tenant_remove(m, "nope", &e), -ENOENT);
-	CHECK_STR(e.msg, "no tenant 'nope'");
+	CHECK(!strncmp(e.msg, "no tenant 'nope' in ", 20));
 
 	CHECK_INT(meta_tenant_get(m, "city-a", tenant_row, &r, &e), 0);
 	CHECK_STR(r.text, "city-a");
 	CHECK_INT(meta_tenant_get(m, "_unassigned", tenant_row, &r, &e), 0);
 	CHECK_INT(meta_tenant_get(m, "ghost", tenant_row, &r, &e), -ENOENT);
-	CHECK_STR(e.msg, "no tenant 'ghost'");
+	CHECK(!strncmp(e.msg, "no tenant 'ghost' in ", 21) && strstr(e.msg, "koban.db"));
 
 	r.text[0] = '\0';
 	r.n = 0;
@@ -233,7 +234,7 @@ static void test_source_validation(void)
 	s = source("fw", "t1", "10.0.0.0/8");
 	s.format = "cef";
 	CHECK_INT(meta_source_add(m, &s, &e), -EINVAL);
-	CHECK_STR(e.msg, "format 'cef': expected auto, rfc3164 or rfc5424");
+	CHECK_STR(e.msg, "format 'cef': expected auto, syslog, rfc3164 or rfc5424");
 	s.format = NULL;
 	s.tz = "../../etc/passwd";
 	CHECK_INT(meta_source_add(m, &s, &e), -EINVAL);
@@ -258,19 +259,19 @@ static void test_source_validation(void)
 	s.listener = NULL;
 	s.tenant = "ghost";
 	CHECK_INT(meta_source_add(m, &s, &e), -ENOENT);
-	CHECK_STR(e.msg, "no tenant 'ghost'");
+	CHECK(!strncmp(e.msg, "no tenant 'ghost' in ", 21) && strstr(e.msg, "koban.db"));
 	s.tenant = "Ghost";
 	CHECK_INT(meta_source_add(m, &s, &e), -EINVAL);
 
 	s.tenant = "t1";
 	CHECK_INT(meta_source_add(m, &s, &e), 0);
 	CHECK_INT(meta_source_add(m, &s, &e), -EEXIST);
-	CHECK_STR(e.msg, "source 'fw' already exists");
+	CHECK(!strncmp(e.msg, "source 'fw' already exists in ", 30));
 	/* Source names are unique across tenants. */
 	s.tenant = "_unassigned";
 	CHECK_INT(meta_source_add(m, &s, &e), -EEXIST);
 	CHECK_INT(meta_source_remove(m, "nope", &e), -ENOENT);
-	CHECK_STR(e.msg, "no source 'nope'");
+	CHECK(!strncmp(e.msg, "no source 'nope' in ", 20));
 	CHECK_INT(meta_source_remove(m, "fw", &e), 0);
 	CHECK_INT(meta_source_remove(m, "fw", &e), -ENOENT);
 	meta_close(m);
@@ -386,11 +387,105 @@ static void test_two_handles(void)
 	meta_close(m2);
 }
 
+/* Rows written behind koban's back are skipped on load; names in errors are escaped. */
+static void test_crafted_rows_skipped(void)
+{
+	struct meta *m = open_fresh();
+	struct rows r = { .n = 0 };
+	struct err e = ERR_INIT;
+	char path[512], q[META_ESCAPE_MAX];
+	sqlite3 *db;
+
+	CHECK_INT(meta_tenant_add(m, "good", &e), 0);
+	CHECK_INT(meta_source_add(m, &(struct meta_source){ .name = "ok", .tenant = "good",
+							     .cidr = "10.0.0.0/8" }, &e), 0);
+	snprintf(path, sizeof(path), "%s/koban.db", data_dir());
+	CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(db, "INSERT INTO tenants (name, created_ns) VALUES "
+			       "('../../etc/evil', 1), ('x\nINFO forged', 1);"
+			       "INSERT INTO sources (name, tenant_id, cidr, created_ns) "
+			       "SELECT 'bad/../s', id, '10.0.0.0/8', 1 FROM tenants WHERE name = 'good';"
+			       "INSERT INTO sources (name, tenant_id, cidr, created_ns) "
+			       "SELECT 's2', id, '10.0.0.0/8', 1 FROM tenants WHERE name LIKE '../%';",
+			       NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	CHECK_INT(meta_tenant_list(m, tenant_row, &r, &e), 0);
+	CHECK_STR(r.text, "_unassigned good");
+	memset(&r, 0, sizeof(r));
+	CHECK_INT(meta_source_list(m, NULL, source_row, &r, &e), 0);
+	CHECK_STR(r.text, "ok:good");
+	CHECK_INT(meta_tenant_get(m, "../../etc/evil", tenant_row, &r, &e), -EINVAL);
+	CHECK(strstr(e.msg, "'../../etc/evil'"));
+	CHECK_INT(meta_tenant_add(m, "a'b\x1b[31m\n", &e), -EINVAL);
+	CHECK(strstr(e.msg, "'a\\x27b\\x1b[31m\\x0a'"));
+	CHECK(!strchr(e.msg, '\n') && !strchr(e.msg, 0x1b));
+	meta_escape("plain-name", q);
+	CHECK_STR(q, "plain-name");
+	meta_escape("0123456789012345678901234567890123456789012345678901234567890123456789"
+		    "0123456789012345678901234567890123456789", q);
+	CHECK(strlen(q) < META_ESCAPE_MAX && strstr(q, "..."));
+	meta_close(m);
+}
+
+static void sender_row(void *ctx, const struct meta_sender *s)
+{
+	char n[32];
+
+	snprintf(n, sizeof(n), "%lld", (long long)s->count);
+	add_row(ctx, s->address, n);
+}
+
+static void activity_row(void *ctx, const struct meta_tenant *t)
+{
+	char n[64];
+
+	snprintf(n, sizeof(n), "%lld@%lld", (long long)t->received, (long long)t->last_event_ns);
+	add_row(ctx, t->name, n);
+}
+
+static void test_activity_and_senders(void)
+{
+	struct meta *m = open_fresh();
+	struct rows r = { .n = 0 };
+	struct err e = ERR_INIT;
+
+	CHECK_INT(meta_tenant_add(m, "city-a", &e), 0);
+	CHECK_INT(meta_tenant_add(m, "city-b", &e), 0);
+	CHECK_INT(meta_begin(m, &e), 0);
+	CHECK_INT(meta_activity_add(m, "city-a", 5, 100, &e), 0);
+	CHECK_INT(meta_activity_add(m, "city-a", 2, 300, &e), 0);
+	CHECK_INT(meta_activity_add(m, "ghost", 2, 300, &e), -ENOENT);
+	CHECK_INT(meta_sender_add(m, "192.0.2.1", 3, 10, &e), 0);
+	CHECK_INT(meta_sender_add(m, "192.0.2.9", 1, 10, &e), 0);
+	CHECK_INT(meta_sender_add(m, "192.0.2.1", 4, 20, &e), 0);
+	CHECK_INT(meta_commit(m, &e), 0);
+	CHECK_INT(meta_tenant_list(m, activity_row, &r, &e), 0);
+	CHECK_STR(r.text, "_unassigned:0@0 city-a:7@300 city-b:0@0");
+	memset(&r, 0, sizeof(r));
+	CHECK_INT(meta_sender_list(m, 10, sender_row, &r, &e), 0);
+	CHECK_STR(r.text, "192.0.2.1:7 192.0.2.9:1");
+	memset(&r, 0, sizeof(r));
+	CHECK_INT(meta_sender_list(m, 1, sender_row, &r, &e), 0);
+	CHECK_STR(r.text, "192.0.2.1:7");
+	/* A rolled-back change leaves nothing; removing a tenant removes its activity. */
+	CHECK_INT(meta_begin(m, &e), 0);
+	CHECK_INT(meta_activity_add(m, "city-b", 5, 100, &e), 0);
+	meta_rollback(m);
+	CHECK_INT(meta_tenant_remove(m, "city-a", &e), 0);
+	CHECK_INT(meta_tenant_add(m, "city-a", &e), 0);
+	memset(&r, 0, sizeof(r));
+	CHECK_INT(meta_tenant_list(m, activity_row, &r, &e), 0);
+	CHECK_STR(r.text, "_unassigned:0@0 city-a:0@0 city-b:0@0");
+	meta_close(m);
+}
+
 int main(void)
 {
 	if (!t_tmp_dir())
 		return 1;
 	T_RUN(test_open_creates_schema);
+	T_RUN(test_crafted_rows_skipped);
+	T_RUN(test_activity_and_senders);
 	T_RUN(test_open_bad_dir);
 	T_RUN(test_open_out_of_memory);
 	T_RUN(test_tenant_add_remove);

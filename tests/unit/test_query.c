@@ -57,6 +57,7 @@ static void test_filters(void)
 	CANON("a\\:b", "a\\:b");     /* a term with a colon stays a term */
 	CANON("a\\:b*", "a\\:b*");
 	CANON("f: a:b", "f: a:b");
+	CANON("user=alice", "user\\=alice");     /* key=value words of raw logs */
 	CANON("f*\\", "f*\\\\");  /* a last backslash is a literal one */
 }
 

@@ -14,6 +14,7 @@
 #include "core/mem.h"
 #include "core/tz.h"
 #include "enrich/route.h"
+#include "parse/decoder.h"
 #include "parse/syslog.h"
 #include "store/meta.h"
 #include "t.h"
@@ -28,22 +29,83 @@
 
 #define MAX_SLOTS 64
 
+enum { D_FREE, D_LIVE, D_RETIRED };
+
 static char slot_names[MAX_SLOTS][64];
 static unsigned n_slots;
 static uint32_t slot_eps[MAX_SLOTS];
 static bool slots_full;
+static int slot_state[MAX_SLOTS];
+static unsigned slot_gen[MAX_SLOTS];
+static struct tenant_stats slot_stats[MAX_SLOTS];
 
 int fairq_slot(struct fairq *q, const char *name, size_t len)
 {
-	for (unsigned i = 0; i < n_slots; i++)
-		if (strlen(slot_names[i]) == len && !memcmp(slot_names[i], name, len))
+	unsigned i;
+
+	for (i = 0; i < n_slots; i++)
+		if (slot_state[i] != D_FREE && strlen(slot_names[i]) == len &&
+		    !memcmp(slot_names[i], name, len)) {
+			slot_state[i] = D_LIVE;
 			return (int)i;
-	if (slots_full || n_slots == MAX_SLOTS || len >= sizeof(slot_names[0]))
+		}
+	for (i = 0; i < n_slots && slot_state[i] != D_FREE; i++)
+		;
+	if (slots_full || i == MAX_SLOTS || len >= sizeof(slot_names[0]))
 		return -ENOSPC;
-	memcpy(slot_names[n_slots], name, len);
-	slot_names[n_slots][len] = '\0';
-	slot_eps[n_slots] = UINT32_MAX; /* "never set" */
-	return (int)n_slots++;
+	memcpy(slot_names[i], name, len);
+	slot_names[i][len] = '\0';
+	slot_eps[i] = UINT32_MAX; /* "never set" */
+	slot_state[i] = D_LIVE;
+	slot_gen[i]++;
+	memset(&slot_stats[i], 0, sizeof(slot_stats[i]));
+	if (i == n_slots)
+		n_slots++;
+	return (int)i;
+}
+
+/* Frees every retired slot at once: these tests queue no messages. */
+unsigned fairq_reclaim(struct fairq *q)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < n_slots; i++)
+		if (slot_state[i] == D_RETIRED) {
+			slot_state[i] = D_FREE;
+			n++;
+		}
+	return n;
+}
+
+void fairq_slot_retire(struct fairq *q, unsigned slot)
+{
+	if (slot_state[slot] == D_LIVE)
+		slot_state[slot] = D_RETIRED;
+}
+
+int fairq_slot_in_use(const struct fairq *q, unsigned slot)
+{
+	return slot < n_slots && slot_state[slot] == D_LIVE;
+}
+
+unsigned fairq_slot_count(const struct fairq *q)
+{
+	return n_slots;
+}
+
+unsigned fairq_slot_gen(const struct fairq *q, unsigned slot)
+{
+	return slot_gen[slot];
+}
+
+const char *fairq_slot_name(const struct fairq *q, unsigned slot)
+{
+	return slot < n_slots ? slot_names[slot] : NULL;
+}
+
+struct tenant_stats *fairq_stats(struct fairq *q, unsigned slot)
+{
+	return &slot_stats[slot];
 }
 
 void fairq_set_eps(struct fairq *q, unsigned slot, uint32_t eps)
@@ -66,7 +128,8 @@ const struct tz *tz_get(const char *name, size_t len, struct err *e)
 	return NULL;
 }
 
-int syslog_format_from_name(const char *name, size_t len)
+/* stands in for the decoder registry: ids as in this list */
+int decoder_find(const char *name, size_t len)
 {
 	static const char *const names[] = { "auto", "rfc3164", "rfc5424" };
 
@@ -74,6 +137,13 @@ int syslog_format_from_name(const char *name, size_t len)
 		if (strlen(names[i]) == len && !memcmp(names[i], name, len))
 			return (int)i;
 	return -EINVAL;
+}
+
+int decoder_check(const char *name, struct err *e)
+{
+	int id = decoder_find(name, strlen(name));
+
+	return id < 0 ? err_set(e, id, "format '%s': expected auto, rfc3164 or rfc5424", name) : id;
 }
 
 static atomic_long peeks;
@@ -113,7 +183,7 @@ uint32_t config_tenant_eps(const struct config *c, const char *tenant)
 
 /* ---- fixtures ---- */
 
-static struct config_tenant_limit limits[] = { { (char *)"city-a", 500 } };
+static struct config_tenant_limit limits[] = { { (char *)"city-a", 500, 0 } };
 
 static void test_config(struct config *c)
 {
@@ -132,6 +202,7 @@ static void reset_slots(void)
 {
 	n_slots = 0;
 	slots_full = false;
+	memset(slot_state, 0, sizeof(slot_state));
 }
 
 static struct meta *open_fresh(void)
@@ -550,6 +621,147 @@ static void test_route_while_reloading(void)
 	meta_close(m);
 }
 
+/* A tenant's dedicated listener beats another tenant's CIDR (docs/tenants.md). */
+static void test_listener_beats_other_tenants_cidr(void)
+{
+	struct meta *m = open_fresh();
+	struct router *r = new_router();
+	struct route_explain x;
+	struct ipaddr ip;
+	struct config c;
+
+	test_config(&c);
+	add_tenant(m, "city-a");
+	add_tenant(m, "city-b");
+	add_source(m, &(struct meta_source){ .name = "a-net", .tenant = "city-a",
+					      .cidr = "10.1.0.0/16" });
+	add_source(m, &(struct meta_source){ .name = "b-port", .tenant = "city-b",
+					      .listener = "tls" });
+	add_source(m, &(struct meta_source){ .name = "b-fw", .tenant = "city-b",
+					      .host = "fw" });
+	CHECK_INT(reload(r, m, &c), 0);
+	CHECK_STR(route_to(r, 2, "10.1.2.3", "x", NULL), "city-b");
+	CHECK_STR(route_to(r, 0, "10.1.2.3", "x", NULL), "city-a");
+	/* A CIDR beats a host name alone. */
+	CHECK_STR(route_to(r, 0, "10.1.2.3", host_msg("fw"), NULL), "city-a");
+
+	ipaddr_parse(&ip, "10.1.2.3", 8);
+	router_explain(r, 2, &ip, host_msg("fw"), strlen(host_msg("fw")), &x);
+	CHECK_STR(x.tenant, "city-b");
+	CHECK_STR(x.source, "b-port");
+	CHECK_STR(x.criteria, "listener 'tls'");
+	CHECK_INT(x.n_losers, 2);
+	CHECK(strstr(x.losers[0], "a-net (tenant city-a: cidr 10.1.0.0/16)"));
+	CHECK(strstr(x.losers[1], "b-fw (tenant city-b: host 'fw')"));
+	router_explain(r, 0, &ip, "x", 1, &x);
+	CHECK_STR(x.source, "a-net");
+	CHECK_INT(x.n_losers, 0);
+	ipaddr_parse(&ip, "192.0.2.1", 9);
+	router_explain(r, 0, &ip, "x", 1, &x);
+	CHECK_STR(x.tenant, "_unassigned");
+	CHECK_STR(x.source, "");
+	CHECK_INT(x.candidates, 2);
+	router_free(r);
+	meta_close(m);
+}
+
+static void sender_row(void *ctx, const struct meta_sender *s)
+{
+	char *out = ctx;
+	size_t len = strlen(out);
+
+	snprintf(out + len, 256 - len, "%s%s=%lld", len ? " " : "", s->address,
+		 (long long)s->count);
+}
+
+static void activity_row(void *ctx, const struct meta_tenant *t)
+{
+	char *out = ctx;
+	size_t len = strlen(out);
+
+	snprintf(out + len, 256 - len, "%s%s=%lld%s", len ? " " : "", t->name,
+		 (long long)t->received, t->last_event_ns ? "+" : "");
+}
+
+static void test_flush_activity_and_senders(void)
+{
+	struct meta *m = open_fresh();
+	struct router *r = new_router();
+	struct err e = ERR_INIT;
+	struct config c;
+	char text[256] = "";
+
+	test_config(&c);
+	add_tenant(m, "city-a");
+	add_tenant(m, "idle");
+	add_source(m, &(struct meta_source){ .name = "a-net", .tenant = "city-a",
+					      .cidr = "10.1.0.0/16" });
+	CHECK_INT(reload(r, m, &c), 0);
+	for (int i = 0; i < 3; i++)
+		route_to(r, 0, "10.1.0.1", "x", NULL);
+	for (int i = 0; i < 5; i++)
+		route_to(r, 0, "192.0.2.7", "x", NULL);
+	route_to(r, 0, "2001:db8::9", "x", NULL);
+	CHECK_INT(router_flush(r, m, &e), 0);
+	CHECK_INT(router_flush(r, m, &e), 0); /* nothing new: nothing added */
+	route_to(r, 0, "192.0.2.7", "x", NULL);
+	CHECK_INT(router_flush(r, m, &e), 0);
+	CHECK_INT(meta_tenant_list(m, activity_row, text, &e), 0);
+	CHECK_STR(text, "_unassigned=7+ city-a=3+ idle=0");
+	text[0] = '\0';
+	CHECK_INT(meta_sender_list(m, 10, sender_row, text, &e), 0);
+	CHECK_STR(text, "192.0.2.7=6 2001:db8::9=1");
+	/* A flood of one-off addresses does not push the steady sender out. */
+	for (int i = 0; i < 3000; i++) {
+		char addr[32];
+
+		snprintf(addr, sizeof(addr), "198.51.%d.%d", i / 250, i % 250);
+		route_to(r, 0, addr, "x", NULL);
+	}
+	route_to(r, 0, "192.0.2.7", "x", NULL);
+	CHECK_INT(router_flush(r, m, &e), 0);
+	text[0] = '\0';
+	CHECK_INT(meta_sender_list(m, 1, sender_row, text, &e), 0);
+	CHECK_STR(text, "192.0.2.7=7");
+	router_free(r);
+	meta_close(m);
+}
+
+/* 5,000 tenants added and removed through reloads never run out of the 64 test slots. */
+static void test_tenant_churn_reuses_slots(void)
+{
+	struct meta *m = open_fresh();
+	struct router *r = new_router();
+	struct err e = ERR_INIT;
+	struct config c;
+	char name[32], cidr[32];
+
+	test_config(&c);
+	for (int t = 0; t < 5000; t++) {
+		snprintf(name, sizeof(name), "t%d", t);
+		snprintf(cidr, sizeof(cidr), "10.%d.%d.0/24", t / 256 % 256, t % 256);
+		add_tenant(m, name);
+		add_source(m, &(struct meta_source){ .name = name, .tenant = name, .cidr = cidr });
+		if (t >= 3) {
+			snprintf(name, sizeof(name), "t%d", t - 3);
+			if (meta_tenant_remove(m, name, &e) < 0)
+				CHECK_INT(e.code, 0);
+		}
+		if (reload(r, m, &c) < 0)
+			break;
+		snprintf(cidr, sizeof(cidr), "10.%d.%d.1", t / 256 % 256, t % 256);
+		snprintf(name, sizeof(name), "t%d", t);
+		if (strcmp(route_to(r, 0, cidr, "x", NULL), name)) {
+			CHECK_STR(route_to(r, 0, cidr, "x", NULL), name);
+			break;
+		}
+	}
+	CHECK(n_slots <= 8);
+	CHECK_INT(slot_state[slot_of("t4999")], D_LIVE);
+	router_free(r);
+	meta_close(m);
+}
+
 int main(void)
 {
 	if (!t_tmp_dir())
@@ -565,5 +777,8 @@ int main(void)
 	T_RUN(test_failed_reload_keeps_old_table);
 	T_RUN(test_router_new_failures);
 	T_RUN(test_route_while_reloading);
+	T_RUN(test_listener_beats_other_tenants_cidr);
+	T_RUN(test_flush_activity_and_senders);
+	T_RUN(test_tenant_churn_reuses_slots);
 	return t_done();
 }

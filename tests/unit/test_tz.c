@@ -3,6 +3,7 @@
 #include "core/timeutil.h"
 #include "core/tz.h"
 #include "t.h"
+#include <stdlib.h>
 
 #include <errno.h>
 #include <pthread.h>
@@ -170,8 +171,20 @@ static void test_concurrent_get(void)
 			CHECK(got[i][k] != NULL && got[i][k] == got[0][k]);
 }
 
+/* "local" is the machine's zone: $TZ first, resolved once. */
+static void test_local_zone(void)
+{
+	const struct tz *z = tz_local();
+
+	CHECK(z != NULL);
+	CHECK_STR(tz_name(z), "America/New_York");
+	CHECK(tz_get("local", 5, NULL) == z);
+}
+
 int main(void)
 {
+	setenv("TZ", ":America/New_York", 1);
+	T_RUN(test_local_zone);
 	T_RUN(test_utc_builtin);
 	T_RUN(test_tokyo);
 	T_RUN(test_new_york_dst);

@@ -1,0 +1,266 @@
+/*
+ * search.c - `koban search`: a query (docs/query.md) over one tenant's stored events.
+ *
+ * Without --json: events as "TIME  TEXT" lines (the raw line, else the message), newest first;
+ * rows as an aligned table under their column names; at most --limit (default 100) of either.
+ * With --json: one ECS event, or one JSON object per result row, per line, and every match
+ * unless --limit says otherwise. The search is written to DATA_DIR/audit.log.
+ */
+#include "cli/cli.h"
+#include "core/compat.h"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/event.h"
+#include "core/field.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+#include "store/meta.h"
+#include "store/store.h"
+
+#define USAGE                                                                              \
+	"search [-c FILE] --tenant NAME [--from TIME] [--to TIME] [--limit N] [--json]\n"       \
+	"                    QUERY..."
+#define TABLE_LIMIT 100
+#define MAX_QUERY_WORDS 256
+#define TABLE_CELL_MAX 4096
+
+struct search_out {
+	bool json;
+	uint64_t limit, shown;
+	struct buf line;
+	/* a table of rows is printed at the end, once its widths are known */
+	size_t n_cols;
+	char **cells;       /* n_rows * n_cols, mem_alloc'ed */
+	size_t n_rows, cap_rows;
+	const char *names[64];
+	int error;
+};
+
+static int print_event(void *ctx, const struct event *ev)
+{
+	struct search_out *o = ctx;
+	char when[TIME_RFC3339_LEN] = "-";
+	const struct event_value *t = event_get(ev, FIELD_TIMESTAMP);
+	const char *text = "";
+	size_t len = 0;
+
+	if (o->shown == o->limit)
+		return -ECANCELED;
+	o->shown++;
+	buf_reset(&o->line);
+	if (o->json) {
+		if ((o->error = event_write_json(ev, &o->line)) < 0)
+			return o->error;
+		puts(o->line.p);
+		return 0;
+	}
+	if (t)
+		time_format_rfc3339(t->v.i, when);
+	if (!event_get_str(ev, FIELD_EVENT_ORIGINAL, &text, &len))
+		(void)event_get_str(ev, FIELD_MESSAGE, &text, &len); /* none: an empty text */
+	printf("%s  %.*s\n", when, (int)len, text);
+	return 0;
+}
+
+static int keep_row_cells(struct search_out *o, const struct agg_row *row)
+{
+	if (o->n_rows == o->cap_rows) {
+		size_t cap = o->cap_rows ? 2 * o->cap_rows : 64;
+		char **c = mem_realloc(o->cells, cap * o->n_cols * sizeof(*c));
+
+		if (!c)
+			return -ENOMEM;
+		o->cells = c;
+		o->cap_rows = cap;
+	}
+	for (size_t i = 0; i < o->n_cols; i++) {
+		int rc;
+
+		buf_reset(&o->line);
+		if ((rc = agg_value_write_text(&row->values[i], &o->line)) < 0)
+			return rc;
+		if (!(o->cells[o->n_rows * o->n_cols + i] = mem_strdup(o->line.p)))
+			return -ENOMEM;
+	}
+	o->n_rows++;
+	return 0;
+}
+
+static int print_row(void *ctx, const struct agg_row *row)
+{
+	struct search_out *o = ctx;
+
+	if (o->shown == o->limit)
+		return -ECANCELED;
+	o->shown++;
+	if (o->json) {
+		buf_reset(&o->line);
+		if ((o->error = agg_row_write_json(row, &o->line)) < 0)
+			return o->error;
+		puts(o->line.p);
+		return 0;
+	}
+	if (!o->n_cols) {
+		o->n_cols = MIN(row->n, ARRAY_SIZE(o->names));
+		for (size_t i = 0; i < o->n_cols; i++)
+			o->names[i] = row->names[i];
+	}
+	return (o->error = keep_row_cells(o, row));
+}
+
+static void print_table(const struct search_out *o)
+{
+	size_t width[ARRAY_SIZE(o->names)] = { 0 };
+
+	if (!o->n_cols)
+		return;
+	cli_table_widen(width, o->names, o->n_cols);
+	for (size_t r = 0; r < o->n_rows; r++)
+		cli_table_widen(width, (const char *const *)o->cells + r * o->n_cols, o->n_cols);
+	cli_table_row(width, o->names, o->n_cols);
+	for (size_t r = 0; r < o->n_rows; r++)
+		cli_table_row(width, (const char *const *)o->cells + r * o->n_cols, o->n_cols);
+}
+
+static void out_release(struct search_out *o)
+{
+	for (size_t i = 0; i < o->n_rows * o->n_cols; i++)
+		mem_free(o->cells[i]);
+	mem_free(o->cells);
+	buf_release(&o->line);
+}
+
+/* "alice (uid 1000)" for the audit log. */
+static void who_am_i(char *out, size_t size)
+{
+	const struct passwd *pw = getpwuid(getuid());
+
+	snprintf(out, size, "%s (uid %ld)", pw ? pw->pw_name : "?", (long)getuid());
+}
+
+struct search_args {
+	const char *tenant, *from, *to, *limit;
+	bool json;
+	const char *words[MAX_QUERY_WORDS];
+};
+
+static int search_args(int argc, char **argv, struct search_args *a)
+{
+	static const char *const names[] = { "QUERY" };
+	const struct cli_option opts[] = {
+		CLI_VALUE("tenant", &a->tenant), CLI_VALUE("from", &a->from),
+		CLI_VALUE("to", &a->to),         CLI_VALUE("limit", &a->limit),
+		CLI_FLAG("json", &a->json),
+	};
+	const struct cli_args ca = {
+		"search", USAGE,
+		"Runs QUERY (docs/query.md; several words are joined by spaces, \"*\" or \"\" is\n"
+		"every event) over the tenant's stored events, newest first. TIME is RFC 3339,\n"
+		"a date, or relative (-24h, -7d, now); without --from/--to all time is searched.\n"
+		"Without --json, events print as \"TIME  TEXT\" and rows as a table, at most\n"
+		"--limit (default 100); with --json, one ECS event or one result row per line,\n"
+		"all of them unless --limit is given. Every search is written to\n"
+		"DATA_DIR/audit.log.",
+		opts, ARRAY_SIZE(opts), a->words, 0, MAX_QUERY_WORDS, names,
+	};
+	int rc = cli_getopt(argc, argv, &ca);
+
+	if (rc >= 0)
+		return rc;
+	if (!a->tenant)
+		return cli_usage_error("search", USAGE, "missing --tenant NAME");
+	return -1;
+}
+
+/* The query words joined by spaces into q. */
+static int join_words(const struct search_args *a, struct buf *q)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < MAX_QUERY_WORDS && a->words[i] && !rc; i++)
+		rc = buf_addf(q, "%s%s", i ? " " : "", a->words[i]);
+	return rc;
+}
+
+/* --from, --to, --limit into s and o; 0, or a usage error status. */
+static int search_limits(const struct search_args *a, struct store_search *s,
+			 struct search_out *o)
+{
+	char *end;
+
+	if (a->from && time_parse(a->from, strlen(a->from), s->now, &s->from) < 0)
+		return cli_usage_error("search", USAGE, "--from '%s': expected RFC 3339, a date or "
+				       "a relative time (-24h)", a->from);
+	if (a->to && time_parse(a->to, strlen(a->to), s->now, &s->to) < 0)
+		return cli_usage_error("search", USAGE, "--to '%s': expected RFC 3339, a date or "
+				       "a relative time (-24h)", a->to);
+	o->limit = o->json ? UINT64_MAX : TABLE_LIMIT;
+	if (a->limit) {
+		errno = 0;
+		o->limit = strtoull(a->limit, &end, 10);
+		if (errno || *end || !*a->limit || a->limit[0] == '-')
+			return cli_usage_error("search", USAGE, "--limit '%s': expected a number",
+					       a->limit);
+	}
+	return 0;
+}
+
+int cmd_search(int argc, char **argv)
+{
+	struct search_args a = { 0 };
+	struct search_out o = { 0 };
+	struct buf q = BUF_INIT(1 << 16);
+	struct store_search s = { 0 };
+	struct store_search_stats st;
+	struct err e = ERR_INIT;
+	struct store *store = NULL;
+	struct config c;
+	char who[128];
+	int64_t id;
+	int status;
+
+	if ((status = search_args(argc, argv, &a)) >= 0)
+		return status;
+	if ((status = cli_load_config(&argc, argv, &c)) != 0)
+		return status;
+	o.json = a.json;
+	buf_init(&o.line, 1 << 26);
+	s.now = time_now_ns();
+	s.from = INT64_MIN;
+	s.to = INT64_MAX;
+	if ((status = search_limits(&a, &s, &o)) != 0)
+		goto out;
+	status = 1;
+	if (join_words(&a, &q) < 0) {
+		err_set(&e, -E2BIG, "the query is longer than %u bytes", 1u << 16);
+		goto fail;
+	}
+	who_am_i(who, sizeof(who));
+	s.query = q.p;
+	s.query_len = q.len;
+	s.who = who;
+	s.event_fn = print_event;
+	s.row_fn = print_row;
+	s.ctx = &o;
+	if (cli_tenant_id(&c, a.tenant, &id, &e) < 0 || store_open(&store, c.data_dir, &e) < 0)
+		goto fail;
+	s.tenant = (uint64_t)id;
+	if (store_search(store, &s, &st, &e) < 0)
+		goto fail;
+	print_table(&o);
+	status = fflush(stdout) ? 1 : 0;
+	goto out;
+fail:
+	cli_fail(&e);
+out:
+	store_close(store);
+	out_release(&o);
+	buf_release(&q);
+	config_release(&c);
+	return status;
+}

@@ -1,0 +1,101 @@
+/*
+ * decoder.c - the registry table. A new decoder adds its entry here, before "syslog"
+ * (the catch-all), and nowhere else.
+ */
+#include "parse/decoder.h"
+#include "core/compat.h"
+#include "core/err.h"
+#include "parse/syslog.h"
+
+static bool sniff_any(const char *msg, size_t len)
+{
+	return true;
+}
+
+static int decode_syslog(struct event *ev, const char *msg, size_t len,
+			 const struct decode_opts *o, struct err *e)
+{
+	struct syslog_opts so = { SYSLOG_AUTO, o->tz, o->received_ns, o->tenant };
+
+	return syslog_parse(ev, msg, len, &so, e);
+}
+
+static int decode_rfc3164(struct event *ev, const char *msg, size_t len,
+			  const struct decode_opts *o, struct err *e)
+{
+	struct syslog_opts so = { SYSLOG_RFC3164, o->tz, o->received_ns, o->tenant };
+
+	return syslog_parse(ev, msg, len, &so, e);
+}
+
+static int decode_rfc5424(struct event *ev, const char *msg, size_t len,
+			  const struct decode_opts *o, struct err *e)
+{
+	struct syslog_opts so = { SYSLOG_RFC5424, o->tz, o->received_ns, o->tenant };
+
+	return syslog_parse(ev, msg, len, &so, e);
+}
+
+/* Index + 1 is the format id; "auto" sniffs in this order. */
+static const struct decoder table[] = {
+	{ "rfc5424", "syslog", syslog_looks_rfc5424, decode_rfc5424 },
+	{ "rfc3164", "syslog", NULL, decode_rfc3164 }, /* never sniffed: "syslog" decides */
+	{ "syslog", "syslog", sniff_any, decode_syslog },
+};
+
+#define NAMES "auto, syslog, rfc3164 or rfc5424"
+
+_Static_assert(ARRAY_SIZE(table) < 255, "format ids must fit struct msg's byte");
+
+int decoder_find(const char *name, size_t len)
+{
+	if (len == sizeof(DECODER_AUTO_NAME) - 1 && !memcmp(name, DECODER_AUTO_NAME, len))
+		return DECODER_AUTO;
+	for (size_t i = 0; i < ARRAY_SIZE(table); i++)
+		if (strlen(table[i].name) == len && !memcmp(table[i].name, name, len))
+			return (int)i + 1;
+	return -EINVAL;
+}
+
+int decoder_check(const char *name, struct err *e)
+{
+	int id = decoder_find(name, strlen(name));
+
+	if (id < 0)
+		return err_set(e, -EINVAL, "format '%.64s': expected %s", name, NAMES);
+	return id;
+}
+
+const char *decoder_name(unsigned id)
+{
+	if (id == DECODER_AUTO)
+		return DECODER_AUTO_NAME;
+	return id <= ARRAY_SIZE(table) ? table[id - 1].name : "unknown";
+}
+
+unsigned decoder_count(void)
+{
+	return (unsigned)ARRAY_SIZE(table) + 1;
+}
+
+const struct decoder *decoder_get(unsigned id)
+{
+	return id >= 1 && id <= ARRAY_SIZE(table) ? &table[id - 1] : NULL;
+}
+
+const struct decoder *decoder_pick(unsigned id, const char *msg, size_t len)
+{
+	const struct decoder *d = decoder_get(id);
+
+	if (d)
+		return d;
+	for (size_t i = 0; i < ARRAY_SIZE(table); i++)
+		if (table[i].sniff && table[i].sniff(msg, len))
+			return &table[i];
+	return &table[ARRAY_SIZE(table) - 1];
+}
+
+const char *decoder_names(void)
+{
+	return NAMES;
+}

@@ -1,0 +1,68 @@
+/*
+ * decoder.h - the decoder registry: the one place that knows format names.
+ *
+ * Every decoder registers one entry (name, event.dataset, sniff, decode) in the table in
+ * decoder.c; configuration and store validation (`source add --format`), the router, the
+ * pipeline and `koban parse --format` all resolve names through decoder_find() and decode
+ * through decoder_decode(). A format is a small integer id (DECODER_AUTO = 0, then the
+ * table order), small enough for struct msg's `format` byte; ids are per build, so
+ * persist names, never ids.
+ *
+ * "auto" is not a decoder: it asks each registered decoder's sniff() in table order and
+ * uses the first that says yes (the last entry, "syslog", takes anything).
+ *
+ * Memory: entries are static; decode() follows the decoders' contract (syslog.h): values
+ * point into msg or the event's arena, so msg must outlive the event.
+ *
+ * Thread safety: the table is constant; every function may be called from any thread.
+ */
+#ifndef PARSE_DECODER_H
+#define PARSE_DECODER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct err;
+struct event;
+struct tz;
+
+#define DECODER_AUTO 0
+#define DECODER_AUTO_NAME "auto"
+
+/* What a decoder gets besides the bytes. */
+struct decode_opts {
+	const struct tz *tz;  /* zone of device-local stamps; NULL: the machine's zone */
+	int64_t received_ns;  /* receive time: fallback @timestamp, year of RFC 3164 stamps */
+	unsigned tenant;      /* fair-queue slot: per-tenant budgets (structured-data names) */
+};
+
+struct decoder {
+	const char *name;     /* format name in configuration and on the command line */
+	const char *dataset;  /* event.dataset when the decoder sets none of its own */
+	/* Cheap check whether msg looks like this format (no allocation). */
+	bool (*sniff)(const char *msg, size_t len);
+	/*
+	 * Fills ev from msg. On failure: a negative code and the reason in e, and ev still
+	 * holds event.original, message (the whole text) and @timestamp (receive time).
+	 */
+	int (*decode)(struct event *ev, const char *msg, size_t len,
+		      const struct decode_opts *o, struct err *e);
+};
+
+/* Id of the format named name[0..len) ("auto" included), or -EINVAL. */
+int decoder_find(const char *name, size_t len);
+/* Like decoder_find, with "format 'x': expected auto, syslog, ..." in e on failure. */
+int decoder_check(const char *name, struct err *e);
+/* Name of id ("auto" for DECODER_AUTO, "unknown" when out of range). */
+const char *decoder_name(unsigned id);
+/* Number of ids, DECODER_AUTO included. */
+unsigned decoder_count(void);
+/* Entry of id, or NULL for DECODER_AUTO and unknown ids. */
+const struct decoder *decoder_get(unsigned id);
+/* The decoder that handles msg under format id (resolves auto by sniffing); never NULL. */
+const struct decoder *decoder_pick(unsigned id, const char *msg, size_t len);
+/* "auto, syslog, rfc3164 or rfc5424", for usage and error texts. */
+const char *decoder_names(void);
+
+#endif

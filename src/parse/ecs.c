@@ -1,0 +1,416 @@
+#include "parse/ecs.h"
+#include "core/compat.h"
+#include "core/err.h"
+#include "core/event.h"
+#include "core/ipaddr.h"
+#include "core/jsonin.h"
+#include "core/timeutil.h"
+
+struct ecs_ctx {
+	struct event *ev;
+	struct jsonin j;
+	struct err *e;
+	size_t nlen;
+	size_t dots; /* in name */
+	char name[FIELD_NAME_MAX + 1];
+};
+
+/* ---- RFC 3339 ---- */
+
+/* n digits at s[*i] as a number, or -1. */
+static int digits(const char *s, size_t len, size_t *i, unsigned n)
+{
+	int v = 0;
+
+	for (unsigned k = 0; k < n; k++, (*i)++) {
+		if (*i >= len || s[*i] < '0' || s[*i] > '9')
+			return -1;
+		v = v * 10 + (s[*i] - '0');
+	}
+	return v;
+}
+
+/* The expected byte c at s[*i]. */
+static bool byte_is(const char *s, size_t len, size_t *i, char c)
+{
+	if (*i >= len || s[*i] != c)
+		return false;
+	(*i)++;
+	return true;
+}
+
+int ecs_parse_time(const char *s, size_t len, int64_t *ns, size_t *bad)
+{
+	int year, mon, day, hour, min, sec, oh = 0, om = 0, sign = 0;
+	size_t i = 0, start;
+	int64_t frac = 0, secs, out;
+	unsigned nd = 0;
+
+	if ((year = digits(s, len, &i, 4)) < 0 || !byte_is(s, len, &i, '-') ||
+	    (mon = digits(s, len, &i, 2)) < 1 || mon > 12 || !byte_is(s, len, &i, '-'))
+		goto bad;
+	start = i;
+	if ((day = digits(s, len, &i, 2)) < 1 || day > time_days_in_month(year, mon)) {
+		i = i > start ? start : i;
+		goto bad;
+	}
+	if (i >= len || (s[i] != 'T' && s[i] != 't' && s[i] != ' '))
+		goto bad;
+	i++;
+	start = i;
+	if ((hour = digits(s, len, &i, 2)) < 0 || hour > 23) {
+		i = start;
+		goto bad;
+	}
+	if (!byte_is(s, len, &i, ':'))
+		goto bad;
+	start = i;
+	if ((min = digits(s, len, &i, 2)) < 0 || min > 59) {
+		i = start;
+		goto bad;
+	}
+	if (!byte_is(s, len, &i, ':'))
+		goto bad;
+	start = i;
+	if ((sec = digits(s, len, &i, 2)) < 0 || sec > 59) {
+		i = start;
+		goto bad;
+	}
+	if (i < len && s[i] == '.') {
+		i++;
+		if (i >= len || s[i] < '0' || s[i] > '9')
+			goto bad;
+		for (; i < len && s[i] >= '0' && s[i] <= '9'; i++, nd++)
+			if (nd < 9)
+				frac = frac * 10 + (s[i] - '0');
+		for (; nd < 9; nd++)
+			frac *= 10;
+	}
+	if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
+		i++;
+	} else if (i < len && (s[i] == '+' || s[i] == '-')) {
+		sign = s[i] == '+' ? 1 : -1;
+		i++;
+		start = i;
+		if ((oh = digits(s, len, &i, 2)) < 0 || oh > 23) {
+			i = start;
+			goto bad;
+		}
+		if (!byte_is(s, len, &i, ':'))
+			goto bad;
+		start = i;
+		if ((om = digits(s, len, &i, 2)) < 0 || om > 59) {
+			i = start;
+			goto bad;
+		}
+	} else {
+		goto bad;
+	}
+	if (i != len)
+		goto bad;
+	secs = time_days_from_civil(year, mon, day) * 86400 + hour * 3600 + min * 60 + sec -
+	       sign * (oh * 3600 + om * 60);
+	if (secs < 0 && frac) { /* so that the earliest representable second fits */
+		secs++;
+		frac -= NS_PER_SEC;
+	}
+	if (__builtin_mul_overflow(secs, NS_PER_SEC, &out) ||
+	    __builtin_add_overflow(out, frac, &out))
+		return -ERANGE;
+	*ns = out;
+	return 0;
+bad:
+	if (bad)
+		*bad = i;
+	return -EINVAL;
+}
+
+/* ---- errors ---- */
+
+/*
+ * s[0..len) for an error message: bytes that are not printable ASCII shown as '?' (no
+ * terminal escapes from input), cut to what out holds.
+ */
+static const char *shown(const char *s, size_t len, char *out, size_t n)
+{
+	size_t k = 0;
+
+	for (; k < len && k + 1 < n; k++) {
+		unsigned char ch = (unsigned char)s[k];
+
+		out[k] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+	}
+	out[k] = '\0';
+	return out;
+}
+
+static const char *type_name(enum field_type t)
+{
+	switch (t) {
+	case FT_STR: return "a string";
+	case FT_INT: return "an integer";
+	case FT_TIME: return "an RFC 3339 time string";
+	case FT_IP: return "an IP address string";
+	case FT_BOOL: return "true or false";
+	}
+	return "?";
+}
+
+static const char *json_type_name(enum jsonin_type t)
+{
+	switch (t) {
+	case JSONIN_OBJECT: return "an object";
+	case JSONIN_ARRAY: return "an array";
+	case JSONIN_STRING: return "a string";
+	case JSONIN_NUMBER: return "a number";
+	case JSONIN_TRUE:
+	case JSONIN_FALSE: return "a boolean";
+	case JSONIN_NULL: return "null";
+	case JSONIN_NONE: break;
+	}
+	return "nothing";
+}
+
+static int fail_at(struct ecs_ctx *c, int code, size_t off, const char *fmt, ...)
+	PRINTF_LIKE(4, 5);
+static int fail_at(struct ecs_ctx *c, int code, size_t off, const char *fmt, ...)
+{
+	char what[400], name[FIELD_NAME_MAX + 1];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	return err_set(c->e, code, "column %zu: field %s: %s", off + 1,
+		       c->nlen ? shown(c->name, c->nlen, name, sizeof(name)) : "(top level)", what);
+}
+
+static int json_fail(struct ecs_ctx *c)
+{
+	return jsonin_error(&c->j, c->e);
+}
+
+/* ---- fields ---- */
+
+/*
+ * The id of the current name: known, or registered as a string field within the
+ * budget. The only place where this decoder registers names.
+ */
+static int field_of(struct ecs_ctx *c, size_t off)
+{
+	int f = field_lookup(c->name, c->nlen);
+
+	if (f >= 0)
+		return f;
+	if (f == -ENOENT) {
+		if (field_count() - FIELD_COUNT >= ECS_FIELD_BUDGET)
+			return fail_at(c, -ENOSPC, off,
+				       "a new field name, but %u vendor field names are registered "
+				       "already (the most this decoder registers)",
+				       field_count() - FIELD_COUNT);
+		f = field_intern(c->name, c->nlen, FT_STR);
+	}
+	if (f == -ENOMEM)
+		return fail_at(c, f, off, "out of memory registering the name");
+	if (f < 0)
+		return fail_at(c, f, off, "the name cannot be registered (%s)", strerror(-f));
+	return f;
+}
+
+static int set_failed(struct ecs_ctx *c, int rc, size_t off)
+{
+	if (rc == -ENOSPC)
+		return fail_at(c, rc, off, "more than %d values in the event", EVENT_MAX_VALUES);
+	if (rc == -ENOMEM)
+		return fail_at(c, rc, off, "out of memory");
+	return fail_at(c, rc, off, "the value cannot be set (%s)", strerror(-rc));
+}
+
+/* Sets (add: appends one more value to) the current field from a scalar v. */
+static int set_scalar(struct ecs_ctx *c, const struct jsonin_value *v, bool add)
+{
+	enum field_type t;
+	struct ipaddr ip;
+	int64_t x;
+	size_t bad;
+	int f, rc;
+
+	if (v->type == JSONIN_NULL)
+		return 0;
+	if (!c->nlen)
+		return fail_at(c, -EINVAL, v->offset, "expected a non-empty field name");
+	f = field_of(c, v->offset);
+	if (f < 0)
+		return f;
+	t = field_type((unsigned)f);
+	if (!add && event_get(c->ev, (unsigned)f))
+		return fail_at(c, -EINVAL, v->offset,
+			       "expected each field once, found a second value (nested and "
+			       "dotted keys naming the same field?)");
+	if (add && t != FT_STR)
+		return fail_at(c, -EINVAL, v->offset,
+			       "expected one value (only string fields take several)");
+	switch (t) {
+	case FT_STR:
+		if (v->type != JSONIN_STRING && v->type != JSONIN_NUMBER &&
+		    v->type != JSONIN_TRUE && v->type != JSONIN_FALSE)
+			break;
+		rc = add ? event_add_str(c->ev, (unsigned)f, v->s, v->len)
+			 : event_set_str(c->ev, (unsigned)f, v->s, v->len);
+		return rc < 0 ? set_failed(c, rc, v->offset) : 0;
+	case FT_INT:
+		if (v->type != JSONIN_NUMBER)
+			break;
+		rc = jsonin_int(v->s, v->len, &x);
+		if (rc == -ERANGE)
+			return fail_at(c, -EINVAL, v->offset,
+				       "expected an integer within 64 bits, found %.*s",
+				       (int)MIN(v->len, 64), v->s);
+		if (rc < 0)
+			return fail_at(c, -EINVAL, v->offset,
+				       "expected an integer, found %.*s", (int)MIN(v->len, 64),
+				       v->s);
+		rc = event_set_int(c->ev, (unsigned)f, x);
+		return rc < 0 ? set_failed(c, rc, v->offset) : 0;
+	case FT_BOOL:
+		if (v->type != JSONIN_TRUE && v->type != JSONIN_FALSE)
+			break;
+		rc = event_set_bool(c->ev, (unsigned)f, v->type == JSONIN_TRUE);
+		return rc < 0 ? set_failed(c, rc, v->offset) : 0;
+	case FT_TIME:
+		if (v->type != JSONIN_STRING)
+			break;
+		rc = ecs_parse_time(v->s, v->len, &x, &bad);
+		if (rc == -ERANGE)
+			return fail_at(c, -EINVAL, v->offset,
+				       "expected a time between the years 1678 and 2262");
+		if (rc < 0)
+			return fail_at(c, -EINVAL, v->escaped ? v->offset : v->offset + 1 + bad,
+				       "expected an RFC 3339 time "
+				       "(YYYY-MM-DDThh:mm:ss[.fraction](Z|+hh:mm|-hh:mm))");
+		rc = event_set_time(c->ev, (unsigned)f, x);
+		return rc < 0 ? set_failed(c, rc, v->offset) : 0;
+	case FT_IP:
+		if (v->type != JSONIN_STRING)
+			break;
+		if (ipaddr_parse(&ip, v->s, v->len) < 0) {
+			char text[65];
+
+			return fail_at(c, -EINVAL, v->offset,
+				       "expected an IPv4 or IPv6 address, found \"%s\"",
+				       shown(v->s, v->len, text, sizeof(text)));
+		}
+		rc = event_set_ip(c->ev, (unsigned)f, &ip);
+		return rc < 0 ? set_failed(c, rc, v->offset) : 0;
+	}
+	return fail_at(c, -EINVAL, v->offset, "expected %s, found %s", type_name(t),
+		       json_type_name(v->type));
+}
+
+static int decode_array(struct ecs_ctx *c)
+{
+	struct jsonin_value v;
+	bool any = false;
+	int rc;
+
+	while ((rc = jsonin_more(&c->j)) > 0) {
+		if (jsonin_value(&c->j, &v) < 0)
+			return json_fail(c);
+		if (v.type == JSONIN_OBJECT || v.type == JSONIN_ARRAY)
+			return fail_at(c, -EINVAL, v.offset,
+				       "expected strings, numbers or booleans in an array, found %s",
+				       json_type_name(v.type));
+		if (v.type == JSONIN_NULL)
+			continue;
+		rc = set_scalar(c, &v, any);
+		if (rc < 0)
+			return rc;
+		any = true;
+	}
+	return rc < 0 ? json_fail(c) : 0;
+}
+
+static int decode_object(struct ecs_ctx *c, unsigned depth)
+{
+	struct jsonin_value k, v;
+	int rc;
+
+	while ((rc = jsonin_key(&c->j, &k)) > 0) {
+		size_t saved = c->nlen, saved_dots = c->dots;
+		size_t need = saved + (depth ? 1 : 0) + k.len;
+
+		if (memchr(k.s, '\0', k.len))
+			return fail_at(c, -EINVAL, k.offset, "expected a key without NUL characters");
+		if (need > FIELD_NAME_MAX)
+			return fail_at(c, -EINVAL, k.offset,
+				       "expected a field name of at most %d bytes, found %zu",
+				       FIELD_NAME_MAX, need);
+		if (depth) { /* even after an empty key: {"":{"a":1}} is ".a" */
+			c->name[c->nlen++] = '.';
+			c->dots++;
+		}
+		for (size_t i = 0; i < k.len; i++)
+			c->dots += k.s[i] == '.';
+		memcpy(c->name + c->nlen, k.s, k.len);
+		c->nlen += k.len;
+		if (c->dots >= ECS_DEPTH_MAX)
+			return fail_at(c, -EINVAL, k.offset,
+				       "expected a field name of at most %d dot-separated parts",
+				       ECS_DEPTH_MAX);
+		if (jsonin_value(&c->j, &v) < 0)
+			return json_fail(c);
+		if (v.type == JSONIN_OBJECT) {
+			if (depth + 1 >= ECS_DEPTH_MAX)
+				return fail_at(c, -EINVAL, v.offset,
+					       "expected objects nested at most %d deep",
+					       ECS_DEPTH_MAX);
+			rc = decode_object(c, depth + 1);
+		} else if (v.type == JSONIN_ARRAY) {
+			rc = decode_array(c);
+		} else {
+			rc = set_scalar(c, &v, false);
+		}
+		if (rc < 0)
+			return rc;
+		c->nlen = saved;
+		c->dots = saved_dots;
+	}
+	return rc < 0 ? json_fail(c) : 0;
+}
+
+int ecs_decode(struct event *ev, const char *line, size_t len, struct err *e)
+{
+	struct ecs_ctx c;
+	struct jsonin_value v;
+	uint32_t n0 = ev->n;
+	int rc;
+
+	if (len > ECS_LINE_MAX)
+		return err_set(e, -E2BIG, "line of %zu bytes, expected at most %u", len,
+			       ECS_LINE_MAX);
+	c.ev = ev;
+	c.e = e;
+	c.nlen = 0;
+	c.dots = 0;
+	jsonin_init(&c.j, line, len, ev->arena, 0);
+	c.j.max_depth = ECS_DEPTH_MAX + 1;
+	if (jsonin_value(&c.j, &v) < 0) {
+		rc = json_fail(&c);
+		goto fail;
+	}
+	if (v.type != JSONIN_OBJECT) {
+		rc = err_set(e, -EINVAL, "column %zu: expected an object, found %s",
+			     v.offset + 1, json_type_name(v.type));
+		goto fail;
+	}
+	rc = decode_object(&c, 0);
+	if (rc < 0)
+		goto fail;
+	rc = jsonin_finish(&c.j, e);
+	if (rc < 0)
+		goto fail;
+	return 0;
+fail:
+	event_truncate(ev, n0);
+	return rc;
+}

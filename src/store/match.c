@@ -1,0 +1,522 @@
+#include "store/match.h"
+#include "core/compat.h"
+
+#include "core/arena.h"
+#include "core/err.h"
+#include "core/event.h"
+#include "core/field.h"
+#include "core/ipaddr.h"
+#include "core/timeutil.h"
+#include "store/query.h"
+
+/* What one compiled node tests. */
+enum test {
+	T_ALL,
+	T_AND,
+	T_OR,
+	T_NOT,
+	T_NEVER,     /* a field no event has: matches nothing */
+	T_EXISTS,
+	T_TEXT_EQ,   /* text equal, ASCII case ignored */
+	T_TEXT_HAS,  /* text contains (event.original, message, full text) */
+	T_GLOB,      /* wildcard on the value's text */
+	T_INT_EQ,    /* integers, times, booleans */
+	T_IP_EQ,
+	T_CIDR,
+	T_RANGE_INT,
+	T_RANGE_IP,
+	T_RANGE_TEXT,
+};
+
+struct mnode {
+	enum test test;
+	struct mnode *l, *r;
+	int field;             /* -1 for full text (event.original, else message) */
+	enum query_op op;      /* ranges */
+	const char *s;         /* text tests */
+	size_t len;
+	int64_t i;
+	struct ipaddr ip;
+	unsigned prefix;
+};
+
+struct match {
+	struct mnode *root;
+	int64_t from, to;
+};
+
+struct compiler {
+	struct arena *a;
+	struct err *e;
+	int64_t now;
+};
+
+/* ---- text helpers (ASCII case folding: field values are mostly ASCII) ---- */
+
+static inline char fold(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+}
+
+static bool text_eq(const char *a, size_t alen, const char *b, size_t blen)
+{
+	if (alen != blen)
+		return false;
+	for (size_t i = 0; i < alen; i++)
+		if (fold(a[i]) != fold(b[i]))
+			return false;
+	return true;
+}
+
+static bool text_has(const char *h, size_t hlen, const char *n, size_t nlen)
+{
+	if (nlen > hlen)
+		return false;
+	for (size_t i = 0; i + nlen <= hlen; i++)
+		if (fold(h[i]) == fold(n[0]) && text_eq(h + i, nlen, n, nlen))
+			return true;
+	return false;
+}
+
+/* Skips one UTF-8 character (for `?`). */
+static size_t char_len(const char *s, size_t len)
+{
+	size_t n = 1;
+
+	while (n < len && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n++;
+	return n;
+}
+
+/*
+ * Wildcard match of the whole text: `*` any run, `?` one character, `\x` a literal x.
+ * Iterative, remembering the last `*` (linear for one star, never exponential).
+ */
+static bool glob(const char *p, size_t plen, const char *t, size_t tlen)
+{
+	size_t pi = 0, ti = 0, star_p = SIZE_MAX, star_t = 0;
+
+	while (ti < tlen) {
+		if (pi < plen && p[pi] == '*') {
+			star_p = ++pi;
+			star_t = ti;
+			continue;
+		}
+		if (pi < plen && p[pi] == '?') {
+			pi++;
+			ti += char_len(t + ti, tlen - ti);
+			continue;
+		}
+		if (pi < plen) {
+			size_t lit = p[pi] == '\\' && pi + 1 < plen ? pi + 1 : pi;
+
+			if (fold(p[lit]) == fold(t[ti])) {
+				pi = lit + 1;
+				ti++;
+				continue;
+			}
+		}
+		if (star_p == SIZE_MAX)
+			return false;
+		pi = star_p;
+		ti = ++star_t;
+	}
+	while (pi < plen && p[pi] == '*')
+		pi++;
+	return pi == plen;
+}
+
+/* ---- compiling ---- */
+
+static int fail(struct compiler *c, const struct query_node *n, const char *fmt,
+		const char *field, const char *value)
+{
+	char what[256];
+
+	snprintf(what, sizeof(what), fmt, field, value);
+	return err_set(c->e, -EINVAL, "column %u: %s", n->column, what);
+}
+
+static struct mnode *mnode_new(struct compiler *c, enum test t)
+{
+	struct mnode *m = arena_alloc(c->a, sizeof(*m));
+
+	if (m) {
+		memset(m, 0, sizeof(*m));
+		m->test = t;
+		m->field = -1;
+	}
+	return m;
+}
+
+static bool is_text_body(int field)
+{
+	return field == FIELD_EVENT_ORIGINAL || field == FIELD_MESSAGE;
+}
+
+static int parse_int(const char *s, int64_t *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtoll(s, &end, 10);
+	return *s && !*end && !errno ? 0 : -EINVAL;
+}
+
+/* The value of n as field's type: integers, times and booleans into m->i. */
+static int typed_int(struct compiler *c, const struct query_node *n, enum field_type t,
+		     struct mnode *m)
+{
+	if (t == FT_TIME) {
+		if (time_parse(n->value, strlen(n->value), c->now, &m->i) < 0)
+			return fail(c, n, "expected a time for %s (2026-11-30T09:00:00+09:00, "
+					  "-24h, now), not '%.64s'", n->field, n->value);
+		return 0;
+	}
+	if (t == FT_BOOL) {
+		if (strcasecmp(n->value, "true") && strcasecmp(n->value, "false"))
+			return fail(c, n, "expected true or false for %s, not '%.64s'", n->field,
+				    n->value);
+		m->i = !strcasecmp(n->value, "true");
+		return 0;
+	}
+	if (parse_int(n->value, &m->i) < 0)
+		return fail(c, n, "expected a whole number for %s, not '%.64s'", n->field,
+			    n->value);
+	return 0;
+}
+
+static int compile_ip(struct compiler *c, const struct query_node *n, struct mnode *m)
+{
+	const char *v = n->value;
+
+	if (ipaddr_parse(&m->ip, v, strlen(v)) == 0) {
+		m->test = T_IP_EQ;
+		return 0;
+	}
+	if (strchr(v, '/') && ipaddr_parse_cidr(&m->ip, &m->prefix, v, strlen(v)) == 0) {
+		m->test = T_CIDR;
+		return 0;
+	}
+	return fail(c, n, "expected an IP address or a CIDR (10.0.0.0/8) for %s, not '%.64s'",
+		    n->field, v);
+}
+
+static int compile_match(struct compiler *c, const struct query_node *n, struct mnode *m)
+{
+	enum field_type t = field_type((unsigned)m->field);
+
+	m->s = n->value;
+	m->len = strlen(n->value);
+	if (n->value_kind == QUERY_WILDCARD) {
+		m->test = T_GLOB;
+		return 0;
+	}
+	switch (t) {
+	case FT_STR:
+		m->test = is_text_body(m->field) ? T_TEXT_HAS : T_TEXT_EQ;
+		return 0;
+	case FT_IP:
+		return compile_ip(c, n, m);
+	case FT_INT:
+	case FT_TIME:
+	case FT_BOOL:
+		m->test = T_INT_EQ;
+		return typed_int(c, n, t, m);
+	}
+	return -EINVAL;
+}
+
+/* A bare word or phrase; a wildcard word may match anywhere in the text: *word*. */
+static int compile_full_text(struct compiler *c, const struct query_node *n, struct mnode *m)
+{
+	size_t len = strlen(n->value);
+	char *p;
+
+	m->s = n->value;
+	m->len = len;
+	m->test = T_TEXT_HAS;
+	if (n->value_kind != QUERY_WILDCARD)
+		return 0;
+	p = arena_alloc(c->a, len + 3);
+	if (!p)
+		return err_set(c->e, -ENOMEM, "query: out of memory");
+	p[0] = '*';
+	memcpy(p + 1, n->value, len);
+	p[len + 1] = '*';
+	p[len + 2] = '\0';
+	m->s = p;
+	m->len = len + 2;
+	m->test = T_GLOB;
+	return 0;
+}
+
+static int compile_range(struct compiler *c, const struct query_node *n, struct mnode *m)
+{
+	enum field_type t = field_type((unsigned)m->field);
+
+	m->op = n->op;
+	m->s = n->value;
+	m->len = strlen(n->value);
+	if (t == FT_STR) {
+		m->test = T_RANGE_TEXT;
+		return 0;
+	}
+	if (t == FT_IP) {
+		m->test = T_RANGE_IP;
+		if (ipaddr_parse(&m->ip, n->value, m->len) < 0)
+			return fail(c, n, "expected an IP address to compare %s with, not '%.64s'",
+				    n->field, n->value);
+		return 0;
+	}
+	m->test = T_RANGE_INT;
+	return typed_int(c, n, t, m);
+}
+
+/* Resolves the node's field; one no event has shown yet makes the node T_NEVER. */
+static bool resolve(const struct query_node *n, struct mnode *m)
+{
+	int id = field_lookup(n->field, strlen(n->field));
+
+	if (id < 0) {
+		m->test = T_NEVER;
+		return false;
+	}
+	m->field = id;
+	return true;
+}
+
+static int compile_node(struct compiler *c, const struct query_node *n, struct mnode **out);
+
+static int compile_leaf(struct compiler *c, const struct query_node *n, struct mnode *m)
+{
+	switch (n->kind) {
+	case QUERY_EXISTS:
+		m->test = T_EXISTS;
+		resolve(n, m);
+		return 0;
+	case QUERY_RANGE:
+		return resolve(n, m) ? compile_range(c, n, m) : 0;
+	case QUERY_MATCH:
+		if (n->field && !resolve(n, m))
+			return 0;
+		return n->field ? compile_match(c, n, m) : compile_full_text(c, n, m);
+	default:
+		return -EINVAL;
+	}
+}
+
+static int compile_node(struct compiler *c, const struct query_node *n, struct mnode **out)
+{
+	static const enum test tests[] = { [QUERY_ALL] = T_ALL, [QUERY_AND] = T_AND,
+					   [QUERY_OR] = T_OR,   [QUERY_NOT] = T_NOT };
+	struct mnode *m = mnode_new(c, T_ALL);
+	int rc = 0;
+
+	if (!m)
+		return err_set(c->e, -ENOMEM, "query: out of memory");
+	*out = m;
+	switch (n->kind) {
+	case QUERY_ALL:
+	case QUERY_AND:
+	case QUERY_OR:
+	case QUERY_NOT:
+		m->test = tests[n->kind];
+		if (n->left)
+			rc = compile_node(c, n->left, &m->l);
+		if (!rc && n->right)
+			rc = compile_node(c, n->right, &m->r);
+		return rc;
+	default:
+		return compile_leaf(c, n, m);
+	}
+}
+
+/* ---- time push-down ---- */
+
+static void narrow(struct match *m, const struct mnode *n)
+{
+	if (n->test == T_AND) {
+		narrow(m, n->l);
+		narrow(m, n->r);
+		return;
+	}
+	if (n->field != FIELD_TIMESTAMP)
+		return;
+	if (n->test == T_INT_EQ) {
+		m->from = MAX(m->from, n->i);
+		m->to = MIN(m->to, n->i);
+	} else if (n->test == T_RANGE_INT) {
+		if (n->op == QUERY_GT && n->i < INT64_MAX)
+			m->from = MAX(m->from, n->i + 1);
+		else if (n->op == QUERY_GE)
+			m->from = MAX(m->from, n->i);
+		else if (n->op == QUERY_LT && n->i > INT64_MIN)
+			m->to = MIN(m->to, n->i - 1);
+		else if (n->op == QUERY_LE)
+			m->to = MIN(m->to, n->i);
+	}
+}
+
+int match_compile(struct match **mp, const struct query_node *filter, int64_t now_ns,
+		  struct arena *a, struct err *e)
+{
+	struct compiler c = { a, e, now_ns };
+	struct match *m = arena_alloc(a, sizeof(*m));
+	int rc;
+
+	if (!m)
+		return err_set(e, -ENOMEM, "query: out of memory");
+	m->from = INT64_MIN;
+	m->to = INT64_MAX;
+	if ((rc = compile_node(&c, filter, &m->root)))
+		return rc;
+	narrow(m, m->root);
+	*mp = m;
+	return 0;
+}
+
+static int literals(const struct mnode *n,
+		    int (*fn)(void *ctx, const char *field, const char *value, size_t len),
+		    void *ctx)
+{
+	char text[IPADDR_STRLEN];
+	int rc;
+
+	switch (n->test) {
+	case T_AND:
+		rc = literals(n->l, fn, ctx);
+		return rc ? rc : literals(n->r, fn, ctx);
+	case T_TEXT_EQ:
+	case T_TEXT_HAS:
+		return fn(ctx, n->field < 0 ? NULL : field_name((unsigned)n->field), n->s, n->len);
+	case T_IP_EQ:
+		ipaddr_format(&n->ip, text);
+		return fn(ctx, field_name((unsigned)n->field), text, strlen(text));
+	default:
+		return 0;
+	}
+}
+
+int match_literals(const struct match *m,
+		   int (*fn)(void *ctx, const char *field, const char *value, size_t len),
+		   void *ctx)
+{
+	return literals(m->root, fn, ctx);
+}
+
+void match_time_range(const struct match *m, int64_t *from, int64_t *to)
+{
+	*from = m->from;
+	*to = m->to;
+}
+
+/* ---- evaluating ---- */
+
+static int cmp_int(int64_t a, int64_t b)
+{
+	return a < b ? -1 : a > b;
+}
+
+static int cmp_text(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, MIN(alen, blen));
+
+	return c ? c : cmp_int((int64_t)alen, (int64_t)blen);
+}
+
+static bool op_holds(enum query_op op, int c)
+{
+	switch (op) {
+	case QUERY_GT: return c > 0;
+	case QUERY_GE: return c >= 0;
+	case QUERY_LT: return c < 0;
+	case QUERY_LE: return c <= 0;
+	}
+	return false;
+}
+
+/* A value's text for wildcards on addresses and numbers. */
+static size_t value_text(const struct event_value *v, enum field_type t, char *buf,
+			 size_t size, const char **s)
+{
+	if (t == FT_STR) {
+		*s = v->v.s;
+		return v->len;
+	}
+	*s = buf;
+	if (t == FT_IP) {
+		ipaddr_format(&v->v.ip, buf);
+		return strlen(buf);
+	}
+	if (t == FT_TIME)
+		return time_format_rfc3339(v->v.i, buf);
+	return (size_t)snprintf(buf, size, "%lld", (long long)v->v.i);
+}
+
+static bool test_value(const struct mnode *n, const struct event_value *v, enum field_type t)
+{
+	char buf[TIME_RFC3339_LEN + IPADDR_STRLEN];
+	const char *s;
+	size_t len;
+
+	switch (n->test) {
+	case T_EXISTS: return true;
+	case T_TEXT_EQ: return text_eq(v->v.s, v->len, n->s, n->len);
+	case T_TEXT_HAS: return text_has(v->v.s, v->len, n->s, n->len);
+	case T_GLOB:
+		len = value_text(v, t, buf, sizeof(buf), &s);
+		return glob(n->s, n->len, s, len);
+	case T_INT_EQ: return v->v.i == n->i;
+	case T_IP_EQ: return !memcmp(v->v.ip.b, n->ip.b, sizeof(n->ip.b));
+	case T_CIDR: return ipaddr_in_prefix(&v->v.ip, &n->ip, n->prefix);
+	case T_RANGE_INT: return op_holds(n->op, cmp_int(v->v.i, n->i));
+	case T_RANGE_IP:
+		return op_holds(n->op, memcmp(v->v.ip.b, n->ip.b, sizeof(n->ip.b)));
+	case T_RANGE_TEXT: return op_holds(n->op, cmp_text(v->v.s, v->len, n->s, n->len));
+	default: return false;
+	}
+}
+
+/* Any value of field passes the node's test. */
+static bool any_value(const struct mnode *n, const struct event *ev, int field)
+{
+	enum field_type t = field_type((unsigned)field);
+
+	for (uint32_t i = 0; i < ev->n; i++)
+		if (ev->vals[i].field == (uint32_t)field && test_value(n, &ev->vals[i], t))
+			return true;
+	return false;
+}
+
+/* Full text: event.original, else message; a wildcard may match anywhere in it. */
+static bool full_text(const struct mnode *n, const struct event *ev)
+{
+	const char *s;
+	size_t len;
+
+	if (!event_get_str(ev, FIELD_EVENT_ORIGINAL, &s, &len) &&
+	    !event_get_str(ev, FIELD_MESSAGE, &s, &len))
+		return false;
+	if (n->test == T_GLOB)
+		return glob(n->s, n->len, s, len);
+	return text_has(s, len, n->s, n->len);
+}
+
+static bool eval(const struct mnode *n, const struct event *ev)
+{
+	switch (n->test) {
+	case T_ALL: return true;
+	case T_NEVER: return false;
+	case T_AND: return eval(n->l, ev) && eval(n->r, ev);
+	case T_OR: return eval(n->l, ev) || eval(n->r, ev);
+	case T_NOT: return !eval(n->l, ev);
+	default:
+		return n->field < 0 ? full_text(n, ev) : any_value(n, ev, n->field);
+	}
+}
+
+bool match_event(const struct match *m, const struct event *ev)
+{
+	return eval(m->root, ev);
+}

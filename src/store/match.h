@@ -1,0 +1,57 @@
+/*
+ * match.h - a parsed query filter (store/query.h) compiled against the event schema and
+ * evaluated on events: the one place that decides what `field: value` means.
+ *
+ * Compiling resolves each field name to its id once and turns each value into the field's
+ * type, so evaluating an event compares ids and typed values, never names:
+ *   - text fields: equal, ignoring ASCII case; wildcards * and ? (\ escapes them);
+ *     a phrase on event.original or message is found anywhere in the text
+ *   - IP fields: an address (equal) or a CIDR (inside it); wildcards on the address text
+ *   - integer fields: an integer; time fields: a time as time_parse() reads it
+ *   - full text (a bare word or phrase): found anywhere in event.original (else message),
+ *     ignoring ASCII case
+ *   - ranges compare numbers, times and addresses by value, text by bytes
+ *   - a multi-valued field matches when any of its values does
+ * A value that cannot be of its field's type ("destination.port: http") is an error at
+ * compile time naming the column. A field that no event has shown yet matches nothing
+ * (`not` of it matches everything) and is not registered.
+ *
+ * Push-down: match_time_range() gives the @timestamp bounds every matching event lies in
+ * (from the ranges joined by `and` at the top of the filter), so the store reads only those
+ * days and blocks.
+ *
+ * Memory: the compiled filter lives in the caller's arena, which must also outlive it.
+ * Threads: compile on one thread; a compiled filter may then be evaluated from any number
+ * of threads at once (it is read-only).
+ */
+#ifndef STORE_MATCH_H
+#define STORE_MATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct arena;
+struct err;
+struct event;
+struct match;
+struct query_node;
+
+/* now_ns anchors relative times ("-24h"). */
+int match_compile(struct match **m, const struct query_node *filter, int64_t now_ns,
+		  struct arena *a, struct err *e);
+bool match_event(const struct match *m, const struct event *ev);
+/* [*from, *to] (ns, inclusive) holds every match; INT64_MIN / INT64_MAX when open. */
+void match_time_range(const struct match *m, int64_t *from, int64_t *to);
+/*
+ * The literal values every match must contain, from the leaves joined by `and` at the top
+ * of the filter: fn gets the field's name (NULL for full text) and the value's text, for
+ * exact text, phrases, words and single addresses. A store skips blocks whose bloom filter
+ * lacks one of their tokens, and reads only the rows its index gives for an indexed field.
+ * fn returning non-zero stops the walk. Returns what fn returned last (0 when not called).
+ */
+int match_literals(const struct match *m,
+		   int (*fn)(void *ctx, const char *field, const char *value, size_t len),
+		   void *ctx);
+
+#endif

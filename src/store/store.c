@@ -1,0 +1,611 @@
+#include "store/store.h"
+#include "core/compat.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define LOG_MODULE "store"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/event.h"
+#include "core/field.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+#include "store/keys.h"
+#include "store/match.h"
+#include "store/query.h"
+#include "store/segment.h"
+
+#define PATH_LEN 4096
+#define OPEN_DAYS 16               /* segments an import keeps open at once */
+#define NS_PER_DAY (86400 * NS_PER_SEC)
+#define MAX_LITERALS 16
+#define BLOCK_ARENA_MAX ((size_t)1 << 30)
+
+struct store {
+	char *dir;
+	struct keys *keys;
+};
+
+static int path_join(char out[PATH_LEN], struct err *e, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int path_join(char out[PATH_LEN], struct err *e, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(out, PATH_LEN, fmt, ap);
+	va_end(ap);
+	if (n < 0 || n >= PATH_LEN)
+		return err_set(e, -ENAMETOOLONG, "a path under the data directory is too long");
+	return 0;
+}
+
+static int make_dir(const char *path, mode_t mode, struct err *e)
+{
+	if (mkdir(path, mode) < 0 && errno != EEXIST)
+		return err_set(e, -errno, "cannot create %s: %s", path, strerror(errno));
+	return 0;
+}
+
+int store_open(struct store **stp, const char *data_dir, struct err *e)
+{
+	char path[PATH_LEN];
+	struct store *st;
+	int rc;
+
+	*stp = NULL;
+	st = mem_calloc(1, sizeof(*st));
+	if (!st || !(st->dir = mem_strdup(data_dir))) {
+		mem_free(st);
+		return err_set(e, -ENOMEM, "out of memory");
+	}
+	if ((rc = make_dir(data_dir, 0750, e)) || (rc = path_join(path, e, "%s/tenants", data_dir)) ||
+	    (rc = make_dir(path, 0750, e)) || (rc = path_join(path, e, "%s/keys", data_dir)) ||
+	    (rc = keys_open(&st->keys, path, true, e))) {
+		store_close(st);
+		return rc;
+	}
+	*stp = st;
+	return 0;
+}
+
+void store_close(struct store *st)
+{
+	if (!st)
+		return;
+	keys_close(st->keys);
+	mem_free(st->dir);
+	mem_free(st);
+}
+
+/* DATA_DIR/tenants/ID, made when asked. */
+static int tenant_dir(struct store *st, uint64_t tenant, bool create, char out[PATH_LEN],
+		      struct err *e)
+{
+	int rc = path_join(out, e, "%s/tenants/%llu", st->dir, (unsigned long long)tenant);
+
+	return rc || !create ? rc : make_dir(out, 0750, e);
+}
+
+/* Segments of a tenant's directory, by (day, seq). */
+struct seg_ref {
+	uint32_t day, seq;
+};
+
+static int cmp_seg_desc(const void *a, const void *b)
+{
+	const struct seg_ref *x = a, *y = b;
+
+	if (x->day != y->day)
+		return x->day < y->day ? 1 : -1;
+	return x->seq < y->seq ? 1 : x->seq > y->seq ? -1 : 0;
+}
+
+/* The segments of dir whose day lies in [day_from, day_to], newest first; *refs mem_alloc'ed. */
+static int list_segments(const char *dir, int64_t day_from, int64_t day_to,
+			 struct seg_ref **refs, size_t *n, struct err *e)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t cap = 0;
+
+	*refs = NULL;
+	*n = 0;
+	if (!d)
+		return errno == ENOENT ? 0
+				       : err_set(e, -errno, "cannot read %s: %s", dir, strerror(errno));
+	while ((de = readdir(d))) {
+		struct seg_ref r;
+
+		if (segment_name_parse(de->d_name, &r.day, &r.seq) < 0 || r.day < day_from ||
+		    r.day > day_to)
+			continue;
+		if (*n == cap) {
+			struct seg_ref *nr = mem_realloc(*refs, (cap ? 2 * cap : 64) * sizeof(*nr));
+
+			if (!nr) {
+				closedir(d);
+				return err_set(e, -ENOMEM, "out of memory");
+			}
+			*refs = nr;
+			cap = cap ? 2 * cap : 64;
+		}
+		(*refs)[(*n)++] = r;
+	}
+	closedir(d);
+	if (*n > 1)
+		qsort(*refs, *n, sizeof(**refs), cmp_seg_desc);
+	return 0;
+}
+
+/* ---- import ---- */
+
+struct day_writer {
+	uint32_t day;
+	struct segment_writer *w;
+	uint64_t used; /* import tick of the last event: the least used is sealed first */
+};
+
+struct store_import {
+	struct store *st;
+	uint64_t tenant;
+	char dir[PATH_LEN];
+	struct keys_data_key dk;
+	struct day_writer open[OPEN_DAYS];
+	size_t n_open;
+	uint64_t tick;
+	int64_t now;
+	struct store_import_stats stats;
+};
+
+int store_import_begin(struct store *st, uint64_t tenant, struct store_import **impp,
+		       struct err *e)
+{
+	struct store_import *imp = mem_calloc(1, sizeof(*imp));
+	int rc;
+
+	*impp = NULL;
+	if (!imp)
+		return err_set(e, -ENOMEM, "out of memory");
+	imp->st = st;
+	imp->tenant = tenant;
+	imp->now = time_now_ns();
+	if ((rc = tenant_dir(st, tenant, true, imp->dir, e)) ||
+	    (rc = keys_tenant(st->keys, tenant, true, &imp->dk, e))) {
+		mem_free(imp);
+		return rc;
+	}
+	*impp = imp;
+	return 0;
+}
+
+/* The next free segment number of day in the tenant's directory. */
+static int next_seq(const struct store_import *imp, uint32_t day, uint32_t *seq, struct err *e)
+{
+	struct seg_ref *refs;
+	size_t n;
+	int rc = list_segments(imp->dir, day, day, &refs, &n, e);
+
+	if (rc)
+		return rc;
+	*seq = n ? refs[0].seq + 1 : 1; /* newest first: refs[0] has the highest seq */
+	mem_free(refs);
+	return 0;
+}
+
+static int seal(struct store_import *imp, struct day_writer *dw, struct err *e)
+{
+	uint64_t events = segment_writer_count(dw->w);
+	int rc = segment_writer_finish(dw->w, e);
+
+	segment_writer_free(dw->w);
+	dw->w = NULL;
+	if (rc)
+		return rc;
+	imp->stats.events += events;
+	imp->stats.segments++;
+	return 0;
+}
+
+static int open_day(struct store_import *imp, uint32_t day, struct day_writer **out,
+		    struct err *e)
+{
+	struct day_writer *dw = NULL;
+	uint32_t seq;
+	int rc;
+
+	if (imp->n_open == OPEN_DAYS) { /* seal the least recently used day */
+		dw = &imp->open[0];
+		for (size_t i = 1; i < OPEN_DAYS; i++)
+			if (imp->open[i].used < dw->used)
+				dw = &imp->open[i];
+		if ((rc = seal(imp, dw, e)))
+			return rc;
+	} else {
+		dw = &imp->open[imp->n_open++];
+	}
+	dw->day = day;
+	if ((rc = next_seq(imp, day, &seq, e)) ||
+	    (rc = segment_writer_open(&dw->w, imp->dir, imp->tenant, day, seq, &imp->dk, e))) {
+		*dw = imp->open[--imp->n_open]; /* forget the slot */
+		return rc;
+	}
+	*out = dw;
+	return 0;
+}
+
+static int64_t event_time(const struct store_import *imp, const struct event *ev)
+{
+	const struct event_value *t = event_get(ev, FIELD_TIMESTAMP);
+
+	return t ? t->v.i : imp->now;
+}
+
+static uint32_t day_of(int64_t ns)
+{
+	int64_t d = ns >= 0 ? ns / NS_PER_DAY : -((-ns + NS_PER_DAY - 1) / NS_PER_DAY);
+
+	return d < 0 ? 0 : (uint32_t)d;
+}
+
+int store_import_add(struct store_import *imp, const struct event *ev, struct err *e)
+{
+	uint32_t day = day_of(event_time(imp, ev));
+	struct day_writer *dw = NULL;
+	int rc;
+
+	for (size_t i = 0; i < imp->n_open && !dw; i++)
+		if (imp->open[i].day == day)
+			dw = &imp->open[i];
+	if (!dw && (rc = open_day(imp, day, &dw, e)))
+		return rc;
+	dw->used = ++imp->tick;
+	rc = segment_writer_add(dw->w, ev, e);
+	if (rc == -EFBIG) { /* the segment is full: seal it, go on in the next */
+		if ((rc = seal(imp, dw, e)))
+			return rc;
+		*dw = imp->open[--imp->n_open];
+		if ((rc = open_day(imp, day, &dw, e)))
+			return rc;
+		rc = segment_writer_add(dw->w, ev, e);
+	}
+	return rc;
+}
+
+static uint64_t sealed_bytes(const struct store_import *imp)
+{
+	struct seg_ref *refs;
+	uint64_t total = 0;
+	size_t n;
+
+	if (list_segments(imp->dir, 0, UINT32_MAX, &refs, &n, NULL) < 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char name[SEGMENT_NAME_MAX], path[PATH_LEN];
+		struct stat st;
+
+		if (segment_name(name, refs[i].day, refs[i].seq) == 0 &&
+		    path_join(path, NULL, "%s/%s", imp->dir, name) == 0 && stat(path, &st) == 0)
+			total += (uint64_t)st.st_size;
+	}
+	mem_free(refs);
+	return total;
+}
+
+int store_import_finish(struct store_import *imp, struct store_import_stats *out,
+			struct err *e)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < imp->n_open; i++)
+		if (imp->open[i].w && !rc)
+			rc = seal(imp, &imp->open[i], e);
+	imp->stats.bytes = sealed_bytes(imp);
+	if (out)
+		*out = imp->stats;
+	store_import_abort(imp); /* frees what is left (nothing unless an error stopped us) */
+	return rc;
+}
+
+void store_import_abort(struct store_import *imp)
+{
+	if (!imp)
+		return;
+	for (size_t i = 0; i < imp->n_open; i++)
+		segment_writer_free(imp->open[i].w); /* removes unsealed temp files */
+	memset(&imp->dk, 0, sizeof(imp->dk));
+	mem_free(imp);
+}
+
+/* ---- search ---- */
+
+struct literal {
+	const char *field; /* NULL: full text; a field name lives as long as the process */
+	char value[256];   /* a copy: the filter may hand over a value formatted on its stack */
+	size_t len;
+};
+
+struct search_run {
+	const struct store_search *s;
+	struct match *m;
+	struct agg *agg;
+	struct literal lit[MAX_LITERALS];
+	size_t n_lit;
+	struct store_search_stats st;
+	bool done;
+};
+
+static int add_literal(void *ctx, const char *field, const char *value, size_t len)
+{
+	struct search_run *r = ctx;
+
+	struct literal *l;
+
+	if (r->n_lit == MAX_LITERALS || len >= sizeof(l->value))
+		return 0; /* not used for skipping: still correct, only slower */
+	l = &r->lit[r->n_lit++];
+	l->field = field;
+	memcpy(l->value, value, len);
+	l->value[len] = '\0';
+	l->len = len;
+	return 0;
+}
+
+static int count_event(void *ctx, const struct event *ev)
+{
+	struct search_run *r = ctx;
+
+	r->st.results++;
+	return r->s->event_fn(r->s->ctx, ev);
+}
+
+static int count_row(void *ctx, const struct agg_row *row)
+{
+	struct search_run *r = ctx;
+
+	r->st.results++;
+	return r->s->row_fn(r->s->ctx, row);
+}
+
+/* False when a literal's tokens are not all in the block's bloom filter. */
+static bool block_may_match(struct segment *seg, unsigned b, const struct search_run *r)
+{
+	for (size_t i = 0; i < r->n_lit; i++) {
+		const char *p = r->lit[i].value, *end = p + r->lit[i].len, *tok;
+		size_t len;
+
+		while (segment_token_next(&p, end, &tok, &len))
+			if (!segment_block_may_contain(seg, b, tok, len))
+				return false;
+	}
+	return true;
+}
+
+/*
+ * The index holds values exactly as stored, while text matches ignore case: it answers for
+ * address fields only, whose text form is canonical.
+ */
+static bool index_usable(const char *field)
+{
+	int id = field_lookup(field, strlen(field));
+
+	return id >= 0 && field_type((unsigned)id) == FT_IP && segment_field_indexed(field);
+}
+
+/*
+ * Blocks worth reading, from the index when a literal's field is indexed: want[b] set for
+ * each block holding a row with that value. Returns 0 (want filled, or *all = true when no
+ * literal is indexed), or a negative code.
+ */
+static int indexed_blocks(struct segment *seg, const struct search_run *r, bool *want,
+			  unsigned blocks, bool *all, struct err *e)
+{
+	for (size_t i = 0; i < r->n_lit; i++) {
+		uint32_t *rows;
+		size_t n;
+		int rc;
+
+		if (!r->lit[i].field || !index_usable(r->lit[i].field))
+			continue;
+		rc = segment_lookup(seg, r->lit[i].field, r->lit[i].value, r->lit[i].len, &rows, &n,
+				    e);
+		if (rc < 0)
+			return rc;
+		memset(want, 0, blocks * sizeof(*want));
+		for (size_t k = 0; k < n; k++) {
+			int b = segment_row_block(seg, rows[k]);
+
+			if (b >= 0 && (unsigned)b < blocks)
+				want[b] = true;
+		}
+		mem_free(rows);
+		*all = false;
+		return 0;
+	}
+	*all = true;
+	return 0;
+}
+
+static bool in_range(const struct event *ev, const struct store_search *s)
+{
+	const struct event_value *t;
+
+	if (s->from == INT64_MIN && s->to == INT64_MAX)
+		return true;
+	t = event_get(ev, FIELD_TIMESTAMP);
+	return t && t->v.i >= s->from && t->v.i <= s->to;
+}
+
+/* Filter and pipes over one block's events, newest (last written) first. */
+static int run_block(struct search_run *r, struct segment *seg, unsigned b, struct arena *a,
+		     struct err *e)
+{
+	struct event *evs;
+	uint32_t n;
+	int rc = segment_block_read(seg, b, NULL, 0, a, &evs, &n, e);
+
+	if (rc)
+		return rc;
+	r->st.blocks_read++;
+	r->st.events_read += n;
+	for (uint32_t i = n; i-- > 0 && !r->done;) {
+		if (!in_range(&evs[i], r->s) || !match_event(r->m, &evs[i]))
+			continue;
+		r->st.matched++;
+		rc = agg_add(r->agg, &evs[i], e);
+		if (rc == 1 || rc == -ECANCELED)
+			r->done = true;
+		else if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int run_segment(struct search_run *r, struct segment *seg, int64_t from, int64_t to,
+		       struct arena *a, struct err *e)
+{
+	struct segment_info info;
+	bool all = true, *want = NULL;
+	int rc = 0;
+
+	segment_get_info(seg, &info);
+	r->st.segments++;
+	if (info.blocks) {
+		want = mem_calloc(info.blocks, sizeof(*want));
+		if (!want)
+			return err_set(e, -ENOMEM, "out of memory");
+		rc = indexed_blocks(seg, r, want, info.blocks, &all, e);
+	}
+	for (unsigned b = info.blocks; b-- > 0 && !rc && !r->done;) {
+		r->st.blocks++;
+		if ((!all && !want[b]) || !segment_block_overlaps(seg, b, from, to) ||
+		    !block_may_match(seg, b, r))
+			continue;
+		rc = run_block(r, seg, b, a, e);
+		arena_clear(a);
+	}
+	mem_free(want);
+	return rc;
+}
+
+static int run_segments(struct store *st, struct search_run *r, int64_t from, int64_t to,
+			struct err *e)
+{
+	struct keys_data_key dk;
+	char dir[PATH_LEN];
+	struct seg_ref *refs = NULL;
+	struct arena a;
+	size_t n;
+	int rc;
+
+	if ((rc = tenant_dir(st, r->s->tenant, false, dir, e)) ||
+	    (rc = list_segments(dir, from == INT64_MIN ? 0 : day_of(from),
+				to == INT64_MAX ? UINT32_MAX : day_of(to), &refs, &n, e)))
+		return rc;
+	if (!n) /* nothing stored: no key needed */
+		return 0;
+	if ((rc = keys_tenant(st->keys, r->s->tenant, false, &dk, e))) {
+		mem_free(refs);
+		return rc;
+	}
+	arena_init(&a, 1 << 20, BLOCK_ARENA_MAX);
+	for (size_t i = 0; i < n && !rc && !r->done; i++) {
+		char name[SEGMENT_NAME_MAX], path[PATH_LEN];
+		struct segment *seg;
+
+		if ((rc = segment_name(name, refs[i].day, refs[i].seq)) < 0 ||
+		    (rc = path_join(path, e, "%s/%s", dir, name)) ||
+		    (rc = segment_open(&seg, path, r->s->tenant, &dk, e)))
+			break;
+		rc = run_segment(r, seg, from, to, &a, e);
+		segment_close(seg);
+	}
+	arena_release(&a);
+	memset(&dk, 0, sizeof(dk));
+	mem_free(refs);
+	return rc;
+}
+
+/* One JSON line per search in DATA_DIR/audit.log (0600): the search is refused without it. */
+static int audit(struct store *st, const struct store_search *s, uint64_t results, int status,
+		 struct err *e)
+{
+	char path[PATH_LEN], when[TIME_RFC3339_LEN];
+	struct buf line = BUF_INIT(QUERY_MAX_LENGTH * 6 + 4096);
+	int fd, rc;
+
+	if ((rc = path_join(path, e, "%s/audit.log", st->dir)))
+		return rc;
+	time_format_rfc3339(time_now_ns(), when);
+	rc = buf_addf(&line, "{\"@timestamp\":\"%s\",\"action\":\"search\",\"who\":", when);
+	if (!rc)
+		rc = json_add_string(&line, s->who ? s->who : "-", strlen(s->who ? s->who : "-"));
+	if (!rc)
+		rc = buf_addf(&line, ",\"tenant\":%llu,\"query\":", (unsigned long long)s->tenant);
+	if (!rc)
+		rc = json_add_string(&line, s->query, s->query_len);
+	if (!rc)
+		rc = buf_addf(&line, ",\"results\":%llu,\"status\":%d}\n",
+			      (unsigned long long)results, status);
+	fd = rc ? -1 : open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, line.p, line.len) != (ssize_t)line.len) {
+		rc = err_set(e, rc ? rc : -errno, "cannot write the audit log %s: %s", path,
+			     strerror(rc ? -rc : errno));
+		if (fd >= 0)
+			close(fd);
+		buf_release(&line);
+		return rc;
+	}
+	close(fd);
+	buf_release(&line);
+	return 0;
+}
+
+int store_search(struct store *st, const struct store_search *s, struct store_search_stats *out,
+		 struct err *e)
+{
+	struct search_run r = { .s = s };
+	struct arena qa;
+	struct query q;
+	int64_t from, to;
+	int rc;
+
+	arena_init(&qa, 4096, 4u << 20);
+	if ((rc = query_parse(&q, s->query, s->query_len, &qa, e)) ||
+	    (rc = match_compile(&r.m, q.filter, s->now, &qa, e)) ||
+	    (rc = agg_new(&r.agg, &q, count_event, count_row, &r, e)))
+		goto done;
+	(void)match_literals(r.m, add_literal, &r); /* add_literal never stops the walk */
+	match_time_range(r.m, &from, &to);
+	from = MAX(from, s->from);
+	to = MIN(to, s->to);
+	if (from <= to)
+		rc = run_segments(st, &r, from, to, e);
+	if (!rc)
+		rc = agg_finish(r.agg, e);
+	if (rc == -ECANCELED)
+		rc = 0;
+done:
+	agg_free(r.agg);
+	arena_release(&qa);
+	if (out)
+		*out = r.st;
+	{
+		struct err ae = ERR_INIT;
+		int arc = audit(st, s, r.st.results, rc, &ae);
+
+		if (arc && !rc) {
+			*e = ae;
+			rc = arc;
+		}
+	}
+	return rc;
+}

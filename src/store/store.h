@@ -1,0 +1,88 @@
+/*
+ * store.h - the event store: every tenant's events in sealed segments, imported and searched
+ * through one API that always takes the tenant.
+ *
+ * Layout under the data directory (docs/store.md):
+ *   DATA_DIR/keys/               the installation's keys (store/keys.h), made on first use
+ *   DATA_DIR/tenants/ID/         one directory per tenant (ID from koban.db), holding its
+ *                                segments YYYY-MM-DD-NNNN.seg (store/segment.h)
+ *   DATA_DIR/audit.log           one JSON line per search: when, who, tenant, query, rows
+ *
+ * Tenant isolation is enforced here, not by callers: a search reads only the directory of
+ * the tenant it was given, opens each segment with that tenant's own data key and checks
+ * the tenant id written in it, so no query text, name or path reaches another tenant's
+ * events (a segment copied into another tenant's directory is refused, not read).
+ *
+ * Import: events are grouped by the UTC day of their @timestamp (the import time when they
+ * have none) into one segment per day and import; store_import_finish() seals them all,
+ * after which any process finds them. Search: newest segments and blocks first; a block is
+ * read only when its time range, its bloom filter and the segment's index allow a match (the
+ * query's literal values, store/match.h), then the filter runs on each event and the pipes
+ * (store/agg.h) on what matched.
+ *
+ * Threads: a struct store from one thread at a time; open one per thread. Processes: any
+ * number may search while one imports (segments appear atomically); two importers of one
+ * tenant at the same time are not supported yet.
+ */
+#ifndef STORE_STORE_H
+#define STORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/agg.h"
+
+struct err;
+struct event;
+struct store;
+struct store_import;
+
+int store_open(struct store **st, const char *data_dir, struct err *e);
+void store_close(struct store *st);
+
+/* ---- import ---- */
+
+struct store_import_stats {
+	uint64_t events;   /* stored */
+	uint64_t segments; /* sealed */
+	uint64_t bytes;    /* of the sealed segment files */
+};
+
+int store_import_begin(struct store *st, uint64_t tenant, struct store_import **imp,
+		       struct err *e);
+/* Copies ev into the import (the caller may reuse ev's memory afterwards). */
+int store_import_add(struct store_import *imp, const struct event *ev, struct err *e);
+/* Seals every open segment and frees imp (also on error: what was sealed stays). */
+int store_import_finish(struct store_import *imp, struct store_import_stats *out,
+			struct err *e);
+/* Drops what was not sealed yet and frees imp. */
+void store_import_abort(struct store_import *imp);
+
+/* ---- search ---- */
+
+struct store_search {
+	uint64_t tenant;
+	const char *query;      /* store/query.h; "" or "*" for every event */
+	size_t query_len;
+	int64_t from, to;       /* @timestamp bounds (ns, inclusive); INT64_MIN / INT64_MAX */
+	int64_t now;            /* for relative times in the query */
+	const char *who;        /* for the audit log: "alice (uid 1000)", "token ops-1" */
+	agg_event_fn *event_fn; /* results, as store/agg.h gives them */
+	agg_row_fn *row_fn;
+	void *ctx;
+};
+
+struct store_search_stats {
+	uint64_t segments, blocks, blocks_read, events_read, matched;
+	uint64_t results;       /* events or rows handed to the callbacks */
+};
+
+/*
+ * Runs the search. A callback returning -ECANCELED stops it early without error (a limit
+ * reached); any other negative return stops it and is returned. Errors in the query name
+ * their column; damaged segments name their file and offset.
+ */
+int store_search(struct store *st, const struct store_search *s, struct store_search_stats *out,
+		 struct err *e);
+
+#endif

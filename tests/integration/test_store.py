@@ -1,0 +1,148 @@
+"""koban ingest and koban search against a real data directory: ECS lines and syslog through
+the pipeline, exit statuses and rejected lines, queries with pipes, time bounds, limits,
+the audit log, and an attempt to read another tenant's events."""
+import json
+import os
+import shutil
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from kobanlib import Suite, run, tempdir  # noqa: E402
+
+
+def ecs_lines(n, marker, day="2026-12-01"):
+    """n firewall-like ECS events, one per minute from midnight UTC of day."""
+    out = []
+    for i in range(n):
+        ev = {
+            "@timestamp": "%sT%02d:%02d:00Z" % (day, i // 60 % 24, i % 60),
+            "source": {"ip": "10.0.%d.1" % (i % 20)},
+            "destination": {"ip": "203.0.113.7", "port": 443 if i % 3 else 22},
+            "event": {"action": "deny" if i % 10 == 0 else "allow",
+                      "original": "fw1 %s seq=%d %s" % ("deny" if i % 10 == 0 else "allow",
+                                                        i, marker)},
+        }
+        out.append(json.dumps(ev))
+    return "\n".join(out) + "\n"
+
+
+def search(d, tenant, *args):
+    _, out, _ = run(["search", "--tenant", tenant, "--json"] + list(args), d)
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def setup(d):
+    run(["tenant", "add", "city-a"], d)
+    run(["tenant", "add", "city-b"], d)
+    with open(os.path.join(d, "a.json"), "w") as f:
+        f.write(ecs_lines(1000, "alpha-secret"))
+    with open(os.path.join(d, "b.log"), "w") as f:
+        for i in range(50):
+            f.write("<14>Dec  1 10:%02d:00 fw2 app[1]: beta line %d\n" % (i, i))
+
+
+def test_ingest_and_search():
+    d = tempdir()
+    try:
+        setup(d)
+        _, out, _ = run(["ingest", "--tenant", "city-a", "--format", "ecs", "a.json"], d)
+        assert out.startswith("stored 1000 events of 1000 lines in 1 segments"), out
+        _, out, _ = run(["ingest", "--tenant", "city-b", "--tz", "UTC", "b.log"], d)
+        assert out.startswith("stored 50 events of 50 lines"), out
+
+        assert search(d, "city-a", "| stats count()") == [{"count": 1000}]
+        assert search(d, "city-a", "event.action:", "deny", "|", "stats", "count()") == \
+            [{"count": 100}]
+        rows = search(d, "city-a", "| stats count() by destination.port | sort -count")
+        assert rows == [{"destination.port": 443, "count": 666},
+                        {"destination.port": 22, "count": 334}], rows
+        assert search(d, "city-a", "source.ip: 10.0.3.1 | stats count()") == [{"count": 50}]
+        assert search(d, "city-a", '"seq=999" | stats count()') == [{"count": 1}]
+        # time bounds from the options: the first hour only
+        assert search(d, "city-a", "--from", "2026-12-01T00:00:00Z", "--to",
+                      "2026-12-01T00:59:59Z", "| stats count()") == [{"count": 60}]
+        # events, newest first, with a limit
+        evs = search(d, "city-a", "--limit", "2", "*")
+        assert [e["event"]["original"].split()[2] for e in evs] == ["seq=999", "seq=998"], evs
+        assert all(e["organization"]["id"] == "city-a" for e in evs)
+        # syslog through the pipeline: decoded fields are searchable
+        assert search(d, "city-b", "log.syslog.hostname: fw2 | stats count()") == [{"count": 50}]
+        # the readable table
+        _, out, _ = run(["search", "--tenant", "city-a",
+                         "| stats count() by event.action | sort event.action"], d)
+        assert out.splitlines() == ["event.action  count", "allow         900",
+                                    "deny          100"], out
+        _, out, _ = run(["search", "--tenant", "city-a", "--limit", "1",
+                         'mimikatz or "seq=5 alpha"'],
+                        d)
+        assert out.strip().endswith("fw1 allow seq=5 alpha-secret"), out
+    finally:
+        shutil.rmtree(d)
+
+
+def test_tenants_stay_apart():
+    d = tempdir()
+    try:
+        setup(d)
+        run(["ingest", "--tenant", "city-a", "--format", "ecs", "a.json"], d)
+        run(["ingest", "--tenant", "city-b", "b.log"], d)
+        assert search(d, "city-b", "alpha-secret | stats count()") == [{"count": 0}]
+        assert search(d, "city-b", "organization.id: city-a | stats count()") == [{"count": 0}]
+        assert search(d, "city-b", "| stats count()") == [{"count": 50}]
+        # city-a's segment copied into city-b's directory is refused, never read
+        a_dir = os.path.join(d, "var", "tenants", "2")
+        b_dir = os.path.join(d, "var", "tenants", "3")
+        seg = sorted(os.listdir(a_dir))[0]
+        shutil.copy(os.path.join(a_dir, seg), os.path.join(b_dir, "2026-12-01-0099.seg"))
+        status, out, err = run(["search", "--tenant", "city-b", "--json", "alpha-secret"], d,
+                               check=False)
+        assert status == 1 and "alpha-secret" not in out, (out, err)
+        assert "2026-12-01-0099.seg" in err, err
+        # every search is audited
+        with open(os.path.join(d, "var", "audit.log")) as f:
+            lines = [json.loads(line) for line in f]
+        assert len(lines) == 4, lines
+        assert lines[0]["tenant"] == 3 and lines[0]["query"] == "alpha-secret | stats count()"
+        assert lines[-1]["status"] != 0
+    finally:
+        shutil.rmtree(d)
+
+
+def test_exit_statuses_and_errors():
+    d = tempdir()
+    try:
+        setup(d)
+        with open(os.path.join(d, "mixed.json"), "w") as f:
+            f.write(ecs_lines(3, "m") + '{"broken\n' + '{"destination":{"port":"http"}}\n')
+        status, out, err = run(["ingest", "--tenant", "city-a", "--format", "ecs",
+                                "mixed.json"], d, check=False)
+        assert status == 3, (status, out, err)
+        assert "stored 3 events of 5 lines" in out and "2 lines rejected" in out, out
+        assert "mixed.json:4:" in err and "mixed.json:5:" in err, err
+        with open(os.path.join(d, "bad.json"), "w") as f:
+            f.write("not json\n")
+        status, out, err = run(["ingest", "--tenant", "city-a", "--format", "ecs", "bad.json"],
+                               d, check=False)
+        assert status == 1 and "bad.json:1:" in err, (status, out, err)
+        status, _, err = run(["ingest", "--tenant", "nobody", "a.json"], d, check=False)
+        assert status == 1 and "nobody" in err and "koban.db" in err, err
+        status, _, err = run(["ingest", "a.json"], d, check=False)
+        assert status == 2 and "missing --tenant" in err, err
+        status, _, err = run(["search", "--tenant", "city-a", "destination.port: http"], d,
+                             check=False)
+        assert status == 1 and "column 19" in err, err
+        status, _, err = run(["search", "--tenant", "city-a", "--from", "yesterday", "*"], d,
+                             check=False)
+        assert status == 2 and "--from 'yesterday'" in err, err
+        _, out, _ = run(["help", "search"], d)
+        assert "audit.log" in out
+    finally:
+        shutil.rmtree(d)
+
+
+if __name__ == "__main__":
+    s = Suite()
+    s.run(test_ingest_and_search)
+    s.run(test_tenants_stay_apart)
+    s.run(test_exit_statuses_and_errors)
+    s.done()

@@ -1,0 +1,223 @@
+/* Unit tests of the pipes (store/agg): stats, timechart, sort, head, fields, on rows and events. */
+#include "store/agg.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/event.h"
+#include "core/field.h"
+#include "core/timeutil.h"
+#include "store/match.h"
+#include "store/query.h"
+#include "t.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define HOUR (3600 * NS_PER_SEC)
+#define T0 INT64_C(1796083200000000000) /* 2026-12-01T00:00:00Z */
+#define N_EVENTS 10
+
+static struct arena arena;
+static struct event events[N_EVENTS];
+static struct buf out;
+static size_t n_out;
+
+/*
+ * Ten events: ports 443 x5, 80 x3, 22 x2; actions allow/deny; sources 10.0.0.1-3;
+ * bytes 100..1000; one hour apart from T0; user.name on the even ones only.
+ */
+static void make_events(void)
+{
+	static const int ports[N_EVENTS] = { 443, 80, 443, 22, 443, 80, 443, 22, 80, 443 };
+
+	arena_init(&arena, 1 << 16, 1 << 22);
+	for (int i = 0; i < N_EVENTS; i++) {
+		struct event *ev = &events[i];
+		struct ipaddr ip;
+		char addr[16];
+
+		event_init(ev, &arena);
+		snprintf(addr, sizeof(addr), "10.0.0.%d", i % 3 + 1);
+		ipaddr_parse(&ip, addr, strlen(addr));
+		event_set_time(ev, FIELD_TIMESTAMP, T0 + i * HOUR);
+		event_set_int(ev, FIELD_DESTINATION_PORT, ports[i]);
+		event_set_ip(ev, FIELD_SOURCE_IP, &ip);
+		event_set_int(ev, FIELD_NETWORK_BYTES, (i + 1) * 100);
+		event_set_str(ev, FIELD_EVENT_ACTION, i < 4 ? "allow" : "deny", i < 4 ? 5 : 4);
+		if (i % 2 == 0)
+			event_set_str(ev, FIELD_USER_NAME, i % 4 ? "bob" : "alice", i % 4 ? 3 : 5);
+	}
+}
+
+static int on_row(void *ctx, const struct agg_row *row)
+{
+	n_out++;
+	if (agg_row_write_json(row, &out) < 0 || buf_addch(&out, '\n') < 0)
+		return -ENOSPC;
+	return 0;
+}
+
+static int on_event(void *ctx, const struct event *ev)
+{
+	n_out++;
+	if (event_write_json(ev, &out) < 0 || buf_addch(&out, '\n') < 0)
+		return -ENOSPC;
+	return 0;
+}
+
+/* Runs text over the events; returns the output lines, or "ERR: ..." . */
+static const char *run(const char *text)
+{
+	struct err e = ERR_INIT;
+	struct arena qa;
+	struct query q;
+	struct match *m;
+	struct agg *g = NULL;
+	int rc;
+
+	buf_reset(&out);
+	n_out = 0;
+	arena_init(&qa, 4096, 1 << 20);
+	rc = query_parse(&q, text, strlen(text), &qa, &e);
+	if (!rc)
+		rc = match_compile(&m, q.filter, T0, &qa, &e);
+	if (!rc)
+		rc = agg_new(&g, &q, on_event, on_row, NULL, &e);
+	for (int i = 0; !rc && i < N_EVENTS; i++)
+		if (match_event(m, &events[i]))
+			rc = agg_add(g, &events[i], &e);
+	if (rc >= 0)
+		rc = agg_finish(g, &e);
+	agg_free(g);
+	arena_release(&qa);
+	if (rc < 0) {
+		buf_reset(&out);
+		buf_addf(&out, "ERR: %s", e.msg);
+	}
+	return out.p;
+}
+
+static void test_stats(void)
+{
+	CHECK_STR(run("| stats count() by destination.port | sort -count | head 2"),
+		  "{\"destination.port\":443,\"count\":5}\n{\"destination.port\":80,\"count\":3}\n");
+	CHECK_STR(run("| stats count() by destination.port"),
+		  "{\"destination.port\":443,\"count\":5}\n{\"destination.port\":80,\"count\":3}\n"
+		  "{\"destination.port\":22,\"count\":2}\n");
+	CHECK_STR(run("| stats count() by destination.port | sort destination.port"),
+		  "{\"destination.port\":22,\"count\":2}\n{\"destination.port\":80,\"count\":3}\n"
+		  "{\"destination.port\":443,\"count\":5}\n");
+	CHECK_STR(run("event.action: deny | stats count(), dc(source.ip), sum(network.bytes), "
+		      "avg(network.bytes), min(network.bytes), max(source.ip)"),
+		  "{\"count\":6,\"dc(source.ip)\":3,\"sum(network.bytes)\":4500,"
+		  "\"avg(network.bytes)\":750,\"min(network.bytes)\":500,"
+		  "\"max(source.ip)\":\"10.0.0.3\"}\n");
+	/* A group for events without the field: null, sorted last either way. */
+	CHECK_STR(run("| stats count() by user.name | sort user.name"),
+		  "{\"user.name\":\"alice\",\"count\":3}\n{\"user.name\":\"bob\",\"count\":2}\n"
+		  "{\"user.name\":null,\"count\":5}\n");
+	CHECK_STR(run("| stats count() by user.name | sort -user.name"),
+		  "{\"user.name\":\"bob\",\"count\":2}\n{\"user.name\":\"alice\",\"count\":3}\n"
+		  "{\"user.name\":null,\"count\":5}\n");
+	CHECK_STR(run("| stats count() by event.action, destination.port | sort -count | "
+		      "fields destination.port, count | head 1"),
+		  "{\"destination.port\":443,\"count\":3}\n");
+	CHECK_STR(run("| stats avg(user.name), min(no.such.field) by event.action | head 1"),
+		  "{\"event.action\":\"allow\",\"avg(user.name)\":null,"
+		  "\"min(no.such.field)\":null}\n");
+	CHECK_STR(run("nothing.matches: x | stats count()"), "{\"count\":0}\n");
+	CHECK_STR(run("nothing.matches: x | stats count() by user.name"), "");
+	CHECK_STR(run("nothing.matches: x | stats min(network.bytes)"),
+		  "{\"min(network.bytes)\":null}\n");
+}
+
+static void test_timechart(void)
+{
+	CHECK_STR(run("destination.port: 22 or destination.port: 80 | timechart span=4h count()"),
+		  "{\"@timestamp\":\"2026-12-01T00:00:00Z\",\"count\":2}\n"
+		  "{\"@timestamp\":\"2026-12-01T04:00:00Z\",\"count\":2}\n"
+		  "{\"@timestamp\":\"2026-12-01T08:00:00Z\",\"count\":1}\n");
+	CHECK_STR(run("| timechart span=4h count() by event.action"),
+		  "{\"@timestamp\":\"2026-12-01T00:00:00Z\",\"event.action\":\"allow\",\"count\":4}\n"
+		  "{\"@timestamp\":\"2026-12-01T04:00:00Z\",\"event.action\":\"deny\",\"count\":4}\n"
+		  "{\"@timestamp\":\"2026-12-01T08:00:00Z\",\"event.action\":\"deny\",\"count\":2}\n");
+	CHECK_STR(run("| timechart span=1d sum(network.bytes)"),
+		  "{\"@timestamp\":\"2026-12-01T00:00:00Z\",\"sum(network.bytes)\":5500}\n");
+}
+
+static void test_events(void)
+{
+	struct err e = ERR_INIT;
+
+	CHECK_STR(run("destination.port: 22 | fields destination.port, event.action"),
+		  "{\"destination\":{\"port\":22},\"event\":{\"action\":\"allow\"}}\n"
+		  "{\"destination\":{\"port\":22},\"event\":{\"action\":\"deny\"}}\n");
+	CHECK_STR(run("destination.port: 22 | fields destination.port, event.action | "
+		      "fields event.action, user.name"),
+		  "{\"event\":{\"action\":\"allow\"}}\n{\"event\":{\"action\":\"deny\"}}\n");
+	run("| head 3");
+	CHECK_INT(n_out, 3);
+	run("| sort -network.bytes | head 2 | fields network.bytes");
+	CHECK_STR(out.p, "{\"network\":{\"bytes\":1000}}\n{\"network\":{\"bytes\":900}}\n");
+	CHECK_STR(run("| head 4 | stats count() by event.action"),
+		  "{\"event.action\":\"allow\",\"count\":4}\n");
+	CHECK_STR(run("| sort -user.name | head 2 | fields user.name"),
+		  "{\"user\":{\"name\":\"bob\"}}\n{\"user\":{\"name\":\"bob\"}}\n");
+	/* head stops the reading: agg_add says so at the Nth event. */
+	{
+		struct arena qa;
+		struct query q;
+		struct agg *g;
+
+		arena_init(&qa, 4096, 1 << 20);
+		CHECK_INT(query_parse(&q, "| head 2", 8, &qa, &e), 0);
+		CHECK_INT(agg_new(&g, &q, on_event, on_row, NULL, &e), 0);
+		CHECK_INT(agg_add(g, &events[0], &e), 0);
+		CHECK_INT(agg_add(g, &events[1], &e), 1);
+		CHECK_INT(agg_gives_rows(g), 0);
+		agg_free(g);
+		arena_release(&qa);
+	}
+}
+
+static void test_errors(void)
+{
+	CHECK_STR(run("| stats count() | sort -total"),
+		  "ERR: column 19: sort by 'total': the rows have no such column");
+	CHECK_STR(run("| stats count() | stats count()"),
+		  "ERR: column 19: one stats or timechart per query");
+}
+
+static void test_text_values(void)
+{
+	struct agg_value v = { AGG_TIME, { .i = T0 } };
+	struct buf b = BUF_INIT(256);
+
+	CHECK_INT(agg_value_write_text(&v, &b), 0);
+	CHECK_STR(b.p, "2026-12-01T00:00:00Z");
+	buf_reset(&b);
+	v.kind = AGG_NULL;
+	CHECK_INT(agg_value_write_text(&v, &b), 0);
+	CHECK_STR(b.p, "-");
+	buf_reset(&b);
+	v.kind = AGG_DOUBLE;
+	v.v.d = 2.5;
+	CHECK_INT(agg_value_write_text(&v, &b), 0);
+	CHECK_STR(b.p, "2.5");
+	buf_release(&b);
+}
+
+int main(void)
+{
+	buf_init(&out, 1 << 20);
+	make_events();
+	T_RUN(test_stats);
+	T_RUN(test_timechart);
+	T_RUN(test_events);
+	T_RUN(test_errors);
+	T_RUN(test_text_values);
+	arena_release(&arena);
+	buf_release(&out);
+	return t_done();
+}

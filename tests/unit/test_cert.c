@@ -1,0 +1,132 @@
+/* Unit tests of deletion certificates: writing, verifying, tampering, another signer. */
+#include "store/cert.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "store/keys.h"
+#include "t.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define T0 INT64_C(1796083200000000000) /* 2026-12-01T00:00:00Z */
+
+static struct keys *open_keys(const char *name)
+{
+	char dir[600];
+	struct err e = ERR_INIT;
+	struct keys *k = NULL;
+
+	snprintf(dir, sizeof(dir), "%s/%s", t_tmp_dir(), name);
+	CHECK_INT(keys_open(&k, dir, true, &e), 0);
+	return k;
+}
+
+static void sample(struct cert_info *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->tenant, sizeof(c->tenant), "city-a");
+	c->tenant_id = 7;
+	c->erased_at_ns = T0;
+	snprintf(c->erased_by, sizeof(c->erased_by), "alice (uid 1000) on soc1");
+	c->events = 123456789;
+	c->bytes = 9876543210;
+	c->files = 4018;
+	snprintf(c->days, sizeof(c->days), "2024-04-01 .. 2026-11-29");
+	c->n_destroyed = 2;
+	memset(c->destroyed[0], 0xab, 32);
+	memset(c->destroyed[1], 0x01, 32);
+}
+
+static void test_round_trip(void)
+{
+	struct keys *k = open_keys("k1");
+	struct buf out = BUF_INIT(CERT_MAX_BYTES);
+	struct cert_info c, got;
+	struct err e = ERR_INIT;
+	enum cert_trust trust;
+	unsigned char pub[32];
+
+	if (!k)
+		return;
+	sample(&c);
+	CHECK_INT(cert_write(&c, k, &out, &e), 0);
+	{
+		static const char head[] =
+			"koban deletion certificate\nversion: 1\ntenant: city-a\n"
+			"tenant-id: 7\nerased-at: 2026-12-01T00:00:00Z\n"
+			"erased-by: alice (uid 1000) on soc1\nevents: 123456789\n"
+			"bytes: 9876543210\nfiles: 4018\ndays: 2024-04-01 .. 2026-11-29\n"
+			"destroyed-key: blake2b-256:abababab";
+
+		CHECK_MEM(out.p, sizeof(head) - 1, head);
+	}
+	keys_public(k, pub);
+	CHECK_INT(cert_verify(out.p, out.len, pub, &got, &trust, &e), 0);
+	CHECK_INT(trust, CERT_SIGNED_BY_EXPECTED);
+	CHECK_STR(got.tenant, "city-a");
+	CHECK_INT(got.tenant_id, 7);
+	CHECK_INT(got.erased_at_ns, T0);
+	CHECK_INT(got.events, 123456789);
+	CHECK_INT(got.bytes, 9876543210ULL);
+	CHECK_INT(got.n_destroyed, 2);
+	CHECK(!memcmp(got.destroyed[1], c.destroyed[1], 32));
+	CHECK_INT(cert_verify(out.p, out.len, NULL, &got, &trust, &e), 0);
+	CHECK_INT(trust, CERT_SELF_SIGNED);
+	buf_release(&out);
+	keys_close(k);
+}
+
+static void test_tampering(void)
+{
+	struct keys *k = open_keys("k2"), *other = open_keys("k3");
+	struct buf out = BUF_INIT(CERT_MAX_BYTES);
+	struct cert_info c, got;
+	struct err e = ERR_INIT;
+	enum cert_trust trust;
+	unsigned char pub[32];
+	char *copy;
+
+	if (!k || !other)
+		return;
+	sample(&c);
+	CHECK_INT(cert_write(&c, k, &out, &e), 0);
+	copy = malloc(out.len + 1);
+	/* Every single changed byte is caught: by the layout or by the signature. */
+	for (size_t i = 0; i < out.len; i++) {
+		memcpy(copy, out.p, out.len);
+		copy[i] = copy[i] == '1' ? '2' : '1';
+		t_check(cert_verify(copy, out.len, NULL, &got, &trust, &e) < 0, __FILE__, __LINE__,
+			"byte %zu changed and still verified", i);
+	}
+	memcpy(copy, out.p, out.len);
+	copy[out.len] = 'x';
+	CHECK_INT(cert_verify(copy, out.len + 1, NULL, &got, &trust, &e), -EBADMSG);
+	CHECK(strstr(e.msg, "nothing may follow the signature") != NULL);
+	memcpy(copy, out.p, out.len);
+	memcpy(strstr(copy, "events: 1") + 8, "2", 1);
+	CHECK_INT(cert_verify(copy, out.len, NULL, &got, &trust, &e), -EBADMSG);
+	CHECK(strstr(e.msg, "changed after it was signed") != NULL);
+	free(copy);
+	/* Intact, but from another installation. */
+	keys_public(other, pub);
+	CHECK_INT(cert_verify(out.p, out.len, pub, &got, &trust, &e), -EKEYREJECTED);
+	CHECK(strstr(e.msg, "another installation") != NULL);
+	CHECK_INT(cert_verify("koban deletion certificate\nversion: 2\n", 38, NULL, &got, &trust,
+			      &e), -EBADMSG);
+	CHECK(strstr(e.msg, "line 2: expected 'version: 1' (a newer koban") != NULL);
+	/* Values that would hide text are refused when writing. */
+	snprintf(c.erased_by, sizeof(c.erased_by), "x\nsignature: forged");
+	buf_reset(&out);
+	CHECK_INT(cert_write(&c, k, &out, &e), -EINVAL);
+	buf_release(&out);
+	keys_close(k);
+	keys_close(other);
+}
+
+int main(void)
+{
+	T_RUN(test_round_trip);
+	T_RUN(test_tampering);
+	return t_done();
+}

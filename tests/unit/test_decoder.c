@@ -1,0 +1,96 @@
+/*
+ * Unit tests of parse/decoder: the one table of format names, sniffing for "auto", and
+ * that every entry decodes through the same contract.
+ */
+#include "core/arena.h"
+#include "core/err.h"
+#include "core/event.h"
+#include "parse/decoder.h"
+#include "t.h"
+
+#include <errno.h>
+
+static void test_names(void)
+{
+	static const char *const names[] = { "auto", "syslog", "rfc3164", "rfc5424" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		int id = decoder_find(names[i], strlen(names[i]));
+
+		CHECK(id >= 0);
+		CHECK_STR(decoder_name((unsigned)id), names[i]);
+		CHECK(strstr(decoder_names(), names[i]) != NULL);
+	}
+	CHECK_INT(decoder_find("auto", 4), DECODER_AUTO);
+	CHECK(decoder_get(DECODER_AUTO) == NULL);
+	CHECK_INT(decoder_find("rfc542", 6), -EINVAL);
+	CHECK_INT(decoder_find("rfc5424x", 8), -EINVAL);
+	CHECK_INT(decoder_find("", 0), -EINVAL);
+	CHECK_STR(decoder_name(decoder_count()), "unknown");
+	CHECK(decoder_count() < 256); /* struct msg keeps the id in a byte */
+}
+
+static void test_check_message(void)
+{
+	struct err e = ERR_INIT;
+
+	CHECK_INT(decoder_check("cef", &e), -EINVAL);
+	CHECK_STR(e.msg, "format 'cef': expected auto, syslog, rfc3164 or rfc5424");
+	CHECK_INT(decoder_check("rfc3164", &e), decoder_find("rfc3164", 7));
+}
+
+static void test_every_entry_decodes(void)
+{
+	for (unsigned id = 1; id < decoder_count(); id++) {
+		const struct decoder *d = decoder_get(id);
+
+		CHECK(d != NULL && d->name && d->dataset && d->decode);
+		CHECK_INT(decoder_find(d->name, strlen(d->name)), id);
+	}
+}
+
+static void test_auto_sniffs(void)
+{
+	const char *ietf = "<13>1 2026-03-15T03:00:00Z h a - - - x", *bsd = "<13>Mar 15 12:00:00 h a: x";
+	const struct decoder *d;
+
+	d = decoder_pick(DECODER_AUTO, ietf, strlen(ietf));
+	CHECK_STR(d->name, "rfc5424");
+	d = decoder_pick(DECODER_AUTO, bsd, strlen(bsd));
+	CHECK_STR(d->name, "syslog"); /* the catch-all */
+	d = decoder_pick((unsigned)decoder_find("rfc3164", 7), ietf, strlen(ietf));
+	CHECK_STR(d->name, "rfc3164"); /* a named format is never second-guessed */
+	d = decoder_pick(200, bsd, strlen(bsd)); /* unknown ids sniff like auto */
+	CHECK(d != NULL);
+}
+
+static void test_decode_contract(void)
+{
+	struct arena a;
+	struct event ev;
+	struct err e = ERR_INIT;
+	struct decode_opts o = { NULL, 1773543600LL * 1000000000LL, 3 };
+	const char *bad = "<13>1 2026-03-15T03:00:00Z h a p m [x y=\"z] m";
+	const struct decoder *d = decoder_get((unsigned)decoder_find("rfc5424", 7));
+	const char *s;
+	size_t n;
+
+	arena_init(&a, 4096, 1 << 20);
+	event_init(&ev, &a);
+	CHECK(d->decode(&ev, bad, strlen(bad), &o, &e) < 0);
+	CHECK(e.msg[0] != '\0');
+	CHECK(event_get_str(&ev, FIELD_EVENT_ORIGINAL, &s, &n) && n == strlen(bad));
+	CHECK(event_get_str(&ev, FIELD_MESSAGE, &s, &n) && n == strlen(bad));
+	CHECK(event_get(&ev, FIELD_TIMESTAMP) && event_get(&ev, FIELD_TIMESTAMP)->v.i == o.received_ns);
+	arena_release(&a);
+}
+
+int main(void)
+{
+	T_RUN(test_names);
+	T_RUN(test_check_message);
+	T_RUN(test_every_entry_decodes);
+	T_RUN(test_auto_sniffs);
+	T_RUN(test_decode_contract);
+	return t_done();
+}

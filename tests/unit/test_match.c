@@ -1,0 +1,238 @@
+/* Unit tests of query evaluation (store/match) and of time_parse, which it relies on. */
+#include "store/match.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/event.h"
+#include "core/field.h"
+#include "core/ipaddr.h"
+#include "core/timeutil.h"
+#include "store/query.h"
+#include "t.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define NOW INT64_C(1796000000000000000) /* 2026-11-29T...Z */
+
+static struct arena arena;
+static struct event ev;
+
+static int64_t t(const char *s)
+{
+	int64_t ns = 0;
+
+	CHECK_INT(time_parse(s, strlen(s), NOW, &ns), 0);
+	return ns;
+}
+
+static void test_time_parse(void)
+{
+	int64_t ns;
+
+	CHECK_INT(t("1970-01-01T00:00:00Z"), 0);
+	CHECK_INT(t("1970-01-01"), 0);
+	CHECK_INT(t("1970-01-01T09:00:00+09:00"), 0);
+	CHECK_INT(t("1970-01-01 00:00:01.5z"), 1500000000);
+	CHECK_INT(t("1970-01-01T00:00:00.000000001Z"), 1);
+	CHECK_INT(t("2026-11-30T00:00:00Z") - t("2026-11-29T00:00:00Z"), 86400 * NS_PER_SEC);
+	CHECK_INT(t("now"), NOW);
+	CHECK_INT(t("-24h"), NOW - 86400 * NS_PER_SEC);
+	CHECK_INT(t("+30m"), NOW + 1800 * NS_PER_SEC);
+	CHECK_INT(t("-7d"), NOW - 7 * 86400 * NS_PER_SEC);
+	CHECK_INT(t("-1w"), NOW - 7 * 86400 * NS_PER_SEC);
+	static const char *const bad[] = {
+		"", "yesterday", "-24", "-h", "2026-02-30", "2026-13-01", "2026-11-30T25:00:00Z",
+		"2026-11-30T00:00:00", "2026-11-30T00:00:00+9:00", "2026-11-30T00:00Z",
+		"2026-11-30T00:00:00.Z", "2026-11-30X", "-99999999999d", "9999-01-01", "1600-01-01",
+		"-999999w",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		t_check(time_parse(bad[i], strlen(bad[i]), NOW, &ns) == -EINVAL, __FILE__, __LINE__,
+			"time_parse('%s') should fail", bad[i]);
+}
+
+/* A firewall-like event: the values the queries below look at. */
+static void make_event(void)
+{
+	struct ipaddr src, dst;
+	static const char raw[] = "<14>Nov 30 10:00:00 fw1 DENY tcp 10.1.2.3:51234 -> "
+				  "203.0.113.7:443 user=Alice Mimikatz detected";
+	int vendor = field_intern("panos.rule", 10, FT_STR);
+
+	arena_clear(&arena);
+	event_init(&ev, &arena);
+	ipaddr_parse(&src, "10.1.2.3", 8);
+	ipaddr_parse(&dst, "203.0.113.7", 11);
+	CHECK_INT(event_set_time(&ev, FIELD_TIMESTAMP, t("2026-11-30T01:00:00Z")), 0);
+	CHECK_INT(event_set_ip(&ev, FIELD_SOURCE_IP, &src), 0);
+	CHECK_INT(event_set_ip(&ev, FIELD_DESTINATION_IP, &dst), 0);
+	CHECK_INT(event_set_int(&ev, FIELD_DESTINATION_PORT, 443), 0);
+	CHECK_INT(event_set_str(&ev, FIELD_EVENT_ACTION, "deny", 4), 0);
+	CHECK_INT(event_set_str(&ev, FIELD_USER_NAME, "Alice", 5), 0);
+	CHECK_INT(event_add_str(&ev, FIELD_EVENT_CATEGORY, "network", 7), 0);
+	CHECK_INT(event_add_str(&ev, FIELD_EVENT_CATEGORY, "intrusion_detection", 19), 0);
+	CHECK_INT(event_set_str(&ev, FIELD_EVENT_ORIGINAL, raw, sizeof(raw) - 1), 0);
+	CHECK(vendor >= 0);
+	CHECK_INT(event_set_str(&ev, (unsigned)vendor, "block-all", 9), 0);
+}
+
+/* 1 match, 0 no match, -1 compile error (message in err). */
+static int run(const char *text, struct err *e)
+{
+	struct arena qa;
+	struct query q;
+	struct match *m;
+	int rc;
+
+	arena_init(&qa, 4096, 1 << 20);
+	err_clear(e);
+	rc = query_parse(&q, text, strlen(text), &qa, e);
+	if (!rc)
+		rc = match_compile(&m, q.filter, NOW, &qa, e);
+	rc = rc ? -1 : match_event(m, &ev);
+	arena_release(&qa);
+	return rc;
+}
+
+#define YES(q) t_check(run(q, &e) == 1, __FILE__, __LINE__, "should match: %s %s", q, e.msg)
+#define NO(q) t_check(run(q, &e) == 0, __FILE__, __LINE__, "should not match: %s %s", q, e.msg)
+
+static void test_fields(void)
+{
+	struct err e = ERR_INIT;
+
+	make_event();
+	YES("*");
+	YES("");
+	YES("event.action: deny");
+	YES("event.action: DENY");
+	NO("event.action: allow");
+	YES("user.name: alice");
+	YES("user.name: al*");
+	YES("user.name: ?lice");
+	NO("user.name: al");
+	YES("source.ip: 10.1.2.3");
+	YES("source.ip: 10.0.0.0/8");
+	NO("source.ip: 192.168.0.0/16");
+	YES("source.ip: 10.1.*");
+	YES("destination.port: 443");
+	NO("destination.port: 80");
+	YES("destination.port >= 443 and destination.port < 1024");
+	NO("destination.port > 443");
+	YES("destination.port: 4*");
+	YES("destination.ip > 203.0.113.6");
+	YES("@timestamp >= 2026-11-30T00:00:00Z and @timestamp < 2026-11-30T02:00:00Z");
+	YES("@timestamp: \"2026-11-30T10:00:00+09:00\"");
+	NO("@timestamp > 2026-11-30T01:00:00Z");
+	YES("event.category: intrusion_detection"); /* any value of a multi-valued field */
+	YES("event.category: network");
+	YES("panos.rule: block-all");
+	YES("_exists_: user.name");
+	NO("_exists_: url.domain");
+	YES("not _exists_: url.domain");
+	NO("no.such.field: x");
+	YES("not no.such.field: x");
+	NO("_exists_: no.such.field");
+}
+
+static void test_full_text(void)
+{
+	struct err e = ERR_INIT;
+
+	make_event();
+	YES("mimikatz");
+	YES("MIMIKATZ");
+	YES("mimi*");
+	YES("\"Mimikatz detected\"");
+	NO("\"detected Mimikatz\"");
+	YES("203.0.113.7\\:443");
+	NO("psexec");
+	YES("event.original: \"user=alice\"");
+	YES("mimikatz and not psexec");
+	YES("psexec or (deny and source.ip: 10.0.0.0/8)");
+	NO("psexec or (deny and not source.ip: 10.0.0.0/8)");
+}
+
+static void test_type_errors(void)
+{
+	struct err e = ERR_INIT;
+
+	make_event();
+	CHECK_INT(run("destination.port: https", &e), -1);
+	CHECK_STR(e.msg, "column 19: expected a whole number for destination.port, not 'https'");
+	CHECK_INT(run("a and source.ip: 10.0.0", &e), -1);
+	CHECK_STR(e.msg, "column 18: expected an IP address or a CIDR (10.0.0.0/8) for source.ip, "
+			 "not '10.0.0'");
+	CHECK_INT(run("@timestamp > yesterday", &e), -1);
+	CHECK(strstr(e.msg, "expected a time for @timestamp") != NULL);
+	CHECK_INT(run("source.ip >= 10/8", &e), -1);
+	CHECK(strstr(e.msg, "expected an IP address to compare source.ip with") != NULL);
+}
+
+static void test_time_range_push_down(void)
+{
+	struct err e = ERR_INIT;
+	struct arena qa;
+	struct query q;
+	struct match *m;
+	int64_t from, to;
+	const char *text = "@timestamp >= 2026-11-30 and x and @timestamp < -24h and "
+			   "(@timestamp > 1999-01-01 or y)";
+
+	arena_init(&qa, 4096, 1 << 20);
+	CHECK_INT(query_parse(&q, text, strlen(text), &qa, &e), 0);
+	CHECK_INT(match_compile(&m, q.filter, NOW, &qa, &e), 0);
+	match_time_range(m, &from, &to);
+	CHECK_INT(from, t("2026-11-30"));
+	CHECK_INT(to, NOW - 86400 * NS_PER_SEC - 1);
+	arena_clear(&qa);
+	CHECK_INT(query_parse(&q, "a or @timestamp > now", 21, &qa, &e), 0);
+	CHECK_INT(match_compile(&m, q.filter, NOW, &qa, &e), 0);
+	match_time_range(m, &from, &to);
+	CHECK(from == INT64_MIN && to == INT64_MAX); /* under `or`: no bound */
+	arena_release(&qa);
+}
+
+static int collect(void *ctx, const char *field, const char *value, size_t len)
+{
+	struct buf *b = ctx;
+
+	buf_addf(b, "%s=%.*s;", field ? field : "*", (int)len, value);
+	return 0;
+}
+
+static void test_literals(void)
+{
+	const char *text = "source.ip: 10.1.2.3 and mimikatz and (a or b) and user.name: alice and "
+			   "not event.action: deny and destination.port: 443 and user.name: al*";
+	struct err e = ERR_INIT;
+	struct buf b = BUF_INIT(4096);
+	struct arena qa;
+	struct query q;
+	struct match *m;
+
+	make_event();
+	arena_init(&qa, 4096, 1 << 20);
+	CHECK_INT(query_parse(&q, text, strlen(text), &qa, &e), 0);
+	CHECK_INT(match_compile(&m, q.filter, NOW, &qa, &e), 0);
+	CHECK_INT(match_literals(m, collect, &b), 0);
+	/* or, not, numbers and wildcards give no literal every match must hold */
+	CHECK_STR(b.p, "source.ip=10.1.2.3;*=mimikatz;user.name=alice;");
+	buf_release(&b);
+	arena_release(&qa);
+}
+
+int main(void)
+{
+	arena_init(&arena, 1 << 16, 1 << 20);
+	T_RUN(test_time_parse);
+	T_RUN(test_fields);
+	T_RUN(test_full_text);
+	T_RUN(test_type_errors);
+	T_RUN(test_time_range_push_down);
+	T_RUN(test_literals);
+	arena_release(&arena);
+	return t_done();
+}

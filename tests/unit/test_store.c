@@ -1,0 +1,201 @@
+/*
+ * Unit tests of the event store facade: import into segments, search with push-down and
+ * pipes, time ranges, the audit log, and tenant isolation (a crossing attempt must fail).
+ */
+#include "store/store.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/event.h"
+#include "core/field.h"
+#include "core/ipaddr.h"
+#include "core/timeutil.h"
+#include "t.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define DAY (86400 * NS_PER_SEC)
+#define T0 INT64_C(1796083200000000000) /* 2026-12-01T00:00:00Z */
+#define N_ALPHA 3000                    /* over three days */
+#define N_BETA 100
+
+static char dir[600];
+static struct buf out;
+
+/* Event i of a tenant: one every 86 s from T0, sources 10.0.(i%50).1, a deny every 10th. */
+static void make(struct event *ev, struct arena *a, int i, const char *marker)
+{
+	char src[32], line[160];
+	struct ipaddr ip;
+	int n;
+
+	arena_clear(a);
+	event_init(ev, a);
+	snprintf(src, sizeof(src), "10.0.%d.1", i % 50);
+	ipaddr_parse(&ip, src, strlen(src));
+	n = snprintf(line, sizeof(line), "<14>fw1 %s tcp %s -> 203.0.113.7:443 seq=%d %s",
+		     i % 10 ? "allow" : "deny", src, i, marker);
+	event_set_time(ev, FIELD_TIMESTAMP, T0 + (int64_t)i * 86 * NS_PER_SEC);
+	event_set_ip(ev, FIELD_SOURCE_IP, &ip);
+	event_set_int(ev, FIELD_DESTINATION_PORT, 443);
+	event_set_str(ev, FIELD_EVENT_ACTION, i % 10 ? "allow" : "deny", i % 10 ? 5 : 4);
+	event_set_strdup(ev, FIELD_EVENT_ORIGINAL, line, (size_t)n);
+}
+
+static void import(struct store *st, uint64_t tenant, int count, const char *marker)
+{
+	struct store_import_stats s;
+	struct store_import *imp;
+	struct err e = ERR_INIT;
+	struct arena a;
+	struct event ev;
+
+	arena_init(&a, 1 << 16, 1 << 24);
+	CHECK_INT(store_import_begin(st, tenant, &imp, &e), 0);
+	for (int i = 0; i < count; i++) {
+		make(&ev, &a, i, marker);
+		CHECK_INT(store_import_add(imp, &ev, &e), 0);
+	}
+	CHECK_INT(store_import_finish(imp, &s, &e), 0);
+	CHECK_INT(s.events, (uint64_t)count);
+	CHECK(s.bytes > 0);
+	arena_release(&a);
+}
+
+static int on_event(void *ctx, const struct event *ev)
+{
+	return buf_addch(&out, 'e');
+}
+
+static int on_row(void *ctx, const struct agg_row *row)
+{
+	int rc = agg_row_write_json(row, &out);
+
+	return rc ? rc : buf_addch(&out, '\n');
+}
+
+static int search(struct store *st, uint64_t tenant, const char *q, int64_t from, int64_t to,
+		  struct store_search_stats *stats, struct err *e)
+{
+	struct store_search s = { tenant, q, strlen(q), from, to, T0 + 10 * DAY, "test",
+				  on_event, on_row, NULL };
+
+	buf_reset(&out);
+	return store_search(st, &s, stats, e);
+}
+
+#define ALL INT64_MIN, INT64_MAX
+
+static void test_import_and_search(void)
+{
+	struct store_search_stats ss;
+	struct err e = ERR_INIT;
+	struct store *st = NULL;
+
+	snprintf(dir, sizeof(dir), "%s/data", t_tmp_dir());
+	CHECK_INT(store_open(&st, dir, &e), 0);
+	if (!st)
+		return;
+	import(st, 1, N_ALPHA, "alpha-marker");
+	import(st, 2, N_BETA, "beta-marker");
+
+	CHECK_INT(search(st, 1, "| stats count()", ALL, &ss, &e), 0);
+	CHECK_STR(out.p, "{\"count\":3000}\n");
+	CHECK_INT(ss.segments, 3); /* one per day */
+	CHECK_INT(search(st, 1, "event.action: deny | stats count(), dc(source.ip)", ALL, &ss, &e),
+		  0);
+	CHECK_STR(out.p, "{\"count\":300,\"dc(source.ip)\":5}\n");
+	/* one address: the index picks the blocks */
+	CHECK_INT(search(st, 1, "source.ip: 10.0.7.1 | stats count()", ALL, &ss, &e), 0);
+	CHECK_STR(out.p, "{\"count\":60}\n");
+	CHECK(ss.blocks_read < ss.blocks || ss.blocks <= 3);
+	CHECK_INT(search(st, 1, "source.ip: 10.0.0.0/16 and not source.ip: 10.0.7.1 | stats count()",
+			 ALL, &ss, &e), 0);
+	CHECK_STR(out.p, "{\"count\":2940}\n");
+	/* full text, through the blooms */
+	CHECK_INT(search(st, 1, "\"seq=1234\" | stats count()", ALL, &ss, &e), 0);
+	CHECK_STR(out.p, "{\"count\":1}\n");
+	CHECK_INT(search(st, 1, "no-such-word | stats count()", ALL, &ss, &e), 0);
+	CHECK_STR(out.p, "{\"count\":0}\n");
+	CHECK_INT(ss.blocks_read, 0);
+	/* time: the second day only, from the options or from the query */
+	CHECK_INT(search(st, 1, "| stats count()", T0 + DAY, T0 + 2 * DAY - 1, &ss, &e), 0);
+	CHECK_STR(out.p, "{\"count\":1005}\n");
+	CHECK_INT(ss.segments, 1);
+	CHECK_INT(search(st, 1, "@timestamp >= 2026-12-02 and @timestamp < 2026-12-03 | stats count()",
+			 ALL, &ss, &e), 0);
+	CHECK_STR(out.p, "{\"count\":1005}\n");
+	/* events, newest first, and head stops the reading */
+	CHECK_INT(search(st, 1, "| head 5", ALL, &ss, &e), 0);
+	CHECK_STR(out.p, "eeeee");
+	CHECK_INT(ss.blocks_read, 1);
+	CHECK_INT(search(st, 1, "| timechart span=1d count()", ALL, &ss, &e), 0);
+	CHECK_STR(out.p, "{\"@timestamp\":\"2026-12-01T00:00:00Z\",\"count\":1005}\n"
+			 "{\"@timestamp\":\"2026-12-02T00:00:00Z\",\"count\":1005}\n"
+			 "{\"@timestamp\":\"2026-12-03T00:00:00Z\",\"count\":990}\n");
+	/* a query error names its column */
+	CHECK_INT(search(st, 1, "destination.port: https", ALL, &ss, &e), -EINVAL);
+	CHECK(strstr(e.msg, "column 19") != NULL);
+	/* a tenant without data finds nothing, without error */
+	CHECK_INT(search(st, 99, "| stats count()", ALL, &ss, &e), 0);
+	CHECK_STR(out.p, "{\"count\":0}\n");
+	store_close(st);
+}
+
+static void test_tenant_isolation(void)
+{
+	struct store_search_stats ss;
+	struct err e = ERR_INIT;
+	struct store *st = NULL;
+	char cmd[2000];
+
+	CHECK_INT(store_open(&st, dir, &e), 0);
+	if (!st)
+		return;
+	/* no query reaches the other tenant's events */
+	CHECK_INT(search(st, 2, "alpha-marker | stats count()", ALL, &ss, &e), 0);
+	CHECK_STR(out.p, "{\"count\":0}\n");
+	CHECK_INT(search(st, 2, "| stats count()", ALL, &ss, &e), 0);
+	CHECK_STR(out.p, "{\"count\":100}\n");
+	/* a segment of tenant 1 copied into tenant 2's directory is refused, not read */
+	snprintf(cmd, sizeof(cmd), "cp %s/tenants/1/2026-12-02-0001.seg %s/tenants/2/2026-12-02-0009.seg",
+		 dir, dir);
+	CHECK_INT(system(cmd), 0);
+	CHECK(search(st, 2, "alpha-marker | stats count()", ALL, &ss, &e) < 0);
+	CHECK(strstr(e.msg, "2026-12-02-0009.seg") != NULL);
+	snprintf(cmd, sizeof(cmd), "rm %s/tenants/2/2026-12-02-0009.seg", dir);
+	CHECK_INT(system(cmd), 0);
+	store_close(st);
+}
+
+static void test_audit_log(void)
+{
+	char path[700];
+	size_t len;
+	char *log;
+	int lines = 0;
+
+	snprintf(path, sizeof(path), "%s/audit.log", dir);
+	log = t_read_file(path, &len);
+	CHECK(log != NULL);
+	if (!log)
+		return;
+	for (size_t i = 0; i < len; i++)
+		lines += log[i] == '\n';
+	CHECK_INT(lines, 15);
+	CHECK(strstr(log, "\"who\":\"test\",\"tenant\":2,\"query\":\"alpha-marker | stats count()\","
+			  "\"results\":1,\"status\":0}") != NULL);
+	free(log);
+}
+
+int main(void)
+{
+	buf_init(&out, 1 << 20);
+	T_RUN(test_import_and_search);
+	T_RUN(test_tenant_isolation);
+	T_RUN(test_audit_log);
+	buf_release(&out);
+	return t_done();
+}
