@@ -54,6 +54,7 @@
 #define INDEX_MEM_MAX (512u << 20)    /* a writer's postings and keys: past it, -EFBIG */
 #define INDEX_HEADROOM (128u << 20) /* what one block can add, with the tables' doubling */
 #define PAGE_TARGET (64u << 10)
+#define INDEX_KEY_MAX 1024 /* longer values are not indexed */
 #define DIR_PAGE_TARGET (64u << 10)
 #define DIR_PAGE_RAW_MAX (DIR_PAGE_TARGET + 2048) /* one entry more at most */
 #define TOP_ENTRY_MIN 28 /* u64 offset | u32 length | u32 raw | u32 entries | u32 name | u32 key length */
@@ -639,6 +640,7 @@ struct wname {
 	uint8_t type;    /* enum field_type */
 	uint8_t kind;    /* column kind, 0: row area */
 	bool indexed;
+	bool is_timestamp; /* @timestamp: the block's time range */
 	uint32_t stamp;  /* event number + 1 of the last event that had it (per block) */
 	uint32_t col;    /* column + 1 in the current block, valid when colgen == block */
 	uint32_t colgen;
@@ -860,6 +862,7 @@ static int name_of(struct segment_writer *w, unsigned id, uint32_t *out)
 		else if (id < FIELD_COUNT)
 			nw[idx].kind = K_DICT;
 		nw[idx].indexed = t == FT_IP || is_indexed_name(n, strlen(n));
+		nw[idx].is_timestamp = id == FIELD_TIMESTAMP;
 	}
 	w->by_id[id] = idx + 1;
 	*out = idx;
@@ -910,13 +913,13 @@ static int post_byte(struct segment_writer *w, struct posting *p, uint8_t c)
 static int index_add(struct segment_writer *w, uint32_t name, const void *v, size_t len,
 		     uint32_t row)
 {
-	unsigned char key[4 + 1024];
+	unsigned char key[4 + INDEX_KEY_MAX];
 	struct posting *p;
 	uint32_t i, delta;
 	bool added;
 	int rc;
 
-	if (len > 1024) /* such values are not looked up by value */
+	if (len > INDEX_KEY_MAX) /* segment_lookup() says so */
 		return 0;
 	le32(key, name);
 	memcpy(key + 4, v, len);
@@ -1121,15 +1124,10 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 		put32(stats, K_INT);
 		put(stats, mm, 32);
 		(*nstats)++;
-		if (field_lookup("@timestamp", 10) >= 0 && nm->type == FT_TIME) {
-			size_t kl;
-			const char *kn = kmap_key(&w->names, c->name, &kl);
-
-			if (kl == 10 && !memcmp(kn, "@timestamp", 10)) {
-				w->tmin = mn;
-				w->tmax = mx;
-				w->has_time = true;
-			}
+		if (nm->is_timestamp) {
+			w->tmin = mn;
+			w->tmax = mx;
+			w->has_time = true;
 		}
 	} else if (nm->kind == K_IP) {
 		struct ipaddr mn, mx;
@@ -1901,6 +1899,9 @@ struct segment {
 	unsigned char *dirbuf; /* the directory page last opened */
 	int dir_cur;          /* its number, -1 for none */
 	uint32_t dir_n;       /* its entries */
+	unsigned char *pagebuf; /* the posting page last opened */
+	size_t pagebuf_cap, page_len;
+	int page_cur;         /* its number, -1 for none */
 	unsigned char *scratch;
 	size_t scratch_cap;
 	ZSTD_DCtx *dctx;
@@ -2048,6 +2049,8 @@ int segment_open(struct segment **out, const char *path, uint64_t tenant,
 	s = mem_calloc(1, sizeof(*s));
 	if (!s)
 		return err_set(e, -ENOMEM, "out of memory opening %s", path);
+	s->dir_cur = -1;
+	s->page_cur = -1;
 	s->path = mem_strdup(path);
 	s->dctx = ZSTD_createDCtx();
 	if (!s->path || !s->dctx) {
@@ -2145,6 +2148,7 @@ void segment_close(struct segment *s)
 	mem_free(s->top);
 	mem_free(s->dirs);
 	mem_free(s->dirbuf);
+	mem_free(s->pagebuf);
 	mem_free(s->scratch);
 	ZSTD_freeDCtx(s->dctx);
 	sodium_memzero(&s->dk, sizeof(s->dk));
@@ -2775,18 +2779,33 @@ static int read_posting(struct segment *s, const unsigned char *ent, uint32_t **
 	struct rd r;
 	int rc;
 
-	snprintf(what, sizeof(what), "index page %u", page);
-	rc = unseal(s, s->pages[page].off, s->pages[page].len,
-		    block_id(s->tenant, s->day, s->seq, ID_PAGE, page), &plain, what, e);
-	if (rc < 0)
-		return rc;
+	if (s->page_cur != (int)page) { /* open the page, or keep the one open */
+		s->page_cur = -1;
+		snprintf(what, sizeof(what), "index page %u", page);
+		rc = unseal(s, s->pages[page].off, s->pages[page].len,
+			    block_id(s->tenant, s->day, s->seq, ID_PAGE, page), &plain, what, e);
+		if (rc < 0)
+			return rc;
+		if (plain + 1 > s->pagebuf_cap) {
+			unsigned char *nb = mem_realloc(s->pagebuf, plain + 1);
+
+			if (!nb)
+				return err_set(e, -ENOMEM, "%s: out of memory reading the index", s->path);
+			s->pagebuf = nb;
+			s->pagebuf_cap = plain + 1;
+		}
+		memcpy(s->pagebuf, s->scratch, plain);
+		s->page_len = plain;
+		s->page_cur = (int)page;
+	}
+	plain = s->page_len;
 	if ((uint64_t)off + len > plain || count > len || !count)
 		return DAMAGED(-EBADMSG, s->pages[page].off, "index page %u: an entry is out of range",
 			       page);
 	rows = mem_alloc((size_t)count * sizeof(*rows));
 	if (!rows)
 		return err_set(e, -ENOMEM, "%s: out of memory reading the index", s->path);
-	r = (struct rd){ s->scratch + off, s->scratch + off + len, false };
+	r = (struct rd){ s->pagebuf + off, s->pagebuf + off + len, false };
 	for (uint32_t i = 0; i < count; i++) {
 		uint64_t d = rdv(&r);
 
@@ -2838,6 +2857,9 @@ int segment_lookup(struct segment *s, const char *field, const char *value, size
 		key = ip.b;
 		klen = 16;
 	}
+	if (klen > INDEX_KEY_MAX)
+		return err_set(e, -ENOTSUP, "%s: values longer than %u bytes are not indexed", field,
+			       INDEX_KEY_MAX);
 	if ((rc = load_top(s, e)) < 0)
 		return rc;
 	hi = s->ndir; /* the last directory page whose first key is <= the key */

@@ -136,7 +136,7 @@ bool segment_field_indexed(const char *field);
 /*
  * Row numbers (ascending) of the events whose field has exactly value (an IP field's value
  * in text form). *rows is mem_alloc'ed (NULL when *n is 0). -ENOTSUP when the field is not
- * indexed.
+ * indexed or the value is longer than 1024 bytes (such values are not in the index: scan).
  */
 int segment_lookup(struct segment *s, const char *field, const char *value, size_t len,
 		   uint32_t **rows, size_t *n, struct err *e);

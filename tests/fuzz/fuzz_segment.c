@@ -5,7 +5,7 @@
  * Even first byte: the rest of the input is the whole file. Odd first byte: the second byte
  * gives an event count (1..64) and the rest is the plaintext of one block's payload, which
  * the target seals with the fixed test key into an otherwise valid segment (header, block
- * header, footer with the field-name table below, empty index, trailer), so that the
+ * header, footer with the field-name table below, an empty index, trailer), so that the
  * fuzzer reaches the column and row decoders behind the seal.
  *
  * Either way the segment is opened with the fixed key, every block is checked against a
@@ -116,7 +116,7 @@ static uint32_t crc(const void *p, size_t n)
 /* A valid segment around one block whose payload plaintext is given. */
 static void build(struct ob *f, uint32_t count, const unsigned char *plain, size_t len)
 {
-	unsigned char h[52], *sealed, dir_plain[4] = { 0 }, zdir[64], *sdir, t[24];
+	unsigned char h[52], *sealed, zdir[64], *sdir, t[24];
 	struct ob bh = { 0 }, foot = { 0 };
 	size_t zlen, block_off = 52, dir_off;
 
@@ -148,13 +148,13 @@ static void build(struct ob *f, uint32_t count, const unsigned char *plain, size
 	add(f, bh.p, bh.n);
 	add(f, sealed, len + KEYS_SEAL_OVERHEAD);
 
-	zlen = ZSTD_compress(zdir, sizeof(zdir), dir_plain, 4, 1);
+	zlen = ZSTD_compress(zdir, sizeof(zdir), "", 0, 1); /* an empty index */
 	if (ZSTD_isError(zlen))
 		abort();
 	sdir = malloc(zlen + KEYS_SEAL_OVERHEAD);
 	if (!sdir)
 		abort();
-	keys_seal(&key, block_id(1), zdir, zlen, sdir);
+	keys_seal(&key, block_id(3), zdir, zlen, sdir);
 	dir_off = f->n;
 	add(f, sdir, zlen + KEYS_SEAL_OVERHEAD);
 
@@ -178,9 +178,10 @@ static void build(struct ob *f, uint32_t count, const unsigned char *plain, size
 	add32(&foot, 0);
 	add64(&foot, dir_off);
 	add32(&foot, (uint32_t)(zlen + KEYS_SEAL_OVERHEAD));
-	add32(&foot, 4);
-	add32(&foot, 0);
-	add32(&foot, 0);
+	add32(&foot, 0); /* the index's top level: no bytes, */
+	add32(&foot, 0); /* no entries, */
+	add32(&foot, 0); /* no directory pages, */
+	add32(&foot, 0); /* no posting pages */
 	add32(&foot, crc(foot.p, foot.n));
 	le64(t, f->n);
 	le32(t + 8, (uint32_t)foot.n);

@@ -500,6 +500,14 @@ static void test_lookup(void)
 	CHECK_INT(segment_lookup(s, "event.action", "allow", 5, &rows, &n, &e), -ENOTSUP);
 	CHECK(strstr(e.msg, "event.action") != NULL);
 	CHECK_INT(segment_lookup(s, "source.ip", "not-an-ip", 9, &rows, &n, &e), -EINVAL);
+	{
+		static char long_value[1100];
+
+		memset(long_value, 'a', sizeof(long_value));
+		CHECK_INT(segment_lookup(s, "user.name", long_value, sizeof(long_value), &rows, &n, &e),
+			  -ENOTSUP);
+		CHECK(strstr(e.msg, "not indexed") != NULL);
+	}
 	CHECK_INT(segment_lookup(s, "destination.domain", "x", 1, &rows, &n, &e), 0);
 	CHECK_INT(n, 0);
 	segment_close(s);
@@ -609,13 +617,14 @@ static void test_flipped_bytes(void)
 
 	fresh("flip");
 	/* Small: every byte. */
-	CHECK_INT(write_segment(6, 60, &key1, &e), 0);
+	CHECK_INT(write_segment(6, 12, &key1, &e), 0);
 	seg_path(path, sizeof(path), 6);
 	orig = (unsigned char *)t_read_file(path, &len);
 	CHECK(orig != NULL);
 	if (!orig)
 		return;
 	CHECK_INT(read_all(path, &e), 0);
+	printf("  flipping each of the %zu bytes of a 12-event segment\n", len);
 	flip_check(path, orig, len, 1);
 	/* Truncated anywhere: refused. */
 	for (size_t cut = 0; cut < len; cut += 97) {
@@ -627,7 +636,7 @@ static void test_flipped_bytes(void)
 		CHECK(read_all(path, &e) < 0);
 	}
 	free(orig);
-	/* Large (three blocks): every 61st byte. */
+	/* Large (three blocks): 400 bytes spread over the file. */
 	CHECK_INT(write_segment(7, N_EVENTS, &key1, &e), 0);
 	seg_path(path, sizeof(path), 7);
 	orig = (unsigned char *)t_read_file(path, &len);
