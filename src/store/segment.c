@@ -1,6 +1,8 @@
 #include "store/segment.h"
 #include "core/compat.h"
 
+#include "core/le.h"
+
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -103,28 +105,6 @@ static uint64_t hash64(const void *data, size_t len, uint64_t seed)
 	return h;
 }
 
-static void le32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void le64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
 static uint32_t crc(const void *p, size_t n)
 {
 	uLong c = crc32(0L, Z_NULL, 0);
@@ -178,7 +158,7 @@ static void put32(struct out *o, uint32_t v)
 {
 	unsigned char t[4];
 
-	le32(t, v);
+	le_put32(t, v);
 	put(o, t, 4);
 }
 
@@ -186,7 +166,7 @@ static void put64(struct out *o, uint64_t v)
 {
 	unsigned char t[8];
 
-	le64(t, v);
+	le_put64(t, v);
 	put(o, t, 8);
 }
 
@@ -232,14 +212,14 @@ static uint32_t rd32(struct rd *r)
 {
 	const unsigned char *p = take(r, 4);
 
-	return p ? get32(p) : 0;
+	return p ? le_get32(p) : 0;
 }
 
 static uint64_t rd64(struct rd *r)
 {
 	const unsigned char *p = take(r, 8);
 
-	return p ? get64(p) : 0;
+	return p ? le_get64(p) : 0;
 }
 
 static uint64_t rdv(struct rd *r)
@@ -284,13 +264,13 @@ static uint64_t block_id(uint64_t tenant, uint32_t day, uint32_t seq, uint32_t k
 {
 	unsigned char in[24], out[8];
 
-	le64(in, tenant);
-	le32(in + 8, day);
-	le32(in + 12, seq);
-	le32(in + 16, kind);
-	le32(in + 20, n);
+	le_put64(in, tenant);
+	le_put32(in + 8, day);
+	le_put32(in + 12, seq);
+	le_put32(in + 16, kind);
+	le_put32(in + 20, n);
 	crypto_generichash(out, sizeof(out), in, sizeof(in), NULL, 0);
-	return get64(out);
+	return le_get64(out);
 }
 
 static void bloom_key(const struct keys_data_key *dk, unsigned char key[crypto_shorthash_KEYBYTES])
@@ -382,9 +362,9 @@ static uint64_t tok_hash(const unsigned char key[crypto_shorthash_KEYBYTES], uin
 {
 	unsigned char in[8], h[crypto_shorthash_BYTES];
 
-	le64(in, fp);
+	le_put64(in, fp);
 	crypto_shorthash(h, in, sizeof(in), key);
-	return get64(h);
+	return le_get64(h);
 }
 
 static bool is_indexed_name(const char *n, size_t len)
@@ -786,13 +766,13 @@ int segment_writer_open(struct segment_writer **out, const char *dir, uint64_t t
 		goto fail;
 	}
 	memcpy(h, FILE_MAGIC, 8);
-	le32(h + 8, SEGMENT_VERSION);
-	le32(h + 12, day);
-	le64(h + 16, tenant);
-	le32(h + 24, seq);
-	le32(h + 28, 0);
+	le_put32(h + 8, SEGMENT_VERSION);
+	le_put32(h + 12, day);
+	le_put64(h + 16, tenant);
+	le_put32(h + 24, seq);
+	le_put32(h + 28, 0);
 	memcpy(h + 32, dk->id, KEYS_ID_BYTES);
-	le32(h + 48, crc(h, 48));
+	le_put32(h + 48, crc(h, 48));
 	rc = write_all(w->fd, h, sizeof(h));
 	if (rc < 0) {
 		err_set(e, rc, "%s: write failed: %s", w->tmp, strerror(-rc));
@@ -921,7 +901,7 @@ static int index_add(struct segment_writer *w, uint32_t name, const void *v, siz
 
 	if (len > INDEX_KEY_MAX) /* segment_lookup() says so */
 		return 0;
-	le32(key, name);
+	le_put32(key, name);
 	memcpy(key + 4, v, len);
 	rc = kmap_put(&w->idx, key, 4 + len, &i, &added);
 	if (rc < 0)
@@ -1118,8 +1098,8 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 				prev = v;
 			}
 		}
-		le64(mm, (uint64_t)mn);
-		le64(mm + 16, (uint64_t)mx);
+		le_put64(mm, (uint64_t)mn);
+		le_put64(mm + 16, (uint64_t)mx);
 		put32(stats, c->name);
 		put32(stats, K_INT);
 		put(stats, mm, 32);
@@ -1368,7 +1348,7 @@ static int flush_block(struct segment_writer *w, struct err *e)
 		what = "indexing a block";
 		goto fail;
 	}
-	le32(nb, nchunks);
+	le_put32(nb, nchunks);
 	memcpy(w->cdir.p, nb, 4);
 
 	/* Bloom over the distinct tokens, hashed with the key derived from the data key. */
@@ -1547,7 +1527,7 @@ static int idx_cmp(const void *a, const void *b, void *ctx)
 	const struct kent *y = &m->ents[*(const uint32_t *)b];
 	const unsigned char *kx = (const unsigned char *)m->keys + x->off;
 	const unsigned char *ky = (const unsigned char *)m->keys + y->off;
-	uint32_t nx = get32(kx), ny = get32(ky);
+	uint32_t nx = le_get32(kx), ny = le_get32(ky);
 	size_t lx = x->len - 4, ly = y->len - 4;
 	int c;
 
@@ -1654,7 +1634,7 @@ static int write_index(struct segment_writer *w, struct out *foot)
 		const char *key = kmap_key(&w->idx, order[i], &kl);
 		const struct posting *p = &w->post[order[i]];
 
-		put32(&de, get32((const unsigned char *)key));
+		put32(&de, le_get32((const unsigned char *)key));
 		put32(&de, (uint32_t)dkeys.len);
 		put32(&de, (uint32_t)(kl - 4));
 		put32(&de, where[2 * i]);
@@ -1681,7 +1661,7 @@ static int write_index(struct segment_writer *w, struct out *foot)
 			put32(&tp, (uint32_t)(w->off - off));
 			put32(&tp, (uint32_t)dpage.len);
 			put32(&tp, i + 1 - first);
-			put32(&tp, get32((const unsigned char *)fk));
+			put32(&tp, le_get32((const unsigned char *)fk));
 			put32(&tp, (uint32_t)(fkl - 4));
 			put(&tp, fk + 4, fkl - 4);
 			if ((rc = tp.err) < 0)
@@ -1774,9 +1754,9 @@ int segment_writer_finish(struct segment_writer *w, struct err *e)
 		goto out;
 	}
 	foot_off = w->off;
-	le64(t, foot_off);
-	le32(t + 8, (uint32_t)fb.len);
-	le32(t + 12, crc(t, 12));
+	le_put64(t, foot_off);
+	le_put32(t + 8, (uint32_t)fb.len);
+	le_put32(t + 12, crc(t, 12));
 	memcpy(t + 16, END_MAGIC, 8);
 	if ((rc = write_all(w->fd, fb.p, fb.len)) < 0 ||
 	    (rc = write_all(w->fd, t, sizeof(t))) < 0) {
@@ -1917,7 +1897,7 @@ static int parse_block_header(struct segment *s, uint32_t i, struct err *e)
 	uint64_t stat_bytes;
 
 	if (b->hdr_len < BLOCK_FIXED + 4 ||
-	    crc(s->map + b->off, b->hdr_len - 4) != get32(s->map + b->off + b->hdr_len - 4))
+	    crc(s->map + b->off, b->hdr_len - 4) != le_get32(s->map + b->off + b->hdr_len - 4))
 		return DAMAGED(-EBADMSG, b->off, "block %u: header checksum mismatch (damaged file)", i);
 	b->payload_len = rd32(&r);
 	b->payload_crc = rd32(&r);
@@ -1938,7 +1918,7 @@ static int parse_block_header(struct segment *s, uint32_t i, struct err *e)
 	b->stats = take(&r, (size_t)stat_bytes);
 	b->bloom = take(&r, b->bloom_bytes);
 	for (uint32_t j = 0; j < b->nstats; j++)
-		if (get32(b->stats + (size_t)j * STAT_BYTES) >= s->nnames)
+		if (le_get32(b->stats + (size_t)j * STAT_BYTES) >= s->nnames)
 			return DAMAGED(-EBADMSG, b->off, "block %u: column statistics name no field", i);
 	if (!b->has_time) {
 		b->tmin = 1;
@@ -2081,18 +2061,18 @@ int segment_open(struct segment **out, const char *path, uint64_t tenant,
 		rc = err_set(e, -EBADMSG, "%s: offset 0: not a koban segment (bad magic)", path);
 		goto fail;
 	}
-	if (get32(h + 8) != SEGMENT_VERSION) {
+	if (le_get32(h + 8) != SEGMENT_VERSION) {
 		rc = err_set(e, -EPROTO, "%s: offset 8: segment format version %u, this koban reads version %d",
-			     path, get32(h + 8), SEGMENT_VERSION);
+			     path, le_get32(h + 8), SEGMENT_VERSION);
 		goto fail;
 	}
-	if (crc(h, 48) != get32(h + 48)) {
+	if (crc(h, 48) != le_get32(h + 48)) {
 		rc = DAMAGED(-EBADMSG, 0, "header checksum mismatch (damaged file)");
 		goto fail;
 	}
-	s->day = get32(h + 12);
-	s->tenant = get64(h + 16);
-	s->seq = get32(h + 24);
+	s->day = le_get32(h + 12);
+	s->tenant = le_get64(h + 16);
+	s->seq = le_get32(h + 24);
 	if (s->tenant != tenant) {
 		rc = err_set(e, -EPERM, "%s: segment of tenant %llu, not of tenant %llu", path,
 			     (unsigned long long)s->tenant, (unsigned long long)tenant);
@@ -2106,18 +2086,18 @@ int segment_open(struct segment **out, const char *path, uint64_t tenant,
 		goto fail;
 	}
 	t = s->map + s->size - TRAILER_BYTES;
-	if (memcmp(t + 16, END_MAGIC, 8) || crc(t, 12) != get32(t + 12)) {
+	if (memcmp(t + 16, END_MAGIC, 8) || crc(t, 12) != le_get32(t + 12)) {
 		rc = DAMAGED(-EBADMSG, s->size - TRAILER_BYTES,
 			     "trailer missing or damaged (an unfinished or truncated segment)");
 		goto fail;
 	}
-	foff = get64(t);
-	flen = get32(t + 8);
+	foff = le_get64(t);
+	flen = le_get32(t + 8);
 	if (foff < HEADER_BYTES || flen < 12 || foff + flen != s->size - TRAILER_BYTES) {
 		rc = DAMAGED(-EBADMSG, s->size - TRAILER_BYTES, "trailer: footer position out of range");
 		goto fail;
 	}
-	if (crc(s->map + foff, flen - 4) != get32(s->map + foff + flen - 4)) {
+	if (crc(s->map + foff, flen - 4) != le_get32(s->map + foff + flen - 4)) {
 		rc = DAMAGED(-EBADMSG, foff, "footer checksum mismatch (damaged file)");
 		goto fail;
 	}
@@ -2193,9 +2173,9 @@ static const unsigned char *find_stat(const struct segment *s, unsigned block, c
 
 	for (uint32_t i = 0; i < b->nstats; i++) {
 		const unsigned char *st = b->stats + (size_t)i * STAT_BYTES;
-		const struct rname *n = &s->names[get32(st)];
+		const struct rname *n = &s->names[le_get32(st)];
 
-		if (get32(st + 4) == kind && n->len == len && !memcmp(n->name, field, len))
+		if (le_get32(st + 4) == kind && n->len == len && !memcmp(n->name, field, len))
 			return st + 8;
 	}
 	return NULL;
@@ -2208,8 +2188,8 @@ int segment_block_int_range(const struct segment *s, unsigned block, const char 
 
 	if (!st)
 		return 0;
-	*min = (int64_t)get64(st);
-	*max = (int64_t)get64(st + 16);
+	*min = (int64_t)le_get64(st);
+	*max = (int64_t)le_get64(st + 16);
 	return 1;
 }
 
@@ -2591,7 +2571,7 @@ int segment_block_read(struct segment *s, unsigned block, const unsigned *fields
 			bool found = false;
 
 			for (uint32_t c = 0; c < nchunks && !found; c++) {
-				uint32_t nm = get32(dirp + c * CHUNK_DIR_BYTES);
+				uint32_t nm = le_get32(dirp + c * CHUNK_DIR_BYTES);
 
 				found = nm < s->nnames && s->names[nm].id >= 0 &&
 					(unsigned)s->names[nm].id == fields[j];
@@ -2609,7 +2589,7 @@ int segment_block_read(struct segment *s, unsigned block, const unsigned *fields
 		data_off = 4 + (uint64_t)nchunks * CHUNK_DIR_BYTES;
 		for (uint32_t c = 0; c < nchunks; c++) {
 			const unsigned char *d = dirp + c * CHUNK_DIR_BYTES;
-			uint32_t nm = get32(d), stored = get32(d + 8), rawlen = get32(d + 12);
+			uint32_t nm = le_get32(d), stored = le_get32(d + 8), rawlen = le_get32(d + 12);
 			unsigned kind = d[4], enc = d[5];
 			const unsigned char *raw = NULL;
 			bool z = d[6] == 1;
@@ -2723,7 +2703,7 @@ static int load_dir(struct segment *s, uint32_t j, struct err *e)
 			  s->dirbuf, d->raw, what, e);
 	if (rc < 0)
 		return rc;
-	if (get32(s->dirbuf) != d->n)
+	if (le_get32(s->dirbuf) != d->n)
 		return DAMAGED(-EBADMSG, d->off, "%s is damaged", what);
 	keys_len = d->raw - 4 - (uint64_t)d->n * DIR_ENTRY_BYTES;
 	r = (struct rd){ s->dirbuf + 4, s->dirbuf + 4 + (size_t)d->n * DIR_ENTRY_BYTES, false };
@@ -2764,15 +2744,15 @@ static int entry_cmp(const struct segment *s, const unsigned char *ent, uint32_t
 {
 	const unsigned char *keys = s->dirbuf + 4 + (size_t)s->dir_n * DIR_ENTRY_BYTES;
 
-	return key_cmp(get32(ent), keys + get32(ent + 4), get32(ent + 8), name, key, len);
+	return key_cmp(le_get32(ent), keys + le_get32(ent + 4), le_get32(ent + 8), name, key, len);
 }
 
 /* Row numbers of the index entry at ent into *rows. */
 static int read_posting(struct segment *s, const unsigned char *ent, uint32_t **rows_out,
 			size_t *n_out, struct err *e)
 {
-	uint32_t page = get32(ent + 12), off = get32(ent + 16), len = get32(ent + 20);
-	uint32_t count = get32(ent + 24), *rows;
+	uint32_t page = le_get32(ent + 12), off = le_get32(ent + 16), len = le_get32(ent + 20);
+	uint32_t count = le_get32(ent + 24), *rows;
 	uint64_t row = 0;
 	char what[48];
 	size_t plain;

@@ -12,6 +12,7 @@
  * bloom, read whole and read by two columns, the index is looked up and the file verified:
  * each step must succeed or fail with a message, and never crash.
  */
+#include "core/le.h"
 #include "store/segment.h"
 #include "core/arena.h"
 #include "core/buf.h"
@@ -47,12 +48,6 @@ static const struct {
 static char path[64];
 static struct keys_data_key key;
 
-static void le32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
 static void le64(unsigned char *p, uint64_t v)
 {
 	for (int i = 0; i < 8; i++)
@@ -65,10 +60,10 @@ static uint64_t block_id(uint32_t kind)
 	uint64_t v = 0;
 
 	le64(in, TENANT);
-	le32(in + 8, DAY);
-	le32(in + 12, SEQ);
-	le32(in + 16, kind);
-	le32(in + 20, 0);
+	le_put32(in + 8, DAY);
+	le_put32(in + 12, SEQ);
+	le_put32(in + 16, kind);
+	le_put32(in + 20, 0);
 	crypto_generichash(out, sizeof(out), in, sizeof(in), NULL, 0);
 	for (int i = 7; i >= 0; i--)
 		v = v << 8 | out[i];
@@ -96,7 +91,7 @@ static void add32(struct ob *o, uint32_t v)
 {
 	unsigned char t[4];
 
-	le32(t, v);
+	le_put32(t, v);
 	add(o, t, 4);
 }
 
@@ -121,13 +116,13 @@ static void build(struct ob *f, uint32_t count, const unsigned char *plain, size
 	size_t zlen, block_off = 52, dir_off;
 
 	memcpy(h, "KOBANSEG", 8);
-	le32(h + 8, 1);
-	le32(h + 12, DAY);
+	le_put32(h + 8, 1);
+	le_put32(h + 12, DAY);
 	le64(h + 16, TENANT);
-	le32(h + 24, SEQ);
-	le32(h + 28, 0);
+	le_put32(h + 24, SEQ);
+	le_put32(h + 28, 0);
 	memcpy(h + 32, key.id, 16);
-	le32(h + 48, crc(h, 48));
+	le_put32(h + 48, crc(h, 48));
 	add(f, h, sizeof(h));
 
 	sealed = malloc(len + KEYS_SEAL_OVERHEAD);
@@ -184,8 +179,8 @@ static void build(struct ob *f, uint32_t count, const unsigned char *plain, size
 	add32(&foot, 0); /* no posting pages */
 	add32(&foot, crc(foot.p, foot.n));
 	le64(t, f->n);
-	le32(t + 8, (uint32_t)foot.n);
-	le32(t + 12, crc(t, 12));
+	le_put32(t + 8, (uint32_t)foot.n);
+	le_put32(t + 12, crc(t, 12));
 	memcpy(t + 16, "KSEGEND1", 8);
 	add(f, foot.p, foot.n);
 	add(f, t, sizeof(t));
