@@ -324,7 +324,8 @@ int pipeline_event(struct pipeline *p, unsigned wi, const struct msg *m,
 	}
 	mark = w->out.len;
 	if ((rc = normalize(p, &ev, m, d, decoded, &de, c)) < 0 ||
-	    (rc = event_write_json(&ev, &w->out)) < 0 || (rc = buf_addch(&w->out, '\n')) < 0) {
+	    (p->cfg.output.write && /* no output: the event is built and counted, not written */
+	     ((rc = event_write_json(&ev, &w->out)) < 0 || (rc = buf_addch(&w->out, '\n')) < 0))) {
 		buf_truncate(&w->out, mark);
 		c->too_large++;
 		if (p->cfg.output.too_large)
