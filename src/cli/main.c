@@ -39,6 +39,7 @@ static const struct command commands[] = {
 	{ "reload", cmd_reload, "make the running serve read its configuration again" },
 	{ "ingest", cmd_ingest, "store a file's events in a tenant's event store" },
 	{ "search", cmd_search, "search a tenant's stored events (docs/query.md)" },
+	{ "store", cmd_store, "what the event store holds, and verify it reads back" },
 	{ "help", cmd_help, "describe a command: koban help [COMMAND [SUB-COMMAND]]" },
 	{ "version", cmd_version, "print the version" },
 };

@@ -609,3 +609,73 @@ done:
 	}
 	return rc;
 }
+
+/* ---- segments: stats and verification ---- */
+
+/* One segment's report: opened (and verified) with the tenant's key. */
+static int report_segment(struct store *st, uint64_t tenant, const char *dir,
+			  const struct seg_ref *ref, const struct keys_data_key *dk, bool verify,
+			  struct store_segment_report *r, struct err *e)
+{
+	char name[SEGMENT_NAME_MAX], path[PATH_LEN];
+	struct segment_info info;
+	struct segment *seg;
+	struct stat sb;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	r->tenant = tenant;
+	r->day = ref->day;
+	r->seq = ref->seq;
+	if ((rc = segment_name(name, ref->day, ref->seq)) < 0 ||
+	    (rc = path_join(path, e, "%s/%s", dir, name)))
+		return rc;
+	if (stat(path, &sb) == 0)
+		r->bytes = (uint64_t)sb.st_size;
+	if ((rc = segment_open(&seg, path, tenant, dk, e)) == 0) {
+		segment_get_info(seg, &info);
+		r->events = info.events;
+		r->tmin = info.tmin;
+		r->tmax = info.tmax;
+		if (verify)
+			rc = segment_verify(seg, e);
+		segment_close(seg);
+	}
+	r->status = rc;
+	r->error = rc ? e->msg : NULL;
+	return 0;
+}
+
+int store_segments(struct store *st, uint64_t tenant, bool verify, store_segment_fn *fn,
+		   void *ctx, struct err *e)
+{
+	struct keys_data_key dk;
+	struct seg_ref *refs = NULL;
+	char dir[PATH_LEN];
+	bool damaged = false;
+	size_t n;
+	int rc;
+
+	if ((rc = tenant_dir(st, tenant, false, dir, e)) ||
+	    (rc = list_segments(dir, 0, UINT32_MAX, &refs, &n, e)) || !n)
+		return rc;
+	if ((rc = keys_tenant(st->keys, tenant, false, &dk, e))) {
+		mem_free(refs);
+		return rc;
+	}
+	for (size_t i = n; i-- > 0 && !rc;) { /* refs are newest first: oldest first here */
+		struct store_segment_report r;
+		struct err se = ERR_INIT;
+
+		if ((rc = report_segment(st, tenant, dir, &refs[i], &dk, verify, &r, &se)))
+			*e = se;
+		else if (!(rc = fn(ctx, &r)) && r.status)
+			damaged = true;
+	}
+	memset(&dk, 0, sizeof(dk));
+	mem_free(refs);
+	if (!rc && damaged)
+		rc = err_set(e, -EBADMSG, "damaged segments found (listed above); nothing was "
+				 "repaired");
+	return rc;
+}

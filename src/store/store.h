@@ -27,6 +27,7 @@
 #ifndef STORE_STORE_H
 #define STORE_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -84,5 +85,27 @@ struct store_search_stats {
  */
 int store_search(struct store *st, const struct store_search *s, struct store_search_stats *out,
 		 struct err *e);
+
+/* ---- segments: stats and verification ---- */
+
+struct store_segment_report {
+	uint64_t tenant;
+	uint32_t day, seq;       /* day: days since 1970-01-01 UTC */
+	uint64_t events, bytes;  /* events in it, bytes of its file */
+	int64_t tmin, tmax;      /* @timestamp range */
+	int status;              /* 0, or the negative code of what was found (verify) */
+	const char *error;       /* the message for status, naming file and offset */
+};
+
+typedef int store_segment_fn(void *ctx, const struct store_segment_report *r);
+
+/*
+ * Calls fn for each segment of tenant, oldest first; with verify, after reading every block
+ * and the index (checksums, seals, encoding: segment_verify), reporting what is found and
+ * going on to the next segment: nothing is repaired. Returns fn's first non-zero return,
+ * -EBADMSG when verify found damage, or an error that stopped the walk.
+ */
+int store_segments(struct store *st, uint64_t tenant, bool verify, store_segment_fn *fn,
+		   void *ctx, struct err *e);
 
 #endif

@@ -140,9 +140,45 @@ def test_exit_statuses_and_errors():
         shutil.rmtree(d)
 
 
+def test_store_stats_and_verify():
+    d = tempdir()
+    try:
+        setup(d)
+        run(["ingest", "--tenant", "city-a", "--format", "ecs", "a.json"], d)
+        with open(os.path.join(d, "b2.json"), "w") as f:
+            f.write(ecs_lines(10, "x", day="2026-12-02"))
+        run(["ingest", "--tenant", "city-b", "--format", "ecs", "b2.json"], d)
+        _, out, _ = run(["store", "stats"], d)
+        lines = out.splitlines()
+        assert lines[0].split() == ["TENANT", "DAY", "SEGMENTS", "EVENTS", "BYTES", "B/EVENT"]
+        assert lines[1].split()[:4] == ["city-a", "2026-12-01", "1", "1000"], out
+        assert lines[2].split()[:4] == ["city-b", "2026-12-02", "1", "10"], out
+        _, out, _ = run(["store", "stats", "--tenant", "city-b"], d)
+        assert len(out.splitlines()) == 2, out
+        _, out, _ = run(["store", "verify"], d)
+        assert out.splitlines() == ["city-a: 2026-12-01 segment 1: ok (1000 events)",
+                                    "city-b: 2026-12-02 segment 1: ok (10 events)"], out
+        # one flipped byte: reported with file and offset, the other tenant still checked
+        seg = os.path.join(d, "var", "tenants", "2", "2026-12-01-0001.seg")
+        with open(seg, "r+b") as f:
+            f.seek(os.path.getsize(seg) // 2)
+            b = f.read(1)
+            f.seek(-1, 1)
+            f.write(bytes([b[0] ^ 0xff]))
+        status, out, err = run(["store", "verify"], d, check=False)
+        assert status == 1, (status, out, err)
+        assert out.startswith("city-a: DAMAGED: ") and "2026-12-01-0001.seg" in out, out
+        assert "city-b: 2026-12-02 segment 1: ok (10 events)" in out, out
+        status, _, err = run(["store", "stats", "--tenant", "nobody"], d, check=False)
+        assert status == 1 and "no tenant 'nobody'" in err, err
+    finally:
+        shutil.rmtree(d)
+
+
 if __name__ == "__main__":
     s = Suite()
     s.run(test_ingest_and_search)
     s.run(test_tenants_stay_apart)
     s.run(test_exit_statuses_and_errors)
+    s.run(test_store_stats_and_verify)
     s.done()
