@@ -28,6 +28,7 @@ int cmd_reload(int argc, char **argv);
 int cmd_ingest(int argc, char **argv);
 int cmd_search(int argc, char **argv);
 int cmd_store(int argc, char **argv);
+int cmd_cert(int argc, char **argv);
 
 /*
  * Shared option handling. The configuration file comes from -c FILE / --config FILE
@@ -108,6 +109,8 @@ bool cli_tenant_exists(void *meta, const char *name);
 /* The id of tenant name in the configuration's koban.db (tenant.c); the error names the database. */
 int cli_tenant_id(const struct config *c, const char *name, int64_t *id, struct err *e);
 
+/* Reads a whole file of at most max bytes into *text (mem_alloc'ed, NUL-terminated). */
+int cli_read_file(const char *path, size_t max, char **text, size_t *len, struct err *e);
 /* Prints "koban: MSG" to stderr and returns 1. */
 int cli_fail(const struct err *e);
 

@@ -14,6 +14,7 @@
 
 #include "core/config.h"
 #include "core/err.h"
+#include "core/mem.h"
 
 #ifndef KOBAN_VERSION
 #define KOBAN_VERSION "0.1.0"
@@ -40,6 +41,7 @@ static const struct command commands[] = {
 	{ "ingest", cmd_ingest, "store a file's events in a tenant's event store" },
 	{ "search", cmd_search, "search a tenant's stored events (docs/query.md)" },
 	{ "store", cmd_store, "what the event store holds, and verify it reads back" },
+	{ "cert", cmd_cert, "verify a deletion certificate" },
 	{ "help", cmd_help, "describe a command: koban help [COMMAND [SUB-COMMAND]]" },
 	{ "version", cmd_version, "print the version" },
 };
@@ -109,6 +111,36 @@ static int cmd_version(int argc, char **argv)
 }
 
 /* ---- shared by the commands ---- */
+
+int cli_read_file(const char *path, size_t max, char **text, size_t *len, struct err *e)
+{
+	FILE *f = fopen(path, "rb");
+	size_t got;
+	char *p;
+
+	*text = NULL;
+	*len = 0;
+	if (!f)
+		return err_set(e, -errno, "%s: %s", path, strerror(errno));
+	if (!(p = mem_alloc(max + 1))) {
+		fclose(f);
+		return err_set(e, -ENOMEM, "out of memory");
+	}
+	got = fread(p, 1, max + 1, f);
+	if (ferror(f) || got > max) {
+		int rc = ferror(f) ? err_set(e, -EIO, "%s: read error", path)
+				   : err_set(e, -EFBIG, "%s: larger than %zu bytes", path, max);
+
+		fclose(f);
+		mem_free(p);
+		return rc;
+	}
+	fclose(f);
+	p[got] = '\0';
+	*text = p;
+	*len = got;
+	return 0;
+}
 
 int cli_fail(const struct err *e)
 {

@@ -9,6 +9,9 @@
 #include "cli/cli.h"
 #include "core/compat.h"
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
@@ -16,7 +19,9 @@
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "core/tz.h"
+#include "store/cert.h"
 #include "store/meta.h"
+#include "store/store.h"
 #include "store/tenantfile.h"
 
 #define ADD_USAGE "tenant add NAME"
@@ -25,6 +30,7 @@
 #define REMOVE_USAGE "tenant remove NAME"
 #define EXPORT_USAGE "tenant export [--yaml]"
 #define IMPORT_USAGE "tenant import FILE [--dry-run] [--prune]"
+#define ERASE_USAGE "tenant erase NAME [--yes]"
 #define NAME_RULE "NAME: 1-63 of a-z 0-9 _ - starting with a letter or digit."
 
 static const struct cli_verb tenant_verbs[] = {
@@ -43,13 +49,19 @@ static const struct cli_verb tenant_verbs[] = {
 	  "and prints each change. Importing the same file again changes nothing.\n"
 	  "  --dry-run  print the changes, write nothing\n"
 	  "  --prune    also remove tenants and sources that are not in FILE" },
+	{ "erase", ERASE_USAGE,
+	  "Destroys the tenant's data key (so every copy of its stored events, backups\n"
+	  "included, can no longer be read), removes its segment files, its sources and\n"
+	  "the tenant, and prints a deletion certificate signed with the installation's\n"
+	  "key (check it with `koban cert verify FILE`). Asks for the name on a terminal;\n"
+	  "elsewhere --yes is required." },
 };
 
 static const struct cli_command tenant_command = {
 	"tenant",
 	ADD_USAGE "\n       koban " LIST_USAGE "\n       koban " SHOW_USAGE
 	"\n       koban " REMOVE_USAGE "   (removes its sources too)\n       koban " EXPORT_USAGE
-	"\n       koban " IMPORT_USAGE,
+	"\n       koban " IMPORT_USAGE "\n       koban " ERASE_USAGE,
 	NAME_RULE "\n`koban help tenant VERB` describes one sub-command.",
 	tenant_verbs, ARRAY_SIZE(tenant_verbs),
 };
@@ -627,12 +639,102 @@ out:
 	return rc;
 }
 
+/* ---- erase ---- */
+
+/* A person at a terminal types the name; anything else needs --yes. */
+static int confirm_erase(const char *name, bool yes)
+{
+	char line[128];
+
+	if (yes)
+		return 0;
+	if (!isatty(STDIN_FILENO))
+		return cli_usage_error("tenant erase", ERASE_USAGE,
+				       "refusing to erase '%s' without --yes (standard input is "
+				       "not a terminal)", name);
+	fprintf(stderr, "This destroys every stored event of tenant '%s' for good.\n"
+			"Type the tenant's name to erase it: ", name);
+	if (!fgets(line, sizeof(line), stdin) || strcspn(line, "\n") != strlen(name) ||
+	    strncmp(line, name, strlen(name))) {
+		fprintf(stderr, "koban: not confirmed; nothing was erased\n");
+		return 1;
+	}
+	return 0;
+}
+
+static void fill_certificate(struct cert_info *ci, const char *name, int64_t id,
+			     const struct store_erase_stats *st)
+{
+	const struct passwd *pw = getpwuid(getuid());
+	char host[64] = "?", from[TIME_RFC3339_LEN], to[TIME_RFC3339_LEN];
+
+	memset(ci, 0, sizeof(*ci));
+	snprintf(ci->tenant, sizeof(ci->tenant), "%s", name);
+	ci->tenant_id = (uint64_t)id;
+	ci->erased_at_ns = time_now_ns();
+	if (gethostname(host, sizeof(host)) < 0)
+		snprintf(host, sizeof(host), "?");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(ci->erased_by, sizeof(ci->erased_by), "%s (uid %ld) on %s",
+		 pw ? pw->pw_name : "?", (long)getuid(), host);
+	ci->events = st->events;
+	ci->bytes = st->bytes;
+	ci->files = st->files;
+	if (st->first_day > st->last_day) {
+		snprintf(ci->days, sizeof(ci->days), "none");
+	} else {
+		time_format_rfc3339((int64_t)st->first_day * 86400 * NS_PER_SEC, from);
+		time_format_rfc3339((int64_t)st->last_day * 86400 * NS_PER_SEC, to);
+		snprintf(ci->days, sizeof(ci->days), "%.10s .. %.10s", from, to);
+	}
+	if (st->key_destroyed) {
+		memcpy(ci->destroyed[0], st->key_id_hash, 32);
+		ci->n_destroyed = 1;
+	}
+}
+
+static int tenant_erase(struct meta *m, const struct config *c, const char *name, bool yes,
+			struct err *e)
+{
+	struct buf cert = BUF_INIT(CERT_MAX_BYTES);
+	struct store_erase_stats st;
+	struct store *store = NULL;
+	struct cert_info ci;
+	int64_t id;
+	int rc;
+
+	if ((rc = cli_tenant_id(c, name, &id, e)) < 0)
+		return rc;
+	if (name[0] == '_')
+		return err_set(e, -EPERM, "'%s' is built in and cannot be erased", name);
+	if ((rc = confirm_erase(name, yes)) != 0)
+		return rc; /* the exit status: 2 refused without --yes, 1 not confirmed */
+	if ((rc = store_open(&store, c->data_dir, e)) < 0 ||
+	    (rc = store_erase(store, (uint64_t)id, &st, e)) < 0 ||
+	    (rc = meta_tenant_remove(m, name, e)) < 0)
+		goto out;
+	fill_certificate(&ci, name, id, &st);
+	/* the certificate is signed with the installation's key, which the store holds */
+	if ((rc = store_sign_certificate(store, &ci, &cert, e)) < 0)
+		goto out;
+	fputs(cert.p, stdout);
+	fprintf(stderr, "erased tenant '%s': %llu events in %llu files; keep the certificate "
+			"above (koban cert verify FILE checks it)\n",
+		name, (unsigned long long)st.events, (unsigned long long)st.files);
+out:
+	buf_release(&cert);
+	store_close(store);
+	return rc;
+}
+
 /* ---- the command ---- */
 
 static int run(struct meta *m, const struct config *c, const struct cli_verb *verb,
 	       const char **pos, bool yaml,
-	       bool dry_run, bool prune, struct err *e)
+	       bool dry_run, bool prune, bool yes, struct err *e)
 {
+	if (!strcmp(verb->name, "erase"))
+		return tenant_erase(m, c, pos[0], yes, e);
 	if (!strcmp(verb->name, "add"))
 		return tenant_add(m, pos[0], e);
 	if (!strcmp(verb->name, "show"))
@@ -651,8 +753,9 @@ int cmd_tenant(int argc, char **argv)
 	static const char *const names[] = { "NAME" };
 	static const char *const files[] = { "FILE" };
 	const struct cli_verb *verb;
-	bool yaml = false, dry_run = false, prune = false;
+	bool yaml = false, dry_run = false, prune = false, yes = false;
 	const struct cli_option export_opts[] = { CLI_FLAG("yaml", &yaml) };
+	const struct cli_option erase_opts[] = { CLI_FLAG("yes", &yes) };
 	const struct cli_option import_opts[] = { CLI_FLAG("dry-run", &dry_run),
 						  CLI_FLAG("prune", &prune) };
 	const char *pos[1];
@@ -669,7 +772,8 @@ int cmd_tenant(int argc, char **argv)
 		: verb == &tenant_verbs[2] ? "tenant show"
 		: verb == &tenant_verbs[3] ? "tenant remove"
 		: verb == &tenant_verbs[4] ? "tenant export"
-					   : "tenant import";
+		: verb == &tenant_verbs[5] ? "tenant import"
+					   : "tenant erase";
 	a.usage = verb->usage;
 	a.about = verb->about;
 	if (verb == &tenant_verbs[4]) {
@@ -679,14 +783,19 @@ int cmd_tenant(int argc, char **argv)
 		a.opts = import_opts;
 		a.n_opts = ARRAY_SIZE(import_opts);
 		a.pos_names = files;
+	} else if (verb == &tenant_verbs[6]) {
+		a.opts = erase_opts;
+		a.n_opts = ARRAY_SIZE(erase_opts);
 	}
 	a.min_pos = a.max_pos = verb == &tenant_verbs[1] || verb == &tenant_verbs[4] ? 0 : 1;
 	if ((rc = cli_getopt(argc, argv, &a)) >= 0)
 		return rc;
 	if ((rc = cli_load_config(&argc, argv, &c)))
 		return rc;
-	if (meta_open(&m, c.data_dir, &e) < 0 || run(m, &c, verb, pos, yaml, dry_run, prune, &e) < 0)
+	if (meta_open(&m, c.data_dir, &e) < 0 ||
+	    (rc = run(m, &c, verb, pos, yaml, dry_run, prune, yes, &e)) < 0)
 		rc = cli_fail(&e);
+	/* rc > 0: an exit status already explained (tenant erase not confirmed) */
 	meta_close(m);
 	config_release(&c);
 	return rc;

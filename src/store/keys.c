@@ -337,6 +337,20 @@ void keys_public(struct keys *k, unsigned char pub[KEYS_PUB_BYTES])
 	memcpy(pub, k->pk, KEYS_PUB_BYTES);
 }
 
+int keys_read_public(const char *path, unsigned char pub[KEYS_PUB_BYTES], struct err *e)
+{
+	char dir[PATH_LEN];
+	const char *slash = strrchr(path, '/');
+	size_t n = slash ? (size_t)(slash - path) : 1;
+
+	if (n >= sizeof(dir))
+		return err_set(e, -ENAMETOOLONG, "%s: path too long", path);
+	memcpy(dir, slash ? path : ".", n);
+	dir[n] = '\0';
+	return read_key_file(dir, slash ? slash + 1 : path, "KOBANPK1", pub, KEYS_PUB_BYTES,
+			     false, e);
+}
+
 int keys_verify(const unsigned char pub[KEYS_PUB_BYTES], const void *msg, size_t len,
 		const unsigned char sig[KEYS_SIG_BYTES])
 {

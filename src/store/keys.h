@@ -74,6 +74,8 @@ int keys_unseal(const struct keys_data_key *dk, uint64_t block_id, const unsigne
 
 void keys_sign(struct keys *k, const void *msg, size_t len, unsigned char sig[KEYS_SIG_BYTES]);
 void keys_public(struct keys *k, unsigned char pub[KEYS_PUB_BYTES]);
+/* Reads a signing.pub file (anywhere: given to whoever verifies certificates). */
+int keys_read_public(const char *path, unsigned char pub[KEYS_PUB_BYTES], struct err *e);
 /* 0 when sig is pub's signature of msg, else -EBADMSG. */
 int keys_verify(const unsigned char pub[KEYS_PUB_BYTES], const void *msg, size_t len,
 		const unsigned char sig[KEYS_SIG_BYTES]);

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
+#include "store/cert.h"
 #include "store/keys.h"
 #include "store/match.h"
 #include "store/query.h"
@@ -678,4 +679,69 @@ int store_segments(struct store *st, uint64_t tenant, bool verify, store_segment
 		rc = err_set(e, -EBADMSG, "damaged segments found (listed above); nothing was "
 				 "repaired");
 	return rc;
+}
+
+/* ---- erasure ---- */
+
+static int count_for_erase(void *ctx, const struct store_segment_report *r)
+{
+	struct store_erase_stats *st = ctx;
+
+	st->events += r->events;
+	st->bytes += r->bytes;
+	st->files++;
+	st->first_day = MIN(st->first_day, r->day);
+	st->last_day = MAX(st->last_day, r->day);
+	return 0;
+}
+
+/* Removes every file of the tenant's directory, then the directory. */
+static int remove_tenant_files(const char *dir, struct err *e)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int rc = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : err_set(e, -errno, "cannot read %s: %s", dir,
+						     strerror(errno));
+	while (!rc && (de = readdir(d))) {
+		char path[PATH_LEN];
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (!(rc = path_join(path, e, "%s/%s", dir, de->d_name)) && unlink(path) < 0)
+			rc = err_set(e, -errno, "cannot remove %s: %s", path, strerror(errno));
+	}
+	closedir(d);
+	if (!rc && rmdir(dir) < 0)
+		rc = err_set(e, -errno, "cannot remove %s: %s", dir, strerror(errno));
+	return rc;
+}
+
+int store_erase(struct store *st, uint64_t tenant, struct store_erase_stats *out,
+		struct err *e)
+{
+	char dir[PATH_LEN];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->first_day = UINT32_MAX;
+	if ((rc = tenant_dir(st, tenant, false, dir, e)))
+		return rc;
+	rc = store_segments(st, tenant, false, count_for_erase, out, e);
+	if (rc < 0 && rc != -ENOENT) /* -ENOENT: no key, so nothing readable was ever stored */
+		return rc;
+	rc = keys_tenant_destroy(st->keys, tenant, out->key_id_hash, e);
+	if (rc == 0)
+		out->key_destroyed = true;
+	else if (rc != -ENOENT)
+		return rc;
+	return remove_tenant_files(dir, e);
+}
+
+int store_sign_certificate(struct store *st, struct cert_info *ci, struct buf *out,
+			   struct err *e)
+{
+	return cert_write(ci, st->keys, out, e);
 }

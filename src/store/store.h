@@ -86,6 +86,30 @@ struct store_search_stats {
 int store_search(struct store *st, const struct store_search *s, struct store_search_stats *out,
 		 struct err *e);
 
+/* ---- erasure ---- */
+
+struct store_erase_stats {
+	uint64_t events, bytes, files;
+	uint32_t first_day, last_day;   /* of the erased segments; first_day > last_day: none */
+	bool key_destroyed;
+	unsigned char key_id_hash[32];  /* BLAKE2b-256 of the destroyed key's id */
+};
+
+/*
+ * Crypto-erasure of a tenant's events: counts what is there, destroys the tenant's data key
+ * first (every copy of the data, backups included, is unreadable from then on), then removes
+ * the tenant's segment files and directory. A tenant that never stored anything has no key:
+ * that is not an error (key_destroyed false).
+ */
+int store_erase(struct store *st, uint64_t tenant, struct store_erase_stats *out,
+		struct err *e);
+
+/* Signs a deletion certificate (store/cert.h) with the installation's key into out. */
+struct buf;
+struct cert_info;
+int store_sign_certificate(struct store *st, struct cert_info *ci, struct buf *out,
+			   struct err *e);
+
 /* ---- segments: stats and verification ---- */
 
 struct store_segment_report {

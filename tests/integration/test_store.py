@@ -175,10 +175,49 @@ def test_store_stats_and_verify():
         shutil.rmtree(d)
 
 
+def test_tenant_erase_and_certificate():
+    d = tempdir()
+    other = tempdir()
+    try:
+        setup(d)
+        run(["ingest", "--tenant", "city-a", "--format", "ecs", "a.json"], d)
+        status, _, err = run(["tenant", "erase", "city-a"], d, check=False)
+        assert status == 2 and "without --yes" in err, (status, err)
+        assert search(d, "city-a", "| stats count()") == [{"count": 1000}]
+        _, cert, err = run(["tenant", "erase", "city-a", "--yes"], d)
+        assert cert.startswith("koban deletion certificate\nversion: 1\ntenant: city-a\n"), cert
+        assert "events: 1000\n" in cert and "destroyed-key: blake2b-256:" in cert, cert
+        assert not os.path.exists(os.path.join(d, "var", "tenants", "2"))
+        assert not os.path.exists(os.path.join(d, "var", "keys", "tenant-2.key"))
+        status, _, err = run(["search", "--tenant", "city-a", "*"], d, check=False)
+        assert status == 1 and "no tenant 'city-a'" in err, err
+        with open(os.path.join(d, "cert.txt"), "w") as f:
+            f.write(cert)
+        _, out, _ = run(["cert", "verify", "cert.txt"], d)
+        assert out.startswith("valid: tenant city-a (id 2)") and "signed by this installation" \
+            in out, out
+        # changed after signing: refused
+        with open(os.path.join(d, "forged.txt"), "w") as f:
+            f.write(cert.replace("events: 1000", "events: 100"))
+        status, _, err = run(["cert", "verify", "forged.txt"], d, check=False)
+        assert status == 1 and "changed after it was signed" in err, err
+        # another installation's key: intact, but not theirs
+        run(["tenant", "add", "x"], other)
+        run(["ingest", "--tenant", "x", "--format", "ecs", os.path.join(d, "a.json")], other)
+        status, _, err = run(["cert", "verify", "--key",
+                              os.path.join(other, "var", "keys", "signing.pub"),
+                              os.path.join(d, "cert.txt")], other, check=False)
+        assert status == 1 and "another installation" in err, err
+    finally:
+        shutil.rmtree(d)
+        shutil.rmtree(other)
+
+
 if __name__ == "__main__":
     s = Suite()
     s.run(test_ingest_and_search)
     s.run(test_tenants_stay_apart)
     s.run(test_exit_statuses_and_errors)
     s.run(test_store_stats_and_verify)
+    s.run(test_tenant_erase_and_certificate)
     s.done()

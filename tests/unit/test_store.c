@@ -190,12 +190,51 @@ static void test_audit_log(void)
 	free(log);
 }
 
+static void test_erase_makes_copies_unreadable(void)
+{
+	struct store_erase_stats es;
+	struct store_search_stats ss;
+	struct err e = ERR_INIT;
+	struct store *st = NULL;
+	char cmd[2000];
+
+	CHECK_INT(store_open(&st, dir, &e), 0);
+	if (!st)
+		return;
+	import(st, 5, 200, "gamma-marker");
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/copy && cp -r %s/tenants/5 %s/copy", dir, dir, dir);
+	CHECK_INT(system(cmd), 0);
+	CHECK_INT(store_erase(st, 5, &es, &e), 0);
+	CHECK_INT(es.events, 200);
+	CHECK_INT(es.files, 1);
+	CHECK(es.key_destroyed);
+	CHECK_INT(es.first_day, es.last_day);
+	/* nothing left to search */
+	CHECK_INT(search(st, 5, "| stats count()", ALL, &ss, &e), 0);
+	CHECK_STR(out.p, "{\"count\":0}\n");
+	/* the copy taken before the erasure, put back: unreadable without the key */
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s/tenants/5 && cp %s/copy/*.seg %s/tenants/5/", dir,
+		 dir, dir);
+	CHECK_INT(system(cmd), 0);
+	CHECK(search(st, 5, "gamma-marker", ALL, &ss, &e) < 0);
+	CHECK(strstr(e.msg, "no data key") != NULL);
+	/* nor with the tenant's next key (a new import makes one) */
+	import(st, 5, 10, "new");
+	CHECK(search(st, 5, "gamma-marker", ALL, &ss, &e) < 0);
+	CHECK(strstr(e.msg, ".seg") != NULL);
+	/* erasing a tenant that never stored anything is no error */
+	CHECK_INT(store_erase(st, 77, &es, &e), 0);
+	CHECK(!es.key_destroyed);
+	store_close(st);
+}
+
 int main(void)
 {
 	buf_init(&out, 1 << 20);
 	T_RUN(test_import_and_search);
 	T_RUN(test_tenant_isolation);
 	T_RUN(test_audit_log);
+	T_RUN(test_erase_makes_copies_unreadable);
 	buf_release(&out);
 	return t_done();
 }

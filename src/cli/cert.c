@@ -1,0 +1,109 @@
+/*
+ * cert.c - `koban cert verify FILE [--key signing.pub]`: checks a deletion certificate
+ * (store/cert.h). Without --key the installation's own DATA_DIR/keys/signing.pub is the
+ * expected signer; when there is none, only the certificate's integrity can be checked, and
+ * the output says so.
+ */
+#include "cli/cli.h"
+#include "core/compat.h"
+
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+#include "store/cert.h"
+#include "store/keys.h"
+
+#define VERIFY_USAGE "cert verify FILE [--key signing.pub]"
+
+static const struct cli_verb cert_verbs[] = {
+	{ "verify", VERIFY_USAGE,
+	  "Checks a deletion certificate written by `koban tenant erase`: its layout and\n"
+	  "its Ed25519 signature, made by the installation whose public key is --key FILE\n"
+	  "(default: this installation's DATA_DIR/keys/signing.pub). Exit status 0 when\n"
+	  "it is valid, 1 when it is not." },
+};
+
+static const struct cli_command cert_command = {
+	"cert", VERIFY_USAGE, "  verify  check a deletion certificate", cert_verbs,
+	ARRAY_SIZE(cert_verbs),
+};
+
+/* The expected signer: --key, else this installation's key when it has one (*have). */
+static int expected_key(const struct config *c, const char *key, unsigned char pub[32],
+			bool *have, struct err *e)
+{
+	struct buf path = BUF_INIT(4096);
+	int rc;
+
+	*have = false;
+	if (key) {
+		if ((rc = keys_read_public(key, pub, e)) == 0)
+			*have = true;
+		return rc;
+	}
+	if ((rc = buf_addf(&path, "%s/keys/signing.pub", c->data_dir)) == 0 &&
+	    access(path.p, F_OK) == 0 && (rc = keys_read_public(path.p, pub, e)) == 0)
+		*have = true;
+	buf_release(&path);
+	return rc;
+}
+
+static void print_valid(const struct cert_info *ci, enum cert_trust trust, const char *key)
+{
+	char when[TIME_RFC3339_LEN];
+
+	time_format_rfc3339(ci->erased_at_ns, when);
+	printf("valid: tenant %s (id %llu) erased at %s by %s: %llu events, %llu bytes, "
+	       "%llu files, %zu data key%s destroyed\n",
+	       ci->tenant, (unsigned long long)ci->tenant_id, when, ci->erased_by,
+	       (unsigned long long)ci->events, (unsigned long long)ci->bytes,
+	       (unsigned long long)ci->files, ci->n_destroyed, ci->n_destroyed == 1 ? "" : "s");
+	if (trust == CERT_SIGNED_BY_EXPECTED)
+		printf("signed by %s\n", key ? key : "this installation's key");
+	else
+		printf("intact, but the signer was not checked: no signing.pub to compare with "
+		       "(give one with --key)\n");
+}
+
+int cmd_cert(int argc, char **argv)
+{
+	static const char *const names[] = { "FILE" };
+	const struct cli_verb *verb;
+	const char *key = NULL, *pos[1] = { NULL };
+	const struct cli_option opts[] = { CLI_VALUE("key", &key) };
+	struct cli_args a = { "cert verify", VERIFY_USAGE, NULL, opts, ARRAY_SIZE(opts), pos,
+			      1, 1, names };
+	struct err e = ERR_INIT;
+	struct cert_info ci;
+	enum cert_trust trust;
+	unsigned char pub[32];
+	struct config c;
+	bool have;
+	size_t len;
+	char *text = NULL;
+	int rc;
+
+	if ((rc = cli_verb(&argc, &argv, &cert_command, &verb)) >= 0)
+		return rc;
+	a.about = verb->about;
+	if ((rc = cli_getopt(argc, argv, &a)) >= 0)
+		return rc;
+	if ((rc = cli_load_config(&argc, argv, &c)))
+		return rc;
+	rc = 1;
+	if (expected_key(&c, key, pub, &have, &e) < 0 ||
+	    cli_read_file(pos[0], CERT_MAX_BYTES, &text, &len, &e) < 0 ||
+	    cert_verify(text, len, have ? pub : NULL, &ci, &trust, &e) < 0) {
+		cli_fail(&e);
+	} else {
+		print_valid(&ci, trust, key);
+		rc = 0;
+	}
+	mem_free(text);
+	config_release(&c);
+	return rc;
+}
