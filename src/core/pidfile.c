@@ -75,13 +75,15 @@ static bool still_linked(int fd, const char *path)
 	       a.st_ino == b.st_ino;
 }
 
-static int make_dir(const char *dir, struct err *e)
+int pidfile_make_data_dir(const char *dir, struct err *e)
 {
 	char path[PATH_MAX];
 	size_t len = strlen(dir);
+	struct stat sb;
 
 	if (len == 0 || len >= sizeof(path))
-		return err_set(e, -ENAMETOOLONG, "data directory '%s': empty or too long", dir);
+		return err_set(e, -EINVAL, "data directory '%s': expected a path of 1-%d bytes",
+			       dir, PATH_MAX - 1);
 	memcpy(path, dir, len + 1);
 	for (size_t i = 1; i <= len; i++) {
 		if (path[i] != '/' && path[i] != '\0')
@@ -92,6 +94,8 @@ static int make_dir(const char *dir, struct err *e)
 				       path, strerror(errno));
 		path[i] = dir[i];
 	}
+	if (stat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode))
+		return err_set(e, -ENOTDIR, "data directory %s: not a directory", dir);
 	return 0;
 }
 
@@ -102,7 +106,7 @@ int pidfile_lock(struct pidfile *pf, const char *data_dir, struct err *e)
 
 	pf->fd = -1;
 	pf->path = NULL;
-	if ((rc = make_dir(data_dir, e)) < 0)
+	if ((rc = pidfile_make_data_dir(data_dir, e)) < 0)
 		return rc;
 	pf->path = pid_path(data_dir);
 	if (!pf->path)

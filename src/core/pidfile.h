@@ -27,6 +27,12 @@ struct pidfile {
 	char *path;  /* DATA_DIR/koban.pid */
 };
 
+/*
+ * Creates the data directory and its parents (mode 0750) when missing: the one place that
+ * does, for the lock and the metadata store alike. -EINVAL for an empty or too long path,
+ * -ENOTDIR when it exists as something else.
+ */
+int pidfile_make_data_dir(const char *dir, struct err *e);
 /* 0, -EEXIST (another process holds it; message names its pid) or another -errno. */
 int pidfile_lock(struct pidfile *pf, const char *data_dir, struct err *e);
 /* Removes the file and drops the lock; harmless on a pidfile never locked. */

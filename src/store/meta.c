@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/name.h"
+#include "core/pidfile.h"
 #include "core/timeutil.h"
 #include "parse/decoder.h"
 
@@ -237,29 +238,6 @@ static const char *column_text(sqlite3_stmt *st, int i)
 	return (const char *)sqlite3_column_text(st, i);
 }
 
-static int mkdir_p(const char *dir, struct err *e)
-{
-	char path[PATH_MAX];
-	size_t len = strlen(dir);
-	struct stat sb;
-
-	if (len == 0 || len >= sizeof(path))
-		return err_set(e, -EINVAL, "data directory '%s': expected a path of 1-%d bytes",
-			       ESC(dir), PATH_MAX - 1);
-	memcpy(path, dir, len + 1);
-	for (size_t i = 1; i <= len; i++) {
-		if (path[i] != '/' && path[i] != '\0')
-			continue;
-		path[i] = '\0';
-		if (mkdir(path, 0750) < 0 && errno != EEXIST)
-			return err_set(e, -errno, "data directory %s: %s", path, strerror(errno));
-		path[i] = dir[i];
-	}
-	if (stat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode))
-		return err_set(e, -ENOTDIR, "data directory %s: not a directory", dir);
-	return 0;
-}
-
 static int schema_version(struct meta *m, int *version, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
@@ -319,7 +297,7 @@ int meta_open(struct meta **mp, const char *data_dir, struct err *e)
 	int rc;
 
 	*mp = NULL;
-	if ((rc = mkdir_p(data_dir, e)) < 0)
+	if ((rc = pidfile_make_data_dir(data_dir, e)) < 0)
 		return rc;
 	m = mem_calloc(1, sizeof(*m));
 	n = strlen(data_dir) + sizeof("/koban.db");
