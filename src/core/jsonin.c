@@ -569,39 +569,37 @@ int jsonin_skip(struct jsonin *j)
 	return 0;
 }
 
-int jsonin_skip_value(struct jsonin *j)
+/* Reads the value that is due and skips what is inside it; v tells where it started. */
+static int pass_value(struct jsonin *j, struct jsonin_value *v, const char *misuse_what)
 {
-	struct jsonin_value v;
 	int rc;
 
 	if (j->rc)
 		return j->rc;
 	if (!j->want_value)
-		return misuse(j, "a value skipped where a key, an element or the end is due");
+		return misuse(j, misuse_what);
 	if (j->max_depth > JSONIN_DEPTH_MAX)
 		j->max_depth = JSONIN_DEPTH_MAX;
-	rc = read_value(j, &v, false);
+	rc = read_value(j, v, false);
 	if (rc < 0)
 		return rc;
-	if (v.type == JSONIN_OBJECT || v.type == JSONIN_ARRAY)
+	if (v->type == JSONIN_OBJECT || v->type == JSONIN_ARRAY)
 		return jsonin_skip(j);
 	return 0;
+}
+
+int jsonin_skip_value(struct jsonin *j)
+{
+	struct jsonin_value v;
+
+	return pass_value(j, &v, "a value skipped where a key, an element or the end is due");
 }
 
 int jsonin_raw_value(struct jsonin *j, const char **s, size_t *len)
 {
 	struct jsonin_value v;
-	int rc;
+	int rc = pass_value(j, &v, "a value read where a key, an element or the end is due");
 
-	if (j->rc)
-		return j->rc;
-	if (!j->want_value)
-		return misuse(j, "a value read where a key, an element or the end is due");
-	if (j->max_depth > JSONIN_DEPTH_MAX)
-		j->max_depth = JSONIN_DEPTH_MAX;
-	rc = read_value(j, &v, false);
-	if (rc == 0 && (v.type == JSONIN_OBJECT || v.type == JSONIN_ARRAY))
-		rc = jsonin_skip(j);
 	if (rc < 0)
 		return rc;
 	*s = j->p + v.offset;
