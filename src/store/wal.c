@@ -46,6 +46,7 @@ struct wal_shard {
 	pthread_mutex_t sync_lock;
 	char *dir;
 	int fd;              /* current file, -1 until the first append */
+	bool rotate;         /* the file ends in a record that could not be cut: start a new one */
 	size_t file_bytes;   /* of the current file */
 	uint64_t next_lsn;
 	uint64_t appended_lsn;
@@ -476,13 +477,15 @@ static int ensure_file(struct wal *w, struct wal_shard *s, unsigned shard, size_
 	int rc = 0;
 
 	pthread_mutex_lock(&s->lock);
-	if (s->fd >= 0 && s->file_bytes > FILE_HEADER && s->file_bytes + n > w->file_max) {
+	if (s->fd >= 0 &&
+	    (s->rotate || (s->file_bytes > FILE_HEADER && s->file_bytes + n > w->file_max))) {
 		if (fdatasync(s->fd) < 0) {
 			rc = err_set(e, -errno, "%s: fdatasync: %s", s->dir, strerror(errno));
 			COUNT(w->sync_errors, 1);
 		} else {
 			close(s->fd);
 			s->fd = -1;
+			s->rotate = false;
 		}
 	}
 	if (!rc && s->fd < 0)
@@ -515,15 +518,18 @@ static int write_all(int fd, struct iovec *iov, int n)
 	return 0;
 }
 
-/* The record did not go in whole: cut the file back to its last whole record. */
+/*
+ * The record did not go in whole: cut the file back to its last whole record. When even
+ * that fails, the next append starts a new file through ensure_file(), which syncs and
+ * closes this one under sync_lock: closing it here could pull the descriptor from under a
+ * commit in progress, and the records before the torn one would count as durable unsynced.
+ */
 static void undo_partial(struct wal_shard *s)
 {
 	if (ftruncate(s->fd, (off_t)s->file_bytes) < 0) {
-		/* The file now ends in a torn record: finish it and start a new one. */
 		log_error("%s: cannot cut a partial record: %s; starting a new file", s->dir,
 			  strerror(errno));
-		close(s->fd);
-		s->fd = -1;
+		s->rotate = true;
 	}
 }
 
