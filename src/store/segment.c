@@ -2162,7 +2162,10 @@ bool segment_block_overlaps(const struct segment *s, unsigned block, int64_t fro
 {
 	const struct rblock *b = &s->blocks[block];
 
-	return b->has_time && b->tmin <= to && b->tmax >= from;
+	/* events without a time are in no bounded range, and in the unbounded one */
+	if (!b->has_time)
+		return from == INT64_MIN && to == INT64_MAX;
+	return b->tmin <= to && b->tmax >= from;
 }
 
 static const unsigned char *find_stat(const struct segment *s, unsigned block, const char *field,

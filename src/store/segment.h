@@ -106,7 +106,10 @@ struct segment_block_info {
 };
 void segment_block_get_info(const struct segment *s, unsigned block, struct segment_block_info *out);
 
-/* True when the block may hold an event with @timestamp in [from, to] (ns, inclusive). */
+/*
+ * True when the block may hold an event with @timestamp in [from, to] (ns, inclusive); a
+ * block of events without @timestamp matches only the unbounded range (INT64_MIN, INT64_MAX).
+ */
 bool segment_block_overlaps(const struct segment *s, unsigned block, int64_t from, int64_t to);
 /*
  * Min and max of an integer or time field (ints) or an IP field in the block: 1 and the

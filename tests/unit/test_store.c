@@ -222,6 +222,24 @@ static void test_erase_makes_copies_unreadable(void)
 	import(st, 5, 10, "new");
 	CHECK(search(st, 5, "gamma-marker", ALL, &ss, &e) < 0);
 	CHECK(strstr(e.msg, ".seg") != NULL);
+	/* an event without @timestamp is stored under the import's day and found */
+	{
+		struct store_import *imp;
+		struct arena a;
+		struct event ev;
+
+		arena_init(&a, 4096, 1 << 20);
+		event_init(&ev, &a);
+		CHECK_INT(event_set_str(&ev, FIELD_EVENT_ORIGINAL, "no time here", 12), 0);
+		CHECK_INT(store_import_begin(st, 6, &imp, &e), 0);
+		CHECK_INT(store_import_add(imp, &ev, &e), 0);
+		CHECK_INT(store_import_finish(imp, NULL, &e), 0);
+		CHECK_INT(search(st, 6, "\"no time\" | stats count()", ALL, &ss, &e), 0);
+		CHECK_STR(out.p, "{\"count\":1}\n");
+		CHECK_INT(search(st, 6, "| stats count()", T0, T0 + DAY, &ss, &e), 0);
+		CHECK_STR(out.p, "{\"count\":0}\n");
+		arena_release(&a);
+	}
 	/* erasing a tenant that never stored anything is no error */
 	CHECK_INT(store_erase(st, 77, &es, &e), 0);
 	CHECK(!es.key_destroyed);
