@@ -150,7 +150,7 @@ static int list_segments(const char *dir, int64_t day_from, int64_t day_to,
 /* ---- import ---- */
 
 struct day_writer {
-	uint32_t day;
+	uint32_t day, seq;
 	struct segment_writer *w;
 	uint64_t used; /* import tick of the last event: the least used is sealed first */
 };
@@ -202,25 +202,30 @@ static int next_seq(const struct store_import *imp, uint32_t day, uint32_t *seq,
 	return 0;
 }
 
+/* Seals dw's segment and forgets the slot, whether sealing worked or not. */
 static int seal(struct store_import *imp, struct day_writer *dw, struct err *e)
 {
 	uint64_t events = segment_writer_count(dw->w);
 	int rc = segment_writer_finish(dw->w, e);
+	char name[SEGMENT_NAME_MAX], path[PATH_LEN];
+	struct stat sb;
 
 	segment_writer_free(dw->w);
-	dw->w = NULL;
-	if (rc)
-		return rc;
-	imp->stats.events += events;
-	imp->stats.segments++;
-	return 0;
+	if (!rc) {
+		imp->stats.events += events;
+		imp->stats.segments++;
+		if (segment_name(name, dw->day, dw->seq) == 0 &&
+		    path_join(path, NULL, "%s/%s", imp->dir, name) == 0 && stat(path, &sb) == 0)
+			imp->stats.bytes += (uint64_t)sb.st_size;
+	}
+	*dw = imp->open[--imp->n_open];
+	return rc;
 }
 
 static int open_day(struct store_import *imp, uint32_t day, struct day_writer **out,
 		    struct err *e)
 {
 	struct day_writer *dw = NULL;
-	uint32_t seq;
 	int rc;
 
 	if (imp->n_open == OPEN_DAYS) { /* seal the least recently used day */
@@ -230,12 +235,12 @@ static int open_day(struct store_import *imp, uint32_t day, struct day_writer **
 				dw = &imp->open[i];
 		if ((rc = seal(imp, dw, e)))
 			return rc;
-	} else {
-		dw = &imp->open[imp->n_open++];
 	}
+	dw = &imp->open[imp->n_open++];
 	dw->day = day;
-	if ((rc = next_seq(imp, day, &seq, e)) ||
-	    (rc = segment_writer_open(&dw->w, imp->dir, imp->tenant, day, seq, &imp->dk, e))) {
+	if ((rc = next_seq(imp, day, &dw->seq, e)) ||
+	    (rc = segment_writer_open(&dw->w, imp->dir, imp->tenant, day, dw->seq, &imp->dk,
+					  e))) {
 		*dw = imp->open[--imp->n_open]; /* forget the slot */
 		return rc;
 	}
@@ -271,34 +276,11 @@ int store_import_add(struct store_import *imp, const struct event *ev, struct er
 	dw->used = ++imp->tick;
 	rc = segment_writer_add(dw->w, ev, e);
 	if (rc == -EFBIG) { /* the segment is full: seal it, go on in the next */
-		if ((rc = seal(imp, dw, e)))
-			return rc;
-		*dw = imp->open[--imp->n_open];
-		if ((rc = open_day(imp, day, &dw, e)))
+		if ((rc = seal(imp, dw, e)) || (rc = open_day(imp, day, &dw, e)))
 			return rc;
 		rc = segment_writer_add(dw->w, ev, e);
 	}
 	return rc;
-}
-
-static uint64_t sealed_bytes(const struct store_import *imp)
-{
-	struct seg_ref *refs;
-	uint64_t total = 0;
-	size_t n;
-
-	if (list_segments(imp->dir, 0, UINT32_MAX, &refs, &n, NULL) < 0)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char name[SEGMENT_NAME_MAX], path[PATH_LEN];
-		struct stat st;
-
-		if (segment_name(name, refs[i].day, refs[i].seq) == 0 &&
-		    path_join(path, NULL, "%s/%s", imp->dir, name) == 0 && stat(path, &st) == 0)
-			total += (uint64_t)st.st_size;
-	}
-	mem_free(refs);
-	return total;
 }
 
 int store_import_finish(struct store_import *imp, struct store_import_stats *out,
@@ -306,10 +288,8 @@ int store_import_finish(struct store_import *imp, struct store_import_stats *out
 {
 	int rc = 0;
 
-	for (size_t i = 0; i < imp->n_open; i++)
-		if (imp->open[i].w && !rc)
-			rc = seal(imp, &imp->open[i], e);
-	imp->stats.bytes = sealed_bytes(imp);
+	while (imp->n_open && !rc)
+		rc = seal(imp, &imp->open[imp->n_open - 1], e);
 	if (out)
 		*out = imp->stats;
 	store_import_abort(imp); /* frees what is left (nothing unless an error stopped us) */
