@@ -96,7 +96,7 @@ int cmd_cert(int argc, char **argv)
 		return rc;
 	rc = 1;
 	if (expected_key(&c, key, pub, &have, &e) < 0 ||
-	    cli_read_file(pos[0], CERT_MAX_BYTES, &text, &len, &e) < 0 ||
+	    config_read_file(pos[0], "certificate", CERT_MAX_BYTES, &text, &len, &e) < 0 ||
 	    cert_verify(text, len, have ? pub : NULL, &ci, &trust, &e) < 0) {
 		cli_fail(&e);
 	} else {

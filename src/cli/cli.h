@@ -109,8 +109,6 @@ bool cli_tenant_exists(void *meta, const char *name);
 /* The id of tenant name in the configuration's koban.db (tenant.c); the error names the database. */
 int cli_tenant_id(const struct config *c, const char *name, int64_t *id, struct err *e);
 
-/* Reads a whole file of at most max bytes into *text (mem_alloc'ed, NUL-terminated). */
-int cli_read_file(const char *path, size_t max, char **text, size_t *len, struct err *e);
 /* Prints "koban: MSG" to stderr and returns 1. */
 int cli_fail(const struct err *e);
 

@@ -112,36 +112,6 @@ static int cmd_version(int argc, char **argv)
 
 /* ---- shared by the commands ---- */
 
-int cli_read_file(const char *path, size_t max, char **text, size_t *len, struct err *e)
-{
-	FILE *f = fopen(path, "rb");
-	size_t got;
-	char *p;
-
-	*text = NULL;
-	*len = 0;
-	if (!f)
-		return err_set(e, -errno, "%s: %s", path, strerror(errno));
-	if (!(p = mem_alloc(max + 1))) {
-		fclose(f);
-		return err_set(e, -ENOMEM, "out of memory");
-	}
-	got = fread(p, 1, max + 1, f);
-	if (ferror(f) || got > max) {
-		int rc = ferror(f) ? err_set(e, -EIO, "%s: read error", path)
-				   : err_set(e, -EFBIG, "%s: larger than %zu bytes", path, max);
-
-		fclose(f);
-		mem_free(p);
-		return rc;
-	}
-	fclose(f);
-	p[got] = '\0';
-	*text = p;
-	*len = got;
-	return 0;
-}
-
 int cli_fail(const struct err *e)
 {
 	fprintf(stderr, "koban: %s\n", e->msg[0] ? e->msg : "failed");

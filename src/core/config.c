@@ -1138,7 +1138,8 @@ static const char *file_kind(mode_t mode)
 	return "not a plain file";
 }
 
-static int read_file(const char *path, char **text, size_t *len, struct err *e)
+int config_read_file(const char *path, const char *what, size_t max, char **text, size_t *len,
+		     struct err *e)
 {
 	char *data = NULL;
 	size_t used = 0;
@@ -1154,25 +1155,25 @@ static int read_file(const char *path, char **text, size_t *len, struct err *e)
 		goto fail;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		rc = err_set(e, -EINVAL, "%s: not a regular file (%s); the configuration must be "
-			     "a plain file", path, file_kind(st.st_mode));
+		rc = err_set(e, -EINVAL, "%s: not a regular file (%s); the %s must be a plain file",
+			     path, file_kind(st.st_mode), what);
 		goto fail;
 	}
-	data = mem_alloc(CONFIG_FILE_MAX + 1);
+	data = mem_alloc(max + 1);
 	if (!data) {
 		rc = err_set(e, -ENOMEM, "%s: out of memory", path);
 		goto fail;
 	}
-	while (used <= CONFIG_FILE_MAX && n != 0) {
-		n = read(fd, data + used, CONFIG_FILE_MAX + 1 - used);
+	while (used <= max && n != 0) {
+		n = read(fd, data + used, max + 1 - used);
 		if (n < 0 && errno != EINTR) {
 			rc = err_set(e, -EIO, "%s: read error: %s", path, strerror(errno));
 			goto fail;
 		}
 		used += n > 0 ? (size_t)n : 0;
 	}
-	if (used > CONFIG_FILE_MAX) {
-		rc = err_set(e, -EFBIG, "%s: larger than %u bytes", path, CONFIG_FILE_MAX);
+	if (used > max) {
+		rc = err_set(e, -EFBIG, "%s: larger than %zu bytes", path, max);
 		goto fail;
 	}
 	close(fd);
@@ -1194,7 +1195,7 @@ int config_load(struct config *c, const char *path, struct err *e)
 	if (!path)
 		return config_defaults(c, e);
 	memset(c, 0, sizeof(*c));
-	if ((rc = read_file(path, &text, &len, e)) < 0)
+	if ((rc = config_read_file(path, "configuration", CONFIG_FILE_MAX, &text, &len, e)) < 0)
 		return rc;
 	rc = config_load_mem(c, text, len, path, e);
 	mem_free(text);

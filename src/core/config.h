@@ -142,4 +142,13 @@ int config_check_tenants(const struct config *c, bool (*exists)(void *ctx, const
 /* EPS limit of a tenant: its own limit or default_eps. */
 uint32_t config_tenant_eps(const struct config *c, const char *tenant);
 const char *config_proto_name(enum listener_proto p);
+/*
+ * Reads a whole regular file of at most max bytes into *text (mem_alloc'ed; *len bytes,
+ * not NUL-terminated). A FIFO, device or directory is refused without blocking, the
+ * message naming what the file should be ("configuration", "certificate").
+ * Used for the configuration and for other files the CLI reads (certificates).
+ */
+int config_read_file(const char *path, const char *what, size_t max, char **text, size_t *len,
+		     struct err *e);
+
 #endif
