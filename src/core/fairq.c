@@ -7,6 +7,7 @@
 #define LOG_MODULE "fairq"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/timeutil.h"
 #include "core/mem.h"
 #include "core/metrics.h"
 #include "core/msg.h"
@@ -68,14 +69,6 @@ struct fairq {
 	struct fairq_slot *slots[FAIRQ_MAX_TENANTS];
 	uint16_t name_hash[NAME_HASH_SIZE]; /* slot + 1, 0 = empty; under slot_lock */
 };
-
-static int64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 int fairq_new(struct fairq **qp, const struct fairq_config *cfg, struct err *e)
 {
@@ -168,7 +161,7 @@ static int slot_take(struct fairq *q, const char *name, size_t len)
 		i = (int)n;
 	}
 	slot_name_set(s, name, len);
-	s->refill_ns = monotonic_ns();
+	s->refill_ns = time_mono_ns();
 	atomic_store_explicit(&s->state, SLOT_LIVE, memory_order_release);
 	if ((unsigned)i == n) {
 		q->slots[n] = s;
@@ -387,7 +380,7 @@ void fairq_set_eps(struct fairq *q, unsigned slot, uint32_t eps)
 	if (!s)
 		return;
 	pthread_mutex_lock(&q->lock);
-	bucket_refill(s, monotonic_ns());
+	bucket_refill(s, time_mono_ns());
 	if (!s->eps || s->tokens > eps)
 		s->tokens = eps; /* a new limit starts with a full burst, never more */
 	s->eps = eps;
@@ -417,7 +410,7 @@ int fairq_can_push(struct fairq *q, unsigned slot)
 	if (!s || fairq_closed(q))
 		return 0;
 	pthread_mutex_lock(&q->lock);
-	bucket_refill(s, monotonic_ns());
+	bucket_refill(s, time_mono_ns());
 	ok = slot_refusal(q, s, 0) == FAIRQ_OK;
 	pthread_mutex_unlock(&q->lock);
 	return ok;
@@ -512,7 +505,7 @@ int fairq_push(struct fairq *q, unsigned slot, struct msg **m, size_t n, size_t 
 		ret = FAIRQ_CLOSED;
 		goto out;
 	}
-	bucket_refill(s, monotonic_ns());
+	bucket_refill(s, time_mono_ns());
 	if (ring_reserve(s, (unsigned)MIN(n, q->cfg.capacity), q->cfg.capacity) < 0) {
 		log_warn("tenant %s: no memory to grow its queue", s->name);
 		ret = FAIRQ_FULL;
@@ -594,7 +587,7 @@ size_t fairq_pop(struct fairq *q, struct msg **out, size_t max, int timeout_ms)
 	if (!max)
 		return 0;
 	if (timeout_ms >= 0) {
-		int64_t t = monotonic_ns() + (int64_t)timeout_ms * 1000000;
+		int64_t t = time_mono_ns() + (int64_t)timeout_ms * 1000000;
 
 		deadline.tv_sec = t / 1000000000;
 		deadline.tv_nsec = t % 1000000000;

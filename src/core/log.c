@@ -1,6 +1,8 @@
 #include "core/log.h"
 #include "core/compat.h"
 
+#include "core/timeutil.h"
+
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
@@ -74,17 +76,9 @@ void log_limit_init(struct log_limit *l, unsigned seconds)
 	l->interval_ns = (int64_t)seconds * 1000000000;
 }
 
-static int64_t mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 bool log_limit_allow(struct log_limit *l, uint64_t *suppressed)
 {
-	int64_t now = mono_now(), next = atomic_load(&l->next_ns);
+	int64_t now = time_mono_ns(), next = atomic_load(&l->next_ns);
 
 	/* one thread wins the slot; the others count themselves as suppressed */
 	if (now < next || !atomic_compare_exchange_strong(&l->next_ns, &next,

@@ -79,6 +79,14 @@ int64_t time_now_ns(void)
 	return (int64_t)ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
 }
 
+int64_t time_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
+}
+
 /* Writes v as exactly n decimal digits at p; returns p + n. */
 static char *put_digits(char *p, long v, int n)
 {

@@ -33,6 +33,8 @@ void time_to_civil_utc(int64_t ns, struct civil_time *c);
 int time_days_in_month(int year, int month);
 /* Current wall-clock time. */
 int64_t time_now_ns(void);
+/* CLOCK_MONOTONIC in ns: for intervals and deadlines, never for stamps. Any thread. */
+int64_t time_mono_ns(void);
 
 /*
  * Parses a time as people type it into queries and options, into ns since the epoch:

@@ -107,14 +107,6 @@ struct tcp_loop {
 
 #define COUNT(counter, k) atomic_fetch_add_explicit(&(counter), (k), memory_order_relaxed)
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
-}
-
 static struct listener_stats *conn_stats(struct tcp_loop *t, const struct conn *c)
 {
 	return ingest_listener_stats(t->in, c->listener);
@@ -393,7 +385,7 @@ static int frame_chunk(struct tcp_loop *t, struct conn *c, const char *p, size_t
 	if (!framer_in_frame(&c->framer))
 		c->frame_start = 0;
 	else if (completed || !c->frame_start)
-		c->frame_start = mono_ns();
+		c->frame_start = time_mono_ns();
 	return rc;
 }
 
@@ -513,7 +505,7 @@ static void conn_input(struct tcp_loop *t, struct conn *c)
 			end_input(t, c, -1);
 			return;
 		}
-		c->last_active = mono_ns();
+		c->last_active = time_mono_ns();
 		if (!take_input(t, c, t->buf, (size_t)r))
 			return;
 	}
@@ -528,7 +520,7 @@ static void conn_handshake(struct tcp_loop *t, struct conn *c)
 	switch (tls_conn_handshake(c->ssl)) {
 	case TLS_IO_DONE:
 		set_state(t, c, CONN_READING);
-		c->last_active = mono_ns();
+		c->last_active = time_mono_ns();
 		conn_input(t, c);
 		return;
 	case TLS_IO_WANT_READ:
@@ -559,7 +551,7 @@ static void resume_conn(struct tcp_loop *t, struct conn *c)
 		return;
 	}
 	set_state(t, c, CONN_READING);
-	c->last_active = mono_ns();
+	c->last_active = time_mono_ns();
 	if (c->frame_start)
 		c->frame_start = c->last_active; /* the time koban made it wait does not count */
 	rc = set_interest(t, c, EPOLLIN | EPOLLRDHUP);
@@ -613,7 +605,7 @@ static struct conn *conn_new(struct tcp_loop *t, const struct stream_sock *s, in
 		}
 		c->state = CONN_HANDSHAKE;
 	}
-	c->last_active = mono_ns();
+	c->last_active = time_mono_ns();
 	rc = set_interest(t, c, EPOLLIN | EPOLLRDHUP);
 	if (rc < 0) {
 		log_limited(&t->epoll_log, LOG_LEVEL_ERROR, "epoll_ctl: %s", strerror(-rc));
@@ -641,7 +633,7 @@ static struct conn *conn_new(struct tcp_loop *t, const struct stream_sock *s, in
  */
 static bool evict_oldest_idle(struct tcp_loop *t, int listener)
 {
-	int64_t now = mono_ns();
+	int64_t now = time_mono_ns();
 	struct conn *oldest = NULL;
 	char peer[IPADDR_STRLEN + 8];
 
@@ -709,7 +701,7 @@ static void pause_accepting(struct tcp_loop *t, const struct stream_sock *s, int
 		    ingest_listener_name(t->in, s->l.listener), strerror(err),
 		    (int)(ACCEPT_PAUSE_NS / 1000000));
 	watch_listeners(t, false);
-	t->accept_resume = mono_ns() + ACCEPT_PAUSE_NS;
+	t->accept_resume = time_mono_ns() + ACCEPT_PAUSE_NS;
 }
 
 static void accept_all(struct tcp_loop *t, const struct stream_sock *s)
@@ -859,7 +851,7 @@ static void frame_for_drop(struct tcp_loop *t, struct conn *c)
 		while (framer_next(&c->framer, &p, &n, &fr) > 0)
 			add_frame(t, c, &fr, now);
 		if (c->state == CONN_HANDSHAKE || reads == READS_PER_TURN ||
-		    mono_ns() >= t->read_deadline || (r = conn_read(t, c)) <= 0)
+		    time_mono_ns() >= t->read_deadline || (r = conn_read(t, c)) <= 0)
 			break;
 		p = t->buf;
 		n = (size_t)r;
@@ -873,7 +865,7 @@ static void frame_for_drop(struct tcp_loop *t, struct conn *c)
 /* After read_out: push what was framed while the deadline allows; close all. */
 static void drain(struct tcp_loop *t)
 {
-	int64_t deadline = mono_ns() + TCP_PUSH_MS * INT64_C(1000000);
+	int64_t deadline = time_mono_ns() + TCP_PUSH_MS * INT64_C(1000000);
 
 	t->read_deadline = deadline;
 	for (;;) {
@@ -882,7 +874,7 @@ static void drain(struct tcp_loop *t)
 		for (struct conn *c = t->conns; c; c = c->next)
 			if (c->off < c->n && !flush(t, c))
 				left = true;
-		if (!left || mono_ns() >= deadline)
+		if (!left || time_mono_ns() >= deadline)
 			break;
 		sleep_ms(RETRY_MS);
 	}
@@ -927,7 +919,7 @@ static bool loop_once(struct tcp_loop *t, int timeout_ms)
 	for (int i = 0; i < n_ready; i++)
 		accept_all(t, ready[i]);
 	serve_waiting(t);
-	now = mono_ns();
+	now = time_mono_ns();
 	if (t->accept_resume && now >= t->accept_resume) {
 		/* a listener that cannot be watched again is retried, never forgotten */
 		t->accept_resume = watch_listeners(t, true) ? 0 : now + ACCEPT_PAUSE_NS;
@@ -964,8 +956,8 @@ static void read_out(struct tcp_loop *t, int64_t deadline)
 		accept_all(t, &t->socks[i]);
 	watch_listeners(t, false);
 	t->accept_resume = 0; /* unwatched for good */
-	while (t->conns && mono_ns() < deadline) {
-		int64_t quiet = mono_ns() - last_input(t);
+	while (t->conns && time_mono_ns() < deadline) {
+		int64_t quiet = time_mono_ns() - last_input(t);
 
 		if (!t->n_busy && !t->n_waiting && quiet >= TCP_QUIET_MS * INT64_C(1000000))
 			break;
@@ -979,7 +971,7 @@ static void *tcp_run(void *arg)
 
 	while (!loop_once(t, loop_timeout(t)))
 		;
-	read_out(t, mono_ns() + TCP_DRAIN_MS * INT64_C(1000000));
+	read_out(t, time_mono_ns() + TCP_DRAIN_MS * INT64_C(1000000));
 	drain(t);
 	msg_pool_release();
 	return NULL;

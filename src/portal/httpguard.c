@@ -32,14 +32,6 @@ struct httpguard {
 	struct log_limit cut_log;
 };
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
-}
-
 /* Shuts down the sockets of connections whose request is late; called with the lock. */
 static void sweep(struct httpguard *g, int64_t now)
 {
@@ -70,7 +62,7 @@ static void *guard_run(void *arg)
 		ts.tv_sec += 1;
 		pthread_cond_timedwait(&g->wake, &g->lock, &ts);
 		if (!g->stop)
-			sweep(g, mono_ns());
+			sweep(g, time_mono_ns());
 	}
 	pthread_mutex_unlock(&g->lock);
 	return NULL;
@@ -139,7 +131,7 @@ static void started(struct httpguard *g, struct MHD_Connection *c, void **socket
 		return; /* unguarded: libmicrohttpd's own timeout still applies */
 	r->g = g;
 	r->fd = ci->connect_fd;
-	r->since = mono_ns();
+	r->since = time_mono_ns();
 	r->armed = true;
 	pthread_mutex_lock(&g->lock);
 	r->next = g->conns;
@@ -193,7 +185,7 @@ static void set_armed(struct MHD_Connection *c, bool armed)
 		return;
 	pthread_mutex_lock(&r->g->lock);
 	r->armed = armed;
-	r->since = mono_ns();
+	r->since = time_mono_ns();
 	pthread_mutex_unlock(&r->g->lock);
 }
 

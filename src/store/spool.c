@@ -11,6 +11,7 @@
 #include "core/err.h"
 #include "core/fairq.h"
 #include "core/log.h"
+#include "core/timeutil.h"
 #include "core/mem.h"
 #include "core/metrics.h"
 
@@ -32,14 +33,6 @@ static const char *const reason_names[] = {
 	[SPOOL_ERR_TOO_LARGE] = "too_large",
 };
 _Static_assert(ARRAY_SIZE(reason_names) == SPOOL_REASON_COUNT, "a reason has no label");
-
-static int64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* ---- metrics ---- */
 
@@ -417,7 +410,7 @@ static size_t count_lines(const struct buf *b)
 /* Sleeps up to ms, or until spool_reopen/spool_stop wakes the waiters. */
 static void backoff(struct spool *s, unsigned ms)
 {
-	int64_t t = monotonic_ns() + (int64_t)ms * 1000000;
+	int64_t t = time_mono_ns() + (int64_t)ms * 1000000;
 	struct timespec until = { t / 1000000000, t % 1000000000 };
 	int rc;
 
@@ -439,7 +432,7 @@ int spool_deliver(struct spool *s, unsigned slot, const char *tenant, struct buf
 		size_t n;
 
 		attempts++;
-		if (rc == -EINVAL || (give_up && monotonic_ns() >= give_up)) {
+		if (rc == -EINVAL || (give_up && time_mono_ns() >= give_up)) {
 			struct tenant_stats *st = fairq_stats(s->q, slot);
 
 			uint64_t held = 0;
@@ -504,7 +497,7 @@ void spool_reopen(struct spool *s)
 
 void spool_stop(struct spool *s, unsigned grace_ms)
 {
-	atomic_store_explicit(&s->give_up_ns, monotonic_ns() + (int64_t)grace_ms * 1000000,
+	atomic_store_explicit(&s->give_up_ns, time_mono_ns() + (int64_t)grace_ms * 1000000,
 			      memory_order_relaxed);
 	pthread_mutex_lock(&s->lock);
 	pthread_cond_broadcast(&s->wake);
