@@ -308,7 +308,7 @@ static int replay_records(struct wal *w, unsigned shard, struct replay_pos *pos,
 		lsn = le_get64(h + 8);
 		if (lsn > s->checkpoint_lsn && w->cfg.replay) {
 			rc = w->cfg.replay(w->cfg.ctx, shard, lsn, le_get64(h + 16), le_get32(h + 24),
-					   h + RECORD_HEADER, (size_t)len);
+					   le_get32(h + 28), h + RECORD_HEADER, (size_t)len);
 			if (rc < 0)
 				return err_set(e, rc, "%s: offset %zu: the record could not be "
 						 "replayed", pos->path, pos->off);
@@ -534,7 +534,7 @@ static void undo_partial(struct wal_shard *s)
 }
 
 static int append_locked(struct wal *w, struct wal_shard *s, uint64_t tenant, uint32_t count,
-			 const void *payload, size_t len, uint64_t *lsn)
+			 uint32_t flags, const void *payload, size_t len, uint64_t *lsn)
 {
 	unsigned char h[RECORD_HEADER];
 	struct iovec iov[2] = { { h, sizeof(h) }, { (void *)payload, len } };
@@ -545,7 +545,7 @@ static int append_locked(struct wal *w, struct wal_shard *s, uint64_t tenant, ui
 	le_put64(h + 8, s->next_lsn);
 	le_put64(h + 16, tenant);
 	le_put32(h + 24, count);
-	le_put32(h + 28, 0);
+	le_put32(h + 28, flags);
 	le_put32(h + 4, record_crc(h, payload, len));
 	if ((rc = write_all(s->fd, iov, len ? 2 : 1)) < 0) {
 		undo_partial(s);
@@ -561,7 +561,7 @@ static int append_locked(struct wal *w, struct wal_shard *s, uint64_t tenant, ui
 
 static int commit_shard(struct wal *w, struct wal_shard *s);
 
-int wal_append(struct wal *w, unsigned shard, uint64_t tenant, uint32_t count,
+int wal_append(struct wal *w, unsigned shard, uint64_t tenant, uint32_t count, uint32_t flags,
 	       const void *payload, size_t len, uint64_t *lsn, struct err *e)
 {
 	struct wal_shard *s;
@@ -585,7 +585,7 @@ int wal_append(struct wal *w, unsigned shard, uint64_t tenant, uint32_t count,
 	if (rc)
 		goto fail;
 	pthread_mutex_lock(&s->lock);
-	rc = append_locked(w, s, tenant, count, payload, len, lsn);
+	rc = append_locked(w, s, tenant, count, flags, payload, len, lsn);
 	pthread_mutex_unlock(&s->lock);
 	if (rc) {
 		err_set(e, rc, "%s: cannot append: %s", s->dir, strerror(-rc));

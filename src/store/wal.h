@@ -10,7 +10,7 @@
  *   file header, 24 bytes:  "KOBANWAL" | u32 version (1) | u32 shard | u64 first LSN
  *   record header, 32 bytes: u32 payload length | u32 CRC-32 (zlib) of the rest of the
  *                            header and the payload | u64 LSN | u64 tenant id |
- *                            u32 event count | u32 flags (0)
+ *                            u32 event count | u32 flags (WAL_FLAG_*)
  *   payload: the bytes given to wal_append (the caller's encoding of count events)
  *
  * Durability: wal_append() writes the record into the page cache and returns its LSN; a
@@ -48,10 +48,19 @@ struct wal;
 #define WAL_MAX_SHARDS 64
 #define WAL_MAX_PAYLOAD (64u << 20)
 
+/*
+ * Record flags, chosen by the writer and handed back by the replay. WAL_FLAG_SEALED: the
+ * payload is keys_seal() output under the record's tenant's data key with block id
+ * WAL_SEAL_BLOCK_ID, so a crypto-erased tenant's unsealed records are unreadable too.
+ * Without it the payload is clear text (tests, tools).
+ */
+#define WAL_FLAG_SEALED 1u
+#define WAL_SEAL_BLOCK_ID 0x4b4f42414e57414cull /* "KOBANWAL" */
+
 /* Replay: one call per record, in LSN order within a shard. A negative return stops the replay
  * and wal_open returns it. */
 typedef int wal_replay_fn(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant,
-			  uint32_t count, const void *payload, size_t len);
+			  uint32_t count, uint32_t flags, const void *payload, size_t len);
 /* Durable: count events of tenant are now on stable storage. */
 typedef void wal_durable_fn(void *ctx, uint64_t tenant, uint32_t count);
 
@@ -91,7 +100,7 @@ void wal_close(struct wal *w);
  * -EMSGSIZE past WAL_MAX_PAYLOAD; a file system error (-ENOSPC, -EIO, -EFBIG, ...) leaves
  * the log as it was before the call.
  */
-int wal_append(struct wal *w, unsigned shard, uint64_t tenant, uint32_t count,
+int wal_append(struct wal *w, unsigned shard, uint64_t tenant, uint32_t count, uint32_t flags,
 	       const void *payload, size_t len, uint64_t *lsn, struct err *e);
 /* Blocks until lsn of shard is durable (0), or for at most timeout_ms (-ETIMEDOUT; -1: no limit). */
 int wal_wait_durable(struct wal *w, unsigned shard, uint64_t lsn, int timeout_ms);

@@ -22,7 +22,7 @@
 static char dir[64], shard_dir[96], file[160];
 
 static int count_replay(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant,
-			uint32_t count, const void *payload, size_t len)
+			uint32_t count, uint32_t flags, const void *payload, size_t len)
 {
 	(*(unsigned long *)ctx)++;
 	return 0;
@@ -104,7 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		return 0;
 	}
-	if (wal_append(w, 0, 1, 1, "x", 1, &lsn, &e) < 0)
+	if (wal_append(w, 0, 1, 1, 0, "x", 1, &lsn, &e) < 0)
 		abort();
 	wal_close(w);
 	w = open_counting(&again, &e);

@@ -29,12 +29,14 @@ struct seen {
 };
 
 static int on_replay(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant, uint32_t count,
-		     const void *payload, size_t len)
+		     uint32_t flags, const void *payload, size_t len)
 {
 	struct seen *s = ctx;
 
 	if (s->n == MAX_SEEN || len >= sizeof(s->payload[0]))
 		return -ENOSPC;
+	if (tenant < 2 && flags != tenant) /* append_range writes tenant i % 2 with flags i % 2 */
+		return -EPROTO;
 	s->shard[s->n] = shard;
 	s->lsn[s->n] = lsn;
 	s->tenant[s->n] = tenant;
@@ -85,7 +87,7 @@ static void append_n(struct wal *w, unsigned shards, unsigned from, unsigned n)
 		int len = snprintf(p, sizeof(p), "r%u", i);
 		uint64_t lsn = 0;
 
-		CHECK_INT(wal_append(w, i % shards, i % 2, i % 3 + 1, p, (size_t)len, &lsn, &e), 0);
+		CHECK_INT(wal_append(w, i % shards, i % 2, i % 3 + 1, i % 2, p, (size_t)len, &lsn, &e), 0);
 		CHECK(lsn > 0);
 	}
 }
@@ -299,13 +301,13 @@ static void test_write_error_leaves_no_partial_record(void)
 	small = old;
 	small.rlim_cur = (rlim_t)before.st_size + 1000;
 	CHECK_INT(setrlimit(RLIMIT_FSIZE, &small), 0);
-	CHECK_INT(wal_append(w, 0, 1, 1, big, sizeof(big), &lsn, &e), -EFBIG);
+	CHECK_INT(wal_append(w, 0, 1, 1, 1, big, sizeof(big), &lsn, &e), -EFBIG);
 	CHECK(strstr(e.msg, "cannot append") != NULL);
 	CHECK_INT(setrlimit(RLIMIT_FSIZE, &old), 0);
 	CHECK_INT(stat(path, &after), 0);
 	CHECK_INT(after.st_size, before.st_size);
 	/* The batch is retried and goes in whole. */
-	CHECK_INT(wal_append(w, 0, 1, 1, "again", 5, &lsn, &e), 0);
+	CHECK_INT(wal_append(w, 0, 1, 1, 1, "again", 5, &lsn, &e), 0);
 	CHECK_INT(lsn, 4);
 	wal_close(w);
 	w = open_wal(1, 0, 0, &s, &e);
@@ -325,7 +327,7 @@ static void test_shard_count_change_replays_old_shards(void)
 	w = open_wal(4, 0, 0, &s, &e);
 	if (!w)
 		return;
-	CHECK_INT(wal_append(w, 3, 7, 1, "s3", 2, &lsn, &e), 0);
+	CHECK_INT(wal_append(w, 3, 7, 1, 0, "s3", 2, &lsn, &e), 0);
 	wal_close(w);
 	w = open_wal(2, 0, 0, &s, &e);
 	CHECK(w != NULL);
@@ -333,7 +335,7 @@ static void test_shard_count_change_replays_old_shards(void)
 		return;
 	CHECK_INT(s.n, 1);
 	CHECK_INT(s.shard[0], 3);
-	CHECK(wal_append(w, 3, 7, 1, "x", 1, &lsn, &e) == -EINVAL);
+	CHECK(wal_append(w, 3, 7, 1, 0, "x", 1, &lsn, &e) == -EINVAL);
 	CHECK_INT(wal_checkpoint(w, 3, 1, &e), 0);
 	wal_close(w);
 	w = open_wal(2, 0, 0, &s, &e);
@@ -354,8 +356,8 @@ static void test_limits_and_errors(void)
 	w = open_wal(1, 1000, 0, &s, &e);
 	if (!w)
 		return;
-	CHECK_INT(wal_append(w, 0, 1, 1, "x", (size_t)WAL_MAX_PAYLOAD + 1, &lsn, &e), -EMSGSIZE);
-	CHECK_INT(wal_append(w, 0, 1, 1, "x", 1, &lsn, &e), 0);
+	CHECK_INT(wal_append(w, 0, 1, 1, 1, "x", (size_t)WAL_MAX_PAYLOAD + 1, &lsn, &e), -EMSGSIZE);
+	CHECK_INT(wal_append(w, 0, 1, 1, 1, "x", 1, &lsn, &e), 0);
 	/* A commit every second: not durable within 1 ms, durable at close. */
 	CHECK_INT(wal_wait_durable(w, 0, lsn, 1), -ETIMEDOUT);
 	CHECK_INT(wal_wait_durable(w, 0, lsn, 5000), 0);
