@@ -44,7 +44,10 @@
 #ifndef STORE_SEAL_H
 #define STORE_SEAL_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include "store/wal.h"
 
 struct err;
 struct seal;
@@ -75,6 +78,26 @@ void seal_stop(struct seal *s);
 /* Seals everything durable now and returns when it is committed: 0 or the error (tests). */
 int seal_now(struct seal *s, struct err *e);
 void seal_stats(struct seal *s, struct seal_stats *out);
+
+/* ---- the sealer's files, for readers (store_search, any process) ---- */
+
+struct seal_segment {
+	uint64_t tenant;
+	uint32_t day, seq;
+};
+
+/*
+ * The committed state of DATA_DIR: its generation and the sealed LSN of *n shards (0 and 0
+ * when the sealer never committed: the WAL's checkpoints then tell where records start).
+ */
+int seal_state_read(const char *data_dir, uint64_t *generation, uint64_t lsn[WAL_MAX_SHARDS],
+		    unsigned *n, struct err *e);
+/*
+ * The segments written so far by generation (not committed: a search skips them) when the
+ * journal is that generation's; none otherwise. *segs is mem_alloc'ed (NULL when *n is 0).
+ */
+int seal_journal_read(const char *data_dir, uint64_t generation, struct seal_segment **segs,
+		      size_t *n, struct err *e);
 
 /*
  * Test hook: the sealer calls _exit(99) when it reaches step (a crash point). Steps in order:
