@@ -18,9 +18,10 @@
  *                 u32 CRC-32: what is in segments; written (tmp, fsync, rename) before any
  *                 wal_checkpoint, so it is never behind the WAL's own checkpoints
  *   seal.journal  the generation being written: its number, then one line per segment
- *                 (tenant, day, number) appended and fsynced BEFORE the segment is renamed
+ *                 (tenant, day, number) appended and fsynced when its number is reserved,
+ *                 so before its temp file is made and long before it is renamed
  * Recovery (seal_start, and after any error in a generation): the segments named by a journal
- * of an uncommitted generation are removed, temp files with them; the records are then read
+ * of an uncommitted generation are removed, with their temp and number lock files; the records are then read
  * again from the state's LSNs. A crash between a segment's rename and the state's commit thus
  * never duplicates events, and a crash before the state's commit loses none (they are in the
  * WAL). A search (store_search) skips the journal's segments and reads those records from the
@@ -101,7 +102,7 @@ int seal_journal_read(const char *data_dir, uint64_t generation, struct seal_seg
 
 /*
  * Test hook: the sealer calls _exit(99) when it reaches step (a crash point). Steps in order:
- * 1 after a segment is journaled, before its rename; 2 after the renames, before the state is
+ * 1 after the first segment is journaled (before its file exists); 2 after the renames, before the state is
  * written; 3 after the state, before the journal is removed; 4 before the WAL checkpoints.
  * 0 (the default): never. Tests only.
  */

@@ -280,15 +280,10 @@ static void unreserve_seq(const char *dir, uint32_t day, uint32_t seq)
 static int seal(struct store_import *imp, struct day_writer *dw, struct err *e)
 {
 	uint64_t events = segment_writer_count(dw->w);
-	int rc = imp->hook ? imp->hook(imp->hook_ctx, imp->tenant, dw->day, dw->seq) : 0;
+	int rc = segment_writer_finish(dw->w, e);
 	char name[SEGMENT_NAME_MAX], path[PATH_LEN];
 	struct stat sb;
 
-	if (rc < 0)
-		err_set(e, rc, "%s: segment %u of day %u: not sealed (journal)", imp->dir, dw->seq,
-			dw->day);
-	else
-		rc = segment_writer_finish(dw->w, e);
 	segment_writer_free(dw->w);
 	unreserve_seq(imp->dir, dw->day, dw->seq);
 	if (!rc) {
@@ -320,6 +315,12 @@ static int open_day(struct store_import *imp, uint32_t day, struct day_writer **
 	dw->day = day;
 	if ((rc = reserve_seq(imp->dir, day, &dw->seq, e)))
 		goto fail;
+	if (imp->hook && (rc = imp->hook(imp->hook_ctx, imp->tenant, day, dw->seq)) < 0) {
+		err_set(e, rc, "%s: segment %u of day %u: cannot journal it: %s", imp->dir, dw->seq,
+			day, strerror(-rc));
+		unreserve_seq(imp->dir, day, dw->seq);
+		goto fail;
+	}
 	if ((rc = segment_writer_open(&dw->w, imp->dir, imp->tenant, day, dw->seq, &imp->dk,
 				      e))) {
 		unreserve_seq(imp->dir, day, dw->seq);

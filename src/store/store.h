@@ -68,8 +68,9 @@ int store_import_finish(struct store_import *imp, struct store_import_stats *out
 /* Drops what was not sealed yet and frees imp. */
 void store_import_abort(struct store_import *imp);
 /*
- * Called with each segment's (tenant, day, number) just before it is renamed to its final
- * name; a negative return drops the segment and fails the import (the sealer's journal).
+ * Called with each segment's (tenant, day, number) once its number is reserved, before its
+ * file is made (so before it can be renamed to its final name); a negative return fails the
+ * import (the sealer's journal).
  */
 typedef int store_seal_hook_fn(void *ctx, uint64_t tenant, uint32_t day, uint32_t seq);
 void store_import_set_hook(struct store_import *imp, store_seal_hook_fn *fn, void *ctx);
