@@ -829,6 +829,7 @@ static int run_tail(struct store *st, struct search_run *r, struct snapshot *sn,
 	int rc = 0;
 
 	arena_init(&t.arena, 64 << 10, BLOCK_ARENA_MAX);
+	wal_scan_tenant(sn->scan, r->s->tenant);
 	for (unsigned i = 0; i < wal_scan_shards(sn->scan) && !rc && !r->done; i++)
 		rc = wal_scan_shard(sn->scan, i, UINT64_MAX, tail_record, &t, NULL, e);
 	if (!rc)

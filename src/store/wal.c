@@ -925,7 +925,15 @@ struct wal_scan {
 	struct scan_shard shards[WAL_MAX_SHARDS];
 	unsigned char *buf; /* one payload */
 	size_t buf_cap;
+	bool one_tenant;    /* wal_scan_tenant: others' payloads are not read */
+	uint64_t tenant;
 };
+
+void wal_scan_tenant(struct wal_scan *sc, uint64_t tenant)
+{
+	sc->one_tenant = true;
+	sc->tenant = tenant;
+}
 
 /* Opens the files of dir that may hold records after from (the last before from + 1 on). */
 static int scan_shard_open(struct scan_shard *ss, const char *dir, struct err *e)
@@ -1081,7 +1089,7 @@ static int scan_file(struct wal_scan *sc, unsigned shard, const struct scan_file
 		}
 		if (lsn > to)
 			return 1;
-		if (lsn > from) {
+		if (lsn > from && (!sc->one_tenant || le_get64(h + 16) == sc->tenant)) {
 			if (len > sc->buf_cap) {
 				unsigned char *nb = mem_realloc(sc->buf, len);
 

@@ -133,6 +133,8 @@ struct wal_scan;
 int wal_scan_open(struct wal_scan **sc, const char *dir, const uint64_t *from, unsigned nfrom,
 		  struct err *e);
 unsigned wal_scan_shards(const struct wal_scan *sc);
+/* Hands over only tenant's records (the others' payloads are not even read). */
+void wal_scan_tenant(struct wal_scan *sc, uint64_t tenant);
 /* The LSN the shard's records are read after (from[shard] or its checkpoint). */
 uint64_t wal_scan_from(const struct wal_scan *sc, unsigned shard);
 /*
