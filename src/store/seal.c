@@ -789,6 +789,16 @@ static int recover(struct seal *s, struct err *e)
 	for (unsigned i = 0; i < s->n_shards; i++)
 		s->sealed[i] = i < n ? lsn[i] : wal_scan_from(sc, i);
 	wal_scan_close(sc);
+	for (unsigned i = 0; i < s->n_shards; i++) {
+		uint64_t end = wal_durable_lsn(s->w, i); /* the last LSN the log holds */
+
+		if (end < s->sealed[i]) { /* its files were removed by hand: it counts anew */
+			log_warn("WAL shard %u ends at LSN %llu, before the %llu already sealed: "
+				 "sealing its new records from there", i, (unsigned long long)end,
+				 (unsigned long long)s->sealed[i]);
+			s->sealed[i] = end;
+		}
+	}
 	memcpy(s->read, s->sealed, sizeof(s->read));
 	for (unsigned i = 0; i < s->n_shards; i++) {
 		struct err ce = ERR_INIT;
