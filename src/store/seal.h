@@ -54,8 +54,8 @@ struct err;
 struct seal;
 struct wal;
 
-#define SEAL_BATCH_EVENTS 1000000u /* a generation is committed past this many events */
-#define SEAL_MAX_AGE_MS 10000u     /* or when its oldest record is this old */
+#define SEAL_BATCH_EVENTS 200000u /* a generation is committed past this many events */
+#define SEAL_MAX_AGE_MS 60000u     /* or when its oldest record is this old */
 #define SEAL_TICK_MS 200u          /* the thread looks for new durable records this often */
 
 struct seal_stats {

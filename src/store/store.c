@@ -705,8 +705,54 @@ struct tail_run {
 	struct tail_rec *recs;
 	size_t n, recs_cap;
 	struct arena arena;
+	char *lower;          /* a line in lower case (tail_line_may_match) */
+	size_t lower_cap;
 	struct err *e;
 };
+
+/* ASCII lower case of [p, p + n) into t->lower (grown as needed); NULL when out of memory. */
+static const char *tail_lower(struct tail_run *t, const char *p, size_t n)
+{
+	if (n > t->lower_cap) {
+		char *nl = mem_realloc(t->lower, n);
+
+		if (!nl)
+			return NULL;
+		t->lower = nl;
+		t->lower_cap = n;
+	}
+	for (size_t i = 0; i < n; i++)
+		t->lower[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i]);
+	return t->lower;
+}
+
+/*
+ * False when a token of a literal the query needs (the ones the blooms are asked about)
+ * is nowhere in the line's text, ignoring ASCII case: the event cannot match and is not
+ * decoded. A line with an escape may spell a value differently: it is always decoded.
+ */
+static bool tail_line_may_match(struct tail_run *t, const char *line, size_t n)
+{
+	const struct search_run *r = t->r;
+	const char *low;
+
+	if (!r->n_lit || memchr(line, '\\', n) || !(low = tail_lower(t, line, n)))
+		return true;
+	for (size_t i = 0; i < r->n_lit; i++) {
+		const char *p = r->lit[i].value, *end = p + r->lit[i].len, *tok;
+		size_t len;
+
+		while (segment_token_next(&p, end, &tok, &len)) {
+			char lt[sizeof(r->lit[i].value)];
+
+			for (size_t k = 0; k < len; k++)
+				lt[k] = (char)(tok[k] >= 'A' && tok[k] <= 'Z' ? tok[k] + 32 : tok[k]);
+			if (!memmem(low, n, lt, len))
+				return false;
+		}
+	}
+	return true;
+}
 
 /* Filter and pipes over the events of one payload's lines, last line first. */
 static int tail_lines(struct tail_run *t, const char *p, size_t len)
@@ -726,9 +772,13 @@ static int tail_lines(struct tail_run *t, const char *p, size_t len)
 			q--;
 		line = q;
 		if (end > line) {
+			r->st.events_read++;
+			if (!tail_line_may_match(t, line, (size_t)(end - line))) {
+				end = line;
+				continue;
+			}
 			arena_clear(&t->arena);
 			event_init(&ev, &t->arena);
-			r->st.events_read++;
 			if (ecs_decode(&ev, line, (size_t)(end - line), &de) == 0 &&
 			    in_range(&ev, r->s) && match_event(r->m, &ev)) {
 				r->st.matched++;
@@ -838,6 +888,7 @@ static int run_tail(struct store *st, struct search_run *r, struct snapshot *sn,
 	memset(&t.dk, 0, sizeof(t.dk));
 	mem_free(t.text);
 	mem_free(t.recs);
+	mem_free(t.lower);
 	return rc;
 }
 

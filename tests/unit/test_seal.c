@@ -190,6 +190,11 @@ static void test_search_sees_unsealed(void)
 	CHECK_INT(total(2), 3 * LINES);
 	CHECK_INT(count(1, "\"seq=207\" | stats count()", &ss), 1);
 	CHECK_INT(ss.segments, 0);
+	/* lines without the query's words are not decoded; case does not matter */
+	CHECK_INT(count(1, "\"SEQ=207 Tenant1\" | stats count()", &ss), 1);
+	CHECK_INT(count(1, "source.ip: 10.0.0.3 | stats count()", &ss), 43);
+	CHECK_INT(count(1, "source.ip: 10.0.0.3 and \"seq=38 \" | stats count()", &ss), 1);
+	CHECK_INT(count(1, "not source.ip: 10.0.0.3 | stats count()", &ss), 300 - 43);
 	/* newest first: the last line of the last record of a shard comes first */
 	CHECK_INT(count(1, "| head 1", NULL), 0);
 	CHECK_STR(out.p, "fw seq=299 tenant1");
