@@ -184,7 +184,7 @@ int seal_state_read(const char *data_dir, uint64_t *generation, uint64_t lsn[WAL
 
 	*generation = 0;
 	*n = 0;
-	if ((rc = path_of(path, data_dir, "wal/seal.state", e)))
+	if ((rc = path_of(path, data_dir, "seal.state", e)))
 		return rc;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -221,7 +221,7 @@ static int state_write(struct seal *s, uint64_t generation, struct err *e)
 	for (unsigned i = 0; i < s->n_shards; i++)
 		le_put64(b + 24 + 8 * i, s->read[i]);
 	le_put32(b + len, (uint32_t)crc32(0L, b, (uInt)len));
-	if ((rc = path_of(tmp, s->wal_dir, "seal.state.tmp", e)))
+	if ((rc = path_of(tmp, s->data_dir, "seal.state.tmp", e)))
 		return rc;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (fd < 0)
@@ -235,8 +235,8 @@ static int state_write(struct seal *s, uint64_t generation, struct err *e)
 	close(fd);
 	if (rename(tmp, s->state_path) < 0)
 		return err_set(e, -errno, "cannot rename %s: %s", tmp, strerror(errno));
-	if ((rc = fsync_dir(s->wal_dir)) < 0)
-		return err_set(e, rc, "cannot sync %s: %s", s->wal_dir, strerror(-rc));
+	if ((rc = fsync_dir(s->data_dir)) < 0)
+		return err_set(e, rc, "cannot sync %s: %s", s->data_dir, strerror(-rc));
 	return 0;
 }
 
@@ -320,7 +320,7 @@ int seal_journal_read(const char *data_dir, uint64_t generation, struct seal_seg
 
 	*segs = NULL;
 	*n = 0;
-	if ((rc = path_of(path, data_dir, "wal/seal.journal", e)) ||
+	if ((rc = path_of(path, data_dir, "seal.journal", e)) ||
 	    (rc = journal_parse(path, &g, segs, n, e)))
 		return rc;
 	if (g != generation) {
@@ -347,7 +347,7 @@ static int journal_add(void *ctx, uint64_t tenant, uint32_t day, uint32_t seq)
 			     (unsigned long long)(s->generation + 1));
 		if (write(s->journal_fd, line, (size_t)n) != n)
 			return errno ? -errno : -EIO;
-		if ((rc = fsync_dir(s->wal_dir)) < 0)
+		if ((rc = fsync_dir(s->data_dir)) < 0)
 			return rc;
 	}
 	n = snprintf(line, sizeof(line), "%llu %u %u\n", (unsigned long long)tenant, day, seq);
@@ -855,8 +855,8 @@ int seal_start(struct seal **sp, const char *data_dir, struct wal *w, struct err
 		goto fail;
 	}
 	if ((rc = path_of(s->wal_dir, data_dir, "wal", e)) ||
-	    (rc = path_of(s->state_path, s->wal_dir, "seal.state", e)) ||
-	    (rc = path_of(s->journal_path, s->wal_dir, "seal.journal", e)) ||
+	    (rc = path_of(s->state_path, data_dir, "seal.state", e)) ||
+	    (rc = path_of(s->journal_path, data_dir, "seal.journal", e)) ||
 	    (rc = store_open(&s->st, data_dir, e)) || (rc = recover(s, e)) ||
 	    (rc = register_metrics(s, e)))
 		goto fail;

@@ -13,7 +13,9 @@
  * its events reach a size bound (SEAL_BATCH_EVENTS) or its oldest record an age bound
  * (SEAL_MAX_AGE_MS), on seal_now() and on seal_stop(): every open segment is finished, then the
  * sealer's state (generation, sealed LSN of every shard) is replaced atomically, then the WAL is
- * checkpointed (whole files up to it removed). Files under DATA_DIR/wal/ (docs/store.md):
+ * checkpointed (whole files up to it removed). Files in DATA_DIR, beside the WAL's directory
+ * rather than in it, so that a full WAL disk does not stop the commits that free it
+ * (docs/store.md):
  *   seal.state    "KOBANSST" | u32 version | u32 shards | u64 generation | u64 LSN per shard |
  *                 u32 CRC-32: what is in segments; written (tmp, fsync, rename) before any
  *                 wal_checkpoint, so it is never behind the WAL's own checkpoints

@@ -39,8 +39,8 @@ static void setup(void)
 	snprintf(wal_dir, sizeof(wal_dir), "%s/wal", dir);
 	snprintf(shard_dir, sizeof(shard_dir), "%s/shard-00", wal_dir);
 	snprintf(file, sizeof(file), "%s/0000000000000001.wal", shard_dir);
-	snprintf(state, sizeof(state), "%s/seal.state", wal_dir);
-	snprintf(journal, sizeof(journal), "%s/seal.journal", wal_dir);
+	snprintf(state, sizeof(state), "%s/seal.state", dir);
+	snprintf(journal, sizeof(journal), "%s/seal.journal", dir);
 	mkdir(dir, 0700);
 	mkdir(wal_dir, 0700);
 	mkdir(shard_dir, 0700);

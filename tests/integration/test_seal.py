@@ -84,11 +84,11 @@ def test_search_sees_unsealed_wal_records():
         assert "fw9 allow seq=23 shard1" in out, out
         # a sealer state past some records: those are in segments, not read again
         state = b"KOBANSST" + struct.pack("<IIQ", 1, 2, 1) + struct.pack("<QQ", 1, 0)
-        with open(os.path.join(d, "var", "wal", "seal.state"), "wb") as f:
+        with open(os.path.join(d, "var", "seal.state"), "wb") as f:
             f.write(state + struct.pack("<I", zlib.crc32(state) & 0xffffffff))
         assert search(d, "city-a", "walonly | stats count()") == [{"count": 5}]
         # a damaged sealer state is an error naming the file, never skipped
-        with open(os.path.join(d, "var", "wal", "seal.state"), "wb") as f:
+        with open(os.path.join(d, "var", "seal.state"), "wb") as f:
             f.write(b"KOBANSST broken")
         status, _, err = run(["search", "--tenant", "city-a", "*"], d, check=False)
         assert status == 1 and "seal.state" in err, (status, err)

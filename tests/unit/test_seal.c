@@ -165,7 +165,7 @@ static bool exists(const char *name)
 {
 	char path[800];
 
-	snprintf(path, sizeof(path), "%s/%s", waldir, name);
+	snprintf(path, sizeof(path), "%s/%s", data, name);
 	return access(path, F_OK) == 0;
 }
 
