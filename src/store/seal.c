@@ -257,17 +257,19 @@ static int journal_parse(const char *path, uint64_t *generation, struct seal_seg
 		return rc == -ENOENT ? 0 : err_set(e, rc, "cannot read %s: %s", path, strerror(-rc));
 	p = text;
 	end = text + len;
-	if (len < 10 || memcmp(p, JOURNAL_MAGIC " ", 9)) {
-		rc = err_set(e, -EBADMSG, "%s: not a sealer journal", path);
-		goto done;
-	}
 	{
 		const char *nl = memchr(p, '\n', len);
 		unsigned long long g;
 
-		if (!nl || sscanf(p + 9, "%llu", &g) != 1) {
+		if (!nl) { /* its first line was being written: no segment was reserved yet */
 			mem_free(text);
-			return 0; /* torn before the first segment: nothing was renamed */
+			return 0;
+		}
+		if (nl - p < 10 || memcmp(p, JOURNAL_MAGIC " ", 9) ||
+		    sscanf(p + 9, "%llu", &g) != 1) {
+			rc = err_set(e, -EBADMSG, "%s: not a sealer journal (expected \"%s N\" on "
+				     "its first line)", path, JOURNAL_MAGIC);
+			goto done;
 		}
 		*generation = g;
 		p = nl + 1;
@@ -331,7 +333,10 @@ int seal_journal_read(const char *data_dir, uint64_t generation, struct seal_seg
 	return 0;
 }
 
-/* store_seal_hook_fn: a segment of the generation is journaled before its rename. */
+/*
+ * store_seal_hook_fn: a segment of the generation is journaled (durably) as soon as its number
+ * is reserved, before its file exists.
+ */
 static int journal_add(void *ctx, uint64_t tenant, uint32_t day, uint32_t seq)
 {
 	struct seal *s = ctx;

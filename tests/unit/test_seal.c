@@ -330,6 +330,56 @@ static void test_erased_tenant_skipped(void)
 	CHECK_INT(files_with(3, ".seg"), 0);
 }
 
+static void put_file(const char *name, const char *text)
+{
+	char path[800];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", data, name);
+	f = fopen(path, "w");
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+/* A journal torn in its first line is no journal; damaged files stop the start, named. */
+static void test_torn_and_damaged_files(void)
+{
+	struct err e = ERR_INIT;
+	struct seal *s = NULL;
+	struct wal *w;
+
+	fresh("damaged");
+	w = open_wal(1, 0);
+	if (!w)
+		return;
+	append(w, 0, 1, 0, 1);
+	put_file("seal.journal", "KOBANSJ1 ");
+	CHECK_INT(seal_start(&s, data, w, &e), 0);
+	if (s) {
+		CHECK_INT(seal_now(s, &e), 0);
+		seal_stop(s);
+		s = NULL;
+	}
+	CHECK(!exists("seal.journal"));
+	CHECK_INT(total(1), LINES);
+	put_file("seal.journal", "not a journal\n1 2 3\n");
+	CHECK_INT(seal_start(&s, data, w, &e), -EBADMSG);
+	CHECK(strstr(e.msg, "seal.journal") != NULL);
+	{
+		char path[800];
+
+		snprintf(path, sizeof(path), "%s/seal.journal", data);
+		unlink(path);
+	}
+	put_file("seal.state", "KOBANSST and then nothing right");
+	CHECK_INT(seal_start(&s, data, w, &e), -EBADMSG);
+	CHECK(strstr(e.msg, "seal.state") != NULL);
+	seal_stop(s);
+	wal_close(w);
+}
+
 static int on_record(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant, uint32_t cnt,
 		     uint32_t flags, const void *payload, size_t len)
 {
@@ -421,6 +471,7 @@ int main(void)
 	T_RUN(test_search_sees_unsealed);
 	T_RUN(test_crash_points);
 	T_RUN(test_erased_tenant_skipped);
+	T_RUN(test_torn_and_damaged_files);
 	T_RUN(test_wal_scan);
 	T_RUN(test_concurrent_importers);
 	buf_release(&out);
