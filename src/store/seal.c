@@ -30,6 +30,7 @@
 #define JOURNAL_MAGIC "KOBANSJ1"
 #define JOURNAL_MAX ((size_t)16 << 20)
 #define OPEN_TENANTS 32          /* tenants with segments open in one generation */
+#define OPEN_SEGMENTS 64         /* segments open at once, all tenants (memory: a block each) */
 #define TENANT_STATS_MAX 1024    /* tenants with their own sealed-events counter */
 #define EVENT_ARENA_MAX ((size_t)64 << 20)
 
@@ -567,6 +568,24 @@ static int commit(struct seal *s, struct err *e)
 	return 0;
 }
 
+/*
+ * Past OPEN_SEGMENTS open segments (events spread over many days and tenants), the least
+ * used tenant's segments other than keep's are finished (they are part of the generation).
+ */
+static int bound_open(struct seal *s, const struct gen_tenant *keep, struct err *e)
+{
+	size_t open = 0, lru = SIZE_MAX;
+
+	for (size_t i = 0; i < s->n_open; i++) {
+		open += store_import_open_segments(s->open[i].imp);
+		if (&s->open[i] != keep && (lru == SIZE_MAX || s->open[i].used < s->open[lru].used))
+			lru = i;
+	}
+	if (open <= OPEN_SEGMENTS || lru == SIZE_MAX)
+		return 0;
+	return finish_tenant(s, lru, e);
+}
+
 /* The slot of tenant in the generation, opened (the least used one finished) when new. */
 static int tenant_slot(struct seal *s, uint64_t tenant, struct gen_tenant **out, struct err *e)
 {
@@ -684,7 +703,7 @@ static int on_record(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant, u
 		}
 		p += n + 1;
 	}
-	return 0;
+	return bound_open(s, g, rc_->e);
 }
 
 /* Reads every durable record after s->read into the generation. */

@@ -181,6 +181,11 @@ void store_import_set_hook(struct store_import *imp, store_seal_hook_fn *fn, voi
 	imp->hook_ctx = ctx;
 }
 
+size_t store_import_open_segments(const struct store_import *imp)
+{
+	return imp->n_open;
+}
+
 int store_import_begin(struct store *st, uint64_t tenant, struct store_import **impp,
 		       struct err *e)
 {

@@ -63,8 +63,9 @@ static void tenant_key(uint64_t tenant, struct keys_data_key *dk)
 	keys_close(k);
 }
 
-/* Appends records holding events first .. first + n * LINES - 1 of tenant, sealed. */
-static void append(struct wal *w, unsigned shard, uint64_t tenant, int first, int n)
+/* Records of events first .. first + n * LINES - 1 of tenant, sealed, over days days. */
+static void append_days(struct wal *w, unsigned shard, uint64_t tenant, int first, int n,
+			int days)
 {
 	struct keys_data_key dk;
 	struct buf lines = BUF_INIT(1 << 20);
@@ -80,8 +81,7 @@ static void append(struct wal *w, unsigned shard, uint64_t tenant, int first, in
 			int seq = first + r * LINES + i;
 			char when[TIME_RFC3339_LEN];
 
-			/* two days: a segment each */
-			time_format_rfc3339(T0 + (int64_t)(seq % 2) * 86400 * NS_PER_SEC +
+			time_format_rfc3339(T0 + (int64_t)(seq % days) * 86400 * NS_PER_SEC +
 						    (int64_t)seq * NS_PER_SEC, when);
 			CHECK_INT(buf_addf(&lines, "{\"@timestamp\":\"%s\",\"event\":{\"original\":"
 					   "\"fw seq=%d tenant%llu\"},\"source\":{\"ip\":"
@@ -95,6 +95,12 @@ static void append(struct wal *w, unsigned shard, uint64_t tenant, int first, in
 	}
 	mem_free(sealed);
 	buf_release(&lines);
+}
+
+/* Two days: a segment each. */
+static void append(struct wal *w, unsigned shard, uint64_t tenant, int first, int n)
+{
+	append_days(w, shard, tenant, first, n, 2);
 }
 
 static int on_event(void *ctx, const struct event *ev)
@@ -330,6 +336,33 @@ static void test_erased_tenant_skipped(void)
 	CHECK_INT(files_with(3, ".seg"), 0);
 }
 
+/* Events over 20 days of 5 tenants: past 64 open segments some are finished early. */
+static void test_many_days_and_tenants(void)
+{
+	struct seal_stats st;
+	struct err e = ERR_INIT;
+	struct seal *s = NULL;
+	struct wal *w;
+
+	fresh("many");
+	w = open_wal(1, 0);
+	if (!w)
+		return;
+	for (uint64_t t = 1; t <= 5; t++)
+		append_days(w, 0, t, 0, 2, 20);
+	CHECK_INT(seal_start(&s, data, w, &e), 0);
+	if (s) {
+		CHECK_INT(seal_now(s, &e), 0);
+		seal_stats(s, &st);
+		CHECK_INT(st.sealed_events, 5 * 2 * LINES);
+		CHECK(st.sealed_segments >= 5 * 20);
+		seal_stop(s);
+	}
+	wal_close(w);
+	for (uint64_t t = 1; t <= 5; t++)
+		CHECK_INT(total(t), 2 * LINES);
+}
+
 static void put_file(const char *name, const char *text)
 {
 	char path[800];
@@ -472,6 +505,7 @@ int main(void)
 	T_RUN(test_crash_points);
 	T_RUN(test_erased_tenant_skipped);
 	T_RUN(test_torn_and_damaged_files);
+	T_RUN(test_many_days_and_tenants);
 	T_RUN(test_wal_scan);
 	T_RUN(test_concurrent_importers);
 	buf_release(&out);
