@@ -37,6 +37,14 @@
  *                                     (erased: the tenant's key is destroyed; invalid: a line
  *                                     that is not ECS JSON, logged rate-limited)
  *   koban_store_seal_errors_total     counter: generations rolled back after an error (retried)
+ *   koban_store_segments_merged_total counter: small segments replaced by merged ones
+ *
+ * Merging: once a minute (and on seal_now) a generation also merges the small segments
+ * (under 32 MiB) of the tenant-day that has the most of them (at least 4; up to 512 MiB at
+ * once) into new segments, so a quiet tenant does not keep a segment per generation. The old
+ * ones are journaled as replaced ("-" lines) before the merge, listed in DATA_DIR/seal.dropped
+ * at the commit (skipped by searches from then on) and deleted 10 minutes later (a search
+ * in progress may still read them).
  *
  * Memory: the sealer owns its store handle and buffers; w stays the caller's and must outlive
  * the sealer (seal_stop before wal_close).
@@ -47,6 +55,7 @@
 #ifndef STORE_SEAL_H
 #define STORE_SEAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -68,6 +77,7 @@ struct seal_stats {
 	uint64_t skipped_erased;   /* events of tenants whose key is destroyed */
 	uint64_t skipped_invalid;  /* lines that did not decode */
 	uint64_t errors;           /* generations rolled back */
+	uint64_t merged_segments;  /* small segments replaced by merged ones */
 };
 
 /*
@@ -87,6 +97,7 @@ void seal_stats(struct seal *s, struct seal_stats *out);
 struct seal_segment {
 	uint64_t tenant;
 	uint32_t day, seq;
+	bool drop; /* (journal) replaced by a merged segment of the generation */
 };
 
 /*
@@ -96,10 +107,12 @@ struct seal_segment {
 int seal_state_read(const char *data_dir, uint64_t *generation, uint64_t lsn[WAL_MAX_SHARDS],
 		    unsigned *n, struct err *e);
 /*
- * The segments written so far by generation (not committed: a search skips them) when the
- * journal is that generation's; none otherwise. *segs is mem_alloc'ed (NULL when *n is 0).
+ * The segments a search must skip when committed is the generation in seal.state: those a
+ * journal of generation committed + 1 (not committed) wrote, or those a journal of generation
+ * committed (committed, being cleaned up) replaced by merged ones. *segs is mem_alloc'ed
+ * (NULL when *n is 0).
  */
-int seal_journal_read(const char *data_dir, uint64_t generation, struct seal_segment **segs,
+int seal_journal_read(const char *data_dir, uint64_t committed, struct seal_segment **segs,
 		      size_t *n, struct err *e);
 
 /*
@@ -109,5 +122,7 @@ int seal_journal_read(const char *data_dir, uint64_t generation, struct seal_seg
  * 0 (the default): never. Tests only.
  */
 void seal_test_crash_at(int step);
+/* Test hook: segments replaced by a merge are deleted this many seconds after (600). */
+void seal_test_drop_grace(unsigned seconds);
 
 #endif

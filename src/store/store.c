@@ -181,6 +181,11 @@ void store_import_set_hook(struct store_import *imp, store_seal_hook_fn *fn, voi
 	imp->hook_ctx = ctx;
 }
 
+void store_import_set_default_time(struct store_import *imp, int64_t ns)
+{
+	imp->now = ns;
+}
+
 size_t store_import_open_segments(const struct store_import *imp)
 {
 	return imp->n_open;
@@ -636,7 +641,7 @@ static int snapshot_take(struct store *st, uint64_t tenant, const char *dir, int
 	for (unsigned tries = 0; tries < SNAPSHOT_TRIES; tries++) {
 		if ((rc = seal_state_read(st->dir, &g0, lsn, &nl, e)) ||
 		    (rc = list_segments(dir, day_from, day_to, &sn->refs, &sn->n, e)) ||
-		    (rc = seal_journal_read(st->dir, g0 + 1, &sn->skip, &sn->n_skip, e)) ||
+		    (rc = seal_journal_read(st->dir, g0, &sn->skip, &sn->n_skip, e)) ||
 		    (rc = wal_scan_open(&sn->scan, wdir, nl ? lsn : NULL, nl, e)) ||
 		    (rc = seal_state_read(st->dir, &g1, lsn2, &nl2, e))) {
 			snapshot_release(sn);

@@ -363,6 +363,104 @@ static void test_many_days_and_tenants(void)
 		CHECK_INT(total(t), 2 * LINES);
 }
 
+/* Seals what is in the WAL now, in a sealer started and stopped for it. */
+static void seal_once(struct wal *w, struct seal_stats *st)
+{
+	struct err e = ERR_INIT;
+	struct seal *s = NULL;
+
+	CHECK_INT(seal_start(&s, data, w, &e), 0);
+	if (s) {
+		CHECK_INT(seal_now(s, &e), 0);
+		if (st)
+			seal_stats(s, st);
+		seal_stop(s);
+	}
+}
+
+/* Small segments of a day are merged; searches never count an event twice or miss one. */
+static void test_merge_small_segments(void)
+{
+	struct seal_stats st;
+	struct wal *w;
+
+	fresh("merge");
+	w = open_wal(1, 0);
+	if (!w)
+		return;
+	for (int k = 0; k < 4; k++) { /* 4 generations: 4 segments of each of the 2 days */
+		append(w, 0, 1, k * 1000, 1);
+		seal_once(w, &st);
+		CHECK_INT(st.merged_segments, 0);
+	}
+	CHECK_INT(files_with(1, ".seg"), 8);
+	CHECK_INT(total(1), 4 * LINES);
+	append(w, 0, 1, 4000, 1);
+	seal_once(w, &st); /* seals the 5th record, merges one day's 4 segments */
+	CHECK_INT(st.merged_segments, 4);
+	CHECK(exists("seal.dropped"));
+	CHECK_INT(files_with(1, ".seg"), 11); /* the 4 replaced ones wait for their grace */
+	CHECK_INT(total(1), 5 * LINES);
+	CHECK_INT(count(1, "\"seq=1000\" | stats count()", NULL), 1);
+	seal_test_drop_grace(0);
+	seal_once(w, &st); /* merges the other day; deletes what was replaced */
+	CHECK_INT(st.merged_segments, 5);
+	CHECK_INT(files_with(1, ".seg"), 3); /* day 1: its merge and the 5th; day 2: its merge */
+	CHECK_INT(total(1), 5 * LINES);
+	seal_test_drop_grace(600);
+	wal_close(w);
+}
+
+/* A crash in a generation that merges: before its commit, and after it. */
+static void merge_crash_at(int step)
+{
+	struct err e = ERR_INIT;
+	struct seal *s = NULL;
+	char name[32];
+	struct wal *w;
+	pid_t pid;
+	int status = 0;
+
+	snprintf(name, sizeof(name), "mergecrash%d", step);
+	fresh(name);
+	w = open_wal(1, 0);
+	if (!w)
+		return;
+	for (int k = 0; k < 4; k++) {
+		append(w, 0, 1, k * 1000, 1);
+		seal_once(w, NULL);
+	}
+	append(w, 0, 1, 4000, 1);
+	wal_close(w);
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		w = open_wal(1, 0);
+		seal_test_crash_at(step);
+		if (w && seal_start(&s, data, w, &e) == 0)
+			(void)seal_now(s, &e);
+		_exit(1);
+	}
+	CHECK(pid > 0);
+	CHECK_INT(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 99);
+	CHECK_INT(total(1), 5 * LINES); /* the journal says what to skip */
+	w = open_wal(1, 0);
+	if (!w)
+		return;
+	seal_once(w, NULL);
+	wal_close(w);
+	CHECK_INT(total(1), 5 * LINES);
+	CHECK_INT(count(1, "\"seq=4019\" | stats count()", NULL), 1);
+	CHECK_INT(files_with(1, ".tmp") + files_with(1, ".lock"), 0);
+}
+
+static void test_merge_crash_points(void)
+{
+	for (int step = 1; step <= 4; step++)
+		merge_crash_at(step);
+}
+
 static void put_file(const char *name, const char *text)
 {
 	char path[800];
@@ -506,6 +604,8 @@ int main(void)
 	T_RUN(test_erased_tenant_skipped);
 	T_RUN(test_torn_and_damaged_files);
 	T_RUN(test_many_days_and_tenants);
+	T_RUN(test_merge_small_segments);
+	T_RUN(test_merge_crash_points);
 	T_RUN(test_wal_scan);
 	T_RUN(test_concurrent_importers);
 	buf_release(&out);
