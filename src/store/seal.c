@@ -35,7 +35,7 @@
 #define OPEN_TENANTS 32          /* tenants with segments open in one generation */
 #define OPEN_SEGMENTS 64         /* segments open at once, all tenants (memory: a block each) */
 #define TENANT_STATS_MAX 1024    /* tenants with their own sealed-events counter */
-#define EVENT_ARENA_MAX ((size_t)64 << 20)
+#define EVENT_ARENA_MAX ((size_t)1 << 30) /* a block's events (a merge reads whole blocks) */
 #define NS_PER_DAY (86400 * NS_PER_SEC)
 /* Merging a tenant's small segments of one day (one tenant-day per commit, at most once a
  * minute, and on seal_now): */
@@ -44,6 +44,7 @@
 #define MERGE_SMALL_BYTES ((uint64_t)32 << 20) /* a segment smaller than this is small */
 #define MERGE_MAX_BYTES ((uint64_t)512 << 20)  /* merged at once, at most */
 #define DROP_GRACE_S 600                     /* replaced segments are deleted this much later */
+#define MERGE_PAUSE_NS (3600 * NS_PER_SEC)   /* no merge for this long after one failed */
 #define GEN_NEW_MAX 65536                    /* segments one generation may write */
 
 struct gen_tenant {
@@ -106,6 +107,7 @@ struct seal {
 	struct seal_segment *gen_segs;
 	size_t n_gen_segs, gen_segs_cap;
 	int64_t last_merge;                   /* time_mono_ns */
+	int64_t merge_paused_until;           /* after a failed merge: time_mono_ns */
 	char dropped_path[PATH_LEN];
 	atomic_uint_fast64_t st_merged;
 };
@@ -988,7 +990,7 @@ static int merge_one(struct seal *s, struct err *e)
 		store_import_set_hook(imp, journal_add, s);
 		store_import_set_default_time(imp, (int64_t)best[0].day * NS_PER_DAY);
 	}
-	if (!rc && (rc = path_of(tdir, path, "", e)) == 0) {
+	if (!rc) {
 		int m = snprintf(tdir, sizeof(tdir), "%s/%llu", path, (unsigned long long)tenant);
 
 		if (m < 0 || (size_t)m >= sizeof(tdir))
@@ -1196,7 +1198,8 @@ static bool read_moved(const struct seal *s)
 static int pass(struct seal *s, bool force, bool merge_ok, struct err *e)
 {
 	int64_t now = time_mono_ns();
-	bool merge = merge_ok && (force || now - s->last_merge >= MERGE_INTERVAL_NS);
+	bool merge = merge_ok && now >= s->merge_paused_until &&
+		     (force || now - s->last_merge >= MERGE_INTERVAL_NS);
 	int rc = 0;
 
 	/* a journal left by a failed clean-up is finished before a new one is started */
@@ -1204,22 +1207,33 @@ static int pass(struct seal *s, bool force, bool merge_ok, struct err *e)
 		rc = journal_undo(s, e);
 	if (!rc)
 		rc = read_durable(s, e);
-	if (!rc && (merge || (read_moved(s) &&
-			      (force || s->gen_events >= SEAL_BATCH_EVENTS ||
-			       now - s->gen_started >= (int64_t)SEAL_MAX_AGE_MS * 1000000))))
-		rc = commit(s, merge, e);
-	if (merge) {
-		struct err pe = ERR_INIT;
-
-		s->last_merge = now;
-		if (!rc && dropped_prune(s, &pe))
-			log_limited(&s->failures, LOG_LEVEL_WARN, "%s", pe.msg);
-	}
+	if (!rc && read_moved(s) &&
+	    (force || s->gen_events >= SEAL_BATCH_EVENTS ||
+	     now - s->gen_started >= (int64_t)SEAL_MAX_AGE_MS * 1000000))
+		rc = commit(s, false, e);
 	if (rc) {
 		COUNT(s->st_errors, 1);
 		rollback(s);
+		return rc;
 	}
-	return rc;
+	/*
+	 * Merges are generations of their own, made when everything read is committed: one
+	 * that fails (a damaged segment) takes nothing else back with it, and pauses merging.
+	 */
+	if (merge && !read_moved(s)) {
+		struct err me = ERR_INIT;
+
+		s->last_merge = now;
+		if (commit(s, true, &me)) {
+			COUNT(s->st_errors, 1);
+			rollback(s);
+			s->merge_paused_until = now + MERGE_PAUSE_NS;
+			log_error("merging small segments failed, paused for an hour: %s", me.msg);
+		} else if (dropped_prune(s, &me)) {
+			log_limited(&s->failures, LOG_LEVEL_WARN, "%s", me.msg);
+		}
+	}
+	return 0;
 }
 
 static void *seal_thread(void *arg)

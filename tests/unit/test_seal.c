@@ -388,30 +388,65 @@ static void test_merge_small_segments(void)
 	w = open_wal(1, 0);
 	if (!w)
 		return;
-	for (int k = 0; k < 4; k++) { /* 4 generations: 4 segments of each of the 2 days */
+	for (int k = 0; k < 3; k++) { /* 3 generations: 3 segments of each of the 2 days */
 		append(w, 0, 1, k * 1000, 1);
 		seal_once(w, &st);
 		CHECK_INT(st.merged_segments, 0);
 	}
-	CHECK_INT(files_with(1, ".seg"), 8);
-	CHECK_INT(total(1), 4 * LINES);
-	append(w, 0, 1, 4000, 1);
-	seal_once(w, &st); /* seals the 5th record, merges one day's 4 segments */
+	CHECK_INT(files_with(1, ".seg"), 6);
+	append(w, 0, 1, 3000, 1);
+	seal_once(w, &st); /* the 4th of each day, then the first day's 4 merged */
 	CHECK_INT(st.merged_segments, 4);
 	CHECK(exists("seal.dropped"));
-	CHECK_INT(files_with(1, ".seg"), 11); /* the 4 replaced ones wait for their grace */
-	CHECK_INT(total(1), 5 * LINES);
+	CHECK_INT(files_with(1, ".seg"), 9); /* the 4 replaced ones wait for their grace */
+	CHECK_INT(total(1), 4 * LINES);
 	CHECK_INT(count(1, "\"seq=1000\" | stats count()", NULL), 1);
-	seal_test_drop_grace(0);
-	seal_once(w, &st); /* merges the other day; deletes what was replaced */
+	append(w, 0, 1, 4000, 1);
+	seal_once(w, &st); /* the 5th of each day, then the second day's 5 merged */
 	CHECK_INT(st.merged_segments, 5);
+	CHECK_INT(files_with(1, ".seg"), 12);
+	CHECK_INT(total(1), 5 * LINES);
+	seal_test_drop_grace(0);
+	seal_once(w, &st); /* nothing to merge; the replaced ones are deleted */
+	CHECK_INT(st.merged_segments, 0);
 	CHECK_INT(files_with(1, ".seg"), 3); /* day 1: its merge and the 5th; day 2: its merge */
 	CHECK_INT(total(1), 5 * LINES);
+	CHECK_INT(count(1, "\"seq=4019\" | stats count()", NULL), 1);
 	seal_test_drop_grace(600);
 	wal_close(w);
 }
 
-/* A crash in a generation that merges: before its commit, and after it. */
+/* Imports a small segment of count events of day 0 (as `koban ingest` would). */
+static void import_small(uint64_t tenant, int first, int count)
+{
+	struct store_import *imp = NULL;
+	struct store *st = NULL;
+	struct err e = ERR_INIT;
+	struct arena ar;
+	struct event ev;
+	char line[64];
+
+	CHECK_INT(store_open(&st, data, &e), 0);
+	if (!st)
+		return;
+	CHECK_INT(store_import_begin(st, tenant, &imp, &e), 0);
+	arena_init(&ar, 4096, 1 << 20);
+	for (int i = 0; imp && i < count; i++) {
+		int n = snprintf(line, sizeof(line), "fw seq=%d imported", first + i);
+
+		arena_clear(&ar);
+		event_init(&ev, &ar);
+		event_set_time(&ev, FIELD_TIMESTAMP, T0 + (int64_t)(first + i) * NS_PER_SEC);
+		event_set_str(&ev, FIELD_EVENT_ORIGINAL, line, (size_t)n);
+		CHECK_INT(store_import_add(imp, &ev, &e), 0);
+	}
+	arena_release(&ar);
+	if (imp)
+		CHECK_INT(store_import_finish(imp, NULL, &e), 0);
+	store_close(st);
+}
+
+/* A crash at each step of a generation that merges (1: its first merged segment journaled). */
 static void merge_crash_at(int step)
 {
 	struct err e = ERR_INIT;
@@ -423,15 +458,9 @@ static void merge_crash_at(int step)
 
 	snprintf(name, sizeof(name), "mergecrash%d", step);
 	fresh(name);
-	w = open_wal(1, 0);
-	if (!w)
-		return;
-	for (int k = 0; k < 4; k++) {
-		append(w, 0, 1, k * 1000, 1);
-		seal_once(w, NULL);
-	}
-	append(w, 0, 1, 4000, 1);
-	wal_close(w);
+	for (int k = 0; k < 5; k++)
+		import_small(1, k * 10, 10);
+	CHECK_INT(files_with(1, ".seg"), 5);
 	fflush(NULL);
 	pid = fork();
 	if (pid == 0) {
@@ -444,15 +473,58 @@ static void merge_crash_at(int step)
 	CHECK(pid > 0);
 	CHECK_INT(waitpid(pid, &status, 0), pid);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 99);
-	CHECK_INT(total(1), 5 * LINES); /* the journal says what to skip */
+	CHECK_INT(total(1), 50); /* the journal says what to skip */
+	CHECK_INT(count(1, "\"seq=42\" | stats count()", NULL), 1);
 	w = open_wal(1, 0);
 	if (!w)
 		return;
 	seal_once(w, NULL);
 	wal_close(w);
-	CHECK_INT(total(1), 5 * LINES);
-	CHECK_INT(count(1, "\"seq=4019\" | stats count()", NULL), 1);
+	CHECK_INT(total(1), 50);
+	CHECK_INT(count(1, "\"seq=42\" | stats count()", NULL), 1);
 	CHECK_INT(files_with(1, ".tmp") + files_with(1, ".lock"), 0);
+	CHECK_INT(files_with(1, ".seg"), 6); /* the merged one and the 5 replaced (grace) */
+}
+
+/* A damaged segment makes its merge fail: sealing goes on, merging pauses. */
+static void test_merge_failure_does_not_stop_sealing(void)
+{
+	char path[900];
+	struct seal_stats st;
+	struct wal *w;
+	DIR *d;
+	struct dirent *de;
+	int fd;
+
+	fresh("mergefail");
+	for (int k = 0; k < 4; k++)
+		import_small(2, k * 10, 10);
+	snprintf(path, sizeof(path), "%s/tenants/2", data);
+	d = opendir(path);
+	while (d && (de = readdir(d)))
+		if (strstr(de->d_name, "-0002.seg")) {
+			snprintf(path, sizeof(path), "%s/tenants/2/%s", data, de->d_name);
+			fd = open(path, O_WRONLY);
+			if (fd >= 0) { /* inside the first block's sealed payload */
+				CHECK_INT(pwrite(fd, "XXXXXXXX", 8, 300), 8);
+				close(fd);
+			}
+		}
+	if (d)
+		closedir(d);
+	w = open_wal(1, 0);
+	if (!w)
+		return;
+	append(w, 0, 1, 0, 2);
+	seal_once(w, &st);
+	CHECK_INT(st.sealed_events, 2 * LINES);
+	CHECK_INT(st.merged_segments, 0);
+	CHECK_INT(st.errors, 1);
+	CHECK_INT(files_with(2, ".seg"), 4);
+	CHECK_INT(files_with(2, ".tmp") + files_with(2, ".lock"), 0);
+	CHECK(!exists("seal.journal"));
+	CHECK_INT(total(1), 2 * LINES);
+	wal_close(w);
 }
 
 static void test_merge_crash_points(void)
@@ -606,6 +678,7 @@ int main(void)
 	T_RUN(test_many_days_and_tenants);
 	T_RUN(test_merge_small_segments);
 	T_RUN(test_merge_crash_points);
+	T_RUN(test_merge_failure_does_not_stop_sealing);
 	T_RUN(test_wal_scan);
 	T_RUN(test_concurrent_importers);
 	buf_release(&out);
