@@ -39,9 +39,9 @@
  *   koban_store_seal_errors_total     counter: generations rolled back after an error (retried)
  *   koban_store_segments_merged_total counter: small segments replaced by merged ones
  *
- * Merging: once a minute (and on seal_now) a generation also merges the small segments
- * (under 32 MiB) of the tenant-day that has the most of them (at least 4; up to 512 MiB at
- * once) into new segments, so a quiet tenant does not keep a segment per generation. The old
+ * Merging: once a minute (and on seal_now), when everything read is committed, a generation of
+ * its own merges the small segments (under 32 MiB) of the tenant-day that has the most of them
+ * (at least 4; up to 512 MiB at once) into new segments (a failure pauses merging an hour), so a quiet tenant does not keep a segment per generation. The old
  * ones are journaled as replaced ("-" lines) before the merge, listed in DATA_DIR/seal.dropped
  * at the commit (skipped by searches from then on) and deleted 10 minutes later (a search
  * in progress may still read them).
