@@ -2,8 +2,8 @@
  * fuzz_seal.c - libFuzzer target for what the sealer and the search read from disk: the
  * sealer's state and journal files (store/seal.h) and the WAL read from outside (wal_scan).
  *
- * The first byte picks the file: 0 the state, 1 the journal, else the one file of WAL shard 0
- * (after a valid file header when the byte is odd). The readers must fail with a message or
+ * The first byte picks the file: 0 the state, 1 the journal, 2 the list of replaced
+ * segments, else the one file of WAL shard 0 (after a valid file header when the byte is odd). The readers must fail with a message or
  * succeed; wal_scan must hand over exactly the records that the log's own replay (wal_open,
  * which cuts what is not whole) hands over.
  */
@@ -22,7 +22,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char dir[64], wal_dir[96], shard_dir[128], file[200], state[200], journal[200];
+static char dir[64], wal_dir[96], shard_dir[128], file[200], state[200], journal[200],
+	dropped[200];
 
 static int count(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant, uint32_t n,
 		 uint32_t flags, const void *payload, size_t len)
@@ -41,6 +42,7 @@ static void setup(void)
 	snprintf(file, sizeof(file), "%s/0000000000000001.wal", shard_dir);
 	snprintf(state, sizeof(state), "%s/seal.state", dir);
 	snprintf(journal, sizeof(journal), "%s/seal.journal", dir);
+	snprintf(dropped, sizeof(dropped), "%s/seal.dropped", dir);
 	mkdir(dir, 0700);
 	mkdir(wal_dir, 0700);
 	mkdir(shard_dir, 0700);
@@ -78,14 +80,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	setup();
 	unlink(state);
 	unlink(journal);
+	unlink(dropped);
 	unlink(file);
 	if (data[0] == 0) {
 		put(state, data + 1, size - 1, false);
 		rc = seal_state_read(dir, &g, lsn, &n, &e);
 		if ((rc && !e.msg[0]) || (!rc && n > WAL_MAX_SHARDS))
 			abort();
-	} else if (data[0] == 1) {
-		put(journal, data + 1, size - 1, false);
+	} else if (data[0] == 1 || data[0] == 2) {
+		put(data[0] == 1 ? journal : dropped, data + 1, size - 1, false);
 		for (g = 0; g < 2; g++) {
 			rc = seal_journal_read(dir, g, &segs, &ns, &e);
 			if ((rc && !e.msg[0]) || (rc && segs))
