@@ -3,6 +3,7 @@
 
 #include "core/le.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -25,8 +26,6 @@
 #include "store/segment.h"
 #include "store/store.h"
 
-#include <dirent.h>
-
 #define PATH_LEN 4096
 #define STATE_MAGIC "KOBANSST"
 #define STATE_VERSION 1
@@ -37,8 +36,8 @@
 #define TENANT_STATS_MAX 1024    /* tenants with their own sealed-events counter */
 #define EVENT_ARENA_MAX ((size_t)1 << 30) /* a block's events (a merge reads whole blocks) */
 #define NS_PER_DAY (86400 * NS_PER_SEC)
-/* Merging a tenant's small segments of one day (one tenant-day per commit, at most once a
- * minute, and on seal_now): */
+/* Merging a tenant's small segments of one day (one tenant-day at a time, once a minute,
+ * and on seal_now): */
 #define MERGE_INTERVAL_NS (60 * NS_PER_SEC)
 #define MERGE_MIN_SEGMENTS 4                 /* a day with fewer small ones is left alone */
 #define MERGE_SMALL_BYTES ((uint64_t)32 << 20) /* a segment smaller than this is small */
@@ -62,7 +61,8 @@ struct tenant_count {
 
 struct seal {
 	char *data_dir;
-	char wal_dir[PATH_LEN], state_path[PATH_LEN], journal_path[PATH_LEN];
+	char wal_dir[PATH_LEN], state_path[PATH_LEN], journal_path[PATH_LEN],
+		dropped_path[PATH_LEN];
 	struct wal *w;
 	struct store *st;
 
@@ -108,7 +108,6 @@ struct seal {
 	size_t n_gen_segs, gen_segs_cap;
 	int64_t last_merge;                   /* time_mono_ns */
 	int64_t merge_paused_until;           /* after a failed merge: time_mono_ns */
-	char dropped_path[PATH_LEN];
 	atomic_uint_fast64_t st_merged;
 };
 
