@@ -866,7 +866,8 @@ static int tail_lines(struct tail_run *t, const char *p, size_t len)
 		if (p[end - 1] == '\n')
 			end--;
 		s0 = line_start(p, end);
-		if (end > s0 && (!t->n_tok || !(low = tail_lower(t, p + s0, end - s0)) ||
+		if (end > s0 && (!t->n_tok || memmem(p + s0, end - s0, "\\u", 2) ||
+				 !(low = tail_lower(t, p + s0, end - s0)) ||
 				 has_tokens(t, low, end - s0)))
 			rc = tail_event(t, p + s0, end - s0);
 		end = s0;
