@@ -1193,12 +1193,15 @@ static bool read_moved(const struct seal *s)
 	return memcmp(s->read, s->sealed, sizeof(s->read)) != 0;
 }
 
-/* One pass: read what became durable; commit when a bound is reached or forced. */
-static int pass(struct seal *s, bool force, bool merge_ok, struct err *e)
+/*
+ * One pass: read what became durable, commit it when a bound is reached or when forced,
+ * then merge small segments when it is time (or asked: merge_now) and merging is allowed.
+ */
+static int pass(struct seal *s, bool force, bool merge_now, bool merge_ok, struct err *e)
 {
 	int64_t now = time_mono_ns();
 	bool merge = merge_ok && now >= s->merge_paused_until &&
-		     (force || now - s->last_merge >= MERGE_INTERVAL_NS);
+		     (merge_now || now - s->last_merge >= MERGE_INTERVAL_NS);
 	int rc = 0;
 
 	/* a journal left by a failed clean-up is finished before a new one is started */
@@ -1260,8 +1263,11 @@ static void *seal_thread(void *arg)
 		stop = s->stopping;
 		want = s->req;
 		pthread_mutex_unlock(&s->lock);
-		/* merging small segments: not at the stop (it would only make it slower) */
-		rc = pass(s, stop || want != s->served, !stop, &e);
+		/*
+		 * Merging small segments: when asked by seal_now (the start's own request, 1, is
+		 * about sealing what an earlier run left), else once a minute; not at the stop.
+		 */
+		rc = pass(s, stop || want != s->served, want != s->served && want > 1, !stop, &e);
 		if (rc)
 			log_limited(&s->failures, LOG_LEVEL_ERROR, "sealing failed (the events stay "
 				    "in the WAL; retrying): %s", e.msg);
@@ -1372,6 +1378,7 @@ int seal_start(struct seal **sp, const char *data_dir, struct wal *w, struct err
 	    (rc = register_metrics(s, e)))
 		goto fail;
 	s->req = 1; /* the first pass seals what an earlier run left */
+	s->last_merge = time_mono_ns(); /* the first merge a minute after the start */
 	rc = pthread_create(&s->thread, NULL, seal_thread, s);
 	if (rc) {
 		metrics_unregister(s);
