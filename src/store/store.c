@@ -449,6 +449,7 @@ struct search_run {
 	size_t n_lit;
 	struct store_search_stats st;
 	bool done;
+	const struct snapshot *snap; /* segments and WAL records as of one sealer state */
 };
 
 static int add_literal(void *ctx, const char *field, const char *value, size_t len)
@@ -665,39 +666,65 @@ static bool snapshot_skips(const struct snapshot *sn, uint64_t tenant, const str
 	return false;
 }
 
-static int run_segments(struct store *st, struct search_run *r, const char *dir,
-			const struct snapshot *sn, int64_t from, int64_t to, struct err *e)
+/*
+ * The segments of the search's snapshot whose day lies in [day_from, day_to], newest first,
+ * without those it skips (their events are read from the WAL, or a merge replaced them);
+ * *refs mem_alloc'ed, as list_segments gives them.
+ */
+static int snapshot_segments(const struct search_run *r, int64_t day_from, int64_t day_to,
+			     struct seg_ref **refs, size_t *n, struct err *e)
+{
+	const struct snapshot *sn = r->snap;
+
+	*refs = NULL;
+	*n = 0;
+	if (!sn->n)
+		return 0;
+	*refs = mem_alloc(sn->n * sizeof(**refs));
+	if (!*refs)
+		return err_set(e, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < sn->n; i++)
+		if (sn->refs[i].day >= day_from && sn->refs[i].day <= day_to &&
+		    !snapshot_skips(sn, r->s->tenant, &sn->refs[i]))
+			(*refs)[(*n)++] = sn->refs[i];
+	return 0;
+}
+
+static int run_segments(struct store *st, struct search_run *r, int64_t from, int64_t to,
+			struct err *e)
 {
 	struct keys_data_key dk;
+	char dir[PATH_LEN];
+	struct seg_ref *refs = NULL;
 	struct arena a;
+	size_t n;
 	int rc;
 
-	if (!sn->n) /* nothing stored: no key needed */
-		return 0;
-	if ((rc = keys_tenant(st->keys, r->s->tenant, false, &dk, e)))
+	if ((rc = tenant_dir(st, r->s->tenant, false, dir, e)) ||
+	    (rc = snapshot_segments(r, from == INT64_MIN ? 0 : day_of(from),
+				    to == INT64_MAX ? UINT32_MAX : day_of(to), &refs, &n, e)))
 		return rc;
+	if (!n) /* nothing stored: no key needed */
+		return 0;
+	if ((rc = keys_tenant(st->keys, r->s->tenant, false, &dk, e))) {
+		mem_free(refs);
+		return rc;
+	}
 	arena_init(&a, 1 << 20, BLOCK_ARENA_MAX);
-	for (size_t i = 0; i < sn->n && !rc && !r->done; i++) {
+	for (size_t i = 0; i < n && !rc && !r->done; i++) {
 		char name[SEGMENT_NAME_MAX], path[PATH_LEN];
 		struct segment *seg;
 
-		if (snapshot_skips(sn, r->s->tenant, &sn->refs[i]))
-			continue; /* its events are read from the WAL */
-		if ((rc = segment_name(name, sn->refs[i].day, sn->refs[i].seq)) < 0 ||
-		    (rc = path_join(path, e, "%s/%s", dir, name)))
-			break;
-		rc = segment_open(&seg, path, r->s->tenant, &dk, e);
-		if (rc == -ENOENT) { /* removed since it was listed (retention, erasure) */
-			rc = 0;
-			continue;
-		}
-		if (rc)
+		if ((rc = segment_name(name, refs[i].day, refs[i].seq)) < 0 ||
+		    (rc = path_join(path, e, "%s/%s", dir, name)) ||
+		    (rc = segment_open(&seg, path, r->s->tenant, &dk, e)))
 			break;
 		rc = run_segment(r, seg, from, to, &a, e);
 		segment_close(seg);
 	}
 	arena_release(&a);
 	memset(&dk, 0, sizeof(dk));
+	mem_free(refs);
 	return rc;
 }
 
@@ -987,9 +1014,11 @@ static int run_all(struct store *st, struct search_run *r, int64_t from, int64_t
 	    (rc = snapshot_take(st, r->s->tenant, dir, from == INT64_MIN ? 0 : day_of(from),
 				to == INT64_MAX ? UINT32_MAX : day_of(to), &sn, e)))
 		return rc;
+	r->snap = &sn;
 	rc = run_tail(st, r, &sn, e);
 	if (!rc && !r->done)
-		rc = run_segments(st, r, dir, &sn, from, to, e);
+		rc = run_segments(st, r, from, to, e);
+	r->snap = NULL;
 	snapshot_release(&sn);
 	return rc;
 }
