@@ -94,7 +94,7 @@ struct seal {
 	struct log_limit bad_lines, failures;
 
 	atomic_uint_fast64_t st_generation, st_backlog, st_events, st_segments, st_erased,
-		st_invalid, st_errors;
+		st_invalid, st_unreadable, st_errors;
 	pthread_mutex_t count_lock;
 	struct tenant_count counts[TENANT_STATS_MAX];
 	size_t n_counts;
@@ -665,7 +665,10 @@ static int collect_skipped(struct metrics_out *o, void *ctx)
 	struct seal *s = ctx;
 	int rc = metrics_sample(o, atomic_load(&s->st_erased), "reason", "erased", NULL);
 
-	return rc ? rc : metrics_sample(o, atomic_load(&s->st_invalid), "reason", "invalid", NULL);
+	if (!rc)
+		rc = metrics_sample(o, atomic_load(&s->st_invalid), "reason", "invalid", NULL);
+	return rc ? rc : metrics_sample(o, atomic_load(&s->st_unreadable), "reason", "unreadable",
+					NULL);
 }
 
 static int collect_errors(struct metrics_out *o, void *ctx)
@@ -1128,10 +1131,16 @@ static int on_record(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant, u
 			s->plain = np;
 			s->plain_cap = len;
 		}
-		if (keys_unseal(&g->dk, WAL_SEAL_BLOCK_ID, payload, len, s->plain) < 0)
-			return err_set(rc_->e, -EBADMSG, "WAL shard %u: LSN %llu: the record does "
-				       "not open with tenant %llu's data key", shard,
-				       (unsigned long long)lsn, (unsigned long long)tenant);
+		if (keys_unseal(&g->dk, WAL_SEAL_BLOCK_ID, payload, len, s->plain) < 0) {
+			/* damaged, or sealed with a key since destroyed and made anew: skipping it
+			 * (counted, logged) is better than sealing nothing more */
+			COUNT(s->st_unreadable, count);
+			log_limited(&s->bad_lines, LOG_LEVEL_ERROR, "WAL shard %u: LSN %llu: the "
+				    "record does not open with tenant %llu's data key: %u events "
+				    "not sealed", shard, (unsigned long long)lsn,
+				    (unsigned long long)tenant, count);
+			return 0;
+		}
 		p = (const char *)s->plain;
 		end = p + len - KEYS_SEAL_OVERHEAD;
 	} else {
@@ -1438,6 +1447,7 @@ void seal_stats(struct seal *s, struct seal_stats *out)
 	out->sealed_segments = atomic_load(&s->st_segments);
 	out->skipped_erased = atomic_load(&s->st_erased);
 	out->skipped_invalid = atomic_load(&s->st_invalid);
+	out->skipped_unreadable = atomic_load(&s->st_unreadable);
 	out->errors = atomic_load(&s->st_errors);
 	out->merged_segments = atomic_load(&s->st_merged);
 }
