@@ -969,10 +969,13 @@ static int tail_record(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant,
 	if ((rc = tail_grow(t, out_len)) < 0)
 		return err_set(t->e, rc, "out of memory");
 	if (flags & WAL_FLAG_SEALED) {
-		if (keys_unseal(&t->dk, WAL_SEAL_BLOCK_ID, payload, len, t->text + t->len) < 0)
-			return err_set(t->e, -EBADMSG, "WAL shard %u: LSN %llu: the record does not "
-				       "open with the tenant's data key", shard,
-				       (unsigned long long)lsn);
+		if (keys_unseal(&t->dk, WAL_SEAL_BLOCK_ID, payload, len, t->text + t->len) < 0) {
+			/* the sealer skips it too (koban_store_seal_skipped_total{unreadable}) */
+			log_warn("WAL shard %u: LSN %llu: a record of %u events does not open with "
+				 "the tenant's data key: not searched", shard,
+				 (unsigned long long)lsn, count);
+			return 0;
+		}
 	} else {
 		memcpy(t->text + t->len, payload, len);
 	}
