@@ -687,6 +687,10 @@ static int snapshot_segments(const struct search_run *r, int64_t day_from, int64
 		if (sn->refs[i].day >= day_from && sn->refs[i].day <= day_to &&
 		    !snapshot_skips(sn, r->s->tenant, &sn->refs[i]))
 			(*refs)[(*n)++] = sn->refs[i];
+	if (!*n) { /* as list_segments: NULL when there is none */
+		mem_free(*refs);
+		*refs = NULL;
+	}
 	return 0;
 }
 
