@@ -50,28 +50,16 @@ struct parse_run {
 /* KOBAN_PARSE_NOW: epoch seconds or RFC 3339 ("2026-03-15T03:00:00Z", "...+09:00"). */
 static int parse_now(const char *s, int64_t *ns, struct err *e)
 {
-	struct civil_time c = { 0 };
-	int n = 0, oh = 0, om = 0;
-	char sign = 'Z';
 	char *end;
 	long long secs = strtoll(s, &end, 10);
+	size_t bad;
 
 	if (*s && !*end && end != s) {
 		*ns = (int64_t)secs * NS_PER_SEC;
 		return 0;
 	}
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &c.year, &c.month, &c.day, &c.hour, &c.min,
-		   &c.sec, &n) == 6 && c.month >= 1 && c.month <= 12 && c.day >= 1 &&
-	    c.day <= time_days_in_month(c.year, c.month) && c.hour < 24 && c.min < 60 &&
-	    c.sec < 60 &&
-	    (!strcmp(s + n, "Z") ||
-	     (sscanf(s + n, "%c%2d:%2d", &sign, &oh, &om) == 3 && (sign == '+' || sign == '-') &&
-	      strlen(s + n) == 6))) {
-		int64_t off = (oh * 3600 + om * 60) * (sign == '-' ? -1 : 1);
-
-		*ns = time_from_civil_utc(&c) - off * NS_PER_SEC;
+	if (time_parse_rfc3339(s, strlen(s), ns, &bad) == 0)
 		return 0;
-	}
 	return err_set(e, -EINVAL, "KOBAN_PARSE_NOW='%s': expected epoch seconds or an RFC 3339 "
 		       "time such as 2026-03-15T03:00:00Z", s);
 }
