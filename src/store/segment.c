@@ -683,6 +683,8 @@ struct segment_writer {
 	bool has_time;
 	int64_t seg_tmin, seg_tmax;
 	bool seg_has_time;
+	uint64_t raw_bytes; /* event.original lengths, or the JSON's of events without one */
+	struct buf json;    /* scratch for an event's JSON */
 
 	struct wcol *cols;
 	uint32_t ncols, ccap;
@@ -755,6 +757,7 @@ int segment_writer_open(struct segment_writer **out, const char *dir, uint64_t t
 	buf_init(&w->hdr, (size_t)BLOOM_MAX_BYTES + (1u << 20));
 	buf_init(&w->zbuf, PAYLOAD_MAX);
 	buf_init(&w->sealed, PAYLOAD_MAX + KEYS_SEAL_OVERHEAD);
+	buf_init(&w->json, (size_t)EVENT_COPY_MAX * 8);
 	w->cctx = ZSTD_createCCtx();
 	if (!w->cctx) {
 		rc = err_set(e, -ENOMEM, "out of memory opening a segment (zstd)");
@@ -1449,6 +1452,24 @@ static size_t index_bytes(const struct segment_writer *w)
 	       (size_t)w->idx.nslots * 4;
 }
 
+/* The raw size of an event: its event.original, else the length of its JSON. */
+static int add_raw_bytes(struct segment_writer *w, const struct event *ev)
+{
+	int rc;
+
+	for (uint32_t i = 0; i < ev->n; i++)
+		if (ev->vals[i].field == FIELD_EVENT_ORIGINAL) {
+			w->raw_bytes += ev->vals[i].len;
+			return 0;
+		}
+	buf_reset(&w->json);
+	rc = event_write_json(ev, &w->json);
+	if (rc < 0)
+		return rc;
+	w->raw_bytes += w->json.len;
+	return 0;
+}
+
 int segment_writer_add(struct segment_writer *w, const struct event *ev, struct err *e)
 {
 	size_t bytes = 0;
@@ -1509,6 +1530,8 @@ int segment_writer_add(struct segment_writer *w, const struct event *ev, struct 
 			break;
 		}
 	}
+	if ((rc = add_raw_bytes(w, ev)) < 0)
+		return wfail(w, e, rc, "measuring an event's raw size");
 	w->nvals += ev->n;
 	w->ev_start[w->nev] = (uint32_t)(w->nvals - ev->n);
 	w->ev_start[++w->nev] = (uint32_t)w->nvals;
@@ -1744,6 +1767,7 @@ int segment_writer_finish(struct segment_writer *w, struct err *e)
 	put64(&f, w->seg_has_time ? (uint64_t)w->seg_tmin : 0);
 	put64(&f, w->seg_has_time ? (uint64_t)w->seg_tmax : 0);
 	put32(&f, w->seg_has_time);
+	put64(&f, w->raw_bytes);
 	if ((rc = f.err) < 0 || (rc = write_index(w, &f)) < 0) {
 		rc = wfail(w, e, rc, "writing the index");
 		goto out;
@@ -1816,6 +1840,7 @@ void segment_writer_free(struct segment_writer *w)
 	buf_release(&w->hdr);
 	buf_release(&w->zbuf);
 	buf_release(&w->sealed);
+	buf_release(&w->json);
 	ZSTD_freeCCtx(w->cctx);
 	sodium_memzero(&w->dk, sizeof(w->dk));
 	sodium_memzero(w->bkey, sizeof(w->bkey));
@@ -1869,7 +1894,7 @@ struct segment {
 	uint32_t nnames;
 	struct rblock *blocks;
 	uint32_t nblocks;
-	uint64_t events;
+	uint64_t events, raw_bytes;
 	int64_t tmin, tmax;
 	uint64_t top_off, dir_lo; /* directory pages lie in [dir_lo, top_off) */
 	uint32_t top_len, top_raw, nentries, ndir, npages;
@@ -1977,6 +2002,7 @@ static int parse_footer(struct segment *s, uint64_t foff, uint32_t flen, struct 
 	s->tmin = (int64_t)rd64(&r);
 	s->tmax = (int64_t)rd64(&r);
 	(void)rd32(&r); /* has time: tmin/tmax are 0 without */
+	s->raw_bytes = rd64(&r);
 	s->top_off = rd64(&r);
 	s->top_len = rd32(&r);
 	s->top_raw = rd32(&r);
@@ -2146,6 +2172,7 @@ void segment_get_info(const struct segment *s, struct segment_info *out)
 	out->tmin = s->tmin;
 	out->tmax = s->tmax;
 	out->file_bytes = s->size;
+	out->raw_bytes = s->raw_bytes;
 }
 
 void segment_block_get_info(const struct segment *s, unsigned block, struct segment_block_info *out)

@@ -96,6 +96,8 @@ struct segment_info {
 	uint64_t events;
 	int64_t tmin, tmax;  /* @timestamp range of all events (0, 0 when none has one) */
 	uint64_t file_bytes;
+	uint64_t raw_bytes;  /* the events' raw size: the sum of their event.original lengths,
+				or of their JSON's (event_write_json) for events without one */
 };
 void segment_get_info(const struct segment *s, struct segment_info *out);
 
