@@ -156,6 +156,16 @@ int segment_row_block(const struct segment *s, uint64_t row);
 int segment_block_read(struct segment *s, unsigned block, const unsigned *fields,
 		       size_t nfields, struct arena *arena, struct event **evs, uint32_t *n,
 		       struct err *e);
+/*
+ * Like segment_block_read(), but only the nrows rows listed (numbers relative to the block,
+ * strictly ascending, each below the block's count): *n is nrows and (*evs)[i] is row
+ * rows[i]. Only those rows' values are copied out; the block is still unsealed whole and
+ * the chunks of the fields asked for decompressed. -EINVAL (with a message) for a bad list;
+ * nrows 0 gives *n 0 without reading.
+ */
+int segment_block_read_rows(struct segment *s, unsigned block, const uint32_t *rows,
+			    size_t nrows, const unsigned *fields, size_t nfields,
+			    struct arena *arena, struct event **evs, uint32_t *n, struct err *e);
 /* Reads every block and the index: checksums, seals and encoding. */
 int segment_verify(struct segment *s, struct err *e);
 
