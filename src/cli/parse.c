@@ -444,7 +444,7 @@ int cmd_ingest(int argc, char **argv)
 	r.tenant = tenant;
 	r.ecs = format && !strcmp(format, "ecs");
 	arena_init(&r.arena, 1 << 16, 2 * ECS_LINE_MAX);
-	if (cli_tenant_id(&c, tenant, &id, &e) < 0 || store_open(&store, c.data_dir, &e) < 0 ||
+	if (cli_tenant_id(&c, tenant, &id, &e) < 0 || cli_store_open(&store, &c, &e) < 0 ||
 	    store_import_begin(store, (uint64_t)id, &r.imp, &e) < 0) {
 		cli_fail(&e);
 		goto out;

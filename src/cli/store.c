@@ -176,7 +176,7 @@ int cmd_store(int argc, char **argv)
 		err_set(&e, -ENOENT, "no tenant '%s' in %s/koban.db", only, c.data_dir);
 		goto fail;
 	}
-	if (store_open(&st, c.data_dir, &e) < 0)
+	if (cli_store_open(&st, &c, &e) < 0)
 		goto fail;
 	rc = run(st, l, verb == &store_verbs[1], &e);
 	goto out;

@@ -708,7 +708,7 @@ static int tenant_erase(struct meta *m, const struct config *c, const char *name
 		return err_set(e, -EPERM, "'%s' is built in and cannot be erased", name);
 	if ((rc = confirm_erase(name, yes)) != 0)
 		return rc; /* the exit status: 2 refused without --yes, 1 not confirmed */
-	if ((rc = store_open(&store, c->data_dir, e)) < 0 ||
+	if ((rc = cli_store_open(&store, c, e)) < 0 ||
 	    (rc = store_erase(store, (uint64_t)id, &st, e)) < 0 ||
 	    (rc = meta_tenant_remove(m, name, e)) < 0)
 		goto out;

@@ -74,6 +74,8 @@ void config_release(struct config *c)
 		mem_free(c->limits[i].tenant);
 	mem_free(c->limits);
 	config_store_release(c);
+	mem_free(c->keys_master);
+	mem_free(c->keys_signing);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -1062,6 +1064,14 @@ static const struct key store_keys[] = {
 	  .same = store_tenants_same, .show = store_tenants_show },
 };
 
+/* ---------------------------------------------------------------- keys section */
+
+/* Where the keys are: read once at start (a restart applies a change). */
+static const struct key keys_keys[] = {
+	{ .name = "master", .parse = parse_path, .off = offsetof(struct config, keys_master) },
+	{ .name = "signing", .parse = parse_path, .off = offsetof(struct config, keys_signing) },
+};
+
 static const struct key top_keys[] = {
 	{ .name = "data_dir", .parse = parse_path, .off = offsetof(struct config, data_dir) },
 	{ .name = "log_level", .parse = parse_log_level, .live = true, .show = log_level_show },
@@ -1077,6 +1087,7 @@ static const struct key top_keys[] = {
 	SECTION_KEY("limits", parse_section, limit_keys),
 	SECTION_KEY("output", parse_section, output_keys),
 	SECTION_KEY("store", parse_section, store_keys),
+	SECTION_KEY("keys", parse_section, keys_keys),
 };
 static const struct section top_section = { top_keys, ARRAY_SIZE(top_keys) };
 
@@ -1715,7 +1726,16 @@ static const char example[] =
 	"  retention_days: 1827\n"
 	"  # Per-tenant values that replace quota and retention_days, for example:\n"
 	"  #   demo: { quota: 10737418240, retention_days: 90 }\n"
-	"  tenants: {}\n";
+	"  tenants: {}\n"
+	"\n"
+	"# The master key (wraps every tenant's data key) and the signing key (signs deletion\n"
+	"# certificates) are made in DATA_DIR/keys on first use. To keep them on other media,\n"
+	"# make them with `koban key init --dir DIR` and name the files here (the signing key's\n"
+	"# public half, signing.pub, is read from beside it). The wrapped data keys stay in\n"
+	"# DATA_DIR/keys. A named key that is missing stops koban; it is never made anew.\n"
+	"# keys:\n"
+	"#   master: /media/koban-keys/master.key\n"
+	"#   signing: /media/koban-keys/signing.key\n";
 
 const char *config_example(void)
 {

@@ -102,6 +102,10 @@ struct config {
 	struct config_store_tenant *store_tenants;
 	size_t n_store_tenants;
 
+	/* keys (store/keys.h): master and signing key files kept elsewhere; NULL: DATA_DIR/keys */
+	char *keys_master;
+	char *keys_signing;
+
 	struct config_lines line;
 };
 

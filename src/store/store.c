@@ -58,6 +58,12 @@ static int make_dir(const char *path, mode_t mode, struct err *e)
 
 int store_open(struct store **stp, const char *data_dir, struct err *e)
 {
+	return store_open_keys(stp, data_dir, NULL, e);
+}
+
+int store_open_keys(struct store **stp, const char *data_dir, const struct keys_files *files,
+		    struct err *e)
+{
 	char path[PATH_LEN];
 	struct store *st;
 	int rc;
@@ -70,7 +76,7 @@ int store_open(struct store **stp, const char *data_dir, struct err *e)
 	}
 	if ((rc = make_dir(data_dir, 0750, e)) || (rc = path_join(path, e, "%s/tenants", data_dir)) ||
 	    (rc = make_dir(path, 0750, e)) || (rc = path_join(path, e, "%s/keys", data_dir)) ||
-	    (rc = keys_open(&st->keys, path, true, e))) {
+	    (rc = keys_open_files(&st->keys, path, files, true, e))) {
 		store_close(st);
 		return rc;
 	}

@@ -38,7 +38,15 @@ struct event;
 struct store;
 struct store_import;
 
+/* Opens the store with every key in DATA_DIR/keys (made on first use). */
 int store_open(struct store **st, const char *data_dir, struct err *e);
+/*
+ * The same with the master and signing keys where files says (the configuration's keys:
+ * section; NULL members: DATA_DIR/keys). A key named there is never created.
+ */
+struct keys_files;
+int store_open_keys(struct store **st, const char *data_dir, const struct keys_files *files,
+		    struct err *e);
 void store_close(struct store *st);
 
 /* ---- import ---- */

@@ -98,6 +98,7 @@ static void test_defaults(void)
 	CHECK_STR(c.timezone, "local");
 	CHECK_INT(c.workers, 0);
 	CHECK_STR(c.admin_address, "127.0.0.1:8514");
+	CHECK(c.keys_master == NULL && c.keys_signing == NULL);
 	CHECK_INT(c.n_listeners, 2);
 	CHECK_STR(c.listeners[0].name, "udp");
 	CHECK_INT(c.listeners[0].proto, LISTENER_UDP);
@@ -208,6 +209,8 @@ static void test_every_key(void)
 	CHECK_STR(c.store_tenants[0].tenant, "demo");
 	CHECK_INT(c.store_tenants[0].quota, 0);
 	CHECK_INT(c.store_tenants[0].retention_days, 30);
+	CHECK_STR(c.keys_master, "/media/koban-keys/master.key");
+	CHECK_STR(c.keys_signing, "/media/koban-keys/signing.key");
 	config_release(&c);
 }
 
@@ -329,7 +332,8 @@ static void test_errors_inline(void)
 	expect_error("workers: 1\nworkers: 2\n", "t.yaml:2: duplicate key 'workers' in 'top level'");
 	expect_error("\n\n\nsyslg: {}\n",
 		     "t.yaml:4: unknown key 'syslg' in 'top level' (expected one of: data_dir, "
-		     "log_level, timezone, clock_skew_max, workers, admin, syslog, queues, limits, output, store)");
+		     "log_level, timezone, clock_skew_max, workers, admin, syslog, queues, limits, output, store, "
+		     "keys)");
 	expect_error("queues:\n  quantum: 0\n",
 		     "t.yaml:2: queues.quantum: expected an integer from 1 to 65536, got '0'");
 	expect_error("queues:\n  capacity: 99999999999999999999\n",
