@@ -35,7 +35,9 @@
 #include "pipeline/pipeline.h"
 #include "portal/admin.h"
 #include "store/meta.h"
+#include "store/retention.h"
 #include "store/spool.h"
+#include "store/store.h"
 
 #define SERVE_USAGE                                                                     \
 	"serve [-c FILE] [--syslog-udp ADDR:PORT] [--syslog-tcp ADDR:PORT]\n"           \
@@ -44,6 +46,7 @@
 #define SPOOL_FLUSH_BYTES (1u << 20) /* a worker writes its spool buffer out past this */
 #define ACTIVITY_FLUSH_SECONDS 5     /* tenant activity and unassigned senders to koban.db */
 #define OUTPUT_GRACE_MS 5000 /* at stop, a failing output is retried this long, then given up */
+#define RETENTION_INTERVAL_S 86400 /* retention pass: at start, then daily */
 
 /* Command-line overrides, applied again to every reloaded configuration. */
 struct serve_overrides {
@@ -68,6 +71,9 @@ struct serve {
 	struct spool spool;
 	int spool_on;
 	struct pipeline *pipeline;
+	struct store *store;         /* the main thread's handle: retention */
+	struct retention *retention;
+	int64_t next_retention;      /* time_now_ns() of the next pass; 0: at start */
 };
 
 /* -1 to go on, or the exit status (0 after --help, 2 after a usage error). */
@@ -279,6 +285,10 @@ static int serve_start(struct serve *sv, struct err *e)
 		return err_set(e, rc, "cannot register the metrics: %s", strerror(-rc));
 	if ((rc = serve_metrics_register(sv, e)))
 		return rc;
+	if ((rc = cli_store_open(&sv->store, sv->cfg, e)) ||
+	    (rc = retention_new(&sv->retention, e)) ||
+	    (rc = retention_metrics_register(sv->retention, e)))
+		return rc;
 	return admin_start(&sv->admin, sv->cfg->admin_address, e);
 }
 
@@ -415,6 +425,10 @@ static void serve_stop(struct serve *sv)
 	if (sv->admin)
 		admin_stop(sv->admin);
 	metrics_unregister(sv);
+	retention_free(sv->retention);
+	sv->retention = NULL;
+	store_close(sv->store);
+	sv->store = NULL;
 	ingest_free(sv->ingest); /* after the admin listener, which reads its stats */
 	sv->ingest = NULL;
 	workers_release(sv);
@@ -451,14 +465,37 @@ static void raise_fd_limit(const struct config *c)
 			 (unsigned long long)rl.rlim_cur, c->tcp_max_connections);
 }
 
-/* Blocks until SIGTERM/SIGINT, reloading on every SIGHUP, saving activity meanwhile. */
+/*
+ * Each tenant's retention (store.retention_days, live on reload), at start and then once a
+ * day; a failed tenant is logged and counted, and the next pass tries again.
+ */
+static void retain_if_due(struct serve *sv)
+{
+	struct err e = ERR_INIT;
+	int64_t now = time_now_ns();
+
+	if (now < sv->next_retention)
+		return;
+	sv->next_retention = now + (int64_t)RETENTION_INTERVAL_S * NS_PER_SEC;
+	if (retention_run(sv->retention, sv->store, sv->meta, sv->live, NULL, now, false, NULL,
+			  NULL, &e) < 0)
+		log_error("retention pass failed (the next one tries again): %s", e.msg);
+}
+
+/*
+ * Blocks until SIGTERM/SIGINT, reloading on every SIGHUP, saving activity and applying
+ * retention meanwhile.
+ */
 static void wait_for_signals(struct serve *sv, const sigset_t *set)
 {
 	const struct timespec tick = { ACTIVITY_FLUSH_SECONDS, 0 };
 	int64_t next = time_now_ns() + ACTIVITY_FLUSH_SECONDS * NS_PER_SEC;
 
 	for (;;) {
-		int sig = sigtimedwait(set, NULL, &tick);
+		int sig;
+
+		retain_if_due(sv);
+		sig = sigtimedwait(set, NULL, &tick);
 
 		/* by the clock, so a stream of SIGHUPs does not hold the saving back */
 		if (time_now_ns() >= next) {

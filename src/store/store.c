@@ -622,6 +622,7 @@ static int report_segment(struct store *st, uint64_t tenant, const char *dir,
 	if ((rc = segment_open(&seg, path, tenant, dk, e)) == 0) {
 		segment_get_info(seg, &info);
 		r->events = info.events;
+		r->raw_bytes = info.raw_bytes;
 		r->tmin = info.tmin;
 		r->tmax = info.tmax;
 		if (verify)
@@ -724,6 +725,89 @@ int store_erase(struct store *st, uint64_t tenant, struct store_erase_stats *out
 	else if (rc != -ENOENT)
 		return rc;
 	return remove_tenant_files(dir, e);
+}
+
+/* ---- retention ---- */
+
+int store_retain(struct store *st, uint64_t tenant, unsigned keep_days, int64_t now,
+		 bool dry_run, struct store_retain_stats *out, struct err *e)
+{
+	struct keys_data_key dk;
+	struct seg_ref *refs = NULL;
+	char dir[PATH_LEN];
+	uint32_t today = day_of(now), last = UINT32_MAX;
+	bool have_key;
+	size_t n;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->first_day = UINT32_MAX;
+	if (!keep_days || keep_days > today)
+		return 0; /* nothing is old enough */
+	out->cutoff = today - keep_days + 1;
+	if ((rc = tenant_dir(st, tenant, false, dir, e)) ||
+	    (rc = list_segments(dir, 0, out->cutoff - 1, &refs, &n, e)) || !n)
+		return rc;
+	have_key = keys_tenant(st->keys, tenant, false, &dk, NULL) == 0;
+	for (size_t i = n; i-- > 0 && !rc;) { /* oldest first */
+		char name[SEGMENT_NAME_MAX], path[PATH_LEN];
+		struct segment_info info;
+		struct segment *seg;
+		struct stat sb;
+		struct err se = ERR_INIT;
+
+		if ((rc = segment_name(name, refs[i].day, refs[i].seq)) < 0 ||
+		    (rc = path_join(path, e, "%s/%s", dir, name)))
+			break;
+		if (lstat(path, &sb) < 0) {
+			if (errno == ENOENT)
+				continue; /* removed meanwhile (another run, an erasure) */
+			rc = err_set(e, -errno, "cannot stat %s: %s", path, strerror(errno));
+			break;
+		}
+		if (have_key && segment_open(&seg, path, tenant, &dk, &se) == 0) {
+			segment_get_info(seg, &info);
+			out->events += info.events;
+			segment_close(seg);
+		} else {
+			out->unreadable++;
+			if (have_key)
+				log_warn("retention: events not counted: %s", se.msg);
+			else
+				log_warn("retention: %s: events not counted: the tenant has no data "
+					 "key", path);
+		}
+		if (!dry_run && unlink(path) < 0 && errno != ENOENT) {
+			rc = err_set(e, -errno, "cannot remove %s: %s", path, strerror(errno));
+			break;
+		}
+		out->segments++;
+		out->bytes += (uint64_t)sb.st_size;
+		if (refs[i].day != last)
+			out->days++;
+		last = refs[i].day;
+		out->first_day = MIN(out->first_day, refs[i].day);
+		out->last_day = MAX(out->last_day, refs[i].day);
+	}
+	memset(&dk, 0, sizeof(dk));
+	mem_free(refs);
+	if (!dry_run && out->segments) {
+		int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		char cut[TIME_RFC3339_LEN];
+
+		time_format_rfc3339((int64_t)out->cutoff * NS_PER_DAY, cut);
+		cut[10] = '\0'; /* YYYY-MM-DD */
+		if (fd < 0 || fsync(fd) < 0)
+			log_warn("retention: cannot sync %s: %s", dir, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		log_info("retention: tenant %llu: dropped %llu day%s before %s (%llu segments, "
+			 "%llu events, %llu bytes)", (unsigned long long)tenant,
+			 (unsigned long long)out->days, out->days == 1 ? "" : "s", cut,
+			 (unsigned long long)out->segments, (unsigned long long)out->events,
+			 (unsigned long long)out->bytes);
+	}
+	return rc;
 }
 
 int store_sign_certificate(struct store *st, struct cert_info *ci, struct buf *out,

@@ -1,14 +1,27 @@
 """The event store's life cycle from the command line: keys kept elsewhere (`koban key init`,
 the keys: section) and clear errors for a missing or wrong key, retention by whole days
 (`koban store retain`), and `koban store stats` with raw against stored bytes."""
+import datetime
 import json
 import os
 import shutil
 import stat
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import Suite, run, tempdir  # noqa: E402
+from kobanlib import Instance, Suite, run, tempdir, total  # noqa: E402
+
+
+def day(offset):
+    """The UTC date offset days from today, as YYYY-MM-DD."""
+    d = datetime.datetime.now(datetime.timezone.utc).date() + datetime.timedelta(days=offset)
+    return d.isoformat()
+
+
+def segments(d, tenant_id):
+    path = os.path.join(d, "var", "tenants", str(tenant_id))
+    return sorted(n for n in os.listdir(path) if n.endswith(".seg")) if os.path.isdir(path) else []
 
 
 def ecs_lines(days, per_day, marker):
@@ -92,7 +105,109 @@ def test_key_init_elsewhere():
         shutil.rmtree(d)
 
 
+RETAIN_CONFIG = """data_dir: ./var
+store:
+  retention_days: 7
+  tenants:
+    city-b: { retention_days: 0 }
+"""
+
+
+def setup_days(d):
+    """city-a and city-b (ids 2, 3) with 20 events on each of 10 and 5 days ago and today."""
+    run(["tenant", "add", "city-a"], d)
+    run(["tenant", "add", "city-b"], d)
+    write(d, "koban.yaml", RETAIN_CONFIG)
+    write(d, "e.json", ecs_lines([day(-10), day(-5), day(0)], 20, "zulu"))
+    for t in ("city-a", "city-b"):
+        run(["ingest", "--tenant", t, "--format", "ecs", "e.json"], d)
+    assert len(segments(d, 2)) == 3 and len(segments(d, 3)) == 3
+
+
+def test_store_retain():
+    d = tempdir()
+    try:
+        setup_days(d)
+        # a dry run says what would go and removes nothing
+        _, out, _ = run(["store", "retain", "-c", "koban.yaml", "--dry-run"], d)
+        lines = out.splitlines()
+        assert "city-a: keeps 7 days (from %s): would drop 1 day (%s .. %s): 1 segments, "\
+            "20 events" % (day(-6), day(-10), day(-10)) in out, out
+        assert "city-b: kept forever (retention_days 0)" in lines, out
+        assert "_unassigned: keeps 7 days (from %s): nothing older" % day(-6) in lines, out
+        assert lines[-1] == "dry run: nothing was removed", out
+        assert len(segments(d, 2)) == 3
+        # the real run: the oldest day of city-a only
+        _, out, _ = run(["store", "retain", "-c", "koban.yaml", "--tenant", "city-a"], d)
+        assert out.startswith("city-a: keeps 7 days (from %s): dropped 1 day" % day(-6)), out
+        assert "city-b" not in out, out
+        assert [n[:10] for n in segments(d, 2)] == [day(-5), day(0)]
+        assert len(segments(d, 3)) == 3
+        assert count(d, "city-a") == 40 and count(d, "city-b") == 60
+        _, out, _ = run(["store", "retain", "-c", "koban.yaml", "--tenant", "city-a"], d)
+        assert "nothing older" in out, out
+        # the default (1827 days) drops nothing here
+        _, out, _ = run(["store", "retain"], d)
+        assert "dropped" not in out, out
+        status, _, err = run(["store", "retain", "--tenant", "nobody"], d, check=False)
+        assert status == 1 and "no tenant 'nobody'" in err, err
+    finally:
+        shutil.rmtree(d)
+
+
+def test_serve_applies_retention():
+    d = tempdir()
+    try:
+        setup_days(d)
+        srv = Instance(d, config="koban.yaml")
+        try:
+            deadline = time.time() + 60
+            while len(segments(d, 2)) != 2 and time.time() < deadline:
+                time.sleep(0.1)  # a poll on the condition: the start-up pass
+            assert [n[:10] for n in segments(d, 2)] == [day(-5), day(0)]
+            assert len(segments(d, 3)) == 3  # retention_days 0: kept forever
+            m = srv.metrics()
+            assert total(m, "koban_store_retention_dropped_segments_total") == 1, m
+            assert total(m, "koban_store_retention_dropped_events_total") == 20
+            assert total(m, "koban_store_retention_dropped_days_total") == 1
+            assert total(m, "koban_store_retention_runs_total") == 1
+            assert total(m, "koban_store_retention_failures_total") == 0
+        finally:
+            assert srv.stop() == 0
+        assert "retention: tenant 2: dropped 1 day before %s" % day(-6) in srv.log(), srv.log()
+    finally:
+        shutil.rmtree(d)
+
+
+def test_store_stats_raw_and_stored():
+    d = tempdir()
+    try:
+        setup_days(d)
+        _, out, _ = run(["store", "stats", "--tenant", "city-a"], d)
+        lines = [ln.split() for ln in out.splitlines()]
+        assert lines[0] == ["TENANT", "DAY", "SEGMENTS", "EVENTS", "RAW_BYTES", "STORED_BYTES",
+                            "RATIO", "B/EVENT"], out
+        assert [ln[:4] for ln in lines[1:]] == [
+            ["city-a", day(-10), "1", "20"], ["city-a", day(-5), "1", "20"],
+            ["city-a", day(0), "1", "20"], ["city-a", "total", "3", "60"]], out
+        # raw bytes: the event.original lines, exactly
+        raw = sum(len("fw1 allow seq=%d %s zulu" % (i, dd)) for dd in (day(-10),) for i in range(20))
+        assert int(lines[1][4]) == raw, (raw, out)
+        assert int(lines[4][4]) == 3 * raw, out
+        stored = int(lines[1][5])
+        assert stored == os.path.getsize(os.path.join(d, "var", "tenants", "2",
+                                                      segments(d, 2)[0])), out
+        assert abs(float(lines[1][6]) - raw / stored) < 0.01, out
+        _, out, _ = run(["store", "stats"], d)
+        assert [ln.split()[0] for ln in out.splitlines()[1:]] == ["city-a"] * 4 + ["city-b"] * 4
+    finally:
+        shutil.rmtree(d)
+
+
 if __name__ == "__main__":
     s = Suite()
     s.run(test_key_init_elsewhere)
+    s.run(test_store_retain)
+    s.run(test_serve_applies_retention)
+    s.run(test_store_stats_raw_and_stored)
     s.done()
