@@ -426,6 +426,8 @@ static void note_line(struct parse *p, const char *path)
 		{ "syslog.tls.cert", offsetof(struct config_lines, tls_cert) },
 		{ "syslog.tls.key", offsetof(struct config_lines, tls_key) },
 		{ "syslog.tls.client_ca", offsetof(struct config_lines, tls_ca) },
+		{ "keys.master", offsetof(struct config_lines, keys_master) },
+		{ "keys.signing", offsetof(struct config_lines, keys_signing) },
 	};
 	unsigned line = (unsigned)p->key_line;
 
@@ -1606,6 +1608,9 @@ int config_check(const struct config *c, config_report_fn fn, void *ctx)
 		       "for the defaults)");
 	check_tls(&k);
 	check_binds(&k);
+	/* keys: a key file named there is never created, so it must be there */
+	check_readable(&k, "keys.master", c->keys_master, c->line.keys_master);
+	check_readable(&k, "keys.signing", c->keys_signing, c->line.keys_signing);
 	return k.errors;
 }
 

@@ -58,6 +58,7 @@ struct config_store_tenant {
 /* Lines of the keys config_check() reports on; 0 when the file does not set them. */
 struct config_lines {
 	unsigned data_dir, admin, listeners, tls_cert, tls_key, tls_ca;
+	unsigned keys_master, keys_signing;
 };
 
 struct config {

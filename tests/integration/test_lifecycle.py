@@ -95,6 +95,18 @@ def test_key_init_elsewhere():
         shutil.rmtree(media)
         os.rename(media + ".away", media)
         assert count(d, "city-a", cfg) == 30
+        # config check names a key file that is not there, with its line
+        write(d, "bad.yaml", "data_dir: ./var\nkeys:\n  master: %s/nope.key\n" % media)
+        status, _, err = run(["config", "check", "bad.yaml"], d, check=False)
+        assert status == 1 and "bad.yaml:3: keys.master: cannot read" in err, err
+
+        # erasure signs with the configured signing key; cert verify finds its public half
+        _, cert, _ = run(["tenant", "erase", "-c", cfg, "city-a", "--yes"], d)
+        write(d, "cert.txt", cert)
+        _, out, _ = run(["cert", "verify", "-c", cfg, "cert.txt"], d)
+        assert "signed by this installation's key" in out, out
+        _, out, _ = run(["cert", "verify", "--key", "media/signing.pub", "cert.txt"], d)
+        assert "signed by media/signing.pub" in out, out
 
         # key init without --dir: DATA_DIR/keys of a fresh data directory
         e = os.path.join(d, "fresh")
