@@ -39,7 +39,7 @@ def poll(what, cond, timeout=60, interval=0.05):
 def write_config(d, extra=""):
     path = os.path.join(d, "koban.yaml")
     with open(path, "w") as f:
-        f.write("data_dir: ./var\n" + extra)
+        f.write("data_dir: ./var\noutput:\n  file: true\n" + extra)
     return path
 
 
