@@ -37,6 +37,7 @@
 #include "pipeline/pipeline.h"
 #include "portal/admin.h"
 #include "store/meta.h"
+#include "store/seal.h"
 #include "store/sink.h"
 #include "store/spool.h"
 #include "store/wal.h"
@@ -71,6 +72,7 @@ struct serve {
 	struct ingest *ingest;
 	struct admin *admin;
 	struct sink *sink;        /* the event store's write side */
+	struct seal *seal;        /* the sealer: WAL records into segments */
 	struct spool spool;       /* output.file */
 	int spool_on;
 	struct buf *copies;       /* by worker: the lines for the file output (output.file) */
@@ -229,7 +231,10 @@ static int outputs_init(struct serve *sv, struct err *e)
 		for (unsigned i = 0; i < sv->n_workers; i++)
 			buf_init(&sv->copies[i], WAL_MAX_PAYLOAD); /* above any worker buffer */
 	}
-	return sink_open(&sv->sink, &sc, e);
+	if ((rc = sink_open(&sv->sink, &sc, e)) < 0)
+		return rc;
+	/* seals what an earlier run left in the log first, then what this run appends */
+	return seal_start(&sv->seal, sv->cfg->data_dir, sink_wal(sv->sink), e);
 }
 
 /* ---- life cycle ---- */
@@ -468,6 +473,8 @@ static void serve_stop(struct serve *sv)
 	if (sv->sink && sink_flush(sv->sink, SINK_FLUSH_MS) < 0)
 		log_warn("the last events were not committed within %d ms; they are in the log's "
 			 "files and counted as stored once committed", SINK_FLUSH_MS);
+	seal_stop(sv->seal); /* seals everything durable; before the log is closed */
+	sv->seal = NULL;
 	if (sv->q)
 		log_info("drained %zu queued messages in %.3f s", left,
 			 (double)(time_now_ns() - t0) / 1e9);
