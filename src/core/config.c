@@ -133,7 +133,7 @@ int config_defaults(struct config *c, struct err *e)
 	c->queue_max_bytes = (size_t)64 << 20;
 	c->queue_quantum = 64;
 	c->default_eps = 0;
-	c->spool = 1;
+	c->output_file = 0;
 	config_store_defaults(c);
 	c->data_dir = mem_strdup("./var");
 	c->timezone = mem_strdup("local");
@@ -908,7 +908,7 @@ static const struct key limit_keys[] = {
 };
 
 static const struct key output_keys[] = {
-	{ .name = "spool", .parse = parse_bool, .off = offsetof(struct config, spool) },
+	{ .name = "file", .parse = parse_bool, .off = offsetof(struct config, output_file) },
 };
 
 /* ---------------------------------------------------------------- store section */
@@ -1636,7 +1636,8 @@ static const char example[] =
 	"# validates a file; docs/configuration.md describes every key.\n"
 	"# Relative paths are relative to the directory koban is started in.\n"
 	"\n"
-	"# Directory for the database (koban.db) and the spool files; created when missing.\n"
+	"# Directory for the database (koban.db), the event store and the ECS JSON files;\n"
+	"# created when missing.\n"
 	"data_dir: ./var\n"
 	"# Messages on stderr at this level and above: error, warn, info or debug.\n"
 	"log_level: info\n"
@@ -1715,8 +1716,10 @@ static const char example[] =
 	"  tenants: {}\n"
 	"\n"
 	"output:\n"
-	"  # true: append each event as ECS JSON to DATA_DIR/spool/TENANT.ndjson.\n"
-	"  spool: true\n"
+	"  # true: also append each event as ECS JSON to DATA_DIR/spool/TENANT.ndjson (one\n"
+	"  # file per tenant; rename it and send SIGHUP to rotate). Events always go to the\n"
+	"  # event store.\n"
+	"  file: false\n"
 	"\n"
 	"# The event store (DATA_DIR/wal and DATA_DIR/store).\n"
 	"store:\n"

@@ -94,7 +94,7 @@ struct config {
 	size_t n_limits;
 
 	/* output */
-	int spool;               /* 1: workers append ECS JSON to data_dir/spool/TENANT.ndjson */
+	int output_file;         /* 1: workers also append ECS JSON to data_dir/spool/TENANT.ndjson */
 
 	/* store (the event store: group commit, quotas, retention) */
 	uint32_t store_commit_interval_ms; /* group commit: WAL fsync at most this often; 50 */

@@ -10,7 +10,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import Instance, Suite, run, tempdir, total  # noqa: E402
+from kobanlib import Instance, Suite, loadgen, run, tempdir, total, value  # noqa: E402
+from test_serve import ALPHA, setup_tenants  # noqa: E402
 
 
 def day(offset):
@@ -216,10 +217,45 @@ def test_store_stats_raw_and_stored():
         shutil.rmtree(d)
 
 
+def test_serve_with_keys_elsewhere():
+    d = tempdir()
+    media = os.path.join(d, "media")
+    try:
+        setup_tenants(d)
+        run(["key", "init", "--dir", "media"], d)
+        cfg = write(d, "koban.yaml", "data_dir: ./var\nkeys:\n  master: %s/master.key\n"
+                    "  signing: %s/signing.key\n" % (media, media))
+        k = Instance(d, cfg)
+        try:
+            loadgen("--proto", "tcp", "--target", k.listeners["tcp"], "--bind", ALPHA,
+                    "--count", 500, "--tag", "ke")
+            deadline = time.time() + 60
+            while value(k.metrics(), "koban_events_stored_total", tenant="alpha") < 500 \
+                    and time.time() < deadline:
+                time.sleep(0.05)  # a poll on the condition
+            assert value(k.metrics(), "koban_events_stored_total", tenant="alpha") == 500
+        finally:
+            assert k.stop() == 0, k.log()
+        keys = sorted(os.listdir(os.path.join(d, "var", "keys")))
+        assert "master.key" not in keys and "signing.key" not in keys, keys
+        assert count(d, "alpha", cfg) == 500
+        # the media gone: serve refuses to start, naming the key, and makes no new one
+        os.rename(media, media + ".away")
+        try:
+            Instance(d, cfg)
+            raise AssertionError("serve started without its master key")
+        except AssertionError as e:
+            assert "keys.master: cannot read %s/master.key" % media in str(e), e
+        assert not os.path.exists(os.path.join(d, "var", "keys", "master.key"))
+    finally:
+        shutil.rmtree(d)
+
+
 if __name__ == "__main__":
     s = Suite()
     s.run(test_key_init_elsewhere)
     s.run(test_store_retain)
     s.run(test_serve_applies_retention)
     s.run(test_store_stats_raw_and_stored)
+    s.run(test_serve_with_keys_elsewhere)
     s.done()

@@ -65,8 +65,12 @@ static const char *fields_differ(const struct config *a, const struct config *b)
 		if (!str_eq(a->limits[i].tenant, b->limits[i].tenant) ||
 		    a->limits[i].eps != b->limits[i].eps)
 			return "tenant limits";
-	if (a->spool != b->spool)
-		return "spool";
+	if (a->output_file != b->output_file)
+		return "output.file";
+	if (a->store_commit_interval_ms != b->store_commit_interval_ms ||
+	    a->store_quota != b->store_quota || a->store_retention_days != b->store_retention_days ||
+	    a->n_store_tenants != b->n_store_tenants)
+		return "store";
 	return NULL;
 }
 
@@ -116,7 +120,7 @@ static void test_defaults(void)
 	CHECK_INT(c.queue_quantum, 64);
 	CHECK_INT(c.default_eps, 0);
 	CHECK_INT(c.n_limits, 0);
-	CHECK_INT(c.spool, 1);
+	CHECK_INT(c.output_file, 0);
 	config_release(&c);
 	CHECK(c.data_dir == NULL);
 	config_release(&c); /* a released config may be released again */
@@ -201,7 +205,7 @@ static void test_every_key(void)
 	CHECK_INT(config_tenant_eps(&c, "acme-corp"), 0);
 	CHECK_INT(config_tenant_eps(&c, "_unassigned"), 10);
 	CHECK_INT(config_tenant_eps(&c, "other"), 100);
-	CHECK_INT(c.spool, 0);
+	CHECK_INT(c.output_file, 1);
 	CHECK_INT(c.store_commit_interval_ms, 200);
 	CHECK_INT(c.store_quota, 1073741824);
 	CHECK_INT(c.store_retention_days, 365);
@@ -512,7 +516,7 @@ static void test_reload_diff_and_keep(void)
 			   "workers: 4\nlog_level: debug\ntimezone: UTC\n"
 			   "syslog:\n  tcp_idle_timeout: 10\n  listeners:\n"
 			   "    - {name: b, protocol: tcp, listen: 127.0.0.1:2}\n"
-			   "queues: {max_bytes: 1000000}\noutput: {spool: false}\n"
+			   "queues: {max_bytes: 1000000}\noutput: {file: true}\n"
 			   "limits:\n  default_eps: 7\n  tenants: {demo: {eps: 2}}\n", &e), 0);
 	CHECK_INT(config_diff(&running, &fresh, note_change, &ch), 8);
 	CHECK_STR(ch.text,
@@ -524,14 +528,14 @@ static void test_reload_diff_and_keep(void)
 		  "restart queues.max_bytes: 67108864 -> 1000000\n"
 		  "live limits.default_eps: 5 -> 7\n"
 		  "live limits.tenants: demo: 1 -> demo: 2\n"
-		  "restart output.spool: true -> false\n");
+		  "restart output.file: false -> true\n");
 	CHECK_INT(config_keep_restart_keys(&fresh, &running, &e), 0);
 	CHECK_INT(fresh.workers, 2);
 	CHECK_INT(fresh.n_listeners, 2);
 	CHECK_STR(fresh.listeners[0].name, "a");
 	CHECK_STR(fresh.listeners[1].address, "127.0.0.1:2");
 	CHECK_INT(fresh.queue_max_bytes, 64 << 20);
-	CHECK_INT(fresh.spool, 1);
+	CHECK_INT(fresh.output_file, 0);
 	CHECK_INT(fresh.log_level, LOG_LEVEL_DEBUG);
 	CHECK_STR(fresh.timezone, "UTC");
 	CHECK_INT(fresh.default_eps, 7);
