@@ -74,6 +74,7 @@ struct stats_sum {
 };
 
 struct stats_run {
+	FILE *out;
 	const char *tenant;
 	uint32_t day;
 	unsigned days;            /* of the current tenant */
@@ -91,15 +92,15 @@ static void day_text(uint32_t day, char out[TIME_RFC3339_LEN])
 static void stats_line(struct stats_run *s, const char *day, const struct stats_sum *x)
 {
 	if (!s->header) {
-		printf("%-20s %-10s %8s %12s %14s %14s %7s %8s\n", "TENANT", "DAY", "SEGMENTS",
-		       "EVENTS", "RAW_BYTES", "STORED_BYTES", "RATIO", "B/EVENT");
+		fprintf(s->out, "%-20s %-10s %8s %12s %14s %14s %7s %8s\n", "TENANT", "DAY",
+			"SEGMENTS", "EVENTS", "RAW_BYTES", "STORED_BYTES", "RATIO", "B/EVENT");
 		s->header = true;
 	}
-	printf("%-20s %-10s %8llu %12llu %14llu %14llu %7.2f %8.1f\n", s->tenant, day,
-	       (unsigned long long)x->segments, (unsigned long long)x->events,
-	       (unsigned long long)x->raw, (unsigned long long)x->bytes,
-	       x->bytes ? (double)x->raw / (double)x->bytes : 0,
-	       x->events ? (double)x->bytes / (double)x->events : 0);
+	fprintf(s->out, "%-20s %-10s %8llu %12llu %14llu %14llu %7.2f %8.1f\n", s->tenant, day,
+		(unsigned long long)x->segments, (unsigned long long)x->events,
+		(unsigned long long)x->raw, (unsigned long long)x->bytes,
+		x->bytes ? (double)x->raw / (double)x->bytes : 0,
+		x->events ? (double)x->bytes / (double)x->events : 0);
 }
 
 static void stats_flush(struct stats_run *s)
@@ -158,7 +159,7 @@ static int verify_segment(void *ctx, const struct store_segment_report *r)
 
 static int run(struct store *st, const struct tenant_list *l, bool verify, struct err *e)
 {
-	struct stats_run s = { 0 };
+	struct stats_run s = { .out = stdout };
 	int status = 0;
 
 	for (size_t i = 0; i < l->n; i++) {
