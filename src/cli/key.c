@@ -67,6 +67,12 @@ int cmd_key(int argc, char **argv)
 		err_set(&e, -ENAMETOOLONG, "%s/keys: path too long", c.data_dir);
 		goto fail;
 	}
+	if (!dir && (c.keys_master || c.keys_signing)) {
+		err_set(&e, -EINVAL, "the configuration names the keys elsewhere (keys.%s: %s): "
+			"give --dir DIR for where to make new ones", c.keys_master ? "master" :
+			"signing", c.keys_master ? c.keys_master : c.keys_signing);
+		goto fail;
+	}
 	in_data_dir = !dir;
 	/* DATA_DIR/keys: the data directory itself may not exist yet. */
 	if (!dir && pidfile_make_data_dir(c.data_dir, &e) < 0)

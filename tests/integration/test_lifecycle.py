@@ -109,6 +109,10 @@ def test_key_init_elsewhere():
         _, out, _ = run(["cert", "verify", "--key", "media/signing.pub", "cert.txt"], d)
         assert "signed by media/signing.pub" in out, out
 
+        # key init without --dir while the configuration names keys elsewhere: refused
+        status, _, err = run(["key", "init", "-c", cfg], d, check=False)
+        assert status == 1 and "give --dir" in err, err
+        assert not os.path.exists(os.path.join(d, "var", "keys", "master.key"))
         # key init without --dir: DATA_DIR/keys of a fresh data directory
         e = os.path.join(d, "fresh")
         os.mkdir(e)
