@@ -108,6 +108,11 @@ void sink_set_config(struct sink *s, const struct config *cfg);
 void sink_stop(struct sink *s, unsigned grace_ms);
 /* Waits (up to timeout_ms each) until every shard's last appended record is durable. */
 int sink_flush(struct sink *s, int timeout_ms);
+/*
+ * Counts an event of slot that the pipeline could not write because its JSON did not fit
+ * the worker's buffer: koban_events_dropped_total{reason="too_large"}, logged limited.
+ */
+void sink_count_too_large(struct sink *s, unsigned slot, size_t bytes);
 /* Events of tenant (id) made durable since open (tests, the report at stop). */
 uint64_t sink_stored(struct sink *s, uint64_t tenant);
 
