@@ -321,6 +321,17 @@ static void on_durable(void *ctx, uint64_t tenant, uint32_t count)
 				  memory_order_relaxed);
 }
 
+/* A condition variable whose timed waits take CLOCK_MONOTONIC deadlines (time_mono_ns). */
+static void cond_init_mono(pthread_cond_t *c)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(c, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
 int sink_open(struct sink **sp, const struct sink_config *c, struct err *e)
 {
 	struct wal_config wc = { 0 };
@@ -339,7 +350,7 @@ int sink_open(struct sink **sp, const struct sink_config *c, struct err *e)
 	pthread_mutex_init(&s->keys_lock, NULL);
 	pthread_mutex_init(&s->meta_lock, NULL);
 	pthread_mutex_init(&s->ack_lock, NULL);
-	pthread_cond_init(&s->wake, NULL);
+	cond_init_mono(&s->wake);
 	for (size_t r = 0; r < SINK_ERR_COUNT; r++)
 		log_limit_init(&s->log[r], SINK_LOG_INTERVAL_S);
 	log_limit_init(&s->too_large_log, SINK_LOG_INTERVAL_S);
