@@ -22,10 +22,12 @@
  *
  * Quotas (store.quota, store.tenants.NAME.quota): a tenant's stored bytes are its segment
  * files (DATA_DIR/tenants/ID, counted again at most every SINK_RECOUNT_S seconds) plus the
- * record bytes it appended since that count. A batch arriving while that is at or above the
- * quota is dropped, counted in koban_events_dropped_total{tenant,reason="quota"} and logged
- * at most once per SINK_LOG_INTERVAL_S per tenant. The check is per batch, so a tenant may
- * overshoot its quota by one batch (at most flush_bytes of JSON).
+ * record bytes it appended since that count (records still unsealed at a count are missed
+ * until the sealer has them in segments, about SEAL_MAX_AGE_MS later), so the figure lags
+ * the real usage by up to about 20 s of the tenant's traffic. A batch arriving while that is
+ * at or above the quota is dropped, counted in koban_events_dropped_total{tenant,
+ * reason="quota"} and logged at most once per SINK_LOG_INTERVAL_S per tenant. The check is
+ * per batch, so a tenant may overshoot its quota by one batch (at most flush_bytes of JSON).
  *
  * Memory: struct sink is allocated by sink_open and freed by sink_close; the lines given to
  * sink_deliver/sink_write stay the caller's (sink_deliver empties them). Data keys are held
