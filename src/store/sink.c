@@ -99,6 +99,7 @@ struct sink {
 	atomic_uint_fast64_t given_up;       /* events dropped at the stop deadline */
 	atomic_uint_fast64_t unknown_durable; /* durable events of no account (cannot happen) */
 	struct log_limit log[SINK_ERR_COUNT];
+	struct log_limit too_large_log;
 	bool metrics;
 };
 
@@ -320,6 +321,17 @@ static void on_durable(void *ctx, uint64_t tenant, uint32_t count)
 				  memory_order_relaxed);
 }
 
+/* A condition variable whose timed waits take CLOCK_MONOTONIC deadlines (time_mono_ns). */
+static void cond_init_mono(pthread_cond_t *c)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(c, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
 int sink_open(struct sink **sp, const struct sink_config *c, struct err *e)
 {
 	struct wal_config wc = { 0 };
@@ -338,9 +350,10 @@ int sink_open(struct sink **sp, const struct sink_config *c, struct err *e)
 	pthread_mutex_init(&s->keys_lock, NULL);
 	pthread_mutex_init(&s->meta_lock, NULL);
 	pthread_mutex_init(&s->ack_lock, NULL);
-	pthread_cond_init(&s->wake, NULL);
+	cond_init_mono(&s->wake);
 	for (size_t r = 0; r < SINK_ERR_COUNT; r++)
 		log_limit_init(&s->log[r], SINK_LOG_INTERVAL_S);
+	log_limit_init(&s->too_large_log, SINK_LOG_INTERVAL_S);
 	s->workers = c->workers;
 	s->q = c->q;
 	s->cfg = c->cfg;
@@ -664,6 +677,14 @@ static void drop(struct sink *s, unsigned slot, enum drop_reason reason, uint32_
 
 	if (st)
 		atomic_fetch_add_explicit(&st->output_dropped[reason], n, memory_order_relaxed);
+}
+
+void sink_count_too_large(struct sink *s, unsigned slot, size_t bytes)
+{
+	drop(s, slot, DROP_TOO_LARGE, 1);
+	log_limited(&s->too_large_log, LOG_LEVEL_WARN, "tenant %s: an event of a %zu-byte message "
+		    "did not fit its batch as JSON and was dropped (reason too_large)",
+		    s->q ? fairq_slot_name(s->q, slot) : "?", bytes);
 }
 
 static void set_blocked(struct sink *s, unsigned slot, struct sink_cached *c, bool on)

@@ -22,10 +22,12 @@
  *
  * Quotas (store.quota, store.tenants.NAME.quota): a tenant's stored bytes are its segment
  * files (DATA_DIR/tenants/ID, counted again at most every SINK_RECOUNT_S seconds) plus the
- * record bytes it appended since that count. A batch arriving while that is at or above the
- * quota is dropped, counted in koban_events_dropped_total{tenant,reason="quota"} and logged
- * at most once per SINK_LOG_INTERVAL_S per tenant. The check is per batch, so a tenant may
- * overshoot its quota by one batch (at most flush_bytes of JSON).
+ * record bytes it appended since that count (records still unsealed at a count are missed
+ * until the sealer has them in segments, about SEAL_MAX_AGE_MS later), so the figure lags
+ * the real usage by up to about 20 s of the tenant's traffic. A batch arriving while that is
+ * at or above the quota is dropped, counted in koban_events_dropped_total{tenant,
+ * reason="quota"} and logged at most once per SINK_LOG_INTERVAL_S per tenant. The check is
+ * per batch, so a tenant may overshoot its quota by one batch (at most flush_bytes of JSON).
  *
  * Memory: struct sink is allocated by sink_open and freed by sink_close; the lines given to
  * sink_deliver/sink_write stay the caller's (sink_deliver empties them). Data keys are held
@@ -110,6 +112,11 @@ void sink_set_config(struct sink *s, const struct config *cfg);
 void sink_stop(struct sink *s, unsigned grace_ms);
 /* Waits (up to timeout_ms each) until every shard's last appended record is durable. */
 int sink_flush(struct sink *s, int timeout_ms);
+/*
+ * Counts an event of slot that the pipeline could not write because its JSON did not fit
+ * the worker's buffer: koban_events_dropped_total{reason="too_large"}, logged limited.
+ */
+void sink_count_too_large(struct sink *s, unsigned slot, size_t bytes);
 /* Events of tenant (id) made durable since open (tests, the report at stop). */
 uint64_t sink_stored(struct sink *s, uint64_t tenant);
 
