@@ -1114,8 +1114,7 @@ int store_retain(struct store *st, uint64_t tenant, unsigned keep_days, int64_t 
 			segment_get_info(seg, &info);
 			out->events += info.events;
 			segment_close(seg);
-		} else {
-			out->unreadable++;
+		} else if (out->unreadable++ == 0) { /* the first is logged, the count below */
 			if (have_key)
 				log_warn("retention: events not counted: %s", se.msg);
 			else
@@ -1147,10 +1146,12 @@ int store_retain(struct store *st, uint64_t tenant, unsigned keep_days, int64_t 
 		if (fd >= 0)
 			close(fd);
 		log_info("retention: tenant %llu: dropped %llu day%s before %s (%llu segments, "
-			 "%llu events, %llu bytes)", (unsigned long long)tenant,
+			 "%llu events, %llu bytes%s)", (unsigned long long)tenant,
 			 (unsigned long long)out->days, out->days == 1 ? "" : "s", cut,
 			 (unsigned long long)out->segments, (unsigned long long)out->events,
-			 (unsigned long long)out->bytes);
+			 (unsigned long long)out->bytes,
+			 out->unreadable ? "; some segments could not be opened: their events are "
+					   "not counted" : "");
 	}
 	return rc;
 }

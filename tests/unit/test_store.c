@@ -320,6 +320,14 @@ static void test_retain_whole_days(void)
 	/* a tenant with nothing stored */
 	CHECK_INT(store_retain(st, 99, 1, T0 + 3 * DAY, false, &rs, &e), 0);
 	CHECK_INT(rs.segments, 0);
+	/* a tenant whose data key is gone: its old days are still dropped, not counted */
+	import(st, 8, N_ALPHA, "keyless");
+	snprintf(path, sizeof(path), "%s/keys/tenant-8.key", dir);
+	CHECK_INT(remove(path), 0);
+	CHECK_INT(store_retain(st, 8, 1, T0 + 3 * DAY, false, &rs, &e), 0);
+	CHECK_INT(rs.segments, 3);
+	CHECK_INT(rs.unreadable, 3);
+	CHECK_INT(rs.events, 0);
 	store_close(st);
 }
 
