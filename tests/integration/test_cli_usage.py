@@ -14,6 +14,8 @@ VERBS = {
     "tenant": ["add", "list", "show", "remove", "export", "import"],
     "source": ["add", "list", "remove", "test", "unassigned"],
     "config": ["check", "example"],
+    "store": ["stats", "verify", "retain"],
+    "key": ["init"],
 }
 
 

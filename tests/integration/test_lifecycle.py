@@ -168,6 +168,10 @@ def test_store_retain():
         assert "dropped" not in out, out
         status, _, err = run(["store", "retain", "--tenant", "nobody"], d, check=False)
         assert status == 1 and "no tenant 'nobody'" in err, err
+        status, _, err = run(["store", "retain", "--days", "3"], d, check=False)
+        assert status == 2 and "usage: koban store retain" in err, err
+        status, _, err = run(["key", "init", "extra"], d, check=False)
+        assert status == 2 and "usage: koban key init" in err, err
     finally:
         shutil.rmtree(d)
 
