@@ -183,8 +183,9 @@ def test_serve_applies_retention():
         srv = Instance(d, config="koban.yaml")
         try:
             deadline = time.time() + 60
-            while len(segments(d, 2)) != 2 and time.time() < deadline:
-                time.sleep(0.1)  # a poll on the condition: the start-up pass
+            while total(srv.metrics(), "koban_store_retention_runs_total") < 1 and \
+                    time.time() < deadline:
+                time.sleep(0.1)  # a poll on the condition: the start-up pass has ended
             assert [n[:10] for n in segments(d, 2)] == [day(-5), day(0)]
             assert len(segments(d, 3)) == 3  # retention_days 0: kept forever
             m = srv.metrics()
