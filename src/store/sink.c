@@ -68,6 +68,7 @@ struct sink_account {
 struct sink_cached {
 	bool ok;
 	unsigned gen;
+	unsigned epoch;                      /* s->key_epoch when resolved */
 	uint64_t id;
 	struct keys_data_key dk;
 	struct sink_account *acct;
@@ -95,6 +96,7 @@ struct sink {
 	struct sink_worker *w;               /* workers + 1 (the last: the ack shard) */
 	pthread_mutex_t ack_lock;            /* one writer on the ack shard */
 	atomic_int_fast64_t give_up_ns;      /* 0: retry for ever */
+	atomic_uint key_epoch;               /* sink_forget_keys: cached keys are stale */
 	atomic_uint_fast64_t errors[SINK_ERR_COUNT];
 	atomic_uint_fast64_t given_up;       /* events dropped at the stop deadline */
 	atomic_uint_fast64_t unknown_durable; /* durable events of no account (cannot happen) */
@@ -448,6 +450,11 @@ void sink_set_config(struct sink *s, const struct config *cfg)
 	pthread_mutex_unlock(&s->lock);
 }
 
+void sink_forget_keys(struct sink *s)
+{
+	atomic_fetch_add_explicit(&s->key_epoch, 1, memory_order_release);
+}
+
 void sink_stop(struct sink *s, unsigned grace_ms)
 {
 	atomic_store_explicit(&s->give_up_ns, time_mono_ns() + (int64_t)grace_ms * 1000000,
@@ -529,15 +536,16 @@ static int resolve(struct sink *s, struct sink_worker *w, unsigned slot, struct 
 	struct sink_cached *c;
 	struct id_lookup l = { 0 };
 	const char *name;
-	unsigned gen;
+	unsigned gen, epoch;
 	int rc;
 
 	*why = SINK_ERR_TENANT;
 	if (slot >= FAIRQ_MAX_TENANTS || !s->q)
 		return err_set(e, -EINVAL, "slot %u out of range", slot);
 	gen = fairq_slot_gen(s->q, slot);
+	epoch = atomic_load_explicit(&s->key_epoch, memory_order_acquire);
 	c = w->cache[slot];
-	if (c && c->ok && c->gen == gen) {
+	if (c && c->ok && c->gen == gen && c->epoch == epoch) {
 		*out = c;
 		return 0;
 	}
@@ -560,6 +568,7 @@ static int resolve(struct sink *s, struct sink_worker *w, unsigned slot, struct 
 		return err_set(e, -ENOSPC, "more than %d tenants", SINK_MAX_TENANTS);
 	c->id = l.id;
 	c->gen = gen;
+	c->epoch = epoch;
 	c->ok = true;
 	*out = c;
 	return 0;

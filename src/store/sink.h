@@ -36,7 +36,7 @@
  * Threads: sink_open, sink_stop, sink_flush and sink_close from the main thread;
  * sink_deliver(worker) from that worker's thread only (one writer per shard); sink_write on
  * the ack shard from any thread (serialised inside); sink_wait, sink_set_config,
- * sink_stored and sink_ack_shard from any thread.
+ * sink_forget_keys, sink_stored and sink_ack_shard from any thread.
  */
 #ifndef STORE_SINK_H
 #define STORE_SINK_H
@@ -104,6 +104,12 @@ unsigned sink_ack_shard(const struct sink *s);
 /* The log, for the sealer (seal_start) and for readers of its statistics. */
 struct wal *sink_wal(struct sink *s);
 
+/*
+ * A tenant's data key was destroyed or replaced (tenant erase): every worker reads its
+ * tenants' keys again before its next append, so that no new record is sealed with a
+ * destroyed key (the sealer would skip it as erased).
+ */
+void sink_forget_keys(struct sink *s);
 /* The configuration whose quotas apply from now on (reload); must outlive its use. */
 void sink_set_config(struct sink *s, const struct config *cfg);
 /* From now on, sink_deliver gives up after grace_ms (0: at once) instead of retrying. */
