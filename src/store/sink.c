@@ -184,16 +184,12 @@ static uint64_t tenant_dir_bytes(struct sink *s, uint64_t id)
 	return total;
 }
 
-/* True when the tenant is at or above its quota (counting its segments again when due). */
-static bool over_quota(struct sink *s, struct sink_account *a)
+/* The tenant's stored bytes as quotas count them, its segments counted again when due. */
+static uint64_t account_bytes(struct sink *s, struct sink_account *a)
 {
-	uint64_t quota = atomic_load_explicit(&a->quota, memory_order_relaxed);
-	int64_t now, last;
+	int64_t now = time_mono_ns();
+	int64_t last = atomic_load_explicit(&a->counted_ns, memory_order_relaxed);
 
-	if (!quota)
-		return false;
-	now = time_mono_ns();
-	last = atomic_load_explicit(&a->counted_ns, memory_order_relaxed);
 	if ((!last || now - last >= (int64_t)SINK_RECOUNT_S * NS_PER_SEC) &&
 	    !atomic_exchange_explicit(&a->counting, true, memory_order_acquire)) {
 		uint64_t bytes = tenant_dir_bytes(s, atomic_load(&a->id));
@@ -204,7 +200,15 @@ static bool over_quota(struct sink *s, struct sink_account *a)
 		atomic_store_explicit(&a->counting, false, memory_order_release);
 	}
 	return atomic_load_explicit(&a->counted, memory_order_relaxed) +
-	       atomic_load_explicit(&a->appended, memory_order_relaxed) >= quota;
+	       atomic_load_explicit(&a->appended, memory_order_relaxed);
+}
+
+/* True when the tenant is at or above its quota. */
+static bool over_quota(struct sink *s, struct sink_account *a)
+{
+	uint64_t quota = atomic_load_explicit(&a->quota, memory_order_relaxed);
+
+	return quota && account_bytes(s, a) >= quota;
 }
 
 /* ---- metrics ---- */
@@ -231,6 +235,31 @@ static int collect_blocked(struct metrics_out *o, void *ctx)
 		if (atomic_load_explicit(&s->table[i].id, memory_order_acquire))
 			rc = metrics_sample(o, atomic_load_explicit(&s->table[i].blocked,
 								    memory_order_relaxed) ? 1 : 0,
+					    "tenant", s->table[i].name, NULL);
+	return rc;
+}
+
+static int collect_tenant_bytes(struct metrics_out *o, void *ctx)
+{
+	struct sink *s = ctx;
+	int rc = 0;
+
+	for (size_t i = 0; i < TABLE_SIZE && !rc; i++)
+		if (atomic_load_explicit(&s->table[i].id, memory_order_acquire))
+			rc = metrics_sample(o, account_bytes(s, &s->table[i]), "tenant",
+					    s->table[i].name, NULL);
+	return rc;
+}
+
+static int collect_quota(struct metrics_out *o, void *ctx)
+{
+	struct sink *s = ctx;
+	int rc = 0;
+
+	for (size_t i = 0; i < TABLE_SIZE && !rc; i++)
+		if (atomic_load_explicit(&s->table[i].id, memory_order_acquire))
+			rc = metrics_sample(o, atomic_load_explicit(&s->table[i].quota,
+								    memory_order_relaxed),
 					    "tenant", s->table[i].name, NULL);
 	return rc;
 }
@@ -287,6 +316,13 @@ static int register_metrics(struct sink *s, struct err *e)
 		{ "koban_store_blocked", METRICS_GAUGE,
 		  "1 while appending the tenant's events to the write-ahead log fails and they "
 		  "are held (back-pressure), else 0.", collect_blocked },
+		{ "koban_store_tenant_bytes", METRICS_GAUGE,
+		  "Bytes the tenant stores as its quota counts them: its segment files (counted "
+		  "again at most every 10 s) and the log records it appended since.",
+		  collect_tenant_bytes },
+		{ "koban_store_quota_bytes", METRICS_GAUGE,
+		  "The tenant's store quota in bytes (store.quota, store.tenants); 0: none.",
+		  collect_quota },
 		{ "koban_store_write_errors_total", METRICS_COUNTER,
 		  "Failed attempts to append to the write-ahead log, by reason (no_space, io, "
 		  "key, unknown_tenant); each is retried.", collect_errors },

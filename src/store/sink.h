@@ -71,9 +71,10 @@ struct sink_config {
 
 /*
  * Opens DATA_DIR/wal (replaying nothing: the sealer reads the records back), the keys and
- * koban.db, and registers koban_events_stored_total{tenant},
- * koban_store_write_errors_total{reason}, koban_store_blocked{tenant},
- * koban_store_wal_bytes, koban_store_commits_total and koban_store_commit_seconds_total.
+ * koban.db, and registers koban_events_stored_total{tenant}, koban_store_blocked{tenant},
+ * koban_store_tenant_bytes{tenant}, koban_store_quota_bytes{tenant},
+ * koban_store_write_errors_total{reason}, koban_store_wal_bytes, koban_store_commits_total
+ * and koban_store_commit_seconds_total.
  */
 int sink_open(struct sink **s, const struct sink_config *c, struct err *e);
 /* Unregisters the metrics, commits and closes the WAL, wipes the keys, frees s. NULL: no-op. */
