@@ -61,6 +61,8 @@ struct sink_account {
 	atomic_int_fast64_t counted_ns;      /* CLOCK_MONOTONIC of the last count; 0: never */
 	atomic_bool counting;                /* a worker is counting now */
 	atomic_uint blocked;                 /* appends of the tenant failing now */
+	atomic_uint slot;                    /* its fair-queue slot + 1 (0: none known), */
+	atomic_uint slot_gen;                /* and that slot's generation then */
 	struct log_limit quota_log;
 };
 
@@ -211,6 +213,40 @@ static bool over_quota(struct sink *s, struct sink_account *a)
 	return quota && account_bytes(s, a) >= quota;
 }
 
+/* Notes the fair-queue slot an account's tenant has now. */
+static void account_slot(struct sink *s, struct sink_account *a, unsigned slot)
+{
+	atomic_store_explicit(&a->slot_gen, fairq_slot_gen(s->q, slot), memory_order_relaxed);
+	atomic_store_explicit(&a->slot, slot + 1, memory_order_release);
+}
+
+/* The live slot named name, for an account made without one (sink_write); -1: none. */
+static int slot_by_name(struct sink *s, const char *name)
+{
+	unsigned n = s->q ? fairq_slot_count(s->q) : 0;
+
+	for (unsigned i = 0; i < n; i++)
+		if (fairq_slot_in_use(s->q, i) && !strcmp(fairq_slot_name(s->q, i), name))
+			return (int)i;
+	return -1;
+}
+
+/*
+ * Whether /metrics shows the account: its tenant still has the slot it was seen with (a tenant
+ * removed by a reload leaves the metrics, as it leaves the fair queue's). Without a fair queue
+ * (tests) or a known slot, always.
+ */
+static bool account_live(struct sink *s, struct sink_account *a)
+{
+	unsigned slot = atomic_load_explicit(&a->slot, memory_order_acquire);
+
+	if (!s->q || !slot)
+		return true;
+	return fairq_slot_in_use(s->q, slot - 1) &&
+	       fairq_slot_gen(s->q, slot - 1) ==
+		       atomic_load_explicit(&a->slot_gen, memory_order_relaxed);
+}
+
 /* ---- metrics ---- */
 
 static int collect_stored(struct metrics_out *o, void *ctx)
@@ -219,7 +255,8 @@ static int collect_stored(struct metrics_out *o, void *ctx)
 	int rc = 0;
 
 	for (size_t i = 0; i < TABLE_SIZE && !rc; i++)
-		if (atomic_load_explicit(&s->table[i].id, memory_order_acquire))
+		if (atomic_load_explicit(&s->table[i].id, memory_order_acquire) &&
+		    account_live(s, &s->table[i]))
 			rc = metrics_sample(o, atomic_load_explicit(&s->table[i].stored,
 								    memory_order_relaxed),
 					    "tenant", s->table[i].name, NULL);
@@ -232,7 +269,8 @@ static int collect_blocked(struct metrics_out *o, void *ctx)
 	int rc = 0;
 
 	for (size_t i = 0; i < TABLE_SIZE && !rc; i++)
-		if (atomic_load_explicit(&s->table[i].id, memory_order_acquire))
+		if (atomic_load_explicit(&s->table[i].id, memory_order_acquire) &&
+		    account_live(s, &s->table[i]))
 			rc = metrics_sample(o, atomic_load_explicit(&s->table[i].blocked,
 								    memory_order_relaxed) ? 1 : 0,
 					    "tenant", s->table[i].name, NULL);
@@ -245,7 +283,8 @@ static int collect_tenant_bytes(struct metrics_out *o, void *ctx)
 	int rc = 0;
 
 	for (size_t i = 0; i < TABLE_SIZE && !rc; i++)
-		if (atomic_load_explicit(&s->table[i].id, memory_order_acquire))
+		if (atomic_load_explicit(&s->table[i].id, memory_order_acquire) &&
+		    account_live(s, &s->table[i]))
 			rc = metrics_sample(o, account_bytes(s, &s->table[i]), "tenant",
 					    s->table[i].name, NULL);
 	return rc;
@@ -257,7 +296,8 @@ static int collect_quota(struct metrics_out *o, void *ctx)
 	int rc = 0;
 
 	for (size_t i = 0; i < TABLE_SIZE && !rc; i++)
-		if (atomic_load_explicit(&s->table[i].id, memory_order_acquire))
+		if (atomic_load_explicit(&s->table[i].id, memory_order_acquire) &&
+		    account_live(s, &s->table[i]))
 			rc = metrics_sample(o, atomic_load_explicit(&s->table[i].quota,
 								    memory_order_relaxed),
 					    "tenant", s->table[i].name, NULL);
@@ -602,6 +642,7 @@ static int resolve(struct sink *s, struct sink_worker *w, unsigned slot, struct 
 		return rc;
 	if (!(c->acct = account_get(s, l.id, l.name)))
 		return err_set(e, -ENOSPC, "more than %d tenants", SINK_MAX_TENANTS);
+	account_slot(s, c->acct, slot);
 	c->id = l.id;
 	c->gen = gen;
 	c->epoch = epoch;
@@ -810,7 +851,7 @@ int sink_write(struct sink *s, unsigned shard, uint64_t tenant, struct buf *line
 {
 	struct sink_account *a;
 	struct keys_data_key dk;
-	int rc;
+	int rc, slot;
 
 	if (shard != s->workers)
 		return err_set(e, -EINVAL, "shard %u is a worker's; use sink_ack_shard()", shard);
@@ -832,6 +873,8 @@ int sink_write(struct sink *s, unsigned shard, uint64_t tenant, struct buf *line
 				       (unsigned long long)tenant);
 		if (!(a = account_get(s, tenant, l.name)))
 			return err_set(e, -ENOSPC, "more than %d tenants", SINK_MAX_TENANTS);
+		if ((slot = slot_by_name(s, l.name)) >= 0)
+			account_slot(s, a, (unsigned)slot);
 	}
 	if (over_quota(s, a)) {
 		log_limited(&a->quota_log, LOG_LEVEL_WARN, "tenant %s is over its store quota "
