@@ -181,6 +181,16 @@ void store_import_set_hook(struct store_import *imp, store_seal_hook_fn *fn, voi
 	imp->hook_ctx = ctx;
 }
 
+void store_import_set_default_time(struct store_import *imp, int64_t ns)
+{
+	imp->now = ns;
+}
+
+size_t store_import_open_segments(const struct store_import *imp)
+{
+	return imp->n_open;
+}
+
 int store_import_begin(struct store *st, uint64_t tenant, struct store_import **impp,
 		       struct err *e)
 {
@@ -631,7 +641,7 @@ static int snapshot_take(struct store *st, uint64_t tenant, const char *dir, int
 	for (unsigned tries = 0; tries < SNAPSHOT_TRIES; tries++) {
 		if ((rc = seal_state_read(st->dir, &g0, lsn, &nl, e)) ||
 		    (rc = list_segments(dir, day_from, day_to, &sn->refs, &sn->n, e)) ||
-		    (rc = seal_journal_read(st->dir, g0 + 1, &sn->skip, &sn->n_skip, e)) ||
+		    (rc = seal_journal_read(st->dir, g0, &sn->skip, &sn->n_skip, e)) ||
 		    (rc = wal_scan_open(&sn->scan, wdir, nl ? lsn : NULL, nl, e)) ||
 		    (rc = seal_state_read(st->dir, &g1, lsn2, &nl2, e))) {
 			snapshot_release(sn);
@@ -705,8 +715,54 @@ struct tail_run {
 	struct tail_rec *recs;
 	size_t n, recs_cap;
 	struct arena arena;
+	char *lower;          /* a line in lower case (tail_line_may_match) */
+	size_t lower_cap;
 	struct err *e;
 };
+
+/* ASCII lower case of [p, p + n) into t->lower (grown as needed); NULL when out of memory. */
+static const char *tail_lower(struct tail_run *t, const char *p, size_t n)
+{
+	if (n > t->lower_cap) {
+		char *nl = mem_realloc(t->lower, n);
+
+		if (!nl)
+			return NULL;
+		t->lower = nl;
+		t->lower_cap = n;
+	}
+	for (size_t i = 0; i < n; i++)
+		t->lower[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i]);
+	return t->lower;
+}
+
+/*
+ * False when a token of a literal the query needs (the ones the blooms are asked about)
+ * is nowhere in the line's text, ignoring ASCII case: the event cannot match and is not
+ * decoded. A line with an escape may spell a value differently: it is always decoded.
+ */
+static bool tail_line_may_match(struct tail_run *t, const char *line, size_t n)
+{
+	const struct search_run *r = t->r;
+	const char *low;
+
+	if (!r->n_lit || memchr(line, '\\', n) || !(low = tail_lower(t, line, n)))
+		return true;
+	for (size_t i = 0; i < r->n_lit; i++) {
+		const char *p = r->lit[i].value, *end = p + r->lit[i].len, *tok;
+		size_t len;
+
+		while (segment_token_next(&p, end, &tok, &len)) {
+			char lt[sizeof(r->lit[i].value)];
+
+			for (size_t k = 0; k < len; k++)
+				lt[k] = (char)(tok[k] >= 'A' && tok[k] <= 'Z' ? tok[k] + 32 : tok[k]);
+			if (!memmem(low, n, lt, len))
+				return false;
+		}
+	}
+	return true;
+}
 
 /* Filter and pipes over the events of one payload's lines, last line first. */
 static int tail_lines(struct tail_run *t, const char *p, size_t len)
@@ -726,9 +782,13 @@ static int tail_lines(struct tail_run *t, const char *p, size_t len)
 			q--;
 		line = q;
 		if (end > line) {
+			r->st.events_read++;
+			if (!tail_line_may_match(t, line, (size_t)(end - line))) {
+				end = line;
+				continue;
+			}
 			arena_clear(&t->arena);
 			event_init(&ev, &t->arena);
-			r->st.events_read++;
 			if (ecs_decode(&ev, line, (size_t)(end - line), &de) == 0 &&
 			    in_range(&ev, r->s) && match_event(r->m, &ev)) {
 				r->st.matched++;
@@ -838,6 +898,7 @@ static int run_tail(struct store *st, struct search_run *r, struct snapshot *sn,
 	memset(&t.dk, 0, sizeof(t.dk));
 	mem_free(t.text);
 	mem_free(t.recs);
+	mem_free(t.lower);
 	return rc;
 }
 

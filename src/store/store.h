@@ -74,6 +74,10 @@ void store_import_abort(struct store_import *imp);
  */
 typedef int store_seal_hook_fn(void *ctx, uint64_t tenant, uint32_t day, uint32_t seq);
 void store_import_set_hook(struct store_import *imp, store_seal_hook_fn *fn, void *ctx);
+/* Events without @timestamp go to the day of ns (default: the import's start). */
+void store_import_set_default_time(struct store_import *imp, int64_t ns);
+/* Segments the import has open now (at most one per day, at most 16). */
+size_t store_import_open_segments(const struct store_import *imp);
 
 /* The data key of tenant (never created): -ENOENT when it has none (erased or never used). */
 struct keys_data_key;
