@@ -30,6 +30,7 @@
 #include "core/timeutil.h"
 #include "store/keys.h"
 #include "store/meta.h"
+#include "store/seal.h"
 #include "store/wal.h"
 
 #define TABLE_SIZE (2 * SINK_MAX_TENANTS) /* power of two, at most half full */
@@ -58,6 +59,8 @@ struct sink_account {
 	atomic_uint_fast64_t quota;          /* bytes, 0 = none (from the configuration) */
 	atomic_uint_fast64_t counted;        /* segment bytes at the last count */
 	atomic_uint_fast64_t appended;       /* record bytes appended since that count */
+	atomic_uint_fast64_t unsealed;       /* appended before it, not yet known sealed */
+	atomic_uint_fast64_t seal_gen;       /* the sealer's generation at that count */
 	atomic_int_fast64_t counted_ns;      /* CLOCK_MONOTONIC of the last count; 0: never */
 	atomic_bool counting;                /* a worker is counting now */
 	atomic_uint blocked;                 /* appends of the tenant failing now */
@@ -93,6 +96,7 @@ struct sink {
 	pthread_mutex_t lock;                /* account inserts, the configuration, back-off */
 	pthread_cond_t wake;                 /* sink_stop cuts back-offs short */
 	const struct config *cfg;            /* under lock */
+	struct seal *seal;                   /* under lock; NULL: none attached */
 	struct sink_account *table;          /* TABLE_SIZE entries */
 	size_t n_accounts;                   /* under lock */
 	struct sink_worker *w;               /* workers + 1 (the last: the ack shard) */
@@ -186,22 +190,55 @@ static uint64_t tenant_dir_bytes(struct sink *s, uint64_t id)
 	return total;
 }
 
-/* The tenant's stored bytes as quotas count them, its segments counted again when due. */
-static uint64_t account_bytes(struct sink *s, struct sink_account *a)
+/* The sealer's last committed generation; 0 without a sealer. */
+static uint64_t seal_generation(struct sink *s)
+{
+	struct seal_stats st = { 0 };
+
+	pthread_mutex_lock(&s->lock);
+	if (s->seal)
+		seal_stats(s->seal, &st);
+	pthread_mutex_unlock(&s->lock);
+	return st.generation;
+}
+
+/*
+ * Counts the tenant's segment files again. Log bytes appended before the previous count are
+ * taken as sealed (now in the segments just counted) once the sealer has committed a
+ * generation since then (a generation seals everything durable when it ends); until then
+ * they are kept in `unsealed`.
+ */
+static void recount(struct sink *s, struct sink_account *a, int64_t now)
+{
+	uint64_t bytes = tenant_dir_bytes(s, atomic_load(&a->id));
+	uint64_t gen = seal_generation(s);
+	uint64_t since = atomic_exchange_explicit(&a->appended, 0, memory_order_relaxed);
+
+	if (gen && gen != atomic_load_explicit(&a->seal_gen, memory_order_relaxed))
+		atomic_store_explicit(&a->unsealed, since, memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(&a->unsealed, since, memory_order_relaxed);
+	atomic_store_explicit(&a->seal_gen, gen, memory_order_relaxed);
+	atomic_store_explicit(&a->counted, bytes, memory_order_relaxed);
+	atomic_store_explicit(&a->counted_ns, now, memory_order_relaxed);
+}
+
+/*
+ * The tenant's stored bytes as quotas count them; with may_count, its segments are counted
+ * again when due (not from /metrics, which may run after the sealer is gone).
+ */
+static uint64_t account_bytes(struct sink *s, struct sink_account *a, bool may_count)
 {
 	int64_t now = time_mono_ns();
 	int64_t last = atomic_load_explicit(&a->counted_ns, memory_order_relaxed);
 
-	if ((!last || now - last >= (int64_t)SINK_RECOUNT_S * NS_PER_SEC) &&
+	if (may_count && (!last || now - last >= (int64_t)SINK_RECOUNT_S * NS_PER_SEC) &&
 	    !atomic_exchange_explicit(&a->counting, true, memory_order_acquire)) {
-		uint64_t bytes = tenant_dir_bytes(s, atomic_load(&a->id));
-
-		atomic_store_explicit(&a->counted, bytes, memory_order_relaxed);
-		atomic_store_explicit(&a->appended, 0, memory_order_relaxed);
-		atomic_store_explicit(&a->counted_ns, now, memory_order_relaxed);
+		recount(s, a, now);
 		atomic_store_explicit(&a->counting, false, memory_order_release);
 	}
 	return atomic_load_explicit(&a->counted, memory_order_relaxed) +
+	       atomic_load_explicit(&a->unsealed, memory_order_relaxed) +
 	       atomic_load_explicit(&a->appended, memory_order_relaxed);
 }
 
@@ -210,7 +247,7 @@ static bool over_quota(struct sink *s, struct sink_account *a)
 {
 	uint64_t quota = atomic_load_explicit(&a->quota, memory_order_relaxed);
 
-	return quota && account_bytes(s, a) >= quota;
+	return quota && account_bytes(s, a, true) >= quota;
 }
 
 /* Notes the fair-queue slot an account's tenant has now. */
@@ -285,7 +322,7 @@ static int collect_tenant_bytes(struct metrics_out *o, void *ctx)
 	for (size_t i = 0; i < TABLE_SIZE && !rc; i++)
 		if (atomic_load_explicit(&s->table[i].id, memory_order_acquire) &&
 		    account_live(s, &s->table[i]))
-			rc = metrics_sample(o, account_bytes(s, &s->table[i]), "tenant",
+			rc = metrics_sample(o, account_bytes(s, &s->table[i], false), "tenant",
 					    s->table[i].name, NULL);
 	return rc;
 }
@@ -358,7 +395,7 @@ static int register_metrics(struct sink *s, struct err *e)
 		  "are held (back-pressure), else 0.", collect_blocked },
 		{ "koban_store_tenant_bytes", METRICS_GAUGE,
 		  "Bytes the tenant stores as its quota counts them: its segment files (counted "
-		  "again at most every 10 s) and the log records it appended since.",
+		  "again at most every 10 s while it sends) and its log records not yet sealed.",
 		  collect_tenant_bytes },
 		{ "koban_store_quota_bytes", METRICS_GAUGE,
 		  "The tenant's store quota in bytes (store.quota, store.tenants); 0: none.",
@@ -523,6 +560,13 @@ void sink_set_config(struct sink *s, const struct config *cfg)
 			atomic_store_explicit(&s->table[i].quota,
 					      config_quota(cfg, s->table[i].name),
 					      memory_order_relaxed);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void sink_attach_sealer(struct sink *s, struct seal *seal)
+{
+	pthread_mutex_lock(&s->lock);
+	s->seal = seal;
 	pthread_mutex_unlock(&s->lock);
 }
 

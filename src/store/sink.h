@@ -22,10 +22,9 @@
  *
  * Quotas (store.quota, store.tenants.NAME.quota): a tenant's stored bytes are its segment
  * files (DATA_DIR/tenants/ID, counted again at most every SINK_RECOUNT_S seconds) plus the
- * record bytes it appended since that count (records still unsealed at a count are missed
- * until the sealer has them in segments, about SEAL_MAX_AGE_MS later), so the figure lags
- * the real usage by up to about 20 s of the tenant's traffic. A batch arriving while that is
- * at or above the quota is dropped, counted in koban_events_dropped_total{tenant,
+ * bytes of the records it appended that are not known to be sealed: those since the last
+ * count, and those before it until the sealer (sink_attach_sealer) has committed a
+ * generation since that count. A batch arriving while that is at or above the quota is dropped, counted in koban_events_dropped_total{tenant,
  * reason="quota"} and logged at most once per SINK_LOG_INTERVAL_S per tenant. The check is
  * per batch, so a tenant may overshoot its quota by one batch (at most flush_bytes of JSON).
  *
@@ -36,7 +35,7 @@
  * Threads: sink_open, sink_stop, sink_flush and sink_close from the main thread;
  * sink_deliver(worker) from that worker's thread only (one writer per shard); sink_write on
  * the ack shard from any thread (serialised inside); sink_wait, sink_set_config,
- * sink_forget_keys, sink_stored and sink_ack_shard from any thread.
+ * sink_forget_keys, sink_attach_sealer, sink_stored and sink_ack_shard from any thread.
  */
 #ifndef STORE_SINK_H
 #define STORE_SINK_H
@@ -111,6 +110,12 @@ struct wal *sink_wal(struct sink *s);
  * destroyed key (the sealer would skip it as erased).
  */
 void sink_forget_keys(struct sink *s);
+/*
+ * The sealer whose commits tell which log bytes are now in segments (quotas); NULL detaches
+ * it (before seal_stop). Without one, appended bytes count until the process ends.
+ */
+struct seal;
+void sink_attach_sealer(struct sink *s, struct seal *seal);
 /* The configuration whose quotas apply from now on (reload); must outlive its use. */
 void sink_set_config(struct sink *s, const struct config *cfg);
 /* From now on, sink_deliver gives up after grace_ms (0: at once) instead of retrying. */
