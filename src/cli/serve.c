@@ -245,7 +245,10 @@ static int outputs_init(struct serve *sv, struct err *e)
 	if ((rc = sink_open(&sv->sink, &sc, e)) < 0)
 		return rc;
 	/* seals what an earlier run left in the log first, then what this run appends */
-	return seal_start_files(&sv->seal, sv->cfg->data_dir, &keys, sink_wal(sv->sink), e);
+	if ((rc = seal_start_files(&sv->seal, sv->cfg->data_dir, &keys, sink_wal(sv->sink), e)) < 0)
+		return rc;
+	sink_attach_sealer(sv->sink, sv->seal); /* quotas: which log bytes are sealed */
+	return 0;
 }
 
 /* ---- life cycle ---- */
@@ -488,6 +491,8 @@ static void serve_stop(struct serve *sv)
 	if (sv->sink && sink_flush(sv->sink, SINK_FLUSH_MS) < 0)
 		log_warn("the last events were not committed within %d ms; they are in the log's "
 			 "files and counted as stored once committed", SINK_FLUSH_MS);
+	if (sv->sink)
+		sink_attach_sealer(sv->sink, NULL);
 	seal_stop(sv->seal); /* seals everything durable; before the log is closed */
 	sv->seal = NULL;
 	if (sv->q)

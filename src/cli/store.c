@@ -133,6 +133,8 @@ static int stats_segment(void *ctx, const struct store_segment_report *r)
 {
 	struct stats_run *s = ctx;
 
+	if (r->superseded)
+		return 0; /* replaced by a merge, or its events are still in the WAL */
 	if (s->d.segments && r->day != s->day)
 		stats_flush(s);
 	s->day = r->day;

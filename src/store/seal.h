@@ -13,7 +13,9 @@
  * its events reach a size bound (SEAL_BATCH_EVENTS) or its oldest record an age bound
  * (SEAL_MAX_AGE_MS), on seal_now() and on seal_stop(): every open segment is finished, then the
  * sealer's state (generation, sealed LSN of every shard) is replaced atomically, then the WAL is
- * checkpointed (whole files up to it removed). Files under DATA_DIR/wal/ (docs/store.md):
+ * checkpointed (whole files up to it removed). Files in DATA_DIR, beside the WAL's directory
+ * rather than in it, so that a full WAL disk does not stop the commits that free it
+ * (docs/store.md):
  *   seal.state    "KOBANSST" | u32 version | u32 shards | u64 generation | u64 LSN per shard |
  *                 u32 CRC-32: what is in segments; written (tmp, fsync, rename) before any
  *                 wal_checkpoint, so it is never behind the WAL's own checkpoints
@@ -35,6 +37,14 @@
  *                                     (erased: the tenant's key is destroyed; invalid: a line
  *                                     that is not ECS JSON, logged rate-limited)
  *   koban_store_seal_errors_total     counter: generations rolled back after an error (retried)
+ *   koban_store_segments_merged_total counter: small segments replaced by merged ones
+ *
+ * Merging: once a minute (and on seal_now), when everything read is committed, a generation of
+ * its own merges the small segments (under 32 MiB) of the tenant-day that has the most of them
+ * (at least 4; up to 512 MiB at once) into new segments (a failure pauses merging an hour), so a quiet tenant does not keep a segment per generation. The old
+ * ones are journaled as replaced ("-" lines) before the merge, listed in DATA_DIR/seal.dropped
+ * at the commit (skipped by searches from then on) and deleted 10 minutes later (a search
+ * in progress may still read them).
  *
  * Memory: the sealer owns its store handle and buffers; w stays the caller's and must outlive
  * the sealer (seal_stop before wal_close).
@@ -45,6 +55,7 @@
 #ifndef STORE_SEAL_H
 #define STORE_SEAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,8 +65,8 @@ struct err;
 struct seal;
 struct wal;
 
-#define SEAL_BATCH_EVENTS 1000000u /* a generation is committed past this many events */
-#define SEAL_MAX_AGE_MS 10000u     /* or when its oldest record is this old */
+#define SEAL_BATCH_EVENTS 200000u /* a generation is committed past this many events */
+#define SEAL_MAX_AGE_MS 60000u     /* or when its oldest record is this old */
 #define SEAL_TICK_MS 200u          /* the thread looks for new durable records this often */
 
 struct seal_stats {
@@ -66,6 +77,7 @@ struct seal_stats {
 	uint64_t skipped_erased;   /* events of tenants whose key is destroyed */
 	uint64_t skipped_invalid;  /* lines that did not decode */
 	uint64_t errors;           /* generations rolled back */
+	uint64_t merged_segments;  /* small segments replaced by merged ones */
 };
 
 /*
@@ -89,6 +101,7 @@ void seal_stats(struct seal *s, struct seal_stats *out);
 struct seal_segment {
 	uint64_t tenant;
 	uint32_t day, seq;
+	bool drop; /* (journal) replaced by a merged segment of the generation */
 };
 
 /*
@@ -98,10 +111,12 @@ struct seal_segment {
 int seal_state_read(const char *data_dir, uint64_t *generation, uint64_t lsn[WAL_MAX_SHARDS],
 		    unsigned *n, struct err *e);
 /*
- * The segments written so far by generation (not committed: a search skips them) when the
- * journal is that generation's; none otherwise. *segs is mem_alloc'ed (NULL when *n is 0).
+ * The segments a search must skip when committed is the generation in seal.state: those a
+ * journal of generation committed + 1 (not committed) wrote, or those a journal of generation
+ * committed (committed, being cleaned up) replaced by merged ones. *segs is mem_alloc'ed
+ * (NULL when *n is 0).
  */
-int seal_journal_read(const char *data_dir, uint64_t generation, struct seal_segment **segs,
+int seal_journal_read(const char *data_dir, uint64_t committed, struct seal_segment **segs,
 		      size_t *n, struct err *e);
 
 /*
@@ -111,5 +126,7 @@ int seal_journal_read(const char *data_dir, uint64_t generation, struct seal_seg
  * 0 (the default): never. Tests only.
  */
 void seal_test_crash_at(int step);
+/* Test hook: segments replaced by a merge are deleted this many seconds after (600). */
+void seal_test_drop_grace(unsigned seconds);
 
 #endif

@@ -30,6 +30,7 @@
 #include "core/timeutil.h"
 #include "store/keys.h"
 #include "store/meta.h"
+#include "store/seal.h"
 #include "store/wal.h"
 
 #define TABLE_SIZE (2 * SINK_MAX_TENANTS) /* power of two, at most half full */
@@ -58,9 +59,13 @@ struct sink_account {
 	atomic_uint_fast64_t quota;          /* bytes, 0 = none (from the configuration) */
 	atomic_uint_fast64_t counted;        /* segment bytes at the last count */
 	atomic_uint_fast64_t appended;       /* record bytes appended since that count */
+	atomic_uint_fast64_t unsealed;       /* appended before it, not yet known sealed */
+	atomic_uint_fast64_t seal_gen;       /* the sealer's generation at that count */
 	atomic_int_fast64_t counted_ns;      /* CLOCK_MONOTONIC of the last count; 0: never */
 	atomic_bool counting;                /* a worker is counting now */
 	atomic_uint blocked;                 /* appends of the tenant failing now */
+	atomic_uint slot;                    /* its fair-queue slot + 1 (0: none known), */
+	atomic_uint slot_gen;                /* and that slot's generation then */
 	struct log_limit quota_log;
 };
 
@@ -68,6 +73,7 @@ struct sink_account {
 struct sink_cached {
 	bool ok;
 	unsigned gen;
+	unsigned epoch;                      /* s->key_epoch when resolved */
 	uint64_t id;
 	struct keys_data_key dk;
 	struct sink_account *acct;
@@ -90,11 +96,13 @@ struct sink {
 	pthread_mutex_t lock;                /* account inserts, the configuration, back-off */
 	pthread_cond_t wake;                 /* sink_stop cuts back-offs short */
 	const struct config *cfg;            /* under lock */
+	struct seal *seal;                   /* under lock; NULL: none attached */
 	struct sink_account *table;          /* TABLE_SIZE entries */
 	size_t n_accounts;                   /* under lock */
 	struct sink_worker *w;               /* workers + 1 (the last: the ack shard) */
 	pthread_mutex_t ack_lock;            /* one writer on the ack shard */
 	atomic_int_fast64_t give_up_ns;      /* 0: retry for ever */
+	atomic_uint key_epoch;               /* sink_forget_keys: cached keys are stale */
 	atomic_uint_fast64_t errors[SINK_ERR_COUNT];
 	atomic_uint_fast64_t given_up;       /* events dropped at the stop deadline */
 	atomic_uint_fast64_t unknown_durable; /* durable events of no account (cannot happen) */
@@ -182,27 +190,98 @@ static uint64_t tenant_dir_bytes(struct sink *s, uint64_t id)
 	return total;
 }
 
-/* True when the tenant is at or above its quota (counting its segments again when due). */
-static bool over_quota(struct sink *s, struct sink_account *a)
+/* The sealer's last committed generation; 0 without a sealer. */
+static uint64_t seal_generation(struct sink *s)
 {
-	uint64_t quota = atomic_load_explicit(&a->quota, memory_order_relaxed);
-	int64_t now, last;
+	struct seal_stats st = { 0 };
 
-	if (!quota)
-		return false;
-	now = time_mono_ns();
-	last = atomic_load_explicit(&a->counted_ns, memory_order_relaxed);
-	if ((!last || now - last >= (int64_t)SINK_RECOUNT_S * NS_PER_SEC) &&
+	pthread_mutex_lock(&s->lock);
+	if (s->seal)
+		seal_stats(s->seal, &st);
+	pthread_mutex_unlock(&s->lock);
+	return st.generation;
+}
+
+/*
+ * Counts the tenant's segment files again. Log bytes appended before the previous count are
+ * taken as sealed (now in the segments just counted) once the sealer has committed a
+ * generation since then (a generation seals everything durable when it ends); until then
+ * they are kept in `unsealed`.
+ */
+static void recount(struct sink *s, struct sink_account *a, int64_t now)
+{
+	uint64_t bytes = tenant_dir_bytes(s, atomic_load(&a->id));
+	uint64_t gen = seal_generation(s);
+	uint64_t since = atomic_exchange_explicit(&a->appended, 0, memory_order_relaxed);
+
+	if (gen && gen != atomic_load_explicit(&a->seal_gen, memory_order_relaxed))
+		atomic_store_explicit(&a->unsealed, since, memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(&a->unsealed, since, memory_order_relaxed);
+	atomic_store_explicit(&a->seal_gen, gen, memory_order_relaxed);
+	atomic_store_explicit(&a->counted, bytes, memory_order_relaxed);
+	atomic_store_explicit(&a->counted_ns, now, memory_order_relaxed);
+}
+
+/*
+ * The tenant's stored bytes as quotas count them; with may_count, its segments are counted
+ * again when due (not from /metrics, which may run after the sealer is gone).
+ */
+static uint64_t account_bytes(struct sink *s, struct sink_account *a, bool may_count)
+{
+	int64_t now = time_mono_ns();
+	int64_t last = atomic_load_explicit(&a->counted_ns, memory_order_relaxed);
+
+	if (may_count && (!last || now - last >= (int64_t)SINK_RECOUNT_S * NS_PER_SEC) &&
 	    !atomic_exchange_explicit(&a->counting, true, memory_order_acquire)) {
-		uint64_t bytes = tenant_dir_bytes(s, atomic_load(&a->id));
-
-		atomic_store_explicit(&a->counted, bytes, memory_order_relaxed);
-		atomic_store_explicit(&a->appended, 0, memory_order_relaxed);
-		atomic_store_explicit(&a->counted_ns, now, memory_order_relaxed);
+		recount(s, a, now);
 		atomic_store_explicit(&a->counting, false, memory_order_release);
 	}
 	return atomic_load_explicit(&a->counted, memory_order_relaxed) +
-	       atomic_load_explicit(&a->appended, memory_order_relaxed) >= quota;
+	       atomic_load_explicit(&a->unsealed, memory_order_relaxed) +
+	       atomic_load_explicit(&a->appended, memory_order_relaxed);
+}
+
+/* True when the tenant is at or above its quota. */
+static bool over_quota(struct sink *s, struct sink_account *a)
+{
+	uint64_t quota = atomic_load_explicit(&a->quota, memory_order_relaxed);
+
+	return quota && account_bytes(s, a, true) >= quota;
+}
+
+/* Notes the fair-queue slot an account's tenant has now. */
+static void account_slot(struct sink *s, struct sink_account *a, unsigned slot)
+{
+	atomic_store_explicit(&a->slot_gen, fairq_slot_gen(s->q, slot), memory_order_relaxed);
+	atomic_store_explicit(&a->slot, slot + 1, memory_order_release);
+}
+
+/* The live slot named name, for an account made without one (sink_write); -1: none. */
+static int slot_by_name(struct sink *s, const char *name)
+{
+	unsigned n = s->q ? fairq_slot_count(s->q) : 0;
+
+	for (unsigned i = 0; i < n; i++)
+		if (fairq_slot_in_use(s->q, i) && !strcmp(fairq_slot_name(s->q, i), name))
+			return (int)i;
+	return -1;
+}
+
+/*
+ * Whether /metrics shows the account: its tenant still has the slot it was seen with (a tenant
+ * removed by a reload leaves the metrics, as it leaves the fair queue's). Without a fair queue
+ * (tests) or a known slot, always.
+ */
+static bool account_live(struct sink *s, struct sink_account *a)
+{
+	unsigned slot = atomic_load_explicit(&a->slot, memory_order_acquire);
+
+	if (!s->q || !slot)
+		return true;
+	return fairq_slot_in_use(s->q, slot - 1) &&
+	       fairq_slot_gen(s->q, slot - 1) ==
+		       atomic_load_explicit(&a->slot_gen, memory_order_relaxed);
 }
 
 /* ---- metrics ---- */
@@ -213,7 +292,8 @@ static int collect_stored(struct metrics_out *o, void *ctx)
 	int rc = 0;
 
 	for (size_t i = 0; i < TABLE_SIZE && !rc; i++)
-		if (atomic_load_explicit(&s->table[i].id, memory_order_acquire))
+		if (atomic_load_explicit(&s->table[i].id, memory_order_acquire) &&
+		    account_live(s, &s->table[i]))
 			rc = metrics_sample(o, atomic_load_explicit(&s->table[i].stored,
 								    memory_order_relaxed),
 					    "tenant", s->table[i].name, NULL);
@@ -226,9 +306,37 @@ static int collect_blocked(struct metrics_out *o, void *ctx)
 	int rc = 0;
 
 	for (size_t i = 0; i < TABLE_SIZE && !rc; i++)
-		if (atomic_load_explicit(&s->table[i].id, memory_order_acquire))
+		if (atomic_load_explicit(&s->table[i].id, memory_order_acquire) &&
+		    account_live(s, &s->table[i]))
 			rc = metrics_sample(o, atomic_load_explicit(&s->table[i].blocked,
 								    memory_order_relaxed) ? 1 : 0,
+					    "tenant", s->table[i].name, NULL);
+	return rc;
+}
+
+static int collect_tenant_bytes(struct metrics_out *o, void *ctx)
+{
+	struct sink *s = ctx;
+	int rc = 0;
+
+	for (size_t i = 0; i < TABLE_SIZE && !rc; i++)
+		if (atomic_load_explicit(&s->table[i].id, memory_order_acquire) &&
+		    account_live(s, &s->table[i]))
+			rc = metrics_sample(o, account_bytes(s, &s->table[i], false), "tenant",
+					    s->table[i].name, NULL);
+	return rc;
+}
+
+static int collect_quota(struct metrics_out *o, void *ctx)
+{
+	struct sink *s = ctx;
+	int rc = 0;
+
+	for (size_t i = 0; i < TABLE_SIZE && !rc; i++)
+		if (atomic_load_explicit(&s->table[i].id, memory_order_acquire) &&
+		    account_live(s, &s->table[i]))
+			rc = metrics_sample(o, atomic_load_explicit(&s->table[i].quota,
+								    memory_order_relaxed),
 					    "tenant", s->table[i].name, NULL);
 	return rc;
 }
@@ -285,6 +393,13 @@ static int register_metrics(struct sink *s, struct err *e)
 		{ "koban_store_blocked", METRICS_GAUGE,
 		  "1 while appending the tenant's events to the write-ahead log fails and they "
 		  "are held (back-pressure), else 0.", collect_blocked },
+		{ "koban_store_tenant_bytes", METRICS_GAUGE,
+		  "Bytes the tenant stores as its quota counts them: its segment files (counted "
+		  "again at most every 10 s while it sends) and its log records not yet sealed.",
+		  collect_tenant_bytes },
+		{ "koban_store_quota_bytes", METRICS_GAUGE,
+		  "The tenant's store quota in bytes (store.quota, store.tenants); 0: none.",
+		  collect_quota },
 		{ "koban_store_write_errors_total", METRICS_COUNTER,
 		  "Failed attempts to append to the write-ahead log, by reason (no_space, io, "
 		  "key, unknown_tenant); each is retried.", collect_errors },
@@ -448,6 +563,18 @@ void sink_set_config(struct sink *s, const struct config *cfg)
 	pthread_mutex_unlock(&s->lock);
 }
 
+void sink_attach_sealer(struct sink *s, struct seal *seal)
+{
+	pthread_mutex_lock(&s->lock);
+	s->seal = seal;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void sink_forget_keys(struct sink *s)
+{
+	atomic_fetch_add_explicit(&s->key_epoch, 1, memory_order_release);
+}
+
 void sink_stop(struct sink *s, unsigned grace_ms)
 {
 	atomic_store_explicit(&s->give_up_ns, time_mono_ns() + (int64_t)grace_ms * 1000000,
@@ -529,15 +656,16 @@ static int resolve(struct sink *s, struct sink_worker *w, unsigned slot, struct 
 	struct sink_cached *c;
 	struct id_lookup l = { 0 };
 	const char *name;
-	unsigned gen;
+	unsigned gen, epoch;
 	int rc;
 
 	*why = SINK_ERR_TENANT;
 	if (slot >= FAIRQ_MAX_TENANTS || !s->q)
 		return err_set(e, -EINVAL, "slot %u out of range", slot);
 	gen = fairq_slot_gen(s->q, slot);
+	epoch = atomic_load_explicit(&s->key_epoch, memory_order_acquire);
 	c = w->cache[slot];
-	if (c && c->ok && c->gen == gen) {
+	if (c && c->ok && c->gen == gen && c->epoch == epoch) {
 		*out = c;
 		return 0;
 	}
@@ -558,8 +686,10 @@ static int resolve(struct sink *s, struct sink_worker *w, unsigned slot, struct 
 		return rc;
 	if (!(c->acct = account_get(s, l.id, l.name)))
 		return err_set(e, -ENOSPC, "more than %d tenants", SINK_MAX_TENANTS);
+	account_slot(s, c->acct, slot);
 	c->id = l.id;
 	c->gen = gen;
+	c->epoch = epoch;
 	c->ok = true;
 	*out = c;
 	return 0;
@@ -765,7 +895,7 @@ int sink_write(struct sink *s, unsigned shard, uint64_t tenant, struct buf *line
 {
 	struct sink_account *a;
 	struct keys_data_key dk;
-	int rc;
+	int rc, slot;
 
 	if (shard != s->workers)
 		return err_set(e, -EINVAL, "shard %u is a worker's; use sink_ack_shard()", shard);
@@ -787,6 +917,8 @@ int sink_write(struct sink *s, unsigned shard, uint64_t tenant, struct buf *line
 				       (unsigned long long)tenant);
 		if (!(a = account_get(s, tenant, l.name)))
 			return err_set(e, -ENOSPC, "more than %d tenants", SINK_MAX_TENANTS);
+		if ((slot = slot_by_name(s, l.name)) >= 0)
+			account_slot(s, a, (unsigned)slot);
 	}
 	if (over_quota(s, a)) {
 		log_limited(&a->quota_log, LOG_LEVEL_WARN, "tenant %s is over its store quota "

@@ -187,6 +187,16 @@ void store_import_set_hook(struct store_import *imp, store_seal_hook_fn *fn, voi
 	imp->hook_ctx = ctx;
 }
 
+void store_import_set_default_time(struct store_import *imp, int64_t ns)
+{
+	imp->now = ns;
+}
+
+size_t store_import_open_segments(const struct store_import *imp)
+{
+	return imp->n_open;
+}
+
 int store_import_begin(struct store *st, uint64_t tenant, struct store_import **impp,
 		       struct err *e)
 {
@@ -637,7 +647,7 @@ static int snapshot_take(struct store *st, uint64_t tenant, const char *dir, int
 	for (unsigned tries = 0; tries < SNAPSHOT_TRIES; tries++) {
 		if ((rc = seal_state_read(st->dir, &g0, lsn, &nl, e)) ||
 		    (rc = list_segments(dir, day_from, day_to, &sn->refs, &sn->n, e)) ||
-		    (rc = seal_journal_read(st->dir, g0 + 1, &sn->skip, &sn->n_skip, e)) ||
+		    (rc = seal_journal_read(st->dir, g0, &sn->skip, &sn->n_skip, e)) ||
 		    (rc = wal_scan_open(&sn->scan, wdir, nl ? lsn : NULL, nl, e)) ||
 		    (rc = seal_state_read(st->dir, &g1, lsn2, &nl2, e))) {
 			snapshot_release(sn);
@@ -711,8 +721,54 @@ struct tail_run {
 	struct tail_rec *recs;
 	size_t n, recs_cap;
 	struct arena arena;
+	char *lower;          /* a line in lower case (tail_line_may_match) */
+	size_t lower_cap;
 	struct err *e;
 };
+
+/* ASCII lower case of [p, p + n) into t->lower (grown as needed); NULL when out of memory. */
+static const char *tail_lower(struct tail_run *t, const char *p, size_t n)
+{
+	if (n > t->lower_cap) {
+		char *nl = mem_realloc(t->lower, n);
+
+		if (!nl)
+			return NULL;
+		t->lower = nl;
+		t->lower_cap = n;
+	}
+	for (size_t i = 0; i < n; i++)
+		t->lower[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i]);
+	return t->lower;
+}
+
+/*
+ * False when a token of a literal the query needs (the ones the blooms are asked about)
+ * is nowhere in the line's text, ignoring ASCII case: the event cannot match and is not
+ * decoded. A line with an escape may spell a value differently: it is always decoded.
+ */
+static bool tail_line_may_match(struct tail_run *t, const char *line, size_t n)
+{
+	const struct search_run *r = t->r;
+	const char *low;
+
+	if (!r->n_lit || memchr(line, '\\', n) || !(low = tail_lower(t, line, n)))
+		return true;
+	for (size_t i = 0; i < r->n_lit; i++) {
+		const char *p = r->lit[i].value, *end = p + r->lit[i].len, *tok;
+		size_t len;
+
+		while (segment_token_next(&p, end, &tok, &len)) {
+			char lt[sizeof(r->lit[i].value)];
+
+			for (size_t k = 0; k < len; k++)
+				lt[k] = (char)(tok[k] >= 'A' && tok[k] <= 'Z' ? tok[k] + 32 : tok[k]);
+			if (!memmem(low, n, lt, len))
+				return false;
+		}
+	}
+	return true;
+}
 
 /* Filter and pipes over the events of one payload's lines, last line first. */
 static int tail_lines(struct tail_run *t, const char *p, size_t len)
@@ -732,9 +788,13 @@ static int tail_lines(struct tail_run *t, const char *p, size_t len)
 			q--;
 		line = q;
 		if (end > line) {
+			r->st.events_read++;
+			if (!tail_line_may_match(t, line, (size_t)(end - line))) {
+				end = line;
+				continue;
+			}
 			arena_clear(&t->arena);
 			event_init(&ev, &t->arena);
-			r->st.events_read++;
 			if (ecs_decode(&ev, line, (size_t)(end - line), &de) == 0 &&
 			    in_range(&ev, r->s) && match_event(r->m, &ev)) {
 				r->st.matched++;
@@ -844,6 +904,7 @@ static int run_tail(struct store *st, struct search_run *r, struct snapshot *sn,
 	memset(&t.dk, 0, sizeof(t.dk));
 	mem_free(t.text);
 	mem_free(t.recs);
+	mem_free(t.lower);
 	return rc;
 }
 
@@ -979,20 +1040,48 @@ static int report_segment(struct store *st, uint64_t tenant, const char *dir,
 	return 0;
 }
 
+/*
+ * The segments whose events are counted elsewhere (store/seal.h): replaced by a committed
+ * merge and not deleted yet, or written by a generation not committed yet. *skip mem_alloc'ed.
+ */
+static int superseded_list(struct store *st, struct seal_segment **skip, size_t *n,
+			   struct err *e)
+{
+	uint64_t lsn[WAL_MAX_SHARDS], g;
+	unsigned nl;
+	int rc = seal_state_read(st->dir, &g, lsn, &nl, e);
+
+	*skip = NULL;
+	*n = 0;
+	return rc ? rc : seal_journal_read(st->dir, g, skip, n, e);
+}
+
+static bool superseded(const struct seal_segment *skip, size_t n, uint64_t tenant,
+		       const struct seg_ref *r)
+{
+	for (size_t i = 0; i < n; i++)
+		if (skip[i].tenant == tenant && skip[i].day == r->day && skip[i].seq == r->seq)
+			return true;
+	return false;
+}
+
 int store_segments(struct store *st, uint64_t tenant, bool verify, store_segment_fn *fn,
 		   void *ctx, struct err *e)
 {
 	struct keys_data_key dk;
 	struct seg_ref *refs = NULL;
+	struct seal_segment *skip = NULL;
 	char dir[PATH_LEN];
 	bool damaged = false;
-	size_t n;
+	size_t n, n_skip = 0;
 	int rc;
 
 	if ((rc = tenant_dir(st, tenant, false, dir, e)) ||
 	    (rc = list_segments(dir, 0, UINT32_MAX, &refs, &n, e)) || !n)
 		return rc;
-	if ((rc = keys_tenant(st->keys, tenant, false, &dk, e))) {
+	if ((rc = superseded_list(st, &skip, &n_skip, e)) ||
+	    (rc = keys_tenant(st->keys, tenant, false, &dk, e))) {
+		mem_free(skip);
 		mem_free(refs);
 		return rc;
 	}
@@ -1000,12 +1089,18 @@ int store_segments(struct store *st, uint64_t tenant, bool verify, store_segment
 		struct store_segment_report r;
 		struct err se = ERR_INIT;
 
-		if ((rc = report_segment(st, tenant, dir, &refs[i], &dk, verify, &r, &se)))
+		if ((rc = report_segment(st, tenant, dir, &refs[i], &dk, verify, &r, &se))) {
 			*e = se;
-		else if (!(rc = fn(ctx, &r)) && r.status)
+			break;
+		}
+		if (r.status == -ENOENT)
+			continue; /* removed since it was listed (retention, a merge's clean-up) */
+		r.superseded = superseded(skip, n_skip, tenant, &refs[i]);
+		if (!(rc = fn(ctx, &r)) && r.status)
 			damaged = true;
 	}
 	memset(&dk, 0, sizeof(dk));
+	mem_free(skip);
 	mem_free(refs);
 	if (!rc && damaged)
 		rc = err_set(e, -EBADMSG, "damaged segments found (listed above); nothing was "
@@ -1019,7 +1114,8 @@ static int count_for_erase(void *ctx, const struct store_segment_report *r)
 {
 	struct store_erase_stats *st = ctx;
 
-	st->events += r->events;
+	if (!r->superseded) /* else its events are in another segment too */
+		st->events += r->events;
 	st->bytes += r->bytes;
 	st->files++;
 	st->first_day = MIN(st->first_day, r->day);
@@ -1079,10 +1175,11 @@ int store_retain(struct store *st, uint64_t tenant, unsigned keep_days, int64_t 
 {
 	struct keys_data_key dk;
 	struct seg_ref *refs = NULL;
+	struct seal_segment *skip = NULL;
 	char dir[PATH_LEN];
 	uint32_t today = day_of(now), last = UINT32_MAX;
 	bool have_key;
-	size_t n;
+	size_t n, n_skip = 0;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -1093,6 +1190,10 @@ int store_retain(struct store *st, uint64_t tenant, unsigned keep_days, int64_t 
 	if ((rc = tenant_dir(st, tenant, false, dir, e)) ||
 	    (rc = list_segments(dir, 0, out->cutoff - 1, &refs, &n, e)) || !n)
 		return rc;
+	if ((rc = superseded_list(st, &skip, &n_skip, e))) {
+		mem_free(refs);
+		return rc;
+	}
 	have_key = keys_tenant(st->keys, tenant, false, &dk, NULL) == 0;
 	for (size_t i = n; i-- > 0 && !rc;) { /* oldest first */
 		char name[SEGMENT_NAME_MAX], path[PATH_LEN];
@@ -1110,7 +1211,9 @@ int store_retain(struct store *st, uint64_t tenant, unsigned keep_days, int64_t 
 			rc = err_set(e, -errno, "cannot stat %s: %s", path, strerror(errno));
 			break;
 		}
-		if (have_key && segment_open(&seg, path, tenant, &dk, &se) == 0) {
+		if (superseded(skip, n_skip, tenant, &refs[i])) {
+			/* its events are counted in the merged segment or still in the WAL */
+		} else if (have_key && segment_open(&seg, path, tenant, &dk, &se) == 0) {
 			segment_get_info(seg, &info);
 			out->events += info.events;
 			segment_close(seg);
@@ -1134,6 +1237,7 @@ int store_retain(struct store *st, uint64_t tenant, unsigned keep_days, int64_t 
 		out->last_day = MAX(out->last_day, refs[i].day);
 	}
 	memset(&dk, 0, sizeof(dk));
+	mem_free(skip);
 	mem_free(refs);
 	if (!dry_run && out->segments) {
 		int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

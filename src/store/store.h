@@ -82,6 +82,10 @@ void store_import_abort(struct store_import *imp);
  */
 typedef int store_seal_hook_fn(void *ctx, uint64_t tenant, uint32_t day, uint32_t seq);
 void store_import_set_hook(struct store_import *imp, store_seal_hook_fn *fn, void *ctx);
+/* Events without @timestamp go to the day of ns (default: the import's start). */
+void store_import_set_default_time(struct store_import *imp, int64_t ns);
+/* Segments the import has open now (at most one per day, at most 16). */
+size_t store_import_open_segments(const struct store_import *imp);
 
 /* The data key of tenant (never created): -ENOENT when it has none (erased or never used). */
 struct keys_data_key;
@@ -172,6 +176,9 @@ struct store_segment_report {
 	uint64_t events, bytes;  /* events in it, bytes of its file */
 	uint64_t raw_bytes;      /* the events' raw size (segment_info.raw_bytes) */
 	int64_t tmin, tmax;      /* @timestamp range */
+	bool superseded;         /* replaced by a sealer merge (deleted soon) or written by a
+				    generation not committed yet: its events are counted in
+				    another segment or are still in the WAL (store/seal.h) */
 	int status;              /* 0, or the negative code of what was found (verify) */
 	const char *error;       /* the message for status, naming file and offset */
 };

@@ -82,8 +82,12 @@ static uint32_t record_crc(const unsigned char *hdr, const void *payload, size_t
 {
 	uLong crc = crc32(0L, hdr + 8, RECORD_HEADER - 8);
 
-	/* zlib takes uInt lengths; payloads stay far below 4 GiB (WAL_MAX_PAYLOAD). */
-	return (uint32_t)crc32(crc, payload, (uInt)len);
+	/*
+	 * zlib takes uInt lengths; payloads stay far below 4 GiB (WAL_MAX_PAYLOAD). An empty
+	 * payload adds nothing: crc32() given a NULL buffer returns 0, not crc, so it is not
+	 * called (a writer's NULL and a reader's mapped pointer must give the same sum).
+	 */
+	return len ? (uint32_t)crc32(crc, payload, (uInt)len) : (uint32_t)crc;
 }
 
 static int path_of(char out[PATH_MAX_LEN], const char *dir, const char *name, struct err *e)
@@ -1073,6 +1077,8 @@ static int scan_file(struct wal_scan *sc, unsigned shard, const struct scan_file
 	    le_get32(h + 12) != shard || le_get64(h + 16) != f->first_lsn)
 		return err_set(e, -EBADMSG, "%s: not a koban WAL file of shard %u starting at LSN "
 				 "%llu", f->path, shard, (unsigned long long)f->first_lsn);
+	if (!*expect)
+		*expect = f->first_lsn; /* the file's first record holds its name's LSN */
 	for (;;) {
 		uint32_t len;
 		uint64_t lsn;
@@ -1083,7 +1089,7 @@ static int scan_file(struct wal_scan *sc, unsigned shard, const struct scan_file
 			break; /* the end, or a header being written */
 		len = le_get32(h);
 		lsn = le_get64(h + 8);
-		if (len > WAL_MAX_PAYLOAD || (*expect && lsn != *expect)) {
+		if (len > WAL_MAX_PAYLOAD || lsn != *expect) {
 			*end = true;
 			break;
 		}

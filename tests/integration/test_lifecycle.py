@@ -222,6 +222,15 @@ def test_store_stats_raw_and_stored():
         assert abs(float(lines[1][6]) - raw / stored) < 0.01, out
         _, out, _ = run(["store", "stats"], d)
         assert [ln.split()[0] for ln in out.splitlines()[1:]] == ["city-a"] * 4 + ["city-b"] * 4
+        # a segment the sealer replaced by a merged one (listed in seal.dropped until it is
+        # deleted) is not counted twice
+        n = (datetime.date.fromisoformat(day(-5)) - datetime.date(1970, 1, 1)).days
+        write(d, os.path.join("var", "seal.dropped"), "2 %d 1 0\n" % n)
+        _, out, _ = run(["store", "stats", "--tenant", "city-a"], d)
+        lines = [ln.split() for ln in out.splitlines()]
+        assert [ln[:4] for ln in lines[1:]] == [
+            ["city-a", day(-10), "1", "20"], ["city-a", day(0), "1", "20"],
+            ["city-a", "total", "2", "40"]], out
     finally:
         shutil.rmtree(d)
 

@@ -63,8 +63,9 @@ static void tenant_key(uint64_t tenant, struct keys_data_key *dk)
 	keys_close(k);
 }
 
-/* Appends records holding events first .. first + n * LINES - 1 of tenant, sealed. */
-static void append(struct wal *w, unsigned shard, uint64_t tenant, int first, int n)
+/* Records of events first .. first + n * LINES - 1 of tenant, sealed, over days days. */
+static void append_days(struct wal *w, unsigned shard, uint64_t tenant, int first, int n,
+			int days)
 {
 	struct keys_data_key dk;
 	struct buf lines = BUF_INIT(1 << 20);
@@ -80,8 +81,7 @@ static void append(struct wal *w, unsigned shard, uint64_t tenant, int first, in
 			int seq = first + r * LINES + i;
 			char when[TIME_RFC3339_LEN];
 
-			/* two days: a segment each */
-			time_format_rfc3339(T0 + (int64_t)(seq % 2) * 86400 * NS_PER_SEC +
+			time_format_rfc3339(T0 + (int64_t)(seq % days) * 86400 * NS_PER_SEC +
 						    (int64_t)seq * NS_PER_SEC, when);
 			CHECK_INT(buf_addf(&lines, "{\"@timestamp\":\"%s\",\"event\":{\"original\":"
 					   "\"fw seq=%d tenant%llu\"},\"source\":{\"ip\":"
@@ -95,6 +95,12 @@ static void append(struct wal *w, unsigned shard, uint64_t tenant, int first, in
 	}
 	mem_free(sealed);
 	buf_release(&lines);
+}
+
+/* Two days: a segment each. */
+static void append(struct wal *w, unsigned shard, uint64_t tenant, int first, int n)
+{
+	append_days(w, shard, tenant, first, n, 2);
 }
 
 static int on_event(void *ctx, const struct event *ev)
@@ -165,7 +171,7 @@ static bool exists(const char *name)
 {
 	char path[800];
 
-	snprintf(path, sizeof(path), "%s/%s", waldir, name);
+	snprintf(path, sizeof(path), "%s/%s", data, name);
 	return access(path, F_OK) == 0;
 }
 
@@ -190,6 +196,11 @@ static void test_search_sees_unsealed(void)
 	CHECK_INT(total(2), 3 * LINES);
 	CHECK_INT(count(1, "\"seq=207\" | stats count()", &ss), 1);
 	CHECK_INT(ss.segments, 0);
+	/* lines without the query's words are not decoded; case does not matter */
+	CHECK_INT(count(1, "\"SEQ=207 Tenant1\" | stats count()", &ss), 1);
+	CHECK_INT(count(1, "source.ip: 10.0.0.3 | stats count()", &ss), 43);
+	CHECK_INT(count(1, "source.ip: 10.0.0.3 and \"seq=38 \" | stats count()", &ss), 1);
+	CHECK_INT(count(1, "not source.ip: 10.0.0.3 | stats count()", &ss), 300 - 43);
 	/* newest first: the last line of the last record of a shard comes first */
 	CHECK_INT(count(1, "| head 1", NULL), 0);
 	CHECK_STR(out.p, "fw seq=299 tenant1");
@@ -325,6 +336,253 @@ static void test_erased_tenant_skipped(void)
 	CHECK_INT(files_with(3, ".seg"), 0);
 }
 
+/* Events over 20 days of 5 tenants: past 64 open segments some are finished early. */
+static void test_many_days_and_tenants(void)
+{
+	struct seal_stats st;
+	struct err e = ERR_INIT;
+	struct seal *s = NULL;
+	struct wal *w;
+
+	fresh("many");
+	w = open_wal(1, 0);
+	if (!w)
+		return;
+	for (uint64_t t = 1; t <= 5; t++)
+		append_days(w, 0, t, 0, 2, 20);
+	CHECK_INT(seal_start(&s, data, w, &e), 0);
+	if (s) {
+		CHECK_INT(seal_now(s, &e), 0);
+		seal_stats(s, &st);
+		CHECK_INT(st.sealed_events, 5 * 2 * LINES);
+		CHECK(st.sealed_segments >= 5 * 20);
+		seal_stop(s);
+	}
+	wal_close(w);
+	for (uint64_t t = 1; t <= 5; t++)
+		CHECK_INT(total(t), 2 * LINES);
+}
+
+/* Seals what is in the WAL now, in a sealer started and stopped for it. */
+static void seal_once(struct wal *w, struct seal_stats *st)
+{
+	struct err e = ERR_INIT;
+	struct seal *s = NULL;
+
+	CHECK_INT(seal_start(&s, data, w, &e), 0);
+	if (s) {
+		CHECK_INT(seal_now(s, &e), 0);
+		if (st)
+			seal_stats(s, st);
+		seal_stop(s);
+	}
+}
+
+/* Small segments of a day are merged; searches never count an event twice or miss one. */
+static void test_merge_small_segments(void)
+{
+	struct seal_stats st;
+	struct wal *w;
+
+	fresh("merge");
+	w = open_wal(1, 0);
+	if (!w)
+		return;
+	for (int k = 0; k < 3; k++) { /* 3 generations: 3 segments of each of the 2 days */
+		append(w, 0, 1, k * 1000, 1);
+		seal_once(w, &st);
+		CHECK_INT(st.merged_segments, 0);
+	}
+	CHECK_INT(files_with(1, ".seg"), 6);
+	append(w, 0, 1, 3000, 1);
+	seal_once(w, &st); /* the 4th of each day, then the first day's 4 merged */
+	CHECK_INT(st.merged_segments, 4);
+	CHECK(exists("seal.dropped"));
+	CHECK_INT(files_with(1, ".seg"), 9); /* the 4 replaced ones wait for their grace */
+	CHECK_INT(total(1), 4 * LINES);
+	CHECK_INT(count(1, "\"seq=1000\" | stats count()", NULL), 1);
+	append(w, 0, 1, 4000, 1);
+	seal_once(w, &st); /* the 5th of each day, then the second day's 5 merged */
+	CHECK_INT(st.merged_segments, 5);
+	CHECK_INT(files_with(1, ".seg"), 12);
+	CHECK_INT(total(1), 5 * LINES);
+	seal_test_drop_grace(0);
+	seal_once(w, &st); /* nothing to merge; the replaced ones are deleted */
+	CHECK_INT(st.merged_segments, 0);
+	CHECK_INT(files_with(1, ".seg"), 3); /* day 1: its merge and the 5th; day 2: its merge */
+	CHECK_INT(total(1), 5 * LINES);
+	CHECK_INT(count(1, "\"seq=4019\" | stats count()", NULL), 1);
+	seal_test_drop_grace(600);
+	wal_close(w);
+}
+
+/* Imports a small segment of count events of day 0 (as `koban ingest` would). */
+static void import_small(uint64_t tenant, int first, int count)
+{
+	struct store_import *imp = NULL;
+	struct store *st = NULL;
+	struct err e = ERR_INIT;
+	struct arena ar;
+	struct event ev;
+	char line[64];
+
+	CHECK_INT(store_open(&st, data, &e), 0);
+	if (!st)
+		return;
+	CHECK_INT(store_import_begin(st, tenant, &imp, &e), 0);
+	arena_init(&ar, 4096, 1 << 20);
+	for (int i = 0; imp && i < count; i++) {
+		int n = snprintf(line, sizeof(line), "fw seq=%d imported", first + i);
+
+		arena_clear(&ar);
+		event_init(&ev, &ar);
+		event_set_time(&ev, FIELD_TIMESTAMP, T0 + (int64_t)(first + i) * NS_PER_SEC);
+		event_set_str(&ev, FIELD_EVENT_ORIGINAL, line, (size_t)n);
+		CHECK_INT(store_import_add(imp, &ev, &e), 0);
+	}
+	arena_release(&ar);
+	if (imp)
+		CHECK_INT(store_import_finish(imp, NULL, &e), 0);
+	store_close(st);
+}
+
+/* A crash at each step of a generation that merges (1: its first merged segment journaled). */
+static void merge_crash_at(int step)
+{
+	struct err e = ERR_INIT;
+	struct seal *s = NULL;
+	char name[32];
+	struct wal *w;
+	pid_t pid;
+	int status = 0;
+
+	snprintf(name, sizeof(name), "mergecrash%d", step);
+	fresh(name);
+	for (int k = 0; k < 5; k++)
+		import_small(1, k * 10, 10);
+	CHECK_INT(files_with(1, ".seg"), 5);
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		w = open_wal(1, 0);
+		seal_test_crash_at(step);
+		if (w && seal_start(&s, data, w, &e) == 0)
+			(void)seal_now(s, &e);
+		_exit(1);
+	}
+	CHECK(pid > 0);
+	CHECK_INT(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 99);
+	CHECK_INT(total(1), 50); /* the journal says what to skip */
+	CHECK_INT(count(1, "\"seq=42\" | stats count()", NULL), 1);
+	w = open_wal(1, 0);
+	if (!w)
+		return;
+	seal_once(w, NULL);
+	wal_close(w);
+	CHECK_INT(total(1), 50);
+	CHECK_INT(count(1, "\"seq=42\" | stats count()", NULL), 1);
+	CHECK_INT(files_with(1, ".tmp") + files_with(1, ".lock"), 0);
+	CHECK_INT(files_with(1, ".seg"), 6); /* the merged one and the 5 replaced (grace) */
+}
+
+/* A damaged segment makes its merge fail: sealing goes on, merging pauses. */
+static void test_merge_failure_does_not_stop_sealing(void)
+{
+	char path[900];
+	struct seal_stats st;
+	struct wal *w;
+	DIR *d;
+	struct dirent *de;
+	int fd;
+
+	fresh("mergefail");
+	for (int k = 0; k < 4; k++)
+		import_small(2, k * 10, 10);
+	snprintf(path, sizeof(path), "%s/tenants/2", data);
+	d = opendir(path);
+	while (d && (de = readdir(d)))
+		if (strstr(de->d_name, "-0002.seg")) {
+			snprintf(path, sizeof(path), "%s/tenants/2/%s", data, de->d_name);
+			fd = open(path, O_WRONLY);
+			if (fd >= 0) { /* inside the first block's sealed payload */
+				CHECK_INT(pwrite(fd, "XXXXXXXX", 8, 300), 8);
+				close(fd);
+			}
+		}
+	if (d)
+		closedir(d);
+	w = open_wal(1, 0);
+	if (!w)
+		return;
+	append(w, 0, 1, 0, 2);
+	seal_once(w, &st);
+	CHECK_INT(st.sealed_events, 2 * LINES);
+	CHECK_INT(st.merged_segments, 0);
+	CHECK_INT(st.errors, 1);
+	CHECK_INT(files_with(2, ".seg"), 4);
+	CHECK_INT(files_with(2, ".tmp") + files_with(2, ".lock"), 0);
+	CHECK(!exists("seal.journal"));
+	CHECK_INT(total(1), 2 * LINES);
+	wal_close(w);
+}
+
+static void test_merge_crash_points(void)
+{
+	for (int step = 1; step <= 4; step++)
+		merge_crash_at(step);
+}
+
+static void put_file(const char *name, const char *text)
+{
+	char path[800];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", data, name);
+	f = fopen(path, "w");
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+/* A journal torn in its first line is no journal; damaged files stop the start, named. */
+static void test_torn_and_damaged_files(void)
+{
+	struct err e = ERR_INIT;
+	struct seal *s = NULL;
+	struct wal *w;
+
+	fresh("damaged");
+	w = open_wal(1, 0);
+	if (!w)
+		return;
+	append(w, 0, 1, 0, 1);
+	put_file("seal.journal", "KOBANSJ1 ");
+	CHECK_INT(seal_start(&s, data, w, &e), 0);
+	if (s) {
+		CHECK_INT(seal_now(s, &e), 0);
+		seal_stop(s);
+		s = NULL;
+	}
+	CHECK(!exists("seal.journal"));
+	CHECK_INT(total(1), LINES);
+	put_file("seal.journal", "not a journal\n1 2 3\n");
+	CHECK_INT(seal_start(&s, data, w, &e), -EBADMSG);
+	CHECK(strstr(e.msg, "seal.journal") != NULL);
+	{
+		char path[800];
+
+		snprintf(path, sizeof(path), "%s/seal.journal", data);
+		unlink(path);
+	}
+	put_file("seal.state", "KOBANSST and then nothing right");
+	CHECK_INT(seal_start(&s, data, w, &e), -EBADMSG);
+	CHECK(strstr(e.msg, "seal.state") != NULL);
+	seal_stop(s);
+	wal_close(w);
+}
+
 static int on_record(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant, uint32_t cnt,
 		     uint32_t flags, const void *payload, size_t len)
 {
@@ -416,6 +674,11 @@ int main(void)
 	T_RUN(test_search_sees_unsealed);
 	T_RUN(test_crash_points);
 	T_RUN(test_erased_tenant_skipped);
+	T_RUN(test_torn_and_damaged_files);
+	T_RUN(test_many_days_and_tenants);
+	T_RUN(test_merge_small_segments);
+	T_RUN(test_merge_crash_points);
+	T_RUN(test_merge_failure_does_not_stop_sealing);
 	T_RUN(test_wal_scan);
 	T_RUN(test_concurrent_importers);
 	buf_release(&out);

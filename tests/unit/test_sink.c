@@ -397,12 +397,45 @@ static void test_open_errors(void)
 	sink_close(NULL);
 }
 
+/* After a tenant's key is destroyed, sink_forget_keys: new records use a new key. */
+static void test_forget_keys(void)
+{
+	struct fixture f;
+	struct buf b = BUF_INIT(1 << 20);
+	unsigned char id_hash[32];
+	struct keys *k = NULL;
+	struct err e = ERR_INIT;
+	char kdir[700];
+	struct scan sc;
+
+	if (setup(&f, "forget", "workers: 2\n") < 0)
+		return;
+	lines_of(&b, "old", 2);
+	CHECK_INT(sink_deliver(f.s, 0, f.slot_a, &b, 2), 0);
+	snprintf(kdir, sizeof(kdir), "%s/keys", f.data);
+	CHECK_INT(keys_open(&k, kdir, false, &e), 0);
+	CHECK_INT(keys_tenant_destroy(k, f.id_a, id_hash, &e), 0);
+	keys_close(k);
+	sink_forget_keys(f.s);
+	lines_of(&b, "new", 3);
+	CHECK_INT(sink_deliver(f.s, 0, f.slot_a, &b, 3), 0);
+	CHECK_INT(sink_flush(f.s, 5000), 0);
+	scan_tenant(&f, f.id_a, &sc);
+	CHECK_INT(sc.records, 2);
+	CHECK_INT(sc.bad, 1); /* the old record: its key is gone */
+	CHECK(sc.text.len > 0 && strstr(sc.text.p, "new 2") != NULL);
+	buf_release(&sc.text);
+	teardown(&f);
+	buf_release(&b);
+}
+
 int main(void)
 {
 	T_RUN(test_lines_become_sealed_records);
 	T_RUN(test_large_buffer_cut_at_line_ends);
 	T_RUN(test_ack_shard);
 	T_RUN(test_quota);
+	T_RUN(test_forget_keys);
 	T_RUN(test_back_pressure_and_give_up);
 	T_RUN(test_open_errors);
 	return t_done();
