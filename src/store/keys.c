@@ -281,8 +281,12 @@ int keys_open_files(struct keys **kp, const char *dir, const struct keys_files *
 	}
 	if (access(spath, F_OK) < 0)
 		return err_set(e, -ENOENT, "%s%s: %s (the signing key of deletion certificates "
-			       "is missing: restore it%s)", sfile ? "keys.signing: " : "", spath,
-			       strerror(errno), sfile ? " or correct keys.signing" : " from its backup");
+			       "is missing: %s)", sfile ? "keys.signing: " : "", spath,
+			       strerror(errno),
+			       sfile ? "mount its media or correct keys.signing"
+			       : mfile ? "name the one `koban key init` made beside keys.master "
+					 "with keys.signing, or restore it from its backup"
+				       : "restore it from its backup");
 	k = mem_calloc(1, sizeof(*k));
 	if (!k || !(k->dir = mem_strdup(dir))) {
 		mem_free(k);

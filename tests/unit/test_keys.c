@@ -238,6 +238,11 @@ static void test_key_files_elsewhere(void)
 	}
 	CHECK_INT(mode_of("master.id"), 0644);
 
+	/* Only the master key named: the signing key is looked for in the keys directory. */
+	files.signing = NULL;
+	CHECK_INT(keys_open_files(&k, dir, &files, true, &e), -ENOENT);
+	CHECK(strstr(e.msg, "signing.key") && strstr(e.msg, "with keys.signing"));
+	files.signing = signing;
 	/* A signing key that the configuration names and that is gone. */
 	files.signing = "/nonexistent/signing.key";
 	CHECK_INT(keys_open_files(&k, dir, &files, true, &e), -ENOENT);
