@@ -29,6 +29,7 @@ int cmd_ingest(int argc, char **argv);
 int cmd_search(int argc, char **argv);
 int cmd_store(int argc, char **argv);
 int cmd_cert(int argc, char **argv);
+int cmd_key(int argc, char **argv);
 
 /*
  * Shared option handling. The configuration file comes from -c FILE / --config FILE
@@ -108,6 +109,10 @@ int cli_usage_error(const char *cmd, const char *usage, const char *fmt, ...)
 bool cli_tenant_exists(void *meta, const char *name);
 /* The id of tenant name in the configuration's koban.db (tenant.c); the error names the database. */
 int cli_tenant_id(const struct config *c, const char *name, int64_t *id, struct err *e);
+
+/* Opens the event store with the configuration's key files (keys: section; key.c). */
+struct store;
+int cli_store_open(struct store **st, const struct config *c, struct err *e);
 
 /* Prints "koban: MSG" to stderr and returns 1. */
 int cli_fail(const struct err *e);

@@ -93,27 +93,23 @@ static int store_line(struct parse_run *r, const char *line, size_t n, struct er
 	return store_import_add(r->imp, &ev, e);
 }
 
-/* struct pipeline_output for ingest: each JSON line the pipeline made, into the store. */
-static int write_store(void *ctx, unsigned slot, struct buf *lines)
+/*
+ * struct pipeline_output for ingest: each event the pipeline made (organization.* already
+ * set from the tenant), into the store as it is, without a detour through JSON.
+ */
+static int write_event(void *ctx, unsigned worker, unsigned slot, struct event *ev)
 {
 	struct parse_run *r = ctx;
-	const char *p = lines->p, *end = lines->p + lines->len;
 	struct err e = ERR_INIT;
 	int rc;
 
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-
-		if ((rc = store_line(r, p, n, &e)) < 0) {
-			fprintf(stderr, "koban: %s: cannot store an event: %s\n", r->name, e.msg);
-			if (!r->out_error)
-				r->out_error = rc;
-			return rc;
-		}
-		p += n + 1;
+	if (r->out_error)
+		return r->out_error; /* the store failed: the rest is not stored */
+	if ((rc = store_import_add(r->imp, ev, &e)) < 0) {
+		fprintf(stderr, "koban: %s: cannot store an event: %s\n", r->name, e.msg);
+		r->out_error = rc;
 	}
-	return 0;
+	return rc;
 }
 
 /* --format ecs: the line is an event; one that does not decode is rejected and named. */
@@ -278,7 +274,7 @@ static int start(struct parse_run *r, const struct config *c, int64_t now, struc
 		.fixed_now_ns = now,
 		.tenant_name = r->tenant ? run_tenant : NULL,
 		.tenant_ctx = r,
-		.output = { r->imp ? write_store : write_stdout, NULL, r },
+		.output = { r->imp ? NULL : write_stdout, NULL, r, NULL, r->imp ? write_event : NULL },
 	};
 
 	r->max = r->ecs ? ECS_LINE_MAX : c->max_message_size;
@@ -432,7 +428,7 @@ int cmd_ingest(int argc, char **argv)
 	r.tenant = tenant;
 	r.ecs = format && !strcmp(format, "ecs");
 	arena_init(&r.arena, 1 << 16, 2 * ECS_LINE_MAX);
-	if (cli_tenant_id(&c, tenant, &id, &e) < 0 || store_open(&store, c.data_dir, &e) < 0 ||
+	if (cli_tenant_id(&c, tenant, &id, &e) < 0 || cli_store_open(&store, &c, &e) < 0 ||
 	    store_import_begin(store, (uint64_t)id, &r.imp, &e) < 0) {
 		cli_fail(&e);
 		goto out;

@@ -250,7 +250,7 @@ int cmd_search(int argc, char **argv)
 	s.event_fn = print_event;
 	s.row_fn = print_row;
 	s.ctx = &o;
-	if (cli_tenant_id(&c, a.tenant, &id, &e) < 0 || store_open(&store, c.data_dir, &e) < 0)
+	if (cli_tenant_id(&c, a.tenant, &id, &e) < 0 || cli_store_open(&store, &c, &e) < 0)
 		goto fail;
 	s.tenant = (uint64_t)id;
 	if (store_search(store, &s, &st, &e) < 0)

@@ -402,10 +402,11 @@ static struct xtenant *find_tenant(struct xset *x, const char *name)
 	return NULL;
 }
 
-static struct xsource *find_source(struct xset *x, const char *name)
+/* A source is named by its tenant and its name (two tenants may use one name). */
+static struct xsource *find_source(struct xset *x, const char *tenant, const char *name)
 {
 	for (size_t i = 0; i < x->n_s; i++)
-		if (!strcmp(x->s[i].s.name, name))
+		if (!strcmp(x->s[i].s.name, name) && !strcmp(x->s[i].s.tenant, tenant))
 			return &x->s[i];
 	return NULL;
 }
@@ -466,7 +467,7 @@ static int apply_sources(struct meta *m, struct xset *have, struct xset *want, s
 
 	for (size_t i = 0; i < want->n_s; i++) {
 		const struct meta_source *w = &want->s[i].s;
-		struct xsource *h = find_source(have, w->name);
+		struct xsource *h = find_source(have, w->tenant, w->name);
 
 		if (!h) {
 			printf("+ source %s (tenant %s): ", w->name, w->tenant);
@@ -478,21 +479,19 @@ static int apply_sources(struct meta *m, struct xset *have, struct xset *want, s
 			continue;
 		}
 		h->seen = true;
-		/* a change line: "~ source NAME: field old -> new, ..." */
+		/* a change line: "~ source NAME (tenant T): field old -> new, ..." */
 		{
-			const char *fields[] = { "tenant",   "cidr",   "host",
-						 "listener", "format", "tz" };
-			const char *a[] = { h->s.tenant, h->s.cidr, h->s.host, h->s.listener,
-					    h->s.format, h->s.tz };
-			const char *b[] = { w->tenant, w->cidr, w->host, w->listener, w->format,
-					    w->tz };
+			const char *fields[] = { "cidr", "host", "listener", "format", "tz" };
+			const char *a[] = { h->s.cidr, h->s.host, h->s.listener, h->s.format,
+					    h->s.tz };
+			const char *b[] = { w->cidr, w->host, w->listener, w->format, w->tz };
 			bool any = false;
 
 			for (size_t k = 0; k < ARRAY_SIZE(fields); k++) {
 				if (same(a[k], b[k]))
 					continue;
 				if (!any)
-					printf("~ source %s: ", w->name);
+					printf("~ source %s (tenant %s): ", w->name, w->tenant);
 				printf("%s%s %s -> %s", any ? ", " : "", fields[k], a[k] ? a[k] : "-",
 				       b[k] ? b[k] : "-");
 				any = true;
@@ -526,7 +525,7 @@ static int apply_leftovers(struct meta *m, struct xset *have, struct plan *p, st
 		}
 		printf("- source %s (tenant %s)\n", h->name, h->tenant);
 		p->changes++;
-		if (p->apply && (rc = meta_source_remove(m, h->name, e)) < 0)
+		if (p->apply && (rc = meta_source_remove(m, h->tenant, h->name, e)) < 0)
 			return rc;
 	}
 	for (size_t i = 0; i < have->n_t; i++) {
@@ -551,7 +550,7 @@ static int run_plan(struct meta *m, struct xset *have, struct xset *want, struct
 {
 	int rc;
 
-	/* tenants first (sources need them), removals last (a source may move away first) */
+	/* tenants first (sources need them), removals last */
 	if ((rc = apply_tenants(m, have, want, p, e)) < 0 ||
 	    (rc = apply_sources(m, have, want, p, e)) < 0 ||
 	    (rc = apply_leftovers(m, have, p, e)) < 0)
@@ -709,7 +708,7 @@ static int tenant_erase(struct meta *m, const struct config *c, const char *name
 		return err_set(e, -EPERM, "'%s' is built in and cannot be erased", name);
 	if ((rc = confirm_erase(name, yes)) != 0)
 		return rc; /* the exit status: 2 refused without --yes, 1 not confirmed */
-	if ((rc = store_open(&store, c->data_dir, e)) < 0 ||
+	if ((rc = cli_store_open(&store, c, e)) < 0 ||
 	    (rc = store_erase(store, (uint64_t)id, &st, e)) < 0 ||
 	    (rc = meta_tenant_remove(m, name, e)) < 0)
 		goto out;

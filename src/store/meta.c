@@ -61,6 +61,25 @@ static const char *const migrations[] = {
 	"  address TEXT PRIMARY KEY,"
 	"  count INTEGER NOT NULL,"
 	"  last_ns INTEGER NOT NULL);",
+	/*
+	 * 3: source names are scoped per tenant (two tenants may each have a source "fw"):
+	 * the table is rebuilt with UNIQUE (tenant_id, name) instead of UNIQUE (name), keeping
+	 * every row and its id (the old names were unique, so every row fits).
+	 */
+	"CREATE TABLE sources_v3 ("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL,"
+	"  tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,"
+	"  cidr TEXT, host TEXT, listener TEXT,"
+	"  format TEXT NOT NULL DEFAULT 'auto',"
+	"  tz TEXT,"
+	"  created_ns INTEGER NOT NULL,"
+	"  UNIQUE (tenant_id, name));"
+	"INSERT INTO sources_v3 (id, name, tenant_id, cidr, host, listener, format, tz,"
+	"  created_ns) SELECT id, name, tenant_id, cidr, host, listener, format, tz, created_ns"
+	"  FROM sources;"
+	"DROP TABLE sources;"
+	"ALTER TABLE sources_v3 RENAME TO sources;",
 };
 
 #define META_SENDERS_KEPT 1000 /* rows of unassigned_senders kept, the busiest */
@@ -502,8 +521,8 @@ int meta_source_add(struct meta *m, const struct meta_source *s, struct err *e)
 				     m->path);
 		break;
 	case SQLITE_CONSTRAINT:
-		rc = err_set(e, -EEXIST, "source '%s' already exists in %s", ESC(s->name),
-			     m->path);
+		rc = err_set(e, -EEXIST, "source '%s' already exists in tenant '%s' in %s",
+			     ESC(s->name), ESC(s->tenant), m->path);
 		break;
 	default:
 		rc = db_fail(m, e);
@@ -512,19 +531,24 @@ int meta_source_add(struct meta *m, const struct meta_source *s, struct err *e)
 	return rc;
 }
 
-int meta_source_remove(struct meta *m, const char *name, struct err *e)
+int meta_source_remove(struct meta *m, const char *tenant, const char *name, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
 
+	/* The tenant is part of the key: no name reaches another tenant's source. */
 	if ((rc = check_name("source name", name, e)) < 0 ||
-	    (rc = prepare(m, "DELETE FROM sources WHERE name = ?1", &st, e)) < 0)
+	    (rc = check_tenant_ref(tenant, e)) < 0 ||
+	    (rc = prepare(m, "DELETE FROM sources WHERE name = ?1 AND tenant_id ="
+			     " (SELECT id FROM tenants WHERE name = ?2)", &st, e)) < 0)
 		return rc;
 	bind_text(st, 1, name);
+	bind_text(st, 2, tenant);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = db_fail(m, e);
 	else if (sqlite3_changes(m->db) == 0)
-		rc = err_set(e, -ENOENT, "no source '%s' in %s", ESC(name), m->path);
+		rc = err_set(e, -ENOENT, "no source '%s' in tenant '%s' in %s", ESC(name),
+			     ESC(tenant), m->path);
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -695,9 +719,9 @@ int meta_source_update(struct meta *m, const struct meta_source *s, struct err *
 
 	if ((rc = meta_source_check(s, e)) < 0)
 		return rc;
-	rc = prepare(m, "UPDATE sources SET tenant_id = (SELECT id FROM tenants WHERE name = ?2),"
+	rc = prepare(m, "UPDATE sources SET"
 			" cidr = ?3, host = ?4, listener = ?5, format = ?6, tz = ?7"
-			" WHERE name = ?1 AND EXISTS (SELECT 1 FROM tenants WHERE name = ?2)",
+			" WHERE name = ?1 AND tenant_id = (SELECT id FROM tenants WHERE name = ?2)",
 		     &st, e);
 	if (rc < 0)
 		return rc;
@@ -711,7 +735,7 @@ int meta_source_update(struct meta *m, const struct meta_source *s, struct err *
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = db_fail(m, e);
 	else if (sqlite3_changes(m->db) == 0)
-		rc = err_set(e, -ENOENT, "no source '%s' or no tenant '%s' in %s", ESC(s->name),
+		rc = err_set(e, -ENOENT, "no source '%s' in tenant '%s' in %s", ESC(s->name),
 			     ESC(s->tenant), m->path);
 	sqlite3_finalize(st);
 	return rc;

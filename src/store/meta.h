@@ -34,7 +34,7 @@ struct meta_tenant {
 
 struct meta_source {
 	int64_t id;
-	const char *name;     /* unique across tenants */
+	const char *name;     /* unique within its tenant; two tenants may use one name */
 	const char *tenant;
 	const char *cidr;     /* NULL or "10.0.0.0/8", "2001:db8::/32", a bare address */
 	const char *host;     /* NULL or a syslog HOSTNAME, compared case-insensitively */
@@ -75,8 +75,9 @@ int meta_tenant_list(struct meta *m, void (*fn)(void *ctx, const struct meta_ten
 int meta_source_add(struct meta *m, const struct meta_source *s, struct err *e);
 /* The checks meta_source_add() makes on s alone (not whether the tenant exists). */
 int meta_source_check(const struct meta_source *s, struct err *e);
-int meta_source_remove(struct meta *m, const char *name, struct err *e);
-/* Sets every field of the source named s->name (its tenant included) to those of s. */
+/* Removes tenant's source name (a source is named by its tenant and its name). */
+int meta_source_remove(struct meta *m, const char *tenant, const char *name, struct err *e);
+/* Sets the criteria of tenant s->tenant's source s->name to those of s. */
 int meta_source_update(struct meta *m, const struct meta_source *s, struct err *e);
 /* Whether name is a valid tenant name, or a built-in one (_unassigned). */
 int meta_tenant_check(const char *name, struct err *e);

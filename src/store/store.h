@@ -20,9 +20,18 @@
  * query's literal values, store/match.h), then the filter runs on each event and the pipes
  * (store/agg.h) on what matched.
  *
+ * Segment numbers are reserved race-free: a writer creates DIR/.YYYY-MM-DD-NNNN.seg.lock
+ * with O_EXCL before it writes segment NNNN and removes it once the segment is sealed or
+ * dropped, so importers and the sealer (store/seal.h) of one tenant never pick the same
+ * number. A lock a crash left behind only makes its number skipped.
+ *
+ * Not-yet-sealed events: a search also reads the records of the tenant in the write-ahead log
+ * (DATA_DIR/wal, store/wal.h) after the sealer's state (store/seal.h), and skips the segments
+ * of a generation the sealer has not committed, so every event committed to the WAL is found
+ * exactly once whether it is sealed or not, in the daemon or in another process.
+ *
  * Threads: a struct store from one thread at a time; open one per thread. Processes: any
- * number may search while one imports (segments appear atomically); two importers of one
- * tenant at the same time are not supported yet.
+ * number may search and import while the daemon seals (segments appear atomically).
  */
 #ifndef STORE_STORE_H
 #define STORE_STORE_H
@@ -38,7 +47,15 @@ struct event;
 struct store;
 struct store_import;
 
+/* Opens the store with every key in DATA_DIR/keys (made on first use). */
 int store_open(struct store **st, const char *data_dir, struct err *e);
+/*
+ * The same with the master and signing keys where files says (the configuration's keys:
+ * section; NULL members: DATA_DIR/keys). A key named there is never created.
+ */
+struct keys_files;
+int store_open_keys(struct store **st, const char *data_dir, const struct keys_files *files,
+		    struct err *e);
 void store_close(struct store *st);
 
 /* ---- import ---- */
@@ -58,6 +75,25 @@ int store_import_finish(struct store_import *imp, struct store_import_stats *out
 			struct err *e);
 /* Drops what was not sealed yet and frees imp. */
 void store_import_abort(struct store_import *imp);
+/*
+ * Called with each segment's (tenant, day, number) once its number is reserved, before its
+ * file is made (so before it can be renamed to its final name); a negative return fails the
+ * import (the sealer's journal).
+ */
+typedef int store_seal_hook_fn(void *ctx, uint64_t tenant, uint32_t day, uint32_t seq);
+void store_import_set_hook(struct store_import *imp, store_seal_hook_fn *fn, void *ctx);
+/* Events without @timestamp go to the day of ns (default: the import's start). */
+void store_import_set_default_time(struct store_import *imp, int64_t ns);
+/* Segments the import has open now (at most one per day, at most 16). */
+size_t store_import_open_segments(const struct store_import *imp);
+
+/* The data key of tenant (never created): -ENOENT when it has none (erased or never used). */
+struct keys_data_key;
+int store_tenant_key(struct store *st, uint64_t tenant, struct keys_data_key *out,
+		     struct err *e);
+/* Removes the segment (tenant, day, seq) and its number's lock, if there (the sealer's undo). */
+int store_segment_remove(struct store *st, uint64_t tenant, uint32_t day, uint32_t seq,
+			 struct err *e);
 
 /* ---- search ---- */
 
@@ -104,6 +140,28 @@ struct store_erase_stats {
 int store_erase(struct store *st, uint64_t tenant, struct store_erase_stats *out,
 		struct err *e);
 
+/* ---- retention ---- */
+
+struct store_retain_stats {
+	uint64_t days, segments, events, bytes; /* dropped (or, dry run, that would be) */
+	uint32_t first_day, last_day;           /* of the dropped days; first > last: none */
+	uint32_t cutoff;                        /* days before this one are dropped */
+	uint64_t unreadable;                    /* dropped segments whose events were not counted */
+};
+
+/*
+ * Retention by whole days: drops every segment of tenant whose UTC day is keep_days or
+ * more before the day of now (ns), so the keep_days most recent days, today's included,
+ * stay. keep_days 0 keeps everything. With dry_run only counts. A segment is counted
+ * before it is removed (events from its footer; one that does not open, damaged or of an
+ * erased key, is still removed and counted in unreadable). Segments are immutable and
+ * removed with unlink(2): a search that has one open finishes reading it. A day's events
+ * still in the write-ahead log are sealed into a new segment later, which a later run
+ * drops.
+ */
+int store_retain(struct store *st, uint64_t tenant, unsigned keep_days, int64_t now,
+		 bool dry_run, struct store_retain_stats *out, struct err *e);
+
 /* Signs a deletion certificate (store/cert.h) with the installation's key into out. */
 struct buf;
 struct cert_info;
@@ -116,7 +174,11 @@ struct store_segment_report {
 	uint64_t tenant;
 	uint32_t day, seq;       /* day: days since 1970-01-01 UTC */
 	uint64_t events, bytes;  /* events in it, bytes of its file */
+	uint64_t raw_bytes;      /* the events' raw size (segment_info.raw_bytes) */
 	int64_t tmin, tmax;      /* @timestamp range */
+	bool superseded;         /* replaced by a sealer merge (deleted soon) or written by a
+				    generation not committed yet: its events are counted in
+				    another segment or are still in the WAL (store/seal.h) */
 	int status;              /* 0, or the negative code of what was found (verify) */
 	const char *error;       /* the message for status, naming file and offset */
 };
