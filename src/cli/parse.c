@@ -20,6 +20,7 @@
 #include "parse/decoder.h"
 #include "parse/ecs.h"
 #include "pipeline/pipeline.h"
+#include "portal/control.h"
 #include "store/meta.h"
 #include "store/store.h"
 
@@ -462,4 +463,11 @@ out:
 	store_close(store);
 	config_release(&c);
 	return status;
+}
+
+int cli_ingest_remote(const struct cli_remote *r, struct control_call *call)
+{
+	fprintf(call->err, "koban: ingest through the running koban is not available yet: stop "
+		"koban serve to ingest\n");
+	return 1;
 }

@@ -34,6 +34,7 @@
 #include "ingest/listener.h"
 #include "pipeline/pipeline.h"
 #include "portal/admin.h"
+#include "portal/control.h"
 #include "store/meta.h"
 #include "store/spool.h"
 
@@ -68,6 +69,8 @@ struct serve {
 	struct spool spool;
 	int spool_on;
 	struct pipeline *pipeline;
+	struct cli_remote remote; /* what the control socket's commands need */
+	struct control *control;  /* DATA_DIR/control.sock (portal/control.h) */
 };
 
 /* -1 to go on, or the exit status (0 after --help, 2 after a usage error). */
@@ -279,7 +282,10 @@ static int serve_start(struct serve *sv, struct err *e)
 		return err_set(e, rc, "cannot register the metrics: %s", strerror(-rc));
 	if ((rc = serve_metrics_register(sv, e)))
 		return rc;
-	return admin_start(&sv->admin, sv->cfg->admin_address, e);
+	if ((rc = admin_start(&sv->admin, sv->cfg->admin_address, e)))
+		return rc;
+	sv->remote.data_dir = sv->cfg->data_dir;
+	return control_start(&sv->control, sv->cfg->data_dir, cli_remote_handle, &sv->remote, e);
 }
 
 #define RELOAD_CHANGES_MAX 64 /* keys logged per reload (there are fewer keys) */
@@ -399,6 +405,8 @@ static void serve_stop(struct serve *sv)
 	int64_t t0 = time_now_ns();
 	size_t left;
 
+	control_stop(sv->control); /* first: its commands use what follows */
+	sv->control = NULL;
 	ingest_stop(sv->ingest);
 	left = sv->q ? fairq_total_depth(sv->q) : 0;
 	if (sv->q)
