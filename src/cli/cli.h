@@ -30,6 +30,7 @@ int cmd_ingest(int argc, char **argv);
 int cmd_search(int argc, char **argv);
 int cmd_store(int argc, char **argv);
 int cmd_cert(int argc, char **argv);
+int cmd_token(int argc, char **argv);
 
 /*
  * Shared option handling. The configuration file comes from -c FILE / --config FILE
