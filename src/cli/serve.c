@@ -34,13 +34,14 @@
 #include "ingest/listener.h"
 #include "pipeline/pipeline.h"
 #include "portal/admin.h"
+#include "portal/api.h"
 #include "portal/control.h"
 #include "store/meta.h"
 #include "store/spool.h"
 
 #define SERVE_USAGE                                                                     \
 	"serve [-c FILE] [--syslog-udp ADDR:PORT] [--syslog-tcp ADDR:PORT]\n"           \
-	"                   [--syslog-tls ADDR:PORT] [--admin ADDR:PORT]"
+	"                   [--syslog-tls ADDR:PORT] [--admin ADDR:PORT] [--api ADDR:PORT]"
 
 #define SPOOL_FLUSH_BYTES (1u << 20) /* a worker writes its spool buffer out past this */
 #define ACTIVITY_FLUSH_SECONDS 5     /* tenant activity and unassigned senders to koban.db */
@@ -50,6 +51,7 @@
 struct serve_overrides {
 	const char *listener[3]; /* by enum listener_proto */
 	const char *admin;
+	const char *api;
 };
 
 struct serve {
@@ -71,6 +73,7 @@ struct serve {
 	struct pipeline *pipeline;
 	struct cli_remote remote; /* what the control socket's commands need */
 	struct control *control;  /* DATA_DIR/control.sock (portal/control.h) */
+	struct api *api;          /* the API listener, when configured (portal/api.h) */
 };
 
 /* -1 to go on, or the exit status (0 after --help, 2 after a usage error). */
@@ -81,12 +84,14 @@ static int parse_args(int *argc, char **argv, struct serve_overrides *ov)
 		CLI_VALUE("syslog-tcp", &ov->listener[1]),
 		CLI_VALUE("syslog-tls", &ov->listener[2]),
 		CLI_VALUE("admin", &ov->admin),
+		CLI_VALUE("api", &ov->api),
 	};
 	const struct cli_args a = {
 		"serve", SERVE_USAGE,
 		"Runs the daemon: the syslog listeners of the configuration (or those given\n"
 		"here, replacing the configured ones of that protocol), the workers and the\n"
-		"admin HTTP listener (/metrics, /healthz). SIGHUP reloads the configuration\n"
+		"admin HTTP listener (/metrics, /healthz), and with --api (or api.listen) the\n"
+		"API listener (docs/api.md). SIGHUP reloads the configuration\n"
 		"and the tenants; SIGTERM or SIGINT drains the queues and stops.",
 		opts, ARRAY_SIZE(opts), NULL, 0, 0, NULL,
 	};
@@ -102,6 +107,8 @@ static int apply_overrides(struct config *c, const struct serve_overrides *ov, s
 		if (ov->listener[k] && config_set_listener(c, protos[k], ov->listener[k], e))
 			return -EINVAL;
 	if (ov->admin && config_set_admin(c, ov->admin, e))
+		return -EINVAL;
+	if (ov->api && config_set_api(c, ov->api, e))
 		return -EINVAL;
 	return 0;
 }
@@ -190,6 +197,8 @@ static void print_listening(struct serve *sv)
 		       config_proto_name(ingest_listener_proto(sv->ingest, i)),
 		       ingest_listener_address(sv->ingest, i));
 	printf("listening admin http %s\n", admin_address(sv->admin));
+	if (sv->api)
+		printf("listening api %s %s\n", api_scheme(sv->api), api_address(sv->api));
 	printf("data %s\n", sv->cfg->data_dir);
 	printf("ready pid %d\n", (int)getpid());
 	fflush(stdout);
@@ -284,6 +293,13 @@ static int serve_start(struct serve *sv, struct err *e)
 		return rc;
 	if ((rc = admin_start(&sv->admin, sv->cfg->admin_address, e)))
 		return rc;
+	if (sv->cfg->api_listen) {
+		const struct api_config ac = { sv->cfg->api_listen, sv->cfg->api_tls_cert,
+					       sv->cfg->api_tls_key, sv->cfg->data_dir };
+
+		if ((rc = api_start(&sv->api, &ac, e)))
+			return rc;
+	}
 	sv->remote.data_dir = sv->cfg->data_dir;
 	return control_start(&sv->control, sv->cfg->data_dir, cli_remote_handle, &sv->remote, e);
 }
@@ -407,6 +423,8 @@ static void serve_stop(struct serve *sv)
 
 	control_stop(sv->control); /* first: its commands use what follows */
 	sv->control = NULL;
+	api_stop(sv->api);
+	sv->api = NULL;
 	ingest_stop(sv->ingest);
 	left = sv->q ? fairq_total_depth(sv->q) : 0;
 	if (sv->q)
