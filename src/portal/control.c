@@ -272,6 +272,7 @@ static void *client_main(void *arg)
 	struct client *cl = arg;
 
 	serve_client(cl);
+	shutdown(cl->fd, SHUT_RDWR); /* the client sees the end now; reap() closes the fd */
 	atomic_store(&cl->done, true);
 	return NULL;
 }

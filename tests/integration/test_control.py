@@ -1,0 +1,193 @@
+"""The CLI with and without a running daemon: search, store stats, store verify and tenant
+erase give the same output and exit status whether they open the store themselves or go
+through `koban serve`'s control socket; the socket refuses other users (SO_PEERCRED) even
+when its file mode would let them in."""
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from kobanlib import Instance, Suite, run, tempdir  # noqa: E402
+
+
+def ecs_lines(n, marker):
+    out = []
+    for i in range(n):
+        out.append(json.dumps({
+            "@timestamp": "2026-12-01T%02d:%02d:00Z" % (i // 60 % 24, i % 60),
+            "source": {"ip": "10.0.%d.1" % (i % 5)},
+            "destination": {"port": 443 if i % 3 else 22},
+            "event": {"action": "deny" if i % 10 == 0 else "allow",
+                      "original": "fw1 seq=%d %s" % (i, marker)},
+        }))
+    return "\n".join(out) + "\n"
+
+
+def setup(d):
+    run(["tenant", "add", "city-a"], d)
+    run(["tenant", "add", "city-b"], d)
+    for t, n in (("city-a", 300), ("city-b", 40)):
+        path = os.path.join(d, t + ".json")
+        with open(path, "w") as f:
+            f.write(ecs_lines(n, t + "-secret"))
+        run(["ingest", "--tenant", t, "--format", "ecs", path], d)
+
+
+# Each command as (args, stdin); the outputs are compared with and without the daemon.
+COMMANDS = [
+    (["search", "--tenant", "city-a", "--json", "| stats count() by destination.port | sort -count"], None),
+    (["search", "--tenant", "city-a", "--limit", "3", "event.action: deny"], None),
+    (["search", "--tenant", "city-a", "--json", "--limit", "5", "*"], None),
+    (["search", "--tenant", "city-b", "| stats count() by event.action | sort event.action"], None),
+    (["search", "--tenant", "city-b", "--json", "city-a-secret"], None),
+    (["search", "--tenant", "nosuch", "*"], None),
+    (["search", "--tenant", "../city-a", "*"], None),
+    (["search", "--tenant", "city-a", "source.ip: ("], None),
+    (["search", "--tenant", "city-a", "--from", "yesterday-ish", "*"], None),
+    (["store", "stats"], None),
+    (["store", "stats", "--tenant", "city-b"], None),
+    (["store", "stats", "--tenant", "nosuch"], None),
+    (["store", "verify"], None),
+    (["tenant", "erase", "city-b"], ""),
+    (["tenant", "erase", "_unassigned", "--yes"], None),
+]
+
+
+def run_all(d):
+    out = []
+    for args, stdin in COMMANDS:
+        status, so, se = run(args, d, check=False, input=stdin)
+        out.append((args, status, so, se))
+    return out
+
+
+def test_same_with_and_without_daemon():
+    d = tempdir()
+    try:
+        setup(d)
+        alone = run_all(d)
+        inst = Instance(d)
+        try:
+            assert os.path.exists(os.path.join(d, "var", "control.sock"))
+            mode = os.stat(os.path.join(d, "var", "control.sock")).st_mode & 0o777
+            assert mode == 0o600, oct(mode)
+            served = run_all(d)
+            # the daemon really ran them: its log names the commands at debug level only,
+            # so check the audit log's searches instead (counted below)
+        finally:
+            assert inst.stop() == 0
+        for (args, s1, o1, e1), (_, s2, o2, e2) in zip(alone, served):
+            assert (s1, o1, e1) == (s2, o2, e2), (args, (s1, o1, e1), (s2, o2, e2))
+        statuses = [s for _, s, _, _ in alone]
+        assert statuses == [0, 0, 0, 0, 0, 1, 1, 1, 2, 0, 0, 1, 0, 2, 1], statuses
+        assert json.loads(alone[0][2].splitlines()[0]) == {"destination.port": 443, "count": 200}
+        assert alone[4][2] == ""  # city-b never sees city-a's events
+        # each search that reached the store is audited, by the unix user, both ways
+        with open(os.path.join(d, "var", "audit.log")) as f:
+            audit = [json.loads(line) for line in f]
+        searches = [a for a in audit if a["action"] == "search"]
+        assert len(searches) == 2 * 6, len(searches)  # 6 searches name an existing tenant
+        assert all("(uid %d)" % os.getuid() in a["who"] for a in searches), searches
+    finally:
+        shutil.rmtree(d)
+
+
+def test_erase_through_daemon():
+    d = tempdir()
+    try:
+        setup(d)
+        inst = Instance(d)
+        try:
+            status, cert, err = run(["tenant", "erase", "city-b", "--yes"], d, check=False)
+            assert status == 0, err
+            assert cert.startswith("koban deletion certificate"), cert
+            assert "erased tenant 'city-b': 40 events" in err, err
+            assert "by root (uid 0)" in cert or "(uid %d)" % os.getuid() in cert, cert
+            with open(os.path.join(d, "cert.txt"), "w") as f:
+                f.write(cert)
+            _, out, _ = run(["cert", "verify", "cert.txt"], d)
+            assert out.startswith("valid: tenant city-b"), out
+            status, _, err = run(["search", "--tenant", "city-b", "*"], d, check=False)
+            assert status == 1 and "no tenant 'city-b'" in err, err
+            _, out, _ = run(["search", "--tenant", "city-a", "--json", "| stats count()"], d)
+            assert json.loads(out) == {"count": 300}, out
+        finally:
+            assert inst.stop() == 0
+    finally:
+        shutil.rmtree(d)
+
+
+def frame(t, payload):
+    return struct.pack("<I", len(payload) + 1) + t + payload
+
+
+def test_peer_uid_checked():
+    if os.getuid() != 0:
+        print("SKIP test_peer_uid_checked: needs root to act as another user")
+        return
+    d = tempdir()
+    try:
+        setup(d)
+        inst = Instance(d)
+        try:
+            sock = os.path.join(d, "var", "control.sock")
+            # open the door wide: only the peer check stands in the way
+            os.chmod(d, 0o755)
+            os.chmod(os.path.join(d, "var"), 0o755)
+            os.chmod(sock, 0o666)
+            req = frame(b"Q", b"cmd\0store stats\0")
+            # the daemon may close before the request is even sent: no answer either way
+            code = ("import socket,sys\n"
+                    "s=socket.socket(socket.AF_UNIX)\n"
+                    "s.connect(sys.argv[1])\n"
+                    "s.settimeout(20)\n"
+                    "data=b''\n"
+                    "try:\n"
+                    "    s.sendall(bytes.fromhex(sys.argv[2]))\n"
+                    "    while True:\n"
+                    "        b=s.recv(65536)\n"
+                    "        if not b: break\n"
+                    "        data+=b\n"
+                    "except (BrokenPipeError, ConnectionResetError):\n"
+                    "    pass\n"
+                    "print(len(data))\n")
+            p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                sys.executable, "-c", code, sock, req.hex()],
+                               capture_output=True, text=True, timeout=60)
+            assert p.returncode == 0 and p.stdout.strip() == "0", (p.stdout, p.stderr)
+            assert "refused a control connection of uid 65534" in inst.log(), inst.log()
+            # the owner gets an answer over the same socket
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(sock)
+            s.sendall(req)
+            data = b""
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                data += b
+            s.close()
+            assert b"city-a" in data and data.endswith(frame(b"X", struct.pack("<I", 0))), data
+            # a malformed request ends the connection without running anything
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(sock)
+            s.sendall(struct.pack("<I", 0xFFFFFFF0) + b"Q")
+            assert s.recv(10) == b""
+            s.close()
+        finally:
+            assert inst.stop() == 0
+        assert not os.path.exists(os.path.join(d, "var", "control.sock"))
+    finally:
+        shutil.rmtree(d)
+
+
+if __name__ == "__main__":
+    s = Suite()
+    s.run(test_same_with_and_without_daemon)
+    s.run(test_erase_through_daemon)
+    s.run(test_peer_uid_checked)
+    s.done()
