@@ -173,6 +173,23 @@ static void *job_main(void *arg)
 
 /* ---- the request ---- */
 
+/*
+ * A query parameter (NULL when absent); *bad when its decoded value holds a NUL byte
+ * ("%00"), which C strings would silently cut: such a request is refused, never shortened.
+ */
+static const char *param(struct MHD_Connection *c, const char *key, bool *bad)
+{
+	const char *v = NULL;
+	size_t len = 0;
+
+	if (MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, key, strlen(key), &v, &len) !=
+	    MHD_YES)
+		return NULL;
+	if (v && strlen(v) != len)
+		*bad = true;
+	return v;
+}
+
 struct token_ref {
 	bool found;
 	char name[64];
@@ -204,13 +221,18 @@ static unsigned resolve_tenant(struct api *a, struct MHD_Connection *c, struct t
 {
 	const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 						       MHD_HTTP_HEADER_AUTHORIZATION);
-	const char *want = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "tenant");
+	bool bad = false;
+	const char *want = param(c, "tenant", &bad);
 	unsigned char hash[META_TOKEN_HASH_LEN];
 	struct meta *m = NULL;
 	struct err e = ERR_INIT;
 	unsigned status = 0;
 
 	*why = "";
+	if (bad) {
+		*why = "tenant: a NUL byte in the value";
+		return MHD_HTTP_BAD_REQUEST;
+	}
 	if (!auth || strncmp(auth, BEARER, strlen(BEARER)) || !auth[strlen(BEARER)]) {
 		*why = "an API token is required: Authorization: Bearer TOKEN";
 		return MHD_HTTP_UNAUTHORIZED;
@@ -258,10 +280,9 @@ out:
 /* from, to, limit and q of the request into j; 0 or a 400 with *why. */
 static unsigned search_params(struct MHD_Connection *c, struct search_job *j, const char **why)
 {
-	const char *q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "q");
-	const char *from = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "from");
-	const char *to = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "to");
-	const char *limit = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
+	bool bad = false;
+	const char *q = param(c, "q", &bad), *from = param(c, "from", &bad);
+	const char *to = param(c, "to", &bad), *limit = param(c, "limit", &bad);
 	struct arena qa;
 	struct query parsed;
 	struct err e = ERR_INIT;
@@ -272,6 +293,10 @@ static unsigned search_params(struct MHD_Connection *c, struct search_job *j, co
 	j->from = INT64_MIN;
 	j->to = INT64_MAX;
 	j->limit = UINT64_MAX;
+	if (bad) {
+		*why = "a NUL byte in a parameter's value";
+		return MHD_HTTP_BAD_REQUEST;
+	}
 	if (from && *from && time_parse(from, strlen(from), j->now, &j->from) < 0) {
 		*why = "from: expected RFC 3339, a date or a relative time (-24h)";
 		return MHD_HTTP_BAD_REQUEST;
