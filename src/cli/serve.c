@@ -2,9 +2,11 @@
  * serve.c - `koban serve`: the daemon.
  *
  * Wires the stages together (DESIGN.md section 1): listeners -> router -> fair queue ->
- * workers (parse, output). The main thread only starts and stops things and waits for
- * signals: SIGHUP reloads the configuration and the tenant/source table, SIGTERM and
- * SIGINT stop reading, drain the queues and exit.
+ * workers (parse, output). The output is the event store's sink (store/sink.h: sealed
+ * records in the write-ahead log, group commit), and with output.file also the ECS JSON
+ * files of store/spool.h. The main thread only starts and stops things and waits for
+ * signals: SIGHUP reloads the configuration and the tenant/source table (and reopens the
+ * JSON files), SIGTERM and SIGINT stop reading, drain the queues and exit.
  */
 #include "cli/cli.h"
 #include "core/compat.h"
@@ -37,13 +39,17 @@
 #include "portal/api.h"
 #include "portal/control.h"
 #include "store/meta.h"
+#include "store/seal.h"
+#include "store/sink.h"
 #include "store/spool.h"
+#include "store/wal.h"
 
 #define SERVE_USAGE                                                                     \
 	"serve [-c FILE] [--syslog-udp ADDR:PORT] [--syslog-tcp ADDR:PORT]\n"           \
 	"                   [--syslog-tls ADDR:PORT] [--admin ADDR:PORT] [--api ADDR:PORT]"
 
-#define SPOOL_FLUSH_BYTES (1u << 20) /* a worker writes its spool buffer out past this */
+#define SPOOL_FLUSH_BYTES (1u << 20) /* a worker hands its buffer to the output past this */
+#define SINK_FLUSH_MS 10000          /* at stop, waiting for the last group commit */
 #define ACTIVITY_FLUSH_SECONDS 5     /* tenant activity and unassigned senders to koban.db */
 #define OUTPUT_GRACE_MS 5000 /* at stop, a failing output is retried this long, then given up */
 
@@ -68,8 +74,12 @@ struct serve {
 	struct workers *workers;
 	struct ingest *ingest;
 	struct admin *admin;
-	struct spool spool;
+	struct sink *sink;        /* the event store's write side */
+	struct seal *seal;        /* the sealer: WAL records into segments */
+	struct spool spool;       /* output.file */
 	int spool_on;
+	struct buf *copies;       /* by worker: the lines for the file output (output.file) */
+	unsigned n_workers;
 	struct pipeline *pipeline;
 	struct cli_remote remote; /* what the control socket's commands need */
 	struct control *control;  /* DATA_DIR/control.sock (portal/control.h) */
@@ -113,18 +123,31 @@ static int apply_overrides(struct config *c, const struct serve_overrides *ov, s
 	return 0;
 }
 
-/* ---- workers: the pipeline, wired to the fair queue and the spool ---- */
+/* ---- workers: the pipeline, wired to the fair queue, the sink and the file output ---- */
 
 /*
- * struct pipeline_output for the spool: blocks while the spool fails (back-pressure) and
- * returns once the lines are written, or given up at the drain deadline (then counted as
- * dropped output_error by spool_deliver).
+ * struct pipeline_output: the event store's sink, then (output.file) the tenant's JSON file.
+ * Each blocks while it fails (back-pressure) and returns once the lines are written, or
+ * given up at the drain deadline (then counted as dropped output_error by the output).
  */
-static int spool_output(void *ctx, unsigned slot, struct buf *lines)
+static int serve_output(void *ctx, unsigned worker, unsigned slot, struct buf *lines,
+			uint32_t count)
 {
 	struct serve *sv = ctx;
+	struct buf *copy = NULL;
+	int rc;
 
-	return spool_deliver(&sv->spool, slot, fairq_slot_name(sv->q, slot), lines);
+	if (sv->spool_on) {
+		copy = &sv->copies[worker];
+		buf_reset(copy);
+		if ((rc = buf_add(copy, lines->p, lines->len)) < 0) /* cannot: same maximum */
+			log_error("file output: %u events not copied: %s", count, strerror(-rc));
+	}
+	rc = sink_deliver(sv->sink, worker, slot, lines, count);
+	if (copy && copy->len)
+		rc = err_first(rc, spool_deliver(&sv->spool, slot, fairq_slot_name(sv->q, slot),
+						 copy));
+	return rc;
 }
 
 static void spool_too_large(void *ctx, unsigned slot, size_t bytes)
@@ -154,6 +177,18 @@ static void process_batch(void *ctx, unsigned index, struct msg **msgs, size_t n
 		atomic_fetch_add_explicit(&st->parse_failed, c.failed, memory_order_relaxed);
 }
 
+static unsigned worker_count(const struct config *c)
+{
+	unsigned n = c->workers;
+
+	if (!n) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		n = cpus > 0 ? (unsigned)cpus : 1;
+	}
+	return MIN(n, (unsigned)MIN(WORKERS_MAX, WAL_MAX_SHARDS - 1));
+}
+
 static int workers_init(struct serve *sv, struct err *e)
 {
 	struct pipeline_config pc = {
@@ -162,30 +197,54 @@ static int workers_init(struct serve *sv, struct err *e)
 		.clock_skew_max_ns = (int64_t)sv->cfg->clock_skew_max * NS_PER_SEC,
 		.tenant_name = tenant_name,
 		.tenant_ctx = sv->q,
-		.output = { sv->spool_on ? spool_output : NULL,
-			    sv->spool_on ? spool_too_large : NULL, sv },
+		.output = { NULL, sv->spool_on ? spool_too_large : NULL, sv, serve_output },
 		.metrics = true,
 	};
-	unsigned n = sv->cfg->workers;
 	int rc;
 
-	if (!n) {
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-
-		n = cpus > 0 ? (unsigned)cpus : 1;
-	}
-	if (n > WORKERS_MAX)
-		n = WORKERS_MAX;
-	pc.workers = n;
+	pc.workers = sv->n_workers;
 	if ((rc = pipeline_new(&sv->pipeline, &pc, e)) < 0)
 		return rc;
-	return workers_start(&sv->workers, sv->q, n, process_batch, sv, e);
+	return workers_start(&sv->workers, sv->q, sv->n_workers, process_batch, sv, e);
 }
 
 static void workers_release(struct serve *sv)
 {
 	pipeline_free(sv->pipeline);
 	sv->pipeline = NULL;
+	for (unsigned i = 0; sv->copies && i < sv->n_workers; i++)
+		buf_release(&sv->copies[i]);
+	mem_free(sv->copies);
+	sv->copies = NULL;
+}
+
+/* The event store's sink (and the file output's buffers): before the workers. */
+static int outputs_init(struct serve *sv, struct err *e)
+{
+	struct sink_config sc = {
+		.data_dir = sv->cfg->data_dir,
+		.workers = sv->n_workers,
+		.commit_interval_ms = sv->cfg->store_commit_interval_ms,
+		.q = sv->q,
+		.cfg = sv->cfg,
+		.metrics = true,
+	};
+	int rc;
+
+	if (sv->cfg->output_file) {
+		if ((rc = spool_init(&sv->spool, sv->cfg->data_dir, sv->q, e)))
+			return rc;
+		sv->spool_on = 1;
+		sv->copies = mem_calloc(sv->n_workers, sizeof(*sv->copies));
+		if (!sv->copies)
+			return err_set(e, -ENOMEM, "out of memory");
+		for (unsigned i = 0; i < sv->n_workers; i++)
+			buf_init(&sv->copies[i], WAL_MAX_PAYLOAD); /* above any worker buffer */
+	}
+	if ((rc = sink_open(&sv->sink, &sc, e)) < 0)
+		return rc;
+	/* seals what an earlier run left in the log first, then what this run appends */
+	return seal_start(&sv->seal, sv->cfg->data_dir, sink_wal(sv->sink), e);
 }
 
 /* ---- life cycle ---- */
@@ -280,9 +339,9 @@ static int serve_start(struct serve *sv, struct err *e)
 	if ((rc = router_new(&sv->router, sv->q, e)) ||
 	    (rc = router_reload(sv->router, sv->meta, sv->cfg, e)))
 		return rc;
-	if (sv->cfg->spool && (rc = spool_init(&sv->spool, sv->cfg->data_dir, sv->q, e)))
+	sv->n_workers = worker_count(sv->cfg);
+	if ((rc = outputs_init(sv, e)))
 		return rc;
-	sv->spool_on = sv->cfg->spool;
 	if ((rc = workers_init(sv, e)))
 		return rc;
 	if ((rc = ingest_start(&sv->ingest, sv->cfg, sv->q, sv->router, e)))
@@ -301,6 +360,7 @@ static int serve_start(struct serve *sv, struct err *e)
 			return rc;
 	}
 	sv->remote.data_dir = sv->cfg->data_dir;
+	sv->remote.sink = sv->sink;
 	return control_start(&sv->control, sv->cfg->data_dir, cli_remote_handle, &sv->remote, e);
 }
 
@@ -389,6 +449,7 @@ static void serve_reload(struct serve *sv)
 		config_release(c);
 		goto done;
 	}
+	sink_set_config(sv->sink, c); /* the quotas; before the old configuration is freed */
 	log_changes(ch);
 	(void)config_check_tenants(c, cli_tenant_exists, sv->meta, report_to_log, NULL); /* logged */
 	log_set_level(c->log_level);
@@ -431,9 +492,16 @@ static void serve_stop(struct serve *sv)
 		fairq_close(sv->q);
 	if (sv->spool_on) /* a failing output is given up after the grace, counted */
 		spool_stop(&sv->spool, OUTPUT_GRACE_MS);
+	if (sv->sink)
+		sink_stop(sv->sink, OUTPUT_GRACE_MS);
 	if (sv->workers)
 		workers_stop(sv->workers);
 	sv->workers = NULL;
+	if (sv->sink && sink_flush(sv->sink, SINK_FLUSH_MS) < 0)
+		log_warn("the last events were not committed within %d ms; they are in the log's "
+			 "files and counted as stored once committed", SINK_FLUSH_MS);
+	seal_stop(sv->seal); /* seals everything durable; before the log is closed */
+	sv->seal = NULL;
 	if (sv->q)
 		log_info("drained %zu queued messages in %.3f s", left,
 			 (double)(time_now_ns() - t0) / 1e9);
@@ -443,6 +511,8 @@ static void serve_stop(struct serve *sv)
 	metrics_unregister(sv);
 	ingest_free(sv->ingest); /* after the admin listener, which reads its stats */
 	sv->ingest = NULL;
+	sink_close(sv->sink); /* after the admin listener, which reads its metrics */
+	sv->sink = NULL;
 	workers_release(sv);
 	if (sv->spool_on)
 		spool_release(&sv->spool);

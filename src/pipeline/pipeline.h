@@ -44,6 +44,9 @@ struct pipeline;
  * (what the output retries or drops is its own business). Whatever is left in lines after
  * the call is discarded. too_large(), when set, is told of each event that could not be
  * written because its JSON did not fit the worker's buffer (the output counts it per tenant).
+ * write_lines(), when set, is called instead of write() with the worker slot the lines were
+ * made on (an output with per-worker state: the event store's WAL shard) and the number of
+ * lines (events) in the buffer.
  */
 struct buf;
 
@@ -51,6 +54,8 @@ struct pipeline_output {
 	int (*write)(void *ctx, unsigned slot, struct buf *lines);
 	void (*too_large)(void *ctx, unsigned slot, size_t bytes);
 	void *ctx;
+	int (*write_lines)(void *ctx, unsigned worker, unsigned slot, struct buf *lines,
+			   uint32_t count);
 };
 
 struct pipeline_config {

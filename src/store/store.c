@@ -16,17 +16,23 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
+#include "parse/ecs.h"
 #include "store/cert.h"
 #include "store/keys.h"
 #include "store/match.h"
 #include "store/query.h"
+#include "store/seal.h"
 #include "store/segment.h"
+#include "store/wal.h"
 
 #define PATH_LEN 4096
 #define OPEN_DAYS 16               /* segments an import keeps open at once */
 #define NS_PER_DAY (86400 * NS_PER_SEC)
 #define MAX_LITERALS 16
 #define BLOCK_ARENA_MAX ((size_t)1 << 30)
+#define SNAPSHOT_TRIES 100          /* a sealer commit raced the snapshot: take it again */
+#define TAIL_BUFFER_MAX ((size_t)256 << 20) /* WAL records held to be read newest first */
+#define TAIL_RECORDS_MAX (1u << 20)
 
 struct store {
 	char *dir;
@@ -165,7 +171,15 @@ struct store_import {
 	uint64_t tick;
 	int64_t now;
 	struct store_import_stats stats;
+	store_seal_hook_fn *hook;
+	void *hook_ctx;
 };
+
+void store_import_set_hook(struct store_import *imp, store_seal_hook_fn *fn, void *ctx)
+{
+	imp->hook = fn;
+	imp->hook_ctx = ctx;
+}
 
 int store_import_begin(struct store *st, uint64_t tenant, struct store_import **impp,
 		       struct err *e)
@@ -188,18 +202,78 @@ int store_import_begin(struct store *st, uint64_t tenant, struct store_import **
 	return 0;
 }
 
-/* The next free segment number of day in the tenant's directory. */
-static int next_seq(const struct store_import *imp, uint32_t day, uint32_t *seq, struct err *e)
+/* DIR/.NAME.lock: the reservation of segment number seq of day. */
+static int lock_path(char out[PATH_LEN], const char *dir, uint32_t day, uint32_t seq,
+		     struct err *e)
 {
-	struct seg_ref *refs;
-	size_t n;
-	int rc = list_segments(imp->dir, day, day, &refs, &n, e);
+	char name[SEGMENT_NAME_MAX];
+	int rc = segment_name(name, day, seq);
 
-	if (rc)
-		return rc;
-	*seq = n ? refs[0].seq + 1 : 1; /* newest first: refs[0] has the highest seq */
-	mem_free(refs);
+	if (rc < 0)
+		return err_set(e, rc, "segment %u of day %u: no valid name", seq, day);
+	return path_join(out, e, "%s/.%s.lock", dir, name);
+}
+
+/* The highest segment number of day in dir, sealed or reserved (0: none). */
+static int highest_seq(const char *dir, uint32_t day, uint32_t *max, struct err *e)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	*max = 0;
+	if (!d)
+		return err_set(e, -errno, "cannot read %s: %s", dir, strerror(errno));
+	while ((de = readdir(d))) {
+		char name[SEGMENT_NAME_MAX];
+		const char *p = de->d_name;
+		size_t n = strlen(p);
+		uint32_t dday, seq;
+
+		if (p[0] == '.' && n > 6 && n - 6 < sizeof(name) && !strcmp(p + n - 5, ".lock")) {
+			memcpy(name, p + 1, n - 6);
+			name[n - 6] = '\0';
+			p = name;
+		}
+		if (segment_name_parse(p, &dday, &seq) == 0 && dday == day && seq > *max)
+			*max = seq;
+	}
+	closedir(d);
 	return 0;
+}
+
+/*
+ * Reserves the next free segment number of day in the tenant's directory: its lock file is
+ * created with O_EXCL, so two writers (processes or threads) never share a number.
+ */
+static int reserve_seq(const char *dir, uint32_t day, uint32_t *seq, struct err *e)
+{
+	char path[PATH_LEN];
+	uint32_t max;
+	int rc = highest_seq(dir, day, &max, e);
+
+	for (unsigned tries = 0; !rc && tries < 1000; tries++) {
+		int fd;
+
+		*seq = max + 1 + tries;
+		if ((rc = lock_path(path, dir, day, *seq, e)))
+			return rc;
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			close(fd);
+			return 0;
+		}
+		if (errno != EEXIST)
+			return err_set(e, -errno, "cannot create %s: %s", path, strerror(errno));
+	}
+	return rc ? rc : err_set(e, -EBUSY, "%s: no free segment number for day %u", dir, day);
+}
+
+static void unreserve_seq(const char *dir, uint32_t day, uint32_t seq)
+{
+	char path[PATH_LEN];
+
+	if (lock_path(path, dir, day, seq, NULL) == 0 && unlink(path) < 0 && errno != ENOENT)
+		log_warn("cannot remove %s: %s", path, strerror(errno));
 }
 
 /* Seals dw's segment and forgets the slot, whether sealing worked or not. */
@@ -211,6 +285,7 @@ static int seal(struct store_import *imp, struct day_writer *dw, struct err *e)
 	struct stat sb;
 
 	segment_writer_free(dw->w);
+	unreserve_seq(imp->dir, dw->day, dw->seq);
 	if (!rc) {
 		imp->stats.events += events;
 		imp->stats.segments++;
@@ -238,15 +313,26 @@ static int open_day(struct store_import *imp, uint32_t day, struct day_writer **
 	}
 	dw = &imp->open[imp->n_open++];
 	dw->day = day;
-	if ((rc = next_seq(imp, day, &dw->seq, e)) ||
-	    (rc = segment_writer_open(&dw->w, imp->dir, imp->tenant, day, dw->seq, &imp->dk,
-					  e))) {
-		*dw = imp->open[--imp->n_open]; /* forget the slot */
-		return rc;
+	if ((rc = reserve_seq(imp->dir, day, &dw->seq, e)))
+		goto fail;
+	if (imp->hook && (rc = imp->hook(imp->hook_ctx, imp->tenant, day, dw->seq)) < 0) {
+		err_set(e, rc, "%s: segment %u of day %u: cannot journal it: %s", imp->dir, dw->seq,
+			day, strerror(-rc));
+		unreserve_seq(imp->dir, day, dw->seq);
+		goto fail;
+	}
+	if ((rc = segment_writer_open(&dw->w, imp->dir, imp->tenant, day, dw->seq, &imp->dk,
+				      e))) {
+		unreserve_seq(imp->dir, day, dw->seq);
+		goto fail;
 	}
 	*out = dw;
 	return 0;
+fail:
+	*dw = imp->open[--imp->n_open]; /* forget the slot */
+	return rc;
 }
+
 
 static int64_t event_time(const struct store_import *imp, const struct event *ev)
 {
@@ -300,10 +386,40 @@ void store_import_abort(struct store_import *imp)
 {
 	if (!imp)
 		return;
-	for (size_t i = 0; i < imp->n_open; i++)
+	for (size_t i = 0; i < imp->n_open; i++) {
 		segment_writer_free(imp->open[i].w); /* removes unsealed temp files */
+		unreserve_seq(imp->dir, imp->open[i].day, imp->open[i].seq);
+	}
 	memset(&imp->dk, 0, sizeof(imp->dk));
 	mem_free(imp);
+}
+
+int store_tenant_key(struct store *st, uint64_t tenant, struct keys_data_key *out,
+		     struct err *e)
+{
+	return keys_tenant(st->keys, tenant, false, out, e);
+}
+
+int store_segment_remove(struct store *st, uint64_t tenant, uint32_t day, uint32_t seq,
+			 struct err *e)
+{
+	char dir[PATH_LEN], name[SEGMENT_NAME_MAX], path[PATH_LEN];
+	int rc;
+
+	if ((rc = tenant_dir(st, tenant, false, dir, e)))
+		return rc;
+	if ((rc = segment_name(name, day, seq)) < 0)
+		return err_set(e, rc, "segment %u of day %u: no valid name", seq, day);
+	if ((rc = path_join(path, e, "%s/%s", dir, name)))
+		return rc;
+	if (unlink(path) < 0 && errno != ENOENT)
+		return err_set(e, -errno, "cannot remove %s: %s", path, strerror(errno));
+	if ((rc = path_join(path, e, "%s/.%s.tmp", dir, name)))
+		return rc;
+	if (unlink(path) < 0 && errno != ENOENT)
+		return err_set(e, -errno, "cannot remove %s: %s", path, strerror(errno));
+	unreserve_seq(dir, day, seq);
+	return 0;
 }
 
 /* ---- search ---- */
@@ -477,41 +593,270 @@ static int run_segment(struct search_run *r, struct segment *seg, int64_t from, 
 	return rc;
 }
 
-static int run_segments(struct store *st, struct search_run *r, int64_t from, int64_t to,
-			struct err *e)
-{
-	struct keys_data_key dk;
-	char dir[PATH_LEN];
-	struct seg_ref *refs = NULL;
-	struct arena a;
+/* ---- the search's view: segments, the sealer's uncommitted ones, the WAL tail ---- */
+
+struct snapshot {
+	struct seg_ref *refs;       /* the tenant's segments in the day range, newest first */
 	size_t n;
+	struct seal_segment *skip;  /* of a generation the sealer has not committed */
+	size_t n_skip;
+	struct wal_scan *scan;      /* records after the committed state */
+};
+
+static void snapshot_release(struct snapshot *sn)
+{
+	mem_free(sn->refs);
+	mem_free(sn->skip);
+	wal_scan_close(sn->scan);
+	memset(sn, 0, sizeof(*sn));
+}
+
+/*
+ * Segments and WAL records as of one committed sealer state: the state is read before and
+ * after listing segments, the journal and opening the WAL files; when a commit came between,
+ * all is taken again (the WAL files stay readable once open, even when a checkpoint removes
+ * them).
+ */
+static int snapshot_take(struct store *st, uint64_t tenant, const char *dir, int64_t day_from,
+			 int64_t day_to, struct snapshot *sn, struct err *e)
+{
+	uint64_t lsn[WAL_MAX_SHARDS], lsn2[WAL_MAX_SHARDS], g0, g1;
+	char wdir[PATH_LEN];
+	unsigned nl, nl2;
 	int rc;
 
-	if ((rc = tenant_dir(st, r->s->tenant, false, dir, e)) ||
-	    (rc = list_segments(dir, from == INT64_MIN ? 0 : day_of(from),
-				to == INT64_MAX ? UINT32_MAX : day_of(to), &refs, &n, e)))
+	memset(sn, 0, sizeof(*sn));
+	if ((rc = path_join(wdir, e, "%s/wal", st->dir)))
 		return rc;
-	if (!n) /* nothing stored: no key needed */
-		return 0;
-	if ((rc = keys_tenant(st->keys, r->s->tenant, false, &dk, e))) {
-		mem_free(refs);
-		return rc;
+	for (unsigned tries = 0; tries < SNAPSHOT_TRIES; tries++) {
+		if ((rc = seal_state_read(st->dir, &g0, lsn, &nl, e)) ||
+		    (rc = list_segments(dir, day_from, day_to, &sn->refs, &sn->n, e)) ||
+		    (rc = seal_journal_read(st->dir, g0 + 1, &sn->skip, &sn->n_skip, e)) ||
+		    (rc = wal_scan_open(&sn->scan, wdir, nl ? lsn : NULL, nl, e)) ||
+		    (rc = seal_state_read(st->dir, &g1, lsn2, &nl2, e))) {
+			snapshot_release(sn);
+			return rc;
+		}
+		if (g1 == g0)
+			return 0;
+		snapshot_release(sn);
 	}
+	return err_set(e, -EAGAIN, "the sealer committed %u times while the search started; "
+			 "try again", SNAPSHOT_TRIES);
+}
+
+static bool snapshot_skips(const struct snapshot *sn, uint64_t tenant, const struct seg_ref *r)
+{
+	for (size_t i = 0; i < sn->n_skip; i++)
+		if (sn->skip[i].tenant == tenant && sn->skip[i].day == r->day &&
+		    sn->skip[i].seq == r->seq)
+			return true;
+	return false;
+}
+
+static int run_segments(struct store *st, struct search_run *r, const char *dir,
+			const struct snapshot *sn, int64_t from, int64_t to, struct err *e)
+{
+	struct keys_data_key dk;
+	struct arena a;
+	int rc;
+
+	if (!sn->n) /* nothing stored: no key needed */
+		return 0;
+	if ((rc = keys_tenant(st->keys, r->s->tenant, false, &dk, e)))
+		return rc;
 	arena_init(&a, 1 << 20, BLOCK_ARENA_MAX);
-	for (size_t i = 0; i < n && !rc && !r->done; i++) {
+	for (size_t i = 0; i < sn->n && !rc && !r->done; i++) {
 		char name[SEGMENT_NAME_MAX], path[PATH_LEN];
 		struct segment *seg;
 
-		if ((rc = segment_name(name, refs[i].day, refs[i].seq)) < 0 ||
-		    (rc = path_join(path, e, "%s/%s", dir, name)) ||
-		    (rc = segment_open(&seg, path, r->s->tenant, &dk, e)))
+		if (snapshot_skips(sn, r->s->tenant, &sn->refs[i]))
+			continue; /* its events are read from the WAL */
+		if ((rc = segment_name(name, sn->refs[i].day, sn->refs[i].seq)) < 0 ||
+		    (rc = path_join(path, e, "%s/%s", dir, name)))
+			break;
+		rc = segment_open(&seg, path, r->s->tenant, &dk, e);
+		if (rc == -ENOENT) { /* removed since it was listed (retention, erasure) */
+			rc = 0;
+			continue;
+		}
+		if (rc)
 			break;
 		rc = run_segment(r, seg, from, to, &a, e);
 		segment_close(seg);
 	}
 	arena_release(&a);
 	memset(&dk, 0, sizeof(dk));
-	mem_free(refs);
+	return rc;
+}
+
+/* The tenant's WAL records after the snapshot, unsealed, read newest first in batches. */
+struct tail_rec {
+	size_t off, len; /* in tail_run.text */
+};
+
+struct tail_run {
+	struct store *st;
+	struct search_run *r;
+	struct keys_data_key dk;
+	int key;              /* 0 not looked up, 1 held, -1 none (erased or never made) */
+	unsigned char *text;  /* unsealed payloads, one after the other */
+	size_t len, cap;
+	struct tail_rec *recs;
+	size_t n, recs_cap;
+	struct arena arena;
+	struct err *e;
+};
+
+/* Filter and pipes over the events of one payload's lines, last line first. */
+static int tail_lines(struct tail_run *t, const char *p, size_t len)
+{
+	struct search_run *r = t->r;
+	const char *end = p + len;
+
+	while (end > p && !r->done) {
+		const char *q = end - 1, *line;
+		struct err de = ERR_INIT;
+		struct event ev;
+		int rc;
+
+		if (*q == '\n')
+			end = q;
+		while (q > p && q[-1] != '\n')
+			q--;
+		line = q;
+		if (end > line) {
+			arena_clear(&t->arena);
+			event_init(&ev, &t->arena);
+			r->st.events_read++;
+			if (ecs_decode(&ev, line, (size_t)(end - line), &de) == 0 &&
+			    in_range(&ev, r->s) && match_event(r->m, &ev)) {
+				r->st.matched++;
+				rc = agg_add(r->agg, &ev, t->e);
+				if (rc == 1 || rc == -ECANCELED)
+					r->done = true;
+				else if (rc < 0)
+					return rc;
+			}
+		}
+		end = line;
+	}
+	return 0;
+}
+
+static int tail_flush(struct tail_run *t)
+{
+	int rc = 0;
+
+	while (t->n && !rc && !t->r->done) {
+		const struct tail_rec *rec = &t->recs[--t->n];
+
+		rc = tail_lines(t, (const char *)t->text + rec->off, rec->len);
+	}
+	t->n = 0;
+	t->len = 0;
+	return rc;
+}
+
+static int tail_grow(struct tail_run *t, size_t need)
+{
+	if (t->n == t->recs_cap) {
+		size_t cap = t->recs_cap ? 2 * t->recs_cap : 256;
+		struct tail_rec *nr = mem_realloc(t->recs, cap * sizeof(*nr));
+
+		if (!nr)
+			return -ENOMEM;
+		t->recs = nr;
+		t->recs_cap = cap;
+	}
+	if (t->len + need > t->cap) {
+		size_t cap = MAX(t->cap ? 2 * t->cap : (size_t)1 << 20, t->len + need);
+		unsigned char *nt = mem_realloc(t->text, cap);
+
+		if (!nt)
+			return -ENOMEM;
+		t->text = nt;
+		t->cap = cap;
+	}
+	return 0;
+}
+
+static int tail_record(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant, uint32_t count,
+		       uint32_t flags, const void *payload, size_t len)
+{
+	struct tail_run *t = ctx;
+	size_t out_len = len;
+	int rc;
+
+	if (tenant != t->r->s->tenant || t->r->done)
+		return 0;
+	if (flags & WAL_FLAG_SEALED) {
+		if (!t->key) {
+			struct err ke = ERR_INIT;
+
+			rc = keys_tenant(t->st->keys, tenant, false, &t->dk, &ke);
+			if (rc < 0 && rc != -ENOENT) {
+				*t->e = ke;
+				return rc;
+			}
+			t->key = rc ? -1 : 1;
+		}
+		if (t->key < 0 || len < KEYS_SEAL_OVERHEAD)
+			return 0; /* erased: unreadable by design */
+		out_len = len - KEYS_SEAL_OVERHEAD;
+	}
+	if ((t->n == TAIL_RECORDS_MAX || t->len + out_len > TAIL_BUFFER_MAX) &&
+	    (rc = tail_flush(t)) < 0)
+		return rc;
+	if ((rc = tail_grow(t, out_len)) < 0)
+		return err_set(t->e, rc, "out of memory");
+	if (flags & WAL_FLAG_SEALED) {
+		if (keys_unseal(&t->dk, WAL_SEAL_BLOCK_ID, payload, len, t->text + t->len) < 0)
+			return err_set(t->e, -EBADMSG, "WAL shard %u: LSN %llu: the record does not "
+				       "open with the tenant's data key", shard,
+				       (unsigned long long)lsn);
+	} else {
+		memcpy(t->text + t->len, payload, len);
+	}
+	t->recs[t->n++] = (struct tail_rec){ t->len, out_len };
+	t->len += out_len;
+	return 0;
+}
+
+static int run_tail(struct store *st, struct search_run *r, struct snapshot *sn, struct err *e)
+{
+	struct tail_run t = { .st = st, .r = r, .e = e };
+	int rc = 0;
+
+	arena_init(&t.arena, 64 << 10, BLOCK_ARENA_MAX);
+	wal_scan_tenant(sn->scan, r->s->tenant);
+	for (unsigned i = 0; i < wal_scan_shards(sn->scan) && !rc && !r->done; i++)
+		rc = wal_scan_shard(sn->scan, i, UINT64_MAX, tail_record, &t, NULL, e);
+	if (!rc)
+		rc = tail_flush(&t);
+	arena_release(&t.arena);
+	memset(&t.dk, 0, sizeof(t.dk));
+	mem_free(t.text);
+	mem_free(t.recs);
+	return rc;
+}
+
+/* The WAL tail first (the newest events), then the segments, newest first. */
+static int run_all(struct store *st, struct search_run *r, int64_t from, int64_t to,
+		   struct err *e)
+{
+	struct snapshot sn;
+	char dir[PATH_LEN];
+	int rc;
+
+	if ((rc = tenant_dir(st, r->s->tenant, false, dir, e)) ||
+	    (rc = snapshot_take(st, r->s->tenant, dir, from == INT64_MIN ? 0 : day_of(from),
+				to == INT64_MAX ? UINT32_MAX : day_of(to), &sn, e)))
+		return rc;
+	rc = run_tail(st, r, &sn, e);
+	if (!rc && !r->done)
+		rc = run_segments(st, r, dir, &sn, from, to, e);
+	snapshot_release(&sn);
 	return rc;
 }
 
@@ -569,7 +914,7 @@ int store_search(struct store *st, const struct store_search *s, struct store_se
 	from = MAX(from, s->from);
 	to = MIN(to, s->to);
 	if (from <= to)
-		rc = run_segments(st, &r, from, to, e);
+		rc = run_all(st, &r, from, to, e);
 	if (!rc)
 		rc = agg_finish(r.agg, e);
 	if (rc == -ECANCELED)

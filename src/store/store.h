@@ -20,9 +20,18 @@
  * query's literal values, store/match.h), then the filter runs on each event and the pipes
  * (store/agg.h) on what matched.
  *
+ * Segment numbers are reserved race-free: a writer creates DIR/.YYYY-MM-DD-NNNN.seg.lock
+ * with O_EXCL before it writes segment NNNN and removes it once the segment is sealed or
+ * dropped, so importers and the sealer (store/seal.h) of one tenant never pick the same
+ * number. A lock a crash left behind only makes its number skipped.
+ *
+ * Not-yet-sealed events: a search also reads the records of the tenant in the write-ahead log
+ * (DATA_DIR/wal, store/wal.h) after the sealer's state (store/seal.h), and skips the segments
+ * of a generation the sealer has not committed, so every event committed to the WAL is found
+ * exactly once whether it is sealed or not, in the daemon or in another process.
+ *
  * Threads: a struct store from one thread at a time; open one per thread. Processes: any
- * number may search while one imports (segments appear atomically); two importers of one
- * tenant at the same time are not supported yet.
+ * number may search and import while the daemon seals (segments appear atomically).
  */
 #ifndef STORE_STORE_H
 #define STORE_STORE_H
@@ -58,6 +67,21 @@ int store_import_finish(struct store_import *imp, struct store_import_stats *out
 			struct err *e);
 /* Drops what was not sealed yet and frees imp. */
 void store_import_abort(struct store_import *imp);
+/*
+ * Called with each segment's (tenant, day, number) once its number is reserved, before its
+ * file is made (so before it can be renamed to its final name); a negative return fails the
+ * import (the sealer's journal).
+ */
+typedef int store_seal_hook_fn(void *ctx, uint64_t tenant, uint32_t day, uint32_t seq);
+void store_import_set_hook(struct store_import *imp, store_seal_hook_fn *fn, void *ctx);
+
+/* The data key of tenant (never created): -ENOENT when it has none (erased or never used). */
+struct keys_data_key;
+int store_tenant_key(struct store *st, uint64_t tenant, struct keys_data_key *out,
+		     struct err *e);
+/* Removes the segment (tenant, day, seq) and its number's lock, if there (the sealer's undo). */
+int store_segment_remove(struct store *st, uint64_t tenant, uint32_t day, uint32_t seq,
+			 struct err *e);
 
 /* ---- search ---- */
 

@@ -190,14 +190,16 @@ static int list_files(struct wal_shard *s, struct err *e)
 
 /* ---- checkpoint ---- */
 
-static int checkpoint_read(struct wal_shard *s, struct err *e)
+/* The LSN in dir's checkpoint file: 0 when there is none. */
+static int checkpoint_read_dir(const char *dir, uint64_t *lsn, struct err *e)
 {
 	char path[PATH_MAX_LEN];
 	unsigned char b[12];
 	ssize_t n;
 	int fd, rc;
 
-	if ((rc = path_of(path, s->dir, "checkpoint", e)))
+	*lsn = 0;
+	if ((rc = path_of(path, dir, "checkpoint", e)))
 		return rc;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
@@ -210,8 +212,13 @@ static int checkpoint_read(struct wal_shard *s, struct err *e)
 	if (n != (ssize_t)sizeof(b) || (uint32_t)crc32(0L, b, 8) != le_get32(b + 8))
 		return err_set(e, -EBADMSG, "%s: damaged checkpoint (expected 12 bytes with a "
 				 "matching CRC)", path);
-	s->checkpoint_lsn = le_get64(b);
+	*lsn = le_get64(b);
 	return 0;
+}
+
+static int checkpoint_read(struct wal_shard *s, struct err *e)
+{
+	return checkpoint_read_dir(s->dir, &s->checkpoint_lsn, e);
 }
 
 static int checkpoint_write(struct wal_shard *s, uint64_t lsn, struct err *e)
@@ -768,6 +775,11 @@ void wal_stats(struct wal *w, struct wal_stats *out)
 	out->bytes_on_disk = atomic_load(&w->bytes_on_disk);
 }
 
+unsigned wal_shard_count(struct wal *w)
+{
+	return w->n_shards;
+}
+
 /* Shards of an earlier run: shard-NN directories, whatever the shard count was then. */
 static unsigned shards_on_disk(const char *dir)
 {
@@ -892,4 +904,263 @@ void wal_close(struct wal *w)
 	pthread_cond_destroy(&w->committed);
 	pthread_mutex_destroy(&w->wait_lock);
 	mem_free(w);
+}
+
+/* ---- reading the files (any process) ---- */
+
+struct scan_file {
+	uint64_t first_lsn;
+	int fd;
+	char path[PATH_MAX_LEN];
+};
+
+struct scan_shard {
+	uint64_t from;
+	struct scan_file *files;
+	size_t n_files;
+};
+
+struct wal_scan {
+	unsigned n_shards;
+	struct scan_shard shards[WAL_MAX_SHARDS];
+	unsigned char *buf; /* one payload */
+	size_t buf_cap;
+	bool one_tenant;    /* wal_scan_tenant: others' payloads are not read */
+	uint64_t tenant;
+};
+
+void wal_scan_tenant(struct wal_scan *sc, uint64_t tenant)
+{
+	sc->one_tenant = true;
+	sc->tenant = tenant;
+}
+
+/* Opens the files of dir that may hold records after from (the last before from + 1 on). */
+static int scan_shard_open(struct scan_shard *ss, const char *dir, struct err *e)
+{
+	struct wal_shard tmp = { .dir = (char *)dir };
+	size_t first = 0;
+	int rc;
+
+	if ((rc = list_files(&tmp, e)))
+		goto done;
+	while (first + 1 < tmp.n_files && tmp.files[first + 1] <= ss->from + 1)
+		first++;
+	ss->files = mem_calloc(tmp.n_files - first + 1, sizeof(*ss->files));
+	if (!ss->files) {
+		rc = err_set(e, -ENOMEM, "out of memory");
+		goto done;
+	}
+	for (size_t i = first; i < tmp.n_files && !rc; i++) {
+		struct scan_file *f = &ss->files[ss->n_files];
+		char name[32];
+
+		file_name(name, tmp.files[i]);
+		if ((rc = path_of(f->path, dir, name, e)))
+			break;
+		f->first_lsn = tmp.files[i];
+		f->fd = open(f->path, O_RDONLY | O_CLOEXEC);
+		if (f->fd < 0 && errno == ENOENT)
+			continue; /* removed by a checkpoint meanwhile: a gap shows if it mattered */
+		if (f->fd < 0)
+			rc = err_set(e, -errno, "cannot open %s: %s", f->path, strerror(errno));
+		else
+			ss->n_files++;
+	}
+done:
+	mem_free(tmp.files);
+	mem_free(tmp.file_sizes);
+	return rc;
+}
+
+int wal_scan_open(struct wal_scan **scp, const char *dir, const uint64_t *from, unsigned nfrom,
+		  struct err *e)
+{
+	struct wal_scan *sc = mem_calloc(1, sizeof(*sc));
+	char sdir[PATH_MAX_LEN];
+	int rc = 0;
+
+	*scp = NULL;
+	if (!sc)
+		return err_set(e, -ENOMEM, "out of memory");
+	sc->n_shards = shards_on_disk(dir);
+	for (unsigned i = 0; i < sc->n_shards && !rc; i++) {
+		struct scan_shard *ss = &sc->shards[i];
+		int n = snprintf(sdir, sizeof(sdir), "%s/shard-%02u", dir, i);
+
+		if (n < 0 || (size_t)n >= sizeof(sdir)) {
+			rc = err_set(e, -ENAMETOOLONG, "%s: path too long", dir);
+			break;
+		}
+		if (from && i < nfrom)
+			ss->from = from[i];
+		else if ((rc = checkpoint_read_dir(sdir, &ss->from, e)))
+			break;
+		if (access(sdir, F_OK) < 0 && errno == ENOENT)
+			continue;
+		rc = scan_shard_open(ss, sdir, e);
+	}
+	if (rc) {
+		wal_scan_close(sc);
+		return rc;
+	}
+	*scp = sc;
+	return 0;
+}
+
+unsigned wal_scan_shards(const struct wal_scan *sc)
+{
+	return sc->n_shards;
+}
+
+uint64_t wal_scan_from(const struct wal_scan *sc, unsigned shard)
+{
+	return shard < sc->n_shards ? sc->shards[shard].from : 0;
+}
+
+void wal_scan_close(struct wal_scan *sc)
+{
+	if (!sc)
+		return;
+	for (unsigned i = 0; i < sc->n_shards; i++) {
+		for (size_t k = 0; k < sc->shards[i].n_files; k++)
+			close(sc->shards[i].files[k].fd);
+		mem_free(sc->shards[i].files);
+	}
+	mem_free(sc->buf);
+	mem_free(sc);
+}
+
+static int read_at(int fd, void *p, size_t n, uint64_t off)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = pread(fd, (char *)p + got, n - got, (off_t)(off + got));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return 0; /* end of file: a short read */
+		got += (size_t)r;
+	}
+	return 1;
+}
+
+/*
+ * Walks one file's records from its header, handing those in (from, to] to fn. *expect is the
+ * next LSN the shard must hold (0: any). Returns 0 at the file's end or at a record that is not
+ * whole (*end set: the rest of the file is not records), 1 when past to, or a negative code.
+ */
+static int scan_file(struct wal_scan *sc, unsigned shard, const struct scan_file *f,
+		     uint64_t from, uint64_t to, uint64_t *expect, wal_replay_fn *fn, void *ctx,
+		     uint64_t *last, bool *end, struct err *e)
+{
+	unsigned char h[RECORD_HEADER];
+	uint64_t off = FILE_HEADER;
+	int rc;
+
+	*end = false;
+	if ((rc = read_at(f->fd, h, FILE_HEADER, 0)) < 0)
+		return err_set(e, rc, "cannot read %s: %s", f->path, strerror(-rc));
+	if (rc == 0) {
+		*end = true; /* a file whose header is still being written */
+		return 0;
+	}
+	if (memcmp(h, FILE_MAGIC, 8) || le_get32(h + 8) != FILE_VERSION ||
+	    le_get32(h + 12) != shard || le_get64(h + 16) != f->first_lsn)
+		return err_set(e, -EBADMSG, "%s: not a koban WAL file of shard %u starting at LSN "
+				 "%llu", f->path, shard, (unsigned long long)f->first_lsn);
+	for (;;) {
+		uint32_t len;
+		uint64_t lsn;
+
+		if ((rc = read_at(f->fd, h, RECORD_HEADER, off)) < 0)
+			return err_set(e, rc, "cannot read %s: %s", f->path, strerror(-rc));
+		if (rc == 0)
+			break; /* the end, or a header being written */
+		len = le_get32(h);
+		lsn = le_get64(h + 8);
+		if (len > WAL_MAX_PAYLOAD || (*expect && lsn != *expect)) {
+			*end = true;
+			break;
+		}
+		if (lsn > to)
+			return 1;
+		if (lsn > from && (!sc->one_tenant || le_get64(h + 16) == sc->tenant)) {
+			if (len > sc->buf_cap) {
+				unsigned char *nb = mem_realloc(sc->buf, len);
+
+				if (!nb)
+					return err_set(e, -ENOMEM, "out of memory");
+				sc->buf = nb;
+				sc->buf_cap = len;
+			}
+			if ((rc = read_at(f->fd, sc->buf, len, off + RECORD_HEADER)) < 0)
+				return err_set(e, rc, "cannot read %s: %s", f->path, strerror(-rc));
+			if (rc == 0 || record_crc(h, sc->buf, len) != le_get32(h + 4)) {
+				*end = true; /* being written, or torn */
+				break;
+			}
+			rc = fn(ctx, shard, lsn, le_get64(h + 16), le_get32(h + 24), le_get32(h + 28),
+				sc->buf, len);
+			if (rc < 0)
+				return rc;
+			*last = lsn;
+		}
+		*expect = lsn + 1;
+		off += RECORD_HEADER + len;
+	}
+	if (*end)
+		log_debug("%s: offset %llu: the records end here", f->path,
+			  (unsigned long long)off);
+	return 0;
+}
+
+int wal_scan_shard(struct wal_scan *sc, unsigned shard, uint64_t to, wal_replay_fn *fn,
+		   void *ctx, uint64_t *last, struct err *e)
+{
+	struct scan_shard *ss;
+	uint64_t expect = 0, dummy;
+	int rc = 0;
+
+	if (!last)
+		last = &dummy;
+	if (shard >= sc->n_shards)
+		return err_set(e, -EINVAL, "WAL shard %u of %u", shard, sc->n_shards);
+	ss = &sc->shards[shard];
+	*last = ss->from;
+	for (size_t i = 0; i < ss->n_files && !rc; i++) {
+		const struct scan_file *f = &ss->files[i];
+		bool end;
+
+		/* A file must start where the previous one ended, and the first must hold from + 1. */
+		if (expect ? f->first_lsn != expect : f->first_lsn > ss->from + 1)
+			return err_set(e, -EBADMSG, "%s: the log continues at LSN %llu where %llu was "
+					 "expected (records are missing: removed by a checkpoint "
+					 "meanwhile, or lost)", f->path,
+					 (unsigned long long)f->first_lsn,
+					 (unsigned long long)(expect ? expect : ss->from + 1));
+		rc = scan_file(sc, shard, f, ss->from, to, &expect, fn, ctx, last, &end, e);
+		/* A record that is not whole ends a file only where a next file takes over (a
+		 * file the writer could not cut) or at the end of the last one. */
+		if (!rc && end && i + 1 < ss->n_files && ss->files[i + 1].first_lsn != expect)
+			return err_set(e, -EBADMSG, "%s: damaged record before LSN %llu, in the "
+					 "middle of the log", f->path, (unsigned long long)expect);
+	}
+	return rc < 0 ? rc : 0;
+}
+
+int wal_scan(const char *dir, const uint64_t *from, unsigned nfrom, wal_replay_fn *fn, void *ctx,
+	     struct err *e)
+{
+	struct wal_scan *sc;
+	int rc = wal_scan_open(&sc, dir, from, nfrom, e);
+
+	for (unsigned i = 0; !rc && i < sc->n_shards; i++)
+		rc = wal_scan_shard(sc, i, UINT64_MAX, fn, ctx, NULL, e);
+	wal_scan_close(sc);
+	return rc;
 }

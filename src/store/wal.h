@@ -31,9 +31,16 @@
  * Ownership: the WAL copies nothing it is given beyond the call; payloads handed to the
  * replay callback are valid only during the call.
  *
+ * Reading without opening (wal_scan_*): another thread or process reads the records after a
+ * checkpoint straight from the files while the owner appends (the sealer, store/seal.h, and
+ * the search of not-yet-sealed records). It opens every file first (a file a checkpoint
+ * removes afterwards stays readable), stops quietly at a record still being written or torn,
+ * checks that LSNs follow each other, and never writes.
+ *
  * Threads: wal_open/wal_close from one thread (the main thread). Each shard has one writer
- * at a time (wal_append, wal_checkpoint: the worker that owns the shard). wal_wait_durable,
- * wal_durable_lsn and wal_stats from any thread. The callbacks run on the commit thread
+ * at a time (wal_append: the worker that owns the shard); wal_checkpoint from one thread at a
+ * time (the sealer), which may run beside the appends. wal_wait_durable, wal_durable_lsn,
+ * wal_shard_count and wal_stats from any thread. A struct wal_scan from one thread at a time. The callbacks run on the commit thread
  * (durable) or the opening thread (replay) and must not call back into the WAL.
  */
 #ifndef STORE_WAL_H
@@ -111,5 +118,38 @@ uint64_t wal_durable_lsn(struct wal *w, unsigned shard);
  */
 int wal_checkpoint(struct wal *w, unsigned shard, uint64_t lsn, struct err *e);
 void wal_stats(struct wal *w, struct wal_stats *out);
+/* Shards of the log: the configured ones and those an earlier run left with more. */
+unsigned wal_shard_count(struct wal *w);
+
+/* ---- reading the files (any process) ---- */
+
+struct wal_scan;
+
+/*
+ * Opens, read-only, every file of every shard of the log in dir that may hold a record after
+ * from[shard] (from NULL or shard >= nfrom: after the shard's checkpoint file). A missing dir
+ * is a log without shards. The files stay open until wal_scan_close.
+ */
+int wal_scan_open(struct wal_scan **sc, const char *dir, const uint64_t *from, unsigned nfrom,
+		  struct err *e);
+unsigned wal_scan_shards(const struct wal_scan *sc);
+/* Hands over only tenant's records (the others' payloads are not even read). */
+void wal_scan_tenant(struct wal_scan *sc, uint64_t tenant);
+/* The LSN the shard's records are read after (from[shard] or its checkpoint). */
+uint64_t wal_scan_from(const struct wal_scan *sc, unsigned shard);
+/*
+ * Calls fn (payload valid during the call) for each whole record of shard with an LSN after
+ * the scan's start and up to to (UINT64_MAX: all), in order, and sets *last (may be NULL) to
+ * the last LSN handed over (the start when none). The end of what is written (a record being
+ * appended, or torn by a crash) ends the scan without error; records missing (an LSN gap: e.g.
+ * files removed by a checkpoint before they were opened) or damaged before the end give
+ * -EBADMSG naming the file and offset; fn's negative return stops the scan and is returned.
+ */
+int wal_scan_shard(struct wal_scan *sc, unsigned shard, uint64_t to, wal_replay_fn *fn,
+		   void *ctx, uint64_t *last, struct err *e);
+void wal_scan_close(struct wal_scan *sc);
+/* wal_scan_open, wal_scan_shard of every shard, wal_scan_close. */
+int wal_scan(const char *dir, const uint64_t *from, unsigned nfrom, wal_replay_fn *fn, void *ctx,
+	     struct err *e);
 
 #endif

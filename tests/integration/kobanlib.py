@@ -140,6 +140,18 @@ def loadgen_start(*args):
                             stderr=subprocess.PIPE, text=True)
 
 
+FILE_OUTPUT = "output:\n  file: true\n"
+
+
+def file_output_config(workdir, extra=""):
+    """A koban.yaml in workdir with the ECS JSON file output on (off by default), so that
+    spool_lines() can read what serve made; extra is appended."""
+    path = os.path.join(workdir, "koban.yaml")
+    with open(path, "w") as f:
+        f.write("data_dir: ./var\n" + FILE_OUTPUT + extra)
+    return path
+
+
 def spool_lines(workdir, tenant):
     path = os.path.join(workdir, "var", "spool", tenant + ".ndjson")
     if not os.path.exists(path):

@@ -1,0 +1,914 @@
+#include "store/seal.h"
+#include "core/compat.h"
+
+#include "core/le.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define LOG_MODULE "seal"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/event.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/metrics.h"
+#include "core/timeutil.h"
+#include "parse/ecs.h"
+#include "store/keys.h"
+#include "store/store.h"
+
+#define PATH_LEN 4096
+#define STATE_MAGIC "KOBANSST"
+#define STATE_VERSION 1
+#define JOURNAL_MAGIC "KOBANSJ1"
+#define JOURNAL_MAX ((size_t)16 << 20)
+#define OPEN_TENANTS 32          /* tenants with segments open in one generation */
+#define TENANT_STATS_MAX 1024    /* tenants with their own sealed-events counter */
+#define EVENT_ARENA_MAX ((size_t)64 << 20)
+
+struct gen_tenant {
+	uint64_t tenant;
+	struct store_import *imp;
+	struct keys_data_key dk;
+	uint64_t used;
+	uint64_t events; /* into its segments this generation */
+};
+
+struct tenant_count {
+	uint64_t tenant;
+	atomic_uint_fast64_t events;
+};
+
+struct seal {
+	char *data_dir;
+	char wal_dir[PATH_LEN], state_path[PATH_LEN], journal_path[PATH_LEN];
+	struct wal *w;
+	struct store *st;
+
+	pthread_t thread;
+	bool thread_started;
+	pthread_mutex_t lock;
+	pthread_cond_t wake, done;
+	bool stopping;
+	uint64_t req, served; /* seal_now requests */
+	int req_rc;
+	struct err req_err;
+
+	/* The sealer thread's own state. */
+	uint64_t generation;                  /* committed */
+	unsigned n_shards;
+	uint64_t sealed[WAL_MAX_SHARDS];      /* committed LSN per shard */
+	uint64_t read[WAL_MAX_SHARDS];        /* read into the generation */
+	struct gen_tenant open[OPEN_TENANTS];
+	size_t n_open;
+	uint64_t tick;
+	int journal_fd;                       /* -1 until the generation's first segment */
+	uint64_t gen_events;                  /* events read into the generation */
+	uint64_t gen_segments;                /* segments it finished */
+	int64_t gen_started;                  /* time_mono_ns of its first record, 0: none */
+	unsigned char *plain;                 /* an unsealed payload */
+	size_t plain_cap;
+	struct arena arena;
+	struct log_limit bad_lines, failures;
+
+	atomic_uint_fast64_t st_generation, st_backlog, st_events, st_segments, st_erased,
+		st_invalid, st_errors;
+	pthread_mutex_t count_lock;
+	struct tenant_count counts[TENANT_STATS_MAX];
+	size_t n_counts;
+	/* Events of finished slots of this generation, by tenant: counted at its commit. */
+	struct gen_tally {
+		uint64_t tenant, events;
+	} *tally;
+	size_t n_tally;
+};
+
+#define COUNT(c, k) atomic_fetch_add_explicit(&(c), (k), memory_order_relaxed)
+
+static atomic_int crash_step;
+
+void seal_test_crash_at(int step)
+{
+	atomic_store(&crash_step, step);
+}
+
+static void crash_point(int step)
+{
+	if (atomic_load(&crash_step) == step)
+		_exit(99);
+}
+
+static int path_of(char out[PATH_LEN], const char *dir, const char *name, struct err *e)
+{
+	int n = snprintf(out, PATH_LEN, "%s/%s", dir, name);
+
+	if (n < 0 || n >= PATH_LEN)
+		return err_set(e, -ENAMETOOLONG, "%s/%s: path too long", dir, name);
+	return 0;
+}
+
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* ---- state and journal files ---- */
+
+/* The whole file at path (at most max bytes), mem_alloc'ed; NULL with *rc set. */
+static char *read_all(const char *path, size_t max, size_t *len, int *rc)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat sb;
+	char *p = NULL;
+	size_t got = 0;
+
+	*len = 0;
+	if (fd < 0) {
+		*rc = -errno;
+		return NULL;
+	}
+	if (fstat(fd, &sb) < 0 || (size_t)sb.st_size > max) {
+		*rc = errno && (size_t)sb.st_size <= max ? -errno : -EFBIG;
+		goto fail;
+	}
+	p = mem_alloc((size_t)sb.st_size + 1);
+	if (!p) {
+		*rc = -ENOMEM;
+		goto fail;
+	}
+	while (got < (size_t)sb.st_size) {
+		ssize_t r = read(fd, p + got, (size_t)sb.st_size - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			*rc = -errno;
+			mem_free(p);
+			p = NULL;
+			goto fail;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	p[got] = '\0';
+	*len = got;
+	*rc = 0;
+fail:
+	close(fd);
+	return p;
+}
+
+int seal_state_read(const char *data_dir, uint64_t *generation, uint64_t lsn[WAL_MAX_SHARDS],
+		    unsigned *n, struct err *e)
+{
+	unsigned char b[24 + 8 * WAL_MAX_SHARDS + 4];
+	char path[PATH_LEN];
+	unsigned shards;
+	ssize_t got;
+	int fd, rc;
+
+	*generation = 0;
+	*n = 0;
+	if ((rc = path_of(path, data_dir, "wal/seal.state", e)))
+		return rc;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : err_set(e, -errno, "cannot open %s: %s", path,
+						     strerror(errno));
+	got = read(fd, b, sizeof(b));
+	close(fd);
+	if (got < 28 || memcmp(b, STATE_MAGIC, 8) || le_get32(b + 8) != STATE_VERSION)
+		goto bad;
+	shards = le_get32(b + 12);
+	if (shards > WAL_MAX_SHARDS || (size_t)got != 24 + 8 * (size_t)shards + 4 ||
+	    (uint32_t)crc32(0L, b, (uInt)(24 + 8 * shards)) != le_get32(b + 24 + 8 * shards))
+		goto bad;
+	*generation = le_get64(b + 16);
+	for (unsigned i = 0; i < shards; i++)
+		lsn[i] = le_get64(b + 24 + 8 * i);
+	*n = shards;
+	return 0;
+bad:
+	return err_set(e, -EBADMSG, "%s: damaged sealer state (see docs/store.md)", path);
+}
+
+static int state_write(struct seal *s, uint64_t generation, struct err *e)
+{
+	unsigned char b[24 + 8 * WAL_MAX_SHARDS + 4];
+	char tmp[PATH_LEN];
+	size_t len = 24 + 8 * (size_t)s->n_shards;
+	int fd, rc;
+
+	memcpy(b, STATE_MAGIC, 8);
+	le_put32(b + 8, STATE_VERSION);
+	le_put32(b + 12, s->n_shards);
+	le_put64(b + 16, generation);
+	for (unsigned i = 0; i < s->n_shards; i++)
+		le_put64(b + 24 + 8 * i, s->read[i]);
+	le_put32(b + len, (uint32_t)crc32(0L, b, (uInt)len));
+	if ((rc = path_of(tmp, s->wal_dir, "seal.state.tmp", e)))
+		return rc;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return err_set(e, -errno, "cannot create %s: %s", tmp, strerror(errno));
+	if (write(fd, b, len + 4) != (ssize_t)(len + 4) || fdatasync(fd) < 0) {
+		rc = err_set(e, errno ? -errno : -EIO, "cannot write %s: %s", tmp,
+			     strerror(errno ? errno : EIO));
+		close(fd);
+		return rc;
+	}
+	close(fd);
+	if (rename(tmp, s->state_path) < 0)
+		return err_set(e, -errno, "cannot rename %s: %s", tmp, strerror(errno));
+	if ((rc = fsync_dir(s->wal_dir)) < 0)
+		return err_set(e, rc, "cannot sync %s: %s", s->wal_dir, strerror(-rc));
+	return 0;
+}
+
+/* The journal's generation and segments (a torn last line is a segment never renamed). */
+static int journal_parse(const char *path, uint64_t *generation, struct seal_segment **segs,
+			 size_t *n, struct err *e)
+{
+	size_t len = 0, cap = 0;
+	char *text;
+	const char *p, *end;
+	int rc = 0;
+
+	*generation = 0;
+	*segs = NULL;
+	*n = 0;
+	text = read_all(path, JOURNAL_MAX, &len, &rc);
+	if (!text)
+		return rc == -ENOENT ? 0 : err_set(e, rc, "cannot read %s: %s", path, strerror(-rc));
+	p = text;
+	end = text + len;
+	if (len < 10 || memcmp(p, JOURNAL_MAGIC " ", 9)) {
+		rc = err_set(e, -EBADMSG, "%s: not a sealer journal", path);
+		goto done;
+	}
+	{
+		const char *nl = memchr(p, '\n', len);
+		unsigned long long g;
+
+		if (!nl || sscanf(p + 9, "%llu", &g) != 1) {
+			mem_free(text);
+			return 0; /* torn before the first segment: nothing was renamed */
+		}
+		*generation = g;
+		p = nl + 1;
+	}
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		unsigned long long t;
+		unsigned d, q;
+		char line[96];
+
+		if (!nl)
+			break; /* torn: its segment was never renamed */
+		if ((size_t)(nl - p) >= sizeof(line) ||
+		    (memcpy(line, p, (size_t)(nl - p)), line[nl - p] = '\0',
+		     sscanf(line, "%llu %u %u", &t, &d, &q) != 3)) {
+			rc = err_set(e, -EBADMSG, "%s: offset %zu: damaged journal line", path,
+				     (size_t)(p - text));
+			goto done;
+		}
+		if (*n == cap) {
+			struct seal_segment *ns;
+
+			cap = cap ? 2 * cap : 16;
+			ns = mem_realloc(*segs, cap * sizeof(*ns));
+			if (!ns) {
+				rc = err_set(e, -ENOMEM, "out of memory");
+				goto done;
+			}
+			*segs = ns;
+		}
+		(*segs)[(*n)++] = (struct seal_segment){ t, d, q };
+		p = nl + 1;
+	}
+done:
+	mem_free(text);
+	if (rc) {
+		mem_free(*segs);
+		*segs = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
+int seal_journal_read(const char *data_dir, uint64_t generation, struct seal_segment **segs,
+		      size_t *n, struct err *e)
+{
+	char path[PATH_LEN];
+	uint64_t g;
+	int rc;
+
+	*segs = NULL;
+	*n = 0;
+	if ((rc = path_of(path, data_dir, "wal/seal.journal", e)) ||
+	    (rc = journal_parse(path, &g, segs, n, e)))
+		return rc;
+	if (g != generation) {
+		mem_free(*segs);
+		*segs = NULL;
+		*n = 0;
+	}
+	return 0;
+}
+
+/* store_seal_hook_fn: a segment of the generation is journaled before its rename. */
+static int journal_add(void *ctx, uint64_t tenant, uint32_t day, uint32_t seq)
+{
+	struct seal *s = ctx;
+	char line[96];
+	int n, rc;
+
+	if (s->journal_fd < 0) {
+		s->journal_fd = open(s->journal_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND |
+					      O_CLOEXEC, 0640);
+		if (s->journal_fd < 0)
+			return -errno;
+		n = snprintf(line, sizeof(line), JOURNAL_MAGIC " %llu\n",
+			     (unsigned long long)(s->generation + 1));
+		if (write(s->journal_fd, line, (size_t)n) != n)
+			return errno ? -errno : -EIO;
+		if ((rc = fsync_dir(s->wal_dir)) < 0)
+			return rc;
+	}
+	n = snprintf(line, sizeof(line), "%llu %u %u\n", (unsigned long long)tenant, day, seq);
+	if (write(s->journal_fd, line, (size_t)n) != n || fdatasync(s->journal_fd) < 0)
+		return errno ? -errno : -EIO;
+	crash_point(1);
+	return 0;
+}
+
+/* Removes the segments of an uncommitted journal, then the journal. */
+static int journal_undo(struct seal *s, struct err *e)
+{
+	struct seal_segment *segs;
+	uint64_t g;
+	size_t n;
+	int rc;
+
+	if (s->journal_fd >= 0) {
+		close(s->journal_fd);
+		s->journal_fd = -1;
+	}
+	if ((rc = journal_parse(s->journal_path, &g, &segs, &n, e)))
+		return rc;
+	if (g > s->generation) {
+		for (size_t i = 0; i < n && !rc; i++)
+			rc = store_segment_remove(s->st, segs[i].tenant, segs[i].day, segs[i].seq, e);
+		if (!rc && n)
+			log_info("removed %zu segments of sealer generation %llu, which was not "
+				 "committed (their events are still in the WAL)", n,
+				 (unsigned long long)g);
+	}
+	mem_free(segs);
+	if (!rc && unlink(s->journal_path) < 0 && errno != ENOENT)
+		rc = err_set(e, -errno, "cannot remove %s: %s", s->journal_path, strerror(errno));
+	return rc;
+}
+
+/* ---- metrics ---- */
+
+static void count_tenant(struct seal *s, uint64_t tenant, uint64_t events)
+{
+	pthread_mutex_lock(&s->count_lock);
+	for (size_t i = 0; i < s->n_counts; i++)
+		if (s->counts[i].tenant == tenant) {
+			COUNT(s->counts[i].events, events);
+			pthread_mutex_unlock(&s->count_lock);
+			return;
+		}
+	if (s->n_counts < TENANT_STATS_MAX) {
+		s->counts[s->n_counts].tenant = tenant;
+		atomic_store(&s->counts[s->n_counts++].events, events);
+	}
+	pthread_mutex_unlock(&s->count_lock);
+}
+
+static int collect_backlog(struct metrics_out *o, void *ctx)
+{
+	struct seal *s = ctx;
+
+	return metrics_sample(o, atomic_load(&s->st_backlog), NULL);
+}
+
+static int collect_events(struct metrics_out *o, void *ctx)
+{
+	struct seal *s = ctx;
+	int rc = 0;
+
+	pthread_mutex_lock(&s->count_lock);
+	for (size_t i = 0; i < s->n_counts && !rc; i++) {
+		char id[24];
+
+		snprintf(id, sizeof(id), "%llu", (unsigned long long)s->counts[i].tenant);
+		rc = metrics_sample(o, atomic_load(&s->counts[i].events), "tenant_id", id, NULL);
+	}
+	pthread_mutex_unlock(&s->count_lock);
+	return rc;
+}
+
+static int collect_segments(struct metrics_out *o, void *ctx)
+{
+	struct seal *s = ctx;
+
+	return metrics_sample(o, atomic_load(&s->st_segments), NULL);
+}
+
+static int collect_skipped(struct metrics_out *o, void *ctx)
+{
+	struct seal *s = ctx;
+	int rc = metrics_sample(o, atomic_load(&s->st_erased), "reason", "erased", NULL);
+
+	return rc ? rc : metrics_sample(o, atomic_load(&s->st_invalid), "reason", "invalid", NULL);
+}
+
+static int collect_errors(struct metrics_out *o, void *ctx)
+{
+	struct seal *s = ctx;
+
+	return metrics_sample(o, atomic_load(&s->st_errors), NULL);
+}
+
+static int register_metrics(struct seal *s, struct err *e)
+{
+	int rc;
+
+	if ((rc = metrics_register("koban_store_seal_backlog_events", METRICS_GAUGE,
+				   "Events in the WAL not yet in committed segments.",
+				   collect_backlog, s)) ||
+	    (rc = metrics_register("koban_store_sealed_events_total", METRICS_COUNTER,
+				   "Events committed from the WAL into segments, by tenant id.",
+				   collect_events, s)) ||
+	    (rc = metrics_register("koban_store_sealed_segments_total", METRICS_COUNTER,
+				   "Segments committed by the sealer.", collect_segments, s)) ||
+	    (rc = metrics_register("koban_store_seal_skipped_total", METRICS_COUNTER,
+				   "WAL events not sealed, by reason.", collect_skipped, s)) ||
+	    (rc = metrics_register("koban_store_seal_errors_total", METRICS_COUNTER,
+				   "Sealer generations rolled back after an error.", collect_errors,
+				   s))) {
+		metrics_unregister(s);
+		return err_set(e, rc, "cannot register the sealer's metrics: %s", strerror(-rc));
+	}
+	return 0;
+}
+
+/* ---- a generation ---- */
+
+/* Drops the generation: open segments, journaled ones, what was read. */
+static void rollback(struct seal *s)
+{
+	struct err e = ERR_INIT;
+
+	for (size_t i = 0; i < s->n_open; i++) {
+		store_import_abort(s->open[i].imp);
+		memset(&s->open[i].dk, 0, sizeof(s->open[i].dk));
+	}
+	s->n_open = 0;
+	if (journal_undo(s, &e))
+		log_error("%s", e.msg);
+	memcpy(s->read, s->sealed, sizeof(s->read));
+	s->gen_events = 0;
+	s->gen_started = 0;
+	s->n_tally = 0;
+	s->gen_segments = 0;
+	atomic_store(&s->st_backlog, 0);
+}
+
+static void tally_add(struct seal *s, uint64_t tenant, uint64_t events)
+{
+	for (size_t i = 0; i < s->n_tally; i++)
+		if (s->tally[i].tenant == tenant) {
+			s->tally[i].events += events;
+			return;
+		}
+	if (s->n_tally < TENANT_STATS_MAX) /* past it: only the total counts them */
+		s->tally[s->n_tally++] = (struct gen_tally){ tenant, events };
+}
+
+/* Finishes slot i's segments (journaled), tallies its events and frees the slot. */
+static int finish_tenant(struct seal *s, size_t i, struct err *e)
+{
+	struct gen_tenant *g = &s->open[i];
+	struct store_import_stats is;
+	int rc = store_import_finish(g->imp, &is, e);
+
+	g->imp = NULL;
+	memset(&g->dk, 0, sizeof(g->dk));
+	s->gen_segments += is.segments;
+	tally_add(s, g->tenant, g->events);
+	s->open[i] = s->open[--s->n_open];
+	return rc;
+}
+
+static int commit(struct seal *s, struct err *e)
+{
+	int rc = 0;
+
+	while (s->n_open && !rc)
+		rc = finish_tenant(s, s->n_open - 1, e);
+	if (rc)
+		return rc;
+	crash_point(2);
+	if ((rc = state_write(s, s->generation + 1, e)))
+		return rc;
+	s->generation++;
+	crash_point(3);
+	if (s->journal_fd >= 0) {
+		close(s->journal_fd);
+		s->journal_fd = -1;
+	}
+	if (unlink(s->journal_path) < 0 && errno != ENOENT)
+		log_warn("cannot remove %s: %s", s->journal_path, strerror(errno));
+	crash_point(4);
+	memcpy(s->sealed, s->read, sizeof(s->sealed));
+	for (unsigned i = 0; i < s->n_shards; i++) {
+		struct err ce = ERR_INIT;
+
+		/* Only removes WAL files: the state above already says what is sealed. */
+		if (s->sealed[i] && wal_checkpoint(s->w, i, s->sealed[i], &ce))
+			log_warn("WAL checkpoint of shard %u: %s", i, ce.msg);
+	}
+	for (size_t i = 0; i < s->n_tally; i++)
+		count_tenant(s, s->tally[i].tenant, s->tally[i].events);
+	s->n_tally = 0;
+	COUNT(s->st_events, s->gen_events);
+	COUNT(s->st_segments, s->gen_segments);
+	s->gen_segments = 0;
+	atomic_store(&s->st_generation, s->generation);
+	atomic_store(&s->st_backlog, 0);
+	log_debug("generation %llu committed: %llu events", (unsigned long long)s->generation,
+		  (unsigned long long)s->gen_events);
+	s->gen_events = 0;
+	s->gen_started = 0;
+	return 0;
+}
+
+/* The slot of tenant in the generation, opened (the least used one finished) when new. */
+static int tenant_slot(struct seal *s, uint64_t tenant, struct gen_tenant **out, struct err *e)
+{
+	struct keys_data_key dk;
+	struct gen_tenant *g;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	for (i = 0; i < s->n_open; i++)
+		if (s->open[i].tenant == tenant) {
+			s->open[i].used = ++s->tick;
+			*out = &s->open[i];
+			return 0;
+		}
+	rc = store_tenant_key(s->st, tenant, &dk, e);
+	if (rc == -ENOENT)
+		return 1; /* erased */
+	if (rc)
+		return rc;
+	if (s->n_open == OPEN_TENANTS) { /* finish the least used tenant's segments */
+		size_t lru = 0;
+
+		for (i = 1; i < OPEN_TENANTS; i++)
+			if (s->open[i].used < s->open[lru].used)
+				lru = i;
+		if ((rc = finish_tenant(s, lru, e))) {
+			memset(&dk, 0, sizeof(dk));
+			return rc;
+		}
+	}
+	g = &s->open[s->n_open];
+	memset(g, 0, sizeof(*g));
+	g->dk = dk;
+	memset(&dk, 0, sizeof(dk));
+	if ((rc = store_import_begin(s->st, tenant, &g->imp, e))) {
+		memset(&g->dk, 0, sizeof(g->dk));
+		return rc;
+	}
+	store_import_set_hook(g->imp, journal_add, s);
+	g->tenant = tenant;
+	g->used = ++s->tick;
+	s->n_open++;
+	*out = g;
+	return 0;
+}
+
+struct read_ctx {
+	struct seal *s;
+	struct err *e;
+};
+
+/* wal_replay_fn: one durable record into the generation. */
+static int on_record(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant, uint32_t count,
+		     uint32_t flags, const void *payload, size_t len)
+{
+	struct read_ctx *rc_ = ctx;
+	struct seal *s = rc_->s;
+	struct gen_tenant *g;
+	const char *p, *end;
+	int rc;
+
+	if (!s->gen_started)
+		s->gen_started = time_mono_ns();
+	COUNT(s->st_backlog, count);
+	rc = tenant_slot(s, tenant, &g, rc_->e);
+	if (rc < 0)
+		return rc;
+	if (rc == 1) {
+		COUNT(s->st_erased, count);
+		return 0;
+	}
+	if (flags & WAL_FLAG_SEALED) {
+		if (len < KEYS_SEAL_OVERHEAD)
+			return err_set(rc_->e, -EBADMSG, "WAL shard %u: LSN %llu: sealed record of "
+				       "%zu bytes", shard, (unsigned long long)lsn, len);
+		if (len - KEYS_SEAL_OVERHEAD > s->plain_cap) {
+			unsigned char *np = mem_realloc(s->plain, len);
+
+			if (!np)
+				return err_set(rc_->e, -ENOMEM, "out of memory");
+			s->plain = np;
+			s->plain_cap = len;
+		}
+		if (keys_unseal(&g->dk, WAL_SEAL_BLOCK_ID, payload, len, s->plain) < 0)
+			return err_set(rc_->e, -EBADMSG, "WAL shard %u: LSN %llu: the record does "
+				       "not open with tenant %llu's data key", shard,
+				       (unsigned long long)lsn, (unsigned long long)tenant);
+		p = (const char *)s->plain;
+		end = p + len - KEYS_SEAL_OVERHEAD;
+	} else {
+		p = payload;
+		end = p + len;
+	}
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		struct err de = ERR_INIT;
+		struct event ev;
+
+		if (n) {
+			arena_clear(&s->arena);
+			event_init(&ev, &s->arena);
+			if (ecs_decode(&ev, p, n, &de) < 0) {
+				COUNT(s->st_invalid, 1);
+				log_limited(&s->bad_lines, LOG_LEVEL_WARN, "WAL shard %u: LSN %llu: "
+					    "an event that is not ECS JSON, not sealed: %s", shard,
+					    (unsigned long long)lsn, de.msg);
+			} else if ((rc = store_import_add(g->imp, &ev, rc_->e)) < 0) {
+				return rc;
+			} else {
+				s->gen_events++;
+				g->events++;
+			}
+		}
+		p += n + 1;
+	}
+	return 0;
+}
+
+/* Reads every durable record after s->read into the generation. */
+static int read_durable(struct seal *s, struct err *e)
+{
+	uint64_t durable[WAL_MAX_SHARDS];
+	struct read_ctx ctx = { s, e };
+	struct wal_scan *sc;
+	bool any = false;
+	int rc;
+
+	for (unsigned i = 0; i < s->n_shards; i++) {
+		durable[i] = wal_durable_lsn(s->w, i);
+		any |= durable[i] > s->read[i];
+	}
+	if (!any)
+		return 0;
+	if ((rc = wal_scan_open(&sc, s->wal_dir, s->read, s->n_shards, e)))
+		return rc;
+	for (unsigned i = 0; i < s->n_shards && i < wal_scan_shards(sc) && !rc; i++)
+		if (durable[i] > s->read[i])
+			rc = wal_scan_shard(sc, i, durable[i], on_record, &ctx, &s->read[i], e);
+	wal_scan_close(sc);
+	return rc;
+}
+
+static bool read_moved(const struct seal *s)
+{
+	return memcmp(s->read, s->sealed, sizeof(s->read)) != 0;
+}
+
+/* One pass: read what became durable; commit when a bound is reached or forced. */
+static int pass(struct seal *s, bool force, struct err *e)
+{
+	int rc = read_durable(s, e);
+
+	if (!rc && read_moved(s) &&
+	    (force || s->gen_events >= SEAL_BATCH_EVENTS ||
+	     time_mono_ns() - s->gen_started >= (int64_t)SEAL_MAX_AGE_MS * 1000000))
+		rc = commit(s, e);
+	if (rc) {
+		COUNT(s->st_errors, 1);
+		rollback(s);
+	}
+	return rc;
+}
+
+static void *seal_thread(void *arg)
+{
+	struct seal *s = arg;
+
+	pthread_setname_np(pthread_self(), "koban-seal");
+	for (;;) {
+		struct err e = ERR_INIT;
+		struct timespec ts;
+		uint64_t want;
+		bool stop;
+		int rc;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += (long)SEAL_TICK_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_mutex_lock(&s->lock);
+		while (!s->stopping && s->req == s->served &&
+		       pthread_cond_timedwait(&s->wake, &s->lock, &ts) != ETIMEDOUT)
+			;
+		stop = s->stopping;
+		want = s->req;
+		pthread_mutex_unlock(&s->lock);
+		rc = pass(s, stop || want != s->served, &e);
+		if (rc)
+			log_limited(&s->failures, LOG_LEVEL_ERROR, "sealing failed (the events stay "
+				    "in the WAL; retrying): %s", e.msg);
+		pthread_mutex_lock(&s->lock);
+		if (want != s->served) {
+			s->served = want;
+			s->req_rc = rc;
+			s->req_err = e;
+			pthread_cond_broadcast(&s->done);
+		}
+		pthread_mutex_unlock(&s->lock);
+		if (stop)
+			break;
+	}
+	return NULL;
+}
+
+/* ---- life cycle ---- */
+
+static int recover(struct seal *s, struct err *e)
+{
+	uint64_t lsn[WAL_MAX_SHARDS] = { 0 };
+	struct wal_scan *sc;
+	unsigned n;
+	int rc;
+
+	if ((rc = seal_state_read(s->data_dir, &s->generation, lsn, &n, e)))
+		return rc;
+	if ((rc = journal_undo(s, e)))
+		return rc;
+	/* Shards the state does not name start at the WAL's own checkpoint. */
+	if ((rc = wal_scan_open(&sc, s->wal_dir, lsn, n, e)))
+		return rc;
+	for (unsigned i = 0; i < s->n_shards; i++)
+		s->sealed[i] = i < n ? lsn[i] : wal_scan_from(sc, i);
+	wal_scan_close(sc);
+	memcpy(s->read, s->sealed, sizeof(s->read));
+	for (unsigned i = 0; i < s->n_shards; i++) {
+		struct err ce = ERR_INIT;
+
+		if (s->sealed[i] && wal_checkpoint(s->w, i, s->sealed[i], &ce))
+			log_warn("WAL checkpoint of shard %u: %s", i, ce.msg);
+	}
+	atomic_store(&s->st_generation, s->generation);
+	return 0;
+}
+
+static void seal_free(struct seal *s)
+{
+	if (s->journal_fd >= 0)
+		close(s->journal_fd);
+	store_close(s->st);
+	arena_release(&s->arena);
+	mem_free(s->plain);
+	mem_free(s->tally);
+	mem_free(s->data_dir);
+	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->count_lock);
+	pthread_cond_destroy(&s->wake);
+	pthread_cond_destroy(&s->done);
+	mem_free(s);
+}
+
+int seal_start(struct seal **sp, const char *data_dir, struct wal *w, struct err *e)
+{
+	pthread_condattr_t ca;
+	struct seal *s;
+	int rc;
+
+	*sp = NULL;
+	s = mem_calloc(1, sizeof(*s));
+	if (!s)
+		return err_set(e, -ENOMEM, "out of memory");
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->wake, &ca);
+	pthread_cond_init(&s->done, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->count_lock, NULL);
+	arena_init(&s->arena, 64 << 10, EVENT_ARENA_MAX);
+	log_limit_init(&s->bad_lines, 10);
+	log_limit_init(&s->failures, 10);
+	s->journal_fd = -1;
+	s->w = w;
+	s->n_shards = wal_shard_count(w);
+	s->tally = mem_calloc(TENANT_STATS_MAX, sizeof(*s->tally));
+	if (!s->tally || !(s->data_dir = mem_strdup(data_dir))) {
+		rc = err_set(e, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	if ((rc = path_of(s->wal_dir, data_dir, "wal", e)) ||
+	    (rc = path_of(s->state_path, s->wal_dir, "seal.state", e)) ||
+	    (rc = path_of(s->journal_path, s->wal_dir, "seal.journal", e)) ||
+	    (rc = store_open(&s->st, data_dir, e)) || (rc = recover(s, e)) ||
+	    (rc = register_metrics(s, e)))
+		goto fail;
+	s->req = 1; /* the first pass seals what an earlier run left */
+	rc = pthread_create(&s->thread, NULL, seal_thread, s);
+	if (rc) {
+		metrics_unregister(s);
+		rc = err_set(e, -rc, "cannot start the sealer thread: %s", strerror(rc));
+		goto fail;
+	}
+	s->thread_started = true;
+	*sp = s;
+	return 0;
+fail:
+	seal_free(s);
+	return rc;
+}
+
+int seal_now(struct seal *s, struct err *e)
+{
+	uint64_t mine;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	mine = ++s->req;
+	pthread_cond_signal(&s->wake);
+	while (s->served < mine && !s->stopping)
+		pthread_cond_wait(&s->done, &s->lock);
+	rc = s->served >= mine ? s->req_rc : -ECANCELED;
+	if (rc && rc != -ECANCELED)
+		*e = s->req_err;
+	pthread_mutex_unlock(&s->lock);
+	if (rc == -ECANCELED)
+		return err_set(e, rc, "the sealer is stopping");
+	return rc;
+}
+
+void seal_stop(struct seal *s)
+{
+	if (!s)
+		return;
+	if (s->thread_started) {
+		pthread_mutex_lock(&s->lock);
+		s->stopping = true;
+		pthread_cond_broadcast(&s->wake);
+		pthread_cond_broadcast(&s->done);
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(s->thread, NULL);
+	}
+	if (s->n_open)
+		rollback(s); /* the last pass failed: the events stay in the WAL */
+	metrics_unregister(s);
+	seal_free(s);
+}
+
+void seal_stats(struct seal *s, struct seal_stats *out)
+{
+	out->generation = atomic_load(&s->st_generation);
+	out->backlog_events = atomic_load(&s->st_backlog);
+	out->sealed_events = atomic_load(&s->st_events);
+	out->sealed_segments = atomic_load(&s->st_segments);
+	out->skipped_erased = atomic_load(&s->st_erased);
+	out->skipped_invalid = atomic_load(&s->st_invalid);
+	out->errors = atomic_load(&s->st_errors);
+}

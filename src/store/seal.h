@@ -1,0 +1,111 @@
+/*
+ * seal.h - the sealer: moves what the write-ahead log holds into per tenant, per day segments.
+ *
+ * A thread reads the records after the sealer's checkpoint back FROM THE WAL FILES (wal_scan,
+ * store/wal.h), never from memory, so sealing during a run, the replay after a crash and the
+ * search of not-yet-sealed records (store_search) are one mechanism. For each durable record:
+ * the tenant's data key (a tenant whose key was destroyed by crypto-erasure: the record is
+ * skipped and counted, reason "erased"), keys_unseal, one event per ECS JSON line (parse/ecs.h),
+ * into the tenant's segments of the event's UTC day (store_import of store/store.h, so segment
+ * numbers are chosen race-free against concurrent `koban ingest` processes).
+ *
+ * Generations: the records read since the last commit form one generation. It is committed when
+ * its events reach a size bound (SEAL_BATCH_EVENTS) or its oldest record an age bound
+ * (SEAL_MAX_AGE_MS), on seal_now() and on seal_stop(): every open segment is finished, then the
+ * sealer's state (generation, sealed LSN of every shard) is replaced atomically, then the WAL is
+ * checkpointed (whole files up to it removed). Files under DATA_DIR/wal/ (docs/store.md):
+ *   seal.state    "KOBANSST" | u32 version | u32 shards | u64 generation | u64 LSN per shard |
+ *                 u32 CRC-32: what is in segments; written (tmp, fsync, rename) before any
+ *                 wal_checkpoint, so it is never behind the WAL's own checkpoints
+ *   seal.journal  the generation being written: its number, then one line per segment
+ *                 (tenant, day, number) appended and fsynced when its number is reserved,
+ *                 so before its temp file is made and long before it is renamed
+ * Recovery (seal_start, and after any error in a generation): the segments named by a journal
+ * of an uncommitted generation are removed, with their temp and number lock files; the records are then read
+ * again from the state's LSNs. A crash between a segment's rename and the state's commit thus
+ * never duplicates events, and a crash before the state's commit loses none (they are in the
+ * WAL). A search (store_search) skips the journal's segments and reads those records from the
+ * WAL, from the same state (store.c: the snapshot is taken again when a commit races it).
+ *
+ * Metrics (registered by seal_start, unregistered by seal_stop; sinkw: do not register these):
+ *   koban_store_seal_backlog_events   gauge: events in the WAL not yet in committed segments
+ *   koban_store_sealed_events_total   counter: events committed into segments, by tenant id
+ *   koban_store_sealed_segments_total counter: segments committed
+ *   koban_store_seal_skipped_total    counter: WAL events not sealed, by reason
+ *                                     (erased: the tenant's key is destroyed; invalid: a line
+ *                                     that is not ECS JSON, logged rate-limited)
+ *   koban_store_seal_errors_total     counter: generations rolled back after an error (retried)
+ *
+ * Memory: the sealer owns its store handle and buffers; w stays the caller's and must outlive
+ * the sealer (seal_stop before wal_close).
+ *
+ * Threads: seal_start/seal_stop from one thread (serve's main thread); seal_now and seal_stats
+ * from any thread. The sealer's own thread is the only caller of wal_checkpoint on w.
+ */
+#ifndef STORE_SEAL_H
+#define STORE_SEAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/wal.h"
+
+struct err;
+struct seal;
+struct wal;
+
+#define SEAL_BATCH_EVENTS 1000000u /* a generation is committed past this many events */
+#define SEAL_MAX_AGE_MS 10000u     /* or when its oldest record is this old */
+#define SEAL_TICK_MS 200u          /* the thread looks for new durable records this often */
+
+struct seal_stats {
+	uint64_t generation;       /* last committed */
+	uint64_t backlog_events;   /* in the WAL, not yet in committed segments */
+	uint64_t sealed_events;    /* committed since start */
+	uint64_t sealed_segments;
+	uint64_t skipped_erased;   /* events of tenants whose key is destroyed */
+	uint64_t skipped_invalid;  /* lines that did not decode */
+	uint64_t errors;           /* generations rolled back */
+};
+
+/*
+ * Recovers (journal, state, WAL checkpoints), then starts the thread. data_dir holds keys/,
+ * tenants/ and wal/ (the log w was opened on DATA_DIR/wal). Everything durable in the WAL
+ * after the state is sealed by the thread, the first generation right away.
+ */
+int seal_start(struct seal **sp, const char *data_dir, struct wal *w, struct err *e);
+/* Seals everything durable (a last commit), stops the thread and frees s. NULL: no-op. */
+void seal_stop(struct seal *s);
+/* Seals everything durable now and returns when it is committed: 0 or the error (tests). */
+int seal_now(struct seal *s, struct err *e);
+void seal_stats(struct seal *s, struct seal_stats *out);
+
+/* ---- the sealer's files, for readers (store_search, any process) ---- */
+
+struct seal_segment {
+	uint64_t tenant;
+	uint32_t day, seq;
+};
+
+/*
+ * The committed state of DATA_DIR: its generation and the sealed LSN of *n shards (0 and 0
+ * when the sealer never committed: the WAL's checkpoints then tell where records start).
+ */
+int seal_state_read(const char *data_dir, uint64_t *generation, uint64_t lsn[WAL_MAX_SHARDS],
+		    unsigned *n, struct err *e);
+/*
+ * The segments written so far by generation (not committed: a search skips them) when the
+ * journal is that generation's; none otherwise. *segs is mem_alloc'ed (NULL when *n is 0).
+ */
+int seal_journal_read(const char *data_dir, uint64_t generation, struct seal_segment **segs,
+		      size_t *n, struct err *e);
+
+/*
+ * Test hook: the sealer calls _exit(99) when it reaches step (a crash point). Steps in order:
+ * 1 after the first segment is journaled (before its file exists); 2 after the renames, before the state is
+ * written; 3 after the state, before the journal is removed; 4 before the WAL checkpoints.
+ * 0 (the default): never. Tests only.
+ */
+void seal_test_crash_at(int step);
+
+#endif
