@@ -121,6 +121,55 @@ def test_erase_through_daemon():
         shutil.rmtree(d)
 
 
+def test_ingest_through_daemon():
+    d = tempdir()
+    try:
+        run(["tenant", "add", "city-a"], d)
+        run(["tenant", "add", "city-b"], d)
+        with open(os.path.join(d, "a.json"), "w") as f:
+            f.write(ecs_lines(500, "alpha"))
+            f.write("not json\n")
+            f.write(ecs_lines(1, "tail"))
+        with open(os.path.join(d, "b.log"), "w") as f:
+            for i in range(20):
+                f.write("<14>Dec  1 10:%02d:00 fw2 app[1]: beta line %d\n" % (i, i))
+        alone = run(["ingest", "--tenant", "city-a", "--format", "ecs", "a.json"], d,
+                    check=False)
+        assert alone[0] == 3 and "a.json:501: " in alone[2], alone
+        assert alone[1].startswith("stored 501 events of 502 lines in "), alone
+        inst = Instance(d)
+        try:
+            served = run(["ingest", "--tenant", "city-a", "--format", "ecs", "a.json"], d,
+                         check=False)
+            # the same rejects and status; the summary says where the events went
+            assert (served[0], served[2]) == (alone[0], alone[2]), (served, alone)
+            assert served[1] == ("stored 501 events of 502 lines (committed to the "
+                                 "write-ahead log of the running koban), 1 lines rejected\n"), \
+                served
+            # syslog lines through the pipeline, from standard input
+            with open(os.path.join(d, "b.log")) as f:
+                status, out, err = run(["ingest", "--tenant", "city-b", "--tz", "UTC", "-"], d,
+                                       check=False, input=f.read())
+            assert status == 0 and out.startswith("stored 20 events of 20 lines"), (out, err)
+            # found at once, before the sealer ran or not: committed is searchable
+            _, out, _ = run(["search", "--tenant", "city-a", "--json", "| stats count()"], d)
+            assert json.loads(out) == {"count": 1002}, out
+            _, out, _ = run(["search", "--tenant", "city-b", "--json",
+                             "log.syslog.hostname: fw2 | stats count()"], d)
+            assert json.loads(out) == {"count": 20}, out
+            status, _, err = run(["ingest", "--tenant", "nosuch", "a.json"], d, check=False)
+            assert status == 1 and "no tenant 'nosuch'" in err, err
+        finally:
+            assert inst.stop() == 0
+        # after the stop everything is sealed: the same counts without the daemon
+        _, out, _ = run(["search", "--tenant", "city-a", "--json", "| stats count()"], d)
+        assert json.loads(out) == {"count": 1002}, out
+        _, out, _ = run(["search", "--tenant", "city-b", "--json", "beta | stats count()"], d)
+        assert json.loads(out) == {"count": 20}, out
+    finally:
+        shutil.rmtree(d)
+
+
 def frame(t, payload):
     return struct.pack("<I", len(payload) + 1) + t + payload
 
@@ -189,5 +238,6 @@ if __name__ == "__main__":
     s = Suite()
     s.run(test_same_with_and_without_daemon)
     s.run(test_erase_through_daemon)
+    s.run(test_ingest_through_daemon)
     s.run(test_peer_uid_checked)
     s.done()
