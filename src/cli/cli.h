@@ -122,12 +122,14 @@ int cli_tenant_id_in(const char *data_dir, const char *name, int64_t *id, struct
  * the same either way.
  */
 struct control_call;
+struct seal;
 struct sink;
 
 /* What the daemon's handler needs: serve fills it and passes it as the handler's ctx. */
 struct cli_remote {
 	const char *data_dir;
 	struct sink *sink;     /* NULL: ingest is refused (no event store writer) */
+	struct seal *seal;     /* sealed before an erasure, so the certificate counts all */
 };
 
 /*

@@ -21,6 +21,7 @@
 #include "core/tz.h"
 #include "portal/control.h"
 #include "store/cert.h"
+#include "store/seal.h"
 #include "store/meta.h"
 #include "store/store.h"
 #include "store/tenantfile.h"
@@ -750,9 +751,19 @@ out:
 int cli_erase_remote(const struct cli_remote *r, struct control_call *call)
 {
 	const char *name = control_call_get(call, "tenant");
+	struct err e = ERR_INIT;
 
 	if (!name) {
 		fprintf(call->err, "koban: tenant erase: a malformed request\n");
+		return 1;
+	}
+	/*
+	 * What the write-ahead log holds of the tenant goes into segments first, so the
+	 * certificate counts it and the erasure removes it with the rest.
+	 */
+	if (r->seal && seal_now(r->seal, &e) < 0) {
+		fprintf(call->err, "koban: cannot seal the write-ahead log before the erasure: %s\n",
+			e.msg);
 		return 1;
 	}
 	return erase_run(r->data_dir, name, call->who, call->out, call->err);
