@@ -34,7 +34,7 @@ struct control {
 	int wake[2];            /* a byte on wake[1] stops the accept thread */
 	pthread_t thread;
 	bool thread_started;
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char *path;             /* DATA_DIR/control.sock */
 	control_handler_fn *fn;
 	void *ctx;
 	pthread_mutex_t lock;   /* the slots' fds against control_stop's shutdown */
@@ -372,26 +372,59 @@ static void *accept_main(void *arg)
 	return NULL;
 }
 
+/*
+ * The socket address of DATA_DIR/control.sock. A path longer than sun_path is reached through
+ * the directory's descriptor (/proc/self/fd/N/control.sock), opened into *dir_fd for the
+ * caller to close after bind or connect; else *dir_fd is -1.
+ */
+static int socket_address(const char *data_dir, struct sockaddr_un *sa, int *dir_fd,
+			  struct err *e)
+{
+	int n = snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/%s", data_dir,
+			 CONTROL_SOCKET_NAME);
+
+	*dir_fd = -1;
+	sa->sun_family = AF_UNIX;
+	if (n >= 0 && (size_t)n < sizeof(sa->sun_path))
+		return 0;
+	if ((*dir_fd = open(data_dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return err_set(e, -errno, "%s: %s", data_dir, strerror(errno));
+	snprintf(sa->sun_path, sizeof(sa->sun_path), "/proc/self/fd/%d/%s", *dir_fd,
+		 CONTROL_SOCKET_NAME);
+	return 0;
+}
+
+static char *socket_path(const char *data_dir)
+{
+	size_t n = strlen(data_dir) + sizeof("/" CONTROL_SOCKET_NAME);
+	char *p = mem_alloc(n);
+
+	if (p)
+		snprintf(p, n, "%s/%s", data_dir, CONTROL_SOCKET_NAME);
+	return p;
+}
+
 static int bind_socket(struct control *c, const char *data_dir, struct err *e)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int n = snprintf(c->path, sizeof(c->path), "%s/%s", data_dir, CONTROL_SOCKET_NAME);
+	struct sockaddr_un sa;
+	int dir_fd, rc = 0;
 
-	if (n < 0 || (size_t)n >= sizeof(c->path))
-		return err_set(e, -ENAMETOOLONG, "%s/%s: the control socket's path is longer than "
-			       "%zu bytes (use a shorter data_dir)", data_dir, CONTROL_SOCKET_NAME,
-			       sizeof(c->path) - 1);
-	memcpy(sa.sun_path, c->path, (size_t)n + 1);
+	if (!(c->path = socket_path(data_dir)))
+		return err_set(e, -ENOMEM, "out of memory");
+	if ((rc = socket_address(data_dir, &sa, &dir_fd, e)) < 0)
+		return rc;
 	if ((c->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0)
-		return err_set(e, -errno, "control socket: %s", strerror(errno));
-	if (unlink(c->path) < 0 && errno != ENOENT)
-		return err_set(e, -errno, "%s: cannot remove the old socket: %s", c->path,
-			       strerror(errno));
-	if (bind(c->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return err_set(e, -errno, "%s: bind: %s", c->path, strerror(errno));
-	if (chmod(c->path, 0600) < 0 || listen(c->listen_fd, 64) < 0)
-		return err_set(e, -errno, "%s: %s", c->path, strerror(errno));
-	return 0;
+		rc = err_set(e, -errno, "control socket: %s", strerror(errno));
+	else if (unlink(c->path) < 0 && errno != ENOENT)
+		rc = err_set(e, -errno, "%s: cannot remove the old socket: %s", c->path,
+			     strerror(errno));
+	else if (bind(c->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		rc = err_set(e, -errno, "%s: bind: %s", c->path, strerror(errno));
+	else if (chmod(c->path, 0600) < 0 || listen(c->listen_fd, 64) < 0)
+		rc = err_set(e, -errno, "%s: %s", c->path, strerror(errno));
+	if (dir_fd >= 0)
+		close(dir_fd);
+	return rc;
 }
 
 int control_start(struct control **cp, const char *data_dir, control_handler_fn *fn, void *ctx,
@@ -454,6 +487,7 @@ void control_stop(struct control *c)
 		if (unlink(c->path) < 0 && errno != ENOENT)
 			log_warn("%s: %s", c->path, strerror(errno));
 	}
+	mem_free(c->path);
 	if (c->wake[0] >= 0)
 		close(c->wake[0]);
 	if (c->wake[1] >= 0)
@@ -471,24 +505,24 @@ uint64_t control_refused(const struct control *c)
 
 int control_connect(const char *data_dir, int *fd, struct err *e)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", data_dir, CONTROL_SOCKET_NAME);
+	struct sockaddr_un sa;
+	int dir_fd, rc;
 
 	*fd = -1;
-	if (n < 0 || (size_t)n >= sizeof(sa.sun_path))
-		return err_set(e, -ENAMETOOLONG, "%s/%s: path too long for a unix socket", data_dir,
-			       CONTROL_SOCKET_NAME);
+	if ((rc = socket_address(data_dir, &sa, &dir_fd, e)) < 0)
+		return rc;
 	if ((*fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return err_set(e, -errno, "socket: %s", strerror(errno));
-	if (connect(*fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int rc = -errno;
-
+		rc = err_set(e, -errno, "socket: %s", strerror(errno));
+	else if (connect(*fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = -errno;
 		close(*fd);
 		*fd = -1;
-		return err_set(e, rc, "cannot reach the running koban through %s: %s", sa.sun_path,
-			       strerror(-rc));
+		err_set(e, rc, "cannot reach the running koban through %s/%s: %s", data_dir,
+			CONTROL_SOCKET_NAME, strerror(-rc));
 	}
-	return 0;
+	if (dir_fd >= 0)
+		close(dir_fd);
+	return rc;
 }
 
 int control_send_request(int fd, const char *cmd, const char *const *keys,

@@ -77,7 +77,8 @@ typedef int control_handler_fn(void *ctx, struct control_call *c);
 
 /*
  * Binds DATA_DIR/control.sock (removing a stale one: the caller holds the data directory's
- * lock) and starts accepting. 0 or a negative code with a message.
+ * lock) and starts accepting. A path longer than a unix socket address (108 bytes) is bound
+ * and reached through /proc/self/fd of the directory. 0 or a negative code with a message.
  */
 int control_start(struct control **c, const char *data_dir, control_handler_fn *fn, void *ctx,
 		  struct err *e);
