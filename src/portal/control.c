@@ -146,13 +146,14 @@ int control_call_read(struct control_call *c, struct buf *data, struct err *e)
 	return 1;
 }
 
-/* The request's "key\0value\0..." pairs into call (pointing into p). */
-static int split_request(struct control_call *call, const struct buf *p, struct err *e)
+int control_call_parse(struct control_call *call, const char *p, size_t len, struct err *e)
 {
-	const char *s = p->p, *end = p->p + p->len;
+	const char *s = p, *end = p + len;
 	const char *kv[2 * CONTROL_MAX_ARGS + 2];
 	size_t n = 0;
 
+	call->cmd = NULL;
+	call->n = 0;
 	while (s < end) {
 		const char *z = memchr(s, '\0', (size_t)(end - s));
 
@@ -233,7 +234,7 @@ static void serve_client(struct client *cl)
 	if ((rc = control_read_frame(cl->fd, &type, &req, &e)) < 0 ||
 	    (type != CONTROL_REQUEST &&
 	     (rc = err_set(&e, -EBADMSG, "control: expected a request frame"))) ||
-	    (rc = split_request(&call, &req, &e)) < 0) {
+	    (rc = control_call_parse(&call, req.p, req.len, &e)) < 0) {
 		if (rc != -EPIPE)
 			log_warn("control connection of pid %ld: %s", (long)cl->cred.pid, e.msg);
 		goto fail;

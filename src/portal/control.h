@@ -107,6 +107,12 @@ int control_relay(int fd, FILE *out, FILE *err, int *status, struct err *e);
 /* ---- framing (shared by both sides, for tests) ---- */
 
 /*
+ * A request's payload "cmd\0NAME\0KEY\0VALUE\0..." into call's cmd, keys and values, which
+ * point into p (it must outlive call); -EBADMSG with a message when malformed.
+ */
+int control_call_parse(struct control_call *call, const char *p, size_t n, struct err *e);
+
+/*
  * Reads one frame into payload (its content replaced): 0 with *type, -EPIPE at a clean end
  * of stream before any byte of a frame, -EBADMSG for a malformed or too long frame, -errno.
  */
