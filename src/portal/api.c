@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/metrics.h"
 #include "core/timeutil.h"
 #include "portal/httpguard.h"
 #include "store/agg.h"
@@ -35,6 +37,17 @@
 #define CONTENT_NDJSON "application/x-ndjson"
 #define BEARER "Bearer "
 
+/* What became of a request, for koban_api_requests_total{result}. */
+enum api_result {
+	API_OK, API_BAD_REQUEST, API_UNAUTHORIZED, API_FORBIDDEN, API_NOT_FOUND,
+	API_METHOD, API_ERROR, API_RESULTS
+};
+
+static const char *const result_names[API_RESULTS] = {
+	"ok", "bad_request", "unauthorized", "forbidden", "not_found", "method_not_allowed",
+	"error",
+};
+
 struct api {
 	struct MHD_Daemon *daemon;
 	struct httpguard *guard;
@@ -45,7 +58,33 @@ struct api {
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
 	unsigned searches;      /* search threads running */
+	bool metrics;           /* registered */
+	atomic_uint_fast64_t requests[API_RESULTS]; /* by enum api_result */
 };
+
+static void count(struct api *a, unsigned status)
+{
+	enum api_result r = status == MHD_HTTP_OK		? API_OK
+			    : status == MHD_HTTP_BAD_REQUEST	? API_BAD_REQUEST
+			    : status == MHD_HTTP_UNAUTHORIZED	? API_UNAUTHORIZED
+			    : status == MHD_HTTP_FORBIDDEN	? API_FORBIDDEN
+			    : status == MHD_HTTP_NOT_FOUND	? API_NOT_FOUND
+			    : status == MHD_HTTP_METHOD_NOT_ALLOWED ? API_METHOD
+								: API_ERROR;
+
+	atomic_fetch_add_explicit(&a->requests[r], 1, memory_order_relaxed);
+}
+
+static int collect_requests(struct metrics_out *o, void *ctx)
+{
+	struct api *a = ctx;
+	int rc = 0;
+
+	for (unsigned i = 0; i < API_RESULTS && !rc; i++)
+		rc = metrics_sample(o, atomic_load_explicit(&a->requests[i], memory_order_relaxed),
+				    "result", result_names[i], NULL);
+	return rc;
+}
 
 /* One search, run on its own thread into a pipe that the connection streams. */
 struct search_job {
@@ -356,6 +395,7 @@ static enum MHD_Result handle_search(struct api *a, struct MHD_Connection *c)
 			(void)query_parse(&q, j->query, strlen(j->query), &qa, &e);
 			arena_release(&qa);
 			job_free(j);
+			count(a, status);
 			return respond_error(c, status, e.msg[0] ? e.msg : "bad query");
 		}
 		goto fail;
@@ -383,6 +423,7 @@ static enum MHD_Result handle_search(struct api *a, struct MHD_Connection *c)
 	}
 	pthread_detach(t);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_NDJSON);
+	count(a, MHD_HTTP_OK);
 	{
 		enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
 
@@ -397,8 +438,9 @@ fail:
 	if (j)
 		job_free(j);
 	if (status == MHD_HTTP_UNAUTHORIZED || status == MHD_HTTP_FORBIDDEN)
-		log_info("API search refused (%u): %s%s%s", status, why,
-			 tok.found ? " (token " : "", tok.found ? tok.name : "");
+		log_info("API search refused (%u): %s%s%s%s", status, why,
+			 tok.found ? " (token " : "", tok.found ? tok.name : "", tok.found ? ")" : "");
+	count(a, status);
 	return respond_error(c, status, why);
 }
 
@@ -409,12 +451,18 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	struct api *a = cls;
 
 	httpguard_request_read(c);
-	if (strcmp(url, "/api/v1/search"))
+	if (strcmp(url, "/api/v1/search")) {
+		count(a, MHD_HTTP_NOT_FOUND);
 		return respond_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
-	if (strcmp(method, MHD_HTTP_METHOD_GET))
+	}
+	if (strcmp(method, MHD_HTTP_METHOD_GET)) {
+		count(a, MHD_HTTP_METHOD_NOT_ALLOWED);
 		return respond_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
-	if (*upload_data_size)
+	}
+	if (*upload_data_size) {
+		count(a, MHD_HTTP_BAD_REQUEST);
 		return respond_error(c, MHD_HTTP_BAD_REQUEST, "a GET request has no body");
+	}
 	return handle_search(a, c);
 }
 
@@ -498,6 +546,8 @@ int api_start(struct api **ap, const struct api_config *c, struct err *e)
 		return err_set(e, -ENOMEM, "api: out of memory");
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_cond_init(&a->idle, NULL);
+	for (unsigned i = 0; i < API_RESULTS; i++)
+		atomic_init(&a->requests[i], 0);
 	if (!(a->data_dir = mem_strdup(c->data_dir))) {
 		rc = err_set(e, -ENOMEM, "api: out of memory");
 		goto fail;
@@ -529,6 +579,13 @@ int api_start(struct api **ap, const struct api_config *c, struct err *e)
 	}
 	if ((rc = bound_address(a, e)) < 0)
 		goto fail;
+	if ((rc = metrics_register("koban_api_requests_total", METRICS_COUNTER,
+				   "Requests to the API listener, by result.", collect_requests,
+				   a)) < 0) {
+		err_set(e, rc, "api: cannot register its metric: %s", strerror(-rc));
+		goto fail;
+	}
+	a->metrics = true;
 	log_info("API on %s://%s", a->tls ? "https" : "http", a->address);
 	*ap = a;
 	return 0;
@@ -551,6 +608,8 @@ void api_stop(struct api *a)
 {
 	if (!a)
 		return;
+	if (a->metrics)
+		metrics_unregister(a); /* first: a scrape may be reading a */
 	if (a->daemon)
 		MHD_stop_daemon(a->daemon); /* closes the pipes: the searches stop writing */
 	pthread_mutex_lock(&a->lock);

@@ -17,6 +17,7 @@
 #include "core/le.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/metrics.h"
 
 #define OUT_BUFFER 65536 /* bytes a command's FILE collects before it sends a frame */
 #define REQUEST_MAX (64u << 10)
@@ -37,6 +38,7 @@ struct control {
 	char *path;             /* DATA_DIR/control.sock */
 	control_handler_fn *fn;
 	void *ctx;
+	bool metrics;           /* registered */
 	pthread_mutex_t lock;   /* the slots' fds against control_stop's shutdown */
 	struct client clients[CONTROL_MAX_CLIENTS];
 	atomic_uint_fast64_t refused, served;
@@ -428,6 +430,11 @@ static int bind_socket(struct control *c, const char *data_dir, struct err *e)
 	return rc;
 }
 
+static int collect_refused(struct metrics_out *o, void *ctx)
+{
+	return metrics_sample(o, control_refused(ctx), NULL);
+}
+
 int control_start(struct control **cp, const char *data_dir, control_handler_fn *fn, void *ctx,
 		  struct err *e)
 {
@@ -460,6 +467,13 @@ int control_start(struct control **cp, const char *data_dir, control_handler_fn 
 		goto fail;
 	}
 	c->thread_started = true;
+	if ((rc = metrics_register("koban_control_refused_total", METRICS_COUNTER,
+				   "Connections to the control socket refused because of their "
+				   "peer's user.", collect_refused, c)) < 0) {
+		err_set(e, rc, "control: cannot register its metric: %s", strerror(-rc));
+		goto fail;
+	}
+	c->metrics = true;
 	*cp = c;
 	return 0;
 fail:
@@ -471,6 +485,8 @@ void control_stop(struct control *c)
 {
 	if (!c)
 		return;
+	if (c->metrics)
+		metrics_unregister(c); /* first: a scrape may be reading c */
 	if (c->thread_started) {
 		if (write(c->wake[1], "x", 1) < 0)
 			log_error("cannot wake the control thread: %s", strerror(errno));

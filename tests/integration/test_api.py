@@ -12,7 +12,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import Instance, Suite, make_tls, run, tempdir  # noqa: E402
+from kobanlib import Instance, Suite, make_tls, run, tempdir, value  # noqa: E402
 
 
 def ecs_lines(n, marker):
@@ -148,6 +148,13 @@ def test_search_and_isolation():
                 raise AssertionError("POST accepted")
             except urllib.error.HTTPError as e:
                 assert e.code == 405
+            m = inst.metrics()
+            counts = {r: value(m, "koban_api_requests_total", result=r)
+                      for r in ("ok", "forbidden", "unauthorized", "method_not_allowed",
+                                "not_found", "bad_request")}
+            # 7 other tenants and one repeated parameter naming city-a first
+            assert counts == {"ok": 10, "forbidden": 8, "unauthorized": 3,
+                              "method_not_allowed": 1, "not_found": 2, "bad_request": 13}, counts
             # revoked: refused at the next request, no reload
             run(["token", "revoke", "tok-city-a"], d)
             status, _, _ = get(base, tok["city-a"], q="*")

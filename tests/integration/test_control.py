@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import Instance, Suite, run, tempdir  # noqa: E402
+from kobanlib import Instance, Suite, run, tempdir, value  # noqa: E402
 
 
 def ecs_lines(n, marker):
@@ -213,6 +213,7 @@ def test_peer_uid_checked():
                                capture_output=True, text=True, timeout=60)
             assert p.returncode == 0 and p.stdout.strip() == "0", (p.stdout, p.stderr)
             assert "refused a control connection of uid 65534" in inst.log(), inst.log()
+            assert value(inst.metrics(), "koban_control_refused_total") == 1
             # the owner gets an answer over the same socket
             s = socket.socket(socket.AF_UNIX)
             s.connect(sock)
