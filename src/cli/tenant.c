@@ -10,6 +10,7 @@
 #include "core/compat.h"
 
 #include <pwd.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -752,6 +753,7 @@ int cli_erase_remote(const struct cli_remote *r, struct control_call *call)
 {
 	const char *name = control_call_get(call, "tenant");
 	struct err e = ERR_INIT;
+	int rc;
 
 	if (!name) {
 		fprintf(call->err, "koban: tenant erase: a malformed request\n");
@@ -766,7 +768,11 @@ int cli_erase_remote(const struct cli_remote *r, struct control_call *call)
 			e.msg);
 		return 1;
 	}
-	return erase_run(r->data_dir, name, call->who, call->out, call->err);
+	if ((rc = erase_run(r->data_dir, name, call->who, call->out, call->err)) == 0 &&
+	    kill(getpid(), SIGHUP) < 0) /* reload: nothing more is routed to the tenant */
+		fprintf(call->err, "koban: the tenant is erased, but the daemon could not reload "
+			"(%s): run koban reload\n", strerror(errno));
+	return rc;
 }
 
 /* `koban tenant erase NAME [--yes]`: checked and confirmed here, run here or by the daemon. */

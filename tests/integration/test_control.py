@@ -9,6 +9,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from kobanlib import Instance, Suite, run, tempdir, value  # noqa: E402
@@ -119,6 +120,13 @@ def test_erase_through_daemon():
             assert status == 1 and "no tenant 'city-b'" in err, err
             _, out, _ = run(["search", "--tenant", "city-a", "--json", "| stats count()"], d)
             assert json.loads(out) == {"count": 300}, out
+            # the daemon reloaded by itself: the erased tenant's routes are gone
+            deadline = 200
+            while deadline and value(inst.metrics(), "koban_config_reloads_total",
+                                     result="ok") != 1:
+                deadline -= 1
+                time.sleep(0.05)
+            assert value(inst.metrics(), "koban_config_reloads_total", result="ok") == 1
         finally:
             assert inst.stop() == 0
     finally:
