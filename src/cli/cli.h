@@ -111,8 +111,6 @@ bool cli_tenant_exists(void *meta, const char *name);
 /* The id of tenant name in the configuration's koban.db (tenant.c); the error names the database. */
 int cli_tenant_id(const struct config *c, const char *name, int64_t *id, struct err *e);
 
-/* The same, for the koban.db under data_dir. */
-int cli_tenant_id_in(const char *data_dir, const char *name, int64_t *id, struct err *e);
 
 /*
  * Through a running daemon (remote.c). When `koban serve` holds the data directory, the
@@ -127,7 +125,7 @@ struct sink;
 
 /* What the daemon's handler needs: serve fills it and passes it as the handler's ctx. */
 struct cli_remote {
-	const char *data_dir;
+	const struct config *cfg; /* the daemon's first configuration (data_dir, keys) */
 	struct sink *sink;     /* NULL: ingest is refused (no event store writer) */
 	struct seal *seal;     /* sealed before an erasure, so the certificate counts all */
 };

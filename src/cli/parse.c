@@ -624,7 +624,7 @@ int cli_ingest_remote(const struct cli_remote *r, struct control_call *call)
 		err_set(&first, -EBADMSG, "ingest: a malformed request");
 	else if (!r->sink)
 		err_set(&first, -ENOTSUP, "the running koban has no event store writer");
-	else if (cli_tenant_id_in(r->data_dir, tenant, &id, &first) < 0)
+	else if (cli_tenant_id(r->cfg, tenant, &id, &first) < 0)
 		id = -1;
 	/* after an error the rest is read and dropped, so the client hears why */
 	while ((rc = control_call_read(call, &data, &e)) > 0) {

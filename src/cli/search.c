@@ -228,7 +228,7 @@ static int search_limits(const struct search_args *a, struct store_search *s,
  * The search itself, the same in the CLI and in the daemon (for the control socket): s has
  * its query, times and who; results go to o->out, an error to err. Returns the exit status.
  */
-static int search_run(const char *data_dir, const char *tenant, struct store_search *s,
+static int search_run(const struct config *c, const char *tenant, struct store_search *s,
 		      struct search_out *o, FILE *err)
 {
 	struct store_search_stats st;
@@ -240,8 +240,7 @@ static int search_run(const char *data_dir, const char *tenant, struct store_sea
 	s->event_fn = print_event;
 	s->row_fn = print_row;
 	s->ctx = o;
-	if (cli_tenant_id_in(data_dir, tenant, &id, &e) < 0 ||
-	    store_open(&store, data_dir, &e) < 0)
+	if (cli_tenant_id(c, tenant, &id, &e) < 0 || store_open(&store, c->data_dir, &e) < 0)
 		goto fail;
 	s->tenant = (uint64_t)id;
 	if (store_search(store, s, &st, &e) < 0)
@@ -291,7 +290,7 @@ int cli_search_remote(const struct cli_remote *r, struct control_call *call)
 	s.query = query;
 	s.query_len = strlen(query);
 	s.who = call->who;
-	status = search_run(r->data_dir, tenant, &s, &o, call->err);
+	status = search_run(r->cfg, tenant, &s, &o, call->err);
 	out_release(&o);
 	return status;
 }
@@ -349,7 +348,7 @@ int cmd_search(int argc, char **argv)
 	case 0:
 		who_am_i(who, sizeof(who));
 		s.who = who;
-		status = search_run(c.data_dir, a.tenant, &s, &o, stderr);
+		status = search_run(&c, a.tenant, &s, &o, stderr);
 		break;
 	default:
 		break;

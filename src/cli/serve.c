@@ -359,7 +359,7 @@ static int serve_start(struct serve *sv, struct err *e)
 		if ((rc = api_start(&sv->api, &ac, e)))
 			return rc;
 	}
-	sv->remote.data_dir = sv->cfg->data_dir;
+	sv->remote.cfg = sv->cfg;
 	sv->remote.sink = sv->sink;
 	sv->remote.seal = sv->seal;
 	return control_start(&sv->control, sv->cfg->data_dir, cli_remote_handle, &sv->remote, e);

@@ -146,10 +146,10 @@ static int run(struct store *st, const struct tenant_list *l, bool verify, FILE 
 }
 
 /*
- * stats or verify of every tenant (only: one) of data_dir, the same in the CLI and in the
+ * stats or verify of every tenant (only: one), the same in the CLI and in the
  * daemon (for the control socket); returns the exit status.
  */
-static int store_run(const char *data_dir, const char *only, bool verify, FILE *out,
+static int store_run(const struct config *c, const char *only, bool verify, FILE *out,
 		     FILE *err)
 {
 	struct tenant_list *l = NULL;
@@ -163,13 +163,13 @@ static int store_run(const char *data_dir, const char *only, bool verify, FILE *
 		goto fail;
 	}
 	l->only = only;
-	if (meta_open(&m, data_dir, &e) < 0 || meta_tenant_list(m, take_tenant, l, &e) < 0)
+	if (meta_open(&m, c->data_dir, &e) < 0 || meta_tenant_list(m, take_tenant, l, &e) < 0)
 		goto fail;
 	if (only && !l->n) {
-		err_set(&e, -ENOENT, "no tenant '%s' in %s/koban.db", only, data_dir);
+		err_set(&e, -ENOENT, "no tenant '%s' in %s/koban.db", only, c->data_dir);
 		goto fail;
 	}
-	if (store_open(&st, data_dir, &e) < 0)
+	if (store_open(&st, c->data_dir, &e) < 0)
 		goto fail;
 	rc = run(st, l, verify, out, err, &e);
 	goto out;
@@ -185,7 +185,7 @@ out:
 
 int cli_store_remote(const struct cli_remote *r, struct control_call *call)
 {
-	return store_run(r->data_dir, control_call_get(call, "tenant"),
+	return store_run(r->cfg, control_call_get(call, "tenant"),
 			 !strcmp(call->cmd, "store verify"), call->out, call->err);
 }
 
@@ -215,7 +215,7 @@ int cmd_store(int argc, char **argv)
 		break;
 	}
 	case 0:
-		rc = store_run(c.data_dir, only, verb == &store_verbs[1], stdout, stderr);
+		rc = store_run(&c, only, verb == &store_verbs[1], stdout, stderr);
 		break;
 	default:
 		rc = 1;

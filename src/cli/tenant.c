@@ -696,11 +696,11 @@ static void fill_certificate(struct cert_info *ci, const char *name, int64_t id,
 }
 
 /* What may be erased: an existing tenant that is not built in. */
-static int erase_check(const char *data_dir, const char *name, int64_t *id, struct err *e)
+static int erase_check(const struct config *c, const char *name, int64_t *id, struct err *e)
 {
 	int rc;
 
-	if ((rc = cli_tenant_id_in(data_dir, name, id, e)) < 0)
+	if ((rc = cli_tenant_id(c, name, id, e)) < 0)
 		return rc;
 	if (name[0] == '_')
 		return err_set(e, -EPERM, "'%s' is built in and cannot be erased", name);
@@ -712,7 +712,7 @@ static int erase_check(const char *data_dir, const char *name, int64_t *id, stru
  * socket): the certificate goes to out, the summary and errors to err. Returns the exit
  * status.
  */
-static int erase_run(const char *data_dir, const char *name, const char *who, FILE *out,
+static int erase_run(const struct config *c, const char *name, const char *who, FILE *out,
 		     FILE *err)
 {
 	struct buf cert = BUF_INIT(CERT_MAX_BYTES);
@@ -724,8 +724,8 @@ static int erase_run(const char *data_dir, const char *name, const char *who, FI
 	int64_t id;
 	int rc = 1;
 
-	if (erase_check(data_dir, name, &id, &e) < 0 || meta_open(&m, data_dir, &e) < 0 ||
-	    store_open(&store, data_dir, &e) < 0 ||
+	if (erase_check(c, name, &id, &e) < 0 || meta_open(&m, c->data_dir, &e) < 0 ||
+	    store_open(&store, c->data_dir, &e) < 0 ||
 	    store_erase(store, (uint64_t)id, &st, &e) < 0 ||
 	    meta_tenant_remove(m, name, &e) < 0)
 		goto fail;
@@ -768,7 +768,7 @@ int cli_erase_remote(const struct cli_remote *r, struct control_call *call)
 			e.msg);
 		return 1;
 	}
-	if ((rc = erase_run(r->data_dir, name, call->who, call->out, call->err)) == 0 &&
+	if ((rc = erase_run(r->cfg, name, call->who, call->out, call->err)) == 0 &&
 	    kill(getpid(), SIGHUP) < 0) /* reload: nothing more is routed to the tenant */
 		fprintf(call->err, "koban: the tenant is erased, but the daemon could not reload "
 			"(%s): run koban reload\n", strerror(errno));
@@ -784,7 +784,7 @@ static int tenant_erase(const struct config *c, const char *name, bool yes)
 	int64_t id;
 	int rc, fd;
 
-	if (erase_check(c->data_dir, name, &id, &e) < 0)
+	if (erase_check(c, name, &id, &e) < 0)
 		return cli_fail(&e);
 	if ((rc = confirm_erase(name, yes)) != 0)
 		return rc; /* the exit status: 2 refused without --yes, 1 not confirmed */
@@ -797,7 +797,7 @@ static int tenant_erase(const struct config *c, const char *name, bool yes)
 	case 0:
 		pw = getpwuid(getuid());
 		snprintf(who, sizeof(who), "%s (uid %ld)", pw ? pw->pw_name : "?", (long)getuid());
-		return erase_run(c->data_dir, name, who, stdout, stderr);
+		return erase_run(c, name, who, stdout, stderr);
 	default:
 		return 1;
 	}
@@ -887,16 +887,11 @@ static void take_id(void *ctx, const struct meta_tenant *t)
 
 int cli_tenant_id(const struct config *c, const char *name, int64_t *id, struct err *e)
 {
-	return cli_tenant_id_in(c->data_dir, name, id, e);
-}
-
-int cli_tenant_id_in(const char *data_dir, const char *name, int64_t *id, struct err *e)
-{
 	struct meta *m;
 	int rc;
 
 	*id = -1;
-	if ((rc = meta_open(&m, data_dir, e)) < 0)
+	if ((rc = meta_open(&m, c->data_dir, e)) < 0)
 		return rc;
 	rc = meta_tenant_get(m, name, take_id, id, e);
 	meta_close(m);
