@@ -146,27 +146,25 @@ static int store_line(struct parse_run *r, const char *line, size_t n, struct er
 	return send_event(r, &ev, e);
 }
 
-/* struct pipeline_output for ingest: each JSON line the pipeline made, into the store. */
-static int write_store(void *ctx, unsigned slot, struct buf *lines)
+/*
+ * struct pipeline_output for ingest: each event the pipeline made (organization.* already
+ * set from the tenant), into the store as it is, without a detour through JSON (or, through
+ * the daemon, as one ECS JSON line of a batch).
+ */
+static int write_event(void *ctx, unsigned worker, unsigned slot, struct event *ev)
 {
 	struct parse_run *r = ctx;
-	const char *p = lines->p, *end = lines->p + lines->len;
 	struct err e = ERR_INIT;
 	int rc;
 
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-
-		if ((rc = store_line(r, p, n, &e)) < 0) {
-			fprintf(stderr, "koban: %s: cannot store an event: %s\n", r->name, e.msg);
-			if (!r->out_error)
-				r->out_error = rc;
-			return rc;
-		}
-		p += n + 1;
+	if (r->out_error)
+		return r->out_error; /* the store failed: the rest is not stored */
+	rc = r->imp ? store_import_add(r->imp, ev, &e) : send_event(r, ev, &e);
+	if (rc < 0) {
+		fprintf(stderr, "koban: %s: cannot store an event: %s\n", r->name, e.msg);
+		r->out_error = rc;
 	}
-	return 0;
+	return rc;
 }
 
 /* --format ecs: the line is an event; one that does not decode is rejected and named. */
@@ -331,7 +329,8 @@ static int start(struct parse_run *r, const struct config *c, int64_t now, struc
 		.fixed_now_ns = now,
 		.tenant_name = r->tenant ? run_tenant : NULL,
 		.tenant_ctx = r,
-		.output = { r->imp || r->remote_fd > 0 ? write_store : write_stdout, NULL, r },
+		.output = { r->imp || r->remote_fd > 0 ? NULL : write_stdout, NULL, r, NULL,
+			    r->imp || r->remote_fd > 0 ? write_event : NULL },
 	};
 
 	r->max = r->ecs ? ECS_LINE_MAX : c->max_message_size;

@@ -150,11 +150,13 @@ static int serve_output(void *ctx, unsigned worker, unsigned slot, struct buf *l
 	return rc;
 }
 
-static void spool_too_large(void *ctx, unsigned slot, size_t bytes)
+static void output_too_large(void *ctx, unsigned slot, size_t bytes)
 {
 	struct serve *sv = ctx;
 
-	spool_count_too_large(&sv->spool, slot, fairq_slot_name(sv->q, slot), bytes);
+	sink_count_too_large(sv->sink, slot, bytes);
+	if (sv->spool_on) /* the file output's own counter too */
+		spool_count_too_large(&sv->spool, slot, fairq_slot_name(sv->q, slot), bytes);
 }
 
 static const char *tenant_name(void *ctx, unsigned slot)
@@ -197,7 +199,7 @@ static int workers_init(struct serve *sv, struct err *e)
 		.clock_skew_max_ns = (int64_t)sv->cfg->clock_skew_max * NS_PER_SEC,
 		.tenant_name = tenant_name,
 		.tenant_ctx = sv->q,
-		.output = { NULL, sv->spool_on ? spool_too_large : NULL, sv, serve_output },
+		.output = { NULL, output_too_large, sv, serve_output },
 		.metrics = true,
 	};
 	int rc;

@@ -1675,6 +1675,12 @@ int config_check_tenants(const struct config *c, bool (*exists)(void *ctx, const
 			       "no tenant '%s' in %s/koban.db, so this limit applies to nothing "
 			       "(a typo? `koban tenant list` shows the tenants)", c->limits[i].tenant,
 			       c->limits[i].tenant, c->data_dir);
+	for (size_t i = 0; i < c->n_store_tenants; i++)
+		if (!exists(exists_ctx, c->store_tenants[i].tenant))
+			report(&k, CONFIG_WARNING, c->store_tenants[i].line, "store.tenants.%s: there "
+			       "is no tenant '%s' in %s/koban.db, so these settings apply to nothing "
+			       "(a typo? `koban tenant list` shows the tenants)",
+			       c->store_tenants[i].tenant, c->store_tenants[i].tenant, c->data_dir);
 	return k.warnings;
 }
 

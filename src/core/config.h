@@ -159,8 +159,8 @@ typedef void (*config_report_fn)(void *ctx, enum config_severity sev, const char
  */
 int config_check(const struct config *c, config_report_fn report, void *ctx);
 /*
- * Warns about limits.tenants entries naming a tenant for which exists() is false (a typo,
- * or a tenant not added yet). Returns the number of warnings.
+ * Warns about limits.tenants and store.tenants entries naming a tenant for which exists() is
+ * false (a typo, or a tenant not added yet). Returns the number of warnings.
  */
 int config_check_tenants(const struct config *c, bool (*exists)(void *ctx, const char *name),
 			 void *exists_ctx, config_report_fn report, void *ctx);

@@ -622,6 +622,7 @@ static const char *const drop_reason_names[] = {
 	[DROP_SHUTDOWN] = "shutdown",
 	[DROP_OUTPUT_ERROR] = "output_error",
 	[DROP_QUOTA] = "quota",
+	[DROP_TOO_LARGE] = "too_large",
 };
 _Static_assert(ARRAY_SIZE(drop_reason_names) == DROP_REASON_COUNT,
 	       "a drop reason has no metric label");

@@ -36,6 +36,7 @@ enum drop_reason {
 	DROP_OUTPUT_ERROR, /* queue full while the tenant's output fails (UDP), or held by a
 			      failing output when the drain deadline passed */
 	DROP_QUOTA,        /* parsed, but the tenant is over its store quota (store.quota) */
+	DROP_TOO_LARGE,    /* parsed, but its JSON did not fit the worker's batch buffer */
 	DROP_REASON_COUNT
 };
 

@@ -328,6 +328,19 @@ int pipeline_event(struct pipeline *p, unsigned wi, const struct msg *m,
 	} else {
 		c->parsed++;
 	}
+	if (p->cfg.output.event) { /* the event itself, never JSON */
+		if ((rc = normalize(p, &ev, m, d, decoded, &de, c)) < 0) {
+			c->too_large++;
+			if (p->cfg.output.too_large)
+				p->cfg.output.too_large(p->cfg.output.ctx, m->tenant, m->len);
+			else
+				log_warn("event of %u bytes not built: %s", m->len, strerror(-rc));
+			return -ENOSPC;
+		}
+		if (p->cfg.output.event(p->cfg.output.ctx, wi, m->tenant, &ev) < 0)
+			c->output_failed++;
+		return decoded < 0 ? decoded : 0;
+	}
 	mark = w->out.len;
 	if ((rc = normalize(p, &ev, m, d, decoded, &de, c)) < 0 ||
 	    ((p->cfg.output.write || p->cfg.output.write_lines) && /* no output: built, counted */

@@ -46,8 +46,12 @@ struct pipeline;
  * written because its JSON did not fit the worker's buffer (the output counts it per tenant).
  * write_lines(), when set, is called instead of write() with the worker slot the lines were
  * made on (an output with per-worker state: the event store's WAL shard) and the number of
- * lines (events) in the buffer.
+ * lines (events) in the buffer. event(), when set, replaces both: each finished event is
+ * handed over as it is (valid during the call only), never formatted as JSON (`koban ingest`
+ * stores events without encoding and decoding them again); a negative return counts the
+ * event as output_failed.
  */
+struct event;
 struct buf;
 
 struct pipeline_output {
@@ -56,6 +60,7 @@ struct pipeline_output {
 	void *ctx;
 	int (*write_lines)(void *ctx, unsigned worker, unsigned slot, struct buf *lines,
 			   uint32_t count);
+	int (*event)(void *ctx, unsigned worker, unsigned slot, struct event *ev);
 };
 
 struct pipeline_config {

@@ -68,6 +68,7 @@ struct sink_account {
 struct sink_cached {
 	bool ok;
 	unsigned gen;
+	unsigned epoch;                      /* s->key_epoch when resolved */
 	uint64_t id;
 	struct keys_data_key dk;
 	struct sink_account *acct;
@@ -95,10 +96,12 @@ struct sink {
 	struct sink_worker *w;               /* workers + 1 (the last: the ack shard) */
 	pthread_mutex_t ack_lock;            /* one writer on the ack shard */
 	atomic_int_fast64_t give_up_ns;      /* 0: retry for ever */
+	atomic_uint key_epoch;               /* sink_forget_keys: cached keys are stale */
 	atomic_uint_fast64_t errors[SINK_ERR_COUNT];
 	atomic_uint_fast64_t given_up;       /* events dropped at the stop deadline */
 	atomic_uint_fast64_t unknown_durable; /* durable events of no account (cannot happen) */
 	struct log_limit log[SINK_ERR_COUNT];
+	struct log_limit too_large_log;
 	bool metrics;
 };
 
@@ -181,16 +184,12 @@ static uint64_t tenant_dir_bytes(struct sink *s, uint64_t id)
 	return total;
 }
 
-/* True when the tenant is at or above its quota (counting its segments again when due). */
-static bool over_quota(struct sink *s, struct sink_account *a)
+/* The tenant's stored bytes as quotas count them, its segments counted again when due. */
+static uint64_t account_bytes(struct sink *s, struct sink_account *a)
 {
-	uint64_t quota = atomic_load_explicit(&a->quota, memory_order_relaxed);
-	int64_t now, last;
+	int64_t now = time_mono_ns();
+	int64_t last = atomic_load_explicit(&a->counted_ns, memory_order_relaxed);
 
-	if (!quota)
-		return false;
-	now = time_mono_ns();
-	last = atomic_load_explicit(&a->counted_ns, memory_order_relaxed);
 	if ((!last || now - last >= (int64_t)SINK_RECOUNT_S * NS_PER_SEC) &&
 	    !atomic_exchange_explicit(&a->counting, true, memory_order_acquire)) {
 		uint64_t bytes = tenant_dir_bytes(s, atomic_load(&a->id));
@@ -201,7 +200,15 @@ static bool over_quota(struct sink *s, struct sink_account *a)
 		atomic_store_explicit(&a->counting, false, memory_order_release);
 	}
 	return atomic_load_explicit(&a->counted, memory_order_relaxed) +
-	       atomic_load_explicit(&a->appended, memory_order_relaxed) >= quota;
+	       atomic_load_explicit(&a->appended, memory_order_relaxed);
+}
+
+/* True when the tenant is at or above its quota. */
+static bool over_quota(struct sink *s, struct sink_account *a)
+{
+	uint64_t quota = atomic_load_explicit(&a->quota, memory_order_relaxed);
+
+	return quota && account_bytes(s, a) >= quota;
 }
 
 /* ---- metrics ---- */
@@ -228,6 +235,31 @@ static int collect_blocked(struct metrics_out *o, void *ctx)
 		if (atomic_load_explicit(&s->table[i].id, memory_order_acquire))
 			rc = metrics_sample(o, atomic_load_explicit(&s->table[i].blocked,
 								    memory_order_relaxed) ? 1 : 0,
+					    "tenant", s->table[i].name, NULL);
+	return rc;
+}
+
+static int collect_tenant_bytes(struct metrics_out *o, void *ctx)
+{
+	struct sink *s = ctx;
+	int rc = 0;
+
+	for (size_t i = 0; i < TABLE_SIZE && !rc; i++)
+		if (atomic_load_explicit(&s->table[i].id, memory_order_acquire))
+			rc = metrics_sample(o, account_bytes(s, &s->table[i]), "tenant",
+					    s->table[i].name, NULL);
+	return rc;
+}
+
+static int collect_quota(struct metrics_out *o, void *ctx)
+{
+	struct sink *s = ctx;
+	int rc = 0;
+
+	for (size_t i = 0; i < TABLE_SIZE && !rc; i++)
+		if (atomic_load_explicit(&s->table[i].id, memory_order_acquire))
+			rc = metrics_sample(o, atomic_load_explicit(&s->table[i].quota,
+								    memory_order_relaxed),
 					    "tenant", s->table[i].name, NULL);
 	return rc;
 }
@@ -284,6 +316,13 @@ static int register_metrics(struct sink *s, struct err *e)
 		{ "koban_store_blocked", METRICS_GAUGE,
 		  "1 while appending the tenant's events to the write-ahead log fails and they "
 		  "are held (back-pressure), else 0.", collect_blocked },
+		{ "koban_store_tenant_bytes", METRICS_GAUGE,
+		  "Bytes the tenant stores as its quota counts them: its segment files (counted "
+		  "again at most every 10 s) and the log records it appended since.",
+		  collect_tenant_bytes },
+		{ "koban_store_quota_bytes", METRICS_GAUGE,
+		  "The tenant's store quota in bytes (store.quota, store.tenants); 0: none.",
+		  collect_quota },
 		{ "koban_store_write_errors_total", METRICS_COUNTER,
 		  "Failed attempts to append to the write-ahead log, by reason (no_space, io, "
 		  "key, unknown_tenant); each is retried.", collect_errors },
@@ -320,6 +359,17 @@ static void on_durable(void *ctx, uint64_t tenant, uint32_t count)
 				  memory_order_relaxed);
 }
 
+/* A condition variable whose timed waits take CLOCK_MONOTONIC deadlines (time_mono_ns). */
+static void cond_init_mono(pthread_cond_t *c)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(c, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
 int sink_open(struct sink **sp, const struct sink_config *c, struct err *e)
 {
 	struct wal_config wc = { 0 };
@@ -338,9 +388,10 @@ int sink_open(struct sink **sp, const struct sink_config *c, struct err *e)
 	pthread_mutex_init(&s->keys_lock, NULL);
 	pthread_mutex_init(&s->meta_lock, NULL);
 	pthread_mutex_init(&s->ack_lock, NULL);
-	pthread_cond_init(&s->wake, NULL);
+	cond_init_mono(&s->wake);
 	for (size_t r = 0; r < SINK_ERR_COUNT; r++)
 		log_limit_init(&s->log[r], SINK_LOG_INTERVAL_S);
+	log_limit_init(&s->too_large_log, SINK_LOG_INTERVAL_S);
 	s->workers = c->workers;
 	s->q = c->q;
 	s->cfg = c->cfg;
@@ -435,6 +486,11 @@ void sink_set_config(struct sink *s, const struct config *cfg)
 	pthread_mutex_unlock(&s->lock);
 }
 
+void sink_forget_keys(struct sink *s)
+{
+	atomic_fetch_add_explicit(&s->key_epoch, 1, memory_order_release);
+}
+
 void sink_stop(struct sink *s, unsigned grace_ms)
 {
 	atomic_store_explicit(&s->give_up_ns, time_mono_ns() + (int64_t)grace_ms * 1000000,
@@ -516,15 +572,16 @@ static int resolve(struct sink *s, struct sink_worker *w, unsigned slot, struct 
 	struct sink_cached *c;
 	struct id_lookup l = { 0 };
 	const char *name;
-	unsigned gen;
+	unsigned gen, epoch;
 	int rc;
 
 	*why = SINK_ERR_TENANT;
 	if (slot >= FAIRQ_MAX_TENANTS || !s->q)
 		return err_set(e, -EINVAL, "slot %u out of range", slot);
 	gen = fairq_slot_gen(s->q, slot);
+	epoch = atomic_load_explicit(&s->key_epoch, memory_order_acquire);
 	c = w->cache[slot];
-	if (c && c->ok && c->gen == gen) {
+	if (c && c->ok && c->gen == gen && c->epoch == epoch) {
 		*out = c;
 		return 0;
 	}
@@ -547,6 +604,7 @@ static int resolve(struct sink *s, struct sink_worker *w, unsigned slot, struct 
 		return err_set(e, -ENOSPC, "more than %d tenants", SINK_MAX_TENANTS);
 	c->id = l.id;
 	c->gen = gen;
+	c->epoch = epoch;
 	c->ok = true;
 	*out = c;
 	return 0;
@@ -664,6 +722,14 @@ static void drop(struct sink *s, unsigned slot, enum drop_reason reason, uint32_
 
 	if (st)
 		atomic_fetch_add_explicit(&st->output_dropped[reason], n, memory_order_relaxed);
+}
+
+void sink_count_too_large(struct sink *s, unsigned slot, size_t bytes)
+{
+	drop(s, slot, DROP_TOO_LARGE, 1);
+	log_limited(&s->too_large_log, LOG_LEVEL_WARN, "tenant %s: an event of a %zu-byte message "
+		    "did not fit its batch as JSON and was dropped (reason too_large)",
+		    s->q ? fairq_slot_name(s->q, slot) : "?", bytes);
 }
 
 static void set_blocked(struct sink *s, unsigned slot, struct sink_cached *c, bool on)

@@ -22,10 +22,12 @@
  *
  * Quotas (store.quota, store.tenants.NAME.quota): a tenant's stored bytes are its segment
  * files (DATA_DIR/tenants/ID, counted again at most every SINK_RECOUNT_S seconds) plus the
- * record bytes it appended since that count. A batch arriving while that is at or above the
- * quota is dropped, counted in koban_events_dropped_total{tenant,reason="quota"} and logged
- * at most once per SINK_LOG_INTERVAL_S per tenant. The check is per batch, so a tenant may
- * overshoot its quota by one batch (at most flush_bytes of JSON).
+ * record bytes it appended since that count (records still unsealed at a count are missed
+ * until the sealer has them in segments, about SEAL_MAX_AGE_MS later), so the figure lags
+ * the real usage by up to about 20 s of the tenant's traffic. A batch arriving while that is
+ * at or above the quota is dropped, counted in koban_events_dropped_total{tenant,
+ * reason="quota"} and logged at most once per SINK_LOG_INTERVAL_S per tenant. The check is
+ * per batch, so a tenant may overshoot its quota by one batch (at most flush_bytes of JSON).
  *
  * Memory: struct sink is allocated by sink_open and freed by sink_close; the lines given to
  * sink_deliver/sink_write stay the caller's (sink_deliver empties them). Data keys are held
@@ -34,7 +36,7 @@
  * Threads: sink_open, sink_stop, sink_flush and sink_close from the main thread;
  * sink_deliver(worker) from that worker's thread only (one writer per shard); sink_write on
  * the ack shard from any thread (serialised inside); sink_wait, sink_set_config,
- * sink_stored and sink_ack_shard from any thread.
+ * sink_forget_keys, sink_stored and sink_ack_shard from any thread.
  */
 #ifndef STORE_SINK_H
 #define STORE_SINK_H
@@ -69,9 +71,10 @@ struct sink_config {
 
 /*
  * Opens DATA_DIR/wal (replaying nothing: the sealer reads the records back), the keys and
- * koban.db, and registers koban_events_stored_total{tenant},
- * koban_store_write_errors_total{reason}, koban_store_blocked{tenant},
- * koban_store_wal_bytes, koban_store_commits_total and koban_store_commit_seconds_total.
+ * koban.db, and registers koban_events_stored_total{tenant}, koban_store_blocked{tenant},
+ * koban_store_tenant_bytes{tenant}, koban_store_quota_bytes{tenant},
+ * koban_store_write_errors_total{reason}, koban_store_wal_bytes, koban_store_commits_total
+ * and koban_store_commit_seconds_total.
  */
 int sink_open(struct sink **s, const struct sink_config *c, struct err *e);
 /* Unregisters the metrics, commits and closes the WAL, wipes the keys, frees s. NULL: no-op. */
@@ -102,12 +105,23 @@ unsigned sink_ack_shard(const struct sink *s);
 /* The log, for the sealer (seal_start) and for readers of its statistics. */
 struct wal *sink_wal(struct sink *s);
 
+/*
+ * A tenant's data key was destroyed or replaced (tenant erase): every worker reads its
+ * tenants' keys again before its next append, so that no new record is sealed with a
+ * destroyed key (the sealer would skip it as erased).
+ */
+void sink_forget_keys(struct sink *s);
 /* The configuration whose quotas apply from now on (reload); must outlive its use. */
 void sink_set_config(struct sink *s, const struct config *cfg);
 /* From now on, sink_deliver gives up after grace_ms (0: at once) instead of retrying. */
 void sink_stop(struct sink *s, unsigned grace_ms);
 /* Waits (up to timeout_ms each) until every shard's last appended record is durable. */
 int sink_flush(struct sink *s, int timeout_ms);
+/*
+ * Counts an event of slot that the pipeline could not write because its JSON did not fit
+ * the worker's buffer: koban_events_dropped_total{reason="too_large"}, logged limited.
+ */
+void sink_count_too_large(struct sink *s, unsigned slot, size_t bytes);
 /* Events of tenant (id) made durable since open (tests, the report at stop). */
 uint64_t sink_stored(struct sink *s, uint64_t tenant);
 

@@ -161,6 +161,9 @@ def test_quota_drops_counted_and_reload_lifts_it():
         assert value(m, "koban_events_dropped_total", tenant="alpha", reason="quota") > 0
         assert value(m, "koban_events_dropped_total", tenant="beta") == 0
         assert "tenant alpha is over its store quota (1 bytes)" in k.log(), k.log()
+        assert value(m, "koban_store_quota_bytes", tenant="alpha") == 1
+        assert value(m, "koban_store_quota_bytes", tenant="beta") == 0
+        assert value(m, "koban_store_tenant_bytes", tenant="alpha") > 0
 
         # A reload that removes the quota applies at once.
         with open(cfg, "w") as f:
@@ -171,6 +174,7 @@ def test_quota_drops_counted_and_reload_lifts_it():
         loadgen("--proto", "tcp", "--target", k.listeners["tcp"], "--bind", ALPHA,
                 "--count", more, "--tag", "more")
         poll("the new events stored", lambda: stored(k, "alpha") == kept + more)
+        assert value(k.metrics(), "koban_store_quota_bytes", tenant="alpha") == 0
         assert k.stop() == 0, k.log()
         events = search_events(d, "alpha")
         assert len(seqs(events, "q")) == kept
