@@ -12,6 +12,9 @@
 #include "core/pidfile.h"
 #include "portal/control.h"
 
+#define CONNECT_TRIES 100      /* a starting daemon gets this many waits to bind its socket */
+#define CONNECT_WAIT_US 100000
+
 int cli_remote_connect(const struct config *c, int *fd)
 {
 	struct err e = ERR_INIT;
@@ -26,10 +29,18 @@ int cli_remote_connect(const struct config *c, int *fd)
 		cli_fail(&e);
 		return -1;
 	}
-	if (control_connect(c->data_dir, fd, &e) < 0) {
-		fprintf(stderr, "koban: koban serve (pid %ld) holds %s, but: %s\n", (long)pid,
-			c->data_dir, e.msg);
-		return -1;
+	/* a daemon still starting holds the lock before its socket exists: wait for it */
+	for (int tries = 0; (rc = control_connect(c->data_dir, fd, &e)) < 0; tries++) {
+		struct err gone = ERR_INIT;
+
+		if ((rc != -ENOENT && rc != -ECONNREFUSED) || tries == CONNECT_TRIES) {
+			fprintf(stderr, "koban: koban serve (pid %ld) holds %s, but: %s\n",
+				(long)pid, c->data_dir, e.msg);
+			return -1;
+		}
+		if (pidfile_running(c->data_dir, &pid, &gone) == -ESRCH)
+			return 0; /* it stopped meanwhile: open the store here */
+		usleep(CONNECT_WAIT_US);
 	}
 	return 1;
 }

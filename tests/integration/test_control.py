@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import Instance, Suite, run, tempdir, value  # noqa: E402
+from kobanlib import KOBAN, Instance, Suite, run, tempdir, value  # noqa: E402
 
 
 def ecs_lines(n, marker):
@@ -182,6 +182,28 @@ def test_ingest_through_daemon():
         shutil.rmtree(d)
 
 
+def test_lock_without_socket():
+    """A daemon that holds the lock but has no socket yet (starting) is waited for; when it
+    goes away the command opens the store itself, with the usual output."""
+    import fcntl
+    d = tempdir()
+    try:
+        setup(d)
+        _, expected, _ = run(["store", "stats"], d)
+        with open(os.path.join(d, "var", "koban.pid"), "w") as f:
+            fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            f.write("%d\n" % os.getpid())
+            f.flush()
+            p = subprocess.Popen([KOBAN, "store", "stats"], cwd=d, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+            time.sleep(0.3)  # the command is waiting for the socket (or has not looked yet)
+        # the lock is gone with the file's close
+        out, err = p.communicate(timeout=60)
+        assert (p.returncode, out, err) == (0, expected, ""), (p.returncode, out, err)
+    finally:
+        shutil.rmtree(d)
+
+
 def frame(t, payload):
     return struct.pack("<I", len(payload) + 1) + t + payload
 
@@ -252,5 +274,6 @@ if __name__ == "__main__":
     s.run(test_same_with_and_without_daemon)
     s.run(test_erase_through_daemon)
     s.run(test_ingest_through_daemon)
+    s.run(test_lock_without_socket)
     s.run(test_peer_uid_checked)
     s.done()
