@@ -316,15 +316,15 @@ out:
 	return status;
 }
 
-/* from, to, limit and q of the request into j; 0 or a 400 with *why. */
-static unsigned search_params(struct MHD_Connection *c, struct search_job *j, const char **why)
+/* from, to, limit and q of the request into j; 0 or a 400 with *why (a query error: in qe). */
+static unsigned search_params(struct MHD_Connection *c, struct search_job *j, const char **why,
+			      struct err *qe)
 {
 	bool bad = false;
 	const char *q = param(c, "q", &bad), *from = param(c, "from", &bad);
 	const char *to = param(c, "to", &bad), *limit = param(c, "limit", &bad);
 	struct arena qa;
 	struct query parsed;
-	struct err e = ERR_INIT;
 	char *end;
 	int rc;
 
@@ -358,10 +358,10 @@ static unsigned search_params(struct MHD_Connection *c, struct search_job *j, co
 	}
 	/* a syntax error is answered with 400 before the stream begins */
 	arena_init(&qa, 4096, 4u << 20);
-	rc = query_parse(&parsed, j->query, strlen(j->query), &qa, &e);
+	rc = query_parse(&parsed, j->query, strlen(j->query), &qa, qe);
 	arena_release(&qa);
 	if (rc < 0) {
-		*why = NULL; /* the caller answers with e's message */
+		*why = qe->msg[0] ? qe->msg : "bad query";
 		return MHD_HTTP_BAD_REQUEST;
 	}
 	return 0;
@@ -371,6 +371,7 @@ static enum MHD_Result handle_search(struct api *a, struct MHD_Connection *c)
 {
 	struct search_job *j = mem_calloc(1, sizeof(*j));
 	struct token_ref tok = { 0 };
+	struct err qe = ERR_INIT; /* a query's syntax error, answered as it is */
 	struct MHD_Response *r;
 	const char *why = "out of memory";
 	int64_t tenant = -1;
@@ -385,21 +386,8 @@ static enum MHD_Result handle_search(struct api *a, struct MHD_Connection *c)
 	j->api = a;
 	if ((status = resolve_tenant(a, c, &tok, &tenant, &why)))
 		goto fail;
-	if ((status = search_params(c, j, &why))) {
-		if (!why) { /* the query's own message: parse it again for the text */
-			struct arena qa;
-			struct query q;
-			struct err e = ERR_INIT;
-
-			arena_init(&qa, 4096, 4u << 20);
-			(void)query_parse(&q, j->query, strlen(j->query), &qa, &e);
-			arena_release(&qa);
-			job_free(j);
-			count(a, status);
-			return respond_error(c, status, e.msg[0] ? e.msg : "bad query");
-		}
+	if ((status = search_params(c, j, &why, &qe)))
 		goto fail;
-	}
 	j->tenant = (uint64_t)tenant;
 	snprintf(j->who, sizeof(j->who), "token %s", tok.name);
 	status = MHD_HTTP_INTERNAL_SERVER_ERROR;
