@@ -437,10 +437,11 @@ static int ingest_args(int argc, char **argv, const char **tenant, const char **
 		"Stores the messages of FILE (or standard input), one per line, in the tenant's\n"
 		"event store through the same pipeline as `koban serve`; with --format ecs the\n"
 		"lines are ECS JSON events as `koban parse` prints them (@timestamp is the event\n"
-		"time). When it returns, the events are sealed in segments and any `koban search`\n"
-		"finds them. Prints what was stored; lines it could not take are named with their\n"
-		"line numbers. Exit status: 0 all stored, 3 some lines rejected, 1 nothing stored\n"
-		"or an error.",
+		"time). When it returns, any `koban search` finds them: sealed in segments, or,\n"
+		"while a `koban serve` holds the data directory, committed to its write-ahead log\n"
+		"(through its control socket). Prints what was stored; lines it could not take are\n"
+		"named with their line numbers. Exit status: 0 all stored, 3 some lines rejected,\n"
+		"1 nothing stored or an error.",
 		opts, ARRAY_SIZE(opts), path, 0, 1, names,
 	};
 	int rc = cli_getopt(argc, argv, &a);
