@@ -37,6 +37,8 @@
 #include "pipeline/pipeline.h"
 #include "portal/admin.h"
 #include "store/keys.h"
+#include "portal/api.h"
+#include "portal/control.h"
 #include "store/meta.h"
 #include "store/retention.h"
 #include "store/seal.h"
@@ -47,7 +49,7 @@
 
 #define SERVE_USAGE                                                                     \
 	"serve [-c FILE] [--syslog-udp ADDR:PORT] [--syslog-tcp ADDR:PORT]\n"           \
-	"                   [--syslog-tls ADDR:PORT] [--admin ADDR:PORT]"
+	"                   [--syslog-tls ADDR:PORT] [--admin ADDR:PORT] [--api ADDR:PORT]"
 
 #define SPOOL_FLUSH_BYTES (1u << 20) /* a worker hands its buffer to the output past this */
 #define SINK_FLUSH_MS 10000          /* at stop, waiting for the last group commit */
@@ -59,6 +61,7 @@
 struct serve_overrides {
 	const char *listener[3]; /* by enum listener_proto */
 	const char *admin;
+	const char *api;
 };
 
 struct serve {
@@ -85,6 +88,9 @@ struct serve {
 	struct store *store;         /* the main thread's handle: retention */
 	struct retention *retention;
 	int64_t next_retention;      /* time_now_ns() of the next pass; 0: at start */
+	struct cli_remote remote; /* what the control socket's commands need */
+	struct control *control;  /* DATA_DIR/control.sock (portal/control.h) */
+	struct api *api;          /* the API listener, when configured (portal/api.h) */
 };
 
 /* -1 to go on, or the exit status (0 after --help, 2 after a usage error). */
@@ -95,12 +101,14 @@ static int parse_args(int *argc, char **argv, struct serve_overrides *ov)
 		CLI_VALUE("syslog-tcp", &ov->listener[1]),
 		CLI_VALUE("syslog-tls", &ov->listener[2]),
 		CLI_VALUE("admin", &ov->admin),
+		CLI_VALUE("api", &ov->api),
 	};
 	const struct cli_args a = {
 		"serve", SERVE_USAGE,
 		"Runs the daemon: the syslog listeners of the configuration (or those given\n"
 		"here, replacing the configured ones of that protocol), the workers and the\n"
-		"admin HTTP listener (/metrics, /healthz). SIGHUP reloads the configuration\n"
+		"admin HTTP listener (/metrics, /healthz), and with --api (or api.listen) the\n"
+		"API listener (docs/api.md). SIGHUP reloads the configuration\n"
 		"and the tenants; SIGTERM or SIGINT drains the queues and stops.",
 		opts, ARRAY_SIZE(opts), NULL, 0, 0, NULL,
 	};
@@ -116,6 +124,8 @@ static int apply_overrides(struct config *c, const struct serve_overrides *ov, s
 		if (ov->listener[k] && config_set_listener(c, protos[k], ov->listener[k], e))
 			return -EINVAL;
 	if (ov->admin && config_set_admin(c, ov->admin, e))
+		return -EINVAL;
+	if (ov->api && config_set_api(c, ov->api, e))
 		return -EINVAL;
 	return 0;
 }
@@ -260,6 +270,8 @@ static void print_listening(struct serve *sv)
 		       config_proto_name(ingest_listener_proto(sv->ingest, i)),
 		       ingest_listener_address(sv->ingest, i));
 	printf("listening admin http %s\n", admin_address(sv->admin));
+	if (sv->api)
+		printf("listening api %s %s\n", api_scheme(sv->api), api_address(sv->api));
 	printf("data %s\n", sv->cfg->data_dir);
 	printf("ready pid %d\n", (int)getpid());
 	fflush(stdout);
@@ -356,7 +368,20 @@ static int serve_start(struct serve *sv, struct err *e)
 	    (rc = retention_new(&sv->retention, e)) ||
 	    (rc = retention_metrics_register(sv->retention, e)))
 		return rc;
-	return admin_start(&sv->admin, sv->cfg->admin_address, e);
+	if ((rc = admin_start(&sv->admin, sv->cfg->admin_address, e)))
+		return rc;
+	if (sv->cfg->api_listen) {
+		const struct api_config ac = { sv->cfg->api_listen, sv->cfg->api_tls_cert,
+					       sv->cfg->api_tls_key, sv->cfg->data_dir,
+					       sv->cfg->keys_master, sv->cfg->keys_signing };
+
+		if ((rc = api_start(&sv->api, &ac, e)))
+			return rc;
+	}
+	sv->remote.cfg = sv->cfg;
+	sv->remote.sink = sv->sink;
+	sv->remote.seal = sv->seal;
+	return control_start(&sv->control, sv->cfg->data_dir, cli_remote_handle, &sv->remote, e);
 }
 
 #define RELOAD_CHANGES_MAX 64 /* keys logged per reload (there are fewer keys) */
@@ -477,6 +502,10 @@ static void serve_stop(struct serve *sv)
 	int64_t t0 = time_now_ns();
 	size_t left;
 
+	control_stop(sv->control); /* first: its commands use what follows */
+	sv->control = NULL;
+	api_stop(sv->api);
+	sv->api = NULL;
 	ingest_stop(sv->ingest);
 	left = sv->q ? fairq_total_depth(sv->q) : 0;
 	if (sv->q)

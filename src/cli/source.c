@@ -73,13 +73,18 @@ void cli_table_widen(size_t *width, const char *const *cells, size_t n)
 
 void cli_table_row(const size_t *width, const char *const *cells, size_t n)
 {
+	cli_table_row_to(stdout, width, cells, n);
+}
+
+void cli_table_row_to(FILE *f, const size_t *width, const char *const *cells, size_t n)
+{
 	for (size_t i = 0; i < n; i++) {
 		const char *cell = cells[i] ? cells[i] : "-";
 
 		if (i + 1 < n)
-			printf("%-*s  ", (int)width[i], cell);
+			fprintf(f, "%-*s  ", (int)width[i], cell);
 		else
-			printf("%s\n", cell);
+			fprintf(f, "%s\n", cell);
 	}
 }
 

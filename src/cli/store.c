@@ -11,6 +11,7 @@
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
+#include "portal/control.h"
 #include "store/meta.h"
 #include "store/retention.h"
 #include "store/store.h"
@@ -147,21 +148,22 @@ static int stats_segment(void *ctx, const struct store_segment_report *r)
 
 static int verify_segment(void *ctx, const struct store_segment_report *r)
 {
-	const char *tenant = ctx;
+	const struct stats_run *s = ctx;
 	char day[TIME_RFC3339_LEN];
 
 	day_text(r->day, day);
 	if (r->status)
-		printf("%s: DAMAGED: %s\n", tenant, r->error);
+		fprintf(s->out, "%s: DAMAGED: %s\n", s->tenant, r->error);
 	else
-		printf("%s: %s segment %u: ok (%llu events)\n", tenant, day, r->seq,
-		       (unsigned long long)r->events);
+		fprintf(s->out, "%s: %s segment %u: ok (%llu events)\n", s->tenant, day, r->seq,
+			(unsigned long long)r->events);
 	return 0;
 }
 
-static int run(struct store *st, const struct tenant_list *l, bool verify, struct err *e)
+static int run(struct store *st, const struct tenant_list *l, bool verify, FILE *out,
+	       FILE *err, struct err *e)
 {
-	struct stats_run s = { .out = stdout };
+	struct stats_run s = { .out = out };
 	int status = 0;
 
 	for (size_t i = 0; i < l->n; i++) {
@@ -169,20 +171,63 @@ static int run(struct store *st, const struct tenant_list *l, bool verify, struc
 
 		s.tenant = l->t[i].name;
 		rc = store_segments(st, (uint64_t)l->t[i].id, verify,
-				    verify ? verify_segment : stats_segment,
-				    verify ? (void *)l->t[i].name : (void *)&s, e);
+				    verify ? verify_segment : stats_segment, &s, e);
 		if (!verify)
 			stats_tenant_done(&s);
 		if (rc == -EBADMSG && verify) {
 			status = 1; /* listed: go on with the other tenants */
 		} else if (rc < 0) {
-			cli_fail(e);
+			fprintf(err, "koban: %s\n", e->msg);
 			status = 1;
 		}
 	}
 	if (!verify && !s.header)
-		printf("the event store is empty\n");
-	return status;
+		fprintf(out, "the event store is empty\n");
+	return fflush(out) ? 1 : status;
+}
+
+/*
+ * stats or verify of every tenant (only: one), the same in the CLI and in the
+ * daemon (for the control socket); returns the exit status.
+ */
+static int store_run(const struct config *c, const char *only, bool verify, FILE *out,
+		     FILE *err)
+{
+	struct tenant_list *l = NULL;
+	struct store *st = NULL;
+	struct meta *m = NULL;
+	struct err e = ERR_INIT;
+	int rc = 1;
+
+	if (!(l = mem_calloc(1, sizeof(*l)))) {
+		err_set(&e, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	l->only = only;
+	if (meta_open(&m, c->data_dir, &e) < 0 || meta_tenant_list(m, take_tenant, l, &e) < 0)
+		goto fail;
+	if (only && !l->n) {
+		err_set(&e, -ENOENT, "no tenant '%s' in %s/koban.db", only, c->data_dir);
+		goto fail;
+	}
+	if (cli_store_open(&st, c, &e) < 0)
+		goto fail;
+	rc = run(st, l, verify, out, err, &e);
+	goto out;
+fail:
+	fprintf(err, "koban: %s\n", e.msg[0] ? e.msg : "failed");
+out:
+	store_close(st);
+	if (m)
+		meta_close(m);
+	mem_free(l);
+	return rc;
+}
+
+int cli_store_remote(const struct cli_remote *r, struct control_call *call)
+{
+	return store_run(r->cfg, control_call_get(call, "tenant"),
+			 !strcmp(call->cmd, "store verify"), call->out, call->err);
 }
 
 /* ---- retain ---- */
@@ -265,12 +310,8 @@ int cmd_store(int argc, char **argv)
 	const char *only = NULL;
 	const struct cli_option opts[] = { CLI_VALUE("tenant", &only) };
 	struct cli_args a = { .opts = opts, .n_opts = ARRAY_SIZE(opts) };
-	struct tenant_list *l = NULL;
-	struct store *st = NULL;
-	struct meta *m = NULL;
-	struct err e = ERR_INIT;
 	struct config c;
-	int rc;
+	int rc, fd;
 
 	if ((rc = cli_verb(&argc, &argv, &store_command, &verb)) >= 0)
 		return rc;
@@ -283,29 +324,20 @@ int cmd_store(int argc, char **argv)
 		return rc;
 	if ((rc = cli_load_config(&argc, argv, &c)))
 		return rc;
-	rc = 1;
-	if (!(l = mem_calloc(1, sizeof(*l)))) {
-		err_set(&e, -ENOMEM, "out of memory");
-		goto fail;
+	switch (cli_remote_connect(&c, &fd)) {
+	case 1: {
+		const char *keys[] = { "tenant" }, *values[] = { only };
+
+		rc = cli_remote_run(fd, a.cmd, keys, values, ARRAY_SIZE(keys));
+		break;
 	}
-	l->only = only;
-	if (meta_open(&m, c.data_dir, &e) < 0 || meta_tenant_list(m, take_tenant, l, &e) < 0)
-		goto fail;
-	if (only && !l->n) {
-		err_set(&e, -ENOENT, "no tenant '%s' in %s/koban.db", only, c.data_dir);
-		goto fail;
+	case 0:
+		rc = store_run(&c, only, verb == &store_verbs[1], stdout, stderr);
+		break;
+	default:
+		rc = 1;
+		break;
 	}
-	if (cli_store_open(&st, &c, &e) < 0)
-		goto fail;
-	rc = run(st, l, verb == &store_verbs[1], &e);
-	goto out;
-fail:
-	cli_fail(&e);
-out:
-	store_close(st);
-	if (m)
-		meta_close(m);
-	mem_free(l);
 	config_release(&c);
 	return rc;
 }

@@ -70,6 +70,9 @@ void config_release(struct config *c)
 	mem_free(c->tls_cert);
 	mem_free(c->tls_key);
 	mem_free(c->tls_ca);
+	mem_free(c->api_listen);
+	mem_free(c->api_tls_cert);
+	mem_free(c->api_tls_key);
 	for (size_t i = 0; i < c->n_limits; i++)
 		mem_free(c->limits[i].tenant);
 	mem_free(c->limits);
@@ -217,6 +220,20 @@ int config_set_admin(struct config *c, const char *address, struct err *e)
 		return err_set(e, -ENOMEM, "out of memory");
 	mem_free(c->admin_address);
 	c->admin_address = copy;
+	return 0;
+}
+
+int config_set_api(struct config *c, const char *address, struct err *e)
+{
+	char *copy;
+
+	if (check_address(address, e) < 0)
+		return -EINVAL;
+	copy = mem_strdup(address);
+	if (!copy)
+		return err_set(e, -ENOMEM, "out of memory");
+	mem_free(c->api_listen);
+	c->api_listen = copy;
 	return 0;
 }
 
@@ -428,6 +445,9 @@ static void note_line(struct parse *p, const char *path)
 		{ "syslog.tls.client_ca", offsetof(struct config_lines, tls_ca) },
 		{ "keys.master", offsetof(struct config_lines, keys_master) },
 		{ "keys.signing", offsetof(struct config_lines, keys_signing) },
+		{ "api.listen", offsetof(struct config_lines, api) },
+		{ "api.tls.cert", offsetof(struct config_lines, api_tls_cert) },
+		{ "api.tls.key", offsetof(struct config_lines, api_tls_key) },
 	};
 	unsigned line = (unsigned)p->key_line;
 
@@ -869,6 +889,17 @@ static const struct key admin_keys[] = {
 	{ .name = "listen", .parse = parse_address, .off = offsetof(struct config, admin_address) },
 };
 
+/* api: the API listener (portal/api.h) */
+static const struct key api_tls_keys[] = {
+	{ .name = "cert", .parse = parse_path, .off = offsetof(struct config, api_tls_cert) },
+	{ .name = "key", .parse = parse_path, .off = offsetof(struct config, api_tls_key) },
+};
+
+static const struct key api_keys[] = {
+	{ .name = "listen", .parse = parse_address, .off = offsetof(struct config, api_listen) },
+	SECTION_KEY("tls", parse_section, api_tls_keys),
+};
+
 static const struct key tls_keys[] = {
 	{ .name = "cert", .parse = parse_path, .off = offsetof(struct config, tls_cert) },
 	{ .name = "key", .parse = parse_path, .off = offsetof(struct config, tls_key) },
@@ -1090,6 +1121,7 @@ static const struct key top_keys[] = {
 	SECTION_KEY("output", parse_section, output_keys),
 	SECTION_KEY("store", parse_section, store_keys),
 	SECTION_KEY("keys", parse_section, keys_keys),
+	SECTION_KEY("api", parse_section, api_keys),
 };
 static const struct section top_section = { top_keys, ARRAY_SIZE(top_keys) };
 
@@ -1597,6 +1629,39 @@ static void check_data_dir(struct check *k)
 		       "not writable: %s", dir, parent, strerror(-rc));
 }
 
+/* api: HTTPS needs both files; plain HTTP only on loopback; no clash with admin. */
+static void check_api(struct check *k)
+{
+	const struct config *c = k->c;
+	struct bind_spec api = bind_of(c->api_listen, -2, true);
+	struct bind_spec admin = bind_of(c->admin_address, -1, true);
+
+	if (!c->api_listen)
+		return;
+	if (!c->api_tls_cert != !c->api_tls_key)
+		report(k, CONFIG_ERROR, c->line.api_tls_cert ? c->line.api_tls_cert
+							     : c->line.api_tls_key,
+		       "api.tls: cert and key go together (HTTPS needs both)");
+	check_readable(k, "api.tls.cert", c->api_tls_cert, c->line.api_tls_cert);
+	check_readable(k, "api.tls.key", c->api_tls_key, c->line.api_tls_key);
+	if (api.ok && !c->api_tls_cert && !ipaddr_is_loopback(&api.ip))
+		report(k, CONFIG_ERROR, c->line.api, "api.listen: %s is not a loopback address: "
+		       "plain HTTP would carry tokens and events in clear; set api.tls.cert and "
+		       "api.tls.key, or listen on 127.0.0.1 or [::1]", c->api_listen);
+	if (binds_clash(&api, &admin))
+		report(k, CONFIG_ERROR, c->line.api, "api.listen: %s clashes with admin.listen %s",
+		       c->api_listen, c->admin_address);
+	for (size_t i = 0; i < c->n_listeners; i++) {
+		const struct config_listener *l = &c->listeners[i];
+		struct bind_spec b = bind_of(l->address, (int)i, l->proto != LISTENER_UDP);
+
+		if (binds_clash(&api, &b))
+			report(k, CONFIG_ERROR, c->line.api, "api.listen: %s clashes with listener "
+			       "'%s' (%s %s)", c->api_listen, l->name, config_proto_name(l->proto),
+			       l->address);
+	}
+}
+
 int config_check(const struct config *c, config_report_fn fn, void *ctx)
 {
 	struct check k = { c, fn, ctx, 0, 0 };
@@ -1611,6 +1676,7 @@ int config_check(const struct config *c, config_report_fn fn, void *ctx)
 	/* keys: a key file named there is never created, so it must be there */
 	check_readable(&k, "keys.master", c->keys_master, c->line.keys_master);
 	check_readable(&k, "keys.signing", c->keys_signing, c->line.keys_signing);
+	check_api(&k);
 	return k.errors;
 }
 
@@ -1749,7 +1815,16 @@ static const char example[] =
 	"# DATA_DIR/keys. A named key that is missing stops koban; it is never made anew.\n"
 	"# keys:\n"
 	"#   master: /media/koban-keys/master.key\n"
-	"#   signing: /media/koban-keys/signing.key\n";
+	"#   signing: /media/koban-keys/signing.key\n"
+	"\n"
+	"# The API listener (docs/api.md): off unless listen is set (or serve --api).\n"
+	"# HTTPS with tls.cert and tls.key; plain HTTP only on a loopback address.\n"
+	"# Clients authenticate with tokens from `koban token add`.\n"
+	"# api:\n"
+	"#   listen: 127.0.0.1:8515\n"
+	"#   tls:\n"
+	"#     cert: /etc/koban/api.crt\n"
+	"#     key: /etc/koban/api.key\n";
 
 const char *config_example(void)
 {

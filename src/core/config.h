@@ -59,6 +59,7 @@ struct config_store_tenant {
 struct config_lines {
 	unsigned data_dir, admin, listeners, tls_cert, tls_key, tls_ca;
 	unsigned keys_master, keys_signing;
+	unsigned api, api_tls_cert, api_tls_key;
 };
 
 struct config {
@@ -106,6 +107,10 @@ struct config {
 	/* keys (store/keys.h): master and signing key files kept elsewhere; NULL: DATA_DIR/keys */
 	char *keys_master;
 	char *keys_signing;
+	/* api: the API listener (portal/api.h); off while api_listen is NULL */
+	char *api_listen;        /* "127.0.0.1:8515"; plain HTTP only on a loopback address */
+	char *api_tls_cert;      /* PEM certificate and key: HTTPS */
+	char *api_tls_key;
 
 	struct config_lines line;
 };
@@ -127,6 +132,8 @@ const char *config_example(void);
 int config_set_listener(struct config *c, enum listener_proto proto, const char *address,
 			struct err *e);
 int config_set_admin(struct config *c, const char *address, struct err *e);
+/* Sets api.listen (`serve --api ADDR:PORT`); 0 or -EINVAL with a message. */
+int config_set_api(struct config *c, const char *address, struct err *e);
 /*
  * Calls fn for every key whose value differs between running and next, with its dotted
  * name ("syslog.tcp_max_connections"), whether a reload applies it (live) and both values

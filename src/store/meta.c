@@ -10,6 +10,7 @@
 #include "core/compat.h"
 
 #include <limits.h>
+#include <sodium.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 
@@ -80,6 +81,13 @@ static const char *const migrations[] = {
 	"  FROM sources;"
 	"DROP TABLE sources;"
 	"ALTER TABLE sources_v3 RENAME TO sources;",
+	/* 4: API tokens (only their hashes); tenant_id NULL: a SOC-wide token */
+	"CREATE TABLE api_tokens ("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  tenant_id INTEGER REFERENCES tenants(id) ON DELETE CASCADE,"
+	"  hash BLOB NOT NULL UNIQUE,"
+	"  created_ns INTEGER NOT NULL);",
 };
 
 #define META_SENDERS_KEPT 1000 /* rows of unassigned_senders kept, the busiest */
@@ -737,6 +745,146 @@ int meta_source_update(struct meta *m, const struct meta_source *s, struct err *
 	else if (sqlite3_changes(m->db) == 0)
 		rc = err_set(e, -ENOENT, "no source '%s' in tenant '%s' in %s", ESC(s->name),
 			     ESC(s->tenant), m->path);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- API tokens ---- */
+
+int meta_token_new(char out[META_TOKEN_LEN + 1], struct err *e)
+{
+	unsigned char raw[META_TOKEN_RANDOM];
+
+	if (sodium_init() < 0)
+		return err_set(e, -EIO, "libsodium cannot start");
+	randombytes_buf(raw, sizeof(raw));
+	memcpy(out, META_TOKEN_PREFIX, sizeof(META_TOKEN_PREFIX) - 1);
+	sodium_bin2base64(out + sizeof(META_TOKEN_PREFIX) - 1,
+			  META_TOKEN_LEN + 2 - sizeof(META_TOKEN_PREFIX), raw, sizeof(raw),
+			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(raw, sizeof(raw));
+	return 0;
+}
+
+void meta_token_hash(const char *token, size_t len, unsigned char out[META_TOKEN_HASH_LEN])
+{
+	static const char context[] = "koban api token v1";
+
+	/* keyed with a fixed context: a token hash is useless as a hash of anything else */
+	crypto_generichash(out, META_TOKEN_HASH_LEN, (const unsigned char *)token, len,
+			   (const unsigned char *)context, sizeof(context) - 1);
+}
+
+int meta_token_add(struct meta *m, const char *name, const char *tenant,
+		   const unsigned char hash[META_TOKEN_HASH_LEN], struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t tid = 0;
+	int rc;
+
+	if ((rc = check_name("token name", name, e)) < 0 ||
+	    (tenant && ((rc = check_tenant_ref(tenant, e)) < 0 ||
+			(rc = tenant_id(m, tenant, &tid, e)) < 0)) ||
+	    (rc = prepare(m, "INSERT INTO api_tokens (name, tenant_id, hash, created_ns)"
+			     " VALUES (?1, ?2, ?3, ?4)", &st, e)) < 0)
+		return rc;
+	bind_text(st, 1, name);
+	if (tenant)
+		sqlite3_bind_int64(st, 2, tid);
+	else
+		sqlite3_bind_null(st, 2);
+	sqlite3_bind_blob(st, 3, hash, META_TOKEN_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, time_now_ns());
+	switch (sqlite3_step(st)) {
+	case SQLITE_DONE:
+		break;
+	case SQLITE_CONSTRAINT:
+		rc = err_set(e, -EEXIST, "token '%s' already exists in %s", ESC(name), m->path);
+		break;
+	default:
+		rc = db_fail(m, e);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_token_revoke(struct meta *m, const char *name, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = check_name("token name", name, e)) < 0 ||
+	    (rc = prepare(m, "DELETE FROM api_tokens WHERE name = ?1", &st, e)) < 0)
+		return rc;
+	bind_text(st, 1, name);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	else if (sqlite3_changes(m->db) == 0)
+		rc = err_set(e, -ENOENT, "no token '%s' in %s", ESC(name), m->path);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+#define TOKEN_SELECT                                                                      \
+	"SELECT k.id, k.name, t.name, coalesce(k.tenant_id, -1), k.created_ns"            \
+	" FROM api_tokens k LEFT JOIN tenants t ON t.id = k.tenant_id"
+
+static int each_token(struct meta *m, sqlite3_stmt *st,
+		      void (*fn)(void *ctx, const struct meta_token *t), void *ctx, int *rows,
+		      struct err *e)
+{
+	int step;
+
+	*rows = 0;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct meta_token t = {
+			.id = sqlite3_column_int64(st, 0),
+			.name = column_text(st, 1),
+			.tenant = column_text(st, 2),
+			.tenant_id = sqlite3_column_int64(st, 3),
+			.created_ns = sqlite3_column_int64(st, 4),
+		};
+		struct err bad = ERR_INIT;
+
+		if (!t.name || (t.tenant_id >= 0 && !t.tenant))
+			return err_set(e, -ENOMEM, "out of memory reading tokens");
+		if (check_name("token name", t.name, &bad) < 0 ||
+		    (t.tenant && check_tenant_ref(t.tenant, &bad) < 0)) {
+			log_warn("%s: token row %lld skipped: %s", m->path, (long long)t.id,
+				 bad.msg);
+			continue;
+		}
+		fn(ctx, &t);
+		(*rows)++;
+	}
+	return step == SQLITE_DONE ? 0 : db_fail(m, e);
+}
+
+int meta_token_list(struct meta *m, void (*fn)(void *ctx, const struct meta_token *t),
+		    void *ctx, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, rows;
+
+	if ((rc = prepare(m, TOKEN_SELECT " ORDER BY k.name", &st, e)) < 0)
+		return rc;
+	rc = each_token(m, st, fn, ctx, &rows, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_token_find(struct meta *m, const unsigned char hash[META_TOKEN_HASH_LEN],
+		    void (*fn)(void *ctx, const struct meta_token *t), void *ctx, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, rows;
+
+	if ((rc = prepare(m, TOKEN_SELECT " WHERE k.hash = ?1", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_blob(st, 1, hash, META_TOKEN_HASH_LEN, SQLITE_STATIC);
+	rc = each_token(m, st, fn, ctx, &rows, e);
+	if (rc == 0 && rows == 0)
+		rc = err_set(e, -ENOENT, "no such token");
 	sqlite3_finalize(st);
 	return rc;
 }

@@ -48,12 +48,15 @@ class Instance:
                                      stderr=self.err, text=True)
         self.listeners = {}
         self.admin = None
+        self.api = self.api_scheme = None
         for line in self.proc.stdout:
             words = line.split()
             if words[:2] == ["listening", "syslog"]:
                 self.listeners[words[2]] = words[4]
             elif words[:2] == ["listening", "admin"]:
                 self.admin = words[3]
+            elif words[:2] == ["listening", "api"]:
+                self.api_scheme, self.api = words[2], words[3]
             elif words[:1] == ["ready"]:
                 break
         if self.admin is None:
