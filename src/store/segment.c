@@ -67,9 +67,15 @@
 #define TOKEN_MAX 256 /* longer tokens are hashed on their first TOKEN_MAX bytes */
 #define INT_DICT_MAX 255
 #define PATH_LEN 4096
+/* Text columns (event.original, message) as templates and variables, CLP-style. */
+#define CLP_REF 0x11   /* placeholder in a template: u8 then varint name, another field's value */
+#define CLP_INT 0x12   /* placeholder: an integer variable */
+#define CLP_DICT 0x13  /* placeholder: a dictionary variable */
+#define CLP_SUBS 32    /* variable streams: variable j of a line goes to stream min(j, 31) */
+#define CLP_EVENT_VALUES 256 /* an event's values considered for references */
 
 enum kind { K_INT = 1, K_IP = 2, K_DICT = 3, K_TEXT = 4, K_ROWS = 5 };
-enum enc { E_DELTA = 0, E_DICT = 1, E_RAW = 2, E_PLAIN = 3 };
+enum enc { E_DELTA = 0, E_DICT = 1, E_RAW = 2, E_PLAIN = 3, E_CLP = 4 };
 enum id_kind { ID_BLOCK = 0, ID_DIR = 1, ID_PAGE = 2, ID_TOP = 3 };
 
 /* ---- little helpers ---------------------------------------------------------------- */
@@ -626,6 +632,16 @@ struct wname {
 	uint32_t colgen;
 };
 
+/* A value of the event being encoded that a token of its text may stand for. */
+struct clp_cand {
+	uint32_t name;
+	uint8_t type;
+	uint32_t len;
+	const char *s;
+	int64_t i;
+	const struct ipaddr *ip;
+};
+
 struct wcol {
 	uint32_t name;
 	uint32_t n;          /* values */
@@ -701,6 +717,14 @@ struct segment_writer {
 	struct slab *slabs;
 	uint32_t nslabs, scap;
 
+	/* text columns (CLP) */
+	struct kmap tpls, vdict;
+	struct buf tpl, tids, subs[CLP_SUBS];
+	uint32_t *refstamp; /* per name: refgen when referenced by the column being encoded */
+	uint32_t *evstamp;  /* per name: evgen when seen in the event being encoded */
+	uint32_t refgen, evgen, stamp_cap;
+	struct clp_cand cand[CLP_EVENT_VALUES];
+
 	/* scratch */
 	struct kmap dict;
 	struct u64set toks;
@@ -758,6 +782,10 @@ int segment_writer_open(struct segment_writer **out, const char *dir, uint64_t t
 	buf_init(&w->zbuf, PAYLOAD_MAX);
 	buf_init(&w->sealed, PAYLOAD_MAX + KEYS_SEAL_OVERHEAD);
 	buf_init(&w->json, (size_t)EVENT_COPY_MAX * 8);
+	buf_init(&w->tpl, (size_t)EVENT_COPY_MAX * 4); /* a 1-byte token may become 4 */
+	buf_init(&w->tids, CHUNK_RAW_MAX);
+	for (unsigned i = 0; i < CLP_SUBS; i++)
+		buf_init(&w->subs[i], CHUNK_RAW_MAX);
 	w->cctx = ZSTD_createCCtx();
 	if (!w->cctx) {
 		rc = err_set(e, -ENOMEM, "out of memory opening a segment (zstd)");
@@ -1037,6 +1065,328 @@ static int ipcmp(const struct ipaddr *a, const struct ipaddr *b)
 	return memcmp(a->b, b->b, 16);
 }
 
+/* ---- text columns as templates and variables (CLP-style) ----------------------------- */
+
+/*
+ * A line is cut into tokens at delimiters (white space, control bytes and , ; = " ' ( ) [ ]
+ * { } < > | & ? ! * # % ^ ` ~), all of them outside the bloom's token characters, so every
+ * bloom token lies inside one token or inside the template's text. A token that is the
+ * text of another field's first value in the event becomes a reference to that field; a
+ * token with a digit becomes a variable (an integer when it is a canonical decimal, else an
+ * entry of the block's variable dictionary); the rest stays in the template.
+ */
+static unsigned char clp_delim[256];
+
+static void clp_delim_init(void)
+{
+	static const char d[] = ",;=\"'()[]{}<>|&?!*#%^`~";
+
+	for (unsigned c = 0; c <= 0x20; c++)
+		clp_delim[c] = 1;
+	clp_delim[0x7f] = 1;
+	for (const char *p = d; *p; p++)
+		clp_delim[(unsigned char)*p] = 1;
+}
+
+static pthread_once_t clp_once = PTHREAD_ONCE_INIT;
+
+/* Canonical decimal integer text (no '+', no leading zero, no "-0") that fits int64. */
+static bool clp_int(const unsigned char *t, size_t len, int64_t *out)
+{
+	bool neg = t[0] == '-';
+	size_t i = neg;
+	uint64_t v = 0;
+
+	if (len == i || len - i > 19 || (t[i] == '0' && len - i > 1) || (neg && t[i] == '0'))
+		return false;
+	for (; i < len; i++) {
+		unsigned d = (unsigned)(t[i] - '0');
+
+		if (d > 9)
+			return false;
+		v = v * 10 + d;
+	}
+	if (v > (neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX))
+		return false;
+	*out = neg ? (int64_t)(0 - v) : (int64_t)v;
+	return true;
+}
+
+/* Decimal text of v into out (at least 21 bytes); its length. */
+static size_t fmt_i64(char *out, int64_t v)
+{
+	char t[24];
+	size_t n = 0, len = 0;
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+	do {
+		t[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		out[len++] = '-';
+	while (n)
+		out[len++] = t[--n];
+	return len;
+}
+
+static int stamps_grow(struct segment_writer *w)
+{
+	uint32_t nc = w->names.n + 64;
+	uint32_t *r = mem_realloc(w->refstamp, nc * sizeof(*r)), *v;
+
+	if (!r)
+		return -ENOMEM;
+	w->refstamp = r;
+	v = mem_realloc(w->evstamp, nc * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	w->evstamp = v;
+	memset(r + w->stamp_cap, 0, (nc - w->stamp_cap) * sizeof(*r));
+	memset(v + w->stamp_cap, 0, (nc - w->stamp_cap) * sizeof(*v));
+	w->stamp_cap = nc;
+	return 0;
+}
+
+/* The event's values a token may stand for: first values of string, integer, IP fields. */
+static uint32_t clp_cands(struct segment_writer *w, uint32_t ev)
+{
+	uint32_t n = 0;
+
+	if (++w->evgen == 0) {
+		memset(w->evstamp, 0, w->stamp_cap * sizeof(*w->evstamp));
+		w->evgen = 1;
+	}
+	for (uint32_t j = w->ev_start[ev]; j < w->ev_start[ev + 1] && n < CLP_EVENT_VALUES; j++) {
+		const struct wval *v = &w->vals[j];
+		const struct wname *nm = &w->wn[v->name];
+		struct clp_cand *c = &w->cand[n];
+
+		if (w->evstamp[v->name] == w->evgen)
+			continue;
+		w->evstamp[v->name] = w->evgen;
+		if (nm->kind == K_TEXT || (nm->type != FT_STR && nm->type != FT_INT && nm->type != FT_IP))
+			continue;
+		c->name = v->name;
+		c->type = nm->type;
+		c->len = v->len;
+		c->s = v->v.s;
+		c->i = v->v.i;
+		c->ip = &v->v.ip;
+		if (nm->type == FT_STR && !v->len)
+			continue;
+		n++;
+	}
+	return n;
+}
+
+/* The candidate that token t is the text of, or -1. */
+static int clp_match(const struct segment_writer *w, uint32_t ncand, const unsigned char *t,
+		     size_t len, bool is_int, int64_t iv)
+{
+	bool tried_ip = false, ip_ok = false;
+	struct ipaddr ip;
+
+	for (uint32_t k = 0; k < ncand; k++) {
+		const struct clp_cand *c = &w->cand[k];
+
+		if (c->type == FT_STR) {
+			if (c->len == len && !memcmp(c->s, t, len))
+				return (int)k;
+		} else if (c->type == FT_INT) {
+			if (is_int && c->i == iv)
+				return (int)k;
+		} else if (len >= 2 && len < IPADDR_STRLEN && !is_int) {
+			char text[IPADDR_STRLEN];
+
+			if (!tried_ip) {
+				tried_ip = true;
+				ip_ok = ipaddr_parse(&ip, (const char *)t, len) == 0;
+			}
+			if (!ip_ok || memcmp(ip.b, c->ip->b, 16))
+				continue;
+			ipaddr_format(c->ip, text);
+			if (strlen(text) == len && !memcmp(text, t, len))
+				return (int)k;
+		}
+	}
+	return -1;
+}
+
+/* Tokens of a template's text (between its placeholders) into the bloom set. */
+static int clp_tpl_tokens(struct segment_writer *w, const unsigned char *p, size_t len)
+{
+	size_t i = 0, start = 0;
+	int rc;
+
+	while (i < len) {
+		unsigned char c = p[i];
+
+		if (c != CLP_REF && c != CLP_INT && c != CLP_DICT) {
+			i++;
+			continue;
+		}
+		if (i > start && (rc = add_tokens(w, (const char *)p + start, i - start)) < 0)
+			return rc;
+		i++;
+		if (c == CLP_REF)
+			while (i < len && (p[i++] & 0x80))
+				;
+		start = i;
+	}
+	return i > start ? add_tokens(w, (const char *)p + start, i - start) : 0;
+}
+
+/* One line: its template into the block's table, its variables into the streams. */
+static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *line,
+		    size_t len)
+{
+	struct out t = { &w->tpl, 0 }, ids = { &w->tids, 0 };
+	const unsigned char *p = line, *end = line + len;
+	uint32_t ncand = 0, nvar = 0, idx;
+	bool added, escape = false;
+	int rc;
+
+	for (size_t i = 0; i < len && !escape; i++)
+		escape = line[i] >= CLP_REF && line[i] <= CLP_DICT;
+	buf_reset(&w->tpl);
+	if (escape) { /* a line holding placeholder bytes: one dictionary variable */
+		put8(&t, CLP_DICT);
+		if ((rc = kmap_put(&w->vdict, line, len, &idx, &added)) < 0 ||
+		    (added && (rc = add_tokens(w, (const char *)line, len)) < 0))
+			return rc;
+		putv(&(struct out){ &w->subs[0], 0 }, idx);
+		nvar = 1;
+		p = end;
+	} else {
+		ncand = clp_cands(w, ev);
+	}
+	while (p < end) {
+		const unsigned char *a = p;
+		bool digit = false, is_int;
+		int64_t iv = 0;
+		int k;
+
+		while (p < end && clp_delim[*p])
+			p++;
+		if (p > a)
+			put(&t, a, (size_t)(p - a));
+		if (p == end)
+			break;
+		a = p;
+		while (p < end && !clp_delim[*p]) {
+			digit |= (unsigned)(*p - '0') < 10u;
+			p++;
+		}
+		is_int = digit && clp_int(a, (size_t)(p - a), &iv);
+		k = clp_match(w, ncand, a, (size_t)(p - a), is_int, iv);
+		if (k >= 0) {
+			uint32_t nm = w->cand[k].name;
+
+			put8(&t, CLP_REF);
+			putv(&t, nm);
+			w->refstamp[nm] = w->refgen;
+			if (is_int && iv < 0 && (rc = add_tokens(w, (const char *)a, (size_t)(p - a))) < 0)
+				return rc;
+		} else if (!digit) {
+			put(&t, a, (size_t)(p - a));
+		} else {
+			struct out v = { &w->subs[MIN(nvar, CLP_SUBS - 1)], 0 };
+
+			if (is_int) {
+				put8(&t, CLP_INT);
+				putv(&v, zigzag(iv));
+				if (iv < 0 && (rc = add_tokens(w, (const char *)a, (size_t)(p - a))) < 0)
+					return rc;
+			} else {
+				put8(&t, CLP_DICT);
+				if ((rc = kmap_put(&w->vdict, a, (size_t)(p - a), &idx, &added)) < 0 ||
+				    (added && (rc = add_tokens(w, (const char *)a, (size_t)(p - a))) < 0))
+					return rc;
+				putv(&v, idx);
+			}
+			if (v.err)
+				return v.err;
+			nvar++;
+		}
+	}
+	if (t.err)
+		return t.err;
+	if ((rc = kmap_put(&w->tpls, w->tpl.p, w->tpl.len, &idx, &added)) < 0 ||
+	    (added && (rc = clp_tpl_tokens(w, (const unsigned char *)w->tpl.p, w->tpl.len)) < 0))
+		return rc;
+	putv(&ids, idx);
+	return ids.err;
+}
+
+/*
+ * A text column after its presence bitmap: varint references, their names; varint
+ * templates, each varint length and bytes; varint dictionary variables, each varint length
+ * and bytes; varint length of the template numbers, one varint per line; varint streams,
+ * each its varint length; then the streams (per variable a zigzag varint integer or a
+ * dictionary index).
+ */
+static int encode_clp(struct segment_writer *w, const struct wcol *c, struct out *o)
+{
+	uint32_t k = 0, nsub = 0, nrefs = 0;
+	int rc;
+
+	pthread_once(&clp_once, clp_delim_init);
+	if (w->stamp_cap < w->names.n && (rc = stamps_grow(w)) < 0)
+		return rc;
+	if (++w->refgen == 0) {
+		memset(w->refstamp, 0, w->stamp_cap * sizeof(*w->refstamp));
+		w->refgen = 1;
+	}
+	kmap_clear(&w->tpls);
+	kmap_clear(&w->vdict);
+	buf_reset(&w->tids);
+	for (unsigned i = 0; i < CLP_SUBS; i++)
+		buf_reset(&w->subs[i]);
+	for (uint32_t ev = 0; ev < w->nev; ev++) {
+		const struct wval *v;
+
+		if (!(c->present[ev / 8] & (1u << (ev % 8))))
+			continue;
+		v = &w->vals[c->vi[k++]];
+		if ((rc = clp_line(w, ev, (const unsigned char *)v->v.s, v->len)) < 0)
+			return rc;
+	}
+	for (uint32_t i = 0; i < w->names.n; i++)
+		nrefs += w->refstamp[i] == w->refgen;
+	putv(o, nrefs);
+	for (uint32_t i = 0; i < w->names.n; i++)
+		if (w->refstamp[i] == w->refgen)
+			putv(o, i);
+	putv(o, w->tpls.n);
+	for (uint32_t i = 0; i < w->tpls.n; i++) {
+		size_t kl;
+		const char *kp = kmap_key(&w->tpls, i, &kl);
+
+		putv(o, kl);
+		put(o, kp, kl);
+	}
+	putv(o, w->vdict.n);
+	for (uint32_t i = 0; i < w->vdict.n; i++) {
+		size_t kl;
+		const char *kp = kmap_key(&w->vdict, i, &kl);
+
+		putv(o, kl);
+		put(o, kp, kl);
+	}
+	putv(o, w->tids.len);
+	put(o, w->tids.p, w->tids.len);
+	for (unsigned i = 0; i < CLP_SUBS; i++)
+		if (w->subs[i].len)
+			nsub = i + 1;
+	putv(o, nsub);
+	for (unsigned i = 0; i < nsub; i++)
+		putv(o, w->subs[i].len);
+	for (unsigned i = 0; i < nsub; i++)
+		put(o, w->subs[i].p, w->subs[i].len);
+	return o->err;
+}
+
 /* Encodes a column into w->raw, its stats into the header, its tokens into the bloom set. */
 static int encode_column(struct segment_writer *w, struct wcol *c, struct out *stats,
 			 uint32_t *nstats, unsigned *enc_out)
@@ -1167,14 +1517,9 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 		for (i = 0; i < c->n; i++)
 			putv(&o, w->tmpidx[i]);
 	} else { /* K_TEXT */
-		for (i = 0; i < c->n; i++) {
-			const struct wval *v = &w->vals[c->vi[i]];
-
-			putv(&o, v->len);
-			put(&o, v->v.s, v->len);
-			if ((rc = add_tokens(w, v->v.s, v->len)) < 0)
-				return rc;
-		}
+		enc = E_CLP;
+		if ((rc = encode_clp(w, c, &o)) < 0)
+			return rc;
 	}
 	*enc_out = enc;
 	return o.err;
@@ -1193,7 +1538,19 @@ static int grow_cols(struct segment_writer *w)
 	return 0;
 }
 
-/* Assigns each field's first value in an event to the field's column. */
+/* True when event ev has another value of value j's field after j. */
+static bool text_repeated(const struct segment_writer *w, uint32_t ev, uint32_t j)
+{
+	for (uint32_t k = j + 1; k < w->ev_start[ev + 1]; k++)
+		if (w->vals[k].name == w->vals[j].name)
+			return true;
+	return false;
+}
+
+/*
+ * Assigns each field's first value in an event to the field's column (a text field's only
+ * when it is its only value: a column value must decode as the event's first one).
+ */
 static int build_columns(struct segment_writer *w)
 {
 	int rc;
@@ -1212,6 +1569,8 @@ static int build_columns(struct segment_writer *w)
 			if (nm->stamp == stamp || !nm->kind)
 				continue;
 			nm->stamp = stamp;
+			if (nm->kind == K_TEXT && text_repeated(w, ev, j))
+				continue; /* all its values to the row area, in their order */
 			if (nm->colgen != w->block_gen) {
 				if (w->ncols == MAX_COLUMNS)
 					continue;
@@ -1841,6 +2200,14 @@ void segment_writer_free(struct segment_writer *w)
 	buf_release(&w->zbuf);
 	buf_release(&w->sealed);
 	buf_release(&w->json);
+	buf_release(&w->tpl);
+	buf_release(&w->tids);
+	for (unsigned i = 0; i < CLP_SUBS; i++)
+		buf_release(&w->subs[i]);
+	kmap_release(&w->tpls);
+	kmap_release(&w->vdict);
+	mem_free(w->refstamp);
+	mem_free(w->evstamp);
 	ZSTD_freeCCtx(w->cctx);
 	sodium_memzero(&w->dk, sizeof(w->dk));
 	sodium_memzero(w->bkey, sizeof(w->bkey));
@@ -1909,6 +2276,7 @@ struct segment {
 	int page_cur;         /* its number, -1 for none */
 	unsigned char *scratch;
 	size_t scratch_cap;
+	struct buf text; /* a text column's line being rebuilt */
 	ZSTD_DCtx *dctx;
 };
 
@@ -2057,6 +2425,8 @@ int segment_open(struct segment **out, const char *path, uint64_t tenant,
 		return err_set(e, -ENOMEM, "out of memory opening %s", path);
 	s->dir_cur = -1;
 	s->page_cur = -1;
+	buf_init(&s->text, EVENT_COPY_MAX);
+	pthread_once(&clp_once, clp_delim_init);
 	s->path = mem_strdup(path);
 	s->dctx = ZSTD_createDCtx();
 	if (!s->path || !s->dctx) {
@@ -2156,6 +2526,7 @@ void segment_close(struct segment *s)
 	mem_free(s->dirbuf);
 	mem_free(s->pagebuf);
 	mem_free(s->scratch);
+	buf_release(&s->text);
 	ZSTD_freeDCtx(s->dctx);
 	sodium_memzero(&s->dk, sizeof(s->dk));
 	sodium_memzero(s->bkey, sizeof(s->bkey));
@@ -2368,7 +2739,7 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 	int id, rc;
 
 	if ((kind != K_INT && kind != K_IP && kind != K_DICT && kind != K_TEXT) ||
-	    (kind == K_TEXT && enc != E_RAW) ||
+	    (kind == K_TEXT && enc != E_CLP) ||
 	    (kind == K_INT && type != FT_INT && type != FT_TIME && type != FT_BOOL) ||
 	    (kind == K_IP && type != FT_IP) ||
 	    ((kind == K_DICT || kind == K_TEXT) && type != FT_STR) ||
@@ -2437,15 +2808,8 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 		} else if (kind == K_INT) {
 			prev += (uint64_t)unzigzag(rdv(&r));
 			iv = (int64_t)prev;
-		} else { /* K_TEXT */
-			uint64_t l = rdv(&r);
-
-			if (l > rawlen) {
-				r.bad = true;
-				break;
-			}
-			len = (size_t)l;
-			p = (const char *)take(&r, len);
+		} else { /* K_TEXT: decode_clp() */
+			r.bad = true;
 		}
 		if (r.bad)
 			break;
@@ -2461,6 +2825,244 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 		return DAMAGED(-EBADMSG, b->off, "block %u: column %.*s is damaged", bi,
 			       (int)s->names[name].len, s->names[name].name);
 	return 0;
+nomem:
+	return err_set(e, -ENOMEM, "%s: block %u: out of memory (arena full)", s->path, bi);
+}
+
+/* ---- text columns: templates and variables back to lines ----------------------------- */
+
+struct clp_tpl {
+	const unsigned char *p;
+	uint32_t len, nvars;
+};
+
+/* Skips a text column's presence bitmap; the names it references into *refs (arena). */
+static int clp_refs(struct segment *s, uint32_t bi, const unsigned char *raw, size_t rawlen,
+		    struct arena *a, uint32_t **refs, uint32_t *nrefs, struct err *e)
+{
+	const struct rblock *b = &s->blocks[bi];
+	struct rd r = { raw, raw + rawlen, false };
+	uint64_t n;
+
+	if (!rd8(&r))
+		(void)take(&r, (b->count + 7) / 8);
+	n = rdv(&r);
+	if (r.bad || n > s->nnames)
+		return DAMAGED(-EBADMSG, b->off, "block %u: text column is damaged", bi);
+	*refs = arena_alloc(a, (size_t)(n + 1) * sizeof(**refs));
+	if (!*refs)
+		return err_set(e, -ENOMEM, "%s: block %u: out of memory (arena full)", s->path, bi);
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t nm = rdv(&r);
+
+		if (r.bad || nm >= s->nnames)
+			return DAMAGED(-EBADMSG, b->off, "block %u: text column is damaged", bi);
+		(*refs)[i] = (uint32_t)nm;
+	}
+	*nrefs = (uint32_t)n;
+	return 0;
+}
+
+/* Appends the text of the first value of field id of ev (a referenced value). */
+static int clp_ref_text(struct segment *s, const struct event *ev, int id, struct out *o)
+{
+	const struct event_value *v = event_get(ev, (unsigned)id);
+	char t[IPADDR_STRLEN];
+
+	if (!v)
+		return -EBADMSG;
+	switch (field_type((unsigned)id)) {
+	case FT_STR:
+		put(o, v->v.s, v->len);
+		return 0;
+	case FT_INT:
+		put(o, t, fmt_i64(t, v->v.i));
+		return 0;
+	case FT_IP:
+		ipaddr_format(&v->v.ip, t);
+		put(o, t, strlen(t));
+		return 0;
+	default:
+		return -EBADMSG;
+	}
+}
+
+/*
+ * Rebuilds a text column's lines (see encode_clp()); references are read from side, the
+ * same rows' events holding at least the referenced fields.
+ */
+static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsigned char *raw,
+		      size_t rawlen, struct arena *a, const uint32_t *map, struct event *evs,
+		      const struct event *side, struct err *e)
+{
+	const struct rblock *b = &s->blocks[bi];
+	struct rd r = { raw, raw + rawlen, false }, tr, sub[CLP_SUBS];
+	const unsigned char *bitmap = NULL;
+	struct clp_tpl *tpls = NULL;
+	struct rstr *dict = NULL;
+	uint64_t ntpl, ndict, nsub, tidlen, sublen[CLP_SUBS];
+	int id = resolve(s, name, e), rc;
+
+	if (id < 0)
+		return id;
+	if (!rd8(&r))
+		bitmap = take(&r, (b->count + 7) / 8);
+	for (uint64_t i = 0, n = rdv(&r); i < n && !r.bad; i++)
+		(void)rdv(&r); /* references: clp_refs() */
+	ntpl = rdv(&r);
+	if (r.bad || ntpl > b->count)
+		goto damaged;
+	tpls = arena_alloc(a, (size_t)(ntpl + 1) * sizeof(*tpls));
+	if (!tpls)
+		goto nomem;
+	for (uint64_t i = 0; i < ntpl && !r.bad; i++) {
+		uint64_t l = rdv(&r);
+		const unsigned char *p;
+
+		if (l > rawlen || !(p = take(&r, (size_t)l)))
+			goto damaged;
+		tpls[i] = (struct clp_tpl){ p, (uint32_t)l, 0 };
+		for (uint64_t k = 0; k < l;) {
+			unsigned char c = p[k++];
+
+			if (c == CLP_INT || c == CLP_DICT) {
+				tpls[i].nvars++;
+			} else if (c == CLP_REF) {
+				uint64_t nm = 0;
+				int shift = 0;
+
+				do {
+					if (k >= l || shift > 28)
+						goto damaged;
+					nm |= (uint64_t)(p[k] & 0x7f) << shift;
+					shift += 7;
+				} while (p[k++] & 0x80);
+				if (nm >= s->nnames)
+					goto damaged;
+			}
+		}
+	}
+	ndict = rdv(&r);
+	if (r.bad || ndict > rawlen)
+		goto damaged;
+	dict = arena_alloc(a, (size_t)(ndict + 1) * sizeof(*dict));
+	if (!dict)
+		goto nomem;
+	for (uint64_t i = 0; i < ndict && !r.bad; i++) {
+		uint64_t l = rdv(&r);
+
+		if (l > rawlen)
+			goto damaged;
+		dict[i].len = (uint32_t)l;
+		dict[i].p = (const char *)take(&r, (size_t)l);
+	}
+	tidlen = rdv(&r);
+	if (r.bad || tidlen > rawlen)
+		goto damaged;
+	tr = (struct rd){ r.p, NULL, false };
+	if (!take(&r, (size_t)tidlen))
+		goto damaged;
+	tr.end = r.p;
+	nsub = rdv(&r);
+	if (r.bad || nsub > CLP_SUBS)
+		goto damaged;
+	for (uint64_t i = 0; i < nsub; i++)
+		if ((sublen[i] = rdv(&r)) > rawlen)
+			goto damaged;
+	for (uint64_t i = 0; i < CLP_SUBS; i++) {
+		sub[i] = (struct rd){ r.p, r.p, false };
+		if (i < nsub && !take(&r, (size_t)sublen[i]))
+			goto damaged;
+		sub[i].end = r.p;
+	}
+	if (r.bad || r.p != r.end)
+		goto damaged;
+	for (uint32_t ev = 0; ev < b->count; ev++) {
+		const struct clp_tpl *t;
+		uint64_t tid;
+		uint32_t row, nvar = 0;
+		struct out o = { &s->text, 0 };
+		char *copy;
+
+		if (bitmap && !(bitmap[ev / 8] & (1u << (ev % 8))))
+			continue;
+		tid = rdv(&tr);
+		if (tr.bad || tid >= ntpl)
+			goto damaged;
+		t = &tpls[tid];
+		if (map && map[ev] == ROW_SKIP) {
+			for (uint32_t v = 0; v < t->nvars; v++)
+				(void)rdv(&sub[MIN(v, CLP_SUBS - 1)]);
+			continue;
+		}
+		row = map ? map[ev] : ev;
+		buf_reset(&s->text);
+		for (uint32_t k = 0; k < t->len;) {
+			uint32_t lit = k;
+			unsigned char c;
+
+			while (k < t->len && t->p[k] != CLP_REF && t->p[k] != CLP_INT && t->p[k] != CLP_DICT)
+				k++;
+			if (k > lit)
+				put(&o, t->p + lit, k - lit);
+			if (k == t->len)
+				break;
+			c = t->p[k++];
+			if (c == CLP_REF) {
+				uint32_t nm = 0;
+				int shift = 0, rid;
+
+				do {
+					nm |= (uint32_t)(t->p[k] & 0x7f) << shift;
+					shift += 7;
+				} while (t->p[k++] & 0x80);
+				if ((rid = resolve(s, nm, e)) < 0)
+					return rid;
+				if (clp_ref_text(s, &side[row], rid, &o) < 0)
+					return DAMAGED(-EBADMSG, b->off, "block %u: event %u: text refers to "
+						       "a value of %.*s that is not there (damaged file)",
+						       bi, ev, (int)s->names[nm].len, s->names[nm].name);
+			} else {
+				struct rd *sr = &sub[MIN(nvar, CLP_SUBS - 1)];
+				uint64_t v = rdv(sr);
+
+				nvar++;
+				if (sr->bad)
+					goto damaged;
+				if (c == CLP_INT) {
+					char num[24];
+
+					put(&o, num, fmt_i64(num, unzigzag(v)));
+				} else {
+					if (v >= ndict)
+						goto damaged;
+					put(&o, dict[v].p, dict[v].len);
+				}
+			}
+		}
+		if (o.err)
+			return err_set(e, o.err, "%s: block %u: event %u: %.*s: line too long",
+				       s->path, bi, ev, (int)s->names[name].len, s->names[name].name);
+		copy = arena_alloc(a, s->text.len + 1);
+		if (!copy)
+			goto nomem;
+		if (s->text.len)
+			memcpy(copy, s->text.p, s->text.len);
+		copy[s->text.len] = '\0';
+		rc = event_set_str(&evs[row], (unsigned)id, copy, s->text.len);
+		if (rc < 0)
+			return err_set(e, rc, "%s: block %u: event %u: %.*s: %s", s->path, bi, ev,
+				       (int)s->names[name].len, s->names[name].name, strerror(-rc));
+	}
+	if (tr.p != tr.end)
+		goto damaged;
+	for (unsigned i = 0; i < CLP_SUBS; i++)
+		if (sub[i].bad || sub[i].p != sub[i].end)
+			goto damaged;
+	return 0;
+damaged:
+	return DAMAGED(-EBADMSG, b->off, "block %u: text column %.*s is damaged", bi,
+		       (int)s->names[name].len, s->names[name].name);
 nomem:
 	return err_set(e, -ENOMEM, "%s: block %u: out of memory (arena full)", s->path, bi);
 }
@@ -2557,6 +3159,97 @@ static bool want_rows(const struct segment *s, const uint8_t *want)
 	return false;
 }
 
+/* A block being read: its payload in s->scratch. */
+struct bctx {
+	struct segment *s;
+	uint32_t block;
+	size_t plain;
+	uint32_t nchunks;
+	const unsigned char *dirp;
+	const uint32_t *map;
+	uint32_t nout;
+	struct arena *a;
+};
+
+static int decode_pass(const struct bctx *x, int pass, const uint8_t *want, struct event *evs,
+		       struct err *e);
+
+/* The events holding a text column's referenced fields: evs when it has them all. */
+static int text_side(const struct bctx *x, const uint32_t *refs, uint32_t nrefs,
+		     const uint8_t *want, struct event *evs, struct event **side, struct err *e)
+{
+	struct segment *s = x->s;
+	uint8_t *want2;
+	uint32_t i;
+	int rc;
+
+	*side = evs;
+	for (i = 0; want && i < nrefs && want[refs[i]]; i++)
+		;
+	if (!want || i == nrefs)
+		return 0;
+	want2 = arena_alloc(x->a, s->nnames + 1);
+	*side = arena_alloc(x->a, (size_t)x->nout * sizeof(**side));
+	if (!want2 || !*side)
+		return err_set(e, -ENOMEM, "%s: out of memory (arena full)", s->path);
+	memset(want2, 0, s->nnames + 1);
+	for (i = 0; i < nrefs; i++)
+		want2[refs[i]] = 1;
+	for (i = 0; i < x->nout; i++)
+		event_init(&(*side)[i], x->a);
+	if ((rc = decode_pass(x, 0, want2, *side, e)) < 0)
+		return rc;
+	return decode_pass(x, 1, want2, *side, e);
+}
+
+/* Pass 0: the columns but text ones; 1: the row area; 2: the text columns. */
+static int decode_pass(const struct bctx *x, int pass, const uint8_t *want, struct event *evs,
+		       struct err *e)
+{
+	struct segment *s = x->s;
+	const struct rblock *b = &s->blocks[x->block];
+	uint64_t data_off = 4 + (uint64_t)x->nchunks * CHUNK_DIR_BYTES;
+	int rc;
+
+	for (uint32_t c = 0; c < x->nchunks; data_off += le_get32(x->dirp + c * CHUNK_DIR_BYTES + 8), c++) {
+		const unsigned char *d = x->dirp + c * CHUNK_DIR_BYTES;
+		uint32_t nm = le_get32(d), stored = le_get32(d + 8), rawlen = le_get32(d + 12);
+		unsigned kind = d[4], enc = d[5];
+		const unsigned char *raw = NULL;
+		int my = kind == K_ROWS ? 1 : kind == K_TEXT ? 2 : 0;
+
+		if (stored > x->plain - data_off || d[6] > 1 ||
+		    (nm == NAME_NONE) != (kind == K_ROWS) || (nm != NAME_NONE && nm >= s->nnames))
+			return DAMAGED(-EBADMSG, b->off, "block %u: chunk %u is damaged", x->block, c);
+		if (my != pass || (kind != K_ROWS && want && !want[nm]) ||
+		    (kind == K_ROWS && want && !want_rows(s, want)))
+			continue;
+		rc = chunk_raw(s, x->block, s->scratch + data_off, stored, rawlen, d[6] == 1, x->a,
+			       &raw, e);
+		if (rc < 0)
+			return rc;
+		if (kind == K_ROWS) {
+			rc = decode_rows(s, x->block, raw, rawlen, want, x->map, evs, e);
+		} else if (kind == K_TEXT) {
+			uint32_t *refs = NULL, nrefs = 0;
+			struct event *side;
+
+			if (enc != E_CLP || s->names[nm].type != FT_STR)
+				return DAMAGED(-EBADMSG, b->off, "block %u: column %.*s has a bad kind",
+					       x->block, (int)s->names[nm].len, s->names[nm].name);
+			if ((rc = clp_refs(s, x->block, raw, rawlen, x->a, &refs, &nrefs, e)) < 0 ||
+			    (rc = text_side(x, refs, nrefs, want, evs, &side, e)) < 0)
+				return rc;
+			rc = decode_clp(s, x->block, nm, raw, rawlen, x->a, x->map, evs, side, e);
+		} else {
+			rc = decode_column(s, x->block, nm, kind, enc, raw, rawlen, x->a, x->map, evs, e);
+		}
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* segment_block_read() and segment_block_read_rows() (rows NULL: every row). */
 static int block_read(struct segment *s, unsigned block, const uint32_t *rows, size_t nrows,
 		      const unsigned *fields, size_t nfields, struct arena *a,
@@ -2569,8 +3262,7 @@ static int block_read(struct segment *s, unsigned block, const uint32_t *rows, s
 	size_t plain;
 	struct rd r;
 	uint32_t nchunks;
-	uint64_t data_off;
-	const unsigned char *dirp;
+	struct bctx x;
 	int rc;
 
 	*evs_out = NULL;
@@ -2631,37 +3323,14 @@ static int block_read(struct segment *s, unsigned block, const uint32_t *rows, s
 	nchunks = rd32(&r);
 	if (nchunks > MAX_COLUMNS + 1 || (uint64_t)nchunks * CHUNK_DIR_BYTES > plain - 4)
 		return DAMAGED(-EBADMSG, b->off, "block %u: chunk directory is damaged", block);
-	dirp = take(&r, (size_t)nchunks * CHUNK_DIR_BYTES);
-	/* Columns first, the row area last (its values follow a column's first value); the row
-	 * area is read whenever it exists: any field asked for may have further values there. */
-	for (int pass = 0; pass < 2; pass++) {
-		data_off = 4 + (uint64_t)nchunks * CHUNK_DIR_BYTES;
-		for (uint32_t c = 0; c < nchunks; c++) {
-			const unsigned char *d = dirp + c * CHUNK_DIR_BYTES;
-			uint32_t nm = le_get32(d), stored = le_get32(d + 8), rawlen = le_get32(d + 12);
-			unsigned kind = d[4], enc = d[5];
-			const unsigned char *raw = NULL;
-			bool z = d[6] == 1;
-
-			if (stored > plain - data_off || d[6] > 1 ||
-			    (nm == NAME_NONE) != (kind == K_ROWS) || (nm != NAME_NONE && nm >= s->nnames))
-				return DAMAGED(-EBADMSG, b->off, "block %u: chunk %u is damaged", block, c);
-			if ((pass == 0) == (kind == K_ROWS) || (kind != K_ROWS && want && !want[nm]) ||
-			    (kind == K_ROWS && want && !want_rows(s, want))) {
-				data_off += stored;
-				continue;
-			}
-			rc = chunk_raw(s, block, s->scratch + data_off, stored, rawlen, z, a, &raw, e);
-			if (rc < 0)
-				return rc;
-			rc = kind == K_ROWS ? decode_rows(s, block, raw, rawlen, want, map, evs, e)
-					    : decode_column(s, block, nm, kind, enc, raw, rawlen, a, map,
-							    evs, e);
-			if (rc < 0)
-				return rc;
-			data_off += stored;
-		}
-	}
+	x = (struct bctx){ s, block, plain, nchunks, take(&r, (size_t)nchunks * CHUNK_DIR_BYTES),
+			   map, nout, a };
+	/* Columns first, then the row area (its values follow a column's first value; read
+	 * whenever it exists: any field asked for may have further values there), then the text
+	 * columns, which refer to values of the others. */
+	for (int pass = 0; pass < 3; pass++)
+		if ((rc = decode_pass(&x, pass, want, evs, e)) < 0)
+			return rc;
 	*evs_out = evs;
 	*n_out = nout;
 	return 0;
