@@ -723,7 +723,10 @@ struct segment_writer {
 	uint32_t *refstamp; /* per name: refgen when referenced by the column being encoded */
 	uint32_t *evstamp;  /* per name: evgen when seen in the event being encoded */
 	uint32_t refgen, evgen, stamp_cap;
-	struct clp_cand cand[CLP_EVENT_VALUES];
+	struct clp_cand cand[CLP_EVENT_VALUES]; /* strings from 0 up, integers and IPs from the end */
+	uint32_t nstr, nnum;
+	uint64_t lenmask; /* bit l % 64 set when a string candidate has length l */
+	bool cand_ip;
 
 	/* scratch */
 	struct kmap dict;
@@ -1075,17 +1078,20 @@ static int ipcmp(const struct ipaddr *a, const struct ipaddr *b)
  * token with a digit becomes a variable (an integer when it is a canonical decimal, else an
  * entry of the block's variable dictionary); the rest stays in the template.
  */
-static unsigned char clp_delim[256];
+static unsigned char clp_delim[256]; /* 1: delimiter, 2: placeholder, 4: digit, 8: . or : */
 
 static void clp_delim_init(void)
 {
 	static const char d[] = ",;=\"'()[]{}<>|&?!*#%^`~";
 
 	for (unsigned c = 0; c <= 0x20; c++)
-		clp_delim[c] = 1;
+		clp_delim[c] = c >= CLP_REF && c <= CLP_DICT ? 3 : 1;
 	clp_delim[0x7f] = 1;
 	for (const char *p = d; *p; p++)
 		clp_delim[(unsigned char)*p] = 1;
+	for (unsigned c = '0'; c <= '9'; c++)
+		clp_delim[c] = 4;
+	clp_delim['.'] = clp_delim[':'] = 8;
 }
 
 static pthread_once_t clp_once = PTHREAD_ONCE_INIT;
@@ -1148,68 +1154,105 @@ static int stamps_grow(struct segment_writer *w)
 	return 0;
 }
 
-/* The event's values a token may stand for: first values of string, integer, IP fields. */
-static uint32_t clp_cands(struct segment_writer *w, uint32_t ev)
+/*
+ * The event's values a token may stand for: first values of string, integer and IP fields,
+ * strings from the start of w->cand, integers and IPs from its end.
+ */
+static void clp_cands(struct segment_writer *w, uint32_t ev)
 {
-	uint32_t n = 0;
-
+	w->nstr = w->nnum = 0;
+	w->lenmask = 0;
+	w->cand_ip = false;
 	if (++w->evgen == 0) {
 		memset(w->evstamp, 0, w->stamp_cap * sizeof(*w->evstamp));
 		w->evgen = 1;
 	}
-	for (uint32_t j = w->ev_start[ev]; j < w->ev_start[ev + 1] && n < CLP_EVENT_VALUES; j++) {
+	for (uint32_t j = w->ev_start[ev]; j < w->ev_start[ev + 1]; j++) {
 		const struct wval *v = &w->vals[j];
 		const struct wname *nm = &w->wn[v->name];
-		struct clp_cand *c = &w->cand[n];
+		struct clp_cand *c;
 
 		if (w->evstamp[v->name] == w->evgen)
 			continue;
 		w->evstamp[v->name] = w->evgen;
-		if (nm->kind == K_TEXT || (nm->type != FT_STR && nm->type != FT_INT && nm->type != FT_IP))
+		if (nm->kind == K_TEXT || w->nstr + w->nnum == CLP_EVENT_VALUES)
 			continue;
+		if (nm->type == FT_STR && v->len) {
+			c = &w->cand[w->nstr++];
+			w->lenmask |= 1ull << (v->len & 63);
+		} else if (nm->type == FT_INT || nm->type == FT_IP) {
+			c = &w->cand[CLP_EVENT_VALUES - ++w->nnum];
+			w->cand_ip |= nm->type == FT_IP;
+		} else {
+			continue;
+		}
 		c->name = v->name;
 		c->type = nm->type;
 		c->len = v->len;
 		c->s = v->v.s;
 		c->i = v->v.i;
 		c->ip = &v->v.ip;
-		if (nm->type == FT_STR && !v->len)
-			continue;
-		n++;
 	}
-	return n;
+}
+
+/* A canonical dotted quad (no leading zeros) as an IPv4-mapped address. */
+static bool clp_v4(const unsigned char *t, size_t len, struct ipaddr *ip)
+{
+	size_t i = 0;
+
+	memset(ip->b, 0, 10);
+	ip->b[10] = ip->b[11] = 0xff;
+	for (int k = 0; k < 4; k++) {
+		unsigned v = 0, nd = 0;
+
+		if (k && (i >= len || t[i++] != '.'))
+			return false;
+		while (i < len && (unsigned)(t[i] - '0') < 10u && nd < 4) {
+			v = v * 10 + (unsigned)(t[i++] - '0');
+			nd++;
+		}
+		if (!nd || nd > 3 || v > 255 || (nd > 1 && t[i - nd] == '0'))
+			return false;
+		ip->b[12 + k] = (uint8_t)v;
+	}
+	return i == len;
 }
 
 /* The candidate that token t is the text of, or -1. */
-static int clp_match(const struct segment_writer *w, uint32_t ncand, const unsigned char *t,
-		     size_t len, bool is_int, int64_t iv)
+static int clp_match(struct segment_writer *w, const unsigned char *t, size_t len, bool is_int,
+		     int64_t iv, bool dot_or_colon)
 {
-	bool tried_ip = false, ip_ok = false;
-	struct ipaddr ip;
+	const struct clp_cand *num = w->cand + CLP_EVENT_VALUES - w->nnum;
 
-	for (uint32_t k = 0; k < ncand; k++) {
-		const struct clp_cand *c = &w->cand[k];
+	if (is_int) {
+		for (uint32_t k = 0; k < w->nnum; k++)
+			if (num[k].type == FT_INT && num[k].i == iv)
+				return (int)(num - w->cand) + (int)k;
+	} else if (w->cand_ip && dot_or_colon && len >= 2 && len < IPADDR_STRLEN) {
+		struct ipaddr ip;
+		bool v4 = clp_v4(t, len, &ip), ok = v4;
 
-		if (c->type == FT_STR) {
-			if (c->len == len && !memcmp(c->s, t, len))
-				return (int)k;
-		} else if (c->type == FT_INT) {
-			if (is_int && c->i == iv)
-				return (int)k;
-		} else if (len >= 2 && len < IPADDR_STRLEN && !is_int) {
+		if (!v4 && memchr(t, ':', len))
+			ok = ipaddr_parse(&ip, (const char *)t, len) == 0;
+		for (uint32_t k = 0; ok && k < w->nnum; k++) {
 			char text[IPADDR_STRLEN];
 
-			if (!tried_ip) {
-				tried_ip = true;
-				ip_ok = ipaddr_parse(&ip, (const char *)t, len) == 0;
-			}
-			if (!ip_ok || memcmp(ip.b, c->ip->b, 16))
+			if (num[k].type != FT_IP || memcmp(ip.b, num[k].ip->b, 16))
 				continue;
-			ipaddr_format(c->ip, text);
-			if (strlen(text) == len && !memcmp(text, t, len))
-				return (int)k;
+			if (!v4) { /* the same address, but is it its canonical text? */
+				ipaddr_format(num[k].ip, text);
+				if (strlen(text) != len || memcmp(text, t, len))
+					continue;
+			}
+			return (int)(num - w->cand) + (int)k;
 		}
 	}
+	if (!(w->lenmask & (1ull << (len & 63))))
+		return -1;
+	for (uint32_t k = 0; k < w->nstr; k++)
+		if (w->cand[k].len == len && w->cand[k].s[0] == (char)t[0] &&
+		    !memcmp(w->cand[k].s, t, len))
+			return (int)k;
 	return -1;
 }
 
@@ -1237,86 +1280,136 @@ static int clp_tpl_tokens(struct segment_writer *w, const unsigned char *p, size
 	return i > start ? add_tokens(w, (const char *)p + start, i - start) : 0;
 }
 
+/* A line holding placeholder bytes: one dictionary variable. */
+static int clp_escaped(struct segment_writer *w, const unsigned char *line, size_t len)
+{
+	struct out t = { &w->tpl, 0 }, v = { &w->subs[0], 0 };
+	uint32_t idx;
+	bool added;
+	int rc;
+
+	buf_reset(&w->tpl);
+	put8(&t, CLP_DICT);
+	if ((rc = kmap_put(&w->vdict, line, len, &idx, &added)) < 0 ||
+	    (added && (rc = add_tokens(w, (const char *)line, len)) < 0))
+		return rc;
+	putv(&v, idx);
+	return t.err ? t.err : v.err;
+}
+
+/* putv() into b, without the checks when there is room. */
+static inline int putv_fast(struct buf *b, uint64_t v)
+{
+	unsigned char *q;
+
+	if (b->cap - b->len <= 11) {
+		struct out o = { b, 0 };
+
+		putv(&o, v);
+		return o.err;
+	}
+	q = (unsigned char *)b->p + b->len;
+	while (v >= 0x80) {
+		*q++ = (unsigned char)(v | 0x80);
+		v >>= 7;
+	}
+	*q++ = (unsigned char)v;
+	b->len = (size_t)(q - (unsigned char *)b->p);
+	return 0;
+}
+
 /* One line: its template into the block's table, its variables into the streams. */
 static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *line,
 		    size_t len)
 {
-	struct out t = { &w->tpl, 0 }, ids = { &w->tids, 0 };
 	const unsigned char *p = line, *end = line + len;
-	uint32_t ncand = 0, nvar = 0, idx;
-	bool added, escape = false;
+	unsigned char *t, *t0;
+	size_t sublen[CLP_SUBS];
+	uint32_t nvar = 0, idx;
+	bool added;
 	int rc;
 
-	for (size_t i = 0; i < len && !escape; i++)
-		escape = line[i] >= CLP_REF && line[i] <= CLP_DICT;
+	for (unsigned i = 0; i < CLP_SUBS; i++)
+		sublen[i] = w->subs[i].len;
 	buf_reset(&w->tpl);
-	if (escape) { /* a line holding placeholder bytes: one dictionary variable */
-		put8(&t, CLP_DICT);
-		if ((rc = kmap_put(&w->vdict, line, len, &idx, &added)) < 0 ||
-		    (added && (rc = add_tokens(w, (const char *)line, len)) < 0))
-			return rc;
-		putv(&(struct out){ &w->subs[0], 0 }, idx);
-		nvar = 1;
-		p = end;
-	} else {
-		ncand = clp_cands(w, ev);
-	}
+	if ((rc = buf_grow(&w->tpl, 4 * len + 16)) < 0) /* a 1-byte token may take 4 */
+		return rc;
+	t = t0 = (unsigned char *)w->tpl.p;
+	clp_cands(w, ev);
 	while (p < end) {
-		const unsigned char *a = p;
-		bool digit = false, is_int;
+		const unsigned char *a;
+		bool digit, is_int, dc;
+		unsigned acc = 0;
 		int64_t iv = 0;
+		size_t n;
 		int k;
 
-		while (p < end && clp_delim[*p])
-			p++;
-		if (p > a)
-			put(&t, a, (size_t)(p - a));
+		for (; p < end && (clp_delim[*p] & 1); p++) {
+			if (clp_delim[*p] == 3) { /* a placeholder byte: undo, store it whole */
+				for (unsigned i = 0; i < CLP_SUBS; i++)
+					w->subs[i].len = sublen[i];
+				if ((rc = clp_escaped(w, line, len)) < 0)
+					return rc;
+				t = (unsigned char *)w->tpl.p + w->tpl.len;
+				goto tpl;
+			}
+			*t++ = *p;
+		}
 		if (p == end)
 			break;
 		a = p;
-		while (p < end && !clp_delim[*p]) {
-			digit |= (unsigned)(*p - '0') < 10u;
-			p++;
+		for (unsigned cl; !((cl = clp_delim[*p]) & 1); p++) /* line[len] is a NUL */
+			acc |= cl;
+		n = (size_t)(p - a);
+		if (!(acc & 4) && !(w->lenmask & (1ull << (n & 63)))) {
+			memcpy(t, a, n); /* text without digits that no value has: the template's */
+			t += n;
+			continue;
 		}
-		is_int = digit && clp_int(a, (size_t)(p - a), &iv);
-		k = clp_match(w, ncand, a, (size_t)(p - a), is_int, iv);
+		digit = acc & 4;
+		dc = acc & 8;
+		is_int = digit && clp_int(a, n, &iv);
+		k = clp_match(w, a, n, is_int, iv, dc);
 		if (k >= 0) {
 			uint32_t nm = w->cand[k].name;
 
-			put8(&t, CLP_REF);
-			putv(&t, nm);
-			w->refstamp[nm] = w->refgen;
-			if (is_int && iv < 0 && (rc = add_tokens(w, (const char *)a, (size_t)(p - a))) < 0)
+			*t++ = CLP_REF;
+			while (nm >= 0x80) {
+				*t++ = (unsigned char)(nm | 0x80);
+				nm >>= 7;
+			}
+			*t++ = (unsigned char)nm;
+			w->refstamp[w->cand[k].name] = w->refgen;
+			if (is_int && iv < 0 && (rc = add_tokens(w, (const char *)a, n)) < 0)
 				return rc;
 		} else if (!digit) {
-			put(&t, a, (size_t)(p - a));
+			memcpy(t, a, n);
+			t += n;
 		} else {
-			struct out v = { &w->subs[MIN(nvar, CLP_SUBS - 1)], 0 };
+			struct buf *sb = &w->subs[MIN(nvar, CLP_SUBS - 1)];
 
 			if (is_int) {
-				put8(&t, CLP_INT);
-				putv(&v, zigzag(iv));
-				if (iv < 0 && (rc = add_tokens(w, (const char *)a, (size_t)(p - a))) < 0)
+				*t++ = CLP_INT;
+				if ((rc = putv_fast(sb, zigzag(iv))) < 0 ||
+				    (iv < 0 && (rc = add_tokens(w, (const char *)a, n)) < 0))
 					return rc;
 			} else {
-				put8(&t, CLP_DICT);
-				if ((rc = kmap_put(&w->vdict, a, (size_t)(p - a), &idx, &added)) < 0 ||
-				    (added && (rc = add_tokens(w, (const char *)a, (size_t)(p - a))) < 0))
+				*t++ = CLP_DICT;
+				if ((rc = kmap_put(&w->vdict, a, n, &idx, &added)) < 0 ||
+				    (added && (rc = add_tokens(w, (const char *)a, n)) < 0) ||
+				    (rc = putv_fast(sb, idx)) < 0)
 					return rc;
-				putv(&v, idx);
 			}
-			if (v.err)
-				return v.err;
 			nvar++;
 		}
 	}
-	if (t.err)
-		return t.err;
+	w->tpl.len = (size_t)(t - t0);
+	*t = 0;
+tpl:
 	if ((rc = kmap_put(&w->tpls, w->tpl.p, w->tpl.len, &idx, &added)) < 0 ||
 	    (added && (rc = clp_tpl_tokens(w, (const unsigned char *)w->tpl.p, w->tpl.len)) < 0))
 		return rc;
-	putv(&ids, idx);
-	return ids.err;
+	return putv_fast(&w->tids, idx);
 }
 
 /*
