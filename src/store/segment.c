@@ -73,6 +73,7 @@
 #define CLP_DICT 0x13  /* placeholder: a dictionary variable */
 #define CLP_SUBS 32    /* variable streams: variable j of a line goes to stream min(j, 31) */
 #define CLP_EVENT_VALUES 256 /* an event's values considered for references */
+#define CLP_HASH 512 /* slots of the candidates' hash tables (twice CLP_EVENT_VALUES) */
 
 enum kind { K_INT = 1, K_IP = 2, K_DICT = 3, K_TEXT = 4, K_ROWS = 5 };
 enum enc { E_DELTA = 0, E_DICT = 1, E_RAW = 2, E_PLAIN = 3, E_CLP = 4 };
@@ -726,7 +727,8 @@ struct segment_writer {
 	struct clp_cand cand[CLP_EVENT_VALUES]; /* strings from 0 up, integers and IPs from the end */
 	uint32_t nstr, nnum;
 	uint64_t lenmask; /* bit l % 64 set when a string candidate has length l */
-	bool cand_ip;
+	bool cand_ip, cand_ip6;
+	uint16_t shash[CLP_HASH], ihash[CLP_HASH]; /* candidate + 1 by clp_shash(), clp_ihash() */
 
 	/* scratch */
 	struct kmap dict;
@@ -1158,11 +1160,31 @@ static int stamps_grow(struct segment_writer *w)
  * The event's values a token may stand for: first values of string, integer and IP fields,
  * strings from the start of w->cand, integers and IPs from its end.
  */
+static inline uint32_t clp_shash(const unsigned char *t, size_t len)
+{
+	return (uint32_t)((len * 0x9e3779b1u) ^ (t[0] * 0x85ebca6bu) ^ (t[len - 1] * 0xc2b2ae35u) ^
+			  (t[len / 2] * 0x27d4eb2fu)) >> 7 & (CLP_HASH - 1);
+}
+
+static inline uint32_t clp_ihash(int64_t v)
+{
+	return (uint32_t)(((uint64_t)v * 0x9e3779b97f4a7c15ull) >> 55) & (CLP_HASH - 1);
+}
+
+static void clp_insert(uint16_t *h, uint32_t slot, uint32_t k)
+{
+	while (h[slot])
+		slot = (slot + 1) & (CLP_HASH - 1);
+	h[slot] = (uint16_t)(k + 1);
+}
+
 static void clp_cands(struct segment_writer *w, uint32_t ev)
 {
 	w->nstr = w->nnum = 0;
 	w->lenmask = 0;
-	w->cand_ip = false;
+	w->cand_ip = w->cand_ip6 = false;
+	memset(w->shash, 0, sizeof(w->shash));
+	memset(w->ihash, 0, sizeof(w->ihash));
 	if (++w->evgen == 0) {
 		memset(w->evstamp, 0, w->stamp_cap * sizeof(*w->evstamp));
 		w->evgen = 1;
@@ -1178,11 +1200,16 @@ static void clp_cands(struct segment_writer *w, uint32_t ev)
 		if (nm->kind == K_TEXT || w->nstr + w->nnum == CLP_EVENT_VALUES)
 			continue;
 		if (nm->type == FT_STR && v->len) {
+			clp_insert(w->shash, clp_shash((const unsigned char *)v->v.s, v->len), w->nstr);
 			c = &w->cand[w->nstr++];
 			w->lenmask |= 1ull << (v->len & 63);
-		} else if (nm->type == FT_INT || nm->type == FT_IP) {
+		} else if (nm->type == FT_INT) {
+			clp_insert(w->ihash, clp_ihash(v->v.i), CLP_EVENT_VALUES - 1 - w->nnum);
 			c = &w->cand[CLP_EVENT_VALUES - ++w->nnum];
-			w->cand_ip |= nm->type == FT_IP;
+		} else if (nm->type == FT_IP) {
+			c = &w->cand[CLP_EVENT_VALUES - ++w->nnum];
+			w->cand_ip = true;
+			w->cand_ip6 |= !ipaddr_is_v4(&v->v.ip);
 		} else {
 			continue;
 		}
@@ -1225,14 +1252,14 @@ static int clp_match(struct segment_writer *w, const unsigned char *t, size_t le
 	const struct clp_cand *num = w->cand + CLP_EVENT_VALUES - w->nnum;
 
 	if (is_int) {
-		for (uint32_t k = 0; k < w->nnum; k++)
-			if (num[k].type == FT_INT && num[k].i == iv)
-				return (int)(num - w->cand) + (int)k;
+		for (uint32_t j = clp_ihash(iv), k; (k = w->ihash[j]); j = (j + 1) & (CLP_HASH - 1))
+			if (w->cand[k - 1].i == iv)
+				return (int)k - 1;
 	} else if (w->cand_ip && dot_or_colon && len >= 2 && len < IPADDR_STRLEN) {
 		struct ipaddr ip;
 		bool v4 = clp_v4(t, len, &ip), ok = v4;
 
-		if (!v4 && memchr(t, ':', len))
+		if (!v4 && w->cand_ip6 && memchr(t, ':', len))
 			ok = ipaddr_parse(&ip, (const char *)t, len) == 0;
 		for (uint32_t k = 0; ok && k < w->nnum; k++) {
 			char text[IPADDR_STRLEN];
@@ -1249,10 +1276,9 @@ static int clp_match(struct segment_writer *w, const unsigned char *t, size_t le
 	}
 	if (!(w->lenmask & (1ull << (len & 63))))
 		return -1;
-	for (uint32_t k = 0; k < w->nstr; k++)
-		if (w->cand[k].len == len && w->cand[k].s[0] == (char)t[0] &&
-		    !memcmp(w->cand[k].s, t, len))
-			return (int)k;
+	for (uint32_t j = clp_shash(t, len), k; (k = w->shash[j]); j = (j + 1) & (CLP_HASH - 1))
+		if (w->cand[k - 1].len == len && !memcmp(w->cand[k - 1].s, t, len))
+			return (int)k - 1;
 	return -1;
 }
 
@@ -2092,13 +2118,13 @@ static int write_index(struct segment_writer *w, struct out *foot)
 		if (page.len >= PAGE_TARGET || i + 1 == n) {
 			uint64_t off = w->off;
 
-			rc = write_sealed(w, block_id(w->tenant, w->day, w->seq, ID_PAGE, npages),
-					  page.p, page.len);
+			rc = write_zsealed(w, block_id(w->tenant, w->day, w->seq, ID_PAGE, npages),
+					   page.p, page.len);
 			if (rc < 0)
 				goto fail;
 			put64(&pl, off);
 			put32(&pl, (uint32_t)(w->off - off));
-			put32(&pl, 0);
+			put32(&pl, (uint32_t)page.len);
 			npages++;
 			buf_reset(&page);
 		}
@@ -2332,7 +2358,7 @@ struct rblock {
 
 struct rpage {
 	uint64_t off;
-	uint32_t len;
+	uint32_t len, raw;
 };
 
 struct rdir {
@@ -2478,9 +2504,9 @@ static int parse_footer(struct segment *s, uint64_t foff, uint32_t flen, struct 
 	for (uint32_t i = 0; i < s->npages; i++) {
 		s->pages[i].off = rd64(&r);
 		s->pages[i].len = rd32(&r);
-		(void)rd32(&r);
+		s->pages[i].raw = rd32(&r);
 		if (r.bad || s->pages[i].off != prev_end || s->pages[i].len > foff - prev_end ||
-		    s->pages[i].len < KEYS_SEAL_OVERHEAD)
+		    s->pages[i].len < KEYS_SEAL_OVERHEAD || s->pages[i].raw > INDEX_MEM_MAX)
 			return DAMAGED(-EBADMSG, foff, "footer: index page %u entry is damaged", i);
 		prev_end += s->pages[i].len;
 	}
@@ -3586,22 +3612,24 @@ static int read_posting(struct segment *s, const unsigned char *ent, uint32_t **
 	int rc;
 
 	if (s->page_cur != (int)page) { /* open the page, or keep the one open */
+		uint32_t raw = s->pages[page].raw;
+
 		s->page_cur = -1;
 		snprintf(what, sizeof(what), "index page %u", page);
-		rc = unseal(s, s->pages[page].off, s->pages[page].len,
-			    block_id(s->tenant, s->day, s->seq, ID_PAGE, page), &plain, what, e);
-		if (rc < 0)
-			return rc;
-		if (plain + 1 > s->pagebuf_cap) {
-			unsigned char *nb = mem_realloc(s->pagebuf, plain + 1);
+		if (raw + 1 > s->pagebuf_cap) {
+			unsigned char *nb = mem_realloc(s->pagebuf, raw + 1);
 
 			if (!nb)
 				return err_set(e, -ENOMEM, "%s: out of memory reading the index", s->path);
 			s->pagebuf = nb;
-			s->pagebuf_cap = plain + 1;
+			s->pagebuf_cap = raw + 1;
 		}
-		memcpy(s->pagebuf, s->scratch, plain);
-		s->page_len = plain;
+		rc = open_zsealed(s, s->pages[page].off, s->pages[page].len,
+				  block_id(s->tenant, s->day, s->seq, ID_PAGE, page), s->pagebuf, raw,
+				  what, e);
+		if (rc < 0)
+			return rc;
+		s->page_len = raw;
 		s->page_cur = (int)page;
 	}
 	plain = s->page_len;
