@@ -1506,6 +1506,27 @@ static int encode_clp(struct segment_writer *w, const struct wcol *c, struct out
 	return o->err;
 }
 
+static const unsigned char v4_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+/*
+ * A dictionary column's per-value indexes. The dictionary is in order of first use, so a
+ * value is either the next new entry (0) or an entry seen before (its index + 1): a column
+ * of distinct values costs a byte per value before compression.
+ */
+static void put_dict_indexes(struct out *o, const uint32_t *idx, uint32_t n)
+{
+	uint32_t next = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		if (idx[i] == next) {
+			put8(o, 0);
+			next++;
+		} else {
+			putv(o, (uint64_t)idx[i] + 1);
+		}
+	}
+}
+
 /* Encodes a column into w->raw, its stats into the header, its tokens into the bloom set. */
 static int encode_column(struct segment_writer *w, struct wcol *c, struct out *stats,
 			 uint32_t *nstats, unsigned *enc_out)
@@ -1548,8 +1569,7 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 				memcpy(&v, kmap_key(&w->dict, i, &kl), 8);
 				putv(&o, zigzag(v));
 			}
-			for (i = 0; i < c->n; i++)
-				putv(&o, w->tmpidx[i]);
+			put_dict_indexes(&o, w->tmpidx, c->n);
 		} else {
 			uint64_t prev = 0, dsize = 0, psize = 0;
 
@@ -1606,9 +1626,16 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 		}
 		enc = E_DICT;
 		putv(&o, w->dict.n);
-		put(&o, w->dict.keys, w->dict.klen);
-		for (i = 0; i < c->n; i++)
-			putv(&o, w->tmpidx[i]);
+		{
+			bool v4 = true;
+
+			for (i = 0; i < w->dict.n && v4; i++)
+				v4 = !memcmp(w->dict.keys + 16 * (size_t)i, v4_prefix, 12);
+			put8(&o, v4);
+			for (i = 0; i < w->dict.n; i++)
+				put(&o, w->dict.keys + 16 * (size_t)i + (v4 ? 12 : 0), v4 ? 4 : 16);
+		}
+		put_dict_indexes(&o, w->tmpidx, c->n);
 		put32(stats, c->name);
 		put32(stats, K_IP);
 		put(stats, mn.b, 16);
@@ -1633,8 +1660,7 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 			putv(&o, kl);
 			put(&o, kp, kl);
 		}
-		for (i = 0; i < c->n; i++)
-			putv(&o, w->tmpidx[i]);
+		put_dict_indexes(&o, w->tmpidx, c->n);
 	} else { /* K_TEXT */
 		enc = E_CLP;
 		if ((rc = encode_clp(w, c, &o)) < 0)
@@ -2851,7 +2877,7 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 	struct rd r = { raw, raw + rawlen, false };
 	const unsigned char *bitmap = NULL;
 	unsigned type = s->names[name].type;
-	uint64_t ndict = 0, prev = 0;
+	uint64_t ndict = 0, prev = 0, next_new = 0;
 	int64_t *idict = NULL;
 	const unsigned char *ipdict = NULL;
 	struct rstr *sdict = NULL;
@@ -2875,8 +2901,25 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 		ndict = rdv(&r);
 		if (ndict > b->count)
 			r.bad = true;
-		else if (kind == K_IP)
-			ipdict = take(&r, (size_t)ndict * 16);
+		else if (kind == K_IP && ndict) {
+			bool v4 = rd8(&r) == 1;
+			const unsigned char *src = take(&r, (size_t)ndict * (v4 ? 4 : 16));
+			unsigned char *d = arena_alloc(a, (size_t)ndict * 16);
+
+			if (!d)
+				goto nomem;
+			for (uint64_t i = 0; src && i < ndict; i++) {
+				if (v4) {
+					memcpy(d + 16 * i, v4_prefix, 12);
+					memcpy(d + 16 * i + 12, src + 4 * i, 4);
+				} else {
+					memcpy(d + 16 * i, src + 16 * i, 16);
+				}
+			}
+			ipdict = d;
+		} else if (kind == K_IP) {
+			(void)rd8(&r);
+		}
 		else if (kind == K_INT && ndict) {
 			idict = arena_alloc(a, (size_t)ndict * sizeof(*idict));
 			if (!idict)
@@ -2910,7 +2953,8 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 		if (enc == E_DICT) {
 			uint64_t k = rdv(&r);
 
-			if (r.bad || k >= ndict) {
+			k = k ? k - 1 : next_new++; /* put_dict_indexes() */
+			if (r.bad || k >= next_new || k >= ndict) {
 				r.bad = true;
 				break;
 			}
