@@ -2107,9 +2107,9 @@ static int write_zsealed(struct segment_writer *w, uint64_t id, const void *p, s
 static int write_index(struct segment_writer *w, struct out *foot)
 {
 	struct buf page = BUF_INIT((size_t)INDEX_MEM_MAX), pages = BUF_INIT((size_t)INDEX_MEM_MAX);
-	struct buf dents = BUF_INIT((size_t)DIR_RAW_MAX), dkeys = BUF_INIT((size_t)DIR_RAW_MAX);
+	struct buf dents = BUF_INIT((size_t)DIR_RAW_MAX);
 	struct buf top = BUF_INIT((size_t)DIR_RAW_MAX), dpage = BUF_INIT((size_t)DIR_RAW_MAX);
-	struct out pg = { &page, 0 }, pl = { &pages, 0 }, de = { &dents, 0 }, dk = { &dkeys, 0 };
+	struct out pg = { &page, 0 }, pl = { &pages, 0 }, de = { &dents, 0 };
 	struct out tp = { &top, 0 }, dp = { &dpage, 0 };
 	uint32_t *order = NULL, *where = NULL, npages = 0, ndir = 0, n = w->idx.n, first = 0;
 	uint64_t top_off;
@@ -2155,31 +2155,49 @@ static int write_index(struct segment_writer *w, struct out *foot)
 			buf_reset(&page);
 		}
 	}
-	/* Directory pages, and the top. */
-	for (uint32_t i = 0; i < n; i++) {
-		size_t kl;
-		const char *key = kmap_key(&w->idx, order[i], &kl);
+	/*
+	 * Directory pages, and the top. A page: u32 entries, u32 posting page and u32 offset of
+	 * its first list, then per entry varint field-number delta, varint bytes shared with
+	 * the previous key of the same field, varint length and bytes of the rest of the key,
+	 * varint list length and varint rows; lists follow each other in the posting pages.
+	 * Cut at about DIR_PAGE_TARGET bytes of the form the reader expands it to (entries of
+	 * DIR_ENTRY_BYTES and keys).
+	 */
+	for (uint32_t i = 0, prev_name = 0, expanded = 4; i < n; i++) {
+		size_t kl, pkl = 0, shared = 0;
+		const char *key = kmap_key(&w->idx, order[i], &kl), *pk = NULL;
 		const struct posting *p = &w->post[order[i]];
+		uint32_t name = le_get32((const unsigned char *)key);
 
-		put32(&de, le_get32((const unsigned char *)key));
-		put32(&de, (uint32_t)dkeys.len);
-		put32(&de, (uint32_t)(kl - 4));
-		put32(&de, where[2 * i]);
-		put32(&de, where[2 * i + 1]);
-		put32(&de, p->bytes);
-		put32(&de, p->count);
-		put(&dk, key + 4, kl - 4);
-		if ((rc = de.err ? de.err : dk.err) < 0)
+		if (i > first) {
+			pk = kmap_key(&w->idx, order[i - 1], &pkl);
+			if (le_get32((const unsigned char *)pk) == name)
+				while (shared < kl - 4 && shared < pkl - 4 && pk[4 + shared] == key[4 + shared])
+					shared++;
+		} else {
+			prev_name = 0;
+			expanded = 4;
+		}
+		putv(&de, name - prev_name);
+		putv(&de, shared);
+		putv(&de, kl - 4 - shared);
+		put(&de, key + 4 + shared, kl - 4 - shared);
+		putv(&de, p->bytes);
+		putv(&de, p->count);
+		prev_name = name;
+		expanded += DIR_ENTRY_BYTES + (uint32_t)(kl - 4);
+		if ((rc = de.err) < 0)
 			goto fail;
-		if (dents.len + dkeys.len >= DIR_PAGE_TARGET || i + 1 == n) {
+		if (expanded >= DIR_PAGE_TARGET || i + 1 == n) {
 			uint64_t off = w->off;
 			size_t fkl;
 			const char *fk = kmap_key(&w->idx, order[first], &fkl);
 
 			buf_reset(&dpage);
 			put32(&dp, i + 1 - first);
+			put32(&dp, where[2 * first]);
+			put32(&dp, where[2 * first + 1]);
 			put(&dp, dents.p, dents.len);
-			put(&dp, dkeys.p, dkeys.len);
 			if ((rc = dp.err) < 0 ||
 			    (rc = write_zsealed(w, block_id(w->tenant, w->day, w->seq, ID_DIR, ndir),
 						dpage.p, dpage.len)) < 0)
@@ -2196,7 +2214,6 @@ static int write_index(struct segment_writer *w, struct out *foot)
 			ndir++;
 			first = i + 1;
 			buf_reset(&dents);
-			buf_reset(&dkeys);
 		}
 	}
 	top_off = w->off;
@@ -2217,7 +2234,6 @@ fail:
 	buf_release(&page);
 	buf_release(&pages);
 	buf_release(&dents);
-	buf_release(&dkeys);
 	buf_release(&top);
 	buf_release(&dpage);
 	return rc;
@@ -2413,7 +2429,8 @@ struct segment {
 	struct rpage *pages;
 	unsigned char *top;   /* the index's top level, NULL until the first lookup */
 	struct rdir *dirs;    /* its entries */
-	unsigned char *dirbuf; /* the directory page last opened */
+	unsigned char *dirbuf; /* the directory page last opened, expanded (load_dir()) */
+	unsigned char *dirz;   /* its stored form */
 	int dir_cur;          /* its number, -1 for none */
 	uint32_t dir_n;       /* its entries */
 	unsigned char *pagebuf; /* the posting page last opened */
@@ -2669,6 +2686,7 @@ void segment_close(struct segment *s)
 	mem_free(s->top);
 	mem_free(s->dirs);
 	mem_free(s->dirbuf);
+	mem_free(s->dirz);
 	mem_free(s->pagebuf);
 	mem_free(s->scratch);
 	buf_release(&s->text);
@@ -3539,8 +3557,9 @@ static int load_top(struct segment *s, struct err *e)
 	s->top = mem_alloc((size_t)s->top_raw + 1);
 	s->dirs = mem_calloc((size_t)s->ndir + 1, sizeof(*s->dirs));
 	s->dirbuf = mem_alloc(DIR_PAGE_RAW_MAX + 1);
+	s->dirz = mem_alloc(DIR_PAGE_RAW_MAX + 1);
 	s->dir_cur = -1;
-	if (!s->top || !s->dirs || !s->dirbuf) {
+	if (!s->top || !s->dirs || !s->dirbuf || !s->dirz) {
 		rc = err_set(e, -ENOMEM, "%s: out of memory reading the index", s->path);
 		goto fail;
 	}
@@ -3561,8 +3580,9 @@ static int load_top(struct segment *s, struct err *e)
 		d->key = take(&r, d->klen);
 		entries += d->n;
 		if (r.bad || d->off < s->dir_lo || d->len < KEYS_SEAL_OVERHEAD ||
-		    d->len > s->top_off - d->off || d->raw > DIR_PAGE_RAW_MAX || !d->n ||
-		    (uint64_t)d->n * DIR_ENTRY_BYTES + 4 > d->raw || d->name >= s->nnames) {
+		    d->len > s->top_off - d->off || d->raw > DIR_PAGE_RAW_MAX || d->raw < 12 ||
+		    !d->n || (uint64_t)d->n * DIR_ENTRY_BYTES + 4 > DIR_PAGE_RAW_MAX ||
+		    d->name >= s->nnames) {
 			rc = DAMAGED(-EBADMSG, s->top_off, "the index's entry %u is damaged", i);
 			goto fail;
 		}
@@ -3576,18 +3596,25 @@ fail:
 	mem_free(s->top);
 	mem_free(s->dirs);
 	mem_free(s->dirbuf);
+	mem_free(s->dirz);
 	s->top = NULL;
 	s->dirs = NULL;
 	s->dirbuf = NULL;
+	s->dirz = NULL;
 	return rc;
 }
 
-/* Opens directory page j into s->dirbuf and checks its entries. */
+/*
+ * Opens directory page j (write_index()) into s->dirbuf, expanded: u32 entries, then per
+ * entry DIR_ENTRY_BYTES (u32 field number, key offset, key length, posting page, offset in
+ * it, list length, rows), then the keys; checks every entry.
+ */
 static int load_dir(struct segment *s, uint32_t j, struct err *e)
 {
 	const struct rdir *d = &s->dirs[j];
 	char what[48];
-	uint64_t keys_len;
+	uint32_t name = 0, page, off, klen = 0, koff = 0;
+	size_t keys_at = 4 + (size_t)d->n * DIR_ENTRY_BYTES, kpos = keys_at;
 	struct rd r;
 	int rc;
 
@@ -3596,22 +3623,50 @@ static int load_dir(struct segment *s, uint32_t j, struct err *e)
 	s->dir_cur = -1;
 	snprintf(what, sizeof(what), "index directory page %u", j);
 	rc = open_zsealed(s, d->off, d->len, block_id(s->tenant, s->day, s->seq, ID_DIR, j),
-			  s->dirbuf, d->raw, what, e);
+			  s->dirz, d->raw, what, e);
 	if (rc < 0)
 		return rc;
-	if (le_get32(s->dirbuf) != d->n)
+	r = (struct rd){ s->dirz, s->dirz + d->raw, false };
+	if (rd32(&r) != d->n)
 		return DAMAGED(-EBADMSG, d->off, "%s is damaged", what);
-	keys_len = d->raw - 4 - (uint64_t)d->n * DIR_ENTRY_BYTES;
-	r = (struct rd){ s->dirbuf + 4, s->dirbuf + 4 + (size_t)d->n * DIR_ENTRY_BYTES, false };
+	page = rd32(&r);
+	off = rd32(&r);
+	le_put32(s->dirbuf, d->n);
 	for (uint32_t i = 0; i < d->n; i++) {
-		uint32_t name = rd32(&r), ko = rd32(&r), kl = rd32(&r), page = rd32(&r);
+		unsigned char *ent = s->dirbuf + 4 + (size_t)i * DIR_ENTRY_BYTES;
+		uint64_t dn = rdv(&r), shared = rdv(&r), rest = rdv(&r), len, count;
+		const unsigned char *kp;
 
-		(void)rd32(&r);
-		(void)rd32(&r);
-		(void)rd32(&r);
-		if (name >= s->nnames || (uint64_t)ko + kl > keys_len || page >= s->npages)
+		if (r.bad || (dn && shared) || dn >= s->nnames || name + dn >= s->nnames || shared > klen ||
+		    (i == 0 && shared) || shared + rest > INDEX_KEY_MAX ||
+		    kpos + shared + rest > DIR_PAGE_RAW_MAX || !(kp = take(&r, (size_t)rest)))
 			return DAMAGED(-EBADMSG, d->off, "%s: entry %u is damaged", what, i);
+		name += (uint32_t)dn;
+		memmove(s->dirbuf + kpos, s->dirbuf + koff, (size_t)shared);
+		memcpy(s->dirbuf + kpos + shared, kp, (size_t)rest);
+		koff = (uint32_t)kpos;
+		klen = (uint32_t)(shared + rest);
+		kpos += klen;
+		len = rdv(&r);
+		count = rdv(&r);
+		if (r.bad || page >= s->npages || len > s->pages[page].raw ||
+		    off > s->pages[page].raw - len || !count || count > len)
+			return DAMAGED(-EBADMSG, d->off, "%s: entry %u is damaged", what, i);
+		le_put32(ent, name);
+		le_put32(ent + 4, koff - (uint32_t)keys_at);
+		le_put32(ent + 8, klen);
+		le_put32(ent + 12, page);
+		le_put32(ent + 16, off);
+		le_put32(ent + 20, (uint32_t)len);
+		le_put32(ent + 24, (uint32_t)count);
+		off += (uint32_t)len;
+		if (off == s->pages[page].raw) {
+			page++;
+			off = 0;
+		}
 	}
+	if (r.p != r.end)
+		return DAMAGED(-EBADMSG, d->off, "%s is damaged", what);
 	s->dir_cur = (int)j;
 	s->dir_n = d->n;
 	return 0;
