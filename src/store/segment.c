@@ -71,6 +71,8 @@
 #define CLP_REF 0x11   /* placeholder in a template: u8 then varint name, another field's value */
 #define CLP_INT 0x12   /* placeholder: an integer variable */
 #define CLP_DICT 0x13  /* placeholder: a dictionary variable */
+#define CLP_BACK 0x14  /* placeholder: u8 then varint j, the same text as variable j of the line */
+#define CLP_BACK_MAX 32 /* variables of a line that a later one may repeat */
 #define CLP_SUBS 32    /* variable streams: variable j of a line goes to stream min(j, 31) */
 #define CLP_EVENT_VALUES 256 /* an event's values considered for references */
 #define CLP_HASH 512 /* slots of the candidates' hash tables (twice CLP_EVENT_VALUES) */
@@ -724,6 +726,7 @@ struct segment_writer {
 	uint32_t *refstamp; /* per name: refgen when referenced by the column being encoded */
 	uint32_t *evstamp;  /* per name: evgen when seen in the event being encoded */
 	uint32_t refgen, evgen, stamp_cap;
+	uint32_t vnext; /* dictionary variables coded as new so far (clp_dict_code()) */
 	struct clp_cand cand[CLP_EVENT_VALUES]; /* strings from 0 up, integers and IPs from the end */
 	uint32_t nstr, nnum;
 	uint64_t lenmask; /* bit l % 64 set when a string candidate has length l */
@@ -1087,7 +1090,7 @@ static void clp_delim_init(void)
 	static const char d[] = ",;=\"'()[]{}<>|&?!*#%^`~";
 
 	for (unsigned c = 0; c <= 0x20; c++)
-		clp_delim[c] = c >= CLP_REF && c <= CLP_DICT ? 3 : 1;
+		clp_delim[c] = c >= CLP_REF && c <= CLP_BACK ? 3 : 1;
 	clp_delim[0x7f] = 1;
 	for (const char *p = d; *p; p++)
 		clp_delim[(unsigned char)*p] = 1;
@@ -1291,19 +1294,32 @@ static int clp_tpl_tokens(struct segment_writer *w, const unsigned char *p, size
 	while (i < len) {
 		unsigned char c = p[i];
 
-		if (c != CLP_REF && c != CLP_INT && c != CLP_DICT) {
+		if (c < CLP_REF || c > CLP_BACK) {
 			i++;
 			continue;
 		}
 		if (i > start && (rc = add_tokens(w, (const char *)p + start, i - start)) < 0)
 			return rc;
 		i++;
-		if (c == CLP_REF)
+		if (c == CLP_REF || c == CLP_BACK)
 			while (i < len && (p[i++] & 0x80))
 				;
 		start = i;
 	}
 	return i > start ? add_tokens(w, (const char *)p + start, i - start) : 0;
+}
+
+/*
+ * A dictionary variable's code: 0 for the entry after the last one coded so (entries come
+ * in order of first use, so a new value is 0), else its index + 1.
+ */
+static uint64_t clp_dict_code(struct segment_writer *w, uint32_t idx)
+{
+	if (idx == w->vnext) {
+		w->vnext++;
+		return 0;
+	}
+	return (uint64_t)idx + 1;
 }
 
 /* A line holding placeholder bytes: one dictionary variable. */
@@ -1319,7 +1335,7 @@ static int clp_escaped(struct segment_writer *w, const unsigned char *line, size
 	if ((rc = kmap_put(&w->vdict, line, len, &idx, &added)) < 0 ||
 	    (added && (rc = add_tokens(w, (const char *)line, len)) < 0))
 		return rc;
-	putv(&v, idx);
+	putv(&v, clp_dict_code(w, idx));
 	return t.err ? t.err : v.err;
 }
 
@@ -1351,7 +1367,9 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 	const unsigned char *p = line, *end = line + len;
 	unsigned char *t, *t0;
 	size_t sublen[CLP_SUBS];
-	uint32_t nvar = 0, idx;
+	uint64_t back[CLP_BACK_MAX]; /* the line's first variables: integer, or dictionary index */
+	bool back_int[CLP_BACK_MAX];
+	uint32_t nvar = 0, idx, vnext = w->vnext;
 	bool added;
 	int rc;
 
@@ -1374,6 +1392,7 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 			if (clp_delim[*p] == 3) { /* a placeholder byte: undo, store it whole */
 				for (unsigned i = 0; i < CLP_SUBS; i++)
 					w->subs[i].len = sublen[i];
+				w->vnext = vnext;
 				if ((rc = clp_escaped(w, line, len)) < 0)
 					return rc;
 				t = (unsigned char *)w->tpl.p + w->tpl.len;
@@ -1413,7 +1432,27 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 			t += n;
 		} else {
 			struct buf *sb = &w->subs[MIN(nvar, CLP_SUBS - 1)];
+			uint64_t key = is_int ? (uint64_t)iv : 0;
+			uint32_t j;
 
+			if (!is_int) {
+				if ((rc = kmap_put(&w->vdict, a, n, &idx, &added)) < 0 ||
+				    (added && (rc = add_tokens(w, (const char *)a, n)) < 0))
+					return rc;
+				key = idx;
+			}
+			for (j = 0; j < MIN(nvar, CLP_BACK_MAX); j++)
+				if (back[j] == key && back_int[j] == is_int)
+					break;
+			if (j < MIN(nvar, CLP_BACK_MAX)) { /* the same as variable j: no data */
+				*t++ = CLP_BACK;
+				*t++ = (unsigned char)j;
+				continue;
+			}
+			if (nvar < CLP_BACK_MAX) {
+				back[nvar] = key;
+				back_int[nvar] = is_int;
+			}
 			if (is_int) {
 				*t++ = CLP_INT;
 				if ((rc = putv_fast(sb, zigzag(iv))) < 0 ||
@@ -1421,9 +1460,7 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 					return rc;
 			} else {
 				*t++ = CLP_DICT;
-				if ((rc = kmap_put(&w->vdict, a, n, &idx, &added)) < 0 ||
-				    (added && (rc = add_tokens(w, (const char *)a, n)) < 0) ||
-				    (rc = putv_fast(sb, idx)) < 0)
+				if ((rc = putv_fast(sb, clp_dict_code(w, idx))) < 0)
 					return rc;
 			}
 			nvar++;
@@ -1459,6 +1496,7 @@ static int encode_clp(struct segment_writer *w, const struct wcol *c, struct out
 	}
 	kmap_clear(&w->tpls);
 	kmap_clear(&w->vdict);
+	w->vnext = 0;
 	buf_reset(&w->tids);
 	for (unsigned i = 0; i < CLP_SUBS; i++)
 		buf_reset(&w->subs[i]);
@@ -3015,6 +3053,7 @@ nomem:
 struct clp_tpl {
 	const unsigned char *p;
 	uint32_t len, nvars;
+	unsigned char *kinds; /* per variable CLP_INT or CLP_DICT */
 };
 
 /* Skips a text column's presence bitmap; the names it references into *refs (arena). */
@@ -3081,7 +3120,8 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 	const unsigned char *bitmap = NULL;
 	struct clp_tpl *tpls = NULL;
 	struct rstr *dict = NULL;
-	uint64_t ntpl, ndict, nsub, tidlen, sublen[CLP_SUBS];
+	uint64_t ntpl, ndict, nsub, tidlen, sublen[CLP_SUBS], next_new = 0;
+	size_t voff[CLP_BACK_MAX] = { 0 }, vlen[CLP_BACK_MAX] = { 0 };
 	int id = resolve(s, name, e), rc;
 
 	if (id < 0)
@@ -3102,13 +3142,15 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 
 		if (l > rawlen || !(p = take(&r, (size_t)l)))
 			goto damaged;
-		tpls[i] = (struct clp_tpl){ p, (uint32_t)l, 0 };
+		tpls[i] = (struct clp_tpl){ p, (uint32_t)l, 0, NULL };
+		if (!(tpls[i].kinds = arena_alloc(a, (size_t)l + 1)))
+			goto nomem;
 		for (uint64_t k = 0; k < l;) {
 			unsigned char c = p[k++];
 
 			if (c == CLP_INT || c == CLP_DICT) {
-				tpls[i].nvars++;
-			} else if (c == CLP_REF) {
+				tpls[i].kinds[tpls[i].nvars++] = c;
+			} else if (c == CLP_REF || c == CLP_BACK) {
 				uint64_t nm = 0;
 				int shift = 0;
 
@@ -3118,7 +3160,8 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 					nm |= (uint64_t)(p[k] & 0x7f) << shift;
 					shift += 7;
 				} while (p[k++] & 0x80);
-				if (nm >= s->nnames)
+				if ((c == CLP_REF && nm >= s->nnames) ||
+				    (c == CLP_BACK && (nm >= tpls[i].nvars || nm >= CLP_BACK_MAX)))
 					goto damaged;
 			}
 		}
@@ -3173,7 +3216,8 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 		t = &tpls[tid];
 		if (map && map[ev] == ROW_SKIP) {
 			for (uint32_t v = 0; v < t->nvars; v++)
-				(void)rdv(&sub[MIN(v, CLP_SUBS - 1)]);
+				if (!rdv(&sub[MIN(v, CLP_SUBS - 1)]) && t->kinds[v] == CLP_DICT)
+					next_new++;
 			continue;
 		}
 		row = map ? map[ev] : ev;
@@ -3182,7 +3226,7 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 			uint32_t lit = k;
 			unsigned char c;
 
-			while (k < t->len && t->p[k] != CLP_REF && t->p[k] != CLP_INT && t->p[k] != CLP_DICT)
+			while (k < t->len && (t->p[k] < CLP_REF || t->p[k] > CLP_BACK))
 				k++;
 			if (k > lit)
 				put(&o, t->p + lit, k - lit);
@@ -3203,11 +3247,18 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 					return DAMAGED(-EBADMSG, b->off, "block %u: event %u: text refers to "
 						       "a value of %.*s that is not there (damaged file)",
 						       bi, ev, (int)s->names[nm].len, s->names[nm].name);
+			} else if (c == CLP_BACK) {
+				uint32_t j = t->p[k++]; /* < CLP_BACK_MAX: one byte */
+
+				if (buf_grow(&s->text, vlen[j]) < 0)
+					o.err = -ENOSPC;
+				else
+					put(&o, s->text.p + voff[j], vlen[j]);
 			} else {
 				struct rd *sr = &sub[MIN(nvar, CLP_SUBS - 1)];
 				uint64_t v = rdv(sr);
+				size_t at = s->text.len;
 
-				nvar++;
 				if (sr->bad)
 					goto damaged;
 				if (c == CLP_INT) {
@@ -3215,10 +3266,16 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 
 					put(&o, num, fmt_i64(num, unzigzag(v)));
 				} else {
+					v = v ? v - 1 : next_new++; /* clp_dict_code() */
 					if (v >= ndict)
 						goto damaged;
 					put(&o, dict[v].p, dict[v].len);
 				}
+				if (nvar < CLP_BACK_MAX) {
+					voff[nvar] = at;
+					vlen[nvar] = s->text.len - at;
+				}
+				nvar++;
 			}
 		}
 		if (o.err)
