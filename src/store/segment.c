@@ -694,6 +694,7 @@ struct segment_writer {
 	struct arena arena;
 	struct wval *vals;
 	uint8_t *incol; /* per value: stored in a column (else in the row area) */
+	uint32_t *vpid; /* per column value of an indexed field: its posting list + 1, or 0 */
 	size_t nvals, vcap;
 	uint32_t ev_start[SEGMENT_BLOCK_EVENTS + 1];
 	uint32_t nev;
@@ -708,6 +709,7 @@ struct segment_writer {
 	struct wcol *cols;
 	uint32_t ncols, ccap;
 	uint32_t tmpidx[SEGMENT_BLOCK_EVENTS]; /* a column's dictionary index per value */
+	uint32_t dpid[SEGMENT_BLOCK_EVENTS];   /* per dictionary entry: its posting list + 1 */
 	uint32_t block_gen;
 
 	struct blockrec *blocks;
@@ -929,15 +931,16 @@ static int post_byte(struct segment_writer *w, struct posting *p, uint8_t c)
 	return 0;
 }
 
-static int index_add(struct segment_writer *w, uint32_t name, const void *v, size_t len,
-		     uint32_t row)
+/* The posting list of (name, value) + 1 in *pid, 0 when the value is not indexed. */
+static int index_slot(struct segment_writer *w, uint32_t name, const void *v, size_t len,
+		      uint32_t *pid)
 {
 	unsigned char key[4 + INDEX_KEY_MAX];
-	struct posting *p;
-	uint32_t i, delta;
+	uint32_t i;
 	bool added;
 	int rc;
 
+	*pid = 0;
 	if (len > INDEX_KEY_MAX) /* segment_lookup() says so */
 		return 0;
 	le_put32(key, name);
@@ -957,7 +960,17 @@ static int index_add(struct segment_writer *w, uint32_t name, const void *v, siz
 		}
 		memset(&w->post[i], 0, sizeof(w->post[i]));
 	}
-	p = &w->post[i];
+	*pid = i + 1;
+	return 0;
+}
+
+/* Appends row to posting list i (rows arrive in ascending order). */
+static int posting_add(struct segment_writer *w, uint32_t i, uint32_t row)
+{
+	struct posting *p = &w->post[i];
+	uint32_t delta;
+	int rc;
+
 	if (p->last == row + 1)
 		return 0;
 	delta = p->count ? row - (p->last - 1) : row;
@@ -973,6 +986,15 @@ static int index_add(struct segment_writer *w, uint32_t name, const void *v, siz
 	p->count++;
 	p->last = row + 1;
 	return 0;
+}
+
+static int index_add(struct segment_writer *w, uint32_t name, const void *v, size_t len,
+		     uint32_t row)
+{
+	uint32_t pid;
+	int rc = index_slot(w, name, v, len, &pid);
+
+	return rc < 0 || !pid ? rc : posting_add(w, pid - 1, row);
 }
 
 static int add_token(struct segment_writer *w, const char *t, size_t len)
@@ -1565,6 +1587,26 @@ static void put_dict_indexes(struct out *o, const uint32_t *idx, uint32_t n)
 	}
 }
 
+/*
+ * The posting lists of an indexed column's values, looked up once per dictionary entry
+ * (index_block() appends the rows).
+ */
+static int index_dict(struct segment_writer *w, const struct wcol *c)
+{
+	int rc;
+
+	for (uint32_t d = 0; d < w->dict.n; d++) {
+		size_t kl;
+		const char *k = kmap_key(&w->dict, d, &kl);
+
+		if ((rc = index_slot(w, c->name, k, kl, &w->dpid[d])) < 0)
+			return rc;
+	}
+	for (uint32_t i = 0; i < c->n; i++)
+		w->vpid[c->vi[i]] = w->dpid[w->tmpidx[i]];
+	return 0;
+}
+
 /* Encodes a column into w->raw, its stats into the header, its tokens into the bloom set. */
 static int encode_column(struct segment_writer *w, struct wcol *c, struct out *stats,
 			 uint32_t *nstats, unsigned *enc_out)
@@ -1674,6 +1716,8 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 				put(&o, w->dict.keys + 16 * (size_t)i + (v4 ? 12 : 0), v4 ? 4 : 16);
 		}
 		put_dict_indexes(&o, w->tmpidx, c->n);
+		if (nm->indexed && (rc = index_dict(w, c)) < 0)
+			return rc;
 		put32(stats, c->name);
 		put32(stats, K_IP);
 		put(stats, mn.b, 16);
@@ -1699,6 +1743,8 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 			put(&o, kp, kl);
 		}
 		put_dict_indexes(&o, w->tmpidx, c->n);
+		if (nm->indexed && (rc = index_dict(w, c)) < 0)
+			return rc;
 	} else { /* K_TEXT */
 		enc = E_CLP;
 		if ((rc = encode_clp(w, c, &o)) < 0)
@@ -1749,6 +1795,7 @@ static int build_columns(struct segment_writer *w)
 			struct wcol *c;
 
 			w->incol[j] = 0;
+			w->vpid[j] = 0;
 			if (nm->stamp == stamp || !nm->kind)
 				continue;
 			nm->stamp = stamp;
@@ -1838,7 +1885,9 @@ static int index_block(struct segment_writer *w)
 
 			if (!nm->indexed)
 				continue;
-			if (nm->type == FT_IP)
+			if (w->incol[j] && w->vpid[j]) /* found through the column's dictionary */
+				rc = posting_add(w, w->vpid[j] - 1, row);
+			else if (nm->type == FT_IP)
 				rc = index_add(w, v->name, v->v.ip.b, 16, row);
 			else if (nm->type == FT_STR)
 				rc = index_add(w, v->name, v->v.s, v->len, row);
@@ -2032,6 +2081,7 @@ int segment_writer_add(struct segment_writer *w, const struct event *ev, struct 
 		size_t nc = w->vcap ? w->vcap : 4096;
 		struct wval *nv;
 		uint8_t *ni;
+		uint32_t *np;
 
 		while (nc < w->nvals + ev->n)
 			nc *= 2;
@@ -2043,6 +2093,10 @@ int segment_writer_add(struct segment_writer *w, const struct event *ev, struct 
 		if (!ni)
 			return wfail(w, e, -ENOMEM, "adding an event");
 		w->incol = ni;
+		np = mem_realloc(w->vpid, nc * sizeof(*np));
+		if (!np)
+			return wfail(w, e, -ENOMEM, "adding an event");
+		w->vpid = np;
 		w->vcap = nc;
 	}
 	for (uint32_t i = 0; i < ev->n; i++) {
@@ -2385,6 +2439,7 @@ void segment_writer_free(struct segment_writer *w)
 	mem_free(w->by_id);
 	mem_free(w->vals);
 	mem_free(w->incol);
+	mem_free(w->vpid);
 	for (uint32_t i = 0; i < w->ccap; i++)
 		mem_free(w->cols[i].vi);
 	mem_free(w->cols);
