@@ -3105,11 +3105,35 @@ nomem:
 
 /* ---- text columns: templates and variables back to lines ----------------------------- */
 
+/* A template's text up to a placeholder, and the placeholder (0 after the last text). */
+struct clp_op {
+	uint32_t off, len;  /* text in the template */
+	uint8_t kind;       /* CLP_REF, CLP_INT, CLP_DICT, CLP_BACK or 0 */
+	uint32_t arg;       /* CLP_REF: field id; CLP_BACK: the variable */
+	uint32_t name;      /* CLP_REF: the stored name */
+};
+
 struct clp_tpl {
 	const unsigned char *p;
-	uint32_t len, nvars;
+	uint32_t len, nvars, nops;
 	unsigned char *kinds; /* per variable CLP_INT or CLP_DICT */
+	struct clp_op *ops;
 };
+
+/* Appends n bytes to b: short ones without a call. */
+static inline void tput(struct buf *b, const void *p, size_t n, int *err)
+{
+	if (n < b->cap - b->len && n <= 16) {
+		char *d = b->p + b->len;
+		const char *q = p;
+
+		for (size_t i = 0; i < n; i++)
+			d[i] = q[i];
+		b->len += n;
+	} else if (buf_add(b, p, n) < 0) {
+		*err = -ENOSPC;
+	}
+}
 
 /* Skips a text column's presence bitmap; the names it references into *refs (arena). */
 static int clp_refs(struct segment *s, uint32_t bi, const unsigned char *raw, size_t rawlen,
@@ -3197,15 +3221,28 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 
 		if (l > rawlen || !(p = take(&r, (size_t)l)))
 			goto damaged;
-		tpls[i] = (struct clp_tpl){ p, (uint32_t)l, 0, NULL };
-		if (!(tpls[i].kinds = arena_alloc(a, (size_t)l + 1)))
+		tpls[i] = (struct clp_tpl){ p, (uint32_t)l, 0, 0, NULL, NULL };
+		if (!(tpls[i].kinds = arena_alloc(a, (size_t)l + 1)) ||
+		    !(tpls[i].ops = arena_alloc(a, ((size_t)l + 1) * sizeof(*tpls[i].ops))))
 			goto nomem;
-		for (uint64_t k = 0; k < l;) {
-			unsigned char c = p[k++];
+		for (uint64_t k = 0, lit = 0; k <= l;) {
+			struct clp_op *op = &tpls[i].ops[tpls[i].nops];
+			unsigned char c;
 
+			if (k == l || (p[k] >= CLP_REF && p[k] <= CLP_BACK)) {
+				*op = (struct clp_op){ (uint32_t)lit, (uint32_t)(k - lit),
+						       k == l ? 0 : p[k], 0, 0 };
+				tpls[i].nops++;
+				if (k == l)
+					break;
+			}
+			c = p[k++];
+			if (c < CLP_REF || c > CLP_BACK)
+				continue;
+			lit = k;
 			if (c == CLP_INT || c == CLP_DICT) {
 				tpls[i].kinds[tpls[i].nvars++] = c;
-			} else if (c == CLP_REF || c == CLP_BACK) {
+			} else {
 				uint64_t nm = 0;
 				int shift = 0;
 
@@ -3218,6 +3255,11 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 				if ((c == CLP_REF && nm >= s->nnames) ||
 				    (c == CLP_BACK && (nm >= tpls[i].nvars || nm >= CLP_BACK_MAX)))
 					goto damaged;
+				if (c == CLP_REF && (rc = resolve(s, (uint32_t)nm, e)) < 0)
+					return rc;
+				op->arg = c == CLP_REF ? (uint32_t)rc : (uint32_t)nm;
+				op->name = (uint32_t)nm;
+				lit = k;
 			}
 		}
 	}
@@ -3277,54 +3319,39 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 		}
 		row = map ? map[ev] : ev;
 		buf_reset(&s->text);
-		for (uint32_t k = 0; k < t->len;) {
-			uint32_t lit = k;
-			unsigned char c;
+		for (uint32_t k = 0; k < t->nops; k++) {
+			const struct clp_op *op = &t->ops[k];
 
-			while (k < t->len && (t->p[k] < CLP_REF || t->p[k] > CLP_BACK))
-				k++;
-			if (k > lit)
-				put(&o, t->p + lit, k - lit);
-			if (k == t->len)
-				break;
-			c = t->p[k++];
-			if (c == CLP_REF) {
-				uint32_t nm = 0;
-				int shift = 0, rid;
-
-				do {
-					nm |= (uint32_t)(t->p[k] & 0x7f) << shift;
-					shift += 7;
-				} while (t->p[k++] & 0x80);
-				if ((rid = resolve(s, nm, e)) < 0)
-					return rid;
-				if (clp_ref_text(s, &side[row], rid, &o) < 0)
+			tput(&s->text, t->p + op->off, op->len, &o.err);
+			if (op->kind == CLP_REF) {
+				if (clp_ref_text(s, &side[row], (int)op->arg, &o) < 0)
 					return DAMAGED(-EBADMSG, b->off, "block %u: event %u: text refers to "
 						       "a value of %.*s that is not there (damaged file)",
-						       bi, ev, (int)s->names[nm].len, s->names[nm].name);
-			} else if (c == CLP_BACK) {
-				uint32_t j = t->p[k++]; /* < CLP_BACK_MAX: one byte */
+						       bi, ev, (int)s->names[op->name].len,
+						       s->names[op->name].name);
+			} else if (op->kind == CLP_BACK) {
+				uint32_t j = op->arg;
 
 				if (buf_grow(&s->text, vlen[j]) < 0)
 					o.err = -ENOSPC;
 				else
-					put(&o, s->text.p + voff[j], vlen[j]);
-			} else {
+					tput(&s->text, s->text.p + voff[j], vlen[j], &o.err);
+			} else if (op->kind) {
 				struct rd *sr = &sub[MIN(nvar, CLP_SUBS - 1)];
 				uint64_t v = rdv(sr);
 				size_t at = s->text.len;
 
 				if (sr->bad)
 					goto damaged;
-				if (c == CLP_INT) {
+				if (op->kind == CLP_INT) {
 					char num[24];
 
-					put(&o, num, fmt_i64(num, unzigzag(v)));
+					tput(&s->text, num, fmt_i64(num, unzigzag(v)), &o.err);
 				} else {
 					v = v ? v - 1 : next_new++; /* clp_dict_code() */
 					if (v >= ndict)
 						goto damaged;
-					put(&o, dict[v].p, dict[v].len);
+					tput(&s->text, dict[v].p, dict[v].len, &o.err);
 				}
 				if (nvar < CLP_BACK_MAX) {
 					voff[nvar] = at;
