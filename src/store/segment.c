@@ -1389,8 +1389,8 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 	const unsigned char *p = line, *end = line + len;
 	unsigned char *t, *t0;
 	size_t sublen[CLP_SUBS];
-	uint64_t back[CLP_BACK_MAX]; /* the line's first variables: integer, or dictionary index */
-	bool back_int[CLP_BACK_MAX];
+	const unsigned char *back[CLP_BACK_MAX]; /* the line's first variables' text */
+	size_t back_len[CLP_BACK_MAX];
 	uint32_t nvar = 0, idx, vnext = w->vnext;
 	bool added;
 	int rc;
@@ -1454,17 +1454,10 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 			t += n;
 		} else {
 			struct buf *sb = &w->subs[MIN(nvar, CLP_SUBS - 1)];
-			uint64_t key = is_int ? (uint64_t)iv : 0;
 			uint32_t j;
 
-			if (!is_int) {
-				if ((rc = kmap_put(&w->vdict, a, n, &idx, &added)) < 0 ||
-				    (added && (rc = add_tokens(w, (const char *)a, n)) < 0))
-					return rc;
-				key = idx;
-			}
-			for (j = 0; j < MIN(nvar, CLP_BACK_MAX); j++)
-				if (back[j] == key && back_int[j] == is_int)
+			for (j = 0; j < MIN(nvar, CLP_BACK_MAX); j++) /* the same text: the same variable */
+				if (back_len[j] == n && back[j][0] == a[0] && !memcmp(back[j], a, n))
 					break;
 			if (j < MIN(nvar, CLP_BACK_MAX)) { /* the same as variable j: no data */
 				*t++ = CLP_BACK;
@@ -1472,9 +1465,12 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 				continue;
 			}
 			if (nvar < CLP_BACK_MAX) {
-				back[nvar] = key;
-				back_int[nvar] = is_int;
+				back[nvar] = a;
+				back_len[nvar] = n;
 			}
+			if (!is_int && ((rc = kmap_put(&w->vdict, a, n, &idx, &added)) < 0 ||
+					(added && (rc = add_tokens(w, (const char *)a, n)) < 0)))
+				return rc;
 			if (is_int) {
 				*t++ = CLP_INT;
 				if ((rc = putv_fast(sb, zigzag(iv))) < 0 ||
