@@ -1,13 +1,14 @@
 /*
  * segment.h - the immutable per-tenant, per-day segment file of the event store (format
- * version 1; the layout is described for operators in docs/store.md, "Segments").
+ * version 2; the layout is described for operators in docs/store.md, "Segments").
  *
  * A segment is written once by a struct segment_writer and then only read. Events go into
  * blocks of up to SEGMENT_BLOCK_EVENTS; inside a block the hot fields are stored column by
  * column (@timestamp and other times and integers delta- or dictionary-coded, every IP
- * field as a per-block dictionary of 16-byte values, the known ECS string fields as
- * dictionaries, event.original and message as text columns) and every other value in a
- * row area that names its field. Field NAMES are stored (a table in the footer), never the
+ * field as a per-block dictionary, the known ECS string fields as dictionaries,
+ * event.original and message as text columns: CLP-style templates and variables, a token
+ * that is another field's value of the event referenced instead of stored twice) and every
+ * other value in a row area that names its field. Field NAMES are stored (a table in the footer), never the
  * process's field ids. Each chunk is zstd-compressed and the block payload is sealed with
  * the tenant's data key (keys_seal) under a block id derived from tenant, day, segment
  * number and block index, so blocks cannot be moved or swapped. In clear text, per block:
@@ -25,7 +26,8 @@
  * and seal are checked when it is read (segment_verify() checks everything). Damage is an
  * error naming the file and the offset, never garbage.
  *
- * Memory: a writer copies what it is given. Events returned by segment_block_read() and
+ * Memory: a writer copies what it is given (for an event without event.original it measures
+ * the raw size with event_write_json(), which takes scratch space from the event's arena). Events returned by segment_block_read() and
  * their strings live in the caller's arena. Row lists from segment_lookup() are the
  * caller's (mem_free). The reader maps the file read-only.
  *
@@ -67,7 +69,8 @@ int segment_writer_open(struct segment_writer **w, const char *dir, uint64_t ten
 			uint32_t day, uint32_t seq, const struct keys_data_key *dk,
 			struct err *e);
 /*
- * Copies ev into the segment. Events may arrive in any time order. -EFBIG when the
+ * Copies ev into the segment. Events may arrive in any time order. Adds its raw size
+ * (segment_info.raw_bytes) and encodes it when its block is full. -EFBIG when the
  * segment is full (SEGMENT_MAX_EVENTS, or its index past its memory bound): finish it and
  * start the next seq. Other errors (-ENOMEM, -EIO, ...) leave the writer usable only for
  * segment_writer_free().
