@@ -704,6 +704,7 @@ struct segment_writer {
 	int64_t seg_tmin, seg_tmax;
 	bool seg_has_time;
 	uint64_t raw_bytes; /* event.original lengths, or the JSON's of events without one */
+	uint64_t tag;       /* segment_writer_set_tag() */
 	struct buf json;    /* scratch for an event's JSON */
 
 	struct wcol *cols;
@@ -825,6 +826,11 @@ int segment_writer_open(struct segment_writer **out, const char *dir, uint64_t t
 fail:
 	segment_writer_free(w);
 	return rc;
+}
+
+void segment_writer_set_tag(struct segment_writer *w, uint64_t tag)
+{
+	w->tag = tag;
 }
 
 uint64_t segment_writer_count(const struct segment_writer *w)
@@ -2376,6 +2382,7 @@ int segment_writer_finish(struct segment_writer *w, struct err *e)
 	put64(&f, w->seg_has_time ? (uint64_t)w->seg_tmax : 0);
 	put32(&f, w->seg_has_time);
 	put64(&f, w->raw_bytes);
+	put64(&f, w->tag);
 	if ((rc = f.err) < 0 || (rc = write_index(w, &f)) < 0) {
 		rc = wfail(w, e, rc, "writing the index");
 		goto out;
@@ -2511,7 +2518,7 @@ struct segment {
 	uint32_t nnames;
 	struct rblock *blocks;
 	uint32_t nblocks;
-	uint64_t events, raw_bytes;
+	uint64_t events, raw_bytes, tag;
 	int64_t tmin, tmax;
 	uint64_t top_off, dir_lo; /* directory pages lie in [dir_lo, top_off) */
 	uint32_t top_len, top_raw, nentries, ndir, npages;
@@ -2622,6 +2629,7 @@ static int parse_footer(struct segment *s, uint64_t foff, uint32_t flen, struct 
 	s->tmax = (int64_t)rd64(&r);
 	(void)rd32(&r); /* has time: tmin/tmax are 0 without */
 	s->raw_bytes = rd64(&r);
+	s->tag = rd64(&r);
 	s->top_off = rd64(&r);
 	s->top_len = rd32(&r);
 	s->top_raw = rd32(&r);
@@ -2796,6 +2804,7 @@ void segment_get_info(const struct segment *s, struct segment_info *out)
 	out->tmax = s->tmax;
 	out->file_bytes = s->size;
 	out->raw_bytes = s->raw_bytes;
+	out->tag = s->tag;
 }
 
 void segment_block_get_info(const struct segment *s, unsigned block, struct segment_block_info *out)

@@ -78,6 +78,11 @@ int segment_writer_open(struct segment_writer **w, const char *dir, uint64_t ten
 int segment_writer_add(struct segment_writer *w, const struct event *ev, struct err *e);
 /* Events added so far. */
 uint64_t segment_writer_count(const struct segment_writer *w);
+/*
+ * A number of the caller's stored in the footer (segment_info.tag; 0 by default), e.g. the
+ * sealer's generation, so that recovery can tell which segments a crash left behind.
+ */
+void segment_writer_set_tag(struct segment_writer *w, uint64_t tag);
 /* Writes the rest, fsyncs, renames to the final name, fsyncs dir. The writer stays to be freed. */
 int segment_writer_finish(struct segment_writer *w, struct err *e);
 /* Frees the writer; an unfinished segment's temp file is removed. */
@@ -101,6 +106,7 @@ struct segment_info {
 	uint64_t file_bytes;
 	uint64_t raw_bytes;  /* the events' raw size: the sum of their event.original lengths,
 				or of their JSON's (event_write_json) for events without one */
+	uint64_t tag;        /* segment_writer_set_tag() */
 };
 void segment_get_info(const struct segment *s, struct segment_info *out);
 

@@ -475,7 +475,7 @@ static void test_text_columns(void)
 	arena_release(&ga);
 }
 
-/* Raw size: event.original's length, or the JSON's for an event without one. */
+/* Raw size: event.original's length, or the JSON's for an event without one; the tag. */
 static void test_raw_bytes(void)
 {
 	struct err e = ERR_INIT;
@@ -501,6 +501,7 @@ static void test_raw_bytes(void)
 	event_set_str(&ev, FIELD_EVENT_ACTION, "deny", 4);
 	CHECK_INT(event_write_json(&ev, &json), 0);
 	CHECK_INT(segment_writer_add(w, &ev, &e), 0);
+	segment_writer_set_tag(w, 0x1234567890abcdefull);
 	CHECK_INT(segment_writer_finish(w, &e), 0);
 	segment_writer_free(w);
 	seg_path(path, sizeof(path), 1);
@@ -508,6 +509,7 @@ static void test_raw_bytes(void)
 	if (s) {
 		segment_get_info(s, &info);
 		CHECK_INT(info.raw_bytes, 11 + json.len);
+		CHECK(info.tag == 0x1234567890abcdefull);
 		segment_close(s);
 	}
 	buf_release(&json);
