@@ -73,6 +73,7 @@
 #define CLP_DICT 0x13  /* placeholder: a dictionary variable */
 #define CLP_BACK 0x14  /* placeholder: u8 then varint j, the same text as variable j of the line */
 #define CLP_BACK_MAX 32 /* variables of a line that a later one may repeat */
+#define CLP_BACK_SLOTS 64 /* their hash table (twice CLP_BACK_MAX) */
 #define CLP_SUBS 32    /* variable streams: variable j of a line goes to stream min(j, 31) */
 #define CLP_EVENT_VALUES 256 /* an event's values considered for references */
 #define CLP_HASH 512 /* slots of the candidates' hash tables (twice CLP_EVENT_VALUES) */
@@ -730,6 +731,8 @@ struct segment_writer {
 	uint32_t *evstamp;  /* per name: evgen when seen in the event being encoded */
 	uint32_t refgen, evgen, stamp_cap;
 	uint32_t vnext; /* dictionary variables coded as new so far (clp_dict_code()) */
+	uint32_t bstamp[CLP_BACK_SLOTS], bgen; /* the line's variables by their text's hash */
+	uint8_t bvar[CLP_BACK_SLOTS];
 	struct clp_cand cand[CLP_EVENT_VALUES]; /* strings from 0 up, integers and IPs from the end */
 	uint32_t nstr, nnum;
 	uint64_t lenmask; /* bit l % 64 set when a string candidate has length l */
@@ -1403,6 +1406,10 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 
 	for (unsigned i = 0; i < CLP_SUBS; i++)
 		sublen[i] = w->subs[i].len;
+	if (++w->bgen == 0) {
+		memset(w->bstamp, 0, sizeof(w->bstamp));
+		w->bgen = 1;
+	}
 	buf_reset(&w->tpl);
 	if ((rc = buf_grow(&w->tpl, 4 * len + 16)) < 0) /* a 1-byte token may take 4 */
 		return rc;
@@ -1462,10 +1469,15 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 			struct buf *sb = &w->subs[MIN(nvar, CLP_SUBS - 1)];
 			uint32_t j;
 
-			for (j = 0; j < MIN(nvar, CLP_BACK_MAX); j++) /* the same text: the same variable */
-				if (back_len[j] == n && back[j][0] == a[0] && !memcmp(back[j], a, n))
+			uint32_t h = (uint32_t)(n * 31 + a[0] * 7 + a[n - 1]) & (CLP_BACK_SLOTS - 1);
+
+			/* the same text as an earlier variable of the line: the same variable */
+			for (; w->bstamp[h] == w->bgen; h = (h + 1) & (CLP_BACK_SLOTS - 1)) {
+				j = w->bvar[h];
+				if (back_len[j] == n && !memcmp(back[j], a, n))
 					break;
-			if (j < MIN(nvar, CLP_BACK_MAX)) { /* the same as variable j: no data */
+			}
+			if (w->bstamp[h] == w->bgen) { /* the same as variable j: no data */
 				*t++ = CLP_BACK;
 				*t++ = (unsigned char)j;
 				continue;
@@ -1473,6 +1485,8 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 			if (nvar < CLP_BACK_MAX) {
 				back[nvar] = a;
 				back_len[nvar] = n;
+				w->bstamp[h] = w->bgen;
+				w->bvar[h] = (uint8_t)nvar;
 			}
 			if (!is_int && ((rc = kmap_put(&w->vdict, a, n, &idx, &added)) < 0 ||
 					(added && (rc = add_tokens(w, (const char *)a, n)) < 0)))
