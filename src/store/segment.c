@@ -1467,9 +1467,7 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 			t += n;
 		} else {
 			struct buf *sb = &w->subs[MIN(nvar, CLP_SUBS - 1)];
-			uint32_t j;
-
-			uint32_t h = (uint32_t)(n * 31 + a[0] * 7 + a[n - 1]) & (CLP_BACK_SLOTS - 1);
+			uint32_t j = 0, h = (uint32_t)(n * 31 + a[0] * 7 + a[n - 1]) & (CLP_BACK_SLOTS - 1);
 
 			/* the same text as an earlier variable of the line: the same variable */
 			for (; w->bstamp[h] == w->bgen; h = (h + 1) & (CLP_BACK_SLOTS - 1)) {
