@@ -1157,19 +1157,25 @@ static bool clp_int(const unsigned char *t, size_t len, int64_t *out)
 /* Decimal text of v into out (at least 21 bytes); its length. */
 static size_t fmt_i64(char *out, int64_t v)
 {
-	char t[24];
-	size_t n = 0, len = 0;
+	char t[24], *q = t + sizeof(t);
+	size_t len = 0, n;
 	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
 
-	do {
-		t[n++] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
+	while (u >= 100) {
+		unsigned d = (unsigned)(u % 100);
+
+		u /= 100;
+		*--q = (char)('0' + d % 10);
+		*--q = (char)('0' + d / 10);
+	}
+	if (u >= 10)
+		*--q = (char)('0' + u % 10);
+	*--q = (char)('0' + (u >= 10 ? u / 10 : u));
 	if (v < 0)
 		out[len++] = '-';
-	while (n)
-		out[len++] = t[--n];
-	return len;
+	n = (size_t)(t + sizeof(t) - q);
+	memcpy(out + len, q, n);
+	return len + n;
 }
 
 static int stamps_grow(struct segment_writer *w)
@@ -3180,23 +3186,47 @@ static int clp_refs(struct segment *s, uint32_t bi, const unsigned char *raw, si
 }
 
 /* Appends the text of the first value of field id of ev (a referenced value). */
-static int clp_ref_text(struct segment *s, const struct event *ev, int id, struct out *o)
+/* Dotted quad of an IPv4-mapped address into out; its length. */
+static size_t fmt_v4(const unsigned char *b, char *out)
+{
+	size_t n = 0;
+
+	for (int i = 12; i < 16; i++) {
+		unsigned v = b[i];
+
+		if (i > 12)
+			out[n++] = '.';
+		if (v >= 100)
+			out[n++] = (char)('0' + v / 100);
+		if (v >= 10)
+			out[n++] = (char)('0' + v / 10 % 10);
+		out[n++] = (char)('0' + v % 10);
+	}
+	return n;
+}
+
+static int clp_ref_text(struct segment *s, const struct event *ev, int id, unsigned type,
+			struct out *o)
 {
 	const struct event_value *v = event_get(ev, (unsigned)id);
 	char t[IPADDR_STRLEN];
 
 	if (!v)
 		return -EBADMSG;
-	switch (field_type((unsigned)id)) {
+	switch (type) {
 	case FT_STR:
-		put(o, v->v.s, v->len);
+		tput(o->b, v->v.s, v->len, &o->err);
 		return 0;
 	case FT_INT:
-		put(o, t, fmt_i64(t, v->v.i));
+		tput(o->b, t, fmt_i64(t, v->v.i), &o->err);
 		return 0;
 	case FT_IP:
+		if (!memcmp(v->v.ip.b, v4_prefix, 12)) {
+			tput(o->b, t, fmt_v4(v->v.ip.b, t), &o->err);
+			return 0;
+		}
 		ipaddr_format(&v->v.ip, t);
-		put(o, t, strlen(t));
+		tput(o->b, t, strlen(t), &o->err);
 		return 0;
 	default:
 		return -EBADMSG;
@@ -3341,7 +3371,7 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 
 			tput(&s->text, t->p + op->off, op->len, &o.err);
 			if (op->kind == CLP_REF) {
-				if (clp_ref_text(s, &side[row], (int)op->arg, &o) < 0)
+				if (clp_ref_text(s, &side[row], (int)op->arg, s->names[op->name].type, &o) < 0)
 					return DAMAGED(-EBADMSG, b->off, "block %u: event %u: text refers to "
 						       "a value of %.*s that is not there (damaged file)",
 						       bi, ev, (int)s->names[op->name].len,
