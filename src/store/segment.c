@@ -3578,7 +3578,8 @@ static int decode_pass(const struct bctx *x, int pass, const uint8_t *want, stru
 	uint64_t data_off = 4 + (uint64_t)x->nchunks * CHUNK_DIR_BYTES;
 	int rc;
 
-	for (uint32_t c = 0; c < x->nchunks; data_off += le_get32(x->dirp + c * CHUNK_DIR_BYTES + 8), c++) {
+	for (uint32_t c = 0; c < x->nchunks;
+	     data_off += le_get32(x->dirp + c * CHUNK_DIR_BYTES + 8), c++) {
 		const unsigned char *d = x->dirp + c * CHUNK_DIR_BYTES;
 		uint32_t nm = le_get32(d), stored = le_get32(d + 8), rawlen = le_get32(d + 12);
 		unsigned kind = d[4], enc = d[5];
