@@ -353,6 +353,14 @@ static size_t text_line(unsigned i, char *line, size_t size)
 	};
 	size_t k = i % 10;
 
+	if (k == 7 || k == 8) { /* many variables, repeated near and far; a long line */
+		size_t n = 0;
+
+		for (unsigned j = 0; j < (k == 7 ? 300u : 3000u) && n + 64 < size; j++)
+			n += (size_t)snprintf(line + n, size - n, "%s%u:%c%u ", j % 3 ? "x" : "",
+					      (j * 7 + i) % 45, j % 5 ? 'a' : 'b', j % 40);
+		return n;
+	}
 	if (k < sizeof(odd) / sizeof(odd[0])) {
 		size_t n = k == 2 ? 30 : k == 3 ? 17 : strlen(odd[k]);
 
@@ -366,7 +374,8 @@ static size_t text_line(unsigned i, char *line, size_t size)
 
 static void text_event(struct event *ev, struct arena *a, unsigned i)
 {
-	char line[256], text[32];
+	static char line[40000];
+	char text[32];
 	struct ipaddr ip;
 	size_t n = text_line(i, line, sizeof(line));
 
