@@ -88,6 +88,17 @@ static const char *const migrations[] = {
 	"  tenant_id INTEGER REFERENCES tenants(id) ON DELETE CASCADE,"
 	"  hash BLOB NOT NULL UNIQUE,"
 	"  created_ns INTEGER NOT NULL);",
+	/*
+	 * 5: tenant ids are never given twice. An id names the tenant's data key and segment
+	 * directory; SQLite's rowid would hand the id of the last removed (or crypto-erased)
+	 * tenant to the next one added. The highest id ever given is kept here; earlier
+	 * removals are not known, so it starts at today's highest.
+	 */
+	"CREATE TABLE tenant_id_high (high INTEGER NOT NULL);"
+	"INSERT INTO tenant_id_high SELECT COALESCE(MAX(id), 0) FROM tenants;"
+	"CREATE TRIGGER tenant_id_high_up AFTER INSERT ON tenants BEGIN"
+	"  UPDATE tenant_id_high SET high = MAX(high, NEW.id);"
+	"END;",
 };
 
 #define META_SENDERS_KEPT 1000 /* rows of unassigned_senders kept, the busiest */
@@ -393,7 +404,8 @@ int meta_tenant_add(struct meta *m, const char *name, struct err *e)
 	if (name && !strcmp(name, META_UNASSIGNED))
 		return err_set(e, -EEXIST, "tenant '%s' is built in and always exists", name);
 	if ((rc = check_name("tenant name", name, e)) < 0 ||
-	    (rc = prepare(m, "INSERT INTO tenants (name, created_ns) VALUES (?1, ?2)", &st, e)) < 0)
+	    (rc = prepare(m, "INSERT INTO tenants (id, name, created_ns) VALUES "
+			    "((SELECT high FROM tenant_id_high) + 1, ?1, ?2)", &st, e)) < 0)
 		return rc;
 	bind_text(st, 1, name);
 	sqlite3_bind_int64(st, 2, time_now_ns());

@@ -99,7 +99,7 @@ static void test_open_creates_schema(void)
 	sqlite3_finalize(st);
 	CHECK_INT(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
 	CHECK_INT(sqlite3_step(st), SQLITE_ROW);
-	CHECK_INT(sqlite3_column_int(st, 0), 4);
+	CHECK_INT(sqlite3_column_int(st, 0), 5);
 	sqlite3_finalize(st);
 
 	/* A database from a newer koban is refused, not damaged. */
@@ -578,6 +578,30 @@ static void test_migrate_v2(void)
 	meta_close(m);
 }
 
+static void take_id(void *ctx, const struct meta_tenant *t)
+{
+	*(int64_t *)ctx = t->id;
+}
+
+/* An id names a tenant's data key and segments: the id of a removed tenant is never given again. */
+static void test_tenant_ids_not_reused(void)
+{
+	struct meta *m = open_fresh();
+	struct err e = ERR_INIT;
+	int64_t a = 0, b = 0, c = 0;
+
+	CHECK_INT(meta_tenant_add(m, "a", &e), 0);
+	CHECK_INT(meta_tenant_add(m, "b", &e), 0);
+	CHECK_INT(meta_tenant_get(m, "a", take_id, &a, &e), 0);
+	CHECK_INT(meta_tenant_get(m, "b", take_id, &b, &e), 0);
+	CHECK(b > a);
+	CHECK_INT(meta_tenant_remove(m, "b", &e), 0);
+	CHECK_INT(meta_tenant_add(m, "b", &e), 0);
+	CHECK_INT(meta_tenant_get(m, "b", take_id, &c, &e), 0);
+	CHECK(c > b);
+	meta_close(m);
+}
+
 static void token_row(void *ctx, const struct meta_token *t)
 {
 	add_row(ctx, t->name, t->tenant ? t->tenant : "soc");
@@ -646,5 +670,6 @@ int main(void)
 	T_RUN(test_two_handles);
 	T_RUN(test_migrate_v2);
 	T_RUN(test_tokens);
+	T_RUN(test_tenant_ids_not_reused);
 	return t_done();
 }
