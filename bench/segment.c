@@ -6,7 +6,8 @@
  * per day and prints: the write rate (segment_writer_add and finish, generation excluded),
  * bytes per event on disk against the raw line, zstd -19 of a 1% sample of the raw lines
  * for comparison, and the time of a point lookup of one source IP through the inverted
- * index (open every segment, look up, decode the matching blocks), median of 3.
+ * index (open every segment, look up, then decode the matching blocks whole, or only the
+ * matching rows), median of 3. BENCH_WRITE_ONLY=1 stops after writing (for perf record).
  *
  *   build/release/bench/segment [EVENTS] [DIR]     (DIR default: a fresh /tmp directory)
  */
@@ -28,6 +29,9 @@
 #define T0 1764460800000000000LL /* 2025-11-30T00:00:00Z */
 #define DAY0 20422u
 #define DAY_NS 86400000000000LL
+#define BATCH 4096 /* events generated, then written and timed */
+
+static struct event batch[BATCH];
 
 static double now_s(void)
 {
@@ -78,6 +82,8 @@ static void gen(struct event *ev, struct arena *a, unsigned long i, unsigned lon
 	time_t secs = (time_t)(ts / 1000000000);
 	struct tm tm;
 	int len;
+
+	ts = (int64_t)secs * 1000000000; /* what a parser reads from the line: whole seconds */
 
 	snprintf(src, sizeof(src), "10.%u.%u.%u", s / 250, s % 250, 10 + s % 7);
 	snprintf(dst, sizeof(dst), "%u.%u.%u.%u", 23 + (unsigned)((r2 >> 8) % 180),
@@ -154,7 +160,6 @@ int main(int argc, char **argv)
 	struct segment_writer *w = NULL;
 	struct err e = ERR_INIT;
 	struct arena a;
-	struct event ev;
 	size_t raw = 0, sample_len = 0, sample_cap = 0;
 	char *sample = NULL;
 	double t_write = 0, c_write = 0, t, c;
@@ -177,42 +182,50 @@ int main(int argc, char **argv)
 	f_elapsed = field_intern("panos.elapsed", 13, FT_INT);
 	f_serial = field_intern("observer.serial_number", 22, FT_STR);
 	f_category = field_intern("event.category", 14, FT_STR);
-	arena_init(&a, 1 << 16, 1 << 24);
-	for (unsigned long i = 0; i < n; i++) {
-		size_t before = raw;
-		uint32_t d;
+	arena_init(&a, 8 << 20, 1 << 28);
+	for (unsigned long i0 = 0; i0 < n; i0 += BATCH) {
+		unsigned long m = n - i0 < BATCH ? n - i0 : BATCH;
 
-		gen(&ev, &a, i, n, &raw, line, sizeof(line));
-		d = DAY0 + (uint32_t)((event_get(&ev, FIELD_TIMESTAMP)->v.i - T0) / DAY_NS);
-		if (i % 100 == 0) { /* a 1% sample of the raw text for zstd -19 */
-			size_t l = raw - before;
+		for (unsigned long k = 0; k < m; k++) { /* generation, not timed */
+			unsigned long i = i0 + k;
+			size_t before = raw;
 
-			if (sample_len + l > sample_cap) {
-				sample_cap = (sample_len + l) * 2 + 4096;
-				sample = realloc(sample, sample_cap);
-				if (!sample)
-					return 1;
+			gen(&batch[k], &a, i, n, &raw, line, sizeof(line));
+			if (i % 100 == 0) { /* a 1% sample of the raw text for zstd -19 */
+				size_t l = raw - before;
+
+				if (sample_len + l > sample_cap) {
+					sample_cap = (sample_len + l) * 2 + 4096;
+					sample = realloc(sample, sample_cap);
+					if (!sample)
+						return 1;
+				}
+				memcpy(sample + sample_len, line, l - 1);
+				sample[sample_len + l - 1] = '\n';
+				sample_len += l;
 			}
-			memcpy(sample + sample_len, line, l - 1);
-			sample[sample_len + l - 1] = '\n';
-			sample_len += l;
 		}
 		t = now_s();
 		c = cpu_s();
-		if (w && d != day) {
-			if (segment_writer_finish(w, &e) < 0)
+		for (unsigned long k = 0; k < m; k++) {
+			uint32_t d = DAY0 + (uint32_t)((event_get(&batch[k], FIELD_TIMESTAMP)->v.i - T0) /
+						      DAY_NS);
+
+			if (w && d != day) {
+				if (segment_writer_finish(w, &e) < 0)
+					goto fail;
+				segment_writer_free(w);
+				w = NULL;
+			}
+			if (!w) {
+				day = d;
+				if (segment_writer_open(&w, dir, 1, day, seq, &dk, &e) < 0)
+					goto fail;
+				ndays++;
+			}
+			if (segment_writer_add(w, &batch[k], &e) < 0)
 				goto fail;
-			segment_writer_free(w);
-			w = NULL;
 		}
-		if (!w) {
-			day = d;
-			if (segment_writer_open(&w, dir, 1, day, seq, &dk, &e) < 0)
-				goto fail;
-			ndays++;
-		}
-		if (segment_writer_add(w, &ev, &e) < 0)
-			goto fail;
 		t_write += now_s() - t;
 		c_write += cpu_s() - c;
 		arena_clear(&a);
@@ -247,16 +260,20 @@ int main(int argc, char **argv)
 			       (double)sample_len / (double)z, now_s() - t);
 		free(zb);
 	}
+	if (getenv("BENCH_WRITE_ONLY")) /* for profiling the writer: perf record */
+		goto out;
 	{
-		double runs[3], idx_runs[3];
+		double runs[3], idx_runs[3], row_runs[3];
 		size_t hits = 0;
 
-		for (int run = 0; run < 3; run++) {
+		for (int run = 0; run < 6; run++) { /* 3 runs decoding blocks, 3 only the rows */
+			bool rows_only = run >= 3;
 			struct arena ra;
 
 			arena_init(&ra, 1 << 20, 1 << 30);
 			hits = 0;
-			idx_runs[run] = 0;
+			if (!rows_only)
+				idx_runs[run] = 0;
 			t = now_s();
 			for (uint32_t d = DAY0; d < DAY0 + ndays; d++) {
 				struct segment *s = NULL;
@@ -272,17 +289,27 @@ int main(int argc, char **argv)
 					segment_close(s);
 					goto fail;
 				}
-				idx_runs[run] += now_s() - ti;
+				if (!rows_only)
+					idx_runs[run] += now_s() - ti;
 				for (size_t k = 0; k < nr; k++) {
 					int b = segment_row_block(s, rows[k]);
+					struct segment_block_info bi;
 					struct event *evs;
-					uint32_t cnt;
+					uint32_t cnt, rel[SEGMENT_BLOCK_EVENTS];
+					size_t nrel = 0;
+					int rc;
 
 					if (b == last)
 						continue;
 					last = b;
 					arena_clear(&ra);
-					if (segment_block_read(s, (unsigned)b, NULL, 0, &ra, &evs, &cnt, &e) < 0) {
+					segment_block_get_info(s, (unsigned)b, &bi);
+					for (size_t q = k; q < nr && rows[q] < bi.first_row + bi.count; q++)
+						rel[nrel++] = (uint32_t)(rows[q] - bi.first_row);
+					rc = rows_only ? segment_block_read_rows(s, (unsigned)b, rel, nrel, NULL, 0,
+										 &ra, &evs, &cnt, &e)
+						       : segment_block_read(s, (unsigned)b, NULL, 0, &ra, &evs, &cnt, &e);
+					if (rc < 0) {
 						mem_free(rows);
 						segment_close(s);
 						goto fail;
@@ -292,15 +319,21 @@ int main(int argc, char **argv)
 				mem_free(rows);
 				segment_close(s);
 			}
-			runs[run] = now_s() - t;
+			if (rows_only)
+				row_runs[run - 3] = now_s() - t;
+			else
+				runs[run] = now_s() - t;
 			arena_release(&ra);
 		}
 		qsort(runs, 3, sizeof(runs[0]), cmp_double);
 		qsort(idx_runs, 3, sizeof(idx_runs[0]), cmp_double);
+		qsort(row_runs, 3, sizeof(row_runs[0]), cmp_double);
 		printf("segment: point lookup source.ip: %s over all segments: %zu rows from the index "
-		       "in %.3f s; with their blocks decoded to events %.3f s (median of 3)\n",
-		       lookup_ip, hits, idx_runs[1], runs[1]);
+		       "in %.3f s; with their blocks decoded to events %.3f s; only those rows decoded "
+		       "(segment_block_read_rows) %.3f s (median of 3)\n",
+		       lookup_ip, hits, idx_runs[1], runs[1], row_runs[1]);
 	}
+out:
 	if (argc <= 2) {
 		for (uint32_t d = DAY0; d < DAY0 + ndays + 1; d++) {
 			segment_name(name, d, seq);

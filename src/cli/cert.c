@@ -23,7 +23,8 @@ static const struct cli_verb cert_verbs[] = {
 	{ "verify", VERIFY_USAGE,
 	  "Checks a deletion certificate written by `koban tenant erase`: its layout and\n"
 	  "its Ed25519 signature, made by the installation whose public key is --key FILE\n"
-	  "(default: this installation's DATA_DIR/keys/signing.pub). Exit status 0 when\n"
+	  "(default: this installation's signing.pub: beside keys.signing when the\n"
+	  "configuration names it, else DATA_DIR/keys/signing.pub). Exit status 0 when\n"
 	  "it is valid, 1 when it is not." },
 };
 
@@ -45,7 +46,16 @@ static int expected_key(const struct config *c, const char *key, unsigned char p
 			*have = true;
 		return rc;
 	}
-	if ((rc = buf_addf(&path, "%s/keys/signing.pub", c->data_dir)) == 0 &&
+	if (c->keys_signing) { /* keys.signing: its public half is beside it */
+		char pubfile[4096];
+
+		rc = keys_public_path(c->keys_signing, pubfile, sizeof(pubfile));
+		if (rc == 0)
+			rc = buf_addf(&path, "%s", pubfile);
+	} else {
+		rc = buf_addf(&path, "%s/keys/signing.pub", c->data_dir);
+	}
+	if (rc == 0 &&
 	    access(path.p, F_OK) == 0 && (rc = keys_read_public(path.p, pub, e)) == 0)
 		*have = true;
 	buf_release(&path);

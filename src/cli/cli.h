@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
+#include <stdio.h>
 
 struct config;
 struct err;
@@ -29,6 +30,8 @@ int cmd_ingest(int argc, char **argv);
 int cmd_search(int argc, char **argv);
 int cmd_store(int argc, char **argv);
 int cmd_cert(int argc, char **argv);
+int cmd_key(int argc, char **argv);
+int cmd_token(int argc, char **argv);
 
 /*
  * Shared option handling. The configuration file comes from -c FILE / --config FILE
@@ -109,6 +112,49 @@ bool cli_tenant_exists(void *meta, const char *name);
 /* The id of tenant name in the configuration's koban.db (tenant.c); the error names the database. */
 int cli_tenant_id(const struct config *c, const char *name, int64_t *id, struct err *e);
 
+/* Opens the event store with the configuration's key files (keys: section; key.c). */
+struct store;
+int cli_store_open(struct store **st, const struct config *c, struct err *e);
+
+/*
+ * Through a running daemon (remote.c). When `koban serve` holds the data directory, the
+ * commands that need it (ingest, search, store stats|verify, tenant erase) send their
+ * parsed arguments over its control socket (portal/control.h) and relay what it prints;
+ * the daemon runs the same code as the CLI would, so the output and the exit status are
+ * the same either way.
+ */
+struct control_call;
+struct seal;
+struct sink;
+
+/* What the daemon's handler needs: serve fills it and passes it as the handler's ctx. */
+struct cli_remote {
+	const struct config *cfg; /* the daemon's first configuration (data_dir, keys) */
+	struct sink *sink;     /* NULL: ingest is refused (no event store writer) */
+	struct seal *seal;     /* sealed before an erasure, so the certificate counts all */
+};
+
+/*
+ * Whether a daemon holds c's data directory: 1 with *fd connected to its control socket,
+ * 0 when none runs (the command opens the store itself), -1 after printing an error.
+ */
+int cli_remote_connect(const struct config *c, int *fd);
+/*
+ * Sends cmd with the pairs (a NULL value is left out) over fd, copies the daemon's output
+ * to stdout and stderr, closes fd; returns the command's exit status, or 1 after printing
+ * an error.
+ */
+int cli_remote_run(int fd, const char *cmd, const char *const *keys,
+		   const char *const *values, size_t n);
+/* The daemon's handler for the control socket, ctx a struct cli_remote. */
+int cli_remote_handle(void *ctx, struct control_call *call);
+
+/* The daemon's side of each command (search.c, store.c, tenant.c, parse.c). */
+int cli_search_remote(const struct cli_remote *r, struct control_call *call);
+int cli_store_remote(const struct cli_remote *r, struct control_call *call);
+int cli_erase_remote(const struct cli_remote *r, struct control_call *call);
+int cli_ingest_remote(const struct cli_remote *r, struct control_call *call);
+
 /* Prints "koban: MSG" to stderr and returns 1. */
 int cli_fail(const struct err *e);
 
@@ -119,6 +165,8 @@ int cli_fail(const struct err *e);
  */
 void cli_table_widen(size_t *width, const char *const *cells, size_t n);
 void cli_table_row(const size_t *width, const char *const *cells, size_t n);
+/* The same row printed to f (a command run for the control socket prints to its client). */
+void cli_table_row_to(FILE *f, const size_t *width, const char *const *cells, size_t n);
 /* Prints the sources of tenant (NULL: every tenant) as a table with a header (source.c). */
 int cli_print_sources(struct meta *m, const char *tenant, struct err *e);
 

@@ -42,6 +42,8 @@ static const struct command commands[] = {
 	{ "search", cmd_search, "search a tenant's stored events (docs/query.md)" },
 	{ "store", cmd_store, "what the event store holds, and verify it reads back" },
 	{ "cert", cmd_cert, "verify a deletion certificate" },
+	{ "key", cmd_key, "make the master and signing keys elsewhere (e.g. other media)" },
+	{ "token", cmd_token, "add, list or revoke API tokens (docs/api.md)" },
 	{ "help", cmd_help, "describe a command: koban help [COMMAND [SUB-COMMAND]]" },
 	{ "version", cmd_version, "print the version" },
 };

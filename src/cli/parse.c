@@ -8,6 +8,9 @@
  */
 #include "cli/cli.h"
 #include "core/compat.h"
+
+#include <unistd.h>
+
 #include "core/arena.h"
 #include "core/buf.h"
 #include "core/config.h"
@@ -20,12 +23,15 @@
 #include "parse/decoder.h"
 #include "parse/ecs.h"
 #include "pipeline/pipeline.h"
+#include "portal/control.h"
 #include "store/meta.h"
+#include "store/sink.h"
 #include "store/store.h"
 
 #define USAGE "parse [-c FILE] [--format auto|syslog|rfc3164|rfc5424] [--tz ZONE] [FILE|-]"
 #define READ_CHUNK 65536
 #define OUT_FLUSH 65536
+#define REMOTE_BATCH (512u << 10) /* bytes of ECS lines per frame to the daemon */
 
 struct parse_run {
 	const char *name;          /* input name for messages */
@@ -41,6 +47,9 @@ struct parse_run {
 
 	/* ingest */
 	struct store_import *imp;  /* NULL for parse */
+	int remote_fd;             /* > 0: through the running daemon's control socket */
+	struct buf batch;          /* ECS JSON lines not sent to the daemon yet */
+	uint32_t batch_count;
 	bool ecs;                  /* --format ecs: lines are events already */
 	const char *tenant;        /* organization.id/name of what is stored */
 	struct arena arena;        /* one event at a time */
@@ -50,28 +59,16 @@ struct parse_run {
 /* KOBAN_PARSE_NOW: epoch seconds or RFC 3339 ("2026-03-15T03:00:00Z", "...+09:00"). */
 static int parse_now(const char *s, int64_t *ns, struct err *e)
 {
-	struct civil_time c = { 0 };
-	int n = 0, oh = 0, om = 0;
-	char sign = 'Z';
 	char *end;
 	long long secs = strtoll(s, &end, 10);
+	size_t bad;
 
 	if (*s && !*end && end != s) {
 		*ns = (int64_t)secs * NS_PER_SEC;
 		return 0;
 	}
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &c.year, &c.month, &c.day, &c.hour, &c.min,
-		   &c.sec, &n) == 6 && c.month >= 1 && c.month <= 12 && c.day >= 1 &&
-	    c.day <= time_days_in_month(c.year, c.month) && c.hour < 24 && c.min < 60 &&
-	    c.sec < 60 &&
-	    (!strcmp(s + n, "Z") ||
-	     (sscanf(s + n, "%c%2d:%2d", &sign, &oh, &om) == 3 && (sign == '+' || sign == '-') &&
-	      strlen(s + n) == 6))) {
-		int64_t off = (oh * 3600 + om * 60) * (sign == '-' ? -1 : 1);
-
-		*ns = time_from_civil_utc(&c) - off * NS_PER_SEC;
+	if (time_parse_rfc3339(s, strlen(s), ns, &bad) == 0)
 		return 0;
-	}
 	return err_set(e, -EINVAL, "KOBAN_PARSE_NOW='%s': expected epoch seconds or an RFC 3339 "
 		       "time such as 2026-03-15T03:00:00Z", s);
 }
@@ -89,7 +86,37 @@ static int write_stdout(void *ctx, unsigned slot, struct buf *lines)
 	return 0;
 }
 
-/* The event decoded from line into the import, with the tenant as its organization. */
+/* Sends the batch of lines to the daemon as one DATA frame. */
+static int send_batch(struct parse_run *r, struct err *e)
+{
+	int rc;
+
+	if (!r->batch.len)
+		return 0;
+	if ((rc = control_send(r->remote_fd, CONTROL_DATA, r->batch.p, r->batch.len, e)) < 0)
+		return rc == -EPIPE || rc == -ECONNRESET ? err_set(e, -EIO, "the running koban "
+								     "closed the connection (see its log)")
+							 : rc;
+	buf_reset(&r->batch);
+	r->batch_count = 0;
+	return 0;
+}
+
+/* ev as one ECS JSON line into the batch for the daemon, sent when it is full. */
+static int send_event(struct parse_run *r, const struct event *ev, struct err *e)
+{
+	size_t mark = r->batch.len;
+	int rc;
+
+	if ((rc = event_write_json(ev, &r->batch)) < 0 || (rc = buf_addch(&r->batch, '\n')) < 0) {
+		buf_truncate(&r->batch, mark);
+		return err_set(e, -EIO, "an event too large to send (%s)", strerror(-rc));
+	}
+	r->batch_count++;
+	return r->batch.len >= REMOTE_BATCH ? send_batch(r, e) : 0;
+}
+
+/* The event decoded from line into the import (or the daemon), with the tenant as its organization. */
 static int store_line(struct parse_run *r, const char *line, size_t n, struct err *e)
 {
 	struct event ev;
@@ -102,30 +129,30 @@ static int store_line(struct parse_run *r, const char *line, size_t n, struct er
 	if ((rc = event_set_str(&ev, FIELD_ORGANIZATION_ID, r->tenant, strlen(r->tenant))) < 0 ||
 	    (rc = event_set_str(&ev, FIELD_ORGANIZATION_NAME, r->tenant, strlen(r->tenant))) < 0)
 		return err_set(e, rc, "cannot set the tenant: %s", strerror(-rc));
-	return store_import_add(r->imp, &ev, e);
+	if (r->imp)
+		return store_import_add(r->imp, &ev, e);
+	return send_event(r, &ev, e);
 }
 
-/* struct pipeline_output for ingest: each JSON line the pipeline made, into the store. */
-static int write_store(void *ctx, unsigned slot, struct buf *lines)
+/*
+ * struct pipeline_output for ingest: each event the pipeline made (organization.* already
+ * set from the tenant), into the store as it is, without a detour through JSON (or, through
+ * the daemon, as one ECS JSON line of a batch).
+ */
+static int write_event(void *ctx, unsigned worker, unsigned slot, struct event *ev)
 {
 	struct parse_run *r = ctx;
-	const char *p = lines->p, *end = lines->p + lines->len;
 	struct err e = ERR_INIT;
 	int rc;
 
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-
-		if ((rc = store_line(r, p, n, &e)) < 0) {
-			fprintf(stderr, "koban: %s: cannot store an event: %s\n", r->name, e.msg);
-			if (!r->out_error)
-				r->out_error = rc;
-			return rc;
-		}
-		p += n + 1;
+	if (r->out_error)
+		return r->out_error; /* the store failed: the rest is not stored */
+	rc = r->imp ? store_import_add(r->imp, ev, &e) : send_event(r, ev, &e);
+	if (rc < 0) {
+		fprintf(stderr, "koban: %s: cannot store an event: %s\n", r->name, e.msg);
+		r->out_error = rc;
 	}
-	return 0;
+	return rc;
 }
 
 /* --format ecs: the line is an event; one that does not decode is rejected and named. */
@@ -240,7 +267,7 @@ static int run(struct parse_run *r)
 		struct pipeline_counts c = { 0 };
 
 		pipeline_flush(r->pipeline, 0, &c);
-		if (r->imp) {
+		if (r->imp || r->remote_fd > 0) {
 			rc = r->out_error;
 		} else if (r->out_error || fflush(stdout)) {
 			fprintf(stderr, "koban: writing standard output: %s\n", strerror(errno));
@@ -290,7 +317,8 @@ static int start(struct parse_run *r, const struct config *c, int64_t now, struc
 		.fixed_now_ns = now,
 		.tenant_name = r->tenant ? run_tenant : NULL,
 		.tenant_ctx = r,
-		.output = { r->imp ? write_store : write_stdout, NULL, r },
+		.output = { r->imp || r->remote_fd > 0 ? NULL : write_stdout, NULL, r, NULL,
+			    r->imp || r->remote_fd > 0 ? write_event : NULL },
 	};
 
 	r->max = r->ecs ? ECS_LINE_MAX : c->max_message_size;
@@ -397,10 +425,11 @@ static int ingest_args(int argc, char **argv, const char **tenant, const char **
 		"Stores the messages of FILE (or standard input), one per line, in the tenant's\n"
 		"event store through the same pipeline as `koban serve`; with --format ecs the\n"
 		"lines are ECS JSON events as `koban parse` prints them (@timestamp is the event\n"
-		"time). When it returns, the events are sealed in segments and any `koban search`\n"
-		"finds them. Prints what was stored; lines it could not take are named with their\n"
-		"line numbers. Exit status: 0 all stored, 3 some lines rejected, 1 nothing stored\n"
-		"or an error.",
+		"time). When it returns, any `koban search` finds them: sealed in segments, or,\n"
+		"while a `koban serve` holds the data directory, committed to its write-ahead log\n"
+		"(through its control socket). Prints what was stored; lines it could not take are\n"
+		"named with their line numbers. Exit status: 0 all stored, 3 some lines rejected,\n"
+		"1 nothing stored or an error.",
 		opts, ARRAY_SIZE(opts), path, 0, 1, names,
 	};
 	int rc = cli_getopt(argc, argv, &a);
@@ -425,6 +454,64 @@ static int ingest_status(const struct parse_run *r, const struct store_import_st
 	return r->rejected ? 3 : 0;
 }
 
+/* Through the daemon: rejects are printed here as they are found, the stored count comes back. */
+static int ingest_through(struct parse_run *r, const struct config *c, int fd,
+			  const char *format, const char *zone, const char *path)
+{
+	const char *keys[] = { "tenant" }, *values[] = { r->tenant };
+	struct err e = ERR_INIT;
+	char *reply = NULL;
+	size_t reply_len = 0;
+	FILE *out = NULL;
+	int status = 1, rc;
+	unsigned long long stored = 0;
+
+	r->remote_fd = fd;
+	buf_init(&r->batch, CONTROL_FRAME_MAX);
+	if (control_send_request(fd, "ingest", keys, values, 1, &e) < 0)
+		goto fail;
+	if ((rc = process(r, c, format, zone, path)) < 0) {
+		if (rc == -1)
+			goto out; /* explained */
+		if (!e.msg[0])
+			err_set(&e, rc, "%s: %s", r->name, strerror(-rc));
+		goto fail;
+	}
+	if (send_batch(r, &e) < 0 || control_send(fd, CONTROL_END, NULL, 0, &e) < 0)
+		goto fail;
+	if (!(out = open_memstream(&reply, &reply_len))) {
+		err_set(&e, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (control_relay(fd, out, stderr, &status, &e) < 0)
+		goto fail;
+	fclose(out);
+	out = NULL;
+	if (status != 0)
+		goto out; /* the daemon said why */
+	if (sscanf(reply ? reply : "", "%llu", &stored) != 1) {
+		err_set(&e, -EBADMSG, "the running koban answered '%s'", reply ? reply : "");
+		goto fail;
+	}
+	printf("stored %llu events of %zu lines (committed to the write-ahead log of the "
+	       "running koban)", stored, r->lineno);
+	if (r->rejected)
+		printf(", %llu lines rejected", (unsigned long long)r->rejected);
+	printf("\n");
+	status = !stored && r->lineno ? 1 : r->rejected ? 3 : 0;
+	goto out;
+fail:
+	cli_fail(&e);
+	status = 1;
+out:
+	if (out)
+		fclose(out);
+	free(reply); /* open_memstream's buffer comes from the C library's malloc */
+	buf_release(&r->batch);
+	close(fd);
+	return status;
+}
+
 int cmd_ingest(int argc, char **argv)
 {
 	struct parse_run r = { 0 };
@@ -434,7 +521,7 @@ int cmd_ingest(int argc, char **argv)
 	struct store *store = NULL;
 	struct config c;
 	int64_t id;
-	int status;
+	int status, fd;
 
 	if ((status = ingest_args(argc, argv, &tenant, &format, &zone, &path)) >= 0)
 		return status;
@@ -444,7 +531,20 @@ int cmd_ingest(int argc, char **argv)
 	r.tenant = tenant;
 	r.ecs = format && !strcmp(format, "ecs");
 	arena_init(&r.arena, 1 << 16, 2 * ECS_LINE_MAX);
-	if (cli_tenant_id(&c, tenant, &id, &e) < 0 || store_open(&store, c.data_dir, &e) < 0 ||
+	if (cli_tenant_id(&c, tenant, &id, &e) < 0) {
+		cli_fail(&e);
+		goto out;
+	}
+	switch (cli_remote_connect(&c, &fd)) {
+	case 1:
+		status = ingest_through(&r, &c, fd, format ? format : "auto", zone, path);
+		goto out;
+	case 0:
+		break;
+	default:
+		goto out;
+	}
+	if (cli_store_open(&store, &c, &e) < 0 ||
 	    store_import_begin(store, (uint64_t)id, &r.imp, &e) < 0) {
 		cli_fail(&e);
 		goto out;
@@ -462,4 +562,88 @@ out:
 	store_close(store);
 	config_release(&c);
 	return status;
+}
+
+/*
+ * The daemon's side: DATA frames of ECS JSON lines (checked again here: each must decode)
+ * into the sink's shard of acknowledged inputs; at END, once the last record is durable,
+ * the number of events stored goes back on standard output.
+ */
+#define REMOTE_WAIT_MS 60000
+
+/* Counts the lines of data and checks that each decodes as an event. */
+static int check_lines(const struct buf *data, struct arena *a, uint32_t *count,
+		       struct err *e)
+{
+	const char *p = data->p, *end = data->p + data->len;
+
+	*count = 0;
+	if (!data->len || data->p[data->len - 1] != '\n')
+		return err_set(e, -EBADMSG, "ingest: a batch that does not end with a line end");
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		struct event ev;
+		int rc;
+
+		arena_clear(a);
+		event_init(&ev, a);
+		if ((rc = ecs_decode(&ev, p, (size_t)(nl - p), e)) < 0)
+			return rc;
+		(*count)++;
+		p = nl + 1;
+	}
+	return 0;
+}
+
+int cli_ingest_remote(const struct cli_remote *r, struct control_call *call)
+{
+	const char *tenant = control_call_get(call, "tenant");
+	struct buf data = BUF_INIT(CONTROL_FRAME_MAX);
+	struct arena a;
+	struct err e = ERR_INIT, first = ERR_INIT;
+	uint64_t stored = 0, lsn = 0, last = 0;
+	unsigned shard;
+	bool wrote = false;
+	int64_t id = -1;
+	int rc;
+
+	arena_init(&a, 1 << 16, 2 * ECS_LINE_MAX);
+	if (!tenant)
+		err_set(&first, -EBADMSG, "ingest: a malformed request");
+	else if (!r->sink)
+		err_set(&first, -ENOTSUP, "the running koban has no event store writer");
+	else if (cli_tenant_id(r->cfg, tenant, &id, &first) < 0)
+		id = -1;
+	/* after an error the rest is read and dropped, so the client hears why */
+	while ((rc = control_call_read(call, &data, &e)) > 0) {
+		uint32_t count;
+
+		if (first.code)
+			continue;
+		shard = sink_ack_shard(r->sink);
+		if (check_lines(&data, &a, &count, &first) < 0 ||
+		    sink_write(r->sink, shard, (uint64_t)id, &data, count, &lsn, &first) < 0)
+			continue;
+		stored += count;
+		last = lsn;
+		wrote = true;
+	}
+	if (rc < 0) {
+		arena_release(&a);
+		buf_release(&data);
+		return 1; /* the client is gone */
+	}
+	if (wrote && sink_wait(r->sink, sink_ack_shard(r->sink), last, REMOTE_WAIT_MS) < 0 &&
+	    !first.code)
+		err_set(&first, -ETIMEDOUT, "the events were not committed within %d s",
+			REMOTE_WAIT_MS / 1000);
+	arena_release(&a);
+	buf_release(&data);
+	if (first.code) {
+		fprintf(call->err, "koban: %s%s\n", first.msg,
+			stored ? " (events sent before the error are stored)" : "");
+		return 1;
+	}
+	fprintf(call->out, "%llu\n", (unsigned long long)stored);
+	return 0;
 }

@@ -19,6 +19,7 @@
 #include "core/field.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
+#include "portal/control.h"
 #include "store/meta.h"
 #include "store/store.h"
 
@@ -30,6 +31,7 @@
 #define TABLE_CELL_MAX 4096
 
 struct search_out {
+	FILE *out;          /* stdout, or the control socket's client */
 	bool json;
 	uint64_t limit, shown;
 	struct buf line;
@@ -40,6 +42,15 @@ struct search_out {
 	char *names[64];     /* copies: a row's names live only during the callback */
 	int error;
 };
+
+/* o->line and a newline; a write error (the client went away) stops the search. */
+static int write_line(struct search_out *o)
+{
+	if (buf_addch(&o->line, '\n') < 0 ||
+	    fwrite(o->line.p, 1, o->line.len, o->out) != o->line.len)
+		return (o->error = -EPIPE);
+	return 0;
+}
 
 static int print_event(void *ctx, const struct event *ev)
 {
@@ -56,14 +67,14 @@ static int print_event(void *ctx, const struct event *ev)
 	if (o->json) {
 		if ((o->error = event_write_json(ev, &o->line)) < 0)
 			return o->error;
-		puts(o->line.p);
-		return 0;
+		return write_line(o);
 	}
 	if (t)
 		time_format_rfc3339(t->v.i, when);
 	if (!event_get_str(ev, FIELD_EVENT_ORIGINAL, &text, &len))
 		(void)event_get_str(ev, FIELD_MESSAGE, &text, &len); /* none: an empty text */
-	printf("%s  %.*s\n", when, (int)len, text);
+	if (fprintf(o->out, "%s  %.*s\n", when, (int)len, text) < 0)
+		return (o->error = -EPIPE);
 	return 0;
 }
 
@@ -102,8 +113,7 @@ static int print_row(void *ctx, const struct agg_row *row)
 		buf_reset(&o->line);
 		if ((o->error = agg_row_write_json(row, &o->line)) < 0)
 			return o->error;
-		puts(o->line.p);
-		return 0;
+		return write_line(o);
 	}
 	if (!o->n_cols) {
 		o->n_cols = MIN(row->n, ARRAY_SIZE(o->names));
@@ -123,9 +133,10 @@ static void print_table(const struct search_out *o)
 	cli_table_widen(width, (const char *const *)o->names, o->n_cols);
 	for (size_t r = 0; r < o->n_rows; r++)
 		cli_table_widen(width, (const char *const *)o->cells + r * o->n_cols, o->n_cols);
-	cli_table_row(width, (const char *const *)o->names, o->n_cols);
+	cli_table_row_to(o->out, width, (const char *const *)o->names, o->n_cols);
 	for (size_t r = 0; r < o->n_rows; r++)
-		cli_table_row(width, (const char *const *)o->cells + r * o->n_cols, o->n_cols);
+		cli_table_row_to(o->out, width, (const char *const *)o->cells + r * o->n_cols,
+				 o->n_cols);
 }
 
 static void out_release(struct search_out *o)
@@ -213,19 +224,103 @@ static int search_limits(const struct search_args *a, struct store_search *s,
 	return 0;
 }
 
-int cmd_search(int argc, char **argv)
+/*
+ * The search itself, the same in the CLI and in the daemon (for the control socket): s has
+ * its query, times and who; results go to o->out, an error to err. Returns the exit status.
+ */
+static int search_run(const struct config *c, const char *tenant, struct store_search *s,
+		      struct search_out *o, FILE *err)
 {
-	struct search_args a = { 0 };
-	struct search_out o = { 0 };
-	struct buf q = BUF_INIT(1 << 16);
-	struct store_search s = { 0 };
 	struct store_search_stats st;
 	struct err e = ERR_INIT;
 	struct store *store = NULL;
+	int64_t id;
+	int status = 1;
+
+	s->event_fn = print_event;
+	s->row_fn = print_row;
+	s->ctx = o;
+	if (cli_tenant_id(c, tenant, &id, &e) < 0 || cli_store_open(&store, c, &e) < 0)
+		goto fail;
+	s->tenant = (uint64_t)id;
+	if (store_search(store, s, &st, &e) < 0)
+		goto fail;
+	print_table(o);
+	status = fflush(o->out) ? 1 : 0;
+	goto out;
+fail:
+	fprintf(err, "koban: %s\n", e.msg[0] ? e.msg : "failed");
+out:
+	store_close(store);
+	return status;
+}
+
+/* Parses a decimal int64 control argument; false when missing or malformed. */
+static bool arg_i64(const struct control_call *call, const char *key, int64_t *v)
+{
+	const char *s = control_call_get(call, key);
+	char *end;
+
+	if (!s || !*s)
+		return false;
+	errno = 0;
+	*v = strtoll(s, &end, 10);
+	return !errno && !*end;
+}
+
+int cli_search_remote(const struct cli_remote *r, struct control_call *call)
+{
+	struct search_out o = { .out = call->out };
+	struct store_search s = { 0 };
+	const char *tenant = control_call_get(call, "tenant");
+	const char *query = control_call_get(call, "query");
+	const char *json = control_call_get(call, "json");
+	int64_t limit;
+	int status;
+
+	if (!tenant || !query || !json || !arg_i64(call, "from", &s.from) ||
+	    !arg_i64(call, "to", &s.to) || !arg_i64(call, "now", &s.now) ||
+	    !arg_i64(call, "limit", &limit)) {
+		fprintf(call->err, "koban: search: a malformed request\n");
+		return 1;
+	}
+	o.json = !strcmp(json, "1");
+	o.limit = limit < 0 ? UINT64_MAX : (uint64_t)limit;
+	buf_init(&o.line, 1 << 26);
+	s.query = query;
+	s.query_len = strlen(query);
+	s.who = call->who;
+	status = search_run(r->cfg, tenant, &s, &o, call->err);
+	out_release(&o);
+	return status;
+}
+
+/* Sends the search to the running daemon; returns the exit status. */
+static int search_through(int fd, const char *tenant, const struct store_search *s,
+			  const struct search_out *o)
+{
+	char from[24], to[24], now[24], limit[24];
+	const char *keys[] = { "tenant", "query", "from", "to", "now", "limit", "json" };
+	const char *values[] = { tenant, s->query, from, to, now, limit, o->json ? "1" : "0" };
+
+	snprintf(from, sizeof(from), "%lld", (long long)s->from);
+	snprintf(to, sizeof(to), "%lld", (long long)s->to);
+	snprintf(now, sizeof(now), "%lld", (long long)s->now);
+	snprintf(limit, sizeof(limit), "%lld",
+		 o->limit == UINT64_MAX ? -1LL : (long long)MIN(o->limit, (uint64_t)INT64_MAX));
+	return cli_remote_run(fd, "search", keys, values, ARRAY_SIZE(keys));
+}
+
+int cmd_search(int argc, char **argv)
+{
+	struct search_args a = { 0 };
+	struct search_out o = { .out = stdout };
+	struct buf q = BUF_INIT(1 << 16);
+	struct store_search s = { 0 };
+	struct err e = ERR_INIT;
 	struct config c;
 	char who[128];
-	int64_t id;
-	int status;
+	int status, fd;
 
 	if ((status = search_args(argc, argv, &a)) >= 0)
 		return status;
@@ -241,27 +336,24 @@ int cmd_search(int argc, char **argv)
 	status = 1;
 	if (join_words(&a, &q) < 0) {
 		err_set(&e, -E2BIG, "the query is longer than %u bytes", 1u << 16);
-		goto fail;
+		cli_fail(&e);
+		goto out;
 	}
-	who_am_i(who, sizeof(who));
 	s.query = q.p;
 	s.query_len = q.len;
-	s.who = who;
-	s.event_fn = print_event;
-	s.row_fn = print_row;
-	s.ctx = &o;
-	if (cli_tenant_id(&c, a.tenant, &id, &e) < 0 || store_open(&store, c.data_dir, &e) < 0)
-		goto fail;
-	s.tenant = (uint64_t)id;
-	if (store_search(store, &s, &st, &e) < 0)
-		goto fail;
-	print_table(&o);
-	status = fflush(stdout) ? 1 : 0;
-	goto out;
-fail:
-	cli_fail(&e);
+	switch (cli_remote_connect(&c, &fd)) {
+	case 1:
+		status = search_through(fd, a.tenant, &s, &o);
+		break;
+	case 0:
+		who_am_i(who, sizeof(who));
+		s.who = who;
+		status = search_run(&c, a.tenant, &s, &o, stderr);
+		break;
+	default:
+		break;
+	}
 out:
-	store_close(store);
 	out_release(&o);
 	buf_release(&q);
 	config_release(&c);

@@ -2,9 +2,11 @@
  * serve.c - `koban serve`: the daemon.
  *
  * Wires the stages together (DESIGN.md section 1): listeners -> router -> fair queue ->
- * workers (parse, output). The main thread only starts and stops things and waits for
- * signals: SIGHUP reloads the configuration and the tenant/source table, SIGTERM and
- * SIGINT stop reading, drain the queues and exit.
+ * workers (parse, output). The output is the event store's sink (store/sink.h: sealed
+ * records in the write-ahead log, group commit), and with output.file also the ECS JSON
+ * files of store/spool.h. The main thread only starts and stops things and waits for
+ * signals: SIGHUP reloads the configuration and the tenant/source table (and reopens the
+ * JSON files), SIGTERM and SIGINT stop reading, drain the queues and exit.
  */
 #include "cli/cli.h"
 #include "core/compat.h"
@@ -34,21 +36,32 @@
 #include "ingest/listener.h"
 #include "pipeline/pipeline.h"
 #include "portal/admin.h"
+#include "store/keys.h"
+#include "portal/api.h"
+#include "portal/control.h"
 #include "store/meta.h"
+#include "store/retention.h"
+#include "store/seal.h"
+#include "store/sink.h"
 #include "store/spool.h"
+#include "store/store.h"
+#include "store/wal.h"
 
 #define SERVE_USAGE                                                                     \
 	"serve [-c FILE] [--syslog-udp ADDR:PORT] [--syslog-tcp ADDR:PORT]\n"           \
-	"                   [--syslog-tls ADDR:PORT] [--admin ADDR:PORT]"
+	"                   [--syslog-tls ADDR:PORT] [--admin ADDR:PORT] [--api ADDR:PORT]"
 
-#define SPOOL_FLUSH_BYTES (1u << 20) /* a worker writes its spool buffer out past this */
+#define SPOOL_FLUSH_BYTES (1u << 20) /* a worker hands its buffer to the output past this */
+#define SINK_FLUSH_MS 10000          /* at stop, waiting for the last group commit */
 #define ACTIVITY_FLUSH_SECONDS 5     /* tenant activity and unassigned senders to koban.db */
 #define OUTPUT_GRACE_MS 5000 /* at stop, a failing output is retried this long, then given up */
+#define RETENTION_INTERVAL_S 86400 /* retention pass: at start, then daily */
 
 /* Command-line overrides, applied again to every reloaded configuration. */
 struct serve_overrides {
 	const char *listener[3]; /* by enum listener_proto */
 	const char *admin;
+	const char *api;
 };
 
 struct serve {
@@ -65,9 +78,19 @@ struct serve {
 	struct workers *workers;
 	struct ingest *ingest;
 	struct admin *admin;
-	struct spool spool;
+	struct sink *sink;        /* the event store's write side */
+	struct seal *seal;        /* the sealer: WAL records into segments */
+	struct spool spool;       /* output.file */
 	int spool_on;
+	struct buf *copies;       /* by worker: the lines for the file output (output.file) */
+	unsigned n_workers;
 	struct pipeline *pipeline;
+	struct store *store;         /* the main thread's handle: retention */
+	struct retention *retention;
+	int64_t next_retention;      /* time_now_ns() of the next pass; 0: at start */
+	struct cli_remote remote; /* what the control socket's commands need */
+	struct control *control;  /* DATA_DIR/control.sock (portal/control.h) */
+	struct api *api;          /* the API listener, when configured (portal/api.h) */
 };
 
 /* -1 to go on, or the exit status (0 after --help, 2 after a usage error). */
@@ -78,12 +101,14 @@ static int parse_args(int *argc, char **argv, struct serve_overrides *ov)
 		CLI_VALUE("syslog-tcp", &ov->listener[1]),
 		CLI_VALUE("syslog-tls", &ov->listener[2]),
 		CLI_VALUE("admin", &ov->admin),
+		CLI_VALUE("api", &ov->api),
 	};
 	const struct cli_args a = {
 		"serve", SERVE_USAGE,
 		"Runs the daemon: the syslog listeners of the configuration (or those given\n"
 		"here, replacing the configured ones of that protocol), the workers and the\n"
-		"admin HTTP listener (/metrics, /healthz). SIGHUP reloads the configuration\n"
+		"admin HTTP listener (/metrics, /healthz), and with --api (or api.listen) the\n"
+		"API listener (docs/api.md). SIGHUP reloads the configuration\n"
 		"and the tenants; SIGTERM or SIGINT drains the queues and stops.",
 		opts, ARRAY_SIZE(opts), NULL, 0, 0, NULL,
 	};
@@ -100,28 +125,45 @@ static int apply_overrides(struct config *c, const struct serve_overrides *ov, s
 			return -EINVAL;
 	if (ov->admin && config_set_admin(c, ov->admin, e))
 		return -EINVAL;
+	if (ov->api && config_set_api(c, ov->api, e))
+		return -EINVAL;
 	return 0;
 }
 
-/* ---- workers: the pipeline, wired to the fair queue and the spool ---- */
+/* ---- workers: the pipeline, wired to the fair queue, the sink and the file output ---- */
 
 /*
- * struct pipeline_output for the spool: blocks while the spool fails (back-pressure) and
- * returns once the lines are written, or given up at the drain deadline (then counted as
- * dropped output_error by spool_deliver).
+ * struct pipeline_output: the event store's sink, then (output.file) the tenant's JSON file.
+ * Each blocks while it fails (back-pressure) and returns once the lines are written, or
+ * given up at the drain deadline (then counted as dropped output_error by the output).
  */
-static int spool_output(void *ctx, unsigned slot, struct buf *lines)
+static int serve_output(void *ctx, unsigned worker, unsigned slot, struct buf *lines,
+			uint32_t count)
 {
 	struct serve *sv = ctx;
+	struct buf *copy = NULL;
+	int rc;
 
-	return spool_deliver(&sv->spool, slot, fairq_slot_name(sv->q, slot), lines);
+	if (sv->spool_on) {
+		copy = &sv->copies[worker];
+		buf_reset(copy);
+		if ((rc = buf_add(copy, lines->p, lines->len)) < 0) /* cannot: same maximum */
+			log_error("file output: %u events not copied: %s", count, strerror(-rc));
+	}
+	rc = sink_deliver(sv->sink, worker, slot, lines, count);
+	if (copy && copy->len)
+		rc = err_first(rc, spool_deliver(&sv->spool, slot, fairq_slot_name(sv->q, slot),
+						 copy));
+	return rc;
 }
 
-static void spool_too_large(void *ctx, unsigned slot, size_t bytes)
+static void output_too_large(void *ctx, unsigned slot, size_t bytes)
 {
 	struct serve *sv = ctx;
 
-	spool_count_too_large(&sv->spool, slot, fairq_slot_name(sv->q, slot), bytes);
+	sink_count_too_large(sv->sink, slot, bytes);
+	if (sv->spool_on) /* the file output's own counter too */
+		spool_count_too_large(&sv->spool, slot, fairq_slot_name(sv->q, slot), bytes);
 }
 
 static const char *tenant_name(void *ctx, unsigned slot)
@@ -144,6 +186,18 @@ static void process_batch(void *ctx, unsigned index, struct msg **msgs, size_t n
 		atomic_fetch_add_explicit(&st->parse_failed, c.failed, memory_order_relaxed);
 }
 
+static unsigned worker_count(const struct config *c)
+{
+	unsigned n = c->workers;
+
+	if (!n) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		n = cpus > 0 ? (unsigned)cpus : 1;
+	}
+	return MIN(n, (unsigned)MIN(WORKERS_MAX, WAL_MAX_SHARDS - 1));
+}
+
 static int workers_init(struct serve *sv, struct err *e)
 {
 	struct pipeline_config pc = {
@@ -152,30 +206,59 @@ static int workers_init(struct serve *sv, struct err *e)
 		.clock_skew_max_ns = (int64_t)sv->cfg->clock_skew_max * NS_PER_SEC,
 		.tenant_name = tenant_name,
 		.tenant_ctx = sv->q,
-		.output = { sv->spool_on ? spool_output : NULL,
-			    sv->spool_on ? spool_too_large : NULL, sv },
+		.output = { NULL, output_too_large, sv, serve_output },
 		.metrics = true,
 	};
-	unsigned n = sv->cfg->workers;
 	int rc;
 
-	if (!n) {
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-
-		n = cpus > 0 ? (unsigned)cpus : 1;
-	}
-	if (n > WORKERS_MAX)
-		n = WORKERS_MAX;
-	pc.workers = n;
+	pc.workers = sv->n_workers;
 	if ((rc = pipeline_new(&sv->pipeline, &pc, e)) < 0)
 		return rc;
-	return workers_start(&sv->workers, sv->q, n, process_batch, sv, e);
+	return workers_start(&sv->workers, sv->q, sv->n_workers, process_batch, sv, e);
 }
 
 static void workers_release(struct serve *sv)
 {
 	pipeline_free(sv->pipeline);
 	sv->pipeline = NULL;
+	for (unsigned i = 0; sv->copies && i < sv->n_workers; i++)
+		buf_release(&sv->copies[i]);
+	mem_free(sv->copies);
+	sv->copies = NULL;
+}
+
+/* The event store's sink (and the file output's buffers): before the workers. */
+static int outputs_init(struct serve *sv, struct err *e)
+{
+	const struct keys_files keys = { sv->cfg->keys_master, sv->cfg->keys_signing };
+	struct sink_config sc = {
+		.data_dir = sv->cfg->data_dir,
+		.keys = &keys,
+		.workers = sv->n_workers,
+		.commit_interval_ms = sv->cfg->store_commit_interval_ms,
+		.q = sv->q,
+		.cfg = sv->cfg,
+		.metrics = true,
+	};
+	int rc;
+
+	if (sv->cfg->output_file) {
+		if ((rc = spool_init(&sv->spool, sv->cfg->data_dir, sv->q, e)))
+			return rc;
+		sv->spool_on = 1;
+		sv->copies = mem_calloc(sv->n_workers, sizeof(*sv->copies));
+		if (!sv->copies)
+			return err_set(e, -ENOMEM, "out of memory");
+		for (unsigned i = 0; i < sv->n_workers; i++)
+			buf_init(&sv->copies[i], WAL_MAX_PAYLOAD); /* above any worker buffer */
+	}
+	if ((rc = sink_open(&sv->sink, &sc, e)) < 0)
+		return rc;
+	/* seals what an earlier run left in the log first, then what this run appends */
+	if ((rc = seal_start_files(&sv->seal, sv->cfg->data_dir, &keys, sink_wal(sv->sink), e)) < 0)
+		return rc;
+	sink_attach_sealer(sv->sink, sv->seal); /* quotas: which log bytes are sealed */
+	return 0;
 }
 
 /* ---- life cycle ---- */
@@ -187,6 +270,8 @@ static void print_listening(struct serve *sv)
 		       config_proto_name(ingest_listener_proto(sv->ingest, i)),
 		       ingest_listener_address(sv->ingest, i));
 	printf("listening admin http %s\n", admin_address(sv->admin));
+	if (sv->api)
+		printf("listening api %s %s\n", api_scheme(sv->api), api_address(sv->api));
 	printf("data %s\n", sv->cfg->data_dir);
 	printf("ready pid %d\n", (int)getpid());
 	fflush(stdout);
@@ -268,9 +353,9 @@ static int serve_start(struct serve *sv, struct err *e)
 	if ((rc = router_new(&sv->router, sv->q, e)) ||
 	    (rc = router_reload(sv->router, sv->meta, sv->cfg, e)))
 		return rc;
-	if (sv->cfg->spool && (rc = spool_init(&sv->spool, sv->cfg->data_dir, sv->q, e)))
+	sv->n_workers = worker_count(sv->cfg);
+	if ((rc = outputs_init(sv, e)))
 		return rc;
-	sv->spool_on = sv->cfg->spool;
 	if ((rc = workers_init(sv, e)))
 		return rc;
 	if ((rc = ingest_start(&sv->ingest, sv->cfg, sv->q, sv->router, e)))
@@ -279,7 +364,24 @@ static int serve_start(struct serve *sv, struct err *e)
 		return err_set(e, rc, "cannot register the metrics: %s", strerror(-rc));
 	if ((rc = serve_metrics_register(sv, e)))
 		return rc;
-	return admin_start(&sv->admin, sv->cfg->admin_address, e);
+	if ((rc = cli_store_open(&sv->store, sv->cfg, e)) ||
+	    (rc = retention_new(&sv->retention, e)) ||
+	    (rc = retention_metrics_register(sv->retention, e)))
+		return rc;
+	if ((rc = admin_start(&sv->admin, sv->cfg->admin_address, e)))
+		return rc;
+	if (sv->cfg->api_listen) {
+		const struct api_config ac = { sv->cfg->api_listen, sv->cfg->api_tls_cert,
+					       sv->cfg->api_tls_key, sv->cfg->data_dir,
+					       sv->cfg->keys_master, sv->cfg->keys_signing };
+
+		if ((rc = api_start(&sv->api, &ac, e)))
+			return rc;
+	}
+	sv->remote.cfg = sv->cfg;
+	sv->remote.sink = sv->sink;
+	sv->remote.seal = sv->seal;
+	return control_start(&sv->control, sv->cfg->data_dir, cli_remote_handle, &sv->remote, e);
 }
 
 #define RELOAD_CHANGES_MAX 64 /* keys logged per reload (there are fewer keys) */
@@ -367,6 +469,7 @@ static void serve_reload(struct serve *sv)
 		config_release(c);
 		goto done;
 	}
+	sink_set_config(sv->sink, c); /* the quotas; before the old configuration is freed */
 	log_changes(ch);
 	(void)config_check_tenants(c, cli_tenant_exists, sv->meta, report_to_log, NULL); /* logged */
 	log_set_level(c->log_level);
@@ -399,15 +502,28 @@ static void serve_stop(struct serve *sv)
 	int64_t t0 = time_now_ns();
 	size_t left;
 
+	control_stop(sv->control); /* first: its commands use what follows */
+	sv->control = NULL;
+	api_stop(sv->api);
+	sv->api = NULL;
 	ingest_stop(sv->ingest);
 	left = sv->q ? fairq_total_depth(sv->q) : 0;
 	if (sv->q)
 		fairq_close(sv->q);
 	if (sv->spool_on) /* a failing output is given up after the grace, counted */
 		spool_stop(&sv->spool, OUTPUT_GRACE_MS);
+	if (sv->sink)
+		sink_stop(sv->sink, OUTPUT_GRACE_MS);
 	if (sv->workers)
 		workers_stop(sv->workers);
 	sv->workers = NULL;
+	if (sv->sink && sink_flush(sv->sink, SINK_FLUSH_MS) < 0)
+		log_warn("the last events were not committed within %d ms; they are in the log's "
+			 "files and counted as stored once committed", SINK_FLUSH_MS);
+	if (sv->sink)
+		sink_attach_sealer(sv->sink, NULL);
+	seal_stop(sv->seal); /* seals everything durable; before the log is closed */
+	sv->seal = NULL;
 	if (sv->q)
 		log_info("drained %zu queued messages in %.3f s", left,
 			 (double)(time_now_ns() - t0) / 1e9);
@@ -415,8 +531,14 @@ static void serve_stop(struct serve *sv)
 	if (sv->admin)
 		admin_stop(sv->admin);
 	metrics_unregister(sv);
+	retention_free(sv->retention);
+	sv->retention = NULL;
+	store_close(sv->store);
+	sv->store = NULL;
 	ingest_free(sv->ingest); /* after the admin listener, which reads its stats */
 	sv->ingest = NULL;
+	sink_close(sv->sink); /* after the admin listener, which reads its metrics */
+	sv->sink = NULL;
 	workers_release(sv);
 	if (sv->spool_on)
 		spool_release(&sv->spool);
@@ -451,14 +573,37 @@ static void raise_fd_limit(const struct config *c)
 			 (unsigned long long)rl.rlim_cur, c->tcp_max_connections);
 }
 
-/* Blocks until SIGTERM/SIGINT, reloading on every SIGHUP, saving activity meanwhile. */
+/*
+ * Each tenant's retention (store.retention_days, live on reload), at start and then once a
+ * day; a failed tenant is logged and counted, and the next pass tries again.
+ */
+static void retain_if_due(struct serve *sv)
+{
+	struct err e = ERR_INIT;
+	int64_t now = time_now_ns();
+
+	if (now < sv->next_retention)
+		return;
+	sv->next_retention = now + (int64_t)RETENTION_INTERVAL_S * NS_PER_SEC;
+	if (retention_run(sv->retention, sv->store, sv->meta, sv->live, NULL, now, false, NULL,
+			  NULL, &e) < 0)
+		log_error("retention pass failed (the next one tries again): %s", e.msg);
+}
+
+/*
+ * Blocks until SIGTERM/SIGINT, reloading on every SIGHUP, saving activity and applying
+ * retention meanwhile.
+ */
 static void wait_for_signals(struct serve *sv, const sigset_t *set)
 {
 	const struct timespec tick = { ACTIVITY_FLUSH_SECONDS, 0 };
 	int64_t next = time_now_ns() + ACTIVITY_FLUSH_SECONDS * NS_PER_SEC;
 
 	for (;;) {
-		int sig = sigtimedwait(set, NULL, &tick);
+		int sig;
+
+		retain_if_due(sv);
+		sig = sigtimedwait(set, NULL, &tick);
 
 		/* by the clock, so a stream of SIGHUPs does not hold the saving back */
 		if (time_now_ns() >= next) {

@@ -21,7 +21,7 @@
 	"source add NAME --tenant T [--cidr CIDR] [--host NAME] [--listener L]\n"   \
 	"                         [--format auto|syslog|rfc3164|rfc5424] [--tz ZONE]"
 #define LIST_USAGE "source list [--tenant T]"
-#define REMOVE_USAGE "source remove NAME"
+#define REMOVE_USAGE "source remove NAME --tenant T"
 #define TEST_USAGE "source test --ip IP [--host NAME] [--listener L]"
 #define UNASSIGNED_USAGE "source unassigned [--top N]"
 #define ROUTING_RULE                                                                     \
@@ -36,7 +36,9 @@ static const struct cli_verb source_verbs[] = {
 	  "listener name from the configuration); all given must match. Warns when the\n"
 	  "CIDR overlaps a source of another tenant.\n" ROUTING_RULE },
 	{ "list", LIST_USAGE, "Lists the sources of every tenant, or of one." },
-	{ "remove", REMOVE_USAGE, "Removes a source; reload a running koban to apply." },
+	{ "remove", REMOVE_USAGE,
+	  "Removes tenant T's source NAME (source names are scoped per tenant: two tenants\n"
+	  "may each have a source of the same name); reload a running koban to apply." },
 	{ "test", TEST_USAGE,
 	  "Prints which source and tenant a message from IP (with HOSTNAME NAME, received\n"
 	  "on listener L) would get and why, by the routing code `serve` runs.\n"
@@ -71,13 +73,18 @@ void cli_table_widen(size_t *width, const char *const *cells, size_t n)
 
 void cli_table_row(const size_t *width, const char *const *cells, size_t n)
 {
+	cli_table_row_to(stdout, width, cells, n);
+}
+
+void cli_table_row_to(FILE *f, const size_t *width, const char *const *cells, size_t n)
+{
 	for (size_t i = 0; i < n; i++) {
 		const char *cell = cells[i] ? cells[i] : "-";
 
 		if (i + 1 < n)
-			printf("%-*s  ", (int)width[i], cell);
+			fprintf(f, "%-*s  ", (int)width[i], cell);
 		else
-			printf("%s\n", cell);
+			fprintf(f, "%s\n", cell);
 	}
 }
 
@@ -242,21 +249,25 @@ static int source_list(const struct config *c, int argc, char **argv)
 static int source_remove(const struct config *c, int argc, char **argv)
 {
 	struct meta *m = NULL;
+	const char *tenant = NULL;
+	const struct cli_option opts[] = { CLI_VALUE("tenant", &tenant) };
 	static const char *const names[] = { "NAME" };
 	const char *pos[1];
-	struct cli_args a = { "source remove", REMOVE_USAGE, source_verbs[2].about, NULL, 0,
-			      pos, 1, 1, names };
+	struct cli_args a = { "source remove", REMOVE_USAGE, source_verbs[2].about, opts,
+			      ARRAY_SIZE(opts), pos, 1, 1, names };
 	struct err e = ERR_INIT;
 	int rc;
 
 	if ((rc = cli_getopt(argc, argv, &a)) >= 0)
 		return rc;
-	if (meta_open(&m, c->data_dir, &e) < 0 || meta_source_remove(m, pos[0], &e) < 0) {
+	if (!tenant)
+		return cli_usage_error(a.cmd, a.usage, "missing option '--tenant'");
+	if (meta_open(&m, c->data_dir, &e) < 0 || meta_source_remove(m, tenant, pos[0], &e) < 0) {
 		meta_close(m);
 		return cli_fail(&e);
 	}
 	meta_close(m);
-	printf("source '%s' removed; " RELOAD_HINT "\n", pos[0]);
+	printf("source '%s' of tenant '%s' removed; " RELOAD_HINT "\n", pos[0], tenant);
 	return 0;
 }
 

@@ -1,7 +1,8 @@
 /*
- * store.c - `koban store stats` and `koban store verify`: what the event store holds per
- * tenant and day, and whether every segment still reads back (checksums, seals, encoding).
- * Verification reports and never repairs.
+ * store.c - `koban store stats`, `koban store verify` and `koban store retain`: what the
+ * event store holds per tenant and day (events, raw bytes against stored bytes), whether
+ * every segment still reads back (checksums, seals, encoding), and each tenant's retention
+ * applied by hand. Verification reports and never repairs.
  */
 #include "cli/cli.h"
 #include "core/compat.h"
@@ -10,27 +11,39 @@
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
+#include "portal/control.h"
 #include "store/meta.h"
+#include "store/retention.h"
 #include "store/store.h"
 
 #define STATS_USAGE "store stats [-c FILE] [--tenant NAME]"
 #define VERIFY_USAGE "store verify [-c FILE] [--tenant NAME]"
+#define RETAIN_USAGE "store retain [-c FILE] [--tenant NAME] [--dry-run]"
 #define MAX_TENANTS 4096
 
 static const struct cli_verb store_verbs[] = {
 	{ "stats", STATS_USAGE,
-	  "Prints, per tenant and day, the segments, events and bytes on disk of the event\n"
-	  "store (every tenant, or --tenant NAME)." },
+	  "Prints, per tenant and day, the segments and events of the event store, the\n"
+	  "events' raw size (their original lines) against the bytes stored on disk, and\n"
+	  "the ratio raw/stored (every tenant, or --tenant NAME; a total per tenant that\n"
+	  "has several days)." },
 	{ "verify", VERIFY_USAGE,
 	  "Reads every segment back (checksums, encryption seals, encoding) and prints\n"
 	  "\"ok\" or what is damaged, naming the file and offset. Nothing is repaired.\n"
 	  "Exit status 1 when anything is damaged." },
+	{ "retain", RETAIN_USAGE,
+	  "Applies each tenant's retention now (store.retention_days, or the tenant's own\n"
+	  "under store.tenants; 0 keeps forever): drops every day, UTC, older than the last\n"
+	  "retention_days days, today included, and prints what it dropped. --dry-run only\n"
+	  "prints what would be dropped. `koban serve` does the same at start and daily.\n"
+	  "Exit status 1 when a tenant's days could not all be dropped." },
 };
 
 static const struct cli_command store_command = {
-	"store", STATS_USAGE "\n       koban " VERIFY_USAGE,
-	"  stats   segments, events and bytes per tenant and day\n"
-	"  verify  read every segment back and report damage (nothing is repaired)",
+	"store", STATS_USAGE "\n       koban " VERIFY_USAGE "\n       koban " RETAIN_USAGE,
+	"  stats   segments, events, raw and stored bytes per tenant and day\n"
+	"  verify  read every segment back and report damage (nothing is repaired)\n"
+	"  retain  drop the days older than each tenant's retention (--dry-run: only show)",
 	store_verbs, ARRAY_SIZE(store_verbs),
 };
 
@@ -56,11 +69,17 @@ static void take_tenant(void *ctx, const struct meta_tenant *t)
 	}
 }
 
-/* One line per tenant and day: the segments of a day are summed. */
+/* One line per tenant and day: the segments of a day are summed; a total per tenant. */
+struct stats_sum {
+	uint64_t segments, events, raw, bytes;
+};
+
 struct stats_run {
+	FILE *out;
 	const char *tenant;
 	uint32_t day;
-	uint64_t segments, events, bytes;
+	unsigned days;            /* of the current tenant */
+	struct stats_sum d, t;    /* the current day, the current tenant */
 	bool header;
 };
 
@@ -71,54 +90,80 @@ static void day_text(uint32_t day, char out[TIME_RFC3339_LEN])
 	out[10] = '\0';
 }
 
+static void stats_line(struct stats_run *s, const char *day, const struct stats_sum *x)
+{
+	if (!s->header) {
+		fprintf(s->out, "%-20s %-10s %8s %12s %14s %14s %7s %8s\n", "TENANT", "DAY",
+			"SEGMENTS", "EVENTS", "RAW_BYTES", "STORED_BYTES", "RATIO", "B/EVENT");
+		s->header = true;
+	}
+	fprintf(s->out, "%-20s %-10s %8llu %12llu %14llu %14llu %7.2f %8.1f\n", s->tenant, day,
+		(unsigned long long)x->segments, (unsigned long long)x->events,
+		(unsigned long long)x->raw, (unsigned long long)x->bytes,
+		x->bytes ? (double)x->raw / (double)x->bytes : 0,
+		x->events ? (double)x->bytes / (double)x->events : 0);
+}
+
 static void stats_flush(struct stats_run *s)
 {
 	char day[TIME_RFC3339_LEN];
 
-	if (!s->segments)
+	if (!s->d.segments)
 		return;
-	if (!s->header) {
-		printf("%-20s %-10s %8s %12s %14s %8s\n", "TENANT", "DAY", "SEGMENTS", "EVENTS",
-		       "BYTES", "B/EVENT");
-		s->header = true;
-	}
 	day_text(s->day, day);
-	printf("%-20s %-10s %8llu %12llu %14llu %8.1f\n", s->tenant, day,
-	       (unsigned long long)s->segments, (unsigned long long)s->events,
-	       (unsigned long long)s->bytes, s->events ? (double)s->bytes / (double)s->events : 0);
-	s->segments = s->events = s->bytes = 0;
+	stats_line(s, day, &s->d);
+	s->t.segments += s->d.segments;
+	s->t.events += s->d.events;
+	s->t.raw += s->d.raw;
+	s->t.bytes += s->d.bytes;
+	s->days++;
+	memset(&s->d, 0, sizeof(s->d));
+}
+
+/* After a tenant's last day: its total when it has more than one day. */
+static void stats_tenant_done(struct stats_run *s)
+{
+	stats_flush(s);
+	if (s->days > 1)
+		stats_line(s, "total", &s->t);
+	memset(&s->t, 0, sizeof(s->t));
+	s->days = 0;
 }
 
 static int stats_segment(void *ctx, const struct store_segment_report *r)
 {
 	struct stats_run *s = ctx;
 
-	if (s->segments && r->day != s->day)
+	if (r->superseded)
+		return 0; /* replaced by a merge, or its events are still in the WAL */
+	if (s->d.segments && r->day != s->day)
 		stats_flush(s);
 	s->day = r->day;
-	s->segments++;
-	s->events += r->events;
-	s->bytes += r->bytes;
+	s->d.segments++;
+	s->d.events += r->events;
+	s->d.raw += r->raw_bytes;
+	s->d.bytes += r->bytes;
 	return 0;
 }
 
 static int verify_segment(void *ctx, const struct store_segment_report *r)
 {
-	const char *tenant = ctx;
+	const struct stats_run *s = ctx;
 	char day[TIME_RFC3339_LEN];
 
 	day_text(r->day, day);
 	if (r->status)
-		printf("%s: DAMAGED: %s\n", tenant, r->error);
+		fprintf(s->out, "%s: DAMAGED: %s\n", s->tenant, r->error);
 	else
-		printf("%s: %s segment %u: ok (%llu events)\n", tenant, day, r->seq,
-		       (unsigned long long)r->events);
+		fprintf(s->out, "%s: %s segment %u: ok (%llu events)\n", s->tenant, day, r->seq,
+			(unsigned long long)r->events);
 	return 0;
 }
 
-static int run(struct store *st, const struct tenant_list *l, bool verify, struct err *e)
+static int run(struct store *st, const struct tenant_list *l, bool verify, FILE *out,
+	       FILE *err, struct err *e)
 {
-	struct stats_run s = { 0 };
+	struct stats_run s = { .out = out };
 	int status = 0;
 
 	for (size_t i = 0; i < l->n; i++) {
@@ -126,20 +171,137 @@ static int run(struct store *st, const struct tenant_list *l, bool verify, struc
 
 		s.tenant = l->t[i].name;
 		rc = store_segments(st, (uint64_t)l->t[i].id, verify,
-				    verify ? verify_segment : stats_segment,
-				    verify ? (void *)l->t[i].name : (void *)&s, e);
+				    verify ? verify_segment : stats_segment, &s, e);
 		if (!verify)
-			stats_flush(&s);
+			stats_tenant_done(&s);
 		if (rc == -EBADMSG && verify) {
 			status = 1; /* listed: go on with the other tenants */
 		} else if (rc < 0) {
-			cli_fail(e);
+			fprintf(err, "koban: %s\n", e->msg);
 			status = 1;
 		}
 	}
 	if (!verify && !s.header)
-		printf("the event store is empty\n");
-	return status;
+		fprintf(out, "the event store is empty\n");
+	return fflush(out) ? 1 : status;
+}
+
+/*
+ * stats or verify of every tenant (only: one), the same in the CLI and in the
+ * daemon (for the control socket); returns the exit status.
+ */
+static int store_run(const struct config *c, const char *only, bool verify, FILE *out,
+		     FILE *err)
+{
+	struct tenant_list *l = NULL;
+	struct store *st = NULL;
+	struct meta *m = NULL;
+	struct err e = ERR_INIT;
+	int rc = 1;
+
+	if (!(l = mem_calloc(1, sizeof(*l)))) {
+		err_set(&e, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	l->only = only;
+	if (meta_open(&m, c->data_dir, &e) < 0 || meta_tenant_list(m, take_tenant, l, &e) < 0)
+		goto fail;
+	if (only && !l->n) {
+		err_set(&e, -ENOENT, "no tenant '%s' in %s/koban.db", only, c->data_dir);
+		goto fail;
+	}
+	if (cli_store_open(&st, c, &e) < 0)
+		goto fail;
+	rc = run(st, l, verify, out, err, &e);
+	goto out;
+fail:
+	fprintf(err, "koban: %s\n", e.msg[0] ? e.msg : "failed");
+out:
+	store_close(st);
+	if (m)
+		meta_close(m);
+	mem_free(l);
+	return rc;
+}
+
+int cli_store_remote(const struct cli_remote *r, struct control_call *call)
+{
+	return store_run(r->cfg, control_call_get(call, "tenant"),
+			 !strcmp(call->cmd, "store verify"), call->out, call->err);
+}
+
+/* ---- retain ---- */
+
+struct retain_run {
+	bool dry_run;
+	uint64_t dropped;
+};
+
+static void print_retained(void *ctx, const struct retention_report *r)
+{
+	struct retain_run *rr = ctx;
+	const struct store_retain_stats *x = &r->stats;
+	char cut[TIME_RFC3339_LEN], first[TIME_RFC3339_LEN], last[TIME_RFC3339_LEN];
+
+	if (r->status) {
+		printf("%s: FAILED: %s\n", r->tenant, r->error);
+		return;
+	}
+	if (!r->keep_days) {
+		printf("%s: kept forever (retention_days 0)\n", r->tenant);
+		return;
+	}
+	day_text(x->cutoff, cut);
+	if (!x->segments) {
+		printf("%s: keeps %u days (from %s): nothing older\n", r->tenant, r->keep_days,
+		       x->cutoff ? cut : "the first day");
+		return;
+	}
+	rr->dropped += x->segments;
+	day_text(x->first_day, first);
+	day_text(x->last_day, last);
+	printf("%s: keeps %u days (from %s): %s %llu day%s (%s .. %s): %llu segments, %llu "
+	       "events, %llu bytes\n", r->tenant, r->keep_days, cut,
+	       rr->dry_run ? "would drop" : "dropped", (unsigned long long)x->days,
+	       x->days == 1 ? "" : "s", first, last, (unsigned long long)x->segments,
+	       (unsigned long long)x->events, (unsigned long long)x->bytes);
+	if (x->unreadable)
+		printf("%s: %llu of those segments could not be opened: their events are not "
+		       "counted\n", r->tenant, (unsigned long long)x->unreadable);
+}
+
+static int retain(int argc, char **argv, const struct cli_verb *verb)
+{
+	const char *only = NULL;
+	struct retain_run rr = { 0 };
+	const struct cli_option opts[] = { CLI_VALUE("tenant", &only),
+					   CLI_FLAG("dry-run", &rr.dry_run) };
+	struct cli_args a = { "store retain", RETAIN_USAGE, verb->about, opts, ARRAY_SIZE(opts),
+			      NULL, 0, 0, NULL };
+	struct store *st = NULL;
+	struct meta *m = NULL;
+	struct err e = ERR_INIT;
+	struct config c;
+	int rc;
+
+	if ((rc = cli_getopt(argc, argv, &a)) >= 0)
+		return rc;
+	if ((rc = cli_load_config(&argc, argv, &c)))
+		return rc;
+	if (meta_open(&m, c.data_dir, &e) < 0 || cli_store_open(&st, &c, &e) < 0 ||
+	    (rc = retention_run(NULL, st, m, &c, only, time_now_ns(), rr.dry_run, print_retained,
+				&rr, &e)) < 0) {
+		rc = cli_fail(&e);
+	} else {
+		if (rr.dry_run)
+			printf("dry run: nothing was removed\n");
+		rc = rc ? 1 : 0; /* failed tenants are listed */
+	}
+	store_close(st);
+	if (m)
+		meta_close(m);
+	config_release(&c);
+	return rc;
 }
 
 int cmd_store(int argc, char **argv)
@@ -148,15 +310,13 @@ int cmd_store(int argc, char **argv)
 	const char *only = NULL;
 	const struct cli_option opts[] = { CLI_VALUE("tenant", &only) };
 	struct cli_args a = { .opts = opts, .n_opts = ARRAY_SIZE(opts) };
-	struct tenant_list *l = NULL;
-	struct store *st = NULL;
-	struct meta *m = NULL;
-	struct err e = ERR_INIT;
 	struct config c;
-	int rc;
+	int rc, fd;
 
 	if ((rc = cli_verb(&argc, &argv, &store_command, &verb)) >= 0)
 		return rc;
+	if (verb == &store_verbs[2])
+		return retain(argc, argv, verb);
 	a.cmd = verb == &store_verbs[0] ? "store stats" : "store verify";
 	a.usage = verb->usage;
 	a.about = verb->about;
@@ -164,29 +324,20 @@ int cmd_store(int argc, char **argv)
 		return rc;
 	if ((rc = cli_load_config(&argc, argv, &c)))
 		return rc;
-	rc = 1;
-	if (!(l = mem_calloc(1, sizeof(*l)))) {
-		err_set(&e, -ENOMEM, "out of memory");
-		goto fail;
+	switch (cli_remote_connect(&c, &fd)) {
+	case 1: {
+		const char *keys[] = { "tenant" }, *values[] = { only };
+
+		rc = cli_remote_run(fd, a.cmd, keys, values, ARRAY_SIZE(keys));
+		break;
 	}
-	l->only = only;
-	if (meta_open(&m, c.data_dir, &e) < 0 || meta_tenant_list(m, take_tenant, l, &e) < 0)
-		goto fail;
-	if (only && !l->n) {
-		err_set(&e, -ENOENT, "no tenant '%s' in %s/koban.db", only, c.data_dir);
-		goto fail;
+	case 0:
+		rc = store_run(&c, only, verb == &store_verbs[1], stdout, stderr);
+		break;
+	default:
+		rc = 1;
+		break;
 	}
-	if (store_open(&st, c.data_dir, &e) < 0)
-		goto fail;
-	rc = run(st, l, verb == &store_verbs[1], &e);
-	goto out;
-fail:
-	cli_fail(&e);
-out:
-	store_close(st);
-	if (m)
-		meta_close(m);
-	mem_free(l);
 	config_release(&c);
 	return rc;
 }

@@ -10,6 +10,7 @@
 #include "core/compat.h"
 
 #include <pwd.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -19,7 +20,9 @@
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "core/tz.h"
+#include "portal/control.h"
 #include "store/cert.h"
+#include "store/seal.h"
 #include "store/meta.h"
 #include "store/store.h"
 #include "store/tenantfile.h"
@@ -402,10 +405,11 @@ static struct xtenant *find_tenant(struct xset *x, const char *name)
 	return NULL;
 }
 
-static struct xsource *find_source(struct xset *x, const char *name)
+/* A source is named by its tenant and its name (two tenants may use one name). */
+static struct xsource *find_source(struct xset *x, const char *tenant, const char *name)
 {
 	for (size_t i = 0; i < x->n_s; i++)
-		if (!strcmp(x->s[i].s.name, name))
+		if (!strcmp(x->s[i].s.name, name) && !strcmp(x->s[i].s.tenant, tenant))
 			return &x->s[i];
 	return NULL;
 }
@@ -466,7 +470,7 @@ static int apply_sources(struct meta *m, struct xset *have, struct xset *want, s
 
 	for (size_t i = 0; i < want->n_s; i++) {
 		const struct meta_source *w = &want->s[i].s;
-		struct xsource *h = find_source(have, w->name);
+		struct xsource *h = find_source(have, w->tenant, w->name);
 
 		if (!h) {
 			printf("+ source %s (tenant %s): ", w->name, w->tenant);
@@ -478,21 +482,19 @@ static int apply_sources(struct meta *m, struct xset *have, struct xset *want, s
 			continue;
 		}
 		h->seen = true;
-		/* a change line: "~ source NAME: field old -> new, ..." */
+		/* a change line: "~ source NAME (tenant T): field old -> new, ..." */
 		{
-			const char *fields[] = { "tenant",   "cidr",   "host",
-						 "listener", "format", "tz" };
-			const char *a[] = { h->s.tenant, h->s.cidr, h->s.host, h->s.listener,
-					    h->s.format, h->s.tz };
-			const char *b[] = { w->tenant, w->cidr, w->host, w->listener, w->format,
-					    w->tz };
+			const char *fields[] = { "cidr", "host", "listener", "format", "tz" };
+			const char *a[] = { h->s.cidr, h->s.host, h->s.listener, h->s.format,
+					    h->s.tz };
+			const char *b[] = { w->cidr, w->host, w->listener, w->format, w->tz };
 			bool any = false;
 
 			for (size_t k = 0; k < ARRAY_SIZE(fields); k++) {
 				if (same(a[k], b[k]))
 					continue;
 				if (!any)
-					printf("~ source %s: ", w->name);
+					printf("~ source %s (tenant %s): ", w->name, w->tenant);
 				printf("%s%s %s -> %s", any ? ", " : "", fields[k], a[k] ? a[k] : "-",
 				       b[k] ? b[k] : "-");
 				any = true;
@@ -526,7 +528,7 @@ static int apply_leftovers(struct meta *m, struct xset *have, struct plan *p, st
 		}
 		printf("- source %s (tenant %s)\n", h->name, h->tenant);
 		p->changes++;
-		if (p->apply && (rc = meta_source_remove(m, h->name, e)) < 0)
+		if (p->apply && (rc = meta_source_remove(m, h->tenant, h->name, e)) < 0)
 			return rc;
 	}
 	for (size_t i = 0; i < have->n_t; i++) {
@@ -551,7 +553,7 @@ static int run_plan(struct meta *m, struct xset *have, struct xset *want, struct
 {
 	int rc;
 
-	/* tenants first (sources need them), removals last (a source may move away first) */
+	/* tenants first (sources need them), removals last */
 	if ((rc = apply_tenants(m, have, want, p, e)) < 0 ||
 	    (rc = apply_sources(m, have, want, p, e)) < 0 ||
 	    (rc = apply_leftovers(m, have, p, e)) < 0)
@@ -662,10 +664,10 @@ static int confirm_erase(const char *name, bool yes)
 	return 0;
 }
 
+/* erased_by: "alice (uid 1000)", completed here with " on HOST". */
 static void fill_certificate(struct cert_info *ci, const char *name, int64_t id,
-			     const struct store_erase_stats *st)
+			     const struct store_erase_stats *st, const char *who)
 {
-	const struct passwd *pw = getpwuid(getuid());
 	char host[64] = "?", from[TIME_RFC3339_LEN], to[TIME_RFC3339_LEN];
 
 	memset(ci, 0, sizeof(*ci));
@@ -675,8 +677,7 @@ static void fill_certificate(struct cert_info *ci, const char *name, int64_t id,
 	if (gethostname(host, sizeof(host)) < 0)
 		snprintf(host, sizeof(host), "?");
 	host[sizeof(host) - 1] = '\0';
-	snprintf(ci->erased_by, sizeof(ci->erased_by), "%s (uid %ld) on %s",
-		 pw ? pw->pw_name : "?", (long)getuid(), host);
+	snprintf(ci->erased_by, sizeof(ci->erased_by), "%s on %s", who, host);
 	ci->events = st->events;
 	ci->bytes = st->bytes;
 	ci->files = st->files;
@@ -693,48 +694,120 @@ static void fill_certificate(struct cert_info *ci, const char *name, int64_t id,
 	}
 }
 
-static int tenant_erase(struct meta *m, const struct config *c, const char *name, bool yes,
-			struct err *e)
+/* What may be erased: an existing tenant that is not built in. */
+static int erase_check(const struct config *c, const char *name, int64_t *id, struct err *e)
+{
+	int rc;
+
+	if ((rc = cli_tenant_id(c, name, id, e)) < 0)
+		return rc;
+	if (name[0] == '_')
+		return err_set(e, -EPERM, "'%s' is built in and cannot be erased", name);
+	return 0;
+}
+
+/*
+ * The erasure once confirmed, the same in the CLI and in the daemon (for the control
+ * socket): the certificate goes to out, the summary and errors to err. Returns the exit
+ * status.
+ */
+static int erase_run(const struct config *c, const char *name, const char *who, FILE *out,
+		     FILE *err)
 {
 	struct buf cert = BUF_INIT(CERT_MAX_BYTES);
 	struct store_erase_stats st;
 	struct store *store = NULL;
+	struct meta *m = NULL;
+	struct err e = ERR_INIT;
 	struct cert_info ci;
 	int64_t id;
-	int rc;
+	int rc = 1;
 
-	if ((rc = cli_tenant_id(c, name, &id, e)) < 0)
-		return rc;
-	if (name[0] == '_')
-		return err_set(e, -EPERM, "'%s' is built in and cannot be erased", name);
-	if ((rc = confirm_erase(name, yes)) != 0)
-		return rc; /* the exit status: 2 refused without --yes, 1 not confirmed */
-	if ((rc = store_open(&store, c->data_dir, e)) < 0 ||
-	    (rc = store_erase(store, (uint64_t)id, &st, e)) < 0 ||
-	    (rc = meta_tenant_remove(m, name, e)) < 0)
-		goto out;
-	fill_certificate(&ci, name, id, &st);
+	if (erase_check(c, name, &id, &e) < 0 || meta_open(&m, c->data_dir, &e) < 0 ||
+	    cli_store_open(&store, c, &e) < 0 ||
+	    store_erase(store, (uint64_t)id, &st, &e) < 0 ||
+	    meta_tenant_remove(m, name, &e) < 0)
+		goto fail;
+	fill_certificate(&ci, name, id, &st, who);
 	/* the certificate is signed with the installation's key, which the store holds */
-	if ((rc = store_sign_certificate(store, &ci, &cert, e)) < 0)
-		goto out;
-	fputs(cert.p, stdout);
-	fprintf(stderr, "erased tenant '%s': %llu events in %llu files; keep the certificate "
-			"above (koban cert verify FILE checks it)\n",
+	if (store_sign_certificate(store, &ci, &cert, &e) < 0)
+		goto fail;
+	fputs(cert.p, out);
+	fprintf(err, "erased tenant '%s': %llu events in %llu files; keep the certificate "
+		     "above (koban cert verify FILE checks it)\n",
 		name, (unsigned long long)st.events, (unsigned long long)st.files);
+	rc = fflush(out) ? 1 : 0;
+	goto out;
+fail:
+	fprintf(err, "koban: %s\n", e.msg[0] ? e.msg : "failed");
 out:
 	buf_release(&cert);
 	store_close(store);
+	if (m)
+		meta_close(m);
 	return rc;
+}
+
+int cli_erase_remote(const struct cli_remote *r, struct control_call *call)
+{
+	const char *name = control_call_get(call, "tenant");
+	struct err e = ERR_INIT;
+	int rc;
+
+	if (!name) {
+		fprintf(call->err, "koban: tenant erase: a malformed request\n");
+		return 1;
+	}
+	/*
+	 * What the write-ahead log holds of the tenant goes into segments first, so the
+	 * certificate counts it and the erasure removes it with the rest.
+	 */
+	if (r->seal && seal_now(r->seal, &e) < 0) {
+		fprintf(call->err, "koban: cannot seal the write-ahead log before the erasure: %s\n",
+			e.msg);
+		return 1;
+	}
+	if ((rc = erase_run(r->cfg, name, call->who, call->out, call->err)) == 0 &&
+	    kill(getpid(), SIGHUP) < 0) /* reload: nothing more is routed to the tenant */
+		fprintf(call->err, "koban: the tenant is erased, but the daemon could not reload "
+			"(%s): run koban reload\n", strerror(errno));
+	return rc;
+}
+
+/* `koban tenant erase NAME [--yes]`: checked and confirmed here, run here or by the daemon. */
+static int tenant_erase(const struct config *c, const char *name, bool yes)
+{
+	const struct passwd *pw;
+	struct err e = ERR_INIT;
+	char who[96];
+	int64_t id;
+	int rc, fd;
+
+	if (erase_check(c, name, &id, &e) < 0)
+		return cli_fail(&e);
+	if ((rc = confirm_erase(name, yes)) != 0)
+		return rc; /* the exit status: 2 refused without --yes, 1 not confirmed */
+	switch (cli_remote_connect(c, &fd)) {
+	case 1: {
+		const char *keys[] = { "tenant" }, *values[] = { name };
+
+		return cli_remote_run(fd, "tenant erase", keys, values, ARRAY_SIZE(keys));
+	}
+	case 0:
+		pw = getpwuid(getuid());
+		snprintf(who, sizeof(who), "%s (uid %ld)", pw ? pw->pw_name : "?", (long)getuid());
+		return erase_run(c, name, who, stdout, stderr);
+	default:
+		return 1;
+	}
 }
 
 /* ---- the command ---- */
 
 static int run(struct meta *m, const struct config *c, const struct cli_verb *verb,
 	       const char **pos, bool yaml,
-	       bool dry_run, bool prune, bool yes, struct err *e)
+	       bool dry_run, bool prune, struct err *e)
 {
-	if (!strcmp(verb->name, "erase"))
-		return tenant_erase(m, c, pos[0], yes, e);
 	if (!strcmp(verb->name, "add"))
 		return tenant_add(m, pos[0], e);
 	if (!strcmp(verb->name, "show"))
@@ -792,8 +865,13 @@ int cmd_tenant(int argc, char **argv)
 		return rc;
 	if ((rc = cli_load_config(&argc, argv, &c)))
 		return rc;
+	if (verb == &tenant_verbs[6]) {
+		rc = tenant_erase(&c, pos[0], yes);
+		config_release(&c);
+		return rc;
+	}
 	if (meta_open(&m, c.data_dir, &e) < 0 ||
-	    (rc = run(m, &c, verb, pos, yaml, dry_run, prune, yes, &e)) < 0)
+	    (rc = run(m, &c, verb, pos, yaml, dry_run, prune, &e)) < 0)
 		rc = cli_fail(&e);
 	/* rc > 0: an exit status already explained (tenant erase not confirmed) */
 	meta_close(m);

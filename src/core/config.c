@@ -57,6 +57,8 @@ static void listener_release(struct config_listener *l)
 	l->address = NULL;
 }
 
+static void config_store_release(struct config *c);
+
 void config_release(struct config *c)
 {
 	mem_free(c->path);
@@ -68,9 +70,15 @@ void config_release(struct config *c)
 	mem_free(c->tls_cert);
 	mem_free(c->tls_key);
 	mem_free(c->tls_ca);
+	mem_free(c->api_listen);
+	mem_free(c->api_tls_cert);
+	mem_free(c->api_tls_key);
 	for (size_t i = 0; i < c->n_limits; i++)
 		mem_free(c->limits[i].tenant);
 	mem_free(c->limits);
+	config_store_release(c);
+	mem_free(c->keys_master);
+	mem_free(c->keys_signing);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -109,6 +117,8 @@ static int keep_listeners(struct config *c, const struct config *running)
 	return 0;
 }
 
+static void config_store_defaults(struct config *c);
+
 int config_defaults(struct config *c, struct err *e)
 {
 	memset(c, 0, sizeof(*c));
@@ -126,7 +136,8 @@ int config_defaults(struct config *c, struct err *e)
 	c->queue_max_bytes = (size_t)64 << 20;
 	c->queue_quantum = 64;
 	c->default_eps = 0;
-	c->spool = 1;
+	c->output_file = 0;
+	config_store_defaults(c);
 	c->data_dir = mem_strdup("./var");
 	c->timezone = mem_strdup("local");
 	c->clock_skew_max = 7200;
@@ -209,6 +220,20 @@ int config_set_admin(struct config *c, const char *address, struct err *e)
 		return err_set(e, -ENOMEM, "out of memory");
 	mem_free(c->admin_address);
 	c->admin_address = copy;
+	return 0;
+}
+
+int config_set_api(struct config *c, const char *address, struct err *e)
+{
+	char *copy;
+
+	if (check_address(address, e) < 0)
+		return -EINVAL;
+	copy = mem_strdup(address);
+	if (!copy)
+		return err_set(e, -ENOMEM, "out of memory");
+	mem_free(c->api_listen);
+	c->api_listen = copy;
 	return 0;
 }
 
@@ -418,6 +443,11 @@ static void note_line(struct parse *p, const char *path)
 		{ "syslog.tls.cert", offsetof(struct config_lines, tls_cert) },
 		{ "syslog.tls.key", offsetof(struct config_lines, tls_key) },
 		{ "syslog.tls.client_ca", offsetof(struct config_lines, tls_ca) },
+		{ "keys.master", offsetof(struct config_lines, keys_master) },
+		{ "keys.signing", offsetof(struct config_lines, keys_signing) },
+		{ "api.listen", offsetof(struct config_lines, api) },
+		{ "api.tls.cert", offsetof(struct config_lines, api_tls_cert) },
+		{ "api.tls.key", offsetof(struct config_lines, api_tls_key) },
 	};
 	unsigned line = (unsigned)p->key_line;
 
@@ -859,6 +889,17 @@ static const struct key admin_keys[] = {
 	{ .name = "listen", .parse = parse_address, .off = offsetof(struct config, admin_address) },
 };
 
+/* api: the API listener (portal/api.h) */
+static const struct key api_tls_keys[] = {
+	{ .name = "cert", .parse = parse_path, .off = offsetof(struct config, api_tls_cert) },
+	{ .name = "key", .parse = parse_path, .off = offsetof(struct config, api_tls_key) },
+};
+
+static const struct key api_keys[] = {
+	{ .name = "listen", .parse = parse_address, .off = offsetof(struct config, api_listen) },
+	SECTION_KEY("tls", parse_section, api_tls_keys),
+};
+
 static const struct key tls_keys[] = {
 	{ .name = "cert", .parse = parse_path, .off = offsetof(struct config, tls_cert) },
 	{ .name = "key", .parse = parse_path, .off = offsetof(struct config, tls_key) },
@@ -898,7 +939,170 @@ static const struct key limit_keys[] = {
 };
 
 static const struct key output_keys[] = {
-	{ .name = "spool", .parse = parse_bool, .off = offsetof(struct config, spool) },
+	{ .name = "file", .parse = parse_bool, .off = offsetof(struct config, output_file) },
+};
+
+/* ---------------------------------------------------------------- store section */
+
+#define STORE_QUOTA_MAX (UINT64_C(1) << 60)  /* bytes; below the "inherit" sentinel */
+#define STORE_RETENTION_MAX 36525u           /* days (100 years) */
+#define STORE_COMMIT_INTERVAL_MAX 10000u     /* ms */
+
+static void config_store_defaults(struct config *c)
+{
+	c->store_commit_interval_ms = 50;
+	c->store_quota = 0;
+	c->store_retention_days = 1827;
+}
+
+static void config_store_release(struct config *c)
+{
+	for (size_t i = 0; i < c->n_store_tenants; i++)
+		mem_free(c->store_tenants[i].tenant);
+	mem_free(c->store_tenants);
+	c->store_tenants = NULL;
+	c->n_store_tenants = 0;
+}
+
+int config_store_tenant(const struct config *c, const char *tenant, uint64_t *quota,
+			unsigned *retention_days)
+{
+	const struct config_store_tenant *t = NULL;
+
+	for (size_t i = 0; i < c->n_store_tenants && !t; i++)
+		if (!strcmp(c->store_tenants[i].tenant, tenant))
+			t = &c->store_tenants[i];
+	if (quota)
+		*quota = t && t->quota != CONFIG_STORE_INHERIT_QUOTA ? t->quota : c->store_quota;
+	if (retention_days)
+		*retention_days = t && t->retention_days != CONFIG_STORE_INHERIT_RETENTION ?
+				  t->retention_days : c->store_retention_days;
+	return t ? 1 : 0;
+}
+
+static const struct key store_tenant_keys[] = {
+	{ .name = "quota", .parse = parse_uint, .min = 0, .max = STORE_QUOTA_MAX,
+	  .off = offsetof(struct config_store_tenant, quota), .size = sizeof(uint64_t) },
+	{ .name = "retention_days", .parse = parse_uint, .min = 0, .max = STORE_RETENTION_MAX,
+	  .off = offsetof(struct config_store_tenant, retention_days), .size = sizeof(uint32_t) },
+};
+static const struct section store_tenant_section = { store_tenant_keys,
+						     ARRAY_SIZE(store_tenant_keys) };
+
+/* Appends a store.tenants entry named by the current (key) event. */
+static int add_store_tenant(struct parse *p, const char *path)
+{
+	struct config *c = p->c;
+	struct config_store_tenant *grown, *t;
+	char tmp[72];
+	size_t len;
+	const char *s;
+
+	if (p->ev.type != YAML_SCALAR_EVENT)
+		return fail_here(p, "a key in '%s' is a mapping or list", path);
+	s = scalar(p, &len);
+	if (!name_valid(s, len, NAME_TENANT_MAX))
+		return fail_here(p, "%s: '%s' is not a tenant name (1 to 63 characters from "
+				 "a-z, 0-9, '_' and '-')", path, shown(s, len, tmp));
+	for (size_t i = 0; i < c->n_store_tenants; i++)
+		if (strlen(c->store_tenants[i].tenant) == len &&
+		    !memcmp(c->store_tenants[i].tenant, s, len))
+			return fail_here(p, "duplicate tenant '%s' in '%s'",
+					 c->store_tenants[i].tenant, path);
+	if (c->n_store_tenants >= CONFIG_MAX_TENANT_LIMITS)
+		return fail_here(p, "%s: too many tenants (at most %u)", path,
+				 CONFIG_MAX_TENANT_LIMITS);
+	grown = mem_realloc(c->store_tenants, (c->n_store_tenants + 1) * sizeof(*grown));
+	if (!grown)
+		return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
+	c->store_tenants = grown;
+	t = &grown[c->n_store_tenants];
+	t->quota = CONFIG_STORE_INHERIT_QUOTA;
+	t->retention_days = CONFIG_STORE_INHERIT_RETENTION;
+	t->line = (unsigned)line_of(&p->ev.start_mark);
+	t->tenant = mem_strndup(s, len);
+	if (!t->tenant)
+		return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
+	c->n_store_tenants++;
+	return 0;
+}
+
+static int parse_store_tenants(struct parse *p, const struct key *k, void *target,
+			       const char *path)
+{
+	char item[KEY_PATH_MAX];
+	int rc;
+
+	config_store_release(p->c); /* a later value replaces the defaults */
+	if (is_null(p))
+		return 0;
+	if (p->ev.type != YAML_MAPPING_START_EVENT)
+		return expected(p, path, "a mapping of tenant names to store settings");
+	while ((rc = next_event(p)) == 0 && p->ev.type != YAML_MAPPING_END_EVENT) {
+		struct config_store_tenant *t;
+
+		if ((rc = add_store_tenant(p, path)) < 0 || (rc = next_event(p)) < 0)
+			return rc;
+		t = &p->c->store_tenants[p->c->n_store_tenants - 1];
+		snprintf(item, sizeof(item), "%s.%s", path, t->tenant);
+		if ((rc = walk_section(p, &store_tenant_section, t, item, NULL)) < 0)
+			return rc;
+	}
+	return rc;
+}
+
+static bool store_tenants_same(const struct config *a, const struct config *b)
+{
+	if (a->n_store_tenants != b->n_store_tenants)
+		return false;
+	for (size_t i = 0; i < a->n_store_tenants; i++)
+		if (a->store_tenants[i].quota != b->store_tenants[i].quota ||
+		    a->store_tenants[i].retention_days != b->store_tenants[i].retention_days ||
+		    strcmp(a->store_tenants[i].tenant, b->store_tenants[i].tenant))
+			return false;
+	return true;
+}
+
+static void store_tenants_show(const struct config *c, char *out, size_t size)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < c->n_store_tenants && used < size; i++) {
+		const struct config_store_tenant *t = &c->store_tenants[i];
+		char q[32] = "-", r[16] = "-";
+
+		if (t->quota != CONFIG_STORE_INHERIT_QUOTA)
+			snprintf(q, sizeof(q), "%llu", (unsigned long long)t->quota);
+		if (t->retention_days != CONFIG_STORE_INHERIT_RETENTION)
+			snprintf(r, sizeof(r), "%u", (unsigned)t->retention_days);
+		used += (size_t)snprintf(out + used, size - used, "%s%s: quota %s retention_days %s",
+					 i ? ", " : "", t->tenant, q, r);
+	}
+	if (!c->n_store_tenants)
+		snprintf(out, size, "none");
+}
+
+/* commit_interval_ms needs a restart; quotas and retention apply at a reload. */
+static const struct key store_keys[] = {
+	{ .name = "commit_interval_ms", .parse = parse_uint, .min = 1,
+	  .max = STORE_COMMIT_INTERVAL_MAX, .off = offsetof(struct config, store_commit_interval_ms),
+	  .size = sizeof(uint32_t) },
+	{ .name = "quota", .parse = parse_uint, .live = true, .min = 0, .max = STORE_QUOTA_MAX,
+	  .off = offsetof(struct config, store_quota), .size = sizeof(uint64_t) },
+	{ .name = "retention_days", .parse = parse_uint, .live = true, .min = 0,
+	  .max = STORE_RETENTION_MAX, .off = offsetof(struct config, store_retention_days),
+	  .size = sizeof(uint32_t) },
+	{ .name = "tenants", .parse = parse_store_tenants, .live = true,
+	  .same = store_tenants_same, .show = store_tenants_show },
+};
+
+/* ---------------------------------------------------------------- keys section */
+
+/* Where the keys are: read once at start (a restart applies a change). */
+static const struct key keys_keys[] = {
+	{ .name = "master", .parse = parse_path, .off = offsetof(struct config, keys_master) },
+	{ .name = "signing", .parse = parse_path, .off = offsetof(struct config, keys_signing) },
 };
 
 static const struct key top_keys[] = {
@@ -915,6 +1119,9 @@ static const struct key top_keys[] = {
 	SECTION_KEY("queues", parse_section, queue_keys),
 	SECTION_KEY("limits", parse_section, limit_keys),
 	SECTION_KEY("output", parse_section, output_keys),
+	SECTION_KEY("store", parse_section, store_keys),
+	SECTION_KEY("keys", parse_section, keys_keys),
+	SECTION_KEY("api", parse_section, api_keys),
 };
 static const struct section top_section = { top_keys, ARRAY_SIZE(top_keys) };
 
@@ -1422,6 +1629,39 @@ static void check_data_dir(struct check *k)
 		       "not writable: %s", dir, parent, strerror(-rc));
 }
 
+/* api: HTTPS needs both files; plain HTTP only on loopback; no clash with admin. */
+static void check_api(struct check *k)
+{
+	const struct config *c = k->c;
+	struct bind_spec api = bind_of(c->api_listen, -2, true);
+	struct bind_spec admin = bind_of(c->admin_address, -1, true);
+
+	if (!c->api_listen)
+		return;
+	if (!c->api_tls_cert != !c->api_tls_key)
+		report(k, CONFIG_ERROR, c->line.api_tls_cert ? c->line.api_tls_cert
+							     : c->line.api_tls_key,
+		       "api.tls: cert and key go together (HTTPS needs both)");
+	check_readable(k, "api.tls.cert", c->api_tls_cert, c->line.api_tls_cert);
+	check_readable(k, "api.tls.key", c->api_tls_key, c->line.api_tls_key);
+	if (api.ok && !c->api_tls_cert && !ipaddr_is_loopback(&api.ip))
+		report(k, CONFIG_ERROR, c->line.api, "api.listen: %s is not a loopback address: "
+		       "plain HTTP would carry tokens and events in clear; set api.tls.cert and "
+		       "api.tls.key, or listen on 127.0.0.1 or [::1]", c->api_listen);
+	if (binds_clash(&api, &admin))
+		report(k, CONFIG_ERROR, c->line.api, "api.listen: %s clashes with admin.listen %s",
+		       c->api_listen, c->admin_address);
+	for (size_t i = 0; i < c->n_listeners; i++) {
+		const struct config_listener *l = &c->listeners[i];
+		struct bind_spec b = bind_of(l->address, (int)i, l->proto != LISTENER_UDP);
+
+		if (binds_clash(&api, &b))
+			report(k, CONFIG_ERROR, c->line.api, "api.listen: %s clashes with listener "
+			       "'%s' (%s %s)", c->api_listen, l->name, config_proto_name(l->proto),
+			       l->address);
+	}
+}
+
 int config_check(const struct config *c, config_report_fn fn, void *ctx)
 {
 	struct check k = { c, fn, ctx, 0, 0 };
@@ -1433,6 +1673,10 @@ int config_check(const struct config *c, config_report_fn fn, void *ctx)
 		       "for the defaults)");
 	check_tls(&k);
 	check_binds(&k);
+	/* keys: a key file named there is never created, so it must be there */
+	check_readable(&k, "keys.master", c->keys_master, c->line.keys_master);
+	check_readable(&k, "keys.signing", c->keys_signing, c->line.keys_signing);
+	check_api(&k);
 	return k.errors;
 }
 
@@ -1447,6 +1691,12 @@ int config_check_tenants(const struct config *c, bool (*exists)(void *ctx, const
 			       "no tenant '%s' in %s/koban.db, so this limit applies to nothing "
 			       "(a typo? `koban tenant list` shows the tenants)", c->limits[i].tenant,
 			       c->limits[i].tenant, c->data_dir);
+	for (size_t i = 0; i < c->n_store_tenants; i++)
+		if (!exists(exists_ctx, c->store_tenants[i].tenant))
+			report(&k, CONFIG_WARNING, c->store_tenants[i].line, "store.tenants.%s: there "
+			       "is no tenant '%s' in %s/koban.db, so these settings apply to nothing "
+			       "(a typo? `koban tenant list` shows the tenants)",
+			       c->store_tenants[i].tenant, c->store_tenants[i].tenant, c->data_dir);
 	return k.warnings;
 }
 
@@ -1458,7 +1708,8 @@ static const char example[] =
 	"# validates a file; docs/configuration.md describes every key.\n"
 	"# Relative paths are relative to the directory koban is started in.\n"
 	"\n"
-	"# Directory for the database (koban.db) and the spool files; created when missing.\n"
+	"# Directory for the database (koban.db), the event store and the ECS JSON files;\n"
+	"# created when missing.\n"
 	"data_dir: ./var\n"
 	"# Messages on stderr at this level and above: error, warn, info or debug.\n"
 	"log_level: info\n"
@@ -1537,8 +1788,43 @@ static const char example[] =
 	"  tenants: {}\n"
 	"\n"
 	"output:\n"
-	"  # true: append each event as ECS JSON to DATA_DIR/spool/TENANT.ndjson.\n"
-	"  spool: true\n";
+	"  # true: also append each event as ECS JSON to DATA_DIR/spool/TENANT.ndjson (one\n"
+	"  # file per tenant; rename it and send SIGHUP to rotate). Events always go to the\n"
+	"  # event store.\n"
+	"  file: false\n"
+	"\n"
+	"# The event store (DATA_DIR/wal and DATA_DIR/store).\n"
+	"store:\n"
+	"  # Group commit: received events are made durable (fsync of the write-ahead log)\n"
+	"  # at most this many milliseconds after they arrive (1 to 10000). A crash loses at\n"
+	"  # most this much of what TCP senders had already handed over.\n"
+	"  commit_interval_ms: 50\n"
+	"  # Bytes a tenant may store (its segments and its share of the log); over it, new\n"
+	"  # events of the tenant are dropped and counted (reason quota). 0 = no quota.\n"
+	"  quota: 0\n"
+	"  # Days of events kept per tenant; older days are deleted. 0 = keep forever.\n"
+	"  retention_days: 1827\n"
+	"  # Per-tenant values that replace quota and retention_days, for example:\n"
+	"  #   demo: { quota: 10737418240, retention_days: 90 }\n"
+	"  tenants: {}\n"
+	"\n"
+	"# The master key (wraps every tenant's data key) and the signing key (signs deletion\n"
+	"# certificates) are made in DATA_DIR/keys on first use. To keep them on other media,\n"
+	"# make them with `koban key init --dir DIR` and name the files here (the signing key's\n"
+	"# public half, signing.pub, is read from beside it). The wrapped data keys stay in\n"
+	"# DATA_DIR/keys. A named key that is missing stops koban; it is never made anew.\n"
+	"# keys:\n"
+	"#   master: /media/koban-keys/master.key\n"
+	"#   signing: /media/koban-keys/signing.key\n"
+	"\n"
+	"# The API listener (docs/api.md): off unless listen is set (or serve --api).\n"
+	"# HTTPS with tls.cert and tls.key; plain HTTP only on a loopback address.\n"
+	"# Clients authenticate with tokens from `koban token add`.\n"
+	"# api:\n"
+	"#   listen: 127.0.0.1:8515\n"
+	"#   tls:\n"
+	"#     cert: /etc/koban/api.crt\n"
+	"#     key: /etc/koban/api.key\n";
 
 const char *config_example(void)
 {

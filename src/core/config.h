@@ -45,9 +45,21 @@ struct config_tenant_limit {
 	unsigned line;           /* where the file names the tenant */
 };
 
+/* store.tenants.NAME: one tenant's own store settings (store section, owned by the sink). */
+#define CONFIG_STORE_INHERIT_QUOTA UINT64_MAX     /* quota not set: store.quota applies */
+#define CONFIG_STORE_INHERIT_RETENTION UINT32_MAX /* retention_days not set: store's */
+struct config_store_tenant {
+	char *tenant;
+	uint64_t quota;          /* bytes stored, 0 = none, or CONFIG_STORE_INHERIT_QUOTA */
+	uint32_t retention_days; /* 0 = keep forever, or CONFIG_STORE_INHERIT_RETENTION */
+	unsigned line;           /* where the file names the tenant */
+};
+
 /* Lines of the keys config_check() reports on; 0 when the file does not set them. */
 struct config_lines {
 	unsigned data_dir, admin, listeners, tls_cert, tls_key, tls_ca;
+	unsigned keys_master, keys_signing;
+	unsigned api, api_tls_cert, api_tls_key;
 };
 
 struct config {
@@ -83,7 +95,22 @@ struct config {
 	size_t n_limits;
 
 	/* output */
-	int spool;               /* 1: workers append ECS JSON to data_dir/spool/TENANT.ndjson */
+	int output_file;         /* 1: workers also append ECS JSON to data_dir/spool/TENANT.ndjson */
+
+	/* store (the event store: group commit, quotas, retention) */
+	uint32_t store_commit_interval_ms; /* group commit: WAL fsync at most this often; 50 */
+	uint64_t store_quota;              /* bytes stored per tenant, 0 = no quota */
+	uint32_t store_retention_days;     /* days kept per tenant, 0 = forever; 1827 */
+	struct config_store_tenant *store_tenants;
+	size_t n_store_tenants;
+
+	/* keys (store/keys.h): master and signing key files kept elsewhere; NULL: DATA_DIR/keys */
+	char *keys_master;
+	char *keys_signing;
+	/* api: the API listener (portal/api.h); off while api_listen is NULL */
+	char *api_listen;        /* "127.0.0.1:8515"; plain HTTP only on a loopback address */
+	char *api_tls_cert;      /* PEM certificate and key: HTTPS */
+	char *api_tls_key;
 
 	struct config_lines line;
 };
@@ -105,6 +132,8 @@ const char *config_example(void);
 int config_set_listener(struct config *c, enum listener_proto proto, const char *address,
 			struct err *e);
 int config_set_admin(struct config *c, const char *address, struct err *e);
+/* Sets api.listen (`serve --api ADDR:PORT`); 0 or -EINVAL with a message. */
+int config_set_api(struct config *c, const char *address, struct err *e);
 /*
  * Calls fn for every key whose value differs between running and next, with its dotted
  * name ("syslog.tcp_max_connections"), whether a reload applies it (live) and both values
@@ -134,14 +163,22 @@ typedef void (*config_report_fn)(void *ctx, enum config_severity sev, const char
  */
 int config_check(const struct config *c, config_report_fn report, void *ctx);
 /*
- * Warns about limits.tenants entries naming a tenant for which exists() is false (a typo,
- * or a tenant not added yet). Returns the number of warnings.
+ * Warns about limits.tenants and store.tenants entries naming a tenant for which exists() is
+ * false (a typo, or a tenant not added yet). Returns the number of warnings.
  */
 int config_check_tenants(const struct config *c, bool (*exists)(void *ctx, const char *name),
 			 void *exists_ctx, config_report_fn report, void *ctx);
 /* EPS limit of a tenant: its own limit or default_eps. */
 uint32_t config_tenant_eps(const struct config *c, const char *tenant);
 const char *config_proto_name(enum listener_proto p);
+/*
+ * Store settings of a tenant: its own store.tenants entry where it sets them, else
+ * store.quota and store.retention_days. *quota in bytes (0 = no quota); *retention_days
+ * 0 = keep forever. Either out pointer may be NULL. Returns 1 when the tenant has an entry
+ * of its own under store.tenants, 0 when only the section's values apply.
+ */
+int config_store_tenant(const struct config *c, const char *tenant, uint64_t *quota,
+			unsigned *retention_days);
 /*
  * Reads a whole regular file of at most max bytes into *text (mem_alloc'ed; *len bytes,
  * not NUL-terminated). A FIFO, device or directory is refused without blocking, the

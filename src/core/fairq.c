@@ -239,8 +239,10 @@ static void slot_clear(struct fairq *q, struct fairq_slot *s)
 	atomic_store_explicit(&st->parse_failed, 0, memory_order_relaxed);
 	atomic_store_explicit(&st->truncated, 0, memory_order_relaxed);
 	atomic_store_explicit(&st->throttled, 0, memory_order_relaxed);
-	for (int r = 0; r < DROP_REASON_COUNT; r++)
+	for (int r = 0; r < DROP_REASON_COUNT; r++) {
 		atomic_store_explicit(&st->dropped[r], 0, memory_order_relaxed);
+		atomic_store_explicit(&st->output_dropped[r], 0, memory_order_relaxed);
+	}
 	atomic_store_explicit(&s->state, SLOT_FREE, memory_order_release);
 }
 
@@ -619,6 +621,8 @@ static const char *const drop_reason_names[] = {
 	[DROP_NO_MEMORY] = "no_memory",
 	[DROP_SHUTDOWN] = "shutdown",
 	[DROP_OUTPUT_ERROR] = "output_error",
+	[DROP_QUOTA] = "quota",
+	[DROP_TOO_LARGE] = "too_large",
 };
 _Static_assert(ARRAY_SIZE(drop_reason_names) == DROP_REASON_COUNT,
 	       "a drop reason has no metric label");
@@ -668,6 +672,8 @@ static int collect_dropped(struct metrics_out *o, void *ctx)
 		for (size_t r = 0; r < DROP_REASON_COUNT && !rc && fairq_slot_in_use(q, s); r++)
 			rc = metrics_sample(o,
 					    atomic_load_explicit(&fairq_stats(q, s)->dropped[r],
+								 memory_order_relaxed) +
+					    atomic_load_explicit(&fairq_stats(q, s)->output_dropped[r],
 								 memory_order_relaxed),
 					    "tenant", fairq_slot_name(q, s), "reason",
 					    drop_reason_names[r], NULL);

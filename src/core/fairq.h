@@ -35,6 +35,8 @@ enum drop_reason {
 	DROP_SHUTDOWN,     /* still queued when the drain deadline passed */
 	DROP_OUTPUT_ERROR, /* queue full while the tenant's output fails (UDP), or held by a
 			      failing output when the drain deadline passed */
+	DROP_QUOTA,        /* parsed, but the tenant is over its store quota (store.quota) */
+	DROP_TOO_LARGE,    /* parsed, but its JSON did not fit the worker's batch buffer */
 	DROP_REASON_COUNT
 };
 
@@ -50,6 +52,12 @@ struct tenant_stats {
 	atomic_uint_fast64_t truncated;     /* longer than the maximum, cut */
 	atomic_uint_fast64_t throttled;     /* times a TCP/TLS sender was paused */
 	atomic_uint_fast64_t dropped[DROP_REASON_COUNT];
+	/*
+	 * Events the output dropped after they were parsed (output_error at the drain
+	 * deadline, quota): already counted in parsed/parse_failed, so not part of the
+	 * reclaim rule below; koban_events_dropped_total shows the sum of both arrays.
+	 */
+	atomic_uint_fast64_t output_dropped[DROP_REASON_COUNT];
 };
 
 struct fairq_config {

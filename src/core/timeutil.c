@@ -133,17 +133,112 @@ size_t time_format_rfc3339(int64_t ns, char out[TIME_RFC3339_LEN])
 
 /* ---- parsing ---- */
 
-/* n decimal digits at s; -1 when one is not a digit. */
-static long get_digits(const char *s, int n)
+/* n digits at s[*i] as a number, or -1. */
+static int digits(const char *s, size_t len, size_t *i, unsigned n)
 {
-	long v = 0;
+	int v = 0;
 
-	for (int i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
+	for (unsigned k = 0; k < n; k++, (*i)++) {
+		if (*i >= len || s[*i] < '0' || s[*i] > '9')
 			return -1;
-		v = v * 10 + (s[i] - '0');
+		v = v * 10 + (s[*i] - '0');
 	}
 	return v;
+}
+
+/* The expected byte c at s[*i]. */
+static bool byte_is(const char *s, size_t len, size_t *i, char c)
+{
+	if (*i >= len || s[*i] != c)
+		return false;
+	(*i)++;
+	return true;
+}
+
+int time_parse_rfc3339(const char *s, size_t len, int64_t *ns, size_t *bad)
+{
+	int year, mon, day, hour, min, sec, oh = 0, om = 0, sign = 0;
+	size_t i = 0, start;
+	int64_t frac = 0, secs, out;
+	unsigned nd = 0;
+
+	if ((year = digits(s, len, &i, 4)) < 0 || !byte_is(s, len, &i, '-') ||
+	    (mon = digits(s, len, &i, 2)) < 1 || mon > 12 || !byte_is(s, len, &i, '-'))
+		goto bad;
+	start = i;
+	if ((day = digits(s, len, &i, 2)) < 1 || day > time_days_in_month(year, mon)) {
+		i = i > start ? start : i;
+		goto bad;
+	}
+	if (i >= len || (s[i] != 'T' && s[i] != 't' && s[i] != ' '))
+		goto bad;
+	i++;
+	start = i;
+	if ((hour = digits(s, len, &i, 2)) < 0 || hour > 23) {
+		i = start;
+		goto bad;
+	}
+	if (!byte_is(s, len, &i, ':'))
+		goto bad;
+	start = i;
+	if ((min = digits(s, len, &i, 2)) < 0 || min > 59) {
+		i = start;
+		goto bad;
+	}
+	if (!byte_is(s, len, &i, ':'))
+		goto bad;
+	start = i;
+	if ((sec = digits(s, len, &i, 2)) < 0 || sec > 59) {
+		i = start;
+		goto bad;
+	}
+	if (i < len && s[i] == '.') {
+		i++;
+		if (i >= len || s[i] < '0' || s[i] > '9')
+			goto bad;
+		for (; i < len && s[i] >= '0' && s[i] <= '9'; i++, nd++)
+			if (nd < 9)
+				frac = frac * 10 + (s[i] - '0');
+		for (; nd < 9; nd++)
+			frac *= 10;
+	}
+	if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
+		i++;
+	} else if (i < len && (s[i] == '+' || s[i] == '-')) {
+		sign = s[i] == '+' ? 1 : -1;
+		i++;
+		start = i;
+		if ((oh = digits(s, len, &i, 2)) < 0 || oh > 23) {
+			i = start;
+			goto bad;
+		}
+		if (!byte_is(s, len, &i, ':'))
+			goto bad;
+		start = i;
+		if ((om = digits(s, len, &i, 2)) < 0 || om > 59) {
+			i = start;
+			goto bad;
+		}
+	} else {
+		goto bad;
+	}
+	if (i != len)
+		goto bad;
+	secs = time_days_from_civil(year, mon, day) * 86400 + hour * 3600 + min * 60 + sec -
+	       sign * (oh * 3600 + om * 60);
+	if (secs < 0 && frac) { /* so that the earliest representable second fits */
+		secs++;
+		frac -= NS_PER_SEC;
+	}
+	if (__builtin_mul_overflow(secs, NS_PER_SEC, &out) ||
+	    __builtin_add_overflow(out, frac, &out))
+		return -ERANGE;
+	*ns = out;
+	return 0;
+bad:
+	if (bad)
+		*bad = i;
+	return -EINVAL;
 }
 
 static int parse_relative(const char *s, size_t len, int64_t now_ns, int64_t *ns)
@@ -179,73 +274,20 @@ static int parse_relative(const char *s, size_t len, int64_t now_ns, int64_t *ns
 	return -EINVAL;
 }
 
-/* ".fraction" (1 to 9 digits) at s[*i]; advances *i. */
-static long parse_fraction(const char *s, size_t len, size_t *i)
-{
-	long frac = 0;
-	int digits = 0;
-
-	if (*i >= len || s[*i] != '.')
-		return 0;
-	for ((*i)++; *i < len && s[*i] >= '0' && s[*i] <= '9'; (*i)++)
-		if (digits++ < 9)
-			frac = frac * 10 + (s[*i] - '0');
-	if (!digits)
-		return -1;
-	for (; digits < 9; digits++)
-		frac *= 10;
-	return frac;
-}
-
-/* "Z", "+HH:MM" or "-HH:MM" at s[i], to the end; the offset in seconds east of UTC. */
-static int parse_offset(const char *s, size_t len, size_t i, long *off)
-{
-	long h, m;
-
-	if (i + 1 == len && (s[i] == 'Z' || s[i] == 'z')) {
-		*off = 0;
-		return 0;
-	}
-	if (i + 6 != len || (s[i] != '+' && s[i] != '-') || s[i + 3] != ':')
-		return -EINVAL;
-	h = get_digits(s + i + 1, 2);
-	m = get_digits(s + i + 4, 2);
-	if (h < 0 || m < 0 || h > 23 || m > 59)
-		return -EINVAL;
-	*off = (s[i] == '-' ? -1 : 1) * (h * 3600 + m * 60);
-	return 0;
-}
-
 int time_parse(const char *s, size_t len, int64_t now_ns, int64_t *ns)
 {
-	struct civil_time c = { 0 };
-	long off = 0;
-	size_t i = 10;
+	size_t i = 0, bad;
+	int year, month, day;
 
 	if (parse_relative(s, len, now_ns, ns) == 0)
 		return 0;
-	if (len < 10 || s[4] != '-' || s[7] != '-')
+	if (len != 10)
+		return time_parse_rfc3339(s, len, ns, &bad) < 0 ? -EINVAL : 0;
+	/* A date alone: midnight UTC. Nanoseconds since 1970 in 64 bits reach from 1677 to 2262. */
+	if ((year = digits(s, len, &i, 4)) < 1678 || year > 2261 || !byte_is(s, len, &i, '-') ||
+	    (month = digits(s, len, &i, 2)) < 1 || month > 12 || !byte_is(s, len, &i, '-') ||
+	    (day = digits(s, len, &i, 2)) < 1 || day > time_days_in_month(year, month))
 		return -EINVAL;
-	c.year = (int)get_digits(s, 4);
-	c.month = (int)get_digits(s + 5, 2);
-	c.day = (int)get_digits(s + 8, 2);
-	/* Nanoseconds since 1970 in 64 bits reach from 1677 to 2262. */
-	if (c.year < 1678 || c.year > 2261 || c.month < 1 || c.month > 12 || c.day < 1 ||
-	    c.day > time_days_in_month(c.year, c.month))
-		return -EINVAL;
-	if (len > 10) {
-		if (len < 19 || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' ||
-		    s[16] != ':')
-			return -EINVAL;
-		c.hour = (int)get_digits(s + 11, 2);
-		c.min = (int)get_digits(s + 14, 2);
-		c.sec = (int)get_digits(s + 17, 2);
-		if (c.hour < 0 || c.hour > 23 || c.min < 0 || c.min > 59 || c.sec < 0 || c.sec > 60)
-			return -EINVAL;
-		i = 19;
-		if ((c.nsec = parse_fraction(s, len, &i)) < 0 || parse_offset(s, len, i, &off) < 0)
-			return -EINVAL;
-	}
-	*ns = time_from_civil_utc(&c) - (int64_t)off * NS_PER_SEC;
+	*ns = time_days_from_civil(year, month, day) * 86400 * NS_PER_SEC;
 	return 0;
 }

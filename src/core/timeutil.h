@@ -45,6 +45,13 @@ int64_t time_mono_ns(void);
  * outside the years 1678-2261 that 64-bit nanoseconds can hold.
  */
 int time_parse(const char *s, size_t len, int64_t now_ns, int64_t *ns);
+/*
+ * The one RFC 3339 date-time parser (ECS @timestamp, query times, option values):
+ * YYYY-MM-DD(T|t| )hh:mm:ss[.fraction](Z|z|+hh:mm|-hh:mm), seconds 00-59, any number of
+ * fraction digits (nanoseconds kept). 0, -EINVAL with *bad set to the offset of the first
+ * wrong byte, or -ERANGE outside int64_t ns (years 1678-2262).
+ */
+int time_parse_rfc3339(const char *s, size_t len, int64_t *ns, size_t *bad);
 
 #define TIME_RFC3339_LEN 40
 /*

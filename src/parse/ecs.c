@@ -15,116 +15,6 @@ struct ecs_ctx {
 	char name[FIELD_NAME_MAX + 1];
 };
 
-/* ---- RFC 3339 ---- */
-
-/* n digits at s[*i] as a number, or -1. */
-static int digits(const char *s, size_t len, size_t *i, unsigned n)
-{
-	int v = 0;
-
-	for (unsigned k = 0; k < n; k++, (*i)++) {
-		if (*i >= len || s[*i] < '0' || s[*i] > '9')
-			return -1;
-		v = v * 10 + (s[*i] - '0');
-	}
-	return v;
-}
-
-/* The expected byte c at s[*i]. */
-static bool byte_is(const char *s, size_t len, size_t *i, char c)
-{
-	if (*i >= len || s[*i] != c)
-		return false;
-	(*i)++;
-	return true;
-}
-
-int ecs_parse_time(const char *s, size_t len, int64_t *ns, size_t *bad)
-{
-	int year, mon, day, hour, min, sec, oh = 0, om = 0, sign = 0;
-	size_t i = 0, start;
-	int64_t frac = 0, secs, out;
-	unsigned nd = 0;
-
-	if ((year = digits(s, len, &i, 4)) < 0 || !byte_is(s, len, &i, '-') ||
-	    (mon = digits(s, len, &i, 2)) < 1 || mon > 12 || !byte_is(s, len, &i, '-'))
-		goto bad;
-	start = i;
-	if ((day = digits(s, len, &i, 2)) < 1 || day > time_days_in_month(year, mon)) {
-		i = i > start ? start : i;
-		goto bad;
-	}
-	if (i >= len || (s[i] != 'T' && s[i] != 't' && s[i] != ' '))
-		goto bad;
-	i++;
-	start = i;
-	if ((hour = digits(s, len, &i, 2)) < 0 || hour > 23) {
-		i = start;
-		goto bad;
-	}
-	if (!byte_is(s, len, &i, ':'))
-		goto bad;
-	start = i;
-	if ((min = digits(s, len, &i, 2)) < 0 || min > 59) {
-		i = start;
-		goto bad;
-	}
-	if (!byte_is(s, len, &i, ':'))
-		goto bad;
-	start = i;
-	if ((sec = digits(s, len, &i, 2)) < 0 || sec > 59) {
-		i = start;
-		goto bad;
-	}
-	if (i < len && s[i] == '.') {
-		i++;
-		if (i >= len || s[i] < '0' || s[i] > '9')
-			goto bad;
-		for (; i < len && s[i] >= '0' && s[i] <= '9'; i++, nd++)
-			if (nd < 9)
-				frac = frac * 10 + (s[i] - '0');
-		for (; nd < 9; nd++)
-			frac *= 10;
-	}
-	if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
-		i++;
-	} else if (i < len && (s[i] == '+' || s[i] == '-')) {
-		sign = s[i] == '+' ? 1 : -1;
-		i++;
-		start = i;
-		if ((oh = digits(s, len, &i, 2)) < 0 || oh > 23) {
-			i = start;
-			goto bad;
-		}
-		if (!byte_is(s, len, &i, ':'))
-			goto bad;
-		start = i;
-		if ((om = digits(s, len, &i, 2)) < 0 || om > 59) {
-			i = start;
-			goto bad;
-		}
-	} else {
-		goto bad;
-	}
-	if (i != len)
-		goto bad;
-	secs = time_days_from_civil(year, mon, day) * 86400 + hour * 3600 + min * 60 + sec -
-	       sign * (oh * 3600 + om * 60);
-	if (secs < 0 && frac) { /* so that the earliest representable second fits */
-		secs++;
-		frac -= NS_PER_SEC;
-	}
-	if (__builtin_mul_overflow(secs, NS_PER_SEC, &out) ||
-	    __builtin_add_overflow(out, frac, &out))
-		return -ERANGE;
-	*ns = out;
-	return 0;
-bad:
-	if (bad)
-		*bad = i;
-	return -EINVAL;
-}
-
 /* ---- errors ---- */
 
 /*
@@ -280,7 +170,7 @@ static int set_scalar(struct ecs_ctx *c, const struct jsonin_value *v, bool add)
 	case FT_TIME:
 		if (v->type != JSONIN_STRING)
 			break;
-		rc = ecs_parse_time(v->s, v->len, &x, &bad);
+		rc = time_parse_rfc3339(v->s, v->len, &x, &bad);
 		if (rc == -ERANGE)
 			return fail_at(c, -EINVAL, v->offset,
 				       "expected a time between the years 1678 and 2262");

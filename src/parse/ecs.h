@@ -58,11 +58,4 @@ struct err;
 
 int ecs_decode(struct event *ev, const char *line, size_t len, struct err *e);
 
-/*
- * An RFC 3339 time (the FT_TIME syntax above) in ns since the epoch: 0, -EINVAL with
- * *bad set to the offset of the first wrong byte, or -ERANGE outside int64_t ns
- * (years 1678-2262).
- */
-int ecs_parse_time(const char *s, size_t len, int64_t *ns, size_t *bad);
-
 #endif

@@ -291,8 +291,14 @@ static void output(struct pipeline *p, struct pipeline_worker *w, struct pipelin
 
 	if (!w->out.len)
 		return;
-	if (p->cfg.output.write &&
-	    (rc = p->cfg.output.write(p->cfg.output.ctx, w->slot, &w->out)) < 0)
+	if (p->cfg.output.write_lines)
+		rc = p->cfg.output.write_lines(p->cfg.output.ctx, (unsigned)(w - p->w), w->slot,
+					       &w->out, (uint32_t)w->pending);
+	else if (p->cfg.output.write)
+		rc = p->cfg.output.write(p->cfg.output.ctx, w->slot, &w->out);
+	else
+		rc = 0;
+	if (rc < 0)
 		c->output_failed += w->pending;
 	buf_reset(&w->out);
 	w->pending = 0;
@@ -322,9 +328,22 @@ int pipeline_event(struct pipeline *p, unsigned wi, const struct msg *m,
 	} else {
 		c->parsed++;
 	}
+	if (p->cfg.output.event) { /* the event itself, never JSON */
+		if ((rc = normalize(p, &ev, m, d, decoded, &de, c)) < 0) {
+			c->too_large++;
+			if (p->cfg.output.too_large)
+				p->cfg.output.too_large(p->cfg.output.ctx, m->tenant, m->len);
+			else
+				log_warn("event of %u bytes not built: %s", m->len, strerror(-rc));
+			return -ENOSPC;
+		}
+		if (p->cfg.output.event(p->cfg.output.ctx, wi, m->tenant, &ev) < 0)
+			c->output_failed++;
+		return decoded < 0 ? decoded : 0;
+	}
 	mark = w->out.len;
 	if ((rc = normalize(p, &ev, m, d, decoded, &de, c)) < 0 ||
-	    (p->cfg.output.write && /* no output: the event is built and counted, not written */
+	    ((p->cfg.output.write || p->cfg.output.write_lines) && /* no output: built, counted */
 	     ((rc = event_write_json(&ev, &w->out)) < 0 || (rc = buf_addch(&w->out, '\n')) < 0))) {
 		buf_truncate(&w->out, mark);
 		c->too_large++;

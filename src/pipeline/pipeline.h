@@ -44,13 +44,23 @@ struct pipeline;
  * (what the output retries or drops is its own business). Whatever is left in lines after
  * the call is discarded. too_large(), when set, is told of each event that could not be
  * written because its JSON did not fit the worker's buffer (the output counts it per tenant).
+ * write_lines(), when set, is called instead of write() with the worker slot the lines were
+ * made on (an output with per-worker state: the event store's WAL shard) and the number of
+ * lines (events) in the buffer. event(), when set, replaces both: each finished event is
+ * handed over as it is (valid during the call only), never formatted as JSON (`koban ingest`
+ * stores events without encoding and decoding them again); a negative return counts the
+ * event as output_failed.
  */
+struct event;
 struct buf;
 
 struct pipeline_output {
 	int (*write)(void *ctx, unsigned slot, struct buf *lines);
 	void (*too_large)(void *ctx, unsigned slot, size_t bytes);
 	void *ctx;
+	int (*write_lines)(void *ctx, unsigned worker, unsigned slot, struct buf *lines,
+			   uint32_t count);
+	int (*event)(void *ctx, unsigned worker, unsigned slot, struct event *ev);
 };
 
 struct pipeline_config {

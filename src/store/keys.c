@@ -1,12 +1,15 @@
 #include "store/keys.h"
 #include "core/compat.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define LOG_MODULE "keys"
 #include "core/err.h"
+#include "core/log.h"
 #include "core/mem.h"
 
 #define MAGIC_LEN 8
@@ -84,18 +87,15 @@ static int write_key_file(const char *dir, const char *name, const char *magic,
 	return sync_dir(dir, e);
 }
 
-/* Reads dir/name: exactly magic | len bytes; a secret must be mode 0600 or stricter. */
-static int read_key_file(const char *dir, const char *name, const char *magic, void *data,
-			 size_t len, bool secret, struct err *e)
+/* Reads path: exactly magic | len bytes; a secret must be mode 0600 or stricter. */
+static int read_key_path(const char *path, const char *magic, void *data, size_t len,
+			 bool secret, struct err *e)
 {
 	unsigned char buf[MAGIC_LEN + 128 + 1];
-	char path[PATH_LEN];
 	struct stat st;
 	ssize_t n;
 	int fd, rc = 0;
 
-	if ((rc = key_path(path, dir, name, e)))
-		return rc;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return err_set(e, -errno, "cannot open %s: %s", path, strerror(errno));
@@ -117,6 +117,15 @@ static int read_key_file(const char *dir, const char *name, const char *magic, v
 		memcpy(data, buf + MAGIC_LEN, len);
 	sodium_memzero(buf, sizeof(buf));
 	return rc;
+}
+
+static int read_key_file(const char *dir, const char *name, const char *magic, void *data,
+			 size_t len, bool secret, struct err *e)
+{
+	char path[PATH_LEN];
+	int rc = key_path(path, dir, name, e);
+
+	return rc ? rc : read_key_path(path, magic, data, len, secret, e);
 }
 
 static bool exists(const char *dir, const char *name)
@@ -151,36 +160,158 @@ int keys_init(const char *dir, struct err *e)
 	return rc;
 }
 
-int keys_open(struct keys **kp, const char *dir, bool create, struct err *e)
+int keys_public_path(const char *signing, char *out, size_t size)
 {
+	size_t len = strlen(signing);
+	int n;
+
+	if (len > 4 && !strcmp(signing + len - 4, ".key"))
+		n = snprintf(out, size, "%.*s.pub", (int)(len - 4), signing);
+	else
+		n = snprintf(out, size, "%s.pub", signing);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/* Whether dir holds a data key (tenant-N.key); *tenant is one of them. */
+static bool any_data_key(const char *dir, uint64_t *tenant)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	bool found = false;
+
+	if (!d)
+		return false;
+	while (!found && (de = readdir(d))) {
+		unsigned long long id;
+		char tail[8];
+
+		if (sscanf(de->d_name, "tenant-%llu.%7s", &id, tail) == 2 && !strcmp(tail, "key")) {
+			*tenant = id;
+			found = true;
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+static void master_id(const unsigned char master[KEYS_KEY_BYTES], unsigned char id[32])
+{
+	static const char ctx[] = "koban-master-id";
+
+	crypto_generichash(id, 32, master, KEYS_KEY_BYTES, (const unsigned char *)ctx,
+			   sizeof(ctx) - 1);
+}
+
+/*
+ * The master key must be the one the data keys of dir were wrapped with: master.id says
+ * which. A directory without it (made before it existed, or never opened) gets it once the
+ * master key has opened one of its data keys (or when it has none yet).
+ */
+static int check_master(struct keys *k, const char *master_path, bool write, struct err *e)
+{
+	unsigned char id[32], have[32];
+	struct keys_data_key dk;
+	struct err we = ERR_INIT;
+	uint64_t tenant;
+	int rc;
+
+	master_id(k->master, id);
+	if (exists(k->dir, "master.id")) {
+		if ((rc = read_key_file(k->dir, "master.id", "KOBANMI1", have, sizeof(have), false,
+					e)))
+			return rc;
+		if (sodium_memcmp(id, have, sizeof(id)))
+			return err_set(e, -EKEYREJECTED, "%s is not the master key the data keys in "
+				       "%s were made with (%s/master.id names another): wrong "
+				       "keys.master, or keys from another installation",
+				       master_path, k->dir, k->dir);
+		return 0;
+	}
+	if (any_data_key(k->dir, &tenant)) {
+		rc = keys_tenant(k, tenant, false, &dk, e);
+		sodium_memzero(&dk, sizeof(dk));
+		if (rc)
+			return rc;
+	}
+	/* Best effort: a read-only copy of a data directory still opens (checked above). */
+	if (write && write_key_file(k->dir, "master.id", "KOBANMI1", id, sizeof(id), 0644, &we))
+		log_warn("%s (the master key is checked through a data key meanwhile)", we.msg);
+	return 0;
+}
+
+int keys_open_files(struct keys **kp, const char *dir, const struct keys_files *files,
+		    bool create, struct err *e)
+{
+	const char *mfile = files ? files->master : NULL, *sfile = files ? files->signing : NULL;
+	char mpath[PATH_LEN], spath[PATH_LEN], ppath[PATH_LEN];
 	struct keys *k;
+	uint64_t tenant;
 	int rc;
 
 	*kp = NULL;
 	if ((rc = crypto_ready(e)))
 		return rc;
-	if (create && !exists(dir, "master.key") && !exists(dir, "signing.key") &&
-	    (rc = keys_init(dir, e)))
+	if ((rc = key_path(mpath, dir, "master.key", e)) ||
+	    (rc = key_path(spath, dir, "signing.key", e)))
 		return rc;
+	if (mfile && snprintf(mpath, sizeof(mpath), "%s", mfile) >= (int)sizeof(mpath))
+		return err_set(e, -ENAMETOOLONG, "keys.master: path too long");
+	if (sfile && snprintf(spath, sizeof(spath), "%s", sfile) >= (int)sizeof(spath))
+		return err_set(e, -ENAMETOOLONG, "keys.signing: path too long");
+	if (keys_public_path(spath, ppath, sizeof(ppath)))
+		return err_set(e, -ENAMETOOLONG, "%s: path too long", spath);
+	if (create && mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return err_set(e, -errno, "cannot create %s: %s", dir, strerror(errno));
+	/* A missing master key is made only on first use, never in place of a lost one. */
+	if (access(mpath, F_OK) < 0) {
+		if (mfile)
+			return err_set(e, -ENOENT, "keys.master: %s: %s (the master key named in "
+				       "the configuration is missing: mount its media or correct "
+				       "keys.master)", mpath, strerror(errno));
+		if (!create || exists(dir, "master.id") || any_data_key(dir, &tenant))
+			return err_set(e, -ENOENT, "%s: no master key, but %s holds data keys "
+				       "wrapped with one: restore master.key from its backup, or "
+				       "name it with keys.master in the configuration", mpath, dir);
+		if (!sfile && (rc = keys_init(dir, e)))
+			return rc;
+		if (sfile)
+			return err_set(e, -ENOENT, "%s: no master key; make the keys with `koban "
+				       "key init` and name both in the configuration's keys: section",
+				       mpath);
+	}
+	if (access(spath, F_OK) < 0)
+		return err_set(e, -ENOENT, "%s%s: %s (the signing key of deletion certificates "
+			       "is missing: %s)", sfile ? "keys.signing: " : "", spath,
+			       strerror(errno),
+			       sfile ? "mount its media or correct keys.signing"
+			       : mfile ? "name the one `koban key init` made beside keys.master "
+					 "with keys.signing, or restore it from its backup"
+				       : "restore it from its backup");
 	k = mem_calloc(1, sizeof(*k));
 	if (!k || !(k->dir = mem_strdup(dir))) {
 		mem_free(k);
 		return err_set(e, -ENOMEM, "out of memory");
 	}
-	rc = read_key_file(dir, "master.key", "KOBANMK1", k->master, sizeof(k->master), true, e);
+	rc = read_key_path(mpath, "KOBANMK1", k->master, sizeof(k->master), true, e);
 	if (!rc)
-		rc = read_key_file(dir, "signing.key", "KOBANSK1", k->sk, sizeof(k->sk), true, e);
+		rc = read_key_path(spath, "KOBANSK1", k->sk, sizeof(k->sk), true, e);
 	if (!rc)
-		rc = read_key_file(dir, "signing.pub", "KOBANPK1", k->pk, sizeof(k->pk), false, e);
+		rc = read_key_path(ppath, "KOBANPK1", k->pk, sizeof(k->pk), false, e);
 	if (!rc && memcmp(k->sk + 32, k->pk, sizeof(k->pk)))
-		rc = err_set(e, -EBADMSG, "%s: signing.pub is not the public half of signing.key",
-			     dir);
+		rc = err_set(e, -EBADMSG, "%s is not the public half of %s", ppath, spath);
+	if (!rc)
+		rc = check_master(k, mpath, create, e);
 	if (rc) {
 		keys_close(k);
 		return rc;
 	}
 	*kp = k;
 	return 0;
+}
+
+int keys_open(struct keys **kp, const char *dir, bool create, struct err *e)
+{
+	return keys_open_files(kp, dir, NULL, create, e);
 }
 
 void keys_close(struct keys *k)

@@ -3,14 +3,21 @@
  * key, and an Ed25519 key that signs deletion certificates.
  *
  * Files, in a directory of mode 0700 (DATA_DIR/keys by default; `koban key init` can put
- * them elsewhere, e.g. on separate media), each of mode 0600 and refused when group or others
- * may read it:
+ * master and signing keys elsewhere, e.g. on separate media, and the configuration's keys:
+ * section names them: struct keys_files), each of mode 0600 and refused when group or
+ * others may read it:
  *   master.key     "KOBANMK1" | 32 random bytes
  *   signing.key    "KOBANSK1" | Ed25519 secret key (64 bytes: seed and public key)
  *   signing.pub    "KOBANPK1" | Ed25519 public key (32 bytes; mode 0644, may be published)
  *   tenant-N.key   a tenant's data key, wrapped by the master key:
  *                  "KOBANDK1" | key id (16) | nonce (24) |
  *                  XChaCha20-Poly1305(data key; AD = "koban-data-key" | tenant | key id)
+ *   master.id      "KOBANMI1" | BLAKE2b-256 of the master key keyed "koban-master-id": which
+ *                  master key the data keys of this directory are wrapped with (in the data
+ *                  keys' directory, written on first open), so that another master key is
+ *                  refused at once, and a missing one is never replaced by a new one.
+ * The data keys (tenant-N.key, master.id) always stay in the keys directory of the data
+ * directory; only the master and signing keys can live elsewhere.
  * A tenant's data never sits beside its key: the store keeps data under DATA_DIR/tenants/
  * and the keys here. Destroying a tenant's key file (overwritten, synced, removed) makes
  * every copy of its data unreadable: that is the crypto-erasure of a deletion certificate.
@@ -48,8 +55,28 @@ struct keys_data_key {
 
 /* Creates master.key, signing.key and signing.pub in dir (made 0700); -EEXIST when any exists. */
 int keys_init(const char *dir, struct err *e);
-/* Opens the keys in dir; with create, keys_init() first when dir holds none. */
+
+/* Where the master and signing keys are when not in the keys directory (config keys:). */
+struct keys_files {
+	const char *master;  /* NULL: DIR/master.key */
+	const char *signing; /* NULL: DIR/signing.key; its public half is keys_public_path() */
+};
+
+/*
+ * Opens the keys: data keys in dir, the master and signing keys where files says (NULL:
+ * all in dir). With create, dir is made and, on first use only (dir holds no master key,
+ * no master.id and no data key, and files names no master), keys_init() makes the keys in
+ * dir. A master or signing key that files names is never created: missing, it is an error
+ * naming the file and the configuration key. A master key other than the one the data keys
+ * were wrapped with is -EKEYREJECTED (checked with master.id, or by opening a data key).
+ */
+int keys_open_files(struct keys **k, const char *dir, const struct keys_files *files,
+		    bool create, struct err *e);
+/* keys_open_files() with every key in dir. */
 int keys_open(struct keys **k, const char *dir, bool create, struct err *e);
+/* The public key file of a signing key file: ".key" at the end replaced by ".pub", else
+ * ".pub" appended. -ENAMETOOLONG when it does not fit size bytes. */
+int keys_public_path(const char *signing, char *out, size_t size);
 void keys_close(struct keys *k);
 
 /*

@@ -10,6 +10,7 @@
 #include "core/compat.h"
 
 #include <limits.h>
+#include <sodium.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 
@@ -61,6 +62,43 @@ static const char *const migrations[] = {
 	"  address TEXT PRIMARY KEY,"
 	"  count INTEGER NOT NULL,"
 	"  last_ns INTEGER NOT NULL);",
+	/*
+	 * 3: source names are scoped per tenant (two tenants may each have a source "fw"):
+	 * the table is rebuilt with UNIQUE (tenant_id, name) instead of UNIQUE (name), keeping
+	 * every row and its id (the old names were unique, so every row fits).
+	 */
+	"CREATE TABLE sources_v3 ("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL,"
+	"  tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,"
+	"  cidr TEXT, host TEXT, listener TEXT,"
+	"  format TEXT NOT NULL DEFAULT 'auto',"
+	"  tz TEXT,"
+	"  created_ns INTEGER NOT NULL,"
+	"  UNIQUE (tenant_id, name));"
+	"INSERT INTO sources_v3 (id, name, tenant_id, cidr, host, listener, format, tz,"
+	"  created_ns) SELECT id, name, tenant_id, cidr, host, listener, format, tz, created_ns"
+	"  FROM sources;"
+	"DROP TABLE sources;"
+	"ALTER TABLE sources_v3 RENAME TO sources;",
+	/* 4: API tokens (only their hashes); tenant_id NULL: a SOC-wide token */
+	"CREATE TABLE api_tokens ("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  tenant_id INTEGER REFERENCES tenants(id) ON DELETE CASCADE,"
+	"  hash BLOB NOT NULL UNIQUE,"
+	"  created_ns INTEGER NOT NULL);",
+	/*
+	 * 5: tenant ids are never given twice. An id names the tenant's data key and segment
+	 * directory; SQLite's rowid would hand the id of the last removed (or crypto-erased)
+	 * tenant to the next one added. The highest id ever given is kept here; earlier
+	 * removals are not known, so it starts at today's highest.
+	 */
+	"CREATE TABLE tenant_id_high (high INTEGER NOT NULL);"
+	"INSERT INTO tenant_id_high SELECT COALESCE(MAX(id), 0) FROM tenants;"
+	"CREATE TRIGGER tenant_id_high_up AFTER INSERT ON tenants BEGIN"
+	"  UPDATE tenant_id_high SET high = MAX(high, NEW.id);"
+	"END;",
 };
 
 #define META_SENDERS_KEPT 1000 /* rows of unassigned_senders kept, the busiest */
@@ -366,7 +404,8 @@ int meta_tenant_add(struct meta *m, const char *name, struct err *e)
 	if (name && !strcmp(name, META_UNASSIGNED))
 		return err_set(e, -EEXIST, "tenant '%s' is built in and always exists", name);
 	if ((rc = check_name("tenant name", name, e)) < 0 ||
-	    (rc = prepare(m, "INSERT INTO tenants (name, created_ns) VALUES (?1, ?2)", &st, e)) < 0)
+	    (rc = prepare(m, "INSERT INTO tenants (id, name, created_ns) VALUES "
+			    "((SELECT high FROM tenant_id_high) + 1, ?1, ?2)", &st, e)) < 0)
 		return rc;
 	bind_text(st, 1, name);
 	sqlite3_bind_int64(st, 2, time_now_ns());
@@ -502,8 +541,8 @@ int meta_source_add(struct meta *m, const struct meta_source *s, struct err *e)
 				     m->path);
 		break;
 	case SQLITE_CONSTRAINT:
-		rc = err_set(e, -EEXIST, "source '%s' already exists in %s", ESC(s->name),
-			     m->path);
+		rc = err_set(e, -EEXIST, "source '%s' already exists in tenant '%s' in %s",
+			     ESC(s->name), ESC(s->tenant), m->path);
 		break;
 	default:
 		rc = db_fail(m, e);
@@ -512,19 +551,24 @@ int meta_source_add(struct meta *m, const struct meta_source *s, struct err *e)
 	return rc;
 }
 
-int meta_source_remove(struct meta *m, const char *name, struct err *e)
+int meta_source_remove(struct meta *m, const char *tenant, const char *name, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
 
+	/* The tenant is part of the key: no name reaches another tenant's source. */
 	if ((rc = check_name("source name", name, e)) < 0 ||
-	    (rc = prepare(m, "DELETE FROM sources WHERE name = ?1", &st, e)) < 0)
+	    (rc = check_tenant_ref(tenant, e)) < 0 ||
+	    (rc = prepare(m, "DELETE FROM sources WHERE name = ?1 AND tenant_id ="
+			     " (SELECT id FROM tenants WHERE name = ?2)", &st, e)) < 0)
 		return rc;
 	bind_text(st, 1, name);
+	bind_text(st, 2, tenant);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = db_fail(m, e);
 	else if (sqlite3_changes(m->db) == 0)
-		rc = err_set(e, -ENOENT, "no source '%s' in %s", ESC(name), m->path);
+		rc = err_set(e, -ENOENT, "no source '%s' in tenant '%s' in %s", ESC(name),
+			     ESC(tenant), m->path);
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -695,9 +739,9 @@ int meta_source_update(struct meta *m, const struct meta_source *s, struct err *
 
 	if ((rc = meta_source_check(s, e)) < 0)
 		return rc;
-	rc = prepare(m, "UPDATE sources SET tenant_id = (SELECT id FROM tenants WHERE name = ?2),"
+	rc = prepare(m, "UPDATE sources SET"
 			" cidr = ?3, host = ?4, listener = ?5, format = ?6, tz = ?7"
-			" WHERE name = ?1 AND EXISTS (SELECT 1 FROM tenants WHERE name = ?2)",
+			" WHERE name = ?1 AND tenant_id = (SELECT id FROM tenants WHERE name = ?2)",
 		     &st, e);
 	if (rc < 0)
 		return rc;
@@ -711,8 +755,148 @@ int meta_source_update(struct meta *m, const struct meta_source *s, struct err *
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = db_fail(m, e);
 	else if (sqlite3_changes(m->db) == 0)
-		rc = err_set(e, -ENOENT, "no source '%s' or no tenant '%s' in %s", ESC(s->name),
+		rc = err_set(e, -ENOENT, "no source '%s' in tenant '%s' in %s", ESC(s->name),
 			     ESC(s->tenant), m->path);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- API tokens ---- */
+
+int meta_token_new(char out[META_TOKEN_LEN + 1], struct err *e)
+{
+	unsigned char raw[META_TOKEN_RANDOM];
+
+	if (sodium_init() < 0)
+		return err_set(e, -EIO, "libsodium cannot start");
+	randombytes_buf(raw, sizeof(raw));
+	memcpy(out, META_TOKEN_PREFIX, sizeof(META_TOKEN_PREFIX) - 1);
+	sodium_bin2base64(out + sizeof(META_TOKEN_PREFIX) - 1,
+			  META_TOKEN_LEN + 2 - sizeof(META_TOKEN_PREFIX), raw, sizeof(raw),
+			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(raw, sizeof(raw));
+	return 0;
+}
+
+void meta_token_hash(const char *token, size_t len, unsigned char out[META_TOKEN_HASH_LEN])
+{
+	static const char context[] = "koban api token v1";
+
+	/* keyed with a fixed context: a token hash is useless as a hash of anything else */
+	crypto_generichash(out, META_TOKEN_HASH_LEN, (const unsigned char *)token, len,
+			   (const unsigned char *)context, sizeof(context) - 1);
+}
+
+int meta_token_add(struct meta *m, const char *name, const char *tenant,
+		   const unsigned char hash[META_TOKEN_HASH_LEN], struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t tid = 0;
+	int rc;
+
+	if ((rc = check_name("token name", name, e)) < 0 ||
+	    (tenant && ((rc = check_tenant_ref(tenant, e)) < 0 ||
+			(rc = tenant_id(m, tenant, &tid, e)) < 0)) ||
+	    (rc = prepare(m, "INSERT INTO api_tokens (name, tenant_id, hash, created_ns)"
+			     " VALUES (?1, ?2, ?3, ?4)", &st, e)) < 0)
+		return rc;
+	bind_text(st, 1, name);
+	if (tenant)
+		sqlite3_bind_int64(st, 2, tid);
+	else
+		sqlite3_bind_null(st, 2);
+	sqlite3_bind_blob(st, 3, hash, META_TOKEN_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, time_now_ns());
+	switch (sqlite3_step(st)) {
+	case SQLITE_DONE:
+		break;
+	case SQLITE_CONSTRAINT:
+		rc = err_set(e, -EEXIST, "token '%s' already exists in %s", ESC(name), m->path);
+		break;
+	default:
+		rc = db_fail(m, e);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_token_revoke(struct meta *m, const char *name, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = check_name("token name", name, e)) < 0 ||
+	    (rc = prepare(m, "DELETE FROM api_tokens WHERE name = ?1", &st, e)) < 0)
+		return rc;
+	bind_text(st, 1, name);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	else if (sqlite3_changes(m->db) == 0)
+		rc = err_set(e, -ENOENT, "no token '%s' in %s", ESC(name), m->path);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+#define TOKEN_SELECT                                                                      \
+	"SELECT k.id, k.name, t.name, coalesce(k.tenant_id, -1), k.created_ns"            \
+	" FROM api_tokens k LEFT JOIN tenants t ON t.id = k.tenant_id"
+
+static int each_token(struct meta *m, sqlite3_stmt *st,
+		      void (*fn)(void *ctx, const struct meta_token *t), void *ctx, int *rows,
+		      struct err *e)
+{
+	int step;
+
+	*rows = 0;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct meta_token t = {
+			.id = sqlite3_column_int64(st, 0),
+			.name = column_text(st, 1),
+			.tenant = column_text(st, 2),
+			.tenant_id = sqlite3_column_int64(st, 3),
+			.created_ns = sqlite3_column_int64(st, 4),
+		};
+		struct err bad = ERR_INIT;
+
+		if (!t.name || (t.tenant_id >= 0 && !t.tenant))
+			return err_set(e, -ENOMEM, "out of memory reading tokens");
+		if (check_name("token name", t.name, &bad) < 0 ||
+		    (t.tenant && check_tenant_ref(t.tenant, &bad) < 0)) {
+			log_warn("%s: token row %lld skipped: %s", m->path, (long long)t.id,
+				 bad.msg);
+			continue;
+		}
+		fn(ctx, &t);
+		(*rows)++;
+	}
+	return step == SQLITE_DONE ? 0 : db_fail(m, e);
+}
+
+int meta_token_list(struct meta *m, void (*fn)(void *ctx, const struct meta_token *t),
+		    void *ctx, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, rows;
+
+	if ((rc = prepare(m, TOKEN_SELECT " ORDER BY k.name", &st, e)) < 0)
+		return rc;
+	rc = each_token(m, st, fn, ctx, &rows, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_token_find(struct meta *m, const unsigned char hash[META_TOKEN_HASH_LEN],
+		    void (*fn)(void *ctx, const struct meta_token *t), void *ctx, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, rows;
+
+	if ((rc = prepare(m, TOKEN_SELECT " WHERE k.hash = ?1", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_blob(st, 1, hash, META_TOKEN_HASH_LEN, SQLITE_STATIC);
+	rc = each_token(m, st, fn, ctx, &rows, e);
+	if (rc == 0 && rows == 0)
+		rc = err_set(e, -ENOENT, "no such token");
 	sqlite3_finalize(st);
 	return rc;
 }

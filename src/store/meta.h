@@ -1,5 +1,5 @@
 /*
- * meta.h - the metadata store: tenants and sources (later users, assets, alerts, ...).
+ * meta.h - the metadata store: tenants, sources and API tokens (later users, assets, ...).
  *
  * SQLite in WAL mode at DATA_DIR/koban.db, behind this API so another database can serve
  * it later. meta_open() creates the file and the schema (versioned migrations) when
@@ -16,6 +16,7 @@
 #ifndef STORE_META_H
 #define STORE_META_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct err;
@@ -34,7 +35,7 @@ struct meta_tenant {
 
 struct meta_source {
 	int64_t id;
-	const char *name;     /* unique across tenants */
+	const char *name;     /* unique within its tenant; two tenants may use one name */
 	const char *tenant;
 	const char *cidr;     /* NULL or "10.0.0.0/8", "2001:db8::/32", a bare address */
 	const char *host;     /* NULL or a syslog HOSTNAME, compared case-insensitively */
@@ -75,8 +76,9 @@ int meta_tenant_list(struct meta *m, void (*fn)(void *ctx, const struct meta_ten
 int meta_source_add(struct meta *m, const struct meta_source *s, struct err *e);
 /* The checks meta_source_add() makes on s alone (not whether the tenant exists). */
 int meta_source_check(const struct meta_source *s, struct err *e);
-int meta_source_remove(struct meta *m, const char *name, struct err *e);
-/* Sets every field of the source named s->name (its tenant included) to those of s. */
+/* Removes tenant's source name (a source is named by its tenant and its name). */
+int meta_source_remove(struct meta *m, const char *tenant, const char *name, struct err *e);
+/* Sets the criteria of tenant s->tenant's source s->name to those of s. */
 int meta_source_update(struct meta *m, const struct meta_source *s, struct err *e);
 /* Whether name is a valid tenant name, or a built-in one (_unassigned). */
 int meta_tenant_check(const char *name, struct err *e);
@@ -109,5 +111,38 @@ int meta_sender_add(struct meta *m, const char *address, int64_t count, int64_t 
 /* The limit busiest senders, busiest first. */
 int meta_sender_list(struct meta *m, int64_t limit,
 		     void (*fn)(void *ctx, const struct meta_sender *s), void *ctx, struct err *e);
+
+/*
+ * API tokens (`koban token`): a name, a tenant (or none: SOC-wide, any tenant) and the
+ * hash of the secret. The secret is shown once when made and never stored: a request's
+ * token is hashed (BLAKE2b-256, libsodium generichash with a fixed context key) and looked
+ * up by its hash. Removing a tenant removes its tokens.
+ */
+#define META_TOKEN_PREFIX "kbn_"
+#define META_TOKEN_RANDOM 32                   /* random bytes in a token */
+#define META_TOKEN_LEN (4 + 43)                /* the prefix and base64url of the bytes */
+#define META_TOKEN_HASH_LEN 32
+
+struct meta_token {
+	int64_t id;
+	const char *name;
+	const char *tenant;     /* NULL: a SOC-wide token */
+	int64_t tenant_id;      /* -1: SOC-wide */
+	int64_t created_ns;
+};
+
+/* A new random secret "kbn_..." (NUL-terminated). */
+int meta_token_new(char out[META_TOKEN_LEN + 1], struct err *e);
+void meta_token_hash(const char *token, size_t len, unsigned char out[META_TOKEN_HASH_LEN]);
+/* Adds a token for tenant (NULL: SOC-wide); -EEXIST for a name taken, -ENOENT: no tenant. */
+int meta_token_add(struct meta *m, const char *name, const char *tenant,
+		   const unsigned char hash[META_TOKEN_HASH_LEN], struct err *e);
+int meta_token_revoke(struct meta *m, const char *name, struct err *e);
+/* Ordered by name. */
+int meta_token_list(struct meta *m, void (*fn)(void *ctx, const struct meta_token *t),
+		    void *ctx, struct err *e);
+/* Calls fn for the token with that hash; -ENOENT when there is none. */
+int meta_token_find(struct meta *m, const unsigned char hash[META_TOKEN_HASH_LEN],
+		    void (*fn)(void *ctx, const struct meta_token *t), void *ctx, struct err *e);
 
 #endif

@@ -1353,6 +1353,12 @@ static void seal_free(struct seal *s)
 
 int seal_start(struct seal **sp, const char *data_dir, struct wal *w, struct err *e)
 {
+	return seal_start_files(sp, data_dir, NULL, w, e);
+}
+
+int seal_start_files(struct seal **sp, const char *data_dir, const struct keys_files *keys,
+		     struct wal *w, struct err *e)
+{
 	pthread_condattr_t ca;
 	struct seal *s;
 	int rc;
@@ -1383,7 +1389,7 @@ int seal_start(struct seal **sp, const char *data_dir, struct wal *w, struct err
 	    (rc = path_of(s->state_path, data_dir, "seal.state", e)) ||
 	    (rc = path_of(s->journal_path, data_dir, "seal.journal", e)) ||
 	    (rc = path_of(s->dropped_path, data_dir, "seal.dropped", e)) ||
-	    (rc = store_open(&s->st, data_dir, e)) || (rc = recover(s, e)) ||
+	    (rc = store_open_keys(&s->st, data_dir, keys, e)) || (rc = recover(s, e)) ||
 	    (rc = register_metrics(s, e)))
 		goto fail;
 	s->req = 1; /* the first pass seals what an earlier run left */

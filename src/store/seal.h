@@ -88,6 +88,10 @@ struct seal_stats {
  * after the state is sealed by the thread, the first generation right away.
  */
 int seal_start(struct seal **sp, const char *data_dir, struct wal *w, struct err *e);
+/* The same with the master and signing keys where keys says (config keys:; NULL: keys/). */
+struct keys_files;
+int seal_start_files(struct seal **sp, const char *data_dir, const struct keys_files *keys,
+		     struct wal *w, struct err *e);
 /* Seals everything durable (a last commit), stops the thread and frees s. NULL: no-op. */
 void seal_stop(struct seal *s);
 /* Seals everything durable now and returns when it is committed: 0 or the error (tests). */

@@ -1,14 +1,15 @@
 /*
  * segment.h - the immutable per-tenant, per-day segment file of the event store (format
- * version 1; the layout is described for operators in docs/store.md, "Segments").
+ * version 2; the layout is described for operators in docs/store.md, "Segments").
  *
  * A segment is written once by a struct segment_writer and then only read. Events go into
  * blocks of up to SEGMENT_BLOCK_EVENTS; inside a block the hot fields are stored column by
  * column (@timestamp and other times and integers delta- or dictionary-coded, every IP
- * field as a per-block dictionary of 16-byte values, the known ECS string fields as
- * dictionaries, event.original and message as text columns) and every other value in a
- * row area that names its field. Field NAMES are stored (a table in the footer), never the
- * process's field ids. Each chunk is zstd-compressed and the block payload is sealed with
+ * field as a per-block dictionary, the known ECS string fields as dictionaries,
+ * event.original and message as text columns: CLP-style templates and variables, a token
+ * that is another field's value of the event referenced instead of stored twice) and every
+ * other value in a row area that names its field. Field NAMES are stored (a table in the
+ * footer), never the process's field ids. Each chunk is zstd-compressed and the block payload is sealed with
  * the tenant's data key (keys_seal) under a block id derived from tenant, day, segment
  * number and block index, so blocks cannot be moved or swapped. In clear text, per block:
  * time range, event count, min/max of time, integer and IP columns, a bloom filter over
@@ -25,8 +26,11 @@
  * and seal are checked when it is read (segment_verify() checks everything). Damage is an
  * error naming the file and the offset, never garbage.
  *
- * Memory: a writer copies what it is given. Events returned by segment_block_read() and
- * their strings live in the caller's arena. Row lists from segment_lookup() are the
+ * Memory: a writer copies what it is given (for an event without event.original it measures
+ * the raw size with event_write_json(), which takes scratch space from the event's arena).
+ * Events returned by segment_block_read() and their strings live in the caller's arena
+ * (a block of 4,096 firewall events takes 6 to 10 MB of it: give it large chunks, or each
+ * block faults its pages in again). Row lists from segment_lookup() are the
  * caller's (mem_free). The reader maps the file read-only.
  *
  * Threads: a writer or a reader belongs to one thread at a time; different readers of the
@@ -48,7 +52,7 @@ struct keys_data_key;
 struct segment;
 struct segment_writer;
 
-#define SEGMENT_VERSION 1
+#define SEGMENT_VERSION 2
 #define SEGMENT_BLOCK_EVENTS 4096
 #define SEGMENT_MAX_EVENTS (1u << 28) /* per segment: segment_writer_add says -EFBIG */
 #define SEGMENT_NAME_MAX 64
@@ -67,7 +71,8 @@ int segment_writer_open(struct segment_writer **w, const char *dir, uint64_t ten
 			uint32_t day, uint32_t seq, const struct keys_data_key *dk,
 			struct err *e);
 /*
- * Copies ev into the segment. Events may arrive in any time order. -EFBIG when the
+ * Copies ev into the segment. Events may arrive in any time order. Adds its raw size
+ * (segment_info.raw_bytes) and encodes it when its block is full. -EFBIG when the
  * segment is full (SEGMENT_MAX_EVENTS, or its index past its memory bound): finish it and
  * start the next seq. Other errors (-ENOMEM, -EIO, ...) leave the writer usable only for
  * segment_writer_free().
@@ -75,6 +80,11 @@ int segment_writer_open(struct segment_writer **w, const char *dir, uint64_t ten
 int segment_writer_add(struct segment_writer *w, const struct event *ev, struct err *e);
 /* Events added so far. */
 uint64_t segment_writer_count(const struct segment_writer *w);
+/*
+ * A number of the caller's stored in the footer (segment_info.tag; 0 by default), e.g. the
+ * sealer's generation, so that recovery can tell which segments a crash left behind.
+ */
+void segment_writer_set_tag(struct segment_writer *w, uint64_t tag);
 /* Writes the rest, fsyncs, renames to the final name, fsyncs dir. The writer stays to be freed. */
 int segment_writer_finish(struct segment_writer *w, struct err *e);
 /* Frees the writer; an unfinished segment's temp file is removed. */
@@ -96,6 +106,9 @@ struct segment_info {
 	uint64_t events;
 	int64_t tmin, tmax;  /* @timestamp range of all events (0, 0 when none has one) */
 	uint64_t file_bytes;
+	uint64_t raw_bytes;  /* the events' raw size: the sum of their event.original lengths,
+				or of their JSON's (event_write_json) for events without one */
+	uint64_t tag;        /* segment_writer_set_tag() */
 };
 void segment_get_info(const struct segment *s, struct segment_info *out);
 
@@ -154,6 +167,16 @@ int segment_row_block(const struct segment *s, uint64_t row);
 int segment_block_read(struct segment *s, unsigned block, const unsigned *fields,
 		       size_t nfields, struct arena *arena, struct event **evs, uint32_t *n,
 		       struct err *e);
+/*
+ * Like segment_block_read(), but only the nrows rows listed (numbers relative to the block,
+ * strictly ascending, each below the block's count): *n is nrows and (*evs)[i] is row
+ * rows[i]. Only those rows' values are copied out; the block is still unsealed whole and
+ * the chunks of the fields asked for decompressed. -EINVAL (with a message) for a bad list;
+ * nrows 0 gives *n 0 without reading.
+ */
+int segment_block_read_rows(struct segment *s, unsigned block, const uint32_t *rows,
+			    size_t nrows, const unsigned *fields, size_t nfields,
+			    struct arena *arena, struct event **evs, uint32_t *n, struct err *e);
 /* Reads every block and the index: checksums, seals and encoding. */
 int segment_verify(struct segment *s, struct err *e);
 

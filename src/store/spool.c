@@ -439,7 +439,7 @@ int spool_deliver(struct spool *s, unsigned slot, const char *tenant, struct buf
 
 			n = count_lines(lines);
 			if (st)
-				atomic_fetch_add_explicit(&st->dropped[DROP_OUTPUT_ERROR], n,
+				atomic_fetch_add_explicit(&st->output_dropped[DROP_OUTPUT_ERROR], n,
 							  memory_order_relaxed);
 			atomic_fetch_add_explicit(&s->given_up, n, memory_order_relaxed);
 			if (log_limit_allow(&s->log[SPOOL_REASON_COUNT], &held))

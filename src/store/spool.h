@@ -1,6 +1,6 @@
 /*
- * spool.h - the spool output: each tenant's events as ECS JSON lines appended to
- * DATA_DIR/spool/TENANT.ndjson (until the event store lands).
+ * spool.h - the ECS JSON file output (output.file, off by default): each tenant's events as
+ * ECS JSON lines appended to DATA_DIR/spool/TENANT.ndjson, besides the event store.
  *
  * Guarantees:
  * - Whole lines only. A batch is appended with write(2) calls on an O_APPEND descriptor; when

@@ -65,6 +65,12 @@ static int make_dir(const char *path, mode_t mode, struct err *e)
 
 int store_open(struct store **stp, const char *data_dir, struct err *e)
 {
+	return store_open_keys(stp, data_dir, NULL, e);
+}
+
+int store_open_keys(struct store **stp, const char *data_dir, const struct keys_files *files,
+		    struct err *e)
+{
 	char path[PATH_LEN];
 	struct store *st;
 	int rc;
@@ -77,7 +83,7 @@ int store_open(struct store **stp, const char *data_dir, struct err *e)
 	}
 	if ((rc = make_dir(data_dir, 0750, e)) || (rc = path_join(path, e, "%s/tenants", data_dir)) ||
 	    (rc = make_dir(path, 0750, e)) || (rc = path_join(path, e, "%s/keys", data_dir)) ||
-	    (rc = keys_open(&st->keys, path, true, e))) {
+	    (rc = keys_open_files(&st->keys, path, files, true, e))) {
 		store_close(st);
 		return rc;
 	}
@@ -1108,36 +1114,6 @@ done:
 
 /* ---- segments: stats and verification ---- */
 
-/*
- * Leaves out of refs the segments a search skips (store/seal.h: written by a generation not
- * committed, or replaced by a merge), so stats count each event once.
- */
-static int drop_skipped(struct store *st, uint64_t tenant, struct seg_ref *refs, size_t *n,
-			struct err *e)
-{
-	uint64_t lsn[WAL_MAX_SHARDS], g;
-	struct seal_segment *skip;
-	size_t n_skip, k = 0;
-	unsigned nl;
-	int rc;
-
-	if ((rc = seal_state_read(st->dir, &g, lsn, &nl, e)) ||
-	    (rc = seal_journal_read(st->dir, g, &skip, &n_skip, e)))
-		return rc;
-	for (size_t i = 0; i < *n; i++) {
-		bool drop = false;
-
-		for (size_t j = 0; j < n_skip && !drop; j++)
-			drop = skip[j].tenant == tenant && skip[j].day == refs[i].day &&
-			       skip[j].seq == refs[i].seq;
-		if (!drop)
-			refs[k++] = refs[i];
-	}
-	*n = k;
-	mem_free(skip);
-	return 0;
-}
-
 /* One segment's report: opened (and verified) with the tenant's key. */
 static int report_segment(struct store *st, uint64_t tenant, const char *dir,
 			  const struct seg_ref *ref, const struct keys_data_key *dk, bool verify,
@@ -1161,6 +1137,7 @@ static int report_segment(struct store *st, uint64_t tenant, const char *dir,
 	if ((rc = segment_open(&seg, path, tenant, dk, e)) == 0) {
 		segment_get_info(seg, &info);
 		r->events = info.events;
+		r->raw_bytes = info.raw_bytes;
 		r->tmin = info.tmin;
 		r->tmax = info.tmax;
 		if (verify)
@@ -1172,21 +1149,48 @@ static int report_segment(struct store *st, uint64_t tenant, const char *dir,
 	return 0;
 }
 
+/*
+ * The segments whose events are counted elsewhere (store/seal.h): replaced by a committed
+ * merge and not deleted yet, or written by a generation not committed yet. *skip mem_alloc'ed.
+ */
+static int superseded_list(struct store *st, struct seal_segment **skip, size_t *n,
+			   struct err *e)
+{
+	uint64_t lsn[WAL_MAX_SHARDS], g;
+	unsigned nl;
+	int rc = seal_state_read(st->dir, &g, lsn, &nl, e);
+
+	*skip = NULL;
+	*n = 0;
+	return rc ? rc : seal_journal_read(st->dir, g, skip, n, e);
+}
+
+static bool superseded(const struct seal_segment *skip, size_t n, uint64_t tenant,
+		       const struct seg_ref *r)
+{
+	for (size_t i = 0; i < n; i++)
+		if (skip[i].tenant == tenant && skip[i].day == r->day && skip[i].seq == r->seq)
+			return true;
+	return false;
+}
+
 int store_segments(struct store *st, uint64_t tenant, bool verify, store_segment_fn *fn,
 		   void *ctx, struct err *e)
 {
 	struct keys_data_key dk;
 	struct seg_ref *refs = NULL;
+	struct seal_segment *skip = NULL;
 	char dir[PATH_LEN];
 	bool damaged = false;
-	size_t n;
+	size_t n, n_skip = 0;
 	int rc;
 
 	if ((rc = tenant_dir(st, tenant, false, dir, e)) ||
 	    (rc = list_segments(dir, 0, UINT32_MAX, &refs, &n, e)) || !n)
 		return rc;
-	if ((rc = drop_skipped(st, tenant, refs, &n, e)) ||
-	    (n && (rc = keys_tenant(st->keys, tenant, false, &dk, e)))) {
+	if ((rc = superseded_list(st, &skip, &n_skip, e)) ||
+	    (rc = keys_tenant(st->keys, tenant, false, &dk, e))) {
+		mem_free(skip);
 		mem_free(refs);
 		return rc;
 	}
@@ -1194,12 +1198,18 @@ int store_segments(struct store *st, uint64_t tenant, bool verify, store_segment
 		struct store_segment_report r;
 		struct err se = ERR_INIT;
 
-		if ((rc = report_segment(st, tenant, dir, &refs[i], &dk, verify, &r, &se)))
+		if ((rc = report_segment(st, tenant, dir, &refs[i], &dk, verify, &r, &se))) {
 			*e = se;
-		else if (!(rc = fn(ctx, &r)) && r.status)
+			break;
+		}
+		if (r.status == -ENOENT)
+			continue; /* removed since it was listed (retention, a merge's clean-up) */
+		r.superseded = superseded(skip, n_skip, tenant, &refs[i]);
+		if (!(rc = fn(ctx, &r)) && r.status)
 			damaged = true;
 	}
 	memset(&dk, 0, sizeof(dk));
+	mem_free(skip);
 	mem_free(refs);
 	if (!rc && damaged)
 		rc = err_set(e, -EBADMSG, "damaged segments found (listed above); nothing was "
@@ -1213,7 +1223,8 @@ static int count_for_erase(void *ctx, const struct store_segment_report *r)
 {
 	struct store_erase_stats *st = ctx;
 
-	st->events += r->events;
+	if (!r->superseded) /* else its events are in another segment too */
+		st->events += r->events;
 	st->bytes += r->bytes;
 	st->files++;
 	st->first_day = MIN(st->first_day, r->day);
@@ -1264,6 +1275,98 @@ int store_erase(struct store *st, uint64_t tenant, struct store_erase_stats *out
 	else if (rc != -ENOENT)
 		return rc;
 	return remove_tenant_files(dir, e);
+}
+
+/* ---- retention ---- */
+
+int store_retain(struct store *st, uint64_t tenant, unsigned keep_days, int64_t now,
+		 bool dry_run, struct store_retain_stats *out, struct err *e)
+{
+	struct keys_data_key dk;
+	struct seg_ref *refs = NULL;
+	struct seal_segment *skip = NULL;
+	char dir[PATH_LEN];
+	uint32_t today = day_of(now), last = UINT32_MAX;
+	bool have_key;
+	size_t n, n_skip = 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->first_day = UINT32_MAX;
+	if (!keep_days || keep_days > today)
+		return 0; /* nothing is old enough */
+	out->cutoff = today - keep_days + 1;
+	if ((rc = tenant_dir(st, tenant, false, dir, e)) ||
+	    (rc = list_segments(dir, 0, out->cutoff - 1, &refs, &n, e)) || !n)
+		return rc;
+	if ((rc = superseded_list(st, &skip, &n_skip, e))) {
+		mem_free(refs);
+		return rc;
+	}
+	have_key = keys_tenant(st->keys, tenant, false, &dk, NULL) == 0;
+	for (size_t i = n; i-- > 0 && !rc;) { /* oldest first */
+		char name[SEGMENT_NAME_MAX], path[PATH_LEN];
+		struct segment_info info;
+		struct segment *seg;
+		struct stat sb;
+		struct err se = ERR_INIT;
+
+		if ((rc = segment_name(name, refs[i].day, refs[i].seq)) < 0 ||
+		    (rc = path_join(path, e, "%s/%s", dir, name)))
+			break;
+		if (lstat(path, &sb) < 0) {
+			if (errno == ENOENT)
+				continue; /* removed meanwhile (another run, an erasure) */
+			rc = err_set(e, -errno, "cannot stat %s: %s", path, strerror(errno));
+			break;
+		}
+		if (superseded(skip, n_skip, tenant, &refs[i])) {
+			/* its events are counted in the merged segment or still in the WAL */
+		} else if (have_key && segment_open(&seg, path, tenant, &dk, &se) == 0) {
+			segment_get_info(seg, &info);
+			out->events += info.events;
+			segment_close(seg);
+		} else if (out->unreadable++ == 0) { /* the first is logged, the count below */
+			if (have_key)
+				log_warn("retention: events not counted: %s", se.msg);
+			else
+				log_warn("retention: %s: events not counted: the tenant has no data "
+					 "key", path);
+		}
+		if (!dry_run && unlink(path) < 0 && errno != ENOENT) {
+			rc = err_set(e, -errno, "cannot remove %s: %s", path, strerror(errno));
+			break;
+		}
+		out->segments++;
+		out->bytes += (uint64_t)sb.st_size;
+		if (refs[i].day != last)
+			out->days++;
+		last = refs[i].day;
+		out->first_day = MIN(out->first_day, refs[i].day);
+		out->last_day = MAX(out->last_day, refs[i].day);
+	}
+	memset(&dk, 0, sizeof(dk));
+	mem_free(skip);
+	mem_free(refs);
+	if (!dry_run && out->segments) {
+		int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		char cut[TIME_RFC3339_LEN];
+
+		time_format_rfc3339((int64_t)out->cutoff * NS_PER_DAY, cut);
+		cut[10] = '\0'; /* YYYY-MM-DD */
+		if (fd < 0 || fsync(fd) < 0)
+			log_warn("retention: cannot sync %s: %s", dir, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		log_info("retention: tenant %llu: dropped %llu day%s before %s (%llu segments, "
+			 "%llu events, %llu bytes%s)", (unsigned long long)tenant,
+			 (unsigned long long)out->days, out->days == 1 ? "" : "s", cut,
+			 (unsigned long long)out->segments, (unsigned long long)out->events,
+			 (unsigned long long)out->bytes,
+			 out->unreadable ? "; some segments could not be opened: their events are "
+					   "not counted" : "");
+	}
+	return rc;
 }
 
 int store_sign_certificate(struct store *st, struct cert_info *ci, struct buf *out,

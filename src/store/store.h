@@ -47,7 +47,15 @@ struct event;
 struct store;
 struct store_import;
 
+/* Opens the store with every key in DATA_DIR/keys (made on first use). */
 int store_open(struct store **st, const char *data_dir, struct err *e);
+/*
+ * The same with the master and signing keys where files says (the configuration's keys:
+ * section; NULL members: DATA_DIR/keys). A key named there is never created.
+ */
+struct keys_files;
+int store_open_keys(struct store **st, const char *data_dir, const struct keys_files *files,
+		    struct err *e);
 void store_close(struct store *st);
 
 /* ---- import ---- */
@@ -132,6 +140,28 @@ struct store_erase_stats {
 int store_erase(struct store *st, uint64_t tenant, struct store_erase_stats *out,
 		struct err *e);
 
+/* ---- retention ---- */
+
+struct store_retain_stats {
+	uint64_t days, segments, events, bytes; /* dropped (or, dry run, that would be) */
+	uint32_t first_day, last_day;           /* of the dropped days; first > last: none */
+	uint32_t cutoff;                        /* days before this one are dropped */
+	uint64_t unreadable;                    /* dropped segments whose events were not counted */
+};
+
+/*
+ * Retention by whole days: drops every segment of tenant whose UTC day is keep_days or
+ * more before the day of now (ns), so the keep_days most recent days, today's included,
+ * stay. keep_days 0 keeps everything. With dry_run only counts. A segment is counted
+ * before it is removed (events from its footer; one that does not open, damaged or of an
+ * erased key, is still removed and counted in unreadable). Segments are immutable and
+ * removed with unlink(2): a search that has one open finishes reading it. A day's events
+ * still in the write-ahead log are sealed into a new segment later, which a later run
+ * drops.
+ */
+int store_retain(struct store *st, uint64_t tenant, unsigned keep_days, int64_t now,
+		 bool dry_run, struct store_retain_stats *out, struct err *e);
+
 /* Signs a deletion certificate (store/cert.h) with the installation's key into out. */
 struct buf;
 struct cert_info;
@@ -144,7 +174,11 @@ struct store_segment_report {
 	uint64_t tenant;
 	uint32_t day, seq;       /* day: days since 1970-01-01 UTC */
 	uint64_t events, bytes;  /* events in it, bytes of its file */
+	uint64_t raw_bytes;      /* the events' raw size (segment_info.raw_bytes) */
 	int64_t tmin, tmax;      /* @timestamp range */
+	bool superseded;         /* replaced by a sealer merge (deleted soon) or written by a
+				    generation not committed yet: its events are counted in
+				    another segment or are still in the WAL (store/seal.h) */
 	int status;              /* 0, or the negative code of what was found (verify) */
 	const char *error;       /* the message for status, naming file and offset */
 };

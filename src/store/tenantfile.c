@@ -180,11 +180,13 @@ static size_t hash(const char *s)
 }
 
 /*
- * Index of an earlier element named like element i, or -1: names[] are looked up in an
- * open-addressing table of 2 * n slots, so a file with thousands of names stays linear.
+ * An error for an element named like an earlier one (within the same scope, when scope_of
+ * is given: a source's tenant): names are looked up in an open-addressing table of 2 * n
+ * slots, so a file with thousands of names stays linear.
  */
 static int check_unique(struct reader *r, const char *kind, size_t n,
 			const char *(*name_of)(const struct tenantfile *, size_t),
+			const char *(*scope_of)(const struct tenantfile *, size_t),
 			int (*line_of)(const struct tenantfile *, size_t))
 {
 	size_t cap = 2 * n + 1, *table;
@@ -195,16 +197,19 @@ static int check_unique(struct reader *r, const char *kind, size_t n,
 	if (!(table = mem_calloc(cap, sizeof(*table))))
 		return err_set(r->e, -ENOMEM, "out of memory reading %s", r->path);
 	for (size_t i = 0; i < n && !rc; i++) {
-		const char *name = name_of(r->tf, i);
-		size_t h = hash(name) % cap;
+		const char *name = name_of(r->tf, i), *scope = scope_of ? scope_of(r->tf, i) : "";
+		size_t h = (hash(name) ^ (hash(scope) * 31)) % cap;
 
 		for (; table[h]; h = (h + 1) % cap) {
 			size_t j = table[h] - 1;
 
-			if (strcmp(name_of(r->tf, j), name))
+			if (strcmp(name_of(r->tf, j), name) ||
+			    (scope_of && strcmp(scope_of(r->tf, j), scope)))
 				continue;
-			rc = err_set(r->e, -EINVAL, "%s:%d: %s '%s' again (first at line %d)",
-				     r->path, line_of(r->tf, i), kind, name, line_of(r->tf, j));
+			rc = err_set(r->e, -EINVAL, "%s:%d: %s '%s'%s%s%s again (first at line %d)",
+				     r->path, line_of(r->tf, i), kind, name,
+				     scope_of ? " of tenant '" : "", scope, scope_of ? "'" : "",
+				     line_of(r->tf, j));
 			break;
 		}
 		table[h] = i + 1;
@@ -226,6 +231,12 @@ static int tenant_line(const struct tenantfile *tf, size_t i)
 static const char *source_name(const struct tenantfile *tf, size_t i)
 {
 	return tf->sources[i].s.name;
+}
+
+/* Source names are unique within their tenant, not across tenants. */
+static const char *source_tenant(const struct tenantfile *tf, size_t i)
+{
+	return tf->sources[i].s.tenant;
 }
 
 static int source_line(const struct tenantfile *tf, size_t i)
@@ -259,9 +270,10 @@ static int read_root(struct reader *r)
 	     i < list->data.sequence.items.top; i++)
 		if ((rc = read_tenant(r, node(r, *i))) < 0)
 			return rc;
-	if ((rc = check_unique(r, "tenant", r->tf->n_tenants, tenant_name, tenant_line)) < 0)
+	if ((rc = check_unique(r, "tenant", r->tf->n_tenants, tenant_name, NULL, tenant_line)) < 0)
 		return rc;
-	return check_unique(r, "source", r->tf->n_sources, source_name, source_line);
+	return check_unique(r, "source", r->tf->n_sources, source_name, source_tenant,
+			    source_line);
 }
 
 int tenantfile_parse(struct tenantfile **tfp, const char *name, const char *data, size_t len,

@@ -5,8 +5,9 @@
  * tenants, each a mapping with `name` and an optional list `sources`, each source a mapping
  * with `name` and any of `cidr`, `host`, `listener`, `format`, `tz` (as `koban tenant export`
  * writes them). Every name and value is checked as the metadata store checks it
- * (meta_source_check, meta_tenant_check) and duplicates are refused, so a file that loads
- * can be applied; errors name FILE:LINE.
+ * (meta_source_check, meta_tenant_check) and duplicates are refused (a tenant named
+ * twice, a source named twice in one tenant; two tenants may each have a source of one
+ * name), so a file that loads can be applied; errors name FILE:LINE.
  *
  * Ownership: struct tenantfile owns every string it hands out (they point into its parsed
  * document) until tenantfile_free(). Limits: TENANTFILE_MAX_BYTES of input, at most

@@ -116,7 +116,7 @@ static void build(struct ob *f, uint32_t count, const unsigned char *plain, size
 	size_t zlen, block_off = 52, dir_off;
 
 	memcpy(h, "KOBANSEG", 8);
-	le_put32(h + 8, 1);
+	le_put32(h + 8, 2); /* format version */
 	le_put32(h + 12, DAY);
 	le64(h + 16, TENANT);
 	le_put32(h + 24, SEQ);
@@ -171,6 +171,8 @@ static void build(struct ob *f, uint32_t count, const unsigned char *plain, size
 	add64(&foot, 0);
 	add64(&foot, 0);
 	add32(&foot, 0);
+	add64(&foot, 0); /* raw bytes */
+	add64(&foot, 0); /* tag */
 	add64(&foot, dir_off);
 	add32(&foot, (uint32_t)(zlen + KEYS_SEAL_OVERHEAD));
 	add32(&foot, 0); /* the index's top level: no bytes, */

@@ -3,7 +3,8 @@
  * from a repository an operator may not fully control).
  *
  * Parsing must either fail with a message or succeed with every name and value passing the
- * metadata store's own checks and no name twice.
+ * metadata store's own checks, no tenant named twice and no source named twice in one tenant
+ * (source names are scoped per tenant).
  */
 #include "store/tenantfile.h"
 #include "core/err.h"
@@ -30,7 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (meta_source_check(&tf->sources[i].s, &e) < 0)
 			abort();
 		for (size_t j = 0; j < i; j++)
-			if (!strcmp(tf->sources[i].s.name, tf->sources[j].s.name))
+			if (!strcmp(tf->sources[i].s.name, tf->sources[j].s.name) &&
+			    !strcmp(tf->sources[i].s.tenant, tf->sources[j].s.tenant))
 				abort();
 	}
 	tenantfile_free(tf);

@@ -48,12 +48,15 @@ class Instance:
                                      stderr=self.err, text=True)
         self.listeners = {}
         self.admin = None
+        self.api = self.api_scheme = None
         for line in self.proc.stdout:
             words = line.split()
             if words[:2] == ["listening", "syslog"]:
                 self.listeners[words[2]] = words[4]
             elif words[:2] == ["listening", "admin"]:
                 self.admin = words[3]
+            elif words[:2] == ["listening", "api"]:
+                self.api_scheme, self.api = words[2], words[3]
             elif words[:1] == ["ready"]:
                 break
         if self.admin is None:
@@ -135,6 +138,18 @@ def loadgen(*args):
 def loadgen_start(*args):
     return subprocess.Popen([LOADGEN] + [str(a) for a in args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+
+
+FILE_OUTPUT = "output:\n  file: true\n"
+
+
+def file_output_config(workdir, extra=""):
+    """A koban.yaml in workdir with the ECS JSON file output on (off by default), so that
+    spool_lines() can read what serve made; extra is appended."""
+    path = os.path.join(workdir, "koban.yaml")
+    with open(path, "w") as f:
+        f.write("data_dir: ./var\n" + FILE_OUTPUT + extra)
+    return path
 
 
 def spool_lines(workdir, tenant):

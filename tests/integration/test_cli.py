@@ -73,8 +73,21 @@ def test_tenants_and_sources():
         assert "fw-a" in out and "fw-b" not in out, out
         status, _, err = run(["tenant", "remove", "_unassigned"], d, check=False)
         assert status == 1, err
-        run(["source", "remove", "fw-a"], d)
-        _, out, _ = run(["source", "list"], d)
+        # Source names are scoped per tenant: city-c may have its own fw-a.
+        run(["tenant", "add", "city-c"], d)
+        run(["source", "add", "fw-a", "--tenant", "city-c", "--cidr", "10.3.0.0/16"], d)
+        status, _, err = run(["source", "add", "fw-a", "--tenant", "city-c", "--host", "h"], d,
+                             check=False)
+        assert status == 1 and "already exists in tenant 'city-c'" in err, err
+        status, _, err = run(["source", "remove", "fw-a"], d, check=False)
+        assert status == 2 and "--tenant" in err, err
+        status, _, err = run(["source", "remove", "fw-a", "--tenant", "city-b"], d, check=False)
+        assert status == 1 and "no source 'fw-a' in tenant 'city-b'" in err, err
+        _, out, _ = run(["source", "remove", "fw-a", "--tenant", "city-a"], d)
+        assert "source 'fw-a' of tenant 'city-a' removed" in out, out
+        _, out, _ = run(["source", "list", "--tenant", "city-c"], d)
+        assert "fw-a" in out and "10.3.0.0/16" in out, out
+        _, out, _ = run(["source", "list", "--tenant", "city-a"], d)
         assert "fw-a" not in out, out
     finally:
         shutil.rmtree(d)

@@ -14,6 +14,8 @@ VERBS = {
     "tenant": ["add", "list", "show", "remove", "export", "import"],
     "source": ["add", "list", "remove", "test", "unassigned"],
     "config": ["check", "example"],
+    "store": ["stats", "verify", "retain"],
+    "key": ["init"],
 }
 
 
@@ -170,7 +172,7 @@ def test_export_import_round_trip():
         with open(os.path.join(d, "new.json"), "w") as f:
             json.dump(doc, f)
         _, out, _ = run(["tenant", "import", "new.json", "--dry-run"], d)
-        assert "~ source fw-a: cidr 10.1.0.0/16 -> 10.0.0.0/15" in out, out
+        assert "~ source fw-a (tenant city-a): cidr 10.1.0.0/16 -> 10.0.0.0/15" in out, out
         assert "+ tenant city-c" in out and "+ source fw-c (tenant city-c): cidr 10.3.0.0/16" in out
         assert "source rtr-b (tenant city-b) is not in the file: kept" in out, out
         assert "dry run: 3 changes" in out, out

@@ -102,7 +102,7 @@ def test_serve_ecs_fields_and_parse_agree():
         run(["source", "add", "alpha-net", "--tenant", "alpha", "--cidr", ALPHA + "/32"], d)
         cfg = os.path.join(d, "koban.yaml")
         with open(cfg, "w") as f:
-            f.write("data_dir: ./var\ntimezone: Asia/Tokyo\nclock_skew_max: 7200\n"
+            f.write("data_dir: ./var\noutput:\n  file: true\ntimezone: Asia/Tokyo\nclock_skew_max: 7200\n"
                     "syslog:\n  max_message_size: 480\n")
         now = int(time.time())
         lines = messages(now)

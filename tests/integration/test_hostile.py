@@ -16,7 +16,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import (Instance, Suite, loadgen, make_tls, run, spool_lines,  # noqa: E402
+from kobanlib import (FILE_OUTPUT, Instance, Suite, loadgen, make_tls, run, spool_lines,  # noqa: E402
                       tempdir, value)
 
 ALPHA = "127.0.0.2"
@@ -36,7 +36,7 @@ def setup_alpha(d):
 def write_config(d, text):
     path = os.path.join(d, "koban.yaml")
     with open(path, "w") as f:
-        f.write("data_dir: ./var\n" + text)
+        f.write("data_dir: ./var\n" + FILE_OUTPUT + text)
     return path
 
 
@@ -193,7 +193,7 @@ def test_per_address_limit_and_cut_frame():
     d = tempdir()
     socks = []
     try:
-        k = Instance(d)
+        k = Instance(d, write_config(d, ""))
         tcp = k.listeners["tcp"]
         for _ in range(70):
             socks.append(connect_from(tcp, "127.0.0.9"))
@@ -272,7 +272,7 @@ def test_admin_answers_with_slow_clients():
     socks = []
     trickler = None
     try:
-        k = Instance(d)
+        k = Instance(d, write_config(d, ""))
         for _ in range(40):
             s = connect_from(k.admin, "127.0.0.20")
             s.send(b"G")

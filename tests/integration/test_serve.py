@@ -8,8 +8,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import (Instance, Suite, loadgen, loadgen_start, make_tls, run, spool_lines,  # noqa: E402
-                      tempdir, value)
+from kobanlib import (FILE_OUTPUT, Instance, Suite, file_output_config, loadgen,  # noqa: E402
+                      loadgen_start, make_tls, run, spool_lines, tempdir, value)
 
 ALPHA, BETA, UNKNOWN, GAMMA = "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"
 
@@ -25,8 +25,8 @@ def write_config(d, extra=""):
     ca, cert, key = make_tls(d)
     path = os.path.join(d, "koban.yaml")
     with open(path, "w") as f:
-        f.write("data_dir: ./var\nsyslog:\n  tls:\n    cert: %s\n    key: %s\n%s" %
-                (cert, key, extra))
+        f.write("data_dir: ./var\n%ssyslog:\n  tls:\n    cert: %s\n    key: %s\n%s" %
+                (FILE_OUTPUT, cert, key, extra))
     return path, ca
 
 
@@ -116,7 +116,7 @@ def test_sighup_reload_routes():
     d = tempdir()
     try:
         setup_tenants(d)
-        k = Instance(d)
+        k = Instance(d, file_output_config(d))
         tcp = k.listeners["tcp"]
         loadgen("--proto", "tcp", "--target", tcp, "--bind", GAMMA, "--count", 100, "--tag", "g1")
         m = k.wait_settled(expect_total=100)
@@ -143,7 +143,7 @@ def test_host_name_routing_over_ipv6():
     try:
         setup_tenants(d)
         run(["source", "add", "fw-tokyo", "--tenant", "beta", "--host", "FW-Tokyo.example"], d)
-        k = Instance(d, None, ["--syslog-tcp", "[::1]:0"])
+        k = Instance(d, file_output_config(d), ["--syslog-tcp", "[::1]:0"])
         tcp = k.listeners["tcp"]
         assert tcp.startswith("[::1]:"), tcp
         loadgen("--proto", "tcp", "--framing", "octet", "--target", tcp, "--count", 300,
@@ -165,7 +165,7 @@ def test_sigterm_drains():
     d = tempdir()
     try:
         setup_tenants(d)
-        k = Instance(d)
+        k = Instance(d, file_output_config(d))
         loadgen("--proto", "tcp", "--framing", "octet", "--target", k.listeners["tcp"],
                 "--bind", ALPHA, "--count", 100000, "--size", 300, "--tag", "drain")
         # Everything is written to the socket; stop at once, before koban has read it all,

@@ -39,7 +39,7 @@ def poll(what, cond, timeout=60, interval=0.05):
 def write_config(d, extra=""):
     path = os.path.join(d, "koban.yaml")
     with open(path, "w") as f:
-        f.write("data_dir: ./var\n" + extra)
+        f.write("data_dir: ./var\noutput:\n  file: true\n" + extra)
     return path
 
 
@@ -106,8 +106,10 @@ def line_count(path):
 
 
 def test_full_disk_back_pressure_then_no_loss():
+    """Only the JSON files' directory is full here: the event store's own full disk is
+    tested in test_sink.py."""
     d = tempdir()
-    var = os.path.join(d, "var")
+    var = os.path.join(d, "var", "spool")
     ok, why = mount_tmpfs(var, "4m")
     assert ok, why
     k = None
@@ -119,7 +121,7 @@ def test_full_disk_back_pressure_then_no_loss():
         ballast = os.path.join(var, "ballast")
         with open(ballast, "wb") as f:
             f.write(b"\0" * (st.f_bavail * st.f_frsize - 300 * 1024))
-        spool = os.path.join(var, "spool", "alpha.ndjson")
+        spool = os.path.join(var, "alpha.ndjson")
         n = 4000
         gen = loadgen_start("--proto", "tcp", "--target", k.listeners["tcp"], "--bind", ALPHA,
                             "--count", n, "--size", 200, "--tag", "full")

@@ -150,7 +150,8 @@ def test_store_stats_and_verify():
         run(["ingest", "--tenant", "city-b", "--format", "ecs", "b2.json"], d)
         _, out, _ = run(["store", "stats"], d)
         lines = out.splitlines()
-        assert lines[0].split() == ["TENANT", "DAY", "SEGMENTS", "EVENTS", "BYTES", "B/EVENT"]
+        assert lines[0].split() == ["TENANT", "DAY", "SEGMENTS", "EVENTS", "RAW_BYTES",
+                                    "STORED_BYTES", "RATIO", "B/EVENT"]
         assert lines[1].split()[:4] == ["city-a", "2026-12-01", "1", "1000"], out
         assert lines[2].split()[:4] == ["city-b", "2026-12-02", "1", "10"], out
         _, out, _ = run(["store", "stats", "--tenant", "city-b"], d)

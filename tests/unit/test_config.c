@@ -65,8 +65,12 @@ static const char *fields_differ(const struct config *a, const struct config *b)
 		if (!str_eq(a->limits[i].tenant, b->limits[i].tenant) ||
 		    a->limits[i].eps != b->limits[i].eps)
 			return "tenant limits";
-	if (a->spool != b->spool)
-		return "spool";
+	if (a->output_file != b->output_file)
+		return "output.file";
+	if (a->store_commit_interval_ms != b->store_commit_interval_ms ||
+	    a->store_quota != b->store_quota || a->store_retention_days != b->store_retention_days ||
+	    a->n_store_tenants != b->n_store_tenants)
+		return "store";
 	return NULL;
 }
 
@@ -98,6 +102,7 @@ static void test_defaults(void)
 	CHECK_STR(c.timezone, "local");
 	CHECK_INT(c.workers, 0);
 	CHECK_STR(c.admin_address, "127.0.0.1:8514");
+	CHECK(c.keys_master == NULL && c.keys_signing == NULL);
 	CHECK_INT(c.n_listeners, 2);
 	CHECK_STR(c.listeners[0].name, "udp");
 	CHECK_INT(c.listeners[0].proto, LISTENER_UDP);
@@ -115,7 +120,7 @@ static void test_defaults(void)
 	CHECK_INT(c.queue_quantum, 64);
 	CHECK_INT(c.default_eps, 0);
 	CHECK_INT(c.n_limits, 0);
-	CHECK_INT(c.spool, 1);
+	CHECK_INT(c.output_file, 0);
 	config_release(&c);
 	CHECK(c.data_dir == NULL);
 	config_release(&c); /* a released config may be released again */
@@ -200,7 +205,16 @@ static void test_every_key(void)
 	CHECK_INT(config_tenant_eps(&c, "acme-corp"), 0);
 	CHECK_INT(config_tenant_eps(&c, "_unassigned"), 10);
 	CHECK_INT(config_tenant_eps(&c, "other"), 100);
-	CHECK_INT(c.spool, 0);
+	CHECK_INT(c.output_file, 1);
+	CHECK_INT(c.store_commit_interval_ms, 200);
+	CHECK_INT(c.store_quota, 1073741824);
+	CHECK_INT(c.store_retention_days, 365);
+	CHECK_INT(c.n_store_tenants, 1);
+	CHECK_STR(c.store_tenants[0].tenant, "demo");
+	CHECK_INT(c.store_tenants[0].quota, 0);
+	CHECK_INT(c.store_tenants[0].retention_days, 30);
+	CHECK_STR(c.keys_master, "/media/koban-keys/master.key");
+	CHECK_STR(c.keys_signing, "/media/koban-keys/signing.key");
 	config_release(&c);
 }
 
@@ -322,7 +336,8 @@ static void test_errors_inline(void)
 	expect_error("workers: 1\nworkers: 2\n", "t.yaml:2: duplicate key 'workers' in 'top level'");
 	expect_error("\n\n\nsyslg: {}\n",
 		     "t.yaml:4: unknown key 'syslg' in 'top level' (expected one of: data_dir, "
-		     "log_level, timezone, clock_skew_max, workers, admin, syslog, queues, limits, output)");
+		     "log_level, timezone, clock_skew_max, workers, admin, syslog, queues, limits, output, store, "
+		     "keys, api)");
 	expect_error("queues:\n  quantum: 0\n",
 		     "t.yaml:2: queues.quantum: expected an integer from 1 to 65536, got '0'");
 	expect_error("queues:\n  capacity: 99999999999999999999\n",
@@ -501,7 +516,7 @@ static void test_reload_diff_and_keep(void)
 			   "workers: 4\nlog_level: debug\ntimezone: UTC\n"
 			   "syslog:\n  tcp_idle_timeout: 10\n  listeners:\n"
 			   "    - {name: b, protocol: tcp, listen: 127.0.0.1:2}\n"
-			   "queues: {max_bytes: 1000000}\noutput: {spool: false}\n"
+			   "queues: {max_bytes: 1000000}\noutput: {file: true}\n"
 			   "limits:\n  default_eps: 7\n  tenants: {demo: {eps: 2}}\n", &e), 0);
 	CHECK_INT(config_diff(&running, &fresh, note_change, &ch), 8);
 	CHECK_STR(ch.text,
@@ -513,14 +528,14 @@ static void test_reload_diff_and_keep(void)
 		  "restart queues.max_bytes: 67108864 -> 1000000\n"
 		  "live limits.default_eps: 5 -> 7\n"
 		  "live limits.tenants: demo: 1 -> demo: 2\n"
-		  "restart output.spool: true -> false\n");
+		  "restart output.file: false -> true\n");
 	CHECK_INT(config_keep_restart_keys(&fresh, &running, &e), 0);
 	CHECK_INT(fresh.workers, 2);
 	CHECK_INT(fresh.n_listeners, 2);
 	CHECK_STR(fresh.listeners[0].name, "a");
 	CHECK_STR(fresh.listeners[1].address, "127.0.0.1:2");
 	CHECK_INT(fresh.queue_max_bytes, 64 << 20);
-	CHECK_INT(fresh.spool, 1);
+	CHECK_INT(fresh.output_file, 0);
 	CHECK_INT(fresh.log_level, LOG_LEVEL_DEBUG);
 	CHECK_STR(fresh.timezone, "UTC");
 	CHECK_INT(fresh.default_eps, 7);
@@ -680,6 +695,66 @@ static void test_stream_limit_keys(void)
 		     "got '86401'");
 }
 
+/* The store section: defaults, per-tenant values over the section's, ranges, reloads. */
+static void test_store_section(void)
+{
+	struct err e = ERR_INIT;
+	struct config c, d;
+	uint64_t quota = 1;
+	unsigned days = 1;
+
+	CHECK_INT(config_defaults(&c, &e), 0);
+	CHECK_INT(c.store_commit_interval_ms, 50);
+	CHECK_INT(c.store_quota, 0);
+	CHECK_INT(c.store_retention_days, 1827);
+	CHECK_INT(config_store_tenant(&c, "demo", &quota, &days), 0);
+	CHECK_INT(quota, 0);
+	CHECK_INT(days, 1827);
+	config_release(&c);
+	CHECK_INT(load_str(&c, "store:\n  commit_interval_ms: 20\n  quota: 1000000\n"
+			   "  retention_days: 30\n  tenants:\n"
+			   "    demo: { quota: 5000, retention_days: 0 }\n"
+			   "    acme: { retention_days: 7 }\n    big: { quota: 0 }\n", &e), 0);
+	CHECK_INT(c.store_commit_interval_ms, 20);
+	CHECK_INT(c.n_store_tenants, 3);
+	CHECK_INT(config_store_tenant(&c, "demo", &quota, &days), 1);
+	CHECK_INT(quota, 5000);
+	CHECK_INT(days, 0);
+	CHECK_INT(config_store_tenant(&c, "acme", &quota, &days), 1);
+	CHECK_INT(quota, 1000000);
+	CHECK_INT(days, 7);
+	CHECK_INT(config_store_tenant(&c, "big", &quota, NULL), 1);
+	CHECK_INT(quota, 0);
+	CHECK_INT(config_store_tenant(&c, "other", NULL, &days), 0);
+	CHECK_INT(days, 30);
+	/* quotas and retention apply at a reload; the commit interval needs a restart */
+	CHECK_INT(load_str(&d, "store:\n  commit_interval_ms: 30\n  quota: 1000000\n"
+			   "  retention_days: 30\n  tenants:\n    demo: { quota: 6000 }\n", &e),
+		  0);
+	CHECK_INT(config_diff(&c, &d, NULL, NULL), 2);
+	CHECK_INT(config_keep_restart_keys(&d, &c, &e), 0);
+	CHECK_INT(d.store_commit_interval_ms, 20);
+	CHECK_INT(config_store_tenant(&d, "demo", &quota, &days), 1);
+	CHECK_INT(quota, 6000);
+	CHECK_INT(days, 30);
+	config_release(&d);
+	config_release(&c);
+	expect_error("store:\n  commit_interval_ms: 0\n",
+		     "t.yaml:2: store.commit_interval_ms: expected an integer from 1 to 10000, "
+		     "got '0'");
+	expect_error("store:\n  tenants:\n    demo: { quota: -1 }\n",
+		     "t.yaml:3: store.tenants.demo.quota: expected an integer from 0 to "
+		     "1152921504606846976, got '-1'");
+	expect_error("store:\n  tenants:\n    Demo: { quota: 1 }\n",
+		     "t.yaml:3: store.tenants: 'Demo' is not a tenant name (1 to 63 characters "
+		     "from a-z, 0-9, '_' and '-')");
+	expect_error("store:\n  tenants:\n    demo: {}\n    demo: {}\n",
+		     "t.yaml:4: duplicate tenant 'demo' in 'store.tenants'");
+	expect_error("store:\n  tenants:\n    demo: { eps: 1 }\n",
+		     "t.yaml:3: unknown key 'eps' in 'store.tenants.demo' (expected one of: "
+		     "quota, retention_days)");
+}
+
 int main(void)
 {
 	T_RUN(test_defaults);
@@ -701,5 +776,6 @@ int main(void)
 	T_RUN(test_proto_names);
 	T_RUN(test_alloc_failures);
 	T_RUN(test_stream_limit_keys);
+	T_RUN(test_store_section);
 	return t_done();
 }

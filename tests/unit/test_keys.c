@@ -166,11 +166,95 @@ static void test_sign_verify(void)
 	CHECK(strstr(e.msg, "master.key: not a koban key file") != NULL);
 }
 
+/*
+ * Keys on other media (`koban key init --dir`, config keys:): data keys stay in the data
+ * directory's keys directory; a missing or wrong master key is an error, never replaced.
+ */
+static void test_key_files_elsewhere(void)
+{
+	char media[700], master[800], signing[800], pub[800], cmd[3000];
+	struct keys_files files;
+	struct keys_data_key a, a2;
+	struct err e = ERR_INIT;
+	struct keys *k = NULL;
+
+	fresh("elsewhere");
+	snprintf(media, sizeof(media), "%s-media", dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s-other'", media, media);
+	CHECK_INT(system(cmd), 0);
+	CHECK_INT(keys_init(media, &e), 0);
+	snprintf(master, sizeof(master), "%s/master.key", media);
+	snprintf(signing, sizeof(signing), "%s/signing.key", media);
+	files = (struct keys_files){ .master = master, .signing = signing };
+
+	CHECK_INT(keys_public_path(signing, pub, sizeof(pub)), 0);
+	CHECK(strlen(pub) > 11 && !strcmp(pub + strlen(pub) - 11, "signing.pub"));
+	CHECK_INT(keys_public_path("/k/sig", pub, sizeof(pub)), 0);
+	CHECK_STR(pub, "/k/sig.pub");
+	CHECK_INT(keys_public_path("/k/sig.key", pub, 8), -ENAMETOOLONG);
+
+	CHECK_INT(keys_open_files(&k, dir, &files, true, &e), 0);
+	if (!k)
+		return;
+	CHECK_INT(keys_tenant(k, 3, true, &a, &e), 0);
+	keys_close(k);
+	/* Nothing secret was made in the data directory: only the wrapped key and master.id. */
+	CHECK_INT(mode_of("master.key"), -1);
+	CHECK_INT(mode_of("signing.key"), -1);
+	CHECK_INT(mode_of("tenant-3.key"), 0600);
+	CHECK_INT(mode_of("master.id"), 0644);
+
+	/* Without the configuration, koban does not make a new master key in its place. */
+	CHECK_INT(keys_open(&k, dir, true, &e), -ENOENT);
+	CHECK(strstr(e.msg, "no master key, but") && strstr(e.msg, "keys.master"));
+	CHECK(k == NULL);
+	CHECK_INT(mode_of("master.key"), -1);
+
+	/* The media is not mounted: the error names the file and the configuration key. */
+	snprintf(cmd, sizeof(cmd), "mv '%s' '%s-other'", media, media);
+	CHECK_INT(system(cmd), 0);
+	CHECK_INT(keys_open_files(&k, dir, &files, true, &e), -ENOENT);
+	CHECK(!strncmp(e.msg, "keys.master: ", 13) && strstr(e.msg, master));
+	CHECK_INT(mode_of("master.key"), -1);
+
+	/* Another master key (keys of another installation) is refused at once. */
+	CHECK_INT(keys_init(media, &e), 0);
+	CHECK_INT(keys_open_files(&k, dir, &files, true, &e), -EKEYREJECTED);
+	CHECK(strstr(e.msg, "master.id") && strstr(e.msg, "wrong keys.master"));
+	/* Also where master.id is missing (a directory made before it existed). */
+	snprintf(cmd, sizeof(cmd), "rm '%s/master.id'", dir);
+	CHECK_INT(system(cmd), 0);
+	CHECK_INT(keys_open_files(&k, dir, &files, false, &e), -EKEYREJECTED);
+	CHECK(strstr(e.msg, "tenant-3.key") && strstr(e.msg, "does not open"));
+
+	/* The right media again: it opens, master.id is written again, the key is the same. */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mv '%s-other' '%s'", media, media, media);
+	CHECK_INT(system(cmd), 0);
+	CHECK_INT(keys_open_files(&k, dir, &files, true, &e), 0);
+	if (k) {
+		CHECK_INT(keys_tenant(k, 3, false, &a2, &e), 0);
+		CHECK(!memcmp(a.key, a2.key, sizeof(a.key)));
+		keys_close(k);
+	}
+	CHECK_INT(mode_of("master.id"), 0644);
+
+	/* Only the master key named: the signing key is looked for in the keys directory. */
+	files.signing = NULL;
+	CHECK_INT(keys_open_files(&k, dir, &files, true, &e), -ENOENT);
+	CHECK(strstr(e.msg, "signing.key") && strstr(e.msg, "with keys.signing"));
+	files.signing = signing;
+	/* A signing key that the configuration names and that is gone. */
+	files.signing = "/nonexistent/signing.key";
+	CHECK_INT(keys_open_files(&k, dir, &files, true, &e), -ENOENT);
+	CHECK(!strncmp(e.msg, "keys.signing: /nonexistent/signing.key", 38));
+}
+
 int main(void)
 {
 	T_RUN(test_create_open_and_modes);
 	T_RUN(test_tenant_keys_and_wrong_master);
 	T_RUN(test_seal_and_erase);
 	T_RUN(test_sign_verify);
+	T_RUN(test_key_files_elsewhere);
 	return t_done();
 }

@@ -99,7 +99,7 @@ static void test_open_creates_schema(void)
 	sqlite3_finalize(st);
 	CHECK_INT(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
 	CHECK_INT(sqlite3_step(st), SQLITE_ROW);
-	CHECK_INT(sqlite3_column_int(st, 0), 2);
+	CHECK_INT(sqlite3_column_int(st, 0), 5);
 	sqlite3_finalize(st);
 
 	/* A database from a newer koban is refused, not damaged. */
@@ -266,14 +266,17 @@ static void test_source_validation(void)
 	s.tenant = "t1";
 	CHECK_INT(meta_source_add(m, &s, &e), 0);
 	CHECK_INT(meta_source_add(m, &s, &e), -EEXIST);
-	CHECK(!strncmp(e.msg, "source 'fw' already exists in ", 30));
-	/* Source names are unique across tenants. */
+	CHECK(!strncmp(e.msg, "source 'fw' already exists in tenant 't1' in ", 45));
+	/* Source names are scoped per tenant: another tenant may use the same name. */
 	s.tenant = "_unassigned";
-	CHECK_INT(meta_source_add(m, &s, &e), -EEXIST);
-	CHECK_INT(meta_source_remove(m, "nope", &e), -ENOENT);
-	CHECK(!strncmp(e.msg, "no source 'nope' in ", 20));
-	CHECK_INT(meta_source_remove(m, "fw", &e), 0);
-	CHECK_INT(meta_source_remove(m, "fw", &e), -ENOENT);
+	CHECK_INT(meta_source_add(m, &s, &e), 0);
+	CHECK_INT(meta_source_remove(m, "t1", "nope", &e), -ENOENT);
+	CHECK(!strncmp(e.msg, "no source 'nope' in tenant 't1' in ", 35));
+	CHECK_INT(meta_source_remove(m, "ghost", "fw", &e), -ENOENT);
+	CHECK_INT(meta_source_remove(m, "' OR 1=1 --", "fw", &e), -EINVAL);
+	CHECK_INT(meta_source_remove(m, "t1", "fw", &e), 0);
+	CHECK_INT(meta_source_remove(m, "t1", "fw", &e), -ENOENT);
+	CHECK_INT(meta_source_remove(m, "_unassigned", "fw", &e), 0);
 	meta_close(m);
 }
 
@@ -313,7 +316,7 @@ static void test_source_fields(void)
 	s = source("host-only", "t1", NULL);
 	s.host = "fw01";
 	CHECK_INT(meta_source_add(m, &s, &e), 0);
-	CHECK_INT(meta_source_remove(m, "rtr-1", &e), 0);
+	CHECK_INT(meta_source_remove(m, "t1", "rtr-1", &e), 0);
 	CHECK_INT(meta_source_list(m, NULL, copy_source, &o, &e), 0);
 	CHECK_STR(o.buf, "host-only|t1|-|fw01|-|auto|-");
 	meta_close(m);
@@ -359,6 +362,30 @@ static void test_tenant_isolation(void)
 	r.n_sources = 0;
 	CHECK_INT(meta_tenant_get(m, "a", tenant_row, &r, &e), 0);
 	CHECK_INT(r.n_sources, 2);
+
+	/* Two tenants each have a source "fw": removing or changing one leaves the other. */
+	s = source("fw", "a", "10.7.0.0/16");
+	CHECK_INT(meta_source_add(m, &s, &e), 0);
+	s = source("fw", "b", "10.8.0.0/16");
+	CHECK_INT(meta_source_add(m, &s, &e), 0);
+	s = source("fw", "b", "10.9.0.0/16");
+	CHECK_INT(meta_source_update(m, &s, &e), 0);
+	s = source("fw", "ab", "10.9.0.0/16");
+	CHECK_INT(meta_source_update(m, &s, &e), -ENOENT);
+	CHECK_INT(meta_source_remove(m, "a", "fw", &e), 0);
+	r.text[0] = '\0';
+	r.n = 0;
+	CHECK_INT(meta_source_list(m, "b", source_row, &r, &e), 0);
+	CHECK_STR(r.text, "b-fw:b fw:b");
+	{
+		struct one_source o = { .buf = "" };
+
+		CHECK_INT(meta_source_list(m, "b", copy_source, &o, &e), 0);
+		CHECK_STR(o.buf, "fw|b|10.9.0.0/16|-|-|auto|-");
+	}
+	CHECK_INT(meta_source_remove(m, "b", "fw", &e), 0);
+	r.text[0] = '\0';
+	r.n = 0;
 
 	CHECK_INT(meta_tenant_remove(m, "a", &e), 0);
 	r.text[0] = '\0';
@@ -479,6 +506,153 @@ static void test_activity_and_senders(void)
 	meta_close(m);
 }
 
+/* A koban.db of schema version 2 (source names unique across tenants) is migrated in place. */
+static void test_migrate_v2(void)
+{
+	struct rows r = { .n = 0 };
+	struct err e = ERR_INIT;
+	struct meta *m = NULL;
+	struct meta_source s;
+	char path[512];
+	sqlite3 *db = NULL;
+
+	snprintf(path, sizeof(path), "%s/%s", t_tmp_dir(), t_name());
+	CHECK_INT(mkdir(path, 0750), 0);
+	CHECK_INT(mkdir(data_dir(), 0750), 0);
+	snprintf(path, sizeof(path), "%s/koban.db", data_dir());
+	CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(db,
+			       "CREATE TABLE tenants (id INTEGER PRIMARY KEY, name TEXT NOT NULL"
+			       "  UNIQUE, created_ns INTEGER NOT NULL);"
+			       "CREATE TABLE sources (id INTEGER PRIMARY KEY, name TEXT NOT NULL"
+			       "  UNIQUE, tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE"
+			       "  CASCADE, cidr TEXT, host TEXT, listener TEXT, format TEXT NOT NULL"
+			       "  DEFAULT 'auto', tz TEXT, created_ns INTEGER NOT NULL);"
+			       "CREATE INDEX sources_tenant ON sources(tenant_id);"
+			       "CREATE TABLE tenant_activity (tenant_id INTEGER PRIMARY KEY"
+			       "  REFERENCES tenants(id) ON DELETE CASCADE, received INTEGER NOT NULL,"
+			       "  last_event_ns INTEGER NOT NULL);"
+			       "CREATE TABLE unassigned_senders (address TEXT PRIMARY KEY,"
+			       "  count INTEGER NOT NULL, last_ns INTEGER NOT NULL);"
+			       "INSERT INTO tenants VALUES (1, '_unassigned', 1), (2, 'a', 2), (3, 'b', 3);"
+			       "INSERT INTO sources (id, name, tenant_id, cidr, host, format, tz,"
+			       "  created_ns) VALUES (7, 'fw', 2, '10.0.0.0/8', NULL, 'rfc5424',"
+			       "  'Asia/Tokyo', 5), (9, 'rtr', 3, NULL, 'r1', 'auto', NULL, 6);"
+			       "INSERT INTO tenant_activity VALUES (2, 10, 11);"
+			       "PRAGMA user_version = 2;",
+			       NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	m = open_fresh();
+	CHECK(m != NULL);
+	if (!m)
+		return;
+	{
+		struct one_source o = { .buf = "" };
+
+		CHECK_INT(meta_source_list(m, "a", copy_source, &o, &e), 0);
+		CHECK_STR(o.buf, "fw|a|10.0.0.0/8|-|-|rfc5424|Asia/Tokyo");
+		CHECK(o.s.id == 7 && o.s.created_ns == 5);
+	}
+	/* Now b may have its own "fw"; a's is untouched by b's removal. */
+	s = source("fw", "b", "10.1.0.0/16");
+	CHECK_INT(meta_source_add(m, &s, &e), 0);
+	CHECK_INT(meta_source_add(m, &s, &e), -EEXIST);
+	CHECK_INT(meta_source_list(m, NULL, source_row, &r, &e), 0);
+	CHECK_STR(r.text, "fw:a fw:b rtr:b");
+	CHECK_INT(meta_source_remove(m, "b", "fw", &e), 0);
+	r.text[0] = '\0';
+	r.n = 0;
+	CHECK_INT(meta_source_list(m, NULL, source_row, &r, &e), 0);
+	CHECK_STR(r.text, "fw:a rtr:b");
+	/* The cascade from tenants still holds after the table was rebuilt. */
+	CHECK_INT(meta_tenant_remove(m, "a", &e), 0);
+	r.text[0] = '\0';
+	r.n = 0;
+	CHECK_INT(meta_source_list(m, NULL, source_row, &r, &e), 0);
+	CHECK_STR(r.text, "rtr:b");
+	r.text[0] = '\0';
+	r.n = 0;
+	CHECK_INT(meta_tenant_list(m, tenant_row, &r, &e), 0);
+	CHECK_STR(r.text, "_unassigned b");
+	meta_close(m);
+}
+
+static void take_id(void *ctx, const struct meta_tenant *t)
+{
+	*(int64_t *)ctx = t->id;
+}
+
+/* An id names a tenant's data key and segments: the id of a removed tenant is never given again. */
+static void test_tenant_ids_not_reused(void)
+{
+	struct meta *m = open_fresh();
+	struct err e = ERR_INIT;
+	int64_t a = 0, b = 0, c = 0;
+
+	CHECK_INT(meta_tenant_add(m, "a", &e), 0);
+	CHECK_INT(meta_tenant_add(m, "b", &e), 0);
+	CHECK_INT(meta_tenant_get(m, "a", take_id, &a, &e), 0);
+	CHECK_INT(meta_tenant_get(m, "b", take_id, &b, &e), 0);
+	CHECK(b > a);
+	CHECK_INT(meta_tenant_remove(m, "b", &e), 0);
+	CHECK_INT(meta_tenant_add(m, "b", &e), 0);
+	CHECK_INT(meta_tenant_get(m, "b", take_id, &c, &e), 0);
+	CHECK(c > b);
+	meta_close(m);
+}
+
+static void token_row(void *ctx, const struct meta_token *t)
+{
+	add_row(ctx, t->name, t->tenant ? t->tenant : "soc");
+}
+
+static void test_tokens(void)
+{
+	struct meta *m = open_fresh();
+	struct rows r = { .n = 0 };
+	struct err e = ERR_INIT;
+	char a[META_TOKEN_LEN + 1], b[META_TOKEN_LEN + 1];
+	unsigned char ha[META_TOKEN_HASH_LEN], hb[META_TOKEN_HASH_LEN], hx[META_TOKEN_HASH_LEN];
+
+	CHECK_INT(meta_tenant_add(m, "city-a", &e), 0);
+	CHECK_INT(meta_tenant_add(m, "city-b", &e), 0);
+	CHECK_INT(meta_token_new(a, &e), 0);
+	CHECK_INT(meta_token_new(b, &e), 0);
+	CHECK_INT((int)strlen(a), META_TOKEN_LEN);
+	CHECK(!strncmp(a, META_TOKEN_PREFIX, strlen(META_TOKEN_PREFIX)));
+	CHECK(strcmp(a, b) != 0);
+	meta_token_hash(a, strlen(a), ha);
+	meta_token_hash(b, strlen(b), hb);
+	CHECK(memcmp(ha, hb, sizeof(ha)) != 0);
+	CHECK_INT(meta_token_add(m, "ops", NULL, hb, &e), 0);
+	CHECK_INT(meta_token_add(m, "a-reader", "city-a", ha, &e), 0);
+	/* names are unique, validated; the tenant must exist */
+	CHECK_INT(meta_token_add(m, "ops", "city-b", hx, &e), -EEXIST);
+	CHECK_INT(meta_token_add(m, "../x", "city-b", hx, &e), -EINVAL);
+	CHECK_INT(meta_token_add(m, "x", "nosuch", hx, &e), -ENOENT);
+	CHECK_INT(meta_token_add(m, "x", "../city-a", hx, &e), -EINVAL);
+	CHECK_INT(meta_token_list(m, token_row, &r, &e), 0);
+	CHECK_STR(r.text, "a-reader:city-a ops:soc");
+	/* found by the hash of the secret, not by anything else */
+	memset(&r, 0, sizeof(r));
+	CHECK_INT(meta_token_find(m, ha, token_row, &r, &e), 0);
+	CHECK_STR(r.text, "a-reader:city-a");
+	a[5] ^= 1;
+	meta_token_hash(a, strlen(a), hx);
+	CHECK_INT(meta_token_find(m, hx, token_row, &r, &e), -ENOENT);
+	/* revoked: gone; removing a tenant removes its tokens */
+	CHECK_INT(meta_token_revoke(m, "ops", &e), 0);
+	CHECK_INT(meta_token_revoke(m, "ops", &e), -ENOENT);
+	CHECK_INT(meta_token_find(m, hb, token_row, &r, &e), -ENOENT);
+	CHECK_INT(meta_tenant_remove(m, "city-a", &e), 0);
+	CHECK_INT(meta_token_find(m, ha, token_row, &r, &e), -ENOENT);
+	memset(&r, 0, sizeof(r));
+	CHECK_INT(meta_token_list(m, token_row, &r, &e), 0);
+	CHECK_INT(r.n, 0);
+	meta_close(m);
+}
+
 int main(void)
 {
 	if (!t_tmp_dir())
@@ -494,5 +668,8 @@ int main(void)
 	T_RUN(test_source_fields);
 	T_RUN(test_tenant_isolation);
 	T_RUN(test_two_handles);
+	T_RUN(test_migrate_v2);
+	T_RUN(test_tokens);
+	T_RUN(test_tenant_ids_not_reused);
 	return t_done();
 }

@@ -5,6 +5,8 @@
  */
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/event.h"
+#include "core/field.h"
 #include "core/ipaddr.h"
 #include "core/metrics.h"
 #include "core/msg.h"
@@ -15,6 +17,7 @@
 #include "t.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #define NOW (INT64_C(1773543600) * NS_PER_SEC) /* 2026-03-15T03:00:00Z */
@@ -253,6 +256,80 @@ static void test_bad_config(void)
 	pipeline_free(NULL);
 }
 
+struct seen {
+	unsigned events, worker, slot, lines_calls;
+	char org[32];
+	int fail;
+};
+
+static int seen_event(void *ctx, unsigned worker, unsigned slot, struct event *ev)
+{
+	struct seen *s = ctx;
+	const char *org;
+	size_t len;
+
+	s->events++;
+	s->worker = worker;
+	s->slot = slot;
+	if (event_get_str(ev, FIELD_ORGANIZATION_NAME, &org, &len) == 1)
+		snprintf(s->org, sizeof(s->org), "%.*s", (int)len, org);
+	return s->fail;
+}
+
+static int seen_lines(void *ctx, unsigned worker, unsigned slot, struct buf *lines,
+		      uint32_t count)
+{
+	struct seen *s = ctx;
+
+	s->lines_calls++;
+	s->worker = worker;
+	s->events += count;
+	return 0;
+}
+
+/* The event output gets each event itself (no JSON); write_lines gets the worker and count. */
+static void test_event_and_lines_outputs(void)
+{
+	struct pipeline_config pc = {
+		.workers = 2, .max_message_size = 480, .flush_bytes = 1 << 16,
+		.fixed_now_ns = NOW + NS_PER_SEC, .tenant_name = tenant_of,
+	};
+	struct pipeline_counts n = { 0 };
+	struct seen s = { 0 };
+	struct err e = ERR_INIT;
+	struct pipeline *p = NULL;
+	struct msg *msgs[4];
+
+	pc.output.ctx = &s;
+	pc.output.event = seen_event;
+	CHECK_INT(pipeline_new(&p, &pc, &e), 0);
+	for (int i = 0; i < 4; i++)
+		msgs[i] = msg_of("<13>1 2026-03-15T03:00:00Z h a - - - ev", 5, "10.0.0.2", 9);
+	pipeline_batch(p, 1, msgs, 4, &n);
+	CHECK_INT(n.parsed, 4);
+	CHECK_INT(s.events, 4);
+	CHECK_INT(s.worker, 1);
+	CHECK_INT(s.slot, 5);
+	CHECK_STR(s.org, "acme");
+	s.fail = -EIO;
+	msgs[0] = msg_of("<13>1 2026-03-15T03:00:00Z h a - - - ev", 5, "10.0.0.2", 9);
+	pipeline_batch(p, 0, msgs, 1, &n);
+	CHECK_INT(n.output_failed, 1);
+	pipeline_free(p);
+
+	memset(&s, 0, sizeof(s));
+	pc.output.event = NULL;
+	pc.output.write_lines = seen_lines;
+	CHECK_INT(pipeline_new(&p, &pc, &e), 0);
+	for (int i = 0; i < 3; i++)
+		msgs[i] = msg_of("<13>1 2026-03-15T03:00:00Z h a - - - ln", 6, "10.0.0.2", 9);
+	pipeline_batch(p, 1, msgs, 3, &n);
+	CHECK_INT(s.lines_calls, 1);
+	CHECK_INT(s.events, 3);
+	CHECK_INT(s.worker, 1);
+	pipeline_free(p);
+}
+
 int main(void)
 {
 	T_RUN(test_ecs_fields);
@@ -260,6 +337,7 @@ int main(void)
 	T_RUN(test_clock_skew);
 	T_RUN(test_batch_output);
 	T_RUN(test_tenant_switch_flushes);
+	T_RUN(test_event_and_lines_outputs);
 	T_RUN(test_bad_config);
 	return t_done();
 }

@@ -388,7 +388,7 @@ static void test_precedence(void)
 	CHECK_STR(route_to(r, 0, "192.0.2.1", host_msg("edge"), NULL), "hosted");
 
 	/* Removing the older source hands its messages to the other one after a reload. */
-	CHECK_INT(meta_source_remove(m, "s1", &(struct err)ERR_INIT), 0);
+	CHECK_INT(meta_source_remove(m, "first", "s1", &(struct err)ERR_INIT), 0);
 	CHECK_STR(route_to(r, 0, "172.20.0.1", "x", NULL), "first");
 	CHECK_INT(reload(r, m, &c), 0);
 	CHECK_STR(route_to(r, 0, "172.20.0.1", "x", NULL), "second");
@@ -606,7 +606,7 @@ static void test_route_while_reloading(void)
 							      .cidr = "2001:db8::/32",
 							      .host = "hb" });
 		else
-			CHECK_INT(meta_source_remove(m, "b1", &e), 0);
+			CHECK_INT(meta_source_remove(m, "b", "b1", &e), 0);
 		CHECK_INT(reload(r, m, &c), 0);
 	}
 	atomic_store(&stop, true);

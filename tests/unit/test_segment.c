@@ -5,6 +5,7 @@
  */
 #include "store/segment.h"
 #include "core/arena.h"
+#include "core/buf.h"
 #include "core/err.h"
 #include "core/event.h"
 #include "core/field.h"
@@ -207,6 +208,7 @@ static void test_round_trip(void)
 	struct arena a, ga;
 	char path[700];
 	unsigned next = 0;
+	uint64_t raw = 0;
 
 	fresh("roundtrip");
 	CHECK_INT(write_segment(1, N_EVENTS, &key1, &e), 0);
@@ -233,6 +235,7 @@ static void test_round_trip(void)
 			struct event want;
 
 			gen(&want, &ga, next);
+			raw += event_get(&want, FIELD_EVENT_ORIGINAL)->len;
 			if (!same_event(&want, &evs[i], next))
 				break;
 			arena_clear(&ga);
@@ -240,6 +243,7 @@ static void test_round_trip(void)
 		arena_clear(&a);
 	}
 	CHECK_INT(next, N_EVENTS);
+	CHECK_INT(info.raw_bytes, raw);
 	CHECK_INT(segment_verify(s, &e), 0);
 	/* Only the fields asked for; the multi-valued event.category comes whole from its
 	 * column and the row area. */
@@ -271,6 +275,254 @@ static void test_round_trip(void)
 	segment_close(s);
 	arena_release(&a);
 	arena_release(&ga);
+}
+
+/* Row-selective reads: only the rows asked for, whole or some fields, in their order. */
+static void test_read_rows(void)
+{
+	struct err e = ERR_INIT;
+	struct segment *s = NULL;
+	struct arena a, ga;
+	char path[700];
+	uint32_t rows[] = { 0, 1, 5, 777, 4000, 4095 }, bad[] = { 5, 5 }, past[] = { 4096 };
+	unsigned f[] = { FIELD_SOURCE_IP, (unsigned)f_category, FIELD_EVENT_ORIGINAL };
+	struct event *evs;
+	uint32_t n;
+
+	fresh("readrows");
+	CHECK_INT(write_segment(1, N_EVENTS, &key1, &e), 0);
+	seg_path(path, sizeof(path), 1);
+	CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), 0);
+	if (!s)
+		return;
+	arena_init(&a, 1 << 20, 1 << 28);
+	arena_init(&ga, 1 << 16, 1 << 24);
+	for (unsigned b = 0; b < 3; b++) { /* the last block has 1808 events */
+		size_t nr = b == 2 ? 4 : sizeof(rows) / sizeof(rows[0]);
+
+		CHECK_INT(segment_block_read_rows(s, b, rows, nr, NULL, 0, &a, &evs, &n, &e), 0);
+		CHECK_INT(n, nr);
+		for (uint32_t i = 0; i < n; i++) {
+			struct event want;
+			unsigned row = b * SEGMENT_BLOCK_EVENTS + rows[i];
+
+			gen(&want, &ga, row);
+			same_event(&want, &evs[i], row);
+			arena_clear(&ga);
+		}
+		arena_clear(&a);
+		CHECK_INT(segment_block_read_rows(s, b, rows, nr, f, 3, &a, &evs, &n, &e), 0);
+		CHECK_INT(n, nr);
+		for (uint32_t i = 0; i < n; i++) {
+			struct event want;
+			unsigned row = b * SEGMENT_BLOCK_EVENTS + rows[i];
+			const struct event_value *o = event_get(&evs[i], FIELD_EVENT_ORIGINAL), *wo;
+
+			gen(&want, &ga, row);
+			wo = event_get(&want, FIELD_EVENT_ORIGINAL);
+			CHECK_INT(evs[i].n, (row % 5 == 0 ? 4u : 3u));
+			CHECK(o && o->len == wo->len && !memcmp(o->v.s, wo->v.s, o->len));
+			CHECK(!memcmp(&event_get(&evs[i], FIELD_SOURCE_IP)->v.ip,
+				      &event_get(&want, FIELD_SOURCE_IP)->v.ip, 16));
+			arena_clear(&ga);
+		}
+		arena_clear(&a);
+	}
+	CHECK_INT(segment_block_read_rows(s, 0, rows, 0, NULL, 0, &a, &evs, &n, &e), 0);
+	CHECK_INT(n, 0);
+	CHECK_INT(segment_block_read_rows(s, 0, bad, 2, NULL, 0, &a, &evs, &n, &e), -EINVAL);
+	CHECK(strstr(e.msg, "ascending") != NULL);
+	CHECK_INT(segment_block_read_rows(s, 0, past, 1, NULL, 0, &a, &evs, &n, &e), -EINVAL);
+	CHECK_INT(segment_block_read_rows(s, 2, rows, 6, NULL, 0, &a, &evs, &n, &e), -EINVAL);
+	segment_close(s);
+	arena_release(&a);
+	arena_release(&ga);
+}
+
+/* Lines of event i of the text-column test (some with tricky bytes), and its values. */
+static size_t text_line(unsigned i, char *line, size_t size)
+{
+	static const char *const odd[] = {
+		"",                                        /* empty */
+		"only text without any digit",
+		"\x11\x12\x13\x14 placeholder bytes 42 deny", /* stored whole */
+		"nul\0inside 7 deny",                      /* a NUL byte inside */
+		"-5 -0 007 +3 9223372036854775807 9223372036854775808 -9223372036854775808",
+		"same 10.1.2.3 10.1.2.3 x=abc1 y=abc1 abc1 010.1.2.3 ::1 0:0::1",
+		"rule-7 deny 443 fw1 corp\\alice 10.1.2.3:443 [10.1.2.3]",
+	};
+	size_t k = i % 10;
+
+	if (k == 7 || k == 8) { /* many variables, repeated near and far; a long line */
+		size_t n = 0;
+
+		for (unsigned j = 0; j < (k == 7 ? 300u : 3000u) && n + 64 < size; j++)
+			n += (size_t)snprintf(line + n, size - n, "%s%u:%c%u ", j % 3 ? "x" : "",
+					      (j * 7 + i) % 45, j % 5 ? 'a' : 'b', j % 40);
+		return n;
+	}
+	if (k < sizeof(odd) / sizeof(odd[0])) {
+		size_t n = k == 2 ? 30 : k == 3 ? 17 : strlen(odd[k]);
+
+		memcpy(line, odd[k], n);
+		return n;
+	}
+	return (size_t)snprintf(line, size, "<%u>t=%u src=10.1.2.%u dport=%d user=corp\\alice act=%s "
+				"n=%d hex=0x%x rule-%u", i % 30, i, i % 7, 443 + (int)(i % 3),
+				i % 2 ? "deny" : "allow", -(int)i, i * 2654435761u, i % 5);
+}
+
+static void text_event(struct event *ev, struct arena *a, unsigned i)
+{
+	static char line[40000];
+	char text[32];
+	struct ipaddr ip;
+	size_t n = text_line(i, line, sizeof(line));
+
+	event_init(ev, a);
+	event_set_time(ev, FIELD_TIMESTAMP, T0 + (int64_t)i);
+	snprintf(text, sizeof(text), "10.1.2.%u", i % 10 < 7 ? 3 : i % 7);
+	ipaddr_parse(&ip, text, strlen(text));
+	event_set_ip(ev, FIELD_SOURCE_IP, &ip);
+	event_set_int(ev, FIELD_DESTINATION_PORT, 443 + (int)(i % 3));
+	event_set_str(ev, FIELD_EVENT_ACTION, i % 2 ? "deny" : "allow", i % 2 ? 4 : 5);
+	event_set_str(ev, FIELD_USER_NAME, "corp\\alice", 10);
+	event_set_strdup(ev, (unsigned)f_panos_rule, "rule-7", 6); /* row area */
+	event_set_int(ev, (unsigned)f_panos_session, -(int64_t)i);
+	event_set_strdup(ev, FIELD_EVENT_ORIGINAL, line, n);
+	if (i % 13 == 0) /* a second value: both go to the row area, in order */
+		event_add_str(ev, FIELD_EVENT_ORIGINAL, "second 1", 8);
+	if (i % 4 == 0)
+		event_set_strdup(ev, FIELD_MESSAGE, line, n);
+}
+
+/*
+ * Text columns (templates, variables, references): every line comes back byte for byte,
+ * read whole, with only event.original asked for (its references decoded aside), and for
+ * some rows only; its tokens are in the bloom.
+ */
+static void test_text_columns(void)
+{
+	struct err e = ERR_INIT;
+	struct segment_writer *w = NULL;
+	struct segment *s = NULL;
+	struct arena a, ga;
+	char path[700];
+	unsigned f[] = { FIELD_EVENT_ORIGINAL }, total = 5000;
+	uint32_t rows[] = { 2, 3, 13, 26, 999 };
+
+	fresh("text");
+	arena_init(&a, 1 << 20, 1 << 28);
+	arena_init(&ga, 1 << 16, 1 << 24);
+	CHECK_INT(segment_writer_open(&w, dir, TENANT, DAY0, 1, &key1, &e), 0);
+	if (!w)
+		return;
+	for (unsigned i = 0; i < total; i++) {
+		struct event ev;
+
+		text_event(&ev, &ga, i);
+		CHECK_INT(segment_writer_add(w, &ev, &e), 0);
+		arena_clear(&ga);
+	}
+	CHECK_INT(segment_writer_finish(w, &e), 0);
+	segment_writer_free(w);
+	seg_path(path, sizeof(path), 1);
+	CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), 0);
+	if (!s)
+		return;
+	for (unsigned b = 0, next = 0; b < 2; b++) {
+		struct event *evs, *only;
+		uint32_t n, n2;
+
+		CHECK_INT(segment_block_read(s, b, NULL, 0, &a, &evs, &n, &e), 0);
+		CHECK_INT(segment_block_read(s, b, f, 1, &a, &only, &n2, &e), 0);
+		CHECK_INT(n2, n);
+		for (uint32_t i = 0; i < n; i++, next++) {
+			struct event want;
+			const char *p, *end, *t;
+			size_t tl;
+
+			text_event(&want, &ga, next);
+			if (!same_event(&want, &evs[i], next))
+				break;
+			CHECK_INT(only[i].n, event_get(&want, FIELD_EVENT_ORIGINAL) ? (next % 13 ? 1u : 2u) : 0u);
+			for (uint32_t j = 0; j < only[i].n; j++) {
+				const struct event_value *x = &only[i].vals[j], *y = &want.vals[0];
+
+				for (uint32_t k = 0, seen = 0; k < want.n; k++)
+					if (want.vals[k].field == FIELD_EVENT_ORIGINAL && seen++ == j)
+						y = &want.vals[k];
+				CHECK(x->len == y->len && !memcmp(x->v.s, y->v.s, x->len));
+			}
+			p = event_get(&want, FIELD_EVENT_ORIGINAL)->v.s;
+			end = p + event_get(&want, FIELD_EVENT_ORIGINAL)->len;
+			while (segment_token_next(&p, end, &t, &tl))
+				CHECK(segment_block_may_contain(s, b, t, tl));
+			arena_clear(&ga);
+		}
+		arena_clear(&a);
+	}
+	{
+		struct event *evs;
+		uint32_t n;
+
+		CHECK_INT(segment_block_read_rows(s, 0, rows, 5, f, 1, &a, &evs, &n, &e), 0);
+		CHECK_INT(n, 5);
+		for (uint32_t i = 0; i < n; i++) {
+			struct event want;
+			const struct event_value *x = event_get(&evs[i], FIELD_EVENT_ORIGINAL), *y;
+
+			text_event(&want, &ga, rows[i]);
+			y = event_get(&want, FIELD_EVENT_ORIGINAL);
+			CHECK(x && x->len == y->len && !memcmp(x->v.s, y->v.s, x->len));
+			arena_clear(&ga);
+		}
+	}
+	CHECK_INT(segment_verify(s, &e), 0);
+	segment_close(s);
+	arena_release(&a);
+	arena_release(&ga);
+}
+
+/* Raw size: event.original's length, or the JSON's for an event without one; the tag. */
+static void test_raw_bytes(void)
+{
+	struct err e = ERR_INIT;
+	struct segment_writer *w = NULL;
+	struct segment *s = NULL;
+	struct segment_info info;
+	struct buf json = BUF_INIT(1 << 20);
+	struct arena a;
+	struct event ev;
+	char path[700];
+
+	fresh("rawbytes");
+	arena_init(&a, 1 << 16, 1 << 24);
+	CHECK_INT(segment_writer_open(&w, dir, TENANT, DAY0, 1, &key1, &e), 0);
+	if (!w)
+		return;
+	event_init(&ev, &a);
+	event_set_time(&ev, FIELD_TIMESTAMP, T0);
+	event_set_str(&ev, FIELD_EVENT_ORIGINAL, "hello world", 11);
+	CHECK_INT(segment_writer_add(w, &ev, &e), 0);
+	event_init(&ev, &a);
+	event_set_time(&ev, FIELD_TIMESTAMP, T0);
+	event_set_str(&ev, FIELD_EVENT_ACTION, "deny", 4);
+	CHECK_INT(event_write_json(&ev, &json), 0);
+	CHECK_INT(segment_writer_add(w, &ev, &e), 0);
+	segment_writer_set_tag(w, 0x1234567890abcdefull);
+	CHECK_INT(segment_writer_finish(w, &e), 0);
+	segment_writer_free(w);
+	seg_path(path, sizeof(path), 1);
+	CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), 0);
+	if (s) {
+		segment_get_info(s, &info);
+		CHECK_INT(info.raw_bytes, 11 + json.len);
+		CHECK(info.tag == 0x1234567890abcdefull);
+		segment_close(s);
+	}
+	buf_release(&json);
+	arena_release(&a);
 }
 
 static void test_skipping(void)
@@ -739,6 +991,9 @@ int main(void)
 	f_category = field_intern("event.category", 14, FT_STR);
 	T_RUN(test_names);
 	T_RUN(test_round_trip);
+	T_RUN(test_raw_bytes);
+	T_RUN(test_read_rows);
+	T_RUN(test_text_columns);
 	T_RUN(test_skipping);
 	T_RUN(test_bloom);
 	T_RUN(test_lookup);

@@ -336,7 +336,7 @@ static void test_deliver_retries_until_written(void)
 	CHECK_INT(b.len, 0);
 	CHECK(!fairq_output_blocked(fx.q, fx.slot));
 	check_file(&fx, "t.ndjson", "1\n2\n3\n");
-	CHECK_INT(atomic_load(&fairq_stats(fx.q, fx.slot)->dropped[DROP_OUTPUT_ERROR]), 0);
+	CHECK_INT(atomic_load(&fairq_stats(fx.q, fx.slot)->output_dropped[DROP_OUTPUT_ERROR]), 0);
 	buf_release(&b);
 	teardown(&fx);
 }
@@ -362,7 +362,7 @@ static void test_deliver_gives_up_at_stop(void)
 	pthread_join(th, NULL);
 	CHECK_INT(a.rc, -EISDIR);
 	CHECK_INT(b.len, 0);
-	CHECK_INT(atomic_load(&fairq_stats(fx.q, fx.slot)->dropped[DROP_OUTPUT_ERROR]), 3);
+	CHECK_INT(atomic_load(&fairq_stats(fx.q, fx.slot)->output_dropped[DROP_OUTPUT_ERROR]), 3);
 	buf_release(&b);
 	teardown(&fx);
 }

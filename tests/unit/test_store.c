@@ -248,6 +248,89 @@ static void test_erase_makes_copies_unreadable(void)
 	store_close(st);
 }
 
+static int count_segment(void *ctx, const struct store_segment_report *r)
+{
+	uint64_t *raw = ctx;
+
+	*raw += r->raw_bytes;
+	return 0;
+}
+
+/* Retention drops whole days, oldest first, of the tenant given only; a dry run only counts. */
+static void test_retain_whole_days(void)
+{
+	struct store_retain_stats rs;
+	struct store_search_stats ss;
+	struct err e = ERR_INIT;
+	struct store *st = NULL;
+	char path[800];
+	uint64_t raw = 0;
+	FILE *f;
+
+	snprintf(dir, sizeof(dir), "%s/retain", t_tmp_dir());
+	CHECK_INT(store_open(&st, dir, &e), 0);
+	if (!st)
+		return;
+	import(st, 5, N_ALPHA, "alpha"); /* days T0, T0+1, T0+2: 1005, 1005 and 990 events */
+	import(st, 7, N_ALPHA, "other");
+	CHECK_INT(store_segments(st, 5, false, count_segment, &raw, &e), 0);
+	CHECK(raw > (uint64_t)N_ALPHA * 40); /* the raw lines are about 60 bytes */
+
+	/* keep_days 0: keep forever; more days than exist: nothing to drop */
+	CHECK_INT(store_retain(st, 5, 0, T0 + 100 * DAY, false, &rs, &e), 0);
+	CHECK_INT(rs.segments, 0);
+	CHECK_INT(store_retain(st, 5, 4, T0 + 3 * DAY, false, &rs, &e), 0);
+	CHECK_INT(rs.segments, 0);
+	CHECK_INT(rs.cutoff, (uint32_t)(T0 / DAY) + 0);
+
+	/* today is T0+3: keeping 2 days keeps T0+2 and T0+3 */
+	CHECK_INT(store_retain(st, 5, 2, T0 + 3 * DAY + 5 * 3600 * NS_PER_SEC, true, &rs, &e), 0);
+	CHECK_INT(rs.days, 2);
+	CHECK_INT(rs.segments, 2);
+	CHECK_INT(rs.events, 2010);
+	CHECK(rs.bytes > 0);
+	CHECK_INT(rs.first_day, (uint32_t)(T0 / DAY));
+	CHECK_INT(rs.last_day, (uint32_t)(T0 / DAY) + 1);
+	CHECK_INT(search(st, 5, "| stats count()", ALL, &ss, &e), 0);
+	CHECK_STR(out.p, "{\"count\":3000}\n"); /* a dry run removes nothing */
+
+	/* a damaged segment of an old day is dropped too, counted as unreadable */
+	snprintf(path, sizeof(path), "%s/tenants/5/2026-11-01-0001.seg", dir);
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	if (f) {
+		fputs("not a segment", f);
+		fclose(f);
+	}
+	CHECK_INT(store_retain(st, 5, 2, T0 + 3 * DAY + 5 * 3600 * NS_PER_SEC, false, &rs, &e), 0);
+	CHECK_INT(rs.days, 3);
+	CHECK_INT(rs.segments, 3);
+	CHECK_INT(rs.events, 2010);
+	CHECK_INT(rs.unreadable, 1);
+	CHECK_INT(rs.first_day, (uint32_t)(T0 / DAY) - 30);
+	CHECK_INT(search(st, 5, "| stats count()", ALL, &ss, &e), 0);
+	CHECK_STR(out.p, "{\"count\":990}\n");
+	CHECK_INT(ss.segments, 1);
+	/* again: nothing left to drop */
+	CHECK_INT(store_retain(st, 5, 2, T0 + 3 * DAY, false, &rs, &e), 0);
+	CHECK_INT(rs.segments, 0);
+	/* the other tenant is untouched */
+	CHECK_INT(search(st, 7, "| stats count()", ALL, &ss, &e), 0);
+	CHECK_STR(out.p, "{\"count\":3000}\n");
+	/* a tenant with nothing stored */
+	CHECK_INT(store_retain(st, 99, 1, T0 + 3 * DAY, false, &rs, &e), 0);
+	CHECK_INT(rs.segments, 0);
+	/* a tenant whose data key is gone: its old days are still dropped, not counted */
+	import(st, 8, N_ALPHA, "keyless");
+	snprintf(path, sizeof(path), "%s/keys/tenant-8.key", dir);
+	CHECK_INT(remove(path), 0);
+	CHECK_INT(store_retain(st, 8, 1, T0 + 3 * DAY, false, &rs, &e), 0);
+	CHECK_INT(rs.segments, 3);
+	CHECK_INT(rs.unreadable, 3);
+	CHECK_INT(rs.events, 0);
+	store_close(st);
+}
+
 int main(void)
 {
 	buf_init(&out, 1 << 20);
@@ -255,6 +338,7 @@ int main(void)
 	T_RUN(test_tenant_isolation);
 	T_RUN(test_audit_log);
 	T_RUN(test_erase_makes_copies_unreadable);
+	T_RUN(test_retain_whole_days);
 	buf_release(&out);
 	return t_done();
 }

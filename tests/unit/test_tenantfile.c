@@ -75,8 +75,8 @@ static void test_mistakes_name_the_line(void)
 		{ "tenants:\n  - name: a\n  - name: b\n  - name: a\n",
 		  "t.yaml:4: tenant 'a' again (first at line 2)" },
 		{ "tenants:\n  - name: a\n    sources:\n      - {name: s, host: h}\n"
-		  "  - name: b\n    sources:\n      - {name: s, host: h}\n",
-		  "t.yaml:7: source 's' again (first at line 4)" },
+		  "  - name: b\n    sources:\n      - {name: s, host: h}\n      - {name: s, host: i}\n",
+		  "t.yaml:8: source 's' of tenant 'b' again (first at line 7)" },
 		{ "tenants: [\n", "t.yaml:2: " },
 		{ "tenants:\n  - name: \"a\\0b\"\n", "t.yaml:2: a NUL byte" },
 	};

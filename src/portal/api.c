@@ -1,0 +1,623 @@
+#include "portal/api.h"
+#include "core/compat.h"
+
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sodium.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define LOG_MODULE "api"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/event.h"
+#include "core/ipaddr.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/metrics.h"
+#include "core/timeutil.h"
+#include "portal/httpguard.h"
+#include "store/agg.h"
+#include "store/keys.h"
+#include "store/meta.h"
+#include "store/query.h"
+#include "store/store.h"
+
+#define API_TIMEOUT_S 120       /* a connection without traffic for this long is closed */
+#define API_REQUEST_S 10        /* a request must be read within this (portal/httpguard.h) */
+#define API_PEM_MAX (1u << 20)
+#define API_LINE_MAX (1u << 26) /* one JSON line of the stream */
+#define CONTENT_JSON "application/json"
+#define CONTENT_NDJSON "application/x-ndjson"
+#define BEARER "Bearer "
+
+/* What became of a request, for koban_api_requests_total{result}. */
+enum api_result {
+	API_OK, API_BAD_REQUEST, API_UNAUTHORIZED, API_FORBIDDEN, API_NOT_FOUND,
+	API_METHOD, API_ERROR, API_RESULTS
+};
+
+static const char *const result_names[API_RESULTS] = {
+	"ok", "bad_request", "unauthorized", "forbidden", "not_found", "method_not_allowed",
+	"error",
+};
+
+struct api {
+	struct MHD_Daemon *daemon;
+	struct httpguard *guard;
+	char *data_dir;
+	char *keys_master, *keys_signing; /* NULL: in DATA_DIR/keys */
+	char *pem_cert, *pem_key;
+	bool tls;
+	char address[IPADDR_ENDPOINT_STRLEN];
+	pthread_mutex_t lock;
+	pthread_cond_t idle;
+	unsigned searches;      /* search threads running */
+	bool metrics;           /* registered */
+	atomic_uint_fast64_t requests[API_RESULTS]; /* by enum api_result */
+};
+
+static void count(struct api *a, unsigned status)
+{
+	enum api_result r = status == MHD_HTTP_OK		? API_OK
+			    : status == MHD_HTTP_BAD_REQUEST	? API_BAD_REQUEST
+			    : status == MHD_HTTP_UNAUTHORIZED	? API_UNAUTHORIZED
+			    : status == MHD_HTTP_FORBIDDEN	? API_FORBIDDEN
+			    : status == MHD_HTTP_NOT_FOUND	? API_NOT_FOUND
+			    : status == MHD_HTTP_METHOD_NOT_ALLOWED ? API_METHOD
+								: API_ERROR;
+
+	atomic_fetch_add_explicit(&a->requests[r], 1, memory_order_relaxed);
+}
+
+static int collect_requests(struct metrics_out *o, void *ctx)
+{
+	struct api *a = ctx;
+	int rc = 0;
+
+	for (unsigned i = 0; i < API_RESULTS && !rc; i++)
+		rc = metrics_sample(o, atomic_load_explicit(&a->requests[i], memory_order_relaxed),
+				    "result", result_names[i], NULL);
+	return rc;
+}
+
+/* One search, run on its own thread into a pipe that the connection streams. */
+struct search_job {
+	struct api *api;
+	FILE *out;              /* the pipe's write end */
+	char *query;
+	uint64_t tenant;
+	int64_t from, to, now;
+	uint64_t limit, shown;
+	char who[96];
+	struct buf line;
+};
+
+/* ---- responses ---- */
+
+static enum MHD_Result respond_error(struct MHD_Connection *c, unsigned status,
+				     const char *msg)
+{
+	struct buf b = BUF_INIT(4096);
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	if (buf_adds(&b, "{\"error\":") < 0 || json_add_string(&b, msg, strlen(msg)) < 0 ||
+	    buf_adds(&b, "}\n") < 0) {
+		buf_release(&b);
+		return MHD_NO;
+	}
+	r = MHD_create_response_from_buffer(b.len, b.p, MHD_RESPMEM_MUST_COPY);
+	buf_release(&b);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_JSON);
+	if (status == MHD_HTTP_UNAUTHORIZED)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET");
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* ---- the search thread ---- */
+
+static int write_line(struct search_job *j)
+{
+	if (buf_addch(&j->line, '\n') < 0 ||
+	    fwrite(j->line.p, 1, j->line.len, j->out) != j->line.len)
+		return -EPIPE; /* the client went away: stop */
+	return 0;
+}
+
+static int job_event(void *ctx, const struct event *ev)
+{
+	struct search_job *j = ctx;
+	int rc;
+
+	if (j->shown == j->limit)
+		return -ECANCELED;
+	j->shown++;
+	buf_reset(&j->line);
+	if ((rc = event_write_json(ev, &j->line)) < 0)
+		return rc;
+	return write_line(j);
+}
+
+static int job_row(void *ctx, const struct agg_row *row)
+{
+	struct search_job *j = ctx;
+	int rc;
+
+	if (j->shown == j->limit)
+		return -ECANCELED;
+	j->shown++;
+	buf_reset(&j->line);
+	if ((rc = agg_row_write_json(row, &j->line)) < 0)
+		return rc;
+	return write_line(j);
+}
+
+static void job_free(struct search_job *j)
+{
+	if (j->out)
+		fclose(j->out);
+	buf_release(&j->line);
+	mem_free(j->query);
+	mem_free(j);
+}
+
+static void *job_main(void *arg)
+{
+	struct search_job *j = arg;
+	struct api *a = j->api;
+	struct store_search s = {
+		.tenant = j->tenant, .query = j->query, .query_len = strlen(j->query),
+		.from = j->from, .to = j->to, .now = j->now, .who = j->who,
+		.event_fn = job_event, .row_fn = job_row, .ctx = j,
+	};
+	const struct keys_files files = { .master = a->keys_master, .signing = a->keys_signing };
+	struct store *st = NULL;
+	struct err e = ERR_INIT;
+	sigset_t pipe_only;
+	int rc;
+
+	/* a client that goes away closes the pipe: EPIPE for this thread, not a signal */
+	sigemptyset(&pipe_only);
+	sigaddset(&pipe_only, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_only, NULL);
+	if ((rc = store_open_keys(&st, a->data_dir, &files, &e)) == 0)
+		rc = store_search(st, &s, NULL, &e);
+	store_close(st);
+	if (rc < 0 && rc != -EPIPE) {
+		log_warn("search for %s: %s", j->who, e.msg);
+		buf_reset(&j->line);
+		if (buf_adds(&j->line, "{\"error\":") == 0 &&
+		    json_add_string(&j->line, e.msg, strlen(e.msg)) == 0 &&
+		    buf_addch(&j->line, '}') == 0)
+			(void)write_line(j); /* the client may be gone: nothing more to do */
+	}
+	job_free(j);
+	pthread_mutex_lock(&a->lock);
+	if (--a->searches == 0)
+		pthread_cond_broadcast(&a->idle);
+	pthread_mutex_unlock(&a->lock);
+	return NULL;
+}
+
+/* ---- the request ---- */
+
+/*
+ * A query parameter (NULL when absent); *bad when its decoded value holds a NUL byte
+ * ("%00"), which C strings would silently cut: such a request is refused, never shortened.
+ */
+static const char *param(struct MHD_Connection *c, const char *key, bool *bad)
+{
+	const char *v = NULL;
+	size_t len = 0;
+
+	if (MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, key, strlen(key), &v, &len) !=
+	    MHD_YES)
+		return NULL;
+	if (v && strlen(v) != len)
+		*bad = true;
+	return v;
+}
+
+struct token_ref {
+	bool found;
+	char name[64];
+	char tenant[64];        /* "" for a SOC token */
+	int64_t tenant_id;
+};
+
+static void take_token(void *ctx, const struct meta_token *t)
+{
+	struct token_ref *r = ctx;
+
+	r->found = true;
+	snprintf(r->name, sizeof(r->name), "%s", t->name);
+	snprintf(r->tenant, sizeof(r->tenant), "%s", t->tenant ? t->tenant : "");
+	r->tenant_id = t->tenant_id;
+}
+
+static void take_tenant(void *ctx, const struct meta_tenant *t)
+{
+	*(int64_t *)ctx = t->id;
+}
+
+/*
+ * The tenant the request may read: the token's own, or for a SOC token the one it names.
+ * 0, or the HTTP status to answer with *why.
+ */
+static unsigned resolve_tenant(struct api *a, struct MHD_Connection *c, struct token_ref *tok,
+			       int64_t *tenant, const char **why)
+{
+	const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						       MHD_HTTP_HEADER_AUTHORIZATION);
+	bool bad = false;
+	const char *want = param(c, "tenant", &bad);
+	unsigned char hash[META_TOKEN_HASH_LEN];
+	struct meta *m = NULL;
+	struct err e = ERR_INIT;
+	unsigned status = 0;
+
+	*why = "";
+	if (bad) {
+		*why = "tenant: a NUL byte in the value";
+		return MHD_HTTP_BAD_REQUEST;
+	}
+	if (!auth || strncmp(auth, BEARER, strlen(BEARER)) || !auth[strlen(BEARER)]) {
+		*why = "an API token is required: Authorization: Bearer TOKEN";
+		return MHD_HTTP_UNAUTHORIZED;
+	}
+	auth += strlen(BEARER);
+	meta_token_hash(auth, strlen(auth), hash);
+	if (meta_open(&m, a->data_dir, &e) < 0) {
+		log_error("%s", e.msg);
+		*why = "the metadata store is unavailable";
+		return MHD_HTTP_INTERNAL_SERVER_ERROR;
+	}
+	if (meta_token_find(m, hash, take_token, tok, &e) < 0 || !tok->found) {
+		*why = "unknown or revoked API token";
+		status = e.code == -ENOENT ? MHD_HTTP_UNAUTHORIZED : MHD_HTTP_INTERNAL_SERVER_ERROR;
+		goto out;
+	}
+	if (tok->tenant_id >= 0) {
+		/* a tenant token reads its own tenant, whatever the request names */
+		if (want && strcmp(want, tok->tenant)) {
+			*why = "this token reads only its own tenant";
+			status = MHD_HTTP_FORBIDDEN;
+			goto out;
+		}
+		*tenant = tok->tenant_id;
+		goto out;
+	}
+	if (!want || !*want) {
+		*why = "a SOC token must name the tenant: tenant=NAME";
+		status = MHD_HTTP_BAD_REQUEST;
+		goto out;
+	}
+	*tenant = -1;
+	if (meta_tenant_check(want, &e) < 0) {
+		*why = "tenant: expected 1-63 of a-z 0-9 _ - starting with a letter or digit";
+		status = MHD_HTTP_BAD_REQUEST;
+	} else if (meta_tenant_get(m, want, take_tenant, tenant, &e) < 0 || *tenant < 0) {
+		*why = "no such tenant";
+		status = MHD_HTTP_NOT_FOUND;
+	}
+out:
+	meta_close(m);
+	return status;
+}
+
+/* from, to, limit and q of the request into j; 0 or a 400 with *why (a query error: in qe). */
+static unsigned search_params(struct MHD_Connection *c, struct search_job *j, const char **why,
+			      struct err *qe)
+{
+	bool bad = false;
+	const char *q = param(c, "q", &bad), *from = param(c, "from", &bad);
+	const char *to = param(c, "to", &bad), *limit = param(c, "limit", &bad);
+	struct arena qa;
+	struct query parsed;
+	char *end;
+	int rc;
+
+	j->now = time_now_ns();
+	j->from = INT64_MIN;
+	j->to = INT64_MAX;
+	j->limit = UINT64_MAX;
+	if (bad) {
+		*why = "a NUL byte in a parameter's value";
+		return MHD_HTTP_BAD_REQUEST;
+	}
+	if (from && *from && time_parse(from, strlen(from), j->now, &j->from) < 0) {
+		*why = "from: expected RFC 3339, a date or a relative time (-24h)";
+		return MHD_HTTP_BAD_REQUEST;
+	}
+	if (to && *to && time_parse(to, strlen(to), j->now, &j->to) < 0) {
+		*why = "to: expected RFC 3339, a date or a relative time (-24h)";
+		return MHD_HTTP_BAD_REQUEST;
+	}
+	if (limit && *limit) {
+		errno = 0;
+		j->limit = strtoull(limit, &end, 10);
+		if (errno || *end || limit[0] == '-' || limit[0] == '+' || limit[0] == ' ') {
+			*why = "limit: expected a number";
+			return MHD_HTTP_BAD_REQUEST;
+		}
+	}
+	if (!(j->query = mem_strdup(q ? q : ""))) {
+		*why = "out of memory";
+		return MHD_HTTP_INTERNAL_SERVER_ERROR;
+	}
+	/* a syntax error is answered with 400 before the stream begins */
+	arena_init(&qa, 4096, 4u << 20);
+	rc = query_parse(&parsed, j->query, strlen(j->query), &qa, qe);
+	arena_release(&qa);
+	if (rc < 0) {
+		*why = qe->msg[0] ? qe->msg : "bad query";
+		return MHD_HTTP_BAD_REQUEST;
+	}
+	return 0;
+}
+
+static enum MHD_Result handle_search(struct api *a, struct MHD_Connection *c)
+{
+	struct search_job *j = mem_calloc(1, sizeof(*j));
+	struct token_ref tok = { 0 };
+	struct err qe = ERR_INIT; /* a query's syntax error, answered as it is */
+	struct MHD_Response *r;
+	const char *why = "out of memory";
+	int64_t tenant = -1;
+	unsigned status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+	int fds[2] = { -1, -1 };
+	pthread_t t;
+	int rc;
+
+	if (!j)
+		goto fail;
+	buf_init(&j->line, API_LINE_MAX);
+	j->api = a;
+	if ((status = resolve_tenant(a, c, &tok, &tenant, &why)))
+		goto fail;
+	if ((status = search_params(c, j, &why, &qe)))
+		goto fail;
+	j->tenant = (uint64_t)tenant;
+	snprintf(j->who, sizeof(j->who), "token %s", tok.name);
+	status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+	why = "cannot start the search";
+	if (pipe2(fds, O_CLOEXEC) < 0 || !(j->out = fdopen(fds[1], "w")))
+		goto fail;
+	fds[1] = -1; /* j->out owns it */
+	if (!(r = MHD_create_response_from_pipe(fds[0])))
+		goto fail;
+	fds[0] = -1; /* the response owns it */
+	pthread_mutex_lock(&a->lock);
+	a->searches++;
+	pthread_mutex_unlock(&a->lock);
+	if ((rc = pthread_create(&t, NULL, job_main, j)) != 0) {
+		pthread_mutex_lock(&a->lock);
+		a->searches--;
+		pthread_mutex_unlock(&a->lock);
+		MHD_destroy_response(r);
+		log_error("no thread for a search: %s", strerror(rc));
+		goto fail;
+	}
+	pthread_detach(t);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_NDJSON);
+	count(a, MHD_HTTP_OK);
+	{
+		enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+
+		MHD_destroy_response(r);
+		return ret;
+	}
+fail:
+	if (fds[0] >= 0)
+		close(fds[0]);
+	if (fds[1] >= 0)
+		close(fds[1]);
+	if (j)
+		job_free(j);
+	if (status == MHD_HTTP_UNAUTHORIZED || status == MHD_HTTP_FORBIDDEN)
+		log_info("API search refused (%u): %s%s%s%s", status, why,
+			 tok.found ? " (token " : "", tok.found ? tok.name : "", tok.found ? ")" : "");
+	count(a, status);
+	return respond_error(c, status, why);
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+			      const char *method, const char *version, const char *upload_data,
+			      size_t *upload_data_size, void **con_cls)
+{
+	struct api *a = cls;
+
+	httpguard_request_read(c);
+	if (strcmp(url, "/api/v1/search")) {
+		count(a, MHD_HTTP_NOT_FOUND);
+		return respond_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
+	}
+	if (strcmp(method, MHD_HTTP_METHOD_GET)) {
+		count(a, MHD_HTTP_METHOD_NOT_ALLOWED);
+		return respond_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
+	}
+	if (*upload_data_size) {
+		count(a, MHD_HTTP_BAD_REQUEST);
+		return respond_error(c, MHD_HTTP_BAD_REQUEST, "a GET request has no body");
+	}
+	return handle_search(a, c);
+}
+
+/* Refused and timed-out clients make libmicrohttpd log per connection: keep it bounded. */
+static struct log_limit mhd_log_limit = LOG_LIMIT_INIT(10);
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+	size_t n;
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	if (n && line[n - 1] == '\n')
+		line[n - 1] = '\0';
+	log_limited(&mhd_log_limit, LOG_LEVEL_WARN, "%s", line);
+}
+
+/* ---- start and stop ---- */
+
+static int read_pem(const char *path, const char *what, char **out, struct err *e)
+{
+	char *text;
+	size_t len;
+	int rc = config_read_file(path, what, API_PEM_MAX, &text, &len, e);
+
+	if (rc < 0)
+		return rc;
+	*out = mem_strndup(text, len);
+	sodium_memzero(text, len);
+	mem_free(text);
+	return *out ? 0 : err_set(e, -ENOMEM, "out of memory");
+}
+
+/* Where libmicrohttpd's listening socket is bound, as "1.2.3.4:P" or "[v6]:P". */
+static int bound_address(struct api *a, struct err *e)
+{
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(a->daemon,
+							       MHD_DAEMON_INFO_LISTEN_FD);
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (!info || getsockname(info->listen_fd, (struct sockaddr *)&ss, &len) < 0)
+		return err_set(e, -EIO, "api: cannot read the bound address");
+	return ipaddr_format_sockaddr((struct sockaddr *)&ss, a->address);
+}
+
+static int check_plain_http(const struct sockaddr_storage *ss, const char *listen,
+			    struct err *e)
+{
+	struct ipaddr ip;
+	uint16_t port;
+
+	if (ipaddr_from_sockaddr(&ip, (const struct sockaddr *)ss, &port) < 0 ||
+	    !ipaddr_is_loopback(&ip))
+		return err_set(e, -EINVAL, "api.listen: %s is not a loopback address: plain HTTP "
+			       "would carry tokens and events in clear; set api.tls.cert and "
+			       "api.tls.key, or listen on 127.0.0.1 or [::1]", listen);
+	return 0;
+}
+
+int api_start(struct api **ap, const struct api_config *c, struct err *e)
+{
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+			 MHD_USE_POLL | MHD_USE_ERROR_LOG;
+	struct sockaddr_storage ss;
+	struct api *a;
+	unsigned sslen;
+	int rc;
+
+	*ap = NULL;
+	if ((rc = ipaddr_parse_endpoint(c->listen, &ss, &sslen, e)) < 0)
+		return rc;
+	if (!c->tls_cert != !c->tls_key)
+		return err_set(e, -EINVAL, "api.tls: cert and key go together (HTTPS needs both)");
+	if (!c->tls_cert && (rc = check_plain_http(&ss, c->listen, e)) < 0)
+		return rc;
+	if (c->tls_cert && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+		return err_set(e, -ENOTSUP, "api: this libmicrohttpd has no TLS support");
+	if (!(a = mem_calloc(1, sizeof(*a))))
+		return err_set(e, -ENOMEM, "api: out of memory");
+	pthread_mutex_init(&a->lock, NULL);
+	pthread_cond_init(&a->idle, NULL);
+	for (unsigned i = 0; i < API_RESULTS; i++)
+		atomic_init(&a->requests[i], 0);
+	if (!(a->data_dir = mem_strdup(c->data_dir)) ||
+	    (c->keys_master && !(a->keys_master = mem_strdup(c->keys_master))) ||
+	    (c->keys_signing && !(a->keys_signing = mem_strdup(c->keys_signing)))) {
+		rc = err_set(e, -ENOMEM, "api: out of memory");
+		goto fail;
+	}
+	if (c->tls_cert && ((rc = read_pem(c->tls_cert, "certificate", &a->pem_cert, e)) < 0 ||
+			    (rc = read_pem(c->tls_key, "private key", &a->pem_key, e)) < 0))
+		goto fail;
+	a->tls = c->tls_cert != NULL;
+	if ((rc = httpguard_new(&a->guard, API_REQUEST_S, e)) < 0)
+		goto fail;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	if (a->tls)
+		flags |= MHD_USE_TLS;
+	a->daemon = MHD_start_daemon(
+		flags, 0, NULL, NULL, handle, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNECTIONS,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)API_MAX_PER_ADDRESS,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_TIMEOUT_S,
+		MHD_OPTION_NOTIFY_CONNECTION, httpguard_notify_connection, a->guard,
+		MHD_OPTION_NOTIFY_COMPLETED, httpguard_notify_completed, a->guard,
+		a->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, a->pem_cert,
+		MHD_OPTION_HTTPS_MEM_KEY, a->pem_key, MHD_OPTION_END);
+	if (!a->daemon) {
+		rc = err_set(e, -EADDRINUSE, "api %s: cannot start the HTTP server (address in "
+			     "use, or a certificate or key libmicrohttpd cannot read)", c->listen);
+		goto fail;
+	}
+	if ((rc = bound_address(a, e)) < 0)
+		goto fail;
+	if ((rc = metrics_register("koban_api_requests_total", METRICS_COUNTER,
+				   "Requests to the API listener, by result.", collect_requests,
+				   a)) < 0) {
+		err_set(e, rc, "api: cannot register its metric: %s", strerror(-rc));
+		goto fail;
+	}
+	a->metrics = true;
+	log_info("API on %s://%s", a->tls ? "https" : "http", a->address);
+	*ap = a;
+	return 0;
+fail:
+	api_stop(a);
+	return rc;
+}
+
+const char *api_address(const struct api *a)
+{
+	return a->address;
+}
+
+const char *api_scheme(const struct api *a)
+{
+	return a->tls ? "https" : "http";
+}
+
+void api_stop(struct api *a)
+{
+	if (!a)
+		return;
+	if (a->metrics)
+		metrics_unregister(a); /* first: a scrape may be reading a */
+	if (a->daemon)
+		MHD_stop_daemon(a->daemon); /* closes the pipes: the searches stop writing */
+	pthread_mutex_lock(&a->lock);
+	while (a->searches)
+		pthread_cond_wait(&a->idle, &a->lock);
+	pthread_mutex_unlock(&a->lock);
+	httpguard_free(a->guard); /* after the daemon, whose callbacks use it */
+	if (a->pem_key)
+		sodium_memzero(a->pem_key, strlen(a->pem_key));
+	mem_free(a->pem_key);
+	mem_free(a->pem_cert);
+	mem_free(a->data_dir);
+	mem_free(a->keys_master);
+	mem_free(a->keys_signing);
+	pthread_cond_destroy(&a->idle);
+	pthread_mutex_destroy(&a->lock);
+	mem_free(a);
+}

@@ -1,0 +1,51 @@
+/*
+ * api.h - the API listener (libmicrohttpd): koban's JSON API for programs and, later, the
+ * portal. Later issues add their endpoints here (ingest, alerts, incidents, block lists).
+ *
+ * HTTPS with the configured certificate and key; plain HTTP only on a loopback address
+ * (api_start refuses anything else). Every request carries an API token (`koban token`,
+ * store/meta.h) as "Authorization: Bearer TOKEN"; the token decides the tenant: a tenant
+ * token reads only its own tenant whatever the request names, a SOC token names one in each
+ * request. Tokens are looked up in koban.db at every request, so a revoked token stops
+ * working at once.
+ *
+ *   GET /api/v1/search?tenant=NAME&q=QUERY&from=TIME&to=TIME&limit=N
+ *
+ * streams the same JSON lines as `koban search --json` (application/x-ndjson); errors are
+ * {"error": "..."} with a 4xx/5xx status, or, once the stream has begun, a last line
+ * {"error": "..."}. Every search is written to the audit log (store/store.h) as
+ * "token NAME". docs/api.md describes the API.
+ *
+ * Threads: api_start/api_stop on the main thread. libmicrohttpd runs a thread per
+ * connection (at most API_MAX_CONNECTIONS); each search runs on a thread of its own with its
+ * own store and meta handles, writing into a pipe the connection reads.
+ */
+#ifndef PORTAL_API_H
+#define PORTAL_API_H
+
+#include <stdint.h>
+
+struct api;
+struct err;
+
+#define API_MAX_CONNECTIONS 64
+#define API_MAX_PER_ADDRESS 16
+
+struct api_config {
+	const char *listen;       /* "127.0.0.1:8515", "[::1]:0" (port 0: any free port) */
+	const char *tls_cert;     /* PEM files; both NULL: plain HTTP (loopback only) */
+	const char *tls_key;
+	const char *data_dir;
+	const char *keys_master;  /* the keys: section's files; NULL: DATA_DIR/keys (store/keys.h) */
+	const char *keys_signing;
+};
+
+int api_start(struct api **a, const struct api_config *c, struct err *e);
+/* The address actually bound, "127.0.0.1:41234". */
+const char *api_address(const struct api *a);
+/* "https" or "http". */
+const char *api_scheme(const struct api *a);
+/* Stops listening and waits for the searches in progress (their clients are cut off). */
+void api_stop(struct api *a);
+
+#endif

@@ -1,0 +1,939 @@
+/*
+ * sink.c - the serve sink: JSON lines -> sealed WAL records, group commit, back-pressure and
+ * quotas (see sink.h).
+ *
+ * State shared by the threads: a table of tenant accounts by koban.db id (open addressing,
+ * entries only ever added, an entry's id published last with a release store so that the
+ * commit thread's durable callback and /metrics read complete entries without a lock), the
+ * keys handle and a koban.db handle (each behind its own mutex: neither may be used by two
+ * threads at once), and the write-error counters. Each worker keeps its own cache of slot ->
+ * (tenant id, data key, account), checked against fairq_slot_gen(), and its own seal buffer.
+ */
+#include "store/sink.h"
+#include "core/compat.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define LOG_MODULE "sink"
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/fairq.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/metrics.h"
+#include "core/timeutil.h"
+#include "store/keys.h"
+#include "store/meta.h"
+#include "store/seal.h"
+#include "store/wal.h"
+
+#define TABLE_SIZE (2 * SINK_MAX_TENANTS) /* power of two, at most half full */
+#define PATH_LEN 4096
+
+enum sink_error {
+	SINK_ERR_NO_SPACE,  /* ENOSPC, EDQUOT */
+	SINK_ERR_IO,        /* any other refusal of the file system */
+	SINK_ERR_KEY,       /* the tenant's data key could not be read or made */
+	SINK_ERR_TENANT,    /* the tenant is not in koban.db (removed meanwhile) */
+	SINK_ERR_COUNT
+};
+
+static const char *const error_names[] = {
+	[SINK_ERR_NO_SPACE] = "no_space",
+	[SINK_ERR_IO] = "io",
+	[SINK_ERR_KEY] = "key",
+	[SINK_ERR_TENANT] = "unknown_tenant",
+};
+_Static_assert(ARRAY_SIZE(error_names) == SINK_ERR_COUNT, "an error has no metric label");
+
+struct sink_account {
+	_Atomic uint64_t id;                 /* 0: free entry; published last */
+	char name[FAIRQ_NAME_MAX + 1];
+	atomic_uint_fast64_t stored;         /* events made durable */
+	atomic_uint_fast64_t quota;          /* bytes, 0 = none (from the configuration) */
+	atomic_uint_fast64_t counted;        /* segment bytes at the last count */
+	atomic_uint_fast64_t appended;       /* record bytes appended since that count */
+	atomic_uint_fast64_t unsealed;       /* appended before it, not yet known sealed */
+	atomic_uint_fast64_t seal_gen;       /* the sealer's generation at that count */
+	atomic_int_fast64_t counted_ns;      /* CLOCK_MONOTONIC of the last count; 0: never */
+	atomic_bool counting;                /* a worker is counting now */
+	atomic_uint blocked;                 /* appends of the tenant failing now */
+	atomic_uint slot;                    /* its fair-queue slot + 1 (0: none known), */
+	atomic_uint slot_gen;                /* and that slot's generation then */
+	struct log_limit quota_log;
+};
+
+/* A worker's view of one fair-queue slot. */
+struct sink_cached {
+	bool ok;
+	unsigned gen;
+	unsigned epoch;                      /* s->key_epoch when resolved */
+	uint64_t id;
+	struct keys_data_key dk;
+	struct sink_account *acct;
+};
+
+struct sink_worker {
+	struct sink_cached **cache;          /* by slot, made on first use */
+	unsigned char *sealed;               /* SINK_RECORD_MAX + KEYS_SEAL_OVERHEAD, on first use */
+	atomic_uint_fast64_t last_lsn;       /* of the shard's last append */
+};
+
+struct sink {
+	char *dir;
+	unsigned workers;
+	struct fairq *q;
+	struct wal *wal;
+	struct keys *keys;
+	struct meta *meta;
+	pthread_mutex_t keys_lock, meta_lock;
+	pthread_mutex_t lock;                /* account inserts, the configuration, back-off */
+	pthread_cond_t wake;                 /* sink_stop cuts back-offs short */
+	const struct config *cfg;            /* under lock */
+	struct seal *seal;                   /* under lock; NULL: none attached */
+	struct sink_account *table;          /* TABLE_SIZE entries */
+	size_t n_accounts;                   /* under lock */
+	struct sink_worker *w;               /* workers + 1 (the last: the ack shard) */
+	pthread_mutex_t ack_lock;            /* one writer on the ack shard */
+	atomic_int_fast64_t give_up_ns;      /* 0: retry for ever */
+	atomic_uint key_epoch;               /* sink_forget_keys: cached keys are stale */
+	atomic_uint_fast64_t errors[SINK_ERR_COUNT];
+	atomic_uint_fast64_t given_up;       /* events dropped at the stop deadline */
+	atomic_uint_fast64_t unknown_durable; /* durable events of no account (cannot happen) */
+	struct log_limit log[SINK_ERR_COUNT];
+	struct log_limit too_large_log;
+	bool metrics;
+};
+
+/* ---- accounts ---- */
+
+static size_t slot_of(uint64_t id)
+{
+	return (size_t)((id * UINT64_C(0x9e3779b97f4a7c15)) >> 40) & (TABLE_SIZE - 1);
+}
+
+/* The account of id, or NULL; lock-free (entries are never removed or moved). */
+static struct sink_account *account_find(struct sink *s, uint64_t id)
+{
+	for (size_t i = slot_of(id), n = 0; n < TABLE_SIZE; i = (i + 1) & (TABLE_SIZE - 1), n++) {
+		uint64_t have = atomic_load_explicit(&s->table[i].id, memory_order_acquire);
+
+		if (have == id)
+			return &s->table[i];
+		if (!have)
+			return NULL;
+	}
+	return NULL;
+}
+
+static uint64_t config_quota(const struct config *cfg, const char *name)
+{
+	uint64_t quota = 0;
+
+	if (cfg)
+		(void)config_store_tenant(cfg, name, &quota, NULL); /* 1 or 0: both fine */
+	return quota;
+}
+
+/* The account of id, made (named name) when missing; NULL when the table is full. */
+static struct sink_account *account_get(struct sink *s, uint64_t id, const char *name)
+{
+	struct sink_account *a = account_find(s, id);
+
+	if (a)
+		return a;
+	pthread_mutex_lock(&s->lock);
+	a = account_find(s, id); /* another thread may have made it meanwhile */
+	if (!a && s->n_accounts < SINK_MAX_TENANTS) {
+		size_t i = slot_of(id);
+
+		while (atomic_load_explicit(&s->table[i].id, memory_order_relaxed))
+			i = (i + 1) & (TABLE_SIZE - 1); /* at most half full: ends */
+		a = &s->table[i];
+		snprintf(a->name, sizeof(a->name), "%s", name);
+		atomic_store_explicit(&a->quota, config_quota(s->cfg, a->name),
+				      memory_order_relaxed);
+		log_limit_init(&a->quota_log, SINK_LOG_INTERVAL_S);
+		atomic_store_explicit(&a->id, id, memory_order_release);
+		s->n_accounts++;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return a;
+}
+
+/* Bytes of the regular files in DATA_DIR/tenants/ID (its segments); 0 when there is none. */
+static uint64_t tenant_dir_bytes(struct sink *s, uint64_t id)
+{
+	char path[PATH_LEN];
+	uint64_t total = 0;
+	struct dirent *d;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "%s/tenants/%llu", s->dir, (unsigned long long)id);
+	if (!(dir = opendir(path)))
+		return 0;
+	while ((d = readdir(dir))) {
+		struct stat st;
+
+		if (d->d_name[0] != '.' &&
+		    fstatat(dirfd(dir), d->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode))
+			total += (uint64_t)st.st_size;
+	}
+	closedir(dir);
+	return total;
+}
+
+/* The sealer's last committed generation; 0 without a sealer. */
+static uint64_t seal_generation(struct sink *s)
+{
+	struct seal_stats st = { 0 };
+
+	pthread_mutex_lock(&s->lock);
+	if (s->seal)
+		seal_stats(s->seal, &st);
+	pthread_mutex_unlock(&s->lock);
+	return st.generation;
+}
+
+/*
+ * Counts the tenant's segment files again. Log bytes appended before the previous count are
+ * taken as sealed (now in the segments just counted) once the sealer has committed a
+ * generation since then (a generation seals everything durable when it ends); until then
+ * they are kept in `unsealed`.
+ */
+static void recount(struct sink *s, struct sink_account *a, int64_t now)
+{
+	uint64_t bytes = tenant_dir_bytes(s, atomic_load(&a->id));
+	uint64_t gen = seal_generation(s);
+	uint64_t since = atomic_exchange_explicit(&a->appended, 0, memory_order_relaxed);
+
+	if (gen && gen != atomic_load_explicit(&a->seal_gen, memory_order_relaxed))
+		atomic_store_explicit(&a->unsealed, since, memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(&a->unsealed, since, memory_order_relaxed);
+	atomic_store_explicit(&a->seal_gen, gen, memory_order_relaxed);
+	atomic_store_explicit(&a->counted, bytes, memory_order_relaxed);
+	atomic_store_explicit(&a->counted_ns, now, memory_order_relaxed);
+}
+
+/*
+ * The tenant's stored bytes as quotas count them; with may_count, its segments are counted
+ * again when due (not from /metrics, which may run after the sealer is gone).
+ */
+static uint64_t account_bytes(struct sink *s, struct sink_account *a, bool may_count)
+{
+	int64_t now = time_mono_ns();
+	int64_t last = atomic_load_explicit(&a->counted_ns, memory_order_relaxed);
+
+	if (may_count && (!last || now - last >= (int64_t)SINK_RECOUNT_S * NS_PER_SEC) &&
+	    !atomic_exchange_explicit(&a->counting, true, memory_order_acquire)) {
+		recount(s, a, now);
+		atomic_store_explicit(&a->counting, false, memory_order_release);
+	}
+	return atomic_load_explicit(&a->counted, memory_order_relaxed) +
+	       atomic_load_explicit(&a->unsealed, memory_order_relaxed) +
+	       atomic_load_explicit(&a->appended, memory_order_relaxed);
+}
+
+/* True when the tenant is at or above its quota. */
+static bool over_quota(struct sink *s, struct sink_account *a)
+{
+	uint64_t quota = atomic_load_explicit(&a->quota, memory_order_relaxed);
+
+	return quota && account_bytes(s, a, true) >= quota;
+}
+
+/* Notes the fair-queue slot an account's tenant has now. */
+static void account_slot(struct sink *s, struct sink_account *a, unsigned slot)
+{
+	atomic_store_explicit(&a->slot_gen, fairq_slot_gen(s->q, slot), memory_order_relaxed);
+	atomic_store_explicit(&a->slot, slot + 1, memory_order_release);
+}
+
+/* The live slot named name, for an account made without one (sink_write); -1: none. */
+static int slot_by_name(struct sink *s, const char *name)
+{
+	unsigned n = s->q ? fairq_slot_count(s->q) : 0;
+
+	for (unsigned i = 0; i < n; i++)
+		if (fairq_slot_in_use(s->q, i) && !strcmp(fairq_slot_name(s->q, i), name))
+			return (int)i;
+	return -1;
+}
+
+/*
+ * Whether /metrics shows the account: its tenant still has the slot it was seen with (a tenant
+ * removed by a reload leaves the metrics, as it leaves the fair queue's). Without a fair queue
+ * (tests) or a known slot, always.
+ */
+static bool account_live(struct sink *s, struct sink_account *a)
+{
+	unsigned slot = atomic_load_explicit(&a->slot, memory_order_acquire);
+
+	if (!s->q || !slot)
+		return true;
+	return fairq_slot_in_use(s->q, slot - 1) &&
+	       fairq_slot_gen(s->q, slot - 1) ==
+		       atomic_load_explicit(&a->slot_gen, memory_order_relaxed);
+}
+
+/* ---- metrics ---- */
+
+static int collect_stored(struct metrics_out *o, void *ctx)
+{
+	struct sink *s = ctx;
+	int rc = 0;
+
+	for (size_t i = 0; i < TABLE_SIZE && !rc; i++)
+		if (atomic_load_explicit(&s->table[i].id, memory_order_acquire) &&
+		    account_live(s, &s->table[i]))
+			rc = metrics_sample(o, atomic_load_explicit(&s->table[i].stored,
+								    memory_order_relaxed),
+					    "tenant", s->table[i].name, NULL);
+	return rc;
+}
+
+static int collect_blocked(struct metrics_out *o, void *ctx)
+{
+	struct sink *s = ctx;
+	int rc = 0;
+
+	for (size_t i = 0; i < TABLE_SIZE && !rc; i++)
+		if (atomic_load_explicit(&s->table[i].id, memory_order_acquire) &&
+		    account_live(s, &s->table[i]))
+			rc = metrics_sample(o, atomic_load_explicit(&s->table[i].blocked,
+								    memory_order_relaxed) ? 1 : 0,
+					    "tenant", s->table[i].name, NULL);
+	return rc;
+}
+
+static int collect_tenant_bytes(struct metrics_out *o, void *ctx)
+{
+	struct sink *s = ctx;
+	int rc = 0;
+
+	for (size_t i = 0; i < TABLE_SIZE && !rc; i++)
+		if (atomic_load_explicit(&s->table[i].id, memory_order_acquire) &&
+		    account_live(s, &s->table[i]))
+			rc = metrics_sample(o, account_bytes(s, &s->table[i], false), "tenant",
+					    s->table[i].name, NULL);
+	return rc;
+}
+
+static int collect_quota(struct metrics_out *o, void *ctx)
+{
+	struct sink *s = ctx;
+	int rc = 0;
+
+	for (size_t i = 0; i < TABLE_SIZE && !rc; i++)
+		if (atomic_load_explicit(&s->table[i].id, memory_order_acquire) &&
+		    account_live(s, &s->table[i]))
+			rc = metrics_sample(o, atomic_load_explicit(&s->table[i].quota,
+								    memory_order_relaxed),
+					    "tenant", s->table[i].name, NULL);
+	return rc;
+}
+
+static int collect_errors(struct metrics_out *o, void *ctx)
+{
+	struct sink *s = ctx;
+	int rc = 0;
+
+	for (size_t r = 0; r < SINK_ERR_COUNT && !rc; r++)
+		rc = metrics_sample(o, atomic_load_explicit(&s->errors[r], memory_order_relaxed),
+				    "reason", error_names[r], NULL);
+	return rc;
+}
+
+static int collect_wal_bytes(struct metrics_out *o, void *ctx)
+{
+	struct sink *s = ctx;
+	struct wal_stats st;
+
+	wal_stats(s->wal, &st);
+	return metrics_sample(o, st.bytes_on_disk, NULL);
+}
+
+static int collect_commits(struct metrics_out *o, void *ctx)
+{
+	struct sink *s = ctx;
+	struct wal_stats st;
+
+	wal_stats(s->wal, &st);
+	return metrics_sample(o, st.commits, NULL);
+}
+
+static int collect_commit_seconds(struct metrics_out *o, void *ctx)
+{
+	struct sink *s = ctx;
+	struct wal_stats st;
+
+	wal_stats(s->wal, &st);
+	return metrics_sample_double(o, (double)st.commit_ns_total / 1e9, NULL);
+}
+
+static int register_metrics(struct sink *s, struct err *e)
+{
+	static const struct {
+		const char *name;
+		enum metrics_type type;
+		const char *help;
+		metrics_collect_fn *fn;
+	} fams[] = {
+		{ "koban_events_stored_total", METRICS_COUNTER,
+		  "Events of the tenant on stable storage (the write-ahead log's group commit "
+		  "has run).", collect_stored },
+		{ "koban_store_blocked", METRICS_GAUGE,
+		  "1 while appending the tenant's events to the write-ahead log fails and they "
+		  "are held (back-pressure), else 0.", collect_blocked },
+		{ "koban_store_tenant_bytes", METRICS_GAUGE,
+		  "Bytes the tenant stores as its quota counts them: its segment files (counted "
+		  "again at most every 10 s while it sends) and its log records not yet sealed.",
+		  collect_tenant_bytes },
+		{ "koban_store_quota_bytes", METRICS_GAUGE,
+		  "The tenant's store quota in bytes (store.quota, store.tenants); 0: none.",
+		  collect_quota },
+		{ "koban_store_write_errors_total", METRICS_COUNTER,
+		  "Failed attempts to append to the write-ahead log, by reason (no_space, io, "
+		  "key, unknown_tenant); each is retried.", collect_errors },
+		{ "koban_store_wal_bytes", METRICS_GAUGE,
+		  "Bytes in the write-ahead log's files (not yet sealed into segments, or not "
+		  "yet checkpointed).", collect_wal_bytes },
+		{ "koban_store_commits_total", METRICS_COUNTER,
+		  "Group commits (fdatasync of a WAL shard) that succeeded.", collect_commits },
+		{ "koban_store_commit_seconds_total", METRICS_COUNTER,
+		  "Time spent in those commits; divided by koban_store_commits_total: the mean "
+		  "commit latency.", collect_commit_seconds },
+	};
+	int rc;
+
+	for (size_t i = 0; i < ARRAY_SIZE(fams); i++)
+		if ((rc = metrics_register(fams[i].name, fams[i].type, fams[i].help, fams[i].fn,
+					   s)) < 0) {
+			metrics_unregister(s);
+			return err_set(e, rc, "sink: cannot register %s: %s", fams[i].name,
+				       strerror(-rc));
+		}
+	return 0;
+}
+
+/* ---- life cycle ---- */
+
+/* WAL commit thread: count of tenant is durable. */
+static void on_durable(void *ctx, uint64_t tenant, uint32_t count)
+{
+	struct sink *s = ctx;
+	struct sink_account *a = account_find(s, tenant);
+
+	atomic_fetch_add_explicit(a ? &a->stored : &s->unknown_durable, count,
+				  memory_order_relaxed);
+}
+
+/* A condition variable whose timed waits take CLOCK_MONOTONIC deadlines (time_mono_ns). */
+static void cond_init_mono(pthread_cond_t *c)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(c, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+int sink_open(struct sink **sp, const struct sink_config *c, struct err *e)
+{
+	struct wal_config wc = { 0 };
+	char path[PATH_LEN];
+	struct sink *s;
+	int rc;
+
+	*sp = NULL;
+	if (c->workers < 1 || c->workers + 1 > WAL_MAX_SHARDS)
+		return err_set(e, -EINVAL, "sink: %u workers (1 to %d)", c->workers,
+			       WAL_MAX_SHARDS - 1);
+	s = mem_calloc(1, sizeof(*s));
+	if (!s)
+		return err_set(e, -ENOMEM, "out of memory");
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->keys_lock, NULL);
+	pthread_mutex_init(&s->meta_lock, NULL);
+	pthread_mutex_init(&s->ack_lock, NULL);
+	cond_init_mono(&s->wake);
+	for (size_t r = 0; r < SINK_ERR_COUNT; r++)
+		log_limit_init(&s->log[r], SINK_LOG_INTERVAL_S);
+	log_limit_init(&s->too_large_log, SINK_LOG_INTERVAL_S);
+	s->workers = c->workers;
+	s->q = c->q;
+	s->cfg = c->cfg;
+	s->dir = mem_strdup(c->data_dir);
+	s->table = mem_calloc(TABLE_SIZE, sizeof(*s->table));
+	s->w = mem_calloc(c->workers + 1, sizeof(*s->w));
+	if (!s->dir || !s->table || !s->w) {
+		rc = err_set(e, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (unsigned i = 0; i <= c->workers; i++)
+		if (!(s->w[i].cache = mem_calloc(FAIRQ_MAX_TENANTS, sizeof(*s->w[i].cache)))) {
+			rc = err_set(e, -ENOMEM, "out of memory");
+			goto fail;
+		}
+	if ((size_t)snprintf(path, sizeof(path), "%s/keys", c->data_dir) >= sizeof(path)) {
+		rc = err_set(e, -ENAMETOOLONG, "%s: data directory path too long", c->data_dir);
+		goto fail;
+	}
+	if ((rc = meta_open(&s->meta, c->data_dir, e)) < 0 ||
+	    (rc = keys_open_files(&s->keys, path, c->keys, true, e)) < 0)
+		goto fail;
+	snprintf(path, sizeof(path), "%s/wal", c->data_dir);
+	wc.dir = path;
+	wc.shards = c->workers + 1;
+	wc.commit_interval_ms = c->commit_interval_ms;
+	wc.file_max_bytes = c->wal_file_max_bytes;
+	wc.durable = on_durable;
+	wc.ctx = s;
+	if ((rc = wal_open(&s->wal, &wc, e)) < 0)
+		goto fail;
+	if (c->metrics) {
+		if ((rc = register_metrics(s, e)) < 0)
+			goto fail;
+		s->metrics = true;
+	}
+	*sp = s;
+	return 0;
+fail:
+	sink_close(s);
+	return rc;
+}
+
+void sink_close(struct sink *s)
+{
+	uint64_t given_up;
+
+	if (!s)
+		return;
+	if (s->metrics)
+		metrics_unregister(s);
+	wal_close(s->wal); /* commits what was appended; the durable callback still counts */
+	given_up = atomic_load(&s->given_up);
+	if (given_up)
+		log_warn("%llu events held by a failing write-ahead log were dropped at stop "
+			 "(counted as dropped, reason output_error)", (unsigned long long)given_up);
+	if (s->w) {
+		for (unsigned i = 0; i <= s->workers; i++) {
+			for (size_t slot = 0; s->w[i].cache && slot < FAIRQ_MAX_TENANTS; slot++) {
+				struct sink_cached *c = s->w[i].cache[slot];
+
+				if (c)
+					explicit_bzero(c, sizeof(*c));
+				mem_free(c);
+			}
+			mem_free(s->w[i].cache);
+			mem_free(s->w[i].sealed);
+		}
+		mem_free(s->w);
+	}
+	keys_close(s->keys);
+	meta_close(s->meta);
+	mem_free(s->table);
+	mem_free(s->dir);
+	pthread_cond_destroy(&s->wake);
+	pthread_mutex_destroy(&s->ack_lock);
+	pthread_mutex_destroy(&s->meta_lock);
+	pthread_mutex_destroy(&s->keys_lock);
+	pthread_mutex_destroy(&s->lock);
+	mem_free(s);
+}
+
+void sink_set_config(struct sink *s, const struct config *cfg)
+{
+	pthread_mutex_lock(&s->lock);
+	s->cfg = cfg;
+	for (size_t i = 0; i < TABLE_SIZE; i++)
+		if (atomic_load_explicit(&s->table[i].id, memory_order_relaxed))
+			atomic_store_explicit(&s->table[i].quota,
+					      config_quota(cfg, s->table[i].name),
+					      memory_order_relaxed);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void sink_attach_sealer(struct sink *s, struct seal *seal)
+{
+	pthread_mutex_lock(&s->lock);
+	s->seal = seal;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void sink_forget_keys(struct sink *s)
+{
+	atomic_fetch_add_explicit(&s->key_epoch, 1, memory_order_release);
+}
+
+void sink_stop(struct sink *s, unsigned grace_ms)
+{
+	atomic_store_explicit(&s->give_up_ns, time_mono_ns() + (int64_t)grace_ms * 1000000,
+			      memory_order_relaxed);
+	pthread_mutex_lock(&s->lock);
+	pthread_cond_broadcast(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+}
+
+int sink_flush(struct sink *s, int timeout_ms)
+{
+	int rc = 0;
+
+	for (unsigned i = 0; i <= s->workers; i++) {
+		uint64_t lsn = atomic_load(&s->w[i].last_lsn);
+
+		if (lsn)
+			rc = err_first(rc, wal_wait_durable(s->wal, i, lsn, timeout_ms));
+	}
+	return rc;
+}
+
+unsigned sink_ack_shard(const struct sink *s)
+{
+	return s->workers;
+}
+
+struct wal *sink_wal(struct sink *s)
+{
+	return s->wal;
+}
+
+uint64_t sink_stored(struct sink *s, uint64_t tenant)
+{
+	struct sink_account *a = account_find(s, tenant);
+
+	return a ? atomic_load_explicit(&a->stored, memory_order_relaxed) : 0;
+}
+
+int sink_wait(struct sink *s, unsigned shard, uint64_t lsn, int timeout_ms)
+{
+	return wal_wait_durable(s->wal, shard, lsn, timeout_ms);
+}
+
+/* ---- writing ---- */
+
+struct id_lookup {
+	uint64_t id;
+	const char *name_in;       /* by name: the name; by id: NULL */
+	char name[FAIRQ_NAME_MAX + 1];
+	bool found;
+};
+
+static void take_tenant(void *ctx, const struct meta_tenant *t)
+{
+	struct id_lookup *l = ctx;
+
+	if (l->name_in ? !strcmp(t->name, l->name_in) : (uint64_t)t->id == l->id) {
+		l->id = (uint64_t)t->id;
+		snprintf(l->name, sizeof(l->name), "%s", t->name);
+		l->found = true;
+	}
+}
+
+static int tenant_key(struct sink *s, uint64_t id, struct keys_data_key *dk, struct err *e)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->keys_lock);
+	rc = keys_tenant(s->keys, id, true, dk, e);
+	pthread_mutex_unlock(&s->keys_lock);
+	return rc;
+}
+
+/* Worker w's entry for slot, (re)made when the slot changed hands. */
+static int resolve(struct sink *s, struct sink_worker *w, unsigned slot, struct sink_cached **out,
+		   enum sink_error *why, struct err *e)
+{
+	struct sink_cached *c;
+	struct id_lookup l = { 0 };
+	const char *name;
+	unsigned gen, epoch;
+	int rc;
+
+	*why = SINK_ERR_TENANT;
+	if (slot >= FAIRQ_MAX_TENANTS || !s->q)
+		return err_set(e, -EINVAL, "slot %u out of range", slot);
+	gen = fairq_slot_gen(s->q, slot);
+	epoch = atomic_load_explicit(&s->key_epoch, memory_order_acquire);
+	c = w->cache[slot];
+	if (c && c->ok && c->gen == gen && c->epoch == epoch) {
+		*out = c;
+		return 0;
+	}
+	if (!c && !(c = w->cache[slot] = mem_calloc(1, sizeof(*c))))
+		return err_set(e, -ENOMEM, "out of memory");
+	c->ok = false;
+	name = fairq_slot_name(s->q, slot);
+	l.name_in = name;
+	pthread_mutex_lock(&s->meta_lock);
+	rc = meta_tenant_get(s->meta, name, take_tenant, &l, e);
+	pthread_mutex_unlock(&s->meta_lock);
+	if (rc < 0)
+		return rc;
+	if (!l.found)
+		return err_set(e, -ENOENT, "tenant %s is not in koban.db", name);
+	*why = SINK_ERR_KEY;
+	if ((rc = tenant_key(s, l.id, &c->dk, e)) < 0)
+		return rc;
+	if (!(c->acct = account_get(s, l.id, l.name)))
+		return err_set(e, -ENOSPC, "more than %d tenants", SINK_MAX_TENANTS);
+	account_slot(s, c->acct, slot);
+	c->id = l.id;
+	c->gen = gen;
+	c->epoch = epoch;
+	c->ok = true;
+	*out = c;
+	return 0;
+}
+
+static uint32_t count_lines(const char *p, size_t len)
+{
+	uint32_t n = 0;
+
+	for (const char *end = p + len; (p = memchr(p, '\n', (size_t)(end - p))); p++)
+		n++;
+	return n;
+}
+
+/* Length of the longest prefix of lines that ends a line and fits one record (0: none). */
+static size_t chunk_len(const struct buf *lines)
+{
+	size_t len = lines->len;
+	const char *nl;
+
+	if (len <= SINK_RECORD_MAX)
+		return len;
+	nl = memrchr(lines->p, '\n', SINK_RECORD_MAX);
+	if (nl)
+		return (size_t)(nl - lines->p) + 1;
+	/* one line longer than a record: alone, as long as the WAL takes it */
+	nl = memchr(lines->p, '\n', len);
+	return nl ? (size_t)(nl - lines->p) + 1 : 0;
+}
+
+/* Seals and appends the first len bytes of p (n lines) to shard; *lsn set. */
+static int append_sealed(struct sink *s, unsigned shard, uint64_t tenant,
+			 const struct keys_data_key *dk, const char *p, size_t len, uint32_t n,
+			 struct sink_account *a, uint64_t *lsn, struct err *e)
+{
+	struct sink_worker *w = &s->w[shard];
+	size_t sealed_len = len + KEYS_SEAL_OVERHEAD;
+	int rc;
+
+	if (sealed_len > WAL_MAX_PAYLOAD)
+		return err_set(e, -EMSGSIZE, "%zu bytes of events in one record (at most %u)", len,
+			       WAL_MAX_PAYLOAD - KEYS_SEAL_OVERHEAD);
+	if (!w->sealed || sealed_len > SINK_RECORD_MAX + KEYS_SEAL_OVERHEAD) {
+		/* the usual buffer, or a bigger one for one oversized line (freed after) */
+		size_t size = MAX(sealed_len, (size_t)SINK_RECORD_MAX + KEYS_SEAL_OVERHEAD);
+		unsigned char *b = mem_alloc(size);
+
+		if (!b)
+			return err_set(e, -ENOMEM, "out of memory");
+		if (size > SINK_RECORD_MAX + KEYS_SEAL_OVERHEAD) {
+			rc = keys_seal(dk, WAL_SEAL_BLOCK_ID, p, len, b);
+			if (rc == 0)
+				rc = wal_append(s->wal, shard, tenant, n, WAL_FLAG_SEALED, b,
+						sealed_len, lsn, e);
+			else
+				err_set(e, rc, "sealing the events failed");
+			mem_free(b);
+			goto done;
+		}
+		w->sealed = b;
+	}
+	if ((rc = keys_seal(dk, WAL_SEAL_BLOCK_ID, p, len, w->sealed)) < 0)
+		return err_set(e, rc, "sealing the events failed");
+	rc = wal_append(s->wal, shard, tenant, n, WAL_FLAG_SEALED, w->sealed, sealed_len, lsn, e);
+done:
+	if (rc == 0) {
+		atomic_store_explicit(&w->last_lsn, *lsn, memory_order_relaxed);
+		atomic_fetch_add_explicit(&a->appended, sealed_len + 32, memory_order_relaxed);
+	}
+	return rc;
+}
+
+/* Appends lines record by record, removing what was appended; count updated to match. */
+static int append_lines(struct sink *s, unsigned shard, struct sink_cached *c, struct buf *lines,
+			uint32_t *count, struct err *e)
+{
+	while (lines->len) {
+		size_t len = chunk_len(lines);
+		uint32_t n;
+		uint64_t lsn;
+		int rc;
+
+		if (!len)
+			return err_set(e, -EINVAL, "events without a final newline");
+		n = len == lines->len ? *count : count_lines(lines->p, len);
+		if ((rc = append_sealed(s, shard, c->id, &c->dk, lines->p, len, n, c->acct, &lsn,
+					e)) < 0)
+			return rc;
+		buf_consume(lines, len);
+		*count -= MIN(n, *count);
+	}
+	return 0;
+}
+
+static enum sink_error error_of(int rc)
+{
+	return rc == -ENOSPC || rc == -EDQUOT ? SINK_ERR_NO_SPACE : SINK_ERR_IO;
+}
+
+/* Sleeps up to ms, or until sink_stop wakes the waiters. */
+static void backoff(struct sink *s, unsigned ms)
+{
+	int64_t t = time_mono_ns() + (int64_t)ms * 1000000;
+	struct timespec until = { t / 1000000000, t % 1000000000 };
+
+	pthread_mutex_lock(&s->lock);
+	if (!atomic_load_explicit(&s->give_up_ns, memory_order_relaxed))
+		(void)pthread_cond_timedwait(&s->wake, &s->lock, &until); /* timeout is normal */
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void drop(struct sink *s, unsigned slot, enum drop_reason reason, uint32_t n)
+{
+	struct tenant_stats *st = s->q ? fairq_stats(s->q, slot) : NULL;
+
+	if (st)
+		atomic_fetch_add_explicit(&st->output_dropped[reason], n, memory_order_relaxed);
+}
+
+void sink_count_too_large(struct sink *s, unsigned slot, size_t bytes)
+{
+	drop(s, slot, DROP_TOO_LARGE, 1);
+	log_limited(&s->too_large_log, LOG_LEVEL_WARN, "tenant %s: an event of a %zu-byte message "
+		    "did not fit its batch as JSON and was dropped (reason too_large)",
+		    s->q ? fairq_slot_name(s->q, slot) : "?", bytes);
+}
+
+static void set_blocked(struct sink *s, unsigned slot, struct sink_cached *c, bool on)
+{
+	if (s->q)
+		fairq_set_output_blocked(s->q, slot, on);
+	if (c && c->ok)
+		atomic_store_explicit(&c->acct->blocked, on, memory_order_relaxed);
+}
+
+int sink_deliver(struct sink *s, unsigned worker, unsigned slot, struct buf *lines,
+		 uint32_t count)
+{
+	struct sink_worker *w = &s->w[worker];
+	unsigned delay = SINK_RETRY_MIN_MS;
+	const char *tenant = s->q ? fairq_slot_name(s->q, slot) : "?";
+	uint64_t attempts = 0;
+	int rc;
+
+	if (worker >= s->workers) {
+		buf_reset(lines);
+		return -EINVAL;
+	}
+	for (;;) {
+		struct sink_cached *c = NULL;
+		enum sink_error why;
+		struct err e = ERR_INIT;
+		int64_t give_up;
+
+		rc = resolve(s, w, slot, &c, &why, &e);
+		if (rc == 0 && over_quota(s, c->acct)) {
+			drop(s, slot, DROP_QUOTA, count);
+			log_limited(&c->acct->quota_log, LOG_LEVEL_WARN,
+				    "tenant %s is over its store quota (%llu bytes): %u events "
+				    "dropped (koban_events_dropped_total{reason=\"quota\"})", tenant,
+				    (unsigned long long)atomic_load(&c->acct->quota), count);
+			buf_reset(lines);
+			rc = 0;
+			break;
+		}
+		if (rc == 0 && (rc = append_lines(s, worker, c, lines, &count, &e)) == 0) {
+			if (attempts)
+				set_blocked(s, slot, c, false);
+			break;
+		}
+		if (c) /* resolved: the append failed (else resolve said why) */
+			why = error_of(rc);
+		attempts++;
+		atomic_fetch_add_explicit(&s->errors[why], 1, memory_order_relaxed);
+		give_up = atomic_load_explicit(&s->give_up_ns, memory_order_relaxed);
+		if (rc == -ENOENT || rc == -EMSGSIZE || rc == -EINVAL ||
+		    (give_up && time_mono_ns() >= give_up)) {
+			/* the tenant is gone, or the events can never be written, or time is up */
+			drop(s, slot, DROP_OUTPUT_ERROR, count);
+			atomic_fetch_add_explicit(&s->given_up, count, memory_order_relaxed);
+			log_limited(&s->log[why], LOG_LEVEL_ERROR,
+				    "tenant %s: %u events not stored, given up: %s", tenant, count,
+				    e.msg);
+			if (attempts > 1)
+				set_blocked(s, slot, c, false);
+			buf_reset(lines);
+			return rc;
+		}
+		set_blocked(s, slot, c, true);
+		log_limited(&s->log[why], LOG_LEVEL_ERROR,
+			    "tenant %s: %u events held, retrying: %s", tenant, count, e.msg);
+		backoff(s, delay);
+		delay = MIN(delay * 2, SINK_RETRY_MAX_MS);
+	}
+	if (attempts)
+		log_info("tenant %s: writes to the event store resumed after %llu failed attempts",
+			 tenant, (unsigned long long)attempts);
+	return rc;
+}
+
+int sink_write(struct sink *s, unsigned shard, uint64_t tenant, struct buf *lines,
+	       uint32_t count, uint64_t *lsn, struct err *e)
+{
+	struct sink_account *a;
+	struct keys_data_key dk;
+	int rc, slot;
+
+	if (shard != s->workers)
+		return err_set(e, -EINVAL, "shard %u is a worker's; use sink_ack_shard()", shard);
+	if (!lines->len || lines->p[lines->len - 1] != '\n')
+		return err_set(e, -EINVAL, "events must be whole lines, each ending in a newline");
+	if (lines->len > SINK_RECORD_MAX)
+		return err_set(e, -EMSGSIZE, "%zu bytes of events in one write (at most %u)",
+			       lines->len, SINK_RECORD_MAX);
+	if (!(a = account_find(s, tenant))) {
+		struct id_lookup l = { .id = tenant };
+
+		pthread_mutex_lock(&s->meta_lock);
+		rc = meta_tenant_list(s->meta, take_tenant, &l, e);
+		pthread_mutex_unlock(&s->meta_lock);
+		if (rc < 0)
+			return rc;
+		if (!l.found)
+			return err_set(e, -ENOENT, "no tenant with id %llu in koban.db",
+				       (unsigned long long)tenant);
+		if (!(a = account_get(s, tenant, l.name)))
+			return err_set(e, -ENOSPC, "more than %d tenants", SINK_MAX_TENANTS);
+		if ((slot = slot_by_name(s, l.name)) >= 0)
+			account_slot(s, a, (unsigned)slot);
+	}
+	if (over_quota(s, a)) {
+		log_limited(&a->quota_log, LOG_LEVEL_WARN, "tenant %s is over its store quota "
+			    "(%llu bytes): a write of %u events refused", a->name,
+			    (unsigned long long)atomic_load(&a->quota), count);
+		return err_set(e, -EDQUOT, "tenant %s is over its store quota (%llu bytes)", a->name,
+			       (unsigned long long)atomic_load(&a->quota));
+	}
+	if ((rc = tenant_key(s, tenant, &dk, e)) < 0)
+		return rc;
+	pthread_mutex_lock(&s->ack_lock);
+	rc = append_sealed(s, shard, tenant, &dk, lines->p, lines->len, count, a, lsn, e);
+	pthread_mutex_unlock(&s->ack_lock);
+	explicit_bzero(&dk, sizeof(dk));
+	if (rc < 0)
+		atomic_fetch_add_explicit(&s->errors[error_of(rc)], 1, memory_order_relaxed);
+	return rc;
+}

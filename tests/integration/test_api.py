@@ -1,0 +1,217 @@
+"""The API listener: GET /api/v1/search with tenant and SOC tokens, the same JSON lines as
+`koban search --json`, tenant isolation (a tenant token naming another tenant, tenant names
+with path tricks, repeated parameters, a revoked token), HTTPS, plain HTTP refused off
+loopback, and the audit log naming the token."""
+import json
+import os
+import shutil
+import ssl
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(__file__))
+from kobanlib import Instance, Suite, make_tls, run, tempdir, value  # noqa: E402
+
+
+def ecs_lines(n, marker):
+    out = []
+    for i in range(n):
+        out.append(json.dumps({
+            "@timestamp": "2026-12-01T%02d:%02d:00Z" % (i // 60 % 24, i % 60),
+            "source": {"ip": "10.0.%d.1" % (i % 5)},
+            "destination": {"port": 443 if i % 3 else 22},
+            "event": {"action": "deny" if i % 10 == 0 else "allow",
+                      "original": "fw1 seq=%d %s" % (i, marker)},
+        }))
+    return "\n".join(out) + "\n"
+
+
+def setup(d):
+    tokens = {}
+    for t, n in (("city-a", 120), ("city-b", 30)):
+        run(["tenant", "add", t], d)
+        path = os.path.join(d, t + ".json")
+        with open(path, "w") as f:
+            f.write(ecs_lines(n, t + "-secret"))
+        run(["ingest", "--tenant", t, "--format", "ecs", path], d)
+        _, out, _ = run(["token", "add", "tok-" + t, "--tenant", t], d)
+        tokens[t] = out.strip()
+    _, out, _ = run(["token", "add", "ops", "--soc"], d)
+    tokens["soc"] = out.strip()
+    return tokens
+
+
+def get(base, token, ctx=None, raw_query=None, **params):
+    url = base + "/api/v1/search"
+    if raw_query is not None:
+        url += "?" + raw_query
+    elif params:
+        url += "?" + urllib.parse.urlencode(params)
+    req = urllib.request.Request(url)
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req, timeout=30, context=ctx) as r:
+            return r.status, r.headers.get("Content-Type"), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type"), e.read().decode()
+
+
+def lines(body):
+    return [json.loads(line) for line in body.splitlines()]
+
+
+def test_search_and_isolation():
+    d = tempdir()
+    try:
+        tok = setup(d)
+        inst = Instance(d, extra=["--api", "127.0.0.1:0"])
+        try:
+            assert inst.api, "no 'listening api' line"
+            base = "http://" + inst.api
+            # the same lines as the CLI
+            q = "| stats count() by destination.port | sort -count"
+            status, ctype, body = get(base, tok["city-a"], q=q)
+            assert status == 200 and ctype == "application/x-ndjson", (status, body)
+            _, cli, _ = run(["search", "--tenant", "city-a", "--json", q], d)
+            assert body == cli, (body, cli)
+            status, _, body = get(base, tok["city-a"], q="event.action: deny", limit="4")
+            _, cli, _ = run(["search", "--tenant", "city-a", "--json", "--limit", "4",
+                             "event.action: deny"], d)
+            assert status == 200 and body == cli and len(lines(body)) == 4, body
+            # no limit: every match, as the CLI with --json
+            status, _, body = get(base, tok["city-b"], q="*")
+            assert status == 200 and len(lines(body)) == 30, body
+            assert all(e["organization"]["id"] == "city-b" for e in lines(body))
+            # a tenant token naming its own tenant is fine; another is refused
+            status, _, body = get(base, tok["city-b"], tenant="city-b", q="| stats count()")
+            assert (status, lines(body)) == (200, [{"count": 30}]), body
+            for other in ("city-a", "_unassigned", "nosuch", "../city-a", "city-a/..", "",
+                          "CITY-A", "city-b%2f..%2fcity-a"):
+                if other == "":
+                    continue
+                status, _, body = get(base, tok["city-b"], tenant=other, q="*")
+                assert status == 403 and "city-a-secret" not in body, (other, status, body[:200])
+            # repeated tenant parameters: the token's tenant wins or the request is refused
+            for raw in ("tenant=city-b&tenant=city-a&q=*", "tenant=city-a&tenant=city-b&q=*"):
+                status, _, body = get(base, tok["city-b"], raw_query=raw)
+                assert "city-a-secret" not in body, (raw, body[:200])
+            # the query text cannot reach another tenant either
+            for q in ("city-a-secret", "organization.id: city-a", "_exists_: source.ip"):
+                status, _, body = get(base, tok["city-b"], q=q)
+                assert status == 200 and "city-a-secret" not in body, (q, body[:200])
+            # the SOC token names a tenant, and must
+            status, _, body = get(base, tok["soc"], tenant="city-a", q="| stats count()")
+            assert (status, lines(body)) == (200, [{"count": 120}]), body
+            status, _, body = get(base, tok["soc"], q="*")
+            assert status == 400 and "must name the tenant" in body, body
+            for bad in ("../city-a", "city-a/../city-b", "/etc", "city-a\x00", "a" * 80,
+                        "%2e%2e"):
+                status, _, body = get(base, tok["soc"], tenant=bad, q="*")
+                assert status == 400 and "secret" not in body, (bad, status, body[:200])
+            status, _, body = get(base, tok["soc"], tenant="city-a", q="*\x00city-b")
+            assert status == 400 and "NUL" in body, body[:200]
+            status, _, body = get(base, tok["soc"], tenant="nosuch", q="*")
+            assert status == 404, body
+            # authentication
+            status, _, body = get(base, None, q="*")
+            assert status == 401 and "token" in body, body
+            status, _, body = get(base, "kbn_" + "A" * 43, q="*")
+            assert status == 401, body
+            status, _, body = get(base, tok["soc"][:-1], tenant="city-a", q="*")
+            assert status == 401, body
+            # errors before the stream: a 400 naming the column
+            status, ctype, body = get(base, tok["soc"], tenant="city-a", q="source.ip: (")
+            assert status == 400 and ctype == "application/json" and "column" in body, body
+            for k, v in (("from", "soon"), ("to", "later"), ("limit", "-1"), ("limit", "x")):
+                status, _, body = get(base, tok["soc"], tenant="city-a", q="*", **{k: v})
+                assert status == 400 and k in body, (k, v, body)
+            status, _, body = get(base, tok["soc"], tenant="city-a", q="*",
+                                  **{"from": "2026-12-01T01:00:00Z",
+                                     "to": "2026-12-01T01:09:59Z"})
+            assert len(lines(body)) == 10, body
+            # other paths and methods
+            req = urllib.request.Request(base + "/api/v1/nothing")
+            req.add_header("Authorization", "Bearer " + tok["soc"])
+            try:
+                urllib.request.urlopen(req, timeout=30)
+                raise AssertionError("found /api/v1/nothing")
+            except urllib.error.HTTPError as e:
+                assert e.code == 404
+            req = urllib.request.Request(base + "/api/v1/search?tenant=city-a", data=b"x",
+                                         method="POST")
+            req.add_header("Authorization", "Bearer " + tok["soc"])
+            try:
+                urllib.request.urlopen(req, timeout=30)
+                raise AssertionError("POST accepted")
+            except urllib.error.HTTPError as e:
+                assert e.code == 405
+            m = inst.metrics()
+            counts = {r: value(m, "koban_api_requests_total", result=r)
+                      for r in ("ok", "forbidden", "unauthorized", "method_not_allowed",
+                                "not_found", "bad_request")}
+            # 7 other tenants and one repeated parameter naming city-a first
+            assert counts == {"ok": 10, "forbidden": 8, "unauthorized": 3,
+                              "method_not_allowed": 1, "not_found": 2, "bad_request": 13}, counts
+            # revoked: refused at the next request, no reload
+            run(["token", "revoke", "tok-city-a"], d)
+            status, _, _ = get(base, tok["city-a"], q="*")
+            assert status == 401
+            # removing a tenant removes its tokens
+            run(["tenant", "remove", "city-b"], d)
+            status, _, _ = get(base, tok["city-b"], q="*")
+            assert status == 401
+        finally:
+            assert inst.stop() == 0
+        with open(os.path.join(d, "var", "audit.log")) as f:
+            audit = [json.loads(line) for line in f]
+        who = [a["who"] for a in audit]
+        assert "token tok-city-a" in who and "token ops" in who and "token tok-city-b" in who, who
+        ops = [a for a in audit if a["who"] == "token ops" and a["query"] == "| stats count()"]
+        assert ops and ops[0]["results"] == 1, ops
+        # the secrets are nowhere in koban.db
+        with open(os.path.join(d, "var", "koban.db"), "rb") as f:
+            db = f.read()
+        for t in tok.values():
+            assert t.encode() not in db
+    finally:
+        shutil.rmtree(d)
+
+
+def test_https_and_loopback_rule():
+    d = tempdir()
+    try:
+        tok = setup(d)
+        ca, cert, key = make_tls(d)
+        with open(os.path.join(d, "koban.yaml"), "w") as f:
+            f.write("data_dir: ./var\napi:\n  listen: 127.0.0.1:0\n  tls:\n"
+                    "    cert: %s\n    key: %s\n" % (cert, key))
+        inst = Instance(d, config=os.path.join(d, "koban.yaml"))
+        try:
+            assert inst.api_scheme == "https", inst.api_scheme
+            ctx = ssl.create_default_context(cafile=ca)
+            status, _, body = get("https://" + inst.api, tok["city-a"], ctx=ctx,
+                                  q="| stats count()")
+            assert (status, lines(body)) == (200, [{"count": 120}]), body
+        finally:
+            assert inst.stop() == 0
+        # plain HTTP off loopback: config check and serve refuse it
+        with open(os.path.join(d, "open.yaml"), "w") as f:
+            f.write("data_dir: ./var\napi:\n  listen: 0.0.0.0:0\n")
+        status, out, err = run(["config", "check", "-c", "open.yaml"], d, check=False)
+        assert status == 1 and "not a loopback address" in out + err, (out, err)
+        status, _, err = run(["serve", "--syslog-udp", "127.0.0.1:0", "--syslog-tcp",
+                              "127.0.0.1:0", "--admin", "127.0.0.1:0", "--api", "0.0.0.0:0"],
+                             d, check=False)
+        assert status == 1 and "not a loopback address" in err, err
+    finally:
+        shutil.rmtree(d)
+
+
+if __name__ == "__main__":
+    s = Suite()
+    s.run(test_search_and_isolation)
+    s.run(test_https_and_loopback_rule)
+    s.done()
