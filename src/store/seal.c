@@ -3,6 +3,7 @@
 
 #include "core/le.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -25,8 +26,6 @@
 #include "store/segment.h"
 #include "store/store.h"
 
-#include <dirent.h>
-
 #define PATH_LEN 4096
 #define STATE_MAGIC "KOBANSST"
 #define STATE_VERSION 1
@@ -37,8 +36,8 @@
 #define TENANT_STATS_MAX 1024    /* tenants with their own sealed-events counter */
 #define EVENT_ARENA_MAX ((size_t)1 << 30) /* a block's events (a merge reads whole blocks) */
 #define NS_PER_DAY (86400 * NS_PER_SEC)
-/* Merging a tenant's small segments of one day (one tenant-day per commit, at most once a
- * minute, and on seal_now): */
+/* Merging a tenant's small segments of one day (one tenant-day at a time, once a minute,
+ * and on seal_now): */
 #define MERGE_INTERVAL_NS (60 * NS_PER_SEC)
 #define MERGE_MIN_SEGMENTS 4                 /* a day with fewer small ones is left alone */
 #define MERGE_SMALL_BYTES ((uint64_t)32 << 20) /* a segment smaller than this is small */
@@ -62,7 +61,8 @@ struct tenant_count {
 
 struct seal {
 	char *data_dir;
-	char wal_dir[PATH_LEN], state_path[PATH_LEN], journal_path[PATH_LEN];
+	char wal_dir[PATH_LEN], state_path[PATH_LEN], journal_path[PATH_LEN],
+		dropped_path[PATH_LEN];
 	struct wal *w;
 	struct store *st;
 
@@ -94,7 +94,7 @@ struct seal {
 	struct log_limit bad_lines, failures;
 
 	atomic_uint_fast64_t st_generation, st_backlog, st_events, st_segments, st_erased,
-		st_invalid, st_errors;
+		st_invalid, st_unreadable, st_errors;
 	pthread_mutex_t count_lock;
 	struct tenant_count counts[TENANT_STATS_MAX];
 	size_t n_counts;
@@ -108,7 +108,6 @@ struct seal {
 	size_t n_gen_segs, gen_segs_cap;
 	int64_t last_merge;                   /* time_mono_ns */
 	int64_t merge_paused_until;           /* after a failed merge: time_mono_ns */
-	char dropped_path[PATH_LEN];
 	atomic_uint_fast64_t st_merged;
 };
 
@@ -666,7 +665,10 @@ static int collect_skipped(struct metrics_out *o, void *ctx)
 	struct seal *s = ctx;
 	int rc = metrics_sample(o, atomic_load(&s->st_erased), "reason", "erased", NULL);
 
-	return rc ? rc : metrics_sample(o, atomic_load(&s->st_invalid), "reason", "invalid", NULL);
+	if (!rc)
+		rc = metrics_sample(o, atomic_load(&s->st_invalid), "reason", "invalid", NULL);
+	return rc ? rc : metrics_sample(o, atomic_load(&s->st_unreadable), "reason", "unreadable",
+					NULL);
 }
 
 static int collect_errors(struct metrics_out *o, void *ctx)
@@ -1129,10 +1131,16 @@ static int on_record(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant, u
 			s->plain = np;
 			s->plain_cap = len;
 		}
-		if (keys_unseal(&g->dk, WAL_SEAL_BLOCK_ID, payload, len, s->plain) < 0)
-			return err_set(rc_->e, -EBADMSG, "WAL shard %u: LSN %llu: the record does "
-				       "not open with tenant %llu's data key", shard,
-				       (unsigned long long)lsn, (unsigned long long)tenant);
+		if (keys_unseal(&g->dk, WAL_SEAL_BLOCK_ID, payload, len, s->plain) < 0) {
+			/* damaged, or sealed with a key since destroyed and made anew: skipping it
+			 * (counted, logged) is better than sealing nothing more */
+			COUNT(s->st_unreadable, count);
+			log_limited(&s->bad_lines, LOG_LEVEL_ERROR, "WAL shard %u: LSN %llu: the "
+				    "record does not open with tenant %llu's data key: %u events "
+				    "not sealed", shard, (unsigned long long)lsn,
+				    (unsigned long long)tenant, count);
+			return 0;
+		}
 		p = (const char *)s->plain;
 		end = p + len - KEYS_SEAL_OVERHEAD;
 	} else {
@@ -1194,12 +1202,15 @@ static bool read_moved(const struct seal *s)
 	return memcmp(s->read, s->sealed, sizeof(s->read)) != 0;
 }
 
-/* One pass: read what became durable; commit when a bound is reached or forced. */
-static int pass(struct seal *s, bool force, bool merge_ok, struct err *e)
+/*
+ * One pass: read what became durable, commit it when a bound is reached or when forced,
+ * then merge small segments when it is time (or asked: merge_now) and merging is allowed.
+ */
+static int pass(struct seal *s, bool force, bool merge_now, bool merge_ok, struct err *e)
 {
 	int64_t now = time_mono_ns();
 	bool merge = merge_ok && now >= s->merge_paused_until &&
-		     (force || now - s->last_merge >= MERGE_INTERVAL_NS);
+		     (merge_now || now - s->last_merge >= MERGE_INTERVAL_NS);
 	int rc = 0;
 
 	/* a journal left by a failed clean-up is finished before a new one is started */
@@ -1261,8 +1272,11 @@ static void *seal_thread(void *arg)
 		stop = s->stopping;
 		want = s->req;
 		pthread_mutex_unlock(&s->lock);
-		/* merging small segments: not at the stop (it would only make it slower) */
-		rc = pass(s, stop || want != s->served, !stop, &e);
+		/*
+		 * Merging small segments: when asked by seal_now (the start's own request, 1, is
+		 * about sealing what an earlier run left), else once a minute; not at the stop.
+		 */
+		rc = pass(s, stop || want != s->served, want != s->served && want > 1, !stop, &e);
 		if (rc)
 			log_limited(&s->failures, LOG_LEVEL_ERROR, "sealing failed (the events stay "
 				    "in the WAL; retrying): %s", e.msg);
@@ -1379,6 +1393,7 @@ int seal_start_files(struct seal **sp, const char *data_dir, const struct keys_f
 	    (rc = register_metrics(s, e)))
 		goto fail;
 	s->req = 1; /* the first pass seals what an earlier run left */
+	s->last_merge = time_mono_ns(); /* the first merge a minute after the start */
 	rc = pthread_create(&s->thread, NULL, seal_thread, s);
 	if (rc) {
 		metrics_unregister(s);
@@ -1438,6 +1453,7 @@ void seal_stats(struct seal *s, struct seal_stats *out)
 	out->sealed_segments = atomic_load(&s->st_segments);
 	out->skipped_erased = atomic_load(&s->st_erased);
 	out->skipped_invalid = atomic_load(&s->st_invalid);
+	out->skipped_unreadable = atomic_load(&s->st_unreadable);
 	out->errors = atomic_load(&s->st_errors);
 	out->merged_segments = atomic_load(&s->st_merged);
 }

@@ -35,7 +35,8 @@
  *   koban_store_sealed_segments_total counter: segments committed
  *   koban_store_seal_skipped_total    counter: WAL events not sealed, by reason
  *                                     (erased: the tenant's key is destroyed; invalid: a line
- *                                     that is not ECS JSON, logged rate-limited)
+ *                                     that is not ECS JSON, logged rate-limited; unreadable: a
+ *                                     record that does not open with the tenant's key, logged)
  *   koban_store_seal_errors_total     counter: generations rolled back after an error (retried)
  *   koban_store_segments_merged_total counter: small segments replaced by merged ones
  *
@@ -76,6 +77,7 @@ struct seal_stats {
 	uint64_t sealed_segments;
 	uint64_t skipped_erased;   /* events of tenants whose key is destroyed */
 	uint64_t skipped_invalid;  /* lines that did not decode */
+	uint64_t skipped_unreadable; /* events of records that do not open with the tenant's key */
 	uint64_t errors;           /* generations rolled back */
 	uint64_t merged_segments;  /* small segments replaced by merged ones */
 };

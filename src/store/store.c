@@ -33,6 +33,7 @@
 #define SNAPSHOT_TRIES 100          /* a sealer commit raced the snapshot: take it again */
 #define TAIL_BUFFER_MAX ((size_t)256 << 20) /* WAL records held to be read newest first */
 #define TAIL_RECORDS_MAX (1u << 20)
+#define TAIL_TOKENS_MAX 32
 
 struct store {
 	char *dir;
@@ -454,6 +455,7 @@ struct search_run {
 	size_t n_lit;
 	struct store_search_stats st;
 	bool done;
+	const struct snapshot *snap; /* segments and WAL records as of one sealer state */
 };
 
 static int add_literal(void *ctx, const char *field, const char *value, size_t len)
@@ -670,39 +672,69 @@ static bool snapshot_skips(const struct snapshot *sn, uint64_t tenant, const str
 	return false;
 }
 
-static int run_segments(struct store *st, struct search_run *r, const char *dir,
-			const struct snapshot *sn, int64_t from, int64_t to, struct err *e)
+/*
+ * The segments of the search's snapshot whose day lies in [day_from, day_to], newest first,
+ * without those it skips (their events are read from the WAL, or a merge replaced them);
+ * *refs mem_alloc'ed, as list_segments gives them.
+ */
+static int snapshot_segments(const struct search_run *r, int64_t day_from, int64_t day_to,
+			     struct seg_ref **refs, size_t *n, struct err *e)
+{
+	const struct snapshot *sn = r->snap;
+
+	*refs = NULL;
+	*n = 0;
+	if (!sn->n)
+		return 0;
+	*refs = mem_alloc(sn->n * sizeof(**refs));
+	if (!*refs)
+		return err_set(e, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < sn->n; i++)
+		if (sn->refs[i].day >= day_from && sn->refs[i].day <= day_to &&
+		    !snapshot_skips(sn, r->s->tenant, &sn->refs[i]))
+			(*refs)[(*n)++] = sn->refs[i];
+	if (!*n) { /* as list_segments: NULL when there is none */
+		mem_free(*refs);
+		*refs = NULL;
+	}
+	return 0;
+}
+
+static int run_segments(struct store *st, struct search_run *r, int64_t from, int64_t to,
+			struct err *e)
 {
 	struct keys_data_key dk;
+	char dir[PATH_LEN];
+	struct seg_ref *refs = NULL;
 	struct arena a;
+	size_t n;
 	int rc;
 
-	if (!sn->n) /* nothing stored: no key needed */
-		return 0;
-	if ((rc = keys_tenant(st->keys, r->s->tenant, false, &dk, e)))
+	if ((rc = tenant_dir(st, r->s->tenant, false, dir, e)) ||
+	    (rc = snapshot_segments(r, from == INT64_MIN ? 0 : day_of(from),
+				    to == INT64_MAX ? UINT32_MAX : day_of(to), &refs, &n, e)))
 		return rc;
+	if (!n) /* nothing stored: no key needed */
+		return 0;
+	if ((rc = keys_tenant(st->keys, r->s->tenant, false, &dk, e))) {
+		mem_free(refs);
+		return rc;
+	}
 	arena_init(&a, 1 << 20, BLOCK_ARENA_MAX);
-	for (size_t i = 0; i < sn->n && !rc && !r->done; i++) {
+	for (size_t i = 0; i < n && !rc && !r->done; i++) {
 		char name[SEGMENT_NAME_MAX], path[PATH_LEN];
 		struct segment *seg;
 
-		if (snapshot_skips(sn, r->s->tenant, &sn->refs[i]))
-			continue; /* its events are read from the WAL */
-		if ((rc = segment_name(name, sn->refs[i].day, sn->refs[i].seq)) < 0 ||
-		    (rc = path_join(path, e, "%s/%s", dir, name)))
-			break;
-		rc = segment_open(&seg, path, r->s->tenant, &dk, e);
-		if (rc == -ENOENT) { /* removed since it was listed (retention, erasure) */
-			rc = 0;
-			continue;
-		}
-		if (rc)
+		if ((rc = segment_name(name, refs[i].day, refs[i].seq)) < 0 ||
+		    (rc = path_join(path, e, "%s/%s", dir, name)) ||
+		    (rc = segment_open(&seg, path, r->s->tenant, &dk, e)))
 			break;
 		rc = run_segment(r, seg, from, to, &a, e);
 		segment_close(seg);
 	}
 	arena_release(&a);
 	memset(&dk, 0, sizeof(dk));
+	mem_free(refs);
 	return rc;
 }
 
@@ -721,10 +753,20 @@ struct tail_run {
 	struct tail_rec *recs;
 	size_t n, recs_cap;
 	struct arena arena;
-	char *lower;          /* a line in lower case (tail_line_may_match) */
+	char *lower;          /* a payload or a line in lower case */
 	size_t lower_cap;
+	char tok[TAIL_TOKENS_MAX][256]; /* the query's words, lower case (tail_tokens) */
+	size_t tok_len[TAIL_TOKENS_MAX], n_tok;
+	size_t *lines;        /* (start, end) of the lines holding the first word */
+	size_t lines_cap;
 	struct err *e;
 };
+
+static void lower_into(char *out, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i]);
+}
 
 /* ASCII lower case of [p, p + n) into t->lower (grown as needed); NULL when out of memory. */
 static const char *tail_lower(struct tail_run *t, const char *p, size_t n)
@@ -737,77 +779,137 @@ static const char *tail_lower(struct tail_run *t, const char *p, size_t n)
 		t->lower = nl;
 		t->lower_cap = n;
 	}
-	for (size_t i = 0; i < n; i++)
-		t->lower[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i]);
+	lower_into(t->lower, p, n);
 	return t->lower;
 }
 
 /*
- * False when a token of a literal the query needs (the ones the blooms are asked about)
- * is nowhere in the line's text, ignoring ASCII case: the event cannot match and is not
- * decoded. A line with an escape may spell a value differently: it is always decoded.
+ * The tokens of the literals the query needs (those the blooms are asked about), in lower
+ * case: an event whose JSON line lacks one, ignoring ASCII case, cannot match.
  */
-static bool tail_line_may_match(struct tail_run *t, const char *line, size_t n)
+static void tail_tokens(struct tail_run *t)
 {
 	const struct search_run *r = t->r;
-	const char *low;
 
-	if (!r->n_lit || memchr(line, '\\', n) || !(low = tail_lower(t, line, n)))
-		return true;
 	for (size_t i = 0; i < r->n_lit; i++) {
 		const char *p = r->lit[i].value, *end = p + r->lit[i].len, *tok;
 		size_t len;
 
-		while (segment_token_next(&p, end, &tok, &len)) {
-			char lt[sizeof(r->lit[i].value)];
-
-			for (size_t k = 0; k < len; k++)
-				lt[k] = (char)(tok[k] >= 'A' && tok[k] <= 'Z' ? tok[k] + 32 : tok[k]);
-			if (!memmem(low, n, lt, len))
-				return false;
+		while (segment_token_next(&p, end, &tok, &len) && t->n_tok < TAIL_TOKENS_MAX) {
+			lower_into(t->tok[t->n_tok], tok, len);
+			t->tok_len[t->n_tok++] = len;
 		}
 	}
+}
+
+static bool has_tokens(const struct tail_run *t, const char *low, size_t n)
+{
+	for (size_t i = 0; i < t->n_tok; i++)
+		if (!memmem(low, n, t->tok[i], t->tok_len[i]))
+			return false;
 	return true;
 }
 
-/* Filter and pipes over the events of one payload's lines, last line first. */
+/* Decodes one line and runs the filter and the pipes on its event. */
+static int tail_event(struct tail_run *t, const char *line, size_t n)
+{
+	struct search_run *r = t->r;
+	struct err de = ERR_INIT;
+	struct event ev;
+	int rc;
+
+	arena_clear(&t->arena);
+	event_init(&ev, &t->arena);
+	if (ecs_decode(&ev, line, n, &de) < 0 || !in_range(&ev, r->s) || !match_event(r->m, &ev))
+		return 0;
+	r->st.matched++;
+	rc = agg_add(r->agg, &ev, t->e);
+	if (rc == 1 || rc == -ECANCELED)
+		r->done = true;
+	else if (rc < 0)
+		return rc;
+	return 0;
+}
+
+/* The start of the line holding p[at] (lines end in '\n'). */
+static size_t line_start(const char *p, size_t at)
+{
+	const char *nl = at ? memrchr(p, '\n', at) : NULL;
+
+	return nl ? (size_t)(nl - p) + 1 : 0;
+}
+
+/*
+ * Filter and pipes over the events of one payload's lines, last line first. With words to
+ * look for, only lines holding them (ignoring ASCII case) are decoded: found by searching
+ * the payload for the first word. A payload with a \u escape may spell a word differently:
+ * each of its lines is then checked as written, never skipped on a guess.
+ */
 static int tail_lines(struct tail_run *t, const char *p, size_t len)
 {
 	struct search_run *r = t->r;
-	const char *end = p + len;
+	const char *low = NULL;
+	size_t end = len, n = 0;
+	bool escaped = t->n_tok && memmem(p, len, "\\u", 2);
+	int rc = 0;
 
-	while (end > p && !r->done) {
-		const char *q = end - 1, *line;
-		struct err de = ERR_INIT;
-		struct event ev;
-		int rc;
+	for (const char *q = p; q < p + len; q++) { /* events read: the payload's lines */
+		const char *nl = memchr(q, '\n', (size_t)(p + len - q));
 
-		if (*q == '\n')
-			end = q;
-		while (q > p && q[-1] != '\n')
-			q--;
-		line = q;
-		if (end > line) {
-			r->st.events_read++;
-			if (!tail_line_may_match(t, line, (size_t)(end - line))) {
-				end = line;
-				continue;
-			}
-			arena_clear(&t->arena);
-			event_init(&ev, &t->arena);
-			if (ecs_decode(&ev, line, (size_t)(end - line), &de) == 0 &&
-			    in_range(&ev, r->s) && match_event(r->m, &ev)) {
-				r->st.matched++;
-				rc = agg_add(r->agg, &ev, t->e);
-				if (rc == 1 || rc == -ECANCELED)
-					r->done = true;
-				else if (rc < 0)
-					return rc;
-			}
-		}
-		end = line;
+		r->st.events_read++;
+		if (!nl)
+			break;
+		q = nl;
 	}
-	return 0;
+	if (t->n_tok && !escaped) {
+		if (!(low = tail_lower(t, p, len)))
+			return err_set(t->e, -ENOMEM, "out of memory");
+		/* lines holding the first word, in order */
+		for (size_t at = 0; at < len;) {
+			const char *hit = memmem(low + at, len - at, t->tok[0], t->tok_len[0]);
+			const char *nl;
+			size_t s0, e0;
+
+			if (!hit)
+				break;
+			s0 = line_start(low, (size_t)(hit - low));
+			nl = memchr(hit, '\n', (size_t)(low + len - hit));
+			e0 = nl ? (size_t)(nl - low) : len;
+			if (n == t->lines_cap) {
+				size_t cap = t->lines_cap ? 2 * t->lines_cap : 256;
+				size_t *nlines = mem_realloc(t->lines, cap * 2 * sizeof(*nlines));
+
+				if (!nlines)
+					return err_set(t->e, -ENOMEM, "out of memory");
+				t->lines = nlines;
+				t->lines_cap = cap;
+			}
+			t->lines[2 * n] = s0;
+			t->lines[2 * n + 1] = e0;
+			n++;
+			at = e0 + 1;
+		}
+		while (n-- > 0 && !r->done && !rc) {
+			size_t s0 = t->lines[2 * n], e0 = t->lines[2 * n + 1];
+
+			if (has_tokens(t, low + s0, e0 - s0))
+				rc = tail_event(t, p + s0, e0 - s0);
+		}
+		return rc;
+	}
+	while (end > 0 && !r->done && !rc) {
+		size_t s0;
+
+		if (p[end - 1] == '\n')
+			end--;
+		s0 = line_start(p, end);
+		if (end > s0 && (!t->n_tok || memmem(p + s0, end - s0, "\\u", 2) ||
+				 !(low = tail_lower(t, p + s0, end - s0)) ||
+				 has_tokens(t, low, end - s0)))
+			rc = tail_event(t, p + s0, end - s0);
+		end = s0;
+	}
+	return rc;
 }
 
 static int tail_flush(struct tail_run *t)
@@ -877,10 +979,13 @@ static int tail_record(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant,
 	if ((rc = tail_grow(t, out_len)) < 0)
 		return err_set(t->e, rc, "out of memory");
 	if (flags & WAL_FLAG_SEALED) {
-		if (keys_unseal(&t->dk, WAL_SEAL_BLOCK_ID, payload, len, t->text + t->len) < 0)
-			return err_set(t->e, -EBADMSG, "WAL shard %u: LSN %llu: the record does not "
-				       "open with the tenant's data key", shard,
-				       (unsigned long long)lsn);
+		if (keys_unseal(&t->dk, WAL_SEAL_BLOCK_ID, payload, len, t->text + t->len) < 0) {
+			/* the sealer skips it too (koban_store_seal_skipped_total{unreadable}) */
+			log_warn("WAL shard %u: LSN %llu: a record of %u events does not open with "
+				 "the tenant's data key: not searched", shard,
+				 (unsigned long long)lsn, count);
+			return 0;
+		}
 	} else {
 		memcpy(t->text + t->len, payload, len);
 	}
@@ -895,6 +1000,7 @@ static int run_tail(struct store *st, struct search_run *r, struct snapshot *sn,
 	int rc = 0;
 
 	arena_init(&t.arena, 64 << 10, BLOCK_ARENA_MAX);
+	tail_tokens(&t);
 	wal_scan_tenant(sn->scan, r->s->tenant);
 	for (unsigned i = 0; i < wal_scan_shards(sn->scan) && !rc && !r->done; i++)
 		rc = wal_scan_shard(sn->scan, i, UINT64_MAX, tail_record, &t, NULL, e);
@@ -905,6 +1011,7 @@ static int run_tail(struct store *st, struct search_run *r, struct snapshot *sn,
 	mem_free(t.text);
 	mem_free(t.recs);
 	mem_free(t.lower);
+	mem_free(t.lines);
 	return rc;
 }
 
@@ -920,9 +1027,11 @@ static int run_all(struct store *st, struct search_run *r, int64_t from, int64_t
 	    (rc = snapshot_take(st, r->s->tenant, dir, from == INT64_MIN ? 0 : day_of(from),
 				to == INT64_MAX ? UINT32_MAX : day_of(to), &sn, e)))
 		return rc;
+	r->snap = &sn;
 	rc = run_tail(st, r, &sn, e);
 	if (!rc && !r->done)
-		rc = run_segments(st, r, dir, &sn, from, to, e);
+		rc = run_segments(st, r, from, to, e);
+	r->snap = NULL;
 	snapshot_release(&sn);
 	return rc;
 }

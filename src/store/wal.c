@@ -996,10 +996,11 @@ int wal_scan_open(struct wal_scan **scp, const char *dir, const uint64_t *from, 
 			rc = err_set(e, -ENAMETOOLONG, "%s: path too long", dir);
 			break;
 		}
-		if (from && i < nfrom)
-			ss->from = from[i];
-		else if ((rc = checkpoint_read_dir(sdir, &ss->from, e)))
+		/* records up to the checkpoint are kept elsewhere: never read before it */
+		if ((rc = checkpoint_read_dir(sdir, &ss->from, e)))
 			break;
+		if (from && i < nfrom && from[i] > ss->from)
+			ss->from = from[i];
 		if (access(sdir, F_OK) < 0 && errno == ENOENT)
 			continue;
 		rc = scan_shard_open(ss, sdir, e);

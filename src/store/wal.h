@@ -127,8 +127,9 @@ struct wal_scan;
 
 /*
  * Opens, read-only, every file of every shard of the log in dir that may hold a record after
- * from[shard] (from NULL or shard >= nfrom: after the shard's checkpoint file). A missing dir
- * is a log without shards. The files stay open until wal_scan_close.
+ * from[shard] or the shard's checkpoint, whichever is later (from NULL or shard >= nfrom: the
+ * checkpoint). A missing dir is a log without shards. The files stay open until
+ * wal_scan_close.
  */
 int wal_scan_open(struct wal_scan **sc, const char *dir, const uint64_t *from, unsigned nfrom,
 		  struct err *e);
