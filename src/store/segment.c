@@ -683,6 +683,8 @@ struct segment_writer {
 	bool has_time;
 	int64_t seg_tmin, seg_tmax;
 	bool seg_has_time;
+	uint64_t raw_bytes; /* event.original lengths, or the JSON's of events without one */
+	struct buf json;    /* scratch for an event's JSON */
 
 	struct wcol *cols;
 	uint32_t ncols, ccap;
@@ -755,6 +757,7 @@ int segment_writer_open(struct segment_writer **out, const char *dir, uint64_t t
 	buf_init(&w->hdr, (size_t)BLOOM_MAX_BYTES + (1u << 20));
 	buf_init(&w->zbuf, PAYLOAD_MAX);
 	buf_init(&w->sealed, PAYLOAD_MAX + KEYS_SEAL_OVERHEAD);
+	buf_init(&w->json, (size_t)EVENT_COPY_MAX * 8);
 	w->cctx = ZSTD_createCCtx();
 	if (!w->cctx) {
 		rc = err_set(e, -ENOMEM, "out of memory opening a segment (zstd)");
@@ -1449,6 +1452,24 @@ static size_t index_bytes(const struct segment_writer *w)
 	       (size_t)w->idx.nslots * 4;
 }
 
+/* The raw size of an event: its event.original, else the length of its JSON. */
+static int add_raw_bytes(struct segment_writer *w, const struct event *ev)
+{
+	int rc;
+
+	for (uint32_t i = 0; i < ev->n; i++)
+		if (ev->vals[i].field == FIELD_EVENT_ORIGINAL) {
+			w->raw_bytes += ev->vals[i].len;
+			return 0;
+		}
+	buf_reset(&w->json);
+	rc = event_write_json(ev, &w->json);
+	if (rc < 0)
+		return rc;
+	w->raw_bytes += w->json.len;
+	return 0;
+}
+
 int segment_writer_add(struct segment_writer *w, const struct event *ev, struct err *e)
 {
 	size_t bytes = 0;
@@ -1509,6 +1530,8 @@ int segment_writer_add(struct segment_writer *w, const struct event *ev, struct 
 			break;
 		}
 	}
+	if ((rc = add_raw_bytes(w, ev)) < 0)
+		return wfail(w, e, rc, "measuring an event's raw size");
 	w->nvals += ev->n;
 	w->ev_start[w->nev] = (uint32_t)(w->nvals - ev->n);
 	w->ev_start[++w->nev] = (uint32_t)w->nvals;
@@ -1744,6 +1767,7 @@ int segment_writer_finish(struct segment_writer *w, struct err *e)
 	put64(&f, w->seg_has_time ? (uint64_t)w->seg_tmin : 0);
 	put64(&f, w->seg_has_time ? (uint64_t)w->seg_tmax : 0);
 	put32(&f, w->seg_has_time);
+	put64(&f, w->raw_bytes);
 	if ((rc = f.err) < 0 || (rc = write_index(w, &f)) < 0) {
 		rc = wfail(w, e, rc, "writing the index");
 		goto out;
@@ -1816,6 +1840,7 @@ void segment_writer_free(struct segment_writer *w)
 	buf_release(&w->hdr);
 	buf_release(&w->zbuf);
 	buf_release(&w->sealed);
+	buf_release(&w->json);
 	ZSTD_freeCCtx(w->cctx);
 	sodium_memzero(&w->dk, sizeof(w->dk));
 	sodium_memzero(w->bkey, sizeof(w->bkey));
@@ -1869,7 +1894,7 @@ struct segment {
 	uint32_t nnames;
 	struct rblock *blocks;
 	uint32_t nblocks;
-	uint64_t events;
+	uint64_t events, raw_bytes;
 	int64_t tmin, tmax;
 	uint64_t top_off, dir_lo; /* directory pages lie in [dir_lo, top_off) */
 	uint32_t top_len, top_raw, nentries, ndir, npages;
@@ -1977,6 +2002,7 @@ static int parse_footer(struct segment *s, uint64_t foff, uint32_t flen, struct 
 	s->tmin = (int64_t)rd64(&r);
 	s->tmax = (int64_t)rd64(&r);
 	(void)rd32(&r); /* has time: tmin/tmax are 0 without */
+	s->raw_bytes = rd64(&r);
 	s->top_off = rd64(&r);
 	s->top_len = rd32(&r);
 	s->top_raw = rd32(&r);
@@ -2146,6 +2172,7 @@ void segment_get_info(const struct segment *s, struct segment_info *out)
 	out->tmin = s->tmin;
 	out->tmax = s->tmax;
 	out->file_bytes = s->size;
+	out->raw_bytes = s->raw_bytes;
 }
 
 void segment_block_get_info(const struct segment *s, unsigned block, struct segment_block_info *out)
@@ -2320,9 +2347,15 @@ struct rstr {
 	uint32_t len;
 };
 
+#define ROW_SKIP UINT32_MAX
+
+/*
+ * Decodes a column into evs; with map, the value of block row ev goes to evs[map[ev]] and
+ * rows whose map is ROW_SKIP are only stepped over.
+ */
 static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned kind,
 			 unsigned enc, const unsigned char *raw, size_t rawlen, struct arena *a,
-			 struct event *evs, struct err *e)
+			 const uint32_t *map, struct event *evs, struct err *e)
 {
 	const struct rblock *b = &s->blocks[bi];
 	struct rd r = { raw, raw + rawlen, false };
@@ -2416,7 +2449,10 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 		}
 		if (r.bad)
 			break;
-		rc = set_value(&evs[ev], (unsigned)id, type, false, p ? p : "", len, iv, ip);
+		if (map && map[ev] == ROW_SKIP)
+			continue;
+		rc = set_value(&evs[map ? map[ev] : ev], (unsigned)id, type, false, p ? p : "", len,
+			       iv, ip);
 		if (rc < 0)
 			return err_set(e, rc, "%s: block %u: event %u: %.*s: %s", s->path, bi, ev,
 				       (int)s->names[name].len, s->names[name].name, strerror(-rc));
@@ -2430,7 +2466,7 @@ nomem:
 }
 
 static int decode_rows(struct segment *s, uint32_t bi, const unsigned char *raw, size_t rawlen,
-		       const uint8_t *want, struct event *evs, struct err *e)
+		       const uint8_t *want, const uint32_t *map, struct event *evs, struct err *e)
 {
 	const struct rblock *b = &s->blocks[bi];
 	struct rd r = { raw, raw + rawlen, false };
@@ -2469,12 +2505,13 @@ static int decode_rows(struct segment *s, uint32_t bi, const unsigned char *raw,
 			}
 			if (r.bad)
 				break;
-			if (want && !want[name])
+			if ((want && !want[name]) || (map && map[ev] == ROW_SKIP))
 				continue;
 			id = resolve(s, (uint32_t)name, e);
 			if (id < 0)
 				return id;
-			rc = set_value(&evs[ev], (unsigned)id, type, true, p ? p : "", (size_t)l, iv, ip);
+			rc = set_value(&evs[map ? map[ev] : ev], (unsigned)id, type, true, p ? p : "",
+				       (size_t)l, iv, ip);
 			if (rc < 0)
 				return err_set(e, rc, "%s: block %u: event %u: %.*s: %s", s->path, bi,
 					       ev, (int)s->names[name].len, s->names[name].name,
@@ -2511,19 +2548,29 @@ static int chunk_raw(struct segment *s, uint32_t bi, const unsigned char *p, uin
 	return 0;
 }
 
-int segment_block_read(struct segment *s, unsigned block, const unsigned *fields,
-		       size_t nfields, struct arena *a, struct event **evs_out, uint32_t *n_out,
-		       struct err *e)
+/* True when the segment has any of the fields asked for. */
+static bool want_rows(const struct segment *s, const uint8_t *want)
+{
+	for (uint32_t i = 0; i < s->nnames; i++)
+		if (want[i])
+			return true;
+	return false;
+}
+
+/* segment_block_read() and segment_block_read_rows() (rows NULL: every row). */
+static int block_read(struct segment *s, unsigned block, const uint32_t *rows, size_t nrows,
+		      const unsigned *fields, size_t nfields, struct arena *a,
+		      struct event **evs_out, uint32_t *n_out, struct err *e)
 {
 	const struct rblock *b;
 	struct event *evs;
+	uint32_t *map = NULL, nout;
 	uint8_t *want = NULL;
 	size_t plain;
 	struct rd r;
 	uint32_t nchunks;
 	uint64_t data_off;
 	const unsigned char *dirp;
-	bool rows_needed = fields == NULL;
 	int rc;
 
 	*evs_out = NULL;
@@ -2531,6 +2578,23 @@ int segment_block_read(struct segment *s, unsigned block, const unsigned *fields
 	if (block >= s->nblocks)
 		return err_set(e, -ERANGE, "%s: no block %u (%u blocks)", s->path, block, s->nblocks);
 	b = &s->blocks[block];
+	nout = b->count;
+	if (rows) {
+		for (size_t i = 0; i < nrows; i++)
+			if (rows[i] >= b->count || (i && rows[i] <= rows[i - 1]))
+				return err_set(e, -EINVAL, "%s: block %u: row list not ascending or past "
+					       "the block's %u events (row %u at %zu)", s->path, block,
+					       b->count, rows[i], i);
+		if (!nrows)
+			return 0;
+		map = arena_alloc(a, (size_t)b->count * sizeof(*map));
+		if (!map)
+			return err_set(e, -ENOMEM, "%s: out of memory (arena full)", s->path);
+		memset(map, 0xff, (size_t)b->count * sizeof(*map));
+		for (size_t i = 0; i < nrows; i++)
+			map[rows[i]] = (uint32_t)i;
+		nout = (uint32_t)nrows;
+	}
 	if (crc(s->map + b->off + b->hdr_len, b->payload_len) != b->payload_crc)
 		return DAMAGED(-EBADMSG, b->off + b->hdr_len,
 			       "block %u: payload checksum mismatch (damaged file)", block);
@@ -2557,10 +2621,10 @@ int segment_block_read(struct segment *s, unsigned block, const unsigned *fields
 					want[i] = 1;
 		}
 	}
-	evs = arena_alloc(a, b->count * sizeof(*evs));
+	evs = arena_alloc(a, nout * sizeof(*evs));
 	if (!evs)
 		return err_set(e, -ENOMEM, "%s: out of memory (arena full)", s->path);
-	for (uint32_t i = 0; i < b->count; i++)
+	for (uint32_t i = 0; i < nout; i++)
 		event_init(&evs[i], a);
 
 	r = (struct rd){ s->scratch, s->scratch + plain, false };
@@ -2568,26 +2632,8 @@ int segment_block_read(struct segment *s, unsigned block, const unsigned *fields
 	if (nchunks > MAX_COLUMNS + 1 || (uint64_t)nchunks * CHUNK_DIR_BYTES > plain - 4)
 		return DAMAGED(-EBADMSG, b->off, "block %u: chunk directory is damaged", block);
 	dirp = take(&r, (size_t)nchunks * CHUNK_DIR_BYTES);
-	/* Columns first, the row area last (its values follow a column's first value). */
-	if (fields) {
-		for (size_t j = 0; j < nfields; j++) {
-			bool found = false;
-
-			for (uint32_t c = 0; c < nchunks && !found; c++) {
-				uint32_t nm = le_get32(dirp + c * CHUNK_DIR_BYTES);
-
-				found = nm < s->nnames && s->names[nm].id >= 0 &&
-					(unsigned)s->names[nm].id == fields[j];
-				if (nm < s->nnames && s->names[nm].id < 0) {
-					int id = field_lookup(s->names[nm].name, s->names[nm].len);
-
-					found = id >= 0 && (unsigned)id == fields[j];
-				}
-			}
-			if (!found)
-				rows_needed = true; /* it may be in the row area */
-		}
-	}
+	/* Columns first, the row area last (its values follow a column's first value); the row
+	 * area is read whenever it exists: any field asked for may have further values there. */
 	for (int pass = 0; pass < 2; pass++) {
 		data_off = 4 + (uint64_t)nchunks * CHUNK_DIR_BYTES;
 		for (uint32_t c = 0; c < nchunks; c++) {
@@ -2601,23 +2647,38 @@ int segment_block_read(struct segment *s, unsigned block, const unsigned *fields
 			    (nm == NAME_NONE) != (kind == K_ROWS) || (nm != NAME_NONE && nm >= s->nnames))
 				return DAMAGED(-EBADMSG, b->off, "block %u: chunk %u is damaged", block, c);
 			if ((pass == 0) == (kind == K_ROWS) || (kind != K_ROWS && want && !want[nm]) ||
-			    (kind == K_ROWS && !rows_needed)) {
+			    (kind == K_ROWS && want && !want_rows(s, want))) {
 				data_off += stored;
 				continue;
 			}
 			rc = chunk_raw(s, block, s->scratch + data_off, stored, rawlen, z, a, &raw, e);
 			if (rc < 0)
 				return rc;
-			rc = kind == K_ROWS ? decode_rows(s, block, raw, rawlen, want, evs, e)
-					    : decode_column(s, block, nm, kind, enc, raw, rawlen, a, evs, e);
+			rc = kind == K_ROWS ? decode_rows(s, block, raw, rawlen, want, map, evs, e)
+					    : decode_column(s, block, nm, kind, enc, raw, rawlen, a, map,
+							    evs, e);
 			if (rc < 0)
 				return rc;
 			data_off += stored;
 		}
 	}
 	*evs_out = evs;
-	*n_out = b->count;
+	*n_out = nout;
 	return 0;
+}
+
+int segment_block_read(struct segment *s, unsigned block, const unsigned *fields,
+		       size_t nfields, struct arena *a, struct event **evs_out, uint32_t *n_out,
+		       struct err *e)
+{
+	return block_read(s, block, NULL, 0, fields, nfields, a, evs_out, n_out, e);
+}
+
+int segment_block_read_rows(struct segment *s, unsigned block, const uint32_t *rows,
+			    size_t nrows, const unsigned *fields, size_t nfields,
+			    struct arena *arena, struct event **evs, uint32_t *n, struct err *e)
+{
+	return block_read(s, block, rows, nrows, fields, nfields, arena, evs, n, e);
 }
 
 /* zstd frame of [off, off + len), sealed under id, into out (exactly raw bytes). */

@@ -96,6 +96,8 @@ struct segment_info {
 	uint64_t events;
 	int64_t tmin, tmax;  /* @timestamp range of all events (0, 0 when none has one) */
 	uint64_t file_bytes;
+	uint64_t raw_bytes;  /* the events' raw size: the sum of their event.original lengths,
+				or of their JSON's (event_write_json) for events without one */
 };
 void segment_get_info(const struct segment *s, struct segment_info *out);
 
@@ -154,6 +156,16 @@ int segment_row_block(const struct segment *s, uint64_t row);
 int segment_block_read(struct segment *s, unsigned block, const unsigned *fields,
 		       size_t nfields, struct arena *arena, struct event **evs, uint32_t *n,
 		       struct err *e);
+/*
+ * Like segment_block_read(), but only the nrows rows listed (numbers relative to the block,
+ * strictly ascending, each below the block's count): *n is nrows and (*evs)[i] is row
+ * rows[i]. Only those rows' values are copied out; the block is still unsealed whole and
+ * the chunks of the fields asked for decompressed. -EINVAL (with a message) for a bad list;
+ * nrows 0 gives *n 0 without reading.
+ */
+int segment_block_read_rows(struct segment *s, unsigned block, const uint32_t *rows,
+			    size_t nrows, const unsigned *fields, size_t nfields,
+			    struct arena *arena, struct event **evs, uint32_t *n, struct err *e);
 /* Reads every block and the index: checksums, seals and encoding. */
 int segment_verify(struct segment *s, struct err *e);
 

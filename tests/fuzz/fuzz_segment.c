@@ -171,6 +171,7 @@ static void build(struct ob *f, uint32_t count, const unsigned char *plain, size
 	add64(&foot, 0);
 	add64(&foot, 0);
 	add32(&foot, 0);
+	add64(&foot, 0); /* raw bytes */
 	add64(&foot, dir_off);
 	add32(&foot, (uint32_t)(zlen + KEYS_SEAL_OVERHEAD));
 	add32(&foot, 0); /* the index's top level: no bytes, */

@@ -5,6 +5,7 @@
  */
 #include "store/segment.h"
 #include "core/arena.h"
+#include "core/buf.h"
 #include "core/err.h"
 #include "core/event.h"
 #include "core/field.h"
@@ -207,6 +208,7 @@ static void test_round_trip(void)
 	struct arena a, ga;
 	char path[700];
 	unsigned next = 0;
+	uint64_t raw = 0;
 
 	fresh("roundtrip");
 	CHECK_INT(write_segment(1, N_EVENTS, &key1, &e), 0);
@@ -233,6 +235,7 @@ static void test_round_trip(void)
 			struct event want;
 
 			gen(&want, &ga, next);
+			raw += event_get(&want, FIELD_EVENT_ORIGINAL)->len;
 			if (!same_event(&want, &evs[i], next))
 				break;
 			arena_clear(&ga);
@@ -240,6 +243,7 @@ static void test_round_trip(void)
 		arena_clear(&a);
 	}
 	CHECK_INT(next, N_EVENTS);
+	CHECK_INT(info.raw_bytes, raw);
 	CHECK_INT(segment_verify(s, &e), 0);
 	/* Only the fields asked for; the multi-valued event.category comes whole from its
 	 * column and the row area. */
@@ -271,6 +275,107 @@ static void test_round_trip(void)
 	segment_close(s);
 	arena_release(&a);
 	arena_release(&ga);
+}
+
+/* Row-selective reads: only the rows asked for, whole or some fields, in their order. */
+static void test_read_rows(void)
+{
+	struct err e = ERR_INIT;
+	struct segment *s = NULL;
+	struct arena a, ga;
+	char path[700];
+	uint32_t rows[] = { 0, 1, 5, 777, 4000, 4095 }, bad[] = { 5, 5 }, past[] = { 4096 };
+	unsigned f[] = { FIELD_SOURCE_IP, (unsigned)f_category, FIELD_EVENT_ORIGINAL };
+	struct event *evs;
+	uint32_t n;
+
+	fresh("readrows");
+	CHECK_INT(write_segment(1, N_EVENTS, &key1, &e), 0);
+	seg_path(path, sizeof(path), 1);
+	CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), 0);
+	if (!s)
+		return;
+	arena_init(&a, 1 << 20, 1 << 28);
+	arena_init(&ga, 1 << 16, 1 << 24);
+	for (unsigned b = 0; b < 3; b++) { /* the last block has 1808 events */
+		size_t nr = b == 2 ? 4 : sizeof(rows) / sizeof(rows[0]);
+
+		CHECK_INT(segment_block_read_rows(s, b, rows, nr, NULL, 0, &a, &evs, &n, &e), 0);
+		CHECK_INT(n, nr);
+		for (uint32_t i = 0; i < n; i++) {
+			struct event want;
+			unsigned row = b * SEGMENT_BLOCK_EVENTS + rows[i];
+
+			gen(&want, &ga, row);
+			same_event(&want, &evs[i], row);
+			arena_clear(&ga);
+		}
+		arena_clear(&a);
+		CHECK_INT(segment_block_read_rows(s, b, rows, nr, f, 3, &a, &evs, &n, &e), 0);
+		CHECK_INT(n, nr);
+		for (uint32_t i = 0; i < n; i++) {
+			struct event want;
+			unsigned row = b * SEGMENT_BLOCK_EVENTS + rows[i];
+			const struct event_value *o = event_get(&evs[i], FIELD_EVENT_ORIGINAL), *wo;
+
+			gen(&want, &ga, row);
+			wo = event_get(&want, FIELD_EVENT_ORIGINAL);
+			CHECK_INT(evs[i].n, (row % 5 == 0 ? 4u : 3u));
+			CHECK(o && o->len == wo->len && !memcmp(o->v.s, wo->v.s, o->len));
+			CHECK(!memcmp(&event_get(&evs[i], FIELD_SOURCE_IP)->v.ip,
+				      &event_get(&want, FIELD_SOURCE_IP)->v.ip, 16));
+			arena_clear(&ga);
+		}
+		arena_clear(&a);
+	}
+	CHECK_INT(segment_block_read_rows(s, 0, rows, 0, NULL, 0, &a, &evs, &n, &e), 0);
+	CHECK_INT(n, 0);
+	CHECK_INT(segment_block_read_rows(s, 0, bad, 2, NULL, 0, &a, &evs, &n, &e), -EINVAL);
+	CHECK(strstr(e.msg, "ascending") != NULL);
+	CHECK_INT(segment_block_read_rows(s, 0, past, 1, NULL, 0, &a, &evs, &n, &e), -EINVAL);
+	CHECK_INT(segment_block_read_rows(s, 2, rows, 6, NULL, 0, &a, &evs, &n, &e), -EINVAL);
+	segment_close(s);
+	arena_release(&a);
+	arena_release(&ga);
+}
+
+/* Raw size: event.original's length, or the JSON's for an event without one. */
+static void test_raw_bytes(void)
+{
+	struct err e = ERR_INIT;
+	struct segment_writer *w = NULL;
+	struct segment *s = NULL;
+	struct segment_info info;
+	struct buf json = BUF_INIT(1 << 20);
+	struct arena a;
+	struct event ev;
+	char path[700];
+
+	fresh("rawbytes");
+	arena_init(&a, 1 << 16, 1 << 24);
+	CHECK_INT(segment_writer_open(&w, dir, TENANT, DAY0, 1, &key1, &e), 0);
+	if (!w)
+		return;
+	event_init(&ev, &a);
+	event_set_time(&ev, FIELD_TIMESTAMP, T0);
+	event_set_str(&ev, FIELD_EVENT_ORIGINAL, "hello world", 11);
+	CHECK_INT(segment_writer_add(w, &ev, &e), 0);
+	event_init(&ev, &a);
+	event_set_time(&ev, FIELD_TIMESTAMP, T0);
+	event_set_str(&ev, FIELD_EVENT_ACTION, "deny", 4);
+	CHECK_INT(event_write_json(&ev, &json), 0);
+	CHECK_INT(segment_writer_add(w, &ev, &e), 0);
+	CHECK_INT(segment_writer_finish(w, &e), 0);
+	segment_writer_free(w);
+	seg_path(path, sizeof(path), 1);
+	CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), 0);
+	if (s) {
+		segment_get_info(s, &info);
+		CHECK_INT(info.raw_bytes, 11 + json.len);
+		segment_close(s);
+	}
+	buf_release(&json);
+	arena_release(&a);
 }
 
 static void test_skipping(void)
@@ -739,6 +844,8 @@ int main(void)
 	f_category = field_intern("event.category", 14, FT_STR);
 	T_RUN(test_names);
 	T_RUN(test_round_trip);
+	T_RUN(test_raw_bytes);
+	T_RUN(test_read_rows);
 	T_RUN(test_skipping);
 	T_RUN(test_bloom);
 	T_RUN(test_lookup);
