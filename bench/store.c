@@ -24,9 +24,12 @@
  *       (d) timechart span=1h count() by event.action   over all data
  *
  *   build/release/bench/store [--large] [--events N] [--koban BIN] [--dir DIR] [--keep]
+ *   --no-zstd skips the zstd -19 figure (a minute): for quick comparisons, not for the docs.
+ *   build/release/bench/store --search-only --dir DIR   (the searches again, on DIR kept
+ *                                                        by an earlier --keep run)
  *
  * Without --koban the ingest figure is skipped. DIR (default: a fresh /tmp directory) is
- * removed at the end unless --keep.
+ * removed at the end unless --keep or --dir.
  */
 #include "core/compat.h"
 
@@ -371,7 +374,7 @@ int main(int argc, char **argv)
 {
 	unsigned long n = 2000000;
 	const char *koban = NULL, *dir_arg = NULL;
-	bool keep = false;
+	bool keep = false, search_only = false, no_zstd = false;
 	char dir[512], data[600], path[700], line[2048], cmd[2048], out[256];
 	struct store *st = NULL;
 	struct wal *w = NULL;
@@ -402,9 +405,13 @@ int main(int argc, char **argv)
 			dir_arg = argv[++i];
 		else if (!strcmp(argv[i], "--keep"))
 			keep = true;
+		else if (!strcmp(argv[i], "--no-zstd"))
+			no_zstd = true;
+		else if (!strcmp(argv[i], "--search-only"))
+			search_only = true;
 		else
-			die(argv[i], "usage: store [--large] [--events N] [--koban BIN] [--dir DIR] "
-				     "[--keep]");
+			die(argv[i], "usage: store [--large] [--events N] [--koban BIN] [--dir DIR] [--no-zstd] "
+				     "[--keep] [--search-only]");
 	}
 	if (dir_arg)
 		snprintf(dir, sizeof(dir), "%s", dir_arg);
@@ -413,6 +420,24 @@ int main(int argc, char **argv)
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		die(dir, strerror(errno));
 	snprintf(data, sizeof(data), "%s/data", dir);
+	buf_init(&json, 1 << 20);
+	arena_init(&a, 1 << 16, 1 << 24);
+	for (int i = 0; i < 2; i++) {
+		memset(&tb[i], 0, sizeof(tb[i]));
+		buf_init(&tb[i].lines, WAL_MAX_PAYLOAD);
+		buf_init(&tb[i].sealed, WAL_MAX_PAYLOAD);
+	}
+	if (search_only) {
+		if (!dir_arg)
+			die("--search-only", "needs --dir DIR of a run with --keep");
+		snprintf(path, sizeof(path), "%s/tenant1.sqlite", dir);
+		if (store_open(&st, data, &e) < 0)
+			die("store", e.msg);
+		if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+			die(path, "cannot open");
+		snprintf(path, sizeof(path), "%s/tenant1.log", dir);
+		goto search;
+	}
 	f_app = field_intern("panos.app", 9, FT_STR);
 	f_session = field_intern("panos.session_id", 16, FT_INT);
 	f_from = field_intern("panos.from_zone", 15, FT_STR);
@@ -440,11 +465,8 @@ int main(int argc, char **argv)
 		if (keys_open(&k, path, false, &e) < 0)
 			die("keys", e.msg);
 		for (int i = 0; i < 2; i++) {
-			memset(&tb[i], 0, sizeof(tb[i]));
 			tb[i].id = (uint64_t)i + 1;
 			tb[i].shard = (unsigned)i;
-			buf_init(&tb[i].lines, WAL_MAX_PAYLOAD);
-			buf_init(&tb[i].sealed, WAL_MAX_PAYLOAD);
 			if (keys_tenant(k, tb[i].id, true, &tb[i].dk, &e) < 0 ||
 			    store_import_begin(st, tb[i].id, &tb[i].imp, &e) < 0)
 				die("tenant", e.msg);
@@ -467,12 +489,10 @@ int main(int argc, char **argv)
 	ins = sql_prepare(db, "INSERT INTO ev(ts, source_ip, source_port, destination_ip,"
 			      " destination_port, action, user_name, app, rule, bytes, original)"
 			      " VALUES (?,?,?,?,?,?,?,?,?,?,?)");
-	buf_init(&json, 1 << 20);
 
 	printf("store: generating %lu PAN-OS-like events, 2 tenants, %d days, into %s\n", n, DAYS,
 	       dir);
 	fflush(stdout);
-	arena_init(&a, 1 << 16, 1 << 24);
 	for (unsigned long i = 0; i < n; i++) {
 		struct tenant_batch *b = &tb[i & 1];
 
@@ -565,7 +585,7 @@ int main(int argc, char **argv)
 		       (double)raw / (double)disk);
 	}
 	fflush(stdout);
-	{
+	if (!no_zstd) {
 		ZSTD_CCtx *cc = ZSTD_createCCtx();
 		size_t bound = ZSTD_compressBound(sample_len), z;
 		char *zb = malloc(bound);
@@ -581,8 +601,8 @@ int main(int argc, char **argv)
 			       (double)sample_len / (double)z, now_s() - t);
 		free(zb);
 		ZSTD_freeCCtx(cc);
-		free(sample);
 	}
+	free(sample);
 	fflush(stdout);
 
 	/* koban ingest --format ecs of the second tenant's events, its own data directory */
@@ -622,7 +642,7 @@ int main(int argc, char **argv)
 	if (system(cmd) != 0)
 		die(cmd, "failed");
 
-	/* the four searches */
+search: /* the four searches */
 	{
 		static const char *const names[] = {
 			"(a) source.ip: " LOOKUP_IP " over all data",

@@ -308,18 +308,32 @@ void store_import_abort(struct store_import *imp)
 
 /* ---- search ---- */
 
+#define MAX_PROJECT 64 /* fields decoded for a filter and its pipes; past it, all of them */
+
 struct literal {
 	const char *field; /* NULL: full text; a field name lives as long as the process */
 	char value[256];   /* a copy: the filter may hand over a value formatted on its stack */
 	size_t len;
 };
 
+/*
+ * How blocks are read. A query giving rows (stats, timechart) decodes only the fields its
+ * filter and pipes read. A query giving events decodes the filter's fields of every row
+ * first, then whole events of the matching rows only; rows from the index are read whole
+ * at once. A filter that matches everything reads whole events directly.
+ */
 struct search_run {
 	const struct store_search *s;
 	struct match *m;
 	struct agg *agg;
 	struct literal lit[MAX_LITERALS];
 	size_t n_lit;
+	bool rows;                     /* the agg gives rows */
+	bool match_all;                /* the filter matches every event */
+	unsigned proj[MAX_PROJECT];    /* fields to decode to filter (and, for rows, to agg) */
+	size_t n_proj;
+	bool proj_all;                 /* too many: decode every field */
+	uint32_t hit[SEGMENT_BLOCK_EVENTS]; /* rows of a block, relative, ascending */
 	struct store_search_stats st;
 	bool done;
 };
@@ -356,6 +370,45 @@ static int count_row(void *ctx, const struct agg_row *row)
 	return r->s->row_fn(r->s->ctx, row);
 }
 
+/* Adds the field named name (when some event has it) to the projection. */
+static void project_name(struct search_run *r, const char *name)
+{
+	int id = name ? field_lookup(name, strlen(name)) : -1;
+
+	if (id < 0 || r->proj_all)
+		return;
+	for (size_t i = 0; i < r->n_proj; i++)
+		if (r->proj[i] == (unsigned)id)
+			return;
+	if (r->n_proj == MAX_PROJECT)
+		r->proj_all = true;
+	else
+		r->proj[r->n_proj++] = (unsigned)id;
+}
+
+/*
+ * The fields to decode: the filter's and @timestamp (time bounds, timechart), and for a
+ * query giving rows every field its pipes name (a name that is a result column, such as
+ * "count", is no field and adds nothing).
+ */
+static void plan_projection(struct search_run *r, const struct query *q)
+{
+	if (match_fields(r->m, r->proj, MAX_PROJECT - 1, &r->n_proj) < 0)
+		r->proj_all = true;
+	project_name(r, field_name(FIELD_TIMESTAMP));
+	if (!r->rows)
+		return;
+	for (size_t i = 0; i < q->n_pipes; i++) {
+		const struct query_pipe *p = &q->pipes[i];
+
+		for (size_t j = 0; j < p->n_aggs; j++)
+			project_name(r, p->aggs[j].field);
+		for (size_t j = 0; j < p->n_names; j++)
+			project_name(r, p->names[j]);
+		project_name(r, p->sort_key);
+	}
+}
+
 /* False when a literal's tokens are not all in the block's bloom filter. */
 static bool block_may_match(struct segment *seg, unsigned b, const struct search_run *r)
 {
@@ -382,36 +435,30 @@ static bool index_usable(const char *field)
 }
 
 /*
- * Blocks worth reading, from the index when a literal's field is indexed: want[b] set for
- * each block holding a row with that value. Returns 0 (want filled, or *all = true when no
- * literal is indexed), or a negative code.
+ * Rows (ascending, segment-wide) that may match, from the index when a literal's field is
+ * indexed: 0 and *rows (mem_alloc'ed, NULL when *n is 0), *indexed false when no literal
+ * is indexed (every row may match), or a negative code.
  */
-static int indexed_blocks(struct segment *seg, const struct search_run *r, bool *want,
-			  unsigned blocks, bool *all, struct err *e)
+static int indexed_rows(struct segment *seg, const struct search_run *r, uint32_t **rows,
+			size_t *n, bool *indexed, struct err *e)
 {
+	*rows = NULL;
+	*n = 0;
+	*indexed = false;
 	for (size_t i = 0; i < r->n_lit; i++) {
-		uint32_t *rows;
-		size_t n;
 		int rc;
 
 		if (!r->lit[i].field || !index_usable(r->lit[i].field))
 			continue;
-		rc = segment_lookup(seg, r->lit[i].field, r->lit[i].value, r->lit[i].len, &rows, &n,
+		rc = segment_lookup(seg, r->lit[i].field, r->lit[i].value, r->lit[i].len, rows, n,
 				    e);
+		if (rc == -ENOTSUP)
+			continue;
 		if (rc < 0)
 			return rc;
-		memset(want, 0, blocks * sizeof(*want));
-		for (size_t k = 0; k < n; k++) {
-			int b = segment_row_block(seg, rows[k]);
-
-			if (b >= 0 && (unsigned)b < blocks)
-				want[b] = true;
-		}
-		mem_free(rows);
-		*all = false;
+		*indexed = true;
 		return 0;
 	}
-	*all = true;
 	return 0;
 }
 
@@ -425,28 +472,75 @@ static bool in_range(const struct event *ev, const struct store_search *s)
 	return t && t->v.i >= s->from && t->v.i <= s->to;
 }
 
-/* Filter and pipes over one block's events, newest (last written) first. */
-static int run_block(struct search_run *r, struct segment *seg, unsigned b, struct arena *a,
-		     struct err *e)
+/* Hands an event that matched to the pipes. */
+static int take(struct search_run *r, const struct event *ev, struct err *e)
 {
-	struct event *evs;
-	uint32_t n;
-	int rc = segment_block_read(seg, b, NULL, 0, a, &evs, &n, e);
+	int rc;
 
-	if (rc)
+	r->st.matched++;
+	rc = agg_add(r->agg, ev, e);
+	if (rc == 1 || rc == -ECANCELED)
+		r->done = true;
+	else if (rc < 0)
 		return rc;
-	r->st.blocks_read++;
+	return 0;
+}
+
+/* Filter and pipes over evs, newest (last) first. */
+static int run_events(struct search_run *r, const struct event *evs, uint32_t n,
+		      struct err *e)
+{
+	int rc;
+
 	r->st.events_read += n;
 	for (uint32_t i = n; i-- > 0 && !r->done;) {
 		if (!in_range(&evs[i], r->s) || !match_event(r->m, &evs[i]))
 			continue;
-		r->st.matched++;
-		rc = agg_add(r->agg, &evs[i], e);
-		if (rc == 1 || rc == -ECANCELED)
-			r->done = true;
-		else if (rc < 0)
+		if ((rc = take(r, &evs[i], e)) < 0)
 			return rc;
 	}
+	return 0;
+}
+
+/*
+ * One block; rows: the candidates from the index (relative, ascending), or NULL for every
+ * row.
+ */
+static int run_block(struct search_run *r, struct segment *seg, unsigned b,
+		     const uint32_t *rows, size_t nrows, struct arena *a, struct err *e)
+{
+	const unsigned *proj = r->proj_all ? NULL : r->proj;
+	size_t nproj = r->proj_all ? 0 : r->n_proj;
+	struct event *evs;
+	uint32_t n, nhit = 0;
+	int rc;
+
+	r->st.blocks_read++;
+	if (rows) /* few rows: whole events at once, filtered after */
+		return (rc = segment_block_read_rows(seg, b, rows, nrows, r->rows ? proj : NULL,
+						     r->rows ? nproj : 0, a, &evs, &n, e))
+			       ? rc : run_events(r, evs, n, e);
+	if (r->rows || r->match_all || r->proj_all)
+		return (rc = segment_block_read(seg, b, r->rows ? proj : NULL,
+						r->rows ? nproj : 0, a, &evs, &n, e))
+			       ? rc : run_events(r, evs, n, e);
+	/* the filter's fields of every row, then the whole events of those that match */
+	if ((rc = segment_block_read(seg, b, proj, nproj, a, &evs, &n, e)))
+		return rc;
+	if (n > SEGMENT_BLOCK_EVENTS)
+		return err_set(e, -EBADMSG, "search: a block of %u events (at most %u)", n,
+			       SEGMENT_BLOCK_EVENTS);
+	r->st.events_read += n;
+	for (uint32_t i = 0; i < n; i++)
+		if (in_range(&evs[i], r->s) && match_event(r->m, &evs[i]))
+			r->hit[nhit++] = i;
+	if (!nhit)
+		return 0;
+	if ((rc = segment_block_read_rows(seg, b, r->hit, nhit, NULL, 0, a, &evs, &n, e)))
+		return rc;
+	for (uint32_t i = n; i-- > 0 && !r->done;)
+		if ((rc = take(r, &evs[i], e)) < 0)
+			return rc;
 	return 0;
 }
 
@@ -454,26 +548,53 @@ static int run_segment(struct search_run *r, struct segment *seg, int64_t from, 
 		       struct arena *a, struct err *e)
 {
 	struct segment_info info;
-	bool all = true, *want = NULL;
-	int rc = 0;
+	uint32_t *rows = NULL;
+	size_t nrows = 0, end;
+	bool indexed;
+	int rc;
 
 	segment_get_info(seg, &info);
 	r->st.segments++;
-	if (info.blocks) {
-		want = mem_calloc(info.blocks, sizeof(*want));
-		if (!want)
-			return err_set(e, -ENOMEM, "out of memory");
-		rc = indexed_blocks(seg, r, want, info.blocks, &all, e);
-	}
+	if (!info.blocks)
+		return 0;
+	if ((rc = indexed_rows(seg, r, &rows, &nrows, &indexed, e)))
+		return rc;
+	end = nrows;
 	for (unsigned b = info.blocks; b-- > 0 && !rc && !r->done;) {
+		struct segment_block_info bi;
+		size_t first = end, k = 0;
+
 		r->st.blocks++;
-		if ((!all && !want[b]) || !segment_block_overlaps(seg, b, from, to) ||
-		    !block_may_match(seg, b, r))
-			continue;
-		rc = run_block(r, seg, b, a, e);
+		segment_block_get_info(seg, b, &bi);
+		while (first > 0 && rows[first - 1] >= bi.first_row)
+			first--;
+		if (indexed) { /* this block's rows from the index, relative */
+			if (first == end || bi.count > SEGMENT_BLOCK_EVENTS)
+				goto next;
+			for (size_t i = first; i < end; i++)
+				if (rows[i] < bi.first_row + bi.count)
+					r->hit[k++] = (uint32_t)(rows[i] - bi.first_row);
+		}
+		if (!segment_block_overlaps(seg, b, from, to) || !block_may_match(seg, b, r))
+			goto next;
+		if (indexed && k) {
+			/* hit[] is the run's buffer: the block reads rows from a copy */
+			uint32_t *cand = arena_alloc(a, k * sizeof(*cand));
+
+			if (!cand) {
+				rc = err_set(e, -ENOMEM, "search: out of memory");
+				break;
+			}
+			memcpy(cand, r->hit, k * sizeof(*cand));
+			rc = run_block(r, seg, b, cand, k, a, e);
+		} else if (!indexed) {
+			rc = run_block(r, seg, b, NULL, 0, a, e);
+		}
 		arena_clear(a);
+next:
+		end = first;
 	}
-	mem_free(want);
+	mem_free(rows);
 	return rc;
 }
 
@@ -565,6 +686,9 @@ int store_search(struct store *st, const struct store_search *s, struct store_se
 	    (rc = agg_new(&r.agg, &q, count_event, count_row, &r, e)))
 		goto done;
 	(void)match_literals(r.m, add_literal, &r); /* add_literal never stops the walk */
+	r.rows = agg_gives_rows(r.agg);
+	r.match_all = match_is_all(r.m);
+	plan_projection(&r, &q);
 	match_time_range(r.m, &from, &to);
 	from = MAX(from, s->from);
 	to = MIN(to, s->to);
