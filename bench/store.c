@@ -77,6 +77,14 @@ static double cpu_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static double proc_cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 static uint64_t mix(uint64_t x)
 {
 	x += 0x9e3779b97f4a7c15ull;
@@ -335,7 +343,7 @@ static int on_row(void *ctx, const struct agg_row *row)
 }
 
 static double koban_query(struct store *st, uint64_t tenant, const char *q, int64_t from,
-			  int64_t to, uint64_t *count, struct store_search_stats *stats)
+			  int64_t to, uint64_t *count, struct store_search_stats *stats, double *cpu)
 {
 	struct results res = { 0 };
 	struct store_search s = { .tenant = tenant, .query = q, .query_len = strlen(q),
@@ -345,10 +353,12 @@ static double koban_query(struct store *st, uint64_t tenant, const char *q, int6
 	double t;
 
 	buf_init(&res.tmp, 1 << 20);
+	*cpu = proc_cpu_s();
 	t = now_s();
 	if (store_search(st, &s, stats, &e) < 0)
 		die(q, e.msg);
 	t = now_s() - t;
+	*cpu = proc_cpu_s() - *cpu;
 	buf_release(&res.tmp);
 	*count = res.events + res.rows;
 	return t;
@@ -670,7 +680,7 @@ search: /* the four searches */
 		printf("\n| query | koban | SQLite | zstdcat \\| grep -F | results |\n"
 		       "|---|---|---|---|---|\n");
 		for (int q = 0; q < 4; q++) {
-			double kr[RUNS], sr[RUNS], gr[RUNS];
+			double kr[RUNS], sr[RUNS], gr[RUNS], kc_cpu[RUNS], sc_cpu[RUNS];
 			uint64_t kc = 0, sc = 0;
 			struct store_search_stats ss;
 			sqlite3_stmt *stmt = sql_prepare(db, sq[q]);
@@ -678,14 +688,17 @@ search: /* the four searches */
 
 			for (int r = 0; r < RUNS; r++) {
 				kr[r] = koban_query(st, 1, kq[q], q == 1 ? day_from : INT64_MIN,
-						    q == 1 ? day_to : INT64_MAX, &kc, &ss);
+						    q == 1 ? day_to : INT64_MAX, &kc, &ss,
+						    &kc_cpu[r]);
 				if (q == 1) {
 					sqlite3_bind_int64(stmt, 1, day_from);
 					sqlite3_bind_int64(stmt, 2, day_to);
 				}
 				t = now_s();
+				c = proc_cpu_s();
 				sc = sql_rows(stmt);
 				sr[r] = now_s() - t;
+				sc_cpu[r] = proc_cpu_s() - c;
 				if (q == 2) {
 					snprintf(cmd, sizeof(cmd),
 						 "zstdcat %s.zst | grep -F -c '" PHRASE "' || true",
@@ -704,9 +717,10 @@ search: /* the four searches */
 			       (unsigned long long)sc);
 			if (q == 2)
 				printf(", grep %llu", gc);
-			printf(" (blocks %llu of %llu read, %llu events decoded) |\n",
+			printf(" (blocks %llu of %llu read, %llu events decoded; CPU koban %.3f s, "
+			       "SQLite %.3f s) |\n",
 			       (unsigned long long)ss.blocks_read, (unsigned long long)ss.blocks,
-			       (unsigned long long)ss.events_read);
+			       (unsigned long long)ss.events_read, median(kc_cpu), median(sc_cpu));
 			fflush(stdout);
 		}
 	}
