@@ -27,6 +27,7 @@
 #define NS_PER_DAY (86400 * NS_PER_SEC)
 #define MAX_LITERALS 16
 #define BLOCK_ARENA_MAX ((size_t)1 << 30)
+#define BLOCK_ARENA_CHUNK ((size_t)16 << 20) /* a whole block decoded: reused, no page faults */
 
 struct store {
 	char *dir;
@@ -618,7 +619,7 @@ static int run_segments(struct store *st, struct search_run *r, int64_t from, in
 		mem_free(refs);
 		return rc;
 	}
-	arena_init(&a, 1 << 20, BLOCK_ARENA_MAX);
+	arena_init(&a, BLOCK_ARENA_CHUNK, BLOCK_ARENA_MAX);
 	for (size_t i = 0; i < n && !rc && !r->done; i++) {
 		char name[SEGMENT_NAME_MAX], path[PATH_LEN];
 		struct segment *seg;
