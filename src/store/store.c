@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -334,7 +335,6 @@ struct search_run {
 	unsigned proj[MAX_PROJECT];    /* fields to decode to filter (and, for rows, to agg) */
 	size_t n_proj;
 	bool proj_all;                 /* too many: decode every field */
-	uint32_t hit[SEGMENT_BLOCK_EVENTS]; /* rows of a block, relative, ascending */
 	struct store_search_stats st;
 	bool done;
 };
@@ -473,130 +473,278 @@ static bool in_range(const struct event *ev, const struct store_search *s)
 	return t && t->v.i >= s->from && t->v.i <= s->to;
 }
 
-/* Hands an event that matched to the pipes. */
-static int take(struct search_run *r, const struct event *ev, struct err *e)
-{
-	int rc;
-
-	r->st.matched++;
-	rc = agg_add(r->agg, ev, e);
-	if (rc == 1 || rc == -ECANCELED)
-		r->done = true;
-	else if (rc < 0)
-		return rc;
-	return 0;
-}
-
-/* Filter and pipes over evs, newest (last) first. */
-static int run_events(struct search_run *r, const struct event *evs, uint32_t n,
-		      struct err *e)
-{
-	int rc;
-
-	r->st.events_read += n;
-	for (uint32_t i = n; i-- > 0 && !r->done;) {
-		if (!in_range(&evs[i], r->s) || !match_event(r->m, &evs[i]))
-			continue;
-		if ((rc = take(r, &evs[i], e)) < 0)
-			return rc;
-	}
-	return 0;
-}
-
 /*
- * One block; rows: the candidates from the index (relative, ascending), or NULL for every
- * row.
+ * One block's read: decoded, filtered events, made by either thread (a reader touches
+ * only its own segment handle, arena and buffers, and the search's read-only filter).
  */
-static int run_block(struct search_run *r, struct segment *seg, unsigned b,
-		     const uint32_t *rows, size_t nrows, struct arena *a, struct err *e)
+struct reader {
+	struct segment *seg;
+	unsigned block;
+	uint32_t ncand;                     /* rows from the index, or 0 with !indexed */
+	bool indexed;
+	struct arena arena;
+	struct event *evs;
+	uint32_t n;
+	uint32_t nkeep;                     /* keep[0..nkeep): evs that matched, ascending */
+	uint64_t events_read;
+	int rc;
+	struct err e;
+	uint32_t cand[SEGMENT_BLOCK_EVENTS]; /* relative, ascending */
+	uint32_t keep[SEGMENT_BLOCK_EVENTS];
+};
+
+/* Rows of evs that pass the time bounds and the filter into rd->keep. */
+static void filter_events(const struct search_run *r, struct reader *rd)
+{
+	rd->events_read += rd->n;
+	rd->nkeep = 0;
+	for (uint32_t i = 0; i < rd->n; i++)
+		if (in_range(&rd->evs[i], r->s) && match_event(r->m, &rd->evs[i]))
+			rd->keep[rd->nkeep++] = i;
+}
+
+static int read_block(const struct search_run *r, struct reader *rd)
 {
 	const unsigned *proj = r->proj_all ? NULL : r->proj;
 	size_t nproj = r->proj_all ? 0 : r->n_proj;
-	struct event *evs;
-	uint32_t n, nhit = 0;
+	struct err *e = &rd->e;
 	int rc;
 
-	r->st.blocks_read++;
-	if (rows) /* few rows: whole events at once, filtered after */
-		return (rc = segment_block_read_rows(seg, b, rows, nrows, r->rows ? proj : NULL,
-						     r->rows ? nproj : 0, a, &evs, &n, e))
-			       ? rc : run_events(r, evs, n, e);
-	if (r->rows || r->match_all || r->proj_all)
-		return (rc = segment_block_read(seg, b, r->rows ? proj : NULL,
-						r->rows ? nproj : 0, a, &evs, &n, e))
-			       ? rc : run_events(r, evs, n, e);
-	/* the filter's fields of every row, then the whole events of those that match */
-	if ((rc = segment_block_read(seg, b, proj, nproj, a, &evs, &n, e)))
-		return rc;
-	if (n > SEGMENT_BLOCK_EVENTS)
-		return err_set(e, -EBADMSG, "search: a block of %u events (at most %u)", n,
-			       SEGMENT_BLOCK_EVENTS);
-	r->st.events_read += n;
-	for (uint32_t i = 0; i < n; i++)
-		if (in_range(&evs[i], r->s) && match_event(r->m, &evs[i]))
-			r->hit[nhit++] = i;
-	if (!nhit)
-		return 0;
-	if ((rc = segment_block_read_rows(seg, b, r->hit, nhit, NULL, 0, a, &evs, &n, e)))
-		return rc;
-	for (uint32_t i = n; i-- > 0 && !r->done;)
-		if ((rc = take(r, &evs[i], e)) < 0)
+	rd->n = rd->nkeep = 0;
+	rd->events_read = 0;
+	if (rd->indexed) { /* few rows: whole events at once, filtered after */
+		rc = segment_block_read_rows(rd->seg, rd->block, rd->cand, rd->ncand,
+					     r->rows ? proj : NULL, r->rows ? nproj : 0, &rd->arena,
+					     &rd->evs, &rd->n, e);
+	} else if (r->rows || r->match_all || r->proj_all) {
+		rc = segment_block_read(rd->seg, rd->block, r->rows ? proj : NULL,
+					r->rows ? nproj : 0, &rd->arena, &rd->evs, &rd->n, e);
+	} else { /* the filter's fields of every row, then whole events of those that match */
+		if ((rc = segment_block_read(rd->seg, rd->block, proj, nproj, &rd->arena, &rd->evs,
+					     &rd->n, e)))
 			return rc;
+		if (rd->n > SEGMENT_BLOCK_EVENTS)
+			return err_set(e, -EBADMSG, "search: a block of %u events (at most %u)",
+				       rd->n, SEGMENT_BLOCK_EVENTS);
+		filter_events(r, rd);
+		if (!rd->nkeep)
+			return 0;
+		if ((rc = segment_block_read_rows(rd->seg, rd->block, rd->keep, rd->nkeep, NULL, 0,
+						  &rd->arena, &rd->evs, &rd->n, e)))
+			return rc;
+		for (uint32_t i = 0; i < rd->n; i++)
+			rd->keep[i] = i;
+		rd->nkeep = rd->n;
+		return 0;
+	}
+	if (rc)
+		return rc;
+	if (rd->n > SEGMENT_BLOCK_EVENTS)
+		return err_set(e, -EBADMSG, "search: a block of %u events (at most %u)", rd->n,
+			       SEGMENT_BLOCK_EVENTS);
+	filter_events(r, rd);
 	return 0;
 }
 
-static int run_segment(struct search_run *r, struct segment *seg, int64_t from, int64_t to,
-		       struct arena *a, struct err *e)
+/* The matches of a read block to the pipes, newest (last) first; then its arena is cleared. */
+static int take_block(struct search_run *r, struct reader *rd, struct err *e)
+{
+	int rc = rd->rc;
+
+	if (rc) {
+		*e = rd->e;
+		arena_clear(&rd->arena);
+		return rc;
+	}
+	r->st.blocks_read++;
+	r->st.events_read += rd->events_read;
+	for (uint32_t i = rd->nkeep; i-- > 0 && !r->done;) {
+		r->st.matched++;
+		rc = agg_add(r->agg, &rd->evs[rd->keep[i]], e);
+		if (rc == 1 || rc == -ECANCELED) {
+			r->done = true;
+			rc = 0;
+		} else if (rc < 0) {
+			break;
+		}
+	}
+	arena_clear(&rd->arena);
+	return rc;
+}
+
+/*
+ * The second reader: a thread that reads every other block while the search's thread
+ * reads and hands on the one before, so that a search uses two cores.
+ */
+struct helper {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	const struct search_run *run;
+	struct reader *job; /* posted, not yet read */
+	bool busy, quit;
+};
+
+static void *helper_main(void *arg)
+{
+	struct helper *h = arg;
+
+	pthread_mutex_lock(&h->mu);
+	for (;;) {
+		struct reader *rd;
+
+		while (!h->quit && !h->job)
+			pthread_cond_wait(&h->cv, &h->mu);
+		if (h->quit)
+			break;
+		rd = h->job;
+		pthread_mutex_unlock(&h->mu);
+		rd->rc = read_block(h->run, rd);
+		pthread_mutex_lock(&h->mu);
+		h->job = NULL;
+		h->busy = false;
+		pthread_cond_broadcast(&h->cv);
+	}
+	pthread_mutex_unlock(&h->mu);
+	return NULL;
+}
+
+static void helper_post(struct helper *h, struct reader *rd)
+{
+	pthread_mutex_lock(&h->mu);
+	h->job = rd;
+	h->busy = true;
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+}
+
+static void helper_wait(struct helper *h)
+{
+	pthread_mutex_lock(&h->mu);
+	while (h->busy)
+		pthread_cond_wait(&h->cv, &h->mu);
+	pthread_mutex_unlock(&h->mu);
+}
+
+/* Blocks of one segment to read, newest first, with their rows from the index. */
+struct search_plan {
+	unsigned *blocks;
+	uint32_t *rows;  /* the index's rows (segment-wide, ascending), or NULL */
+	size_t *first, *count; /* per planned block: its slice of rows */
+	size_t n;
+	bool indexed;
+};
+
+static void plan_release(struct search_plan *p)
+{
+	mem_free(p->blocks);
+	mem_free(p->rows);
+	mem_free(p->first);
+	mem_free(p->count);
+	memset(p, 0, sizeof(*p));
+}
+
+static int plan_segment(struct search_run *r, struct segment *seg, int64_t from, int64_t to,
+			struct search_plan *p, struct err *e)
 {
 	struct segment_info info;
-	uint32_t *rows = NULL;
 	size_t nrows = 0, end;
-	bool indexed;
 	int rc;
 
+	memset(p, 0, sizeof(*p));
 	segment_get_info(seg, &info);
-	r->st.segments++;
 	if (!info.blocks)
 		return 0;
-	if ((rc = indexed_rows(seg, r, &rows, &nrows, &indexed, e)))
+	if ((rc = indexed_rows(seg, r, &p->rows, &nrows, &p->indexed, e)))
 		return rc;
+	p->blocks = mem_calloc(info.blocks, sizeof(*p->blocks));
+	p->first = mem_calloc(info.blocks, sizeof(*p->first));
+	p->count = mem_calloc(info.blocks, sizeof(*p->count));
+	if (!p->blocks || !p->first || !p->count) {
+		plan_release(p);
+		return err_set(e, -ENOMEM, "search: out of memory");
+	}
 	end = nrows;
-	for (unsigned b = info.blocks; b-- > 0 && !rc && !r->done;) {
+	for (unsigned b = info.blocks; b-- > 0;) {
 		struct segment_block_info bi;
-		size_t first = end, k = 0;
+		size_t first = end, last;
 
 		r->st.blocks++;
 		segment_block_get_info(seg, b, &bi);
-		while (first > 0 && rows[first - 1] >= bi.first_row)
+		while (first > 0 && p->rows[first - 1] >= bi.first_row)
 			first--;
-		if (indexed) { /* this block's rows from the index, relative */
-			if (first == end || bi.count > SEGMENT_BLOCK_EVENTS)
-				goto next;
-			for (size_t i = first; i < end; i++)
-				if (rows[i] < bi.first_row + bi.count)
-					r->hit[k++] = (uint32_t)(rows[i] - bi.first_row);
-		}
-		if (!segment_block_overlaps(seg, b, from, to) || !block_may_match(seg, b, r))
-			goto next;
-		if (indexed && k) {
-			/* hit[] is the run's buffer: the block reads rows from a copy */
-			uint32_t *cand = arena_alloc(a, k * sizeof(*cand));
-
-			if (!cand) {
-				rc = err_set(e, -ENOMEM, "search: out of memory");
-				break;
-			}
-			memcpy(cand, r->hit, k * sizeof(*cand));
-			rc = run_block(r, seg, b, cand, k, a, e);
-		} else if (!indexed) {
-			rc = run_block(r, seg, b, NULL, 0, a, e);
-		}
-		arena_clear(a);
-next:
+		for (last = first; last < end && p->rows[last] < bi.first_row + bi.count; last++)
+			;
 		end = first;
+		if ((p->indexed && (last == first || last - first > SEGMENT_BLOCK_EVENTS)) ||
+		    !segment_block_overlaps(seg, b, from, to) || !block_may_match(seg, b, r))
+			continue;
+		p->blocks[p->n] = b;
+		p->first[p->n] = first;
+		p->count[p->n++] = last - first;
 	}
-	mem_free(rows);
+	return 0;
+}
+
+/* Sets up reader rd for planned block i of p. */
+static void reader_set(struct reader *rd, struct segment *seg, const struct search_plan *p,
+		       size_t i)
+{
+	struct segment_block_info bi;
+
+	rd->seg = seg;
+	rd->block = p->blocks[i];
+	rd->indexed = p->indexed;
+	rd->ncand = 0;
+	rd->rc = 0;
+	if (!p->indexed)
+		return;
+	segment_block_get_info(seg, rd->block, &bi);
+	for (size_t k = 0; k < p->count[i]; k++)
+		rd->cand[rd->ncand++] = (uint32_t)(p->rows[p->first[i] + k] - bi.first_row);
+}
+
+/*
+ * One segment: planned blocks in pairs, the newer read here, the older by the helper
+ * (with its own handle of the segment, seg2) when there is one.
+ */
+static int run_segment(struct search_run *r, struct segment *seg, struct segment *seg2,
+		       struct helper *h, struct reader *rd[2], int64_t from, int64_t to,
+		       struct err *e)
+{
+	struct search_plan p;
+	int rc;
+
+	r->st.segments++;
+	if ((rc = plan_segment(r, seg, from, to, &p, e)))
+		return rc;
+	for (size_t i = 0; i < p.n && !rc && !r->done; i += h ? 2 : 1) {
+		bool two = h && seg2 && i + 1 < p.n;
+
+		if (two) {
+			reader_set(rd[1], seg2, &p, i + 1);
+			helper_post(h, rd[1]);
+		}
+		reader_set(rd[0], seg, &p, i);
+		rd[0]->rc = read_block(r, rd[0]);
+		rc = take_block(r, rd[0], e);
+		if (two) {
+			helper_wait(h);
+			if (!rc && !r->done)
+				rc = take_block(r, rd[1], e);
+			else
+				arena_clear(&rd[1]->arena);
+		}
+	}
+	plan_release(&p);
 	return rc;
+}
+
+static long cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 ? n : 1;
 }
 
 static int run_segments(struct store *st, struct search_run *r, int64_t from, int64_t to,
@@ -605,7 +753,8 @@ static int run_segments(struct store *st, struct search_run *r, int64_t from, in
 	struct keys_data_key dk;
 	char dir[PATH_LEN];
 	struct seg_ref *refs = NULL;
-	struct arena a;
+	struct reader *rd[2] = { NULL, NULL };
+	struct helper hs, *h = NULL;
 	size_t n;
 	int rc;
 
@@ -619,19 +768,60 @@ static int run_segments(struct store *st, struct search_run *r, int64_t from, in
 		mem_free(refs);
 		return rc;
 	}
-	arena_init(&a, BLOCK_ARENA_CHUNK, BLOCK_ARENA_MAX);
+	for (int i = 0; i < 2; i++) {
+		if (!(rd[i] = mem_calloc(1, sizeof(*rd[i])))) {
+			rc = err_set(e, -ENOMEM, "search: out of memory");
+			goto out;
+		}
+		arena_init(&rd[i]->arena, BLOCK_ARENA_CHUNK, BLOCK_ARENA_MAX);
+	}
+	if (cpus() > 1) {
+		memset(&hs, 0, sizeof(hs));
+		hs.run = r;
+		if (pthread_mutex_init(&hs.mu, NULL) == 0) {
+			if (pthread_cond_init(&hs.cv, NULL) == 0) {
+				if (pthread_create(&hs.thread, NULL, helper_main, &hs) == 0)
+					h = &hs;
+				else
+					pthread_cond_destroy(&hs.cv);
+			}
+			if (!h)
+				pthread_mutex_destroy(&hs.mu);
+		}
+		if (!h) /* slower, still right */
+			log_warn("search: cannot start a second reader; reading on one thread");
+	}
 	for (size_t i = 0; i < n && !rc && !r->done; i++) {
 		char name[SEGMENT_NAME_MAX], path[PATH_LEN];
-		struct segment *seg;
+		struct segment *seg, *seg2 = NULL;
 
 		if ((rc = segment_name(name, refs[i].day, refs[i].seq)) < 0 ||
 		    (rc = path_join(path, e, "%s/%s", dir, name)) ||
 		    (rc = segment_open(&seg, path, r->s->tenant, &dk, e)))
 			break;
-		rc = run_segment(r, seg, from, to, &a, e);
+		if (h && (rc = segment_open(&seg2, path, r->s->tenant, &dk, e))) {
+			segment_close(seg);
+			break;
+		}
+		rc = run_segment(r, seg, seg2, h, rd, from, to, e);
+		segment_close(seg2);
 		segment_close(seg);
 	}
-	arena_release(&a);
+out:
+	if (h) {
+		pthread_mutex_lock(&hs.mu);
+		hs.quit = true;
+		pthread_cond_broadcast(&hs.cv);
+		pthread_mutex_unlock(&hs.mu);
+		pthread_join(hs.thread, NULL);
+		pthread_cond_destroy(&hs.cv);
+		pthread_mutex_destroy(&hs.mu);
+	}
+	for (int i = 0; i < 2; i++)
+		if (rd[i]) {
+			arena_release(&rd[i]->arena);
+			mem_free(rd[i]);
+		}
 	memset(&dk, 0, sizeof(dk));
 	mem_free(refs);
 	return rc;
