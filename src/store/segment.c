@@ -2326,6 +2326,21 @@ static int resolve(struct segment *s, uint32_t i, struct err *e)
 	return id;
 }
 
+int segment_field_ids(struct segment *s, unsigned *ids, size_t max, size_t *n, struct err *e)
+{
+	*n = 0;
+	if (s->nnames > max)
+		return -E2BIG;
+	for (uint32_t i = 0; i < s->nnames; i++) {
+		int id = resolve(s, i, e);
+
+		if (id < 0)
+			return id;
+		ids[(*n)++] = (unsigned)id;
+	}
+	return 0;
+}
+
 static int set_value(struct event *ev, unsigned id, unsigned type, bool add, const char *p,
 		     size_t len, int64_t i, const unsigned char *ip)
 {

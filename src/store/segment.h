@@ -166,6 +166,12 @@ int segment_block_read(struct segment *s, unsigned block, const unsigned *fields
 int segment_block_read_rows(struct segment *s, unsigned block, const uint32_t *rows,
 			    size_t nrows, const unsigned *fields, size_t nfields,
 			    struct arena *arena, struct event **evs, uint32_t *n, struct err *e);
+/*
+ * The field ids of every field name the segment holds (registered when new) into
+ * ids[0..*n), so that a reader can ask for all fields but some. -E2BIG (e not filled) when
+ * there are more than max; a name stored with another type than koban knows: -EPROTO.
+ */
+int segment_field_ids(struct segment *s, unsigned *ids, size_t max, size_t *n, struct err *e);
 /* Reads every block and the index: checksums, seals and encoding. */
 int segment_verify(struct segment *s, struct err *e);
 

@@ -311,6 +311,7 @@ void store_import_abort(struct store_import *imp)
 /* ---- search ---- */
 
 #define MAX_PROJECT 64 /* fields decoded for a filter and its pipes; past it, all of them */
+#define MAX_REST 512   /* a segment with more field names has its matches read whole */
 
 struct literal {
 	const char *field; /* NULL: full text; a field name lives as long as the process */
@@ -489,6 +490,7 @@ struct reader {
 	uint64_t events_read;
 	int rc;
 	struct err e;
+	unsigned rest[MAX_REST];            /* fields to read after the filter's */
 	uint32_t cand[SEGMENT_BLOCK_EVENTS]; /* relative, ascending */
 	uint32_t keep[SEGMENT_BLOCK_EVENTS];
 };
@@ -501,6 +503,64 @@ static void filter_events(const struct search_run *r, struct reader *rd)
 	for (uint32_t i = 0; i < rd->n; i++)
 		if (in_range(&rd->evs[i], r->s) && match_event(r->m, &rd->evs[i]))
 			rd->keep[rd->nkeep++] = i;
+}
+
+/* A value of from added to to (strings kept where they are: both live in one arena). */
+static int copy_value(struct event *to, const struct event_value *v)
+{
+	switch (field_type(v->field)) {
+	case FT_STR:
+		return event_add_str(to, v->field, v->v.s, v->len);
+	case FT_IP:
+		return event_set_ip(to, v->field, &v->v.ip);
+	case FT_TIME:
+		return event_set_time(to, v->field, v->v.i);
+	case FT_BOOL:
+		return event_set_bool(to, v->field, v->v.i != 0);
+	default:
+		return event_set_int(to, v->field, v->v.i);
+	}
+}
+
+/*
+ * The whole events of the rows the filter kept (rd->keep, rows of rd->evs decoded with the
+ * projection): the fields already decoded are not decoded again (event.original, the
+ * largest, often is one of them) but moved over, the rest read for those rows only.
+ */
+static int read_rest(const struct search_run *r, struct reader *rd)
+{
+	struct event *first = rd->evs;
+	size_t nall = 0, nrest = 0;
+	int rc = segment_field_ids(rd->seg, rd->rest, ARRAY_SIZE(rd->rest), &nall, &rd->e);
+
+	if (rc < 0 && rc != -E2BIG)
+		return rc;
+	if (rc == 0) /* every field of the segment but the projection's */
+		for (size_t i = 0; i < nall; i++) {
+			bool had = false;
+
+			for (size_t j = 0; j < r->n_proj && !had; j++)
+				had = r->proj[j] == rd->rest[i];
+			if (!had)
+				rd->rest[nrest++] = rd->rest[i];
+		}
+	if ((rc = segment_block_read_rows(rd->seg, rd->block, rd->keep, rd->nkeep,
+					  rc == 0 ? rd->rest : NULL, nrest, &rd->arena, &rd->evs,
+					  &rd->n, &rd->e)))
+		return rc;
+	if (nall && rd->n == rd->nkeep) /* projected: the filter's fields join the rest */
+		for (uint32_t i = 0; i < rd->n; i++) {
+			const struct event *from = &first[rd->keep[i]];
+
+			for (uint32_t k = 0; k < from->n; k++)
+				if ((rc = copy_value(&rd->evs[i], &from->vals[k])) < 0)
+					return err_set(&rd->e, rc, "search: cannot assemble an event: "
+						       "%s", strerror(-rc));
+		}
+	for (uint32_t i = 0; i < rd->n; i++)
+		rd->keep[i] = i;
+	rd->nkeep = rd->n;
+	return 0;
 }
 
 static int read_block(const struct search_run *r, struct reader *rd)
@@ -529,13 +589,7 @@ static int read_block(const struct search_run *r, struct reader *rd)
 		filter_events(r, rd);
 		if (!rd->nkeep)
 			return 0;
-		if ((rc = segment_block_read_rows(rd->seg, rd->block, rd->keep, rd->nkeep, NULL, 0,
-						  &rd->arena, &rd->evs, &rd->n, e)))
-			return rc;
-		for (uint32_t i = 0; i < rd->n; i++)
-			rd->keep[i] = i;
-		rd->nkeep = rd->n;
-		return 0;
+		return read_rest(r, rd);
 	}
 	if (rc)
 		return rc;
