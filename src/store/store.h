@@ -17,10 +17,14 @@
  * have none) into one segment per day and import; store_import_finish() seals them all,
  * after which any process finds them. Search: newest segments and blocks first; a block is
  * read only when its time range, its bloom filter and the segment's index allow a match (the
- * query's literal values, store/match.h), then the filter runs on each event and the pipes
- * (store/agg.h) on what matched.
+ * query's literal values, store/match.h); only the fields the filter and the pipes read are
+ * decoded (whole events only for the rows that matched), then the filter runs on each event
+ * and the pipes (store/agg.h) on what matched. docs/store.md says how a search reads.
  *
- * Threads: a struct store from one thread at a time; open one per thread. Processes: any
+ * Threads: a struct store from one thread at a time; open one per thread. A search starts
+ * one thread of its own for its duration (when the machine has more than one CPU) that
+ * decodes every other block; the callbacks are always called on the caller's thread, in
+ * order. Processes: any
  * number may search while one imports (segments appear atomically); two importers of one
  * tenant at the same time are not supported yet.
  */
