@@ -67,9 +67,18 @@
 #define TOKEN_MAX 256 /* longer tokens are hashed on their first TOKEN_MAX bytes */
 #define INT_DICT_MAX 255
 #define PATH_LEN 4096
+/* Text columns (event.original, message) as templates and variables, CLP-style. */
+#define CLP_REF 0x11   /* placeholder in a template: u8 then varint name, another field's value */
+#define CLP_INT 0x12   /* placeholder: an integer variable */
+#define CLP_DICT 0x13  /* placeholder: a dictionary variable */
+#define CLP_BACK 0x14  /* placeholder: u8 then varint j, the same text as variable j of the line */
+#define CLP_BACK_MAX 32 /* variables of a line that a later one may repeat */
+#define CLP_SUBS 32    /* variable streams: variable j of a line goes to stream min(j, 31) */
+#define CLP_EVENT_VALUES 256 /* an event's values considered for references */
+#define CLP_HASH 512 /* slots of the candidates' hash tables (twice CLP_EVENT_VALUES) */
 
 enum kind { K_INT = 1, K_IP = 2, K_DICT = 3, K_TEXT = 4, K_ROWS = 5 };
-enum enc { E_DELTA = 0, E_DICT = 1, E_RAW = 2, E_PLAIN = 3 };
+enum enc { E_DELTA = 0, E_DICT = 1, E_RAW = 2, E_PLAIN = 3, E_CLP = 4 };
 enum id_kind { ID_BLOCK = 0, ID_DIR = 1, ID_PAGE = 2, ID_TOP = 3 };
 
 /* ---- little helpers ---------------------------------------------------------------- */
@@ -626,6 +635,16 @@ struct wname {
 	uint32_t colgen;
 };
 
+/* A value of the event being encoded that a token of its text may stand for. */
+struct clp_cand {
+	uint32_t name;
+	uint8_t type;
+	uint32_t len;
+	const char *s;
+	int64_t i;
+	const struct ipaddr *ip;
+};
+
 struct wcol {
 	uint32_t name;
 	uint32_t n;          /* values */
@@ -701,6 +720,19 @@ struct segment_writer {
 	struct slab *slabs;
 	uint32_t nslabs, scap;
 
+	/* text columns (CLP) */
+	struct kmap tpls, vdict;
+	struct buf tpl, tids, subs[CLP_SUBS];
+	uint32_t *refstamp; /* per name: refgen when referenced by the column being encoded */
+	uint32_t *evstamp;  /* per name: evgen when seen in the event being encoded */
+	uint32_t refgen, evgen, stamp_cap;
+	uint32_t vnext; /* dictionary variables coded as new so far (clp_dict_code()) */
+	struct clp_cand cand[CLP_EVENT_VALUES]; /* strings from 0 up, integers and IPs from the end */
+	uint32_t nstr, nnum;
+	uint64_t lenmask; /* bit l % 64 set when a string candidate has length l */
+	bool cand_ip, cand_ip6;
+	uint16_t shash[CLP_HASH], ihash[CLP_HASH]; /* candidate + 1 by clp_shash(), clp_ihash() */
+
 	/* scratch */
 	struct kmap dict;
 	struct u64set toks;
@@ -758,6 +790,10 @@ int segment_writer_open(struct segment_writer **out, const char *dir, uint64_t t
 	buf_init(&w->zbuf, PAYLOAD_MAX);
 	buf_init(&w->sealed, PAYLOAD_MAX + KEYS_SEAL_OVERHEAD);
 	buf_init(&w->json, (size_t)EVENT_COPY_MAX * 8);
+	buf_init(&w->tpl, (size_t)EVENT_COPY_MAX * 4); /* a 1-byte token may become 4 */
+	buf_init(&w->tids, CHUNK_RAW_MAX);
+	for (unsigned i = 0; i < CLP_SUBS; i++)
+		buf_init(&w->subs[i], CHUNK_RAW_MAX);
 	w->cctx = ZSTD_createCCtx();
 	if (!w->cctx) {
 		rc = err_set(e, -ENOMEM, "out of memory opening a segment (zstd)");
@@ -1037,6 +1073,498 @@ static int ipcmp(const struct ipaddr *a, const struct ipaddr *b)
 	return memcmp(a->b, b->b, 16);
 }
 
+/* ---- text columns as templates and variables (CLP-style) ----------------------------- */
+
+/*
+ * A line is cut into tokens at delimiters (white space, control bytes and , ; = " ' ( ) [ ]
+ * { } < > | & ? ! * # % ^ ` ~), all of them outside the bloom's token characters, so every
+ * bloom token lies inside one token or inside the template's text. A token that is the
+ * text of another field's first value in the event becomes a reference to that field; a
+ * token with a digit becomes a variable (an integer when it is a canonical decimal, else an
+ * entry of the block's variable dictionary); the rest stays in the template.
+ */
+static unsigned char clp_delim[256]; /* 1: delimiter, 2: placeholder, 4: digit, 8: . or : */
+
+static void clp_delim_init(void)
+{
+	static const char d[] = ",;=\"'()[]{}<>|&?!*#%^`~";
+
+	for (unsigned c = 0; c <= 0x20; c++)
+		clp_delim[c] = c >= CLP_REF && c <= CLP_BACK ? 3 : 1;
+	clp_delim[0x7f] = 1;
+	for (const char *p = d; *p; p++)
+		clp_delim[(unsigned char)*p] = 1;
+	for (unsigned c = '0'; c <= '9'; c++)
+		clp_delim[c] = 4;
+	clp_delim['.'] = clp_delim[':'] = 8;
+}
+
+static pthread_once_t clp_once = PTHREAD_ONCE_INIT;
+
+/* Canonical decimal integer text (no '+', no leading zero, no "-0") that fits int64. */
+static bool clp_int(const unsigned char *t, size_t len, int64_t *out)
+{
+	bool neg = t[0] == '-';
+	size_t i = neg;
+	uint64_t v = 0;
+
+	if (len == i || len - i > 19 || (t[i] == '0' && len - i > 1) || (neg && t[i] == '0'))
+		return false;
+	for (; i < len; i++) {
+		unsigned d = (unsigned)(t[i] - '0');
+
+		if (d > 9)
+			return false;
+		v = v * 10 + d;
+	}
+	if (v > (neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX))
+		return false;
+	*out = neg ? (int64_t)(0 - v) : (int64_t)v;
+	return true;
+}
+
+/* Decimal text of v into out (at least 21 bytes); its length. */
+static size_t fmt_i64(char *out, int64_t v)
+{
+	char t[24];
+	size_t n = 0, len = 0;
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+	do {
+		t[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		out[len++] = '-';
+	while (n)
+		out[len++] = t[--n];
+	return len;
+}
+
+static int stamps_grow(struct segment_writer *w)
+{
+	uint32_t nc = w->names.n + 64;
+	uint32_t *r = mem_realloc(w->refstamp, nc * sizeof(*r)), *v;
+
+	if (!r)
+		return -ENOMEM;
+	w->refstamp = r;
+	v = mem_realloc(w->evstamp, nc * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	w->evstamp = v;
+	memset(r + w->stamp_cap, 0, (nc - w->stamp_cap) * sizeof(*r));
+	memset(v + w->stamp_cap, 0, (nc - w->stamp_cap) * sizeof(*v));
+	w->stamp_cap = nc;
+	return 0;
+}
+
+/*
+ * The event's values a token may stand for: first values of string, integer and IP fields,
+ * strings from the start of w->cand, integers and IPs from its end.
+ */
+static inline uint32_t clp_shash(const unsigned char *t, size_t len)
+{
+	return (uint32_t)((len * 0x9e3779b1u) ^ (t[0] * 0x85ebca6bu) ^ (t[len - 1] * 0xc2b2ae35u) ^
+			  (t[len / 2] * 0x27d4eb2fu)) >> 7 & (CLP_HASH - 1);
+}
+
+static inline uint32_t clp_ihash(int64_t v)
+{
+	return (uint32_t)(((uint64_t)v * 0x9e3779b97f4a7c15ull) >> 55) & (CLP_HASH - 1);
+}
+
+static void clp_insert(uint16_t *h, uint32_t slot, uint32_t k)
+{
+	while (h[slot])
+		slot = (slot + 1) & (CLP_HASH - 1);
+	h[slot] = (uint16_t)(k + 1);
+}
+
+static void clp_cands(struct segment_writer *w, uint32_t ev)
+{
+	w->nstr = w->nnum = 0;
+	w->lenmask = 0;
+	w->cand_ip = w->cand_ip6 = false;
+	memset(w->shash, 0, sizeof(w->shash));
+	memset(w->ihash, 0, sizeof(w->ihash));
+	if (++w->evgen == 0) {
+		memset(w->evstamp, 0, w->stamp_cap * sizeof(*w->evstamp));
+		w->evgen = 1;
+	}
+	for (uint32_t j = w->ev_start[ev]; j < w->ev_start[ev + 1]; j++) {
+		const struct wval *v = &w->vals[j];
+		const struct wname *nm = &w->wn[v->name];
+		struct clp_cand *c;
+
+		if (w->evstamp[v->name] == w->evgen)
+			continue;
+		w->evstamp[v->name] = w->evgen;
+		if (nm->kind == K_TEXT || w->nstr + w->nnum == CLP_EVENT_VALUES)
+			continue;
+		if (nm->type == FT_STR && v->len) {
+			clp_insert(w->shash, clp_shash((const unsigned char *)v->v.s, v->len), w->nstr);
+			c = &w->cand[w->nstr++];
+			w->lenmask |= 1ull << (v->len & 63);
+		} else if (nm->type == FT_INT) {
+			clp_insert(w->ihash, clp_ihash(v->v.i), CLP_EVENT_VALUES - 1 - w->nnum);
+			c = &w->cand[CLP_EVENT_VALUES - ++w->nnum];
+		} else if (nm->type == FT_IP) {
+			c = &w->cand[CLP_EVENT_VALUES - ++w->nnum];
+			w->cand_ip = true;
+			w->cand_ip6 |= !ipaddr_is_v4(&v->v.ip);
+		} else {
+			continue;
+		}
+		c->name = v->name;
+		c->type = nm->type;
+		c->len = v->len;
+		c->s = v->v.s;
+		c->i = v->v.i;
+		c->ip = &v->v.ip;
+	}
+}
+
+/* A canonical dotted quad (no leading zeros) as an IPv4-mapped address. */
+static bool clp_v4(const unsigned char *t, size_t len, struct ipaddr *ip)
+{
+	size_t i = 0;
+
+	memset(ip->b, 0, 10);
+	ip->b[10] = ip->b[11] = 0xff;
+	for (int k = 0; k < 4; k++) {
+		unsigned v = 0, nd = 0;
+
+		if (k && (i >= len || t[i++] != '.'))
+			return false;
+		while (i < len && (unsigned)(t[i] - '0') < 10u && nd < 4) {
+			v = v * 10 + (unsigned)(t[i++] - '0');
+			nd++;
+		}
+		if (!nd || nd > 3 || v > 255 || (nd > 1 && t[i - nd] == '0'))
+			return false;
+		ip->b[12 + k] = (uint8_t)v;
+	}
+	return i == len;
+}
+
+/* The candidate that token t is the text of, or -1. */
+static int clp_match(struct segment_writer *w, const unsigned char *t, size_t len, bool is_int,
+		     int64_t iv, bool dot_or_colon)
+{
+	const struct clp_cand *num = w->cand + CLP_EVENT_VALUES - w->nnum;
+
+	if (is_int) {
+		for (uint32_t j = clp_ihash(iv), k; (k = w->ihash[j]); j = (j + 1) & (CLP_HASH - 1))
+			if (w->cand[k - 1].i == iv)
+				return (int)k - 1;
+	} else if (w->cand_ip && dot_or_colon && len >= 2 && len < IPADDR_STRLEN) {
+		struct ipaddr ip;
+		bool v4 = clp_v4(t, len, &ip), ok = v4;
+
+		if (!v4 && w->cand_ip6 && memchr(t, ':', len))
+			ok = ipaddr_parse(&ip, (const char *)t, len) == 0;
+		for (uint32_t k = 0; ok && k < w->nnum; k++) {
+			char text[IPADDR_STRLEN];
+
+			if (num[k].type != FT_IP || memcmp(ip.b, num[k].ip->b, 16))
+				continue;
+			if (!v4) { /* the same address, but is it its canonical text? */
+				ipaddr_format(num[k].ip, text);
+				if (strlen(text) != len || memcmp(text, t, len))
+					continue;
+			}
+			return (int)(num - w->cand) + (int)k;
+		}
+	}
+	if (!(w->lenmask & (1ull << (len & 63))))
+		return -1;
+	for (uint32_t j = clp_shash(t, len), k; (k = w->shash[j]); j = (j + 1) & (CLP_HASH - 1))
+		if (w->cand[k - 1].len == len && !memcmp(w->cand[k - 1].s, t, len))
+			return (int)k - 1;
+	return -1;
+}
+
+/* Tokens of a template's text (between its placeholders) into the bloom set. */
+static int clp_tpl_tokens(struct segment_writer *w, const unsigned char *p, size_t len)
+{
+	size_t i = 0, start = 0;
+	int rc;
+
+	while (i < len) {
+		unsigned char c = p[i];
+
+		if (c < CLP_REF || c > CLP_BACK) {
+			i++;
+			continue;
+		}
+		if (i > start && (rc = add_tokens(w, (const char *)p + start, i - start)) < 0)
+			return rc;
+		i++;
+		if (c == CLP_REF || c == CLP_BACK)
+			while (i < len && (p[i++] & 0x80))
+				;
+		start = i;
+	}
+	return i > start ? add_tokens(w, (const char *)p + start, i - start) : 0;
+}
+
+/*
+ * A dictionary variable's code: 0 for the entry after the last one coded so (entries come
+ * in order of first use, so a new value is 0), else its index + 1.
+ */
+static uint64_t clp_dict_code(struct segment_writer *w, uint32_t idx)
+{
+	if (idx == w->vnext) {
+		w->vnext++;
+		return 0;
+	}
+	return (uint64_t)idx + 1;
+}
+
+/* A line holding placeholder bytes: one dictionary variable. */
+static int clp_escaped(struct segment_writer *w, const unsigned char *line, size_t len)
+{
+	struct out t = { &w->tpl, 0 }, v = { &w->subs[0], 0 };
+	uint32_t idx;
+	bool added;
+	int rc;
+
+	buf_reset(&w->tpl);
+	put8(&t, CLP_DICT);
+	if ((rc = kmap_put(&w->vdict, line, len, &idx, &added)) < 0 ||
+	    (added && (rc = add_tokens(w, (const char *)line, len)) < 0))
+		return rc;
+	putv(&v, clp_dict_code(w, idx));
+	return t.err ? t.err : v.err;
+}
+
+/* putv() into b, without the checks when there is room. */
+static inline int putv_fast(struct buf *b, uint64_t v)
+{
+	unsigned char *q;
+
+	if (b->cap - b->len <= 11) {
+		struct out o = { b, 0 };
+
+		putv(&o, v);
+		return o.err;
+	}
+	q = (unsigned char *)b->p + b->len;
+	while (v >= 0x80) {
+		*q++ = (unsigned char)(v | 0x80);
+		v >>= 7;
+	}
+	*q++ = (unsigned char)v;
+	b->len = (size_t)(q - (unsigned char *)b->p);
+	return 0;
+}
+
+/* One line: its template into the block's table, its variables into the streams. */
+static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *line,
+		    size_t len)
+{
+	const unsigned char *p = line, *end = line + len;
+	unsigned char *t, *t0;
+	size_t sublen[CLP_SUBS];
+	uint64_t back[CLP_BACK_MAX]; /* the line's first variables: integer, or dictionary index */
+	bool back_int[CLP_BACK_MAX];
+	uint32_t nvar = 0, idx, vnext = w->vnext;
+	bool added;
+	int rc;
+
+	for (unsigned i = 0; i < CLP_SUBS; i++)
+		sublen[i] = w->subs[i].len;
+	buf_reset(&w->tpl);
+	if ((rc = buf_grow(&w->tpl, 4 * len + 16)) < 0) /* a 1-byte token may take 4 */
+		return rc;
+	t = t0 = (unsigned char *)w->tpl.p;
+	clp_cands(w, ev);
+	while (p < end) {
+		const unsigned char *a;
+		bool digit, is_int, dc;
+		unsigned acc = 0;
+		int64_t iv = 0;
+		size_t n;
+		int k;
+
+		for (; p < end && (clp_delim[*p] & 1); p++) {
+			if (clp_delim[*p] == 3) { /* a placeholder byte: undo, store it whole */
+				for (unsigned i = 0; i < CLP_SUBS; i++)
+					w->subs[i].len = sublen[i];
+				w->vnext = vnext;
+				if ((rc = clp_escaped(w, line, len)) < 0)
+					return rc;
+				t = (unsigned char *)w->tpl.p + w->tpl.len;
+				goto tpl;
+			}
+			*t++ = *p;
+		}
+		if (p == end)
+			break;
+		a = p;
+		for (unsigned cl; !((cl = clp_delim[*p]) & 1); p++) /* line[len] is a NUL */
+			acc |= cl;
+		n = (size_t)(p - a);
+		if (!(acc & 4) && !(w->lenmask & (1ull << (n & 63)))) {
+			memcpy(t, a, n); /* text without digits that no value has: the template's */
+			t += n;
+			continue;
+		}
+		digit = acc & 4;
+		dc = acc & 8;
+		is_int = digit && clp_int(a, n, &iv);
+		k = clp_match(w, a, n, is_int, iv, dc);
+		if (k >= 0) {
+			uint32_t nm = w->cand[k].name;
+
+			*t++ = CLP_REF;
+			while (nm >= 0x80) {
+				*t++ = (unsigned char)(nm | 0x80);
+				nm >>= 7;
+			}
+			*t++ = (unsigned char)nm;
+			w->refstamp[w->cand[k].name] = w->refgen;
+			if (is_int && iv < 0 && (rc = add_tokens(w, (const char *)a, n)) < 0)
+				return rc;
+		} else if (!digit) {
+			memcpy(t, a, n);
+			t += n;
+		} else {
+			struct buf *sb = &w->subs[MIN(nvar, CLP_SUBS - 1)];
+			uint64_t key = is_int ? (uint64_t)iv : 0;
+			uint32_t j;
+
+			if (!is_int) {
+				if ((rc = kmap_put(&w->vdict, a, n, &idx, &added)) < 0 ||
+				    (added && (rc = add_tokens(w, (const char *)a, n)) < 0))
+					return rc;
+				key = idx;
+			}
+			for (j = 0; j < MIN(nvar, CLP_BACK_MAX); j++)
+				if (back[j] == key && back_int[j] == is_int)
+					break;
+			if (j < MIN(nvar, CLP_BACK_MAX)) { /* the same as variable j: no data */
+				*t++ = CLP_BACK;
+				*t++ = (unsigned char)j;
+				continue;
+			}
+			if (nvar < CLP_BACK_MAX) {
+				back[nvar] = key;
+				back_int[nvar] = is_int;
+			}
+			if (is_int) {
+				*t++ = CLP_INT;
+				if ((rc = putv_fast(sb, zigzag(iv))) < 0 ||
+				    (iv < 0 && (rc = add_tokens(w, (const char *)a, n)) < 0))
+					return rc;
+			} else {
+				*t++ = CLP_DICT;
+				if ((rc = putv_fast(sb, clp_dict_code(w, idx))) < 0)
+					return rc;
+			}
+			nvar++;
+		}
+	}
+	w->tpl.len = (size_t)(t - t0);
+	*t = 0;
+tpl:
+	if ((rc = kmap_put(&w->tpls, w->tpl.p, w->tpl.len, &idx, &added)) < 0 ||
+	    (added && (rc = clp_tpl_tokens(w, (const unsigned char *)w->tpl.p, w->tpl.len)) < 0))
+		return rc;
+	return putv_fast(&w->tids, idx);
+}
+
+/*
+ * A text column after its presence bitmap: varint references, their names; varint
+ * templates, each varint length and bytes; varint dictionary variables, each varint length
+ * and bytes; varint length of the template numbers, one varint per line; varint streams,
+ * each its varint length; then the streams (per variable a zigzag varint integer or a
+ * dictionary index).
+ */
+static int encode_clp(struct segment_writer *w, const struct wcol *c, struct out *o)
+{
+	uint32_t k = 0, nsub = 0, nrefs = 0;
+	int rc;
+
+	pthread_once(&clp_once, clp_delim_init);
+	if (w->stamp_cap < w->names.n && (rc = stamps_grow(w)) < 0)
+		return rc;
+	if (++w->refgen == 0) {
+		memset(w->refstamp, 0, w->stamp_cap * sizeof(*w->refstamp));
+		w->refgen = 1;
+	}
+	kmap_clear(&w->tpls);
+	kmap_clear(&w->vdict);
+	w->vnext = 0;
+	buf_reset(&w->tids);
+	for (unsigned i = 0; i < CLP_SUBS; i++)
+		buf_reset(&w->subs[i]);
+	for (uint32_t ev = 0; ev < w->nev; ev++) {
+		const struct wval *v;
+
+		if (!(c->present[ev / 8] & (1u << (ev % 8))))
+			continue;
+		v = &w->vals[c->vi[k++]];
+		if ((rc = clp_line(w, ev, (const unsigned char *)v->v.s, v->len)) < 0)
+			return rc;
+	}
+	for (uint32_t i = 0; i < w->names.n; i++)
+		nrefs += w->refstamp[i] == w->refgen;
+	putv(o, nrefs);
+	for (uint32_t i = 0; i < w->names.n; i++)
+		if (w->refstamp[i] == w->refgen)
+			putv(o, i);
+	putv(o, w->tpls.n);
+	for (uint32_t i = 0; i < w->tpls.n; i++) {
+		size_t kl;
+		const char *kp = kmap_key(&w->tpls, i, &kl);
+
+		putv(o, kl);
+		put(o, kp, kl);
+	}
+	putv(o, w->vdict.n);
+	for (uint32_t i = 0; i < w->vdict.n; i++) {
+		size_t kl;
+		const char *kp = kmap_key(&w->vdict, i, &kl);
+
+		putv(o, kl);
+		put(o, kp, kl);
+	}
+	putv(o, w->tids.len);
+	put(o, w->tids.p, w->tids.len);
+	for (unsigned i = 0; i < CLP_SUBS; i++)
+		if (w->subs[i].len)
+			nsub = i + 1;
+	putv(o, nsub);
+	for (unsigned i = 0; i < nsub; i++)
+		putv(o, w->subs[i].len);
+	for (unsigned i = 0; i < nsub; i++)
+		put(o, w->subs[i].p, w->subs[i].len);
+	return o->err;
+}
+
+static const unsigned char v4_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+/*
+ * A dictionary column's per-value indexes. The dictionary is in order of first use, so a
+ * value is either the next new entry (0) or an entry seen before (its index + 1): a column
+ * of distinct values costs a byte per value before compression.
+ */
+static void put_dict_indexes(struct out *o, const uint32_t *idx, uint32_t n)
+{
+	uint32_t next = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		if (idx[i] == next) {
+			put8(o, 0);
+			next++;
+		} else {
+			putv(o, (uint64_t)idx[i] + 1);
+		}
+	}
+}
+
 /* Encodes a column into w->raw, its stats into the header, its tokens into the bloom set. */
 static int encode_column(struct segment_writer *w, struct wcol *c, struct out *stats,
 			 uint32_t *nstats, unsigned *enc_out)
@@ -1079,8 +1607,7 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 				memcpy(&v, kmap_key(&w->dict, i, &kl), 8);
 				putv(&o, zigzag(v));
 			}
-			for (i = 0; i < c->n; i++)
-				putv(&o, w->tmpidx[i]);
+			put_dict_indexes(&o, w->tmpidx, c->n);
 		} else {
 			uint64_t prev = 0, dsize = 0, psize = 0;
 
@@ -1137,9 +1664,16 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 		}
 		enc = E_DICT;
 		putv(&o, w->dict.n);
-		put(&o, w->dict.keys, w->dict.klen);
-		for (i = 0; i < c->n; i++)
-			putv(&o, w->tmpidx[i]);
+		{
+			bool v4 = true;
+
+			for (i = 0; i < w->dict.n && v4; i++)
+				v4 = !memcmp(w->dict.keys + 16 * (size_t)i, v4_prefix, 12);
+			put8(&o, v4);
+			for (i = 0; i < w->dict.n; i++)
+				put(&o, w->dict.keys + 16 * (size_t)i + (v4 ? 12 : 0), v4 ? 4 : 16);
+		}
+		put_dict_indexes(&o, w->tmpidx, c->n);
 		put32(stats, c->name);
 		put32(stats, K_IP);
 		put(stats, mn.b, 16);
@@ -1164,17 +1698,11 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 			putv(&o, kl);
 			put(&o, kp, kl);
 		}
-		for (i = 0; i < c->n; i++)
-			putv(&o, w->tmpidx[i]);
+		put_dict_indexes(&o, w->tmpidx, c->n);
 	} else { /* K_TEXT */
-		for (i = 0; i < c->n; i++) {
-			const struct wval *v = &w->vals[c->vi[i]];
-
-			putv(&o, v->len);
-			put(&o, v->v.s, v->len);
-			if ((rc = add_tokens(w, v->v.s, v->len)) < 0)
-				return rc;
-		}
+		enc = E_CLP;
+		if ((rc = encode_clp(w, c, &o)) < 0)
+			return rc;
 	}
 	*enc_out = enc;
 	return o.err;
@@ -1193,7 +1721,19 @@ static int grow_cols(struct segment_writer *w)
 	return 0;
 }
 
-/* Assigns each field's first value in an event to the field's column. */
+/* True when event ev has another value of value j's field after j. */
+static bool text_repeated(const struct segment_writer *w, uint32_t ev, uint32_t j)
+{
+	for (uint32_t k = j + 1; k < w->ev_start[ev + 1]; k++)
+		if (w->vals[k].name == w->vals[j].name)
+			return true;
+	return false;
+}
+
+/*
+ * Assigns each field's first value in an event to the field's column (a text field's only
+ * when it is its only value: a column value must decode as the event's first one).
+ */
 static int build_columns(struct segment_writer *w)
 {
 	int rc;
@@ -1212,6 +1752,8 @@ static int build_columns(struct segment_writer *w)
 			if (nm->stamp == stamp || !nm->kind)
 				continue;
 			nm->stamp = stamp;
+			if (nm->kind == K_TEXT && text_repeated(w, ev, j))
+				continue; /* all its values to the row area, in their order */
 			if (nm->colgen != w->block_gen) {
 				if (w->ncols == MAX_COLUMNS)
 					continue;
@@ -1603,9 +2145,9 @@ static int write_zsealed(struct segment_writer *w, uint64_t id, const void *p, s
 static int write_index(struct segment_writer *w, struct out *foot)
 {
 	struct buf page = BUF_INIT((size_t)INDEX_MEM_MAX), pages = BUF_INIT((size_t)INDEX_MEM_MAX);
-	struct buf dents = BUF_INIT((size_t)DIR_RAW_MAX), dkeys = BUF_INIT((size_t)DIR_RAW_MAX);
+	struct buf dents = BUF_INIT((size_t)DIR_RAW_MAX);
 	struct buf top = BUF_INIT((size_t)DIR_RAW_MAX), dpage = BUF_INIT((size_t)DIR_RAW_MAX);
-	struct out pg = { &page, 0 }, pl = { &pages, 0 }, de = { &dents, 0 }, dk = { &dkeys, 0 };
+	struct out pg = { &page, 0 }, pl = { &pages, 0 }, de = { &dents, 0 };
 	struct out tp = { &top, 0 }, dp = { &dpage, 0 };
 	uint32_t *order = NULL, *where = NULL, npages = 0, ndir = 0, n = w->idx.n, first = 0;
 	uint64_t top_off;
@@ -1640,42 +2182,60 @@ static int write_index(struct segment_writer *w, struct out *foot)
 		if (page.len >= PAGE_TARGET || i + 1 == n) {
 			uint64_t off = w->off;
 
-			rc = write_sealed(w, block_id(w->tenant, w->day, w->seq, ID_PAGE, npages),
-					  page.p, page.len);
+			rc = write_zsealed(w, block_id(w->tenant, w->day, w->seq, ID_PAGE, npages),
+					   page.p, page.len);
 			if (rc < 0)
 				goto fail;
 			put64(&pl, off);
 			put32(&pl, (uint32_t)(w->off - off));
-			put32(&pl, 0);
+			put32(&pl, (uint32_t)page.len);
 			npages++;
 			buf_reset(&page);
 		}
 	}
-	/* Directory pages, and the top. */
-	for (uint32_t i = 0; i < n; i++) {
-		size_t kl;
-		const char *key = kmap_key(&w->idx, order[i], &kl);
+	/*
+	 * Directory pages, and the top. A page: u32 entries, u32 posting page and u32 offset of
+	 * its first list, then per entry varint field-number delta, varint bytes shared with
+	 * the previous key of the same field, varint length and bytes of the rest of the key,
+	 * varint list length and varint rows; lists follow each other in the posting pages.
+	 * Cut at about DIR_PAGE_TARGET bytes of the form the reader expands it to (entries of
+	 * DIR_ENTRY_BYTES and keys).
+	 */
+	for (uint32_t i = 0, prev_name = 0, expanded = 4; i < n; i++) {
+		size_t kl, pkl = 0, shared = 0;
+		const char *key = kmap_key(&w->idx, order[i], &kl), *pk = NULL;
 		const struct posting *p = &w->post[order[i]];
+		uint32_t name = le_get32((const unsigned char *)key);
 
-		put32(&de, le_get32((const unsigned char *)key));
-		put32(&de, (uint32_t)dkeys.len);
-		put32(&de, (uint32_t)(kl - 4));
-		put32(&de, where[2 * i]);
-		put32(&de, where[2 * i + 1]);
-		put32(&de, p->bytes);
-		put32(&de, p->count);
-		put(&dk, key + 4, kl - 4);
-		if ((rc = de.err ? de.err : dk.err) < 0)
+		if (i > first) {
+			pk = kmap_key(&w->idx, order[i - 1], &pkl);
+			if (le_get32((const unsigned char *)pk) == name)
+				while (shared < kl - 4 && shared < pkl - 4 && pk[4 + shared] == key[4 + shared])
+					shared++;
+		} else {
+			prev_name = 0;
+			expanded = 4;
+		}
+		putv(&de, name - prev_name);
+		putv(&de, shared);
+		putv(&de, kl - 4 - shared);
+		put(&de, key + 4 + shared, kl - 4 - shared);
+		putv(&de, p->bytes);
+		putv(&de, p->count);
+		prev_name = name;
+		expanded += DIR_ENTRY_BYTES + (uint32_t)(kl - 4);
+		if ((rc = de.err) < 0)
 			goto fail;
-		if (dents.len + dkeys.len >= DIR_PAGE_TARGET || i + 1 == n) {
+		if (expanded >= DIR_PAGE_TARGET || i + 1 == n) {
 			uint64_t off = w->off;
 			size_t fkl;
 			const char *fk = kmap_key(&w->idx, order[first], &fkl);
 
 			buf_reset(&dpage);
 			put32(&dp, i + 1 - first);
+			put32(&dp, where[2 * first]);
+			put32(&dp, where[2 * first + 1]);
 			put(&dp, dents.p, dents.len);
-			put(&dp, dkeys.p, dkeys.len);
 			if ((rc = dp.err) < 0 ||
 			    (rc = write_zsealed(w, block_id(w->tenant, w->day, w->seq, ID_DIR, ndir),
 						dpage.p, dpage.len)) < 0)
@@ -1692,7 +2252,6 @@ static int write_index(struct segment_writer *w, struct out *foot)
 			ndir++;
 			first = i + 1;
 			buf_reset(&dents);
-			buf_reset(&dkeys);
 		}
 	}
 	top_off = w->off;
@@ -1713,7 +2272,6 @@ fail:
 	buf_release(&page);
 	buf_release(&pages);
 	buf_release(&dents);
-	buf_release(&dkeys);
 	buf_release(&top);
 	buf_release(&dpage);
 	return rc;
@@ -1841,6 +2399,14 @@ void segment_writer_free(struct segment_writer *w)
 	buf_release(&w->zbuf);
 	buf_release(&w->sealed);
 	buf_release(&w->json);
+	buf_release(&w->tpl);
+	buf_release(&w->tids);
+	for (unsigned i = 0; i < CLP_SUBS; i++)
+		buf_release(&w->subs[i]);
+	kmap_release(&w->tpls);
+	kmap_release(&w->vdict);
+	mem_free(w->refstamp);
+	mem_free(w->evstamp);
 	ZSTD_freeCCtx(w->cctx);
 	sodium_memzero(&w->dk, sizeof(w->dk));
 	sodium_memzero(w->bkey, sizeof(w->bkey));
@@ -1872,7 +2438,7 @@ struct rblock {
 
 struct rpage {
 	uint64_t off;
-	uint32_t len;
+	uint32_t len, raw;
 };
 
 struct rdir {
@@ -1901,7 +2467,8 @@ struct segment {
 	struct rpage *pages;
 	unsigned char *top;   /* the index's top level, NULL until the first lookup */
 	struct rdir *dirs;    /* its entries */
-	unsigned char *dirbuf; /* the directory page last opened */
+	unsigned char *dirbuf; /* the directory page last opened, expanded (load_dir()) */
+	unsigned char *dirz;   /* its stored form */
 	int dir_cur;          /* its number, -1 for none */
 	uint32_t dir_n;       /* its entries */
 	unsigned char *pagebuf; /* the posting page last opened */
@@ -1911,6 +2478,7 @@ struct segment {
 	size_t scratch_cap;
 	int64_t scratch_block;  /* the block whose payload scratch holds unsealed, or -1 */
 	size_t scratch_plain;   /* its length */
+	struct buf text; /* a text column's line being rebuilt */
 	ZSTD_DCtx *dctx;
 };
 
@@ -2019,9 +2587,9 @@ static int parse_footer(struct segment *s, uint64_t foff, uint32_t flen, struct 
 	for (uint32_t i = 0; i < s->npages; i++) {
 		s->pages[i].off = rd64(&r);
 		s->pages[i].len = rd32(&r);
-		(void)rd32(&r);
+		s->pages[i].raw = rd32(&r);
 		if (r.bad || s->pages[i].off != prev_end || s->pages[i].len > foff - prev_end ||
-		    s->pages[i].len < KEYS_SEAL_OVERHEAD)
+		    s->pages[i].len < KEYS_SEAL_OVERHEAD || s->pages[i].raw > INDEX_MEM_MAX)
 			return DAMAGED(-EBADMSG, foff, "footer: index page %u entry is damaged", i);
 		prev_end += s->pages[i].len;
 	}
@@ -2060,6 +2628,8 @@ int segment_open(struct segment **out, const char *path, uint64_t tenant,
 	s->dir_cur = -1;
 	s->scratch_block = -1;
 	s->page_cur = -1;
+	buf_init(&s->text, EVENT_COPY_MAX);
+	pthread_once(&clp_once, clp_delim_init);
 	s->path = mem_strdup(path);
 	s->dctx = ZSTD_createDCtx();
 	if (!s->path || !s->dctx) {
@@ -2157,8 +2727,10 @@ void segment_close(struct segment *s)
 	mem_free(s->top);
 	mem_free(s->dirs);
 	mem_free(s->dirbuf);
+	mem_free(s->dirz);
 	mem_free(s->pagebuf);
 	mem_free(s->scratch);
+	buf_release(&s->text);
 	ZSTD_freeDCtx(s->dctx);
 	sodium_memzero(&s->dk, sizeof(s->dk));
 	sodium_memzero(s->bkey, sizeof(s->bkey));
@@ -2380,14 +2952,14 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 	struct rd r = { raw, raw + rawlen, false };
 	const unsigned char *bitmap = NULL;
 	unsigned type = s->names[name].type;
-	uint64_t ndict = 0, prev = 0;
+	uint64_t ndict = 0, prev = 0, next_new = 0;
 	int64_t *idict = NULL;
 	const unsigned char *ipdict = NULL;
 	struct rstr *sdict = NULL;
 	int id, rc;
 
 	if ((kind != K_INT && kind != K_IP && kind != K_DICT && kind != K_TEXT) ||
-	    (kind == K_TEXT && enc != E_RAW) ||
+	    (kind == K_TEXT && enc != E_CLP) ||
 	    (kind == K_INT && type != FT_INT && type != FT_TIME && type != FT_BOOL) ||
 	    (kind == K_IP && type != FT_IP) ||
 	    ((kind == K_DICT || kind == K_TEXT) && type != FT_STR) ||
@@ -2404,8 +2976,25 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 		ndict = rdv(&r);
 		if (ndict > b->count)
 			r.bad = true;
-		else if (kind == K_IP)
-			ipdict = take(&r, (size_t)ndict * 16);
+		else if (kind == K_IP && ndict) {
+			bool v4 = rd8(&r) == 1;
+			const unsigned char *src = take(&r, (size_t)ndict * (v4 ? 4 : 16));
+			unsigned char *d = arena_alloc(a, (size_t)ndict * 16);
+
+			if (!d)
+				goto nomem;
+			for (uint64_t i = 0; src && i < ndict; i++) {
+				if (v4) {
+					memcpy(d + 16 * i, v4_prefix, 12);
+					memcpy(d + 16 * i + 12, src + 4 * i, 4);
+				} else {
+					memcpy(d + 16 * i, src + 16 * i, 16);
+				}
+			}
+			ipdict = d;
+		} else if (kind == K_IP) {
+			(void)rd8(&r);
+		}
 		else if (kind == K_INT && ndict) {
 			idict = arena_alloc(a, (size_t)ndict * sizeof(*idict));
 			if (!idict)
@@ -2439,7 +3028,8 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 		if (enc == E_DICT) {
 			uint64_t k = rdv(&r);
 
-			if (r.bad || k >= ndict) {
+			k = k ? k - 1 : next_new++; /* put_dict_indexes() */
+			if (r.bad || k >= next_new || k >= ndict) {
 				r.bad = true;
 				break;
 			}
@@ -2456,15 +3046,8 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 		} else if (kind == K_INT) {
 			prev += (uint64_t)unzigzag(rdv(&r));
 			iv = (int64_t)prev;
-		} else { /* K_TEXT */
-			uint64_t l = rdv(&r);
-
-			if (l > rawlen) {
-				r.bad = true;
-				break;
-			}
-			len = (size_t)l;
-			p = (const char *)take(&r, len);
+		} else { /* K_TEXT: decode_clp() */
+			r.bad = true;
 		}
 		if (r.bad)
 			break;
@@ -2480,6 +3063,263 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 		return DAMAGED(-EBADMSG, b->off, "block %u: column %.*s is damaged", bi,
 			       (int)s->names[name].len, s->names[name].name);
 	return 0;
+nomem:
+	return err_set(e, -ENOMEM, "%s: block %u: out of memory (arena full)", s->path, bi);
+}
+
+/* ---- text columns: templates and variables back to lines ----------------------------- */
+
+struct clp_tpl {
+	const unsigned char *p;
+	uint32_t len, nvars;
+	unsigned char *kinds; /* per variable CLP_INT or CLP_DICT */
+};
+
+/* Skips a text column's presence bitmap; the names it references into *refs (arena). */
+static int clp_refs(struct segment *s, uint32_t bi, const unsigned char *raw, size_t rawlen,
+		    struct arena *a, uint32_t **refs, uint32_t *nrefs, struct err *e)
+{
+	const struct rblock *b = &s->blocks[bi];
+	struct rd r = { raw, raw + rawlen, false };
+	uint64_t n;
+
+	if (!rd8(&r))
+		(void)take(&r, (b->count + 7) / 8);
+	n = rdv(&r);
+	if (r.bad || n > s->nnames)
+		return DAMAGED(-EBADMSG, b->off, "block %u: text column is damaged", bi);
+	*refs = arena_alloc(a, (size_t)(n + 1) * sizeof(**refs));
+	if (!*refs)
+		return err_set(e, -ENOMEM, "%s: block %u: out of memory (arena full)", s->path, bi);
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t nm = rdv(&r);
+
+		if (r.bad || nm >= s->nnames)
+			return DAMAGED(-EBADMSG, b->off, "block %u: text column is damaged", bi);
+		(*refs)[i] = (uint32_t)nm;
+	}
+	*nrefs = (uint32_t)n;
+	return 0;
+}
+
+/* Appends the text of the first value of field id of ev (a referenced value). */
+static int clp_ref_text(struct segment *s, const struct event *ev, int id, struct out *o)
+{
+	const struct event_value *v = event_get(ev, (unsigned)id);
+	char t[IPADDR_STRLEN];
+
+	if (!v)
+		return -EBADMSG;
+	switch (field_type((unsigned)id)) {
+	case FT_STR:
+		put(o, v->v.s, v->len);
+		return 0;
+	case FT_INT:
+		put(o, t, fmt_i64(t, v->v.i));
+		return 0;
+	case FT_IP:
+		ipaddr_format(&v->v.ip, t);
+		put(o, t, strlen(t));
+		return 0;
+	default:
+		return -EBADMSG;
+	}
+}
+
+/*
+ * Rebuilds a text column's lines (see encode_clp()); references are read from side, the
+ * same rows' events holding at least the referenced fields.
+ */
+static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsigned char *raw,
+		      size_t rawlen, struct arena *a, const uint32_t *map, struct event *evs,
+		      const struct event *side, struct err *e)
+{
+	const struct rblock *b = &s->blocks[bi];
+	struct rd r = { raw, raw + rawlen, false }, tr, sub[CLP_SUBS];
+	const unsigned char *bitmap = NULL;
+	struct clp_tpl *tpls = NULL;
+	struct rstr *dict = NULL;
+	uint64_t ntpl, ndict, nsub, tidlen, sublen[CLP_SUBS], next_new = 0;
+	size_t voff[CLP_BACK_MAX] = { 0 }, vlen[CLP_BACK_MAX] = { 0 };
+	int id = resolve(s, name, e), rc;
+
+	if (id < 0)
+		return id;
+	if (!rd8(&r))
+		bitmap = take(&r, (b->count + 7) / 8);
+	for (uint64_t i = 0, n = rdv(&r); i < n && !r.bad; i++)
+		(void)rdv(&r); /* references: clp_refs() */
+	ntpl = rdv(&r);
+	if (r.bad || ntpl > b->count)
+		goto damaged;
+	tpls = arena_alloc(a, (size_t)(ntpl + 1) * sizeof(*tpls));
+	if (!tpls)
+		goto nomem;
+	for (uint64_t i = 0; i < ntpl && !r.bad; i++) {
+		uint64_t l = rdv(&r);
+		const unsigned char *p;
+
+		if (l > rawlen || !(p = take(&r, (size_t)l)))
+			goto damaged;
+		tpls[i] = (struct clp_tpl){ p, (uint32_t)l, 0, NULL };
+		if (!(tpls[i].kinds = arena_alloc(a, (size_t)l + 1)))
+			goto nomem;
+		for (uint64_t k = 0; k < l;) {
+			unsigned char c = p[k++];
+
+			if (c == CLP_INT || c == CLP_DICT) {
+				tpls[i].kinds[tpls[i].nvars++] = c;
+			} else if (c == CLP_REF || c == CLP_BACK) {
+				uint64_t nm = 0;
+				int shift = 0;
+
+				do {
+					if (k >= l || shift > 28)
+						goto damaged;
+					nm |= (uint64_t)(p[k] & 0x7f) << shift;
+					shift += 7;
+				} while (p[k++] & 0x80);
+				if ((c == CLP_REF && nm >= s->nnames) ||
+				    (c == CLP_BACK && (nm >= tpls[i].nvars || nm >= CLP_BACK_MAX)))
+					goto damaged;
+			}
+		}
+	}
+	ndict = rdv(&r);
+	if (r.bad || ndict > rawlen)
+		goto damaged;
+	dict = arena_alloc(a, (size_t)(ndict + 1) * sizeof(*dict));
+	if (!dict)
+		goto nomem;
+	for (uint64_t i = 0; i < ndict && !r.bad; i++) {
+		uint64_t l = rdv(&r);
+
+		if (l > rawlen)
+			goto damaged;
+		dict[i].len = (uint32_t)l;
+		dict[i].p = (const char *)take(&r, (size_t)l);
+	}
+	tidlen = rdv(&r);
+	if (r.bad || tidlen > rawlen)
+		goto damaged;
+	tr = (struct rd){ r.p, NULL, false };
+	if (!take(&r, (size_t)tidlen))
+		goto damaged;
+	tr.end = r.p;
+	nsub = rdv(&r);
+	if (r.bad || nsub > CLP_SUBS)
+		goto damaged;
+	for (uint64_t i = 0; i < nsub; i++)
+		if ((sublen[i] = rdv(&r)) > rawlen)
+			goto damaged;
+	for (uint64_t i = 0; i < CLP_SUBS; i++) {
+		sub[i] = (struct rd){ r.p, r.p, false };
+		if (i < nsub && !take(&r, (size_t)sublen[i]))
+			goto damaged;
+		sub[i].end = r.p;
+	}
+	if (r.bad || r.p != r.end)
+		goto damaged;
+	for (uint32_t ev = 0; ev < b->count; ev++) {
+		const struct clp_tpl *t;
+		uint64_t tid;
+		uint32_t row, nvar = 0;
+		struct out o = { &s->text, 0 };
+		char *copy;
+
+		if (bitmap && !(bitmap[ev / 8] & (1u << (ev % 8))))
+			continue;
+		tid = rdv(&tr);
+		if (tr.bad || tid >= ntpl)
+			goto damaged;
+		t = &tpls[tid];
+		if (map && map[ev] == ROW_SKIP) {
+			for (uint32_t v = 0; v < t->nvars; v++)
+				if (!rdv(&sub[MIN(v, CLP_SUBS - 1)]) && t->kinds[v] == CLP_DICT)
+					next_new++;
+			continue;
+		}
+		row = map ? map[ev] : ev;
+		buf_reset(&s->text);
+		for (uint32_t k = 0; k < t->len;) {
+			uint32_t lit = k;
+			unsigned char c;
+
+			while (k < t->len && (t->p[k] < CLP_REF || t->p[k] > CLP_BACK))
+				k++;
+			if (k > lit)
+				put(&o, t->p + lit, k - lit);
+			if (k == t->len)
+				break;
+			c = t->p[k++];
+			if (c == CLP_REF) {
+				uint32_t nm = 0;
+				int shift = 0, rid;
+
+				do {
+					nm |= (uint32_t)(t->p[k] & 0x7f) << shift;
+					shift += 7;
+				} while (t->p[k++] & 0x80);
+				if ((rid = resolve(s, nm, e)) < 0)
+					return rid;
+				if (clp_ref_text(s, &side[row], rid, &o) < 0)
+					return DAMAGED(-EBADMSG, b->off, "block %u: event %u: text refers to "
+						       "a value of %.*s that is not there (damaged file)",
+						       bi, ev, (int)s->names[nm].len, s->names[nm].name);
+			} else if (c == CLP_BACK) {
+				uint32_t j = t->p[k++]; /* < CLP_BACK_MAX: one byte */
+
+				if (buf_grow(&s->text, vlen[j]) < 0)
+					o.err = -ENOSPC;
+				else
+					put(&o, s->text.p + voff[j], vlen[j]);
+			} else {
+				struct rd *sr = &sub[MIN(nvar, CLP_SUBS - 1)];
+				uint64_t v = rdv(sr);
+				size_t at = s->text.len;
+
+				if (sr->bad)
+					goto damaged;
+				if (c == CLP_INT) {
+					char num[24];
+
+					put(&o, num, fmt_i64(num, unzigzag(v)));
+				} else {
+					v = v ? v - 1 : next_new++; /* clp_dict_code() */
+					if (v >= ndict)
+						goto damaged;
+					put(&o, dict[v].p, dict[v].len);
+				}
+				if (nvar < CLP_BACK_MAX) {
+					voff[nvar] = at;
+					vlen[nvar] = s->text.len - at;
+				}
+				nvar++;
+			}
+		}
+		if (o.err)
+			return err_set(e, o.err, "%s: block %u: event %u: %.*s: line too long",
+				       s->path, bi, ev, (int)s->names[name].len, s->names[name].name);
+		copy = arena_alloc(a, s->text.len + 1);
+		if (!copy)
+			goto nomem;
+		if (s->text.len)
+			memcpy(copy, s->text.p, s->text.len);
+		copy[s->text.len] = '\0';
+		rc = event_set_str(&evs[row], (unsigned)id, copy, s->text.len);
+		if (rc < 0)
+			return err_set(e, rc, "%s: block %u: event %u: %.*s: %s", s->path, bi, ev,
+				       (int)s->names[name].len, s->names[name].name, strerror(-rc));
+	}
+	if (tr.p != tr.end)
+		goto damaged;
+	for (unsigned i = 0; i < CLP_SUBS; i++)
+		if (sub[i].bad || sub[i].p != sub[i].end)
+			goto damaged;
+	return 0;
+damaged:
+	return DAMAGED(-EBADMSG, b->off, "block %u: text column %.*s is damaged", bi,
+		       (int)s->names[name].len, s->names[name].name);
 nomem:
 	return err_set(e, -ENOMEM, "%s: block %u: out of memory (arena full)", s->path, bi);
 }
@@ -2576,6 +3416,97 @@ static bool want_rows(const struct segment *s, const uint8_t *want)
 	return false;
 }
 
+/* A block being read: its payload in s->scratch. */
+struct bctx {
+	struct segment *s;
+	uint32_t block;
+	size_t plain;
+	uint32_t nchunks;
+	const unsigned char *dirp;
+	const uint32_t *map;
+	uint32_t nout;
+	struct arena *a;
+};
+
+static int decode_pass(const struct bctx *x, int pass, const uint8_t *want, struct event *evs,
+		       struct err *e);
+
+/* The events holding a text column's referenced fields: evs when it has them all. */
+static int text_side(const struct bctx *x, const uint32_t *refs, uint32_t nrefs,
+		     const uint8_t *want, struct event *evs, struct event **side, struct err *e)
+{
+	struct segment *s = x->s;
+	uint8_t *want2;
+	uint32_t i;
+	int rc;
+
+	*side = evs;
+	for (i = 0; want && i < nrefs && want[refs[i]]; i++)
+		;
+	if (!want || i == nrefs)
+		return 0;
+	want2 = arena_alloc(x->a, s->nnames + 1);
+	*side = arena_alloc(x->a, (size_t)x->nout * sizeof(**side));
+	if (!want2 || !*side)
+		return err_set(e, -ENOMEM, "%s: out of memory (arena full)", s->path);
+	memset(want2, 0, s->nnames + 1);
+	for (i = 0; i < nrefs; i++)
+		want2[refs[i]] = 1;
+	for (i = 0; i < x->nout; i++)
+		event_init(&(*side)[i], x->a);
+	if ((rc = decode_pass(x, 0, want2, *side, e)) < 0)
+		return rc;
+	return decode_pass(x, 1, want2, *side, e);
+}
+
+/* Pass 0: the columns but text ones; 1: the row area; 2: the text columns. */
+static int decode_pass(const struct bctx *x, int pass, const uint8_t *want, struct event *evs,
+		       struct err *e)
+{
+	struct segment *s = x->s;
+	const struct rblock *b = &s->blocks[x->block];
+	uint64_t data_off = 4 + (uint64_t)x->nchunks * CHUNK_DIR_BYTES;
+	int rc;
+
+	for (uint32_t c = 0; c < x->nchunks; data_off += le_get32(x->dirp + c * CHUNK_DIR_BYTES + 8), c++) {
+		const unsigned char *d = x->dirp + c * CHUNK_DIR_BYTES;
+		uint32_t nm = le_get32(d), stored = le_get32(d + 8), rawlen = le_get32(d + 12);
+		unsigned kind = d[4], enc = d[5];
+		const unsigned char *raw = NULL;
+		int my = kind == K_ROWS ? 1 : kind == K_TEXT ? 2 : 0;
+
+		if (stored > x->plain - data_off || d[6] > 1 ||
+		    (nm == NAME_NONE) != (kind == K_ROWS) || (nm != NAME_NONE && nm >= s->nnames))
+			return DAMAGED(-EBADMSG, b->off, "block %u: chunk %u is damaged", x->block, c);
+		if (my != pass || (kind != K_ROWS && want && !want[nm]) ||
+		    (kind == K_ROWS && want && !want_rows(s, want)))
+			continue;
+		rc = chunk_raw(s, x->block, s->scratch + data_off, stored, rawlen, d[6] == 1, x->a,
+			       &raw, e);
+		if (rc < 0)
+			return rc;
+		if (kind == K_ROWS) {
+			rc = decode_rows(s, x->block, raw, rawlen, want, x->map, evs, e);
+		} else if (kind == K_TEXT) {
+			uint32_t *refs = NULL, nrefs = 0;
+			struct event *side;
+
+			if (enc != E_CLP || s->names[nm].type != FT_STR)
+				return DAMAGED(-EBADMSG, b->off, "block %u: column %.*s has a bad kind",
+					       x->block, (int)s->names[nm].len, s->names[nm].name);
+			if ((rc = clp_refs(s, x->block, raw, rawlen, x->a, &refs, &nrefs, e)) < 0 ||
+			    (rc = text_side(x, refs, nrefs, want, evs, &side, e)) < 0)
+				return rc;
+			rc = decode_clp(s, x->block, nm, raw, rawlen, x->a, x->map, evs, side, e);
+		} else {
+			rc = decode_column(s, x->block, nm, kind, enc, raw, rawlen, x->a, x->map, evs, e);
+		}
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* segment_block_read() and segment_block_read_rows() (rows NULL: every row). */
 static int block_read(struct segment *s, unsigned block, const uint32_t *rows, size_t nrows,
 		      const unsigned *fields, size_t nfields, struct arena *a,
@@ -2588,8 +3519,7 @@ static int block_read(struct segment *s, unsigned block, const uint32_t *rows, s
 	size_t plain;
 	struct rd r;
 	uint32_t nchunks;
-	uint64_t data_off;
-	const unsigned char *dirp;
+	struct bctx x;
 	int rc;
 
 	*evs_out = NULL;
@@ -2660,37 +3590,14 @@ static int block_read(struct segment *s, unsigned block, const uint32_t *rows, s
 	nchunks = rd32(&r);
 	if (nchunks > MAX_COLUMNS + 1 || (uint64_t)nchunks * CHUNK_DIR_BYTES > plain - 4)
 		return DAMAGED(-EBADMSG, b->off, "block %u: chunk directory is damaged", block);
-	dirp = take(&r, (size_t)nchunks * CHUNK_DIR_BYTES);
-	/* Columns first, the row area last (its values follow a column's first value); the row
-	 * area is read whenever it exists: any field asked for may have further values there. */
-	for (int pass = 0; pass < 2; pass++) {
-		data_off = 4 + (uint64_t)nchunks * CHUNK_DIR_BYTES;
-		for (uint32_t c = 0; c < nchunks; c++) {
-			const unsigned char *d = dirp + c * CHUNK_DIR_BYTES;
-			uint32_t nm = le_get32(d), stored = le_get32(d + 8), rawlen = le_get32(d + 12);
-			unsigned kind = d[4], enc = d[5];
-			const unsigned char *raw = NULL;
-			bool z = d[6] == 1;
-
-			if (stored > plain - data_off || d[6] > 1 ||
-			    (nm == NAME_NONE) != (kind == K_ROWS) || (nm != NAME_NONE && nm >= s->nnames))
-				return DAMAGED(-EBADMSG, b->off, "block %u: chunk %u is damaged", block, c);
-			if ((pass == 0) == (kind == K_ROWS) || (kind != K_ROWS && want && !want[nm]) ||
-			    (kind == K_ROWS && want && !want_rows(s, want))) {
-				data_off += stored;
-				continue;
-			}
-			rc = chunk_raw(s, block, s->scratch + data_off, stored, rawlen, z, a, &raw, e);
-			if (rc < 0)
-				return rc;
-			rc = kind == K_ROWS ? decode_rows(s, block, raw, rawlen, want, map, evs, e)
-					    : decode_column(s, block, nm, kind, enc, raw, rawlen, a, map,
-							    evs, e);
-			if (rc < 0)
-				return rc;
-			data_off += stored;
-		}
-	}
+	x = (struct bctx){ s, block, plain, nchunks, take(&r, (size_t)nchunks * CHUNK_DIR_BYTES),
+			   map, nout, a };
+	/* Columns first, then the row area (its values follow a column's first value; read
+	 * whenever it exists: any field asked for may have further values there), then the text
+	 * columns, which refer to values of the others. */
+	for (int pass = 0; pass < 3; pass++)
+		if ((rc = decode_pass(&x, pass, want, evs, e)) < 0)
+			return rc;
 	*evs_out = evs;
 	*n_out = nout;
 	return 0;
@@ -2736,8 +3643,9 @@ static int load_top(struct segment *s, struct err *e)
 	s->top = mem_alloc((size_t)s->top_raw + 1);
 	s->dirs = mem_calloc((size_t)s->ndir + 1, sizeof(*s->dirs));
 	s->dirbuf = mem_alloc(DIR_PAGE_RAW_MAX + 1);
+	s->dirz = mem_alloc(DIR_PAGE_RAW_MAX + 1);
 	s->dir_cur = -1;
-	if (!s->top || !s->dirs || !s->dirbuf) {
+	if (!s->top || !s->dirs || !s->dirbuf || !s->dirz) {
 		rc = err_set(e, -ENOMEM, "%s: out of memory reading the index", s->path);
 		goto fail;
 	}
@@ -2758,8 +3666,9 @@ static int load_top(struct segment *s, struct err *e)
 		d->key = take(&r, d->klen);
 		entries += d->n;
 		if (r.bad || d->off < s->dir_lo || d->len < KEYS_SEAL_OVERHEAD ||
-		    d->len > s->top_off - d->off || d->raw > DIR_PAGE_RAW_MAX || !d->n ||
-		    (uint64_t)d->n * DIR_ENTRY_BYTES + 4 > d->raw || d->name >= s->nnames) {
+		    d->len > s->top_off - d->off || d->raw > DIR_PAGE_RAW_MAX || d->raw < 12 ||
+		    !d->n || (uint64_t)d->n * DIR_ENTRY_BYTES + 4 > DIR_PAGE_RAW_MAX ||
+		    d->name >= s->nnames) {
 			rc = DAMAGED(-EBADMSG, s->top_off, "the index's entry %u is damaged", i);
 			goto fail;
 		}
@@ -2773,18 +3682,25 @@ fail:
 	mem_free(s->top);
 	mem_free(s->dirs);
 	mem_free(s->dirbuf);
+	mem_free(s->dirz);
 	s->top = NULL;
 	s->dirs = NULL;
 	s->dirbuf = NULL;
+	s->dirz = NULL;
 	return rc;
 }
 
-/* Opens directory page j into s->dirbuf and checks its entries. */
+/*
+ * Opens directory page j (write_index()) into s->dirbuf, expanded: u32 entries, then per
+ * entry DIR_ENTRY_BYTES (u32 field number, key offset, key length, posting page, offset in
+ * it, list length, rows), then the keys; checks every entry.
+ */
 static int load_dir(struct segment *s, uint32_t j, struct err *e)
 {
 	const struct rdir *d = &s->dirs[j];
 	char what[48];
-	uint64_t keys_len;
+	uint32_t name = 0, page, off, klen = 0, koff = 0;
+	size_t keys_at = 4 + (size_t)d->n * DIR_ENTRY_BYTES, kpos = keys_at;
 	struct rd r;
 	int rc;
 
@@ -2793,22 +3709,50 @@ static int load_dir(struct segment *s, uint32_t j, struct err *e)
 	s->dir_cur = -1;
 	snprintf(what, sizeof(what), "index directory page %u", j);
 	rc = open_zsealed(s, d->off, d->len, block_id(s->tenant, s->day, s->seq, ID_DIR, j),
-			  s->dirbuf, d->raw, what, e);
+			  s->dirz, d->raw, what, e);
 	if (rc < 0)
 		return rc;
-	if (le_get32(s->dirbuf) != d->n)
+	r = (struct rd){ s->dirz, s->dirz + d->raw, false };
+	if (rd32(&r) != d->n)
 		return DAMAGED(-EBADMSG, d->off, "%s is damaged", what);
-	keys_len = d->raw - 4 - (uint64_t)d->n * DIR_ENTRY_BYTES;
-	r = (struct rd){ s->dirbuf + 4, s->dirbuf + 4 + (size_t)d->n * DIR_ENTRY_BYTES, false };
+	page = rd32(&r);
+	off = rd32(&r);
+	le_put32(s->dirbuf, d->n);
 	for (uint32_t i = 0; i < d->n; i++) {
-		uint32_t name = rd32(&r), ko = rd32(&r), kl = rd32(&r), page = rd32(&r);
+		unsigned char *ent = s->dirbuf + 4 + (size_t)i * DIR_ENTRY_BYTES;
+		uint64_t dn = rdv(&r), shared = rdv(&r), rest = rdv(&r), len, count;
+		const unsigned char *kp;
 
-		(void)rd32(&r);
-		(void)rd32(&r);
-		(void)rd32(&r);
-		if (name >= s->nnames || (uint64_t)ko + kl > keys_len || page >= s->npages)
+		if (r.bad || (dn && shared) || dn >= s->nnames || name + dn >= s->nnames || shared > klen ||
+		    (i == 0 && shared) || shared + rest > INDEX_KEY_MAX ||
+		    kpos + shared + rest > DIR_PAGE_RAW_MAX || !(kp = take(&r, (size_t)rest)))
 			return DAMAGED(-EBADMSG, d->off, "%s: entry %u is damaged", what, i);
+		name += (uint32_t)dn;
+		memmove(s->dirbuf + kpos, s->dirbuf + koff, (size_t)shared);
+		memcpy(s->dirbuf + kpos + shared, kp, (size_t)rest);
+		koff = (uint32_t)kpos;
+		klen = (uint32_t)(shared + rest);
+		kpos += klen;
+		len = rdv(&r);
+		count = rdv(&r);
+		if (r.bad || page >= s->npages || len > s->pages[page].raw ||
+		    off > s->pages[page].raw - len || !count || count > len)
+			return DAMAGED(-EBADMSG, d->off, "%s: entry %u is damaged", what, i);
+		le_put32(ent, name);
+		le_put32(ent + 4, koff - (uint32_t)keys_at);
+		le_put32(ent + 8, klen);
+		le_put32(ent + 12, page);
+		le_put32(ent + 16, off);
+		le_put32(ent + 20, (uint32_t)len);
+		le_put32(ent + 24, (uint32_t)count);
+		off += (uint32_t)len;
+		if (off == s->pages[page].raw) {
+			page++;
+			off = 0;
+		}
 	}
+	if (r.p != r.end)
+		return DAMAGED(-EBADMSG, d->off, "%s is damaged", what);
 	s->dir_cur = (int)j;
 	s->dir_n = d->n;
 	return 0;
@@ -2853,22 +3797,24 @@ static int read_posting(struct segment *s, const unsigned char *ent, uint32_t **
 	int rc;
 
 	if (s->page_cur != (int)page) { /* open the page, or keep the one open */
+		uint32_t raw = s->pages[page].raw;
+
 		s->page_cur = -1;
 		snprintf(what, sizeof(what), "index page %u", page);
-		rc = unseal(s, s->pages[page].off, s->pages[page].len,
-			    block_id(s->tenant, s->day, s->seq, ID_PAGE, page), &plain, what, e);
-		if (rc < 0)
-			return rc;
-		if (plain + 1 > s->pagebuf_cap) {
-			unsigned char *nb = mem_realloc(s->pagebuf, plain + 1);
+		if (raw + 1 > s->pagebuf_cap) {
+			unsigned char *nb = mem_realloc(s->pagebuf, raw + 1);
 
 			if (!nb)
 				return err_set(e, -ENOMEM, "%s: out of memory reading the index", s->path);
 			s->pagebuf = nb;
-			s->pagebuf_cap = plain + 1;
+			s->pagebuf_cap = raw + 1;
 		}
-		memcpy(s->pagebuf, s->scratch, plain);
-		s->page_len = plain;
+		rc = open_zsealed(s, s->pages[page].off, s->pages[page].len,
+				  block_id(s->tenant, s->day, s->seq, ID_PAGE, page), s->pagebuf, raw,
+				  what, e);
+		if (rc < 0)
+			return rc;
+		s->page_len = raw;
 		s->page_cur = (int)page;
 	}
 	plain = s->page_len;
