@@ -730,8 +730,13 @@ static int plan_segment(struct search_run *r, struct segment *seg, int64_t from,
 		for (last = first; last < end && p->rows[last] < bi.first_row + bi.count; last++)
 			;
 		end = first;
-		if ((p->indexed && (last == first || last - first > SEGMENT_BLOCK_EVENTS)) ||
-		    !segment_block_overlaps(seg, b, from, to) || !block_may_match(seg, b, r))
+		if (last - first > SEGMENT_BLOCK_EVENTS) {
+			plan_release(p);
+			return err_set(e, -EBADMSG, "search: the index gives block %u of a segment "
+				       "more than %u rows (damaged)", b, SEGMENT_BLOCK_EVENTS);
+		}
+		if ((p->indexed && last == first) || !segment_block_overlaps(seg, b, from, to) ||
+		    !block_may_match(seg, b, r))
 			continue;
 		p->blocks[p->n] = b;
 		p->first[p->n] = first;
