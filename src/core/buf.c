@@ -22,7 +22,8 @@ void buf_release(struct buf *b)
 void buf_reset(struct buf *b)
 {
 	b->len = 0;
-	b->p[0] = '\0';
+	if (b->cap) /* else p is the shared buf_empty, "" already: threads must not write it */
+		b->p[0] = '\0';
 }
 
 int buf_grow(struct buf *b, size_t n)
