@@ -28,7 +28,9 @@
  *   build/release/bench/store --search-only --dir DIR   (the searches again, on DIR kept
  *                                                        by an earlier --keep run)
  *
- * Without --koban the ingest figure is skipped. DIR (default: a fresh /tmp directory) is
+ * It needs about 2.5 GB free in /tmp (12 GB with --large): the SQLite database, the ECS
+ * file for ingest and the raw lines are kept until the end. Without --koban the ingest
+ * figure is skipped. DIR (default: a fresh /tmp directory) is
  * removed at the end unless --keep or --dir.
  */
 #include "core/compat.h"
