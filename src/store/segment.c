@@ -2810,18 +2810,19 @@ int segment_block_ip_range(const struct segment *s, unsigned block, const char *
 	return 1;
 }
 
-bool segment_block_may_contain(const struct segment *s, unsigned block, const char *token,
-			       size_t len)
+uint64_t segment_token_hash(const struct segment *s, const char *token, size_t len)
+{
+	return tok_digits(token, len) ? 0 : tok_hash(s->bkey, tok_fp(token, len));
+}
+
+bool segment_block_may_contain_hash(const struct segment *s, unsigned block, uint64_t hv)
 {
 	const struct rblock *b = &s->blocks[block];
-	uint64_t hv, nbits = (uint64_t)b->bloom_bytes * 8;
-	uint32_t h1, h2;
+	uint64_t nbits = (uint64_t)b->bloom_bytes * 8;
+	uint32_t h1 = (uint32_t)hv, h2 = (uint32_t)(hv >> 32) | 1;
 
-	if (tok_digits(token, len))
+	if (!hv)
 		return true; /* not in blooms */
-	hv = tok_hash(s->bkey, tok_fp(token, len));
-	h1 = (uint32_t)hv;
-	h2 = (uint32_t)(hv >> 32) | 1;
 	for (uint32_t j = 0; j < b->bloom_k; j++) {
 		uint64_t bit = ((uint64_t)h1 + (uint64_t)j * h2) % nbits;
 
@@ -2829,6 +2830,12 @@ bool segment_block_may_contain(const struct segment *s, unsigned block, const ch
 			return false;
 	}
 	return true;
+}
+
+bool segment_block_may_contain(const struct segment *s, unsigned block, const char *token,
+			       size_t len)
+{
+	return segment_block_may_contain_hash(s, block, segment_token_hash(s, token, len));
 }
 
 int segment_row_block(const struct segment *s, uint64_t row)

@@ -135,6 +135,13 @@ bool segment_token_next(const char **p, const char *end, const char **tok, size_
  */
 bool segment_block_may_contain(const struct segment *s, unsigned block, const char *token,
 			       size_t len);
+/*
+ * The same in two steps, so that a search hashes each token once per segment rather than
+ * once per block: the token's bloom hash under the segment's key (0 for a token the blooms
+ * do not hold, which every block may contain), then the test of one block.
+ */
+uint64_t segment_token_hash(const struct segment *s, const char *token, size_t len);
+bool segment_block_may_contain_hash(const struct segment *s, unsigned block, uint64_t hash);
 
 /* True when field is covered by the inverted index (IP fields, users, hosts, domains, hashes). */
 bool segment_field_indexed(const char *field);

@@ -312,6 +312,7 @@ void store_import_abort(struct store_import *imp)
 
 #define MAX_PROJECT 64 /* fields decoded for a filter and its pipes; past it, all of them */
 #define MAX_REST 512   /* a segment with more field names has its matches read whole */
+#define MAX_TOKENS 64  /* of the literals, tested against the blooms */
 
 struct literal {
 	const char *field; /* NULL: full text; a field name lives as long as the process */
@@ -411,17 +412,34 @@ static void plan_projection(struct search_run *r, const struct query *q)
 	}
 }
 
-/* False when a literal's tokens are not all in the block's bloom filter. */
-static bool block_may_match(struct segment *seg, unsigned b, const struct search_run *r)
+/*
+ * The bloom hashes of the literals' tokens under seg's key, once per segment: at most
+ * MAX_TOKENS (more only skip fewer blocks).
+ */
+static size_t token_hashes(struct segment *seg, const struct search_run *r, uint64_t *hv)
 {
+	size_t n = 0;
+
 	for (size_t i = 0; i < r->n_lit; i++) {
 		const char *p = r->lit[i].value, *end = p + r->lit[i].len, *tok;
 		size_t len;
 
-		while (segment_token_next(&p, end, &tok, &len))
-			if (!segment_block_may_contain(seg, b, tok, len))
-				return false;
+		while (n < MAX_TOKENS && segment_token_next(&p, end, &tok, &len)) {
+			uint64_t h = segment_token_hash(seg, tok, len);
+
+			if (h) /* 0: in no bloom, every block may hold it */
+				hv[n++] = h;
+		}
 	}
+	return n;
+}
+
+/* False when a literal's token is not in the block's bloom filter. */
+static bool block_may_match(struct segment *seg, unsigned b, const uint64_t *hv, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!segment_block_may_contain_hash(seg, b, hv[i]))
+			return false;
 	return true;
 }
 
@@ -702,13 +720,15 @@ static int plan_segment(struct search_run *r, struct segment *seg, int64_t from,
 			struct search_plan *p, struct err *e)
 {
 	struct segment_info info;
-	size_t nrows = 0, end;
+	uint64_t hv[MAX_TOKENS];
+	size_t nrows = 0, end, nhv;
 	int rc;
 
 	memset(p, 0, sizeof(*p));
 	segment_get_info(seg, &info);
 	if (!info.blocks)
 		return 0;
+	nhv = token_hashes(seg, r, hv);
 	if ((rc = indexed_rows(seg, r, &p->rows, &nrows, &p->indexed, e)))
 		return rc;
 	p->blocks = mem_calloc(info.blocks, sizeof(*p->blocks));
@@ -736,7 +756,7 @@ static int plan_segment(struct search_run *r, struct segment *seg, int64_t from,
 				       "more than %u rows (damaged)", b, SEGMENT_BLOCK_EVENTS);
 		}
 		if ((p->indexed && last == first) || !segment_block_overlaps(seg, b, from, to) ||
-		    !block_may_match(seg, b, r))
+		    !block_may_match(seg, b, hv, nhv))
 			continue;
 		p->blocks[p->n] = b;
 		p->first[p->n] = first;
