@@ -337,6 +337,9 @@ struct search_run {
 	unsigned proj[MAX_PROJECT];    /* fields to decode to filter (and, for rows, to agg) */
 	size_t n_proj;
 	bool proj_all;                 /* too many: decode every field */
+	unsigned out[MAX_PROJECT];     /* events: the fields a `fields` pipe keeps, sort keys, proj */
+	size_t n_out;
+	bool out_some;                 /* events: out[] is all that is needed of a match */
 	struct store_search_stats st;
 	bool done;
 };
@@ -373,20 +376,51 @@ static int count_row(void *ctx, const struct agg_row *row)
 	return r->s->row_fn(r->s->ctx, row);
 }
 
-/* Adds the field named name (when some event has it) to the projection. */
-static void project_name(struct search_run *r, const char *name)
+/* Adds the field named name (when some event has it) to ids; false when full. */
+static bool add_name(unsigned *ids, size_t *n, const char *name)
 {
 	int id = name ? field_lookup(name, strlen(name)) : -1;
 
-	if (id < 0 || r->proj_all)
-		return;
-	for (size_t i = 0; i < r->n_proj; i++)
-		if (r->proj[i] == (unsigned)id)
-			return;
-	if (r->n_proj == MAX_PROJECT)
+	if (id < 0)
+		return true;
+	for (size_t i = 0; i < *n; i++)
+		if (ids[i] == (unsigned)id)
+			return true;
+	if (*n == MAX_PROJECT)
+		return false;
+	ids[(*n)++] = (unsigned)id;
+	return true;
+}
+
+/* Adds the field named name to the projection. */
+static void project_name(struct search_run *r, const char *name)
+{
+	if (!r->proj_all && !add_name(r->proj, &r->n_proj, name))
 		r->proj_all = true;
-	else
-		r->proj[r->n_proj++] = (unsigned)id;
+}
+
+/*
+ * For a query giving events with a `fields` pipe: the fields the matches need, those it
+ * keeps and those a sort orders by, besides the filter's (out_some false: whole events).
+ */
+static void plan_output(struct search_run *r, const struct query *q)
+{
+	bool ok = !r->proj_all, any = false;
+
+	memcpy(r->out, r->proj, r->n_proj * sizeof(*r->out));
+	r->n_out = r->n_proj;
+	for (size_t i = 0; i < q->n_pipes && ok; i++) {
+		const struct query_pipe *p = &q->pipes[i];
+
+		if (p->kind == QUERY_FIELDS) {
+			any = true;
+			for (size_t j = 0; j < p->n_names && ok; j++)
+				ok = add_name(r->out, &r->n_out, p->names[j]);
+		} else if (p->kind == QUERY_SORT) {
+			ok = add_name(r->out, &r->n_out, p->sort_key);
+		}
+	}
+	r->out_some = ok && any;
 }
 
 /*
@@ -399,8 +433,10 @@ static void plan_projection(struct search_run *r, const struct query *q)
 	if (match_fields(r->m, r->proj, MAX_PROJECT - 1, &r->n_proj) < 0)
 		r->proj_all = true;
 	project_name(r, field_name(FIELD_TIMESTAMP));
-	if (!r->rows)
+	if (!r->rows) {
+		plan_output(r, q);
 		return;
+	}
 	for (size_t i = 0; i < q->n_pipes; i++) {
 		const struct query_pipe *p = &q->pipes[i];
 
@@ -549,11 +585,18 @@ static int read_rest(const struct search_run *r, struct reader *rd)
 {
 	struct event *first = rd->evs;
 	size_t nall = 0, nrest = 0;
-	int rc = segment_field_ids(rd->seg, rd->rest, ARRAY_SIZE(rd->rest), &nall, &rd->e);
+	int rc;
 
+	if (r->out_some) { /* a `fields` pipe: only what it keeps and the sort keys */
+		memcpy(rd->rest, r->out, r->n_out * sizeof(*rd->rest));
+		nall = r->n_out;
+		rc = 0;
+	} else {
+		rc = segment_field_ids(rd->seg, rd->rest, ARRAY_SIZE(rd->rest), &nall, &rd->e);
+	}
 	if (rc < 0 && rc != -E2BIG)
 		return rc;
-	if (rc == 0) /* every field of the segment but the projection's */
+	if (rc == 0) /* those fields but the projection's */
 		for (size_t i = 0; i < nall; i++) {
 			bool had = false;
 
@@ -585,18 +628,20 @@ static int read_block(const struct search_run *r, struct reader *rd)
 {
 	const unsigned *proj = r->proj_all ? NULL : r->proj;
 	size_t nproj = r->proj_all ? 0 : r->n_proj;
+	/* what a match needs: the projection (rows), out[] (a `fields` pipe), or all */
+	const unsigned *need = r->rows ? proj : r->out_some ? r->out : NULL;
+	size_t nneed = r->rows ? nproj : r->out_some ? r->n_out : 0;
 	struct err *e = &rd->e;
 	int rc;
 
 	rd->n = rd->nkeep = 0;
 	rd->events_read = 0;
-	if (rd->indexed) { /* few rows: whole events at once, filtered after */
-		rc = segment_block_read_rows(rd->seg, rd->block, rd->cand, rd->ncand,
-					     r->rows ? proj : NULL, r->rows ? nproj : 0, &rd->arena,
-					     &rd->evs, &rd->n, e);
+	if (rd->indexed) { /* few rows: all they need at once, filtered after */
+		rc = segment_block_read_rows(rd->seg, rd->block, rd->cand, rd->ncand, need, nneed,
+					     &rd->arena, &rd->evs, &rd->n, e);
 	} else if (r->rows || r->match_all || r->proj_all) {
-		rc = segment_block_read(rd->seg, rd->block, r->rows ? proj : NULL,
-					r->rows ? nproj : 0, &rd->arena, &rd->evs, &rd->n, e);
+		rc = segment_block_read(rd->seg, rd->block, need, nneed, &rd->arena, &rd->evs,
+					&rd->n, e);
 	} else { /* the filter's fields of every row, then whole events of those that match */
 		if ((rc = segment_block_read(rd->seg, rd->block, proj, nproj, &rd->arena, &rd->evs,
 					     &rd->n, e)))

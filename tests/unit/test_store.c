@@ -257,6 +257,16 @@ static void test_blocks_and_order(void)
 	check_seqs(is_any, 5000, __LINE__);
 	CHECK_INT(search_seqs(st, "*", &e), 0);
 	check_seqs(is_any, SIZE_MAX, __LINE__);
+	/* a `fields` pipe: only what it keeps (and what the filter and a sort read) is decoded */
+	CHECK_INT(search_seqs(st, "deny | fields event.original", &e), 0);
+	check_seqs(is_deny, SIZE_MAX, __LINE__);
+	CHECK_INT(search_seqs(st, "source.ip: 10.1.5.1 | fields event.original", &e), 0);
+	check_seqs(is_src5, SIZE_MAX, __LINE__);
+	CHECK_INT(search_seqs(st, "* | head 4 | fields event.original", &e), 0);
+	check_seqs(is_any, 4, __LINE__);
+	CHECK_INT(search_seqs(st, "deny | sort -@timestamp | head 9 | fields event.original, x.y",
+			      &e), 0);
+	check_seqs(is_deny, 9, __LINE__);
 	/* rows: only the fields the pipes read are decoded */
 	CHECK_INT(search_seqs(st, "| stats count() by event.action | sort event.action", &e), 0);
 	snprintf(rows, sizeof(rows),
