@@ -313,6 +313,7 @@ void store_import_abort(struct store_import *imp)
 #define MAX_PROJECT 64 /* fields decoded for a filter and its pipes; past it, all of them */
 #define MAX_REST 512   /* a segment with more field names has its matches read whole */
 #define MAX_TOKENS 64  /* of the literals, tested against the blooms */
+#define NAMES_MAX 65536 /* field names of one segment (its format allows 65,535) */
 
 struct literal {
 	const char *field; /* NULL: full text; a field name lives as long as the process */
@@ -986,6 +987,97 @@ static int audit(struct store *st, const struct store_search *s, uint64_t result
 	return 0;
 }
 
+/* False when a field the filter names is not registered in this process (yet). */
+static bool filter_names_known(const struct query_node *n)
+{
+	if (!n)
+		return true;
+	if (n->field && field_lookup(n->field, strlen(n->field)) < 0)
+		return false;
+	return filter_names_known(n->left) && filter_names_known(n->right);
+}
+
+/*
+ * False when a field the query names is not registered in this process: the filter's, the
+ * fields of the pipes up to the first stats or timechart and their aggregations and
+ * by-fields (later names are result columns such as "count").
+ */
+static bool query_names_known(const struct query *q)
+{
+	if (!filter_names_known(q->filter))
+		return false;
+	for (size_t i = 0; i < q->n_pipes; i++) {
+		const struct query_pipe *p = &q->pipes[i];
+		bool rows = p->kind == QUERY_STATS || p->kind == QUERY_TIMECHART;
+
+		for (size_t j = 0; j < p->n_aggs; j++)
+			if (p->aggs[j].field &&
+			    field_lookup(p->aggs[j].field, strlen(p->aggs[j].field)) < 0)
+				return false;
+		for (size_t j = 0; j < p->n_names; j++)
+			if (field_lookup(p->names[j], strlen(p->names[j])) < 0)
+				return false;
+		if (p->sort_key && field_lookup(p->sort_key, strlen(p->sort_key)) < 0)
+			return false;
+		if (rows)
+			return true;
+	}
+	return true;
+}
+
+/*
+ * A process registers a vendor field (panos.app, ...) when it first reads it: a search
+ * naming one that this process has not read yet registers the field names of the tenant's
+ * segments in its time range first, newest first, until every name is known (or none is
+ * left), so that `panos.app: ssh` means the stored field and not one no event has.
+ */
+static int register_names(struct store *st, const struct store_search *s,
+			  const struct query *q, struct err *e)
+{
+	struct keys_data_key dk;
+	struct seg_ref *refs = NULL;
+	char dir[PATH_LEN];
+	unsigned *ids = NULL;
+	size_t n;
+	int rc;
+
+	if (query_names_known(q))
+		return 0;
+	if ((rc = tenant_dir(st, s->tenant, false, dir, e)) ||
+	    (rc = list_segments(dir, s->from == INT64_MIN ? 0 : day_of(s->from),
+				s->to == INT64_MAX ? UINT32_MAX : day_of(s->to), &refs, &n, e)) ||
+	    !n)
+		return rc;
+	if ((rc = keys_tenant(st->keys, s->tenant, false, &dk, e)))
+		goto out;
+	if (!(ids = mem_calloc(NAMES_MAX, sizeof(*ids)))) {
+		rc = err_set(e, -ENOMEM, "search: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n && !rc && !query_names_known(q); i++) {
+		char name[SEGMENT_NAME_MAX], path[PATH_LEN];
+		struct segment *seg;
+		size_t nids;
+
+		if ((rc = segment_name(name, refs[i].day, refs[i].seq)) < 0 ||
+		    (rc = path_join(path, e, "%s/%s", dir, name)))
+			break;
+		if ((rc = segment_open(&seg, path, s->tenant, &dk, e)) == -ENOENT) {
+			rc = 0; /* removed since it was listed (retention, erasure) */
+			continue;
+		}
+		if (rc)
+			break;
+		rc = segment_field_ids(seg, ids, NAMES_MAX, &nids, e);
+		segment_close(seg);
+	}
+out:
+	mem_free(ids);
+	memset(&dk, 0, sizeof(dk));
+	mem_free(refs);
+	return rc;
+}
+
 int store_search(struct store *st, const struct store_search *s, struct store_search_stats *out,
 		 struct err *e)
 {
@@ -997,6 +1089,7 @@ int store_search(struct store *st, const struct store_search *s, struct store_se
 
 	arena_init(&qa, 4096, 4u << 20);
 	if ((rc = query_parse(&q, s->query, s->query_len, &qa, e)) ||
+	    (rc = register_names(st, s, &q, e)) ||
 	    (rc = match_compile(&r.m, q.filter, s->now, &qa, e)) ||
 	    (rc = agg_new(&r.agg, &q, count_event, count_row, &r, e)))
 		goto done;
