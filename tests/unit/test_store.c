@@ -122,9 +122,25 @@ static void test_import_and_search(void)
 	/* full text, through the blooms */
 	CHECK_INT(search(st, 1, "\"seq=1234\" | stats count()", ALL, &ss, &e), 0);
 	CHECK_STR(out.p, "{\"count\":1}\n");
-	CHECK_INT(search(st, 1, "no-such-word | stats count()", ALL, &ss, &e), 0);
-	CHECK_STR(out.p, "{\"count\":0}\n");
-	CHECK_INT(ss.blocks_read, 0);
+	/*
+	 * A word no event has: its blocks are skipped, unless the bloom gives a false positive
+	 * (about 1%, and the three days' blooms hold the same words under the same key, so they
+	 * err together): of five such words, at least one must read no block.
+	 */
+	{
+		static const char *const absent[] = { "no-such-word", "absent-token", "zzz-missing",
+						      "qqq-nowhere", "xylophone-x" };
+		bool skipped = false;
+		char q[64];
+
+		for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++) {
+			snprintf(q, sizeof(q), "%s | stats count()", absent[i]);
+			CHECK_INT(search(st, 1, q, ALL, &ss, &e), 0);
+			CHECK_STR(out.p, "{\"count\":0}\n");
+			skipped = skipped || ss.blocks_read == 0;
+		}
+		CHECK(skipped);
+	}
 	/* time: the second day only, from the options or from the query */
 	CHECK_INT(search(st, 1, "| stats count()", T0 + DAY, T0 + 2 * DAY - 1, &ss, &e), 0);
 	CHECK_STR(out.p, "{\"count\":1005}\n");
@@ -319,7 +335,7 @@ static void test_audit_log(void)
 		return;
 	for (size_t i = 0; i < len; i++)
 		lines += log[i] == '\n';
-	CHECK_INT(lines, 15);
+	CHECK_INT(lines, 19); /* the searches above, each once */
 	CHECK(strstr(log, "\"who\":\"test\",\"tenant\":2,\"query\":\"alpha-marker | stats count()\","
 			  "\"results\":1,\"status\":0}") != NULL);
 	free(log);
