@@ -24,6 +24,7 @@
 #include "store/cert.h"
 #include "store/seal.h"
 #include "store/meta.h"
+#include "store/sink.h"
 #include "store/store.h"
 #include "store/tenantfile.h"
 
@@ -767,8 +768,10 @@ int cli_erase_remote(const struct cli_remote *r, struct control_call *call)
 			e.msg);
 		return 1;
 	}
-	if ((rc = erase_run(r->cfg, name, call->who, call->out, call->err)) == 0 &&
-	    kill(getpid(), SIGHUP) < 0) /* reload: nothing more is routed to the tenant */
+	rc = erase_run(r->cfg, name, call->who, call->out, call->err);
+	if (rc == 0 && r->sink) /* workers look the tenant up again: gone, their events dropped */
+		sink_forget_keys(r->sink);
+	if (rc == 0 && kill(getpid(), SIGHUP) < 0) /* reload: nothing more is routed to it */
 		fprintf(call->err, "koban: the tenant is erased, but the daemon could not reload "
 			"(%s): run koban reload\n", strerror(errno));
 	return rc;

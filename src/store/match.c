@@ -6,6 +6,7 @@
 #include "core/event.h"
 #include "core/field.h"
 #include "core/ipaddr.h"
+#include "core/le.h"
 #include "core/timeutil.h"
 #include "store/query.h"
 
@@ -68,12 +69,60 @@ static bool text_eq(const char *a, size_t alen, const char *b, size_t blen)
 	return true;
 }
 
+/*
+ * Whether h holds n (ASCII case ignored). The needle's first and last bytes are tested at
+ * 8 positions at once (a byte of a letter is compared with its case bit set, any other byte
+ * exactly), and only where both agree is the rest compared: the scan runs over most of the
+ * text without a branch per byte.
+ */
+static inline uint64_t bytes_eq(uint64_t x, uint64_t want)
+{
+	/* 0x80 in each byte of x equal to the byte of want (exact: no false positives). */
+	uint64_t d = x ^ want;
+
+	return ~(((d & 0x7f7f7f7f7f7f7f7fULL) + 0x7f7f7f7f7f7f7f7fULL) | d | 0x7f7f7f7f7f7f7f7fULL);
+}
+
+/* Little-endian, so that the lowest set bit is the first byte. */
+static inline uint64_t load64(const char *p)
+{
+	return le_get64((const unsigned char *)p);
+}
+
 static bool text_has(const char *h, size_t hlen, const char *n, size_t nlen)
 {
+	const uint64_t ones = 0x0101010101010101ULL;
+	unsigned char f, l, fm, lm;
+	uint64_t fw, lw, fmw, lmw;
+	size_t i = 0, last;
+
 	if (nlen > hlen)
 		return false;
-	for (size_t i = 0; i + nlen <= hlen; i++)
-		if (fold(h[i]) == fold(n[0]) && text_eq(h + i, nlen, n, nlen))
+	if (!nlen)
+		return true;
+	f = (unsigned char)fold(n[0]);
+	l = (unsigned char)fold(n[nlen - 1]);
+	fm = f >= 'a' && f <= 'z' ? 0x20 : 0;
+	lm = l >= 'a' && l <= 'z' ? 0x20 : 0;
+	fw = f * ones;
+	lw = l * ones;
+	fmw = fm * ones;
+	lmw = lm * ones;
+	last = hlen - nlen; /* the last start position */
+	for (; i + 8 <= last + 1; i += 8) {
+		uint64_t hit = bytes_eq(load64(h + i) | fmw, fw) &
+			       bytes_eq(load64(h + i + nlen - 1) | lmw, lw);
+
+		while (hit) {
+			size_t k = (size_t)__builtin_ctzll(hit) / 8;
+
+			if (text_eq(h + i + k, nlen, n, nlen))
+				return true;
+			hit &= hit - 1;
+		}
+	}
+	for (; i <= last; i++)
+		if (((unsigned char)h[i] | fm) == f && text_eq(h + i, nlen, n, nlen))
 			return true;
 	return false;
 }
@@ -403,6 +452,48 @@ int match_literals(const struct match *m,
 		   void *ctx)
 {
 	return literals(m->root, fn, ctx);
+}
+
+/* Adds id to ids[0..*n) unless there; false when full. */
+static bool add_field(unsigned id, unsigned *ids, size_t max, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (ids[i] == id)
+			return true;
+	if (*n == max)
+		return false;
+	ids[(*n)++] = id;
+	return true;
+}
+
+static bool fields_of(const struct mnode *n, unsigned *ids, size_t max, size_t *count)
+{
+	switch (n->test) {
+	case T_ALL:
+	case T_NEVER:
+		return true;
+	case T_AND:
+	case T_OR:
+		return fields_of(n->l, ids, max, count) && fields_of(n->r, ids, max, count);
+	case T_NOT:
+		return fields_of(n->l, ids, max, count);
+	default:
+		if (n->field >= 0)
+			return add_field((unsigned)n->field, ids, max, count);
+		return add_field(FIELD_EVENT_ORIGINAL, ids, max, count) &&
+		       add_field(FIELD_MESSAGE, ids, max, count);
+	}
+}
+
+int match_fields(const struct match *m, unsigned *ids, size_t max, size_t *n)
+{
+	*n = 0;
+	return fields_of(m->root, ids, max, n) ? 0 : -E2BIG;
+}
+
+bool match_is_all(const struct match *m)
+{
+	return m->root->test == T_ALL;
 }
 
 void match_time_range(const struct match *m, int64_t *from, int64_t *to)

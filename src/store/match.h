@@ -44,6 +44,14 @@ bool match_event(const struct match *m, const struct event *ev);
 /* [*from, *to] (ns, inclusive) holds every match; INT64_MIN / INT64_MAX when open. */
 void match_time_range(const struct match *m, int64_t *from, int64_t *to);
 /*
+ * The ids of the fields match_event() reads (full text: event.original and message), each
+ * once, into ids[0..*n): a store decodes only those to filter (projection). -E2BIG when
+ * there are more than max (then decode every field).
+ */
+int match_fields(const struct match *m, unsigned *ids, size_t max, size_t *n);
+/* True when the filter matches every event (`*` or nothing). */
+bool match_is_all(const struct match *m);
+/*
  * The literal values every match must contain, from the leaves joined by `and` at the top
  * of the filter: fn gets the field's name (NULL for full text) and the value's text, for
  * exact text, phrases, words and single addresses. A store skips blocks whose bloom filter

@@ -2552,6 +2552,8 @@ struct segment {
 	int page_cur;         /* its number, -1 for none */
 	unsigned char *scratch;
 	size_t scratch_cap;
+	int64_t scratch_block;  /* the block whose payload scratch holds unsealed, or -1 */
+	size_t scratch_plain;   /* its length */
 	struct buf text; /* a text column's line being rebuilt */
 	ZSTD_DCtx *dctx;
 };
@@ -2701,6 +2703,7 @@ int segment_open(struct segment **out, const char *path, uint64_t tenant,
 	if (!s)
 		return err_set(e, -ENOMEM, "out of memory opening %s", path);
 	s->dir_cur = -1;
+	s->scratch_block = -1;
 	s->page_cur = -1;
 	buf_init(&s->text, EVENT_COPY_MAX);
 	pthread_once(&clp_once, clp_delim_init);
@@ -2885,18 +2888,19 @@ int segment_block_ip_range(const struct segment *s, unsigned block, const char *
 	return 1;
 }
 
-bool segment_block_may_contain(const struct segment *s, unsigned block, const char *token,
-			       size_t len)
+uint64_t segment_token_hash(const struct segment *s, const char *token, size_t len)
+{
+	return tok_digits(token, len) ? 0 : tok_hash(s->bkey, tok_fp(token, len));
+}
+
+bool segment_block_may_contain_hash(const struct segment *s, unsigned block, uint64_t hv)
 {
 	const struct rblock *b = &s->blocks[block];
-	uint64_t hv, nbits = (uint64_t)b->bloom_bytes * 8;
-	uint32_t h1, h2;
+	uint64_t nbits = (uint64_t)b->bloom_bytes * 8;
+	uint32_t h1 = (uint32_t)hv, h2 = (uint32_t)(hv >> 32) | 1;
 
-	if (tok_digits(token, len))
+	if (!hv)
 		return true; /* not in blooms */
-	hv = tok_hash(s->bkey, tok_fp(token, len));
-	h1 = (uint32_t)hv;
-	h2 = (uint32_t)(hv >> 32) | 1;
 	for (uint32_t j = 0; j < b->bloom_k; j++) {
 		uint64_t bit = ((uint64_t)h1 + (uint64_t)j * h2) % nbits;
 
@@ -2904,6 +2908,12 @@ bool segment_block_may_contain(const struct segment *s, unsigned block, const ch
 			return false;
 	}
 	return true;
+}
+
+bool segment_block_may_contain(const struct segment *s, unsigned block, const char *token,
+			       size_t len)
+{
+	return segment_block_may_contain_hash(s, block, segment_token_hash(s, token, len));
 }
 
 int segment_row_block(const struct segment *s, uint64_t row)
@@ -2930,6 +2940,7 @@ static int unseal(struct segment *s, uint64_t off, size_t len, uint64_t id, size
 {
 	size_t need = len - KEYS_SEAL_OVERHEAD;
 
+	s->scratch_block = -1; /* whatever scratch held is overwritten */
 	if (need + 1 > s->scratch_cap) {
 		unsigned char *n = mem_realloc(s->scratch, need + 1);
 
@@ -2970,6 +2981,21 @@ static int resolve(struct segment *s, uint32_t i, struct err *e)
 			       type_name(field_type((unsigned)id)));
 	n->id = id;
 	return id;
+}
+
+int segment_field_ids(struct segment *s, unsigned *ids, size_t max, size_t *n, struct err *e)
+{
+	*n = 0;
+	if (s->nnames > max)
+		return -E2BIG;
+	for (uint32_t i = 0; i < s->nnames; i++) {
+		int id = resolve(s, i, e);
+
+		if (id < 0)
+			return id;
+		ids[(*n)++] = (unsigned)id;
+	}
+	return 0;
 }
 
 static int set_value(struct event *ev, unsigned id, unsigned type, bool add, const char *p,
@@ -3655,17 +3681,27 @@ static int block_read(struct segment *s, unsigned block, const uint32_t *rows, s
 			map[rows[i]] = (uint32_t)i;
 		nout = (uint32_t)nrows;
 	}
-	if (crc(s->map + b->off + b->hdr_len, b->payload_len) != b->payload_crc)
-		return DAMAGED(-EBADMSG, b->off + b->hdr_len,
-			       "block %u: payload checksum mismatch (damaged file)", block);
-	{
+	/*
+	 * The seal authenticates every byte, so the checksum is only computed when it fails,
+	 * to tell damage from a wrong key. A block read twice in a row (the rows of a search's
+	 * matches after its filter's columns) is unsealed once.
+	 */
+	if (s->scratch_block == (int64_t)block) {
+		plain = s->scratch_plain;
+	} else {
 		char what[48];
 
 		snprintf(what, sizeof(what), "block %u", block);
 		rc = unseal(s, b->off + b->hdr_len, b->payload_len,
 			    block_id(s->tenant, s->day, s->seq, ID_BLOCK, block), &plain, what, e);
+		if (rc == -EBADMSG &&
+		    crc(s->map + b->off + b->hdr_len, b->payload_len) != b->payload_crc)
+			return DAMAGED(-EBADMSG, b->off + b->hdr_len,
+				       "block %u: payload checksum mismatch (damaged file)", block);
 		if (rc < 0)
 			return rc;
+		s->scratch_block = block;
+		s->scratch_plain = plain;
 	}
 	if (fields) {
 		want = arena_alloc(a, s->nnames + 1);

@@ -146,6 +146,13 @@ bool segment_token_next(const char **p, const char *end, const char **tok, size_
  */
 bool segment_block_may_contain(const struct segment *s, unsigned block, const char *token,
 			       size_t len);
+/*
+ * The same in two steps, so that a search hashes each token once per segment rather than
+ * once per block: the token's bloom hash under the segment's key (0 for a token the blooms
+ * do not hold, which every block may contain), then the test of one block.
+ */
+uint64_t segment_token_hash(const struct segment *s, const char *token, size_t len);
+bool segment_block_may_contain_hash(const struct segment *s, unsigned block, uint64_t hash);
 
 /* True when field is covered by the inverted index (IP fields, users, hosts, domains, hashes). */
 bool segment_field_indexed(const char *field);
@@ -177,6 +184,12 @@ int segment_block_read(struct segment *s, unsigned block, const unsigned *fields
 int segment_block_read_rows(struct segment *s, unsigned block, const uint32_t *rows,
 			    size_t nrows, const unsigned *fields, size_t nfields,
 			    struct arena *arena, struct event **evs, uint32_t *n, struct err *e);
+/*
+ * The field ids of every field name the segment holds (registered when new) into
+ * ids[0..*n), so that a reader can ask for all fields but some. -E2BIG (e not filled) when
+ * there are more than max; a name stored with another type than koban knows: -EPROTO.
+ */
+int segment_field_ids(struct segment *s, unsigned *ids, size_t max, size_t *n, struct err *e);
 /* Reads every block and the index: checksums, seals and encoding. */
 int segment_verify(struct segment *s, struct err *e);
 

@@ -685,7 +685,8 @@ static int resolve(struct sink *s, struct sink_worker *w, unsigned slot, struct 
 	if ((rc = tenant_key(s, l.id, &c->dk, e)) < 0)
 		return rc;
 	if (!(c->acct = account_get(s, l.id, l.name)))
-		return err_set(e, -ENOSPC, "more than %d tenants", SINK_MAX_TENANTS);
+		return err_set(e, -ENOBUFS, "more than %d tenants since the start",
+			       SINK_MAX_TENANTS);
 	account_slot(s, c->acct, slot);
 	c->id = l.id;
 	c->gen = gen;
@@ -865,7 +866,7 @@ int sink_deliver(struct sink *s, unsigned worker, unsigned slot, struct buf *lin
 		attempts++;
 		atomic_fetch_add_explicit(&s->errors[why], 1, memory_order_relaxed);
 		give_up = atomic_load_explicit(&s->give_up_ns, memory_order_relaxed);
-		if (rc == -ENOENT || rc == -EMSGSIZE || rc == -EINVAL ||
+		if (rc == -ENOENT || rc == -EMSGSIZE || rc == -EINVAL || rc == -ENOBUFS ||
 		    (give_up && time_mono_ns() >= give_up)) {
 			/* the tenant is gone, or the events can never be written, or time is up */
 			drop(s, slot, DROP_OUTPUT_ERROR, count);
@@ -916,7 +917,8 @@ int sink_write(struct sink *s, unsigned shard, uint64_t tenant, struct buf *line
 			return err_set(e, -ENOENT, "no tenant with id %llu in koban.db",
 				       (unsigned long long)tenant);
 		if (!(a = account_get(s, tenant, l.name)))
-			return err_set(e, -ENOSPC, "more than %d tenants", SINK_MAX_TENANTS);
+			return err_set(e, -ENOBUFS, "more than %d tenants since the start",
+				       SINK_MAX_TENANTS);
 		if ((slot = slot_by_name(s, l.name)) >= 0)
 			account_slot(s, a, (unsigned)slot);
 	}

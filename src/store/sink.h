@@ -57,7 +57,7 @@ struct wal;
 #define SINK_RETRY_MAX_MS 1000      /* back-off doubles up to this */
 #define SINK_LOG_INTERVAL_S 10      /* one line per reason (per tenant for quotas) */
 #define SINK_RECOUNT_S 10           /* a tenant's segment bytes are counted this often */
-#define SINK_MAX_TENANTS 4096       /* tenants the sink keeps accounts for */
+#define SINK_MAX_TENANTS 4096       /* tenants seen since the start (more: dropped, logged) */
 
 struct sink_config {
 	const char *data_dir;        /* DATA_DIR: wal/, keys/, tenants/ and koban.db */

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,6 +35,7 @@
 #define TAIL_BUFFER_MAX ((size_t)256 << 20) /* WAL records held to be read newest first */
 #define TAIL_RECORDS_MAX (1u << 20)
 #define TAIL_TOKENS_MAX 32
+#define BLOCK_ARENA_CHUNK ((size_t)16 << 20) /* a whole block decoded: reused, no page faults */
 
 struct store {
 	char *dir;
@@ -441,18 +443,37 @@ int store_segment_remove(struct store *st, uint64_t tenant, uint32_t day, uint32
 
 /* ---- search ---- */
 
+#define MAX_PROJECT 64 /* fields decoded for a filter and its pipes; past it, all of them */
+#define MAX_REST 512   /* a segment with more field names has its matches read whole */
+#define MAX_TOKENS 64  /* of the literals, tested against the blooms */
+#define NAMES_MAX 65536 /* field names of one segment (its format allows 65,535) */
+
 struct literal {
 	const char *field; /* NULL: full text; a field name lives as long as the process */
 	char value[256];   /* a copy: the filter may hand over a value formatted on its stack */
 	size_t len;
 };
 
+/*
+ * How blocks are read. A query giving rows (stats, timechart) decodes only the fields its
+ * filter and pipes read. A query giving events decodes the filter's fields of every row
+ * first, then whole events of the matching rows only; rows from the index are read whole
+ * at once. A filter that matches everything reads whole events directly.
+ */
 struct search_run {
 	const struct store_search *s;
 	struct match *m;
 	struct agg *agg;
 	struct literal lit[MAX_LITERALS];
 	size_t n_lit;
+	bool rows;                     /* the agg gives rows */
+	bool match_all;                /* the filter matches every event */
+	unsigned proj[MAX_PROJECT];    /* fields to decode to filter (and, for rows, to agg) */
+	size_t n_proj;
+	bool proj_all;                 /* too many: decode every field */
+	unsigned out[MAX_PROJECT];     /* events: the fields a `fields` pipe keeps, sort keys, proj */
+	size_t n_out;
+	bool out_some;                 /* events: out[] is all that is needed of a match */
 	struct store_search_stats st;
 	bool done;
 	const struct snapshot *snap; /* segments and WAL records as of one sealer state */
@@ -490,17 +511,106 @@ static int count_row(void *ctx, const struct agg_row *row)
 	return r->s->row_fn(r->s->ctx, row);
 }
 
-/* False when a literal's tokens are not all in the block's bloom filter. */
-static bool block_may_match(struct segment *seg, unsigned b, const struct search_run *r)
+/* Adds the field named name (when some event has it) to ids; false when full. */
+static bool add_name(unsigned *ids, size_t *n, const char *name)
 {
+	int id = name ? field_lookup(name, strlen(name)) : -1;
+
+	if (id < 0)
+		return true;
+	for (size_t i = 0; i < *n; i++)
+		if (ids[i] == (unsigned)id)
+			return true;
+	if (*n == MAX_PROJECT)
+		return false;
+	ids[(*n)++] = (unsigned)id;
+	return true;
+}
+
+/* Adds the field named name to the projection. */
+static void project_name(struct search_run *r, const char *name)
+{
+	if (!r->proj_all && !add_name(r->proj, &r->n_proj, name))
+		r->proj_all = true;
+}
+
+/*
+ * For a query giving events with a `fields` pipe: the fields the matches need, those it
+ * keeps and those a sort orders by, besides the filter's (out_some false: whole events).
+ */
+static void plan_output(struct search_run *r, const struct query *q)
+{
+	bool ok = !r->proj_all, any = false;
+
+	memcpy(r->out, r->proj, r->n_proj * sizeof(*r->out));
+	r->n_out = r->n_proj;
+	for (size_t i = 0; i < q->n_pipes && ok; i++) {
+		const struct query_pipe *p = &q->pipes[i];
+
+		if (p->kind == QUERY_FIELDS) {
+			any = true;
+			for (size_t j = 0; j < p->n_names && ok; j++)
+				ok = add_name(r->out, &r->n_out, p->names[j]);
+		} else if (p->kind == QUERY_SORT) {
+			ok = add_name(r->out, &r->n_out, p->sort_key);
+		}
+	}
+	r->out_some = ok && any;
+}
+
+/*
+ * The fields to decode: the filter's and @timestamp (time bounds, timechart), and for a
+ * query giving rows every field its pipes name (a name that is a result column, such as
+ * "count", is no field and adds nothing).
+ */
+static void plan_projection(struct search_run *r, const struct query *q)
+{
+	if (match_fields(r->m, r->proj, MAX_PROJECT - 1, &r->n_proj) < 0)
+		r->proj_all = true;
+	project_name(r, field_name(FIELD_TIMESTAMP));
+	if (!r->rows) {
+		plan_output(r, q);
+		return;
+	}
+	for (size_t i = 0; i < q->n_pipes; i++) {
+		const struct query_pipe *p = &q->pipes[i];
+
+		for (size_t j = 0; j < p->n_aggs; j++)
+			project_name(r, p->aggs[j].field);
+		for (size_t j = 0; j < p->n_names; j++)
+			project_name(r, p->names[j]);
+		project_name(r, p->sort_key);
+	}
+}
+
+/*
+ * The bloom hashes of the literals' tokens under seg's key, once per segment: at most
+ * MAX_TOKENS (more only skip fewer blocks).
+ */
+static size_t token_hashes(struct segment *seg, const struct search_run *r, uint64_t *hv)
+{
+	size_t n = 0;
+
 	for (size_t i = 0; i < r->n_lit; i++) {
 		const char *p = r->lit[i].value, *end = p + r->lit[i].len, *tok;
 		size_t len;
 
-		while (segment_token_next(&p, end, &tok, &len))
-			if (!segment_block_may_contain(seg, b, tok, len))
-				return false;
+		while (n < MAX_TOKENS && segment_token_next(&p, end, &tok, &len)) {
+			uint64_t h = segment_token_hash(seg, tok, len);
+
+			if (h) /* 0: in no bloom, every block may hold it */
+				hv[n++] = h;
+		}
 	}
+	return n;
+}
+
+/* False when a literal's token is not in the block's bloom filter. */
+static bool block_may_match(struct segment *seg, unsigned b, const uint64_t *hv, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!segment_block_may_contain_hash(seg, b, hv[i]))
+			return false;
 	return true;
 }
 
@@ -516,36 +626,30 @@ static bool index_usable(const char *field)
 }
 
 /*
- * Blocks worth reading, from the index when a literal's field is indexed: want[b] set for
- * each block holding a row with that value. Returns 0 (want filled, or *all = true when no
- * literal is indexed), or a negative code.
+ * Rows (ascending, segment-wide) that may match, from the index when a literal's field is
+ * indexed: 0 and *rows (mem_alloc'ed, NULL when *n is 0), *indexed false when no literal
+ * is indexed (every row may match), or a negative code.
  */
-static int indexed_blocks(struct segment *seg, const struct search_run *r, bool *want,
-			  unsigned blocks, bool *all, struct err *e)
+static int indexed_rows(struct segment *seg, const struct search_run *r, uint32_t **rows,
+			size_t *n, bool *indexed, struct err *e)
 {
+	*rows = NULL;
+	*n = 0;
+	*indexed = false;
 	for (size_t i = 0; i < r->n_lit; i++) {
-		uint32_t *rows;
-		size_t n;
 		int rc;
 
 		if (!r->lit[i].field || !index_usable(r->lit[i].field))
 			continue;
-		rc = segment_lookup(seg, r->lit[i].field, r->lit[i].value, r->lit[i].len, &rows, &n,
+		rc = segment_lookup(seg, r->lit[i].field, r->lit[i].value, r->lit[i].len, rows, n,
 				    e);
+		if (rc == -ENOTSUP)
+			continue;
 		if (rc < 0)
 			return rc;
-		memset(want, 0, blocks * sizeof(*want));
-		for (size_t k = 0; k < n; k++) {
-			int b = segment_row_block(seg, rows[k]);
-
-			if (b >= 0 && (unsigned)b < blocks)
-				want[b] = true;
-		}
-		mem_free(rows);
-		*all = false;
+		*indexed = true;
 		return 0;
 	}
-	*all = true;
 	return 0;
 }
 
@@ -559,55 +663,339 @@ static bool in_range(const struct event *ev, const struct store_search *s)
 	return t && t->v.i >= s->from && t->v.i <= s->to;
 }
 
-/* Filter and pipes over one block's events, newest (last written) first. */
-static int run_block(struct search_run *r, struct segment *seg, unsigned b, struct arena *a,
-		     struct err *e)
-{
+/*
+ * One block's read: decoded, filtered events, made by either thread (a reader touches
+ * only its own segment handle, arena and buffers, and the search's read-only filter).
+ */
+struct reader {
+	struct segment *seg;
+	unsigned block;
+	uint32_t ncand;                     /* rows from the index, or 0 with !indexed */
+	bool indexed;
+	struct arena arena;
 	struct event *evs;
 	uint32_t n;
-	int rc = segment_block_read(seg, b, NULL, 0, a, &evs, &n, e);
+	uint32_t nkeep;                     /* keep[0..nkeep): evs that matched, ascending */
+	uint64_t events_read;
+	int rc;
+	struct err e;
+	unsigned rest[MAX_REST];            /* fields to read after the filter's */
+	uint32_t cand[SEGMENT_BLOCK_EVENTS]; /* relative, ascending */
+	uint32_t keep[SEGMENT_BLOCK_EVENTS];
+};
 
+/* Rows of evs that pass the time bounds and the filter into rd->keep. */
+static void filter_events(const struct search_run *r, struct reader *rd)
+{
+	rd->events_read += rd->n;
+	rd->nkeep = 0;
+	for (uint32_t i = 0; i < rd->n; i++)
+		if (in_range(&rd->evs[i], r->s) && match_event(r->m, &rd->evs[i]))
+			rd->keep[rd->nkeep++] = i;
+}
+
+/* A value of from added to to (strings kept where they are: both live in one arena). */
+static int copy_value(struct event *to, const struct event_value *v)
+{
+	switch (field_type(v->field)) {
+	case FT_STR:
+		return event_add_str(to, v->field, v->v.s, v->len);
+	case FT_IP:
+		return event_set_ip(to, v->field, &v->v.ip);
+	case FT_TIME:
+		return event_set_time(to, v->field, v->v.i);
+	case FT_BOOL:
+		return event_set_bool(to, v->field, v->v.i != 0);
+	default:
+		return event_set_int(to, v->field, v->v.i);
+	}
+}
+
+/*
+ * The whole events of the rows the filter kept (rd->keep, rows of rd->evs decoded with the
+ * projection): the fields already decoded are not decoded again (event.original, the
+ * largest, often is one of them) but moved over, the rest read for those rows only.
+ */
+static int read_rest(const struct search_run *r, struct reader *rd)
+{
+	struct event *first = rd->evs;
+	size_t nall = 0, nrest = 0;
+	int rc;
+
+	if (r->out_some) { /* a `fields` pipe: only what it keeps and the sort keys */
+		memcpy(rd->rest, r->out, r->n_out * sizeof(*rd->rest));
+		nall = r->n_out;
+		rc = 0;
+	} else {
+		rc = segment_field_ids(rd->seg, rd->rest, ARRAY_SIZE(rd->rest), &nall, &rd->e);
+	}
+	if (rc < 0 && rc != -E2BIG)
+		return rc;
+	if (rc == 0) /* those fields but the projection's */
+		for (size_t i = 0; i < nall; i++) {
+			bool had = false;
+
+			for (size_t j = 0; j < r->n_proj && !had; j++)
+				had = r->proj[j] == rd->rest[i];
+			if (!had)
+				rd->rest[nrest++] = rd->rest[i];
+		}
+	if ((rc = segment_block_read_rows(rd->seg, rd->block, rd->keep, rd->nkeep,
+					  rc == 0 ? rd->rest : NULL, nrest, &rd->arena, &rd->evs,
+					  &rd->n, &rd->e)))
+		return rc;
+	if (nall && rd->n == rd->nkeep) /* projected: the filter's fields join the rest */
+		for (uint32_t i = 0; i < rd->n; i++) {
+			const struct event *from = &first[rd->keep[i]];
+
+			for (uint32_t k = 0; k < from->n; k++)
+				if ((rc = copy_value(&rd->evs[i], &from->vals[k])) < 0)
+					return err_set(&rd->e, rc, "search: cannot assemble an event: "
+						       "%s", strerror(-rc));
+		}
+	for (uint32_t i = 0; i < rd->n; i++)
+		rd->keep[i] = i;
+	rd->nkeep = rd->n;
+	return 0;
+}
+
+static int read_block(const struct search_run *r, struct reader *rd)
+{
+	const unsigned *proj = r->proj_all ? NULL : r->proj;
+	size_t nproj = r->proj_all ? 0 : r->n_proj;
+	/* what a match needs: the projection (rows), out[] (a `fields` pipe), or all */
+	const unsigned *need = r->rows ? proj : r->out_some ? r->out : NULL;
+	size_t nneed = r->rows ? nproj : r->out_some ? r->n_out : 0;
+	struct err *e = &rd->e;
+	int rc;
+
+	rd->n = rd->nkeep = 0;
+	rd->events_read = 0;
+	if (rd->indexed) { /* few rows: all they need at once, filtered after */
+		rc = segment_block_read_rows(rd->seg, rd->block, rd->cand, rd->ncand, need, nneed,
+					     &rd->arena, &rd->evs, &rd->n, e);
+	} else if (r->rows || r->match_all || r->proj_all) {
+		rc = segment_block_read(rd->seg, rd->block, need, nneed, &rd->arena, &rd->evs,
+					&rd->n, e);
+	} else { /* the filter's fields of every row, then whole events of those that match */
+		if ((rc = segment_block_read(rd->seg, rd->block, proj, nproj, &rd->arena, &rd->evs,
+					     &rd->n, e)))
+			return rc;
+		if (rd->n > SEGMENT_BLOCK_EVENTS)
+			return err_set(e, -EBADMSG, "search: a block of %u events (at most %u)",
+				       rd->n, SEGMENT_BLOCK_EVENTS);
+		filter_events(r, rd);
+		if (!rd->nkeep)
+			return 0;
+		return read_rest(r, rd);
+	}
 	if (rc)
 		return rc;
+	if (rd->n > SEGMENT_BLOCK_EVENTS)
+		return err_set(e, -EBADMSG, "search: a block of %u events (at most %u)", rd->n,
+			       SEGMENT_BLOCK_EVENTS);
+	filter_events(r, rd);
+	return 0;
+}
+
+/* The matches of a read block to the pipes, newest (last) first; then its arena is cleared. */
+static int take_block(struct search_run *r, struct reader *rd, struct err *e)
+{
+	int rc = rd->rc;
+
+	if (rc) {
+		*e = rd->e;
+		arena_clear(&rd->arena);
+		return rc;
+	}
 	r->st.blocks_read++;
-	r->st.events_read += n;
-	for (uint32_t i = n; i-- > 0 && !r->done;) {
-		if (!in_range(&evs[i], r->s) || !match_event(r->m, &evs[i]))
-			continue;
+	r->st.events_read += rd->events_read;
+	for (uint32_t i = rd->nkeep; i-- > 0 && !r->done;) {
 		r->st.matched++;
-		rc = agg_add(r->agg, &evs[i], e);
-		if (rc == 1 || rc == -ECANCELED)
+		rc = agg_add(r->agg, &rd->evs[rd->keep[i]], e);
+		if (rc == 1 || rc == -ECANCELED) {
 			r->done = true;
-		else if (rc < 0)
-			return rc;
+			rc = 0;
+		} else if (rc < 0) {
+			break;
+		}
+	}
+	arena_clear(&rd->arena);
+	return rc;
+}
+
+/*
+ * The second reader: a thread that reads every other block while the search's thread
+ * reads and hands on the one before, so that a search uses two cores.
+ */
+struct helper {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	const struct search_run *run;
+	struct reader *job; /* posted, not yet read */
+	bool busy, quit;
+};
+
+static void *helper_main(void *arg)
+{
+	struct helper *h = arg;
+
+	pthread_mutex_lock(&h->mu);
+	for (;;) {
+		struct reader *rd;
+
+		while (!h->quit && !h->job)
+			pthread_cond_wait(&h->cv, &h->mu);
+		if (h->quit)
+			break;
+		rd = h->job;
+		pthread_mutex_unlock(&h->mu);
+		rd->rc = read_block(h->run, rd);
+		pthread_mutex_lock(&h->mu);
+		h->job = NULL;
+		h->busy = false;
+		pthread_cond_broadcast(&h->cv);
+	}
+	pthread_mutex_unlock(&h->mu);
+	return NULL;
+}
+
+static void helper_post(struct helper *h, struct reader *rd)
+{
+	pthread_mutex_lock(&h->mu);
+	h->job = rd;
+	h->busy = true;
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+}
+
+static void helper_wait(struct helper *h)
+{
+	pthread_mutex_lock(&h->mu);
+	while (h->busy)
+		pthread_cond_wait(&h->cv, &h->mu);
+	pthread_mutex_unlock(&h->mu);
+}
+
+/* Blocks of one segment to read, newest first, with their rows from the index. */
+struct search_plan {
+	unsigned *blocks;
+	uint32_t *rows;  /* the index's rows (segment-wide, ascending), or NULL */
+	size_t *first, *count; /* per planned block: its slice of rows */
+	size_t n;
+	bool indexed;
+};
+
+static void plan_release(struct search_plan *p)
+{
+	mem_free(p->blocks);
+	mem_free(p->rows);
+	mem_free(p->first);
+	mem_free(p->count);
+	memset(p, 0, sizeof(*p));
+}
+
+static int plan_segment(struct search_run *r, struct segment *seg, int64_t from, int64_t to,
+			struct search_plan *p, struct err *e)
+{
+	struct segment_info info;
+	uint64_t hv[MAX_TOKENS];
+	size_t nrows = 0, end, nhv;
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	segment_get_info(seg, &info);
+	if (!info.blocks)
+		return 0;
+	nhv = token_hashes(seg, r, hv);
+	if ((rc = indexed_rows(seg, r, &p->rows, &nrows, &p->indexed, e)))
+		return rc;
+	p->blocks = mem_calloc(info.blocks, sizeof(*p->blocks));
+	p->first = mem_calloc(info.blocks, sizeof(*p->first));
+	p->count = mem_calloc(info.blocks, sizeof(*p->count));
+	if (!p->blocks || !p->first || !p->count) {
+		plan_release(p);
+		return err_set(e, -ENOMEM, "search: out of memory");
+	}
+	end = nrows;
+	for (unsigned b = info.blocks; b-- > 0;) {
+		struct segment_block_info bi;
+		size_t first = end, last;
+
+		r->st.blocks++;
+		segment_block_get_info(seg, b, &bi);
+		while (first > 0 && p->rows[first - 1] >= bi.first_row)
+			first--;
+		for (last = first; last < end && p->rows[last] < bi.first_row + bi.count; last++)
+			;
+		end = first;
+		if (last - first > SEGMENT_BLOCK_EVENTS) {
+			plan_release(p);
+			return err_set(e, -EBADMSG, "search: the index gives block %u of a segment "
+				       "more than %u rows (damaged)", b, SEGMENT_BLOCK_EVENTS);
+		}
+		if ((p->indexed && last == first) || !segment_block_overlaps(seg, b, from, to) ||
+		    !block_may_match(seg, b, hv, nhv))
+			continue;
+		p->blocks[p->n] = b;
+		p->first[p->n] = first;
+		p->count[p->n++] = last - first;
 	}
 	return 0;
 }
 
-static int run_segment(struct search_run *r, struct segment *seg, int64_t from, int64_t to,
-		       struct arena *a, struct err *e)
+/* Sets up reader rd for planned block i of p. */
+static void reader_set(struct reader *rd, struct segment *seg, const struct search_plan *p,
+		       size_t i)
 {
-	struct segment_info info;
-	bool all = true, *want = NULL;
-	int rc = 0;
+	struct segment_block_info bi;
 
-	segment_get_info(seg, &info);
+	rd->seg = seg;
+	rd->block = p->blocks[i];
+	rd->indexed = p->indexed;
+	rd->ncand = 0;
+	rd->rc = 0;
+	if (!p->indexed)
+		return;
+	segment_block_get_info(seg, rd->block, &bi);
+	for (size_t k = 0; k < p->count[i]; k++)
+		rd->cand[rd->ncand++] = (uint32_t)(p->rows[p->first[i] + k] - bi.first_row);
+}
+
+/*
+ * One segment: planned blocks in pairs, the newer read here, the older by the helper
+ * (with its own handle of the segment, seg2) when there is one.
+ */
+static int run_segment(struct search_run *r, struct segment *seg, struct segment *seg2,
+		       struct helper *h, struct reader *rd[2], int64_t from, int64_t to,
+		       struct err *e)
+{
+	struct search_plan p;
+	int rc;
+
 	r->st.segments++;
-	if (info.blocks) {
-		want = mem_calloc(info.blocks, sizeof(*want));
-		if (!want)
-			return err_set(e, -ENOMEM, "out of memory");
-		rc = indexed_blocks(seg, r, want, info.blocks, &all, e);
+	if ((rc = plan_segment(r, seg, from, to, &p, e)))
+		return rc;
+	for (size_t i = 0; i < p.n && !rc && !r->done; i += h ? 2 : 1) {
+		bool two = h && seg2 && i + 1 < p.n;
+
+		if (two) {
+			reader_set(rd[1], seg2, &p, i + 1);
+			helper_post(h, rd[1]);
+		}
+		reader_set(rd[0], seg, &p, i);
+		rd[0]->rc = read_block(r, rd[0]);
+		rc = take_block(r, rd[0], e);
+		if (two) {
+			helper_wait(h);
+			if (!rc && !r->done)
+				rc = take_block(r, rd[1], e);
+			else
+				arena_clear(&rd[1]->arena);
+		}
 	}
-	for (unsigned b = info.blocks; b-- > 0 && !rc && !r->done;) {
-		r->st.blocks++;
-		if ((!all && !want[b]) || !segment_block_overlaps(seg, b, from, to) ||
-		    !block_may_match(seg, b, r))
-			continue;
-		rc = run_block(r, seg, b, a, e);
-		arena_clear(a);
-	}
-	mem_free(want);
+	plan_release(&p);
 	return rc;
 }
 
@@ -700,13 +1088,21 @@ static int snapshot_segments(const struct search_run *r, int64_t day_from, int64
 	return 0;
 }
 
+static long cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 ? n : 1;
+}
+
 static int run_segments(struct store *st, struct search_run *r, int64_t from, int64_t to,
 			struct err *e)
 {
 	struct keys_data_key dk;
 	char dir[PATH_LEN];
 	struct seg_ref *refs = NULL;
-	struct arena a;
+	struct reader *rd[2] = { NULL, NULL };
+	struct helper hs, *h = NULL;
 	size_t n;
 	int rc;
 
@@ -720,19 +1116,60 @@ static int run_segments(struct store *st, struct search_run *r, int64_t from, in
 		mem_free(refs);
 		return rc;
 	}
-	arena_init(&a, 1 << 20, BLOCK_ARENA_MAX);
+	for (int i = 0; i < 2; i++) {
+		if (!(rd[i] = mem_calloc(1, sizeof(*rd[i])))) {
+			rc = err_set(e, -ENOMEM, "search: out of memory");
+			goto out;
+		}
+		arena_init(&rd[i]->arena, BLOCK_ARENA_CHUNK, BLOCK_ARENA_MAX);
+	}
+	if (cpus() > 1) {
+		memset(&hs, 0, sizeof(hs));
+		hs.run = r;
+		if (pthread_mutex_init(&hs.mu, NULL) == 0) {
+			if (pthread_cond_init(&hs.cv, NULL) == 0) {
+				if (pthread_create(&hs.thread, NULL, helper_main, &hs) == 0)
+					h = &hs;
+				else
+					pthread_cond_destroy(&hs.cv);
+			}
+			if (!h)
+				pthread_mutex_destroy(&hs.mu);
+		}
+		if (!h) /* slower, still right */
+			log_warn("search: cannot start a second reader; reading on one thread");
+	}
 	for (size_t i = 0; i < n && !rc && !r->done; i++) {
 		char name[SEGMENT_NAME_MAX], path[PATH_LEN];
-		struct segment *seg;
+		struct segment *seg, *seg2 = NULL;
 
 		if ((rc = segment_name(name, refs[i].day, refs[i].seq)) < 0 ||
 		    (rc = path_join(path, e, "%s/%s", dir, name)) ||
 		    (rc = segment_open(&seg, path, r->s->tenant, &dk, e)))
 			break;
-		rc = run_segment(r, seg, from, to, &a, e);
+		if (h && (rc = segment_open(&seg2, path, r->s->tenant, &dk, e))) {
+			segment_close(seg);
+			break;
+		}
+		rc = run_segment(r, seg, seg2, h, rd, from, to, e);
+		segment_close(seg2);
 		segment_close(seg);
 	}
-	arena_release(&a);
+out:
+	if (h) {
+		pthread_mutex_lock(&hs.mu);
+		hs.quit = true;
+		pthread_cond_broadcast(&hs.cv);
+		pthread_mutex_unlock(&hs.mu);
+		pthread_join(hs.thread, NULL);
+		pthread_cond_destroy(&hs.cv);
+		pthread_mutex_destroy(&hs.mu);
+	}
+	for (int i = 0; i < 2; i++)
+		if (rd[i]) {
+			arena_release(&rd[i]->arena);
+			mem_free(rd[i]);
+		}
 	memset(&dk, 0, sizeof(dk));
 	mem_free(refs);
 	return rc;
@@ -1071,6 +1508,97 @@ static int audit(struct store *st, const struct store_search *s, uint64_t result
 	return 0;
 }
 
+/* False when a field the filter names is not registered in this process (yet). */
+static bool filter_names_known(const struct query_node *n)
+{
+	if (!n)
+		return true;
+	if (n->field && field_lookup(n->field, strlen(n->field)) < 0)
+		return false;
+	return filter_names_known(n->left) && filter_names_known(n->right);
+}
+
+/*
+ * False when a field the query names is not registered in this process: the filter's, the
+ * fields of the pipes up to the first stats or timechart and their aggregations and
+ * by-fields (later names are result columns such as "count").
+ */
+static bool query_names_known(const struct query *q)
+{
+	if (!filter_names_known(q->filter))
+		return false;
+	for (size_t i = 0; i < q->n_pipes; i++) {
+		const struct query_pipe *p = &q->pipes[i];
+		bool rows = p->kind == QUERY_STATS || p->kind == QUERY_TIMECHART;
+
+		for (size_t j = 0; j < p->n_aggs; j++)
+			if (p->aggs[j].field &&
+			    field_lookup(p->aggs[j].field, strlen(p->aggs[j].field)) < 0)
+				return false;
+		for (size_t j = 0; j < p->n_names; j++)
+			if (field_lookup(p->names[j], strlen(p->names[j])) < 0)
+				return false;
+		if (p->sort_key && field_lookup(p->sort_key, strlen(p->sort_key)) < 0)
+			return false;
+		if (rows)
+			return true;
+	}
+	return true;
+}
+
+/*
+ * A process registers a vendor field (panos.app, ...) when it first reads it: a search
+ * naming one that this process has not read yet registers the field names of the tenant's
+ * segments in its time range first, newest first, until every name is known (or none is
+ * left), so that `panos.app: ssh` means the stored field and not one no event has.
+ */
+static int register_names(struct store *st, const struct store_search *s,
+			  const struct query *q, struct err *e)
+{
+	struct keys_data_key dk;
+	struct seg_ref *refs = NULL;
+	char dir[PATH_LEN];
+	unsigned *ids = NULL;
+	size_t n;
+	int rc;
+
+	if (query_names_known(q))
+		return 0;
+	if ((rc = tenant_dir(st, s->tenant, false, dir, e)) ||
+	    (rc = list_segments(dir, s->from == INT64_MIN ? 0 : day_of(s->from),
+				s->to == INT64_MAX ? UINT32_MAX : day_of(s->to), &refs, &n, e)) ||
+	    !n)
+		return rc;
+	if ((rc = keys_tenant(st->keys, s->tenant, false, &dk, e)))
+		goto out;
+	if (!(ids = mem_calloc(NAMES_MAX, sizeof(*ids)))) {
+		rc = err_set(e, -ENOMEM, "search: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n && !rc && !query_names_known(q); i++) {
+		char name[SEGMENT_NAME_MAX], path[PATH_LEN];
+		struct segment *seg;
+		size_t nids;
+
+		if ((rc = segment_name(name, refs[i].day, refs[i].seq)) < 0 ||
+		    (rc = path_join(path, e, "%s/%s", dir, name)))
+			break;
+		if ((rc = segment_open(&seg, path, s->tenant, &dk, e)) == -ENOENT) {
+			rc = 0; /* removed since it was listed (retention, erasure) */
+			continue;
+		}
+		if (rc)
+			break;
+		rc = segment_field_ids(seg, ids, NAMES_MAX, &nids, e);
+		segment_close(seg);
+	}
+out:
+	mem_free(ids);
+	memset(&dk, 0, sizeof(dk));
+	mem_free(refs);
+	return rc;
+}
+
 int store_search(struct store *st, const struct store_search *s, struct store_search_stats *out,
 		 struct err *e)
 {
@@ -1082,10 +1610,14 @@ int store_search(struct store *st, const struct store_search *s, struct store_se
 
 	arena_init(&qa, 4096, 4u << 20);
 	if ((rc = query_parse(&q, s->query, s->query_len, &qa, e)) ||
+	    (rc = register_names(st, s, &q, e)) ||
 	    (rc = match_compile(&r.m, q.filter, s->now, &qa, e)) ||
 	    (rc = agg_new(&r.agg, &q, count_event, count_row, &r, e)))
 		goto done;
 	(void)match_literals(r.m, add_literal, &r); /* add_literal never stops the walk */
+	r.rows = agg_gives_rows(r.agg);
+	r.match_all = match_is_all(r.m);
+	plan_projection(&r, &q);
 	match_time_range(r.m, &from, &to);
 	from = MAX(from, s->from);
 	to = MIN(to, s->to);

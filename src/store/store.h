@@ -17,8 +17,9 @@
  * have none) into one segment per day and import; store_import_finish() seals them all,
  * after which any process finds them. Search: newest segments and blocks first; a block is
  * read only when its time range, its bloom filter and the segment's index allow a match (the
- * query's literal values, store/match.h), then the filter runs on each event and the pipes
- * (store/agg.h) on what matched.
+ * query's literal values, store/match.h); only the fields the filter and the pipes read are
+ * decoded (whole events only for the rows that matched), then the filter runs on each event
+ * and the pipes (store/agg.h) on what matched. docs/store.md says how a search reads.
  *
  * Segment numbers are reserved race-free: a writer creates DIR/.YYYY-MM-DD-NNNN.seg.lock
  * with O_EXCL before it writes segment NNNN and removes it once the segment is sealed or
@@ -30,8 +31,11 @@
  * of a generation the sealer has not committed, so every event committed to the WAL is found
  * exactly once whether it is sealed or not, in the daemon or in another process.
  *
- * Threads: a struct store from one thread at a time; open one per thread. Processes: any
- * number may search and import while the daemon seals (segments appear atomically).
+ * Threads: a struct store from one thread at a time; open one per thread. A search starts
+ * one thread of its own for its duration (when the machine has more than one CPU) that
+ * decodes every other block; the callbacks are always called on the caller's thread, in
+ * order. Processes: any number may search and import while the daemon seals (segments
+ * appear atomically).
  */
 #ifndef STORE_STORE_H
 #define STORE_STORE_H

@@ -1,7 +1,8 @@
 /*
  * fuzz_config.c - libFuzzer target for the configuration loader.
  *
- * Loads the input as YAML. When it loads, the result must hold sane values, an override
+ * Loads the input as YAML. When it loads, the result must hold sane values (store settings
+ * of every store.tenants entry resolved, never the "inherit" marker), an override
  * must work on it, a reload's diff against the defaults and keeping the defaults'
  * restart-only keys must leave only live keys changed, and loading it again with the Nth allocation failing (N taken from
  * the input's first byte) must fail cleanly or give the same result.
@@ -28,6 +29,17 @@ static void check_loaded(struct config *c)
 			abort();
 	for (size_t i = 0; i < c->n_limits; i++)
 		(void)config_tenant_eps(c, c->limits[i].tenant);
+	if (c->store_commit_interval_ms < 1 || c->store_commit_interval_ms > 10000)
+		abort();
+	for (size_t i = 0; i < c->n_store_tenants; i++) {
+		uint64_t quota;
+		unsigned days;
+
+		/* an entry's own value, or the section's: never the "inherit" marker */
+		if (config_store_tenant(c, c->store_tenants[i].tenant, &quota, &days) != 1 ||
+		    quota == CONFIG_STORE_INHERIT_QUOTA || days == CONFIG_STORE_INHERIT_RETENTION)
+			abort();
+	}
 	if (config_set_listener(c, LISTENER_UDP, "127.0.0.1:0", &e) < 0 &&
 	    c->n_listeners < CONFIG_MAX_LISTENERS && !strstr(e.msg, "already has that name"))
 		abort();

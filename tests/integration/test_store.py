@@ -108,6 +108,30 @@ def test_tenants_stay_apart():
         shutil.rmtree(d)
 
 
+def test_vendor_fields_in_a_new_process():
+    """A field koban does not know (acme.*) is registered by the process that reads it: a
+    search in a fresh process naming it must find the stored values, not treat it as a field
+    no event has."""
+    d = tempdir()
+    try:
+        run(["tenant", "add", "city-a"], d)
+        with open(os.path.join(d, "v.json"), "w") as f:
+            for i in range(300):
+                f.write(json.dumps({"@timestamp": "2026-12-01T00:%02d:%02dZ" % (i // 60, i % 60),
+                                    "acme": {"app": "app%d" % (i % 3), "score": i},
+                                    "event": {"original": "acme line %d" % i}}) + "\n")
+        run(["ingest", "--tenant", "city-a", "--format", "ecs", "v.json"], d)
+        assert search(d, "city-a", "acme.app: app1 | stats count()") == [{"count": 100}]
+        assert search(d, "city-a", "* | stats count() by acme.app | sort acme.app") == [
+            {"acme.app": "app0", "count": 100}, {"acme.app": "app1", "count": 100},
+            {"acme.app": "app2", "count": 100}]
+        evs = search(d, "city-a", '"acme line 299" or "acme line 298" | fields acme.app')
+        assert evs == [{"acme": {"app": "app2"}}, {"acme": {"app": "app1"}}], evs
+        assert search(d, "city-a", "acme.nothing: x | stats count()") == [{"count": 0}]
+    finally:
+        shutil.rmtree(d)
+
+
 def test_exit_statuses_and_errors():
     d = tempdir()
     try:
@@ -218,6 +242,7 @@ if __name__ == "__main__":
     s = Suite()
     s.run(test_ingest_and_search)
     s.run(test_tenants_stay_apart)
+    s.run(test_vendor_fields_in_a_new_process)
     s.run(test_exit_statuses_and_errors)
     s.run(test_store_stats_and_verify)
     s.run(test_tenant_erase_and_certificate)

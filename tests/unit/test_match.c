@@ -10,7 +10,9 @@
 #include "store/query.h"
 #include "t.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -155,6 +157,89 @@ static void test_full_text(void)
 	NO("psexec or (deny and not source.ip: 10.0.0.0/8)");
 }
 
+/* Reference for a phrase in a text, ASCII case ignored. */
+static bool naive_has(const char *h, size_t hlen, const char *n, size_t nlen)
+{
+	for (size_t i = 0; i + nlen <= hlen; i++) {
+		size_t k = 0;
+
+		while (k < nlen && tolower((unsigned char)h[i + k]) == tolower((unsigned char)n[k]))
+			k++;
+		if (k == nlen)
+			return true;
+	}
+	return false;
+}
+
+/* The word-at-a-time phrase scan agrees with the reference at every offset and length. */
+static void test_phrase_scan(void)
+{
+	static const char *const needles[] = { "a", "Ab", "x,,y", "user042,,ms-rdp", "@`", "9Z",
+					       "\x80\xff", "zzzzzzzzzzzzzzzzz" };
+	char text[96], query[64];
+	struct err e = ERR_INIT;
+	unsigned seed = 1;
+
+	for (size_t ni = 0; ni < sizeof(needles) / sizeof(needles[0]); ni++) {
+		const char *n = needles[ni];
+		size_t nlen = strlen(n);
+
+		for (size_t len = 0; len <= 40; len++)
+			for (size_t at = 0; at + nlen <= len + nlen; at++) {
+				/* filler of near misses: the needle's bytes and case flips */
+				for (size_t i = 0; i < len; i++) {
+					seed = seed * 1103515245u + 12345u;
+					text[i] = n[(seed >> 16) % nlen] ^ ((seed >> 8) & 1 ? 0x20 : 0);
+					if (!text[i])
+						text[i] = '.';
+				}
+				if (at + nlen <= len && (seed >> 4) % 3) { /* plant it, case flipped */
+					for (size_t i = 0; i < nlen; i++)
+						text[at + i] = isalpha((unsigned char)n[i]) && (i & 1)
+							       ? (char)(n[i] ^ 0x20) : n[i];
+				}
+				make_event();
+				CHECK_INT(event_set_str(&ev, FIELD_EVENT_ORIGINAL, text, len), 0);
+				snprintf(query, sizeof(query), "\"%s\"", n);
+				t_check(run(query, &e) == (int)naive_has(text, len, n, nlen), __FILE__,
+					__LINE__, "phrase %s in %.*s", n, (int)len, text);
+			}
+	}
+}
+
+/* The fields a filter reads: for projection. */
+static void test_match_fields(void)
+{
+	struct arena qa;
+	struct query q;
+	struct match *m;
+	struct err e = ERR_INIT;
+	unsigned ids[8];
+	size_t n;
+	const char *text = "(source.ip: 10.0.0.0/8 or mimikatz) and not event.action: deny "
+			   "and source.ip: 10.1.2.3";
+
+	make_event();
+	arena_init(&qa, 4096, 1 << 20);
+	CHECK_INT(query_parse(&q, text, strlen(text), &qa, &e), 0);
+	CHECK_INT(match_compile(&m, q.filter, NOW, &qa, &e), 0);
+	CHECK_INT(match_fields(m, ids, 8, &n), 0);
+	CHECK_INT((long long)n, 4);
+	CHECK_INT(ids[0], FIELD_SOURCE_IP);
+	CHECK_INT(ids[1], FIELD_EVENT_ORIGINAL);
+	CHECK_INT(ids[2], FIELD_MESSAGE);
+	CHECK_INT(ids[3], FIELD_EVENT_ACTION);
+	CHECK_INT(match_fields(m, ids, 3, &n), -E2BIG);
+	CHECK(!match_is_all(m));
+	arena_clear(&qa);
+	CHECK_INT(query_parse(&q, "*", 1, &qa, &e), 0);
+	CHECK_INT(match_compile(&m, q.filter, NOW, &qa, &e), 0);
+	CHECK(match_is_all(m));
+	CHECK_INT(match_fields(m, ids, 8, &n), 0);
+	CHECK_INT((long long)n, 0);
+	arena_release(&qa);
+}
+
 static void test_type_errors(void)
 {
 	struct err e = ERR_INIT;
@@ -230,6 +315,8 @@ int main(void)
 	T_RUN(test_time_parse);
 	T_RUN(test_fields);
 	T_RUN(test_full_text);
+	T_RUN(test_phrase_scan);
+	T_RUN(test_match_fields);
 	T_RUN(test_type_errors);
 	T_RUN(test_time_range_push_down);
 	T_RUN(test_literals);

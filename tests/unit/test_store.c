@@ -13,7 +13,10 @@
 #include "t.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 
 #define DAY (86400 * NS_PER_SEC)
@@ -119,9 +122,25 @@ static void test_import_and_search(void)
 	/* full text, through the blooms */
 	CHECK_INT(search(st, 1, "\"seq=1234\" | stats count()", ALL, &ss, &e), 0);
 	CHECK_STR(out.p, "{\"count\":1}\n");
-	CHECK_INT(search(st, 1, "no-such-word | stats count()", ALL, &ss, &e), 0);
-	CHECK_STR(out.p, "{\"count\":0}\n");
-	CHECK_INT(ss.blocks_read, 0);
+	/*
+	 * A word no event has: its blocks are skipped, unless the bloom gives a false positive
+	 * (about 1%, and the three days' blooms hold the same words under the same key, so they
+	 * err together): of five such words, at least one must read no block.
+	 */
+	{
+		static const char *const absent[] = { "no-such-word", "absent-token", "zzz-missing",
+						      "qqq-nowhere", "xylophone-x" };
+		bool skipped = false;
+		char q[64];
+
+		for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++) {
+			snprintf(q, sizeof(q), "%s | stats count()", absent[i]);
+			CHECK_INT(search(st, 1, q, ALL, &ss, &e), 0);
+			CHECK_STR(out.p, "{\"count\":0}\n");
+			skipped = skipped || ss.blocks_read == 0;
+		}
+		CHECK(skipped);
+	}
 	/* time: the second day only, from the options or from the query */
 	CHECK_INT(search(st, 1, "| stats count()", T0 + DAY, T0 + 2 * DAY - 1, &ss, &e), 0);
 	CHECK_STR(out.p, "{\"count\":1005}\n");
@@ -143,6 +162,136 @@ static void test_import_and_search(void)
 	/* a tenant without data finds nothing, without error */
 	CHECK_INT(search(st, 99, "| stats count()", ALL, &ss, &e), 0);
 	CHECK_STR(out.p, "{\"count\":0}\n");
+	store_close(st);
+}
+
+/* ---- one day of many blocks: the two readers, both read paths and the result order ---- */
+
+#define N_MANY 10000 /* one a second: three blocks and a bit, one segment */
+
+static long seqs[N_MANY];
+static size_t n_seqs;
+
+static int on_seq(void *ctx, const struct event *ev)
+{
+	const char *s, *p;
+	size_t len;
+
+	if (event_get_str(ev, FIELD_EVENT_ORIGINAL, &s, &len) < 0 || n_seqs == N_MANY)
+		return -EINVAL;
+	p = memmem(s, len, "seq=", 4);
+	if (!p)
+		return -EINVAL;
+	seqs[n_seqs++] = strtol(p + 4, NULL, 10);
+	return 0;
+}
+
+static int search_seqs(struct store *st, const char *q, struct err *e)
+{
+	struct store_search s = { 3, q, strlen(q), INT64_MIN, INT64_MAX, T0 + 10 * DAY, "test",
+				  on_seq, on_row, NULL };
+
+	n_seqs = 0;
+	buf_reset(&out);
+	return store_search(st, &s, NULL, e);
+}
+
+/* seqs[] is the expected list: i from N_MANY - 1 down, those keep(i) says, at most max. */
+static void check_seqs(bool (*keep)(long), size_t max, int line)
+{
+	size_t k = 0;
+
+	for (long i = N_MANY - 1; i >= 0 && k < max; i--) {
+		if (!keep(i))
+			continue;
+		if (k >= n_seqs || seqs[k] != i) {
+			t_check(false, __FILE__, line, "result %zu: seq %ld, expected %ld", k,
+				k < n_seqs ? seqs[k] : -1L, i);
+			return;
+		}
+		k++;
+	}
+	t_check(k == n_seqs, __FILE__, line, "%zu results, expected %zu", n_seqs, k);
+}
+
+static bool is_src5(long i) { return i % 100 == 5; }
+static bool is_src5_deny(long i) { return i % 100 == 5 && i % 7 == 0; }
+static bool is_deny(long i) { return i % 7 == 0; }
+static bool is_any(long i) { return true; }
+static bool is_777(long i) { return i == 777; }
+
+static void test_blocks_and_order(void)
+{
+	struct store_import *imp;
+	struct err e = ERR_INIT;
+	struct store *st = NULL;
+	struct arena a;
+	struct event ev;
+	char rows[128], many[600];
+
+	snprintf(many, sizeof(many), "%s/many", t_tmp_dir());
+	CHECK_INT(store_open(&st, many, &e), 0);
+	if (!st)
+		return;
+	arena_init(&a, 1 << 16, 1 << 24);
+	CHECK_INT(store_import_begin(st, 3, &imp, &e), 0);
+	for (int i = 0; i < N_MANY; i++) {
+		char src[32], line[160];
+		struct ipaddr ip;
+		int n;
+
+		arena_clear(&a);
+		event_init(&ev, &a);
+		snprintf(src, sizeof(src), "10.1.%d.1", i % 100);
+		ipaddr_parse(&ip, src, strlen(src));
+		n = snprintf(line, sizeof(line), "fw %s %s seq=%d end", i % 7 ? "allow" : "deny",
+			     src, i);
+		event_set_time(&ev, FIELD_TIMESTAMP, T0 + (int64_t)i * NS_PER_SEC);
+		event_set_ip(&ev, FIELD_SOURCE_IP, &ip);
+		event_set_str(&ev, FIELD_EVENT_ACTION, i % 7 ? "allow" : "deny", i % 7 ? 5 : 4);
+		event_set_strdup(&ev, FIELD_EVENT_ORIGINAL, line, (size_t)n);
+		CHECK_INT(store_import_add(imp, &ev, &e), 0);
+	}
+	CHECK_INT(store_import_finish(imp, NULL, &e), 0);
+	arena_release(&a);
+
+	/* the index's rows, read alone, newest first across blocks */
+	CHECK_INT(search_seqs(st, "source.ip: 10.1.5.1", &e), 0);
+	check_seqs(is_src5, SIZE_MAX, __LINE__);
+	/* the index's rows and a filter on other fields */
+	CHECK_INT(search_seqs(st, "source.ip: 10.1.5.1 and event.action: deny", &e), 0);
+	check_seqs(is_src5_deny, SIZE_MAX, __LINE__);
+	/* the filter's columns first, then whole events of the matches */
+	CHECK_INT(search_seqs(st, "deny", &e), 0);
+	check_seqs(is_deny, SIZE_MAX, __LINE__);
+	CHECK_INT(search_seqs(st, "\"seq=777 end\"", &e), 0);
+	check_seqs(is_777, SIZE_MAX, __LINE__);
+	/* head stops across blocks */
+	CHECK_INT(search_seqs(st, "event.action: deny | head 3", &e), 0);
+	check_seqs(is_deny, 3, __LINE__);
+	CHECK_INT(search_seqs(st, "* | head 5000", &e), 0);
+	check_seqs(is_any, 5000, __LINE__);
+	CHECK_INT(search_seqs(st, "*", &e), 0);
+	check_seqs(is_any, SIZE_MAX, __LINE__);
+	/* a `fields` pipe: only what it keeps (and what the filter and a sort read) is decoded */
+	CHECK_INT(search_seqs(st, "deny | fields event.original", &e), 0);
+	check_seqs(is_deny, SIZE_MAX, __LINE__);
+	CHECK_INT(search_seqs(st, "source.ip: 10.1.5.1 | fields event.original", &e), 0);
+	check_seqs(is_src5, SIZE_MAX, __LINE__);
+	CHECK_INT(search_seqs(st, "* | head 4 | fields event.original", &e), 0);
+	check_seqs(is_any, 4, __LINE__);
+	CHECK_INT(search_seqs(st, "deny | sort -@timestamp | head 9 | fields event.original, x.y",
+			      &e), 0);
+	check_seqs(is_deny, 9, __LINE__);
+	/* rows: only the fields the pipes read are decoded */
+	CHECK_INT(search_seqs(st, "| stats count() by event.action | sort event.action", &e), 0);
+	snprintf(rows, sizeof(rows),
+		 "{\"event.action\":\"allow\",\"count\":%d}\n"
+		 "{\"event.action\":\"deny\",\"count\":%d}\n",
+		 N_MANY - (N_MANY + 6) / 7, (N_MANY + 6) / 7);
+	CHECK_STR(out.p, rows);
+	CHECK_INT(search_seqs(st, "deny and source.ip: 10.1.0.0/16 | stats dc(source.ip)", &e), 0);
+	CHECK_STR(out.p, "{\"dc(source.ip)\":100}\n");
 	store_close(st);
 }
 
@@ -186,7 +335,7 @@ static void test_audit_log(void)
 		return;
 	for (size_t i = 0; i < len; i++)
 		lines += log[i] == '\n';
-	CHECK_INT(lines, 15);
+	CHECK_INT(lines, 19); /* the searches above, each once */
 	CHECK(strstr(log, "\"who\":\"test\",\"tenant\":2,\"query\":\"alpha-marker | stats count()\","
 			  "\"results\":1,\"status\":0}") != NULL);
 	free(log);
@@ -335,6 +484,7 @@ int main(void)
 {
 	buf_init(&out, 1 << 20);
 	T_RUN(test_import_and_search);
+	T_RUN(test_blocks_and_order);
 	T_RUN(test_tenant_isolation);
 	T_RUN(test_audit_log);
 	T_RUN(test_erase_makes_copies_unreadable);

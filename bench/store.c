@@ -1,0 +1,740 @@
+/*
+ * bench/store - the event store as a whole (store/store.h, store/wal.h), and its search
+ * against SQLite and `zstdcat | grep -F` on the same data, in the same run.
+ *
+ * Generates N PAN-OS-like TRAFFIC events (default 2,000,000; --large: 10,000,000) with the
+ * raw syslog line in event.original, 1,000 source IPs, 200 users, two tenants (every other
+ * event, about half each), four days, and prints:
+ *   - the store's write rate from parsed events: per batch of 1,000 events of a tenant,
+ *     the ECS JSON lines sealed with the tenant's data key and appended to the WAL (group
+ *     commit every 50 ms by its commit thread), and the events imported into encrypted
+ *     per-day segments (store_import_*); generation excluded;
+ *   - the rate of `koban ingest --format ecs` (the real binary, its own data directory) on
+ *     the second tenant's events as ECS JSON lines;
+ *   - bytes per event of the whole data directory (WAL checkpointed), against the raw lines
+ *     and against `zstd -19` of a 10% sample of them;
+ *   - the latency of four searches of the first tenant, median of 3, with koban
+ *     (store_search, every result handed to a callback) and with SQLite (one table of the
+ *     same tenant's events, an index on each queried field, FTS5 on the raw line; every
+ *     result row fetched) and, for the phrase, `zstdcat FILE | grep -F` of the tenant's raw
+ *     lines (zstd -3):
+ *       (a) source.ip: ONE_IP                     over all data
+ *       (b) stats count() by destination.port | sort -count | head 10   over one day
+ *       (c) "PHRASE"                              over all data
+ *       (d) timechart span=1h count() by event.action   over all data
+ *
+ *   build/release/bench/store [--large] [--events N] [--koban BIN] [--dir DIR] [--keep]
+ *   --no-zstd skips the zstd -19 figure (a minute): for quick comparisons, not for the docs.
+ *   build/release/bench/store --search-only --dir DIR   (the searches again, on DIR kept
+ *                                                        by an earlier --keep run)
+ *
+ * It needs about 2.5 GB free in /tmp (12 GB with --large): the SQLite database, the ECS
+ * file for ingest and the raw lines are kept until the end. Without --koban the ingest
+ * figure is skipped. DIR (default: a fresh /tmp directory) is
+ * removed at the end unless --keep or --dir.
+ */
+#include "core/compat.h"
+
+#include <dirent.h>
+#include <ftw.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/event.h"
+#include "core/field.h"
+#include "core/mem.h"
+#include "store/agg.h"
+#include "store/keys.h"
+#include "store/store.h"
+#include "store/wal.h"
+
+#define T0 1764460800000000000LL /* 2025-11-30T00:00:00Z */
+#define DAY_NS 86400000000000LL
+#define DAYS 4
+#define BATCH 1000
+#define RUNS 3
+#define LOOKUP_IP "10.2.100.15"        /* source number 600 */
+#define PHRASE "user042,,ms-rdp"       /* a user, an empty field, an application */
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double proc_cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static uint64_t mix(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+static const char *const apps[] = { "ssl", "web-browsing", "dns", "ssh", "ms-rdp", "smtp",
+				    "google-base", "office365-base", "ntp", "incomplete" };
+static const char *const rules[] = { "allow-web", "allow-dns", "deny-all", "allow-mgmt",
+				     "allow-mail", "block-tor" };
+static const int ports[] = { 443, 80, 53, 22, 3389, 25, 123, 8080, 445, 993 };
+static int f_app, f_session, f_from, f_to, f_packets, f_elapsed, f_serial, f_category;
+
+/* What SQLite gets of an event (the same values koban stores). */
+struct row {
+	int64_t ts;
+	char src[24], dst[24], usr[32];
+	const char *action, *app, *rule;
+	int sport, dport;
+	long long bytes;
+	const char *line;
+	int len;
+};
+
+static void gen(struct event *ev, struct arena *a, unsigned long i, unsigned long n,
+		char *line, size_t line_size, struct row *row)
+{
+	uint64_t r = mix(i), r2 = mix(r);
+	unsigned s = (unsigned)(r % 1000), user = (unsigned)((r >> 10) % 200);
+	const char *action = (r >> 20) % 10 < 8 ? "allow" : (r >> 20) % 10 == 8 ? "deny" : "drop";
+	const char *app = apps[(r >> 24) % 10], *rule = rules[(r >> 28) % 6];
+	int sport = 1024 + (int)((r >> 32) % 64000), dport = ports[(r >> 48) % 10];
+	int natport = 1024 + (int)(r2 % 64000);
+	int64_t ts = T0 + (int64_t)((double)i / (double)n * DAYS * DAY_NS) +
+		     (int64_t)(r2 >> 40) % 2000000000LL; /* up to 2 s out of order */
+	long long bytes = (long long)(r2 % 200000), packets = (long long)(r2 % 300) + 1;
+	unsigned long long session = 100000 + i;
+	char nat[24], tsbuf[32];
+	struct ipaddr ip;
+	time_t secs = (time_t)(ts / 1000000000);
+	struct tm tm;
+	int len;
+
+	snprintf(row->src, sizeof(row->src), "10.%u.%u.%u", s / 250, s % 250, 10 + s % 7);
+	snprintf(row->dst, sizeof(row->dst), "%u.%u.%u.%u", 23 + (unsigned)((r2 >> 8) % 180),
+		 (unsigned)((r2 >> 16) % 256), (unsigned)((r2 >> 24) % 64),
+		 (unsigned)((r2 >> 32) % 256));
+	snprintf(nat, sizeof(nat), "198.51.100.%u", 1 + (unsigned)(r % 4));
+	snprintf(row->usr, sizeof(row->usr), "corp\\user%03u", user);
+	gmtime_r(&secs, &tm);
+	strftime(tsbuf, sizeof(tsbuf), "%Y/%m/%d %H:%M:%S", &tm);
+	len = snprintf(line, line_size,
+		       "<14>%s fw-tokyo-01 1,%s,013201004321,TRAFFIC,end,2561,%s,%s,%s,%s,0.0.0.0,%s,"
+		       "%s,,%s,vsys1,trust,untrust,ethernet1/2,ethernet1/1,Log-Forwarding,%s,%llu,1,"
+		       "%d,%d,%d,0,0x400053,tcp,%s,%lld,%lld,%lld,%lld,,%s,0,%llu,0x0,10.0.0.0-10.255.255.255,"
+		       "United States,0,%lld,%lld,aged-out,0,0,0,0,,fw-tokyo-01,from-policy,,,0,,0,,N/A,0,0,0,0",
+		       tsbuf, tsbuf, tsbuf, row->src, row->dst, nat, rule, (r & 3) ? row->usr : "",
+		       app, tsbuf, session, sport, dport, natport, action, bytes + 100,
+		       bytes / 3 + 50, bytes * 2 / 3 + 50, (long long)(r2 % 600), app,
+		       (unsigned long long)(r2 >> 12) % 100000000ull, packets / 2 + 1, packets / 2);
+	if (len < 0 || (size_t)len >= line_size)
+		len = (int)line_size - 1;
+	row->ts = ts;
+	row->action = action;
+	row->app = app;
+	row->rule = rule;
+	row->sport = sport;
+	row->dport = dport;
+	row->bytes = bytes + 100;
+	row->line = line;
+	row->len = len;
+	if (!(r & 3))
+		row->usr[0] = '\0';
+
+	event_init(ev, a);
+	event_set_time(ev, FIELD_TIMESTAMP, ts);
+	event_set_str(ev, FIELD_OBSERVER_VENDOR, "Palo Alto Networks", 18);
+	event_set_str(ev, FIELD_OBSERVER_PRODUCT, "PAN-OS", 6);
+	event_set_str(ev, FIELD_HOST_NAME, "fw-tokyo-01", 11);
+	event_set_str(ev, (unsigned)f_serial, "013201004321", 12);
+	event_set_str(ev, FIELD_EVENT_KIND, "event", 5);
+	event_set_str(ev, (unsigned)f_category, "network", 7);
+	event_set_str(ev, FIELD_EVENT_ACTION, action, strlen(action));
+	event_set_str(ev, FIELD_EVENT_OUTCOME, action[0] == 'a' ? "success" : "failure", 7);
+	ipaddr_parse(&ip, row->src, strlen(row->src));
+	event_set_ip(ev, FIELD_SOURCE_IP, &ip);
+	event_set_int(ev, FIELD_SOURCE_PORT, sport);
+	ipaddr_parse(&ip, row->dst, strlen(row->dst));
+	event_set_ip(ev, FIELD_DESTINATION_IP, &ip);
+	event_set_int(ev, FIELD_DESTINATION_PORT, dport);
+	ipaddr_parse(&ip, nat, strlen(nat));
+	event_set_ip(ev, FIELD_SOURCE_NAT_IP, &ip);
+	event_set_int(ev, FIELD_SOURCE_NAT_PORT, natport);
+	event_set_str(ev, FIELD_NETWORK_TRANSPORT, "tcp", 3);
+	event_set_int(ev, FIELD_NETWORK_BYTES, bytes + 100);
+	event_set_str(ev, FIELD_RULE_NAME, rule, strlen(rule));
+	if (r & 3)
+		event_set_strdup(ev, FIELD_USER_NAME, row->usr, strlen(row->usr));
+	event_set_str(ev, (unsigned)f_app, app, strlen(app));
+	event_set_int(ev, (unsigned)f_session, (int64_t)session);
+	event_set_str(ev, (unsigned)f_from, "trust", 5);
+	event_set_str(ev, (unsigned)f_to, "untrust", 7);
+	event_set_int(ev, (unsigned)f_packets, packets);
+	event_set_int(ev, (unsigned)f_elapsed, (int64_t)(r2 % 600));
+	event_set_strdup(ev, FIELD_EVENT_ORIGINAL, line, (size_t)len);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v)
+{
+	qsort(v, RUNS, sizeof(*v), cmp_double);
+	return v[RUNS / 2];
+}
+
+static uint64_t du_total;
+
+static int du_one(const char *path, const struct stat *sb, int flag, struct FTW *f)
+{
+	if (flag == FTW_F)
+		du_total += (uint64_t)sb->st_size;
+	return 0;
+}
+
+static uint64_t du(const char *dir)
+{
+	du_total = 0;
+	nftw(dir, du_one, 16, FTW_PHYS);
+	return du_total;
+}
+
+static long long file_size(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 ? (long long)sb.st_size : 0;
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *f)
+{
+	return remove(path);
+}
+
+static void die(const char *what, const char *msg)
+{
+	fprintf(stderr, "store: %s: %s\n", what, msg);
+	exit(1);
+}
+
+/* ---- the write side: WAL + segments for both tenants ---- */
+
+struct tenant_batch {
+	uint64_t id;
+	struct keys_data_key dk;
+	struct store_import *imp;
+	struct buf lines;
+	struct buf sealed;
+	uint32_t count;
+	unsigned shard;
+	uint64_t lsn;
+};
+
+static void flush_batch(struct wal *w, struct tenant_batch *tb)
+{
+	struct err e = ERR_INIT;
+	size_t need = tb->lines.len + KEYS_SEAL_OVERHEAD;
+
+	if (!tb->count)
+		return;
+	buf_reset(&tb->sealed);
+	if (buf_grow(&tb->sealed, need) < 0)
+		die("seal", "out of memory");
+	if (keys_seal(&tb->dk, WAL_SEAL_BLOCK_ID, tb->lines.p, tb->lines.len,
+		      (unsigned char *)tb->sealed.p) < 0)
+		die("seal", "keys_seal failed");
+	if (wal_append(w, tb->shard, tb->id, tb->count, WAL_FLAG_SEALED, tb->sealed.p, need,
+		       &tb->lsn, &e) < 0)
+		die("wal", e.msg);
+	buf_reset(&tb->lines);
+	tb->count = 0;
+}
+
+/* ---- SQLite ---- */
+
+static void sql_exec(sqlite3 *db, const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		die(sql, msg ? msg : "?");
+}
+
+static sqlite3_stmt *sql_prepare(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		die(sql, sqlite3_errmsg(db));
+	return st;
+}
+
+/* Runs st to the end, reading every column of every row; returns the row count. */
+static uint64_t sql_rows(sqlite3_stmt *st)
+{
+	uint64_t rows = 0, sink = 0;
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int n = sqlite3_column_count(st);
+
+		for (int c = 0; c < n; c++) {
+			if (sqlite3_column_type(st, c) == SQLITE_TEXT)
+				sink += (uint64_t)sqlite3_column_bytes(st, c);
+			else
+				sink += (uint64_t)sqlite3_column_int64(st, c);
+		}
+		rows++;
+	}
+	if (rc != SQLITE_DONE)
+		die("sqlite", sqlite3_errmsg(sqlite3_db_handle(st)));
+	sqlite3_reset(st);
+	(void)sink;
+	return rows;
+}
+
+/* ---- koban's searches ---- */
+
+struct results {
+	uint64_t events, rows, bytes;
+	struct buf tmp;
+};
+
+static int on_event(void *ctx, const struct event *ev)
+{
+	struct results *r = ctx;
+
+	r->events++;
+	r->bytes += ev->n;
+	return 0;
+}
+
+static int on_row(void *ctx, const struct agg_row *row)
+{
+	struct results *r = ctx;
+
+	r->rows++;
+	buf_reset(&r->tmp);
+	return agg_row_write_json(row, &r->tmp);
+}
+
+static double koban_query(struct store *st, uint64_t tenant, const char *q, int64_t from,
+			  int64_t to, uint64_t *count, struct store_search_stats *stats, double *cpu)
+{
+	struct results res = { 0 };
+	struct store_search s = { .tenant = tenant, .query = q, .query_len = strlen(q),
+				  .from = from, .to = to, .now = T0, .who = "bench",
+				  .event_fn = on_event, .row_fn = on_row, .ctx = &res };
+	struct err e = ERR_INIT;
+	double t;
+
+	buf_init(&res.tmp, 1 << 20);
+	*cpu = proc_cpu_s();
+	t = now_s();
+	if (store_search(st, &s, stats, &e) < 0)
+		die(q, e.msg);
+	t = now_s() - t;
+	*cpu = proc_cpu_s() - *cpu;
+	buf_release(&res.tmp);
+	*count = res.events + res.rows;
+	return t;
+}
+
+static double run_shell(const char *cmd, char *out, size_t out_size)
+{
+	double t = now_s();
+	FILE *p = popen(cmd, "r");
+	size_t n = 0;
+
+	if (!p)
+		die(cmd, strerror(errno));
+	while (n + 1 < out_size && fgets(out + n, (int)(out_size - n), p))
+		n += strlen(out + n);
+	out[n] = '\0';
+	if (pclose(p) != 0)
+		die(cmd, "failed");
+	return now_s() - t;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long n = 2000000;
+	const char *koban = NULL, *dir_arg = NULL;
+	bool keep = false, search_only = false, no_zstd = false;
+	char dir[512], data[600], path[700], line[2048], cmd[2048], out[256];
+	struct store *st = NULL;
+	struct wal *w = NULL;
+	struct err e = ERR_INIT;
+	struct tenant_batch tb[2];
+	struct arena a;
+	struct event ev;
+	struct row row;
+	char *sample = NULL;
+	size_t raw = 0, raw1 = 0, sample_len = 0, sample_cap = 0;
+	unsigned long n1 = 0, n2 = 0;
+	double t_write = 0, c_write = 0, t, c;
+	FILE *raw_f, *ecs_f;
+	sqlite3 *db;
+	sqlite3_stmt *ins;
+	struct wal_stats ws;
+	struct store_import_stats is[2];
+	struct buf json;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--large"))
+			n = 10000000;
+		else if (!strcmp(argv[i], "--events") && i + 1 < argc)
+			n = strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--koban") && i + 1 < argc)
+			koban = argv[++i];
+		else if (!strcmp(argv[i], "--dir") && i + 1 < argc)
+			dir_arg = argv[++i];
+		else if (!strcmp(argv[i], "--keep"))
+			keep = true;
+		else if (!strcmp(argv[i], "--no-zstd"))
+			no_zstd = true;
+		else if (!strcmp(argv[i], "--search-only"))
+			search_only = true;
+		else
+			die(argv[i], "usage: store [--large] [--events N] [--koban BIN] [--dir DIR] [--no-zstd] "
+				     "[--keep] [--search-only]");
+	}
+	if (dir_arg)
+		snprintf(dir, sizeof(dir), "%s", dir_arg);
+	else
+		snprintf(dir, sizeof(dir), "/tmp/koban-bench-store-%d", (int)getpid());
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		die(dir, strerror(errno));
+	snprintf(data, sizeof(data), "%s/data", dir);
+	buf_init(&json, 1 << 20);
+	arena_init(&a, 1 << 16, 1 << 24);
+	for (int i = 0; i < 2; i++) {
+		memset(&tb[i], 0, sizeof(tb[i]));
+		buf_init(&tb[i].lines, WAL_MAX_PAYLOAD);
+		buf_init(&tb[i].sealed, WAL_MAX_PAYLOAD);
+	}
+	if (search_only) {
+		if (!dir_arg)
+			die("--search-only", "needs --dir DIR of a run with --keep");
+		snprintf(path, sizeof(path), "%s/tenant1.sqlite", dir);
+		if (store_open(&st, data, &e) < 0)
+			die("store", e.msg);
+		if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+			die(path, "cannot open");
+		snprintf(path, sizeof(path), "%s/tenant1.log", dir);
+		goto search;
+	}
+	f_app = field_intern("panos.app", 9, FT_STR);
+	f_session = field_intern("panos.session_id", 16, FT_INT);
+	f_from = field_intern("panos.from_zone", 15, FT_STR);
+	f_to = field_intern("panos.to_zone", 13, FT_STR);
+	f_packets = field_intern("panos.packets", 13, FT_INT);
+	f_elapsed = field_intern("panos.elapsed", 13, FT_INT);
+	f_serial = field_intern("observer.serial_number", 22, FT_STR);
+	f_category = field_intern("event.category", 14, FT_STR);
+
+	/* the store: keys, WAL (one shard per tenant here), an import per tenant */
+	{
+		struct wal_config wc = { .shards = 2, .commit_interval_ms = 50 };
+
+		if (store_open(&st, data, &e) < 0)
+			die("store", e.msg);
+		snprintf(path, sizeof(path), "%s/wal", data);
+		wc.dir = path;
+		if (wal_open(&w, &wc, &e) < 0)
+			die("wal", e.msg);
+	}
+	{
+		struct keys *k;
+
+		snprintf(path, sizeof(path), "%s/keys", data);
+		if (keys_open(&k, path, false, &e) < 0)
+			die("keys", e.msg);
+		for (int i = 0; i < 2; i++) {
+			tb[i].id = (uint64_t)i + 1;
+			tb[i].shard = (unsigned)i;
+			if (keys_tenant(k, tb[i].id, true, &tb[i].dk, &e) < 0 ||
+			    store_import_begin(st, tb[i].id, &tb[i].imp, &e) < 0)
+				die("tenant", e.msg);
+		}
+		keys_close(k);
+	}
+	snprintf(path, sizeof(path), "%s/tenant1.log", dir);
+	raw_f = fopen(path, "w");
+	snprintf(path, sizeof(path), "%s/tenant2.ecs", dir);
+	ecs_f = fopen(path, "w");
+	snprintf(path, sizeof(path), "%s/tenant1.sqlite", dir);
+	unlink(path);
+	if (!raw_f || !ecs_f || sqlite3_open(path, &db) != SQLITE_OK)
+		die(dir, "cannot create the benchmark's files");
+	sql_exec(db, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-262144;"
+		     "CREATE TABLE ev(id INTEGER PRIMARY KEY, ts INTEGER, source_ip TEXT,"
+		     " source_port INTEGER, destination_ip TEXT, destination_port INTEGER,"
+		     " action TEXT, user_name TEXT, app TEXT, rule TEXT, bytes INTEGER,"
+		     " original TEXT); BEGIN");
+	ins = sql_prepare(db, "INSERT INTO ev(ts, source_ip, source_port, destination_ip,"
+			      " destination_port, action, user_name, app, rule, bytes, original)"
+			      " VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+
+	printf("store: generating %lu PAN-OS-like events, 2 tenants, %d days, into %s\n", n, DAYS,
+	       dir);
+	fflush(stdout);
+	for (unsigned long i = 0; i < n; i++) {
+		struct tenant_batch *b = &tb[i & 1];
+
+		gen(&ev, &a, i, n, line, sizeof(line), &row);
+		raw += (size_t)row.len + 1;
+		if (i % 10 == 0) { /* the 10% sample for zstd -19 */
+			if (sample_len + (size_t)row.len + 1 > sample_cap) {
+				sample_cap = (sample_len + (size_t)row.len + 1) * 2;
+				if (!(sample = realloc(sample, sample_cap)))
+					die("sample", "out of memory");
+			}
+			memcpy(sample + sample_len, line, (size_t)row.len);
+			sample[sample_len + (size_t)row.len] = '\n';
+			sample_len += (size_t)row.len + 1;
+		}
+		if (b->id == 1) { /* the searched tenant: also into SQLite and the grep file */
+			n1++;
+			raw1 += (size_t)row.len + 1;
+			fwrite(line, 1, (size_t)row.len, raw_f);
+			fputc('\n', raw_f);
+			sqlite3_bind_int64(ins, 1, row.ts);
+			sqlite3_bind_text(ins, 2, row.src, -1, SQLITE_STATIC);
+			sqlite3_bind_int(ins, 3, row.sport);
+			sqlite3_bind_text(ins, 4, row.dst, -1, SQLITE_STATIC);
+			sqlite3_bind_int(ins, 5, row.dport);
+			sqlite3_bind_text(ins, 6, row.action, -1, SQLITE_STATIC);
+			if (row.usr[0])
+				sqlite3_bind_text(ins, 7, row.usr, -1, SQLITE_STATIC);
+			else
+				sqlite3_bind_null(ins, 7);
+			sqlite3_bind_text(ins, 8, row.app, -1, SQLITE_STATIC);
+			sqlite3_bind_text(ins, 9, row.rule, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(ins, 10, row.bytes);
+			sqlite3_bind_text(ins, 11, row.line, row.len, SQLITE_STATIC);
+			if (sqlite3_step(ins) != SQLITE_DONE)
+				die("sqlite insert", sqlite3_errmsg(db));
+			sqlite3_reset(ins);
+		} else { /* the other: as ECS JSON lines for koban ingest */
+			n2++;
+			buf_reset(&json);
+			if (event_write_json(&ev, &json) < 0 || buf_addch(&json, '\n') < 0)
+				die("json", "cannot format an event");
+			fwrite(json.p, 1, json.len, ecs_f);
+		}
+
+		t = now_s();
+		c = cpu_s();
+		if (event_write_json(&ev, &b->lines) < 0 || buf_addch(&b->lines, '\n') < 0)
+			die("json", "cannot format an event");
+		if (++b->count == BATCH)
+			flush_batch(w, b);
+		if (store_import_add(b->imp, &ev, &e) < 0)
+			die("import", e.msg);
+		t_write += now_s() - t;
+		c_write += cpu_s() - c;
+		arena_clear(&a);
+	}
+	t = now_s();
+	c = cpu_s();
+	for (int i = 0; i < 2; i++) {
+		flush_batch(w, &tb[i]);
+		if (store_import_finish(tb[i].imp, &is[i], &e) < 0)
+			die("import", e.msg);
+		if (wal_wait_durable(w, tb[i].shard, tb[i].lsn, -1) < 0)
+			die("wal", "commit failed");
+	}
+	t_write += now_s() - t;
+	c_write += cpu_s() - c;
+	wal_stats(w, &ws);
+	for (int i = 0; i < 2; i++) /* everything is in segments now */
+		if (wal_checkpoint(w, tb[i].shard, tb[i].lsn, &e) < 0)
+			die("wal", e.msg);
+	wal_close(w);
+	fclose(ecs_f);
+	if (fclose(raw_f) != 0)
+		die("raw", strerror(errno));
+	sqlite3_finalize(ins);
+	printf("store: write rate %.0f events/s (%.0f per CPU-second of the writing thread): "
+	       "JSON lines sealed into the WAL (%llu records, %.1f MB, %llu group commits) and "
+	       "encrypted segments (%llu + %llu)\n",
+	       (double)n / t_write, (double)n / c_write, (unsigned long long)ws.appended_records,
+	       (double)ws.appended_bytes / 1e6, (unsigned long long)ws.commits,
+	       (unsigned long long)is[0].segments, (unsigned long long)is[1].segments);
+	{
+		uint64_t disk = du(data);
+
+		printf("store: data directory %.1f MB: %.1f bytes/event; raw %.1f bytes/event: 1/%.1f "
+		       "of raw\n",
+		       (double)disk / 1e6, (double)disk / (double)n, (double)raw / (double)n,
+		       (double)raw / (double)disk);
+	}
+	fflush(stdout);
+	if (!no_zstd) {
+		ZSTD_CCtx *cc = ZSTD_createCCtx();
+		size_t bound = ZSTD_compressBound(sample_len), z;
+		char *zb = malloc(bound);
+
+		t = now_s();
+		ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, 19);
+		(void)ZSTD_CCtx_setParameter(cc, ZSTD_c_nbWorkers, 2); /* as zstd -T2 */
+		z = zb ? ZSTD_compress2(cc, zb, bound, sample, sample_len) : 0;
+		if (zb && !ZSTD_isError(z))
+			printf("store: zstd -19 of a 10%% sample of the raw lines: %.1f bytes/event, "
+			       "1/%.1f of raw (%.0f s)\n",
+			       (double)z / ((double)sample_len / ((double)raw / (double)n)),
+			       (double)sample_len / (double)z, now_s() - t);
+		free(zb);
+		ZSTD_freeCCtx(cc);
+	}
+	free(sample);
+	fflush(stdout);
+
+	/* koban ingest --format ecs of the second tenant's events, its own data directory */
+	if (koban) {
+		char cfg[700];
+		FILE *f;
+
+		snprintf(cfg, sizeof(cfg), "%s/ingest.yaml", dir);
+		f = fopen(cfg, "w");
+		if (!f)
+			die(cfg, strerror(errno));
+		fprintf(f, "data_dir: %s/ingest-data\nlog_level: warn\n", dir);
+		fclose(f);
+		snprintf(cmd, sizeof(cmd), "%s tenant add -c %s bench >/dev/null", koban, cfg);
+		if (system(cmd) != 0)
+			die(cmd, "failed");
+		snprintf(cmd, sizeof(cmd), "%s ingest -c %s --tenant bench --format ecs %s/tenant2.ecs",
+			 koban, cfg, dir);
+		t = run_shell(cmd, out, sizeof(out));
+		printf("store: koban ingest --format ecs: %lu events in %.1f s: %.0f events/s\n", n2,
+		       t, (double)n2 / t);
+		fflush(stdout);
+	}
+
+	/* SQLite: indexes on the queried fields, FTS5 on the raw line */
+	t = now_s();
+	sql_exec(db, "COMMIT; CREATE INDEX ev_source_ip ON ev(source_ip);"
+		     "CREATE INDEX ev_ts ON ev(ts); CREATE INDEX ev_destination_port ON"
+		     " ev(destination_port); CREATE INDEX ev_action ON ev(action);"
+		     "CREATE VIRTUAL TABLE fts USING fts5(original, content='ev', content_rowid='id');"
+		     "INSERT INTO fts(fts) VALUES('rebuild'); ANALYZE");
+	printf("store: SQLite: %lu rows of tenant 1 loaded, indexed in %.1f s, %.1f MB\n", n1,
+	       now_s() - t, (double)file_size(path) / 1e6);
+	fflush(stdout);
+	snprintf(path, sizeof(path), "%s/tenant1.log", dir);
+	snprintf(cmd, sizeof(cmd), "zstd -q -3 -T2 --rm -f %s", path);
+	if (system(cmd) != 0)
+		die(cmd, "failed");
+
+search: /* the four searches */
+	{
+		static const char *const names[] = {
+			"(a) source.ip: " LOOKUP_IP " over all data",
+			"(b) stats count() by destination.port \\| sort -count \\| head 10 over one day",
+			"(c) \"" PHRASE "\" over all data",
+			"(d) timechart span=1h count() by event.action over all data",
+		};
+		static const char *const kq[] = {
+			"source.ip: " LOOKUP_IP,
+			"* | stats count() by destination.port | sort -count | head 10",
+			"\"" PHRASE "\"",
+			"* | timechart span=1h count() by event.action",
+		};
+		static const char *const sq[] = {
+			"SELECT * FROM ev WHERE source_ip = '" LOOKUP_IP "'",
+			"SELECT destination_port, count(*) AS c FROM ev WHERE ts BETWEEN ?1 AND ?2"
+			" GROUP BY destination_port ORDER BY c DESC LIMIT 10",
+			"SELECT ev.* FROM fts JOIN ev ON ev.id = fts.rowid WHERE fts MATCH"
+			" '\"user042 ms rdp\"' AND instr(ev.original, '" PHRASE "') > 0",
+			"SELECT ts / 3600000000000 AS hour, action, count(*) FROM ev"
+			" GROUP BY hour, action ORDER BY hour",
+		};
+		int64_t day_from = T0 + DAY_NS, day_to = T0 + 2 * DAY_NS - 1;
+
+		printf("\n| query | koban | SQLite | zstdcat \\| grep -F | results |\n"
+		       "|---|---|---|---|---|\n");
+		for (int q = 0; q < 4; q++) {
+			double kr[RUNS], sr[RUNS], gr[RUNS], kc_cpu[RUNS], sc_cpu[RUNS];
+			uint64_t kc = 0, sc = 0;
+			struct store_search_stats ss;
+			sqlite3_stmt *stmt = sql_prepare(db, sq[q]);
+			unsigned long long gc = 0;
+
+			for (int r = 0; r < RUNS; r++) {
+				kr[r] = koban_query(st, 1, kq[q], q == 1 ? day_from : INT64_MIN,
+						    q == 1 ? day_to : INT64_MAX, &kc, &ss,
+						    &kc_cpu[r]);
+				if (q == 1) {
+					sqlite3_bind_int64(stmt, 1, day_from);
+					sqlite3_bind_int64(stmt, 2, day_to);
+				}
+				t = now_s();
+				c = proc_cpu_s();
+				sc = sql_rows(stmt);
+				sr[r] = now_s() - t;
+				sc_cpu[r] = proc_cpu_s() - c;
+				if (q == 2) {
+					snprintf(cmd, sizeof(cmd),
+						 "zstdcat %s.zst | grep -F -c '" PHRASE "' || true",
+						 path);
+					gr[r] = run_shell(cmd, out, sizeof(out));
+					gc = strtoull(out, NULL, 10);
+				}
+			}
+			sqlite3_finalize(stmt);
+			printf("| %s | %.3f s | %.3f s | ", names[q], median(kr), median(sr));
+			if (q == 2)
+				printf("%.3f s | ", median(gr));
+			else
+				printf("- | ");
+			printf("koban %llu, SQLite %llu", (unsigned long long)kc,
+			       (unsigned long long)sc);
+			if (q == 2)
+				printf(", grep %llu", gc);
+			printf(" (blocks %llu of %llu read, %llu events decoded; CPU koban %.3f s, "
+			       "SQLite %.3f s) |\n",
+			       (unsigned long long)ss.blocks_read, (unsigned long long)ss.blocks,
+			       (unsigned long long)ss.events_read, median(kc_cpu), median(sc_cpu));
+			fflush(stdout);
+		}
+	}
+	sqlite3_close(db);
+	store_close(st);
+	buf_release(&json);
+	for (int i = 0; i < 2; i++) {
+		buf_release(&tb[i].lines);
+		buf_release(&tb[i].sealed);
+	}
+	arena_release(&a);
+	if (!keep && !dir_arg)
+		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return 0;
+}
