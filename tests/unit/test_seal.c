@@ -557,11 +557,9 @@ static void test_merge_failure_does_not_stop_sealing(void)
 	while (d && (de = readdir(d)))
 		if (strstr(de->d_name, "-0002.seg")) {
 			snprintf(path, sizeof(path), "%s/tenants/2/%s", data, de->d_name);
-			fd = open(path, O_RDWR);
-			if (fd >= 0) { /* the middle of the file: the block's sealed payload */
-				off_t mid = lseek(fd, 0, SEEK_END) / 2;
-
-				CHECK_INT(pwrite(fd, "XXXXXXXXXXXXXXXX", 16, mid), 16);
+			fd = open(path, O_WRONLY);
+			if (fd >= 0) { /* inside the first block's sealed payload */
+				CHECK_INT(pwrite(fd, "XXXXXXXX", 8, 160), 8);
 				close(fd);
 			}
 		}
