@@ -457,21 +457,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	return handle_search(a, c);
 }
 
-/* Refused and timed-out clients make libmicrohttpd log per connection: keep it bounded. */
-static struct log_limit mhd_log_limit = LOG_LIMIT_INIT(10);
-
-static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	char line[512];
-	size_t n;
-
-	vsnprintf(line, sizeof(line), fmt, ap);
-	n = strlen(line);
-	if (n && line[n - 1] == '\n')
-		line[n - 1] = '\0';
-	log_limited(&mhd_log_limit, LOG_LEVEL_WARN, "%s", line);
-}
-
 /* ---- start and stop ---- */
 
 static int read_pem(const char *path, const char *what, char **out, struct err *e)
@@ -556,7 +541,7 @@ int api_start(struct api **ap, const struct api_config *c, struct err *e)
 	if (a->tls)
 		flags |= MHD_USE_TLS;
 	a->daemon = MHD_start_daemon(
-		flags, 0, NULL, NULL, handle, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		flags, 0, NULL, NULL, handle, a, MHD_OPTION_EXTERNAL_LOGGER, httpguard_mhd_log, a->guard,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNECTIONS,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)API_MAX_PER_ADDRESS,
