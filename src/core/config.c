@@ -209,7 +209,8 @@ int config_set_listener(struct config *c, enum listener_proto proto, const char 
 	return 0;
 }
 
-int config_set_admin(struct config *c, const char *address, struct err *e)
+/* Replaces *slot with a copy of address once it is a valid HOST:PORT. */
+static int set_address(char **slot, const char *address, struct err *e)
 {
 	char *copy;
 
@@ -218,23 +219,19 @@ int config_set_admin(struct config *c, const char *address, struct err *e)
 	copy = mem_strdup(address);
 	if (!copy)
 		return err_set(e, -ENOMEM, "out of memory");
-	mem_free(c->admin_address);
-	c->admin_address = copy;
+	mem_free(*slot);
+	*slot = copy;
 	return 0;
+}
+
+int config_set_admin(struct config *c, const char *address, struct err *e)
+{
+	return set_address(&c->admin_address, address, e);
 }
 
 int config_set_api(struct config *c, const char *address, struct err *e)
 {
-	char *copy;
-
-	if (check_address(address, e) < 0)
-		return -EINVAL;
-	copy = mem_strdup(address);
-	if (!copy)
-		return err_set(e, -ENOMEM, "out of memory");
-	mem_free(c->api_listen);
-	c->api_listen = copy;
-	return 0;
+	return set_address(&c->api_listen, address, e);
 }
 
 uint32_t config_tenant_eps(const struct config *c, const char *tenant)

@@ -138,16 +138,22 @@ static int write_line(struct search_job *j)
 	return 0;
 }
 
+/* Room for one more result (-ECANCELED past the limit): j->line is emptied for it. */
+static int job_take(struct search_job *j)
+{
+	if (j->shown == j->limit)
+		return -ECANCELED;
+	j->shown++;
+	buf_reset(&j->line);
+	return 0;
+}
+
 static int job_event(void *ctx, const struct event *ev)
 {
 	struct search_job *j = ctx;
 	int rc;
 
-	if (j->shown == j->limit)
-		return -ECANCELED;
-	j->shown++;
-	buf_reset(&j->line);
-	if ((rc = event_write_json(ev, &j->line)) < 0)
+	if ((rc = job_take(j)) < 0 || (rc = event_write_json(ev, &j->line)) < 0)
 		return rc;
 	return write_line(j);
 }
@@ -157,11 +163,7 @@ static int job_row(void *ctx, const struct agg_row *row)
 	struct search_job *j = ctx;
 	int rc;
 
-	if (j->shown == j->limit)
-		return -ECANCELED;
-	j->shown++;
-	buf_reset(&j->line);
-	if ((rc = agg_row_write_json(row, &j->line)) < 0)
+	if ((rc = job_take(j)) < 0 || (rc = agg_row_write_json(row, &j->line)) < 0)
 		return rc;
 	return write_line(j);
 }
