@@ -174,6 +174,16 @@ def tmpfs_refused():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def fill_leaving(directory, free):
+    """Fills the file system of directory with a file `ballast` there until about free
+    bytes are left; returns its path (remove it to give the space back)."""
+    st = os.statvfs(directory)
+    path = os.path.join(directory, "ballast")
+    with open(path, "wb") as f:
+        f.write(b"\0" * (st.f_bavail * st.f_frsize - free))
+    return path
+
+
 def udp_dropped_while_blocked(k, bind, tenant, count=300):
     """Sends count UDP messages from bind to instance k while tenant's output is blocked:
     each one received must be dropped with reason output_error (none for queue_full).

@@ -16,8 +16,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import (Instance, Suite, loadgen, loadgen_start, mount_tmpfs, poll,  # noqa: E402
-                      run, tempdir, tmpfs_refused, udp_dropped_while_blocked, value)
+from kobanlib import (Instance, Suite, fill_leaving, loadgen, loadgen_start,  # noqa: E402
+                      mount_tmpfs, poll, run, tempdir, tmpfs_refused,
+                      udp_dropped_while_blocked, value)
 from test_serve import ALPHA, BETA, seqs, setup_tenants  # noqa: E402
 
 
@@ -78,10 +79,7 @@ def test_full_disk_back_pressure_then_no_loss():
         setup_tenants(d)
         k = Instance(d, write_config(d, "workers: 1\nqueues:\n  capacity: 200\n"))
         # Ballast: leave about 300 KiB free, less than the events' records need.
-        st = os.statvfs(wal)
-        ballast = os.path.join(wal, "ballast")
-        with open(ballast, "wb") as f:
-            f.write(b"\0" * (st.f_bavail * st.f_frsize - 300 * 1024))
+        ballast = fill_leaving(wal, 300 * 1024)
         n = 4000
         gen = loadgen_start("--proto", "tcp", "--target", k.listeners["tcp"], "--bind", ALPHA,
                             "--count", n, "--size", 200, "--tag", "full")

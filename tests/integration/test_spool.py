@@ -10,8 +10,9 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import (Instance, Suite, loadgen, loadgen_start, mount_tmpfs, poll,  # noqa: E402
-                      tempdir, tmpfs_refused, udp_dropped_while_blocked, value)
+from kobanlib import (Instance, Suite, fill_leaving, loadgen, loadgen_start,  # noqa: E402
+                      mount_tmpfs, poll, tempdir, tmpfs_refused,
+                      udp_dropped_while_blocked, value)
 from test_serve import ALPHA, BETA, seqs, setup_tenants  # noqa: E402
 
 
@@ -87,10 +88,7 @@ def test_full_disk_back_pressure_then_no_loss():
         setup_tenants(d)
         k = Instance(d, write_config(d, "workers: 1\nqueues:\n  capacity: 200\n"))
         # Ballast: leave about 300 KiB free, less than the events' JSON needs.
-        st = os.statvfs(var)
-        ballast = os.path.join(var, "ballast")
-        with open(ballast, "wb") as f:
-            f.write(b"\0" * (st.f_bavail * st.f_frsize - 300 * 1024))
+        ballast = fill_leaving(var, 300 * 1024)
         spool = os.path.join(var, "alpha.ndjson")
         n = 4000
         gen = loadgen_start("--proto", "tcp", "--target", k.listeners["tcp"], "--bind", ALPHA,
