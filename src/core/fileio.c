@@ -2,7 +2,9 @@
 #include "core/compat.h"
 
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -69,14 +71,22 @@ int fileio_replace(const char *dir, const char *name, const void *data, size_t l
 		   mode_t mode, unsigned flags, struct err *e)
 {
 	char path[FILEIO_PATH_MAX], tmp[FILEIO_PATH_MAX];
+	bool unique = flags & FILEIO_NOREPLACE;
 	int n = snprintf(path, sizeof(path), "%s/%s", dir, name);
-	int m = snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
+	int m = snprintf(tmp, sizeof(tmp), unique ? "%s/%s.tmp.XXXXXX" : "%s/%s.tmp", dir, name);
 	int fd = -1, rc;
 
 	if (n < 0 || (size_t)n >= sizeof(path) || m < 0 || (size_t)m >= sizeof(tmp))
 		return err_set(e, -ENAMETOOLONG, "%s/%s: path too long", dir, name);
-	/* O_NOFOLLOW: a link planted at the temporary name is not written through */
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	/*
+	 * Writers that must not replace may race for the same name: each gets a temporary
+	 * file of its own (mkostemp: O_EXCL), so the loser's bytes never reach the winner's
+	 * file. O_NOFOLLOW: a link planted at a fixed temporary name is not written through.
+	 */
+	if (unique)
+		fd = mkostemp(tmp, O_CLOEXEC);
+	else
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
 		return err_set(e, -errno, "cannot create %s: %s", tmp, strerror(errno));
 	rc = fchmod(fd, mode) < 0 ? -errno : fileio_write_all(fd, data, len);

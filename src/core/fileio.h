@@ -5,7 +5,8 @@
  * leaves either the old file or the new one, never a torn one.
  *
  * Memory: nothing is kept; callers own every buffer. Threads: any thread; two threads
- * must not write the same DIR/NAME at once (they would share NAME.tmp).
+ * must not replace the same DIR/NAME at once (they would share NAME.tmp), unless with
+ * FILEIO_NOREPLACE (one wins, the others get -EEXIST).
  */
 #ifndef CORE_FILEIO_H
 #define CORE_FILEIO_H
@@ -17,7 +18,8 @@
 struct err;
 
 /* fileio_replace() flags */
-#define FILEIO_NOREPLACE 1u /* -EEXIST when DIR/NAME exists (it is left as it was) */
+#define FILEIO_NOREPLACE 1u /* -EEXIST when DIR/NAME exists (it is left as it was); the
+			     * temporary file is DIR/NAME.tmp.XXXXXX, unique to the call */
 
 /* Writes all n bytes at fd's offset (retrying short writes and EINTR): 0 or -errno. */
 int fileio_write_all(int fd, const void *p, size_t n);
@@ -30,7 +32,7 @@ int fileio_writev_all(int fd, struct iovec *iov, int n);
 int fileio_sync_dir(const char *dir);
 /*
  * Makes DIR/NAME hold exactly data[0..len) with the given mode (umask does not apply),
- * through DIR/NAME.tmp and a rename, then syncs dir. On failure DIR/NAME is unchanged,
+ * through DIR/NAME.tmp (written by one thread at a time) and a rename, then syncs dir. On failure DIR/NAME is unchanged,
  * the temporary file is removed, and e says which step failed on which path.
  */
 int fileio_replace(const char *dir, const char *name, const void *data, size_t len,

@@ -3,6 +3,7 @@
 #include "core/err.h"
 #include "t.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -37,6 +38,20 @@ static int mode_of(const char *name)
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	return stat(path, &st) == 0 ? (int)(st.st_mode & 0777) : -1;
+}
+
+/* Entries of dir besides . and .. */
+static int entries(void)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	while (d && (de = readdir(d)))
+		n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	if (d)
+		closedir(d);
+	return n;
 }
 
 static void test_replace_creates_and_replaces(void)
@@ -76,7 +91,8 @@ static void test_noreplace_keeps_the_old_file(void)
 	p = slurp("key", &len);
 	CHECK(p && len == 6 && !memcmp(p, "secret", 6));
 	free(p);
-	CHECK_INT(mode_of("key.tmp"), -1);
+	CHECK_INT(mode_of("key"), 0600);
+	CHECK_INT(entries(), 1); /* no temporary file is left */
 }
 
 static void test_errors_name_the_path(void)
