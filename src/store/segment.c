@@ -732,6 +732,11 @@ struct segment_writer {
 	uint32_t refgen, evgen, stamp_cap;
 	uint32_t vnext; /* dictionary variables coded as new so far (clp_dict_code()) */
 	uint32_t bstamp[CLP_BACK_SLOTS], bgen; /* the line's variables by their text's hash */
+	/* per variable position j: the last dictionary variable there and its entry */
+	const unsigned char *vlast[CLP_BACK_MAX];
+	uint32_t vlast_len[CLP_BACK_MAX], vlast_idx[CLP_BACK_MAX];
+	uint16_t cslots[CLP_EVENT_VALUES * 2]; /* the slots of shash and ihash in use */
+	uint32_t ncslots;
 	uint8_t bvar[CLP_BACK_SLOTS];
 	struct clp_cand cand[CLP_EVENT_VALUES]; /* strings from 0 up, integers and IPs from the end */
 	uint32_t nstr, nnum;
@@ -1211,11 +1216,12 @@ static inline uint32_t clp_ihash(int64_t v)
 	return (uint32_t)(((uint64_t)v * 0x9e3779b97f4a7c15ull) >> 55) & (CLP_HASH - 1);
 }
 
-static void clp_insert(uint16_t *h, uint32_t slot, uint32_t k)
+static void clp_insert(struct segment_writer *w, uint16_t *h, uint32_t slot, uint32_t k)
 {
 	while (h[slot])
 		slot = (slot + 1) & (CLP_HASH - 1);
 	h[slot] = (uint16_t)(k + 1);
+	w->cslots[w->ncslots++] = (uint16_t)(slot | (h == w->ihash ? CLP_HASH : 0));
 }
 
 static void clp_cands(struct segment_writer *w, uint32_t ev)
@@ -1223,8 +1229,15 @@ static void clp_cands(struct segment_writer *w, uint32_t ev)
 	w->nstr = w->nnum = 0;
 	w->lenmask = 0;
 	w->cand_ip = w->cand_ip6 = false;
-	memset(w->shash, 0, sizeof(w->shash));
-	memset(w->ihash, 0, sizeof(w->ihash));
+	for (uint32_t i = 0; i < w->ncslots; i++) { /* the previous line's entries */
+		uint32_t sl = w->cslots[i];
+
+		if (sl & CLP_HASH)
+			w->ihash[sl & (CLP_HASH - 1)] = 0;
+		else
+			w->shash[sl] = 0;
+	}
+	w->ncslots = 0;
 	if (++w->evgen == 0) {
 		memset(w->evstamp, 0, w->stamp_cap * sizeof(*w->evstamp));
 		w->evgen = 1;
@@ -1240,11 +1253,11 @@ static void clp_cands(struct segment_writer *w, uint32_t ev)
 		if (nm->kind == K_TEXT || w->nstr + w->nnum == CLP_EVENT_VALUES)
 			continue;
 		if (nm->type == FT_STR && v->len) {
-			clp_insert(w->shash, clp_shash((const unsigned char *)v->v.s, v->len), w->nstr);
+			clp_insert(w, w->shash, clp_shash((const unsigned char *)v->v.s, v->len), w->nstr);
 			c = &w->cand[w->nstr++];
 			w->lenmask |= 1ull << (v->len & 63);
 		} else if (nm->type == FT_INT) {
-			clp_insert(w->ihash, clp_ihash(v->v.i), CLP_EVENT_VALUES - 1 - w->nnum);
+			clp_insert(w, w->ihash, clp_ihash(v->v.i), CLP_EVENT_VALUES - 1 - w->nnum);
 			c = &w->cand[CLP_EVENT_VALUES - ++w->nnum];
 		} else if (nm->type == FT_IP) {
 			c = &w->cand[CLP_EVENT_VALUES - ++w->nnum];
@@ -1492,9 +1505,19 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 				w->bstamp[h] = w->bgen;
 				w->bvar[h] = (uint8_t)nvar;
 			}
-			if (!is_int && ((rc = kmap_put(&w->vdict, a, n, &idx, &added)) < 0 ||
-					(added && (rc = add_tokens(w, (const char *)a, n)) < 0)))
-				return rc;
+			if (!is_int && nvar < CLP_BACK_MAX && w->vlast[nvar] &&
+			    w->vlast_len[nvar] == n && !memcmp(w->vlast[nvar], a, n)) {
+				idx = w->vlast_idx[nvar]; /* as the previous line's: no lookup */
+			} else if (!is_int) {
+				if ((rc = kmap_put(&w->vdict, a, n, &idx, &added)) < 0 ||
+				    (added && (rc = add_tokens(w, (const char *)a, n)) < 0))
+					return rc;
+				if (nvar < CLP_BACK_MAX) {
+					w->vlast[nvar] = a;
+					w->vlast_len[nvar] = (uint32_t)n;
+					w->vlast_idx[nvar] = idx;
+				}
+			}
 			if (is_int) {
 				*t++ = CLP_INT;
 				if ((rc = putv_fast(sb, zigzag(iv))) < 0 ||
@@ -1538,6 +1561,7 @@ static int encode_clp(struct segment_writer *w, const struct wcol *c, struct out
 	}
 	kmap_clear(&w->tpls);
 	kmap_clear(&w->vdict);
+	memset(w->vlast, 0, sizeof(w->vlast));
 	w->vnext = 0;
 	buf_reset(&w->tids);
 	for (unsigned i = 0; i < CLP_SUBS; i++)
@@ -1653,10 +1677,13 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 		enc = E_DELTA;
 		if (nm->type != FT_TIME) {
 			kmap_clear(&w->dict);
-			for (i = 0; i < c->n && w->dict.n <= INT_DICT_MAX; i++)
-				if ((rc = kmap_put(&w->dict, &w->vals[c->vi[i]].v.i, 8, &w->tmpidx[i],
-						   &added)) < 0)
+			for (i = 0; i < c->n && w->dict.n <= INT_DICT_MAX; i++) {
+				if (i && w->vals[c->vi[i]].v.i == w->vals[c->vi[i - 1]].v.i)
+					w->tmpidx[i] = w->tmpidx[i - 1]; /* as the previous value */
+				else if ((rc = kmap_put(&w->dict, &w->vals[c->vi[i]].v.i, 8,
+							&w->tmpidx[i], &added)) < 0)
 					return rc;
+			}
 			if (w->dict.n <= INT_DICT_MAX && w->dict.n * 4 <= c->n)
 				enc = E_DICT;
 		}
@@ -1710,6 +1737,10 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 		for (i = 0; i < c->n; i++) {
 			const struct ipaddr *ip = &w->vals[c->vi[i]].v.ip;
 
+			if (i && !memcmp(ip->b, w->vals[c->vi[i - 1]].v.ip.b, 16)) {
+				w->tmpidx[i] = w->tmpidx[i - 1]; /* as the previous value */
+				continue;
+			}
 			if ((rc = kmap_put(&w->dict, ip->b, 16, &w->tmpidx[i], &added)) < 0)
 				return rc;
 			if (added) {
@@ -1746,8 +1777,13 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 	} else if (nm->kind == K_DICT) {
 		kmap_clear(&w->dict);
 		for (i = 0; i < c->n; i++) {
-			const struct wval *v = &w->vals[c->vi[i]];
+			const struct wval *v = &w->vals[c->vi[i]], *pv = i ? &w->vals[c->vi[i - 1]] : NULL;
 
+			if (pv && pv->len == v->len &&
+			    (pv->v.s == v->v.s || !memcmp(pv->v.s, v->v.s, v->len))) {
+				w->tmpidx[i] = w->tmpidx[i - 1]; /* as the previous value */
+				continue;
+			}
 			if ((rc = kmap_put(&w->dict, v->v.s, v->len, &w->tmpidx[i], &added)) < 0)
 				return rc;
 			if (added && (rc = add_tokens(w, v->v.s, v->len)) < 0)
@@ -2159,11 +2195,30 @@ int segment_writer_add(struct segment_writer *w, const struct event *ev, struct 
 	return 0;
 }
 
-static int idx_cmp(const void *a, const void *b, void *ctx)
+/*
+ * An index entry while sorting: field number and the key's first 16 bytes as two
+ * big-endian numbers (zero-padded), so that most comparisons need no memcmp.
+ */
+struct idx_sort {
+	uint64_t a, b;
+	uint32_t name, i;
+};
+
+static uint64_t be_prefix(const unsigned char *k, size_t len)
 {
-	const struct kmap *m = ctx;
-	const struct kent *x = &m->ents[*(const uint32_t *)a];
-	const struct kent *y = &m->ents[*(const uint32_t *)b];
+	unsigned char t[8] = { 0 };
+	uint64_t v = 0;
+
+	memcpy(t, k, MIN(len, sizeof(t)));
+	for (unsigned j = 0; j < 8; j++)
+		v = v << 8 | t[j];
+	return v;
+}
+
+static int idx_cmp_full(const struct kmap *m, uint32_t xi, uint32_t yi)
+{
+	const struct kent *x = &m->ents[xi];
+	const struct kent *y = &m->ents[yi];
 	const unsigned char *kx = (const unsigned char *)m->keys + x->off;
 	const unsigned char *ky = (const unsigned char *)m->keys + y->off;
 	uint32_t nx = le_get32(kx), ny = le_get32(ky);
@@ -2176,6 +2231,42 @@ static int idx_cmp(const void *a, const void *b, void *ctx)
 	if (c)
 		return c;
 	return lx < ly ? -1 : lx > ly;
+}
+
+static int idx_cmp(const void *a, const void *b, void *ctx)
+{
+	const struct idx_sort *x = a, *y = b;
+
+	if (x->name != y->name)
+		return x->name < y->name ? -1 : 1;
+	if (x->a != y->a)
+		return x->a < y->a ? -1 : 1;
+	if (x->b != y->b)
+		return x->b < y->b ? -1 : 1;
+	return idx_cmp_full(ctx, x->i, y->i); /* a tie of the padded prefixes: compare whole */
+}
+
+/* order[0..n): the index entries sorted by field number and key. */
+static int idx_sort(const struct kmap *m, uint32_t *order, uint32_t n)
+{
+	struct idx_sort *t = mem_alloc((size_t)n * sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		const unsigned char *k = (const unsigned char *)m->keys + m->ents[i].off;
+		size_t len = m->ents[i].len - 4;
+
+		t[i].name = le_get32(k);
+		t[i].a = be_prefix(k + 4, len);
+		t[i].b = len > 8 ? be_prefix(k + 12, len - 8) : 0;
+		t[i].i = i;
+	}
+	qsort_r(t, n, sizeof(*t), idx_cmp, (void *)m);
+	for (uint32_t i = 0; i < n; i++)
+		order[i] = t[i].i;
+	mem_free(t);
+	return 0;
 }
 
 /* Seals buf (plaintext) under id and appends it to the file. */
@@ -2234,9 +2325,8 @@ static int write_index(struct segment_writer *w, struct out *foot)
 			rc = -ENOMEM;
 			goto fail;
 		}
-		for (uint32_t i = 0; i < n; i++)
-			order[i] = i;
-		qsort_r(order, n, sizeof(*order), idx_cmp, &w->idx);
+		if ((rc = idx_sort(&w->idx, order, n)) < 0)
+			goto fail;
 	}
 	/* Posting pages. */
 	for (uint32_t i = 0; i < n; i++) {
