@@ -79,7 +79,7 @@
 #define CLP_HASH 512 /* slots of the candidates' hash tables (twice CLP_EVENT_VALUES) */
 
 enum kind { K_INT = 1, K_IP = 2, K_DICT = 3, K_TEXT = 4, K_ROWS = 5 };
-enum enc { E_DELTA = 0, E_DICT = 1, E_RAW = 2, E_PLAIN = 3, E_CLP = 4 };
+enum enc { E_DELTA = 0, E_DICT = 1, E_RAW = 2, E_PLAIN = 3, E_CLP = 4, E_PLANES = 5 };
 enum id_kind { ID_BLOCK = 0, ID_DIR = 1, ID_PAGE = 2, ID_TOP = 3 };
 
 /* ---- little helpers ---------------------------------------------------------------- */
@@ -894,7 +894,7 @@ static int name_of(struct segment_writer *w, unsigned id, uint32_t *out)
 			nw[idx].kind = K_IP;
 		else if (id == FIELD_EVENT_ORIGINAL || id == FIELD_MESSAGE)
 			nw[idx].kind = K_TEXT;
-		else if (id < FIELD_COUNT)
+		else if (t == FT_STR) /* vendor fields too: few distinct values per block */
 			nw[idx].kind = K_DICT;
 		nw[idx].indexed = t == FT_IP || is_indexed_name(n, strlen(n));
 		nw[idx].is_timestamp = id == FIELD_TIMESTAMP;
@@ -1698,7 +1698,8 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 			}
 			put_dict_indexes(&o, w->tmpidx, c->n);
 		} else {
-			uint64_t prev = 0, dsize = 0, psize = 0;
+			uint64_t prev = 0, dsize = 0, psize = 0, span = (uint64_t)mx - (uint64_t)mn;
+			unsigned width = 0;
 
 			for (i = 0; i < c->n; i++) { /* deltas, or the values when smaller */
 				uint64_t v = (uint64_t)w->vals[c->vi[i]].v.i;
@@ -1707,10 +1708,32 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 				psize += varint_len(zigzag((int64_t)v));
 				prev = v;
 			}
+			while (width < 8 && span >> (8 * width))
+				width++;
 			if (psize < dsize)
 				enc = E_PLAIN;
+			/*
+			 * Byte planes of the values above the minimum when they take no more room
+			 * than the varints: random ports and byte counts, whose varints waste a bit
+			 * per byte and mix high and low bytes, which zstd codes apart once split.
+			 */
+			if ((uint64_t)width * c->n <= MIN(psize, dsize)) {
+				putv(&o, zigzag(mn));
+				put8(&o, width);
+				if (width && !o.err && (rc = buf_grow(&w->raw, (size_t)width * c->n)) < 0)
+					return rc;
+				for (unsigned b = 0; b < width && !o.err; b++) {
+					unsigned char *q = (unsigned char *)w->raw.p + w->raw.len;
+
+					for (i = 0; i < c->n; i++)
+						q[i] = (unsigned char)(((uint64_t)w->vals[c->vi[i]].v.i -
+									(uint64_t)mn) >> (8 * b));
+					w->raw.len += c->n;
+				}
+				enc = E_PLANES;
+			}
 			prev = 0;
-			for (i = 0; i < c->n; i++) {
+			for (i = 0; i < c->n && enc != E_PLANES; i++) {
 				uint64_t v = (uint64_t)w->vals[c->vi[i]].v.i;
 
 				putv(&o, zigzag((int64_t)(enc == E_PLAIN ? v : v - prev)));
@@ -3127,7 +3150,10 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 	struct rd r = { raw, raw + rawlen, false };
 	const unsigned char *bitmap = NULL;
 	unsigned type = s->names[name].type;
-	uint64_t ndict = 0, prev = 0, next_new = 0;
+	uint64_t ndict = 0, prev = 0, next_new = 0, pbase = 0;
+	uint32_t pn = 0, pk = 0; /* E_PLANES: values, the next one */
+	unsigned pwidth = 0;
+	const unsigned char *planes = NULL;
 	int64_t *idict = NULL;
 	const unsigned char *ipdict = NULL;
 	struct rstr *sdict = NULL;
@@ -3138,7 +3164,8 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 	    (kind == K_INT && type != FT_INT && type != FT_TIME && type != FT_BOOL) ||
 	    (kind == K_IP && type != FT_IP) ||
 	    ((kind == K_DICT || kind == K_TEXT) && type != FT_STR) ||
-	    (kind == K_INT && enc != E_DELTA && enc != E_DICT && enc != E_PLAIN) ||
+	    (kind == K_INT && enc != E_DELTA && enc != E_DICT && enc != E_PLAIN &&
+	     enc != E_PLANES) ||
 	    ((kind == K_IP || kind == K_DICT) && enc != E_DICT))
 		return DAMAGED(-EBADMSG, b->off, "block %u: column %.*s has a bad kind", bi,
 			       (int)s->names[name].len, s->names[name].name);
@@ -3147,6 +3174,22 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 		return id;
 	if (!rd8(&r))
 		bitmap = take(&r, (b->count + 7) / 8);
+	if (enc == E_PLANES) { /* varint minimum, u8 width, then width planes of bytes */
+		uint32_t nv = b->count;
+
+		if (bitmap) {
+			nv = 0;
+			for (uint32_t i = 0; i < b->count; i++)
+				nv += (bitmap[i / 8] >> (i % 8)) & 1;
+		}
+		pbase = (uint64_t)unzigzag(rdv(&r));
+		pwidth = rd8(&r);
+		pn = nv;
+		if (pwidth > 8)
+			r.bad = true;
+		else
+			planes = take(&r, (size_t)pwidth * nv);
+	}
 	if (enc == E_DICT) {
 		ndict = rdv(&r);
 		if (ndict > b->count)
@@ -3218,6 +3261,17 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 			}
 		} else if (kind == K_INT && enc == E_PLAIN) {
 			iv = unzigzag(rdv(&r));
+		} else if (kind == K_INT && enc == E_PLANES) {
+			uint64_t v = 0;
+
+			if (!planes || pk >= pn) {
+				r.bad = true;
+				break;
+			}
+			for (unsigned j = 0; j < pwidth; j++)
+				v |= (uint64_t)planes[(size_t)j * pn + pk] << (8 * j);
+			pk++;
+			iv = (int64_t)(pbase + v);
 		} else if (kind == K_INT) {
 			prev += (uint64_t)unzigzag(rdv(&r));
 			iv = (int64_t)prev;
