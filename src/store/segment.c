@@ -2256,23 +2256,65 @@ static int idx_cmp_full(const struct kmap *m, uint32_t xi, uint32_t yi)
 	return lx < ly ? -1 : lx > ly;
 }
 
+/* Entries whose padded prefixes tie (keys past 16 bytes, or ending in zeros): whole keys. */
 static int idx_cmp(const void *a, const void *b, void *ctx)
 {
 	const struct idx_sort *x = a, *y = b;
 
-	if (x->name != y->name)
-		return x->name < y->name ? -1 : 1;
-	if (x->a != y->a)
-		return x->a < y->a ? -1 : 1;
-	if (x->b != y->b)
-		return x->b < y->b ? -1 : 1;
-	return idx_cmp_full(ctx, x->i, y->i); /* a tie of the padded prefixes: compare whole */
+	return idx_cmp_full(ctx, x->i, y->i);
+}
+
+/* Byte d of an entry's sort key (name, a, b), 0 the least significant (18 bytes). */
+static inline unsigned idx_byte(const struct idx_sort *t, unsigned d)
+{
+	if (d < 8)
+		return (unsigned)(t->b >> (8 * d)) & 0xff;
+	if (d < 16)
+		return (unsigned)(t->a >> (8 * (d - 8))) & 0xff;
+	return (t->name >> (8 * (d - 16))) & 0xff;
+}
+
+/*
+ * Sorts t[0..n) by (name, a, b): least significant byte first, stable, skipping the bytes
+ * that are the same in every entry (the first 12 bytes of IPv4 keys, most of names).
+ */
+static void idx_radix(struct idx_sort *t, struct idx_sort *tmp, uint32_t n)
+{
+	struct idx_sort *src = t, *dst = tmp, *sw;
+
+	for (unsigned d = 0; d < 18; d++) {
+		uint32_t cnt[256] = { 0 }, pos = 0;
+		unsigned first = idx_byte(&src[0], d);
+		bool same = true;
+
+		for (uint32_t i = 0; i < n; i++) {
+			unsigned c = idx_byte(&src[i], d);
+
+			cnt[c]++;
+			same &= c == first;
+		}
+		if (same)
+			continue;
+		for (unsigned c = 0; c < 256; c++) {
+			uint32_t k = cnt[c];
+
+			cnt[c] = pos;
+			pos += k;
+		}
+		for (uint32_t i = 0; i < n; i++)
+			dst[cnt[idx_byte(&src[i], d)]++] = src[i];
+		sw = src;
+		src = dst;
+		dst = sw;
+	}
+	if (src != t)
+		memcpy(t, src, (size_t)n * sizeof(*t));
 }
 
 /* order[0..n): the index entries sorted by field number and key. */
 static int idx_sort(const struct kmap *m, uint32_t *order, uint32_t n)
 {
-	struct idx_sort *t = mem_alloc((size_t)n * sizeof(*t));
+	struct idx_sort *t = mem_alloc((size_t)n * 2 * sizeof(*t));
 
 	if (!t)
 		return -ENOMEM;
@@ -2285,7 +2327,16 @@ static int idx_sort(const struct kmap *m, uint32_t *order, uint32_t n)
 		t[i].b = len > 8 ? be_prefix(k + 12, len - 8) : 0;
 		t[i].i = i;
 	}
-	qsort_r(t, n, sizeof(*t), idx_cmp, (void *)m);
+	idx_radix(t, t + n, n);
+	for (uint32_t i = 0; i < n;) { /* ties of the prefixes: whole keys */
+		uint32_t j = i + 1;
+
+		while (j < n && t[j].name == t[i].name && t[j].a == t[i].a && t[j].b == t[i].b)
+			j++;
+		if (j - i > 1)
+			qsort_r(t + i, j - i, sizeof(*t), idx_cmp, (void *)m);
+		i = j;
+	}
 	for (uint32_t i = 0; i < n; i++)
 		order[i] = t[i].i;
 	mem_free(t);

@@ -1087,6 +1087,74 @@ static void test_int_planes(void)
 	arena_release(&ga);
 }
 
+/*
+ * Index keys that agree on their first 16 bytes or differ only in their length (the
+ * writer sorts on 16-byte prefixes, then whole keys): every value is found, with its rows.
+ */
+static void long_key(char *out, size_t size, unsigned i)
+{
+	switch (i % 4) {
+	case 0: snprintf(out, size, "a-user-name-sharing-its-start-%u", i % 37); break;
+	case 1: snprintf(out, size, "0123456789abcdef"); break;  /* 16 bytes */
+	case 2: snprintf(out, size, "0123456789abcdef0"); break; /* 17: the same prefix */
+	default: snprintf(out, size, "0123456789abcde"); break;  /* 15 */
+	}
+}
+
+static void test_lookup_long_keys(void)
+{
+	struct segment_writer *w = NULL;
+	struct segment *s = NULL;
+	struct err e = ERR_INIT;
+	struct arena a;
+	struct event ev;
+	char path[700], key[64];
+	const unsigned count = 5000;
+
+	fresh("longkeys");
+	arena_init(&a, 1 << 16, 1 << 24);
+	CHECK_INT(segment_writer_open(&w, dir, TENANT, DAY0, 1, &key1, &e), 0);
+	for (unsigned i = 0; w && i < count; i++) {
+		event_init(&ev, &a);
+		event_set_time(&ev, FIELD_TIMESTAMP, T0 + i);
+		long_key(key, sizeof(key), i);
+		event_set_strdup(&ev, FIELD_USER_NAME, key, strlen(key));
+		CHECK_INT(segment_writer_add(w, &ev, &e), 0);
+		arena_clear(&a);
+	}
+	if (w)
+		CHECK_INT(segment_writer_finish(w, &e), 0);
+	segment_writer_free(w);
+	seg_path(path, sizeof(path), 1);
+	CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), 0);
+	for (unsigned k = 0; s && k < 4 * 37; k++) {
+		uint32_t *rows = NULL;
+		size_t n = 0, want = 0, j = 0;
+		bool ok = true;
+
+		long_key(key, sizeof(key), k);
+		for (unsigned i = 0; i < count; i++) {
+			char other[64];
+
+			long_key(other, sizeof(other), i);
+			want += !strcmp(other, key);
+		}
+		CHECK_INT(segment_lookup(s, "user.name", key, strlen(key), &rows, &n, &e), 0);
+		CHECK_INT(n, want);
+		for (unsigned i = 0; i < count && j < n; i++) {
+			char other[64];
+
+			long_key(other, sizeof(other), i);
+			if (!strcmp(other, key))
+				ok &= rows[j++] == i;
+		}
+		CHECK(ok);
+		mem_free(rows);
+	}
+	segment_close(s);
+	arena_release(&a);
+}
+
 int main(void)
 {
 	for (size_t i = 0; i < sizeof(key1.key); i++) {
@@ -1112,6 +1180,7 @@ int main(void)
 	T_RUN(test_skipping);
 	T_RUN(test_bloom);
 	T_RUN(test_lookup);
+	T_RUN(test_lookup_long_keys);
 	T_RUN(test_wrong_key_and_tenant);
 	T_RUN(test_flipped_bytes);
 	T_RUN(test_unfinished);
