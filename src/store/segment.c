@@ -2039,11 +2039,14 @@ static int flush_block(struct segment_writer *w, struct err *e)
 			continue;
 		uint64_t hv = tok_hash(w->bkey, w->toks.slots[i]);
 		uint32_t h1 = (uint32_t)hv, h2 = (uint32_t)(hv >> 32) | 1;
+		/* (h1 + j * h2) mod nbits, with two divisions instead of BLOOM_K */
+		uint32_t bit = h1 % nbits, step = h2 % nbits;
 
 		for (uint32_t j = 0; j < BLOOM_K; j++) {
-			uint32_t bit = (uint32_t)(((uint64_t)h1 + (uint64_t)j * h2) % nbits);
-
 			bloom[bit / 8] |= (uint8_t)(1u << (bit % 8));
+			bit += step;
+			if (bit >= nbits)
+				bit -= nbits;
 		}
 	}
 
