@@ -634,6 +634,10 @@ struct wname {
 	uint32_t stamp;  /* event number + 1 of the last event that had it (per block) */
 	uint32_t col;    /* column + 1 in the current block, valid when colgen == block */
 	uint32_t colgen;
+	/* a dictionary field's last value copied into the block (valid while lastgen is
+	 * the writer's nblocks + 1): an equal next value shares the copy */
+	const char *last_s;
+	uint32_t last_len, lastgen;
 };
 
 /* A value of the event being encoded that a token of its text may stand for. */
@@ -1802,8 +1806,7 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 		for (i = 0; i < c->n; i++) {
 			const struct wval *v = &w->vals[c->vi[i]], *pv = i ? &w->vals[c->vi[i - 1]] : NULL;
 
-			if (pv && pv->len == v->len &&
-			    (pv->v.s == v->v.s || !memcmp(pv->v.s, v->v.s, v->len))) {
+			if (pv && pv->v.s == v->v.s && pv->len == v->len) { /* segment_writer_add() */
 				w->tmpidx[i] = w->tmpidx[i - 1]; /* as the previous value */
 				continue;
 			}
@@ -2184,6 +2187,7 @@ int segment_writer_add(struct segment_writer *w, const struct event *ev, struct 
 	for (uint32_t i = 0; i < ev->n; i++) {
 		const struct event_value *src = &ev->vals[i];
 		struct wval *v = &w->vals[w->nvals + i];
+		struct wname *nm;
 
 		rc = name_of(w, src->field, &v->name);
 		if (rc < 0)
@@ -2196,9 +2200,20 @@ int segment_writer_add(struct segment_writer *w, const struct event *ev, struct 
 				return err_set(e, -E2BIG, "%s: event of more than %u bytes refused",
 					       w->tmp, EVENT_COPY_MAX);
 			v->len = src->len;
+			nm = &w->wn[v->name];
+			if (nm->kind == K_DICT && nm->lastgen == w->nblocks + 1 &&
+			    nm->last_len == src->len && !memcmp(nm->last_s, src->v.s, src->len)) {
+				v->v.s = nm->last_s; /* the same as its previous value: one copy */
+				break;
+			}
 			v->v.s = src->len ? arena_strndup(&w->arena, src->v.s, src->len) : "";
 			if (!v->v.s)
 				return wfail(w, e, -ENOMEM, "adding an event");
+			if (nm->kind == K_DICT) {
+				nm->last_s = v->v.s;
+				nm->last_len = src->len;
+				nm->lastgen = w->nblocks + 1;
+			}
 			break;
 		case FT_IP:
 			v->v.ip = src->v.ip;
