@@ -80,7 +80,7 @@
 #define CLP_HASH 512 /* slots of the candidates' hash tables (twice CLP_EVENT_VALUES) */
 
 enum kind { K_INT = 1, K_IP = 2, K_DICT = 3, K_TEXT = 4, K_ROWS = 5 };
-enum enc { E_DELTA = 0, E_DICT = 1, E_RAW = 2, E_PLAIN = 3, E_CLP = 4 };
+enum enc { E_DELTA = 0, E_DICT = 1, E_RAW = 2, E_PLAIN = 3, E_CLP = 4, E_PLANES = 5 };
 enum id_kind { ID_BLOCK = 0, ID_DIR = 1, ID_PAGE = 2, ID_TOP = 3 };
 
 /* ---- little helpers ---------------------------------------------------------------- */
@@ -617,6 +617,10 @@ struct wname {
 	uint32_t stamp;  /* event number + 1 of the last event that had it (per block) */
 	uint32_t col;    /* column + 1 in the current block, valid when colgen == block */
 	uint32_t colgen;
+	/* a dictionary field's last value copied into the block (valid while lastgen is
+	 * the writer's nblocks + 1): an equal next value shares the copy */
+	const char *last_s;
+	uint32_t last_len, lastgen;
 };
 
 /* A value of the event being encoded that a token of its text may stand for. */
@@ -715,6 +719,11 @@ struct segment_writer {
 	uint32_t refgen, evgen, stamp_cap;
 	uint32_t vnext; /* dictionary variables coded as new so far (clp_dict_code()) */
 	uint32_t bstamp[CLP_BACK_SLOTS], bgen; /* the line's variables by their text's hash */
+	/* per variable position j: the last dictionary variable there and its entry */
+	const unsigned char *vlast[CLP_BACK_MAX];
+	uint32_t vlast_len[CLP_BACK_MAX], vlast_idx[CLP_BACK_MAX];
+	uint16_t cslots[CLP_EVENT_VALUES * 2]; /* the slots of shash and ihash in use */
+	uint32_t ncslots;
 	uint8_t bvar[CLP_BACK_SLOTS];
 	struct clp_cand cand[CLP_EVENT_VALUES]; /* strings from 0 up, integers and IPs from the end */
 	uint32_t nstr, nnum;
@@ -872,7 +881,7 @@ static int name_of(struct segment_writer *w, unsigned id, uint32_t *out)
 			nw[idx].kind = K_IP;
 		else if (id == FIELD_EVENT_ORIGINAL || id == FIELD_MESSAGE)
 			nw[idx].kind = K_TEXT;
-		else if (id < FIELD_COUNT)
+		else if (t == FT_STR) /* vendor fields too: few distinct values per block */
 			nw[idx].kind = K_DICT;
 		nw[idx].indexed = t == FT_IP || is_indexed_name(n, strlen(n));
 		nw[idx].is_timestamp = id == FIELD_TIMESTAMP;
@@ -1194,11 +1203,12 @@ static inline uint32_t clp_ihash(int64_t v)
 	return (uint32_t)(((uint64_t)v * 0x9e3779b97f4a7c15ull) >> 55) & (CLP_HASH - 1);
 }
 
-static void clp_insert(uint16_t *h, uint32_t slot, uint32_t k)
+static void clp_insert(struct segment_writer *w, uint16_t *h, uint32_t slot, uint32_t k)
 {
 	while (h[slot])
 		slot = (slot + 1) & (CLP_HASH - 1);
 	h[slot] = (uint16_t)(k + 1);
+	w->cslots[w->ncslots++] = (uint16_t)(slot | (h == w->ihash ? CLP_HASH : 0));
 }
 
 static void clp_cands(struct segment_writer *w, uint32_t ev)
@@ -1206,8 +1216,15 @@ static void clp_cands(struct segment_writer *w, uint32_t ev)
 	w->nstr = w->nnum = 0;
 	w->lenmask = 0;
 	w->cand_ip = w->cand_ip6 = false;
-	memset(w->shash, 0, sizeof(w->shash));
-	memset(w->ihash, 0, sizeof(w->ihash));
+	for (uint32_t i = 0; i < w->ncslots; i++) { /* the previous line's entries */
+		uint32_t sl = w->cslots[i];
+
+		if (sl & CLP_HASH)
+			w->ihash[sl & (CLP_HASH - 1)] = 0;
+		else
+			w->shash[sl] = 0;
+	}
+	w->ncslots = 0;
 	if (++w->evgen == 0) {
 		memset(w->evstamp, 0, w->stamp_cap * sizeof(*w->evstamp));
 		w->evgen = 1;
@@ -1223,11 +1240,11 @@ static void clp_cands(struct segment_writer *w, uint32_t ev)
 		if (nm->kind == K_TEXT || w->nstr + w->nnum == CLP_EVENT_VALUES)
 			continue;
 		if (nm->type == FT_STR && v->len) {
-			clp_insert(w->shash, clp_shash((const unsigned char *)v->v.s, v->len), w->nstr);
+			clp_insert(w, w->shash, clp_shash((const unsigned char *)v->v.s, v->len), w->nstr);
 			c = &w->cand[w->nstr++];
 			w->lenmask |= 1ull << (v->len & 63);
 		} else if (nm->type == FT_INT) {
-			clp_insert(w->ihash, clp_ihash(v->v.i), CLP_EVENT_VALUES - 1 - w->nnum);
+			clp_insert(w, w->ihash, clp_ihash(v->v.i), CLP_EVENT_VALUES - 1 - w->nnum);
 			c = &w->cand[CLP_EVENT_VALUES - ++w->nnum];
 		} else if (nm->type == FT_IP) {
 			c = &w->cand[CLP_EVENT_VALUES - ++w->nnum];
@@ -1475,9 +1492,19 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 				w->bstamp[h] = w->bgen;
 				w->bvar[h] = (uint8_t)nvar;
 			}
-			if (!is_int && ((rc = kmap_put(&w->vdict, a, n, &idx, &added)) < 0 ||
-					(added && (rc = add_tokens(w, (const char *)a, n)) < 0)))
-				return rc;
+			if (!is_int && nvar < CLP_BACK_MAX && w->vlast[nvar] &&
+			    w->vlast_len[nvar] == n && !memcmp(w->vlast[nvar], a, n)) {
+				idx = w->vlast_idx[nvar]; /* as the previous line's: no lookup */
+			} else if (!is_int) {
+				if ((rc = kmap_put(&w->vdict, a, n, &idx, &added)) < 0 ||
+				    (added && (rc = add_tokens(w, (const char *)a, n)) < 0))
+					return rc;
+				if (nvar < CLP_BACK_MAX) {
+					w->vlast[nvar] = a;
+					w->vlast_len[nvar] = (uint32_t)n;
+					w->vlast_idx[nvar] = idx;
+				}
+			}
 			if (is_int) {
 				*t++ = CLP_INT;
 				if ((rc = putv_fast(sb, zigzag(iv))) < 0 ||
@@ -1521,6 +1548,7 @@ static int encode_clp(struct segment_writer *w, const struct wcol *c, struct out
 	}
 	kmap_clear(&w->tpls);
 	kmap_clear(&w->vdict);
+	memset(w->vlast, 0, sizeof(w->vlast));
 	w->vnext = 0;
 	buf_reset(&w->tids);
 	for (unsigned i = 0; i < CLP_SUBS; i++)
@@ -1636,10 +1664,13 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 		enc = E_DELTA;
 		if (nm->type != FT_TIME) {
 			kmap_clear(&w->dict);
-			for (i = 0; i < c->n && w->dict.n <= INT_DICT_MAX; i++)
-				if ((rc = kmap_put(&w->dict, &w->vals[c->vi[i]].v.i, 8, &w->tmpidx[i],
-						   &added)) < 0)
+			for (i = 0; i < c->n && w->dict.n <= INT_DICT_MAX; i++) {
+				if (i && w->vals[c->vi[i]].v.i == w->vals[c->vi[i - 1]].v.i)
+					w->tmpidx[i] = w->tmpidx[i - 1]; /* as the previous value */
+				else if ((rc = kmap_put(&w->dict, &w->vals[c->vi[i]].v.i, 8,
+							&w->tmpidx[i], &added)) < 0)
 					return rc;
+			}
 			if (w->dict.n <= INT_DICT_MAX && w->dict.n * 4 <= c->n)
 				enc = E_DICT;
 		}
@@ -1654,7 +1685,8 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 			}
 			put_dict_indexes(&o, w->tmpidx, c->n);
 		} else {
-			uint64_t prev = 0, dsize = 0, psize = 0;
+			uint64_t prev = 0, dsize = 0, psize = 0, span = (uint64_t)mx - (uint64_t)mn;
+			unsigned width = 0;
 
 			for (i = 0; i < c->n; i++) { /* deltas, or the values when smaller */
 				uint64_t v = (uint64_t)w->vals[c->vi[i]].v.i;
@@ -1663,10 +1695,32 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 				psize += varint_len(zigzag((int64_t)v));
 				prev = v;
 			}
+			while (width < 8 && span >> (8 * width))
+				width++;
 			if (psize < dsize)
 				enc = E_PLAIN;
+			/*
+			 * Byte planes of the values above the minimum when they take no more room
+			 * than the varints: random ports and byte counts, whose varints waste a bit
+			 * per byte and mix high and low bytes, which zstd codes apart once split.
+			 */
+			if ((uint64_t)width * c->n <= MIN(psize, dsize)) {
+				putv(&o, zigzag(mn));
+				put8(&o, width);
+				if (width && !o.err && (rc = buf_grow(&w->raw, (size_t)width * c->n)) < 0)
+					return rc;
+				for (unsigned b = 0; b < width && !o.err; b++) {
+					unsigned char *q = (unsigned char *)w->raw.p + w->raw.len;
+
+					for (i = 0; i < c->n; i++)
+						q[i] = (unsigned char)(((uint64_t)w->vals[c->vi[i]].v.i -
+									(uint64_t)mn) >> (8 * b));
+					w->raw.len += c->n;
+				}
+				enc = E_PLANES;
+			}
 			prev = 0;
-			for (i = 0; i < c->n; i++) {
+			for (i = 0; i < c->n && enc != E_PLANES; i++) {
 				uint64_t v = (uint64_t)w->vals[c->vi[i]].v.i;
 
 				putv(&o, zigzag((int64_t)(enc == E_PLAIN ? v : v - prev)));
@@ -1693,6 +1747,10 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 		for (i = 0; i < c->n; i++) {
 			const struct ipaddr *ip = &w->vals[c->vi[i]].v.ip;
 
+			if (i && !memcmp(ip->b, w->vals[c->vi[i - 1]].v.ip.b, 16)) {
+				w->tmpidx[i] = w->tmpidx[i - 1]; /* as the previous value */
+				continue;
+			}
 			if ((rc = kmap_put(&w->dict, ip->b, 16, &w->tmpidx[i], &added)) < 0)
 				return rc;
 			if (added) {
@@ -1729,8 +1787,12 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 	} else if (nm->kind == K_DICT) {
 		kmap_clear(&w->dict);
 		for (i = 0; i < c->n; i++) {
-			const struct wval *v = &w->vals[c->vi[i]];
+			const struct wval *v = &w->vals[c->vi[i]], *pv = i ? &w->vals[c->vi[i - 1]] : NULL;
 
+			if (pv && pv->v.s == v->v.s && pv->len == v->len) { /* segment_writer_add() */
+				w->tmpidx[i] = w->tmpidx[i - 1]; /* as the previous value */
+				continue;
+			}
 			if ((rc = kmap_put(&w->dict, v->v.s, v->len, &w->tmpidx[i], &added)) < 0)
 				return rc;
 			if (added && (rc = add_tokens(w, v->v.s, v->len)) < 0)
@@ -1963,11 +2025,14 @@ static int flush_block(struct segment_writer *w, struct err *e)
 			continue;
 		uint64_t hv = tok_hash(w->bkey, w->toks.slots[i]);
 		uint32_t h1 = (uint32_t)hv, h2 = (uint32_t)(hv >> 32) | 1;
+		/* (h1 + j * h2) mod nbits, with two divisions instead of BLOOM_K */
+		uint32_t bit = h1 % nbits, step = h2 % nbits;
 
 		for (uint32_t j = 0; j < BLOOM_K; j++) {
-			uint32_t bit = (uint32_t)(((uint64_t)h1 + (uint64_t)j * h2) % nbits);
-
 			bloom[bit / 8] |= (uint8_t)(1u << (bit % 8));
+			bit += step;
+			if (bit >= nbits)
+				bit -= nbits;
 		}
 	}
 
@@ -2105,6 +2170,7 @@ int segment_writer_add(struct segment_writer *w, const struct event *ev, struct 
 	for (uint32_t i = 0; i < ev->n; i++) {
 		const struct event_value *src = &ev->vals[i];
 		struct wval *v = &w->vals[w->nvals + i];
+		struct wname *nm;
 
 		rc = name_of(w, src->field, &v->name);
 		if (rc < 0)
@@ -2117,9 +2183,20 @@ int segment_writer_add(struct segment_writer *w, const struct event *ev, struct 
 				return err_set(e, -E2BIG, "%s: event of more than %u bytes refused",
 					       w->tmp, EVENT_COPY_MAX);
 			v->len = src->len;
+			nm = &w->wn[v->name];
+			if (nm->kind == K_DICT && nm->lastgen == w->nblocks + 1 &&
+			    nm->last_len == src->len && !memcmp(nm->last_s, src->v.s, src->len)) {
+				v->v.s = nm->last_s; /* the same as its previous value: one copy */
+				break;
+			}
 			v->v.s = src->len ? arena_strndup(&w->arena, src->v.s, src->len) : "";
 			if (!v->v.s)
 				return wfail(w, e, -ENOMEM, "adding an event");
+			if (nm->kind == K_DICT) {
+				nm->last_s = v->v.s;
+				nm->last_len = src->len;
+				nm->lastgen = w->nblocks + 1;
+			}
 			break;
 		case FT_IP:
 			v->v.ip = src->v.ip;
@@ -2142,11 +2219,30 @@ int segment_writer_add(struct segment_writer *w, const struct event *ev, struct 
 	return 0;
 }
 
-static int idx_cmp(const void *a, const void *b, void *ctx)
+/*
+ * An index entry while sorting: field number and the key's first 16 bytes as two
+ * big-endian numbers (zero-padded), so that most comparisons need no memcmp.
+ */
+struct idx_sort {
+	uint64_t a, b;
+	uint32_t name, i;
+};
+
+static uint64_t be_prefix(const unsigned char *k, size_t len)
 {
-	const struct kmap *m = ctx;
-	const struct kent *x = &m->ents[*(const uint32_t *)a];
-	const struct kent *y = &m->ents[*(const uint32_t *)b];
+	unsigned char t[8] = { 0 };
+	uint64_t v = 0;
+
+	memcpy(t, k, MIN(len, sizeof(t)));
+	for (unsigned j = 0; j < 8; j++)
+		v = v << 8 | t[j];
+	return v;
+}
+
+static int idx_cmp_full(const struct kmap *m, uint32_t xi, uint32_t yi)
+{
+	const struct kent *x = &m->ents[xi];
+	const struct kent *y = &m->ents[yi];
 	const unsigned char *kx = (const unsigned char *)m->keys + x->off;
 	const unsigned char *ky = (const unsigned char *)m->keys + y->off;
 	uint32_t nx = le_get32(kx), ny = le_get32(ky);
@@ -2159,6 +2255,93 @@ static int idx_cmp(const void *a, const void *b, void *ctx)
 	if (c)
 		return c;
 	return lx < ly ? -1 : lx > ly;
+}
+
+/* Entries whose padded prefixes tie (keys past 16 bytes, or ending in zeros): whole keys. */
+static int idx_cmp(const void *a, const void *b, void *ctx)
+{
+	const struct idx_sort *x = a, *y = b;
+
+	return idx_cmp_full(ctx, x->i, y->i);
+}
+
+/* Byte d of an entry's sort key (name, a, b), 0 the least significant (18 bytes). */
+static inline unsigned idx_byte(const struct idx_sort *t, unsigned d)
+{
+	if (d < 8)
+		return (unsigned)(t->b >> (8 * d)) & 0xff;
+	if (d < 16)
+		return (unsigned)(t->a >> (8 * (d - 8))) & 0xff;
+	return (t->name >> (8 * (d - 16))) & 0xff;
+}
+
+/*
+ * Sorts t[0..n) by (name, a, b): least significant byte first, stable, skipping the bytes
+ * that are the same in every entry (the first 12 bytes of IPv4 keys, most of names).
+ */
+static void idx_radix(struct idx_sort *t, struct idx_sort *tmp, uint32_t n)
+{
+	struct idx_sort *src = t, *dst = tmp, *sw;
+
+	for (unsigned d = 0; d < 18; d++) {
+		uint32_t cnt[256] = { 0 }, pos = 0;
+		unsigned first = idx_byte(&src[0], d);
+		bool same = true;
+
+		for (uint32_t i = 0; i < n; i++) {
+			unsigned c = idx_byte(&src[i], d);
+
+			cnt[c]++;
+			same &= c == first;
+		}
+		if (same)
+			continue;
+		for (unsigned c = 0; c < 256; c++) {
+			uint32_t k = cnt[c];
+
+			cnt[c] = pos;
+			pos += k;
+		}
+		for (uint32_t i = 0; i < n; i++)
+			dst[cnt[idx_byte(&src[i], d)]++] = src[i];
+		sw = src;
+		src = dst;
+		dst = sw;
+	}
+	if (src != t)
+		memcpy(t, src, (size_t)n * sizeof(*t));
+}
+
+/* order[0..n): the index entries sorted by field number and key. */
+static int idx_sort(const struct kmap *m, uint32_t *order, uint32_t n)
+{
+	struct idx_sort *t = mem_alloc((size_t)n * 2 * sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		const unsigned char *k = (const unsigned char *)m->keys + m->ents[i].off;
+		size_t len = m->ents[i].len - 4;
+
+		t[i].name = le_get32(k);
+		t[i].a = be_prefix(k + 4, len);
+		t[i].b = len > 8 ? be_prefix(k + 12, len - 8) : 0;
+		t[i].i = i;
+	}
+	idx_radix(t, t + n, n);
+	for (uint32_t i = 0; i < n;) { /* ties of the prefixes: whole keys */
+		uint32_t j = i + 1;
+
+		while (j < n && t[j].name == t[i].name && t[j].a == t[i].a && t[j].b == t[i].b)
+			j++;
+		if (j - i > 1)
+			qsort_r(t + i, j - i, sizeof(*t), idx_cmp, (void *)m);
+		i = j;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		order[i] = t[i].i;
+	mem_free(t);
+	return 0;
 }
 
 /* Seals buf (plaintext) under id and appends it to the file. */
@@ -2217,9 +2400,8 @@ static int write_index(struct segment_writer *w, struct out *foot)
 			rc = -ENOMEM;
 			goto fail;
 		}
-		for (uint32_t i = 0; i < n; i++)
-			order[i] = i;
-		qsort_r(order, n, sizeof(*order), idx_cmp, &w->idx);
+		if ((rc = idx_sort(&w->idx, order, n)) < 0)
+			goto fail;
 	}
 	/* Posting pages. */
 	for (uint32_t i = 0; i < n; i++) {
@@ -3008,7 +3190,10 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 	struct rd r = { raw, raw + rawlen, false };
 	const unsigned char *bitmap = NULL;
 	unsigned type = s->names[name].type;
-	uint64_t ndict = 0, prev = 0, next_new = 0;
+	uint64_t ndict = 0, prev = 0, next_new = 0, pbase = 0;
+	uint32_t pn = 0, pk = 0; /* E_PLANES: values, the next one */
+	unsigned pwidth = 0;
+	const unsigned char *planes = NULL;
 	int64_t *idict = NULL;
 	const unsigned char *ipdict = NULL;
 	struct rstr *sdict = NULL;
@@ -3019,7 +3204,8 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 	    (kind == K_INT && type != FT_INT && type != FT_TIME && type != FT_BOOL) ||
 	    (kind == K_IP && type != FT_IP) ||
 	    ((kind == K_DICT || kind == K_TEXT) && type != FT_STR) ||
-	    (kind == K_INT && enc != E_DELTA && enc != E_DICT && enc != E_PLAIN) ||
+	    (kind == K_INT && enc != E_DELTA && enc != E_DICT && enc != E_PLAIN &&
+	     enc != E_PLANES) ||
 	    ((kind == K_IP || kind == K_DICT) && enc != E_DICT))
 		return DAMAGED(-EBADMSG, b->off, "block %u: column %.*s has a bad kind", bi,
 			       (int)s->names[name].len, s->names[name].name);
@@ -3028,6 +3214,22 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 		return id;
 	if (!rd8(&r))
 		bitmap = take(&r, (b->count + 7) / 8);
+	if (enc == E_PLANES) { /* varint minimum, u8 width, then width planes of bytes */
+		uint32_t nv = b->count;
+
+		if (bitmap) {
+			nv = 0;
+			for (uint32_t i = 0; i < b->count; i++)
+				nv += (bitmap[i / 8] >> (i % 8)) & 1;
+		}
+		pbase = (uint64_t)unzigzag(rdv(&r));
+		pwidth = rd8(&r);
+		pn = nv;
+		if (pwidth > 8)
+			r.bad = true;
+		else
+			planes = take(&r, (size_t)pwidth * nv);
+	}
 	if (enc == E_DICT) {
 		ndict = rdv(&r);
 		if (ndict > b->count)
@@ -3099,6 +3301,17 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 			}
 		} else if (kind == K_INT && enc == E_PLAIN) {
 			iv = unzigzag(rdv(&r));
+		} else if (kind == K_INT && enc == E_PLANES) {
+			uint64_t v = 0;
+
+			if (!planes || pk >= pn) {
+				r.bad = true;
+				break;
+			}
+			for (unsigned j = 0; j < pwidth; j++)
+				v |= (uint64_t)planes[(size_t)j * pn + pk] << (8 * j);
+			pk++;
+			iv = (int64_t)(pbase + v);
 		} else if (kind == K_INT) {
 			prev += (uint64_t)unzigzag(rdv(&r));
 			iv = (int64_t)prev;

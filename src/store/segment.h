@@ -1,11 +1,11 @@
 /*
  * segment.h - the immutable per-tenant, per-day segment file of the event store (format
- * version 2; the layout is described for operators in docs/store.md, "Segments").
+ * version 3; the layout is described for operators in docs/store.md, "Segments").
  *
  * A segment is written once by a struct segment_writer and then only read. Events go into
  * blocks of up to SEGMENT_BLOCK_EVENTS; inside a block the hot fields are stored column by
- * column (@timestamp and other times and integers delta- or dictionary-coded, every IP
- * field as a per-block dictionary, the known ECS string fields as dictionaries,
+ * column (@timestamp and other times and integers delta- or dictionary-coded or as byte
+ * planes, every IP field as a per-block dictionary, string fields as dictionaries,
  * event.original and message as text columns: CLP-style templates and variables, a token
  * that is another field's value of the event referenced instead of stored twice) and every
  * other value in a row area that names its field. Field NAMES are stored (a table in the
@@ -52,7 +52,7 @@ struct keys_data_key;
 struct segment;
 struct segment_writer;
 
-#define SEGMENT_VERSION 2
+#define SEGMENT_VERSION 3
 #define SEGMENT_BLOCK_EVENTS 4096
 #define SEGMENT_MAX_EVENTS (1u << 28) /* per segment: segment_writer_add says -EFBIG */
 #define SEGMENT_NAME_MAX 64

@@ -116,7 +116,7 @@ static void build(struct ob *f, uint32_t count, const unsigned char *plain, size
 	size_t zlen, block_off = 52, dir_off;
 
 	memcpy(h, "KOBANSEG", 8);
-	le_put32(h + 8, 2); /* format version */
+	le_put32(h + 8, SEGMENT_VERSION);
 	le_put32(h + 12, DAY);
 	le64(h + 16, TENANT);
 	le_put32(h + 24, SEQ);

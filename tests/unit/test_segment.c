@@ -973,6 +973,188 @@ static void test_mem_fail(void)
 	printf("  allocation failures injected at %ld points\n", tried);
 }
 
+/*
+ * Integer columns stored as byte planes over the block's minimum (the widths 0 to 8, the
+ * extremes of int64, values missing in some events) and vendor string fields as dictionary
+ * columns come back exactly, whole and row by row.
+ */
+static int64_t plane_value(unsigned i, unsigned kind)
+{
+	uint64_t r = mix(i * 31 + kind);
+
+	switch (kind) {
+	case 0: return T0; /* the same in every event: width 0 */
+	case 1: return i % 3 == 0 ? INT64_MIN : i % 3 == 1 ? INT64_MAX : (int64_t)r; /* width 8 */
+	case 2: return 1024 + (int64_t)(r % 64000); /* width 2 */
+	default: return -(int64_t)(r % 70000) - 5; /* negative, width 3 */
+	}
+}
+
+static void planes_event(struct event *ev, struct arena *a, unsigned i, int f_wide, int f_port,
+			 int f_neg, int f_zone)
+{
+	static const char *const zones[] = { "trust", "untrust", "dmz", "" };
+
+	event_init(ev, a);
+	event_set_time(ev, FIELD_TIMESTAMP, plane_value(i, 0));
+	if (i % 5)
+		event_set_int(ev, (unsigned)f_wide, plane_value(i, 1));
+	event_set_int(ev, (unsigned)f_port, plane_value(i, 2));
+	if (i % 7 != 3)
+		event_set_int(ev, (unsigned)f_neg, plane_value(i, 3));
+	event_set_str(ev, (unsigned)f_zone, zones[mix(i) % 4], strlen(zones[mix(i) % 4]));
+	if (i % 9 == 0)
+		event_add_str(ev, (unsigned)f_zone, "second", 6);
+}
+
+static void test_int_planes(void)
+{
+	int f_wide = field_intern("vendor.wide", 11, FT_INT);
+	int f_port = field_intern("vendor.port", 11, FT_INT);
+	int f_neg = field_intern("vendor.neg", 10, FT_INT);
+	int f_zone = field_intern("vendor.zone", 11, FT_STR);
+	unsigned counts[] = { 1, 2, 5, SEGMENT_BLOCK_EVENTS + 3 };
+	struct err e = ERR_INIT;
+	struct arena a, ga;
+	char path[700];
+
+	fresh("planes");
+	arena_init(&a, 1 << 20, 1 << 28);
+	arena_init(&ga, 1 << 16, 1 << 24);
+	for (unsigned c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+		struct segment_writer *w = NULL;
+		struct segment *s = NULL;
+		struct segment_info info;
+		struct event ev, *evs;
+		uint32_t n, rows[3] = { 0, 0, 0 };
+		unsigned next = 0;
+
+		CHECK_INT(segment_writer_open(&w, dir, TENANT, DAY0, c + 1, &key1, &e), 0);
+		for (unsigned i = 0; w && i < counts[c]; i++) {
+			planes_event(&ev, &ga, i, f_wide, f_port, f_neg, f_zone);
+			CHECK_INT(segment_writer_add(w, &ev, &e), 0);
+			arena_clear(&ga);
+		}
+		if (w)
+			CHECK_INT(segment_writer_finish(w, &e), 0);
+		segment_writer_free(w);
+		seg_path(path, sizeof(path), c + 1);
+		CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), 0);
+		if (!s)
+			continue;
+		segment_get_info(s, &info);
+		for (unsigned b = 0; b < info.blocks; b++) {
+			CHECK_INT(segment_block_read(s, b, NULL, 0, &a, &evs, &n, &e), 0);
+			for (uint32_t i = 0; i < n; i++, next++) {
+				struct event want;
+
+				planes_event(&want, &ga, next, f_wide, f_port, f_neg, f_zone);
+				if (!same_event(&want, &evs[i], next))
+					break;
+				arena_clear(&ga);
+			}
+			arena_clear(&a);
+		}
+		CHECK_INT(next, counts[c]);
+		/* rows: the last ones of the first block, through the planes' positions */
+		n = 0;
+		for (unsigned k = 0; k < 3 && k < counts[c]; k++)
+			rows[n++] = (counts[c] < SEGMENT_BLOCK_EVENTS ? counts[c] : SEGMENT_BLOCK_EVENTS) - 3 + k;
+		if (counts[c] < 3) {
+			n = 0;
+			for (unsigned k = 0; k < counts[c]; k++)
+				rows[n++] = k;
+		}
+		{
+			uint32_t nrows = n, got = 0;
+
+			CHECK_INT(segment_block_read_rows(s, 0, rows, nrows, NULL, 0, &a, &evs, &got, &e),
+				  0);
+			CHECK_INT(got, nrows);
+			for (uint32_t i = 0; i < got; i++) {
+				struct event want;
+
+				planes_event(&want, &ga, rows[i], f_wide, f_port, f_neg, f_zone);
+				same_event(&want, &evs[i], rows[i]);
+				arena_clear(&ga);
+			}
+			arena_clear(&a);
+		}
+		CHECK_INT(segment_verify(s, &e), 0);
+		segment_close(s);
+	}
+	arena_release(&a);
+	arena_release(&ga);
+}
+
+/*
+ * Index keys that agree on their first 16 bytes or differ only in their length (the
+ * writer sorts on 16-byte prefixes, then whole keys): every value is found, with its rows.
+ */
+static void long_key(char *out, size_t size, unsigned i)
+{
+	switch (i % 4) {
+	case 0: snprintf(out, size, "a-user-name-sharing-its-start-%u", i % 37); break;
+	case 1: snprintf(out, size, "0123456789abcdef"); break;  /* 16 bytes */
+	case 2: snprintf(out, size, "0123456789abcdef0"); break; /* 17: the same prefix */
+	default: snprintf(out, size, "0123456789abcde"); break;  /* 15 */
+	}
+}
+
+static void test_lookup_long_keys(void)
+{
+	struct segment_writer *w = NULL;
+	struct segment *s = NULL;
+	struct err e = ERR_INIT;
+	struct arena a;
+	struct event ev;
+	char path[700], key[64];
+	const unsigned count = 5000;
+
+	fresh("longkeys");
+	arena_init(&a, 1 << 16, 1 << 24);
+	CHECK_INT(segment_writer_open(&w, dir, TENANT, DAY0, 1, &key1, &e), 0);
+	for (unsigned i = 0; w && i < count; i++) {
+		event_init(&ev, &a);
+		event_set_time(&ev, FIELD_TIMESTAMP, T0 + i);
+		long_key(key, sizeof(key), i);
+		event_set_strdup(&ev, FIELD_USER_NAME, key, strlen(key));
+		CHECK_INT(segment_writer_add(w, &ev, &e), 0);
+		arena_clear(&a);
+	}
+	if (w)
+		CHECK_INT(segment_writer_finish(w, &e), 0);
+	segment_writer_free(w);
+	seg_path(path, sizeof(path), 1);
+	CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), 0);
+	for (unsigned k = 0; s && k < 4 * 37; k++) {
+		uint32_t *rows = NULL;
+		size_t n = 0, want = 0, j = 0;
+		bool ok = true;
+
+		long_key(key, sizeof(key), k);
+		for (unsigned i = 0; i < count; i++) {
+			char other[64];
+
+			long_key(other, sizeof(other), i);
+			want += !strcmp(other, key);
+		}
+		CHECK_INT(segment_lookup(s, "user.name", key, strlen(key), &rows, &n, &e), 0);
+		CHECK_INT(n, want);
+		for (unsigned i = 0; i < count && j < n; i++) {
+			char other[64];
+
+			long_key(other, sizeof(other), i);
+			if (!strcmp(other, key))
+				ok &= rows[j++] == i;
+		}
+		CHECK(ok);
+		mem_free(rows);
+	}
+	segment_close(s);
+	arena_release(&a);
+}
+
 int main(void)
 {
 	for (size_t i = 0; i < sizeof(key1.key); i++) {
@@ -994,9 +1176,11 @@ int main(void)
 	T_RUN(test_raw_bytes);
 	T_RUN(test_read_rows);
 	T_RUN(test_text_columns);
+	T_RUN(test_int_planes);
 	T_RUN(test_skipping);
 	T_RUN(test_bloom);
 	T_RUN(test_lookup);
+	T_RUN(test_lookup_long_keys);
 	T_RUN(test_wrong_key_and_tenant);
 	T_RUN(test_flipped_bytes);
 	T_RUN(test_unfinished);
