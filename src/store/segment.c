@@ -3259,27 +3259,30 @@ static int clp_ref_text(struct segment *s, const struct event *ev, int id, unsig
 	}
 }
 
-/*
- * Rebuilds a text column's lines (see encode_clp()); references are read from side, the
- * same rows' events holding at least the referenced fields.
- */
-static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsigned char *raw,
-		      size_t rawlen, struct arena *a, const uint32_t *map, struct event *evs,
-		      const struct event *side, struct err *e)
+/* A text column's parts (see encode_clp()), checked against each other. */
+struct clp_col {
+	const unsigned char *bitmap; /* NULL: every row has a line */
+	struct clp_tpl *tpls;
+	uint64_t ntpl;
+	struct rstr *dict;
+	uint64_t ndict;
+	struct rd tr;                /* the template numbers, one per line */
+	struct rd sub[CLP_SUBS];     /* the variable streams */
+};
+
+/* Parses a text column chunk into *c (arrays in the arena). */
+static int clp_open(struct segment *s, uint32_t bi, uint32_t name, const unsigned char *raw,
+		    size_t rawlen, struct arena *a, struct clp_col *c, struct err *e)
 {
 	const struct rblock *b = &s->blocks[bi];
-	struct rd r = { raw, raw + rawlen, false }, tr, sub[CLP_SUBS];
-	const unsigned char *bitmap = NULL;
-	struct clp_tpl *tpls = NULL;
-	struct rstr *dict = NULL;
-	uint64_t ntpl, ndict, nsub, tidlen, sublen[CLP_SUBS], next_new = 0;
-	size_t voff[CLP_BACK_MAX] = { 0 }, vlen[CLP_BACK_MAX] = { 0 };
-	int id = resolve(s, name, e), rc;
+	struct rd r = { raw, raw + rawlen, false };
+	struct clp_tpl *tpls;
+	uint64_t ntpl, ndict, nsub, tidlen, sublen[CLP_SUBS];
+	int rc;
 
-	if (id < 0)
-		return id;
+	memset(c, 0, sizeof(*c));
 	if (!rd8(&r))
-		bitmap = take(&r, (b->count + 7) / 8);
+		c->bitmap = take(&r, (b->count + 7) / 8);
 	for (uint64_t i = 0, n = rdv(&r); i < n && !r.bad; i++)
 		(void)rdv(&r); /* references: clp_refs() */
 	ntpl = rdv(&r);
@@ -3288,6 +3291,8 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 	tpls = arena_alloc(a, (size_t)(ntpl + 1) * sizeof(*tpls));
 	if (!tpls)
 		goto nomem;
+	c->tpls = tpls;
+	c->ntpl = ntpl;
 	for (uint64_t i = 0; i < ntpl && !r.bad; i++) {
 		uint64_t l = rdv(&r);
 		const unsigned char *p;
@@ -3300,7 +3305,7 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 			goto nomem;
 		for (uint64_t k = 0, lit = 0; k <= l;) {
 			struct clp_op *op = &tpls[i].ops[tpls[i].nops];
-			unsigned char c;
+			unsigned char ch;
 
 			if (k == l || (p[k] >= CLP_REF && p[k] <= CLP_BACK)) {
 				*op = (struct clp_op){ (uint32_t)lit, (uint32_t)(k - lit),
@@ -3309,12 +3314,12 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 				if (k == l)
 					break;
 			}
-			c = p[k++];
-			if (c < CLP_REF || c > CLP_BACK)
+			ch = p[k++];
+			if (ch < CLP_REF || ch > CLP_BACK)
 				continue;
 			lit = k;
-			if (c == CLP_INT || c == CLP_DICT) {
-				tpls[i].kinds[tpls[i].nvars++] = c;
+			if (ch == CLP_INT || ch == CLP_DICT) {
+				tpls[i].kinds[tpls[i].nvars++] = ch;
 			} else {
 				uint64_t nm = 0;
 				int shift = 0;
@@ -3325,12 +3330,12 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 					nm |= (uint64_t)(p[k] & 0x7f) << shift;
 					shift += 7;
 				} while (p[k++] & 0x80);
-				if ((c == CLP_REF && nm >= s->nnames) ||
-				    (c == CLP_BACK && (nm >= tpls[i].nvars || nm >= CLP_BACK_MAX)))
+				if ((ch == CLP_REF && nm >= s->nnames) ||
+				    (ch == CLP_BACK && (nm >= tpls[i].nvars || nm >= CLP_BACK_MAX)))
 					goto damaged;
-				if (c == CLP_REF && (rc = resolve(s, (uint32_t)nm, e)) < 0)
+				if (ch == CLP_REF && (rc = resolve(s, (uint32_t)nm, e)) < 0)
 					return rc;
-				op->arg = c == CLP_REF ? (uint32_t)rc : (uint32_t)nm;
+				op->arg = ch == CLP_REF ? (uint32_t)rc : (uint32_t)nm;
 				op->name = (uint32_t)nm;
 				lit = k;
 			}
@@ -3339,24 +3344,25 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 	ndict = rdv(&r);
 	if (r.bad || ndict > rawlen)
 		goto damaged;
-	dict = arena_alloc(a, (size_t)(ndict + 1) * sizeof(*dict));
-	if (!dict)
+	c->dict = arena_alloc(a, (size_t)(ndict + 1) * sizeof(*c->dict));
+	if (!c->dict)
 		goto nomem;
+	c->ndict = ndict;
 	for (uint64_t i = 0; i < ndict && !r.bad; i++) {
 		uint64_t l = rdv(&r);
 
 		if (l > rawlen)
 			goto damaged;
-		dict[i].len = (uint32_t)l;
-		dict[i].p = (const char *)take(&r, (size_t)l);
+		c->dict[i].len = (uint32_t)l;
+		c->dict[i].p = (const char *)take(&r, (size_t)l);
 	}
 	tidlen = rdv(&r);
 	if (r.bad || tidlen > rawlen)
 		goto damaged;
-	tr = (struct rd){ r.p, NULL, false };
+	c->tr = (struct rd){ r.p, NULL, false };
 	if (!take(&r, (size_t)tidlen))
 		goto damaged;
-	tr.end = r.p;
+	c->tr.end = r.p;
 	nsub = rdv(&r);
 	if (r.bad || nsub > CLP_SUBS)
 		goto damaged;
@@ -3364,13 +3370,59 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 		if ((sublen[i] = rdv(&r)) > rawlen)
 			goto damaged;
 	for (uint64_t i = 0; i < CLP_SUBS; i++) {
-		sub[i] = (struct rd){ r.p, r.p, false };
+		c->sub[i] = (struct rd){ r.p, r.p, false };
 		if (i < nsub && !take(&r, (size_t)sublen[i]))
 			goto damaged;
-		sub[i].end = r.p;
+		c->sub[i].end = r.p;
 	}
 	if (r.bad || r.p != r.end)
 		goto damaged;
+	return 0;
+damaged:
+	return DAMAGED(-EBADMSG, b->off, "block %u: text column %.*s is damaged", bi,
+		       (int)s->names[name].len, s->names[name].name);
+nomem:
+	return err_set(e, -ENOMEM, "%s: block %u: out of memory (arena full)", s->path, bi);
+}
+
+/* True when the template numbers and every variable stream were read to their ends. */
+static bool clp_done(const struct clp_col *c)
+{
+	if (c->tr.bad || c->tr.p != c->tr.end)
+		return false;
+	for (unsigned i = 0; i < CLP_SUBS; i++)
+		if (c->sub[i].bad || c->sub[i].p != c->sub[i].end)
+			return false;
+	return true;
+}
+
+/*
+ * Rebuilds a text column's lines (see encode_clp()); references are read from side, the
+ * same rows' events holding at least the referenced fields.
+ */
+static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsigned char *raw,
+		      size_t rawlen, struct arena *a, const uint32_t *map, struct event *evs,
+		      const struct event *side, struct err *e)
+{
+	const struct rblock *b = &s->blocks[bi];
+	struct clp_col c;
+	struct rd *sub = c.sub, *trp = &c.tr;
+	const unsigned char *bitmap;
+	const struct clp_tpl *tpls;
+	const struct rstr *dict;
+	uint64_t ntpl, ndict, next_new = 0;
+	size_t voff[CLP_BACK_MAX] = { 0 }, vlen[CLP_BACK_MAX] = { 0 };
+	int id = resolve(s, name, e), rc;
+
+	if (id < 0)
+		return id;
+	if ((rc = clp_open(s, bi, name, raw, rawlen, a, &c, e)) < 0)
+		return rc;
+	bitmap = c.bitmap;
+	tpls = c.tpls;
+	ntpl = c.ntpl;
+	dict = c.dict;
+	ndict = c.ndict;
 	for (uint32_t ev = 0; ev < b->count; ev++) {
 		const struct clp_tpl *t;
 		uint64_t tid;
@@ -3380,8 +3432,8 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 
 		if (bitmap && !(bitmap[ev / 8] & (1u << (ev % 8))))
 			continue;
-		tid = rdv(&tr);
-		if (tr.bad || tid >= ntpl)
+		tid = rdv(trp);
+		if (trp->bad || tid >= ntpl)
 			goto damaged;
 		t = &tpls[tid];
 		if (map && map[ev] == ROW_SKIP) {
@@ -3447,11 +3499,8 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 			return err_set(e, rc, "%s: block %u: event %u: %.*s: %s", s->path, bi, ev,
 				       (int)s->names[name].len, s->names[name].name, strerror(-rc));
 	}
-	if (tr.p != tr.end)
+	if (!clp_done(&c))
 		goto damaged;
-	for (unsigned i = 0; i < CLP_SUBS; i++)
-		if (sub[i].bad || sub[i].p != sub[i].end)
-			goto damaged;
 	return 0;
 damaged:
 	return DAMAGED(-EBADMSG, b->off, "block %u: text column %.*s is damaged", bi,
@@ -3644,6 +3693,34 @@ static int decode_pass(const struct bctx *x, int pass, const uint8_t *want, stru
 	return 0;
 }
 
+/*
+ * The block's payload unsealed into s->scratch. The seal authenticates every byte, so the
+ * checksum is only computed when it fails, to tell damage from a wrong key. A block read
+ * again (the rows of a search's matches after its filter's columns) is unsealed once.
+ */
+static int block_payload(struct segment *s, unsigned block, size_t *plain, struct err *e)
+{
+	const struct rblock *b = &s->blocks[block];
+	char what[48];
+	int rc;
+
+	if (s->scratch_block == (int64_t)block) {
+		*plain = s->scratch_plain;
+		return 0;
+	}
+	snprintf(what, sizeof(what), "block %u", block);
+	rc = unseal(s, b->off + b->hdr_len, b->payload_len,
+		    block_id(s->tenant, s->day, s->seq, ID_BLOCK, block), plain, what, e);
+	if (rc == -EBADMSG && crc(s->map + b->off + b->hdr_len, b->payload_len) != b->payload_crc)
+		return DAMAGED(-EBADMSG, b->off + b->hdr_len,
+			       "block %u: payload checksum mismatch (damaged file)", block);
+	if (rc < 0)
+		return rc;
+	s->scratch_block = block;
+	s->scratch_plain = *plain;
+	return 0;
+}
+
 /* segment_block_read() and segment_block_read_rows() (rows NULL: every row). */
 static int block_read(struct segment *s, unsigned block, const uint32_t *rows, size_t nrows,
 		      const unsigned *fields, size_t nfields, struct arena *a,
@@ -3681,28 +3758,8 @@ static int block_read(struct segment *s, unsigned block, const uint32_t *rows, s
 			map[rows[i]] = (uint32_t)i;
 		nout = (uint32_t)nrows;
 	}
-	/*
-	 * The seal authenticates every byte, so the checksum is only computed when it fails,
-	 * to tell damage from a wrong key. A block read twice in a row (the rows of a search's
-	 * matches after its filter's columns) is unsealed once.
-	 */
-	if (s->scratch_block == (int64_t)block) {
-		plain = s->scratch_plain;
-	} else {
-		char what[48];
-
-		snprintf(what, sizeof(what), "block %u", block);
-		rc = unseal(s, b->off + b->hdr_len, b->payload_len,
-			    block_id(s->tenant, s->day, s->seq, ID_BLOCK, block), &plain, what, e);
-		if (rc == -EBADMSG &&
-		    crc(s->map + b->off + b->hdr_len, b->payload_len) != b->payload_crc)
-			return DAMAGED(-EBADMSG, b->off + b->hdr_len,
-				       "block %u: payload checksum mismatch (damaged file)", block);
-		if (rc < 0)
-			return rc;
-		s->scratch_block = block;
-		s->scratch_plain = plain;
-	}
+	if ((rc = block_payload(s, block, &plain, e)) < 0)
+		return rc;
 	if (fields) {
 		want = arena_alloc(a, s->nnames + 1);
 		if (!want)
@@ -4081,4 +4138,275 @@ int segment_verify(struct segment *s, struct err *e)
 		}
 	}
 	return 0;
+}
+
+/* ---- text search on templates and variables ------------------------------------------ */
+
+/* The needles' tokens, lower case, and which of them an integer's or an address's text may hold. */
+struct text_toks {
+	const char *t[SEGMENT_TEXT_TOKENS];
+	size_t len[SEGMENT_TEXT_TOKENS];
+	unsigned n;
+	uint32_t all, int_mask, ip_mask;
+};
+
+static inline unsigned char lower(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
+}
+
+/* Whether h holds n (lower case), ASCII case ignored. */
+static bool has_lower(const char *h, size_t hl, const char *n, size_t nl)
+{
+	const unsigned char *p = (const unsigned char *)h, *q = (const unsigned char *)n;
+
+	if (nl > hl)
+		return false;
+	for (size_t i = 0, last = hl - nl; i <= last; i++) {
+		size_t k;
+
+		if (lower(p[i]) != q[0])
+			continue;
+		for (k = 1; k < nl && lower(p[i + k]) == q[k]; k++)
+			;
+		if (k == nl)
+			return true;
+	}
+	return false;
+}
+
+/* The tokens of text [p, p + len) that the needles' tokens not in have lie in. */
+static uint32_t toks_in(const struct text_toks *tk, const char *p, size_t len, uint32_t have)
+{
+	for (unsigned i = 0; i < tk->n; i++)
+		if (!(have & (1u << i)) && has_lower(p, len, tk->t[i], tk->len[i]))
+			have |= 1u << i;
+	return have;
+}
+
+static int text_toks_init(struct text_toks *tk, const char *const *needles, const size_t *lens,
+			  size_t n, struct arena *a)
+{
+	memset(tk, 0, sizeof(*tk));
+	for (size_t i = 0; i < n; i++) {
+		const char *p = needles[i], *end = p + lens[i], *tok;
+		size_t len;
+
+		while (tk->n < SEGMENT_TEXT_TOKENS && segment_token_next(&p, end, &tok, &len)) {
+			char *low = arena_alloc(a, len + 1);
+			bool isint = true, isip = true;
+			unsigned j;
+
+			if (!low)
+				return -ENOMEM;
+			for (size_t k = 0; k < len; k++) {
+				unsigned char c = lower((unsigned char)tok[k]);
+
+				low[k] = (char)c;
+				isint &= (c >= '0' && c <= '9') || c == '-';
+				isip &= (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == '.' ||
+					c == ':';
+			}
+			for (j = 0; j < tk->n && (tk->len[j] != len || memcmp(tk->t[j], low, len)); j++)
+				;
+			if (j < tk->n)
+				continue; /* the same token twice */
+			tk->t[tk->n] = low;
+			tk->len[tk->n] = len;
+			tk->int_mask |= isint ? 1u << tk->n : 0;
+			tk->ip_mask |= isip ? 1u << tk->n : 0;
+			tk->n++;
+		}
+	}
+	tk->all = tk->n == 32 ? UINT32_MAX : (1u << tk->n) - 1;
+	return 0;
+}
+
+/* The tokens a string value holds, remembered by the value's address (dictionary values share it). */
+struct text_memo {
+	const char *p[256];
+	uint32_t len[256], mask[256];
+};
+
+static uint32_t memo_toks(struct text_memo *m, const struct text_toks *tk, const char *p,
+			  uint32_t len)
+{
+	unsigned h = (unsigned)(((uintptr_t)p * 0x9e3779b97f4a7c15ull) >> 56);
+
+	if (m->p[h] != p || m->len[h] != len) {
+		m->p[h] = p;
+		m->len[h] = len;
+		m->mask[h] = toks_in(tk, p, len, 0);
+	}
+	return m->mask[h];
+}
+
+/* Every row of the block into rows. */
+static void all_rows(uint32_t count, uint32_t *rows, uint32_t *nrows)
+{
+	for (uint32_t i = 0; i < count; i++)
+		rows[i] = i;
+	*nrows = count;
+}
+
+int segment_block_text_rows(struct segment *s, unsigned block, const char *const *needles,
+			    const size_t *lens, size_t n, struct arena *a, uint32_t *rows,
+			    uint32_t *nrows, struct err *e)
+{
+	const struct rblock *b;
+	struct text_toks tk;
+	struct text_memo *memo;
+	struct clp_col c;
+	const unsigned char *dirp = NULL, *raw = NULL;
+	uint32_t nchunks, tname = UINT32_MAX, *refs = NULL, nrefs = 0, *tmask, *dmask;
+	uint64_t data_off, next_new = 0;
+	size_t plain, rawlen = 0;
+	struct event *side = NULL;
+	uint8_t *want;
+	bool any_str = false;
+	struct rd r;
+	int rc;
+
+	*nrows = 0;
+	if (block >= s->nblocks)
+		return err_set(e, -ERANGE, "%s: no block %u (%u blocks)", s->path, block, s->nblocks);
+	b = &s->blocks[block];
+	if (text_toks_init(&tk, needles, lens, n, a) < 0)
+		goto nomem;
+	if (!tk.n) {
+		all_rows(b->count, rows, nrows);
+		return 0;
+	}
+	if ((rc = block_payload(s, block, &plain, e)) < 0)
+		return rc;
+	r = (struct rd){ s->scratch, s->scratch + plain, false };
+	nchunks = rd32(&r);
+	if (nchunks > MAX_COLUMNS + 1 || (uint64_t)nchunks * CHUNK_DIR_BYTES > plain - 4)
+		return DAMAGED(-EBADMSG, b->off, "block %u: chunk directory is damaged", block);
+	dirp = take(&r, (size_t)nchunks * CHUNK_DIR_BYTES);
+	data_off = 4 + (uint64_t)nchunks * CHUNK_DIR_BYTES;
+	for (uint32_t k = 0; k < nchunks; data_off += le_get32(dirp + k * CHUNK_DIR_BYTES + 8), k++) {
+		const unsigned char *d = dirp + k * CHUNK_DIR_BYTES;
+		uint32_t nm = le_get32(d), stored = le_get32(d + 8);
+
+		if (stored > plain - data_off || d[6] > 1 || (nm != NAME_NONE && nm >= s->nnames))
+			return DAMAGED(-EBADMSG, b->off, "block %u: chunk %u is damaged", block, k);
+		if (d[4] != K_TEXT || s->names[nm].len != 14 ||
+		    memcmp(s->names[nm].name, "event.original", 14))
+			continue;
+		if (d[5] != E_CLP || s->names[nm].type != FT_STR)
+			return DAMAGED(-EBADMSG, b->off, "block %u: column %.*s has a bad kind", block,
+				       (int)s->names[nm].len, s->names[nm].name);
+		rawlen = le_get32(d + 12);
+		if ((rc = chunk_raw(s, block, s->scratch + data_off, stored, (uint32_t)rawlen,
+				    d[6] == 1, a, &raw, e)) < 0)
+			return rc;
+		tname = nm;
+		break;
+	}
+	if (tname == UINT32_MAX) { /* no event.original column: every row may hold it */
+		all_rows(b->count, rows, nrows);
+		return 0;
+	}
+	if ((rc = clp_refs(s, block, raw, rawlen, a, &refs, &nrefs, e)) < 0 ||
+	    (rc = clp_open(s, block, tname, raw, rawlen, a, &c, e)) < 0)
+		return rc;
+	/* the string values the lines refer to, of every row */
+	want = arena_alloc(a, s->nnames + 1);
+	if (!want)
+		goto nomem;
+	memset(want, 0, s->nnames + 1);
+	for (uint32_t i = 0; i < nrefs; i++)
+		if (s->names[refs[i]].type == FT_STR) {
+			want[refs[i]] = 1;
+			any_str = true;
+		}
+	if (any_str) {
+		struct bctx x = { s, block, plain, nchunks, dirp, NULL, b->count, a };
+
+		side = arena_alloc(a, (size_t)b->count * sizeof(*side) + 1);
+		if (!side)
+			goto nomem;
+		for (uint32_t i = 0; i < b->count; i++)
+			event_init(&side[i], a);
+		if ((rc = decode_pass(&x, 0, want, side, e)) < 0 ||
+		    (rc = decode_pass(&x, 1, want, side, e)) < 0)
+			return rc;
+	}
+	tmask = arena_alloc(a, (size_t)(c.ntpl + 1) * sizeof(*tmask));
+	dmask = arena_alloc(a, (size_t)(c.ndict + 1) * sizeof(*dmask));
+	memo = arena_alloc(a, sizeof(*memo));
+	if (!tmask || !dmask || !memo)
+		goto nomem;
+	memset(memo, 0, sizeof(*memo));
+	for (uint64_t i = 0; i < c.ntpl; i++) {
+		const struct clp_tpl *t = &c.tpls[i];
+
+		tmask[i] = 0;
+		for (uint32_t k = 0; k < t->nops; k++)
+			tmask[i] = toks_in(&tk, (const char *)t->p + t->ops[k].off, t->ops[k].len,
+					   tmask[i]);
+	}
+	for (uint64_t i = 0; i < c.ndict; i++)
+		dmask[i] = c.dict[i].p ? toks_in(&tk, c.dict[i].p, c.dict[i].len, 0) : 0;
+	for (uint32_t ev = 0; ev < b->count; ev++) {
+		const struct clp_tpl *t;
+		uint64_t tid;
+		uint32_t m, nvar = 0;
+
+		if (c.bitmap && !(c.bitmap[ev / 8] & (1u << (ev % 8)))) {
+			rows[(*nrows)++] = ev; /* its text is elsewhere: let the filter see it */
+			continue;
+		}
+		tid = rdv(&c.tr);
+		if (c.tr.bad || tid >= c.ntpl)
+			goto damaged;
+		t = &c.tpls[tid];
+		m = tmask[tid];
+		for (uint32_t k = 0; k < t->nops; k++) {
+			const struct clp_op *op = &t->ops[k];
+
+			if (op->kind == CLP_INT || op->kind == CLP_DICT) {
+				struct rd *sr = &c.sub[MIN(nvar, CLP_SUBS - 1)];
+				uint64_t v = rdv(sr);
+
+				if (sr->bad)
+					goto damaged;
+				nvar++;
+				if (op->kind == CLP_INT) {
+					m |= tk.int_mask;
+					continue;
+				}
+				v = v ? v - 1 : next_new++; /* clp_dict_code() */
+				if (v >= c.ndict)
+					goto damaged;
+				m |= dmask[v];
+			} else if (op->kind == CLP_REF && m != tk.all) {
+				unsigned type = s->names[op->name].type;
+				const struct event_value *v;
+
+				if (type == FT_INT) {
+					m |= tk.int_mask;
+				} else if (type == FT_IP) {
+					m |= tk.ip_mask;
+				} else if (type != FT_STR || !(v = event_get(&side[ev], op->arg))) {
+					return DAMAGED(-EBADMSG, b->off, "block %u: event %u: text refers "
+						       "to a value of %.*s that is not there (damaged "
+						       "file)", block, ev, (int)s->names[op->name].len,
+						       s->names[op->name].name);
+				} else {
+					m |= memo_toks(memo, &tk, v->v.s, v->len);
+				}
+			}
+		}
+		if (m == tk.all)
+			rows[(*nrows)++] = ev;
+	}
+	if (!clp_done(&c))
+		goto damaged;
+	return 0;
+damaged:
+	return DAMAGED(-EBADMSG, b->off, "block %u: text column event.original is damaged", block);
+nomem:
+	return err_set(e, -ENOMEM, "%s: block %u: out of memory (arena full)", s->path, block);
 }
