@@ -232,7 +232,7 @@ static uint64_t rd64(struct rd *r)
 	return p ? le_get64(p) : 0;
 }
 
-static uint64_t rdv(struct rd *r)
+static uint64_t rdv_slow(struct rd *r)
 {
 	uint64_t v = 0;
 
@@ -250,6 +250,14 @@ static uint64_t rdv(struct rd *r)
 	}
 	r->bad = true;
 	return 0;
+}
+
+/* A varint: one byte without a call (most are). */
+static inline uint64_t rdv(struct rd *r)
+{
+	if (!r->bad && r->p < r->end && !(*r->p & 0x80))
+		return *r->p++;
+	return rdv_slow(r);
 }
 
 static int write_all(int fd, const void *p, size_t n)
@@ -4222,25 +4230,6 @@ static int text_toks_init(struct text_toks *tk, const char *const *needles, cons
 	return 0;
 }
 
-/* The tokens a string value holds, remembered by the value's address (dictionary values share it). */
-struct text_memo {
-	const char *p[256];
-	uint32_t len[256], mask[256];
-};
-
-static uint32_t memo_toks(struct text_memo *m, const struct text_toks *tk, const char *p,
-			  uint32_t len)
-{
-	unsigned h = (unsigned)(((uintptr_t)p * 0x9e3779b97f4a7c15ull) >> 56);
-
-	if (m->p[h] != p || m->len[h] != len) {
-		m->p[h] = p;
-		m->len[h] = len;
-		m->mask[h] = toks_in(tk, p, len, 0);
-	}
-	return m->mask[h];
-}
-
 /* Every row of the block into rows. */
 static void all_rows(uint32_t count, uint32_t *rows, uint32_t *nrows)
 {
@@ -4249,21 +4238,197 @@ static void all_rows(uint32_t count, uint32_t *rows, uint32_t *nrows)
 	*nrows = count;
 }
 
+/*
+ * The tokens the referenced string values hold, per reference and row: refmask[j][row]
+ * for the field slot[name] == j. A dictionary column's entries are searched once each; the
+ * first value of a field kept in the row area is searched where it is. A row without the
+ * value keeps every token (the filter then sees the row: such a file is damaged).
+ */
+struct text_refs {
+	uint32_t **mask;  /* [nref][count] */
+	int32_t *slot;    /* [nnames]: -1, or the reference's j */
+	bool *found;      /* [nref]: its column was read */
+	uint32_t nref;
+};
+
+static int refs_dict(struct segment *s, uint32_t bi, const unsigned char *raw, size_t rawlen,
+		     const struct text_toks *tk, struct arena *a, uint32_t *mask, struct err *e)
+{
+	const struct rblock *b = &s->blocks[bi];
+	struct rd r = { raw, raw + rawlen, false };
+	const unsigned char *bitmap = NULL;
+	uint64_t ndict, next_new = 0;
+	uint32_t *dm;
+
+	if (!rd8(&r))
+		bitmap = take(&r, (b->count + 7) / 8);
+	ndict = rdv(&r);
+	if (r.bad || ndict > b->count)
+		goto damaged;
+	dm = arena_alloc(a, (size_t)(ndict + 1) * sizeof(*dm));
+	if (!dm)
+		return err_set(e, -ENOMEM, "%s: block %u: out of memory (arena full)", s->path, bi);
+	for (uint64_t i = 0; i < ndict && !r.bad; i++) {
+		uint64_t l = rdv(&r);
+		const unsigned char *p;
+
+		if (l > rawlen || !(p = take(&r, (size_t)l)))
+			goto damaged;
+		dm[i] = toks_in(tk, (const char *)p, (size_t)l, 0);
+	}
+	for (uint32_t ev = 0; ev < b->count && !r.bad; ev++) {
+		uint64_t k;
+
+		if (bitmap && !(bitmap[ev / 8] & (1u << (ev % 8))))
+			continue;
+		k = rdv(&r);
+		k = k ? k - 1 : next_new++; /* put_dict_indexes() */
+		if (r.bad || k >= next_new || k >= ndict)
+			goto damaged;
+		mask[ev] = dm[k];
+	}
+	if (r.bad || r.p != r.end)
+		goto damaged;
+	return 0;
+damaged:
+	return DAMAGED(-EBADMSG, b->off, "block %u: a dictionary column is damaged", bi);
+}
+
+static int refs_rows(struct segment *s, uint32_t bi, const unsigned char *raw, size_t rawlen,
+		     const struct text_toks *tk, struct text_refs *tr, uint32_t *seen)
+{
+	const struct rblock *b = &s->blocks[bi];
+	struct rd r = { raw, raw + rawlen, false };
+
+	for (uint32_t ev = 0; ev < b->count && !r.bad; ev++) {
+		uint64_t nv = rdv(&r);
+
+		if (nv > EVENT_MAX_VALUES)
+			return -EBADMSG;
+		for (uint64_t j = 0; j < nv && !r.bad; j++) {
+			uint64_t name = rdv(&r), l;
+			unsigned type;
+			const unsigned char *p;
+			int32_t k;
+
+			if (r.bad || name >= s->nnames)
+				return -EBADMSG;
+			type = s->names[name].type;
+			if (type == FT_IP) {
+				(void)take(&r, 16);
+				continue;
+			}
+			if (type != FT_STR) {
+				(void)rdv(&r);
+				continue;
+			}
+			l = rdv(&r);
+			if (l > rawlen || !(p = take(&r, (size_t)l)))
+				return -EBADMSG;
+			k = tr->slot[name];
+			if (k < 0 || tr->found[k] || seen[k] == ev + 1)
+				continue;
+			seen[k] = ev + 1; /* its first value in the row */
+			tr->mask[k][ev] = toks_in(tk, (const char *)p, (size_t)l, 0);
+		}
+	}
+	return r.bad || r.p != r.end ? -EBADMSG : 0;
+}
+
+/* Fills tr for the string fields of refs[0..nrefs) from the block's chunks. */
+static int refs_masks(struct segment *s, uint32_t bi, size_t plain, uint32_t nchunks,
+		      const unsigned char *dirp, const uint32_t *refs, uint32_t nrefs,
+		      const struct text_toks *tk, struct arena *a, struct text_refs *tr,
+		      struct err *e)
+{
+	const struct rblock *b = &s->blocks[bi];
+	uint64_t data_off = 4 + (uint64_t)nchunks * CHUNK_DIR_BYTES;
+	const unsigned char *rows_raw = NULL;
+	uint32_t rows_len = 0, *seen;
+	bool all_found = true;
+	int rc;
+
+	memset(tr, 0, sizeof(*tr));
+	tr->slot = arena_alloc(a, ((size_t)s->nnames + 1) * sizeof(*tr->slot));
+	tr->mask = arena_alloc(a, ((size_t)nrefs + 1) * sizeof(*tr->mask));
+	tr->found = arena_alloc(a, (size_t)nrefs + 1);
+	if (!tr->slot || !tr->mask || !tr->found)
+		goto nomem;
+	for (uint32_t i = 0; i < s->nnames; i++)
+		tr->slot[i] = -1;
+	for (uint32_t i = 0; i < nrefs; i++) {
+		if (s->names[refs[i]].type != FT_STR || tr->slot[refs[i]] >= 0)
+			continue;
+		tr->mask[tr->nref] = arena_alloc(a, (size_t)b->count * sizeof(uint32_t) + 1);
+		if (!tr->mask[tr->nref])
+			goto nomem;
+		for (uint32_t ev = 0; ev < b->count; ev++)
+			tr->mask[tr->nref][ev] = tk->all;
+		tr->found[tr->nref] = false;
+		tr->slot[refs[i]] = (int32_t)tr->nref++;
+	}
+	if (!tr->nref)
+		return 0;
+	for (uint32_t c = 0; c < nchunks;
+	     data_off += le_get32(dirp + c * CHUNK_DIR_BYTES + 8), c++) {
+		const unsigned char *d = dirp + c * CHUNK_DIR_BYTES, *raw;
+		uint32_t nm = le_get32(d), stored = le_get32(d + 8), rawlen = le_get32(d + 12);
+		int32_t k;
+
+		if (stored > plain - data_off || d[6] > 1 || (nm != NAME_NONE && nm >= s->nnames))
+			return DAMAGED(-EBADMSG, b->off, "block %u: chunk %u is damaged", bi, c);
+		if (d[4] == K_ROWS) {
+			if ((rc = chunk_raw(s, bi, s->scratch + data_off, stored, rawlen, d[6] == 1, a,
+					    &rows_raw, e)) < 0)
+				return rc;
+			rows_len = rawlen;
+			continue;
+		}
+		if (nm == NAME_NONE || (k = tr->slot[nm]) < 0)
+			continue;
+		if (d[4] != K_DICT || d[5] != E_DICT)
+			continue; /* not a dictionary: its rows keep every token */
+		if ((rc = chunk_raw(s, bi, s->scratch + data_off, stored, rawlen, d[6] == 1, a, &raw,
+				    e)) < 0 ||
+		    (rc = refs_dict(s, bi, raw, rawlen, tk, a, tr->mask[k], e)) < 0)
+			return rc;
+		tr->found[k] = true;
+	}
+	for (uint32_t k = 0; k < tr->nref; k++)
+		all_found &= tr->found[k];
+	if (all_found || !rows_raw)
+		return 0;
+	seen = arena_alloc(a, (size_t)tr->nref * sizeof(*seen) + 1);
+	if (!seen)
+		goto nomem;
+	memset(seen, 0, (size_t)tr->nref * sizeof(*seen));
+	if (refs_rows(s, bi, rows_raw, rows_len, tk, tr, seen) < 0)
+		return DAMAGED(-EBADMSG, b->off, "block %u: row area is damaged", bi);
+	return 0;
+nomem:
+	return err_set(e, -ENOMEM, "%s: block %u: out of memory (arena full)", s->path, bi);
+}
+
+/* Per template: the tokens of its text, of its integers and addresses, its string references. */
+struct text_tpl {
+	uint32_t mask;
+	uint32_t nrefs;
+	uint32_t *refs; /* text_refs slots */
+};
+
 int segment_block_text_rows(struct segment *s, unsigned block, const char *const *needles,
 			    const size_t *lens, size_t n, struct arena *a, uint32_t *rows,
 			    uint32_t *nrows, struct err *e)
 {
 	const struct rblock *b;
 	struct text_toks tk;
-	struct text_memo *memo;
+	struct text_refs tr;
+	struct text_tpl *tt;
 	struct clp_col c;
 	const unsigned char *dirp = NULL, *raw = NULL;
-	uint32_t nchunks, tname = UINT32_MAX, *refs = NULL, nrefs = 0, *tmask, *dmask;
+	uint32_t nchunks, tname = UINT32_MAX, *refs = NULL, nrefs = 0, *dmask;
 	uint64_t data_off, next_new = 0;
 	size_t plain, rawlen = 0;
-	struct event *side = NULL;
-	uint8_t *want;
-	bool any_str = false;
 	struct rd r;
 	int rc;
 
@@ -4291,7 +4456,7 @@ int segment_block_text_rows(struct segment *s, unsigned block, const char *const
 
 		if (stored > plain - data_off || d[6] > 1 || (nm != NAME_NONE && nm >= s->nnames))
 			return DAMAGED(-EBADMSG, b->off, "block %u: chunk %u is damaged", block, k);
-		if (d[4] != K_TEXT || s->names[nm].len != 14 ||
+		if (d[4] != K_TEXT || nm == NAME_NONE || s->names[nm].len != 14 ||
 		    memcmp(s->names[nm].name, "event.original", 14))
 			continue;
 		if (d[5] != E_CLP || s->names[nm].type != FT_STR)
@@ -4309,50 +4474,52 @@ int segment_block_text_rows(struct segment *s, unsigned block, const char *const
 		return 0;
 	}
 	if ((rc = clp_refs(s, block, raw, rawlen, a, &refs, &nrefs, e)) < 0 ||
-	    (rc = clp_open(s, block, tname, raw, rawlen, a, &c, e)) < 0)
+	    (rc = clp_open(s, block, tname, raw, rawlen, a, &c, e)) < 0 ||
+	    (rc = refs_masks(s, block, plain, nchunks, dirp, refs, nrefs, &tk, a, &tr, e)) < 0)
 		return rc;
-	/* the string values the lines refer to, of every row */
-	want = arena_alloc(a, s->nnames + 1);
-	if (!want)
-		goto nomem;
-	memset(want, 0, s->nnames + 1);
-	for (uint32_t i = 0; i < nrefs; i++)
-		if (s->names[refs[i]].type == FT_STR) {
-			want[refs[i]] = 1;
-			any_str = true;
-		}
-	if (any_str) {
-		struct bctx x = { s, block, plain, nchunks, dirp, NULL, b->count, a };
-
-		side = arena_alloc(a, (size_t)b->count * sizeof(*side) + 1);
-		if (!side)
-			goto nomem;
-		for (uint32_t i = 0; i < b->count; i++)
-			event_init(&side[i], a);
-		if ((rc = decode_pass(&x, 0, want, side, e)) < 0 ||
-		    (rc = decode_pass(&x, 1, want, side, e)) < 0)
-			return rc;
-	}
-	tmask = arena_alloc(a, (size_t)(c.ntpl + 1) * sizeof(*tmask));
+	tt = arena_alloc(a, (size_t)(c.ntpl + 1) * sizeof(*tt));
 	dmask = arena_alloc(a, (size_t)(c.ndict + 1) * sizeof(*dmask));
-	memo = arena_alloc(a, sizeof(*memo));
-	if (!tmask || !dmask || !memo)
+	if (!tt || !dmask)
 		goto nomem;
-	memset(memo, 0, sizeof(*memo));
 	for (uint64_t i = 0; i < c.ntpl; i++) {
 		const struct clp_tpl *t = &c.tpls[i];
+		uint32_t m = 0;
 
-		tmask[i] = 0;
-		for (uint32_t k = 0; k < t->nops; k++)
-			tmask[i] = toks_in(&tk, (const char *)t->p + t->ops[k].off, t->ops[k].len,
-					   tmask[i]);
+		tt[i].nrefs = 0;
+		tt[i].refs = arena_alloc(a, ((size_t)t->nops + 1) * sizeof(*tt[i].refs));
+		if (!tt[i].refs)
+			goto nomem;
+		for (uint32_t k = 0; k < t->nops; k++) {
+			const struct clp_op *op = &t->ops[k];
+			unsigned type = s->names[op->name].type;
+
+			m = toks_in(&tk, (const char *)t->p + op->off, op->len, m);
+			if (op->kind == CLP_INT) {
+				m |= tk.int_mask;
+			} else if (op->kind != CLP_REF) {
+				continue;
+			} else if (type == FT_INT) {
+				m |= tk.int_mask;
+			} else if (type == FT_IP) {
+				m |= tk.ip_mask;
+			} else if (type == FT_STR && tr.slot[op->name] >= 0) {
+				tt[i].refs[tt[i].nrefs++] = (uint32_t)tr.slot[op->name];
+			} else {
+				return DAMAGED(-EBADMSG, b->off, "block %u: text refers to %.*s, a field "
+					       "of type %s (damaged file)", block,
+					       (int)s->names[op->name].len, s->names[op->name].name,
+					       type_name(type));
+			}
+		}
+		tt[i].mask = m;
 	}
 	for (uint64_t i = 0; i < c.ndict; i++)
 		dmask[i] = c.dict[i].p ? toks_in(&tk, c.dict[i].p, c.dict[i].len, 0) : 0;
 	for (uint32_t ev = 0; ev < b->count; ev++) {
 		const struct clp_tpl *t;
+		const struct text_tpl *x;
 		uint64_t tid;
-		uint32_t m, nvar = 0;
+		uint32_t m;
 
 		if (c.bitmap && !(c.bitmap[ev / 8] & (1u << (ev % 8)))) {
 			rows[(*nrows)++] = ev; /* its text is elsewhere: let the filter see it */
@@ -4362,43 +4529,21 @@ int segment_block_text_rows(struct segment *s, unsigned block, const char *const
 		if (c.tr.bad || tid >= c.ntpl)
 			goto damaged;
 		t = &c.tpls[tid];
-		m = tmask[tid];
-		for (uint32_t k = 0; k < t->nops; k++) {
-			const struct clp_op *op = &t->ops[k];
+		x = &tt[tid];
+		m = x->mask;
+		for (uint32_t v = 0; v < t->nvars; v++) {
+			struct rd *sr = &c.sub[MIN(v, CLP_SUBS - 1)];
+			uint64_t code = rdv(sr);
 
-			if (op->kind == CLP_INT || op->kind == CLP_DICT) {
-				struct rd *sr = &c.sub[MIN(nvar, CLP_SUBS - 1)];
-				uint64_t v = rdv(sr);
-
-				if (sr->bad)
-					goto damaged;
-				nvar++;
-				if (op->kind == CLP_INT) {
-					m |= tk.int_mask;
-					continue;
-				}
-				v = v ? v - 1 : next_new++; /* clp_dict_code() */
-				if (v >= c.ndict)
-					goto damaged;
-				m |= dmask[v];
-			} else if (op->kind == CLP_REF && m != tk.all) {
-				unsigned type = s->names[op->name].type;
-				const struct event_value *v;
-
-				if (type == FT_INT) {
-					m |= tk.int_mask;
-				} else if (type == FT_IP) {
-					m |= tk.ip_mask;
-				} else if (type != FT_STR || !(v = event_get(&side[ev], op->arg))) {
-					return DAMAGED(-EBADMSG, b->off, "block %u: event %u: text refers "
-						       "to a value of %.*s that is not there (damaged "
-						       "file)", block, ev, (int)s->names[op->name].len,
-						       s->names[op->name].name);
-				} else {
-					m |= memo_toks(memo, &tk, v->v.s, v->len);
-				}
-			}
+			if (t->kinds[v] != CLP_DICT)
+				continue;
+			code = code ? code - 1 : next_new++; /* clp_dict_code() */
+			if (code >= c.ndict)
+				goto damaged;
+			m |= dmask[code];
 		}
+		for (uint32_t k = 0; k < x->nrefs && m != tk.all; k++)
+			m |= tr.mask[x->refs[k]][ev];
 		if (m == tk.all)
 			rows[(*nrows)++] = ev;
 	}

@@ -447,6 +447,7 @@ int store_segment_remove(struct store *st, uint64_t tenant, uint32_t day, uint32
 #define MAX_REST 512   /* a segment with more field names has its matches read whole */
 #define MAX_TOKENS 64  /* of the literals, tested against the blooms */
 #define NAMES_MAX 65536 /* field names of one segment (its format allows 65,535) */
+#define TEXT_ONCE 256   /* a block's text candidates up to which whole events are read */
 
 struct literal {
 	const char *field; /* NULL: full text; a field name lives as long as the process */
@@ -811,16 +812,18 @@ static int read_block(const struct search_run *r, struct reader *rd)
 	rd->events_read = 0;
 	if ((rc = read_text(r, rd)) < 0)
 		return rc;
-	if (rc) { /* the filter's fields of the text's candidates, then the rest of the matches */
+	if (rc) {
+		/* few candidates: all they need at once; many: the filter's fields first */
+		bool once = r->rows || r->proj_all || rd->nsel <= TEXT_ONCE;
+
 		if (!rd->nsel)
 			return 0;
 		if ((rc = segment_block_read_rows(rd->seg, rd->block, rd->sel, rd->nsel,
-						  r->rows || r->proj_all ? need : proj,
-						  r->rows || r->proj_all ? nneed : nproj, &rd->arena,
-						  &rd->evs, &rd->n, e)))
+						  once ? need : proj, once ? nneed : nproj,
+						  &rd->arena, &rd->evs, &rd->n, e)))
 			return rc;
 		filter_events(r, rd);
-		if (r->rows || r->proj_all || !rd->nkeep)
+		if (once || !rd->nkeep)
 			return 0;
 		return read_rest(r, rd);
 	}
