@@ -2499,6 +2499,9 @@ void segment_writer_free(struct segment_writer *w)
 
 /* ---- reader ------------------------------------------------------------------------ */
 
+#define ZC_CHUNKS 16          /* chunks a text search keeps decompressed for the read after it */
+#define ZC_BYTES (64u << 20)  /* and their bytes at most */
+
 struct rname {
 	const char *name; /* in the mapping, not NUL-terminated */
 	uint16_t len;
@@ -2564,6 +2567,10 @@ struct segment {
 	size_t scratch_plain;   /* its length */
 	struct buf text; /* a text column's line being rebuilt */
 	ZSTD_DCtx *dctx;
+	/* chunks of the block in scratch that a text search decompressed, kept for its read */
+	struct buf zc;
+	uint32_t zc_n;
+	struct { uint64_t off; size_t at; uint32_t len; } zc_ent[ZC_CHUNKS];
 };
 
 #define DAMAGED(code, off, fmt, ...)                                                       \
@@ -2714,6 +2721,7 @@ int segment_open(struct segment **out, const char *path, uint64_t tenant,
 	s->scratch_block = -1;
 	s->page_cur = -1;
 	buf_init(&s->text, EVENT_COPY_MAX);
+	buf_init(&s->zc, ZC_BYTES);
 	pthread_once(&clp_once, clp_delim_init);
 	s->path = mem_strdup(path);
 	s->dctx = ZSTD_createDCtx();
@@ -2816,6 +2824,7 @@ void segment_close(struct segment *s)
 	mem_free(s->pagebuf);
 	mem_free(s->scratch);
 	buf_release(&s->text);
+	buf_release(&s->zc);
 	ZSTD_freeDCtx(s->dctx);
 	sodium_memzero(&s->dk, sizeof(s->dk));
 	sodium_memzero(s->bkey, sizeof(s->bkey));
@@ -2949,6 +2958,8 @@ static int unseal(struct segment *s, uint64_t off, size_t len, uint64_t id, size
 	size_t need = len - KEYS_SEAL_OVERHEAD;
 
 	s->scratch_block = -1; /* whatever scratch held is overwritten */
+	s->zc_n = 0;
+	buf_reset(&s->zc);
 	if (need + 1 > s->scratch_cap) {
 		unsigned char *n = mem_realloc(s->scratch, need + 1);
 
@@ -3588,15 +3599,45 @@ static int chunk_raw(struct segment *s, uint32_t bi, const unsigned char *p, uin
 	dst = arena_alloc(a, (size_t)rawlen + 1);
 	if (!dst)
 		return err_set(e, -ENOMEM, "%s: block %u: out of memory (arena full)", s->path, bi);
+	*out = dst;
 	if (z) {
-		size_t n = ZSTD_decompressDCtx(s->dctx, dst, rawlen, p, stored);
+		uint64_t off = (uint64_t)(p - s->scratch);
+		size_t n;
 
+		for (uint32_t i = 0; i < s->zc_n; i++)
+			if (s->zc_ent[i].off == off && s->zc_ent[i].len == rawlen) {
+				memcpy(dst, s->zc.p + s->zc_ent[i].at, rawlen);
+				return 0;
+			}
+		n = ZSTD_decompressDCtx(s->dctx, dst, rawlen, p, stored);
 		if (ZSTD_isError(n) || n != rawlen)
 			return DAMAGED(-EBADMSG, b->off, "block %u: a chunk does not decompress", bi);
 	} else if (rawlen) {
 		memcpy(dst, p, rawlen);
 	}
-	*out = dst;
+	return 0;
+}
+
+/*
+ * chunk_raw(), and the chunk kept decompressed (when there is room) for the next read of
+ * the same block: its copy is cheaper than decompressing it again.
+ */
+static int chunk_raw_keep(struct segment *s, uint32_t bi, const unsigned char *p,
+			  uint32_t stored, uint32_t rawlen, bool z, struct arena *a,
+			  const unsigned char **out, struct err *e)
+{
+	int rc = chunk_raw(s, bi, p, stored, rawlen, z, a, out, e);
+
+	if (rc < 0 || !z || s->zc_n == ZC_CHUNKS || s->scratch_block != (int64_t)bi)
+		return rc;
+	for (uint32_t i = 0; i < s->zc_n; i++)
+		if (s->zc_ent[i].off == (uint64_t)(p - s->scratch))
+			return 0;
+	if (buf_add(&s->zc, *out, rawlen) < 0)
+		return 0; /* no room: the read decompresses it again */
+	s->zc_ent[s->zc_n].off = (uint64_t)(p - s->scratch);
+	s->zc_ent[s->zc_n].at = s->zc.len - rawlen;
+	s->zc_ent[s->zc_n++].len = rawlen;
 	return 0;
 }
 
@@ -4378,7 +4419,7 @@ static int refs_masks(struct segment *s, uint32_t bi, size_t plain, uint32_t nch
 		if (stored > plain - data_off || d[6] > 1 || (nm != NAME_NONE && nm >= s->nnames))
 			return DAMAGED(-EBADMSG, b->off, "block %u: chunk %u is damaged", bi, c);
 		if (d[4] == K_ROWS) {
-			if ((rc = chunk_raw(s, bi, s->scratch + data_off, stored, rawlen, d[6] == 1, a,
+			if ((rc = chunk_raw_keep(s, bi, s->scratch + data_off, stored, rawlen, d[6] == 1, a,
 					    &rows_raw, e)) < 0)
 				return rc;
 			rows_len = rawlen;
@@ -4388,7 +4429,7 @@ static int refs_masks(struct segment *s, uint32_t bi, size_t plain, uint32_t nch
 			continue;
 		if (d[4] != K_DICT || d[5] != E_DICT)
 			continue; /* not a dictionary: its rows keep every token */
-		if ((rc = chunk_raw(s, bi, s->scratch + data_off, stored, rawlen, d[6] == 1, a, &raw,
+		if ((rc = chunk_raw_keep(s, bi, s->scratch + data_off, stored, rawlen, d[6] == 1, a, &raw,
 				    e)) < 0 ||
 		    (rc = refs_dict(s, bi, raw, rawlen, tk, a, tr->mask[k], e)) < 0)
 			return rc;
@@ -4463,7 +4504,7 @@ int segment_block_text_rows(struct segment *s, unsigned block, const char *const
 			return DAMAGED(-EBADMSG, b->off, "block %u: column %.*s has a bad kind", block,
 				       (int)s->names[nm].len, s->names[nm].name);
 		rawlen = le_get32(d + 12);
-		if ((rc = chunk_raw(s, block, s->scratch + data_off, stored, (uint32_t)rawlen,
+		if ((rc = chunk_raw_keep(s, block, s->scratch + data_off, stored, (uint32_t)rawlen,
 				    d[6] == 1, a, &raw, e)) < 0)
 			return rc;
 		tname = nm;
