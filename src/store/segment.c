@@ -4532,14 +4532,15 @@ int segment_block_text_rows(struct segment *s, unsigned block, const char *const
 			goto nomem;
 		for (uint32_t k = 0; k < t->nops; k++) {
 			const struct clp_op *op = &t->ops[k];
-			unsigned type = s->names[op->name].type;
+			unsigned type;
 
 			m = toks_in(&tk, (const char *)t->p + op->off, op->len, m);
-			if (op->kind == CLP_INT) {
+			if (op->kind == CLP_INT)
 				m |= tk.int_mask;
-			} else if (op->kind != CLP_REF) {
+			if (op->kind != CLP_REF)
 				continue;
-			} else if (type == FT_INT) {
+			type = s->names[op->name].type; /* op->name < s->nnames: clp_open() */
+			if (type == FT_INT) {
 				m |= tk.int_mask;
 			} else if (type == FT_IP) {
 				m |= tk.ip_mask;
