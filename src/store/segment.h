@@ -31,7 +31,9 @@
  * Events returned by segment_block_read() and their strings live in the caller's arena
  * (a block of 4,096 firewall events takes 6 to 10 MB of it: give it large chunks, or each
  * block faults its pages in again). Row lists from segment_lookup() are the
- * caller's (mem_free). The reader maps the file read-only.
+ * caller's (mem_free). The reader maps the file read-only. segment_block_text_rows() keeps
+ * the chunks it decompressed (at most 64 MiB) in the reader for the next read of the same
+ * block, until another block is opened.
  *
  * Threads: a writer or a reader belongs to one thread at a time; different readers of the
  * same file may be used by different threads.
