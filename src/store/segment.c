@@ -233,7 +233,7 @@ static uint64_t rd64(struct rd *r)
 	return p ? le_get64(p) : 0;
 }
 
-static uint64_t rdv(struct rd *r)
+static uint64_t rdv_slow(struct rd *r)
 {
 	uint64_t v = 0;
 
@@ -251,6 +251,14 @@ static uint64_t rdv(struct rd *r)
 	}
 	r->bad = true;
 	return 0;
+}
+
+/* A varint: one byte without a call (most are). */
+static inline uint64_t rdv(struct rd *r)
+{
+	if (!r->bad && r->p < r->end && !(*r->p & 0x80))
+		return *r->p++;
+	return rdv_slow(r);
 }
 
 static uint64_t block_id(uint64_t tenant, uint32_t day, uint32_t seq, uint32_t kind, uint32_t n)
@@ -2644,6 +2652,9 @@ void segment_writer_free(struct segment_writer *w)
 
 /* ---- reader ------------------------------------------------------------------------ */
 
+#define ZC_CHUNKS 16          /* chunks a text search keeps decompressed for the read after it */
+#define ZC_BYTES (64u << 20)  /* and their bytes at most */
+
 struct rname {
 	const char *name; /* in the mapping, not NUL-terminated */
 	uint16_t len;
@@ -2709,6 +2720,10 @@ struct segment {
 	size_t scratch_plain;   /* its length */
 	struct buf text; /* a text column's line being rebuilt */
 	ZSTD_DCtx *dctx;
+	/* chunks of the block in scratch that a text search decompressed, kept for its read */
+	struct buf zc;
+	uint32_t zc_n;
+	struct { uint64_t off; size_t at; uint32_t len; } zc_ent[ZC_CHUNKS];
 };
 
 #define DAMAGED(code, off, fmt, ...)                                                       \
@@ -2859,6 +2874,7 @@ int segment_open(struct segment **out, const char *path, uint64_t tenant,
 	s->scratch_block = -1;
 	s->page_cur = -1;
 	buf_init(&s->text, EVENT_COPY_MAX);
+	buf_init(&s->zc, ZC_BYTES);
 	pthread_once(&clp_once, clp_delim_init);
 	s->path = mem_strdup(path);
 	s->dctx = ZSTD_createDCtx();
@@ -2961,6 +2977,7 @@ void segment_close(struct segment *s)
 	mem_free(s->pagebuf);
 	mem_free(s->scratch);
 	buf_release(&s->text);
+	buf_release(&s->zc);
 	ZSTD_freeDCtx(s->dctx);
 	sodium_memzero(&s->dk, sizeof(s->dk));
 	sodium_memzero(s->bkey, sizeof(s->bkey));
@@ -3094,6 +3111,8 @@ static int unseal(struct segment *s, uint64_t off, size_t len, uint64_t id, size
 	size_t need = len - KEYS_SEAL_OVERHEAD;
 
 	s->scratch_block = -1; /* whatever scratch held is overwritten */
+	s->zc_n = 0;
+	buf_reset(&s->zc);
 	if (need + 1 > s->scratch_cap) {
 		unsigned char *n = mem_realloc(s->scratch, need + 1);
 
@@ -3443,27 +3462,30 @@ static int clp_ref_text(struct segment *s, const struct event *ev, int id, unsig
 	}
 }
 
-/*
- * Rebuilds a text column's lines (see encode_clp()); references are read from side, the
- * same rows' events holding at least the referenced fields.
- */
-static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsigned char *raw,
-		      size_t rawlen, struct arena *a, const uint32_t *map, struct event *evs,
-		      const struct event *side, struct err *e)
+/* A text column's parts (see encode_clp()), checked against each other. */
+struct clp_col {
+	const unsigned char *bitmap; /* NULL: every row has a line */
+	struct clp_tpl *tpls;
+	uint64_t ntpl;
+	struct rstr *dict;
+	uint64_t ndict;
+	struct rd tr;                /* the template numbers, one per line */
+	struct rd sub[CLP_SUBS];     /* the variable streams */
+};
+
+/* Parses a text column chunk into *c (arrays in the arena). */
+static int clp_open(struct segment *s, uint32_t bi, uint32_t name, const unsigned char *raw,
+		    size_t rawlen, struct arena *a, struct clp_col *c, struct err *e)
 {
 	const struct rblock *b = &s->blocks[bi];
-	struct rd r = { raw, raw + rawlen, false }, tr, sub[CLP_SUBS];
-	const unsigned char *bitmap = NULL;
-	struct clp_tpl *tpls = NULL;
-	struct rstr *dict = NULL;
-	uint64_t ntpl, ndict, nsub, tidlen, sublen[CLP_SUBS], next_new = 0;
-	size_t voff[CLP_BACK_MAX] = { 0 }, vlen[CLP_BACK_MAX] = { 0 };
-	int id = resolve(s, name, e), rc;
+	struct rd r = { raw, raw + rawlen, false };
+	struct clp_tpl *tpls;
+	uint64_t ntpl, ndict, nsub, tidlen, sublen[CLP_SUBS];
+	int rc;
 
-	if (id < 0)
-		return id;
+	memset(c, 0, sizeof(*c));
 	if (!rd8(&r))
-		bitmap = take(&r, (b->count + 7) / 8);
+		c->bitmap = take(&r, (b->count + 7) / 8);
 	for (uint64_t i = 0, n = rdv(&r); i < n && !r.bad; i++)
 		(void)rdv(&r); /* references: clp_refs() */
 	ntpl = rdv(&r);
@@ -3472,6 +3494,8 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 	tpls = arena_alloc(a, (size_t)(ntpl + 1) * sizeof(*tpls));
 	if (!tpls)
 		goto nomem;
+	c->tpls = tpls;
+	c->ntpl = ntpl;
 	for (uint64_t i = 0; i < ntpl && !r.bad; i++) {
 		uint64_t l = rdv(&r);
 		const unsigned char *p;
@@ -3484,7 +3508,7 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 			goto nomem;
 		for (uint64_t k = 0, lit = 0; k <= l;) {
 			struct clp_op *op = &tpls[i].ops[tpls[i].nops];
-			unsigned char c;
+			unsigned char ch;
 
 			if (k == l || (p[k] >= CLP_REF && p[k] <= CLP_BACK)) {
 				*op = (struct clp_op){ (uint32_t)lit, (uint32_t)(k - lit),
@@ -3493,12 +3517,12 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 				if (k == l)
 					break;
 			}
-			c = p[k++];
-			if (c < CLP_REF || c > CLP_BACK)
+			ch = p[k++];
+			if (ch < CLP_REF || ch > CLP_BACK)
 				continue;
 			lit = k;
-			if (c == CLP_INT || c == CLP_DICT) {
-				tpls[i].kinds[tpls[i].nvars++] = c;
+			if (ch == CLP_INT || ch == CLP_DICT) {
+				tpls[i].kinds[tpls[i].nvars++] = ch;
 			} else {
 				uint64_t nm = 0;
 				int shift = 0;
@@ -3509,12 +3533,12 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 					nm |= (uint64_t)(p[k] & 0x7f) << shift;
 					shift += 7;
 				} while (p[k++] & 0x80);
-				if ((c == CLP_REF && nm >= s->nnames) ||
-				    (c == CLP_BACK && (nm >= tpls[i].nvars || nm >= CLP_BACK_MAX)))
+				if ((ch == CLP_REF && nm >= s->nnames) ||
+				    (ch == CLP_BACK && (nm >= tpls[i].nvars || nm >= CLP_BACK_MAX)))
 					goto damaged;
-				if (c == CLP_REF && (rc = resolve(s, (uint32_t)nm, e)) < 0)
+				if (ch == CLP_REF && (rc = resolve(s, (uint32_t)nm, e)) < 0)
 					return rc;
-				op->arg = c == CLP_REF ? (uint32_t)rc : (uint32_t)nm;
+				op->arg = ch == CLP_REF ? (uint32_t)rc : (uint32_t)nm;
 				op->name = (uint32_t)nm;
 				lit = k;
 			}
@@ -3523,24 +3547,25 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 	ndict = rdv(&r);
 	if (r.bad || ndict > rawlen)
 		goto damaged;
-	dict = arena_alloc(a, (size_t)(ndict + 1) * sizeof(*dict));
-	if (!dict)
+	c->dict = arena_alloc(a, (size_t)(ndict + 1) * sizeof(*c->dict));
+	if (!c->dict)
 		goto nomem;
+	c->ndict = ndict;
 	for (uint64_t i = 0; i < ndict && !r.bad; i++) {
 		uint64_t l = rdv(&r);
 
 		if (l > rawlen)
 			goto damaged;
-		dict[i].len = (uint32_t)l;
-		dict[i].p = (const char *)take(&r, (size_t)l);
+		c->dict[i].len = (uint32_t)l;
+		c->dict[i].p = (const char *)take(&r, (size_t)l);
 	}
 	tidlen = rdv(&r);
 	if (r.bad || tidlen > rawlen)
 		goto damaged;
-	tr = (struct rd){ r.p, NULL, false };
+	c->tr = (struct rd){ r.p, NULL, false };
 	if (!take(&r, (size_t)tidlen))
 		goto damaged;
-	tr.end = r.p;
+	c->tr.end = r.p;
 	nsub = rdv(&r);
 	if (r.bad || nsub > CLP_SUBS)
 		goto damaged;
@@ -3548,13 +3573,59 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 		if ((sublen[i] = rdv(&r)) > rawlen)
 			goto damaged;
 	for (uint64_t i = 0; i < CLP_SUBS; i++) {
-		sub[i] = (struct rd){ r.p, r.p, false };
+		c->sub[i] = (struct rd){ r.p, r.p, false };
 		if (i < nsub && !take(&r, (size_t)sublen[i]))
 			goto damaged;
-		sub[i].end = r.p;
+		c->sub[i].end = r.p;
 	}
 	if (r.bad || r.p != r.end)
 		goto damaged;
+	return 0;
+damaged:
+	return DAMAGED(-EBADMSG, b->off, "block %u: text column %.*s is damaged", bi,
+		       (int)s->names[name].len, s->names[name].name);
+nomem:
+	return err_set(e, -ENOMEM, "%s: block %u: out of memory (arena full)", s->path, bi);
+}
+
+/* True when the template numbers and every variable stream were read to their ends. */
+static bool clp_done(const struct clp_col *c)
+{
+	if (c->tr.bad || c->tr.p != c->tr.end)
+		return false;
+	for (unsigned i = 0; i < CLP_SUBS; i++)
+		if (c->sub[i].bad || c->sub[i].p != c->sub[i].end)
+			return false;
+	return true;
+}
+
+/*
+ * Rebuilds a text column's lines (see encode_clp()); references are read from side, the
+ * same rows' events holding at least the referenced fields.
+ */
+static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsigned char *raw,
+		      size_t rawlen, struct arena *a, const uint32_t *map, struct event *evs,
+		      const struct event *side, struct err *e)
+{
+	const struct rblock *b = &s->blocks[bi];
+	struct clp_col c;
+	struct rd *sub = c.sub, *trp = &c.tr;
+	const unsigned char *bitmap;
+	const struct clp_tpl *tpls;
+	const struct rstr *dict;
+	uint64_t ntpl, ndict, next_new = 0;
+	size_t voff[CLP_BACK_MAX] = { 0 }, vlen[CLP_BACK_MAX] = { 0 };
+	int id = resolve(s, name, e), rc;
+
+	if (id < 0)
+		return id;
+	if ((rc = clp_open(s, bi, name, raw, rawlen, a, &c, e)) < 0)
+		return rc;
+	bitmap = c.bitmap;
+	tpls = c.tpls;
+	ntpl = c.ntpl;
+	dict = c.dict;
+	ndict = c.ndict;
 	for (uint32_t ev = 0; ev < b->count; ev++) {
 		const struct clp_tpl *t;
 		uint64_t tid;
@@ -3564,8 +3635,8 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 
 		if (bitmap && !(bitmap[ev / 8] & (1u << (ev % 8))))
 			continue;
-		tid = rdv(&tr);
-		if (tr.bad || tid >= ntpl)
+		tid = rdv(trp);
+		if (trp->bad || tid >= ntpl)
 			goto damaged;
 		t = &tpls[tid];
 		if (map && map[ev] == ROW_SKIP) {
@@ -3631,11 +3702,8 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 			return err_set(e, rc, "%s: block %u: event %u: %.*s: %s", s->path, bi, ev,
 				       (int)s->names[name].len, s->names[name].name, strerror(-rc));
 	}
-	if (tr.p != tr.end)
+	if (!clp_done(&c))
 		goto damaged;
-	for (unsigned i = 0; i < CLP_SUBS; i++)
-		if (sub[i].bad || sub[i].p != sub[i].end)
-			goto damaged;
 	return 0;
 damaged:
 	return DAMAGED(-EBADMSG, b->off, "block %u: text column %.*s is damaged", bi,
@@ -3715,15 +3783,45 @@ static int chunk_raw(struct segment *s, uint32_t bi, const unsigned char *p, uin
 	dst = arena_alloc(a, (size_t)rawlen + 1);
 	if (!dst)
 		return err_set(e, -ENOMEM, "%s: block %u: out of memory (arena full)", s->path, bi);
+	*out = dst;
 	if (z) {
-		size_t n = ZSTD_decompressDCtx(s->dctx, dst, rawlen, p, stored);
+		uint64_t off = (uint64_t)(p - s->scratch);
+		size_t n;
 
+		for (uint32_t i = 0; i < s->zc_n; i++)
+			if (s->zc_ent[i].off == off && s->zc_ent[i].len == rawlen) {
+				memcpy(dst, s->zc.p + s->zc_ent[i].at, rawlen);
+				return 0;
+			}
+		n = ZSTD_decompressDCtx(s->dctx, dst, rawlen, p, stored);
 		if (ZSTD_isError(n) || n != rawlen)
 			return DAMAGED(-EBADMSG, b->off, "block %u: a chunk does not decompress", bi);
 	} else if (rawlen) {
 		memcpy(dst, p, rawlen);
 	}
-	*out = dst;
+	return 0;
+}
+
+/*
+ * chunk_raw(), and the chunk kept decompressed (when there is room) for the next read of
+ * the same block: its copy is cheaper than decompressing it again.
+ */
+static int chunk_raw_keep(struct segment *s, uint32_t bi, const unsigned char *p,
+			  uint32_t stored, uint32_t rawlen, bool z, struct arena *a,
+			  const unsigned char **out, struct err *e)
+{
+	int rc = chunk_raw(s, bi, p, stored, rawlen, z, a, out, e);
+
+	if (rc < 0 || !z || s->zc_n == ZC_CHUNKS || s->scratch_block != (int64_t)bi)
+		return rc;
+	for (uint32_t i = 0; i < s->zc_n; i++)
+		if (s->zc_ent[i].off == (uint64_t)(p - s->scratch))
+			return 0;
+	if (buf_add(&s->zc, *out, rawlen) < 0)
+		return 0; /* no room: the read decompresses it again */
+	s->zc_ent[s->zc_n].off = (uint64_t)(p - s->scratch);
+	s->zc_ent[s->zc_n].at = s->zc.len - rawlen;
+	s->zc_ent[s->zc_n++].len = rawlen;
 	return 0;
 }
 
@@ -3828,6 +3926,34 @@ static int decode_pass(const struct bctx *x, int pass, const uint8_t *want, stru
 	return 0;
 }
 
+/*
+ * The block's payload unsealed into s->scratch. The seal authenticates every byte, so the
+ * checksum is only computed when it fails, to tell damage from a wrong key. A block read
+ * again (the rows of a search's matches after its filter's columns) is unsealed once.
+ */
+static int block_payload(struct segment *s, unsigned block, size_t *plain, struct err *e)
+{
+	const struct rblock *b = &s->blocks[block];
+	char what[48];
+	int rc;
+
+	if (s->scratch_block == (int64_t)block) {
+		*plain = s->scratch_plain;
+		return 0;
+	}
+	snprintf(what, sizeof(what), "block %u", block);
+	rc = unseal(s, b->off + b->hdr_len, b->payload_len,
+		    block_id(s->tenant, s->day, s->seq, ID_BLOCK, block), plain, what, e);
+	if (rc == -EBADMSG && crc(s->map + b->off + b->hdr_len, b->payload_len) != b->payload_crc)
+		return DAMAGED(-EBADMSG, b->off + b->hdr_len,
+			       "block %u: payload checksum mismatch (damaged file)", block);
+	if (rc < 0)
+		return rc;
+	s->scratch_block = block;
+	s->scratch_plain = *plain;
+	return 0;
+}
+
 /* segment_block_read() and segment_block_read_rows() (rows NULL: every row). */
 static int block_read(struct segment *s, unsigned block, const uint32_t *rows, size_t nrows,
 		      const unsigned *fields, size_t nfields, struct arena *a,
@@ -3865,28 +3991,8 @@ static int block_read(struct segment *s, unsigned block, const uint32_t *rows, s
 			map[rows[i]] = (uint32_t)i;
 		nout = (uint32_t)nrows;
 	}
-	/*
-	 * The seal authenticates every byte, so the checksum is only computed when it fails,
-	 * to tell damage from a wrong key. A block read twice in a row (the rows of a search's
-	 * matches after its filter's columns) is unsealed once.
-	 */
-	if (s->scratch_block == (int64_t)block) {
-		plain = s->scratch_plain;
-	} else {
-		char what[48];
-
-		snprintf(what, sizeof(what), "block %u", block);
-		rc = unseal(s, b->off + b->hdr_len, b->payload_len,
-			    block_id(s->tenant, s->day, s->seq, ID_BLOCK, block), &plain, what, e);
-		if (rc == -EBADMSG &&
-		    crc(s->map + b->off + b->hdr_len, b->payload_len) != b->payload_crc)
-			return DAMAGED(-EBADMSG, b->off + b->hdr_len,
-				       "block %u: payload checksum mismatch (damaged file)", block);
-		if (rc < 0)
-			return rc;
-		s->scratch_block = block;
-		s->scratch_plain = plain;
-	}
+	if ((rc = block_payload(s, block, &plain, e)) < 0)
+		return rc;
 	if (fields) {
 		want = arena_alloc(a, s->nnames + 1);
 		if (!want)
@@ -4265,4 +4371,413 @@ int segment_verify(struct segment *s, struct err *e)
 		}
 	}
 	return 0;
+}
+
+/* ---- text search on templates and variables ------------------------------------------ */
+
+/* The needles' tokens, lower case, and which of them an integer's or an address's text may hold. */
+struct text_toks {
+	const char *t[SEGMENT_TEXT_TOKENS];
+	size_t len[SEGMENT_TEXT_TOKENS];
+	unsigned n;
+	uint32_t all, int_mask, ip_mask;
+};
+
+static inline unsigned char lower(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
+}
+
+/* Whether h holds n (lower case), ASCII case ignored. */
+static bool has_lower(const char *h, size_t hl, const char *n, size_t nl)
+{
+	const unsigned char *p = (const unsigned char *)h, *q = (const unsigned char *)n;
+
+	if (nl > hl)
+		return false;
+	for (size_t i = 0, last = hl - nl; i <= last; i++) {
+		size_t k;
+
+		if (lower(p[i]) != q[0])
+			continue;
+		for (k = 1; k < nl && lower(p[i + k]) == q[k]; k++)
+			;
+		if (k == nl)
+			return true;
+	}
+	return false;
+}
+
+/* The tokens of text [p, p + len) that the needles' tokens not in have lie in. */
+static uint32_t toks_in(const struct text_toks *tk, const char *p, size_t len, uint32_t have)
+{
+	for (unsigned i = 0; i < tk->n; i++)
+		if (!(have & (1u << i)) && has_lower(p, len, tk->t[i], tk->len[i]))
+			have |= 1u << i;
+	return have;
+}
+
+static int text_toks_init(struct text_toks *tk, const char *const *needles, const size_t *lens,
+			  size_t n, struct arena *a)
+{
+	memset(tk, 0, sizeof(*tk));
+	for (size_t i = 0; i < n; i++) {
+		const char *p = needles[i], *end = p + lens[i], *tok;
+		size_t len;
+
+		while (tk->n < SEGMENT_TEXT_TOKENS && segment_token_next(&p, end, &tok, &len)) {
+			char *low = arena_alloc(a, len + 1);
+			bool isint = true, isip = true;
+			unsigned j;
+
+			if (!low)
+				return -ENOMEM;
+			for (size_t k = 0; k < len; k++) {
+				unsigned char c = lower((unsigned char)tok[k]);
+
+				low[k] = (char)c;
+				isint &= (c >= '0' && c <= '9') || c == '-';
+				isip &= (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == '.' ||
+					c == ':';
+			}
+			for (j = 0; j < tk->n && (tk->len[j] != len || memcmp(tk->t[j], low, len)); j++)
+				;
+			if (j < tk->n)
+				continue; /* the same token twice */
+			tk->t[tk->n] = low;
+			tk->len[tk->n] = len;
+			tk->int_mask |= isint ? 1u << tk->n : 0;
+			tk->ip_mask |= isip ? 1u << tk->n : 0;
+			tk->n++;
+		}
+	}
+	tk->all = tk->n == 32 ? UINT32_MAX : (1u << tk->n) - 1;
+	return 0;
+}
+
+/* Every row of the block into rows. */
+static void all_rows(uint32_t count, uint32_t *rows, uint32_t *nrows)
+{
+	for (uint32_t i = 0; i < count; i++)
+		rows[i] = i;
+	*nrows = count;
+}
+
+/*
+ * The tokens the referenced string values hold, per reference and row: refmask[j][row]
+ * for the field slot[name] == j. A dictionary column's entries are searched once each; the
+ * first value of a field kept in the row area is searched where it is. A row without the
+ * value keeps every token (the filter then sees the row: such a file is damaged).
+ */
+struct text_refs {
+	uint32_t **mask;  /* [nref][count] */
+	int32_t *slot;    /* [nnames]: -1, or the reference's j */
+	bool *found;      /* [nref]: its column was read */
+	uint32_t nref;
+};
+
+static int refs_dict(struct segment *s, uint32_t bi, const unsigned char *raw, size_t rawlen,
+		     const struct text_toks *tk, struct arena *a, uint32_t *mask, struct err *e)
+{
+	const struct rblock *b = &s->blocks[bi];
+	struct rd r = { raw, raw + rawlen, false };
+	const unsigned char *bitmap = NULL;
+	uint64_t ndict, next_new = 0;
+	uint32_t *dm;
+
+	if (!rd8(&r))
+		bitmap = take(&r, (b->count + 7) / 8);
+	ndict = rdv(&r);
+	if (r.bad || ndict > b->count)
+		goto damaged;
+	dm = arena_alloc(a, (size_t)(ndict + 1) * sizeof(*dm));
+	if (!dm)
+		return err_set(e, -ENOMEM, "%s: block %u: out of memory (arena full)", s->path, bi);
+	for (uint64_t i = 0; i < ndict && !r.bad; i++) {
+		uint64_t l = rdv(&r);
+		const unsigned char *p;
+
+		if (l > rawlen || !(p = take(&r, (size_t)l)))
+			goto damaged;
+		dm[i] = toks_in(tk, (const char *)p, (size_t)l, 0);
+	}
+	for (uint32_t ev = 0; ev < b->count && !r.bad; ev++) {
+		uint64_t k;
+
+		if (bitmap && !(bitmap[ev / 8] & (1u << (ev % 8))))
+			continue;
+		k = rdv(&r);
+		k = k ? k - 1 : next_new++; /* put_dict_indexes() */
+		if (r.bad || k >= next_new || k >= ndict)
+			goto damaged;
+		mask[ev] = dm[k];
+	}
+	if (r.bad || r.p != r.end)
+		goto damaged;
+	return 0;
+damaged:
+	return DAMAGED(-EBADMSG, b->off, "block %u: a dictionary column is damaged", bi);
+}
+
+static int refs_rows(struct segment *s, uint32_t bi, const unsigned char *raw, size_t rawlen,
+		     const struct text_toks *tk, struct text_refs *tr, uint32_t *seen)
+{
+	const struct rblock *b = &s->blocks[bi];
+	struct rd r = { raw, raw + rawlen, false };
+
+	for (uint32_t ev = 0; ev < b->count && !r.bad; ev++) {
+		uint64_t nv = rdv(&r);
+
+		if (nv > EVENT_MAX_VALUES)
+			return -EBADMSG;
+		for (uint64_t j = 0; j < nv && !r.bad; j++) {
+			uint64_t name = rdv(&r), l;
+			unsigned type;
+			const unsigned char *p;
+			int32_t k;
+
+			if (r.bad || name >= s->nnames)
+				return -EBADMSG;
+			type = s->names[name].type;
+			if (type == FT_IP) {
+				(void)take(&r, 16);
+				continue;
+			}
+			if (type != FT_STR) {
+				(void)rdv(&r);
+				continue;
+			}
+			l = rdv(&r);
+			if (l > rawlen || !(p = take(&r, (size_t)l)))
+				return -EBADMSG;
+			k = tr->slot[name];
+			if (k < 0 || tr->found[k] || seen[k] == ev + 1)
+				continue;
+			seen[k] = ev + 1; /* its first value in the row */
+			tr->mask[k][ev] = toks_in(tk, (const char *)p, (size_t)l, 0);
+		}
+	}
+	return r.bad || r.p != r.end ? -EBADMSG : 0;
+}
+
+/* Fills tr for the string fields of refs[0..nrefs) from the block's chunks. */
+static int refs_masks(struct segment *s, uint32_t bi, size_t plain, uint32_t nchunks,
+		      const unsigned char *dirp, const uint32_t *refs, uint32_t nrefs,
+		      const struct text_toks *tk, struct arena *a, struct text_refs *tr,
+		      struct err *e)
+{
+	const struct rblock *b = &s->blocks[bi];
+	uint64_t data_off = 4 + (uint64_t)nchunks * CHUNK_DIR_BYTES;
+	const unsigned char *rows_raw = NULL;
+	uint32_t rows_len = 0, *seen;
+	bool all_found = true;
+	int rc;
+
+	memset(tr, 0, sizeof(*tr));
+	tr->slot = arena_alloc(a, ((size_t)s->nnames + 1) * sizeof(*tr->slot));
+	tr->mask = arena_alloc(a, ((size_t)nrefs + 1) * sizeof(*tr->mask));
+	tr->found = arena_alloc(a, (size_t)nrefs + 1);
+	if (!tr->slot || !tr->mask || !tr->found)
+		goto nomem;
+	for (uint32_t i = 0; i < s->nnames; i++)
+		tr->slot[i] = -1;
+	for (uint32_t i = 0; i < nrefs; i++) {
+		if (s->names[refs[i]].type != FT_STR || tr->slot[refs[i]] >= 0)
+			continue;
+		tr->mask[tr->nref] = arena_alloc(a, (size_t)b->count * sizeof(uint32_t) + 1);
+		if (!tr->mask[tr->nref])
+			goto nomem;
+		for (uint32_t ev = 0; ev < b->count; ev++)
+			tr->mask[tr->nref][ev] = tk->all;
+		tr->found[tr->nref] = false;
+		tr->slot[refs[i]] = (int32_t)tr->nref++;
+	}
+	if (!tr->nref)
+		return 0;
+	for (uint32_t c = 0; c < nchunks;
+	     data_off += le_get32(dirp + c * CHUNK_DIR_BYTES + 8), c++) {
+		const unsigned char *d = dirp + c * CHUNK_DIR_BYTES, *raw;
+		uint32_t nm = le_get32(d), stored = le_get32(d + 8), rawlen = le_get32(d + 12);
+		int32_t k;
+
+		if (stored > plain - data_off || d[6] > 1 || (nm != NAME_NONE && nm >= s->nnames))
+			return DAMAGED(-EBADMSG, b->off, "block %u: chunk %u is damaged", bi, c);
+		if (d[4] == K_ROWS) {
+			if ((rc = chunk_raw_keep(s, bi, s->scratch + data_off, stored, rawlen, d[6] == 1, a,
+					    &rows_raw, e)) < 0)
+				return rc;
+			rows_len = rawlen;
+			continue;
+		}
+		if (nm == NAME_NONE || (k = tr->slot[nm]) < 0)
+			continue;
+		if (d[4] != K_DICT || d[5] != E_DICT)
+			continue; /* not a dictionary: its rows keep every token */
+		if ((rc = chunk_raw_keep(s, bi, s->scratch + data_off, stored, rawlen, d[6] == 1, a, &raw,
+				    e)) < 0 ||
+		    (rc = refs_dict(s, bi, raw, rawlen, tk, a, tr->mask[k], e)) < 0)
+			return rc;
+		tr->found[k] = true;
+	}
+	for (uint32_t k = 0; k < tr->nref; k++)
+		all_found &= tr->found[k];
+	if (all_found || !rows_raw)
+		return 0;
+	seen = arena_alloc(a, (size_t)tr->nref * sizeof(*seen) + 1);
+	if (!seen)
+		goto nomem;
+	memset(seen, 0, (size_t)tr->nref * sizeof(*seen));
+	if (refs_rows(s, bi, rows_raw, rows_len, tk, tr, seen) < 0)
+		return DAMAGED(-EBADMSG, b->off, "block %u: row area is damaged", bi);
+	return 0;
+nomem:
+	return err_set(e, -ENOMEM, "%s: block %u: out of memory (arena full)", s->path, bi);
+}
+
+/* Per template: the tokens of its text, of its integers and addresses, its string references. */
+struct text_tpl {
+	uint32_t mask;
+	uint32_t nrefs;
+	uint32_t *refs; /* text_refs slots */
+};
+
+int segment_block_text_rows(struct segment *s, unsigned block, const char *const *needles,
+			    const size_t *lens, size_t n, struct arena *a, uint32_t *rows,
+			    uint32_t *nrows, struct err *e)
+{
+	const struct rblock *b;
+	struct text_toks tk;
+	struct text_refs tr;
+	struct text_tpl *tt;
+	struct clp_col c;
+	const unsigned char *dirp = NULL, *raw = NULL;
+	uint32_t nchunks, tname = UINT32_MAX, *refs = NULL, nrefs = 0, *dmask;
+	uint64_t data_off, next_new = 0;
+	size_t plain, rawlen = 0;
+	struct rd r;
+	int rc;
+
+	*nrows = 0;
+	if (block >= s->nblocks)
+		return err_set(e, -ERANGE, "%s: no block %u (%u blocks)", s->path, block, s->nblocks);
+	b = &s->blocks[block];
+	if (text_toks_init(&tk, needles, lens, n, a) < 0)
+		goto nomem;
+	if (!tk.n) {
+		all_rows(b->count, rows, nrows);
+		return 0;
+	}
+	if ((rc = block_payload(s, block, &plain, e)) < 0)
+		return rc;
+	r = (struct rd){ s->scratch, s->scratch + plain, false };
+	nchunks = rd32(&r);
+	if (nchunks > MAX_COLUMNS + 1 || (uint64_t)nchunks * CHUNK_DIR_BYTES > plain - 4)
+		return DAMAGED(-EBADMSG, b->off, "block %u: chunk directory is damaged", block);
+	dirp = take(&r, (size_t)nchunks * CHUNK_DIR_BYTES);
+	data_off = 4 + (uint64_t)nchunks * CHUNK_DIR_BYTES;
+	for (uint32_t k = 0; k < nchunks; data_off += le_get32(dirp + k * CHUNK_DIR_BYTES + 8), k++) {
+		const unsigned char *d = dirp + k * CHUNK_DIR_BYTES;
+		uint32_t nm = le_get32(d), stored = le_get32(d + 8);
+
+		if (stored > plain - data_off || d[6] > 1 || (nm != NAME_NONE && nm >= s->nnames))
+			return DAMAGED(-EBADMSG, b->off, "block %u: chunk %u is damaged", block, k);
+		if (d[4] != K_TEXT || nm == NAME_NONE || s->names[nm].len != 14 ||
+		    memcmp(s->names[nm].name, "event.original", 14))
+			continue;
+		if (d[5] != E_CLP || s->names[nm].type != FT_STR)
+			return DAMAGED(-EBADMSG, b->off, "block %u: column %.*s has a bad kind", block,
+				       (int)s->names[nm].len, s->names[nm].name);
+		rawlen = le_get32(d + 12);
+		if ((rc = chunk_raw_keep(s, block, s->scratch + data_off, stored, (uint32_t)rawlen,
+				    d[6] == 1, a, &raw, e)) < 0)
+			return rc;
+		tname = nm;
+		break;
+	}
+	if (tname == UINT32_MAX) { /* no event.original column: every row may hold it */
+		all_rows(b->count, rows, nrows);
+		return 0;
+	}
+	if ((rc = clp_refs(s, block, raw, rawlen, a, &refs, &nrefs, e)) < 0 ||
+	    (rc = clp_open(s, block, tname, raw, rawlen, a, &c, e)) < 0 ||
+	    (rc = refs_masks(s, block, plain, nchunks, dirp, refs, nrefs, &tk, a, &tr, e)) < 0)
+		return rc;
+	tt = arena_alloc(a, (size_t)(c.ntpl + 1) * sizeof(*tt));
+	dmask = arena_alloc(a, (size_t)(c.ndict + 1) * sizeof(*dmask));
+	if (!tt || !dmask)
+		goto nomem;
+	for (uint64_t i = 0; i < c.ntpl; i++) {
+		const struct clp_tpl *t = &c.tpls[i];
+		uint32_t m = 0;
+
+		tt[i].nrefs = 0;
+		tt[i].refs = arena_alloc(a, ((size_t)t->nops + 1) * sizeof(*tt[i].refs));
+		if (!tt[i].refs)
+			goto nomem;
+		for (uint32_t k = 0; k < t->nops; k++) {
+			const struct clp_op *op = &t->ops[k];
+			unsigned type;
+
+			m = toks_in(&tk, (const char *)t->p + op->off, op->len, m);
+			if (op->kind == CLP_INT)
+				m |= tk.int_mask;
+			if (op->kind != CLP_REF)
+				continue;
+			type = s->names[op->name].type; /* op->name < s->nnames: clp_open() */
+			if (type == FT_INT) {
+				m |= tk.int_mask;
+			} else if (type == FT_IP) {
+				m |= tk.ip_mask;
+			} else if (type == FT_STR && tr.slot[op->name] >= 0) {
+				tt[i].refs[tt[i].nrefs++] = (uint32_t)tr.slot[op->name];
+			} else {
+				return DAMAGED(-EBADMSG, b->off, "block %u: text refers to %.*s, a field "
+					       "of type %s (damaged file)", block,
+					       (int)s->names[op->name].len, s->names[op->name].name,
+					       type_name(type));
+			}
+		}
+		tt[i].mask = m;
+	}
+	for (uint64_t i = 0; i < c.ndict; i++)
+		dmask[i] = c.dict[i].p ? toks_in(&tk, c.dict[i].p, c.dict[i].len, 0) : 0;
+	for (uint32_t ev = 0; ev < b->count; ev++) {
+		const struct clp_tpl *t;
+		const struct text_tpl *x;
+		uint64_t tid;
+		uint32_t m;
+
+		if (c.bitmap && !(c.bitmap[ev / 8] & (1u << (ev % 8)))) {
+			rows[(*nrows)++] = ev; /* its text is elsewhere: let the filter see it */
+			continue;
+		}
+		tid = rdv(&c.tr);
+		if (c.tr.bad || tid >= c.ntpl)
+			goto damaged;
+		t = &c.tpls[tid];
+		x = &tt[tid];
+		m = x->mask;
+		for (uint32_t v = 0; v < t->nvars; v++) {
+			struct rd *sr = &c.sub[MIN(v, CLP_SUBS - 1)];
+			uint64_t code = rdv(sr);
+
+			if (t->kinds[v] != CLP_DICT)
+				continue;
+			code = code ? code - 1 : next_new++; /* clp_dict_code() */
+			if (code >= c.ndict)
+				goto damaged;
+			m |= dmask[code];
+		}
+		for (uint32_t k = 0; k < x->nrefs && m != tk.all; k++)
+			m |= tr.mask[x->refs[k]][ev];
+		if (m == tk.all)
+			rows[(*nrows)++] = ev;
+	}
+	if (!clp_done(&c))
+		goto damaged;
+	return 0;
+damaged:
+	return DAMAGED(-EBADMSG, b->off, "block %u: text column event.original is damaged", block);
+nomem:
+	return err_set(e, -ENOMEM, "%s: block %u: out of memory (arena full)", s->path, block);
 }

@@ -31,7 +31,9 @@
  * Events returned by segment_block_read() and their strings live in the caller's arena
  * (a block of 4,096 firewall events takes 6 to 10 MB of it: give it large chunks, or each
  * block faults its pages in again). Row lists from segment_lookup() are the
- * caller's (mem_free). The reader maps the file read-only.
+ * caller's (mem_free). The reader maps the file read-only. segment_block_text_rows() keeps
+ * the chunks it decompressed (at most 64 MiB) in the reader for the next read of the same
+ * block, until another block is opened.
  *
  * Threads: a writer or a reader belongs to one thread at a time; different readers of the
  * same file may be used by different threads.
@@ -184,6 +186,22 @@ int segment_block_read(struct segment *s, unsigned block, const unsigned *fields
 int segment_block_read_rows(struct segment *s, unsigned block, const uint32_t *rows,
 			    size_t nrows, const unsigned *fields, size_t nfields,
 			    struct arena *arena, struct event **evs, uint32_t *n, struct err *e);
+/*
+ * The rows of the block (relative, ascending) whose event.original may contain each of the
+ * n needles (ASCII case ignored), into rows[0..*nrows), which must hold the block's count:
+ * a superset of the rows that do, found from the block's templates, its variable
+ * dictionary and the values its lines refer to, without rebuilding a line (a needle's
+ * tokens, segment_token_next(), each lie within one template's text or one variable's).
+ * Only the first SEGMENT_TEXT_TOKENS tokens are looked for; rows without event.original in
+ * the block's text column (their text is elsewhere, or they have none and a full-text
+ * search looks at message) are always given, and every row when no needle has a token.
+ * Decodes only the text column and the string columns its lines refer to; what it
+ * allocates comes from arena. Errors name file and offset.
+ */
+#define SEGMENT_TEXT_TOKENS 32
+int segment_block_text_rows(struct segment *s, unsigned block, const char *const *needles,
+			    const size_t *lens, size_t n, struct arena *arena, uint32_t *rows,
+			    uint32_t *nrows, struct err *e);
 /*
  * The field ids of every field name the segment holds (registered when new) into
  * ids[0..*n), so that a reader can ask for all fields but some. -E2BIG (e not filled) when

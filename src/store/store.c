@@ -447,6 +447,7 @@ int store_segment_remove(struct store *st, uint64_t tenant, uint32_t day, uint32
 #define MAX_REST 512   /* a segment with more field names has its matches read whole */
 #define MAX_TOKENS 64  /* of the literals, tested against the blooms */
 #define NAMES_MAX 65536 /* field names of one segment (its format allows 65,535) */
+#define TEXT_ONCE 256   /* a block's text candidates up to which whole events are read */
 
 struct literal {
 	const char *field; /* NULL: full text; a field name lives as long as the process */
@@ -466,6 +467,9 @@ struct search_run {
 	struct agg *agg;
 	struct literal lit[MAX_LITERALS];
 	size_t n_lit;
+	const char *text[MAX_LITERALS]; /* literals every match's event.original holds */
+	size_t text_len[MAX_LITERALS];
+	size_t n_text;
 	bool rows;                     /* the agg gives rows */
 	bool match_all;                /* the filter matches every event */
 	unsigned proj[MAX_PROJECT];    /* fields to decode to filter (and, for rows, to agg) */
@@ -492,6 +496,10 @@ static int add_literal(void *ctx, const char *field, const char *value, size_t l
 	memcpy(l->value, value, len);
 	l->value[len] = '\0';
 	l->len = len;
+	if (!field || !strcmp(field, "event.original")) {
+		r->text[r->n_text] = l->value;
+		r->text_len[r->n_text++] = len;
+	}
 	return 0;
 }
 
@@ -682,6 +690,9 @@ struct reader {
 	unsigned rest[MAX_REST];            /* fields to read after the filter's */
 	uint32_t cand[SEGMENT_BLOCK_EVENTS]; /* relative, ascending */
 	uint32_t keep[SEGMENT_BLOCK_EVENTS];
+	uint32_t sel[SEGMENT_BLOCK_EVENTS];  /* the text's candidate rows (read_text()) */
+	uint32_t nsel;
+	bool selected;                       /* evs[i] is row sel[i], not row i */
 };
 
 /* Rows of evs that pass the time bounds and the filter into rd->keep. */
@@ -740,9 +751,12 @@ static int read_rest(const struct search_run *r, struct reader *rd)
 			if (!had)
 				rd->rest[nrest++] = rd->rest[i];
 		}
-	if ((rc = segment_block_read_rows(rd->seg, rd->block, rd->keep, rd->nkeep,
-					  rc == 0 ? rd->rest : NULL, nrest, &rd->arena, &rd->evs,
-					  &rd->n, &rd->e)))
+	if (rd->selected) /* rows of the block, not of evs */
+		for (uint32_t i = 0; i < rd->nkeep; i++)
+			rd->cand[i] = rd->sel[rd->keep[i]];
+	if ((rc = segment_block_read_rows(rd->seg, rd->block, rd->selected ? rd->cand : rd->keep,
+					  rd->nkeep, rc == 0 ? rd->rest : NULL, nrest, &rd->arena,
+					  &rd->evs, &rd->n, &rd->e)))
 		return rc;
 	if (nall && rd->n == rd->nkeep) /* projected: the filter's fields join the rest */
 		for (uint32_t i = 0; i < rd->n; i++) {
@@ -759,6 +773,31 @@ static int read_rest(const struct search_run *r, struct reader *rd)
 	return 0;
 }
 
+/*
+ * The rows whose event.original may hold the filter's words and phrases, found from the
+ * block's templates and variables (segment_block_text_rows()), into rd->sel: 1 when they
+ * are fewer than the block's, 0 when every row is one.
+ */
+static int read_text(const struct search_run *r, struct reader *rd)
+{
+	struct segment_block_info bi;
+	int rc;
+
+	rd->selected = false;
+	if (!r->n_text || rd->indexed || r->match_all)
+		return 0;
+	segment_block_get_info(rd->seg, rd->block, &bi);
+	if (bi.count > SEGMENT_BLOCK_EVENTS)
+		return err_set(&rd->e, -EBADMSG, "search: a block of %u events (at most %u)",
+			       bi.count, SEGMENT_BLOCK_EVENTS);
+	rc = segment_block_text_rows(rd->seg, rd->block, r->text, r->text_len, r->n_text,
+				     &rd->arena, rd->sel, &rd->nsel, &rd->e);
+	if (rc < 0)
+		return rc;
+	rd->selected = rd->nsel < bi.count;
+	return rd->selected;
+}
+
 static int read_block(const struct search_run *r, struct reader *rd)
 {
 	const unsigned *proj = r->proj_all ? NULL : r->proj;
@@ -771,6 +810,23 @@ static int read_block(const struct search_run *r, struct reader *rd)
 
 	rd->n = rd->nkeep = 0;
 	rd->events_read = 0;
+	if ((rc = read_text(r, rd)) < 0)
+		return rc;
+	if (rc) {
+		/* few candidates: all they need at once; many: the filter's fields first */
+		bool once = r->rows || r->proj_all || rd->nsel <= TEXT_ONCE;
+
+		if (!rd->nsel)
+			return 0;
+		if ((rc = segment_block_read_rows(rd->seg, rd->block, rd->sel, rd->nsel,
+						  once ? need : proj, once ? nneed : nproj,
+						  &rd->arena, &rd->evs, &rd->n, e)))
+			return rc;
+		filter_events(r, rd);
+		if (once || !rd->nkeep)
+			return 0;
+		return read_rest(r, rd);
+	}
 	if (rd->indexed) { /* few rows: all they need at once, filtered after */
 		rc = segment_block_read_rows(rd->seg, rd->block, rd->cand, rd->ncand, need, nneed,
 					     &rd->arena, &rd->evs, &rd->n, e);

@@ -238,6 +238,23 @@ static void read_everything(void)
 		if (rc < 0 && !e.msg[0])
 			abort();
 		arena_clear(&a);
+		e.msg[0] = '\0';
+		{ /* the text search: rows ascending and inside the block */
+			static uint32_t trows[SEGMENT_BLOCK_EVENTS];
+			const char *nd[] = { "deny", "corp\\alice 10.1" };
+			size_t ndl[] = { 4, 15 };
+			uint32_t nt = 0;
+
+			if (bi.count > SEGMENT_BLOCK_EVENTS)
+				abort();
+			rc = segment_block_text_rows(s, b, nd, ndl, 2, &a, trows, &nt, &e);
+			if (rc < 0 && !e.msg[0])
+				abort();
+			for (uint32_t i = 0; rc == 0 && i < nt; i++)
+				if (trows[i] >= bi.count || (i && trows[i] <= trows[i - 1]))
+					abort();
+			arena_clear(&a);
+		}
 	}
 	e.msg[0] = '\0';
 	rc = segment_lookup(s, "source.ip", "10.0.0.1", 8, &rows, &nrows, &e);

@@ -13,6 +13,7 @@
 #include "store/keys.h"
 #include "t.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -479,6 +480,131 @@ static void test_text_columns(void)
 		}
 	}
 	CHECK_INT(segment_verify(s, &e), 0);
+	segment_close(s);
+	arena_release(&a);
+	arena_release(&ga);
+}
+
+/* Whether h holds n, ASCII case ignored (the search's full-text rule), by brute force. */
+static bool icase_has(const char *h, size_t hl, const char *n, size_t nl)
+{
+	for (size_t i = 0; i + nl <= hl; i++) {
+		size_t k = 0;
+
+		while (k < nl && tolower((unsigned char)h[i + k]) == tolower((unsigned char)n[k]))
+			k++;
+		if (k == nl)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Text search on templates and variables (segment_block_text_rows) against a reference
+ * scan of the rebuilt lines: every row whose event.original holds the needle is given,
+ * and for needles whose tokens cannot be an integer's or an address's text, exactly the
+ * rows whose line holds each token, plus those whose event.original is in the row area.
+ */
+static void test_text_rows(void)
+{
+	static const char *const needles[] = {
+		"alice", "Corp\\Alice act=DENY", "rule-7", "RULE-7 deny", "placeholder bytes",
+		"x12:a3", "X12:A3 x", "zzz-nothing", "user=corp", "only text", "nul", "inside 7",
+		"443", "10.1.2.3", "-17", "t=17 ", "9223372036854775807", "abc1 010", "::1",
+		"0x", "deny", "=", "", "a", "same 10.1.2.3 10.1.2.3 x=abc1",
+	};
+	struct err e = ERR_INIT;
+	struct segment_writer *w = NULL;
+	struct segment *s = NULL;
+	struct arena a, ga;
+	char path[700];
+	unsigned total = 5000;
+	static uint32_t rows[SEGMENT_BLOCK_EVENTS];
+	static bool want[SEGMENT_BLOCK_EVENTS], got[SEGMENT_BLOCK_EVENTS];
+
+	fresh("textrows");
+	arena_init(&a, 1 << 20, 1 << 28);
+	arena_init(&ga, 1 << 16, 1 << 24);
+	CHECK_INT(segment_writer_open(&w, dir, TENANT, DAY0, 1, &key1, &e), 0);
+	if (!w)
+		return;
+	for (unsigned i = 0; i < total; i++) {
+		struct event ev;
+
+		text_event(&ev, &ga, i);
+		CHECK_INT(segment_writer_add(w, &ev, &e), 0);
+		arena_clear(&ga);
+	}
+	CHECK_INT(segment_writer_finish(w, &e), 0);
+	segment_writer_free(w);
+	seg_path(path, sizeof(path), 1);
+	CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), 0);
+	if (!s)
+		return;
+	for (size_t k = 0; k < sizeof(needles) / sizeof(needles[0]); k++) {
+		const char *nd = needles[k], *p, *end, *t;
+		size_t ndl = strlen(nd), tl, given = 0, held = 0;
+		unsigned fails = 0;
+		bool exact = true;
+
+		/* exact: every token has a byte that no integer's or address's text has */
+		for (p = nd, end = nd + ndl; segment_token_next(&p, end, &t, &tl);) {
+			bool other = false;
+
+			for (size_t j = 0; j < tl; j++)
+				other |= !strchr("0123456789abcdefABCDEF.:-", t[j]);
+			exact &= other;
+		}
+		for (unsigned b = 0; b < 2; b++) {
+			struct segment_block_info bi;
+			struct event *evs;
+			uint32_t n, nr = 0;
+
+			segment_block_get_info(s, b, &bi);
+			CHECK_INT(segment_block_text_rows(s, b, &nd, &ndl, 1, &a, rows, &nr, &e), 0);
+			CHECK_INT(segment_block_read(s, b, NULL, 0, &a, &evs, &n, &e), 0);
+			if (n != bi.count)
+				break;
+			memset(got, 0, sizeof(got));
+			for (uint32_t i = 0; i < nr; i++) {
+				CHECK(rows[i] < n && (!i || rows[i] > rows[i - 1]));
+				if (rows[i] < n)
+					got[rows[i]] = true;
+			}
+			for (uint32_t i = 0; i < n; i++) {
+				const struct event_value *v = event_get(&evs[i], FIELD_EVENT_ORIGINAL);
+				unsigned ev = (unsigned)bi.first_row + i;
+				bool elsewhere = ev % 13 == 0, all = true;
+
+				for (p = nd, end = nd + ndl; v && segment_token_next(&p, end, &t, &tl);)
+					all &= icase_has(v->v.s, v->len, t, tl);
+				want[i] = elsewhere || (v && all);
+				if (v && icase_has(v->v.s, v->len, nd, ndl)) {
+					held++;
+					if (!got[i] && fails++ < 3)
+						t_check(0, __FILE__, __LINE__, "needle '%s': row %u of block "
+							"%u holds it but was not given", nd, i, b);
+				}
+				if (exact && got[i] != want[i] && fails++ < 3)
+					t_check(0, __FILE__, __LINE__, "needle '%s': row %u of block %u "
+						"given %d, expected %d", nd, i, b, got[i], want[i]);
+			}
+			given += nr;
+			arena_clear(&a);
+		}
+		CHECK(given >= held);
+	}
+	{ /* several needles: the rows that may hold all of them */
+		const char *nds[] = { "alice", "act=deny" };
+		size_t lens[] = { 5, 8 };
+		uint32_t nr = 0;
+
+		CHECK_INT(segment_block_text_rows(s, 0, nds, lens, 2, &a, rows, &nr, &e), 0);
+		CHECK(nr > 0 && nr < SEGMENT_BLOCK_EVENTS);
+		arena_clear(&a);
+	}
+	CHECK_INT(segment_block_text_rows(s, 9, NULL, NULL, 0, &a, rows, &(uint32_t){ 0 }, &e),
+		  -ERANGE);
 	segment_close(s);
 	arena_release(&a);
 	arena_release(&ga);
@@ -1177,6 +1303,7 @@ int main(void)
 	T_RUN(test_read_rows);
 	T_RUN(test_text_columns);
 	T_RUN(test_int_planes);
+	T_RUN(test_text_rows);
 	T_RUN(test_skipping);
 	T_RUN(test_bloom);
 	T_RUN(test_lookup);

@@ -209,6 +209,17 @@ static bool is_deny(long i) { return i % 7 == 0; }
 static bool is_any(long i) { return true; }
 static bool is_777(long i) { return i == 777; }
 
+/* A deny whose number starts with 7 ("seq=7": 7, 70-79, 700-799, 7000-7999). */
+static bool is_deny_seq7(long i)
+{
+	long d = i;
+
+	while (d >= 10)
+		d /= 10;
+	return i % 7 == 0 && d == 7;
+}
+
+
 static void test_blocks_and_order(void)
 {
 	struct store_import *imp;
@@ -255,6 +266,11 @@ static void test_blocks_and_order(void)
 	check_seqs(is_deny, SIZE_MAX, __LINE__);
 	CHECK_INT(search_seqs(st, "\"seq=777 end\"", &e), 0);
 	check_seqs(is_777, SIZE_MAX, __LINE__);
+	/* a phrase across two values the line refers to (an action, an address), any case */
+	CHECK_INT(search_seqs(st, "\"DENY 10.1.5.1 \"", &e), 0);
+	check_seqs(is_src5_deny, SIZE_MAX, __LINE__);
+	CHECK_INT(search_seqs(st, "\"fw deny\" and \"seq=7\"", &e), 0);
+	check_seqs(is_deny_seq7, SIZE_MAX, __LINE__);
 	/* head stops across blocks */
 	CHECK_INT(search_seqs(st, "event.action: deny | head 3", &e), 0);
 	check_seqs(is_deny, 3, __LINE__);
