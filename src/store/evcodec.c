@@ -301,6 +301,9 @@ int evcodec_open(struct evcodec_reader *r, const void *data, size_t len, struct 
 		if (get_varint(&q, end, &nlen) < 0 || nlen > (size_t)(end - q) ||
 		    nlen > FIELD_NAME_MAX)
 			return bad(e, (size_t)(q - p), "a field name running past the table");
+		for (size_t k = 0; k < nlen; k++)
+			if (q[k] < 0x20 || q[k] == 0x7f)
+				return bad(e, (size_t)(q - p) + k, "a control character in a field name");
 		if ((id = field_intern((const char *)q, (size_t)nlen, (enum field_type)type)) < 0)
 			return err_set(e, id == -EINVAL ? -EBADMSG : id, "event batch: offset %zu: "
 				       "field name '%.*s' refused: %s", (size_t)(q - p),
