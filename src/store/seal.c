@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1299,6 +1300,9 @@ static void *seal_thread(void *arg)
 	struct seal *s = arg;
 
 	pthread_setname_np(pthread_self(), "koban-seal");
+	/* below the workers: a burst is made durable first and sealed as CPU frees up */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), SEAL_NICE) < 0)
+		log_debug("the sealer keeps the workers' CPU priority: %s", strerror(errno));
 	for (;;) {
 		struct err e = ERR_INIT;
 		struct timespec ts;
