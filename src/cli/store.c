@@ -90,6 +90,7 @@ static void day_text(uint32_t day, char out[TIME_RFC3339_LEN])
 	out[10] = '\0';
 }
 
+/* One line of x for day; the header first. x NULL: only the header. */
 static void stats_line(struct stats_run *s, const char *day, const struct stats_sum *x)
 {
 	if (!s->header) {
@@ -97,6 +98,8 @@ static void stats_line(struct stats_run *s, const char *day, const struct stats_
 			"SEGMENTS", "EVENTS", "RAW_BYTES", "STORED_BYTES", "RATIO", "B/EVENT");
 		s->header = true;
 	}
+	if (!x)
+		return;
 	fprintf(s->out, "%-20s %-10s %8llu %12llu %14llu %14llu %7.2f %8.1f\n", s->tenant, day,
 		(unsigned long long)x->segments, (unsigned long long)x->events,
 		(unsigned long long)x->raw, (unsigned long long)x->bytes,
@@ -160,6 +163,26 @@ static int verify_segment(void *ctx, const struct store_segment_report *r)
 	return 0;
 }
 
+/*
+ * The tenant's events in the write-ahead log, not in segments yet (the sealer commits
+ * them within a minute): a line of their own, so that what was just stored shows.
+ */
+static int stats_unsealed(struct store *st, struct stats_run *s, uint64_t tenant,
+			  struct err *e)
+{
+	uint64_t events, bytes;
+	int rc = store_unsealed(st, tenant, &events, &bytes, e);
+
+	if (rc < 0 || !events)
+		return rc;
+	if (!s->header)
+		stats_line(s, NULL, NULL);
+	fprintf(s->out, "%-20s %-10s %8s %12llu %14s %14llu %7s %8.1f\n", s->tenant, "unsealed",
+		"-", (unsigned long long)events, "-", (unsigned long long)bytes, "-",
+		(double)bytes / (double)events);
+	return 0;
+}
+
 static int run(struct store *st, const struct tenant_list *l, bool verify, FILE *out,
 	       FILE *err, struct err *e)
 {
@@ -174,6 +197,8 @@ static int run(struct store *st, const struct tenant_list *l, bool verify, FILE 
 				    verify ? verify_segment : stats_segment, &s, e);
 		if (!verify)
 			stats_tenant_done(&s);
+		if (!verify && rc == 0)
+			rc = stats_unsealed(st, &s, (uint64_t)l->t[i].id, e);
 		if (rc == -EBADMSG && verify) {
 			status = 1; /* listed: go on with the other tenants */
 		} else if (rc < 0) {

@@ -1797,6 +1797,50 @@ static bool superseded(const struct seal_segment *skip, size_t n, uint64_t tenan
 	return false;
 }
 
+struct unsealed_count {
+	uint64_t events, bytes;
+};
+
+static int count_unsealed(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant,
+			  uint32_t count, uint32_t flags, const void *payload, size_t len)
+{
+	struct unsealed_count *c = ctx;
+
+	c->events += count;
+	c->bytes += len;
+	return 0;
+}
+
+int store_unsealed(struct store *st, uint64_t tenant, uint64_t *events, uint64_t *bytes,
+		   struct err *e)
+{
+	uint64_t lsn[WAL_MAX_SHARDS], g;
+	struct unsealed_count c = { 0, 0 };
+	struct wal_scan *sc = NULL;
+	char wdir[PATH_LEN];
+	struct stat sb;
+	unsigned nl;
+	int rc;
+
+	*events = *bytes = 0;
+	if ((rc = path_join(wdir, e, "%s/wal", st->dir)))
+		return rc;
+	if (stat(wdir, &sb) < 0 && errno == ENOENT)
+		return 0; /* no daemon ever wrote here */
+	if ((rc = seal_state_read(st->dir, &g, lsn, &nl, e)) ||
+	    (rc = wal_scan_open(&sc, wdir, nl ? lsn : NULL, nl, e)))
+		return rc;
+	wal_scan_tenant(sc, tenant);
+	for (unsigned i = 0; i < wal_scan_shards(sc) && !rc; i++)
+		rc = wal_scan_shard(sc, i, UINT64_MAX, count_unsealed, &c, NULL, e);
+	wal_scan_close(sc);
+	if (!rc) {
+		*events = c.events;
+		*bytes = c.bytes;
+	}
+	return rc;
+}
+
 int store_segments(struct store *st, uint64_t tenant, bool verify, store_segment_fn *fn,
 		   void *ctx, struct err *e)
 {

@@ -198,4 +198,11 @@ typedef int store_segment_fn(void *ctx, const struct store_segment_report *r);
 int store_segments(struct store *st, uint64_t tenant, bool verify, store_segment_fn *fn,
 		   void *ctx, struct err *e);
 
+/*
+ * What tenant has in the write-ahead log after the sealer's committed state (not in
+ * segments yet): events and payload bytes, from the records' headers (nothing is decoded).
+ */
+int store_unsealed(struct store *st, uint64_t tenant, uint64_t *events, uint64_t *bytes,
+		   struct err *e);
+
 #endif

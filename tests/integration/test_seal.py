@@ -85,6 +85,11 @@ def test_search_sees_unsealed_wal_records():
         # the table output reads them too
         _, out, _ = run(["search", "--tenant", "city-a", "seq=23"], d)
         assert "fw9 allow seq=23 shard1" in out, out
+        # store stats shows what only the WAL holds, per tenant, counted from record headers
+        _, out, _ = run(["store", "stats"], d)
+        rows = {line.split()[0]: line.split()[3] for line in out.splitlines()[1:]
+                if line.split()[1] == "unsealed"}
+        assert rows == {"city-a": "14", "city-b": "3"}, out
         # a sealer state past some records: those are in segments, not read again
         state = b"KOBANSST" + struct.pack("<IIQ", 1, 2, 1) + struct.pack("<QQ", 1, 0)
         with open(os.path.join(d, "var", "seal.state"), "wb") as f:

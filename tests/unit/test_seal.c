@@ -559,7 +559,7 @@ static void test_merge_failure_does_not_stop_sealing(void)
 			snprintf(path, sizeof(path), "%s/tenants/2/%s", data, de->d_name);
 			fd = open(path, O_WRONLY);
 			if (fd >= 0) { /* inside the first block's sealed payload */
-				CHECK_INT(pwrite(fd, "XXXXXXXX", 8, 300), 8);
+				CHECK_INT(pwrite(fd, "XXXXXXXX", 8, 160), 8);
 				close(fd);
 			}
 		}
