@@ -11,6 +11,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/event.h"
+#include "core/field.h"
 #include "core/fairq.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
@@ -432,6 +433,48 @@ static void test_open_errors(void)
 	sink_close(NULL);
 }
 
+/* The pipeline's events: one batch per run of a tenant's events, appended at sink_commit. */
+static void test_events_batched_per_tenant(void)
+{
+	struct fixture f;
+	struct arena a;
+	struct event ev;
+	struct scan sc;
+	char text[32];
+	const char *who[] = { "a0", "a1", "b0", "a2" };
+
+	if (setup(&f, "events", "workers: 2\n") < 0)
+		return;
+	arena_init(&a, 1 << 16, 1 << 20);
+	for (size_t i = 0; i < sizeof(who) / sizeof(who[0]); i++) {
+		int n = snprintf(text, sizeof(text), "event %s", who[i]);
+
+		arena_clear(&a);
+		event_init(&ev, &a);
+		CHECK_INT(event_set_str(&ev, FIELD_MESSAGE, text, (size_t)n), 0);
+		CHECK_INT(sink_event(f.s, 1, who[i][0] == 'a' ? f.slot_a : f.slot_b, &ev), 0);
+	}
+	CHECK_INT(sink_event(f.s, 2, f.slot_a, &ev), -EINVAL); /* not a worker */
+	CHECK_INT(sink_commit(f.s, 1), 0);
+	CHECK_INT(sink_commit(f.s, 1), 0); /* nothing open: nothing appended */
+	CHECK_INT(sink_flush(f.s, 5000), 0);
+	CHECK_INT(sink_stored(f.s, f.id_a), 3);
+	CHECK_INT(sink_stored(f.s, f.id_b), 1);
+	scan_tenant(&f, f.id_a, &sc);
+	CHECK_INT(sc.records, 2); /* a0 a1, then a2 after b0's record */
+	CHECK_INT(sc.events, 3);
+	CHECK_INT(sc.bad, 0);
+	CHECK_STR(sc.text.p, "{\"message\":\"event a0\"}\n{\"message\":\"event a1\"}\n"
+			     "{\"message\":\"event a2\"}\n");
+	buf_release(&sc.text);
+	scan_tenant(&f, f.id_b, &sc);
+	CHECK_INT(sc.records, 1);
+	CHECK_STR(sc.text.p, "{\"message\":\"event b0\"}\n");
+	buf_release(&sc.text);
+	arena_release(&a);
+	teardown(&f);
+}
+
 /* After a tenant's key is destroyed, sink_forget_keys: new records use a new key. */
 static void test_forget_keys(void)
 {
@@ -469,6 +512,7 @@ int main(void)
 	T_RUN(test_lines_become_sealed_records);
 	T_RUN(test_large_buffer_cut_into_batches);
 	T_RUN(test_ack_shard);
+	T_RUN(test_events_batched_per_tenant);
 	T_RUN(test_quota);
 	T_RUN(test_forget_keys);
 	T_RUN(test_back_pressure_and_give_up);
