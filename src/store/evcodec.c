@@ -132,13 +132,17 @@ static int64_t name_index(struct evcodec_writer *w, uint32_t field)
 int evcodec_add(struct evcodec_writer *w, struct buf *out, const struct event *ev)
 {
 	size_t need = 4 + VARINT_MAX, mark = out->len, names_mark = w->n_names;
+	unsigned char types[EVENT_MAX_VALUES]; /* of the values, looked up once */
 	unsigned char *q, *body;
 	int64_t prev_time;
 	int rc;
 
-	for (uint32_t i = 0; i < ev->n; i++)
-		need += 2 * VARINT_MAX + 17 + (field_type(ev->vals[i].field) == FT_STR ?
-						       ev->vals[i].len : 0);
+	if (ev->n > EVENT_MAX_VALUES)
+		return -EINVAL;
+	for (uint32_t i = 0; i < ev->n; i++) {
+		types[i] = (unsigned char)field_type(ev->vals[i].field);
+		need += 2 * VARINT_MAX + 17 + (types[i] == FT_STR ? ev->vals[i].len : 0);
+	}
 	if ((rc = buf_grow(out, need + 1)) < 0)
 		return rc;
 	q = (unsigned char *)out->p + out->len;
@@ -146,7 +150,7 @@ int evcodec_add(struct evcodec_writer *w, struct buf *out, const struct event *e
 	q = put_varint(body, ev->n);
 	if (!w->have_base) { /* the batch's base: its first time value */
 		for (uint32_t i = 0; i < ev->n; i++)
-			if (field_type(ev->vals[i].field) == FT_TIME) {
+			if (types[i] == FT_TIME) {
 				w->base = ev->vals[i].v.i;
 				w->have_base = 1;
 				break;
@@ -167,7 +171,7 @@ int evcodec_add(struct evcodec_writer *w, struct buf *out, const struct event *e
 			return (int)idx;
 		}
 		q = put_varint(q, (uint64_t)idx);
-		switch (field_type(v->field)) {
+		switch (types[i]) {
 		case FT_STR:
 			q = put_varint(q, v->len);
 			memcpy(q, v->v.s, v->len);
