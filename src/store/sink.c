@@ -924,15 +924,17 @@ int sink_commit(struct sink *s, unsigned worker)
 
 /*
  * Decodes lines (ECS JSON, each ending in '\n') into w's arena one at a time and hands each
- * event to fn; count must match. -EINVAL naming the line otherwise.
+ * event to fn; count must match. -EINVAL naming the line otherwise. *done: the events handed.
  */
 static int each_line(struct sink_worker *w, const struct buf *lines, uint32_t count,
-		     int (*fn)(void *ctx, const struct event *ev), void *ctx, struct err *e)
+		     int (*fn)(void *ctx, const struct event *ev), void *ctx, uint32_t *done,
+		     struct err *e)
 {
 	const char *p = lines->p, *end = p + lines->len;
 	uint32_t n = 0;
 	int rc;
 
+	*done = 0;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		struct err de = ERR_INIT;
@@ -947,7 +949,7 @@ static int each_line(struct sink_worker *w, const struct buf *lines, uint32_t co
 			return err_set(e, -EINVAL, "event %u: not ECS JSON: %s", n + 1, de.msg);
 		if ((rc = fn(ctx, &ev)) < 0)
 			return err_set(e, rc, "event %u: not stored: %s", n + 1, strerror(-rc));
-		n++;
+		*done = ++n;
 		p = nl + 1;
 	}
 	if (n != count)
@@ -973,15 +975,19 @@ int sink_deliver(struct sink *s, unsigned worker, unsigned slot, struct buf *lin
 {
 	struct deliver_ctx d = { s, worker, slot };
 	struct err e = ERR_INIT;
+	uint32_t done;
 	int rc;
 
 	if (worker >= s->workers) {
 		buf_reset(lines);
 		return -EINVAL;
 	}
-	if ((rc = each_line(&s->w[worker], lines, count, deliver_one, &d, &e)) < 0)
-		log_error("tenant %s: events not stored: %s", s->q ? fairq_slot_name(s->q, slot)
-								    : "?", e.msg);
+	if ((rc = each_line(&s->w[worker], lines, count, deliver_one, &d, &done, &e)) < 0 &&
+	    done < count) {
+		drop(s, slot, DROP_OUTPUT_ERROR, count - done);
+		log_error("tenant %s: %u events not stored (counted as dropped, output_error): %s",
+			  s->q ? fairq_slot_name(s->q, slot) : "?", count - done, e.msg);
+	}
 	buf_reset(lines);
 	return err_first(rc, sink_commit(s, worker));
 }
@@ -1003,6 +1009,7 @@ int sink_write(struct sink *s, unsigned shard, uint64_t tenant, struct buf *line
 	struct sink_worker *w = &s->w[s->workers];
 	struct encode_ctx ec = { w };
 	struct sink_account *a;
+	uint32_t done;
 	struct keys_data_key dk;
 	int rc, slot;
 
@@ -1043,7 +1050,7 @@ int sink_write(struct sink *s, unsigned shard, uint64_t tenant, struct buf *line
 	buf_reset(&w->batch);
 	if ((rc = evcodec_begin(&w->enc, &w->batch)) < 0)
 		err_set(e, rc, "out of memory");
-	else if ((rc = each_line(w, lines, count, encode_one, &ec, e)) == 0 &&
+	else if ((rc = each_line(w, lines, count, encode_one, &ec, &done, e)) == 0 &&
 		 (rc = evcodec_finish(&w->enc, &w->batch)) < 0)
 		err_set(e, rc, "the events do not fit one record");
 	if (rc == 0)
