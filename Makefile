@@ -42,6 +42,8 @@ TLIB_SRC := $(wildcard tests/lib/*.c)
 TLIB_OBJ := $(TLIB_SRC:%.c=$(B)/%.o)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:%.c=$(B)/%)
+BLIB_SRC := $(wildcard bench/lib/*.c)
+BLIB_OBJ := $(BLIB_SRC:%.c=$(B)/%.o)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 30
@@ -66,7 +68,7 @@ $(BIN): $(B)/src/cli/main.o $(B)/libkoban.a
 $(B)/tests/unit/%: $(B)/tests/unit/%.o $(TLIB_OBJ) $(B)/libkoban.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/bench/%: $(B)/bench/%.o $(B)/libkoban.a
+$(BENCH_BIN): $(B)/bench/%: $(B)/bench/%.o $(BLIB_OBJ) $(B)/libkoban.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
 bootstrap:

@@ -55,146 +55,15 @@
 #include "store/store.h"
 #include "store/wal.h"
 
-#define T0 1764460800000000000LL /* 2025-11-30T00:00:00Z */
-#define DAY_NS 86400000000000LL
+#include "lib/gen.h"
+
 #define DAYS 4
 #define BATCH 1000
 #define RUNS 3
 #define LOOKUP_IP "10.2.100.15"        /* source number 600 */
 #define PHRASE "user042,,ms-rdp"       /* a user, an empty field, an application */
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double proc_cpu_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static uint64_t mix(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
-static const char *const apps[] = { "ssl", "web-browsing", "dns", "ssh", "ms-rdp", "smtp",
-				    "google-base", "office365-base", "ntp", "incomplete" };
-static const char *const rules[] = { "allow-web", "allow-dns", "deny-all", "allow-mgmt",
-				     "allow-mail", "block-tor" };
-static const int ports[] = { 443, 80, 53, 22, 3389, 25, 123, 8080, 445, 993 };
-static int f_app, f_session, f_from, f_to, f_packets, f_elapsed, f_serial, f_category;
-
-/* What SQLite gets of an event (the same values koban stores). */
-struct row {
-	int64_t ts;
-	char src[24], dst[24], usr[32];
-	const char *action, *app, *rule;
-	int sport, dport;
-	long long bytes;
-	const char *line;
-	int len;
-};
-
-static void gen(struct event *ev, struct arena *a, unsigned long i, unsigned long n,
-		char *line, size_t line_size, struct row *row)
-{
-	uint64_t r = mix(i), r2 = mix(r);
-	unsigned s = (unsigned)(r % 1000), user = (unsigned)((r >> 10) % 200);
-	const char *action = (r >> 20) % 10 < 8 ? "allow" : (r >> 20) % 10 == 8 ? "deny" : "drop";
-	const char *app = apps[(r >> 24) % 10], *rule = rules[(r >> 28) % 6];
-	int sport = 1024 + (int)((r >> 32) % 64000), dport = ports[(r >> 48) % 10];
-	int natport = 1024 + (int)(r2 % 64000);
-	int64_t ts = T0 + (int64_t)((double)i / (double)n * DAYS * DAY_NS) +
-		     (int64_t)(r2 >> 40) % 2000000000LL; /* up to 2 s out of order */
-	long long bytes = (long long)(r2 % 200000), packets = (long long)(r2 % 300) + 1;
-	unsigned long long session = 100000 + i;
-	char nat[24], tsbuf[32];
-	struct ipaddr ip;
-	time_t secs = (time_t)(ts / 1000000000);
-	struct tm tm;
-	int len;
-
-	snprintf(row->src, sizeof(row->src), "10.%u.%u.%u", s / 250, s % 250, 10 + s % 7);
-	snprintf(row->dst, sizeof(row->dst), "%u.%u.%u.%u", 23 + (unsigned)((r2 >> 8) % 180),
-		 (unsigned)((r2 >> 16) % 256), (unsigned)((r2 >> 24) % 64),
-		 (unsigned)((r2 >> 32) % 256));
-	snprintf(nat, sizeof(nat), "198.51.100.%u", 1 + (unsigned)(r % 4));
-	snprintf(row->usr, sizeof(row->usr), "corp\\user%03u", user);
-	gmtime_r(&secs, &tm);
-	strftime(tsbuf, sizeof(tsbuf), "%Y/%m/%d %H:%M:%S", &tm);
-	len = snprintf(line, line_size,
-		       "<14>%s fw-tokyo-01 1,%s,013201004321,TRAFFIC,end,2561,%s,%s,%s,%s,0.0.0.0,%s,"
-		       "%s,,%s,vsys1,trust,untrust,ethernet1/2,ethernet1/1,Log-Forwarding,%s,%llu,1,"
-		       "%d,%d,%d,0,0x400053,tcp,%s,%lld,%lld,%lld,%lld,,%s,0,%llu,0x0,10.0.0.0-10.255.255.255,"
-		       "United States,0,%lld,%lld,aged-out,0,0,0,0,,fw-tokyo-01,from-policy,,,0,,0,,N/A,0,0,0,0",
-		       tsbuf, tsbuf, tsbuf, row->src, row->dst, nat, rule, (r & 3) ? row->usr : "",
-		       app, tsbuf, session, sport, dport, natport, action, bytes + 100,
-		       bytes / 3 + 50, bytes * 2 / 3 + 50, (long long)(r2 % 600), app,
-		       (unsigned long long)(r2 >> 12) % 100000000ull, packets / 2 + 1, packets / 2);
-	if (len < 0 || (size_t)len >= line_size)
-		len = (int)line_size - 1;
-	row->ts = ts;
-	row->action = action;
-	row->app = app;
-	row->rule = rule;
-	row->sport = sport;
-	row->dport = dport;
-	row->bytes = bytes + 100;
-	row->line = line;
-	row->len = len;
-	if (!(r & 3))
-		row->usr[0] = '\0';
-
-	event_init(ev, a);
-	event_set_time(ev, FIELD_TIMESTAMP, ts);
-	event_set_str(ev, FIELD_OBSERVER_VENDOR, "Palo Alto Networks", 18);
-	event_set_str(ev, FIELD_OBSERVER_PRODUCT, "PAN-OS", 6);
-	event_set_str(ev, FIELD_HOST_NAME, "fw-tokyo-01", 11);
-	event_set_str(ev, (unsigned)f_serial, "013201004321", 12);
-	event_set_str(ev, FIELD_EVENT_KIND, "event", 5);
-	event_set_str(ev, (unsigned)f_category, "network", 7);
-	event_set_str(ev, FIELD_EVENT_ACTION, action, strlen(action));
-	event_set_str(ev, FIELD_EVENT_OUTCOME, action[0] == 'a' ? "success" : "failure", 7);
-	ipaddr_parse(&ip, row->src, strlen(row->src));
-	event_set_ip(ev, FIELD_SOURCE_IP, &ip);
-	event_set_int(ev, FIELD_SOURCE_PORT, sport);
-	ipaddr_parse(&ip, row->dst, strlen(row->dst));
-	event_set_ip(ev, FIELD_DESTINATION_IP, &ip);
-	event_set_int(ev, FIELD_DESTINATION_PORT, dport);
-	ipaddr_parse(&ip, nat, strlen(nat));
-	event_set_ip(ev, FIELD_SOURCE_NAT_IP, &ip);
-	event_set_int(ev, FIELD_SOURCE_NAT_PORT, natport);
-	event_set_str(ev, FIELD_NETWORK_TRANSPORT, "tcp", 3);
-	event_set_int(ev, FIELD_NETWORK_BYTES, bytes + 100);
-	event_set_str(ev, FIELD_RULE_NAME, rule, strlen(rule));
-	if (r & 3)
-		event_set_strdup(ev, FIELD_USER_NAME, row->usr, strlen(row->usr));
-	event_set_str(ev, (unsigned)f_app, app, strlen(app));
-	event_set_int(ev, (unsigned)f_session, (int64_t)session);
-	event_set_str(ev, (unsigned)f_from, "trust", 5);
-	event_set_str(ev, (unsigned)f_to, "untrust", 7);
-	event_set_int(ev, (unsigned)f_packets, packets);
-	event_set_int(ev, (unsigned)f_elapsed, (int64_t)(r2 % 600));
-	event_set_strdup(ev, FIELD_EVENT_ORIGINAL, line, (size_t)len);
-}
+static struct bench_gen g;
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -349,18 +218,18 @@ static double koban_query(struct store *st, uint64_t tenant, const char *q, int6
 {
 	struct results res = { 0 };
 	struct store_search s = { .tenant = tenant, .query = q, .query_len = strlen(q),
-				  .from = from, .to = to, .now = T0, .who = "bench",
+				  .from = from, .to = to, .now = BENCH_T0, .who = "bench",
 				  .event_fn = on_event, .row_fn = on_row, .ctx = &res };
 	struct err e = ERR_INIT;
 	double t;
 
 	buf_init(&res.tmp, 1 << 20);
-	*cpu = proc_cpu_s();
-	t = now_s();
+	*cpu = bench_proc_cpu_s();
+	t = bench_now_s();
 	if (store_search(st, &s, stats, &e) < 0)
 		die(q, e.msg);
-	t = now_s() - t;
-	*cpu = proc_cpu_s() - *cpu;
+	t = bench_now_s() - t;
+	*cpu = bench_proc_cpu_s() - *cpu;
 	buf_release(&res.tmp);
 	*count = res.events + res.rows;
 	return t;
@@ -368,7 +237,7 @@ static double koban_query(struct store *st, uint64_t tenant, const char *q, int6
 
 static double run_shell(const char *cmd, char *out, size_t out_size)
 {
-	double t = now_s();
+	double t = bench_now_s();
 	FILE *p = popen(cmd, "r");
 	size_t n = 0;
 
@@ -379,7 +248,7 @@ static double run_shell(const char *cmd, char *out, size_t out_size)
 	out[n] = '\0';
 	if (pclose(p) != 0)
 		die(cmd, "failed");
-	return now_s() - t;
+	return bench_now_s() - t;
 }
 
 int main(int argc, char **argv)
@@ -394,7 +263,7 @@ int main(int argc, char **argv)
 	struct tenant_batch tb[2];
 	struct arena a;
 	struct event ev;
-	struct row row;
+	struct bench_row row;
 	char *sample = NULL;
 	size_t raw = 0, raw1 = 0, sample_len = 0, sample_cap = 0;
 	unsigned long n1 = 0, n2 = 0;
@@ -450,14 +319,8 @@ int main(int argc, char **argv)
 		snprintf(path, sizeof(path), "%s/tenant1.log", dir);
 		goto search;
 	}
-	f_app = field_intern("panos.app", 9, FT_STR);
-	f_session = field_intern("panos.session_id", 16, FT_INT);
-	f_from = field_intern("panos.from_zone", 15, FT_STR);
-	f_to = field_intern("panos.to_zone", 13, FT_STR);
-	f_packets = field_intern("panos.packets", 13, FT_INT);
-	f_elapsed = field_intern("panos.elapsed", 13, FT_INT);
-	f_serial = field_intern("observer.serial_number", 22, FT_STR);
-	f_category = field_intern("event.category", 14, FT_STR);
+	if (bench_gen_init(&g, DAYS, false) < 0)
+		die("fields", "cannot register the PAN-OS fields");
 
 	/* the store: keys, WAL (one shard per tenant here), an import per tenant */
 	{
@@ -508,7 +371,7 @@ int main(int argc, char **argv)
 	for (unsigned long i = 0; i < n; i++) {
 		struct tenant_batch *b = &tb[i & 1];
 
-		gen(&ev, &a, i, n, line, sizeof(line), &row);
+		bench_gen_event(&g, &ev, &a, i, n, line, sizeof(line), &row);
 		raw += (size_t)row.len + 1;
 		if (i % 10 == 0) { /* the 10% sample for zstd -19 */
 			if (sample_len + (size_t)row.len + 1 > sample_cap) {
@@ -550,20 +413,20 @@ int main(int argc, char **argv)
 			fwrite(json.p, 1, json.len, ecs_f);
 		}
 
-		t = now_s();
-		c = cpu_s();
+		t = bench_now_s();
+		c = bench_cpu_s();
 		if (event_write_json(&ev, &b->lines) < 0 || buf_addch(&b->lines, '\n') < 0)
 			die("json", "cannot format an event");
 		if (++b->count == BATCH)
 			flush_batch(w, b);
 		if (store_import_add(b->imp, &ev, &e) < 0)
 			die("import", e.msg);
-		t_write += now_s() - t;
-		c_write += cpu_s() - c;
+		t_write += bench_now_s() - t;
+		c_write += bench_cpu_s() - c;
 		arena_clear(&a);
 	}
-	t = now_s();
-	c = cpu_s();
+	t = bench_now_s();
+	c = bench_cpu_s();
 	for (int i = 0; i < 2; i++) {
 		flush_batch(w, &tb[i]);
 		if (store_import_finish(tb[i].imp, &is[i], &e) < 0)
@@ -571,8 +434,8 @@ int main(int argc, char **argv)
 		if (wal_wait_durable(w, tb[i].shard, tb[i].lsn, -1) < 0)
 			die("wal", "commit failed");
 	}
-	t_write += now_s() - t;
-	c_write += cpu_s() - c;
+	t_write += bench_now_s() - t;
+	c_write += bench_cpu_s() - c;
 	wal_stats(w, &ws);
 	for (int i = 0; i < 2; i++) /* everything is in segments now */
 		if (wal_checkpoint(w, tb[i].shard, tb[i].lsn, &e) < 0)
@@ -602,7 +465,7 @@ int main(int argc, char **argv)
 		size_t bound = ZSTD_compressBound(sample_len), z;
 		char *zb = malloc(bound);
 
-		t = now_s();
+		t = bench_now_s();
 		ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, 19);
 		(void)ZSTD_CCtx_setParameter(cc, ZSTD_c_nbWorkers, 2); /* as zstd -T2 */
 		z = zb ? ZSTD_compress2(cc, zb, bound, sample, sample_len) : 0;
@@ -610,7 +473,7 @@ int main(int argc, char **argv)
 			printf("store: zstd -19 of a 10%% sample of the raw lines: %.1f bytes/event, "
 			       "1/%.1f of raw (%.0f s)\n",
 			       (double)z / ((double)sample_len / ((double)raw / (double)n)),
-			       (double)sample_len / (double)z, now_s() - t);
+			       (double)sample_len / (double)z, bench_now_s() - t);
 		free(zb);
 		ZSTD_freeCCtx(cc);
 	}
@@ -640,14 +503,14 @@ int main(int argc, char **argv)
 	}
 
 	/* SQLite: indexes on the queried fields, FTS5 on the raw line */
-	t = now_s();
+	t = bench_now_s();
 	sql_exec(db, "COMMIT; CREATE INDEX ev_source_ip ON ev(source_ip);"
 		     "CREATE INDEX ev_ts ON ev(ts); CREATE INDEX ev_destination_port ON"
 		     " ev(destination_port); CREATE INDEX ev_action ON ev(action);"
 		     "CREATE VIRTUAL TABLE fts USING fts5(original, content='ev', content_rowid='id');"
 		     "INSERT INTO fts(fts) VALUES('rebuild'); ANALYZE");
 	printf("store: SQLite: %lu rows of tenant 1 loaded, indexed in %.1f s, %.1f MB\n", n1,
-	       now_s() - t, (double)file_size(path) / 1e6);
+	       bench_now_s() - t, (double)file_size(path) / 1e6);
 	fflush(stdout);
 	snprintf(path, sizeof(path), "%s/tenant1.log", dir);
 	snprintf(cmd, sizeof(cmd), "zstd -q -3 -T2 --rm -f %s", path);
@@ -677,7 +540,7 @@ search: /* the four searches */
 			"SELECT ts / 3600000000000 AS hour, action, count(*) FROM ev"
 			" GROUP BY hour, action ORDER BY hour",
 		};
-		int64_t day_from = T0 + DAY_NS, day_to = T0 + 2 * DAY_NS - 1;
+		int64_t day_from = BENCH_T0 + BENCH_DAY_NS, day_to = BENCH_T0 + 2 * BENCH_DAY_NS - 1;
 
 		printf("\n| query | koban | SQLite | zstdcat \\| grep -F | results |\n"
 		       "|---|---|---|---|---|\n");
@@ -696,11 +559,11 @@ search: /* the four searches */
 					sqlite3_bind_int64(stmt, 1, day_from);
 					sqlite3_bind_int64(stmt, 2, day_to);
 				}
-				t = now_s();
-				c = proc_cpu_s();
+				t = bench_now_s();
+				c = bench_proc_cpu_s();
 				sc = sql_rows(stmt);
-				sr[r] = now_s() - t;
-				sc_cpu[r] = proc_cpu_s() - c;
+				sr[r] = bench_now_s() - t;
+				sc_cpu[r] = bench_proc_cpu_s() - c;
 				if (q == 2) {
 					snprintf(cmd, sizeof(cmd),
 						 "zstdcat %s.zst | grep -F -c '" PHRASE "' || true",

@@ -82,7 +82,6 @@ static void print_valid(const struct cert_info *ci, enum cert_trust trust, const
 int cmd_cert(int argc, char **argv)
 {
 	static const char *const names[] = { "FILE" };
-	const struct cli_verb *verb;
 	const char *key = NULL, *pos[1] = { NULL };
 	const struct cli_option opts[] = { CLI_VALUE("key", &key) };
 	struct cli_args a = { "cert verify", VERIFY_USAGE, NULL, opts, ARRAY_SIZE(opts), pos,
@@ -97,12 +96,7 @@ int cmd_cert(int argc, char **argv)
 	char *text = NULL;
 	int rc;
 
-	if ((rc = cli_verb(&argc, &argv, &cert_command, &verb)) >= 0)
-		return rc;
-	a.about = verb->about;
-	if ((rc = cli_getopt(argc, argv, &a)) >= 0)
-		return rc;
-	if ((rc = cli_load_config(&argc, argv, &c)))
+	if ((rc = cli_verb_start(&argc, &argv, &cert_command, &a, &c)) >= 0)
 		return rc;
 	rc = 1;
 	if (expected_key(&c, key, pub, &have, &e) < 0 ||

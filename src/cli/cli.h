@@ -100,6 +100,13 @@ struct cli_command {
  */
 int cli_verb(int *argc, char ***argv, const struct cli_command *cmd,
 	     const struct cli_verb **verb);
+/*
+ * The start of a command with a single verb: cli_verb(), then the verb's options into a
+ * (a->about set from the verb), then the configuration into c. -1: go on (release c with
+ * config_release()); otherwise the exit status, with nothing to release.
+ */
+int cli_verb_start(int *argc, char ***argv, const struct cli_command *cmd,
+		   struct cli_args *a, struct config *c);
 /* Prints "koban: CMD: MESSAGE", the usage and where to read more; returns 2. */
 int cli_usage_error(const char *cmd, const char *usage, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

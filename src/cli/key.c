@@ -43,7 +43,6 @@ int cli_store_open(struct store **st, const struct config *c, struct err *e)
 
 int cmd_key(int argc, char **argv)
 {
-	const struct cli_verb *verb;
 	const char *dir = NULL;
 	const struct cli_option opts[] = { CLI_VALUE("dir", &dir) };
 	struct cli_args a = { "key init", INIT_USAGE, NULL, opts, ARRAY_SIZE(opts), NULL, 0, 0,
@@ -55,12 +54,7 @@ int cmd_key(int argc, char **argv)
 	bool in_data_dir;
 	int rc;
 
-	if ((rc = cli_verb(&argc, &argv, &key_command, &verb)) >= 0)
-		return rc;
-	a.about = verb->about;
-	if ((rc = cli_getopt(argc, argv, &a)) >= 0)
-		return rc;
-	if ((rc = cli_load_config(&argc, argv, &c)))
+	if ((rc = cli_verb_start(&argc, &argv, &key_command, &a, &c)) >= 0)
 		return rc;
 	rc = 1;
 	if (buf_addf(&def, "%s/keys", c.data_dir) < 0) {

@@ -326,6 +326,22 @@ int cli_verb(int *argc, char ***argv, const struct cli_command *cmd, const struc
 			       v[i]);
 }
 
+int cli_verb_start(int *argc, char ***argv, const struct cli_command *cmd,
+		   struct cli_args *a, struct config *c)
+{
+	const struct cli_verb *verb;
+	int rc;
+
+	if ((rc = cli_verb(argc, argv, cmd, &verb)) >= 0)
+		return rc;
+	a->about = verb->about;
+	if ((rc = cli_getopt(*argc, *argv, a)) >= 0)
+		return rc;
+	if ((rc = cli_load_config(argc, *argv, c)))
+		return rc;
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {

@@ -201,6 +201,11 @@ static const char *tenant_name(void *ctx, unsigned slot)
 	return fairq_slot_name(ctx, slot);
 }
 
+static unsigned tenant_gen(void *ctx, unsigned slot)
+{
+	return fairq_slot_gen(ctx, slot);
+}
+
 static void process_batch(void *ctx, unsigned index, struct msg **msgs, size_t n)
 {
 	struct serve *sv = ctx;
@@ -235,6 +240,7 @@ static int workers_init(struct serve *sv, struct err *e)
 		.flush_bytes = SPOOL_FLUSH_BYTES,
 		.clock_skew_max_ns = (int64_t)sv->cfg->clock_skew_max * NS_PER_SEC,
 		.tenant_name = tenant_name,
+		.tenant_gen = tenant_gen,
 		.tenant_ctx = sv->q,
 		.output = { NULL, output_too_large, sv, NULL, serve_event, serve_flush },
 		.metrics = true,

@@ -209,7 +209,8 @@ int config_set_listener(struct config *c, enum listener_proto proto, const char 
 	return 0;
 }
 
-int config_set_admin(struct config *c, const char *address, struct err *e)
+/* Replaces *slot with a copy of address once it is a valid HOST:PORT. */
+static int set_address(char **slot, const char *address, struct err *e)
 {
 	char *copy;
 
@@ -218,23 +219,19 @@ int config_set_admin(struct config *c, const char *address, struct err *e)
 	copy = mem_strdup(address);
 	if (!copy)
 		return err_set(e, -ENOMEM, "out of memory");
-	mem_free(c->admin_address);
-	c->admin_address = copy;
+	mem_free(*slot);
+	*slot = copy;
 	return 0;
+}
+
+int config_set_admin(struct config *c, const char *address, struct err *e)
+{
+	return set_address(&c->admin_address, address, e);
 }
 
 int config_set_api(struct config *c, const char *address, struct err *e)
 {
-	char *copy;
-
-	if (check_address(address, e) < 0)
-		return -EINVAL;
-	copy = mem_strdup(address);
-	if (!copy)
-		return err_set(e, -ENOMEM, "out of memory");
-	mem_free(c->api_listen);
-	c->api_listen = copy;
-	return 0;
+	return set_address(&c->api_listen, address, e);
 }
 
 uint32_t config_tenant_eps(const struct config *c, const char *tenant)
@@ -750,13 +747,25 @@ static const struct key tenant_keys[] = {
 };
 static const struct section tenant_section = { tenant_keys, ARRAY_SIZE(tenant_keys) };
 
-/* Appends a tenant named by the current (key) event; refuses bad and repeated names. */
-static int add_tenant(struct parse *p, const char *path)
+/*
+ * A mapping of tenant names to settings (tenants:, store.tenants:), kept in struct config
+ * as an array of entries of `size` bytes that start with `char *tenant` and have the
+ * line naming the tenant at line_off.
+ */
+struct tenant_map {
+	size_t table_off, count_off; /* in struct config: the array and its size_t count */
+	size_t size, line_off;
+	const struct section *section; /* an entry's keys */
+	const char *expect;            /* what the value must be, for the error message */
+	void (*init)(void *entry);     /* defaults of a new (zeroed) entry, or NULL */
+};
+
+/* Appends an entry named by the current (key) event; refuses bad and repeated names. */
+static int tenant_map_add(struct parse *p, const struct tenant_map *m, const char *path,
+			  char **entry)
 {
-	struct config *c = p->c;
-	struct config_tenant_limit *grown;
-	char tmp[72];
-	size_t len;
+	size_t *n = (size_t *)((char *)p->c + m->count_off), len;
+	char tmp[72], *table, *grown, *t;
 	const char *s;
 
 	if (p->ev.type != YAML_SCALAR_EVENT)
@@ -765,27 +774,34 @@ static int add_tenant(struct parse *p, const char *path)
 	if (!name_valid(s, len, NAME_TENANT_MAX))
 		return fail_here(p, "%s: '%s' is not a tenant name (1 to 63 characters from "
 				 "a-z, 0-9, '_' and '-')", path, shown(s, len, tmp));
-	for (size_t i = 0; i < c->n_limits; i++)
-		if (strlen(c->limits[i].tenant) == len && !memcmp(c->limits[i].tenant, s, len))
-			return fail_here(p, "duplicate tenant '%s' in '%s'", c->limits[i].tenant,
-					 path);
-	if (c->n_limits >= CONFIG_MAX_TENANT_LIMITS)
+	/* the array's pointer has the entry's struct type: copied, not accessed as char * */
+	memcpy(&table, (char *)p->c + m->table_off, sizeof(table));
+	for (size_t i = 0; i < *n; i++) {
+		const char *name = *(char *const *)(table + i * m->size);
+
+		if (strlen(name) == len && !memcmp(name, s, len))
+			return fail_here(p, "duplicate tenant '%s' in '%s'", name, path);
+	}
+	if (*n >= CONFIG_MAX_TENANT_LIMITS)
 		return fail_here(p, "%s: too many tenants (at most %u)", path,
 				 CONFIG_MAX_TENANT_LIMITS);
-	grown = mem_realloc(c->limits, (c->n_limits + 1) * sizeof(*grown));
+	grown = mem_realloc(table, (*n + 1) * m->size);
 	if (!grown)
 		return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
-	c->limits = grown;
-	grown[c->n_limits].eps = 0;
-	grown[c->n_limits].line = (unsigned)line_of(&p->ev.start_mark);
-	grown[c->n_limits].tenant = mem_strndup(s, len);
-	if (!grown[c->n_limits].tenant)
+	memcpy((char *)p->c + m->table_off, &grown, sizeof(grown));
+	t = grown + *n * m->size;
+	memset(t, 0, m->size);
+	if (m->init)
+		m->init(t);
+	*(unsigned *)(t + m->line_off) = (unsigned)line_of(&p->ev.start_mark);
+	if (!(*(char **)t = mem_strndup(s, len)))
 		return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
-	c->n_limits++;
+	(*n)++;
+	*entry = t;
 	return 0;
 }
 
-static int parse_tenants(struct parse *p, const struct key *k, void *target, const char *path)
+static int parse_tenant_map(struct parse *p, const struct tenant_map *m, const char *path)
 {
 	char item[KEY_PATH_MAX];
 	int rc;
@@ -793,18 +809,32 @@ static int parse_tenants(struct parse *p, const struct key *k, void *target, con
 	if (is_null(p))
 		return 0;
 	if (p->ev.type != YAML_MAPPING_START_EVENT)
-		return expected(p, path, "a mapping of tenant names to limits");
+		return expected(p, path, m->expect);
 	while ((rc = next_event(p)) == 0 && p->ev.type != YAML_MAPPING_END_EVENT) {
-		struct config_tenant_limit *t;
+		char *t = NULL;
 
-		if ((rc = add_tenant(p, path)) < 0 || (rc = next_event(p)) < 0)
+		if ((rc = tenant_map_add(p, m, path, &t)) < 0 || (rc = next_event(p)) < 0)
 			return rc;
-		t = &p->c->limits[p->c->n_limits - 1];
-		snprintf(item, sizeof(item), "%s.%s", path, t->tenant);
-		if ((rc = walk_section(p, &tenant_section, t, item, NULL)) < 0)
+		snprintf(item, sizeof(item), "%s.%s", path, *(char **)t);
+		if ((rc = walk_section(p, m->section, t, item, NULL)) < 0)
 			return rc;
 	}
 	return rc;
+}
+
+_Static_assert(offsetof(struct config_tenant_limit, tenant) == 0 &&
+		       offsetof(struct config_store_tenant, tenant) == 0,
+	       "tenant maps' entries start with the name");
+
+static const struct tenant_map tenant_limits_map = {
+	offsetof(struct config, limits), offsetof(struct config, n_limits),
+	sizeof(struct config_tenant_limit), offsetof(struct config_tenant_limit, line),
+	&tenant_section, "a mapping of tenant names to limits", NULL,
+};
+
+static int parse_tenants(struct parse *p, const struct key *k, void *target, const char *path)
+{
+	return parse_tenant_map(p, &tenant_limits_map, path);
 }
 
 static int parse_tls(struct parse *p, const struct key *k, void *target, const char *path)
@@ -989,66 +1019,25 @@ static const struct key store_tenant_keys[] = {
 static const struct section store_tenant_section = { store_tenant_keys,
 						     ARRAY_SIZE(store_tenant_keys) };
 
-/* Appends a store.tenants entry named by the current (key) event. */
-static int add_store_tenant(struct parse *p, const char *path)
+static void store_tenant_init(void *entry)
 {
-	struct config *c = p->c;
-	struct config_store_tenant *grown, *t;
-	char tmp[72];
-	size_t len;
-	const char *s;
+	struct config_store_tenant *t = entry;
 
-	if (p->ev.type != YAML_SCALAR_EVENT)
-		return fail_here(p, "a key in '%s' is a mapping or list", path);
-	s = scalar(p, &len);
-	if (!name_valid(s, len, NAME_TENANT_MAX))
-		return fail_here(p, "%s: '%s' is not a tenant name (1 to 63 characters from "
-				 "a-z, 0-9, '_' and '-')", path, shown(s, len, tmp));
-	for (size_t i = 0; i < c->n_store_tenants; i++)
-		if (strlen(c->store_tenants[i].tenant) == len &&
-		    !memcmp(c->store_tenants[i].tenant, s, len))
-			return fail_here(p, "duplicate tenant '%s' in '%s'",
-					 c->store_tenants[i].tenant, path);
-	if (c->n_store_tenants >= CONFIG_MAX_TENANT_LIMITS)
-		return fail_here(p, "%s: too many tenants (at most %u)", path,
-				 CONFIG_MAX_TENANT_LIMITS);
-	grown = mem_realloc(c->store_tenants, (c->n_store_tenants + 1) * sizeof(*grown));
-	if (!grown)
-		return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
-	c->store_tenants = grown;
-	t = &grown[c->n_store_tenants];
 	t->quota = CONFIG_STORE_INHERIT_QUOTA;
 	t->retention_days = CONFIG_STORE_INHERIT_RETENTION;
-	t->line = (unsigned)line_of(&p->ev.start_mark);
-	t->tenant = mem_strndup(s, len);
-	if (!t->tenant)
-		return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
-	c->n_store_tenants++;
-	return 0;
 }
+
+static const struct tenant_map store_tenants_map = {
+	offsetof(struct config, store_tenants), offsetof(struct config, n_store_tenants),
+	sizeof(struct config_store_tenant), offsetof(struct config_store_tenant, line),
+	&store_tenant_section, "a mapping of tenant names to store settings", store_tenant_init,
+};
 
 static int parse_store_tenants(struct parse *p, const struct key *k, void *target,
 			       const char *path)
 {
-	char item[KEY_PATH_MAX];
-	int rc;
-
 	config_store_release(p->c); /* a later value replaces the defaults */
-	if (is_null(p))
-		return 0;
-	if (p->ev.type != YAML_MAPPING_START_EVENT)
-		return expected(p, path, "a mapping of tenant names to store settings");
-	while ((rc = next_event(p)) == 0 && p->ev.type != YAML_MAPPING_END_EVENT) {
-		struct config_store_tenant *t;
-
-		if ((rc = add_store_tenant(p, path)) < 0 || (rc = next_event(p)) < 0)
-			return rc;
-		t = &p->c->store_tenants[p->c->n_store_tenants - 1];
-		snprintf(item, sizeof(item), "%s.%s", path, t->tenant);
-		if ((rc = walk_section(p, &store_tenant_section, t, item, NULL)) < 0)
-			return rc;
-	}
-	return rc;
+	return parse_tenant_map(p, &store_tenants_map, path);
 }
 
 static bool store_tenants_same(const struct config *a, const struct config *b)

@@ -15,7 +15,8 @@ static bool sniff_any(const char *msg, size_t len)
 static int decode_syslog(struct event *ev, const char *msg, size_t len,
 			 const struct decode_opts *o, struct err *e)
 {
-	struct syslog_opts so = { SYSLOG_AUTO, o->tz, o->received_ns, o->tenant };
+	struct syslog_opts so = { SYSLOG_AUTO, o->tz, o->received_ns, o->tenant,
+				  o->tenant_gen };
 
 	return syslog_parse(ev, msg, len, &so, e);
 }
@@ -23,7 +24,8 @@ static int decode_syslog(struct event *ev, const char *msg, size_t len,
 static int decode_rfc3164(struct event *ev, const char *msg, size_t len,
 			  const struct decode_opts *o, struct err *e)
 {
-	struct syslog_opts so = { SYSLOG_RFC3164, o->tz, o->received_ns, o->tenant };
+	struct syslog_opts so = { SYSLOG_RFC3164, o->tz, o->received_ns, o->tenant,
+				  o->tenant_gen };
 
 	return syslog_parse(ev, msg, len, &so, e);
 }
@@ -31,7 +33,8 @@ static int decode_rfc3164(struct event *ev, const char *msg, size_t len,
 static int decode_rfc5424(struct event *ev, const char *msg, size_t len,
 			  const struct decode_opts *o, struct err *e)
 {
-	struct syslog_opts so = { SYSLOG_RFC5424, o->tz, o->received_ns, o->tenant };
+	struct syslog_opts so = { SYSLOG_RFC5424, o->tz, o->received_ns, o->tenant,
+				  o->tenant_gen };
 
 	return syslog_parse(ev, msg, len, &so, e);
 }

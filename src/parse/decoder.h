@@ -35,6 +35,7 @@ struct decode_opts {
 	const struct tz *tz;  /* zone of device-local stamps; NULL: the machine's zone */
 	int64_t received_ns;  /* receive time: fallback @timestamp, year of RFC 3164 stamps */
 	unsigned tenant;      /* fair-queue slot: per-tenant budgets (structured-data names) */
+	unsigned tenant_gen;  /* the slot's generation (fairq_slot_gen): budgets start afresh */
 };
 
 struct decoder {

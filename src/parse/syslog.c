@@ -611,30 +611,45 @@ static _Thread_local struct sd_cache_entry sd_cache[SD_CACHE_SIZE];
 #define SD_MAX_PARAMS 128
 
 static atomic_uint sd_total;
-static atomic_ushort sd_by_tenant[SYSLOG_SD_TENANTS];
+/* Per slot: generation (high 32 bits) and names it registered (low 32 bits). */
+static atomic_ullong sd_by_tenant[SYSLOG_SD_TENANTS];
 
-_Static_assert(SYSLOG_SD_TENANT_BUDGET < 65535, "per-tenant counts are 16 bits");
+#define SD_GEN(v) ((unsigned)((v) >> 32))
+#define SD_COUNT(v) ((unsigned)((v) & 0xffffffffu))
 
-/* Takes one name from both budgets; false (nothing taken) when either is spent. */
-static bool sd_budget_take(unsigned tenant)
+/*
+ * Takes one name from both budgets; false (nothing taken) when either is spent. A slot
+ * whose count was kept for another generation (a removed tenant's) starts from zero.
+ */
+static bool sd_budget_take(unsigned tenant, unsigned gen)
 {
-	atomic_ushort *t = &sd_by_tenant[tenant % SYSLOG_SD_TENANTS];
+	atomic_ullong *t = &sd_by_tenant[tenant % SYSLOG_SD_TENANTS];
+	unsigned long long v = atomic_load_explicit(t, memory_order_relaxed), next;
 
-	if (atomic_fetch_add_explicit(t, 1, memory_order_relaxed) >= SYSLOG_SD_TENANT_BUDGET) {
-		atomic_fetch_sub_explicit(t, 1, memory_order_relaxed);
-		return false;
-	}
+	do {
+		unsigned count = SD_GEN(v) == gen ? SD_COUNT(v) : 0;
+
+		if (count >= SYSLOG_SD_TENANT_BUDGET)
+			return false;
+		next = (unsigned long long)gen << 32 | (count + 1);
+	} while (!atomic_compare_exchange_weak_explicit(t, &v, next, memory_order_relaxed,
+							memory_order_relaxed));
 	if (atomic_fetch_add_explicit(&sd_total, 1, memory_order_relaxed) >=
 	    SYSLOG_SD_TOTAL_BUDGET) {
 		atomic_fetch_sub_explicit(&sd_total, 1, memory_order_relaxed);
-		atomic_fetch_sub_explicit(t, 1, memory_order_relaxed);
+		/* give the name back unless the slot changed hands meanwhile */
+		v = atomic_load_explicit(t, memory_order_relaxed);
+		while (SD_GEN(v) == gen && SD_COUNT(v) &&
+		       !atomic_compare_exchange_weak_explicit(t, &v, v - 1, memory_order_relaxed,
+							      memory_order_relaxed))
+			;
 		return false;
 	}
 	return true;
 }
 
 /* Field id of log.syslog.structured_data.ID.PARAM; -ENOSPC when it cannot be a string. */
-static int sd_field(struct span id, struct span param, unsigned tenant)
+static int sd_field(struct span id, struct span param, const struct syslog_opts *o)
 {
 	char name[SD_NAME_BUF];
 	size_t n = sizeof(SD_PREFIX) - 1;
@@ -653,7 +668,7 @@ static int sd_field(struct span id, struct span param, unsigned tenant)
 		return c->id;
 	f = field_lookup(name, n);
 	if (f == -ENOENT)
-		f = sd_budget_take(tenant) ? field_intern(name, n, FT_STR) : -ENOSPC;
+		f = sd_budget_take(o->tenant, o->tenant_gen) ? field_intern(name, n, FT_STR) : -ENOSPC;
 	if (f >= 0 && field_type((unsigned)f) != FT_STR)
 		return -ENOSPC;
 	if (f >= 0) {
@@ -701,7 +716,7 @@ static int sd_value(struct event *ev, struct cur *c, struct span *out, struct er
 }
 
 /* One "[SD-ID *(SP PARAM-NAME="PARAM-VALUE")]" at c; *kept counts values in the event. */
-static int sd_element(struct event *ev, struct cur *c, unsigned *kept, unsigned tenant,
+static int sd_element(struct event *ev, struct cur *c, unsigned *kept, const struct syslog_opts *o,
 		      struct err *e)
 {
 	struct span id, param, value = { NULL, 0 };
@@ -720,7 +735,7 @@ static int sd_element(struct event *ev, struct cur *c, unsigned *kept, unsigned 
 			return rc;
 		if (*kept >= SD_MAX_PARAMS)
 			continue; /* the value stays in event.original */
-		f = sd_field(id, param, tenant);
+		f = sd_field(id, param, o);
 		if (f == -ENOSPC)
 			continue; /* no field for it: the value stays in event.original */
 		if (f < 0)
@@ -751,7 +766,7 @@ static int ietf_parse(struct event *ev, const char *msg, size_t len,
 		unsigned kept = 0;
 
 		while (at(&c, '['))
-			if ((rc = sd_element(ev, &c, &kept, o->tenant, e)) < 0)
+			if ((rc = sd_element(ev, &c, &kept, o, e)) < 0)
 				return rc;
 	} else {
 		return err_set(e, -EINVAL, "offset %zu: STRUCTURED-DATA must be '-' or start "

@@ -43,7 +43,8 @@ struct syslog_opts {
 	enum syslog_format format;
 	const struct tz *tz;   /* NULL: the machine's zone */
 	int64_t received_ns;   /* receive time: fallback @timestamp and RFC 3164 year */
-	unsigned tenant;       /* whose structured-data name budget new names are charged to */
+	unsigned tenant;       /* fair-queue slot whose structured-data name budget is charged */
+	unsigned tenant_gen;   /* its generation (fairq_slot_gen): a reused slot starts afresh */
 };
 
 /*
@@ -55,6 +56,11 @@ struct syslog_opts {
 #define SYSLOG_SD_TENANT_BUDGET 1024
 #define SYSLOG_SD_TOTAL_BUDGET (FIELD_DYNAMIC_MAX / 2)
 #define SYSLOG_SD_TENANTS 65536 /* tenant slots with a budget of their own (uint16) */
+/*
+ * A slot's count belongs to the generation that spent it: when the fair queue gives the
+ * slot to another tenant (a new generation), the new tenant's first name starts a new
+ * count instead of inheriting the removed tenant's.
+ */
 
 /* Whether msg starts like RFC 5424 ("<PRI>1 "): the decoder registry's sniff. */
 bool syslog_looks_rfc5424(const char *msg, size_t len);

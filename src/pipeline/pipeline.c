@@ -309,7 +309,8 @@ int pipeline_event(struct pipeline *p, unsigned wi, const struct msg *m,
 {
 	struct pipeline_worker *w = &p->w[wi];
 	const struct decoder *d = decoder_pick(m->format, m->data, m->len);
-	struct decode_opts o = { m->tz, m->received_ns, m->tenant };
+	struct decode_opts o = { m->tz, m->received_ns, m->tenant,
+				 p->cfg.tenant_gen ? p->cfg.tenant_gen(p->cfg.tenant_ctx, m->tenant) : 0 };
 	struct err de = ERR_INIT;
 	struct event ev;
 	size_t mark;

@@ -74,6 +74,8 @@ struct pipeline_config {
 	int64_t fixed_now_ns;        /* event.ingested; 0: the clock (set for reproducible runs) */
 	/* Tenant name of a slot for organization.*; NULL function or result: no organization. */
 	const char *(*tenant_name)(void *ctx, unsigned slot);
+	/* Generation of a slot (fairq_slot_gen) for per-tenant budgets; NULL: always 0. */
+	unsigned (*tenant_gen)(void *ctx, unsigned slot);
 	void *tenant_ctx;
 	struct pipeline_output output; /* write NULL: events are built, then discarded */
 	bool metrics;                /* register koban_events_clock_skew_total */

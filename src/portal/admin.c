@@ -108,21 +108,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	return respond_metrics(a, c);
 }
 
-/* Refused and timed-out clients make libmicrohttpd log per connection: keep it bounded. */
-static struct log_limit mhd_log_limit = LOG_LIMIT_INIT(10);
-
-static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	char line[512];
-	size_t n;
-
-	vsnprintf(line, sizeof(line), fmt, ap);
-	n = strlen(line);
-	if (n && line[n - 1] == '\n')
-		line[n - 1] = '\0';
-	log_limited(&mhd_log_limit, LOG_LEVEL_WARN, "%s", line);
-}
-
 /* Binds and listens on ss, so a bind error names the address and port 0 can be read back. */
 static int listen_on(const struct sockaddr_storage *ss, unsigned sslen, const char *address,
 		     struct err *e)
@@ -195,7 +180,7 @@ int admin_start(struct admin **ap, const char *address, struct err *e)
 	}
 	/* From here libmicrohttpd owns fd and closes it when stopped. */
 	a->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, a,
-				     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+				     MHD_OPTION_EXTERNAL_LOGGER, httpguard_mhd_log, a->guard,
 				     MHD_OPTION_LISTEN_SOCKET, fd,
 				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)ADMIN_MAX_CONNECTIONS,
 				     MHD_OPTION_PER_IP_CONNECTION_LIMIT,

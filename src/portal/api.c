@@ -138,16 +138,22 @@ static int write_line(struct search_job *j)
 	return 0;
 }
 
+/* Room for one more result (-ECANCELED past the limit): j->line is emptied for it. */
+static int job_take(struct search_job *j)
+{
+	if (j->shown == j->limit)
+		return -ECANCELED;
+	j->shown++;
+	buf_reset(&j->line);
+	return 0;
+}
+
 static int job_event(void *ctx, const struct event *ev)
 {
 	struct search_job *j = ctx;
 	int rc;
 
-	if (j->shown == j->limit)
-		return -ECANCELED;
-	j->shown++;
-	buf_reset(&j->line);
-	if ((rc = event_write_json(ev, &j->line)) < 0)
+	if ((rc = job_take(j)) < 0 || (rc = event_write_json(ev, &j->line)) < 0)
 		return rc;
 	return write_line(j);
 }
@@ -157,11 +163,7 @@ static int job_row(void *ctx, const struct agg_row *row)
 	struct search_job *j = ctx;
 	int rc;
 
-	if (j->shown == j->limit)
-		return -ECANCELED;
-	j->shown++;
-	buf_reset(&j->line);
-	if ((rc = agg_row_write_json(row, &j->line)) < 0)
+	if ((rc = job_take(j)) < 0 || (rc = agg_row_write_json(row, &j->line)) < 0)
 		return rc;
 	return write_line(j);
 }
@@ -457,21 +459,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	return handle_search(a, c);
 }
 
-/* Refused and timed-out clients make libmicrohttpd log per connection: keep it bounded. */
-static struct log_limit mhd_log_limit = LOG_LIMIT_INIT(10);
-
-static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	char line[512];
-	size_t n;
-
-	vsnprintf(line, sizeof(line), fmt, ap);
-	n = strlen(line);
-	if (n && line[n - 1] == '\n')
-		line[n - 1] = '\0';
-	log_limited(&mhd_log_limit, LOG_LEVEL_WARN, "%s", line);
-}
-
 /* ---- start and stop ---- */
 
 static int read_pem(const char *path, const char *what, char **out, struct err *e)
@@ -556,7 +543,7 @@ int api_start(struct api **ap, const struct api_config *c, struct err *e)
 	if (a->tls)
 		flags |= MHD_USE_TLS;
 	a->daemon = MHD_start_daemon(
-		flags, 0, NULL, NULL, handle, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		flags, 0, NULL, NULL, handle, a, MHD_OPTION_EXTERNAL_LOGGER, httpguard_mhd_log, a->guard,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNECTIONS,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)API_MAX_PER_ADDRESS,

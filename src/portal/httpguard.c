@@ -30,6 +30,7 @@ struct httpguard {
 	pthread_t thread;
 	atomic_uint_fast64_t cut;
 	struct log_limit cut_log;
+	struct log_limit mhd_log;
 };
 
 /* Shuts down the sockets of connections whose request is late; called with the lock. */
@@ -79,6 +80,7 @@ int httpguard_new(struct httpguard **out, unsigned deadline_s, struct err *e)
 		return err_set(e, -ENOMEM, "http: out of memory");
 	g->deadline_ns = (int64_t)deadline_s * NS_PER_SEC;
 	log_limit_init(&g->cut_log, 10);
+	log_limit_init(&g->mhd_log, 10);
 	atomic_init(&g->cut, 0);
 	pthread_mutex_init(&g->lock, NULL);
 	pthread_condattr_init(&ca);
@@ -203,4 +205,17 @@ void httpguard_request_read(struct MHD_Connection *c)
 uint64_t httpguard_cut(const struct httpguard *g)
 {
 	return atomic_load_explicit(&g->cut, memory_order_relaxed);
+}
+
+void httpguard_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	struct httpguard *g = cls;
+	char line[512];
+	size_t n;
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	if (n && line[n - 1] == '\n')
+		line[n - 1] = '\0';
+	log_limited(&g->mhd_log, LOG_LEVEL_WARN, "%s", line);
 }

@@ -29,6 +29,7 @@
 #ifndef PORTAL_HTTPGUARD_H
 #define PORTAL_HTTPGUARD_H
 
+#include <stdarg.h>
 #include <stdint.h>
 
 #include <microhttpd.h>
@@ -48,6 +49,12 @@ void httpguard_notify_completed(void *cls, struct MHD_Connection *c, void **con_
 				enum MHD_RequestTerminationCode toe);
 /* From the access handler: the request was read in time, its clock stops. */
 void httpguard_request_read(struct MHD_Connection *c);
+
+/*
+ * For MHD_OPTION_EXTERNAL_LOGGER with cls = the guard: libmicrohttpd's messages (one per
+ * refused or timed-out connection) as warnings, at most 10 a minute per guard.
+ */
+void httpguard_mhd_log(void *cls, const char *fmt, va_list ap);
 
 /* Connections closed so far for missing the deadline. */
 uint64_t httpguard_cut(const struct httpguard *g);

@@ -9,6 +9,7 @@
 
 #define LOG_MODULE "keys"
 #include "core/err.h"
+#include "core/fileio.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -47,44 +48,24 @@ static int key_path(char out[PATH_LEN], const char *dir, const char *name, struc
 	return 0;
 }
 
-static int sync_dir(const char *dir, struct err *e)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-
-	if (fd < 0 || fsync(fd) < 0)
-		rc = err_set(e, -errno, "cannot sync %s: %s", dir, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	return rc;
-}
-
-/* Writes magic | data into a new file dir/name of the given mode, synced. */
+/*
+ * Writes magic | data into a new file dir/name of the given mode, synced, through a
+ * temporary file and a rename: a crash leaves no half-written key under its real name.
+ * -EEXIST (nothing written) when dir/name exists: keys are never replaced.
+ */
 static int write_key_file(const char *dir, const char *name, const char *magic,
 			  const void *data, size_t len, mode_t mode, struct err *e)
 {
 	unsigned char buf[MAGIC_LEN + 128];
-	char path[PATH_LEN];
-	int fd, rc;
+	int rc;
 
-	if ((rc = key_path(path, dir, name, e)))
-		return rc;
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-	if (fd < 0)
-		return err_set(e, -errno, "cannot create %s: %s", path, strerror(errno));
+	if (len > sizeof(buf) - MAGIC_LEN)
+		return err_set(e, -EINVAL, "%s/%s: key file too large", dir, name);
 	memcpy(buf, magic, MAGIC_LEN);
 	memcpy(buf + MAGIC_LEN, data, len);
-	if (fchmod(fd, mode) < 0 || write(fd, buf, MAGIC_LEN + len) != (ssize_t)(MAGIC_LEN + len) ||
-	    fdatasync(fd) < 0) {
-		rc = err_set(e, errno ? -errno : -EIO, "cannot write %s: %s", path,
-			     strerror(errno ? errno : EIO));
-		close(fd);
-		unlink(path);
-		sodium_memzero(buf, sizeof(buf));
-		return rc;
-	}
-	close(fd);
+	rc = fileio_replace(dir, name, buf, MAGIC_LEN + len, mode, FILEIO_NOREPLACE, e);
 	sodium_memzero(buf, sizeof(buf));
-	return sync_dir(dir, e);
+	return rc;
 }
 
 /* Reads path: exactly magic | len bytes; a secret must be mode 0600 or stricter. */
@@ -418,7 +399,9 @@ int keys_tenant_destroy(struct keys *k, uint64_t tenant, unsigned char id_hash[3
 	close(fd);
 	if (unlink(path) < 0)
 		return err_set(e, -errno, "cannot remove %s: %s", path, strerror(errno));
-	return sync_dir(k->dir, e);
+	if ((rc = fileio_sync_dir(k->dir)) < 0)
+		return err_set(e, rc, "cannot sync %s: %s", k->dir, strerror(-rc));
+	return 0;
 }
 
 /* ---- blocks and signatures ---- */

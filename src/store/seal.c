@@ -17,6 +17,7 @@
 #include "core/arena.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/fileio.h"
 #include "core/event.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -149,18 +150,6 @@ static int path_of(char out[PATH_LEN], const char *dir, const char *name, struct
 	return 0;
 }
 
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
 /* ---- state and journal files ---- */
 
 /* The whole file at path (at most max bytes), mem_alloc'ed; NULL with *rc set. */
@@ -245,9 +234,7 @@ bad:
 static int state_write(struct seal *s, uint64_t generation, struct err *e)
 {
 	unsigned char b[24 + 8 * WAL_MAX_SHARDS + 4];
-	char tmp[PATH_LEN];
 	size_t len = 24 + 8 * (size_t)s->n_shards;
-	int fd, rc;
 
 	memcpy(b, STATE_MAGIC, 8);
 	le_put32(b + 8, STATE_VERSION);
@@ -256,23 +243,7 @@ static int state_write(struct seal *s, uint64_t generation, struct err *e)
 	for (unsigned i = 0; i < s->n_shards; i++)
 		le_put64(b + 24 + 8 * i, s->read[i]);
 	le_put32(b + len, (uint32_t)crc32(0L, b, (uInt)len));
-	if ((rc = path_of(tmp, s->data_dir, "seal.state.tmp", e)))
-		return rc;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0)
-		return err_set(e, -errno, "cannot create %s: %s", tmp, strerror(errno));
-	if (write(fd, b, len + 4) != (ssize_t)(len + 4) || fdatasync(fd) < 0) {
-		rc = err_set(e, errno ? -errno : -EIO, "cannot write %s: %s", tmp,
-			     strerror(errno ? errno : EIO));
-		close(fd);
-		return rc;
-	}
-	close(fd);
-	if (rename(tmp, s->state_path) < 0)
-		return err_set(e, -errno, "cannot rename %s: %s", tmp, strerror(errno));
-	if ((rc = fsync_dir(s->data_dir)) < 0)
-		return err_set(e, rc, "cannot sync %s: %s", s->data_dir, strerror(-rc));
-	return 0;
+	return fileio_replace(s->data_dir, "seal.state", b, len + 4, 0640, 0, e);
 }
 
 /* The journal's generation and segments (a torn last line is a segment never renamed). */
@@ -432,7 +403,7 @@ static int journal_write(struct seal *s, bool drop, uint64_t tenant, uint32_t da
 			     (unsigned long long)(s->generation + 1));
 		if (write(s->journal_fd, line, (size_t)n) != n)
 			return errno ? -errno : -EIO;
-		if ((rc = fsync_dir(s->data_dir)) < 0)
+		if ((rc = fileio_sync_dir(s->data_dir)) < 0)
 			return rc;
 	}
 	n = snprintf(line, sizeof(line), "%s%llu %u %u\n", drop ? "-" : "",
@@ -546,11 +517,10 @@ static int dropped_prune(struct seal *s, struct err *e)
 {
 	struct buf keep = BUF_INIT(JOURNAL_MAX);
 	long long now = (long long)(time_now_ns() / NS_PER_SEC);
-	char tmp[PATH_LEN];
 	struct seal_segment *segs;
 	int64_t *when;
 	size_t n, gone = 0;
-	int fd, rc = dropped_parse(s->dropped_path, &segs, &when, &n, e);
+	int rc = dropped_parse(s->dropped_path, &segs, &when, &n, e);
 
 	if (rc || !n)
 		return rc;
@@ -563,16 +533,8 @@ static int dropped_prune(struct seal *s, struct err *e)
 				      segs[i].day, segs[i].seq, (long long)when[i]);
 		}
 	}
-	if (!rc && gone && !(rc = path_of(tmp, s->data_dir, "seal.dropped.tmp", e))) {
-		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-		if (fd < 0 || write(fd, keep.p, keep.len) != (ssize_t)keep.len || fdatasync(fd) < 0)
-			rc = err_set(e, errno ? -errno : -EIO, "cannot write %s: %s", tmp,
-				     strerror(errno ? errno : EIO));
-		if (fd >= 0)
-			close(fd);
-		if (!rc && rename(tmp, s->dropped_path) < 0)
-			rc = err_set(e, -errno, "cannot rename %s: %s", tmp, strerror(errno));
-	}
+	if (!rc && gone)
+		rc = fileio_replace(s->data_dir, "seal.dropped", keep.p, keep.len, 0640, 0, e);
 	mem_free(segs);
 	mem_free(when);
 	buf_release(&keep);

@@ -19,6 +19,7 @@
 #include "core/err.h"
 #include "core/event.h"
 #include "core/field.h"
+#include "core/fileio.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
@@ -249,24 +250,6 @@ static uint64_t rdv(struct rd *r)
 			return v;
 	}
 	r->bad = true;
-	return 0;
-}
-
-static int write_all(int fd, const void *p, size_t n)
-{
-	const char *q = p;
-
-	while (n) {
-		ssize_t k = write(fd, q, n);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		q += k;
-		n -= (size_t)k;
-	}
 	return 0;
 }
 
@@ -818,7 +801,7 @@ int segment_writer_open(struct segment_writer **out, const char *dir, uint64_t t
 	le_put32(h + 28, 0);
 	memcpy(h + 32, dk->id, KEYS_ID_BYTES);
 	le_put32(h + 48, crc(h, 48));
-	rc = write_all(w->fd, h, sizeof(h));
+	rc = fileio_write_all(w->fd, h, sizeof(h));
 	if (rc < 0) {
 		err_set(e, rc, "%s: write failed: %s", w->tmp, strerror(-rc));
 		goto fail;
@@ -2031,8 +2014,8 @@ static int flush_block(struct segment_writer *w, struct err *e)
 		w->bcap = nc;
 	}
 	what = "write failed";
-	if ((rc = write_all(w->fd, w->hdr.p, w->hdr.len)) < 0 ||
-	    (rc = write_all(w->fd, w->sealed.p, w->sealed.len)) < 0)
+	if ((rc = fileio_write_all(w->fd, w->hdr.p, w->hdr.len)) < 0 ||
+	    (rc = fileio_write_all(w->fd, w->sealed.p, w->sealed.len)) < 0)
 		goto fail;
 	if (w->has_time) {
 		w->seg_tmin = w->seg_has_time ? MIN(w->seg_tmin, w->tmin) : w->tmin;
@@ -2188,7 +2171,7 @@ static int write_sealed(struct segment_writer *w, uint64_t id, const void *p, si
 		return rc;
 	keys_seal(&w->dk, id, p, len, (unsigned char *)w->sealed.p);
 	w->sealed.len = len + KEYS_SEAL_OVERHEAD;
-	if ((rc = write_all(w->fd, w->sealed.p, w->sealed.len)) < 0)
+	if ((rc = fileio_write_all(w->fd, w->sealed.p, w->sealed.len)) < 0)
 		return rc;
 	w->off += w->sealed.len;
 	return 0;
@@ -2351,18 +2334,6 @@ fail:
 	return rc;
 }
 
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
 int segment_writer_finish(struct segment_writer *w, struct err *e)
 {
 	struct buf fb = BUF_INIT((size_t)DIR_RAW_MAX);
@@ -2415,8 +2386,8 @@ int segment_writer_finish(struct segment_writer *w, struct err *e)
 	le_put32(t + 8, (uint32_t)fb.len);
 	le_put32(t + 12, crc(t, 12));
 	memcpy(t + 16, END_MAGIC, 8);
-	if ((rc = write_all(w->fd, fb.p, fb.len)) < 0 ||
-	    (rc = write_all(w->fd, t, sizeof(t))) < 0) {
+	if ((rc = fileio_write_all(w->fd, fb.p, fb.len)) < 0 ||
+	    (rc = fileio_write_all(w->fd, t, sizeof(t))) < 0) {
 		rc = wfail(w, e, rc, "write failed");
 		goto out;
 	}
@@ -2433,7 +2404,7 @@ int segment_writer_finish(struct segment_writer *w, struct err *e)
 		goto out;
 	}
 	w->finished = true;
-	if ((rc = fsync_dir(w->dir)) < 0) {
+	if ((rc = fileio_sync_dir(w->dir)) < 0) {
 		err_set(e, rc, "%s: fsync of the directory failed: %s", w->dir, strerror(-rc));
 		goto out;
 	}

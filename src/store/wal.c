@@ -17,6 +17,7 @@
 #define LOG_MODULE "wal"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/fileio.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
@@ -97,18 +98,6 @@ static int path_of(char out[PATH_MAX_LEN], const char *dir, const char *name, st
 	if (n < 0 || n >= PATH_MAX_LEN)
 		return err_set(e, -ENAMETOOLONG, "%s/%s: path too long", dir, name);
 	return 0;
-}
-
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
 }
 
 static int make_dir(const char *dir, struct err *e)
@@ -227,29 +216,13 @@ static int checkpoint_read(struct wal_shard *s, struct err *e)
 
 static int checkpoint_write(struct wal_shard *s, uint64_t lsn, struct err *e)
 {
-	char path[PATH_MAX_LEN], tmp[PATH_MAX_LEN];
 	unsigned char b[12];
-	int fd, rc;
+	int rc;
 
 	le_put64(b, lsn);
 	le_put32(b + 8, (uint32_t)crc32(0L, b, 8));
-	if ((rc = path_of(path, s->dir, "checkpoint", e)) ||
-	    (rc = path_of(tmp, s->dir, "checkpoint.tmp", e)))
+	if ((rc = fileio_replace(s->dir, "checkpoint", b, sizeof(b), 0640, 0, e)))
 		return rc;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0)
-		return err_set(e, -errno, "cannot create %s: %s", tmp, strerror(errno));
-	if (write(fd, b, sizeof(b)) != (ssize_t)sizeof(b) || fdatasync(fd) < 0) {
-		rc = err_set(e, errno ? -errno : -EIO, "cannot write %s: %s", tmp,
-			     strerror(errno ? errno : EIO));
-		close(fd);
-		return rc;
-	}
-	close(fd);
-	if (rename(tmp, path) < 0)
-		return err_set(e, -errno, "cannot rename %s: %s", tmp, strerror(errno));
-	if ((rc = fsync_dir(s->dir)) < 0)
-		return err_set(e, rc, "cannot sync %s: %s", s->dir, strerror(-rc));
 	s->checkpoint_lsn = lsn;
 	return 0;
 }
@@ -459,7 +432,7 @@ static int open_new_file(struct wal *w, struct wal_shard *s, unsigned shard, str
 	le_put32(h + 8, FILE_VERSION);
 	le_put32(h + 12, shard);
 	le_put64(h + 16, s->next_lsn);
-	if (write(fd, h, sizeof(h)) != (ssize_t)sizeof(h) || (rc = fsync_dir(s->dir)) < 0) {
+	if (write(fd, h, sizeof(h)) != (ssize_t)sizeof(h) || (rc = fileio_sync_dir(s->dir)) < 0) {
 		rc = err_set(e, rc < 0 ? rc : errno ? -errno : -ENOSPC, "cannot write %s: %s", path,
 			     strerror(rc < 0 ? -rc : errno ? errno : ENOSPC));
 		close(fd);
@@ -505,30 +478,6 @@ static int ensure_file(struct wal *w, struct wal_shard *s, unsigned shard, size_
 	return rc;
 }
 
-static int write_all(int fd, struct iovec *iov, int n)
-{
-	while (n > 0) {
-		ssize_t got = writev(fd, iov, n);
-
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0)
-			return -errno;
-		if (got == 0)
-			return -EIO;
-		while (n > 0 && (size_t)got >= iov->iov_len) {
-			got -= (ssize_t)iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n > 0) {
-			iov->iov_base = (char *)iov->iov_base + got;
-			iov->iov_len -= (size_t)got;
-		}
-	}
-	return 0;
-}
-
 /*
  * The record did not go in whole: cut the file back to its last whole record. When even
  * that fails, the next append starts a new file through ensure_file(), which syncs and
@@ -558,7 +507,7 @@ static int append_locked(struct wal *w, struct wal_shard *s, uint64_t tenant, ui
 	le_put32(h + 24, count);
 	le_put32(h + 28, flags);
 	le_put32(h + 4, record_crc(h, payload, len));
-	if ((rc = write_all(s->fd, iov, len ? 2 : 1)) < 0) {
+	if ((rc = fileio_writev_all(s->fd, iov, len ? 2 : 1)) < 0) {
 		undo_partial(s);
 		return rc;
 	}

@@ -67,7 +67,7 @@ static int json_well_formed(const char *s, size_t n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct syslog_opts o = { FUZZ_SYSLOG_FORMAT, NULL, 0, 0 };
+	struct syslog_opts o = { FUZZ_SYSLOG_FORMAT, NULL, 0, 0, 0 };
 	struct buf out = BUF_INIT(1 << 22);
 	struct arena a;
 	struct event ev;

@@ -6,6 +6,7 @@ in a temporary directory; nothing outside it is touched.
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -143,6 +144,67 @@ def loadgen_start(*args):
 FILE_OUTPUT = "output:\n  file: true\n"
 
 
+def poll(what, cond, timeout=60, interval=0.05):
+    """Waits until cond() returns a true value and returns it."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        got = cond()
+        if got:
+            return got
+        time.sleep(interval)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def mount_tmpfs(path, size):
+    os.makedirs(path, exist_ok=True)
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % size, "tmpfs", path],
+                       capture_output=True, text=True)
+    return p.returncode == 0, p.stderr.strip()
+
+
+def tmpfs_refused():
+    """Why a tmpfs cannot be mounted here (not root, no CAP_SYS_ADMIN), or None."""
+    d = tempdir()
+    try:
+        ok, why = mount_tmpfs(d, "64k")
+        if ok:
+            subprocess.run(["umount", d], capture_output=True)
+        return None if ok else why or "mount failed"
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def fill_leaving(directory, free):
+    """Fills the file system of directory with a file `ballast` there until about free
+    bytes are left; returns its path (remove it to give the space back)."""
+    st = os.statvfs(directory)
+    path = os.path.join(directory, "ballast")
+    with open(path, "wb") as f:
+        f.write(b"\0" * (st.f_bavail * st.f_frsize - free))
+    return path
+
+
+def udp_dropped_while_blocked(k, bind, tenant, count=300):
+    """Sends count UDP messages from bind to instance k while tenant's output is blocked:
+    each one received must be dropped with reason output_error (none for queue_full).
+    Returns the metrics and how many were received."""
+    loadgen("--proto", "udp", "--target", k.listeners["udp"], "--bind", bind,
+            "--count", count, "--rate", 2000, "--tag", "udp")
+
+    def counted():
+        m = k.metrics()
+        got = value(m, "koban_events_received_total", tenant=tenant, listener="udp")
+        lost = value(m, "koban_udp_receive_overflow_total")
+        return m if got + lost >= count and got > 0 and \
+            value(m, "koban_events_dropped_total", tenant=tenant) >= got else None
+    m = poll("the UDP drops", counted)
+    got = value(m, "koban_events_received_total", tenant=tenant, listener="udp")
+    assert value(m, "koban_events_dropped_total", tenant=tenant,
+                 reason="output_error") == got, m
+    assert value(m, "koban_events_dropped_total", tenant=tenant, reason="queue_full") == 0
+    return m, got
+
+
 def file_output_config(workdir, extra=""):
     """A koban.yaml in workdir with the ECS JSON file output on (off by default), so that
     spool_lines() can read what serve made; extra is appended."""
@@ -150,6 +212,29 @@ def file_output_config(workdir, extra=""):
     with open(path, "w") as f:
         f.write("data_dir: ./var\n" + FILE_OUTPUT + extra)
     return path
+
+
+def fw_ecs_lines(n, marker):
+    """n firewall events of 2026-12-01 as ECS JSON lines, one a minute: 5 source IPs,
+    port 22 every third event, action deny every tenth, marker in event.original."""
+    out = []
+    for i in range(n):
+        out.append(json.dumps({
+            "@timestamp": "2026-12-01T%02d:%02d:00Z" % (i // 60 % 24, i % 60),
+            "source": {"ip": "10.0.%d.1" % (i % 5)},
+            "destination": {"port": 443 if i % 3 else 22},
+            "event": {"action": "deny" if i % 10 == 0 else "allow",
+                      "original": "fw1 seq=%d %s" % (i, marker)},
+        }))
+    return "\n".join(out) + "\n"
+
+
+def ingest_fw(workdir, tenant, n, marker):
+    """Stores fw_ecs_lines(n, marker) for tenant with `koban ingest` (no daemon)."""
+    path = os.path.join(workdir, tenant + ".json")
+    with open(path, "w") as f:
+        f.write(fw_ecs_lines(n, marker))
+    run(["ingest", "--tenant", tenant, "--format", "ecs", path], workdir)
 
 
 def spool_lines(workdir, tenant):

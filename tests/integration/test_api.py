@@ -12,30 +12,14 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import Instance, Suite, make_tls, run, tempdir, value  # noqa: E402
-
-
-def ecs_lines(n, marker):
-    out = []
-    for i in range(n):
-        out.append(json.dumps({
-            "@timestamp": "2026-12-01T%02d:%02d:00Z" % (i // 60 % 24, i % 60),
-            "source": {"ip": "10.0.%d.1" % (i % 5)},
-            "destination": {"port": 443 if i % 3 else 22},
-            "event": {"action": "deny" if i % 10 == 0 else "allow",
-                      "original": "fw1 seq=%d %s" % (i, marker)},
-        }))
-    return "\n".join(out) + "\n"
+from kobanlib import Instance, Suite, ingest_fw, make_tls, run, tempdir, value  # noqa: E402
 
 
 def setup(d):
     tokens = {}
     for t, n in (("city-a", 120), ("city-b", 30)):
         run(["tenant", "add", t], d)
-        path = os.path.join(d, t + ".json")
-        with open(path, "w") as f:
-            f.write(ecs_lines(n, t + "-secret"))
-        run(["ingest", "--tenant", t, "--format", "ecs", path], d)
+        ingest_fw(d, t, n, t + "-secret")
         _, out, _ = run(["token", "add", "tok-" + t, "--tenant", t], d)
         tokens[t] = out.strip()
     _, out, _ = run(["token", "add", "ops", "--soc"], d)

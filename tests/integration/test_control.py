@@ -12,30 +12,15 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import KOBAN, Instance, Suite, run, tempdir, value  # noqa: E402
-
-
-def ecs_lines(n, marker):
-    out = []
-    for i in range(n):
-        out.append(json.dumps({
-            "@timestamp": "2026-12-01T%02d:%02d:00Z" % (i // 60 % 24, i % 60),
-            "source": {"ip": "10.0.%d.1" % (i % 5)},
-            "destination": {"port": 443 if i % 3 else 22},
-            "event": {"action": "deny" if i % 10 == 0 else "allow",
-                      "original": "fw1 seq=%d %s" % (i, marker)},
-        }))
-    return "\n".join(out) + "\n"
+from kobanlib import (KOBAN, Instance, Suite, fw_ecs_lines, ingest_fw, run, tempdir,  # noqa: E402
+                      value)
 
 
 def setup(d):
     run(["tenant", "add", "city-a"], d)
     run(["tenant", "add", "city-b"], d)
     for t, n in (("city-a", 300), ("city-b", 40)):
-        path = os.path.join(d, t + ".json")
-        with open(path, "w") as f:
-            f.write(ecs_lines(n, t + "-secret"))
-        run(["ingest", "--tenant", t, "--format", "ecs", path], d)
+        ingest_fw(d, t, n, t + "-secret")
 
 
 # Each command as (args, stdin); the outputs are compared with and without the daemon.
@@ -105,7 +90,7 @@ def test_erase_through_daemon():
         try:
             # 10 more events only in the write-ahead log: the erasure counts them too
             status, out, err = run(["ingest", "--tenant", "city-b", "--format", "ecs", "-"], d,
-                                   check=False, input=ecs_lines(10, "late"))
+                                   check=False, input=fw_ecs_lines(10, "late"))
             assert status == 0, (out, err)
             status, cert, err = run(["tenant", "erase", "city-b", "--yes"], d, check=False)
             assert status == 0, err
@@ -139,9 +124,9 @@ def test_ingest_through_daemon():
         run(["tenant", "add", "city-a"], d)
         run(["tenant", "add", "city-b"], d)
         with open(os.path.join(d, "a.json"), "w") as f:
-            f.write(ecs_lines(500, "alpha"))
+            f.write(fw_ecs_lines(500, "alpha"))
             f.write("not json\n")
-            f.write(ecs_lines(1, "tail"))
+            f.write(fw_ecs_lines(1, "tail"))
         with open(os.path.join(d, "b.log"), "w") as f:
             for i in range(20):
                 f.write("<14>Dec  1 10:%02d:00 fw2 app[1]: beta line %d\n" % (i, i))

@@ -10,9 +10,8 @@ import sys
 import zlib
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import Instance, Suite, loadgen, run, tempdir, value  # noqa: E402
+from kobanlib import Instance, Suite, loadgen, poll, run, tempdir, value  # noqa: E402
 from test_serve import ALPHA, setup_tenants  # noqa: E402
-from test_spool import poll  # noqa: E402
 
 
 def ecs(i, marker, day="2026-12-01"):

@@ -16,9 +16,10 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import Instance, Suite, loadgen, loadgen_start, run, tempdir, value  # noqa: E402
+from kobanlib import (Instance, Suite, fill_leaving, loadgen, loadgen_start,  # noqa: E402
+                      mount_tmpfs, poll, run, tempdir, tmpfs_refused,
+                      udp_dropped_while_blocked, value)
 from test_serve import ALPHA, BETA, seqs, setup_tenants  # noqa: E402
-from test_spool import mount_tmpfs, poll, tmpfs_refused  # noqa: E402
 
 
 def write_config(d, extra=""):
@@ -78,10 +79,7 @@ def test_full_disk_back_pressure_then_no_loss():
         setup_tenants(d)
         k = Instance(d, write_config(d, "workers: 1\nqueues:\n  capacity: 200\n"))
         # Ballast: leave about 300 KiB free, less than the events' records need.
-        st = os.statvfs(wal)
-        ballast = os.path.join(wal, "ballast")
-        with open(ballast, "wb") as f:
-            f.write(b"\0" * (st.f_bavail * st.f_frsize - 300 * 1024))
+        ballast = fill_leaving(wal, 300 * 1024)
         n = 4000
         gen = loadgen_start("--proto", "tcp", "--target", k.listeners["tcp"], "--bind", ALPHA,
                             "--count", n, "--size", 200, "--tag", "full")
@@ -98,22 +96,7 @@ def test_full_disk_back_pressure_then_no_loss():
         assert "events held, retrying" in k.log()
 
         # UDP for the blocked tenant: dropped, and counted as output_error.
-        udp = 300
-        loadgen("--proto", "udp", "--target", k.listeners["udp"], "--bind", ALPHA,
-                "--count", udp, "--rate", 2000, "--tag", "udp")
-
-        def udp_counted():
-            m = k.metrics()
-            got = value(m, "koban_events_received_total", tenant="alpha", listener="udp")
-            lost = value(m, "koban_udp_receive_overflow_total")
-            return m if got + lost >= udp and got > 0 and \
-                value(m, "koban_events_dropped_total", tenant="alpha") >= got else None
-        m = poll("the UDP drops", udp_counted)
-        got_udp = value(m, "koban_events_received_total", tenant="alpha", listener="udp")
-        assert value(m, "koban_events_dropped_total", tenant="alpha",
-                     reason="output_error") == got_udp, m
-        assert value(m, "koban_events_dropped_total", tenant="alpha",
-                     reason="queue_full") == 0
+        m, got_udp = udp_dropped_while_blocked(k, ALPHA, "alpha")
 
         # Space returns: everything resumes by itself, each TCP event stored once.
         os.remove(ballast)

@@ -8,10 +8,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import Instance, Suite, loadgen, loadgen_start, run, tempdir, value  # noqa: E402
+from kobanlib import (Instance, Suite, fill_leaving, loadgen, loadgen_start,  # noqa: E402
+                      mount_tmpfs, poll, tempdir, tmpfs_refused,
+                      udp_dropped_while_blocked, value)
 from test_serve import ALPHA, BETA, seqs, setup_tenants  # noqa: E402
 
 
@@ -23,17 +24,6 @@ def read_lines(path):
         data = f.read()
     assert not data or data.endswith(b"\n"), "%s ends in a partial line" % path
     return [json.loads(line) for line in data.splitlines()]
-
-
-def poll(what, cond, timeout=60, interval=0.05):
-    """Waits until cond() returns a true value and returns it."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(interval)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def write_config(d, extra=""):
@@ -79,25 +69,6 @@ def test_sighup_after_rename_writes_a_new_file():
         shutil.rmtree(d, ignore_errors=True)
 
 
-def mount_tmpfs(path, size):
-    os.makedirs(path, exist_ok=True)
-    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % size, "tmpfs", path],
-                       capture_output=True, text=True)
-    return p.returncode == 0, p.stderr.strip()
-
-
-def tmpfs_refused():
-    """Why a tmpfs cannot be mounted here (not root, no CAP_SYS_ADMIN), or None."""
-    d = tempdir()
-    try:
-        ok, why = mount_tmpfs(d, "64k")
-        if ok:
-            subprocess.run(["umount", d], capture_output=True)
-        return None if ok else why or "mount failed"
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
-
-
 def line_count(path):
     if not os.path.exists(path):
         return 0
@@ -117,10 +88,7 @@ def test_full_disk_back_pressure_then_no_loss():
         setup_tenants(d)
         k = Instance(d, write_config(d, "workers: 1\nqueues:\n  capacity: 200\n"))
         # Ballast: leave about 300 KiB free, less than the events' JSON needs.
-        st = os.statvfs(var)
-        ballast = os.path.join(var, "ballast")
-        with open(ballast, "wb") as f:
-            f.write(b"\0" * (st.f_bavail * st.f_frsize - 300 * 1024))
+        ballast = fill_leaving(var, 300 * 1024)
         spool = os.path.join(var, "alpha.ndjson")
         n = 4000
         gen = loadgen_start("--proto", "tcp", "--target", k.listeners["tcp"], "--bind", ALPHA,
@@ -139,22 +107,7 @@ def test_full_disk_back_pressure_then_no_loss():
         assert value(m, "koban_events_dropped_total", tenant="alpha") == 0
 
         # UDP for the blocked tenant: dropped, and counted as output_error.
-        udp = 300
-        loadgen("--proto", "udp", "--target", k.listeners["udp"], "--bind", ALPHA,
-                "--count", udp, "--rate", 2000, "--tag", "udp")
-
-        def udp_counted():
-            m = k.metrics()
-            got = value(m, "koban_events_received_total", tenant="alpha", listener="udp")
-            lost = value(m, "koban_udp_receive_overflow_total")
-            return m if got + lost >= udp and got > 0 and \
-                value(m, "koban_events_dropped_total", tenant="alpha") >= got else None
-        m = poll("the UDP drops", udp_counted)
-        got_udp = value(m, "koban_events_received_total", tenant="alpha", listener="udp")
-        assert value(m, "koban_events_dropped_total", tenant="alpha",
-                     reason="output_error") == got_udp, m
-        assert value(m, "koban_events_dropped_total", tenant="alpha",
-                     reason="queue_full") == 0
+        m, got_udp = udp_dropped_while_blocked(k, ALPHA, "alpha")
         assert value(m, "koban_output_blocked", tenant="alpha") == 1
 
         # Space returns: everything resumes by itself.

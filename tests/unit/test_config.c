@@ -755,6 +755,22 @@ static void test_store_section(void)
 		     "quota, retention_days)");
 }
 
+/* limits.tenants and store.tenants share one parser: the same checks on both. */
+static void test_tenant_maps(void)
+{
+	expect_error("limits:\n  tenants:\n    demo: { eps: 1 }\n    demo: { eps: 2 }\n",
+		     "t.yaml:4: duplicate tenant 'demo' in 'limits.tenants'");
+	expect_error("limits:\n  tenants:\n    Demo: { eps: 1 }\n",
+		     "t.yaml:3: limits.tenants: 'Demo' is not a tenant name (1 to 63 characters "
+		     "from a-z, 0-9, '_' and '-')");
+	expect_error("limits:\n  tenants:\n    demo: { quota: 1 }\n",
+		     "t.yaml:3: unknown key 'quota' in 'limits.tenants.demo' (expected one of: "
+		     "eps)");
+	expect_error("store:\n  tenants: [demo]\n",
+		     "t.yaml:2: store.tenants: expected a mapping of tenant names to store "
+		     "settings, got a list");
+}
+
 int main(void)
 {
 	T_RUN(test_defaults);
@@ -777,5 +793,6 @@ int main(void)
 	T_RUN(test_alloc_failures);
 	T_RUN(test_stream_limit_keys);
 	T_RUN(test_store_section);
+	T_RUN(test_tenant_maps);
 	return t_done();
 }

@@ -69,7 +69,7 @@ static void test_decode_contract(void)
 	struct arena a;
 	struct event ev;
 	struct err e = ERR_INIT;
-	struct decode_opts o = { NULL, 1773543600LL * 1000000000LL, 3 };
+	struct decode_opts o = { NULL, 1773543600LL * 1000000000LL, 3, 0 };
 	const char *bad = "<13>1 2026-03-15T03:00:00Z h a p m [x y=\"z] m";
 	const struct decoder *d = decoder_get((unsigned)decoder_find("rfc5424", 7));
 	const char *s;

@@ -14,6 +14,7 @@
 #include "store/meta.h"
 #include "store/store.h"
 #include "t.h"
+#include "t_store.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -22,29 +23,21 @@
 #define DAY (86400 * NS_PER_SEC)
 #define T0 INT64_C(1796083200000000000) /* 2026-12-01T00:00:00Z */
 
+/* Event k: the (k % 10)th of day k / 10. */
+static void make_day_event(struct event *ev, int k, void *ctx)
+{
+	int d = k / 10, i = k % 10;
+	char line[64];
+	int n = snprintf(line, sizeof(line), "fw1 allow day=%d seq=%d", d, i);
+
+	event_set_time(ev, FIELD_TIMESTAMP, T0 + d * DAY + i * NS_PER_SEC);
+	event_set_strdup(ev, FIELD_EVENT_ORIGINAL, line, (size_t)n);
+}
+
 /* 10 events on each of days T0 .. T0 + days - 1. */
 static void import_days(struct store *st, uint64_t tenant, int days)
 {
-	struct store_import *imp;
-	struct err e = ERR_INIT;
-	struct arena a;
-	struct event ev;
-
-	arena_init(&a, 1 << 16, 1 << 24);
-	CHECK_INT(store_import_begin(st, tenant, &imp, &e), 0);
-	for (int d = 0; d < days; d++)
-		for (int i = 0; i < 10; i++) {
-			char line[64];
-			int n = snprintf(line, sizeof(line), "fw1 allow day=%d seq=%d", d, i);
-
-			arena_clear(&a);
-			event_init(&ev, &a);
-			event_set_time(&ev, FIELD_TIMESTAMP, T0 + d * DAY + i * NS_PER_SEC);
-			event_set_strdup(&ev, FIELD_EVENT_ORIGINAL, line, (size_t)n);
-			CHECK_INT(store_import_add(imp, &ev, &e), 0);
-		}
-	CHECK_INT(store_import_finish(imp, NULL, &e), 0);
-	arena_release(&a);
+	t_store_import(st, tenant, days * 10, make_day_event, NULL, NULL);
 }
 
 struct seen {

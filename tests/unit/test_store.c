@@ -11,6 +11,7 @@
 #include "core/ipaddr.h"
 #include "core/timeutil.h"
 #include "t.h"
+#include "t_store.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -28,14 +29,13 @@ static char dir[600];
 static struct buf out;
 
 /* Event i of a tenant: one every 86 s from T0, sources 10.0.(i%50).1, a deny every 10th. */
-static void make(struct event *ev, struct arena *a, int i, const char *marker)
+static void make(struct event *ev, int i, void *marker_)
 {
+	const char *marker = marker_;
 	char src[32], line[160];
 	struct ipaddr ip;
 	int n;
 
-	arena_clear(a);
-	event_init(ev, a);
 	snprintf(src, sizeof(src), "10.0.%d.1", i % 50);
 	ipaddr_parse(&ip, src, strlen(src));
 	n = snprintf(line, sizeof(line), "<14>fw1 %s tcp %s -> 203.0.113.7:443 seq=%d %s",
@@ -50,22 +50,11 @@ static void make(struct event *ev, struct arena *a, int i, const char *marker)
 /* Imports count events; returns the bytes of the segments this import sealed. */
 static uint64_t import(struct store *st, uint64_t tenant, int count, const char *marker)
 {
-	struct store_import_stats s;
-	struct store_import *imp;
-	struct err e = ERR_INIT;
-	struct arena a;
-	struct event ev;
+	struct store_import_stats s = { 0 };
 
-	arena_init(&a, 1 << 16, 1 << 24);
-	CHECK_INT(store_import_begin(st, tenant, &imp, &e), 0);
-	for (int i = 0; i < count; i++) {
-		make(&ev, &a, i, marker);
-		CHECK_INT(store_import_add(imp, &ev, &e), 0);
-	}
-	CHECK_INT(store_import_finish(imp, &s, &e), 0);
+	t_store_import(st, tenant, count, make, (void *)marker, &s);
 	CHECK_INT(s.events, (uint64_t)count);
 	CHECK(s.bytes > 0);
-	arena_release(&a);
 	return s.bytes;
 }
 

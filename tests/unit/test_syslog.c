@@ -32,7 +32,7 @@ static struct err err;
 
 static int parse_with(const char *msg, enum syslog_format f, const char *zone, int64_t now)
 {
-	struct syslog_opts o = { f, NULL, now, 0 };
+	struct syslog_opts o = { f, NULL, now, 0, 0 };
 
 	if (zone)
 		o.tz = tz_get(zone, strlen(zone), NULL);
@@ -370,7 +370,7 @@ static void test_truncated(void)
 
 		for (size_t n = 0; n <= len; n++) {
 			char *copy = malloc(n ? n : 1); /* exact size: ASan sees overreads */
-			struct syslog_opts o = { SYSLOG_AUTO, NULL, NOW, 0 };
+			struct syslog_opts o = { SYSLOG_AUTO, NULL, NOW, 0, 0 };
 			const char *h;
 			size_t hl;
 
@@ -394,7 +394,7 @@ static void test_garbage(void)
 
 	for (int i = 0; i < 20000; i++) {
 		size_t n = (size_t)(i % 300);
-		struct syslog_opts o = { (enum syslog_format)(i % 3), NULL, NOW, 0 };
+		struct syslog_opts o = { (enum syslog_format)(i % 3), NULL, NOW, 0, 0 };
 
 		for (size_t k = 0; k < n; k++) {
 			seed = seed * 1103515245u + 12345u;
@@ -435,7 +435,7 @@ static void test_out_of_memory(void)
 
 	/* the arena refuses: a clean error, never a crash */
 	for (size_t max = 0; max < 4096; max += 64) {
-		struct syslog_opts o = { SYSLOG_AUTO, NULL, NOW, 0 };
+		struct syslog_opts o = { SYSLOG_AUTO, NULL, NOW, 0, 0 };
 		struct err e = ERR_INIT;
 		int rc;
 
@@ -511,7 +511,7 @@ static char *path_of(const char *dir, const char *base, const char *ext)
 /* Parses every line of NAME.log; out gets the JSON lines, errs the error lines. */
 static void golden_run(const char *log, size_t len, struct buf *out, struct buf *errs)
 {
-	struct golden_opts g = { { SYSLOG_AUTO, NULL, NOW, 0 }, "" };
+	struct golden_opts g = { { SYSLOG_AUTO, NULL, NOW, 0, 0 }, "" };
 	size_t lineno = 0;
 
 	for (const char *p = log, *end = log + len; p < end;) {
@@ -628,7 +628,7 @@ static void test_shared_samples(void)
 			for (const char *p = log, *end = log + len; log && p < end;) {
 				const char *nl = memchr(p, '\n', (size_t)(end - p));
 				size_t m = nl ? (size_t)(nl - p) : (size_t)(end - p);
-				struct syslog_opts o = { SYSLOG_AUTO, NULL, NOW, 0 };
+				struct syslog_opts o = { SYSLOG_AUTO, NULL, NOW, 0, 0 };
 
 				arena_clear(&arena);
 				event_init(&ev, &arena);
@@ -667,14 +667,14 @@ static void test_hostile_structured_data(void)
 }
 
 /* Structured-data names registered by tenant's messages with prefix (each new). */
-static unsigned sd_names_kept(unsigned tenant, const char *prefix, int count)
+static unsigned sd_names_kept_gen(unsigned tenant, unsigned gen, const char *prefix, int count)
 {
 	static char msg[8192];
 	unsigned kept = 0;
 
 	for (int base = 0; base < count; base += 100) {
 		size_t n = (size_t)snprintf(msg, sizeof(msg), "<13>1 2024-01-01T00:00:00Z h a p m [x");
-		struct syslog_opts o = { SYSLOG_AUTO, NULL, NOW, tenant };
+		struct syslog_opts o = { SYSLOG_AUTO, NULL, NOW, tenant, gen };
 
 		for (int i = base; i < base + 100 && i < count; i++)
 			n += (size_t)snprintf(msg + n, sizeof(msg) - n, " %s%d=\"v\"", prefix, i);
@@ -689,6 +689,11 @@ static unsigned sd_names_kept(unsigned tenant, const char *prefix, int count)
 	return kept;
 }
 
+static unsigned sd_names_kept(unsigned tenant, const char *prefix, int count)
+{
+	return sd_names_kept_gen(tenant, 0, prefix, count);
+}
+
 /* One tenant's sender spends its own structured-data name budget, not the others'. */
 static void test_sd_budget_per_tenant(void)
 {
@@ -697,6 +702,17 @@ static void test_sd_budget_per_tenant(void)
 	CHECK_INT(sd_names_kept(8, "other", 300), 300);
 	/* a name some tenant registered costs nothing */
 	CHECK_INT(sd_names_kept(7, "other", 300), 300);
+}
+
+/* A slot given to another tenant (a new generation) does not inherit the old count. */
+static void test_sd_budget_reused_slot(void)
+{
+	CHECK_INT(sd_names_kept_gen(9, 1, "old", 1100), SYSLOG_SD_TENANT_BUDGET);
+	CHECK_INT(sd_names_kept_gen(9, 1, "old_more", 5), 0);
+	CHECK_INT(sd_names_kept_gen(9, 2, "new", 5), 5);
+	CHECK_INT(sd_names_kept_gen(9, 2, "new_more", 2000), SYSLOG_SD_TENANT_BUDGET - 5);
+	/* and so does the owner after it */
+	CHECK_INT(sd_names_kept_gen(9, 3, "third", 7), 7);
 }
 
 static void test_stamp_ranges_and_offsets(void)
@@ -747,6 +763,7 @@ int main(void)
 	T_RUN(test_stamp_ranges_and_offsets);
 	T_RUN(test_failed_parse_forgets_fields);
 	T_RUN(test_sd_budget_per_tenant);
+	T_RUN(test_sd_budget_reused_slot);
 	T_RUN(test_golden);
 	T_RUN(test_shared_samples);
 	arena_release(&arena);

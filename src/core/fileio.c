@@ -1,0 +1,121 @@
+#include "core/fileio.h"
+#include "core/compat.h"
+
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/err.h"
+
+#define FILEIO_PATH_MAX 4096
+
+int fileio_write_all(int fd, const void *p, size_t n)
+{
+	const char *q = p;
+
+	while (n) {
+		ssize_t k = write(fd, q, n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		if (k == 0)
+			return -EIO;
+		q += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+int fileio_writev_all(int fd, struct iovec *iov, int n)
+{
+	while (n > 0) {
+		ssize_t got = writev(fd, iov, n);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return -errno;
+		if (got == 0)
+			return -EIO;
+		while (n > 0 && (size_t)got >= iov->iov_len) {
+			got -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + got;
+			iov->iov_len -= (size_t)got;
+		}
+	}
+	return 0;
+}
+
+int fileio_sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+int fileio_replace(const char *dir, const char *name, const void *data, size_t len,
+		   mode_t mode, unsigned flags, struct err *e)
+{
+	char path[FILEIO_PATH_MAX], tmp[FILEIO_PATH_MAX];
+	bool unique = flags & FILEIO_NOREPLACE;
+	int n = snprintf(path, sizeof(path), "%s/%s", dir, name);
+	int m = snprintf(tmp, sizeof(tmp), unique ? "%s/%s.tmp.XXXXXX" : "%s/%s.tmp", dir, name);
+	int fd = -1, rc;
+
+	if (n < 0 || (size_t)n >= sizeof(path) || m < 0 || (size_t)m >= sizeof(tmp))
+		return err_set(e, -ENAMETOOLONG, "%s/%s: path too long", dir, name);
+	/*
+	 * Writers that must not replace may race for the same name: each gets a temporary
+	 * file of its own (mkostemp: O_EXCL), so the loser's bytes never reach the winner's
+	 * file. O_NOFOLLOW: a link planted at a fixed temporary name is not written through.
+	 */
+	if (unique)
+		fd = mkostemp(tmp, O_CLOEXEC);
+	else
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0)
+		return err_set(e, -errno, "cannot create %s: %s", tmp, strerror(errno));
+	rc = fchmod(fd, mode) < 0 ? -errno : fileio_write_all(fd, data, len);
+	if (!rc && fdatasync(fd) < 0)
+		rc = -errno;
+	if (rc) {
+		err_set(e, rc, "cannot write %s: %s", tmp, strerror(-rc));
+		goto fail;
+	}
+	close(fd);
+	fd = -1;
+	if (flags & FILEIO_NOREPLACE)
+		rc = renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) < 0 ? -errno : 0;
+	else
+		rc = rename(tmp, path) < 0 ? -errno : 0;
+	if (rc == -EEXIST) {
+		err_set(e, rc, "%s already exists", path);
+		goto fail;
+	}
+	if (rc) {
+		err_set(e, rc, "cannot rename %s to %s: %s", tmp, path, strerror(-rc));
+		goto fail;
+	}
+	if ((rc = fileio_sync_dir(dir)) < 0)
+		return err_set(e, rc, "cannot sync %s: %s", dir, strerror(-rc));
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	return rc;
+}

@@ -1,0 +1,41 @@
+/*
+ * fileio.h - the durable-file steps the store repeats: writing a whole buffer, syncing a
+ * directory after a name in it changed, and replacing a small file atomically
+ * (write DIR/NAME.tmp, fdatasync, rename over DIR/NAME, fsync DIR), so that a crash
+ * leaves either the old file or the new one, never a torn one.
+ *
+ * Memory: nothing is kept; callers own every buffer. Threads: any thread; two threads
+ * must not replace the same DIR/NAME at once (they would share NAME.tmp), unless with
+ * FILEIO_NOREPLACE (one wins, the others get -EEXIST).
+ */
+#ifndef CORE_FILEIO_H
+#define CORE_FILEIO_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+struct err;
+
+/* fileio_replace() flags */
+#define FILEIO_NOREPLACE 1u /* -EEXIST when DIR/NAME exists (it is left as it was); the
+			     * temporary file is DIR/NAME.tmp.XXXXXX, unique to the call */
+
+/* Writes all n bytes at fd's offset (retrying short writes and EINTR): 0 or -errno. */
+int fileio_write_all(int fd, const void *p, size_t n);
+/*
+ * Writes all of iov[0..n) (retrying short writes and EINTR); iov is consumed (its bases
+ * and lengths are advanced). 0 or -errno; -EIO when the kernel writes nothing.
+ */
+int fileio_writev_all(int fd, struct iovec *iov, int n);
+/* fsync() of directory dir, so that names created, renamed or removed in it last: 0 or -errno. */
+int fileio_sync_dir(const char *dir);
+/*
+ * Makes DIR/NAME hold exactly data[0..len) with the given mode (umask does not apply),
+ * through DIR/NAME.tmp (written by one thread at a time) and a rename, then syncs dir. On failure DIR/NAME is unchanged,
+ * the temporary file is removed, and e says which step failed on which path.
+ */
+int fileio_replace(const char *dir, const char *name, const void *data, size_t len,
+		   mode_t mode, unsigned flags, struct err *e);
+
+#endif

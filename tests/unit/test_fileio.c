@@ -1,0 +1,148 @@
+/* Unit tests of core/fileio: whole writes, directory sync, atomic replacement of a file. */
+#include "core/fileio.h"
+#include "core/err.h"
+#include "t.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char dir[600];
+
+static void fresh(const char *name)
+{
+	char cmd[1400];
+
+	snprintf(dir, sizeof(dir), "%s/%s", t_tmp_dir(), name);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", dir, dir);
+	CHECK_INT(system(cmd), 0);
+}
+
+static char *slurp(const char *name, size_t *len)
+{
+	char path[700];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return t_read_file(path, len);
+}
+
+static int mode_of(const char *name)
+{
+	char path[700];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return stat(path, &st) == 0 ? (int)(st.st_mode & 0777) : -1;
+}
+
+/* Entries of dir besides . and .. */
+static int entries(void)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	while (d && (de = readdir(d)))
+		n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static void test_replace_creates_and_replaces(void)
+{
+	struct err e = ERR_INIT;
+	size_t len = 0;
+	char *p;
+
+	fresh("replace");
+	CHECK_INT(fileio_replace(dir, "state", "first", 5, 0640, 0, &e), 0);
+	CHECK_INT(mode_of("state"), 0640);
+	p = slurp("state", &len);
+	CHECK(p && len == 5 && !memcmp(p, "first", 5));
+	free(p);
+	CHECK_INT(fileio_replace(dir, "state", "2nd", 3, 0600, 0, &e), 0);
+	CHECK_INT(mode_of("state"), 0600); /* exact mode, whatever the umask */
+	p = slurp("state", &len);
+	CHECK(p && len == 3 && !memcmp(p, "2nd", 3));
+	free(p);
+	CHECK_INT(mode_of("state.tmp"), -1); /* no temporary file is left */
+	CHECK_INT(fileio_replace(dir, "empty", "", 0, 0644, 0, &e), 0);
+	p = slurp("empty", &len);
+	CHECK(p && len == 0);
+	free(p);
+}
+
+static void test_noreplace_keeps_the_old_file(void)
+{
+	struct err e = ERR_INIT;
+	size_t len = 0;
+	char *p;
+
+	fresh("noreplace");
+	CHECK_INT(fileio_replace(dir, "key", "secret", 6, 0600, FILEIO_NOREPLACE, &e), 0);
+	CHECK_INT(fileio_replace(dir, "key", "other", 5, 0600, FILEIO_NOREPLACE, &e), -EEXIST);
+	CHECK(strstr(e.msg, "key already exists") != NULL);
+	p = slurp("key", &len);
+	CHECK(p && len == 6 && !memcmp(p, "secret", 6));
+	free(p);
+	CHECK_INT(mode_of("key"), 0600);
+	CHECK_INT(entries(), 1); /* no temporary file is left */
+}
+
+static void test_errors_name_the_path(void)
+{
+	struct err e = ERR_INIT;
+	char missing[700], big[5000];
+
+	fresh("errors");
+	snprintf(missing, sizeof(missing), "%s/no/such", dir);
+	CHECK_INT(fileio_replace(missing, "x", "y", 1, 0600, 0, &e), -ENOENT);
+	CHECK(strstr(e.msg, "no/such/x.tmp") != NULL);
+	CHECK_INT(fileio_sync_dir(missing), -ENOENT);
+	CHECK_INT(fileio_sync_dir(dir), 0);
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	CHECK_INT(fileio_replace(dir, big, "y", 1, 0600, 0, &e), -ENAMETOOLONG);
+}
+
+static void test_write_all_and_writev_all(void)
+{
+	char path[700], a[3000], b[5000];
+	struct iovec iov[3];
+	size_t len = 0;
+	char *p;
+	int fd;
+
+	fresh("write");
+	memset(a, 'a', sizeof(a));
+	memset(b, 'b', sizeof(b));
+	snprintf(path, sizeof(path), "%s/out", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd >= 0);
+	CHECK_INT(fileio_write_all(fd, a, sizeof(a)), 0);
+	iov[0] = (struct iovec){ b, sizeof(b) };
+	iov[1] = (struct iovec){ a, 0 };
+	iov[2] = (struct iovec){ a, 7 };
+	CHECK_INT(fileio_writev_all(fd, iov, 3), 0);
+	close(fd);
+	p = slurp("out", &len);
+	CHECK_INT(len, sizeof(a) + sizeof(b) + 7);
+	CHECK(p && p[0] == 'a' && p[sizeof(a)] == 'b' && p[len - 1] == 'a');
+	free(p);
+	CHECK_INT(fileio_write_all(-1, a, 1), -EBADF);
+}
+
+int main(void)
+{
+	T_RUN(test_replace_creates_and_replaces);
+	T_RUN(test_noreplace_keeps_the_old_file);
+	T_RUN(test_errors_name_the_path);
+	T_RUN(test_write_all_and_writev_all);
+	return t_done();
+}
