@@ -1,15 +1,21 @@
 /*
- * bench/seal [EVENTS] - the sealer's rate: firewall-like ECS events sealed into WAL records
- * (1,000 lines each, two shards, two tenants, three days), then (a) a search of them all
- * while they are only in the WAL (`| stats count()`, the unsealed-tail path of store_search)
- * and (b) seal_start + seal_now: WAL files -> unseal -> ECS decode -> segments -> commit.
+ * bench/seal [--json] [EVENTS] - the sealer's rate: firewall-like ECS events sealed into WAL
+ * records (1,000 events each, two shards, two tenants, three days) as the sink writes them
+ * (binary event batches, store/evcodec.h; --json: ECS JSON lines, the payload before
+ * them), then (a) a search of them all while they are only in the WAL (`| stats count()`,
+ * the unsealed-tail path of store_search) and (b) seal_start + seal_now: WAL files -> unseal
+ * -> decode -> segments -> commit.
  * Prints events/s of wall time and per CPU-second of the process (the sealer is one thread).
  */
 #include "store/seal.h"
+#include "core/arena.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/event.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
+#include "parse/ecs.h"
+#include "store/evcodec.h"
 #include "store/keys.h"
 #include "store/store.h"
 #include "store/wal.h"
@@ -56,7 +62,12 @@ static int on_event(void *ctx, const struct event *ev)
 
 int main(int argc, char **argv)
 {
-	long n = argc > 1 ? atol(argv[1]) : 500000;
+	int json = argc > 1 && !strcmp(argv[1], "--json");
+	long n = argc > 1 + json ? atol(argv[1 + json]) : 500000;
+	struct evcodec_writer ew;
+	struct buf batch = BUF_INIT(1 << 22);
+	struct arena a;
+	uint64_t payload = 0;
 	char dir[] = "/tmp/koban-bench-seal-XXXXXX", path[256];
 	struct keys_data_key dk[2];
 	struct buf lines = BUF_INIT(1 << 22);
@@ -74,6 +85,8 @@ int main(int argc, char **argv)
 
 	if (!mkdtemp(dir) || !sealed)
 		return 1;
+	evcodec_writer_init(&ew);
+	arena_init(&a, 1 << 16, 1 << 24);
 	snprintf(path, sizeof(path), "%s/keys", dir);
 	if (keys_open(&k, path, true, &e) || keys_tenant(k, 1, true, &dk[0], &e) ||
 	    keys_tenant(k, 2, true, &dk[1], &e)) {
@@ -91,9 +104,10 @@ int main(int argc, char **argv)
 	}
 	for (long i = 0; i < n;) {
 		unsigned t = (unsigned)(i / LINES) % 2;
+		uint32_t cnt = 0;
 
 		buf_reset(&lines);
-		for (int l = 0; l < LINES && i < n; l++, i++) {
+		for (int l = 0; l < LINES && i < n; l++, i++, cnt++) {
 			char when[TIME_RFC3339_LEN];
 			int64_t ts = T0 + (i * 3 % (3 * 86400)) * NS_PER_SEC;
 
@@ -109,15 +123,41 @@ int main(int argc, char **argv)
 				 i % 3 ? 443 : 80);
 		}
 		raw += lines.len;
-		keys_seal(&dk[t], WAL_SEAL_BLOCK_ID, lines.p, lines.len, sealed);
-		if (wal_append(w, t, t + 1, LINES, WAL_FLAG_SEALED, sealed,
-			       lines.len + KEYS_SEAL_OVERHEAD, &lsn, &e)) {
+		if (!json) { /* the lines as the sink encodes the pipeline's events */
+			const char *p = lines.p, *end = p + lines.len;
+
+			buf_reset(&batch);
+			evcodec_begin(&ew, &batch);
+			while (p < end) {
+				const char *nl = memchr(p, '\n', (size_t)(end - p));
+				struct event ev;
+
+				arena_clear(&a);
+				event_init(&ev, &a);
+				if (ecs_decode(&ev, p, (size_t)(nl - p), &e) ||
+				    evcodec_add(&ew, &batch, &ev)) {
+					rc = die("encode", &e);
+					goto done;
+				}
+				p = nl + 1;
+			}
+			evcodec_finish(&ew, &batch);
+		}
+		payload += json ? lines.len : batch.len;
+		keys_seal(&dk[t], WAL_SEAL_BLOCK_ID, json ? lines.p : batch.p,
+			  json ? lines.len : batch.len, sealed);
+		if (wal_append(w, t, t + 1, cnt,
+			       json ? WAL_FLAG_SEALED : WAL_FLAG_SEALED | WAL_FLAG_EVCODEC, sealed,
+			       (json ? lines.len : batch.len) + KEYS_SEAL_OVERHEAD, &lsn, &e)) {
 			rc = die("append", &e);
 			goto done;
 		}
 	}
 	wal_close(w); /* commits everything */
 	w = NULL;
+	printf("WAL payload: %s, %.0f bytes per event (ECS JSON: %.0f)\n",
+	       json ? "ECS JSON lines" : "binary event batches", (double)payload / (double)n,
+	       (double)raw / (double)n);
 	{
 		struct wal_config c = { .dir = path, .shards = 2, .commit_interval_ms = 50 };
 
@@ -178,6 +218,9 @@ done:
 	keys_close(k);
 	mem_free(sealed);
 	buf_release(&lines);
+	buf_release(&batch);
+	evcodec_writer_release(&ew);
+	arena_release(&a);
 	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return rc;
 }

@@ -24,6 +24,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/event.h"
 #include "core/fairq.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -83,6 +84,7 @@ struct serve {
 	struct spool spool;       /* output.file */
 	int spool_on;
 	struct buf *copies;       /* by worker: the lines for the file output (output.file) */
+	unsigned *copy_slots;     /* by worker: the fair-queue slot of its copy's lines */
 	unsigned n_workers;
 	struct pipeline *pipeline;
 	struct store *store;         /* the main thread's handle: retention */
@@ -133,28 +135,56 @@ static int apply_overrides(struct config *c, const struct serve_overrides *ov, s
 /* ---- workers: the pipeline, wired to the fair queue, the sink and the file output ---- */
 
 /*
- * struct pipeline_output: the event store's sink, then (output.file) the tenant's JSON file.
- * Each blocks while it fails (back-pressure) and returns once the lines are written, or
- * given up at the drain deadline (then counted as dropped output_error by the output).
+ * struct pipeline_output.event: the event store's sink (binary batches, store/evcodec.h),
+ * then (output.file) the tenant's JSON file. Each blocks while it fails (back-pressure) and
+ * returns once the events are written, or given up at the drain deadline (then counted as
+ * dropped output_error by the output).
  */
-static int serve_output(void *ctx, unsigned worker, unsigned slot, struct buf *lines,
-			uint32_t count)
+static void copy_deliver(struct serve *sv, unsigned worker)
 {
-	struct serve *sv = ctx;
-	struct buf *copy = NULL;
+	struct buf *copy = &sv->copies[worker];
+	unsigned slot = sv->copy_slots[worker];
 	int rc;
 
+	if (!copy->len)
+		return;
+	rc = spool_deliver(&sv->spool, slot, fairq_slot_name(sv->q, slot), copy);
+	(void)rc; /* counted and logged by the file output */
+	buf_reset(copy);
+}
+
+static int serve_event(void *ctx, unsigned worker, unsigned slot, struct event *ev)
+{
+	struct serve *sv = ctx;
+	int rc = sink_event(sv->sink, worker, slot, ev);
+
 	if (sv->spool_on) {
-		copy = &sv->copies[worker];
-		buf_reset(copy);
-		if ((rc = buf_add(copy, lines->p, lines->len)) < 0) /* cannot: same maximum */
-			log_error("file output: %u events not copied: %s", count, strerror(-rc));
+		struct buf *copy = &sv->copies[worker];
+		size_t mark;
+
+		if (copy->len && (sv->copy_slots[worker] != slot || copy->len >= SPOOL_FLUSH_BYTES))
+			copy_deliver(sv, worker);
+		sv->copy_slots[worker] = slot;
+		mark = copy->len;
+		if (event_write_json(ev, copy) < 0 || buf_addch(copy, '\n') < 0) {
+			size_t bytes = copy->len - mark;
+
+			buf_truncate(copy, mark);
+			spool_count_too_large(&sv->spool, slot, fairq_slot_name(sv->q, slot), bytes);
+		}
 	}
-	rc = sink_deliver(sv->sink, worker, slot, lines, count);
-	if (copy && copy->len)
-		rc = err_first(rc, spool_deliver(&sv->spool, slot, fairq_slot_name(sv->q, slot),
-						 copy));
 	return rc;
+}
+
+/* struct pipeline_output.flush: the end of a worker's batch of messages. */
+static void serve_flush(void *ctx, unsigned worker)
+{
+	struct serve *sv = ctx;
+	int rc = sink_commit(sv->sink, worker);
+
+	(void)rc; /* counted and logged by the sink */
+	if (sv->spool_on)
+		copy_deliver(sv, worker);
 }
 
 static void output_too_large(void *ctx, unsigned slot, size_t bytes)
@@ -212,7 +242,7 @@ static int workers_init(struct serve *sv, struct err *e)
 		.tenant_name = tenant_name,
 		.tenant_gen = tenant_gen,
 		.tenant_ctx = sv->q,
-		.output = { NULL, output_too_large, sv, serve_output },
+		.output = { NULL, output_too_large, sv, NULL, serve_event, serve_flush },
 		.metrics = true,
 	};
 	int rc;
@@ -231,6 +261,8 @@ static void workers_release(struct serve *sv)
 		buf_release(&sv->copies[i]);
 	mem_free(sv->copies);
 	sv->copies = NULL;
+	mem_free(sv->copy_slots);
+	sv->copy_slots = NULL;
 }
 
 /* The event store's sink (and the file output's buffers): before the workers. */
@@ -253,7 +285,8 @@ static int outputs_init(struct serve *sv, struct err *e)
 			return rc;
 		sv->spool_on = 1;
 		sv->copies = mem_calloc(sv->n_workers, sizeof(*sv->copies));
-		if (!sv->copies)
+		sv->copy_slots = mem_calloc(sv->n_workers, sizeof(*sv->copy_slots));
+		if (!sv->copies || !sv->copy_slots)
 			return err_set(e, -ENOMEM, "out of memory");
 		for (unsigned i = 0; i < sv->n_workers; i++)
 			buf_init(&sv->copies[i], WAL_MAX_PAYLOAD); /* above any worker buffer */

@@ -361,6 +361,8 @@ int pipeline_event(struct pipeline *p, unsigned wi, const struct msg *m,
 void pipeline_flush(struct pipeline *p, unsigned w, struct pipeline_counts *c)
 {
 	output(p, &p->w[w], c);
+	if (p->cfg.output.event && p->cfg.output.flush)
+		p->cfg.output.flush(p->cfg.output.ctx, w);
 }
 
 void pipeline_batch(struct pipeline *p, unsigned w, struct msg **msgs, size_t n,

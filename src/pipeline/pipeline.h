@@ -49,7 +49,9 @@ struct pipeline;
  * lines (events) in the buffer. event(), when set, replaces both: each finished event is
  * handed over as it is (valid during the call only), never formatted as JSON (`koban ingest`
  * stores events without encoding and decoding them again); a negative return counts the
- * event as output_failed.
+ * event as output_failed. flush(), when set with event(), is called by pipeline_flush (the
+ * end of a batch): an output that batches events hands them on (serve's sink); it counts
+ * its own failures.
  */
 struct event;
 struct buf;
@@ -61,6 +63,7 @@ struct pipeline_output {
 	int (*write_lines)(void *ctx, unsigned worker, unsigned slot, struct buf *lines,
 			   uint32_t count);
 	int (*event)(void *ctx, unsigned worker, unsigned slot, struct event *ev);
+	void (*flush)(void *ctx, unsigned worker);
 };
 
 struct pipeline_config {

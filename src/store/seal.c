@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@
 #include "core/metrics.h"
 #include "core/timeutil.h"
 #include "parse/ecs.h"
+#include "store/evcodec.h"
 #include "store/keys.h"
 #include "store/segment.h"
 #include "store/store.h"
@@ -92,6 +94,7 @@ struct seal {
 	unsigned char *plain;                 /* an unsealed payload */
 	size_t plain_cap;
 	struct arena arena;
+	struct evcodec_reader rd;    /* a record's event batch (WAL_FLAG_EVCODEC) */
 	struct log_limit bad_lines, failures;
 
 	atomic_uint_fast64_t st_generation, st_backlog, st_events, st_segments, st_erased,
@@ -1061,6 +1064,49 @@ struct read_ctx {
 	struct err *e;
 };
 
+/* The events of one record's binary batch (store/evcodec.h) into the generation. */
+static int read_batch(struct seal *s, struct gen_tenant *g, unsigned shard, uint64_t lsn,
+		      uint32_t count, const char *p, size_t len, struct err *e)
+{
+	struct err de = ERR_INIT;
+	const void *evp;
+	size_t evlen;
+	uint32_t n = 0;
+	int rc;
+
+	if ((rc = evcodec_open(&s->rd, p, len, &de)) < 0) {
+		COUNT(s->st_invalid, count);
+		log_limited(&s->bad_lines, LOG_LEVEL_WARN, "WAL shard %u: LSN %llu: %u events "
+			    "not sealed: %s", shard, (unsigned long long)lsn, count, de.msg);
+		return rc == -ENOMEM ? err_set(e, rc, "out of memory") : 0;
+	}
+	while ((rc = evcodec_next(&s->rd, &evp, &evlen, &de)) > 0) {
+		struct event ev;
+
+		n++;
+		arena_clear(&s->arena);
+		event_init(&ev, &s->arena);
+		if ((rc = evcodec_decode(&s->rd, evp, evlen, &ev, &de)) < 0) {
+			COUNT(s->st_invalid, 1);
+			log_limited(&s->bad_lines, LOG_LEVEL_WARN, "WAL shard %u: LSN %llu: an "
+				    "event not sealed: %s", shard, (unsigned long long)lsn, de.msg);
+		} else if ((rc = store_import_add(g->imp, &ev, e)) < 0) {
+			return rc;
+		} else {
+			s->gen_events++;
+			g->events++;
+		}
+	}
+	if (rc < 0 || n < count) {
+		/* a damaged batch: the events not read are counted as invalid */
+		COUNT(s->st_invalid, count - MIN(n, count));
+		log_limited(&s->bad_lines, LOG_LEVEL_WARN, "WAL shard %u: LSN %llu: %u of %u "
+			    "events not read: %s", shard, (unsigned long long)lsn,
+			    count - MIN(n, count), count, rc < 0 ? de.msg : "the batch ends early");
+	}
+	return bound_open(s, g, e);
+}
+
 /* wal_replay_fn: one durable record into the generation. */
 static int on_record(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant, uint32_t count,
 		     uint32_t flags, const void *payload, size_t len)
@@ -1109,6 +1155,8 @@ static int on_record(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant, u
 		p = payload;
 		end = p + len;
 	}
+	if (flags & WAL_FLAG_EVCODEC)
+		return read_batch(s, g, shard, lsn, count, p, (size_t)(end - p), rc_->e);
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
@@ -1214,6 +1262,9 @@ static void *seal_thread(void *arg)
 	struct seal *s = arg;
 
 	pthread_setname_np(pthread_self(), "koban-seal");
+	/* below the workers: a burst is made durable first and sealed as CPU frees up */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), SEAL_NICE) < 0)
+		log_debug("the sealer keeps the workers' CPU priority: %s", strerror(errno));
 	for (;;) {
 		struct err e = ERR_INIT;
 		struct timespec ts;
@@ -1302,6 +1353,7 @@ static void seal_free(struct seal *s)
 		close(s->journal_fd);
 	store_close(s->st);
 	arena_release(&s->arena);
+	evcodec_reader_release(&s->rd);
 	mem_free(s->plain);
 	mem_free(s->tally);
 	mem_free(s->gen_segs);
@@ -1337,6 +1389,7 @@ int seal_start_files(struct seal **sp, const char *data_dir, const struct keys_f
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->count_lock, NULL);
 	arena_init(&s->arena, 64 << 10, EVENT_ARENA_MAX);
+	evcodec_reader_init(&s->rd);
 	log_limit_init(&s->bad_lines, 10);
 	log_limit_init(&s->failures, 10);
 	s->journal_fd = -1;

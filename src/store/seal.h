@@ -52,6 +52,9 @@
  *
  * Threads: seal_start/seal_stop from one thread (serve's main thread); seal_now and seal_stats
  * from any thread. The sealer's own thread is the only caller of wal_checkpoint on w.
+ * The sealer's thread runs at nice SEAL_NICE: under a burst the workers (whose appends make
+ * events "stored") get the CPU first, and the sealer catches up as it frees up (its backlog
+ * is koban_store_seal_backlog_events; it still gets a share of a saturated CPU).
  */
 #ifndef STORE_SEAL_H
 #define STORE_SEAL_H
@@ -69,6 +72,7 @@ struct wal;
 #define SEAL_BATCH_EVENTS 200000u /* a generation is committed past this many events */
 #define SEAL_MAX_AGE_MS 60000u     /* or when its oldest record is this old */
 #define SEAL_TICK_MS 200u          /* the thread looks for new durable records this often */
+#define SEAL_NICE 10               /* the thread's nice value: below the workers (0) */
 
 struct seal_stats {
 	uint64_t generation;       /* last committed */

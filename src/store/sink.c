@@ -20,6 +20,7 @@
 #include <time.h>
 
 #define LOG_MODULE "sink"
+#include "core/arena.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
@@ -27,7 +28,10 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/metrics.h"
+#include "core/event.h"
 #include "core/timeutil.h"
+#include "parse/ecs.h"
+#include "store/evcodec.h"
 #include "store/keys.h"
 #include "store/meta.h"
 #include "store/seal.h"
@@ -83,6 +87,11 @@ struct sink_worker {
 	struct sink_cached **cache;          /* by slot, made on first use */
 	unsigned char *sealed;               /* SINK_RECORD_MAX + KEYS_SEAL_OVERHEAD, on first use */
 	atomic_uint_fast64_t last_lsn;       /* of the shard's last append */
+	struct evcodec_writer enc;           /* the batch being built */
+	struct buf batch;                    /* its bytes (at most SINK_BATCH_MAX) */
+	unsigned batch_slot;                 /* the fair-queue slot its events are of */
+	bool open;                           /* a batch is begun */
+	struct arena arena;                  /* JSON lines decoded (sink_deliver, sink_write) */
 };
 
 struct sink {
@@ -479,11 +488,15 @@ int sink_open(struct sink **sp, const struct sink_config *c, struct err *e)
 		rc = err_set(e, -ENOMEM, "out of memory");
 		goto fail;
 	}
-	for (unsigned i = 0; i <= c->workers; i++)
+	for (unsigned i = 0; i <= c->workers; i++) {
+		evcodec_writer_init(&s->w[i].enc);
+		buf_init(&s->w[i].batch, SINK_BATCH_MAX);
+		arena_init(&s->w[i].arena, 64 << 10, 2 * ECS_LINE_MAX);
 		if (!(s->w[i].cache = mem_calloc(FAIRQ_MAX_TENANTS, sizeof(*s->w[i].cache)))) {
 			rc = err_set(e, -ENOMEM, "out of memory");
 			goto fail;
 		}
+	}
 	if ((size_t)snprintf(path, sizeof(path), "%s/keys", c->data_dir) >= sizeof(path)) {
 		rc = err_set(e, -ENAMETOOLONG, "%s: data directory path too long", c->data_dir);
 		goto fail;
@@ -536,6 +549,9 @@ void sink_close(struct sink *s)
 			}
 			mem_free(s->w[i].cache);
 			mem_free(s->w[i].sealed);
+			evcodec_writer_release(&s->w[i].enc);
+			buf_release(&s->w[i].batch);
+			arena_release(&s->w[i].arena);
 		}
 		mem_free(s->w);
 	}
@@ -696,36 +712,12 @@ static int resolve(struct sink *s, struct sink_worker *w, unsigned slot, struct 
 	return 0;
 }
 
-static uint32_t count_lines(const char *p, size_t len)
-{
-	uint32_t n = 0;
-
-	for (const char *end = p + len; (p = memchr(p, '\n', (size_t)(end - p))); p++)
-		n++;
-	return n;
-}
-
-/* Length of the longest prefix of lines that ends a line and fits one record (0: none). */
-static size_t chunk_len(const struct buf *lines)
-{
-	size_t len = lines->len;
-	const char *nl;
-
-	if (len <= SINK_RECORD_MAX)
-		return len;
-	nl = memrchr(lines->p, '\n', SINK_RECORD_MAX);
-	if (nl)
-		return (size_t)(nl - lines->p) + 1;
-	/* one line longer than a record: alone, as long as the WAL takes it */
-	nl = memchr(lines->p, '\n', len);
-	return nl ? (size_t)(nl - lines->p) + 1 : 0;
-}
-
-/* Seals and appends the first len bytes of p (n lines) to shard; *lsn set. */
+/* Seals and appends the first len bytes of p (n events) to shard; *lsn set. */
 static int append_sealed(struct sink *s, unsigned shard, uint64_t tenant,
 			 const struct keys_data_key *dk, const char *p, size_t len, uint32_t n,
 			 struct sink_account *a, uint64_t *lsn, struct err *e)
 {
+	const uint32_t flags = WAL_FLAG_SEALED | WAL_FLAG_EVCODEC;
 	struct sink_worker *w = &s->w[shard];
 	size_t sealed_len = len + KEYS_SEAL_OVERHEAD;
 	int rc;
@@ -734,7 +726,7 @@ static int append_sealed(struct sink *s, unsigned shard, uint64_t tenant,
 		return err_set(e, -EMSGSIZE, "%zu bytes of events in one record (at most %u)", len,
 			       WAL_MAX_PAYLOAD - KEYS_SEAL_OVERHEAD);
 	if (!w->sealed || sealed_len > SINK_RECORD_MAX + KEYS_SEAL_OVERHEAD) {
-		/* the usual buffer, or a bigger one for one oversized line (freed after) */
+		/* the usual buffer, or a bigger one for one oversized batch (freed after) */
 		size_t size = MAX(sealed_len, (size_t)SINK_RECORD_MAX + KEYS_SEAL_OVERHEAD);
 		unsigned char *b = mem_alloc(size);
 
@@ -743,7 +735,7 @@ static int append_sealed(struct sink *s, unsigned shard, uint64_t tenant,
 		if (size > SINK_RECORD_MAX + KEYS_SEAL_OVERHEAD) {
 			rc = keys_seal(dk, WAL_SEAL_BLOCK_ID, p, len, b);
 			if (rc == 0)
-				rc = wal_append(s->wal, shard, tenant, n, WAL_FLAG_SEALED, b,
+				rc = wal_append(s->wal, shard, tenant, n, flags, b,
 						sealed_len, lsn, e);
 			else
 				err_set(e, rc, "sealing the events failed");
@@ -754,35 +746,13 @@ static int append_sealed(struct sink *s, unsigned shard, uint64_t tenant,
 	}
 	if ((rc = keys_seal(dk, WAL_SEAL_BLOCK_ID, p, len, w->sealed)) < 0)
 		return err_set(e, rc, "sealing the events failed");
-	rc = wal_append(s->wal, shard, tenant, n, WAL_FLAG_SEALED, w->sealed, sealed_len, lsn, e);
+	rc = wal_append(s->wal, shard, tenant, n, flags, w->sealed, sealed_len, lsn, e);
 done:
 	if (rc == 0) {
 		atomic_store_explicit(&w->last_lsn, *lsn, memory_order_relaxed);
 		atomic_fetch_add_explicit(&a->appended, sealed_len + 32, memory_order_relaxed);
 	}
 	return rc;
-}
-
-/* Appends lines record by record, removing what was appended; count updated to match. */
-static int append_lines(struct sink *s, unsigned shard, struct sink_cached *c, struct buf *lines,
-			uint32_t *count, struct err *e)
-{
-	while (lines->len) {
-		size_t len = chunk_len(lines);
-		uint32_t n;
-		uint64_t lsn;
-		int rc;
-
-		if (!len)
-			return err_set(e, -EINVAL, "events without a final newline");
-		n = len == lines->len ? *count : count_lines(lines->p, len);
-		if ((rc = append_sealed(s, shard, c->id, &c->dk, lines->p, len, n, c->acct, &lsn,
-					e)) < 0)
-			return rc;
-		buf_consume(lines, len);
-		*count -= MIN(n, *count);
-	}
-	return 0;
 }
 
 static enum sink_error error_of(int rc)
@@ -814,7 +784,7 @@ void sink_count_too_large(struct sink *s, unsigned slot, size_t bytes)
 {
 	drop(s, slot, DROP_TOO_LARGE, 1);
 	log_limited(&s->too_large_log, LOG_LEVEL_WARN, "tenant %s: an event of a %zu-byte message "
-		    "did not fit its batch as JSON and was dropped (reason too_large)",
+		    "was not built (too large) and was dropped (reason too_large)",
 		    s->q ? fairq_slot_name(s->q, slot) : "?", bytes);
 }
 
@@ -826,24 +796,51 @@ static void set_blocked(struct sink *s, unsigned slot, struct sink_cached *c, bo
 		atomic_store_explicit(&c->acct->blocked, on, memory_order_relaxed);
 }
 
-int sink_deliver(struct sink *s, unsigned worker, unsigned slot, struct buf *lines,
-		 uint32_t count)
+/* Begins worker w's batch of slot's events when none is open. */
+static int batch_begin(struct sink_worker *w, unsigned slot)
+{
+	int rc;
+
+	if (w->open)
+		return 0;
+	buf_reset(&w->batch);
+	if ((rc = evcodec_begin(&w->enc, &w->batch)) < 0)
+		return rc;
+	w->open = true;
+	w->batch_slot = slot;
+	return 0;
+}
+
+/*
+ * Appends worker's open batch to its shard, closing it: blocks while appends fail
+ * (back-pressure), drops it over the quota; returns 0, or the last error once given up.
+ */
+static int deliver(struct sink *s, unsigned worker)
 {
 	struct sink_worker *w = &s->w[worker];
-	unsigned delay = SINK_RETRY_MIN_MS;
+	unsigned delay = SINK_RETRY_MIN_MS, slot = w->batch_slot;
+	uint32_t count = evcodec_count(&w->enc);
 	const char *tenant = s->q ? fairq_slot_name(s->q, slot) : "?";
 	uint64_t attempts = 0;
 	int rc;
 
-	if (worker >= s->workers) {
-		buf_reset(lines);
-		return -EINVAL;
+	if (!w->open)
+		return 0;
+	w->open = false;
+	if (!count)
+		return 0;
+	if ((rc = evcodec_finish(&w->enc, &w->batch)) < 0) { /* cannot: room was kept */
+		drop(s, slot, DROP_OUTPUT_ERROR, count);
+		log_error("tenant %s: %u events not stored: their batch cannot be finished (%s)",
+			  tenant, count, strerror(-rc));
+		return rc;
 	}
 	for (;;) {
 		struct sink_cached *c = NULL;
 		enum sink_error why;
 		struct err e = ERR_INIT;
 		int64_t give_up;
+		uint64_t lsn;
 
 		rc = resolve(s, w, slot, &c, &why, &e);
 		if (rc == 0 && over_quota(s, c->acct)) {
@@ -852,11 +849,10 @@ int sink_deliver(struct sink *s, unsigned worker, unsigned slot, struct buf *lin
 				    "tenant %s is over its store quota (%llu bytes): %u events "
 				    "dropped (koban_events_dropped_total{reason=\"quota\"})", tenant,
 				    (unsigned long long)atomic_load(&c->acct->quota), count);
-			buf_reset(lines);
-			rc = 0;
 			break;
 		}
-		if (rc == 0 && (rc = append_lines(s, worker, c, lines, &count, &e)) == 0) {
+		if (rc == 0 && (rc = append_sealed(s, worker, c->id, &c->dk, w->batch.p,
+						   w->batch.len, count, c->acct, &lsn, &e)) == 0) {
 			if (attempts)
 				set_blocked(s, slot, c, false);
 			break;
@@ -876,7 +872,7 @@ int sink_deliver(struct sink *s, unsigned worker, unsigned slot, struct buf *lin
 				    e.msg);
 			if (attempts > 1)
 				set_blocked(s, slot, c, false);
-			buf_reset(lines);
+			buf_reset(&w->batch);
 			return rc;
 		}
 		set_blocked(s, slot, c, true);
@@ -885,16 +881,135 @@ int sink_deliver(struct sink *s, unsigned worker, unsigned slot, struct buf *lin
 		backoff(s, delay);
 		delay = MIN(delay * 2, SINK_RETRY_MAX_MS);
 	}
+	buf_reset(&w->batch);
 	if (attempts)
 		log_info("tenant %s: writes to the event store resumed after %llu failed attempts",
 			 tenant, (unsigned long long)attempts);
+	return 0;
+}
+
+int sink_event(struct sink *s, unsigned worker, unsigned slot, const struct event *ev)
+{
+	struct sink_worker *w;
+	int rc;
+
+	if (worker >= s->workers)
+		return -EINVAL;
+	w = &s->w[worker];
+	if (w->open && (w->batch_slot != slot || w->batch.len >= SINK_BATCH_BYTES))
+		(void)deliver(s, worker); /* a failure is counted and logged there */
+	if ((rc = batch_begin(w, slot)) == 0 &&
+	    (rc = evcodec_add(&w->enc, &w->batch, ev)) == -ENOSPC && evcodec_count(&w->enc)) {
+		/* the batch is full: deliver it and try the event alone */
+		(void)deliver(s, worker);
+		if ((rc = batch_begin(w, slot)) == 0)
+			rc = evcodec_add(&w->enc, &w->batch, ev);
+	}
+	if (rc < 0) {
+		drop(s, slot, rc == -ENOSPC ? DROP_TOO_LARGE : DROP_OUTPUT_ERROR, 1);
+		log_limited(&s->too_large_log, LOG_LEVEL_WARN, "tenant %s: an event of %u values "
+			    "was dropped: %s", s->q ? fairq_slot_name(s->q, slot) : "?", ev->n,
+			    rc == -ENOSPC ? "it does not fit a batch (reason too_large)"
+					  : "out of memory (reason output_error)");
+	}
 	return rc;
+}
+
+int sink_commit(struct sink *s, unsigned worker)
+{
+	if (worker >= s->workers)
+		return -EINVAL;
+	return deliver(s, worker);
+}
+
+/*
+ * Decodes lines (ECS JSON, each ending in '\n') into w's arena one at a time and hands each
+ * event to fn; count must match. -EINVAL naming the line otherwise. *done: the events handed.
+ */
+static int each_line(struct sink_worker *w, const struct buf *lines, uint32_t count,
+		     int (*fn)(void *ctx, const struct event *ev), void *ctx, uint32_t *done,
+		     struct err *e)
+{
+	const char *p = lines->p, *end = p + lines->len;
+	uint32_t n = 0;
+	int rc;
+
+	*done = 0;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		struct err de = ERR_INIT;
+		struct event ev;
+
+		if (!nl)
+			return err_set(e, -EINVAL, "events must be whole lines, each ending in a "
+				       "newline");
+		arena_clear(&w->arena);
+		event_init(&ev, &w->arena);
+		if ((rc = ecs_decode(&ev, p, (size_t)(nl - p), &de)) < 0)
+			return err_set(e, -EINVAL, "event %u: not ECS JSON: %s", n + 1, de.msg);
+		if ((rc = fn(ctx, &ev)) < 0)
+			return err_set(e, rc, "event %u: not stored: %s", n + 1, strerror(-rc));
+		*done = ++n;
+		p = nl + 1;
+	}
+	if (n != count)
+		return err_set(e, -EINVAL, "%u events given, %u lines", count, n);
+	return 0;
+}
+
+struct deliver_ctx {
+	struct sink *s;
+	unsigned worker, slot;
+};
+
+static int deliver_one(void *ctx, const struct event *ev)
+{
+	struct deliver_ctx *d = ctx;
+
+	(void)sink_event(d->s, d->worker, d->slot, ev); /* a drop is counted there */
+	return 0;
+}
+
+int sink_deliver(struct sink *s, unsigned worker, unsigned slot, struct buf *lines,
+		 uint32_t count)
+{
+	struct deliver_ctx d = { s, worker, slot };
+	struct err e = ERR_INIT;
+	uint32_t done;
+	int rc;
+
+	if (worker >= s->workers) {
+		buf_reset(lines);
+		return -EINVAL;
+	}
+	if ((rc = each_line(&s->w[worker], lines, count, deliver_one, &d, &done, &e)) < 0 &&
+	    done < count) {
+		drop(s, slot, DROP_OUTPUT_ERROR, count - done);
+		log_error("tenant %s: %u events not stored (counted as dropped, output_error): %s",
+			  s->q ? fairq_slot_name(s->q, slot) : "?", count - done, e.msg);
+	}
+	buf_reset(lines);
+	return err_first(rc, sink_commit(s, worker));
+}
+
+struct encode_ctx {
+	struct sink_worker *w;
+};
+
+static int encode_one(void *ctx, const struct event *ev)
+{
+	struct encode_ctx *c = ctx;
+
+	return evcodec_add(&c->w->enc, &c->w->batch, ev);
 }
 
 int sink_write(struct sink *s, unsigned shard, uint64_t tenant, struct buf *lines,
 	       uint32_t count, uint64_t *lsn, struct err *e)
 {
+	struct sink_worker *w = &s->w[s->workers];
+	struct encode_ctx ec = { w };
 	struct sink_account *a;
+	uint32_t done;
 	struct keys_data_key dk;
 	int rc, slot;
 
@@ -932,10 +1047,19 @@ int sink_write(struct sink *s, unsigned shard, uint64_t tenant, struct buf *line
 	if ((rc = tenant_key(s, tenant, &dk, e)) < 0)
 		return rc;
 	pthread_mutex_lock(&s->ack_lock);
-	rc = append_sealed(s, shard, tenant, &dk, lines->p, lines->len, count, a, lsn, e);
+	buf_reset(&w->batch);
+	if ((rc = evcodec_begin(&w->enc, &w->batch)) < 0)
+		err_set(e, rc, "out of memory");
+	else if ((rc = each_line(w, lines, count, encode_one, &ec, &done, e)) == 0 &&
+		 (rc = evcodec_finish(&w->enc, &w->batch)) < 0)
+		err_set(e, rc, "the events do not fit one record");
+	if (rc == 0)
+		rc = append_sealed(s, shard, tenant, &dk, w->batch.p, w->batch.len, count, a, lsn,
+				   e);
+	buf_reset(&w->batch);
 	pthread_mutex_unlock(&s->ack_lock);
 	explicit_bzero(&dk, sizeof(dk));
-	if (rc < 0)
+	if (rc < 0 && rc != -EINVAL)
 		atomic_fetch_add_explicit(&s->errors[error_of(rc)], 1, memory_order_relaxed);
 	return rc;
 }

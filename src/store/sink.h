@@ -1,11 +1,14 @@
 /*
- * sink.h - the serve sink: the pipeline's ECS JSON lines into the write-ahead log, sealed with
- * each tenant's data key, made durable by group commit.
+ * sink.h - the serve sink: the pipeline's events into the write-ahead log, sealed with each
+ * tenant's data key, made durable by group commit.
  *
- * Each worker's buffer of one tenant's lines becomes one WAL record (store/wal.h) on the
- * worker's own shard: flags WAL_FLAG_SEALED, payload keys_seal(tenant data key,
- * WAL_SEAL_BLOCK_ID, lines), count = the number of lines, tenant = the tenant's id in koban.db.
- * A buffer larger than SINK_RECORD_MAX is cut into several records at line ends. The WAL's
+ * Each worker encodes its events (sink_event, straight from the pipeline: never JSON) into a
+ * batch of one tenant's events (store/evcodec.h); the batch becomes one WAL record
+ * (store/wal.h) on the worker's own shard when the tenant changes, past SINK_BATCH_BYTES and
+ * at the end of the worker's batch of messages (sink_commit): flags WAL_FLAG_SEALED |
+ * WAL_FLAG_EVCODEC, payload keys_seal(tenant data key, WAL_SEAL_BLOCK_ID, batch), count =
+ * the number of events, tenant = the tenant's id in koban.db. ECS JSON lines (sink_deliver,
+ * and sink_write for acknowledged inputs) are decoded and encoded the same way. The WAL's
  * commit thread fsyncs every shard once per commit interval and then counts the records'
  * events in koban_events_stored_total{tenant}: an event is "stored" once it is on stable
  * storage, and the sealer (store/seal.h) reads it back from the WAL files into segments.
@@ -26,14 +29,15 @@
  * count, and those before it until the sealer (sink_attach_sealer) has committed a
  * generation since that count. A batch arriving while that is at or above the quota is dropped, counted in koban_events_dropped_total{tenant,
  * reason="quota"} and logged at most once per SINK_LOG_INTERVAL_S per tenant. The check is
- * per batch, so a tenant may overshoot its quota by one batch (at most flush_bytes of JSON).
+ * per batch, so a tenant may overshoot its quota by one batch (at most SINK_BATCH_MAX bytes).
  *
- * Memory: struct sink is allocated by sink_open and freed by sink_close; the lines given to
+ * Memory: struct sink is allocated by sink_open and freed by sink_close; each worker owns a
+ * batch buffer (at most SINK_BATCH_MAX) and an arena for decoding JSON lines; the lines given to
  * sink_deliver/sink_write stay the caller's (sink_deliver empties them). Data keys are held
  * per worker and wiped at close.
  *
  * Threads: sink_open, sink_stop, sink_flush and sink_close from the main thread;
- * sink_deliver(worker) from that worker's thread only (one writer per shard); sink_write on
+ * sink_event, sink_commit and sink_deliver(worker) from that worker's thread only (one writer per shard); sink_write on
  * the ack shard from any thread (serialised inside); sink_wait, sink_set_config,
  * sink_forget_keys, sink_attach_sealer, sink_stored and sink_ack_shard from any thread.
  */
@@ -46,13 +50,16 @@
 
 struct buf;
 struct config;
+struct event;
 struct err;
 struct fairq;
 struct keys_files;
 struct sink;
 struct wal;
 
-#define SINK_RECORD_MAX (8u << 20)  /* bytes of lines in one WAL record */
+#define SINK_RECORD_MAX (8u << 20)  /* bytes of JSON lines in one sink_write */
+#define SINK_BATCH_BYTES (1u << 20) /* a worker's batch is appended past this */
+#define SINK_BATCH_MAX SINK_RECORD_MAX /* an event that does not fit is dropped (too_large) */
 #define SINK_RETRY_MIN_MS 10        /* first back-off after a failed append */
 #define SINK_RETRY_MAX_MS 1000      /* back-off doubles up to this */
 #define SINK_LOG_INTERVAL_S 10      /* one line per reason (per tenant for quotas) */
@@ -82,7 +89,22 @@ int sink_open(struct sink **s, const struct sink_config *c, struct err *e);
 void sink_close(struct sink *s);
 
 /*
- * The pipeline's output (struct pipeline_output.write_lines): count lines of the tenant of
+ * The pipeline's event output (struct pipeline_output.event): encodes ev (of the tenant of
+ * fair-queue slot, made on worker) into the worker's batch, appending the batch first when
+ * it holds another slot's events or is past SINK_BATCH_BYTES (that append may block:
+ * back-pressure). 0, or the negative code of an event that could not be encoded (counted as
+ * dropped, too_large or output_error). ev is not kept: its strings are copied.
+ */
+int sink_event(struct sink *s, unsigned worker, unsigned slot, const struct event *ev);
+/*
+ * Appends worker's batch, if any (struct pipeline_output.flush, at the end of a batch of
+ * messages): blocks while appends fail; 0 once appended or dropped by the quota (both
+ * counted), or the last error once given up at the stop deadline (counted as dropped).
+ */
+int sink_commit(struct sink *s, unsigned worker);
+
+/*
+ * ECS JSON lines into the WAL (tests, tools): count lines of the tenant of
  * fair-queue slot, made on worker, into the worker's shard. Blocks while appends fail
  * (back-pressure, above); returns 0 once appended or dropped by the quota (both counted), or
  * the last error once given up at the stop deadline (the events then counted as dropped).

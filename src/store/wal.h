@@ -62,6 +62,12 @@ struct wal;
  * Without it the payload is clear text (tests, tools).
  */
 #define WAL_FLAG_SEALED 1u
+/*
+ * WAL_FLAG_EVCODEC: the (unsealed) payload is a batch of events in the binary encoding of
+ * store/evcodec.h, as the sink writes it. Without it the payload is ECS JSON lines (tests,
+ * tools); the sealer and the tail search read both.
+ */
+#define WAL_FLAG_EVCODEC 2u
 #define WAL_SEAL_BLOCK_ID 0x4b4f42414e57414cull /* "KOBANWAL" */
 
 /* Replay: one call per record, in LSN order within a shard. A negative return stops the replay

@@ -12,6 +12,8 @@
 #include "core/field.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
+#include "parse/ecs.h"
+#include "store/evcodec.h"
 #include "store/keys.h"
 #include "store/store.h"
 #include "store/wal.h"
@@ -63,12 +65,39 @@ static void tenant_key(uint64_t tenant, struct keys_data_key *dk)
 	keys_close(k);
 }
 
+/* ECS JSON lines into a binary event batch, as the sink writes records. */
+static void to_batch(const struct buf *lines, struct buf *batch)
+{
+	const char *p = lines->p, *end = p + lines->len;
+	struct evcodec_writer w;
+	struct err e = ERR_INIT;
+	struct arena a;
+
+	evcodec_writer_init(&w);
+	arena_init(&a, 1 << 16, 1 << 20);
+	buf_reset(batch);
+	CHECK_INT(evcodec_begin(&w, batch), 0);
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		struct event ev;
+
+		arena_clear(&a);
+		event_init(&ev, &a);
+		CHECK_INT(ecs_decode(&ev, p, (size_t)(nl - p), &e), 0);
+		CHECK_INT(evcodec_add(&w, batch, &ev), 0);
+		p = nl + 1;
+	}
+	CHECK_INT(evcodec_finish(&w, batch), 0);
+	arena_release(&a);
+	evcodec_writer_release(&w);
+}
+
 /* Records of events first .. first + n * LINES - 1 of tenant, sealed, over days days. */
 static void append_days(struct wal *w, unsigned shard, uint64_t tenant, int first, int n,
 			int days)
 {
 	struct keys_data_key dk;
-	struct buf lines = BUF_INIT(1 << 20);
+	struct buf lines = BUF_INIT(1 << 20), batch = BUF_INIT(1 << 20);
 	unsigned char *sealed;
 	struct err e = ERR_INIT;
 	uint64_t lsn;
@@ -88,13 +117,15 @@ static void append_days(struct wal *w, unsigned shard, uint64_t tenant, int firs
 					   "\"10.0.0.%d\"}}\n", when, seq,
 					   (unsigned long long)tenant, seq % 7), 0);
 		}
-		CHECK_INT(keys_seal(&dk, WAL_SEAL_BLOCK_ID, lines.p, lines.len, sealed), 0);
-		CHECK_INT(wal_append(w, shard, tenant, LINES, WAL_FLAG_SEALED, sealed,
-				     lines.len + KEYS_SEAL_OVERHEAD, &lsn, &e), 0);
+		to_batch(&lines, &batch);
+		CHECK_INT(keys_seal(&dk, WAL_SEAL_BLOCK_ID, batch.p, batch.len, sealed), 0);
+		CHECK_INT(wal_append(w, shard, tenant, LINES, WAL_FLAG_SEALED | WAL_FLAG_EVCODEC,
+				     sealed, batch.len + KEYS_SEAL_OVERHEAD, &lsn, &e), 0);
 		CHECK_INT(wal_wait_durable(w, shard, lsn, -1), 0);
 	}
 	mem_free(sealed);
 	buf_release(&lines);
+	buf_release(&batch);
 }
 
 /* Two days: a segment each. */
@@ -652,7 +683,7 @@ static void test_wal_scan(void)
 	int n = 0, fd;
 
 	fresh("scan");
-	w = open_wal(1, 4096); /* a new file every few records */
+	w = open_wal(1, 64); /* a new file for every record */
 	if (!w)
 		return;
 	append(w, 0, 5, 0, 12);
