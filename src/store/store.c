@@ -1455,17 +1455,8 @@ static int tail_lines(struct tail_run *t, const char *p, size_t len)
 			s0 = line_start(low, (size_t)(hit - low));
 			nl = memchr(hit, '\n', (size_t)(low + len - hit));
 			e0 = nl ? (size_t)(nl - low) : len;
-			if (n == t->lines_cap) {
-				size_t cap = t->lines_cap ? 2 * t->lines_cap : 256;
-				size_t *nlines = mem_realloc(t->lines, cap * 2 * sizeof(*nlines));
-
-				if (!nlines)
-					return err_set(t->e, -ENOMEM, "out of memory");
-				t->lines = nlines;
-				t->lines_cap = cap;
-			}
-			t->lines[2 * n] = s0;
-			t->lines[2 * n + 1] = e0;
+			if ((rc = tail_pair(t, n, s0, e0)) < 0)
+				return rc;
 			n++;
 			at = e0 + 1;
 		}
