@@ -751,7 +751,7 @@ static int finish_events(struct agg *g, struct err *e)
 			struct event_order o = { resolve(p->sort_key), p->descending };
 
 			/* qsort_r is not stable: ties keep no order (events rarely tie on time) */
-			if (o.field >= 0)
+			if (o.field >= 0 && n > 1) /* none kept: g->kept is NULL */
 				qsort_r(g->kept, n, sizeof(*g->kept), cmp_events, &o);
 		}
 	}

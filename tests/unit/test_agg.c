@@ -158,6 +158,8 @@ static void test_events(void)
 		  "{\"event\":{\"action\":\"allow\"}}\n{\"event\":{\"action\":\"deny\"}}\n");
 	run("| head 3");
 	CHECK_INT(n_out, 3);
+	/* nothing matched: nothing to sort (found by fuzz_query under UBSan) */
+	CHECK_STR(run("destination.port: 9999 | sort @timestamp"), "");
 	run("| sort -network.bytes | head 2 | fields network.bytes");
 	CHECK_STR(out.p, "{\"network\":{\"bytes\":1000}}\n{\"network\":{\"bytes\":900}}\n");
 	CHECK_STR(run("| head 4 | stats count() by event.action"),
