@@ -480,6 +480,19 @@ static const char *kmap_key(const struct kmap *m, uint32_t i, size_t *len)
 	return m->keys + m->ents[i].off;
 }
 
+/* A string dictionary as written: its count, then each key's length and bytes. */
+static void put_kmap_keys(struct out *o, const struct kmap *m)
+{
+	putv(o, m->n);
+	for (uint32_t i = 0; i < m->n; i++) {
+		size_t kl;
+		const char *kp = kmap_key(m, i, &kl);
+
+		putv(o, kl);
+		put(o, kp, kl);
+	}
+}
+
 static int kmap_rehash(struct kmap *m)
 {
 	uint32_t ns = m->nslots ? m->nslots * 2 : 64;
@@ -1576,22 +1589,8 @@ static int encode_clp(struct segment_writer *w, const struct wcol *c, struct out
 	for (uint32_t i = 0; i < w->names.n; i++)
 		if (w->refstamp[i] == w->refgen)
 			putv(o, i);
-	putv(o, w->tpls.n);
-	for (uint32_t i = 0; i < w->tpls.n; i++) {
-		size_t kl;
-		const char *kp = kmap_key(&w->tpls, i, &kl);
-
-		putv(o, kl);
-		put(o, kp, kl);
-	}
-	putv(o, w->vdict.n);
-	for (uint32_t i = 0; i < w->vdict.n; i++) {
-		size_t kl;
-		const char *kp = kmap_key(&w->vdict, i, &kl);
-
-		putv(o, kl);
-		put(o, kp, kl);
-	}
+	put_kmap_keys(o, &w->tpls);
+	put_kmap_keys(o, &w->vdict);
 	putv(o, w->tids.len);
 	put(o, w->tids.p, w->tids.len);
 	for (unsigned i = 0; i < CLP_SUBS; i++)
@@ -1807,14 +1806,7 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 				return rc;
 		}
 		enc = E_DICT;
-		putv(&o, w->dict.n);
-		for (i = 0; i < w->dict.n; i++) {
-			size_t kl;
-			const char *kp = kmap_key(&w->dict, i, &kl);
-
-			putv(&o, kl);
-			put(&o, kp, kl);
-		}
+		put_kmap_keys(&o, &w->dict);
 		put_dict_indexes(&o, w->tmpidx, c->n);
 		if (nm->indexed && (rc = index_dict(w, c)) < 0)
 			return rc;

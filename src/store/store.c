@@ -1108,11 +1108,12 @@ static int snapshot_take(struct store *st, uint64_t tenant, const char *dir, int
 			 "try again", SNAPSHOT_TRIES);
 }
 
-static bool snapshot_skips(const struct snapshot *sn, uint64_t tenant, const struct seg_ref *r)
+/* Whether r is one of skip's segments of tenant (store/seal.h: not committed, or merged away). */
+static bool superseded(const struct seal_segment *skip, size_t n, uint64_t tenant,
+		       const struct seg_ref *r)
 {
-	for (size_t i = 0; i < sn->n_skip; i++)
-		if (sn->skip[i].tenant == tenant && sn->skip[i].day == r->day &&
-		    sn->skip[i].seq == r->seq)
+	for (size_t i = 0; i < n; i++)
+		if (skip[i].tenant == tenant && skip[i].day == r->day && skip[i].seq == r->seq)
 			return true;
 	return false;
 }
@@ -1136,7 +1137,7 @@ static int snapshot_segments(const struct search_run *r, int64_t day_from, int64
 		return err_set(e, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < sn->n; i++)
 		if (sn->refs[i].day >= day_from && sn->refs[i].day <= day_to &&
-		    !snapshot_skips(sn, r->s->tenant, &sn->refs[i]))
+		    !superseded(sn->skip, sn->n_skip, r->s->tenant, &sn->refs[i]))
 			(*refs)[(*n)++] = sn->refs[i];
 	if (!*n) { /* as list_segments: NULL when there is none */
 		mem_free(*refs);
@@ -1833,15 +1834,6 @@ static int superseded_list(struct store *st, struct seal_segment **skip, size_t 
 	*skip = NULL;
 	*n = 0;
 	return rc ? rc : seal_journal_read(st->dir, g, skip, n, e);
-}
-
-static bool superseded(const struct seal_segment *skip, size_t n, uint64_t tenant,
-		       const struct seg_ref *r)
-{
-	for (size_t i = 0; i < n; i++)
-		if (skip[i].tenant == tenant && skip[i].day == r->day && skip[i].seq == r->seq)
-			return true;
-	return false;
 }
 
 struct unsealed_count {
