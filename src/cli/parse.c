@@ -321,6 +321,10 @@ static int start(struct parse_run *r, const struct config *c, int64_t now, struc
 			    r->imp || r->remote_fd > 0 ? write_event : NULL },
 	};
 
+	int rc;
+
+	if ((rc = decoder_configure(c, e)) < 0)
+		return rc;
 	r->max = r->ecs ? ECS_LINE_MAX : c->max_message_size;
 	if (!(r->msg = msg_new(NULL, (uint32_t)r->max)))
 		return err_set(e, -ENOMEM, "out of memory");

@@ -35,6 +35,7 @@
 #include "core/worker.h"
 #include "enrich/route.h"
 #include "ingest/listener.h"
+#include "parse/decoder.h"
 #include "pipeline/pipeline.h"
 #include "portal/admin.h"
 #include "store/keys.h"
@@ -248,7 +249,8 @@ static int workers_init(struct serve *sv, struct err *e)
 	int rc;
 
 	pc.workers = sv->n_workers;
-	if ((rc = pipeline_new(&sv->pipeline, &pc, e)) < 0)
+	if ((rc = decoder_configure(sv->cfg, e)) < 0 ||
+	    (rc = pipeline_new(&sv->pipeline, &pc, e)) < 0)
 		return rc;
 	return workers_start(&sv->workers, sv->q, sv->n_workers, process_batch, sv, e);
 }

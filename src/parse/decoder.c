@@ -5,6 +5,8 @@
 #include "parse/decoder.h"
 #include "core/compat.h"
 #include "core/err.h"
+#include "core/event.h"
+#include "core/field.h"
 #include "parse/syslog.h"
 
 static bool sniff_any(const char *msg, size_t len)
@@ -41,9 +43,11 @@ static int decode_rfc5424(struct event *ev, const char *msg, size_t len,
 
 /* Index + 1 is the format id; "auto" sniffs in this order. */
 static const struct decoder table[] = {
-	{ "rfc5424", "syslog", syslog_looks_rfc5424, decode_rfc5424 },
-	{ "rfc3164", "syslog", NULL, decode_rfc3164 }, /* never sniffed: "syslog" decides */
-	{ "syslog", "syslog", sniff_any, decode_syslog },
+	{ .name = "rfc5424", .dataset = "syslog", .sniff = syslog_looks_rfc5424,
+	  .decode = decode_rfc5424 },
+	/* never sniffed: "syslog" decides */
+	{ .name = "rfc3164", .dataset = "syslog", .decode = decode_rfc3164 },
+	{ .name = "syslog", .dataset = "syslog", .sniff = sniff_any, .decode = decode_syslog },
 };
 
 #define NAMES "auto, syslog, rfc3164 or rfc5424"
@@ -101,4 +105,55 @@ const struct decoder *decoder_pick(unsigned id, const char *msg, size_t len)
 const char *decoder_names(void)
 {
 	return NAMES;
+}
+
+int decoder_configure(const struct config *c, struct err *e)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(table); i++) {
+		int rc;
+
+		if (table[i].configure && (rc = table[i].configure(c, e)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int no_header(struct event *ev, const char *msg, size_t len, const struct decode_opts *o,
+		     struct err *e)
+{
+	int rc;
+
+	if ((rc = event_set_str(ev, FIELD_EVENT_ORIGINAL, msg, len)) < 0 ||
+	    (rc = event_set_time(ev, FIELD_EVENT_CREATED, o->received_ns)) < 0 ||
+	    (rc = event_set_time(ev, FIELD_TIMESTAMP, o->received_ns)) < 0)
+		return err_set(e, rc, "cannot build the event: %s", strerror(-rc));
+	return 0;
+}
+
+int decoder_syslog_payload(struct event *ev, const char *msg, size_t len,
+			   const struct decode_opts *o, const char **payload, size_t *plen,
+			   struct err *e)
+{
+	struct syslog_opts so = { SYSLOG_AUTO, o->tz, o->received_ns, o->tenant,
+				  o->tenant_gen };
+	const struct event_value *m;
+	int rc;
+
+	*payload = msg;
+	*plen = len;
+	if (!len || msg[0] != '<')
+		return no_header(ev, msg, len, o, e);
+	if ((rc = syslog_parse(ev, msg, len, &so, e)) < 0)
+		return rc;
+	/* the header parsers set message last: the payload is decoded instead */
+	m = event_get(ev, FIELD_MESSAGE);
+	if (!m) {
+		*plen = 0;
+		return 0;
+	}
+	*payload = m->v.s;
+	*plen = m->len;
+	if (m == &ev->vals[ev->n - 1])
+		event_truncate(ev, ev->n - 1);
+	return 0;
 }

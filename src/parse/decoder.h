@@ -11,6 +11,12 @@
  * "auto" is not a decoder: it asks each registered decoder's sniff() in table order and
  * uses the first that says yes (the last entry, "syslog", takes anything).
  *
+ * Formats that travel inside syslog (PAN-OS CSV, CEF, LEEF, Squid...) decode the header
+ * with decoder_syslog_payload() and then their own payload; formats where one message holds
+ * several records (the Azure Monitor {"records":[...]} envelope, a Graph {"value":[...]}
+ * page, a JSON array) offer split(), and each record becomes one event whose
+ * event.original is that record's bytes.
+ *
  * Memory: entries are static; decode() follows the decoders' contract (syslog.h): values
  * point into msg or the event's arena, so msg must outlive the event.
  *
@@ -23,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct config;
 struct err;
 struct event;
 struct tz;
@@ -36,7 +43,11 @@ struct decode_opts {
 	int64_t received_ns;  /* receive time: fallback @timestamp, year of RFC 3164 stamps */
 	unsigned tenant;      /* fair-queue slot: per-tenant budgets (structured-data names) */
 	unsigned tenant_gen;  /* the slot's generation (fairq_slot_gen): budgets start afresh */
+	const char *source;   /* the matched source's name (its per-source settings), or NULL */
 };
+
+/* Called by split() for each record: rec[0..len) lies within the split message. */
+typedef int (*decoder_record_fn)(void *ctx, const char *rec, size_t len);
 
 struct decoder {
 	const char *name;     /* format name in configuration and on the command line */
@@ -49,6 +60,22 @@ struct decoder {
 	 */
 	int (*decode)(struct event *ev, const char *msg, size_t len,
 		      const struct decode_opts *o, struct err *e);
+	/*
+	 * Optional (NULL: one message is one event). When msg is a container of records,
+	 * checks the whole container first, then calls each(ctx, rec, len) for every record in
+	 * order and returns 0 (a negative return of each stops it and is returned). When msg is
+	 * not a container (or a malformed one) it returns a negative code with the reason in e
+	 * before calling each at all, and msg is decoded whole by decode(). So a message is
+	 * either split completely or not at all: nothing is decoded twice or lost.
+	 */
+	int (*split)(const char *msg, size_t len, decoder_record_fn each, void *ctx,
+		     struct err *e);
+	/*
+	 * Optional: reads the decoder's own settings (per-source options, field maps) from
+	 * the configuration. Called by decoder_configure() at start, before any decode(), from
+	 * the main thread; settings change on a restart (a reload does not re-run it).
+	 */
+	int (*configure)(const struct config *c, struct err *e);
 };
 
 /* Id of the format named name[0..len) ("auto" included), or -EINVAL. */
@@ -65,5 +92,19 @@ const struct decoder *decoder_get(unsigned id);
 const struct decoder *decoder_pick(unsigned id, const char *msg, size_t len);
 /* "auto, syslog, rfc3164 or rfc5424", for usage and error texts. */
 const char *decoder_names(void);
+/* Runs every decoder's configure(); the first failure is returned with its message. */
+int decoder_configure(const struct config *c, struct err *e);
+
+/*
+ * For formats carried inside syslog: when msg starts with a syslog PRI ("<N>"), parses the
+ * header into ev as the "syslog" decoder does (host.name, log.syslog.*, @timestamp, ...)
+ * but without `message`, and points (*payload, *plen) at the MSG part (within msg);
+ * otherwise sets event.original, event.created and @timestamp (the receive time) and the
+ * payload is the whole of msg. A malformed header returns its negative code with e filled;
+ * the payload is then the whole of msg and ev as after a failed syslog_parse().
+ */
+int decoder_syslog_payload(struct event *ev, const char *msg, size_t len,
+			   const struct decode_opts *o, const char **payload, size_t *plen,
+			   struct err *e);
 
 #endif

@@ -304,13 +304,29 @@ static void output(struct pipeline *p, struct pipeline_worker *w, struct pipelin
 	w->pending = 0;
 }
 
-int pipeline_event(struct pipeline *p, unsigned wi, const struct msg *m,
-		   struct pipeline_counts *c, struct err *e)
+/* What one message's records share while they are decoded one by one. */
+struct one_msg {
+	struct pipeline *p;
+	unsigned wi;
+	const struct msg *m;
+	const struct decoder *d;
+	struct decode_opts o;
+	struct pipeline_counts *c;
+	struct err *e;
+	int decoded; /* 0, or the first record's decoding failure */
+};
+
+/*
+ * Decodes data[0..len) (the message, or one record of it) into an event and hands it on.
+ * Returns 0 when decoded, the decoder's negative code (the event still handed on as a
+ * pipeline_error), or -ENOSPC when it could not be written.
+ */
+static int build_event(struct one_msg *om, const char *data, size_t len)
 {
-	struct pipeline_worker *w = &p->w[wi];
-	const struct decoder *d = decoder_pick(m->format, m->data, m->len);
-	struct decode_opts o = { m->tz, m->received_ns, m->tenant,
-				 p->cfg.tenant_gen ? p->cfg.tenant_gen(p->cfg.tenant_ctx, m->tenant) : 0 };
+	struct pipeline *p = om->p;
+	struct pipeline_worker *w = &p->w[om->wi];
+	const struct msg *m = om->m;
+	struct pipeline_counts *c = om->c;
 	struct err de = ERR_INIT;
 	struct event ev;
 	size_t mark;
@@ -321,41 +337,76 @@ int pipeline_event(struct pipeline *p, unsigned wi, const struct msg *m,
 	w->slot = m->tenant;
 	arena_clear(&w->arena);
 	event_init(&ev, &w->arena);
-	decoded = d->decode(&ev, m->data, m->len, &o, &de);
+	decoded = om->d->decode(&ev, data, len, &om->o, &de);
 	if (decoded < 0) {
 		c->failed++;
-		if (e)
-			*e = de;
+		if (om->e && !om->decoded)
+			*om->e = de;
+		if (!om->decoded)
+			om->decoded = decoded;
 	} else {
 		c->parsed++;
 	}
 	if (p->cfg.output.event) { /* the event itself, never JSON */
-		if ((rc = normalize(p, &ev, m, d, decoded, &de, c)) < 0) {
+		if ((rc = normalize(p, &ev, m, om->d, decoded, &de, c)) < 0) {
 			c->too_large++;
 			if (p->cfg.output.too_large)
-				p->cfg.output.too_large(p->cfg.output.ctx, m->tenant, m->len);
+				p->cfg.output.too_large(p->cfg.output.ctx, m->tenant, (uint32_t)len);
 			else
-				log_warn("event of %u bytes not built: %s", m->len, strerror(-rc));
+				log_warn("event of %zu bytes not built: %s", len, strerror(-rc));
 			return -ENOSPC;
 		}
-		if (p->cfg.output.event(p->cfg.output.ctx, wi, m->tenant, &ev) < 0)
+		if (p->cfg.output.event(p->cfg.output.ctx, om->wi, m->tenant, &ev) < 0)
 			c->output_failed++;
 		return decoded < 0 ? decoded : 0;
 	}
 	mark = w->out.len;
-	if ((rc = normalize(p, &ev, m, d, decoded, &de, c)) < 0 ||
+	if ((rc = normalize(p, &ev, m, om->d, decoded, &de, c)) < 0 ||
 	    ((p->cfg.output.write || p->cfg.output.write_lines) && /* no output: built, counted */
 	     ((rc = event_write_json(&ev, &w->out)) < 0 || (rc = buf_addch(&w->out, '\n')) < 0))) {
 		buf_truncate(&w->out, mark);
 		c->too_large++;
 		if (p->cfg.output.too_large)
-			p->cfg.output.too_large(p->cfg.output.ctx, m->tenant, m->len);
+			p->cfg.output.too_large(p->cfg.output.ctx, m->tenant, (uint32_t)len);
 		else
-			log_warn("event of %u bytes not written: %s", m->len, strerror(-rc));
+			log_warn("event of %zu bytes not written: %s", len, strerror(-rc));
 		return -ENOSPC;
 	}
 	w->pending++;
 	return decoded < 0 ? decoded : 0;
+}
+
+/* split()'s callback: one record, one event; only a write failure stops the split. */
+static int build_record(void *ctx, const char *rec, size_t len)
+{
+	int rc = build_event(ctx, rec, len);
+
+	return rc == -ENOSPC ? rc : 0;
+}
+
+int pipeline_event(struct pipeline *p, unsigned wi, const struct msg *m,
+		   struct pipeline_counts *c, struct err *e)
+{
+	struct one_msg om = {
+		.p = p, .wi = wi, .m = m, .c = c, .e = e,
+		.d = decoder_pick(m->format, m->data, m->len),
+		.o = { m->tz, m->received_ns, m->tenant,
+		       p->cfg.tenant_gen ? p->cfg.tenant_gen(p->cfg.tenant_ctx, m->tenant) : 0,
+		       m->source },
+	};
+	struct err se = ERR_INIT;
+	int rc;
+
+	if (om.d->split && !m->truncated) {
+		rc = om.d->split(m->data, m->len, build_record, &om, &se);
+		if (rc == -ENOSPC)
+			return rc;
+		if (rc == 0)
+			return om.decoded;
+		/* not a container: the message is one event */
+	}
+	rc = build_event(&om, m->data, m->len);
+	return rc;
 }
 
 void pipeline_flush(struct pipeline *p, unsigned w, struct pipeline_counts *c)

@@ -69,7 +69,7 @@ static void test_decode_contract(void)
 	struct arena a;
 	struct event ev;
 	struct err e = ERR_INIT;
-	struct decode_opts o = { NULL, 1773543600LL * 1000000000LL, 3, 0 };
+	struct decode_opts o = { NULL, 1773543600LL * 1000000000LL, 3, 0, NULL };
 	const char *bad = "<13>1 2026-03-15T03:00:00Z h a p m [x y=\"z] m";
 	const struct decoder *d = decoder_get((unsigned)decoder_find("rfc5424", 7));
 	const char *s;
@@ -85,6 +85,34 @@ static void test_decode_contract(void)
 	arena_release(&a);
 }
 
+static void test_syslog_payload(void)
+{
+	struct arena a;
+	struct event ev;
+	struct err e = ERR_INIT;
+	struct decode_opts o = { NULL, 1773543600LL * 1000000000LL, 3, 0, NULL };
+	const char *wrapped = "<14>Mar 15 12:00:00 fw1 1,2026/03/15 12:00:00,x,TRAFFIC";
+	const char *bare = "1,2026/03/15 12:00:00,x,TRAFFIC";
+	const char *p, *s;
+	size_t n, sn;
+
+	arena_init(&a, 4096, 1 << 20);
+	event_init(&ev, &a);
+	CHECK(decoder_syslog_payload(&ev, wrapped, strlen(wrapped), &o, &p, &n, &e) == 0);
+	CHECK(n == strlen(bare) && !memcmp(p, bare, n));
+	CHECK(event_get(&ev, FIELD_MESSAGE) == NULL); /* the payload is decoded instead */
+	CHECK(event_get_str(&ev, FIELD_HOST_NAME, &s, &sn) && sn == 3 && !memcmp(s, "fw1", 3));
+	CHECK(event_get_str(&ev, FIELD_EVENT_ORIGINAL, &s, &sn) && sn == strlen(wrapped));
+
+	event_init(&ev, &a);
+	CHECK(decoder_syslog_payload(&ev, bare, strlen(bare), &o, &p, &n, &e) == 0);
+	CHECK(p == bare && n == strlen(bare));
+	CHECK(event_get_str(&ev, FIELD_EVENT_ORIGINAL, &s, &sn) && sn == strlen(bare));
+	CHECK(event_get(&ev, FIELD_TIMESTAMP)->v.i == o.received_ns);
+	CHECK(event_get(&ev, FIELD_HOST_NAME) == NULL);
+	arena_release(&a);
+}
+
 int main(void)
 {
 	T_RUN(test_names);
@@ -92,5 +120,6 @@ int main(void)
 	T_RUN(test_every_entry_decodes);
 	T_RUN(test_auto_sniffs);
 	T_RUN(test_decode_contract);
+	T_RUN(test_syslog_payload);
 	return t_done();
 }
