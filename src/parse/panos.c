@@ -1067,40 +1067,54 @@ static int extra_id(unsigned i)
 	return id;
 }
 
-/* Every cell with a value as panos.NAME (doubled quotes undone into the arena). */
+/* Quoted cells with doubled quotes, undone into the arena once for every later use. */
+static int unescape_cells(struct panos_ctx *x)
+{
+	for (unsigned i = 0; i < x->row.n; i++) {
+		struct cell *c = &x->row.c[i];
+		char *q, *w;
+
+		if (!c->quotes)
+			continue;
+		if (!(q = arena_alloc(x->ev->arena, c->len)))
+			return -ENOMEM;
+		w = q;
+		for (uint32_t k = 0; k < c->len; k++) {
+			*w++ = c->p[k];
+			if (c->p[k] == '"')
+				k++; /* "" is one quote */
+		}
+		c->p = q;
+		c->len = (uint32_t)(w - q);
+		c->quotes = false;
+	}
+	return 0;
+}
+
+/* Whether a cell holds only spaces (SYSTEM writes such cells): no value. */
+static bool blank(const char *p, size_t n)
+{
+	if (*p != ' ')
+		return false;
+	while (n && *p == ' ')
+		p++, n--;
+	return n == 0;
+}
+
+/* Every cell with a value as panos.NAME, as the device wrote it (blank cells are absent). */
 static int write_columns(struct panos_ctx *x)
 {
 	const struct layout *l = &layouts[x->l];
 
 	for (unsigned i = 0; i < x->row.n; i++) {
 		const struct cell *c = &x->row.c[i];
-		const char *p = c->p;
-		size_t n = c->len;
 		int id;
 
-		if (!n)
+		if (!c->len || blank(c->p, c->len))
 			continue;
-		if (i < l->ncols) {
-			id = ids.cols[x->l][i];
-		} else {
-			id = extra_id(i);
-		}
-		if (id < 0)
-			continue;
-		if (c->quotes) {
-			char *q = arena_alloc(x->ev->arena, n), *w = q;
-
-			if (!q)
-				return -ENOMEM;
-			for (size_t k = 0; k < n; k++) {
-				*w++ = p[k];
-				if (p[k] == '"')
-					k++; /* "" is one quote */
-			}
-			p = q;
-			n = (size_t)(w - q);
-		}
-		check(x, event_add_str(x->ev, (unsigned)id, p, n));
+		id = i < l->ncols ? ids.cols[x->l][i] : extra_id(i);
+		if (id >= 0)
+			check(x, event_add_str(x->ev, (unsigned)id, c->p, c->len));
 	}
 	return x->rc;
 }
@@ -1242,7 +1256,7 @@ int panos_decode(struct event *ev, const char *msg, size_t len, const struct dec
 					  "least 7, up to time_generated)",
 					  (size_t)(payload - msg), (int)tlen, type, x->row.n));
 	x->l = pick_layout(type, tlen, &x->row);
-	if ((rc = write_columns(x)) < 0)
+	if ((rc = unescape_cells(x)) < 0 || (rc = write_columns(x)) < 0)
 		return fail_event(ev, msg, len, o,
 				  err_set(e, rc, "cannot build the event: %s", strerror(-rc)));
 	map_common(x);
