@@ -283,7 +283,7 @@ static int digits(const char *p, size_t n)
 
 /*
  * "YYYY/MM/DD hh:mm:ss" (or '*' between date and time, as the IETF samples have) as
- * civil time; 0 or -EINVAL.
+ * civil time, years 1970 to 2261 (what nanoseconds since 1970 can hold); 0 or -EINVAL.
  */
 static int parse_local(const char *p, size_t n, struct civil_time *c)
 {
@@ -292,7 +292,7 @@ static int parse_local(const char *p, size_t n, struct civil_time *c)
 		return -EINVAL;
 	*c = (struct civil_time){ digits(p, 4), digits(p + 5, 2), digits(p + 8, 2),
 				  digits(p + 11, 2), digits(p + 14, 2), digits(p + 17, 2), 0 };
-	if (c->year < 1970 || c->month < 1 || c->month > 12 || c->day < 1 ||
+	if (c->year < 1970 || c->year > 2261 || c->month < 1 || c->month > 12 || c->day < 1 ||
 	    c->day > time_days_in_month(c->year, c->month) || c->hour < 0 || c->hour > 23 ||
 	    c->min < 0 || c->min > 59 || c->sec < 0 || c->sec > 59)
 		return -EINVAL;
@@ -770,7 +770,7 @@ static void map_traffic(struct panos_ctx *x)
 	if ((start = local_time(x, 35)) >= 0) {
 		check(x, event_set_time(x->ev, FIELD_EVENT_START, start));
 		if (cell(x, 36, &p, &n) && (elapsed = parse_uint(p, n)) >= 0 &&
-		    elapsed < INT64_MAX / NS_PER_SEC) {
+		    elapsed <= (INT64_MAX - start) / NS_PER_SEC) {
 			check(x, event_set_int(x->ev, FIELD_EVENT_DURATION, elapsed * NS_PER_SEC));
 			check(x, event_set_time(x->ev, FIELD_EVENT_END,
 						start + elapsed * NS_PER_SEC));
