@@ -353,15 +353,24 @@ static bool anchor_at(const char *msg, size_t len, size_t at, const char **type,
 	return true;
 }
 
-/* Offset of the CSV in msg (at 0 or after a space, within the window), or -1. */
+/*
+ * Offset of the CSV in msg (at 0 or after a space, within the window), or -1. Cheap on
+ * other logs: only a ',' followed by a time can start the check.
+ */
 static ssize_t find_anchor(const char *msg, size_t len, const char **type, size_t *tlen)
 {
 	size_t window = len < PANOS_ANCHOR_WINDOW ? len : PANOS_ANCHOR_WINDOW;
+	const char *c = msg, *end = msg + window;
 
-	for (size_t i = 0; i < window; i++) {
-		if ((i == 0 || msg[i - 1] == ' ') && (is_digit(msg[i]) || msg[i] == ',') &&
-		    anchor_at(msg, len, i, type, tlen))
-			return (ssize_t)i;
+	while ((c = memchr(c, ',', (size_t)(end - c)))) {
+		const char *start = c;
+
+		while (start > msg && is_digit(start[-1]))
+			start--;
+		if ((start == msg || start[-1] == ' ') && anchor_time(c + 1, len - (size_t)(c + 1 - msg)) &&
+		    anchor_at(msg, len, (size_t)(start - msg), type, tlen))
+			return start - msg;
+		c++;
 	}
 	return -1;
 }
