@@ -3172,7 +3172,7 @@ static int set_value(struct event *ev, unsigned id, unsigned type, bool add, con
 		return add ? event_add_str(ev, id, p, len) : event_set_str(ev, id, p, len);
 	case FT_IP:
 		memcpy(a.b, ip, 16);
-		return event_set_ip(ev, id, &a);
+		return add ? event_add_ip(ev, id, &a) : event_set_ip(ev, id, &a);
 	case FT_TIME:
 		return event_set_time(ev, id, i);
 	case FT_BOOL:
