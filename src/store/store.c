@@ -112,6 +112,74 @@ static int tenant_dir(struct store *st, uint64_t tenant, bool create, char out[P
 	return rc || !create ? rc : make_dir(out, 0750, e);
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* A tenant directory's name: decimal digits without a leading zero. */
+static bool tenant_id_name(const char *p, uint64_t *id)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	for (i = 0; p[i] >= '0' && p[i] <= '9' && i < 20; i++) {
+		if (v > (UINT64_MAX - (uint64_t)(p[i] - '0')) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(p[i] - '0');
+	}
+	*id = v;
+	return i && !p[i] && !(p[0] == '0' && i > 1);
+}
+
+int store_tenant_ids(struct store *st, uint64_t **ids, size_t *n, struct err *e)
+{
+	char path[PATH_LEN];
+	size_t cap = 0;
+	struct dirent *de;
+	DIR *d;
+	int rc;
+
+	*ids = NULL;
+	*n = 0;
+	if ((rc = path_join(path, e, "%s/tenants", st->dir)))
+		return rc;
+	if (!(d = opendir(path)))
+		return errno == ENOENT ? 0 : err_set(e, -errno, "cannot read %s: %s", path,
+						     strerror(errno));
+	while ((de = readdir(d))) {
+		uint64_t id;
+
+		if (!tenant_id_name(de->d_name, &id))
+			continue;
+		if (*n == cap) {
+			uint64_t *nids;
+
+			cap = cap ? 2 * cap : 64;
+			if (cap > STORE_TENANTS_MAX ||
+			    !(nids = mem_realloc(*ids, cap * sizeof(*nids)))) {
+				rc = err_set(e, -ENOMEM, "%s: more than %d tenants, or out of memory",
+					     path, STORE_TENANTS_MAX);
+				break;
+			}
+			*ids = nids;
+		}
+		(*ids)[(*n)++] = id;
+	}
+	closedir(d);
+	if (rc) {
+		mem_free(*ids);
+		*ids = NULL;
+		*n = 0;
+		return rc;
+	}
+	if (*n)
+		qsort(*ids, *n, sizeof(**ids), cmp_u64);
+	return 0;
+}
+
 /* Segments of a tenant's directory, by (day, seq). */
 struct seg_ref {
 	uint32_t day, seq;
