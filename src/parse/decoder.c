@@ -7,6 +7,9 @@
 #include "core/err.h"
 #include "core/event.h"
 #include "core/field.h"
+#include "parse/a10.h"
+#include "parse/cef.h"
+#include "parse/leef.h"
 #include "parse/syslog.h"
 
 static bool sniff_any(const char *msg, size_t len)
@@ -43,6 +46,11 @@ static int decode_rfc5424(struct event *ev, const char *msg, size_t len,
 
 /* Index + 1 is the format id; "auto" sniffs in this order. */
 static const struct decoder table[] = {
+	{ .name = "cef", .dataset = "cef.log", .sniff = cef_sniff, .decode = cef_decode,
+	  .configure = cef_configure },
+	{ .name = "leef", .dataset = "leef.log", .sniff = leef_sniff, .decode = leef_decode,
+	  .configure = leef_configure },
+	{ .name = "a10", .dataset = "a10.cgn", .sniff = a10_sniff, .decode = a10_decode },
 	{ .name = "rfc5424", .dataset = "syslog", .sniff = syslog_looks_rfc5424,
 	  .decode = decode_rfc5424 },
 	/* never sniffed: "syslog" decides */
@@ -50,7 +58,7 @@ static const struct decoder table[] = {
 	{ .name = "syslog", .dataset = "syslog", .sniff = sniff_any, .decode = decode_syslog },
 };
 
-#define NAMES "auto, syslog, rfc3164 or rfc5424"
+#define NAMES "auto, cef, leef, a10, syslog, rfc3164 or rfc5424"
 
 _Static_assert(ARRAY_SIZE(table) < 255, "format ids must fit struct msg's byte");
 

@@ -621,7 +621,7 @@ static atomic_ullong sd_by_tenant[SYSLOG_SD_TENANTS];
  * Takes one name from both budgets; false (nothing taken) when either is spent. A slot
  * whose count was kept for another generation (a removed tenant's) starts from zero.
  */
-static bool sd_budget_take(unsigned tenant, unsigned gen)
+bool syslog_name_budget_take(unsigned tenant, unsigned gen)
 {
 	atomic_ullong *t = &sd_by_tenant[tenant % SYSLOG_SD_TENANTS];
 	unsigned long long v = atomic_load_explicit(t, memory_order_relaxed), next;
@@ -668,7 +668,7 @@ static int sd_field(struct span id, struct span param, const struct syslog_opts 
 		return c->id;
 	f = field_lookup(name, n);
 	if (f == -ENOENT)
-		f = sd_budget_take(o->tenant, o->tenant_gen) ? field_intern(name, n, FT_STR) : -ENOSPC;
+		f = syslog_name_budget_take(o->tenant, o->tenant_gen) ? field_intern(name, n, FT_STR) : -ENOSPC;
 	if (f >= 0 && field_type((unsigned)f) != FT_STR)
 		return -ENOSPC;
 	if (f >= 0) {
