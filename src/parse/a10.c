@@ -302,7 +302,7 @@ static int read_cgn(struct cgn_line *l, const char *msg, const char *p, const ch
 {
 	p = skip_spaces(p, end);
 	for (l->n = 0; l->n < MAX_ENDPOINTS;) {
-		const char *q = read_endpoint(p, end, &l->ep[l->n]);
+		const char *q = read_endpoint(p, end, &l->ep[l->n]), *s;
 
 		if (!q)
 			return err_set(e, -EINVAL, "offset %zu: A10 CGN: expected an address "
@@ -311,12 +311,14 @@ static int read_cgn(struct cgn_line *l, const char *msg, const char *p, const ch
 		p = skip_spaces(q, end);
 		if (p >= end)
 			break;
-		if (l->n == MAX_ENDPOINTS || !(p = read_sep(p, end, &l->sep[l->n - 1])))
+		if (l->n == MAX_ENDPOINTS || !(s = read_sep(p, end, &l->sep[l->n - 1])))
 			return err_set(e, -EINVAL, "offset %zu: A10 CGN: expected '->', '<-->', "
-				       "'to', ',' or the end", (size_t)((p ? p : end) - msg));
+				       "'to', ',' or the end", (size_t)(p - msg));
+		p = s;
 	}
-	if (l->n < 2 || (l->n == 3 && l->sep[1] != SEP_TO) ||
-	    (l->n == 4 && l->sep[1] != SEP_COMMA))
+	/* SRC->NAT, SRC->NAT to DST, SRC<->DST, NAT<-->DST */
+	if (l->n < 2 || l->sep[0] != SEP_ARROW || (l->n == 3 && l->sep[1] != SEP_TO) ||
+	    (l->n == 4 && (l->sep[1] != SEP_COMMA || l->sep[2] != SEP_ARROW)))
 		return err_set(e, -EINVAL, "offset %zu: A10 CGN: %u addresses in an unknown layout "
 			       "(expected SRC->NAT [to DST], SRC<->DST, NAT<-->DST or "
 			       "FIXED-NAT-PORTS SRC->NAT:FIRST-LAST)", (size_t)(end - msg), l->n);

@@ -709,14 +709,14 @@ static bool is_key_char(char c)
 	       c == '.' || c == '[' || c == ']';
 }
 
-/* "CEF:" at the start of a word in p[0..len) within the sniff window, or NULL. */
+/* "CEF:<digit>" at p, after a space or a PRI's '>', within the sniff window, or NULL. */
 static const char *find_anchor(const char *p, size_t len)
 {
 	size_t n = len < SNIFF_WINDOW ? len : SNIFF_WINDOW;
 	const char *q = p, *end = p + n;
 
 	while ((q = memmem(q, (size_t)(end - q), "CEF:", 4))) {
-		if ((q == p || q[-1] == ' ') && q + 4 < p + len && is_digit(q[4]))
+		if ((q == p || q[-1] == ' ' || q[-1] == '>') && q + 4 < p + len && is_digit(q[4]))
 			return q;
 		q += 4;
 	}

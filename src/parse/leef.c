@@ -242,14 +242,14 @@ struct leef_record {
 	unsigned n;
 };
 
-/* "LEEF:<digit>" at the start of a word within the sniff window, or NULL. */
+/* "LEEF:<digit>" at p, after a space or a PRI's '>', within the sniff window, or NULL. */
 static const char *find_anchor(const char *p, size_t len)
 {
 	size_t n = len < SNIFF_WINDOW ? len : SNIFF_WINDOW;
 	const char *q = p, *end = p + n;
 
 	while ((q = memmem(q, (size_t)(end - q), "LEEF:", 5))) {
-		if ((q == p || q[-1] == ' ') && q + 5 < p + len && q[5] >= '0' && q[5] <= '9')
+		if ((q == p || q[-1] == ' ' || q[-1] == '>') && q + 5 < p + len && q[5] >= '0' && q[5] <= '9')
 			return q;
 		q += 5;
 	}

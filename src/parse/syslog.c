@@ -388,7 +388,20 @@ static bool bsd_is_host(const struct cur *c, size_t n)
 	return !(n >= 4 && !memcmp(c->p, "CEF:", 4)) && !(n >= 5 && !memcmp(c->p, "LEEF:", 5));
 }
 
-/* "TAG:", "TAG[PID]:" or "TAG[PID]" at c; CEF and LEEF are payload, not tags. */
+/* A10's CGN log names ("NAT-TCP-C:", parse/a10.h) look like tags but are payload. */
+static bool is_cgn_name(struct span tag)
+{
+	size_t i = 4;
+
+	if (tag.len < 7 || memcmp(tag.p, "NAT-", 4))
+		return false;
+	while (i < tag.len && tag.p[i] >= 'A' && tag.p[i] <= 'Z')
+		i++;
+	return i > 4 && i + 2 == tag.len && tag.p[i] == '-' && tag.p[i + 1] >= 'A' &&
+	       tag.p[i + 1] <= 'Z';
+}
+
+/* "TAG:", "TAG[PID]:" or "TAG[PID]" at c; CEF, LEEF and A10 CGN names are payload. */
 static void bsd_scan_tag(struct cur *c, struct bsd_hdr *h)
 {
 	struct cur t = *c;
@@ -410,7 +423,7 @@ static void bsd_scan_tag(struct cur *c, struct bsd_hdr *h)
 			return;
 		eat(&t, ':');
 	} else if (!eat(&t, ':') || (tag.len == 3 && !memcmp(tag.p, "CEF", 3)) ||
-		   (tag.len == 4 && !memcmp(tag.p, "LEEF", 4))) {
+		   (tag.len == 4 && !memcmp(tag.p, "LEEF", 4)) || is_cgn_name(tag)) {
 		return;
 	}
 	eat(&t, ' ');
