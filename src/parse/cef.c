@@ -709,14 +709,18 @@ static bool is_key_char(char c)
 	       c == '.' || c == '[' || c == ']';
 }
 
-/* "CEF:<digit>" at p, after a space or a PRI's '>', within the sniff window, or NULL. */
-static const char *find_anchor(const char *p, size_t len)
+/*
+ * "CEF:" (with digit: "CEF:<digit>") at p, after a space or a PRI's '>', within the sniff
+ * window, or NULL.
+ */
+static const char *find_anchor(const char *p, size_t len, bool digit)
 {
 	size_t n = len < SNIFF_WINDOW ? len : SNIFF_WINDOW;
 	const char *q = p, *end = p + n;
 
 	while ((q = memmem(q, (size_t)(end - q), "CEF:", 4))) {
-		if ((q == p || q[-1] == ' ' || q[-1] == '>') && q + 4 < p + len && is_digit(q[4]))
+		if ((q == p || q[-1] == ' ' || q[-1] == '>') && q + 4 < p + len &&
+		    (!digit || is_digit(q[4])))
 			return q;
 		q += 4;
 	}
@@ -725,7 +729,7 @@ static const char *find_anchor(const char *p, size_t len)
 
 bool cef_sniff(const char *msg, size_t len)
 {
-	return find_anchor(msg, len) != NULL;
+	return find_anchor(msg, len, true) != NULL;
 }
 
 /* The 7 header fields from p (just after "CEF:"); *ext gets the extension's start. */
@@ -1097,7 +1101,7 @@ static int put_record(struct event *ev, const struct cef_record *r, const struct
  */
 static const char *record_start(const char *p, size_t n)
 {
-	const char *a = find_anchor(p, n);
+	const char *a = find_anchor(p, n, false);
 
 	if (a)
 		return a + 4;

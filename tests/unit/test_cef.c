@@ -243,7 +243,9 @@ static void test_cef_errors_keep_the_raw_event(void)
 		{ "<13>Mar 15 10:00:00 h CEF:0|V|P|1|s",
 		  "offset 35: CEF header has 4 of its 7 fields (expected "
 		  "CEF:Version|Vendor|Product|Version|SignatureID|Name|Severity|Extension)" },
-		{ "CEF:x|V|P|1|s|n|3|a=b", "offset 0: no 'CEF:' (expected CEF:Version|Vendor|...)" },
+		{ "CEF:x|V|P|1|s|n|3|a=b", "offset 4: CEF version 'x' is not a number" },
+		{ "<13>Mar 15 10:00:00 h app: text", "offset 27: no 'CEF:' (expected "
+		  "CEF:Version|Vendor|...)" },
 		{ "CEF:0|V|P|1|s|n|3|novalue here", "offset 18: CEF extension: expected key=value" },
 		{ "CEF:0|V|P|1|s|n|3| =c", "offset 19: CEF extension: expected key=value" },
 		{ "<999>CEF:0|V|P|1|s|n|3|a=b", "offset 1: PRI 999 out of range (0 to 191)" },
