@@ -26,6 +26,9 @@
 #define SNIFF_WINDOW 512 /* bytes searched for the anchor: a syslog header fits */
 #define NS_PER_MS INT64_C(1000000)
 #define NS_PER_SEC INT64_C(1000000000)
+/* years a device stamp may name: well inside what int64_t nanoseconds hold */
+#define STAMP_YEAR_MIN 1900
+#define STAMP_YEAR_MAX 2200
 
 /* ---------------------------------------------------------------- counters */
 
@@ -442,6 +445,8 @@ static int month_stamp(const char *s, size_t len, const struct tz *z, int64_t re
 		take_digits(&p, end, 4, &c.year);
 		p++;
 		has_year = true;
+		if (c.year < STAMP_YEAR_MIN || c.year > STAMP_YEAR_MAX)
+			return -EINVAL;
 	}
 	if (!take_digits(&p, end, 2, &c.hour) || p >= end || *p++ != ':' ||
 	    !take_digits(&p, end, 2, &c.min) || p >= end || *p++ != ':' ||

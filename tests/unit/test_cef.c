@@ -305,7 +305,8 @@ static void test_cef_time_parser(void)
 	bool zoned;
 	static const char *const bad[] = { "", "Foo 15 10:00:00", "Mar 15 25:00:00",
 					   "Mar 15 2026 10:00:00 Nowhere/Zone", "12ab",
-					   "Mar 15 2026 10:00", "-5" };
+					   "Mar 15 2026 10:00", "-5", "Mar 15 1012 10:00:00",
+					   "Jan 01 9999 00:00:00 UTC" };
 
 	CHECK_INT(cef_parse_time("Mar  5 10:00:00", 15, utc, NOW, &ns, &zoned), 0);
 	CHECK_INT(ns, INT64_C(1772704800000000000)); /* 2026-03-05T10:00:00Z */
