@@ -10,6 +10,7 @@
 #include "parse/a10.h"
 #include "parse/cef.h"
 #include "parse/leef.h"
+#include "parse/panos.h"
 #include "parse/syslog.h"
 
 static bool sniff_any(const char *msg, size_t len)
@@ -46,6 +47,7 @@ static int decode_rfc5424(struct event *ev, const char *msg, size_t len,
 
 /* Index + 1 is the format id; "auto" sniffs in this order. */
 static const struct decoder table[] = {
+	{ .name = "panos", .dataset = "panos", .sniff = panos_sniff, .decode = panos_decode },
 	{ .name = "cef", .dataset = "cef.log", .sniff = cef_sniff, .decode = cef_decode,
 	  .configure = cef_configure },
 	{ .name = "leef", .dataset = "leef.log", .sniff = leef_sniff, .decode = leef_decode,
@@ -58,7 +60,7 @@ static const struct decoder table[] = {
 	{ .name = "syslog", .dataset = "syslog", .sniff = sniff_any, .decode = decode_syslog },
 };
 
-#define NAMES "auto, cef, leef, a10, syslog, rfc3164 or rfc5424"
+#define NAMES "auto, panos, cef, leef, a10, syslog, rfc3164 or rfc5424"
 
 _Static_assert(ARRAY_SIZE(table) < 255, "format ids must fit struct msg's byte");
 
