@@ -643,6 +643,8 @@ struct key_slot {
 
 static struct key_slot key_hash[KEY_HASH_SIZE];
 static int key_field[ARRAY_SIZE(keys)];   /* id of cef.SHORTNAME */
+static uint8_t key_len[ARRAY_SIZE(keys)]; /* strlen of the short name */
+static int16_t label_base[ARRAY_SIZE(keys)]; /* for csNLabel: csN's index, else -1 */
 static int header_field[7];               /* cef.version ... cef.severity */
 static int init_rc;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -671,30 +673,6 @@ static void hash_put(const char *name, uint16_t def)
 	key_hash[i] = (struct key_slot){ name, (uint16_t)len, def };
 }
 
-static void init_tables(void)
-{
-	char name[FIELD_NAME_MAX];
-
-	_Static_assert(ARRAY_SIZE(keys) * 2 < KEY_HASH_SIZE / 2, "key hash too small");
-	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
-		int n = snprintf(name, sizeof(name), "cef.%s", keys[i].name);
-
-		hash_put(keys[i].name, (uint16_t)i);
-		if (keys[i].full)
-			hash_put(keys[i].full, (uint16_t)i);
-		if ((key_field[i] = field_intern(name, (size_t)n, FT_STR)) < 0) {
-			init_rc = key_field[i];
-			return;
-		}
-	}
-	for (size_t i = 0; i < ARRAY_SIZE(header_names); i++)
-		if ((header_field[i] = field_intern(header_names[i], strlen(header_names[i]),
-						    FT_STR)) < 0) {
-			init_rc = header_field[i];
-			return;
-		}
-}
-
 /* keys[] index of a short or full key name, or -1. */
 static int key_find(const char *s, size_t len)
 {
@@ -704,6 +682,35 @@ static int key_find(const char *s, size_t len)
 		if (key_hash[i].len == len && !memcmp(key_hash[i].name, s, len))
 			return key_hash[i].def;
 	return -1;
+}
+
+static void init_tables(void)
+{
+	char name[FIELD_NAME_MAX];
+
+	_Static_assert(ARRAY_SIZE(keys) * 2 < KEY_HASH_SIZE / 2, "key hash too small");
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		int n = snprintf(name, sizeof(name), "cef.%s", keys[i].name);
+
+		key_len[i] = (uint8_t)strlen(keys[i].name);
+		hash_put(keys[i].name, (uint16_t)i);
+		if (keys[i].full)
+			hash_put(keys[i].full, (uint16_t)i);
+		if ((key_field[i] = field_intern(name, (size_t)n, FT_STR)) < 0) {
+			init_rc = key_field[i];
+			return;
+		}
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		label_base[i] = (int16_t)(key_len[i] > 5 && !memcmp(keys[i].name + key_len[i] - 5,
+								    "Label", 5) ?
+					  key_find(keys[i].name, key_len[i] - 5U) : -1);
+	for (size_t i = 0; i < ARRAY_SIZE(header_names); i++)
+		if ((header_field[i] = field_intern(header_names[i], strlen(header_names[i]),
+						    FT_STR)) < 0) {
+			init_rc = header_field[i];
+			return;
+		}
 }
 
 /* ---------------------------------------------------------------- cutting the record */
@@ -806,23 +813,25 @@ static int cut_extension(struct cef_record *r, const char *msg, const char *p, c
 			return err_set(e, -EINVAL, "offset %zu: CEF extension: expected key=value",
 				       (size_t)(k - msg));
 		v = ++p;
+		/* memchr to each '=' (and backslash) rather than a test per byte */
 		while (p < end) {
-			if (*p == '\\' && p + 1 < end) {
+			const char *eq = memchr(p, '=', (size_t)(end - p)), *b;
+			const char *bs = memchr(p, '\\', (size_t)((eq ? eq : end) - p));
+
+			if (bs) { /* the byte after a backslash is never a separator */
 				esc = CEF_ESC_EXT;
-				p += 2;
+				p = bs + 2 < end ? bs + 2 : end;
 				continue;
 			}
-			if (*p == '=') {
-				const char *b = p;
-
-				while (b > v && is_key_char(b[-1]))
-					b--;
-				if (b < p && b > v && b[-1] == ' ') {
-					next = b;
-					break;
-				}
+			if (!eq)
+				break;
+			for (b = eq; b > v && is_key_char(b[-1]); b--)
+				;
+			if (b < eq && b > v && b[-1] == ' ') {
+				next = b;
+				break;
 			}
-			p++;
+			p = eq + 1;
 		}
 		if (r->n < CEF_MAX_PAIRS) {
 			const char *ve = trim_end(v, next == end ? end : next);
@@ -852,23 +861,44 @@ static bool ends_with_label(const struct cef_span *k)
  */
 static void resolve_labels(struct cef_record *r)
 {
+	int16_t label_of[ARRAY_SIZE(keys)]; /* known key -> index of its label's pair */
+	unsigned other_labels = 0;
+
+	memset(label_of, 0xff, sizeof(label_of));
 	for (unsigned i = 0; i < r->n; i++) {
 		struct cef_pair *pi = &r->pairs[i];
 		int d = key_find(pi->key.p, pi->key.len);
 
+		pi->def = (int16_t)d;
 		if (d >= 0)
-			pi->key = (struct cef_span){ keys[d].name, (uint32_t)strlen(keys[d].name),
-						     CEF_ESC_NONE };
+			pi->key = (struct cef_span){ keys[d].name, key_len[d], CEF_ESC_NONE };
+		if (!pi->value.len)
+			continue;
+		if (d >= 0 && label_base[d] >= 0)
+			label_of[label_base[d]] = (int16_t)i;
+		else if (d < 0 && ends_with_label(&pi->key))
+			other_labels++;
 	}
-	for (unsigned i = 0; i < r->n; i++) {
+	for (unsigned j = 0; j < r->n; j++) {
+		struct cef_pair *f = &r->pairs[j];
+
+		if (f->def >= 0 && label_of[f->def] >= 0) {
+			f->label = r->pairs[label_of[f->def]].value;
+			r->pairs[label_of[f->def]].is_label = true;
+		}
+	}
+	/* labels of keys outside the table ("xyzLabel=... xyz=..."): rare, compared by name */
+	for (unsigned i = 0; i < r->n && other_labels; i++) {
 		struct cef_pair *l = &r->pairs[i];
 
-		if (!ends_with_label(&l->key) || !l->value.len)
+		if (l->def >= 0 || !ends_with_label(&l->key) || !l->value.len)
 			continue;
+		other_labels--;
 		for (unsigned j = 0; j < r->n; j++) {
 			struct cef_pair *f = &r->pairs[j];
 
-			if (f->key.len == l->key.len - 5 && !memcmp(f->key.p, l->key.p, f->key.len)) {
+			if (f->def < 0 && f->key.len == l->key.len - 5 &&
+			    !memcmp(f->key.p, l->key.p, f->key.len)) {
 				f->label = l->value;
 				l->is_label = true;
 			}
@@ -979,7 +1009,7 @@ static int put_pair(struct ctx *c, const struct cef_pair *pr)
 {
 	const char *v, *label = NULL;
 	size_t n, llen = 0;
-	int d = key_find(pr->key.p, pr->key.len), f, rc;
+	int d = pr->def, f, rc;
 
 	if (pr->is_label)
 		return 0; /* it names its field; kept in event.original */

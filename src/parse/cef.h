@@ -53,6 +53,7 @@ struct cef_pair {
 	struct cef_span value;
 	struct cef_span label; /* csNLabel's value for csN, else len 0 */
 	bool is_label;         /* csNLabel of a csN in the record: names it, no field */
+	int16_t def;           /* the decoder's key table index, -1: a key it does not know */
 };
 
 /* A parsed CEF record: spans into the message (cef_text() gives their values). */

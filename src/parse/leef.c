@@ -352,6 +352,7 @@ static void cut_attrs(struct leef_record *r, const char *p, const char *end)
 				*last = (struct cef_pair){
 					.key = { p, (uint32_t)(eq - p), CEF_ESC_NONE },
 					.value = { eq + 1, (uint32_t)(pe - eq - 1), CEF_ESC_NONE },
+					.def = -1, /* the LEEF table is looked up when written */
 				};
 			} else {
 				last = NULL;
