@@ -23,7 +23,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#define SNIFF_WINDOW 512 /* bytes searched for the anchor: a syslog header fits */
 #define NS_PER_MS INT64_C(1000000)
 #define NS_PER_SEC INT64_C(1000000000)
 /* years a device stamp may name: well inside what int64_t nanoseconds hold */
@@ -721,27 +720,23 @@ static bool is_key_char(char c)
 	       c == '.' || c == '[' || c == ']';
 }
 
-/*
- * "CEF:" (with digit: "CEF:<digit>") at p, after a space or a PRI's '>', within the sniff
- * window, or NULL.
- */
-static const char *find_anchor(const char *p, size_t len, bool digit)
+const char *cef_find_anchor(const char *p, size_t len, const char *tag, bool digit)
 {
-	size_t n = len < SNIFF_WINDOW ? len : SNIFF_WINDOW;
+	size_t n = len < CEF_SNIFF_WINDOW ? len : CEF_SNIFF_WINDOW, t = strlen(tag);
 	const char *q = p, *end = p + n;
 
-	while ((q = memmem(q, (size_t)(end - q), "CEF:", 4))) {
-		if ((q == p || q[-1] == ' ' || q[-1] == '>') && q + 4 < p + len &&
-		    (!digit || is_digit(q[4])))
+	while ((q = memmem(q, (size_t)(end - q), tag, t))) {
+		if ((q == p || q[-1] == ' ' || q[-1] == '>') && q + t < p + len &&
+		    (!digit || is_digit(q[t])))
 			return q;
-		q += 4;
+		q += t;
 	}
 	return NULL;
 }
 
 bool cef_sniff(const char *msg, size_t len)
 {
-	return find_anchor(msg, len, true) != NULL;
+	return cef_find_anchor(msg, len, "CEF:", true) != NULL;
 }
 
 /* The 7 header fields from p (just after "CEF:"); *ext gets the extension's start. */
@@ -1136,7 +1131,7 @@ static int put_record(struct event *ev, const struct cef_record *r, const struct
  */
 static const char *record_start(const char *p, size_t n)
 {
-	const char *a = find_anchor(p, n, false);
+	const char *a = cef_find_anchor(p, n, "CEF:", false);
 
 	if (a)
 		return a + 4;

@@ -91,6 +91,15 @@ void cef_count_drop(enum cef_decoder_id decoder, enum cef_drop_reason reason, un
 int cef_name_field(const char *prefix, const char *name, size_t len,
 		   const struct decode_opts *o);
 
+#define CEF_SNIFF_WINDOW 512 /* bytes searched for an anchor: a syslog header fits */
+
+/*
+ * The first tag ("CEF:", "LEEF:") in p[0..len) within CEF_SNIFF_WINDOW bytes that starts
+ * the text or follows a space or a PRI's '>' (with digit: and is followed by a digit), or
+ * NULL.
+ */
+const char *cef_find_anchor(const char *p, size_t len, const char *tag, bool digit);
+
 /* Value of a span, unescaped into the event's arena when needed; NULL on ENOMEM. */
 const char *cef_text(struct event *ev, const struct cef_span *s, size_t *len);
 

@@ -18,7 +18,6 @@
 
 #include <pthread.h>
 
-#define SNIFF_WINDOW 512
 #define HEADER_FIELDS 5 /* Version|Vendor|Product|Version|EventID */
 
 /* ---------------------------------------------------------------- settings */
@@ -242,27 +241,9 @@ struct leef_record {
 	unsigned n;
 };
 
-/*
- * "LEEF:" (with digit: "LEEF:<digit>") at p, after a space or a PRI's '>', within the
- * sniff window, or NULL.
- */
-static const char *find_anchor(const char *p, size_t len, bool digit)
-{
-	size_t n = len < SNIFF_WINDOW ? len : SNIFF_WINDOW;
-	const char *q = p, *end = p + n;
-
-	while ((q = memmem(q, (size_t)(end - q), "LEEF:", 5))) {
-		if ((q == p || q[-1] == ' ' || q[-1] == '>') && q + 5 < p + len &&
-		    (!digit || (q[5] >= '0' && q[5] <= '9')))
-			return q;
-		q += 5;
-	}
-	return NULL;
-}
-
 bool leef_sniff(const char *msg, size_t len)
 {
-	return find_anchor(msg, len, true) != NULL;
+	return cef_find_anchor(msg, len, "LEEF:", true) != NULL;
 }
 
 static int cut_header(struct leef_record *r, const char *msg, const char *p, const char *end,
@@ -418,7 +399,7 @@ int leef_decode(struct event *ev, const char *msg, size_t len, const struct deco
 	if ((rc = decoder_syslog_payload(ev, msg, len, o, &payload, &plen, e)) < 0)
 		return cef_keep_raw(ev, msg, len, o, rc);
 	end = payload + plen;
-	if (!(anchor = find_anchor(payload, plen, false))) {
+	if (!(anchor = cef_find_anchor(payload, plen, "LEEF:", false))) {
 		err_set(e, -EINVAL, "offset %zu: no 'LEEF:' (expected LEEF:Version|Vendor|...)",
 			(size_t)(payload - msg));
 		return cef_keep_raw(ev, msg, len, o, -EINVAL);
