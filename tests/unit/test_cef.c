@@ -391,6 +391,38 @@ static void test_leef_configured_delimiter(void)
 	config_release(&c);
 }
 
+static void count_change(void *ctx, const char *key, bool live, const char *was,
+			 const char *now)
+{
+	int *n = ctx;
+
+	if (!strncmp(key, "decoders.leef.", 14) && !live)
+		(*n)++;
+}
+
+/* decoders.leef needs a restart: a reload reports it and keeps the running values. */
+static void test_leef_settings_on_reload(void)
+{
+	struct config running, next;
+	struct err e = ERR_INIT;
+	const char *a = "decoders:\n  leef:\n    delimiter: tab\n    sources: { pa: \"|\" }\n";
+	const char *b = "decoders:\n  leef:\n    delimiter: x5E\n    sources: { pb: \"^\" }\n";
+	int changed = 0;
+
+	CHECK_INT(config_load_mem(&running, a, strlen(a), "a.yaml", &e), 0);
+	CHECK_INT(config_load_mem(&next, b, strlen(b), "b.yaml", &e), 0);
+	CHECK_INT(config_diff(&running, &next, count_change, &changed), 2);
+	CHECK_INT(changed, 2);
+	CHECK_INT(config_keep_restart_keys(&next, &running, &e), 0);
+	CHECK_STR(next.leef_delimiter, "tab");
+	CHECK_INT(next.n_leef_sources, 1);
+	CHECK_STR(next.leef_sources[0].source, "pa");
+	CHECK_STR(next.leef_sources[0].delimiter, "|");
+	CHECK_INT(config_diff(&running, &next, NULL, NULL), 0);
+	config_release(&running);
+	config_release(&next);
+}
+
 static void test_leef_delim_parse(void)
 {
 	struct leef_delim d;
@@ -598,6 +630,7 @@ int main(void)
 	T_RUN(test_cef_time_parser);
 	T_RUN(test_leef_delimiters);
 	T_RUN(test_leef_configured_delimiter);
+	T_RUN(test_leef_settings_on_reload);
 	T_RUN(test_leef_delim_parse);
 	T_RUN(test_leef_errors);
 	T_RUN(test_a10_cef);
