@@ -32,7 +32,8 @@
 /* ---------------------------------------------------------------- counters */
 
 static const char *const drop_decoders[CEF_IDS] = { "cef", "leef", "a10" };
-static const char *const reason_names[CEF_DROP_REASONS] = { "name_budget", "too_many" };
+static const char *const reason_names[CEF_DROP_REASONS] = { "name_budget", "too_many",
+							     "bad_name" };
 static atomic_ullong drops[CEF_IDS][CEF_DROP_REASONS];
 
 void cef_count_drop(enum cef_decoder_id decoder, enum cef_drop_reason reason, unsigned n)
@@ -134,6 +135,19 @@ int cef_keep_raw(struct event *ev, const char *msg, size_t len, const struct dec
 	    (rc = event_set_str(ev, FIELD_MESSAGE, msg, len)) < 0)
 		return rc;
 	return code;
+}
+
+int cef_put_vendor(struct event *ev, int field, const char *v, size_t n,
+		   enum cef_decoder_id decoder)
+{
+	if (!n)
+		return 0;
+	if (field >= 0)
+		return event_add_str(ev, (unsigned)field, v, n);
+	if (field == -ENOMEM)
+		return field;
+	cef_count_drop(decoder, field == -ENOSPC ? CEF_DROP_NAME_BUDGET : CEF_DROP_BAD_NAME, 1);
+	return 0;
 }
 
 int cef_add_related(struct event *ev, unsigned field, const char *s, size_t len)
@@ -1017,10 +1031,8 @@ static int put_pair(struct ctx *c, const struct cef_pair *pr)
 	} else {
 		f = d >= 0 ? key_field[d] : cef_name_field("cef.", pr->key.p, pr->key.len, c->o);
 	}
-	if (f >= 0 && n && (rc = event_add_str(c->ev, (unsigned)f, v, n)) < 0)
+	if ((rc = cef_put_vendor(c->ev, f, v, n, CEF_ID_CEF)) < 0)
 		return rc;
-	if (f == -ENOSPC)
-		cef_count_drop(CEF_ID_CEF, CEF_DROP_NAME_BUDGET, 1);
 	if (label && n && (rc = map_label(c, label, llen, v, n)) < 0)
 		return rc;
 	return d >= 0 ? cef_map_value(c->ev, &c->t, &keys[d], v, n) : 0;

@@ -75,6 +75,7 @@ int cef_configure(const struct config *c, struct err *e);
 enum cef_drop_reason {
 	CEF_DROP_NAME_BUDGET, /* a sender-chosen name past the budget */
 	CEF_DROP_TOO_MANY,    /* more than CEF_MAX_PAIRS values in one message */
+	CEF_DROP_BAD_NAME,    /* a name that cannot be a field (longer than FIELD_NAME_MAX) */
 	CEF_DROP_REASONS
 };
 enum cef_decoder_id { CEF_ID_CEF, CEF_ID_LEEF, CEF_ID_A10, CEF_IDS };
@@ -99,6 +100,14 @@ int cef_name_field(const char *prefix, const char *name, size_t len,
  * NULL.
  */
 const char *cef_find_anchor(const char *p, size_t len, const char *tag, bool digit);
+
+/*
+ * Adds v[0..n) to the vendor field that cef_name_field() gave (field), or, when it gave
+ * an error, counts the value as dropped for decoder (its reason by the error). 0, or
+ * -ENOMEM / the event's error.
+ */
+int cef_put_vendor(struct event *ev, int field, const char *v, size_t n,
+		   enum cef_decoder_id decoder);
 
 /* Value of a span, unescaped into the event's arena when needed; NULL on ENOMEM. */
 const char *cef_text(struct event *ev, const struct cef_span *s, size_t *len);

@@ -369,10 +369,7 @@ static int put_record(struct event *ev, const struct leef_record *r, const struc
 		const struct cef_key *k = key_find(pr->key.p, pr->key.len);
 		int f = cef_name_field("leef.", pr->key.p, pr->key.len, o);
 
-		if (f == -ENOSPC)
-			cef_count_drop(CEF_ID_LEEF, CEF_DROP_NAME_BUDGET, 1);
-		else if (f >= 0 && pr->value.len &&
-			 (rc = event_add_str(ev, (unsigned)f, pr->value.p, pr->value.len)) < 0)
+		if ((rc = cef_put_vendor(ev, f, pr->value.p, pr->value.len, CEF_ID_LEEF)) < 0)
 			return rc;
 		if (k && (rc = cef_map_value(ev, &t, k, pr->value.p, pr->value.len)) < 0)
 			return rc;

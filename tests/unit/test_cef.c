@@ -279,6 +279,39 @@ static void test_cef_pair_limit(void)
 	CHECK_INT(dec("cef", m.p), 0);
 	CHECK(strstr(val("cef.cat"), ",255") && !strstr(val("cef.cat"), ",256"));
 	CHECK_INT(drops("cef", "too_many") - before, 10);
+	/* a label too long for a field name: counted, the value only in event.original */
+	before = drops("cef", "bad_name");
+	buf_reset(&m);
+	CHECK_INT(buf_add(&m, "CEF:0|V|P|1|s|n|3|cs1=x cs1Label=", 33), 0);
+	for (int i = 0; i < 300; i++)
+		CHECK_INT(buf_addch(&m, 'L'), 0);
+	CHECK_INT(buf_addch(&m, '\0'), 0);
+	CHECK_INT(dec("cef", m.p), 0);
+	CHECK_INT(drops("cef", "bad_name") - before, 1);
+	CHECK_STR(val("cef.cs1"), "(absent)");
+	buf_release(&m);
+}
+
+/* A tenant's senders register at most SYSLOG_SD_TENANT_BUDGET new names; the rest count. */
+static void test_cef_name_budget(void)
+{
+	struct decode_opts o = { NULL, NOW, 7, 1, NULL };
+	unsigned long long before = drops("cef", "name_budget");
+	struct buf m = BUF_INIT(1 << 20);
+	int names = 0;
+
+	for (int msg = 0; msg < 5; msg++) {
+		buf_reset(&m);
+		CHECK_INT(buf_add(&m, "CEF:0|V|P|1|s|n|3|", 18), 0);
+		for (int i = 0; i < 250; i++, names++)
+			CHECK_INT(buf_addf(&m, "budgetKey%d=v ", names), 0);
+		arena_clear(&arena);
+		event_init(&ev, &arena);
+		CHECK_INT(cef_decode(&ev, m.p, m.len, &o, &err), 0);
+	}
+	CHECK_INT(drops("cef", "name_budget") - before, 1250 - 1024);
+	CHECK_STR(val("cef.budgetKey1249"), "(absent)");
+	CHECK_STR(val("cef.budgetKey0"), "(absent)"); /* the last message's first key is 1000 */
 	buf_release(&m);
 }
 
@@ -645,6 +678,7 @@ int main(void)
 		CHECK_INT(cef_configure(NULL, &e), 0);
 	}
 	T_RUN(test_cef_pair_limit);
+	T_RUN(test_cef_name_budget);
 	arena_release(&arena);
 	return t_done();
 }
