@@ -416,9 +416,13 @@ static const char *expect(const char *p, const char *end, const char *lit)
 static int read_http(struct http_line *h, const char *msg, const char *p, const char *end,
 		     struct err *e)
 {
-	const char *q = read_endpoint(p, end, &h->client), *sp;
+	const char *q = memchr(p, ' ', (size_t)(end - p)), *sp;
 
-	if (!(q = expect(q, end, " - - ")) || end - q < 25 || q[24] != ' ')
+	/* the client as one token: IPv4 or IPv6, no port */
+	memset(&h->client, 0, sizeof(h->client));
+	h->client.ip = p;
+	h->client.iplen = q ? (size_t)(q - p) : 0;
+	if (!h->client.iplen || !(q = expect(q, end, " - - ")) || end - q < 25 || q[24] != ' ')
 		return err_set(e, -EINVAL, "offset %zu: A10 HTTP log: expected 'CLIENT - - "
 			       "Www Mmm dd hh:mm:ss yyyy'", (size_t)(p - msg));
 	h->stamp = q;

@@ -577,6 +577,10 @@ static void test_a10_http(void)
 	CHECK_STR(err.msg, "offset 58: A10 HTTP log: expected SIZE \"REFERER\" \"USER-AGENT\" "
 			   "VSERVER:VPORT");
 	CHECK_INT(dec("a10", "20.20.20.23 x \"GET\""), -EINVAL);
+	CHECK_INT(dec("a10", "2001:db8::7 - - Mon Apr 23 23:38:13 2012 \"GET / HTTP/1.0\" 1 \"-\" "
+			     "\"-\" vs:8080"), 0);
+	CHECK_STR(val("source.ip"), "2001:db8::7");
+	CHECK_STR(val("destination.port"), "8080");
 }
 
 static void test_auto_picks(void)
