@@ -609,11 +609,11 @@ static void test_shared_samples(void)
 {
 	static const struct {
 		const char *file, *format;
-		int lines, datasets_a10, datasets_leef;
+		int lines, datasets_a10, datasets_leef, nat, rules;
 	} files[] = {
-		{ "a10/a10-cgn-cef.log", "cef", 4, 4, 0 },
-		{ "a10/a10-cgn-ascii-format.txt", "a10", 3, 3, 0 },
-		{ "panos/leef-and-cef.log", "auto", 3, 0, 2 },
+		{ "a10/a10-cgn-cef.log", "cef", 4, 4, 0, 4, 0 },
+		{ "a10/a10-cgn-ascii-format.txt", "a10", 3, 3, 0, 2, 0 },
+		{ "panos/leef-and-cef.log", "auto", 3, 0, 2, 2, 3 },
 	};
 	const char *root = t_shared_dir();
 
@@ -625,7 +625,7 @@ static void test_shared_samples(void)
 		char path[1024];
 		size_t len = 0;
 		char *text;
-		int lines = 0, a10 = 0, leef = 0;
+		int lines = 0, a10 = 0, leef = 0, nat = 0, rules = 0;
 
 		snprintf(path, sizeof(path), "%s/samples/%s", root, files[k].file);
 		if (!(text = t_read_file(path, &len))) {
@@ -644,12 +644,16 @@ static void test_shared_samples(void)
 				lines++;
 				a10 += !strncmp(val("event.dataset"), "a10.", 4);
 				leef += !strcmp(val("event.dataset"), "leef.log");
+				nat += strcmp(val("source.nat.ip"), "(absent)") != 0;
+				rules += strcmp(val("rule.name"), "(absent)") != 0;
 			}
 			p = nl ? nl + 1 : end;
 		}
 		CHECK_INT(lines, files[k].lines);
 		CHECK_INT(a10, files[k].datasets_a10);
 		CHECK_INT(leef, files[k].datasets_leef);
+		CHECK_INT(nat, files[k].nat);
+		CHECK_INT(rules, files[k].rules);
 		free(text);
 	}
 }
