@@ -58,6 +58,7 @@ static void listener_release(struct config_listener *l)
 }
 
 static void config_store_release(struct config *c);
+static void config_leef_release(struct config *c);
 
 void config_release(struct config *c)
 {
@@ -79,6 +80,7 @@ void config_release(struct config *c)
 	config_store_release(c);
 	mem_free(c->keys_master);
 	mem_free(c->keys_signing);
+	config_leef_release(c);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -142,7 +144,8 @@ int config_defaults(struct config *c, struct err *e)
 	c->timezone = mem_strdup("local");
 	c->clock_skew_max = 7200;
 	c->admin_address = mem_strdup("127.0.0.1:8514");
-	if (!c->data_dir || !c->timezone || !c->admin_address ||
+	c->leef_delimiter = mem_strdup("auto");
+	if (!c->data_dir || !c->timezone || !c->admin_address || !c->leef_delimiter ||
 	    add_listener(c, LISTENER_UDP, "udp", "127.0.0.1:5514") < 0 ||
 	    add_listener(c, LISTENER_TCP, "tcp", "127.0.0.1:5514") < 0) {
 		config_release(c);
@@ -274,6 +277,8 @@ struct key {
 	/* lists: equality and text for reload messages (scalars go by their parser) */
 	bool (*same)(const struct config *a, const struct config *b);
 	void (*show)(const struct config *c, char *out, size_t size);
+	/* lists that need a restart: copies running's value into next (0 or -ENOMEM) */
+	int (*keep)(struct config *next, const struct config *running);
 };
 
 struct section {
@@ -1086,6 +1091,173 @@ static const struct key store_keys[] = {
 	  .same = store_tenants_same, .show = store_tenants_show },
 };
 
+/* ---------------------------------------------------------------- decoders section: leef */
+
+/* decoders.leef: LEEF attribute delimiters (parse/leef.h checks their values at start). */
+static void config_leef_release(struct config *c)
+{
+	mem_free(c->leef_delimiter);
+	c->leef_delimiter = NULL;
+	for (size_t i = 0; i < c->n_leef_sources; i++) {
+		mem_free(c->leef_sources[i].source);
+		mem_free(c->leef_sources[i].delimiter);
+	}
+	mem_free(c->leef_sources);
+	c->leef_sources = NULL;
+	c->n_leef_sources = 0;
+}
+
+#define LEEF_DELIMITER_WHAT "auto, tab, one character or its code (x09)"
+
+static int parse_leef_delimiter(struct parse *p, const struct key *k, void *target,
+				const char *path)
+{
+	char *v;
+	int rc = take_string(p, path, LEEF_DELIMITER_WHAT, &v);
+
+	if (rc < 0)
+		return rc;
+	p->c->leef_delimiter_line = (unsigned)p->key_line;
+	return replace_string(&p->c->leef_delimiter, v);
+}
+
+/* Appends a copy of (source, delimiter, line); 0 or -ENOMEM. */
+static int leef_source_add(struct config *c, const char *source, size_t len, const char *delim,
+			   unsigned line)
+{
+	struct config_leef_source *grown, *t;
+
+	grown = mem_realloc(c->leef_sources, (c->n_leef_sources + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	c->leef_sources = grown;
+	t = &grown[c->n_leef_sources];
+	t->source = mem_strndup(source, len);
+	t->delimiter = mem_strdup(delim);
+	t->line = line;
+	if (!t->source || !t->delimiter) {
+		mem_free(t->source);
+		mem_free(t->delimiter);
+		return -ENOMEM;
+	}
+	c->n_leef_sources++;
+	return 0;
+}
+
+static int parse_leef_sources(struct parse *p, const struct key *k, void *target,
+			      const char *path)
+{
+	struct config *c = p->c;
+	char item[KEY_PATH_MAX], tmp[72];
+	int rc;
+
+	if (is_null(p))
+		return 0;
+	if (p->ev.type != YAML_MAPPING_START_EVENT)
+		return expected(p, path, "a mapping of source names to delimiters");
+	while ((rc = next_event(p)) == 0 && p->ev.type != YAML_MAPPING_END_EVENT) {
+		unsigned line = (unsigned)line_of(&p->ev.start_mark);
+		const char *s;
+		char *delim;
+		size_t len;
+
+		if (p->ev.type != YAML_SCALAR_EVENT)
+			return fail_here(p, "a key in '%s' is a mapping or list", path);
+		s = scalar(p, &len);
+		if (!name_valid(s, len, NAME_TENANT_MAX))
+			return fail_here(p, "%s: '%s' is not a source name (1 to 63 characters "
+					 "from a-z, 0-9, '_' and '-')", path, shown(s, len, tmp));
+		for (size_t i = 0; i < c->n_leef_sources; i++)
+			if (strlen(c->leef_sources[i].source) == len &&
+			    !memcmp(c->leef_sources[i].source, s, len))
+				return fail_here(p, "duplicate source '%s' in '%s'",
+						 c->leef_sources[i].source, path);
+		if (c->n_leef_sources >= CONFIG_MAX_TENANT_LIMITS)
+			return fail_here(p, "%s: too many sources (at most %u)", path,
+					 CONFIG_MAX_TENANT_LIMITS);
+		snprintf(item, sizeof(item), "%s.%.*s", path, (int)len, s);
+		/* s lives in the key event, which the next call replaces: copy the name first */
+		if ((rc = leef_source_add(c, s, len, "", line)) < 0)
+			return err_set(p->e, rc, "%s: out of memory", p->name);
+		if ((rc = next_event(p)) < 0 || (rc = take_string(p, item, LEEF_DELIMITER_WHAT,
+								   &delim)) < 0)
+			return rc;
+		mem_free(c->leef_sources[c->n_leef_sources - 1].delimiter);
+		c->leef_sources[c->n_leef_sources - 1].delimiter = delim;
+	}
+	return rc;
+}
+
+static bool leef_sources_same(const struct config *a, const struct config *b)
+{
+	if (a->n_leef_sources != b->n_leef_sources)
+		return false;
+	for (size_t i = 0; i < a->n_leef_sources; i++)
+		if (strcmp(a->leef_sources[i].source, b->leef_sources[i].source) ||
+		    strcmp(a->leef_sources[i].delimiter, b->leef_sources[i].delimiter))
+			return false;
+	return true;
+}
+
+static void leef_sources_show(const struct config *c, char *out, size_t size)
+{
+	size_t used = 0;
+
+	snprintf(out, size, "none");
+	for (size_t i = 0; i < c->n_leef_sources && used < size; i++)
+		used += (size_t)snprintf(out + used, size - used, "%s%s: %s", i ? ", " : "",
+					 c->leef_sources[i].source, c->leef_sources[i].delimiter);
+}
+
+static bool leef_delimiter_same(const struct config *a, const struct config *b)
+{
+	return !strcmp(a->leef_delimiter, b->leef_delimiter);
+}
+
+static void leef_delimiter_show(const struct config *c, char *out, size_t size)
+{
+	snprintf(out, size, "%s", c->leef_delimiter);
+}
+
+/* decoders.leef is read once at start: a reload keeps the running values. */
+static int keep_leef_delimiter(struct config *next, const struct config *running)
+{
+	char *d = mem_strdup(running->leef_delimiter);
+
+	if (!d)
+		return -ENOMEM;
+	replace_string(&next->leef_delimiter, d);
+	next->leef_delimiter_line = running->leef_delimiter_line;
+	return 0;
+}
+
+static int keep_leef_sources(struct config *next, const struct config *running)
+{
+	for (size_t i = 0; i < next->n_leef_sources; i++) {
+		mem_free(next->leef_sources[i].source);
+		mem_free(next->leef_sources[i].delimiter);
+	}
+	next->n_leef_sources = 0;
+	for (size_t i = 0; i < running->n_leef_sources; i++) {
+		const struct config_leef_source *s = &running->leef_sources[i];
+
+		if (leef_source_add(next, s->source, strlen(s->source), s->delimiter, s->line) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static const struct key leef_keys[] = {
+	{ .name = "delimiter", .parse = parse_leef_delimiter, .same = leef_delimiter_same,
+	  .show = leef_delimiter_show, .keep = keep_leef_delimiter },
+	{ .name = "sources", .parse = parse_leef_sources, .same = leef_sources_same,
+	  .show = leef_sources_show, .keep = keep_leef_sources },
+};
+
+static const struct key decoders_keys[] = {
+	SECTION_KEY("leef", parse_section, leef_keys),
+};
+
 /* ---------------------------------------------------------------- keys section */
 
 /* Where the keys are: read once at start (a restart applies a change). */
@@ -1111,6 +1283,7 @@ static const struct key top_keys[] = {
 	SECTION_KEY("store", parse_section, store_keys),
 	SECTION_KEY("keys", parse_section, keys_keys),
 	SECTION_KEY("api", parse_section, api_keys),
+	SECTION_KEY("decoders", parse_section, decoders_keys),
 };
 static const struct section top_section = { top_keys, ARRAY_SIZE(top_keys) };
 
@@ -1239,7 +1412,9 @@ static int keep_section(const struct section *s, struct config *next,
 			replace_string(to, copy);
 			break;
 		default:
-			if (k->parse == parse_listeners)
+			if (k->keep)
+				rc = k->keep(next, running);
+			else if (k->parse == parse_listeners)
 				rc = keep_listeners(next, running);
 		}
 	}
@@ -1813,7 +1988,18 @@ static const char example[] =
 	"#   listen: 127.0.0.1:8515\n"
 	"#   tls:\n"
 	"#     cert: /etc/koban/api.crt\n"
-	"#     key: /etc/koban/api.key\n";
+	"#     key: /etc/koban/api.key\n"
+	"\n"
+	"# Settings of the decoders (docs/parsing.md); read at start.\n"
+	"decoders:\n"
+	"  leef:\n"
+	"    # Attribute delimiter of LEEF 1.0 (and of 2.0 without one in its header): auto\n"
+	"    # (TAB when the attributes hold one, else |, else ^), tab, one character, or its\n"
+	"    # code in hex (x09, 0x5E).\n"
+	"    delimiter: auto\n"
+	"    # Per-source delimiters that replace it, by source name, for example:\n"
+	"    #   pa-leef: \"|\"\n"
+	"    sources: {}\n";
 
 const char *config_example(void)
 {

@@ -55,6 +55,13 @@ struct config_store_tenant {
 	unsigned line;           /* where the file names the tenant */
 };
 
+/* decoders.leef.sources: one source's LEEF attribute delimiter, as written. */
+struct config_leef_source {
+	char *source;            /* the source's name */
+	char *delimiter;         /* "auto", "tab", "|", "x09"... (parse/leef.h checks it) */
+	unsigned line;           /* where the file names the source */
+};
+
 /* Lines of the keys config_check() reports on; 0 when the file does not set them. */
 struct config_lines {
 	unsigned data_dir, admin, listeners, tls_cert, tls_key, tls_ca;
@@ -111,6 +118,12 @@ struct config {
 	char *api_listen;        /* "127.0.0.1:8515"; plain HTTP only on a loopback address */
 	char *api_tls_cert;      /* PEM certificate and key: HTTPS */
 	char *api_tls_key;
+
+	/* decoders.leef (parse/leef.h): read by leef_configure() at start, which checks them */
+	char *leef_delimiter;              /* "auto" */
+	unsigned leef_delimiter_line;      /* 0: not set in the file */
+	struct config_leef_source *leef_sources;
+	size_t n_leef_sources;
 
 	struct config_lines line;
 };

@@ -7,6 +7,9 @@
 #include "core/err.h"
 #include "core/event.h"
 #include "core/field.h"
+#include "parse/a10.h"
+#include "parse/cef.h"
+#include "parse/leef.h"
 #include "parse/panos.h"
 #include "parse/syslog.h"
 
@@ -48,6 +51,11 @@ static int decode_rfc5424(struct event *ev, const char *msg, size_t len,
 /* Index + 1 is the format id; "auto" sniffs in this order. */
 static const struct decoder table[] = {
 	{ .name = "panos", .dataset = "panos", .sniff = panos_sniff, .decode = panos_decode },
+	{ .name = "cef", .dataset = "cef.log", .sniff = cef_sniff, .decode = cef_decode,
+	  .configure = cef_configure },
+	{ .name = "leef", .dataset = "leef.log", .sniff = leef_sniff, .decode = leef_decode,
+	  .configure = leef_configure },
+	{ .name = "a10", .dataset = "a10.cgn", .sniff = a10_sniff, .decode = a10_decode },
 	{ .name = "rfc5424", .dataset = "syslog", .sniff = syslog_looks_rfc5424,
 	  .decode = decode_rfc5424 },
 	/* never sniffed: "syslog" decides */

@@ -388,7 +388,20 @@ static bool bsd_is_host(const struct cur *c, size_t n)
 	return !(n >= 4 && !memcmp(c->p, "CEF:", 4)) && !(n >= 5 && !memcmp(c->p, "LEEF:", 5));
 }
 
-/* "TAG:", "TAG[PID]:" or "TAG[PID]" at c; CEF and LEEF are payload, not tags. */
+/* A10's CGN log names ("NAT-TCP-C:", parse/a10.h) look like tags but are payload. */
+static bool is_cgn_name(struct span tag)
+{
+	size_t i = 4;
+
+	if (tag.len < 7 || memcmp(tag.p, "NAT-", 4))
+		return false;
+	while (i < tag.len && tag.p[i] >= 'A' && tag.p[i] <= 'Z')
+		i++;
+	return i > 4 && i + 2 == tag.len && tag.p[i] == '-' && tag.p[i + 1] >= 'A' &&
+	       tag.p[i + 1] <= 'Z';
+}
+
+/* "TAG:", "TAG[PID]:" or "TAG[PID]" at c; CEF, LEEF and A10 CGN names are payload. */
 static void bsd_scan_tag(struct cur *c, struct bsd_hdr *h)
 {
 	struct cur t = *c;
@@ -410,7 +423,7 @@ static void bsd_scan_tag(struct cur *c, struct bsd_hdr *h)
 			return;
 		eat(&t, ':');
 	} else if (!eat(&t, ':') || (tag.len == 3 && !memcmp(tag.p, "CEF", 3)) ||
-		   (tag.len == 4 && !memcmp(tag.p, "LEEF", 4))) {
+		   (tag.len == 4 && !memcmp(tag.p, "LEEF", 4)) || is_cgn_name(tag)) {
 		return;
 	}
 	eat(&t, ' ');
@@ -621,7 +634,7 @@ static atomic_ullong sd_by_tenant[SYSLOG_SD_TENANTS];
  * Takes one name from both budgets; false (nothing taken) when either is spent. A slot
  * whose count was kept for another generation (a removed tenant's) starts from zero.
  */
-static bool sd_budget_take(unsigned tenant, unsigned gen)
+bool syslog_name_budget_take(unsigned tenant, unsigned gen)
 {
 	atomic_ullong *t = &sd_by_tenant[tenant % SYSLOG_SD_TENANTS];
 	unsigned long long v = atomic_load_explicit(t, memory_order_relaxed), next;
@@ -668,7 +681,7 @@ static int sd_field(struct span id, struct span param, const struct syslog_opts 
 		return c->id;
 	f = field_lookup(name, n);
 	if (f == -ENOENT)
-		f = sd_budget_take(o->tenant, o->tenant_gen) ? field_intern(name, n, FT_STR) : -ENOSPC;
+		f = syslog_name_budget_take(o->tenant, o->tenant_gen) ? field_intern(name, n, FT_STR) : -ENOSPC;
 	if (f >= 0 && field_type((unsigned)f) != FT_STR)
 		return -ENOSPC;
 	if (f >= 0) {

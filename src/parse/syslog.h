@@ -62,6 +62,12 @@ struct syslog_opts {
  * count instead of inheriting the removed tenant's.
  */
 
+/*
+ * Takes one new field name from tenant's budget (and the total): true when granted. Other
+ * decoders whose field names senders choose (CEF/LEEF labels and keys) share it.
+ */
+bool syslog_name_budget_take(unsigned tenant, unsigned gen);
+
 /* Whether msg starts like RFC 5424 ("<PRI>1 "): the decoder registry's sniff. */
 bool syslog_looks_rfc5424(const char *msg, size_t len);
 

@@ -1,0 +1,3 @@
+/* fuzz_leef.c - libFuzzer target for the LEEF decoder: fuzz_cef.c, format forced. */
+#define FUZZ_DECODER "leef"
+#include "fuzz_cef.c"
