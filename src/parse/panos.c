@@ -1290,6 +1290,9 @@ int panos_decode(struct event *ev, const char *msg, size_t len, const struct dec
 		return fail_event(ev, msg, len, o,
 				  err_set(e, ids.rc, "cannot register the panos.* fields: %s",
 					  strerror(-ids.rc)));
+	/* a full row sets about 160 values: room for them in one allocation */
+	if ((rc = event_reserve(ev, PANOS_VALUES_HINT)) < 0)
+		return fail_event(ev, msg, len, o, err_set(e, rc, "cannot build the event"));
 	skip = octet_count(msg, len);
 	m += skip;
 	n -= skip;
