@@ -31,6 +31,8 @@
 #define EXPAND_DEPTH_MAX 2 /* JSON inside a string inside a string... */
 #define SNIFF_WINDOW 1024
 #define TIME_TEXT_MAX 64
+/* values an event keeps free of vendor fields for the ECS mapping and the pipeline */
+#define ECS_RESERVE 128
 
 /* ---- data sets ---- */
 
@@ -375,7 +377,8 @@ static int leaf(struct walk *w, size_t end, const struct jsonin_value *v)
 	capture(w, w->name + w->prefix, end - w->prefix, v);
 	if (v->type == JSONIN_NULL)
 		return 0;
-	if (w->full) {
+	if (w->full || w->ev->n >= EVENT_MAX_VALUES - ECS_RESERVE) {
+		w->full = true;
 		count_drop(DROP_EVENT_FULL);
 		return 0;
 	}

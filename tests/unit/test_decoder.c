@@ -9,6 +9,7 @@
 #include "t.h"
 
 #include <errno.h>
+#include <stdio.h>
 
 static void test_names(void)
 {
@@ -34,8 +35,12 @@ static void test_check_message(void)
 {
 	struct err e = ERR_INIT;
 
-	CHECK_INT(decoder_check("cef", &e), -EINVAL);
-	CHECK_STR(e.msg, "format 'cef': expected auto, syslog, rfc3164 or rfc5424");
+	char want[512];
+
+	snprintf(want, sizeof(want), "format 'nosuch': expected %s", decoder_names());
+	CHECK_INT(decoder_check("nosuch", &e), -EINVAL);
+	CHECK_STR(e.msg, want);
+	CHECK(strstr(decoder_names(), "auto, ") == decoder_names());
 	CHECK_INT(decoder_check("rfc3164", &e), decoder_find("rfc3164", 7));
 }
 
