@@ -797,7 +797,8 @@ static int parse_us_time(const char *s, size_t len, int64_t *ns)
 		c.hour = c.hour % 12 + (pm ? 12 : 0);
 		p = end;
 	}
-	if (p != end || c.month < 1 || c.month > 12 || c.day < 1 ||
+	/* 1678-2261: what 64-bit nanoseconds hold, as time_parse_rfc3339 */
+	if (p != end || c.year < 1678 || c.year > 2261 || c.month < 1 || c.month > 12 || c.day < 1 ||
 	    c.day > time_days_in_month(c.year, c.month) || c.hour > 23 || c.min > 59 ||
 	    c.sec > 59)
 		return -EINVAL;

@@ -168,6 +168,11 @@ static void test_bad_time_keeps_the_rest(void)
 	CHECK_STR(val("user.name"), "a");
 	CHECK_STR(val("@timestamp"), "2026-03-15T03:00:00Z"); /* the receive time stays */
 	CHECK(event_get(&ev, FIELD_EVENT_ORIGINAL) != NULL);
+	/* a year past what nanoseconds hold (found by fuzz_azure under UBSan) */
+	CHECK_INT(decode("{\"time\":\"8/22/2622 6:07:16 PM\",\"category\":\"RiskyUsers\"}"),
+		  -EINVAL);
+	CHECK_INT(decode("{\"time\":\"1/1/1677 1:00:00 AM\",\"category\":\"RiskyUsers\"}"),
+		  -EINVAL);
 }
 
 static void test_errors_leave_a_bare_event(void)
