@@ -1044,12 +1044,6 @@ static int map_activity(struct walk *w)
 
 /* ---- Azure Firewall: both shapes fill the same facts ---- */
 
-struct fw {
-	const char *proto, *action, *src, *dst, *nat;
-	size_t proto_len, action_len, src_len, dst_len, nat_len;
-	bool icmp_type; /* "ICMP Type=8" */
-};
-
 static void split_hostport(const char *s, size_t len, size_t *hlen, const char **port,
 			   size_t *plen)
 {
@@ -1280,6 +1274,31 @@ static int put_uri(struct event *ev, const struct cap *uri)
 		       : 0;
 }
 
+/* "0.023" seconds (a number or a string) into nanoseconds: at most 9 fraction digits. */
+static bool seconds_ns(const struct cap *c, int64_t *ns)
+{
+	const char *dot;
+	int64_t whole, frac = 0;
+	size_t fl;
+
+	if (!c || (c->type != JSONIN_NUMBER && c->type != JSONIN_STRING) ||
+	    !(dot = memchr(c->s, '.', c->len)) ||
+	    jsonin_int(c->s, (size_t)(dot - c->s), &whole) < 0 || whole < 0 || whole > 1000000000)
+		return false;
+	fl = c->len - (size_t)(dot - c->s) - 1;
+	if (!fl || fl > 9)
+		return false;
+	for (size_t i = 0; i < 9; i++) {
+		char d = i < fl ? dot[1 + i] : '0';
+
+		if (d < '0' || d > '9')
+			return false;
+		frac = frac * 10 + (d - '0');
+	}
+	*ns = whole * 1000000000 + frac;
+	return true;
+}
+
 static int map_appgw(struct walk *w)
 {
 	struct event *ev = w->ev;
@@ -1308,9 +1327,11 @@ static int map_appgw(struct walk *w)
 	    (rc = event_set_str(ev, FIELD_HTTP_VERSION, ver->s + 5, ver->len - 5)) < 0)
 		return rc;
 	/* v1 writes timeTaken in whole milliseconds; v2 in seconds with a fraction */
-	if (cap_int(get(w, C_AG_TIME_TAKEN), &taken) && taken >= 0 && taken < INT64_MAX / 1000000 &&
-	    (rc = event_set_int(ev, FIELD_EVENT_DURATION, taken * 1000000)) < 0)
-		return rc;
+	if (cap_int(get(w, C_AG_TIME_TAKEN), &taken) ? taken >= 0 && taken < INT64_MAX / 1000000 &&
+							   (taken *= 1000000, true)
+						     : seconds_ns(get(w, C_AG_TIME_TAKEN), &taken))
+		if ((rc = event_set_int(ev, FIELD_EVENT_DURATION, taken)) < 0)
+			return rc;
 	if (cap_int(get(w, C_AG_STATUS), &status)) {
 		if ((rc = event_set_int(ev, FIELD_HTTP_RESPONSE_STATUS_CODE, status)) < 0 ||
 		    (rc = put_outcome(ev, status >= 400 ? "failure" : "success")) < 0)
@@ -1419,30 +1440,35 @@ static bool is_advanced_hunting(const char *p, size_t len)
 	return memmem(p, len < SNIFF_WINDOW ? len : SNIFF_WINDOW, tag, sizeof(tag) - 1) != NULL;
 }
 
+/* Whether the quoted key appears within the sniffing window. */
+static bool has_key(const char *p, size_t len, const char *key)
+{
+	return memmem(p, len < SNIFF_WINDOW ? len : SNIFF_WINDOW, key, strlen(key)) != NULL;
+}
+
 bool azure_sniff(const char *msg, size_t len)
 {
 	const char *p = msg;
-	size_t n = len < SNIFF_WINDOW ? len : SNIFF_WINDOW;
+	size_t start;
 	enum jsonrec_kind k;
 
-	if (n && msg[0] == '<') { /* a syslog header first */
-		p = memchr(msg, '{', n);
+	if (len && msg[0] == '<') { /* a syslog header first: the JSON starts at its '{' */
+		p = memchr(msg, '{', len < SNIFF_WINDOW ? len : SNIFF_WINDOW);
 		if (!p)
 			return false;
-		n -= (size_t)(p - msg);
 		len -= (size_t)(p - msg);
 	}
 	k = jsonrec_peek(p, len);
-	if (k == JSONREC_VALUE || is_advanced_hunting(p, len) || memmem(p, n, "\"@odata.", 8))
-		return false;
+	if (k == JSONREC_VALUE || is_advanced_hunting(p, len) || has_key(p, len, "\"@odata."))
+		return false; /* Graph pages and Defender XDR streaming are m365's */
 	if (k == JSONREC_RECORDS)
 		return true;
-	n = skip_ws(p, 0, n);
-	if (n >= len || (p[n] != '{' && p[n] != '['))
+	start = skip_ws(p, 0, len);
+	if (start >= len || (p[start] != '{' && p[start] != '['))
 		return false;
-	return memmem(p, len < SNIFF_WINDOW ? len : SNIFF_WINDOW, "\"category\"", 10) &&
-	       (memmem(p, len < SNIFF_WINDOW ? len : SNIFF_WINDOW, "\"resourceId\"", 12) ||
-		memmem(p, len < SNIFF_WINDOW ? len : SNIFF_WINDOW, "\"operationName\"", 15));
+	return has_key(p, len, "\"category\"") &&
+	       (has_key(p, len, "\"resourceId\"") || has_key(p, len, "\"operationName\"") ||
+		has_key(p, len, "\"correlationId\"") || has_key(p, len, "\"tenantId\""));
 }
 
 int azure_decode(struct event *ev, const char *msg, size_t len, const struct decode_opts *o,
