@@ -210,29 +210,62 @@ static const char *const cap_paths[C_COUNT] = {
 #undef CAP_PATH
 };
 
-/* Captures by path length, built once: a leaf compares with the few of its length. */
-#define CAP_LEN_MAX 96
-static uint8_t by_len_start[CAP_LEN_MAX + 2];
-static uint8_t by_len[C_COUNT];
+#define HASH_SEED UINT64_C(0x9e3779b97f4a7c15)
+#define HASH_MUL UINT64_C(0xff51afd7ed558ccd)
+
+/*
+ * Extends h by s[0..len), eight bytes at a time. A name's hash is the hash of its
+ * segments in order ("azure.xxx." then ".key"...), and a name splits into segments one
+ * way only (keys hold no '.'), so equal names get equal hashes; the cache compares the
+ * names anyway.
+ */
+static uint64_t hash_more(uint64_t h, const char *s, size_t len)
+{
+	uint64_t x;
+
+	for (; len >= 8; s += 8, len -= 8) {
+		memcpy(&x, s, 8);
+		h = (h ^ x) * HASH_MUL;
+		h ^= h >> 29;
+	}
+	x = len;
+	for (size_t i = 0; i < len; i++)
+		x |= (uint64_t)(uint8_t)s[i] << (8 * (i + 1) % 64);
+	h = (h ^ x) * HASH_MUL;
+	return h ^ (h >> 32);
+}
+
+/* Hash of a capture path as the walk computes it: segment by segment, '.' included. */
+static uint64_t path_hash(const char *path, size_t len)
+{
+	const char *seg = path, *end = path + len, *dot;
+	uint64_t h = HASH_SEED;
+
+	while ((dot = memchr(seg + 1, '.', (size_t)(end - seg - 1)))) {
+		h = hash_more(h, seg, (size_t)(dot - seg));
+		seg = dot;
+	}
+	return hash_more(h, seg, (size_t)(end - seg));
+}
+
+/* Captures by path hash, built once: a leaf costs one probe (and a compare on a hit). */
+#define CAP_SLOTS 512
+static struct {
+	uint64_t hash;
+	uint8_t id1; /* capture id + 1, 0: empty */
+} cap_index[CAP_SLOTS];
 static pthread_once_t index_once = PTHREAD_ONCE_INIT;
 
 static void build_index(void)
 {
-	uint8_t count[CAP_LEN_MAX + 1] = { 0 };
-	unsigned pos = 0;
-
-	for (unsigned i = 0; i < C_COUNT; i++)
-		count[strlen(cap_paths[i])]++;
-	for (unsigned l = 0; l <= CAP_LEN_MAX; l++) {
-		by_len_start[l] = (uint8_t)pos;
-		pos += count[l];
-	}
-	by_len_start[CAP_LEN_MAX + 1] = (uint8_t)pos;
-	memset(count, 0, sizeof(count));
 	for (unsigned i = 0; i < C_COUNT; i++) {
-		size_t l = strlen(cap_paths[i]);
+		uint64_t h = path_hash(cap_paths[i], strlen(cap_paths[i]));
+		unsigned s = (unsigned)h & (CAP_SLOTS - 1);
 
-		by_len[by_len_start[l] + count[l]++] = (uint8_t)i;
+		while (cap_index[s].id1)
+			s = (s + 1) & (CAP_SLOTS - 1);
+		cap_index[s].hash = h;
+		cap_index[s].id1 = (uint8_t)(i + 1);
 	}
 }
 
@@ -314,6 +347,7 @@ struct walk {
 	struct cap cap[C_COUNT];
 	/* not cleared per record: */
 	char name[FIELD_NAME_MAX + 1];
+	uint64_t hash[FIELD_NAME_MAX + 1]; /* hash[i]: of name[0..i), along the path */
 	struct pending pend[PENDING_MAX];
 };
 
@@ -338,35 +372,69 @@ static bool ieq(const char *s, size_t len, const char *lit)
 	return len == n && !strncasecmp(s, lit, n);
 }
 
-static void capture(struct walk *w, const char *path, size_t len, const struct jsonin_value *v)
+/* Records v when path[0..len) (hash h, as path_hash computes it) is a capture. */
+static void capture(struct walk *w, const char *path, size_t len, uint64_t h,
+		    const struct jsonin_value *v)
 {
-	if (len > CAP_LEN_MAX)
-		return;
-	for (unsigned i = by_len_start[len]; i < by_len_start[len + 1]; i++) {
-		unsigned id = by_len[i];
+	for (unsigned s = (unsigned)h & (CAP_SLOTS - 1); cap_index[s].id1;
+	     s = (s + 1) & (CAP_SLOTS - 1)) {
+		unsigned id = cap_index[s].id1 - 1u;
 
-		if (!memcmp(cap_paths[id], path, len)) {
-			if (w->cap[id].type == JSONIN_NONE)
-				w->cap[id] = (struct cap){ v->s, (uint32_t)v->len,
-							   (uint8_t)v->type };
-			return;
-		}
+		if (cap_index[s].hash != h || strlen(cap_paths[id]) != len ||
+		    memcmp(cap_paths[id], path, len))
+			continue;
+		if (w->cap[id].type == JSONIN_NONE)
+			w->cap[id] = (struct cap){ v->s, (uint32_t)v->len, (uint8_t)v->type };
+		return;
 	}
 }
 
-/* The id of vendor field name[0..len), registering it within the budget. */
-static int vendor_id(const char *name, size_t len)
-{
-	int id = field_lookup(name, len);
+/*
+ * Vendor ids by name hash, per thread: field_lookup hashes the whole name under a lock,
+ * while the walk extends a running hash by each key (w->hash), so a repeated name costs
+ * a probe and one comparison. Zeroed slots are empty (id 0 is never a vendor field).
+ */
+#define ID_CACHE_SIZE 4096
+static __thread struct {
+	uint64_t hash;
+	int32_t id;
+} id_cache[ID_CACHE_SIZE];
 
-	if (id != -ENOENT)
-		return id;
-	if (atomic_fetch_add_explicit(&interned, 1, memory_order_relaxed) >= AZURE_FIELD_BUDGET) {
-		atomic_fetch_sub_explicit(&interned, 1, memory_order_relaxed);
-		count_drop(DROP_BUDGET);
-		return -ENOSPC;
+/*
+ * The id of vendor string field name[0..len) (h: its path's hash, salt: its data set),
+ * registering it within the budget; -ENOSPC past the budget, -EEXIST when the name is
+ * registered with another type (by another module).
+ */
+static int vendor_id(const char *name, size_t len, uint64_t h, unsigned salt)
+{
+	unsigned slot;
+	int id;
+
+	h ^= (uint64_t)(salt + 1) * HASH_SEED;
+	slot = (unsigned)(h ^ (h >> 32)) & (ID_CACHE_SIZE - 1);
+	if (id_cache[slot].hash == h && id_cache[slot].id > 0) {
+		const char *known = field_name((unsigned)id_cache[slot].id);
+
+		if (!memcmp(known, name, len) && !known[len])
+			return id_cache[slot].id;
 	}
-	return field_intern(name, len, FT_STR);
+	id = field_lookup(name, len);
+	if (id == -ENOENT) {
+		if (atomic_fetch_add_explicit(&interned, 1, memory_order_relaxed) >=
+		    AZURE_FIELD_BUDGET) {
+			atomic_fetch_sub_explicit(&interned, 1, memory_order_relaxed);
+			count_drop(DROP_BUDGET);
+			return -ENOSPC;
+		}
+		id = field_intern(name, len, FT_STR);
+	}
+	if (id < 0)
+		return id;
+	if (field_type((unsigned)id) != FT_STR)
+		return -EEXIST;
+	id_cache[slot].hash = h;
+	id_cache[slot].id = id;
+	return id;
 }
 
 /* A leaf at name[0..end): captured, and kept as a vendor field. */
@@ -374,7 +442,7 @@ static int leaf(struct walk *w, size_t end, const struct jsonin_value *v)
 {
 	int id, rc;
 
-	capture(w, w->name + w->prefix, end - w->prefix, v);
+	capture(w, w->name + w->prefix, end - w->prefix, w->hash[end], v);
 	if (v->type == JSONIN_NULL)
 		return 0;
 	if (w->full || w->ev->n >= EVENT_MAX_VALUES - ECS_RESERVE) {
@@ -382,10 +450,9 @@ static int leaf(struct walk *w, size_t end, const struct jsonin_value *v)
 		count_drop(DROP_EVENT_FULL);
 		return 0;
 	}
-	if ((id = vendor_id(w->name, end)) < 0)
-		return id == -ENOSPC ? 0 : id;
-	if (field_type((unsigned)id) != FT_STR)
-		return 0; /* registered with another type elsewhere: event.original has it */
+	/* past the budget, or a name another module typed: event.original keeps it */
+	if ((id = vendor_id(w->name, end, w->hash[end], (unsigned)w->ds)) < 0)
+		return id == -ENOSPC || id == -EEXIST ? 0 : id;
 	rc = event_add_str(w->ev, (unsigned)id, v->s, v->len);
 	if (rc == -ENOSPC) {
 		w->full = true;
@@ -395,20 +462,27 @@ static int leaf(struct walk *w, size_t end, const struct jsonin_value *v)
 	return rc;
 }
 
-/* Appends ".key" (or "key" right after the prefix) to name at end; new end, or -1. */
+/*
+ * Appends ".key" (or "key" right after the prefix) to name at end and its hash at the new
+ * end (w->hash[i] is the hash of name[0..i) for every end on the current path); returns
+ * the new end, or -1 when the name would be too long.
+ */
 static long append_key(struct walk *w, size_t end, const char *k, size_t klen)
 {
-	size_t sep = end > w->prefix ? 1 : 0;
+	size_t sep = end > w->prefix ? 1 : 0, at = end + sep;
 
-	if (end + sep + klen > FIELD_NAME_MAX || !klen) {
+	if (at + klen > FIELD_NAME_MAX || !klen) {
 		count_drop(DROP_NAME_LONG);
 		return -1;
 	}
 	if (sep)
 		w->name[end] = '.';
-	for (size_t i = 0; i < klen; i++) /* a '.' in a key would nest when written */
-		w->name[end + sep + i] = k[i] == '.' ? '_' : k[i];
-	return (long)(end + sep + klen);
+	memcpy(w->name + at, k, klen);
+	for (char *dot = memchr(w->name + at, '.', klen); dot; /* a '.' would nest when written */
+	     dot = memchr(dot, '.', (size_t)(w->name + at + klen - dot)))
+		*dot = '_';
+	w->hash[at + klen] = hash_more(w->hash[end], w->name + end, sep + klen);
+	return (long)(at + klen);
 }
 
 static int flatten(struct walk *w, struct jsonin *j, const struct jsonin_value *v, size_t end);
@@ -537,6 +611,7 @@ static int decide(struct walk *w)
 	w->prefix = strlen(n) + 1;
 	memcpy(w->name, n, w->prefix - 1);
 	w->name[w->prefix - 1] = '.';
+	w->hash[w->prefix] = HASH_SEED; /* paths hash alike in every data set */
 	for (unsigned i = 0; i < w->npend; i++)
 		if ((rc = flatten_member(w, &w->pend[i])) < 0)
 			return rc;
@@ -561,7 +636,7 @@ static int hold(struct walk *w, struct jsonin *j, const char *key, size_t klen)
 		p->v.type = JSONIN_OBJECT;
 		rc = jsonin_raw_value(j, &p->v.s, &p->v.len);
 	} else if ((rc = jsonin_value(j, &p->v)) == 0) {
-		capture(w, key, klen, &p->v);
+		capture(w, key, klen, hash_more(HASH_SEED, key, klen), &p->v);
 	}
 	if (rc < 0)
 		return rc;
@@ -1475,6 +1550,7 @@ int azure_decode(struct event *ev, const char *msg, size_t len, const struct dec
 		 struct err *e)
 {
 	struct walk w;
+	const struct cap *c;
 	const char *p;
 	size_t plen;
 	uint32_t base;
@@ -1482,15 +1558,6 @@ int azure_decode(struct event *ev, const char *msg, size_t len, const struct dec
 
 	if ((rc = decoder_syslog_payload(ev, msg, len, o, &p, &plen, e)) < 0)
 		return rc;
-	if (is_advanced_hunting(p, plen)) {
-		int id = decoder_find("m365", 4);
-		const struct decoder *d = id > 0 ? decoder_get((unsigned)id) : NULL;
-
-		if (d && d->decode != azure_decode) {
-			event_clear(ev);
-			return d->decode(ev, msg, len, o, e);
-		}
-	}
 	pthread_once(&index_once, build_index);
 	base = ev->n;
 	memset(&w, 0, offsetof(struct walk, name));
@@ -1499,6 +1566,16 @@ int azure_decode(struct event *ev, const char *msg, size_t len, const struct dec
 	if ((rc = walk_record(&w, p, plen, e)) < 0) {
 		event_truncate(ev, base); /* no half record */
 		return rc;
+	}
+	if ((c = get(&w, C_CATEGORY)) && c->len > 16 && !memcmp(c->s, "AdvancedHunting-", 16)) {
+		/* Defender XDR streaming shares the envelope: its records are m365's */
+		int id = decoder_find("m365", 4);
+		const struct decoder *d = id > 0 ? decoder_get((unsigned)id) : NULL;
+
+		if (d && d->decode != azure_decode) {
+			event_clear(ev);
+			return d->decode(ev, msg, len, o, e);
+		}
 	}
 	if ((rc = map_common(&w, e)) < 0) {
 		if (rc != -EINVAL)
