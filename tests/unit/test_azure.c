@@ -11,6 +11,7 @@
 #include "core/event.h"
 #include "core/field.h"
 #include "core/ipaddr.h"
+#include "core/metrics.h"
 #include "core/timeutil.h"
 #include "parse/decoder.h"
 #include "t.h"
@@ -435,6 +436,14 @@ static void test_event_full_counted(void)
 		  0);
 	CHECK(azure_fields_dropped() > before);
 	CHECK_STR(val("event.dataset"), "azure.signinlogs");
+	/* the counter is on /metrics once configure() ran (twice is fine) */
+	CHECK_INT(azure_configure(NULL, &err), 0);
+	CHECK_INT(azure_configure(NULL, &err), 0);
+	buf_reset(&b);
+	CHECK_INT(metrics_render(&b), 0);
+	CHECK(buf_addch(&b, 0) == 0 &&
+	      strstr(b.p, "koban_azure_fields_dropped_total{reason=\"event_full\"} ") != NULL);
+	CHECK(strstr(b.p, "koban_azure_fields_dropped_total{reason=\"event_full\"} 0") == NULL);
 	buf_release(&b);
 }
 
