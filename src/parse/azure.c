@@ -253,6 +253,7 @@ static uint64_t path_hash(const char *path, size_t len)
 static struct {
 	uint64_t hash;
 	uint8_t id1; /* capture id + 1, 0: empty */
+	uint8_t len; /* of its path */
 } cap_index[CAP_SLOTS];
 static pthread_once_t index_once = PTHREAD_ONCE_INIT;
 
@@ -266,10 +267,12 @@ static void build_index(void)
 			s = (s + 1) & (CAP_SLOTS - 1);
 		cap_index[s].hash = h;
 		cap_index[s].id1 = (uint8_t)(i + 1);
+		cap_index[s].len = (uint8_t)strlen(cap_paths[i]);
 	}
 }
 
 _Static_assert(C_COUNT < 256, "capture ids fit a byte");
+_Static_assert(sizeof(XMLSOAP_CLAIMS "upn") < 256, "capture paths fit a byte");
 
 /* ---- counters ---- */
 
@@ -380,7 +383,7 @@ static void capture(struct walk *w, const char *path, size_t len, uint64_t h,
 	     s = (s + 1) & (CAP_SLOTS - 1)) {
 		unsigned id = cap_index[s].id1 - 1u;
 
-		if (cap_index[s].hash != h || strlen(cap_paths[id]) != len ||
+		if (cap_index[s].hash != h || cap_index[s].len != len ||
 		    memcmp(cap_paths[id], path, len))
 			continue;
 		if (w->cap[id].type == JSONIN_NONE)
