@@ -27,7 +27,7 @@
 
 #define LOG_MODULE "azure"
 
-#define PENDING_MAX 48     /* members kept aside until the data set is known */
+#define PENDING_MAX 160    /* members kept aside until the data set is known */
 #define EXPAND_DEPTH_MAX 2 /* JSON inside a string inside a string... */
 #define SNIFF_WINDOW 1024
 #define TIME_TEXT_MAX 64
@@ -96,6 +96,31 @@ static const struct {
 	{ "OperationalLogs", DS_INTUNE_OPS, false },
 };
 
+/* Log Analytics tables (the `Type` of a row) of the same data. */
+static const struct {
+	const char *table;
+	enum ds ds;
+	bool prefix;
+} tables[] = {
+	{ "SigninLogs", DS_SIGNIN, false },
+	{ "AADNonInteractiveUserSignInLogs", DS_SIGNIN, false },
+	{ "AADServicePrincipalSignInLogs", DS_SIGNIN, false },
+	{ "AADManagedIdentitySignInLogs", DS_SIGNIN, false },
+	{ "ADFSSignInLogs", DS_SIGNIN, false },
+	{ "AuditLogs", DS_AUDIT, false },
+	{ "AADUserRiskEvents", DS_IDP, false },
+	{ "AADRiskyUsers", DS_IDP, false },
+	{ "AADRiskyServicePrincipals", DS_IDP, false },
+	{ "AADServicePrincipalRiskEvents", DS_IDP, false },
+	{ "AzureActivity", DS_ACTIVITY, false },
+	{ "AZFW", DS_FIREWALL, true },
+	{ "AGWAccessLogs", DS_APPGW, false },
+	{ "AGWFirewallLogs", DS_APPGW, false },
+	{ "MicrosoftAzureBastionAuditLogs", DS_BASTION, false },
+	{ "IntuneAuditLogs", DS_INTUNE_AUDIT, false },
+	{ "IntuneOperationalLogs", DS_INTUNE_OPS, false },
+};
+
 /* ---- captures: the paths the mappers read ---- */
 
 #define CLAIMS "identity.claims."
@@ -118,6 +143,8 @@ static const struct {
 	X(LOCATION, "location")                                              \
 	X(DURATION_MS, "durationMs")                                         \
 	X(IDENTITY, "identity")                                              \
+	X(TYPE, "Type")                                                      \
+	X(CALLER, "Caller")                                                  \
 	X(P_ID, "properties.id")                                             \
 	X(P_UPN, "properties.userPrincipalName")                             \
 	X(P_USER_ID, "properties.userId")                                    \
@@ -252,23 +279,110 @@ static uint64_t path_hash(const char *path, size_t len)
 #define CAP_SLOTS 512
 static struct {
 	uint64_t hash;
-	uint8_t id1; /* capture id + 1, 0: empty */
-	uint8_t len; /* of its path */
+	const char *path; /* as indexed (a capture's path or an alias) */
+	uint8_t id1;      /* capture id + 1, 0: empty */
+	uint8_t len;      /* of path */
 } cap_index[CAP_SLOTS];
 static pthread_once_t index_once = PTHREAD_ONCE_INIT;
 
+/*
+ * Log Analytics rows (the pollers' records, docs/pollers.md) carry the same facts as
+ * columns: PascalCase names at the top level, no `properties`. Each path below, and each
+ * capture path with its "properties." dropped, finds the same capture; the first path
+ * indexed wins when two would collide (the mappers then read both captures).
+ */
+static const struct {
+	const char *path;
+	enum cap_id id;
+} cap_aliases[] = {
+	{ "TimeGenerated", C_TIME },
+	{ "OperationName", C_OPERATION },
+	{ "ResultType", C_RESULT_TYPE },
+	{ "ActivityStatusValue", C_RESULT_TYPE },
+	{ "ResultDescription", C_RESULT_DESC },
+	{ "ResourceId", C_RESOURCE_ID },
+	{ "_ResourceId", C_RESOURCE_ID },
+	{ "TenantId", C_TENANT_ID },
+	{ "CorrelationId", C_CORRELATION_ID },
+	{ "CallerIpAddress", C_CALLER_IP },
+	{ "DurationMs", C_DURATION_MS },
+	{ "Identity", C_IDENTITY },
+	{ "Location", C_LOCATION },
+	{ "Id", C_P_ID },
+	{ "UserPrincipalName", C_P_UPN },
+	{ "UserId", C_P_USER_ID },
+	{ "UserDisplayName", C_P_USER_DISPLAY },
+	{ "IPAddress", C_P_IP },
+	{ "IpAddress", C_P_IP },
+	{ "UserAgent", C_P_USER_AGENT },
+	{ "Status.errorCode", C_P_ERROR_CODE },
+	{ "Status.failureReason", C_P_FAILURE },
+	{ "Status.additionalDetails", C_P_DETAILS },
+	{ "LocationDetails.city", C_P_CITY },
+	{ "LocationDetails.state", C_P_STATE },
+	{ "LocationDetails.countryOrRegion", C_P_COUNTRY },
+	{ "Location.city", C_P_CITY },
+	{ "Location.state", C_P_STATE },
+	{ "Location.countryOrRegion", C_P_COUNTRY },
+	{ "AppDisplayName", C_P_APP },
+	{ "ActivityDisplayName", C_P_ACTIVITY },
+	{ "Result", C_P_RESULT },
+	{ "ResultReason", C_P_RESULT_REASON },
+	{ "InitiatedBy.user.userPrincipalName", C_P_INIT_UPN },
+	{ "InitiatedBy.user.id", C_P_INIT_UID },
+	{ "InitiatedBy.user.ipAddress", C_P_INIT_IP },
+	{ "InitiatedBy.app.displayName", C_P_INIT_APP },
+	{ "TargetResources.userPrincipalName", C_P_TARGET_UPN },
+	{ "RiskEventType", C_P_RISK_EVENT },
+	{ "Message", C_P_MESSAGE },
+	{ "ClientIp", C_AG_CLIENT_IP2 },
+	{ "ClientPort", C_CLIENT_PORT },
+	{ "HttpMethod", C_AG_METHOD },
+	{ "RequestUri", C_AG_URI },
+	{ "RequestQuery", C_AG_QUERY },
+	{ "HttpStatus", C_AG_STATUS },
+	{ "HttpVersion", C_AG_VERSION },
+	{ "ReceivedBytes", C_AG_RECEIVED },
+	{ "SentBytes", C_AG_SENT },
+	{ "TimeTaken", C_AG_TIME_TAKEN },
+	{ "Host", C_AG_HOST },
+	{ "Hostname", C_AG_HOSTNAME },
+	{ "RuleId", C_AG_RULE_ID },
+	{ "RuleSetType", C_AG_RULESET },
+	{ "UserName", C_B_USER },
+	{ "ClientIpAddress", C_B_CLIENT_IP },
+	{ "TargetVMIPAddress", C_B_TARGET_IP },
+	{ "SessionStartTime", C_B_START },
+	{ "SessionEndTime", C_B_END },
+};
+
+static void index_path(const char *path, size_t len, unsigned id)
+{
+	uint64_t h = path_hash(path, len);
+	unsigned s = (unsigned)h & (CAP_SLOTS - 1);
+
+	for (; cap_index[s].id1; s = (s + 1) & (CAP_SLOTS - 1))
+		if (cap_index[s].hash == h && cap_index[s].len == len &&
+		    !memcmp(cap_index[s].path, path, len))
+			return; /* indexed already: the first path wins */
+	cap_index[s].hash = h;
+	cap_index[s].path = path;
+	cap_index[s].id1 = (uint8_t)(id + 1);
+	cap_index[s].len = (uint8_t)len;
+}
+
 static void build_index(void)
 {
-	for (unsigned i = 0; i < C_COUNT; i++) {
-		uint64_t h = path_hash(cap_paths[i], strlen(cap_paths[i]));
-		unsigned s = (unsigned)h & (CAP_SLOTS - 1);
+	static const char props[] = "properties.";
 
-		while (cap_index[s].id1)
-			s = (s + 1) & (CAP_SLOTS - 1);
-		cap_index[s].hash = h;
-		cap_index[s].id1 = (uint8_t)(i + 1);
-		cap_index[s].len = (uint8_t)strlen(cap_paths[i]);
-	}
+	for (unsigned i = 0; i < C_COUNT; i++)
+		index_path(cap_paths[i], strlen(cap_paths[i]), i);
+	for (size_t i = 0; i < ARRAY_SIZE(cap_aliases); i++)
+		index_path(cap_aliases[i].path, strlen(cap_aliases[i].path), cap_aliases[i].id);
+	for (unsigned i = 0; i < C_COUNT; i++)
+		if (!strncmp(cap_paths[i], props, sizeof(props) - 1))
+			index_path(cap_paths[i] + sizeof(props) - 1,
+				   strlen(cap_paths[i]) - (sizeof(props) - 1), i);
 }
 
 _Static_assert(C_COUNT < 256, "capture ids fit a byte");
@@ -384,7 +498,7 @@ static void capture(struct walk *w, const char *path, size_t len, uint64_t h,
 		unsigned id = cap_index[s].id1 - 1u;
 
 		if (cap_index[s].hash != h || cap_index[s].len != len ||
-		    memcmp(cap_paths[id], path, len))
+		    memcmp(cap_index[s].path, path, len))
 			continue;
 		if (w->cap[id].type == JSONIN_NONE)
 			w->cap[id] = (struct cap){ v->s, (uint32_t)v->len, (uint8_t)v->type };
@@ -577,8 +691,17 @@ static bool resource_is_intune(const struct walk *w)
 
 static enum ds dataset_of(const struct walk *w)
 {
-	const struct cap *c = &w->cap[C_CATEGORY];
+	const struct cap *c = &w->cap[C_TYPE];
 
+	if (c->type == JSONIN_STRING) /* a Log Analytics row */
+		for (size_t i = 0; i < ARRAY_SIZE(tables); i++) {
+			size_t n = strlen(tables[i].table);
+
+			if (tables[i].prefix ? c->len >= n && !strncasecmp(c->s, tables[i].table, n)
+					     : ieq(c->s, c->len, tables[i].table))
+				return tables[i].ds;
+		}
+	c = &w->cap[C_CATEGORY];
 	if (c->type != JSONIN_STRING)
 		return DS_PLATFORM;
 	for (size_t i = 0; i < ARRAY_SIZE(categories); i++) {
@@ -599,6 +722,8 @@ static bool can_decide(const struct walk *w)
 {
 	const struct cap *c = &w->cap[C_CATEGORY];
 
+	if (w->cap[C_TYPE].type != JSONIN_NONE) /* a Log Analytics row's table */
+		return true;
 	if (c->type == JSONIN_NONE)
 		return false;
 	return !ieq(c->s, c->len, "AuditLogs") || w->cap[C_RESOURCE_ID].type != JSONIN_NONE;
@@ -790,6 +915,12 @@ static int put_endpoint(struct event *ev, bool source, const char *s, size_t len
 				len)) < 0)
 		return rc;
 	return add_unique(ev, FIELD_RELATED_HOSTS, s, len);
+}
+
+/* The captured source address (when present) into source.*. */
+static int put_source(struct event *ev, const struct cap *c)
+{
+	return c ? put_endpoint(ev, true, c->s, c->len) : 0;
 }
 
 /*
@@ -1023,7 +1154,7 @@ static int map_signin(struct walk *w)
 	    (rc = put_str(ev, FIELD_USER_FULL_NAME, get(w, C_P_USER_DISPLAY))) < 0 ||
 	    (rc = put_str(ev, FIELD_USER_AGENT_ORIGINAL, get(w, C_P_USER_AGENT))) < 0 ||
 	    (rc = put_str(ev, FIELD_SERVICE_NAME, get(w, C_P_APP))) < 0 ||
-	    (rc = put_endpoint(ev, true, ip ? ip->s : NULL, ip ? ip->len : 0)) < 0 ||
+	    (rc = put_source(ev, ip)) < 0 ||
 	    (rc = put_geo(w)) < 0)
 		return rc;
 	if (code && (rc = event_set_str(ev, FIELD_EVENT_CODE, code->s, code->len)) < 0)
@@ -1095,7 +1226,7 @@ static int map_identity_protection(struct walk *w)
 	    (rc = put_user(ev, get(w, C_P_UPN))) < 0 ||
 	    (rc = put_str(ev, FIELD_USER_ID, get(w, C_P_USER_ID))) < 0 ||
 	    (rc = put_str(ev, FIELD_USER_FULL_NAME, get(w, C_P_USER_DISPLAY))) < 0 ||
-	    (rc = put_endpoint(ev, true, ip ? ip->s : NULL, ip ? ip->len : 0)) < 0)
+	    (rc = put_source(ev, ip)) < 0)
 		return rc;
 	return put_geo(w);
 }
@@ -1112,11 +1243,11 @@ static int map_activity(struct walk *w)
 	if ((rc = put_outcome(ev, outcome_of(rt))) < 0 ||
 	    (rc = put_str(ev, FIELD_CLOUD_REGION, get(w, C_LOCATION))) < 0 ||
 	    (rc = put_str(ev, FIELD_MESSAGE, get(w, C_P_MESSAGE))) < 0 ||
-	    (rc = put_endpoint(ev, true, ip ? ip->s : NULL, ip ? ip->len : 0)) < 0)
+	    (rc = put_source(ev, ip)) < 0)
 		return rc;
 	/* the caller: claims upn, else name, else the application id */
-	if (upn || (upn = get(w, C_CLAIM_NAME)))
-		return put_user(ev, upn);
+	if (upn || (upn = get(w, C_CLAIM_NAME)) || (upn = get(w, C_CALLER)))
+		return put_user(ev, upn); /* Caller: the Log Analytics column */
 	return put_str(ev, FIELD_USER_ID, get(w, C_CLAIM_APPID));
 }
 
@@ -1381,7 +1512,8 @@ static int map_appgw(struct walk *w)
 {
 	struct event *ev = w->ev;
 	const struct cap *ip = either(w, C_AG_CLIENT_IP, C_AG_CLIENT_IP2), *ver = get(w, C_AG_VERSION);
-	const struct cap *ua = get(w, C_P_USER_AGENT), *action = get(w, C_AG_ACTION), *c;
+	const struct cap *ua = get(w, C_P_USER_AGENT), *c;
+	const struct cap *action = either(w, C_AG_ACTION, C_FW_ACTION); /* "Action" in rows */
 	bool waf = get(w, C_AG_RULE_ID) != NULL;
 	int64_t status, taken;
 	int rc;
@@ -1390,7 +1522,7 @@ static int map_appgw(struct walk *w)
 	    (rc = put_lit(ev, FIELD_OBSERVER_VENDOR, "Microsoft")) < 0 ||
 	    (rc = put_lit(ev, FIELD_OBSERVER_PRODUCT, "Application Gateway")) < 0 ||
 	    (rc = put_resource_name(ev, FIELD_OBSERVER_NAME, get(w, C_RESOURCE_ID))) < 0 ||
-	    (rc = put_endpoint(ev, true, ip ? ip->s : NULL, ip ? ip->len : 0)) < 0 ||
+	    (rc = put_source(ev, ip)) < 0 ||
 	    (rc = put_int(ev, FIELD_SOURCE_PORT, get(w, C_CLIENT_PORT))) < 0 ||
 	    (rc = put_str(ev, FIELD_HTTP_REQUEST_METHOD, get(w, C_AG_METHOD))) < 0 ||
 	    (rc = put_uri(ev, get(w, C_AG_URI))) < 0 ||
@@ -1435,7 +1567,8 @@ static int map_appgw(struct walk *w)
 static int map_bastion(struct walk *w)
 {
 	struct event *ev = w->ev;
-	const struct cap *op = get(w, C_OPERATION), *proto = get(w, C_B_PROTOCOL), *ip;
+	const struct cap *op = get(w, C_OPERATION), *ip;
+	const struct cap *proto = either(w, C_B_PROTOCOL, C_FW_PROTO); /* "Protocol" in rows */
 	const struct cap *user = get(w, C_B_USER), *ua = get(w, C_P_USER_AGENT);
 	bool end = op && op->len >= 10 && !strncasecmp(op->s + op->len - 10, "disconnect", 10);
 	int rc;
@@ -1445,7 +1578,7 @@ static int map_bastion(struct walk *w)
 	    (rc = put_resource_name(ev, FIELD_OBSERVER_NAME, get(w, C_RESOURCE_ID))) < 0 ||
 	    (rc = put_lit(ev, FIELD_OBSERVER_VENDOR, "Microsoft")) < 0 ||
 	    (rc = put_lit(ev, FIELD_OBSERVER_PRODUCT, "Azure Bastion")) < 0 ||
-	    (rc = put_endpoint(ev, true, ip ? ip->s : NULL, ip ? ip->len : 0)) < 0 ||
+	    (rc = put_source(ev, ip)) < 0 ||
 	    (rc = put_int(ev, FIELD_SOURCE_PORT, get(w, C_CLIENT_PORT))) < 0 ||
 	    (rc = put_ip(ev, FIELD_DESTINATION_IP, get(w, C_B_TARGET_IP))) < 0 ||
 	    (rc = put_user(ev, user)) < 0 ||
@@ -1492,7 +1625,7 @@ static int map_platform(struct walk *w)
 {
 	const struct cap *ip = get(w, C_CALLER_IP);
 
-	return put_endpoint(w->ev, true, ip ? ip->s : NULL, ip ? ip->len : 0);
+	return put_source(w->ev, ip);
 }
 
 static int (*const mappers[DS_COUNT])(struct walk *) = {

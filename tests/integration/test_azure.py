@@ -34,7 +34,7 @@ def events_of(p):
 
 def test_parse_golden():
     names = sorted(n[:-4] for n in os.listdir(GOLDEN) if n.endswith(".log"))
-    assert names == ["auto", "envelope", "errors", "quirks"], names
+    assert names == ["auto", "envelope", "errors", "loganalytics", "quirks"], names
     update = os.environ.get("KOBAN_GOLDEN_UPDATE") == "1"
     for name in names:
         fmt = "auto" if name == "auto" else "azure"
@@ -62,6 +62,12 @@ def test_parse_golden():
     assert all(e["event"]["original"].startswith('{"time"') for e in env), env
     errs = events_of(parse(["--format", "azure", "errors.log"], GOLDEN))
     assert [e["event"]["kind"] for e in errs] == ["pipeline_error"] * 4
+    la = events_of(parse(["--format", "azure", "loganalytics.log"], GOLDEN))
+    assert [e["event"]["dataset"] for e in la] == [
+        "azure.signinlogs", "azure.identity_protection", "azure.activitylogs",
+        "azure.firewall_logs", "azure.intune_audit", "azure.application_gateway"]
+    assert la[0]["user"]["name"] == "kato" and la[0]["source"]["ip"] == "192.0.2.61"
+    assert la[0]["event"]["outcome"] == "failure" and la[0]["@timestamp"] == "2026-03-14T22:40:00Z"
     auto = events_of(parse(["--format", "auto", "auto.log"], GOLDEN))
     assert [e["event"]["dataset"] for e in auto] == [
         "syslog", "azure.bastion", "azure.auditlogs", "azure.firewall_logs", "syslog"]
