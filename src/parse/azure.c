@@ -276,7 +276,7 @@ static uint64_t path_hash(const char *path, size_t len)
 }
 
 /* Captures by path hash, built once: a leaf costs one probe (and a compare on a hit). */
-#define CAP_SLOTS 512
+#define CAP_SLOTS 1024
 static struct {
 	uint64_t hash;
 	const char *path; /* as indexed (a capture's path or an alias) */

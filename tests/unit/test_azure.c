@@ -447,6 +447,38 @@ static void test_event_full_counted(void)
 	buf_release(&b);
 }
 
+/* More members before category than can be held: decided early, nothing lost. */
+static void test_many_members_before_category(void)
+{
+	struct buf b = BUF_INIT(1 << 20);
+
+	CHECK_INT(buf_adds(&b, "{"), 0);
+	for (int i = 0; i < 200; i++)
+		CHECK_INT(buf_addf(&b, "\"k%d\":%d,", i, i), 0);
+	CHECK_INT(buf_adds(&b, "\"category\":\"SignInLogs\",\"time\":\"2024-01-01T00:00:00Z\"}"), 0);
+	arena_clear(&arena);
+	event_init(&ev, &arena);
+	CHECK_INT(azure_decode(&ev, b.p, b.len, &(struct decode_opts){ .received_ns = 0 }, &err), 0);
+	CHECK_STR(val("event.dataset"), "azure.platformlogs");
+	CHECK_STR(val("azure.platformlogs.k0"), "0");
+	CHECK_STR(val("azure.platformlogs.k199"), "199");
+	CHECK_STR(val("@timestamp"), "2024-01-01T00:00:00Z");
+	buf_release(&b);
+}
+
+/* A Log Analytics row: the table in Type (last) picks the data set. */
+static void test_log_analytics_row(void)
+{
+	CHECK_INT(decode("{\"TimeGenerated\":\"2026-03-14T22:40:00Z\",\"UserPrincipalName\":"
+			 "\"a@b.test\",\"IPAddress\":\"192.0.2.1\",\"Status\":{\"errorCode\":0},"
+			 "\"Type\":\"AADNonInteractiveUserSignInLogs\"}"),
+		  0);
+	CHECK_STR(val("event.dataset"), "azure.signinlogs");
+	CHECK_STR(val("event.outcome"), "success");
+	CHECK_STR(val("source.ip"), "192.0.2.1");
+	CHECK_STR(val("azure.signinlogs.UserPrincipalName"), "a@b.test");
+}
+
 int main(void)
 {
 	arena_init(&arena, 1 << 16, 1 << 24);
@@ -463,6 +495,8 @@ int main(void)
 	T_RUN(test_syslog_header);
 	T_RUN(test_sniff);
 	T_RUN(test_event_full_counted);
+	T_RUN(test_many_members_before_category);
+	T_RUN(test_log_analytics_row);
 	arena_release(&arena);
 	return t_done();
 }
