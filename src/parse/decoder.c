@@ -8,7 +8,6 @@
 #include "core/event.h"
 #include "core/field.h"
 #include "parse/azure.h"
-#include "parse/jsonrec.h"
 #include "parse/syslog.h"
 
 static bool sniff_any(const char *msg, size_t len)
@@ -46,7 +45,7 @@ static int decode_rfc5424(struct event *ev, const char *msg, size_t len,
 /* Index + 1 is the format id; "auto" sniffs in this order. */
 static const struct decoder table[] = {
 	{ .name = "azure", .dataset = "azure", .sniff = azure_sniff, .decode = azure_decode,
-	  .split = jsonrec_split, .configure = azure_configure },
+	  .split = azure_split, .configure = azure_configure },
 	{ .name = "rfc5424", .dataset = "syslog", .sniff = syslog_looks_rfc5424,
 	  .decode = decode_rfc5424 },
 	/* never sniffed: "syslog" decides */

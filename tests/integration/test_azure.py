@@ -57,9 +57,13 @@ def test_parse_golden():
     # what the files are about, said once more in plain words
     env = events_of(parse(["--format", "azure", "envelope.log"], GOLDEN))
     assert [e["event"]["dataset"] for e in env] == [
-        "azure.signinlogs", "azure.firewall_logs", "azure.bastion", "azure.identity_protection"]
+        "azure.signinlogs", "azure.firewall_logs", "azure.bastion", "azure.identity_protection",
+        "azure"]
     # each record is its own event.original: the record's bytes, not the envelope
-    assert all(e["event"]["original"].startswith('{"time"') for e in env), env
+    assert all(e["event"]["original"].startswith('{"time"') for e in env[:4]), env
+    # an empty envelope is still one (error) event: every message shows
+    assert env[4]["event"]["kind"] == "pipeline_error" and \
+        env[4]["event"]["original"] == '{"records":[]}', env[4]
     errs = events_of(parse(["--format", "azure", "errors.log"], GOLDEN))
     assert [e["event"]["kind"] for e in errs] == ["pipeline_error"] * 4
     la = events_of(parse(["--format", "azure", "loganalytics.log"], GOLDEN))

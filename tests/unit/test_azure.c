@@ -479,6 +479,27 @@ static void test_log_analytics_row(void)
 	CHECK_STR(val("azure.signinlogs.UserPrincipalName"), "a@b.test");
 }
 
+static int count_one(void *ctx, const char *rec, size_t len)
+{
+	(*(int *)ctx)++;
+	return 0;
+}
+
+/* azure's split() refuses an empty container, so that it is decoded (as an error event). */
+static void test_split_refuses_empty(void)
+{
+	int n = 0;
+
+	CHECK_INT(azure_split("{\"records\":[]}", 14, count_one, &n, &err), -EINVAL);
+	CHECK_INT(n, 0);
+	CHECK_INT(azure_split("[{},{}]", 7, count_one, &n, &err), 0);
+	CHECK_INT(n, 2);
+	CHECK_INT(decode("{\"records\":[]}"), -EINVAL);
+	CHECK(strstr(err.msg, "empty record container") != NULL);
+	CHECK_INT(decode("{\"records\":[1],\"x\":2}"), 0); /* a record with a records member */
+	CHECK_STR(val("event.dataset"), "azure.platformlogs");
+}
+
 int main(void)
 {
 	arena_init(&arena, 1 << 16, 1 << 24);
@@ -497,6 +518,7 @@ int main(void)
 	T_RUN(test_event_full_counted);
 	T_RUN(test_many_members_before_category);
 	T_RUN(test_log_analytics_row);
+	T_RUN(test_split_refuses_empty);
 	arena_release(&arena);
 	return t_done();
 }
