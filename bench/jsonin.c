@@ -8,8 +8,9 @@
  *   read   every token read, strings unescaped (what a generic walk costs)
  *   pick   the decoder pattern: 6 keys picked at three nesting levels, the rest skipped
  *   ecs    ecs_decode of ECS lines as `koban parse` prints them (event_write_json output)
- * Prints one line per case: "jsonin NAME: MB/s, records/s" and a checksum of the
- * picked values, so that a peer must find the same values.
+ * Prints one line per case: "jsonin NAME: MB/s, records/s" (per CPU-second of the
+ * process, so that a loaded machine gives per-core figures) and a checksum of the picked
+ * values, so that a peer must find the same values.
  *
  * The comparison with json-c (Debian's libjson-c-dev, not a build dependency of koban)
  * is compiled by hand:
@@ -56,7 +57,8 @@ static double now_s(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts); /* CPU seconds: per-core figures on a loaded machine */
+	/* CPU seconds, so that a loaded machine still gives per-core figures */
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 

@@ -1148,7 +1148,8 @@ static int map_signin(struct walk *w)
 							 w->cap[C_RESULT_TYPE].len, "0"))
 		outcome = "failure";
 	if ((rc = put_category(ev, "authentication", outcome[0] == 's' ? "start" : "info")) < 0 ||
-	    (rc = put_outcome(ev, outcome)) < 0 || (rc = put_str(ev, FIELD_EVENT_ID, get(w, C_P_ID))) < 0 ||
+	    (rc = put_outcome(ev, outcome)) < 0 ||
+	    (rc = put_str(ev, FIELD_EVENT_ID, get(w, C_P_ID))) < 0 ||
 	    (rc = put_user(ev, get(w, C_P_UPN))) < 0 ||
 	    (rc = put_str(ev, FIELD_USER_ID, get(w, C_P_USER_ID))) < 0 ||
 	    (rc = put_str(ev, FIELD_USER_FULL_NAME, get(w, C_P_USER_DISPLAY))) < 0 ||
@@ -1422,7 +1423,8 @@ static int map_fw_structured(struct walk *w)
 		return rc;
 	if ((c = get(w, C_FW_DST_IP)) && (rc = put_endpoint(ev, false, c->s, c->len)) < 0)
 		return rc;
-	if ((c = get(w, C_FW_FQDN)) && (rc = event_set_str(ev, FIELD_DESTINATION_DOMAIN, c->s, c->len)) < 0)
+	if ((c = get(w, C_FW_FQDN)) &&
+	    (rc = event_set_str(ev, FIELD_DESTINATION_DOMAIN, c->s, c->len)) < 0)
 		return rc;
 	if ((rc = put_int(ev, FIELD_SOURCE_PORT, get(w, C_FW_SRC_PORT))) < 0 ||
 	    (rc = put_int(ev, FIELD_DESTINATION_PORT, get(w, C_FW_DST_PORT))) < 0 ||

@@ -2,10 +2,10 @@
  * fuzz_azure.c - libFuzzer target for the Azure Monitor decoder and its container split
  * (parse/azure, parse/jsonrec).
  *
- * The first input byte picks: bit 0, split the message first (azure_split, as the pipeline does) or
- * decode it whole; bit 7, an allocation failure (the Nth from bits 5-6). Invariants: every
- * record handed out by the split lies within the message; every decoded event, failed or
- * not, keeps event.original and writes as JSON that the strict reader accepts whole.
+ * The first input byte picks: bit 0, split the message first (azure_split, as the pipeline
+ * does) or decode it whole; bit 7, an allocation failure (the Nth from bits 5-6). Every
+ * record handed out by the split must lie within the message; every decoded event, failed
+ * or not, must keep event.original and write as JSON that the strict reader accepts whole.
  */
 #include "core/arena.h"
 #include "core/buf.h"
