@@ -490,20 +490,22 @@ static bool ieq(const char *s, size_t len, const char *lit)
 }
 
 /* Records v when path[0..len) (hash h, as path_hash computes it) is a capture. */
-static void capture(struct walk *w, const char *path, size_t len, uint64_t h,
-		    const struct jsonin_value *v)
+/* The capture that path[0..len) (hash h, as path_hash computes it) is, or -1. */
+static int capture_id(const char *path, size_t len, uint64_t h)
 {
 	for (unsigned s = (unsigned)h & (CAP_SLOTS - 1); cap_index[s].id1;
-	     s = (s + 1) & (CAP_SLOTS - 1)) {
-		unsigned id = cap_index[s].id1 - 1u;
+	     s = (s + 1) & (CAP_SLOTS - 1))
+		if (cap_index[s].hash == h && cap_index[s].len == len &&
+		    !memcmp(cap_index[s].path, path, len))
+			return cap_index[s].id1 - 1;
+	return -1;
+}
 
-		if (cap_index[s].hash != h || cap_index[s].len != len ||
-		    memcmp(cap_index[s].path, path, len))
-			continue;
-		if (w->cap[id].type == JSONIN_NONE)
-			w->cap[id] = (struct cap){ v->s, (uint32_t)v->len, (uint8_t)v->type };
-		return;
-	}
+/* Records v as capture id (the first value seen wins). */
+static void set_capture(struct walk *w, int id, const struct jsonin_value *v)
+{
+	if (id >= 0 && w->cap[id].type == JSONIN_NONE)
+		w->cap[id] = (struct cap){ v->s, (uint32_t)v->len, (uint8_t)v->type };
 }
 
 /*
@@ -511,31 +513,29 @@ static void capture(struct walk *w, const char *path, size_t len, uint64_t h,
  * while the walk extends a running hash by each key (w->hash), so a repeated name costs
  * a probe and one comparison. Zeroed slots are empty (id 0 is never a vendor field).
  */
-#define ID_CACHE_SIZE 4096
+#define ID_CACHE_SIZE 2048
 static __thread struct {
 	uint64_t hash;
-	int32_t id;
+	const char *name; /* the interned name (lives as long as the process) */
+	int32_t id;       /* vendor field id, > 0 */
+	int16_t cap;      /* capture id, -1: none */
+	uint16_t len;
 } id_cache[ID_CACHE_SIZE];
 
+/* What a member's name stands for: its vendor field and its capture. */
+struct name_ref {
+	int id;  /* vendor field id, or negative: not kept (budget, another type, error) */
+	int cap; /* capture id, or -1 */
+};
+
 /*
- * The id of vendor string field name[0..len) (h: its path's hash, salt: its data set),
- * registering it within the budget; -ENOSPC past the budget, -EEXIST when the name is
- * registered with another type (by another module).
+ * The vendor string field of name[0..len), registering it within the budget; -ENOSPC
+ * past the budget, -EEXIST when another module registered the name with another type.
  */
-static int vendor_id(const char *name, size_t len, uint64_t h, unsigned salt)
+static int vendor_id(const char *name, size_t len)
 {
-	unsigned slot;
-	int id;
+	int id = field_lookup(name, len);
 
-	h ^= (uint64_t)(salt + 1) * HASH_SEED;
-	slot = (unsigned)(h ^ (h >> 32)) & (ID_CACHE_SIZE - 1);
-	if (id_cache[slot].hash == h && id_cache[slot].id > 0) {
-		const char *known = field_name((unsigned)id_cache[slot].id);
-
-		if (!memcmp(known, name, len) && !known[len])
-			return id_cache[slot].id;
-	}
-	id = field_lookup(name, len);
 	if (id == -ENOENT) {
 		if (atomic_fetch_add_explicit(&interned, 1, memory_order_relaxed) >=
 		    AZURE_FIELD_BUDGET) {
@@ -545,32 +545,52 @@ static int vendor_id(const char *name, size_t len, uint64_t h, unsigned salt)
 		}
 		id = field_intern(name, len, FT_STR);
 	}
-	if (id < 0)
-		return id;
-	if (field_type((unsigned)id) != FT_STR)
+	if (id >= 0 && field_type((unsigned)id) != FT_STR)
 		return -EEXIST;
-	id_cache[slot].hash = h;
-	id_cache[slot].id = id;
 	return id;
+}
+
+/* Looks up name[0..end) (the cache first: one comparison answers both questions). */
+static struct name_ref lookup_name(const struct walk *w, size_t end)
+{
+	uint64_t h = w->hash[end] ^ (uint64_t)(w->ds + 1) * HASH_SEED; /* per data set */
+	unsigned slot = (unsigned)(h ^ (h >> 32)) & (ID_CACHE_SIZE - 1);
+	struct name_ref r;
+
+	if (id_cache[slot].hash == h && id_cache[slot].len == end &&
+	    !memcmp(id_cache[slot].name, w->name, end))
+		return (struct name_ref){ id_cache[slot].id, id_cache[slot].cap };
+	r.cap = capture_id(w->name + w->prefix, end - w->prefix, w->hash[end]);
+	r.id = vendor_id(w->name, end);
+	if (r.id > 0) {
+		id_cache[slot].hash = h;
+		id_cache[slot].name = field_name((unsigned)r.id);
+		id_cache[slot].id = r.id;
+		id_cache[slot].cap = (int16_t)r.cap;
+		id_cache[slot].len = (uint16_t)end;
+	}
+	return r;
 }
 
 /* A leaf at name[0..end): captured, and kept as a vendor field. */
 static int leaf(struct walk *w, size_t end, const struct jsonin_value *v)
 {
-	int id, rc;
+	struct name_ref r;
+	int rc;
 
-	capture(w, w->name + w->prefix, end - w->prefix, w->hash[end], v);
 	if (v->type == JSONIN_NULL)
-		return 0;
+		return 0; /* absent, for the captures too */
+	r = lookup_name(w, end);
+	set_capture(w, r.cap, v);
 	if (w->full || w->ev->n >= EVENT_MAX_VALUES - ECS_RESERVE) {
 		w->full = true;
 		count_drop(DROP_EVENT_FULL);
 		return 0;
 	}
 	/* past the budget, or a name another module typed: event.original keeps it */
-	if ((id = vendor_id(w->name, end, w->hash[end], (unsigned)w->ds)) < 0)
-		return id == -ENOSPC || id == -EEXIST ? 0 : id;
-	rc = event_add_str(w->ev, (unsigned)id, v->s, v->len);
+	if (r.id < 0)
+		return r.id == -ENOSPC || r.id == -EEXIST ? 0 : r.id;
+	rc = event_add_str(w->ev, (unsigned)r.id, v->s, v->len);
 	if (rc == -ENOSPC) {
 		w->full = true;
 		count_drop(DROP_EVENT_FULL);
@@ -764,7 +784,7 @@ static int hold(struct walk *w, struct jsonin *j, const char *key, size_t klen)
 		p->v.type = JSONIN_OBJECT;
 		rc = jsonin_raw_value(j, &p->v.s, &p->v.len);
 	} else if ((rc = jsonin_value(j, &p->v)) == 0) {
-		capture(w, key, klen, hash_more(HASH_SEED, key, klen), &p->v);
+		set_capture(w, capture_id(key, klen, hash_more(HASH_SEED, key, klen)), &p->v);
 	}
 	if (rc < 0)
 		return rc;
