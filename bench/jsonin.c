@@ -8,8 +8,9 @@
  *   read   every token read, strings unescaped (what a generic walk costs)
  *   pick   the decoder pattern: 6 keys picked at three nesting levels, the rest skipped
  *   ecs    ecs_decode of ECS lines as `koban parse` prints them (event_write_json output)
- * Prints one line per case: "jsonin NAME: MB/s, records/s" and a checksum of the
- * picked values, so that a peer must find the same values.
+ * Prints one line per case: "jsonin NAME: MB/s, records/s" (per CPU-second of the
+ * process, so that a loaded machine gives per-core figures) and a checksum of the picked
+ * values, so that a peer must find the same values.
  *
  * The comparison with json-c (Debian's libjson-c-dev, not a build dependency of koban)
  * is compiled by hand:
@@ -19,7 +20,13 @@
  *      $(pkg-config --libs json-c) -lpthread -lm
  *
  * and then adds "json-c read" (json_tokener_parse_ex, the whole tree) and "json-c pick"
- * (the tree plus the same 6 lookups).
+ * (the tree plus the same 6 lookups). Jansson and cJSON (libjansson-dev, libcjson-dev,
+ * the two other JSON libraries Debian 12 ships) the same way, with -DBENCH_JANSSON and
+ * $(pkg-config --cflags --libs jansson), or -DBENCH_CJSON and
+ * $(pkg-config --cflags --libs libcjson): "jansson read/pick", "cjson read/pick".
+ *
+ * "azure decode" is the whole Azure Monitor decoder (parse/azure) on the same records:
+ * every member kept as a vendor field, the ECS mapping, one event per record.
  *
  *   build/release/bench/jsonin [RECORDS]
  */
@@ -32,17 +39,26 @@
 #include "core/err.h"
 #include "core/event.h"
 #include "core/jsonin.h"
+#include "parse/azure.h"
+#include "parse/decoder.h"
 #include "parse/ecs.h"
 
 #ifdef BENCH_JSONC
 #include <json.h>
+#endif
+#ifdef BENCH_JANSSON
+#include <jansson.h>
+#endif
+#ifdef BENCH_CJSON
+#include <cjson/cJSON.h>
 #endif
 
 static double now_s(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	/* CPU seconds, so that a loaded machine still gives per-core figures */
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
@@ -443,6 +459,147 @@ static void bench_jsonc(const struct buf *in, int rounds, bool pick)
 }
 #endif
 
+/* The Azure decoder: one event per record, as the pipeline builds it (no JSON output). */
+static void bench_azure(const struct buf *in, int rounds)
+{
+	struct arena a;
+	struct event ev;
+	struct decode_opts o = { .received_ns = INT64_C(1773543600000000000) };
+	size_t done = 0, values = 0;
+	double t0, t;
+
+	arena_init(&a, 1 << 16, 1 << 24);
+	t0 = now_s();
+	for (int r = 0; r < rounds; r++) {
+		size_t n;
+
+		FOR_EACH_LINE(in->p, in->len, line, n) {
+			struct err e = ERR_INIT;
+
+			event_init(&ev, &a);
+			if (azure_decode(&ev, line, n, &o, &e) < 0) {
+				fprintf(stderr, "azure: %s\n", e.msg);
+				exit(1);
+			}
+			values += ev.n;
+			arena_clear(&a);
+			done++;
+		}
+	}
+	t = now_s() - t0;
+	report("azure decode", t, in->len * (size_t)rounds, done, NULL);
+	printf("%-14s %8.1f fields per record\n", "", (double)values / (double)(done ? done : 1));
+	arena_release(&a);
+}
+
+#ifdef BENCH_JANSSON
+static size_t jansson_len(json_t *o, const char *key)
+{
+	json_t *x = json_object_get(o, key);
+
+	return json_is_string(x) ? json_string_length(x) : 0;
+}
+
+static void jansson_pick(json_t *o, struct pick *p)
+{
+	json_t *props = json_object_get(o, "properties"), *sub;
+
+	p->time_bytes += jansson_len(o, "time");
+	if (!json_is_object(props))
+		return;
+	p->upn_bytes += jansson_len(props, "userPrincipalName");
+	p->ip_bytes += jansson_len(props, "ipAddress");
+	p->app_bytes += jansson_len(props, "appDisplayName");
+	if ((sub = json_object_get(props, "status")))
+		p->errors += (uint64_t)json_integer_value(json_object_get(sub, "errorCode"));
+	if ((sub = json_object_get(props, "location")))
+		p->cc_bytes += jansson_len(sub, "countryOrRegion");
+}
+
+static void bench_jansson(const struct buf *in, int rounds, bool pick)
+{
+	struct pick p = { 0 };
+	size_t done = 0;
+	double t0, t;
+
+	t0 = now_s();
+	for (int r = 0; r < rounds; r++) {
+		size_t n;
+
+		FOR_EACH_LINE(in->p, in->len, line, n) {
+			json_error_t je;
+			json_t *o = json_loadb(line, n, JSON_REJECT_DUPLICATES, &je);
+
+			if (!o) {
+				fprintf(stderr, "jansson: %s\n", je.text);
+				exit(1);
+			}
+			if (pick)
+				jansson_pick(o, &p);
+			json_decref(o);
+			done++;
+		}
+	}
+	t = now_s() - t0;
+	report(pick ? "jansson pick" : "jansson read", t, in->len * (size_t)rounds, done,
+	       pick ? &p : NULL);
+}
+#endif
+
+#ifdef BENCH_CJSON
+static size_t cjson_len(const cJSON *o, const char *key)
+{
+	const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsString(x) ? strlen(x->valuestring) : 0;
+}
+
+static void cjson_pick(const cJSON *o, struct pick *p)
+{
+	const cJSON *props = cJSON_GetObjectItemCaseSensitive(o, "properties"), *sub, *x;
+
+	p->time_bytes += cjson_len(o, "time");
+	if (!cJSON_IsObject(props))
+		return;
+	p->upn_bytes += cjson_len(props, "userPrincipalName");
+	p->ip_bytes += cjson_len(props, "ipAddress");
+	p->app_bytes += cjson_len(props, "appDisplayName");
+	if ((sub = cJSON_GetObjectItemCaseSensitive(props, "status")) &&
+	    cJSON_IsNumber(x = cJSON_GetObjectItemCaseSensitive(sub, "errorCode")))
+		p->errors += (uint64_t)x->valuedouble;
+	if ((sub = cJSON_GetObjectItemCaseSensitive(props, "location")))
+		p->cc_bytes += cjson_len(sub, "countryOrRegion");
+}
+
+static void bench_cjson(const struct buf *in, int rounds, bool pick)
+{
+	struct pick p = { 0 };
+	size_t done = 0;
+	double t0, t;
+
+	t0 = now_s();
+	for (int r = 0; r < rounds; r++) {
+		size_t n;
+
+		FOR_EACH_LINE(in->p, in->len, line, n) {
+			cJSON *o = cJSON_ParseWithLength(line, n);
+
+			if (!o) {
+				fprintf(stderr, "cjson: parse error\n");
+				exit(1);
+			}
+			if (pick)
+				cjson_pick(o, &p);
+			cJSON_Delete(o);
+			done++;
+		}
+	}
+	t = now_s() - t0;
+	report(pick ? "cjson pick" : "cjson read", t, in->len * (size_t)rounds, done,
+	       pick ? &p : NULL);
+}
+#endif
+
 int main(int argc, char **argv)
 {
 	size_t records = argc > 1 ? strtoul(argv[1], NULL, 10) : 200000;
@@ -462,6 +619,15 @@ int main(int argc, char **argv)
 	bench_jsonc(&in, rounds, false);
 	bench_jsonc(&in, rounds, true);
 #endif
+#ifdef BENCH_JANSSON
+	bench_jansson(&in, rounds, false);
+	bench_jansson(&in, rounds, true);
+#endif
+#ifdef BENCH_CJSON
+	bench_cjson(&in, rounds, false);
+	bench_cjson(&in, rounds, true);
+#endif
+	bench_azure(&in, rounds);
 	bench_ecs(records, rounds);
 	buf_release(&in);
 	return 0;

@@ -11,6 +11,7 @@
 #include "parse/cef.h"
 #include "parse/leef.h"
 #include "parse/panos.h"
+#include "parse/azure.h"
 #include "parse/syslog.h"
 
 #include <pthread.h>
@@ -56,6 +57,8 @@ static const struct decoder table[] = {
 	{ .name = "leef", .dataset = "leef.log", .sniff = leef_sniff, .decode = leef_decode,
 	  .configure = leef_configure },
 	{ .name = "a10", .dataset = "a10.cgn", .sniff = a10_sniff, .decode = a10_decode },
+	{ .name = "azure", .dataset = "azure", .sniff = azure_sniff, .decode = azure_decode,
+	  .split = azure_split, .configure = azure_configure },
 	{ .name = "rfc5424", .dataset = "syslog", .sniff = syslog_looks_rfc5424,
 	  .decode = decode_rfc5424 },
 	/* never sniffed: "syslog" decides */
