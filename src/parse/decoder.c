@@ -7,6 +7,8 @@
 #include "core/err.h"
 #include "core/event.h"
 #include "core/field.h"
+#include "parse/jsonrec.h"
+#include "parse/m365.h"
 #include "parse/syslog.h"
 
 static bool sniff_any(const char *msg, size_t len)
@@ -43,6 +45,8 @@ static int decode_rfc5424(struct event *ev, const char *msg, size_t len,
 
 /* Index + 1 is the format id; "auto" sniffs in this order. */
 static const struct decoder table[] = {
+	{ .name = "m365", .dataset = "m365", .sniff = m365_sniff, .decode = m365_decode,
+	  .split = jsonrec_split },
 	{ .name = "rfc5424", .dataset = "syslog", .sniff = syslog_looks_rfc5424,
 	  .decode = decode_rfc5424 },
 	/* never sniffed: "syslog" decides */
@@ -50,7 +54,7 @@ static const struct decoder table[] = {
 	{ .name = "syslog", .dataset = "syslog", .sniff = sniff_any, .decode = decode_syslog },
 };
 
-#define NAMES "auto, syslog, rfc3164 or rfc5424"
+#define NAMES "auto, m365, syslog, rfc3164 or rfc5424"
 
 _Static_assert(ARRAY_SIZE(table) < 255, "format ids must fit struct msg's byte");
 

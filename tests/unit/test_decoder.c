@@ -35,7 +35,7 @@ static void test_check_message(void)
 	struct err e = ERR_INIT;
 
 	CHECK_INT(decoder_check("cef", &e), -EINVAL);
-	CHECK_STR(e.msg, "format 'cef': expected auto, syslog, rfc3164 or rfc5424");
+	CHECK_STR(e.msg, "format 'cef': expected auto, m365, syslog, rfc3164 or rfc5424");
 	CHECK_INT(decoder_check("rfc3164", &e), decoder_find("rfc3164", 7));
 }
 
