@@ -1205,7 +1205,7 @@ int m365_decode(struct event *ev, const char *msg, size_t len, const struct deco
 /* Anchors one of which a Defender record or container shows in its first bytes. */
 static const char *const anchors[] = {
 	"\"" GRAPH_TYPE_PREFIX, /* @odata.type of an alert, incident or evidence */
-	"microsoft.graph.security", /* @odata.context of an alerts_v2 or incidents page */
+	"$metadata#security/", /* @odata.context of an alerts_v2 or incidents page */
 	"\"" HUNTING_PREFIX,
 	"securitycenter.", /* @odata.context of a Defender for Endpoint page */
 	"\"alertCreationTime\"",
