@@ -43,6 +43,7 @@ enum conv {
 	C_IP,         /* the ECS field is an IP, set when the text is one */
 	C_TIME,       /* an RFC 3339 time (vendor field typed as time), maybe an event time */
 	C_SEV,        /* a severity word: event.severity */
+	C_DIRECTION,  /* a mail direction word: email.direction in ECS's lowercase words */
 	C_STRS,       /* an array of strings: vendor array, each added to the ECS field */
 	C_TECHNIQUES, /* an array of MITRE ids ("T1564.001"): threat.technique.id */
 	C_ATTACK,     /* a string holding a JSON array of "Name (T1078)": threat.technique.id */
@@ -267,7 +268,7 @@ static struct member hunting_columns[] = {
 	{ .key = "SenderIPv4", .conv = C_IP, .ecs = E(SOURCE_IP), .rel = R_IP },
 	{ .key = "SenderIPv6", .conv = C_IP, .rel = R_IP },
 	{ .key = "RecipientEmailAddress", .conv = C_ADD, .ecs = E(EMAIL_TO_ADDRESS), .rel = R_USER },
-	{ .key = "EmailDirection", .conv = C_STR, .ecs = E(EMAIL_DIRECTION) },
+	{ .key = "EmailDirection", .conv = C_DIRECTION },
 	{ .key = "DeliveryAction", .conv = C_STR },
 	{ .key = "DeliveryLocation", .conv = C_STR },
 	{ .key = "ThreatTypes", .conv = C_STR },
@@ -371,7 +372,7 @@ static const struct first_rule {
 	uint8_t kind;
 	const char *parent;
 	const char *key;
-	uint8_t conv; /* C_STR, C_INT or C_ADD */
+	uint8_t conv; /* C_STR, C_INT, C_ADD or C_DIRECTION */
 	unsigned field;
 } first_rules[] = {
 	{ EV_DEVICE, "", "deviceDnsName", C_STR, FIELD_HOST_NAME },
@@ -397,7 +398,7 @@ static const struct first_rule {
 	{ EV_URL, "", "url", C_STR, FIELD_URL_ORIGINAL },
 	{ EV_MESSAGE, "", "internetMessageId", C_STR, FIELD_EMAIL_MESSAGE_ID },
 	{ EV_MESSAGE, "", "subject", C_STR, FIELD_EMAIL_SUBJECT },
-	{ EV_MESSAGE, "", "antiSpamDirection", C_STR, FIELD_EMAIL_DIRECTION },
+	{ EV_MESSAGE, "", "antiSpamDirection", C_DIRECTION, FIELD_EMAIL_DIRECTION },
 	{ EV_MESSAGE, "p1Sender", "emailAddress", C_ADD, FIELD_EMAIL_FROM_ADDRESS },
 	{ EV_MESSAGE, "", "recipientEmailAddress", C_ADD, FIELD_EMAIL_TO_ADDRESS },
 };
@@ -582,6 +583,30 @@ static int severity_code(const char *s, size_t len)
 	return 0;
 }
 
+/*
+ * email.direction in ECS's words from Graph's camelCase or AdvancedHunting's PascalCase
+ * (inbound, outbound, intraOrg / Intra-org); NULL for other words (vendor field only).
+ */
+static const char *mail_direction(const char *s, size_t len)
+{
+	if (eq_nocase(s, len, "inbound"))
+		return "inbound";
+	if (eq_nocase(s, len, "outbound"))
+		return "outbound";
+	if (eq_nocase(s, len, "intraOrg") || eq_nocase(s, len, "intra-org"))
+		return "internal";
+	if (eq_nocase(s, len, "unknown"))
+		return "unknown";
+	return NULL;
+}
+
+static int set_direction(struct event *ev, const char *s, size_t len)
+{
+	const char *d = mail_direction(s, len);
+
+	return d ? event_set_str(ev, FIELD_EMAIL_DIRECTION, d, strlen(d)) : 0;
+}
+
 /* A number, or a string of digits, as an integer. */
 static bool int_value(const char *s, size_t len, int64_t *out)
 {
@@ -628,6 +653,8 @@ static int put_ecs(struct rec *r, const struct member *m, const char *s, size_t 
 
 		return code ? event_set_int(ev, FIELD_EVENT_SEVERITY, code) : 0;
 	}
+	if (m->conv == C_DIRECTION)
+		return set_direction(ev, s, len);
 	if (m->ecs) {
 		unsigned f = m->ecs - 1;
 
@@ -753,6 +780,8 @@ static int first_of_kind(struct rec *r, unsigned kind, const char *parent, const
 			return 0;
 		if (f->conv == C_INT)
 			return int_value(s, len, &n) ? event_set_int(r->ev, f->field, n) : 0;
+		if (f->conv == C_DIRECTION)
+			return set_direction(r->ev, s, len);
 		return event_set_str(r->ev, f->field, s, len);
 	}
 	return 0;
@@ -1011,7 +1040,7 @@ static enum shape shape_of(const struct jsonin_value *k, const struct jsonin_val
 {
 	static const struct { const char *key; enum shape shape; } decisive[] = {
 		{ "providerAlertId", SH_ALERT },     { "serviceSource", SH_ALERT },
-		{ "alertWebUrl", SH_ALERT },         { "detectorId", SH_ALERT },
+		{ "alertWebUrl", SH_ALERT },         { "productName", SH_ALERT },
 		{ "displayName", SH_INCIDENT },      { "redirectIncidentId", SH_INCIDENT },
 		{ "customTags", SH_INCIDENT },       { "alertCreationTime", SH_ENDPOINT },
 		{ "machineId", SH_ENDPOINT },        { "computerDnsName", SH_ENDPOINT },

@@ -128,7 +128,7 @@ static void test_graph_alert(void)
 	CHECK(has("m365.alert.evidence.type", "analyzedMessageEvidence"));
 	CHECK(has("email.message_id", "<m1@example.com>") && has("email.subject", "Invoice"));
 	CHECK(has("email.from.address", "eve@evil.example"));
-	CHECK(has("email.to.address", "bob@example.com") && has("email.direction", "Inbound"));
+	CHECK(has("email.to.address", "bob@example.com") && has("email.direction", "inbound"));
 	CHECK_INT(count("related.ip"), 1); /* de-duplicated; "not an ip" is no IP */
 	CHECK(has("related.ip", "203.0.113.9"));
 	CHECK(has("m365.alert.evidence.ipAddress", "not an ip"));
@@ -158,7 +158,7 @@ static void test_graph_alert_without_odata_type(void)
 static void test_endpoint_alert(void)
 {
 	const char *rec =
-		"{\"id\":\"da1\",\"incidentId\":11,\"severity\":\"Medium\",\"status\":\"New\","
+		"{\"id\":\"da1\",\"detectorId\":\"d1\",\"incidentId\":11,\"severity\":\"Medium\",\"status\":\"New\","
 		"\"category\":\"Malware\",\"title\":\"Exeselrun\","
 		"\"alertCreationTime\":\"2020-06-30T10:09:01.1569718Z\","
 		"\"lastUpdateTime\":\"2020-07-03T15:15:39.13Z\",\"machineId\":\"m1\","
@@ -184,6 +184,7 @@ static void test_endpoint_alert(void)
 	CHECK(has("related.ip", "2001:db8::1"));
 	CHECK_INT(count("related.hash"), 3);
 	CHECK(has("rule.category", "Malware") && has("event.category", "malware"));
+	CHECK(has("rule.id", "d1") && event_get(&ev, FIELD_THREAT_TACTIC_NAME) == NULL);
 	CHECK(has("m365.alert.evidence.type", "File") && has("m365.alert.evidence.type", "Ip"));
 	CHECK_INT(int_of(FIELD_TIMESTAMP), 1593789339130000000LL);
 }
