@@ -69,6 +69,7 @@ enum note { N_NONE, N_DETERMINATION, N_CATEGORY, N_TABLE, N_COUNT };
 
 struct member {
 	const char *key;
+	uint8_t klen;  /* strlen(key), set once with vid */
 	uint8_t conv;
 	uint8_t slot;
 	uint8_t rel;
@@ -441,20 +442,50 @@ static const struct table {
 	{ "CloudAppEvents", "m365.hunting.cloud_app_events", false, NO_CAT, "info" },
 };
 
-/* The member tables and the prefix of their vendor fields. */
-static const struct member_table {
+/* Keys are found through a small open-addressing hash of their bytes, built once. */
+#define INDEX_SLOTS 256 /* more than twice the largest table */
+
+enum table_id { T_ALERT, T_ENDPOINT, T_INCIDENT, T_INCIDENT_ALERT, T_HUNTING, T_COLUMNS,
+		T_EVIDENCE, T_COUNT };
+
+/* The member tables, the prefix of their vendor fields and their key index. */
+static struct member_table {
 	struct member *m;
 	size_t n;
 	const char *prefix;
-} member_tables[] = {
-	{ alert_members, ARRAY_SIZE(alert_members), "m365.alert." },
-	{ endpoint_members, ARRAY_SIZE(endpoint_members), "m365.alert." },
-	{ incident_members, ARRAY_SIZE(incident_members), "m365.incident." },
-	{ incident_alert_members, ARRAY_SIZE(incident_alert_members), "m365.incident.alerts." },
-	{ hunting_members, ARRAY_SIZE(hunting_members), "m365.hunting." },
-	{ hunting_columns, ARRAY_SIZE(hunting_columns), "m365.hunting." },
-	{ evidence_keys, ARRAY_SIZE(evidence_keys), "m365.alert.evidence." },
+	uint8_t index[INDEX_SLOTS]; /* member index + 1, 0: empty */
+} member_tables[T_COUNT] = {
+	[T_ALERT] = { alert_members, ARRAY_SIZE(alert_members), "m365.alert.", { 0 } },
+	[T_ENDPOINT] = { endpoint_members, ARRAY_SIZE(endpoint_members), "m365.alert.", { 0 } },
+	[T_INCIDENT] = { incident_members, ARRAY_SIZE(incident_members), "m365.incident.",
+			 { 0 } },
+	[T_INCIDENT_ALERT] = { incident_alert_members, ARRAY_SIZE(incident_alert_members),
+			       "m365.incident.alerts.", { 0 } },
+	[T_HUNTING] = { hunting_members, ARRAY_SIZE(hunting_members), "m365.hunting.", { 0 } },
+	[T_COLUMNS] = { hunting_columns, ARRAY_SIZE(hunting_columns), "m365.hunting.", { 0 } },
+	[T_EVIDENCE] = { evidence_keys, ARRAY_SIZE(evidence_keys), "m365.alert.evidence.",
+			 { 0 } },
 };
+
+_Static_assert(ARRAY_SIZE(hunting_columns) < INDEX_SLOTS / 2, "index load at most 1/2");
+
+static unsigned key_hash(const char *s, size_t len)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)s[i]) * 16777619u;
+	return h & (INDEX_SLOTS - 1);
+}
+
+static void index_add(struct member_table *t, size_t i)
+{
+	unsigned h = key_hash(t->m[i].key, t->m[i].klen);
+
+	while (t->index[h])
+		h = (h + 1) & (INDEX_SLOTS - 1);
+	t->index[h] = (uint8_t)(i + 1);
+}
 
 static pthread_once_t fields_once = PTHREAD_ONCE_INIT;
 static int fields_rc;
@@ -479,11 +510,13 @@ static void fields_init(void)
 {
 	int rc = 0;
 
-	for (size_t t = 0; t < ARRAY_SIZE(member_tables) && rc >= 0; t++) {
+	for (size_t t = 0; t < T_COUNT && rc >= 0; t++) {
 		for (size_t i = 0; i < member_tables[t].n && rc >= 0; i++) {
 			struct member *m = &member_tables[t].m[i];
 
 			m->vid = -1;
+			m->klen = (uint8_t)strlen(m->key);
+			index_add(&member_tables[t], i);
 			if (!has_vendor_field(m->conv))
 				continue;
 			rc = intern(member_tables[t].prefix, m->key,
@@ -528,12 +561,17 @@ static bool has_prefix(const char *s, size_t len, const char *lit)
 	return len >= n && !memcmp(s, lit, n);
 }
 
-static const struct member *find_member(const struct member *tab, size_t n,
+static const struct member *find_member(const struct member_table *t,
 					const struct jsonin_value *k)
 {
-	for (size_t i = 0; i < n; i++)
-		if (jsonin_key_is(k, tab[i].key))
-			return &tab[i];
+	unsigned h = key_hash(k->s, k->len);
+
+	for (; t->index[h]; h = (h + 1) & (INDEX_SLOTS - 1)) {
+		const struct member *m = &t->m[t->index[h] - 1];
+
+		if (m->klen == k->len && !memcmp(m->key, k->s, k->len))
+			return m;
+	}
 	return NULL;
 }
 
@@ -796,7 +834,7 @@ static int evidence_value(struct rec *r, unsigned kind, const char *parent,
 
 	if (v->type == JSONIN_NULL || !v->len || !evidence_room(r))
 		return 0;
-	m = find_member(evidence_keys, ARRAY_SIZE(evidence_keys), k);
+	m = find_member(&member_tables[T_EVIDENCE], k);
 	if (m && ((rc = add_unique(r->ev, (unsigned)m->vid, v->s, v->len)) < 0 ||
 		  (rc = add_related(r->ev, m->rel, v->s, v->len)) < 0))
 		return rc;
@@ -906,7 +944,7 @@ static int read_evidence(struct rec *r, struct jsonin *j)
 	return rc;
 }
 
-static int read_members(struct rec *r, struct jsonin *j, const struct member *tab, size_t n,
+static int read_members(struct rec *r, struct jsonin *j, const struct member_table *t,
 			bool multi);
 
 /* An incident's alerts ($expand=alerts): an array of alerts, or one alert. */
@@ -918,16 +956,14 @@ static int read_alerts(struct rec *r, struct jsonin *j)
 	if ((rc = jsonin_value(j, &v)) < 0)
 		return rc;
 	if (v.type == JSONIN_OBJECT)
-		return read_members(r, j, incident_alert_members, ARRAY_SIZE(incident_alert_members),
-				    true);
+		return read_members(r, j, &member_tables[T_INCIDENT_ALERT], true);
 	if (v.type != JSONIN_ARRAY)
 		return 0;
 	while ((rc = jsonin_more(j)) > 0) {
 		if ((rc = jsonin_value(j, &v)) < 0)
 			return rc;
 		if (v.type == JSONIN_OBJECT)
-			rc = read_members(r, j, incident_alert_members,
-					  ARRAY_SIZE(incident_alert_members), true);
+			rc = read_members(r, j, &member_tables[T_INCIDENT_ALERT], true);
 		else if (v.type == JSONIN_ARRAY)
 			rc = jsonin_skip(j);
 		if (rc < 0)
@@ -994,8 +1030,7 @@ static int read_member(struct rec *r, struct jsonin *j, const struct member *m, 
 		return rc;
 	if (m->conv == C_PROPS)
 		return v.type == JSONIN_OBJECT
-			       ? read_members(r, j, hunting_columns, ARRAY_SIZE(hunting_columns),
-					      false)
+			       ? read_members(r, j, &member_tables[T_COLUMNS], false)
 			       : (v.type == JSONIN_ARRAY ? jsonin_skip(j) : 0);
 	if (v.type == JSONIN_ARRAY && (m->conv == C_STRS || m->conv == C_TECHNIQUES))
 		return read_strings(r, j, m);
@@ -1008,14 +1043,14 @@ static int read_member(struct rec *r, struct jsonin *j, const struct member *m, 
 }
 
 /* The members of an object (entered already) by table; unknown keys are skipped. */
-static int read_members(struct rec *r, struct jsonin *j, const struct member *tab, size_t n,
+static int read_members(struct rec *r, struct jsonin *j, const struct member_table *t,
 			bool multi)
 {
 	struct jsonin_value k;
 	int rc;
 
 	while ((rc = jsonin_key(j, &k)) > 0) {
-		const struct member *m = find_member(tab, n, &k);
+		const struct member *m = find_member(t, &k);
 
 		if ((rc = m ? read_member(r, j, m, multi) : jsonin_skip_value(j)) < 0)
 			return rc;
@@ -1179,13 +1214,13 @@ static const struct member_table *shape_table(enum shape s)
 {
 	switch (s) {
 	case SH_ALERT:
-		return &member_tables[0];
+		return &member_tables[T_ALERT];
 	case SH_ENDPOINT:
-		return &member_tables[1];
+		return &member_tables[T_ENDPOINT];
 	case SH_INCIDENT:
-		return &member_tables[2];
+		return &member_tables[T_INCIDENT];
 	default:
-		return &member_tables[4];
+		return &member_tables[T_HUNTING];
 	}
 }
 
@@ -1201,7 +1236,7 @@ static int decode_record(struct rec *r, const char *p, size_t len)
 	t = shape_table(r->shape);
 	jsonin_init(&r->j, p, len, r->ev->arena, 0);
 	if ((rc = jsonin_value(&r->j, &v)) < 0 ||
-	    (rc = read_members(r, &r->j, t->m, t->n, false)) < 0)
+	    (rc = read_members(r, &r->j, t, false)) < 0)
 		return fail_json(r, &r->j, rc);
 	if ((rc = jsonin_finish(&r->j, NULL)) < 0)
 		return fail_json(r, &r->j, rc);
