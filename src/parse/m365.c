@@ -809,7 +809,8 @@ static int first_of_kind(struct rec *r, unsigned kind, const char *parent, const
 		const struct first_rule *f = &first_rules[i];
 		int64_t n;
 
-		if (f->kind != kind || strlen(f->key) != klen || memcmp(f->key, key, klen) ||
+		if (!klen || f->kind != kind || f->key[0] != key[0] || strlen(f->key) != klen ||
+		    memcmp(f->key, key, klen) ||
 		    (f->parent && strcmp(f->parent, parent)))
 			continue;
 		if (f->conv == C_ADD)
