@@ -46,7 +46,7 @@ static int decode_rfc5424(struct event *ev, const char *msg, size_t len,
 /* Index + 1 is the format id; "auto" sniffs in this order. */
 static const struct decoder table[] = {
 	{ .name = "m365", .dataset = "m365", .sniff = m365_sniff, .decode = m365_decode,
-	  .split = jsonrec_split },
+	  .split = jsonrec_split, .configure = m365_configure },
 	{ .name = "rfc5424", .dataset = "syslog", .sniff = syslog_looks_rfc5424,
 	  .decode = decode_rfc5424 },
 	/* never sniffed: "syslog" decides */

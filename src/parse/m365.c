@@ -17,6 +17,7 @@
 #include "core/compat.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <strings.h>
 
 #include "core/err.h"
@@ -24,6 +25,7 @@
 #include "core/field.h"
 #include "core/ipaddr.h"
 #include "core/jsonin.h"
+#include "core/metrics.h"
 #include "core/timeutil.h"
 #include "parse/decoder.h"
 
@@ -32,6 +34,7 @@
 #define HUNTING_PREFIX "AdvancedHunting-"
 #define EVIDENCE_DEPTH_MAX 4 /* nested objects inside one evidence item */
 #define VALUES_RESERVE 48    /* event values kept free for the fields set after evidence */
+#define KEY_MAX 64           /* longest key kept as part of a vendor field name */
 
 enum shape { SH_NONE, SH_ALERT, SH_INCIDENT, SH_ENDPOINT, SH_HUNTING };
 
@@ -491,6 +494,58 @@ static pthread_once_t fields_once = PTHREAD_ONCE_INIT;
 static int fields_rc;
 static int vid_relateduser_name, vid_relateduser_domain, vid_evidence_type;
 
+/* Values not kept as fields (they stay in event.original), by reason. */
+enum drop { DROP_NAME_BUDGET, DROP_NAME_INVALID, DROP_NAME_TYPE, DROP_EVENT_FULL,
+	    DROP_EVIDENCE, DROP_COUNT };
+
+static const char *const drop_names[DROP_COUNT] = { "name_budget", "name_invalid", "name_type",
+						    "event_full", "evidence_limit" };
+static atomic_uint_fast64_t dropped[DROP_COUNT];
+static atomic_uint names_made; /* vendor names made from keys the tables do not list */
+
+static void drop(enum drop why)
+{
+	atomic_fetch_add_explicit(&dropped[why], 1, memory_order_relaxed);
+}
+
+uint64_t m365_dropped(void)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < DROP_COUNT; i++)
+		n += atomic_load_explicit(&dropped[i], memory_order_relaxed);
+	return n;
+}
+
+static int collect_dropped(struct metrics_out *o, void *ctx)
+{
+	int rc = 0;
+
+	for (unsigned i = 0; i < DROP_COUNT && !rc; i++)
+		rc = metrics_sample(o, atomic_load_explicit(&dropped[i], memory_order_relaxed),
+				    "reason", drop_names[i], NULL);
+	return rc;
+}
+
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+static int metrics_rc;
+
+static void register_metrics(void)
+{
+	metrics_rc = metrics_register("koban_m365_values_dropped_total", METRICS_COUNTER,
+				      "Values of Defender records not kept as m365 fields, by reason.",
+				      collect_dropped, dropped);
+}
+
+int m365_configure(const struct config *c, struct err *e)
+{
+	pthread_once(&metrics_once, register_metrics);
+	if (metrics_rc < 0)
+		return err_set(e, metrics_rc, "m365: cannot register its metrics: %s",
+			       strerror(-metrics_rc));
+	return 0;
+}
+
 static int intern(const char *prefix, const char *key, enum field_type t)
 {
 	char name[FIELD_NAME_MAX];
@@ -593,6 +648,53 @@ static int add_unique(struct event *ev, unsigned f, const char *s, size_t len)
 	if (has_value(ev, f, s, len))
 		return 0;
 	return event_add_str(ev, f, s, len);
+}
+
+/* Whether a key may become part of a field name: one name part, no dots or spaces. */
+static bool key_usable(const struct jsonin_value *k)
+{
+	if (!k->len || k->len > KEY_MAX)
+		return false;
+	for (size_t i = 0; i < k->len; i++) {
+		unsigned char c = (unsigned char)k->s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-' || c == '$' || c == '@'))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The vendor field prefix + key for a key the tables do not list, made while fewer than
+ * M365_NAME_BUDGET such names exist; -1 (and the drop counted) when it cannot be kept.
+ */
+static int unknown_field(const char *prefix, const struct jsonin_value *k)
+{
+	char name[FIELD_NAME_MAX];
+	size_t pl = strlen(prefix);
+	int id;
+
+	if (!key_usable(k) || pl + k->len >= sizeof(name)) {
+		drop(DROP_NAME_INVALID);
+		return -1;
+	}
+	memcpy(name, prefix, pl);
+	memcpy(name + pl, k->s, k->len);
+	id = field_lookup(name, pl + k->len);
+	if (id < 0) {
+		if (atomic_load_explicit(&names_made, memory_order_relaxed) >= M365_NAME_BUDGET ||
+		    (id = field_intern(name, pl + k->len, FT_STR)) < 0) {
+			drop(DROP_NAME_BUDGET);
+			return -1;
+		}
+		atomic_fetch_add_explicit(&names_made, 1, memory_order_relaxed);
+	}
+	if (field_type((unsigned)id) != FT_STR) {
+		drop(DROP_NAME_TYPE);
+		return -1;
+	}
+	return id;
 }
 
 static int add_related(struct event *ev, unsigned rel, const char *s, size_t len)
@@ -831,13 +933,16 @@ static int evidence_value(struct rec *r, unsigned kind, const char *parent,
 			  const struct jsonin_value *k, const struct jsonin_value *v)
 {
 	const struct member *m;
-	int rc;
+	int id, rc;
 
 	if (v->type == JSONIN_NULL || !v->len || !evidence_room(r))
 		return 0;
 	m = find_member(&member_tables[T_EVIDENCE], k);
 	if (m && ((rc = add_unique(r->ev, (unsigned)m->vid, v->s, v->len)) < 0 ||
 		  (rc = add_related(r->ev, m->rel, v->s, v->len)) < 0))
+		return rc;
+	if (!m && (id = unknown_field(member_tables[T_EVIDENCE].prefix, k)) >= 0 &&
+	    (rc = add_unique(r->ev, (unsigned)id, v->s, v->len)) < 0)
 		return rc;
 	return first_of_kind(r, kind, parent, k->s, k->len, v->s, v->len);
 }
@@ -1043,7 +1148,53 @@ static int read_member(struct rec *r, struct jsonin *j, const struct member *m, 
 	return read_attack(r, &v);
 }
 
-/* The members of an object (entered already) by table; unknown keys are skipped. */
+/* Whether the next value of j is an object or an array (whitespace skipped). */
+static bool next_is_container(const struct jsonin *j)
+{
+	size_t i = j->pos;
+
+	while (i < j->len && (j->p[i] == ' ' || j->p[i] == '\t' || j->p[i] == '\n' ||
+			      j->p[i] == '\r'))
+		i++;
+	return i < j->len && (j->p[i] == '{' || j->p[i] == '[');
+}
+
+/*
+ * A key the table does not list: kept as prefix + key (a container as its JSON text),
+ * except OData control information (@odata.*), which only says what the record is.
+ */
+static int read_unknown(struct rec *r, struct jsonin *j, const struct member_table *t,
+			const struct jsonin_value *k, bool multi)
+{
+	struct jsonin_value v;
+	const char *s;
+	size_t len;
+	int id, rc;
+
+	if (has_prefix(k->s, k->len, "@odata."))
+		return jsonin_skip_value(j);
+	if (next_is_container(j)) {
+		if ((rc = jsonin_raw_value(j, &s, &len)) < 0)
+			return rc;
+	} else {
+		if ((rc = jsonin_value(j, &v)) < 0)
+			return rc;
+		s = v.s;
+		len = v.type == JSONIN_NULL ? 0 : v.len;
+	}
+	if (!len || (len == 2 && (s[0] == '[' || s[0] == '{')))
+		return 0;
+	if (r->ev->n + VALUES_RESERVE >= EVENT_MAX_VALUES) {
+		drop(DROP_EVENT_FULL);
+		return 0;
+	}
+	if ((id = unknown_field(t->prefix, k)) < 0)
+		return 0;
+	return multi ? add_unique(r->ev, (unsigned)id, s, len)
+		     : event_set_str(r->ev, (unsigned)id, s, len);
+}
+
+/* The members of an object (entered already) by table; unknown keys by read_unknown. */
 static int read_members(struct rec *r, struct jsonin *j, const struct member_table *t,
 			bool multi)
 {
@@ -1053,7 +1204,7 @@ static int read_members(struct rec *r, struct jsonin *j, const struct member_tab
 	while ((rc = jsonin_key(j, &k)) > 0) {
 		const struct member *m = find_member(t, &k);
 
-		if ((rc = m ? read_member(r, j, m, multi) : jsonin_skip_value(j)) < 0)
+		if ((rc = m ? read_member(r, j, m, multi) : read_unknown(r, j, t, &k, multi)) < 0)
 			return rc;
 	}
 	return rc;
@@ -1188,8 +1339,10 @@ static int classify_event(struct rec *r)
 		rc = event_add_str(ev, FIELD_EVENT_TYPE, type, strlen(type));
 	if (rc >= 0 && event_get(ev, FIELD_CLOUD_ACCOUNT_ID))
 		rc = event_set_str(ev, FIELD_CLOUD_PROVIDER, "azure", 5);
-	if (rc >= 0 && r->evidence_truncated)
+	if (rc >= 0 && r->evidence_truncated) {
+		drop(DROP_EVIDENCE);
 		rc = event_add_str(ev, FIELD_LOG_FLAGS, "evidence_truncated", 18);
+	}
 	return rc;
 }
 

@@ -8,7 +8,9 @@
 #include "core/err.h"
 #include "core/event.h"
 #include "core/field.h"
+#include "core/buf.h"
 #include "core/mem.h"
+#include "core/metrics.h"
 #include "parse/decoder.h"
 #include "parse/m365.h"
 #include "t.h"
@@ -363,6 +365,62 @@ static void test_evidence_limits(void)
 	CHECK_INT(count("related.ip"), 0); /* nested deeper than the walk goes */
 }
 
+static void test_unknown_keys(void)
+{
+	uint64_t before;
+	struct err e = ERR_INIT;
+
+	CHECK_INT(m365_configure(NULL, &e), 0);
+	CHECK_INT(m365_configure(NULL, &e), 0); /* once per process, whatever the calls */
+	/* keys the tables do not list: text (a container as its JSON text) */
+	CHECK_INT(decode("{\"@odata.type\":\"#microsoft.graph.security.alert\",\"id\":\"u\","
+			 "\"newField\":\"v\",\"newNumber\":12,\"newObject\":{\"a\":[1,2]},"
+			 "\"@odata.etag\":\"W/1\",\"evidence\":[{\"@odata.type\":\"x\","
+			 "\"newEvidenceKey\":\"e1\"},{\"newEvidenceKey\":\"e2\"}]}"),
+		  0);
+	CHECK(has("m365.alert.newField", "v") && has("m365.alert.newNumber", "12"));
+	CHECK(has("m365.alert.newObject", "{\"a\":[1,2]}"));
+	CHECK_INT(count("m365.alert.evidence.newEvidenceKey"), 2);
+	CHECK(field_lookup("m365.alert.@odata.etag", 22) < 0); /* OData control information */
+	/* keys that cannot be a name part, and names of another type, are counted */
+	before = m365_dropped();
+	CHECK_INT(decode("{\"alertWebUrl\":\"u\",\"a.b\":\"x\",\"a b\":\"y\",\"\":\"z\"}"), 0);
+	CHECK(m365_dropped() == before + 3);
+	CHECK(field_lookup("m365.alert.a.b", 14) < 0);
+	{
+		struct buf out = BUF_INIT(1 << 20);
+
+		CHECK_INT(metrics_render(&out), 0);
+		CHECK(memmem(out.p, out.len, "koban_m365_values_dropped_total{reason=\"name_invalid\"} 3",
+			     56) != NULL);
+		buf_release(&out);
+	}
+	before = m365_dropped();
+	CHECK_INT(decode("{\"category\":\"AdvancedHunting-X\",\"properties\":{\"time\":\"t\"}}"), 0);
+	CHECK(m365_dropped() == before + 1); /* m365.hunting.time is a time field */
+}
+
+static void test_name_budget(void)
+{
+	char rec[128];
+	uint64_t before = m365_dropped();
+	unsigned kept = 0;
+
+	/* distinct unknown keys past the budget are not registered, only counted */
+	for (unsigned i = 0; i < M365_NAME_BUDGET + 5; i++) {
+		char name[64];
+
+		snprintf(rec, sizeof(rec), "{\"alertWebUrl\":\"u\",\"budget%u\":\"x\"}", i);
+		CHECK_INT(decode(rec), 0);
+		snprintf(name, sizeof(name), "m365.alert.budget%u", i);
+		kept += has(name, "x");
+	}
+	CHECK(kept < M365_NAME_BUDGET); /* earlier tests made some names already */
+	CHECK(m365_dropped() >= before + 5);
+	CHECK_INT(decode("{\"alertWebUrl\":\"u\",\"budget0\":\"again\"}"), 0);
+	CHECK(has("m365.alert.budget0", "again")); /* names made before stay usable */
+}
+
 static void test_sniff(void)
 {
 	static const char *const yes[] = {
@@ -452,6 +510,8 @@ int main(void)
 	T_RUN(test_lenient_values);
 	T_RUN(test_syslog_wrapped);
 	T_RUN(test_evidence_limits);
+	T_RUN(test_unknown_keys);
+	T_RUN(test_name_budget);
 	T_RUN(test_sniff);
 	T_RUN(test_split_through_registry);
 	T_RUN(test_allocation_failures);
