@@ -666,6 +666,19 @@ static bool key_usable(const struct jsonin_value *k)
 }
 
 /*
+ * Names made from unlisted keys, per thread: ids never change in a process, and the
+ * registry's lock is then taken once per key and thread, not once per value.
+ */
+#define NAME_CACHE_SLOTS 256
+
+static __thread struct name_cache {
+	const char *prefix; /* the member table's prefix (its pointer), NULL: empty */
+	uint8_t len;
+	char key[KEY_MAX];
+	int id;
+} name_cache[NAME_CACHE_SLOTS];
+
+/*
  * The vendor field prefix + key for a key the tables do not list, made while fewer than
  * M365_NAME_BUDGET such names exist; -1 (and the drop counted) when it cannot be kept.
  */
@@ -675,10 +688,15 @@ static int unknown_field(const char *prefix, const struct jsonin_value *k)
 	size_t pl = strlen(prefix);
 	int id;
 
+	struct name_cache *c;
+
 	if (!key_usable(k) || pl + k->len >= sizeof(name)) {
 		drop(DROP_NAME_INVALID);
 		return -1;
 	}
+	c = &name_cache[(key_hash(k->s, k->len) + (uintptr_t)prefix) & (NAME_CACHE_SLOTS - 1)];
+	if (c->prefix == prefix && c->len == k->len && !memcmp(c->key, k->s, k->len))
+		return c->id;
 	memcpy(name, prefix, pl);
 	memcpy(name + pl, k->s, k->len);
 	id = field_lookup(name, pl + k->len);
@@ -694,6 +712,10 @@ static int unknown_field(const char *prefix, const struct jsonin_value *k)
 		drop(DROP_NAME_TYPE);
 		return -1;
 	}
+	c->prefix = prefix;
+	c->len = (uint8_t)k->len;
+	memcpy(c->key, k->s, k->len);
+	c->id = id;
 	return id;
 }
 
