@@ -53,7 +53,7 @@ enum conv {
 	C_RAW,        /* any JSON value, kept as its text */
 	C_EVIDENCE,   /* an alert's evidence: an array of items, or one item (MDE exports) */
 	C_ALERTS,     /* an incident's alerts: an array, or one alert */
-	C_RELUSER,    /* the MDE relatedUser object {userName, domainName} */
+	C_RELUSER,    /* the MDE relatedUser object: its own member table */
 	C_PROPS,      /* AdvancedHunting properties */
 };
 
@@ -170,6 +170,11 @@ static struct member incident_members[] = {
 	{ .key = "systemTags", .conv = C_STRS },
 	{ .key = "comments", .conv = C_RAW },
 	{ .key = "alerts", .conv = C_ALERTS },
+};
+
+static struct member related_user_members[] = {
+	{ .key = "userName", .conv = C_STR, .ecs = E(USER_NAME), .rel = R_USER },
+	{ .key = "domainName", .conv = C_STR, .ecs = E(USER_DOMAIN) },
 };
 
 /* An alert inside an incident: its values are added to arrays m365.incident.alerts.*. */
@@ -448,8 +453,8 @@ static const struct table {
 /* Keys are found through a small open-addressing hash of their bytes, built once. */
 #define INDEX_SLOTS 256 /* more than twice the largest table */
 
-enum table_id { T_ALERT, T_ENDPOINT, T_INCIDENT, T_INCIDENT_ALERT, T_HUNTING, T_COLUMNS,
-		T_EVIDENCE, T_COUNT };
+enum table_id { T_ALERT, T_ENDPOINT, T_RELATED_USER, T_INCIDENT, T_INCIDENT_ALERT, T_HUNTING,
+		T_COLUMNS, T_EVIDENCE, T_COUNT };
 
 /* The member tables, the prefix of their vendor fields and their key index. */
 static struct member_table {
@@ -460,6 +465,8 @@ static struct member_table {
 } member_tables[T_COUNT] = {
 	[T_ALERT] = { alert_members, ARRAY_SIZE(alert_members), "m365.alert.", { 0 } },
 	[T_ENDPOINT] = { endpoint_members, ARRAY_SIZE(endpoint_members), "m365.alert.", { 0 } },
+	[T_RELATED_USER] = { related_user_members, ARRAY_SIZE(related_user_members),
+			     "m365.alert.relatedUser.", { 0 } },
 	[T_INCIDENT] = { incident_members, ARRAY_SIZE(incident_members), "m365.incident.",
 			 { 0 } },
 	[T_INCIDENT_ALERT] = { incident_alert_members, ARRAY_SIZE(incident_alert_members),
@@ -492,7 +499,7 @@ static void index_add(struct member_table *t, size_t i)
 
 static pthread_once_t fields_once = PTHREAD_ONCE_INIT;
 static int fields_rc;
-static int vid_relateduser_name, vid_relateduser_domain, vid_evidence_type;
+static int vid_evidence_type;
 
 /* Values not kept as fields (they stay in event.original), by reason. */
 enum drop { DROP_NAME_BUDGET, DROP_NAME_INVALID, DROP_NAME_TYPE, DROP_EVENT_FULL,
@@ -579,11 +586,6 @@ static void fields_init(void)
 			m->vid = rc;
 		}
 	}
-	if (rc >= 0)
-		rc = vid_relateduser_name = intern("m365.alert.", "relatedUser.userName", FT_STR);
-	if (rc >= 0)
-		rc = vid_relateduser_domain = intern("m365.alert.", "relatedUser.domainName",
-						     FT_STR);
 	if (rc >= 0)
 		rc = vid_evidence_type = evidence_keys[ARRAY_SIZE(evidence_keys) - 1].vid;
 	fields_rc = rc < 0 ? rc : 0;
@@ -1045,38 +1047,14 @@ static int evidence_object(struct rec *r, struct jsonin *j, unsigned depth, cons
 	return rc;
 }
 
-static int evidence_item(struct rec *r, struct jsonin *j, const struct jsonin_value *v)
-{
-	unsigned kind = EV_OTHER;
+/* Called for each object of each_object(), entered already. */
+typedef int (*object_fn)(struct rec *r, struct jsonin *j);
 
-	if (v->type != JSONIN_OBJECT)
-		return v->type == JSONIN_ARRAY ? jsonin_skip(j) : 0;
-	if (++r->evidence_n > M365_EVIDENCE_MAX) {
-		r->evidence_truncated = true;
-		return jsonin_skip(j);
-	}
-	return evidence_object(r, j, 0, "", &kind);
-}
-
-/* An evidence array, or a single item (Elastic's MDE fixtures pre-split the array). */
-static int read_evidence(struct rec *r, struct jsonin *j)
-{
-	struct jsonin_value v;
-	int rc;
-
-	if ((rc = jsonin_value(j, &v)) < 0 || v.type != JSONIN_ARRAY)
-		return rc < 0 ? rc : evidence_item(r, j, &v);
-	while ((rc = jsonin_more(j)) > 0)
-		if ((rc = jsonin_value(j, &v)) < 0 || (rc = evidence_item(r, j, &v)) < 0)
-			return rc;
-	return rc;
-}
-
-static int read_members(struct rec *r, struct jsonin *j, const struct member_table *t,
-			bool multi);
-
-/* An incident's alerts ($expand=alerts): an array of alerts, or one alert. */
-static int read_alerts(struct rec *r, struct jsonin *j)
+/*
+ * A value that is one object or an array of objects (Microsoft sends both: evidence is an
+ * array, one object in some exports): fn for each object; other values are skipped.
+ */
+static int each_object(struct rec *r, struct jsonin *j, object_fn fn)
 {
 	struct jsonin_value v;
 	int rc;
@@ -1084,14 +1062,14 @@ static int read_alerts(struct rec *r, struct jsonin *j)
 	if ((rc = jsonin_value(j, &v)) < 0)
 		return rc;
 	if (v.type == JSONIN_OBJECT)
-		return read_members(r, j, &member_tables[T_INCIDENT_ALERT], true);
+		return fn(r, j);
 	if (v.type != JSONIN_ARRAY)
 		return 0;
 	while ((rc = jsonin_more(j)) > 0) {
 		if ((rc = jsonin_value(j, &v)) < 0)
 			return rc;
 		if (v.type == JSONIN_OBJECT)
-			rc = read_members(r, j, &member_tables[T_INCIDENT_ALERT], true);
+			rc = fn(r, j);
 		else if (v.type == JSONIN_ARRAY)
 			rc = jsonin_skip(j);
 		if (rc < 0)
@@ -1100,34 +1078,36 @@ static int read_alerts(struct rec *r, struct jsonin *j)
 	return rc;
 }
 
-/* MDE relatedUser {userName, domainName}: user.name, user.domain, related.user. */
-static int read_related_user(struct rec *r, struct jsonin *j)
+static int evidence_item(struct rec *r, struct jsonin *j)
 {
-	struct jsonin_value k, v;
-	int rc;
+	unsigned kind = EV_OTHER;
 
-	if ((rc = jsonin_value(j, &v)) < 0 || v.type != JSONIN_OBJECT)
-		return rc < 0 ? rc : (v.type == JSONIN_ARRAY ? jsonin_skip(j) : 0);
-	while ((rc = jsonin_key(j, &k)) > 0) {
-		bool name = jsonin_key_is(&k, "userName"), domain = jsonin_key_is(&k, "domainName");
-
-		if ((rc = jsonin_value(j, &v)) < 0)
-			return rc;
-		if (v.type == JSONIN_OBJECT || v.type == JSONIN_ARRAY)
-			rc = jsonin_skip(j);
-		else if (v.type == JSONIN_NULL || !v.len || !(name || domain))
-			rc = 0;
-		else if (name && (rc = event_set_str(r->ev, (unsigned)vid_relateduser_name, v.s,
-						     v.len)) >= 0 &&
-			 (rc = event_set_str(r->ev, FIELD_USER_NAME, v.s, v.len)) >= 0)
-			rc = add_unique(r->ev, FIELD_RELATED_USER, v.s, v.len);
-		else if (domain && (rc = event_set_str(r->ev, (unsigned)vid_relateduser_domain, v.s,
-						       v.len)) >= 0)
-			rc = event_set_str(r->ev, FIELD_USER_DOMAIN, v.s, v.len);
-		if (rc < 0)
-			return rc;
+	if (++r->evidence_n > M365_EVIDENCE_MAX) {
+		r->evidence_truncated = true;
+		return jsonin_skip(j);
 	}
-	return rc;
+	return evidence_object(r, j, 0, "", &kind);
+}
+
+static int read_members(struct rec *r, struct jsonin *j, const struct member_table *t,
+			bool multi);
+
+/* An incident's alert ($expand=alerts): its values are added to m365.incident.alerts.*. */
+static int incident_alert(struct rec *r, struct jsonin *j)
+{
+	return read_members(r, j, &member_tables[T_INCIDENT_ALERT], true);
+}
+
+/* AdvancedHunting properties: one object of columns. */
+static int hunting_properties(struct rec *r, struct jsonin *j)
+{
+	return read_members(r, j, &member_tables[T_COLUMNS], false);
+}
+
+/* MDE relatedUser {userName, domainName}: user.name, user.domain, related.user. */
+static int related_user(struct rec *r, struct jsonin *j)
+{
+	return read_members(r, j, &member_tables[T_RELATED_USER], false);
 }
 
 static int read_member(struct rec *r, struct jsonin *j, const struct member *m, bool multi)
@@ -1139,11 +1119,13 @@ static int read_member(struct rec *r, struct jsonin *j, const struct member *m, 
 
 	switch (m->conv) {
 	case C_EVIDENCE:
-		return read_evidence(r, j);
+		return each_object(r, j, evidence_item);
 	case C_ALERTS:
-		return read_alerts(r, j);
+		return each_object(r, j, incident_alert);
+	case C_PROPS:
+		return each_object(r, j, hunting_properties);
 	case C_RELUSER:
-		return read_related_user(r, j);
+		return each_object(r, j, related_user);
 	case C_RAW:
 		if ((rc = jsonin_raw_value(j, &raw, &len)) < 0)
 			return rc;
@@ -1156,10 +1138,6 @@ static int read_member(struct rec *r, struct jsonin *j, const struct member *m, 
 	}
 	if ((rc = jsonin_value(j, &v)) < 0)
 		return rc;
-	if (m->conv == C_PROPS)
-		return v.type == JSONIN_OBJECT
-			       ? read_members(r, j, &member_tables[T_COLUMNS], false)
-			       : (v.type == JSONIN_ARRAY ? jsonin_skip(j) : 0);
 	if (v.type == JSONIN_ARRAY && (m->conv == C_STRS || m->conv == C_TECHNIQUES))
 		return read_strings(r, j, m);
 	if (v.type == JSONIN_OBJECT || v.type == JSONIN_ARRAY)

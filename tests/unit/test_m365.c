@@ -250,7 +250,6 @@ static void test_hunting(void)
 		"\"InitiatingProcessAccountName\":\"dave\",\"AdditionalFields\":\"{\\\"a\\\":1}\"},"
 		"\"category\":\"AdvancedHunting-DeviceNetworkEvents\"}";
 	const char *other = "{\"category\":\"AdvancedHunting-SomeNewTable\",\"properties\":{}}";
-	char buf[64];
 	struct ipaddr ip;
 
 	CHECK_INT(decode(info), 0);
@@ -276,7 +275,6 @@ static void test_hunting(void)
 	CHECK_INT(decode(other), 0);
 	CHECK(has("event.dataset", "m365.hunting") && has("event.kind", "event"));
 	CHECK(has("m365.hunting.category", "AdvancedHunting-SomeNewTable"));
-	snprintf(buf, sizeof(buf), "%s", "unused");
 }
 
 static void test_errors(void)
