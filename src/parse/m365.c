@@ -688,9 +688,8 @@ static int unknown_field(const char *prefix, const struct jsonin_value *k)
 {
 	char name[FIELD_NAME_MAX];
 	size_t pl = strlen(prefix);
-	int id;
-
 	struct name_cache *c;
+	int id;
 
 	if (!key_usable(k) || pl + k->len >= sizeof(name)) {
 		drop(DROP_NAME_INVALID);
@@ -786,8 +785,7 @@ static int bad_value(struct rec *r, const struct member *m, const struct jsonin_
 }
 
 /* A time member: its vendor field and, by its slot, an event time. */
-static int put_time(struct rec *r, const struct member *m, const struct jsonin_value *v,
-		    bool multi)
+static int put_time(struct rec *r, const struct member *m, const struct jsonin_value *v)
 {
 	int64_t ns;
 	size_t bad;
@@ -834,6 +832,18 @@ static int put_ecs(struct rec *r, const struct member *m, const char *s, size_t 
 	return rc < 0 ? rc : add_related(ev, m->rel, s, len);
 }
 
+/*
+ * Whether one more array value fits beside the fields set at the end; when not, the value
+ * is counted as dropped (it stays in event.original) instead of failing the record.
+ */
+static bool room_for_value(const struct rec *r)
+{
+	if (r->ev->n + VALUES_RESERVE < EVENT_MAX_VALUES)
+		return true;
+	drop(DROP_EVENT_FULL);
+	return false;
+}
+
 /* A scalar value of member m. multi: the vendor field collects values (an array). */
 static int put_scalar(struct rec *r, const struct member *m, const struct jsonin_value *v,
 		      bool multi)
@@ -843,12 +853,14 @@ static int put_scalar(struct rec *r, const struct member *m, const struct jsonin
 	if (v->type == JSONIN_NULL || !v->len)
 		return 0;
 	if (m->conv == C_TIME)
-		return v->type == JSONIN_STRING ? put_time(r, m, v, multi)
+		return v->type == JSONIN_STRING ? put_time(r, m, v)
 						: bad_value(r, m, v, "an RFC 3339 time");
 	if (m->note) {
 		r->note[m->note].s = v->s;
 		r->note[m->note].len = v->len;
 	}
+	if (multi && !room_for_value(r))
+		return 0;
 	rc = multi ? add_unique(r->ev, (unsigned)m->vid, v->s, v->len)
 		   : event_set_str(r->ev, (unsigned)m->vid, v->s, v->len);
 	return rc < 0 ? rc : put_ecs(r, m, v->s, v->len);
@@ -875,7 +887,7 @@ static int read_strings(struct rec *r, struct jsonin *j, const struct member *m)
 			return rc;
 		if (v.type == JSONIN_OBJECT || v.type == JSONIN_ARRAY) {
 			rc = jsonin_skip(j);
-		} else if (v.type != JSONIN_NULL && v.len) {
+		} else if (v.type != JSONIN_NULL && v.len && room_for_value(r)) {
 			rc = add_unique(r->ev, (unsigned)m->vid, v.s, v.len);
 			if (rc >= 0 && m->conv == C_TECHNIQUES)
 				rc = add_technique(r->ev, v.s, v.len);
@@ -911,7 +923,7 @@ static int read_attack(struct rec *r, const struct jsonin_value *v)
 			continue;
 		}
 		open = x.len ? memrchr(x.s, '(', x.len) : NULL;
-		if (open && x.s[x.len - 1] == ')' &&
+		if (open && x.s[x.len - 1] == ')' && room_for_value(r) &&
 		    (rc = add_technique(r->ev, open + 1, (size_t)(x.s + x.len - 1 - (open + 1)))) < 0)
 			return rc;
 	}
@@ -1182,12 +1194,8 @@ static int read_unknown(struct rec *r, struct jsonin *j, const struct member_tab
 		s = v.s;
 		len = v.type == JSONIN_NULL ? 0 : v.len;
 	}
-	if (!len || (len == 2 && (s[0] == '[' || s[0] == '{')))
+	if (!len || (len == 2 && (s[0] == '[' || s[0] == '{')) || !room_for_value(r))
 		return 0;
-	if (r->ev->n + VALUES_RESERVE >= EVENT_MAX_VALUES) {
-		drop(DROP_EVENT_FULL);
-		return 0;
-	}
 	if ((id = unknown_field(t->prefix, k)) < 0)
 		return 0;
 	return multi ? add_unique(r->ev, (unsigned)id, s, len)

@@ -334,6 +334,7 @@ static void test_evidence_limits(void)
 {
 	size_t cap = 64 + (M365_EVIDENCE_MAX + 10) * 160, len = 0;
 	char *rec = mem_alloc(cap);
+	uint64_t before;
 
 	len += (size_t)snprintf(rec + len, cap - len,
 				"{\"@odata.type\":\"#microsoft.graph.security.alert\",\"evidence\":[");
@@ -355,6 +356,16 @@ static void test_evidence_limits(void)
 	CHECK_INT(decode(rec), 0); /* past the item cap */
 	CHECK(has("log.flags", "evidence_truncated"));
 	CHECK_INT(count("related.ip"), 0);
+
+	/* arrays of the record itself past the event's values: dropped and counted */
+	len = (size_t)snprintf(rec, cap, "{\"alertWebUrl\":\"u\",\"systemTags\":[");
+	for (int i = 0; i < EVENT_MAX_VALUES; i++)
+		len += (size_t)snprintf(rec + len, cap - len, "%s\"t%d\"", i ? "," : "", i);
+	snprintf(rec + len, cap - len, "],\"status\":\"new\"}");
+	before = m365_dropped();
+	CHECK_INT(decode(rec), 0);
+	CHECK(m365_dropped() > before);
+	CHECK(has("m365.alert.status", "new") && has("event.kind", "alert"));
 	mem_free(rec);
 
 	CHECK_INT(decode("{\"alertWebUrl\":\"u\",\"evidence\":[{\"@odata.type\":\"x\",\"a\":{\"b\":"
