@@ -1010,6 +1010,42 @@ static int evidence_type(struct rec *r, const struct jsonin_value *v, unsigned *
 	return evidence_room(r) ? add_unique(r->ev, (unsigned)vid_evidence_type, s, len) : 0;
 }
 
+static int evidence_object(struct rec *r, struct jsonin *j, unsigned depth, const char *parent,
+			   unsigned *kind);
+
+/*
+ * An object or array (entered already) under key k of an evidence object: nested objects
+ * are read with k as their parent, strings of an array as values of k.
+ */
+static int evidence_container(struct rec *r, struct jsonin *j, const struct jsonin_value *k,
+			      enum jsonin_type type, unsigned depth, const char *parent,
+			      unsigned *kind)
+{
+	struct jsonin_value x;
+	char name[64];
+	int rc;
+
+	if (depth >= EVIDENCE_DEPTH_MAX || k->len >= sizeof(name))
+		return jsonin_skip(j);
+	memcpy(name, k->s, k->len);
+	name[k->len] = 0;
+	if (type == JSONIN_OBJECT)
+		return evidence_object(r, j, depth + 1, name, kind);
+	while ((rc = jsonin_more(j)) > 0) {
+		if ((rc = jsonin_value(j, &x)) < 0)
+			return rc;
+		if (x.type == JSONIN_OBJECT)
+			rc = evidence_object(r, j, depth + 1, name, kind);
+		else if (x.type == JSONIN_ARRAY)
+			rc = jsonin_skip(j);
+		else
+			rc = evidence_value(r, *kind, parent, k, &x);
+		if (rc < 0)
+			return rc;
+	}
+	return rc;
+}
+
 /*
  * The members of one evidence object (entered already). depth 0 is the item itself,
  * whose type key comes first; nested objects (fileDetails, imageFile, userAccount...) are
@@ -1019,40 +1055,18 @@ static int evidence_object(struct rec *r, struct jsonin *j, unsigned depth, cons
 			   unsigned *kind)
 {
 	struct jsonin_value k, v;
-	char name[64];
 	int rc;
 
 	while ((rc = jsonin_key(j, &k)) > 0) {
 		if ((rc = jsonin_value(j, &v)) < 0)
 			return rc;
-		if (v.type == JSONIN_OBJECT || v.type == JSONIN_ARRAY) {
-			if (depth >= EVIDENCE_DEPTH_MAX || k.len >= sizeof(name)) {
-				rc = jsonin_skip(j);
-			} else {
-				memcpy(name, k.s, k.len);
-				name[k.len] = 0;
-				rc = v.type == JSONIN_OBJECT
-					     ? evidence_object(r, j, depth + 1, name, kind)
-					     : 0;
-				while (v.type == JSONIN_ARRAY && rc >= 0 && (rc = jsonin_more(j)) > 0) {
-					struct jsonin_value x;
-
-					if ((rc = jsonin_value(j, &x)) < 0)
-						break;
-					if (x.type == JSONIN_OBJECT)
-						rc = evidence_object(r, j, depth + 1, name, kind);
-					else if (x.type == JSONIN_ARRAY)
-						rc = jsonin_skip(j);
-					else
-						rc = evidence_value(r, *kind, parent, &k, &x);
-				}
-			}
-		} else if (!depth && (jsonin_key_is(&k, "@odata.type") ||
-				      jsonin_key_is(&k, "entityType"))) {
+		if (v.type == JSONIN_OBJECT || v.type == JSONIN_ARRAY)
+			rc = evidence_container(r, j, &k, v.type, depth, parent, kind);
+		else if (!depth && (jsonin_key_is(&k, "@odata.type") ||
+				    jsonin_key_is(&k, "entityType")))
 			rc = evidence_type(r, &v, kind);
-		} else {
+		else
 			rc = evidence_value(r, *kind, parent, &k, &v);
-		}
 		if (rc < 0)
 			return rc;
 	}
