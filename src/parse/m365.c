@@ -720,12 +720,22 @@ static int unknown_field(const char *prefix, const struct jsonin_value *k)
 	return id;
 }
 
+/* Appends ip to related.ip (an IP array) unless it holds it already. */
+static int add_related_ip(struct event *ev, const struct ipaddr *ip)
+{
+	for (uint32_t i = 0; i < ev->n; i++)
+		if (ev->vals[i].field == FIELD_RELATED_IP &&
+		    !memcmp(ev->vals[i].v.ip.b, ip->b, sizeof(ip->b)))
+			return 0;
+	return event_add_ip(ev, FIELD_RELATED_IP, ip);
+}
+
 static int add_related(struct event *ev, unsigned rel, const char *s, size_t len)
 {
 	struct ipaddr ip;
 
-	if (rel & R_IP)
-		return ipaddr_parse(&ip, s, len) < 0 ? 0 : add_unique(ev, FIELD_RELATED_IP, s, len);
+	if (rel & R_IP) /* a value that is no IP ("not-an-ip") stays in its vendor field */
+		return ipaddr_parse(&ip, s, len) < 0 ? 0 : add_related_ip(ev, &ip);
 	if (rel & R_HOST)
 		return add_unique(ev, FIELD_RELATED_HOSTS, s, len);
 	if (rel & R_USER)

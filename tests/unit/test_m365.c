@@ -45,11 +45,20 @@ static unsigned count(const char *name)
 	return n;
 }
 
-/* Whether the string field name holds value (among its values). */
+/* Whether the string (or IP) field name holds value (among its values). */
 static bool has(const char *name, const char *value)
 {
 	int id = field_lookup(name, strlen(name));
+	struct ipaddr ip;
 
+	if (id >= 0 && field_type((unsigned)id) == FT_IP) {
+		if (ipaddr_parse(&ip, value, strlen(value)) < 0)
+			return false;
+		for (uint32_t i = 0; i < ev.n; i++)
+			if (ev.vals[i].field == (uint32_t)id && !memcmp(ev.vals[i].v.ip.b, ip.b, 16))
+				return true;
+		return false;
+	}
 	for (uint32_t i = 0; id >= 0 && i < ev.n; i++)
 		if (ev.vals[i].field == (uint32_t)id && ev.vals[i].len == strlen(value) &&
 		    !memcmp(ev.vals[i].v.s, value, ev.vals[i].len))
