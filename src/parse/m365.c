@@ -503,10 +503,10 @@ static int vid_evidence_type;
 
 /* Values not kept as fields (they stay in event.original), by reason. */
 enum drop { DROP_NAME_BUDGET, DROP_NAME_INVALID, DROP_NAME_TYPE, DROP_EVENT_FULL,
-	    DROP_EVIDENCE, DROP_COUNT };
+	    DROP_EVIDENCE, DROP_BAD_TIME, DROP_COUNT };
 
 static const char *const drop_names[DROP_COUNT] = { "name_budget", "name_invalid", "name_type",
-						    "event_full", "evidence_limit" };
+						    "event_full", "evidence_limit", "bad_time" };
 static atomic_uint_fast64_t dropped[DROP_COUNT];
 static atomic_uint names_made; /* vendor names made from keys the tables do not list */
 
@@ -602,7 +602,6 @@ struct rec {
 	unsigned cats;           /* bit per enum cat */
 	unsigned evidence_n;     /* evidence items seen */
 	bool evidence_truncated; /* items or values past the limits were skipped */
-	bool described;          /* e was filled where the error was found */
 	struct err *e;
 };
 
@@ -786,25 +785,36 @@ static bool int_value(const char *s, size_t len, int64_t *out)
 	return jsonin_int(s, len, out) == 0;
 }
 
-static int bad_value(struct rec *r, const struct member *m, const struct jsonin_value *v,
-		     const char *expected)
+/* RFC 3339, or the same without a zone (Microsoft's times are UTC). */
+static int parse_time(const char *s, size_t len, int64_t *ns)
 {
-	r->described = true;
-	return err_set(r->e, -EINVAL, "m365: byte %zu: field %s: expected %s, found '%.*s'",
-		       v->offset, m->key, expected, (int)MIN(v->len, 64u), v->s);
+	char utc[TIME_RFC3339_LEN + 8];
+	size_t bad;
+	int rc = time_parse_rfc3339(s, len, ns, &bad);
+
+	if (rc != -EINVAL || bad != len || len + 1 > sizeof(utc))
+		return rc;
+	memcpy(utc, s, len);
+	utc[len] = 'Z';
+	return time_parse_rfc3339(utc, len + 1, ns, &bad);
 }
 
-/* A time member: its vendor field and, by its slot, an event time. */
+/*
+ * A time member: its vendor field and, by its slot, an event time. A time out of range
+ * (0001-01-01T00:00:00Z) means "not set"; one that is no time is dropped and counted
+ * (the record still decodes: one bad time must not turn an alert into a pipeline_error).
+ */
 static int put_time(struct rec *r, const struct member *m, const struct jsonin_value *v)
 {
 	int64_t ns;
-	size_t bad;
-	int rc = time_parse_rfc3339(v->s, v->len, &ns, &bad);
+	int rc = v->type == JSONIN_STRING ? parse_time(v->s, v->len, &ns) : -EINVAL;
 
-	if (rc == -ERANGE) /* 0001-01-01T00:00:00Z and friends: "not set" */
+	if (rc == -ERANGE)
 		return 0;
-	if (rc < 0)
-		return bad_value(r, m, v, "an RFC 3339 time");
+	if (rc < 0) {
+		drop(DROP_BAD_TIME);
+		return 0;
+	}
 	if (m->slot && !r->has_t[m->slot]) {
 		r->t[m->slot] = ns;
 		r->has_t[m->slot] = true;
@@ -863,8 +873,7 @@ static int put_scalar(struct rec *r, const struct member *m, const struct jsonin
 	if (v->type == JSONIN_NULL || !v->len)
 		return 0;
 	if (m->conv == C_TIME)
-		return v->type == JSONIN_STRING ? put_time(r, m, v)
-						: bad_value(r, m, v, "an RFC 3339 time");
+		return put_time(r, m, v);
 	if (m->note) {
 		r->note[m->note].s = v->s;
 		r->note[m->note].len = v->len;
@@ -1242,13 +1251,11 @@ static int read_members(struct rec *r, struct jsonin *j, const struct member_tab
 	return rc;
 }
 
-/* A failure of reader j (its position) or of building the event, unless described. */
+/* A failure of reader j (its position) or of building the event. */
 static int fail_json(struct rec *r, struct jsonin *j, int rc)
 {
 	struct err je = ERR_INIT;
 
-	if (r->described)
-		return rc;
 	if (jsonin_error(j, &je) < 0)
 		return err_set(r->e, rc, "m365: %s", je.msg);
 	return err_set(r->e, rc, "m365: cannot build the event: %s", strerror(-rc));

@@ -304,16 +304,32 @@ static void test_errors(void)
 	CHECK_INT(decode("{\"machineId\":\"m\",\"id\":\"x\",\"severity\":\"low\",}"), -EINVAL);
 	CHECK_STR(err.msg, "m365: column 44: expected a key string after ',', found '}'");
 
-	CHECK_INT(decode("{\"alertWebUrl\":\"u\",\"lastUpdateDateTime\":\"yesterday\"}"), -EINVAL);
-	CHECK_STR(err.msg, "m365: byte 40: field lastUpdateDateTime: expected an RFC 3339 time, "
-			   "found 'yesterday'");
-	CHECK(event_get(&ev, FIELD_EVENT_URL) == NULL);
-
-	CHECK_INT(decode("{\"alertWebUrl\":\"u\",\"createdDateTime\":5}"), -EINVAL);
-	CHECK(strstr(err.msg, "field createdDateTime") != NULL);
-
 	CHECK_INT(decode("{\"alertWebUrl\":\"u\"} x"), -EINVAL); /* trailing bytes */
 	CHECK_INT(decode(""), -EINVAL);
+}
+
+static void test_times(void)
+{
+	uint64_t before = m365_dropped();
+
+	/* a time that is no time is dropped and counted; the record still decodes */
+	CHECK_INT(decode("{\"alertWebUrl\":\"u\",\"lastUpdateDateTime\":\"yesterday\","
+			 "\"createdDateTime\":5,\"firstActivityDateTime\":\"2026-03-15T01:00:00Z\"}"),
+		  0);
+	CHECK(m365_dropped() == before + 2);
+	CHECK(has("event.url", "u"));
+	CHECK_INT(int_of(FIELD_TIMESTAMP), NOW_NS); /* neither time: the receive time */
+	CHECK_INT(int_of(FIELD_EVENT_START), 1773536400LL * 1000000000LL);
+	CHECK_INT(count("m365.alert.lastUpdateDateTime"), 0);
+	/* without a zone: UTC, as Microsoft writes its times */
+	CHECK_INT(decode("{\"alertWebUrl\":\"u\",\"lastUpdateDateTime\":\"2026-03-15T01:00:00.1234567\"}"),
+		  0);
+	CHECK_INT(int_of(FIELD_TIMESTAMP), 1773536400LL * 1000000000LL + 123456700);
+	/* a time out of range means "not set" and is not counted */
+	before = m365_dropped();
+	CHECK_INT(decode("{\"alertWebUrl\":\"u\",\"resolvedDateTime\":\"0001-01-01T00:00:00Z\"}"), 0);
+	CHECK(m365_dropped() == before);
+	CHECK_INT(count("m365.alert.resolvedDateTime"), 0);
 }
 
 static void test_lenient_values(void)
@@ -525,6 +541,7 @@ int main(void)
 	T_RUN(test_incident_with_alerts);
 	T_RUN(test_hunting);
 	T_RUN(test_errors);
+	T_RUN(test_times);
 	T_RUN(test_lenient_values);
 	T_RUN(test_syslog_wrapped);
 	T_RUN(test_evidence_limits);
