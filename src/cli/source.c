@@ -19,7 +19,7 @@
 
 #define ADD_USAGE                                                                   \
 	"source add NAME --tenant T [--cidr CIDR] [--host NAME] [--listener L]\n"   \
-	"                         [--format auto|panos|cef|leef|a10|azure|syslog|rfc3164|rfc5424] [--tz ZONE]"
+	"                         [--format auto|panos|cef|leef|a10|azure|m365|syslog|rfc3164|rfc5424] [--tz ZONE]"
 #define LIST_USAGE "source list [--tenant T]"
 #define REMOVE_USAGE "source remove NAME --tenant T"
 #define TEST_USAGE "source test --ip IP [--host NAME] [--listener L]"

@@ -12,6 +12,8 @@
 #include "parse/leef.h"
 #include "parse/panos.h"
 #include "parse/azure.h"
+#include "parse/jsonrec.h"
+#include "parse/m365.h"
 #include "parse/syslog.h"
 
 #include <pthread.h>
@@ -59,6 +61,8 @@ static const struct decoder table[] = {
 	{ .name = "a10", .dataset = "a10.cgn", .sniff = a10_sniff, .decode = a10_decode },
 	{ .name = "azure", .dataset = "azure", .sniff = azure_sniff, .decode = azure_decode,
 	  .split = azure_split, .configure = azure_configure },
+	{ .name = "m365", .dataset = "m365", .sniff = m365_sniff, .decode = m365_decode,
+	  .split = jsonrec_split, .configure = m365_configure },
 	{ .name = "rfc5424", .dataset = "syslog", .sniff = syslog_looks_rfc5424,
 	  .decode = decode_rfc5424 },
 	/* never sniffed: "syslog" decides */
