@@ -2193,7 +2193,27 @@ static const char example[] =
 	"#   listen: 127.0.0.1:8515\n"
 	"#   tls:\n"
 	"#     cert: /etc/koban/api.crt\n"
-	"#     key: /etc/koban/api.key\n";
+	"#     key: /etc/koban/api.key\n"
+	"\n"
+	"# Pollers fetch logs kept in Microsoft's cloud (docs/pollers.md): type graph (Graph\n"
+	"# security alerts_v2 and incidents) or loganalytics (one KQL query per table of a\n"
+	"# workspace), with an Entra ID application's client secret read from a file of mode\n"
+	"# 0600. The tenant must exist (koban tenant add). None by default.\n"
+	"# pollers:\n"
+	"#   m365:\n"
+	"#     type: graph\n"
+	"#     tenant: city-a\n"
+	"#     directory: contoso.onmicrosoft.com\n"
+	"#     client_id: 6731de76-14a6-49ae-97bc-6eba6914391e\n"
+	"#     client_secret_file: /etc/koban/m365.secret\n"
+	"#   sentinel:\n"
+	"#     type: loganalytics\n"
+	"#     tenant: city-a\n"
+	"#     directory: contoso.onmicrosoft.com\n"
+	"#     client_id: 6731de76-14a6-49ae-97bc-6eba6914391e\n"
+	"#     client_secret_file: /etc/koban/la.secret\n"
+	"#     workspace: 0f1e3a52-9f6a-4c2e-8a7d-1c2b3a4d5e6f\n"
+	"#     tables: [SigninLogs, AuditLogs]\n";
 
 const char *config_example(void)
 {

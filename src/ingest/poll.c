@@ -754,11 +754,14 @@ static int deliver(struct poller *pl, unsigned stream, const char *rec, size_t l
 	}
 }
 
-/* Delivers rec unless (stream, key) was delivered before (then counted as a duplicate). */
+/*
+ * Delivers rec unless the record of key hash (key_hash(); 0: no key) was delivered before
+ * (then counted as a duplicate).
+ */
 static int deliver_once(struct poller *pl, unsigned stream, const char *rec, size_t len,
-			const void *key, size_t key_len, int64_t stamp)
+			uint64_t hash, int64_t stamp)
 {
-	if (key && seen_check(pl, stream, key_hash(stream, key, key_len), stamp)) {
+	if (hash && seen_check(pl, stream, hash, stamp)) {
 		atomic_fetch_add_explicit(&pl->duplicates, 1, memory_order_relaxed);
 		return 0;
 	}
@@ -860,7 +863,8 @@ static int graph_page(struct poller *pl, unsigned stream, struct buf *next,
 				if (up != INT64_MIN && up > *max_updated)
 					*max_updated = up;
 				(*n)++;
-				rc = deliver_once(pl, stream, rec, len, kl ? key : NULL, kl, up);
+				rc = deliver_once(pl, stream, rec, len,
+						  kl ? key_hash(stream, key, kl) : 0, up);
 			}
 		} else if (jsonin_key_is(&k, "@odata.nextLink")) {
 			if ((rc = jsonin_value(&j, &v)) < 0)
@@ -1179,6 +1183,7 @@ static int la_result(struct poller *pl, unsigned stream, size_t *rows, int64_t *
 		goto fail;
 	}
 	while ((rc = jsonin_more(&j)) > 0) {
+		uint64_t hash;
 		int64_t ing;
 
 		if ((rc = la_row(pl, &j, t, pl->stream[stream].name, &ing)) < 0 || ing == INT64_MIN) {
@@ -1188,7 +1193,9 @@ static int la_result(struct poller *pl, unsigned stream, size_t *rows, int64_t *
 		}
 		(*rows)++;
 		*last_ing = ing;
-		if ((rc = deliver_once(pl, stream, pl->rec.p, pl->rec.len, pl->rec.p, pl->rec.len,
+		/* the row's bytes and its ingestion time: equal rows ingested apart are two */
+		hash = hash_bytes(key_hash(stream, pl->rec.p, pl->rec.len), &ing, sizeof(ing));
+		if ((rc = deliver_once(pl, stream, pl->rec.p, pl->rec.len, hash ? hash : 1,
 				       ing)) < 0) {
 			rc = err_set(e, rc, "stopped");
 			goto fail;
