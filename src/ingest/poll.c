@@ -396,6 +396,7 @@ static int token_parse(struct poller *pl, struct err *e)
 	}
 	token_drop(pl);
 	pl->token = token;
+	expires = MIN(expires, (int64_t)366 * 86400); /* no overflow below, whatever it says */
 	/* renewed POLL_TOKEN_MARGIN_S early, or half-way through a short-lived token */
 	expires = expires > 2 * POLL_TOKEN_MARGIN_S ? expires - POLL_TOKEN_MARGIN_S : expires / 2;
 	pl->token_renew = time_mono_ns() + expires * NS_PER_SEC;
