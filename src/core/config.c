@@ -1159,7 +1159,10 @@ static int parse_poller_tenant(struct parse *p, const struct key *k, void *targe
 	return replace_string((char **)((char *)target + k->off), v);
 }
 
-/* An https:// URL without spaces (the pollers send secrets and tokens to it). */
+/*
+ * An https:// URL without spaces, query or fragment (the pollers send secrets and tokens to
+ * it and append paths), kept without trailing slashes.
+ */
 static int parse_https_url(struct parse *p, const struct key *k, void *target,
 			   const char *path)
 {
@@ -1169,10 +1172,12 @@ static int parse_https_url(struct parse *p, const struct key *k, void *target,
 
 	if (rc < 0)
 		return rc;
-	if (strncmp(v, "https://", 8) || !v[8] || strpbrk(v, " \"\\<>")) {
+	if (strncmp(v, "https://", 8) || !v[8] || strpbrk(v, " \"\\<>?#")) {
 		mem_free(v);
 		return expected(p, path, what);
 	}
+	for (size_t n = strlen(v); n > 9 && v[n - 1] == '/'; n--)
+		v[n - 1] = '\0'; /* paths are appended to it */
 	return replace_string((char **)((char *)target + k->off), v);
 }
 

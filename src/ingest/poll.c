@@ -39,7 +39,7 @@
 #define LA_GUARD "2d - 1h"       /* TimeGenerated may lie 2 days before arrival */
 #define ING_COLUMN "_koban_ingested"
 #define URL_MAX 8192
-#define STATE_MAX (64u << 20)    /* bytes of a state file read back */
+#define STATE_MAX ((size_t)POLL_SEEN_MAX * 96 + (1u << 20)) /* bytes of a state file */
 #define STATE_MAGIC "koban poller state 1"
 #define MAX_STREAMS CONFIG_POLLER_MAX_TABLES
 #define MAX_COLUMNS 1024
@@ -219,7 +219,7 @@ static int http_once(struct poller *pl, const char *url, const char *body,
 	if (body && content_type && buf_addf(&line, "Content-Type: %s", content_type) == 0 &&
 	    (next = curl_slist_append(h, line.p)))
 		h = next;
-	if (pl->cfg->type == POLLER_LOGANALYTICS && body) {
+	if (pl->cfg->type == POLLER_LOGANALYTICS && body && auth) { /* a query, not a token */
 		buf_reset(&line);
 		if (buf_addf(&line, "Prefer: wait=%u", MIN(c->timeout, 600u)) == 0 &&
 		    (next = curl_slist_append(h, line.p)))
@@ -577,6 +577,16 @@ static int seen_rebuild(struct poller *pl, size_t cap)
 	return 0;
 }
 
+/* Slots for n keys at a load of at most one half. */
+static size_t seen_capacity(size_t n)
+{
+	size_t cap = 1024;
+
+	while (cap < 2 * (n + 1) && cap < (size_t)POLL_SEEN_MAX * 2)
+		cap *= 2;
+	return cap;
+}
+
 /* 1 when (stream, hash) was delivered before; else remembers it and returns 0. */
 static int seen_check(struct poller *pl, unsigned stream, uint64_t hash, int64_t stamp)
 {
@@ -586,10 +596,8 @@ static int seen_check(struct poller *pl, unsigned stream, uint64_t hash, int64_t
 	if (s->cap && seen_find(s, hash)->hash == hash)
 		return 1;
 	if ((s->n + 1) * 2 > s->cap) {
-		size_t cap = s->cap ? s->cap : 1024;
+		size_t cap = seen_capacity(s->n);
 
-		while ((s->n + 1) * 2 > cap && cap < (size_t)POLL_SEEN_MAX * 2)
-			cap *= 2;
 		if ((s->n + 1) * 2 > cap || seen_rebuild(pl, cap) < 0) {
 			atomic_fetch_add_explicit(&pl->seen_full, 1, memory_order_relaxed);
 			return 0; /* not remembered: at worst delivered twice, counted */
@@ -1156,8 +1164,11 @@ static int la_result(struct poller *pl, unsigned stream, size_t *rows, int64_t *
 				}
 			}
 		} else if (jsonin_key_is(&k, "error")) {
-			*partial = true;
-			rc = jsonin_skip_value(&j);
+			if ((rc = jsonin_value(&j, &v)) < 0)
+				break;
+			*partial = v.type != JSONIN_NULL; /* an error beside the tables */
+			if (v.type == JSONIN_OBJECT || v.type == JSONIN_ARRAY)
+				rc = jsonin_skip(&j);
 		} else {
 			rc = jsonin_skip_value(&j);
 		}
@@ -1290,8 +1301,9 @@ static void poll_stream(struct poller *pl, unsigned stream)
 	else if (partial)
 		log_warn("poller %s: %s: partial result (the service reported an error beside "
 			 "the rows): the watermark stays", pl->cfg->name, pl->stream[stream].name);
-	/* the keys of what was delivered are worth keeping even when the poll failed */
-	if (seen_rebuild(pl, pl->seen.cap ? pl->seen.cap : 1024) < 0 ||
+	/* the keys of what was delivered are worth keeping even when the poll failed; keys
+	 * out of every future window go, and the table shrinks with them */
+	if (seen_rebuild(pl, seen_capacity(pl->seen.n)) < 0 ||
 	    state_save(pl, &e) < 0)
 		log_error("poller %s: saving the state: %s", pl->cfg->name, e.msg);
 }
@@ -1300,6 +1312,7 @@ static void *poller_main(void *arg)
 {
 	struct poller *pl = arg;
 
+	pthread_setname_np(pthread_self(), "koban-poll");
 	for (;;) {
 		int64_t started = time_mono_ns(), elapsed_ms;
 

@@ -43,7 +43,7 @@ static const char la_yaml[] =
 	"    page_size: 1000\n"
 	"    timeout: 30\n"
 	"    max_response_bytes: 1048576\n"
-	"    api_url: https://api.loganalytics.io\n"
+	"    api_url: https://api.loganalytics.io//\n"
 	"    login_url: https://login.microsoftonline.us\n"
 	"    scope: https://api.loganalytics.us/.default\n"
 	"    ca_file: /etc/ssl/private-ca.pem\n";
