@@ -891,9 +891,9 @@ static int graph_page(struct poller *pl, unsigned stream, struct buf *next,
 	if (rc == -ECANCELED)
 		return err_set(e, rc, "stopped");
 	if (rc < 0 || (rc = jsonin_finish(&j, e)) < 0) {
-		if (!e->msg[0])
-			err_set(e, rc, "not an object with a value array");
-		return err_prefix(e, rc, "a Graph page is not valid JSON: ");
+		if (jsonin_error(&j, e) < 0) /* the reader's own error, with its position */
+			return err_prefix(e, rc, "a Graph page is not valid JSON: ");
+		return err_set(e, rc, "a Graph page is not an object with a \"value\" array");
 	}
 	if (!have_value)
 		return err_set(e, -EINVAL, "a Graph page has no \"value\" array");
@@ -1174,9 +1174,11 @@ static int la_result(struct poller *pl, unsigned stream, size_t *rows, int64_t *
 		}
 	}
 	if (rc < 0 || (rc = jsonin_finish(&j, e)) < 0) {
-		if (!e->msg[0])
-			err_set(e, rc, "expected an object with \"tables\"");
-		rc = err_prefix(e, rc, "a Log Analytics response is not valid JSON: ");
+		if (jsonin_error(&j, e) < 0) /* the reader's own error, with its position */
+			rc = err_prefix(e, rc, "a Log Analytics response is not valid JSON: ");
+		else
+			rc = err_set(e, rc, "a Log Analytics response is not an object with "
+				     "\"tables\"");
 		goto fail;
 	}
 	if (!seen_table || !cols || !rowsraw) {
@@ -1534,6 +1536,90 @@ void poll_free(struct poll *p)
 	pthread_cond_destroy(&p->cond);
 	pthread_mutex_destroy(&p->lock);
 	mem_free(p);
+}
+
+/* Moves what the fair queue holds into out, one record a line (poll_parse). */
+static int drain_queue(struct fairq *q, struct buf *out, size_t *records)
+{
+	struct msg *m[64];
+	size_t n;
+	int rc = 0;
+
+	while ((n = fairq_pop(q, m, ARRAY_SIZE(m), 0)) > 0)
+		for (size_t i = 0; i < n; i++) {
+			if (out && rc == 0) {
+				rc = buf_add(out, m[i]->data, m[i]->len);
+				rc = err_first(rc, buf_addch(out, '\n'));
+			}
+			(*records)++;
+			msg_free(m[i]);
+		}
+	return rc;
+}
+
+int poll_parse(int type, const char *body, size_t len, struct buf *out, size_t *records,
+	       int *partial, struct err *e)
+{
+	static char *const tables[] = { "T" };
+	struct config_poller c = { .name = "parse", .type = (enum config_poller_type)type,
+				   .tenant = "t", .overlap = 300, .max_response = len + 1,
+				   .tables = (char **)tables, .n_tables = 1, .alerts = 1 };
+	const struct fairq_config fq = { 1u << 20, (size_t)1 << 40, 64 };
+	struct poll p = { .max_message = 16u << 20 };
+	struct poller *pl = mem_calloc(1, sizeof(*pl));
+	char why[ERROR_SHOWN + 100];
+	bool part = false;
+	int rc;
+
+	*records = 0;
+	*partial = 0;
+	if (!pl)
+		return err_set(e, -ENOMEM, "out of memory");
+	pthread_mutex_init(&p.lock, NULL);
+	pthread_cond_init(&p.cond, NULL);
+	pl->poll = &p;
+	pl->cfg = &c;
+	pl->page_size = 50;
+	buf_init(&pl->body, len + 1);
+	buf_init(&pl->rec, p.max_message + 1024);
+	arena_init(&pl->arena, 64 * 1024, len + RECORD_ARENA);
+	streams_init(pl);
+	if ((rc = fairq_new(&p.q, &fq, e)) < 0)
+		goto fail;
+	if ((rc = fairq_slot(p.q, "t", 1)) < 0) {
+		rc = err_set(e, rc, "no queue: %s", strerror(-rc));
+		goto fail;
+	}
+	pl->slot = (unsigned)rc;
+	if ((rc = buf_add(&pl->body, body, len)) < 0) {
+		rc = err_set(e, rc, "out of memory");
+		goto fail;
+	}
+	if (type == POLLER_GRAPH) {
+		struct buf next = BUF_INIT(URL_MAX);
+		int64_t max = 0;
+		size_t n = 0;
+
+		rc = graph_page(pl, 0, &next, &max, &n, e);
+		buf_release(&next);
+	} else {
+		int64_t last = 0;
+		size_t rows = 0;
+
+		rc = la_result(pl, 0, &rows, &last, &part, e);
+	}
+	*partial = part;
+	rc = err_first(rc, drain_queue(p.q, out, records));
+	service_error(&pl->body, why, sizeof(why));
+	if (token_parse(pl, NULL) == 0)
+		token_drop(pl);
+fail:
+	fairq_free(p.q);
+	poller_release(pl);
+	mem_free(pl);
+	pthread_cond_destroy(&p.cond);
+	pthread_mutex_destroy(&p.lock);
+	return rc;
 }
 
 uint64_t poll_cycles(const struct poll *p, size_t i)

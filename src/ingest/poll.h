@@ -78,6 +78,17 @@ void poll_free(struct poll *p);
  */
 int poll_metrics_register(struct poll *p);
 
+/*
+ * For tests and the fuzz target, without a network: reads body as a response of a poller of
+ * type (POLLER_GRAPH: a Graph page; POLLER_LOGANALYTICS: a query result of table "T"),
+ * appends each record it would deliver to out (one per line; out NULL: counted only) and
+ * reports them in *records, *partial for a Log Analytics error beside the tables; also runs
+ * the token-reply and error-body readers over body. 0 or the reader's error, with e filled.
+ */
+struct buf;
+int poll_parse(int type, const char *body, size_t len, struct buf *out, size_t *records,
+	       int *partial, struct err *e);
+
 /* Polls completed (each stream once) by poller i since start: for tests. */
 uint64_t poll_cycles(const struct poll *p, size_t i);
 

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/fairq.h"
@@ -318,6 +319,100 @@ static void test_start_refusals(void)
 	unlink(secret);
 }
 
+/* poll_parse of body: the records one a line in got, the return code. */
+static int parse(int type, const char *body, struct buf *got, size_t *n, int *partial,
+		 struct err *e)
+{
+	buf_reset(got);
+	err_clear(e);
+	return poll_parse(type, body, strlen(body), got, n, partial, e);
+}
+
+static void test_graph_pages(void)
+{
+	struct buf got = BUF_INIT(1 << 20);
+	struct err e = ERR_INIT;
+	int partial;
+	size_t n;
+
+	CHECK_INT(parse(POLLER_GRAPH,
+			"{\"@odata.context\":\"x\",\"value\":[{\"id\":\"a1\",\"lastUpdateDateTime\":"
+			"\"2026-11-30T01:02:03.1234567Z\",\"evidence\":[{\"@odata.type\":\"#microsoft."
+			"graph.security.ipEvidence\",\"ipAddress\":\"203.0.113.9\"}]} , \"two\",\n"
+			"{\"id\":\"a1\",\"lastUpdateDateTime\":\"2026-11-30T01:02:03.1234567Z\"},"
+			"{\"id\":\"a1\",\"lastUpdateDateTime\":\"2026-11-30T01:02:04Z\"}],"
+			"\"@odata.nextLink\":\"https:\\/\\/graph.microsoft.com\\/v1.0?$skiptoken=1\"}",
+			&got, &n, &partial, &e), 0);
+	/* exact bytes of each element; the same (id, lastUpdateDateTime) once; an update again */
+	CHECK_INT(n, 3);
+	CHECK_STR(got.p, "{\"id\":\"a1\",\"lastUpdateDateTime\":\"2026-11-30T01:02:03.1234567Z\","
+		  "\"evidence\":[{\"@odata.type\":\"#microsoft.graph.security.ipEvidence\","
+		  "\"ipAddress\":\"203.0.113.9\"}]}\n\"two\"\n"
+		  "{\"id\":\"a1\",\"lastUpdateDateTime\":\"2026-11-30T01:02:04Z\"}\n");
+	CHECK_INT(parse(POLLER_GRAPH, "{\"value\":[]}", &got, &n, &partial, &e), 0);
+	CHECK_INT(n, 0);
+	CHECK_INT(parse(POLLER_GRAPH, "{\"error\":{\"code\":\"x\"}}", &got, &n, &partial, &e),
+		  -EINVAL);
+	CHECK_STR(e.msg, "a Graph page has no \"value\" array");
+	CHECK_INT(parse(POLLER_GRAPH, "{\"value\":[{\"id\":1},", &got, &n, &partial, &e), -EINVAL);
+	CHECK_STR(e.msg, "a Graph page is not valid JSON: column 20: expected a value, found end "
+		  "of input");
+	CHECK_INT(n, 1); /* what came before the error is delivered (and remembered) */
+	CHECK_INT(parse(POLLER_GRAPH, "[]", &got, &n, &partial, &e), -EINVAL);
+	CHECK_STR(e.msg, "a Graph page is not an object with a \"value\" array");
+	buf_release(&got);
+}
+
+static void test_loganalytics_results(void)
+{
+	struct buf got = BUF_INIT(1 << 20);
+	struct err e = ERR_INIT;
+	int partial;
+	size_t n;
+
+	/* rows before columns, a second table ignored, dynamic JSON embedded, Type added */
+	CHECK_INT(parse(POLLER_LOGANALYTICS,
+			"{\"tables\":[{\"rows\":[[\"2026-11-30T00:12:03.4410000Z\",\"u\\\"1\","
+			"\"{\\\"city\\\":\\\"Tokyo\\\"}\",9007199254740993,null,\"[1,\","
+			"\"2026-11-30T00:13:00Z\"],"
+			"[\"2026-11-30T00:12:04Z\",\"u2\",\"\",-1,true,\"\",\"2026-11-30T00:13:01Z\"]],"
+			"\"name\":\"PrimaryResult\",\"columns\":[{\"name\":\"TimeGenerated\","
+			"\"type\":\"datetime\"},{\"name\":\"User\\u0041\",\"type\":\"string\"},"
+			"{\"name\":\"Loc\",\"type\":\"dynamic\"},{\"name\":\"N\",\"type\":\"long\"},"
+			"{\"name\":\"B\",\"type\":\"bool\"},{\"name\":\"Bad\",\"type\":\"dynamic\"},"
+			"{\"name\":\"_koban_ingested\",\"type\":\"datetime\"}]},"
+			"{\"name\":\"Other\",\"columns\":[],\"rows\":[[1]]}]}",
+			&got, &n, &partial, &e), 0);
+	CHECK_INT(n, 2);
+	CHECK_INT(partial, 0);
+	CHECK_STR(got.p, "{\"TimeGenerated\":\"2026-11-30T00:12:03.4410000Z\",\"UserA\":\"u\\\"1\","
+		  "\"Loc\":{\"city\":\"Tokyo\"},\"N\":9007199254740993,\"B\":null,\"Bad\":\"[1,\","
+		  "\"Type\":\"T\"}\n"
+		  "{\"TimeGenerated\":\"2026-11-30T00:12:04Z\",\"UserA\":\"u2\",\"Loc\":\"\","
+		  "\"N\":-1,\"B\":true,\"Bad\":\"\",\"Type\":\"T\"}\n");
+	/* a PartialError keeps the rows; a Type column is not added twice */
+	CHECK_INT(parse(POLLER_LOGANALYTICS,
+			"{\"tables\":[{\"columns\":[{\"name\":\"Type\"},{\"name\":"
+			"\"_koban_ingested\"}],\"rows\":[[\"X\",\"2026-11-30T00:00:00Z\"]]}],"
+			"\"error\":{\"code\":\"PartialError\"}}", &got, &n, &partial, &e), 0);
+	CHECK_INT(partial, 1);
+	CHECK_STR(got.p, "{\"Type\":\"X\"}\n");
+	CHECK_INT(parse(POLLER_LOGANALYTICS, "{\"tables\":[{\"columns\":[{\"name\":\"a\"}],"
+			"\"rows\":[]}],\"error\":null}", &got, &n, &partial, &e), -EINVAL);
+	CHECK_STR(e.msg, "a Log Analytics table has malformed columns or lacks _koban_ingested");
+	CHECK_INT(partial, 0);
+	CHECK_INT(parse(POLLER_LOGANALYTICS, "{\"tables\":[{\"columns\":[{\"name\":"
+			"\"_koban_ingested\"}],\"rows\":[[\"2026-11-30T00:00:00Z\",1]]}]}", &got, &n,
+			&partial, &e), -EINVAL);
+	CHECK_STR(e.msg, "Log Analytics row 0 does not match its columns");
+	CHECK_INT(parse(POLLER_LOGANALYTICS, "{\"tables\":[{\"columns\":[{\"name\":"
+			"\"_koban_ingested\"}],\"rows\":[[\"yesterday\"]]}]}", &got, &n, &partial,
+			&e), -EINVAL);
+	CHECK_INT(parse(POLLER_LOGANALYTICS, "{}", &got, &n, &partial, &e), -EINVAL);
+	CHECK_STR(e.msg, "a Log Analytics response has no table with columns and rows");
+	buf_release(&got);
+}
+
 int main(void)
 {
 	T_RUN(test_values_and_defaults);
@@ -326,5 +421,7 @@ int main(void)
 	T_RUN(test_reload_keeps_running_pollers);
 	T_RUN(test_alloc_failures);
 	T_RUN(test_start_refusals);
+	T_RUN(test_graph_pages);
+	T_RUN(test_loganalytics_results);
 	return t_done();
 }
