@@ -430,7 +430,9 @@ static int token_get(struct poller *pl, struct err *e)
 
 	if (pl->token && time_mono_ns() < pl->token_renew)
 		return 0;
-	if ((rc = buf_addf(&url, "%s/%s/oauth2/v2.0/token", pl->login_url, c->directory)) < 0 ||
+	/* one allocation: a buffer that grew would leave copies of the secret behind */
+	if ((rc = buf_grow(&form, form.max)) < 0 ||
+	    (rc = buf_addf(&url, "%s/%s/oauth2/v2.0/token", pl->login_url, c->directory)) < 0 ||
 	    (rc = form_add(pl, &form, "client_id", c->client_id, strlen(c->client_id))) < 0 ||
 	    (rc = form_add(pl, &form, "scope", pl->scope, strlen(pl->scope))) < 0 ||
 	    (rc = form_add(pl, &form, "client_secret", pl->secret, pl->secret_len)) < 0 ||
@@ -443,6 +445,7 @@ static int token_get(struct poller *pl, struct err *e)
 		goto fail;
 	if (status == 200) {
 		rc = token_parse(pl, e);
+		explicit_bzero(pl->body.p, pl->body.len); /* the reply holds the token */
 		goto fail;
 	}
 	service_error(&pl->body, why, sizeof(why));
@@ -1538,7 +1541,7 @@ void poll_free(struct poll *p)
 	mem_free(p);
 }
 
-/* Moves what the fair queue holds into out, one record a line (poll_parse). */
+/* Moves what the fair queue holds into out as a JSON text sequence (RFC 7464: RS, record, LF). */
 static int drain_queue(struct fairq *q, struct buf *out, size_t *records)
 {
 	struct msg *m[64];
@@ -1548,7 +1551,8 @@ static int drain_queue(struct fairq *q, struct buf *out, size_t *records)
 	while ((n = fairq_pop(q, m, ARRAY_SIZE(m), 0)) > 0)
 		for (size_t i = 0; i < n; i++) {
 			if (out && rc == 0) {
-				rc = buf_add(out, m[i]->data, m[i]->len);
+				rc = buf_addch(out, 0x1e);
+				rc = err_first(rc, buf_add(out, m[i]->data, m[i]->len));
 				rc = err_first(rc, buf_addch(out, '\n'));
 			}
 			(*records)++;

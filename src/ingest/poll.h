@@ -81,7 +81,8 @@ int poll_metrics_register(struct poll *p);
 /*
  * For tests and the fuzz target, without a network: reads body as a response of a poller of
  * type (POLLER_GRAPH: a Graph page; POLLER_LOGANALYTICS: a query result of table "T"),
- * appends each record it would deliver to out (one per line; out NULL: counted only) and
+ * appends each record it would deliver to out (as a JSON text sequence, RFC 7464: 0x1E,
+ * the record, LF; a record may hold line ends of its own; out NULL: counted only) and
  * reports them in *records, *partial for a Log Analytics error beside the tables; also runs
  * the token-reply and error-body readers over body. 0 or the reader's error, with e filled.
  */

@@ -319,7 +319,9 @@ static void test_start_refusals(void)
 	unlink(secret);
 }
 
-/* poll_parse of body: the records one a line in got, the return code. */
+#define RS "\x1e" /* poll_parse writes RFC 7464 JSON text sequences */
+
+/* poll_parse of body: the records in got, the return code. */
 static int parse(int type, const char *body, struct buf *got, size_t *n, int *partial,
 		 struct err *e)
 {
@@ -345,10 +347,10 @@ static void test_graph_pages(void)
 			&got, &n, &partial, &e), 0);
 	/* exact bytes of each element; the same (id, lastUpdateDateTime) once; an update again */
 	CHECK_INT(n, 3);
-	CHECK_STR(got.p, "{\"id\":\"a1\",\"lastUpdateDateTime\":\"2026-11-30T01:02:03.1234567Z\","
+	CHECK_STR(got.p, RS "{\"id\":\"a1\",\"lastUpdateDateTime\":\"2026-11-30T01:02:03.1234567Z\","
 		  "\"evidence\":[{\"@odata.type\":\"#microsoft.graph.security.ipEvidence\","
-		  "\"ipAddress\":\"203.0.113.9\"}]}\n\"two\"\n"
-		  "{\"id\":\"a1\",\"lastUpdateDateTime\":\"2026-11-30T01:02:04Z\"}\n");
+		  "\"ipAddress\":\"203.0.113.9\"}]}\n" RS "\"two\"\n"
+		  RS "{\"id\":\"a1\",\"lastUpdateDateTime\":\"2026-11-30T01:02:04Z\"}\n");
 	CHECK_INT(parse(POLLER_GRAPH, "{\"value\":[]}", &got, &n, &partial, &e), 0);
 	CHECK_INT(n, 0);
 	CHECK_INT(parse(POLLER_GRAPH, "{\"error\":{\"code\":\"x\"}}", &got, &n, &partial, &e),
@@ -385,10 +387,10 @@ static void test_loganalytics_results(void)
 			&got, &n, &partial, &e), 0);
 	CHECK_INT(n, 2);
 	CHECK_INT(partial, 0);
-	CHECK_STR(got.p, "{\"TimeGenerated\":\"2026-11-30T00:12:03.4410000Z\",\"UserA\":\"u\\\"1\","
+	CHECK_STR(got.p, RS "{\"TimeGenerated\":\"2026-11-30T00:12:03.4410000Z\",\"UserA\":\"u\\\"1\","
 		  "\"Loc\":{\"city\":\"Tokyo\"},\"N\":9007199254740993,\"B\":null,\"Bad\":\"[1,\","
 		  "\"Type\":\"T\"}\n"
-		  "{\"TimeGenerated\":\"2026-11-30T00:12:04Z\",\"UserA\":\"u2\",\"Loc\":\"\","
+		  RS "{\"TimeGenerated\":\"2026-11-30T00:12:04Z\",\"UserA\":\"u2\",\"Loc\":\"\","
 		  "\"N\":-1,\"B\":true,\"Bad\":\"\",\"Type\":\"T\"}\n");
 	/* a PartialError keeps the rows; a Type column is not added twice */
 	CHECK_INT(parse(POLLER_LOGANALYTICS,
@@ -396,7 +398,7 @@ static void test_loganalytics_results(void)
 			"\"_koban_ingested\"}],\"rows\":[[\"X\",\"2026-11-30T00:00:00Z\"]]}],"
 			"\"error\":{\"code\":\"PartialError\"}}", &got, &n, &partial, &e), 0);
 	CHECK_INT(partial, 1);
-	CHECK_STR(got.p, "{\"Type\":\"X\"}\n");
+	CHECK_STR(got.p, RS "{\"Type\":\"X\"}\n");
 	CHECK_INT(parse(POLLER_LOGANALYTICS, "{\"tables\":[{\"columns\":[{\"name\":\"a\"}],"
 			"\"rows\":[]}],\"error\":null}", &got, &n, &partial, &e), -EINVAL);
 	CHECK_STR(e.msg, "a Log Analytics table has malformed columns or lacks _koban_ingested");
