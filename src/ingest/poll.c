@@ -1114,21 +1114,58 @@ static int la_row(struct poller *pl, struct jsonin *j, const struct la_table *t,
 	return rc < 0 ? rc : buf_addch(r, '}');
 }
 
+/* The raw "columns" and "rows" of the first table (PrimaryResult) of "tables". */
+struct la_raw {
+	const char *cols, *rows;
+	size_t cols_len, rows_len;
+	bool table;
+};
+
+static int la_tables(struct jsonin *j, struct la_raw *r)
+{
+	struct jsonin_value k, v;
+	int rc;
+
+	if ((rc = jsonin_value(j, &v)) < 0 || v.type != JSONIN_ARRAY)
+		return rc < 0 ? rc : -EINVAL;
+	while ((rc = jsonin_more(j)) > 0) {
+		if (r->table) { /* PrimaryResult is the first */
+			if ((rc = jsonin_skip_value(j)) < 0)
+				return rc;
+			continue;
+		}
+		r->table = true;
+		if ((rc = jsonin_value(j, &v)) < 0 || v.type != JSONIN_OBJECT)
+			return rc < 0 ? rc : -EINVAL;
+		while ((rc = jsonin_key(j, &k)) > 0) {
+			if (jsonin_key_is(&k, "columns"))
+				rc = jsonin_raw_value(j, &r->cols, &r->cols_len);
+			else if (jsonin_key_is(&k, "rows"))
+				rc = jsonin_raw_value(j, &r->rows, &r->rows_len);
+			else
+				rc = jsonin_skip_value(j);
+			if (rc < 0)
+				return rc;
+		}
+		if (rc < 0)
+			return rc;
+	}
+	return rc;
+}
+
 /*
  * One Log Analytics response: each row of the first table delivered (de-duplicated by
- * its bytes); *rows counts them, *last_ing is the last row's ingestion time, *partial
- * tells of an "error" beside the tables (PartialError).
+ * its bytes and ingestion time); *rows counts them, *last_ing is the last row's ingestion
+ * time, *partial tells of an "error" beside the tables (PartialError).
  */
 static int la_result(struct poller *pl, unsigned stream, size_t *rows, int64_t *last_ing,
 		     bool *partial, struct err *e)
 {
 	static struct la_table t_zero;
 	struct la_table *t = mem_alloc(sizeof(*t));
-	const char *cols = NULL, *rowsraw = NULL;
-	size_t cols_len = 0, rows_len = 0;
+	struct la_raw raw = { 0 };
 	struct jsonin j;
 	struct jsonin_value k, v;
-	bool seen_table = false;
 	int rc;
 
 	if (!t)
@@ -1140,32 +1177,8 @@ static int la_result(struct poller *pl, unsigned stream, size_t *rows, int64_t *
 	if (rc == 0 && v.type != JSONIN_OBJECT)
 		rc = -EINVAL;
 	while (rc == 0 && (rc = jsonin_key(&j, &k)) > 0) {
-		rc = 0;
 		if (jsonin_key_is(&k, "tables")) {
-			if ((rc = jsonin_value(&j, &v)) < 0 || v.type != JSONIN_ARRAY) {
-				rc = rc < 0 ? rc : -EINVAL;
-				break;
-			}
-			while (rc == 0 && (rc = jsonin_more(&j)) > 0) {
-				rc = 0;
-				if (seen_table) { /* PrimaryResult is the first */
-					rc = jsonin_skip_value(&j);
-					continue;
-				}
-				seen_table = true;
-				if ((rc = jsonin_value(&j, &v)) < 0 || v.type != JSONIN_OBJECT) {
-					rc = rc < 0 ? rc : -EINVAL;
-					break;
-				}
-				while (rc == 0 && (rc = jsonin_key(&j, &k)) > 0) {
-					if (jsonin_key_is(&k, "columns"))
-						rc = jsonin_raw_value(&j, &cols, &cols_len);
-					else if (jsonin_key_is(&k, "rows"))
-						rc = jsonin_raw_value(&j, &rowsraw, &rows_len);
-					else
-						rc = jsonin_skip_value(&j);
-				}
-			}
+			rc = la_tables(&j, &raw);
 		} else if (jsonin_key_is(&k, "error")) {
 			if ((rc = jsonin_value(&j, &v)) < 0)
 				break;
@@ -1184,17 +1197,17 @@ static int la_result(struct poller *pl, unsigned stream, size_t *rows, int64_t *
 				     "\"tables\"");
 		goto fail;
 	}
-	if (!seen_table || !cols || !rowsraw) {
+	if (!raw.table || !raw.cols || !raw.rows) {
 		rc = err_set(e, -EINVAL, "a Log Analytics response has no table with columns and "
 			     "rows");
 		goto fail;
 	}
-	if (la_columns(pl, cols, cols_len, t) < 0 || t->ing < 0) {
+	if (la_columns(pl, raw.cols, raw.cols_len, t) < 0 || t->ing < 0) {
 		rc = err_set(e, -EINVAL, "a Log Analytics table has malformed columns or lacks "
 			     ING_COLUMN);
 		goto fail;
 	}
-	jsonin_init(&j, rowsraw, rows_len, &pl->arena, JSONIN_REPLACE_SURROGATES);
+	jsonin_init(&j, raw.rows, raw.rows_len, &pl->arena, JSONIN_REPLACE_SURROGATES);
 	if ((rc = jsonin_value(&j, &v)) < 0 || v.type != JSONIN_ARRAY) {
 		rc = err_set(e, -EINVAL, "Log Analytics rows are not an array");
 		goto fail;
