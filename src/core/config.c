@@ -2036,6 +2036,30 @@ static void check_api(struct check *k)
 	}
 }
 
+/*
+ * pollers: the secret files serve reads at start (ingest/poll.c refuses the same ones) and
+ * the CA files; reported on the line naming the poller.
+ */
+static void check_pollers(struct check *k)
+{
+	for (size_t i = 0; i < k->c->n_pollers; i++) {
+		const struct config_poller *t = &k->c->pollers[i];
+		char key[KEY_PATH_MAX];
+		struct stat st;
+		int before = k->errors;
+
+		snprintf(key, sizeof(key), "pollers.%s.client_secret_file", t->name);
+		check_readable(k, key, t->client_secret_file, t->line);
+		if (k->errors == before && stat(t->client_secret_file, &st) == 0 &&
+		    (st.st_mode & 077))
+			report(k, CONFIG_ERROR, t->line, "%s: %s has mode %04o: others may read it "
+			       "(chmod 600 %s)", key, t->client_secret_file,
+			       (unsigned)(st.st_mode & 07777), t->client_secret_file);
+		snprintf(key, sizeof(key), "pollers.%s.ca_file", t->name);
+		check_readable(k, key, t->ca_file, t->line);
+	}
+}
+
 int config_check(const struct config *c, config_report_fn fn, void *ctx)
 {
 	struct check k = { c, fn, ctx, 0, 0 };
@@ -2051,6 +2075,7 @@ int config_check(const struct config *c, config_report_fn fn, void *ctx)
 	check_readable(&k, "keys.master", c->keys_master, c->line.keys_master);
 	check_readable(&k, "keys.signing", c->keys_signing, c->line.keys_signing);
 	check_api(&k);
+	check_pollers(&k);
 	return k.errors;
 }
 

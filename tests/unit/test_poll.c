@@ -415,6 +415,33 @@ static void test_loganalytics_results(void)
 	buf_release(&got);
 }
 
+static void count_problem(void *ctx, enum config_severity sev, const char *msg)
+{
+	snprintf(ctx, 1024, "%s", msg);
+}
+
+/* `koban config check` (and serve's dry run) refuses a secret file others may read. */
+static void test_config_check(void)
+{
+	char secret[512], extra[600], msg[1024] = "", want[2048];
+	struct err e = ERR_INIT;
+	struct config c;
+
+	snprintf(secret, sizeof(secret), "%s/check.secret", t_tmp_dir());
+	write_file(secret, "x\n", 0640);
+	snprintf(extra, sizeof(extra), "data_dir: %s/var\n", t_tmp_dir());
+	CHECK_INT(load(&c, secret, "m365", extra, &e), 0);
+	CHECK_INT(config_check(&c, count_problem, msg), 1);
+	snprintf(want, sizeof(want), "built-in configuration:2: pollers.m365.client_secret_file: "
+		 "%s has mode "
+		 "0640: others may read it (chmod 600 %s)", secret, secret);
+	CHECK_STR(msg, want);
+	CHECK_INT(chmod(secret, 0400), 0);
+	CHECK_INT(config_check(&c, count_problem, msg), 0);
+	config_release(&c);
+	unlink(secret);
+}
+
 int main(void)
 {
 	T_RUN(test_values_and_defaults);
@@ -425,5 +452,6 @@ int main(void)
 	T_RUN(test_start_refusals);
 	T_RUN(test_graph_pages);
 	T_RUN(test_loganalytics_results);
+	T_RUN(test_config_check);
 	return t_done();
 }
