@@ -45,6 +45,7 @@
 #define MAX_COLUMNS 1024
 #define RECORD_ARENA (1u << 20)
 #define QUEUE_WAIT_MS 20         /* a full tenant queue is tried again after this */
+#define SETTLE_WAIT_MS 20        /* the tenant's pipeline is looked at again after this */
 #define ERROR_SHOWN 300          /* bytes of a service's error message in the log */
 #define MAX_PAGES 100000         /* pages of one stream in one poll: a service looping ends */
 
@@ -111,6 +112,7 @@ struct poller {
 struct poll {
 	struct fairq *q;
 	size_t max_message;
+	unsigned commit_ms;            /* store.commit_interval_ms: the group commit period */
 	char *dir;                     /* DATA_DIR/pollers */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -119,6 +121,11 @@ struct poll {
 	struct poller *p;
 	size_t n;
 };
+
+static uint64_t load(atomic_uint_fast64_t *v)
+{
+	return atomic_load_explicit(v, memory_order_relaxed);
+}
 
 /* ---------------------------------------------------------------- waiting */
 
@@ -1298,6 +1305,32 @@ static int la_poll(struct poller *pl, unsigned stream, bool *partial, struct err
 
 /* ---------------------------------------------------------------- the poller thread */
 
+/*
+ * Waits until every message routed to the poller's tenant so far (the poller's records
+ * among them) has ended, i.e. been through a worker and appended to the write-ahead log
+ * (or dropped, counted), then for two group commits: the state file written after it then
+ * names nothing that is only in memory. fairq.h's accounting: routed = parsed + parse_failed
+ * + dropped once every message has ended. -ECANCELED when stopping meanwhile.
+ */
+static int settle(struct poller *pl)
+{
+	struct poll *p = pl->poll;
+	struct tenant_stats *ts = fairq_stats(p->q, pl->slot);
+	uint64_t target = atomic_load(&ts->routed);
+
+	for (;;) {
+		uint64_t ended = load(&ts->parsed) + load(&ts->parse_failed);
+
+		for (size_t r = 0; r < DROP_REASON_COUNT; r++)
+			ended += load(&ts->dropped[r]);
+		if (ended >= target)
+			break;
+		if (poll_wait(p, SETTLE_WAIT_MS) < 0)
+			return -ECANCELED;
+	}
+	return poll_wait(p, 2 * (int64_t)p->commit_ms + SETTLE_WAIT_MS);
+}
+
 static void poll_stream(struct poller *pl, unsigned stream)
 {
 	struct err e = ERR_INIT;
@@ -1319,6 +1352,9 @@ static void poll_stream(struct poller *pl, unsigned stream)
 	else if (partial)
 		log_warn("poller %s: %s: partial result (the service reported an error beside "
 			 "the rows): the watermark stays", pl->cfg->name, pl->stream[stream].name);
+	/* saved once what was delivered is stored: a stop or crash before then reads it again */
+	if (settle(pl) < 0)
+		return;
 	/* the keys of what was delivered are worth keeping even when the poll failed; keys
 	 * out of every future window go, and the table shrinks with them */
 	if (seen_rebuild(pl, seen_capacity(pl->seen.n)) < 0 ||
@@ -1491,6 +1527,7 @@ int poll_start(struct poll **pp, const struct config *c, struct fairq *q, struct
 	}
 	p->q = q;
 	p->max_message = c->max_message_size;
+	p->commit_ms = c->store_commit_interval_ms;
 	*pp = p;
 	if (!c->n_pollers)
 		return 0;
@@ -1645,11 +1682,6 @@ uint64_t poll_cycles(const struct poll *p, size_t i)
 }
 
 /* ---------------------------------------------------------------- metrics */
-
-static uint64_t load(atomic_uint_fast64_t *v)
-{
-	return atomic_load_explicit(v, memory_order_relaxed);
-}
 
 /* One sample per poller and name of a counter array (e.g. requests by result). */
 static int collect_by(struct metrics_out *o, struct poll *p, size_t off, const char *label,

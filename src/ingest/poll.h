@@ -30,9 +30,9 @@
  * dropped. Records seen in the overlap already are counted as duplicates and not sent
  * again, also across restarts: watermarks and the keys of the overlap window are kept in
  * DATA_DIR/pollers/NAME.state (mode 0600, replaced through a temporary file and a rename
- * after every finished stream). The state is saved once the records are in the fair
- * queue, not once they are in the write-ahead log: a crash may lose what was queued then
- * (as for TCP syslog); docs/pollers.md says so.
+ * after every finished stream), written only once every message routed to the tenant until
+ * then has been through the pipeline into the write-ahead log (fairq.h's counters) and two
+ * group commits have passed; a stop or crash before that reads those records again.
  *
  * Secrets: the client secret and the tokens are never logged and are wiped when freed.
  *
