@@ -322,6 +322,51 @@ def test_wrong_secret_and_foreign_next_link():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def state_watermarks(d, poller):
+    path = os.path.join(d, "var", "pollers", poller + ".state")
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return {w[1]: int(w[2]) for w in (line.split() for line in f) if w[0] == "watermark"}
+
+
+def test_kill_9_after_a_poll_resumes_from_the_state():
+    """kill -9 once the state file holds both watermarks: the restarted poller goes on from
+    them, sends the alert added meanwhile once and nothing it had sent before."""
+    d = tempdir()
+    fake = None
+    try:
+        secret = setup(d)
+        ca, cert, key = make_tls(d)
+        fake = Fake(cert, key, SECRET, DIRECTORY)
+        now = float(int(time.time()))
+        fake.alerts = [alert(i, now - 600 + i) for i in range(4)]
+        fake.incidents = [{"id": "1", "status": "active", "lastUpdateDateTime": iso(now - 400)}]
+        cfg = poller_config(d, fake, ca, secret, GRAPH.replace("FORMAT", "syslog"))
+        k = Instance(d, cfg)
+        poll("both watermarks saved", lambda: all(state_watermarks(d, "m365").get(s)
+                                                   for s in ("alerts_v2", "incidents")))
+        drain(k, d, "m365")
+        k.proc.kill()
+        k.proc.wait(timeout=30)
+        k.err.close()
+        assert len(originals(d)) == 5
+        fake.alerts.append(alert(9, now - 30))
+        k = Instance(d, cfg)
+        poll("the new alert", lambda: value(k.metrics(), "koban_poller_records_total",
+                                            poller="m365") >= 1)
+        done = polls(k, "m365")
+        poll("another poll", lambda: polls(k, "m365") >= done + 2)
+        got = drain(k, d, "m365")
+        assert sorted(json.loads(o)["id"] for o in got) == \
+            sorted([a["id"] for a in fake.alerts] + ["1"]), got
+        assert k.stop() == 0, k.log()
+    finally:
+        if fake:
+            fake.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_public_graph_alert_sample():
     """The public Graph alerts_v2 sample (../shared/data/samples), served as a page of one
     with its lastUpdateDateTime moved into the window: one event whose event.original is the
@@ -366,5 +411,6 @@ if __name__ == "__main__":
     s.run(test_loganalytics_window_pages_partial_and_dedupe)
     s.run(test_secret_file_readable_by_others_is_refused)
     s.run(test_wrong_secret_and_foreign_next_link)
+    s.run(test_kill_9_after_a_poll_resumes_from_the_state)
     s.run(test_public_graph_alert_sample)
     s.done()
