@@ -1798,6 +1798,8 @@ int poll_metrics_register(struct poll *p)
 	};
 	int rc = 0;
 
+	if (!p->n)
+		return 0; /* no pollers: no families */
 	for (size_t i = 0; i < ARRAY_SIZE(fam) && rc == 0; i++)
 		rc = metrics_register(fam[i].name, fam[i].type, fam[i].help, fam[i].fn, p);
 	if (rc < 0)

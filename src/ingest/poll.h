@@ -73,8 +73,9 @@ void poll_free(struct poll *p);
 /*
  * koban_poller_requests_total{poller,result}, koban_poller_records_total{poller,stream},
  * koban_poller_duplicates_total{poller}, koban_poller_records_dropped_total{poller,reason},
- * koban_poller_polls_total{poller,result}, koban_poller_tokens_total{poller} and the gauge
- * koban_poller_watermark_seconds{poller,stream}.
+ * koban_poller_polls_total{poller,result}, koban_poller_tokens_total{poller},
+ * koban_poller_dedupe_full_total{poller} and the gauge koban_poller_watermark_seconds
+ * {poller,stream}; nothing when there are no pollers.
  */
 int poll_metrics_register(struct poll *p);
 
