@@ -1,10 +1,12 @@
 """The pollers under a real `koban serve`, against a local HTTPS server that speaks the wire
 format of the Entra ID token endpoint, Microsoft Graph security and the Log Analytics query
-API (msfake.py): paging by @odata.nextLink, throttling (429 Retry-After), a 5xx, an expired
+API (msfake.py): paging by @odata.nextLink, throttling (429 Retry-After), a 5xx, a busy token
+endpoint (503 with an HTTP-date Retry-After), an expired
 token, the overlap window de-duplicated (also across a restart), the Log Analytics window
 with full pages and a PartialError, secrets that are never logged, a secret file others may
 read refused, and a nextLink to another origin refused. Exact counts; waits are polls on
 the poller's own counters."""
+import email.utils
 import json
 import os
 import shutil
@@ -204,6 +206,9 @@ def test_loganalytics_window_pages_partial_and_dedupe():
                                      ("OperationName", "string")],
                                     [(now - 250, [iso(now - 260), "Add member to group"])])
         # the first AuditLogs query reports a PartialError: rows kept, watermark not moved
+        # a busy token endpoint first, with Retry-After as an HTTP date
+        fake.fault("token", (503, {"Retry-After": email.utils.formatdate(time.time() + 1,
+                                                                         usegmt=True)}))
         # (SigninLogs takes four queries: 2 rows, 2, the 2 of one instant, the last one)
         fake.fault("la", None, None, None, None, ("partial", "QueryTruncated"))
         cfg = poller_config(d, fake, ca, secret, LA.replace("FORMAT", format_for(d, "azure")))
@@ -231,8 +236,11 @@ def test_loganalytics_window_pages_partial_and_dedupe():
         assert all(r["headers"].get("Content-Type") == "application/json" and
                    r["headers"].get("Prefer", "").startswith("wait=")
                    for r in fake.requests if r["kind"] == "la")
-        tok = [r for r in fake.requests if r["kind"] == "token"][0]
-        assert tok["scope"] == "https://api.loganalytics.io/.default", tok
+        tok = [r for r in fake.requests if r["kind"] == "token"]
+        assert [r["status"] for r in tok] == [503, 200], tok
+        assert tok[1]["scope"] == "https://api.loganalytics.io/.default", tok
+        assert value(k.metrics(), "koban_poller_requests_total", poller="sentinel",
+                     result="transport_error") == 1
         # the partial poll did not move the watermark: the next query has the same window start
         poll("a second AuditLogs query", lambda: len([
             r for r in list(fake.requests) if r["kind"] == "la" and
