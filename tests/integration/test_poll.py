@@ -1,11 +1,11 @@
 """The pollers under a real `koban serve`, against a local HTTPS server that speaks the wire
 format of the Entra ID token endpoint, Microsoft Graph security and the Log Analytics query
-API (msfake.py): paging by @odata.nextLink, throttling (429 Retry-After), a 5xx, a busy token
-endpoint (503 with an HTTP-date Retry-After), an expired
-token, the overlap window de-duplicated (also across a restart), the Log Analytics window
-with full pages and a PartialError, secrets that are never logged, a secret file others may
-read refused, and a nextLink to another origin refused. Exact counts; waits are polls on
-the poller's own counters."""
+API (msfake.py): paging by @odata.nextLink, throttling (429 Retry-After), a 5xx, a busy
+token endpoint (503 with an HTTP-date Retry-After), an expired token, the overlap window
+de-duplicated (also across a restart and a kill -9), the Log Analytics window with full
+pages and a PartialError, secrets that are never logged, a secret file others may read
+refused, a nextLink to another origin refused, and the public Graph alert sample. Exact
+counts; waits are polls on the poller's own counters."""
 import email.utils
 import json
 import os
