@@ -12,7 +12,7 @@
 #   make uninstall    removes what make install put there (never the config or the data)
 
 CC ?= cc
-PKGS := libmicrohttpd openssl sqlite3 yaml-0.1 zlib libsodium libzstd
+PKGS := libmicrohttpd openssl sqlite3 yaml-0.1 zlib libsodium libzstd libcurl
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wno-unused-parameter -Wvla
 CFLAGS ?= -O2 -g

@@ -1,7 +1,7 @@
 /*
  * serve.c - `koban serve`: the daemon.
  *
- * Wires the stages together (DESIGN.md section 1): listeners -> router -> fair queue ->
+ * Wires the stages together (DESIGN.md section 1): listeners (and pollers) -> router -> fair queue ->
  * workers (parse, output). The output is the event store's sink (store/sink.h: sealed
  * records in the write-ahead log, group commit), and with output.file also the ECS JSON
  * files of store/spool.h. The main thread only starts and stops things and waits for
@@ -35,6 +35,7 @@
 #include "core/worker.h"
 #include "enrich/route.h"
 #include "ingest/listener.h"
+#include "ingest/poll.h"
 #include "parse/decoder.h"
 #include "pipeline/pipeline.h"
 #include "portal/admin.h"
@@ -94,6 +95,7 @@ struct serve {
 	struct cli_remote remote; /* what the control socket's commands need */
 	struct control *control;  /* DATA_DIR/control.sock (portal/control.h) */
 	struct api *api;          /* the API listener, when configured (portal/api.h) */
+	struct poll *poll;        /* the pollers of the configuration (ingest/poll.h) */
 };
 
 /* -1 to go on, or the exit status (0 after --help, 2 after a usage error). */
@@ -376,6 +378,23 @@ static int serve_metrics_register(struct serve *sv, struct err *e)
 	return 0;
 }
 
+/*
+ * The pollers (ingest/poll.h), once their tenants are known to exist: a poller's records
+ * for a tenant that is not in koban.db could never be stored.
+ */
+static int pollers_start(struct serve *sv, struct err *e)
+{
+	for (size_t i = 0; i < sv->cfg->n_pollers; i++) {
+		const struct config_poller *p = &sv->cfg->pollers[i];
+
+		if (!cli_tenant_exists(sv->meta, p->tenant))
+			return err_set(e, -ENOENT, "%s:%u: pollers.%s: tenant '%s' does not exist "
+				       "(koban tenant add %s)", sv->cfg->path ? sv->cfg->path :
+				       "configuration", p->line, p->name, p->tenant, p->tenant);
+	}
+	return poll_start(&sv->poll, sv->cfg, sv->q, e);
+}
+
 static int serve_start(struct serve *sv, struct err *e)
 {
 	struct fairq_config fq = { sv->cfg->queue_capacity, sv->cfg->queue_max_bytes,
@@ -401,7 +420,10 @@ static int serve_start(struct serve *sv, struct err *e)
 		return rc;
 	if ((rc = ingest_start(&sv->ingest, sv->cfg, sv->q, sv->router, e)))
 		return rc;
-	if ((rc = fairq_metrics_register(sv->q)) || (rc = ingest_metrics_register(sv->ingest)))
+	if ((rc = pollers_start(sv, e)))
+		return rc;
+	if ((rc = fairq_metrics_register(sv->q)) || (rc = ingest_metrics_register(sv->ingest)) ||
+	    (rc = poll_metrics_register(sv->poll)))
 		return err_set(e, rc, "cannot register the metrics: %s", strerror(-rc));
 	if ((rc = serve_metrics_register(sv, e)))
 		return rc;
@@ -548,6 +570,7 @@ static void serve_stop(struct serve *sv)
 	api_stop(sv->api);
 	sv->api = NULL;
 	ingest_stop(sv->ingest);
+	poll_stop(sv->poll); /* like the listeners: nothing new once the queues drain */
 	left = sv->q ? fairq_total_depth(sv->q) : 0;
 	if (sv->q)
 		fairq_close(sv->q);
@@ -578,6 +601,8 @@ static void serve_stop(struct serve *sv)
 	sv->store = NULL;
 	ingest_free(sv->ingest); /* after the admin listener, which reads its stats */
 	sv->ingest = NULL;
+	poll_free(sv->poll);
+	sv->poll = NULL;
 	sink_close(sv->sink); /* after the admin listener, which reads its metrics */
 	sv->sink = NULL;
 	workers_release(sv);

@@ -59,6 +59,7 @@ static void listener_release(struct config_listener *l)
 
 static void config_store_release(struct config *c);
 static void config_leef_release(struct config *c);
+static void config_pollers_release(struct config *c);
 
 void config_release(struct config *c)
 {
@@ -78,6 +79,7 @@ void config_release(struct config *c)
 		mem_free(c->limits[i].tenant);
 	mem_free(c->limits);
 	config_store_release(c);
+	config_pollers_release(c);
 	mem_free(c->keys_master);
 	mem_free(c->keys_signing);
 	config_leef_release(c);
@@ -1199,6 +1201,128 @@ static bool leef_sources_same(const struct config *a, const struct config *b)
 	return true;
 }
 
+/* ---------------------------------------------------------------- pollers section */
+
+/*
+ * pollers: { NAME: { type: graph|loganalytics, tenant: T, ... } } (ingest/poll.h). Every
+ * key needs a restart; a reload names a change and keeps the running pollers.
+ */
+#define POLLER_INTERVAL_MAX 86400u
+#define POLLER_WINDOW_MAX (30u * 86400)   /* overlap, lag and lookback, seconds */
+#define POLLER_PAGE_MAX 500000u           /* Log Analytics' own row limit */
+#define POLLER_TIMEOUT_MAX 900u
+#define POLLER_RESPONSE_MIN (64u << 10)
+#define POLLER_RESPONSE_MAX (UINT64_C(1) << 30)
+
+static const char *const poller_type_names[] = { "graph", "loganalytics" };
+
+static void poller_release(struct config_poller *t)
+{
+	char **strings[] = { &t->name, &t->tenant, &t->directory, &t->client_id,
+			     &t->client_secret_file, &t->login_url, &t->api_url, &t->scope,
+			     &t->ca_file, &t->format, &t->workspace };
+
+	for (size_t i = 0; i < ARRAY_SIZE(strings); i++) {
+		mem_free(*strings[i]);
+		*strings[i] = NULL;
+	}
+	for (size_t i = 0; i < t->n_tables; i++)
+		mem_free(t->tables[i]);
+	mem_free(t->tables);
+	t->tables = NULL;
+	t->n_tables = 0;
+}
+
+static void config_pollers_release(struct config *c)
+{
+	for (size_t i = 0; i < c->n_pollers; i++)
+		poller_release(&c->pollers[i]);
+	mem_free(c->pollers);
+	c->pollers = NULL;
+	c->n_pollers = 0;
+}
+
+static int parse_poller_type(struct parse *p, const struct key *k, void *target,
+			     const char *path)
+{
+	size_t len;
+	const char *s = p->ev.type == YAML_SCALAR_EVENT ? scalar(p, &len) : NULL;
+
+	for (size_t i = 0; s && i < ARRAY_SIZE(poller_type_names); i++)
+		if (strlen(poller_type_names[i]) == len && !memcmp(poller_type_names[i], s, len)) {
+			((struct config_poller *)target)->type = (enum config_poller_type)i;
+			return 0;
+		}
+	return expected(p, path, "graph or loganalytics");
+}
+
+static int parse_poller_tenant(struct parse *p, const struct key *k, void *target,
+			       const char *path)
+{
+	const char *what = "a tenant name (1 to 63 characters from a-z, 0-9, '_' and '-')";
+	char *v;
+	int rc = take_string(p, path, what, &v);
+
+	if (rc < 0)
+		return rc;
+	if (!name_valid(v, strlen(v), NAME_TENANT_MAX)) {
+		mem_free(v);
+		return expected(p, path, what);
+	}
+	return replace_string((char **)((char *)target + k->off), v);
+}
+
+/*
+ * An https:// URL without spaces, query or fragment (the pollers send secrets and tokens to
+ * it and append paths), kept without trailing slashes.
+ */
+static int parse_https_url(struct parse *p, const struct key *k, void *target,
+			   const char *path)
+{
+	const char *what = "an https:// URL";
+	char *v;
+	int rc = take_string(p, path, what, &v);
+
+	if (rc < 0)
+		return rc;
+	if (strncmp(v, "https://", 8) || !v[8] || strpbrk(v, " \"\\<>?#")) {
+		mem_free(v);
+		return expected(p, path, what);
+	}
+	for (size_t n = strlen(v); n > 9 && v[n - 1] == '/'; n--)
+		v[n - 1] = '\0'; /* paths are appended to it */
+	return replace_string((char **)((char *)target + k->off), v);
+}
+
+/* An identifier-like value: ids, scopes, format names (no spaces or quotes). */
+static int parse_poller_word(struct parse *p, const struct key *k, void *target,
+			     const char *path)
+{
+	const char *what = "a value without spaces or quotes";
+	char *v;
+	int rc = take_string(p, path, what, &v);
+
+	if (rc < 0)
+		return rc;
+	if (strpbrk(v, " \"'\\")) {
+		mem_free(v);
+		return expected(p, path, what);
+	}
+	return replace_string((char **)((char *)target + k->off), v);
+}
+
+/* A Log Analytics table name: letters, digits and '_' (it is put into KQL as is). */
+static bool table_name_valid(const char *s, size_t len)
+{
+	if (!len || len > 128)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return false;
+	return true;
+}
+
 static void leef_sources_show(const struct config *c, char *out, size_t size)
 {
 	size_t used = 0;
@@ -1257,6 +1381,263 @@ static const struct key leef_keys[] = {
 static const struct key decoders_keys[] = {
 	SECTION_KEY("leef", parse_section, leef_keys),
 };
+static int parse_poller_tables(struct parse *p, const struct key *k, void *target,
+			       const char *path)
+{
+	const char *what = "a list of table names (letters, digits and '_')";
+	struct config_poller *t = target;
+	int rc;
+
+	if (p->ev.type != YAML_SEQUENCE_START_EVENT)
+		return expected(p, path, what);
+	while ((rc = next_event(p)) == 0 && p->ev.type != YAML_SEQUENCE_END_EVENT) {
+		char **grown, *v;
+
+		if (t->n_tables >= CONFIG_POLLER_MAX_TABLES)
+			return fail_here(p, "%s: too many tables (at most %u)", path,
+					 CONFIG_POLLER_MAX_TABLES);
+		if ((rc = take_string(p, path, what, &v)) < 0)
+			return rc;
+		if (!table_name_valid(v, strlen(v))) {
+			mem_free(v);
+			return expected(p, path, what);
+		}
+		grown = mem_realloc(t->tables, (t->n_tables + 1) * sizeof(*t->tables));
+		if (!grown) {
+			mem_free(v);
+			return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
+		}
+		t->tables = grown;
+		t->tables[t->n_tables++] = v;
+	}
+	return rc;
+}
+
+#define POLLER_UINT(n, field, lo, hi)                                                   \
+	{ .name = n, .parse = parse_uint, .off = offsetof(struct config_poller, field),  \
+	  .size = sizeof(((struct config_poller *)0)->field), .min = lo, .max = hi }
+#define POLLER_STRING(n, handler, field, req)                                           \
+	{ .name = n, .parse = handler, .off = offsetof(struct config_poller, field),     \
+	  .required = req }
+
+static const struct key poller_keys[] = {
+	{ .name = "type", .parse = parse_poller_type, .required = true },
+	POLLER_STRING("tenant", parse_poller_tenant, tenant, true),
+	POLLER_STRING("directory", parse_poller_word, directory, true),
+	POLLER_STRING("client_id", parse_poller_word, client_id, true),
+	POLLER_STRING("client_secret_file", parse_path, client_secret_file, true),
+	POLLER_STRING("login_url", parse_https_url, login_url, false),
+	POLLER_STRING("api_url", parse_https_url, api_url, false),
+	POLLER_STRING("scope", parse_poller_word, scope, false),
+	POLLER_STRING("ca_file", parse_path, ca_file, false),
+	POLLER_STRING("format", parse_poller_word, format, false),
+	POLLER_STRING("workspace", parse_poller_word, workspace, false),
+	{ .name = "tables", .parse = parse_poller_tables },
+	POLLER_UINT("interval", interval, 1, POLLER_INTERVAL_MAX),
+	POLLER_UINT("overlap", overlap, 0, POLLER_WINDOW_MAX),
+	POLLER_UINT("lag", lag, 0, POLLER_WINDOW_MAX),
+	POLLER_UINT("lookback", lookback, 0, POLLER_WINDOW_MAX),
+	POLLER_UINT("page_size", page_size, 0, POLLER_PAGE_MAX),
+	POLLER_UINT("timeout", timeout, 1, POLLER_TIMEOUT_MAX),
+	POLLER_UINT("max_response_bytes", max_response, POLLER_RESPONSE_MIN, POLLER_RESPONSE_MAX),
+	{ .name = "alerts", .parse = parse_bool, .off = offsetof(struct config_poller, alerts) },
+	{ .name = "incidents", .parse = parse_bool,
+	  .off = offsetof(struct config_poller, incidents) },
+};
+static const struct section poller_section = { poller_keys, ARRAY_SIZE(poller_keys) };
+
+static void poller_defaults(struct config_poller *t)
+{
+	t->interval = 300;
+	t->overlap = 300;
+	t->lag = 120;
+	t->lookback = 86400;
+	t->timeout = 300;
+	t->max_response = UINT64_C(128) << 20;
+	t->alerts = t->incidents = 1;
+}
+
+/* What only the whole entry can tell: the keys its type needs. */
+static int poller_finish(struct parse *p, const struct config_poller *t, const char *path)
+{
+	if (t->type == POLLER_LOGANALYTICS && (!t->workspace || !t->n_tables))
+		return fail_line(p, t->line, "%s: type loganalytics needs 'workspace' and "
+				 "'tables'", path);
+	if (t->type == POLLER_GRAPH && (t->workspace || t->n_tables))
+		return fail_line(p, t->line, "%s: 'workspace' and 'tables' are for type "
+				 "loganalytics", path);
+	if (t->type == POLLER_GRAPH && !t->alerts && !t->incidents)
+		return fail_line(p, t->line, "%s: alerts and incidents are both false: nothing "
+				 "to poll", path);
+	return 0;
+}
+
+/* Appends the entry named by the current (key) event; refuses bad and repeated names. */
+static int poller_add(struct parse *p, const char *path, struct config_poller **out)
+{
+	struct config *c = p->c;
+	struct config_poller *grown;
+	char tmp[72];
+	size_t len;
+	const char *s;
+
+	if (p->ev.type != YAML_SCALAR_EVENT)
+		return fail_here(p, "a key in '%s' is a mapping or list", path);
+	s = scalar(p, &len);
+	if (!name_valid(s, len, NAME_TENANT_MAX))
+		return fail_here(p, "%s: '%s' is not a poller name (1 to 63 characters from "
+				 "a-z, 0-9, '_' and '-')", path, shown(s, len, tmp));
+	for (size_t i = 0; i < c->n_pollers; i++)
+		if (strlen(c->pollers[i].name) == len && !memcmp(c->pollers[i].name, s, len))
+			return fail_here(p, "duplicate poller '%s' in '%s'", c->pollers[i].name,
+					 path);
+	if (c->n_pollers >= CONFIG_MAX_POLLERS)
+		return fail_here(p, "%s: too many pollers (at most %u)", path, CONFIG_MAX_POLLERS);
+	grown = mem_realloc(c->pollers, (c->n_pollers + 1) * sizeof(*grown));
+	if (!grown)
+		return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
+	c->pollers = grown;
+	*out = &grown[c->n_pollers];
+	memset(*out, 0, sizeof(**out));
+	poller_defaults(*out);
+	(*out)->line = (unsigned)line_of(&p->ev.start_mark);
+	c->n_pollers++; /* from here on config_release frees the entry */
+	if (!((*out)->name = mem_strndup(s, len)))
+		return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
+	return 0;
+}
+
+static int parse_pollers(struct parse *p, const struct key *k, void *target, const char *path)
+{
+	char item[KEY_PATH_MAX];
+	int rc;
+
+	config_pollers_release(p->c);
+	if (is_null(p))
+		return 0;
+	if (p->ev.type != YAML_MAPPING_START_EVENT)
+		return expected(p, path, "a mapping of poller names to settings");
+	while ((rc = next_event(p)) == 0 && p->ev.type != YAML_MAPPING_END_EVENT) {
+		struct config_poller *t = NULL;
+
+		if ((rc = poller_add(p, path, &t)) < 0 || (rc = next_event(p)) < 0)
+			return rc;
+		snprintf(item, sizeof(item), "%s.%s", path, t->name);
+		if ((rc = walk_section(p, &poller_section, t, item, NULL)) < 0 ||
+		    (rc = poller_finish(p, t, item)) < 0)
+			return rc;
+	}
+	return rc;
+}
+
+/* The running pollers' text for reload messages: names, types and tenants. */
+static void pollers_show(const struct config *c, char *out, size_t size)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < c->n_pollers && used < size; i++)
+		used += (size_t)snprintf(out + used, size - used, "%s%s: %s for %s", i ? ", " : "",
+					 c->pollers[i].name,
+					 poller_type_names[c->pollers[i].type],
+					 c->pollers[i].tenant);
+	if (!c->n_pollers)
+		snprintf(out, size, "none");
+}
+
+static bool string_same(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+static bool poller_same(const struct config_poller *a, const struct config_poller *b)
+{
+	const char *const sa[] = { a->name, a->tenant, a->directory, a->client_id,
+				   a->client_secret_file, a->login_url, a->api_url, a->scope,
+				   a->ca_file, a->format, a->workspace };
+	const char *const sb[] = { b->name, b->tenant, b->directory, b->client_id,
+				   b->client_secret_file, b->login_url, b->api_url, b->scope,
+				   b->ca_file, b->format, b->workspace };
+
+	if (a->type != b->type || a->interval != b->interval || a->overlap != b->overlap ||
+	    a->lag != b->lag || a->lookback != b->lookback || a->page_size != b->page_size ||
+	    a->timeout != b->timeout || a->max_response != b->max_response ||
+	    a->alerts != b->alerts || a->incidents != b->incidents || a->n_tables != b->n_tables)
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(sa); i++)
+		if (!string_same(sa[i], sb[i]))
+			return false;
+	for (size_t i = 0; i < a->n_tables; i++)
+		if (strcmp(a->tables[i], b->tables[i]))
+			return false;
+	return true;
+}
+
+static bool pollers_same(const struct config *a, const struct config *b)
+{
+	if (a->n_pollers != b->n_pollers)
+		return false;
+	for (size_t i = 0; i < a->n_pollers; i++)
+		if (!poller_same(&a->pollers[i], &b->pollers[i]))
+			return false;
+	return true;
+}
+
+static int dup_or_null(char **to, const char *from)
+{
+	*to = from ? mem_strdup(from) : NULL;
+	return from && !*to ? -ENOMEM : 0;
+}
+
+static int poller_copy(struct config_poller *to, const struct config_poller *from)
+{
+	int rc = 0;
+
+	*to = *from;
+	to->tables = NULL;
+	to->n_tables = 0;
+	rc = err_first(rc, dup_or_null(&to->name, from->name));
+	rc = err_first(rc, dup_or_null(&to->tenant, from->tenant));
+	rc = err_first(rc, dup_or_null(&to->directory, from->directory));
+	rc = err_first(rc, dup_or_null(&to->client_id, from->client_id));
+	rc = err_first(rc, dup_or_null(&to->client_secret_file, from->client_secret_file));
+	rc = err_first(rc, dup_or_null(&to->login_url, from->login_url));
+	rc = err_first(rc, dup_or_null(&to->api_url, from->api_url));
+	rc = err_first(rc, dup_or_null(&to->scope, from->scope));
+	rc = err_first(rc, dup_or_null(&to->ca_file, from->ca_file));
+	rc = err_first(rc, dup_or_null(&to->format, from->format));
+	rc = err_first(rc, dup_or_null(&to->workspace, from->workspace));
+	if (rc == 0 && from->n_tables) {
+		to->tables = mem_calloc(from->n_tables, sizeof(*to->tables));
+		if (!to->tables)
+			return -ENOMEM;
+		for (; to->n_tables < from->n_tables && rc == 0; to->n_tables++)
+			rc = dup_or_null(&to->tables[to->n_tables], from->tables[to->n_tables]);
+	}
+	return rc;
+}
+
+/* Replaces c's pollers by copies of running's (the running pollers stay until a restart). */
+static int keep_pollers(struct config *c, const struct config *running)
+{
+	config_pollers_release(c);
+	if (!running->n_pollers)
+		return 0;
+	c->pollers = mem_calloc(running->n_pollers, sizeof(*c->pollers));
+	if (!c->pollers)
+		return -ENOMEM;
+	for (; c->n_pollers < running->n_pollers; c->n_pollers++)
+		if (poller_copy(&c->pollers[c->n_pollers], &running->pollers[c->n_pollers]) < 0) {
+			c->n_pollers++; /* released with the others */
+			return -ENOMEM;
+		}
+	return 0;
+}
+
+const char *config_poller_type_name(enum config_poller_type t)
+{
+	return t < ARRAY_SIZE(poller_type_names) ? poller_type_names[t] : "unknown";
+}
 
 /* ---------------------------------------------------------------- keys section */
 
@@ -1284,6 +1665,8 @@ static const struct key top_keys[] = {
 	SECTION_KEY("keys", parse_section, keys_keys),
 	SECTION_KEY("api", parse_section, api_keys),
 	SECTION_KEY("decoders", parse_section, decoders_keys),
+	{ .name = "pollers", .parse = parse_pollers, .same = pollers_same, .show = pollers_show,
+	  .keep = keep_pollers },
 };
 static const struct section top_section = { top_keys, ARRAY_SIZE(top_keys) };
 
@@ -1826,6 +2209,30 @@ static void check_api(struct check *k)
 	}
 }
 
+/*
+ * pollers: the secret files serve reads at start (ingest/poll.c refuses the same ones) and
+ * the CA files; reported on the line naming the poller.
+ */
+static void check_pollers(struct check *k)
+{
+	for (size_t i = 0; i < k->c->n_pollers; i++) {
+		const struct config_poller *t = &k->c->pollers[i];
+		char key[KEY_PATH_MAX];
+		struct stat st;
+		int before = k->errors;
+
+		snprintf(key, sizeof(key), "pollers.%s.client_secret_file", t->name);
+		check_readable(k, key, t->client_secret_file, t->line);
+		if (k->errors == before && stat(t->client_secret_file, &st) == 0 &&
+		    (st.st_mode & 077))
+			report(k, CONFIG_ERROR, t->line, "%s: %s has mode %04o: others may read it "
+			       "(chmod 600 %s)", key, t->client_secret_file,
+			       (unsigned)(st.st_mode & 07777), t->client_secret_file);
+		snprintf(key, sizeof(key), "pollers.%s.ca_file", t->name);
+		check_readable(k, key, t->ca_file, t->line);
+	}
+}
+
 int config_check(const struct config *c, config_report_fn fn, void *ctx)
 {
 	struct check k = { c, fn, ctx, 0, 0 };
@@ -1841,6 +2248,7 @@ int config_check(const struct config *c, config_report_fn fn, void *ctx)
 	check_readable(&k, "keys.master", c->keys_master, c->line.keys_master);
 	check_readable(&k, "keys.signing", c->keys_signing, c->line.keys_signing);
 	check_api(&k);
+	check_pollers(&k);
 	return k.errors;
 }
 
@@ -1999,7 +2407,27 @@ static const char example[] =
 	"    delimiter: auto\n"
 	"    # Per-source delimiters that replace it, by source name, for example:\n"
 	"    #   pa-leef: \"|\"\n"
-	"    sources: {}\n";
+	"    sources: {}\n"
+	"\n"
+	"# Pollers fetch logs kept in Microsoft's cloud (docs/pollers.md): type graph (Graph\n"
+	"# security alerts_v2 and incidents) or loganalytics (one KQL query per table of a\n"
+	"# workspace), with an Entra ID application's client secret read from a file of mode\n"
+	"# 0600. The tenant must exist (koban tenant add). None by default.\n"
+	"# pollers:\n"
+	"#   m365:\n"
+	"#     type: graph\n"
+	"#     tenant: city-a\n"
+	"#     directory: contoso.onmicrosoft.com\n"
+	"#     client_id: 6731de76-14a6-49ae-97bc-6eba6914391e\n"
+	"#     client_secret_file: /etc/koban/m365.secret\n"
+	"#   sentinel:\n"
+	"#     type: loganalytics\n"
+	"#     tenant: city-a\n"
+	"#     directory: contoso.onmicrosoft.com\n"
+	"#     client_id: 6731de76-14a6-49ae-97bc-6eba6914391e\n"
+	"#     client_secret_file: /etc/koban/la.secret\n"
+	"#     workspace: 0f1e3a52-9f6a-4c2e-8a7d-1c2b3a4d5e6f\n"
+	"#     tables: [SigninLogs, AuditLogs]\n";
 
 const char *config_example(void)
 {

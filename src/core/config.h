@@ -62,6 +62,39 @@ struct config_leef_source {
 	unsigned line;           /* where the file names the source */
 };
 
+/*
+ * pollers: the pull connectors (ingest/poll.h), `pollers: { NAME: { type: ..., tenant: ... } }`.
+ * Strings are owned by the entry; NULL where not set and without a default.
+ */
+#define CONFIG_MAX_POLLERS 64
+#define CONFIG_POLLER_MAX_TABLES 64
+enum config_poller_type { POLLER_GRAPH, POLLER_LOGANALYTICS };
+struct config_poller {
+	char *name;               /* the map key: poller name (a-z, 0-9, _ and -) */
+	enum config_poller_type type;
+	char *tenant;             /* koban tenant the records belong to */
+	char *directory;          /* Entra ID tenant (directory) id or domain of the app */
+	char *client_id;          /* application (client) id */
+	char *client_secret_file; /* file holding the client secret; mode 0600 or stricter */
+	char *login_url;          /* token authority; "https://login.microsoftonline.com" */
+	char *api_url;            /* graph.microsoft.com / api.loganalytics.azure.com */
+	char *scope;              /* token scope; by type when NULL */
+	char *ca_file;            /* PEM CA bundle for the HTTPS peers; NULL: the system's */
+	char *format;             /* decoder name; "m365" (graph) or "azure" (loganalytics) */
+	char *workspace;          /* loganalytics: workspace id */
+	char **tables;            /* loganalytics: one KQL query per table */
+	size_t n_tables;
+	uint32_t interval;        /* seconds between polls */
+	uint32_t overlap;         /* seconds re-read before the watermark (de-duplicated) */
+	uint32_t lag;             /* loganalytics: seconds before now never queried */
+	uint32_t lookback;        /* seconds read back on the very first poll */
+	uint32_t page_size;       /* graph $top / loganalytics rows per query; 0: by type */
+	uint32_t timeout;         /* seconds per HTTP request */
+	uint64_t max_response;    /* bytes of one response body */
+	int alerts, incidents;    /* graph: poll alerts_v2 / incidents */
+	unsigned line;            /* where the file names the poller */
+};
+
 /* Lines of the keys config_check() reports on; 0 when the file does not set them. */
 struct config_lines {
 	unsigned data_dir, admin, listeners, tls_cert, tls_key, tls_ca;
@@ -124,6 +157,9 @@ struct config {
 	unsigned leef_delimiter_line;      /* 0: not set in the file */
 	struct config_leef_source *leef_sources;
 	size_t n_leef_sources;
+	/* pollers: pull connectors (ingest/poll.h); started at start, a restart applies changes */
+	struct config_poller *pollers;
+	size_t n_pollers;
 
 	struct config_lines line;
 };
@@ -184,6 +220,8 @@ int config_check_tenants(const struct config *c, bool (*exists)(void *ctx, const
 /* EPS limit of a tenant: its own limit or default_eps. */
 uint32_t config_tenant_eps(const struct config *c, const char *tenant);
 const char *config_proto_name(enum listener_proto p);
+/* "graph" or "loganalytics". */
+const char *config_poller_type_name(enum config_poller_type t);
 /*
  * Store settings of a tenant: its own store.tenants entry where it sets them, else
  * store.quota and store.retention_days. *quota in bytes (0 = no quota); *retention_days
