@@ -34,11 +34,21 @@
 
 /* ---------------------------------------------------------------- defaults */
 
-static const char *const proto_names[] = { "udp", "tcp", "tls" };
+static const char *const proto_names[] = { "udp", "tcp", "tls", "relp", "relp-tls" };
 
 const char *config_proto_name(enum listener_proto p)
 {
 	return (unsigned)p < ARRAY_SIZE(proto_names) ? proto_names[p] : "unknown";
+}
+
+bool config_proto_tls(enum listener_proto p)
+{
+	return p == LISTENER_TLS || p == LISTENER_RELP_TLS;
+}
+
+bool config_proto_relp(enum listener_proto p)
+{
+	return p == LISTENER_RELP || p == LISTENER_RELP_TLS;
 }
 
 static int proto_parse(const char *s, size_t len)
@@ -176,9 +186,9 @@ int config_set_listener(struct config *c, enum listener_proto proto, const char 
 		return err_set(e, -EINVAL, "unknown listener protocol %d", (int)proto);
 	if (check_address(address, e) < 0)
 		return -EINVAL;
-	if (proto == LISTENER_TLS && (!c->tls_cert || !c->tls_key))
-		return err_set(e, -EINVAL, "a tls listener needs syslog.tls.cert and "
-			       "syslog.tls.key in the configuration");
+	if (config_proto_tls(proto) && (!c->tls_cert || !c->tls_key))
+		return err_set(e, -EINVAL, "a %s listener needs syslog.tls.cert and "
+			       "syslog.tls.key in the configuration", name);
 	for (size_t i = 0; i < c->n_listeners; i++) {
 		if (c->listeners[i].proto == proto)
 			continue;
@@ -677,7 +687,7 @@ static int parse_protocol(struct parse *p, const struct key *k, void *target, co
 		proto = proto_parse(s, len);
 	}
 	if (proto < 0)
-		return expected(p, path, "one of udp, tcp, tls");
+		return expected(p, path, "one of udp, tcp, tls, relp, relp-tls");
 	((struct config_listener *)target)->proto = (enum listener_proto)proto;
 	return 0;
 }
@@ -1262,10 +1272,11 @@ static int check_whole(struct parse *p)
 	if ((c->tls_cert || c->tls_key || c->tls_ca) && (!c->tls_cert || !c->tls_key))
 		return fail_line(p, p->tls_line, "syslog.tls needs both 'cert' and 'key'");
 	for (size_t i = 0; i < c->n_listeners; i++)
-		if (c->listeners[i].proto == LISTENER_TLS && !c->tls_cert)
+		if (config_proto_tls(c->listeners[i].proto) && !c->tls_cert)
 			return fail_line(p, p->listener_line[i],
-					 "listener '%s' uses protocol tls but syslog.tls.cert "
-					 "and syslog.tls.key are not set", c->listeners[i].name);
+					 "listener '%s' uses protocol %s but syslog.tls.cert "
+					 "and syslog.tls.key are not set", c->listeners[i].name,
+					 config_proto_name(c->listeners[i].proto));
 	if (p->max_bytes_line && c->queue_max_bytes < c->max_message_size)
 		return fail_line(p, p->max_bytes_line,
 				 "queues.max_bytes (%zu) must be at least syslog.max_message_size "
@@ -1532,7 +1543,7 @@ static void check_tls(struct check *k)
 	bool tls = false;
 
 	for (size_t i = 0; i < c->n_listeners; i++)
-		tls = tls || c->listeners[i].proto == LISTENER_TLS;
+		tls = tls || config_proto_tls(c->listeners[i].proto);
 	if (!tls)
 		return;
 	check_readable(k, "syslog.tls.cert", c->tls_cert, c->line.tls_cert);

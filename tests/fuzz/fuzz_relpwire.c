@@ -22,7 +22,7 @@ static int inside(const char *p, size_t n, const char *base, size_t len)
 static void check_frame(const struct relpwire_parser *p, const struct relpwire_frame *f,
 			const char *chunk, size_t chunk_len)
 {
-	char out[RELPWIRE_RSP_MAX + 64];
+	char out[RELPWIRE_RSP_MAX + 64], text[100];
 	const char *why;
 
 	if (f->len > p->max || (f->truncated && f->len != p->max))
@@ -34,7 +34,10 @@ static void check_frame(const struct relpwire_parser *p, const struct relpwire_f
 		abort();
 	if (f->cmd == RELPWIRE_OPEN && relpwire_check_open(f->data, f->len, &why) < 0 && !why)
 		abort();
-	if (relpwire_rsp(out, f->txnr, 500, f->data, NULL, 0) > RELPWIRE_RSP_MAX)
+	/* the answer's text is a C string: the data, cut and terminated */
+	memcpy(text, f->data, f->len < sizeof(text) - 1 ? f->len : sizeof(text) - 1);
+	text[f->len < sizeof(text) - 1 ? f->len : sizeof(text) - 1] = '\0';
+	if (relpwire_rsp(out, f->txnr, 500, text, NULL, 0) > RELPWIRE_RSP_MAX)
 		abort();
 }
 
