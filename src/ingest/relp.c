@@ -216,9 +216,9 @@ static bool out_room(const struct rconn *c)
 
 /*
  * Moves every answer that is due (in order: a `syslog` one once its LSN is durable) into
- * the output buffer, as far as it has room.
+ * the output buffer, as far as it has room; true when it stopped for want of room.
  */
-static void answer(struct relp *r, struct rconn *c)
+static bool answer(struct relp *r, struct rconn *c)
 {
 	uint64_t durable = atomic_load(&r->durable);
 
@@ -236,7 +236,7 @@ static void answer(struct relp *r, struct rconn *c)
 		switch (o->kind) {
 		case OWED_SYSLOG:
 			if (!o->written || o->lsn > durable)
-				return;
+				return false;
 			c->out_len += relpwire_rsp(p, o->txnr, 200, "OK", NULL, 0);
 			COUNT(r->counts[c->listener].acked, 1);
 			break;
@@ -252,6 +252,7 @@ static void answer(struct relp *r, struct rconn *c)
 		}
 		c->head++;
 	}
+	return c->head < c->tail;
 }
 
 /* ---- connections ---- */
@@ -492,7 +493,7 @@ static bool take_input(struct relp *r, struct rconn *c, const char *p, size_t n)
 {
 	int64_t now = time_now_ns();
 	struct relpwire_frame f;
-	int rc;
+	int rc = 0;
 
 	while (!c->no_more_input && (rc = relpwire_next(&c->parser, &p, &n, &f)) > 0)
 		if (!take_frame(r, c, &f, now))
@@ -552,6 +553,7 @@ static bool send_out(struct relp *r, struct rconn *c, bool *want_write)
 		}
 		c->out_off += (size_t)w;
 	}
+	c->out_off = c->out_len = 0; /* all sent: the whole buffer is free again */
 	return true;
 }
 
@@ -561,7 +563,7 @@ static bool send_out(struct relp *r, struct rconn *c, bool *want_write)
  */
 static void settle(struct relp *r, struct rconn *c)
 {
-	bool want_write;
+	bool want_write, more;
 	uint32_t ev;
 	int rc;
 
@@ -569,9 +571,13 @@ static void settle(struct relp *r, struct rconn *c)
 		return;
 	if (c->unwritten < c->tail && !c->slot_wait && !append_pending(r, c))
 		return;
-	answer(r, c);
-	if (!send_out(r, c, &want_write))
-		return;
+	/* more answers may be due than the buffer holds: answer and send until they are out,
+	 * or the socket is full */
+	do {
+		more = answer(r, c);
+		if (!send_out(r, c, &want_write))
+			return;
+	} while (more && !want_write);
 	if (c->no_more_input && c->head == c->tail && c->out_off == c->out_len) {
 		close_conn(r, c, -1); /* close answered (or open refused): the session is over */
 		return;
@@ -641,8 +647,18 @@ static void conn_handshake(struct relp *r, struct rconn *c)
 		fail_conn(r, c, &r->proto_log, "epoll_ctl failed", strerror(-rc));
 }
 
-static void conn_event(struct relp *r, struct rconn *c)
+static void conn_event(struct relp *r, struct rconn *c, uint32_t events)
 {
+	if (events & (EPOLLERR | EPOLLHUP) && !can_read(c)) {
+		/* the peer is gone and will read no answer: level-triggered, this event would
+		 * fire until the answers are due. What was read is appended first (a duplicate
+		 * at worst, once the sender sends it again). */
+		if (!c->handshaking && c->unwritten < c->tail && !c->slot_wait &&
+		    !append_pending(r, c))
+			return; /* closed by the failed append */
+		close_conn(r, c, -1);
+		return;
+	}
 	if (c->handshaking)
 		conn_handshake(r, c);
 	else if (can_read(c))
@@ -837,7 +853,7 @@ static bool loop_once(struct relp *r, int timeout_ms)
 	 * accept_all and the wake-up close connections, and they run after these */
 	for (int i = 0; i < n; i++)
 		if (ev[i].data.ptr)
-			conn_event(r, ev[i].data.ptr);
+			conn_event(r, ev[i].data.ptr, ev[i].events);
 	if (wake) {
 		uint64_t v;
 
@@ -894,18 +910,20 @@ static void finish(struct relp *r)
 	if (target > atomic_load(&r->durable) &&
 	    ackin_wait(r->ack, target, RELP_STOP_MS) == 0)
 		atomic_store(&r->durable, target);
-	for (bool left = true; left && time_mono_ns() < deadline;) {
-		left = false;
+	for (bool left = true, blocked; left && time_mono_ns() < deadline;) {
+		left = blocked = false;
 		for (struct rconn *c = r->conns; c; c = next) {
-			bool want_write;
+			bool want_write, more;
 
 			next = c->next;
-			answer(r, c);
+			more = answer(r, c);
 			/* send_out closes a connection whose peer is gone */
-			if (send_out(r, c, &want_write) && c->out_off < c->out_len)
+			if (send_out(r, c, &want_write) && (more || c->out_off < c->out_len)) {
 				left = true;
+				blocked = blocked || want_write;
+			}
 		}
-		if (left)
+		if (blocked)
 			sleep_ms(RELP_RETRY_MS);
 	}
 	while (r->conns) {

@@ -52,7 +52,7 @@ struct ingest;
 struct relp;
 
 #define RELP_INFLIGHT_MAX 4096  /* answers owed by one connection before it is not read */
-#define RELP_OUT_MAX (64 * 1024) /* bytes of answers waiting for the socket */
+#define RELP_OUT_MAX (16 * 1024) /* bytes of answers waiting for the socket */
 #define RELP_RETRY_MS 10        /* a connection waiting for a decoding slot tries again */
 #define RELP_STOP_MS 5000       /* at stop: longest wait for the last commit and answers */
 #define RELP_SLOT_WAIT_MS 0     /* ackin_begin's wait on the loop thread: never block */

@@ -109,14 +109,15 @@ def test_pipelined_session_answered_after_commit():
         setup(d)
         k = Instance(d, write_config(d), ["--relp", "127.0.0.1:0"])
         c = Client(k.listeners["relp"])
-        n = 500
+        # more answers than koban's output buffer (16 KiB) holds at once
+        n = 2000
         frames = [frame(1, b"open", OFFERS)]
         frames += [frame(2 + i, b"syslog", line("h%d" % (i % 7), "pipe", i)) for i in range(n)]
         # DATA with an LF inside (one message, kept whole), then an unknown command, close
         frames.append(frame(n + 2, b"syslog", line("h", "pipe", n, "\nsecond line")))
         frames.append(frame(n + 3, b"starttls"))
         frames.append(frame(n + 4, b"close"))
-        c.send(b"".join(frames))  # all in flight at once: a window of 503
+        c.send(b"".join(frames))  # all in flight at once: a window of 2003
         txnr, cmd, data = c.read_frame()
         assert (txnr, cmd) == (1, "rsp") and data.startswith(b"200 OK\n"), data
         assert b"relp_version=0" in data and b"commands=syslog" in data, data
