@@ -429,33 +429,47 @@ static bool append_pending(struct relp *r, struct rconn *c)
 
 /* ---- reading ---- */
 
-/* One command; false when the session was closed (protocol error, no memory). */
-static bool take_frame(struct relp *r, struct rconn *c, const struct relpwire_frame *f,
-		       int64_t now)
+/*
+ * The session's rules: transaction numbers in sequence, `open` first and once. Returns the
+ * answer to owe for the frame, or NULL with the session closed.
+ */
+static struct owed *check_frame(struct relp *r, struct rconn *c, const struct relpwire_frame *f)
 {
 	char detail[96];
-	const char *why;
 	struct owed *o;
 
 	if (f->txnr != c->next_txnr) {
 		snprintf(detail, sizeof(detail), "transaction number %u, expected %u", f->txnr,
 			 c->next_txnr);
 		protocol_error(r, c, detail);
-		return false;
+		return NULL;
 	}
 	c->next_txnr = relpwire_txnr_next(f->txnr);
 	if (!c->opened && f->cmd != RELPWIRE_OPEN) {
 		protocol_error(r, c, "a command before open");
-		return false;
+		return NULL;
 	}
 	if (c->opened && f->cmd == RELPWIRE_OPEN) {
 		protocol_error(r, c, "a second open");
-		return false;
+		return NULL;
 	}
 	if (!(o = owe(c, f->txnr, OWED_SYSLOG))) {
-		protocol_error(r, c, "more than RELP_INFLIGHT_MAX commands unanswered");
-		return false;
+		snprintf(detail, sizeof(detail), "more than %d commands unanswered (or no memory)",
+			 RELP_INFLIGHT_MAX);
+		protocol_error(r, c, detail);
 	}
+	return o;
+}
+
+/* One command; false when the session was closed (protocol error, no memory). */
+static bool take_frame(struct relp *r, struct rconn *c, const struct relpwire_frame *f,
+		       int64_t now)
+{
+	struct owed *o = check_frame(r, c, f);
+	const char *why;
+
+	if (!o)
+		return false;
 	switch (f->cmd) {
 	case RELPWIRE_OPEN:
 		if (relpwire_check_open(f->data, f->len, &why) < 0) {
@@ -879,6 +893,23 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
+/* At stop: what every connection read is appended (waiting for a decoding slot if need be). */
+static void finish_appends(struct relp *r, int64_t deadline)
+{
+	struct rconn *next;
+
+	for (struct rconn *c = r->conns; c; c = next) {
+		next = c->next;
+		c->no_more_input = true;
+		while (c->unwritten < c->tail && time_mono_ns() < deadline) {
+			/* (a failed append closes c: no access after it) */
+			if (!append_pending(r, c) || !c->slot_wait)
+				break;
+			sleep_ms(RELP_RETRY_MS);
+		}
+	}
+}
+
 /*
  * Stop: nothing more is read or accepted; what was read is appended, its commit awaited
  * (up to RELP_STOP_MS), answered and sent; then `serverclose` and every connection closes.
@@ -891,19 +922,7 @@ static void finish(struct relp *r)
 
 	for (size_t i = 0; i < r->n_socks; i++)
 		(void)epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->socks[i].fd, NULL); /* best effort */
-	for (struct rconn *c = r->conns; c; c = next) {
-		next = c->next;
-		c->no_more_input = true;
-		while (c->unwritten < c->tail && time_mono_ns() < deadline) {
-			if (!append_pending(r, c)) {
-				c = NULL;
-				break;
-			}
-			if (!c->slot_wait)
-				break;
-			sleep_ms(RELP_RETRY_MS);
-		}
-	}
+	finish_appends(r, deadline);
 	pthread_mutex_lock(&r->lock);
 	target = r->written;
 	pthread_mutex_unlock(&r->lock);
