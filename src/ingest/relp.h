@@ -15,8 +15,9 @@
  * thread waits for the newest appended LSN to become durable (ackin_wait) and wakes the
  * loop, which answers every frame at or below the durable LSN, in the order received; a
  * `close` is answered after everything before it, then the connection ends. Many frames
- * are in flight at once (rsyslog's window is 128): reading never waits for a commit,
- * only when RELP_INFLIGHT_MAX answers are owed does a connection stop being read.
+ * are in flight at once (rsyslog's window is 128): reading never waits for a commit. A
+ * connection that owes RELP_INFLIGHT_MAX answers is not read; a sender that has more
+ * commands than that unanswered (far past any window) breaks the session.
  *
  * Failures never send a non-200 answer for a message (librelp drops what is refused):
  * when no decoding slot is free (ackin -EBUSY) the connection keeps its messages and
