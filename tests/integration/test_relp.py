@@ -109,6 +109,7 @@ def stored(k, tenant):
 
 def test_pipelined_session_answered_after_commit():
     d = tempdir()
+    k = None
     try:
         setup(d)
         k = Instance(d, write_config(d), ["--relp", "127.0.0.1:0"])
@@ -148,6 +149,8 @@ def test_pipelined_session_answered_after_commit():
         multi = [e for e in events if "second line" in e["event"]["original"]]
         assert len(multi) == 1 and "\nsecond line" in multi[0]["event"]["original"], multi
     finally:
+        if k:
+            k.stop()  # after a failure: never leave a daemon behind
         shutil.rmtree(d, ignore_errors=True)
 
 
@@ -168,6 +171,7 @@ def expect_closed(address, data, k, errors_before):
 
 def test_protocol_errors_close_the_session():
     d = tempdir()
+    k = None
     try:
         setup(d)
         k = Instance(d, write_config(d), ["--relp", "127.0.0.1:0"])
@@ -202,11 +206,14 @@ def test_protocol_errors_close_the_session():
         assert k.stop() == 0, k.log()
         assert seqs(search(d, "alpha"), "err") == [3]
     finally:
+        if k:
+            k.stop()  # after a failure: never leave a daemon behind
         shutil.rmtree(d, ignore_errors=True)
 
 
 def test_relp_over_tls():
     d = tempdir()
+    k = None
     try:
         setup(d)
         ca, cert, key = make_tls(d)
@@ -232,6 +239,8 @@ def test_relp_over_tls():
         assert k.stop() == 0, k.log()
         assert sorted(seqs(search(d, "_unassigned"), "tls")) == list(range(n))
     finally:
+        if k:
+            k.stop()  # after a failure: never leave a daemon behind
         shutil.rmtree(d, ignore_errors=True)
 
 
@@ -333,6 +342,7 @@ def connect_retry(port):
 
 def test_rsyslog_omrelp_kill9_loses_nothing():
     d = tempdir()
+    k = None
     rs = None
     try:
         setup(d)
@@ -393,6 +403,8 @@ def test_rsyslog_omrelp_kill9_loses_nothing():
               "(sent again by rsyslog after the kill: committed, answer lost); the second run "
               "acknowledged %d" % (acked_before, n, sent_at_kill, n, dups, acked_after))
     finally:
+        if k:
+            k.stop()  # after a failure: never leave a daemon behind
         if rs:
             rs.kill()
             rs.wait(timeout=30)
