@@ -34,8 +34,10 @@
 #include "core/timeutil.h"
 #include "core/worker.h"
 #include "enrich/route.h"
+#include "ingest/ackin.h"
 #include "ingest/listener.h"
 #include "ingest/poll.h"
+#include "ingest/relp.h"
 #include "parse/decoder.h"
 #include "pipeline/pipeline.h"
 #include "portal/admin.h"
@@ -52,17 +54,19 @@
 
 #define SERVE_USAGE                                                                     \
 	"serve [-c FILE] [--syslog-udp ADDR:PORT] [--syslog-tcp ADDR:PORT]\n"           \
-	"                   [--syslog-tls ADDR:PORT] [--admin ADDR:PORT] [--api ADDR:PORT]"
+	"                   [--syslog-tls ADDR:PORT] [--relp ADDR:PORT] [--relp-tls ADDR:PORT]\n" \
+	"                   [--admin ADDR:PORT] [--api ADDR:PORT]"
 
 #define SPOOL_FLUSH_BYTES (1u << 20) /* a worker hands its buffer to the output past this */
 #define SINK_FLUSH_MS 10000          /* at stop, waiting for the last group commit */
 #define ACTIVITY_FLUSH_SECONDS 5     /* tenant activity and unassigned senders to koban.db */
 #define OUTPUT_GRACE_MS 5000 /* at stop, a failing output is retried this long, then given up */
 #define RETENTION_INTERVAL_S 86400 /* retention pass: at start, then daily */
+#define ACKIN_SLOTS 2              /* acknowledged inputs (RELP) decoding at once */
 
 /* Command-line overrides, applied again to every reloaded configuration. */
 struct serve_overrides {
-	const char *listener[3]; /* by enum listener_proto */
+	const char *listener[5]; /* by enum listener_proto */
 	const char *admin;
 	const char *api;
 };
@@ -96,6 +100,8 @@ struct serve {
 	struct control *control;  /* DATA_DIR/control.sock (portal/control.h) */
 	struct api *api;          /* the API listener, when configured (portal/api.h) */
 	struct poll *poll;        /* the pollers of the configuration (ingest/poll.h) */
+	struct ackin *ackin;      /* acknowledged inputs: decode, WAL, wait (ingest/ackin.h) */
+	struct relp *relp;        /* the RELP listeners, when configured (ingest/relp.h) */
 };
 
 /* -1 to go on, or the exit status (0 after --help, 2 after a usage error). */
@@ -105,13 +111,16 @@ static int parse_args(int *argc, char **argv, struct serve_overrides *ov)
 		CLI_VALUE("syslog-udp", &ov->listener[0]),
 		CLI_VALUE("syslog-tcp", &ov->listener[1]),
 		CLI_VALUE("syslog-tls", &ov->listener[2]),
+		CLI_VALUE("relp", &ov->listener[3]),
+		CLI_VALUE("relp-tls", &ov->listener[4]),
 		CLI_VALUE("admin", &ov->admin),
 		CLI_VALUE("api", &ov->api),
 	};
 	const struct cli_args a = {
 		"serve", SERVE_USAGE,
 		"Runs the daemon: the syslog listeners of the configuration (or those given\n"
-		"here, replacing the configured ones of that protocol), the workers and the\n"
+		"here, replacing the configured ones of that protocol), the RELP listeners\n"
+		"(--relp, --relp-tls: acknowledged once stored), the workers and the\n"
 		"admin HTTP listener (/metrics, /healthz), and with --api (or api.listen) the\n"
 		"API listener (docs/api.md). SIGHUP reloads the configuration\n"
 		"and the tenants; SIGTERM or SIGINT drains the queues and stops.",
@@ -123,7 +132,8 @@ static int parse_args(int *argc, char **argv, struct serve_overrides *ov)
 
 static int apply_overrides(struct config *c, const struct serve_overrides *ov, struct err *e)
 {
-	static const enum listener_proto protos[] = { LISTENER_UDP, LISTENER_TCP, LISTENER_TLS };
+	static const enum listener_proto protos[] = { LISTENER_UDP, LISTENER_TCP, LISTENER_TLS,
+						      LISTENER_RELP, LISTENER_RELP_TLS };
 
 	for (size_t k = 0; k < ARRAY_SIZE(protos); k++)
 		if (ov->listener[k] && config_set_listener(c, protos[k], ov->listener[k], e))
@@ -304,6 +314,41 @@ static int outputs_init(struct serve *sv, struct err *e)
 	return 0;
 }
 
+/* ---- acknowledged inputs: RELP ---- */
+
+static bool has_relp(const struct config *c)
+{
+	for (size_t i = 0; i < c->n_listeners; i++)
+		if (config_proto_relp(c->listeners[i].proto))
+			return true;
+	return false;
+}
+
+/* The RELP listeners (bound by ingest_start) and the decoding they share; after ingest. */
+static int relp_init(struct serve *sv, struct err *e)
+{
+	const struct ackin_config ac = {
+		.sink = sv->sink,
+		.q = sv->q,
+		.data_dir = sv->cfg->data_dir,
+		.slots = ACKIN_SLOTS,
+		.max_message_size = sv->cfg->max_message_size,
+		.clock_skew_max_ns = (int64_t)sv->cfg->clock_skew_max * NS_PER_SEC,
+		.metrics = true,
+	};
+	int rc;
+
+	if (!has_relp(sv->cfg))
+		return 0;
+	if (!sv->ackin && (rc = ackin_new(&sv->ackin, &ac, e)) < 0)
+		return rc;
+	if ((rc = relp_start(&sv->relp, sv->ingest, sv->ackin, sv->cfg, e)) < 0)
+		return rc;
+	if ((rc = relp_metrics_register(sv->relp)) < 0)
+		return err_set(e, rc, "cannot register the RELP metrics: %s", strerror(-rc));
+	return 0;
+}
+
 /* ---- life cycle ---- */
 
 static void print_listening(struct serve *sv)
@@ -425,6 +470,8 @@ static int serve_start(struct serve *sv, struct err *e)
 	if ((rc = fairq_metrics_register(sv->q)) || (rc = ingest_metrics_register(sv->ingest)) ||
 	    (rc = poll_metrics_register(sv->poll)))
 		return err_set(e, rc, "cannot register the metrics: %s", strerror(-rc));
+	if ((rc = relp_init(sv, e)))
+		return rc;
 	if ((rc = serve_metrics_register(sv, e)))
 		return rc;
 	if ((rc = cli_store_open(&sv->store, sv->cfg, e)) ||
@@ -569,6 +616,7 @@ static void serve_stop(struct serve *sv)
 	sv->control = NULL;
 	api_stop(sv->api);
 	sv->api = NULL;
+	relp_stop(sv->relp); /* before ingest_stop, which closes its listening sockets */
 	ingest_stop(sv->ingest);
 	poll_stop(sv->poll); /* like the listeners: nothing new once the queues drain */
 	left = sv->q ? fairq_total_depth(sv->q) : 0;
@@ -599,6 +647,10 @@ static void serve_stop(struct serve *sv)
 	sv->retention = NULL;
 	store_close(sv->store);
 	sv->store = NULL;
+	relp_free(sv->relp); /* before ingest_free: its metrics name ingest's listeners */
+	sv->relp = NULL;
+	ackin_free(sv->ackin); /* before sink_close: it writes through the sink */
+	sv->ackin = NULL;
 	ingest_free(sv->ingest); /* after the admin listener, which reads its stats */
 	sv->ingest = NULL;
 	poll_free(sv->poll);

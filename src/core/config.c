@@ -34,11 +34,21 @@
 
 /* ---------------------------------------------------------------- defaults */
 
-static const char *const proto_names[] = { "udp", "tcp", "tls" };
+static const char *const proto_names[] = { "udp", "tcp", "tls", "relp", "relp-tls" };
 
 const char *config_proto_name(enum listener_proto p)
 {
 	return (unsigned)p < ARRAY_SIZE(proto_names) ? proto_names[p] : "unknown";
+}
+
+bool config_proto_tls(enum listener_proto p)
+{
+	return p == LISTENER_TLS || p == LISTENER_RELP_TLS;
+}
+
+bool config_proto_relp(enum listener_proto p)
+{
+	return p == LISTENER_RELP || p == LISTENER_RELP_TLS;
 }
 
 static int proto_parse(const char *s, size_t len)
@@ -181,9 +191,9 @@ int config_set_listener(struct config *c, enum listener_proto proto, const char 
 		return err_set(e, -EINVAL, "unknown listener protocol %d", (int)proto);
 	if (check_address(address, e) < 0)
 		return -EINVAL;
-	if (proto == LISTENER_TLS && (!c->tls_cert || !c->tls_key))
-		return err_set(e, -EINVAL, "a tls listener needs syslog.tls.cert and "
-			       "syslog.tls.key in the configuration");
+	if (config_proto_tls(proto) && (!c->tls_cert || !c->tls_key))
+		return err_set(e, -EINVAL, "a %s listener needs syslog.tls.cert and "
+			       "syslog.tls.key in the configuration", name);
 	for (size_t i = 0; i < c->n_listeners; i++) {
 		if (c->listeners[i].proto == proto)
 			continue;
@@ -684,7 +694,7 @@ static int parse_protocol(struct parse *p, const struct key *k, void *target, co
 		proto = proto_parse(s, len);
 	}
 	if (proto < 0)
-		return expected(p, path, "one of udp, tcp, tls");
+		return expected(p, path, "one of udp, tcp, tls, relp, relp-tls");
 	((struct config_listener *)target)->proto = (enum listener_proto)proto;
 	return 0;
 }
@@ -1820,10 +1830,11 @@ static int check_whole(struct parse *p)
 	if ((c->tls_cert || c->tls_key || c->tls_ca) && (!c->tls_cert || !c->tls_key))
 		return fail_line(p, p->tls_line, "syslog.tls needs both 'cert' and 'key'");
 	for (size_t i = 0; i < c->n_listeners; i++)
-		if (c->listeners[i].proto == LISTENER_TLS && !c->tls_cert)
+		if (config_proto_tls(c->listeners[i].proto) && !c->tls_cert)
 			return fail_line(p, p->listener_line[i],
-					 "listener '%s' uses protocol tls but syslog.tls.cert "
-					 "and syslog.tls.key are not set", c->listeners[i].name);
+					 "listener '%s' uses protocol %s but syslog.tls.cert "
+					 "and syslog.tls.key are not set", c->listeners[i].name,
+					 config_proto_name(c->listeners[i].proto));
 	if (p->max_bytes_line && c->queue_max_bytes < c->max_message_size)
 		return fail_line(p, p->max_bytes_line,
 				 "queues.max_bytes (%zu) must be at least syslog.max_message_size "
@@ -2090,7 +2101,7 @@ static void check_tls(struct check *k)
 	bool tls = false;
 
 	for (size_t i = 0; i < c->n_listeners; i++)
-		tls = tls || c->listeners[i].proto == LISTENER_TLS;
+		tls = tls || config_proto_tls(c->listeners[i].proto);
 	if (!tls)
 		return;
 	check_readable(k, "syslog.tls.cert", c->tls_cert, c->line.tls_cert);
@@ -2318,7 +2329,7 @@ static const char example[] =
 	"  # Bytes of unfinished messages held over all connections (at least 1048576).\n"
 	"  tcp_frame_memory: 268435456\n"
 	"  # Certificate and private key (PEM) of the TLS listeners; required as soon as a\n"
-	"  # listener uses protocol tls. With client_ca, clients must present a certificate\n"
+	"  # listener uses protocol tls or relp-tls. With client_ca, clients must present a certificate\n"
 	"  # signed by that CA.\n"
 	"  # tls:\n"
 	"  #   cert: /etc/koban/syslog.crt\n"
@@ -2338,6 +2349,11 @@ static const char example[] =
 	"    # - name: tls\n"
 	"    #   protocol: tls\n"
 	"    #   listen: 0.0.0.0:6514\n"
+	"    # RELP (rsyslog's omrelp), each message answered once stored; relp-tls for TLS\n"
+	"    # (needs syslog.tls above):\n"
+	"    # - name: relp\n"
+	"    #   protocol: relp\n"
+	"    #   listen: 0.0.0.0:2514\n"
 	"    # UDP on every IPv6 address:\n"
 	"    # - name: udp6\n"
 	"    #   protocol: udp\n"

@@ -28,7 +28,8 @@
 
 struct err;
 
-enum listener_proto { LISTENER_UDP, LISTENER_TCP, LISTENER_TLS };
+/* relp and relp-tls: RELP (ingest/relp.h), acknowledged after the WAL commit */
+enum listener_proto { LISTENER_UDP, LISTENER_TCP, LISTENER_TLS, LISTENER_RELP, LISTENER_RELP_TLS };
 
 #define CONFIG_MAX_LISTENERS 32
 
@@ -222,6 +223,9 @@ uint32_t config_tenant_eps(const struct config *c, const char *tenant);
 const char *config_proto_name(enum listener_proto p);
 /* "graph" or "loganalytics". */
 const char *config_poller_type_name(enum config_poller_type t);
+/* Whether p is a TLS listener (tls, relp-tls), a RELP listener (relp, relp-tls). */
+bool config_proto_tls(enum listener_proto p);
+bool config_proto_relp(enum listener_proto p);
 /*
  * Store settings of a tenant: its own store.tenants entry where it sets them, else
  * store.quota and store.retention_days. *quota in bytes (0 = no quota); *retention_days

@@ -312,6 +312,8 @@ static int start_threads(struct ingest *in, const struct config *c, struct err *
 	for (size_t i = 0; i < in->n; i++) {
 		struct listener *l = &in->l[i];
 
+		if (l->proto == LISTENER_RELP || l->proto == LISTENER_RELP_TLS)
+			continue; /* ingest/relp.h serves them, started by the caller */
 		if (l->proto != LISTENER_UDP) {
 			streams[n_streams++] = (struct tcp_listen){ l->fd, (unsigned)i,
 								    l->proto == LISTENER_TLS };
@@ -446,6 +448,11 @@ const char *ingest_listener_address(const struct ingest *in, size_t i)
 struct listener_stats *ingest_listener_stats(struct ingest *in, size_t i)
 {
 	return &in->l[i].stats;
+}
+
+int ingest_listener_fd(const struct ingest *in, size_t i)
+{
+	return in->l[i].fd;
 }
 
 /* ---- metrics ---- */

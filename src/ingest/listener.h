@@ -102,6 +102,12 @@ enum listener_proto ingest_listener_proto(const struct ingest *in, size_t i);
 /* The address actually bound ("127.0.0.1:40123" when the config asked for port 0). */
 const char *ingest_listener_address(const struct ingest *in, size_t i);
 struct listener_stats *ingest_listener_stats(struct ingest *in, size_t i);
+/*
+ * The bound, listening socket of listener i (non-blocking; closed by ingest_stop). The
+ * RELP listeners (protocol relp, relp-tls) are bound here but served by ingest/relp.h,
+ * which must be stopped before ingest_stop.
+ */
+int ingest_listener_fd(const struct ingest *in, size_t i);
 
 /*
  * The delivery path shared by the receiving threads of src/ingest (udp.c, tcp.c); not for

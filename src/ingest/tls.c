@@ -46,7 +46,8 @@ int tls_server_new(SSL_CTX **out, const struct config *c, struct err *e)
 	 * whatever the sender wrote that koban had not yet read.
 	 */
 	SSL_CTX_set_num_tickets(ctx, 0);
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+			      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER); /* tls_conn_write */
 #ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
 	/* syslog senders often close without close_notify: that is an end, not an error */
 	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
@@ -122,5 +123,16 @@ ssize_t tls_conn_read(SSL *ssl, void *buf, size_t n)
 	errno = 0;
 	if (SSL_read_ex(ssl, buf, n, &got) == 1)
 		return (ssize_t)got;
+	return io_result(ssl, 0);
+}
+
+ssize_t tls_conn_write(SSL *ssl, const void *buf, size_t n)
+{
+	size_t done = 0;
+
+	ERR_clear_error();
+	errno = 0;
+	if (SSL_write_ex(ssl, buf, n, &done) == 1)
+		return (ssize_t)done;
 	return io_result(ssl, 0);
 }

@@ -41,6 +41,13 @@ void tls_conn_free(struct ssl_st *ssl);
 int tls_conn_handshake(struct ssl_st *ssl);
 /* Reads up to n bytes: the count (> 0), or WANT_READ, WANT_WRITE, EOF or ERROR. */
 ssize_t tls_conn_read(struct ssl_st *ssl, void *buf, size_t n);
+/*
+ * Writes up to n bytes: the count written (> 0), or WANT_READ, WANT_WRITE or ERROR. The
+ * context must allow partial writes from a moving buffer (SSL_MODE_ENABLE_PARTIAL_WRITE |
+ * SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER, as tls_server_new sets), so a retry may pass the
+ * rest of the bytes from wherever they are now.
+ */
+ssize_t tls_conn_write(struct ssl_st *ssl, const void *buf, size_t n);
 /* Why the last operation failed, for a log line (the OpenSSL error queue, then cleared). */
 const char *tls_last_error(char *out, size_t n);
 

@@ -627,6 +627,28 @@ static void test_proto_names(void)
 	CHECK_STR(config_proto_name(LISTENER_UDP), "udp");
 	CHECK_STR(config_proto_name(LISTENER_TCP), "tcp");
 	CHECK_STR(config_proto_name(LISTENER_TLS), "tls");
+	CHECK_STR(config_proto_name(LISTENER_RELP), "relp");
+	CHECK_STR(config_proto_name(LISTENER_RELP_TLS), "relp-tls");
+	CHECK(config_proto_tls(LISTENER_TLS) && config_proto_tls(LISTENER_RELP_TLS));
+	CHECK(!config_proto_tls(LISTENER_TCP) && !config_proto_tls(LISTENER_RELP));
+	CHECK(config_proto_relp(LISTENER_RELP) && config_proto_relp(LISTENER_RELP_TLS));
+	CHECK(!config_proto_relp(LISTENER_TCP) && !config_proto_relp(LISTENER_TLS));
+}
+
+/* --relp and --relp-tls: the listener named after the protocol; TLS needs syslog.tls. */
+static void test_set_relp_listener(void)
+{
+	struct config c;
+	struct err e = ERR_INIT;
+
+	CHECK_INT(config_defaults(&c, &e), 0);
+	CHECK_INT(config_set_listener(&c, LISTENER_RELP, "127.0.0.1:2514", &e), 0);
+	CHECK_INT(c.n_listeners, 3);
+	CHECK_STR(c.listeners[2].name, "relp");
+	CHECK_INT(c.listeners[2].proto, LISTENER_RELP);
+	CHECK_INT(config_set_listener(&c, LISTENER_RELP_TLS, "127.0.0.1:2515", &e), -EINVAL);
+	CHECK(strstr(e.msg, "relp-tls listener needs syslog.tls.cert") != NULL);
+	config_release(&c);
 }
 
 /* Every allocation may fail: the load reports -ENOMEM and leaves nothing allocated. */
@@ -790,6 +812,7 @@ int main(void)
 	T_RUN(test_check_defaults);
 	T_RUN(test_listener_limit);
 	T_RUN(test_proto_names);
+	T_RUN(test_set_relp_listener);
 	T_RUN(test_alloc_failures);
 	T_RUN(test_stream_limit_keys);
 	T_RUN(test_store_section);

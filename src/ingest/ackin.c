@@ -1,0 +1,436 @@
+/*
+ * ackin.c - acknowledged inputs: decode through a pipeline of our own, append to the sink's
+ * ack shard, wait for the commit.
+ */
+#include "ingest/ackin.h"
+#include "core/compat.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#define LOG_MODULE "ackin"
+#include "core/buf.h"
+#include "core/fairq.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/metrics.h"
+#include "core/msg.h"
+#include "core/timeutil.h"
+#include "store/meta.h"
+#include "store/sink.h"
+
+/* koban_ackin_events_total{result} */
+enum ackin_result { ACKIN_WRITTEN, ACKIN_FAILED, ACKIN_REFUSED, ACKIN_RESULTS };
+
+static const char *const result_names[ACKIN_RESULTS] = { "written", "failed", "refused" };
+
+/* A tenant's koban.db id, valid while its fair-queue slot keeps its generation. */
+struct id_entry {
+	bool valid;
+	unsigned gen;
+	uint64_t id;
+};
+
+struct ackin_slot {
+	bool busy;
+	struct ackin_batch *batch; /* the batch decoding on it */
+	struct msg *scratch;       /* ackin_add's message, max_message_size bytes of room */
+};
+
+struct ackin {
+	struct ackin_config cfg;
+	struct pipeline *p;
+	struct meta *meta;         /* under id_lock */
+	pthread_mutex_t lock;      /* slots */
+	pthread_cond_t freed;
+	pthread_mutex_t id_lock;   /* meta, ids */
+	struct ackin_slot slot[ACKIN_SLOTS_MAX];
+	struct id_entry ids[FAIRQ_MAX_TENANTS];
+	atomic_uint_fast64_t events[ACKIN_RESULTS];
+	bool metrics;
+};
+
+static void count(struct ackin *a, enum ackin_result r, uint64_t n)
+{
+	if (n)
+		atomic_fetch_add_explicit(&a->events[r], n, memory_order_relaxed);
+}
+
+static int collect_events(struct metrics_out *o, void *ctx)
+{
+	struct ackin *a = ctx;
+	int rc = 0;
+
+	for (unsigned i = 0; i < ACKIN_RESULTS && !rc; i++)
+		rc = metrics_sample(o, atomic_load_explicit(&a->events[i], memory_order_relaxed),
+				    "result", result_names[i], NULL);
+	return rc;
+}
+
+/* ---- the pipeline's output: lines into the ack shard ---- */
+
+static uint32_t count_lines(const char *p, size_t len)
+{
+	uint32_t n = 0;
+
+	for (const char *end = p + len; (p = memchr(p, '\n', (size_t)(end - p))); p++)
+		n++;
+	return n;
+}
+
+/* Lines of lines[0..len) that fit one sink_write, and their bytes; 0 lines: one too long. */
+static size_t chunk_of(const char *p, size_t len, uint32_t *n)
+{
+	size_t used = 0;
+
+	*n = 0;
+	while (used < len) {
+		const char *nl = memchr(p + used, '\n', len - used);
+		size_t next = nl ? (size_t)(nl - p) + 1 : len;
+
+		if (next > SINK_RECORD_MAX)
+			break;
+		used = next;
+		(*n)++;
+	}
+	return used;
+}
+
+static void batch_fail(struct ackin_batch *b, int rc, const struct err *e)
+{
+	if (b->rc)
+		return;
+	b->rc = rc;
+	b->e = *e;
+	if (!b->e.msg[0])
+		err_set(&b->e, rc, "the events could not be written: %s", strerror(-rc));
+}
+
+/* struct pipeline_output.write_lines: the batch on `worker` appends its lines. */
+static int write_lines(void *ctx, unsigned worker, unsigned slot, struct buf *lines,
+		       uint32_t count_hint)
+{
+	struct ackin *a = ctx;
+	struct ackin_batch *b = a->slot[worker].batch;
+	unsigned shard = sink_ack_shard(a->cfg.sink);
+	struct buf chunk;
+	size_t off = 0;
+
+	(void)count_hint; /* counted per chunk below */
+	while (off < lines->len && !b->rc) {
+		struct err e = ERR_INIT;
+		uint32_t n;
+		size_t used = chunk_of(lines->p + off, lines->len - off, &n);
+		uint64_t lsn;
+		int rc;
+
+		if (!n) {
+			err_set(&e, -EMSGSIZE, "an event of more than %u bytes of JSON",
+				SINK_RECORD_MAX);
+			batch_fail(b, -EMSGSIZE, &e);
+			break;
+		}
+		/* a view of the chunk: sink_write leaves the buffer as it was */
+		chunk = (struct buf){ .p = lines->p + off, .len = used, .cap = used, .max = used };
+		if ((rc = sink_write(a->cfg.sink, shard, b->tenant_id, &chunk, n, &lsn, &e)) < 0) {
+			batch_fail(b, rc, &e);
+			count(a, ACKIN_FAILED, n);
+			off += used;
+			break;
+		}
+		b->lsn = lsn;
+		b->events += n;
+		count(a, ACKIN_WRITTEN, n);
+		off += used;
+	}
+	if (off < lines->len) /* after a failure: the rest of the buffer is not written */
+		count(a, ACKIN_FAILED, count_lines(lines->p + off, lines->len - off));
+	(void)slot;
+	return b->rc;
+}
+
+static void too_large(void *ctx, unsigned slot, size_t bytes)
+{
+	struct ackin *a = ctx;
+
+	sink_count_too_large(a->cfg.sink, slot, bytes);
+}
+
+static const char *tenant_name(void *ctx, unsigned slot)
+{
+	return fairq_slot_name(ctx, slot);
+}
+
+static unsigned tenant_gen(void *ctx, unsigned slot)
+{
+	return fairq_slot_gen(ctx, slot);
+}
+
+/* ---- tenants ---- */
+
+static void take_id(void *ctx, const struct meta_tenant *t)
+{
+	*(int64_t *)ctx = t->id;
+}
+
+int ackin_tenant_id(struct ackin *a, const char *name, uint64_t *id, struct err *e)
+{
+	char esc[META_ESCAPE_MAX];
+	int64_t found = -1;
+	int rc;
+
+	pthread_mutex_lock(&a->id_lock);
+	rc = meta_tenant_get(a->meta, name, take_id, &found, e);
+	pthread_mutex_unlock(&a->id_lock);
+	if (rc < 0 && rc != -ENOENT)
+		return rc;
+	if (found < 0)
+		return err_set(e, -ENOENT, "no tenant %s in koban.db", meta_escape(name, esc));
+	*id = (uint64_t)found;
+	return 0;
+}
+
+/* The koban.db id of fair-queue slot's tenant, remembered for the slot's generation. */
+static int slot_tenant_id(struct ackin *a, unsigned slot, uint64_t *id, struct err *e)
+{
+	unsigned gen = fairq_slot_gen(a->cfg.q, slot);
+	struct id_entry *x;
+	int rc;
+
+	if (slot >= FAIRQ_MAX_TENANTS || slot >= fairq_slot_count(a->cfg.q))
+		return err_set(e, -EINVAL, "tenant slot %u does not exist", slot);
+	x = &a->ids[slot];
+	pthread_mutex_lock(&a->id_lock);
+	if (x->valid && x->gen == gen) {
+		*id = x->id;
+		pthread_mutex_unlock(&a->id_lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&a->id_lock);
+	if ((rc = ackin_tenant_id(a, fairq_slot_name(a->cfg.q, slot), id, e)) < 0)
+		return rc;
+	pthread_mutex_lock(&a->id_lock);
+	*x = (struct id_entry){ .valid = true, .gen = gen, .id = *id };
+	pthread_mutex_unlock(&a->id_lock);
+	return 0;
+}
+
+/* A tenant removed and made again keeps its slot but not its id: look it up afresh. */
+static void forget_id(struct ackin *a, unsigned slot)
+{
+	pthread_mutex_lock(&a->id_lock);
+	a->ids[slot].valid = false;
+	pthread_mutex_unlock(&a->id_lock);
+}
+
+/* ---- batches ---- */
+
+/* A free slot's index, or -1. Under a->lock. */
+static int free_slot(struct ackin *a)
+{
+	for (unsigned i = 0; i < a->cfg.slots; i++)
+		if (!a->slot[i].busy)
+			return (int)i;
+	return -1;
+}
+
+static int take_slot(struct ackin *a, int wait_ms)
+{
+	int64_t t = time_mono_ns() + (int64_t)(wait_ms > 0 ? wait_ms : 0) * 1000000;
+	struct timespec until = { t / 1000000000, t % 1000000000 };
+	int i;
+
+	pthread_mutex_lock(&a->lock);
+	while ((i = free_slot(a)) < 0) {
+		if (wait_ms < 0)
+			pthread_cond_wait(&a->freed, &a->lock);
+		else if (!wait_ms || pthread_cond_timedwait(&a->freed, &a->lock, &until) == ETIMEDOUT)
+			break;
+	}
+	if (i >= 0)
+		a->slot[i].busy = true;
+	pthread_mutex_unlock(&a->lock);
+	return i;
+}
+
+int ackin_begin(struct ackin *a, struct ackin_batch *b, const struct ackin_origin *origin,
+		int wait_ms, struct err *e)
+{
+	int rc, i;
+
+	memset(b, 0, sizeof(*b));
+	b->a = a;
+	b->origin = *origin;
+	if ((rc = slot_tenant_id(a, origin->tenant, &b->tenant_id, e)) < 0)
+		return rc;
+	if ((i = take_slot(a, wait_ms)) < 0)
+		return err_set(e, -EBUSY, "all %u decoding slots of acknowledged inputs are busy",
+			       a->cfg.slots);
+	b->slot = (unsigned)i;
+	a->slot[i].batch = b;
+	return 0;
+}
+
+/* Decodes m on the batch's slot and counts how it ended. */
+static int add(struct ackin_batch *b, const struct msg *m)
+{
+	struct ackin *a = b->a;
+	struct tenant_stats *st = fairq_stats(a->cfg.q, b->origin.tenant);
+	struct pipeline_counts c = { 0 };
+	int rc;
+
+	b->messages++;
+	if (b->rc) {
+		atomic_fetch_add_explicit(&st->dropped[DROP_OUTPUT_ERROR], 1, memory_order_relaxed);
+		count(a, ACKIN_REFUSED, 1);
+		return b->rc;
+	}
+	rc = pipeline_event(a->p, b->slot, m, &c, NULL);
+	(void)rc; /* a decoding failure is an event too (pipeline_error); counted in c */
+	atomic_fetch_add_explicit(&st->parsed, c.parsed, memory_order_relaxed);
+	atomic_fetch_add_explicit(&st->parse_failed, c.failed, memory_order_relaxed);
+	b->counts.parsed += c.parsed;
+	b->counts.failed += c.failed;
+	b->counts.too_large += c.too_large;
+	b->counts.output_failed += c.output_failed;
+	b->counts.clock_skew += c.clock_skew;
+	return b->rc;
+}
+
+int ackin_add(struct ackin_batch *b, const char *data, size_t len, int64_t received_ns)
+{
+	struct msg *m = b->a->slot[b->slot].scratch;
+	size_t max = b->a->cfg.max_message_size;
+
+	m->received_ns = received_ns;
+	m->peer = b->origin.peer;
+	m->peer_port = b->origin.peer_port;
+	m->listener = b->origin.listener;
+	m->format = (uint8_t)b->origin.format;
+	m->truncated = len > max;
+	m->tenant = (uint16_t)b->origin.tenant;
+	m->tz = b->origin.tz;
+	m->source = b->origin.source;
+	m->len = (uint32_t)MIN(len, max);
+	memcpy(m->data, data, m->len);
+	return add(b, m);
+}
+
+int ackin_add_msg(struct ackin_batch *b, const struct msg *m)
+{
+	if (m->tenant != b->origin.tenant) {
+		struct err e = ERR_INIT;
+
+		err_set(&e, -EINVAL, "a message of tenant slot %u in a batch of slot %u",
+			(unsigned)m->tenant, b->origin.tenant);
+		batch_fail(b, -EINVAL, &e);
+	}
+	return add(b, m);
+}
+
+int ackin_end(struct ackin_batch *b, struct err *e)
+{
+	struct ackin *a = b->a;
+	struct pipeline_counts c = { 0 };
+
+	if (!b->rc)
+		pipeline_flush(a->p, b->slot, &c);
+	if (b->rc == -ENOENT)
+		forget_id(a, b->origin.tenant);
+	pthread_mutex_lock(&a->lock);
+	a->slot[b->slot].batch = NULL;
+	a->slot[b->slot].busy = false;
+	pthread_cond_signal(&a->freed);
+	pthread_mutex_unlock(&a->lock);
+	if (b->rc && e)
+		*e = b->e;
+	return b->rc;
+}
+
+int ackin_wait(struct ackin *a, uint64_t lsn, int timeout_ms)
+{
+	return sink_wait(a->cfg.sink, sink_ack_shard(a->cfg.sink), lsn, timeout_ms);
+}
+
+/* ---- life cycle ---- */
+
+int ackin_new(struct ackin **out, const struct ackin_config *c, struct err *e)
+{
+	struct pipeline_config pc = {
+		.workers = c->slots,
+		.max_message_size = c->max_message_size,
+		.flush_bytes = ACKIN_FLUSH_BYTES,
+		.clock_skew_max_ns = c->clock_skew_max_ns,
+		.fixed_now_ns = c->fixed_now_ns,
+		.tenant_name = tenant_name,
+		.tenant_gen = tenant_gen,
+		.tenant_ctx = c->q,
+		.metrics = false, /* serve's pipeline registers koban_events_clock_skew_total */
+	};
+	struct ackin *a;
+	pthread_condattr_t ca;
+	int rc;
+
+	*out = NULL;
+	if (!c->slots || c->slots > ACKIN_SLOTS_MAX)
+		return err_set(e, -EINVAL, "ackin: 1 to %d decoding slots, not %u", ACKIN_SLOTS_MAX,
+			       c->slots);
+	if (!c->sink || !c->q || !c->data_dir || !c->max_message_size ||
+	    c->max_message_size > UINT32_MAX)
+		return err_set(e, -EINVAL, "ackin: a sink, a fair queue, a data directory and a "
+			       "message size are needed");
+	if (!(a = mem_calloc(1, sizeof(*a))))
+		return err_set(e, -ENOMEM, "out of memory");
+	a->cfg = *c;
+	pthread_mutex_init(&a->lock, NULL);
+	pthread_mutex_init(&a->id_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&a->freed, &ca);
+	pthread_condattr_destroy(&ca);
+	for (unsigned i = 0; i < ACKIN_RESULTS; i++)
+		atomic_init(&a->events[i], 0);
+	pc.output = (struct pipeline_output){ .too_large = too_large, .ctx = a,
+					      .write_lines = write_lines };
+	if ((rc = pipeline_new(&a->p, &pc, e)) < 0 || (rc = meta_open(&a->meta, c->data_dir, e)) < 0)
+		goto fail;
+	for (unsigned i = 0; i < c->slots; i++)
+		if (!(a->slot[i].scratch = msg_new(NULL, (uint32_t)c->max_message_size))) {
+			rc = err_set(e, -ENOMEM, "out of memory");
+			goto fail;
+		}
+	if (c->metrics) {
+		if ((rc = metrics_register("koban_ackin_events_total", METRICS_COUNTER,
+					   "Events of acknowledged inputs (HTTP ingest, RELP) by "
+					   "result: written to the WAL, failed (their append failed), "
+					   "refused (not decoded after a failed append).",
+					   collect_events, a)) < 0) {
+			err_set(e, rc, "ackin: cannot register its metric: %s", strerror(-rc));
+			goto fail;
+		}
+		a->metrics = true;
+	}
+	*out = a;
+	return 0;
+fail:
+	ackin_free(a);
+	return rc;
+}
+
+void ackin_free(struct ackin *a)
+{
+	if (!a)
+		return;
+	if (a->metrics)
+		metrics_unregister(a);
+	for (unsigned i = 0; i < ACKIN_SLOTS_MAX; i++)
+		if (a->slot[i].scratch)
+			msg_free(a->slot[i].scratch);
+	meta_close(a->meta);
+	pipeline_free(a->p);
+	pthread_cond_destroy(&a->freed);
+	pthread_mutex_destroy(&a->id_lock);
+	pthread_mutex_destroy(&a->lock);
+	mem_free(a);
+}

@@ -1,0 +1,278 @@
+/*
+ * Unit tests of the acknowledged-input path: raw messages decoded into events on the sink's
+ * ack shard and made durable (counted per tenant), decoding failures stored as events and
+ * counted, long messages cut and flagged, a large batch in several records, an unknown
+ * tenant, busy decoding slots (back-pressure), and a failed append (quota) that fails the
+ * batch and counts the rest as dropped.
+ */
+#include "ingest/ackin.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/fairq.h"
+#include "core/mem.h"
+#include "core/msg.h"
+#include "core/timeutil.h"
+#include "parse/decoder.h"
+#include "store/meta.h"
+#include "store/sink.h"
+#include "t.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+struct fixture {
+	char data[600];
+	struct fairq *q;
+	struct config cfg;
+	struct sink *s;
+	struct ackin *a;
+	unsigned slot_a, slot_ghost;
+	uint64_t id_a;
+};
+
+static void take_id(void *ctx, const struct meta_tenant *t)
+{
+	*(uint64_t *)ctx = (uint64_t)t->id;
+}
+
+static int setup(struct fixture *f, const char *name, const char *yaml, unsigned slots)
+{
+	struct fairq_config fq = { 1000, 1 << 20, 64 };
+	struct sink_config sc = { 0 };
+	struct ackin_config ac = { 0 };
+	struct err e = ERR_INIT;
+	struct meta *m = NULL;
+	int rc;
+
+	memset(f, 0, sizeof(*f));
+	snprintf(f->data, sizeof(f->data), "%s/%s", t_tmp_dir(), name);
+	mkdir(f->data, 0750);
+	CHECK_INT(meta_open(&m, f->data, &e), 0);
+	if (!m)
+		return -1;
+	CHECK_INT(meta_tenant_add(m, "alpha", &e), 0);
+	CHECK_INT(meta_tenant_get(m, "alpha", take_id, &f->id_a, &e), 0);
+	meta_close(m);
+	CHECK_INT(fairq_new(&f->q, &fq, &e), 0);
+	f->slot_a = (unsigned)fairq_slot(f->q, "alpha", 5);
+	f->slot_ghost = (unsigned)fairq_slot(f->q, "ghost", 5); /* not in koban.db */
+	CHECK_INT(config_load_mem(&f->cfg, yaml, strlen(yaml), "t.yaml", &e), 0);
+	sc.data_dir = f->data;
+	sc.workers = 1;
+	sc.commit_interval_ms = 2;
+	sc.q = f->q;
+	sc.cfg = &f->cfg;
+	CHECK_INT(rc = sink_open(&f->s, &sc, &e), 0);
+	if (rc < 0)
+		return rc;
+	ac.sink = f->s;
+	ac.q = f->q;
+	ac.data_dir = f->data;
+	ac.slots = slots;
+	ac.max_message_size = 512;
+	ac.fixed_now_ns = 1700000000LL * NS_PER_SEC;
+	CHECK_INT(rc = ackin_new(&f->a, &ac, &e), 0);
+	CHECK_STR(e.msg, "");
+	return rc;
+}
+
+static void teardown(struct fixture *f)
+{
+	ackin_free(f->a);
+	sink_close(f->s);
+	fairq_free(f->q);
+	config_release(&f->cfg);
+}
+
+static struct ackin_origin origin_of(unsigned slot, const char *format)
+{
+	struct ackin_origin o = { .tenant = slot, .source = "fw" };
+
+	o.format = (unsigned)decoder_find(format, strlen(format));
+	return o;
+}
+
+static int add_str(struct ackin_batch *b, const char *s)
+{
+	return ackin_add(b, s, strlen(s), 1700000000LL * NS_PER_SEC);
+}
+
+static void test_batch_stored_after_commit(void)
+{
+	struct fixture f;
+	struct ackin_origin o;
+	struct ackin_batch b;
+	struct err e = ERR_INIT;
+	struct tenant_stats *st;
+
+	if (setup(&f, "stored", "workers: 1\n", 2) < 0)
+		return;
+	o = origin_of(f.slot_a, "rfc5424");
+	st = fairq_stats(f.q, f.slot_a);
+	CHECK_INT(ackin_begin(f.a, &b, &o, 0, &e), 0);
+	CHECK_INT(b.tenant_id, f.id_a);
+	CHECK_INT(add_str(&b, "<14>1 2024-05-01T10:00:00Z fw1 app - - - one"), 0);
+	CHECK_INT(add_str(&b, "<14>1 2024-05-01T10:00:01Z fw1 app - - - two"), 0);
+	CHECK_INT(add_str(&b, "not syslog at all"), 0); /* a pipeline_error event, not a failure */
+	CHECK_INT(ackin_end(&b, &e), 0);
+	CHECK_INT(b.events, 3);
+	CHECK_INT(b.messages, 3);
+	CHECK_INT(b.counts.parsed, 2);
+	CHECK_INT(b.counts.failed, 1);
+	CHECK(b.lsn > 0);
+	CHECK_INT(ackin_wait(f.a, b.lsn, 5000), 0);
+	CHECK_INT(sink_stored(f.s, f.id_a), 3);
+	CHECK_INT(atomic_load(&st->parsed), 2);
+	CHECK_INT(atomic_load(&st->parse_failed), 1);
+	/* an empty batch: nothing written, nothing to wait for */
+	CHECK_INT(ackin_begin(f.a, &b, &o, 0, &e), 0);
+	CHECK_INT(ackin_end(&b, &e), 0);
+	CHECK_INT(b.events, 0);
+	CHECK_INT(b.lsn, 0);
+	teardown(&f);
+}
+
+static void test_long_message_cut_and_many_records(void)
+{
+	struct fixture f;
+	struct ackin_origin o;
+	struct ackin_batch b;
+	struct err e = ERR_INIT;
+	char line[2048];
+	unsigned n = 0;
+
+	if (setup(&f, "long", "workers: 1\n", 1) < 0)
+		return;
+	o = origin_of(f.slot_a, "auto");
+	memset(line, 'x', sizeof(line));
+	CHECK_INT(ackin_begin(f.a, &b, &o, -1, &e), 0);
+	CHECK_INT(ackin_add(&b, line, sizeof(line), 1), 0); /* cut to 512 bytes, flagged */
+	/* past ACKIN_FLUSH_BYTES of JSON lines: appended as several records */
+	for (n = 1; n < 6000; n++)
+		CHECK_INT(ackin_add(&b, line, 300, 1), 0);
+	CHECK_INT(ackin_end(&b, &e), 0);
+	CHECK_INT(b.events, n);
+	CHECK(b.lsn > 1);
+	CHECK_INT(ackin_wait(f.a, b.lsn, 5000), 0);
+	CHECK_INT(sink_stored(f.s, f.id_a), n);
+	CHECK_INT(atomic_load(&fairq_stats(f.q, f.slot_a)->parsed), n);
+	teardown(&f);
+}
+
+static void test_unknown_tenant_and_built_messages(void)
+{
+	struct fixture f;
+	struct ackin_origin o;
+	struct ackin_batch b;
+	struct err e = ERR_INIT;
+	const char *text = "<13>May  1 10:00:00 host app: hello";
+	struct msg *m = msg_new(text, (uint32_t)strlen(text));
+
+	if (setup(&f, "ghost", "workers: 1\n", 1) < 0)
+		return;
+	o = origin_of(f.slot_ghost, "auto");
+	CHECK_INT(ackin_begin(f.a, &b, &o, 0, &e), -ENOENT);
+	CHECK_STR(e.msg, "no tenant ghost in koban.db");
+	uint64_t id = 0;
+	CHECK_INT(ackin_tenant_id(f.a, "alpha", &id, &e), 0);
+	CHECK_INT(id, f.id_a);
+	/* a message of another tenant fails the batch; one of its own is decoded */
+	o = origin_of(f.slot_a, "auto");
+	m->tenant = (uint16_t)f.slot_a;
+	m->received_ns = 1;
+	CHECK_INT(ackin_begin(f.a, &b, &o, 0, &e), 0);
+	CHECK_INT(ackin_add_msg(&b, m), 0);
+	CHECK_INT(ackin_end(&b, &e), 0);
+	CHECK_INT(b.events, 1);
+	m->tenant = (uint16_t)f.slot_ghost;
+	CHECK_INT(ackin_begin(f.a, &b, &o, 0, &e), 0);
+	CHECK_INT(ackin_add_msg(&b, m), -EINVAL);
+	CHECK_INT(ackin_end(&b, &e), -EINVAL);
+	CHECK(strstr(e.msg, "a message of tenant slot") != NULL);
+	msg_free(m);
+	teardown(&f);
+}
+
+static void test_busy_slots(void)
+{
+	struct fixture f;
+	struct ackin_origin o;
+	struct ackin_batch b1, b2, b3;
+	struct err e = ERR_INIT;
+	int64_t t;
+
+	if (setup(&f, "busy", "workers: 1\n", 2) < 0)
+		return;
+	o = origin_of(f.slot_a, "auto");
+	CHECK_INT(ackin_begin(f.a, &b1, &o, 0, &e), 0);
+	CHECK_INT(ackin_begin(f.a, &b2, &o, 0, &e), 0);
+	CHECK(b1.slot != b2.slot);
+	CHECK_INT(ackin_begin(f.a, &b3, &o, 0, &e), -EBUSY);
+	t = time_mono_ns();
+	CHECK_INT(ackin_begin(f.a, &b3, &o, 30, &e), -EBUSY);
+	CHECK(time_mono_ns() - t >= 25 * 1000000LL); /* it did wait */
+	CHECK_STR(e.msg, "all 2 decoding slots of acknowledged inputs are busy");
+	CHECK_INT(ackin_end(&b1, &e), 0);
+	CHECK_INT(ackin_begin(f.a, &b3, &o, 0, &e), 0);
+	CHECK_INT(b3.slot, b1.slot);
+	CHECK_INT(ackin_end(&b3, &e), 0);
+	CHECK_INT(ackin_end(&b2, &e), 0);
+	teardown(&f);
+}
+
+static void test_failed_append_fails_the_batch(void)
+{
+	struct fixture f;
+	struct ackin_origin o;
+	struct ackin_batch b;
+	struct err e = ERR_INIT;
+	struct tenant_stats *st;
+	char line[400];
+	unsigned n;
+	int rc = 0;
+
+	if (setup(&f, "quota", "workers: 1\nstore:\n  tenants:\n    alpha: { quota: 1 }\n", 1) < 0)
+		return;
+	o = origin_of(f.slot_a, "auto");
+	st = fairq_stats(f.q, f.slot_a);
+	memset(line, 'q', sizeof(line));
+	CHECK_INT(ackin_begin(f.a, &b, &o, 0, &e), 0);
+	/* the first record fits (nothing stored yet), the second is over the quota */
+	for (n = 0; n < 10000 && rc == 0; n++)
+		rc = ackin_add(&b, line, sizeof(line), 1);
+	CHECK_INT(rc, -EDQUOT);
+	CHECK_INT(ackin_add(&b, line, sizeof(line), 1), -EDQUOT); /* refused, counted */
+	CHECK_INT(ackin_end(&b, &e), -EDQUOT);
+	CHECK_STR(e.msg, "tenant alpha is over its store quota (1 bytes)");
+	CHECK(b.events > 0);
+	CHECK(b.events < n);
+	CHECK_INT(atomic_load(&st->dropped[DROP_OUTPUT_ERROR]), 1);
+	CHECK_INT(atomic_load(&st->parsed), n);
+	CHECK_INT(ackin_wait(f.a, b.lsn, 5000), 0); /* what was written is durable */
+	CHECK_INT(sink_stored(f.s, f.id_a), b.events);
+	teardown(&f);
+}
+
+static void test_config_checked(void)
+{
+	struct ackin_config ac = { 0 };
+	struct ackin *a = (struct ackin *)&ac;
+	struct err e = ERR_INIT;
+
+	CHECK_INT(ackin_new(&a, &ac, &e), -EINVAL);
+	CHECK(a == NULL);
+	CHECK_STR(e.msg, "ackin: 1 to 64 decoding slots, not 0");
+	ackin_free(NULL);
+}
+
+int main(void)
+{
+	T_RUN(test_batch_stored_after_commit);
+	T_RUN(test_long_message_cut_and_many_records);
+	T_RUN(test_unknown_tenant_and_built_messages);
+	T_RUN(test_busy_slots);
+	T_RUN(test_failed_append_fails_the_batch);
+	T_RUN(test_config_checked);
+	return t_done();
+}
