@@ -114,17 +114,45 @@ int event_set_strdup(struct event *ev, unsigned field, const char *s, size_t len
 	return copy ? event_set_str(ev, field, copy, len) : -ENOMEM;
 }
 
-int event_add_str(struct event *ev, unsigned field, const char *s, size_t len)
+/* One more value of field, which must have type t. */
+static struct event_value *slot_add(struct event *ev, unsigned field, enum field_type t,
+				    int *rc)
 {
 	struct event_value *v;
 
-	if (field >= field_count() || field_type(field) != FT_STR || len > UINT32_MAX)
-		return -EINVAL;
+	if (field >= field_count() || field_type(field) != t) {
+		*rc = -EINVAL;
+		return NULL;
+	}
 	v = slot_new(ev, field);
 	if (!v)
-		return ev->n >= EVENT_MAX_VALUES ? -ENOSPC : -ENOMEM;
+		*rc = ev->n >= EVENT_MAX_VALUES ? -ENOSPC : -ENOMEM;
+	return v;
+}
+
+int event_add_str(struct event *ev, unsigned field, const char *s, size_t len)
+{
+	int rc = 0;
+	struct event_value *v;
+
+	if (len > UINT32_MAX)
+		return -EINVAL;
+	v = slot_add(ev, field, FT_STR, &rc);
+	if (!v)
+		return rc;
 	v->v.s = s;
 	v->len = (uint32_t)len;
+	return 0;
+}
+
+int event_add_ip(struct event *ev, unsigned field, const struct ipaddr *ip)
+{
+	int rc = 0;
+	struct event_value *v = slot_add(ev, field, FT_IP, &rc);
+
+	if (!v)
+		return rc;
+	v->v.ip = *ip;
 	return 0;
 }
 

@@ -64,6 +64,7 @@ int event_set_time(struct event *ev, unsigned field, int64_t ns);
 int event_set_ip(struct event *ev, unsigned field, const struct ipaddr *ip);
 int event_set_bool(struct event *ev, unsigned field, bool v);
 int event_add_str(struct event *ev, unsigned field, const char *s, size_t len);
+int event_add_ip(struct event *ev, unsigned field, const struct ipaddr *ip);
 
 /* First value of field, or NULL. */
 const struct event_value *event_get(const struct event *ev, unsigned field);

@@ -161,6 +161,15 @@ int cef_add_related(struct event *ev, unsigned field, const char *s, size_t len)
 	return event_add_str(ev, field, s, len);
 }
 
+/* Appends ip to the IP array field unless the event has that address there already. */
+static int add_ip_once(struct event *ev, unsigned field, const struct ipaddr *ip)
+{
+	for (uint32_t i = 0; i < ev->n; i++)
+		if (ev->vals[i].field == field && !memcmp(&ev->vals[i].v.ip, ip, sizeof(*ip)))
+			return 0;
+	return event_add_ip(ev, field, ip);
+}
+
 int cef_set_ip(struct event *ev, unsigned field, const char *s, size_t len)
 {
 	struct ipaddr ip;
@@ -169,7 +178,7 @@ int cef_set_ip(struct event *ev, unsigned field, const char *s, size_t len)
 	if (!len || ipaddr_parse(&ip, s, len) < 0)
 		return 0;
 	if ((rc = event_set_ip(ev, field, &ip)) < 0 ||
-	    (rc = cef_add_related(ev, FIELD_RELATED_IP, s, len)) < 0)
+	    (rc = add_ip_once(ev, FIELD_RELATED_IP, &ip)) < 0)
 		return rc;
 	return 1;
 }
@@ -1003,8 +1012,15 @@ int cef_map_value(struct event *ev, struct cef_times *t, const struct cef_key *k
 		return 0;
 	case CEF_HASH:
 		return cef_add_related(ev, FIELD_RELATED_HASH, v, n);
-	case CEF_OBSIP:
-		return cef_add_related(ev, FIELD_OBSERVER_IP, v, n);
+	case CEF_OBSIP: {
+		struct ipaddr ip;
+
+		if (ipaddr_parse(&ip, v, n) < 0)
+			return 0;
+		if ((rc = add_ip_once(ev, FIELD_OBSERVER_IP, &ip)) < 0)
+			return rc;
+		return add_ip_once(ev, FIELD_RELATED_IP, &ip);
+	}
 	case CEF_REFERRER:
 		if (n >= 4 && !memcmp(v, "http", 4))
 			return event_set_str(ev, FIELD_HTTP_REQUEST_REFERRER, v, n);

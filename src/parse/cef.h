@@ -146,7 +146,7 @@ enum cef_kind {
 	CEF_OUTCOME,   /* event.outcome when it is an ECS value */
 	CEF_DIRECTION, /* network.direction from 0 (inbound) / 1 (outbound) */
 	CEF_HASH,      /* related.hash */
-	CEF_OBSIP,     /* observer.ip (an array) */
+	CEF_OBSIP,     /* observer.ip (an IP array, + related.ip) when the value is an address */
 	CEF_REFERRER,  /* http.request.referrer when it is a URL */
 	CEF_DTZ,       /* the zone of the other stamps (read before them) */
 };
@@ -172,7 +172,7 @@ int cef_put_timezone(struct event *ev, const struct cef_times *t);
 /* network.bytes = source.bytes + destination.bytes when both are there. */
 int cef_put_network_bytes(struct event *ev);
 
-/* Appends s to the related.* field unless the event has it there already. */
+/* Appends s to a related.* string field (user, hosts, hash) unless it is there already. */
 int cef_add_related(struct event *ev, unsigned field, const char *s, size_t len);
 /* Sets an IP field (and related.ip) when s is an address; 1 set, 0 not an address. */
 int cef_set_ip(struct event *ev, unsigned field, const char *s, size_t len);
