@@ -29,6 +29,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/timeutil.h"
+
 struct config;
 struct decode_opts;
 struct err;
@@ -171,6 +173,26 @@ int cef_map_value(struct event *ev, struct cef_times *t, const struct cef_key *k
 int cef_put_timezone(struct event *ev, const struct cef_times *t);
 /* network.bytes = source.bytes + destination.bytes when both are there. */
 int cef_put_network_bytes(struct event *ev);
+
+/* A device stamp's pieces as read (CEF's forms, LEEF's devTimeFormat patterns). */
+struct cef_stamp {
+	struct civil_time c;   /* local civil time; year 0: none given */
+	bool zoned;            /* the text named its offset or zone */
+	int32_t offset;        /* seconds east of UTC, when zoned without a zone */
+	const struct tz *zone; /* the zone it named, or NULL */
+};
+
+/*
+ * ns of st: read in its own offset or zone, else in z; without a year, the latest year
+ * that puts it at most 31 days after received_ns. -EINVAL for impossible fields or a year
+ * outside 1900-2200.
+ */
+int cef_stamp_to_ns(const struct cef_stamp *st, const struct tz *z, int64_t received_ns,
+		    int64_t *ns);
+/* 1-12 for a month name's first three letters (any case), else 0. */
+int cef_month(const char *s, size_t len);
+/* A zone as stamps write it (UTC, GMT, Z, +hh:mm, +hhmm, an IANA name) into st; -EINVAL. */
+int cef_zone(const char *s, size_t len, struct cef_stamp *st);
 
 /* Appends s to a related.* string field (user, hosts, hash) unless it is there already. */
 int cef_add_related(struct event *ev, unsigned field, const char *s, size_t len);
