@@ -161,6 +161,15 @@ int cef_add_related(struct event *ev, unsigned field, const char *s, size_t len)
 	return event_add_str(ev, field, s, len);
 }
 
+/* Appends ip to the IP array field unless the event has that address there already. */
+static int add_ip_once(struct event *ev, unsigned field, const struct ipaddr *ip)
+{
+	for (uint32_t i = 0; i < ev->n; i++)
+		if (ev->vals[i].field == field && !memcmp(&ev->vals[i].v.ip, ip, sizeof(*ip)))
+			return 0;
+	return event_add_ip(ev, field, ip);
+}
+
 int cef_set_ip(struct event *ev, unsigned field, const char *s, size_t len)
 {
 	struct ipaddr ip;
@@ -169,7 +178,7 @@ int cef_set_ip(struct event *ev, unsigned field, const char *s, size_t len)
 	if (!len || ipaddr_parse(&ip, s, len) < 0)
 		return 0;
 	if ((rc = event_set_ip(ev, field, &ip)) < 0 ||
-	    (rc = cef_add_related(ev, FIELD_RELATED_IP, s, len)) < 0)
+	    (rc = add_ip_once(ev, FIELD_RELATED_IP, &ip)) < 0)
 		return rc;
 	return 1;
 }
@@ -384,10 +393,12 @@ int cef_name_field(const char *prefix, const char *name, size_t len,
 
 /* ---------------------------------------------------------------- time stamps */
 
-static int month_of(const char *s)
+int cef_month(const char *s, size_t len)
 {
 	static const char months[] = "janfebmaraprmayjunjulaugsepoctnovdec";
 
+	if (len < 3)
+		return 0;
 	for (int m = 0; m < 12; m++)
 		if (lower(s[0]) == months[m * 3] && lower(s[1]) == months[m * 3 + 1] &&
 		    lower(s[2]) == months[m * 3 + 2])
@@ -412,76 +423,38 @@ static bool take_digits(const char **p, const char *end, int n, int *out)
 	return true;
 }
 
-/* A zone after a stamp: 0 and its offset (seconds east) or zone, -EINVAL otherwise. */
-static int stamp_zone(const char *s, size_t len, int32_t *offset, const struct tz **z)
+int cef_zone(const char *s, size_t len, struct cef_stamp *st)
 {
 	int hh, mm;
 	const char *p = s + 1;
 
-	*z = NULL;
-	*offset = 0;
+	st->zone = NULL;
+	st->offset = 0;
+	st->zoned = true;
 	if (ieq(s, len, "UTC") || ieq(s, len, "GMT") || ieq(s, len, "Z"))
 		return 0;
-	if ((s[0] == '+' || s[0] == '-') && (len == 6 || len == 5)) {
+	if (len && (s[0] == '+' || s[0] == '-') && (len == 6 || len == 5)) {
 		if (!take_digits(&p, s + len, 2, &hh) || (len == 6 && *p++ != ':') ||
 		    !take_digits(&p, s + len, 2, &mm) || hh > 23 || mm > 59)
 			return -EINVAL;
-		*offset = (hh * 3600 + mm * 60) * (s[0] == '-' ? -1 : 1);
+		st->offset = (hh * 3600 + mm * 60) * (s[0] == '-' ? -1 : 1);
 		return 0;
 	}
-	if (len > 3 && name_zone_valid(s, len) && (*z = tz_get(s, len, NULL)))
+	if (len > 3 && name_zone_valid(s, len) && (st->zone = tz_get(s, len, NULL)))
 		return 0;
+	st->zoned = false;
 	return -EINVAL;
 }
 
-/* `MMM dd [yyyy] HH:mm:ss[.SSS][ ZONE]` */
-static int month_stamp(const char *s, size_t len, const struct tz *z, int64_t received_ns,
-		       int64_t *ns, bool *zoned)
+int cef_stamp_to_ns(const struct cef_stamp *st, const struct tz *z, int64_t received_ns,
+		    int64_t *ns)
 {
-	const char *p = s + 4, *end = s + len;
-	struct civil_time c = { 0 };
-	const struct tz *named = NULL;
-	int32_t offset = 0;
-	bool has_year = false, has_zone = false;
-	int frac = 0;
+	struct civil_time c = st->c;
+	bool has_year = c.year != 0;
 
-	if (len < 15 || s[3] != ' ' || !(c.month = month_of(s)))
+	if (c.month < 1 || c.month > 12 || c.day < 1 || c.hour > 23 || c.min > 59 ||
+	    c.sec > 59 || (has_year && (c.year < STAMP_YEAR_MIN || c.year > STAMP_YEAR_MAX)))
 		return -EINVAL;
-	if (*p == ' ')
-		p++;
-	if (!take_digits(&p, end, 2, &c.day) && !take_digits(&p, end, 1, &c.day))
-		return -EINVAL;
-	if (p >= end || *p++ != ' ')
-		return -EINVAL;
-	if (end - p > 5 && is_digit(p[0]) && is_digit(p[1]) && is_digit(p[2]) &&
-	    is_digit(p[3]) && p[4] == ' ') {
-		take_digits(&p, end, 4, &c.year);
-		p++;
-		has_year = true;
-		if (c.year < STAMP_YEAR_MIN || c.year > STAMP_YEAR_MAX)
-			return -EINVAL;
-	}
-	if (!take_digits(&p, end, 2, &c.hour) || p >= end || *p++ != ':' ||
-	    !take_digits(&p, end, 2, &c.min) || p >= end || *p++ != ':' ||
-	    !take_digits(&p, end, 2, &c.sec) || c.hour > 23 || c.min > 59 || c.sec > 59)
-		return -EINVAL;
-	if (p < end && *p == '.') {
-		p++;
-		while (p < end && is_digit(*p)) {
-			if (frac < 9) {
-				c.nsec = c.nsec * 10 + (*p - '0');
-				frac++;
-			}
-			p++;
-		}
-		for (; frac < 9; frac++)
-			c.nsec *= 10;
-	}
-	if (p < end) {
-		if (*p++ != ' ' || stamp_zone(p, (size_t)(end - p), &offset, &named) < 0)
-			return -EINVAL;
-		has_zone = true;
-	}
 	if (!has_year) {
 		struct civil_time now;
 
@@ -497,20 +470,64 @@ static int month_stamp(const char *s, size_t len, const struct tz *z, int64_t re
 			c.year--;
 			continue;
 		}
-		if (has_zone && !named)
-			t = time_from_civil_utc(&c) - (int64_t)offset * NS_PER_SEC;
+		if (st->zoned && !st->zone)
+			t = time_from_civil_utc(&c) - (int64_t)st->offset * NS_PER_SEC;
 		else
-			t = tz_local_to_utc(named ? named : z, &c);
+			t = tz_local_to_utc(st->zone ? st->zone : z, &c);
 		/* no year: the latest at most 31 days after the receive time */
 		if (!has_year && t > received_ns + 31 * 86400 * NS_PER_SEC) {
 			c.year--;
 			continue;
 		}
 		*ns = t;
-		*zoned = has_zone;
 		return 0;
 	}
 	return -EINVAL;
+}
+
+/* `MMM dd [yyyy] HH:mm:ss[.SSS][ ZONE]` */
+static int month_stamp(const char *s, size_t len, const struct tz *z, int64_t received_ns,
+		       int64_t *ns, bool *zoned)
+{
+	const char *p = s + 4, *end = s + len;
+	struct cef_stamp st = { .zoned = false };
+	int frac = 0;
+
+	if (len < 15 || s[3] != ' ' || !(st.c.month = cef_month(s, len)))
+		return -EINVAL;
+	if (*p == ' ')
+		p++;
+	if (!take_digits(&p, end, 2, &st.c.day) && !take_digits(&p, end, 1, &st.c.day))
+		return -EINVAL;
+	if (p >= end || *p++ != ' ')
+		return -EINVAL;
+	if (end - p > 5 && is_digit(p[0]) && is_digit(p[1]) && is_digit(p[2]) &&
+	    is_digit(p[3]) && p[4] == ' ') {
+		take_digits(&p, end, 4, &st.c.year);
+		p++;
+		if (!st.c.year)
+			return -EINVAL;
+	}
+	if (!take_digits(&p, end, 2, &st.c.hour) || p >= end || *p++ != ':' ||
+	    !take_digits(&p, end, 2, &st.c.min) || p >= end || *p++ != ':' ||
+	    !take_digits(&p, end, 2, &st.c.sec))
+		return -EINVAL;
+	if (p < end && *p == '.') {
+		p++;
+		while (p < end && is_digit(*p)) {
+			if (frac < 9) {
+				st.c.nsec = st.c.nsec * 10 + (*p - '0');
+				frac++;
+			}
+			p++;
+		}
+		for (; frac < 9; frac++)
+			st.c.nsec *= 10;
+	}
+	if (p < end && (*p++ != ' ' || cef_zone(p, (size_t)(end - p), &st) < 0))
+		return -EINVAL;
+	*zoned = st.zoned;
+	return cef_stamp_to_ns(&st, z, received_ns, ns);
 }
 
 int cef_parse_time(const char *s, size_t len, const struct tz *z, int64_t received_ns,
@@ -1003,8 +1020,15 @@ int cef_map_value(struct event *ev, struct cef_times *t, const struct cef_key *k
 		return 0;
 	case CEF_HASH:
 		return cef_add_related(ev, FIELD_RELATED_HASH, v, n);
-	case CEF_OBSIP:
-		return cef_add_related(ev, FIELD_OBSERVER_IP, v, n);
+	case CEF_OBSIP: {
+		struct ipaddr ip;
+
+		if (ipaddr_parse(&ip, v, n) < 0)
+			return 0;
+		if ((rc = add_ip_once(ev, FIELD_OBSERVER_IP, &ip)) < 0)
+			return rc;
+		return add_ip_once(ev, FIELD_RELATED_IP, &ip);
+	}
 	case CEF_REFERRER:
 		if (n >= 4 && !memcmp(v, "http", 4))
 			return event_set_str(ev, FIELD_HTTP_REQUEST_REFERRER, v, n);

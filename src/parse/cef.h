@@ -29,6 +29,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/timeutil.h"
+
 struct config;
 struct decode_opts;
 struct err;
@@ -146,7 +148,7 @@ enum cef_kind {
 	CEF_OUTCOME,   /* event.outcome when it is an ECS value */
 	CEF_DIRECTION, /* network.direction from 0 (inbound) / 1 (outbound) */
 	CEF_HASH,      /* related.hash */
-	CEF_OBSIP,     /* observer.ip (an array) */
+	CEF_OBSIP,     /* observer.ip (an IP array, + related.ip) when the value is an address */
 	CEF_REFERRER,  /* http.request.referrer when it is a URL */
 	CEF_DTZ,       /* the zone of the other stamps (read before them) */
 };
@@ -172,7 +174,27 @@ int cef_put_timezone(struct event *ev, const struct cef_times *t);
 /* network.bytes = source.bytes + destination.bytes when both are there. */
 int cef_put_network_bytes(struct event *ev);
 
-/* Appends s to the related.* field unless the event has it there already. */
+/* A device stamp's pieces as read (CEF's forms, LEEF's devTimeFormat patterns). */
+struct cef_stamp {
+	struct civil_time c;   /* local civil time; year 0: none given */
+	bool zoned;            /* the text named its offset or zone */
+	int32_t offset;        /* seconds east of UTC, when zoned without a zone */
+	const struct tz *zone; /* the zone it named, or NULL */
+};
+
+/*
+ * ns of st: read in its own offset or zone, else in z; without a year, the latest year
+ * that puts it at most 31 days after received_ns. -EINVAL for impossible fields or a year
+ * outside 1900-2200.
+ */
+int cef_stamp_to_ns(const struct cef_stamp *st, const struct tz *z, int64_t received_ns,
+		    int64_t *ns);
+/* 1-12 for a month name's first three letters (any case), else 0. */
+int cef_month(const char *s, size_t len);
+/* A zone as stamps write it (UTC, GMT, Z, +hh:mm, +hhmm, an IANA name) into st; -EINVAL. */
+int cef_zone(const char *s, size_t len, struct cef_stamp *st);
+
+/* Appends s to a related.* string field (user, hosts, hash) unless it is there already. */
 int cef_add_related(struct event *ev, unsigned field, const char *s, size_t len);
 /* Sets an IP field (and related.ip) when s is an address; 1 set, 0 not an address. */
 int cef_set_ip(struct event *ev, unsigned field, const char *s, size_t len);

@@ -232,6 +232,154 @@ static const struct cef_key *key_find(const char *k, size_t n)
 	return NULL;
 }
 
+/* ---------------------------------------------------------------- devTimeFormat */
+
+/* 1 to max digits at *p as a number; advances *p. */
+static bool read_num(const char **p, const char *end, int max, int *out)
+{
+	int v = 0, n = 0;
+
+	while (*p < end && n < max && **p >= '0' && **p <= '9') {
+		v = v * 10 + (*(*p)++ - '0');
+		n++;
+	}
+	*out = v;
+	return n > 0;
+}
+
+static bool is_letter(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* Bytes of a zone word at p: letters, digits and / _ + - : */
+static size_t zone_len(const char *p, const char *end)
+{
+	const char *q = p;
+
+	while (q < end && (is_letter(*q) || (*q >= '0' && *q <= '9') || *q == '/' || *q == '_' ||
+			   *q == '+' || *q == '-' || *q == ':'))
+		q++;
+	return (size_t)(q - p);
+}
+
+/*
+ * One pattern letter repeated n times (Java SimpleDateFormat) read from *p into st:
+ * y, M (MMM: a month name), d, H, h, m, s, S (fraction), a (AM/PM), E (a day name,
+ * skipped), z, Z, X (zones). false for other letters or a value that does not fit.
+ */
+static bool pattern_field(char letter, int n, const char **p, const char *end,
+			  struct cef_stamp *st, int *pm)
+{
+	const char *start = *p;
+	int v;
+
+	switch (letter) {
+	case 'y':
+		if (!read_num(p, end, n == 2 ? 2 : 4, &st->c.year))
+			return false;
+		if (n == 2)
+			st->c.year += 2000;
+		return true;
+	case 'M':
+		if (n <= 2)
+			return read_num(p, end, 2, &st->c.month);
+		while (*p < end && is_letter(**p))
+			(*p)++;
+		return (st->c.month = cef_month(start, (size_t)(*p - start))) != 0;
+	case 'd':
+		return read_num(p, end, 2, &st->c.day);
+	case 'H':
+	case 'h':
+		return read_num(p, end, 2, &st->c.hour);
+	case 'm':
+		return read_num(p, end, 2, &st->c.min);
+	case 's':
+		return read_num(p, end, 2, &st->c.sec);
+	case 'S': {
+		int digits = 0;
+
+		for (st->c.nsec = 0; *p < end && **p >= '0' && **p <= '9'; (*p)++)
+			if (digits < 9) {
+				st->c.nsec = st->c.nsec * 10 + (**p - '0');
+				digits++;
+			}
+		for (v = digits; v < 9; v++)
+			st->c.nsec *= 10;
+		return digits > 0;
+	}
+	case 'a':
+		if (end - *p < 2 || ((*p)[1] | 0x20) != 'm' || (((*p)[0] | 0x20) != 'a' &&
+								   ((*p)[0] | 0x20) != 'p'))
+			return false;
+		*pm = ((*p)[0] | 0x20) == 'p' ? 1 : 0;
+		*p += 2;
+		return true;
+	case 'E':
+		while (*p < end && is_letter(**p))
+			(*p)++;
+		return *p > start;
+	case 'z':
+	case 'Z':
+	case 'X':
+		*p += zone_len(*p, end);
+		return *p > start && cef_zone(start, (size_t)(*p - start), st) == 0;
+	}
+	return false;
+}
+
+/* devTime (v) read with its devTimeFormat pattern (f); 0, or -EINVAL when it does not fit. */
+static int pattern_time(const char *f, size_t fn, const char *v, size_t vn, struct cef_stamp *st)
+{
+	const char *p = v, *end = v + vn;
+	int pm = -1;
+
+	memset(st, 0, sizeof(*st));
+	for (size_t i = 0; i < fn;) {
+		char c = f[i];
+		int n = 1;
+
+		if (is_letter(c)) {
+			while (i + (size_t)n < fn && f[i + (size_t)n] == c)
+				n++;
+			if (!pattern_field(c, n, &p, end, st, &pm))
+				return -EINVAL;
+			i += (size_t)n;
+		} else if (c == '\'') { /* 'quoted text', '' is a quote */
+			for (i++; i < fn && f[i] != '\''; i++)
+				if (p >= end || *p++ != f[i])
+					return -EINVAL;
+			i++;
+		} else {
+			if (p >= end || *p++ != c)
+				return -EINVAL;
+			i++;
+		}
+	}
+	if (p != end || (pm >= 0 && (st->c.hour < 1 || st->c.hour > 12)))
+		return -EINVAL;
+	if (pm >= 0)
+		st->c.hour = st->c.hour % 12 + 12 * pm;
+	return 0;
+}
+
+/* devTime by its devTimeFormat when that fits, else by the forms CEF stamps take. */
+static int put_dev_time(struct event *ev, struct cef_times *t, const struct cef_span *fmt,
+			const char *v, size_t n)
+{
+	struct cef_stamp st;
+	int64_t ns;
+
+	if (fmt && fmt->len && pattern_time(fmt->p, fmt->len, v, n, &st) == 0 &&
+	    cef_stamp_to_ns(&st, t->zone, t->received_ns, &ns) == 0) {
+		if (!st.zoned)
+			t->zone_used = true;
+		return event_set_time(ev, FIELD_TIMESTAMP, ns);
+	}
+	return cef_map_value(ev, t, &(const struct cef_key){ "devTime", NULL, CEF_TIME,
+							      FIELD_TIMESTAMP }, v, n);
+}
+
 /* ---------------------------------------------------------------- cutting */
 
 struct leef_record {
@@ -350,9 +498,19 @@ static void cut_attrs(struct leef_record *r, const char *p, const char *end)
 
 /* ---------------------------------------------------------------- into the event */
 
+/* The devTimeFormat attribute's value, or NULL. */
+static const struct cef_span *dev_time_format(const struct leef_record *r)
+{
+	for (unsigned i = 0; i < r->n; i++)
+		if (r->pairs[i].key.len == 13 && !memcmp(r->pairs[i].key.p, "devTimeFormat", 13))
+			return &r->pairs[i].value;
+	return NULL;
+}
+
 static int put_record(struct event *ev, const struct leef_record *r, const struct decode_opts *o)
 {
 	struct cef_times t = { o->tz ? o->tz : tz_local(), o->received_ns, false };
+	const struct cef_span *fmt = dev_time_format(r);
 	int rc;
 
 	for (int i = 0; i < HEADER_FIELDS; i++) {
@@ -371,7 +529,11 @@ static int put_record(struct event *ev, const struct leef_record *r, const struc
 
 		if ((rc = cef_put_vendor(ev, f, pr->value.p, pr->value.len, CEF_ID_LEEF)) < 0)
 			return rc;
-		if (k && (rc = cef_map_value(ev, &t, k, pr->value.p, pr->value.len)) < 0)
+		if (k && k->kind == CEF_TIME && k->field == FIELD_TIMESTAMP)
+			rc = pr->value.len ? put_dev_time(ev, &t, fmt, pr->value.p, pr->value.len) : 0;
+		else if (k)
+			rc = cef_map_value(ev, &t, k, pr->value.p, pr->value.len);
+		if (rc < 0)
 			return rc;
 	}
 	if ((rc = cef_put_timezone(ev, &t)) < 0 || (rc = cef_put_network_bytes(ev)) < 0 ||

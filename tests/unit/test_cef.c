@@ -478,6 +478,40 @@ static void test_leef_delim_parse(void)
 		CHECK_INT(leef_delim_parse(bad[i], strlen(bad[i]), &d), -EINVAL);
 }
 
+/* devTime read by devTimeFormat (Java SimpleDateFormat), else by the usual forms. */
+static void test_leef_dev_time_format(void)
+{
+	static const struct {
+		const char *attrs, *stamp, *zone;
+	} cases[] = {
+		{ "devTimeFormat=yyyy-MM-dd HH:mm:ss.SSS Z\tdevTime=2026-03-15 12:00:00.250 +0900",
+		  "2026-03-15T03:00:00.250Z", "(absent)" },
+		{ "devTime=15/03/2026 12:00:01\tdevTimeFormat=dd/MM/yyyy HH:mm:ss",
+		  "2026-03-15T03:00:01Z", "Asia/Tokyo" },
+		{ "devTimeFormat=EEE, d MMMM yyyy hh:mm:ss a z\tdevTime=Sun, 15 March 2026 "
+		  "01:00:02 PM UTC", "2026-03-15T13:00:02Z", "(absent)" },
+		{ "devTimeFormat='at' HH:mm:ss 'on' MMM dd\tdevTime=at 11:00:03 on Mar 15",
+		  "2026-03-15T02:00:03Z", "Asia/Tokyo" },
+		{ "devTimeFormat=yyyyMMddHHmmssX\tdevTime=20260315030004Z", "2026-03-15T03:00:04Z",
+		  "(absent)" },
+		/* the pattern does not fit: the usual forms */
+		{ "devTimeFormat=yyyy-MM-dd\tdevTime=Mar 15 2026 03:00:05 GMT",
+		  "2026-03-15T03:00:05Z", "(absent)" },
+		/* fits neither: @timestamp stays the receive time, the text stays in leef.devTime */
+		{ "devTimeFormat=yyyy-MM-dd\tdevTime=2026-02-30", "2026-03-15T03:00:00Z", "(absent)" },
+		{ "devTimeFormat=hh:mm a\tdevTime=13:00 PM", "2026-03-15T03:00:00Z", "(absent)" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char m[512];
+
+		snprintf(m, sizeof(m), "LEEF:1.0|V|P|1|E|%s", cases[i].attrs);
+		CHECK_INT(dec("leef", m), 0);
+		CHECK_STR(val("@timestamp"), cases[i].stamp);
+		CHECK_STR(val("event.timezone"), cases[i].zone);
+	}
+}
+
 static void test_leef_errors(void)
 {
 	CHECK_INT(dec("leef", "<13>Mar 15 10:00:00 h LEEF:1.0|V|P"), -EINVAL);
@@ -673,6 +707,7 @@ int main(void)
 	T_RUN(test_leef_configured_delimiter);
 	T_RUN(test_leef_settings_on_reload);
 	T_RUN(test_leef_delim_parse);
+	T_RUN(test_leef_dev_time_format);
 	T_RUN(test_leef_errors);
 	T_RUN(test_a10_cef);
 	T_RUN(test_a10_ascii);
