@@ -34,6 +34,7 @@
 #include "core/timeutil.h"
 #include "core/worker.h"
 #include "enrich/route.h"
+#include "ingest/ackin.h"
 #include "ingest/listener.h"
 #include "parse/decoder.h"
 #include "pipeline/pipeline.h"
@@ -41,6 +42,7 @@
 #include "store/keys.h"
 #include "portal/api.h"
 #include "portal/control.h"
+#include "portal/ingest.h"
 #include "store/meta.h"
 #include "store/retention.h"
 #include "store/seal.h"
@@ -81,6 +83,8 @@ struct serve {
 	struct ingest *ingest;
 	struct admin *admin;
 	struct sink *sink;        /* the event store's write side */
+	struct ackin *ackin;      /* acknowledged inputs (HTTP ingest, RELP) into the sink */
+	struct api_ingest *http_ingest; /* POST /api/v1/ingest/{source} on the API listener */
 	struct seal *seal;        /* the sealer: WAL records into segments */
 	struct spool spool;       /* output.file */
 	int spool_on;
@@ -267,6 +271,22 @@ static void workers_release(struct serve *sv)
 	sv->copy_slots = NULL;
 }
 
+/* Acknowledged inputs decode on slots of their own: as many as workers, at least two. */
+static int ackin_init(struct serve *sv, struct err *e)
+{
+	const struct ackin_config ac = {
+		.sink = sv->sink,
+		.q = sv->q,
+		.data_dir = sv->cfg->data_dir,
+		.slots = MIN(MAX(sv->n_workers, 2u), (unsigned)ACKIN_SLOTS_MAX),
+		.max_message_size = sv->cfg->max_message_size,
+		.clock_skew_max_ns = (int64_t)sv->cfg->clock_skew_max * NS_PER_SEC,
+		.metrics = true,
+	};
+
+	return ackin_new(&sv->ackin, &ac, e);
+}
+
 /* The event store's sink (and the file output's buffers): before the workers. */
 static int outputs_init(struct serve *sv, struct err *e)
 {
@@ -299,7 +319,7 @@ static int outputs_init(struct serve *sv, struct err *e)
 	if ((rc = seal_start_files(&sv->seal, sv->cfg->data_dir, &keys, sink_wal(sv->sink), e)) < 0)
 		return rc;
 	sink_attach_sealer(sv->sink, sv->seal); /* quotas: which log bytes are sealed */
-	return 0;
+	return ackin_init(sv, e);
 }
 
 /* ---- life cycle ---- */
@@ -412,10 +432,16 @@ static int serve_start(struct serve *sv, struct err *e)
 	if ((rc = admin_start(&sv->admin, sv->cfg->admin_address, e)))
 		return rc;
 	if (sv->cfg->api_listen) {
-		const struct api_config ac = { sv->cfg->api_listen, sv->cfg->api_tls_cert,
-					       sv->cfg->api_tls_key, sv->cfg->data_dir,
-					       sv->cfg->keys_master, sv->cfg->keys_signing };
+		const struct api_ingest_config ic = { sv->ackin, sv->q, sv->cfg->data_dir,
+						      sv->cfg->timezone,
+						      sv->cfg->api_ingest_max_bytes };
+		struct api_config ac = { sv->cfg->api_listen, sv->cfg->api_tls_cert,
+					 sv->cfg->api_tls_key, sv->cfg->data_dir,
+					 sv->cfg->keys_master, sv->cfg->keys_signing, NULL };
 
+		if ((rc = api_ingest_new(&sv->http_ingest, &ic, e)))
+			return rc;
+		ac.ingest = sv->http_ingest;
 		if ((rc = api_start(&sv->api, &ac, e)))
 			return rc;
 	}
@@ -545,8 +571,10 @@ static void serve_stop(struct serve *sv)
 
 	control_stop(sv->control); /* first: its commands use what follows */
 	sv->control = NULL;
-	api_stop(sv->api);
+	api_stop(sv->api); /* waits for its requests: ingest ones for their commits */
 	sv->api = NULL;
+	api_ingest_free(sv->http_ingest);
+	sv->http_ingest = NULL;
 	ingest_stop(sv->ingest);
 	left = sv->q ? fairq_total_depth(sv->q) : 0;
 	if (sv->q)
@@ -578,6 +606,8 @@ static void serve_stop(struct serve *sv)
 	sv->store = NULL;
 	ingest_free(sv->ingest); /* after the admin listener, which reads its stats */
 	sv->ingest = NULL;
+	ackin_free(sv->ackin); /* after its users (above) and the admin listener; before the sink */
+	sv->ackin = NULL;
 	sink_close(sv->sink); /* after the admin listener, which reads its metrics */
 	sv->sink = NULL;
 	workers_release(sv);
