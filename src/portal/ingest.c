@@ -5,6 +5,7 @@
 #include "portal/ingest.h"
 #include "core/compat.h"
 
+#include <microhttpd.h>
 #include <stdatomic.h>
 #include <strings.h>
 #include <zlib.h>
@@ -43,8 +44,8 @@ struct api_ingest_request {
 	size_t discarded;            /* bytes of the body read after status was decided */
 	struct buf body;             /* as received (at most max_bytes) */
 	size_t held;                 /* bytes counted in inflight */
-	bool gzip, deflate, lines;   /* Content-Encoding; Content-Type says NDJSON */
-	bool json;                   /* Content-Type says JSON */
+	bool gzip, deflate;          /* Content-Encoding */
+	enum api_ingest_body kind;   /* Content-Type: NDJSON, JSON or either */
 	char source[NAME_MAX_];      /* the token's source, tenant, format and zone */
 	char tenant[NAME_MAX_];
 	char format[NAME_MAX_];
@@ -143,9 +144,13 @@ static unsigned read_headers(struct api_ingest *g, struct MHD_Connection *c,
 	const char *length = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 							 MHD_HTTP_HEADER_CONTENT_LENGTH);
 
-	r->lines = media_is(type, "application/x-ndjson") || media_is(type, "application/jsonl") ||
-		   media_is(type, "text/plain");
-	r->json = media_is(type, "application/json");
+	if (media_is(type, "application/x-ndjson") || media_is(type, "application/jsonl") ||
+	    media_is(type, "text/plain"))
+		r->kind = API_INGEST_BODY_LINES;
+	else if (media_is(type, "application/json"))
+		r->kind = API_INGEST_BODY_JSON;
+	else
+		r->kind = API_INGEST_BODY_ANY;
 	if (enc && (!strcasecmp(enc, "gzip") || !strcasecmp(enc, "x-gzip")))
 		r->gzip = true;
 	else if (enc && !strcasecmp(enc, "deflate"))
@@ -255,6 +260,9 @@ static unsigned inflate_body(struct api_ingest *g, struct api_ingest_request *r,
 
 typedef int (*record_fn)(void *ctx, const char *p, size_t len);
 
+/* What a body holds, once decided. */
+enum body_shape { BODY_LINES, BODY_JSON };
+
 static bool blank(const char *p, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
@@ -359,35 +367,62 @@ static int each_json_record(const char *p, size_t len, record_fn fn, void *ctx, 
 	return rc;
 }
 
-/* What a body holds. */
-enum body_shape { BODY_LINES, BODY_JSON };
-
 /*
- * NDJSON unless the body is one valid JSON document starting with '[' or '{' (or is said
- * to be JSON: then it must be one). 0 with *shape, or a status with the answer.
+ * NDJSON unless the body is one valid JSON document starting with '[' or '{' (or is said to
+ * be JSON: then it must be one). 0 with *shape, or -EBADMSG with the JSON error in e.
  */
-static unsigned body_shape(const struct api_ingest_request *r, const char *p, size_t len,
-			   enum body_shape *shape, struct buf *answer)
+static int body_shape(enum api_ingest_body kind, const char *p, size_t len,
+		      enum body_shape *shape, struct err *e)
 {
-	struct err e = ERR_INIT;
+	struct err je = ERR_INIT;
 	size_t i = 0, n;
 	bool whole;
 
 	*shape = BODY_LINES;
-	if (r->lines)
+	if (kind == API_INGEST_BODY_LINES)
 		return 0;
 	while (i < len && blank(p + i, 1))
 		i++;
-	if (!r->json && (i == len || (p[i] != '[' && p[i] != '{')))
+	if (kind != API_INGEST_BODY_JSON && (i == len || (p[i] != '[' && p[i] != '{')))
 		return 0;
-	if (each_json_record(p, len, NULL, NULL, &n, &whole, &e) == 0) {
+	if (each_json_record(p, len, NULL, NULL, &n, &whole, &je) == 0) {
 		*shape = BODY_JSON;
 		return 0;
 	}
-	if (r->json || p[i] == '[') /* an array is no NDJSON of objects: a broken document */
-		return answer_error(answer, MHD_HTTP_BAD_REQUEST, "the body is not valid JSON: %s "
-				    "(nothing was stored)", e.msg);
+	if (kind == API_INGEST_BODY_JSON || p[i] == '[') /* no NDJSON of objects: broken */
+		return err_set(e, -EBADMSG, "the body is not valid JSON: %s", je.msg);
 	return 0; /* objects line by line */
+}
+
+/* The records of a body of a known shape (a JSON one already checked). */
+static int each_record(const char *p, size_t len, enum body_shape shape, record_fn fn,
+		       void *ctx, struct err *e)
+{
+	size_t n;
+	bool whole;
+	int rc;
+
+	if (shape == BODY_LINES)
+		return each_line(p, len, fn, ctx);
+	if ((rc = each_json_record(p, len, fn, ctx, &n, &whole, e)) < 0 || !whole)
+		return rc;
+	while (len && blank(p + len - 1, 1)) /* one object: the record, without the blanks */
+		len--;
+	while (len && blank(p, 1)) {
+		p++;
+		len--;
+	}
+	return fn(ctx, p, len);
+}
+
+int api_ingest_split(const char *p, size_t len, enum api_ingest_body kind,
+		     int (*each)(void *ctx, const char *rec, size_t len), void *ctx,
+		     struct err *e)
+{
+	enum body_shape shape;
+	int rc = body_shape(kind, p, len, &shape, e);
+
+	return rc < 0 ? rc : each_record(p, len, shape, each, ctx, e);
 }
 
 /* ---- into the store ---- */
@@ -459,8 +494,6 @@ static unsigned store_records(struct api_ingest *g, struct MHD_Connection *c,
 	struct ackin_batch b;
 	struct feed f = { .b = &b, .received_ns = time_now_ns() };
 	struct err e = ERR_INIT;
-	size_t n;
-	bool whole;
 	int slot, rc;
 
 	if ((slot = fairq_slot(g->cfg.q, r->tenant, strlen(r->tenant))) < 0)
@@ -474,10 +507,7 @@ static unsigned store_records(struct api_ingest *g, struct MHD_Connection *c,
 	origin_of(g, c, r, (unsigned)slot, &o);
 	if ((rc = ackin_begin(g->cfg.ackin, &b, &o, API_INGEST_SLOT_WAIT_MS, &e)) < 0)
 		return batch_failure(r, rc, &e, 0, answer);
-	if (shape == BODY_LINES)
-		rc = each_line(p, len, feed_record, &f);
-	else if ((rc = each_json_record(p, len, feed_record, &f, &n, &whole, &e)) == 0 && whole)
-		rc = feed_record(&f, p, len);
+	rc = each_record(p, len, shape, feed_record, &f, &e);
 	rc = err_first(rc, ackin_end(&b, &e));
 	if (rc < 0)
 		return batch_failure(r, rc, &e, b.events, answer);
@@ -500,13 +530,16 @@ static unsigned ingest_body(struct api_ingest *g, struct MHD_Connection *c,
 	const char *p = r->body.p;
 	size_t len = r->body.len;
 	enum body_shape shape;
+	struct err e = ERR_INIT;
 	unsigned status = 0;
 
 	if ((r->gzip || r->deflate) && !(status = inflate_body(g, r, &inflated, answer))) {
 		p = inflated.p;
 		len = inflated.len;
 	}
-	if (!status && !(status = body_shape(r, p, len, &shape, answer)))
+	if (!status && body_shape(r->kind, p, len, &shape, &e) < 0)
+		status = answer_error(answer, MHD_HTTP_BAD_REQUEST, "%s (nothing was stored)", e.msg);
+	else if (!status)
 		status = store_records(g, c, r, p, len, shape, answer);
 	buf_release(&inflated);
 	return status;

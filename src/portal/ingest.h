@@ -36,8 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <microhttpd.h>
-
+struct MHD_Connection;
 struct ackin;
 struct buf;
 struct api_ingest;
@@ -76,6 +75,25 @@ void api_ingest_free(struct api_ingest *g);
 unsigned api_ingest_handle(struct api_ingest *g, struct MHD_Connection *c, const char *source,
 			   const char *method, const char *data, size_t *data_size,
 			   struct api_ingest_request **req, struct buf *answer);
+/* How a body is to be read, from its Content-Type. */
+enum api_ingest_body {
+	API_INGEST_BODY_ANY,   /* one JSON document if it is one starting with [ or {, else NDJSON */
+	API_INGEST_BODY_LINES, /* NDJSON (or any text): one message per non-blank line */
+	API_INGEST_BODY_JSON,  /* one JSON document: an array, an envelope, an object */
+};
+
+/*
+ * Calls each(ctx, rec, len) for every message of the body p[0..len) read as kind says (the
+ * table in docs/api.md: lines without their CR LF, array elements and envelope records as
+ * written, a lone object without surrounding blanks); records lie within the body. A JSON
+ * document is checked whole before the first call. 0, -EBADMSG with the JSON error's
+ * position in e (each never called), or each's negative code (the split stops there).
+ * Pure: any thread; nothing allocated beyond a bounded scratch arena.
+ */
+int api_ingest_split(const char *p, size_t len, enum api_ingest_body kind,
+		     int (*each)(void *ctx, const char *rec, size_t len), void *ctx,
+		     struct err *e);
+
 /* The request's state, when libmicrohttpd completes (or aborts) it; NULL is a no-op. */
 void api_ingest_request_free(struct api_ingest *g, struct api_ingest_request *req);
 
