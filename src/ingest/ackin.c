@@ -38,6 +38,9 @@ struct ackin_slot {
 	struct msg *scratch;       /* ackin_add's message, max_message_size bytes of room */
 };
 
+#define SOURCE_NAMES_MAX 4096   /* distinct source names kept for the pipeline's life */
+#define SOURCE_OTHER "_other"   /* the name of sources past that */
+
 struct ackin {
 	struct ackin_config cfg;
 	struct pipeline *p;
@@ -47,6 +50,8 @@ struct ackin {
 	pthread_mutex_t id_lock;   /* meta, ids */
 	struct ackin_slot slot[ACKIN_SLOTS_MAX];
 	struct id_entry ids[FAIRQ_MAX_TENANTS];
+	char *names[SOURCE_NAMES_MAX]; /* under id_lock: the batches' source names (msg.source) */
+	unsigned n_names;
 	atomic_uint_fast64_t events[ACKIN_RESULTS];
 	bool metrics;
 };
@@ -224,6 +229,26 @@ static void forget_id(struct ackin *a, unsigned slot)
 	pthread_mutex_unlock(&a->id_lock);
 }
 
+/*
+ * The pipeline keeps source names (clock-skew counters, struct msg's contract): a copy that
+ * lives as long as ackin, made once per name. NULL stays NULL.
+ */
+static const char *source_name(struct ackin *a, const char *name)
+{
+	const char *found = NULL;
+
+	if (!name)
+		return NULL;
+	pthread_mutex_lock(&a->id_lock);
+	for (unsigned i = 0; i < a->n_names && !found; i++)
+		if (!strcmp(a->names[i], name))
+			found = a->names[i];
+	if (!found && a->n_names < SOURCE_NAMES_MAX && (a->names[a->n_names] = mem_strdup(name)))
+		found = a->names[a->n_names++];
+	pthread_mutex_unlock(&a->id_lock);
+	return found ? found : SOURCE_OTHER;
+}
+
 /* ---- batches ---- */
 
 /* A free slot's index, or -1. Under a->lock. */
@@ -262,6 +287,7 @@ int ackin_begin(struct ackin *a, struct ackin_batch *b, const struct ackin_origi
 	memset(b, 0, sizeof(*b));
 	b->a = a;
 	b->origin = *origin;
+	b->origin.source = source_name(a, origin->source);
 	if ((rc = slot_tenant_id(a, origin->tenant, &b->tenant_id, e)) < 0)
 		return rc;
 	if ((i = take_slot(a, wait_ms)) < 0)
@@ -429,6 +455,8 @@ void ackin_free(struct ackin *a)
 			msg_free(a->slot[i].scratch);
 	meta_close(a->meta);
 	pipeline_free(a->p);
+	for (unsigned i = 0; i < a->n_names; i++)
+		mem_free(a->names[i]);
 	pthread_cond_destroy(&a->freed);
 	pthread_mutex_destroy(&a->id_lock);
 	pthread_mutex_destroy(&a->lock);

@@ -74,7 +74,7 @@ struct ackin_origin {
 	unsigned tenant;            /* fair-queue slot of the tenant */
 	unsigned format;            /* decoder id (parse/decoder.h), DECODER_AUTO to sniff */
 	const struct tz *tz;        /* zone of device-local times; NULL: the machine's */
-	const char *source;         /* the source's name (process lifetime), or NULL */
+	const char *source;         /* the source's name, or NULL (ackin keeps a copy) */
 	struct ipaddr peer;         /* the sender; peer_port 0: none (log.source.* unset) */
 	uint16_t peer_port;
 	uint8_t listener;           /* listener index, for struct msg */

@@ -72,6 +72,7 @@ static int setup(struct fixture *f, const char *name, const char *yaml, unsigned
 	ac.slots = slots;
 	ac.max_message_size = 512;
 	ac.fixed_now_ns = 1700000000LL * NS_PER_SEC;
+	ac.clock_skew_max_ns = 60 * NS_PER_SEC; /* the pipeline keeps the source's name */
 	CHECK_INT(rc = ackin_new(&f->a, &ac, &e), 0);
 	CHECK_STR(e.msg, "");
 	return rc;
@@ -106,11 +107,16 @@ static void test_batch_stored_after_commit(void)
 	struct err e = ERR_INIT;
 	struct tenant_stats *st;
 
+	char name[8] = "fw";
+
 	if (setup(&f, "stored", "workers: 1\n", 2) < 0)
 		return;
 	o = origin_of(f.slot_a, "rfc5424");
+	o.source = name; /* the caller's: ackin keeps its own copy */
 	st = fairq_stats(f.q, f.slot_a);
 	CHECK_INT(ackin_begin(f.a, &b, &o, 0, &e), 0);
+	CHECK(b.origin.source != name);
+	CHECK_STR(b.origin.source, "fw");
 	CHECK_INT(b.tenant_id, f.id_a);
 	CHECK_INT(add_str(&b, "<14>1 2024-05-01T10:00:00Z fw1 app - - - one"), 0);
 	CHECK_INT(add_str(&b, "<14>1 2024-05-01T10:00:01Z fw1 app - - - two"), 0);
