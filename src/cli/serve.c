@@ -434,7 +434,7 @@ static int serve_start(struct serve *sv, struct err *e)
 	if (sv->cfg->api_listen) {
 		const struct api_ingest_config ic = { sv->ackin, sv->q, sv->cfg->data_dir,
 						      sv->cfg->timezone,
-						      sv->cfg->api_ingest_max_bytes };
+						      sv->cfg->api_ingest_max_bytes, true };
 		struct api_config ac = { sv->cfg->api_listen, sv->cfg->api_tls_cert,
 					 sv->cfg->api_tls_key, sv->cfg->data_dir,
 					 sv->cfg->keys_master, sv->cfg->keys_signing, NULL };

@@ -20,6 +20,7 @@
 #include "core/jsonin.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/metrics.h"
 #include "core/timeutil.h"
 #include "core/tz.h"
 #include "ingest/ackin.h"
@@ -35,6 +36,7 @@ struct api_ingest {
 	char *data_dir;
 	const struct tz *default_tz;
 	atomic_size_t inflight;      /* bytes of bodies held by all requests */
+	bool metrics;                /* koban_api_ingest_inflight_bytes registered */
 };
 
 /* One request, from its headers to its completion. */
@@ -604,6 +606,13 @@ void api_ingest_request_free(struct api_ingest *g, struct api_ingest_request *r)
 
 /* ---- life cycle ---- */
 
+static int collect_inflight(struct metrics_out *o, void *ctx)
+{
+	struct api_ingest *g = ctx;
+
+	return metrics_sample(o, atomic_load(&g->inflight), NULL);
+}
+
 int api_ingest_new(struct api_ingest **out, const struct api_ingest_config *c, struct err *e)
 {
 	struct api_ingest *g;
@@ -626,6 +635,18 @@ int api_ingest_new(struct api_ingest **out, const struct api_ingest_config *c, s
 			log_warn("configured timezone: %s; HTTP sources without a zone use the "
 				 "machine's", ze.msg);
 	}
+	if (c->metrics) {
+		int rc = metrics_register("koban_api_ingest_inflight_bytes", METRICS_GAUGE,
+					  "Bytes of HTTP ingest bodies (raw and inflated) held by the "
+					  "requests being received or stored.", collect_inflight, g);
+
+		if (rc < 0) {
+			api_ingest_free(g);
+			return err_set(e, rc, "api ingest: cannot register its metric: %s",
+				       strerror(-rc));
+		}
+		g->metrics = true;
+	}
 	*out = g;
 	return 0;
 }
@@ -634,6 +655,8 @@ void api_ingest_free(struct api_ingest *g)
 {
 	if (!g)
 		return;
+	if (g->metrics)
+		metrics_unregister(g);
 	mem_free(g->data_dir);
 	mem_free(g);
 }

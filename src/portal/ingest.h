@@ -33,6 +33,7 @@
 #ifndef PORTAL_INGEST_H
 #define PORTAL_INGEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,6 +59,7 @@ struct api_ingest_config {
 	const char *data_dir;       /* koban.db: the ingest tokens */
 	const char *timezone;       /* zone of sources that name none (config timezone), or NULL */
 	size_t max_bytes;           /* api.ingest_max_bytes */
+	bool metrics;               /* register koban_api_ingest_inflight_bytes */
 };
 
 int api_ingest_new(struct api_ingest **g, const struct api_ingest_config *c, struct err *e);

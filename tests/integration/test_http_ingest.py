@@ -10,10 +10,13 @@ import json
 import os
 import shutil
 import signal
+import socket
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import Instance, Suite, run, tempdir, value  # noqa: E402
+from kobanlib import (Instance, Suite, fill_leaving, mount_tmpfs, poll, run,  # noqa: E402
+                      tempdir, tmpfs_refused, value)
 
 
 def setup(d, config=""):
@@ -224,6 +227,94 @@ def test_limits_and_back_pressure():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def open_partial(api, token, length, first):
+    """A POST whose body has length bytes, of which only `first` are sent yet."""
+    host, port = api.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=60)
+    s.sendall(("POST /api/v1/ingest/fw HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+               "Content-Length: %d\r\nConnection: close\r\n\r\n" % (token, length)).encode()
+              + b"x" * first)
+    return s
+
+
+def finish(s, rest):
+    s.sendall(b"x" * (rest - 1) + b"\n")
+    data = b""
+    while True:
+        got = s.recv(65536)
+        if not got:
+            break
+        data += got
+    s.close()
+    return int(data.split(b" ", 2)[1]), data
+
+
+def test_bodies_in_flight_bounded():
+    d = tempdir()
+    try:
+        cfg, tok = setup(d, "api:\n  ingest_max_bytes: 4096\n")
+        k = Instance(d, config=cfg, extra=["--api", "127.0.0.1:0"])
+        try:
+            fw = tok["city-a/fw"]
+            # four bodies of 3,900 bytes being received hold 15,600 of the 16,384 bytes
+            held = [open_partial(k.api, fw, 4000, 3900) for _ in range(4)]
+            poll("the bodies held", lambda: value(
+                k.metrics(), "koban_api_ingest_inflight_bytes") == 4 * 3900)
+            status, hdr, b = post(k.api, "/api/v1/ingest/fw", fw, b"y" * 1000 + b"\n")
+            assert status == 429 and hdr.get("Retry-After") == "5", (status, b)
+            assert "too many bodies" in b["error"], b
+            for s in held:
+                status, data = finish(s, 100)
+                assert status == 200 and b'"events":1' in data, data
+            poll("the budget given back", lambda: value(
+                k.metrics(), "koban_api_ingest_inflight_bytes") == 0)
+            assert post(k.api, "/api/v1/ingest/fw", fw, b"y" * 1000 + b"\n")[0] == 200
+            assert len(count(d, cfg, "city-a")) == 5
+        finally:
+            k.stop()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_full_disk_429_then_no_loss():
+    d = tempdir()
+    wal = os.path.join(d, "var", "wal")
+    ok, why = mount_tmpfs(wal, "4m")
+    assert ok, why
+    k = None
+    try:
+        cfg, tok = setup(d)
+        k = Instance(d, config=cfg, extra=["--api", "127.0.0.1:0"])
+        ballast = fill_leaving(wal, 300 * 1024)
+        acked, refused = 0, None
+        for i in range(100):  # 100 x 200 lines: far more than 300 KiB of records
+            body = syslog_lines(200, "disk%d" % i)
+            status, hdr, b = post(k.api, "/api/v1/ingest/fw", tok["city-a/fw"], body)
+            if status != 200:
+                refused = (status, hdr, b, body)
+                break
+            acked += b["events"]
+        assert refused, "the disk never filled"
+        status, hdr, b, body = refused
+        assert status == 429 and hdr.get("Retry-After") == "5", (status, b)
+        assert "nothing was stored" in b["error"], b
+        m = k.metrics()
+        assert value(m, "koban_store_write_errors_total", reason="no_space") > 0
+        # space returns: the sender's retry is stored, and nothing acknowledged was lost
+        os.remove(ballast)
+        status, _, b = post(k.api, "/api/v1/ingest/fw", tok["city-a/fw"], body)
+        assert status == 200, (status, b)
+        acked += b["events"]
+        assert k.stop() == 0, k.log()
+        k = None
+        assert len(count(d, cfg, "city-a")) == acked
+    finally:
+        if k:
+            k.stop()
+        subprocess.run(["umount", wal], capture_output=True)
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_acknowledged_survives_kill():
     d = tempdir()
     try:
@@ -255,5 +346,11 @@ if __name__ == "__main__":
     s.run(test_shapes_and_attribution)
     s.run(test_tokens_refused)
     s.run(test_limits_and_back_pressure)
+    s.run(test_bodies_in_flight_bounded)
+    refused = tmpfs_refused()
+    if refused:
+        print("SKIP test_full_disk_429_then_no_loss: cannot mount a tmpfs: " + refused)
+    else:
+        s.run(test_full_disk_429_then_no_loss)
     s.run(test_acknowledged_survives_kill)
     s.done()
