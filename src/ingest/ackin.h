@@ -17,7 +17,9 @@
  *
  * A batch holds one of ackin's decoding slots (config `slots`, the number of callers that
  * decode at the same time) from ackin_begin to ackin_end; waiting for the commit does not
- * hold one, so many batches can wait for their commits while others decode. Lines are
+ * hold one, so many batches can wait for their commits while others decode. Tenants share
+ * the slots fairly: one tenant may use them all, but while another tenant waits below its
+ * share (half the slots, rounded up), a tenant at or above its share takes none. Lines are
  * appended to the WAL as the slot's buffer fills (about ACKIN_FLUSH_BYTES per record) and
  * at ackin_end; the LSN of the last record is the one to wait for (records of a shard become
  * durable in order). A failed append fails the batch: the first error is kept (b.rc, b.e),
@@ -122,6 +124,9 @@ int ackin_end(struct ackin_batch *b, struct err *e);
 
 /* Waits until lsn (of the ack shard) is durable: 0, or -ETIMEDOUT after timeout_ms. */
 int ackin_wait(struct ackin *a, uint64_t lsn, int timeout_ms);
+
+/* Batches waiting for a decoding slot now (tests, status). */
+unsigned ackin_waiting(struct ackin *a);
 
 /* The koban.db id of tenant name (-ENOENT with a message when there is none). */
 int ackin_tenant_id(struct ackin *a, const char *name, uint64_t *id, struct err *e);

@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/metrics.h"
+#include "core/name.h"
 #include "core/timeutil.h"
 #include "core/tz.h"
 #include "ingest/ackin.h"
@@ -29,7 +30,8 @@
 
 #define BEARER "Bearer "
 #define INFLATE_CHUNK (64u * 1024)
-#define NAME_MAX_ 64
+#define INGEST_NAME_MAX (NAME_TENANT_MAX + 1) /* names of sources, tenants, formats */
+#define INGEST_ZONE_MAX (NAME_ZONE_MAX + 1)
 
 struct api_ingest {
 	struct api_ingest_config cfg;
@@ -48,10 +50,10 @@ struct api_ingest_request {
 	size_t held;                 /* bytes counted in inflight */
 	bool gzip, deflate;          /* Content-Encoding */
 	enum api_ingest_body kind;   /* Content-Type: NDJSON, JSON or either */
-	char source[NAME_MAX_];      /* the token's source, tenant, format and zone */
-	char tenant[NAME_MAX_];
-	char format[NAME_MAX_];
-	char tz[NAME_MAX_];
+	char source[INGEST_NAME_MAX];      /* the token's source, tenant, format and zone */
+	char tenant[INGEST_NAME_MAX];
+	char format[INGEST_NAME_MAX];
+	char tz[INGEST_ZONE_MAX];
 	bool has_tz;
 };
 

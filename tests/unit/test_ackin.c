@@ -18,6 +18,8 @@
 #include "t.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -52,6 +54,7 @@ static int setup(struct fixture *f, const char *name, const char *yaml, unsigned
 	if (!m)
 		return -1;
 	CHECK_INT(meta_tenant_add(m, "alpha", &e), 0);
+	CHECK_INT(meta_tenant_add(m, "beta", &e), 0);
 	CHECK_INT(meta_tenant_get(m, "alpha", take_id, &f->id_a, &e), 0);
 	meta_close(m);
 	CHECK_INT(fairq_new(&f->q, &fq, &e), 0);
@@ -260,6 +263,112 @@ static void test_failed_append_fails_the_batch(void)
 	teardown(&f);
 }
 
+/* Senders on threads of their own share two decoding slots; each waits for its commits. */
+#define SENDERS 4
+#define BATCHES 20
+#define PER_BATCH 50
+
+struct sender {
+	struct fixture *f;
+	unsigned failures;
+};
+
+static void *send_batches(void *arg)
+{
+	struct sender *s = arg;
+	struct ackin_origin o = origin_of(s->f->slot_a, "auto");
+	struct err e = ERR_INIT;
+	char line[64];
+
+	for (int i = 0; i < BATCHES; i++) {
+		struct ackin_batch b;
+		int rc = ackin_begin(s->f->a, &b, &o, -1, &e);
+
+		for (int j = 0; rc == 0 && j < PER_BATCH; j++) {
+			snprintf(line, sizeof(line), "<13>May  1 10:00:00 h a: %d %d", i, j);
+			rc = add_str(&b, line);
+		}
+		if (rc == 0 && (rc = ackin_end(&b, &e)) == 0)
+			rc = ackin_wait(s->f->a, b.lsn, 10000);
+		if (rc < 0 || b.events != PER_BATCH)
+			s->failures++;
+	}
+	return NULL;
+}
+
+static void test_concurrent_batches(void)
+{
+	struct fixture f;
+	struct sender s[SENDERS];
+	pthread_t t[SENDERS];
+
+	if (setup(&f, "threads", "workers: 1\n", 2) < 0)
+		return;
+	for (int i = 0; i < SENDERS; i++) {
+		s[i] = (struct sender){ .f = &f };
+		CHECK_INT(pthread_create(&t[i], NULL, send_batches, &s[i]), 0);
+	}
+	for (int i = 0; i < SENDERS; i++) {
+		pthread_join(t[i], NULL);
+		CHECK_INT(s[i].failures, 0);
+	}
+	CHECK_INT(sink_stored(f.s, f.id_a), SENDERS * BATCHES * PER_BATCH);
+	CHECK_INT(atomic_load(&fairq_stats(f.q, f.slot_a)->parsed), SENDERS * BATCHES * PER_BATCH);
+	teardown(&f);
+}
+
+/* Tenant b waits for a slot on a thread of its own; 0 once it got one (and gave it back). */
+struct waiter {
+	struct fixture *f;
+	struct ackin_origin o;
+	int rc;
+};
+
+static void *wait_for_slot(void *arg)
+{
+	struct waiter *w = arg;
+	struct ackin_batch b;
+	struct err e = ERR_INIT;
+
+	if ((w->rc = ackin_begin(w->f->a, &b, &w->o, 5000, &e)) == 0)
+		w->rc = ackin_end(&b, &e);
+	return NULL;
+}
+
+static void test_fair_between_tenants(void)
+{
+	struct fixture f;
+	struct ackin_origin oa, ob;
+	struct ackin_batch b1, b2, b3;
+	struct err e = ERR_INIT;
+	struct waiter w;
+	pthread_t t;
+	int64_t t0;
+
+	if (setup(&f, "fair", "workers: 1\n", 2) < 0)
+		return;
+	oa = origin_of(f.slot_a, "auto");
+	ob = origin_of((unsigned)fairq_slot(f.q, "beta", 4), "auto");
+	/* alone, a tenant uses every slot */
+	CHECK_INT(ackin_begin(f.a, &b1, &oa, 0, &e), 0);
+	CHECK_INT(ackin_begin(f.a, &b2, &oa, 0, &e), 0);
+	/* beta waits; the slot alpha gives back is beta's, not alpha's next batch's */
+	w = (struct waiter){ .f = &f, .o = ob, .rc = 1 };
+	CHECK_INT(pthread_create(&t, NULL, wait_for_slot, &w), 0);
+	t0 = time_mono_ns();
+	while (ackin_waiting(f.a) != 1 && time_mono_ns() - t0 < 5 * NS_PER_SEC)
+		sched_yield();
+	CHECK_INT(ackin_waiting(f.a), 1);
+	CHECK_INT(ackin_end(&b1, &e), 0);
+	CHECK_INT(ackin_begin(f.a, &b3, &oa, 0, &e), -EBUSY);
+	pthread_join(t, NULL);
+	CHECK_INT(w.rc, 0);
+	CHECK_INT(ackin_begin(f.a, &b3, &oa, 0, &e), 0);
+	CHECK_INT(ackin_end(&b3, &e), 0);
+	CHECK_INT(ackin_end(&b2, &e), 0);
+	teardown(&f);
+}
+
 static void test_config_checked(void)
 {
 	struct ackin_config ac = { 0 };
@@ -279,6 +388,8 @@ int main(void)
 	T_RUN(test_unknown_tenant_and_built_messages);
 	T_RUN(test_busy_slots);
 	T_RUN(test_failed_append_fails_the_batch);
+	T_RUN(test_concurrent_batches);
+	T_RUN(test_fair_between_tenants);
 	T_RUN(test_config_checked);
 	return t_done();
 }
