@@ -265,7 +265,13 @@ static unsigned inflate_body(struct api_ingest *g, struct api_ingest_request *r,
 typedef int (*record_fn)(void *ctx, const char *p, size_t len);
 
 /* What a body holds, once decided. */
-enum body_shape { BODY_LINES, BODY_JSON };
+enum body_shape {
+	BODY_LINES,   /* NDJSON or any text: a message per non-blank line */
+	BODY_ARRAY,   /* [...]: a message per element */
+	BODY_RECORDS, /* {"records": [...]} (Azure Monitor): a message per record */
+	BODY_VALUE,   /* {"@odata.context": ..., "value": [...]} (an OData page): per value */
+	BODY_OBJECT,  /* any other object: one message */
+};
 
 static bool blank(const char *p, size_t len)
 {
@@ -294,40 +300,61 @@ static int each_line(const char *p, size_t len, record_fn fn, void *ctx)
 	return 0;
 }
 
-/* An array's elements, each as written; *n counts them; fn NULL: only checked. */
-static int each_element(struct jsonin *j, record_fn fn, void *ctx, size_t *n)
+/* An array's elements (entered already), each as written. */
+static int each_element(struct jsonin *j, record_fn fn, void *ctx)
 {
 	const char *s;
 	size_t len;
 	int rc;
 
-	while ((rc = jsonin_more(j)) > 0) {
-		if ((rc = jsonin_raw_value(j, &s, &len)) < 0)
+	while ((rc = jsonin_more(j)) > 0)
+		if ((rc = jsonin_raw_value(j, &s, &len)) < 0 || (rc = fn(ctx, s, len)) < 0)
 			return rc;
-		(*n)++;
-		if (fn && (rc = fn(ctx, s, len)) < 0)
-			return rc;
-	}
 	return rc;
 }
 
-/* The members of an object: the records of a "records" array (*envelope), the rest skipped. */
-static int each_envelope_record(struct jsonin *j, record_fn fn, void *ctx, size_t *n,
-				bool *envelope)
+/* What the members of an object say about its shape. */
+struct members {
+	bool records, value, odata; /* a "records" array, a "value" array, an "@odata." key */
+};
+
+/* Reads the next value; *array when it is an array (entered: the caller reads it). */
+static int value_is_array(struct jsonin *j, bool *array)
 {
-	struct jsonin_value k, v;
+	struct jsonin_value v;
+	int rc = jsonin_value(j, &v);
+
+	*array = rc == 0 && v.type == JSONIN_ARRAY;
+	if (rc == 0 && v.type == JSONIN_OBJECT)
+		rc = jsonin_skip(j); /* entered: the rest of it */
+	return rc;
+}
+
+/*
+ * The members of an object (entered already). With fn NULL: notes in *m what they hold,
+ * each value checked. Else: gives fn the elements of the first array under key.
+ */
+static int each_member(struct jsonin *j, const char *key, record_fn fn, void *ctx,
+		       struct members *m)
+{
+	struct jsonin_value k;
+	bool array, done = false;
 	int rc;
 
 	while ((rc = jsonin_key(j, &k)) > 0) {
-		if (*envelope || !jsonin_key_is(&k, "records")) {
+		bool records = jsonin_key_is(&k, "records"), value = jsonin_key_is(&k, "value");
+
+		if (k.len > 7 && !memcmp(k.s, "@odata.", 7))
+			m->odata = true;
+		if (!records && !value) {
 			rc = jsonin_skip_value(j);
-		} else if ((rc = jsonin_value(j, &v)) == 0) {
-			if (v.type == JSONIN_ARRAY) {
-				*envelope = true;
-				rc = each_element(j, fn, ctx, n);
-			} else if (v.type == JSONIN_OBJECT) {
-				rc = jsonin_skip(j); /* entered: the rest of it */
-			}
+		} else if ((rc = value_is_array(j, &array)) == 0 && array) {
+			bool take = fn && !done && jsonin_key_is(&k, key);
+
+			m->records |= records;
+			m->value |= value;
+			done |= take;
+			rc = take ? each_element(j, fn, ctx) : jsonin_skip(j);
 		}
 		if (rc < 0)
 			return rc;
@@ -335,30 +362,34 @@ static int each_envelope_record(struct jsonin *j, record_fn fn, void *ctx, size_
 	return rc;
 }
 
-/*
- * A JSON body's records: a top-level array's elements or an envelope's "records", each
- * given to fn (NULL: only checked, *n counted); any other object is one record (*whole,
- * fn not called). 0, or -EINVAL with jsonin's line and column in e, or fn's code.
- */
-static int each_json_record(const char *p, size_t len, record_fn fn, void *ctx, size_t *n,
-			    bool *whole, struct err *e)
+/* Gives nothing: for checking a document without taking its records. */
+static int no_record(void *ctx, const char *p, size_t len)
 {
+	return 0;
+}
+
+/*
+ * Walks the JSON document p[0..len): with fn NULL, checks it whole and finds its *shape;
+ * else gives fn the records of that shape (BODY_OBJECT: nothing, the caller takes the
+ * object). 0, or -EINVAL with jsonin's position in e, or fn's code.
+ */
+static int walk_json(const char *p, size_t len, enum body_shape *shape, record_fn fn,
+		     void *ctx, struct err *e)
+{
+	struct members m = { false, false, false };
 	struct jsonin_value v = { .type = JSONIN_NONE };
 	struct jsonin j;
-	struct arena a; /* escaped keys at the top level */
-	bool envelope = false;
+	struct arena a; /* escaped keys and strings at the top level */
 	int rc;
 
-	*n = 0;
-	*whole = false;
 	arena_init(&a, 4096, len + 64);
 	jsonin_init(&j, p, len, &a, 0);
 	j.max_tokens = len + 1; /* every token takes a byte at least: the size is the bound */
 	if ((rc = jsonin_value(&j, &v)) == 0) {
 		if (v.type == JSONIN_ARRAY)
-			rc = each_element(&j, fn, ctx, n);
+			rc = each_element(&j, fn ? fn : no_record, ctx);
 		else if (v.type == JSONIN_OBJECT)
-			rc = each_envelope_record(&j, fn, ctx, n, &envelope);
+			rc = each_member(&j, *shape == BODY_VALUE ? "value" : "records", fn, ctx, &m);
 		else
 			rc = err_set(e, -EINVAL, "expected a JSON array or object, found a %s",
 				     v.type == JSONIN_STRING ? "string" : "scalar");
@@ -366,8 +397,11 @@ static int each_json_record(const char *p, size_t len, record_fn fn, void *ctx, 
 	if (rc == 0 || j.rc) /* not after fn's own failure, nor after the scalar's message */
 		rc = jsonin_finish(&j, e);
 	arena_release(&a);
-	if (rc == 0 && v.type == JSONIN_OBJECT && !envelope)
-		*whole = true;
+	if (rc == 0 && !fn)
+		*shape = v.type == JSONIN_ARRAY	   ? BODY_ARRAY
+			 : m.records		   ? BODY_RECORDS
+			 : m.value && m.odata	   ? BODY_VALUE
+						   : BODY_OBJECT;
 	return rc;
 }
 
@@ -379,8 +413,7 @@ static int body_shape(enum api_ingest_body kind, const char *p, size_t len,
 		      enum body_shape *shape, struct err *e)
 {
 	struct err je = ERR_INIT;
-	size_t i = 0, n;
-	bool whole;
+	size_t i = 0;
 
 	*shape = BODY_LINES;
 	if (kind == API_INGEST_BODY_LINES)
@@ -389,10 +422,9 @@ static int body_shape(enum api_ingest_body kind, const char *p, size_t len,
 		i++;
 	if (kind != API_INGEST_BODY_JSON && (i == len || (p[i] != '[' && p[i] != '{')))
 		return 0;
-	if (each_json_record(p, len, NULL, NULL, &n, &whole, &je) == 0) {
-		*shape = BODY_JSON;
+	if (walk_json(p, len, shape, NULL, NULL, &je) == 0)
 		return 0;
-	}
+	*shape = BODY_LINES;
 	if (kind == API_INGEST_BODY_JSON || p[i] == '[') /* no NDJSON of objects: broken */
 		return err_set(e, -EBADMSG, "the body is not valid JSON: %s", je.msg);
 	return 0; /* objects line by line */
@@ -402,14 +434,10 @@ static int body_shape(enum api_ingest_body kind, const char *p, size_t len,
 static int each_record(const char *p, size_t len, enum body_shape shape, record_fn fn,
 		       void *ctx, struct err *e)
 {
-	size_t n;
-	bool whole;
-	int rc;
-
 	if (shape == BODY_LINES)
 		return each_line(p, len, fn, ctx);
-	if ((rc = each_json_record(p, len, fn, ctx, &n, &whole, e)) < 0 || !whole)
-		return rc;
+	if (shape != BODY_OBJECT)
+		return walk_json(p, len, &shape, fn, ctx, e);
 	while (len && blank(p + len - 1, 1)) /* one object: the record, without the blanks */
 		len--;
 	while (len && blank(p, 1)) {

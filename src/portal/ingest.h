@@ -6,8 +6,9 @@
  * the source and so the tenant, the format and the time zone (the path's {source} must be
  * that source's name). The body is NDJSON (one message per non-empty line, any text: JSON
  * records, syslog lines), a JSON array (one message per element), the Azure Monitor
- * envelope {"records": [...]} (one message per record) or any other single JSON object (one
- * message), optionally gzip-compressed (Content-Encoding: gzip). A JSON body is checked
+ * envelope {"records": [...]} (one message per record), a Graph (OData) page {"@odata...",
+ * "value": [...]} (one message per value) or any other single JSON object (one message),
+ * optionally gzip-compressed (Content-Encoding: gzip). A JSON body is checked
  * whole before anything is stored (400 with the line and column of the error). Each message
  * goes through the acknowledged-input path (ingest/ackin.h): the source's decoder, the
  * tenant's fair-queue statistics, the event store's WAL; the answer is 200 with

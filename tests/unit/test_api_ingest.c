@@ -1,6 +1,7 @@
 /*
  * Unit tests of HTTP ingest's body splitter (portal/ingest.h, api_ingest_split): NDJSON
- * lines (CR LF, blanks), a JSON array, the Azure records envelope, a lone object, objects
+ * lines (CR LF, blanks), a JSON array, the Azure records envelope, an OData page's "value",
+ * a lone object, objects
  * line by line, a broken document refused whole, the Content-Type's say, and a failing
  * callback stopping the split.
  */
@@ -66,7 +67,17 @@ static void test_json(void)
 	/* a "records" that is no array: one object */
 	CHECK_STR(split(" {\"records\": {\"a\": 1}}\n", API_INGEST_BODY_JSON, 0),
 		  "{\"records\": {\"a\": 1}}");
+	/* "value" is an OData page's only with an @odata key: else one object */
 	CHECK_STR(split("{\"value\": [1, 2]}", API_INGEST_BODY_ANY, 0), "{\"value\": [1, 2]}");
+	CHECK_STR(split("{\"value\": [{\"id\": \"a\"}, {\"id\": \"b\"}],"
+			" \"@odata.nextLink\": \"https://x/?$skip=2\"}", API_INGEST_BODY_ANY, 0),
+		  "{\"id\": \"a\"}|{\"id\": \"b\"}");
+	/* both: the records */
+	CHECK_STR(split("{\"@odata.context\": \"c\", \"value\": [1], \"records\": [2]}",
+			API_INGEST_BODY_JSON, 0), "2");
+	/* a second "records" array is not taken */
+	CHECK_STR(split("{\"records\": {}, \"records\": [1], \"records\": [2]}",
+			API_INGEST_BODY_JSON, 0), "1");
 	CHECK_STR(split("[]", API_INGEST_BODY_JSON, 0), "");
 }
 
