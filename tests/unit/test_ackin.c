@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -317,10 +318,11 @@ static void test_concurrent_batches(void)
 	teardown(&f);
 }
 
-/* Tenant b waits for a slot on a thread of its own; 0 once it got one (and gave it back). */
+/* A tenant waits for a slot on a thread of its own and holds it until told to let go. */
 struct waiter {
 	struct fixture *f;
 	struct ackin_origin o;
+	atomic_int got, release;
 	int rc;
 };
 
@@ -330,8 +332,13 @@ static void *wait_for_slot(void *arg)
 	struct ackin_batch b;
 	struct err e = ERR_INIT;
 
-	if ((w->rc = ackin_begin(w->f->a, &b, &w->o, 5000, &e)) == 0)
+	if ((w->rc = ackin_begin(w->f->a, &b, &w->o, 5000, &e)) == 0) {
+		atomic_store(&w->got, 1);
+		while (!atomic_load(&w->release))
+			sched_yield();
 		w->rc = ackin_end(&b, &e);
+	}
+	atomic_store(&w->got, 1);
 	return NULL;
 }
 
@@ -353,14 +360,21 @@ static void test_fair_between_tenants(void)
 	CHECK_INT(ackin_begin(f.a, &b1, &oa, 0, &e), 0);
 	CHECK_INT(ackin_begin(f.a, &b2, &oa, 0, &e), 0);
 	/* beta waits; the slot alpha gives back is beta's, not alpha's next batch's */
-	w = (struct waiter){ .f = &f, .o = ob, .rc = 1 };
+	memset(&w, 0, sizeof(w));
+	w.f = &f;
+	w.o = ob;
 	CHECK_INT(pthread_create(&t, NULL, wait_for_slot, &w), 0);
 	t0 = time_mono_ns();
 	while (ackin_waiting(f.a) != 1 && time_mono_ns() - t0 < 5 * NS_PER_SEC)
 		sched_yield();
 	CHECK_INT(ackin_waiting(f.a), 1);
 	CHECK_INT(ackin_end(&b1, &e), 0);
+	/* beta still waits (and is owed the slot) or holds it: either way none for alpha */
 	CHECK_INT(ackin_begin(f.a, &b3, &oa, 0, &e), -EBUSY);
+	t0 = time_mono_ns();
+	while (!atomic_load(&w.got) && time_mono_ns() - t0 < 5 * NS_PER_SEC)
+		sched_yield();
+	atomic_store(&w.release, 1);
 	pthread_join(t, NULL);
 	CHECK_INT(w.rc, 0);
 	CHECK_INT(ackin_begin(f.a, &b3, &oa, 0, &e), 0);
