@@ -1,5 +1,6 @@
 """HTTP ingest: POST /api/v1/ingest/{source} with a source's ingest token, against a real
-`koban serve`: NDJSON, a JSON array, the Azure records envelope, one object, gzip; the
+`koban serve` (HTTP on loopback, and HTTPS): NDJSON, a JSON array, the Azure records
+envelope, one object, gzip; the
 source's tenant, format and zone; tokens (missing, unknown, replaced, another source's, an
 API token) refused; 413 by Content-Length, while reading a chunked body and after inflating;
 a broken JSON body refused whole; 429 with Retry-After over the store quota; and every event
@@ -11,12 +12,13 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import (Instance, Suite, fill_leaving, mount_tmpfs, poll, run,  # noqa: E402
-                      tempdir, tmpfs_refused, value)
+from kobanlib import (Instance, Suite, fill_leaving, make_tls, mount_tmpfs,  # noqa: E402
+                      poll, run, tempdir, tmpfs_refused, value)
 
 
 def setup(d, config=""):
@@ -37,10 +39,11 @@ def setup(d, config=""):
     return path, tokens
 
 
-def post(api, path, token=None, body=b"", headers=None, chunked=False):
-    """POST body; returns (status, headers dict, decoded JSON or text)."""
+def post(api, path, token=None, body=b"", headers=None, chunked=False, ctx=None):
+    """POST body (over HTTPS with ctx); returns (status, headers dict, JSON or text)."""
     host, port = api.rsplit(":", 1)
-    c = http.client.HTTPConnection(host, int(port), timeout=60)
+    c = http.client.HTTPSConnection(host, int(port), timeout=60, context=ctx) if ctx else \
+        http.client.HTTPConnection(host, int(port), timeout=60)
     h = dict(headers or {})
     if token:
         h["Authorization"] = "Bearer " + token
@@ -315,6 +318,28 @@ def test_full_disk_429_then_no_loss():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def test_https():
+    d = tempdir()
+    try:
+        ca, cert, key = make_tls(d)
+        cfg, tok = setup(d, "api:\n  tls:\n    cert: %s\n    key: %s\n" % (cert, key))
+        k = Instance(d, config=cfg, extra=["--api", "127.0.0.1:0"])
+        try:
+            assert k.api_scheme == "https", k.api_scheme
+            ctx = ssl.create_default_context(cafile=ca)
+            body = gzip.compress(syslog_lines(30, "tls"))
+            status, _, b = post(k.api, "/api/v1/ingest/fw", tok["city-a/fw"], body,
+                                {"Content-Encoding": "gzip"}, ctx=ctx)
+            assert (status, b) == (200, {"events": 30, "decode_errors": 0}), (status, b)
+            status, _, b = post(k.api, "/api/v1/ingest/fw", None, body, ctx=ctx)
+            assert status == 401, (status, b)
+            assert len(count(d, cfg, "city-a", "tls")) == 30
+        finally:
+            k.stop()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_acknowledged_survives_kill():
     d = tempdir()
     try:
@@ -347,6 +372,7 @@ if __name__ == "__main__":
     s.run(test_tokens_refused)
     s.run(test_limits_and_back_pressure)
     s.run(test_bodies_in_flight_bounded)
+    s.run(test_https)
     refused = tmpfs_refused()
     if refused:
         print("SKIP test_full_disk_429_then_no_loss: cannot mount a tmpfs: " + refused)
