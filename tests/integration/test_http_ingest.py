@@ -1,10 +1,11 @@
 """HTTP ingest: POST /api/v1/ingest/{source} with a source's ingest token, against a real
 `koban serve` (HTTP on loopback, and HTTPS): NDJSON, a JSON array, the Azure records
-envelope, one object, gzip; the
-source's tenant, format and zone; tokens (missing, unknown, replaced, another source's, an
-API token) refused; 413 by Content-Length, while reading a chunked body and after inflating;
-a broken JSON body refused whole; 429 with Retry-After over the store quota; and every event
-answered with 200 found again after a kill -9 (the answer comes after the WAL commit)."""
+envelope, one object, gzip; the source's tenant, format and zone; tokens (missing, unknown,
+replaced, another source's, an API token) refused; 413 by Content-Length, while reading a
+chunked body and after inflating; a broken JSON body refused whole; 429 with Retry-After
+over the store quota, with too many bodies in flight and on a full disk (nothing
+acknowledged lost); and every event answered with 200 found again after a kill -9 (the
+answer comes after the WAL commit)."""
 import gzip
 import http.client
 import json
