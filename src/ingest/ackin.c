@@ -417,8 +417,12 @@ int ackin_end(struct ackin_batch *b, struct err *e)
 	struct ackin *a = b->a;
 	struct pipeline_counts c = { 0 };
 
-	if (!b->rc)
-		pipeline_flush(a->p, b->slot, &c);
+	/*
+	 * Always: after a failure the slot may still hold lines (the event built after the
+	 * failed append); write_lines then counts them as failed and they are dropped here,
+	 * never left for the slot's next batch, which may be another tenant's.
+	 */
+	pipeline_flush(a->p, b->slot, &c);
 	if (b->rc == -ENOENT)
 		forget_id(a, b->origin.tenant);
 	pthread_mutex_lock(&a->lock);

@@ -261,6 +261,22 @@ static void test_failed_append_fails_the_batch(void)
 	CHECK_INT(atomic_load(&st->parsed), n);
 	CHECK_INT(ackin_wait(f.a, b.lsn, 5000), 0); /* what was written is durable */
 	CHECK_INT(sink_stored(f.s, f.id_a), b.events);
+	/* the next batch on the slot is beta's: none of alpha's leftover lines go with it */
+	{
+		struct ackin_origin ob = origin_of((unsigned)fairq_slot(f.q, "beta", 4), "auto");
+		uint32_t alpha = b.events;
+		uint64_t id_b = 0;
+
+		CHECK_INT(ackin_tenant_id(f.a, "beta", &id_b, &e), 0);
+		CHECK_INT(ackin_begin(f.a, &b, &ob, 0, &e), 0);
+		CHECK_INT(add_str(&b, "<13>May  1 10:00:00 h a: beta 1"), 0);
+		CHECK_INT(add_str(&b, "<13>May  1 10:00:00 h a: beta 2"), 0);
+		CHECK_INT(ackin_end(&b, &e), 0);
+		CHECK_INT(b.events, 2);
+		CHECK_INT(ackin_wait(f.a, b.lsn, 5000), 0);
+		CHECK_INT(sink_stored(f.s, id_b), 2);
+		CHECK_INT(sink_stored(f.s, f.id_a), alpha);
+	}
 	teardown(&f);
 }
 
