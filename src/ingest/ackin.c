@@ -25,10 +25,17 @@ enum ackin_result { ACKIN_WRITTEN, ACKIN_FAILED, ACKIN_REFUSED, ACKIN_RESULTS };
 
 static const char *const result_names[ACKIN_RESULTS] = { "written", "failed", "refused" };
 
-/* A tenant's koban.db id, valid while its fair-queue slot keeps its generation. */
+/*
+ * A tenant's koban.db id, looked up again when its fair-queue slot changes generation and
+ * at least every ID_TTL_NS (a tenant removed and added again keeps its name and slot, not
+ * its id).
+ */
+#define ID_TTL_NS (5 * NS_PER_SEC)
+
 struct id_entry {
 	bool valid;
 	unsigned gen;
+	int64_t until_ns;  /* time_mono_ns() after which it is looked up again */
 	uint64_t id;
 };
 
@@ -220,7 +227,7 @@ static int slot_tenant_id(struct ackin *a, unsigned slot, uint64_t *id, struct e
 		return err_set(e, -EINVAL, "tenant slot %u does not exist", slot);
 	x = &a->ids[slot];
 	pthread_mutex_lock(&a->id_lock);
-	if (x->valid && x->gen == gen) {
+	if (x->valid && x->gen == gen && time_mono_ns() < x->until_ns) {
 		*id = x->id;
 		pthread_mutex_unlock(&a->id_lock);
 		return 0;
@@ -229,7 +236,8 @@ static int slot_tenant_id(struct ackin *a, unsigned slot, uint64_t *id, struct e
 	if ((rc = ackin_tenant_id(a, fairq_slot_name(a->cfg.q, slot), id, e)) < 0)
 		return rc;
 	pthread_mutex_lock(&a->id_lock);
-	*x = (struct id_entry){ .valid = true, .gen = gen, .id = *id };
+	*x = (struct id_entry){ .valid = true, .gen = gen, .until_ns = time_mono_ns() + ID_TTL_NS,
+				.id = *id };
 	pthread_mutex_unlock(&a->id_lock);
 	return 0;
 }

@@ -101,7 +101,8 @@ int ackin_new(struct ackin **a, const struct ackin_config *c, struct err *e);
 void ackin_free(struct ackin *a);
 
 /*
- * Starts a batch of origin's tenant: resolves its koban.db id (-ENOENT: no such tenant) and
+ * Starts a batch of origin's tenant: resolves its koban.db id (-ENOENT: no such tenant;
+ * remembered per fair-queue slot for a few seconds) and
  * takes a free decoding slot, waiting up to wait_ms for one (-1: no limit); -EBUSY when none
  * was free in time (back-pressure: the caller asks the sender to retry later).
  */
