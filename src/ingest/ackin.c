@@ -216,15 +216,16 @@ int ackin_tenant_id(struct ackin *a, const char *name, uint64_t *id, struct err 
 	return 0;
 }
 
-/* The koban.db id of fair-queue slot's tenant, remembered for the slot's generation. */
+/* The koban.db id of fair-queue slot's tenant, remembered (struct id_entry). */
 static int slot_tenant_id(struct ackin *a, unsigned slot, uint64_t *id, struct err *e)
 {
-	unsigned gen = fairq_slot_gen(a->cfg.q, slot);
 	struct id_entry *x;
+	unsigned gen;
 	int rc;
 
 	if (slot >= FAIRQ_MAX_TENANTS || slot >= fairq_slot_count(a->cfg.q))
 		return err_set(e, -EINVAL, "tenant slot %u does not exist", slot);
+	gen = fairq_slot_gen(a->cfg.q, slot);
 	x = &a->ids[slot];
 	pthread_mutex_lock(&a->id_lock);
 	if (x->valid && x->gen == gen && time_mono_ns() < x->until_ns) {
