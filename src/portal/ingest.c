@@ -55,6 +55,7 @@ struct api_ingest_request {
 	char format[INGEST_NAME_MAX];
 	char tz[INGEST_ZONE_MAX];
 	bool has_tz;
+	int64_t tenant_id;           /* the token's tenant in koban.db */
 };
 
 /* ---- answers ---- */
@@ -87,6 +88,7 @@ static void take_source(void *ctx, const struct meta_source_token *t)
 	snprintf(r->tenant, sizeof(r->tenant), "%s", t->source.tenant);
 	snprintf(r->format, sizeof(r->format), "%s", t->source.format);
 	r->has_tz = t->source.tz != NULL;
+	r->tenant_id = t->tenant_id;
 	snprintf(r->tz, sizeof(r->tz), "%s", t->source.tz ? t->source.tz : "");
 }
 
@@ -539,6 +541,11 @@ static unsigned store_records(struct api_ingest *g, struct MHD_Connection *c,
 	origin_of(g, c, r, (unsigned)slot, &o);
 	if ((rc = ackin_begin(g->cfg.ackin, &b, &o, API_INGEST_SLOT_WAIT_MS, &e)) < 0)
 		return batch_failure(r, rc, &e, 0, answer);
+	if (b.tenant_id != (uint64_t)r->tenant_id) { /* removed and added again meanwhile */
+		err_set(&e, -ESTALE, "tenant %s changed while the request was read", r->tenant);
+		rc = ackin_end(&b, NULL);
+		return batch_failure(r, err_first(rc, -ESTALE), &e, 0, answer);
+	}
 	rc = each_record(p, len, shape, feed_record, &f, &e);
 	rc = err_first(rc, ackin_end(&b, &e));
 	if (rc < 0)
