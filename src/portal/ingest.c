@@ -244,8 +244,21 @@ static unsigned inflate_body(struct api_ingest *g, struct api_ingest_request *r,
 			status = busy(answer);
 			break;
 		}
-		if (zrc == Z_STREAM_END)
+		if (zrc == Z_STREAM_END && !z.avail_in)
 			break;
+		if (zrc == Z_STREAM_END && r->gzip) { /* another member (cat a.gz b.gz): go on */
+			if (inflateReset(&z) != Z_OK) {
+				status = answer_error(answer, MHD_HTTP_INTERNAL_SERVER_ERROR, "zlib "
+						      "cannot go on");
+				break;
+			}
+			continue;
+		}
+		if (zrc == Z_STREAM_END) {
+			status = answer_error(answer, MHD_HTTP_BAD_REQUEST, "%u bytes after the end "
+					      "of the deflate body", z.avail_in);
+			break;
+		}
 		if (zrc != Z_OK && zrc != Z_BUF_ERROR) {
 			status = answer_error(answer, MHD_HTTP_BAD_REQUEST, "the %s body is corrupt "
 					      "at byte %lu of it: %s", r->gzip ? "gzip" : "deflate",
@@ -253,8 +266,8 @@ static unsigned inflate_body(struct api_ingest *g, struct api_ingest_request *r,
 			break;
 		}
 		if (zrc == Z_BUF_ERROR && z.avail_in == 0) {
-			status = answer_error(answer, MHD_HTTP_BAD_REQUEST, "the %s body ends before "
-					      "its end", r->gzip ? "gzip" : "deflate");
+			status = answer_error(answer, MHD_HTTP_BAD_REQUEST, "the %s body is cut "
+					      "short", r->gzip ? "gzip" : "deflate");
 			break;
 		}
 	} while (1);

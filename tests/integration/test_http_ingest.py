@@ -98,6 +98,14 @@ def test_shapes_and_attribution():
                                    {"Content-Encoding": "gzip"})
             assert (status, body) == (200, {"events": 4, "decode_errors": 0}), (status, body)
             assert len(count(d, cfg, "city-a", "crlf")) == 3
+            # gzip members one after the other (cat a.gz b.gz) are one body
+            two = gzip.compress(syslog_lines(2, "memb")) + gzip.compress(syslog_lines(3, "memb"))
+            status, _, body = post(k.api, "/api/v1/ingest/fw", fw, two,
+                                   {"Content-Encoding": "gzip"})
+            assert (status, body["events"]) == (200, 5), (status, body)
+            status, _, body = post(k.api, "/api/v1/ingest/fw", fw, gzip.compress(b"x\n")[:-3],
+                                   {"Content-Encoding": "gzip"})
+            assert status == 400 and "cut short" in body["error"], (status, body)
             assert len(count(d, cfg, "city-a", "syslog")) == 1
             # JSON: an array, the records envelope, one object (format auto)
             az = tok["city-a/azure"]
@@ -125,15 +133,15 @@ def test_shapes_and_attribution():
             # without a JSON type, objects line by line are NDJSON
             status, _, body = post(k.api, "/api/v1/ingest/azure", az, b'{"n": "x4"}\n{"n": "x5"}\n')
             assert (status, body["events"]) == (200, 2), (status, body)
-            assert len(count(d, cfg, "city-a", "*")) == 250 + 4 + 3 + 4 + 1 + 2
+            assert len(count(d, cfg, "city-a", "*")) == 250 + 4 + 5 + 3 + 4 + 1 + 2
             # nothing reached the other tenant
             assert count(d, cfg, "city-b") == []
             m = k.metrics()
-            assert value(m, "koban_ackin_events_total", result="written") == 264, m
+            assert value(m, "koban_ackin_events_total", result="written") == 269, m
             assert value(m, "koban_events_parsed_total", tenant="city-a") + \
-                value(m, "koban_events_parse_failed_total", tenant="city-a") == 264
-            assert value(m, "koban_api_requests_total", result="ok") == 6
-            assert value(m, "koban_api_requests_total", result="bad_request") == 2
+                value(m, "koban_events_parse_failed_total", tenant="city-a") == 269
+            assert value(m, "koban_api_requests_total", result="ok") == 7
+            assert value(m, "koban_api_requests_total", result="bad_request") == 3
         finally:
             k.stop()
     finally:
