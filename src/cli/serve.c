@@ -44,6 +44,7 @@
 #include "store/keys.h"
 #include "portal/api.h"
 #include "portal/control.h"
+#include "portal/ingest.h"
 #include "store/meta.h"
 #include "store/retention.h"
 #include "store/seal.h"
@@ -62,7 +63,6 @@
 #define ACTIVITY_FLUSH_SECONDS 5     /* tenant activity and unassigned senders to koban.db */
 #define OUTPUT_GRACE_MS 5000 /* at stop, a failing output is retried this long, then given up */
 #define RETENTION_INTERVAL_S 86400 /* retention pass: at start, then daily */
-#define ACKIN_SLOTS 2              /* acknowledged inputs (RELP) decoding at once */
 
 /* Command-line overrides, applied again to every reloaded configuration. */
 struct serve_overrides {
@@ -86,6 +86,8 @@ struct serve {
 	struct ingest *ingest;
 	struct admin *admin;
 	struct sink *sink;        /* the event store's write side */
+	struct ackin *ackin;      /* acknowledged inputs (HTTP ingest, RELP) into the sink */
+	struct api_ingest *http_ingest; /* POST /api/v1/ingest/{source} on the API listener */
 	struct seal *seal;        /* the sealer: WAL records into segments */
 	struct spool spool;       /* output.file */
 	int spool_on;
@@ -279,6 +281,22 @@ static void workers_release(struct serve *sv)
 	sv->copy_slots = NULL;
 }
 
+/* Acknowledged inputs decode on slots of their own: as many as workers, at least two. */
+static int ackin_init(struct serve *sv, struct err *e)
+{
+	const struct ackin_config ac = {
+		.sink = sv->sink,
+		.q = sv->q,
+		.data_dir = sv->cfg->data_dir,
+		.slots = MIN(MAX(sv->n_workers, 2u), (unsigned)ACKIN_SLOTS_MAX),
+		.max_message_size = sv->cfg->max_message_size,
+		.clock_skew_max_ns = (int64_t)sv->cfg->clock_skew_max * NS_PER_SEC,
+		.metrics = true,
+	};
+
+	return ackin_new(&sv->ackin, &ac, e);
+}
+
 /* The event store's sink (and the file output's buffers): before the workers. */
 static int outputs_init(struct serve *sv, struct err *e)
 {
@@ -311,7 +329,7 @@ static int outputs_init(struct serve *sv, struct err *e)
 	if ((rc = seal_start_files(&sv->seal, sv->cfg->data_dir, &keys, sink_wal(sv->sink), e)) < 0)
 		return rc;
 	sink_attach_sealer(sv->sink, sv->seal); /* quotas: which log bytes are sealed */
-	return 0;
+	return ackin_init(sv, e);
 }
 
 /* ---- acknowledged inputs: RELP ---- */
@@ -324,24 +342,13 @@ static bool has_relp(const struct config *c)
 	return false;
 }
 
-/* The RELP listeners (bound by ingest_start) and the decoding they share; after ingest. */
+/* The RELP listeners (bound by ingest_start), decoding through the shared ackin; after ingest. */
 static int relp_init(struct serve *sv, struct err *e)
 {
-	const struct ackin_config ac = {
-		.sink = sv->sink,
-		.q = sv->q,
-		.data_dir = sv->cfg->data_dir,
-		.slots = ACKIN_SLOTS,
-		.max_message_size = sv->cfg->max_message_size,
-		.clock_skew_max_ns = (int64_t)sv->cfg->clock_skew_max * NS_PER_SEC,
-		.metrics = true,
-	};
 	int rc;
 
 	if (!has_relp(sv->cfg))
 		return 0;
-	if (!sv->ackin && (rc = ackin_new(&sv->ackin, &ac, e)) < 0)
-		return rc;
 	if ((rc = relp_start(&sv->relp, sv->ingest, sv->ackin, sv->cfg, e)) < 0)
 		return rc;
 	if ((rc = relp_metrics_register(sv->relp)) < 0)
@@ -481,10 +488,16 @@ static int serve_start(struct serve *sv, struct err *e)
 	if ((rc = admin_start(&sv->admin, sv->cfg->admin_address, e)))
 		return rc;
 	if (sv->cfg->api_listen) {
-		const struct api_config ac = { sv->cfg->api_listen, sv->cfg->api_tls_cert,
-					       sv->cfg->api_tls_key, sv->cfg->data_dir,
-					       sv->cfg->keys_master, sv->cfg->keys_signing };
+		const struct api_ingest_config ic = { sv->ackin, sv->q, sv->cfg->data_dir,
+						      sv->cfg->timezone,
+						      sv->cfg->api_ingest_max_bytes, true };
+		struct api_config ac = { sv->cfg->api_listen, sv->cfg->api_tls_cert,
+					 sv->cfg->api_tls_key, sv->cfg->data_dir,
+					 sv->cfg->keys_master, sv->cfg->keys_signing, NULL };
 
+		if ((rc = api_ingest_new(&sv->http_ingest, &ic, e)))
+			return rc;
+		ac.ingest = sv->http_ingest;
 		if ((rc = api_start(&sv->api, &ac, e)))
 			return rc;
 	}
@@ -614,9 +627,11 @@ static void serve_stop(struct serve *sv)
 
 	control_stop(sv->control); /* first: its commands use what follows */
 	sv->control = NULL;
-	api_stop(sv->api);
+	api_stop(sv->api); /* waits for its requests: ingest ones for their commits */
 	sv->api = NULL;
 	relp_stop(sv->relp); /* before ingest_stop, which closes its listening sockets */
+	api_ingest_free(sv->http_ingest);
+	sv->http_ingest = NULL;
 	ingest_stop(sv->ingest);
 	poll_stop(sv->poll); /* like the listeners: nothing new once the queues drain */
 	left = sv->q ? fairq_total_depth(sv->q) : 0;
@@ -649,12 +664,12 @@ static void serve_stop(struct serve *sv)
 	sv->store = NULL;
 	relp_free(sv->relp); /* before ingest_free: its metrics name ingest's listeners */
 	sv->relp = NULL;
-	ackin_free(sv->ackin); /* before sink_close: it writes through the sink */
-	sv->ackin = NULL;
 	ingest_free(sv->ingest); /* after the admin listener, which reads its stats */
 	sv->ingest = NULL;
 	poll_free(sv->poll);
 	sv->poll = NULL;
+	ackin_free(sv->ackin); /* after its users (above) and the admin listener; before the sink */
+	sv->ackin = NULL;
 	sink_close(sv->sink); /* after the admin listener, which reads its metrics */
 	sv->sink = NULL;
 	workers_release(sv);

@@ -5,6 +5,8 @@
 #include "cli/cli.h"
 #include "core/compat.h"
 
+#include <sodium.h>
+
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
@@ -15,6 +17,7 @@
 #include "core/tz.h"
 #include "enrich/route.h"
 #include "parse/decoder.h"
+#include "portal/ingest.h"
 #include "store/meta.h"
 
 #define ADD_USAGE                                                                   \
@@ -24,6 +27,7 @@
 #define REMOVE_USAGE "source remove NAME --tenant T"
 #define TEST_USAGE "source test --ip IP [--host NAME] [--listener L]"
 #define UNASSIGNED_USAGE "source unassigned [--top N]"
+#define TOKEN_USAGE "source token NAME --tenant T [--revoke]"
 #define ROUTING_RULE                                                                     \
 	"A message goes to the tenant of the most specific matching source: the one with\n" \
 	"more of listener, CIDR, host given; among as many, one with a listener first,\n"   \
@@ -48,12 +52,18 @@ static const struct cli_verb source_verbs[] = {
 	  "Lists the senders whose messages matched no source and went to _unassigned,\n"
 	  "busiest first (default: the top 20), as `serve` last saved them (every few\n"
 	  "seconds and at stop). /metrics has koban_unassigned_sender_messages." },
+	{ "token", TOKEN_USAGE,
+	  "Makes the ingest token of tenant T's source NAME and prints it once (koban keeps\n"
+	  "only its hash): the source then sends its events to the API listener as\n"
+	  "POST /api/v1/ingest/NAME with \"Authorization: Bearer TOKEN\" (docs/api.md).\n"
+	  "A source has one token: a new one replaces the old at once. --revoke removes it.\n"
+	  "A source that only sends over HTTP is added with --listener " API_INGEST_LISTENER "." },
 };
 
 static const struct cli_command source_command = {
 	"source",
 	ADD_USAGE "\n       koban " LIST_USAGE "\n       koban " REMOVE_USAGE
-	"\n       koban " TEST_USAGE "\n       koban " UNASSIGNED_USAGE,
+	"\n       koban " TEST_USAGE "\n       koban " UNASSIGNED_USAGE "\n       koban " TOKEN_USAGE,
 	"Log sources say which tenant a message belongs to.\n" ROUTING_RULE
 	"\n`koban help source VERB` describes one sub-command.",
 	source_verbs, ARRAY_SIZE(source_verbs),
@@ -151,6 +161,8 @@ static void warn_unknown_listener(const char *listener, const struct config *c)
 {
 	size_t i;
 
+	if (!strcmp(listener, API_INGEST_LISTENER)) /* HTTP ingest's: no syslog listener */
+		return;
 	for (i = 0; i < c->n_listeners; i++)
 		if (!strcmp(c->listeners[i].name, listener))
 			return;
@@ -451,6 +463,45 @@ out:
 	return rc;
 }
 
+/* ---- source token: the ingest token of a source (HTTP ingest) ---- */
+
+static int source_token(const struct config *c, int argc, char **argv)
+{
+	const char *tenant = NULL;
+	bool revoke = false;
+	const struct cli_option opts[] = { CLI_VALUE("tenant", &tenant),
+					   CLI_FLAG("revoke", &revoke) };
+	static const char *const names[] = { "NAME" };
+	const char *pos[1];
+	struct cli_args a = { "source token", TOKEN_USAGE, source_verbs[5].about, opts,
+			      ARRAY_SIZE(opts), pos, 1, 1, names };
+	char secret[META_TOKEN_LEN + 1];
+	unsigned char hash[META_TOKEN_HASH_LEN];
+	struct meta *m = NULL;
+	struct err e = ERR_INIT;
+	int rc;
+
+	if ((rc = cli_getopt(argc, argv, &a)) >= 0)
+		return rc;
+	if (!tenant)
+		return cli_usage_error(a.cmd, a.usage, "missing option '--tenant'");
+	if ((rc = meta_open(&m, c->data_dir, &e)) == 0 && revoke &&
+	    (rc = meta_source_token_revoke(m, tenant, pos[0], &e)) == 0)
+		fprintf(stderr, "the ingest token of source '%s' of tenant '%s' was revoked\n",
+			pos[0], tenant);
+	if (rc == 0 && !revoke && (rc = meta_token_new(secret, &e)) == 0) {
+		meta_token_hash(secret, strlen(secret), hash);
+		if ((rc = meta_source_token_set(m, tenant, pos[0], hash, &e)) == 0) {
+			printf("%s\n", secret);
+			fprintf(stderr, "ingest token of source '%s' of tenant '%s' made (any earlier "
+				"one no longer works); it is shown only now\n", pos[0], tenant);
+		}
+		sodium_memzero(secret, sizeof(secret));
+	}
+	meta_close(m);
+	return rc < 0 ? cli_fail(&e) : 0;
+}
+
 int cmd_source(int argc, char **argv)
 {
 	const struct cli_verb *verb;
@@ -475,6 +526,8 @@ int cmd_source(int argc, char **argv)
 		rc = source_remove(&c, argc, argv);
 	else if (!strcmp(verb->name, "test"))
 		rc = source_test(&c, argc, argv);
+	else if (!strcmp(verb->name, "token"))
+		rc = source_token(&c, argc, argv);
 	else
 		rc = source_unassigned(&c, argc, argv);
 	config_release(&c);

@@ -151,6 +151,7 @@ int config_defaults(struct config *c, struct err *e)
 	c->queue_quantum = 64;
 	c->default_eps = 0;
 	c->output_file = 0;
+	c->api_ingest_max_bytes = (size_t)16 << 20;
 	config_store_defaults(c);
 	c->data_dir = mem_strdup("./var");
 	c->timezone = mem_strdup("local");
@@ -945,6 +946,10 @@ static const struct key api_tls_keys[] = {
 static const struct key api_keys[] = {
 	{ .name = "listen", .parse = parse_address, .off = offsetof(struct config, api_listen) },
 	SECTION_KEY("tls", parse_section, api_tls_keys),
+	/* HTTP ingest (portal/ingest.h): read at start */
+	{ .name = "ingest_max_bytes", .parse = parse_uint,
+	  .off = offsetof(struct config, api_ingest_max_bytes),
+	  .size = sizeof(size_t), .min = 1024, .max = UINT64_C(1) << 30 },
 };
 
 static const struct key tls_keys[] = {
@@ -2413,6 +2418,10 @@ static const char example[] =
 	"#   tls:\n"
 	"#     cert: /etc/koban/api.crt\n"
 	"#     key: /etc/koban/api.key\n"
+	"#   # HTTP ingest (POST /api/v1/ingest/SOURCE with a token from `koban source\n"
+	"#   # token`): a larger body, or one that inflates to more, is refused with 413\n"
+	"#   # (1024 to 1073741824 bytes).\n"
+	"#   ingest_max_bytes: 16777216\n"
 	"\n"
 	"# Settings of the decoders (docs/parsing.md); read at start.\n"
 	"decoders:\n"

@@ -152,6 +152,7 @@ struct config {
 	char *api_listen;        /* "127.0.0.1:8515"; plain HTTP only on a loopback address */
 	char *api_tls_cert;      /* PEM certificate and key: HTTPS */
 	char *api_tls_key;
+	size_t api_ingest_max_bytes; /* HTTP ingest: a larger body (inflated too) is refused, 413 */
 
 	/* decoders.leef (parse/leef.h): read by leef_configure() at start, which checks them */
 	char *leef_delimiter;              /* "auto" */

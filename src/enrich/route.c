@@ -43,6 +43,7 @@
 #include "core/timeutil.h"
 #include "core/tz.h"
 #include "parse/decoder.h"
+#include "portal/ingest.h"
 #include "parse/syslog.h"
 #include "store/meta.h"
 
@@ -349,7 +350,8 @@ static int compile_match(struct rsource *rs, const struct meta_source *s,
 	rs->listener = LISTENER_ANY;
 	if (s->listener) {
 		rs->listener = find_listener(c, s->listener);
-		if (rs->listener == LISTENER_UNKNOWN)
+		/* "api" is HTTP ingest's (portal/ingest.h): such a source matches no syslog */
+		if (rs->listener == LISTENER_UNKNOWN && strcmp(s->listener, API_INGEST_LISTENER))
 			log_warn("source '%s' names listener '%s', which is not in the configuration: "
 				 "it matches nothing", s->name, s->listener);
 		rs->criteria++;

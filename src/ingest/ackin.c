@@ -25,10 +25,17 @@ enum ackin_result { ACKIN_WRITTEN, ACKIN_FAILED, ACKIN_REFUSED, ACKIN_RESULTS };
 
 static const char *const result_names[ACKIN_RESULTS] = { "written", "failed", "refused" };
 
-/* A tenant's koban.db id, valid while its fair-queue slot keeps its generation. */
+/*
+ * A tenant's koban.db id, looked up again when its fair-queue slot changes generation and
+ * at least every ID_TTL_NS (a tenant removed and added again keeps its name and slot, not
+ * its id).
+ */
+#define ID_TTL_NS (5 * NS_PER_SEC)
+
 struct id_entry {
 	bool valid;
 	unsigned gen;
+	int64_t until_ns;  /* time_mono_ns() after which it is looked up again */
 	uint64_t id;
 };
 
@@ -38,6 +45,9 @@ struct ackin_slot {
 	struct msg *scratch;       /* ackin_add's message, max_message_size bytes of room */
 };
 
+#define SOURCE_NAMES_MAX 4096   /* distinct source names kept for the pipeline's life */
+#define SOURCE_OTHER "_other"   /* the name of sources past that */
+
 struct ackin {
 	struct ackin_config cfg;
 	struct pipeline *p;
@@ -46,7 +56,14 @@ struct ackin {
 	pthread_cond_t freed;
 	pthread_mutex_t id_lock;   /* meta, ids */
 	struct ackin_slot slot[ACKIN_SLOTS_MAX];
+	/* fairness between tenants (take_slot), under lock */
+	unsigned share;                    /* slots a tenant holds while another waits */
+	uint8_t held[FAIRQ_MAX_TENANTS];   /* decoding slots held, by tenant slot */
+	uint16_t waiting[FAIRQ_MAX_TENANTS]; /* batches waiting for one, by tenant slot */
+	unsigned starving;                 /* tenants waiting while below their share */
 	struct id_entry ids[FAIRQ_MAX_TENANTS];
+	char *names[SOURCE_NAMES_MAX]; /* under id_lock: the batches' source names (msg.source) */
+	unsigned n_names;
 	atomic_uint_fast64_t events[ACKIN_RESULTS];
 	bool metrics;
 };
@@ -107,46 +124,54 @@ static void batch_fail(struct ackin_batch *b, int rc, const struct err *e)
 		err_set(&b->e, rc, "the events could not be written: %s", strerror(-rc));
 }
 
-/* struct pipeline_output.write_lines: the batch on `worker` appends its lines. */
+/* Appends n whole lines p[0..len) of b's tenant to the ack shard: 0, or b's failure. */
+static int write_chunk(struct ackin *a, struct ackin_batch *b, const char *p, size_t len,
+		       uint32_t n)
+{
+	/* a view of the lines: sink_write leaves the buffer as it was */
+	struct buf chunk = { .p = (char *)p, .len = len, .cap = len, .max = len };
+	struct err e = ERR_INIT;
+	uint64_t lsn;
+	int rc;
+
+	if ((rc = sink_write(a->cfg.sink, sink_ack_shard(a->cfg.sink), b->tenant_id, &chunk, n,
+			     &lsn, &e)) < 0) {
+		batch_fail(b, rc, &e);
+		return rc;
+	}
+	b->lsn = lsn;
+	b->events += n;
+	count(a, ACKIN_WRITTEN, n);
+	return 0;
+}
+
+/*
+ * struct pipeline_output.write_lines: the batch decoding on `worker` appends its lines, in
+ * records of at most SINK_RECORD_MAX bytes; after a failure the rest is counted as failed.
+ */
 static int write_lines(void *ctx, unsigned worker, unsigned slot, struct buf *lines,
 		       uint32_t count_hint)
 {
 	struct ackin *a = ctx;
 	struct ackin_batch *b = a->slot[worker].batch;
-	unsigned shard = sink_ack_shard(a->cfg.sink);
-	struct buf chunk;
 	size_t off = 0;
 
-	(void)count_hint; /* counted per chunk below */
 	while (off < lines->len && !b->rc) {
-		struct err e = ERR_INIT;
 		uint32_t n;
 		size_t used = chunk_of(lines->p + off, lines->len - off, &n);
-		uint64_t lsn;
-		int rc;
+		struct err e = ERR_INIT;
 
 		if (!n) {
-			err_set(&e, -EMSGSIZE, "an event of more than %u bytes of JSON",
-				SINK_RECORD_MAX);
-			batch_fail(b, -EMSGSIZE, &e);
+			batch_fail(b, err_set(&e, -EMSGSIZE, "an event of more than %u bytes of "
+					      "JSON", SINK_RECORD_MAX), &e);
 			break;
 		}
-		/* a view of the chunk: sink_write leaves the buffer as it was */
-		chunk = (struct buf){ .p = lines->p + off, .len = used, .cap = used, .max = used };
-		if ((rc = sink_write(a->cfg.sink, shard, b->tenant_id, &chunk, n, &lsn, &e)) < 0) {
-			batch_fail(b, rc, &e);
-			count(a, ACKIN_FAILED, n);
-			off += used;
+		if (write_chunk(a, b, lines->p + off, used, n) < 0)
 			break;
-		}
-		b->lsn = lsn;
-		b->events += n;
-		count(a, ACKIN_WRITTEN, n);
 		off += used;
 	}
-	if (off < lines->len) /* after a failure: the rest of the buffer is not written */
+	if (off < lines->len)
 		count(a, ACKIN_FAILED, count_lines(lines->p + off, lines->len - off));
-	(void)slot;
 	return b->rc;
 }
 
@@ -191,18 +216,19 @@ int ackin_tenant_id(struct ackin *a, const char *name, uint64_t *id, struct err 
 	return 0;
 }
 
-/* The koban.db id of fair-queue slot's tenant, remembered for the slot's generation. */
+/* The koban.db id of fair-queue slot's tenant, remembered (struct id_entry). */
 static int slot_tenant_id(struct ackin *a, unsigned slot, uint64_t *id, struct err *e)
 {
-	unsigned gen = fairq_slot_gen(a->cfg.q, slot);
 	struct id_entry *x;
+	unsigned gen;
 	int rc;
 
 	if (slot >= FAIRQ_MAX_TENANTS || slot >= fairq_slot_count(a->cfg.q))
 		return err_set(e, -EINVAL, "tenant slot %u does not exist", slot);
+	gen = fairq_slot_gen(a->cfg.q, slot);
 	x = &a->ids[slot];
 	pthread_mutex_lock(&a->id_lock);
-	if (x->valid && x->gen == gen) {
+	if (x->valid && x->gen == gen && time_mono_ns() < x->until_ns) {
 		*id = x->id;
 		pthread_mutex_unlock(&a->id_lock);
 		return 0;
@@ -211,7 +237,8 @@ static int slot_tenant_id(struct ackin *a, unsigned slot, uint64_t *id, struct e
 	if ((rc = ackin_tenant_id(a, fairq_slot_name(a->cfg.q, slot), id, e)) < 0)
 		return rc;
 	pthread_mutex_lock(&a->id_lock);
-	*x = (struct id_entry){ .valid = true, .gen = gen, .id = *id };
+	*x = (struct id_entry){ .valid = true, .gen = gen, .until_ns = time_mono_ns() + ID_TTL_NS,
+				.id = *id };
 	pthread_mutex_unlock(&a->id_lock);
 	return 0;
 }
@@ -222,6 +249,26 @@ static void forget_id(struct ackin *a, unsigned slot)
 	pthread_mutex_lock(&a->id_lock);
 	a->ids[slot].valid = false;
 	pthread_mutex_unlock(&a->id_lock);
+}
+
+/*
+ * The pipeline keeps source names (clock-skew counters, struct msg's contract): a copy that
+ * lives as long as ackin, made once per name. NULL stays NULL.
+ */
+static const char *source_name(struct ackin *a, const char *name)
+{
+	const char *found = NULL;
+
+	if (!name)
+		return NULL;
+	pthread_mutex_lock(&a->id_lock);
+	for (unsigned i = 0; i < a->n_names && !found; i++)
+		if (!strcmp(a->names[i], name))
+			found = a->names[i];
+	if (!found && a->n_names < SOURCE_NAMES_MAX && (a->names[a->n_names] = mem_strdup(name)))
+		found = a->names[a->n_names++];
+	pthread_mutex_unlock(&a->id_lock);
+	return found ? found : SOURCE_OTHER;
 }
 
 /* ---- batches ---- */
@@ -235,23 +282,67 @@ static int free_slot(struct ackin *a)
 	return -1;
 }
 
-static int take_slot(struct ackin *a, int wait_ms)
+/*
+ * Fairness between tenants: a tenant takes a free slot while it holds fewer than its share
+ * (half the slots, rounded up), or beyond that only while no tenant below its share waits;
+ * one tenant alone can use every slot, a flood of one cannot keep another out.
+ */
+static bool starves(const struct ackin *a, unsigned t)
 {
-	int64_t t = time_mono_ns() + (int64_t)(wait_ms > 0 ? wait_ms : 0) * 1000000;
-	struct timespec until = { t / 1000000000, t % 1000000000 };
+	return a->waiting[t] && a->held[t] < a->share;
+}
+
+/* Changes tenant t's slots held and batches waiting, keeping a->starving right. */
+static void tenant_change(struct ackin *a, unsigned t, int held, int waiting)
+{
+	bool before = starves(a, t);
+
+	a->held[t] = (uint8_t)(a->held[t] + held);
+	a->waiting[t] = (uint16_t)(a->waiting[t] + waiting);
+	a->starving = a->starving + starves(a, t) - before;
+}
+
+static bool may_take(const struct ackin *a, unsigned t)
+{
+	return a->held[t] < a->share || a->starving == 0;
+}
+
+/* A decoding slot for tenant t, waiting up to wait_ms (-1: no limit); -1 when none. */
+static int take_slot(struct ackin *a, unsigned t, int wait_ms)
+{
+	int64_t end = time_mono_ns() + (int64_t)(wait_ms > 0 ? wait_ms : 0) * 1000000;
+	struct timespec until = { end / 1000000000, end % 1000000000 };
 	int i;
 
 	pthread_mutex_lock(&a->lock);
-	while ((i = free_slot(a)) < 0) {
+	tenant_change(a, t, 0, 1);
+	while ((i = free_slot(a)) < 0 || !may_take(a, t)) {
+		i = -1;
 		if (wait_ms < 0)
 			pthread_cond_wait(&a->freed, &a->lock);
 		else if (!wait_ms || pthread_cond_timedwait(&a->freed, &a->lock, &until) == ETIMEDOUT)
 			break;
 	}
-	if (i >= 0)
+	tenant_change(a, t, 0, -1);
+	if (i >= 0) {
 		a->slot[i].busy = true;
+		tenant_change(a, t, 1, 0);
+	} else {
+		pthread_cond_broadcast(&a->freed); /* one starving waiter less: others may go */
+	}
 	pthread_mutex_unlock(&a->lock);
 	return i;
+}
+
+unsigned ackin_waiting(struct ackin *a)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&a->lock);
+	for (unsigned i = 0; i < FAIRQ_MAX_TENANTS; i++)
+		n += a->waiting[i];
+	pthread_mutex_unlock(&a->lock);
+	return n;
 }
 
 int ackin_begin(struct ackin *a, struct ackin_batch *b, const struct ackin_origin *origin,
@@ -262,9 +353,10 @@ int ackin_begin(struct ackin *a, struct ackin_batch *b, const struct ackin_origi
 	memset(b, 0, sizeof(*b));
 	b->a = a;
 	b->origin = *origin;
+	b->origin.source = source_name(a, origin->source);
 	if ((rc = slot_tenant_id(a, origin->tenant, &b->tenant_id, e)) < 0)
 		return rc;
-	if ((i = take_slot(a, wait_ms)) < 0)
+	if ((i = take_slot(a, origin->tenant, wait_ms)) < 0)
 		return err_set(e, -EBUSY, "all %u decoding slots of acknowledged inputs are busy",
 			       a->cfg.slots);
 	b->slot = (unsigned)i;
@@ -334,14 +426,19 @@ int ackin_end(struct ackin_batch *b, struct err *e)
 	struct ackin *a = b->a;
 	struct pipeline_counts c = { 0 };
 
-	if (!b->rc)
-		pipeline_flush(a->p, b->slot, &c);
+	/*
+	 * Always: after a failure the slot may still hold lines (the event built after the
+	 * failed append); write_lines then counts them as failed and they are dropped here,
+	 * never left for the slot's next batch, which may be another tenant's.
+	 */
+	pipeline_flush(a->p, b->slot, &c);
 	if (b->rc == -ENOENT)
 		forget_id(a, b->origin.tenant);
 	pthread_mutex_lock(&a->lock);
 	a->slot[b->slot].batch = NULL;
 	a->slot[b->slot].busy = false;
-	pthread_cond_signal(&a->freed);
+	tenant_change(a, b->origin.tenant, -1, 0);
+	pthread_cond_broadcast(&a->freed); /* the waiter the rule picks must see it */
 	pthread_mutex_unlock(&a->lock);
 	if (b->rc && e)
 		*e = b->e;
@@ -383,6 +480,7 @@ int ackin_new(struct ackin **out, const struct ackin_config *c, struct err *e)
 	if (!(a = mem_calloc(1, sizeof(*a))))
 		return err_set(e, -ENOMEM, "out of memory");
 	a->cfg = *c;
+	a->share = (c->slots + 1) / 2;
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_mutex_init(&a->id_lock, NULL);
 	pthread_condattr_init(&ca);
@@ -429,6 +527,8 @@ void ackin_free(struct ackin *a)
 			msg_free(a->slot[i].scratch);
 	meta_close(a->meta);
 	pipeline_free(a->p);
+	for (unsigned i = 0; i < a->n_names; i++)
+		mem_free(a->names[i]);
 	pthread_cond_destroy(&a->freed);
 	pthread_mutex_destroy(&a->id_lock);
 	pthread_mutex_destroy(&a->lock);

@@ -17,7 +17,9 @@
  *
  * A batch holds one of ackin's decoding slots (config `slots`, the number of callers that
  * decode at the same time) from ackin_begin to ackin_end; waiting for the commit does not
- * hold one, so many batches can wait for their commits while others decode. Lines are
+ * hold one, so many batches can wait for their commits while others decode. Tenants share
+ * the slots fairly: one tenant may use them all, but while another tenant waits below its
+ * share (half the slots, rounded up), a tenant at or above its share takes none. Lines are
  * appended to the WAL as the slot's buffer fills (about ACKIN_FLUSH_BYTES per record) and
  * at ackin_end; the LSN of the last record is the one to wait for (records of a shard become
  * durable in order). A failed append fails the batch: the first error is kept (b.rc, b.e),
@@ -74,7 +76,7 @@ struct ackin_origin {
 	unsigned tenant;            /* fair-queue slot of the tenant */
 	unsigned format;            /* decoder id (parse/decoder.h), DECODER_AUTO to sniff */
 	const struct tz *tz;        /* zone of device-local times; NULL: the machine's */
-	const char *source;         /* the source's name (process lifetime), or NULL */
+	const char *source;         /* the source's name, or NULL (ackin keeps a copy) */
 	struct ipaddr peer;         /* the sender; peer_port 0: none (log.source.* unset) */
 	uint16_t peer_port;
 	uint8_t listener;           /* listener index, for struct msg */
@@ -99,7 +101,8 @@ int ackin_new(struct ackin **a, const struct ackin_config *c, struct err *e);
 void ackin_free(struct ackin *a);
 
 /*
- * Starts a batch of origin's tenant: resolves its koban.db id (-ENOENT: no such tenant) and
+ * Starts a batch of origin's tenant: resolves its koban.db id (-ENOENT: no such tenant;
+ * remembered per fair-queue slot for a few seconds) and
  * takes a free decoding slot, waiting up to wait_ms for one (-1: no limit); -EBUSY when none
  * was free in time (back-pressure: the caller asks the sender to retry later).
  */
@@ -122,6 +125,9 @@ int ackin_end(struct ackin_batch *b, struct err *e);
 
 /* Waits until lsn (of the ack shard) is durable: 0, or -ETIMEDOUT after timeout_ms. */
 int ackin_wait(struct ackin *a, uint64_t lsn, int timeout_ms);
+
+/* Batches waiting for a decoding slot now (tests, status). */
+unsigned ackin_waiting(struct ackin *a);
 
 /* The koban.db id of tenant name (-ENOENT with a message when there is none). */
 int ackin_tenant_id(struct ackin *a, const char *name, uint64_t *id, struct err *e);

@@ -24,6 +24,7 @@
 #include "core/metrics.h"
 #include "core/timeutil.h"
 #include "portal/httpguard.h"
+#include "portal/ingest.h"
 #include "store/agg.h"
 #include "store/keys.h"
 #include "store/meta.h"
@@ -41,17 +42,18 @@
 /* What became of a request, for koban_api_requests_total{result}. */
 enum api_result {
 	API_OK, API_BAD_REQUEST, API_UNAUTHORIZED, API_FORBIDDEN, API_NOT_FOUND,
-	API_METHOD, API_ERROR, API_RESULTS
+	API_METHOD, API_ERROR, API_TOO_LARGE, API_THROTTLED, API_RESULTS
 };
 
 static const char *const result_names[API_RESULTS] = {
 	"ok", "bad_request", "unauthorized", "forbidden", "not_found", "method_not_allowed",
-	"error",
+	"error", "too_large", "throttled",
 };
 
 struct api {
 	struct MHD_Daemon *daemon;
 	struct httpguard *guard;
+	struct api_ingest *ingest; /* POST /api/v1/ingest/{source}; NULL: not served */
 	char *data_dir;
 	char *keys_master, *keys_signing; /* NULL: in DATA_DIR/keys */
 	char *pem_cert, *pem_key;
@@ -72,6 +74,8 @@ static void count(struct api *a, unsigned status)
 			    : status == MHD_HTTP_FORBIDDEN	? API_FORBIDDEN
 			    : status == MHD_HTTP_NOT_FOUND	? API_NOT_FOUND
 			    : status == MHD_HTTP_METHOD_NOT_ALLOWED ? API_METHOD
+			    : status == MHD_HTTP_CONTENT_TOO_LARGE ? API_TOO_LARGE
+			    : status == MHD_HTTP_TOO_MANY_REQUESTS ? API_THROTTLED
 								: API_ERROR;
 
 	atomic_fetch_add_explicit(&a->requests[r], 1, memory_order_relaxed);
@@ -102,11 +106,33 @@ struct search_job {
 
 /* ---- responses ---- */
 
+/* A JSON answer; allow: the methods of the endpoint (the Allow header of a 405). */
+static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const struct buf *b,
+			       const char *allow)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(b->len, b->p,
+								 MHD_RESPMEM_MUST_COPY);
+	enum MHD_Result ret;
+
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_JSON);
+	if (status == MHD_HTTP_UNAUTHORIZED)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+	if (status == MHD_HTTP_TOO_MANY_REQUESTS || status == MHD_HTTP_SERVICE_UNAVAILABLE)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER,
+					API_INGEST_RETRY_AFTER);
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 static enum MHD_Result respond_error(struct MHD_Connection *c, unsigned status,
 				     const char *msg)
 {
 	struct buf b = BUF_INIT(4096);
-	struct MHD_Response *r;
 	enum MHD_Result ret;
 
 	if (buf_adds(&b, "{\"error\":") < 0 || json_add_string(&b, msg, strlen(msg)) < 0 ||
@@ -114,17 +140,8 @@ static enum MHD_Result respond_error(struct MHD_Connection *c, unsigned status,
 		buf_release(&b);
 		return MHD_NO;
 	}
-	r = MHD_create_response_from_buffer(b.len, b.p, MHD_RESPMEM_MUST_COPY);
+	ret = respond(c, status, &b, "GET");
 	buf_release(&b);
-	if (!r)
-		return MHD_NO;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_JSON);
-	if (status == MHD_HTTP_UNAUTHORIZED)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET");
-	ret = MHD_queue_response(c, status, r);
-	MHD_destroy_response(r);
 	return ret;
 }
 
@@ -437,6 +454,43 @@ fail:
 	return respond_error(c, status, why);
 }
 
+/* POST /api/v1/ingest/{source} (portal/ingest.h); *con_cls holds the request's state. */
+static enum MHD_Result handle_ingest(struct api *a, struct MHD_Connection *c, const char *source,
+				     const char *method, const char *data, size_t *data_size,
+				     void **con_cls)
+{
+	struct buf answer = BUF_INIT(4096);
+	enum MHD_Result ret;
+	unsigned status;
+
+	if (!a->ingest) {
+		count(a, MHD_HTTP_NOT_FOUND);
+		return respond_error(c, MHD_HTTP_NOT_FOUND, "HTTP ingest is not served here");
+	}
+	status = api_ingest_handle(a->ingest, c, source, method, data, data_size,
+				   (struct api_ingest_request **)con_cls, &answer);
+	if (!status)
+		return MHD_YES; /* more of the body */
+	if (status == API_INGEST_CUT)
+		return MHD_NO;
+	count(a, status);
+	ret = respond(c, status, &answer, MHD_HTTP_METHOD_POST);
+	buf_release(&answer);
+	return ret;
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	struct api *a = cls;
+
+	if (*con_cls) { /* only ingest requests keep a state */
+		api_ingest_request_free(a->ingest, *con_cls);
+		*con_cls = NULL;
+	}
+	httpguard_notify_completed(a->guard, c, con_cls, toe);
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
 			      const char *method, const char *version, const char *upload_data,
 			      size_t *upload_data_size, void **con_cls)
@@ -444,6 +498,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	struct api *a = cls;
 
 	httpguard_request_read(c);
+	if (!strncmp(url, API_INGEST_PATH, strlen(API_INGEST_PATH)))
+		return handle_ingest(a, c, url + strlen(API_INGEST_PATH), method, upload_data,
+				     upload_data_size, con_cls);
 	if (strcmp(url, "/api/v1/search")) {
 		count(a, MHD_HTTP_NOT_FOUND);
 		return respond_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
@@ -536,6 +593,7 @@ int api_start(struct api **ap, const struct api_config *c, struct err *e)
 			    (rc = read_pem(c->tls_key, "private key", &a->pem_key, e)) < 0))
 		goto fail;
 	a->tls = c->tls_cert != NULL;
+	a->ingest = c->ingest;
 	if ((rc = httpguard_new(&a->guard, API_REQUEST_S, e)) < 0)
 		goto fail;
 	if (ss.ss_family == AF_INET6)
@@ -549,7 +607,7 @@ int api_start(struct api **ap, const struct api_config *c, struct err *e)
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)API_MAX_PER_ADDRESS,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_TIMEOUT_S,
 		MHD_OPTION_NOTIFY_CONNECTION, httpguard_notify_connection, a->guard,
-		MHD_OPTION_NOTIFY_COMPLETED, httpguard_notify_completed, a->guard,
+		MHD_OPTION_NOTIFY_COMPLETED, completed, a,
 		a->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, a->pem_cert,
 		MHD_OPTION_HTTPS_MEM_KEY, a->pem_key, MHD_OPTION_END);
 	if (!a->daemon) {

@@ -11,7 +11,13 @@
  *
  *   GET /api/v1/search?tenant=NAME&q=QUERY&from=TIME&to=TIME&limit=N
  *
- * streams the same JSON lines as `koban search --json` (application/x-ndjson); errors are
+ * streams the same JSON lines as `koban search --json` (application/x-ndjson);
+ *
+ *   POST /api/v1/ingest/{source}
+ *
+ * takes a source's events (portal/ingest.h: its own tokens, answered after the WAL
+ * commit) when api_config.ingest is set; the ingest module keeps its request's state in
+ * the connection's con_cls, freed when libmicrohttpd completes the request. Errors are
  * {"error": "..."} with a 4xx/5xx status, or, once the stream has begun, a last line
  * {"error": "..."}. Every search is written to the audit log (store/store.h) as
  * "token NAME". docs/api.md describes the API.
@@ -26,6 +32,7 @@
 #include <stdint.h>
 
 struct api;
+struct api_ingest;
 struct err;
 
 #define API_MAX_CONNECTIONS 64
@@ -38,6 +45,7 @@ struct api_config {
 	const char *data_dir;
 	const char *keys_master;  /* the keys: section's files; NULL: DATA_DIR/keys (store/keys.h) */
 	const char *keys_signing;
+	struct api_ingest *ingest; /* POST /api/v1/ingest/{source} (portal/ingest.h); NULL: off */
 };
 
 int api_start(struct api **a, const struct api_config *c, struct err *e);

@@ -99,6 +99,14 @@ static const char *const migrations[] = {
 	"CREATE TRIGGER tenant_id_high_up AFTER INSERT ON tenants BEGIN"
 	"  UPDATE tenant_id_high SET high = MAX(high, NEW.id);"
 	"END;",
+	/*
+	 * 6: ingest tokens of sources (HTTP ingest; only their hashes), at most one per source:
+	 * a new one replaces it; removing the source (or its tenant) removes it.
+	 */
+	"CREATE TABLE source_tokens ("
+	"  source_id INTEGER PRIMARY KEY REFERENCES sources(id) ON DELETE CASCADE,"
+	"  hash BLOB NOT NULL UNIQUE,"
+	"  created_ns INTEGER NOT NULL);",
 };
 
 #define META_SENDERS_KEPT 1000 /* rows of unassigned_senders kept, the busiest */
@@ -573,6 +581,40 @@ int meta_source_remove(struct meta *m, const char *tenant, const char *name, str
 	return rc;
 }
 
+/* The columns every query of sources selects first, in source_row's order. */
+#define SOURCE_COLUMNS_SQL                                                                \
+	"s.id, s.name, t.name, s.cidr, s.host, s.listener, s.format, s.tz, s.created_ns"
+#define SOURCE_COLUMNS_N 9
+
+/*
+ * The source in the current row (strings valid until the next step): 1, or 0 for a row
+ * that fails the checks (skipped with a warning), or -ENOMEM.
+ */
+static int source_row(struct meta *m, sqlite3_stmt *st, struct meta_source *s, struct err *e)
+{
+	struct err bad = ERR_INIT;
+
+	*s = (struct meta_source){
+		.id = sqlite3_column_int64(st, 0),
+		.name = column_text(st, 1),
+		.tenant = column_text(st, 2),
+		.cidr = column_text(st, 3),
+		.host = column_text(st, 4),
+		.listener = column_text(st, 5),
+		.format = column_text(st, 6),
+		.tz = column_text(st, 7),
+		.created_ns = sqlite3_column_int64(st, 8),
+	};
+	if (!s->name || !s->tenant || !s->format)
+		return err_set(e, -ENOMEM, "out of memory reading sources");
+	/* Validated again on load, as every row a writer other than koban may have made. */
+	if (meta_source_check(s, &bad) < 0) {
+		log_warn("%s: source row %lld skipped: %s", m->path, (long long)s->id, bad.msg);
+		return 0;
+	}
+	return 1;
+}
+
 int meta_source_list(struct meta *m, const char *tenant,
 		     void (*fn)(void *ctx, const struct meta_source *s), void *ctx, struct err *e)
 {
@@ -584,8 +626,7 @@ int meta_source_list(struct meta *m, const char *tenant,
 	if (tenant && ((rc = check_tenant_ref(tenant, e)) < 0 ||
 		       (rc = tenant_id(m, tenant, &tid, e)) < 0))
 		return rc;
-	rc = prepare(m, "SELECT s.id, s.name, t.name, s.cidr, s.host, s.listener, s.format, s.tz,"
-			" s.created_ns FROM sources s JOIN tenants t ON t.id = s.tenant_id"
+	rc = prepare(m, "SELECT " SOURCE_COLUMNS_SQL " FROM sources s JOIN tenants t ON t.id = s.tenant_id"
 			" WHERE ?1 IS NULL OR s.tenant_id = ?1 ORDER BY t.name, s.name", &st, e);
 	if (rc < 0)
 		return rc;
@@ -594,31 +635,13 @@ int meta_source_list(struct meta *m, const char *tenant,
 	else
 		sqlite3_bind_null(st, 1);
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		struct meta_source s = {
-			.id = sqlite3_column_int64(st, 0),
-			.name = column_text(st, 1),
-			.tenant = column_text(st, 2),
-			.cidr = column_text(st, 3),
-			.host = column_text(st, 4),
-			.listener = column_text(st, 5),
-			.format = column_text(st, 6),
-			.tz = column_text(st, 7),
-			.created_ns = sqlite3_column_int64(st, 8),
-		};
+		struct meta_source s;
 
-		struct err bad = ERR_INIT;
-
-		if (!s.name || !s.tenant || !s.format) {
-			rc = err_set(e, -ENOMEM, "out of memory reading sources");
+		if ((rc = source_row(m, st, &s, e)) < 0)
 			goto fail;
-		}
-		/* Validated again on load, as every row a writer other than koban may have made. */
-		if (meta_source_check(&s, &bad) < 0) {
-			log_warn("%s: source row %lld skipped: %s", m->path, (long long)s.id,
-				 bad.msg);
-			continue;
-		}
-		fn(ctx, &s);
+		if (rc > 0)
+			fn(ctx, &s);
+		rc = 0;
 	}
 	if (step != SQLITE_DONE)
 		rc = db_fail(m, e);
@@ -897,6 +920,94 @@ int meta_token_find(struct meta *m, const unsigned char hash[META_TOKEN_HASH_LEN
 	rc = each_token(m, st, fn, ctx, &rows, e);
 	if (rc == 0 && rows == 0)
 		rc = err_set(e, -ENOENT, "no such token");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- ingest tokens of sources ---- */
+
+int meta_source_token_set(struct meta *m, const char *tenant, const char *source,
+			  const unsigned char hash[META_TOKEN_HASH_LEN], struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = check_name("source name", source, e)) < 0 ||
+	    (rc = check_tenant_ref(tenant, e)) < 0 ||
+	    (rc = prepare(m, "INSERT OR REPLACE INTO source_tokens (source_id, hash, created_ns)"
+			     " SELECT s.id, ?3, ?4 FROM sources s JOIN tenants t ON t.id = s.tenant_id"
+			     " WHERE s.name = ?1 AND t.name = ?2", &st, e)) < 0)
+		return rc;
+	bind_text(st, 1, source);
+	bind_text(st, 2, tenant);
+	sqlite3_bind_blob(st, 3, hash, META_TOKEN_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, time_now_ns());
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	else if (sqlite3_changes(m->db) == 0)
+		rc = err_set(e, -ENOENT, "no source '%s' in tenant '%s' in %s", ESC(source),
+			     ESC(tenant), m->path);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_source_token_revoke(struct meta *m, const char *tenant, const char *source,
+			     struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = check_name("source name", source, e)) < 0 ||
+	    (rc = check_tenant_ref(tenant, e)) < 0 ||
+	    (rc = prepare(m, "DELETE FROM source_tokens WHERE source_id = (SELECT s.id FROM"
+			     " sources s JOIN tenants t ON t.id = s.tenant_id"
+			     " WHERE s.name = ?1 AND t.name = ?2)", &st, e)) < 0)
+		return rc;
+	bind_text(st, 1, source);
+	bind_text(st, 2, tenant);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	else if (sqlite3_changes(m->db) == 0)
+		rc = err_set(e, -ENOENT, "source '%s' of tenant '%s' has no ingest token",
+			     ESC(source), ESC(tenant));
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_source_token_find(struct meta *m, const unsigned char hash[META_TOKEN_HASH_LEN],
+			   void (*fn)(void *ctx, const struct meta_source_token *t), void *ctx,
+			   struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, step;
+
+	if ((rc = prepare(m, "SELECT " SOURCE_COLUMNS_SQL ", s.tenant_id, k.created_ns"
+			     " FROM source_tokens k JOIN sources s ON s.id = k.source_id"
+			     " JOIN tenants t ON t.id = s.tenant_id WHERE k.hash = ?1", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_blob(st, 1, hash, META_TOKEN_HASH_LEN, SQLITE_STATIC);
+	rc = -ENOENT;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct meta_source_token t = {
+			.tenant_id = sqlite3_column_int64(st, SOURCE_COLUMNS_N),
+			.created_ns = sqlite3_column_int64(st, SOURCE_COLUMNS_N + 1),
+		};
+		int ok = source_row(m, st, &t.source, e);
+
+		if (ok < 0) {
+			rc = ok;
+			goto out;
+		}
+		if (ok) {
+			fn(ctx, &t);
+			rc = 0;
+		}
+	}
+	if (step != SQLITE_DONE)
+		rc = db_fail(m, e);
+	else if (rc == -ENOENT)
+		err_set(e, rc, "no such ingest token");
+out:
 	sqlite3_finalize(st);
 	return rc;
 }

@@ -1,5 +1,6 @@
 /*
- * meta.h - the metadata store: tenants, sources and API tokens (later users, assets, ...).
+ * meta.h - the metadata store: tenants, sources, API tokens and the sources' ingest tokens
+ * (later users, assets, ...).
  *
  * SQLite in WAL mode at DATA_DIR/koban.db, behind this API so another database can serve
  * it later. meta_open() creates the file and the schema (versioned migrations) when
@@ -144,5 +145,28 @@ int meta_token_list(struct meta *m, void (*fn)(void *ctx, const struct meta_toke
 /* Calls fn for the token with that hash; -ENOENT when there is none. */
 int meta_token_find(struct meta *m, const unsigned char hash[META_TOKEN_HASH_LEN],
 		    void (*fn)(void *ctx, const struct meta_token *t), void *ctx, struct err *e);
+
+/*
+ * Ingest tokens of sources (HTTP ingest, `koban source token`): at most one per source,
+ * made with meta_token_new and stored as meta_token_hash, like API tokens (a separate
+ * table: an ingest token reads nothing, an API token ingests nothing). Setting one replaces
+ * the source's previous token; removing the source or its tenant removes it.
+ */
+struct meta_source_token {
+	struct meta_source source; /* the source the token ingests for (its tenant, format, tz) */
+	int64_t tenant_id;
+	int64_t created_ns;        /* when the token was made */
+};
+
+/* -ENOENT when tenant has no source of that name. */
+int meta_source_token_set(struct meta *m, const char *tenant, const char *source,
+			  const unsigned char hash[META_TOKEN_HASH_LEN], struct err *e);
+/* -ENOENT when the source has no token (or does not exist). */
+int meta_source_token_revoke(struct meta *m, const char *tenant, const char *source,
+			     struct err *e);
+/* Calls fn for the source whose token has that hash; -ENOENT when there is none. */
+int meta_source_token_find(struct meta *m, const unsigned char hash[META_TOKEN_HASH_LEN],
+			   void (*fn)(void *ctx, const struct meta_source_token *t), void *ctx,
+			   struct err *e);
 
 #endif

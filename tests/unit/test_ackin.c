@@ -18,6 +18,9 @@
 #include "t.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -52,6 +55,7 @@ static int setup(struct fixture *f, const char *name, const char *yaml, unsigned
 	if (!m)
 		return -1;
 	CHECK_INT(meta_tenant_add(m, "alpha", &e), 0);
+	CHECK_INT(meta_tenant_add(m, "beta", &e), 0);
 	CHECK_INT(meta_tenant_get(m, "alpha", take_id, &f->id_a, &e), 0);
 	meta_close(m);
 	CHECK_INT(fairq_new(&f->q, &fq, &e), 0);
@@ -72,6 +76,7 @@ static int setup(struct fixture *f, const char *name, const char *yaml, unsigned
 	ac.slots = slots;
 	ac.max_message_size = 512;
 	ac.fixed_now_ns = 1700000000LL * NS_PER_SEC;
+	ac.clock_skew_max_ns = 60 * NS_PER_SEC; /* the pipeline keeps the source's name */
 	CHECK_INT(rc = ackin_new(&f->a, &ac, &e), 0);
 	CHECK_STR(e.msg, "");
 	return rc;
@@ -106,11 +111,16 @@ static void test_batch_stored_after_commit(void)
 	struct err e = ERR_INIT;
 	struct tenant_stats *st;
 
+	char name[8] = "fw";
+
 	if (setup(&f, "stored", "workers: 1\n", 2) < 0)
 		return;
 	o = origin_of(f.slot_a, "rfc5424");
+	o.source = name; /* the caller's: ackin keeps its own copy */
 	st = fairq_stats(f.q, f.slot_a);
 	CHECK_INT(ackin_begin(f.a, &b, &o, 0, &e), 0);
+	CHECK(b.origin.source != name);
+	CHECK_STR(b.origin.source, "fw");
 	CHECK_INT(b.tenant_id, f.id_a);
 	CHECK_INT(add_str(&b, "<14>1 2024-05-01T10:00:00Z fw1 app - - - one"), 0);
 	CHECK_INT(add_str(&b, "<14>1 2024-05-01T10:00:01Z fw1 app - - - two"), 0);
@@ -251,6 +261,141 @@ static void test_failed_append_fails_the_batch(void)
 	CHECK_INT(atomic_load(&st->parsed), n);
 	CHECK_INT(ackin_wait(f.a, b.lsn, 5000), 0); /* what was written is durable */
 	CHECK_INT(sink_stored(f.s, f.id_a), b.events);
+	/* the next batch on the slot is beta's: none of alpha's leftover lines go with it */
+	{
+		struct ackin_origin ob = origin_of((unsigned)fairq_slot(f.q, "beta", 4), "auto");
+		uint32_t alpha = b.events;
+		uint64_t id_b = 0;
+
+		CHECK_INT(ackin_tenant_id(f.a, "beta", &id_b, &e), 0);
+		CHECK_INT(ackin_begin(f.a, &b, &ob, 0, &e), 0);
+		CHECK_INT(add_str(&b, "<13>May  1 10:00:00 h a: beta 1"), 0);
+		CHECK_INT(add_str(&b, "<13>May  1 10:00:00 h a: beta 2"), 0);
+		CHECK_INT(ackin_end(&b, &e), 0);
+		CHECK_INT(b.events, 2);
+		CHECK_INT(ackin_wait(f.a, b.lsn, 5000), 0);
+		CHECK_INT(sink_stored(f.s, id_b), 2);
+		CHECK_INT(sink_stored(f.s, f.id_a), alpha);
+	}
+	teardown(&f);
+}
+
+/* Senders on threads of their own share two decoding slots; each waits for its commits. */
+#define SENDERS 4
+#define BATCHES 20
+#define PER_BATCH 50
+
+struct sender {
+	struct fixture *f;
+	unsigned failures;
+};
+
+static void *send_batches(void *arg)
+{
+	struct sender *s = arg;
+	struct ackin_origin o = origin_of(s->f->slot_a, "auto");
+	struct err e = ERR_INIT;
+	char line[64];
+
+	for (int i = 0; i < BATCHES; i++) {
+		struct ackin_batch b;
+		int rc = ackin_begin(s->f->a, &b, &o, -1, &e);
+
+		for (int j = 0; rc == 0 && j < PER_BATCH; j++) {
+			snprintf(line, sizeof(line), "<13>May  1 10:00:00 h a: %d %d", i, j);
+			rc = add_str(&b, line);
+		}
+		if (rc == 0 && (rc = ackin_end(&b, &e)) == 0)
+			rc = ackin_wait(s->f->a, b.lsn, 10000);
+		if (rc < 0 || b.events != PER_BATCH)
+			s->failures++;
+	}
+	return NULL;
+}
+
+static void test_concurrent_batches(void)
+{
+	struct fixture f;
+	struct sender s[SENDERS];
+	pthread_t t[SENDERS];
+
+	if (setup(&f, "threads", "workers: 1\n", 2) < 0)
+		return;
+	for (int i = 0; i < SENDERS; i++) {
+		s[i] = (struct sender){ .f = &f };
+		CHECK_INT(pthread_create(&t[i], NULL, send_batches, &s[i]), 0);
+	}
+	for (int i = 0; i < SENDERS; i++) {
+		pthread_join(t[i], NULL);
+		CHECK_INT(s[i].failures, 0);
+	}
+	CHECK_INT(sink_stored(f.s, f.id_a), SENDERS * BATCHES * PER_BATCH);
+	CHECK_INT(atomic_load(&fairq_stats(f.q, f.slot_a)->parsed), SENDERS * BATCHES * PER_BATCH);
+	teardown(&f);
+}
+
+/* A tenant waits for a slot on a thread of its own and holds it until told to let go. */
+struct waiter {
+	struct fixture *f;
+	struct ackin_origin o;
+	atomic_int got, release;
+	int rc;
+};
+
+static void *wait_for_slot(void *arg)
+{
+	struct waiter *w = arg;
+	struct ackin_batch b;
+	struct err e = ERR_INIT;
+
+	if ((w->rc = ackin_begin(w->f->a, &b, &w->o, 5000, &e)) == 0) {
+		atomic_store(&w->got, 1);
+		while (!atomic_load(&w->release))
+			sched_yield();
+		w->rc = ackin_end(&b, &e);
+	}
+	atomic_store(&w->got, 1);
+	return NULL;
+}
+
+static void test_fair_between_tenants(void)
+{
+	struct fixture f;
+	struct ackin_origin oa, ob;
+	struct ackin_batch b1, b2, b3;
+	struct err e = ERR_INIT;
+	struct waiter w;
+	pthread_t t;
+	int64_t t0;
+
+	if (setup(&f, "fair", "workers: 1\n", 2) < 0)
+		return;
+	oa = origin_of(f.slot_a, "auto");
+	ob = origin_of((unsigned)fairq_slot(f.q, "beta", 4), "auto");
+	/* alone, a tenant uses every slot */
+	CHECK_INT(ackin_begin(f.a, &b1, &oa, 0, &e), 0);
+	CHECK_INT(ackin_begin(f.a, &b2, &oa, 0, &e), 0);
+	/* beta waits; the slot alpha gives back is beta's, not alpha's next batch's */
+	memset(&w, 0, sizeof(w));
+	w.f = &f;
+	w.o = ob;
+	CHECK_INT(pthread_create(&t, NULL, wait_for_slot, &w), 0);
+	t0 = time_mono_ns();
+	while (ackin_waiting(f.a) != 1 && time_mono_ns() - t0 < 5 * NS_PER_SEC)
+		sched_yield();
+	CHECK_INT(ackin_waiting(f.a), 1);
+	CHECK_INT(ackin_end(&b1, &e), 0);
+	/* beta still waits (and is owed the slot) or holds it: either way none for alpha */
+	CHECK_INT(ackin_begin(f.a, &b3, &oa, 0, &e), -EBUSY);
+	t0 = time_mono_ns();
+	while (!atomic_load(&w.got) && time_mono_ns() - t0 < 5 * NS_PER_SEC)
+		sched_yield();
+	atomic_store(&w.release, 1);
+	pthread_join(t, NULL);
+	CHECK_INT(w.rc, 0);
+	CHECK_INT(ackin_begin(f.a, &b3, &oa, 0, &e), 0);
+	CHECK_INT(ackin_end(&b3, &e), 0);
+	CHECK_INT(ackin_end(&b2, &e), 0);
 	teardown(&f);
 }
 
@@ -273,6 +418,8 @@ int main(void)
 	T_RUN(test_unknown_tenant_and_built_messages);
 	T_RUN(test_busy_slots);
 	T_RUN(test_failed_append_fails_the_batch);
+	T_RUN(test_concurrent_batches);
+	T_RUN(test_fair_between_tenants);
 	T_RUN(test_config_checked);
 	return t_done();
 }

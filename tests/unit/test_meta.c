@@ -99,7 +99,7 @@ static void test_open_creates_schema(void)
 	sqlite3_finalize(st);
 	CHECK_INT(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
 	CHECK_INT(sqlite3_step(st), SQLITE_ROW);
-	CHECK_INT(sqlite3_column_int(st, 0), 5);
+	CHECK_INT(sqlite3_column_int(st, 0), 6);
 	sqlite3_finalize(st);
 
 	/* A database from a newer koban is refused, not damaged. */
@@ -653,11 +653,72 @@ static void test_tokens(void)
 	meta_close(m);
 }
 
+static void source_token_row(void *ctx, const struct meta_source_token *t)
+{
+	char text[128];
+
+	snprintf(text, sizeof(text), "%s/%s/%s/%s/%d", t->source.name, t->source.tenant,
+		 t->source.format, t->source.tz ? t->source.tz : "-", t->tenant_id > 0);
+	add_row(ctx, text, NULL);
+}
+
+/* Ingest tokens of sources: one per source, replaced, scoped by tenant, removed with it. */
+static void test_source_tokens(void)
+{
+	struct meta *m = open_fresh();
+	struct meta_source fa = source("fw", "city-a", NULL), fb = source("fw", "city-b", NULL);
+	struct rows r = { .n = 0 };
+	struct err e = ERR_INIT;
+	unsigned char h1[META_TOKEN_HASH_LEN], h2[META_TOKEN_HASH_LEN], h3[META_TOKEN_HASH_LEN];
+
+	meta_token_hash("one", 3, h1);
+	meta_token_hash("two", 3, h2);
+	meta_token_hash("three", 5, h3);
+	fa.listener = "api";
+	fa.format = "rfc5424";
+	fa.tz = "Asia/Tokyo";
+	fb.listener = "api";
+	CHECK_INT(meta_tenant_add(m, "city-a", &e), 0);
+	CHECK_INT(meta_tenant_add(m, "city-b", &e), 0);
+	CHECK_INT(meta_source_add(m, &fa, &e), 0);
+	CHECK_INT(meta_source_add(m, &fb, &e), 0);
+	CHECK_INT(meta_source_token_set(m, "city-a", "fw", h1, &e), 0);
+	CHECK_INT(meta_source_token_set(m, "city-b", "fw", h3, &e), 0);
+	CHECK_INT(meta_source_token_find(m, h1, source_token_row, &r, &e), 0);
+	CHECK_STR(r.text, "fw/city-a/rfc5424/Asia/Tokyo/1");
+	/* a new token replaces the old one */
+	CHECK_INT(meta_source_token_set(m, "city-a", "fw", h2, &e), 0);
+	CHECK_INT(meta_source_token_find(m, h1, source_token_row, &r, &e), -ENOENT);
+	CHECK_STR(e.msg, "no such ingest token");
+	memset(&r, 0, sizeof(r));
+	CHECK_INT(meta_source_token_find(m, h2, source_token_row, &r, &e), 0);
+	CHECK_STR(r.text, "fw/city-a/rfc5424/Asia/Tokyo/1");
+	/* an API token's hash is not an ingest token, and the other way round */
+	CHECK_INT(meta_token_add(m, "reader", "city-a", h1, &e), 0);
+	CHECK_INT(meta_source_token_find(m, h1, source_token_row, &r, &e), -ENOENT);
+	CHECK_INT(meta_token_find(m, h2, token_row, &r, &e), -ENOENT);
+	/* a source that does not exist, a bad name, a source without a token */
+	CHECK_INT(meta_source_token_set(m, "city-a", "nosuch", h1, &e), -ENOENT);
+	CHECK_INT(meta_source_token_set(m, "../city-a", "fw", h1, &e), -EINVAL);
+	CHECK_INT(meta_source_token_revoke(m, "city-a", "fw", &e), 0);
+	CHECK_INT(meta_source_token_revoke(m, "city-a", "fw", &e), -ENOENT);
+	CHECK_STR(e.msg, "source 'fw' of tenant 'city-a' has no ingest token");
+	CHECK_INT(meta_source_token_find(m, h2, source_token_row, &r, &e), -ENOENT);
+	/* removing the source (or its tenant) removes its token */
+	memset(&r, 0, sizeof(r));
+	CHECK_INT(meta_source_token_find(m, h3, source_token_row, &r, &e), 0);
+	CHECK_STR(r.text, "fw/city-b/auto/-/1");
+	CHECK_INT(meta_source_remove(m, "city-b", "fw", &e), 0);
+	CHECK_INT(meta_source_token_find(m, h3, source_token_row, &r, &e), -ENOENT);
+	meta_close(m);
+}
+
 int main(void)
 {
 	if (!t_tmp_dir())
 		return 1;
 	T_RUN(test_open_creates_schema);
+	T_RUN(test_source_tokens);
 	T_RUN(test_crafted_rows_skipped);
 	T_RUN(test_activity_and_senders);
 	T_RUN(test_open_bad_dir);
