@@ -102,7 +102,6 @@ struct serve {
 	struct control *control;  /* DATA_DIR/control.sock (portal/control.h) */
 	struct api *api;          /* the API listener, when configured (portal/api.h) */
 	struct poll *poll;        /* the pollers of the configuration (ingest/poll.h) */
-	struct ackin *ackin;      /* acknowledged inputs: decode, WAL, wait (ingest/ackin.h) */
 	struct relp *relp;        /* the RELP listeners, when configured (ingest/relp.h) */
 };
 
