@@ -9,6 +9,7 @@
 #include "core/field.h"
 #include "parse/squid.h"
 #include "parse/syslog.h"
+#include "parse/weblog.h"
 
 static bool sniff_any(const char *msg, size_t len)
 {
@@ -46,6 +47,8 @@ static int decode_rfc5424(struct event *ev, const char *msg, size_t len,
 static const struct decoder table[] = {
 	{ .name = "squid", .dataset = "squid.access", .sniff = squid_sniff,
 	  .decode = squid_decode },
+	{ .name = "combined", .dataset = "weblog.access", .sniff = weblog_sniff,
+	  .decode = weblog_decode },
 	{ .name = "rfc5424", .dataset = "syslog", .sniff = syslog_looks_rfc5424,
 	  .decode = decode_rfc5424 },
 	/* never sniffed: "syslog" decides */
@@ -53,7 +56,7 @@ static const struct decoder table[] = {
 	{ .name = "syslog", .dataset = "syslog", .sniff = sniff_any, .decode = decode_syslog },
 };
 
-#define NAMES "auto, squid, syslog, rfc3164 or rfc5424"
+#define NAMES "auto, squid, combined, syslog, rfc3164 or rfc5424"
 
 _Static_assert(ARRAY_SIZE(table) < 255, "format ids must fit struct msg's byte");
 

@@ -61,6 +61,19 @@ static bool is_digit(char ch)
 	return ch >= '0' && ch <= '9';
 }
 
+bool logtext_digits(const char *p, int n, int *out)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (!is_digit(p[i]))
+			return false;
+		v = v * 10 + (p[i] - '0');
+	}
+	*out = v;
+	return true;
+}
+
 bool logtext_uint(struct logtext_span s, int64_t *out)
 {
 	int64_t v = 0;
@@ -100,7 +113,7 @@ bool logtext_decimal_ns(struct logtext_span s, int64_t unit_ns, int64_t *out)
 
 /* ---- payload and failure ---- */
 
-static int month_of(const char *p)
+int logtext_month(const char *p)
 {
 	static const char names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
 
@@ -113,7 +126,7 @@ static int month_of(const char *p)
 /* "Mmm dd hh:mm:ss " or "Mmm  d hh:mm:ss " at the start of msg. */
 static bool starts_bsd_stamp(const char *m, size_t len)
 {
-	return len >= 16 && month_of(m) && m[3] == ' ' && (m[4] == ' ' || is_digit(m[4])) &&
+	return len >= 16 && logtext_month(m) && m[3] == ' ' && (m[4] == ' ' || is_digit(m[4])) &&
 	       is_digit(m[5]) && m[6] == ' ' && is_digit(m[7]) && is_digit(m[8]) &&
 	       m[9] == ':' && is_digit(m[10]) && is_digit(m[11]) && m[12] == ':' &&
 	       is_digit(m[13]) && is_digit(m[14]) && m[15] == ' ';

@@ -47,6 +47,11 @@ bool logtext_eat(struct logtext_cur *c, const char *lit);
 /* Whether s equals the NUL-terminated lit. */
 bool logtext_is(struct logtext_span s, const char *lit);
 
+/* Exactly n digits at p (the caller checked that n bytes are there) as a number. */
+bool logtext_digits(const char *p, int n, int *out);
+/* 1..12 for "Jan".."Dec" at p (3 bytes, case as written), else 0. */
+int logtext_month(const char *p);
+
 /* A decimal integer of 1 to 18 digits, whole span; false otherwise. */
 bool logtext_uint(struct logtext_span s, int64_t *out);
 /*
