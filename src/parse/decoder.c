@@ -7,6 +7,7 @@
 #include "core/err.h"
 #include "core/event.h"
 #include "core/field.h"
+#include "parse/dns.h"
 #include "parse/squid.h"
 #include "parse/syslog.h"
 #include "parse/weblog.h"
@@ -49,6 +50,10 @@ static const struct decoder table[] = {
 	  .decode = squid_decode },
 	{ .name = "combined", .dataset = "weblog.access", .sniff = weblog_sniff,
 	  .decode = weblog_decode },
+	{ .name = "bind", .dataset = "bind.query", .sniff = dns_bind_sniff,
+	  .decode = dns_bind_decode },
+	{ .name = "unbound", .dataset = "unbound.query", .sniff = dns_unbound_sniff,
+	  .decode = dns_unbound_decode },
 	{ .name = "rfc5424", .dataset = "syslog", .sniff = syslog_looks_rfc5424,
 	  .decode = decode_rfc5424 },
 	/* never sniffed: "syslog" decides */
@@ -56,7 +61,7 @@ static const struct decoder table[] = {
 	{ .name = "syslog", .dataset = "syslog", .sniff = sniff_any, .decode = decode_syslog },
 };
 
-#define NAMES "auto, squid, combined, syslog, rfc3164 or rfc5424"
+#define NAMES "auto, squid, combined, bind, unbound, syslog, rfc3164 or rfc5424"
 
 _Static_assert(ARRAY_SIZE(table) < 255, "format ids must fit struct msg's byte");
 
