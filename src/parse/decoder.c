@@ -8,6 +8,8 @@
 #include "core/event.h"
 #include "core/field.h"
 #include "parse/dns.h"
+#include "parse/jsonmap.h"
+#include "parse/postfix.h"
 #include "parse/squid.h"
 #include "parse/syslog.h"
 #include "parse/weblog.h"
@@ -54,6 +56,11 @@ static const struct decoder table[] = {
 	  .decode = dns_bind_decode },
 	{ .name = "unbound", .dataset = "unbound.query", .sniff = dns_unbound_sniff,
 	  .decode = dns_unbound_decode },
+	{ .name = "postfix", .dataset = "postfix.log", .sniff = postfix_sniff,
+	  .decode = postfix_decode, .configure = postfix_configure },
+	/* never sniffed: a JSON line is only "json" when its source says so */
+	{ .name = "json", .dataset = "json", .decode = jsonmap_decode,
+	  .configure = jsonmap_configure },
 	{ .name = "rfc5424", .dataset = "syslog", .sniff = syslog_looks_rfc5424,
 	  .decode = decode_rfc5424 },
 	/* never sniffed: "syslog" decides */
@@ -61,7 +68,7 @@ static const struct decoder table[] = {
 	{ .name = "syslog", .dataset = "syslog", .sniff = sniff_any, .decode = decode_syslog },
 };
 
-#define NAMES "auto, squid, combined, bind, unbound, syslog, rfc3164 or rfc5424"
+#define NAMES "auto, squid, combined, bind, unbound, postfix, json, syslog, rfc3164 or rfc5424"
 
 _Static_assert(ARRAY_SIZE(table) < 255, "format ids must fit struct msg's byte");
 
