@@ -118,19 +118,19 @@ bool dns_bind_sniff(const char *msg, size_t len)
 static bool bind_stamp(struct logtext_cur *c, const struct decode_opts *o, int64_t *ns)
 {
 	const char *p = c->p;
-	size_t len = (size_t)(c->end - c->p), used = 21;
+	size_t len = (size_t)(c->end - c->p), used = 20;
 	struct civil_time t = { 0 };
 	int ms = 0;
 
-	if (len < 21 || p[2] != '-' || p[6] != '-' || p[11] != ' ' || p[14] != ':' ||
+	if (len < 20 || p[2] != '-' || p[6] != '-' || p[11] != ' ' || p[14] != ':' ||
 	    p[17] != ':' || !logtext_digits(p, 2, &t.day) || !(t.month = logtext_month(p + 3)) ||
 	    !logtext_digits(p + 7, 4, &t.year) || !logtext_digits(p + 12, 2, &t.hour) ||
 	    !logtext_digits(p + 15, 2, &t.min) || !logtext_digits(p + 18, 2, &t.sec) ||
 	    t.year < 1678 || t.year > 2261 || t.day < 1 ||
 	    t.day > time_days_in_month(t.year, t.month) || t.hour > 23 || t.min > 59 || t.sec > 59)
 		return false;
-	if (len >= 25 && p[21] == '.' && logtext_digits(p + 22, 3, &ms))
-		used = 25;
+	if (len >= 24 && p[20] == '.' && logtext_digits(p + 21, 3, &ms))
+		used = 24;
 	if (used < len && p[used] != ' ')
 		return false;
 	t.nsec = ms * 1000000L;
@@ -178,6 +178,7 @@ static int bind_client(struct event *ev, struct logtext_span t, struct err *e)
 static int bind_query(struct event *ev, const char *msg, struct logtext_cur *c, struct err *e)
 {
 	struct logtext_span t, tag, name, cls, type, flags, server;
+	const char *q;
 	int rc;
 
 	if (logtext_eat(c, "@0x") && !logtext_token(c, &t))
@@ -204,11 +205,12 @@ static int bind_query(struct event *ev, const char *msg, struct logtext_cur *c, 
 		LOGTEXT_TRY(event_set_str(ev, (unsigned)fields[F_BIND_VIEW], tag.p, tag.len));
 	}
 	logtext_skip_spaces(c);
+	q = c->p;
 	if (!logtext_eat(c, "query: ") || !logtext_token(c, &name) || !logtext_token(c, &cls) ||
 	    !logtext_token(c, &type) || !logtext_token(c, &flags) || !dns_class(cls) ||
 	    (flags.p[0] != '+' && flags.p[0] != '-'))
 		return err_set(e, -EINVAL, "offset %zu: expected 'query: NAME CLASS TYPE FLAGS'",
-			       (size_t)(c->p - msg));
+			       (size_t)(q - msg));
 	if ((rc = set_question(ev, name, cls, type, e)) < 0 || (rc = bind_flags(ev, flags, e)) < 0)
 		return rc;
 	if (logtext_token(c, &server) && server.len > 2 && server.p[0] == '(' &&
@@ -260,9 +262,10 @@ static int bind_body(struct event *ev, const char *msg, struct logtext_span pl,
 	LOGTEXT_TRY(logtext_set(ev, (unsigned)fields[F_BIND_CATEGORY], category));
 	LOGTEXT_TRY(logtext_set(ev, FIELD_LOG_LEVEL, level));
 	logtext_skip_spaces(&c);
-	if (logtext_eat(&c, "client ") &&
-	    memmem(c.p, (size_t)(c.end - c.p), " query: ", 8))
+	if (bind_at(c.p, (size_t)(c.end - c.p))) {
+		c.p += 7; /* "client " */
 		return bind_query(ev, msg, &c, e);
+	}
 	/* another category's line: kept as text */
 	if ((rc = set_other(ev, (struct logtext_span){ NULL, 0 }, &c, e)) < 0)
 		return rc;
@@ -287,7 +290,10 @@ bool dns_unbound_sniff(const char *msg, size_t len)
 	return logtext_sniff(msg, len, unbound_at);
 }
 
-/* "CLIENT NAME. TYPE CLASS [RCODE SECONDS CACHED SIZE]"; -EINVAL when c holds no query. */
+/*
+ * "CLIENT NAME. TYPE CLASS [RCODE SECONDS CACHED SIZE]": 0, or 1 when c holds no query (c
+ * unchanged), or a negative code with e filled.
+ */
 static int unbound_query(struct event *ev, const char *msg, struct logtext_cur *c,
 			 struct err *e)
 {
@@ -299,11 +305,11 @@ static int unbound_query(struct event *ev, const char *msg, struct logtext_cur *
 	if (!logtext_token(c, &client) || !logtext_token(c, &name) || !logtext_token(c, &type) ||
 	    !logtext_token(c, &cls) || name.p[name.len - 1] != '.' || !dns_class(cls)) {
 		*c = save;
-		return -EINVAL;
+		return 1;
 	}
 	if ((rc = logtext_set_ip(ev, FIELD_SOURCE_IP, client)) == -EINVAL) {
 		*c = save;
-		return -EINVAL;
+		return 1;
 	}
 	if (rc < 0)
 		return logtext_set_failed(rc, e);
@@ -397,10 +403,11 @@ static int unbound_body(struct event *ev, const char *msg, struct logtext_span p
 	if (logtext_is(level, "info") || logtext_is(level, "query") ||
 	    logtext_is(level, "reply")) {
 		rc = unbound_query(ev, msg, &c, e);
-		if (rc != -EINVAL || logtext_is(level, "query") || logtext_is(level, "reply"))
-			return rc == -EINVAL ? err_set(e, rc, "offset %zu: expected CLIENT NAME. "
-						       "TYPE CLASS", (size_t)(c.p - msg))
-					     : rc;
+		if (rc == 1 && !logtext_is(level, "info")) /* log-tag-queryreply lines are queries */
+			return err_set(e, -EINVAL, "offset %zu: expected CLIENT NAME. TYPE CLASS",
+				       (size_t)(c.p - msg));
+		if (rc != 1)
+			return rc;
 	}
 	if ((rc = set_other(ev, (struct logtext_span){ NULL, 0 }, &c, e)) < 0)
 		return rc;

@@ -367,6 +367,7 @@ static int set_path(struct event *ev, const char *p, size_t len)
 int logtext_set_url(struct event *ev, struct logtext_span s)
 {
 	const char *colon, *rest, *slash;
+	int64_t port;
 	size_t n;
 	int rc;
 
@@ -381,8 +382,12 @@ int logtext_set_url(struct event *ev, struct logtext_span s)
 		if ((rc = event_set_str(ev, FIELD_URL_SCHEME, s.p, (size_t)(colon - s.p))) < 0)
 			return rc;
 		rest = colon + 3;
+	} else if (colon && colon > s.p && colon + 1 < s.p + s.len &&
+		   logtext_uint((struct logtext_span){ colon + 1, (size_t)(s.p + s.len - colon - 1) },
+				&port)) {
+		rest = s.p; /* CONNECT host:port */
 	} else {
-		rest = s.p; /* CONNECT host:port, or a URL without scheme */
+		return 0; /* not a URL koban can split ("error:invalid-request"): original only */
 	}
 	n = (size_t)(s.p + s.len - rest);
 	slash = memchr(rest, '/', n);

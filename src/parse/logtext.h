@@ -140,7 +140,8 @@ int logtext_set_user(struct event *ev, struct logtext_span s, bool source_user);
 /*
  * url.original = s and its parts: url.scheme, url.domain, url.port, url.path, url.query
  * (without '?'), url.extension (of the last path segment, without '.'). A CONNECT target
- * "host:port" has only domain and port; a bare path only path, query and extension.
+ * "host:port" has only domain and port; a bare path only path, query and extension;
+ * anything else (no scheme, no leading '/') only url.original.
  */
 int logtext_set_url(struct event *ev, struct logtext_span s);
 

@@ -93,7 +93,8 @@ static int set_result(struct event *ev, struct logtext_span t, struct err *e)
 	denied = memmem(code.p, code.len, "DENIED", 6) != NULL;
 	LOGTEXT_TRY(event_set_str(ev, (unsigned)fields[F_RESULT], code.p, code.len));
 	LOGTEXT_TRY(logtext_add_lit(ev, FIELD_EVENT_TYPE, "access"));
-	LOGTEXT_TRY(logtext_add_lit(ev, FIELD_EVENT_TYPE, denied ? "denied" : "allowed"));
+	if (denied || st) /* status 000: no reply at all (an aborted or invalid request) */
+		LOGTEXT_TRY(logtext_add_lit(ev, FIELD_EVENT_TYPE, denied ? "denied" : "allowed"));
 	if (st)
 		LOGTEXT_TRY(event_set_int(ev, FIELD_HTTP_RESPONSE_STATUS_CODE, st));
 	LOGTEXT_TRY(logtext_set_lit(ev, FIELD_EVENT_OUTCOME,

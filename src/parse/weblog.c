@@ -87,8 +87,10 @@ static int quoted(struct event *ev, struct logtext_cur *c, struct logtext_span *
 		}
 		c->p++;
 	}
-	if (c->p >= c->end)
+	if (c->p >= c->end) {
+		c->p = s - 1; /* errors point at the opening quote */
 		return -EINVAL;
+	}
 	out->p = s;
 	out->len = (size_t)(c->p++ - s);
 	if (!escaped || !out->len)
