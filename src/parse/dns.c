@@ -198,10 +198,12 @@ static int bind_query(struct event *ev, const char *msg, struct logtext_cur *c, 
 	if (c->p < c->end && *c->p == '(' && !tag_token(c, &tag))
 		return err_set(e, -EINVAL, "offset %zu: expected '(NAME):' after the client",
 			       (size_t)(c->p - msg));
-	if (logtext_eat(c, " view ") || logtext_eat(c, "view ")) {
+	logtext_skip_spaces(c);
+	q = c->p;
+	if (logtext_eat(c, "view ")) {
 		if (!tag_token(c, &tag))
 			return err_set(e, -EINVAL, "offset %zu: expected 'view NAME:'",
-				       (size_t)(c->p - msg));
+				       (size_t)(q - msg));
 		LOGTEXT_TRY(event_set_str(ev, (unsigned)fields[F_BIND_VIEW], tag.p, tag.len));
 	}
 	logtext_skip_spaces(c);

@@ -382,7 +382,7 @@ int logtext_set_url(struct event *ev, struct logtext_span s)
 		if ((rc = event_set_str(ev, FIELD_URL_SCHEME, s.p, (size_t)(colon - s.p))) < 0)
 			return rc;
 		rest = colon + 3;
-	} else if (colon && colon > s.p && colon + 1 < s.p + s.len &&
+	} else if ((colon = memrchr(s.p, ':', s.len)) && colon > s.p &&
 		   logtext_uint((struct logtext_span){ colon + 1, (size_t)(s.p + s.len - colon - 1) },
 				&port)) {
 		rest = s.p; /* CONNECT host:port */

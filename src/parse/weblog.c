@@ -178,7 +178,9 @@ static int body(struct event *ev, const char *msg, struct logtext_span pl,
 
 	if (fields_rc < 0)
 		return err_set(e, fields_rc, "cannot register the weblog.* fields");
-	while (logtext_skip_spaces(&c) && *c.p != '[' && n < 5)
+	/* up to the time ("[dd/"; a vhost may be "[v6]:port") */
+	while (logtext_skip_spaces(&c) && n < 5 &&
+	       !(*c.p == '[' && c.end - c.p > 3 && c.p[3] == '/'))
 		logtext_token(&c, &lead[n++]);
 	if (n < 3 || n > 4)
 		return bad(e, msg, &c, "[VHOST] CLIENT IDENT USER before the [time]");
