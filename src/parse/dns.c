@@ -161,7 +161,7 @@ static int bind_client(struct event *ev, struct logtext_span t, struct err *e)
 {
 	const char *hash = memrchr(t.p, '#', t.len);
 	struct logtext_span ip = { t.p, hash ? (size_t)(hash - t.p) : t.len };
-	struct logtext_span port = { hash + 1, hash ? t.len - ip.len - 1 : 0 };
+	struct logtext_span port = { hash ? hash + 1 : t.p, hash ? t.len - ip.len - 1 : 0 };
 	int64_t n;
 	int rc;
 

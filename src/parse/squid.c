@@ -83,7 +83,7 @@ static int set_result(struct event *ev, struct logtext_span t, struct err *e)
 {
 	const char *slash = memchr(t.p, '/', t.len);
 	struct logtext_span code = { t.p, slash ? (size_t)(slash - t.p) : 0 };
-	struct logtext_span status = { slash + 1, slash ? t.len - code.len - 1 : 0 };
+	struct logtext_span status = { slash ? slash + 1 : t.p, slash ? t.len - code.len - 1 : 0 };
 	bool denied;
 	int64_t st;
 	int rc;
