@@ -30,7 +30,7 @@
 
 #define USAGE                                                                      \
 	"parse [-c FILE] [--format F] [--tz ZONE] [FILE|-]\n"                         \
-	"                   F: auto|squid|combined|bind|unbound|postfix|json|syslog|rfc3164|rfc5424"
+	"                   F: auto|panos|squid|combined|bind|unbound|postfix|json|syslog|rfc3164|rfc5424"
 #define READ_CHUNK 65536
 #define OUT_FLUSH 65536
 #define REMOTE_BATCH (512u << 10) /* bytes of ECS lines per frame to the daemon */
@@ -418,7 +418,7 @@ int cmd_parse(int argc, char **argv)
 
 #define INGEST_USAGE                                                                       \
 	"ingest [-c FILE] --tenant NAME [--format ecs|F] [--tz ZONE] [FILE|-]\n"               \
-	"                    F: auto|squid|combined|bind|unbound|postfix|json|syslog|rfc3164|rfc5424"
+	"                    F: auto|panos|squid|combined|bind|unbound|postfix|json|syslog|rfc3164|rfc5424"
 
 static int ingest_args(int argc, char **argv, const char **tenant, const char **format,
 		       const char **zone, const char **path)

@@ -20,7 +20,7 @@
 #define ADD_USAGE                                                                   \
 	"source add NAME --tenant T [--cidr CIDR] [--host NAME] [--listener L]\n"   \
 	"                         [--format F] [--tz ZONE]\n"                          \
-	"                         F: auto|squid|combined|bind|unbound|postfix|json|syslog|rfc3164|rfc5424"
+	"                         F: auto|panos|squid|combined|bind|unbound|postfix|json|syslog|rfc3164|rfc5424"
 #define LIST_USAGE "source list [--tenant T]"
 #define REMOVE_USAGE "source remove NAME --tenant T"
 #define TEST_USAGE "source test --ip IP [--host NAME] [--listener L]"

@@ -7,6 +7,7 @@
 #include "core/err.h"
 #include "core/event.h"
 #include "core/field.h"
+#include "parse/panos.h"
 #include "parse/dns.h"
 #include "parse/jsonmap.h"
 #include "parse/postfix.h"
@@ -48,6 +49,7 @@ static int decode_rfc5424(struct event *ev, const char *msg, size_t len,
 
 /* Index + 1 is the format id; "auto" sniffs in this order. */
 static const struct decoder table[] = {
+	{ .name = "panos", .dataset = "panos", .sniff = panos_sniff, .decode = panos_decode },
 	{ .name = "squid", .dataset = "squid.access", .sniff = squid_sniff,
 	  .decode = squid_decode },
 	{ .name = "combined", .dataset = "weblog.access", .sniff = weblog_sniff,
@@ -68,7 +70,7 @@ static const struct decoder table[] = {
 	{ .name = "syslog", .dataset = "syslog", .sniff = sniff_any, .decode = decode_syslog },
 };
 
-#define NAMES "auto, squid, combined, bind, unbound, postfix, json, syslog, rfc3164 or rfc5424"
+#define NAMES "auto, panos, squid, combined, bind, unbound, postfix, json, syslog, rfc3164 or rfc5424"
 
 _Static_assert(ARRAY_SIZE(table) < 255, "format ids must fit struct msg's byte");
 

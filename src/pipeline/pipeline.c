@@ -273,7 +273,7 @@ static int normalize(struct pipeline *p, struct event *ev, const struct msg *m,
 	if (decoded < 0) {
 		TRY(set_literal(ev, FIELD_EVENT_KIND, "pipeline_error"));
 		TRY(event_set_strdup(ev, FIELD_ERROR_MESSAGE, de->msg, strlen(de->msg)));
-	} else {
+	} else if (!event_get(ev, FIELD_EVENT_KIND)) { /* a decoder may say "alert" */
 		TRY(set_literal(ev, FIELD_EVENT_KIND, "event"));
 	}
 	if (!event_get(ev, FIELD_EVENT_DATASET))

@@ -35,8 +35,8 @@ static void test_check_message(void)
 	struct err e = ERR_INIT;
 
 	CHECK_INT(decoder_check("nosuch", &e), -EINVAL);
-	CHECK_STR(e.msg, "format 'nosuch': expected auto, squid, combined, bind, unbound, postfix, "
-		  "json, syslog, rfc3164 or rfc5424");
+	CHECK_STR(e.msg, "format 'nosuch': expected auto, panos, squid, combined, bind, unbound, "
+		  "postfix, json, syslog, rfc3164 or rfc5424");
 	CHECK_INT(decoder_check("rfc3164", &e), decoder_find("rfc3164", 7));
 }
 

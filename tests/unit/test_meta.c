@@ -234,7 +234,7 @@ static void test_source_validation(void)
 	s = source("fw", "t1", "10.0.0.0/8");
 	s.format = "cef";
 	CHECK_INT(meta_source_add(m, &s, &e), -EINVAL);
-	CHECK_STR(e.msg, "format 'cef': expected auto, syslog, rfc3164 or rfc5424");
+	CHECK_STR(e.msg, "format 'cef': expected auto, panos, syslog, rfc3164 or rfc5424");
 	s.format = NULL;
 	s.tz = "../../etc/passwd";
 	CHECK_INT(meta_source_add(m, &s, &e), -EINVAL);
