@@ -1320,6 +1320,36 @@ static void json_maps_show(const struct config *c, char *out, size_t size)
 		snprintf(out, size, "(none)");
 }
 
+/* Copies of running's maps into next (a reload keeps the maps the decoders compiled). */
+static int keep_json_maps(struct config *next, const struct config *running)
+{
+	config_decoders_release(next);
+	if (!running->n_json_maps)
+		return 0;
+	if (!(next->json_maps = mem_calloc(running->n_json_maps, sizeof(*next->json_maps))))
+		return -ENOMEM;
+	for (size_t i = 0; i < running->n_json_maps; i++) {
+		const struct config_json_map *from = &running->json_maps[i];
+		struct config_json_map *to = &next->json_maps[i];
+
+		next->n_json_maps++;
+		to->line = from->line;
+		if (!(to->source = mem_strdup(from->source)) ||
+		    (from->timestamp && !(to->timestamp = mem_strdup(from->timestamp))) ||
+		    (from->n_fields &&
+		     !(to->fields = mem_calloc(from->n_fields, sizeof(*to->fields)))))
+			return -ENOMEM;
+		for (size_t j = 0; j < from->n_fields; j++) {
+			to->n_fields++;
+			to->fields[j].line = from->fields[j].line;
+			if (!(to->fields[j].from = mem_strdup(from->fields[j].from)) ||
+			    !(to->fields[j].to = mem_strdup(from->fields[j].to)))
+				return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
 static const struct key postfix_keys[] = {
 	{ .name = "max_queue_ids", .parse = parse_uint,
 	  .off = offsetof(struct config, postfix_max_queue_ids), .size = sizeof(unsigned),
@@ -1491,6 +1521,8 @@ static int keep_section(const struct section *s, struct config *next,
 		default:
 			if (k->parse == parse_listeners)
 				rc = keep_listeners(next, running);
+			else if (k->parse == parse_json_maps)
+				rc = keep_json_maps(next, running);
 		}
 	}
 	return rc;

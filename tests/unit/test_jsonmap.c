@@ -10,6 +10,8 @@
 #include "t_event.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 
 static int configure(const char *yaml, struct err *e)
 {
@@ -135,10 +137,44 @@ static void test_configuration_errors(void)
 	CHECK_INT(configure("", &e), 0);
 }
 
+static void on_change(void *ctx, const char *key, bool live, const char *was, const char *now)
+{
+	char *seen = ctx;
+
+	snprintf(seen, 256, "%s live=%d was=%s now=%s", key, live, was, now);
+}
+
+/* A reload reports changed maps as needing a restart and keeps the running ones. */
+static void test_reload_keeps_maps(void)
+{
+	static const char other[] = "decoders:\n  json:\n    x:\n      fields: { a: b.c }\n";
+	struct config running, next;
+	struct err e = ERR_INIT;
+	char seen[256] = "";
+
+	CHECK_INT(config_load_mem(&running, maps, strlen(maps), "t.yaml", &e), 0);
+	CHECK_INT(config_load_mem(&next, other, strlen(other), "t.yaml", &e), 0);
+	CHECK_INT(config_diff(&running, &next, on_change, seen), 1);
+	CHECK_STR(seen, "decoders.json live=0 was=fw (5 keys), default (1 keys) now=x (1 keys)");
+	for (long n = 0; n < 12; n++) {
+		mem_fail_after(n);
+		config_keep_restart_keys(&next, &running, &e); /* a failure leaves next releasable */
+		mem_fail_after(-1);
+	}
+	CHECK_INT(config_keep_restart_keys(&next, &running, &e), 0);
+	CHECK_INT(config_diff(&running, &next, NULL, NULL), 0);
+	CHECK_INT(next.n_json_maps, 2);
+	CHECK_STR(next.json_maps[0].timestamp, "t");
+	CHECK_STR(next.json_maps[0].fields[4].to, "app.flag");
+	config_release(&running);
+	config_release(&next);
+}
+
 int main(void)
 {
 	T_RUN(test_per_source_and_default);
 	T_RUN(test_conversion_errors);
 	T_RUN(test_configuration_errors);
+	T_RUN(test_reload_keeps_maps);
 	return t_done();
 }
