@@ -56,7 +56,7 @@ static const struct decoder table[] = {
 	  .decode = weblog_decode },
 	{ .name = "bind", .dataset = "bind.query", .sniff = dns_bind_sniff,
 	  .decode = dns_bind_decode },
-	{ .name = "unbound", .dataset = "unbound.query", .sniff = dns_unbound_sniff,
+	{ .name = "unbound", .dataset = "unbound.log", .sniff = dns_unbound_sniff,
 	  .decode = dns_unbound_decode },
 	{ .name = "postfix", .dataset = "postfix.log", .sniff = postfix_sniff,
 	  .decode = postfix_decode, .configure = postfix_configure },
