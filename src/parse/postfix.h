@@ -20,7 +20,7 @@
  *
  * Memory: event values point into the message, except those taken from the table, which
  * are copied into the event's arena. The table is allocated on first use (about
- * 640 bytes per queue id) and lives until the process exits.
+ * 700 bytes per queue id) and lives until the process exits.
  *
  * Thread safety: any thread; postfix_configure() from the main thread before decoding.
  */
