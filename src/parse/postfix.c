@@ -205,8 +205,6 @@ static void pairs(struct pf_line *l, struct logtext_cur *c, char sep)
 		while (c->p < c->end && *c->p != sep && *c->p != ' ')
 			c->p++;
 		v.len = (size_t)(c->p - v.p);
-		if (sep == ',' && v.len && v.p[v.len - 1] == ',') /* never: ',' stops above */
-			v.len--;
 		take_pair(l, k, v);
 		if (c->p < c->end && *c->p == sep)
 			c->p++;
