@@ -51,6 +51,7 @@
 #include "core/field.h"
 #include "core/mem.h"
 #include "store/agg.h"
+#include "store/evcodec.h"
 #include "store/keys.h"
 #include "store/store.h"
 #include "store/wal.h"
@@ -118,7 +119,8 @@ struct tenant_batch {
 	uint64_t id;
 	struct keys_data_key dk;
 	struct store_import *imp;
-	struct buf lines;
+	struct evcodec_writer ew;
+	struct buf batch; /* one evcodec batch, as the serve sink writes it */
 	struct buf sealed;
 	uint32_t count;
 	unsigned shard;
@@ -128,21 +130,35 @@ struct tenant_batch {
 static void flush_batch(struct wal *w, struct tenant_batch *tb)
 {
 	struct err e = ERR_INIT;
-	size_t need = tb->lines.len + KEYS_SEAL_OVERHEAD;
+	size_t need;
 
 	if (!tb->count)
 		return;
+	if (evcodec_finish(&tb->ew, &tb->batch) < 0)
+		die("evcodec", "cannot finish a batch");
+	need = tb->batch.len + KEYS_SEAL_OVERHEAD;
 	buf_reset(&tb->sealed);
 	if (buf_grow(&tb->sealed, need) < 0)
 		die("seal", "out of memory");
-	if (keys_seal(&tb->dk, WAL_SEAL_BLOCK_ID, tb->lines.p, tb->lines.len,
+	if (keys_seal(&tb->dk, WAL_SEAL_BLOCK_ID, tb->batch.p, tb->batch.len,
 		      (unsigned char *)tb->sealed.p) < 0)
 		die("seal", "keys_seal failed");
-	if (wal_append(w, tb->shard, tb->id, tb->count, WAL_FLAG_SEALED, tb->sealed.p, need,
-		       &tb->lsn, &e) < 0)
+	if (wal_append(w, tb->shard, tb->id, tb->count, WAL_FLAG_SEALED | WAL_FLAG_EVCODEC,
+		       tb->sealed.p, need, &tb->lsn, &e) < 0)
 		die("wal", e.msg);
-	buf_reset(&tb->lines);
+	buf_reset(&tb->batch);
 	tb->count = 0;
+}
+
+/* ev into its tenant's WAL batch (a record of BATCH events). */
+static void add_to_batch(struct wal *w, struct tenant_batch *tb, const struct event *ev)
+{
+	if (!tb->count && evcodec_begin(&tb->ew, &tb->batch) < 0)
+		die("evcodec", "cannot begin a batch");
+	if (evcodec_add(&tb->ew, &tb->batch, ev) < 0)
+		die("evcodec", "cannot encode an event");
+	if (++tb->count == BATCH)
+		flush_batch(w, tb);
 }
 
 /* ---- SQLite ---- */
@@ -305,7 +321,8 @@ int main(int argc, char **argv)
 	arena_init(&a, 1 << 16, 1 << 24);
 	for (int i = 0; i < 2; i++) {
 		memset(&tb[i], 0, sizeof(tb[i]));
-		buf_init(&tb[i].lines, WAL_MAX_PAYLOAD);
+		evcodec_writer_init(&tb[i].ew);
+		buf_init(&tb[i].batch, WAL_MAX_PAYLOAD);
 		buf_init(&tb[i].sealed, WAL_MAX_PAYLOAD);
 	}
 	if (search_only) {
@@ -415,10 +432,7 @@ int main(int argc, char **argv)
 
 		t = bench_now_s();
 		c = bench_cpu_s();
-		if (event_write_json(&ev, &b->lines) < 0 || buf_addch(&b->lines, '\n') < 0)
-			die("json", "cannot format an event");
-		if (++b->count == BATCH)
-			flush_batch(w, b);
+		add_to_batch(w, b, &ev);
 		if (store_import_add(b->imp, &ev, &e) < 0)
 			die("import", e.msg);
 		t_write += bench_now_s() - t;
@@ -446,7 +460,7 @@ int main(int argc, char **argv)
 		die("raw", strerror(errno));
 	sqlite3_finalize(ins);
 	printf("store: write rate %.0f events/s (%.0f per CPU-second of the writing thread): "
-	       "JSON lines sealed into the WAL (%llu records, %.1f MB, %llu group commits) and "
+	       "event batches sealed into the WAL (%llu records, %.1f MB, %llu group commits) and "
 	       "encrypted segments (%llu + %llu)\n",
 	       (double)n / t_write, (double)n / c_write, (unsigned long long)ws.appended_records,
 	       (double)ws.appended_bytes / 1e6, (unsigned long long)ws.commits,
@@ -593,7 +607,8 @@ search: /* the four searches */
 	store_close(st);
 	buf_release(&json);
 	for (int i = 0; i < 2; i++) {
-		buf_release(&tb[i].lines);
+		evcodec_writer_release(&tb[i].ew);
+		buf_release(&tb[i].batch);
 		buf_release(&tb[i].sealed);
 	}
 	arena_release(&a);

@@ -34,26 +34,36 @@ void event_truncate(struct event *ev, uint32_t n)
 		ev->n = n;
 }
 
+/* Room for cap values (at most EVENT_MAX_VALUES): 0, or -ENOSPC/-ENOMEM. */
+static int grow(struct event *ev, uint32_t cap)
+{
+	struct event_value *nv;
+
+	if (cap > EVENT_MAX_VALUES)
+		cap = EVENT_MAX_VALUES;
+	if (cap <= ev->cap)
+		return ev->cap >= EVENT_MAX_VALUES ? -ENOSPC : 0;
+	nv = arena_alloc(ev->arena, cap * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	if (ev->n)
+		memcpy(nv, ev->vals, ev->n * sizeof(*nv));
+	ev->vals = nv;
+	ev->cap = cap;
+	return 0;
+}
+
+int event_reserve(struct event *ev, uint32_t n)
+{
+	return n <= ev->cap ? 0 : grow(ev, n);
+}
+
 static struct event_value *slot_new(struct event *ev, unsigned field)
 {
 	struct event_value *v;
 
-	if (ev->n == ev->cap) {
-		uint32_t cap = ev->cap ? ev->cap * 2 : 32;
-		struct event_value *nv;
-
-		if (ev->cap >= EVENT_MAX_VALUES)
-			return NULL;
-		if (cap > EVENT_MAX_VALUES)
-			cap = EVENT_MAX_VALUES;
-		nv = arena_alloc(ev->arena, cap * sizeof(*nv));
-		if (!nv)
-			return NULL;
-		if (ev->n)
-			memcpy(nv, ev->vals, ev->n * sizeof(*nv));
-		ev->vals = nv;
-		ev->cap = cap;
-	}
+	if (ev->n == ev->cap && grow(ev, ev->cap ? ev->cap * 2 : 32) < 0)
+		return NULL;
 	v = &ev->vals[ev->n++];
 	memset(v, 0, sizeof(*v));
 	v->field = field;
@@ -114,17 +124,45 @@ int event_set_strdup(struct event *ev, unsigned field, const char *s, size_t len
 	return copy ? event_set_str(ev, field, copy, len) : -ENOMEM;
 }
 
-int event_add_str(struct event *ev, unsigned field, const char *s, size_t len)
+/* One more value of field, which must have type t. */
+static struct event_value *slot_add(struct event *ev, unsigned field, enum field_type t,
+				    int *rc)
 {
 	struct event_value *v;
 
-	if (field >= field_count() || field_type(field) != FT_STR || len > UINT32_MAX)
-		return -EINVAL;
+	if (field >= field_count() || field_type(field) != t) {
+		*rc = -EINVAL;
+		return NULL;
+	}
 	v = slot_new(ev, field);
 	if (!v)
-		return ev->n >= EVENT_MAX_VALUES ? -ENOSPC : -ENOMEM;
+		*rc = ev->n >= EVENT_MAX_VALUES ? -ENOSPC : -ENOMEM;
+	return v;
+}
+
+int event_add_str(struct event *ev, unsigned field, const char *s, size_t len)
+{
+	int rc = 0;
+	struct event_value *v;
+
+	if (len > UINT32_MAX)
+		return -EINVAL;
+	v = slot_add(ev, field, FT_STR, &rc);
+	if (!v)
+		return rc;
 	v->v.s = s;
 	v->len = (uint32_t)len;
+	return 0;
+}
+
+int event_add_ip(struct event *ev, unsigned field, const struct ipaddr *ip)
+{
+	int rc = 0;
+	struct event_value *v = slot_add(ev, field, FT_IP, &rc);
+
+	if (!v)
+		return rc;
+	v->v.ip = *ip;
 	return 0;
 }
 

@@ -107,7 +107,7 @@ enum field_type {
 	X(OBSERVER_TYPE, "observer.type", FT_STR, 0)                            \
 	X(OBSERVER_HOSTNAME, "observer.hostname", FT_STR, 0)                    \
 	X(OBSERVER_VERSION, "observer.version", FT_STR, 0)                      \
-	X(OBSERVER_IP, "observer.ip", FT_STR, 1)                                \
+	X(OBSERVER_IP, "observer.ip", FT_IP, 1)                                 \
 	X(OBSERVER_INGRESS_ZONE, "observer.ingress.zone", FT_STR, 0)            \
 	X(OBSERVER_EGRESS_ZONE, "observer.egress.zone", FT_STR, 0)              \
 	X(OBSERVER_INGRESS_INTERFACE_NAME, "observer.ingress.interface.name", FT_STR, 0) \
@@ -151,13 +151,13 @@ enum field_type {
 	X(USER_FULL_NAME, "user.full_name", FT_STR, 0)                          \
 	X(USER_TARGET_NAME, "user.target.name", FT_STR, 0)                      \
 	X(USER_AGENT_ORIGINAL, "user_agent.original", FT_STR, 0)                \
-	X(RELATED_IP, "related.ip", FT_STR, 1)                                  \
+	X(RELATED_IP, "related.ip", FT_IP, 1)                                   \
 	X(RELATED_USER, "related.user", FT_STR, 1)                              \
 	X(RELATED_HOSTS, "related.hosts", FT_STR, 1)                            \
 	X(RELATED_HASH, "related.hash", FT_STR, 1)                              \
 	X(HOST_HOSTNAME, "host.hostname", FT_STR, 0)                            \
 	X(HOST_ID, "host.id", FT_STR, 0)                                        \
-	X(HOST_IP, "host.ip", FT_STR, 1)                                        \
+	X(HOST_IP, "host.ip", FT_IP, 1)                                         \
 	X(HOST_OS_NAME, "host.os.name", FT_STR, 0)                              \
 	X(URL_FULL, "url.full", FT_STR, 0)                                      \
 	X(URL_SCHEME, "url.scheme", FT_STR, 0)                                  \
@@ -175,7 +175,7 @@ enum field_type {
 	X(DNS_QUESTION_CLASS, "dns.question.class", FT_STR, 0)                  \
 	X(DNS_RESPONSE_CODE, "dns.response_code", FT_STR, 0)                    \
 	X(DNS_HEADER_FLAGS, "dns.header_flags", FT_STR, 1)                      \
-	X(DNS_RESOLVED_IP, "dns.resolved_ip", FT_STR, 1)                        \
+	X(DNS_RESOLVED_IP, "dns.resolved_ip", FT_IP, 1)                         \
 	X(FILE_NAME, "file.name", FT_STR, 0)                                    \
 	X(FILE_PATH, "file.path", FT_STR, 0)                                    \
 	X(FILE_EXTENSION, "file.extension", FT_STR, 0)                          \

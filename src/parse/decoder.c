@@ -15,6 +15,9 @@
 #include "parse/syslog.h"
 #include "parse/weblog.h"
 
+#include <pthread.h>
+#include <stdio.h>
+
 static bool sniff_any(const char *msg, size_t len)
 {
 	return true;
@@ -70,7 +73,7 @@ static const struct decoder table[] = {
 	{ .name = "syslog", .dataset = "syslog", .sniff = sniff_any, .decode = decode_syslog },
 };
 
-#define NAMES "auto, panos, squid, combined, bind, unbound, postfix, json, syslog, rfc3164 or rfc5424"
+#define NAMES_MAX 1024
 
 _Static_assert(ARRAY_SIZE(table) < 255, "format ids must fit struct msg's byte");
 
@@ -89,7 +92,7 @@ int decoder_check(const char *name, struct err *e)
 	int id = decoder_find(name, strlen(name));
 
 	if (id < 0)
-		return err_set(e, -EINVAL, "format '%.64s': expected %s", name, NAMES);
+		return err_set(e, -EINVAL, "format '%.64s': expected %s", name, decoder_names());
 	return id;
 }
 
@@ -122,9 +125,24 @@ const struct decoder *decoder_pick(unsigned id, const char *msg, size_t len)
 	return &table[ARRAY_SIZE(table) - 1];
 }
 
+static char names[NAMES_MAX];
+
+/* "auto, a, b or c" from the table, once (a name is short: 1024 bytes hold 60 formats). */
+static void names_init(void)
+{
+	size_t len = (size_t)snprintf(names, sizeof(names), "%s", DECODER_AUTO_NAME);
+
+	for (size_t i = 0; i < ARRAY_SIZE(table) && len < sizeof(names); i++)
+		len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s",
+					i + 1 == ARRAY_SIZE(table) ? " or " : ", ", table[i].name);
+}
+
 const char *decoder_names(void)
 {
-	return NAMES;
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	(void)pthread_once(&once, names_init);
+	return names;
 }
 
 int decoder_configure(const struct config *c, struct err *e)

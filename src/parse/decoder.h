@@ -90,7 +90,7 @@ unsigned decoder_count(void);
 const struct decoder *decoder_get(unsigned id);
 /* The decoder that handles msg under format id (resolves auto by sniffing); never NULL. */
 const struct decoder *decoder_pick(unsigned id, const char *msg, size_t len);
-/* "auto, syslog, rfc3164 or rfc5424", for usage and error texts. */
+/* "auto, panos, ..., rfc3164 or syslog": every name in the table's order, for error texts. */
 const char *decoder_names(void);
 /* Runs every decoder's configure(); the first failure is returned with its message. */
 int decoder_configure(const struct config *c, struct err *e);

@@ -137,9 +137,9 @@ static int set_scalar(struct ecs_ctx *c, const struct jsonin_value *v, bool add)
 		return fail_at(c, -EINVAL, v->offset,
 			       "expected each field once, found a second value (nested and "
 			       "dotted keys naming the same field?)");
-	if (add && t != FT_STR)
+	if (add && t != FT_STR && t != FT_IP)
 		return fail_at(c, -EINVAL, v->offset,
-			       "expected one value (only string fields take several)");
+			       "expected one value (only string and IP fields take several)");
 	switch (t) {
 	case FT_STR:
 		if (v->type != JSONIN_STRING && v->type != JSONIN_NUMBER &&
@@ -190,7 +190,8 @@ static int set_scalar(struct ecs_ctx *c, const struct jsonin_value *v, bool add)
 				       "expected an IPv4 or IPv6 address, found \"%s\"",
 				       shown(v->s, v->len, text, sizeof(text)));
 		}
-		rc = event_set_ip(c->ev, (unsigned)f, &ip);
+		rc = add ? event_add_ip(c->ev, (unsigned)f, &ip)
+			 : event_set_ip(c->ev, (unsigned)f, &ip);
 		return rc < 0 ? set_failed(c, rc, v->offset) : 0;
 	}
 	return fail_at(c, -EINVAL, v->offset, "expected %s, found %s", type_name(t),

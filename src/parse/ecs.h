@@ -16,9 +16,9 @@
  * it is known already, in which case it keeps the type it has in this process; a new
  * name is registered only while fewer than ECS_FIELD_BUDGET vendor names exist (-ENOSPC
  * after that). null, [] and {} leave the field absent. An array gives a multi-valued
- * field (event_add_str): several values only for string fields, one element for the
- * others; objects and arrays inside arrays are refused. A field given twice (as nested
- * and dotted keys, or repeated) is refused. A name has at most FIELD_NAME_MAX bytes and
+ * field (event_add_str, event_add_ip): several values only for string and IP fields, one
+ * element for the others; objects and arrays inside arrays are refused. A field given
+ * twice (as nested and dotted keys, or repeated) is refused. A name has at most FIELD_NAME_MAX bytes and
  * fewer than ECS_DEPTH_MAX dots (so that it nests no deeper than allowed when written
  * back; a syslog structured-data name has at most 68), and objects nest at most
  * ECS_DEPTH_MAX deep.

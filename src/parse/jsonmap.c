@@ -239,9 +239,11 @@ static int set_value(struct walk *w, const struct map_entry *x, const struct jso
 	case FT_IP:
 		if (v->type != JSONIN_STRING || ipaddr_parse(&ip, v->s, v->len) < 0)
 			return bad_value(w, x, v, "an IP address string");
-		if ((rc = event_set_ip(ev, x->field, &ip)) == 0)
-			rc = logtext_related(ev, FIELD_RELATED_IP,
-					     (struct logtext_span){ v->s, v->len });
+		if (x->field == FIELD_RELATED_IP)
+			rc = logtext_related_ip(ev, &ip);
+		else if ((rc = add || field_is_array(x->field) ? event_add_ip(ev, x->field, &ip)
+							      : event_set_ip(ev, x->field, &ip)) == 0)
+			rc = logtext_related_ip(ev, &ip);
 		break;
 	case FT_BOOL:
 		if (v->type == JSONIN_TRUE || (v->type == JSONIN_STRING && v->len == 4 &&
@@ -287,7 +289,7 @@ static int set_array(struct walk *w, const struct map_entry *x)
 				return jerr(w);
 			continue;
 		}
-		if (field_type(x->field) != FT_STR)
+		if (field_type(x->field) != FT_STR && field_type(x->field) != FT_IP)
 			return bad_value(w, x, &v, "one value, not an array");
 		if ((rc = set_value(w, x, &v, true)) < 0)
 			return rc;

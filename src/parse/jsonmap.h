@@ -8,8 +8,8 @@
  * ("user.login" is {"user":{"login":...}}; a key that has dots itself matches too). Values
  * are converted to the field's type: integers (also from digit strings), IP addresses
  * (which also go to related.ip), times (RFC 3339 strings or epoch seconds), booleans,
- * strings (numbers and booleans as their JSON text); an array gives a string field
- * several values. Keys not mapped stay in event.original only. A value that cannot be
+ * strings (numbers and booleans as their JSON text); an array gives a string or IP
+ * field several values. Keys not mapped stay in event.original only. A value that cannot be
  * converted, or a message that is not a JSON object, fails the message with the column
  * and the key in the reason. The json format is never sniffed by "auto".
  *

@@ -237,6 +237,15 @@ int logtext_related(struct event *ev, unsigned field, struct logtext_span s)
 	return event_add_str(ev, field, s.p, s.len);
 }
 
+int logtext_related_ip(struct event *ev, const struct ipaddr *ip)
+{
+	for (uint32_t i = 0; i < ev->n; i++)
+		if (ev->vals[i].field == FIELD_RELATED_IP &&
+		    !memcmp(ev->vals[i].v.ip.b, ip->b, sizeof(ip->b)))
+			return 0;
+	return event_add_ip(ev, FIELD_RELATED_IP, ip);
+}
+
 const struct logtext_end logtext_source = { FIELD_SOURCE_ADDRESS, FIELD_SOURCE_IP,
 					    FIELD_SOURCE_DOMAIN, FIELD_SOURCE_PORT };
 const struct logtext_end logtext_destination = { FIELD_DESTINATION_ADDRESS,
@@ -262,7 +271,7 @@ int logtext_set_ip(struct event *ev, unsigned field, struct logtext_span s)
 		return -EINVAL;
 	if ((rc = event_set_ip(ev, field, &ip)) < 0)
 		return rc;
-	return logtext_related(ev, FIELD_RELATED_IP, bare);
+	return logtext_related_ip(ev, &ip);
 }
 
 int logtext_set_end(struct event *ev, const struct logtext_end *end, struct logtext_span s)

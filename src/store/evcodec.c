@@ -413,7 +413,7 @@ int evcodec_decode(const struct evcodec_reader *r, const void *data, size_t len,
 				memcpy(ip.b, p + 1, 16);
 			}
 			p += 1 + *p;
-			rc = field_type(id) == FT_IP ? event_set_ip(ev, id, &ip)
+			rc = field_type(id) == FT_IP ? event_add_ip(ev, id, &ip)
 						     : add_as_text(ev, id, type, 0, &ip);
 			break;
 		default: /* FT_INT, FT_TIME, FT_BOOL */

@@ -129,6 +129,68 @@ static void take_tenant(void *ctx, const struct meta_tenant *t)
 	l->n++;
 }
 
+/* One tenant's pass, reported and counted; 1 when it failed, else 0. */
+static int retain_one(struct retention *r, struct store *st, uint64_t id, const char *name,
+		      unsigned keep_days, int64_t now, bool dry_run, retention_report_fn *fn,
+		      void *ctx)
+{
+	struct retention_report rep = { .tenant = name, .tenant_id = id, .keep_days = keep_days };
+	struct err te = ERR_INIT;
+
+	rep.status = store_retain(st, id, keep_days, now, dry_run, &rep.stats, &te);
+	if (rep.status) {
+		rep.error = te.msg;
+		log_error("retention of tenant %s failed (the next pass tries again): %s", name,
+			  te.msg);
+	}
+	if (r && !dry_run) {
+		atomic_fetch_add_explicit(&r->failures, rep.status ? 1 : 0, memory_order_relaxed);
+		atomic_fetch_add_explicit(&r->days, rep.stats.days, memory_order_relaxed);
+		atomic_fetch_add_explicit(&r->segments, rep.stats.segments, memory_order_relaxed);
+		atomic_fetch_add_explicit(&r->events, rep.stats.events, memory_order_relaxed);
+		atomic_fetch_add_explicit(&r->bytes, rep.stats.bytes, memory_order_relaxed);
+	}
+	if (fn)
+		fn(ctx, &rep);
+	return rep.status ? 1 : 0;
+}
+
+static bool listed(const struct tenant_list *l, uint64_t id)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->t[i].id == id)
+			return true;
+	return false;
+}
+
+/*
+ * Tenants removed from koban.db (`tenant remove`, not erased) keep their directory: their
+ * events follow store.retention_days, as their own settings went with their name. Returns
+ * the number of failed tenants, or a negative code when the directories cannot be listed.
+ */
+static int retain_removed(struct retention *r, struct store *st, const struct tenant_list *l,
+			  const struct config *c, int64_t now, bool dry_run,
+			  retention_report_fn *fn, void *ctx, struct err *e)
+{
+	uint64_t *ids;
+	size_t n;
+	int failed = 0, rc;
+
+	if ((rc = store_tenant_ids(st, &ids, &n, e)) < 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		char name[64];
+
+		if (listed(l, ids[i]))
+			continue;
+		snprintf(name, sizeof(name), "#%llu (removed)", (unsigned long long)ids[i]);
+		failed += retain_one(r, st, ids[i], name, c->store_retention_days, now, dry_run,
+				     fn, ctx);
+	}
+	mem_free(ids);
+	return failed;
+}
+
 int retention_run(struct retention *r, struct store *st, struct meta *m,
 		  const struct config *c, const char *only, int64_t now, bool dry_run,
 		  retention_report_fn *fn, void *ctx, struct err *e)
@@ -148,29 +210,15 @@ int retention_run(struct retention *r, struct store *st, struct meta *m,
 		goto out;
 	}
 	for (size_t i = 0; i < l.n; i++) {
-		struct retention_report rep = { .tenant = l.t[i].name, .tenant_id = l.t[i].id };
-		struct err te = ERR_INIT;
+		unsigned keep;
 
-		(void)config_store_tenant(c, l.t[i].name, NULL, &rep.keep_days); /* 1: own entry */
-		rep.status = store_retain(st, l.t[i].id, rep.keep_days, now, dry_run, &rep.stats,
-					  &te);
-		if (rep.status) {
-			rep.error = te.msg;
-			failed++;
-			log_error("retention of tenant %s failed (the next pass tries again): %s",
-				  l.t[i].name, te.msg);
-		}
-		if (r && !dry_run) {
-			atomic_fetch_add_explicit(&r->failures, rep.status ? 1 : 0,
-						  memory_order_relaxed);
-			atomic_fetch_add_explicit(&r->days, rep.stats.days, memory_order_relaxed);
-			atomic_fetch_add_explicit(&r->segments, rep.stats.segments,
-						  memory_order_relaxed);
-			atomic_fetch_add_explicit(&r->events, rep.stats.events, memory_order_relaxed);
-			atomic_fetch_add_explicit(&r->bytes, rep.stats.bytes, memory_order_relaxed);
-		}
-		if (fn)
-			fn(ctx, &rep);
+		(void)config_store_tenant(c, l.t[i].name, NULL, &keep); /* 1: own entry */
+		failed += retain_one(r, st, l.t[i].id, l.t[i].name, keep, now, dry_run, fn, ctx);
+	}
+	if (!only) {
+		if ((rc = retain_removed(r, st, &l, c, now, dry_run, fn, ctx, e)) < 0)
+			goto out;
+		failed += rc;
 	}
 	if (r && !dry_run)
 		atomic_fetch_add_explicit(&r->runs, 1, memory_order_relaxed);

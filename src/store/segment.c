@@ -370,9 +370,12 @@ static uint64_t tok_hash(const unsigned char key[crypto_shorthash_KEYBYTES], uin
 
 static bool is_indexed_name(const char *n, size_t len)
 {
-	static const char *const names[] = { "user.name", "host.name", "url.domain",
-					     "dns.question.name", "destination.domain",
-					     "source.domain", "server.domain", "client.domain" };
+	static const char *const names[] = {
+		"user.name", "source.user.name", "destination.user.name", "user.email",
+		"related.user", "host.name", "host.hostname", "related.hosts", "url.domain",
+		"dns.question.name", "destination.domain", "source.domain", "server.domain",
+		"client.domain", "related.hash", "process.hash.sha256",
+	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
 		if (strlen(names[i]) == len && !memcmp(names[i], n, len))
@@ -3172,7 +3175,7 @@ static int set_value(struct event *ev, unsigned id, unsigned type, bool add, con
 		return add ? event_add_str(ev, id, p, len) : event_set_str(ev, id, p, len);
 	case FT_IP:
 		memcpy(a.b, ip, 16);
-		return event_set_ip(ev, id, &a);
+		return add ? event_add_ip(ev, id, &a) : event_set_ip(ev, id, &a);
 	case FT_TIME:
 		return event_set_time(ev, id, i);
 	case FT_BOOL:

@@ -112,6 +112,74 @@ static int tenant_dir(struct store *st, uint64_t tenant, bool create, char out[P
 	return rc || !create ? rc : make_dir(out, 0750, e);
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* A tenant directory's name: decimal digits without a leading zero. */
+static bool tenant_id_name(const char *p, uint64_t *id)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	for (i = 0; p[i] >= '0' && p[i] <= '9' && i < 20; i++) {
+		if (v > (UINT64_MAX - (uint64_t)(p[i] - '0')) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(p[i] - '0');
+	}
+	*id = v;
+	return i && !p[i] && !(p[0] == '0' && i > 1);
+}
+
+int store_tenant_ids(struct store *st, uint64_t **ids, size_t *n, struct err *e)
+{
+	char path[PATH_LEN];
+	size_t cap = 0;
+	struct dirent *de;
+	DIR *d;
+	int rc;
+
+	*ids = NULL;
+	*n = 0;
+	if ((rc = path_join(path, e, "%s/tenants", st->dir)))
+		return rc;
+	if (!(d = opendir(path)))
+		return errno == ENOENT ? 0 : err_set(e, -errno, "cannot read %s: %s", path,
+						     strerror(errno));
+	while ((de = readdir(d))) {
+		uint64_t id;
+
+		if (!tenant_id_name(de->d_name, &id))
+			continue;
+		if (*n == cap) {
+			uint64_t *nids;
+
+			cap = cap ? 2 * cap : 64;
+			if (cap > STORE_TENANTS_MAX ||
+			    !(nids = mem_realloc(*ids, cap * sizeof(*nids)))) {
+				rc = err_set(e, -ENOMEM, "%s: more than %d tenants, or out of memory",
+					     path, STORE_TENANTS_MAX);
+				break;
+			}
+			*ids = nids;
+		}
+		(*ids)[(*n)++] = id;
+	}
+	closedir(d);
+	if (rc) {
+		mem_free(*ids);
+		*ids = NULL;
+		*n = 0;
+		return rc;
+	}
+	if (*n)
+		qsort(*ids, *n, sizeof(**ids), cmp_u64);
+	return 0;
+}
+
 /* Segments of a tenant's directory, by (day, seq). */
 struct seg_ref {
 	uint32_t day, seq;
@@ -1075,13 +1143,14 @@ static void snapshot_release(struct snapshot *sn)
 }
 
 /*
- * Segments and WAL records as of one committed sealer state: the state is read before and
- * after listing segments, the journal and opening the WAL files; when a commit came between,
- * all is taken again (the WAL files stay readable once open, even when a checkpoint removes
- * them).
+ * Segments (and, with with_wal, WAL records) as of one committed sealer state: the state is
+ * read before and after listing segments, the journal and opening the WAL files; when a
+ * commit came between, all is taken again (the WAL files stay readable once open, even when
+ * a checkpoint removes them). Searches take the WAL too; stats, verify and retention only
+ * need to know which listed segments are superseded.
  */
 static int snapshot_take(struct store *st, uint64_t tenant, const char *dir, int64_t day_from,
-			 int64_t day_to, struct snapshot *sn, struct err *e)
+			 int64_t day_to, bool with_wal, struct snapshot *sn, struct err *e)
 {
 	uint64_t lsn[WAL_MAX_SHARDS], lsn2[WAL_MAX_SHARDS], g0, g1;
 	char wdir[PATH_LEN];
@@ -1095,7 +1164,7 @@ static int snapshot_take(struct store *st, uint64_t tenant, const char *dir, int
 		if ((rc = seal_state_read(st->dir, &g0, lsn, &nl, e)) ||
 		    (rc = list_segments(dir, day_from, day_to, &sn->refs, &sn->n, e)) ||
 		    (rc = seal_journal_read(st->dir, g0, &sn->skip, &sn->n_skip, e)) ||
-		    (rc = wal_scan_open(&sn->scan, wdir, nl ? lsn : NULL, nl, e)) ||
+		    (with_wal && (rc = wal_scan_open(&sn->scan, wdir, nl ? lsn : NULL, nl, e))) ||
 		    (rc = seal_state_read(st->dir, &g1, lsn2, &nl2, e))) {
 			snapshot_release(sn);
 			return rc;
@@ -1202,8 +1271,20 @@ static int run_segments(struct store *st, struct search_run *r, int64_t from, in
 		struct segment *seg, *seg2 = NULL;
 
 		if ((rc = segment_name(name, refs[i].day, refs[i].seq)) < 0 ||
-		    (rc = path_join(path, e, "%s/%s", dir, name)) ||
-		    (rc = segment_open(&seg, path, r->s->tenant, &dk, e)))
+		    (rc = path_join(path, e, "%s/%s", dir, name)))
+			break;
+		/*
+		 * Gone since the snapshot: retention dropped its day or the tenant was erased (a
+		 * merge keeps what it replaced for a grace period), so its events are no longer
+		 * there to find.
+		 */
+		if ((rc = segment_open(&seg, path, r->s->tenant, &dk, e)) == -ENOENT) {
+			log_debug("search: %s was removed while the search ran", path);
+			*e = (struct err)ERR_INIT;
+			rc = 0;
+			continue;
+		}
+		if (rc)
 			break;
 		if (h && (rc = segment_open(&seg2, path, r->s->tenant, &dk, e))) {
 			segment_close(seg);
@@ -1601,7 +1682,7 @@ static int run_all(struct store *st, struct search_run *r, int64_t from, int64_t
 
 	if ((rc = tenant_dir(st, r->s->tenant, false, dir, e)) ||
 	    (rc = snapshot_take(st, r->s->tenant, dir, from == INT64_MIN ? 0 : day_of(from),
-				to == INT64_MAX ? UINT32_MAX : day_of(to), &sn, e)))
+				to == INT64_MAX ? UINT32_MAX : day_of(to), true, &sn, e)))
 		return rc;
 	r->snap = &sn;
 	rc = run_tail(st, r, &sn, e);
@@ -1820,22 +1901,6 @@ static int report_segment(struct store *st, uint64_t tenant, const char *dir,
 	return 0;
 }
 
-/*
- * The segments whose events are counted elsewhere (store/seal.h): replaced by a committed
- * merge and not deleted yet, or written by a generation not committed yet. *skip mem_alloc'ed.
- */
-static int superseded_list(struct store *st, struct seal_segment **skip, size_t *n,
-			   struct err *e)
-{
-	uint64_t lsn[WAL_MAX_SHARDS], g;
-	unsigned nl;
-	int rc = seal_state_read(st->dir, &g, lsn, &nl, e);
-
-	*skip = NULL;
-	*n = 0;
-	return rc ? rc : seal_journal_read(st->dir, g, skip, n, e);
-}
-
 struct unsealed_count {
 	uint64_t events, bytes;
 };
@@ -1884,39 +1949,34 @@ int store_segments(struct store *st, uint64_t tenant, bool verify, store_segment
 		   void *ctx, struct err *e)
 {
 	struct keys_data_key dk;
-	struct seg_ref *refs = NULL;
-	struct seal_segment *skip = NULL;
+	struct snapshot sn;
 	char dir[PATH_LEN];
 	bool damaged = false;
-	size_t n, n_skip = 0;
 	int rc;
 
 	if ((rc = tenant_dir(st, tenant, false, dir, e)) ||
-	    (rc = list_segments(dir, 0, UINT32_MAX, &refs, &n, e)) || !n)
+	    (rc = snapshot_take(st, tenant, dir, 0, UINT32_MAX, false, &sn, e)))
 		return rc;
-	if ((rc = superseded_list(st, &skip, &n_skip, e)) ||
-	    (rc = keys_tenant(st->keys, tenant, false, &dk, e))) {
-		mem_free(skip);
-		mem_free(refs);
+	if (!sn.n || (rc = keys_tenant(st->keys, tenant, false, &dk, e))) {
+		snapshot_release(&sn);
 		return rc;
 	}
-	for (size_t i = n; i-- > 0 && !rc;) { /* refs are newest first: oldest first here */
+	for (size_t i = sn.n; i-- > 0 && !rc;) { /* refs are newest first: oldest first here */
 		struct store_segment_report r;
 		struct err se = ERR_INIT;
 
-		if ((rc = report_segment(st, tenant, dir, &refs[i], &dk, verify, &r, &se))) {
+		if ((rc = report_segment(st, tenant, dir, &sn.refs[i], &dk, verify, &r, &se))) {
 			*e = se;
 			break;
 		}
 		if (r.status == -ENOENT)
 			continue; /* removed since it was listed (retention, a merge's clean-up) */
-		r.superseded = superseded(skip, n_skip, tenant, &refs[i]);
+		r.superseded = superseded(sn.skip, sn.n_skip, tenant, &sn.refs[i]);
 		if (!(rc = fn(ctx, &r)) && r.status)
 			damaged = true;
 	}
 	memset(&dk, 0, sizeof(dk));
-	mem_free(skip);
-	mem_free(refs);
+	snapshot_release(&sn);
 	if (!rc && damaged)
 		rc = err_set(e, -EBADMSG, "damaged segments found (listed above); nothing was "
 				 "repaired");
@@ -1989,12 +2049,10 @@ int store_retain(struct store *st, uint64_t tenant, unsigned keep_days, int64_t 
 		 bool dry_run, struct store_retain_stats *out, struct err *e)
 {
 	struct keys_data_key dk;
-	struct seg_ref *refs = NULL;
-	struct seal_segment *skip = NULL;
+	struct snapshot sn;
 	char dir[PATH_LEN];
 	uint32_t today = day_of(now), last = UINT32_MAX;
 	bool have_key;
-	size_t n, n_skip = 0;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -2003,21 +2061,22 @@ int store_retain(struct store *st, uint64_t tenant, unsigned keep_days, int64_t 
 		return 0; /* nothing is old enough */
 	out->cutoff = today - keep_days + 1;
 	if ((rc = tenant_dir(st, tenant, false, dir, e)) ||
-	    (rc = list_segments(dir, 0, out->cutoff - 1, &refs, &n, e)) || !n)
+	    (rc = snapshot_take(st, tenant, dir, 0, out->cutoff - 1, false, &sn, e)))
 		return rc;
-	if ((rc = superseded_list(st, &skip, &n_skip, e))) {
-		mem_free(refs);
-		return rc;
+	if (!sn.n) {
+		snapshot_release(&sn);
+		return 0;
 	}
 	have_key = keys_tenant(st->keys, tenant, false, &dk, NULL) == 0;
-	for (size_t i = n; i-- > 0 && !rc;) { /* oldest first */
+	for (size_t i = sn.n; i-- > 0 && !rc;) { /* oldest first */
+		const struct seg_ref *ref = &sn.refs[i];
 		char name[SEGMENT_NAME_MAX], path[PATH_LEN];
 		struct segment_info info;
 		struct segment *seg;
 		struct stat sb;
 		struct err se = ERR_INIT;
 
-		if ((rc = segment_name(name, refs[i].day, refs[i].seq)) < 0 ||
+		if ((rc = segment_name(name, ref->day, ref->seq)) < 0 ||
 		    (rc = path_join(path, e, "%s/%s", dir, name)))
 			break;
 		if (lstat(path, &sb) < 0) {
@@ -2026,7 +2085,7 @@ int store_retain(struct store *st, uint64_t tenant, unsigned keep_days, int64_t 
 			rc = err_set(e, -errno, "cannot stat %s: %s", path, strerror(errno));
 			break;
 		}
-		if (superseded(skip, n_skip, tenant, &refs[i])) {
+		if (superseded(sn.skip, sn.n_skip, tenant, ref)) {
 			/* its events are counted in the merged segment or still in the WAL */
 		} else if (have_key && segment_open(&seg, path, tenant, &dk, &se) == 0) {
 			segment_get_info(seg, &info);
@@ -2045,15 +2104,14 @@ int store_retain(struct store *st, uint64_t tenant, unsigned keep_days, int64_t 
 		}
 		out->segments++;
 		out->bytes += (uint64_t)sb.st_size;
-		if (refs[i].day != last)
+		if (ref->day != last)
 			out->days++;
-		last = refs[i].day;
-		out->first_day = MIN(out->first_day, refs[i].day);
-		out->last_day = MAX(out->last_day, refs[i].day);
+		last = ref->day;
+		out->first_day = MIN(out->first_day, ref->day);
+		out->last_day = MAX(out->last_day, ref->day);
 	}
 	memset(&dk, 0, sizeof(dk));
-	mem_free(skip);
-	mem_free(refs);
+	snapshot_release(&sn);
 	if (!dry_run && out->segments) {
 		int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		char cut[TIME_RFC3339_LEN];

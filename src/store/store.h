@@ -165,6 +165,12 @@ struct store_retain_stats {
  */
 int store_retain(struct store *st, uint64_t tenant, unsigned keep_days, int64_t now,
 		 bool dry_run, struct store_retain_stats *out, struct err *e);
+/*
+ * The ids of the tenants that have a directory under DATA_DIR/tenants (whether koban.db
+ * still names them or not), ascending; *ids mem_alloc'ed (NULL when there is none).
+ */
+#define STORE_TENANTS_MAX 65536
+int store_tenant_ids(struct store *st, uint64_t **ids, size_t *n, struct err *e);
 
 /* Signs a deletion certificate (store/cert.h) with the installation's key into out. */
 struct buf;

@@ -116,8 +116,8 @@ static void test_arrays_and_absent(void)
 	CHECK_JSON("{}", "{}");
 	CHECK_JSON(" { } \r\n", "{}");
 	CHECK_ERROR("{\"source.port\":[80,81]}",
-		    "column 20: field source.port: expected one value (only string fields take "
-		    "several)");
+		    "column 20: field source.port: expected one value (only string and IP fields "
+		    "take several)");
 	CHECK_ERROR("{\"tags\":[[\"a\"]]}", "column 10: field tags: expected strings, numbers or "
 					       "booleans in an array, found an array");
 	CHECK_ERROR("{\"tags\":[{\"a\":1}]}", "found an object");

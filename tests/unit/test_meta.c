@@ -232,9 +232,9 @@ static void test_source_validation(void)
 	CHECK_INT(meta_source_add(m, &s, &e), -EINVAL);
 
 	s = source("fw", "t1", "10.0.0.0/8");
-	s.format = "cef";
+	s.format = "no-such";
 	CHECK_INT(meta_source_add(m, &s, &e), -EINVAL);
-	CHECK_STR(e.msg, "format 'cef': expected auto, panos, syslog, rfc3164 or rfc5424");
+	CHECK(!strncmp(e.msg, "format 'no-such': expected auto, ", 33));
 	s.format = NULL;
 	s.tz = "../../etc/passwd";
 	CHECK_INT(meta_source_add(m, &s, &e), -EINVAL);

@@ -1,6 +1,7 @@
 /*
  * Unit tests of the retention pass: each tenant of koban.db with its own retention_days from
- * the store section, whole days dropped, reports, counters in /metrics, dry runs, --tenant.
+ * the store section, whole days dropped, reports, counters in /metrics, dry runs, --tenant,
+ * and the events of a removed tenant under the default retention.
  */
 #include "store/retention.h"
 #include "core/arena.h"
@@ -116,6 +117,18 @@ static void test_pass_over_tenants(void)
 	s.text[0] = '\0';
 	CHECK_INT(retention_run(NULL, st, m, &c, "std", now + DAY, false, note, &s, &e), 0);
 	CHECK_STR(s.text, "std:3:1:10:0");
+
+	/* a removed tenant's events stay, under store.retention_days (its own 0 went with it) */
+	CHECK_INT(meta_tenant_remove(m, "keep", &e), 0);
+	s.text[0] = '\0';
+	CHECK_INT(retention_run(NULL, st, m, &c, NULL, now, false, note, &s, &e), 0);
+	{
+		char want[256];
+
+		snprintf(want, sizeof(want), "_unassigned:3:0:0:0 short:1:0:0:0 std:3:0:0:0 "
+			 "#%lld (removed):3:3:30:0", (long long)ids[0]);
+		CHECK_STR(s.text, want);
+	}
 
 	retention_free(r);
 	buf_reset(&out);

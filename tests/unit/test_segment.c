@@ -79,7 +79,9 @@ static void gen(struct event *ev, struct arena *a, unsigned i)
 	event_set_ip(ev, FIELD_DESTINATION_IP, &dst);
 	event_set_int(ev, FIELD_DESTINATION_PORT, dport);
 	event_set_ip(ev, FIELD_SOURCE_NAT_IP, &nat);
-	event_set_ip(ev, (unsigned)f_related, &dst);
+	event_add_ip(ev, (unsigned)f_related, &dst);
+	if (i % 4 == 0) /* a second value: found by the index too */
+		event_add_ip(ev, (unsigned)f_related, &src);
 	event_set_str(ev, FIELD_EVENT_ACTION, action, strlen(action));
 	event_set_str(ev, FIELD_EVENT_OUTCOME, r & 1 ? "success" : "failure", r & 1 ? 7 : 7);
 	event_add_str(ev, (unsigned)f_category, "network", 7);

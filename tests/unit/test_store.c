@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define DAY (86400 * NS_PER_SEC)
 #define T0 INT64_C(1796083200000000000) /* 2026-12-01T00:00:00Z */
@@ -411,6 +412,41 @@ static int count_segment(void *ctx, const struct store_segment_report *r)
 }
 
 /* Retention drops whole days, oldest first, of the tenant given only; a dry run only counts. */
+/* The first result removes the oldest day's segments, as retention would meanwhile. */
+struct remove_ctx {
+	char path[800];
+	uint64_t events;
+};
+
+static int remove_oldest(void *ctx, const struct event *ev)
+{
+	struct remove_ctx *r = ctx;
+
+	if (!r->events++)
+		CHECK_INT(unlink(r->path), 0);
+	return 0;
+}
+
+static void test_segment_removed_during_search(void)
+{
+	struct remove_ctx r = { .events = 0 };
+	struct store_search_stats ss;
+	struct err e = ERR_INIT;
+	struct store *st = NULL;
+	struct store_search s = { 5, "*", 1, ALL, T0 + 10 * DAY, "test", remove_oldest, NULL, &r };
+
+	snprintf(dir, sizeof(dir), "%s/removed", t_tmp_dir());
+	CHECK_INT(store_open(&st, dir, &e), 0);
+	if (!st)
+		return;
+	import(st, 5, N_ALPHA, "alpha"); /* days T0, T0+1, T0+2: 1005, 1005 and 990 events */
+	snprintf(r.path, sizeof(r.path), "%s/tenants/5/2026-12-01-0001.seg", dir);
+	/* newest first: T0+2 and T0+1 are read, T0's file is gone when its turn comes */
+	CHECK_INT(store_search(st, &s, &ss, &e), 0);
+	CHECK_INT(r.events, 990 + 1005);
+	store_close(st);
+}
+
 static void test_retain_whole_days(void)
 {
 	struct store_retain_stats rs;
@@ -493,6 +529,7 @@ int main(void)
 	T_RUN(test_tenant_isolation);
 	T_RUN(test_audit_log);
 	T_RUN(test_erase_makes_copies_unreadable);
+	T_RUN(test_segment_removed_during_search);
 	T_RUN(test_retain_whole_days);
 	buf_release(&out);
 	return t_done();
