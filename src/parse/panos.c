@@ -353,15 +353,24 @@ static bool anchor_at(const char *msg, size_t len, size_t at, const char **type,
 	return true;
 }
 
-/* Offset of the CSV in msg (at 0 or after a space, within the window), or -1. */
+/*
+ * Offset of the CSV in msg (at 0 or after a space, within the window), or -1. Cheap on
+ * other logs: only a ',' followed by a time can start the check.
+ */
 static ssize_t find_anchor(const char *msg, size_t len, const char **type, size_t *tlen)
 {
 	size_t window = len < PANOS_ANCHOR_WINDOW ? len : PANOS_ANCHOR_WINDOW;
+	const char *c = msg, *end = msg + window;
 
-	for (size_t i = 0; i < window; i++) {
-		if ((i == 0 || msg[i - 1] == ' ') && (is_digit(msg[i]) || msg[i] == ',') &&
-		    anchor_at(msg, len, i, type, tlen))
-			return (ssize_t)i;
+	while ((c = memchr(c, ',', (size_t)(end - c)))) {
+		const char *start = c;
+
+		while (start > msg && is_digit(start[-1]))
+			start--;
+		if ((start == msg || start[-1] == ' ') && anchor_time(c + 1, len - (size_t)(c + 1 - msg)) &&
+		    anchor_at(msg, len, (size_t)(start - msg), type, tlen))
+			return start - msg;
+		c++;
 	}
 	return -1;
 }
@@ -516,15 +525,14 @@ struct panos_ctx {
 	int rc; /* first failure of an event setter */
 	const char *types[4];
 	unsigned ntypes;
+	struct ipaddr related_ip[RELATED_MAX];
 	struct {
 		const char *p;
 		size_t len;
-	} related[2][RELATED_MAX];
-	unsigned nrelated[2];
+	} related_user[RELATED_MAX];
+	unsigned nrelated_ip, nrelated_user;
 	bool local_time; /* a zone-less time was read in the source's zone */
 };
-
-enum { REL_IP, REL_USER };
 
 static void check(struct panos_ctx *x, int rc)
 {
@@ -573,18 +581,28 @@ static void add_type(struct panos_ctx *x, const char *t)
 		x->types[x->ntypes++] = t;
 }
 
-static void add_related(struct panos_ctx *x, int kind, const char *p, size_t n)
+/* related.ip and related.user keep each value once (at most RELATED_MAX of each). */
+static void add_related_ip(struct panos_ctx *x, const struct ipaddr *ip)
 {
-	unsigned field = kind == REL_IP ? FIELD_RELATED_IP : FIELD_RELATED_USER;
-
-	for (unsigned i = 0; i < x->nrelated[kind]; i++)
-		if (x->related[kind][i].len == n && !memcmp(x->related[kind][i].p, p, n))
+	for (unsigned i = 0; i < x->nrelated_ip; i++)
+		if (!memcmp(&x->related_ip[i], ip, sizeof(*ip)))
 			return;
-	if (x->nrelated[kind] == RELATED_MAX)
+	if (x->nrelated_ip == RELATED_MAX)
 		return;
-	x->related[kind][x->nrelated[kind]].p = p;
-	x->related[kind][x->nrelated[kind]++].len = n;
-	check(x, event_add_str(x->ev, field, p, n));
+	x->related_ip[x->nrelated_ip++] = *ip;
+	check(x, event_add_ip(x->ev, FIELD_RELATED_IP, ip));
+}
+
+static void add_related_user(struct panos_ctx *x, const char *p, size_t n)
+{
+	for (unsigned i = 0; i < x->nrelated_user; i++)
+		if (x->related_user[i].len == n && !memcmp(x->related_user[i].p, p, n))
+			return;
+	if (x->nrelated_user == RELATED_MAX)
+		return;
+	x->related_user[x->nrelated_user].p = p;
+	x->related_user[x->nrelated_user++].len = n;
+	check(x, event_add_str(x->ev, FIELD_RELATED_USER, p, n));
 }
 
 /* Column i into a string field. */
@@ -618,7 +636,7 @@ static bool relate_ip(struct panos_ctx *x, unsigned i, struct ipaddr *ip)
 
 	if (!cell(x, i, &p, &n) || ipaddr_parse(ip, p, n) < 0 || ipaddr_is_any(ip))
 		return false;
-	add_related(x, REL_IP, p, n);
+	add_related_ip(x, ip);
 	return true;
 }
 
@@ -676,7 +694,7 @@ static void map_user(struct panos_ctx *x, unsigned i, unsigned name_f, unsigned 
 	set_str(x, name_f, p + name_off, name_len);
 	if (also_user && name_f != FIELD_USER_NAME)
 		set_str(x, FIELD_USER_NAME, p + name_off, name_len);
-	add_related(x, REL_USER, p + name_off, name_len);
+	add_related_user(x, p + name_off, name_len);
 }
 
 /* A device-local time column in the source's zone, or -1. */
@@ -1298,7 +1316,7 @@ int panos_decode(struct event *ev, const char *msg, size_t len, const struct dec
 	x->o = o;
 	x->rc = 0;
 	x->ntypes = 0;
-	x->nrelated[REL_IP] = x->nrelated[REL_USER] = 0;
+	x->nrelated_ip = x->nrelated_user = 0;
 	x->local_time = false;
 	if ((rc = split_row(payload, plen, &x->row, (size_t)(payload - msg), e)) < 0)
 		return fail_event(ev, msg, len, o, rc);
