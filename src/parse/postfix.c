@@ -211,29 +211,36 @@ static void pairs(struct pf_line *l, struct logtext_cur *c, char sep)
 	}
 }
 
-/* " from host[ip]" in s (the last one before limit): the client. */
-static void client_from(struct pf_line *l, const char *s, const char *limit)
+/* The "host[ip]" right after s (up to a space, ';' or "]:"), when there is one. */
+static bool client_at(struct pf_line *l, const char *s, const char *limit)
 {
-	const char *hit = NULL, *p = s;
-	struct logtext_span rest, host, ip;
+	struct logtext_span rest = { s, (size_t)(limit - s) }, host, ip;
 
-	while ((p = memmem(p, (size_t)(limit - p), "from ", 5))) {
-		if (p == s || p[-1] == ' ')
-			hit = p;
-		p += 5;
-	}
-	if (!hit)
-		return;
-	rest.p = hit + 5;
-	rest.len = (size_t)(limit - rest.p);
 	for (size_t i = 0; i < rest.len; i++)
-		if (rest.p[i] == ' ' || rest.p[i] == ';' || (rest.p[i] == ':' && i && rest.p[i - 1] == ']')) {
+		if (rest.p[i] == ' ' || rest.p[i] == ';' ||
+		    (rest.p[i] == ':' && i && rest.p[i - 1] == ']')) {
 			rest.len = i;
 			break;
 		}
-	if (host_ip(rest, &host, &ip, NULL)) {
-		l->kept[S_CLIENT_HOST] = host;
-		l->kept[S_CLIENT_IP] = ip;
+	if (!host_ip(rest, &host, &ip, NULL))
+		return false;
+	l->kept[S_CLIENT_HOST] = host;
+	l->kept[S_CLIENT_IP] = ip;
+	return true;
+}
+
+/*
+ * The client: the first "from host[ip]" in s before limit ("RCPT from h[ip]: ...", "header
+ * Subject: a from b from h[ip];"), skipping a "from" that a word follows.
+ */
+static void client_from(struct pf_line *l, const char *s, const char *limit)
+{
+	const char *p = s;
+
+	while (p < limit && (p = memmem(p, (size_t)(limit - p), "from ", 5))) {
+		if ((p == s || p[-1] == ' ') && client_at(l, p + 5, limit))
+			return;
+		p += 5;
 	}
 }
 

@@ -134,6 +134,12 @@ static void test_line_shapes(void)
 	CHECK(t_str("source.domain") == NULL); /* "unknown" is no name */
 	CHECK(t_str("email.from.address") == NULL); /* the null sender <> */
 	CHECK_STR(t_str("email.to.address"), "r@x");
+	/* the client is the first "from host[ip]", not a "from" in the reply's text */
+	CHECK_INT(at(H "smtpd[1]: NOQUEUE: reject: RCPT from mail.example[198.51.100.9]: 550 5.7.1 "
+		     "<r@x>: Recipient address rejected: mail from this domain refused; from=<a@b> "
+		     "to=<r@x> proto=ESMTP helo=<mail.example>", 0, 0), 0);
+	CHECK_STR(t_str("source.ip"), "198.51.100.9");
+	CHECK_STR(t_str("source.domain"), "mail.example");
 	/* words that look like ids are not ids */
 	CHECK_INT(at(H "smtpd[1]: warning: hostname x does not resolve", 0, 0), 0);
 	CHECK(t_str("email.local_id") == NULL);
