@@ -10,12 +10,15 @@
  *
  *   decode FORMAT FILE: L lines/s, E events/s per CPU-second (N lines, F failed, D decoder)
  *
+ * With --json every event is also written as koban's ECS JSON (event_write_json, into a
+ * buffer that is reset each time): the cost of `koban parse` and of output.file.
+ *
  * where "per CPU-second" divides by the user+system time of the process (getrusage), so a
  * loaded machine gives the same figure as an idle one, and F counts lines (or records)
  * whose decode() returned an error (they still cost their time, as in the pipeline). D is
  * the decoder the first line picked (useful with --format auto).
  *
- *   build/release/bench/decode --format F [--seconds S] [--tz ZONE] [-c CONFIG] FILE
+ *   build/release/bench/decode --format F [--seconds S] [--tz ZONE] [-c CONFIG] [--json] FILE
  *
  * CONFIG (default: the built-in defaults) is handed to the decoders' configure().
  *
@@ -27,6 +30,7 @@
 #include <sys/resource.h>
 
 #include "core/arena.h"
+#include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/event.h"
@@ -48,6 +52,7 @@ struct run {
 	struct decode_opts o;
 	struct arena arena;
 	struct event ev;
+	struct buf *json; /* --json: each event written here, or NULL */
 	unsigned long long events;
 	unsigned long long failed;
 };
@@ -146,6 +151,11 @@ static int decode_one(void *ctx, const char *rec, size_t len)
 	event_init(&r->ev, &r->arena);
 	if (r->d->decode(&r->ev, rec, len, &r->o, &e) < 0)
 		r->failed++;
+	if (r->json) {
+		buf_reset(r->json);
+		if (event_write_json(&r->ev, r->json) < 0)
+			r->failed++;
+	}
 	r->events++;
 	return 0;
 }
@@ -163,7 +173,7 @@ static void decode_line(struct run *r, unsigned format, const struct line *l)
 static int usage(void)
 {
 	fprintf(stderr, "usage: bench/decode --format F [--seconds S] [--tz ZONE] [-c CONFIG] "
-			"FILE\n"
+			"[--json] FILE\n"
 			"  F: %s\n", decoder_names());
 	return 2;
 }
@@ -176,6 +186,7 @@ int main(int argc, char **argv)
 	struct err e = ERR_INIT;
 	struct run r = { 0 };
 	struct config cfg;
+	struct buf json = BUF_INIT(64u << 20);
 	unsigned long long done = 0;
 	size_t len = 0, n;
 	char *text;
@@ -190,6 +201,8 @@ int main(int argc, char **argv)
 			zone = argv[++i];
 		else if (!strcmp(argv[i], "-c") && i + 1 < argc)
 			conf = argv[++i];
+		else if (!strcmp(argv[i], "--json"))
+			r.json = &json;
 		else if (argv[i][0] != '-' && !path)
 			path = argv[i];
 		else
@@ -233,6 +246,7 @@ int main(int argc, char **argv)
 	       format, path, (double)done / t, (double)r.events / t, n,
 	       r.failed / (done / n), first);
 	arena_release(&r.arena);
+	buf_release(&json);
 	config_release(&cfg);
 	mem_free(lines);
 	mem_free(text);

@@ -28,7 +28,9 @@
 #include "store/sink.h"
 #include "store/store.h"
 
-#define USAGE "parse [-c FILE] [--format auto|panos|cef|leef|a10|azure|m365|syslog|rfc3164|rfc5424] [--tz ZONE] [FILE|-]"
+#define USAGE                                                                      \
+	"parse [-c FILE] [--format F] [--tz ZONE] [FILE|-]\n"                         \
+	"                   F: auto|panos|cef|leef|a10|azure|m365|squid|combined|bind|unbound|postfix|json|syslog|rfc3164|rfc5424"
 #define READ_CHUNK 65536
 #define OUT_FLUSH 65536
 #define REMOTE_BATCH (512u << 10) /* bytes of ECS lines per frame to the daemon */
@@ -415,10 +417,8 @@ int cmd_parse(int argc, char **argv)
 /* ---- ingest ---- */
 
 #define INGEST_USAGE                                                                       \
-	"ingest [-c FILE] --tenant NAME [--format ecs|auto|panos|cef|leef|a10|azure|m365|syslog|rfc3164|rfc5424]\n"          \
-	"ingest [-c FILE] --tenant NAME [--format ecs|auto|azure|syslog|rfc3164|rfc5424]\n"          \
-	"ingest [-c FILE] --tenant NAME [--format ecs|auto|m365|syslog|rfc3164|rfc5424]\n"          \
-	"                    [--tz ZONE] [FILE|-]"
+	"ingest [-c FILE] --tenant NAME [--format ecs|F] [--tz ZONE] [FILE|-]\n"               \
+	"                    F: auto|panos|cef|leef|a10|azure|m365|squid|combined|bind|unbound|postfix|json|syslog|rfc3164|rfc5424"
 
 static int ingest_args(int argc, char **argv, const char **tenant, const char **format,
 		       const char **zone, const char **path)

@@ -22,7 +22,8 @@
 
 #define ADD_USAGE                                                                   \
 	"source add NAME --tenant T [--cidr CIDR] [--host NAME] [--listener L]\n"   \
-	"                         [--format auto|panos|cef|leef|a10|azure|m365|syslog|rfc3164|rfc5424] [--tz ZONE]"
+	"                         [--format F] [--tz ZONE]\n"                          \
+	"                         F: auto|panos|cef|leef|a10|azure|m365|squid|combined|bind|unbound|postfix|json|syslog|rfc3164|rfc5424"
 #define LIST_USAGE "source list [--tenant T]"
 #define REMOVE_USAGE "source remove NAME --tenant T"
 #define TEST_USAGE "source test --ip IP [--host NAME] [--listener L]"

@@ -68,6 +68,7 @@ static void listener_release(struct config_listener *l)
 }
 
 static void config_store_release(struct config *c);
+static void config_decoders_release(struct config *c);
 static void config_leef_release(struct config *c);
 static void config_pollers_release(struct config *c);
 
@@ -89,6 +90,7 @@ void config_release(struct config *c)
 		mem_free(c->limits[i].tenant);
 	mem_free(c->limits);
 	config_store_release(c);
+	config_decoders_release(c);
 	config_pollers_release(c);
 	mem_free(c->keys_master);
 	mem_free(c->keys_signing);
@@ -132,6 +134,7 @@ static int keep_listeners(struct config *c, const struct config *running)
 }
 
 static void config_store_defaults(struct config *c);
+static void config_decoders_defaults(struct config *c);
 
 int config_defaults(struct config *c, struct err *e)
 {
@@ -153,6 +156,7 @@ int config_defaults(struct config *c, struct err *e)
 	c->output_file = 0;
 	c->api_ingest_max_bytes = (size_t)16 << 20;
 	config_store_defaults(c);
+	config_decoders_defaults(c);
 	c->data_dir = mem_strdup("./var");
 	c->timezone = mem_strdup("local");
 	c->clock_skew_max = 7200;
@@ -1393,9 +1397,6 @@ static const struct key leef_keys[] = {
 	  .show = leef_sources_show, .keep = keep_leef_sources },
 };
 
-static const struct key decoders_keys[] = {
-	SECTION_KEY("leef", parse_section, leef_keys),
-};
 static int parse_poller_tables(struct parse *p, const struct key *k, void *target,
 			       const char *path)
 {
@@ -1653,6 +1654,283 @@ const char *config_poller_type_name(enum config_poller_type t)
 {
 	return t < ARRAY_SIZE(poller_type_names) ? poller_type_names[t] : "unknown";
 }
+
+/* ---------------------------------------------------------------- decoders section */
+
+#define JSON_PATH_MAX 256u /* bytes of a key path or field name in a JSON map */
+
+static void config_decoders_defaults(struct config *c)
+{
+	c->postfix_max_queue_ids = 16384;
+	c->postfix_queue_id_ttl = 86400;
+}
+
+static void json_map_release(struct config_json_map *m)
+{
+	for (size_t i = 0; i < m->n_fields; i++) {
+		mem_free(m->fields[i].from);
+		mem_free(m->fields[i].to);
+	}
+	mem_free(m->fields);
+	mem_free(m->source);
+	mem_free(m->timestamp);
+}
+
+static void config_decoders_release(struct config *c)
+{
+	for (size_t i = 0; i < c->n_json_maps; i++)
+		json_map_release(&c->json_maps[i]);
+	mem_free(c->json_maps);
+	c->json_maps = NULL;
+	c->n_json_maps = 0;
+}
+
+const struct config_json_map *config_json_map(const struct config *c, const char *source)
+{
+	const struct config_json_map *fallback = NULL;
+
+	for (size_t i = 0; i < c->n_json_maps; i++) {
+		if (source && !strcmp(c->json_maps[i].source, source))
+			return &c->json_maps[i];
+		if (!strcmp(c->json_maps[i].source, "default"))
+			fallback = &c->json_maps[i];
+	}
+	return fallback;
+}
+
+/* A dotted name: parts of letters, digits, '_', '-' and '@', no empty part. */
+static bool dotted_name(const char *s, size_t len)
+{
+	if (!len || len > JSON_PATH_MAX || s[0] == '.' || s[len - 1] == '.')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = s[i];
+
+		if (ch == '.' ? s[i + 1] == '.'
+			      : !((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+				  (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || ch == '@'))
+			return false;
+	}
+	return true;
+}
+
+/* "a.b" for messages, cut with "..." when longer than a key path may be. */
+static void sub_path(char out[KEY_PATH_MAX], const char *a, const char *b)
+{
+	int n = snprintf(out, KEY_PATH_MAX, "%s.%s", a, b);
+
+	if (n < 0 || n >= (int)KEY_PATH_MAX)
+		memcpy(out + KEY_PATH_MAX - 4, "...", 4);
+}
+
+#define DOTTED_WHAT "a dotted name (letters, digits, '_', '-', '@', at most 256 bytes)"
+
+/* A scalar that is a dotted name, copied. */
+static int take_dotted(struct parse *p, const char *path, char **out)
+{
+	size_t len;
+	const char *s;
+
+	if (p->ev.type != YAML_SCALAR_EVENT || is_null(p))
+		return expected(p, path, DOTTED_WHAT);
+	s = scalar(p, &len);
+	if (!dotted_name(s, len))
+		return expected(p, path, DOTTED_WHAT);
+	if (!(*out = mem_strndup(s, len)))
+		return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
+	return 0;
+}
+
+/* fields: { "src.key": "ecs.name", ... } */
+static int parse_json_fields(struct parse *p, struct config_json_map *m, const char *path)
+{
+	int rc;
+
+	if (p->ev.type != YAML_MAPPING_START_EVENT)
+		return expected(p, path, "a mapping of record keys to field names");
+	while ((rc = next_event(p)) == 0 && p->ev.type != YAML_MAPPING_END_EVENT) {
+		struct config_json_field *f, *grown;
+		char item[KEY_PATH_MAX];
+
+		if (m->n_fields >= CONFIG_JSON_FIELDS_MAX)
+			return fail_here(p, "%s: too many keys (at most %u)", path,
+					 CONFIG_JSON_FIELDS_MAX);
+		if (!(grown = mem_realloc(m->fields, (m->n_fields + 1) * sizeof(*grown))))
+			return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
+		m->fields = grown;
+		f = memset(&m->fields[m->n_fields], 0, sizeof(*f));
+		f->line = (unsigned)line_of(&p->ev.start_mark);
+		if ((rc = take_dotted(p, path, &f->from)) < 0) {
+			mem_free(f->from);
+			return rc;
+		}
+		m->n_fields++;
+		for (size_t i = 0; i + 1 < m->n_fields; i++)
+			if (!strcmp(m->fields[i].from, f->from))
+				return fail_here(p, "duplicate key '%s' in '%s'", f->from, path);
+		sub_path(item, path, f->from);
+		if ((rc = next_event(p)) < 0 || (rc = take_dotted(p, item, &f->to)) < 0)
+			return rc;
+	}
+	return rc;
+}
+
+/* One source's map: { fields: {...}, timestamp: KEY } */
+static int parse_json_map(struct parse *p, struct config_json_map *m, const char *path)
+{
+	uint32_t seen = 0;
+	int rc;
+
+	if (p->ev.type != YAML_MAPPING_START_EVENT)
+		return expected(p, path, "a mapping with fields and timestamp");
+	while ((rc = next_event(p)) == 0 && p->ev.type != YAML_MAPPING_END_EVENT) {
+		char sub[KEY_PATH_MAX], tmp[72];
+		size_t len;
+		const char *k = p->ev.type == YAML_SCALAR_EVENT ? scalar(p, &len) : NULL;
+		int which = k && len == 6 && !memcmp(k, "fields", 6)      ? 1
+			    : k && len == 9 && !memcmp(k, "timestamp", 9) ? 2
+									   : 0;
+
+		if (!which)
+			return fail_here(p, "unknown key '%s' in '%s' (expected one of: fields, "
+					 "timestamp)", k ? shown(k, len, tmp) : "?", path);
+		if (seen & (1u << which))
+			return fail_here(p, "duplicate key '%.*s' in '%s'", (int)len, k, path);
+		seen |= 1u << which;
+		sub_path(sub, path, which == 1 ? "fields" : "timestamp");
+		if ((rc = next_event(p)) < 0)
+			return rc;
+		rc = which == 1 ? parse_json_fields(p, m, sub) : take_dotted(p, sub, &m->timestamp);
+		if (rc < 0)
+			return rc;
+	}
+	if (rc == 0 && !(seen & 2u))
+		return fail_line(p, m->line, "'%s' is missing the required key 'fields'", path);
+	return rc;
+}
+
+/* decoders.json: { SOURCE: { ... }, ... } */
+static int parse_json_maps(struct parse *p, const struct key *k, void *target, const char *path)
+{
+	struct config *c = p->c;
+	int rc;
+
+	if (is_null(p))
+		return 0;
+	if (p->ev.type != YAML_MAPPING_START_EVENT)
+		return expected(p, path, "a mapping of source names to field maps");
+	while ((rc = next_event(p)) == 0 && p->ev.type != YAML_MAPPING_END_EVENT) {
+		struct config_json_map *m, *grown;
+		char item[KEY_PATH_MAX], tmp[72];
+		size_t len;
+		const char *s;
+
+		if (p->ev.type != YAML_SCALAR_EVENT)
+			return fail_here(p, "a key in '%s' is a mapping or list", path);
+		s = scalar(p, &len);
+		if (!name_valid(s, len, NAME_TENANT_MAX))
+			return fail_here(p, "%s: '%s' is not a source name (1 to 63 characters "
+					 "from a-z, 0-9, '_' and '-')", path, shown(s, len, tmp));
+		for (size_t i = 0; i < c->n_json_maps; i++)
+			if (strlen(c->json_maps[i].source) == len &&
+			    !memcmp(c->json_maps[i].source, s, len))
+				return fail_here(p, "duplicate source '%s' in '%s'",
+						 c->json_maps[i].source, path);
+		if (c->n_json_maps >= CONFIG_JSON_MAPS_MAX)
+			return fail_here(p, "%s: too many sources (at most %u)", path,
+					 CONFIG_JSON_MAPS_MAX);
+		if (!(grown = mem_realloc(c->json_maps, (c->n_json_maps + 1) * sizeof(*grown))))
+			return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
+		c->json_maps = grown;
+		m = memset(&c->json_maps[c->n_json_maps], 0, sizeof(*m));
+		m->line = (unsigned)line_of(&p->ev.start_mark);
+		if (!(m->source = mem_strndup(s, len)))
+			return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
+		c->n_json_maps++;
+		sub_path(item, path, m->source);
+		if ((rc = next_event(p)) < 0 || (rc = parse_json_map(p, m, item)) < 0)
+			return rc;
+	}
+	return rc;
+}
+
+static bool json_maps_same(const struct config *a, const struct config *b)
+{
+	if (a->n_json_maps != b->n_json_maps)
+		return false;
+	for (size_t i = 0; i < a->n_json_maps; i++) {
+		const struct config_json_map *x = &a->json_maps[i], *y = &b->json_maps[i];
+
+		if (strcmp(x->source, y->source) || x->n_fields != y->n_fields ||
+		    !x->timestamp != !y->timestamp ||
+		    (x->timestamp && strcmp(x->timestamp, y->timestamp)))
+			return false;
+		for (size_t j = 0; j < x->n_fields; j++)
+			if (strcmp(x->fields[j].from, y->fields[j].from) ||
+			    strcmp(x->fields[j].to, y->fields[j].to))
+				return false;
+	}
+	return true;
+}
+
+static void json_maps_show(const struct config *c, char *out, size_t size)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < c->n_json_maps && used < size; i++)
+		used += (size_t)snprintf(out + used, size - used, "%s%s (%zu keys)", i ? ", " : "",
+					 c->json_maps[i].source, c->json_maps[i].n_fields);
+	if (!c->n_json_maps)
+		snprintf(out, size, "(none)");
+}
+
+/* Copies of running's maps into next (a reload keeps the maps the decoders compiled). */
+static int keep_json_maps(struct config *next, const struct config *running)
+{
+	config_decoders_release(next);
+	if (!running->n_json_maps)
+		return 0;
+	if (!(next->json_maps = mem_calloc(running->n_json_maps, sizeof(*next->json_maps))))
+		return -ENOMEM;
+	for (size_t i = 0; i < running->n_json_maps; i++) {
+		const struct config_json_map *from = &running->json_maps[i];
+		struct config_json_map *to = &next->json_maps[i];
+
+		next->n_json_maps++;
+		to->line = from->line;
+		if (!(to->source = mem_strdup(from->source)) ||
+		    (from->timestamp && !(to->timestamp = mem_strdup(from->timestamp))) ||
+		    (from->n_fields &&
+		     !(to->fields = mem_calloc(from->n_fields, sizeof(*to->fields)))))
+			return -ENOMEM;
+		for (size_t j = 0; j < from->n_fields; j++) {
+			to->n_fields++;
+			to->fields[j].line = from->fields[j].line;
+			if (!(to->fields[j].from = mem_strdup(from->fields[j].from)) ||
+			    !(to->fields[j].to = mem_strdup(from->fields[j].to)))
+				return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static const struct key postfix_keys[] = {
+	{ .name = "max_queue_ids", .parse = parse_uint,
+	  .off = offsetof(struct config, postfix_max_queue_ids), .size = sizeof(unsigned),
+	  .min = 16, .max = 1u << 22 },
+	{ .name = "queue_id_ttl", .parse = parse_uint,
+	  .off = offsetof(struct config, postfix_queue_id_ttl), .size = sizeof(unsigned),
+	  .min = 1, .max = 30u * 86400 },
+};
+
+/* decoders: each decoder's own settings (leef, json, postfix), read at start */
+static const struct key decoders_keys[] = {
+	SECTION_KEY("leef", parse_section, leef_keys),
+	{ .name = "json", .parse = parse_json_maps, .same = json_maps_same,
+	  .show = json_maps_show, .keep = keep_json_maps },
+	SECTION_KEY("postfix", parse_section, postfix_keys),
+};
 
 /* ---------------------------------------------------------------- keys section */
 
@@ -2401,6 +2679,29 @@ static const char example[] =
 	"  #   demo: { quota: 10737418240, retention_days: 90 }\n"
 	"  tenants: {}\n"
 	"\n"
+	"# Settings of the decoders (docs/parsing.md), read at start.\n"
+	"decoders:\n"
+	"  leef:\n"
+	"    # Attribute delimiter of LEEF 1.0 (and of 2.0 without one in its header): auto\n"
+	"    # (TAB when the attributes hold one, else |, else ^), tab, one character, or its\n"
+	"    # code in hex (x09, 0x5E).\n"
+	"    delimiter: auto\n"
+	"    # Per-source delimiters that replace it, by source name, for example:\n"
+	"    #   pa-leef: \"|\"\n"
+	"    sources: {}\n"
+	"  # The generic JSON decoder (format json): per source, which record keys become\n"
+	"  # which fields, and which key holds the event's time; the map named default serves\n"
+	"  # sources without one. Keys not mapped stay in event.original only. For example:\n"
+	"  #   app-logs:\n"
+	"  #     fields: { src: source.ip, user.login: user.name, status: http.response.status_code }\n"
+	"  #     timestamp: ts\n"
+	"  json: {}\n"
+	"  # Postfix: queue ids remembered to put one message's facts (client, sender,\n"
+	"  # Message-ID) on its later lines, and seconds an id is kept after its last line.\n"
+	"  postfix:\n"
+	"    max_queue_ids: 16384\n"
+	"    queue_id_ttl: 86400\n"
+	"\n"
 	"# The master key (wraps every tenant's data key) and the signing key (signs deletion\n"
 	"# certificates) are made in DATA_DIR/keys on first use. To keep them on other media,\n"
 	"# make them with `koban key init --dir DIR` and name the files here (the signing key's\n"
@@ -2422,17 +2723,6 @@ static const char example[] =
 	"#   # token`): a larger body, or one that inflates to more, is refused with 413\n"
 	"#   # (1024 to 1073741824 bytes).\n"
 	"#   ingest_max_bytes: 16777216\n"
-	"\n"
-	"# Settings of the decoders (docs/parsing.md); read at start.\n"
-	"decoders:\n"
-	"  leef:\n"
-	"    # Attribute delimiter of LEEF 1.0 (and of 2.0 without one in its header): auto\n"
-	"    # (TAB when the attributes hold one, else |, else ^), tab, one character, or its\n"
-	"    # code in hex (x09, 0x5E).\n"
-	"    delimiter: auto\n"
-	"    # Per-source delimiters that replace it, by source name, for example:\n"
-	"    #   pa-leef: \"|\"\n"
-	"    sources: {}\n"
 	"\n"
 	"# Pollers fetch logs kept in Microsoft's cloud (docs/pollers.md): type graph (Graph\n"
 	"# security alerts_v2 and incidents) or loganalytics (one KQL query per table of a\n"

@@ -96,6 +96,22 @@ struct config_poller {
 	unsigned line;            /* where the file names the poller */
 };
 
+/* decoders.json.SOURCE: the generic JSON decoder's field map of one source (parse/jsonmap.h). */
+#define CONFIG_JSON_MAPS_MAX 1024   /* sources with a map */
+#define CONFIG_JSON_FIELDS_MAX 1024 /* keys mapped per source */
+struct config_json_field {
+	char *from;              /* key path in the record, dotted: "src.ip" */
+	char *to;                /* field it becomes: "source.ip" */
+	unsigned line;
+};
+struct config_json_map {
+	char *source;            /* the source's name; "default" for sources without a map */
+	struct config_json_field *fields;
+	size_t n_fields;
+	char *timestamp;         /* key path of @timestamp; NULL: the receive time */
+	unsigned line;
+};
+
 /* Lines of the keys config_check() reports on; 0 when the file does not set them. */
 struct config_lines {
 	unsigned data_dir, admin, listeners, tls_cert, tls_key, tls_ca;
@@ -162,6 +178,12 @@ struct config {
 	/* pollers: pull connectors (ingest/poll.h); started at start, a restart applies changes */
 	struct config_poller *pollers;
 	size_t n_pollers;
+
+	/* decoders (parse/): per-format settings read once at start (decoder_configure) */
+	struct config_json_map *json_maps;
+	size_t n_json_maps;
+	unsigned postfix_max_queue_ids;  /* queue ids remembered for correlation; 16384 */
+	unsigned postfix_queue_id_ttl;   /* seconds an id is kept after its last line; 86400 */
 
 	struct config_lines line;
 };
@@ -235,6 +257,8 @@ bool config_proto_relp(enum listener_proto p);
  */
 int config_store_tenant(const struct config *c, const char *tenant, uint64_t *quota,
 			unsigned *retention_days);
+/* The field map of source (its own, else the one named "default"), or NULL. */
+const struct config_json_map *config_json_map(const struct config *c, const char *source);
 /*
  * Reads a whole regular file of at most max bytes into *text (mem_alloc'ed; *len bytes,
  * not NUL-terminated). A FIFO, device or directory is refused without blocking, the

@@ -14,7 +14,12 @@
 #include "parse/azure.h"
 #include "parse/jsonrec.h"
 #include "parse/m365.h"
+#include "parse/dns.h"
+#include "parse/jsonmap.h"
+#include "parse/postfix.h"
+#include "parse/squid.h"
 #include "parse/syslog.h"
+#include "parse/weblog.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -63,6 +68,19 @@ static const struct decoder table[] = {
 	  .split = azure_split, .configure = azure_configure },
 	{ .name = "m365", .dataset = "m365", .sniff = m365_sniff, .decode = m365_decode,
 	  .split = jsonrec_split, .configure = m365_configure },
+	{ .name = "squid", .dataset = "squid.access", .sniff = squid_sniff,
+	  .decode = squid_decode },
+	{ .name = "combined", .dataset = "weblog.access", .sniff = weblog_sniff,
+	  .decode = weblog_decode },
+	{ .name = "bind", .dataset = "bind.query", .sniff = dns_bind_sniff,
+	  .decode = dns_bind_decode },
+	{ .name = "unbound", .dataset = "unbound.log", .sniff = dns_unbound_sniff,
+	  .decode = dns_unbound_decode },
+	{ .name = "postfix", .dataset = "postfix.log", .sniff = postfix_sniff,
+	  .decode = postfix_decode, .configure = postfix_configure },
+	/* never sniffed: a JSON line is only "json" when its source says so */
+	{ .name = "json", .dataset = "json", .decode = jsonmap_decode,
+	  .configure = jsonmap_configure },
 	{ .name = "rfc5424", .dataset = "syslog", .sniff = syslog_looks_rfc5424,
 	  .decode = decode_rfc5424 },
 	/* never sniffed: "syslog" decides */

@@ -10,6 +10,8 @@
 #include "t.h"
 
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -148,6 +150,65 @@ static void test_event_json_vendor_order(void)
 	arena_release(&a);
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * Hundreds of vendor fields in one gap between known names (a PAN-OS line's panos.*
+ * columns), inserted out of order: the merge sort keeps name order, with names that
+ * differ within the first 16 bytes and names that share a longer prefix, and keeps
+ * repeated values in insertion order.
+ */
+static void test_event_json_many_vendor_fields(void)
+{
+	enum { N = 300 };
+	static char names[N][64];
+	const char *sorted[N];
+	struct arena a;
+	struct event ev;
+	struct buf out = BUF_INIT(1 << 20), want = BUF_INIT(1 << 20);
+
+	arena_init(&a, 1 << 16, 1 << 22);
+	event_init(&ev, &a);
+	for (unsigned i = 0; i < N; i++) {
+		if (i % 2)
+			snprintf(names[i], sizeof(names[i]), "a%u", i * 37 % 1000);
+		else
+			snprintf(names[i], sizeof(names[i]), "key_with_a_long_common_prefix_%03u",
+				 (i * 7919) % N);
+		sorted[i] = names[i];
+	}
+	for (unsigned k = 0; k < N; k++) {
+		unsigned i = (k * 97) % N; /* out of order */
+		char full[80];
+		int id;
+
+		snprintf(full, sizeof(full), "vsort.%s", names[i]);
+		id = field_intern(full, strlen(full), FT_STR);
+		CHECK(id >= 0);
+		CHECK_INT(event_add_str(&ev, (unsigned)id, names[i], strlen(names[i])), 0);
+		if (i == 4) /* a repeated field keeps its values' order */
+			CHECK_INT(event_add_str(&ev, (unsigned)id, "second", 6), 0);
+	}
+	qsort(sorted, N, sizeof(sorted[0]), cmp_str);
+	buf_adds(&want, "{\"vsort\":{");
+	for (unsigned i = 0; i < N; i++) {
+		buf_addf(&want, "%s\"%s\":", i ? "," : "", sorted[i]);
+		if (sorted[i] == names[4])
+			buf_addf(&want, "[\"%s\",\"second\"]", sorted[i]);
+		else
+			buf_addf(&want, "\"%s\"", sorted[i]);
+	}
+	buf_adds(&want, "}}");
+	CHECK_INT(event_write_json(&ev, &out), 0);
+	CHECK(out.len == want.len && !memcmp(out.p, want.p, out.len));
+	buf_release(&out);
+	buf_release(&want);
+	arena_release(&a);
+}
+
 /* One special byte at every position of plain strings that span several 8-byte words. */
 static void test_json_string_escapes_everywhere(void)
 {
@@ -233,6 +294,7 @@ int main(void)
 	T_RUN(test_event_reserve);
 	T_RUN(test_event_json_nested_sorted);
 	T_RUN(test_event_json_vendor_order);
+	T_RUN(test_event_json_many_vendor_fields);
 	T_RUN(test_json_string_escapes_everywhere);
 	T_RUN(test_civil_roundtrip);
 	T_RUN(test_cidr);
