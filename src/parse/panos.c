@@ -30,7 +30,8 @@
 #include "core/log.h"
 
 #define PREFIX "panos."
-#define RELATED_MAX 8 /* distinct related.ip or related.user values kept per event */
+#define RELATED_MAX 8     /* distinct related.ip or related.user values kept per event */
+#define ECS_VALUES_MAX 64 /* ECS values one row maps to, at most (about 45 for TRAFFIC) */
 
 /* ---- column tables ---- */
 
@@ -1290,9 +1291,6 @@ int panos_decode(struct event *ev, const char *msg, size_t len, const struct dec
 		return fail_event(ev, msg, len, o,
 				  err_set(e, ids.rc, "cannot register the panos.* fields: %s",
 					  strerror(-ids.rc)));
-	/* a full row sets about 160 values: room for them in one allocation */
-	if ((rc = event_reserve(ev, PANOS_VALUES_HINT)) < 0)
-		return fail_event(ev, msg, len, o, err_set(e, rc, "cannot build the event"));
 	skip = octet_count(msg, len);
 	m += skip;
 	n -= skip;
@@ -1330,7 +1328,9 @@ int panos_decode(struct event *ev, const char *msg, size_t len, const struct dec
 					  "least 7, up to time_generated)",
 					  (size_t)(payload - msg), (int)tlen, type, x->row.n));
 	x->l = pick_layout(type, tlen, &x->row);
-	if ((rc = unescape_cells(x)) < 0 || (rc = write_columns(x)) < 0)
+	/* every column plus the ECS mapping, in one allocation */
+	if ((rc = event_reserve(ev, ev->n + x->row.n + ECS_VALUES_MAX)) < 0 ||
+	    (rc = unescape_cells(x)) < 0 || (rc = write_columns(x)) < 0)
 		return fail_event(ev, msg, len, o,
 				  err_set(e, rc, "cannot build the event: %s", strerror(-rc)));
 	map_common(x);

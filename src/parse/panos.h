@@ -33,7 +33,6 @@ struct event;
 
 #define PANOS_ANCHOR_WINDOW 512 /* the CSV must start within these bytes of the message */
 #define PANOS_COLUMNS_MAX 256   /* a longer row is refused */
-#define PANOS_VALUES_HINT 192   /* event values reserved before a row is decoded */
 
 /* Whether msg holds a PAN-OS CSV log (cheap: a scan for the anchor, no allocation). */
 bool panos_sniff(const char *msg, size_t len);
