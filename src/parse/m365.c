@@ -371,6 +371,8 @@ static const struct evidence_type {
 	{ "registryKeyEvidence", "RegistryKey", EV_OTHER, CAT_REGISTRY },
 	{ "registryValueEvidence", "RegistryValue", EV_OTHER, CAT_REGISTRY },
 	{ "securityGroupEvidence", "SecurityGroup", EV_OTHER, CAT_IAM },
+	{ "networkConnectionEvidence", "NetworkConnection", EV_OTHER, CAT_NETWORK },
+	{ "dnsEvidence", "Dns", EV_OTHER, CAT_NETWORK },
 };
 
 /*

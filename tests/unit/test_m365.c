@@ -156,6 +156,25 @@ static void test_graph_alert(void)
 	CHECK(event_get(&ev, FIELD_EVENT_ORIGINAL) != NULL);
 }
 
+static void test_nested_evidence(void)
+{
+	/* evidence types without ECS fields of their own still give related.* through nesting */
+	CHECK_INT(decode("{\"@odata.type\":\"#microsoft.graph.security.alert\",\"evidence\":["
+			 "{\"@odata.type\":\"#microsoft.graph.security.networkConnectionEvidence\","
+			 "\"sourceAddress\":{\"ipAddress\":\"10.0.0.9\"},\"sourcePort\":51000,"
+			 "\"destinationAddress\":{\"ipAddress\":\"198.51.100.1\"},\"protocol\":\"tcp\"},"
+			 "{\"@odata.type\":\"#microsoft.graph.security.hostLogonSessionEvidence\","
+			 "\"account\":{\"userAccount\":{\"accountName\":\"eve\"}},"
+			 "\"host\":{\"deviceDnsName\":\"pc9\"}}]}"),
+		  0);
+	CHECK(has("related.ip", "10.0.0.9") && has("related.ip", "198.51.100.1"));
+	CHECK(has("related.user", "eve") && has("related.hosts", "pc9"));
+	CHECK(has("event.category", "network"));
+	CHECK(event_get(&ev, FIELD_USER_NAME) == NULL && event_get(&ev, FIELD_HOST_NAME) == NULL);
+	CHECK(has("m365.alert.evidence.sourcePort", "51000")); /* an unlisted key, kept */
+	CHECK(has("m365.alert.evidence.type", "hostLogonSessionEvidence"));
+}
+
 static void test_graph_alert_without_odata_type(void)
 {
 	/* a record whose first keys say nothing: the shape comes from a later key */
@@ -535,6 +554,7 @@ int main(void)
 {
 	arena_init(&arena, 4096, 8 << 20);
 	T_RUN(test_graph_alert);
+	T_RUN(test_nested_evidence);
 	T_RUN(test_graph_alert_without_odata_type);
 	T_RUN(test_endpoint_alert);
 	T_RUN(test_endpoint_single_evidence_object);
