@@ -6,9 +6,10 @@
  * says which shape it is (usually the first: OData writes @odata.type before any property),
  * then once whole through that shape's member table. A member table lists the keys the
  * decoder knows, what each one feeds (an ECS field, related.*, an event time) and, for all
- * of them, a vendor field named after the key. Evidence is walked once, item by item: the
- * item's type (@odata.type or entityType, written first) says which ECS fields its values
- * may fill; every known key's values also go into de-duplicated vendor arrays.
+ * of them, a vendor field named after the key; other keys become text fields made from the
+ * key (under a budget). Evidence is walked once, item by item: the item's type
+ * (@odata.type or entityType, written first) says which ECS fields its values may fill;
+ * every key's values also go into de-duplicated vendor arrays.
  *
  * Event times are collected while reading and set last, so a record that fails half-way
  * is truncated back to what decoder_syslog_payload() set (event.original, @timestamp).
