@@ -34,26 +34,36 @@ void event_truncate(struct event *ev, uint32_t n)
 		ev->n = n;
 }
 
+/* Room for cap values (at most EVENT_MAX_VALUES): 0, or -ENOSPC/-ENOMEM. */
+static int grow(struct event *ev, uint32_t cap)
+{
+	struct event_value *nv;
+
+	if (cap > EVENT_MAX_VALUES)
+		cap = EVENT_MAX_VALUES;
+	if (cap <= ev->cap)
+		return ev->cap >= EVENT_MAX_VALUES ? -ENOSPC : 0;
+	nv = arena_alloc(ev->arena, cap * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	if (ev->n)
+		memcpy(nv, ev->vals, ev->n * sizeof(*nv));
+	ev->vals = nv;
+	ev->cap = cap;
+	return 0;
+}
+
+int event_reserve(struct event *ev, uint32_t n)
+{
+	return n <= ev->cap ? 0 : grow(ev, n);
+}
+
 static struct event_value *slot_new(struct event *ev, unsigned field)
 {
 	struct event_value *v;
 
-	if (ev->n == ev->cap) {
-		uint32_t cap = ev->cap ? ev->cap * 2 : 32;
-		struct event_value *nv;
-
-		if (ev->cap >= EVENT_MAX_VALUES)
-			return NULL;
-		if (cap > EVENT_MAX_VALUES)
-			cap = EVENT_MAX_VALUES;
-		nv = arena_alloc(ev->arena, cap * sizeof(*nv));
-		if (!nv)
-			return NULL;
-		if (ev->n)
-			memcpy(nv, ev->vals, ev->n * sizeof(*nv));
-		ev->vals = nv;
-		ev->cap = cap;
-	}
+	if (ev->n == ev->cap && grow(ev, ev->cap ? ev->cap * 2 : 32) < 0)
+		return NULL;
 	v = &ev->vals[ev->n++];
 	memset(v, 0, sizeof(*v));
 	v->field = field;

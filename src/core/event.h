@@ -47,6 +47,12 @@ struct event {
 };
 
 void event_init(struct event *ev, struct arena *arena);
+/*
+ * Room for n values in all (at most EVENT_MAX_VALUES) in one allocation, for a decoder that
+ * knows it sets many (a PAN-OS row: about 160) and would otherwise grow the array several
+ * times. 0, -ENOSPC (n past the maximum and the event full) or -ENOMEM.
+ */
+int event_reserve(struct event *ev, uint32_t n);
 void event_clear(struct event *ev);
 /* Forgets every value from index n on (n <= ev->n), as if they had never been set. */
 void event_truncate(struct event *ev, uint32_t n);

@@ -70,6 +70,31 @@ static void test_arena_limit(void)
 	arena_release(&a);
 }
 
+static void test_event_reserve(void)
+{
+	struct arena a;
+	struct event ev;
+	const struct event_value *vals;
+
+	arena_init(&a, 4096, 1 << 20);
+	event_init(&ev, &a);
+	CHECK_INT(event_set_str(&ev, FIELD_MESSAGE, "m", 1), 0);
+	CHECK_INT(event_reserve(&ev, 200), 0);
+	CHECK(ev.cap >= 200);
+	vals = ev.vals;
+	for (int i = 0; i < 199; i++)
+		CHECK_INT(event_add_str(&ev, FIELD_TAGS, "t", 1), 0);
+	CHECK(ev.vals == vals); /* no growth: one allocation for the whole row */
+	CHECK_INT(event_reserve(&ev, 10), 0); /* less than there is: nothing to do */
+	CHECK_INT(event_reserve(&ev, EVENT_MAX_VALUES + 1), 0); /* clamped to the maximum */
+	CHECK_INT(ev.cap, EVENT_MAX_VALUES);
+	while (ev.n < EVENT_MAX_VALUES)
+		CHECK_INT(event_add_str(&ev, FIELD_TAGS, "t", 1), 0);
+	CHECK_INT(event_add_str(&ev, FIELD_TAGS, "t", 1), -ENOSPC);
+	CHECK_INT(event_reserve(&ev, EVENT_MAX_VALUES + 1), -ENOSPC);
+	arena_release(&a);
+}
+
 static void test_event_json_nested_sorted(void)
 {
 	struct arena a;
@@ -205,6 +230,7 @@ int main(void)
 	T_RUN(test_buf_max);
 	T_RUN(test_mem_fail_hook);
 	T_RUN(test_arena_limit);
+	T_RUN(test_event_reserve);
 	T_RUN(test_event_json_nested_sorted);
 	T_RUN(test_event_json_vendor_order);
 	T_RUN(test_json_string_escapes_everywhere);
