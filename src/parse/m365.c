@@ -36,6 +36,7 @@
 #define EVIDENCE_DEPTH_MAX 4 /* nested objects inside one evidence item */
 #define VALUES_RESERVE 48    /* event values kept free for the fields set after evidence */
 #define KEY_MAX 64           /* longest key kept as part of a vendor field name */
+#define VALUES_EXPECTED 160  /* values reserved per record */
 
 enum shape { SH_NONE, SH_ALERT, SH_INCIDENT, SH_ENDPOINT, SH_HUNTING };
 
@@ -1457,6 +1458,9 @@ int m365_decode(struct event *ev, const char *msg, size_t len, const struct deco
 		return err_set(e, fields_rc, "m365: cannot register the vendor fields: %s",
 			       strerror(-fields_rc));
 	mark = ev->n;
+	/* an alert sets about 100-200 values: one allocation instead of growing four times */
+	if ((rc = event_reserve(ev, mark + VALUES_EXPECTED)) < 0)
+		return err_set(e, rc, "m365: cannot build the event: %s", strerror(-rc));
 	if ((rc = decode_record(&r, p, plen)) < 0)
 		event_truncate(ev, mark);
 	return rc;
