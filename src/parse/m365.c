@@ -6,9 +6,10 @@
  * says which shape it is (usually the first: OData writes @odata.type before any property),
  * then once whole through that shape's member table. A member table lists the keys the
  * decoder knows, what each one feeds (an ECS field, related.*, an event time) and, for all
- * of them, a vendor field named after the key. Evidence is walked once, item by item: the
- * item's type (@odata.type or entityType, written first) says which ECS fields its values
- * may fill; every known key's values also go into de-duplicated vendor arrays.
+ * of them, a vendor field named after the key; other keys become text fields made from the
+ * key (under a budget). Evidence is walked once, item by item: the item's type
+ * (@odata.type or entityType, written first) says which ECS fields its values may fill;
+ * every key's values also go into de-duplicated vendor arrays.
  *
  * Event times are collected while reading and set last, so a record that fails half-way
  * is truncated back to what decoder_syslog_payload() set (event.original, @timestamp).
@@ -35,6 +36,7 @@
 #define EVIDENCE_DEPTH_MAX 4 /* nested objects inside one evidence item */
 #define VALUES_RESERVE 48    /* event values kept free for the fields set after evidence */
 #define KEY_MAX 64           /* longest key kept as part of a vendor field name */
+#define VALUES_EXPECTED 160  /* values reserved per record */
 
 enum shape { SH_NONE, SH_ALERT, SH_INCIDENT, SH_ENDPOINT, SH_HUNTING };
 
@@ -44,7 +46,7 @@ enum conv {
 	C_ADD,        /* a string: the ECS field gets one more de-duplicated value */
 	C_INT,        /* the ECS field is an integer (a number, or digits in a string) */
 	C_IP,         /* the ECS field is an IP, set when the text is one */
-	C_TIME,       /* an RFC 3339 time (vendor field typed as time), maybe an event time */
+	C_TIME,       /* an RFC 3339 time (kept as written), maybe an event time */
 	C_SEV,        /* a severity word: event.severity */
 	C_DIRECTION,  /* a mail direction word: email.direction in ECS's lowercase words */
 	C_STRS,       /* an array of strings: vendor array, each added to the ECS field */
@@ -371,6 +373,8 @@ static const struct evidence_type {
 	{ "registryKeyEvidence", "RegistryKey", EV_OTHER, CAT_REGISTRY },
 	{ "registryValueEvidence", "RegistryValue", EV_OTHER, CAT_REGISTRY },
 	{ "securityGroupEvidence", "SecurityGroup", EV_OTHER, CAT_IAM },
+	{ "networkConnectionEvidence", "NetworkConnection", EV_OTHER, CAT_NETWORK },
+	{ "dnsEvidence", "Dns", EV_OTHER, CAT_NETWORK },
 };
 
 /*
@@ -503,10 +507,10 @@ static int vid_evidence_type;
 
 /* Values not kept as fields (they stay in event.original), by reason. */
 enum drop { DROP_NAME_BUDGET, DROP_NAME_INVALID, DROP_NAME_TYPE, DROP_EVENT_FULL,
-	    DROP_EVIDENCE, DROP_BAD_TIME, DROP_COUNT };
+	    DROP_EVIDENCE, DROP_COUNT };
 
 static const char *const drop_names[DROP_COUNT] = { "name_budget", "name_invalid", "name_type",
-						    "event_full", "evidence_limit", "bad_time" };
+						    "event_full", "evidence_limit" };
 static atomic_uint_fast64_t dropped[DROP_COUNT];
 static atomic_uint names_made; /* vendor names made from keys the tables do not list */
 
@@ -581,13 +585,12 @@ static void fields_init(void)
 			index_add(&member_tables[t], i);
 			if (!has_vendor_field(m->conv))
 				continue;
-			rc = intern(member_tables[t].prefix, m->key,
-				    m->conv == C_TIME ? FT_TIME : FT_STR);
-			m->vid = rc;
+			rc = intern(member_tables[t].prefix, m->key, FT_STR);
+			/* a name registered before with another type is not used (put_vendor) */
+			m->vid = rc >= 0 && field_type((unsigned)rc) != FT_STR ? -1 : rc;
 		}
 	}
-	if (rc >= 0)
-		rc = vid_evidence_type = evidence_keys[ARRAY_SIZE(evidence_keys) - 1].vid;
+	vid_evidence_type = evidence_keys[ARRAY_SIZE(evidence_keys) - 1].vid;
 	fields_rc = rc < 0 ? rc : 0;
 }
 
@@ -785,6 +788,17 @@ static bool int_value(const char *s, size_t len, int64_t *out)
 	return jsonin_int(s, len, out) == 0;
 }
 
+/* Sets (multi: adds) vendor field vid; a name of another type (-1) is counted instead. */
+static int put_vendor(struct rec *r, int vid, const char *s, size_t len, bool multi)
+{
+	if (vid < 0) {
+		drop(DROP_NAME_TYPE);
+		return 0;
+	}
+	return multi ? add_unique(r->ev, (unsigned)vid, s, len)
+		     : event_set_str(r->ev, (unsigned)vid, s, len);
+}
+
 /* RFC 3339, or the same without a zone (Microsoft's times are UTC). */
 static int parse_time(const char *s, size_t len, int64_t *ns)
 {
@@ -800,9 +814,9 @@ static int parse_time(const char *s, size_t len, int64_t *ns)
 }
 
 /*
- * A time member: its vendor field and, by its slot, an event time. A time out of range
- * (0001-01-01T00:00:00Z) means "not set"; one that is no time is dropped and counted
- * (the record still decodes: one bad time must not turn an alert into a pipeline_error).
+ * A time member: its vendor field (the text as written) and, by its slot, an event time.
+ * A time out of range (0001-01-01T00:00:00Z) means "not set"; text that is no time stays
+ * in the vendor field and gives no event time (one bad time must not fail an alert).
  */
 static int put_time(struct rec *r, const struct member *m, const struct jsonin_value *v)
 {
@@ -811,15 +825,11 @@ static int put_time(struct rec *r, const struct member *m, const struct jsonin_v
 
 	if (rc == -ERANGE)
 		return 0;
-	if (rc < 0) {
-		drop(DROP_BAD_TIME);
-		return 0;
-	}
-	if (m->slot && !r->has_t[m->slot]) {
+	if (rc == 0 && m->slot && !r->has_t[m->slot]) {
 		r->t[m->slot] = ns;
 		r->has_t[m->slot] = true;
 	}
-	return event_set_time(r->ev, (unsigned)m->vid, ns);
+	return put_vendor(r, m->vid, v->s, v->len, false);
 }
 
 /* What a scalar member feeds besides its vendor field. */
@@ -880,8 +890,7 @@ static int put_scalar(struct rec *r, const struct member *m, const struct jsonin
 	}
 	if (multi && !room_for_value(r))
 		return 0;
-	rc = multi ? add_unique(r->ev, (unsigned)m->vid, v->s, v->len)
-		   : event_set_str(r->ev, (unsigned)m->vid, v->s, v->len);
+	rc = put_vendor(r, m->vid, v->s, v->len, multi);
 	return rc < 0 ? rc : put_ecs(r, m, v->s, v->len);
 }
 
@@ -907,7 +916,7 @@ static int read_strings(struct rec *r, struct jsonin *j, const struct member *m)
 		if (v.type == JSONIN_OBJECT || v.type == JSONIN_ARRAY) {
 			rc = jsonin_skip(j);
 		} else if (v.type != JSONIN_NULL && v.len && room_for_value(r)) {
-			rc = add_unique(r->ev, (unsigned)m->vid, v.s, v.len);
+			rc = put_vendor(r, m->vid, v.s, v.len, true);
 			if (rc >= 0 && m->conv == C_TECHNIQUES)
 				rc = add_technique(r->ev, v.s, v.len);
 			else if (rc >= 0 && m->ecs)
@@ -993,7 +1002,7 @@ static int evidence_value(struct rec *r, unsigned kind, const char *parent,
 	if (v->type == JSONIN_NULL || !v->len || !evidence_room(r))
 		return 0;
 	m = find_member(&member_tables[T_EVIDENCE], k);
-	if (m && ((rc = add_unique(r->ev, (unsigned)m->vid, v->s, v->len)) < 0 ||
+	if (m && ((rc = put_vendor(r, m->vid, v->s, v->len, true)) < 0 ||
 		  (rc = add_related(r->ev, m->rel, v->s, v->len)) < 0))
 		return rc;
 	if (!m && (id = unknown_field(member_tables[T_EVIDENCE].prefix, k)) >= 0 &&
@@ -1026,7 +1035,7 @@ static int evidence_type(struct rec *r, const struct jsonin_value *v, unsigned *
 			break;
 		}
 	}
-	return evidence_room(r) ? add_unique(r->ev, (unsigned)vid_evidence_type, s, len) : 0;
+	return evidence_room(r) ? put_vendor(r, vid_evidence_type, s, len, true) : 0;
 }
 
 static int evidence_object(struct rec *r, struct jsonin *j, unsigned depth, const char *parent,
@@ -1177,7 +1186,7 @@ static int read_member(struct rec *r, struct jsonin *j, const struct member *m, 
 		if ((len == 4 && !memcmp(raw, "null", 4)) || (len == 2 && raw[0] == '[') ||
 		    (len == 2 && raw[0] == '{'))
 			return 0;
-		return event_set_str(r->ev, (unsigned)m->vid, raw, len);
+		return put_vendor(r, m->vid, raw, len, false);
 	default:
 		break;
 	}
@@ -1454,6 +1463,9 @@ int m365_decode(struct event *ev, const char *msg, size_t len, const struct deco
 		return err_set(e, fields_rc, "m365: cannot register the vendor fields: %s",
 			       strerror(-fields_rc));
 	mark = ev->n;
+	/* an alert sets about 100-200 values: one allocation instead of growing four times */
+	if ((rc = event_reserve(ev, mark + VALUES_EXPECTED)) < 0)
+		return err_set(e, rc, "m365: cannot build the event: %s", strerror(-rc));
 	if ((rc = decode_record(&r, p, plen)) < 0)
 		event_truncate(ev, mark);
 	return rc;

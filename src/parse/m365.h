@@ -5,7 +5,7 @@
  *
  *   Graph security alert     @odata.type #microsoft.graph.security.alert (alerts_v2), or
  *                            keys only it has (providerAlertId, serviceSource, alertWebUrl,
- *                            detectorId)                               -> m365.alert
+ *                            productName)                              -> m365.alert
  *   Graph security incident  @odata.type #microsoft.graph.security.incident, or
  *                            displayName / redirectIncidentId / customTags -> m365.incident
  *   Defender for Endpoint    the api/alerts shape (alertCreationTime, machineId,
@@ -18,11 +18,12 @@
  * optional syslog header in front of a record is decoded as decoder_syslog_payload() does.
  *
  * What is kept: every key is kept as a vendor field named after the key as Microsoft
- * writes it (m365.alert.serviceSource, m365.hunting.DeviceName, ...). Keys the decoder
- * lists have their types (times as times) and ECS mappings; others are kept as text (a
+ * writes it (m365.alert.serviceSource, m365.hunting.DeviceName, ...), as text (times as
+ * written). Keys the decoder lists have ECS mappings; others are kept as text too (a
  * container as its JSON text) while fewer than M365_NAME_BUDGET such names exist, so a
  * hostile record cannot fill the field registry; what is not kept is counted by reason
- * in koban_m365_values_dropped_total and stays in event.original. An alert's evidence is kept
+ * in koban_m365_values_dropped_total and stays in event.original. A time that is not
+ * RFC 3339 gives no event time but stays in its vendor field. An alert's evidence is kept
  * in de-duplicated arrays m365.alert.evidence.<key> (type, deviceDnsName, ipAddress,
  * sha256, ...), its IPs, hosts, users and hashes in related.*, and the first device, file,
  * process, user, URL and message of the evidence in host.*, file.*, process.*, user.*,
@@ -30,8 +31,10 @@
  *
  * Memory: values point into msg or, unescaped, into the event's arena (decoder.h).
  *
- * Thread safety: the vendor field names are registered once (pthread_once); after that
- * every function may be called from any thread, one event per thread.
+ * Thread safety: the vendor field names and the metric are registered once
+ * (pthread_once); m365_configure runs from the main thread at start (decoder.h); every
+ * other function may be called from any thread, one event per thread (a small per-thread
+ * cache holds the names made from unlisted keys).
  */
 #ifndef PARSE_M365_H
 #define PARSE_M365_H
