@@ -4,7 +4,7 @@
 #   make check        install missing packages, build, run every test
 #   make check SAN=1  the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make check TSAN=1 ThreadSanitizer build (CI runs the threaded tests with it)
-#   make fuzz FUZZ_SECONDS=N   run every libFuzzer target for N seconds
+#   make fuzz FUZZ_SECONDS=N   run every libFuzzer target for N seconds (FUZZ_JOBS at a time)
 #   make bench        benchmarks, figures on stdout (see docs/PERFORMANCE.md)
 #   make demo         install, build, start koban with a demo tenant and sample data
 #   make install      the binary, a systemd unit, an example config and the docs under
