@@ -315,6 +315,10 @@ static const struct {
 	{ "IPAddress", C_P_IP },
 	{ "IpAddress", C_P_IP },
 	{ "UserAgent", C_P_USER_AGENT },
+	{ "properties.additionalInfo.userAgent", C_P_USER_AGENT },
+	{ "properties.additionalDetails.User-Agent", C_P_USER_AGENT },
+	{ "AdditionalInfo.userAgent", C_P_USER_AGENT },
+	{ "AdditionalDetails.User-Agent", C_P_USER_AGENT },
 	{ "Status.errorCode", C_P_ERROR_CODE },
 	{ "Status.failureReason", C_P_FAILURE },
 	{ "Status.additionalDetails", C_P_DETAILS },
@@ -623,6 +627,7 @@ static long append_key(struct walk *w, size_t end, const char *k, size_t klen)
 }
 
 static int flatten(struct walk *w, struct jsonin *j, const struct jsonin_value *v, size_t end);
+static int flatten_object(struct walk *w, struct jsonin *j, size_t end);
 
 /* A string that holds a whole JSON object or array is read as one (once validated). */
 static bool expand_string(struct walk *w, const struct jsonin_value *v, size_t end, int *rc)
@@ -646,25 +651,55 @@ static bool expand_string(struct walk *w, const struct jsonin_value *v, size_t e
 	return true;
 }
 
+static bool is_scalar(const struct jsonin_value *v)
+{
+	return v->type != JSONIN_OBJECT && v->type != JSONIN_ARRAY && v->type != JSONIN_NULL;
+}
+
+/*
+ * The members of the object just entered, under name[0..end). An object that is exactly
+ * {"Key": NAME, "Value": V} (either case; Identity Protection's additionalInfo, audit
+ * additionalDetails) also gives the field NAME = V under the same path.
+ */
+static int flatten_object(struct walk *w, struct jsonin *j, size_t end)
+{
+	struct jsonin_value k, x, kv_key = { .type = JSONIN_NONE }, kv_val = { .type = JSONIN_NONE };
+	unsigned members = 0;
+	long next;
+	int rc;
+
+	while ((rc = jsonin_key(j, &k)) > 0) {
+		members++;
+		next = append_key(w, end, k.s, k.len);
+		if (next < 0) {
+			rc = jsonin_skip_value(j);
+		} else if ((rc = jsonin_value(j, &x)) == 0) {
+			if ((jsonin_key_is(&k, "Key") || jsonin_key_is(&k, "key")) &&
+			    x.type == JSONIN_STRING)
+				kv_key = x;
+			else if ((jsonin_key_is(&k, "Value") || jsonin_key_is(&k, "value")) &&
+				 is_scalar(&x))
+				kv_val = x;
+			rc = flatten(w, j, &x, (size_t)next);
+		}
+		if (rc < 0)
+			return rc;
+	}
+	if (rc < 0 || members != 2 || kv_key.type == JSONIN_NONE || kv_val.type == JSONIN_NONE)
+		return rc;
+	next = append_key(w, end, kv_key.s, kv_key.len);
+	return next < 0 ? 0 : leaf(w, (size_t)next, &kv_val);
+}
+
 /* Flattens v (just read from j) whose path is name[0..end). */
 static int flatten(struct walk *w, struct jsonin *j, const struct jsonin_value *v, size_t end)
 {
-	struct jsonin_value k, x;
+	struct jsonin_value x;
 	int rc;
 
 	switch (v->type) {
 	case JSONIN_OBJECT:
-		while ((rc = jsonin_key(j, &k)) > 0) {
-			long next = append_key(w, end, k.s, k.len);
-
-			if (next < 0)
-				rc = jsonin_skip_value(j);
-			else if ((rc = jsonin_value(j, &x)) == 0)
-				rc = flatten(w, j, &x, (size_t)next);
-			if (rc < 0)
-				return rc;
-		}
-		return rc;
+		return flatten_object(w, j, end);
 	case JSONIN_ARRAY:
 		while ((rc = jsonin_more(j)) > 0)
 			if ((rc = jsonin_value(j, &x)) < 0 || (rc = flatten(w, j, &x, end)) < 0)
@@ -1225,6 +1260,7 @@ static int map_audit(struct walk *w)
 	    (rc = put_user(ev, get(w, C_P_INIT_UPN))) < 0 ||
 	    (rc = put_str(ev, FIELD_USER_ID, get(w, C_P_INIT_UID))) < 0 ||
 	    (rc = put_str(ev, FIELD_SERVICE_NAME, get(w, C_P_INIT_APP))) < 0 ||
+	    (rc = put_str(ev, FIELD_USER_AGENT_ORIGINAL, get(w, C_P_USER_AGENT))) < 0 ||
 	    (rc = put_ip(ev, FIELD_SOURCE_IP, get(w, C_P_INIT_IP))) < 0)
 		return rc;
 	if (target && ((rc = event_set_str(ev, FIELD_USER_TARGET_NAME, target->s, target->len)) < 0 ||
@@ -1247,6 +1283,7 @@ static int map_identity_protection(struct walk *w)
 	    (rc = put_user(ev, get(w, C_P_UPN))) < 0 ||
 	    (rc = put_str(ev, FIELD_USER_ID, get(w, C_P_USER_ID))) < 0 ||
 	    (rc = put_str(ev, FIELD_USER_FULL_NAME, get(w, C_P_USER_DISPLAY))) < 0 ||
+	    (rc = put_str(ev, FIELD_USER_AGENT_ORIGINAL, get(w, C_P_USER_AGENT))) < 0 ||
 	    (rc = put_source(ev, ip)) < 0)
 		return rc;
 	return put_geo(w);

@@ -153,6 +153,9 @@ static void test_us_locale_time(void)
 	CHECK_STR(val("source.ip"), "67.43.156.42");
 	/* the JSON inside the string is read as JSON */
 	CHECK_STR(val("azure.identity_protection.properties.additionalInfo.Value"), "UA");
+	/* a {"Key":K,"Value":V} pair also gives the field K */
+	CHECK_STR(val("azure.identity_protection.properties.additionalInfo.userAgent"), "UA");
+	CHECK_STR(val("user_agent.original"), "UA");
 	CHECK_INT(decode("{\"time\":\"12/31/2022 12:00:00 AM\",\"category\":\"RiskyUsers\"}"), 0);
 	CHECK_STR(val("@timestamp"), "2022-12-31T00:00:00Z");
 	CHECK_INT(decode("{\"time\":\"1/1/2023 12:30:00 PM\",\"category\":\"RiskyUsers\"}"), 0);
