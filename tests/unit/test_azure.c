@@ -293,6 +293,32 @@ static void test_firewall_legacy(void)
 	CHECK_STR(val("event.action"), "drop");
 }
 
+static void test_firewall_dns_proxy(void)
+{
+	CHECK_INT(decode("{\"category\":\"AzureFirewallDnsProxy\",\"properties\":{\"msg\":"
+			 "\"DNS Request: 10.1.0.7:48197 \u2013 15676 AAAA IN a.example.com. tcp 55 "
+			 "false 512 NXDOMAIN qr,rd,ra 190 0.5s\"}}"),
+		  0);
+	CHECK_STR(val("source.ip"), "10.1.0.7");
+	CHECK_STR(val("source.port"), "48197");
+	CHECK_STR(val("dns.id"), "15676");
+	CHECK_STR(val("dns.question.name"), "a.example.com");
+	CHECK_STR(val("dns.question.type"), "AAAA");
+	CHECK_STR(val("dns.response_code"), "NXDOMAIN");
+	CHECK_STR(vals("dns.header_flags"), "QR,RD,RA");
+	CHECK_STR(val("network.transport"), "tcp");
+	CHECK_STR(val("source.bytes"), "55");
+	CHECK_STR(val("destination.bytes"), "190");
+	CHECK_STR(val("event.duration"), "500000000");
+	CHECK_STR(vals("event.type"), "protocol");
+	/* cut short: what is there is mapped */
+	CHECK_INT(decode("{\"category\":\"AzureFirewallDnsProxy\",\"properties\":{\"msg\":"
+			 "\"DNS Request: 10.1.0.7:1 - 9\"}}"),
+		  0);
+	CHECK_STR(val("source.port"), "1");
+	CHECK_STR(val("dns.id"), "");
+}
+
 static void test_firewall_structured(void)
 {
 	CHECK_INT(decode("{\"category\":\"AZFWApplicationRule\",\"time\":\"2024-03-20T23:39:59Z\","
@@ -513,6 +539,7 @@ int main(void)
 	T_RUN(test_errors_leave_a_bare_event);
 	T_RUN(test_audit_and_activity);
 	T_RUN(test_firewall_legacy);
+	T_RUN(test_firewall_dns_proxy);
 	T_RUN(test_firewall_structured);
 	T_RUN(test_appgw_and_waf);
 	T_RUN(test_bastion_and_intune);
