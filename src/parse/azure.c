@@ -315,6 +315,10 @@ static const struct {
 	{ "IPAddress", C_P_IP },
 	{ "IpAddress", C_P_IP },
 	{ "UserAgent", C_P_USER_AGENT },
+	{ "properties.additionalInfo.userAgent", C_P_USER_AGENT },
+	{ "properties.additionalDetails.User-Agent", C_P_USER_AGENT },
+	{ "AdditionalInfo.userAgent", C_P_USER_AGENT },
+	{ "AdditionalDetails.User-Agent", C_P_USER_AGENT },
 	{ "Status.errorCode", C_P_ERROR_CODE },
 	{ "Status.failureReason", C_P_FAILURE },
 	{ "Status.additionalDetails", C_P_DETAILS },
@@ -623,6 +627,7 @@ static long append_key(struct walk *w, size_t end, const char *k, size_t klen)
 }
 
 static int flatten(struct walk *w, struct jsonin *j, const struct jsonin_value *v, size_t end);
+static int flatten_object(struct walk *w, struct jsonin *j, size_t end);
 
 /* A string that holds a whole JSON object or array is read as one (once validated). */
 static bool expand_string(struct walk *w, const struct jsonin_value *v, size_t end, int *rc)
@@ -646,25 +651,55 @@ static bool expand_string(struct walk *w, const struct jsonin_value *v, size_t e
 	return true;
 }
 
+static bool is_scalar(const struct jsonin_value *v)
+{
+	return v->type != JSONIN_OBJECT && v->type != JSONIN_ARRAY && v->type != JSONIN_NULL;
+}
+
+/*
+ * The members of the object just entered, under name[0..end). An object that is exactly
+ * {"Key": NAME, "Value": V} (either case; Identity Protection's additionalInfo, audit
+ * additionalDetails) also gives the field NAME = V under the same path.
+ */
+static int flatten_object(struct walk *w, struct jsonin *j, size_t end)
+{
+	struct jsonin_value k, x, kv_key = { .type = JSONIN_NONE }, kv_val = { .type = JSONIN_NONE };
+	unsigned members = 0;
+	long next;
+	int rc;
+
+	while ((rc = jsonin_key(j, &k)) > 0) {
+		members++;
+		next = append_key(w, end, k.s, k.len);
+		if (next < 0) {
+			rc = jsonin_skip_value(j);
+		} else if ((rc = jsonin_value(j, &x)) == 0) {
+			if ((jsonin_key_is(&k, "Key") || jsonin_key_is(&k, "key")) &&
+			    x.type == JSONIN_STRING)
+				kv_key = x;
+			else if ((jsonin_key_is(&k, "Value") || jsonin_key_is(&k, "value")) &&
+				 is_scalar(&x))
+				kv_val = x;
+			rc = flatten(w, j, &x, (size_t)next);
+		}
+		if (rc < 0)
+			return rc;
+	}
+	if (rc < 0 || members != 2 || kv_key.type == JSONIN_NONE || kv_val.type == JSONIN_NONE)
+		return rc;
+	next = append_key(w, end, kv_key.s, kv_key.len);
+	return next < 0 ? 0 : leaf(w, (size_t)next, &kv_val);
+}
+
 /* Flattens v (just read from j) whose path is name[0..end). */
 static int flatten(struct walk *w, struct jsonin *j, const struct jsonin_value *v, size_t end)
 {
-	struct jsonin_value k, x;
+	struct jsonin_value x;
 	int rc;
 
 	switch (v->type) {
 	case JSONIN_OBJECT:
-		while ((rc = jsonin_key(j, &k)) > 0) {
-			long next = append_key(w, end, k.s, k.len);
-
-			if (next < 0)
-				rc = jsonin_skip_value(j);
-			else if ((rc = jsonin_value(j, &x)) == 0)
-				rc = flatten(w, j, &x, (size_t)next);
-			if (rc < 0)
-				return rc;
-		}
-		return rc;
+		return flatten_object(w, j, end);
 	case JSONIN_ARRAY:
 		while ((rc = jsonin_more(j)) > 0)
 			if ((rc = jsonin_value(j, &x)) < 0 || (rc = flatten(w, j, &x, end)) < 0)
@@ -891,6 +926,16 @@ static int put_int(struct event *ev, unsigned f, const struct cap *c)
 	int64_t x;
 
 	return cap_int(c, &x) ? event_set_int(ev, f, x) : 0;
+}
+
+/* A non-negative integer written as text into f (absent when it is none). */
+static int put_port_like(struct event *ev, unsigned f, const char *s, size_t len)
+{
+	int64_t x;
+
+	if (jsonin_int(s, len, &x) < 0 || x < 0)
+		return 0;
+	return event_set_int(ev, f, x);
 }
 
 static int put_port(struct event *ev, unsigned f, const char *s, size_t len)
@@ -1225,6 +1270,7 @@ static int map_audit(struct walk *w)
 	    (rc = put_user(ev, get(w, C_P_INIT_UPN))) < 0 ||
 	    (rc = put_str(ev, FIELD_USER_ID, get(w, C_P_INIT_UID))) < 0 ||
 	    (rc = put_str(ev, FIELD_SERVICE_NAME, get(w, C_P_INIT_APP))) < 0 ||
+	    (rc = put_str(ev, FIELD_USER_AGENT_ORIGINAL, get(w, C_P_USER_AGENT))) < 0 ||
 	    (rc = put_ip(ev, FIELD_SOURCE_IP, get(w, C_P_INIT_IP))) < 0)
 		return rc;
 	if (target && ((rc = event_set_str(ev, FIELD_USER_TARGET_NAME, target->s, target->len)) < 0 ||
@@ -1247,6 +1293,7 @@ static int map_identity_protection(struct walk *w)
 	    (rc = put_user(ev, get(w, C_P_UPN))) < 0 ||
 	    (rc = put_str(ev, FIELD_USER_ID, get(w, C_P_USER_ID))) < 0 ||
 	    (rc = put_str(ev, FIELD_USER_FULL_NAME, get(w, C_P_USER_DISPLAY))) < 0 ||
+	    (rc = put_str(ev, FIELD_USER_AGENT_ORIGINAL, get(w, C_P_USER_AGENT))) < 0 ||
 	    (rc = put_source(ev, ip)) < 0)
 		return rc;
 	return put_geo(w);
@@ -1345,6 +1392,37 @@ static const char *find(const char *s, const char *end, const char *lit)
 	return end - s >= (ptrdiff_t)n ? memmem(s, (size_t)(end - s), lit, n) : NULL;
 }
 
+/* "0.023" seconds into nanoseconds: at most 9 fraction digits; false when not such. */
+static bool text_seconds_ns(const char *s, size_t len, int64_t *ns)
+{
+	const char *dot = memchr(s, '.', len);
+	int64_t whole, frac = 0;
+	size_t fl;
+
+	if (!dot || jsonin_int(s, (size_t)(dot - s), &whole) < 0 || whole < 0 ||
+	    whole > 1000000000)
+		return false;
+	fl = len - (size_t)(dot - s) - 1;
+	if (!fl || fl > 9)
+		return false;
+	for (size_t i = 0; i < 9; i++) {
+		char d = i < fl ? dot[1 + i] : '0';
+
+		if (d < '0' || d > '9')
+			return false;
+		frac = frac * 10 + (d - '0');
+	}
+	*ns = whole * 1000000000 + frac;
+	return true;
+}
+
+/* The same for a captured number or string. */
+static bool seconds_ns(const struct cap *c, int64_t *ns)
+{
+	return c && (c->type == JSONIN_NUMBER || c->type == JSONIN_STRING) &&
+	       text_seconds_ns(c->s, c->len, ns);
+}
+
 /* "Key: value" clauses after the head; the ones ECS names are mapped. */
 static int fw_clause(struct walk *w, const char *k, size_t klen, const char *v, size_t vlen)
 {
@@ -1376,6 +1454,79 @@ static int fw_clause(struct walk *w, const char *k, size_t klen, const char *v, 
 	return 0;
 }
 
+/* The next space-separated word of [*p, end): false at the end. */
+static bool next_word(const char **p, const char *end, const char **w, size_t *len)
+{
+	while (*p < end && **p == ' ')
+		(*p)++;
+	*w = *p;
+	while (*p < end && **p != ' ')
+		(*p)++;
+	*len = (size_t)(*p - *w);
+	return *len > 0;
+}
+
+/* Copies s[0..len) upper-cased into the event's arena. */
+static const char *upper_copy(struct event *ev, const char *s, size_t len)
+{
+	char *u = arena_alloc(ev->arena, len ? len : 1);
+
+	for (size_t i = 0; u && i < len; i++)
+		u[i] = (char)(s[i] >= 'a' && s[i] <= 'z' ? s[i] - 32 : s[i]);
+	return u;
+}
+
+/*
+ * The DNS proxy line after "DNS Request: ": "CLIENT:PORT - ID TYPE CLASS NAME. PROTO
+ * REQSIZE DO EDNSSIZE RCODE FLAGS RESPSIZE DURATIONs" (the dash may be an en dash).
+ */
+static int map_fw_dns(struct walk *w, const char *s, size_t len)
+{
+	enum { CLIENT, DASH, ID, TYPE, CLASS, NAME, PROTO, REQ, DO_BIT, EDNS, RCODE, FLAGS, RESP,
+	       DURATION, WORDS };
+	struct event *ev = w->ev;
+	const char *p = s, *end = s + len, *wd[WORDS] = { 0 };
+	size_t wl[WORDS] = { 0 }, n = 0;
+	int64_t ns;
+	int rc;
+
+	while (n < WORDS && next_word(&p, end, &wd[n], &wl[n]))
+		n++;
+	if ((rc = put_category(ev, "network", "protocol")) < 0 ||
+	    (rc = put_lit(ev, FIELD_NETWORK_PROTOCOL, "dns")) < 0 || n <= CLIENT ||
+	    (rc = put_hostport(ev, true, wd[CLIENT], wl[CLIENT])) < 0 || n <= NAME)
+		return rc;
+	if ((rc = event_set_str(ev, FIELD_DNS_ID, wd[ID], wl[ID])) < 0 ||
+	    (rc = event_set_str(ev, FIELD_DNS_QUESTION_TYPE, wd[TYPE], wl[TYPE])) < 0 ||
+	    (rc = event_set_str(ev, FIELD_DNS_QUESTION_CLASS, wd[CLASS], wl[CLASS])) < 0 ||
+	    (rc = event_set_str(ev, FIELD_DNS_QUESTION_NAME, wd[NAME],
+				wl[NAME] > 1 && wd[NAME][wl[NAME] - 1] == '.' ? wl[NAME] - 1
+									 : wl[NAME])) < 0)
+		return rc;
+	if (n > PROTO && (rc = put_transport(ev, wd[PROTO], wl[PROTO])) < 0)
+		return rc;
+	if (n > REQ && (rc = put_port_like(ev, FIELD_SOURCE_BYTES, wd[REQ], wl[REQ])) < 0)
+		return rc;
+	if (n > RCODE && (rc = event_set_str(ev, FIELD_DNS_RESPONSE_CODE, wd[RCODE], wl[RCODE])) < 0)
+		return rc;
+	for (const char *f = wd[FLAGS], *fe = f ? f + wl[FLAGS] : NULL, *c; f < fe; f = c + 1) {
+		const char *u;
+
+		c = memchr(f, ',', (size_t)(fe - f));
+		if (!c)
+			c = fe;
+		if (c > f && (!(u = upper_copy(ev, f, (size_t)(c - f))) ||
+			      (rc = event_add_str(ev, FIELD_DNS_HEADER_FLAGS, u, (size_t)(c - f))) < 0))
+			return u ? rc : -ENOMEM;
+	}
+	if (n > RESP && (rc = put_port_like(ev, FIELD_DESTINATION_BYTES, wd[RESP], wl[RESP])) < 0)
+		return rc;
+	if (n > DURATION && wl[DURATION] > 1 && wd[DURATION][wl[DURATION] - 1] == 's' &&
+	    text_seconds_ns(wd[DURATION], wl[DURATION] - 1, &ns))
+		return event_set_int(ev, FIELD_EVENT_DURATION, ns);
+	return 0;
+}
+
 /*
  * "TCP request from A:P to B:Q[ was DNAT'ed to N:M]. Key: value. Key: value" and its
  * variants: "ICMP Type=8 request from A to B.", empty ports, "Allow.." double dots.
@@ -1388,6 +1539,8 @@ static int map_fw_msg(struct walk *w, const struct cap *msg)
 	bool saw_action = false;
 	int rc;
 
+	if (msg->len > 13 && !memcmp(s, "DNS Request: ", 13))
+		return map_fw_dns(w, s + 13, msg->len - 13);
 	if (!(from = find(s, end, " request from ")) || !(to = find(from + 14, end, " to ")))
 		return put_category(ev, "network", "connection");
 	word_end = memchr(s, ' ', (size_t)(from - s + 1));
@@ -1503,31 +1656,6 @@ static int put_uri(struct event *ev, const struct cap *uri)
 	return q && q + 1 < uri->s + uri->len
 		       ? event_set_str(ev, FIELD_URL_QUERY, q + 1, (size_t)(uri->s + uri->len - q - 1))
 		       : 0;
-}
-
-/* "0.023" seconds (a number or a string) into nanoseconds: at most 9 fraction digits. */
-static bool seconds_ns(const struct cap *c, int64_t *ns)
-{
-	const char *dot;
-	int64_t whole, frac = 0;
-	size_t fl;
-
-	if (!c || (c->type != JSONIN_NUMBER && c->type != JSONIN_STRING) ||
-	    !(dot = memchr(c->s, '.', c->len)) ||
-	    jsonin_int(c->s, (size_t)(dot - c->s), &whole) < 0 || whole < 0 || whole > 1000000000)
-		return false;
-	fl = c->len - (size_t)(dot - c->s) - 1;
-	if (!fl || fl > 9)
-		return false;
-	for (size_t i = 0; i < 9; i++) {
-		char d = i < fl ? dot[1 + i] : '0';
-
-		if (d < '0' || d > '9')
-			return false;
-		frac = frac * 10 + (d - '0');
-	}
-	*ns = whole * 1000000000 + frac;
-	return true;
 }
 
 static int map_appgw(struct walk *w)

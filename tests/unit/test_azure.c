@@ -153,6 +153,9 @@ static void test_us_locale_time(void)
 	CHECK_STR(val("source.ip"), "67.43.156.42");
 	/* the JSON inside the string is read as JSON */
 	CHECK_STR(val("azure.identity_protection.properties.additionalInfo.Value"), "UA");
+	/* a {"Key":K,"Value":V} pair also gives the field K */
+	CHECK_STR(val("azure.identity_protection.properties.additionalInfo.userAgent"), "UA");
+	CHECK_STR(val("user_agent.original"), "UA");
 	CHECK_INT(decode("{\"time\":\"12/31/2022 12:00:00 AM\",\"category\":\"RiskyUsers\"}"), 0);
 	CHECK_STR(val("@timestamp"), "2022-12-31T00:00:00Z");
 	CHECK_INT(decode("{\"time\":\"1/1/2023 12:30:00 PM\",\"category\":\"RiskyUsers\"}"), 0);
@@ -288,6 +291,32 @@ static void test_firewall_legacy(void)
 	CHECK_STR(val("event.risk_score"), "3");
 	CHECK_STR(val("rule.category"), "C");
 	CHECK_STR(val("event.action"), "drop");
+}
+
+static void test_firewall_dns_proxy(void)
+{
+	CHECK_INT(decode("{\"category\":\"AzureFirewallDnsProxy\",\"properties\":{\"msg\":"
+			 "\"DNS Request: 10.1.0.7:48197 \u2013 15676 AAAA IN a.example.com. tcp 55 "
+			 "false 512 NXDOMAIN qr,rd,ra 190 0.5s\"}}"),
+		  0);
+	CHECK_STR(val("source.ip"), "10.1.0.7");
+	CHECK_STR(val("source.port"), "48197");
+	CHECK_STR(val("dns.id"), "15676");
+	CHECK_STR(val("dns.question.name"), "a.example.com");
+	CHECK_STR(val("dns.question.type"), "AAAA");
+	CHECK_STR(val("dns.response_code"), "NXDOMAIN");
+	CHECK_STR(vals("dns.header_flags"), "QR,RD,RA");
+	CHECK_STR(val("network.transport"), "tcp");
+	CHECK_STR(val("source.bytes"), "55");
+	CHECK_STR(val("destination.bytes"), "190");
+	CHECK_STR(val("event.duration"), "500000000");
+	CHECK_STR(vals("event.type"), "protocol");
+	/* cut short: what is there is mapped */
+	CHECK_INT(decode("{\"category\":\"AzureFirewallDnsProxy\",\"properties\":{\"msg\":"
+			 "\"DNS Request: 10.1.0.7:1 - 9\"}}"),
+		  0);
+	CHECK_STR(val("source.port"), "1");
+	CHECK_STR(val("dns.id"), "");
 }
 
 static void test_firewall_structured(void)
@@ -510,6 +539,7 @@ int main(void)
 	T_RUN(test_errors_leave_a_bare_event);
 	T_RUN(test_audit_and_activity);
 	T_RUN(test_firewall_legacy);
+	T_RUN(test_firewall_dns_proxy);
 	T_RUN(test_firewall_structured);
 	T_RUN(test_appgw_and_waf);
 	T_RUN(test_bastion_and_intune);
