@@ -166,6 +166,23 @@ int event_add_ip(struct event *ev, unsigned field, const struct ipaddr *ip)
 	return 0;
 }
 
+int event_add_str_once(struct event *ev, unsigned field, const char *s, size_t len)
+{
+	for (uint32_t i = 0; i < ev->n; i++)
+		if (ev->vals[i].field == field && ev->vals[i].len == len &&
+		    !memcmp(ev->vals[i].v.s, s, len))
+			return 0;
+	return event_add_str(ev, field, s, len);
+}
+
+int event_add_ip_once(struct event *ev, unsigned field, const struct ipaddr *ip)
+{
+	for (uint32_t i = 0; i < ev->n; i++)
+		if (ev->vals[i].field == field && !memcmp(ev->vals[i].v.ip.b, ip->b, sizeof(ip->b)))
+			return 0;
+	return event_add_ip(ev, field, ip);
+}
+
 static int set_i64(struct event *ev, unsigned field, enum field_type t, int64_t x)
 {
 	int rc = 0;

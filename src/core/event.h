@@ -71,6 +71,12 @@ int event_set_ip(struct event *ev, unsigned field, const struct ipaddr *ip);
 int event_set_bool(struct event *ev, unsigned field, bool v);
 int event_add_str(struct event *ev, unsigned field, const char *s, size_t len);
 int event_add_ip(struct event *ev, unsigned field, const struct ipaddr *ip);
+/*
+ * Like event_add_str/event_add_ip, unless field already holds an equal value (0 then):
+ * the related.* fields carry each value once, whichever part of the event it came from.
+ */
+int event_add_str_once(struct event *ev, unsigned field, const char *s, size_t len);
+int event_add_ip_once(struct event *ev, unsigned field, const struct ipaddr *ip);
 
 /* First value of field, or NULL. */
 const struct event_value *event_get(const struct event *ev, unsigned field);

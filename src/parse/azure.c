@@ -905,15 +905,6 @@ static int put_str(struct event *ev, unsigned f, const struct cap *c)
 }
 
 /* Adds s to an array field unless it is there already (related.*). */
-static int add_unique(struct event *ev, unsigned f, const char *s, size_t len)
-{
-	for (uint32_t i = 0; i < ev->n; i++)
-		if (ev->vals[i].field == f && ev->vals[i].len == len &&
-		    !memcmp(ev->vals[i].v.s, s, len))
-			return 0;
-	return event_add_str(ev, f, s, len);
-}
-
 /* An integer written as a JSON number or as a string of digits; false otherwise. */
 static bool cap_int(const struct cap *c, int64_t *out)
 {
@@ -955,7 +946,7 @@ static int put_ip_text(struct event *ev, unsigned f, const char *s, size_t len)
 
 	if (!len || ipaddr_parse(&ip, s, len) < 0)
 		return 0;
-	if ((rc = event_set_ip(ev, f, &ip)) < 0 || (rc = add_unique(ev, FIELD_RELATED_IP, s, len)) < 0)
+	if ((rc = event_set_ip(ev, f, &ip)) < 0 || (rc = event_add_ip_once(ev, FIELD_RELATED_IP, &ip)) < 0)
 		return rc;
 	return 1;
 }
@@ -979,7 +970,7 @@ static int put_endpoint(struct event *ev, bool source, const char *s, size_t len
 	if ((rc = event_set_str(ev, source ? FIELD_SOURCE_DOMAIN : FIELD_DESTINATION_DOMAIN, s,
 				len)) < 0)
 		return rc;
-	return add_unique(ev, FIELD_RELATED_HOSTS, s, len);
+	return event_add_str_once(ev, FIELD_RELATED_HOSTS, s, len);
 }
 
 /* The captured source address (when present) into source.*. */
@@ -1000,7 +991,7 @@ static int put_user(struct event *ev, const struct cap *c)
 
 	if (!c || c->type != JSONIN_STRING)
 		return 0;
-	if ((rc = add_unique(ev, FIELD_RELATED_USER, c->s, c->len)) < 0)
+	if ((rc = event_add_str_once(ev, FIELD_RELATED_USER, c->s, c->len)) < 0)
 		return rc;
 	if ((at = memchr(c->s, '@', c->len)) && at > c->s && at < c->s + c->len - 1) {
 		size_t nlen = (size_t)(at - c->s);
@@ -1274,7 +1265,7 @@ static int map_audit(struct walk *w)
 	    (rc = put_ip(ev, FIELD_SOURCE_IP, get(w, C_P_INIT_IP))) < 0)
 		return rc;
 	if (target && ((rc = event_set_str(ev, FIELD_USER_TARGET_NAME, target->s, target->len)) < 0 ||
-		       (rc = add_unique(ev, FIELD_RELATED_USER, target->s, target->len)) < 0))
+		       (rc = event_add_str_once(ev, FIELD_RELATED_USER, target->s, target->len)) < 0))
 		return rc;
 	return 0;
 }

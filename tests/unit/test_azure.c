@@ -62,17 +62,26 @@ static const char *val(const char *name)
 	return text;
 }
 
-/* Every value of a (string) field joined with ',' */
+/* Every value of a string or IP field joined with ',' */
 static const char *vals(const char *name)
 {
 	int id = field_lookup(name, strlen(name));
 	size_t n = 0;
 
 	text[0] = 0;
-	for (uint32_t i = 0; id >= 0 && i < ev.n; i++)
-		if (ev.vals[i].field == (uint32_t)id)
+	for (uint32_t i = 0; id >= 0 && i < ev.n && n < sizeof(text); i++) {
+		char ip[IPADDR_STRLEN];
+
+		if (ev.vals[i].field != (uint32_t)id)
+			continue;
+		if (field_type((unsigned)id) == FT_IP) {
+			ipaddr_format(&ev.vals[i].v.ip, ip);
+			n += (size_t)snprintf(text + n, sizeof(text) - n, "%s%s", n ? "," : "", ip);
+		} else {
 			n += (size_t)snprintf(text + n, sizeof(text) - n, "%s%.*s", n ? "," : "",
 					      (int)ev.vals[i].len, ev.vals[i].v.s);
+		}
+	}
 	return text;
 }
 

@@ -97,6 +97,27 @@ static void test_event_reserve(void)
 	arena_release(&a);
 }
 
+static void test_event_add_once(void)
+{
+	struct arena a;
+	struct event ev;
+	struct ipaddr ip, ip2;
+
+	arena_init(&a, 4096, 1 << 20);
+	event_init(&ev, &a);
+	CHECK_INT(ipaddr_parse(&ip, "192.0.2.1", 9), 0);
+	CHECK_INT(ipaddr_parse(&ip2, "2001:db8::1", 11), 0);
+	CHECK_INT(event_add_ip_once(&ev, FIELD_RELATED_IP, &ip), 0);
+	CHECK_INT(event_add_ip_once(&ev, FIELD_RELATED_IP, &ip2), 0);
+	CHECK_INT(event_add_ip_once(&ev, FIELD_RELATED_IP, &ip), 0);
+	CHECK_INT(event_add_str_once(&ev, FIELD_RELATED_USER, "alice", 5), 0);
+	CHECK_INT(event_add_str_once(&ev, FIELD_RELATED_USER, "alice", 5), 0);
+	CHECK_INT(event_add_str_once(&ev, FIELD_RELATED_USER, "alic", 4), 0);
+	CHECK_INT(ev.n, 4); /* two addresses, two names */
+	CHECK_INT(event_add_ip_once(&ev, FIELD_RELATED_USER, &ip), -EINVAL); /* a string field */
+	arena_release(&a);
+}
+
 static void test_event_json_nested_sorted(void)
 {
 	struct arena a;
@@ -292,6 +313,7 @@ int main(void)
 	T_RUN(test_mem_fail_hook);
 	T_RUN(test_arena_limit);
 	T_RUN(test_event_reserve);
+	T_RUN(test_event_add_once);
 	T_RUN(test_event_json_nested_sorted);
 	T_RUN(test_event_json_vendor_order);
 	T_RUN(test_event_json_many_vendor_fields);
