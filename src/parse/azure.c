@@ -1823,20 +1823,6 @@ bool azure_sniff(const char *msg, size_t len)
 		has_key(p, len, "\"correlationId\"") || has_key(p, len, "\"tenantId\""));
 }
 
-struct split_count {
-	decoder_record_fn each;
-	void *ctx;
-	size_t n;
-};
-
-static int count_record(void *ctx, const char *rec, size_t len)
-{
-	struct split_count *c = ctx;
-
-	c->n++;
-	return c->each(c->ctx, rec, len);
-}
-
 static int no_record(void *ctx, const char *rec, size_t len)
 {
 	return -ECANCELED; /* one record is enough to know */
@@ -1845,18 +1831,7 @@ static int no_record(void *ctx, const char *rec, size_t len)
 /* Whether msg is a well-formed container without records. */
 static bool is_empty_container(const char *msg, size_t len)
 {
-	return jsonrec_split(msg, len, no_record, NULL, NULL) == 0;
-}
-
-int azure_split(const char *msg, size_t len, decoder_record_fn each, void *ctx, struct err *e)
-{
-	struct split_count c = { each, ctx, 0 };
-	int rc = jsonrec_split(msg, len, count_record, &c, e);
-
-	/* an empty container is decoded whole, so that the message is an event (an error) */
-	if (rc == 0 && c.n == 0)
-		return err_set(e, -EINVAL, "an empty record container");
-	return rc;
+	return jsonrec_split(msg, len, no_record, NULL, NULL) == -ENODATA;
 }
 
 int azure_decode(struct event *ev, const char *msg, size_t len, const struct decode_opts *o,
@@ -1881,7 +1856,7 @@ int azure_decode(struct event *ev, const char *msg, size_t len, const struct dec
 		return rc;
 	}
 	if (jsonrec_peek(p, plen) != JSONREC_NONE && is_empty_container(p, plen)) {
-		event_truncate(ev, base); /* what azure_split refused: nothing to decode */
+		event_truncate(ev, base); /* what jsonrec_split refused: nothing to decode */
 		return err_set(e, -EINVAL, "an empty record container: no Azure record in it");
 	}
 	if ((c = get(&w, C_CATEGORY)) && c->len > 16 && !memcmp(c->s, "AdvancedHunting-", 16)) {

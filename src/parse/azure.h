@@ -56,12 +56,6 @@ bool azure_sniff(const char *msg, size_t len);
 /* Decodes one record (decoder.h's decode contract). */
 int azure_decode(struct event *ev, const char *msg, size_t len, const struct decode_opts *o,
 		 struct err *e);
-/*
- * The registry's split(): jsonrec_split, except that a container without records is
- * refused (-EINVAL), so that it is decoded whole and shows as an error event.
- */
-int azure_split(const char *msg, size_t len, decoder_record_fn each, void *ctx,
-		struct err *e);
 /* Registers the decoder's counters once (the registry's configure hook). */
 int azure_configure(const struct config *c, struct err *e);
 /* Fields dropped so far, all reasons (for tests). */

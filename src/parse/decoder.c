@@ -65,7 +65,7 @@ static const struct decoder table[] = {
 	  .configure = leef_configure },
 	{ .name = "a10", .dataset = "a10.cgn", .sniff = a10_sniff, .decode = a10_decode },
 	{ .name = "azure", .dataset = "azure", .sniff = azure_sniff, .decode = azure_decode,
-	  .split = azure_split, .configure = azure_configure },
+	  .split = jsonrec_split, .configure = azure_configure },
 	{ .name = "m365", .dataset = "m365", .sniff = m365_sniff, .decode = m365_decode,
 	  .split = jsonrec_split, .configure = m365_configure },
 	{ .name = "squid", .dataset = "squid.access", .sniff = squid_sniff,

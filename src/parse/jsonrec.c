@@ -50,6 +50,7 @@ struct walk {
 	decoder_record_fn each;
 	void *ctx;
 	enum jsonrec_kind kind;
+	size_t n;     /* elements seen */
 	bool refused; /* not_container() filled e */
 	bool stopped; /* each() returned a negative code */
 	struct err *e;
@@ -73,6 +74,7 @@ static int walk_elements(struct walk *w)
 		const char *rec;
 		size_t rlen;
 
+		w->n++;
 		if (!w->each) {
 			rc = jsonin_skip_value(&w->j);
 		} else if ((rc = jsonin_raw_value(&w->j, &rec, &rlen)) == 0 &&
@@ -130,6 +132,7 @@ static int walk(struct walk *w, const char *msg, size_t len)
 	int rc;
 
 	w->kind = JSONREC_NONE;
+	w->n = 0;
 	jsonin_init(&w->j, msg, len, NULL, 0);
 	if ((rc = jsonin_value(&w->j, &v)) < 0)
 		goto fail;
@@ -166,6 +169,8 @@ int jsonrec_split_kind(const char *msg, size_t len, decoder_record_fn each, void
 				     "@odata.* key");
 	if ((rc = walk(&w, msg, len)) < 0)
 		return rc;
+	if (!w.n) /* decoded whole instead: every message received is at least one event */
+		return err_set(e, -ENODATA, "an empty record container");
 	w.each = each;
 	w.ctx = ctx;
 	rc = walk(&w, msg, len);

@@ -20,7 +20,8 @@
  * byte, within msg). So a message is either split completely or not at all. Elements are
  * handed over whatever their type: a decoder that expects objects reports the others as
  * its own decode errors, so they still become (pipeline_error) events. An empty container
- * calls each() zero times and returns 0: it holds nothing to lose.
+ * is refused (-ENODATA, "an empty record container") without calling each(): the decoder
+ * then decodes the message whole, so that every message received shows as an event.
  *
  * Memory: nothing is allocated; the records point into msg.
  *
@@ -54,7 +55,8 @@ enum jsonrec_kind jsonrec_peek(const char *msg, size_t len);
  * then calls each(ctx, rec, rlen) for every element and returns 0, or the first negative
  * return of each (the remaining elements are not visited). When msg is not a container or
  * is malformed: a negative code (-EINVAL, or -ENOMEM for an escaped key, which no
- * envelope has) and the reason with its position in e, before any call of each.
+ * envelope has) and the reason with its position in e, before any call of each; an empty
+ * container: -ENODATA.
  */
 int jsonrec_split(const char *msg, size_t len, decoder_record_fn each, void *ctx,
 		  struct err *e);

@@ -2,7 +2,7 @@
  * fuzz_azure.c - libFuzzer target for the Azure Monitor decoder and its container split
  * (parse/azure, parse/jsonrec).
  *
- * The first input byte picks: bit 0, split the message first (azure_split, as the pipeline
+ * The first input byte picks: bit 0, split the message first (jsonrec_split, as the pipeline
  * does) or decode it whole; bit 7, an allocation failure (the Nth from bits 5-6). Every
  * record handed out by the split must lie within the message; every decoded event, failed
  * or not, must keep event.original and write as JSON that the strict reader accepts whole.
@@ -68,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	arena_init(&c.a, 4096, 1 << 24);
 	if (sel & 0x80)
 		mem_fail_after((sel >> 5) & 3);
-	if (!(sel & 1) || azure_split(c.msg, c.len, one, &c, &e) < 0)
+	if (!(sel & 1) || jsonrec_split(c.msg, c.len, one, &c, &e) < 0)
 		one(&c, c.msg, c.len);
 	mem_fail_after(-1);
 	arena_release(&c.a);

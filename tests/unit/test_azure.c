@@ -14,6 +14,7 @@
 #include "core/metrics.h"
 #include "core/timeutil.h"
 #include "parse/decoder.h"
+#include "parse/jsonrec.h"
 #include "t.h"
 
 #include <errno.h>
@@ -523,14 +524,14 @@ static int count_one(void *ctx, const char *rec, size_t len)
 	return 0;
 }
 
-/* azure's split() refuses an empty container, so that it is decoded (as an error event). */
+/* The split refuses an empty container, so that it is decoded (as an error event). */
 static void test_split_refuses_empty(void)
 {
 	int n = 0;
 
-	CHECK_INT(azure_split("{\"records\":[]}", 14, count_one, &n, &err), -EINVAL);
+	CHECK_INT(jsonrec_split("{\"records\":[]}", 14, count_one, &n, &err), -ENODATA);
 	CHECK_INT(n, 0);
-	CHECK_INT(azure_split("[{},{}]", 7, count_one, &n, &err), 0);
+	CHECK_INT(jsonrec_split("[{},{}]", 7, count_one, &n, &err), 0);
 	CHECK_INT(n, 2);
 	CHECK_INT(decode("{\"records\":[]}"), -EINVAL);
 	CHECK(strstr(err.msg, "empty record container") != NULL);

@@ -119,6 +119,34 @@ static void test_syslog_payload(void)
 	arena_release(&a);
 }
 
+static int count_record(void *ctx, const char *rec, size_t len)
+{
+	(*(int *)ctx)++;
+	return 0;
+}
+
+/* Every JSON decoder refuses an empty container: decoded whole, it is still an event. */
+static void test_empty_container_not_split(void)
+{
+	static const char *const formats[] = { "azure", "m365" };
+	static const char empty[] = "{\"value\":[],\"@odata.context\":\"x\"}";
+
+	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+		const struct decoder *d =
+			decoder_get((unsigned)decoder_find(formats[i], strlen(formats[i])));
+		struct err e = ERR_INIT;
+		int n = 0;
+
+		CHECK(d != NULL && d->split != NULL);
+		if (!d || !d->split)
+			continue;
+		CHECK_INT(d->split(empty, sizeof(empty) - 1, count_record, &n, &e), -ENODATA);
+		CHECK_INT(n, 0);
+		CHECK_INT(d->split("[1,2]", 5, count_record, &n, &e), 0);
+		CHECK_INT(n, 2);
+	}
+}
+
 int main(void)
 {
 	T_RUN(test_names);
@@ -127,5 +155,6 @@ int main(void)
 	T_RUN(test_auto_sniffs);
 	T_RUN(test_decode_contract);
 	T_RUN(test_syslog_payload);
+	T_RUN(test_empty_container_not_split);
 	return t_done();
 }
