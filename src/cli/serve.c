@@ -285,6 +285,7 @@ static int ackin_init(struct serve *sv, struct err *e)
 {
 	const struct ackin_config ac = {
 		.sink = sv->sink,
+		.spool = sv->spool_on ? &sv->spool : NULL,
 		.q = sv->q,
 		.data_dir = sv->cfg->data_dir,
 		.slots = MIN(MAX(sv->n_workers, 2u), (unsigned)ACKIN_SLOTS_MAX),
@@ -443,7 +444,7 @@ static int pollers_start(struct serve *sv, struct err *e)
 				       "(koban tenant add %s)", sv->cfg->path ? sv->cfg->path :
 				       "configuration", p->line, p->name, p->tenant, p->tenant);
 	}
-	return poll_start(&sv->poll, sv->cfg, sv->q, e);
+	return poll_start(&sv->poll, sv->cfg, sv->q, sv->ackin, e);
 }
 
 static int serve_start(struct serve *sv, struct err *e)

@@ -19,6 +19,7 @@
 #include "core/timeutil.h"
 #include "store/meta.h"
 #include "store/sink.h"
+#include "store/spool.h"
 
 /* koban_ackin_events_total{result} */
 enum ackin_result { ACKIN_WRITTEN, ACKIN_FAILED, ACKIN_REFUSED, ACKIN_RESULTS };
@@ -43,6 +44,7 @@ struct ackin_slot {
 	bool busy;
 	struct ackin_batch *batch; /* the batch decoding on it */
 	struct msg *scratch;       /* ackin_add's message, max_message_size bytes of room */
+	struct buf copy;           /* output.file: the appended lines, for spool_deliver */
 };
 
 #define SOURCE_NAMES_MAX 4096   /* distinct source names kept for the pipeline's life */
@@ -146,6 +148,25 @@ static int write_chunk(struct ackin *a, struct ackin_batch *b, const char *p, si
 }
 
 /*
+ * output.file: lines appended to the WAL also go to the tenant's JSON file, as the workers'
+ * do. spool_deliver retries and counts its own failures (koban_output_errors_total), and
+ * the events are stored whatever the file does: its result does not fail the batch.
+ */
+static void file_copy(struct ackin *a, unsigned worker, unsigned slot, const char *lines,
+		      size_t len)
+{
+	struct buf *copy = &a->slot[worker].copy;
+
+	buf_reset(copy);
+	if (buf_add(copy, lines, len) < 0) {
+		spool_count_too_large(a->cfg.spool, slot, fairq_slot_name(a->cfg.q, slot), len);
+		return;
+	}
+	if (spool_deliver(a->cfg.spool, slot, fairq_slot_name(a->cfg.q, slot), copy) < 0)
+		log_debug("the JSON file output failed (counted in koban_output_errors_total)");
+}
+
+/*
  * struct pipeline_output.write_lines: the batch decoding on `worker` appends its lines, in
  * records of at most SINK_RECORD_MAX bytes; after a failure the rest is counted as failed.
  */
@@ -168,6 +189,8 @@ static int write_lines(void *ctx, unsigned worker, unsigned slot, struct buf *li
 		}
 		if (write_chunk(a, b, lines->p + off, used, n) < 0)
 			break;
+		if (a->cfg.spool)
+			file_copy(a, worker, slot, lines->p + off, used);
 		off += used;
 	}
 	if (off < lines->len)
@@ -493,11 +516,13 @@ int ackin_new(struct ackin **out, const struct ackin_config *c, struct err *e)
 					      .write_lines = write_lines };
 	if ((rc = pipeline_new(&a->p, &pc, e)) < 0 || (rc = meta_open(&a->meta, c->data_dir, e)) < 0)
 		goto fail;
-	for (unsigned i = 0; i < c->slots; i++)
+	for (unsigned i = 0; i < c->slots; i++) {
+		buf_init(&a->slot[i].copy, SINK_RECORD_MAX);
 		if (!(a->slot[i].scratch = msg_new(NULL, (uint32_t)c->max_message_size))) {
 			rc = err_set(e, -ENOMEM, "out of memory");
 			goto fail;
 		}
+	}
 	if (c->metrics) {
 		if ((rc = metrics_register("koban_ackin_events_total", METRICS_COUNTER,
 					   "Events of acknowledged inputs (HTTP ingest, RELP) by "
@@ -522,9 +547,11 @@ void ackin_free(struct ackin *a)
 		return;
 	if (a->metrics)
 		metrics_unregister(a);
-	for (unsigned i = 0; i < ACKIN_SLOTS_MAX; i++)
+	for (unsigned i = 0; i < ACKIN_SLOTS_MAX; i++) {
 		if (a->slot[i].scratch)
 			msg_free(a->slot[i].scratch);
+		buf_release(&a->slot[i].copy);
+	}
 	meta_close(a->meta);
 	pipeline_free(a->p);
 	for (unsigned i = 0; i < a->n_names; i++)

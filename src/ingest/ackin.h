@@ -55,6 +55,7 @@ struct ackin;
 struct fairq;
 struct msg;
 struct sink;
+struct spool;
 struct tz;
 
 #define ACKIN_FLUSH_BYTES (1u << 20) /* lines appended as one WAL record past this */
@@ -62,6 +63,8 @@ struct tz;
 
 struct ackin_config {
 	struct sink *sink;          /* the store's write side: sink_write on its ack shard */
+	struct spool *spool;        /* output.file on: the lines also go to the tenant's JSON
+	                               file once appended (store/spool.h); NULL: off */
 	struct fairq *q;            /* tenant slots: names, generations, statistics */
 	const char *data_dir;       /* koban.db, for the tenants' ids */
 	unsigned slots;             /* batches decoding at once, 1..ACKIN_SLOTS_MAX */

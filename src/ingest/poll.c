@@ -27,6 +27,7 @@
 #include "core/metrics.h"
 #include "core/msg.h"
 #include "core/timeutil.h"
+#include "ingest/ackin.h"
 #include "parse/decoder.h"
 
 #define GRAPH_URL "https://graph.microsoft.com"
@@ -44,8 +45,8 @@
 #define MAX_STREAMS CONFIG_POLLER_MAX_TABLES
 #define MAX_COLUMNS 1024
 #define RECORD_ARENA (1u << 20)
-#define QUEUE_WAIT_MS 20         /* a full tenant queue is tried again after this */
-#define SETTLE_WAIT_MS 20        /* the tenant's pipeline is looked at again after this */
+#define SLOT_WAIT_MS 100         /* a busy ackin is asked again after this (stop checked) */
+#define COMMIT_WAIT_MS 30000     /* the records' group commit, before the state is saved */
 #define ERROR_SHOWN 300          /* bytes of a service's error message in the log */
 #define MAX_PAGES 100000         /* pages of one stream in one poll: a service looping ends */
 
@@ -102,6 +103,9 @@ struct poller {
 	struct stream stream[MAX_STREAMS];
 	size_t n_streams;
 	struct seen seen;
+	struct ackin_batch batch;      /* the page being decoded into the WAL, when open */
+	bool batch_open;
+	uint64_t lsn;                  /* the last WAL record appended this poll (0: none) */
 	struct arena arena;
 	struct buf rec;                /* a Log Analytics row made into a record */
 	atomic_uint_fast64_t requests[REQ_RESULTS], dropped[DROP_RECS];
@@ -111,8 +115,12 @@ struct poller {
 
 struct poll {
 	struct fairq *q;
+	struct ackin *ackin;           /* where records are decoded and stored */
+	/* takes one record: take_stored (ackin) in serve, take_collected in poll_parse */
+	int (*take)(struct poller *pl, const char *rec, size_t len, struct err *e);
+	struct buf *collected;         /* poll_parse: the records as a JSON text sequence */
+	size_t n_collected;
 	size_t max_message;
-	unsigned commit_ms;            /* store.commit_interval_ms: the group commit period */
 	char *dir;                     /* DATA_DIR/pollers */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -726,15 +734,84 @@ static void count_drop(struct poller *pl, enum drop why)
 }
 
 /*
- * One record into the tenant's fair queue; waits while the queue is full or over the EPS
- * limit (counted once as throttled). -ECANCELED when stopping.
+ * Opens a batch of the poller's tenant on the acknowledged-input path (ingest/ackin.h),
+ * waiting while every decoding slot is busy (counted once as throttled). -ECANCELED when
+ * stopping; another failure (the tenant is gone) with its message in e.
  */
-static int deliver(struct poller *pl, unsigned stream, const char *rec, size_t len)
+static int batch_open(struct poller *pl, struct err *e)
 {
 	struct poll *p = pl->poll;
-	struct tenant_stats *ts = fairq_stats(p->q, pl->slot);
+	const struct ackin_origin origin = { .tenant = pl->slot, .format = pl->format,
+					     .source = pl->cfg->name };
 	bool waited = false;
-	struct msg *m;
+	int rc;
+
+	if (!p->ackin)
+		return err_set(e, -EINVAL, "no acknowledged-input path to store records through");
+	while ((rc = ackin_begin(p->ackin, &pl->batch, &origin, SLOT_WAIT_MS, e)) == -EBUSY) {
+		if (atomic_load(&p->stopping))
+			return err_set(e, -ECANCELED, "stopped");
+		if (!waited)
+			atomic_fetch_add_explicit(&fairq_stats(p->q, pl->slot)->throttled, 1,
+						  memory_order_relaxed);
+		waited = true;
+	}
+	if (rc == 0)
+		pl->batch_open = true;
+	return rc;
+}
+
+/* Appends what the open batch holds to the WAL and gives its slot back (page ends). */
+static int batch_close(struct poller *pl, struct err *e)
+{
+	int rc;
+
+	if (!pl->batch_open)
+		return 0;
+	pl->batch_open = false;
+	if ((rc = ackin_end(&pl->batch, e)) < 0)
+		return rc;
+	if (pl->batch.events && pl->batch.lsn > pl->lsn)
+		pl->lsn = pl->batch.lsn;
+	return 0;
+}
+
+/*
+ * One record decoded into the tenant's batch (appended to the WAL as it fills; the state
+ * is saved only once the poll's last record is durable).
+ */
+static int take_stored(struct poller *pl, const char *rec, size_t len, struct err *e)
+{
+	int rc;
+
+	if (!pl->batch_open && (rc = batch_open(pl, e)) < 0)
+		return rc;
+	if ((rc = ackin_add(&pl->batch, rec, len, time_now_ns())) < 0)
+		return err_set(e, rc, "storing a record: %s", pl->batch.e.msg);
+	return 0;
+}
+
+/* poll_parse: one record appended to the collected text (0x1E, the record, LF). */
+static int take_collected(struct poller *pl, const char *rec, size_t len, struct err *e)
+{
+	struct poll *p = pl->poll;
+	int rc = 0;
+
+	p->n_collected++;
+	if (p->collected) {
+		rc = buf_addch(p->collected, 0x1e);
+		rc = err_first(rc, buf_add(p->collected, rec, len));
+		rc = err_first(rc, buf_addch(p->collected, '\n'));
+	}
+	return rc < 0 ? err_set(e, rc, "out of memory") : 0;
+}
+
+/* One record to the store; one over syslog.max_message_size is dropped and counted. */
+static int deliver(struct poller *pl, unsigned stream, const char *rec, size_t len,
+		   struct err *e)
+{
+	struct poll *p = pl->poll;
+	int rc;
 
 	if (len > p->max_message) {
 		count_drop(pl, DROP_REC_TOO_LARGE);
@@ -742,35 +819,10 @@ static int deliver(struct poller *pl, unsigned stream, const char *rec, size_t l
 			 "dropped", pl->cfg->name, len, p->max_message);
 		return 0;
 	}
-	if (!(m = msg_new(rec, (uint32_t)len))) {
-		count_drop(pl, DROP_REC_NO_MEMORY);
-		return 0;
-	}
-	m->received_ns = time_now_ns();
-	m->format = pl->format;
-	m->tenant = (uint16_t)pl->slot;
-	m->source = pl->cfg->name;
-	atomic_fetch_add_explicit(&ts->routed, 1, memory_order_relaxed); /* fairq.h's rule */
-	for (;;) {
-		size_t taken = 0;
-		int rc = fairq_push(p->q, pl->slot, &m, 1, &taken);
-
-		if (taken) {
-			atomic_fetch_add_explicit(&pl->stream[stream].records, 1,
-						  memory_order_relaxed);
-			return 0;
-		}
-		if (rc == FAIRQ_CLOSED || poll_wait(p, QUEUE_WAIT_MS) < 0) {
-			atomic_fetch_add_explicit(&ts->dropped[DROP_SHUTDOWN], 1,
-						  memory_order_relaxed);
-			count_drop(pl, DROP_REC_SHUTDOWN);
-			msg_free(m);
-			return -ECANCELED;
-		}
-		if (!waited)
-			atomic_fetch_add_explicit(&ts->throttled, 1, memory_order_relaxed);
-		waited = true;
-	}
+	if ((rc = p->take(pl, rec, len, e)) < 0)
+		return rc;
+	atomic_fetch_add_explicit(&pl->stream[stream].records, 1, memory_order_relaxed);
+	return 0;
 }
 
 /*
@@ -778,13 +830,13 @@ static int deliver(struct poller *pl, unsigned stream, const char *rec, size_t l
  * (then counted as a duplicate).
  */
 static int deliver_once(struct poller *pl, unsigned stream, const char *rec, size_t len,
-			uint64_t hash, int64_t stamp)
+			uint64_t hash, int64_t stamp, struct err *e)
 {
 	if (hash && seen_check(pl, stream, hash, stamp)) {
 		atomic_fetch_add_explicit(&pl->duplicates, 1, memory_order_relaxed);
 		return 0;
 	}
-	return deliver(pl, stream, rec, len);
+	return deliver(pl, stream, rec, len, e);
 }
 
 /* ---------------------------------------------------------------- Microsoft Graph */
@@ -882,8 +934,12 @@ static int graph_page(struct poller *pl, unsigned stream, struct buf *next,
 				if (up != INT64_MIN && up > *max_updated)
 					*max_updated = up;
 				(*n)++;
-				rc = deliver_once(pl, stream, rec, len,
-						  kl ? key_hash(stream, key, kl) : 0, up);
+				if ((rc = deliver_once(pl, stream, rec, len,
+						       kl ? key_hash(stream, key, kl) : 0, up,
+						       e)) < 0) {
+					arena_release(&link_arena);
+					return rc; /* the reason is in e */
+				}
 			}
 		} else if (jsonin_key_is(&k, "@odata.nextLink")) {
 			if ((rc = jsonin_value(&j, &v)) < 0)
@@ -933,7 +989,8 @@ static int graph_poll(struct poller *pl, unsigned stream, struct err *e)
 			break;
 		}
 		if ((rc = request(pl, url.p, NULL, &status, e)) < 0 ||
-		    (rc = graph_page(pl, stream, &next, &max_updated, &n, e)) < 0)
+		    (rc = graph_page(pl, stream, &next, &max_updated, &n, e)) < 0 ||
+		    (rc = batch_close(pl, e)) < 0) /* a page's records: one WAL batch */
 			break;
 		pages++;
 		if (!next.len)
@@ -1233,10 +1290,8 @@ static int la_result(struct poller *pl, unsigned stream, size_t *rows, int64_t *
 		/* the row's bytes and its ingestion time: equal rows ingested apart are two */
 		hash = hash_bytes(key_hash(stream, pl->rec.p, pl->rec.len), &ing, sizeof(ing));
 		if ((rc = deliver_once(pl, stream, pl->rec.p, pl->rec.len, hash ? hash : 1,
-				       ing)) < 0) {
-			rc = err_set(e, rc, "stopped");
-			goto fail;
-		}
+				       ing, e)) < 0)
+			goto fail; /* the reason is in e */
 	}
 	if (rc < 0)
 		rc = err_set(e, rc, "Log Analytics rows are malformed");
@@ -1306,29 +1361,22 @@ static int la_poll(struct poller *pl, unsigned stream, bool *partial, struct err
 /* ---------------------------------------------------------------- the poller thread */
 
 /*
- * Waits until every message routed to the poller's tenant so far (the poller's records
- * among them) has ended, i.e. been through a worker and appended to the write-ahead log
- * (or dropped, counted), then for two group commits: the state file written after it then
- * names nothing that is only in memory. fairq.h's accounting: routed = parsed + parse_failed
- * + dropped once every message has ended. -ECANCELED when stopping meanwhile.
+ * Ends the poll's last batch and waits for its group commit: the state file written after
+ * it then names nothing that is not on stable storage. Returns 0 when there is nothing to
+ * wait for or it is durable, else a negative code with the reason in e (the state is not
+ * saved: the next poll reads the records again, de-duplicated by their keys in memory).
  */
-static int settle(struct poller *pl)
+static int commit_wait(struct poller *pl, struct err *e)
 {
-	struct poll *p = pl->poll;
-	struct tenant_stats *ts = fairq_stats(p->q, pl->slot);
-	uint64_t target = atomic_load(&ts->routed);
+	int rc = batch_close(pl, e);
 
-	for (;;) {
-		uint64_t ended = load(&ts->parsed) + load(&ts->parse_failed);
-
-		for (size_t r = 0; r < DROP_REASON_COUNT; r++)
-			ended += load(&ts->dropped[r]);
-		if (ended >= target)
-			break;
-		if (poll_wait(p, SETTLE_WAIT_MS) < 0)
-			return -ECANCELED;
-	}
-	return poll_wait(p, 2 * (int64_t)p->commit_ms + SETTLE_WAIT_MS);
+	if (rc < 0 || !pl->lsn)
+		return rc;
+	if ((rc = ackin_wait(pl->poll->ackin, pl->lsn, COMMIT_WAIT_MS)) < 0)
+		return err_set(e, rc, "the records were not committed within %d ms",
+			       COMMIT_WAIT_MS);
+	pl->lsn = 0;
+	return 0;
 }
 
 static void poll_stream(struct poller *pl, unsigned stream)
@@ -1342,8 +1390,12 @@ static void poll_stream(struct poller *pl, unsigned stream)
 		rc = graph_poll(pl, stream, &e);
 	else
 		rc = la_poll(pl, stream, &partial, &e);
-	if (rc == -ECANCELED)
+	if (rc == -ECANCELED) { /* what the batch holds is stored; the state stays as it was */
+		if (batch_close(pl, &e) < 0)
+			log_warn("poller %s: %s: at stop: %s", pl->cfg->name,
+				 pl->stream[stream].name, e.msg);
 		return;
+	}
 	r = rc < 0 ? CYCLE_FAILED : partial ? CYCLE_PARTIAL : CYCLE_OK;
 	atomic_fetch_add_explicit(&pl->cycles[r], 1, memory_order_relaxed);
 	if (rc < 0)
@@ -1353,8 +1405,12 @@ static void poll_stream(struct poller *pl, unsigned stream)
 		log_warn("poller %s: %s: partial result (the service reported an error beside "
 			 "the rows): the watermark stays", pl->cfg->name, pl->stream[stream].name);
 	/* saved once what was delivered is stored: a stop or crash before then reads it again */
-	if (settle(pl) < 0)
+	if (commit_wait(pl, &e) < 0) {
+		if (e.code != -ECANCELED)
+			log_error("poller %s: %s: %s; the state is not saved", pl->cfg->name,
+				  pl->stream[stream].name, e.msg);
 		return;
+	}
 	/* the keys of what was delivered are worth keeping even when the poll failed; keys
 	 * out of every future window go, and the table shrinks with them */
 	if (seen_rebuild(pl, seen_capacity(pl->seen.n)) < 0 ||
@@ -1507,7 +1563,8 @@ static int make_dir(const char *dir, struct err *e)
 	return 0;
 }
 
-int poll_start(struct poll **pp, const struct config *c, struct fairq *q, struct err *e)
+int poll_start(struct poll **pp, const struct config *c, struct fairq *q, struct ackin *ackin,
+	       struct err *e)
 {
 	struct poll *p = mem_calloc(1, sizeof(*p));
 	struct buf dir = BUF_INIT(4096);
@@ -1526,8 +1583,9 @@ int poll_start(struct poll **pp, const struct config *c, struct fairq *q, struct
 		pthread_condattr_destroy(&ca);
 	}
 	p->q = q;
+	p->ackin = ackin;
+	p->take = take_stored;
 	p->max_message = c->max_message_size;
-	p->commit_ms = c->store_commit_interval_ms;
 	*pp = p;
 	if (!c->n_pollers)
 		return 0;
@@ -1592,25 +1650,6 @@ void poll_free(struct poll *p)
 }
 
 /* Moves what the fair queue holds into out as a JSON text sequence (RFC 7464: RS, record, LF). */
-static int drain_queue(struct fairq *q, struct buf *out, size_t *records)
-{
-	struct msg *m[64];
-	size_t n;
-	int rc = 0;
-
-	while ((n = fairq_pop(q, m, ARRAY_SIZE(m), 0)) > 0)
-		for (size_t i = 0; i < n; i++) {
-			if (out && rc == 0) {
-				rc = buf_addch(out, 0x1e);
-				rc = err_first(rc, buf_add(out, m[i]->data, m[i]->len));
-				rc = err_first(rc, buf_addch(out, '\n'));
-			}
-			(*records)++;
-			msg_free(m[i]);
-		}
-	return rc;
-}
-
 int poll_parse(int type, const char *body, size_t len, struct buf *out, size_t *records,
 	       int *partial, struct err *e)
 {
@@ -1618,8 +1657,7 @@ int poll_parse(int type, const char *body, size_t len, struct buf *out, size_t *
 	struct config_poller c = { .name = "parse", .type = (enum config_poller_type)type,
 				   .tenant = "t", .overlap = 300, .max_response = len + 1,
 				   .tables = (char **)tables, .n_tables = 1, .alerts = 1 };
-	const struct fairq_config fq = { 1u << 20, (size_t)1 << 40, 64 };
-	struct poll p = { .max_message = 16u << 20 };
+	struct poll p = { .max_message = 16u << 20, .take = take_collected, .collected = out };
 	struct poller *pl = mem_calloc(1, sizeof(*pl));
 	char why[ERROR_SHOWN + 100];
 	bool part = false;
@@ -1638,13 +1676,6 @@ int poll_parse(int type, const char *body, size_t len, struct buf *out, size_t *
 	buf_init(&pl->rec, p.max_message + 1024);
 	arena_init(&pl->arena, 64 * 1024, len + RECORD_ARENA);
 	streams_init(pl);
-	if ((rc = fairq_new(&p.q, &fq, e)) < 0)
-		goto fail;
-	if ((rc = fairq_slot(p.q, "t", 1)) < 0) {
-		rc = err_set(e, rc, "no queue: %s", strerror(-rc));
-		goto fail;
-	}
-	pl->slot = (unsigned)rc;
 	if ((rc = buf_add(&pl->body, body, len)) < 0) {
 		rc = err_set(e, rc, "out of memory");
 		goto fail;
@@ -1663,12 +1694,11 @@ int poll_parse(int type, const char *body, size_t len, struct buf *out, size_t *
 		rc = la_result(pl, 0, &rows, &last, &part, e);
 	}
 	*partial = part;
-	rc = err_first(rc, drain_queue(p.q, out, records));
+	*records = p.n_collected;
 	service_error(&pl->body, why, sizeof(why));
 	if (token_parse(pl, NULL) == 0)
 		token_drop(pl);
 fail:
-	fairq_free(p.q);
 	poller_release(pl);
 	mem_free(pl);
 	pthread_cond_destroy(&p.cond);

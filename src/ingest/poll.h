@@ -24,15 +24,17 @@
  *    5xx and transport errors back off exponentially with jitter (1 s doubling to 60 s,
  *    at most POLL_RETRIES tries); other errors end the poll with the service's error code
  *    and message logged; the watermark then stays where it was.
- * Records go to the fair queue as messages of the poller's tenant with the poller's
- * format (`m365` for graph, `azure` for loganalytics unless `format` says otherwise) and
- * source = the poller's name; a full queue is waited on (counted as throttled), never
- * dropped. Records seen in the overlap already are counted as duplicates and not sent
- * again, also across restarts: watermarks and the keys of the overlap window are kept in
- * DATA_DIR/pollers/NAME.state (mode 0600, replaced through a temporary file and a rename
- * after every finished stream), written only once every message routed to the tenant until
- * then has been through the pipeline into the write-ahead log (fairq.h's counters) and two
- * group commits have passed; a stop or crash before that reads those records again.
+ * Records go through the acknowledged-input path (ingest/ackin.h) as messages of the
+ * poller's tenant with the poller's format (`m365` for graph, `azure` for loganalytics
+ * unless `format` says otherwise) and source = the poller's name: a page's records are
+ * decoded in the poller's thread into one batch appended to the write-ahead log; busy
+ * decoding slots are waited on (counted as throttled), never dropped. Records seen in the
+ * overlap already are counted as duplicates and not sent again, also across restarts:
+ * watermarks and the keys of the overlap window are kept in DATA_DIR/pollers/NAME.state
+ * (mode 0600, replaced through a temporary file and a rename after every finished stream),
+ * written only once the poll's last record is committed (ackin_wait); a stop or crash
+ * before that reads those records again. ackin (NULL only for pollers that never receive,
+ * in tests) must outlive the poll.
  *
  * Secrets: the client secret and the tokens are never logged and are wiped when freed.
  *
@@ -45,6 +47,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct ackin;
 struct config;
 struct err;
 struct fairq;
@@ -65,7 +68,8 @@ struct poll;
  * from DATA_DIR/pollers. c and q must outlive the poll. Fails as a whole, naming the poller
  * and what is wrong.
  */
-int poll_start(struct poll **pp, const struct config *c, struct fairq *q, struct err *e);
+int poll_start(struct poll **pp, const struct config *c, struct fairq *q, struct ackin *ackin,
+	       struct err *e);
 /* Stops every poller (an HTTP transfer in progress is aborted) and joins the threads. */
 void poll_stop(struct poll *p);
 /* Unregisters the metrics, stops when not yet stopped, wipes the secrets and frees. */

@@ -254,7 +254,7 @@ static int start(const char *secret_mode_path, const char *format, struct err *e
 	if ((rc = load(&c, secret_mode_path, format, extra, e)) < 0)
 		return rc;
 	if ((rc = fairq_new(&q, &fq, e)) == 0)
-		rc = poll_start(&p, &c, q, e);
+		rc = poll_start(&p, &c, q, NULL, e); /* never receives: no ackin needed */
 	poll_free(p);
 	fairq_free(q);
 	config_release(&c);
