@@ -904,7 +904,6 @@ static int put_str(struct event *ev, unsigned f, const struct cap *c)
 	return c ? event_set_str(ev, f, c->s, c->len) : 0;
 }
 
-/* Adds s to an array field unless it is there already (related.*). */
 /* An integer written as a JSON number or as a string of digits; false otherwise. */
 static bool cap_int(const struct cap *c, int64_t *out)
 {

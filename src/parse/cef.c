@@ -150,26 +150,6 @@ int cef_put_vendor(struct event *ev, int field, const char *v, size_t n,
 	return 0;
 }
 
-int cef_add_related(struct event *ev, unsigned field, const char *s, size_t len)
-{
-	if (!len)
-		return 0;
-	for (uint32_t i = 0; i < ev->n; i++)
-		if (ev->vals[i].field == field && ev->vals[i].len == len &&
-		    !memcmp(ev->vals[i].v.s, s, len))
-			return 0;
-	return event_add_str(ev, field, s, len);
-}
-
-/* Appends ip to the IP array field unless the event has that address there already. */
-static int add_ip_once(struct event *ev, unsigned field, const struct ipaddr *ip)
-{
-	for (uint32_t i = 0; i < ev->n; i++)
-		if (ev->vals[i].field == field && !memcmp(&ev->vals[i].v.ip, ip, sizeof(*ip)))
-			return 0;
-	return event_add_ip(ev, field, ip);
-}
-
 int cef_set_ip(struct event *ev, unsigned field, const char *s, size_t len)
 {
 	struct ipaddr ip;
@@ -178,7 +158,7 @@ int cef_set_ip(struct event *ev, unsigned field, const char *s, size_t len)
 	if (!len || ipaddr_parse(&ip, s, len) < 0)
 		return 0;
 	if ((rc = event_set_ip(ev, field, &ip)) < 0 ||
-	    (rc = add_ip_once(ev, FIELD_RELATED_IP, &ip)) < 0)
+	    (rc = event_add_ip_once(ev, FIELD_RELATED_IP, &ip)) < 0)
 		return rc;
 	return 1;
 }
@@ -261,7 +241,7 @@ int cef_set_user(struct event *ev, unsigned name_field, unsigned domain_field, c
 		nlen = len - dlen - 1;
 	}
 	if ((rc = event_set_str(ev, name_field, name, nlen)) < 0 ||
-	    (rc = cef_add_related(ev, FIELD_RELATED_USER, name, nlen)) < 0)
+	    (rc = event_add_str_once(ev, FIELD_RELATED_USER, name, nlen)) < 0)
 		return rc;
 	if (dom && (rc = event_set_str(ev, domain_field, dom, dlen)) < 0)
 		return rc;
@@ -999,7 +979,7 @@ int cef_map_value(struct event *ev, struct cef_times *t, const struct cef_key *k
 	case CEF_HOST:
 		if ((rc = event_set_str(ev, k->field, v, n)) < 0)
 			return rc;
-		return cef_add_related(ev, FIELD_RELATED_HOSTS, v, n);
+		return event_add_str_once(ev, FIELD_RELATED_HOSTS, v, n);
 	case CEF_MAC:
 		return (s = ecs_mac(ev, v, n)) ? event_set_str(ev, k->field, s, 17) : 0;
 	case CEF_SUSER:
@@ -1019,15 +999,15 @@ int cef_map_value(struct event *ev, struct cef_times *t, const struct cef_key *k
 				       v[0] == '0' ? "inbound" : "outbound");
 		return 0;
 	case CEF_HASH:
-		return cef_add_related(ev, FIELD_RELATED_HASH, v, n);
+		return event_add_str_once(ev, FIELD_RELATED_HASH, v, n);
 	case CEF_OBSIP: {
 		struct ipaddr ip;
 
 		if (ipaddr_parse(&ip, v, n) < 0)
 			return 0;
-		if ((rc = add_ip_once(ev, FIELD_OBSERVER_IP, &ip)) < 0)
+		if ((rc = event_add_ip_once(ev, FIELD_OBSERVER_IP, &ip)) < 0)
 			return rc;
-		return add_ip_once(ev, FIELD_RELATED_IP, &ip);
+		return event_add_ip_once(ev, FIELD_RELATED_IP, &ip);
 	}
 	case CEF_REFERRER:
 		if (n >= 4 && !memcmp(v, "http", 4))

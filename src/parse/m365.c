@@ -634,26 +634,6 @@ static const struct member *find_member(const struct member_table *t,
 	return NULL;
 }
 
-/* Whether ev already holds field f with exactly this string. */
-static bool has_value(const struct event *ev, unsigned f, const char *s, size_t len)
-{
-	for (uint32_t i = 0; i < ev->n; i++) {
-		const struct event_value *v = &ev->vals[i];
-
-		if (v->field == f && v->len == len && !memcmp(v->v.s, s, len))
-			return true;
-	}
-	return false;
-}
-
-/* Appends s to the multi-valued field f unless it holds it already. */
-static int add_unique(struct event *ev, unsigned f, const char *s, size_t len)
-{
-	if (has_value(ev, f, s, len))
-		return 0;
-	return event_add_str(ev, f, s, len);
-}
-
 /* Whether a key may become part of a field name: one name part, no dots or spaces. */
 static bool key_usable(const struct jsonin_value *k)
 {
@@ -722,28 +702,18 @@ static int unknown_field(const char *prefix, const struct jsonin_value *k)
 	return id;
 }
 
-/* Appends ip to related.ip (an IP array) unless it holds it already. */
-static int add_related_ip(struct event *ev, const struct ipaddr *ip)
-{
-	for (uint32_t i = 0; i < ev->n; i++)
-		if (ev->vals[i].field == FIELD_RELATED_IP &&
-		    !memcmp(ev->vals[i].v.ip.b, ip->b, sizeof(ip->b)))
-			return 0;
-	return event_add_ip(ev, FIELD_RELATED_IP, ip);
-}
-
 static int add_related(struct event *ev, unsigned rel, const char *s, size_t len)
 {
 	struct ipaddr ip;
 
 	if (rel & R_IP) /* a value that is no IP ("not-an-ip") stays in its vendor field */
-		return ipaddr_parse(&ip, s, len) < 0 ? 0 : add_related_ip(ev, &ip);
+		return ipaddr_parse(&ip, s, len) < 0 ? 0 : event_add_ip_once(ev, FIELD_RELATED_IP, &ip);
 	if (rel & R_HOST)
-		return add_unique(ev, FIELD_RELATED_HOSTS, s, len);
+		return event_add_str_once(ev, FIELD_RELATED_HOSTS, s, len);
 	if (rel & R_USER)
-		return add_unique(ev, FIELD_RELATED_USER, s, len);
+		return event_add_str_once(ev, FIELD_RELATED_USER, s, len);
 	if (rel & R_HASH)
-		return add_unique(ev, FIELD_RELATED_HASH, s, len);
+		return event_add_str_once(ev, FIELD_RELATED_HASH, s, len);
 	return 0;
 }
 
@@ -795,7 +765,7 @@ static int put_vendor(struct rec *r, int vid, const char *s, size_t len, bool mu
 		drop(DROP_NAME_TYPE);
 		return 0;
 	}
-	return multi ? add_unique(r->ev, (unsigned)vid, s, len)
+	return multi ? event_add_str_once(r->ev, (unsigned)vid, s, len)
 		     : event_set_str(r->ev, (unsigned)vid, s, len);
 }
 
@@ -851,7 +821,7 @@ static int put_ecs(struct rec *r, const struct member *m, const char *s, size_t 
 		unsigned f = m->ecs - 1;
 
 		if (m->conv == C_ADD)
-			rc = add_unique(ev, f, s, len);
+			rc = event_add_str_once(ev, f, s, len);
 		else if (m->conv == C_INT)
 			rc = int_value(s, len, &n) ? event_set_int(ev, f, n) : 0;
 		else if (m->conv == C_IP)
@@ -901,7 +871,7 @@ static int add_technique(struct event *ev, const char *s, size_t len)
 
 	if (len < 2 || s[0] != 'T')
 		return 0;
-	return add_unique(ev, FIELD_THREAT_TECHNIQUE_ID, s, dot ? (size_t)(dot - s) : len);
+	return event_add_str_once(ev, FIELD_THREAT_TECHNIQUE_ID, s, dot ? (size_t)(dot - s) : len);
 }
 
 /* An array of strings (entered already): the vendor array, and per conv the ECS field. */
@@ -920,7 +890,7 @@ static int read_strings(struct rec *r, struct jsonin *j, const struct member *m)
 			if (rc >= 0 && m->conv == C_TECHNIQUES)
 				rc = add_technique(r->ev, v.s, v.len);
 			else if (rc >= 0 && m->ecs)
-				rc = add_unique(r->ev, m->ecs - 1, v.s, v.len);
+				rc = event_add_str_once(r->ev, m->ecs - 1, v.s, v.len);
 		}
 		if (rc < 0)
 			return rc;
@@ -980,7 +950,7 @@ static int first_of_kind(struct rec *r, unsigned kind, const char *parent, const
 		    (f->parent && strcmp(f->parent, parent)))
 			continue;
 		if (f->conv == C_ADD)
-			return add_unique(r->ev, f->field, s, len);
+			return event_add_str_once(r->ev, f->field, s, len);
 		if (event_get(r->ev, f->field))
 			return 0;
 		if (f->conv == C_INT)
@@ -1006,7 +976,7 @@ static int evidence_value(struct rec *r, unsigned kind, const char *parent,
 		  (rc = add_related(r->ev, m->rel, v->s, v->len)) < 0))
 		return rc;
 	if (!m && (id = unknown_field(member_tables[T_EVIDENCE].prefix, k)) >= 0 &&
-	    (rc = add_unique(r->ev, (unsigned)id, v->s, v->len)) < 0)
+	    (rc = event_add_str_once(r->ev, (unsigned)id, v->s, v->len)) < 0)
 		return rc;
 	return first_of_kind(r, kind, parent, k->s, k->len, v->s, v->len);
 }
@@ -1240,7 +1210,7 @@ static int read_unknown(struct rec *r, struct jsonin *j, const struct member_tab
 		return 0;
 	if ((id = unknown_field(t->prefix, k)) < 0)
 		return 0;
-	return multi ? add_unique(r->ev, (unsigned)id, s, len)
+	return multi ? event_add_str_once(r->ev, (unsigned)id, s, len)
 		     : event_set_str(r->ev, (unsigned)id, s, len);
 }
 

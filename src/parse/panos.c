@@ -30,7 +30,6 @@
 #include "core/log.h"
 
 #define PREFIX "panos."
-#define RELATED_MAX 8     /* distinct related.ip or related.user values kept per event */
 #define ECS_VALUES_MAX 64 /* ECS values one row maps to, at most (about 45 for TRAFFIC) */
 
 /* ---- column tables ---- */
@@ -526,12 +525,6 @@ struct panos_ctx {
 	int rc; /* first failure of an event setter */
 	const char *types[4];
 	unsigned ntypes;
-	struct ipaddr related_ip[RELATED_MAX];
-	struct {
-		const char *p;
-		size_t len;
-	} related_user[RELATED_MAX];
-	unsigned nrelated_ip, nrelated_user;
 	bool local_time; /* a zone-less time was read in the source's zone */
 };
 
@@ -582,30 +575,6 @@ static void add_type(struct panos_ctx *x, const char *t)
 		x->types[x->ntypes++] = t;
 }
 
-/* related.ip and related.user keep each value once (at most RELATED_MAX of each). */
-static void add_related_ip(struct panos_ctx *x, const struct ipaddr *ip)
-{
-	for (unsigned i = 0; i < x->nrelated_ip; i++)
-		if (!memcmp(&x->related_ip[i], ip, sizeof(*ip)))
-			return;
-	if (x->nrelated_ip == RELATED_MAX)
-		return;
-	x->related_ip[x->nrelated_ip++] = *ip;
-	check(x, event_add_ip(x->ev, FIELD_RELATED_IP, ip));
-}
-
-static void add_related_user(struct panos_ctx *x, const char *p, size_t n)
-{
-	for (unsigned i = 0; i < x->nrelated_user; i++)
-		if (x->related_user[i].len == n && !memcmp(x->related_user[i].p, p, n))
-			return;
-	if (x->nrelated_user == RELATED_MAX)
-		return;
-	x->related_user[x->nrelated_user].p = p;
-	x->related_user[x->nrelated_user++].len = n;
-	check(x, event_add_str(x->ev, FIELD_RELATED_USER, p, n));
-}
-
 /* Column i into a string field. */
 static void map_str(struct panos_ctx *x, unsigned i, unsigned field)
 {
@@ -637,7 +606,7 @@ static bool relate_ip(struct panos_ctx *x, unsigned i, struct ipaddr *ip)
 
 	if (!cell(x, i, &p, &n) || ipaddr_parse(ip, p, n) < 0 || ipaddr_is_any(ip))
 		return false;
-	add_related_ip(x, ip);
+	check(x, event_add_ip_once(x->ev, FIELD_RELATED_IP, ip));
 	return true;
 }
 
@@ -695,7 +664,7 @@ static void map_user(struct panos_ctx *x, unsigned i, unsigned name_f, unsigned 
 	set_str(x, name_f, p + name_off, name_len);
 	if (also_user && name_f != FIELD_USER_NAME)
 		set_str(x, FIELD_USER_NAME, p + name_off, name_len);
-	add_related_user(x, p + name_off, name_len);
+	check(x, event_add_str_once(x->ev, FIELD_RELATED_USER, p + name_off, name_len));
 }
 
 /* A device-local time column in the source's zone, or -1. */
@@ -1317,7 +1286,6 @@ int panos_decode(struct event *ev, const char *msg, size_t len, const struct dec
 	x->o = o;
 	x->rc = 0;
 	x->ntypes = 0;
-	x->nrelated_ip = x->nrelated_user = 0;
 	x->local_time = false;
 	if ((rc = split_row(payload, plen, &x->row, (size_t)(payload - msg), e)) < 0)
 		return fail_event(ev, msg, len, o, rc);

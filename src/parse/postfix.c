@@ -611,7 +611,8 @@ static int set_fields(struct event *ev, const struct pf_line *l, struct err *e)
 	LOGTEXT_TRY(logtext_set_end(ev, &logtext_source, l->kept[S_CLIENT_IP]));
 	if (!logtext_is(l->kept[S_CLIENT_HOST], "unknown") && l->kept[S_CLIENT_HOST].len) {
 		LOGTEXT_TRY(logtext_set(ev, FIELD_SOURCE_DOMAIN, l->kept[S_CLIENT_HOST]));
-		LOGTEXT_TRY(logtext_related(ev, FIELD_RELATED_HOSTS, l->kept[S_CLIENT_HOST]));
+		LOGTEXT_TRY(event_add_str_once(ev, FIELD_RELATED_HOSTS, l->kept[S_CLIENT_HOST].p,
+					       l->kept[S_CLIENT_HOST].len));
 	}
 	LOGTEXT_TRY(logtext_set_user(ev, l->kept[S_SASL_USER], true));
 	LOGTEXT_TRY(logtext_set(ev, FIELD_EMAIL_MESSAGE_ID, l->kept[S_MESSAGE_ID]));
@@ -627,7 +628,8 @@ static int set_fields(struct event *ev, const struct pf_line *l, struct err *e)
 		LOGTEXT_TRY(logtext_set_end(ev, &logtext_destination, l->relay_ip));
 		if (!logtext_is(l->relay_host, "unknown") && l->relay_host.len) {
 			LOGTEXT_TRY(logtext_set(ev, FIELD_DESTINATION_DOMAIN, l->relay_host));
-			LOGTEXT_TRY(logtext_related(ev, FIELD_RELATED_HOSTS, l->relay_host));
+			LOGTEXT_TRY(event_add_str_once(ev, FIELD_RELATED_HOSTS, l->relay_host.p,
+					       l->relay_host.len));
 		}
 		if (logtext_uint(l->relay_port, &port) && port <= 65535)
 			LOGTEXT_TRY(event_set_int(ev, FIELD_DESTINATION_PORT, port));
