@@ -16,9 +16,9 @@
 #include "core/field.h"
 #include "core/ipaddr.h"
 #include "core/jsonin.h"
-#include "core/metrics.h"
 #include "core/timeutil.h"
 #include "parse/decoder.h"
+#include "parse/drops.h"
 #include "parse/jsonrec.h"
 
 #include <pthread.h>
@@ -398,49 +398,22 @@ enum drop_reason { DROP_NAME_LONG, DROP_BUDGET, DROP_EVENT_FULL, DROP_COUNT };
 static const char *const drop_names[DROP_COUNT] = { "name_too_long", "name_budget",
 						    "event_full" };
 static _Atomic uint64_t dropped[DROP_COUNT];
+static struct drops azure_drops = DROPS_INIT("azure", drop_names, dropped);
 static _Atomic unsigned interned; /* vendor names this decoder registered */
 
 static void count_drop(enum drop_reason r)
 {
-	atomic_fetch_add_explicit(&dropped[r], 1, memory_order_relaxed);
+	drops_count(&azure_drops, r, 1);
 }
 
 uint64_t azure_fields_dropped(void)
 {
-	uint64_t n = 0;
-
-	for (unsigned i = 0; i < DROP_COUNT; i++)
-		n += atomic_load_explicit(&dropped[i], memory_order_relaxed);
-	return n;
-}
-
-static int collect_dropped(struct metrics_out *o, void *ctx)
-{
-	int rc = 0;
-
-	for (unsigned i = 0; i < DROP_COUNT && !rc; i++)
-		rc = metrics_sample(o, atomic_load_explicit(&dropped[i], memory_order_relaxed),
-				    "reason", drop_names[i], NULL);
-	return rc;
-}
-
-static int metrics_rc;
-static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
-
-static void register_metrics(void)
-{
-	metrics_rc = metrics_register("koban_azure_fields_dropped_total", METRICS_COUNTER,
-				      "Members of Azure records not kept as fields, by reason.",
-				      collect_dropped, dropped);
+	return drops_total(&azure_drops);
 }
 
 int azure_configure(const struct config *c, struct err *e)
 {
-	pthread_once(&metrics_once, register_metrics);
-	if (metrics_rc < 0)
-		return err_set(e, metrics_rc, "azure: cannot register its metrics: %s",
-			       strerror(-metrics_rc));
-	return 0;
+	return drops_register(&azure_drops, e);
 }
 
 /* ---- the walk ---- */

@@ -12,12 +12,12 @@
 #include "core/event.h"
 #include "core/field.h"
 #include "core/ipaddr.h"
-#include "core/metrics.h"
 #include "core/name.h"
 #include "core/timeutil.h"
 #include "core/tz.h"
 #include "parse/a10.h"
 #include "parse/decoder.h"
+#include "parse/drops.h"
 #include "parse/syslog.h"
 
 #include <pthread.h>
@@ -31,47 +31,27 @@
 
 /* ---------------------------------------------------------------- counters */
 
-static const char *const drop_decoders[CEF_IDS] = { "cef", "leef", "a10" };
 static const char *const reason_names[CEF_DROP_REASONS] = { "name_budget", "too_many",
 							     "bad_name" };
-static atomic_ullong drops[CEF_IDS][CEF_DROP_REASONS];
+static _Atomic uint64_t counts[CEF_IDS][CEF_DROP_REASONS];
+static struct drops kv_drops[CEF_IDS] = {
+	[CEF_ID_CEF] = DROPS_INIT("cef", reason_names, counts[CEF_ID_CEF]),
+	[CEF_ID_LEEF] = DROPS_INIT("leef", reason_names, counts[CEF_ID_LEEF]),
+	[CEF_ID_A10] = DROPS_INIT("a10", reason_names, counts[CEF_ID_A10]),
+};
 
 void cef_count_drop(enum cef_decoder_id decoder, enum cef_drop_reason reason, unsigned n)
 {
-	atomic_fetch_add_explicit(&drops[decoder][reason], n, memory_order_relaxed);
-}
-
-static int collect_drops(struct metrics_out *o, void *ctx)
-{
-	int rc = 0;
-
-	for (unsigned d = 0; d < CEF_IDS && !rc; d++)
-		for (unsigned r = 0; r < CEF_DROP_REASONS && !rc; r++)
-			rc = metrics_sample(o, atomic_load_explicit(&drops[d][r],
-								    memory_order_relaxed),
-					    "decoder", drop_decoders[d], "reason", reason_names[r],
-					    NULL);
-	return rc;
-}
-
-static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
-static int metrics_rc;
-
-static void register_metrics(void)
-{
-	metrics_rc = metrics_register("koban_decoder_values_dropped_total", METRICS_COUNTER,
-				      "Key-value pairs (CEF, LEEF, A10) kept only in "
-				      "event.original, by reason.",
-				      collect_drops, (void *)drops);
+	drops_count(&kv_drops[decoder], reason, n);
 }
 
 int cef_configure(const struct config *c, struct err *e)
 {
-	pthread_once(&metrics_once, register_metrics);
-	if (metrics_rc < 0 && metrics_rc != -EEXIST)
-		return err_set(e, metrics_rc, "cef: cannot register its metrics: %s",
-			       strerror(-metrics_rc));
-	return 0;
+	int rc = 0;
+
+	for (unsigned d = 0; d < CEF_IDS && !rc; d++)
+		rc = drops_register(&kv_drops[d], e);
+	return rc;
 }
 
 /* ---------------------------------------------------------------- small helpers */

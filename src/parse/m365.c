@@ -26,9 +26,9 @@
 #include "core/field.h"
 #include "core/ipaddr.h"
 #include "core/jsonin.h"
-#include "core/metrics.h"
 #include "core/timeutil.h"
 #include "parse/decoder.h"
+#include "parse/drops.h"
 
 #define SNIFF_MAX 1024
 #define GRAPH_TYPE_PREFIX "#microsoft.graph.security."
@@ -511,50 +511,23 @@ enum drop { DROP_NAME_BUDGET, DROP_NAME_INVALID, DROP_NAME_TYPE, DROP_EVENT_FULL
 
 static const char *const drop_names[DROP_COUNT] = { "name_budget", "name_invalid", "name_type",
 						    "event_full", "evidence_limit" };
-static atomic_uint_fast64_t dropped[DROP_COUNT];
+static _Atomic uint64_t dropped[DROP_COUNT];
+static struct drops m365_drops = DROPS_INIT("m365", drop_names, dropped);
 static atomic_uint names_made; /* vendor names made from keys the tables do not list */
 
 static void drop(enum drop why)
 {
-	atomic_fetch_add_explicit(&dropped[why], 1, memory_order_relaxed);
+	drops_count(&m365_drops, why, 1);
 }
 
 uint64_t m365_dropped(void)
 {
-	uint64_t n = 0;
-
-	for (unsigned i = 0; i < DROP_COUNT; i++)
-		n += atomic_load_explicit(&dropped[i], memory_order_relaxed);
-	return n;
-}
-
-static int collect_dropped(struct metrics_out *o, void *ctx)
-{
-	int rc = 0;
-
-	for (unsigned i = 0; i < DROP_COUNT && !rc; i++)
-		rc = metrics_sample(o, atomic_load_explicit(&dropped[i], memory_order_relaxed),
-				    "reason", drop_names[i], NULL);
-	return rc;
-}
-
-static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
-static int metrics_rc;
-
-static void register_metrics(void)
-{
-	metrics_rc = metrics_register("koban_m365_values_dropped_total", METRICS_COUNTER,
-				      "Values of Defender records not kept as m365 fields, by reason.",
-				      collect_dropped, dropped);
+	return drops_total(&m365_drops);
 }
 
 int m365_configure(const struct config *c, struct err *e)
 {
-	pthread_once(&metrics_once, register_metrics);
-	if (metrics_rc < 0)
-		return err_set(e, metrics_rc, "m365: cannot register its metrics: %s",
-			       strerror(-metrics_rc));
-	return 0;
+	return drops_register(&m365_drops, e);
 }
 
 static int intern(const char *prefix, const char *key, enum field_type t)
@@ -707,7 +680,8 @@ static int add_related(struct event *ev, unsigned rel, const char *s, size_t len
 	struct ipaddr ip;
 
 	if (rel & R_IP) /* a value that is no IP ("not-an-ip") stays in its vendor field */
-		return ipaddr_parse(&ip, s, len) < 0 ? 0 : event_add_ip_once(ev, FIELD_RELATED_IP, &ip);
+		return ipaddr_parse(&ip, s, len) < 0 ? 0
+							 : event_add_ip_once(ev, FIELD_RELATED_IP, &ip);
 	if (rel & R_HOST)
 		return event_add_str_once(ev, FIELD_RELATED_HOSTS, s, len);
 	if (rel & R_USER)
