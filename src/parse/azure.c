@@ -401,11 +401,6 @@ static _Atomic uint64_t dropped[DROP_COUNT];
 static struct drops azure_drops = DROPS_INIT("azure", drop_names, dropped);
 static _Atomic unsigned interned; /* vendor names this decoder registered */
 
-static void count_drop(enum drop_reason r)
-{
-	drops_count(&azure_drops, r, 1);
-}
-
 uint64_t azure_fields_dropped(void)
 {
 	return drops_total(&azure_drops);
@@ -517,7 +512,7 @@ static int vendor_id(const char *name, size_t len)
 		if (atomic_fetch_add_explicit(&interned, 1, memory_order_relaxed) >=
 		    AZURE_FIELD_BUDGET) {
 			atomic_fetch_sub_explicit(&interned, 1, memory_order_relaxed);
-			count_drop(DROP_BUDGET);
+			drops_count(&azure_drops, DROP_BUDGET, 1);
 			return -ENOSPC;
 		}
 		id = field_intern(name, len, FT_STR);
@@ -561,7 +556,7 @@ static int leaf(struct walk *w, size_t end, const struct jsonin_value *v)
 	set_capture(w, r.cap, v);
 	if (w->full || w->ev->n >= EVENT_MAX_VALUES - ECS_RESERVE) {
 		w->full = true;
-		count_drop(DROP_EVENT_FULL);
+		drops_count(&azure_drops, DROP_EVENT_FULL, 1);
 		return 0;
 	}
 	/* past the budget, or a name another module typed: event.original keeps it */
@@ -570,7 +565,7 @@ static int leaf(struct walk *w, size_t end, const struct jsonin_value *v)
 	rc = event_add_str(w->ev, (unsigned)r.id, v->s, v->len);
 	if (rc == -ENOSPC) {
 		w->full = true;
-		count_drop(DROP_EVENT_FULL);
+		drops_count(&azure_drops, DROP_EVENT_FULL, 1);
 		return 0;
 	}
 	return rc;
@@ -586,7 +581,7 @@ static long append_key(struct walk *w, size_t end, const char *k, size_t klen)
 	size_t sep = end > w->prefix ? 1 : 0, at = end + sep;
 
 	if (at + klen > FIELD_NAME_MAX || !klen) {
-		count_drop(DROP_NAME_LONG);
+		drops_count(&azure_drops, DROP_NAME_LONG, 1);
 		return -1;
 	}
 	if (sep)

@@ -515,11 +515,6 @@ static _Atomic uint64_t dropped[DROP_COUNT];
 static struct drops m365_drops = DROPS_INIT("m365", drop_names, dropped);
 static atomic_uint names_made; /* vendor names made from keys the tables do not list */
 
-static void drop(enum drop why)
-{
-	drops_count(&m365_drops, why, 1);
-}
-
 uint64_t m365_dropped(void)
 {
 	return drops_total(&m365_drops);
@@ -647,7 +642,7 @@ static int unknown_field(const char *prefix, const struct jsonin_value *k)
 	int id;
 
 	if (!key_usable(k) || pl + k->len >= sizeof(name)) {
-		drop(DROP_NAME_INVALID);
+		drops_count(&m365_drops, DROP_NAME_INVALID, 1);
 		return -1;
 	}
 	c = &name_cache[(key_hash(k->s, k->len) + (uintptr_t)prefix) & (NAME_CACHE_SLOTS - 1)];
@@ -659,13 +654,13 @@ static int unknown_field(const char *prefix, const struct jsonin_value *k)
 	if (id < 0) {
 		if (atomic_load_explicit(&names_made, memory_order_relaxed) >= M365_NAME_BUDGET ||
 		    (id = field_intern(name, pl + k->len, FT_STR)) < 0) {
-			drop(DROP_NAME_BUDGET);
+			drops_count(&m365_drops, DROP_NAME_BUDGET, 1);
 			return -1;
 		}
 		atomic_fetch_add_explicit(&names_made, 1, memory_order_relaxed);
 	}
 	if (field_type((unsigned)id) != FT_STR) {
-		drop(DROP_NAME_TYPE);
+		drops_count(&m365_drops, DROP_NAME_TYPE, 1);
 		return -1;
 	}
 	c->prefix = prefix;
@@ -736,7 +731,7 @@ static bool int_value(const char *s, size_t len, int64_t *out)
 static int put_vendor(struct rec *r, int vid, const char *s, size_t len, bool multi)
 {
 	if (vid < 0) {
-		drop(DROP_NAME_TYPE);
+		drops_count(&m365_drops, DROP_NAME_TYPE, 1);
 		return 0;
 	}
 	return multi ? event_add_str_once(r->ev, (unsigned)vid, s, len)
@@ -814,7 +809,7 @@ static bool room_for_value(const struct rec *r)
 {
 	if (r->ev->n + VALUES_RESERVE < EVENT_MAX_VALUES)
 		return true;
-	drop(DROP_EVENT_FULL);
+	drops_count(&m365_drops, DROP_EVENT_FULL, 1);
 	return false;
 }
 
@@ -1332,7 +1327,7 @@ static int classify_event(struct rec *r)
 	if (rc >= 0 && event_get(ev, FIELD_CLOUD_ACCOUNT_ID))
 		rc = event_set_str(ev, FIELD_CLOUD_PROVIDER, "azure", 5);
 	if (rc >= 0 && r->evidence_truncated) {
-		drop(DROP_EVIDENCE);
+		drops_count(&m365_drops, DROP_EVIDENCE, 1);
 		rc = event_add_str(ev, FIELD_LOG_FLAGS, "evidence_truncated", 18);
 	}
 	return rc;
