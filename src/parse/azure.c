@@ -16,9 +16,9 @@
 #include "core/field.h"
 #include "core/ipaddr.h"
 #include "core/jsonin.h"
-#include "core/metrics.h"
 #include "core/timeutil.h"
 #include "parse/decoder.h"
+#include "parse/drops.h"
 #include "parse/jsonrec.h"
 
 #include <pthread.h>
@@ -398,49 +398,17 @@ enum drop_reason { DROP_NAME_LONG, DROP_BUDGET, DROP_EVENT_FULL, DROP_COUNT };
 static const char *const drop_names[DROP_COUNT] = { "name_too_long", "name_budget",
 						    "event_full" };
 static _Atomic uint64_t dropped[DROP_COUNT];
+static struct drops azure_drops = DROPS_INIT("azure", drop_names, dropped);
 static _Atomic unsigned interned; /* vendor names this decoder registered */
-
-static void count_drop(enum drop_reason r)
-{
-	atomic_fetch_add_explicit(&dropped[r], 1, memory_order_relaxed);
-}
 
 uint64_t azure_fields_dropped(void)
 {
-	uint64_t n = 0;
-
-	for (unsigned i = 0; i < DROP_COUNT; i++)
-		n += atomic_load_explicit(&dropped[i], memory_order_relaxed);
-	return n;
-}
-
-static int collect_dropped(struct metrics_out *o, void *ctx)
-{
-	int rc = 0;
-
-	for (unsigned i = 0; i < DROP_COUNT && !rc; i++)
-		rc = metrics_sample(o, atomic_load_explicit(&dropped[i], memory_order_relaxed),
-				    "reason", drop_names[i], NULL);
-	return rc;
-}
-
-static int metrics_rc;
-static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
-
-static void register_metrics(void)
-{
-	metrics_rc = metrics_register("koban_azure_fields_dropped_total", METRICS_COUNTER,
-				      "Members of Azure records not kept as fields, by reason.",
-				      collect_dropped, dropped);
+	return drops_total(&azure_drops);
 }
 
 int azure_configure(const struct config *c, struct err *e)
 {
-	pthread_once(&metrics_once, register_metrics);
-	if (metrics_rc < 0)
-		return err_set(e, metrics_rc, "azure: cannot register its metrics: %s",
-			       strerror(-metrics_rc));
-	return 0;
+	return drops_register(&azure_drops, e);
 }
 
 /* ---- the walk ---- */
@@ -544,7 +512,7 @@ static int vendor_id(const char *name, size_t len)
 		if (atomic_fetch_add_explicit(&interned, 1, memory_order_relaxed) >=
 		    AZURE_FIELD_BUDGET) {
 			atomic_fetch_sub_explicit(&interned, 1, memory_order_relaxed);
-			count_drop(DROP_BUDGET);
+			drops_count(&azure_drops, DROP_BUDGET, 1);
 			return -ENOSPC;
 		}
 		id = field_intern(name, len, FT_STR);
@@ -588,7 +556,7 @@ static int leaf(struct walk *w, size_t end, const struct jsonin_value *v)
 	set_capture(w, r.cap, v);
 	if (w->full || w->ev->n >= EVENT_MAX_VALUES - ECS_RESERVE) {
 		w->full = true;
-		count_drop(DROP_EVENT_FULL);
+		drops_count(&azure_drops, DROP_EVENT_FULL, 1);
 		return 0;
 	}
 	/* past the budget, or a name another module typed: event.original keeps it */
@@ -597,7 +565,7 @@ static int leaf(struct walk *w, size_t end, const struct jsonin_value *v)
 	rc = event_add_str(w->ev, (unsigned)r.id, v->s, v->len);
 	if (rc == -ENOSPC) {
 		w->full = true;
-		count_drop(DROP_EVENT_FULL);
+		drops_count(&azure_drops, DROP_EVENT_FULL, 1);
 		return 0;
 	}
 	return rc;
@@ -613,7 +581,7 @@ static long append_key(struct walk *w, size_t end, const char *k, size_t klen)
 	size_t sep = end > w->prefix ? 1 : 0, at = end + sep;
 
 	if (at + klen > FIELD_NAME_MAX || !klen) {
-		count_drop(DROP_NAME_LONG);
+		drops_count(&azure_drops, DROP_NAME_LONG, 1);
 		return -1;
 	}
 	if (sep)
@@ -904,7 +872,6 @@ static int put_str(struct event *ev, unsigned f, const struct cap *c)
 	return c ? event_set_str(ev, f, c->s, c->len) : 0;
 }
 
-/* Adds s to an array field unless it is there already (related.*). */
 /* An integer written as a JSON number or as a string of digits; false otherwise. */
 static bool cap_int(const struct cap *c, int64_t *out)
 {

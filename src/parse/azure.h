@@ -30,7 +30,7 @@
  * Memory: values point into msg or, unescaped, into the event's arena (decoder.h's
  * contract); nothing is allocated per event outside the arena. Vendor field names are
  * interned once per process (core/field.h) within a budget; fields beyond it are dropped
- * and counted (koban_azure_fields_dropped_total).
+ * and counted (koban_decoder_values_dropped_total{decoder="azure"}, parse/drops.h).
  *
  * Thread safety: any thread may decode (one event per thread); azure_configure runs at
  * start from the main thread.

@@ -12,12 +12,12 @@
 #include "core/event.h"
 #include "core/field.h"
 #include "core/ipaddr.h"
-#include "core/metrics.h"
 #include "core/name.h"
 #include "core/timeutil.h"
 #include "core/tz.h"
 #include "parse/a10.h"
 #include "parse/decoder.h"
+#include "parse/drops.h"
 #include "parse/syslog.h"
 
 #include <pthread.h>
@@ -31,47 +31,27 @@
 
 /* ---------------------------------------------------------------- counters */
 
-static const char *const drop_decoders[CEF_IDS] = { "cef", "leef", "a10" };
 static const char *const reason_names[CEF_DROP_REASONS] = { "name_budget", "too_many",
 							     "bad_name" };
-static atomic_ullong drops[CEF_IDS][CEF_DROP_REASONS];
+static _Atomic uint64_t counts[CEF_IDS][CEF_DROP_REASONS];
+static struct drops kv_drops[CEF_IDS] = {
+	[CEF_ID_CEF] = DROPS_INIT("cef", reason_names, counts[CEF_ID_CEF]),
+	[CEF_ID_LEEF] = DROPS_INIT("leef", reason_names, counts[CEF_ID_LEEF]),
+	[CEF_ID_A10] = DROPS_INIT("a10", reason_names, counts[CEF_ID_A10]),
+};
 
 void cef_count_drop(enum cef_decoder_id decoder, enum cef_drop_reason reason, unsigned n)
 {
-	atomic_fetch_add_explicit(&drops[decoder][reason], n, memory_order_relaxed);
-}
-
-static int collect_drops(struct metrics_out *o, void *ctx)
-{
-	int rc = 0;
-
-	for (unsigned d = 0; d < CEF_IDS && !rc; d++)
-		for (unsigned r = 0; r < CEF_DROP_REASONS && !rc; r++)
-			rc = metrics_sample(o, atomic_load_explicit(&drops[d][r],
-								    memory_order_relaxed),
-					    "decoder", drop_decoders[d], "reason", reason_names[r],
-					    NULL);
-	return rc;
-}
-
-static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
-static int metrics_rc;
-
-static void register_metrics(void)
-{
-	metrics_rc = metrics_register("koban_decoder_values_dropped_total", METRICS_COUNTER,
-				      "Key-value pairs (CEF, LEEF, A10) kept only in "
-				      "event.original, by reason.",
-				      collect_drops, (void *)drops);
+	drops_count(&kv_drops[decoder], reason, n);
 }
 
 int cef_configure(const struct config *c, struct err *e)
 {
-	pthread_once(&metrics_once, register_metrics);
-	if (metrics_rc < 0 && metrics_rc != -EEXIST)
-		return err_set(e, metrics_rc, "cef: cannot register its metrics: %s",
-			       strerror(-metrics_rc));
-	return 0;
+	int rc = 0;
+
+	for (unsigned d = 0; d < CEF_IDS && !rc; d++)
+		rc = drops_register(&kv_drops[d], e);
+	return rc;
 }
 
 /* ---------------------------------------------------------------- small helpers */
@@ -150,26 +130,6 @@ int cef_put_vendor(struct event *ev, int field, const char *v, size_t n,
 	return 0;
 }
 
-int cef_add_related(struct event *ev, unsigned field, const char *s, size_t len)
-{
-	if (!len)
-		return 0;
-	for (uint32_t i = 0; i < ev->n; i++)
-		if (ev->vals[i].field == field && ev->vals[i].len == len &&
-		    !memcmp(ev->vals[i].v.s, s, len))
-			return 0;
-	return event_add_str(ev, field, s, len);
-}
-
-/* Appends ip to the IP array field unless the event has that address there already. */
-static int add_ip_once(struct event *ev, unsigned field, const struct ipaddr *ip)
-{
-	for (uint32_t i = 0; i < ev->n; i++)
-		if (ev->vals[i].field == field && !memcmp(&ev->vals[i].v.ip, ip, sizeof(*ip)))
-			return 0;
-	return event_add_ip(ev, field, ip);
-}
-
 int cef_set_ip(struct event *ev, unsigned field, const char *s, size_t len)
 {
 	struct ipaddr ip;
@@ -178,7 +138,7 @@ int cef_set_ip(struct event *ev, unsigned field, const char *s, size_t len)
 	if (!len || ipaddr_parse(&ip, s, len) < 0)
 		return 0;
 	if ((rc = event_set_ip(ev, field, &ip)) < 0 ||
-	    (rc = add_ip_once(ev, FIELD_RELATED_IP, &ip)) < 0)
+	    (rc = event_add_ip_once(ev, FIELD_RELATED_IP, &ip)) < 0)
 		return rc;
 	return 1;
 }
@@ -261,7 +221,7 @@ int cef_set_user(struct event *ev, unsigned name_field, unsigned domain_field, c
 		nlen = len - dlen - 1;
 	}
 	if ((rc = event_set_str(ev, name_field, name, nlen)) < 0 ||
-	    (rc = cef_add_related(ev, FIELD_RELATED_USER, name, nlen)) < 0)
+	    (rc = event_add_str_once(ev, FIELD_RELATED_USER, name, nlen)) < 0)
 		return rc;
 	if (dom && (rc = event_set_str(ev, domain_field, dom, dlen)) < 0)
 		return rc;
@@ -999,7 +959,7 @@ int cef_map_value(struct event *ev, struct cef_times *t, const struct cef_key *k
 	case CEF_HOST:
 		if ((rc = event_set_str(ev, k->field, v, n)) < 0)
 			return rc;
-		return cef_add_related(ev, FIELD_RELATED_HOSTS, v, n);
+		return event_add_str_once(ev, FIELD_RELATED_HOSTS, v, n);
 	case CEF_MAC:
 		return (s = ecs_mac(ev, v, n)) ? event_set_str(ev, k->field, s, 17) : 0;
 	case CEF_SUSER:
@@ -1019,15 +979,15 @@ int cef_map_value(struct event *ev, struct cef_times *t, const struct cef_key *k
 				       v[0] == '0' ? "inbound" : "outbound");
 		return 0;
 	case CEF_HASH:
-		return cef_add_related(ev, FIELD_RELATED_HASH, v, n);
+		return event_add_str_once(ev, FIELD_RELATED_HASH, v, n);
 	case CEF_OBSIP: {
 		struct ipaddr ip;
 
 		if (ipaddr_parse(&ip, v, n) < 0)
 			return 0;
-		if ((rc = add_ip_once(ev, FIELD_OBSERVER_IP, &ip)) < 0)
+		if ((rc = event_add_ip_once(ev, FIELD_OBSERVER_IP, &ip)) < 0)
 			return rc;
-		return add_ip_once(ev, FIELD_RELATED_IP, &ip);
+		return event_add_ip_once(ev, FIELD_RELATED_IP, &ip);
 	}
 	case CEF_REFERRER:
 		if (n >= 4 && !memcmp(v, "http", 4))

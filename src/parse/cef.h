@@ -194,8 +194,6 @@ int cef_month(const char *s, size_t len);
 /* A zone as stamps write it (UTC, GMT, Z, +hh:mm, +hhmm, an IANA name) into st; -EINVAL. */
 int cef_zone(const char *s, size_t len, struct cef_stamp *st);
 
-/* Appends s to a related.* string field (user, hosts, hash) unless it is there already. */
-int cef_add_related(struct event *ev, unsigned field, const char *s, size_t len);
 /* Sets an IP field (and related.ip) when s is an address; 1 set, 0 not an address. */
 int cef_set_ip(struct event *ev, unsigned field, const char *s, size_t len);
 /* Sets an integer field when s is a decimal number; 1 set, 0 not a number. */

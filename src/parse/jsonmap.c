@@ -240,10 +240,10 @@ static int set_value(struct walk *w, const struct map_entry *x, const struct jso
 		if (v->type != JSONIN_STRING || ipaddr_parse(&ip, v->s, v->len) < 0)
 			return bad_value(w, x, v, "an IP address string");
 		if (x->field == FIELD_RELATED_IP)
-			rc = logtext_related_ip(ev, &ip);
+			rc = event_add_ip_once(ev, FIELD_RELATED_IP, &ip);
 		else if ((rc = add || field_is_array(x->field) ? event_add_ip(ev, x->field, &ip)
 							      : event_set_ip(ev, x->field, &ip)) == 0)
-			rc = logtext_related_ip(ev, &ip);
+			rc = event_add_ip_once(ev, FIELD_RELATED_IP, &ip);
 		break;
 	case FT_BOOL:
 		if (v->type == JSONIN_TRUE || (v->type == JSONIN_STRING && v->len == 4 &&

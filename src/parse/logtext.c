@@ -226,26 +226,6 @@ int logtext_add_lit(struct event *ev, unsigned field, const char *lit)
 	return event_add_str(ev, field, lit, strlen(lit));
 }
 
-int logtext_related(struct event *ev, unsigned field, struct logtext_span s)
-{
-	if (!s.len)
-		return 0;
-	for (uint32_t i = 0; i < ev->n; i++)
-		if (ev->vals[i].field == field && ev->vals[i].len == s.len &&
-		    !memcmp(ev->vals[i].v.s, s.p, s.len))
-			return 0;
-	return event_add_str(ev, field, s.p, s.len);
-}
-
-int logtext_related_ip(struct event *ev, const struct ipaddr *ip)
-{
-	for (uint32_t i = 0; i < ev->n; i++)
-		if (ev->vals[i].field == FIELD_RELATED_IP &&
-		    !memcmp(ev->vals[i].v.ip.b, ip->b, sizeof(ip->b)))
-			return 0;
-	return event_add_ip(ev, FIELD_RELATED_IP, ip);
-}
-
 const struct logtext_end logtext_source = { FIELD_SOURCE_ADDRESS, FIELD_SOURCE_IP,
 					    FIELD_SOURCE_DOMAIN, FIELD_SOURCE_PORT };
 const struct logtext_end logtext_destination = { FIELD_DESTINATION_ADDRESS,
@@ -271,7 +251,7 @@ int logtext_set_ip(struct event *ev, unsigned field, struct logtext_span s)
 		return -EINVAL;
 	if ((rc = event_set_ip(ev, field, &ip)) < 0)
 		return rc;
-	return logtext_related_ip(ev, &ip);
+	return event_add_ip_once(ev, FIELD_RELATED_IP, &ip);
 }
 
 int logtext_set_end(struct event *ev, const struct logtext_end *end, struct logtext_span s)
@@ -289,7 +269,7 @@ int logtext_set_end(struct event *ev, const struct logtext_end *end, struct logt
 		return 0;
 	if ((rc = event_set_str(ev, end->domain, s.p, s.len)) < 0)
 		return rc;
-	return logtext_related(ev, FIELD_RELATED_HOSTS, s);
+	return event_add_str_once(ev, FIELD_RELATED_HOSTS, s.p, s.len);
 }
 
 int logtext_set_user(struct event *ev, struct logtext_span s, bool source_user)
@@ -312,7 +292,7 @@ int logtext_set_user(struct event *ev, struct logtext_span s, bool source_user)
 	     (domain.len &&
 	      (rc = event_set_str(ev, FIELD_SOURCE_USER_DOMAIN, domain.p, domain.len)) < 0)))
 		return rc;
-	return logtext_related(ev, FIELD_RELATED_USER, name);
+	return event_add_str_once(ev, FIELD_RELATED_USER, name.p, name.len);
 }
 
 /* "host[:port]" (IPv6 in brackets) into url.domain and url.port. */

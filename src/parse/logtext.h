@@ -112,10 +112,6 @@ int logtext_set(struct event *ev, unsigned field, struct logtext_span s);
 int logtext_set_lit(struct event *ev, unsigned field, const char *lit);
 /* Appends a literal to a multi-valued string field (event.category, event.type). */
 int logtext_add_lit(struct event *ev, unsigned field, const char *lit);
-/* Appends s to a related.* string field unless that value is there already. */
-int logtext_related(struct event *ev, unsigned field, struct logtext_span s);
-/* Appends ip to related.ip (an IP array) unless that address is there already. */
-int logtext_related_ip(struct event *ev, const struct ipaddr *ip);
 
 /* The ECS fields of one end of a connection (source, destination, client, server). */
 struct logtext_end {

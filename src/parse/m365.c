@@ -26,9 +26,9 @@
 #include "core/field.h"
 #include "core/ipaddr.h"
 #include "core/jsonin.h"
-#include "core/metrics.h"
 #include "core/timeutil.h"
 #include "parse/decoder.h"
+#include "parse/drops.h"
 
 #define SNIFF_MAX 1024
 #define GRAPH_TYPE_PREFIX "#microsoft.graph.security."
@@ -511,50 +511,18 @@ enum drop { DROP_NAME_BUDGET, DROP_NAME_INVALID, DROP_NAME_TYPE, DROP_EVENT_FULL
 
 static const char *const drop_names[DROP_COUNT] = { "name_budget", "name_invalid", "name_type",
 						    "event_full", "evidence_limit" };
-static atomic_uint_fast64_t dropped[DROP_COUNT];
+static _Atomic uint64_t dropped[DROP_COUNT];
+static struct drops m365_drops = DROPS_INIT("m365", drop_names, dropped);
 static atomic_uint names_made; /* vendor names made from keys the tables do not list */
-
-static void drop(enum drop why)
-{
-	atomic_fetch_add_explicit(&dropped[why], 1, memory_order_relaxed);
-}
 
 uint64_t m365_dropped(void)
 {
-	uint64_t n = 0;
-
-	for (unsigned i = 0; i < DROP_COUNT; i++)
-		n += atomic_load_explicit(&dropped[i], memory_order_relaxed);
-	return n;
-}
-
-static int collect_dropped(struct metrics_out *o, void *ctx)
-{
-	int rc = 0;
-
-	for (unsigned i = 0; i < DROP_COUNT && !rc; i++)
-		rc = metrics_sample(o, atomic_load_explicit(&dropped[i], memory_order_relaxed),
-				    "reason", drop_names[i], NULL);
-	return rc;
-}
-
-static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
-static int metrics_rc;
-
-static void register_metrics(void)
-{
-	metrics_rc = metrics_register("koban_m365_values_dropped_total", METRICS_COUNTER,
-				      "Values of Defender records not kept as m365 fields, by reason.",
-				      collect_dropped, dropped);
+	return drops_total(&m365_drops);
 }
 
 int m365_configure(const struct config *c, struct err *e)
 {
-	pthread_once(&metrics_once, register_metrics);
-	if (metrics_rc < 0)
-		return err_set(e, metrics_rc, "m365: cannot register its metrics: %s",
-			       strerror(-metrics_rc));
-	return 0;
+	return drops_register(&m365_drops, e);
 }
 
 static int intern(const char *prefix, const char *key, enum field_type t)
@@ -634,26 +602,6 @@ static const struct member *find_member(const struct member_table *t,
 	return NULL;
 }
 
-/* Whether ev already holds field f with exactly this string. */
-static bool has_value(const struct event *ev, unsigned f, const char *s, size_t len)
-{
-	for (uint32_t i = 0; i < ev->n; i++) {
-		const struct event_value *v = &ev->vals[i];
-
-		if (v->field == f && v->len == len && !memcmp(v->v.s, s, len))
-			return true;
-	}
-	return false;
-}
-
-/* Appends s to the multi-valued field f unless it holds it already. */
-static int add_unique(struct event *ev, unsigned f, const char *s, size_t len)
-{
-	if (has_value(ev, f, s, len))
-		return 0;
-	return event_add_str(ev, f, s, len);
-}
-
 /* Whether a key may become part of a field name: one name part, no dots or spaces. */
 static bool key_usable(const struct jsonin_value *k)
 {
@@ -694,7 +642,7 @@ static int unknown_field(const char *prefix, const struct jsonin_value *k)
 	int id;
 
 	if (!key_usable(k) || pl + k->len >= sizeof(name)) {
-		drop(DROP_NAME_INVALID);
+		drops_count(&m365_drops, DROP_NAME_INVALID, 1);
 		return -1;
 	}
 	c = &name_cache[(key_hash(k->s, k->len) + (uintptr_t)prefix) & (NAME_CACHE_SLOTS - 1)];
@@ -706,13 +654,13 @@ static int unknown_field(const char *prefix, const struct jsonin_value *k)
 	if (id < 0) {
 		if (atomic_load_explicit(&names_made, memory_order_relaxed) >= M365_NAME_BUDGET ||
 		    (id = field_intern(name, pl + k->len, FT_STR)) < 0) {
-			drop(DROP_NAME_BUDGET);
+			drops_count(&m365_drops, DROP_NAME_BUDGET, 1);
 			return -1;
 		}
 		atomic_fetch_add_explicit(&names_made, 1, memory_order_relaxed);
 	}
 	if (field_type((unsigned)id) != FT_STR) {
-		drop(DROP_NAME_TYPE);
+		drops_count(&m365_drops, DROP_NAME_TYPE, 1);
 		return -1;
 	}
 	c->prefix = prefix;
@@ -722,28 +670,19 @@ static int unknown_field(const char *prefix, const struct jsonin_value *k)
 	return id;
 }
 
-/* Appends ip to related.ip (an IP array) unless it holds it already. */
-static int add_related_ip(struct event *ev, const struct ipaddr *ip)
-{
-	for (uint32_t i = 0; i < ev->n; i++)
-		if (ev->vals[i].field == FIELD_RELATED_IP &&
-		    !memcmp(ev->vals[i].v.ip.b, ip->b, sizeof(ip->b)))
-			return 0;
-	return event_add_ip(ev, FIELD_RELATED_IP, ip);
-}
-
 static int add_related(struct event *ev, unsigned rel, const char *s, size_t len)
 {
 	struct ipaddr ip;
 
 	if (rel & R_IP) /* a value that is no IP ("not-an-ip") stays in its vendor field */
-		return ipaddr_parse(&ip, s, len) < 0 ? 0 : add_related_ip(ev, &ip);
+		return ipaddr_parse(&ip, s, len) < 0 ? 0
+							 : event_add_ip_once(ev, FIELD_RELATED_IP, &ip);
 	if (rel & R_HOST)
-		return add_unique(ev, FIELD_RELATED_HOSTS, s, len);
+		return event_add_str_once(ev, FIELD_RELATED_HOSTS, s, len);
 	if (rel & R_USER)
-		return add_unique(ev, FIELD_RELATED_USER, s, len);
+		return event_add_str_once(ev, FIELD_RELATED_USER, s, len);
 	if (rel & R_HASH)
-		return add_unique(ev, FIELD_RELATED_HASH, s, len);
+		return event_add_str_once(ev, FIELD_RELATED_HASH, s, len);
 	return 0;
 }
 
@@ -792,10 +731,10 @@ static bool int_value(const char *s, size_t len, int64_t *out)
 static int put_vendor(struct rec *r, int vid, const char *s, size_t len, bool multi)
 {
 	if (vid < 0) {
-		drop(DROP_NAME_TYPE);
+		drops_count(&m365_drops, DROP_NAME_TYPE, 1);
 		return 0;
 	}
-	return multi ? add_unique(r->ev, (unsigned)vid, s, len)
+	return multi ? event_add_str_once(r->ev, (unsigned)vid, s, len)
 		     : event_set_str(r->ev, (unsigned)vid, s, len);
 }
 
@@ -851,7 +790,7 @@ static int put_ecs(struct rec *r, const struct member *m, const char *s, size_t 
 		unsigned f = m->ecs - 1;
 
 		if (m->conv == C_ADD)
-			rc = add_unique(ev, f, s, len);
+			rc = event_add_str_once(ev, f, s, len);
 		else if (m->conv == C_INT)
 			rc = int_value(s, len, &n) ? event_set_int(ev, f, n) : 0;
 		else if (m->conv == C_IP)
@@ -870,7 +809,7 @@ static bool room_for_value(const struct rec *r)
 {
 	if (r->ev->n + VALUES_RESERVE < EVENT_MAX_VALUES)
 		return true;
-	drop(DROP_EVENT_FULL);
+	drops_count(&m365_drops, DROP_EVENT_FULL, 1);
 	return false;
 }
 
@@ -901,7 +840,7 @@ static int add_technique(struct event *ev, const char *s, size_t len)
 
 	if (len < 2 || s[0] != 'T')
 		return 0;
-	return add_unique(ev, FIELD_THREAT_TECHNIQUE_ID, s, dot ? (size_t)(dot - s) : len);
+	return event_add_str_once(ev, FIELD_THREAT_TECHNIQUE_ID, s, dot ? (size_t)(dot - s) : len);
 }
 
 /* An array of strings (entered already): the vendor array, and per conv the ECS field. */
@@ -920,7 +859,7 @@ static int read_strings(struct rec *r, struct jsonin *j, const struct member *m)
 			if (rc >= 0 && m->conv == C_TECHNIQUES)
 				rc = add_technique(r->ev, v.s, v.len);
 			else if (rc >= 0 && m->ecs)
-				rc = add_unique(r->ev, m->ecs - 1, v.s, v.len);
+				rc = event_add_str_once(r->ev, m->ecs - 1, v.s, v.len);
 		}
 		if (rc < 0)
 			return rc;
@@ -980,7 +919,7 @@ static int first_of_kind(struct rec *r, unsigned kind, const char *parent, const
 		    (f->parent && strcmp(f->parent, parent)))
 			continue;
 		if (f->conv == C_ADD)
-			return add_unique(r->ev, f->field, s, len);
+			return event_add_str_once(r->ev, f->field, s, len);
 		if (event_get(r->ev, f->field))
 			return 0;
 		if (f->conv == C_INT)
@@ -1006,7 +945,7 @@ static int evidence_value(struct rec *r, unsigned kind, const char *parent,
 		  (rc = add_related(r->ev, m->rel, v->s, v->len)) < 0))
 		return rc;
 	if (!m && (id = unknown_field(member_tables[T_EVIDENCE].prefix, k)) >= 0 &&
-	    (rc = add_unique(r->ev, (unsigned)id, v->s, v->len)) < 0)
+	    (rc = event_add_str_once(r->ev, (unsigned)id, v->s, v->len)) < 0)
 		return rc;
 	return first_of_kind(r, kind, parent, k->s, k->len, v->s, v->len);
 }
@@ -1240,7 +1179,7 @@ static int read_unknown(struct rec *r, struct jsonin *j, const struct member_tab
 		return 0;
 	if ((id = unknown_field(t->prefix, k)) < 0)
 		return 0;
-	return multi ? add_unique(r->ev, (unsigned)id, s, len)
+	return multi ? event_add_str_once(r->ev, (unsigned)id, s, len)
 		     : event_set_str(r->ev, (unsigned)id, s, len);
 }
 
@@ -1388,7 +1327,7 @@ static int classify_event(struct rec *r)
 	if (rc >= 0 && event_get(ev, FIELD_CLOUD_ACCOUNT_ID))
 		rc = event_set_str(ev, FIELD_CLOUD_PROVIDER, "azure", 5);
 	if (rc >= 0 && r->evidence_truncated) {
-		drop(DROP_EVIDENCE);
+		drops_count(&m365_drops, DROP_EVIDENCE, 1);
 		rc = event_add_str(ev, FIELD_LOG_FLAGS, "evidence_truncated", 18);
 	}
 	return rc;

@@ -22,7 +22,7 @@
  * written). Keys the decoder lists have ECS mappings; others are kept as text too (a
  * container as its JSON text) while fewer than M365_NAME_BUDGET such names exist, so a
  * hostile record cannot fill the field registry; what is not kept is counted by reason
- * in koban_m365_values_dropped_total and stays in event.original. A time that is not
+ * in koban_decoder_values_dropped_total{decoder="m365"} and stays in event.original. A time that is not
  * RFC 3339 gives no event time but stays in its vendor field. An alert's evidence is kept
  * in de-duplicated arrays m365.alert.evidence.<key> (type, deviceDnsName, ipAddress,
  * sha256, ...), its IPs, hosts, users and hashes in related.*, and the first device, file,
@@ -56,7 +56,7 @@ struct event;
 
 /* Whether msg looks like a Defender record or a container of them (first 1 KiB only). */
 bool m365_sniff(const char *msg, size_t len);
-/* The decoder's configure() (decoder.h): registers koban_m365_values_dropped_total. */
+/* The decoder's configure() (decoder.h): registers its drop counts (parse/drops.h). */
 int m365_configure(const struct config *c, struct err *e);
 /* Values dropped so far, all reasons (the metric's sum), for tests. */
 uint64_t m365_dropped(void);

@@ -30,7 +30,6 @@
 #include "core/log.h"
 
 #define PREFIX "panos."
-#define RELATED_MAX 8     /* distinct related.ip or related.user values kept per event */
 #define ECS_VALUES_MAX 64 /* ECS values one row maps to, at most (about 45 for TRAFFIC) */
 
 /* ---- column tables ---- */
@@ -526,12 +525,6 @@ struct panos_ctx {
 	int rc; /* first failure of an event setter */
 	const char *types[4];
 	unsigned ntypes;
-	struct ipaddr related_ip[RELATED_MAX];
-	struct {
-		const char *p;
-		size_t len;
-	} related_user[RELATED_MAX];
-	unsigned nrelated_ip, nrelated_user;
 	bool local_time; /* a zone-less time was read in the source's zone */
 };
 
@@ -582,30 +575,6 @@ static void add_type(struct panos_ctx *x, const char *t)
 		x->types[x->ntypes++] = t;
 }
 
-/* related.ip and related.user keep each value once (at most RELATED_MAX of each). */
-static void add_related_ip(struct panos_ctx *x, const struct ipaddr *ip)
-{
-	for (unsigned i = 0; i < x->nrelated_ip; i++)
-		if (!memcmp(&x->related_ip[i], ip, sizeof(*ip)))
-			return;
-	if (x->nrelated_ip == RELATED_MAX)
-		return;
-	x->related_ip[x->nrelated_ip++] = *ip;
-	check(x, event_add_ip(x->ev, FIELD_RELATED_IP, ip));
-}
-
-static void add_related_user(struct panos_ctx *x, const char *p, size_t n)
-{
-	for (unsigned i = 0; i < x->nrelated_user; i++)
-		if (x->related_user[i].len == n && !memcmp(x->related_user[i].p, p, n))
-			return;
-	if (x->nrelated_user == RELATED_MAX)
-		return;
-	x->related_user[x->nrelated_user].p = p;
-	x->related_user[x->nrelated_user++].len = n;
-	check(x, event_add_str(x->ev, FIELD_RELATED_USER, p, n));
-}
-
 /* Column i into a string field. */
 static void map_str(struct panos_ctx *x, unsigned i, unsigned field)
 {
@@ -637,7 +606,7 @@ static bool relate_ip(struct panos_ctx *x, unsigned i, struct ipaddr *ip)
 
 	if (!cell(x, i, &p, &n) || ipaddr_parse(ip, p, n) < 0 || ipaddr_is_any(ip))
 		return false;
-	add_related_ip(x, ip);
+	check(x, event_add_ip_once(x->ev, FIELD_RELATED_IP, ip));
 	return true;
 }
 
@@ -650,6 +619,23 @@ static bool map_ip(struct panos_ctx *x, unsigned i, unsigned field)
 		return false;
 	check(x, event_set_ip(x->ev, field, &ip));
 	return true;
+}
+
+/* Column i into source.ip (and related.ip) and, when it is one, source.address. */
+static void map_source(struct panos_ctx *x, unsigned i)
+{
+	if (map_ip(x, i, FIELD_SOURCE_IP))
+		map_str(x, i, FIELD_SOURCE_ADDRESS);
+}
+
+/* A plain event of category (none when NULL) and, when type is not NULL, that type. */
+static void set_event(struct panos_ctx *x, const char *category, const char *type)
+{
+	set_lit(x, FIELD_EVENT_KIND, "event");
+	if (category)
+		set_cstr(x, FIELD_EVENT_CATEGORY, category);
+	if (type)
+		add_type(x, type);
 }
 
 /* A port column (0 means none). */
@@ -695,7 +681,7 @@ static void map_user(struct panos_ctx *x, unsigned i, unsigned name_f, unsigned 
 	set_str(x, name_f, p + name_off, name_len);
 	if (also_user && name_f != FIELD_USER_NAME)
 		set_str(x, FIELD_USER_NAME, p + name_off, name_len);
-	add_related_user(x, p + name_off, name_len);
+	check(x, event_add_str_once(x->ev, FIELD_RELATED_USER, p + name_off, name_len));
 }
 
 /* A device-local time column in the source's zone, or -1. */
@@ -781,8 +767,7 @@ static void map_session(struct panos_ctx *x)
 	const char *p, *num;
 	size_t n;
 
-	if (map_ip(x, 7, FIELD_SOURCE_IP))
-		map_str(x, 7, FIELD_SOURCE_ADDRESS);
+	map_source(x, 7);
 	if (map_ip(x, 8, FIELD_DESTINATION_IP))
 		map_str(x, 8, FIELD_DESTINATION_ADDRESS);
 	if (map_ip(x, 9, FIELD_SOURCE_NAT_IP))
@@ -819,9 +804,7 @@ static void map_traffic(struct panos_ctx *x)
 	size_t n;
 	int64_t start, elapsed;
 
-	set_lit(x, FIELD_EVENT_KIND, "event");
-	set_lit(x, FIELD_EVENT_CATEGORY, "network");
-	add_type(x, "connection");
+	set_event(x, "network", "connection");
 	if (cell(x, 4, &p, &n)) {
 		if (span_eq(p, n, "start"))
 			add_type(x, "start");
@@ -977,9 +960,7 @@ static void map_threat(struct panos_ctx *x)
 
 static void map_decryption(struct panos_ctx *x)
 {
-	set_lit(x, FIELD_EVENT_KIND, "event");
-	set_lit(x, FIELD_EVENT_CATEGORY, "network");
-	add_type(x, "connection");
+	set_event(x, "network", "connection");
 	map_session(x);
 	map_str(x, 36, FIELD_RULE_UUID);
 	map_str(x, 63, FIELD_DESTINATION_DOMAIN); /* the SNI, as ECS advises */
@@ -987,10 +968,24 @@ static void map_decryption(struct panos_ctx *x)
 
 static void map_system(struct panos_ctx *x)
 {
-	set_lit(x, FIELD_EVENT_KIND, "event");
+	set_event(x, NULL, NULL);
 	map_str(x, 8, FIELD_EVENT_ACTION);
 	map_severity(x, 13);
 	map_str(x, 14, FIELD_MESSAGE);
+}
+
+/* Column i into event.outcome: "success" when it reads ok, "failure" when it reads failed. */
+static void map_outcome(struct panos_ctx *x, unsigned i, const char *ok, const char *failed)
+{
+	const char *p;
+	size_t n;
+
+	if (!cell(x, i, &p, &n))
+		return;
+	if (span_eq(p, n, ok))
+		set_lit(x, FIELD_EVENT_OUTCOME, "success");
+	else if (span_eq(p, n, failed))
+		set_lit(x, FIELD_EVENT_OUTCOME, "failure");
 }
 
 static void map_config(struct panos_ctx *x)
@@ -998,73 +993,44 @@ static void map_config(struct panos_ctx *x)
 	const char *p;
 	size_t n;
 
-	set_lit(x, FIELD_EVENT_KIND, "event");
-	set_lit(x, FIELD_EVENT_CATEGORY, "configuration");
+	set_event(x, "configuration", NULL);
 	if (cell(x, 9, &p, &n)) {
 		set_str(x, FIELD_EVENT_ACTION, p, n);
 		add_type(x, span_eq(p, n, "delete") ? "deletion" : "change");
 	}
-	if (map_ip(x, 7, FIELD_SOURCE_IP))
-		map_str(x, 7, FIELD_SOURCE_ADDRESS);
+	map_source(x, 7);
 	map_user(x, 10, FIELD_USER_NAME, FIELD_USER_DOMAIN, false);
-	if (cell(x, 12, &p, &n)) {
-		if (span_eq(p, n, "Succeeded"))
-			set_lit(x, FIELD_EVENT_OUTCOME, "success");
-		else if (span_eq(p, n, "Failed"))
-			set_lit(x, FIELD_EVENT_OUTCOME, "failure");
-	}
-}
-
-static void map_status(struct panos_ctx *x, unsigned i)
-{
-	const char *p;
-	size_t n;
-
-	if (!cell(x, i, &p, &n))
-		return;
-	if (span_eq(p, n, "success"))
-		set_lit(x, FIELD_EVENT_OUTCOME, "success");
-	else if (span_eq(p, n, "failure"))
-		set_lit(x, FIELD_EVENT_OUTCOME, "failure");
+	map_outcome(x, 12, "Succeeded", "Failed");
 }
 
 static void map_globalprotect(struct panos_ctx *x)
 {
 	struct ipaddr inside;
 
-	set_lit(x, FIELD_EVENT_KIND, "event");
-	set_lit(x, FIELD_EVENT_CATEGORY, "network");
-	add_type(x, "info");
+	set_event(x, "network", "info");
 	map_str(x, 8, FIELD_EVENT_ACTION);
 	map_user(x, 12, FIELD_SOURCE_USER_NAME, FIELD_SOURCE_USER_DOMAIN, true);
 	map_str(x, 13, FIELD_SOURCE_GEO_NAME);
-	if (map_ip(x, 15, FIELD_SOURCE_IP))
-		map_str(x, 15, FIELD_SOURCE_ADDRESS);
+	map_source(x, 15);
 	relate_ip(x, 17, &inside); /* the address inside the tunnel */
 	map_str(x, 27, FIELD_MESSAGE);
-	map_status(x, 28);
+	map_outcome(x, 28, "success", "failure");
 	map_str(x, 25, FIELD_EVENT_REASON);
 }
 
 static void map_userid(struct panos_ctx *x)
 {
-	set_lit(x, FIELD_EVENT_KIND, "event");
-	set_lit(x, FIELD_EVENT_CATEGORY, "iam");
-	add_type(x, "info");
+	set_event(x, "iam", "info");
 	map_str(x, 4, FIELD_EVENT_ACTION);
-	if (map_ip(x, 8, FIELD_SOURCE_IP))
-		map_str(x, 8, FIELD_SOURCE_ADDRESS);
+	map_source(x, 8);
 	map_user(x, 9, FIELD_SOURCE_USER_NAME, FIELD_SOURCE_USER_DOMAIN, true);
 }
 
 static void map_authentication(struct panos_ctx *x)
 {
-	set_lit(x, FIELD_EVENT_KIND, "event");
-	set_lit(x, FIELD_EVENT_CATEGORY, "authentication");
-	add_type(x, "info");
+	set_event(x, "authentication", "info");
 	map_str(x, 20, FIELD_EVENT_ACTION);
-	if (map_ip(x, 8, FIELD_SOURCE_IP))
-		map_str(x, 8, FIELD_SOURCE_ADDRESS);
+	map_source(x, 8);
 	map_user(x, 9, FIELD_SOURCE_USER_NAME, FIELD_SOURCE_USER_DOMAIN, true);
 	map_str(x, 18, FIELD_MESSAGE);
 	map_str(x, 32, FIELD_RULE_UUID);
@@ -1073,18 +1039,15 @@ static void map_authentication(struct panos_ctx *x)
 
 static void map_hipmatch(struct panos_ctx *x)
 {
-	set_lit(x, FIELD_EVENT_KIND, "event");
-	set_lit(x, FIELD_EVENT_CATEGORY, "host");
-	add_type(x, "info");
+	set_event(x, "host", "info");
 	map_user(x, 7, FIELD_SOURCE_USER_NAME, FIELD_SOURCE_USER_DOMAIN, true);
-	if (map_ip(x, 11, FIELD_SOURCE_IP))
-		map_str(x, 11, FIELD_SOURCE_ADDRESS);
+	map_source(x, 11);
 	map_str(x, 12, FIELD_RULE_NAME); /* the HIP object or profile that matched */
 }
 
 static void map_other(struct panos_ctx *x)
 {
-	set_lit(x, FIELD_EVENT_KIND, "event");
+	set_event(x, NULL, NULL);
 }
 
 struct layout_map {
@@ -1317,7 +1280,6 @@ int panos_decode(struct event *ev, const char *msg, size_t len, const struct dec
 	x->o = o;
 	x->rc = 0;
 	x->ntypes = 0;
-	x->nrelated_ip = x->nrelated_user = 0;
 	x->local_time = false;
 	if ((rc = split_row(payload, plen, &x->row, (size_t)(payload - msg), e)) < 0)
 		return fail_event(ev, msg, len, o, rc);

@@ -21,6 +21,7 @@
 #include "core/metrics.h"
 #include "core/timeutil.h"
 #include "parse/decoder.h"
+#include "parse/drops.h"
 #include "parse/logtext.h"
 
 #define PF_SHARDS 16
@@ -351,7 +352,11 @@ struct pf_shard {
 static struct pf_shard shards[PF_SHARDS];
 static unsigned shard_cap = POSTFIX_MAX_QUEUE_IDS_DEFAULT / PF_SHARDS;
 static int64_t ttl_ns = (int64_t)POSTFIX_QUEUE_ID_TTL_DEFAULT * NS_PER_SEC;
-static atomic_uint_fast64_t stat_dropped_full, stat_dropped_expired, stat_values_dropped;
+static atomic_uint_fast64_t stat_dropped_full, stat_dropped_expired;
+/* values not kept for later lines: no room left for the queue id */
+static const char *const value_drop_reasons[] = { "no_room" };
+static _Atomic uint64_t values_dropped[ARRAY_SIZE(value_drop_reasons)];
+static struct drops postfix_drops = DROPS_INIT("postfix", value_drop_reasons, values_dropped);
 static atomic_uint_fast64_t stat_tracked;
 static pthread_once_t shards_once = PTHREAD_ONCE_INIT;
 
@@ -477,7 +482,7 @@ static void entry_keep(struct pf_entry *x, int which, struct logtext_span v)
 	if (!v.len)
 		return;
 	if (v.len > (size_t)(PF_ROOM - x->used)) {
-		atomic_fetch_add_explicit(&stat_values_dropped, 1, memory_order_relaxed);
+		drops_count(&postfix_drops, 0, 1);
 		return;
 	}
 	memcpy(x->room + x->used, v.p, v.len);
@@ -611,7 +616,8 @@ static int set_fields(struct event *ev, const struct pf_line *l, struct err *e)
 	LOGTEXT_TRY(logtext_set_end(ev, &logtext_source, l->kept[S_CLIENT_IP]));
 	if (!logtext_is(l->kept[S_CLIENT_HOST], "unknown") && l->kept[S_CLIENT_HOST].len) {
 		LOGTEXT_TRY(logtext_set(ev, FIELD_SOURCE_DOMAIN, l->kept[S_CLIENT_HOST]));
-		LOGTEXT_TRY(logtext_related(ev, FIELD_RELATED_HOSTS, l->kept[S_CLIENT_HOST]));
+		LOGTEXT_TRY(event_add_str_once(ev, FIELD_RELATED_HOSTS, l->kept[S_CLIENT_HOST].p,
+					       l->kept[S_CLIENT_HOST].len));
 	}
 	LOGTEXT_TRY(logtext_set_user(ev, l->kept[S_SASL_USER], true));
 	LOGTEXT_TRY(logtext_set(ev, FIELD_EMAIL_MESSAGE_ID, l->kept[S_MESSAGE_ID]));
@@ -627,7 +633,8 @@ static int set_fields(struct event *ev, const struct pf_line *l, struct err *e)
 		LOGTEXT_TRY(logtext_set_end(ev, &logtext_destination, l->relay_ip));
 		if (!logtext_is(l->relay_host, "unknown") && l->relay_host.len) {
 			LOGTEXT_TRY(logtext_set(ev, FIELD_DESTINATION_DOMAIN, l->relay_host));
-			LOGTEXT_TRY(logtext_related(ev, FIELD_RELATED_HOSTS, l->relay_host));
+			LOGTEXT_TRY(event_add_str_once(ev, FIELD_RELATED_HOSTS, l->relay_host.p,
+					       l->relay_host.len));
 		}
 		if (logtext_uint(l->relay_port, &port) && port <= 65535)
 			LOGTEXT_TRY(event_set_int(ev, FIELD_DESTINATION_PORT, port));
@@ -715,7 +722,7 @@ void postfix_reset(unsigned max_queue_ids, unsigned ttl_seconds)
 	atomic_store(&stat_tracked, 0);
 	atomic_store(&stat_dropped_full, 0);
 	atomic_store(&stat_dropped_expired, 0);
-	atomic_store(&stat_values_dropped, 0);
+	drops_reset(&postfix_drops);
 }
 
 void postfix_stats(struct postfix_stats *s)
@@ -723,7 +730,7 @@ void postfix_stats(struct postfix_stats *s)
 	s->tracked = atomic_load_explicit(&stat_tracked, memory_order_relaxed);
 	s->dropped_full = atomic_load_explicit(&stat_dropped_full, memory_order_relaxed);
 	s->dropped_expired = atomic_load_explicit(&stat_dropped_expired, memory_order_relaxed);
-	s->values_dropped = atomic_load_explicit(&stat_values_dropped, memory_order_relaxed);
+	s->values_dropped = drops_total(&postfix_drops);
 }
 
 static int collect_tracked(struct metrics_out *o, void *ctx)
@@ -742,12 +749,6 @@ static int collect_dropped(struct metrics_out *o, void *ctx)
 				       "reason", "expired", NULL);
 }
 
-static int collect_values(struct metrics_out *o, void *ctx)
-{
-	return metrics_sample(o, atomic_load_explicit(&stat_values_dropped, memory_order_relaxed),
-			      NULL);
-}
-
 /* The process's one set of families; a second configure (tests) finds them registered. */
 static int register_metrics(void)
 {
@@ -761,9 +762,6 @@ static int register_metrics(void)
 		{ "koban_postfix_queue_ids_dropped_total",
 		  "Postfix queue ids forgotten before their 'removed' line, by reason.",
 		  METRICS_COUNTER, collect_dropped },
-		{ "koban_postfix_values_dropped_total",
-		  "Postfix values not kept for later lines: no room left for the queue id.",
-		  METRICS_COUNTER, collect_values },
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(fam); i++) {
@@ -782,5 +780,5 @@ int postfix_configure(const struct config *c, struct err *e)
 	postfix_reset(c->postfix_max_queue_ids, c->postfix_queue_id_ttl);
 	if ((rc = register_metrics()) < 0)
 		return err_set(e, rc, "cannot register the postfix metrics: %s", strerror(-rc));
-	return 0;
+	return drops_register(&postfix_drops, e);
 }

@@ -15,7 +15,8 @@
  * forgotten first when full) and each id for at most queue_id_ttl seconds of receive time
  * after its last line; "removed" forgets the id. Forgotten ids are counted in
  * koban_postfix_queue_ids_dropped_total{reason="full"|"expired"}, ids kept now in the gauge
- * koban_postfix_queue_ids, values too long to keep in koban_postfix_values_dropped_total.
+ * koban_postfix_queue_ids, values too long to keep in
+ * koban_decoder_values_dropped_total{decoder="postfix",reason="no_room"}.
  * Lines of one message decoded by different workers share the table (sharded locks).
  *
  * Memory: event values point into the message, except those taken from the table, which

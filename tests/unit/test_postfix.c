@@ -171,7 +171,8 @@ static void test_metrics(void)
 	CHECK_INT(metrics_render(&out), 0);
 	CHECK(strstr(out.p, "koban_postfix_queue_ids 1\n") != NULL);
 	CHECK(strstr(out.p, "koban_postfix_queue_ids_dropped_total{reason=\"full\"} 0\n") != NULL);
-	CHECK(strstr(out.p, "koban_postfix_values_dropped_total 0\n") != NULL);
+	CHECK(strstr(out.p, "koban_decoder_values_dropped_total{decoder=\"postfix\","
+			    "reason=\"no_room\"} 0\n") != NULL);
 	CHECK_INT(at(H "smtpd[1]: 0000000DDD: client=h[192.0.2.1]", 10, 0), 0);
 	buf_release(&out);
 	config_release(&c);
