@@ -67,6 +67,35 @@ static void listener_release(struct config_listener *l)
 	l->address = NULL;
 }
 
+/*
+ * Empties an array of *n entries of size bytes: entry_release(entry) on each, then the
+ * array is freed, *table (the address of the array's pointer, of any entry type) set to
+ * NULL and *n to 0. For the config's own arrays, by the thread that owns the config.
+ */
+static void release_entries(void *table, size_t *n, size_t size,
+			    void (*entry_release)(void *entry))
+{
+	char *a;
+
+	/* the pointer has the entry's struct type: copied, not accessed as char * */
+	memcpy(&a, table, sizeof(a));
+	for (size_t i = 0; i < *n; i++)
+		entry_release(a + i * size);
+	mem_free(a);
+	a = NULL;
+	memcpy(table, &a, sizeof(a));
+	*n = 0;
+}
+
+/* An entry of a tenant map (tenants:, store.tenants:): it starts with char *tenant. */
+static void tenant_entry_release(void *entry)
+{
+	char *tenant;
+
+	memcpy(&tenant, entry, sizeof(tenant));
+	mem_free(tenant);
+}
+
 static void config_store_release(struct config *c);
 static void config_decoders_release(struct config *c);
 static void config_leef_release(struct config *c);
@@ -86,9 +115,7 @@ void config_release(struct config *c)
 	mem_free(c->api_listen);
 	mem_free(c->api_tls_cert);
 	mem_free(c->api_tls_key);
-	for (size_t i = 0; i < c->n_limits; i++)
-		mem_free(c->limits[i].tenant);
-	mem_free(c->limits);
+	release_entries(&c->limits, &c->n_limits, sizeof(*c->limits), tenant_entry_release);
 	config_store_release(c);
 	config_decoders_release(c);
 	config_pollers_release(c);
@@ -1049,11 +1076,8 @@ static void config_store_defaults(struct config *c)
 
 static void config_store_release(struct config *c)
 {
-	for (size_t i = 0; i < c->n_store_tenants; i++)
-		mem_free(c->store_tenants[i].tenant);
-	mem_free(c->store_tenants);
-	c->store_tenants = NULL;
-	c->n_store_tenants = 0;
+	release_entries(&c->store_tenants, &c->n_store_tenants, sizeof(*c->store_tenants),
+			tenant_entry_release);
 }
 
 int config_store_tenant(const struct config *c, const char *tenant, uint64_t *quota,
@@ -1151,17 +1175,20 @@ static const struct key store_keys[] = {
 /* ---------------------------------------------------------------- decoders section: leef */
 
 /* decoders.leef: LEEF attribute delimiters (parse/leef.h checks their values at start). */
+static void leef_source_release(void *entry)
+{
+	struct config_leef_source *t = entry;
+
+	mem_free(t->source);
+	mem_free(t->delimiter);
+}
+
 static void config_leef_release(struct config *c)
 {
 	mem_free(c->leef_delimiter);
 	c->leef_delimiter = NULL;
-	for (size_t i = 0; i < c->n_leef_sources; i++) {
-		mem_free(c->leef_sources[i].source);
-		mem_free(c->leef_sources[i].delimiter);
-	}
-	mem_free(c->leef_sources);
-	c->leef_sources = NULL;
-	c->n_leef_sources = 0;
+	release_entries(&c->leef_sources, &c->n_leef_sources, sizeof(*c->leef_sources),
+			leef_source_release);
 }
 
 #define LEEF_DELIMITER_WHAT "auto, tab, one character or its code (x09)"
@@ -1262,8 +1289,9 @@ static bool leef_sources_same(const struct config *a, const struct config *b)
 
 static const char *const poller_type_names[] = { "graph", "loganalytics" };
 
-static void poller_release(struct config_poller *t)
+static void poller_release(void *entry)
 {
+	struct config_poller *t = entry;
 	char **strings[] = { &t->name, &t->tenant, &t->directory, &t->client_id,
 			     &t->client_secret_file, &t->login_url, &t->api_url, &t->scope,
 			     &t->ca_file, &t->format, &t->workspace };
@@ -1281,11 +1309,7 @@ static void poller_release(struct config_poller *t)
 
 static void config_pollers_release(struct config *c)
 {
-	for (size_t i = 0; i < c->n_pollers; i++)
-		poller_release(&c->pollers[i]);
-	mem_free(c->pollers);
-	c->pollers = NULL;
-	c->n_pollers = 0;
+	release_entries(&c->pollers, &c->n_pollers, sizeof(*c->pollers), poller_release);
 }
 
 static int parse_poller_type(struct parse *p, const struct key *k, void *target,
@@ -1400,11 +1424,8 @@ static int keep_leef_delimiter(struct config *next, const struct config *running
 
 static int keep_leef_sources(struct config *next, const struct config *running)
 {
-	for (size_t i = 0; i < next->n_leef_sources; i++) {
-		mem_free(next->leef_sources[i].source);
-		mem_free(next->leef_sources[i].delimiter);
-	}
-	next->n_leef_sources = 0;
+	release_entries(&next->leef_sources, &next->n_leef_sources,
+			sizeof(*next->leef_sources), leef_source_release);
 	for (size_t i = 0; i < running->n_leef_sources; i++) {
 		const struct config_leef_source *s = &running->leef_sources[i];
 
@@ -1677,8 +1698,10 @@ static void config_decoders_defaults(struct config *c)
 	c->postfix_queue_id_ttl = 86400;
 }
 
-static void json_map_release(struct config_json_map *m)
+static void json_map_release(void *entry)
 {
+	struct config_json_map *m = entry;
+
 	for (size_t i = 0; i < m->n_fields; i++) {
 		mem_free(m->fields[i].from);
 		mem_free(m->fields[i].to);
@@ -1690,11 +1713,7 @@ static void json_map_release(struct config_json_map *m)
 
 static void config_decoders_release(struct config *c)
 {
-	for (size_t i = 0; i < c->n_json_maps; i++)
-		json_map_release(&c->json_maps[i]);
-	mem_free(c->json_maps);
-	c->json_maps = NULL;
-	c->n_json_maps = 0;
+	release_entries(&c->json_maps, &c->n_json_maps, sizeof(*c->json_maps), json_map_release);
 }
 
 const struct config_json_map *config_json_map(const struct config *c, const char *source)
