@@ -200,6 +200,22 @@ static void check_overlap(void *ctx, const struct meta_source *s)
 				    : "the longer prefix wins where both match");
 }
 
+/*
+ * cli_getopt() for a verb that needs --tenant (*tenant is that option's target, set by
+ * the parse): -1 to go on, else the exit status (help, or a usage error when it is missing).
+ */
+static int getopt_tenant(int argc, char **argv, const struct cli_args *a,
+			 const char *const *tenant)
+{
+	int rc = cli_getopt(argc, argv, a);
+
+	if (rc >= 0)
+		return rc;
+	if (!*tenant)
+		return cli_usage_error(a->cmd, a->usage, "missing option '--tenant'");
+	return -1;
+}
+
 static int source_add(const struct config *c, int argc, char **argv)
 {
 	struct meta *m = NULL;
@@ -217,11 +233,9 @@ static int source_add(const struct config *c, int argc, char **argv)
 	struct err e = ERR_INIT;
 	int rc;
 
-	if ((rc = cli_getopt(argc, argv, &a)) >= 0)
+	if ((rc = getopt_tenant(argc, argv, &a, &s.tenant)) >= 0)
 		return rc;
 	s.name = pos[0];
-	if (!s.tenant)
-		return cli_usage_error(a.cmd, a.usage, "missing option '--tenant'");
 	/* A zone this machine cannot load is refused here rather than ignored later. */
 	if (meta_source_check(&s, &e) < 0 || (s.tz && !tz_get(s.tz, strlen(s.tz), &e)) ||
 	    meta_open(&m, c->data_dir, &e) < 0 || meta_source_add(m, &s, &e) < 0)
@@ -271,10 +285,8 @@ static int source_remove(const struct config *c, int argc, char **argv)
 	struct err e = ERR_INIT;
 	int rc;
 
-	if ((rc = cli_getopt(argc, argv, &a)) >= 0)
+	if ((rc = getopt_tenant(argc, argv, &a, &tenant)) >= 0)
 		return rc;
-	if (!tenant)
-		return cli_usage_error(a.cmd, a.usage, "missing option '--tenant'");
 	if (meta_open(&m, c->data_dir, &e) < 0 || meta_source_remove(m, tenant, pos[0], &e) < 0) {
 		meta_close(m);
 		return cli_fail(&e);
@@ -482,10 +494,8 @@ static int source_token(const struct config *c, int argc, char **argv)
 	struct err e = ERR_INIT;
 	int rc;
 
-	if ((rc = cli_getopt(argc, argv, &a)) >= 0)
+	if ((rc = getopt_tenant(argc, argv, &a, &tenant)) >= 0)
 		return rc;
-	if (!tenant)
-		return cli_usage_error(a.cmd, a.usage, "missing option '--tenant'");
 	if ((rc = meta_open(&m, c->data_dir, &e)) == 0 && revoke &&
 	    (rc = meta_source_token_revoke(m, tenant, pos[0], &e)) == 0)
 		fprintf(stderr, "the ingest token of source '%s' of tenant '%s' was revoked\n",

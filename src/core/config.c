@@ -67,6 +67,35 @@ static void listener_release(struct config_listener *l)
 	l->address = NULL;
 }
 
+/*
+ * Empties an array of *n entries of size bytes: entry_release(entry) on each, then the
+ * array is freed, *table (the address of the array's pointer, of any entry type) set to
+ * NULL and *n to 0. For the config's own arrays, by the thread that owns the config.
+ */
+static void release_entries(void *table, size_t *n, size_t size,
+			    void (*entry_release)(void *entry))
+{
+	char *a;
+
+	/* the pointer has the entry's struct type: copied, not accessed as char * */
+	memcpy(&a, table, sizeof(a));
+	for (size_t i = 0; i < *n; i++)
+		entry_release(a + i * size);
+	mem_free(a);
+	a = NULL;
+	memcpy(table, &a, sizeof(a));
+	*n = 0;
+}
+
+/* An entry of a tenant map (tenants:, store.tenants:): it starts with char *tenant. */
+static void tenant_entry_release(void *entry)
+{
+	char *tenant;
+
+	memcpy(&tenant, entry, sizeof(tenant));
+	mem_free(tenant);
+}
+
 static void config_store_release(struct config *c);
 static void config_decoders_release(struct config *c);
 static void config_leef_release(struct config *c);
@@ -86,9 +115,7 @@ void config_release(struct config *c)
 	mem_free(c->api_listen);
 	mem_free(c->api_tls_cert);
 	mem_free(c->api_tls_key);
-	for (size_t i = 0; i < c->n_limits; i++)
-		mem_free(c->limits[i].tenant);
-	mem_free(c->limits);
+	release_entries(&c->limits, &c->n_limits, sizeof(*c->limits), tenant_entry_release);
 	config_store_release(c);
 	config_decoders_release(c);
 	config_pollers_release(c);
@@ -611,6 +638,58 @@ static int replace_string(char **field, char *value)
 	return 0;
 }
 
+/*
+ * take_string() for a value that valid(v, strlen(v)) must accept, else "expected what".
+ * On 0, *out is a copy the caller owns (mem_free); on an error nothing is left to free.
+ */
+static int take_valid(struct parse *p, const char *path, const char *what,
+		      bool (*valid)(const char *s, size_t len), char **out)
+{
+	int rc = take_string(p, path, what, out);
+
+	if (rc < 0)
+		return rc;
+	if (!valid(*out, strlen(*out))) {
+		mem_free(*out);
+		*out = NULL;
+		return expected(p, path, what);
+	}
+	return 0;
+}
+
+/*
+ * The key of a new entry in a mapping of names (tenants:, pollers:, the LEEF and JSON
+ * sources): a scalar that is a name of kind ("tenant", "source", ...), not one of the n
+ * entries already in table (each size bytes, with its char * name at name_off), and fewer
+ * than max entries so far. On 0, *name and *len are the key, which lives in the current
+ * event (copy it before the next one). Allocates nothing.
+ */
+static int take_entry_name(struct parse *p, const char *path, const char *kind,
+			   const void *table, size_t n, size_t size, size_t name_off, unsigned max,
+			   const char **name, size_t *len)
+{
+	char tmp[72];
+	const char *s;
+
+	if (p->ev.type != YAML_SCALAR_EVENT)
+		return fail_here(p, "a key in '%s' is a mapping or list", path);
+	s = scalar(p, len);
+	if (!name_valid(s, *len, NAME_TENANT_MAX))
+		return fail_here(p, "%s: '%s' is not a %s name (1 to 63 characters from "
+				 "a-z, 0-9, '_' and '-')", path, shown(s, *len, tmp), kind);
+	for (size_t i = 0; i < n; i++) {
+		const char *old;
+
+		memcpy(&old, (const char *)table + i * size + name_off, sizeof(old));
+		if (strlen(old) == *len && !memcmp(old, s, *len))
+			return fail_here(p, "duplicate %s '%s' in '%s'", kind, old, path);
+	}
+	if (n >= max)
+		return fail_here(p, "%s: too many %ss (at most %u)", path, kind, max);
+	*name = s;
+	return 0;
+}
+
 static int parse_path(struct parse *p, const struct key *k, void *target, const char *path)
 {
 	char *v;
@@ -654,16 +733,12 @@ static int parse_log_level(struct parse *p, const struct key *k, void *target,
 static int parse_timezone(struct parse *p, const struct key *k, void *target,
 			  const char *path)
 {
-	const char *what = "an IANA time zone name such as Asia/Tokyo or UTC";
 	char *v;
-	int rc = take_string(p, path, what, &v);
+	int rc = take_valid(p, path, "an IANA time zone name such as Asia/Tokyo or UTC",
+			    name_zone_valid, &v);
 
 	if (rc < 0)
 		return rc;
-	if (!name_zone_valid(v, strlen(v))) {
-		mem_free(v);
-		return expected(p, path, what);
-	}
 	/* a zone this machine cannot load is an error here, not a warning at start-up */
 	if (!tz_get(v, strlen(v), NULL)) {
 		mem_free(v);
@@ -672,20 +747,19 @@ static int parse_timezone(struct parse *p, const struct key *k, void *target,
 	return replace_string((char **)((char *)target + k->off), v);
 }
 
+static bool listener_name_valid(const char *s, size_t len)
+{
+	return name_valid(s, len, NAME_LISTENER_MAX);
+}
+
 static int parse_listener_name(struct parse *p, const struct key *k, void *target,
 			       const char *path)
 {
-	const char *what = "a name of 1 to 32 characters from a-z, 0-9, '_' and '-'";
 	char *v;
-	int rc = take_string(p, path, what, &v);
+	int rc = take_valid(p, path, "a name of 1 to 32 characters from a-z, 0-9, '_' and '-'",
+			    listener_name_valid, &v);
 
-	if (rc < 0)
-		return rc;
-	if (!name_valid(v, strlen(v), NAME_LISTENER_MAX)) {
-		mem_free(v);
-		return expected(p, path, what);
-	}
-	return replace_string(&((struct config_listener *)target)->name, v);
+	return rc < 0 ? rc : replace_string(&((struct config_listener *)target)->name, v);
 }
 
 static int parse_protocol(struct parse *p, const struct key *k, void *target, const char *path)
@@ -787,26 +861,15 @@ static int tenant_map_add(struct parse *p, const struct tenant_map *m, const cha
 			  char **entry)
 {
 	size_t *n = (size_t *)((char *)p->c + m->count_off), len;
-	char tmp[72], *table, *grown, *t;
+	char *table, *grown, *t;
 	const char *s;
+	int rc;
 
-	if (p->ev.type != YAML_SCALAR_EVENT)
-		return fail_here(p, "a key in '%s' is a mapping or list", path);
-	s = scalar(p, &len);
-	if (!name_valid(s, len, NAME_TENANT_MAX))
-		return fail_here(p, "%s: '%s' is not a tenant name (1 to 63 characters from "
-				 "a-z, 0-9, '_' and '-')", path, shown(s, len, tmp));
 	/* the array's pointer has the entry's struct type: copied, not accessed as char * */
 	memcpy(&table, (char *)p->c + m->table_off, sizeof(table));
-	for (size_t i = 0; i < *n; i++) {
-		const char *name = *(char *const *)(table + i * m->size);
-
-		if (strlen(name) == len && !memcmp(name, s, len))
-			return fail_here(p, "duplicate tenant '%s' in '%s'", name, path);
-	}
-	if (*n >= CONFIG_MAX_TENANT_LIMITS)
-		return fail_here(p, "%s: too many tenants (at most %u)", path,
-				 CONFIG_MAX_TENANT_LIMITS);
+	if ((rc = take_entry_name(p, path, "tenant", table, *n, m->size, 0,
+				  CONFIG_MAX_TENANT_LIMITS, &s, &len)) < 0)
+		return rc;
 	grown = mem_realloc(table, (*n + 1) * m->size);
 	if (!grown)
 		return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
@@ -1013,11 +1076,8 @@ static void config_store_defaults(struct config *c)
 
 static void config_store_release(struct config *c)
 {
-	for (size_t i = 0; i < c->n_store_tenants; i++)
-		mem_free(c->store_tenants[i].tenant);
-	mem_free(c->store_tenants);
-	c->store_tenants = NULL;
-	c->n_store_tenants = 0;
+	release_entries(&c->store_tenants, &c->n_store_tenants, sizeof(*c->store_tenants),
+			tenant_entry_release);
 }
 
 int config_store_tenant(const struct config *c, const char *tenant, uint64_t *quota,
@@ -1115,17 +1175,20 @@ static const struct key store_keys[] = {
 /* ---------------------------------------------------------------- decoders section: leef */
 
 /* decoders.leef: LEEF attribute delimiters (parse/leef.h checks their values at start). */
+static void leef_source_release(void *entry)
+{
+	struct config_leef_source *t = entry;
+
+	mem_free(t->source);
+	mem_free(t->delimiter);
+}
+
 static void config_leef_release(struct config *c)
 {
 	mem_free(c->leef_delimiter);
 	c->leef_delimiter = NULL;
-	for (size_t i = 0; i < c->n_leef_sources; i++) {
-		mem_free(c->leef_sources[i].source);
-		mem_free(c->leef_sources[i].delimiter);
-	}
-	mem_free(c->leef_sources);
-	c->leef_sources = NULL;
-	c->n_leef_sources = 0;
+	release_entries(&c->leef_sources, &c->n_leef_sources, sizeof(*c->leef_sources),
+			leef_source_release);
 }
 
 #define LEEF_DELIMITER_WHAT "auto, tab, one character or its code (x09)"
@@ -1169,7 +1232,7 @@ static int parse_leef_sources(struct parse *p, const struct key *k, void *target
 			      const char *path)
 {
 	struct config *c = p->c;
-	char item[KEY_PATH_MAX], tmp[72];
+	char item[KEY_PATH_MAX];
 	int rc;
 
 	if (is_null(p))
@@ -1182,20 +1245,11 @@ static int parse_leef_sources(struct parse *p, const struct key *k, void *target
 		char *delim;
 		size_t len;
 
-		if (p->ev.type != YAML_SCALAR_EVENT)
-			return fail_here(p, "a key in '%s' is a mapping or list", path);
-		s = scalar(p, &len);
-		if (!name_valid(s, len, NAME_TENANT_MAX))
-			return fail_here(p, "%s: '%s' is not a source name (1 to 63 characters "
-					 "from a-z, 0-9, '_' and '-')", path, shown(s, len, tmp));
-		for (size_t i = 0; i < c->n_leef_sources; i++)
-			if (strlen(c->leef_sources[i].source) == len &&
-			    !memcmp(c->leef_sources[i].source, s, len))
-				return fail_here(p, "duplicate source '%s' in '%s'",
-						 c->leef_sources[i].source, path);
-		if (c->n_leef_sources >= CONFIG_MAX_TENANT_LIMITS)
-			return fail_here(p, "%s: too many sources (at most %u)", path,
-					 CONFIG_MAX_TENANT_LIMITS);
+		if ((rc = take_entry_name(p, path, "source", c->leef_sources, c->n_leef_sources,
+					  sizeof(*c->leef_sources),
+					  offsetof(struct config_leef_source, source),
+					  CONFIG_MAX_TENANT_LIMITS, &s, &len)) < 0)
+			return rc;
 		snprintf(item, sizeof(item), "%s.%.*s", path, (int)len, s);
 		/* s lives in the key event, which the next call replaces: copy the name first */
 		if ((rc = leef_source_add(c, s, len, "", line)) < 0)
@@ -1235,8 +1289,9 @@ static bool leef_sources_same(const struct config *a, const struct config *b)
 
 static const char *const poller_type_names[] = { "graph", "loganalytics" };
 
-static void poller_release(struct config_poller *t)
+static void poller_release(void *entry)
 {
+	struct config_poller *t = entry;
 	char **strings[] = { &t->name, &t->tenant, &t->directory, &t->client_id,
 			     &t->client_secret_file, &t->login_url, &t->api_url, &t->scope,
 			     &t->ca_file, &t->format, &t->workspace };
@@ -1254,11 +1309,7 @@ static void poller_release(struct config_poller *t)
 
 static void config_pollers_release(struct config *c)
 {
-	for (size_t i = 0; i < c->n_pollers; i++)
-		poller_release(&c->pollers[i]);
-	mem_free(c->pollers);
-	c->pollers = NULL;
-	c->n_pollers = 0;
+	release_entries(&c->pollers, &c->n_pollers, sizeof(*c->pollers), poller_release);
 }
 
 static int parse_poller_type(struct parse *p, const struct key *k, void *target,
@@ -1275,59 +1326,56 @@ static int parse_poller_type(struct parse *p, const struct key *k, void *target,
 	return expected(p, path, "graph or loganalytics");
 }
 
+static bool tenant_name_valid(const char *s, size_t len)
+{
+	return name_valid(s, len, NAME_TENANT_MAX);
+}
+
 static int parse_poller_tenant(struct parse *p, const struct key *k, void *target,
 			       const char *path)
 {
-	const char *what = "a tenant name (1 to 63 characters from a-z, 0-9, '_' and '-')";
 	char *v;
-	int rc = take_string(p, path, what, &v);
+	int rc = take_valid(p, path, "a tenant name (1 to 63 characters from a-z, 0-9, '_' and "
+			    "'-')", tenant_name_valid, &v);
 
-	if (rc < 0)
-		return rc;
-	if (!name_valid(v, strlen(v), NAME_TENANT_MAX)) {
-		mem_free(v);
-		return expected(p, path, what);
-	}
-	return replace_string((char **)((char *)target + k->off), v);
+	return rc < 0 ? rc : replace_string((char **)((char *)target + k->off), v);
 }
 
 /*
  * An https:// URL without spaces, query or fragment (the pollers send secrets and tokens to
  * it and append paths), kept without trailing slashes.
  */
+static bool https_url_valid(const char *s, size_t len)
+{
+	return !strncmp(s, "https://", 8) && s[8] && !strpbrk(s, " \"\\<>?#");
+}
+
 static int parse_https_url(struct parse *p, const struct key *k, void *target,
 			   const char *path)
 {
-	const char *what = "an https:// URL";
 	char *v;
-	int rc = take_string(p, path, what, &v);
+	int rc = take_valid(p, path, "an https:// URL", https_url_valid, &v);
 
 	if (rc < 0)
 		return rc;
-	if (strncmp(v, "https://", 8) || !v[8] || strpbrk(v, " \"\\<>?#")) {
-		mem_free(v);
-		return expected(p, path, what);
-	}
 	for (size_t n = strlen(v); n > 9 && v[n - 1] == '/'; n--)
 		v[n - 1] = '\0'; /* paths are appended to it */
 	return replace_string((char **)((char *)target + k->off), v);
+}
+
+static bool word_valid(const char *s, size_t len)
+{
+	return !strpbrk(s, " \"'\\");
 }
 
 /* An identifier-like value: ids, scopes, format names (no spaces or quotes). */
 static int parse_poller_word(struct parse *p, const struct key *k, void *target,
 			     const char *path)
 {
-	const char *what = "a value without spaces or quotes";
 	char *v;
-	int rc = take_string(p, path, what, &v);
+	int rc = take_valid(p, path, "a value without spaces or quotes", word_valid, &v);
 
-	if (rc < 0)
-		return rc;
-	if (strpbrk(v, " \"'\\")) {
-		mem_free(v);
-		return expected(p, path, what);
-	}
-	return replace_string((char **)((char *)target + k->off), v);
+	return rc < 0 ? rc : replace_string((char **)((char *)target + k->off), v);
 }
 
 /* A Log Analytics table name: letters, digits and '_' (it is put into KQL as is). */
@@ -1376,11 +1424,8 @@ static int keep_leef_delimiter(struct config *next, const struct config *running
 
 static int keep_leef_sources(struct config *next, const struct config *running)
 {
-	for (size_t i = 0; i < next->n_leef_sources; i++) {
-		mem_free(next->leef_sources[i].source);
-		mem_free(next->leef_sources[i].delimiter);
-	}
-	next->n_leef_sources = 0;
+	release_entries(&next->leef_sources, &next->n_leef_sources,
+			sizeof(*next->leef_sources), leef_source_release);
 	for (size_t i = 0; i < running->n_leef_sources; i++) {
 		const struct config_leef_source *s = &running->leef_sources[i];
 
@@ -1412,12 +1457,8 @@ static int parse_poller_tables(struct parse *p, const struct key *k, void *targe
 		if (t->n_tables >= CONFIG_POLLER_MAX_TABLES)
 			return fail_here(p, "%s: too many tables (at most %u)", path,
 					 CONFIG_POLLER_MAX_TABLES);
-		if ((rc = take_string(p, path, what, &v)) < 0)
+		if ((rc = take_valid(p, path, what, table_name_valid, &v)) < 0)
 			return rc;
-		if (!table_name_valid(v, strlen(v))) {
-			mem_free(v);
-			return expected(p, path, what);
-		}
 		grown = mem_realloc(t->tables, (t->n_tables + 1) * sizeof(*t->tables));
 		if (!grown) {
 			mem_free(v);
@@ -1493,22 +1534,14 @@ static int poller_add(struct parse *p, const char *path, struct config_poller **
 {
 	struct config *c = p->c;
 	struct config_poller *grown;
-	char tmp[72];
 	size_t len;
 	const char *s;
+	int rc;
 
-	if (p->ev.type != YAML_SCALAR_EVENT)
-		return fail_here(p, "a key in '%s' is a mapping or list", path);
-	s = scalar(p, &len);
-	if (!name_valid(s, len, NAME_TENANT_MAX))
-		return fail_here(p, "%s: '%s' is not a poller name (1 to 63 characters from "
-				 "a-z, 0-9, '_' and '-')", path, shown(s, len, tmp));
-	for (size_t i = 0; i < c->n_pollers; i++)
-		if (strlen(c->pollers[i].name) == len && !memcmp(c->pollers[i].name, s, len))
-			return fail_here(p, "duplicate poller '%s' in '%s'", c->pollers[i].name,
-					 path);
-	if (c->n_pollers >= CONFIG_MAX_POLLERS)
-		return fail_here(p, "%s: too many pollers (at most %u)", path, CONFIG_MAX_POLLERS);
+	if ((rc = take_entry_name(p, path, "poller", c->pollers, c->n_pollers, sizeof(*grown),
+				  offsetof(struct config_poller, name), CONFIG_MAX_POLLERS, &s,
+				  &len)) < 0)
+		return rc;
 	grown = mem_realloc(c->pollers, (c->n_pollers + 1) * sizeof(*grown));
 	if (!grown)
 		return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
@@ -1665,8 +1698,10 @@ static void config_decoders_defaults(struct config *c)
 	c->postfix_queue_id_ttl = 86400;
 }
 
-static void json_map_release(struct config_json_map *m)
+static void json_map_release(void *entry)
 {
+	struct config_json_map *m = entry;
+
 	for (size_t i = 0; i < m->n_fields; i++) {
 		mem_free(m->fields[i].from);
 		mem_free(m->fields[i].to);
@@ -1678,11 +1713,7 @@ static void json_map_release(struct config_json_map *m)
 
 static void config_decoders_release(struct config *c)
 {
-	for (size_t i = 0; i < c->n_json_maps; i++)
-		json_map_release(&c->json_maps[i]);
-	mem_free(c->json_maps);
-	c->json_maps = NULL;
-	c->n_json_maps = 0;
+	release_entries(&c->json_maps, &c->n_json_maps, sizeof(*c->json_maps), json_map_release);
 }
 
 const struct config_json_map *config_json_map(const struct config *c, const char *source)
@@ -1821,24 +1852,14 @@ static int parse_json_maps(struct parse *p, const struct key *k, void *target, c
 		return expected(p, path, "a mapping of source names to field maps");
 	while ((rc = next_event(p)) == 0 && p->ev.type != YAML_MAPPING_END_EVENT) {
 		struct config_json_map *m, *grown;
-		char item[KEY_PATH_MAX], tmp[72];
+		char item[KEY_PATH_MAX];
 		size_t len;
 		const char *s;
 
-		if (p->ev.type != YAML_SCALAR_EVENT)
-			return fail_here(p, "a key in '%s' is a mapping or list", path);
-		s = scalar(p, &len);
-		if (!name_valid(s, len, NAME_TENANT_MAX))
-			return fail_here(p, "%s: '%s' is not a source name (1 to 63 characters "
-					 "from a-z, 0-9, '_' and '-')", path, shown(s, len, tmp));
-		for (size_t i = 0; i < c->n_json_maps; i++)
-			if (strlen(c->json_maps[i].source) == len &&
-			    !memcmp(c->json_maps[i].source, s, len))
-				return fail_here(p, "duplicate source '%s' in '%s'",
-						 c->json_maps[i].source, path);
-		if (c->n_json_maps >= CONFIG_JSON_MAPS_MAX)
-			return fail_here(p, "%s: too many sources (at most %u)", path,
-					 CONFIG_JSON_MAPS_MAX);
+		if ((rc = take_entry_name(p, path, "source", c->json_maps, c->n_json_maps,
+					  sizeof(*grown), offsetof(struct config_json_map, source),
+					  CONFIG_JSON_MAPS_MAX, &s, &len)) < 0)
+			return rc;
 		if (!(grown = mem_realloc(c->json_maps, (c->n_json_maps + 1) * sizeof(*grown))))
 			return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
 		c->json_maps = grown;

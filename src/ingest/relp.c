@@ -14,6 +14,7 @@
 #include "ingest/ackin.h"
 #include "ingest/listener.h"
 #include "ingest/relpwire.h"
+#include "ingest/tcp.h"
 #include "ingest/tls.h"
 
 #include <openssl/ssl.h>
@@ -695,13 +696,7 @@ static unsigned open_from(const struct relp *r, const struct ipaddr *ip)
 static void refuse(struct relp *r, const struct rsock *s, int fd, enum conn_refuse why,
 		   const struct ipaddr *ip)
 {
-	char text[IPADDR_STRLEN];
-
-	close(fd);
-	COUNT(ingest_listener_stats(r->in, s->listener)->refused[why], 1);
-	ipaddr_format(ip, text);
-	log_limited(&r->refuse_log, LOG_LEVEL_WARN, "%s: refusing a connection from %s: %s",
-		    ingest_listener_name(r->in, s->listener), text, conn_refuse_name(why));
+	tcp_refuse(r->in, s->listener, fd, why, ip, &r->refuse_log, LOG_MODULE);
 }
 
 static void conn_new(struct relp *r, const struct rsock *s, int fd, const struct ipaddr *ip,
@@ -753,24 +748,16 @@ static void conn_new(struct relp *r, const struct rsock *s, int fd, const struct
 static void accept_all(struct relp *r, const struct rsock *s)
 {
 	for (;;) {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		int fd = accept4(s->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct ipaddr ip;
 		uint16_t port;
+		int fd = tcp_accept(s->fd, &ip, &port);
 
 		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
+			if (fd != -EAGAIN && fd != -EWOULDBLOCK)
 				log_limited(&r->refuse_log, LOG_LEVEL_WARN, "%s: accept: %s",
 					    ingest_listener_name(r->in, s->listener),
-					    strerror(errno));
+					    strerror(-fd));
 			return;
-		}
-		if (ipaddr_from_sockaddr(&ip, (const struct sockaddr *)&ss, &port) < 0) {
-			memset(&ip, 0, sizeof(ip));
-			port = 0;
 		}
 		if (r->n_conns >= r->max_conns)
 			refuse(r, s, fd, REFUSE_MAX_CONNECTIONS, &ip);
@@ -971,15 +958,6 @@ static void *loop_run(void *arg)
 
 /* ---- start and stop ---- */
 
-static int watch(struct relp *r, int fd, void *tag, struct err *e)
-{
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = tag };
-
-	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-		return err_set(e, -errno, "relp: epoll_ctl: %s", strerror(errno));
-	return 0;
-}
-
 static int relp_setup(struct relp *r, const struct config *c, struct err *e)
 {
 	bool tls = false;
@@ -1004,11 +982,11 @@ static int relp_setup(struct relp *r, const struct config *c, struct err *e)
 		return err_set(e, -errno, "relp: cannot set up the event loop: %s", strerror(errno));
 	if (!r->buf)
 		return err_set(e, -ENOMEM, "relp: out of memory");
-	if ((rc = watch(r, r->stop_fd, &r->stop_tag, e)) < 0 ||
-	    (rc = watch(r, r->wake_fd, &r->wake_tag, e)) < 0)
+	if ((rc = tcp_watch(r->epfd, r->stop_fd, &r->stop_tag, "relp", e)) < 0 ||
+	    (rc = tcp_watch(r->epfd, r->wake_fd, &r->wake_tag, "relp", e)) < 0)
 		return rc;
 	for (size_t i = 0; i < r->n_socks; i++)
-		if ((rc = watch(r, r->socks[i].fd, &r->socks[i], e)) < 0)
+		if ((rc = tcp_watch(r->epfd, r->socks[i].fd, &r->socks[i], "relp", e)) < 0)
 			return rc;
 	return 0;
 }

@@ -1,7 +1,7 @@
+#define LOG_MODULE "tcp" /* before tcp.h's includes pull in core/log.h */
 #include "ingest/tcp.h"
 #include "core/compat.h"
 
-#define LOG_MODULE "tcp"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/ipaddr.h"
@@ -564,16 +564,54 @@ static void resume_conn(struct tcp_loop *t, struct conn *c)
 
 /* ---- accepting ---- */
 
-static void refuse(struct tcp_loop *t, const struct stream_sock *s, int fd,
-		   enum conn_refuse why, const struct ipaddr *ip)
+int tcp_accept(int lfd, struct ipaddr *ip, uint16_t *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int fd;
+
+	do {
+		sl = sizeof(ss);
+		fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	} while (fd < 0 && (errno == EINTR || errno == ECONNABORTED));
+	if (fd < 0)
+		return -errno;
+	if (ipaddr_from_sockaddr(ip, (const struct sockaddr *)&ss, port) < 0) {
+		memset(ip, 0, sizeof(*ip));
+		*port = 0;
+	}
+	return fd;
+}
+
+void tcp_refuse(struct ingest *in, unsigned listener, int fd, enum conn_refuse why,
+		const struct ipaddr *ip, struct log_limit *lim, const char *module)
 {
 	char text[IPADDR_STRLEN];
 
 	close(fd);
-	COUNT(ingest_listener_stats(t->in, s->l.listener)->refused[why], 1);
+	COUNT(ingest_listener_stats(in, listener)->refused[why], 1);
+	if ((int)LOG_LEVEL_WARN > (int)log_get_level())
+		return;
 	ipaddr_format(ip, text);
-	log_limited(&t->refuse_log, LOG_LEVEL_WARN, "%s: refusing a connection from %s: %s",
-		    ingest_listener_name(t->in, s->l.listener), text, conn_refuse_name(why));
+	/* "refuse": the function name the callers logged these lines under */
+	log_write_limited(lim, LOG_LEVEL_WARN, module, "refuse",
+			  "%s: refusing a connection from %s: %s",
+			  ingest_listener_name(in, listener), text, conn_refuse_name(why));
+}
+
+int tcp_watch(int epfd, int fd, void *tag, const char *who, struct err *e)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = tag };
+
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return err_set(e, -errno, "%s: epoll_ctl: %s", who, strerror(errno));
+	return 0;
+}
+
+static void refuse(struct tcp_loop *t, const struct stream_sock *s, int fd,
+		   enum conn_refuse why, const struct ipaddr *ip)
+{
+	tcp_refuse(t->in, s->l.listener, fd, why, ip, &t->refuse_log, LOG_MODULE);
 }
 
 /* Returns the new connection, or NULL with the reason to refuse it in *why. */
@@ -707,28 +745,20 @@ static void pause_accepting(struct tcp_loop *t, const struct stream_sock *s, int
 static void accept_all(struct tcp_loop *t, const struct stream_sock *s)
 {
 	for (;;) {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		int fd = accept4(s->l.fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		enum conn_refuse why;
 		struct ipaddr ip;
 		uint16_t port;
+		int fd = tcp_accept(s->l.fd, &ip, &port);
 		int verdict;
 
 		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-				pause_accepting(t, s, errno);
-			else if (errno != EAGAIN && errno != EWOULDBLOCK)
+			if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM)
+				pause_accepting(t, s, -fd);
+			else if (fd != -EAGAIN && fd != -EWOULDBLOCK)
 				log_limited(&t->accept_log, LOG_LEVEL_WARN, "%s: accept: %s",
 					    ingest_listener_name(t->in, s->l.listener),
-					    strerror(errno));
+					    strerror(-fd));
 			return;
-		}
-		if (ipaddr_from_sockaddr(&ip, (const struct sockaddr *)&ss, &port) < 0) {
-			memset(&ip, 0, sizeof(ip));
-			port = 0;
 		}
 		verdict = admit(t, s, &ip);
 		if (verdict >= 0) {
@@ -977,15 +1007,6 @@ static void *tcp_run(void *arg)
 	return NULL;
 }
 
-static int watch(struct tcp_loop *t, int fd, void *tag, struct err *e)
-{
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = tag };
-
-	if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-		return err_set(e, -errno, "tcp: epoll_ctl: %s", strerror(errno));
-	return 0;
-}
-
 static void loop_free(struct tcp_loop *t)
 {
 	if (t->epfd >= 0)
@@ -1028,11 +1049,11 @@ int tcp_start(struct tcp_loop **out, struct ingest *in, const struct config *c,
 		rc = err_set(e, t->buf ? -errno : -ENOMEM, "tcp: cannot set up the event loop");
 		goto fail;
 	}
-	rc = watch(t, stop_fd, &t->stop_tag, e);
+	rc = tcp_watch(t->epfd, stop_fd, &t->stop_tag, "tcp", e);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		t->socks[i] = (struct stream_sock){ TAG_LISTEN, socks[i], false };
 		t->n_socks++;
-		rc = watch(t, socks[i].fd, &t->socks[i], e);
+		rc = tcp_watch(t->epfd, socks[i].fd, &t->socks[i], "tcp", e);
 		t->socks[i].watched = rc == 0;
 	}
 	if (rc < 0)

@@ -29,12 +29,17 @@
 #ifndef INGEST_TCP_H
 #define INGEST_TCP_H
 
+#include "ingest/listener.h"
+
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct config;
 struct err;
 struct ingest;
+struct ipaddr;
+struct log_limit;
 struct ssl_ctx_st;
 struct tcp_loop;
 
@@ -58,5 +63,31 @@ int tcp_start(struct tcp_loop **t, struct ingest *in, const struct config *c,
 	      struct err *e);
 /* Waits for the thread to drain and end (stop_fd must be signalled) and frees it. */
 void tcp_join(struct tcp_loop *t);
+
+/*
+ * The accepting steps every stream loop shares (this one and relp.c's). They keep no
+ * state and allocate nothing; each is called from the loop thread that owns the sockets
+ * (the counters they touch are atomic, the log_limit is the caller's).
+ */
+
+/*
+ * Accepts one connection on the listening socket lfd, non-blocking and close-on-exec,
+ * retrying EINTR and ECONNABORTED. The peer in *ip and *port (zero when its address
+ * cannot be read). The new descriptor (the caller's to close), or -errno: -EAGAIN (or
+ * -EWOULDBLOCK) when none waits.
+ */
+int tcp_accept(int lfd, struct ipaddr *ip, uint16_t *port);
+/*
+ * Refuses an accepted connection: closes fd, counts it in the listener's refused[why] and
+ * logs "LISTENER: refusing a connection from IP: REASON" through lim under the module name
+ * module (the caller's LOG_MODULE).
+ */
+void tcp_refuse(struct ingest *in, unsigned listener, int fd, enum conn_refuse why,
+		const struct ipaddr *ip, struct log_limit *lim, const char *module);
+/*
+ * Adds fd to the epoll set epfd for input, with tag as its event data; 0 or -errno with
+ * the message "WHO: epoll_ctl: ...".
+ */
+int tcp_watch(int epfd, int fd, void *tag, const char *who, struct err *e);
 
 #endif

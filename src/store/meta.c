@@ -926,52 +926,58 @@ int meta_token_find(struct meta *m, const unsigned char hash[META_TOKEN_HASH_LEN
 
 /* ---- ingest tokens of sources ---- */
 
-int meta_source_token_set(struct meta *m, const char *tenant, const char *source,
-			  const unsigned char hash[META_TOKEN_HASH_LEN], struct err *e)
+/*
+ * Runs sql on the ingest token of one source: ?1 the source name, ?2 the tenant name and,
+ * with a hash, ?3 the hash and ?4 the time now. The rows changed (0 or 1), or -errno with
+ * a message.
+ */
+static int source_token_exec(struct meta *m, const char *tenant, const char *source,
+			     const char *sql, const unsigned char *hash, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
 
 	if ((rc = check_name("source name", source, e)) < 0 ||
-	    (rc = check_tenant_ref(tenant, e)) < 0 ||
-	    (rc = prepare(m, "INSERT OR REPLACE INTO source_tokens (source_id, hash, created_ns)"
-			     " SELECT s.id, ?3, ?4 FROM sources s JOIN tenants t ON t.id = s.tenant_id"
-			     " WHERE s.name = ?1 AND t.name = ?2", &st, e)) < 0)
+	    (rc = check_tenant_ref(tenant, e)) < 0 || (rc = prepare(m, sql, &st, e)) < 0)
 		return rc;
 	bind_text(st, 1, source);
 	bind_text(st, 2, tenant);
-	sqlite3_bind_blob(st, 3, hash, META_TOKEN_HASH_LEN, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, time_now_ns());
-	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = db_fail(m, e);
-	else if (sqlite3_changes(m->db) == 0)
-		rc = err_set(e, -ENOENT, "no source '%s' in tenant '%s' in %s", ESC(source),
-			     ESC(tenant), m->path);
+	if (hash) {
+		sqlite3_bind_blob(st, 3, hash, META_TOKEN_HASH_LEN, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, time_now_ns());
+	}
+	rc = sqlite3_step(st) != SQLITE_DONE ? db_fail(m, e) : sqlite3_changes(m->db) > 0;
 	sqlite3_finalize(st);
 	return rc;
+}
+
+int meta_source_token_set(struct meta *m, const char *tenant, const char *source,
+			  const unsigned char hash[META_TOKEN_HASH_LEN], struct err *e)
+{
+	int rc = source_token_exec(m, tenant, source,
+				   "INSERT OR REPLACE INTO source_tokens (source_id, hash, created_ns)"
+				   " SELECT s.id, ?3, ?4 FROM sources s JOIN tenants t"
+				   " ON t.id = s.tenant_id WHERE s.name = ?1 AND t.name = ?2",
+				   hash, e);
+
+	if (rc == 0)
+		return err_set(e, -ENOENT, "no source '%s' in tenant '%s' in %s", ESC(source),
+			       ESC(tenant), m->path);
+	return rc < 0 ? rc : 0;
 }
 
 int meta_source_token_revoke(struct meta *m, const char *tenant, const char *source,
 			     struct err *e)
 {
-	sqlite3_stmt *st = NULL;
-	int rc;
+	int rc = source_token_exec(m, tenant, source,
+				   "DELETE FROM source_tokens WHERE source_id = (SELECT s.id FROM"
+				   " sources s JOIN tenants t ON t.id = s.tenant_id"
+				   " WHERE s.name = ?1 AND t.name = ?2)", NULL, e);
 
-	if ((rc = check_name("source name", source, e)) < 0 ||
-	    (rc = check_tenant_ref(tenant, e)) < 0 ||
-	    (rc = prepare(m, "DELETE FROM source_tokens WHERE source_id = (SELECT s.id FROM"
-			     " sources s JOIN tenants t ON t.id = s.tenant_id"
-			     " WHERE s.name = ?1 AND t.name = ?2)", &st, e)) < 0)
-		return rc;
-	bind_text(st, 1, source);
-	bind_text(st, 2, tenant);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = db_fail(m, e);
-	else if (sqlite3_changes(m->db) == 0)
-		rc = err_set(e, -ENOENT, "source '%s' of tenant '%s' has no ingest token",
-			     ESC(source), ESC(tenant));
-	sqlite3_finalize(st);
-	return rc;
+	if (rc == 0)
+		return err_set(e, -ENOENT, "source '%s' of tenant '%s' has no ingest token",
+			       ESC(source), ESC(tenant));
+	return rc < 0 ? rc : 0;
 }
 
 int meta_source_token_find(struct meta *m, const unsigned char hash[META_TOKEN_HASH_LEN],
