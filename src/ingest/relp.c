@@ -109,6 +109,7 @@ struct relp {
 	atomic_uint_fast64_t slot_waits;
 	struct log_limit proto_log, write_log, refuse_log, tls_log;
 	int64_t last_scan;
+	int64_t accept_resume;    /* listeners unwatched until then after EMFILE (0: watched) */
 };
 
 #define COUNT(counter, k) atomic_fetch_add_explicit(&(counter), (k), memory_order_relaxed)
@@ -745,6 +746,43 @@ static void conn_new(struct relp *r, const struct rsock *s, int fd, const struct
 	COUNT(ls->active, 1);
 }
 
+/*
+ * Out of descriptors or memory: the listening sockets stay readable, so they are taken out
+ * of the epoll set for TCP_ACCEPT_PAUSE_NS instead of spinning on accept failures.
+ */
+static void pause_accepting(struct relp *r, const struct rsock *s, int err)
+{
+	log_limited(&r->refuse_log, LOG_LEVEL_WARN, "%s: accept: %s; not accepting for %d ms",
+		    ingest_listener_name(r->in, s->listener), strerror(err),
+		    (int)(TCP_ACCEPT_PAUSE_NS / 1000000));
+	for (size_t i = 0; i < r->n_socks; i++)
+		if (epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->socks[i].fd, NULL) < 0)
+			log_error("epoll_ctl: %s", strerror(errno));
+	r->accept_resume = time_mono_ns() + TCP_ACCEPT_PAUSE_NS;
+}
+
+/* Watches the listeners again once the pause is over; retried later when that fails. */
+static void resume_accepting(struct relp *r, int64_t now)
+{
+	struct err e = ERR_INIT;
+	size_t i;
+
+	if (!r->accept_resume || now < r->accept_resume)
+		return;
+	for (i = 0; i < r->n_socks; i++)
+		if (tcp_watch(r->epfd, r->socks[i].fd, &r->socks[i], "relp", &e) < 0)
+			break;
+	if (i == r->n_socks) {
+		r->accept_resume = 0;
+		return;
+	}
+	log_error("%s; accepting again later", e.msg);
+	while (i-- > 0) /* all or none: the next try adds every one again */
+		if (epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->socks[i].fd, NULL) < 0)
+			log_error("epoll_ctl: %s", strerror(errno));
+	r->accept_resume = now + TCP_ACCEPT_PAUSE_NS;
+}
+
 static void accept_all(struct relp *r, const struct rsock *s)
 {
 	for (;;) {
@@ -753,7 +791,9 @@ static void accept_all(struct relp *r, const struct rsock *s)
 		int fd = tcp_accept(s->fd, &ip, &port);
 
 		if (fd < 0) {
-			if (fd != -EAGAIN && fd != -EWOULDBLOCK)
+			if (TCP_ACCEPT_EXHAUSTED(fd))
+				pause_accepting(r, s, -fd);
+			else if (fd != -EAGAIN && fd != -EWOULDBLOCK)
 				log_limited(&r->refuse_log, LOG_LEVEL_WARN, "%s: accept: %s",
 					    ingest_listener_name(r->in, s->listener),
 					    strerror(-fd));
@@ -805,7 +845,8 @@ static int loop_timeout(const struct relp *r)
 		if (c->slot_wait)
 			return RELP_RETRY_MS;
 	}
-	return 1000; /* handshake and idle deadlines */
+	return r->accept_resume ? (int)(TCP_ACCEPT_PAUSE_NS / 1000000)
+				: 1000; /* handshake and idle deadlines; an accept pause */
 }
 
 /* TLS handshakes past HANDSHAKE_NS; sessions idle past tcp_idle_timeout with nothing owed. */
@@ -866,6 +907,7 @@ static bool loop_once(struct relp *r, int timeout_ms)
 		accept_all(r, ready[i]);
 	serve_waiting(r);
 	now = time_mono_ns();
+	resume_accepting(r, now);
 	if (now - r->last_scan >= NS_PER_SEC) {
 		r->last_scan = now;
 		close_stale(r, now);

@@ -27,7 +27,6 @@
 #define PENDING_MAX 1024  /* framed messages a connection holds while its tenant's queue waits */
 #define LOG_EVERY_S 10    /* at most one line per kind of trouble this often */
 #define HANDSHAKE_NS (10 * NS_PER_SEC) /* a TLS handshake must finish within this */
-#define ACCEPT_PAUSE_NS (100 * 1000000) /* no accepting this long after EMFILE and friends */
 #define EVICT_MIN_IDLE_NS NS_PER_SEC    /* a connection quiet this long may make room */
 
 enum tag { TAG_STOP, TAG_LISTEN, TAG_CONN };
@@ -737,9 +736,9 @@ static void pause_accepting(struct tcp_loop *t, const struct stream_sock *s, int
 {
 	log_limited(&t->accept_log, LOG_LEVEL_WARN, "%s: accept: %s; not accepting for %d ms",
 		    ingest_listener_name(t->in, s->l.listener), strerror(err),
-		    (int)(ACCEPT_PAUSE_NS / 1000000));
+		    (int)(TCP_ACCEPT_PAUSE_NS / 1000000));
 	watch_listeners(t, false);
-	t->accept_resume = time_mono_ns() + ACCEPT_PAUSE_NS;
+	t->accept_resume = time_mono_ns() + TCP_ACCEPT_PAUSE_NS;
 }
 
 static void accept_all(struct tcp_loop *t, const struct stream_sock *s)
@@ -752,7 +751,7 @@ static void accept_all(struct tcp_loop *t, const struct stream_sock *s)
 		int verdict;
 
 		if (fd < 0) {
-			if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM)
+			if (TCP_ACCEPT_EXHAUSTED(fd))
 				pause_accepting(t, s, -fd);
 			else if (fd != -EAGAIN && fd != -EWOULDBLOCK)
 				log_limited(&t->accept_log, LOG_LEVEL_WARN, "%s: accept: %s",
@@ -850,7 +849,7 @@ static int loop_timeout(const struct tcp_loop *t)
 	if (t->n_waiting)
 		return RETRY_MS;
 	if (t->accept_resume)
-		return (int)(ACCEPT_PAUSE_NS / 1000000);
+		return (int)(TCP_ACCEPT_PAUSE_NS / 1000000);
 	return timers(t) ? 1000 : -1;
 }
 
@@ -952,7 +951,7 @@ static bool loop_once(struct tcp_loop *t, int timeout_ms)
 	now = time_mono_ns();
 	if (t->accept_resume && now >= t->accept_resume) {
 		/* a listener that cannot be watched again is retried, never forgotten */
-		t->accept_resume = watch_listeners(t, true) ? 0 : now + ACCEPT_PAUSE_NS;
+		t->accept_resume = watch_listeners(t, true) ? 0 : now + TCP_ACCEPT_PAUSE_NS;
 	}
 	if (timers(t) && now - t->last_scan >= NS_PER_SEC) {
 		t->last_scan = now;

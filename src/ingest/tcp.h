@@ -31,6 +31,7 @@
 
 #include "ingest/listener.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -69,6 +70,12 @@ void tcp_join(struct tcp_loop *t);
  * state and allocate nothing; each is called from the loop thread that owns the sockets
  * (the counters they touch are atomic, the log_limit is the caller's).
  */
+
+/* After EMFILE and friends a listener is not watched for this long (no spinning on accept). */
+#define TCP_ACCEPT_PAUSE_NS (100 * 1000000)
+/* Whether accept failed for lack of descriptors or memory (a pause, not a log line, helps). */
+#define TCP_ACCEPT_EXHAUSTED(rc) \
+	((rc) == -EMFILE || (rc) == -ENFILE || (rc) == -ENOBUFS || (rc) == -ENOMEM)
 
 /*
  * Accepts one connection on the listening socket lfd, non-blocking and close-on-exec,
