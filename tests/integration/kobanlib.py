@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -243,6 +244,84 @@ def spool_lines(workdir, tenant):
         return []
     with open(path) as f:
         return [json.loads(line) for line in f]
+
+
+def parse_at(now, args, cwd, input=None, tz=None):
+    """Runs `koban parse ARGS` in cwd with its clock at now (KOBAN_PARSE_NOW, RFC 3339 or
+    seconds) and $TZ set to tz, or unset (UTC) without one; returns the CompletedProcess,
+    whatever the exit status (the caller checks it)."""
+    env = dict(os.environ, KOBAN_PARSE_NOW=now)
+    if tz:
+        env["TZ"] = tz
+    else:
+        env.pop("TZ", None)
+    return subprocess.run([KOBAN, "parse"] + args, cwd=cwd, capture_output=True, text=True,
+                          env=env, input=input, timeout=60)
+
+
+def read_or_empty(path):
+    """The text of path, "" when there is no such file."""
+    if not os.path.exists(path):
+        return ""
+    with open(path) as f:
+        return f.read()
+
+
+def write_or_remove(path, text):
+    """Writes text to path; no text removes the file instead."""
+    if text:
+        with open(path, "w") as f:
+            f.write(text)
+    elif os.path.exists(path):
+        os.unlink(path)
+
+
+def check_golden(p, directory, name, update=False, out_ext=".json", label=None):
+    """Checks a `koban parse` result p against the golden files of directory: NAME+out_ext
+    holds the expected stdout, NAME.err the expected stderr (no file: none), and the exit
+    status is 1 exactly when messages are expected. update first rewrites both files from p
+    (an empty output removes its file). label names the case in failures (NAME by default).
+    Returns the events of stdout, decoded."""
+    label = label or name
+    out_path = os.path.join(directory, name + out_ext)
+    err_path = os.path.join(directory, name + ".err")
+    if update:
+        write_or_remove(out_path, p.stdout)
+        write_or_remove(err_path, p.stderr)
+    want_err = read_or_empty(err_path)
+    assert p.stdout == read_or_empty(out_path), "%s%s differs:\n%s" % (label, out_ext, p.stdout)
+    assert p.stderr == want_err, "%s.err differs:\n%s" % (label, p.stderr)
+    assert p.returncode == (1 if want_err else 0), (label, p.returncode)
+    return [json.loads(line) for line in p.stdout.splitlines()]
+
+
+def serve_source(workdir, source, cidr_ip, fmt=None, source_args=(), tenant="alpha",
+                 config=""):
+    """Adds tenant and its source (cidr_ip/32, format fmt when given, then source_args) in
+    workdir and starts `koban serve` with the file output on (file_output_config, config
+    appended); returns the Instance (the caller stops it)."""
+    run(["tenant", "add", tenant], workdir)
+    args = ["source", "add", source, "--tenant", tenant, "--cidr", cidr_ip + "/32"]
+    if fmt:
+        args += ["--format", fmt]
+    run(args + list(source_args), workdir)
+    return Instance(workdir, file_output_config(workdir, config))
+
+
+def send_tcp(k, source_ip, data):
+    """Sends the bytes data to instance k's syslog TCP listener from source_ip, on one
+    connection that is then closed."""
+    host, port = k.listeners["tcp"].rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), source_address=(source_ip, 0))
+    try:
+        s.sendall(data)
+    finally:
+        s.close()
+
+
+def send_lines(k, source_ip, lines):
+    """send_tcp of the text lines, each ended by LF."""
+    send_tcp(k, source_ip, "".join(line + "\n" for line in lines).encode())
 
 
 def make_tls(workdir):
