@@ -20,6 +20,13 @@ KOBAN = os.environ.get("KOBAN_BIN", os.path.abspath("koban"))
 BUILD = os.environ.get("KOBAN_BUILD", os.path.abspath("build/release"))
 LOADGEN = os.path.join(BUILD, "bench", "loadgen")
 DATA = os.environ.get("KOBAN_TEST_DATA", os.path.abspath("tests/data"))
+# the public samples, in a checkout next to koban's (tests that need them skip without it)
+SHARED = os.environ.get("KOBAN_SHARED_DATA", os.path.abspath("../shared/data"))
+
+
+def samples(kind):
+    """The folder of the public samples of kind (SHARED/samples/kind); it may be absent."""
+    return os.path.join(SHARED, "samples", kind)
 
 
 def run(args, cwd, check=True, input=None):
@@ -343,19 +350,37 @@ def make_tls(workdir):
 
 
 class Suite:
-    """Runs test functions, printing PASS/FAIL lines; exit status 1 on any failure."""
+    """Runs test functions, printing PASS/FAIL/SKIP lines; exit status 1 on any failure.
+    A test that returns False has printed its own SKIP line."""
 
     def __init__(self):
         self.failed = 0
 
     def run(self, fn, *args):
         try:
-            fn(*args)
+            if fn(*args) is False:
+                return
             print("PASS %s" % fn.__name__, flush=True)
         except Exception as e:  # noqa: BLE001 - every failure is reported
             self.failed += 1
             print("FAIL %s: %s" % (fn.__name__, e), flush=True)
             traceback.print_exc(file=sys.stdout)
+
+    def run_unless(self, why, fn, *args):
+        """Runs fn, or prints `SKIP fn: why` when there is a reason (why) not to."""
+        if why:
+            print("SKIP %s: %s" % (fn.__name__, why), flush=True)
+        else:
+            self.run(fn, *args)
+
+    def run_with_path(self, path, fn, *args):
+        """Runs fn when path (say samples(kind)) exists, else skips it."""
+        self.run_unless(None if os.path.exists(path) else "%s is absent" % path, fn, *args)
+
+    def run_with_tmpfs(self, fn, *args):
+        """Runs fn where a tmpfs can be mounted (tmpfs_refused), else skips it."""
+        refused = tmpfs_refused()
+        self.run_unless(refused and "cannot mount a tmpfs: " + refused, fn, *args)
 
     def done(self):
         sys.exit(1 if self.failed else 0)

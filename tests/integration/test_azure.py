@@ -11,12 +11,11 @@ import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import (DATA, Suite, check_golden, parse_at, send_lines,  # noqa: E402
+from kobanlib import (DATA, Suite, check_golden, parse_at, samples, send_lines,  # noqa: E402
                       serve_source, spool_lines, tempdir, value)
 
 GOLDEN = os.path.join(DATA, "parse", "azure")
-SAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "samples",
-                       "azure")
+SAMPLES = samples("azure")
 NOW = "2026-03-15T03:00:00Z"
 ALPHA = "127.0.0.2"
 
@@ -69,10 +68,6 @@ def sample(name):
 
 
 def test_public_samples():
-    """Returns False after printing its own SKIP line when the samples are absent."""
-    if not os.path.isdir(SAMPLES):
-        print("SKIP test_public_samples: ../shared/data/samples/azure is absent", flush=True)
-        return False
     s = sample("signinlogs.ndjson")
     assert [e["event"]["dataset"] for e in s] == ["azure.signinlogs"] * 2
     assert [e["event"]["outcome"] for e in s] == ["failure"] * 2  # errorCode 50140
@@ -149,9 +144,6 @@ def test_serve_splits_envelopes():
 if __name__ == "__main__":
     s = Suite()
     s.run(test_parse_golden)
-    if os.path.isdir(SAMPLES):
-        s.run(test_public_samples)
-    else:
-        test_public_samples()
+    s.run_with_path(SAMPLES, test_public_samples)
     s.run(test_serve_splits_envelopes)
     s.done()

@@ -19,7 +19,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 from kobanlib import (Instance, Suite, fill_leaving, make_tls, mount_tmpfs,  # noqa: E402
-                      poll, run, tempdir, tmpfs_refused, value)
+                      poll, run, tempdir, value)
 
 
 def setup(d, config=""):
@@ -382,10 +382,6 @@ if __name__ == "__main__":
     s.run(test_limits_and_back_pressure)
     s.run(test_bodies_in_flight_bounded)
     s.run(test_https)
-    refused = tmpfs_refused()
-    if refused:
-        print("SKIP test_full_disk_429_then_no_loss: cannot mount a tmpfs: " + refused)
-    else:
-        s.run(test_full_disk_429_then_no_loss)
+    s.run_with_tmpfs(test_full_disk_429_then_no_loss)
     s.run(test_acknowledged_survives_kill)
     s.done()

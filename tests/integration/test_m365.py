@@ -7,12 +7,11 @@ import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import (DATA, Suite, check_golden, parse_at, send_lines,  # noqa: E402
+from kobanlib import (DATA, Suite, check_golden, parse_at, samples, send_lines,  # noqa: E402
                       serve_source, spool_lines, tempdir, value)
 
 GOLDEN = os.path.join(DATA, "parse", "m365")
-SAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared",
-                       "data", "samples", "defender")
+SAMPLES = samples("defender")
 NOW = "2026-03-15T03:00:00Z"
 ALPHA = "127.0.0.2"
 
@@ -98,9 +97,6 @@ def test_golden_fields():
 
 
 def test_public_samples():
-    if not os.path.isdir(SAMPLES):
-        print("SKIP test_public_samples: ../shared/data/samples is absent")
-        return
     d = tempdir()
     try:
         p = parse(["--format", "m365", os.path.join(SAMPLES, "graph-alerts_v2-alert.json")], d)
@@ -172,6 +168,6 @@ if __name__ == "__main__":
     s = Suite()
     s.run(test_parse_golden)
     s.run(test_golden_fields)
-    s.run(test_public_samples)
+    s.run_with_path(SAMPLES, test_public_samples)
     s.run(test_serve_m365_source)
     s.done()

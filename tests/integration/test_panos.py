@@ -8,12 +8,11 @@ import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import (DATA, Suite, check_golden, parse_at, send_tcp,  # noqa: E402
+from kobanlib import (DATA, Suite, check_golden, parse_at, samples, send_tcp,  # noqa: E402
                       serve_source, spool_lines, tempdir, value)
 
 GOLDEN = os.path.join(DATA, "parse", "panos")
-SHARED = os.environ.get("KOBAN_SHARED_DATA", os.path.abspath("../shared/data"))
-SAMPLES = os.path.join(SHARED, "samples", "panos")
+SAMPLES = samples("panos")
 NOW = "2026-03-15T03:00:00Z"
 ALPHA = "127.0.0.2"
 
@@ -126,9 +125,6 @@ def test_serve_tcp():
 if __name__ == "__main__":
     s = Suite()
     s.run(test_golden)
-    if os.path.isdir(SAMPLES):
-        s.run(test_samples)
-    else:
-        print("SKIP test_samples: %s is absent" % SAMPLES)
+    s.run_with_path(SAMPLES, test_samples)
     s.run(test_serve_tcp)
     s.done()

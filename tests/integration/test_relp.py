@@ -18,7 +18,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from kobanlib import (Instance, Suite, fill_leaving, make_tls, mount_tmpfs, poll,  # noqa: E402
-                      run, tempdir, tmpfs_refused, value)
+                      run, tempdir, value)
 
 OFFERS = b"relp_version=0\nrelp_software=koban-test\ncommands=syslog"
 STAMP = "2025-01-15T10:00:00.000000+09:00"
@@ -416,15 +416,6 @@ if __name__ == "__main__":
     s.run(test_pipelined_session_answered_after_commit)
     s.run(test_protocol_errors_close_the_session)
     s.run(test_relp_over_tls)
-    refused = tmpfs_refused()
-    if refused:
-        print("SKIP test_full_disk_closes_unanswered_then_resent: cannot mount a tmpfs: " +
-              refused)
-    else:
-        s.run(test_full_disk_closes_unanswered_then_resent)
-    missing = omrelp_missing()
-    if missing:
-        print("SKIP test_rsyslog_omrelp_kill9_loses_nothing: " + missing)
-    else:
-        s.run(test_rsyslog_omrelp_kill9_loses_nothing)
+    s.run_with_tmpfs(test_full_disk_closes_unanswered_then_resent)
+    s.run_unless(omrelp_missing(), test_rsyslog_omrelp_kill9_loses_nothing)
     s.done()

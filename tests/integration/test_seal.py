@@ -150,23 +150,8 @@ def test_daemon_events_searchable_before_sealing():
         shutil.rmtree(d, ignore_errors=True)
 
 
-class SkippingSuite(Suite):
-    """A test returning False printed its own SKIP line."""
-
-    def run(self, fn, *args):
-        try:
-            if fn(*args) is False:
-                return
-            print("PASS %s" % fn.__name__, flush=True)
-        except Exception as e:  # noqa: BLE001 - every failure is reported
-            self.failed += 1
-            print("FAIL %s: %s" % (fn.__name__, e), flush=True)
-            import traceback
-            traceback.print_exc(file=sys.stdout)
-
-
 if __name__ == "__main__":
-    s = SkippingSuite()
+    s = Suite()
     s.run(test_search_sees_unsealed_wal_records)
     s.run(test_daemon_events_searchable_before_sealing)
     s.done()

@@ -15,16 +15,12 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import DATA, KOBAN, Instance, Suite, run, spool_lines, tempdir, value  # noqa: E402
+from kobanlib import (DATA, KOBAN, Instance, Suite, run, samples, spool_lines,  # noqa: E402
+                      tempdir, value)
 
 FORMATS = ["squid", "combined", "bind", "unbound", "postfix", "json"]
-SAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared",
-                       "data", "samples", "generic")
+SAMPLES = samples("generic")
 NOW = "2026-03-15T03:00:00Z"
-
-
-class Skip(Exception):
-    pass
 
 
 def parse(args, cwd, now=NOW, input=None, tz="Asia/Tokyo"):
@@ -114,10 +110,7 @@ def test_golden_key_fields():
 
 
 def sample(name):
-    path = os.path.join(SAMPLES, name)
-    if not os.path.isdir(SAMPLES):
-        raise Skip("../shared/data/samples absent")
-    return path
+    return os.path.join(SAMPLES, name)
 
 
 def events_of(args, path):
@@ -247,13 +240,7 @@ if __name__ == "__main__":
     s = Suite()
     s.run(test_golden)
     s.run(test_golden_key_fields)
-    try:
-        test_shared_samples()
-        print("PASS test_shared_samples", flush=True)
-    except Skip as e:
-        print("SKIP test_shared_samples: %s" % e, flush=True)
-    except Exception:  # noqa: BLE001 - reported by the suite's runner below
-        s.run(test_shared_samples)
+    s.run_with_path(SAMPLES, test_shared_samples)
     s.run(test_auto_mixed_file)
     s.run(test_serve_json_map_per_source_and_postfix)
     s.done()

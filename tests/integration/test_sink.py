@@ -17,8 +17,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from kobanlib import (Instance, Suite, fill_leaving, loadgen, loadgen_start,  # noqa: E402
-                      mount_tmpfs, poll, run, tempdir, tmpfs_refused,
-                      udp_dropped_while_blocked, value)
+                      mount_tmpfs, poll, run, tempdir, udp_dropped_while_blocked,
+                      value)
 from test_serve import ALPHA, BETA, seqs, setup_tenants  # noqa: E402
 
 
@@ -230,11 +230,7 @@ def test_kill9_loses_only_uncommitted():
 if __name__ == "__main__":
     s = Suite()
     s.run(test_tcp_events_stored_and_found)
-    refused = tmpfs_refused()
-    if refused:
-        print("SKIP test_full_disk_back_pressure_then_no_loss: cannot mount a tmpfs: " + refused)
-    else:
-        s.run(test_full_disk_back_pressure_then_no_loss)
+    s.run_with_tmpfs(test_full_disk_back_pressure_then_no_loss)
     s.run(test_quota_drops_counted_and_reload_lifts_it)
     s.run(test_kill9_loses_only_uncommitted)
     s.done()

@@ -11,8 +11,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 from kobanlib import (Instance, Suite, fill_leaving, loadgen, loadgen_start,  # noqa: E402
-                      mount_tmpfs, poll, tempdir, tmpfs_refused,
-                      udp_dropped_while_blocked, value)
+                      mount_tmpfs, poll, tempdir, udp_dropped_while_blocked,
+                      value)
 from test_serve import ALPHA, BETA, seqs, setup_tenants  # noqa: E402
 
 
@@ -191,11 +191,7 @@ def test_output_error_at_stop_counted():
 if __name__ == "__main__":
     s = Suite()
     s.run(test_sighup_after_rename_writes_a_new_file)
-    refused = tmpfs_refused()
-    if refused:
-        print("SKIP test_full_disk_back_pressure_then_no_loss: cannot mount a tmpfs: " + refused)
-    else:
-        s.run(test_full_disk_back_pressure_then_no_loss)
+    s.run_with_tmpfs(test_full_disk_back_pressure_then_no_loss)
     s.run(test_spool_open_failure_counted)
     s.run(test_output_error_at_stop_counted)
     s.done()
