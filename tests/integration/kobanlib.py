@@ -163,6 +163,33 @@ def poll(what, cond, timeout=60, interval=0.05):
     raise AssertionError("timed out waiting for " + what)
 
 
+def tmpfs_under(workdir, *parts, size="4m"):
+    """Mounts a tmpfs of size at workdir/parts... (made as needed) for a full disk; returns
+    its path. Fails the test when it cannot (run those tests with Suite.run_with_tmpfs);
+    umount() it before removing workdir."""
+    path = os.path.join(workdir, *parts)
+    ok, why = mount_tmpfs(path, size)
+    assert ok, why
+    return path
+
+
+def umount(path):
+    """Unmounts what tmpfs_under mounted at path (nothing mounted: nothing done)."""
+    subprocess.run(["umount", path], capture_output=True)
+
+
+def recv_to_eof(s):
+    """Everything s receives until the other side closes; then closes s."""
+    data = b""
+    while True:
+        got = s.recv(65536)
+        if not got:
+            break
+        data += got
+    s.close()
+    return data
+
+
 def mount_tmpfs(path, size):
     os.makedirs(path, exist_ok=True)
     p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % size, "tmpfs", path],
@@ -176,7 +203,7 @@ def tmpfs_refused():
     try:
         ok, why = mount_tmpfs(d, "64k")
         if ok:
-            subprocess.run(["umount", d], capture_output=True)
+            umount(d)
         return None if ok else why or "mount failed"
     finally:
         shutil.rmtree(d, ignore_errors=True)
@@ -213,13 +240,31 @@ def udp_dropped_while_blocked(k, bind, tenant, count=300):
     return m, got
 
 
+def write_config(workdir, extra=""):
+    """Writes workdir/koban.yaml: data_dir ./var, then extra; returns its path."""
+    path = os.path.join(workdir, "koban.yaml")
+    with open(path, "w") as f:
+        f.write("data_dir: ./var\n" + extra)
+    return path
+
+
 def file_output_config(workdir, extra=""):
     """A koban.yaml in workdir with the ECS JSON file output on (off by default), so that
     spool_lines() can read what serve made; extra is appended."""
-    path = os.path.join(workdir, "koban.yaml")
-    with open(path, "w") as f:
-        f.write("data_dir: ./var\n" + FILE_OUTPUT + extra)
-    return path
+    return write_config(workdir, FILE_OUTPUT + extra)
+
+
+def search_events(workdir, tenant, *args, config=None):
+    """The events (or rows) of `koban search --tenant tenant --json ARGS` run in workdir with
+    no daemon, ARGS "*" when none are given; config (-c) when given."""
+    cmd = ["search"] + (["-c", config] if config else []) + ["--tenant", tenant, "--json"]
+    _, out, _ = run(cmd + (list(args) or ["*"]), workdir)
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def stored(k, tenant):
+    """koban_events_stored_total of tenant in instance k: its events committed to the store."""
+    return value(k.metrics(), "koban_events_stored_total", tenant=tenant)
 
 
 def fw_ecs_lines(n, marker):

@@ -14,18 +14,16 @@ import shutil
 import signal
 import socket
 import ssl
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import (Instance, Suite, fill_leaving, make_tls, mount_tmpfs,  # noqa: E402
-                      poll, run, tempdir, value)
+from kobanlib import (Instance, Suite, fill_leaving, make_tls, poll,  # noqa: E402
+                      recv_to_eof, run, search_events, tempdir, tmpfs_under, umount, value,
+                      write_config)
 
 
 def setup(d, config=""):
-    path = os.path.join(d, "koban.yaml")
-    with open(path, "w") as f:
-        f.write("data_dir: ./var\n" + config)
+    path = write_config(d, config)
     tokens = {}
     for t in ("city-a", "city-b"):
         run(["-c", path, "tenant", "add", t], d)
@@ -68,8 +66,7 @@ def post(api, path, token=None, body=b"", headers=None, chunked=False, ctx=None)
 
 
 def count(d, cfg, tenant, query="*"):
-    _, out, _ = run(["-c", cfg, "search", "--tenant", tenant, "--json", query], d)
-    return [json.loads(line) for line in out.splitlines()]
+    return search_events(d, tenant, query, config=cfg)
 
 
 def syslog_lines(n, tag):
@@ -251,13 +248,7 @@ def open_partial(api, token, length, first):
 
 def finish(s, rest):
     s.sendall(b"x" * (rest - 1) + b"\n")
-    data = b""
-    while True:
-        got = s.recv(65536)
-        if not got:
-            break
-        data += got
-    s.close()
+    data = recv_to_eof(s)
     return int(data.split(b" ", 2)[1]), data
 
 
@@ -290,9 +281,7 @@ def test_bodies_in_flight_bounded():
 
 def test_full_disk_429_then_no_loss():
     d = tempdir()
-    wal = os.path.join(d, "var", "wal")
-    ok, why = mount_tmpfs(wal, "4m")
-    assert ok, why
+    wal = tmpfs_under(d, "var", "wal")
     k = None
     try:
         cfg, tok = setup(d)
@@ -323,7 +312,7 @@ def test_full_disk_429_then_no_loss():
     finally:
         if k:
             k.stop()
-        subprocess.run(["umount", wal], capture_output=True)
+        umount(wal)
         shutil.rmtree(d, ignore_errors=True)
 
 

@@ -10,7 +10,8 @@ import sys
 import zlib
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import Instance, Suite, loadgen, poll, run, tempdir, value  # noqa: E402
+from kobanlib import (Instance, Suite, loadgen, poll, run, tempdir, value,  # noqa: E402
+                      search_events as search)
 from test_serve import ALPHA, setup_tenants  # noqa: E402
 
 
@@ -38,11 +39,6 @@ def write_wal(d, shard, first_lsn, records, torn=b""):
         for r in records:
             f.write(r)
         f.write(torn)
-
-
-def search(d, tenant, *args):
-    _, out, _ = run(["search", "--tenant", tenant, "--json"] + list(args), d)
-    return [json.loads(line) for line in out.splitlines()]
 
 
 def tenant_id(d, name):
