@@ -298,7 +298,11 @@ def spool_lines(workdir, tenant):
         return [json.loads(line) for line in f]
 
 
-def parse_at(now, args, cwd, input=None, tz=None):
+# the clock of `koban parse` in the golden files (KOBAN_PARSE_NOW)
+PARSE_NOW = "2026-03-15T03:00:00Z"
+
+
+def parse(args, cwd, input=None, now=PARSE_NOW, tz=None):
     """Runs `koban parse ARGS` in cwd with its clock at now (KOBAN_PARSE_NOW, RFC 3339 or
     seconds) and $TZ set to tz, or unset (UTC) without one; returns the CompletedProcess,
     whatever the exit status (the caller checks it)."""

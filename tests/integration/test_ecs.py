@@ -8,12 +8,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import (DATA, Suite, check_golden, parse_at, send_lines,  # noqa: E402
+from kobanlib import (DATA, Suite, check_golden, parse, send_lines,  # noqa: E402
                       serve_source, spool_lines, tempdir, value)
 
 ALPHA = "127.0.0.2"
 GOLDEN = os.path.join(DATA, "ecs")
-NOW = "2026-03-15T03:00:00Z"
 
 
 def check_common(e):
@@ -31,7 +30,7 @@ def test_parse_golden():
     names = sorted(n[:-4] for n in os.listdir(GOLDEN) if n.endswith(".log"))
     assert names == ["failed", "parsed", "truncated"], names
     for name in names:
-        p = parse_at(NOW, ["-c", "koban.yaml", name + ".log"], GOLDEN)
+        p = parse(["-c", "koban.yaml", name + ".log"], GOLDEN)
         events = check_golden(p, GOLDEN, name, out_ext=".golden")
         for e in events:
             check_common(e)
@@ -109,7 +108,7 @@ def test_serve_ecs_fields_and_parse_agree():
         cut = by_text[lines[5][:480]]
         assert cut["log"]["flags"] == ["truncated"], cut
         # koban parse runs the same pipeline: the same event for the same bytes
-        p = parse_at(str(now), ["-c", cfg, "-"], d, input="".join(line + "\n" for line in lines))
+        p = parse(["-c", cfg, "-"], d, "".join(line + "\n" for line in lines), now=str(now))
         assert p.returncode == 1, p.stderr
         parsed = {e["event"]["original"]: e for e in map(json.loads, p.stdout.splitlines())}
         assert set(parsed) == set(by_text), (set(parsed) ^ set(by_text))
@@ -125,8 +124,7 @@ def test_default_zone_is_the_machines():
     """Without a timezone anywhere, RFC 3164 stamps are read in the machine's zone ($TZ here)."""
     d = tempdir()
     try:
-        p = parse_at(NOW, ["-"], d, input="<13>Mar 14 23:00:00 h app: x\n",
-                     tz="America/New_York")
+        p = parse(["-"], d, "<13>Mar 14 23:00:00 h app: x\n", tz="America/New_York")
         e = json.loads(p.stdout)
         assert e["event"]["timezone"] == "America/New_York", e
         assert e["@timestamp"] == "2026-03-15T03:00:00Z", e  # EDT, UTC-4

@@ -11,17 +11,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 from kobanlib import (DATA, Instance, Suite, check_golden, file_output_config,  # noqa: E402
-                      parse_at, read_or_empty, run, send_lines, spool_lines, tempdir, value)
+                      parse, read_or_empty, run, send_lines, spool_lines, tempdir, value)
 
-NOW = "2026-03-15T03:00:00Z"
 DIRS = {"cef": "cef", "leef": "leef", "a10": "a10", "auto": "auto"}
 PAN_A = "127.0.0.2"
 PAN_B = "127.0.0.3"
 CGN = "127.0.0.4"
-
-
-def parse(args, cwd, input=None):
-    return parse_at(NOW, args, cwd, input)
 
 
 def test_parse_golden():

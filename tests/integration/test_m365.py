@@ -7,17 +7,12 @@ import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import (DATA, Suite, check_golden, parse_at, samples, send_lines,  # noqa: E402
-                      serve_source, spool_lines, tempdir, value)
+from kobanlib import (DATA, PARSE_NOW, Suite, check_golden, parse, samples,  # noqa: E402
+                      send_lines, serve_source, spool_lines, tempdir, value)
 
 GOLDEN = os.path.join(DATA, "parse", "m365")
 SAMPLES = samples("defender")
-NOW = "2026-03-15T03:00:00Z"
 ALPHA = "127.0.0.2"
-
-
-def parse(args, cwd, input=None):
-    return parse_at(NOW, args, cwd, input)
 
 
 def check_common(e):
@@ -93,7 +88,7 @@ def test_golden_fields():
     assert [x["event"]["kind"] for x in f] == ["pipeline_error"] * 2 + ["alert"] + [
         "pipeline_error", "alert", "pipeline_error", "pipeline_error", "alert", "pipeline_error"]
     assert f[2]["m365"]["alert"]["lastUpdateDateTime"] == "3/15/2026 2:00:00 AM"
-    assert f[2]["@timestamp"] == NOW
+    assert f[2]["@timestamp"] == PARSE_NOW
 
 
 def test_public_samples():

@@ -8,17 +8,12 @@ import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import (DATA, Suite, check_golden, parse_at, samples, send_tcp,  # noqa: E402
+from kobanlib import (DATA, Suite, check_golden, parse, samples, send_tcp,  # noqa: E402
                       serve_source, spool_lines, tempdir, value)
 
 GOLDEN = os.path.join(DATA, "parse", "panos")
 SAMPLES = samples("panos")
-NOW = "2026-03-15T03:00:00Z"
 ALPHA = "127.0.0.2"
-
-
-def parse(args, cwd, input=None):
-    return parse_at(NOW, args, cwd, input)
 
 
 def test_golden():

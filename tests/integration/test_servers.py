@@ -11,23 +11,19 @@ import json
 import os
 import shutil
 import socket
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import (DATA, KOBAN, Instance, Suite, run, samples, spool_lines,  # noqa: E402
+from kobanlib import (DATA, PARSE_NOW, Instance, Suite, run, samples, spool_lines,  # noqa: E402
                       tempdir, value)
+from kobanlib import parse as koban_parse  # noqa: E402
 
 FORMATS = ["squid", "combined", "bind", "unbound", "postfix", "json"]
 SAMPLES = samples("generic")
-NOW = "2026-03-15T03:00:00Z"
 
 
-def parse(args, cwd, now=NOW, input=None, tz="Asia/Tokyo"):
-    env = dict(os.environ, KOBAN_PARSE_NOW=now)
-    env.pop("TZ", None)
-    return subprocess.run([KOBAN, "parse", "--tz", tz] + args, cwd=cwd, capture_output=True,
-                          text=True, env=env, input=input, timeout=60)
+def parse(args, cwd, now=PARSE_NOW, input=None, tz="Asia/Tokyo"):
+    return koban_parse(["--tz", tz] + args, cwd, input, now)
 
 
 def golden_case(fmt, name):
