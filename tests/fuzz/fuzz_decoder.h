@@ -4,7 +4,8 @@
  * fuzz_a10, fuzz_panos): each defines FUZZ_FORMAT and includes this file. Optional, defined
  * before the include:
  *   FUZZ_FORMAT2        a second format, chosen by bit 0x40 of the first byte;
- *   FUZZ_SETUP          a statement run once before the first input (decoder settings);
+ *   FUZZ_SETUP          a statement run once before the first input (decoder settings,
+ *                       say fuzz_configure(yaml, configure));
  *   FUZZ_SOURCES        four source names picked by bits 4-5 (tenant 0), instead of the
  *                       tenant slot (bit 4) and the source "fuzz" or none (bit 5);
  *   FUZZ_TINY_ARENA     the top bit gives the event a tiny arena ((sel & 0x7f) * 64 bytes)
@@ -22,6 +23,8 @@
  */
 #include "core/arena.h"
 #include "core/buf.h"
+#include "core/compat.h"
+#include "core/config.h"
 #include "core/err.h"
 #include "core/event.h"
 #include "core/jsonin.h"
@@ -56,6 +59,19 @@ static const struct decoder *fuzz_decoder(const char *name)
 	if (id <= 0)
 		abort();
 	return decoder_get((unsigned)id);
+}
+
+/* Loads the NUL-terminated YAML text yaml as a configuration and hands it to configure
+ * (decoder_configure, jsonmap_configure), for FUZZ_SETUP; aborts when either fails. */
+UNUSED static void fuzz_configure(const char *yaml,
+				  int (*configure)(const struct config *c, struct err *e))
+{
+	struct config c;
+	struct err e = ERR_INIT;
+
+	if (config_load_mem(&c, yaml, strlen(yaml), "fuzz", &e) < 0 || configure(&c, &e) < 0)
+		abort();
+	config_release(&c);
 }
 
 /* The JSON of ev must be read back: strictly by core/jsonin, or with FUZZ_ROUND_TRIP by
