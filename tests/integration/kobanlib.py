@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,13 @@ KOBAN = os.environ.get("KOBAN_BIN", os.path.abspath("koban"))
 BUILD = os.environ.get("KOBAN_BUILD", os.path.abspath("build/release"))
 LOADGEN = os.path.join(BUILD, "bench", "loadgen")
 DATA = os.environ.get("KOBAN_TEST_DATA", os.path.abspath("tests/data"))
+# the public samples, in a checkout next to koban's (tests that need them skip without it)
+SHARED = os.environ.get("KOBAN_SHARED_DATA", os.path.abspath("../shared/data"))
+
+
+def samples(kind):
+    """The folder of the public samples of kind (SHARED/samples/kind); it may be absent."""
+    return os.path.join(SHARED, "samples", kind)
 
 
 def run(args, cwd, check=True, input=None):
@@ -155,6 +163,33 @@ def poll(what, cond, timeout=60, interval=0.05):
     raise AssertionError("timed out waiting for " + what)
 
 
+def tmpfs_under(workdir, *parts, size="4m"):
+    """Mounts a tmpfs of size at workdir/parts... (made as needed) for a full disk; returns
+    its path. Fails the test when it cannot (run those tests with Suite.run_with_tmpfs);
+    umount() it before removing workdir."""
+    path = os.path.join(workdir, *parts)
+    ok, why = mount_tmpfs(path, size)
+    assert ok, why
+    return path
+
+
+def umount(path):
+    """Unmounts what tmpfs_under mounted at path (nothing mounted: nothing done)."""
+    subprocess.run(["umount", path], capture_output=True)
+
+
+def recv_to_eof(s):
+    """Everything s receives until the other side closes; then closes s."""
+    data = b""
+    while True:
+        got = s.recv(65536)
+        if not got:
+            break
+        data += got
+    s.close()
+    return data
+
+
 def mount_tmpfs(path, size):
     os.makedirs(path, exist_ok=True)
     p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % size, "tmpfs", path],
@@ -168,7 +203,7 @@ def tmpfs_refused():
     try:
         ok, why = mount_tmpfs(d, "64k")
         if ok:
-            subprocess.run(["umount", d], capture_output=True)
+            umount(d)
         return None if ok else why or "mount failed"
     finally:
         shutil.rmtree(d, ignore_errors=True)
@@ -205,13 +240,31 @@ def udp_dropped_while_blocked(k, bind, tenant, count=300):
     return m, got
 
 
+def write_config(workdir, extra=""):
+    """Writes workdir/koban.yaml: data_dir ./var, then extra; returns its path."""
+    path = os.path.join(workdir, "koban.yaml")
+    with open(path, "w") as f:
+        f.write("data_dir: ./var\n" + extra)
+    return path
+
+
 def file_output_config(workdir, extra=""):
     """A koban.yaml in workdir with the ECS JSON file output on (off by default), so that
     spool_lines() can read what serve made; extra is appended."""
-    path = os.path.join(workdir, "koban.yaml")
-    with open(path, "w") as f:
-        f.write("data_dir: ./var\n" + FILE_OUTPUT + extra)
-    return path
+    return write_config(workdir, FILE_OUTPUT + extra)
+
+
+def search_events(workdir, tenant, *args, config=None):
+    """The events (or rows) of `koban search --tenant tenant --json ARGS` run in workdir with
+    no daemon, ARGS "*" when none are given; config (-c) when given."""
+    cmd = ["search"] + (["-c", config] if config else []) + ["--tenant", tenant, "--json"]
+    _, out, _ = run(cmd + (list(args) or ["*"]), workdir)
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def stored(k, tenant):
+    """koban_events_stored_total of tenant in instance k: its events committed to the store."""
+    return value(k.metrics(), "koban_events_stored_total", tenant=tenant)
 
 
 def fw_ecs_lines(n, marker):
@@ -245,6 +298,88 @@ def spool_lines(workdir, tenant):
         return [json.loads(line) for line in f]
 
 
+# the clock of `koban parse` in the golden files (KOBAN_PARSE_NOW)
+PARSE_NOW = "2026-03-15T03:00:00Z"
+
+
+def parse(args, cwd, input=None, now=PARSE_NOW, tz=None):
+    """Runs `koban parse ARGS` in cwd with its clock at now (KOBAN_PARSE_NOW, RFC 3339 or
+    seconds) and $TZ set to tz, or unset (UTC) without one; returns the CompletedProcess,
+    whatever the exit status (the caller checks it)."""
+    env = dict(os.environ, KOBAN_PARSE_NOW=now)
+    if tz:
+        env["TZ"] = tz
+    else:
+        env.pop("TZ", None)
+    return subprocess.run([KOBAN, "parse"] + args, cwd=cwd, capture_output=True, text=True,
+                          env=env, input=input, timeout=60)
+
+
+def read_or_empty(path):
+    """The text of path, "" when there is no such file."""
+    if not os.path.exists(path):
+        return ""
+    with open(path) as f:
+        return f.read()
+
+
+def write_or_remove(path, text):
+    """Writes text to path; no text removes the file instead."""
+    if text:
+        with open(path, "w") as f:
+            f.write(text)
+    elif os.path.exists(path):
+        os.unlink(path)
+
+
+def check_golden(p, directory, name, update=False, out_ext=".json", label=None):
+    """Checks a `koban parse` result p against the golden files of directory: NAME+out_ext
+    holds the expected stdout, NAME.err the expected stderr (no file: none), and the exit
+    status is 1 exactly when messages are expected. update first rewrites both files from p
+    (an empty output removes its file). label names the case in failures (NAME by default).
+    Returns the events of stdout, decoded."""
+    label = label or name
+    out_path = os.path.join(directory, name + out_ext)
+    err_path = os.path.join(directory, name + ".err")
+    if update:
+        write_or_remove(out_path, p.stdout)
+        write_or_remove(err_path, p.stderr)
+    want_err = read_or_empty(err_path)
+    assert p.stdout == read_or_empty(out_path), "%s%s differs:\n%s" % (label, out_ext, p.stdout)
+    assert p.stderr == want_err, "%s.err differs:\n%s" % (label, p.stderr)
+    assert p.returncode == (1 if want_err else 0), (label, p.returncode)
+    return [json.loads(line) for line in p.stdout.splitlines()]
+
+
+def serve_source(workdir, source, cidr_ip, fmt=None, source_args=(), tenant="alpha",
+                 config=""):
+    """Adds tenant and its source (cidr_ip/32, format fmt when given, then source_args) in
+    workdir and starts `koban serve` with the file output on (file_output_config, config
+    appended); returns the Instance (the caller stops it)."""
+    run(["tenant", "add", tenant], workdir)
+    args = ["source", "add", source, "--tenant", tenant, "--cidr", cidr_ip + "/32"]
+    if fmt:
+        args += ["--format", fmt]
+    run(args + list(source_args), workdir)
+    return Instance(workdir, file_output_config(workdir, config))
+
+
+def send_tcp(k, source_ip, data):
+    """Sends the bytes data to instance k's syslog TCP listener from source_ip, on one
+    connection that is then closed."""
+    host, port = k.listeners["tcp"].rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), source_address=(source_ip, 0))
+    try:
+        s.sendall(data)
+    finally:
+        s.close()
+
+
+def send_lines(k, source_ip, lines):
+    """send_tcp of the text lines, each ended by LF."""
+    send_tcp(k, source_ip, "".join(line + "\n" for line in lines).encode())
+
+
 def make_tls(workdir):
     """A throwaway CA and a server certificate for 127.0.0.1 signed by it."""
     d = os.path.join(workdir, "tls")
@@ -264,19 +399,37 @@ def make_tls(workdir):
 
 
 class Suite:
-    """Runs test functions, printing PASS/FAIL lines; exit status 1 on any failure."""
+    """Runs test functions, printing PASS/FAIL/SKIP lines; exit status 1 on any failure.
+    A test that returns False has printed its own SKIP line."""
 
     def __init__(self):
         self.failed = 0
 
     def run(self, fn, *args):
         try:
-            fn(*args)
+            if fn(*args) is False:
+                return
             print("PASS %s" % fn.__name__, flush=True)
         except Exception as e:  # noqa: BLE001 - every failure is reported
             self.failed += 1
             print("FAIL %s: %s" % (fn.__name__, e), flush=True)
             traceback.print_exc(file=sys.stdout)
+
+    def run_unless(self, why, fn, *args):
+        """Runs fn, or prints `SKIP fn: why` when there is a reason (why) not to."""
+        if why:
+            print("SKIP %s: %s" % (fn.__name__, why), flush=True)
+        else:
+            self.run(fn, *args)
+
+    def run_with_path(self, path, fn, *args):
+        """Runs fn when path (say samples(kind)) exists, else skips it."""
+        self.run_unless(None if os.path.exists(path) else "%s is absent" % path, fn, *args)
+
+    def run_with_tmpfs(self, fn, *args):
+        """Runs fn where a tmpfs can be mounted (tmpfs_refused), else skips it."""
+        refused = tmpfs_refused()
+        self.run_unless(refused and "cannot mount a tmpfs: " + refused, fn, *args)
 
     def done(self):
         sys.exit(1 if self.failed else 0)

@@ -8,24 +8,20 @@ KOBAN_GOLDEN_UPDATE=1 rewrites the golden files from the current build (review t
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import DATA, KOBAN, Instance, Suite, run, spool_lines, tempdir, value  # noqa: E402
+from kobanlib import (DATA, Suite, check_golden, samples, send_lines,  # noqa: E402
+                      serve_source, spool_lines, tempdir, value)
+from kobanlib import parse as koban_parse  # noqa: E402
 
 GOLDEN = os.path.join(DATA, "parse", "azure")
-SAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "samples",
-                       "azure")
-NOW = "2026-03-15T03:00:00Z"
+SAMPLES = samples("azure")
 ALPHA = "127.0.0.2"
 
 
 def parse(args, cwd, input=None):
-    env = dict(os.environ, KOBAN_PARSE_NOW=NOW, TZ="UTC")
-    return subprocess.run([KOBAN, "parse", "--tz", "UTC"] + args, cwd=cwd, capture_output=True,
-                          text=True, env=env, input=input, timeout=60)
+    return koban_parse(["--tz", "UTC"] + args, cwd, input, tz="UTC")
 
 
 def events_of(p):
@@ -38,22 +34,7 @@ def test_parse_golden():
     update = os.environ.get("KOBAN_GOLDEN_UPDATE") == "1"
     for name in names:
         fmt = "auto" if name == "auto" else "azure"
-        p = parse(["--format", fmt, name + ".log"], GOLDEN)
-        err_path = os.path.join(GOLDEN, name + ".err")
-        if update:
-            with open(os.path.join(GOLDEN, name + ".json"), "w") as f:
-                f.write(p.stdout)
-            if p.stderr:
-                with open(err_path, "w") as f:
-                    f.write(p.stderr)
-            elif os.path.exists(err_path):
-                os.unlink(err_path)
-        with open(os.path.join(GOLDEN, name + ".json")) as f:
-            want = f.read()
-        want_err = open(err_path).read() if os.path.exists(err_path) else ""
-        assert p.stdout == want, "%s.json differs:\n%s" % (name, p.stdout)
-        assert p.stderr == want_err, "%s.err differs:\n%s" % (name, p.stderr)
-        assert p.returncode == (1 if want_err else 0), (name, p.returncode)
+        check_golden(parse(["--format", fmt, name + ".log"], GOLDEN), GOLDEN, name, update)
     # what the files are about, said once more in plain words
     env = events_of(parse(["--format", "azure", "envelope.log"], GOLDEN))
     assert [e["event"]["dataset"] for e in env] == [
@@ -87,10 +68,6 @@ def sample(name):
 
 
 def test_public_samples():
-    """Returns False after printing its own SKIP line when the samples are absent."""
-    if not os.path.isdir(SAMPLES):
-        print("SKIP test_public_samples: ../shared/data/samples/azure is absent", flush=True)
-        return False
     s = sample("signinlogs.ndjson")
     assert [e["event"]["dataset"] for e in s] == ["azure.signinlogs"] * 2
     assert [e["event"]["outcome"] for e in s] == ["failure"] * 2  # errorCode 50140
@@ -142,23 +119,14 @@ def test_public_samples():
 def test_serve_splits_envelopes():
     d = tempdir()
     try:
-        run(["tenant", "add", "alpha"], d)
-        run(["source", "add", "alpha-az", "--tenant", "alpha", "--cidr", ALPHA + "/32",
-             "--format", "azure"], d)
-        cfg = os.path.join(d, "koban.yaml")
-        with open(cfg, "w") as f:
-            f.write("data_dir: ./var\noutput:\n  file: true\n")
         rec = '{"time":"2026-03-14T22:30:%02dZ","category":"SignInLogs","properties":' \
               '{"userPrincipalName":"u%d@pref.example.jp","status":{"errorCode":0}}}'
         lines = ['{"records":[%s]}' % ",".join(rec % (i, i) for i in range(3)),
                  '{"records":[%s]}' % ",".join(rec % (i, i) for i in range(3, 5)),
                  '{"records":[{"category":"SignInLogs"},]}',  # malformed: one error event
                  rec % (9, 9)]
-        k = Instance(d, cfg)
-        host, port = k.listeners["tcp"].rsplit(":", 1)
-        s = socket.create_connection((host, int(port)), source_address=(ALPHA, 0))
-        s.sendall("".join(line + "\n" for line in lines).encode())
-        s.close()
+        k = serve_source(d, "alpha-az", ALPHA, "azure")
+        send_lines(k, ALPHA, lines)
         m = k.wait_settled(expect_total=len(lines))
         assert value(m, "koban_events_received_total", tenant="alpha") == 4
         assert k.stop() == 0
@@ -176,9 +144,6 @@ def test_serve_splits_envelopes():
 if __name__ == "__main__":
     s = Suite()
     s.run(test_parse_golden)
-    if os.path.isdir(SAMPLES):
-        s.run(test_public_samples)
-    else:
-        test_public_samples()
+    s.run_with_path(SAMPLES, test_public_samples)
     s.run(test_serve_splits_envelopes)
     s.done()

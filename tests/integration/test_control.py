@@ -12,8 +12,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import (KOBAN, Instance, Suite, fw_ecs_lines, ingest_fw, run, tempdir,  # noqa: E402
-                      value)
+from kobanlib import (KOBAN, Instance, Suite, fw_ecs_lines, ingest_fw, recv_to_eof,  # noqa: E402
+                      run, tempdir, value)
 
 
 def setup(d):
@@ -233,13 +233,7 @@ def test_peer_uid_checked():
             s = socket.socket(socket.AF_UNIX)
             s.connect(sock)
             s.sendall(req)
-            data = b""
-            while True:
-                b = s.recv(65536)
-                if not b:
-                    break
-                data += b
-            s.close()
+            data = recv_to_eof(s)
             assert b"city-a" in data and data.endswith(frame(b"X", struct.pack("<I", 0))), data
             # a malformed request ends the connection without running anything
             s = socket.socket(socket.AF_UNIX)

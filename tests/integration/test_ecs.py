@@ -4,24 +4,15 @@ import calendar
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import DATA, KOBAN, Instance, Suite, run, spool_lines, tempdir, value  # noqa: E402
+from kobanlib import (DATA, Suite, check_golden, parse, send_lines,  # noqa: E402
+                      serve_source, spool_lines, tempdir, value)
 
 ALPHA = "127.0.0.2"
 GOLDEN = os.path.join(DATA, "ecs")
-NOW = "2026-03-15T03:00:00Z"
-
-
-def parse(args, cwd, now, input=None):
-    env = dict(os.environ, KOBAN_PARSE_NOW=now)
-    env.pop("TZ", None)
-    return subprocess.run([KOBAN, "parse"] + args, cwd=cwd, capture_output=True, text=True,
-                          env=env, input=input, timeout=60)
 
 
 def check_common(e):
@@ -39,15 +30,8 @@ def test_parse_golden():
     names = sorted(n[:-4] for n in os.listdir(GOLDEN) if n.endswith(".log"))
     assert names == ["failed", "parsed", "truncated"], names
     for name in names:
-        p = parse(["-c", "koban.yaml", name + ".log"], GOLDEN, NOW)
-        with open(os.path.join(GOLDEN, name + ".golden")) as f:
-            want = f.read()
-        err_path = os.path.join(GOLDEN, name + ".err")
-        want_err = open(err_path).read() if os.path.exists(err_path) else ""
-        assert p.stdout == want, "%s.golden differs:\n%s" % (name, p.stdout)
-        assert p.stderr == want_err, "%s.err differs:\n%s" % (name, p.stderr)
-        assert p.returncode == (1 if want_err else 0), (name, p.returncode)
-        events = [json.loads(line) for line in p.stdout.splitlines()]
+        p = parse(["-c", "koban.yaml", name + ".log"], GOLDEN)
+        events = check_golden(p, GOLDEN, name, out_ext=".golden")
         for e in events:
             check_common(e)
         if name == "failed":
@@ -98,19 +82,12 @@ def comparable(e):
 def test_serve_ecs_fields_and_parse_agree():
     d = tempdir()
     try:
-        run(["tenant", "add", "alpha"], d)
-        run(["source", "add", "alpha-net", "--tenant", "alpha", "--cidr", ALPHA + "/32"], d)
-        cfg = os.path.join(d, "koban.yaml")
-        with open(cfg, "w") as f:
-            f.write("data_dir: ./var\noutput:\n  file: true\ntimezone: Asia/Tokyo\nclock_skew_max: 7200\n"
-                    "syslog:\n  max_message_size: 480\n")
         now = int(time.time())
         lines = messages(now)
-        k = Instance(d, cfg)
-        host, port = k.listeners["tcp"].rsplit(":", 1)
-        s = socket.create_connection((host, int(port)), source_address=(ALPHA, 0))
-        s.sendall("".join(line + "\n" for line in lines).encode())
-        s.close()
+        k = serve_source(d, "alpha-net", ALPHA, config="timezone: Asia/Tokyo\n"
+                         "clock_skew_max: 7200\nsyslog:\n  max_message_size: 480\n")
+        cfg = os.path.join(d, "koban.yaml")
+        send_lines(k, ALPHA, lines)
         m = k.wait_settled(expect_total=len(lines))
         assert value(m, "koban_events_parsed_total", tenant="alpha") == 4
         assert value(m, "koban_events_parse_failed_total", tenant="alpha") == 2
@@ -131,7 +108,7 @@ def test_serve_ecs_fields_and_parse_agree():
         cut = by_text[lines[5][:480]]
         assert cut["log"]["flags"] == ["truncated"], cut
         # koban parse runs the same pipeline: the same event for the same bytes
-        p = parse(["-c", cfg, "-"], d, str(now), input="".join(line + "\n" for line in lines))
+        p = parse(["-c", cfg, "-"], d, "".join(line + "\n" for line in lines), now=str(now))
         assert p.returncode == 1, p.stderr
         parsed = {e["event"]["original"]: e for e in map(json.loads, p.stdout.splitlines())}
         assert set(parsed) == set(by_text), (set(parsed) ^ set(by_text))
@@ -147,9 +124,7 @@ def test_default_zone_is_the_machines():
     """Without a timezone anywhere, RFC 3164 stamps are read in the machine's zone ($TZ here)."""
     d = tempdir()
     try:
-        env = dict(os.environ, KOBAN_PARSE_NOW=NOW, TZ="America/New_York")
-        p = subprocess.run([KOBAN, "parse", "-"], cwd=d, capture_output=True, text=True,
-                           env=env, input="<13>Mar 14 23:00:00 h app: x\n", timeout=60)
+        p = parse(["-"], d, "<13>Mar 14 23:00:00 h app: x\n", tz="America/New_York")
         e = json.loads(p.stdout)
         assert e["event"]["timezone"] == "America/New_York", e
         assert e["@timestamp"] == "2026-03-15T03:00:00Z", e  # EDT, UTC-4

@@ -16,8 +16,8 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import (FILE_OUTPUT, Instance, Suite, loadgen, make_tls, run, spool_lines,  # noqa: E402
-                      tempdir, value)
+from kobanlib import (Instance, Suite, file_output_config, loadgen, make_tls, run,  # noqa: E402
+                      spool_lines, tempdir, value)
 
 ALPHA = "127.0.0.2"
 
@@ -34,10 +34,7 @@ def setup_alpha(d):
 
 
 def write_config(d, text):
-    path = os.path.join(d, "koban.yaml")
-    with open(path, "w") as f:
-        f.write("data_dir: ./var\n" + FILE_OUTPUT + text)
-    return path
+    return file_output_config(d, text)
 
 
 def connect_from(target, src, timeout=5):

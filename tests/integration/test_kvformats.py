@@ -7,40 +7,16 @@ KOBAN_UPDATE_GOLDEN=1 rewrites the expected files from the current output."""
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import DATA, KOBAN, Instance, Suite, run, spool_lines, tempdir, value  # noqa: E402
+from kobanlib import (DATA, Instance, Suite, check_golden, file_output_config,  # noqa: E402
+                      parse, read_or_empty, run, send_lines, spool_lines, tempdir, value)
 
-NOW = "2026-03-15T03:00:00Z"
 DIRS = {"cef": "cef", "leef": "leef", "a10": "a10", "auto": "auto"}
 PAN_A = "127.0.0.2"
 PAN_B = "127.0.0.3"
 CGN = "127.0.0.4"
-
-
-def parse(args, cwd, input=None):
-    env = dict(os.environ, KOBAN_PARSE_NOW=NOW)
-    env.pop("TZ", None)
-    return subprocess.run([KOBAN, "parse"] + args, cwd=cwd, capture_output=True, text=True,
-                          env=env, input=input, timeout=60)
-
-
-def read(path):
-    if not os.path.exists(path):
-        return ""
-    with open(path) as f:
-        return f.read()
-
-
-def write(path, text):
-    if text:
-        with open(path, "w") as f:
-            f.write(text)
-    elif os.path.exists(path):
-        os.unlink(path)
 
 
 def test_parse_golden():
@@ -52,17 +28,10 @@ def test_parse_golden():
             args = ["--format", fmt, "--tz", "Asia/Tokyo", name + ".log"]
             if os.path.exists(os.path.join(d, name + ".yaml")):
                 args = ["-c", name + ".yaml"] + args
-            p = parse(args, d)
-            json_path, err_path = os.path.join(d, name + ".json"), os.path.join(d, name + ".err")
-            if update:
-                write(json_path, p.stdout)
-                write(err_path, p.stderr)
-            want_err = read(err_path)
-            assert p.stdout == read(json_path), "%s/%s.json differs:\n%s" % (sub, name, p.stdout)
-            assert p.stderr == want_err, "%s/%s.err differs:\n%s" % (sub, name, p.stderr)
-            assert p.returncode == (1 if want_err else 0), (sub, name, p.returncode)
-            lines = [line for line in read(os.path.join(d, name + ".log")).splitlines() if line]
-            events = [json.loads(line) for line in p.stdout.splitlines()]
+            events = check_golden(parse(args, d), d, name, update, label=sub + "/" + name)
+            want_err = read_or_empty(os.path.join(d, name + ".err"))
+            lines = [line for line in read_or_empty(os.path.join(d, name + ".log")).splitlines()
+                     if line]
             assert len(events) == len(lines), (sub, name)  # a failed line is an event too
             failed = [e for e in events if e["event"]["kind"] == "pipeline_error"]
             assert len(failed) == len(want_err.splitlines()), (sub, name)
@@ -82,13 +51,6 @@ def test_auto_says_which_decoder():
     assert datasets == ["cef.log", "leef.log", "a10.cgn", "syslog"], datasets
 
 
-def send(k, source_ip, lines):
-    host, port = k.listeners["tcp"].rsplit(":", 1)
-    s = socket.create_connection((host, int(port)), source_address=(source_ip, 0))
-    s.sendall("".join(line + "\n" for line in lines).encode())
-    s.close()
-
-
 def test_serve_sources_with_formats():
     d = tempdir()
     try:
@@ -99,10 +61,8 @@ def test_serve_sources_with_formats():
              "--format", "leef"], d)
         run(["source", "add", "cgn", "--tenant", "acme", "--cidr", CGN + "/32",
              "--format", "a10", "--tz", "UTC"], d)
-        cfg = os.path.join(d, "koban.yaml")
-        with open(cfg, "w") as f:
-            f.write("data_dir: ./var\noutput:\n  file: true\n"
-                    "decoders:\n  leef:\n    delimiter: \"^\"\n    sources:\n      pa-leef: \"|\"\n")
+        cfg = file_output_config(d, "decoders:\n  leef:\n    delimiter: \"^\"\n"
+                                    "    sources:\n      pa-leef: \"|\"\n")
         leef = "<14>Mar 15 12:00:00 pa LEEF:1.0|Palo Alto Networks|PAN-OS|11.1|allow|" \
                "src=10.0.0.1|RuleName=r1^x|dst=10.0.0.2"
         cgn = ["<134>Mar 15 12:00:00 cgn NAT-TCP-C: 100.64.0.1:1000<-->203.0.113.1:2000 "
@@ -111,9 +71,9 @@ def test_serve_sources_with_formats():
                "<134>Mar 15 12:00:00 cgn CEF:0|A10|CFW|6.0|CGN 101|Nat Port Freed|5|proto=TCP",
                "<134>Mar 15 12:00:00 cgn NAT-TCP-C: broken"]
         k = Instance(d, cfg)
-        send(k, PAN_A, [leef])
-        send(k, PAN_B, [leef])
-        send(k, CGN, cgn)
+        send_lines(k, PAN_A, [leef])
+        send_lines(k, PAN_B, [leef])
+        send_lines(k, CGN, cgn)
         m = k.wait_settled(expect_total=6)
         assert value(m, "koban_events_parsed_total", tenant="acme") == 5
         assert value(m, "koban_events_parse_failed_total", tenant="acme") == 1

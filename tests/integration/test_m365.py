@@ -4,25 +4,15 @@ m365 source that receives records and containers of records over TCP."""
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import DATA, KOBAN, Instance, Suite, run, spool_lines, tempdir, value  # noqa: E402
+from kobanlib import (DATA, PARSE_NOW, Suite, check_golden, parse, samples,  # noqa: E402
+                      send_lines, serve_source, spool_lines, tempdir, value)
 
 GOLDEN = os.path.join(DATA, "parse", "m365")
-SAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared",
-                       "data", "samples", "defender")
-NOW = "2026-03-15T03:00:00Z"
+SAMPLES = samples("defender")
 ALPHA = "127.0.0.2"
-
-
-def parse(args, cwd, input=None):
-    env = dict(os.environ, KOBAN_PARSE_NOW=NOW)
-    env.pop("TZ", None)
-    return subprocess.run([KOBAN, "parse"] + args, cwd=cwd, capture_output=True, text=True,
-                          env=env, input=input, timeout=60)
 
 
 def check_common(e):
@@ -42,21 +32,7 @@ def test_parse_golden():
     update = os.environ.get("KOBAN_UPDATE_GOLDEN")
     for name in names:
         p = parse(["--format", "m365", name + ".log"], GOLDEN)
-        err_path = os.path.join(GOLDEN, name + ".err")
-        if update:
-            with open(os.path.join(GOLDEN, name + ".json"), "w") as f:
-                f.write(p.stdout)
-            if p.stderr:
-                with open(err_path, "w") as f:
-                    f.write(p.stderr)
-        with open(os.path.join(GOLDEN, name + ".json")) as f:
-            want = f.read()
-        want_err = open(err_path).read() if os.path.exists(err_path) else ""
-        assert p.stdout == want, "%s.json differs:\n%s" % (name, p.stdout)
-        assert p.stderr == want_err, "%s.err differs:\n%s" % (name, p.stderr)
-        assert p.returncode == (1 if want_err else 0), (name, p.returncode)
-        events = [json.loads(line) for line in p.stdout.splitlines()]
-        for e in events:
+        for e in check_golden(p, GOLDEN, name, update):
             check_common(e)
         if name != "failed":
             # auto sniffs every line (and container) of these as m365: the same events
@@ -112,13 +88,10 @@ def test_golden_fields():
     assert [x["event"]["kind"] for x in f] == ["pipeline_error"] * 2 + ["alert"] + [
         "pipeline_error", "alert", "pipeline_error", "pipeline_error", "alert", "pipeline_error"]
     assert f[2]["m365"]["alert"]["lastUpdateDateTime"] == "3/15/2026 2:00:00 AM"
-    assert f[2]["@timestamp"] == NOW
+    assert f[2]["@timestamp"] == PARSE_NOW
 
 
 def test_public_samples():
-    if not os.path.isdir(SAMPLES):
-        print("SKIP test_public_samples: ../shared/data/samples is absent")
-        return
     d = tempdir()
     try:
         p = parse(["--format", "m365", os.path.join(SAMPLES, "graph-alerts_v2-alert.json")], d)
@@ -161,22 +134,13 @@ def test_serve_m365_source():
     line is kept as a pipeline_error and counted."""
     d = tempdir()
     try:
-        run(["tenant", "add", "alpha"], d)
-        run(["source", "add", "defender", "--tenant", "alpha", "--cidr", ALPHA + "/32",
-             "--format", "m365"], d)
-        cfg = os.path.join(d, "koban.yaml")
-        with open(cfg, "w") as f:
-            f.write("data_dir: ./var\noutput:\n  file: true\n")
         with open(os.path.join(GOLDEN, "hunting.log")) as f:
             hunting = f.read().splitlines()
         with open(os.path.join(GOLDEN, "graph.log")) as f:
             graph = f.read().splitlines()
         lines = hunting[:2] + graph[5:7] + ['{"@odata.type":"#microsoft.graph.security.alert",']
-        k = Instance(d, cfg)
-        host, port = k.listeners["tcp"].rsplit(":", 1)
-        s = socket.create_connection((host, int(port)), source_address=(ALPHA, 0))
-        s.sendall("".join(line + "\n" for line in lines).encode())
-        s.close()
+        k = serve_source(d, "defender", ALPHA, "m365")
+        send_lines(k, ALPHA, lines)
         # 5 messages received; 4 + 3 records, 2 page alerts + 1 incident, 1 broken line
         m = k.wait_settled(expect_total=len(lines))
         assert value(m, "koban_events_parsed_total", tenant="alpha") == 10
@@ -199,6 +163,6 @@ if __name__ == "__main__":
     s = Suite()
     s.run(test_parse_golden)
     s.run(test_golden_fields)
-    s.run(test_public_samples)
+    s.run_with_path(SAMPLES, test_public_samples)
     s.run(test_serve_m365_source)
     s.done()

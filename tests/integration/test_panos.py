@@ -5,25 +5,15 @@ TCP syslog, octet-counted and LF-framed, into the decoded events of its source."
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import DATA, KOBAN, Instance, Suite, run, spool_lines, tempdir, value  # noqa: E402
+from kobanlib import (DATA, Suite, check_golden, parse, samples, send_tcp,  # noqa: E402
+                      serve_source, spool_lines, tempdir, value)
 
 GOLDEN = os.path.join(DATA, "parse", "panos")
-SHARED = os.environ.get("KOBAN_SHARED_DATA", os.path.abspath("../shared/data"))
-SAMPLES = os.path.join(SHARED, "samples", "panos")
-NOW = "2026-03-15T03:00:00Z"
+SAMPLES = samples("panos")
 ALPHA = "127.0.0.2"
-
-
-def parse(args, cwd, input=None):
-    env = dict(os.environ, KOBAN_PARSE_NOW=NOW)
-    env.pop("TZ", None)
-    return subprocess.run([KOBAN, "parse"] + args, cwd=cwd, capture_output=True, text=True,
-                          env=env, input=input, timeout=60)
 
 
 def test_golden():
@@ -35,24 +25,9 @@ def test_golden():
     for name in names:
         fmt = "auto" if name.startswith("auto-") else "panos"
         p = parse(["--format", fmt, "--tz", "Asia/Tokyo", name + ".log"], GOLDEN)
-        json_path = os.path.join(GOLDEN, name + ".json")
-        err_path = os.path.join(GOLDEN, name + ".err")
-        if update:
-            with open(json_path, "w") as f:
-                f.write(p.stdout)
-            if p.stderr:
-                with open(err_path, "w") as f:
-                    f.write(p.stderr)
-            elif os.path.exists(err_path):
-                os.unlink(err_path)
-        with open(json_path) as f:
-            assert p.stdout == f.read(), "%s.json differs:\n%s" % (name, p.stdout)
-        want_err = open(err_path).read() if os.path.exists(err_path) else ""
-        assert p.stderr == want_err, "%s.err differs:\n%s" % (name, p.stderr)
-        assert p.returncode == (1 if want_err else 0), (name, p.returncode)
+        events = check_golden(p, GOLDEN, name, update)
         with open(os.path.join(GOLDEN, name + ".log")) as f:
             lines = [line for line in f.read().split("\n") if line]
-        events = [json.loads(line) for line in p.stdout.splitlines()]
         assert len(events) == len(lines), name  # one event per line, failed ones too
         for e in events:
             assert e["ecs"]["version"] == "8.17.0"
@@ -114,24 +89,15 @@ def test_serve_tcp():
     """A source with --format panos: octet-counted and LF-framed TCP messages all arrive decoded."""
     d = tempdir()
     try:
-        run(["tenant", "add", "alpha"], d)
-        run(["source", "add", "fw", "--tenant", "alpha", "--cidr", ALPHA + "/32",
-             "--format", "panos", "--tz", "Asia/Tokyo"], d)
-        cfg = os.path.join(d, "koban.yaml")
-        with open(cfg, "w") as f:
-            f.write("data_dir: ./var\noutput:\n  file: true\nclock_skew_max: 0\n")
         with open(os.path.join(GOLDEN, "traffic.log"), "rb") as f:
             traffic = [line for line in f.read().split(b"\n") if line and b"<" in line[:1]]
         with open(os.path.join(GOLDEN, "threat.log"), "rb") as f:
             threat = [line for line in f.read().split(b"\n") if line]
-        k = Instance(d, cfg)
-        host, port = k.listeners["tcp"].rsplit(":", 1)
-        s = socket.create_connection((host, int(port)), source_address=(ALPHA, 0))
-        s.sendall(frames(traffic * 50))
-        s.close()
-        s = socket.create_connection((host, int(port)), source_address=(ALPHA, 0))
-        s.sendall(b"".join(line + b"\n" for line in threat * 20) + b"not a PAN-OS line\n")
-        s.close()
+        k = serve_source(d, "fw", ALPHA, "panos", ["--tz", "Asia/Tokyo"],
+                         config="clock_skew_max: 0\n")
+        send_tcp(k, ALPHA, frames(traffic * 50))
+        send_tcp(k, ALPHA, b"".join(line + b"\n" for line in threat * 20) +
+                 b"not a PAN-OS line\n")
         total = len(traffic) * 50 + len(threat) * 20 + 1
         m = k.wait_settled(expect_total=total)
         assert value(m, "koban_events_parsed_total", tenant="alpha") == total - 1
@@ -154,9 +120,6 @@ def test_serve_tcp():
 if __name__ == "__main__":
     s = Suite()
     s.run(test_golden)
-    if os.path.isdir(SAMPLES):
-        s.run(test_samples)
-    else:
-        print("SKIP test_samples: %s is absent" % SAMPLES)
+    s.run_with_path(SAMPLES, test_samples)
     s.run(test_serve_tcp)
     s.done()

@@ -6,6 +6,7 @@ de-duplicated (also across a restart and a kill -9), the Log Analytics window wi
 pages and a PartialError, secrets that are never logged, a secret file others may read
 refused, a nextLink to another origin refused, and the public Graph alert sample. Exact
 counts; waits are polls on the poller's own counters."""
+import contextlib
 import email.utils
 import json
 import os
@@ -14,13 +15,32 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import (FILE_OUTPUT, KOBAN, Instance, make_tls, poll, run,  # noqa: E402
-                      spool_lines, tempdir, value)
+from kobanlib import (FILE_OUTPUT, KOBAN, Instance, Suite, make_tls, poll, run,  # noqa: E402
+                      samples, spool_lines, tempdir, value)
 from msfake import Fake, iso  # noqa: E402
-from test_seal import SkippingSuite  # noqa: E402
 
 SECRET = "s3cr3t~with&special=chars%"
 DIRECTORY = "contoso.onmicrosoft.com"
+GRAPH_SAMPLE = os.path.join(samples("defender"), "graph-alerts_v2-alert.json")
+
+
+@contextlib.contextmanager
+def fake_services(client_secret=SECRET):
+    """A temporary folder d with tenant "cloud" and the secret file (setup), a CA and the
+    fake Entra ID/Graph/Log Analytics server (msfake.Fake) whose certificate it signed,
+    accepting client_secret: yields (d, secret file, CA file, fake); closes the fake and
+    removes d afterwards."""
+    d = tempdir()
+    fake = None
+    try:
+        secret = setup(d)
+        ca, cert, key = make_tls(d)
+        fake = Fake(cert, key, client_secret, DIRECTORY)
+        yield d, secret, ca, fake
+    finally:
+        if fake:
+            fake.close()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def format_for(d, wanted):
@@ -113,12 +133,7 @@ def drain(k, d, poller):
 
 
 def test_graph_paging_throttling_expired_token_and_overlap():
-    d = tempdir()
-    fake = None
-    try:
-        secret = setup(d)
-        ca, cert, key = make_tls(d)
-        fake = Fake(cert, key, SECRET, DIRECTORY)
+    with fake_services() as (d, secret, ca, fake):
         now = float(int(time.time()))  # whole seconds: exact in the fake's floats
         fake.alerts = [alert(i, now - 600 + i) for i in range(7)]  # 3 pages of 3
         fake.incidents = [{"id": "28282", "displayName": "Multi-stage incident",
@@ -179,19 +194,10 @@ def test_graph_paging_throttling_expired_token_and_overlap():
         assert value(k.metrics(), "koban_poller_duplicates_total", poller="m365") >= 3
         assert k.stop() == 0, k.log()
         assert len(originals(d)) == 11
-    finally:
-        if fake:
-            fake.close()
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def test_loganalytics_window_pages_partial_and_dedupe():
-    d = tempdir()
-    fake = None
-    try:
-        secret = setup(d)
-        ca, cert, key = make_tls(d)
-        fake = Fake(cert, key, SECRET, DIRECTORY)
+    with fake_services() as (d, secret, ca, fake):
         now = float(int(time.time()))  # whole seconds: exact in the fake's floats
         cols = [("TimeGenerated", "datetime"), ("UserPrincipalName", "string"),
                 ("ResultType", "string"), ("LocationDetails", "dynamic"), ("Count", "long"),
@@ -267,10 +273,6 @@ def test_loganalytics_window_pages_partial_and_dedupe():
         assert value(k.metrics(), "koban_poller_duplicates_total", poller="sentinel") >= 6
         assert k.stop() == 0, k.log()
         assert SECRET not in k.log()
-    finally:
-        if fake:
-            fake.close()
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def test_secret_file_readable_by_others_is_refused():
@@ -295,12 +297,7 @@ def test_secret_file_readable_by_others_is_refused():
 def test_wrong_secret_and_foreign_next_link():
     """A refused secret fails the polls (the service's reason logged, the secret not); a
     nextLink to another origin is not followed (the first page's records are kept)."""
-    d = tempdir()
-    fake = None
-    try:
-        secret = setup(d)
-        ca, cert, key = make_tls(d)
-        fake = Fake(cert, key, "another secret", DIRECTORY)
+    with fake_services("another secret") as (d, secret, ca, fake):
         now = float(int(time.time()))  # whole seconds: exact in the fake's floats
         fake.alerts = [alert(i, now - 600 + i) for i in range(5)]
         cfg = poller_config(d, fake, ca, secret, GRAPH.replace("FORMAT", "syslog")
@@ -324,10 +321,6 @@ def test_wrong_secret_and_foreign_next_link():
                      stream="alerts_v2") == 0
         assert not any(r["path"].startswith("https://graph.example.net") for r in fake.requests)
         assert k.stop() == 0
-    finally:
-        if fake:
-            fake.close()
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def state_watermarks(d, poller):
@@ -341,12 +334,7 @@ def state_watermarks(d, poller):
 def test_kill_9_after_a_poll_resumes_from_the_state():
     """kill -9 once the state file holds both watermarks: the restarted poller goes on from
     them, sends the alert added meanwhile once and nothing it had sent before."""
-    d = tempdir()
-    fake = None
-    try:
-        secret = setup(d)
-        ca, cert, key = make_tls(d)
-        fake = Fake(cert, key, SECRET, DIRECTORY)
+    with fake_services() as (d, secret, ca, fake):
         now = float(int(time.time()))
         fake.alerts = [alert(i, now - 600 + i) for i in range(4)]
         fake.incidents = [{"id": "1", "status": "active", "lastUpdateDateTime": iso(now - 400)}]
@@ -369,28 +357,14 @@ def test_kill_9_after_a_poll_resumes_from_the_state():
         assert sorted(json.loads(o)["id"] for o in got) == \
             sorted([a["id"] for a in fake.alerts] + ["1"]), got
         assert k.stop() == 0, k.log()
-    finally:
-        if fake:
-            fake.close()
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def test_public_graph_alert_sample():
     """The public Graph alerts_v2 sample (../shared/data/samples), served as a page of one
     with its lastUpdateDateTime moved into the window: one event whose event.original is the
     served record; decoded (not a pipeline_error) when this build has the m365 decoder."""
-    path = os.path.join(os.environ.get("KOBAN_SHARED_DATA", "../shared/data"), "samples",
-                        "defender", "graph-alerts_v2-alert.json")
-    if not os.path.exists(path):
-        print("SKIP test_public_graph_alert_sample: %s is absent" % path)
-        return False
-    d = tempdir()
-    fake = None
-    try:
-        secret = setup(d)
-        ca, cert, key = make_tls(d)
-        fake = Fake(cert, key, SECRET, DIRECTORY)
-        with open(path) as f:
+    with fake_services() as (d, secret, ca, fake):
+        with open(GRAPH_SAMPLE) as f:
             sample = json.load(f)
         sample["lastUpdateDateTime"] = iso(float(int(time.time())) - 60)
         fake.alerts = [sample]
@@ -405,20 +379,15 @@ def test_public_graph_alert_sample():
         if fmt == "m365":
             assert ev["event"]["kind"] != "pipeline_error", ev
         assert k.stop() == 0, k.log()
-    finally:
-        if fake:
-            fake.close()
-        shutil.rmtree(d, ignore_errors=True)
-    return True
 
 
 if __name__ == "__main__":
     assert os.path.exists(KOBAN)
-    s = SkippingSuite()
+    s = Suite()
     s.run(test_graph_paging_throttling_expired_token_and_overlap)
     s.run(test_loganalytics_window_pages_partial_and_dedupe)
     s.run(test_secret_file_readable_by_others_is_refused)
     s.run(test_wrong_secret_and_foreign_next_link)
     s.run(test_kill_9_after_a_poll_resumes_from_the_state)
-    s.run(test_public_graph_alert_sample)
+    s.run_with_path(GRAPH_SAMPLE, test_public_graph_alert_sample)
     s.done()

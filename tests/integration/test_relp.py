@@ -5,7 +5,6 @@ arrives); tenant attribution by listener name and HOSTNAME; protocol errors clos
 session; RELP over TLS; and a real rsyslog `omrelp` sender across a `kill -9` of koban: every
 message ends up stored (what rsyslog saw acknowledged, and what it sent again after the
 restart), duplicates counted and printed."""
-import json
 import os
 import re
 import shutil
@@ -17,18 +16,16 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import (Instance, Suite, fill_leaving, make_tls, mount_tmpfs, poll,  # noqa: E402
-                      run, tempdir, tmpfs_refused, value)
+from kobanlib import (Instance, Suite, fill_leaving, make_tls, poll, run,  # noqa: E402
+                      search_events, stored, tempdir, tmpfs_under, umount, value,
+                      write_config)
 
 OFFERS = b"relp_version=0\nrelp_software=koban-test\ncommands=syslog"
 STAMP = "2025-01-15T10:00:00.000000+09:00"
 
 
-def write_config(d, extra=""):
-    path = os.path.join(d, "koban.yaml")
-    with open(path, "w") as f:
-        f.write("data_dir: ./var\nstore:\n  commit_interval_ms: 50\n" + extra)
-    return path
+def config(d, extra=""):
+    return write_config(d, "store:\n  commit_interval_ms: 50\n" + extra)
 
 
 def setup(d):
@@ -42,9 +39,7 @@ def setup(d):
 
 
 def search(d, tenant):
-    _, out, _ = run(["search", "-c", os.path.join(d, "koban.yaml"), "--tenant", tenant,
-                     "--json", "*"], d)
-    return [json.loads(line) for line in out.splitlines()]
+    return search_events(d, tenant, config=os.path.join(d, "koban.yaml"))
 
 
 def seqs(events, tag):
@@ -103,16 +98,12 @@ class Client:
         self.sock.close()
 
 
-def stored(k, tenant):
-    return value(k.metrics(), "koban_events_stored_total", tenant=tenant)
-
-
 def test_pipelined_session_answered_after_commit():
     d = tempdir()
     k = None
     try:
         setup(d)
-        k = Instance(d, write_config(d), ["--relp", "127.0.0.1:0"])
+        k = Instance(d, config(d), ["--relp", "127.0.0.1:0"])
         c = Client(k.listeners["relp"])
         # more answers than koban's output buffer (16 KiB) holds at once
         n = 2000
@@ -174,7 +165,7 @@ def test_protocol_errors_close_the_session():
     k = None
     try:
         setup(d)
-        k = Instance(d, write_config(d), ["--relp", "127.0.0.1:0"])
+        k = Instance(d, config(d), ["--relp", "127.0.0.1:0"])
         a = k.listeners["relp"]
         # a command before open
         assert expect_closed(a, frame(1, b"syslog", line("h", "err", 0)), k, 0) == []
@@ -217,7 +208,7 @@ def test_relp_over_tls():
     try:
         setup(d)
         ca, cert, key = make_tls(d)
-        cfg = write_config(d, "syslog:\n  tls:\n    cert: %s\n    key: %s\n" % (cert, key))
+        cfg = config(d, "syslog:\n  tls:\n    cert: %s\n    key: %s\n" % (cert, key))
         k = Instance(d, cfg, ["--relp-tls", "127.0.0.1:0"])
         ctx = ssl.create_default_context(cafile=ca)
         c = Client(k.listeners["relp-tls"],
@@ -249,13 +240,11 @@ def test_full_disk_closes_unanswered_then_resent():
     be stored (never a 500, which a librelp sender would drop); sent again once space is
     back, everything is stored."""
     d = tempdir()
-    wal = os.path.join(d, "var", "wal")
-    ok, why = mount_tmpfs(wal, "4m")
-    assert ok, why
+    wal = tmpfs_under(d, "var", "wal")
     k = None
     try:
         setup(d)
-        k = Instance(d, write_config(d), ["--relp", "127.0.0.1:0"])
+        k = Instance(d, config(d), ["--relp", "127.0.0.1:0"])
         ballast = fill_leaving(wal, 64 * 1024)
         n, pad = 1000, "x" * 1000
         c = Client(k.listeners["relp"])
@@ -297,7 +286,7 @@ def test_full_disk_closes_unanswered_then_resent():
     finally:
         if k:
             k.stop()
-        subprocess.run(["umount", wal], capture_output=True)
+        umount(wal)
         shutil.rmtree(d, ignore_errors=True)
 
 
@@ -346,7 +335,7 @@ def test_rsyslog_omrelp_kill9_loses_nothing():
     rs = None
     try:
         setup(d)
-        cfg = write_config(d, "workers: 1\n")
+        cfg = config(d, "workers: 1\n")
         relp_port, in_port = free_port(), free_port()
         relp = "127.0.0.1:%d" % relp_port
         os.makedirs(os.path.join(d, "rs"))
@@ -416,15 +405,6 @@ if __name__ == "__main__":
     s.run(test_pipelined_session_answered_after_commit)
     s.run(test_protocol_errors_close_the_session)
     s.run(test_relp_over_tls)
-    refused = tmpfs_refused()
-    if refused:
-        print("SKIP test_full_disk_closes_unanswered_then_resent: cannot mount a tmpfs: " +
-              refused)
-    else:
-        s.run(test_full_disk_closes_unanswered_then_resent)
-    missing = omrelp_missing()
-    if missing:
-        print("SKIP test_rsyslog_omrelp_kill9_loses_nothing: " + missing)
-    else:
-        s.run(test_rsyslog_omrelp_kill9_loses_nothing)
+    s.run_with_tmpfs(test_full_disk_closes_unanswered_then_resent)
+    s.run_unless(omrelp_missing(), test_rsyslog_omrelp_kill9_loses_nothing)
     s.done()

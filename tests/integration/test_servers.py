@@ -11,27 +11,19 @@ import json
 import os
 import shutil
 import socket
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import DATA, KOBAN, Instance, Suite, run, spool_lines, tempdir, value  # noqa: E402
+from kobanlib import (DATA, PARSE_NOW, Instance, Suite, run, samples, spool_lines,  # noqa: E402
+                      tempdir, value)
+from kobanlib import parse as koban_parse  # noqa: E402
 
 FORMATS = ["squid", "combined", "bind", "unbound", "postfix", "json"]
-SAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared",
-                       "data", "samples", "generic")
-NOW = "2026-03-15T03:00:00Z"
+SAMPLES = samples("generic")
 
 
-class Skip(Exception):
-    pass
-
-
-def parse(args, cwd, now=NOW, input=None, tz="Asia/Tokyo"):
-    env = dict(os.environ, KOBAN_PARSE_NOW=now)
-    env.pop("TZ", None)
-    return subprocess.run([KOBAN, "parse", "--tz", tz] + args, cwd=cwd, capture_output=True,
-                          text=True, env=env, input=input, timeout=60)
+def parse(args, cwd, now=PARSE_NOW, input=None, tz="Asia/Tokyo"):
+    return koban_parse(["--tz", tz] + args, cwd, input, now)
 
 
 def golden_case(fmt, name):
@@ -114,10 +106,7 @@ def test_golden_key_fields():
 
 
 def sample(name):
-    path = os.path.join(SAMPLES, name)
-    if not os.path.isdir(SAMPLES):
-        raise Skip("../shared/data/samples absent")
-    return path
+    return os.path.join(SAMPLES, name)
 
 
 def events_of(args, path):
@@ -247,13 +236,7 @@ if __name__ == "__main__":
     s = Suite()
     s.run(test_golden)
     s.run(test_golden_key_fields)
-    try:
-        test_shared_samples()
-        print("PASS test_shared_samples", flush=True)
-    except Skip as e:
-        print("SKIP test_shared_samples: %s" % e, flush=True)
-    except Exception:  # noqa: BLE001 - reported by the suite's runner below
-        s.run(test_shared_samples)
+    s.run_with_path(SAMPLES, test_shared_samples)
     s.run(test_auto_mixed_file)
     s.run(test_serve_json_map_per_source_and_postfix)
     s.done()

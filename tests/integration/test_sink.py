@@ -5,39 +5,24 @@ senders, counts UDP drops as output_error and resumes by itself with nothing los
 over its store quota has its events dropped and counted (reason quota) while another is not
 touched, and a reload lifts the quota; `kill -9` loses nothing that was reported stored and
 duplicates nothing, and the test prints how much of what a TCP sender wrote was lost."""
-import json
 import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from kobanlib import (Instance, Suite, fill_leaving, loadgen, loadgen_start,  # noqa: E402
-                      mount_tmpfs, poll, run, tempdir, tmpfs_refused,
-                      udp_dropped_while_blocked, value)
+                      poll, search_events, stored, tempdir, tmpfs_under,
+                      udp_dropped_while_blocked, umount, value, write_config)
 from test_serve import ALPHA, BETA, seqs, setup_tenants  # noqa: E402
 
 
-def write_config(d, extra=""):
-    path = os.path.join(d, "koban.yaml")
-    with open(path, "w") as f:
-        f.write("data_dir: ./var\n" + extra)
-    return path
-
-
-def stored(k, tenant):
-    return value(k.metrics(), "koban_events_stored_total", tenant=tenant)
-
-
-def search_events(d, tenant):
+def search(d, tenant):
     """Every event of tenant in the store, through `koban search --json` (no daemon)."""
-    _, out, _ = run(["search", "-c", os.path.join(d, "koban.yaml"), "--tenant", tenant,
-                     "--json", "*"], d)
-    return [json.loads(line) for line in out.splitlines()]
+    return search_events(d, tenant, config=os.path.join(d, "koban.yaml"))
 
 
 def test_tcp_events_stored_and_found():
@@ -61,19 +46,17 @@ def test_tcp_events_stored_and_found():
         assert k.stop() == 0, k.log()
         # the file output is off by default: the store is the only output
         assert not os.path.exists(os.path.join(d, "var", "spool"))
-        got = sorted(seqs(search_events(d, "alpha"), "st"))
+        got = sorted(seqs(search(d, "alpha"), "st"))
         assert got == list(range(n_alpha)), "%d of %d, %d distinct" % (
             len(got), n_alpha, len(set(got)))
-        assert sorted(seqs(search_events(d, "beta"), "st")) == list(range(n_beta))
+        assert sorted(seqs(search(d, "beta"), "st")) == list(range(n_beta))
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
 
 def test_full_disk_back_pressure_then_no_loss():
     d = tempdir()
-    wal = os.path.join(d, "var", "wal")
-    ok, why = mount_tmpfs(wal, "4m")
-    assert ok, why
+    wal = tmpfs_under(d, "var", "wal")
     k = None
     try:
         setup_tenants(d)
@@ -109,14 +92,14 @@ def test_full_disk_back_pressure_then_no_loss():
         assert "writes to the event store resumed" in k.log()
         assert k.stop() == 0, k.log()
         k = None
-        events = search_events(d, "alpha")
+        events = search(d, "alpha")
         got = sorted(seqs(events, "full"))
         assert got == list(range(n)), "%d of %d, %d distinct" % (len(got), n, len(set(got)))
         assert not seqs(events, "udp")
     finally:
         if k:
             k.stop()
-        subprocess.run(["umount", wal], capture_output=True)
+        umount(wal)
         shutil.rmtree(d, ignore_errors=True)
 
 
@@ -159,7 +142,7 @@ def test_quota_drops_counted_and_reload_lifts_it():
         poll("the new events stored", lambda: stored(k, "alpha") == kept + more)
         assert value(k.metrics(), "koban_store_quota_bytes", tenant="alpha") == 0
         assert k.stop() == 0, k.log()
-        events = search_events(d, "alpha")
+        events = search(d, "alpha")
         assert len(seqs(events, "q")) == kept
         assert sorted(seqs(events, "more")) == list(range(more))
     finally:
@@ -214,7 +197,7 @@ def test_kill9_loses_only_uncommitted():
         # The next start seals what the log holds; a clean stop seals the rest.
         k = Instance(d, cfg)
         assert k.stop() == 0, k.log()
-        got = seqs(search_events(d, "alpha"), "kill")
+        got = seqs(search(d, "alpha"), "kill")
         assert len(got) == len(set(got)), "duplicates after kill -9"
         got = sorted(got)
         assert got == list(range(len(got))), "a gap: what is kept is a prefix of what was sent"
@@ -230,11 +213,7 @@ def test_kill9_loses_only_uncommitted():
 if __name__ == "__main__":
     s = Suite()
     s.run(test_tcp_events_stored_and_found)
-    refused = tmpfs_refused()
-    if refused:
-        print("SKIP test_full_disk_back_pressure_then_no_loss: cannot mount a tmpfs: " + refused)
-    else:
-        s.run(test_full_disk_back_pressure_then_no_loss)
+    s.run_with_tmpfs(test_full_disk_back_pressure_then_no_loss)
     s.run(test_quota_drops_counted_and_reload_lifts_it)
     s.run(test_kill9_loses_only_uncommitted)
     s.done()

@@ -6,13 +6,12 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import (Instance, Suite, fill_leaving, loadgen, loadgen_start,  # noqa: E402
-                      mount_tmpfs, poll, tempdir, tmpfs_refused,
-                      udp_dropped_while_blocked, value)
+from kobanlib import (Instance, Suite, file_output_config, fill_leaving,  # noqa: E402
+                      loadgen, loadgen_start, poll, tempdir, tmpfs_under,
+                      udp_dropped_while_blocked, umount, value)
 from test_serve import ALPHA, BETA, seqs, setup_tenants  # noqa: E402
 
 
@@ -26,18 +25,11 @@ def read_lines(path):
     return [json.loads(line) for line in data.splitlines()]
 
 
-def write_config(d, extra=""):
-    path = os.path.join(d, "koban.yaml")
-    with open(path, "w") as f:
-        f.write("data_dir: ./var\noutput:\n  file: true\n" + extra)
-    return path
-
-
 def test_sighup_after_rename_writes_a_new_file():
     d = tempdir()
     try:
         setup_tenants(d)
-        k = Instance(d, write_config(d))
+        k = Instance(d, file_output_config(d))
         spool = os.path.join(d, "var", "spool", "alpha.ndjson")
         n = 20000
         gen = loadgen_start("--proto", "tcp", "--target", k.listeners["tcp"], "--bind", ALPHA,
@@ -80,13 +72,11 @@ def test_full_disk_back_pressure_then_no_loss():
     """Only the JSON files' directory is full here: the event store's own full disk is
     tested in test_sink.py."""
     d = tempdir()
-    var = os.path.join(d, "var", "spool")
-    ok, why = mount_tmpfs(var, "4m")
-    assert ok, why
+    var = tmpfs_under(d, "var", "spool")
     k = None
     try:
         setup_tenants(d)
-        k = Instance(d, write_config(d, "workers: 1\nqueues:\n  capacity: 200\n"))
+        k = Instance(d, file_output_config(d, "workers: 1\nqueues:\n  capacity: 200\n"))
         # Ballast: leave about 300 KiB free, less than the events' JSON needs.
         ballast = fill_leaving(var, 300 * 1024)
         spool = os.path.join(var, "alpha.ndjson")
@@ -127,7 +117,7 @@ def test_full_disk_back_pressure_then_no_loss():
     finally:
         if k:
             k.stop()
-        subprocess.run(["umount", var], capture_output=True)
+        umount(var)
         shutil.rmtree(d, ignore_errors=True)
 
 
@@ -137,7 +127,7 @@ def test_spool_open_failure_counted():
         setup_tenants(d)
         spool = os.path.join(d, "var", "spool", "alpha.ndjson")
         os.makedirs(spool)  # a directory where the file should be
-        k = Instance(d, write_config(d, "workers: 2\n"))
+        k = Instance(d, file_output_config(d, "workers: 2\n"))
         n = 50
         loadgen("--proto", "tcp", "--target", k.listeners["tcp"], "--bind", ALPHA,
                 "--count", n, "--tag", "open")
@@ -171,7 +161,7 @@ def test_output_error_at_stop_counted():
         setup_tenants(d)
         spool = os.path.join(d, "var", "spool", "alpha.ndjson")
         os.makedirs(spool)
-        k = Instance(d, write_config(d))
+        k = Instance(d, file_output_config(d))
         n = 50
         loadgen("--proto", "tcp", "--target", k.listeners["tcp"], "--bind", ALPHA,
                 "--count", n, "--tag", "stop")
@@ -191,11 +181,7 @@ def test_output_error_at_stop_counted():
 if __name__ == "__main__":
     s = Suite()
     s.run(test_sighup_after_rename_writes_a_new_file)
-    refused = tmpfs_refused()
-    if refused:
-        print("SKIP test_full_disk_back_pressure_then_no_loss: cannot mount a tmpfs: " + refused)
-    else:
-        s.run(test_full_disk_back_pressure_then_no_loss)
+    s.run_with_tmpfs(test_full_disk_back_pressure_then_no_loss)
     s.run(test_spool_open_failure_counted)
     s.run(test_output_error_at_stop_counted)
     s.done()

@@ -7,7 +7,7 @@ import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import Suite, run, tempdir  # noqa: E402
+from kobanlib import Suite, run, search_events as search, tempdir  # noqa: E402
 
 
 def ecs_lines(n, marker, day="2026-12-01"):
@@ -24,11 +24,6 @@ def ecs_lines(n, marker, day="2026-12-01"):
         }
         out.append(json.dumps(ev))
     return "\n".join(out) + "\n"
-
-
-def search(d, tenant, *args):
-    _, out, _ = run(["search", "--tenant", tenant, "--json"] + list(args), d)
-    return [json.loads(line) for line in out.splitlines()]
 
 
 def setup(d):
