@@ -88,14 +88,14 @@ FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -Isrc -g -O1 -fsanitize=fuzzer,address,unde
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 build/fuzz/lib/%.o: %.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
 FUZZ_LIB_OBJ := $(patsubst %.c,build/fuzz/lib/%.o,$(filter-out src/cli/%,$(LIB_SRC)))
 build/fuzz/libkoban.a: $(FUZZ_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 build/fuzz/%: tests/fuzz/%.c build/fuzz/libkoban.a
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $^ $(LDLIBS)
+	clang $(FUZZ_CFLAGS) -MMD -MP -MF $@.d -o $@ $^ $(LDLIBS)
 fuzz-build: $(FUZZ_BIN)
 fuzz: fuzz-build
 	@tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BIN)
