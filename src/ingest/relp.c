@@ -526,18 +526,7 @@ static bool take_input(struct relp *r, struct rconn *c, const char *p, size_t n)
 
 static ssize_t conn_read(struct relp *r, struct rconn *c)
 {
-	ssize_t n;
-
-	if (c->ssl)
-		return tls_conn_read(c->ssl, r->buf, READ_CHUNK);
-	do
-		n = read(c->fd, r->buf, READ_CHUNK);
-	while (n < 0 && errno == EINTR);
-	if (n > 0)
-		return n;
-	if (n == 0)
-		return TLS_IO_EOF;
-	return errno == EAGAIN || errno == EWOULDBLOCK ? TLS_IO_WANT_READ : TLS_IO_ERROR;
+	return tcp_read(c->fd, c->ssl, r->buf, READ_CHUNK);
 }
 
 /* Sends what the output buffer holds; false when the session was closed. */

@@ -418,20 +418,25 @@ static void framing_failed(struct tcp_loop *t, struct conn *c, int rc)
 	}
 }
 
-static ssize_t conn_read(struct tcp_loop *t, struct conn *c)
+ssize_t tcp_read(int fd, struct ssl_st *ssl, char *buf, size_t cap)
 {
 	ssize_t r;
 
-	if (c->ssl)
-		return tls_conn_read(c->ssl, t->buf, READ_CHUNK);
+	if (ssl)
+		return tls_conn_read(ssl, buf, cap);
 	do
-		r = read(c->fd, t->buf, READ_CHUNK);
+		r = read(fd, buf, cap);
 	while (r < 0 && errno == EINTR);
 	if (r > 0)
 		return r;
 	if (r == 0)
 		return TLS_IO_EOF;
 	return errno == EAGAIN || errno == EWOULDBLOCK ? TLS_IO_WANT_READ : TLS_IO_ERROR;
+}
+
+static ssize_t conn_read(struct tcp_loop *t, struct conn *c)
+{
+	return tcp_read(c->fd, c->ssl, t->buf, READ_CHUNK);
 }
 
 /* Input ended: push what is framed, then close (why: as for close_conn). */

@@ -35,6 +35,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct config;
 struct err;
@@ -96,5 +97,12 @@ void tcp_refuse(struct ingest *in, unsigned listener, int fd, enum conn_refuse w
  * the message "WHO: epoll_ctl: ...".
  */
 int tcp_watch(int epfd, int fd, void *tag, const char *who, struct err *e);
+/*
+ * Reads what a connection has into buf[0..cap): through its TLS session ssl when not NULL,
+ * else from fd (EINTR retried). The bytes read, or tls.h's TLS_IO_EOF, TLS_IO_WANT_READ
+ * (nothing now) or TLS_IO_ERROR.
+ */
+struct ssl_st;
+ssize_t tcp_read(int fd, struct ssl_st *ssl, char *buf, size_t cap);
 
 #endif
