@@ -166,9 +166,20 @@ int event_add_ip(struct event *ev, unsigned field, const struct ipaddr *ip)
 	return 0;
 }
 
+/* Index of field's first value (known fields: without a scan), or ev->n when it has none. */
+static uint32_t first_value(const struct event *ev, unsigned field)
+{
+	if (field < FIELD_COUNT)
+		return ev->known_pos[field] ? ev->known_pos[field] - 1u : ev->n;
+	for (uint32_t i = 0; i < ev->n; i++)
+		if (ev->vals[i].field == field)
+			return i;
+	return ev->n;
+}
+
 int event_add_str_once(struct event *ev, unsigned field, const char *s, size_t len)
 {
-	for (uint32_t i = 0; i < ev->n; i++)
+	for (uint32_t i = first_value(ev, field); i < ev->n; i++)
 		if (ev->vals[i].field == field && ev->vals[i].len == len &&
 		    !memcmp(ev->vals[i].v.s, s, len))
 			return 0;
@@ -177,7 +188,7 @@ int event_add_str_once(struct event *ev, unsigned field, const char *s, size_t l
 
 int event_add_ip_once(struct event *ev, unsigned field, const struct ipaddr *ip)
 {
-	for (uint32_t i = 0; i < ev->n; i++)
+	for (uint32_t i = first_value(ev, field); i < ev->n; i++)
 		if (ev->vals[i].field == field && !memcmp(ev->vals[i].v.ip.b, ip->b, sizeof(ip->b)))
 			return 0;
 	return event_add_ip(ev, field, ip);
