@@ -25,7 +25,6 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/metrics.h"
-#include "core/msg.h"
 #include "core/timeutil.h"
 #include "ingest/ackin.h"
 #include "parse/decoder.h"
@@ -55,8 +54,8 @@ enum req_result { REQ_OK, REQ_THROTTLED, REQ_SERVER_ERROR, REQ_CLIENT_ERROR,
 static const char *const req_names[] = { "ok", "throttled", "server_error", "client_error",
 					 "unauthorized", "transport_error" };
 
-enum drop { DROP_REC_TOO_LARGE, DROP_REC_NO_MEMORY, DROP_REC_SHUTDOWN, DROP_RECS };
-static const char *const drop_names[] = { "too_large", "no_memory", "shutdown" };
+enum drop { DROP_REC_TOO_LARGE, DROP_RECS };
+static const char *const drop_names[] = { "too_large" };
 
 enum cycle_result { CYCLE_OK, CYCLE_PARTIAL, CYCLE_FAILED, CYCLE_RESULTS };
 static const char *const cycle_names[] = { "ok", "partial", "failed" };
