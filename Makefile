@@ -12,11 +12,16 @@
 #   make uninstall    removes what make install put there (never the config or the data)
 
 CC ?= cc
-PKGS := libmicrohttpd openssl sqlite3 yaml-0.1 zlib libsodium libzstd libcurl
+PKGS := libmicrohttpd openssl sqlite3 yaml-0.1 zlib libsodium libzstd libcurl libfyaml libpcre2-8
+# Hyperscan (x86 only) runs detection's multi-pattern pass; without it a portable fallback does.
+ifeq ($(shell pkg-config --exists libhs 2>/dev/null && echo 1),1)
+PKGS += libhs
+HS_CFLAGS := -DKOBAN_HYPERSCAN=1
+endif
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wno-unused-parameter -Wvla
 CFLAGS ?= -O2 -g
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Isrc -Itests/lib $(WARN) $(CFLAGS) $(SANFLAGS) \
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Isrc -Itests/lib $(WARN) $(CFLAGS) $(SANFLAGS) $(HS_CFLAGS) \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 
@@ -84,7 +89,7 @@ test: all
 		tests/run
 
 # libFuzzer targets: clang only, with ASan+UBSan, one binary per parser.
-FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -Isrc -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -Isrc $(HS_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 build/fuzz/lib/%.o: %.c
 	@mkdir -p $(dir $@)
