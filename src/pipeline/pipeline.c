@@ -317,6 +317,19 @@ struct one_msg {
 };
 
 /*
+ * Shows the finished event to the inspector. Always 0: the inspector counts its own losses;
+ * the int keeps the call in the chain of build steps that stop at the first failure.
+ */
+static int inspect(struct pipeline *p, const struct one_msg *om, struct event *ev)
+{
+	struct pipeline_origin o = { om->m->tenant, om->m->source, om->d, om->m->received_ns };
+
+	if (p->cfg.inspect.event)
+		p->cfg.inspect.event(p->cfg.inspect.ctx, om->wi, &o, ev);
+	return 0;
+}
+
+/*
  * Decodes data[0..len) (the message, or one record of it) into an event and hands it on.
  * Returns 0 when decoded, the decoder's negative code (the event still handed on as a
  * pipeline_error), or -ENOSPC when it could not be written.
@@ -348,7 +361,8 @@ static int build_event(struct one_msg *om, const char *data, size_t len)
 		c->parsed++;
 	}
 	if (p->cfg.output.event) { /* the event itself, never JSON */
-		if ((rc = normalize(p, &ev, m, om->d, decoded, &de, c)) < 0) {
+		if ((rc = normalize(p, &ev, m, om->d, decoded, &de, c)) < 0 ||
+		    (rc = inspect(p, om, &ev)) < 0) {
 			c->too_large++;
 			if (p->cfg.output.too_large)
 				p->cfg.output.too_large(p->cfg.output.ctx, m->tenant, (uint32_t)len);
@@ -362,6 +376,7 @@ static int build_event(struct one_msg *om, const char *data, size_t len)
 	}
 	mark = w->out.len;
 	if ((rc = normalize(p, &ev, m, om->d, decoded, &de, c)) < 0 ||
+	    (rc = inspect(p, om, &ev)) < 0 ||
 	    ((p->cfg.output.write || p->cfg.output.write_lines) && /* no output: built, counted */
 	     ((rc = event_write_json(&ev, &w->out)) < 0 || (rc = buf_addch(&w->out, '\n')) < 0))) {
 		buf_truncate(&w->out, mark);

@@ -12,7 +12,9 @@
  *      koban.log.source.ip (the sender), log.flags ["truncated"], and
  *      koban.clock_skew_seconds when the device time is more than clock_skew_max away
  *      from the receive time (counted in koban_events_clock_skew_total{tenant,source});
- *   3. appends the event as one JSON line to the worker's buffer and hands the buffer to
+ *   3. shows the finished event to the inspector, when one is set (struct pipeline_inspect:
+ *      detection, src/detect), which may add fields to it;
+ *   4. appends the event as one JSON line to the worker's buffer and hands the buffer to
  *      the output (struct pipeline_output) past flush_bytes and at the end of a batch.
  *
  * Memory: the pipeline owns per-worker arenas and buffers (bounded by max_message_size);
@@ -66,6 +68,30 @@ struct pipeline_output {
 	void (*flush)(void *ctx, unsigned worker);
 };
 
+/*
+ * Where an event came from, for the inspector: the tenant slot, the matched source's name
+ * (NULL: none), the decoder that built it and the receive time.
+ */
+struct decoder;
+
+struct pipeline_origin {
+	unsigned slot;
+	const char *source;
+	const struct decoder *decoder;
+	int64_t received_ns;
+};
+
+/*
+ * The stage between normalization and output (detection). event() is called on worker slot
+ * `worker`'s thread with every finished event, pipeline errors included; it may add fields
+ * to the event (they are stored with it) and must not keep pointers into it after the call.
+ * It cannot fail the event: what it loses it counts itself.
+ */
+struct pipeline_inspect {
+	void (*event)(void *ctx, unsigned worker, const struct pipeline_origin *o, struct event *ev);
+	void *ctx;
+};
+
 struct pipeline_config {
 	unsigned workers;            /* worker slots, >= 1 */
 	size_t max_message_size;     /* largest message (sizes arenas and buffers) */
@@ -78,6 +104,7 @@ struct pipeline_config {
 	unsigned (*tenant_gen)(void *ctx, unsigned slot);
 	void *tenant_ctx;
 	struct pipeline_output output; /* write NULL: events are built, then discarded */
+	struct pipeline_inspect inspect; /* event NULL: no inspection */
 	bool metrics;                /* register koban_events_clock_skew_total */
 };
 

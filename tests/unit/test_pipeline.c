@@ -330,6 +330,74 @@ static void test_event_and_lines_outputs(void)
 	pipeline_free(p);
 }
 
+struct inspected {
+	unsigned calls, worker, slot;
+	const char *source;
+	const char *decoder;
+};
+
+/* Marks every event it sees, as detection will (threat.enrichments, tags). */
+static void inspect_tag(void *ctx, unsigned worker, const struct pipeline_origin *o,
+			struct event *ev)
+{
+	struct inspected *in = ctx;
+
+	in->calls++;
+	in->worker = worker;
+	in->slot = o->slot;
+	in->source = o->source;
+	in->decoder = o->decoder->name;
+	CHECK_INT(event_add_str(ev, FIELD_TAGS, "seen", 4), 0);
+}
+
+/* The inspector sees each finished event, before both kinds of output, and may add fields. */
+static void test_inspector(void)
+{
+	struct capture c;
+	struct pipeline_config pc = {
+		.workers = 2, .max_message_size = 480, .flush_bytes = 1 << 16,
+		.fixed_now_ns = NOW + NS_PER_SEC, .tenant_name = tenant_of,
+		.output = { capture_write, NULL, &c },
+	};
+	struct pipeline_counts n = { 0 };
+	struct inspected in = { 0 };
+	struct seen s = { 0 };
+	struct err e = ERR_INIT;
+	struct pipeline *p = NULL;
+	struct msg *m;
+	int rc;
+
+	c = (struct capture){ BUF_INIT(1 << 20), 0, 0, 0 };
+	pc.inspect = (struct pipeline_inspect){ inspect_tag, &in };
+	CHECK_INT(pipeline_new(&p, &pc, &e), 0);
+	m = msg_of("<13>1 2026-03-15T03:00:00Z h a - - - ev", 6, "10.0.0.2", 9);
+	m->source = "fw";
+	buf_reset(&c.out);
+	rc = pipeline_event(p, 1, m, &n, &e);
+	pipeline_flush(p, 1, &n);
+	msg_free(m);
+	CHECK_INT(rc, 0);
+	CHECK_INT(in.calls, 1);
+	CHECK_INT(in.worker, 1);
+	CHECK_INT(in.slot, 6);
+	CHECK_STR(in.source, "fw");
+	CHECK_STR(in.decoder, "rfc5424");
+	CHECK(strstr(c.out.p, "\"tags\":[\"seen\"]"));
+	/* a pipeline error is inspected too */
+	(void)one(p, &c, msg_of("<13>1 garbage", 6, NULL, 0), &n, &rc);
+	CHECK_INT(in.calls, 2);
+	pipeline_free(p);
+	buf_release(&c.out);
+
+	pc.output = (struct pipeline_output){ .ctx = &s, .event = seen_event };
+	CHECK_INT(pipeline_new(&p, &pc, &e), 0);
+	m = msg_of("<13>1 2026-03-15T03:00:00Z h a - - - ev", 5, "10.0.0.2", 9);
+	pipeline_batch(p, 0, &m, 1, &n);
+	CHECK_INT(in.calls, 3);
+	CHECK_INT(s.events, 1);
+	pipeline_free(p);
+}
+
 int main(void)
 {
 	T_RUN(test_ecs_fields);
@@ -338,6 +406,7 @@ int main(void)
 	T_RUN(test_batch_output);
 	T_RUN(test_tenant_switch_flushes);
 	T_RUN(test_event_and_lines_outputs);
+	T_RUN(test_inspector);
 	T_RUN(test_bad_config);
 	return t_done();
 }
