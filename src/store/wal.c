@@ -545,8 +545,11 @@ int wal_append(struct wal *w, unsigned shard, uint64_t tenant, uint32_t count, u
 	if (rc)
 		goto fail;
 	pthread_mutex_lock(&s->lock);
-	rc = append_locked(w, s, tenant, count, flags, payload, len, lsn);
+	/* a checkpoint may have retired the file meanwhile (retire_current): open the next */
+	rc = s->fd < 0 ? -EAGAIN : append_locked(w, s, tenant, count, flags, payload, len, lsn);
 	pthread_mutex_unlock(&s->lock);
+	if (rc == -EAGAIN)
+		return wal_append(w, shard, tenant, count, flags, payload, len, lsn, e);
 	if (rc) {
 		err_set(e, rc, "%s: cannot append: %s", s->dir, strerror(-rc));
 		goto fail;
@@ -688,6 +691,28 @@ static int remove_file(struct wal *w, struct wal_shard *s, size_t i, struct err 
 	return 0;
 }
 
+/*
+ * When lsn covers every record the current file holds and they are all durable, the file
+ * goes now rather than after the next one starts, so an idle shard keeps no log the segments
+ * already hold (the next append opens a new file). Under sync_lock (no fdatasync of it is in
+ * progress) and lock.
+ */
+static int retire_current(struct wal *w, struct wal_shard *s, uint64_t lsn, struct err *e)
+{
+	int rc;
+
+	if (s->fd < 0 || !s->n_files || s->file_bytes <= FILE_HEADER || lsn < s->appended_lsn ||
+	    atomic_load(&s->durable_lsn) < s->appended_lsn)
+		return 0;
+	if ((rc = remove_file(w, s, s->n_files - 1, e)))
+		return rc;
+	close(s->fd);
+	s->fd = -1;
+	s->rotate = false;
+	s->n_files--;
+	return 0;
+}
+
 int wal_checkpoint(struct wal *w, unsigned shard, uint64_t lsn, struct err *e)
 {
 	struct wal_shard *s;
@@ -701,6 +726,7 @@ int wal_checkpoint(struct wal *w, unsigned shard, uint64_t lsn, struct err *e)
 		return 0;
 	if ((rc = checkpoint_write(s, lsn, e)))
 		return rc;
+	pthread_mutex_lock(&s->sync_lock);
 	pthread_mutex_lock(&s->lock);
 	/* A file goes when the next one starts at or before lsn + 1; the current one stays. */
 	while (gone + 1 < s->n_files && s->files[gone + 1] <= lsn + 1 && !rc)
@@ -709,7 +735,10 @@ int wal_checkpoint(struct wal *w, unsigned shard, uint64_t lsn, struct err *e)
 	memmove(s->files, s->files + gone, (s->n_files - gone) * sizeof(*s->files));
 	memmove(s->file_sizes, s->file_sizes + gone, (s->n_files - gone) * sizeof(*s->files));
 	s->n_files -= gone;
+	if (!rc)
+		rc = retire_current(w, s, lsn, e);
 	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->sync_lock);
 	return rc;
 }
 

@@ -26,7 +26,9 @@
  * file. A torn record at the end of a shard's last file (a crash in the middle of a write) is
  * cut off, logged and counted; damage anywhere else is an error naming the file and offset,
  * never skipped silently. wal_checkpoint() records that the owner has everything up to an LSN
- * elsewhere (sealed segments): replay starts after it and whole files before it are deleted.
+ * elsewhere (sealed segments): replay starts after it and whole files before it are deleted;
+ * when it covers every durable record of the current file, that file goes too (an idle shard
+ * keeps no log the segments hold) and the next append starts a new one.
  *
  * Ownership: the WAL copies nothing it is given beyond the call; payloads handed to the
  * replay callback are valid only during the call.

@@ -277,6 +277,39 @@ static void test_checkpoint_removes_and_skips(void)
 	wal_close(w);
 }
 
+/* A checkpoint that covers everything durable removes the current file too; LSNs go on. */
+static void test_checkpoint_of_everything_leaves_no_file(void)
+{
+	static struct seen s;
+	struct wal_stats st;
+	struct err e = ERR_INIT;
+	struct wal *w;
+	char sd[600];
+
+	fresh_dir("checkpoint-all");
+	w = open_wal(1, 0, 1 << 20, &s, &e); /* interval 0: every append is committed */
+	if (!w)
+		return;
+	snprintf(sd, sizeof(sd), "%s/shard-00", dir);
+	append_n(w, 1, 0, 20);
+	CHECK_INT(files_in(sd), 1);
+	CHECK_INT(wal_checkpoint(w, 0, 19, &e), 0); /* not all of it: the file stays */
+	CHECK_INT(files_in(sd), 1);
+	CHECK_INT(wal_checkpoint(w, 0, 20, &e), 0);
+	CHECK_INT(files_in(sd), 0);
+	wal_stats(w, &st);
+	CHECK_INT(st.bytes_on_disk, 0);
+	append_n(w, 1, 20, 2); /* a new file, LSNs 21 and 22 */
+	CHECK_INT(files_in(sd), 1);
+	wal_close(w);
+	w = open_wal(1, 0, 1 << 20, &s, &e);
+	CHECK(w != NULL);
+	CHECK_INT(s.n, 2);
+	CHECK_INT(s.lsn[0], 21);
+	CHECK_STR(s.payload[1], "r21");
+	wal_close(w);
+}
+
 static void test_write_error_leaves_no_partial_record(void)
 {
 	static struct seen s;
@@ -380,6 +413,7 @@ int main(void)
 	T_RUN(test_torn_tail_is_cut);
 	T_RUN(test_damage_is_an_error);
 	T_RUN(test_checkpoint_removes_and_skips);
+	T_RUN(test_checkpoint_of_everything_leaves_no_file);
 	T_RUN(test_write_error_leaves_no_partial_record);
 	T_RUN(test_shard_count_change_replays_old_shards);
 	T_RUN(test_limits_and_errors);
