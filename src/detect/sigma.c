@@ -394,13 +394,13 @@ static int compile_item(struct doc_ctx *d, struct group *g, struct fy_node *key,
 	if ((bar ? (size_t)(bar - k) : klen) > 0) {
 		field = field_id(d, k, bar ? (size_t)(bar - k) : klen, d->e);
 		if (field < 0)
-			return fail_at(d, key, line, "%s", d->e->msg);
+			return field == -ENOMEM ? field : fail_at(d, key, line, "%s", d->e->msg);
 	}
 	rc = item_values(d, val, &in, &n, line);
 	if (rc >= 0) {
 		rc = sigval_item_new(&it, field, bar ? bar + 1 : "", bar ? klen - (size_t)(bar - k) - 1 : 0,
 				     in, n, &env, d->e);
-		if (rc < 0)
+		if (rc < 0 && rc != -ENOMEM)
 			rc = fail_at(d, key, line, "%.*s: %s", (int)MIN(klen, 128), k, d->e->msg);
 		else
 			rc = add_item(d, g, it);
@@ -616,7 +616,7 @@ static int compile_detection(struct doc_ctx *d, struct fy_node *map, struct dete
 	rc = sigcond_parse(&det->cond, text, text_len, det->names, det->n, d->e);
 	mem_free(text);
 	if (rc < 0)
-		return fail_at(d, cond, line, "condition: %s", d->e->msg);
+		return rc == -ENOMEM ? rc : fail_at(d, cond, line, "condition: %s", d->e->msg);
 	if (det->n > d->s->max_idents)
 		d->s->max_idents = det->n;
 	return 0;
@@ -973,10 +973,28 @@ static int load_document(struct sigma_set *s, struct fy_document *doc, const cha
 
 /* ---- input ---- */
 
-/* The first error the YAML parser collected, as FILE:LINE: message. */
-static int yaml_error(struct sigma_set *s, struct fy_parser *p, const char *file)
+/* libfyaml's diagnostics are collected, never printed. */
+static void diag_silent(struct fy_diag *diag, void *user, const char *buf, size_t len)
 {
-	struct fy_diag *diag = fy_parser_get_diag(p);
+}
+
+static struct fy_diag *diag_new(void)
+{
+	struct fy_diag_cfg cfg;
+	struct fy_diag *diag;
+
+	fy_diag_cfg_default(&cfg);
+	cfg.fp = NULL;
+	cfg.output_fn = diag_silent;
+	diag = fy_diag_create(&cfg);
+	if (diag)
+		fy_diag_set_collect_errors(diag, true);
+	return diag;
+}
+
+/* The first error the YAML parser collected, reported as FILE:LINE: message. */
+static int yaml_error(struct sigma_set *s, struct fy_diag *diag, const char *file)
+{
 	struct fy_diag_error *de;
 	void *it = NULL;
 	char msg[400];
@@ -984,12 +1002,10 @@ static int yaml_error(struct sigma_set *s, struct fy_parser *p, const char *file
 
 	snprintf(msg, sizeof(msg), "YAML: not well-formed");
 	if (diag && (de = fy_diag_errors_iterate(diag, &it))) {
-		line = de->line > 0 ? (unsigned)de->line : 0;
+		line = de->line >= 0 ? (unsigned)de->line + 1 : 0;
 		snprintf(msg, sizeof(msg), "YAML: column %d: %s", de->column + 1,
 			 de->msg ? de->msg : "not well-formed");
 	}
-	if (diag)
-		fy_diag_unref(diag);
 	s->counts.rejected++;
 	report(s, file, line, "-", msg);
 	return 0;
@@ -998,28 +1014,33 @@ static int yaml_error(struct sigma_set *s, struct fy_parser *p, const char *file
 static int load_text(struct sigma_set *s, const char *name, const char *text, size_t len,
 		     struct err *e)
 {
-	struct fy_parse_cfg cfg = { .flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG };
+	struct fy_parse_cfg cfg = { .flags = FYPCF_QUIET };
 	const char *file = keep(s, name, strlen(name));
 	struct fy_document *doc;
-	struct fy_parser *p;
+	struct fy_parser *p = NULL;
 	int rc = 0;
 
 	if (!file)
 		return err_set(e, -ENOMEM, "out of memory");
-	p = fy_parser_create(&cfg);
-	if (!p)
-		return err_set(e, -ENOMEM, "%s: cannot create a YAML parser", name);
+	if (!(cfg.diag = diag_new()) || !(p = fy_parser_create(&cfg))) {
+		rc = err_set(e, -ENOMEM, "%s: cannot create a YAML parser", name);
+		goto done;
+	}
 	if (fy_parser_set_string(p, text, len) < 0) {
-		fy_parser_destroy(p);
-		return err_set(e, -ENOMEM, "%s: cannot read the YAML text", name);
+		rc = err_set(e, -ENOMEM, "%s: cannot read the YAML text", name);
+		goto done;
 	}
 	while (rc >= 0 && (doc = fy_parse_load_document(p))) {
 		rc = load_document(s, doc, file, e);
 		fy_parse_document_destroy(p, doc);
 	}
 	if (rc >= 0 && fy_parser_get_stream_error(p))
-		rc = yaml_error(s, p, file);
-	fy_parser_destroy(p);
+		rc = yaml_error(s, cfg.diag, file);
+done:
+	if (p)
+		fy_parser_destroy(p);
+	if (cfg.diag)
+		fy_diag_destroy(cfg.diag);
 	return rc;
 }
 

@@ -55,7 +55,7 @@ struct sigval_item {
 	enum shape ref_shape; /* fieldref: EXACT, PREFIX, SUFFIX or CONTAINS */
 	bool ref_cased;
 	struct value *v;
-	size_t n;
+	size_t n, cap;
 };
 
 struct sigval_scratch {
@@ -589,7 +589,7 @@ static int finish_glob(struct value *v, struct pat *p, struct err *e)
 	}
 	if (inner)
 		v->shape = SH_GLOB;
-	else if (lead == p->n)
+	else if (lead == p->n && p->n)
 		v->shape = SH_ANY;
 	else
 		v->shape = lead && trail ? SH_CONTAINS : lead ? SH_SUFFIX : trail ? SH_PREFIX
@@ -641,11 +641,16 @@ static int add_value(struct sigval_item *it, struct value **v, struct err *e)
 	if (it->n >= SIGVAL_VALUES_MAX)
 		return err_set(e, -EINVAL, "expected at most %d values after the modifiers",
 			       SIGVAL_VALUES_MAX);
-	nv = mem_realloc(it->v, (it->n + 1) * sizeof(*nv));
-	if (!nv)
-		return err_set(e, -ENOMEM, "out of memory");
-	it->v = nv;
-	*v = &nv[it->n++];
+	if (it->n == it->cap) {
+		size_t cap = it->cap ? it->cap * 2 : 4;
+
+		nv = mem_realloc(it->v, cap * sizeof(*nv));
+		if (!nv)
+			return err_set(e, -ENOMEM, "out of memory");
+		it->v = nv;
+		it->cap = cap;
+	}
+	*v = &it->v[it->n++];
 	memset(*v, 0, sizeof(**v));
 	return 0;
 }

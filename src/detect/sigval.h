@@ -49,7 +49,7 @@ struct err;
 struct event;
 
 #define SIGVAL_KEYWORDS (-1)      /* field of a keyword list */
-#define SIGVAL_VALUES_MAX 4096    /* values of one item after expansions */
+#define SIGVAL_VALUES_MAX 65536   /* values of one item after expansions */
 #define SIGVAL_VALUE_MAX 65536    /* bytes of one value */
 #define SIGVAL_WINDASH_MAX 4      /* flag positions one value may have (5^4 variants) */
 
