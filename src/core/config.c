@@ -2217,9 +2217,9 @@ static const struct key top_keys[] = {
 	SECTION_KEY("keys", parse_section, keys_keys),
 	SECTION_KEY("api", parse_section, api_keys),
 	SECTION_KEY("decoders", parse_section, decoders_keys),
-	SECTION_KEY("detect", parse_section, detect_keys),
 	{ .name = "pollers", .parse = parse_pollers, .same = pollers_same, .show = pollers_show,
 	  .keep = keep_pollers },
+	SECTION_KEY("detect", parse_section, detect_keys),
 };
 static const struct section top_section = { top_keys, ARRAY_SIZE(top_keys) };
 
