@@ -15,8 +15,13 @@
 #include "core/event.h"
 #include "core/json.h"
 #include "core/mem.h"
+#include "core/msg.h"
+#include "core/timeutil.h"
+#include "core/tz.h"
 #include "detect/sigma.h"
+#include "parse/decoder.h"
 #include "parse/ecs.h"
+#include "pipeline/pipeline.h"
 
 #define CHECK_USAGE "rule check [-c FILE] FILES..."
 #define TEST_USAGE "rule test [--json] [--format F] [-c FILE] RULES... EVENTS"
@@ -34,7 +39,8 @@ static const struct cli_verb rule_verbs[] = {
 	{ "test", TEST_USAGE,
 	  "Runs the rules of RULES (files or directories) over EVENTS, the last argument:\n"
 	  "JSON lines (any JSON object per line, nested objects flattened with dots, arrays\n"
-	  "of objects into multi-valued fields; every rule applies to them). Prints one line\n"
+	  "of objects into multi-valued fields; every rule applies to them), or raw logs with\n"
+	  "--format F, decoded as `koban parse --format F` does. Prints one line\n"
 	  "per match in event order; with --json {\"rule\": ID, \"title\": T, \"line\": N}.\n"
 	  "Exit 1 when a rule was rejected or an event line could not be read." },
 	{ "list", LIST_USAGE,
@@ -130,6 +136,12 @@ struct test_run {
 	struct arena arena;
 	struct buf out;
 	bool failed;         /* an unreadable line */
+	/* --format: raw lines through the pipeline of `koban parse` */
+	struct pipeline *pipeline;
+	struct msg *msg;     /* the current line, room for max bytes */
+	size_t max;
+	size_t lineno;
+	bool match;          /* the second pass: match and print */
 };
 
 static int print_match(struct test_run *t, const struct sigma_rule *r, size_t lineno)
@@ -154,7 +166,54 @@ static int print_match(struct test_run *t, const struct sigma_rule *r, size_t li
 	return fwrite(t->out.p, 1, t->out.len, stdout) == t->out.len ? 0 : -EIO;
 }
 
-/* One JSON line: decoded (match: every rule run on it; else only its names interned). */
+/*
+ * Every rule on one event of line lineno. LEAD: decoded events (--format) get their
+ * logsource here, from the field maps (fieldmap_logsource on event.dataset), and only the
+ * rules it applies to are run (sigma_rule_applies); JSON events have none: every rule.
+ */
+static int match_event(struct test_run *t, const struct event *ev, size_t lineno)
+{
+	int rc;
+
+	for (size_t i = 0; i < sigma_set_size(t->set); i++) {
+		const struct sigma_rule *r = sigma_set_rule(t->set, i);
+
+		if (sigma_rule_applies(r, NULL) && sigma_rule_match(r, ev, t->sc) &&
+		    (rc = print_match(t, r, lineno)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* struct pipeline_output: each event decoded from the current raw line. */
+static int on_decoded(void *ctx, unsigned worker, unsigned slot, struct event *ev)
+{
+	struct test_run *t = ctx;
+
+	return t->match ? match_event(t, ev, t->lineno) : 0;
+}
+
+/* One raw line (--format) through the pipeline; a line that does not decode is reported. */
+static int raw_line(struct test_run *t, const char *line, size_t len, size_t lineno)
+{
+	struct pipeline_counts c = { 0 };
+	struct err e = ERR_INIT;
+	int rc;
+
+	t->lineno = lineno;
+	t->msg->truncated = len > t->max;
+	t->msg->len = (uint32_t)MIN(len, t->max);
+	memcpy(t->msg->data, line, t->msg->len);
+	rc = pipeline_event(t->pipeline, 0, t->msg, &c, &e);
+	if (rc < 0 && t->match) {
+		fprintf(stderr, "%s:%zu: %s\n", t->events, lineno,
+			e.msg[0] ? e.msg : "the event could not be made");
+		t->failed = true;
+	}
+	return rc == -ENOMEM ? rc : 0;
+}
+
+/* One line: decoded (match: every rule run on it; else only its names interned). */
 static int test_line(struct test_run *t, const char *line, size_t len, size_t lineno,
 		     bool match)
 {
@@ -166,6 +225,9 @@ static int test_line(struct test_run *t, const char *line, size_t len, size_t li
 		len--;
 	if (!len)
 		return 0;
+	t->match = match;
+	if (t->pipeline)
+		return raw_line(t, line, len, lineno);
 	arena_clear(&t->arena);
 	event_init(&ev, &t->arena);
 	if ((rc = ecs_decode_flags(&ev, line, len, ECS_FLATTEN_ARRAYS, &e)) < 0) {
@@ -175,13 +237,36 @@ static int test_line(struct test_run *t, const char *line, size_t len, size_t li
 		}
 		return rc == -ENOMEM ? rc : 0;
 	}
-	for (size_t i = 0; match && i < sigma_set_size(t->set); i++) {
-		const struct sigma_rule *r = sigma_set_rule(t->set, i);
+	return match ? match_event(t, &ev, lineno) : 0;
+}
 
-		if (sigma_rule_match(r, &ev, t->sc) && (rc = print_match(t, r, lineno)) < 0)
-			return rc;
-	}
-	return 0;
+/* --format F: the pipeline of `koban parse` (one worker), its events handed to on_decoded. */
+static int start_pipeline(struct test_run *t, const struct config *c, const char *format,
+			  struct err *e)
+{
+	struct pipeline_config pc = {
+		.workers = 1,
+		.max_message_size = c->max_message_size,
+		.flush_bytes = 1 << 16,
+		.output = { .ctx = t, .event = on_decoded },
+	};
+	const char *zone = c->timezone;
+	const struct tz *tz = NULL;
+	int f, rc;
+
+	if ((f = decoder_check(format, e)) < 0)
+		return f;
+	if (zone && !(tz = tz_get(zone, strlen(zone), e)))
+		return e->code < 0 ? e->code : -EINVAL;
+	if ((rc = decoder_configure(c, e)) < 0)
+		return rc;
+	t->max = c->max_message_size;
+	if (!(t->msg = msg_new(NULL, (uint32_t)t->max)))
+		return err_set(e, -ENOMEM, "out of memory");
+	t->msg->format = (uint8_t)f;
+	t->msg->tz = tz;
+	t->msg->received_ns = time_now_ns();
+	return pipeline_new(&t->pipeline, &pc, e);
 }
 
 /*
@@ -237,8 +322,8 @@ static int read_events(struct test_run *t, bool match, struct err *e)
 	return rc;
 }
 
-static int rule_test(struct sigma_set *s, const char *const *args, size_t n, bool json,
-		     struct err *e)
+static int rule_test(struct sigma_set *s, const struct config *c, const char *const *args,
+		     size_t n, bool json, const char *format, struct err *e)
 {
 	struct test_run t = { .set = s, .events = args[n - 1], .json = json };
 	struct sigma_counts k;
@@ -246,6 +331,8 @@ static int rule_test(struct sigma_set *s, const char *const *args, size_t n, boo
 
 	arena_init(&t.arena, 64 << 10, EVENT_ARENA_MAX);
 	buf_init(&t.out, 1 << 20);
+	if (format && (rc = start_pipeline(&t, c, format, e)) < 0)
+		goto done;
 	/*
 	 * The events' field names first: a rule's field name is resolved once, exact then
 	 * ignoring case, against the names known when it is compiled.
@@ -265,6 +352,9 @@ static int rule_test(struct sigma_set *s, const char *const *args, size_t n, boo
 	sigma_set_counts(s, &k);
 	rc = k.rejected || t.failed ? 1 : 0;
 done:
+	pipeline_free(t.pipeline);
+	if (t.msg)
+		msg_free(t.msg);
 	sigma_scratch_free(t.sc);
 	buf_release(&t.out);
 	arena_release(&t.arena);
@@ -383,9 +473,8 @@ int cmd_rule(int argc, char **argv)
 		goto out;
 	while (n < ARGS_MAX && pos[n])
 		n++;
-	if (format) {
-		rc = cli_usage_error(a.cmd, a.usage, "--format: raw logs are not supported by "
-				     "this build yet; give JSON lines");
+	if (format && decoder_check(format, &e) < 0) {
+		rc = cli_usage_error(a.cmd, a.usage, "--format: %s", e.msg);
 		goto out;
 	}
 	if ((rc = cli_load_config(&argc, argv, &c)))
@@ -394,7 +483,7 @@ int cmd_rule(int argc, char **argv)
 		if (verb == &rule_verbs[0])
 			rc = rule_check(s, pos, n, &e);
 		else if (verb == &rule_verbs[1])
-			rc = rule_test(s, pos, n, json, &e);
+			rc = rule_test(s, &c, pos, n, json, format, &e);
 		else
 			rc = rule_list(s, &c, pos, n, json, &e);
 	}

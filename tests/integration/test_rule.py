@@ -115,6 +115,25 @@ def test_rule_test_exit_codes():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def test_rule_test_raw_logs():
+    """--format F: raw lines decoded as `koban parse --format F` does, then matched."""
+    d = tempdir()
+    try:
+        write(d, "ssh.yml", "title: ssh failure\nid: s1\ndetection:\n  sel:\n"
+              "    process.name: sshd\n  kw: ['Failed password']\n  condition: sel and kw\n")
+        write(d, "raw.log", "<38>Mar 14 23:00:00 host sshd[12]: Failed password for root\n"
+              "<38>Mar 14 23:00:01 host sshd[12]: Accepted password for root\n"
+              "<38>Mar 14 23:00:02 host sshd[12]: Failed password for bob\n")
+        rc, out, err = run(["rule", "test", "--json", "--format", "syslog", "ssh.yml",
+                            "raw.log"], d)
+        assert [json.loads(x)["line"] for x in out.splitlines()] == [1, 3], out
+        rc, out, err = run(["rule", "test", "--format", "nope", "ssh.yml", "raw.log"], d,
+                           check=False)
+        assert rc == 2 and "format 'nope'" in err, (rc, err)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_rule_check():
     d = tempdir()
     try:
@@ -213,6 +232,7 @@ if __name__ == "__main__":
     s = Suite()
     s.run(test_rule_test_json)
     s.run(test_rule_test_exit_codes)
+    s.run(test_rule_test_raw_logs)
     s.run(test_rule_check)
     s.run(test_placeholders_from_config)
     s.run(test_rule_list)
