@@ -436,6 +436,31 @@ static int add_group(struct doc_ctx *d, struct ident *id, struct group **g)
 	return 0;
 }
 
+/* Keywords: one string, or a list of them (ORed), searched in the event's text. */
+static int compile_keywords(struct doc_ctx *d, struct ident *id, struct fy_node *v,
+			    unsigned *line)
+{
+	struct sigval_env env = { d, placeholder_values, field_id };
+	struct sigval_input *in = NULL;
+	struct sigval_item *item;
+	struct group *g;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = add_group(d, id, &g)) < 0)
+		return rc;
+	rc = item_values(d, v, &in, &n, line);
+	if (rc >= 0) {
+		rc = sigval_item_new(&item, SIGVAL_KEYWORDS, "", 0, in, n, &env, d->e);
+		if (rc < 0 && rc != -ENOMEM)
+			rc = fail_at(d, v, line, "%s: %s", id->name, d->e->msg);
+		else if (rc >= 0)
+			rc = add_item(d, g, item);
+	}
+	mem_free(in);
+	return rc;
+}
+
 /* A list of keywords (strings), or a list of maps (ORed). */
 static int compile_list(struct doc_ctx *d, struct ident *id, struct fy_node *seq, unsigned *line)
 {
@@ -452,21 +477,8 @@ static int compile_list(struct doc_ctx *d, struct ident *id, struct fy_node *seq
 	if (maps == scalars)
 		return fail_at(d, seq, line, "%s: expected a list of maps or a list of keywords",
 			       id->name);
-	if (scalars) {
-		struct sigval_env env = { d, placeholder_values, field_id };
-		struct sigval_input *in = NULL;
-		struct sigval_item *item;
-		size_t n = 0;
-
-		if ((rc = add_group(d, id, &g)) < 0)
-			return rc;
-		rc = item_values(d, seq, &in, &n, line);
-		if (rc >= 0 && (rc = sigval_item_new(&item, SIGVAL_KEYWORDS, "", 0, in, n, &env,
-						     d->e)) >= 0)
-			rc = add_item(d, g, item);
-		mem_free(in);
-		return rc;
-	}
+	if (scalars)
+		return compile_keywords(d, id, seq, line);
 	it = NULL;
 	while ((x = fy_node_sequence_iterate(seq, &it))) {
 		if ((rc = add_group(d, id, &g)) < 0 || (rc = compile_map(d, g, x, line)) < 0)
@@ -493,7 +505,7 @@ static int compile_ident(struct doc_ctx *d, struct ident *id, struct fy_node *v,
 	case FYNT_SCALAR:
 		if (is_null(v))
 			break;
-		return compile_list(d, id, v, line);
+		return compile_keywords(d, id, v, line);
 	}
 	return fail_at(d, v, line, "%s: expected a map, a list of maps or keywords", id->name);
 }

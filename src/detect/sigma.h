@@ -101,9 +101,10 @@ void sigma_set_free(struct sigma_set *s);
 
 /*
  * Loads the documents of a file, of every .yml and .yaml file under a directory (sorted,
- * recursively), or of a buffer named name (for messages). Rejected documents are
- * reported and counted, not errors: these return < 0 only when the input cannot be read
- * at all (missing file, I/O error, YAML syntax error: e says FILE:LINE) or on -ENOMEM.
+ * recursively), or of a buffer named name (for messages; bundled rules are loaded this
+ * way). Rejected documents and YAML syntax errors are reported (FILE:LINE) and counted,
+ * not errors: these return < 0 only when the input cannot be read at all (missing file,
+ * I/O error, a file past SIGMA_FILE_MAX) or on -ENOMEM.
  */
 int sigma_set_load_path(struct sigma_set *s, const char *path, struct err *e);
 int sigma_set_load_buffer(struct sigma_set *s, const char *name, const char *text, size_t len,
@@ -140,8 +141,10 @@ bool sigma_rule_match(const struct sigma_rule *r, const struct event *ev,
 		      struct sigma_scratch *sc);
 /*
  * The rule's prefilter literals: *lits[0..n) such that the rule cannot match unless one
- * occurs (in its field's text, or for SIGMA_ANY_FIELD in the event's keyword text:
- * event.original, else every string value); n = 0: no such set, always evaluate.
+ * occurs (in its field's text: a typed value as its canonical string, e.g. a port in
+ * decimal; or for SIGMA_ANY_FIELD in the event's keyword text: event.original, else every
+ * string value); n = 0: no such set, always evaluate. Case-insensitive literals are lower
+ * case (ASCII). Of the 3,755 SigmaHQ rules, 77 have none.
  */
 size_t sigma_rule_literals(const struct sigma_rule *r, const struct sigma_literal **lits);
 

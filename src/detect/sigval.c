@@ -617,6 +617,8 @@ static int compile_strings(struct sigval_item *it, const struct mods *m,
 {
 	int rc;
 
+	if (in->len > SIGVAL_VALUE_MAX)
+		return err_set(e, -EINVAL, "expected a value of at most %d bytes", SIGVAL_VALUE_MAX);
 	if (m->expand) {
 		char *acc = mem_alloc(SIGVAL_VALUE_MAX + 1);
 

@@ -215,6 +215,8 @@ static void test_keywords(void)
 	CHECK_INT(run(r, "{\"message\": \"so evil\"}"), 1);
 	CHECK_INT(run(r, "{\"other\": \"abcd\"}"), 1);
 	CHECK_INT(run(r, "{\"other\": \"clean\"}"), 0);
+	CHECK_INT(run("title: t\ndetection:\n  kw: evil\n  condition: kw\n", "{\"m\": \"so EVIL\"}"),
+		  1);
 	CHECK_INT(run(all, "{\"message\": \"two then one\"}"), 1);
 	CHECK_INT(run(all, "{\"message\": \"one\"}"), 0);
 }
