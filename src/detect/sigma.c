@@ -295,11 +295,9 @@ static int placeholder_values(void *ctx, const char *name, size_t len, const cha
 	return -ENOENT;
 }
 
-/* A rule's field name to an event field id: resolver, then exact, case-insensitive, new. */
-static int field_id(void *ctx, const char *name, size_t len, struct err *e)
+int sigma_field_id(const struct sigma_fields *f, const struct sigma_logsource *ls,
+		   const char *name, size_t len, struct err *e)
 {
-	struct doc_ctx *d = ctx;
-	const struct sigma_fields *f = d->s->opt.fields;
 	char given[FIELD_NAME_MAX + 1];
 	const char *use = given;
 	int id;
@@ -309,7 +307,7 @@ static int field_id(void *ctx, const char *name, size_t len, struct err *e)
 	memcpy(given, name, len);
 	given[len] = '\0';
 	if (f && f->resolve) {
-		use = f->resolve(f->ctx, d->ls.category, d->ls.product, d->ls.service, given, e);
+		use = f->resolve(f->ctx, ls->category, ls->product, ls->service, given, e);
 		if (!use)
 			return e->code < 0 ? e->code
 					   : err_set(e, -EINVAL, "field %s: no field map knows it", given);
@@ -322,6 +320,14 @@ static int field_id(void *ctx, const char *name, size_t len, struct err *e)
 	if (id < 0)
 		return err_set(e, id, "field %s: cannot be registered (%s)", use, strerror(-id));
 	return id;
+}
+
+/* sigval's field resolver: the document's logsource and the set's field maps. */
+static int field_id(void *ctx, const char *name, size_t len, struct err *e)
+{
+	struct doc_ctx *d = ctx;
+
+	return sigma_field_id(d->s->opt.fields, &d->ls, name, len, e);
 }
 
 static int add_item(struct doc_ctx *d, struct group *g, struct sigval_item *it)

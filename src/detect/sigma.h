@@ -148,6 +148,15 @@ bool sigma_rule_match(const struct sigma_rule *r, const struct event *ev,
  */
 size_t sigma_rule_literals(const struct sigma_rule *r, const struct sigma_literal **lits);
 
+/*
+ * The event field id for a rule's field name[0..len) under logsource ls, as rules resolve
+ * theirs (for correlations' group-by and value fields): f's resolver (NULL: as given), then
+ * the exact name, then the name ignoring case, else registered as a new string field.
+ * The id, or < 0 with e filled (no map knows the name, -ENOSPC, -ENOMEM). Load thread.
+ */
+int sigma_field_id(const struct sigma_fields *f, const struct sigma_logsource *ls,
+		   const char *name, size_t len, struct err *e);
+
 /* Per-thread state for sigma_rule_match, sized for the rules of s. */
 int sigma_scratch_new(struct sigma_scratch **out, const struct sigma_set *s);
 void sigma_scratch_free(struct sigma_scratch *sc);
