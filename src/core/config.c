@@ -100,6 +100,7 @@ static void config_store_release(struct config *c);
 static void config_decoders_release(struct config *c);
 static void config_leef_release(struct config *c);
 static void config_pollers_release(struct config *c);
+static void config_detect_release(struct config *c);
 
 void config_release(struct config *c)
 {
@@ -122,6 +123,7 @@ void config_release(struct config *c)
 	mem_free(c->keys_master);
 	mem_free(c->keys_signing);
 	config_leef_release(c);
+	config_detect_release(c);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -1961,6 +1963,242 @@ static const struct key keys_keys[] = {
 	{ .name = "signing", .parse = parse_path, .off = offsetof(struct config, keys_signing) },
 };
 
+/* ---------------------------------------------------------------- detect section */
+
+static void free_strings(char ***list, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++)
+		mem_free((*list)[i]);
+	mem_free(*list);
+	*list = NULL;
+	*n = 0;
+}
+
+static void release_placeholders(struct config *c)
+{
+	for (size_t i = 0; i < c->n_detect_placeholders; i++) {
+		mem_free(c->detect_placeholders[i].name);
+		free_strings(&c->detect_placeholders[i].values,
+			     &c->detect_placeholders[i].n_values);
+	}
+	mem_free(c->detect_placeholders);
+	c->detect_placeholders = NULL;
+	c->n_detect_placeholders = 0;
+}
+
+static void config_detect_release(struct config *c)
+{
+	free_strings(&c->detect_rules, &c->n_detect_rules);
+	free_strings(&c->detect_disable, &c->n_detect_disable);
+	release_placeholders(c);
+}
+
+/* Appends a string taken from the current scalar to a list of at most CONFIG_DETECT_LIST_MAX. */
+static int add_string(struct parse *p, const char *path, const char *what, char ***list,
+		      size_t *n)
+{
+	char **grown, *v;
+	int rc;
+
+	if (*n >= CONFIG_DETECT_LIST_MAX)
+		return fail_here(p, "%s: too many entries (at most %u)", path,
+				 CONFIG_DETECT_LIST_MAX);
+	if ((rc = take_string(p, path, what, &v)) < 0)
+		return rc;
+	grown = mem_realloc(*list, (*n + 1) * sizeof(**list));
+	if (!grown) {
+		mem_free(v);
+		return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
+	}
+	*list = grown;
+	(*list)[(*n)++] = v;
+	return 0;
+}
+
+/* A list of strings; a single string is a list of one, null an empty list. */
+static int parse_string_list(struct parse *p, const char *path, const char *what, char ***list,
+			     size_t *n)
+{
+	int rc;
+
+	free_strings(list, n);
+	if (is_null(p))
+		return 0;
+	if (p->ev.type == YAML_SCALAR_EVENT)
+		return add_string(p, path, what, list, n);
+	if (p->ev.type != YAML_SEQUENCE_START_EVENT)
+		return expected(p, path, what);
+	while ((rc = next_event(p)) == 0 && p->ev.type != YAML_SEQUENCE_END_EVENT)
+		if ((rc = add_string(p, path, what, list, n)) < 0)
+			return rc;
+	return rc;
+}
+
+static int parse_detect_rules(struct parse *p, const struct key *k, void *target,
+			      const char *path)
+{
+	return parse_string_list(p, path, "a list of rule directories or files",
+				 &p->c->detect_rules, &p->c->n_detect_rules);
+}
+
+static int parse_detect_disable(struct parse *p, const struct key *k, void *target,
+				const char *path)
+{
+	return parse_string_list(p, path, "a list of rule ids", &p->c->detect_disable,
+				 &p->c->n_detect_disable);
+}
+
+/* The current key of detect.placeholders: [A-Za-z0-9_.-]+ as rules write %NAME%, new. */
+static int placeholder_name(struct parse *p, const char *path, const char **name, size_t *len)
+{
+	const struct config *c = p->c;
+	char tmp[72];
+	const char *s;
+	bool valid;
+
+	if (p->ev.type != YAML_SCALAR_EVENT)
+		return fail_here(p, "a key in '%s' is a mapping or list", path);
+	s = scalar(p, len);
+	valid = *len > 0 && *len <= CONFIG_STRING_MAX;
+
+	for (size_t i = 0; i < *len; i++)
+		valid &= (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+			 (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '.' || s[i] == '-';
+	if (!valid)
+		return fail_here(p, "%s: '%s' is not a placeholder name (letters, digits, '_', "
+				 "'.' and '-')", path, shown(s, *len, tmp));
+	for (size_t i = 0; i < c->n_detect_placeholders; i++)
+		if (strlen(c->detect_placeholders[i].name) == *len &&
+		    !memcmp(c->detect_placeholders[i].name, s, *len))
+			return fail_here(p, "duplicate placeholder '%s' in '%s'",
+					 c->detect_placeholders[i].name, path);
+	if (c->n_detect_placeholders >= CONFIG_DETECT_LIST_MAX)
+		return fail_here(p, "%s: too many placeholders (at most %u)", path,
+				 CONFIG_DETECT_LIST_MAX);
+	*name = s;
+	return 0;
+}
+
+/* detect.placeholders: NAME: [values] (or one value), each NAME once. */
+static int parse_detect_placeholders(struct parse *p, const struct key *k, void *target,
+				     const char *path)
+{
+	struct config *c = p->c;
+	char item[KEY_PATH_MAX];
+	int rc;
+
+	release_placeholders(c);
+	if (is_null(p))
+		return 0;
+	if (p->ev.type != YAML_MAPPING_START_EVENT)
+		return expected(p, path, "a mapping of placeholder names to lists of values");
+	while ((rc = next_event(p)) == 0 && p->ev.type != YAML_MAPPING_END_EVENT) {
+		struct config_placeholder *grown, *ph;
+		const char *name = NULL;
+		size_t len = 0;
+
+		if ((rc = placeholder_name(p, path, &name, &len)) < 0)
+			return rc;
+		grown = mem_realloc(c->detect_placeholders,
+				    (c->n_detect_placeholders + 1) * sizeof(*grown));
+		if (!grown)
+			return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
+		c->detect_placeholders = grown;
+		ph = &grown[c->n_detect_placeholders];
+		memset(ph, 0, sizeof(*ph));
+		if (!(ph->name = mem_strndup(name, len)))
+			return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
+		c->n_detect_placeholders++;
+		snprintf(item, sizeof(item), "%s.%s", path, ph->name);
+		if ((rc = next_event(p)) < 0 ||
+		    (rc = parse_string_list(p, item, "a list of values", &ph->values,
+					    &ph->n_values)) < 0)
+			return rc;
+	}
+	return rc;
+}
+
+static bool strings_same(char *const *a, size_t na, char *const *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (strcmp(a[i], b[i]))
+			return false;
+	return true;
+}
+
+static void strings_show(char *const *list, size_t n, char *out, size_t size)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < n && used < size; i++)
+		used += (size_t)snprintf(out + used, size - used, "%s%s", i ? ", " : "", list[i]);
+	if (!n)
+		snprintf(out, size, "none");
+}
+
+static bool detect_rules_same(const struct config *a, const struct config *b)
+{
+	return strings_same(a->detect_rules, a->n_detect_rules, b->detect_rules,
+			    b->n_detect_rules);
+}
+
+static void detect_rules_show(const struct config *c, char *out, size_t size)
+{
+	strings_show(c->detect_rules, c->n_detect_rules, out, size);
+}
+
+static bool detect_disable_same(const struct config *a, const struct config *b)
+{
+	return strings_same(a->detect_disable, a->n_detect_disable, b->detect_disable,
+			    b->n_detect_disable);
+}
+
+static void detect_disable_show(const struct config *c, char *out, size_t size)
+{
+	strings_show(c->detect_disable, c->n_detect_disable, out, size);
+}
+
+static bool detect_placeholders_same(const struct config *a, const struct config *b)
+{
+	if (a->n_detect_placeholders != b->n_detect_placeholders)
+		return false;
+	for (size_t i = 0; i < a->n_detect_placeholders; i++) {
+		const struct config_placeholder *x = &a->detect_placeholders[i];
+		const struct config_placeholder *y = &b->detect_placeholders[i];
+
+		if (strcmp(x->name, y->name) ||
+		    !strings_same(x->values, x->n_values, y->values, y->n_values))
+			return false;
+	}
+	return true;
+}
+
+static void detect_placeholders_show(const struct config *c, char *out, size_t size)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < c->n_detect_placeholders && used < size; i++)
+		used += (size_t)snprintf(out + used, size - used, "%s%s (%zu values)", i ? ", " : "",
+					 c->detect_placeholders[i].name,
+					 c->detect_placeholders[i].n_values);
+	if (!c->n_detect_placeholders)
+		snprintf(out, size, "none");
+}
+
+/* Applied when rules are loaded again (SIGHUP), so every key is live. */
+static const struct key detect_keys[] = {
+	{ .name = "rules", .parse = parse_detect_rules, .live = true, .same = detect_rules_same,
+	  .show = detect_rules_show },
+	{ .name = "disable", .parse = parse_detect_disable, .live = true,
+	  .same = detect_disable_same, .show = detect_disable_show },
+	{ .name = "placeholders", .parse = parse_detect_placeholders, .live = true,
+	  .same = detect_placeholders_same, .show = detect_placeholders_show },
+};
+
 static const struct key top_keys[] = {
 	{ .name = "data_dir", .parse = parse_path, .off = offsetof(struct config, data_dir) },
 	{ .name = "log_level", .parse = parse_log_level, .live = true, .show = log_level_show },
@@ -1981,6 +2219,7 @@ static const struct key top_keys[] = {
 	SECTION_KEY("decoders", parse_section, decoders_keys),
 	{ .name = "pollers", .parse = parse_pollers, .same = pollers_same, .show = pollers_show,
 	  .keep = keep_pollers },
+	SECTION_KEY("detect", parse_section, detect_keys),
 };
 static const struct section top_section = { top_keys, ARRAY_SIZE(top_keys) };
 
@@ -2763,7 +3002,18 @@ static const char example[] =
 	"#     client_id: 6731de76-14a6-49ae-97bc-6eba6914391e\n"
 	"#     client_secret_file: /etc/koban/la.secret\n"
 	"#     workspace: 0f1e3a52-9f6a-4c2e-8a7d-1c2b3a4d5e6f\n"
-	"#     tables: [SigninLogs, AuditLogs]\n";
+	"#     tables: [SigninLogs, AuditLogs]\n"
+	"\n"
+	"# Detection with Sigma rules (docs/detection.md): the bundled rules are always found;\n"
+	"# rules adds directories (or files) of your own, disable turns rules off by id, and\n"
+	"# placeholders gives the values of %NAME% in rules that use the expand modifier (a\n"
+	"# rule naming a placeholder without values is rejected). A reload applies changes.\n"
+	"detect:\n"
+	"  rules: []\n"
+	"  disable: []\n"
+	"  # placeholders:\n"
+	"  #   Admins_Workstations: [ws-admin-01, ws-admin-02]\n"
+	"  placeholders: {}\n";
 
 const char *config_example(void)
 {

@@ -97,6 +97,14 @@ struct config_poller {
 };
 
 /* decoders.json.SOURCE: the generic JSON decoder's field map of one source (parse/jsonmap.h). */
+/* detect.placeholders.NAME: the values %NAME% stands for in rules (modifier expand). */
+struct config_placeholder {
+	char *name;
+	char **values;
+	size_t n_values;
+};
+#define CONFIG_DETECT_LIST_MAX 4096 /* entries of detect.rules, detect.disable, placeholders */
+
 #define CONFIG_JSON_MAPS_MAX 1024   /* sources with a map */
 #define CONFIG_JSON_FIELDS_MAX 1024 /* keys mapped per source */
 struct config_json_field {
@@ -184,6 +192,14 @@ struct config {
 	size_t n_json_maps;
 	unsigned postfix_max_queue_ids;  /* queue ids remembered for correlation; 16384 */
 	unsigned postfix_queue_id_ttl;   /* seconds an id is kept after its last line; 86400 */
+
+	/* detect (detect/sigma.h): read when rules are loaded (start, SIGHUP, koban rule) */
+	char **detect_rules;     /* extra rule directories or files, beside the bundled rules */
+	size_t n_detect_rules;
+	char **detect_disable;   /* rule ids (or names) not loaded */
+	size_t n_detect_disable;
+	struct config_placeholder *detect_placeholders; /* values of %NAME% (modifier expand) */
+	size_t n_detect_placeholders;
 
 	struct config_lines line;
 };

@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <strings.h>
 
 struct field_def {
 	const char *name;
@@ -102,6 +103,19 @@ int field_lookup(const char *name, size_t len)
 	id = ensure_table() ? -ENOMEM : lookup_locked(name, len);
 	pthread_rwlock_unlock(&lock);
 	return id;
+}
+
+int field_lookup_nocase(const char *name, size_t len)
+{
+	unsigned n = field_count();
+
+	for (unsigned id = 0; id < n; id++) {
+		const struct field_def *d = def_of(id);
+
+		if (d->len == len && !strncasecmp(d->name, name, len))
+			return (int)id;
+	}
+	return -ENOENT;
 }
 
 static int register_locked(const char *name, size_t len, enum field_type type)

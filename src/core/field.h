@@ -225,6 +225,11 @@ enum field_id {
 int field_intern(const char *name, size_t len, enum field_type type);
 /* Id of an already known name, or -ENOENT. */
 int field_lookup(const char *name, size_t len);
+/*
+ * Id of the first known name equal to name[0..len) ignoring ASCII case, or -ENOENT. A
+ * linear scan: for compiling rules (Sigma field names), not per event.
+ */
+int field_lookup_nocase(const char *name, size_t len);
 const char *field_name(unsigned id);
 enum field_type field_type(unsigned id);
 /* Whether values of id are always printed as a JSON array (known fields only). */

@@ -12,6 +12,8 @@ struct ecs_ctx {
 	struct err *e;
 	size_t nlen;
 	size_t dots; /* in name */
+	unsigned flags;    /* ECS_FLATTEN_ARRAYS */
+	unsigned in_array; /* > 0: inside an array of objects being flattened */
 	char name[FIELD_NAME_MAX + 1];
 };
 
@@ -133,6 +135,8 @@ static int set_scalar(struct ecs_ctx *c, const struct jsonin_value *v, bool add)
 	if (f < 0)
 		return f;
 	t = field_type((unsigned)f);
+	if (!add && c->in_array)
+		add = event_get(c->ev, (unsigned)f) != NULL; /* one more value of the array */
 	if (!add && event_get(c->ev, (unsigned)f))
 		return fail_at(c, -EINVAL, v->offset,
 			       "expected each field once, found a second value (nested and "
@@ -198,7 +202,24 @@ static int set_scalar(struct ecs_ctx *c, const struct jsonin_value *v, bool add)
 		       json_type_name(v->type));
 }
 
-static int decode_array(struct ecs_ctx *c)
+static int decode_object(struct ecs_ctx *c, unsigned depth);
+static int decode_array(struct ecs_ctx *c, unsigned depth);
+
+/* An object or array inside an array (ECS_FLATTEN_ARRAYS): its fields become values. */
+static int flatten_in_array(struct ecs_ctx *c, const struct jsonin_value *v, unsigned depth)
+{
+	int rc;
+
+	if (depth + 1 >= ECS_DEPTH_MAX)
+		return fail_at(c, -EINVAL, v->offset, "expected objects nested at most %d deep",
+			       ECS_DEPTH_MAX);
+	c->in_array++;
+	rc = v->type == JSONIN_OBJECT ? decode_object(c, depth + 1) : decode_array(c, depth + 1);
+	c->in_array--;
+	return rc;
+}
+
+static int decode_array(struct ecs_ctx *c, unsigned depth)
 {
 	struct jsonin_value v;
 	bool any = false;
@@ -207,6 +228,12 @@ static int decode_array(struct ecs_ctx *c)
 	while ((rc = jsonin_more(&c->j)) > 0) {
 		if (jsonin_value(&c->j, &v) < 0)
 			return json_fail(c);
+		if ((v.type == JSONIN_OBJECT || v.type == JSONIN_ARRAY) &&
+		    (c->flags & ECS_FLATTEN_ARRAYS)) {
+			if ((rc = flatten_in_array(c, &v, depth)) < 0)
+				return rc;
+			continue;
+		}
 		if (v.type == JSONIN_OBJECT || v.type == JSONIN_ARRAY)
 			return fail_at(c, -EINVAL, v.offset,
 				       "expected strings, numbers or booleans in an array, found %s",
@@ -257,7 +284,7 @@ static int decode_object(struct ecs_ctx *c, unsigned depth)
 					       ECS_DEPTH_MAX);
 			rc = decode_object(c, depth + 1);
 		} else if (v.type == JSONIN_ARRAY) {
-			rc = decode_array(c);
+			rc = decode_array(c, depth);
 		} else {
 			rc = set_scalar(c, &v, false);
 		}
@@ -271,6 +298,12 @@ static int decode_object(struct ecs_ctx *c, unsigned depth)
 
 int ecs_decode(struct event *ev, const char *line, size_t len, struct err *e)
 {
+	return ecs_decode_flags(ev, line, len, 0, e);
+}
+
+int ecs_decode_flags(struct event *ev, const char *line, size_t len, unsigned flags,
+		     struct err *e)
+{
 	struct ecs_ctx c;
 	struct jsonin_value v;
 	uint32_t n0 = ev->n;
@@ -283,6 +316,8 @@ int ecs_decode(struct event *ev, const char *line, size_t len, struct err *e)
 	c.e = e;
 	c.nlen = 0;
 	c.dots = 0;
+	c.flags = flags;
+	c.in_array = 0;
 	jsonin_init(&c.j, line, len, ev->arena, 0);
 	c.j.max_depth = ECS_DEPTH_MAX + 1;
 	if (jsonin_value(&c.j, &v) < 0) {

@@ -58,4 +58,14 @@ struct err;
 
 int ecs_decode(struct event *ev, const char *line, size_t len, struct err *e);
 
+/*
+ * ecs_decode with flags. ECS_FLATTEN_ARRAYS (`koban rule test` events, any JSON): objects
+ * and arrays inside arrays are flattened instead of refused, each of their fields one more
+ * value of the dotted name ({"a":[{"b":1},{"b":2}]} is a.b with the values 1 and 2), so a
+ * rule on a.b matches when any element matches. Only string and IP fields take several.
+ */
+#define ECS_FLATTEN_ARRAYS 1u
+int ecs_decode_flags(struct event *ev, const char *line, size_t len, unsigned flags,
+		     struct err *e);
+
 #endif

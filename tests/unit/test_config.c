@@ -337,7 +337,7 @@ static void test_errors_inline(void)
 	expect_error("\n\n\nsyslg: {}\n",
 		     "t.yaml:4: unknown key 'syslg' in 'top level' (expected one of: data_dir, "
 		     "log_level, timezone, clock_skew_max, workers, admin, syslog, queues, limits, output, store, "
-		     "keys, api, decoders, pollers)");
+		     "keys, api, decoders, pollers, detect)");
 	expect_error("queues:\n  quantum: 0\n",
 		     "t.yaml:2: queues.quantum: expected an integer from 1 to 65536, got '0'");
 	expect_error("queues:\n  capacity: 99999999999999999999\n",
@@ -718,6 +718,51 @@ static void test_stream_limit_keys(void)
 }
 
 /* The store section: defaults, per-tenant values over the section's, ranges, reloads. */
+static void count_change(void *ctx, const char *key, bool live, const char *was, const char *now)
+{
+	(*(int *)ctx)++;
+	CHECK(live);
+	CHECK(!strncmp(key, "detect.", 7));
+}
+
+static void test_detect_section(void)
+{
+	struct err e = ERR_INIT;
+	struct config c, d;
+	int changes = 0;
+
+	CHECK_INT(config_defaults(&c, &e), 0);
+	CHECK_INT(c.n_detect_rules + c.n_detect_disable + c.n_detect_placeholders, 0);
+	config_release(&c);
+	CHECK_INT(load_str(&c, "detect:\n  rules: [/etc/koban/rules, more]\n  disable: x1\n"
+			   "  placeholders:\n    Admins_WS: [a, 'b*']\n    dc.names: one\n"
+			   "    empty: []\n", &e), 0);
+	CHECK_STR(e.msg, "");
+	CHECK_INT(c.n_detect_rules, 2);
+	CHECK_STR(c.detect_rules[1], "more");
+	CHECK_INT(c.n_detect_disable, 1);
+	CHECK_STR(c.detect_disable[0], "x1");
+	CHECK_INT(c.n_detect_placeholders, 3);
+	CHECK_STR(c.detect_placeholders[0].name, "Admins_WS");
+	CHECK_INT(c.detect_placeholders[0].n_values, 2);
+	CHECK_STR(c.detect_placeholders[0].values[1], "b*");
+	CHECK_INT(c.detect_placeholders[1].n_values, 1);
+	CHECK_INT(c.detect_placeholders[2].n_values, 0);
+	CHECK_INT(load_str(&d, "detect:\n  rules: [/etc/koban/rules]\n", &e), 0);
+	CHECK_INT(config_diff(&c, &d, count_change, &changes), 3);
+	CHECK_INT(changes, 3);
+	CHECK_INT(config_diff(&c, &c, NULL, NULL), 0);
+	config_release(&d);
+	config_release(&c);
+	expect_error("detect:\n  placeholders:\n    'a b': [x]\n",
+		     "t.yaml:3: detect.placeholders: 'a b' is not a placeholder name (letters, "
+		     "digits, '_', '.' and '-')");
+	expect_error("detect:\n  placeholders:\n    a: [x]\n    a: [y]\n",
+		     "t.yaml:4: duplicate placeholder 'a' in 'detect.placeholders'");
+	expect_error("detect:\n  rules: {a: b}\n",
+		     "t.yaml:2: detect.rules: expected a list of rule directories or files, got a mapping");
+}
+
 static void test_store_section(void)
 {
 	struct err e = ERR_INIT;
@@ -816,6 +861,7 @@ int main(void)
 	T_RUN(test_alloc_failures);
 	T_RUN(test_stream_limit_keys);
 	T_RUN(test_store_section);
+	T_RUN(test_detect_section);
 	T_RUN(test_tenant_maps);
 	return t_done();
 }
