@@ -4,6 +4,7 @@
 #   make check        install missing packages, build, run every test
 #   make check SAN=1  the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make check TSAN=1 ThreadSanitizer build (CI runs the threaded tests with it)
+#   make ... HS=0     without Hyperscan (build/VARIANT-nohs): the portable multi-pattern pass
 #   make fuzz FUZZ_SECONDS=N   run every libFuzzer target for N seconds (FUZZ_JOBS at a time)
 #   make bench        benchmarks, figures on stdout (see docs/PERFORMANCE.md)
 #   make demo         install, build, start koban with a demo tenant and sample data
@@ -14,9 +15,12 @@
 CC ?= cc
 PKGS := libmicrohttpd openssl sqlite3 yaml-0.1 zlib libsodium libzstd libcurl libfyaml libpcre2-8
 # Hyperscan (x86 only) runs detection's multi-pattern pass; without it a portable fallback does.
+# HS=0 builds without Hyperscan (into build/VARIANT-nohs) to test the fallback alone.
+ifneq ($(HS),0)
 ifeq ($(shell pkg-config --exists libhs 2>/dev/null && echo 1),1)
 PKGS += libhs
 HS_CFLAGS := -DKOBAN_HYPERSCAN=1
+endif
 endif
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wno-unused-parameter -Wvla
@@ -36,8 +40,8 @@ VARIANT := release
 SANFLAGS :=
 endif
 
-B := build/$(VARIANT)
-BIN := $(if $(filter release,$(VARIANT)),koban,$(B)/koban)
+B := build/$(VARIANT)$(if $(filter 0,$(HS)),-nohs)
+BIN := $(if $(filter build/release,$(B)),koban,$(B)/koban)
 
 LIB_SRC := $(filter-out src/cli/main.c,$(sort $(wildcard src/*/*.c)))
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
@@ -100,7 +104,7 @@ build/fuzz/libkoban.a: $(FUZZ_LIB_OBJ)
 	ar rcs $@ $^
 build/fuzz/%: tests/fuzz/%.c build/fuzz/libkoban.a
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -MMD -MP -MF $@.d -o $@ $^ $(LDLIBS)
+	clang $(FUZZ_CFLAGS) -MMD -MP -MF $@.d -o $@ $(filter %.c %.a,$^) $(LDLIBS)
 fuzz-build: $(FUZZ_BIN)
 fuzz: fuzz-build
 	@tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BIN)
