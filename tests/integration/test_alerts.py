@@ -5,13 +5,15 @@ tenant, since/limit, and the errors before any alert is read."""
 import json
 import os
 import shutil
+import sqlite3
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import Instance, Suite, run, tempdir  # noqa: E402
+from kobanlib import Instance, Suite, poll, run, tempdir, value  # noqa: E402
 
 
 def alert(rule, title, level="high", events=1, author="Jane Doe"):
@@ -196,8 +198,40 @@ def test_api_isolation():
         shutil.rmtree(d)
 
 
+def test_serve_retention():
+    """serve's alert sink removes alerts past alerts.retention_days when it starts."""
+    d = tempdir()
+    try:
+        run(["tenant", "add", "city-a"], d)
+        _, out, _ = add(d, "city-a", [alert("old", "old"), alert("recent", "recent")])
+        old = int(out.split()[0])
+        db = sqlite3.connect(os.path.join(d, "var", "koban.db"))
+        day = 86400 * 10**9
+        db.execute("UPDATE alerts SET detected_ns = ? WHERE id = ?",
+                   (time.time_ns() - 31 * day, old))
+        db.commit()
+        db.close()
+        with open(os.path.join(d, "koban.yaml"), "w") as f:
+            f.write("data_dir: var\nalerts:\n  retention_days: 30\n")
+        inst = Instance(d, config=os.path.join(d, "koban.yaml"))
+        try:
+            m = poll("the first alert retention pass",
+                     lambda: (lambda m: m if value(m, "koban_alerts_pruned_total") == 1 else None)
+                     (inst.metrics()))
+            for reason in ("queue_full", "no_memory", "invalid", "no_tenant", "store_error"):
+                assert value(m, "koban_alerts_dropped_total", reason=reason) == 0, reason
+            assert value(m, "koban_alerts_queued") == 0
+        finally:
+            assert inst.stop() == 0
+        _, out, _ = run(["alert", "list", "--tenant", "city-a", "--json"], d)
+        assert [json.loads(x)["rule"]["id"] for x in out.splitlines()] == ["recent"], out
+    finally:
+        shutil.rmtree(d)
+
+
 if __name__ == "__main__":
     s = Suite()
     s.run(test_cli)
     s.run(test_api_isolation)
+    s.run(test_serve_retention)
     s.done()
