@@ -33,6 +33,7 @@ int cmd_cert(int argc, char **argv);
 int cmd_key(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_rule(int argc, char **argv);
+int cmd_alert(int argc, char **argv);
 
 /*
  * Shared option handling. The configuration file comes from -c FILE / --config FILE

@@ -47,6 +47,7 @@
 #include "portal/ingest.h"
 #include "store/meta.h"
 #include "store/retention.h"
+#include "soc/alert.h"
 #include "store/seal.h"
 #include "store/sink.h"
 #include "store/spool.h"
@@ -97,6 +98,7 @@ struct serve {
 	struct pipeline *pipeline;
 	struct store *store;         /* the main thread's handle: retention */
 	struct retention *retention;
+	struct alert_sink *alerts;   /* alerts into koban.db, with their retention (soc/alert.h) */
 	int64_t next_retention;      /* time_now_ns() of the next pass; 0: at start */
 	struct cli_remote remote; /* what the control socket's commands need */
 	struct control *control;  /* DATA_DIR/control.sock (portal/control.h) */
@@ -485,6 +487,11 @@ static int serve_start(struct serve *sv, struct err *e)
 	    (rc = retention_new(&sv->retention, e)) ||
 	    (rc = retention_metrics_register(sv->retention, e)))
 		return rc;
+	if ((rc = alert_sink_new(&sv->alerts, &(struct alert_sink_config){
+					 .data_dir = sv->cfg->data_dir,
+					 .retention_days = sv->cfg->alerts_retention_days }, e)) ||
+	    (rc = alert_sink_metrics_register(sv->alerts, e)))
+		return rc;
 	if ((rc = admin_start(&sv->admin, sv->cfg->admin_address, e)))
 		return rc;
 	if (sv->cfg->api_listen) {
@@ -593,6 +600,7 @@ static void serve_reload(struct serve *sv)
 		goto done;
 	}
 	sink_set_config(sv->sink, c); /* the quotas; before the old configuration is freed */
+	alert_sink_set_retention(sv->alerts, c->alerts_retention_days);
 	log_changes(ch);
 	(void)config_check_tenants(c, cli_tenant_exists, sv->meta, report_to_log, NULL); /* logged */
 	log_set_level(c->log_level);
@@ -655,6 +663,8 @@ static void serve_stop(struct serve *sv)
 		log_info("drained %zu queued messages in %.3f s", left,
 			 (double)(time_now_ns() - t0) / 1e9);
 	flush_activity(sv); /* after the drain: every message counted */
+	alert_sink_free(sv->alerts); /* after the workers: stores every alert they raised */
+	sv->alerts = NULL;
 	if (sv->admin)
 		admin_stop(sv->admin);
 	metrics_unregister(sv);

@@ -169,6 +169,9 @@ struct config {
 	struct config_store_tenant *store_tenants;
 	size_t n_store_tenants;
 
+	/* alerts (soc/alert.h): days alerts are kept in koban.db, 0 = forever; 90 */
+	uint32_t alerts_retention_days;
+
 	/* keys (store/keys.h): master and signing key files kept elsewhere; NULL: DATA_DIR/keys */
 	char *keys_master;
 	char *keys_signing;

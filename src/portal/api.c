@@ -1,6 +1,7 @@
 #include "portal/api.h"
 #include "core/compat.h"
 
+#include <ctype.h>
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -25,6 +26,7 @@
 #include "core/timeutil.h"
 #include "portal/httpguard.h"
 #include "portal/ingest.h"
+#include "soc/alert.h"
 #include "store/agg.h"
 #include "store/keys.h"
 #include "store/meta.h"
@@ -38,6 +40,10 @@
 #define CONTENT_JSON "application/json"
 #define CONTENT_NDJSON "application/x-ndjson"
 #define BEARER "Bearer "
+#define ALERTS_PATH "/api/v1/alerts"
+#define ALERTS_LIMIT_DEFAULT 100
+#define ALERTS_ANSWER_MAX ((size_t)64 << 20)
+_Static_assert(META_ALERT_LIST_MAX == 10000, "the limit's message below says 10000");
 
 /* What became of a request, for koban_api_requests_total{result}. */
 enum api_result {
@@ -454,6 +460,131 @@ fail:
 	return respond_error(c, status, why);
 }
 
+/* ---- alerts ---- */
+
+struct alerts_answer {
+	struct buf body;
+	int rc;
+};
+
+static void alert_line(void *ctx, const struct meta_alert *al)
+{
+	struct alerts_answer *an = ctx;
+
+	an->rc = err_first(an->rc, alert_write_json(al, &an->body));
+	an->rc = err_first(an->rc, buf_addch(&an->body, '\n'));
+}
+
+/* since and limit of a list request; 0 or a 400 with *why. */
+static unsigned alerts_params(struct MHD_Connection *c, int64_t *since, int64_t *limit,
+			      const char **why)
+{
+	bool bad = false;
+	const char *s = param(c, "since", &bad), *l = param(c, "limit", &bad);
+	char *end;
+
+	*since = INT64_MIN;
+	*limit = ALERTS_LIMIT_DEFAULT;
+	if (bad) {
+		*why = "a NUL byte in a parameter's value";
+		return MHD_HTTP_BAD_REQUEST;
+	}
+	if (s && *s && time_parse(s, strlen(s), time_now_ns(), since) < 0) {
+		*why = "since: expected RFC 3339, a date or a relative time (-24h)";
+		return MHD_HTTP_BAD_REQUEST;
+	}
+	if (l && *l) {
+		errno = 0;
+		*limit = strtoll(l, &end, 10);
+		if (errno || *end || l[0] == ' ' || l[0] == '+' || *limit < 1 ||
+		    *limit > META_ALERT_LIST_MAX) {
+			*why = "limit: expected a number from 1 to 10000";
+			return MHD_HTTP_BAD_REQUEST;
+		}
+	}
+	return 0;
+}
+
+/*
+ * GET /api/v1/alerts (the tenant's, newest first, JSON lines) or /api/v1/alerts/ID (one,
+ * with its events). The tenant is resolved as for a search: a tenant token reads its own.
+ */
+static unsigned alerts_answer(struct api *a, struct MHD_Connection *c, const char *rest,
+			      struct alerts_answer *an, const char **why)
+{
+	struct token_ref tok = { 0 };
+	struct meta *m = NULL;
+	struct err e = ERR_INIT;
+	bool bad = false;
+	const char *tenant;
+	int64_t tid = -1, since, limit, id = 0;
+	unsigned status;
+	char *end;
+	int rc;
+
+	if ((status = resolve_tenant(a, c, &tok, &tid, why)))
+		return status;
+	tenant = tok.tenant_id >= 0 ? tok.tenant : param(c, "tenant", &bad);
+	if (*rest) { /* "/ID" */
+		errno = 0;
+		id = strtoll(rest + 1, &end, 10);
+		if (errno || *end || !isdigit((unsigned char)rest[1]) || id < 1) {
+			*why = "alert id: expected /api/v1/alerts/ID with ID a number";
+			return MHD_HTTP_BAD_REQUEST;
+		}
+	} else if ((status = alerts_params(c, &since, &limit, why))) {
+		return status;
+	}
+	if (meta_open(&m, a->data_dir, &e) < 0) {
+		log_error("%s", e.msg);
+		*why = "the metadata store is unavailable";
+		return MHD_HTTP_INTERNAL_SERVER_ERROR;
+	}
+	rc = id ? meta_alert_get(m, tenant, id, alert_line, an, &e)
+		: meta_alert_list(m, tenant, since, limit, alert_line, an, &e);
+	meta_close(m);
+	if (rc == -ENOENT) {
+		*why = id ? "the tenant has no such alert" : "no such tenant";
+		return MHD_HTTP_NOT_FOUND;
+	}
+	if (rc < 0 || an->rc < 0) {
+		log_error("alerts for token %s: %s", tok.name, rc < 0 ? e.msg : "answer too large");
+		*why = rc < 0 ? "cannot read the alerts"
+			      : "the answer exceeds 64 MiB: ask for fewer alerts (limit=N)";
+		return MHD_HTTP_INTERNAL_SERVER_ERROR;
+	}
+	return 0;
+}
+
+static enum MHD_Result handle_alerts(struct api *a, struct MHD_Connection *c, const char *rest)
+{
+	struct alerts_answer an = { .body = BUF_INIT(ALERTS_ANSWER_MAX) };
+	const char *why = "";
+	unsigned status = alerts_answer(a, c, rest, &an, &why);
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	if (status) {
+		buf_release(&an.body);
+		if (status == MHD_HTTP_UNAUTHORIZED || status == MHD_HTTP_FORBIDDEN)
+			log_info("API alerts refused (%u): %s", status, why);
+		count(a, status);
+		return respond_error(c, status, why);
+	}
+	if (*rest) /* one alert: a JSON object, without the line's newline */
+		buf_truncate(&an.body, an.body.len - 1);
+	r = MHD_create_response_from_buffer(an.body.len, an.body.p, MHD_RESPMEM_MUST_COPY);
+	buf_release(&an.body);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+				*rest ? CONTENT_JSON : CONTENT_NDJSON);
+	count(a, MHD_HTTP_OK);
+	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 /* POST /api/v1/ingest/{source} (portal/ingest.h); *con_cls holds the request's state. */
 static enum MHD_Result handle_ingest(struct api *a, struct MHD_Connection *c, const char *source,
 				     const char *method, const char *data, size_t *data_size,
@@ -501,7 +632,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	if (!strncmp(url, API_INGEST_PATH, strlen(API_INGEST_PATH)))
 		return handle_ingest(a, c, url + strlen(API_INGEST_PATH), method, upload_data,
 				     upload_data_size, con_cls);
-	if (strcmp(url, "/api/v1/search")) {
+	bool alerts = !strncmp(url, ALERTS_PATH, strlen(ALERTS_PATH)) &&
+		      (!url[strlen(ALERTS_PATH)] || url[strlen(ALERTS_PATH)] == '/');
+
+	if (strcmp(url, "/api/v1/search") && !alerts) {
 		count(a, MHD_HTTP_NOT_FOUND);
 		return respond_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
 	}
@@ -513,7 +647,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		count(a, MHD_HTTP_BAD_REQUEST);
 		return respond_error(c, MHD_HTTP_BAD_REQUEST, "a GET request has no body");
 	}
-	return handle_search(a, c);
+	return alerts ? handle_alerts(a, c, url + strlen(ALERTS_PATH)) : handle_search(a, c);
 }
 
 /* ---- start and stop ---- */

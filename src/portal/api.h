@@ -13,6 +13,14 @@
  *
  * streams the same JSON lines as `koban search --json` (application/x-ndjson);
  *
+ *   GET /api/v1/alerts?tenant=NAME&since=TIME&limit=N
+ *   GET /api/v1/alerts/ID?tenant=NAME
+ *
+ * answer the tenant's alerts as `koban alert list --json` prints them (JSON lines, newest
+ * first, without their events), or one alert with its events as a JSON object (404 when
+ * the tenant has no alert of that id, whoever has one); the token decides the tenant as
+ * for a search;
+ *
  *   POST /api/v1/ingest/{source}
  *
  * takes a source's events (portal/ingest.h: its own tokens, answered after the WAL

@@ -17,6 +17,8 @@
 #define LOG_MODULE "meta"
 #include "core/err.h"
 #include "core/ipaddr.h"
+#include "core/json.h"
+#include "core/jsonin.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/name.h"
@@ -107,6 +109,21 @@ static const char *const migrations[] = {
 	"  source_id INTEGER PRIMARY KEY REFERENCES sources(id) ON DELETE CASCADE,"
 	"  hash BLOB NOT NULL UNIQUE,"
 	"  created_ns INTEGER NOT NULL);",
+	/*
+	 * 7: alerts (soc/alert.h), read per tenant newest first; removing a tenant removes
+	 * its alerts. JSON texts as written by soc/alert.c (checked again on read).
+	 */
+	"CREATE TABLE alerts ("
+	"  id INTEGER PRIMARY KEY,"
+	"  tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,"
+	"  kind TEXT NOT NULL,"
+	"  rule_id TEXT NOT NULL, rule_title TEXT NOT NULL, rule_level TEXT NOT NULL,"
+	"  rule_author TEXT NOT NULL, rule_status TEXT NOT NULL, rule_link TEXT NOT NULL,"
+	"  rule_tags TEXT NOT NULL, rule_references TEXT NOT NULL,"
+	"  event_ns INTEGER NOT NULL, detected_ns INTEGER NOT NULL,"
+	"  group_fields TEXT NOT NULL, key_fields TEXT NOT NULL,"
+	"  events TEXT NOT NULL, n_events INTEGER NOT NULL, events_omitted INTEGER NOT NULL);"
+	"CREATE INDEX alerts_tenant_time ON alerts(tenant_id, detected_ns, id);",
 };
 
 #define META_SENDERS_KEPT 1000 /* rows of unassigned_senders kept, the busiest */
@@ -1014,6 +1031,291 @@ int meta_source_token_find(struct meta *m, const unsigned char hash[META_TOKEN_H
 	else if (rc == -ENOENT)
 		err_set(e, rc, "no such ingest token");
 out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- alerts ---- */
+
+static const char *const alert_kinds[] = { "sigma", "correlation", "builtin" };
+static const char *const alert_levels[] = { "", "informational", "low", "medium", "high",
+					    "critical" };
+
+static bool one_of(const char *s, const char *const *set, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(s, set[i]))
+			return true;
+	return false;
+}
+
+/* Printable UTF-8 (no control characters) of at most max bytes. */
+static bool text_ok(const char *s, size_t max)
+{
+	size_t len = strlen(s);
+
+	if (len > max)
+		return false;
+	for (size_t i = 0; i < len;) {
+		size_t n = json_utf8_len((const unsigned char *)s + i, len - i);
+
+		if (!n || (n == 1 && ((unsigned char)s[i] < ' ' || s[i] == 0x7f)))
+			return false;
+		i += n;
+	}
+	return true;
+}
+
+/* One JSON value of type want spanning s[0..len); for an array, of strings only. */
+static bool json_ok(const char *s, size_t len, enum jsonin_type want)
+{
+	struct jsonin j;
+	struct jsonin_value v;
+	const char *raw;
+	size_t raw_len;
+	int more;
+
+	jsonin_init(&j, s, len, NULL, 0);
+	if (jsonin_value(&j, &v) < 0 || v.type != want)
+		return false;
+	if (want == JSONIN_OBJECT) {
+		if (jsonin_skip(&j) < 0)
+			return false;
+	} else {
+		while ((more = jsonin_more(&j)) > 0)
+			if (jsonin_raw_value(&j, &raw, &raw_len) < 0 || raw[0] != '"')
+				return false;
+		if (more < 0)
+			return false;
+	}
+	return jsonin_finish(&j, NULL) == 0;
+}
+
+static int check_alert_json(const char *what, const char *s, enum jsonin_type want,
+			    struct err *e)
+{
+	if (!s || strlen(s) > META_ALERT_JSON_MAX || !json_ok(s, strlen(s), want))
+		return err_set(e, -EINVAL, "alert %s: expected a JSON %s of at most %d bytes",
+			       what, want == JSONIN_OBJECT ? "object" : "array of strings",
+			       META_ALERT_JSON_MAX);
+	return 0;
+}
+
+/* n JSON objects, one per line, each line ended by '\n'. */
+static int check_alert_events(const char *events, int64_t n, struct err *e)
+{
+	size_t len = strlen(events);
+	int64_t lines = 0;
+
+	if (n < 0 || n > META_ALERT_EVENTS_MAX || len > META_ALERT_EVENTS_BYTES)
+		return err_set(e, -EINVAL, "alert events: at most %d events in %d bytes",
+			       META_ALERT_EVENTS_MAX, META_ALERT_EVENTS_BYTES);
+	for (const char *p = events; *p; lines++) {
+		const char *nl = strchr(p, '\n');
+
+		if (!nl || !json_ok(p, (size_t)(nl - p), JSONIN_OBJECT))
+			return err_set(e, -EINVAL, "alert events: line %lld is not one JSON object "
+				       "ended by a newline", (long long)lines + 1);
+		p = nl + 1;
+	}
+	if (lines != n)
+		return err_set(e, -EINVAL, "alert events: %lld lines, but n_events says %lld",
+			       (long long)lines, (long long)n);
+	return 0;
+}
+
+int meta_alert_check(const struct meta_alert *a, struct err *e)
+{
+	const struct {
+		const char *name, *value;
+	} texts[] = {
+		{ "rule_id", a->rule_id }, { "rule_title", a->rule_title },
+		{ "rule_author", a->rule_author }, { "rule_status", a->rule_status },
+		{ "rule_link", a->rule_link },
+	};
+	int rc;
+
+	if ((rc = check_tenant_ref(a->tenant, e)) < 0)
+		return rc;
+	if (!a->kind || !one_of(a->kind, alert_kinds, ARRAY_SIZE(alert_kinds)))
+		return err_set(e, -EINVAL, "alert kind '%s': expected sigma, correlation or builtin",
+			       ESC(a->kind));
+	if (!a->rule_level || !one_of(a->rule_level, alert_levels, ARRAY_SIZE(alert_levels)))
+		return err_set(e, -EINVAL, "alert level '%s': expected informational, low, medium, "
+			       "high, critical or none", ESC(a->rule_level));
+	for (size_t i = 0; i < ARRAY_SIZE(texts); i++)
+		if (!texts[i].value || !text_ok(texts[i].value, META_ALERT_TEXT_MAX))
+			return err_set(e, -EINVAL, "alert %s '%s': expected printable UTF-8 of at "
+				       "most %d bytes", texts[i].name, ESC(texts[i].value),
+				       META_ALERT_TEXT_MAX);
+	if (!a->rule_id[0])
+		return err_set(e, -EINVAL, "alert rule_id: expected the rule's id, name or "
+			       "FILE:LINE, not an empty string");
+	if ((rc = check_alert_json("rule_tags", a->rule_tags, JSONIN_ARRAY, e)) < 0 ||
+	    (rc = check_alert_json("rule_references", a->rule_references, JSONIN_ARRAY, e)) < 0 ||
+	    (rc = check_alert_json("group_fields", a->group_fields, JSONIN_OBJECT, e)) < 0 ||
+	    (rc = check_alert_json("key_fields", a->key_fields, JSONIN_OBJECT, e)) < 0)
+		return rc;
+	if (a->events_omitted < 0)
+		return err_set(e, -EINVAL, "alert events_omitted: expected a count, not %lld",
+			       (long long)a->events_omitted);
+	return a->events ? check_alert_events(a->events, a->n_events, e) : 0;
+}
+
+int meta_alert_add(struct meta *m, const struct meta_alert *a, int64_t *id, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = meta_alert_check(a, e)) < 0)
+		return rc;
+	if (!a->events)
+		return err_set(e, -EINVAL, "alert events: expected the ECS JSON lines (or \"\")");
+	/* The tenant is resolved inside the INSERT: no row inserted means no such tenant. */
+	rc = prepare(m, "INSERT INTO alerts (tenant_id, kind, rule_id, rule_title, rule_level,"
+			" rule_author, rule_status, rule_link, rule_tags, rule_references, event_ns,"
+			" detected_ns, group_fields, key_fields, events, n_events, events_omitted)"
+			" SELECT id, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
+			" ?16, ?17 FROM tenants WHERE name = ?1", &st, e);
+	if (rc < 0)
+		return rc;
+	bind_text(st, 1, a->tenant);
+	bind_text(st, 2, a->kind);
+	bind_text(st, 3, a->rule_id);
+	bind_text(st, 4, a->rule_title);
+	bind_text(st, 5, a->rule_level);
+	bind_text(st, 6, a->rule_author);
+	bind_text(st, 7, a->rule_status);
+	bind_text(st, 8, a->rule_link);
+	bind_text(st, 9, a->rule_tags);
+	bind_text(st, 10, a->rule_references);
+	sqlite3_bind_int64(st, 11, a->event_ns);
+	sqlite3_bind_int64(st, 12, a->detected_ns);
+	bind_text(st, 13, a->group_fields);
+	bind_text(st, 14, a->key_fields);
+	bind_text(st, 15, a->events);
+	sqlite3_bind_int64(st, 16, a->n_events);
+	sqlite3_bind_int64(st, 17, a->events_omitted);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	else if (sqlite3_changes(m->db) == 0)
+		rc = err_set(e, -ENOENT, "no tenant '%s' in %s", ESC(a->tenant), m->path);
+	else if (id)
+		*id = sqlite3_last_insert_rowid(m->db);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* The columns of every alert query; events last (NULL in lists). */
+#define ALERT_SELECT(events)                                                                \
+	"SELECT a.id, t.name, a.kind, a.rule_id, a.rule_title, a.rule_level, a.rule_author,"  \
+	" a.rule_status, a.rule_link, a.rule_tags, a.rule_references, a.event_ns,"           \
+	" a.detected_ns, a.group_fields, a.key_fields, a.n_events, a.events_omitted, " events \
+	" FROM alerts a JOIN tenants t ON t.id = a.tenant_id"
+
+/* Hands each row of st to fn (rows failing the checks skipped); the count in *rows. */
+static int each_alert(struct meta *m, sqlite3_stmt *st,
+		      void (*fn)(void *ctx, const struct meta_alert *a), void *ctx, int *rows,
+		      struct err *e)
+{
+	int step;
+
+	*rows = 0;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct meta_alert a = {
+			.id = sqlite3_column_int64(st, 0),
+			.tenant = column_text(st, 1),
+			.kind = column_text(st, 2),
+			.rule_id = column_text(st, 3),
+			.rule_title = column_text(st, 4),
+			.rule_level = column_text(st, 5),
+			.rule_author = column_text(st, 6),
+			.rule_status = column_text(st, 7),
+			.rule_link = column_text(st, 8),
+			.rule_tags = column_text(st, 9),
+			.rule_references = column_text(st, 10),
+			.event_ns = sqlite3_column_int64(st, 11),
+			.detected_ns = sqlite3_column_int64(st, 12),
+			.group_fields = column_text(st, 13),
+			.key_fields = column_text(st, 14),
+			.n_events = sqlite3_column_int64(st, 15),
+			.events_omitted = sqlite3_column_int64(st, 16),
+			.events = column_text(st, 17),
+		};
+		struct err bad = ERR_INIT;
+
+		if (sqlite3_errcode(m->db) == SQLITE_NOMEM)
+			return err_set(e, -ENOMEM, "out of memory reading alerts");
+		/* written by koban, but read back as untrusted: it reaches JSON and terminals */
+		if (meta_alert_check(&a, &bad) < 0) {
+			log_warn("%s: alert row %lld skipped: %s", m->path, (long long)a.id, bad.msg);
+			continue;
+		}
+		fn(ctx, &a);
+		(*rows)++;
+	}
+	return step == SQLITE_DONE ? 0 : db_fail(m, e);
+}
+
+int meta_alert_list(struct meta *m, const char *tenant, int64_t since_ns, int64_t limit,
+		    void (*fn)(void *ctx, const struct meta_alert *a), void *ctx, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t tid = 0;
+	int rc, rows;
+
+	if (limit < 1 || limit > META_ALERT_LIST_MAX)
+		return err_set(e, -EINVAL, "limit %lld: expected 1 to %d alerts", (long long)limit,
+			       META_ALERT_LIST_MAX);
+	/* selected by the tenant's id (the index's first column): no name reaches another */
+	if ((rc = check_tenant_ref(tenant, e)) < 0 || (rc = tenant_id(m, tenant, &tid, e)) < 0 ||
+	    (rc = prepare(m, ALERT_SELECT("NULL") " WHERE a.tenant_id = ?1 AND"
+			     " a.detected_ns >= ?2 ORDER BY a.detected_ns DESC, a.id DESC"
+			     " LIMIT ?3", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, tid);
+	sqlite3_bind_int64(st, 2, since_ns);
+	sqlite3_bind_int64(st, 3, limit);
+	rc = each_alert(m, st, fn, ctx, &rows, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_alert_get(struct meta *m, const char *tenant, int64_t id,
+		   void (*fn)(void *ctx, const struct meta_alert *a), void *ctx, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t tid = 0;
+	int rc, rows;
+
+	if ((rc = check_tenant_ref(tenant, e)) < 0 || (rc = tenant_id(m, tenant, &tid, e)) < 0 ||
+	    (rc = prepare(m, ALERT_SELECT("a.events") " WHERE a.tenant_id = ?1 AND a.id = ?2",
+			  &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, tid);
+	sqlite3_bind_int64(st, 2, id);
+	rc = each_alert(m, st, fn, ctx, &rows, e);
+	if (rc == 0 && rows == 0)
+		rc = err_set(e, -ENOENT, "tenant '%s' has no alert %lld", ESC(tenant),
+			     (long long)id);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_alert_prune(struct meta *m, int64_t before_ns, int64_t *deleted, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	/* per tenant, so that the (tenant, time) index serves the range */
+	if ((rc = prepare(m, "DELETE FROM alerts WHERE tenant_id IN (SELECT id FROM tenants)"
+			     " AND detected_ns < ?1", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, before_ns);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	else if (deleted)
+		*deleted = sqlite3_changes(m->db);
 	sqlite3_finalize(st);
 	return rc;
 }

@@ -1,6 +1,6 @@
 /*
- * meta.h - the metadata store: tenants, sources, API tokens and the sources' ingest tokens
- * (later users, assets, ...).
+ * meta.h - the metadata store: tenants, sources, API tokens, the sources' ingest tokens and
+ * the tenants' alerts (later users, assets, ...).
  *
  * SQLite in WAL mode at DATA_DIR/koban.db, behind this API so another database can serve
  * it later. meta_open() creates the file and the schema (versioned migrations) when
@@ -168,5 +168,60 @@ int meta_source_token_revoke(struct meta *m, const char *tenant, const char *sou
 int meta_source_token_find(struct meta *m, const unsigned char hash[META_TOKEN_HASH_LEN],
 			   void (*fn)(void *ctx, const struct meta_source_token *t), void *ctx,
 			   struct err *e);
+
+/*
+ * Alerts (soc/alert.h stores them; `koban alert` and GET /api/v1/alerts read them). Every
+ * read names the tenant: an alert of one tenant is never listed or shown for another, not
+ * even by its id. Rows are checked again when read (meta_alert_check); a row that fails is
+ * skipped with a warning. Removing a tenant removes its alerts.
+ */
+#define META_ALERT_TEXT_MAX 4096           /* bytes of a rule field (id, title, ...) */
+#define META_ALERT_JSON_MAX 65536          /* bytes of tags, references, group, keys */
+#define META_ALERT_EVENTS_MAX 16           /* matched events kept with an alert */
+#define META_ALERT_EVENTS_BYTES 65536      /* bytes of the events kept */
+#define META_ALERT_LIST_MAX 10000          /* rows of one list */
+
+struct meta_alert {
+	int64_t id;                 /* given by meta_alert_add (ignored there) */
+	const char *tenant;
+	const char *kind;           /* "sigma", "correlation" or "builtin" */
+	const char *rule_id;        /* the rule's id, else its name, else FILE:LINE */
+	const char *rule_title;
+	const char *rule_level;     /* informational low medium high critical, or "" */
+	const char *rule_author;    /* kept for the Detection Rule License; "" when none */
+	const char *rule_status;    /* "stable", "test", ... or "" */
+	const char *rule_link;      /* where the rule comes from (file or URL); "" when none */
+	const char *rule_tags;      /* a JSON array of strings */
+	const char *rule_references;/* a JSON array of strings */
+	int64_t event_ns;           /* time of the (last) matched event; 0: unknown */
+	int64_t detected_ns;        /* when koban raised it */
+	const char *group_fields;   /* a JSON object: the correlation's group-by values */
+	const char *key_fields;     /* a JSON object: the fields that explain the match */
+	const char *events;         /* ECS JSON lines, each ended by '\n'; NULL in lists */
+	int64_t n_events;           /* lines in events */
+	int64_t events_omitted;     /* matched events not kept (past the limits) */
+};
+
+/*
+ * What every stored alert satisfies: a tenant name, a known kind and level, rule fields of
+ * printable UTF-8 (at most META_ALERT_TEXT_MAX bytes), the JSON texts well formed (at most
+ * META_ALERT_JSON_MAX bytes), events (when not NULL) n_events JSON objects one per line
+ * within META_ALERT_EVENTS_MAX and META_ALERT_EVENTS_BYTES.
+ */
+int meta_alert_check(const struct meta_alert *a, struct err *e);
+/* Adds a (id, tenant name resolved); its new id in *id (may be NULL). -ENOENT: no tenant. */
+int meta_alert_add(struct meta *m, const struct meta_alert *a, int64_t *id, struct err *e);
+/*
+ * The tenant's alerts detected at or after since_ns, newest first, at most limit
+ * (1..META_ALERT_LIST_MAX). Rows come without their events (a->events NULL, n_events set).
+ * -ENOENT: no such tenant.
+ */
+int meta_alert_list(struct meta *m, const char *tenant, int64_t since_ns, int64_t limit,
+		    void (*fn)(void *ctx, const struct meta_alert *a), void *ctx, struct err *e);
+/* The tenant's alert id with its events; -ENOENT when the tenant has no such alert. */
+int meta_alert_get(struct meta *m, const char *tenant, int64_t id,
+		   void (*fn)(void *ctx, const struct meta_alert *a), void *ctx, struct err *e);
+/* Removes the alerts detected before before_ns (every tenant); how many in *deleted. */
+int meta_alert_prune(struct meta *m, int64_t before_ns, int64_t *deleted, struct err *e);
 
 #endif

@@ -337,7 +337,7 @@ static void test_errors_inline(void)
 	expect_error("\n\n\nsyslg: {}\n",
 		     "t.yaml:4: unknown key 'syslg' in 'top level' (expected one of: data_dir, "
 		     "log_level, timezone, clock_skew_max, workers, admin, syslog, queues, limits, output, store, "
-		     "keys, api, decoders, pollers, detect)");
+		     "alerts, keys, api, decoders, pollers, detect)");
 	expect_error("queues:\n  quantum: 0\n",
 		     "t.yaml:2: queues.quantum: expected an integer from 1 to 65536, got '0'");
 	expect_error("queues:\n  capacity: 99999999999999999999\n",
@@ -838,6 +838,30 @@ static void test_tenant_maps(void)
 		     "settings, got a list");
 }
 
+/* alerts.retention_days: 90 by default, 0 (forever) to 36525, applied by a reload. */
+static void test_alerts_section(void)
+{
+	struct err e = ERR_INIT;
+	struct config c, d;
+
+	CHECK_INT(config_defaults(&c, &e), 0);
+	CHECK_INT(c.alerts_retention_days, 90);
+	config_release(&c);
+	CHECK_INT(load_str(&c, "alerts:\n  retention_days: 0\n", &e), 0);
+	CHECK_INT(c.alerts_retention_days, 0);
+	CHECK_INT(load_str(&d, "alerts:\n  retention_days: 400\n", &e), 0);
+	CHECK_INT(config_diff(&c, &d, NULL, NULL), 1);
+	CHECK_INT(config_keep_restart_keys(&d, &c, &e), 0);
+	CHECK_INT(d.alerts_retention_days, 400);
+	config_release(&d);
+	config_release(&c);
+	expect_error("alerts:\n  retention_days: 36526\n",
+		     "t.yaml:2: alerts.retention_days: expected an integer from 0 to 36525, "
+		     "got '36526'");
+	expect_error("alerts:\n  days: 3\n",
+		     "t.yaml:2: unknown key 'days' in 'alerts' (expected one of: retention_days)");
+}
+
 int main(void)
 {
 	T_RUN(test_defaults);
@@ -862,6 +886,7 @@ int main(void)
 	T_RUN(test_stream_limit_keys);
 	T_RUN(test_store_section);
 	T_RUN(test_detect_section);
+	T_RUN(test_alerts_section);
 	T_RUN(test_tenant_maps);
 	return t_done();
 }
