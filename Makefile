@@ -39,8 +39,16 @@ endif
 B := build/$(VARIANT)
 BIN := $(if $(filter release,$(VARIANT)),koban,$(B)/koban)
 
+# Files compiled into the binary (scripts/embed): the bundled field maps.
+EMBED_MAPS := $(sort $(wildcard rules/mappings/*.yml))
+GEN_SRC := build/gen/fieldmap_bundled.c
+build/gen/fieldmap_bundled.c: $(EMBED_MAPS) scripts/embed
+	@mkdir -p $(dir $@)
+	scripts/embed detect/fieldmap.h fieldmap_file fieldmap_bundled $(EMBED_MAPS) >$@.tmp
+	mv $@.tmp $@
+
 LIB_SRC := $(filter-out src/cli/main.c,$(sort $(wildcard src/*/*.c)))
-LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o) $(GEN_SRC:%.c=$(B)/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:%.c=$(B)/%)
 TLIB_SRC := $(wildcard tests/lib/*.c)
@@ -94,7 +102,7 @@ FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -Isrc $(HS_CFLAGS) -g -O1 -fsanitize=fuzzer
 build/fuzz/lib/%.o: %.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
-FUZZ_LIB_OBJ := $(patsubst %.c,build/fuzz/lib/%.o,$(filter-out src/cli/%,$(LIB_SRC)))
+FUZZ_LIB_OBJ := $(patsubst %.c,build/fuzz/lib/%.o,$(filter-out src/cli/%,$(LIB_SRC)) $(GEN_SRC))
 build/fuzz/libkoban.a: $(FUZZ_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
