@@ -42,10 +42,6 @@ BIN := $(if $(filter release,$(VARIANT)),koban,$(B)/koban)
 # Files compiled into the binary (scripts/embed): the bundled field maps.
 EMBED_MAPS := $(sort $(wildcard rules/mappings/*.yml))
 GEN_SRC := build/gen/fieldmap_bundled.c
-build/gen/fieldmap_bundled.c: $(EMBED_MAPS) scripts/embed
-	@mkdir -p $(dir $@)
-	scripts/embed detect/fieldmap.h fieldmap_file fieldmap_bundled $(EMBED_MAPS) >$@.tmp
-	mv $@.tmp $@
 
 LIB_SRC := $(filter-out src/cli/main.c,$(sort $(wildcard src/*/*.c)))
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o) $(GEN_SRC:%.c=$(B)/%.o)
@@ -70,6 +66,11 @@ tools: $(UNIT_BIN) $(BENCH_BIN)
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+build/gen/fieldmap_bundled.c: $(EMBED_MAPS) scripts/embed
+	@mkdir -p $(dir $@)
+	scripts/embed detect/fieldmap.h fieldmap_file fieldmap_bundled $(EMBED_MAPS) >$@.tmp
+	mv $@.tmp $@
 
 $(B)/libkoban.a: $(LIB_OBJ)
 	@rm -f $@

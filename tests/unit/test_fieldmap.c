@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include "core/config.h"
 #include "core/mem.h"
 
 static struct fieldmap *bundled(void)
@@ -344,6 +345,45 @@ static void test_alloc_failures(void)
 	CHECK(ok);
 }
 
+static void on_change(void *ctx, const char *key, bool live, const char *was, const char *now)
+{
+	char *out = ctx;
+
+	snprintf(out, 512, "%s %d [%s] [%s]", key, live, was, now);
+}
+
+/* The per-source override (config logsources:) and its reload. */
+static void test_config_logsources(void)
+{
+	static const char text[] = "logsources:\n"
+				   "  app-audit: {product: m365, service: audit}\n"
+				   "  fw-east: {category: firewall}\n";
+	struct config a, b;
+	struct err e = ERR_INIT;
+	const struct config_logsource *l;
+	char change[512] = "";
+
+	CHECK_INT(config_load_mem(&a, text, strlen(text), "t.yaml", &e), 0);
+	CHECK_INT(a.n_logsources, 2);
+	l = config_logsource(&a, "app-audit");
+	CHECK(l && !l->category && !strcmp(l->product, "m365") && !strcmp(l->service, "audit"));
+	CHECK_INT(l ? l->line : 0, 2);
+	l = config_logsource(&a, "fw-east");
+	CHECK(l && !strcmp(l->category, "firewall") && !l->product && !l->service);
+	CHECK(config_logsource(&a, "other") == NULL);
+	CHECK(config_logsource(&a, NULL) == NULL);
+	CHECK_INT(config_load_mem(&b, "logsources: {}\n", 15, "u.yaml", &e), 0);
+	CHECK_INT(config_diff(&a, &b, on_change, change), 1);
+	CHECK_STR(change, "logsources 1 [app-audit (product=m365 service=audit), fw-east "
+		  "(category=firewall)] [(none)]");
+	config_release(&a);
+	config_release(&b);
+	CHECK_INT(config_load_mem(&a, "logsources: {x: {category: Fw}}\n", 31, "t.yaml", &e),
+		  -EINVAL);
+	CHECK_STR(e.msg, "t.yaml:1: logsources.x.category: expected a lower-case name (a-z, "
+		  "0-9, '_', '-', '.'), got 'Fw'");
+}
+
 /* ---- every field of the SigmaHQ rules of the mapped logsources ---- */
 
 struct corpus {
@@ -519,6 +559,7 @@ int main(void)
 	T_RUN(test_errors);
 	T_RUN(test_clashes);
 	T_RUN(test_alloc_failures);
+	T_RUN(test_config_logsources);
 	T_RUN(test_sigma_corpus);
 	return t_done();
 }
