@@ -43,8 +43,12 @@ endif
 B := build/$(VARIANT)$(if $(filter 0,$(HS)),-nohs)
 BIN := $(if $(filter build/release,$(B)),koban,$(B)/koban)
 
+# Files compiled into the binary (scripts/embed): the bundled field maps.
+EMBED_MAPS := $(sort $(wildcard rules/mappings/*.yml))
+GEN_SRC := build/gen/fieldmap_bundled.c
+
 LIB_SRC := $(filter-out src/cli/main.c,$(sort $(wildcard src/*/*.c)))
-LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o) $(GEN_SRC:%.c=$(B)/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:%.c=$(B)/%)
 TLIB_SRC := $(wildcard tests/lib/*.c)
@@ -66,6 +70,11 @@ tools: $(UNIT_BIN) $(BENCH_BIN)
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+build/gen/fieldmap_bundled.c: $(EMBED_MAPS) scripts/embed
+	@mkdir -p $(dir $@)
+	scripts/embed detect/fieldmap.h fieldmap_file fieldmap_bundled $(EMBED_MAPS) >$@.tmp
+	mv $@.tmp $@
 
 $(B)/libkoban.a: $(LIB_OBJ)
 	@rm -f $@
@@ -98,7 +107,7 @@ FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -Isrc $(HS_CFLAGS) -g -O1 -fsanitize=fuzzer
 build/fuzz/lib/%.o: %.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
-FUZZ_LIB_OBJ := $(patsubst %.c,build/fuzz/lib/%.o,$(filter-out src/cli/%,$(LIB_SRC)))
+FUZZ_LIB_OBJ := $(patsubst %.c,build/fuzz/lib/%.o,$(filter-out src/cli/%,$(LIB_SRC)) $(GEN_SRC))
 build/fuzz/libkoban.a: $(FUZZ_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^

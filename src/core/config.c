@@ -101,6 +101,7 @@ static void config_decoders_release(struct config *c);
 static void config_leef_release(struct config *c);
 static void config_pollers_release(struct config *c);
 static void config_detect_release(struct config *c);
+static void config_logsources_release(struct config *c);
 
 void config_release(struct config *c)
 {
@@ -120,6 +121,7 @@ void config_release(struct config *c)
 	config_store_release(c);
 	config_decoders_release(c);
 	config_pollers_release(c);
+	config_logsources_release(c);
 	mem_free(c->keys_master);
 	mem_free(c->keys_signing);
 	config_leef_release(c);
@@ -1974,6 +1976,165 @@ static const struct key decoders_keys[] = {
 	SECTION_KEY("postfix", parse_section, postfix_keys),
 };
 
+/* ---------------------------------------------------------------- logsources section */
+
+/*
+ * logsources: { SOURCE: { category: C, product: P, service: S } }: the Sigma logsource
+ * of one source's events, in place of the one the field maps give its decoder's data set
+ * (detect/fieldmap.h). Values are lower-case names; each source names at least one key.
+ */
+#define LOGSOURCE_WHAT "a lower-case name (a-z, 0-9, '_', '-', '.')"
+
+static const char *const logsource_keys[] = { "category", "product", "service" };
+
+static void logsource_release(void *entry)
+{
+	struct config_logsource *t = entry;
+
+	mem_free(t->source);
+	mem_free(t->category);
+	mem_free(t->product);
+	mem_free(t->service);
+}
+
+static void config_logsources_release(struct config *c)
+{
+	release_entries(&c->logsources, &c->n_logsources, sizeof(*c->logsources),
+			logsource_release);
+}
+
+static bool logsource_value(const char *s, size_t len)
+{
+	if (!len || len > 64)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+		      s[i] == '_' || s[i] == '-' || s[i] == '.'))
+			return false;
+	return true;
+}
+
+static char **logsource_slot(struct config_logsource *l, int which)
+{
+	return which == 0 ? &l->category : which == 1 ? &l->product : &l->service;
+}
+
+/* One source's { category, product, service }. */
+static int parse_logsource(struct parse *p, struct config_logsource *l, const char *path)
+{
+	int rc;
+
+	if (p->ev.type != YAML_MAPPING_START_EVENT)
+		return expected(p, path, "a mapping of category, product and/or service");
+	while ((rc = next_event(p)) == 0 && p->ev.type != YAML_MAPPING_END_EVENT) {
+		char sub[KEY_PATH_MAX], tmp[72];
+		size_t len = 0;
+		const char *k = p->ev.type == YAML_SCALAR_EVENT ? scalar(p, &len) : NULL;
+		int which = -1;
+
+		for (int i = 0; k && i < (int)ARRAY_SIZE(logsource_keys); i++)
+			if (strlen(logsource_keys[i]) == len && !memcmp(k, logsource_keys[i], len))
+				which = i;
+		if (which < 0)
+			return fail_here(p, "unknown key '%s' in '%s' (expected one of: category, "
+					 "product, service)", k ? shown(k, len, tmp) : "?", path);
+		if (*logsource_slot(l, which))
+			return fail_here(p, "duplicate key '%s' in '%s'", logsource_keys[which], path);
+		sub_path(sub, path, logsource_keys[which]);
+		if ((rc = next_event(p)) < 0 ||
+		    (rc = take_valid(p, sub, LOGSOURCE_WHAT, logsource_value,
+				     logsource_slot(l, which))) < 0)
+			return rc;
+	}
+	if (rc == 0 && !l->category && !l->product && !l->service)
+		return fail_line(p, l->line, "'%s' names none of category, product, service", path);
+	return rc;
+}
+
+static int parse_logsources(struct parse *p, const struct key *k, void *target, const char *path)
+{
+	struct config *c = p->c;
+	int rc;
+
+	if (is_null(p))
+		return 0;
+	if (p->ev.type != YAML_MAPPING_START_EVENT)
+		return expected(p, path, "a mapping of source names to logsources");
+	while ((rc = next_event(p)) == 0 && p->ev.type != YAML_MAPPING_END_EVENT) {
+		struct config_logsource *l, *grown;
+		char item[KEY_PATH_MAX];
+		size_t len;
+		const char *s;
+
+		if ((rc = take_entry_name(p, path, "source", c->logsources, c->n_logsources,
+					  sizeof(*grown), offsetof(struct config_logsource, source),
+					  CONFIG_LOGSOURCES_MAX, &s, &len)) < 0)
+			return rc;
+		if (!(grown = mem_realloc(c->logsources, (c->n_logsources + 1) * sizeof(*grown))))
+			return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
+		c->logsources = grown;
+		l = memset(&c->logsources[c->n_logsources], 0, sizeof(*l));
+		l->line = (unsigned)line_of(&p->ev.start_mark);
+		if (!(l->source = mem_strndup(s, len)))
+			return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
+		c->n_logsources++;
+		sub_path(item, path, l->source);
+		if ((rc = next_event(p)) < 0 || (rc = parse_logsource(p, l, item)) < 0)
+			return rc;
+	}
+	return rc;
+}
+
+static bool same_text(const char *a, const char *b)
+{
+	return !a == !b && (!a || !strcmp(a, b));
+}
+
+static bool logsources_same(const struct config *a, const struct config *b)
+{
+	if (a->n_logsources != b->n_logsources)
+		return false;
+	for (size_t i = 0; i < a->n_logsources; i++) {
+		const struct config_logsource *x = &a->logsources[i], *y = &b->logsources[i];
+
+		if (strcmp(x->source, y->source) || !same_text(x->category, y->category) ||
+		    !same_text(x->product, y->product) || !same_text(x->service, y->service))
+			return false;
+	}
+	return true;
+}
+
+static void logsources_show(const struct config *c, char *out, size_t size)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < c->n_logsources && used < size; i++) {
+		const struct config_logsource *l = &c->logsources[i];
+
+		used += (size_t)snprintf(out + used, size - used, "%s%s (", i ? ", " : "", l->source);
+		const char *v[] = { l->category, l->product, l->service };
+
+		for (int k = 0; k < (int)ARRAY_SIZE(v) && used < size; k++)
+			if (v[k])
+				used += (size_t)snprintf(out + used, size - used, "%s%s=%s",
+							 out[used - 1] == '(' ? "" : " ",
+							 logsource_keys[k], v[k]);
+		if (used < size)
+			used += (size_t)snprintf(out + used, size - used, ")");
+	}
+	if (!c->n_logsources)
+		snprintf(out, size, "(none)");
+}
+
+const struct config_logsource *config_logsource(const struct config *c, const char *source)
+{
+	for (size_t i = 0; source && i < c->n_logsources; i++)
+		if (!strcmp(c->logsources[i].source, source))
+			return &c->logsources[i];
+	return NULL;
+}
+
 /* ---------------------------------------------------------------- keys section */
 
 /* Where the keys are: read once at start (a restart applies a change). */
@@ -2240,6 +2401,8 @@ static const struct key top_keys[] = {
 	{ .name = "pollers", .parse = parse_pollers, .same = pollers_same, .show = pollers_show,
 	  .keep = keep_pollers },
 	SECTION_KEY("detect", parse_section, detect_keys),
+	{ .name = "logsources", .parse = parse_logsources, .live = true, .same = logsources_same,
+	  .show = logsources_show },
 };
 static const struct section top_section = { top_keys, ARRAY_SIZE(top_keys) };
 
@@ -3039,7 +3202,14 @@ static const char example[] =
 	"  disable: []\n"
 	"  # placeholders:\n"
 	"  #   Admins_Workstations: [ws-admin-01, ws-admin-02]\n"
-	"  placeholders: {}\n";
+	"  placeholders: {}\n"
+	"\n"
+	"# The Sigma logsource of a source's events (docs/detection.md, \"Field maps and\n"
+	"# logsources\"), by source name, in place of the one the bundled field maps give its\n"
+	"# decoder's data set (PAN-OS: category firewall, product panos). Rules apply to an\n"
+	"# event when every logsource key they name has that value. None by default; e.g.\n"
+	"#   app-audit: { product: m365, service: audit }\n"
+	"logsources: {}\n";
 
 const char *config_example(void)
 {

@@ -203,8 +203,25 @@ struct config {
 	size_t n_detect_disable;
 	struct config_placeholder *detect_placeholders; /* values of %NAME% (modifier expand) */
 	size_t n_detect_placeholders;
+	/* logsources: per-source Sigma logsources (detect/fieldmap.h); a reload applies them */
+	struct config_logsource *logsources;
+	size_t n_logsources;
 
 	struct config_lines line;
+};
+
+/*
+ * logsources.SOURCE: the Sigma logsource of one source's events (detect/fieldmap.h), in
+ * place of the one its decoder's data set gives; each value NULL when not given (at least
+ * one is). Looked up with config_logsource().
+ */
+#define CONFIG_LOGSOURCES_MAX 1024
+struct config_logsource {
+	char *source;   /* the source's name */
+	char *category;
+	char *product;
+	char *service;
+	unsigned line;  /* where the file names the source */
 };
 
 /* Fills c with the built-in defaults. */
@@ -278,6 +295,8 @@ int config_store_tenant(const struct config *c, const char *tenant, uint64_t *qu
 			unsigned *retention_days);
 /* The field map of source (its own, else the one named "default"), or NULL. */
 const struct config_json_map *config_json_map(const struct config *c, const char *source);
+/* The configured logsource of source (logsources:), or NULL. */
+const struct config_logsource *config_logsource(const struct config *c, const char *source);
 /*
  * Reads a whole regular file of at most max bytes into *text (mem_alloc'ed; *len bytes,
  * not NUL-terminated). A FIFO, device or directory is refused without blocking, the
