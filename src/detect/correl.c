@@ -1232,24 +1232,35 @@ static int64_t watermark(const struct correl_engine *en, const struct tenant *t)
 	return sat_sub(t->latest, en->cfg.lateness_ns);
 }
 
-/* Runs the lazy groups' closed windows; recomputes the tenant's next close time. */
+/*
+ * Runs the lazy groups' closed windows (all of them when all) and recomputes the tenant's
+ * next close time. A result may feed a chained lazy group, also one already passed or new
+ * (at the list's head): with all, passes repeat until every group is empty.
+ */
 static int close_due(struct run *r, bool all)
 {
 	struct tenant *t = r->t;
-	int64_t wm = watermark(r->en, t), next = INT64_MAX;
+	int64_t wm = watermark(r->en, t), next;
+	bool again;
 	int rc;
 
 	if (!all && wm <= t->next_close)
 		return 0;
-	/* groups are not freed before the end of the call, so the list stays walkable */
-	for (struct group *g = t->lazy_head; g; g = g->lazy_next) {
-		rc = close_windows(r, g, wm, all);
-		if (rc < 0)
-			return rc;
-		if (g->n)
-			next = MIN(next, sat_add(g->ents[0].time, g->c->rule->timespan_ns));
-	}
-	t->next_close = next;
+	do {
+		again = false;
+		next = INT64_MAX;
+		t->next_close = INT64_MAX; /* lowered by groups fed during the pass */
+		/* groups are not freed before the end of the call, so the list stays walkable */
+		for (struct group *g = t->lazy_head; g; g = g->lazy_next) {
+			again |= all && g->n;
+			rc = close_windows(r, g, wm, all);
+			if (rc < 0)
+				return rc;
+			if (g->n)
+				next = MIN(next, sat_add(g->ents[0].time, g->c->rule->timespan_ns));
+		}
+		t->next_close = MIN(t->next_close, next);
+	} while (again);
 	return 0;
 }
 

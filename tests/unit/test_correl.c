@@ -491,6 +491,27 @@ static void test_lt_at_window_close(void)
 	correl_engine_free(f.en);
 }
 
+/* At the end of a run, a lazy result feeds a lazy outer correlation, which is closed too. */
+static void test_flush_chain(void)
+{
+	struct fixture f;
+	struct got g = { 0 };
+
+	CHECK_INT(fixture_init(&f, &cfg_default,
+			       "title: once\nname: once\ncorrelation:\n  type: event_count\n"
+			       "  rules: a\n  group-by: user\n  timespan: 1m\n  condition: {lte: 1}\n"
+			       "---\n"
+			       "title: rare\nid: rare\ncorrelation:\n  type: event_count\n"
+			       "  rules: once\n  group-by: user\n  timespan: 1h\n  condition: {lt: 2}\n"),
+		  0);
+	feed(&f, &g, 0, 0, 1, "u", NULL, NULL);
+	CHECK_INT(correl_flush(f.en, on_result, &g), 0);
+	CHECK_INT(g.silenced, 1);
+	CHECK_INT(g.n, 1);
+	CHECK_STR(g.text[0], "rare group=u lines=1");
+	correl_engine_free(f.en);
+}
+
 /* ---- time ---- */
 
 static void test_out_of_order_within_lateness(void)
@@ -819,6 +840,7 @@ int main(void)
 	T_RUN(test_temporal_ordered);
 	T_RUN(test_value_sum_avg_percentile);
 	T_RUN(test_lt_at_window_close);
+	T_RUN(test_flush_chain);
 	T_RUN(test_out_of_order_within_lateness);
 	T_RUN(test_late_event);
 	T_RUN(test_eviction);
