@@ -598,6 +598,7 @@ struct corr {
 	struct use *users;       /* outer correlations fed by this one's results */
 	size_t nusers;
 	bool lazy;               /* conditions of lt, lte, neq only: evaluated at window close */
+	bool grows;              /* gt/gte on a number that can only grow with the window */
 	bool silenced;
 	int visit;               /* cycle check: 0 new, 1 on the path, 2 done */
 	char *reject;            /* why the correlation never fires, or NULL */
@@ -867,6 +868,8 @@ static struct group *group_get(struct correl_engine *en, struct tenant *t, struc
 static void entries_remove(struct correl_engine *en, struct tenant *t, struct group *g,
 			   uint32_t i, uint32_t n)
 {
+	if (!n)
+		return;
 	for (uint32_t j = i; j < i + n; j++)
 		entry_release(&g->ents[j]);
 	memmove(g->ents + i, g->ents + i + n, (g->n - i - n) * sizeof(*g->ents));
@@ -1168,12 +1171,19 @@ static int fire(struct run *r, struct group *g, uint32_t i, uint32_t k, double v
 static int eval_eager(struct run *r, struct group *g, uint32_t p)
 {
 	int64_t span = g->c->rule->timespan_ns, t = g->ents[p].time;
-	uint32_t i, j, k;
+	uint32_t i, j, k, last = p;
 	double v;
 	int rc;
 
-	/* windows that begin at an event at or before p */
-	for (i = ents_bound(g, sat_sub(t, span), false); i <= p; i++) {
+	/*
+	 * Windows that begin at an event at or before p. When p is the latest event, they all
+	 * end with it and each holds the next: for a number that grows with the window, the
+	 * first is the only one to try (the common, in-order case).
+	 */
+	i = ents_bound(g, sat_sub(t, span), false);
+	if (g->c->grows && p + 1 == g->n)
+		last = i;
+	for (; i <= last; i++) {
 		if (i && g->ents[i - 1].time == g->ents[i].time)
 			continue; /* a window holds every event of its start time */
 		k = ents_bound(g, sat_add(g->ents[i].time, span), true);
@@ -1546,6 +1556,10 @@ int correl_engine_add(struct correl_engine *en, struct correl_rule *r, struct er
 		if (r->conds[i].op == CORREL_GT || r->conds[i].op == CORREL_GTE ||
 		    r->conds[i].op == CORREL_EQ)
 			c->lazy = false;
+	c->grows = r->type == CORREL_EVENT_COUNT || r->type == CORREL_VALUE_COUNT ||
+		   type_is_temporal(r->type);
+	for (size_t i = 0; i < r->nconds; i++)
+		c->grows &= r->conds[i].op == CORREL_GT || r->conds[i].op == CORREL_GTE;
 	for (size_t i = 0; i < r->nrules; i++)
 		c->inputs[i].base = -1;
 	en->corrs[en->ncorrs++] = c;
