@@ -15,11 +15,13 @@
 
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/event.h"
 #include "core/fileio.h"
 #include "core/le.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/metrics.h"
+#include "core/timeutil.h"
 
 #define NS_PER_SECOND INT64_C(1000000000)
 #define TIMESPAN_MAX_NS (INT64_C(366) * 86400 * NS_PER_SECOND)
@@ -731,6 +733,37 @@ static int key_add(struct buf *b, const char *s, size_t len)
 	le_put32(l, (uint32_t)len);
 	rc = buf_add(b, l, 4);
 	return rc < 0 ? rc : buf_add(b, s, len);
+}
+
+int correl_event_value(void *ctx, int field, const char **s, size_t *len)
+{
+	struct correl_event_view *view = ctx;
+	const struct event_value *v = field >= 0 ? event_get(view->ev, (unsigned)field) : NULL;
+
+	if (!v)
+		return 0;
+	switch (field_type(v->field)) {
+	case FT_STR:
+		*s = v->v.s;
+		*len = v->len;
+		return 1;
+	case FT_INT:
+		*len = (size_t)snprintf(view->text, sizeof(view->text), "%lld", (long long)v->v.i);
+		break;
+	case FT_BOOL:
+		*len = (size_t)snprintf(view->text, sizeof(view->text), "%s",
+					v->v.i ? "true" : "false");
+		break;
+	case FT_TIME:
+		*len = time_format_rfc3339(v->v.i, view->text);
+		break;
+	case FT_IP:
+		ipaddr_format(&v->v.ip, view->text);
+		*len = strlen(view->text);
+		break;
+	}
+	*s = view->text;
+	return 1;
 }
 
 /* ---- tenants and groups -------------------------------------------------------------- */

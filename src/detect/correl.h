@@ -172,6 +172,19 @@ int correl_engine_link(struct correl_engine *en, correl_report_fn *report, void 
 /* Value of field id (from correl_resolve_fn) in the event: 1 and (s, len), or 0 when absent. */
 typedef int correl_value_fn(void *ctx, int field, const char **s, size_t *len);
 
+/*
+ * A correl_value_fn over a struct event, for callers whose field ids are event field ids:
+ * ctx is a struct correl_event_view. Gives the field's first value as its canonical text
+ * (integers in decimal, booleans true/false, addresses as text, times in RFC 3339 UTC),
+ * valid until the next call with the same view.
+ */
+struct event;
+struct correl_event_view {
+	const struct event *ev;
+	char text[64];
+};
+int correl_event_value(void *ctx, int field, const char **s, size_t *len);
+
 struct correl_event {
 	int64_t time;            /* ns since the epoch (0 when the event has none) */
 	uint64_t ref;            /* the caller's reference: a line number, an event id */

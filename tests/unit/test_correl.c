@@ -4,8 +4,11 @@
  * docs/detection.md ("Correlations"), written from the specification, not from the code.
  */
 #include "detect/correl.h"
+#include "core/arena.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/event.h"
+#include "core/ipaddr.h"
 #include "core/mem.h"
 #include "core/metrics.h"
 #include "t.h"
@@ -826,6 +829,40 @@ static void test_feed_nomem(void)
 	CHECK(fired >= 1);
 }
 
+static void test_event_value(void)
+{
+	struct correl_event_view view;
+	struct arena a;
+	struct event ev;
+	struct ipaddr ip;
+	const char *s;
+	size_t len;
+	int flag = field_intern("test.flag", 9, FT_BOOL);
+
+	arena_init(&a, 4096, 1 << 20);
+	event_init(&ev, &a);
+	ipaddr_parse(&ip, "2001:db8::1", 11);
+	CHECK_INT(event_set_str(&ev, FIELD_USER_NAME, "alice", 5), 0);
+	CHECK_INT(event_set_int(&ev, FIELD_SOURCE_PORT, -42), 0);
+	CHECK_INT(event_set_ip(&ev, FIELD_SOURCE_IP, &ip), 0);
+	CHECK_INT(event_set_time(&ev, FIELD_TIMESTAMP, 1796083200 * SEC), 0);
+	CHECK(flag >= 0);
+	CHECK_INT(event_set_bool(&ev, (unsigned)flag, true), 0);
+	view.ev = &ev;
+	CHECK_INT(correl_event_value(&view, FIELD_USER_NAME, &s, &len), 1);
+	CHECK_MEM(s, len, "alice");
+	CHECK_INT(correl_event_value(&view, FIELD_SOURCE_PORT, &s, &len), 1);
+	CHECK_MEM(s, len, "-42");
+	CHECK_INT(correl_event_value(&view, FIELD_SOURCE_IP, &s, &len), 1);
+	CHECK_MEM(s, len, "2001:db8::1");
+	CHECK_INT(correl_event_value(&view, FIELD_TIMESTAMP, &s, &len), 1);
+	CHECK_MEM(s, len, "2026-12-01T00:00:00Z");
+	CHECK_INT(correl_event_value(&view, flag, &s, &len), 1);
+	CHECK_MEM(s, len, "true");
+	CHECK_INT(correl_event_value(&view, FIELD_HOST_NAME, &s, &len), 0);
+	arena_release(&a);
+}
+
 int main(void)
 {
 	T_RUN(test_parse_full);
@@ -853,5 +890,6 @@ int main(void)
 	T_RUN(test_snapshot_restart);
 	T_RUN(test_reload);
 	T_RUN(test_feed_nomem);
+	T_RUN(test_event_value);
 	return t_done();
 }
