@@ -1151,6 +1151,17 @@ static int cmp_ref(const void *a, const void *b)
 static int feed_corr(struct run *r, struct corr *c, uint32_t input, const struct source *src,
 		     int64_t time, const struct correl_ref *refs, uint32_t nrefs);
 
+/* One event matched by two of the rules is listed once; refs are sorted. */
+static uint32_t dedupe_refs(struct correl_ref *refs, uint32_t n)
+{
+	uint32_t out = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		if (!out || cmp_ref(&refs[out - 1], &refs[i]))
+			refs[out++] = refs[i];
+	return out;
+}
+
 /*
  * Entries [i, k) of g met the condition with value v: they leave the state, the result
  * goes to emit, then to every correlation chained on this one.
@@ -1175,6 +1186,7 @@ static int fire(struct run *r, struct group *g, uint32_t i, uint32_t k, double v
 		nrefs += g->ents[j].nrefs;
 	}
 	qsort(refs, nrefs, sizeof(*refs), cmp_ref);
+	nrefs = dedupe_refs(refs, nrefs);
 	entries_remove(r->en, r->t, g, i, k - i);
 	group_mark_emptied(r->en, g);
 

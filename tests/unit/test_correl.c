@@ -418,10 +418,15 @@ static void test_temporal_ordered(void)
 	feed(&f, &g, 1, 20, 3, "u", NULL, NULL);
 	CHECK_INT(g.n, 1);
 	CHECK_STR(g.text[0], "then group=u lines=1,2,3");
+	/* one event matched by both rules: in order, listed once */
+	feed(&f, &g, 0, 25, 9, "x", NULL, NULL);
+	feed(&f, &g, 1, 25, 9, "x", NULL, NULL);
+	CHECK_INT(g.n, 2);
+	CHECK_STR(g.text[1], "then group=x lines=9");
 	/* same time counts as in order */
 	feed(&f, &g, 0, 30, 4, "w", NULL, NULL);
 	feed(&f, &g, 1, 30, 5, "w", NULL, NULL);
-	CHECK_INT(g.n, 2);
+	CHECK_INT(g.n, 3);
 	correl_engine_free(f.en);
 }
 
