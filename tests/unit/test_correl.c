@@ -785,6 +785,49 @@ static void test_snapshot_restart(void)
 	correl_engine_free(f2.en);
 }
 
+/*
+ * Format version 1 stays readable: tests/fuzz/seeds/correl_snapshot/state.snap (written by
+ * hand from the layout in correl.c) holds tenant t1 with alice's 2 failures for "many",
+ * bob's inner result for "then", one value of "sum", and tenant t2 with a group of a
+ * correlation that does not exist here.
+ */
+static void test_snapshot_format_v1(void)
+{
+	static const char rules[] =
+		"title: many\nname: many\ncorrelation:\n  type: event_count\n  rules: a\n"
+		"  group-by: [user]\n  timespan: 1m\n  condition: {gte: 3}\n---\n"
+		"title: then\nid: then\ncorrelation:\n  type: temporal_ordered\n  rules: [many, b]\n"
+		"  group-by: [user]\n  timespan: 5m\n---\n"
+		"title: sum\nid: sum\ncorrelation:\n  type: value_sum\n  rules: c\n"
+		"  timespan: 1m\n  condition: {field: bytes, lt: 100}\n";
+	struct fixture f;
+	struct got g = { 0 };
+	struct err e = ERR_INIT;
+	char path[512];
+	char *bytes;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/../fuzz/seeds/correl_snapshot/state.snap", t_data_dir());
+	bytes = t_read_file(path, &len);
+	CHECK(bytes != NULL);
+	if (!bytes)
+		return;
+	CHECK_INT(fixture_init(&f, &cfg_default, rules), 0);
+	CHECK_INT(correl_metrics_register(f.en), 0);
+	CHECK_INT(correl_snapshot_read(f.en, bytes, len, &e), 0);
+	CHECK_INT(metric("\nkoban_correlation_events "), 4);
+	CHECK_INT(metric("\nkoban_correlation_dropped_total{reason=\"restore_unknown\"} "), 1);
+	feed(&f, &g, 0, 100, 8, "alice", NULL, NULL);
+	feed(&f, &g, 1, 101, 9, "bob", NULL, NULL);
+	CHECK_INT(correl_flush(f.en, on_result, &g), 0);
+	CHECK_INT(g.silenced, 1);
+	CHECK_INT(g.n, 2);
+	CHECK_STR(g.text[0], "then group=bob lines=3,4,5,9");
+	CHECK_STR(g.text[1], "sum group= lines=6");
+	free(bytes);
+	correl_engine_free(f.en);
+}
+
 /* A reload keeps the state of correlations whose id survives and drops the others'. */
 static void test_reload(void)
 {
@@ -893,6 +936,7 @@ int main(void)
 	T_RUN(test_link_rejections);
 	T_RUN(test_duplicate_id);
 	T_RUN(test_snapshot_restart);
+	T_RUN(test_snapshot_format_v1);
 	T_RUN(test_reload);
 	T_RUN(test_feed_nomem);
 	T_RUN(test_event_value);
