@@ -9,7 +9,6 @@
 #include <libfyaml.h>
 #include <math.h>
 #include <stdatomic.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 

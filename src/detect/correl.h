@@ -36,6 +36,9 @@
  * bounded (max_groups, max_events); the least recently used group is evicted first and
  * every evicted group and event is counted.
  *
+ * Building (new, add, base, link) fails only for memory or a duplicate id; after -ENOMEM
+ * from correl_engine_base or correl_engine_link the engine must be freed, not used.
+ *
  * Memory: the engine owns its rules and state. Results passed to emit point into the
  * engine and are valid only during the callback.
  *

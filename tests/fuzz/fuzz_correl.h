@@ -6,6 +6,7 @@
 #define FUZZ_CORREL_H
 
 #include "core/err.h"
+#include "core/json.h"
 #include "detect/correl.h"
 
 #include <errno.h>
@@ -43,14 +44,34 @@ static int fz_emit(void *ctx, const struct correl_result *r)
 	return 0;
 }
 
+/*
+ * Whether text is valid UTF-8. libfyaml 0.7.12 (Debian 12) loops for ever on a directive
+ * line holding an invalid byte ("%tit\x89"), so whoever reads rule files checks this first;
+ * the target does the same.
+ */
+static bool fz_utf8(const char *text, size_t len)
+{
+	size_t n;
+
+	for (size_t i = 0; i < len; i += n) {
+		n = json_utf8_len((const unsigned char *)text + i, len - i);
+		if (!n)
+			return false;
+	}
+	return true;
+}
+
 /* Parses one YAML document into r (NULL when it is not a valid correlation). */
 static struct correl_rule *fz_parse(const char *text, size_t len)
 {
 	struct fy_parse_cfg cfg = { .flags = FYPCF_QUIET };
-	struct fy_document *doc = fy_document_build_from_string(&cfg, text, len);
+	struct fy_document *doc;
 	struct correl_rule *r = NULL;
 	struct err e = ERR_INIT;
 
+	if (!fz_utf8(text, len))
+		return NULL;
+	doc = fy_document_build_from_string(&cfg, text, len);
 	if (!doc)
 		return NULL;
 	if (correl_rule_parse(doc, "fuzz.yml", &r, &e) < 0 && !e.msg[0])
