@@ -2,8 +2,10 @@
  * Unit tests of detect/bundled: every rules/sigma/ file is embedded byte for byte, and
  * every bundled rule carries what koban promises for its own rules (docs/detection.md,
  * "Bundled rules"): a UUID id, a unique koban_ name, author koban, references, tags,
- * level, false positives, a test case in tests/rules/NAME/, and correlations that only
- * name bundled rules. The matching itself is tested by tests/integration/test_ownrules.py.
+ * false positives, a level (except a correlation that another one chains over: only the
+ * outermost correlation carries meta information), a test case in tests/rules/NAME/, and
+ * correlations that only name bundled rules. The matching itself is tested by
+ * tests/integration/test_ownrules.py.
  */
 #include "detect/bundled.h"
 #include "t.h"
@@ -20,6 +22,9 @@
 /* ids and names seen so far, and the names correlations refer to */
 static char *ids[MAX_RULES], *names[MAX_RULES], *refs[MAX_RULES];
 static size_t n_ids, n_names, n_refs;
+/* names of the correlations that have a level, and of those that have none */
+static char *leveled[MAX_RULES], *unleveled[MAX_RULES];
+static size_t n_leveled, n_unleveled;
 
 static const char *root_dir(void)
 {
@@ -237,7 +242,7 @@ static void check_document(const char *file, int index, struct fy_node *doc)
 	static const char *const statuses[] = { "experimental", "test", "stable", NULL };
 	const char *title = scalar(doc, "title");
 	const char *s;
-	int ok;
+	int ok, has_level;
 
 	if (!t_check(doc && fy_node_is_mapping(doc), __FILE__, __LINE__,
 		     "%s: document %d is not a mapping", file, index))
@@ -261,8 +266,15 @@ static void check_document(const char *file, int index, struct fy_node *doc)
 	t_check(scalar_list(doc, "references", "https://"), __FILE__, __LINE__,
 		"%s #%d: references (https:// URLs)", file, index);
 	t_check(tags_ok(doc), __FILE__, __LINE__, "%s #%d: tags", file, index);
-	t_check(in_list(scalar(doc, "level"), levels), __FILE__, __LINE__, "%s #%d: level",
-		file, index);
+	s = scalar(doc, "level");
+	has_level = s != NULL;
+	t_check(!has_level || in_list(s, levels), __FILE__, __LINE__, "%s #%d: level %s", file,
+		index, has_level ? s : "");
+	if (fy_node_mapping_lookup_by_string(doc, "correlation", FY_NT))
+		remember(has_level ? leveled : unleveled, has_level ? &n_leveled : &n_unleveled,
+			 scalar(doc, "name"));
+	else
+		t_check(has_level, __FILE__, __LINE__, "%s #%d: no level", file, index);
 	t_check(scalar_list(doc, "falsepositives", NULL), __FILE__, __LINE__,
 		"%s #%d: falsepositives", file, index);
 	ok = fy_node_mapping_lookup_by_string(doc, "correlation", FY_NT) ?
@@ -314,12 +326,23 @@ static void test_rule_metadata(void)
 	for (size_t i = 0; i < n_refs; i++)
 		t_check(seen(names, n_names, refs[i]), __FILE__, __LINE__,
 			"a correlation names %s, which no bundled rule is", refs[i]);
+	/* a chained-over correlation is silenced: a level would promise an alert */
+	for (size_t i = 0; i < n_leveled; i++)
+		t_check(!seen(refs, n_refs, leveled[i]), __FILE__, __LINE__,
+			"%s has a level but another correlation chains over it", leveled[i]);
+	for (size_t i = 0; i < n_unleveled; i++)
+		t_check(seen(refs, n_refs, unleveled[i]), __FILE__, __LINE__,
+			"%s has no level but no correlation chains over it", unleveled[i]);
 	for (size_t i = 0; i < n_ids; i++)
 		free(ids[i]);
 	for (size_t i = 0; i < n_names; i++)
 		free(names[i]);
 	for (size_t i = 0; i < n_refs; i++)
 		free(refs[i]);
+	for (size_t i = 0; i < n_leveled; i++)
+		free(leveled[i]);
+	for (size_t i = 0; i < n_unleveled; i++)
+		free(unleveled[i]);
 }
 
 int main(void)
