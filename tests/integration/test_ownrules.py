@@ -93,7 +93,8 @@ def check_results(name, args):
     want = canonical(read_lines(case_file(name, "expected.jsonl")))
     missing = [x for x in want if x not in got]
     extra = [x for x in got if x not in want]
-    assert got == want, "missing %s; unexpected %s" % (missing, extra)
+    assert got == want, "%d missing %s; %d unexpected %s" % (
+        len(missing), missing[:8], len(extra), extra[:8])
 
 
 def check_json_events(name):
