@@ -137,6 +137,47 @@ def test_rule_list_has_the_bundled_rules():
                 assert line[4:].strip() in listed, "%s (%s) is not listed" % (line[4:], stem)
 
 
+def rule_documents():
+    """(id, name, names it chains over) of every document in rules/sigma, by line scanning
+    (the test uses no YAML library): top-level `id:`/`name:` and the `- NAME` items under
+    a correlation's `rules:`."""
+    docs = []
+    for stem in case_names():
+        with open(os.path.join(RULES, stem + ".yml"), encoding="utf-8") as f:
+            text = f.read()
+        for doc in text.split("\n---\n"):
+            rid = name = None
+            refs, in_rules = [], False
+            for line in doc.splitlines():
+                if line.startswith("id: "):
+                    rid = line[4:].strip()
+                elif line.startswith("name: "):
+                    name = line[6:].strip()
+                in_rules = line == "    rules:" or (in_rules and line.startswith("        - "))
+                if in_rules and line.startswith("        - "):
+                    refs.append(line[10:].strip())
+            docs.append((rid, name, refs))
+    return docs
+
+
+def test_cases_cover_every_rule():
+    """Every rule that can alert (one no correlation names) fires somewhere in the expected
+    results, and every case has events that fire nothing (the negative half)."""
+    docs = rule_documents()
+    named = {ref for _, _, refs in docs for ref in refs}
+    fired, quiet_cases = set(), []
+    for case in case_names():
+        results = [json.loads(x) for x in read_lines(case_file(case, "expected.jsonl")) if x]
+        lines = {r["line"] for r in results if "line" in r}
+        lines |= {n for r in results for n in r.get("lines", [])}
+        fired |= {r["rule"] for r in results}
+        if len(lines) >= len(read_lines(case_file(case, "events.jsonl"))):
+            quiet_cases.append(case)
+    silent = [name for rid, name, _ in docs if name not in named and rid not in fired]
+    assert not silent, "no expected result for %s" % silent
+    assert not quiet_cases, "every event of %s fires a rule: add negative events" % quiet_cases
+
+
 def test_embed_rules_script():
     """scripts/embed-rules (the build's embedding) writes every byte and the terminating entry,
     and refuses a file name it could not write into C unescaped."""
@@ -173,6 +214,7 @@ def run_case(suite, why, label, fn, name):
 if __name__ == "__main__":
     s = Suite()
     s.run(test_embed_rules_script)
+    s.run(test_cases_cover_every_rule)
     missing = rule_command_missing()
     for case in case_names():
         run_case(s, None, "events_follow_decoder", check_events_follow_decoder, case)
