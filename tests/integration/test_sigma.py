@@ -6,7 +6,8 @@ A case is a folder tests/sigma/cases/NAME/ holding
   events.jsonl    the events, one JSON object per line
   expected.jsonl  the lines `koban rule test --json` must print (compared as parsed JSON, in any
                   order; an empty file: nothing may match)
-  config.yml      optional, passed as `-c config.yml` (detect.placeholders for `expand`)
+  config.yml      optional, passed as `-c config.yml` (detect.placeholders for `expand`,
+                  detect.correlation.lateness)
   exit            optional, the expected exit status (default 0)
   stderr          optional, one substring per line that stderr must contain
 koban runs in the case folder with relative paths, so messages name `rules.yml:LINE` and
@@ -18,6 +19,7 @@ well formed and the rest is skipped with the reason.
 """
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -189,9 +191,12 @@ def test_rule_check_legacy_pipe_rejected():
     assert p.returncode == 1, "exit %d, expected 1" % p.returncode
     said = p.stdout + p.stderr
     unnamed = [path for path in paths if path + ":" not in said]
-    assert not unnamed, "not reported: %s" % unnamed
-    want = "%d rejected" % sum(legacy.values())
-    assert want in p.stdout, "summary %r, expected %r" % (p.stdout.strip().splitlines()[-1:], want)
+    assert not unnamed, "%d not reported, first ones: %s" % (len(unnamed), unnamed[:5])
+    # a legacy file may hold more documents (Sigma 1 `action: global` parts), rejected too
+    summary = re.search(r"(\d+) rejected", p.stdout)
+    assert summary and int(summary.group(1)) >= sum(legacy.values()), \
+        "summary %r, expected at least %d rejected" % (p.stdout.strip().splitlines()[-1:],
+                                                        sum(legacy.values()))
 
 
 def main(selected):
