@@ -11,7 +11,9 @@ A case is a folder tests/sigma/cases/NAME/ holding
   exit            optional, the expected exit status (default 0)
   stderr          optional, one substring per line that stderr must contain
 koban runs in the case folder with relative paths, so messages name `rules.yml:LINE` and
-`events.jsonl:LINE`. docs/detection.md ("Conformance suite") says what the cases cover.
+`events.jsonl:LINE`. `koban rule check rules.yml` runs too and must agree (one rejected rule
+when the stderr file names rules.yml:, none otherwise). docs/detection.md ("Conformance
+suite") says what the cases cover.
 
 Run by hand: `python3 tests/integration/test_sigma.py [CASE...]` (KOBAN_BIN names the binary,
 ./koban by default). While the binary has no `koban rule`, the cases are only checked for being
@@ -30,6 +32,8 @@ CASES = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "sigma", "
 CASE_FILES = {"rules.yml", "events.jsonl", "expected.jsonl", "config.yml", "exit", "stderr"}
 MATCH_KEYS = ["rule", "title", "line"]
 CORRELATION_KEYS = ["rule", "title", "group", "lines"]
+# the files each `koban rule` sub-command reads in a case folder
+CASE_INPUTS = {"test": ["rules.yml", "events.jsonl"], "check": ["rules.yml"]}
 SIGMA = os.path.join(SHARED, "sigma")
 # the corpus's `expand` placeholders, with values of the right kind (IPs where a rule compares
 # addresses): the rules of rules-placeholder/ load only when every placeholder resolves
@@ -91,18 +95,24 @@ def check_well_formed(case):
     int(read(case, "exit", "0"))
 
 
-def run_case(case):
-    args = [KOBAN, "rule", "test", "--json"]
+def koban_in_case(case, sub, *options):
+    """Runs `koban rule SUB OPTIONS [-c config.yml] INPUTS` in the case folder (-c when the case
+    has a config.yml; INPUTS from CASE_INPUTS); returns (status, stdout, stderr)."""
+    cmd = [KOBAN, "rule", sub] + list(options)
     if read(case, "config.yml") is not None:
-        args += ["-c", "config.yml"]
-    args += ["rules.yml", "events.jsonl"]
-    p = subprocess.run(args, cwd=os.path.join(CASES, case), capture_output=True, timeout=120)
-    out = p.stdout.decode("utf-8", "replace")
-    err = p.stderr.decode("utf-8", "replace")
+        cmd += ["-c", "config.yml"]
+    p = subprocess.run(cmd + CASE_INPUTS[sub], cwd=os.path.join(CASES, case),
+                       capture_output=True, timeout=120)
+    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+def test_problems(case):
+    """What differs between `koban rule test --json` and the case's expectations."""
+    status, out, err = koban_in_case(case, "test", "--json")
     want_exit = int(read(case, "exit", "0"))
     problems = []
-    if p.returncode != want_exit:
-        problems.append("exit %d, expected %d" % (p.returncode, want_exit))
+    if status != want_exit:
+        problems.append("exit %d, expected %d" % (status, want_exit))
     for want in read(case, "stderr", "").splitlines():
         if want and want not in err:
             problems.append("stderr lacks %r" % want)
@@ -117,8 +127,32 @@ def run_case(case):
         extra = [g for g in got if g not in want]
         lacking = [w for w in want if w not in got]
         problems.append("results differ: unexpected %s; missing %s" % (extra, lacking))
-    if problems:
-        raise AssertionError("; ".join(problems) + ("\nstderr: " + err.strip() if err else ""))
+    return problems, err
+
+
+def check_problems(case):
+    """`koban rule check rules.yml` must agree with `rule test`: a case that expects a rejected
+    rule (its stderr file names rules.yml:) exits 1 with `1 rejected`, any other exits 0 with
+    `0 rejected`."""
+    status, out, err = koban_in_case(case, "check")
+    rejects = "rules.yml:" in read(case, "stderr", "")
+    want = "%d rejected" % rejects
+    problems = []
+    if status != int(rejects):
+        problems.append("rule check: exit %d, expected %d" % (status, rejects))
+    if not re.search(r"\b%s\b" % want, out):
+        problems.append("rule check: summary %r, expected %r" % (out.strip().splitlines()[-1:], want))
+    return problems, err
+
+
+def run_case(case):
+    problems, err = test_problems(case)
+    more, check_err = check_problems(case)
+    if problems or more:
+        raise AssertionError("; ".join(problems + more) +
+                             ("\nstderr of rule test: " + err.strip() if err else "") +
+                             ("\nstderr of rule check: " + check_err.strip() if more and check_err
+                              else ""))
 
 
 def report(name, fn, *args):
