@@ -135,10 +135,10 @@ def check_problems(case):
     rule (its stderr file names rules.yml:) exits 1 with `1 rejected`, any other exits 0 with
     `0 rejected`."""
     status, out, err = koban_in_case(case, "check")
-    rejects = "rules.yml:" in read(case, "stderr", "")
+    rejects = int("rules.yml:" in read(case, "stderr", ""))
     want = "%d rejected" % rejects
     problems = []
-    if status != int(rejects):
+    if status != rejects:
         problems.append("rule check: exit %d, expected %d" % (status, rejects))
     if not re.search(r"\b%s\b" % want, out):
         problems.append("rule check: summary %r, expected %r" % (out.strip().splitlines()[-1:], want))
@@ -155,14 +155,12 @@ def run_case(case):
                               else ""))
 
 
-def report(name, fn, *args):
-    try:
-        fn(*args)
-        print("PASS %s" % name, flush=True)
-        return True
-    except Exception as e:  # noqa: BLE001 - every failure is reported
-        print("FAIL %s: %s" % (name, e), flush=True)
-        return False
+def named(name, fn, *args):
+    """fn(*args) as a test called name (Suite prints a test's function name)."""
+    def test():
+        return fn(*args)
+    test.__name__ = name
+    return test
 
 
 def corpus_dirs():
@@ -240,22 +238,20 @@ def main(selected):
         print("FAIL test_sigma: no such case %s" % sorted(unknown))
         sys.exit(1)
     cases = [c for c in cases if c in selected] if selected else cases
-    failed = 0
+    s = Suite()
     for case in cases:
-        failed += not report("sigma_case_well_formed/" + case, check_well_formed, case)
+        s.run(named("sigma_case_well_formed/" + case, check_well_formed, case))
     why = koban_rule_missing()
     if why:
         print("SKIP sigma_cases: %d cases not run: %s" % (len(cases), why), flush=True)
     else:
         for case in cases:
-            failed += not report("sigma/" + case, run_case, case)
+            s.run(named("sigma/" + case, run_case, case))
     if not selected:
-        s = Suite()
         absent = None if os.path.isdir(SIGMA) else "%s is absent" % SIGMA
         s.run_unless(why or absent, test_rule_check_sigma_corpus)
         s.run_unless(why or absent, test_rule_check_legacy_pipe_rejected)
-        failed += s.failed
-    sys.exit(1 if failed else 0)
+    s.done()
 
 
 if __name__ == "__main__":
