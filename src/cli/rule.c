@@ -18,6 +18,8 @@
 #include "core/msg.h"
 #include "core/timeutil.h"
 #include "core/tz.h"
+#include "detect/bundled.h"
+#include "detect/detect.h"
 #include "detect/sigma.h"
 #include "parse/decoder.h"
 #include "parse/ecs.h"
@@ -113,26 +115,44 @@ static int load_paths(struct sigma_set *s, const char *const *paths, size_t n, s
 	return rc < 0 ? rc : sigma_set_finish(s, e);
 }
 
-static int rule_check(struct sigma_set *s, const char *const *files, size_t n, struct err *e)
+/* Detection over the given rule files only, inline (one thread), reporting to f. */
+static int new_detect(struct detect **d, const struct config *c, const char *const *paths,
+		      size_t n, bool as_given, FILE *f,
+		      void (*on_result)(void *, const struct detect_result *), void *ctx,
+		      struct err *e)
 {
-	struct sigma_counts k;
+	struct detect_config dc = {
+		.cfg = c, .workers = 1, .mode = DETECT_INLINE, .paths = paths, .n_paths = n,
+		.only_paths = true, .fields_as_given = as_given, .on_result = on_result,
+		.result_ctx = ctx, .report = print_report, .report_ctx = f,
+	};
+
+	return detect_new(d, &dc, e);
+}
+
+static int rule_check(const struct config *c, const char *const *files, size_t n,
+		      struct err *e)
+{
+	struct detect_counts k;
+	struct detect *d = NULL;
 	int rc;
 
-	if ((rc = load_paths(s, files, n, e)) < 0)
+	if ((rc = new_detect(&d, c, files, n, false, stdout, NULL, NULL, e)) < 0)
 		return rc;
-	sigma_set_counts(s, &k);
+	detect_counts(d, &k);
 	printf("%zu rules, %zu correlations, %zu filters, %zu rejected\n", k.rules,
 	       k.correlations, k.filters, k.rejected);
+	detect_free(d);
 	return k.rejected ? 1 : 0;
 }
 
 /* ---- test ---- */
 
 struct test_run {
-	struct sigma_set *set;
-	struct sigma_scratch *sc;
+	struct detect *detect;
 	const char *events;  /* the file's name */
 	bool json;
+	int write_rc;        /* the first failure to print a result */
 	struct arena arena;
 	struct buf out;
 	bool failed;         /* an unreadable line */
@@ -144,55 +164,79 @@ struct test_run {
 	bool match;          /* the second pass: match and print */
 };
 
-static int print_match(struct test_run *t, const struct sigma_rule *r, size_t lineno)
+static int print_head(struct test_run *t, const struct detect_result *r)
 {
-	const char *id = sigma_rule_id(r), *title = sigma_rule_title(r);
 	int rc = 0;
 
-	buf_reset(&t->out);
-	if (t->json) {
-		rc = err_first(rc, buf_adds(&t->out, "{\"rule\": "));
-		rc = err_first(rc, json_add_string(&t->out, id, strlen(id)));
-		rc = err_first(rc, buf_adds(&t->out, ", \"title\": "));
-		rc = err_first(rc, json_add_string(&t->out, title, strlen(title)));
-		rc = err_first(rc, buf_addf(&t->out, ", \"line\": %zu}\n", lineno));
-	} else {
-		rc = buf_addf(&t->out, "%s:%zu: %s: %s%s%s%s\n", t->events, lineno, id, title,
-			      *sigma_rule_level(r) ? " (" : "", sigma_rule_level(r),
-			      *sigma_rule_level(r) ? ")" : "");
-	}
-	if (rc < 0)
-		return rc;
-	return fwrite(t->out.p, 1, t->out.len, stdout) == t->out.len ? 0 : -EIO;
+	if (!t->json)
+		return buf_addf(&t->out, "%s: %s%s%s%s", r->rule_id, r->title,
+				*r->level ? " (" : "", r->level, *r->level ? ")" : "");
+	rc = err_first(rc, buf_adds(&t->out, "{\"rule\": "));
+	rc = err_first(rc, json_add_string(&t->out, r->rule_id, strlen(r->rule_id)));
+	rc = err_first(rc, buf_adds(&t->out, ", \"title\": "));
+	return err_first(rc, json_add_string(&t->out, r->title, strlen(r->title)));
 }
 
-/*
- * Every rule on one event of line lineno. LEAD: decoded events (--format) get their
- * logsource here, from the field maps (fieldmap_logsource on event.dataset), and only the
- * rules it applies to are run (sigma_rule_applies); JSON events have none: every rule.
- */
-static int match_event(struct test_run *t, const struct event *ev, size_t lineno)
+static int print_correlation(struct test_run *t, const struct detect_result *r)
 {
+	int rc = buf_adds(&t->out, t->json ? ", \"group\": {" : " [");
+
+	for (size_t i = 0; i < r->ngroup; i++) {
+		const char *f = r->group_fields[i];
+
+		rc = err_first(rc, buf_adds(&t->out, i ? ", " : ""));
+		if (t->json) {
+			rc = err_first(rc, json_add_string(&t->out, f, strlen(f)));
+			rc = err_first(rc, buf_adds(&t->out, ": "));
+			rc = err_first(rc, json_add_string(&t->out, r->group_values[i],
+							   r->group_lens[i]));
+		} else {
+			rc = err_first(rc, buf_addf(&t->out, "%s=%.*s", f, (int)r->group_lens[i],
+						    r->group_values[i]));
+		}
+	}
+	rc = err_first(rc, buf_adds(&t->out, t->json ? "}, \"lines\": [" : "] lines "));
+	for (size_t i = 0; i < r->nrefs; i++)
+		rc = err_first(rc, buf_addf(&t->out, "%s%llu", i ? (t->json ? ", " : ",") : "",
+					    (unsigned long long)r->refs[i]));
+	return err_first(rc, buf_adds(&t->out, t->json ? "]}\n" : "\n"));
+}
+
+/* detect's on_result: one line per match or correlation result. */
+static void print_result(void *ctx, const struct detect_result *r)
+{
+	struct test_run *t = ctx;
 	int rc;
 
-	for (size_t i = 0; i < sigma_set_size(t->set); i++) {
-		const struct sigma_rule *r = sigma_set_rule(t->set, i);
-
-		if (sigma_rule_applies(r, NULL) && sigma_rule_match(r, ev, t->sc) &&
-		    (rc = print_match(t, r, lineno)) < 0)
-			return rc;
-	}
-	return 0;
+	buf_reset(&t->out);
+	if (!t->json && !r->correlation)
+		rc = buf_addf(&t->out, "%s:%llu: ", t->events, (unsigned long long)r->ref);
+	else
+		rc = t->json ? 0 : buf_addf(&t->out, "%s: ", t->events);
+	rc = err_first(rc, print_head(t, r));
+	if (r->correlation)
+		rc = err_first(rc, print_correlation(t, r));
+	else if (t->json)
+		rc = err_first(rc, buf_addf(&t->out, ", \"line\": %llu}\n",
+					    (unsigned long long)r->ref));
+	else
+		rc = err_first(rc, buf_addch(&t->out, '\n'));
+	if (rc >= 0 && fwrite(t->out.p, 1, t->out.len, stdout) != t->out.len)
+		rc = -EIO;
+	if (rc < 0 && !t->write_rc)
+		t->write_rc = rc;
 }
 
-/* struct pipeline_output: each event decoded from the current raw line. */
+/* struct pipeline_output: each event decoded from the current raw line, with its origin. */
 static int on_decoded(void *ctx, unsigned worker, unsigned slot, struct event *ev)
 {
 	struct test_run *t = ctx;
+	struct pipeline_origin o = { slot, NULL, NULL, t->msg->received_ns };
 
-	return t->match ? match_event(t, ev, t->lineno) : 0;
+	if (t->match)
+		detect_event(t->detect, 0, &o, ev, t->lineno);
+	return 0;
 }
-
 /* One raw line (--format) through the pipeline; a line that does not decode is reported. */
 static int raw_line(struct test_run *t, const char *line, size_t len, size_t lineno)
 {
@@ -237,7 +281,9 @@ static int test_line(struct test_run *t, const char *line, size_t len, size_t li
 		}
 		return rc == -ENOMEM ? rc : 0;
 	}
-	return match ? match_event(t, &ev, lineno) : 0;
+	if (match)
+		detect_event(t->detect, 0, NULL, &ev, lineno); /* JSON: every rule applies */
+	return 0;
 }
 
 /* --format F: the pipeline of `koban parse` (one worker), its events handed to on_decoded. */
@@ -322,11 +368,11 @@ static int read_events(struct test_run *t, bool match, struct err *e)
 	return rc;
 }
 
-static int rule_test(struct sigma_set *s, const struct config *c, const char *const *args,
-		     size_t n, bool json, const char *format, struct err *e)
+static int rule_test(const struct config *c, const char *const *args, size_t n, bool json,
+		     const char *format, struct err *e)
 {
-	struct test_run t = { .set = s, .events = args[n - 1], .json = json };
-	struct sigma_counts k;
+	struct test_run t = { .events = args[n - 1], .json = json };
+	struct detect_counts k;
 	int rc;
 
 	arena_init(&t.arena, 64 << 10, EVENT_ARENA_MAX);
@@ -337,25 +383,22 @@ static int rule_test(struct sigma_set *s, const struct config *c, const char *co
 	 * The events' field names first: a rule's field name is resolved once, exact then
 	 * ignoring case, against the names known when it is compiled.
 	 */
-	if ((rc = read_events(&t, false, e)) < 0 || (rc = load_paths(s, args, n - 1, e)) < 0)
+	if ((rc = read_events(&t, false, e)) < 0 ||
+	    (rc = new_detect(&t.detect, c, args, n - 1, !format, stderr, print_result, &t,
+				 e)) < 0 ||
+	    (rc = read_events(&t, true, e)) < 0 || (rc = detect_finish(t.detect, e)) < 0)
 		goto done;
-	if ((rc = sigma_scratch_new(&t.sc, s)) < 0) {
-		rc = err_set(e, rc, "out of memory");
-		goto done;
-	}
-	if ((rc = read_events(&t, true, e)) < 0)
-		goto done;
-	if (fflush(stdout) != 0) {
+	if (t.write_rc < 0 || fflush(stdout) != 0) {
 		rc = err_set(e, -EIO, "cannot write the results");
 		goto done;
 	}
-	sigma_set_counts(s, &k);
+	detect_counts(t.detect, &k);
 	rc = k.rejected || t.failed ? 1 : 0;
 done:
+	detect_free(t.detect);
 	pipeline_free(t.pipeline);
 	if (t.msg)
 		msg_free(t.msg);
-	sigma_scratch_free(t.sc);
 	buf_release(&t.out);
 	arena_release(&t.arena);
 	return rc;
@@ -400,6 +443,9 @@ static int rule_list(struct sigma_set *s, const struct config *c, const char *co
 	struct buf b = BUF_INIT(1 << 20);
 	int rc = 0;
 
+	for (size_t i = 0; i < bundled_count() && rc >= 0; i++)
+		rc = sigma_set_load_buffer(s, bundled_at(i)->name, bundled_at(i)->bytes,
+					   bundled_at(i)->len, e);
 	for (size_t i = 0; i < c->n_detect_rules && rc >= 0; i++)
 		rc = sigma_set_load_path(s, c->detect_rules[i], e);
 	if (rc < 0 || (rc = load_paths(s, files, n, e)) < 0)
@@ -479,14 +525,12 @@ int cmd_rule(int argc, char **argv)
 	}
 	if ((rc = cli_load_config(&argc, argv, &c)))
 		goto out;
-	if ((rc = new_set(&s, &c, verb == &rule_verbs[0] ? stdout : stderr, &ph, &e)) == 0) {
-		if (verb == &rule_verbs[0])
-			rc = rule_check(s, pos, n, &e);
-		else if (verb == &rule_verbs[1])
-			rc = rule_test(s, &c, pos, n, json, format, &e);
-		else
-			rc = rule_list(s, &c, pos, n, json, &e);
-	}
+	if (verb == &rule_verbs[0])
+		rc = rule_check(&c, pos, n, &e);
+	else if (verb == &rule_verbs[1])
+		rc = rule_test(&c, pos, n, json, format, &e);
+	else if ((rc = new_set(&s, &c, stderr, &ph, &e)) == 0)
+		rc = rule_list(s, &c, pos, n, json, &e);
 	rc = rc < 0 ? cli_fail(&e) : rc;
 	sigma_set_free(s);
 	mem_free(ph);

@@ -193,6 +193,9 @@ int config_defaults(struct config *c, struct err *e)
 	c->data_dir = mem_strdup("./var");
 	c->timezone = mem_strdup("local");
 	c->clock_skew_max = 7200;
+	c->detect_lateness = 300;
+	c->detect_max_groups = 100000;
+	c->detect_max_events = 1000000;
 	c->admin_address = mem_strdup("127.0.0.1:8514");
 	c->leef_delimiter = mem_strdup("auto");
 	if (!c->data_dir || !c->timezone || !c->admin_address || !c->leef_delimiter ||
@@ -2377,6 +2380,16 @@ static const struct key detect_keys[] = {
 	  .same = detect_disable_same, .show = detect_disable_show },
 	{ .name = "placeholders", .parse = parse_detect_placeholders, .live = true,
 	  .same = detect_placeholders_same, .show = detect_placeholders_show },
+	/* correlations (detect/correl.h): how late an event may be, the state per tenant */
+	{ .name = "lateness", .parse = parse_uint, .live = true,
+	  .off = offsetof(struct config, detect_lateness),
+	  .size = sizeof(((struct config *)0)->detect_lateness), .min = 0, .max = 86400 },
+	{ .name = "max_groups", .parse = parse_uint, .live = true,
+	  .off = offsetof(struct config, detect_max_groups),
+	  .size = sizeof(((struct config *)0)->detect_max_groups), .min = 1, .max = 10000000 },
+	{ .name = "max_events", .parse = parse_uint, .live = true,
+	  .off = offsetof(struct config, detect_max_events),
+	  .size = sizeof(((struct config *)0)->detect_max_events), .min = 1, .max = 100000000 },
 };
 
 static const struct key top_keys[] = {
@@ -3203,6 +3216,11 @@ static const char example[] =
 	"  # placeholders:\n"
 	"  #   Admins_Workstations: [ws-admin-01, ws-admin-02]\n"
 	"  placeholders: {}\n"
+	"  # correlations: seconds an event may arrive late (older ones are counted, not\n"
+	"  # used), and the state kept per tenant (the least recently used groups go first)\n"
+	"  lateness: 300\n"
+	"  max_groups: 100000\n"
+	"  max_events: 1000000\n"
 	"\n"
 	"# The Sigma logsource of a source's events (docs/detection.md, \"Field maps and\n"
 	"# logsources\"), by source name, in place of the one the bundled field maps give its\n"

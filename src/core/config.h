@@ -203,6 +203,9 @@ struct config {
 	size_t n_detect_disable;
 	struct config_placeholder *detect_placeholders; /* values of %NAME% (modifier expand) */
 	size_t n_detect_placeholders;
+	unsigned detect_lateness;   /* seconds an event may be late for correlations; 300 */
+	unsigned detect_max_groups; /* correlation groups per tenant; 100000 */
+	unsigned detect_max_events; /* events held by correlations per tenant; 1000000 */
 	/* logsources: per-source Sigma logsources (detect/fieldmap.h); a reload applies them */
 	struct config_logsource *logsources;
 	size_t n_logsources;

@@ -221,8 +221,12 @@ static int parse_type(struct parse *ps, struct fy_node *n, enum correl_type *out
 			return 0;
 		}
 	}
+	size_t len = 0;
+	const char *got = is_scalar(n) ? fy_node_get_scalar(n, &len) : NULL;
+
 	return parse_fail(ps, n, "type: expected event_count, value_count, temporal, "
-			  "temporal_ordered, value_sum, value_avg or value_percentile");
+			  "temporal_ordered, value_sum, value_avg or value_percentile, got '%.*s'",
+			  (int)(got ? (len > 64 ? 64 : len) : 0), got ? got : "");
 }
 
 static bool type_needs_field(enum correl_type t)

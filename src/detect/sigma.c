@@ -11,6 +11,7 @@
 #include "core/event.h"
 #include "core/field.h"
 #include "core/mem.h"
+#include "detect/correl.h"
 #include "detect/sigcond.h"
 #include "detect/sigval.h"
 
@@ -76,6 +77,8 @@ struct sigma_set {
 	size_t n_rules, cap_rules;
 	struct filter **filters;
 	size_t n_filters, cap_filters;
+	struct correl_rule **correlations; /* until sigma_set_take_correlations */
+	size_t n_correlations, cap_correlations;
 	struct sigma_counts counts;
 	size_t max_idents;
 };
@@ -925,17 +928,50 @@ fail:
 	return rc;
 }
 
-/*
- * A correlation document. LEAD: this is the one call site for detect/correl: call
- * correl_rule_parse(doc, d->file, &cr, d->e) here and keep cr with the set; until then
- * the document is counted and reported, not loaded.
- */
-static int load_correlation(struct doc_ctx *d, struct fy_document *doc, unsigned line)
+/* A correlation document: parsed by detect/correl, kept for the correlation engine. */
+static int load_correlation(struct doc_ctx *d, struct fy_document *doc, unsigned *line)
 {
-	(void)doc;
-	d->s->counts.correlations++;
-	report(d->s, d->file, line, d->id, "correlation: not loaded by this build");
+	struct sigma_set *s = d->s;
+	struct correl_rule *cr = NULL, **v;
+	size_t fl = strlen(d->file);
+	char *end;
+	int rc;
+
+	if ((rc = correl_rule_parse(doc, d->file, &cr, d->e)) < 0) {
+		/* "FILE:LINE: what": the report names the file and line itself */
+		if (!strncmp(d->e->msg, d->file, fl) && d->e->msg[fl] == ':') {
+			unsigned long l = strtoul(d->e->msg + fl + 1, &end, 10);
+
+			if (end[0] == ':' && end[1] == ' ') {
+				*line = (unsigned)l;
+				memmove(d->e->msg, end + 2, strlen(end + 2) + 1);
+			}
+		}
+		return rc;
+	}
+	if (s->n_correlations == s->cap_correlations) {
+		size_t cap = s->cap_correlations ? 2 * s->cap_correlations : 16;
+
+		if (!(v = mem_realloc(s->correlations, cap * sizeof(*v)))) {
+			correl_rule_free(cr);
+			return err_set(d->e, -ENOMEM, "out of memory");
+		}
+		s->correlations = v;
+		s->cap_correlations = cap;
+	}
+	s->correlations[s->n_correlations++] = cr;
+	s->counts.correlations++;
 	return 0;
+}
+
+size_t sigma_set_take_correlations(struct sigma_set *s, struct correl_rule ***out)
+{
+	size_t n = s->n_correlations;
+
+	*out = s->correlations;
+	s->correlations = NULL;
+	s->n_correlations = s->cap_correlations = 0;
+	return n;
 }
 
 static int document_id(struct doc_ctx *d, struct fy_node *root, const char **id,
@@ -974,7 +1010,7 @@ static int load_document(struct sigma_set *s, struct fy_document *doc, const cha
 	else if ((rc = document_id(&d, root, &id, &name, &line)) < 0)
 		;
 	else if (get(root, "correlation"))
-		rc = load_correlation(&d, doc, doc_line);
+		rc = load_correlation(&d, doc, &line);
 	else if (get(root, "filter"))
 		rc = load_filter(&d, root, &line);
 	else
@@ -1201,6 +1237,9 @@ void sigma_set_free(struct sigma_set *s)
 		rule_free(s->rules[i]);
 	for (size_t i = 0; i < s->n_filters; i++)
 		filter_free(s->filters[i]);
+	for (size_t i = 0; i < s->n_correlations; i++)
+		correl_rule_free(s->correlations[i]);
+	mem_free(s->correlations);
 	mem_free(s->rules);
 	mem_free(s->filters);
 	arena_release(&s->strings);

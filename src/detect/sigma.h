@@ -4,8 +4,8 @@
  * A struct sigma_set holds the rules and filters loaded from YAML files or memory buffers
  * (single or multi-document, `---`). Each document is a detection rule (`detection:`), a
  * filter (`filter:`, applied to the rules it names as AND NOT its condition, when the
- * event also fits the filter's logsource) or a correlation (`correlation:`, counted and
- * handed to the correlation engine; see the marked call site in sigma.c). A document
+ * event also fits the filter's logsource) or a correlation (`correlation:`, parsed by
+ * detect/correl and handed to the correlation engine, sigma_set_take_correlations). A document
  * that cannot be compiled is rejected alone: the set reports it through the options'
  * report callback as FILE:LINE, the rule's id and the reason, counts it and goes on.
  *
@@ -118,6 +118,12 @@ int sigma_set_finish(struct sigma_set *s, struct err *e);
 void sigma_set_counts(const struct sigma_set *s, struct sigma_counts *c);
 size_t sigma_set_size(const struct sigma_set *s);
 const struct sigma_rule *sigma_set_rule(const struct sigma_set *s, size_t i);
+/*
+ * The correlations loaded (detect/correl's parsed documents), handed over: *out is an array
+ * the caller frees with mem_free after taking or freeing each rule; the set keeps none.
+ */
+struct correl_rule;
+size_t sigma_set_take_correlations(struct sigma_set *s, struct correl_rule ***out);
 /* The rule whose id or name is ref, or NULL. */
 const struct sigma_rule *sigma_set_find(const struct sigma_set *s, const char *ref);
 

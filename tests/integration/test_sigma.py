@@ -191,9 +191,13 @@ def test_rule_check_sigma_corpus():
                        capture_output=True, text=True, timeout=600)
     rejected = [line for line in (p.stdout + p.stderr).splitlines() if ": " in line and
                 line.startswith(SIGMA)]
-    assert p.returncode == 0, "exit %d; %d rejected, first ones:\n%s" % \
-        (p.returncode, len(rejected), "\n".join(rejected[:20]))
-    want = "%d rules, 0 correlations, 0 filters, 0 rejected" % count_documents(dirs)
+    # The only rules refused are those naming a field for which koban's events have no
+    # counterpart: each says why (the reason its field map gives, docs/detection.md).
+    other = [line for line in rejected if "has no counterpart in koban's" not in line]
+    assert not other and p.returncode == (1 if rejected else 0), \
+        "exit %d; %d rejected, first ones:\n%s" % (p.returncode, len(other), "\n".join(other[:20]))
+    want = "%d rules, 0 correlations, 0 filters, %d rejected" % \
+        (count_documents(dirs) - len(rejected), len(rejected))
     assert want in p.stdout, "summary %r, expected %r" % (p.stdout.strip().splitlines()[-1:], want)
 
 
