@@ -20,10 +20,12 @@
 #include "core/msg.h"
 #include "core/timeutil.h"
 #include "core/tz.h"
+#include "detect/detect.h"
 #include "parse/decoder.h"
 #include "parse/ecs.h"
 #include "pipeline/pipeline.h"
 #include "portal/control.h"
+#include "soc/alert.h"
 #include "store/meta.h"
 #include "store/sink.h"
 #include "store/store.h"
@@ -54,6 +56,8 @@ struct parse_run {
 	uint32_t batch_count;
 	bool ecs;                  /* --format ecs: lines are events already */
 	const char *tenant;        /* organization.id/name of what is stored */
+	struct detect *detect;     /* ingest: the rules on every event, inline */
+	struct alert_sink *alerts; /* ingest: what they raise, into koban.db */
 	struct arena arena;        /* one event at a time */
 	uint64_t rejected;         /* lines not stored */
 };
@@ -131,6 +135,8 @@ static int store_line(struct parse_run *r, const char *line, size_t n, struct er
 	if ((rc = event_set_str(&ev, FIELD_ORGANIZATION_ID, r->tenant, strlen(r->tenant))) < 0 ||
 	    (rc = event_set_str(&ev, FIELD_ORGANIZATION_NAME, r->tenant, strlen(r->tenant))) < 0)
 		return err_set(e, rc, "cannot set the tenant: %s", strerror(-rc));
+	if (r->detect)
+		detect_event(r->detect, 0, &(struct pipeline_origin){ .slot = 0 }, &ev, r->lineno);
 	if (r->imp)
 		return store_import_add(r->imp, &ev, e);
 	return send_event(r, &ev, e);
@@ -321,6 +327,7 @@ static int start(struct parse_run *r, const struct config *c, int64_t now, struc
 		.tenant_ctx = r,
 		.output = { r->imp || r->remote_fd > 0 ? NULL : write_stdout, NULL, r, NULL,
 			    r->imp || r->remote_fd > 0 ? write_event : NULL },
+		.inspect = { r->detect ? detect_inspect : NULL, r->detect },
 	};
 
 	int rc;
@@ -518,6 +525,40 @@ out:
 	return status;
 }
 
+/*
+ * Ingest runs the detection of serve on what it stores (inline, event time as the clock):
+ * the bundled and configured rules, alerts into koban.db. Correlation state starts empty
+ * and is not kept: one file is one run.
+ */
+static int detect_begin(struct parse_run *r, const struct config *c, struct err *e)
+{
+	struct detect_config dc = {
+		.cfg = c, .workers = 1, .mode = DETECT_INLINE, .tenant_name = run_tenant,
+		.tenant_ctx = r,
+	};
+	int rc;
+
+	if ((rc = alert_sink_new(&r->alerts, &(struct alert_sink_config){
+					 .data_dir = c->data_dir,
+					 .retention_days = c->alerts_retention_days }, e)) < 0)
+		return rc;
+	dc.alerts = r->alerts;
+	return detect_new(&r->detect, &dc, e);
+}
+
+/* Closes the open correlation windows and stores every alert raised. */
+static void detect_end(struct parse_run *r)
+{
+	struct err e = ERR_INIT;
+
+	if (r->detect && detect_finish(r->detect, &e) < 0)
+		fprintf(stderr, "koban: %s: %s\n", r->name ? r->name : "ingest", e.msg);
+	detect_free(r->detect);
+	r->detect = NULL;
+	alert_sink_free(r->alerts);
+	r->alerts = NULL;
+}
+
 int cmd_ingest(int argc, char **argv)
 {
 	struct parse_run r = { 0 };
@@ -537,7 +578,7 @@ int cmd_ingest(int argc, char **argv)
 	r.tenant = tenant;
 	r.ecs = format && !strcmp(format, "ecs");
 	arena_init(&r.arena, 1 << 16, 2 * ECS_LINE_MAX);
-	if (cli_tenant_id(&c, tenant, &id, &e) < 0) {
+	if (cli_tenant_id(&c, tenant, &id, &e) < 0 || detect_begin(&r, &c, &e) < 0) {
 		cli_fail(&e);
 		goto out;
 	}
@@ -564,6 +605,7 @@ int cmd_ingest(int argc, char **argv)
 	else
 		status = ingest_status(&r, &st);
 out:
+	detect_end(&r);
 	run_release(&r);
 	store_close(store);
 	config_release(&c);

@@ -47,6 +47,7 @@
 #include "portal/ingest.h"
 #include "store/meta.h"
 #include "store/retention.h"
+#include "detect/detect.h"
 #include "soc/alert.h"
 #include "store/seal.h"
 #include "store/sink.h"
@@ -99,6 +100,7 @@ struct serve {
 	struct store *store;         /* the main thread's handle: retention */
 	struct retention *retention;
 	struct alert_sink *alerts;   /* alerts into koban.db, with their retention (soc/alert.h) */
+	struct detect *detect;       /* the rules on every event: workers, then ackin's slots */
 	int64_t next_retention;      /* time_now_ns() of the next pass; 0: at start */
 	struct cli_remote remote; /* what the control socket's commands need */
 	struct control *control;  /* DATA_DIR/control.sock (portal/control.h) */
@@ -259,6 +261,7 @@ static int workers_init(struct serve *sv, struct err *e)
 		.tenant_gen = tenant_gen,
 		.tenant_ctx = sv->q,
 		.output = { NULL, output_too_large, sv, NULL, serve_event, serve_flush },
+		.inspect = { detect_inspect, sv->detect },
 		.metrics = true,
 	};
 	int rc;
@@ -283,6 +286,54 @@ static void workers_release(struct serve *sv)
 }
 
 /* Acknowledged inputs decode on slots of their own: as many as workers, at least two. */
+static unsigned ackin_slots(const struct serve *sv)
+{
+	return MIN(MAX(sv->n_workers, 2u), (unsigned)ACKIN_SLOTS_MAX);
+}
+
+/* ackin's slot w is detection's worker slot n_workers + w (after the workers' own). */
+static void ackin_inspect(void *ctx, unsigned w, const struct pipeline_origin *o,
+			  struct event *ev)
+{
+	struct serve *sv = ctx;
+
+	detect_inspect(sv->detect, sv->n_workers + w, o, ev);
+}
+
+/*
+ * Detection, before the workers and acknowledged inputs that call it: the bundled and
+ * configured rules, alerts into the alert sink, correlations on the detection thread with
+ * their state in DATA_DIR/detect/.
+ */
+static int detect_init(struct serve *sv, struct err *e)
+{
+	struct detect_config dc = {
+		.cfg = sv->cfg,
+		.workers = sv->n_workers + ackin_slots(sv),
+		.mode = DETECT_THREADED,
+		.state = true,
+		.tenant_name = tenant_name,
+		.tenant_ctx = sv->q,
+		.metrics = true,
+	};
+	struct detect_counts k;
+	int rc;
+
+	if ((rc = alert_sink_new(&sv->alerts, &(struct alert_sink_config){
+					 .data_dir = sv->cfg->data_dir,
+					 .retention_days = sv->cfg->alerts_retention_days }, e)) ||
+	    (rc = alert_sink_metrics_register(sv->alerts, e)))
+		return rc;
+	dc.alerts = sv->alerts;
+	if ((rc = detect_new(&sv->detect, &dc, e)) < 0)
+		return rc;
+	detect_counts(sv->detect, &k);
+	log_info("detection: %zu rules, %zu correlations, %zu filters%s%zu rejected", k.rules,
+		 k.correlations, k.filters, k.rejected ? " (see the warnings above), " : ", ",
+		 k.rejected);
+	return 0;
+}
+
 static int ackin_init(struct serve *sv, struct err *e)
 {
 	const struct ackin_config ac = {
@@ -290,10 +341,11 @@ static int ackin_init(struct serve *sv, struct err *e)
 		.spool = sv->spool_on ? &sv->spool : NULL,
 		.q = sv->q,
 		.data_dir = sv->cfg->data_dir,
-		.slots = MIN(MAX(sv->n_workers, 2u), (unsigned)ACKIN_SLOTS_MAX),
+		.slots = ackin_slots(sv),
 		.max_message_size = sv->cfg->max_message_size,
 		.clock_skew_max_ns = (int64_t)sv->cfg->clock_skew_max * NS_PER_SEC,
 		.metrics = true,
+		.inspect = { ackin_inspect, sv },
 	};
 
 	return ackin_new(&sv->ackin, &ac, e);
@@ -468,7 +520,7 @@ static int serve_start(struct serve *sv, struct err *e)
 	    (rc = router_reload(sv->router, sv->meta, sv->cfg, e)))
 		return rc;
 	sv->n_workers = worker_count(sv->cfg);
-	if ((rc = outputs_init(sv, e)))
+	if ((rc = detect_init(sv, e)) || (rc = outputs_init(sv, e)))
 		return rc;
 	if ((rc = workers_init(sv, e)))
 		return rc;
@@ -486,11 +538,6 @@ static int serve_start(struct serve *sv, struct err *e)
 	if ((rc = cli_store_open(&sv->store, sv->cfg, e)) ||
 	    (rc = retention_new(&sv->retention, e)) ||
 	    (rc = retention_metrics_register(sv->retention, e)))
-		return rc;
-	if ((rc = alert_sink_new(&sv->alerts, &(struct alert_sink_config){
-					 .data_dir = sv->cfg->data_dir,
-					 .retention_days = sv->cfg->alerts_retention_days }, e)) ||
-	    (rc = alert_sink_metrics_register(sv->alerts, e)))
 		return rc;
 	if ((rc = admin_start(&sv->admin, sv->cfg->admin_address, e)))
 		return rc;
@@ -601,6 +648,8 @@ static void serve_reload(struct serve *sv)
 	}
 	sink_set_config(sv->sink, c); /* the quotas; before the old configuration is freed */
 	alert_sink_set_retention(sv->alerts, c->alerts_retention_days);
+	if (detect_reload(sv->detect, c, &e) < 0) /* the rest of the reload still applies */
+		log_error("detection rules not reloaded, the running ones stay: %s", e.msg);
 	log_changes(ch);
 	(void)config_check_tenants(c, cli_tenant_exists, sv->meta, report_to_log, NULL); /* logged */
 	log_set_level(c->log_level);
@@ -663,7 +712,9 @@ static void serve_stop(struct serve *sv)
 		log_info("drained %zu queued messages in %.3f s", left,
 			 (double)(time_now_ns() - t0) / 1e9);
 	flush_activity(sv); /* after the drain: every message counted */
-	alert_sink_free(sv->alerts); /* after the workers: stores every alert they raised */
+	detect_free(sv->detect); /* after the workers and ackin's users: correlations drained */
+	sv->detect = NULL;
+	alert_sink_free(sv->alerts); /* after detection: stores every alert it raised */
 	sv->alerts = NULL;
 	if (sv->admin)
 		admin_stop(sv->admin);

@@ -487,6 +487,7 @@ int ackin_new(struct ackin **out, const struct ackin_config *c, struct err *e)
 		.tenant_gen = tenant_gen,
 		.tenant_ctx = c->q,
 		.metrics = false, /* serve's pipeline registers koban_events_clock_skew_total */
+		.inspect = c->inspect,
 	};
 	struct ackin *a;
 	pthread_condattr_t ca;

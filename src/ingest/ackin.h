@@ -72,6 +72,7 @@ struct ackin_config {
 	int64_t clock_skew_max_ns;  /* as serve's pipeline (0: no check) */
 	int64_t fixed_now_ns;       /* event.ingested for reproducible tests; 0: the clock */
 	bool metrics;               /* register koban_ackin_events_total */
+	struct pipeline_inspect inspect; /* detection on the decoding slots (0..slots-1) */
 };
 
 /* What the messages of one batch share (the sender, the source that matched it). */

@@ -1,0 +1,166 @@
+"""Detection in `koban serve` and `koban ingest`: a PAN-OS THREAT line received over TCP
+syslog alerts through koban's bundled rule (with its author); a configured rule and an
+event_count correlation over it alert per tenant; the correlation's state survives a
+restart (saved at stop, read at start) and a SIGHUP reload; another tenant sees none of it;
+`koban ingest` raises the same alerts with event time as the clock."""
+import json
+import os
+import shutil
+import signal
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from kobanlib import (Instance, Suite, file_output_config, poll, run, send_lines,  # noqa: E402
+                      serve_source, tempdir)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+THREAT_LOG = os.path.join(HERE, "..", "data", "parse", "panos", "threat.log")
+
+RULES = """title: Evil keyword
+id: 6a1d3c55-0000-4000-8000-00000000e001
+name: evil
+level: high
+author: koban tests
+detection:
+  selection:
+    message|contains: EVIL
+  condition: selection
+---
+title: Three evils on one host
+id: 6a1d3c55-0000-4000-8000-00000000e002
+level: critical
+author: koban tests
+correlation:
+  type: event_count
+  rules: [evil]
+  group-by: [host.name]
+  timespan: 10m
+  condition: {gte: 3}
+generate: true
+"""
+
+
+def evil(host, second, text="EVIL"):
+    return "<13>1 2026-03-15T03:00:%02dZ %s app - - - %s %d" % (second, host, text, second)
+
+
+def alerts(d, tenant):
+    _, out, _ = run(["alert", "list", "--tenant", tenant, "--json"], d)
+    return [json.loads(x) for x in out.splitlines()]
+
+
+def wait_alerts(d, tenant, n):
+    return poll("%d alerts of %s" % (n, tenant), lambda: len(alerts(d, tenant)) >= n and
+                alerts(d, tenant))
+
+
+def by_kind(got, kind):
+    return [a for a in got if a["kind"] == kind]
+
+
+def setup(d):
+    os.mkdir(os.path.join(d, "rules"))
+    with open(os.path.join(d, "rules", "evil.yml"), "w") as f:
+        f.write(RULES)
+    run(["tenant", "add", "beta"], d)
+    run(["source", "add", "other", "--tenant", "beta", "--cidr", "127.0.0.3/32"], d)
+    return serve_source(d, "fw", "127.0.0.2", tenant="alpha", config="detect:\n  rules: [rules]\n")
+
+
+def test_bundled_rule_alerts():
+    d = tempdir()
+    k = None
+    try:
+        k = serve_source(d, "pa", "127.0.0.2", fmt="panos")
+        with open(THREAT_LOG) as f:
+            lines = [x.rstrip("\n") for x in f if x.strip()]
+        send_lines(k, "127.0.0.2", lines)
+        got = wait_alerts(d, "alpha", 3)
+        k.wait_settled()
+        got = alerts(d, "alpha")
+        titles = sorted(a["rule"]["title"] for a in got)
+        assert titles == ["PAN-OS Command and Control Traffic or DNS Sinkhole Hit",
+                          "PAN-OS Critical Exploit Attempt", "PAN-OS Malware Let Through"], titles
+        crit = [a for a in got if a["rule"]["level"] == "critical"][0]
+        assert crit["rule"]["author"] == "koban" and crit["kind"] == "sigma", crit
+        assert crit["rule"]["link"] == "rules/sigma/panos_threat_exploit.yml", crit
+        assert crit["keys"]["source.ip"] == "192.0.2.66", crit
+        _, out, _ = run(["alert", "show", "--tenant", "alpha", "--json", str(crit["id"])], d)
+        shown = json.loads(out)
+        assert shown["events"][0]["panos"]["severity"] == "critical", shown
+        m = k.metrics()
+        assert m[("koban_detect_matches_total", frozenset({("level", "critical")}))] == 1
+    finally:
+        if k:
+            k.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_correlation_survives_restart_and_reload():
+    d = tempdir()
+    k = None
+    try:
+        k = setup(d)
+        send_lines(k, "127.0.0.2", [evil("h1", 1), evil("h1", 2), evil("h1", 3, "benign")])
+        send_lines(k, "127.0.0.3", [evil("h1", 4)])  # tenant beta: its own state
+        got = wait_alerts(d, "alpha", 2)
+        assert len(by_kind(got, "sigma")) == 2 and not by_kind(got, "correlation"), got
+        assert k.stop() == 0
+        assert os.path.exists(os.path.join(d, "var", "detect", "correlation.state"))
+
+        k = Instance(d, file_output_config(d, "detect:\n  rules: [rules]\n"))
+        send_lines(k, "127.0.0.2", [evil("h1", 5), evil("h2", 6), evil("h2", 7)])
+        got = wait_alerts(d, "alpha", 6)
+        corr = by_kind(got, "correlation")
+        assert len(corr) == 1 and corr[0]["group"] == {"host.name": "h1"}, got
+        assert corr[0]["rule"]["id"] == "6a1d3c55-0000-4000-8000-00000000e002", corr
+        assert corr[0]["rule"]["author"] == "koban tests", corr
+        assert corr[0]["n_events"] + corr[0]["events_omitted"] == 3, corr
+
+        k.signal(signal.SIGHUP)
+        poll("the reload", lambda: "reloaded" in k.log())
+        send_lines(k, "127.0.0.2", [evil("h2", 8)])
+        got = wait_alerts(d, "alpha", 8)
+        corr = by_kind(got, "correlation")
+        assert sorted(c["group"]["host.name"] for c in corr) == ["h1", "h2"], got
+        h2 = [c for c in corr if c["group"]["host.name"] == "h2"][0]
+        assert h2["n_events"] == 3 and h2["events_omitted"] == 0, h2  # all seen by this run
+        k.wait_settled()
+        assert len(alerts(d, "alpha")) == 8
+        beta = alerts(d, "beta")
+        assert len(beta) == 1 and beta[0]["kind"] == "sigma", beta
+    finally:
+        if k:
+            k.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_ingest_detects():
+    d = tempdir()
+    try:
+        os.mkdir(os.path.join(d, "rules"))
+        with open(os.path.join(d, "rules", "evil.yml"), "w") as f:
+            f.write(RULES)
+        with open(os.path.join(d, "koban.yaml"), "w") as f:
+            f.write("data_dir: ./var\ndetect:\n  rules: [rules]\n")
+        run(["tenant", "add", "alpha", "-c", "koban.yaml"], d)
+        with open(os.path.join(d, "in.log"), "w") as f:
+            f.write("".join(evil("h9", s) + "\n" for s in (1, 2, 3, 4)))
+        run(["ingest", "-c", "koban.yaml", "--tenant", "alpha", "--format", "rfc5424",
+             "in.log"], d)
+        _, out, _ = run(["alert", "list", "-c", "koban.yaml", "--tenant", "alpha", "--json"], d)
+        got = [json.loads(x) for x in out.splitlines()]
+        assert len(by_kind(got, "sigma")) == 4, got
+        corr = by_kind(got, "correlation")
+        assert len(corr) == 1 and corr[0]["n_events"] == 3, got
+        assert corr[0]["event_time"] == "2026-03-15T03:00:03Z", corr
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    s = Suite()
+    s.run(test_bundled_rule_alerts)
+    s.run(test_correlation_survives_restart_and_reload)
+    s.run(test_ingest_detects)
+    s.done()
