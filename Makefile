@@ -21,7 +21,7 @@ endif
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wno-unused-parameter -Wvla
 CFLAGS ?= -O2 -g
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Isrc -Ibuild/gen -Itests/lib $(WARN) $(CFLAGS) $(SANFLAGS) $(HS_CFLAGS) \
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Isrc -Itests/lib $(WARN) $(CFLAGS) $(SANFLAGS) $(HS_CFLAGS) \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 
@@ -39,8 +39,12 @@ endif
 B := build/$(VARIANT)
 BIN := $(if $(filter release,$(VARIANT)),koban,$(B)/koban)
 
+# Files compiled into the binary (scripts/embed): koban's own Sigma rules.
+EMBED_RULES := $(sort $(wildcard rules/sigma/*.yml))
+GEN_SRC := build/gen/bundled_rules.c
+
 LIB_SRC := $(filter-out src/cli/main.c,$(sort $(wildcard src/*/*.c)))
-LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o) $(GEN_SRC:%.c=$(B)/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:%.c=$(B)/%)
 TLIB_SRC := $(wildcard tests/lib/*.c)
@@ -63,16 +67,11 @@ $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
-# koban's own Sigma rules (rules/sigma/*.yml) are embedded: scripts/embed-rules writes the
-# table that src/detect/bundled.c includes. The directory is a prerequisite so that adding
-# or removing a file regenerates the table too.
-RULE_FILES := $(sort $(wildcard rules/sigma/*.yml))
-BUNDLED_INC := build/gen/detect/bundled_rules.inc
-$(BUNDLED_INC): scripts/embed-rules rules/sigma $(RULE_FILES)
+# The directory is a prerequisite so that removing a file regenerates the table too.
+build/gen/bundled_rules.c: $(EMBED_RULES) rules/sigma scripts/embed
 	@mkdir -p $(dir $@)
-	scripts/embed-rules $(RULE_FILES) >$@.tmp
+	scripts/embed detect/bundled.h bundled_file bundled_files $(EMBED_RULES) >$@.tmp
 	mv $@.tmp $@
-$(B)/src/detect/bundled.o build/fuzz/lib/src/detect/bundled.o: $(BUNDLED_INC)
 
 $(B)/libkoban.a: $(LIB_OBJ)
 	@rm -f $@
@@ -100,12 +99,12 @@ test: all
 		tests/run
 
 # libFuzzer targets: clang only, with ASan+UBSan, one binary per parser.
-FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -Isrc -Ibuild/gen $(HS_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -Isrc $(HS_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 build/fuzz/lib/%.o: %.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
-FUZZ_LIB_OBJ := $(patsubst %.c,build/fuzz/lib/%.o,$(filter-out src/cli/%,$(LIB_SRC)))
+FUZZ_LIB_OBJ := $(patsubst %.c,build/fuzz/lib/%.o,$(filter-out src/cli/%,$(LIB_SRC)) $(GEN_SRC))
 build/fuzz/libkoban.a: $(FUZZ_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
