@@ -25,7 +25,7 @@ endif
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wno-unused-parameter -Wvla
 CFLAGS ?= -O2 -g
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Isrc -Ibuild/gen -Itests/lib $(WARN) $(CFLAGS) $(SANFLAGS) $(HS_CFLAGS) \
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Isrc -Itests/lib $(WARN) $(CFLAGS) $(SANFLAGS) $(HS_CFLAGS) \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 
@@ -43,9 +43,11 @@ endif
 B := build/$(VARIANT)$(if $(filter 0,$(HS)),-nohs)
 BIN := $(if $(filter build/release,$(B)),koban,$(B)/koban)
 
-# Files compiled into the binary (scripts/embed): the bundled field maps.
+# Files compiled into the binary (scripts/embed): the bundled field maps and koban's own
+# Sigma rules.
 EMBED_MAPS := $(sort $(wildcard rules/mappings/*.yml))
-GEN_SRC := build/gen/fieldmap_bundled.c
+EMBED_RULES := $(sort $(wildcard rules/sigma/*.yml))
+GEN_SRC := build/gen/fieldmap_bundled.c build/gen/bundled_rules.c
 
 LIB_SRC := $(filter-out src/cli/main.c,$(sort $(wildcard src/*/*.c)))
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o) $(GEN_SRC:%.c=$(B)/%.o)
@@ -71,20 +73,15 @@ $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
-build/gen/fieldmap_bundled.c: $(EMBED_MAPS) scripts/embed
+build/gen/fieldmap_bundled.c: $(EMBED_MAPS) rules/mappings scripts/embed
 	@mkdir -p $(dir $@)
 	scripts/embed detect/fieldmap.h fieldmap_file fieldmap_bundled $(EMBED_MAPS) >$@.tmp
 	mv $@.tmp $@
-# koban's own Sigma rules (rules/sigma/*.yml) are embedded: scripts/embed-rules writes the
-# table that src/detect/bundled.c includes. The directory is a prerequisite so that adding
-# or removing a file regenerates the table too.
-RULE_FILES := $(sort $(wildcard rules/sigma/*.yml))
-BUNDLED_INC := build/gen/detect/bundled_rules.inc
-$(BUNDLED_INC): scripts/embed-rules rules/sigma $(RULE_FILES)
+# The directories are prerequisites so that removing a file regenerates the table too.
+build/gen/bundled_rules.c: $(EMBED_RULES) rules/sigma scripts/embed
 	@mkdir -p $(dir $@)
-	scripts/embed-rules $(RULE_FILES) >$@.tmp
+	scripts/embed detect/bundled.h bundled_file bundled_files $(EMBED_RULES) >$@.tmp
 	mv $@.tmp $@
-$(B)/src/detect/bundled.o build/fuzz/lib/src/detect/bundled.o: $(BUNDLED_INC)
 
 $(B)/libkoban.a: $(LIB_OBJ)
 	@rm -f $@
@@ -112,7 +109,7 @@ test: all
 		tests/run
 
 # libFuzzer targets: clang only, with ASan+UBSan, one binary per parser.
-FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -Isrc -Ibuild/gen $(HS_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -Isrc $(HS_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 build/fuzz/lib/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -17,12 +17,11 @@ binary has no `koban rule`.
 """
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import KOBAN, Suite, tempdir  # noqa: E402
+from kobanlib import KOBAN, Suite  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 RULES = os.path.join(ROOT, "rules", "sigma")
@@ -178,31 +177,6 @@ def test_cases_cover_every_rule():
     assert not quiet_cases, "every event of %s fires a rule: add negative events" % quiet_cases
 
 
-def test_embed_rules_script():
-    """scripts/embed-rules (the build's embedding) writes every byte and the terminating entry,
-    and refuses a file name it could not write into C unescaped."""
-    script = os.path.join(ROOT, "scripts", "embed-rules")
-    d = tempdir()
-    try:
-        with open(os.path.join(d, "a.yml"), "wb") as f:
-            f.write(b"title: \xe6\x97\xa5\n")
-        open(os.path.join(d, "empty.yml"), "w").close()
-        p = subprocess.run([script, "a.yml", "empty.yml"], cwd=d, capture_output=True,
-                           text=True, timeout=60)
-        assert p.returncode == 0, p.stderr
-        assert "0x74, 0x69, 0x74, 0x6c, 0x65, 0x3a, 0x20, 0xe6, 0x97, 0xa5, 0x0a," in p.stdout, \
-            p.stdout
-        assert '{ "a.yml", (const char *)bundled_bytes_0, 11 },' in p.stdout, p.stdout
-        assert '{ "empty.yml", (const char *)bundled_bytes_1, 0 },' in p.stdout, p.stdout
-        assert p.stdout.rstrip().endswith("{ NULL, NULL, 0 },\n};"), p.stdout
-        odd = 'b"c.yml'
-        open(os.path.join(d, odd), "w").close()
-        p = subprocess.run([script, odd], cwd=d, capture_output=True, text=True, timeout=60)
-        assert p.returncode == 1 and "may hold only" in p.stderr, (p.returncode, p.stderr)
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
-
-
 def run_case(suite, why, label, fn, name):
     """One PASS/FAIL/SKIP line per case and check, named after both."""
     def one():
@@ -213,7 +187,6 @@ def run_case(suite, why, label, fn, name):
 
 if __name__ == "__main__":
     s = Suite()
-    s.run(test_embed_rules_script)
     s.run(test_cases_cover_every_rule)
     missing = rule_command_missing()
     for case in case_names():

@@ -310,7 +310,7 @@ static void test_rule_metadata(void)
 		struct fy_document *doc;
 		int index = 0;
 
-		if (!CHECK(p) || !CHECK(fy_parser_set_string(p, b->bytes, b->len) == 0)) {
+		if (!CHECK(p) || !CHECK(fy_parser_set_string(p, (const char *)b->bytes, b->len) == 0)) {
 			fy_parser_destroy(p);
 			continue;
 		}
