@@ -18,7 +18,7 @@
 #include "core/msg.h"
 #include "core/timeutil.h"
 #include "core/tz.h"
-#include "detect/bundled.h"
+#include "detect/correl.h"
 #include "detect/detect.h"
 #include "detect/sigma.h"
 #include "parse/decoder.h"
@@ -406,14 +406,18 @@ done:
 
 /* ---- list ---- */
 
-static int list_json(struct buf *b, const struct sigma_rule *r)
+/* One line of `rule list`: a detection rule or a correlation (which has no logsource). */
+struct list_row {
+	const char *id, *title, *level, *status, *file;
+	const char *ls[3]; /* category, product, service; NULL: not named */
+};
+
+static int list_json(struct buf *b, const struct list_row *row)
 {
-	const struct sigma_logsource *ls = sigma_rule_logsource(r);
-	const char *keys[] = { "category", "product", "service" };
-	const char *vals[] = { ls->category, ls->product, ls->service };
-	const char *meta[][2] = { { "id", sigma_rule_id(r) }, { "title", sigma_rule_title(r) },
-				  { "level", sigma_rule_level(r) }, { "status", sigma_rule_status(r) },
-				  { "file", sigma_rule_file(r) } };
+	static const char *const keys[] = { "category", "product", "service" };
+	const char *meta[][2] = { { "id", row->id }, { "title", row->title },
+				  { "level", row->level }, { "status", row->status },
+				  { "file", row->file } };
 	bool first = true;
 	int rc = buf_addch(b, '{');
 
@@ -425,10 +429,10 @@ static int list_json(struct buf *b, const struct sigma_rule *r)
 		if (i == 2) {
 			rc = err_first(rc, buf_adds(b, ", \"logsource\": {"));
 			for (size_t k = 0; k < 3; k++) {
-				if (!vals[k])
+				if (!row->ls[k])
 					continue;
 				rc = err_first(rc, buf_addf(b, "%s\"%s\": ", first ? "" : ", ", keys[k]));
-				rc = err_first(rc, json_add_string(b, vals[k], strlen(vals[k])));
+				rc = err_first(rc, json_add_string(b, row->ls[k], strlen(row->ls[k])));
 				first = false;
 			}
 			rc = err_first(rc, buf_addch(b, '}'));
@@ -437,15 +441,55 @@ static int list_json(struct buf *b, const struct sigma_rule *r)
 	return err_first(rc, buf_adds(b, "}\n"));
 }
 
+static int list_row(struct buf *b, const struct list_row *row, bool json)
+{
+	int rc;
+
+	buf_reset(b);
+	if (json)
+		rc = list_json(b, row);
+	else
+		rc = buf_addf(b, "%s\t%s\t%s\t%s/%s/%s\t%s\t%s\n", row->id, row->title, row->level,
+			      row->ls[0] ? row->ls[0] : "-", row->ls[1] ? row->ls[1] : "-",
+			      row->ls[2] ? row->ls[2] : "-", row->status, row->file);
+	if (rc >= 0 && fwrite(b->p, 1, b->len, stdout) != b->len)
+		rc = -EIO;
+	return rc;
+}
+
+/* The correlations of s, after its rules (taken out of s and freed). */
+static int list_correlations(struct sigma_set *s, struct buf *b, bool json)
+{
+	struct correl_rule **cr;
+	size_t n = sigma_set_take_correlations(s, &cr);
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char where[4200];
+		struct list_row row = { correl_rule_key(cr[i]), cr[i]->title,
+					cr[i]->level ? cr[i]->level : "",
+					cr[i]->status ? cr[i]->status : "", cr[i]->file,
+					{ NULL, NULL, NULL } };
+
+		if (!row.id) { /* FILE:LINE, as for rules without id or name */
+			snprintf(where, sizeof(where), "%s:%d", cr[i]->file, cr[i]->line);
+			row.id = where;
+		}
+		if (rc >= 0)
+			rc = list_row(b, &row, json);
+		correl_rule_free(cr[i]);
+	}
+	mem_free(cr);
+	return rc;
+}
+
 static int rule_list(struct sigma_set *s, const struct config *c, const char *const *files,
 		     size_t n, bool json, struct err *e)
 {
 	struct buf b = BUF_INIT(1 << 20);
 	int rc = 0;
 
-	for (size_t i = 0; i < bundled_count() && rc >= 0; i++)
-		rc = sigma_set_load_buffer(s, bundled_at(i)->name, bundled_at(i)->bytes,
-					   bundled_at(i)->len, e);
+	rc = detect_load_bundled(s, e);
 	for (size_t i = 0; i < c->n_detect_rules && rc >= 0; i++)
 		rc = sigma_set_load_path(s, c->detect_rules[i], e);
 	if (rc < 0 || (rc = load_paths(s, files, n, e)) < 0)
@@ -453,20 +497,14 @@ static int rule_list(struct sigma_set *s, const struct config *c, const char *co
 	for (size_t i = 0; i < sigma_set_size(s) && rc >= 0; i++) {
 		const struct sigma_rule *r = sigma_set_rule(s, i);
 		const struct sigma_logsource *ls = sigma_rule_logsource(r);
+		struct list_row row = { sigma_rule_id(r), sigma_rule_title(r), sigma_rule_level(r),
+					sigma_rule_status(r), sigma_rule_file(r),
+					{ ls->category, ls->product, ls->service } };
 
-		buf_reset(&b);
-		if (json)
-			rc = list_json(&b, r);
-		else
-			rc = buf_addf(&b, "%s\t%s\t%s\t%s/%s/%s\t%s\t%s\n", sigma_rule_id(r),
-				      sigma_rule_title(r), sigma_rule_level(r),
-				      ls->category ? ls->category : "-",
-				      ls->product ? ls->product : "-",
-				      ls->service ? ls->service : "-", sigma_rule_status(r),
-				      sigma_rule_file(r));
-		if (rc >= 0 && fwrite(b.p, 1, b.len, stdout) != b.len)
-			rc = -EIO;
+		rc = list_row(&b, &row, json);
 	}
+	if (rc >= 0)
+		rc = list_correlations(s, &b, json);
 	buf_release(&b);
 	return rc < 0 ? err_set(e, rc, "cannot write the list (%s)", strerror(-rc)) : 0;
 }

@@ -255,16 +255,25 @@ static int placeholders(const struct config *c, struct sigma_placeholder **out)
 	return 0;
 }
 
+int detect_load_bundled(struct sigma_set *s, struct err *e)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < bundled_count() && rc >= 0; i++) {
+		const struct bundled_file *f = bundled_at(i);
+
+		rc = sigma_set_load_buffer(s, f->name, (const char *)f->bytes, f->len, e);
+	}
+	return rc;
+}
+
 static int load_rules(struct detect *d, struct ruleset *rs, const struct config *c,
 		      struct err *e)
 {
 	int rc = 0;
 
-	for (size_t i = 0; !d->cfg.only_paths && i < bundled_count() && rc >= 0; i++) {
-		const struct bundled_file *f = bundled_at(i);
-
-		rc = sigma_set_load_buffer(rs->set, f->name, f->bytes, f->len, e);
-	}
+	if (!d->cfg.only_paths)
+		rc = detect_load_bundled(rs->set, e);
 	for (size_t i = 0; !d->cfg.only_paths && i < c->n_detect_rules && rc >= 0; i++)
 		rc = sigma_set_load_path(rs->set, c->detect_rules[i], e);
 	for (size_t i = 0; i < d->cfg.n_paths && rc >= 0; i++)

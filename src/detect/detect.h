@@ -119,6 +119,10 @@ void detect_inspect(void *ctx, unsigned worker, const struct pipeline_origin *o,
 void detect_event(struct detect *d, unsigned worker, const struct pipeline_origin *o,
 		  struct event *ev, uint64_t ref);
 
+/* koban's own rules (detect/bundled: rules/sigma/ in the binary) into s; sigma_set_load_buffer's codes. */
+struct sigma_set;
+int detect_load_bundled(struct sigma_set *s, struct err *e);
+
 /* End of a finite run (inline): closes the open correlation windows (lt/lte conditions). */
 int detect_finish(struct detect *d, struct err *e);
 

@@ -75,12 +75,13 @@ def test_bundled_rule_alerts():
         with open(THREAT_LOG) as f:
             lines = [x.rstrip("\n") for x in f if x.strip()]
         send_lines(k, "127.0.0.2", lines)
-        got = wait_alerts(d, "alpha", 3)
+        got = wait_alerts(d, "alpha", 4)
         k.wait_settled()
         got = alerts(d, "alpha")
         titles = sorted(a["rule"]["title"] for a in got)
         assert titles == ["PAN-OS Command and Control Traffic or DNS Sinkhole Hit",
-                          "PAN-OS Critical Exploit Attempt", "PAN-OS Malware Let Through"], titles
+                          "PAN-OS Critical Exploit Attempt", "PAN-OS Flood Protection Triggered",
+                          "PAN-OS Malware Let Through"], titles
         crit = [a for a in got if a["rule"]["level"] == "critical"][0]
         assert crit["rule"]["author"] == "koban" and crit["kind"] == "sigma", crit
         assert crit["rule"]["link"] == "rules/sigma/panos_threat_exploit.yml", crit
