@@ -17,6 +17,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/field.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -420,6 +421,27 @@ static void on_diag(struct fy_diag *diag, void *user, const char *buf, size_t le
 	snprintf(d->msg, sizeof(d->msg), "%.*s", (int)MIN(n, sizeof(d->msg) - 1), msg);
 }
 
+/*
+ * A map file is UTF-8 text without NUL bytes. Checked before libfyaml sees it: Debian 12's
+ * libfyaml 0.8 loops forever on an unknown directive holding invalid UTF-8 (found by
+ * fuzz_fieldmap), and a NUL would cut names short.
+ */
+static int check_text(const char *file, const char *text, size_t len, struct err *e)
+{
+	unsigned line = 1;
+
+	for (size_t i = 0; i < len;) {
+		size_t n = json_utf8_len((const unsigned char *)text + i, len - i);
+
+		if (!n || !text[i])
+			return err_set(e, -EINVAL, "%s:%u: expected UTF-8 text, found byte 0x%02x",
+				       file, line, (unsigned char)text[i]);
+		line += text[i] == '\n';
+		i += n;
+	}
+	return 0;
+}
+
 /* Parses text into a new map (the caller releases it, also on error). */
 static int read_map(struct fm_map *mp, const char *file, const char *text, size_t len,
 		    struct err *e)
@@ -436,6 +458,8 @@ static int read_map(struct fm_map *mp, const char *file, const char *text, size_
 		return err_set(e, -E2BIG, "%s: larger than %u bytes", file, FIELDMAP_FILE_MAX);
 	if (!(mp->file = mem_strdup(file)))
 		return err_set(e, -ENOMEM, "%s: out of memory", file);
+	if ((rc = check_text(file, text, len, e)) < 0)
+		return rc;
 	fy_diag_cfg_default(&dcfg);
 	dcfg.fp = NULL;
 	dcfg.output_fn = on_diag;

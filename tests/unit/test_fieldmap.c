@@ -279,6 +279,8 @@ static void test_errors(void)
 		{ "logsource: {category: x}\nfields: {a: b}\nunsupported: {a: why}\n",
 		  "t.yml: a is under both fields and unsupported" },
 		{ "logsource: {category: x}\nfields: {a: *x}\n", "t.yml:2: fields: expected" },
+		{ "%Every it\xd6 x\nlogsource: {category: x}\n", "t.yml:1: expected UTF-8 text, found byte 0xd6" },
+		{ "logsource: {category: x}\nfields: {a: \"b\xc0\xaf\"}\n", "t.yml:2: expected UTF-8 text, found byte 0xc0" },
 	};
 	struct err e = ERR_INIT;
 
