@@ -16,6 +16,7 @@
 #define LOG_MODULE "fieldmap"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/event.h"
 #include "core/field.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -334,10 +335,34 @@ static int read_pairs(struct reader *r, struct fy_node *n, const char *key,
 	return 0;
 }
 
-/* A name given both in fields and in unsupported is a contradiction in the file. */
-static int check_overlap(struct reader *r)
+static bool is_ecs(const char *name)
+{
+	int id = field_lookup(name, strlen(name));
+
+	return id >= 0 && id < FIELD_COUNT;
+}
+
+static const struct fm_pair *find_prefix(const struct fm_list *l, const char *name, bool fold);
+
+/*
+ * What the file says must hold together: a target is an ECS field of koban or lies under
+ * one of the map's vendor prefixes (a misspelt target would make rules silently false), and
+ * no name is both under fields and unsupported.
+ */
+static int check_map(struct reader *r)
 {
 	const struct fm_map *mp = r->map;
+	const struct fm_list *lists[2] = { &mp->fields, &mp->prefixes };
+
+	for (int l = 0; l < 2; l++)
+		for (size_t i = 0; i < lists[l]->n; i++) {
+			const char *to = lists[l]->v[i].to;
+
+			if ((l || !is_ecs(to)) && !find_prefix(&mp->vendor, to, false))
+				return err_set(r->e, -EINVAL, "%s: %s: %s is neither an ECS field "
+					       "of koban nor under a vendor: prefix of the map",
+					       r->file, lists[l]->v[i].from, to);
+		}
 
 	for (size_t i = 0; i < mp->unsupported.n; i++)
 		for (size_t j = 0; j < mp->fields.n; j++)
@@ -384,7 +409,7 @@ static int read_root(struct reader *r, struct fy_node *root)
 	}
 	if (!rc && !ls)
 		rc = err_set(r->e, -EINVAL, "%s: logsource: missing", r->file);
-	return rc < 0 ? rc : check_overlap(r);
+	return rc < 0 ? rc : check_map(r);
 }
 
 /*
@@ -669,6 +694,24 @@ int fieldmap_logsource(const struct fieldmap *m, const char *dataset, size_t len
 	return 1;
 }
 
+int fieldmap_event_logsource(const struct fieldmap *m, const struct event *ev,
+			     const struct config_logsource *override, const char **category,
+			     const char **product, const char **service)
+{
+	const char *ds = NULL;
+	size_t len = 0;
+
+	if (override) {
+		*category = override->category;
+		*product = override->product;
+		*service = override->service;
+		return 1;
+	}
+	if (!event_get_str(ev, FIELD_EVENT_DATASET, &ds, &len))
+		len = 0;
+	return fieldmap_logsource(m, ds, len, category, product, service);
+}
+
 /* ---------------------------------------------------------------- loading */
 
 int fieldmap_load_mem(struct fieldmap *m, const char *name, const char *text, size_t len,
@@ -882,13 +925,6 @@ static bool reachable(const struct fieldmap *m, const char *const ls[LS_KEYS])
 				return true;
 		}
 	return false;
-}
-
-static bool is_ecs(const char *name)
-{
-	int id = field_lookup(name, strlen(name));
-
-	return id >= 0 && id < FIELD_COUNT;
 }
 
 const char *fieldmap_resolve(void *ctx, const char *category, const char *product,

@@ -33,7 +33,9 @@
 
 #include <stddef.h>
 
+struct config_logsource;
 struct err;
+struct event;
 struct fieldmap;
 
 #define FIELDMAP_FILE_MAX (1u << 20) /* bytes of one map file */
@@ -99,6 +101,15 @@ const char *fieldmap_resolve(void *ctx, const char *category, const char *produc
  */
 int fieldmap_logsource(const struct fieldmap *m, const char *dataset, size_t len,
 		       const char **category, const char **product, const char **service);
+
+/*
+ * The logsource of a decoded event: the source's configured one when override is not NULL
+ * (config_logsource() of the event's source, core/config.h), else fieldmap_logsource() of
+ * its event.dataset. Returns 1 when the event has a logsource, 0 when it has none.
+ */
+int fieldmap_event_logsource(const struct fieldmap *m, const struct event *ev,
+			     const struct config_logsource *override, const char **category,
+			     const char **product, const char **service);
 
 /* Number of map files loaded. */
 size_t fieldmap_count(const struct fieldmap *m);

@@ -276,8 +276,12 @@ static void test_errors(void)
 		{ "logsource: {category: x}\nvendor: [x]\n", "t.yml:2: vendor: expected a field-name prefix" },
 		{ "logsource: {category: x}\nprefixes: {a.: b}\n", "t.yml:2: prefixes: expected" },
 		{ "logsource: {category: x}\nunsupported: {a: ''}\n", "t.yml:2: unsupported: expected" },
-		{ "logsource: {category: x}\nfields: {a: b}\nunsupported: {a: why}\n",
+		{ "logsource: {category: x}\nfields: {a: source.ip}\nunsupported: {a: why}\n",
 		  "t.yml: a is under both fields and unsupported" },
+		{ "logsource: {category: x}\nfields: {a: source.ipp}\n",
+		  "t.yml: a: source.ipp is neither an ECS field of koban nor under a vendor: prefix" },
+		{ "logsource: {category: x}\nvendor: [v.]\nprefixes: {p.: w.}\n",
+		  "t.yml: p.: w. is neither an ECS field" },
 		{ "logsource: {category: x}\nfields: {a: *x}\n", "t.yml:2: fields: expected" },
 		{ "%Every it\xd6 x\nlogsource: {category: x}\n", "t.yml:1: expected UTF-8 text, found byte 0xd6" },
 		{ "logsource: {category: x}\nfields: {a: \"b\xc0\xaf\"}\n", "t.yml:2: expected UTF-8 text, found byte 0xc0" },
@@ -290,7 +294,8 @@ static void test_errors(void)
 		t_check(rc == -EINVAL && strstr(e.msg, cases[i].msg), __FILE__, __LINE__,
 			"case %zu: rc %d, \"%s\" (expected \"%s\")", i, rc, e.msg, cases[i].msg);
 	}
-	CHECK_INT(load("logsource: {category: x}\ndatasets: [a.*, b]\nfields: {a: b}\n", &e), 0);
+	CHECK_INT(load("logsource: {category: x}\ndatasets: [a.*, b]\nvendor: [v.]\n"
+		       "fields: {a: v.b, c: user.name}\nprefixes: {p.: v.p.}\n", &e), 0);
 }
 
 /* Two maps that give one dataset two categories; a duplicate logsource. */
@@ -352,6 +357,28 @@ static void on_change(void *ctx, const char *key, bool live, const char *was, co
 	char *out = ctx;
 
 	snprintf(out, 512, "%s %d [%s] [%s]", key, live, was, now);
+}
+
+/* An event's logsource: its data set's, or its source's configured one. */
+static void test_event_logsource(void)
+{
+	struct fieldmap *m = bundled();
+	const struct config_logsource over = { (char *)"app", NULL, (char *)"m365",
+					       (char *)"audit", 1 };
+	const char *c, *p, *s;
+
+	CHECK_INT(t_decode("squid", "1773543000.123 250 192.0.2.10 TCP_MISS/200 5120 GET "
+			   "http://a.example/ - HIER_DIRECT/198.51.100.7 text/html", 0, NULL), 0);
+	CHECK_INT(fieldmap_event_logsource(m, &t_ev, NULL, &c, &p, &s), 1);
+	CHECK(c && !strcmp(c, "proxy") && !p && !s);
+	CHECK_INT(fieldmap_event_logsource(m, &t_ev, &over, &c, &p, &s), 1);
+	CHECK(!c && !strcmp(p, "m365") && !strcmp(s, "audit"));
+	CHECK_INT(t_decode("rfc5424", "<13>1 2026-03-15T02:00:00Z h a - - - x", 0, NULL), 0);
+	CHECK_INT(fieldmap_event_logsource(m, &t_ev, NULL, &c, &p, &s), 0); /* syslog */
+	CHECK(!c && !p && !s);
+	event_clear(&t_ev);
+	CHECK_INT(fieldmap_event_logsource(m, &t_ev, NULL, &c, &p, &s), 0); /* no dataset */
+	fieldmap_free(m);
 }
 
 /* The per-source override (config logsources:) and its reload. */
@@ -561,6 +588,7 @@ int main(void)
 	T_RUN(test_errors);
 	T_RUN(test_clashes);
 	T_RUN(test_alloc_failures);
+	T_RUN(test_event_logsource);
 	T_RUN(test_config_logsources);
 	T_RUN(test_sigma_corpus);
 	return t_done();
