@@ -888,6 +888,11 @@ static const char *renamed(const struct fm_pair *p, const char *name, struct err
 	size_t to_len = strlen(p->to);
 	int id;
 
+	if (!rest || name[strlen(name) - 1] == '.') {
+		err_set(e, -EINVAL, "field \"%.80s\": expected a name after the prefix %s", name,
+			p->from);
+		return NULL;
+	}
 	if (to_len + rest >= sizeof(full)) {
 		err_set(e, -EINVAL, "field \"%.80s\": longer than %d bytes once renamed to %s...",
 			name, FIELD_NAME_MAX - 1, p->to);

@@ -88,6 +88,9 @@ static void test_resolve(void)
 		  "azure.signinlogs.properties.appId");
 	CHECK_STR(RESOLVE(m, NULL, "azure", "activitylogs", "Properties.eventCategory"),
 		  "azure.activitylogs.properties.eventCategory");
+	err_clear(&e);
+	CHECK(RESOLVE(m, NULL, "azure", "signinlogs", "properties.") == NULL);
+	CHECK(strstr(e.msg, "expected a name after the prefix properties.") != NULL);
 	/* an entry beats the prefix */
 	CHECK_STR(RESOLVE(m, NULL, "azure", "activitylogs", "properties.message"), "message");
 	/* ECS names and vendor names resolve to themselves */
