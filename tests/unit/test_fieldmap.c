@@ -159,6 +159,16 @@ static void test_decoder_logsources(void)
 		  "1,2026/03/15 11:59:59,,SYSTEM,general,2561,2026/03/15 11:59:59,,general,,0,0,"
 		  "general,informational,\"closed\",900001,0x0",
 		  "panos.system -/panos/-" },
+		{ "panos",
+		  "1,2026/03/15 11:59:59,0132,THREAT,url,2561,2026/03/15 11:59:59,10.10.1.20,"
+		  "203.0.113.80,198.51.100.4,203.0.113.80,allow-web,,,web-browsing,vsys1,trust,"
+		  "untrust,ethernet1/2,ethernet1/1,fwd,2026/03/15 11:59:59,7001,1,52150,80,40300,80,"
+		  "0x400053,tcp,block-url,\"www.example.com/login.php\",(9999),phishing,informational",
+		  "panos.threat firewall/panos/-" },
+		{ "a10",
+		  "10.0.0.9 - - Sun Mar 15 12:00:09 2026 \"POST /login HTTP/1.1\" 2048 "
+		  "\"https://portal.example/\" \"Mozilla/5.0 (X11)\" vs-portal:443",
+		  "a10.http webserver/-/-" },
 		{ "squid",
 		  "1773543000.123    250 192.0.2.10 TCP_MISS/200 5120 GET http://www.example.com/a "
 		  "- HIER_DIRECT/198.51.100.7 text/html",
@@ -205,6 +215,10 @@ static void test_decoder_logsources(void)
 		  "\"Impossible travel activity\",\"severity\":\"high\",\"createdDateTime\":"
 		  "\"2026-03-15T02:00:00Z\"}",
 		  "m365.alert -/m365/threat_management" },
+		{ "m365",
+		  "{\"alertCreationTime\":\"2026-03-15T02:00:00Z\",\"id\":\"da2\",\"title\":"
+		  "\"Suspicious PowerShell\",\"severity\":\"Medium\",\"machineId\":\"m1\"}",
+		  "m365.endpoint_alert -/m365/threat_management" },
 		{ "m365",
 		  "{\"time\":\"2026-03-15T02:00:00Z\",\"category\":\"AdvancedHunting-CloudAppEvents\","
 		  "\"properties\":{\"Timestamp\":\"2026-03-15T02:00:00Z\",\"ActionType\":"
