@@ -430,6 +430,71 @@ static void test_config_logsources(void)
 		  "0-9, '_', '-', '.'), got 'Fw'");
 }
 
+/*
+ * The maps meet the decoders: on the public samples (first line of each file), the field
+ * that a Sigma name resolves to is one the decoder wrote for that event.
+ */
+static void test_targets_on_samples(void)
+{
+	static const struct {
+		const char *file, *format, *ls[3], *names;
+	} cases[] = {
+		{ "azure/signinlogs.ndjson", "azure", { NULL, "azure", "signinlogs" },
+		  "ResultType ResultDescription Status location callerIpAddress "
+		  "ClientApp conditionalAccessStatus RiskState DeviceDetail.deviceId "
+		  "DeviceDetail.operatingSystem properties.appId Username AppDisplayName" },
+		{ "azure/auditlogs.ndjson", "azure", { NULL, "azure", "auditlogs" },
+		  "OperationName ActivityDisplayName Category LoggedByService Status "
+		  "TargetResources.ModifiedProperties.DisplayName TargetResources.ModifiedProperties.NewValue "
+		  "targetResources.type properties.result" },
+		{ "azure/activitylogs.ndjson", "azure", { NULL, "azure", "activitylogs" },
+		  "operationName OperationNameValue CategoryValue ResourceId callerIpAddress" },
+		{ "azure/identity-protection-userriskevents.ndjson", "azure",
+		  { NULL, "azure", "riskdetection" }, "riskEventType riskLevel riskState" },
+		{ "generic/squid-access-native.log", "squid", { "proxy", NULL, NULL },
+		  "c-uri cs-method sc-status cs-host src_ip sc-bytes" },
+		{ "generic/nginx-access-combined.log", "combined", { "webserver", NULL, NULL },
+		  "c-ip cs-method cs-uri-query cs-uri-stem sc-status cs-user-agent cs-version" },
+		{ "generic/bind-query.log", "bind", { "dns", NULL, NULL }, "query record_type src_ip" },
+		{ "panos/traffic.log", "panos", { "firewall", "panos", NULL },
+		  "src_ip src_port dst_ip dst_port action" },
+	};
+	const char *shared = t_shared_dir();
+	struct fieldmap *m;
+
+	if (!shared) {
+		t_skip("../shared/data absent: no public samples here");
+		return;
+	}
+	m = bundled();
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char path[4096], names[1024], *save = NULL, *line, *text;
+		size_t len;
+
+		snprintf(path, sizeof(path), "%s/samples/%s", shared, cases[i].file);
+		if (!(text = t_read_file(path, &len))) {
+			t_check(0, __FILE__, __LINE__, "%s: unreadable", path);
+			continue;
+		}
+		line = strtok_r(text, "\n", &save);
+		if (t_check(line && t_decode(cases[i].format, line, 0, NULL) == 0, __FILE__,
+			    __LINE__, "%s: %s", path, t_ev_err.msg)) {
+			snprintf(names, sizeof(names), "%s", cases[i].names);
+			for (char *n = strtok_r(names, " ", &save); n; n = strtok_r(NULL, " ", &save)) {
+				struct err e = ERR_INIT;
+				const char *to = fieldmap_resolve(m, cases[i].ls[0], cases[i].ls[1],
+								  cases[i].ls[2], n, &e);
+
+				t_check(to && t_nth(to, 0), __FILE__, __LINE__, "%s: %s -> %s: not "
+					"in the decoded event %s", cases[i].file, n, to ? to : e.msg,
+					t_json());
+			}
+		}
+		free(text);
+	}
+	fieldmap_free(m);
+}
+
 /* ---- every field of the SigmaHQ rules of the mapped logsources ---- */
 
 struct corpus {
@@ -607,6 +672,7 @@ int main(void)
 	T_RUN(test_alloc_failures);
 	T_RUN(test_event_logsource);
 	T_RUN(test_config_logsources);
+	T_RUN(test_targets_on_samples);
 	T_RUN(test_sigma_corpus);
 	return t_done();
 }
