@@ -33,7 +33,7 @@ static void test_bundled_load(void)
 {
 	struct fieldmap *m = bundled();
 
-	CHECK(fieldmap_bundled_count >= 14);
+	CHECK(fieldmap_bundled_count >= 16);
 	CHECK_INT(fieldmap_count(m), fieldmap_bundled_count);
 	for (size_t i = 0; i < fieldmap_bundled_count; i++) {
 		CHECK(!strncmp(fieldmap_bundled[i].name, "rules/mappings/", 15));
@@ -73,6 +73,10 @@ static void test_resolve(void)
 	CHECK_STR(RESOLVE(m, "proxy", NULL, NULL, "c-useragent"), "user_agent.original");
 	CHECK_STR(RESOLVE(m, "webserver", NULL, NULL, "cs-uri-query"), "url.original");
 	CHECK_STR(RESOLVE(m, "dns", NULL, NULL, "query"), "dns.question.name");
+	CHECK_STR(RESOLVE(m, "network", NULL, "dns", "dns.response.code"), "dns.response_code");
+	CHECK_STR(RESOLVE(m, "network", NULL, "connection", "network.community_id"),
+		  "network.community_id");
+	CHECK(RESOLVE(m, "network", NULL, "connection", "network.state") == NULL);
 	/* Microsoft names: exact, then without regard to case */
 	CHECK_STR(RESOLVE(m, NULL, "azure", "signinlogs", "ResultType"), "event.code");
 	CHECK_STR(RESOLVE(m, NULL, "azure", "signinlogs", "resultType"), "event.code");
@@ -169,6 +173,9 @@ static void test_decoder_logsources(void)
 		  "10.0.0.9 - - Sun Mar 15 12:00:09 2026 \"POST /login HTTP/1.1\" 2048 "
 		  "\"https://portal.example/\" \"Mozilla/5.0 (X11)\" vs-portal:443",
 		  "a10.http webserver/-/-" },
+		{ "a10", "NAT-TCP-C: 100.64.1.10:40001<->198.51.100.80:443, 203.0.113.10:20001<-->"
+			 "198.51.100.80:443",
+		  "a10.cgn network/-/connection" },
 		{ "squid",
 		  "1773543000.123    250 192.0.2.10 TCP_MISS/200 5120 GET http://www.example.com/a "
 		  "- HIER_DIRECT/198.51.100.7 text/html",
