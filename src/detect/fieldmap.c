@@ -801,9 +801,11 @@ int fieldmap_load_dir(struct fieldmap *m, const char *dir, struct err *e)
 	size_t n = 0;
 	int rc = 0;
 
-	if (!d)
-		return err_set(e, -errno ? -errno : -ENOENT, "%s: cannot read the directory: %s",
-			       dir, strerror(errno));
+	if (!d) {
+		int code = errno ? -errno : -ENOENT;
+
+		return err_set(e, code, "%s: cannot read the directory: %s", dir, strerror(-code));
+	}
 	while (!rc && (de = readdir(d))) {
 		if (!is_map_file(de->d_name))
 			continue;
