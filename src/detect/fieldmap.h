@@ -23,7 +23,7 @@
  * operator's directory and fieldmap_load_mem() one buffer.
  *
  * Ownership: a struct fieldmap owns copies of everything it read; the names returned by
- * fieldmap_resolve() and fieldmap_logsource() live until fieldmap_free().
+ * fieldmap_resolve() and fieldmap_logsource() live at least until fieldmap_free().
  *
  * Thread safety: load on one thread; once loaded, a map is read-only and every other
  * function may be called from any thread without locks.
@@ -85,8 +85,9 @@ int fieldmap_load_dir(struct fieldmap *m, const char *dir, struct err *e);
  * such log: only a source configured with that logsource feeds the rule); else NULL with
  * e saying which map was searched.
  *
- * ctx is the struct fieldmap (NULL: every name as given). The result is name itself or a
- * string of the map.
+ * ctx is the struct fieldmap (NULL: every name as given). The result is name itself, a
+ * string of the map (valid until fieldmap_free), or for a rename the field registry's
+ * interned name (core/field.h: the renamed name is registered, valid for the process).
  */
 const char *fieldmap_resolve(void *ctx, const char *category, const char *product,
 			     const char *service, const char *name, struct err *e);
