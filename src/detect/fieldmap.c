@@ -16,7 +16,9 @@
 #define LOG_MODULE "fieldmap"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/event.h"
 #include "core/field.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -333,10 +335,34 @@ static int read_pairs(struct reader *r, struct fy_node *n, const char *key,
 	return 0;
 }
 
-/* A name given both in fields and in unsupported is a contradiction in the file. */
-static int check_overlap(struct reader *r)
+static bool is_ecs(const char *name)
+{
+	int id = field_lookup(name, strlen(name));
+
+	return id >= 0 && id < FIELD_COUNT;
+}
+
+static const struct fm_pair *find_prefix(const struct fm_list *l, const char *name, bool fold);
+
+/*
+ * What the file says must hold together: a target is an ECS field of koban or lies under
+ * one of the map's vendor prefixes (a misspelt target would make rules silently false), and
+ * no name is both under fields and unsupported.
+ */
+static int check_map(struct reader *r)
 {
 	const struct fm_map *mp = r->map;
+	const struct fm_list *lists[2] = { &mp->fields, &mp->prefixes };
+
+	for (int l = 0; l < 2; l++)
+		for (size_t i = 0; i < lists[l]->n; i++) {
+			const char *to = lists[l]->v[i].to;
+
+			if ((l || !is_ecs(to)) && !find_prefix(&mp->vendor, to, false))
+				return err_set(r->e, -EINVAL, "%s: %s: %s is neither an ECS field "
+					       "of koban nor under a vendor: prefix of the map",
+					       r->file, lists[l]->v[i].from, to);
+		}
 
 	for (size_t i = 0; i < mp->unsupported.n; i++)
 		for (size_t j = 0; j < mp->fields.n; j++)
@@ -383,7 +409,7 @@ static int read_root(struct reader *r, struct fy_node *root)
 	}
 	if (!rc && !ls)
 		rc = err_set(r->e, -EINVAL, "%s: logsource: missing", r->file);
-	return rc < 0 ? rc : check_overlap(r);
+	return rc < 0 ? rc : check_map(r);
 }
 
 /*
@@ -420,6 +446,27 @@ static void on_diag(struct fy_diag *diag, void *user, const char *buf, size_t le
 	snprintf(d->msg, sizeof(d->msg), "%.*s", (int)MIN(n, sizeof(d->msg) - 1), msg);
 }
 
+/*
+ * A map file is UTF-8 text without NUL bytes. Checked before libfyaml sees it: Debian 12's
+ * libfyaml 0.8 loops forever on an unknown directive holding invalid UTF-8 (found by
+ * fuzz_fieldmap), and a NUL would cut names short.
+ */
+static int check_text(const char *file, const char *text, size_t len, struct err *e)
+{
+	unsigned line = 1;
+
+	for (size_t i = 0; i < len;) {
+		size_t n = json_utf8_len((const unsigned char *)text + i, len - i);
+
+		if (!n || !text[i])
+			return err_set(e, -EINVAL, "%s:%u: expected UTF-8 text, found byte 0x%02x",
+				       file, line, (unsigned char)text[i]);
+		line += text[i] == '\n';
+		i += n;
+	}
+	return 0;
+}
+
 /* Parses text into a new map (the caller releases it, also on error). */
 static int read_map(struct fm_map *mp, const char *file, const char *text, size_t len,
 		    struct err *e)
@@ -436,6 +483,8 @@ static int read_map(struct fm_map *mp, const char *file, const char *text, size_
 		return err_set(e, -E2BIG, "%s: larger than %u bytes", file, FIELDMAP_FILE_MAX);
 	if (!(mp->file = mem_strdup(file)))
 		return err_set(e, -ENOMEM, "%s: out of memory", file);
+	if ((rc = check_text(file, text, len, e)) < 0)
+		return rc;
 	fy_diag_cfg_default(&dcfg);
 	dcfg.fp = NULL;
 	dcfg.output_fn = on_diag;
@@ -645,6 +694,24 @@ int fieldmap_logsource(const struct fieldmap *m, const char *dataset, size_t len
 	return 1;
 }
 
+int fieldmap_event_logsource(const struct fieldmap *m, const struct event *ev,
+			     const struct config_logsource *override, const char **category,
+			     const char **product, const char **service)
+{
+	const char *ds = NULL;
+	size_t len = 0;
+
+	if (override) {
+		*category = override->category;
+		*product = override->product;
+		*service = override->service;
+		return 1;
+	}
+	if (!event_get_str(ev, FIELD_EVENT_DATASET, &ds, &len))
+		len = 0;
+	return fieldmap_logsource(m, ds, len, category, product, service);
+}
+
 /* ---------------------------------------------------------------- loading */
 
 int fieldmap_load_mem(struct fieldmap *m, const char *name, const char *text, size_t len,
@@ -734,9 +801,11 @@ int fieldmap_load_dir(struct fieldmap *m, const char *dir, struct err *e)
 	size_t n = 0;
 	int rc = 0;
 
-	if (!d)
-		return err_set(e, -errno ? -errno : -ENOENT, "%s: cannot read the directory: %s",
-			       dir, strerror(errno));
+	if (!d) {
+		int code = errno ? -errno : -ENOENT;
+
+		return err_set(e, code, "%s: cannot read the directory: %s", dir, strerror(-code));
+	}
 	while (!rc && (de = readdir(d))) {
 		if (!is_map_file(de->d_name))
 			continue;
@@ -821,6 +890,11 @@ static const char *renamed(const struct fm_pair *p, const char *name, struct err
 	size_t to_len = strlen(p->to);
 	int id;
 
+	if (!rest || name[strlen(name) - 1] == '.') {
+		err_set(e, -EINVAL, "field \"%.80s\": expected a name after the prefix %s", name,
+			p->from);
+		return NULL;
+	}
 	if (to_len + rest >= sizeof(full)) {
 		err_set(e, -EINVAL, "field \"%.80s\": longer than %d bytes once renamed to %s...",
 			name, FIELD_NAME_MAX - 1, p->to);
@@ -858,13 +932,6 @@ static bool reachable(const struct fieldmap *m, const char *const ls[LS_KEYS])
 				return true;
 		}
 	return false;
-}
-
-static bool is_ecs(const char *name)
-{
-	int id = field_lookup(name, strlen(name));
-
-	return id >= 0 && id < FIELD_COUNT;
 }
 
 const char *fieldmap_resolve(void *ctx, const char *category, const char *product,

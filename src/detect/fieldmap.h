@@ -23,7 +23,7 @@
  * operator's directory and fieldmap_load_mem() one buffer.
  *
  * Ownership: a struct fieldmap owns copies of everything it read; the names returned by
- * fieldmap_resolve() and fieldmap_logsource() live until fieldmap_free().
+ * fieldmap_resolve() and fieldmap_logsource() live at least until fieldmap_free().
  *
  * Thread safety: load on one thread; once loaded, a map is read-only and every other
  * function may be called from any thread without locks.
@@ -33,7 +33,9 @@
 
 #include <stddef.h>
 
+struct config_logsource;
 struct err;
+struct event;
 struct fieldmap;
 
 #define FIELDMAP_FILE_MAX (1u << 20) /* bytes of one map file */
@@ -83,8 +85,9 @@ int fieldmap_load_dir(struct fieldmap *m, const char *dir, struct err *e);
  * such log: only a source configured with that logsource feeds the rule); else NULL with
  * e saying which map was searched.
  *
- * ctx is the struct fieldmap (NULL: every name as given). The result is name itself or a
- * string of the map.
+ * ctx is the struct fieldmap (NULL: every name as given). The result is name itself, a
+ * string of the map (valid until fieldmap_free), or for a rename the field registry's
+ * interned name (core/field.h: the renamed name is registered, valid for the process).
  */
 const char *fieldmap_resolve(void *ctx, const char *category, const char *product,
 			     const char *service, const char *name, struct err *e);
@@ -99,6 +102,15 @@ const char *fieldmap_resolve(void *ctx, const char *category, const char *produc
  */
 int fieldmap_logsource(const struct fieldmap *m, const char *dataset, size_t len,
 		       const char **category, const char **product, const char **service);
+
+/*
+ * The logsource of a decoded event: the source's configured one when override is not NULL
+ * (config_logsource() of the event's source, core/config.h), else fieldmap_logsource() of
+ * its event.dataset. Returns 1 when the event has a logsource, 0 when it has none.
+ */
+int fieldmap_event_logsource(const struct fieldmap *m, const struct event *ev,
+			     const struct config_logsource *override, const char **category,
+			     const char **product, const char **service);
 
 /* Number of map files loaded. */
 size_t fieldmap_count(const struct fieldmap *m);

@@ -33,7 +33,7 @@ static void test_bundled_load(void)
 {
 	struct fieldmap *m = bundled();
 
-	CHECK(fieldmap_bundled_count >= 14);
+	CHECK(fieldmap_bundled_count >= 16);
 	CHECK_INT(fieldmap_count(m), fieldmap_bundled_count);
 	for (size_t i = 0; i < fieldmap_bundled_count; i++) {
 		CHECK(!strncmp(fieldmap_bundled[i].name, "rules/mappings/", 15));
@@ -73,6 +73,10 @@ static void test_resolve(void)
 	CHECK_STR(RESOLVE(m, "proxy", NULL, NULL, "c-useragent"), "user_agent.original");
 	CHECK_STR(RESOLVE(m, "webserver", NULL, NULL, "cs-uri-query"), "url.original");
 	CHECK_STR(RESOLVE(m, "dns", NULL, NULL, "query"), "dns.question.name");
+	CHECK_STR(RESOLVE(m, "network", NULL, "dns", "dns.response.code"), "dns.response_code");
+	CHECK_STR(RESOLVE(m, "network", NULL, "connection", "network.community_id"),
+		  "network.community_id");
+	CHECK(RESOLVE(m, "network", NULL, "connection", "network.state") == NULL);
 	/* Microsoft names: exact, then without regard to case */
 	CHECK_STR(RESOLVE(m, NULL, "azure", "signinlogs", "ResultType"), "event.code");
 	CHECK_STR(RESOLVE(m, NULL, "azure", "signinlogs", "resultType"), "event.code");
@@ -88,6 +92,9 @@ static void test_resolve(void)
 		  "azure.signinlogs.properties.appId");
 	CHECK_STR(RESOLVE(m, NULL, "azure", "activitylogs", "Properties.eventCategory"),
 		  "azure.activitylogs.properties.eventCategory");
+	err_clear(&e);
+	CHECK(RESOLVE(m, NULL, "azure", "signinlogs", "properties.") == NULL);
+	CHECK(strstr(e.msg, "expected a name after the prefix properties.") != NULL);
 	/* an entry beats the prefix */
 	CHECK_STR(RESOLVE(m, NULL, "azure", "activitylogs", "properties.message"), "message");
 	/* ECS names and vendor names resolve to themselves */
@@ -156,6 +163,19 @@ static void test_decoder_logsources(void)
 		  "1,2026/03/15 11:59:59,,SYSTEM,general,2561,2026/03/15 11:59:59,,general,,0,0,"
 		  "general,informational,\"closed\",900001,0x0",
 		  "panos.system -/panos/-" },
+		{ "panos",
+		  "1,2026/03/15 11:59:59,0132,THREAT,url,2561,2026/03/15 11:59:59,10.10.1.20,"
+		  "203.0.113.80,198.51.100.4,203.0.113.80,allow-web,,,web-browsing,vsys1,trust,"
+		  "untrust,ethernet1/2,ethernet1/1,fwd,2026/03/15 11:59:59,7001,1,52150,80,40300,80,"
+		  "0x400053,tcp,block-url,\"www.example.com/login.php\",(9999),phishing,informational",
+		  "panos.threat firewall/panos/-" },
+		{ "a10",
+		  "10.0.0.9 - - Sun Mar 15 12:00:09 2026 \"POST /login HTTP/1.1\" 2048 "
+		  "\"https://portal.example/\" \"Mozilla/5.0 (X11)\" vs-portal:443",
+		  "a10.http webserver/-/-" },
+		{ "a10", "NAT-TCP-C: 100.64.1.10:40001<->198.51.100.80:443, 203.0.113.10:20001<-->"
+			 "198.51.100.80:443",
+		  "a10.cgn network/-/connection" },
 		{ "squid",
 		  "1773543000.123    250 192.0.2.10 TCP_MISS/200 5120 GET http://www.example.com/a "
 		  "- HIER_DIRECT/198.51.100.7 text/html",
@@ -202,6 +222,10 @@ static void test_decoder_logsources(void)
 		  "\"Impossible travel activity\",\"severity\":\"high\",\"createdDateTime\":"
 		  "\"2026-03-15T02:00:00Z\"}",
 		  "m365.alert -/m365/threat_management" },
+		{ "m365",
+		  "{\"alertCreationTime\":\"2026-03-15T02:00:00Z\",\"id\":\"da2\",\"title\":"
+		  "\"Suspicious PowerShell\",\"severity\":\"Medium\",\"machineId\":\"m1\"}",
+		  "m365.endpoint_alert -/m365/threat_management" },
 		{ "m365",
 		  "{\"time\":\"2026-03-15T02:00:00Z\",\"category\":\"AdvancedHunting-CloudAppEvents\","
 		  "\"properties\":{\"Timestamp\":\"2026-03-15T02:00:00Z\",\"ActionType\":"
@@ -276,9 +300,15 @@ static void test_errors(void)
 		{ "logsource: {category: x}\nvendor: [x]\n", "t.yml:2: vendor: expected a field-name prefix" },
 		{ "logsource: {category: x}\nprefixes: {a.: b}\n", "t.yml:2: prefixes: expected" },
 		{ "logsource: {category: x}\nunsupported: {a: ''}\n", "t.yml:2: unsupported: expected" },
-		{ "logsource: {category: x}\nfields: {a: b}\nunsupported: {a: why}\n",
+		{ "logsource: {category: x}\nfields: {a: source.ip}\nunsupported: {a: why}\n",
 		  "t.yml: a is under both fields and unsupported" },
+		{ "logsource: {category: x}\nfields: {a: source.ipp}\n",
+		  "t.yml: a: source.ipp is neither an ECS field of koban nor under a vendor: prefix" },
+		{ "logsource: {category: x}\nvendor: [v.]\nprefixes: {p.: w.}\n",
+		  "t.yml: p.: w. is neither an ECS field" },
 		{ "logsource: {category: x}\nfields: {a: *x}\n", "t.yml:2: fields: expected" },
+		{ "%Every it\xd6 x\nlogsource: {category: x}\n", "t.yml:1: expected UTF-8 text, found byte 0xd6" },
+		{ "logsource: {category: x}\nfields: {a: \"b\xc0\xaf\"}\n", "t.yml:2: expected UTF-8 text, found byte 0xc0" },
 	};
 	struct err e = ERR_INIT;
 
@@ -288,7 +318,8 @@ static void test_errors(void)
 		t_check(rc == -EINVAL && strstr(e.msg, cases[i].msg), __FILE__, __LINE__,
 			"case %zu: rc %d, \"%s\" (expected \"%s\")", i, rc, e.msg, cases[i].msg);
 	}
-	CHECK_INT(load("logsource: {category: x}\ndatasets: [a.*, b]\nfields: {a: b}\n", &e), 0);
+	CHECK_INT(load("logsource: {category: x}\ndatasets: [a.*, b]\nvendor: [v.]\n"
+		       "fields: {a: v.b, c: user.name}\nprefixes: {p.: v.p.}\n", &e), 0);
 }
 
 /* Two maps that give one dataset two categories; a duplicate logsource. */
@@ -352,6 +383,28 @@ static void on_change(void *ctx, const char *key, bool live, const char *was, co
 	snprintf(out, 512, "%s %d [%s] [%s]", key, live, was, now);
 }
 
+/* An event's logsource: its data set's, or its source's configured one. */
+static void test_event_logsource(void)
+{
+	struct fieldmap *m = bundled();
+	const struct config_logsource over = { (char *)"app", NULL, (char *)"m365",
+					       (char *)"audit", 1 };
+	const char *c, *p, *s;
+
+	CHECK_INT(t_decode("squid", "1773543000.123 250 192.0.2.10 TCP_MISS/200 5120 GET "
+			   "http://a.example/ - HIER_DIRECT/198.51.100.7 text/html", 0, NULL), 0);
+	CHECK_INT(fieldmap_event_logsource(m, &t_ev, NULL, &c, &p, &s), 1);
+	CHECK(c && !strcmp(c, "proxy") && !p && !s);
+	CHECK_INT(fieldmap_event_logsource(m, &t_ev, &over, &c, &p, &s), 1);
+	CHECK(!c && !strcmp(p, "m365") && !strcmp(s, "audit"));
+	CHECK_INT(t_decode("rfc5424", "<13>1 2026-03-15T02:00:00Z h a - - - x", 0, NULL), 0);
+	CHECK_INT(fieldmap_event_logsource(m, &t_ev, NULL, &c, &p, &s), 0); /* syslog */
+	CHECK(!c && !p && !s);
+	event_clear(&t_ev);
+	CHECK_INT(fieldmap_event_logsource(m, &t_ev, NULL, &c, &p, &s), 0); /* no dataset */
+	fieldmap_free(m);
+}
+
 /* The per-source override (config logsources:) and its reload. */
 static void test_config_logsources(void)
 {
@@ -382,6 +435,71 @@ static void test_config_logsources(void)
 		  -EINVAL);
 	CHECK_STR(e.msg, "t.yaml:1: logsources.x.category: expected a lower-case name (a-z, "
 		  "0-9, '_', '-', '.'), got 'Fw'");
+}
+
+/*
+ * The maps meet the decoders: on the public samples (first line of each file), the field
+ * that a Sigma name resolves to is one the decoder wrote for that event.
+ */
+static void test_targets_on_samples(void)
+{
+	static const struct {
+		const char *file, *format, *ls[3], *names;
+	} cases[] = {
+		{ "azure/signinlogs.ndjson", "azure", { NULL, "azure", "signinlogs" },
+		  "ResultType ResultDescription Status location callerIpAddress "
+		  "ClientApp conditionalAccessStatus RiskState DeviceDetail.deviceId "
+		  "DeviceDetail.operatingSystem properties.appId Username AppDisplayName" },
+		{ "azure/auditlogs.ndjson", "azure", { NULL, "azure", "auditlogs" },
+		  "OperationName ActivityDisplayName Category LoggedByService Status "
+		  "TargetResources.ModifiedProperties.DisplayName TargetResources.ModifiedProperties.NewValue "
+		  "targetResources.type properties.result" },
+		{ "azure/activitylogs.ndjson", "azure", { NULL, "azure", "activitylogs" },
+		  "operationName OperationNameValue CategoryValue ResourceId callerIpAddress" },
+		{ "azure/identity-protection-userriskevents.ndjson", "azure",
+		  { NULL, "azure", "riskdetection" }, "riskEventType riskLevel riskState" },
+		{ "generic/squid-access-native.log", "squid", { "proxy", NULL, NULL },
+		  "c-uri cs-method sc-status cs-host src_ip sc-bytes" },
+		{ "generic/nginx-access-combined.log", "combined", { "webserver", NULL, NULL },
+		  "c-ip cs-method cs-uri-query cs-uri-stem sc-status cs-user-agent cs-version" },
+		{ "generic/bind-query.log", "bind", { "dns", NULL, NULL }, "query record_type src_ip" },
+		{ "panos/traffic.log", "panos", { "firewall", "panos", NULL },
+		  "src_ip src_port dst_ip dst_port action" },
+	};
+	const char *shared = t_shared_dir();
+	struct fieldmap *m;
+
+	if (!shared) {
+		t_skip("../shared/data absent: no public samples here");
+		return;
+	}
+	m = bundled();
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char path[4096], names[1024], *save = NULL, *line, *text;
+		size_t len;
+
+		snprintf(path, sizeof(path), "%s/samples/%s", shared, cases[i].file);
+		if (!(text = t_read_file(path, &len))) {
+			t_check(0, __FILE__, __LINE__, "%s: unreadable", path);
+			continue;
+		}
+		line = strtok_r(text, "\n", &save);
+		if (t_check(line && t_decode(cases[i].format, line, 0, NULL) == 0, __FILE__,
+			    __LINE__, "%s: %s", path, t_ev_err.msg)) {
+			snprintf(names, sizeof(names), "%s", cases[i].names);
+			for (char *n = strtok_r(names, " ", &save); n; n = strtok_r(NULL, " ", &save)) {
+				struct err e = ERR_INIT;
+				const char *to = fieldmap_resolve(m, cases[i].ls[0], cases[i].ls[1],
+								  cases[i].ls[2], n, &e);
+
+				t_check(to && t_nth(to, 0), __FILE__, __LINE__, "%s: %s -> %s: not "
+					"in the decoded event %s", cases[i].file, n, to ? to : e.msg,
+					t_json());
+			}
+		}
+		free(text);
+	}
+	fieldmap_free(m);
 }
 
 /* ---- every field of the SigmaHQ rules of the mapped logsources ---- */
@@ -559,7 +677,9 @@ int main(void)
 	T_RUN(test_errors);
 	T_RUN(test_clashes);
 	T_RUN(test_alloc_failures);
+	T_RUN(test_event_logsource);
 	T_RUN(test_config_logsources);
+	T_RUN(test_targets_on_samples);
 	T_RUN(test_sigma_corpus);
 	return t_done();
 }
