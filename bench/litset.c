@@ -197,16 +197,27 @@ static void add_value(struct list *lits, const char *v, size_t len)
 	list_add(lits, best, nbest, MAX_LITS);
 }
 
-/* A scalar with its quotes removed ('' doubled quotes are rare enough to keep). */
+/*
+ * A scalar with its quotes or its trailing comment removed ('' doubled quotes are rare
+ * enough to keep).
+ */
 static void add_scalar(struct list *lits, const char *p, const char *end)
 {
+	const char *close, *hash;
+
 	while (p < end && (*p == ' ' || *p == '\t'))
 		p++;
-	while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
-		end--;
-	if (end - p >= 2 && (*p == '\'' || *p == '"') && end[-1] == *p) {
+	if (p < end && (*p == '\'' || *p == '"') &&
+	    (close = memchr(p + 1, *p, (size_t)(end - p - 1)))) {
 		p++;
-		end--;
+		end = close;
+	} else {
+		for (hash = p; hash < end; hash++)
+			if (*hash == '#' && hash > p && (hash[-1] == ' ' || hash[-1] == '\t'))
+				break;
+		end = hash;
+		while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+			end--;
 	}
 	if (end > p && *p != '[' && *p != '{' && *p != '#')
 		add_value(lits, p, (size_t)(end - p));
