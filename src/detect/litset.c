@@ -1,7 +1,6 @@
 #include "detect/litset.h"
 #include "core/compat.h"
 
-#include <limits.h>
 #include <pthread.h>
 
 #ifdef KOBAN_HYPERSCAN
@@ -208,21 +207,18 @@ static int build_trie(struct litset *set, const struct litset_literal *lits, siz
 			exact_len += l->len;
 		}
 		for (size_t j = 0; j < l->len; j++) {
-			uint32_t *slot = &set->delta[(size_t)s * set->nclasses +
-						     set->cls[(uint8_t)lits[i].bytes[j]]];
+			/* an index, not a pointer: add_state may move the table */
+			size_t at = (size_t)s * set->nclasses + set->cls[(uint8_t)lits[i].bytes[j]];
 
-			if (!*slot) {
+			if (!set->delta[at]) {
 				uint32_t t;
 
 				rc = add_state(set, &cap, &t, e);
 				if (rc < 0)
 					return rc;
-				/* add_state may have moved the table */
-				slot = &set->delta[(size_t)s * set->nclasses +
-						   set->cls[(uint8_t)lits[i].bytes[j]]];
-				*slot = t;
+				set->delta[at] = t;
 			}
-			s = *slot;
+			s = set->delta[at];
 		}
 		l->next = set->out[s];
 		set->out[s] = (uint32_t)i;
@@ -346,6 +342,12 @@ static int portable_new(struct litset *set, const struct litset_literal *lits, s
 	return build_dfa(set, e);
 }
 
+/* The state of a table entry (a row offset, maybe with DFA_OUT). */
+static inline uint32_t state_of(const struct litset *set, uint32_t entry)
+{
+	return (entry & ~DFA_OUT) / set->nclasses;
+}
+
 /* Every literal ending at byte end - 1 of p, the automaton being in state. */
 static void portable_report(const struct litset *set, struct litset_scratch *sc,
 			    uint32_t state, const char *p, size_t end)
@@ -371,7 +373,7 @@ static uint32_t portable_run(const struct litset *set, struct litset_scratch *sc
 	for (size_t i = from; i < to; i++) {
 		s = delta[(s & ~DFA_OUT) + cls[(uint8_t)p[i]]];
 		if (s & DFA_OUT)
-			portable_report(set, sc, (s & ~DFA_OUT) / set->nclasses, p, i + 1);
+			portable_report(set, sc, state_of(set, s), p, i + 1);
 	}
 	return s;
 }
@@ -401,17 +403,16 @@ static void portable_scan(const struct litset *set, struct litset_scratch *sc, c
 		s2 = delta[(s2 & ~DFA_OUT) + cls[(uint8_t)p[half + i]]];
 		if ((s1 | s2) & DFA_OUT) {
 			if (s1 & DFA_OUT)
-				portable_report(set, sc, (s1 & ~DFA_OUT) / set->nclasses, p, i + 1);
+				portable_report(set, sc, state_of(set, s1), p, i + 1);
 			if (s2 & DFA_OUT)
-				portable_report(set, sc, (s2 & ~DFA_OUT) / set->nclasses, p,
-						half + i + 1);
+				portable_report(set, sc, state_of(set, s2), p, half + i + 1);
 		}
 	}
 	portable_run(set, sc, p, 2 * half, len, s2); /* the odd last byte */
-	for (i = half; i < len && set->depth[(s1 & ~DFA_OUT) / set->nclasses] > i - half; i++) {
+	for (i = half; i < len && set->depth[state_of(set, s1)] > i - half; i++) {
 		s1 = delta[(s1 & ~DFA_OUT) + cls[(uint8_t)p[i]]];
 		if (s1 & DFA_OUT)
-			portable_report(set, sc, (s1 & ~DFA_OUT) / set->nclasses, p, i + 1);
+			portable_report(set, sc, state_of(set, s1), p, i + 1);
 	}
 }
 
