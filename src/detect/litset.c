@@ -56,7 +56,8 @@ struct litset {
 };
 
 struct litset_scratch {
-	const struct litset *set;
+	const struct litset *set; /* compared, never read: the set may be freed first */
+	uint32_t id_limit;
 	uint64_t *bits;	 /* id_limit bits */
 	uint32_t *found; /* the ids recorded, each once */
 	size_t nfound;
@@ -601,6 +602,7 @@ int litset_scratch_new(struct litset_scratch **out, const struct litset *set, st
 	if (!sc)
 		return err_set(e, -ENOMEM, "literal set scratch: out of memory");
 	sc->set = set;
+	sc->id_limit = set->id_limit;
 	/* at most one entry per distinct id, and there are at most nlits of them */
 	sc->cap = MIN((size_t)set->id_limit, set->nlits);
 	sc->bits = mem_calloc(((size_t)set->id_limit + 63) / 64 + 1, sizeof(*sc->bits));
@@ -678,7 +680,7 @@ int litset_scan(const struct litset *set, struct litset_scratch *sc, const char 
 
 int litset_scratch_has(const struct litset_scratch *sc, uint32_t id)
 {
-	if (id >= sc->set->id_limit)
+	if (id >= sc->id_limit)
 		return 0;
 	return !!(sc->bits[id >> 6] & ((uint64_t)1 << (id & 63)));
 }

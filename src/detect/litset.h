@@ -43,8 +43,8 @@
  * Threads. A compiled set is read-only: any number of threads may scan it at once, each
  * with its own scratch (litset_scratch_new), which holds the ids found by its last scans.
  * A scratch belongs to one set and one thread at a time. litset_free only when no thread
- * scans the set any more (free the scratches first or after; they do not point into it
- * except through litset_scan's arguments).
+ * scans the set any more; the scratches may be freed before or after it, and their results
+ * (has, found, clear) stay readable after it.
  */
 #ifndef DETECT_LITSET_H
 #define DETECT_LITSET_H
