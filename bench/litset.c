@@ -368,9 +368,9 @@ static long run_engine(enum litset_engine engine, const struct list *lits,
 		passes++;
 		t1 = cpu_now();
 	} while (t1 - t0 < seconds);
-	printf("litset %-9s %zu literals, compile %.1f ms: %.0f lines/s, %.1f MB/s per "
+	printf("litset %-9s %zu literals, compile %.1f ms, %.1f MB: %.0f lines/s, %.1f MB/s per "
 	       "CPU-second (%zu passes over %zu lines, %ld with a literal)\n",
-	       litset_engine_name(set), lits->n, compile * 1e3,
+	       litset_engine_name(set), lits->n, compile * 1e3, litset_memory(set) / 1e6,
 	       (double)(passes * lines->n) / (t1 - t0),
 	       (double)(passes * bytes) / (t1 - t0) / 1e6, passes, lines->n, matched);
 	litset_scratch_free(sc);

@@ -591,6 +591,27 @@ uint32_t litset_id_limit(const struct litset *set)
 	return set->id_limit;
 }
 
+size_t litset_memory(const struct litset *set)
+{
+	size_t bytes = sizeof(*set) + set->nalways * sizeof(*set->always);
+
+#ifdef KOBAN_HYPERSCAN
+	if (set->engine == LITSET_ENGINE_HYPERSCAN) {
+		size_t db = 0;
+
+		if (set->db && hs_database_size(set->db, &db) != HS_SUCCESS)
+			db = 0;
+		return bytes + db + (set->nlits - set->nalways) * sizeof(*set->hs_ids);
+	}
+#endif
+	for (size_t i = 0; i < set->nlits; i++)
+		bytes += set->lits[i].exact != NO_LIT ? set->lits[i].len : 0;
+	return bytes + (size_t)set->nstates * set->nclasses * sizeof(*set->delta) +
+	       (size_t)set->nstates * (sizeof(*set->out) + sizeof(*set->dict) +
+				       sizeof(*set->depth)) +
+	       set->nlits * sizeof(*set->lits);
+}
+
 /* ---- scratch and scans ---- */
 
 int litset_scratch_new(struct litset_scratch **out, const struct litset *set, struct err *e)

@@ -92,6 +92,8 @@ const char *litset_engine_name(const struct litset *set);
 /* The literals compiled, and one more than the highest id (0 for an empty set). */
 size_t litset_literal_count(const struct litset *set);
 uint32_t litset_id_limit(const struct litset *set);
+/* Bytes the compiled set holds (Hyperscan's database included), for memory figures. */
+size_t litset_memory(const struct litset *set);
 
 /* Scratch for one thread's scans of set: 0, -ENOMEM or -ENOTSUP (Hyperscan), e filled. */
 int litset_scratch_new(struct litset_scratch **out, const struct litset *set, struct err *e);

@@ -112,6 +112,7 @@ static void test_engine_choice(void)
 	CHECK_STR(litset_engine_name(set), "portable");
 	CHECK_INT(litset_literal_count(set), 1);
 	CHECK_INT(litset_id_limit(set), 1);
+	CHECK(litset_memory(set) > 0);
 	litset_free(set);
 }
 
