@@ -197,16 +197,27 @@ static void add_value(struct list *lits, const char *v, size_t len)
 	list_add(lits, best, nbest, MAX_LITS);
 }
 
-/* A scalar with its quotes removed ('' doubled quotes are rare enough to keep). */
+/*
+ * A scalar with its quotes or its trailing comment removed ('' doubled quotes are rare
+ * enough to keep).
+ */
 static void add_scalar(struct list *lits, const char *p, const char *end)
 {
+	const char *close, *hash;
+
 	while (p < end && (*p == ' ' || *p == '\t'))
 		p++;
-	while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
-		end--;
-	if (end - p >= 2 && (*p == '\'' || *p == '"') && end[-1] == *p) {
+	if (p < end && (*p == '\'' || *p == '"') &&
+	    (close = memchr(p + 1, *p, (size_t)(end - p - 1)))) {
 		p++;
-		end--;
+		end = close;
+	} else {
+		for (hash = p; hash < end; hash++)
+			if (*hash == '#' && hash > p && (hash[-1] == ' ' || hash[-1] == '\t'))
+				break;
+		end = hash;
+		while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+			end--;
 	}
 	if (end > p && *p != '[' && *p != '{' && *p != '#')
 		add_value(lits, p, (size_t)(end - p));
@@ -357,9 +368,9 @@ static long run_engine(enum litset_engine engine, const struct list *lits,
 		passes++;
 		t1 = cpu_now();
 	} while (t1 - t0 < seconds);
-	printf("litset %-9s %zu literals, compile %.1f ms: %.0f lines/s, %.1f MB/s per "
+	printf("litset %-9s %zu literals, compile %.1f ms, %.1f MB: %.0f lines/s, %.1f MB/s per "
 	       "CPU-second (%zu passes over %zu lines, %ld with a literal)\n",
-	       litset_engine_name(set), lits->n, compile * 1e3,
+	       litset_engine_name(set), lits->n, compile * 1e3, litset_memory(set) / 1e6,
 	       (double)(passes * lines->n) / (t1 - t0),
 	       (double)(passes * bytes) / (t1 - t0) / 1e6, passes, lines->n, matched);
 	litset_scratch_free(sc);

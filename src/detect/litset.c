@@ -1,7 +1,6 @@
 #include "detect/litset.h"
 #include "core/compat.h"
 
-#include <limits.h>
 #include <pthread.h>
 
 #ifdef KOBAN_HYPERSCAN
@@ -43,6 +42,7 @@ struct litset {
 	uint8_t cls[256];
 	uint32_t nclasses;
 	uint32_t nstates;
+	uint32_t *depth;    /* per state: its length, in bytes; states are in breadth-first order */
 	uint32_t *delta;    /* nstates * nclasses entries */
 	uint32_t *out;      /* per state: first literal ending there, or NO_LIT */
 	uint32_t *dict;     /* per state: nearest proper suffix state with literals, or NO_STATE */
@@ -56,7 +56,8 @@ struct litset {
 };
 
 struct litset_scratch {
-	const struct litset *set;
+	const struct litset *set; /* compared, never read: the set may be freed first */
+	uint32_t id_limit;
 	uint64_t *bits;	 /* id_limit bits */
 	uint32_t *found; /* the ids recorded, each once */
 	size_t nfound;
@@ -207,25 +208,69 @@ static int build_trie(struct litset *set, const struct litset_literal *lits, siz
 			exact_len += l->len;
 		}
 		for (size_t j = 0; j < l->len; j++) {
-			uint32_t *slot = &set->delta[(size_t)s * set->nclasses +
-						     set->cls[(uint8_t)lits[i].bytes[j]]];
+			/* an index, not a pointer: add_state may move the table */
+			size_t at = (size_t)s * set->nclasses + set->cls[(uint8_t)lits[i].bytes[j]];
 
-			if (!*slot) {
+			if (!set->delta[at]) {
 				uint32_t t;
 
 				rc = add_state(set, &cap, &t, e);
 				if (rc < 0)
 					return rc;
-				/* add_state may have moved the table */
-				slot = &set->delta[(size_t)s * set->nclasses +
-						   set->cls[(uint8_t)lits[i].bytes[j]]];
-				*slot = t;
+				set->delta[at] = t;
 			}
-			s = *slot;
+			s = set->delta[at];
 		}
 		l->next = set->out[s];
 		set->out[s] = (uint32_t)i;
 	}
+	return 0;
+}
+
+/*
+ * The table in breadth-first order (queue[i] is the state that becomes i), with row offsets
+ * and DFA_OUT: the shallow states, where a scan spends most of its time, share cache lines.
+ */
+static int renumber(struct litset *set, const uint32_t *queue, uint32_t *perm, struct err *e)
+{
+	uint32_t nc = set->nclasses, n = set->nstates;
+	uint32_t *delta = mem_alloc((size_t)n * nc * sizeof(*delta));
+	uint32_t *out = mem_alloc((size_t)n * sizeof(*out));
+	uint32_t *dict = mem_alloc((size_t)n * sizeof(*dict));
+	uint32_t *depth = mem_alloc((size_t)n * sizeof(*depth));
+
+	if (!delta || !out || !dict || !depth) {
+		mem_free(delta);
+		mem_free(out);
+		mem_free(dict);
+		mem_free(depth);
+		return err_set(e, -ENOMEM, "literal set: out of memory for %u states", n);
+	}
+	for (uint32_t i = 0; i < n; i++)
+		perm[queue[i]] = i;
+	for (uint32_t i = 0; i < n; i++) {
+		out[i] = set->out[queue[i]];
+		depth[i] = set->depth[queue[i]];
+		dict[i] = set->dict[queue[i]] == NO_STATE ? NO_STATE : perm[set->dict[queue[i]]];
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		const uint32_t *from = set->delta + (size_t)queue[i] * nc;
+
+		for (uint32_t c = 0; c < nc; c++) {
+			uint32_t t = perm[from[c]];
+
+			delta[(size_t)i * nc + c] =
+				t * nc | (out[t] != NO_LIT || dict[t] != NO_STATE ? DFA_OUT : 0);
+		}
+	}
+	mem_free(set->delta);
+	mem_free(set->out);
+	mem_free(set->dict);
+	mem_free(set->depth);
+	set->delta = delta;
+	set->out = out;
+	set->dict = dict;
+	set->depth = depth;
 	return 0;
 }
 
@@ -242,12 +287,14 @@ static int build_dfa(struct litset *set, struct err *e)
 	int rc = 0;
 
 	set->dict = mem_alloc((size_t)set->nstates * sizeof(*set->dict));
-	if (!fail || !queue || !set->dict) {
+	set->depth = mem_alloc((size_t)set->nstates * sizeof(*set->depth));
+	if (!fail || !queue || !set->dict || !set->depth) {
 		rc = err_set(e, -ENOMEM, "literal set: out of memory for %u states", set->nstates);
 		goto fail;
 	}
 	fail[0] = 0;
 	set->dict[0] = NO_STATE;
+	set->depth[0] = 0;
 	queue[tail++] = 0;
 	while (head < tail) {
 		uint32_t s = queue[head++], *row = set->delta + (size_t)s * nc;
@@ -261,16 +308,12 @@ static int build_dfa(struct litset *set, struct err *e)
 				continue;
 			}
 			fail[t] = via;
+			set->depth[t] = set->depth[s] + 1;
 			set->dict[t] = set->out[via] != NO_LIT ? via : set->dict[via];
 			queue[tail++] = t;
 		}
 	}
-	for (size_t i = 0; i < (size_t)set->nstates * nc; i++) {
-		uint32_t t = set->delta[i];
-
-		set->delta[i] = t * nc |
-				(set->out[t] != NO_LIT || set->dict[t] != NO_STATE ? DFA_OUT : 0);
-	}
+	rc = renumber(set, queue, fail, e); /* fail is done with: it holds the permutation */
 fail:
 	mem_free(fail);
 	mem_free(queue);
@@ -300,6 +343,12 @@ static int portable_new(struct litset *set, const struct litset_literal *lits, s
 	return build_dfa(set, e);
 }
 
+/* The state of a table entry (a row offset, maybe with DFA_OUT). */
+static inline uint32_t state_of(const struct litset *set, uint32_t entry)
+{
+	return (entry & ~DFA_OUT) / set->nclasses;
+}
+
 /* Every literal ending at byte end - 1 of p, the automaton being in state. */
 static void portable_report(const struct litset *set, struct litset_scratch *sc,
 			    uint32_t state, const char *p, size_t end)
@@ -315,17 +364,56 @@ static void portable_report(const struct litset *set, struct litset_scratch *sc,
 	}
 }
 
+/* One automaton over p[from, to): the state it ends in. */
+static uint32_t portable_run(const struct litset *set, struct litset_scratch *sc, const char *p,
+			     size_t from, size_t to, uint32_t s)
+{
+	const uint32_t *delta = set->delta;
+	const uint8_t *cls = set->cls;
+
+	for (size_t i = from; i < to; i++) {
+		s = delta[(s & ~DFA_OUT) + cls[(uint8_t)p[i]]];
+		if (s & DFA_OUT)
+			portable_report(set, sc, state_of(set, s), p, i + 1);
+	}
+	return s;
+}
+
+/*
+ * A scan is bound by the latency of one table load per byte, each depending on the last.
+ * Two automata over the two halves of a buffer overlap their loads. The first goes on past
+ * the middle for as long as its state is longer than what the second has read: a literal
+ * that began in the first half may end there. Once it is not, both automata are in the
+ * same state (the longest suffix that is a trie prefix lies in the second half) and the
+ * second finds whatever the first would. A literal found twice is recorded once.
+ */
 static void portable_scan(const struct litset *set, struct litset_scratch *sc, const char *p,
 			  size_t len)
 {
 	const uint32_t *delta = set->delta;
 	const uint8_t *cls = set->cls;
-	uint32_t s = 0;
+	size_t half = len / 2, i;
+	uint32_t s1 = 0, s2 = 0;
 
-	for (size_t i = 0; i < len; i++) {
-		s = delta[(s & ~DFA_OUT) + cls[(uint8_t)p[i]]];
-		if (s & DFA_OUT)
-			portable_report(set, sc, (s & ~DFA_OUT) / set->nclasses, p, i + 1);
+	if (len < 64) {
+		portable_run(set, sc, p, 0, len, 0);
+		return;
+	}
+	for (i = 0; i < half; i++) {
+		s1 = delta[(s1 & ~DFA_OUT) + cls[(uint8_t)p[i]]];
+		s2 = delta[(s2 & ~DFA_OUT) + cls[(uint8_t)p[half + i]]];
+		if ((s1 | s2) & DFA_OUT) {
+			if (s1 & DFA_OUT)
+				portable_report(set, sc, state_of(set, s1), p, i + 1);
+			if (s2 & DFA_OUT)
+				portable_report(set, sc, state_of(set, s2), p, half + i + 1);
+		}
+	}
+	portable_run(set, sc, p, 2 * half, len, s2); /* the odd last byte */
+	for (i = half; i < len && set->depth[state_of(set, s1)] > i - half; i++) {
+		s1 = delta[(s1 & ~DFA_OUT) + cls[(uint8_t)p[i]]];
+		if (s1 & DFA_OUT)
+			portable_report(set, sc, state_of(set, s1), p, i + 1);
 	}
 }
 
@@ -482,6 +570,7 @@ void litset_free(struct litset *set)
 	mem_free(set->delta);
 	mem_free(set->out);
 	mem_free(set->dict);
+	mem_free(set->depth);
 	mem_free(set->lits);
 	mem_free(set->exact);
 	mem_free(set);
@@ -502,6 +591,27 @@ uint32_t litset_id_limit(const struct litset *set)
 	return set->id_limit;
 }
 
+size_t litset_memory(const struct litset *set)
+{
+	size_t bytes = sizeof(*set) + set->nalways * sizeof(*set->always);
+
+#ifdef KOBAN_HYPERSCAN
+	if (set->engine == LITSET_ENGINE_HYPERSCAN) {
+		size_t db = 0;
+
+		if (set->db && hs_database_size(set->db, &db) != HS_SUCCESS)
+			db = 0;
+		return bytes + db + (set->nlits - set->nalways) * sizeof(*set->hs_ids);
+	}
+#endif
+	for (size_t i = 0; i < set->nlits; i++)
+		bytes += set->lits[i].exact != NO_LIT ? set->lits[i].len : 0;
+	return bytes + (size_t)set->nstates * set->nclasses * sizeof(*set->delta) +
+	       (size_t)set->nstates * (sizeof(*set->out) + sizeof(*set->dict) +
+				       sizeof(*set->depth)) +
+	       set->nlits * sizeof(*set->lits);
+}
+
 /* ---- scratch and scans ---- */
 
 int litset_scratch_new(struct litset_scratch **out, const struct litset *set, struct err *e)
@@ -513,6 +623,7 @@ int litset_scratch_new(struct litset_scratch **out, const struct litset *set, st
 	if (!sc)
 		return err_set(e, -ENOMEM, "literal set scratch: out of memory");
 	sc->set = set;
+	sc->id_limit = set->id_limit;
 	/* at most one entry per distinct id, and there are at most nlits of them */
 	sc->cap = MIN((size_t)set->id_limit, set->nlits);
 	sc->bits = mem_calloc(((size_t)set->id_limit + 63) / 64 + 1, sizeof(*sc->bits));
@@ -590,7 +701,7 @@ int litset_scan(const struct litset *set, struct litset_scratch *sc, const char 
 
 int litset_scratch_has(const struct litset_scratch *sc, uint32_t id)
 {
-	if (id >= sc->set->id_limit)
+	if (id >= sc->id_limit)
 		return 0;
 	return !!(sc->bits[id >> 6] & ((uint64_t)1 << (id & 63)));
 }

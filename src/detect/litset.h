@@ -43,8 +43,8 @@
  * Threads. A compiled set is read-only: any number of threads may scan it at once, each
  * with its own scratch (litset_scratch_new), which holds the ids found by its last scans.
  * A scratch belongs to one set and one thread at a time. litset_free only when no thread
- * scans the set any more (free the scratches first or after; they do not point into it
- * except through litset_scan's arguments).
+ * scans the set any more; the scratches may be freed before or after it, and their results
+ * (has, found, clear) stay readable after it.
  */
 #ifndef DETECT_LITSET_H
 #define DETECT_LITSET_H
@@ -92,6 +92,8 @@ const char *litset_engine_name(const struct litset *set);
 /* The literals compiled, and one more than the highest id (0 for an empty set). */
 size_t litset_literal_count(const struct litset *set);
 uint32_t litset_id_limit(const struct litset *set);
+/* Bytes the compiled set holds (Hyperscan's database included), for memory figures. */
+size_t litset_memory(const struct litset *set);
 
 /* Scratch for one thread's scans of set: 0, -ENOMEM or -ENOTSUP (Hyperscan), e filled. */
 int litset_scratch_new(struct litset_scratch **out, const struct litset *set, struct err *e);

@@ -112,6 +112,7 @@ static void test_engine_choice(void)
 	CHECK_STR(litset_engine_name(set), "portable");
 	CHECK_INT(litset_literal_count(set), 1);
 	CHECK_INT(litset_id_limit(set), 1);
+	CHECK(litset_memory(set) > 0);
 	litset_free(set);
 }
 
@@ -235,7 +236,14 @@ static void test_ids(void)
 		CHECK_STR(found(s.sc), "");
 		CHECK(!litset_scratch_has(s.sc, 9));
 		CHECK(!litset_scratch_has(s.sc, 5));
-		set_close(&s);
+		/* the results outlive the set: a reload frees it before the workers' scratch */
+		CHECK_INT(litset_scan(s.set, s.sc, "rundll32", 8), 0);
+		litset_free(s.set);
+		CHECK(litset_scratch_has(s.sc, 9));
+		CHECK(!litset_scratch_has(s.sc, 10));
+		CHECK_STR(found(s.sc), "9");
+		litset_scratch_clear(s.sc);
+		litset_scratch_free(s.sc);
 	}
 }
 
@@ -403,6 +411,41 @@ static void test_random_small(void)
 	}
 }
 
+/* Buffers long enough for the portable scan to split them: literals across the middle. */
+static void test_random_long(void)
+{
+	for (unsigned round = 0; round < 30; round++) {
+		char *bytes;
+		struct litset_literal *lits;
+		size_t n;
+
+		rnd_state = 900 + round;
+		n = 1 + rnd(20);
+		lits = random_literals(n, ALPHA("abAB"), 1, round % 3 ? 12 : 70, round % 2 ? 7 : 0,
+				       &bytes);
+		compare_random(lits, n, ALPHA("aAbB"), 80, 300);
+		mem_free(lits);
+		mem_free(bytes);
+	}
+}
+
+static void test_across_middle(void)
+{
+	static const struct litset_literal lits[] = {
+		LIT("0123456789", 0, 0), LIT("xy", 1, 0), LIT("middle-of-the-buffer", 2, CI),
+	};
+	char buf[200];
+
+	/* at every offset, the long literals across the middle of the buffer */
+	for (size_t at = 0; at + 20 <= sizeof(buf) - 10; at += 7) {
+		memset(buf, '.', sizeof(buf));
+		memcpy(buf + at, "MIDDLE-of-the-BUFFER", 20);
+		memcpy(buf + sizeof(buf) - 10, "0123456789", 10);
+		expect(lits, ARRAY_SIZE(lits), buf, sizeof(buf), "0,2");
+		expect(lits, ARRAY_SIZE(lits), buf, 101, at + 20 <= 101 ? "2" : "");
+	}
+}
+
 static void test_10k_literals(void)
 {
 	char *bytes;
@@ -524,6 +567,8 @@ int main(void)
 	T_RUN(test_ids);
 	T_RUN(test_errors);
 	T_RUN(test_random_small);
+	T_RUN(test_random_long);
+	T_RUN(test_across_middle);
 	T_RUN(test_10k_literals);
 	T_RUN(test_alloc_failures);
 	T_RUN(test_threads);
