@@ -44,6 +44,8 @@ static const struct command commands[] = {
 	{ "cert", cmd_cert, "verify a deletion certificate" },
 	{ "key", cmd_key, "make the master and signing keys elsewhere (e.g. other media)" },
 	{ "token", cmd_token, "add, list or revoke API tokens (docs/api.md)" },
+	{ "rulepolicy", cli_rule_policy,
+	  "detection rules per tenant: enable, disable, tune, policy, history (to move under `rule`)" },
 	{ "help", cmd_help, "describe a command: koban help [COMMAND [SUB-COMMAND]]" },
 	{ "version", cmd_version, "print the version" },
 };
