@@ -13,6 +13,12 @@
  *
  * streams the same JSON lines as `koban search --json` (application/x-ndjson);
  *
+ *   GET /api/v1/rules/policy?tenant=NAME
+ *   GET /api/v1/rules/history?tenant=NAME&rule=ID&limit=N
+ *
+ * answer the tenant's detection rule policy and its history (store/meta.h, meta_rule_*),
+ * the lines of `koban rule policy|history --json` (detect/rulepolicy.h);
+ *
  *   POST /api/v1/ingest/{source}
  *
  * takes a source's events (portal/ingest.h: its own tokens, answered after the WAL

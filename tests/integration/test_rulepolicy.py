@@ -144,8 +144,88 @@ def test_bad_filters_and_usage():
         shutil.rmtree(d)
 
 
+def get(base, token, what, **params):
+    url = base + "/api/v1/rules/" + what
+    if params:
+        url += "?" + urllib.parse.urlencode(params)
+    req = urllib.request.Request(url)
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.headers.get("Content-Type"), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type"), e.read().decode()
+
+
+def test_api():
+    d = tempdir()
+    try:
+        setup(d)
+        tok = {}
+        for t in ("city-a", "city-b"):
+            tok[t] = run(["token", "add", "tok-" + t, "--tenant", t], d)[1].strip()
+        tok["soc"] = run(["token", "add", "ops", "--soc"], d)[1].strip()
+        inst = Instance(d, extra=["--api", "127.0.0.1:0"])
+        try:
+            assert inst.api, "no 'listening api' line"
+            base = "http://" + inst.api
+            # the same lines as the CLI, for a tenant token and for a SOC token
+            _, cli_policy, _ = rule(d, "policy", "--tenant", "city-a", "--json")
+            _, cli_history, _ = rule(d, "history", "--tenant", "city-a", "--json")
+            for token in (tok["city-a"], tok["soc"]):
+                status, ctype, body = get(base, token, "policy", tenant="city-a")
+                assert (status, ctype) == (200, "application/x-ndjson"), (status, body)
+                assert body == cli_policy, (body, cli_policy)
+                status, _, body = get(base, token, "history", tenant="city-a")
+                assert status == 200 and body == cli_history, (body, cli_history)
+            status, _, body = get(base, tok["city-a"], "policy")  # the token's own tenant
+            assert status == 200 and body == cli_policy, body
+            status, _, body = get(base, tok["city-a"], "history", rule="r-2", limit="1")
+            assert status == 200 and [x["action"] for x in jlines(body)] == ["tune"], body
+            status, _, body = get(base, tok["city-b"], "policy")
+            assert [r["rule"] for r in jlines(body)] == ["r-3"], body
+            # across tenants: 403, and nothing of city-a in the answer
+            for what in ("policy", "history"):
+                for other in ("city-a", "nosuch", "../city-a", "CITY-A"):
+                    status, _, body = get(base, tok["city-b"], what, tenant=other)
+                    assert status == 403 and "r-1" not in body, (what, other, status, body)
+            # the SOC token must name a tenant that exists
+            status, _, body = get(base, tok["soc"], "policy")
+            assert status == 400 and "must name the tenant" in body, body
+            status, _, body = get(base, tok["soc"], "policy", tenant="nosuch")
+            assert status == 404, body
+            status, _, body = get(base, tok["soc"], "history", tenant="../x")
+            assert status == 400, body
+            # authentication, bad parameters, other paths and methods
+            status, _, body = get(base, None, "policy", tenant="city-a")
+            assert status == 401, body
+            for params in ({"limit": "0"}, {"limit": "x"}, {"limit": "100001"},
+                           {"rule": "a b"}, {"rule": "a\x00b"}):
+                status, _, body = get(base, tok["city-a"], "history", **params)
+                assert status == 400, (params, status, body)
+            status, _, body = get(base, tok["city-a"], "nothing")
+            assert status == 404, body
+            req = urllib.request.Request(base + "/api/v1/rules/policy", method="POST", data=b"")
+            req.add_header("Authorization", "Bearer " + tok["city-a"])
+            try:
+                urllib.request.urlopen(req, timeout=30)
+                assert False, "POST accepted"
+            except urllib.error.HTTPError as e:
+                assert e.code == 405, e.code
+            # a change made while it runs shows at the next request
+            rule(d, "disable", "--tenant", "city-b", "r-4")
+            status, _, body = get(base, tok["city-b"], "policy")
+            assert [r["rule"] for r in jlines(body)] == ["r-3", "r-4"], body
+        finally:
+            assert inst.stop() == 0
+    finally:
+        shutil.rmtree(d)
+
+
 if __name__ == "__main__":
     s = Suite()
     s.run(test_cli)
     s.run(test_bad_filters_and_usage)
+    s.run(test_api)
     s.done()
