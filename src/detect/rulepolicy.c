@@ -6,6 +6,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/json.h"
+#include "core/mem.h"
 #include "core/timeutil.h"
 #include "store/meta.h"
 
@@ -249,4 +250,159 @@ int rulepolicy_write_history(const struct meta_rule_history *h, struct buf *out)
 	    (rc = add_snapshot(out, "after", h->enabled_after, h->filter_after)) < 0)
 		return rc;
 	return buf_adds(out, "}");
+}
+
+/* ---- every tenant's policy in memory ---- */
+
+struct rulepolicy_set {
+	struct rulepolicy_entry *v; /* sorted by tenant, then rule */
+	size_t n, cap;
+};
+
+/* What loading collects: the tenants first, then each one's settings. */
+struct loader {
+	struct rulepolicy_set *s;
+	char **tenants;
+	size_t n_tenants, cap_tenants;
+	int rc;                     /* the first error of a callback */
+};
+
+static int grow(void **p, size_t *cap, size_t n, size_t size, size_t max)
+{
+	size_t want;
+	void *q;
+
+	if (n < *cap)
+		return 0;
+	if (n >= max)
+		return -E2BIG;
+	want = MIN(MAX(*cap * 2, (size_t)16), max);
+	if (!(q = mem_realloc(*p, want * size)))
+		return -ENOMEM;
+	*p = q;
+	*cap = want;
+	return 0;
+}
+
+static void take_tenant(void *ctx, const struct meta_tenant *t)
+{
+	struct loader *l = ctx;
+	int rc;
+
+	if (l->rc)
+		return;
+	if ((rc = grow((void **)&l->tenants, &l->cap_tenants, l->n_tenants, sizeof(char *),
+		       RULEPOLICY_SET_MAX)) < 0 ||
+	    !(l->tenants[l->n_tenants] = mem_strdup(t->name))) {
+		l->rc = rc < 0 ? rc : -ENOMEM;
+		return;
+	}
+	l->n_tenants++;
+}
+
+static void take_setting(void *ctx, const struct meta_rule_policy *p)
+{
+	struct loader *l = ctx;
+	struct rulepolicy_set *s = l->s;
+	struct rulepolicy_entry *en;
+	int rc;
+
+	if (l->rc)
+		return;
+	if ((rc = grow((void **)&s->v, &s->cap, s->n, sizeof(*s->v), RULEPOLICY_SET_MAX)) < 0) {
+		l->rc = rc;
+		return;
+	}
+	en = &s->v[s->n];
+	*en = (struct rulepolicy_entry){ .tenant = mem_strdup(p->tenant),
+					 .rule = mem_strdup(p->rule), .enabled = p->enabled,
+					 .filter = p->filter ? mem_strdup(p->filter) : NULL };
+	s->n++; /* counted even when a copy failed, so that free() releases the others */
+	if (!en->tenant || !en->rule || (p->filter && !en->filter))
+		l->rc = -ENOMEM;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	const struct rulepolicy_entry *x = a, *y = b;
+	int c = strcmp(x->tenant, y->tenant);
+
+	return c ? c : strcmp(x->rule, y->rule);
+}
+
+int rulepolicy_set_load(struct rulepolicy_set **sp, struct meta *m, struct err *e)
+{
+	struct loader l = { 0 };
+	int rc;
+
+	*sp = NULL;
+	if (!(l.s = mem_calloc(1, sizeof(*l.s))))
+		return err_set(e, -ENOMEM, "out of memory loading the rule policy");
+	if ((rc = meta_tenant_list(m, take_tenant, &l, e)) < 0)
+		goto fail;
+	for (size_t i = 0; i < l.n_tenants && !l.rc; i++)
+		if ((rc = meta_rule_policy_list(m, l.tenants[i], take_setting, &l, e)) < 0)
+			goto fail;
+	if ((rc = l.rc) < 0) {
+		err_set(e, rc, rc == -E2BIG ? "the rule policy has more than %u settings" :
+			       "out of memory loading the rule policy", RULEPOLICY_SET_MAX);
+		goto fail;
+	}
+	/* the store promises each tenant's rows ordered by rule, not the tenants' order */
+	if (l.s->n) /* qsort wants a non-NULL array even when empty */
+		qsort(l.s->v, l.s->n, sizeof(*l.s->v), cmp_entry);
+	*sp = l.s;
+	l.s = NULL;
+fail:
+	for (size_t i = 0; i < l.n_tenants; i++)
+		mem_free(l.tenants[i]);
+	mem_free(l.tenants);
+	rulepolicy_set_free(l.s);
+	return rc;
+}
+
+void rulepolicy_set_free(struct rulepolicy_set *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n; i++) {
+		mem_free((char *)s->v[i].tenant);
+		mem_free((char *)s->v[i].rule);
+		mem_free((char *)s->v[i].filter);
+	}
+	mem_free(s->v);
+	mem_free(s);
+}
+
+const struct rulepolicy_entry *rulepolicy_set_get(const struct rulepolicy_set *s,
+						  const char *tenant, const char *rule)
+{
+	const struct rulepolicy_entry key = { .tenant = tenant, .rule = rule };
+
+	return s->n ? bsearch(&key, s->v, s->n, sizeof(*s->v), cmp_entry) : NULL;
+}
+
+bool rulepolicy_set_enabled(const struct rulepolicy_set *s, const char *tenant,
+			    const char *rule, bool default_on)
+{
+	const struct rulepolicy_entry *en = rulepolicy_set_get(s, tenant, rule);
+
+	if (!en || en->enabled == META_RULE_DEFAULT)
+		return default_on;
+	return en->enabled == META_RULE_ON;
+}
+
+int rulepolicy_set_each(const struct rulepolicy_set *s,
+			int (*fn)(void *ctx, const struct rulepolicy_entry *en), void *ctx)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < s->n && !rc; i++)
+		rc = fn(ctx, &s->v[i]);
+	return rc;
+}
+
+size_t rulepolicy_set_count(const struct rulepolicy_set *s)
+{
+	return s->n;
 }
