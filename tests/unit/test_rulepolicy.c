@@ -309,6 +309,13 @@ static void test_filter_check(void)
 	CHECK(strstr(e.msg, "more than one YAML document") != NULL);
 	CHECK_INT(rulepolicy_filter_check("f.yml", "a: {x: 1}\0condition: a", 23, &e), -EINVAL);
 	CHECK(strstr(e.msg, "NUL") != NULL);
+	/* invalid UTF-8 never reaches libfyaml (0.7.12 hangs on "%\x89") */
+	CHECK_INT(check_filter("%\x89", &e), -EINVAL);
+	CHECK_STR(e.msg, "f.yml:1: not UTF-8: expected YAML text");
+	CHECK_INT(check_filter("a: {x: 1}\ncondition: a\n# caf\xc3\xa9 \xed\xa0\x80\n", &e),
+		  -EINVAL);
+	CHECK_STR(e.msg, "f.yml:3: not UTF-8: expected YAML text");
+	CHECK_INT(check_filter("a: {x: caf\xc3\xa9}\ncondition: a\n", &e), 0);
 }
 
 static void test_json(void)
