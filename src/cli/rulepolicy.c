@@ -140,14 +140,21 @@ fail:
 
 #define POLICY_COLUMNS 5
 
-struct policy_out {
-	bool json, print;
+/* What the row callbacks of policy and history print with. */
+struct rows_out {
+	bool json, print;            /* print: the second pass of a table */
 	size_t width[POLICY_COLUMNS];
 	struct buf line;
-	int rc;               /* the first error of a JSON line */
+	int rc;                      /* the first error writing a JSON line */
 };
 
-static void print_json(struct policy_out *o, int rc)
+static const char *state_word(int enabled)
+{
+	return enabled == META_RULE_DEFAULT ? "default" : enabled == META_RULE_OFF ? "off" : "on";
+}
+
+/* Prints the JSON line just written into o->line (rc: how writing it went). */
+static void print_json(struct rows_out *o, int rc)
 {
 	if (rc < 0) {
 		if (!o->rc)
@@ -160,7 +167,7 @@ static void print_json(struct policy_out *o, int rc)
 
 static void policy_row(void *ctx, const struct meta_rule_policy *p)
 {
-	struct policy_out *o = ctx;
+	struct rows_out *o = ctx;
 	char changed[TIME_RFC3339_LEN];
 	const char *cells[POLICY_COLUMNS];
 
@@ -171,8 +178,7 @@ static void policy_row(void *ctx, const struct meta_rule_policy *p)
 	}
 	time_format_rfc3339(p->changed_ns - p->changed_ns % NS_PER_SEC, changed);
 	cells[0] = p->rule;
-	cells[1] = p->enabled == META_RULE_DEFAULT ? "default" :
-		   p->enabled == META_RULE_OFF ? "off" : "on";
+	cells[1] = state_word(p->enabled);
 	cells[2] = p->filter ? "yes" : "no";
 	cells[3] = changed;
 	cells[4] = p->changed_by;
@@ -187,7 +193,7 @@ static int policy(struct meta *m, const struct rp_args *a, struct err *e)
 	static const char *const header[POLICY_COLUMNS] = {
 		"RULE", "ENABLED", "TUNED", "CHANGED", "BY",
 	};
-	struct policy_out o = { .json = a->json };
+	struct rows_out o = { .json = a->json };
 	int rc;
 
 	buf_init(&o.line, LINE_MAX_BYTES);
@@ -207,11 +213,6 @@ out:
 
 /* ---- history ---- */
 
-static const char *state_word(int enabled)
-{
-	return enabled == META_RULE_DEFAULT ? "default" : enabled == META_RULE_OFF ? "off" : "on";
-}
-
 /* A filter's text, each line indented under its label. */
 static void print_filter(const char *label, const char *filter)
 {
@@ -226,7 +227,7 @@ static void print_filter(const char *label, const char *filter)
 
 static void history_row(void *ctx, const struct meta_rule_history *h)
 {
-	struct policy_out *o = ctx;
+	struct rows_out *o = ctx;
 	char when[TIME_RFC3339_LEN];
 
 	if (o->json) {
@@ -249,7 +250,7 @@ static void history_row(void *ctx, const struct meta_rule_history *h)
 
 static int history(struct meta *m, const struct rp_args *a, struct err *e)
 {
-	struct policy_out o = { .json = a->json };
+	struct rows_out o = { .json = a->json };
 	int rc;
 
 	buf_init(&o.line, LINE_MAX_BYTES);
