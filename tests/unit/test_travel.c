@@ -12,6 +12,7 @@
 #include "core/metrics.h"
 #include "detect/travel.h"
 #include "t.h"
+#include "t_event.h"
 
 #include <errno.h>
 #include <math.h>
@@ -337,6 +338,47 @@ static void test_out_of_memory(void)
 	CHECK(failed > 0);
 }
 
+/* An Entra ID sign-in record as Azure Monitor writes it, at time T from (lat, lon). */
+static const char *entra_signin(char *out, size_t size, const char *time, const char *city,
+				double lat, double lon, int error_code)
+{
+	snprintf(out, size,
+		 "{\"time\":\"%s\",\"category\":\"SignInLogs\",\"operationName\":"
+		 "\"Sign-in activity\",\"properties\":{\"userPrincipalName\":\"alice@example.com\","
+		 "\"userId\":\"u-1\",\"ipAddress\":\"203.0.113.7\",\"status\":{\"errorCode\":%d},"
+		 "\"location\":{\"city\":\"%s\",\"countryOrRegion\":\"XX\",\"geoCoordinates\":"
+		 "{\"latitude\":%.4f,\"longitude\":%.4f}}}}", time, error_code, city, lat, lon);
+	return out;
+}
+
+/* The whole chain: decoded Entra sign-ins (--format azure) into the detector. */
+static void test_entra_signins(void)
+{
+	struct travel *t = new_travel(0, 0);
+	struct travel_signin s;
+	struct travel_hit hit;
+	char rec[1024];
+
+	CHECK_INT(t_decode("azure", entra_signin(rec, sizeof(rec), "2026-03-15T01:00:00Z", "Paris",
+						 paris.lat, paris.lon, 0), 0, NULL), 0);
+	CHECK_INT(travel_signin_from_event(&t_ev, &s), TRAVEL_SIGNIN);
+	CHECK_MEM(s.user, s.user_len, "u-1");
+	CHECK_INT(travel_feed(t, "city-a", &s, &hit), 0);
+	/* a failed sign-in from Tokyo is not a sign-in to compare */
+	CHECK_INT(t_decode("azure", entra_signin(rec, sizeof(rec), "2026-03-15T01:30:00Z", "Tokyo",
+						 tokyo.lat, tokyo.lon, 50126), 0, NULL), 0);
+	CHECK_INT(travel_signin_from_event(&t_ev, &s), TRAVEL_NOT_SIGNIN);
+	CHECK_INT(t_decode("azure", entra_signin(rec, sizeof(rec), "2026-03-15T02:00:00Z", "Tokyo",
+						 tokyo.lat, tokyo.lon, 0), 0, NULL), 0);
+	CHECK_INT(travel_signin_from_event(&t_ev, &s), TRAVEL_SIGNIN);
+	CHECK_INT(travel_feed(t, "city-a", &s, &hit), 1);
+	CHECK_STR(hit.from.city, "Paris");
+	CHECK_STR(hit.to.city, "Tokyo");
+	CHECK(hit.to.has_ip);
+	CHECK(fabs(hit.speed_kmh - 9712) < 15);
+	travel_free(t);
+}
+
 int main(void)
 {
 	T_RUN(test_distance);
@@ -350,5 +392,6 @@ int main(void)
 	T_RUN(test_from_event);
 	T_RUN(test_json);
 	T_RUN(test_out_of_memory);
+	T_RUN(test_entra_signins);
 	return t_done();
 }
