@@ -21,6 +21,7 @@
 #include "parse/drops.h"
 #include "parse/jsonrec.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <strings.h>
@@ -157,6 +158,8 @@ static const struct {
 	X(P_CITY, "properties.location.city")                                \
 	X(P_STATE, "properties.location.state")                              \
 	X(P_COUNTRY, "properties.location.countryOrRegion")                  \
+	X(P_LAT, "properties.location.geoCoordinates.latitude")              \
+	X(P_LON, "properties.location.geoCoordinates.longitude")             \
 	X(P_APP, "properties.appDisplayName")                                \
 	X(P_ACTIVITY, "properties.activityDisplayName")                      \
 	X(P_OPTYPE, "properties.operationType")                              \
@@ -328,6 +331,10 @@ static const struct {
 	{ "Location.city", C_P_CITY },
 	{ "Location.state", C_P_STATE },
 	{ "Location.countryOrRegion", C_P_COUNTRY },
+	{ "LocationDetails.geoCoordinates.latitude", C_P_LAT },
+	{ "LocationDetails.geoCoordinates.longitude", C_P_LON },
+	{ "Location.geoCoordinates.latitude", C_P_LAT },
+	{ "Location.geoCoordinates.longitude", C_P_LON },
 	{ "AppDisplayName", C_P_APP },
 	{ "ActivityDisplayName", C_P_ACTIVITY },
 	{ "Result", C_P_RESULT },
@@ -1144,13 +1151,47 @@ static int put_outcome(struct event *ev, const char *o)
 	return o ? put_lit(ev, FIELD_EVENT_OUTCOME, o) : 0;
 }
 
+/*
+ * A coordinate written as a JSON number or a string of one, within [-limit, limit] degrees
+ * (latitude 90, longitude 180); kept as written. Anything else is left out (the member
+ * itself stays in azure.*).
+ */
+static bool cap_degrees(const struct cap *c, double limit)
+{
+	char text[40], *end;
+	double x;
+
+	if (!c || (c->type != JSONIN_NUMBER && c->type != JSONIN_STRING) || !c->len ||
+	    c->len >= sizeof(text))
+		return false;
+	memcpy(text, c->s, c->len);
+	text[c->len] = '\0';
+	errno = 0;
+	x = strtod(text, &end);
+	return !errno && end == text + c->len && isfinite(x) && fabs(x) <= limit;
+}
+
+/* Both coordinates or neither: half a point locates nothing. */
+static int put_geo_point(struct walk *w)
+{
+	const struct cap *lat = get(w, C_P_LAT), *lon = get(w, C_P_LON);
+	int rc;
+
+	if (!cap_degrees(lat, 90) || !cap_degrees(lon, 180))
+		return 0;
+	if ((rc = put_str(w->ev, FIELD_SOURCE_GEO_LOCATION_LAT, lat)) < 0)
+		return rc;
+	return put_str(w->ev, FIELD_SOURCE_GEO_LOCATION_LON, lon);
+}
+
 static int put_geo(struct walk *w)
 {
 	struct event *ev = w->ev;
 	int rc;
 
 	if ((rc = put_str(ev, FIELD_SOURCE_GEO_CITY_NAME, get(w, C_P_CITY))) < 0 ||
-	    (rc = put_str(ev, FIELD_SOURCE_GEO_REGION_NAME, get(w, C_P_STATE))) < 0)
+	    (rc = put_str(ev, FIELD_SOURCE_GEO_REGION_NAME, get(w, C_P_STATE))) < 0 ||
+	    (rc = put_geo_point(w)) < 0)
 		return rc;
 	return put_str(ev, FIELD_SOURCE_GEO_COUNTRY_ISO_CODE, get(w, C_P_COUNTRY));
 }

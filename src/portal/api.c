@@ -24,6 +24,7 @@
 #include "core/mem.h"
 #include "core/metrics.h"
 #include "core/timeutil.h"
+#include "detect/rulepolicy.h"
 #include "portal/httpguard.h"
 #include "portal/ingest.h"
 #include "soc/alert.h"
@@ -44,6 +45,10 @@
 #define ALERTS_LIMIT_DEFAULT 100
 #define ALERTS_ANSWER_MAX ((size_t)64 << 20)
 _Static_assert(META_ALERT_LIST_MAX == 10000, "the limit's message below says 10000");
+#define RULES_PATH "/api/v1/rules/" /* policy, history: docs/api.md */
+#define RULES_BODY_MAX (64u << 20)
+#define RULES_HISTORY_DEFAULT 1000
+#define RULES_HISTORY_MAX 100000
 
 /* What became of a request, for koban_api_requests_total{result}. */
 enum api_result {
@@ -344,6 +349,16 @@ out:
 	return status;
 }
 
+/* A refused token (401, 403) is logged with its name, for whoever watches for probing. */
+static void log_refusal(const char *what, unsigned status, const char *why,
+			const struct token_ref *tok)
+{
+	if (status == MHD_HTTP_UNAUTHORIZED || status == MHD_HTTP_FORBIDDEN)
+		log_info("API %s refused (%u): %s%s%s%s", what, status, why,
+			 tok->found ? " (token " : "", tok->found ? tok->name : "",
+			 tok->found ? ")" : "");
+}
+
 /* from, to, limit and q of the request into j; 0 or a 400 with *why (a query error: in qe). */
 static unsigned search_params(struct MHD_Connection *c, struct search_job *j, const char **why,
 			      struct err *qe)
@@ -453,9 +468,129 @@ fail:
 		close(fds[1]);
 	if (j)
 		job_free(j);
-	if (status == MHD_HTTP_UNAUTHORIZED || status == MHD_HTTP_FORBIDDEN)
-		log_info("API search refused (%u): %s%s%s%s", status, why,
-			 tok.found ? " (token " : "", tok.found ? tok.name : "", tok.found ? ")" : "");
+	log_refusal("search", status, why, &tok);
+	count(a, status);
+	return respond_error(c, status, why);
+}
+
+/* ---- GET /api/v1/rules/policy and /history: the tenant's detection rule policy ---- */
+
+struct rules_out {
+	struct buf body;
+	struct buf line;
+	bool history;
+	int rc;             /* the first error writing a line */
+};
+
+/* Appends the line just written (rc: how writing it went) to the body; keeps the first error. */
+static void rules_line(struct rules_out *o, int rc)
+{
+	if (rc == 0)
+		rc = buf_add(&o->body, o->line.p, o->line.len);
+	if (rc == 0)
+		rc = buf_addch(&o->body, '\n');
+	if (rc < 0 && o->rc == 0)
+		o->rc = rc;
+	buf_reset(&o->line);
+}
+
+static void policy_line(void *ctx, const struct meta_rule_policy *p)
+{
+	struct rules_out *o = ctx;
+
+	rules_line(o, rulepolicy_write_policy(p, &o->line));
+}
+
+static void history_line(void *ctx, const struct meta_rule_history *h)
+{
+	struct rules_out *o = ctx;
+
+	rules_line(o, rulepolicy_write_history(h, &o->line));
+}
+
+/* rule and limit of a history request; 0 or a 400 with *why. */
+static unsigned history_params(struct MHD_Connection *c, const char **rule, int64_t *limit,
+			       const char **why)
+{
+	bool bad = false;
+	const char *l = param(c, "limit", &bad);
+	struct err e = ERR_INIT;
+	char *end;
+
+	*rule = param(c, "rule", &bad);
+	*limit = RULES_HISTORY_DEFAULT;
+	if (bad) {
+		*why = "a NUL byte in a parameter's value";
+		return MHD_HTTP_BAD_REQUEST;
+	}
+	if (*rule && meta_rule_check(*rule, &e) < 0) {
+		*why = "rule: expected 1-256 printable characters without spaces";
+		return MHD_HTTP_BAD_REQUEST;
+	}
+	if (l && *l) {
+		errno = 0;
+		*limit = strtoll(l, &end, 10);
+		if (errno || *end || l[0] < '0' || l[0] > '9' || *limit < 1 ||
+		    *limit > RULES_HISTORY_MAX) {
+			*why = "limit: expected a number from 1 to 100000";
+			return MHD_HTTP_BAD_REQUEST;
+		}
+	}
+	return 0;
+}
+
+static enum MHD_Result handle_rules(struct api *a, struct MHD_Connection *c, const char *what)
+{
+	struct rules_out o = { BUF_INIT(RULES_BODY_MAX), BUF_INIT(RULES_BODY_MAX), false, 0 };
+	struct token_ref tok = { 0 };
+	const char *why = "the metadata store is unavailable", *tenant, *rule = NULL;
+	struct MHD_Response *r;
+	struct meta *m = NULL;
+	struct err e = ERR_INIT;
+	int64_t tid = -1, limit = 0;
+	unsigned status;
+	bool bad = false;
+	int rc;
+
+	o.history = !strcmp(what, "history");
+	if (!o.history && strcmp(what, "policy")) {
+		count(a, MHD_HTTP_NOT_FOUND);
+		return respond_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
+	}
+	if ((status = resolve_tenant(a, c, &tok, &tid, &why)) ||
+	    (o.history && (status = history_params(c, &rule, &limit, &why))))
+		goto fail;
+	/* the token's own tenant, or the one a SOC token named (checked by resolve_tenant) */
+	tenant = tok.tenant[0] ? tok.tenant : param(c, "tenant", &bad);
+	status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+	if ((rc = meta_open(&m, a->data_dir, &e)) == 0)
+		rc = o.history ? meta_rule_history_list(m, tenant, rule, limit, history_line, &o, &e)
+			       : meta_rule_policy_list(m, tenant, policy_line, &o, &e);
+	meta_close(m);
+	if (rc < 0 || o.rc < 0) {
+		log_error("rules %s of tenant %s: %s", what, tenant,
+			  rc < 0 ? e.msg : strerror(-o.rc));
+		why = rc < 0 ? "cannot read the rule policy" : "the answer is too large";
+		goto fail;
+	}
+	if (!(r = MHD_create_response_from_buffer(o.body.len, o.body.p, MHD_RESPMEM_MUST_COPY))) {
+		why = "out of memory";
+		goto fail;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_NDJSON);
+	count(a, MHD_HTTP_OK);
+	{
+		enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+
+		MHD_destroy_response(r);
+		buf_release(&o.body);
+		buf_release(&o.line);
+		return ret;
+	}
+fail:
+	buf_release(&o.body);
+	buf_release(&o.line);
+	log_refusal("rules", status, why, &tok);
 	count(a, status);
 	return respond_error(c, status, why);
 }
@@ -634,8 +769,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 				     upload_data_size, con_cls);
 	bool alerts = !strncmp(url, ALERTS_PATH, strlen(ALERTS_PATH)) &&
 		      (!url[strlen(ALERTS_PATH)] || url[strlen(ALERTS_PATH)] == '/');
+	bool rules = !strncmp(url, RULES_PATH, strlen(RULES_PATH));
 
-	if (strcmp(url, "/api/v1/search") && !alerts) {
+	if (strcmp(url, "/api/v1/search") && !alerts && !rules) {
 		count(a, MHD_HTTP_NOT_FOUND);
 		return respond_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
 	}
@@ -647,7 +783,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		count(a, MHD_HTTP_BAD_REQUEST);
 		return respond_error(c, MHD_HTTP_BAD_REQUEST, "a GET request has no body");
 	}
-	return alerts ? handle_alerts(a, c, url + strlen(ALERTS_PATH)) : handle_search(a, c);
+	if (alerts)
+		return handle_alerts(a, c, url + strlen(ALERTS_PATH));
+	return rules ? handle_rules(a, c, url + strlen(RULES_PATH)) : handle_search(a, c);
 }
 
 /* ---- start and stop ---- */

@@ -20,6 +20,11 @@
  * first, without their events), or one alert with its events as a JSON object (404 when
  * the tenant has no alert of that id, whoever has one); the token decides the tenant as
  * for a search;
+ *   GET /api/v1/rules/policy?tenant=NAME
+ *   GET /api/v1/rules/history?tenant=NAME&rule=ID&limit=N
+ *
+ * answer the tenant's detection rule policy and its history (store/meta.h, meta_rule_*),
+ * the lines of `koban rule policy|history --json` (detect/rulepolicy.h);
  *
  *   POST /api/v1/ingest/{source}
  *

@@ -124,6 +124,31 @@ static const char *const migrations[] = {
 	"  group_fields TEXT NOT NULL, key_fields TEXT NOT NULL,"
 	"  events TEXT NOT NULL, n_events INTEGER NOT NULL, events_omitted INTEGER NOT NULL);"
 	"CREATE INDEX alerts_tenant_time ON alerts(tenant_id, detected_ns, id);",
+	/*
+	 * 8: detection rules per tenant (`koban rule enable|disable|tune`): the tenant's
+	 * setting of a rule (enabled NULL: none, the global default applies; filter NULL: not
+	 * tuned; a row with neither is removed) and every change with who, when, why and the
+	 * state before and after. Removing the tenant removes both.
+	 */
+	"CREATE TABLE rule_policy ("
+	"  tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,"
+	"  rule TEXT NOT NULL,"
+	"  enabled INTEGER,"
+	"  filter TEXT,"
+	"  changed_ns INTEGER NOT NULL,"
+	"  changed_by TEXT NOT NULL,"
+	"  PRIMARY KEY (tenant_id, rule));"
+	"CREATE TABLE rule_policy_history ("
+	"  id INTEGER PRIMARY KEY,"
+	"  tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,"
+	"  rule TEXT NOT NULL,"
+	"  time_ns INTEGER NOT NULL,"
+	"  who TEXT NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  reason TEXT NOT NULL,"
+	"  enabled_before INTEGER, enabled_after INTEGER,"
+	"  filter_before TEXT, filter_after TEXT);"
+	"CREATE INDEX rule_policy_history_rule ON rule_policy_history(tenant_id, rule, id);",
 };
 
 #define META_SENDERS_KEPT 1000 /* rows of unassigned_senders kept, the busiest */
@@ -1316,6 +1341,331 @@ int meta_alert_prune(struct meta *m, int64_t before_ns, int64_t *deleted, struct
 		rc = db_fail(m, e);
 	else if (deleted)
 		*deleted = sqlite3_changes(m->db);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- detection rules per tenant ---- */
+
+static const char *const rule_actions[] = { "enable", "disable", "tune", "untune" };
+
+const char *meta_rule_action_name(enum meta_rule_action a)
+{
+	return (unsigned)a < ARRAY_SIZE(rule_actions) ? rule_actions[a] : "?";
+}
+
+int meta_rule_check(const char *rule, struct err *e)
+{
+	return check_printable("rule", rule ? rule : "", META_RULE_MAX, e);
+}
+
+/*
+ * Text written by a person: min..max bytes without control characters (a filter, which
+ * is YAML, may hold tabs and line ends).
+ */
+static int check_text(const char *what, const char *s, size_t min, size_t max, bool lines,
+		      struct err *e)
+{
+	size_t len = s ? strlen(s) : 0;
+
+	if (len < min || len > max)
+		return err_set(e, -EINVAL, "%s: expected %zu to %zu bytes, found %zu", what, min,
+			       max, len);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if ((c < ' ' && !(lines && (c == '\n' || c == '\r' || c == '\t'))) || c == 0x7f)
+			return err_set(e, -EINVAL, "%s: control character 0x%02x at byte %zu", what,
+				       c, i);
+	}
+	return 0;
+}
+
+static int check_rule_change(const struct meta_rule_change *c, struct err *e)
+{
+	bool tuning = c->action == META_RULE_TUNE || c->action == META_RULE_UNTUNE;
+	int rc;
+
+	if ((unsigned)c->action >= ARRAY_SIZE(rule_actions))
+		return err_set(e, -EINVAL, "rule change: unknown action %d", (int)c->action);
+	if ((rc = check_tenant_ref(c->tenant, e)) < 0 || (rc = meta_rule_check(c->rule, e)) < 0 ||
+	    (rc = check_text("who", c->who, 1, META_RULE_WHO_MAX, false, e)) < 0 ||
+	    (rc = check_text("reason", c->reason, tuning ? 1 : 0, META_RULE_REASON_MAX, false,
+			     e)) < 0)
+		return rc;
+	if (c->action == META_RULE_TUNE)
+		return check_text("filter", c->filter, 1, META_RULE_FILTER_MAX, true, e);
+	return 0;
+}
+
+/* A tenant's setting of one rule; filter owned (mem_strdup). */
+struct rule_state {
+	int enabled;
+	char *filter;
+};
+
+/* A nullable text column: 0 with *out NULL for SQL NULL, -ENOMEM when it cannot be read. */
+static int nullable_text(sqlite3_stmt *st, int i, const char **out)
+{
+	*out = NULL;
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return 0;
+	*out = column_text(st, i);
+	return *out ? 0 : -ENOMEM;
+}
+
+static int nullable_state(sqlite3_stmt *st, int i)
+{
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return META_RULE_DEFAULT;
+	return sqlite3_column_int(st, i) ? META_RULE_ON : META_RULE_OFF;
+}
+
+static void bind_state(sqlite3_stmt *st, int i, int state)
+{
+	if (state == META_RULE_DEFAULT)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_int(st, i, state);
+}
+
+static int rule_state_get(struct meta *m, int64_t tid, const char *rule, struct rule_state *s,
+			  struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	const char *filter;
+	int rc = prepare(m, "SELECT enabled, filter FROM rule_policy"
+			    " WHERE tenant_id = ?1 AND rule = ?2", &st, e);
+
+	s->enabled = META_RULE_DEFAULT;
+	s->filter = NULL;
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, tid);
+	bind_text(st, 2, rule);
+	switch (sqlite3_step(st)) {
+	case SQLITE_ROW:
+		s->enabled = nullable_state(st, 0);
+		if (nullable_text(st, 1, &filter) < 0 ||
+		    (filter && !(s->filter = mem_strdup(filter))))
+			rc = err_set(e, -ENOMEM, "out of memory reading the rule policy");
+		break;
+	case SQLITE_DONE:
+		break;
+	default:
+		rc = db_fail(m, e);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static bool same_text(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+/* The tenant's row made equal to after (removed when it holds no setting). */
+static int rule_state_put(struct meta *m, int64_t tid, const struct meta_rule_change *c,
+			  const struct rule_state *after, int64_t now, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	bool none = after->enabled == META_RULE_DEFAULT && !after->filter;
+	int rc = prepare(m, none ? "DELETE FROM rule_policy WHERE tenant_id = ?1 AND rule = ?2"
+				 : "INSERT INTO rule_policy (tenant_id, rule, enabled, filter,"
+				   " changed_ns, changed_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+				   " ON CONFLICT (tenant_id, rule) DO UPDATE SET"
+				   " enabled = excluded.enabled, filter = excluded.filter,"
+				   " changed_ns = excluded.changed_ns,"
+				   " changed_by = excluded.changed_by", &st, e);
+
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, tid);
+	bind_text(st, 2, c->rule);
+	if (!none) {
+		bind_state(st, 3, after->enabled);
+		bind_text(st, 4, after->filter);
+		sqlite3_bind_int64(st, 5, now);
+		bind_text(st, 6, c->who);
+	}
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int rule_history_add(struct meta *m, int64_t tid, const struct meta_rule_change *c,
+			    const struct rule_state *before, const struct rule_state *after,
+			    int64_t now, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(m, "INSERT INTO rule_policy_history (tenant_id, rule, time_ns, who,"
+			    " action, reason, enabled_before, enabled_after, filter_before,"
+			    " filter_after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)", &st, e);
+
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, tid);
+	bind_text(st, 2, c->rule);
+	sqlite3_bind_int64(st, 3, now);
+	bind_text(st, 4, c->who);
+	bind_text(st, 5, meta_rule_action_name(c->action));
+	bind_text(st, 6, c->reason ? c->reason : "");
+	bind_state(st, 7, before->enabled);
+	bind_state(st, 8, after->enabled);
+	bind_text(st, 9, before->filter);
+	bind_text(st, 10, after->filter);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_rule_change(struct meta *m, const struct meta_rule_change *c, bool *changed,
+		     struct err *e)
+{
+	struct rule_state before = { META_RULE_DEFAULT, NULL }, after;
+	int64_t tid = 0, now = time_now_ns();
+	int rc;
+
+	*changed = false;
+	if ((rc = check_rule_change(c, e)) < 0 || (rc = exec(m, "BEGIN IMMEDIATE", e)) < 0)
+		return rc;
+	if ((rc = tenant_id(m, c->tenant, &tid, e)) < 0 ||
+	    (rc = rule_state_get(m, tid, c->rule, &before, e)) < 0)
+		goto fail;
+	after = before;
+	if (c->action == META_RULE_ENABLE || c->action == META_RULE_DISABLE)
+		after.enabled = c->action == META_RULE_ENABLE ? META_RULE_ON : META_RULE_OFF;
+	else
+		after.filter = c->action == META_RULE_TUNE ? (char *)c->filter : NULL;
+	if (after.enabled == before.enabled && same_text(after.filter, before.filter)) {
+		rc = exec(m, "COMMIT", e); /* nothing to change: only the read to end */
+		goto out;
+	}
+	if ((rc = rule_state_put(m, tid, c, &after, now, e)) < 0 ||
+	    (rc = rule_history_add(m, tid, c, &before, &after, now, e)) < 0 ||
+	    (rc = exec(m, "COMMIT", e)) < 0)
+		goto fail;
+	*changed = true;
+	goto out;
+fail:
+	meta_rollback(m);
+out:
+	mem_free(before.filter);
+	return rc;
+}
+
+int meta_rule_policy_list(struct meta *m, const char *tenant,
+			  void (*fn)(void *ctx, const struct meta_rule_policy *p), void *ctx,
+			  struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t tid = 0;
+	int rc, step;
+
+	if ((rc = check_tenant_ref(tenant, e)) < 0 || (rc = tenant_id(m, tenant, &tid, e)) < 0 ||
+	    (rc = prepare(m, "SELECT rule, enabled, filter, changed_ns, changed_by"
+			     " FROM rule_policy WHERE tenant_id = ?1 ORDER BY rule", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, tid);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct meta_rule_policy p = {
+			.tenant = tenant,
+			.rule = column_text(st, 0),
+			.enabled = nullable_state(st, 1),
+			.changed_ns = sqlite3_column_int64(st, 3),
+			.changed_by = column_text(st, 4),
+		};
+		struct err bad = ERR_INIT;
+
+		if (!p.rule || !p.changed_by || nullable_text(st, 2, &p.filter) < 0) {
+			rc = err_set(e, -ENOMEM, "out of memory reading the rule policy");
+			goto fail;
+		}
+		/* a row written behind koban's back must not reach a terminal or a log line */
+		if (meta_rule_check(p.rule, &bad) < 0 ||
+		    check_text("who", p.changed_by, 1, META_RULE_WHO_MAX, false, &bad) < 0) {
+			log_warn("%s: rule policy row of tenant '%s' skipped: %s", m->path, tenant,
+				 bad.msg);
+			continue;
+		}
+		fn(ctx, &p);
+	}
+	if (step != SQLITE_DONE)
+		rc = db_fail(m, e);
+fail:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* The history entry in the current row: 1, 0 for a row that fails the checks, -ENOMEM. */
+static int history_row(struct meta *m, sqlite3_stmt *st, const char *tenant,
+		       struct meta_rule_history *h, struct err *e)
+{
+	struct err bad = ERR_INIT;
+	bool known = false;
+
+	*h = (struct meta_rule_history){
+		.id = sqlite3_column_int64(st, 0),
+		.tenant = tenant,
+		.rule = column_text(st, 1),
+		.time_ns = sqlite3_column_int64(st, 2),
+		.who = column_text(st, 3),
+		.action = column_text(st, 4),
+		.reason = column_text(st, 5),
+		.enabled_before = nullable_state(st, 6),
+		.enabled_after = nullable_state(st, 7),
+	};
+	if (!h->rule || !h->who || !h->action || !h->reason ||
+	    nullable_text(st, 8, &h->filter_before) < 0 ||
+	    nullable_text(st, 9, &h->filter_after) < 0)
+		return err_set(e, -ENOMEM, "out of memory reading the rule history");
+	for (size_t i = 0; i < ARRAY_SIZE(rule_actions); i++)
+		known = known || !strcmp(h->action, rule_actions[i]);
+	if (!known)
+		err_set(&bad, -EINVAL, "unknown action");
+	if (!known || meta_rule_check(h->rule, &bad) < 0 ||
+	    check_text("who", h->who, 1, META_RULE_WHO_MAX, false, &bad) < 0 ||
+	    check_text("reason", h->reason, 0, META_RULE_REASON_MAX, false, &bad) < 0) {
+		log_warn("%s: rule history row %lld skipped: %s", m->path, (long long)h->id,
+			 bad.msg);
+		return 0;
+	}
+	return 1;
+}
+
+int meta_rule_history_list(struct meta *m, const char *tenant, const char *rule, int64_t limit,
+			   void (*fn)(void *ctx, const struct meta_rule_history *h), void *ctx,
+			   struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t tid = 0;
+	int rc, step;
+
+	if ((rc = check_tenant_ref(tenant, e)) < 0 ||
+	    (rule && (rc = meta_rule_check(rule, e)) < 0) ||
+	    (rc = tenant_id(m, tenant, &tid, e)) < 0 ||
+	    (rc = prepare(m, "SELECT id, rule, time_ns, who, action, reason, enabled_before,"
+			     " enabled_after, filter_before, filter_after FROM rule_policy_history"
+			     " WHERE tenant_id = ?1 AND (?2 IS NULL OR rule = ?2)"
+			     " ORDER BY id DESC LIMIT ?3", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, tid);
+	bind_text(st, 2, rule);
+	sqlite3_bind_int64(st, 3, limit);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct meta_rule_history h;
+
+		if ((rc = history_row(m, st, tenant, &h, e)) < 0)
+			goto fail;
+		if (rc > 0)
+			fn(ctx, &h);
+		rc = 0;
+	}
+	if (step != SQLITE_DONE)
+		rc = db_fail(m, e);
+fail:
 	sqlite3_finalize(st);
 	return rc;
 }

@@ -17,6 +17,7 @@
 #ifndef STORE_META_H
 #define STORE_META_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -223,5 +224,80 @@ int meta_alert_get(struct meta *m, const char *tenant, int64_t id,
 		   void (*fn)(void *ctx, const struct meta_alert *a), void *ctx, struct err *e);
 /* Removes the alerts detected before before_ns (every tenant); how many in *deleted. */
 int meta_alert_prune(struct meta *m, int64_t before_ns, int64_t *deleted, struct err *e);
+
+/*
+ * Detection rules per tenant (`koban rule enable|disable|tune|policy|history`;
+ * docs/detection.md, "Rule policy per tenant"). A tenant's setting of a rule is enabled,
+ * disabled or none (the global default applies: on, unless the configuration's
+ * detect.disable names the rule), plus an optional tuning filter: a Sigma detection (search
+ * identifiers and a condition, YAML text) whose matches the rule does not report for that
+ * tenant. Every change is kept with who made it, when, why, and the state before and after.
+ *
+ * A rule is named by its id (else its name): 1-256 printable ASCII characters without
+ * spaces, not checked against the loaded rules (a policy outlives a rule directory that
+ * is taken away, and applies again when it comes back). Every call takes the tenant: no
+ * call reads or writes another tenant's policy.
+ */
+#define META_RULE_MAX 256
+#define META_RULE_WHO_MAX 128
+#define META_RULE_REASON_MAX 1024
+#define META_RULE_FILTER_MAX 65536
+
+enum meta_rule_state { META_RULE_DEFAULT = -1, META_RULE_OFF = 0, META_RULE_ON = 1 };
+
+enum meta_rule_action { META_RULE_ENABLE, META_RULE_DISABLE, META_RULE_TUNE, META_RULE_UNTUNE };
+
+/* "enable", "disable", "tune", "untune" (the history's action names). */
+const char *meta_rule_action_name(enum meta_rule_action a);
+
+struct meta_rule_policy {
+	const char *tenant;
+	const char *rule;
+	int enabled;            /* enum meta_rule_state */
+	const char *filter;     /* NULL: not tuned */
+	int64_t changed_ns;     /* the latest change */
+	const char *changed_by;
+};
+
+struct meta_rule_change {
+	const char *tenant;
+	const char *rule;
+	enum meta_rule_action action;
+	const char *filter;     /* META_RULE_TUNE: the filter's text (checked by the caller) */
+	const char *who;        /* 1-128 bytes, no control characters */
+	const char *reason;     /* at most 1,024 bytes, no control characters; NULL: none;
+				   required to tune and untune */
+};
+
+struct meta_rule_history {
+	int64_t id;             /* increasing: later changes have higher ids */
+	const char *tenant;
+	const char *rule;
+	int64_t time_ns;
+	const char *who;
+	const char *action;     /* meta_rule_action_name() */
+	const char *reason;     /* "" when none was given */
+	int enabled_before, enabled_after;       /* enum meta_rule_state */
+	const char *filter_before, *filter_after; /* NULL: not tuned */
+};
+
+/*
+ * Applies c and records it in the history, in one transaction of its own (not inside
+ * meta_begin()). *changed is false, and nothing is written, when the tenant's policy
+ * already was so (disabling a disabled rule). -EINVAL (a value out of shape), -ENOENT (no
+ * tenant).
+ */
+int meta_rule_change(struct meta *m, const struct meta_rule_change *c, bool *changed,
+		     struct err *e);
+/* The tenant's settings, ordered by rule. */
+int meta_rule_policy_list(struct meta *m, const char *tenant,
+			  void (*fn)(void *ctx, const struct meta_rule_policy *p), void *ctx,
+			  struct err *e);
+/* The tenant's changes (of rule only, unless NULL), newest first, at most limit. */
+int meta_rule_history_list(struct meta *m, const char *tenant, const char *rule, int64_t limit,
+			   void (*fn)(void *ctx, const struct meta_rule_history *h), void *ctx,
+			   struct err *e);
+/* Whether rule is a well-formed rule reference (the checks of every call above). */
+int meta_rule_check(const char *rule, struct err *e);
 
 #endif

@@ -131,6 +131,40 @@ static void test_signin_failure(void)
 	CHECK_STR(val("azure.signinlogs.durationMs"), "12");
 }
 
+/* properties.location.geoCoordinates (impossible travel reads them): both, in range, or neither. */
+static void test_signin_geo_point(void)
+{
+	static const char *const bad[] = {
+		"{\"latitude\":91,\"longitude\":2}", "{\"latitude\":\"x\",\"longitude\":2}",
+		"{\"latitude\":48.1}", "{\"latitude\":1e999,\"longitude\":2}",
+		"{\"latitude\":48,\"longitude\":-180.5}", "{}",
+	};
+	char rec[1024];
+
+	snprintf(rec, sizeof(rec), "{\"time\":\"2019-10-18T09:45:48Z\",\"category\":\"SignInLogs\","
+		 "\"properties\":{\"userPrincipalName\":\"a@example.com\",\"location\":{"
+		 "\"city\":\"Paris\",\"geoCoordinates\":{\"latitude\":48.85,"
+		 "\"longitude\":\"-2.35\"}}}}");
+	CHECK_INT(decode(rec), 0);
+	CHECK_STR(val("source.geo.location.lat"), "48.85");
+	CHECK_STR(val("source.geo.location.lon"), "-2.35");
+	CHECK_STR(val("source.geo.city_name"), "Paris");
+	/* a Log Analytics row: LocationDetails */
+	CHECK_INT(decode("{\"Type\":\"SigninLogs\",\"TimeGenerated\":\"2019-10-18T09:45:48Z\","
+			 "\"UserPrincipalName\":\"a@example.com\",\"LocationDetails\":{"
+			 "\"geoCoordinates\":{\"latitude\":-33.9,\"longitude\":151.2}}}"), 0);
+	CHECK_STR(val("source.geo.location.lat"), "-33.9");
+	CHECK_STR(val("source.geo.location.lon"), "151.2");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(rec, sizeof(rec), "{\"time\":\"2019-10-18T09:45:48Z\","
+			 "\"category\":\"SignInLogs\",\"properties\":{\"location\":{"
+			 "\"geoCoordinates\":%s}}}", bad[i]);
+		CHECK_INT(decode(rec), 0);
+		CHECK_STR(val("source.geo.location.lat"), "");
+		CHECK_STR(val("source.geo.location.lon"), "");
+	}
+}
+
 static void test_signin_success_and_quirks(void)
 {
 	/* category after properties, timeStamp without zone, level as a number */
@@ -544,6 +578,7 @@ int main(void)
 	arena_init(&arena, 1 << 16, 1 << 24);
 	T_RUN(test_signin_failure);
 	T_RUN(test_signin_success_and_quirks);
+	T_RUN(test_signin_geo_point);
 	T_RUN(test_us_locale_time);
 	T_RUN(test_bad_time_keeps_the_rest);
 	T_RUN(test_errors_leave_a_bare_event);
