@@ -46,8 +46,6 @@ static const struct command commands[] = {
 	{ "token", cmd_token, "add, list or revoke API tokens (docs/api.md)" },
 	{ "rule", cmd_rule, "check, test or list Sigma detection rules (docs/detection.md)" },
 	{ "alert", cmd_alert, "list, show or add a tenant's alerts (docs/detection.md)" },
-	{ "rulepolicy", cli_rule_policy,
-	  "detection rules per tenant: enable, disable, tune, policy, history (to move under `rule`)" },
 	{ "help", cmd_help, "describe a command: koban help [COMMAND [SUB-COMMAND]]" },
 	{ "version", cmd_version, "print the version" },
 };

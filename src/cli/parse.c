@@ -58,6 +58,7 @@ struct parse_run {
 	const char *tenant;        /* organization.id/name of what is stored */
 	struct detect *detect;     /* ingest: the rules on every event, inline */
 	struct alert_sink *alerts; /* ingest: what they raise, into koban.db */
+	struct meta *meta;         /* ingest: the tenants' rule policy */
 	struct arena arena;        /* one event at a time */
 	uint64_t rejected;         /* lines not stored */
 };
@@ -540,9 +541,11 @@ static int detect_begin(struct parse_run *r, const struct config *c, struct err 
 
 	if ((rc = alert_sink_new(&r->alerts, &(struct alert_sink_config){
 					 .data_dir = c->data_dir,
-					 .retention_days = c->alerts_retention_days }, e)) < 0)
+					 .retention_days = c->alerts_retention_days }, e)) < 0 ||
+	    (rc = meta_open(&r->meta, c->data_dir, e)) < 0)
 		return rc;
 	dc.alerts = r->alerts;
+	dc.meta = r->meta;
 	return detect_new(&r->detect, &dc, e);
 }
 
@@ -557,6 +560,8 @@ static void detect_end(struct parse_run *r)
 	r->detect = NULL;
 	alert_sink_free(r->alerts);
 	r->alerts = NULL;
+	meta_close(r->meta);
+	r->meta = NULL;
 }
 
 int cmd_ingest(int argc, char **argv)

@@ -52,7 +52,8 @@ static const struct cli_verb rule_verbs[] = {
 
 static const struct cli_command rule_command = {
 	"rule", CHECK_USAGE "\n       koban " TEST_USAGE "\n       koban " LIST_USAGE,
-	"Sigma detection rules (docs/detection.md).\n"
+	"Sigma detection rules (docs/detection.md). Per tenant: koban rule\n"
+	"enable|disable|tune|policy|history (`koban help rule enable`).\n"
 	"`koban help rule VERB` describes one sub-command.",
 	rule_verbs, ARRAY_SIZE(rule_verbs),
 };
@@ -509,6 +510,29 @@ static int rule_list(struct sigma_set *s, const struct config *c, const char *co
 	return rc < 0 ? err_set(e, rc, "cannot write the list (%s)", strerror(-rc)) : 0;
 }
 
+/*
+ * Whether the command's verb (after -c FILE, or after help) is one of the rule policy's:
+ * enable, disable, tune, policy, history (cli/rulepolicy.c).
+ */
+static bool policy_verb(int argc, char **argv)
+{
+	static const char *const verbs[] = { "enable", "disable", "tune", "policy", "history" };
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) {
+			i++;
+			continue;
+		}
+		if (!strcmp(argv[i], "help") || argv[i][0] == '-')
+			continue;
+		for (size_t k = 0; k < ARRAY_SIZE(verbs); k++)
+			if (!strcmp(argv[i], verbs[k]))
+				return true;
+		return false;
+	}
+	return false;
+}
+
 int cmd_rule(int argc, char **argv)
 {
 	static const char *const names[] = { "FILES" };
@@ -528,6 +552,8 @@ int cmd_rule(int argc, char **argv)
 	size_t n = 0;
 	int rc;
 
+	if (policy_verb(argc, argv))
+		return cli_rule_policy(argc, argv);
 	if ((rc = cli_verb(&argc, &argv, &rule_command, &verb)) >= 0)
 		return rc;
 	pos = mem_calloc(ARGS_MAX + 1, sizeof(*pos));

@@ -312,6 +312,7 @@ static int detect_init(struct serve *sv, struct err *e)
 		.workers = sv->n_workers + ackin_slots(sv),
 		.mode = DETECT_THREADED,
 		.state = true,
+		.meta = sv->meta, /* the tenants' rule policy, read at start and reload */
 		.tenant_name = tenant_name,
 		.tenant_ctx = sv->q,
 		.metrics = true,

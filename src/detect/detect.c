@@ -28,11 +28,13 @@
 #include "detect/correl.h"
 #include "detect/fieldmap.h"
 #include "detect/litset.h"
+#include "detect/rulepolicy.h"
 #include "detect/sigma.h"
 #include "parse/decoder.h"
 #include "parse/ecs.h"
 #include "pipeline/pipeline.h"
 #include "soc/alert.h"
+#include "store/meta.h"
 
 #define GROUPS_MAX 256                   /* distinct event logsources of one rule set */
 #define FIELD_BITS (FIELD_COUNT + FIELD_DYNAMIC_MAX)
@@ -53,6 +55,7 @@ struct rule_info {
 	const struct sigma_rule *r;
 	int input;     /* the correlation engine's handle, -1: no correlation reads the rule */
 	bool silenced; /* every correlation reading it says generate: false */
+	bool default_on; /* not named by detect.disable (a tenant's policy may still say) */
 	int level;     /* index into levels[] */
 };
 
@@ -70,6 +73,12 @@ struct group {
 	struct litset_scratch **sc; /* one per worker */
 };
 
+/* A tenant's tuning filter of a rule: matches of the rule that it matches are left out. */
+struct tune {
+	const char *tenant, *rule; /* the policy set's strings */
+	const struct sigma_rule *filter;
+};
+
 struct logsource_entry {
 	char *source;
 	char *ls[3];
@@ -85,6 +94,12 @@ struct ruleset {
 	struct logsource_entry *sources; /* config logsources, copied */
 	size_t n_sources;
 	struct detect_counts counts;
+	/* the tenants' rule policy (koban rule enable|disable|tune), NULL: none */
+	struct rulepolicy_set *policy;
+	struct sigma_set *tunes;   /* the tuning filters, compiled as rules of their own */
+	struct tune *tune;         /* by tenant, then rule */
+	size_t n_tune;
+	struct sigma_scratch **tune_sc; /* one per worker */
 	pthread_mutex_t lock;      /* adding groups */
 	struct group *groups[GROUPS_MAX];
 	_Atomic size_t n_groups;
@@ -126,6 +141,9 @@ struct worker {
 static const char *const levels[] = { "informational", "low", "medium", "high", "critical", "" };
 #define N_LEVELS (sizeof(levels) / sizeof(levels[0]))
 
+enum suppress_reason { SUPPRESS_DISABLED, SUPPRESS_TUNED, SUPPRESS_N };
+static const char *const suppress_names[SUPPRESS_N] = { "disabled", "tuned" };
+
 enum drop_reason { DROP_QUEUE_FULL, DROP_NO_MEMORY, DROP_TOO_LARGE, DROP_DECODE, DROP_N };
 static const char *const drop_names[DROP_N] = { "queue_full", "no_memory", "too_large",
 						 "decode" };
@@ -150,6 +168,7 @@ struct detect {
 	int64_t last_state_ns;
 	_Atomic uint64_t matches[N_LEVELS];
 	_Atomic uint64_t dropped[DROP_N];
+	_Atomic uint64_t suppressed[SUPPRESS_N];
 };
 
 /* ---- loading ---------------------------------------------------------------------------- */
@@ -231,6 +250,13 @@ static void ruleset_free(struct ruleset *rs, unsigned workers)
 			mem_free(rs->sources[i].ls[k]);
 	}
 	mem_free(rs->sources);
+	if (rs->tune_sc)
+		for (unsigned w = 0; w < workers; w++)
+			sigma_scratch_free(rs->tune_sc[w]);
+	mem_free(rs->tune_sc);
+	mem_free(rs->tune);
+	sigma_set_free(rs->tunes);
+	rulepolicy_set_free(rs->policy);
 	mem_free(rs->rules);
 	correl_engine_free(rs->correl);
 	sigma_set_free(rs->set);
@@ -372,15 +398,170 @@ static int copy_logsources(struct ruleset *rs, const struct config *c)
 static struct group *group_build(struct detect *d, struct ruleset *rs,
 				 const char *const ls[3], bool all, struct err *e);
 
+/* ---- the tenants' rule policy ------------------------------------------------------------ */
+
+#define TUNE_TEXT_MAX (80u << 10)
+#define TUNE_ID_MAX 600
+
+/* "TENANT/RULE": a tenant name has no '/', so the id names both. Its length. */
+static size_t tune_id(char out[TUNE_ID_MAX], const char *tenant, const char *rule)
+{
+	int n = snprintf(out, TUNE_ID_MAX, "%s/%s", tenant, rule);
+
+	return n < 0 ? 0 : (size_t)n < TUNE_ID_MAX ? (size_t)n : TUNE_ID_MAX - 1;
+}
+
+/*
+ * A tuning filter as a rule document of its own, with the tuned rule's logsource (its field
+ * names resolve as the rule's do) and an id naming the tenant and the rule.
+ */
+static int tune_document(const struct rulepolicy_entry *en, const struct sigma_rule *r,
+			 struct buf *b)
+{
+	static const char *const keys[] = { "category", "product", "service" };
+	const struct sigma_logsource *ls = sigma_rule_logsource(r);
+	const char *vals[] = { ls->category, ls->product, ls->service };
+	char id[TUNE_ID_MAX];
+	int rc = buf_adds(b, "title: tuning\nid: ");
+
+	rc = err_first(rc, json_add_string(b, id, tune_id(id, en->tenant, en->rule)));
+	rc = err_first(rc, buf_adds(b, "\nlogsource: {"));
+	for (size_t k = 0; k < 3; k++)
+		if (vals[k]) {
+			rc = err_first(rc, buf_addf(b, "%s: ", keys[k]));
+			rc = err_first(rc, json_add_string(b, vals[k], strlen(vals[k])));
+			rc = err_first(rc, buf_adds(b, ", "));
+		}
+	rc = err_first(rc, buf_adds(b, "}\ndetection:\n  "));
+	for (const char *p = en->filter; *p && rc >= 0; p++) /* indented under detection */
+		rc = *p == '\n' && p[1] ? buf_adds(b, "\n  ") : buf_addch(b, *p);
+	return err_first(rc, buf_addch(b, '\n'));
+}
+
+struct tune_load {
+	struct detect *d;
+	struct ruleset *rs;
+	struct buf text;
+	struct err *e;
+};
+
+static int tune_add(void *ctx, const struct rulepolicy_entry *en)
+{
+	struct tune_load *tl = ctx;
+	struct ruleset *rs = tl->rs;
+	const struct sigma_rule *r = en->filter ? sigma_set_find(rs->set, en->rule) : NULL;
+	char name[600];
+	int rc;
+
+	if (!r) /* not tuned, or a rule not loaded: nothing to compile */
+		return 0;
+	buf_reset(&tl->text);
+	if ((rc = tune_document(en, r, &tl->text)) < 0)
+		return err_set(tl->e, rc, "tuning of %s for %s: too large", en->rule, en->tenant);
+	snprintf(name, sizeof(name), "tuning of %s for tenant %s", en->rule, en->tenant);
+	if ((rc = sigma_set_load_buffer(rs->tunes, name, tl->text.p, tl->text.len, tl->e)) < 0)
+		return rc;
+	rs->tune[rs->n_tune++] = (struct tune){ en->tenant, en->rule, NULL };
+	return 0;
+}
+
+/* Every tuning filter compiled; one that does not compile is reported and not applied. */
+static int load_policy(struct detect *d, struct ruleset *rs, const struct sigma_options *opt,
+		       struct err *e)
+{
+	struct tune_load tl = { d, rs, BUF_INIT(TUNE_TEXT_MAX), e };
+	size_t n = 0;
+	int rc;
+
+	if (!d->cfg.meta)
+		return 0;
+	if ((rc = rulepolicy_set_load(&rs->policy, d->cfg.meta, e)) < 0 ||
+	    (rc = sigma_set_new(&rs->tunes, opt)) < 0)
+		return rc == -ENOMEM ? err_set(e, rc, "out of memory") : rc;
+	rs->tune = mem_calloc(rulepolicy_set_count(rs->policy) + 1, sizeof(*rs->tune));
+	rs->tune_sc = mem_calloc(d->cfg.workers, sizeof(*rs->tune_sc));
+	if (!rs->tune || !rs->tune_sc)
+		return err_set(e, -ENOMEM, "out of memory");
+	rc = rulepolicy_set_each(rs->policy, tune_add, &tl);
+	buf_release(&tl.text);
+	if (rc < 0 || (rc = sigma_set_finish(rs->tunes, e)) < 0)
+		return rc;
+	for (size_t i = 0; i < rs->n_tune; i++) { /* the filters that compiled */
+		char id[TUNE_ID_MAX];
+		const struct sigma_rule *f;
+
+		tune_id(id, rs->tune[i].tenant, rs->tune[i].rule);
+		if ((f = sigma_set_find(rs->tunes, id)))
+			rs->tune[n++] = (struct tune){ rs->tune[i].tenant, rs->tune[i].rule, f };
+	}
+	rs->n_tune = n;
+	for (unsigned w = 0; w < d->cfg.workers; w++)
+		if ((rc = sigma_scratch_new(&rs->tune_sc[w], rs->tunes)) < 0)
+			return err_set(e, rc, "out of memory");
+	return 0;
+}
+
+static int tune_cmp(const char *tenant, const char *rule, const struct tune *t)
+{
+	int c = strcmp(tenant, t->tenant);
+
+	return c ? c : strcmp(rule, t->rule);
+}
+
+static const struct tune *tune_find(const struct ruleset *rs, const char *tenant,
+				    const char *rule)
+{
+	size_t lo = 0, hi = rs->n_tune;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = tune_cmp(tenant, rule, &rs->tune[mid]);
+
+		if (!c)
+			return &rs->tune[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+/* Whether the tenant's policy lets this match of the rule count (counted when not). */
+static bool policy_allows(struct detect *d, struct ruleset *rs, unsigned worker,
+			  const struct rule_info *ri, const char *tenant, const struct event *ev)
+{
+	const char *id = sigma_rule_id(ri->r);
+	const struct tune *t;
+
+	if (!rs->policy ? !ri->default_on
+			: !rulepolicy_set_enabled(rs->policy, tenant, id, ri->default_on)) {
+		atomic_fetch_add_explicit(&d->suppressed[SUPPRESS_DISABLED], 1, memory_order_relaxed);
+		return false;
+	}
+	if (rs->policy && (t = tune_find(rs, tenant, id)) && sigma_rule_match(t->filter, ev, rs->tune_sc[worker])) {
+		atomic_fetch_add_explicit(&d->suppressed[SUPPRESS_TUNED], 1, memory_order_relaxed);
+		return false;
+	}
+	return true;
+}
+
+/* Whether list names the rule by its id or its name. */
+static bool named_by(char *const *list, size_t n, const struct sigma_rule *r)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(list[i], sigma_rule_id(r)) || !strcmp(list[i], sigma_rule_name(r)))
+			return true;
+	return false;
+}
+
 static int ruleset_load(struct detect *d, const struct config *c, struct ruleset **out,
 			struct err *e)
 {
 	struct sigma_placeholder *ph = NULL;
 	struct sigma_fields fields = { NULL, fieldmap_resolve };
-	struct sigma_options opt = {
+	struct sigma_options opt = { /* detect.disable: loaded, off unless a tenant enables */
 		.fields = &fields,
-		.disable = (const char *const *)c->detect_disable,
-		.n_disable = c->n_detect_disable,
 		.report = sigma_report,
 		.report_ctx = d,
 	};
@@ -416,19 +597,21 @@ static int ruleset_load(struct detect *d, const struct config *c, struct ruleset
 		rc = err_set(e, -ENOMEM, "out of memory");
 		goto fail;
 	}
+	sigma_set_counts(rs->set, &k);
+	rs->counts = (struct detect_counts){ k.rules, k.correlations, k.filters, k.rejected, 0 };
 	for (size_t i = 0; i < rs->n_rules; i++) {
 		rs->rules[i].r = sigma_set_rule(rs->set, i);
 		rs->rules[i].level = level_index(sigma_rule_level(rs->rules[i].r));
+		rs->rules[i].default_on = !named_by(c->detect_disable, c->n_detect_disable,
+						    rs->rules[i].r);
+		rs->counts.disabled += !rs->rules[i].default_on;
 	}
 	for (unsigned w = 0; w < d->cfg.workers; w++)
 		if ((rc = sigma_scratch_new(&rs->sc[w], rs->set)) < 0) {
 			rc = err_set(e, rc, "out of memory");
 			goto fail;
 		}
-	sigma_set_counts(rs->set, &k);
-	rs->counts = (struct detect_counts){ k.rules, k.correlations, k.filters, k.rejected,
-					     k.disabled };
-	if ((rc = link_correlations(d, rs, c, e)) < 0)
+	if ((rc = link_correlations(d, rs, c, e)) < 0 || (rc = load_policy(d, rs, &opt, e)) < 0)
 		goto fail;
 	if (!(rs->all = group_build(d, rs, (const char *const[3]){ NULL, NULL, NULL }, true, e))) {
 		rc = e->code < 0 ? e->code : -ENOMEM;
@@ -1019,6 +1202,8 @@ static void on_match(struct detect *d, struct worker *w, struct ruleset *rs,
 		     const struct rule_info *ri, const char *tenant, const struct event *ev,
 		     uint64_t ref)
 {
+	if (!policy_allows(d, rs, (unsigned)(w - d->w), ri, tenant, ev))
+		return;
 	matched(d, w, ri, tenant, ev, ref);
 	if (ri->input < 0)
 		return;
@@ -1114,6 +1299,17 @@ static int collect_dropped(struct metrics_out *o, void *ctx)
 	return rc;
 }
 
+static int collect_suppressed(struct metrics_out *o, void *ctx)
+{
+	struct detect *d = ctx;
+	int rc = 0;
+
+	for (size_t i = 0; i < SUPPRESS_N && !rc; i++)
+		rc = metrics_sample(o, atomic_load_explicit(&d->suppressed[i], memory_order_relaxed),
+				    "reason", suppress_names[i], NULL);
+	return rc;
+}
+
 static int collect_rules(struct metrics_out *o, void *ctx)
 {
 	struct detect *d = ctx;
@@ -1147,6 +1343,9 @@ static int register_metrics(struct detect *d, struct err *e)
 		{ "koban_detect_dropped_total", METRICS_COUNTER,
 		  "Matches that reached neither the correlation engine nor an alert, by reason.",
 		  collect_dropped },
+		{ "koban_detect_suppressed_total", METRICS_COUNTER,
+		  "Matches a tenant's rule policy left out: the rule disabled for the tenant, or "
+		  "its tuning filter matched.", collect_suppressed },
 		{ "koban_detect_rules", METRICS_GAUGE,
 		  "Detection rules and correlations loaded.", collect_rules },
 		{ "koban_detect_queued", METRICS_GAUGE,

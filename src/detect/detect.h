@@ -46,6 +46,7 @@
 
 struct alert_sink;
 struct config;
+struct meta;
 struct err;
 struct event;
 struct pipeline_origin;
@@ -83,6 +84,7 @@ struct detect_config {
 	bool fields_as_given;          /* no field maps: rules name the events' fields (rule test) */
 	bool state;                    /* keep the correlation state in DATA_DIR/detect/ */
 	struct alert_sink *alerts;     /* NULL: no alerts (results go to on_result only) */
+	struct meta *meta;             /* the tenants' rule policy (read at load); NULL: none */
 	/* The tenant name of a tenant slot (serve's fair-queue slots); NULL: tenant "" */
 	const char *(*tenant_name)(void *ctx, unsigned slot);
 	void *tenant_ctx;

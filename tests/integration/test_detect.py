@@ -136,6 +136,39 @@ def test_correlation_survives_restart_and_reload():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def test_tenant_policy():
+    """A rule disabled for one tenant, tuned for another: read at start and on reload."""
+    d = tempdir()
+    k = None
+    try:
+        k = setup(d)
+        evil_id = "6a1d3c55-0000-4000-8000-00000000e001"
+        run(["rule", "disable", "--tenant", "beta", "--reason", "noisy here", evil_id], d)
+        with open(os.path.join(d, "tune.yml"), "w") as f:
+            f.write("lab:\n  host.name: lab-*\ncondition: lab\n")
+        run(["rule", "tune", "--tenant", "alpha", "--filter", "tune.yml", "--reason",
+             "the lab runs tools", evil_id], d)
+        k.signal(signal.SIGHUP)
+        poll("the reload", lambda: "reloaded" in k.log())
+        send_lines(k, "127.0.0.3", [evil("h1", 1)])
+        send_lines(k, "127.0.0.2", [evil("lab-1", 2), evil("h1", 3)])
+        got = wait_alerts(d, "alpha", 1)
+        k.wait_settled()
+        m = k.metrics()
+        sup = {r: m.get(("koban_detect_suppressed_total", frozenset({("reason", r)})), 0)
+               for r in ("disabled", "tuned")}
+        assert sup == {"disabled": 1, "tuned": 1}, sup
+        got = alerts(d, "alpha")
+        assert len(got) == 1 and got[0]["keys"]["host.name"] == "h1", got
+        assert alerts(d, "beta") == []
+        _, out, _ = run(["rule", "history", "--tenant", "beta", "--json"], d)
+        assert json.loads(out.splitlines()[0])["reason"] == "noisy here", out
+    finally:
+        if k:
+            k.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_ingest_detects():
     d = tempdir()
     try:
@@ -163,5 +196,6 @@ if __name__ == "__main__":
     s = Suite()
     s.run(test_bundled_rule_alerts)
     s.run(test_correlation_survives_restart_and_reload)
+    s.run(test_tenant_policy)
     s.run(test_ingest_detects)
     s.done()

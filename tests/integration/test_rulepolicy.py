@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from kobanlib import Instance, Suite, run, tempdir  # noqa: E402
 
 # the command's name until it moves under `koban rule` (then: ["rule"])
-RULE = ["rulepolicy"]
+RULE = ["rule"]
 
 FILTER = "backup:\n  source.ip: 10.1.2.3\ncondition: backup\n"
 
