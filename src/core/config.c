@@ -196,6 +196,8 @@ int config_defaults(struct config *c, struct err *e)
 	c->detect_lateness = 300;
 	c->detect_max_groups = 100000;
 	c->detect_max_events = 1000000;
+	c->detect_travel_speed = 900;
+	c->detect_travel_distance = 500;
 	c->admin_address = mem_strdup("127.0.0.1:8514");
 	c->leef_delimiter = mem_strdup("auto");
 	if (!c->data_dir || !c->timezone || !c->admin_address || !c->leef_delimiter ||
@@ -2390,6 +2392,13 @@ static const struct key detect_keys[] = {
 	{ .name = "max_events", .parse = parse_uint, .live = true,
 	  .off = offsetof(struct config, detect_max_events),
 	  .size = sizeof(((struct config *)0)->detect_max_events), .min = 1, .max = 100000000 },
+	/* impossible travel (detect/travel.h); read at start */
+	{ .name = "travel_speed_kmh", .parse = parse_uint,
+	  .off = offsetof(struct config, detect_travel_speed),
+	  .size = sizeof(((struct config *)0)->detect_travel_speed), .min = 1, .max = 100000 },
+	{ .name = "travel_distance_km", .parse = parse_uint,
+	  .off = offsetof(struct config, detect_travel_distance),
+	  .size = sizeof(((struct config *)0)->detect_travel_distance), .min = 0, .max = 20038 },
 };
 
 static const struct key top_keys[] = {
@@ -3221,6 +3230,10 @@ static const char example[] =
 	"  lateness: 300\n"
 	"  max_groups: 100000\n"
 	"  max_events: 1000000\n"
+	"  # impossible travel: two successful sign-ins of one user further apart than\n"
+	"  # travel_distance_km that would need more than travel_speed_kmh (restart to change)\n"
+	"  travel_speed_kmh: 900\n"
+	"  travel_distance_km: 500\n"
 	"\n"
 	"# The Sigma logsource of a source's events (docs/detection.md, \"Field maps and\n"
 	"# logsources\"), by source name, in place of the one the bundled field maps give its\n"

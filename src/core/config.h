@@ -206,6 +206,8 @@ struct config {
 	unsigned detect_lateness;   /* seconds an event may be late for correlations; 300 */
 	unsigned detect_max_groups; /* correlation groups per tenant; 100000 */
 	unsigned detect_max_events; /* events held by correlations per tenant; 1000000 */
+	unsigned detect_travel_speed;    /* impossible travel above this km/h; 900 */
+	unsigned detect_travel_distance; /* ... and further apart than this (km); 500 */
 	/* logsources: per-source Sigma logsources (detect/fieldmap.h); a reload applies them */
 	struct config_logsource *logsources;
 	size_t n_logsources;

@@ -30,6 +30,7 @@
 #include "detect/litset.h"
 #include "detect/rulepolicy.h"
 #include "detect/sigma.h"
+#include "detect/travel.h"
 #include "parse/decoder.h"
 #include "parse/ecs.h"
 #include "pipeline/pipeline.h"
@@ -169,7 +170,11 @@ struct detect {
 	_Atomic uint64_t matches[N_LEVELS];
 	_Atomic uint64_t dropped[DROP_N];
 	_Atomic uint64_t suppressed[SUPPRESS_N];
+	struct travel *travel;       /* impossible travel, fed on the correlation side; NULL: off */
 };
+
+/* A record's input for the impossible-travel detector rather than a correlation. */
+#define INPUT_TRAVEL (-2)
 
 /* ---- loading ---------------------------------------------------------------------------- */
 
@@ -1068,6 +1073,59 @@ static void feed(struct detect *d, struct ruleset *rs, const char *tenant, int i
 		       "late: older than the latest event time minus detect.lateness; not counted");
 }
 
+/* ---- impossible travel (a built-in detector: Sigma cannot say it) ---------------------- */
+
+static const char *const travel_tags[] = { "attack.initial-access", "attack.t1078" };
+
+static void travel_alert(struct detect *d, const char *tenant, const struct travel_signin *s,
+			 const struct travel_hit *hit)
+{
+	const struct memo *m[2] = { memo_find(d, hit->from.ref), memo_find(d, hit->to.ref) };
+	struct alert_event ev[2];
+	struct buf keys = BUF_INIT(1 << 16);
+	size_t n = 0;
+
+	for (int i = 0; i < 2; i++)
+		if (m[i])
+			ev[n++] = (struct alert_event){ m[i]->json, m[i]->len };
+	if (travel_hit_write_json(hit, s->user, s->user_len, &keys) < 0 ||
+	    buf_addch(&keys, '\0') < 0) {
+		drop(d, DROP_TOO_LARGE);
+	} else {
+		struct alert a = {
+			.tenant = tenant, .kind = ALERT_BUILTIN, .rule_id = "koban-impossible-travel",
+			.rule_title = "Impossible travel", .rule_level = "high",
+			.rule_author = "koban", .rule_status = "stable",
+			.rule_link = "docs/detection.md#impossible-travel", .tags = travel_tags,
+			.n_tags = sizeof(travel_tags) / sizeof(travel_tags[0]),
+			.event_ns = hit->to.time_ns, .key_fields = keys.p, .events = n ? ev : NULL,
+			.n_events = n, .events_matched = 2,
+		};
+
+		atomic_fetch_add_explicit(&d->matches[level_index("high")], 1, memory_order_relaxed);
+		(void)alert_sink_push(d->cfg.alerts, &a, NULL); /* a drop is counted there */
+	}
+	buf_release(&keys);
+}
+
+/* One successful sign-in through the detector (the correlation side's thread). */
+static void travel_check(struct detect *d, const char *tenant, const struct event *ev,
+			 const char *json, size_t len)
+{
+	struct travel_signin s;
+	struct travel_hit hit;
+	int rc;
+
+	if (travel_signin_from_event(ev, &s) != TRAVEL_SIGNIN)
+		return;
+	s.ref = ++d->feed_seq;
+	memo_add(d, s.ref, json, len);
+	if ((rc = travel_feed(d->travel, tenant, &s, &hit)) == 1)
+		travel_alert(d, tenant, &s, &hit);
+	else if (rc == -ENOMEM)
+		drop(d, DROP_NO_MEMORY);
+}
+
 /* A queued record on the detection thread: its event again from its JSON, then fed. */
 static void feed_record(struct detect *d, const struct record *rec)
 {
@@ -1082,7 +1140,10 @@ static void feed_record(struct detect *d, const struct record *rec)
 		drop(d, DROP_DECODE);
 		return;
 	}
-	feed(d, rec->rs, rec->data, rec->input, &ev, rec->ref, json, rec->json_len);
+	if (rec->input == INPUT_TRAVEL)
+		travel_check(d, rec->data, &ev, json, rec->json_len);
+	else
+		feed(d, rec->rs, rec->data, rec->input, &ev, rec->ref, json, rec->json_len);
 }
 
 static void save_state(struct detect *d, struct ruleset *rs)
@@ -1217,6 +1278,29 @@ static void on_match(struct detect *d, struct worker *w, struct ruleset *rs,
 	}
 }
 
+/* A successful sign-in goes to the impossible-travel detector; one it cannot use is counted. */
+static void travel_event(struct detect *d, struct worker *w, struct ruleset *rs,
+			 const char *tenant, const struct event *ev)
+{
+	struct travel_signin s;
+	enum travel_read r = travel_signin_from_event(ev, &s);
+
+	if (r == TRAVEL_NOT_SIGNIN)
+		return;
+	if (r != TRAVEL_SIGNIN) {
+		travel_count_unusable(d->travel, r);
+		return;
+	}
+	if (d->cfg.mode == DETECT_THREADED) {
+		enqueue(d, w, rs, INPUT_TRAVEL, tenant, ev, 0);
+		return;
+	}
+	buf_reset(&w->json);
+	if (event_write_json(ev, &w->json) < 0)
+		buf_reset(&w->json); /* the alert lists the events it can */
+	travel_check(d, tenant, ev, w->json.p, w->json.len);
+}
+
 /* The worker's rule set, published so that a reload waits until the worker has left it. */
 static struct ruleset *enter(struct detect *d, struct worker *w)
 {
@@ -1263,6 +1347,8 @@ void detect_event(struct detect *d, unsigned worker, const struct pipeline_origi
 		}
 	}
 done:
+	if (d->travel && *tenant)
+		travel_event(d, w, rs, tenant, ev);
 	atomic_store(&w->active, NULL);
 }
 
@@ -1356,12 +1442,26 @@ static int register_metrics(struct detect *d, struct err *e)
 	for (size_t i = 0; i < sizeof(fam) / sizeof(fam[0]); i++)
 		if ((rc = metrics_register(fam[i].name, fam[i].type, fam[i].help, fam[i].fn, d)) < 0)
 			return err_set(e, rc, "metric %s: %s", fam[i].name, strerror(-rc));
-	if ((rc = correl_metrics_register(atomic_load(&d->rs)->correl)) < 0)
-		return err_set(e, rc, "correlation metrics: %s", strerror(-rc));
+	if ((rc = correl_metrics_register(atomic_load(&d->rs)->correl)) < 0 ||
+	    (d->travel && (rc = travel_metrics_register(d->travel)) < 0))
+		return err_set(e, rc, "correlation and travel metrics: %s", strerror(-rc));
 	return 0;
 }
 
 /* ---- life cycle ------------------------------------------------------------------------- */
+
+/* Impossible travel runs where alerts go (serve, ingest), with detect.travel_* limits. */
+static int travel_init(struct detect *d, const struct config *c, struct err *e)
+{
+	struct travel_config tc;
+
+	if (!d->cfg.alerts)
+		return 0;
+	travel_config_default(&tc);
+	tc.max_speed_kmh = c->detect_travel_speed;
+	tc.min_distance_km = c->detect_travel_distance;
+	return travel_new(&d->travel, &tc, e);
+}
 
 int detect_new(struct detect **out, const struct detect_config *c, struct err *e)
 {
@@ -1389,7 +1489,7 @@ int detect_new(struct detect **out, const struct detect_config *c, struct err *e
 	}
 	for (unsigned w = 0; w < c->workers; w++)
 		buf_init(&d->w[w].json, JSON_MAX);
-	if ((rc = ruleset_load(d, c->cfg, &rs, e)) < 0)
+	if ((rc = ruleset_load(d, c->cfg, &rs, e)) < 0 || (rc = travel_init(d, c->cfg, e)) < 0)
 		goto fail;
 	atomic_store(&d->rs, rs);
 	load_state(d, rs);
@@ -1502,6 +1602,7 @@ void detect_free(struct detect *d)
 	for (size_t i = 0; d->memo && i < d->memo_count; i++)
 		mem_free(d->memo[(d->memo_head + i) % REMEMBER_MAX].json);
 	mem_free(d->memo);
+	travel_free(d->travel);
 	if (d->w)
 		for (unsigned w = 0; w < d->cfg.workers; w++)
 			buf_release(&d->w[w].json);

@@ -192,10 +192,41 @@ def test_ingest_detects():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def signin(user, time, lat, lon, city):
+    return json.dumps({"@timestamp": time, "event": {"category": ["authentication"],
+                                                    "outcome": "success", "dataset": "azure.signinlogs"},
+                       "user": {"name": user}, "source": {"ip": "192.0.2.%d" % (len(city)),
+                       "geo": {"city_name": city, "location": {"lat": lat, "lon": lon}}}})
+
+
+def test_impossible_travel():
+    """Two sign-ins of one user, Tokyo then Paris an hour apart: one built-in alert."""
+    d = tempdir()
+    try:
+        run(["tenant", "add", "alpha"], d)
+        with open(os.path.join(d, "signins.json"), "w") as f:
+            f.write("\n".join([
+                signin("alice", "2026-03-15T01:00:00Z", "35.68", "139.69", "Tokyo"),
+                signin("bob", "2026-03-15T01:10:00Z", "35.68", "139.69", "Tokyo"),
+                signin("alice", "2026-03-15T02:00:00Z", "48.85", "2.35", "Paris"),
+                signin("bob", "2026-03-15T09:10:00Z", "35.01", "135.77", "Kyoto"),
+            ]) + "\n")
+        run(["ingest", "--tenant", "alpha", "--format", "ecs", "signins.json"], d)
+        got = alerts(d, "alpha")
+        assert len(got) == 1 and got[0]["kind"] == "builtin", got
+        a = got[0]
+        assert a["rule"]["id"] == "koban-impossible-travel" and a["rule"]["author"] == "koban", a
+        assert a["keys"]["user"] == "alice" and a["keys"]["to"]["city"] == "Paris", a
+        assert a["event_time"] == "2026-03-15T02:00:00Z" and a["n_events"] == 2, a
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 if __name__ == "__main__":
     s = Suite()
     s.run(test_bundled_rule_alerts)
     s.run(test_correlation_survives_restart_and_reload)
     s.run(test_tenant_policy)
     s.run(test_ingest_detects)
+    s.run(test_impossible_travel)
     s.done()
