@@ -23,6 +23,8 @@
 #define ITEMS_MAX 4096             /* field items of one search identifier */
 #define PATHS_MAX 100000           /* files one directory load takes */
 
+_Static_assert(SIGVAL_KEYWORDS == SIGMA_ANY_FIELD, "keyword literals keep sigval's field");
+
 static const char *const levels[] = { "informational", "low", "medium", "high", "critical" };
 static const char *const statuses[] = { "stable", "test", "experimental", "deprecated",
 					"unsupported" };
