@@ -10,6 +10,7 @@
 #include "core/err.h"
 #include "core/event.h"
 #include "core/field.h"
+#include "core/json.h"
 #include "core/mem.h"
 #include "detect/sigcond.h"
 #include "detect/sigval.h"
@@ -1031,6 +1032,35 @@ static int yaml_error(struct sigma_set *s, struct fy_diag *diag, const char *fil
 	return 0;
 }
 
+/*
+ * YAML text must be Unicode; a byte that is not valid UTF-8 is reported at its line and
+ * the file is not parsed (libfyaml 0.7.12 loops forever on some of them, e.g. in a
+ * directive line). Returns 1 when the text is valid.
+ */
+static int utf8_checked(struct sigma_set *s, const char *file, const char *text, size_t len)
+{
+	unsigned line = 1;
+	size_t col = 1;
+	char msg[96];
+
+	for (size_t i = 0; i < len;) {
+		size_t k = (unsigned char)text[i] < 0x80 ? 1
+			   : json_utf8_len((const unsigned char *)text + i, len - i);
+
+		if (!k || text[i] == '\0') {
+			snprintf(msg, sizeof(msg), "YAML: column %zu: expected UTF-8 text, found "
+				 "byte 0x%02x", col, (unsigned char)text[i]);
+			s->counts.rejected++;
+			report(s, file, line, "-", msg);
+			return 0;
+		}
+		line += text[i] == '\n';
+		col = text[i] == '\n' ? 1 : col + 1;
+		i += k;
+	}
+	return 1;
+}
+
 static int load_text(struct sigma_set *s, const char *name, const char *text, size_t len,
 		     struct err *e)
 {
@@ -1042,6 +1072,8 @@ static int load_text(struct sigma_set *s, const char *name, const char *text, si
 
 	if (!file)
 		return err_set(e, -ENOMEM, "out of memory");
+	if (!utf8_checked(s, file, text, len))
+		return 0;
 	if (!(cfg.diag = diag_new()) || !(p = fy_parser_create(&cfg))) {
 		rc = err_set(e, -ENOMEM, "%s: cannot create a YAML parser", name);
 		goto done;

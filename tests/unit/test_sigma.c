@@ -450,6 +450,10 @@ static void test_documents(void)
 	CHECK(s && strstr(last_reason, "YAML"));
 	CHECK(last_line >= 3);
 	sigma_set_free(s);
+	/* text that is not UTF-8 is refused at its line (libfyaml may loop on it) */
+	s = load("title: f\n%o\xc4""e: x\n");
+	CHECK(s && strstr(last_reason, "expected UTF-8 text, found byte 0xc4") && last_line == 2);
+	sigma_set_free(s);
 	/* no id nor name: FILE:LINE */
 	s = load("---\ntitle: x\ndetection:\n  s: {a: 1}\n  condition: s\n");
 	CHECK(s && sigma_set_size(s) == 1 && !strcmp(sigma_rule_id(sigma_set_rule(s, 0)), "t.yml:2"));
