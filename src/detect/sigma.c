@@ -1284,10 +1284,59 @@ static int attach(struct sigma_set *s, struct filter *f, const char *ref, struct
 	return 0;
 }
 
+/* Orders rules by id, then by load order (their address in the array of pointers). */
+static int cmp_rule_ids(const void *a, const void *b)
+{
+	struct sigma_rule *const *x = *(struct sigma_rule *const *const *)a;
+	struct sigma_rule *const *y = *(struct sigma_rule *const *const *)b;
+	int c = strcmp((*x)->id, (*y)->id);
+
+	return c ? c : (x > y) - (x < y);
+}
+
+/*
+ * A rule whose id an earlier rule has already is rejected: policies, alerts and
+ * correlations name rules by id. 0 or -ENOMEM.
+ */
+static int reject_duplicates(struct sigma_set *s, struct err *e)
+{
+	struct sigma_rule ***order = mem_calloc(s->n_rules + 1, sizeof(*order));
+	char why[300];
+	size_t kept = 0;
+
+	if (!order)
+		return err_set(e, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < s->n_rules; i++)
+		order[i] = &s->rules[i];
+	qsort(order, s->n_rules, sizeof(*order), cmp_rule_ids);
+	for (size_t i = 1; i < s->n_rules; i++) {
+		struct sigma_rule *first = *order[i - 1], *r = *order[i];
+
+		if (strcmp(first->id, r->id))
+			continue;
+		snprintf(why, sizeof(why), "id already used by the rule at %s:%u", first->file,
+			 first->line);
+		report(s, r->file, r->line, r->id, why);
+		s->counts.rejected++;
+		s->counts.rules--;
+		rule_free(r);
+		*order[i] = NULL;        /* its slot, compacted below */
+		order[i] = order[i - 1]; /* a third one is compared with the first too */
+	}
+	mem_free(order);
+	for (size_t i = 0; i < s->n_rules; i++)
+		if (s->rules[i])
+			s->rules[kept++] = s->rules[i];
+	s->n_rules = kept;
+	return 0;
+}
+
 int sigma_set_finish(struct sigma_set *s, struct err *e)
 {
 	int rc;
 
+	if ((rc = reject_duplicates(s, e)) < 0)
+		return rc;
 	for (size_t i = 0; i < s->n_rules; i++)
 		s->rules[i]->n_filters = 0;
 	for (size_t i = 0; i < s->n_filters; i++)

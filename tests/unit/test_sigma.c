@@ -454,6 +454,22 @@ static void test_documents(void)
 	s = load("title: f\n%o\xc4""e: x\n");
 	CHECK(s && strstr(last_reason, "expected UTF-8 text, found byte 0xc4") && last_line == 2);
 	sigma_set_free(s);
+	/* a second rule with an id already used is rejected, the first kept */
+	s = load("title: a\nid: same\ndetection:\n  s: {a: 1}\n  condition: s\n---\n"
+		 "title: b\nid: same\ndetection:\n  s: {a: 1}\n  condition: s\n---\n"
+		 "title: c\nid: other\ndetection:\n  s: {a: 1}\n  condition: s\n---\n"
+		 "title: d\nid: same\ndetection:\n  s: {a: 1}\n  condition: s\n");
+	if (CHECK(s)) {
+		sigma_set_counts(s, &k);
+		CHECK_INT(k.rules, 2);
+		CHECK_INT(k.rejected, 2);
+		CHECK_INT(sigma_set_size(s), 2);
+		CHECK_STR(sigma_rule_title(sigma_set_rule(s, 0)), "a");
+		CHECK_STR(sigma_rule_title(sigma_set_rule(s, 1)), "c");
+		CHECK_STR(last_reason, "id already used by the rule at t.yml:1");
+		CHECK_INT(last_line, 19);
+	}
+	sigma_set_free(s);
 	/* no id nor name: FILE:LINE */
 	s = load("---\ntitle: x\ndetection:\n  s: {a: 1}\n  condition: s\n");
 	CHECK(s && sigma_set_size(s) == 1 && !strcmp(sigma_rule_id(sigma_set_rule(s, 0)), "t.yml:2"));
