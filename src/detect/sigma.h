@@ -110,7 +110,8 @@ int sigma_set_load_path(struct sigma_set *s, const char *path, struct err *e);
 int sigma_set_load_buffer(struct sigma_set *s, const char *name, const char *text, size_t len,
 			  struct err *e);
 /*
- * After the last load: attaches filters to the rules they name (a filter naming no
+ * After the last load: rejects (reports, counts, frees) every rule whose id an earlier
+ * rule already has, then attaches filters to the rules they name (a filter naming no
  * loaded rule is reported). 0 or -ENOMEM.
  */
 int sigma_set_finish(struct sigma_set *s, struct err *e);
