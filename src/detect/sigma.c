@@ -929,16 +929,26 @@ fail:
 }
 
 /*
- * A correlation document. LEAD: this is the one call site for detect/correl: call
- * correl_rule_parse(doc, d->file, &cr, d->e) here and keep cr with the set; until then
- * the document is counted and reported, not loaded.
+ * A correlation document: the one call site of detect/correl. LEAD: set
+ * sigma_options.correlation to a function that calls correl_rule_parse(doc, file, &cr, e)
+ * and keeps cr; without one the document is counted and reported, not loaded.
  */
 static int load_correlation(struct doc_ctx *d, struct fy_document *doc, unsigned line)
 {
-	(void)doc;
-	d->s->counts.correlations++;
-	report(d->s, d->file, line, d->id, "correlation: not loaded by this build");
-	return 0;
+	const struct sigma_options *o = &d->s->opt;
+	int rc;
+
+	if (!o->correlation) {
+		d->s->counts.correlations++;
+		report(d->s, d->file, line, d->id, "correlation: not loaded by this build");
+		return 0;
+	}
+	rc = o->correlation(o->correlation_ctx, doc, d->file, line, d->e);
+	if (rc == 0)
+		d->s->counts.correlations++;
+	else if (rc != -ENOMEM && !d->e->msg[0])
+		rc = err_set(d->e, -EINVAL, "correlation: rejected");
+	return rc;
 }
 
 static int document_id(struct doc_ctx *d, struct fy_node *root, const char **id,

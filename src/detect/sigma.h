@@ -35,6 +35,7 @@
 
 struct err;
 struct event;
+struct fy_document;
 
 #define SIGMA_FILE_MAX (8u << 20)     /* bytes of one rule file */
 #define SIGMA_RULES_MAX 100000        /* rules of one set */
@@ -65,6 +66,15 @@ struct sigma_options {
 	size_t n_placeholders;
 	const char *const *disable;                  /* rule ids (or names) not loaded */
 	size_t n_disable;
+	/*
+	 * Correlation documents (detect/correl): called with the parsed document, its file
+	 * and the line where it starts; returns 0 when loaded, -EINVAL with e filled when
+	 * rejected (reported and counted like a rule), or -ENOMEM. NULL: counted and reported
+	 * as "correlation: not loaded by this build".
+	 */
+	int (*correlation)(void *ctx, struct fy_document *doc, const char *file, unsigned line,
+			   struct err *e);
+	void *correlation_ctx;
 	/* Each rejected document and unsupported feature; NULL: logged as warnings. */
 	void (*report)(void *ctx, const char *file, unsigned line, const char *id,
 		       const char *reason);

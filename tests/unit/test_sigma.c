@@ -509,6 +509,40 @@ static void test_literals(void)
 	sigma_set_free(s);
 }
 
+/* The correlation hook: documents with correlation: go to it, its verdict counts. */
+static int fake_correl(void *ctx, struct fy_document *doc, const char *file, unsigned line,
+		       struct err *e)
+{
+	(*(int *)ctx)++;
+	if (line > 5)
+		return err_set(e, -EINVAL, "correlation: timespan: expected <number><s|m|h|d>");
+	return 0;
+}
+
+static void test_correlation_hook(void)
+{
+	const char *yaml = "title: c1\ncorrelation: {type: event_count}\n---\n"
+			   "title: c2\ncorrelation: {type: event_count}\n---\n"
+			   "title: c3\ncorrelation: {type: event_count}\n";
+	int calls = 0;
+	struct sigma_options opt = { .correlation = fake_correl, .correlation_ctx = &calls,
+				     .report = on_report };
+	struct sigma_counts k;
+	struct sigma_set *s = NULL;
+	struct err e = ERR_INIT;
+
+	if (!CHECK(sigma_set_new(&s, &opt) == 0))
+		return;
+	CHECK_INT(sigma_set_load_buffer(s, "c.yml", yaml, strlen(yaml), &e), 0);
+	sigma_set_counts(s, &k);
+	CHECK_INT(calls, 3);
+	CHECK_INT(k.correlations, 2);
+	CHECK_INT(k.rejected, 1);
+	CHECK_STR(last_reason, "correlation: timespan: expected <number><s|m|h|d>");
+	CHECK_INT(last_line, 7);
+	sigma_set_free(s);
+}
+
 static void test_allocation_failures(void)
 {
 	const char *yaml = "title: t\nid: x\ntags: [a]\nlogsource: {product: p}\ndetection:\n"
@@ -559,6 +593,7 @@ int main(void)
 	T_RUN(test_filters_and_logsource);
 	T_RUN(test_documents);
 	T_RUN(test_literals);
+	T_RUN(test_correlation_hook);
 	T_RUN(test_allocation_failures);
 	return t_done();
 }
