@@ -234,7 +234,8 @@ static int string_list(struct doc_ctx *d, struct fy_node *n, const char *key, co
 	}
 	if (fy_node_get_type(n) != FYNT_SEQUENCE)
 		return fail_at(d, n, line, "%s: expected a list of strings", key);
-	*out = arena_alloc(&d->s->strings, (size_t)fy_node_sequence_item_count(n) * sizeof(**out) + 1);
+	*out = arena_alloc(&d->s->strings,
+			   (size_t)MAX(fy_node_sequence_item_count(n), 1) * sizeof(**out));
 	if (!*out)
 		return err_set(d->e, -ENOMEM, "out of memory");
 	while ((item = fy_node_sequence_iterate(n, &it))) {
