@@ -201,6 +201,9 @@ static int raw_line(struct test_run *t, const char *line, size_t len, size_t lin
 	int rc;
 
 	t->lineno = lineno;
+	if (len > t->max && t->match) /* as a listener would: cut, marked in log.flags */
+		fprintf(stderr, "%s:%zu: line longer than %zu bytes, cut\n", t->events, lineno,
+			t->max);
 	t->msg->truncated = len > t->max;
 	t->msg->len = (uint32_t)MIN(len, t->max);
 	memcpy(t->msg->data, line, t->msg->len);
