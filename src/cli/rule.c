@@ -70,34 +70,18 @@ static void print_report(void *ctx, const char *file, unsigned line, const char 
 		fprintf(f, "%s: %s: %s\n", file, id, reason);
 }
 
-/* detect.placeholders of the configuration as the loader's table. */
-static int placeholders(const struct config *c, struct sigma_placeholder **out, size_t *n)
-{
-	*out = NULL;
-	*n = c->n_detect_placeholders;
-	if (!*n)
-		return 0;
-	*out = mem_calloc(*n, sizeof(**out));
-	if (!*out)
-		return -ENOMEM;
-	for (size_t i = 0; i < *n; i++) {
-		(*out)[i].name = c->detect_placeholders[i].name;
-		(*out)[i].values = (const char *const *)c->detect_placeholders[i].values;
-		(*out)[i].n = c->detect_placeholders[i].n_values;
-	}
-	return 0;
-}
-
 /* A set with the configuration's placeholders and disabled ids, reporting to f. */
 static int new_set(struct sigma_set **s, const struct config *c, FILE *f,
-		   struct sigma_placeholder **ph, struct err *e)
+		   struct sigma_placeholder **ph, struct detect_correlations *corr, struct err *e)
 {
-	struct sigma_options opt = { 0 };
+	struct sigma_options opt = { .correlation = detect_collect_correlation,
+				     .correlation_ctx = corr };
 	int rc;
 
-	if ((rc = placeholders(c, ph, &opt.n_placeholders)) < 0)
+	if ((rc = detect_placeholders(c, ph)) < 0)
 		return err_set(e, rc, "out of memory");
 	opt.placeholders = *ph;
+	opt.n_placeholders = c->n_detect_placeholders;
 	opt.disable = (const char *const *)c->detect_disable;
 	opt.n_disable = c->n_detect_disable;
 	opt.report = print_report;
@@ -246,6 +230,9 @@ static int raw_line(struct test_run *t, const char *line, size_t len, size_t lin
 	int rc;
 
 	t->lineno = lineno;
+	if (len > t->max && t->match) /* as a listener would: cut, marked in log.flags */
+		fprintf(stderr, "%s:%zu: line longer than %zu bytes, cut\n", t->events, lineno,
+			t->max);
 	t->msg->truncated = len > t->max;
 	t->msg->len = (uint32_t)MIN(len, t->max);
 	memcpy(t->msg->data, line, t->msg->len);
@@ -458,11 +445,11 @@ static int list_row(struct buf *b, const struct list_row *row, bool json)
 	return rc;
 }
 
-/* The correlations of s, after its rules (taken out of s and freed). */
-static int list_correlations(struct sigma_set *s, struct buf *b, bool json)
+/* The correlations the loader met, after the rules. */
+static int list_correlations(const struct detect_correlations *dc, struct buf *b, bool json)
 {
-	struct correl_rule **cr;
-	size_t n = sigma_set_take_correlations(s, &cr);
+	struct correl_rule **cr = dc->v;
+	size_t n = dc->n;
 	int rc = 0;
 
 	for (size_t i = 0; i < n; i++) {
@@ -478,14 +465,13 @@ static int list_correlations(struct sigma_set *s, struct buf *b, bool json)
 		}
 		if (rc >= 0)
 			rc = list_row(b, &row, json);
-		correl_rule_free(cr[i]);
 	}
-	mem_free(cr);
 	return rc;
 }
 
-static int rule_list(struct sigma_set *s, const struct config *c, const char *const *files,
-		     size_t n, bool json, struct err *e)
+static int rule_list(struct sigma_set *s, const struct detect_correlations *corr,
+		     const struct config *c, const char *const *files, size_t n, bool json,
+		     struct err *e)
 {
 	struct buf b = BUF_INIT(1 << 20);
 	int rc = 0;
@@ -505,7 +491,7 @@ static int rule_list(struct sigma_set *s, const struct config *c, const char *co
 		rc = list_row(&b, &row, json);
 	}
 	if (rc >= 0)
-		rc = list_correlations(s, &b, json);
+		rc = list_correlations(corr, &b, json);
 	buf_release(&b);
 	return rc < 0 ? err_set(e, rc, "cannot write the list (%s)", strerror(-rc)) : 0;
 }
@@ -547,6 +533,7 @@ int cmd_rule(int argc, char **argv)
 	struct cli_args a = { .pos_names = names };
 	struct sigma_placeholder *ph = NULL;
 	struct sigma_set *s = NULL;
+	struct detect_correlations corr = { NULL, 0, 0 };
 	struct err e = ERR_INIT;
 	struct config c;
 	size_t n = 0;
@@ -593,9 +580,10 @@ int cmd_rule(int argc, char **argv)
 		rc = rule_check(&c, pos, n, &e);
 	else if (verb == &rule_verbs[1])
 		rc = rule_test(&c, pos, n, json, format, &e);
-	else if ((rc = new_set(&s, &c, stderr, &ph, &e)) == 0)
-		rc = rule_list(s, &c, pos, n, json, &e);
+	else if ((rc = new_set(&s, &c, stderr, &ph, &corr, &e)) == 0)
+		rc = rule_list(s, &corr, &c, pos, n, json, &e);
 	rc = rc < 0 ? cli_fail(&e) : rc;
+	detect_correlations_release(&corr);
 	sigma_set_free(s);
 	mem_free(ph);
 	config_release(&c);

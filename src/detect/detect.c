@@ -88,6 +88,7 @@ struct logsource_entry {
 struct ruleset {
 	struct fieldmap *map;
 	struct sigma_set *set;
+	struct detect_correlations parsed; /* until handed to the engine */
 	struct correl_engine *correl;
 	struct rule_info *rules;
 	size_t n_rules;
@@ -264,14 +265,14 @@ static void ruleset_free(struct ruleset *rs, unsigned workers)
 	rulepolicy_set_free(rs->policy);
 	mem_free(rs->rules);
 	correl_engine_free(rs->correl);
+	detect_correlations_release(&rs->parsed);
 	sigma_set_free(rs->set);
 	fieldmap_free(rs->map);
 	pthread_mutex_destroy(&rs->lock);
 	mem_free(rs);
 }
 
-/* detect.placeholders as the loader's table (pointing into the configuration). */
-static int placeholders(const struct config *c, struct sigma_placeholder **out)
+int detect_placeholders(const struct config *c, struct sigma_placeholder **out)
 {
 	*out = NULL;
 	if (!c->n_detect_placeholders)
@@ -284,6 +285,45 @@ static int placeholders(const struct config *c, struct sigma_placeholder **out)
 		(*out)[i].n = c->detect_placeholders[i].n_values;
 	}
 	return 0;
+}
+
+int detect_collect_correlation(void *ctx, struct fy_document *doc, const char *file,
+			       unsigned line, struct err *e)
+{
+	struct detect_correlations *c = ctx;
+	struct correl_rule *r = NULL, **v;
+	size_t fl = strlen(file);
+	char *end;
+	int rc;
+
+	(void)line;
+	if ((rc = correl_rule_parse(doc, file, &r, e)) < 0) {
+		/* "FILE:LINE: what": the loader's report names the file and the line itself */
+		if (!strncmp(e->msg, file, fl) && e->msg[fl] == ':' &&
+		    strtoul(e->msg + fl + 1, &end, 10) && end[0] == ':' && end[1] == ' ')
+			memmove(e->msg, end + 2, strlen(end + 2) + 1);
+		return rc;
+	}
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 16;
+
+		if (!(v = mem_realloc(c->v, cap * sizeof(*v)))) {
+			correl_rule_free(r);
+			return err_set(e, -ENOMEM, "out of memory");
+		}
+		c->v = v;
+		c->cap = cap;
+	}
+	c->v[c->n++] = r;
+	return 0;
+}
+
+void detect_correlations_release(struct detect_correlations *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		correl_rule_free(c->v[i]);
+	mem_free(c->v);
+	*c = (struct detect_correlations){ NULL, 0, 0 };
 }
 
 int detect_load_bundled(struct sigma_set *s, struct err *e)
@@ -333,27 +373,28 @@ static int link_correlations(struct detect *d, struct ruleset *rs, const struct 
 			     struct err *e)
 {
 	struct correl_config cc = CORREL_CONFIG_INIT;
-	struct correl_rule **cr;
-	size_t n;
-	int rc;
+	struct correl_rule **cr = rs->parsed.v;
+	size_t n = rs->parsed.n;
+	int rc = 0;
 
 	cc.lateness_ns = (int64_t)c->detect_lateness * NS_PER_SEC;
 	cc.max_groups = c->detect_max_groups;
 	cc.max_events = c->detect_max_events;
 	if ((rc = correl_engine_new(&rs->correl, &cc, e)) < 0)
 		return rc;
-	n = sigma_set_take_correlations(rs->set, &cr);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && rc != -ENOMEM; i++) {
+		struct correl_rule *r = cr[i];
 		struct err ce = ERR_INIT;
+		char file[1024];
+		int line = r->line;
 
-		if ((rc = correl_engine_add(rs->correl, cr[i], &ce)) == -ENOMEM)
-			break;
-		if (rc < 0) {
-			report(d, cr[i]->file, (unsigned)cr[i]->line, "correlation", ce.msg);
+		snprintf(file, sizeof(file), "%s", r->file); /* r may be gone after the call */
+		cr[i] = NULL; /* the engine's from here, also when refused */
+		if ((rc = correl_engine_add(rs->correl, r, &ce)) < 0 && rc != -ENOMEM) {
+			report(d, file, (unsigned)line, "correlation", ce.msg);
 			rs->counts.rejected++;
 		}
 	}
-	mem_free(cr);
 	if (rc == -ENOMEM)
 		return err_set(e, rc, "out of memory");
 	for (size_t i = 0; i < rs->n_rules; i++) {
@@ -577,7 +618,7 @@ static int ruleset_load(struct detect *d, const struct config *c, struct ruleset
 	if (!rs)
 		return err_set(e, -ENOMEM, "out of memory");
 	pthread_mutex_init(&rs->lock, NULL);
-	if ((rc = fieldmap_new(&rs->map)) < 0 || (rc = placeholders(c, &ph)) < 0 ||
+	if ((rc = fieldmap_new(&rs->map)) < 0 || (rc = detect_placeholders(c, &ph)) < 0 ||
 	    (rc = copy_logsources(rs, c)) < 0) {
 		rc = err_set(e, -ENOMEM, "out of memory");
 		goto fail;
@@ -585,6 +626,8 @@ static int ruleset_load(struct detect *d, const struct config *c, struct ruleset
 	if ((rc = fieldmap_load_bundled(rs->map, e)) < 0)
 		goto fail;
 	fields.ctx = rs->map;
+	opt.correlation = detect_collect_correlation;
+	opt.correlation_ctx = &rs->parsed;
 	if (d->cfg.fields_as_given)
 		opt.fields = NULL;
 	opt.placeholders = ph;

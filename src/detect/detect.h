@@ -121,6 +121,25 @@ void detect_inspect(void *ctx, unsigned worker, const struct pipeline_origin *o,
 void detect_event(struct detect *d, unsigned worker, const struct pipeline_origin *o,
 		  struct event *ev, uint64_t ref);
 
+/*
+ * Correlation documents as the Sigma loader meets them: detect_collect_correlation is a
+ * sigma_options.correlation callback (ctx: a struct detect_correlations) that parses each
+ * with detect/correl and keeps it, in order. Release frees what was not taken (v[i] NULL).
+ */
+struct fy_document;
+struct correl_rule;
+struct detect_correlations {
+	struct correl_rule **v;
+	size_t n, cap;
+};
+int detect_collect_correlation(void *ctx, struct fy_document *doc, const char *file,
+			       unsigned line, struct err *e);
+void detect_correlations_release(struct detect_correlations *c);
+
+/* detect.placeholders as the Sigma loader's table, pointing into c (mem_free it); -ENOMEM. */
+struct sigma_placeholder;
+int detect_placeholders(const struct config *c, struct sigma_placeholder **out);
+
 /* koban's own rules (detect/bundled: rules/sigma/ in the binary) into s; sigma_set_load_buffer's codes. */
 struct sigma_set;
 int detect_load_bundled(struct sigma_set *s, struct err *e);

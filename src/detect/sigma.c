@@ -10,8 +10,8 @@
 #include "core/err.h"
 #include "core/event.h"
 #include "core/field.h"
+#include "core/json.h"
 #include "core/mem.h"
-#include "detect/correl.h"
 #include "detect/sigcond.h"
 #include "detect/sigval.h"
 
@@ -23,6 +23,8 @@
 #define IDENTS_MAX 1024            /* search identifiers of one detection */
 #define ITEMS_MAX 4096             /* field items of one search identifier */
 #define PATHS_MAX 100000           /* files one directory load takes */
+
+_Static_assert(SIGVAL_KEYWORDS == SIGMA_ANY_FIELD, "keyword literals keep sigval's field");
 
 static const char *const levels[] = { "informational", "low", "medium", "high", "critical" };
 static const char *const statuses[] = { "stable", "test", "experimental", "deprecated",
@@ -77,8 +79,6 @@ struct sigma_set {
 	size_t n_rules, cap_rules;
 	struct filter **filters;
 	size_t n_filters, cap_filters;
-	struct correl_rule **correlations; /* until sigma_set_take_correlations */
-	size_t n_correlations, cap_correlations;
 	struct sigma_counts counts;
 	size_t max_idents;
 };
@@ -234,7 +234,8 @@ static int string_list(struct doc_ctx *d, struct fy_node *n, const char *key, co
 	}
 	if (fy_node_get_type(n) != FYNT_SEQUENCE)
 		return fail_at(d, n, line, "%s: expected a list of strings", key);
-	*out = arena_alloc(&d->s->strings, (size_t)fy_node_sequence_item_count(n) * sizeof(**out) + 1);
+	*out = arena_alloc(&d->s->strings,
+			   (size_t)MAX(fy_node_sequence_item_count(n), 1) * sizeof(**out));
 	if (!*out)
 		return err_set(d->e, -ENOMEM, "out of memory");
 	while ((item = fy_node_sequence_iterate(n, &it))) {
@@ -928,50 +929,26 @@ fail:
 	return rc;
 }
 
-/* A correlation document: parsed by detect/correl, kept for the correlation engine. */
-static int load_correlation(struct doc_ctx *d, struct fy_document *doc, unsigned *line)
+/*
+ * A correlation document: handed to sigma_options.correlation (detect/detect.c parses it
+ * with detect/correl and keeps it); without one it is counted and reported, not loaded.
+ */
+static int load_correlation(struct doc_ctx *d, struct fy_document *doc, unsigned line)
 {
-	struct sigma_set *s = d->s;
-	struct correl_rule *cr = NULL, **v;
-	size_t fl = strlen(d->file);
-	char *end;
+	const struct sigma_options *o = &d->s->opt;
 	int rc;
 
-	if ((rc = correl_rule_parse(doc, d->file, &cr, d->e)) < 0) {
-		/* "FILE:LINE: what": the report names the file and line itself */
-		if (!strncmp(d->e->msg, d->file, fl) && d->e->msg[fl] == ':') {
-			unsigned long l = strtoul(d->e->msg + fl + 1, &end, 10);
-
-			if (end[0] == ':' && end[1] == ' ') {
-				*line = (unsigned)l;
-				memmove(d->e->msg, end + 2, strlen(end + 2) + 1);
-			}
-		}
-		return rc;
+	if (!o->correlation) {
+		d->s->counts.correlations++;
+		report(d->s, d->file, line, d->id, "correlation: not loaded by this build");
+		return 0;
 	}
-	if (s->n_correlations == s->cap_correlations) {
-		size_t cap = s->cap_correlations ? 2 * s->cap_correlations : 16;
-
-		if (!(v = mem_realloc(s->correlations, cap * sizeof(*v)))) {
-			correl_rule_free(cr);
-			return err_set(d->e, -ENOMEM, "out of memory");
-		}
-		s->correlations = v;
-		s->cap_correlations = cap;
-	}
-	s->correlations[s->n_correlations++] = cr;
-	s->counts.correlations++;
-	return 0;
-}
-
-size_t sigma_set_take_correlations(struct sigma_set *s, struct correl_rule ***out)
-{
-	size_t n = s->n_correlations;
-
-	*out = s->correlations;
-	s->correlations = NULL;
-	s->n_correlations = s->cap_correlations = 0;
-	return n;
+	rc = o->correlation(o->correlation_ctx, doc, d->file, line, d->e);
+	if (rc == 0)
+		d->s->counts.correlations++;
+	else if (rc != -ENOMEM && !d->e->msg[0])
+		rc = err_set(d->e, -EINVAL, "correlation: rejected");
+	return rc;
 }
 
 static int document_id(struct doc_ctx *d, struct fy_node *root, const char **id,
@@ -1010,7 +987,7 @@ static int load_document(struct sigma_set *s, struct fy_document *doc, const cha
 	else if ((rc = document_id(&d, root, &id, &name, &line)) < 0)
 		;
 	else if (get(root, "correlation"))
-		rc = load_correlation(&d, doc, &line);
+		rc = load_correlation(&d, doc, doc_line);
 	else if (get(root, "filter"))
 		rc = load_filter(&d, root, &line);
 	else
@@ -1065,6 +1042,35 @@ static int yaml_error(struct sigma_set *s, struct fy_diag *diag, const char *fil
 	return 0;
 }
 
+/*
+ * YAML text must be Unicode; a byte that is not valid UTF-8 is reported at its line and
+ * the file is not parsed (libfyaml 0.7.12 loops forever on some of them, e.g. in a
+ * directive line). Returns 1 when the text is valid.
+ */
+static int utf8_checked(struct sigma_set *s, const char *file, const char *text, size_t len)
+{
+	unsigned line = 1;
+	size_t col = 1;
+	char msg[96];
+
+	for (size_t i = 0; i < len;) {
+		size_t k = (unsigned char)text[i] < 0x80 ? 1
+			   : json_utf8_len((const unsigned char *)text + i, len - i);
+
+		if (!k || text[i] == '\0') {
+			snprintf(msg, sizeof(msg), "YAML: column %zu: expected UTF-8 text, found "
+				 "byte 0x%02x", col, (unsigned char)text[i]);
+			s->counts.rejected++;
+			report(s, file, line, "-", msg);
+			return 0;
+		}
+		line += text[i] == '\n';
+		col = text[i] == '\n' ? 1 : col + 1;
+		i += k;
+	}
+	return 1;
+}
+
 static int load_text(struct sigma_set *s, const char *name, const char *text, size_t len,
 		     struct err *e)
 {
@@ -1076,6 +1082,8 @@ static int load_text(struct sigma_set *s, const char *name, const char *text, si
 
 	if (!file)
 		return err_set(e, -ENOMEM, "out of memory");
+	if (!utf8_checked(s, file, text, len))
+		return 0;
 	if (!(cfg.diag = diag_new()) || !(p = fy_parser_create(&cfg))) {
 		rc = err_set(e, -ENOMEM, "%s: cannot create a YAML parser", name);
 		goto done;
@@ -1237,9 +1245,6 @@ void sigma_set_free(struct sigma_set *s)
 		rule_free(s->rules[i]);
 	for (size_t i = 0; i < s->n_filters; i++)
 		filter_free(s->filters[i]);
-	for (size_t i = 0; i < s->n_correlations; i++)
-		correl_rule_free(s->correlations[i]);
-	mem_free(s->correlations);
 	mem_free(s->rules);
 	mem_free(s->filters);
 	arena_release(&s->strings);
@@ -1289,10 +1294,59 @@ static int attach(struct sigma_set *s, struct filter *f, const char *ref, struct
 	return 0;
 }
 
+/* Orders rules by id, then by load order (their address in the array of pointers). */
+static int cmp_rule_ids(const void *a, const void *b)
+{
+	struct sigma_rule *const *x = *(struct sigma_rule *const *const *)a;
+	struct sigma_rule *const *y = *(struct sigma_rule *const *const *)b;
+	int c = strcmp((*x)->id, (*y)->id);
+
+	return c ? c : (x > y) - (x < y);
+}
+
+/*
+ * A rule whose id an earlier rule has already is rejected: policies, alerts and
+ * correlations name rules by id. 0 or -ENOMEM.
+ */
+static int reject_duplicates(struct sigma_set *s, struct err *e)
+{
+	struct sigma_rule ***order = mem_calloc(s->n_rules + 1, sizeof(*order));
+	char why[300];
+	size_t kept = 0;
+
+	if (!order)
+		return err_set(e, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < s->n_rules; i++)
+		order[i] = &s->rules[i];
+	qsort(order, s->n_rules, sizeof(*order), cmp_rule_ids);
+	for (size_t i = 1; i < s->n_rules; i++) {
+		struct sigma_rule *first = *order[i - 1], *r = *order[i];
+
+		if (strcmp(first->id, r->id))
+			continue;
+		snprintf(why, sizeof(why), "id already used by the rule at %s:%u", first->file,
+			 first->line);
+		report(s, r->file, r->line, r->id, why);
+		s->counts.rejected++;
+		s->counts.rules--;
+		rule_free(r);
+		*order[i] = NULL;        /* its slot, compacted below */
+		order[i] = order[i - 1]; /* a third one is compared with the first too */
+	}
+	mem_free(order);
+	for (size_t i = 0; i < s->n_rules; i++)
+		if (s->rules[i])
+			s->rules[kept++] = s->rules[i];
+	s->n_rules = kept;
+	return 0;
+}
+
 int sigma_set_finish(struct sigma_set *s, struct err *e)
 {
 	int rc;
 
+	if ((rc = reject_duplicates(s, e)) < 0)
+		return rc;
 	for (size_t i = 0; i < s->n_rules; i++)
 		s->rules[i]->n_filters = 0;
 	for (size_t i = 0; i < s->n_filters; i++)

@@ -4,8 +4,8 @@
  * A struct sigma_set holds the rules and filters loaded from YAML files or memory buffers
  * (single or multi-document, `---`). Each document is a detection rule (`detection:`), a
  * filter (`filter:`, applied to the rules it names as AND NOT its condition, when the
- * event also fits the filter's logsource) or a correlation (`correlation:`, parsed by
- * detect/correl and handed to the correlation engine, sigma_set_take_correlations). A document
+ * event also fits the filter's logsource) or a correlation (`correlation:`, handed to
+ * the options' correlation callback: detect/detect.c parses it with detect/correl). A document
  * that cannot be compiled is rejected alone: the set reports it through the options'
  * report callback as FILE:LINE, the rule's id and the reason, counts it and goes on.
  *
@@ -35,6 +35,7 @@
 
 struct err;
 struct event;
+struct fy_document;
 
 #define SIGMA_FILE_MAX (8u << 20)     /* bytes of one rule file */
 #define SIGMA_RULES_MAX 100000        /* rules of one set */
@@ -65,6 +66,15 @@ struct sigma_options {
 	size_t n_placeholders;
 	const char *const *disable;                  /* rule ids (or names) not loaded */
 	size_t n_disable;
+	/*
+	 * Correlation documents (detect/correl): called with the parsed document, its file
+	 * and the line where it starts; returns 0 when loaded, -EINVAL with e filled when
+	 * rejected (reported and counted like a rule), or -ENOMEM. NULL: counted and reported
+	 * as "correlation: not loaded by this build".
+	 */
+	int (*correlation)(void *ctx, struct fy_document *doc, const char *file, unsigned line,
+			   struct err *e);
+	void *correlation_ctx;
 	/* Each rejected document and unsupported feature; NULL: logged as warnings. */
 	void (*report)(void *ctx, const char *file, unsigned line, const char *id,
 		       const char *reason);
@@ -110,7 +120,8 @@ int sigma_set_load_path(struct sigma_set *s, const char *path, struct err *e);
 int sigma_set_load_buffer(struct sigma_set *s, const char *name, const char *text, size_t len,
 			  struct err *e);
 /*
- * After the last load: attaches filters to the rules they name (a filter naming no
+ * After the last load: rejects (reports, counts, frees) every rule whose id an earlier
+ * rule already has, then attaches filters to the rules they name (a filter naming no
  * loaded rule is reported). 0 or -ENOMEM.
  */
 int sigma_set_finish(struct sigma_set *s, struct err *e);
@@ -118,12 +129,6 @@ int sigma_set_finish(struct sigma_set *s, struct err *e);
 void sigma_set_counts(const struct sigma_set *s, struct sigma_counts *c);
 size_t sigma_set_size(const struct sigma_set *s);
 const struct sigma_rule *sigma_set_rule(const struct sigma_set *s, size_t i);
-/*
- * The correlations loaded (detect/correl's parsed documents), handed over: *out is an array
- * the caller frees with mem_free after taking or freeing each rule; the set keeps none.
- */
-struct correl_rule;
-size_t sigma_set_take_correlations(struct sigma_set *s, struct correl_rule ***out);
 /* The rule whose id or name is ref, or NULL. */
 const struct sigma_rule *sigma_set_find(const struct sigma_set *s, const char *ref);
 

@@ -561,6 +561,45 @@ static void test_round_trip_syslog(void)
 	CHECK(n > 20);
 }
 
+/* ECS_FLATTEN_ARRAYS (koban rule test): arrays of objects become multi-valued dotted fields. */
+static void test_flatten_arrays(void)
+{
+	const char *s = "{\"T\": [{\"M\": [{\"N\": \"a\"}, {\"N\": \"b\", \"O\": 1}]}, "
+			"{\"M\": {\"N\": \"c\"}}, [\"x\"]], \"u\": 2}";
+	struct buf out = BUF_INIT(1 << 20);
+	struct err e = ERR_INIT;
+
+	int n_values = 0, nf;
+
+	CHECK_INT(decode(s, &e), -EINVAL); /* refused without the flag */
+	arena_clear(&arena);
+	event_init(&ev, &arena);
+	CHECK_INT(ecs_decode_flags(&ev, s, strlen(s), ECS_FLATTEN_ARRAYS, &e), 0);
+	nf = field_lookup("T.M.N", 5);
+	for (uint32_t i = 0; i < ev.n; i++) {
+		if ((int)ev.vals[i].field != nf)
+			continue;
+		CHECK_MEM(ev.vals[i].v.s, ev.vals[i].len, n_values == 0 ? "a" : n_values == 1 ? "b" : "c");
+		n_values++;
+	}
+	CHECK_INT(n_values, 3);
+	CHECK(event_get(&ev, (unsigned)field_lookup("T.M.O", 5)) != NULL);
+	CHECK(event_get(&ev, (unsigned)field_lookup("T", 1)) != NULL);
+	CHECK(event_get(&ev, (unsigned)field_lookup("u", 1)) != NULL);
+	CHECK_INT(event_write_json(&ev, &out), 0);
+	buf_release(&out);
+	/* a non-string known field still takes one value */
+	arena_clear(&arena);
+	event_init(&ev, &arena);
+	s = "{\"a\": [{\"source\": {\"port\": 1}}, {\"source\": {\"port\": 2}}]}";
+	CHECK_INT(ecs_decode_flags(&ev, s, strlen(s), ECS_FLATTEN_ARRAYS, &e), 0);
+	s = "{\"source\": [{\"port\": 1}, {\"port\": 2}]}";
+	arena_clear(&arena);
+	event_init(&ev, &arena);
+	CHECK_INT(ecs_decode_flags(&ev, s, strlen(s), ECS_FLATTEN_ARRAYS, &e), -EINVAL);
+	CHECK(strstr(e.msg, "expected one value"));
+}
+
 static void test_mem_fail(void)
 {
 	static const char line[] =
@@ -612,6 +651,7 @@ int main(void)
 	T_RUN(test_round_trip_generated);
 	T_RUN(test_round_trip_golden);
 	T_RUN(test_round_trip_syslog);
+	T_RUN(test_flatten_arrays);
 	T_RUN(test_mem_fail);
 	arena_release(&arena);
 	return t_done();

@@ -450,6 +450,26 @@ static void test_documents(void)
 	CHECK(s && strstr(last_reason, "YAML"));
 	CHECK(last_line >= 3);
 	sigma_set_free(s);
+	/* text that is not UTF-8 is refused at its line (libfyaml may loop on it) */
+	s = load("title: f\n%o\xc4""e: x\n");
+	CHECK(s && strstr(last_reason, "expected UTF-8 text, found byte 0xc4") && last_line == 2);
+	sigma_set_free(s);
+	/* a second rule with an id already used is rejected, the first kept */
+	s = load("title: a\nid: same\ndetection:\n  s: {a: 1}\n  condition: s\n---\n"
+		 "title: b\nid: same\ndetection:\n  s: {a: 1}\n  condition: s\n---\n"
+		 "title: c\nid: other\ndetection:\n  s: {a: 1}\n  condition: s\n---\n"
+		 "title: d\nid: same\ndetection:\n  s: {a: 1}\n  condition: s\n");
+	if (CHECK(s)) {
+		sigma_set_counts(s, &k);
+		CHECK_INT(k.rules, 2);
+		CHECK_INT(k.rejected, 2);
+		CHECK_INT(sigma_set_size(s), 2);
+		CHECK_STR(sigma_rule_title(sigma_set_rule(s, 0)), "a");
+		CHECK_STR(sigma_rule_title(sigma_set_rule(s, 1)), "c");
+		CHECK_STR(last_reason, "id already used by the rule at t.yml:1");
+		CHECK_INT(last_line, 19);
+	}
+	sigma_set_free(s);
 	/* no id nor name: FILE:LINE */
 	s = load("---\ntitle: x\ndetection:\n  s: {a: 1}\n  condition: s\n");
 	CHECK(s && sigma_set_size(s) == 1 && !strcmp(sigma_rule_id(sigma_set_rule(s, 0)), "t.yml:2"));
@@ -486,6 +506,40 @@ static void test_literals(void)
 	s = load(RULE("    a|base64: ping\n"));
 	if (CHECK(s) && CHECK(sigma_rule_literals(sigma_set_rule(s, 0), &l) == 1))
 		CHECK(l[0].cased);
+	sigma_set_free(s);
+}
+
+/* The correlation hook: documents with correlation: go to it, its verdict counts. */
+static int fake_correl(void *ctx, struct fy_document *doc, const char *file, unsigned line,
+		       struct err *e)
+{
+	(*(int *)ctx)++;
+	if (line > 5)
+		return err_set(e, -EINVAL, "correlation: timespan: expected <number><s|m|h|d>");
+	return 0;
+}
+
+static void test_correlation_hook(void)
+{
+	const char *yaml = "title: c1\ncorrelation: {type: event_count}\n---\n"
+			   "title: c2\ncorrelation: {type: event_count}\n---\n"
+			   "title: c3\ncorrelation: {type: event_count}\n";
+	int calls = 0;
+	struct sigma_options opt = { .correlation = fake_correl, .correlation_ctx = &calls,
+				     .report = on_report };
+	struct sigma_counts k;
+	struct sigma_set *s = NULL;
+	struct err e = ERR_INIT;
+
+	if (!CHECK(sigma_set_new(&s, &opt) == 0))
+		return;
+	CHECK_INT(sigma_set_load_buffer(s, "c.yml", yaml, strlen(yaml), &e), 0);
+	sigma_set_counts(s, &k);
+	CHECK_INT(calls, 3);
+	CHECK_INT(k.correlations, 2);
+	CHECK_INT(k.rejected, 1);
+	CHECK_STR(last_reason, "correlation: timespan: expected <number><s|m|h|d>");
+	CHECK_INT(last_line, 7);
 	sigma_set_free(s);
 }
 
@@ -539,6 +593,7 @@ int main(void)
 	T_RUN(test_filters_and_logsource);
 	T_RUN(test_documents);
 	T_RUN(test_literals);
+	T_RUN(test_correlation_hook);
 	T_RUN(test_allocation_failures);
 	return t_done();
 }
