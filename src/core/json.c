@@ -106,3 +106,20 @@ int json_add_string(struct buf *out, const char *s, size_t len)
 	}
 	return rc ? rc : buf_addch(out, '"');
 }
+
+size_t json_utf8_text(const char *text, size_t len, unsigned *line, size_t *col)
+{
+	size_t i = 0, n;
+
+	*line = 1;
+	*col = 1;
+	for (; i < len; i += n) {
+		n = (unsigned char)text[i] < 0x80 ? 1
+		    : json_utf8_len((const unsigned char *)text + i, len - i);
+		if (!n || !text[i])
+			break;
+		*col = text[i] == '\n' ? 1 : *col + 1;
+		*line += text[i] == '\n';
+	}
+	return i;
+}

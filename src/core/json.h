@@ -21,5 +21,12 @@ int json_add_string(struct buf *out, const char *s, size_t len);
  * writer and the reader (core/jsonin.h).
  */
 size_t json_utf8_len(const unsigned char *s, size_t len);
+/*
+ * The offset where text[0..len) stops being UTF-8 text without NUL bytes, len when it all
+ * is; the 1-based line and column of that byte in *line and *col. The YAML readers (rules,
+ * field maps, tuning filters) check this first: libfyaml 0.7.12 loops forever on some
+ * invalid bytes (a directive line holding one, e.g. "%\x89").
+ */
+size_t json_utf8_text(const char *text, size_t len, unsigned *line, size_t *col);
 
 #endif

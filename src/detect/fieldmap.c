@@ -453,17 +453,12 @@ static void on_diag(struct fy_diag *diag, void *user, const char *buf, size_t le
  */
 static int check_text(const char *file, const char *text, size_t len, struct err *e)
 {
-	unsigned line = 1;
+	unsigned line;
+	size_t col, at = json_utf8_text(text, len, &line, &col);
 
-	for (size_t i = 0; i < len;) {
-		size_t n = json_utf8_len((const unsigned char *)text + i, len - i);
-
-		if (!n || !text[i])
-			return err_set(e, -EINVAL, "%s:%u: expected UTF-8 text, found byte 0x%02x",
-				       file, line, (unsigned char)text[i]);
-		line += text[i] == '\n';
-		i += n;
-	}
+	if (at < len)
+		return err_set(e, -EINVAL, "%s:%u: expected UTF-8 text, found byte 0x%02x",
+			       file, line, (unsigned char)text[at]);
 	return 0;
 }
 

@@ -109,29 +109,15 @@ static int yaml_error(const char *name, struct fy_diag *diag, struct err *e)
 		       d->msg ? d->msg : "syntax error");
 }
 
-/*
- * Whether text is UTF-8 (what YAML files are): libfyaml 0.7.12 loops forever on a directive
- * line holding invalid UTF-8 ("%\x89"), so nothing else reaches it. The 1-based line of the
- * first bad byte in *line.
- */
-static bool utf8_text(const char *text, size_t len, int *line)
-{
-	*line = 1;
-	for (size_t i = 0, n; i < len; i += n) {
-		if (!(n = json_utf8_len((const unsigned char *)text + i, len - i)))
-			return false;
-		*line += text[i] == '\n';
-	}
-	return true;
-}
-
 int rulepolicy_filter_check(const char *name, const char *text, size_t len, struct err *e)
 {
 	struct fy_diag_cfg dcfg;
 	struct fy_diag *diag = NULL;
 	struct fy_parser *parser = NULL;
 	struct fy_document *doc = NULL, *next = NULL;
-	int rc, line;
+	unsigned bad_line;
+	size_t bad_col;
+	int rc;
 
 	if (len > META_RULE_FILTER_MAX)
 		return err_set(e, -EINVAL, "%.*s: %zu bytes, more than a tuning filter's %d",
@@ -139,9 +125,9 @@ int rulepolicy_filter_check(const char *name, const char *text, size_t len, stru
 	if (memchr(text, '\0', len))
 		return err_set(e, -EINVAL, "%.*s: a NUL byte: expected YAML text", FILTER_NAME_MAX,
 			       name);
-	if (!utf8_text(text, len, &line))
-		return err_set(e, -EINVAL, "%.*s:%d: not UTF-8: expected YAML text",
-			       FILTER_NAME_MAX, name, line);
+	if (json_utf8_text(text, len, &bad_line, &bad_col) != len)
+		return err_set(e, -EINVAL, "%.*s:%u: not UTF-8: expected YAML text",
+			       FILTER_NAME_MAX, name, bad_line);
 	/* errors are collected, never printed by libfyaml itself */
 	fy_diag_cfg_default(&dcfg);
 	dcfg.fp = NULL;

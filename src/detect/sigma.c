@@ -1049,26 +1049,17 @@ static int yaml_error(struct sigma_set *s, struct fy_diag *diag, const char *fil
  */
 static int utf8_checked(struct sigma_set *s, const char *file, const char *text, size_t len)
 {
-	unsigned line = 1;
-	size_t col = 1;
+	unsigned line;
+	size_t col, at = json_utf8_text(text, len, &line, &col);
 	char msg[96];
 
-	for (size_t i = 0; i < len;) {
-		size_t k = (unsigned char)text[i] < 0x80 ? 1
-			   : json_utf8_len((const unsigned char *)text + i, len - i);
-
-		if (!k || text[i] == '\0') {
-			snprintf(msg, sizeof(msg), "YAML: column %zu: expected UTF-8 text, found "
-				 "byte 0x%02x", col, (unsigned char)text[i]);
-			s->counts.rejected++;
-			report(s, file, line, "-", msg);
-			return 0;
-		}
-		line += text[i] == '\n';
-		col = text[i] == '\n' ? 1 : col + 1;
-		i += k;
-	}
-	return 1;
+	if (at == len)
+		return 1;
+	snprintf(msg, sizeof(msg), "YAML: column %zu: expected UTF-8 text, found byte 0x%02x",
+		 col, (unsigned char)text[at]);
+	s->counts.rejected++;
+	report(s, file, line, "-", msg);
+	return 0;
 }
 
 static int load_text(struct sigma_set *s, const char *name, const char *text, size_t len,

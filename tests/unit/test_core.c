@@ -307,8 +307,29 @@ static void test_cidr(void)
 	}
 }
 
+/* Where text stops being UTF-8 without NUL bytes, and the line and column of that byte. */
+static void test_utf8_text(void)
+{
+	static const char ok[] = "a: 1\n\xe6\x97\xa5\xe6\x9c\xac: 2\n";
+	static const char bad[] = "a: 1\n%\x89\n";
+	static const char nul[] = "ab\ncd\0e";
+	unsigned line;
+	size_t col;
+
+	CHECK_INT(json_utf8_text(ok, sizeof(ok) - 1, &line, &col), sizeof(ok) - 1);
+	CHECK_INT(line, 3);
+	CHECK_INT(json_utf8_text(bad, sizeof(bad) - 1, &line, &col), 6);
+	CHECK_INT(line, 2);
+	CHECK_INT(col, 2);
+	CHECK_INT(json_utf8_text(nul, sizeof(nul) - 1, &line, &col), 5);
+	CHECK_INT(line, 2);
+	CHECK_INT(col, 3);
+	CHECK_INT(json_utf8_text("\xed\xa0\x80", 3, &line, &col), 0); /* a surrogate */
+}
+
 int main(void)
 {
+	T_RUN(test_utf8_text);
 	T_RUN(test_buf_max);
 	T_RUN(test_mem_fail_hook);
 	T_RUN(test_arena_limit);
