@@ -1850,7 +1850,7 @@ int correl_engine_link(struct correl_engine *en, correl_report_fn *report, void 
 /*
  * Layout, little-endian: "KBCORREL", u32 version, u32 tenants; per tenant: str name,
  * i64 latest, u8 seen, u32 groups; per group (least recently used first): str correlation
- * key, u32 values, str value...; u32 entries; per entry: i64 time, str input (as written in
+ * key, str signature (corr_signature), u32 values, str value...; u32 entries; per entry: i64 time, str input (as written in
  * `rules`), u8 has value, [str value], u32 refs, (i64 time, u64 ref)...; then the CRC-32 of
  * everything before it. str = u32 length + bytes.
  */
@@ -1899,14 +1899,34 @@ static int write_entry(struct buf *b, const struct corr *c, const struct entry *
 	return rc;
 }
 
+/*
+ * What the held values mean: type, condition field and group-by names. State is restored
+ * only into a correlation with the same signature, so an edited rule starts afresh.
+ */
+static int corr_signature(const struct corr *c, struct buf *b)
+{
+	const struct correl_rule *r = c->rule;
+	int rc;
+
+	buf_reset(b);
+	rc = buf_addf(b, "%s;%s;", correl_type_name(r->type), r->field ? r->field : "");
+	for (size_t i = 0; i < r->ngroup_by && rc >= 0; i++)
+		rc = buf_addf(b, "%s%s", i ? "," : "", r->group_by[i]);
+	return rc;
+}
+
 static int write_group(struct buf *b, const struct group *g)
 {
 	const char *vals[CORREL_MAX_GROUP_BY];
 	uint32_t lens[CORREL_MAX_GROUP_BY];
 	size_t n = key_values(g->key, g->key_len, vals, lens, CORREL_MAX_GROUP_BY);
 	const char *key = corr_key(g->c);
-	int rc = putstr(b, key, strlen(key));
+	struct buf sig = BUF_INIT(65536);
+	int rc = corr_signature(g->c, &sig);
 
+	rc = err_first(rc, putstr(b, key, strlen(key)));
+	rc = err_first(rc, putstr(b, sig.p, sig.len));
+	buf_release(&sig);
 	rc = err_first(rc, put32(b, (uint32_t)n));
 	for (size_t i = 0; i < n && rc >= 0; i++)
 		rc = putstr(b, vals[i], lens[i]);
@@ -2061,24 +2081,29 @@ nomem:
 
 static int read_group(struct reader *rd, struct restore *rs)
 {
-	const char *key, *v;
-	uint32_t len, nvals, nents;
+	struct buf mine = BUF_INIT(65536);
+	const char *key, *sig, *v;
+	uint32_t len, siglen, nvals, nents;
 	int rc = 0;
 
 	key = getstr(rd, &len);
+	sig = getstr(rd, &siglen);
 	nvals = get32(rd);
 	if (nvals > CORREL_MAX_GROUP_BY)
 		rd->bad = true;
 	rs->c = NULL;
 	rs->g = NULL;
-	for (size_t i = 0; !rd->bad && rs->t && i < rs->en->ncorrs; i++) {
+	for (size_t i = 0; !rd->bad && rs->t && i < rs->en->ncorrs && rc >= 0; i++) {
 		struct corr *c = rs->en->corrs[i];
 		const char *k = corr_key(c);
 
-		if (!c->reject && strlen(k) == len && !memcmp(k, key, len) &&
-		    c->rule->ngroup_by == nvals)
+		if (c->reject || strlen(k) != len || memcmp(k, key, len))
+			continue;
+		rc = corr_signature(c, &mine);
+		if (rc >= 0 && mine.len == siglen && !memcmp(mine.p, sig, siglen))
 			rs->c = c;
 	}
+	buf_release(&mine);
 	buf_reset(&rs->en->key);
 	for (uint32_t i = 0; i < nvals && !rd->bad && rc >= 0; i++) {
 		v = getstr(rd, &len);

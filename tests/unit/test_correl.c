@@ -849,6 +849,18 @@ static void test_reload(void)
 	CHECK_INT(g.n, 1);
 	CHECK_STR(g.text[0], "cnt group=u lines=1,2,3");
 	correl_engine_free(f2.en);
+
+	/* same id, other group-by: the held values would mean something else */
+	CHECK_INT(fixture_init(&f1, &cfg_default, COUNT_RULE("{gte: 3}", "1m")), 0);
+	feed(&f1, &g, 0, 0, 1, "u", "10.0.0.1", NULL);
+	CHECK_INT(fixture_init(&f2, &cfg_default,
+			       "title: count\nid: cnt\ncorrelation:\n  type: event_count\n"
+			       "  rules: a\n  group-by: [ip]\n  timespan: 1m\n  condition: {gte: 2}\n"), 0);
+	CHECK_INT(correl_metrics_register(f2.en), 0);
+	CHECK_INT(correl_reload(f2.en, f1.en, &e), 0);
+	CHECK_INT(metric("\nkoban_correlation_dropped_total{reason=\"restore_unknown\"} "), 1);
+	correl_engine_free(f1.en);
+	correl_engine_free(f2.en);
 }
 
 static void test_feed_nomem(void)
