@@ -557,7 +557,7 @@ struct entry {
 struct group {
 	struct group *hnext;
 	struct group *lru_prev, *lru_next; /* head: most recently used */
-	struct group *lazy_prev, *lazy_next;
+	uint32_t heap_pos;       /* 1 + index in the tenant's heap of lazy groups, else 0 */
 	struct corr *c;
 	uint64_t hash;
 	char *key;               /* each group-by value as [u32 length][bytes] */
@@ -575,8 +575,9 @@ struct tenant {
 	uint32_t nbuckets, ngroups;
 	uint64_t nevents;
 	struct group *lru_head, *lru_tail;
-	struct group *lazy_head; /* groups of lt/lte-only correlations */
-	int64_t next_close;      /* earliest end of an open lazy window */
+	/* groups of lt/lte-only correlations, earliest end of their first window on top */
+	struct group **heap;
+	uint32_t nheap, capheap;
 };
 
 /* The fields a correlation reads from one of its inputs. */
@@ -790,7 +791,6 @@ static struct tenant *tenant_get(struct correl_engine *en, const char *name)
 		mem_free(t);
 		return NULL;
 	}
-	t->next_close = INT64_MAX;
 	en->tenants[en->ntenants++] = t;
 	return t;
 }
@@ -824,6 +824,70 @@ static void lru_touch(struct tenant *t, struct group *g)
 		lru_unlink(t, g);
 		lru_push_head(t, g);
 	}
+}
+
+/* When the first window of a lazy group ends (INT64_MAX for an empty group). */
+static int64_t close_at(const struct group *g)
+{
+	return g->n ? sat_add(g->ents[0].time, g->c->rule->timespan_ns) : INT64_MAX;
+}
+
+static void heap_set(struct tenant *t, uint32_t i, struct group *g)
+{
+	t->heap[i] = g;
+	g->heap_pos = i + 1;
+}
+
+/* Moves heap entry i up or down to its place after its key changed. */
+static void heap_fix(struct tenant *t, uint32_t i)
+{
+	struct group *g = t->heap[i];
+	int64_t key = close_at(g);
+
+	while (i && close_at(t->heap[(i - 1) / 2]) > key) {
+		heap_set(t, i, t->heap[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	for (;;) {
+		uint32_t c = 2 * i + 1;
+
+		if (c >= t->nheap)
+			break;
+		if (c + 1 < t->nheap && close_at(t->heap[c + 1]) < close_at(t->heap[c]))
+			c++;
+		if (close_at(t->heap[c]) >= key)
+			break;
+		heap_set(t, i, t->heap[c]);
+		i = c;
+	}
+	heap_set(t, i, g);
+}
+
+static int heap_add(struct tenant *t, struct group *g)
+{
+	if (t->nheap == t->capheap) {
+		uint32_t cap = t->capheap ? t->capheap * 2 : 16;
+		struct group **v = mem_realloc(t->heap, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		t->heap = v;
+		t->capheap = cap;
+	}
+	heap_set(t, t->nheap++, g);
+	heap_fix(t, t->nheap - 1);
+	return 0;
+}
+
+static void heap_remove(struct tenant *t, struct group *g)
+{
+	uint32_t i = g->heap_pos - 1;
+
+	g->heap_pos = 0;
+	if (i == --t->nheap)
+		return;
+	heap_set(t, i, t->heap[t->nheap]);
+	heap_fix(t, i);
 }
 
 static struct group *group_find(struct tenant *t, struct corr *c, const char *key, size_t len,
@@ -871,25 +935,20 @@ static struct group *group_get(struct correl_engine *en, struct tenant *t, struc
 	g = mem_calloc(1, sizeof(*g));
 	if (!g)
 		return NULL;
+	g->c = c;
 	g->key = mem_alloc(len ? len : 1);
-	if (!g->key) {
+	if (!g->key || (c->lazy && heap_add(t, g) < 0)) {
+		mem_free(g->key);
 		mem_free(g);
 		return NULL;
 	}
 	memcpy(g->key, key, len);
 	g->key_len = (uint32_t)len;
 	g->hash = h;
-	g->c = c;
 	slot = &t->buckets[h & (t->nbuckets - 1)];
 	g->hnext = *slot;
 	*slot = g;
 	lru_push_head(t, g);
-	if (c->lazy) {
-		g->lazy_next = t->lazy_head;
-		if (t->lazy_head)
-			t->lazy_head->lazy_prev = g;
-		t->lazy_head = g;
-	}
 	t->ngroups++;
 	count(&en->groups, 1);
 	tenant_rehash(t);
@@ -908,6 +967,8 @@ static void entries_remove(struct correl_engine *en, struct tenant *t, struct gr
 	g->n -= n;
 	t->nevents -= n;
 	uncount(&en->events, n);
+	if (g->heap_pos && !i)
+		heap_fix(t, g->heap_pos - 1);
 }
 
 static void group_free(struct correl_engine *en, struct tenant *t, struct group *g)
@@ -919,14 +980,8 @@ static void group_free(struct correl_engine *en, struct tenant *t, struct group 
 		pp = &(*pp)->hnext;
 	*pp = g->hnext;
 	lru_unlink(t, g);
-	if (g->c->lazy) {
-		if (g->lazy_prev)
-			g->lazy_prev->lazy_next = g->lazy_next;
-		else
-			t->lazy_head = g->lazy_next;
-		if (g->lazy_next)
-			g->lazy_next->lazy_prev = g->lazy_prev;
-	}
+	if (g->heap_pos)
+		heap_remove(t, g);
 	t->ngroups--;
 	uncount(&en->groups, 1);
 	mem_free(g->ents);
@@ -991,6 +1046,8 @@ static int entry_insert(struct correl_engine *en, struct tenant *t, struct group
 	g->n++;
 	t->nevents++;
 	count(&en->events, 1);
+	if (g->heap_pos && !p)
+		heap_fix(t, g->heap_pos - 1);
 	return (int)p;
 }
 
@@ -1287,34 +1344,22 @@ static int64_t watermark(const struct correl_engine *en, const struct tenant *t)
 }
 
 /*
- * Runs the lazy groups' closed windows (all of them when all) and recomputes the tenant's
- * next close time. A result may feed a chained lazy group, also one already passed or new
- * (at the list's head): with all, passes repeat until every group is empty.
+ * Closes the lazy groups' windows that ended before the watermark (all of them when all),
+ * earliest first. Each round removes at least one event of the group on top; results may
+ * feed chained lazy groups, which the heap orders like the others.
  */
 static int close_due(struct run *r, bool all)
 {
 	struct tenant *t = r->t;
-	int64_t wm = watermark(r->en, t), next;
-	bool again;
+	int64_t wm = watermark(r->en, t);
+	struct group *g;
 	int rc;
 
-	if (!all && wm <= t->next_close)
-		return 0;
-	do {
-		again = false;
-		next = INT64_MAX;
-		t->next_close = INT64_MAX; /* lowered by groups fed during the pass */
-		/* groups are not freed before the end of the call, so the list stays walkable */
-		for (struct group *g = t->lazy_head; g; g = g->lazy_next) {
-			again |= all && g->n;
-			rc = close_windows(r, g, wm, all);
-			if (rc < 0)
-				return rc;
-			if (g->n)
-				next = MIN(next, sat_add(g->ents[0].time, g->c->rule->timespan_ns));
-		}
-		t->next_close = MIN(t->next_close, next);
-	} while (again);
+	while (t->nheap && (g = t->heap[0])->n && (all || close_at(g) < wm)) {
+		rc = close_windows(r, g, wm, all);
+		if (rc < 0)
+			return rc;
+	}
 	return 0;
 }
 
@@ -1412,10 +1457,7 @@ static int feed_corr(struct run *r, struct corr *c, uint32_t input, const struct
 	rc = entry_insert(en, r->t, g, &x);
 	if (rc < 0)
 		goto nomem;
-	if (!c->lazy)
-		return eval_eager(r, g, (uint32_t)rc);
-	r->t->next_close = MIN(r->t->next_close, sat_add(g->ents[0].time, c->rule->timespan_ns));
-	return 0;
+	return c->lazy ? 0 : eval_eager(r, g, (uint32_t)rc);
 nomem:
 	entry_release(&x);
 	return -ENOMEM;
@@ -1528,6 +1570,7 @@ static void tenant_free(struct correl_engine *en, struct tenant *t)
 	while (t->lru_head)
 		group_free(en, t, t->lru_head);
 	mem_free(t->buckets);
+	mem_free(t->heap);
 	mem_free(t->name);
 	mem_free(t);
 }
@@ -2070,9 +2113,6 @@ static int read_entry(struct reader *rd, struct restore *rs)
 	}
 	if (entry_insert(rs->en, rs->t, rs->g, &x) < 0)
 		goto nomem;
-	if (rs->c->lazy)
-		rs->t->next_close = MIN(rs->t->next_close,
-					sat_add(rs->g->ents[0].time, rs->c->rule->timespan_ns));
 	return 0;
 nomem:
 	entry_release(&x);
