@@ -124,19 +124,26 @@ static int string_list(struct parse *ps, struct fy_node *n, const char *key, siz
 	return 0;
 }
 
-static bool scalar_is(struct fy_node *n, const char *word)
+/* Whether n is the scalar word; keys and keywords are case-sensitive, booleans not. */
+static bool scalar_eq(struct fy_node *n, const char *word, bool nocase)
 {
 	size_t len;
 	const char *s = is_scalar(n) ? fy_node_get_scalar(n, &len) : NULL;
 
-	return s && len == strlen(word) && !strncasecmp(s, word, len);
+	return s && len == strlen(word) &&
+	       !(nocase ? strncasecmp(s, word, len) : memcmp(s, word, len));
+}
+
+static bool scalar_is(struct fy_node *n, const char *word)
+{
+	return scalar_eq(n, word, false);
 }
 
 static int parse_bool(struct parse *ps, struct fy_node *n, const char *key, bool *out)
 {
-	if (scalar_is(n, "true"))
+	if (scalar_eq(n, "true", true))
 		*out = true;
-	else if (scalar_is(n, "false"))
+	else if (scalar_eq(n, "false", true))
 		*out = false;
 	else
 		return parse_fail(ps, n, "%s: expected true or false", key);

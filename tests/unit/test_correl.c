@@ -272,6 +272,16 @@ static void test_parse_errors(void)
 				 "  timespan: 1m\n  condition: {gte: 1, gte2: 2}\n"),
 		     "condition: unknown key"));
 	CHECK(strstr(parse_error("title: t\ndetection: {}\n"), "expected a mapping with correlation"));
+	/* keys are case-sensitive (found by fuzzing: a second group-by leaked the first) */
+	CHECK(strstr(parse_error("title: t\ncorrelation:\n  type: event_count\n  rules: a\n"
+				 "  timespan: 1m\n  group-bY: [ip]\n  condition: {gte: 1}\n"),
+		     "t.yml:6: correlation: unknown key"));
+	CHECK(strstr(parse_error("title: t\ncorrelation:\n  type: event_count\n  rules: a\n"
+				 "  timespan: 1m\n  condition: {GTE: 1}\n"), "condition: unknown key"));
+	CHECK(strstr(parse_error("title: t\ncorrelation:\n  type: Event_Count\n  rules: a\n"
+				 "  timespan: 1m\n  condition: {gte: 1}\n"), "type: expected"));
+	CHECK(!strcmp(parse_error("title: t\ncorrelation:\n  type: event_count\n  rules: a\n"
+				  "  timespan: 1m\n  condition: {gte: 1}\ngenerate: True\n"), "(parsed)"));
 	CHECK(strstr(parse_error("title: t\ncorrelation:\n  type: event_count\n  rules: a\n"
 				 "  timespan: 1m\n  condition: {gte: 1}\ngenerate: maybe\n"),
 		     "t.yml:7: generate: expected true or false"));
