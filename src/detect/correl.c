@@ -661,6 +661,11 @@ static void uncount(_Atomic uint64_t *c, uint64_t n)
 	atomic_fetch_sub_explicit(c, n, memory_order_relaxed);
 }
 
+static uint64_t load(_Atomic uint64_t *c)
+{
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
 static int64_t sat_add(int64_t a, int64_t b)
 {
 	int64_t r;
@@ -2281,15 +2286,16 @@ int correl_reload(struct correl_engine *fresh, struct correl_engine *old, struct
 	else
 		rc = correl_snapshot_read(fresh, b.p, b.len, e);
 	buf_release(&b);
-	return rc;
+	if (rc < 0)
+		return rc;
+	/* counters go on from where they were: a reload is not a restart */
+	count(&fresh->results, load(&old->results));
+	for (size_t i = 0; i < DROP_N; i++)
+		count(&fresh->dropped[i], load(&old->dropped[i]));
+	return 0;
 }
 
 /* ---- metrics ------------------------------------------------------------------------- */
-
-static uint64_t load(_Atomic uint64_t *c)
-{
-	return atomic_load_explicit(c, memory_order_relaxed);
-}
 
 static int collect_results(struct metrics_out *o, void *ctx)
 {

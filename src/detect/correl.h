@@ -243,7 +243,9 @@ int correl_snapshot_load(struct correl_engine *en, const char *path, struct err 
 
 /*
  * After a rule reload: moves into fresh (linked, no state yet) the state of every
- * correlation of old whose key survives; old keeps nothing the caller needs afterwards.
+ * correlation of old whose key survives, and carries the counters over; old keeps nothing
+ * the caller needs afterwards (free it, which unregisters its metrics, then register
+ * fresh's).
  */
 int correl_reload(struct correl_engine *fresh, struct correl_engine *old, struct err *e);
 

@@ -893,6 +893,7 @@ static void test_reload(void)
 			       "  rules: a\n  timespan: 1m\n  condition: {gte: 3}\n"), 0);
 	feed(&f1, &g, 0, 0, 1, "u", NULL, NULL);
 	feed(&f1, &g, 0, 1, 2, "u", NULL, NULL);
+	CHECK_INT(feed(&f1, &g, 0, -1000, 9, "u", NULL, NULL), 1); /* counted in f1 */
 	CHECK_INT(fixture_init(&f2, &cfg_default, COUNT_RULE("{gte: 3}", "1m")), 0);
 	CHECK_INT(correl_metrics_register(f2.en), 0);
 	CHECK_INT(correl_reload(f2.en, f1.en, &e), 0);
@@ -901,6 +902,9 @@ static void test_reload(void)
 	feed(&f2, &g, 0, 2, 3, "u", NULL, NULL);
 	CHECK_INT(g.n, 1);
 	CHECK_STR(g.text[0], "cnt group=u lines=1,2,3");
+	CHECK_INT(feed(&f2, &g, 0, -1000, 4, "u", NULL, NULL), 1);
+	CHECK_INT(metric("\nkoban_correlation_dropped_total{reason=\"late\"} "), 2);
+	CHECK_INT(metric("\nkoban_correlation_results_total "), 1);
 	correl_engine_free(f2.en);
 
 	/* same id, other group-by: the held values would mean something else */
