@@ -626,6 +626,7 @@ struct correl_engine {
 	size_t nbases;
 	struct tenant **tenants;
 	size_t ntenants;
+	struct tenant *last;     /* the tenant of the previous call */
 	struct group **emptied;  /* groups emptied during one top-level call */
 	size_t nemptied, capemptied;
 	struct buf key;          /* scratch: a group key being built */
@@ -784,9 +785,11 @@ static struct tenant *tenant_get(struct correl_engine *en, const char *name)
 {
 	struct tenant *t, **v;
 
+	if (en->last && !strcmp(en->last->name, name))
+		return en->last; /* a batch is usually one tenant's */
 	for (size_t i = 0; i < en->ntenants; i++)
 		if (!strcmp(en->tenants[i]->name, name))
-			return en->tenants[i];
+			return en->last = en->tenants[i];
 	v = mem_realloc(en->tenants, (en->ntenants + 1) * sizeof(*v));
 	if (!v)
 		return NULL;
@@ -804,7 +807,7 @@ static struct tenant *tenant_get(struct correl_engine *en, const char *name)
 		return NULL;
 	}
 	en->tenants[en->ntenants++] = t;
-	return t;
+	return en->last = t;
 }
 
 static void lru_unlink(struct tenant *t, struct group *g)
