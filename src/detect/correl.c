@@ -158,7 +158,7 @@ static int parse_timespan(struct parse *ps, struct fy_node *n, int64_t *out)
 		{ 'h', 3600 * NS_PER_SECOND }, { 'd', 86400 * NS_PER_SECOND },
 	};
 	const char *s;
-	size_t len, i;
+	size_t len = 0, i;
 	int64_t count = 0;
 
 	s = is_scalar(n) ? fy_node_get_scalar(n, &len) : NULL;
@@ -178,8 +178,8 @@ static int parse_timespan(struct parse *ps, struct fy_node *n, int64_t *out)
 		return 0;
 	}
 bad:
-	return parse_fail(ps, n, "timespan: expected a positive number with s, m, h or d "
-			  "(at most 366d), as in 5m");
+	return parse_fail(ps, n, "timespan: \"%.*s\" is not a positive number with s, m, h or d "
+			  "(at most 366d), as in 5m", s ? (int)MIN(len, 64) : 0, s ? s : "");
 }
 
 static int parse_number(struct parse *ps, struct fy_node *n, const char *key, double *out)
@@ -222,14 +222,18 @@ const char *correl_type_name(enum correl_type t)
 
 static int parse_type(struct parse *ps, struct fy_node *n, enum correl_type *out)
 {
+	size_t len = 0;
+	const char *s = is_scalar(n) ? fy_node_get_scalar(n, &len) : NULL;
+
 	for (size_t i = 0; i < ARRAY_SIZE(type_names); i++) {
 		if (scalar_is(n, type_names[i])) {
 			*out = (enum correl_type)i;
 			return 0;
 		}
 	}
-	return parse_fail(ps, n, "type: expected event_count, value_count, temporal, "
-			  "temporal_ordered, value_sum, value_avg or value_percentile");
+	return parse_fail(ps, n, "type: \"%.*s\" is not one of event_count, value_count, "
+			  "temporal, temporal_ordered, value_sum, value_avg, value_percentile",
+			  s ? (int)MIN(len, 64) : 0, s ? s : "");
 }
 
 static bool type_needs_field(enum correl_type t)

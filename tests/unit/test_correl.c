@@ -245,10 +245,10 @@ static void test_parse_errors(void)
 		     "t.yml:1: title is required"));
 	CHECK(strstr(parse_error("title: t\ncorrelation:\n  type: event_cnt\n  rules: a\n"
 				 "  timespan: 1m\n  condition: {gte: 1}\n"),
-		     "t.yml:3: type: expected"));
+		     "t.yml:3: type: \"event_cnt\" is not one of event_count"));
 	CHECK(strstr(parse_error("title: t\ncorrelation:\n  type: event_count\n  rules: a\n"
 				 "  timespan: 5x\n  condition: {gte: 1}\n"),
-		     "t.yml:5: timespan"));
+		     "t.yml:5: timespan: \"5x\" is not a positive number"));
 	CHECK(strstr(parse_error("title: t\ncorrelation:\n  type: event_count\n  rules: a\n"
 				 "  timespan: 0s\n  condition: {gte: 1}\n"), "timespan"));
 	CHECK(strstr(parse_error("title: t\ncorrelation:\n  type: event_count\n  rules: a\n"
@@ -279,7 +279,7 @@ static void test_parse_errors(void)
 	CHECK(strstr(parse_error("title: t\ncorrelation:\n  type: event_count\n  rules: a\n"
 				 "  timespan: 1m\n  condition: {GTE: 1}\n"), "condition: unknown key"));
 	CHECK(strstr(parse_error("title: t\ncorrelation:\n  type: Event_Count\n  rules: a\n"
-				 "  timespan: 1m\n  condition: {gte: 1}\n"), "type: expected"));
+				 "  timespan: 1m\n  condition: {gte: 1}\n"), "type: \"Event_Count\" is not"));
 	CHECK(!strcmp(parse_error("title: t\ncorrelation:\n  type: event_count\n  rules: a\n"
 				  "  timespan: 1m\n  condition: {gte: 1}\ngenerate: True\n"), "(parsed)"));
 	CHECK(strstr(parse_error("title: t\ncorrelation:\n  type: event_count\n  rules: a\n"
