@@ -1638,8 +1638,7 @@ int correl_engine_add(struct correl_engine *en, struct correl_rule *r, struct er
 
 		if (names_rule(o, r->id) || names_rule(o, r->name)) {
 			err_set(e, -EEXIST, "%s:%d: %s: the id or name is already used by %s:%d",
-				r->file, r->line, corr_key(&(struct corr){ .rule = r }), o->file,
-				o->line);
+				r->file, r->line, correl_rule_key(r), o->file, o->line);
 			correl_rule_free(r);
 			return -EEXIST;
 		}
@@ -2280,6 +2279,8 @@ int correl_snapshot_load(struct correl_engine *en, const char *path, struct err 
 	else
 		rc = correl_snapshot_read(en, b.p, b.len, e);
 	buf_release(&b);
+	if (rc == -EBADMSG)
+		log_warn("%s: snapshot ignored: %s", path, e ? e->msg : "corrupt");
 	return rc;
 }
 

@@ -217,7 +217,8 @@ struct correl_result {
 typedef int correl_emit_fn(void *ctx, const struct correl_result *r);
 
 /*
- * Base rule `input` (a handle from correl_engine_base) matched ev of tenant. Returns 0,
+ * Base rule `input` (a handle from correl_engine_base) matched ev of tenant (its name; each
+ * tenant has its own clock and state). Returns 0,
  * 1 when the event was late (not counted; counted in koban_correlation_dropped_total),
  * or a negative code (-ENOMEM; emit's own).
  */
@@ -238,7 +239,10 @@ int correl_snapshot_read(struct correl_engine *en, const void *p, size_t len, st
 /* DIR/NAME through a temporary file and a rename (core/fileio). */
 int correl_snapshot_save(struct correl_engine *en, const char *dir, const char *name,
 			 struct err *e);
-/* -ENOENT (no snapshot yet: nothing to do), -EBADMSG (corrupt: ignored), -errno. */
+/*
+ * -ENOENT (no snapshot yet: nothing to do), -EBADMSG (corrupt: logged as a warning and
+ * ignored, the state stays as it was), -errno.
+ */
 int correl_snapshot_load(struct correl_engine *en, const char *path, struct err *e);
 
 /*

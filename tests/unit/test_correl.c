@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SEC INT64_C(1000000000)
 
@@ -832,6 +833,10 @@ static void test_snapshot_restart(void)
 	CHECK_INT(correl_snapshot_read(f2.en, snap.p, 10, &e), -EBADMSG);
 	snprintf(path, sizeof(path), "%s/absent.snap", dir);
 	CHECK_INT(correl_snapshot_load(f2.en, path, &e), -ENOENT);
+	CHECK_INT(correl_snapshot_save(f2.en, dir, "torn.snap", &e), 0);
+	snprintf(path, sizeof(path), "%s/torn.snap", dir);
+	CHECK_INT(truncate(path, 30), 0); /* a torn copy: reported, ignored */
+	CHECK_INT(correl_snapshot_load(f2.en, path, &e), -EBADMSG);
 	feed(&f2, &g, 1, 31, 7, "v", NULL, NULL);
 	CHECK_INT(g.n, 2);
 	buf_release(&snap);
