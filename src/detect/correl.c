@@ -1686,8 +1686,23 @@ static int reject(struct corr *c, const char *fmt, ...)
 	return c->reject ? 0 : -ENOMEM;
 }
 
-/* The field that group-by entry `name` means in events of rule `ref`: an alias or itself. */
-static const char *alias_field(struct corr *c, const char *name, const char *ref, bool *bad)
+/* The rule an input reads: as written in `rules`, and its id and name (either may be NULL). */
+struct rule_names {
+	const char *ref, *id, *name;
+};
+
+static bool names_match(const struct rule_names *rn, const char *s)
+{
+	return !strcmp(s, rn->ref) || (rn->id && !strcmp(s, rn->id)) ||
+	       (rn->name && !strcmp(s, rn->name));
+}
+
+/*
+ * The field that group-by entry `name` means in events of rule rn: an alias (whose map may
+ * name the rule by its id or its name, whichever `rules` used) or itself.
+ */
+static const char *alias_field(struct corr *c, const char *name, const struct rule_names *rn,
+			       bool *bad)
 {
 	const struct correl_rule *r = c->rule;
 
@@ -1696,7 +1711,7 @@ static const char *alias_field(struct corr *c, const char *name, const char *ref
 		if (strcmp(r->aliases[i].name, name))
 			continue;
 		for (size_t j = 0; j < r->aliases[i].nmaps; j++)
-			if (!strcmp(r->aliases[i].maps[j].rule, ref))
+			if (names_match(rn, r->aliases[i].maps[j].rule))
 				return r->aliases[i].maps[j].field;
 		*bad = true;
 		return NULL;
@@ -1708,14 +1723,16 @@ static const char *alias_field(struct corr *c, const char *name, const char *ref
  * The field names input i of c reads: group-by (through aliases) then condition.field.
  * Returns how many, or 0 after rejecting c.
  */
-static int input_fields(struct corr *c, size_t i, const char **names)
+static int input_fields(struct corr *c, size_t i, const char *id, const char *name,
+			const char **names)
 {
 	const struct correl_rule *r = c->rule;
+	const struct rule_names rn = { r->rules[i], id, name };
 	size_t n = 0;
 	bool bad;
 
 	for (size_t g = 0; g < r->ngroup_by; g++) {
-		names[n] = alias_field(c, r->group_by[g], r->rules[i], &bad);
+		names[n] = alias_field(c, r->group_by[g], &rn, &bad);
 		if (bad)
 			return reject(c, "alias %s has no field for rule %s", r->group_by[g],
 				      r->rules[i]) < 0 ? -ENOMEM : 0;
@@ -1741,25 +1758,25 @@ static int add_use(struct use **v, size_t *n, struct corr *c, size_t input)
 
 /* Binds input i of c to base rule `handle`, resolving its fields through the caller. */
 static int bind_base(struct correl_engine *en, struct corr *c, size_t i, int handle,
-		     correl_resolve_fn *resolve, void *ctx)
+		     const char *id, const char *name, correl_resolve_fn *resolve, void *ctx)
 {
 	const char *names[CORREL_MAX_GROUP_BY + 1];
 	struct input *in = &c->inputs[i];
-	int n = input_fields(c, i, names);
+	int n = input_fields(c, i, id, name, names);
 
 	if (n < 0)
 		return n;
 	in->base = handle;
 	for (int s = 0; s < n && !c->reject; s++) {
 		struct err fe = ERR_INIT;
-		int id = resolve(ctx, names[s], &fe);
+		int field = resolve(ctx, names[s], &fe);
 
-		if (id == -ENOMEM)
-			return id;
-		if (id < 0 && reject(c, "field %s of rule %s: %s", names[s], c->rule->rules[i],
-				     fe.msg[0] ? fe.msg : "unknown") < 0)
+		if (field == -ENOMEM)
+			return field;
+		if (field < 0 && reject(c, "field %s of rule %s: %s", names[s], c->rule->rules[i],
+					fe.msg[0] ? fe.msg : "unknown") < 0)
 			return -ENOMEM;
-		in->slots[s] = id;
+		in->slots[s] = field;
 	}
 	return add_use(&en->bases[handle].uses, &en->bases[handle].nuses, c, i);
 }
@@ -1787,7 +1804,7 @@ int correl_engine_base(struct correl_engine *en, const char *id, const char *nam
 			if (c->inputs[i].base >= 0 || !((id && !strcmp(ref, id)) ||
 							(name && !strcmp(ref, name))))
 				continue;
-			rc = bind_base(en, c, i, handle, resolve, ctx);
+			rc = bind_base(en, c, i, handle, id, name, resolve, ctx);
 			if (rc < 0) {
 				mem_free(en->bases[handle].uses);
 				return err_set(e, rc, "correlation: out of memory");
@@ -1823,7 +1840,7 @@ static int group_index(const struct correl_rule *r, const char *field)
 static int bind_inner(struct corr *c, size_t i, struct corr *d)
 {
 	const char *names[CORREL_MAX_GROUP_BY + 1];
-	int n = input_fields(c, i, names);
+	int n = input_fields(c, i, d->rule->id, d->rule->name, names);
 
 	if (n < 0)
 		return n;

@@ -129,6 +129,7 @@ static void on_report(void *ctx, const struct correl_rule *r, const char *msg)
 static int fixture_init(struct fixture *f, const struct correl_config *cfg, const char *docs)
 {
 	static const char *const bases[] = { "a", "b", "c" };
+	static const char *const names[] = { "rule-a", "rule-b", "rule-c" };
 	struct err e = ERR_INIT;
 	char *copy = strdup(docs), *doc = copy, *next;
 	int rc;
@@ -153,7 +154,7 @@ static int fixture_init(struct fixture *f, const struct correl_config *cfg, cons
 	}
 	free(copy);
 	for (int i = 0; rc >= 0 && i < 3; i++) {
-		f->in[i] = correl_engine_base(f->en, bases[i], NULL, resolve, NULL,
+		f->in[i] = correl_engine_base(f->en, bases[i], names[i], resolve, NULL,
 					      &f->silenced[i], &e);
 		if (f->in[i] == -ENOENT)
 			continue;
@@ -728,11 +729,13 @@ static void test_aliases(void)
 	struct tev e1 = { { NULL, NULL, "10.0.0.5", "192.0.2.1", NULL, NULL } };
 	struct tev e2 = { { NULL, NULL, "192.0.2.1", "10.0.0.5", NULL, NULL } };
 
+	/* rules by id, the aliases by name (the fixture's base rules have ids a, b, c and
+	 * names rule-a, rule-b, rule-c): both say the same rule */
 	CHECK_INT(fixture_init(&f, &cfg_default,
 			       "title: pair\nid: pair\ncorrelation:\n  type: temporal\n"
 			       "  rules: [a, b]\n  group-by: [internal, remote]\n  timespan: 10s\n"
-			       "  aliases:\n    internal: {a: src, b: dst}\n"
-			       "    remote: {a: dst, b: src}\n"), 0);
+			       "  aliases:\n    internal: {rule-a: src, b: dst}\n"
+			       "    remote: {a: dst, rule-b: src}\n"), 0);
 	ce = (struct correl_event){ 0, 1, value, &e1 };
 	CHECK_INT(correl_feed(f.en, "t1", f.in[0], &ce, on_result, &g), 0);
 	ce = (struct correl_event){ 5 * SEC, 2, value, &e2 };
