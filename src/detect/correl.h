@@ -34,7 +34,7 @@
  * watermark (its latest event time minus lateness) has passed their end. Events older
  * than the watermark are late: not counted, correl_feed() returns 1. State per tenant is
  * bounded (max_groups, max_events); the least recently used group is evicted first and
- * every evicted group and event is counted.
+ * its events are counted (koban_correlation_dropped_total{reason="evicted"}).
  *
  * Building (new, add, base, link) fails only for memory or a duplicate id; after -ENOMEM
  * from correl_engine_base or correl_engine_link the engine must be freed, not used.
