@@ -124,19 +124,26 @@ static int string_list(struct parse *ps, struct fy_node *n, const char *key, siz
 	return 0;
 }
 
-static bool scalar_is(struct fy_node *n, const char *word)
+/* Whether n is the scalar word; keys and keywords are case-sensitive, booleans not. */
+static bool scalar_eq(struct fy_node *n, const char *word, bool nocase)
 {
 	size_t len;
 	const char *s = is_scalar(n) ? fy_node_get_scalar(n, &len) : NULL;
 
-	return s && len == strlen(word) && !strncasecmp(s, word, len);
+	return s && len == strlen(word) &&
+	       !(nocase ? strncasecmp(s, word, len) : memcmp(s, word, len));
+}
+
+static bool scalar_is(struct fy_node *n, const char *word)
+{
+	return scalar_eq(n, word, false);
 }
 
 static int parse_bool(struct parse *ps, struct fy_node *n, const char *key, bool *out)
 {
-	if (scalar_is(n, "true"))
+	if (scalar_eq(n, "true", true))
 		*out = true;
-	else if (scalar_is(n, "false"))
+	else if (scalar_eq(n, "false", true))
 		*out = false;
 	else
 		return parse_fail(ps, n, "%s: expected true or false", key);
@@ -151,7 +158,7 @@ static int parse_timespan(struct parse *ps, struct fy_node *n, int64_t *out)
 		{ 'h', 3600 * NS_PER_SECOND }, { 'd', 86400 * NS_PER_SECOND },
 	};
 	const char *s;
-	size_t len, i;
+	size_t len = 0, i;
 	int64_t count = 0;
 
 	s = is_scalar(n) ? fy_node_get_scalar(n, &len) : NULL;
@@ -171,8 +178,8 @@ static int parse_timespan(struct parse *ps, struct fy_node *n, int64_t *out)
 		return 0;
 	}
 bad:
-	return parse_fail(ps, n, "timespan: expected a positive number with s, m, h or d "
-			  "(at most 366d), as in 5m");
+	return parse_fail(ps, n, "timespan: \"%.*s\" is not a positive number with s, m, h or d "
+			  "(at most 366d), as in 5m", s ? (int)MIN(len, 64) : 0, s ? s : "");
 }
 
 static int parse_number(struct parse *ps, struct fy_node *n, const char *key, double *out)
@@ -215,18 +222,18 @@ const char *correl_type_name(enum correl_type t)
 
 static int parse_type(struct parse *ps, struct fy_node *n, enum correl_type *out)
 {
+	size_t len = 0;
+	const char *s = is_scalar(n) ? fy_node_get_scalar(n, &len) : NULL;
+
 	for (size_t i = 0; i < ARRAY_SIZE(type_names); i++) {
 		if (scalar_is(n, type_names[i])) {
 			*out = (enum correl_type)i;
 			return 0;
 		}
 	}
-	size_t len = 0;
-	const char *got = is_scalar(n) ? fy_node_get_scalar(n, &len) : NULL;
-
-	return parse_fail(ps, n, "type: expected event_count, value_count, temporal, "
-			  "temporal_ordered, value_sum, value_avg or value_percentile, got '%.*s'",
-			  (int)(got ? (len > 64 ? 64 : len) : 0), got ? got : "");
+	return parse_fail(ps, n, "type: \"%.*s\" is not one of event_count, value_count, "
+			  "temporal, temporal_ordered, value_sum, value_avg, value_percentile",
+			  s ? (int)MIN(len, 64) : 0, s ? s : "");
 }
 
 static bool type_needs_field(enum correl_type t)
@@ -561,7 +568,7 @@ struct entry {
 struct group {
 	struct group *hnext;
 	struct group *lru_prev, *lru_next; /* head: most recently used */
-	struct group *lazy_prev, *lazy_next;
+	uint32_t heap_pos;       /* 1 + index in the tenant's heap of lazy groups, else 0 */
 	struct corr *c;
 	uint64_t hash;
 	char *key;               /* each group-by value as [u32 length][bytes] */
@@ -579,8 +586,9 @@ struct tenant {
 	uint32_t nbuckets, ngroups;
 	uint64_t nevents;
 	struct group *lru_head, *lru_tail;
-	struct group *lazy_head; /* groups of lt/lte-only correlations */
-	int64_t next_close;      /* earliest end of an open lazy window */
+	/* groups of lt/lte-only correlations, earliest end of their first window on top */
+	struct group **heap;
+	uint32_t nheap, capheap;
 };
 
 /* The fields a correlation reads from one of its inputs. */
@@ -622,6 +630,7 @@ struct correl_engine {
 	size_t nbases;
 	struct tenant **tenants;
 	size_t ntenants;
+	struct tenant *last;     /* the tenant of the previous call */
 	struct group **emptied;  /* groups emptied during one top-level call */
 	size_t nemptied, capemptied;
 	struct buf key;          /* scratch: a group key being built */
@@ -655,6 +664,11 @@ static void count(_Atomic uint64_t *c, uint64_t n)
 static void uncount(_Atomic uint64_t *c, uint64_t n)
 {
 	atomic_fetch_sub_explicit(c, n, memory_order_relaxed);
+}
+
+static uint64_t load(_Atomic uint64_t *c)
+{
+	return atomic_load_explicit(c, memory_order_relaxed);
 }
 
 static int64_t sat_add(int64_t a, int64_t b)
@@ -775,9 +789,11 @@ static struct tenant *tenant_get(struct correl_engine *en, const char *name)
 {
 	struct tenant *t, **v;
 
+	if (en->last && !strcmp(en->last->name, name))
+		return en->last; /* a batch is usually one tenant's */
 	for (size_t i = 0; i < en->ntenants; i++)
 		if (!strcmp(en->tenants[i]->name, name))
-			return en->tenants[i];
+			return en->last = en->tenants[i];
 	v = mem_realloc(en->tenants, (en->ntenants + 1) * sizeof(*v));
 	if (!v)
 		return NULL;
@@ -794,9 +810,8 @@ static struct tenant *tenant_get(struct correl_engine *en, const char *name)
 		mem_free(t);
 		return NULL;
 	}
-	t->next_close = INT64_MAX;
 	en->tenants[en->ntenants++] = t;
-	return t;
+	return en->last = t;
 }
 
 static void lru_unlink(struct tenant *t, struct group *g)
@@ -828,6 +843,70 @@ static void lru_touch(struct tenant *t, struct group *g)
 		lru_unlink(t, g);
 		lru_push_head(t, g);
 	}
+}
+
+/* When the first window of a lazy group ends (INT64_MAX for an empty group). */
+static int64_t close_at(const struct group *g)
+{
+	return g->n ? sat_add(g->ents[0].time, g->c->rule->timespan_ns) : INT64_MAX;
+}
+
+static void heap_set(struct tenant *t, uint32_t i, struct group *g)
+{
+	t->heap[i] = g;
+	g->heap_pos = i + 1;
+}
+
+/* Moves heap entry i up or down to its place after its key changed. */
+static void heap_fix(struct tenant *t, uint32_t i)
+{
+	struct group *g = t->heap[i];
+	int64_t key = close_at(g);
+
+	while (i && close_at(t->heap[(i - 1) / 2]) > key) {
+		heap_set(t, i, t->heap[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	for (;;) {
+		uint32_t c = 2 * i + 1;
+
+		if (c >= t->nheap)
+			break;
+		if (c + 1 < t->nheap && close_at(t->heap[c + 1]) < close_at(t->heap[c]))
+			c++;
+		if (close_at(t->heap[c]) >= key)
+			break;
+		heap_set(t, i, t->heap[c]);
+		i = c;
+	}
+	heap_set(t, i, g);
+}
+
+static int heap_add(struct tenant *t, struct group *g)
+{
+	if (t->nheap == t->capheap) {
+		uint32_t cap = t->capheap ? t->capheap * 2 : 16;
+		struct group **v = mem_realloc(t->heap, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		t->heap = v;
+		t->capheap = cap;
+	}
+	heap_set(t, t->nheap++, g);
+	heap_fix(t, t->nheap - 1);
+	return 0;
+}
+
+static void heap_remove(struct tenant *t, struct group *g)
+{
+	uint32_t i = g->heap_pos - 1;
+
+	g->heap_pos = 0;
+	if (i == --t->nheap)
+		return;
+	heap_set(t, i, t->heap[t->nheap]);
+	heap_fix(t, i);
 }
 
 static struct group *group_find(struct tenant *t, struct corr *c, const char *key, size_t len,
@@ -875,25 +954,20 @@ static struct group *group_get(struct correl_engine *en, struct tenant *t, struc
 	g = mem_calloc(1, sizeof(*g));
 	if (!g)
 		return NULL;
+	g->c = c;
 	g->key = mem_alloc(len ? len : 1);
-	if (!g->key) {
+	if (!g->key || (c->lazy && heap_add(t, g) < 0)) {
+		mem_free(g->key);
 		mem_free(g);
 		return NULL;
 	}
 	memcpy(g->key, key, len);
 	g->key_len = (uint32_t)len;
 	g->hash = h;
-	g->c = c;
 	slot = &t->buckets[h & (t->nbuckets - 1)];
 	g->hnext = *slot;
 	*slot = g;
 	lru_push_head(t, g);
-	if (c->lazy) {
-		g->lazy_next = t->lazy_head;
-		if (t->lazy_head)
-			t->lazy_head->lazy_prev = g;
-		t->lazy_head = g;
-	}
 	t->ngroups++;
 	count(&en->groups, 1);
 	tenant_rehash(t);
@@ -912,6 +986,8 @@ static void entries_remove(struct correl_engine *en, struct tenant *t, struct gr
 	g->n -= n;
 	t->nevents -= n;
 	uncount(&en->events, n);
+	if (g->heap_pos && !i)
+		heap_fix(t, g->heap_pos - 1);
 }
 
 static void group_free(struct correl_engine *en, struct tenant *t, struct group *g)
@@ -923,14 +999,8 @@ static void group_free(struct correl_engine *en, struct tenant *t, struct group 
 		pp = &(*pp)->hnext;
 	*pp = g->hnext;
 	lru_unlink(t, g);
-	if (g->c->lazy) {
-		if (g->lazy_prev)
-			g->lazy_prev->lazy_next = g->lazy_next;
-		else
-			t->lazy_head = g->lazy_next;
-		if (g->lazy_next)
-			g->lazy_next->lazy_prev = g->lazy_prev;
-	}
+	if (g->heap_pos)
+		heap_remove(t, g);
 	t->ngroups--;
 	uncount(&en->groups, 1);
 	mem_free(g->ents);
@@ -995,6 +1065,8 @@ static int entry_insert(struct correl_engine *en, struct tenant *t, struct group
 	g->n++;
 	t->nevents++;
 	count(&en->events, 1);
+	if (g->heap_pos && !p)
+		heap_fix(t, g->heap_pos - 1);
 	return (int)p;
 }
 
@@ -1291,34 +1363,22 @@ static int64_t watermark(const struct correl_engine *en, const struct tenant *t)
 }
 
 /*
- * Runs the lazy groups' closed windows (all of them when all) and recomputes the tenant's
- * next close time. A result may feed a chained lazy group, also one already passed or new
- * (at the list's head): with all, passes repeat until every group is empty.
+ * Closes the lazy groups' windows that ended before the watermark (all of them when all),
+ * earliest first. Each round removes at least one event of the group on top; results may
+ * feed chained lazy groups, which the heap orders like the others.
  */
 static int close_due(struct run *r, bool all)
 {
 	struct tenant *t = r->t;
-	int64_t wm = watermark(r->en, t), next;
-	bool again;
+	int64_t wm = watermark(r->en, t);
+	struct group *g;
 	int rc;
 
-	if (!all && wm <= t->next_close)
-		return 0;
-	do {
-		again = false;
-		next = INT64_MAX;
-		t->next_close = INT64_MAX; /* lowered by groups fed during the pass */
-		/* groups are not freed before the end of the call, so the list stays walkable */
-		for (struct group *g = t->lazy_head; g; g = g->lazy_next) {
-			again |= all && g->n;
-			rc = close_windows(r, g, wm, all);
-			if (rc < 0)
-				return rc;
-			if (g->n)
-				next = MIN(next, sat_add(g->ents[0].time, g->c->rule->timespan_ns));
-		}
-		t->next_close = MIN(t->next_close, next);
-	} while (again);
+	while (t->nheap && (g = t->heap[0])->n && (all || close_at(g) < wm)) {
+		rc = close_windows(r, g, wm, all);
+		if (rc < 0)
+			return rc;
+	}
 	return 0;
 }
 
@@ -1416,10 +1476,7 @@ static int feed_corr(struct run *r, struct corr *c, uint32_t input, const struct
 	rc = entry_insert(en, r->t, g, &x);
 	if (rc < 0)
 		goto nomem;
-	if (!c->lazy)
-		return eval_eager(r, g, (uint32_t)rc);
-	r->t->next_close = MIN(r->t->next_close, sat_add(g->ents[0].time, c->rule->timespan_ns));
-	return 0;
+	return c->lazy ? 0 : eval_eager(r, g, (uint32_t)rc);
 nomem:
 	entry_release(&x);
 	return -ENOMEM;
@@ -1532,6 +1589,7 @@ static void tenant_free(struct correl_engine *en, struct tenant *t)
 	while (t->lru_head)
 		group_free(en, t, t->lru_head);
 	mem_free(t->buckets);
+	mem_free(t->heap);
 	mem_free(t->name);
 	mem_free(t);
 }
@@ -1580,8 +1638,7 @@ int correl_engine_add(struct correl_engine *en, struct correl_rule *r, struct er
 
 		if (names_rule(o, r->id) || names_rule(o, r->name)) {
 			err_set(e, -EEXIST, "%s:%d: %s: the id or name is already used by %s:%d",
-				r->file, r->line, corr_key(&(struct corr){ .rule = r }), o->file,
-				o->line);
+				r->file, r->line, correl_rule_key(r), o->file, o->line);
 			correl_rule_free(r);
 			return -EEXIST;
 		}
@@ -1629,8 +1686,23 @@ static int reject(struct corr *c, const char *fmt, ...)
 	return c->reject ? 0 : -ENOMEM;
 }
 
-/* The field that group-by entry `name` means in events of rule `ref`: an alias or itself. */
-static const char *alias_field(struct corr *c, const char *name, const char *ref, bool *bad)
+/* The rule an input reads: as written in `rules`, and its id and name (either may be NULL). */
+struct rule_names {
+	const char *ref, *id, *name;
+};
+
+static bool names_match(const struct rule_names *rn, const char *s)
+{
+	return !strcmp(s, rn->ref) || (rn->id && !strcmp(s, rn->id)) ||
+	       (rn->name && !strcmp(s, rn->name));
+}
+
+/*
+ * The field that group-by entry `name` means in events of rule rn: an alias (whose map may
+ * name the rule by its id or its name, whichever `rules` used) or itself.
+ */
+static const char *alias_field(struct corr *c, const char *name, const struct rule_names *rn,
+			       bool *bad)
 {
 	const struct correl_rule *r = c->rule;
 
@@ -1639,7 +1711,7 @@ static const char *alias_field(struct corr *c, const char *name, const char *ref
 		if (strcmp(r->aliases[i].name, name))
 			continue;
 		for (size_t j = 0; j < r->aliases[i].nmaps; j++)
-			if (!strcmp(r->aliases[i].maps[j].rule, ref))
+			if (names_match(rn, r->aliases[i].maps[j].rule))
 				return r->aliases[i].maps[j].field;
 		*bad = true;
 		return NULL;
@@ -1651,14 +1723,16 @@ static const char *alias_field(struct corr *c, const char *name, const char *ref
  * The field names input i of c reads: group-by (through aliases) then condition.field.
  * Returns how many, or 0 after rejecting c.
  */
-static int input_fields(struct corr *c, size_t i, const char **names)
+static int input_fields(struct corr *c, size_t i, const char *id, const char *name,
+			const char **names)
 {
 	const struct correl_rule *r = c->rule;
+	const struct rule_names rn = { r->rules[i], id, name };
 	size_t n = 0;
 	bool bad;
 
 	for (size_t g = 0; g < r->ngroup_by; g++) {
-		names[n] = alias_field(c, r->group_by[g], r->rules[i], &bad);
+		names[n] = alias_field(c, r->group_by[g], &rn, &bad);
 		if (bad)
 			return reject(c, "alias %s has no field for rule %s", r->group_by[g],
 				      r->rules[i]) < 0 ? -ENOMEM : 0;
@@ -1684,25 +1758,25 @@ static int add_use(struct use **v, size_t *n, struct corr *c, size_t input)
 
 /* Binds input i of c to base rule `handle`, resolving its fields through the caller. */
 static int bind_base(struct correl_engine *en, struct corr *c, size_t i, int handle,
-		     correl_resolve_fn *resolve, void *ctx)
+		     const char *id, const char *name, correl_resolve_fn *resolve, void *ctx)
 {
 	const char *names[CORREL_MAX_GROUP_BY + 1];
 	struct input *in = &c->inputs[i];
-	int n = input_fields(c, i, names);
+	int n = input_fields(c, i, id, name, names);
 
 	if (n < 0)
 		return n;
 	in->base = handle;
 	for (int s = 0; s < n && !c->reject; s++) {
 		struct err fe = ERR_INIT;
-		int id = resolve(ctx, names[s], &fe);
+		int field = resolve(ctx, names[s], &fe);
 
-		if (id == -ENOMEM)
-			return id;
-		if (id < 0 && reject(c, "field %s of rule %s: %s", names[s], c->rule->rules[i],
-				     fe.msg[0] ? fe.msg : "unknown") < 0)
+		if (field == -ENOMEM)
+			return field;
+		if (field < 0 && reject(c, "field %s of rule %s: %s", names[s], c->rule->rules[i],
+					fe.msg[0] ? fe.msg : "unknown") < 0)
 			return -ENOMEM;
-		in->slots[s] = id;
+		in->slots[s] = field;
 	}
 	return add_use(&en->bases[handle].uses, &en->bases[handle].nuses, c, i);
 }
@@ -1730,7 +1804,7 @@ int correl_engine_base(struct correl_engine *en, const char *id, const char *nam
 			if (c->inputs[i].base >= 0 || !((id && !strcmp(ref, id)) ||
 							(name && !strcmp(ref, name))))
 				continue;
-			rc = bind_base(en, c, i, handle, resolve, ctx);
+			rc = bind_base(en, c, i, handle, id, name, resolve, ctx);
 			if (rc < 0) {
 				mem_free(en->bases[handle].uses);
 				return err_set(e, rc, "correlation: out of memory");
@@ -1766,7 +1840,7 @@ static int group_index(const struct correl_rule *r, const char *field)
 static int bind_inner(struct corr *c, size_t i, struct corr *d)
 {
 	const char *names[CORREL_MAX_GROUP_BY + 1];
-	int n = input_fields(c, i, names);
+	int n = input_fields(c, i, d->rule->id, d->rule->name, names);
 
 	if (n < 0)
 		return n;
@@ -1854,7 +1928,7 @@ int correl_engine_link(struct correl_engine *en, correl_report_fn *report, void 
 /*
  * Layout, little-endian: "KBCORREL", u32 version, u32 tenants; per tenant: str name,
  * i64 latest, u8 seen, u32 groups; per group (least recently used first): str correlation
- * key, u32 values, str value...; u32 entries; per entry: i64 time, str input (as written in
+ * key, str signature (corr_signature), u32 values, str value...; u32 entries; per entry: i64 time, str input (as written in
  * `rules`), u8 has value, [str value], u32 refs, (i64 time, u64 ref)...; then the CRC-32 of
  * everything before it. str = u32 length + bytes.
  */
@@ -1903,14 +1977,34 @@ static int write_entry(struct buf *b, const struct corr *c, const struct entry *
 	return rc;
 }
 
+/*
+ * What the held values mean: type, condition field and group-by names. State is restored
+ * only into a correlation with the same signature, so an edited rule starts afresh.
+ */
+static int corr_signature(const struct corr *c, struct buf *b)
+{
+	const struct correl_rule *r = c->rule;
+	int rc;
+
+	buf_reset(b);
+	rc = buf_addf(b, "%s;%s;", correl_type_name(r->type), r->field ? r->field : "");
+	for (size_t i = 0; i < r->ngroup_by && rc >= 0; i++)
+		rc = buf_addf(b, "%s%s", i ? "," : "", r->group_by[i]);
+	return rc;
+}
+
 static int write_group(struct buf *b, const struct group *g)
 {
 	const char *vals[CORREL_MAX_GROUP_BY];
 	uint32_t lens[CORREL_MAX_GROUP_BY];
 	size_t n = key_values(g->key, g->key_len, vals, lens, CORREL_MAX_GROUP_BY);
 	const char *key = corr_key(g->c);
-	int rc = putstr(b, key, strlen(key));
+	struct buf sig = BUF_INIT(65536);
+	int rc = corr_signature(g->c, &sig);
 
+	rc = err_first(rc, putstr(b, key, strlen(key)));
+	rc = err_first(rc, putstr(b, sig.p, sig.len));
+	buf_release(&sig);
 	rc = err_first(rc, put32(b, (uint32_t)n));
 	for (size_t i = 0; i < n && rc >= 0; i++)
 		rc = putstr(b, vals[i], lens[i]);
@@ -2054,9 +2148,6 @@ static int read_entry(struct reader *rd, struct restore *rs)
 	}
 	if (entry_insert(rs->en, rs->t, rs->g, &x) < 0)
 		goto nomem;
-	if (rs->c->lazy)
-		rs->t->next_close = MIN(rs->t->next_close,
-					sat_add(rs->g->ents[0].time, rs->c->rule->timespan_ns));
 	return 0;
 nomem:
 	entry_release(&x);
@@ -2065,24 +2156,29 @@ nomem:
 
 static int read_group(struct reader *rd, struct restore *rs)
 {
-	const char *key, *v;
-	uint32_t len, nvals, nents;
+	struct buf mine = BUF_INIT(65536);
+	const char *key, *sig, *v;
+	uint32_t len, siglen, nvals, nents;
 	int rc = 0;
 
 	key = getstr(rd, &len);
+	sig = getstr(rd, &siglen);
 	nvals = get32(rd);
 	if (nvals > CORREL_MAX_GROUP_BY)
 		rd->bad = true;
 	rs->c = NULL;
 	rs->g = NULL;
-	for (size_t i = 0; !rd->bad && rs->t && i < rs->en->ncorrs; i++) {
+	for (size_t i = 0; !rd->bad && rs->t && i < rs->en->ncorrs && rc >= 0; i++) {
 		struct corr *c = rs->en->corrs[i];
 		const char *k = corr_key(c);
 
-		if (!c->reject && strlen(k) == len && !memcmp(k, key, len) &&
-		    c->rule->ngroup_by == nvals)
+		if (c->reject || strlen(k) != len || memcmp(k, key, len))
+			continue;
+		rc = corr_signature(c, &mine);
+		if (rc >= 0 && mine.len == siglen && !memcmp(mine.p, sig, siglen))
 			rs->c = c;
 	}
+	buf_release(&mine);
 	buf_reset(&rs->en->key);
 	for (uint32_t i = 0; i < nvals && !rd->bad && rc >= 0; i++) {
 		v = getstr(rd, &len);
@@ -2200,6 +2296,8 @@ int correl_snapshot_load(struct correl_engine *en, const char *path, struct err 
 	else
 		rc = correl_snapshot_read(en, b.p, b.len, e);
 	buf_release(&b);
+	if (rc == -EBADMSG)
+		log_warn("%s: snapshot ignored: %s", path, e ? e->msg : "corrupt");
 	return rc;
 }
 
@@ -2213,15 +2311,16 @@ int correl_reload(struct correl_engine *fresh, struct correl_engine *old, struct
 	else
 		rc = correl_snapshot_read(fresh, b.p, b.len, e);
 	buf_release(&b);
-	return rc;
+	if (rc < 0)
+		return rc;
+	/* counters go on from where they were: a reload is not a restart */
+	count(&fresh->results, load(&old->results));
+	for (size_t i = 0; i < DROP_N; i++)
+		count(&fresh->dropped[i], load(&old->dropped[i]));
+	return 0;
 }
 
 /* ---- metrics ------------------------------------------------------------------------- */
-
-static uint64_t load(_Atomic uint64_t *c)
-{
-	return atomic_load_explicit(c, memory_order_relaxed);
-}
 
 static int collect_results(struct metrics_out *o, void *ctx)
 {

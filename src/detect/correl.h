@@ -34,7 +34,7 @@
  * watermark (its latest event time minus lateness) has passed their end. Events older
  * than the watermark are late: not counted, correl_feed() returns 1. State per tenant is
  * bounded (max_groups, max_events); the least recently used group is evicted first and
- * every evicted group and event is counted.
+ * its events are counted (koban_correlation_dropped_total{reason="evicted"}).
  *
  * Building (new, add, base, link) fails only for memory or a duplicate id; after -ENOMEM
  * from correl_engine_base or correl_engine_link the engine must be freed, not used.
@@ -217,7 +217,8 @@ struct correl_result {
 typedef int correl_emit_fn(void *ctx, const struct correl_result *r);
 
 /*
- * Base rule `input` (a handle from correl_engine_base) matched ev of tenant. Returns 0,
+ * Base rule `input` (a handle from correl_engine_base) matched ev of tenant (its name; each
+ * tenant has its own clock and state). Returns 0,
  * 1 when the event was late (not counted; counted in koban_correlation_dropped_total),
  * or a negative code (-ENOMEM; emit's own).
  */
@@ -238,12 +239,17 @@ int correl_snapshot_read(struct correl_engine *en, const void *p, size_t len, st
 /* DIR/NAME through a temporary file and a rename (core/fileio). */
 int correl_snapshot_save(struct correl_engine *en, const char *dir, const char *name,
 			 struct err *e);
-/* -ENOENT (no snapshot yet: nothing to do), -EBADMSG (corrupt: ignored), -errno. */
+/*
+ * -ENOENT (no snapshot yet: nothing to do), -EBADMSG (corrupt: logged as a warning and
+ * ignored, the state stays as it was), -errno.
+ */
 int correl_snapshot_load(struct correl_engine *en, const char *path, struct err *e);
 
 /*
  * After a rule reload: moves into fresh (linked, no state yet) the state of every
- * correlation of old whose key survives; old keeps nothing the caller needs afterwards.
+ * correlation of old whose key survives, and carries the counters over; old keeps nothing
+ * the caller needs afterwards (free it, which unregisters its metrics, then register
+ * fresh's).
  */
 int correl_reload(struct correl_engine *fresh, struct correl_engine *old, struct err *e);
 

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SEC INT64_C(1000000000)
 
@@ -128,6 +129,7 @@ static void on_report(void *ctx, const struct correl_rule *r, const char *msg)
 static int fixture_init(struct fixture *f, const struct correl_config *cfg, const char *docs)
 {
 	static const char *const bases[] = { "a", "b", "c" };
+	static const char *const names[] = { "rule-a", "rule-b", "rule-c" };
 	struct err e = ERR_INIT;
 	char *copy = strdup(docs), *doc = copy, *next;
 	int rc;
@@ -152,7 +154,7 @@ static int fixture_init(struct fixture *f, const struct correl_config *cfg, cons
 	}
 	free(copy);
 	for (int i = 0; rc >= 0 && i < 3; i++) {
-		f->in[i] = correl_engine_base(f->en, bases[i], NULL, resolve, NULL,
+		f->in[i] = correl_engine_base(f->en, bases[i], names[i], resolve, NULL,
 					      &f->silenced[i], &e);
 		if (f->in[i] == -ENOENT)
 			continue;
@@ -245,10 +247,10 @@ static void test_parse_errors(void)
 		     "t.yml:1: title is required"));
 	CHECK(strstr(parse_error("title: t\ncorrelation:\n  type: event_cnt\n  rules: a\n"
 				 "  timespan: 1m\n  condition: {gte: 1}\n"),
-		     "t.yml:3: type: expected"));
+		     "t.yml:3: type: \"event_cnt\" is not one of event_count"));
 	CHECK(strstr(parse_error("title: t\ncorrelation:\n  type: event_count\n  rules: a\n"
 				 "  timespan: 5x\n  condition: {gte: 1}\n"),
-		     "t.yml:5: timespan"));
+		     "t.yml:5: timespan: \"5x\" is not a positive number"));
 	CHECK(strstr(parse_error("title: t\ncorrelation:\n  type: event_count\n  rules: a\n"
 				 "  timespan: 0s\n  condition: {gte: 1}\n"), "timespan"));
 	CHECK(strstr(parse_error("title: t\ncorrelation:\n  type: event_count\n  rules: a\n"
@@ -272,6 +274,16 @@ static void test_parse_errors(void)
 				 "  timespan: 1m\n  condition: {gte: 1, gte2: 2}\n"),
 		     "condition: unknown key"));
 	CHECK(strstr(parse_error("title: t\ndetection: {}\n"), "expected a mapping with correlation"));
+	/* keys are case-sensitive (found by fuzzing: a second group-by leaked the first) */
+	CHECK(strstr(parse_error("title: t\ncorrelation:\n  type: event_count\n  rules: a\n"
+				 "  timespan: 1m\n  group-bY: [ip]\n  condition: {gte: 1}\n"),
+		     "t.yml:6: correlation: unknown key"));
+	CHECK(strstr(parse_error("title: t\ncorrelation:\n  type: event_count\n  rules: a\n"
+				 "  timespan: 1m\n  condition: {GTE: 1}\n"), "condition: unknown key"));
+	CHECK(strstr(parse_error("title: t\ncorrelation:\n  type: Event_Count\n  rules: a\n"
+				 "  timespan: 1m\n  condition: {gte: 1}\n"), "type: \"Event_Count\" is not"));
+	CHECK(!strcmp(parse_error("title: t\ncorrelation:\n  type: event_count\n  rules: a\n"
+				  "  timespan: 1m\n  condition: {gte: 1}\ngenerate: True\n"), "(parsed)"));
 	CHECK(strstr(parse_error("title: t\ncorrelation:\n  type: event_count\n  rules: a\n"
 				 "  timespan: 1m\n  condition: {gte: 1}\ngenerate: maybe\n"),
 		     "t.yml:7: generate: expected true or false"));
@@ -492,10 +504,10 @@ static void test_lt_at_window_close(void)
 	CHECK_STR(g.text[0], "cnt group=u lines=1,2");
 	feed(&f, &g, 1, 76, 6, NULL, NULL, NULL);
 	CHECK_INT(correl_flush(f.en, on_result, &g), 0);
-	/* b's one event: yes; v's [40, 100] holds 3: no; then [65, 125] holds 2: yes */
+	/* earliest end first: v's [40, 100] holds 3: no; then [65, 125] holds 2: yes; b's one: yes */
 	CHECK_INT(g.n, 3);
-	CHECK_STR(g.text[1], "quiet group= lines=6");
-	CHECK_STR(g.text[2], "cnt group=v lines=4,5");
+	CHECK_STR(g.text[1], "cnt group=v lines=4,5");
+	CHECK_STR(g.text[2], "quiet group= lines=6");
 	correl_engine_free(f.en);
 }
 
@@ -517,6 +529,49 @@ static void test_flush_chain(void)
 	CHECK_INT(g.silenced, 1);
 	CHECK_INT(g.n, 1);
 	CHECK_STR(g.text[0], "rare group=u lines=1");
+	correl_engine_free(f.en);
+}
+
+struct order {
+	long n;
+	int64_t last;
+	bool sorted;
+};
+
+static int on_ordered(void *ctx, const struct correl_result *r)
+{
+	struct order *o = ctx;
+
+	o->sorted &= !o->n || r->time >= o->last;
+	o->last = r->time;
+	o->n++;
+	return 0;
+}
+
+/* Many lazy groups: each window closes once, earliest end first. */
+static void test_lazy_many_groups(void)
+{
+	struct correl_config cfg = { 0, 1000, 10000 };
+	struct order o = { 0, 0, true };
+	struct fixture f;
+	char user[16];
+
+	CHECK_INT(fixture_init(&f, &cfg, COUNT_RULE("{lt: 2}", "10s")), 0);
+	for (int i = 0; i < 300; i++) {
+		struct tev ev = { { user, NULL, NULL, NULL, NULL, NULL } };
+		/* out of order by one second, users met twice when i % 3 == 0 */
+		int64_t sec = i % 2 ? i - 1 : i;
+		struct correl_event ce = { sec * SEC, (uint64_t)i, value, &ev };
+
+		snprintf(user, sizeof(user), "u%d", i % 3 ? i : i / 3);
+		CHECK_INT(correl_feed(f.en, "t1", f.in[0], &ce, on_ordered, &o), 0);
+	}
+	CHECK(o.n > 150);
+	CHECK_INT(correl_flush(f.en, on_ordered, &o), 0);
+	CHECK(o.sorted);
+	/* 300 events; u1, u2, u4, u5 are met twice within 10 s (as i and 3 i): that window's first
+	 * event leaves without a result (count 2): 296 windows with one event */
+	CHECK_INT(o.n, 296);
 	correl_engine_free(f.en);
 }
 
@@ -674,11 +729,13 @@ static void test_aliases(void)
 	struct tev e1 = { { NULL, NULL, "10.0.0.5", "192.0.2.1", NULL, NULL } };
 	struct tev e2 = { { NULL, NULL, "192.0.2.1", "10.0.0.5", NULL, NULL } };
 
+	/* rules by id, the aliases by name (the fixture's base rules have ids a, b, c and
+	 * names rule-a, rule-b, rule-c): both say the same rule */
 	CHECK_INT(fixture_init(&f, &cfg_default,
 			       "title: pair\nid: pair\ncorrelation:\n  type: temporal\n"
 			       "  rules: [a, b]\n  group-by: [internal, remote]\n  timespan: 10s\n"
-			       "  aliases:\n    internal: {a: src, b: dst}\n"
-			       "    remote: {a: dst, b: src}\n"), 0);
+			       "  aliases:\n    internal: {rule-a: src, b: dst}\n"
+			       "    remote: {a: dst, rule-b: src}\n"), 0);
 	ce = (struct correl_event){ 0, 1, value, &e1 };
 	CHECK_INT(correl_feed(f.en, "t1", f.in[0], &ce, on_result, &g), 0);
 	ce = (struct correl_event){ 5 * SEC, 2, value, &e2 };
@@ -779,6 +836,10 @@ static void test_snapshot_restart(void)
 	CHECK_INT(correl_snapshot_read(f2.en, snap.p, 10, &e), -EBADMSG);
 	snprintf(path, sizeof(path), "%s/absent.snap", dir);
 	CHECK_INT(correl_snapshot_load(f2.en, path, &e), -ENOENT);
+	CHECK_INT(correl_snapshot_save(f2.en, dir, "torn.snap", &e), 0);
+	snprintf(path, sizeof(path), "%s/torn.snap", dir);
+	CHECK_INT(truncate(path, 30), 0); /* a torn copy: reported, ignored */
+	CHECK_INT(correl_snapshot_load(f2.en, path, &e), -EBADMSG);
 	feed(&f2, &g, 1, 31, 7, "v", NULL, NULL);
 	CHECK_INT(g.n, 2);
 	buf_release(&snap);
@@ -840,6 +901,7 @@ static void test_reload(void)
 			       "  rules: a\n  timespan: 1m\n  condition: {gte: 3}\n"), 0);
 	feed(&f1, &g, 0, 0, 1, "u", NULL, NULL);
 	feed(&f1, &g, 0, 1, 2, "u", NULL, NULL);
+	CHECK_INT(feed(&f1, &g, 0, -1000, 9, "u", NULL, NULL), 1); /* counted in f1 */
 	CHECK_INT(fixture_init(&f2, &cfg_default, COUNT_RULE("{gte: 3}", "1m")), 0);
 	CHECK_INT(correl_metrics_register(f2.en), 0);
 	CHECK_INT(correl_reload(f2.en, f1.en, &e), 0);
@@ -848,6 +910,21 @@ static void test_reload(void)
 	feed(&f2, &g, 0, 2, 3, "u", NULL, NULL);
 	CHECK_INT(g.n, 1);
 	CHECK_STR(g.text[0], "cnt group=u lines=1,2,3");
+	CHECK_INT(feed(&f2, &g, 0, -1000, 4, "u", NULL, NULL), 1);
+	CHECK_INT(metric("\nkoban_correlation_dropped_total{reason=\"late\"} "), 2);
+	CHECK_INT(metric("\nkoban_correlation_results_total "), 1);
+	correl_engine_free(f2.en);
+
+	/* same id, other group-by: the held values would mean something else */
+	CHECK_INT(fixture_init(&f1, &cfg_default, COUNT_RULE("{gte: 3}", "1m")), 0);
+	feed(&f1, &g, 0, 0, 1, "u", "10.0.0.1", NULL);
+	CHECK_INT(fixture_init(&f2, &cfg_default,
+			       "title: count\nid: cnt\ncorrelation:\n  type: event_count\n"
+			       "  rules: a\n  group-by: [ip]\n  timespan: 1m\n  condition: {gte: 2}\n"), 0);
+	CHECK_INT(correl_metrics_register(f2.en), 0);
+	CHECK_INT(correl_reload(f2.en, f1.en, &e), 0);
+	CHECK_INT(metric("\nkoban_correlation_dropped_total{reason=\"restore_unknown\"} "), 1);
+	correl_engine_free(f1.en);
 	correl_engine_free(f2.en);
 }
 
@@ -926,6 +1003,7 @@ int main(void)
 	T_RUN(test_value_sum_avg_percentile);
 	T_RUN(test_lt_at_window_close);
 	T_RUN(test_flush_chain);
+	T_RUN(test_lazy_many_groups);
 	T_RUN(test_out_of_order_within_lateness);
 	T_RUN(test_late_event);
 	T_RUN(test_eviction);
