@@ -114,7 +114,6 @@ struct ruleset {
 struct record {
 	struct record *next;
 	uint64_t ref;
-	int64_t time;
 	int input;
 	struct ruleset *rs;   /* the set the input handle belongs to */
 	size_t tenant_len, json_len;
@@ -1035,7 +1034,6 @@ static int correlated(void *ctx, const struct correl_result *r)
 	struct detect *d = ctx;
 	const struct correl_rule *cr = r->rule;
 	const char *id = correl_rule_key(cr) ? correl_rule_key(cr) : cr->file;
-	uint64_t refs[ALERT_EVENTS_MAX];
 	struct alert_event ev[ALERT_EVENTS_MAX];
 	size_t n = 0, from = r->nrefs > ALERT_EVENTS_MAX ? r->nrefs - ALERT_EVENTS_MAX : 0;
 	struct buf g = BUF_INIT(1 << 16);
@@ -1065,10 +1063,8 @@ static int correlated(void *ctx, const struct correl_result *r)
 	for (size_t i = from; i < r->nrefs; i++) {
 		const struct memo *m = memo_find(d, r->refs[i].ref);
 
-		if (m) {
-			refs[n] = m->ref;
+		if (m)
 			ev[n++] = (struct alert_event){ m->json, m->len };
-		}
 	}
 	if ((rc = group_json(r, &g)) >= 0 && (rc = buf_addch(&g, '\0')) >= 0) {
 		struct alert a = {
@@ -1082,7 +1078,6 @@ static int correlated(void *ctx, const struct correl_result *r)
 			.events_matched = r->nrefs,
 		};
 
-		(void)refs;
 		(void)alert_sink_push(d->cfg.alerts, &a, NULL); /* a drop is counted there */
 	} else {
 		drop(d, DROP_TOO_LARGE);
@@ -1278,7 +1273,7 @@ static void enqueue(struct detect *d, struct worker *w, struct ruleset *rs, int 
 		drop(d, DROP_NO_MEMORY);
 		return;
 	}
-	*rec = (struct record){ NULL, ref, event_time(ev), input, rs, tl, w->json.len };
+	*rec = (struct record){ NULL, ref, input, rs, tl, w->json.len };
 	memcpy(rec->data, tenant, tl + 1);
 	memcpy(rec->data + tl + 1, w->json.p, w->json.len);
 	rec->data[tl + 1 + w->json.len] = '\0';
