@@ -145,9 +145,10 @@ static const char *const levels[] = { "informational", "low", "medium", "high", 
 enum suppress_reason { SUPPRESS_DISABLED, SUPPRESS_TUNED, SUPPRESS_N };
 static const char *const suppress_names[SUPPRESS_N] = { "disabled", "tuned" };
 
-enum drop_reason { DROP_QUEUE_FULL, DROP_NO_MEMORY, DROP_TOO_LARGE, DROP_DECODE, DROP_N };
+enum drop_reason { DROP_QUEUE_FULL, DROP_NO_MEMORY, DROP_TOO_LARGE, DROP_DECODE, DROP_RELOAD,
+		   DROP_N };
 static const char *const drop_names[DROP_N] = { "queue_full", "no_memory", "too_large",
-						 "decode" };
+						 "decode", "reload" };
 
 struct detect {
 	struct detect_config cfg;
@@ -1245,8 +1246,10 @@ static void *detect_thread(void *arg)
 		d->busy = true;
 		pthread_mutex_unlock(&d->qlock);
 		pthread_mutex_lock(&d->correl_lock);
-		if (rec->rs == atomic_load(&d->rs)) /* else: made by rules since reloaded */
+		if (rec->rs == atomic_load(&d->rs))
 			feed_record(d, rec);
+		else /* matched by the rules a reload replaced: their input handles are gone */
+			drop(d, DROP_RELOAD);
 		pthread_mutex_unlock(&d->correl_lock);
 		mem_free(rec);
 		pthread_mutex_lock(&d->qlock);
