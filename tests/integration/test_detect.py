@@ -192,6 +192,34 @@ def test_ingest_detects():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def test_http_ingest_bundled_correlations():
+    """Entra sign-ins POSTed to HTTP ingest (decoded on the acknowledged-input slots) raise
+    the bundled brute-force, spray and MFA-fatigue alerts: the results `koban rule test`
+    gives for the same lines (tests/rules/entra_signin), one alert each."""
+    from test_http_ingest import post, setup  # noqa: E402
+    case = os.path.join(HERE, "..", "rules", "entra_signin")
+    with open(os.path.join(case, "expected.jsonl")) as f:
+        want = sorted((r["rule"], json.dumps(r.get("group"), sort_keys=True))
+                      for r in map(json.loads, f))
+    d = tempdir()
+    k = None
+    try:
+        cfg, tok = setup(d)
+        k = Instance(d, config=cfg, extra=["--api", "127.0.0.1:0"])
+        with open(os.path.join(case, "raw.log"), "rb") as f:
+            status, _, body = post(k.api, "/api/v1/ingest/azure", tok["city-a/azure"], f.read())
+        assert status == 200, (status, body)
+        got = wait_alerts(d, "city-a", len(want))
+        k.wait_settled()
+        got = sorted((a["rule"]["id"], json.dumps(a["group"] or None, sort_keys=True))
+                     for a in alerts(d, "city-a"))
+        assert got == want, (got, want)
+    finally:
+        if k:
+            k.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def signin(user, time, lat, lon, city):
     return json.dumps({"@timestamp": time, "event": {"category": ["authentication"],
                                                     "outcome": "success", "dataset": "azure.signinlogs"},
@@ -227,6 +255,7 @@ if __name__ == "__main__":
     s.run(test_bundled_rule_alerts)
     s.run(test_correlation_survives_restart_and_reload)
     s.run(test_tenant_policy)
+    s.run(test_http_ingest_bundled_correlations)
     s.run(test_ingest_detects)
     s.run(test_impossible_travel)
     s.done()
