@@ -14,6 +14,7 @@
 #include "store/meta.h"
 #include "t.h"
 #include "t_meta.h"
+#include "t_metrics.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -262,19 +263,6 @@ static void subscriber_release(struct subscriber *sub)
 	pthread_mutex_destroy(&sub->lock);
 }
 
-static bool metrics_has(const char *line)
-{
-	struct buf b = BUF_INIT(1 << 20);
-	bool found;
-
-	CHECK_INT(metrics_render(&b), 0);
-	found = strstr(b.p, line) != NULL;
-	if (!found)
-		t_check(0, __FILE__, __LINE__, "no '%s' in:\n%s", line, b.p);
-	buf_release(&b);
-	return found;
-}
-
 static void test_sink_stores_and_tells(void)
 {
 	struct meta *m = t_meta_open("a", "b", NULL);
@@ -299,10 +287,10 @@ static void test_sink_stores_and_tells(void)
 	CHECK_INT(sub.seen.n, 600);
 	CHECK(sub.seen.last_id > 0);
 	CHECK(sub.seen.had_events);
-	metrics_has("koban_alerts_total{tenant=\"a\",level=\"high\"} 298\n");
-	metrics_has("koban_alerts_total{tenant=\"a\",level=\"critical\"} 2\n");
-	metrics_has("koban_alerts_total{tenant=\"b\",level=\"critical\"} 1\n");
-	metrics_has("koban_alerts_queued 0\n");
+	CHECK_INT(t_metric("koban_alerts_total{tenant=\"a\",level=\"high\"}", -1), 298);
+	CHECK_INT(t_metric("koban_alerts_total{tenant=\"a\",level=\"critical\"}", -1), 2);
+	CHECK_INT(t_metric("koban_alerts_total{tenant=\"b\",level=\"critical\"}", -1), 1);
+	CHECK_INT(t_metric("koban_alerts_queued", -1), 0);
 	alert_sink_free(s);
 	subscriber_release(&sub);
 
@@ -372,7 +360,7 @@ static void test_sink_drops_counted(void)
 	CHECK_INT(alert_sink_push(s, &a, &e), 0);
 	CHECK_INT(alert_sink_push(s, &a, &e), 0);
 	CHECK_INT(alert_sink_push(s, &a, &e), -ENOSPC);
-	metrics_has("koban_alerts_queued 2\n");
+	CHECK_INT(t_metric("koban_alerts_queued", -1), 2);
 	a.rule_level = "urgent";
 	CHECK_INT(alert_sink_push(s, &a, &e), -EINVAL);
 	CHECK(strstr(e.msg, "level") != NULL);
@@ -392,11 +380,11 @@ static void test_sink_drops_counted(void)
 	CHECK_INT(alert_sink_push(s, &a, &e), 0);
 	alert_sink_flush(s);
 	CHECK_INT(sub.seen.n, 3);
-	metrics_has("koban_alerts_dropped_total{reason=\"queue_full\"} 1\n");
-	metrics_has("koban_alerts_dropped_total{reason=\"invalid\"} 2\n");
-	metrics_has("koban_alerts_dropped_total{reason=\"no_memory\"} 1\n");
-	metrics_has("koban_alerts_dropped_total{reason=\"no_tenant\"} 1\n");
-	metrics_has("koban_alerts_dropped_total{reason=\"store_error\"} 0\n");
+	CHECK_INT(t_metric("koban_alerts_dropped_total{reason=\"queue_full\"}", -1), 1);
+	CHECK_INT(t_metric("koban_alerts_dropped_total{reason=\"invalid\"}", -1), 2);
+	CHECK_INT(t_metric("koban_alerts_dropped_total{reason=\"no_memory\"}", -1), 1);
+	CHECK_INT(t_metric("koban_alerts_dropped_total{reason=\"no_tenant\"}", -1), 1);
+	CHECK_INT(t_metric("koban_alerts_dropped_total{reason=\"store_error\"}", -1), 0);
 	alert_sink_free(s);
 	subscriber_release(&sub);
 }
