@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 import traceback
+import urllib.error
 import urllib.request
 
 KOBAN = os.environ.get("KOBAN_BIN", os.path.abspath("koban"))
@@ -252,6 +253,41 @@ def file_output_config(workdir, extra=""):
     """A koban.yaml in workdir with the ECS JSON file output on (off by default), so that
     spool_lines() can read what serve made; extra is appended."""
     return write_config(workdir, FILE_OUTPUT + extra)
+
+
+def json_lines(text):
+    """The JSON values of text, one a line (the --json output of koban's commands)."""
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def alert_list(workdir, tenant, *args):
+    """The alerts of `koban alert list --tenant tenant --json ARGS` run in workdir, newest
+    first (ARGS such as --limit N, -c CONFIG)."""
+    _, out, _ = run(["alert", "list", "--tenant", tenant, "--json"] + list(args), workdir)
+    return json_lines(out)
+
+
+def api_tokens(workdir, tenants):
+    """Adds an API token tok-TENANT for each of tenants and a SOC token `ops` in workdir;
+    returns their secrets as {tenant: secret, "soc": secret}."""
+    tokens = {}
+    for t in tenants:
+        tokens[t] = run(["token", "add", "tok-" + t, "--tenant", t], workdir)[1].strip()
+    tokens["soc"] = run(["token", "add", "ops", "--soc"], workdir)[1].strip()
+    return tokens
+
+
+def api_request(url, token=None, method="GET", data=None):
+    """One HTTP request to koban's API listener, with `Authorization: Bearer token` when a
+    token is given; returns (status, Content-Type, body text), for error statuses too."""
+    req = urllib.request.Request(url, method=method, data=data)
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.headers.get("Content-Type"), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type"), e.read().decode()
 
 
 def search_events(workdir, tenant, *args, config=None):
