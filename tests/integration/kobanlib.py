@@ -241,6 +241,15 @@ def udp_dropped_while_blocked(k, bind, tenant, count=300):
     return m, got
 
 
+def write_file(workdir, name, text):
+    """Writes text to workdir/name, making the folders of name as needed; returns its path."""
+    path = os.path.join(workdir, name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
 def write_config(workdir, extra=""):
     """Writes workdir/koban.yaml: data_dir ./var, then extra; returns its path."""
     path = os.path.join(workdir, "koban.yaml")

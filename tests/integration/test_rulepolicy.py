@@ -8,7 +8,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
 from kobanlib import (Instance, Suite, api_request, api_tokens, json_lines, run,  # noqa: E402
-                      tempdir)
+                      tempdir, write_file)
 
 # the command's name until it moves under `koban rule` (then: ["rule"])
 RULE = ["rule"]
@@ -23,8 +23,7 @@ def rule(d, *args, check=True):
 def setup(d):
     for t in ("city-a", "city-b"):
         run(["tenant", "add", t], d)
-    with open(os.path.join(d, "f.yml"), "w") as f:
-        f.write(FILTER)
+    write_file(d, "f.yml", FILTER)
     rule(d, "disable", "--tenant", "city-a", "--reason", "noisy on backups", "--by", "alice",
          "r-1")
     rule(d, "tune", "--tenant", "city-a", "--filter", "f.yml", "--reason", "backup server",
@@ -90,8 +89,7 @@ def test_bad_filters_and_usage():
                         "more than one YAML document"),
         }
         for name, (text, want) in cases.items():
-            with open(os.path.join(d, name), "w") as f:
-                f.write(text)
+            write_file(d, name, text)
             status, _, err = rule(d, "tune", "--tenant", "city-a", "--filter", name,
                                   "--reason", "x", "r-1", check=False)
             assert status == 1 and want in err, (name, status, err)
@@ -101,7 +99,7 @@ def test_bad_filters_and_usage():
         status, _, err = rule(d, "tune", "--tenant", "city-a", "--filter", "/dev/null",
                               "--reason", "x", "r-1", check=False)
         assert status == 1 and "not a regular file" in err, err
-        open(os.path.join(d, "empty.yml"), "w").close()
+        write_file(d, "empty.yml", "")
         status, _, err = rule(d, "tune", "--tenant", "city-a", "--filter", "empty.yml",
                               "--reason", "x", "r-1", check=False)
         assert status == 1 and "empty.yml: not YAML (or empty)" in err, err
