@@ -443,6 +443,36 @@ def make_tls(workdir):
     return os.path.join(d, "ca.pem"), os.path.join(d, "server.pem"), os.path.join(d, "server.key")
 
 
+def rule_command_missing():
+    """Why `koban rule` cannot be run (no binary, or a koban without the command), or None."""
+    if not os.path.exists(KOBAN):
+        return "%s does not exist (build it, or set KOBAN_BIN)" % KOBAN
+    p = subprocess.run([KOBAN, "help", "rule"], capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        return "this koban has no `rule` command yet (`koban help rule`: %s)" % \
+            (p.stderr.strip().splitlines() or ["exit %d" % p.returncode])[0]
+    return None
+
+
+def rule_files(roots, exts=(".yml", ".yaml")):
+    """The paths of the files under the folders roots whose names end in one of exts (Sigma
+    rule files by default), folder by folder as os.walk finds them."""
+    for root in roots:
+        for base, _, files in os.walk(root):
+            for name in files:
+                if name.endswith(exts):
+                    yield os.path.join(base, name)
+
+
+def named(name, fn, *args):
+    """fn(*args) as a test function called name, for Suite (which prints a test's function
+    name): one PASS/FAIL/SKIP line per case of a table."""
+    def test():
+        return fn(*args)
+    test.__name__ = name
+    return test
+
+
 class Suite:
     """Runs test functions, printing PASS/FAIL/SKIP lines; exit status 1 on any failure.
     A test that returns False has printed its own SKIP line."""

@@ -8,7 +8,7 @@ import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import SHARED, Suite, json_lines, run, tempdir, write_file  # noqa: E402
+from kobanlib import SHARED, Suite, json_lines, rule_files, run, tempdir, write_file  # noqa: E402
 
 SIGMA = os.path.join(SHARED, "sigma")
 ACTIVE = ["rules", "rules-compliance", "rules-emerging-threats", "rules-placeholder",
@@ -203,12 +203,9 @@ def test_rule_list():
 def placeholder_names(roots):
     """Every %name% in the rule files under roots (the expand values among them)."""
     names = set()
-    for root in roots:
-        for base, _, files in os.walk(root):
-            for n in files:
-                if n.endswith((".yml", ".yaml")):
-                    with open(os.path.join(base, n), encoding="utf-8") as f:
-                        names.update(re.findall(r"%([A-Za-z0-9_.-]+)%", f.read()))
+    for path in rule_files(roots):
+        with open(path, encoding="utf-8") as f:
+            names.update(re.findall(r"%([A-Za-z0-9_.-]+)%", f.read()))
     return sorted(names)
 
 
