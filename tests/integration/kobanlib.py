@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 import traceback
+import urllib.error
 import urllib.request
 
 KOBAN = os.environ.get("KOBAN_BIN", os.path.abspath("koban"))
@@ -240,6 +241,15 @@ def udp_dropped_while_blocked(k, bind, tenant, count=300):
     return m, got
 
 
+def write_file(workdir, name, text):
+    """Writes text to workdir/name, making the folders of name as needed; returns its path."""
+    path = os.path.join(workdir, name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
 def write_config(workdir, extra=""):
     """Writes workdir/koban.yaml: data_dir ./var, then extra; returns its path."""
     path = os.path.join(workdir, "koban.yaml")
@@ -252,6 +262,41 @@ def file_output_config(workdir, extra=""):
     """A koban.yaml in workdir with the ECS JSON file output on (off by default), so that
     spool_lines() can read what serve made; extra is appended."""
     return write_config(workdir, FILE_OUTPUT + extra)
+
+
+def json_lines(text):
+    """The JSON values of text, one a line (the --json output of koban's commands)."""
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def alert_list(workdir, tenant, *args):
+    """The alerts of `koban alert list --tenant tenant --json ARGS` run in workdir, newest
+    first (ARGS such as --limit N, -c CONFIG)."""
+    _, out, _ = run(["alert", "list", "--tenant", tenant, "--json"] + list(args), workdir)
+    return json_lines(out)
+
+
+def api_tokens(workdir, tenants):
+    """Adds an API token tok-TENANT for each of tenants and a SOC token `ops` in workdir;
+    returns their secrets as {tenant: secret, "soc": secret}."""
+    tokens = {}
+    for t in tenants:
+        tokens[t] = run(["token", "add", "tok-" + t, "--tenant", t], workdir)[1].strip()
+    tokens["soc"] = run(["token", "add", "ops", "--soc"], workdir)[1].strip()
+    return tokens
+
+
+def api_request(url, token=None, method="GET", data=None):
+    """One HTTP request to koban's API listener, with `Authorization: Bearer token` when a
+    token is given; returns (status, Content-Type, body text), for error statuses too."""
+    req = urllib.request.Request(url, method=method, data=data)
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.headers.get("Content-Type"), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type"), e.read().decode()
 
 
 def search_events(workdir, tenant, *args, config=None):
@@ -396,6 +441,36 @@ def make_tls(workdir):
     ossl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
          "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf")
     return os.path.join(d, "ca.pem"), os.path.join(d, "server.pem"), os.path.join(d, "server.key")
+
+
+def rule_command_missing():
+    """Why `koban rule` cannot be run (no binary, or a koban without the command), or None."""
+    if not os.path.exists(KOBAN):
+        return "%s does not exist (build it, or set KOBAN_BIN)" % KOBAN
+    p = subprocess.run([KOBAN, "help", "rule"], capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        return "this koban has no `rule` command yet (`koban help rule`: %s)" % \
+            (p.stderr.strip().splitlines() or ["exit %d" % p.returncode])[0]
+    return None
+
+
+def rule_files(roots, exts=(".yml", ".yaml")):
+    """The paths of the files under the folders roots whose names end in one of exts (Sigma
+    rule files by default), folder by folder as os.walk finds them."""
+    for root in roots:
+        for base, _, files in os.walk(root):
+            for name in files:
+                if name.endswith(exts):
+                    yield os.path.join(base, name)
+
+
+def named(name, fn, *args):
+    """fn(*args) as a test function called name, for Suite (which prints a test's function
+    name): one PASS/FAIL/SKIP line per case of a table."""
+    def test():
+        return fn(*args)
+    test.__name__ = name
+    return test
 
 
 class Suite:

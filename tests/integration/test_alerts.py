@@ -8,12 +8,11 @@ import shutil
 import sqlite3
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import Instance, Suite, poll, run, tempdir, value  # noqa: E402
+from kobanlib import (Instance, Suite, alert_list, api_request, api_tokens, json_lines,  # noqa: E402
+                      poll, run, tempdir, value)
 
 
 def alert(rule, title, level="high", events=1, author="Jane Doe"):
@@ -44,13 +43,7 @@ def setup(d):
     ids_a = [int(x) for x in out.split()]
     _, out, _ = add(d, "city-b", [alert("b1", "city-b-secret")])
     ids_b = [int(x) for x in out.split()]
-    tokens = {}
-    for t in ("city-a", "city-b"):
-        _, out, _ = run(["token", "add", "tok-" + t, "--tenant", t], d)
-        tokens[t] = out.strip()
-    _, out, _ = run(["token", "add", "ops", "--soc"], d)
-    tokens["soc"] = out.strip()
-    return ids_a, ids_b, tokens
+    return ids_a, ids_b, api_tokens(d, ("city-a", "city-b"))
 
 
 def test_cli():
@@ -63,9 +56,8 @@ def test_cli():
         assert rows[0].split() == ["ID", "DETECTED", "LEVEL", "KIND", "RULE", "TITLE"], out
         assert [r.split()[4] for r in rows[1:]] == ["r2", "r1", "r0"], out
         assert "city-b-secret" not in out
-        _, out, _ = run(["alert", "list", "--tenant", "city-a", "--json", "--limit", "2"], d)
-        lines = [json.loads(x) for x in out.splitlines()]
-        assert [a["rule"]["id"] for a in lines] == ["r2", "r1"], out
+        lines = alert_list(d, "city-a", "--limit", "2")
+        assert [a["rule"]["id"] for a in lines] == ["r2", "r1"], lines
         first = lines[1]
         assert first["tenant"] == "city-a" and first["rule"]["author"] == "Jane Doe", first
         assert first["rule"]["references"] == ["https://example.org/r1"], first
@@ -97,8 +89,7 @@ def test_cli():
         assert rc == 1 and ":2: " in err and "kind" in err and len(out.split()) == 1, (out, err)
         rc, _, err = add(d, "nosuch", [alert("x", "x")], check=False)
         assert rc == 1 and "nosuch" in err, err
-        _, out, _ = run(["alert", "list", "--tenant", "city-a", "--json"], d)
-        assert [json.loads(x)["rule"]["id"] for x in out.splitlines()] == ["ok", "r2", "r1", "r0"]
+        assert [a["rule"]["id"] for a in alert_list(d, "city-a")] == ["ok", "r2", "r1", "r0"]
         # what `alert show --json` prints, `alert add` takes back (another tenant, new id)
         _, out, _ = run(["alert", "show", "--tenant", "city-a", "--json", str(ids_a[2])], d)
         _, new, _ = add(d, "city-b", [out.strip()])
@@ -117,14 +108,7 @@ def get(base, token, path="/api/v1/alerts", raw_query=None, method="GET", **para
         url += "?" + raw_query
     elif params:
         url += "?" + urllib.parse.urlencode(params)
-    req = urllib.request.Request(url, method=method, data=b"x" if method == "POST" else None)
-    if token:
-        req.add_header("Authorization", "Bearer " + token)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, r.headers.get("Content-Type"), r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers.get("Content-Type"), e.read().decode()
+    return api_request(url, token, method, b"x" if method == "POST" else None)
 
 
 def test_api_isolation():
@@ -140,8 +124,7 @@ def test_api_isolation():
             assert (status, ctype) == (200, "application/x-ndjson") and body == cli, (status, body)
             assert len(body.splitlines()) == 3 and "city-b-secret" not in body
             status, _, body = get(base, tok["city-a"], tenant="city-a", limit="1")
-            assert status == 200 and [json.loads(x)["rule"]["id"] for x in body.splitlines()] \
-                == ["r2"], body
+            assert status == 200 and [a["rule"]["id"] for a in json_lines(body)] == ["r2"], body
             status, _, body = get(base, tok["city-a"], since="+1h")
             assert (status, body) == (200, ""), body
             # one alert, with its events: the CLI's object
@@ -165,7 +148,7 @@ def test_api_isolation():
                 assert "secret" not in body, (raw, status, body)
             # the SOC token names the tenant, and must
             status, _, body = get(base, tok["soc"], tenant="city-b")
-            assert status == 200 and [json.loads(x)["rule"]["title"] for x in body.splitlines()] \
+            assert status == 200 and [a["rule"]["title"] for a in json_lines(body)] \
                 == ["city-b-secret"], body
             status, _, body = get(base, tok["soc"], tenant="city-a",
                                   path="/api/v1/alerts/%d" % ids_b[0])
@@ -223,8 +206,8 @@ def test_serve_retention():
             assert value(m, "koban_alerts_queued") == 0
         finally:
             assert inst.stop() == 0
-        _, out, _ = run(["alert", "list", "--tenant", "city-a", "--json"], d)
-        assert [json.loads(x)["rule"]["id"] for x in out.splitlines()] == ["recent"], out
+        got = alert_list(d, "city-a")
+        assert [a["rule"]["id"] for a in got] == ["recent"], got
     finally:
         shutil.rmtree(d)
 

@@ -10,8 +10,8 @@ import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import (Instance, Suite, file_output_config, poll, run, send_lines,  # noqa: E402
-                      serve_source, tempdir)
+from kobanlib import (Instance, Suite, alert_list, file_output_config, poll, run,  # noqa: E402
+                      send_lines, serve_source, tempdir, write_file)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 THREAT_LOG = os.path.join(HERE, "..", "data", "parse", "panos", "threat.log")
@@ -44,14 +44,9 @@ def evil(host, second, text="EVIL"):
     return "<13>1 2026-03-15T03:00:%02dZ %s app - - - %s %d" % (second, host, text, second)
 
 
-def alerts(d, tenant):
-    _, out, _ = run(["alert", "list", "--tenant", tenant, "--json"], d)
-    return [json.loads(x) for x in out.splitlines()]
-
-
-def wait_alerts(d, tenant, n):
-    return poll("%d alerts of %s" % (n, tenant), lambda: len(alerts(d, tenant)) >= n and
-                alerts(d, tenant))
+def wait_alert_list(d, tenant, n):
+    return poll("%d alerts of %s" % (n, tenant), lambda: len(alert_list(d, tenant)) >= n and
+                alert_list(d, tenant))
 
 
 def by_kind(got, kind):
@@ -59,9 +54,7 @@ def by_kind(got, kind):
 
 
 def setup(d):
-    os.mkdir(os.path.join(d, "rules"))
-    with open(os.path.join(d, "rules", "evil.yml"), "w") as f:
-        f.write(RULES)
+    write_file(d, "rules/evil.yml", RULES)
     run(["tenant", "add", "beta"], d)
     run(["source", "add", "other", "--tenant", "beta", "--cidr", "127.0.0.3/32"], d)
     return serve_source(d, "fw", "127.0.0.2", tenant="alpha", config="detect:\n  rules: [rules]\n")
@@ -75,9 +68,9 @@ def test_bundled_rule_alerts():
         with open(THREAT_LOG) as f:
             lines = [x.rstrip("\n") for x in f if x.strip()]
         send_lines(k, "127.0.0.2", lines)
-        got = wait_alerts(d, "alpha", 4)
+        got = wait_alert_list(d, "alpha", 4)
         k.wait_settled()
-        got = alerts(d, "alpha")
+        got = alert_list(d, "alpha")
         titles = sorted(a["rule"]["title"] for a in got)
         assert titles == ["PAN-OS Command and Control Traffic or DNS Sinkhole Hit",
                           "PAN-OS Critical Exploit Attempt", "PAN-OS Flood Protection Triggered",
@@ -104,14 +97,14 @@ def test_correlation_survives_restart_and_reload():
         k = setup(d)
         send_lines(k, "127.0.0.2", [evil("h1", 1), evil("h1", 2), evil("h1", 3, "benign")])
         send_lines(k, "127.0.0.3", [evil("h1", 4)])  # tenant beta: its own state
-        got = wait_alerts(d, "alpha", 2)
+        got = wait_alert_list(d, "alpha", 2)
         assert len(by_kind(got, "sigma")) == 2 and not by_kind(got, "correlation"), got
         assert k.stop() == 0
         assert os.path.exists(os.path.join(d, "var", "detect", "correlation.state"))
 
         k = Instance(d, file_output_config(d, "detect:\n  rules: [rules]\n"))
         send_lines(k, "127.0.0.2", [evil("h1", 5), evil("h2", 6), evil("h2", 7)])
-        got = wait_alerts(d, "alpha", 6)
+        got = wait_alert_list(d, "alpha", 6)
         corr = by_kind(got, "correlation")
         assert len(corr) == 1 and corr[0]["group"] == {"host.name": "h1"}, got
         assert corr[0]["rule"]["id"] == "6a1d3c55-0000-4000-8000-00000000e002", corr
@@ -121,14 +114,14 @@ def test_correlation_survives_restart_and_reload():
         k.signal(signal.SIGHUP)
         poll("the reload", lambda: "reloaded" in k.log())
         send_lines(k, "127.0.0.2", [evil("h2", 8)])
-        got = wait_alerts(d, "alpha", 8)
+        got = wait_alert_list(d, "alpha", 8)
         corr = by_kind(got, "correlation")
         assert sorted(c["group"]["host.name"] for c in corr) == ["h1", "h2"], got
         h2 = [c for c in corr if c["group"]["host.name"] == "h2"][0]
         assert h2["n_events"] == 3 and h2["events_omitted"] == 0, h2  # all seen by this run
         k.wait_settled()
-        assert len(alerts(d, "alpha")) == 8
-        beta = alerts(d, "beta")
+        assert len(alert_list(d, "alpha")) == 8
+        beta = alert_list(d, "beta")
         assert len(beta) == 1 and beta[0]["kind"] == "sigma", beta
     finally:
         if k:
@@ -144,23 +137,22 @@ def test_tenant_policy():
         k = setup(d)
         evil_id = "6a1d3c55-0000-4000-8000-00000000e001"
         run(["rule", "disable", "--tenant", "beta", "--reason", "noisy here", evil_id], d)
-        with open(os.path.join(d, "tune.yml"), "w") as f:
-            f.write("lab:\n  host.name: lab-*\ncondition: lab\n")
+        write_file(d, "tune.yml", "lab:\n  host.name: lab-*\ncondition: lab\n")
         run(["rule", "tune", "--tenant", "alpha", "--filter", "tune.yml", "--reason",
              "the lab runs tools", evil_id], d)
         k.signal(signal.SIGHUP)
         poll("the reload", lambda: "reloaded" in k.log())
         send_lines(k, "127.0.0.3", [evil("h1", 1)])
         send_lines(k, "127.0.0.2", [evil("lab-1", 2), evil("h1", 3)])
-        got = wait_alerts(d, "alpha", 1)
+        got = wait_alert_list(d, "alpha", 1)
         k.wait_settled()
         m = k.metrics()
         sup = {r: m.get(("koban_detect_suppressed_total", frozenset({("reason", r)})), 0)
                for r in ("disabled", "tuned")}
         assert sup == {"disabled": 1, "tuned": 1}, sup
-        got = alerts(d, "alpha")
+        got = alert_list(d, "alpha")
         assert len(got) == 1 and got[0]["keys"]["host.name"] == "h1", got
-        assert alerts(d, "beta") == []
+        assert alert_list(d, "beta") == []
         _, out, _ = run(["rule", "history", "--tenant", "beta", "--json"], d)
         assert json.loads(out.splitlines()[0])["reason"] == "noisy here", out
     finally:
@@ -172,18 +164,13 @@ def test_tenant_policy():
 def test_ingest_detects():
     d = tempdir()
     try:
-        os.mkdir(os.path.join(d, "rules"))
-        with open(os.path.join(d, "rules", "evil.yml"), "w") as f:
-            f.write(RULES)
-        with open(os.path.join(d, "koban.yaml"), "w") as f:
-            f.write("data_dir: ./var\ndetect:\n  rules: [rules]\n")
+        write_file(d, "rules/evil.yml", RULES)
+        write_file(d, "koban.yaml", "data_dir: ./var\ndetect:\n  rules: [rules]\n")
         run(["tenant", "add", "alpha", "-c", "koban.yaml"], d)
-        with open(os.path.join(d, "in.log"), "w") as f:
-            f.write("".join(evil("h9", s) + "\n" for s in (1, 2, 3, 4)))
+        write_file(d, "in.log", "".join(evil("h9", s) + "\n" for s in (1, 2, 3, 4)))
         run(["ingest", "-c", "koban.yaml", "--tenant", "alpha", "--format", "rfc5424",
              "in.log"], d)
-        _, out, _ = run(["alert", "list", "-c", "koban.yaml", "--tenant", "alpha", "--json"], d)
-        got = [json.loads(x) for x in out.splitlines()]
+        got = alert_list(d, "alpha", "-c", "koban.yaml")
         assert len(by_kind(got, "sigma")) == 4, got
         corr = by_kind(got, "correlation")
         assert len(corr) == 1 and corr[0]["n_events"] == 3, got
@@ -232,15 +219,14 @@ def test_impossible_travel():
     d = tempdir()
     try:
         run(["tenant", "add", "alpha"], d)
-        with open(os.path.join(d, "signins.json"), "w") as f:
-            f.write("\n".join([
-                signin("alice", "2026-03-15T01:00:00Z", "35.68", "139.69", "Tokyo"),
-                signin("bob", "2026-03-15T01:10:00Z", "35.68", "139.69", "Tokyo"),
-                signin("alice", "2026-03-15T02:00:00Z", "48.85", "2.35", "Paris"),
-                signin("bob", "2026-03-15T09:10:00Z", "35.01", "135.77", "Kyoto"),
-            ]) + "\n")
+        write_file(d, "signins.json", "\n".join([
+            signin("alice", "2026-03-15T01:00:00Z", "35.68", "139.69", "Tokyo"),
+            signin("bob", "2026-03-15T01:10:00Z", "35.68", "139.69", "Tokyo"),
+            signin("alice", "2026-03-15T02:00:00Z", "48.85", "2.35", "Paris"),
+            signin("bob", "2026-03-15T09:10:00Z", "35.01", "135.77", "Kyoto"),
+        ]) + "\n")
         run(["ingest", "--tenant", "alpha", "--format", "ecs", "signins.json"], d)
-        got = alerts(d, "alpha")
+        got = alert_list(d, "alpha")
         assert len(got) == 1 and got[0]["kind"] == "builtin", got
         a = got[0]
         assert a["rule"]["id"] == "koban-impossible-travel" and a["rule"]["author"] == "koban", a

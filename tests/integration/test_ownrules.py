@@ -21,7 +21,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import KOBAN, Suite  # noqa: E402
+from kobanlib import KOBAN, Suite, named, rule_command_missing  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 RULES = os.path.join(ROOT, "rules", "sigma")
@@ -32,14 +32,6 @@ PARSE_NOW = "2026-03-16T00:00:00Z"
 def koban(args, env=None):
     return subprocess.run([KOBAN] + args, capture_output=True, text=True, timeout=120,
                           env=dict(os.environ, TZ="UTC", **(env or {})))
-
-
-def rule_command_missing():
-    """Why the rule tests cannot run yet (this build has no `koban rule`), or None."""
-    p = koban(["rule", "check", RULES])
-    if "unknown command" in p.stderr:
-        return "this koban has no `rule` command yet (detection is not merged)"
-    return None
 
 
 def case_names():
@@ -179,10 +171,7 @@ def test_cases_cover_every_rule():
 
 def run_case(suite, why, label, fn, name):
     """One PASS/FAIL/SKIP line per case and check, named after both."""
-    def one():
-        fn(name)
-    one.__name__ = "%s %s" % (label, name)
-    suite.run_unless(why, one)
+    suite.run_unless(why, named("%s %s" % (label, name), fn, name))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import SHARED, Suite, run, tempdir  # noqa: E402
+from kobanlib import SHARED, Suite, json_lines, rule_files, run, tempdir, write_file  # noqa: E402
 
 SIGMA = os.path.join(SHARED, "sigma")
 ACTIVE = ["rules", "rules-compliance", "rules-emerging-threats", "rules-placeholder",
@@ -52,24 +52,17 @@ EVENTS = [
 ]
 
 
-def write(d, name, text):
-    path = os.path.join(d, name)
-    with open(path, "w") as f:
-        f.write(text)
-    return path
-
-
 def events_file(d, events, extra=""):
-    return write(d, "events.jsonl", "".join(json.dumps(e) + "\n" for e in events) + extra)
+    return write_file(d, "events.jsonl", "".join(json.dumps(e) + "\n" for e in events) + extra)
 
 
 def test_rule_test_json():
     d = tempdir()
     try:
-        write(d, "rules.yml", RULES)
+        write_file(d, "rules.yml", RULES)
         events_file(d, EVENTS)
         rc, out, err = run(["rule", "test", "--json", "rules.yml", "events.jsonl"], d)
-        got = [json.loads(line) for line in out.splitlines()]
+        got = json_lines(out)
         assert got == [
             {"rule": "0b0b0b0b-0000-4000-8000-000000000001", "title": "Account locked out",
              "line": 1},
@@ -91,8 +84,8 @@ def test_rule_test_json():
 def test_rule_test_exit_codes():
     d = tempdir()
     try:
-        write(d, "rules.yml", RULES)
-        write(d, "bad.yml", "title: bad\ndetection:\n  sel: {a|nope: 1}\n  condition: sel\n")
+        write_file(d, "rules.yml", RULES)
+        write_file(d, "bad.yml", "title: bad\ndetection:\n  sel: {a|nope: 1}\n  condition: sel\n")
         events_file(d, EVENTS[:1], "{not json\n")
         # an unreadable event line: reported, the rest still runs, exit 1
         rc, out, err = run(["rule", "test", "--json", "rules.yml", "events.jsonl"], d, check=False)
@@ -119,11 +112,11 @@ def test_rule_test_raw_logs():
     """--format F: raw lines decoded as `koban parse --format F` does, then matched."""
     d = tempdir()
     try:
-        write(d, "ssh.yml", "title: ssh failure\nid: s1\ndetection:\n  sel:\n"
-              "    process.name: sshd\n  kw: ['Failed password']\n  condition: sel and kw\n")
-        write(d, "raw.log", "<38>Mar 14 23:00:00 host sshd[12]: Failed password for root\n"
-              "<38>Mar 14 23:00:01 host sshd[12]: Accepted password for root\n"
-              "<38>Mar 14 23:00:02 host sshd[12]: Failed password for bob\n")
+        write_file(d, "ssh.yml", "title: ssh failure\nid: s1\ndetection:\n  sel:\n"
+                   "    process.name: sshd\n  kw: ['Failed password']\n  condition: sel and kw\n")
+        write_file(d, "raw.log", "<38>Mar 14 23:00:00 host sshd[12]: Failed password for root\n"
+                   "<38>Mar 14 23:00:01 host sshd[12]: Accepted password for root\n"
+                   "<38>Mar 14 23:00:02 host sshd[12]: Failed password for bob\n")
         rc, out, err = run(["rule", "test", "--json", "--format", "syslog", "ssh.yml",
                             "raw.log"], d)
         assert [json.loads(x)["line"] for x in out.splitlines()] == [1, 3], out
@@ -138,11 +131,12 @@ def test_rule_check():
     d = tempdir()
     try:
         os.mkdir(os.path.join(d, "rules"))
-        write(d, "rules/a.yml", RULES)
-        write(d, "rules/b.yaml", "title: x\nlevel: severe\ndetection:\n  s: {a: 1}\n  condition: s\n"
-              "---\ntitle: c\ncorrelation: {type: event_count, rules: [admin_role], "
-              "timespan: 5m, condition: {gte: 3}}\n")
-        write(d, "rules/ignored.txt", "not a rule")
+        write_file(d, "rules/a.yml", RULES)
+        write_file(d, "rules/b.yaml",
+                   "title: x\nlevel: severe\ndetection:\n  s: {a: 1}\n  condition: s\n"
+                   "---\ntitle: c\ncorrelation: {type: event_count, rules: [admin_role], "
+                   "timespan: 5m, condition: {gte: 3}}\n")
+        write_file(d, "rules/ignored.txt", "not a rule")
         rc, out, err = run(["rule", "check", "rules"], d, check=False)
         lines = out.splitlines()
         assert rc == 1, (rc, out, err)
@@ -152,7 +146,7 @@ def test_rule_check():
         assert 'rules/a.yml:18: admin_role: field "initiatedBy.user" is unknown' in out, out
         assert "rules/b.yaml:2: rules/b.yaml:1: level: expected informational" in out, out
         assert "rules/b.yaml:7: correlation: c: rule admin_role not found" in out, out
-        write(d, "ok.yml", "\n---\n".join(RULES.split("---\n")[0::2]))
+        write_file(d, "ok.yml", "\n---\n".join(RULES.split("---\n")[0::2]))
         rc, out, err = run(["rule", "check", "ok.yml"], d)
         assert out.splitlines() == ["2 rules, 0 correlations, 0 filters, 0 rejected"], out
         rc, out, err = run(["rule", "check", "missing.yml"], d, check=False)
@@ -164,9 +158,9 @@ def test_rule_check():
 def test_placeholders_from_config():
     d = tempdir()
     try:
-        write(d, "koban.yaml", "detect:\n  placeholders:\n    Admins: [root, 'adm-*']\n")
-        write(d, "p.yml", "title: p\nid: p1\ndetection:\n  s:\n    user|expand: '%Admins%'\n"
-              "  condition: s\n")
+        write_file(d, "koban.yaml", "detect:\n  placeholders:\n    Admins: [root, 'adm-*']\n")
+        write_file(d, "p.yml", "title: p\nid: p1\ndetection:\n  s:\n    user|expand: '%Admins%'\n"
+                   "  condition: s\n")
         events_file(d, [{"user": "root"}, {"user": "adm-bob"}, {"user": "bob"}])
         rc, out, err = run(["rule", "test", "--json", "-c", "koban.yaml", "p.yml",
                             "events.jsonl"], d)
@@ -175,7 +169,7 @@ def test_placeholders_from_config():
         assert rc == 1 and "placeholder %Admins% has no values" in err, err
         # a rule detect.disable names is still compiled (a tenant may enable it), and
         # raises nothing where no tenant does
-        write(d, "off.yaml", "detect:\n  disable: [p1]\n  placeholders:\n    Admins: [root]\n")
+        write_file(d, "off.yaml", "detect:\n  disable: [p1]\n  placeholders:\n    Admins: [root]\n")
         rc, out, err = run(["rule", "check", "-c", "off.yaml", "p.yml"], d)
         assert out.splitlines() == ["1 rules, 0 correlations, 0 filters, 0 rejected"], out
         rc, out, err = run(["rule", "test", "--json", "-c", "off.yaml", "p.yml", "events.jsonl"], d)
@@ -187,10 +181,10 @@ def test_placeholders_from_config():
 def test_rule_list():
     d = tempdir()
     try:
-        write(d, "rules.yml", RULES)
+        write_file(d, "rules.yml", RULES)
         rc, out, err = run(["rule", "list", "--json", "rules.yml"], d)
         # the bundled rules (rules/sigma/) come first, then the files given
-        got = [json.loads(x) for x in out.splitlines()]
+        got = json_lines(out)
         assert {g["file"] for g in got if g["file"] != "rules.yml"} == \
             {g["file"] for g in got if g["file"].startswith("rules/sigma/")}, got
         got = [g for g in got if g["file"] == "rules.yml"]
@@ -209,12 +203,9 @@ def test_rule_list():
 def placeholder_names(roots):
     """Every %name% in the rule files under roots (the expand values among them)."""
     names = set()
-    for root in roots:
-        for base, _, files in os.walk(root):
-            for n in files:
-                if n.endswith((".yml", ".yaml")):
-                    with open(os.path.join(base, n), encoding="utf-8") as f:
-                        names.update(re.findall(r"%([A-Za-z0-9_.-]+)%", f.read()))
+    for path in rule_files(roots):
+        with open(path, encoding="utf-8") as f:
+            names.update(re.findall(r"%([A-Za-z0-9_.-]+)%", f.read()))
     return sorted(names)
 
 
@@ -225,8 +216,8 @@ def test_sigmahq_corpus_loads():
         dirs = [os.path.join(SIGMA, x) for x in ACTIVE if os.path.isdir(os.path.join(SIGMA, x))]
         names = placeholder_names(dirs)
         assert names, "no placeholders found"
-        write(d, "koban.yaml", "detect:\n  placeholders:\n" +
-              "".join("    %s: [value-of-%s]\n" % (n, n) for n in names))
+        write_file(d, "koban.yaml", "detect:\n  placeholders:\n" +
+                   "".join("    %s: [value-of-%s]\n" % (n, n) for n in names))
         rc, out, err = run(["rule", "check", "-c", "koban.yaml"] + dirs, d, check=False)
         last = out.splitlines()[-1]
         m = re.match(r"(\d+) rules, 0 correlations, 0 filters, (\d+) rejected$", last)

@@ -1,16 +1,14 @@
 """Detection rules per tenant: `koban rule enable|disable|tune|policy|history` (their text and
 JSON output, the checks of a tuning filter, usage errors) and GET /api/v1/rules/policy and
 /history on the API listener (the same JSON lines, tenant-scoped: 403 across tenants)."""
-import json
 import os
 import shutil
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import Instance, Suite, run, tempdir  # noqa: E402
+from kobanlib import (Instance, Suite, api_request, api_tokens, json_lines, run,  # noqa: E402
+                      tempdir, write_file)
 
 # the command's name until it moves under `koban rule` (then: ["rule"])
 RULE = ["rule"]
@@ -22,15 +20,10 @@ def rule(d, *args, check=True):
     return run(RULE + list(args), d, check=check)
 
 
-def jlines(text):
-    return [json.loads(line) for line in text.splitlines()]
-
-
 def setup(d):
     for t in ("city-a", "city-b"):
         run(["tenant", "add", t], d)
-    with open(os.path.join(d, "f.yml"), "w") as f:
-        f.write(FILTER)
+    write_file(d, "f.yml", FILTER)
     rule(d, "disable", "--tenant", "city-a", "--reason", "noisy on backups", "--by", "alice",
          "r-1")
     rule(d, "tune", "--tenant", "city-a", "--filter", "f.yml", "--reason", "backup server",
@@ -43,7 +36,7 @@ def test_cli():
     try:
         setup(d)
         _, out, _ = rule(d, "policy", "--tenant", "city-a", "--json")
-        rows = jlines(out)
+        rows = json_lines(out)
         assert [(r["rule"], r["enabled"], r["filter"], r["by"]) for r in rows] == [
             ("r-1", False, None, "alice"), ("r-2", None, FILTER, "bob")], rows
         assert all(r["tenant"] == "city-a" and r["changed"].endswith("Z") for r in rows), rows
@@ -57,7 +50,7 @@ def test_cli():
         assert "already disabled" in out, out
         rule(d, "enable", "--tenant", "city-a", "--reason", "fixed upstream", "r-1")
         _, out, _ = rule(d, "history", "--tenant", "city-a", "--json")
-        h = jlines(out)
+        h = json_lines(out)
         assert [(x["rule"], x["action"]) for x in h] == [
             ("r-1", "enable"), ("r-2", "tune"), ("r-1", "disable")], h
         assert h[0]["before"] == {"enabled": False, "filter": None}, h[0]
@@ -66,18 +59,18 @@ def test_cli():
         assert h[1]["after"]["filter"] == FILTER and h[1]["by"] == "bob", h[1]
         assert h[0]["id"] > h[1]["id"] > h[2]["id"], h
         _, out, _ = rule(d, "history", "--tenant", "city-a", "--json", "--limit", "1", "r-2")
-        assert [x["action"] for x in jlines(out)] == ["tune"], out
+        assert [x["action"] for x in json_lines(out)] == ["tune"], out
         _, out, _ = rule(d, "history", "--tenant", "city-a", "r-2")
         assert "backup server" in out and "source.ip: 10.1.2.3" in out, out
         # untune: the row goes (nothing else was set), the history keeps both filters
         rule(d, "tune", "--tenant", "city-a", "--clear", "--reason", "server gone", "r-2")
         _, out, _ = rule(d, "policy", "--tenant", "city-a", "--json")
-        assert [r["rule"] for r in jlines(out)] == ["r-1"], out
+        assert [r["rule"] for r in json_lines(out)] == ["r-1"], out
         _, out, _ = rule(d, "history", "--tenant", "city-a", "--json", "r-2")
-        assert jlines(out)[0]["before"]["filter"] == FILTER, out
+        assert json_lines(out)[0]["before"]["filter"] == FILTER, out
         # one tenant's policy is not another's
         _, out, _ = rule(d, "policy", "--tenant", "city-b", "--json")
-        assert [(r["rule"], r["enabled"]) for r in jlines(out)] == [("r-3", True)], out
+        assert [(r["rule"], r["enabled"]) for r in json_lines(out)] == [("r-3", True)], out
         status, _, err = rule(d, "policy", "--tenant", "nosuch", check=False)
         assert status == 1 and "no tenant 'nosuch'" in err, err
     finally:
@@ -96,8 +89,7 @@ def test_bad_filters_and_usage():
                         "more than one YAML document"),
         }
         for name, (text, want) in cases.items():
-            with open(os.path.join(d, name), "w") as f:
-                f.write(text)
+            write_file(d, name, text)
             status, _, err = rule(d, "tune", "--tenant", "city-a", "--filter", name,
                                   "--reason", "x", "r-1", check=False)
             assert status == 1 and want in err, (name, status, err)
@@ -107,7 +99,7 @@ def test_bad_filters_and_usage():
         status, _, err = rule(d, "tune", "--tenant", "city-a", "--filter", "/dev/null",
                               "--reason", "x", "r-1", check=False)
         assert status == 1 and "not a regular file" in err, err
-        open(os.path.join(d, "empty.yml"), "w").close()
+        write_file(d, "empty.yml", "")
         status, _, err = rule(d, "tune", "--tenant", "city-a", "--filter", "empty.yml",
                               "--reason", "x", "r-1", check=False)
         assert status == 1 and "empty.yml: not YAML (or empty)" in err, err
@@ -148,24 +140,14 @@ def get(base, token, what, **params):
     url = base + "/api/v1/rules/" + what
     if params:
         url += "?" + urllib.parse.urlencode(params)
-    req = urllib.request.Request(url)
-    if token:
-        req.add_header("Authorization", "Bearer " + token)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, r.headers.get("Content-Type"), r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers.get("Content-Type"), e.read().decode()
+    return api_request(url, token)
 
 
 def test_api():
     d = tempdir()
     try:
         setup(d)
-        tok = {}
-        for t in ("city-a", "city-b"):
-            tok[t] = run(["token", "add", "tok-" + t, "--tenant", t], d)[1].strip()
-        tok["soc"] = run(["token", "add", "ops", "--soc"], d)[1].strip()
+        tok = api_tokens(d, ("city-a", "city-b"))
         inst = Instance(d, extra=["--api", "127.0.0.1:0"])
         try:
             assert inst.api, "no 'listening api' line"
@@ -182,9 +164,9 @@ def test_api():
             status, _, body = get(base, tok["city-a"], "policy")  # the token's own tenant
             assert status == 200 and body == cli_policy, body
             status, _, body = get(base, tok["city-a"], "history", rule="r-2", limit="1")
-            assert status == 200 and [x["action"] for x in jlines(body)] == ["tune"], body
+            assert status == 200 and [x["action"] for x in json_lines(body)] == ["tune"], body
             status, _, body = get(base, tok["city-b"], "policy")
-            assert [r["rule"] for r in jlines(body)] == ["r-3"], body
+            assert [r["rule"] for r in json_lines(body)] == ["r-3"], body
             # across tenants: 403, and nothing of city-a in the answer
             for what in ("policy", "history"):
                 for other in ("city-a", "nosuch", "../city-a", "CITY-A"):
@@ -206,17 +188,13 @@ def test_api():
                 assert status == 400, (params, status, body)
             status, _, body = get(base, tok["city-a"], "nothing")
             assert status == 404, body
-            req = urllib.request.Request(base + "/api/v1/rules/policy", method="POST", data=b"")
-            req.add_header("Authorization", "Bearer " + tok["city-a"])
-            try:
-                urllib.request.urlopen(req, timeout=30)
-                assert False, "POST accepted"
-            except urllib.error.HTTPError as e:
-                assert e.code == 405, e.code
+            status, _, body = api_request(base + "/api/v1/rules/policy", tok["city-a"],
+                                          method="POST", data=b"")
+            assert status == 405, (status, body)
             # a change made while it runs shows at the next request
             rule(d, "disable", "--tenant", "city-b", "r-4")
             status, _, body = get(base, tok["city-b"], "policy")
-            assert [r["rule"] for r in jlines(body)] == ["r-3", "r-4"], body
+            assert [r["rule"] for r in json_lines(body)] == ["r-3", "r-4"], body
         finally:
             assert inst.stop() == 0
     finally:

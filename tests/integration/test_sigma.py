@@ -26,7 +26,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import KOBAN, SHARED, Suite  # noqa: E402
+from kobanlib import KOBAN, SHARED, Suite, named, rule_command_missing, rule_files  # noqa: E402
 
 CASES = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "sigma", "cases"))
 CASE_FILES = {"rules.yml", "events.jsonl", "expected.jsonl", "config.yml", "exit", "stderr"}
@@ -38,17 +38,6 @@ SIGMA = os.path.join(SHARED, "sigma")
 # the corpus's `expand` placeholders, with values of the right kind (IPs where a rule compares
 # addresses): the rules of rules-placeholder/ load only when every placeholder resolves
 CORPUS_CONFIG = os.path.join(os.path.dirname(CASES), "corpus-placeholders.yml")
-
-
-def koban_rule_missing():
-    """Why the suite cannot run (this koban has no `rule` command), or None."""
-    if not os.path.exists(KOBAN):
-        return "%s does not exist (build it, or set KOBAN_BIN)" % KOBAN
-    p = subprocess.run([KOBAN, "help", "rule"], capture_output=True, text=True, timeout=60)
-    if p.returncode != 0:
-        return "this koban has no `rule` command yet (`koban help rule`: %s)" % \
-            (p.stderr.strip().splitlines() or ["exit %d" % p.returncode])[0]
-    return None
 
 
 def read(case, name, default=None):
@@ -155,14 +144,6 @@ def run_case(case):
                               else ""))
 
 
-def named(name, fn, *args):
-    """fn(*args) as a test called name (Suite prints a test's function name)."""
-    def test():
-        return fn(*args)
-    test.__name__ = name
-    return test
-
-
 def corpus_dirs():
     """The SigmaHQ folders that must load (all but unsupported/)."""
     return sorted(os.path.join(SIGMA, d) for d in os.listdir(SIGMA)
@@ -172,15 +153,12 @@ def corpus_dirs():
 def count_documents(dirs):
     """The YAML documents of the *.yml/*.yaml files under dirs (a `---` line separates two)."""
     n = 0
-    for top in dirs:
-        for root, _, files in os.walk(top):
-            for name in files:
-                if name.endswith((".yml", ".yaml")):
-                    with open(os.path.join(root, name), encoding="utf-8") as f:
-                        body = f.read().strip()
-                    if body.startswith("---"):
-                        body = body[3:]
-                    n += 1 + sum(1 for line in body.splitlines() if line.rstrip() == "---")
+    for path in rule_files(dirs):
+        with open(path, encoding="utf-8") as f:
+            body = f.read().strip()
+        if body.startswith("---"):
+            body = body[3:]
+        n += 1 + sum(1 for line in body.splitlines() if line.rstrip() == "---")
     return n
 
 
@@ -205,15 +183,12 @@ def legacy_pipe_conditions():
     """{path: number of conditions} for the files of unsupported/ whose `condition:` uses the
     legacy pipe syntax (`| count() …`, `| near …`), which spec 2.x replaced by correlations."""
     out = {}
-    for root, _, files in os.walk(os.path.join(SIGMA, "unsupported")):
-        for name in files:
-            if name.endswith(".yml"):
-                path = os.path.join(root, name)
-                with open(path, encoding="utf-8") as f:
-                    n = sum(1 for line in f if line.strip().startswith("condition:") and
-                            "|" in line.split("condition:", 1)[1])
-                if n:
-                    out[path] = n
+    for path in rule_files([os.path.join(SIGMA, "unsupported")], (".yml",)):
+        with open(path, encoding="utf-8") as f:
+            n = sum(1 for line in f if line.strip().startswith("condition:") and
+                    "|" in line.split("condition:", 1)[1])
+        if n:
+            out[path] = n
     return out
 
 
@@ -245,7 +220,7 @@ def main(selected):
     s = Suite()
     for case in cases:
         s.run(named("sigma_case_well_formed/" + case, check_well_formed, case))
-    why = koban_rule_missing()
+    why = rule_command_missing()
     if why:
         print("SKIP sigma_cases: %d cases not run: %s" % (len(cases), why), flush=True)
     else:

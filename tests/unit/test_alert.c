@@ -13,6 +13,8 @@
 #include "soc/alert.h"
 #include "store/meta.h"
 #include "t.h"
+#include "t_meta.h"
+#include "t_metrics.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -22,29 +24,6 @@
 #include <stdlib.h>
 
 #define DAY_NS (INT64_C(86400) * NS_PER_SEC)
-
-static const char *data_dir(void)
-{
-	static char dir[256];
-
-	snprintf(dir, sizeof(dir), "%s/%s/var", t_tmp_dir(), t_name());
-	return dir;
-}
-
-/* A fresh koban.db with tenants a and b. */
-static struct meta *open_ab(void)
-{
-	struct meta *m = NULL;
-	struct err e = ERR_INIT;
-
-	if (meta_open(&m, data_dir(), &e) < 0 || meta_tenant_add(m, "a", &e) < 0 ||
-	    meta_tenant_add(m, "b", &e) < 0) {
-		t_check(0, __FILE__, __LINE__, "setup: %s", e.msg);
-		meta_close(m);
-		return NULL;
-	}
-	return m;
-}
 
 static struct meta_alert stored(const char *tenant, const char *rule, int64_t detected)
 {
@@ -84,7 +63,7 @@ static void see(void *ctx, const struct meta_alert *a)
 
 static void test_store_isolation_and_order(void)
 {
-	struct meta *m = open_ab();
+	struct meta *m = t_meta_open("a", "b", NULL);
 	struct err e = ERR_INIT;
 	struct meta_alert x;
 	struct seen s = { 0 };
@@ -144,7 +123,7 @@ static void test_store_isolation_and_order(void)
 
 static void test_store_checks(void)
 {
-	struct meta *m = open_ab();
+	struct meta *m = t_meta_open("a", "b", NULL);
 	struct err e = ERR_INIT;
 	struct meta_alert x;
 
@@ -184,25 +163,20 @@ static void test_store_checks(void)
 /* A row written by something else is skipped with a warning, never shown. */
 static void test_store_crafted_row(void)
 {
-	struct meta *m = open_ab();
+	struct meta *m = t_meta_open("a", "b", NULL);
 	struct err e = ERR_INIT;
 	struct meta_alert x = stored("a", "good", 10);
 	struct seen s = { 0 };
-	char path[512];
-	sqlite3 *db;
 
 	if (!m)
 		return;
 	CHECK_INT(meta_alert_add(m, &x, NULL, &e), 0);
-	snprintf(path, sizeof(path), "%s/koban.db", data_dir());
-	CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
-	CHECK_INT(sqlite3_exec(db, "INSERT INTO alerts (tenant_id, kind, rule_id, rule_title,"
-				   " rule_level, rule_author, rule_status, rule_link, rule_tags,"
-				   " rule_references, event_ns, detected_ns, group_fields, key_fields,"
-				   " events, n_events, events_omitted) SELECT id, 'sigma', 'bad', 't',"
-				   " 'high', '', '', '', '[]', '[]', 0, 20, '{\"x\":', '{}', '', 0, 0"
-				   " FROM tenants WHERE name = 'a'", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	CHECK_INT(t_meta_exec("INSERT INTO alerts (tenant_id, kind, rule_id, rule_title,"
+			      " rule_level, rule_author, rule_status, rule_link, rule_tags,"
+			      " rule_references, event_ns, detected_ns, group_fields, key_fields,"
+			      " events, n_events, events_omitted) SELECT id, 'sigma', 'bad', 't',"
+			      " 'high', '', '', '', '[]', '[]', 0, 20, '{\"x\":', '{}', '', 0, 0"
+			      " FROM tenants WHERE name = 'a'"), SQLITE_OK);
 	CHECK_INT(meta_alert_list(m, "a", 0, 10, see, &s, &e), 0);
 	CHECK_STR(s.ids, "good");
 	meta_close(m);
@@ -210,7 +184,7 @@ static void test_store_crafted_row(void)
 
 static void test_prune(void)
 {
-	struct meta *m = open_ab();
+	struct meta *m = t_meta_open("a", "b", NULL);
 	struct err e = ERR_INIT;
 	int64_t now = 1000 * DAY_NS, deleted = -1;
 	struct meta_alert x;
@@ -271,7 +245,7 @@ static struct alert alert_of(const char *tenant, const char *rule)
 
 static struct alert_sink *sink_new(struct subscriber *sub, unsigned capacity)
 {
-	struct alert_sink_config c = { .data_dir = data_dir(), .capacity = capacity,
+	struct alert_sink_config c = { .data_dir = t_meta_dir(), .capacity = capacity,
 				       .on_stored = on_stored, .ctx = sub };
 	struct alert_sink *s = NULL;
 	struct err e = ERR_INIT;
@@ -289,22 +263,9 @@ static void subscriber_release(struct subscriber *sub)
 	pthread_mutex_destroy(&sub->lock);
 }
 
-static bool metrics_has(const char *line)
-{
-	struct buf b = BUF_INIT(1 << 20);
-	bool found;
-
-	CHECK_INT(metrics_render(&b), 0);
-	found = strstr(b.p, line) != NULL;
-	if (!found)
-		t_check(0, __FILE__, __LINE__, "no '%s' in:\n%s", line, b.p);
-	buf_release(&b);
-	return found;
-}
-
 static void test_sink_stores_and_tells(void)
 {
-	struct meta *m = open_ab();
+	struct meta *m = t_meta_open("a", "b", NULL);
 	struct subscriber sub = { 0 };
 	struct alert_sink *s;
 	struct err e = ERR_INIT;
@@ -326,14 +287,14 @@ static void test_sink_stores_and_tells(void)
 	CHECK_INT(sub.seen.n, 600);
 	CHECK(sub.seen.last_id > 0);
 	CHECK(sub.seen.had_events);
-	metrics_has("koban_alerts_total{tenant=\"a\",level=\"high\"} 298\n");
-	metrics_has("koban_alerts_total{tenant=\"a\",level=\"critical\"} 2\n");
-	metrics_has("koban_alerts_total{tenant=\"b\",level=\"critical\"} 1\n");
-	metrics_has("koban_alerts_queued 0\n");
+	CHECK_INT(t_metric("koban_alerts_total{tenant=\"a\",level=\"high\"}", -1), 298);
+	CHECK_INT(t_metric("koban_alerts_total{tenant=\"a\",level=\"critical\"}", -1), 2);
+	CHECK_INT(t_metric("koban_alerts_total{tenant=\"b\",level=\"critical\"}", -1), 1);
+	CHECK_INT(t_metric("koban_alerts_queued", -1), 0);
 	alert_sink_free(s);
 	subscriber_release(&sub);
 
-	CHECK_INT(meta_open(&m, data_dir(), &e), 0);
+	CHECK_INT(meta_open(&m, t_meta_dir(), &e), 0);
 	CHECK_INT(meta_alert_list(m, "b", 0, 3, see, &listed, &e), 0);
 	CHECK_STR(listed.ids, "r599 r597 r595");
 	meta_close(m);
@@ -341,7 +302,7 @@ static void test_sink_stores_and_tells(void)
 
 static void test_sink_events_kept(void)
 {
-	struct meta *m = open_ab();
+	struct meta *m = t_meta_open("a", "b", NULL);
 	struct subscriber sub = { 0 };
 	struct alert_sink *s;
 	struct err e = ERR_INIT;
@@ -380,7 +341,7 @@ static void test_sink_events_kept(void)
 
 static void test_sink_drops_counted(void)
 {
-	struct meta *m = open_ab();
+	struct meta *m = t_meta_open("a", "b", NULL);
 	struct subscriber sub = { .hold = true };
 	struct alert_sink *s;
 	struct err e = ERR_INIT;
@@ -399,7 +360,7 @@ static void test_sink_drops_counted(void)
 	CHECK_INT(alert_sink_push(s, &a, &e), 0);
 	CHECK_INT(alert_sink_push(s, &a, &e), 0);
 	CHECK_INT(alert_sink_push(s, &a, &e), -ENOSPC);
-	metrics_has("koban_alerts_queued 2\n");
+	CHECK_INT(t_metric("koban_alerts_queued", -1), 2);
 	a.rule_level = "urgent";
 	CHECK_INT(alert_sink_push(s, &a, &e), -EINVAL);
 	CHECK(strstr(e.msg, "level") != NULL);
@@ -419,11 +380,11 @@ static void test_sink_drops_counted(void)
 	CHECK_INT(alert_sink_push(s, &a, &e), 0);
 	alert_sink_flush(s);
 	CHECK_INT(sub.seen.n, 3);
-	metrics_has("koban_alerts_dropped_total{reason=\"queue_full\"} 1\n");
-	metrics_has("koban_alerts_dropped_total{reason=\"invalid\"} 2\n");
-	metrics_has("koban_alerts_dropped_total{reason=\"no_memory\"} 1\n");
-	metrics_has("koban_alerts_dropped_total{reason=\"no_tenant\"} 1\n");
-	metrics_has("koban_alerts_dropped_total{reason=\"store_error\"} 0\n");
+	CHECK_INT(t_metric("koban_alerts_dropped_total{reason=\"queue_full\"}", -1), 1);
+	CHECK_INT(t_metric("koban_alerts_dropped_total{reason=\"invalid\"}", -1), 2);
+	CHECK_INT(t_metric("koban_alerts_dropped_total{reason=\"no_memory\"}", -1), 1);
+	CHECK_INT(t_metric("koban_alerts_dropped_total{reason=\"no_tenant\"}", -1), 1);
+	CHECK_INT(t_metric("koban_alerts_dropped_total{reason=\"store_error\"}", -1), 0);
 	alert_sink_free(s);
 	subscriber_release(&sub);
 }
@@ -431,7 +392,7 @@ static void test_sink_drops_counted(void)
 /* What is queued when the sink is freed is stored, not lost. */
 static void test_sink_free_drains(void)
 {
-	struct meta *m = open_ab();
+	struct meta *m = t_meta_open("a", "b", NULL);
 	struct subscriber sub = { 0 };
 	struct alert_sink *s;
 	struct err e = ERR_INIT;
@@ -446,7 +407,7 @@ static void test_sink_free_drains(void)
 	alert_sink_free(s);
 	subscriber_release(&sub);
 	CHECK_INT(sub.seen.n, 50);
-	CHECK_INT(meta_open(&m, data_dir(), &e), 0);
+	CHECK_INT(meta_open(&m, t_meta_dir(), &e), 0);
 	CHECK_INT(meta_alert_list(m, "a", 0, 100, see, &listed, &e), 0);
 	CHECK_INT(listed.n, 50);
 	meta_close(m);
@@ -455,8 +416,8 @@ static void test_sink_free_drains(void)
 /* The sink's writer prunes at start with the configured days. */
 static void test_sink_retention(void)
 {
-	struct meta *m = open_ab();
-	struct alert_sink_config c = { .data_dir = data_dir(), .retention_days = 90 };
+	struct meta *m = t_meta_open("a", "b", NULL);
+	struct alert_sink_config c = { .data_dir = t_meta_dir(), .retention_days = 90 };
 	struct alert_sink *s = NULL;
 	struct err e = ERR_INIT;
 	struct meta_alert x;

@@ -12,6 +12,7 @@
 #include "core/mem.h"
 #include "core/metrics.h"
 #include "t.h"
+#include "t_metrics.h"
 
 #include <errno.h>
 #include <libfyaml.h>
@@ -599,18 +600,6 @@ static void test_out_of_order_within_lateness(void)
 	correl_engine_free(f.en);
 }
 
-static uint64_t metric(const char *line)
-{
-	struct buf out = BUF_INIT(1 << 20);
-	const char *p;
-	uint64_t v = 0;
-
-	if (metrics_render(&out) == 0 && (p = strstr(out.p, line)))
-		v = strtoull(p + strlen(line), NULL, 10);
-	buf_release(&out);
-	return v;
-}
-
 static void test_late_event(void)
 {
 	struct fixture f;
@@ -621,14 +610,14 @@ static void test_late_event(void)
 	CHECK_INT(feed(&f, &g, 0, 1000, 1, "u", NULL, NULL), 0);
 	CHECK_INT(feed(&f, &g, 0, 699, 2, "u", NULL, NULL), 1); /* 301 s behind */
 	CHECK_INT(g.n, 0);
-	CHECK_INT(metric("\nkoban_correlation_dropped_total{reason=\"late\"} "), 1);
-	CHECK_INT(metric("\nkoban_correlation_events "), 1);
+	CHECK_INT(t_metric("koban_correlation_dropped_total{reason=\"late\"}", 0), 1);
+	CHECK_INT(t_metric("koban_correlation_events", 0), 1);
 	CHECK_INT(feed(&f, &g, 0, 700, 3, "u", NULL, NULL), 0); /* exactly lateness: in */
 	CHECK_INT(g.n, 1);
-	CHECK_INT(metric("\nkoban_correlation_results_total "), 1);
-	CHECK_INT(metric("\nkoban_correlation_events "), 0);
+	CHECK_INT(t_metric("koban_correlation_results_total", 0), 1);
+	CHECK_INT(t_metric("koban_correlation_events", 0), 0);
 	correl_engine_free(f.en); /* unregisters */
-	CHECK_INT(metric("\nkoban_correlation_results_total "), 0);
+	CHECK_INT(t_metric("koban_correlation_results_total", 0), 0);
 }
 
 /* ---- limits ---- */
@@ -645,10 +634,10 @@ static void test_eviction(void)
 	feed(&f, &g, 0, 1, 2, "u2", NULL, NULL);
 	feed(&f, &g, 0, 2, 3, "u1", NULL, NULL);
 	feed(&f, &g, 0, 3, 4, "u3", NULL, NULL); /* third group: u2 (least recent) goes */
-	CHECK_INT(metric("\nkoban_correlation_dropped_total{reason=\"evicted\"} "), 1);
-	CHECK_INT(metric("\nkoban_correlation_groups "), 2);
+	CHECK_INT(t_metric("koban_correlation_dropped_total{reason=\"evicted\"}", 0), 1);
+	CHECK_INT(t_metric("koban_correlation_groups", 0), 2);
 	feed(&f, &g, 0, 4, 5, "u2", NULL, NULL);  /* u1 goes with its 2 events */
-	CHECK_INT(metric("\nkoban_correlation_dropped_total{reason=\"evicted\"} "), 3);
+	CHECK_INT(t_metric("koban_correlation_dropped_total{reason=\"evicted\"}", 0), 3);
 	feed(&f, &g, 0, 5, 6, "u1", NULL, NULL);
 	feed(&f, &g, 0, 6, 7, "u1", NULL, NULL);
 	CHECK_INT(g.n, 0); /* u1 lost its first two events */
@@ -658,8 +647,8 @@ static void test_eviction(void)
 	for (int i = 0; i < 8; i++)
 		feed(&f, &g, 0, i, (uint64_t)i, "u", NULL, NULL);
 	CHECK_INT(correl_metrics_register(f.en), 0);
-	CHECK_INT(metric("\nkoban_correlation_events "), 5);
-	CHECK_INT(metric("\nkoban_correlation_dropped_total{reason=\"evicted\"} "), 3);
+	CHECK_INT(t_metric("koban_correlation_events", 0), 5);
+	CHECK_INT(t_metric("koban_correlation_dropped_total{reason=\"evicted\"}", 0), 3);
 	correl_engine_free(f.en);
 }
 
@@ -675,8 +664,8 @@ static void test_expiry(void)
 	feed(&f, &g, 0, 0, 1, "u1", NULL, NULL);
 	feed(&f, &g, 0, 1, 2, "u2", NULL, NULL);
 	feed(&f, &g, 0, 100, 3, "u3", NULL, NULL);
-	CHECK_INT(metric("\nkoban_correlation_groups "), 1);
-	CHECK_INT(metric("\nkoban_correlation_dropped_total{reason=\"evicted\"} "), 0);
+	CHECK_INT(t_metric("koban_correlation_groups", 0), 1);
+	CHECK_INT(t_metric("koban_correlation_dropped_total{reason=\"evicted\"}", 0), 0);
 	correl_engine_free(f.en);
 }
 
@@ -876,8 +865,8 @@ static void test_snapshot_format_v1(void)
 	CHECK_INT(fixture_init(&f, &cfg_default, rules), 0);
 	CHECK_INT(correl_metrics_register(f.en), 0);
 	CHECK_INT(correl_snapshot_read(f.en, bytes, len, &e), 0);
-	CHECK_INT(metric("\nkoban_correlation_events "), 4);
-	CHECK_INT(metric("\nkoban_correlation_dropped_total{reason=\"restore_unknown\"} "), 1);
+	CHECK_INT(t_metric("koban_correlation_events", 0), 4);
+	CHECK_INT(t_metric("koban_correlation_dropped_total{reason=\"restore_unknown\"}", 0), 1);
 	feed(&f, &g, 0, 100, 8, "alice", NULL, NULL);
 	feed(&f, &g, 1, 101, 9, "bob", NULL, NULL);
 	CHECK_INT(correl_flush(f.en, on_result, &g), 0);
@@ -905,14 +894,14 @@ static void test_reload(void)
 	CHECK_INT(fixture_init(&f2, &cfg_default, COUNT_RULE("{gte: 3}", "1m")), 0);
 	CHECK_INT(correl_metrics_register(f2.en), 0);
 	CHECK_INT(correl_reload(f2.en, f1.en, &e), 0);
-	CHECK_INT(metric("\nkoban_correlation_dropped_total{reason=\"restore_unknown\"} "), 2);
+	CHECK_INT(t_metric("koban_correlation_dropped_total{reason=\"restore_unknown\"}", 0), 2);
 	correl_engine_free(f1.en);
 	feed(&f2, &g, 0, 2, 3, "u", NULL, NULL);
 	CHECK_INT(g.n, 1);
 	CHECK_STR(g.text[0], "cnt group=u lines=1,2,3");
 	CHECK_INT(feed(&f2, &g, 0, -1000, 4, "u", NULL, NULL), 1);
-	CHECK_INT(metric("\nkoban_correlation_dropped_total{reason=\"late\"} "), 2);
-	CHECK_INT(metric("\nkoban_correlation_results_total "), 1);
+	CHECK_INT(t_metric("koban_correlation_dropped_total{reason=\"late\"}", 0), 2);
+	CHECK_INT(t_metric("koban_correlation_results_total", 0), 1);
 	correl_engine_free(f2.en);
 
 	/* same id, other group-by: the held values would mean something else */
@@ -923,7 +912,7 @@ static void test_reload(void)
 			       "  rules: a\n  group-by: [ip]\n  timespan: 1m\n  condition: {gte: 2}\n"), 0);
 	CHECK_INT(correl_metrics_register(f2.en), 0);
 	CHECK_INT(correl_reload(f2.en, f1.en, &e), 0);
-	CHECK_INT(metric("\nkoban_correlation_dropped_total{reason=\"restore_unknown\"} "), 1);
+	CHECK_INT(t_metric("koban_correlation_dropped_total{reason=\"restore_unknown\"}", 0), 1);
 	correl_engine_free(f1.en);
 	correl_engine_free(f2.en);
 }

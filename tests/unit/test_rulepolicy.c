@@ -8,33 +8,12 @@
 #include "detect/rulepolicy.h"
 #include "store/meta.h"
 #include "t.h"
+#include "t_meta.h"
 
 #include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-static const char *data_dir(void)
-{
-	static char dir[256];
-
-	snprintf(dir, sizeof(dir), "%s/%s/var", t_tmp_dir(), t_name());
-	return dir;
-}
-
-static struct meta *open_two_tenants(void)
-{
-	struct meta *m = NULL;
-	struct err e = ERR_INIT;
-
-	if (meta_open(&m, data_dir(), &e) < 0) {
-		t_check(0, __FILE__, __LINE__, "meta_open: %s", e.msg);
-		return NULL;
-	}
-	CHECK_INT(meta_tenant_add(m, "city-a", &e), 0);
-	CHECK_INT(meta_tenant_add(m, "city-b", &e), 0);
-	return m;
-}
 
 static int change(struct meta *m, const char *tenant, const char *rule,
 		  enum meta_rule_action action, const char *filter, const char *reason,
@@ -85,7 +64,7 @@ static void history_word(void *ctx, const struct meta_rule_history *h)
 
 static void test_enable_disable(void)
 {
-	struct meta *m = open_two_tenants();
+	struct meta *m = t_meta_open("city-a", "city-b", NULL);
 	struct text t = { .n = 0 };
 	struct err e = ERR_INIT;
 	bool changed = false;
@@ -112,7 +91,7 @@ static void test_enable_disable(void)
 
 static void test_tenant_isolation(void)
 {
-	struct meta *m = open_two_tenants();
+	struct meta *m = t_meta_open("city-a", "city-b", NULL);
 	struct text t = { .n = 0 };
 	struct err e = ERR_INIT;
 	bool changed;
@@ -147,7 +126,7 @@ static void keep_history(void *ctx, const struct meta_rule_history *h)
 
 static void test_tune(void)
 {
-	struct meta *m = open_two_tenants();
+	struct meta *m = t_meta_open("city-a", "city-b", NULL);
 	struct text t = { .n = 0 };
 	struct err e = ERR_INIT;
 	char last[512] = "";
@@ -189,7 +168,7 @@ static void test_tune(void)
 
 static void test_values_checked(void)
 {
-	struct meta *m = open_two_tenants();
+	struct meta *m = t_meta_open("city-a", "city-b", NULL);
 	struct err e = ERR_INIT;
 	char big[META_RULE_MAX + 2];
 	bool changed;
@@ -220,25 +199,20 @@ static void test_values_checked(void)
 /* Rows written behind koban's back are skipped, never printed. */
 static void test_crafted_rows(void)
 {
-	struct meta *m = open_two_tenants();
+	struct meta *m = t_meta_open("city-a", "city-b", NULL);
 	struct text t = { .n = 0 };
 	struct err e = ERR_INIT;
-	char path[512];
-	sqlite3 *db = NULL;
 	bool changed;
 
 	CHECK_INT(change(m, "city-a", "good", META_RULE_DISABLE, NULL, NULL, &changed, &e), 0);
-	snprintf(path, sizeof(path), "%s/koban.db", data_dir());
-	CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
-	CHECK_INT(sqlite3_exec(db, "INSERT INTO rule_policy SELECT tenant_id, 'bad rule', 0, NULL,"
-			       " 1, 'x' FROM rule_policy;"
-			       "INSERT INTO rule_policy SELECT tenant_id, 'evil', 0, NULL, 1,"
-			       " char(27) || '[2J' FROM rule_policy WHERE rule = 'good';"
-			       "INSERT INTO rule_policy_history (tenant_id, rule, time_ns, who,"
-			       " action, reason) SELECT tenant_id, 'r', 1, 'x', 'explode', ''"
-			       " FROM rule_policy WHERE rule = 'good';",
-			       NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	CHECK_INT(t_meta_exec("INSERT INTO rule_policy SELECT tenant_id, 'bad rule', 0, NULL,"
+			      " 1, 'x' FROM rule_policy;"
+			      "INSERT INTO rule_policy SELECT tenant_id, 'evil', 0, NULL, 1,"
+			      " char(27) || '[2J' FROM rule_policy WHERE rule = 'good';"
+			      "INSERT INTO rule_policy_history (tenant_id, rule, time_ns, who,"
+			      " action, reason) SELECT tenant_id, 'r', 1, 'x', 'explode', ''"
+			      " FROM rule_policy WHERE rule = 'good';"),
+		  SQLITE_OK);
 	CHECK_INT(meta_rule_policy_list(m, "city-a", policy_word, &t, &e), 0);
 	CHECK_STR(t.s, "good=off/-");
 	memset(&t, 0, sizeof(t));
@@ -249,7 +223,7 @@ static void test_crafted_rows(void)
 
 static void test_out_of_memory(void)
 {
-	struct meta *m = open_two_tenants();
+	struct meta *m = t_meta_open("city-a", "city-b", NULL);
 	struct text t = { .n = 0 };
 	struct err e = ERR_INIT;
 	bool changed;
@@ -367,7 +341,7 @@ static int stop_at_second(void *ctx, const struct rulepolicy_entry *en)
 /* Every tenant's policy in memory: lookups, the default, iteration, allocation failures. */
 static void test_set(void)
 {
-	struct meta *m = open_two_tenants();
+	struct meta *m = t_meta_open("city-a", "city-b", NULL);
 	struct rulepolicy_set *s = NULL;
 	const struct rulepolicy_entry *en;
 	struct text t = { .n = 0 };
