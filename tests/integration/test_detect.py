@@ -196,10 +196,10 @@ def test_http_ingest_bundled_correlations():
         with open(os.path.join(case, "raw.log"), "rb") as f:
             status, _, body = post(k.api, "/api/v1/ingest/azure", tok["city-a/azure"], f.read())
         assert status == 200, (status, body)
-        got = wait_alerts(d, "city-a", len(want))
+        got = wait_alert_list(d, "city-a", len(want))
         k.wait_settled()
         got = sorted((a["rule"]["id"], json.dumps(a["group"] or None, sort_keys=True))
-                     for a in alerts(d, "city-a"))
+                     for a in alert_list(d, "city-a"))
         assert got == want, (got, want)
     finally:
         if k:
