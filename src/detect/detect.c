@@ -564,7 +564,11 @@ static struct group *event_group(struct detect *d, struct ruleset *rs, struct wo
 		}
 	(void)fieldmap_logsource(rs->map, ds, dl, &ls[0], &ls[1], &ls[2]);
 found:
-	w->last_group = group_get(d, rs, ls);
+	/* a group that could not be built is not remembered: the next event tries again */
+	if (!(w->last_group = group_get(d, rs, ls))) {
+		w->last_rs = NULL;
+		return NULL;
+	}
 	w->last_rs = rs;
 	w->last_source = o->source;
 	w->last_dataset_len = dl < sizeof(w->last_dataset) ? dl : sizeof(w->last_dataset);
