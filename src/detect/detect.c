@@ -76,6 +76,7 @@ struct logsource_entry {
 };
 
 struct ruleset {
+	uint64_t gen;              /* 1 for the first set, one more for each reload */
 	struct fieldmap *map;
 	struct sigma_set *set;
 	struct correl_engine *correl;
@@ -99,7 +100,7 @@ struct record {
 	uint64_t ref;
 	int64_t time;
 	int input;
-	struct ruleset *rs;   /* the set the input handle belongs to */
+	uint64_t gen;         /* the set the input handle belongs to */
 	size_t tenant_len, json_len;
 	char data[];          /* tenant, NUL, json */
 };
@@ -115,8 +116,11 @@ struct worker {
 	_Atomic(struct ruleset *) active; /* the set in use (a hazard pointer for reload) */
 	struct buf json;
 	uint64_t seq;
-	/* the last event's group, for the next event of the same dataset and source */
-	struct ruleset *last_rs;
+	/*
+	 * The last event's group, for the next event of the same dataset and source (names
+	 * the pipeline interns: one pointer per source), in rule set last_gen (0: none).
+	 */
+	uint64_t last_gen;
 	const char *last_source;
 	char last_dataset[64];
 	size_t last_dataset_len;
@@ -126,21 +130,27 @@ struct worker {
 static const char *const levels[] = { "informational", "low", "medium", "high", "critical", "" };
 #define N_LEVELS (sizeof(levels) / sizeof(levels[0]))
 
-enum drop_reason { DROP_QUEUE_FULL, DROP_NO_MEMORY, DROP_TOO_LARGE, DROP_DECODE, DROP_N };
+enum drop_reason {
+	DROP_QUEUE_FULL, DROP_NO_MEMORY, DROP_TOO_LARGE, DROP_DECODE,
+	DROP_RELOAD, /* queued for rules that a reload replaced: their input handles are gone */
+	DROP_N
+};
 static const char *const drop_names[DROP_N] = { "queue_full", "no_memory", "too_large",
-						 "decode" };
+						 "decode", "reload" };
 
 struct detect {
 	struct detect_config cfg;
 	char *data_dir;
 	_Atomic(struct ruleset *) rs;
+	uint64_t generation;         /* of the last set loaded (main thread) */
+	_Atomic size_t loaded;       /* rules and correlations of rs, for the metrics thread */
 	struct worker *w;
 	/* the correlation side: one thread (or the caller, inline) */
 	pthread_mutex_t qlock;
-	pthread_cond_t qcond, qdone;
+	pthread_cond_t qcond;
 	struct record *qhead, *qtail;
 	size_t qcount, qbytes;
-	bool busy, stopping, thread_started;
+	bool stopping, thread_started;
 	pthread_t thread;
 	pthread_mutex_t correl_lock; /* the engine: the thread, reload and stop */
 	struct arena arena;          /* the record's event, decoded again */
@@ -381,6 +391,7 @@ static int ruleset_load(struct detect *d, const struct config *c, struct ruleset
 
 	if (!rs)
 		return err_set(e, -ENOMEM, "out of memory");
+	rs->gen = ++d->generation;
 	pthread_mutex_init(&rs->lock, NULL);
 	if ((rc = fieldmap_new(&rs->map)) < 0 || (rc = placeholders(c, &ph)) < 0 ||
 	    (rc = copy_logsources(rs, c)) < 0) {
@@ -554,7 +565,7 @@ static struct group *event_group(struct detect *d, struct ruleset *rs, struct wo
 	if (!o)
 		return rs->all;
 	(void)event_get_str(ev, FIELD_EVENT_DATASET, &ds, &dl);
-	if (w->last_rs == rs && w->last_source == o->source && dl == w->last_dataset_len &&
+	if (w->last_gen == rs->gen && w->last_source == o->source && dl == w->last_dataset_len &&
 	    dl < sizeof(w->last_dataset) && !memcmp(ds, w->last_dataset, dl))
 		return w->last_group;
 	for (size_t i = 0; o->source && i < rs->n_sources; i++)
@@ -566,10 +577,10 @@ static struct group *event_group(struct detect *d, struct ruleset *rs, struct wo
 found:
 	/* a group that could not be built is not remembered: the next event tries again */
 	if (!(w->last_group = group_get(d, rs, ls))) {
-		w->last_rs = NULL;
+		w->last_gen = 0;
 		return NULL;
 	}
-	w->last_rs = rs;
+	w->last_gen = rs->gen;
 	w->last_source = o->source;
 	w->last_dataset_len = dl < sizeof(w->last_dataset) ? dl : sizeof(w->last_dataset);
 	memcpy(w->last_dataset, ds, w->last_dataset_len);
@@ -880,13 +891,20 @@ static void feed(struct detect *d, struct ruleset *rs, const char *tenant, int i
 		       "late: older than the latest event time minus detect.lateness; not counted");
 }
 
-/* A queued record on the detection thread: its event again from its JSON, then fed. */
-static void feed_record(struct detect *d, const struct record *rec)
+/*
+ * A queued record on the detection thread (correl_lock held): its event again from its
+ * JSON, fed to the engine of rs, the rule set in use, when the record was made by it.
+ */
+static void feed_record(struct detect *d, struct ruleset *rs, const struct record *rec)
 {
 	const char *json = rec->data + rec->tenant_len + 1;
 	struct err e = ERR_INIT;
 	struct event ev;
 
+	if (rec->gen != rs->gen) {
+		drop(d, DROP_RELOAD);
+		return;
+	}
 	arena_clear(&d->arena);
 	event_init(&ev, &d->arena);
 	if (ecs_decode(&ev, json, rec->json_len, &e) < 0) {
@@ -894,7 +912,7 @@ static void feed_record(struct detect *d, const struct record *rec)
 		drop(d, DROP_DECODE);
 		return;
 	}
-	feed(d, rec->rs, rec->data, rec->input, &ev, rec->ref, json, rec->json_len);
+	feed(d, rs, rec->data, rec->input, &ev, rec->ref, json, rec->json_len);
 }
 
 static void save_state(struct detect *d, struct ruleset *rs)
@@ -955,16 +973,12 @@ static void *detect_thread(void *arg)
 			d->qtail = NULL;
 		d->qcount--;
 		d->qbytes -= rec->json_len;
-		d->busy = true;
 		pthread_mutex_unlock(&d->qlock);
 		pthread_mutex_lock(&d->correl_lock);
-		if (rec->rs == atomic_load(&d->rs)) /* else: made by rules since reloaded */
-			feed_record(d, rec);
+		feed_record(d, atomic_load(&d->rs), rec);
 		pthread_mutex_unlock(&d->correl_lock);
 		mem_free(rec);
 		pthread_mutex_lock(&d->qlock);
-		d->busy = false;
-		pthread_cond_broadcast(&d->qdone);
 	}
 	pthread_mutex_unlock(&d->qlock);
 	return NULL;
@@ -986,7 +1000,7 @@ static void enqueue(struct detect *d, struct worker *w, struct ruleset *rs, int 
 		drop(d, DROP_NO_MEMORY);
 		return;
 	}
-	*rec = (struct record){ NULL, ref, event_time(ev), input, rs, tl, w->json.len };
+	*rec = (struct record){ NULL, ref, event_time(ev), input, rs->gen, tl, w->json.len };
 	memcpy(rec->data, tenant, tl + 1);
 	memcpy(rec->data + tl + 1, w->json.p, w->json.len);
 	rec->data[tl + 1 + w->json.len] = '\0';
@@ -1112,10 +1126,9 @@ static int collect_dropped(struct metrics_out *o, void *ctx)
 static int collect_rules(struct metrics_out *o, void *ctx)
 {
 	struct detect *d = ctx;
-	struct detect_counts k;
 
-	detect_counts(d, &k);
-	return metrics_sample(o, k.rules + k.correlations, NULL);
+	/* not d->rs: a reload on the main thread may free it meanwhile */
+	return metrics_sample(o, atomic_load_explicit(&d->loaded, memory_order_relaxed), NULL);
 }
 
 static int collect_queued(struct metrics_out *o, void *ctx)
@@ -1173,7 +1186,6 @@ int detect_new(struct detect **out, const struct detect_config *c, struct err *e
 	d->cfg = *c;
 	pthread_mutex_init(&d->qlock, NULL);
 	pthread_cond_init(&d->qcond, NULL);
-	pthread_cond_init(&d->qdone, NULL);
 	pthread_mutex_init(&d->correl_lock, NULL);
 	arena_init(&d->arena, 64 << 10, ARENA_MAX);
 	d->w = mem_calloc(c->workers, sizeof(*d->w));
@@ -1188,6 +1200,7 @@ int detect_new(struct detect **out, const struct detect_config *c, struct err *e
 	if ((rc = ruleset_load(d, c->cfg, &rs, e)) < 0)
 		goto fail;
 	atomic_store(&d->rs, rs);
+	atomic_store(&d->loaded, rs->counts.rules + rs->counts.correlations);
 	load_state(d, rs);
 	if (c->metrics && (rc = register_metrics(d, e)) < 0)
 		goto fail;
@@ -1248,14 +1261,12 @@ int detect_reload(struct detect *d, const struct config *c, struct err *e)
 	pthread_mutex_unlock(&d->correl_lock);
 	if (d->cfg.metrics && (rc = correl_metrics_register(fresh->correl)) < 0)
 		log_warn("correlation metrics: %s", strerror(-rc));
+	atomic_store(&d->loaded, fresh->counts.rules + fresh->counts.correlations);
+	/*
+	 * The detection thread reads d->rs under correl_lock, so only the workers may still
+	 * use old; records they queued for it are dropped by generation (DROP_RELOAD).
+	 */
 	wait_unused(d, old);
-	/* records queued by the old rules are skipped: their input handles were the old set's */
-	pthread_mutex_lock(&d->qlock);
-	while (d->qhead || d->busy)
-		pthread_cond_wait(&d->qdone, &d->qlock);
-	pthread_mutex_unlock(&d->qlock);
-	for (unsigned w = 0; w < d->cfg.workers; w++)
-		d->w[w].last_rs = NULL;
 	ruleset_free(old, d->cfg.workers);
 	return 0;
 }
@@ -1305,7 +1316,6 @@ void detect_free(struct detect *d)
 	mem_free(d->data_dir);
 	arena_release(&d->arena);
 	pthread_mutex_destroy(&d->correl_lock);
-	pthread_cond_destroy(&d->qdone);
 	pthread_cond_destroy(&d->qcond);
 	pthread_mutex_destroy(&d->qlock);
 	mem_free(d);

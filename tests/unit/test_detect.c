@@ -928,12 +928,17 @@ done:
 struct reload_worker {
 	struct detect *d;
 	unsigned slot;
-	_Atomic size_t *matches;
+};
+
+struct counts {
+	_Atomic size_t matches, correlations;
 };
 
 static void count_result(void *ctx, const struct detect_result *r)
 {
-	atomic_fetch_add((_Atomic size_t *)ctx, 1);
+	struct counts *k = ctx;
+
+	atomic_fetch_add(r->correlation ? &k->correlations : &k->matches, 1);
 }
 
 static void *reload_worker(void *arg)
@@ -957,13 +962,22 @@ static void *reload_worker(void *arg)
 	return NULL;
 }
 
+/*
+ * Workers run events through detect while the main thread reloads the rules: every event
+ * matches once, whichever rule set it meets, and each of its correlation records is either
+ * fed (a result: gte 1) or counted as dropped.
+ */
 static void test_reload_while_workers_run(void)
 {
 	const char *rules = write_file("reload.yml",
 				       "title: any\nid: any\ndetection:\n"
-				       "  sel: {event.action: probe}\n  condition: sel\n");
+				       "  sel: {event.action: probe}\n  condition: sel\n---\n"
+				       "title: each\nid: each\ncorrelation:\n  type: event_count\n"
+				       "  rules: [any]\n  timespan: 1h\n  condition: {gte: 1}\n"
+				       "  generate: true\n");
 	const char *paths[1] = { rules };
-	_Atomic size_t matches = 0;
+	struct counts k = { 0, 0 };
+	long long dropped;
 	struct config c;
 	struct detect *d = NULL;
 	struct err e = ERR_INIT;
@@ -976,11 +990,11 @@ static void test_reload_while_workers_run(void)
 	dc = (struct detect_config){ .cfg = &c, .workers = RELOAD_WORKERS,
 				     .mode = DETECT_THREADED, .paths = paths, .n_paths = 1,
 				     .only_paths = true, .on_result = count_result,
-				     .result_ctx = (void *)&matches, .report = quiet_report };
+				     .result_ctx = &k, .report = quiet_report, .metrics = true };
 	if (!CHECK(detect_new(&d, &dc, &e) == 0))
 		goto done;
 	for (unsigned i = 0; i < RELOAD_WORKERS; i++) {
-		w[i] = (struct reload_worker){ d, i, &matches };
+		w[i] = (struct reload_worker){ d, i };
 		pthread_create(&th[i], NULL, reload_worker, &w[i]);
 	}
 	for (int i = 0; i < 20; i++)
@@ -988,8 +1002,14 @@ static void test_reload_while_workers_run(void)
 	for (unsigned i = 0; i < RELOAD_WORKERS; i++)
 		pthread_join(th[i], NULL);
 	CHECK_INT(reloads, 20);
-	/* every event matched exactly once, whichever rule set it met */
-	CHECK_INT(atomic_load(&matches), RELOAD_WORKERS * RELOAD_EVENTS);
+	CHECK_INT(metric("koban_detect_rules"), 2);
+	detect_stop(d);
+	CHECK_INT(atomic_load(&k.matches), RELOAD_WORKERS * RELOAD_EVENTS);
+	dropped = metric("koban_detect_dropped_total{reason=\"reload\"}") +
+		  metric("koban_detect_dropped_total{reason=\"queue_full\"}");
+	printf("# %zu correlation results, %lld records dropped by reloads\n",
+	       atomic_load(&k.correlations), dropped);
+	CHECK_INT(atomic_load(&k.correlations) + (size_t)dropped, RELOAD_WORKERS * RELOAD_EVENTS);
 done:
 	detect_free(d);
 	config_release(&c);
