@@ -316,8 +316,12 @@ static int link_correlations(struct detect *d, struct ruleset *rs, const struct 
 	for (size_t i = 0; i < n; i++) {
 		struct err ce = ERR_INIT;
 
+		if (rc == -ENOMEM) { /* the engine did not take the rest */
+			correl_rule_free(cr[i]);
+			continue;
+		}
 		if ((rc = correl_engine_add(rs->correl, cr[i], &ce)) == -ENOMEM)
-			break;
+			continue;
 		if (rc < 0) {
 			report(d, cr[i]->file, (unsigned)cr[i]->line, "correlation", ce.msg);
 			rs->counts.rejected++;
@@ -575,12 +579,13 @@ static struct group *event_group(struct detect *d, struct ruleset *rs, struct wo
 		}
 	(void)fieldmap_logsource(rs->map, ds, dl, &ls[0], &ls[1], &ls[2]);
 found:
-	/* a group that could not be built is not remembered: the next event tries again */
-	if (!(w->last_group = group_get(d, rs, ls))) {
-		w->last_gen = 0;
-		return NULL;
-	}
-	w->last_gen = rs->gen;
+	/*
+	 * A group that could not be built for want of memory is not remembered: the next
+	 * event tries again. One refused because the set has GROUPS_MAX groups is (and logged
+	 * once per worker and dataset).
+	 */
+	w->last_group = group_get(d, rs, ls);
+	w->last_gen = w->last_group || atomic_load(&rs->n_groups) == GROUPS_MAX ? rs->gen : 0;
 	w->last_source = o->source;
 	w->last_dataset_len = dl < sizeof(w->last_dataset) ? dl : sizeof(w->last_dataset);
 	memcpy(w->last_dataset, ds, w->last_dataset_len);
@@ -810,7 +815,6 @@ static int correlated(void *ctx, const struct correl_result *r)
 	struct detect *d = ctx;
 	const struct correl_rule *cr = r->rule;
 	const char *id = correl_rule_key(cr) ? correl_rule_key(cr) : cr->file;
-	uint64_t refs[ALERT_EVENTS_MAX];
 	struct alert_event ev[ALERT_EVENTS_MAX];
 	size_t n = 0, from = r->nrefs > ALERT_EVENTS_MAX ? r->nrefs - ALERT_EVENTS_MAX : 0;
 	struct buf g = BUF_INIT(1 << 16);
@@ -840,10 +844,8 @@ static int correlated(void *ctx, const struct correl_result *r)
 	for (size_t i = from; i < r->nrefs; i++) {
 		const struct memo *m = memo_find(d, r->refs[i].ref);
 
-		if (m) {
-			refs[n] = m->ref;
+		if (m)
 			ev[n++] = (struct alert_event){ m->json, m->len };
-		}
 	}
 	if ((rc = group_json(r, &g)) >= 0 && (rc = buf_addch(&g, '\0')) >= 0) {
 		struct alert a = {
@@ -857,7 +859,6 @@ static int correlated(void *ctx, const struct correl_result *r)
 			.events_matched = r->nrefs,
 		};
 
-		(void)refs;
 		(void)alert_sink_push(d->cfg.alerts, &a, NULL); /* a drop is counted there */
 	} else {
 		drop(d, DROP_TOO_LARGE);
@@ -944,6 +945,13 @@ static void load_state(struct detect *d, struct ruleset *rs)
 	d->last_state_ns = time_mono_ns();
 }
 
+/* The periodic snapshot, whether the thread is busy or idle (correl_lock held). */
+static void save_state_when_due(struct detect *d)
+{
+	if (time_mono_ns() - d->last_state_ns > STATE_INTERVAL_NS)
+		save_state(d, atomic_load(&d->rs));
+}
+
 static void *detect_thread(void *arg)
 {
 	struct detect *d = arg;
@@ -959,10 +967,10 @@ static void *detect_thread(void *arg)
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_sec += 1;
 			pthread_cond_timedwait(&d->qcond, &d->qlock, &ts);
-			if (!d->qhead && time_mono_ns() - d->last_state_ns > STATE_INTERVAL_NS) {
+			if (!d->qhead) {
 				pthread_mutex_unlock(&d->qlock);
 				pthread_mutex_lock(&d->correl_lock);
-				save_state(d, atomic_load(&d->rs));
+				save_state_when_due(d);
 				pthread_mutex_unlock(&d->correl_lock);
 				pthread_mutex_lock(&d->qlock);
 			}
@@ -976,6 +984,7 @@ static void *detect_thread(void *arg)
 		pthread_mutex_unlock(&d->qlock);
 		pthread_mutex_lock(&d->correl_lock);
 		feed_record(d, atomic_load(&d->rs), rec);
+		save_state_when_due(d); /* a queue that never empties must not starve it */
 		pthread_mutex_unlock(&d->correl_lock);
 		mem_free(rec);
 		pthread_mutex_lock(&d->qlock);
