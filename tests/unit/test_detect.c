@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define SLOW_BUILD 1
@@ -440,7 +441,7 @@ static size_t line_len(const char *p, char **next)
 }
 
 /* One conformance case: its events, then events made of its rules' literals. */
-static void prefilter_case(const char *dir, const char *name, size_t *events, size_t *hits)
+static void prefilter_case(const char *dir, size_t *events, size_t *hits)
 {
 	char rules[1024], evpath[1024], cfgpath[1024], what[512];
 	struct config c;
@@ -483,9 +484,9 @@ static void prefilter_case(const char *dir, const char *name, size_t *events, si
 		}
 		tev_release(&t);
 	}
-	snprintf(what, sizeof(what), "tests/sigma/cases/%s", name);
+	snprintf(what, sizeof(what), "%s", dir);
 	if (same_results(&x.got, &x.want, what)) {
-		snprintf(what, sizeof(what), "tests/sigma/cases/%s (literal events)", name);
+		snprintf(what, sizeof(what), "%s (literal events)", dir);
 		compare_literal_events(&x, 1, what);
 	}
 	*events += x.events;
@@ -522,13 +523,81 @@ static void test_prefilter_conformance_cases(void)
 	for (size_t i = 0; i < n; i++) {
 		char path[1024];
 
-		prefilter_case(path_join(path, sizeof(path), base, names[i]), names[i], &events,
-			       &hits);
+		prefilter_case(path_join(path, sizeof(path), base, names[i]), &events, &hits);
 		free(names[i]);
 	}
 	printf("# %zu cases, %zu events, %zu rule matches compared\n", n, events, hits);
 	CHECK(n >= 100);
 	CHECK(hits > 100); /* not vacuous: many events match */
+}
+
+/*
+ * Where a prefilter and the full evaluation could part: typed values (ports, addresses,
+ * times, booleans) against their text, case beyond ASCII, keywords with and without
+ * event.original, windash and base64 variants, fields absent, null, arrays of objects.
+ */
+static const char edge_rules[] =
+	"title: port\nid: port\ndetection:\n  sel: {source.port: 80}\n  condition: sel\n---\n"
+	"title: port0\nid: port0\ndetection:\n  sel: {source.port: '080'}\n"
+	"  condition: sel\n---\n"
+	"title: ip6\nid: ip6\ndetection:\n  sel: {source.ip: '2001:DB8::1'}\n"
+	"  condition: sel\n---\n"
+	"title: ip6long\nid: ip6long\ndetection:\n  sel: {source.ip: '2001:db8:0::1'}\n"
+	"  condition: sel\n---\n"
+	"title: ts\nid: ts\ndetection:\n  sel: {'@timestamp|startswith': '2026-01-01T00'}\n"
+	"  condition: sel\n---\n"
+	"title: flag\nid: flag\ndetection:\n  sel: {flag: 'TRUE'}\n  condition: sel\n---\n"
+	"title: n\nid: n\ndetection:\n  sel: {n: 5}\n  condition: sel\n---\n"
+	"title: ecole\nid: ecole\ndetection:\n  sel: {x|contains: \"\u00c9COLE\"}\n"
+	"  condition: sel\n---\n"
+	"title: kw\nid: kw\ndetection:\n  kw: [mimikatz, \"\u00e9cole\"]\n  condition: kw\n---\n"
+	"title: kwall\nid: kwall\ndetection:\n  kw:\n    '|all': [alpha, beta]\n"
+	"  condition: kw\n---\n"
+	"title: dash\nid: dash\ndetection:\n  sel: {x|windash|contains: ' -enc '}\n"
+	"  condition: sel\n---\n"
+	"title: b64\nid: b64\ndetection:\n  sel: {x|base64offset|contains: 'secret'}\n"
+	"  condition: sel\n---\n"
+	"title: notx\nid: notx\ndetection:\n  sel: {x|contains: evil}\n  condition: not sel\n---\n"
+	"title: nul\nid: nul\ndetection:\n  sel: {x: null, y|contains: z}\n  condition: sel\n---\n"
+	"title: arr\nid: arr\ndetection:\n  sel: {t.name|endswith: admin}\n  condition: sel\n---\n"
+	"title: re\nid: re\ndetection:\n  sel: {x|re: 'Ev[i1]l'}\n  condition: sel\n---\n"
+	"title: cased\nid: cased\ndetection:\n  sel: {x|cased|contains: Evil}\n  condition: sel\n";
+
+static const char edge_events[] =
+	"{\"source\": {\"port\": 80, \"ip\": \"2001:db8::1\"}}\n"
+	"{\"source\": {\"port\": 8080, \"ip\": \"10.0.0.1\"}}\n"
+	"{\"@timestamp\": \"2026-01-01T00:30:00.5Z\", \"flag\": true, \"n\": 5}\n"
+	"{\"flag\": \"true\", \"n\": \"5\"}\n"
+	"{\"x\": \"une \u00e9cole\"}\n"
+	"{\"x\": \"une \u00c9COLE\"}\n"
+	"{\"message\": \"run MimiKatz\", \"event\": {\"original\": \"nothing\"}}\n"
+	"{\"message\": \"run MimiKatz\"}\n"
+	"{\"event\": {\"original\": \"beta then ALPHA\"}}\n"
+	"{\"message\": \"alpha\", \"x\": \"beta\"}\n"
+	"{\"x\": \"cmd /enc abc\"}\n"
+	"{\"x\": \"cmd \u2013enc abc\"}\n"
+	"{\"x\": \"c2VjcmV0\"}\n"
+	"{\"x\": \"xc2VjcmV0\"}\n"
+	"{\"x\": \"EVIL\", \"y\": \"zz\"}\n"
+	"{\"y\": \"zz\"}\n"
+	"{\"x\": null, \"y\": \"zz\"}\n"
+	"{\"t\": [{\"name\": \"user\"}, {\"name\": \"global admin\"}]}\n"
+	"{\"x\": \"an Ev1l thing\"}\n"
+	"{\"x\": \"an evil thing\"}\n";
+
+static void test_prefilter_edge_cases(void)
+{
+	char dir[1024];
+	size_t events = 0, hits = 0;
+
+	path_join(dir, sizeof(dir), t_tmp_dir(), "edge");
+	if (!CHECK(mkdir(dir, 0700) == 0 || errno == EEXIST))
+		return;
+	write_file("edge/rules.yml", edge_rules);
+	write_file("edge/events.jsonl", edge_events);
+	prefilter_case(dir, &events, &hits);
+	printf("# %zu events, %zu rule matches compared\n", events, hits);
+	CHECK(hits >= 15);
 }
 
 /* The SigmaHQ corpus: one literal event per rule (a stride of them under sanitizers). */
@@ -1124,6 +1193,7 @@ done:
 int main(void)
 {
 	T_RUN(test_prefilter_conformance_cases);
+	T_RUN(test_prefilter_edge_cases);
 	T_RUN(test_prefilter_sigmahq_literal_events);
 	T_RUN(test_logsource_groups);
 	T_RUN(test_generate_false_and_inline_correlation);
