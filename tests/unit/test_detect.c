@@ -862,13 +862,35 @@ static void test_state_across_instances(void)
 		CHECK_STR(got_text(&g, s, sizeof(s)), "brute{user=alice}[1,2,3] other@3");
 	}
 	detect_free(d);
-	/* without state: a third instance starts empty */
+	/* on the detection thread: stopping drains the queue, then saves */
+	dc.mode = DETECT_THREADED;
+	d = NULL;
+	if (CHECK(detect_new(&d, &dc, &e) == 0)) {
+		correl_event(d, "carol", 100, 11);
+		correl_event(d, "carol", 110, 12);
+	}
+	detect_free(d);
+	dc.mode = DETECT_INLINE;
+	got_clear(&g);
+	d = NULL;
+	if (CHECK(detect_new(&d, &dc, &e) == 0)) {
+		correl_event(d, "carol", 120, 13);
+		CHECK_STR(got_text(&g, s, sizeof(s)), "brute{user=carol}[11,12,13] other@13");
+	}
+	detect_free(d);
+	/* without state: an instance neither reads what was saved nor saves */
+	d = NULL;
+	if (CHECK(detect_new(&d, &dc, &e) == 0)) {
+		correl_event(d, "dave", 200, 21);
+		correl_event(d, "dave", 210, 22);
+	}
+	detect_free(d);
 	dc.state = false;
 	got_clear(&g);
 	d = NULL;
 	if (CHECK(detect_new(&d, &dc, &e) == 0)) {
-		correl_event(d, "alice", 30, 4);
-		CHECK_STR(got_text(&g, s, sizeof(s)), "other@4");
+		correl_event(d, "dave", 220, 23);
+		CHECK_STR(got_text(&g, s, sizeof(s)), "other@23");
 	}
 	detect_free(d);
 	got_release(&g);
