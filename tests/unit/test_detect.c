@@ -206,7 +206,7 @@ static struct detect *new_detect(const struct config *c, const char *rules, stru
 	struct detect_config dc = {
 		.cfg = c, .workers = workers, .mode = mode, .paths = paths, .n_paths = 1,
 		.only_paths = true, .fields_as_given = as_given, .on_result = g ? on_result : NULL,
-		.result_ctx = g, .report = quiet_report,
+		.result_ctx = g, .report = quiet_report, .metrics = true,
 	};
 	struct detect *d = NULL;
 	struct err e = ERR_INIT;
@@ -820,6 +820,7 @@ static void test_late_event(void)
 		last_report[0] = '\0';
 		correl_event(d, "alice", 500, 3); /* 100 s behind the latest: late */
 		CHECK(strstr(last_report, "3: correlation: late"));
+		CHECK_INT(metric("koban_correlation_dropped_total{reason=\"late\"}"), 1);
 		got_clear(&g);
 		correl_event(d, "alice", 595, 4);
 		/* the late event (3) is not in the window's events */
@@ -995,6 +996,7 @@ static void test_allocation_failures_per_event(void)
 		tev_release(&t);
 	}
 	CHECK(refused > 0);
+	CHECK(metric("koban_detect_dropped_total{reason=\"no_memory\"}") > 0);
 	/* afterwards, with memory: the same source's events are evaluated again */
 	got_clear(&g);
 	run_json(d, 0, &o, "{\"outcome\": \"failure\", \"event\": {\"dataset\": \"x\"}}", 7);
@@ -1027,6 +1029,7 @@ static void test_group_failure_not_cached(void)
 		detect_event(d, 0, &o, &t.ev, 1);
 		mem_fail_after(-1);
 		CHECK_INT(g.n, 0);
+		CHECK_INT(metric("koban_detect_dropped_total{reason=\"no_memory\"}"), 1);
 		detect_event(d, 0, &o, &t.ev, 2);
 		CHECK_STR(got_text(&g, s, sizeof(s)), "fw@2 none@2 panos@2");
 	}
