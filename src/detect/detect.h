@@ -21,7 +21,7 @@
  *      test`, `ingest`), or on the detection thread, fed through a bounded queue (serve). Its
  *      results become alerts too, with the events they counted (those still remembered).
  *
- * Nothing is lost silently: koban_detect_matches_total{tenant,level},
+ * Nothing is lost silently: koban_detect_matches_total{level},
  * koban_detect_dropped_total{reason} (queue_full, no_memory, too_large, decode, reload) count
  * what did not reach the correlation engine or an alert.
  *
