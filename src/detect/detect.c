@@ -86,6 +86,7 @@ struct logsource_entry {
 };
 
 struct ruleset {
+	uint64_t gen;              /* 1 for the first set, one more for each reload */
 	struct fieldmap *map;
 	struct sigma_set *set;
 	struct detect_correlations parsed; /* until handed to the engine */
@@ -115,7 +116,7 @@ struct record {
 	struct record *next;
 	uint64_t ref;
 	int input;
-	struct ruleset *rs;   /* the set the input handle belongs to */
+	uint64_t gen;         /* the set the input handle belongs to */
 	size_t tenant_len, json_len;
 	char data[];          /* tenant, NUL, json */
 };
@@ -131,8 +132,11 @@ struct worker {
 	_Atomic(struct ruleset *) active; /* the set in use (a hazard pointer for reload) */
 	struct buf json;
 	uint64_t seq;
-	/* the last event's group, for the next event of the same dataset and source */
-	struct ruleset *last_rs;
+	/*
+	 * The last event's group, for the next event of the same dataset and source (names
+	 * the pipeline interns: one pointer per source), in rule set last_gen (0: none).
+	 */
+	uint64_t last_gen;
 	const char *last_source;
 	char last_dataset[64];
 	size_t last_dataset_len;
@@ -154,13 +158,15 @@ struct detect {
 	struct detect_config cfg;
 	char *data_dir;
 	_Atomic(struct ruleset *) rs;
+	uint64_t generation;         /* of the last set loaded (main thread) */
+	_Atomic size_t loaded;       /* rules and correlations of rs, for the metrics thread */
 	struct worker *w;
 	/* the correlation side: one thread (or the caller, inline) */
 	pthread_mutex_t qlock;
-	pthread_cond_t qcond, qdone;
+	pthread_cond_t qcond;
 	struct record *qhead, *qtail;
 	size_t qcount, qbytes;
-	bool busy, stopping, thread_started;
+	bool stopping, thread_started;
 	pthread_t thread;
 	pthread_mutex_t correl_lock; /* the engine: the thread, reload and stop */
 	struct arena arena;          /* the record's event, decoded again */
@@ -617,6 +623,7 @@ static int ruleset_load(struct detect *d, const struct config *c, struct ruleset
 
 	if (!rs)
 		return err_set(e, -ENOMEM, "out of memory");
+	rs->gen = ++d->generation;
 	pthread_mutex_init(&rs->lock, NULL);
 	if ((rc = fieldmap_new(&rs->map)) < 0 || (rc = detect_placeholders(c, &ph)) < 0 ||
 	    (rc = copy_logsources(rs, c)) < 0) {
@@ -794,7 +801,7 @@ static struct group *event_group(struct detect *d, struct ruleset *rs, struct wo
 	if (!o)
 		return rs->all;
 	(void)event_get_str(ev, FIELD_EVENT_DATASET, &ds, &dl);
-	if (w->last_rs == rs && w->last_source == o->source && dl == w->last_dataset_len &&
+	if (w->last_gen == rs->gen && w->last_source == o->source && dl == w->last_dataset_len &&
 	    dl < sizeof(w->last_dataset) && !memcmp(ds, w->last_dataset, dl))
 		return w->last_group;
 	for (size_t i = 0; o->source && i < rs->n_sources; i++)
@@ -804,8 +811,13 @@ static struct group *event_group(struct detect *d, struct ruleset *rs, struct wo
 		}
 	(void)fieldmap_logsource(rs->map, ds, dl, &ls[0], &ls[1], &ls[2]);
 found:
+	/*
+	 * A group that could not be built for want of memory is not remembered: the next
+	 * event tries again. One refused because the set has GROUPS_MAX groups is (and logged
+	 * once per worker and dataset).
+	 */
 	w->last_group = group_get(d, rs, ls);
-	w->last_rs = rs;
+	w->last_gen = w->last_group || atomic_load(&rs->n_groups) == GROUPS_MAX ? rs->gen : 0;
 	w->last_source = o->source;
 	w->last_dataset_len = dl < sizeof(w->last_dataset) ? dl : sizeof(w->last_dataset);
 	memcpy(w->last_dataset, ds, w->last_dataset_len);
@@ -1165,13 +1177,20 @@ static void travel_check(struct detect *d, const char *tenant, const struct even
 		drop(d, DROP_NO_MEMORY);
 }
 
-/* A queued record on the detection thread: its event again from its JSON, then fed. */
-static void feed_record(struct detect *d, const struct record *rec)
+/*
+ * A queued record on the detection thread (correl_lock held): its event again from its
+ * JSON, fed to the engine of rs, the rule set in use, when the record was made by it.
+ */
+static void feed_record(struct detect *d, struct ruleset *rs, const struct record *rec)
 {
 	const char *json = rec->data + rec->tenant_len + 1;
 	struct err e = ERR_INIT;
 	struct event ev;
 
+	if (rec->input != INPUT_TRAVEL && rec->gen != rs->gen) {
+		drop(d, DROP_RELOAD);
+		return;
+	}
 	arena_clear(&d->arena);
 	event_init(&ev, &d->arena);
 	if (ecs_decode(&ev, json, rec->json_len, &e) < 0) {
@@ -1182,7 +1201,7 @@ static void feed_record(struct detect *d, const struct record *rec)
 	if (rec->input == INPUT_TRAVEL)
 		travel_check(d, rec->data, &ev, json, rec->json_len);
 	else
-		feed(d, rec->rs, rec->data, rec->input, &ev, rec->ref, json, rec->json_len);
+		feed(d, rs, rec->data, rec->input, &ev, rec->ref, json, rec->json_len);
 }
 
 static void save_state(struct detect *d, struct ruleset *rs)
@@ -1214,6 +1233,13 @@ static void load_state(struct detect *d, struct ruleset *rs)
 	d->last_state_ns = time_mono_ns();
 }
 
+/* The periodic snapshot, whether the thread is busy or idle (correl_lock held). */
+static void save_state_when_due(struct detect *d)
+{
+	if (time_mono_ns() - d->last_state_ns > STATE_INTERVAL_NS)
+		save_state(d, atomic_load(&d->rs));
+}
+
 static void *detect_thread(void *arg)
 {
 	struct detect *d = arg;
@@ -1229,10 +1255,10 @@ static void *detect_thread(void *arg)
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_sec += 1;
 			pthread_cond_timedwait(&d->qcond, &d->qlock, &ts);
-			if (!d->qhead && time_mono_ns() - d->last_state_ns > STATE_INTERVAL_NS) {
+			if (!d->qhead) {
 				pthread_mutex_unlock(&d->qlock);
 				pthread_mutex_lock(&d->correl_lock);
-				save_state(d, atomic_load(&d->rs));
+				save_state_when_due(d);
 				pthread_mutex_unlock(&d->correl_lock);
 				pthread_mutex_lock(&d->qlock);
 			}
@@ -1243,18 +1269,13 @@ static void *detect_thread(void *arg)
 			d->qtail = NULL;
 		d->qcount--;
 		d->qbytes -= rec->json_len;
-		d->busy = true;
 		pthread_mutex_unlock(&d->qlock);
 		pthread_mutex_lock(&d->correl_lock);
-		if (rec->rs == atomic_load(&d->rs))
-			feed_record(d, rec);
-		else /* matched by the rules a reload replaced: their input handles are gone */
-			drop(d, DROP_RELOAD);
+		feed_record(d, atomic_load(&d->rs), rec);
+		save_state_when_due(d); /* a queue that never empties must not starve it */
 		pthread_mutex_unlock(&d->correl_lock);
 		mem_free(rec);
 		pthread_mutex_lock(&d->qlock);
-		d->busy = false;
-		pthread_cond_broadcast(&d->qdone);
 	}
 	pthread_mutex_unlock(&d->qlock);
 	return NULL;
@@ -1276,7 +1297,7 @@ static void enqueue(struct detect *d, struct worker *w, struct ruleset *rs, int 
 		drop(d, DROP_NO_MEMORY);
 		return;
 	}
-	*rec = (struct record){ NULL, ref, input, rs, tl, w->json.len };
+	*rec = (struct record){ NULL, ref, input, rs->gen, tl, w->json.len };
 	memcpy(rec->data, tenant, tl + 1);
 	memcpy(rec->data + tl + 1, w->json.p, w->json.len);
 	rec->data[tl + 1 + w->json.len] = '\0';
@@ -1440,10 +1461,9 @@ static int collect_suppressed(struct metrics_out *o, void *ctx)
 static int collect_rules(struct metrics_out *o, void *ctx)
 {
 	struct detect *d = ctx;
-	struct detect_counts k;
 
-	detect_counts(d, &k);
-	return metrics_sample(o, k.rules + k.correlations, NULL);
+	/* not d->rs: a reload on the main thread may free it meanwhile */
+	return metrics_sample(o, atomic_load_explicit(&d->loaded, memory_order_relaxed), NULL);
 }
 
 static int collect_queued(struct metrics_out *o, void *ctx)
@@ -1518,7 +1538,6 @@ int detect_new(struct detect **out, const struct detect_config *c, struct err *e
 	d->cfg = *c;
 	pthread_mutex_init(&d->qlock, NULL);
 	pthread_cond_init(&d->qcond, NULL);
-	pthread_cond_init(&d->qdone, NULL);
 	pthread_mutex_init(&d->correl_lock, NULL);
 	arena_init(&d->arena, 64 << 10, ARENA_MAX);
 	d->w = mem_calloc(c->workers, sizeof(*d->w));
@@ -1533,6 +1552,7 @@ int detect_new(struct detect **out, const struct detect_config *c, struct err *e
 	if ((rc = ruleset_load(d, c->cfg, &rs, e)) < 0 || (rc = travel_init(d, c->cfg, e)) < 0)
 		goto fail;
 	atomic_store(&d->rs, rs);
+	atomic_store(&d->loaded, rs->counts.rules + rs->counts.correlations);
 	load_state(d, rs);
 	if (c->metrics && (rc = register_metrics(d, e)) < 0)
 		goto fail;
@@ -1593,14 +1613,12 @@ int detect_reload(struct detect *d, const struct config *c, struct err *e)
 	pthread_mutex_unlock(&d->correl_lock);
 	if (d->cfg.metrics && (rc = correl_metrics_register(fresh->correl)) < 0)
 		log_warn("correlation metrics: %s", strerror(-rc));
+	atomic_store(&d->loaded, fresh->counts.rules + fresh->counts.correlations);
+	/*
+	 * The detection thread reads d->rs under correl_lock, so only the workers may still
+	 * use old; records they queued for it are dropped by generation (DROP_RELOAD).
+	 */
 	wait_unused(d, old);
-	/* records queued by the old rules are skipped: their input handles were the old set's */
-	pthread_mutex_lock(&d->qlock);
-	while (d->qhead || d->busy)
-		pthread_cond_wait(&d->qdone, &d->qlock);
-	pthread_mutex_unlock(&d->qlock);
-	for (unsigned w = 0; w < d->cfg.workers; w++)
-		d->w[w].last_rs = NULL;
 	ruleset_free(old, d->cfg.workers);
 	return 0;
 }
@@ -1651,7 +1669,6 @@ void detect_free(struct detect *d)
 	mem_free(d->data_dir);
 	arena_release(&d->arena);
 	pthread_mutex_destroy(&d->correl_lock);
-	pthread_cond_destroy(&d->qdone);
 	pthread_cond_destroy(&d->qcond);
 	pthread_mutex_destroy(&d->qlock);
 	mem_free(d);

@@ -21,13 +21,14 @@
  *      test`, `ingest`), or on the detection thread, fed through a bounded queue (serve). Its
  *      results become alerts too, with the events they counted (those still remembered).
  *
- * Nothing is lost silently: koban_detect_matches_total{tenant,level},
- * koban_detect_dropped_total{reason} (queue_full, no_memory, too_large, decode) count what did
- * not reach the correlation engine or an alert.
+ * Nothing is lost silently: koban_detect_matches_total{level},
+ * koban_detect_dropped_total{reason} (queue_full, no_memory, too_large, decode, reload) count
+ * what did not reach the correlation engine or an alert.
  *
  * Reload (SIGHUP): detect_reload() builds a new rule set beside the running one, moves the
  * correlation state of surviving correlations into it (correl_reload) and swaps it in; a
- * worker finishes its event on the set it started with. The correlation state is saved to
+ * worker finishes its event on the set it started with. Matches still queued for the
+ * detection thread by the replaced set are dropped (reason reload). The correlation state is saved to
  * DATA_DIR/detect/correlation.state on stop and every snapshot_interval, and read at start.
  *
  * Memory: the detect owns its rules, groups, scratches and queue; results handed to on_result
