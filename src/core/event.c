@@ -595,3 +595,28 @@ int event_write_json(const struct event *ev, struct buf *out)
 		return rc;
 	return buf_addch(out, '}');
 }
+
+const char *event_value_text(const struct event_value *v, char tmp[EVENT_VALUE_TEXT_MAX],
+			     size_t *len)
+{
+	switch (field_type(v->field)) {
+	case FT_STR:
+		*len = v->len;
+		return v->v.s;
+	case FT_INT:
+		*len = (size_t)snprintf(tmp, EVENT_VALUE_TEXT_MAX, "%lld", (long long)v->v.i);
+		return tmp;
+	case FT_BOOL:
+		*len = v->v.i ? 4 : 5;
+		return v->v.i ? "true" : "false";
+	case FT_TIME:
+		*len = time_format_rfc3339(v->v.i, tmp);
+		return tmp;
+	case FT_IP:
+		ipaddr_format(&v->v.ip, tmp);
+		*len = strlen(tmp);
+		return tmp;
+	}
+	*len = 0;
+	return "";
+}

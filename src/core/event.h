@@ -80,6 +80,15 @@ int event_add_ip_once(struct event *ev, unsigned field, const struct ipaddr *ip)
 
 /* First value of field, or NULL. */
 const struct event_value *event_get(const struct event *ev, unsigned field);
+/*
+ * The text of a value as rules, correlations and the multi-pattern pass compare it: a string
+ * as it is, an integer in decimal, a boolean as true or false, a time in RFC 3339 UTC, an
+ * address as ipaddr_format writes it. Points at the value's own bytes or into tmp.
+ */
+#define EVENT_VALUE_TEXT_MAX 64
+const char *event_value_text(const struct event_value *v, char tmp[EVENT_VALUE_TEXT_MAX],
+			     size_t *len);
+
 /* Convenience for string fields: 1 and (s, len) when present, else 0. */
 int event_get_str(const struct event *ev, unsigned field, const char **s, size_t *len);
 

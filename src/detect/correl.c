@@ -759,27 +759,7 @@ int correl_event_value(void *ctx, int field, const char **s, size_t *len)
 
 	if (!v)
 		return 0;
-	switch (field_type(v->field)) {
-	case FT_STR:
-		*s = v->v.s;
-		*len = v->len;
-		return 1;
-	case FT_INT:
-		*len = (size_t)snprintf(view->text, sizeof(view->text), "%lld", (long long)v->v.i);
-		break;
-	case FT_BOOL:
-		*len = (size_t)snprintf(view->text, sizeof(view->text), "%s",
-					v->v.i ? "true" : "false");
-		break;
-	case FT_TIME:
-		*len = time_format_rfc3339(v->v.i, view->text);
-		break;
-	case FT_IP:
-		ipaddr_format(&v->v.ip, view->text);
-		*len = strlen(view->text);
-		break;
-	}
-	*s = view->text;
+	*s = event_value_text(v, view->text, len);
 	return 1;
 }
 

@@ -53,6 +53,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/event.h"
+
 struct buf;
 struct err;
 struct fy_document;
@@ -184,7 +186,7 @@ typedef int correl_value_fn(void *ctx, int field, const char **s, size_t *len);
 struct event;
 struct correl_event_view {
 	const struct event *ev;
-	char text[64];
+	char text[EVENT_VALUE_TEXT_MAX];
 };
 int correl_event_value(void *ctx, int field, const char **s, size_t *len);
 

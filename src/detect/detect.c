@@ -826,31 +826,6 @@ found:
 
 /* ---- the multi-pattern pass ------------------------------------------------------------- */
 
-/* The text of a value as rules compare it (a number in decimal, an address as text). */
-static const char *value_text(const struct event_value *v, char tmp[64], size_t *len)
-{
-	switch (field_type(v->field)) {
-	case FT_STR:
-		*len = v->len;
-		return v->v.s;
-	case FT_INT:
-		*len = (size_t)snprintf(tmp, 64, "%lld", (long long)v->v.i);
-		return tmp;
-	case FT_BOOL:
-		*len = v->v.i ? 4 : 5;
-		return v->v.i ? "true" : "false";
-	case FT_TIME:
-		*len = time_format_rfc3339(v->v.i, tmp);
-		return tmp;
-	case FT_IP:
-		ipaddr_format(&v->v.ip, tmp);
-		*len = strlen(tmp);
-		return tmp;
-	}
-	*len = 0;
-	return "";
-}
-
 /* Scans the fields the group's literals name; 0 or litset's code (then: evaluate all). */
 static int scan_event(const struct group *g, struct litset_scratch *sc, const struct event *ev)
 {
@@ -861,10 +836,10 @@ static int scan_event(const struct group *g, struct litset_scratch *sc, const st
 	litset_scratch_clear(sc);
 	for (uint32_t i = 0; i < ev->n && rc >= 0; i++) {
 		const struct event_value *v = &ev->vals[i];
-		char tmp[64];
+		char tmp[EVENT_VALUE_TEXT_MAX];
 
 		if (v->field < FIELD_BITS && (g->scan[v->field / 8] & (1u << (v->field % 8)))) {
-			s = value_text(v, tmp, &len);
+			s = event_value_text(v, tmp, &len);
 			rc = litset_scan_add(g->lits, sc, s, len);
 		}
 	}
@@ -909,12 +884,12 @@ static int key_json(const struct event *ev, struct buf *out)
 	for (size_t i = 0; i < sizeof(key_fields) / sizeof(key_fields[0]) && rc >= 0; i++) {
 		const struct event_value *v = event_get(ev, key_fields[i]);
 		const char *name = field_name(key_fields[i]), *s;
-		char tmp[64];
+		char tmp[EVENT_VALUE_TEXT_MAX];
 		size_t len;
 
 		if (!v)
 			continue;
-		s = value_text(v, tmp, &len);
+		s = event_value_text(v, tmp, &len);
 		rc = err_first(rc, buf_adds(out, first ? "\"" : ",\""));
 		rc = err_first(rc, buf_adds(out, name));
 		rc = err_first(rc, buf_adds(out, "\":"));
@@ -1119,7 +1094,7 @@ static void feed(struct detect *d, struct ruleset *rs, const char *tenant, int i
 
 	if (rc == -ENOMEM)
 		drop(d, DROP_NO_MEMORY);
-	else if (rc == 1 && d->cfg.mode == DETECT_INLINE) /* counted by the engine */
+	else if (rc == 1 && d->cfg.on_result) /* rule test says so; the engine counts it */
 		report(d, "event", (unsigned)ref, "correlation",
 		       "late: older than the latest event time minus detect.lateness; not counted");
 }

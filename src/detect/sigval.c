@@ -816,32 +816,6 @@ fail:
 
 /* ---- matching ---- */
 
-/* The text of a value: strings as they are, other types in their canonical form. */
-static const char *value_text(const struct event_value *ev, char *tmp, size_t *len)
-{
-	switch (field_type(ev->field)) {
-	case FT_STR:
-		*len = ev->len;
-		return ev->v.s;
-	case FT_INT:
-		*len = (size_t)snprintf(tmp, TIME_RFC3339_LEN, "%lld", (long long)ev->v.i);
-		return tmp;
-	case FT_BOOL:
-		*len = ev->v.i ? 4 : 5;
-		return ev->v.i ? "true" : "false";
-	case FT_TIME:
-		*len = time_format_rfc3339(ev->v.i, tmp);
-		return tmp;
-	case FT_IP:
-		ipaddr_format(&ev->v.ip, tmp);
-		*len = strlen(tmp);
-		return tmp;
-	}
-	*len = 0;
-	return "";
-}
-
-#define TEXT_TMP MAX(TIME_RFC3339_LEN, IPADDR_STRLEN)
 
 static bool eq_bytes(const char *s, const char *lit, size_t n, bool cased)
 {
@@ -1025,7 +999,7 @@ static bool ref_match(const struct sigval_item *it, const char *a, size_t an, co
 static bool fieldref_match(const struct sigval_item *it, const struct value *v,
 			   const struct event *ev, const char *a, size_t an)
 {
-	char tmp[TEXT_TMP];
+	char tmp[EVENT_VALUE_TEXT_MAX];
 
 	for (uint32_t j = first_of(ev, v->ref); j < ev->n; j++) {
 		size_t bn;
@@ -1033,7 +1007,7 @@ static bool fieldref_match(const struct sigval_item *it, const struct value *v,
 
 		if (ev->vals[j].field != (uint32_t)v->ref)
 			continue;
-		b = value_text(&ev->vals[j], tmp, &bn);
+		b = event_value_text(&ev->vals[j], tmp, &bn);
 		if (ref_match(it, a, an, b, bn))
 			return true;
 	}
@@ -1044,7 +1018,7 @@ static bool one_match(const struct sigval_item *it, const struct value *v,
 		      const struct event_value *ev_v, const struct event *ev,
 		      struct sigval_scratch *sc)
 {
-	char tmp[TEXT_TMP];
+	char tmp[EVENT_VALUE_TEXT_MAX];
 	struct ipaddr ip;
 	const char *s;
 	size_t n;
@@ -1052,10 +1026,10 @@ static bool one_match(const struct sigval_item *it, const struct value *v,
 
 	switch (v->kind) {
 	case K_GLOB:
-		s = value_text(ev_v, tmp, &n);
+		s = event_value_text(ev_v, tmp, &n);
 		return text_match(v, s, n);
 	case K_RE:
-		s = value_text(ev_v, tmp, &n);
+		s = event_value_text(ev_v, tmp, &n);
 		return pcre2_match(v->re, (PCRE2_SPTR)s, n, 0, 0, sc->md, sc->mc) >= 0;
 	case K_CIDR:
 		if (field_type(ev_v->field) == FT_IP)
@@ -1068,7 +1042,7 @@ static bool one_match(const struct sigval_item *it, const struct value *v,
 	case K_TIME:
 		return time_part(ev_v, it->part, &x) && compare(x, it->cmp, v->num);
 	case K_FIELDREF:
-		s = value_text(ev_v, tmp, &n);
+		s = event_value_text(ev_v, tmp, &n);
 		return fieldref_match(it, v, ev, s, n);
 	case K_NULL:
 		return false;
