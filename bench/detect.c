@@ -1,7 +1,10 @@
 /*
  * bench/detect - events per CPU-second through decode -> detect (issue 8's benchmark).
  *
- *   build/release/bench/detect [--seconds S] [SIGMA_DIR [SAMPLES_DIR [PLACEHOLDERS]]]
+ *   build/release/bench/detect [--seconds S] [--only RUN] [SIGMA_DIR [SAMPLES_DIR
+ *                              [PLACEHOLDERS]]]
+ *
+ * --only RUN runs one of decode, none, bundled, sigma (for a profiler), without the floor.
  *
  * The mix: raw lines of SAMPLES_DIR (default ../shared/data/samples), 1,000 messages in a
  * fixed shuffled order, weighted like a firewall-heavy SOC feed: PAN-OS TRAFFIC 50%, PAN-OS
@@ -527,6 +530,11 @@ static void run_grep(const struct config *cfg, char *const *paths, size_t n_path
 
 /* ---- main ------------------------------------------------------------------------------- */
 
+static bool wanted(const char *only, const char *run)
+{
+	return !only || !strcmp(only, run);
+}
+
 int main(int argc, char **argv)
 {
 	const char *sigma = "../shared/data/sigma", *dir = "../shared/data/samples",
@@ -537,15 +545,18 @@ int main(int argc, char **argv)
 	char *paths[PATHS_MAX];
 	size_t n_paths;
 	double seconds = 3;
+	const char *only = NULL;
 	int argi = 1;
 	const struct tz *tz;
 
 	for (; argi < argc && argv[argi][0] == '-'; argi++) {
 		if (!strcmp(argv[argi], "--seconds") && argi + 1 < argc) {
 			seconds = atof(argv[++argi]);
+		} else if (!strcmp(argv[argi], "--only") && argi + 1 < argc) {
+			only = argv[++argi];
 		} else {
-			fprintf(stderr, "usage: bench/detect [--seconds S] [SIGMA_DIR [SAMPLES_DIR "
-					"[PLACEHOLDERS]]]\n");
+			fprintf(stderr, "usage: bench/detect [--seconds S] [--only RUN] [SIGMA_DIR "
+					"[SAMPLES_DIR [PLACEHOLDERS]]]\n");
 			return 2;
 		}
 	}
@@ -569,12 +580,17 @@ int main(int argc, char **argv)
 	printf("mix: %d messages, %.0f bytes on average; PAN-OS TRAFFIC 50%%, THREAT 15%%, "
 	       "Squid 15%%, web combined 15%%, Entra ID sign-ins 5%% (%s)\n",
 	       MIX_SIZE, (double)m->bytes / MIX_SIZE, dir);
-	measure("decode only", &(struct run){ .mix = m }, m, seconds, &plain);
-	detect_run("no rules", &plain, NULL, 0, true, m, seconds);
-	detect_run("bundled rules", &plain, NULL, 0, false, m, seconds);
-	detect_run("SigmaHQ corpus", &corpus, (const char *const *)paths, n_paths, true, m,
-		   seconds);
-	run_grep(&corpus, paths, n_paths, m);
+	if (wanted(only, "decode"))
+		measure("decode only", &(struct run){ .mix = m }, m, seconds, &plain);
+	if (wanted(only, "none"))
+		detect_run("no rules", &plain, NULL, 0, true, m, seconds);
+	if (wanted(only, "bundled"))
+		detect_run("bundled rules", &plain, NULL, 0, false, m, seconds);
+	if (wanted(only, "sigma"))
+		detect_run("SigmaHQ corpus", &corpus, (const char *const *)paths, n_paths, true, m,
+			   seconds);
+	if (!only)
+		run_grep(&corpus, paths, n_paths, m);
 	for (size_t i = 0; i < n_paths; i++)
 		mem_free(paths[i]);
 	config_release(&plain);

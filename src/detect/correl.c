@@ -569,6 +569,11 @@ struct group {
 	bool emptied;            /* queued in the engine's list of groups to free if still empty */
 	struct entry *ents;      /* sorted by time, equal times in arrival order */
 	uint32_t n, cap;
+	/*
+	 * Bit i: some entry of input i arrived since the group was last empty (a superset of
+	 * the inputs held): bounds what a temporal window of the group can reach.
+	 */
+	uint64_t inputs;
 };
 
 struct tenant {
@@ -910,6 +915,8 @@ static void entries_remove(struct correl_engine *en, struct tenant *t, struct gr
 		entry_release(&g->ents[j]);
 	memmove(g->ents + i, g->ents + i + n, (g->n - i - n) * sizeof(*g->ents));
 	g->n -= n;
+	if (!g->n)
+		g->inputs = 0;
 	t->nevents -= n;
 	uncount(&en->events, n);
 }
@@ -993,6 +1000,7 @@ static int entry_insert(struct correl_engine *en, struct tenant *t, struct group
 	memmove(g->ents + p + 1, g->ents + p, (g->n - p) * sizeof(*g->ents));
 	g->ents[p] = *x;
 	g->n++;
+	g->inputs |= UINT64_C(1) << x->input;
 	t->nevents++;
 	count(&en->events, 1);
 	return (int)p;
@@ -1215,6 +1223,17 @@ static int fire(struct run *r, struct group *g, uint32_t i, uint32_t k, double v
 	return rc;
 }
 
+/*
+ * The most a temporal window of g can count: the inputs seen (temporal), or how many of
+ * the first rules were seen (temporal_ordered: a missing rule ends every ordered chain).
+ */
+static double temporal_bound(const struct group *g)
+{
+	if (g->c->rule->type == CORREL_TEMPORAL)
+		return __builtin_popcountll(g->inputs);
+	return ~g->inputs ? __builtin_ctzll(~g->inputs) : 64;
+}
+
 /* The first window (by start) holding entry p that meets the condition fires. */
 static int eval_eager(struct run *r, struct group *g, uint32_t p)
 {
@@ -1222,6 +1241,15 @@ static int eval_eager(struct run *r, struct group *g, uint32_t p)
 	uint32_t i, j, k, last = p;
 	double v;
 	int rc;
+
+	/*
+	 * A growing condition (gt, gte) that the bound misses no window meets: the common
+	 * case of a temporal correlation whose later rules match often and its first rarely
+	 * would otherwise scan the whole window at every event.
+	 */
+	if (g->c->grows && type_is_temporal(g->c->rule->type) &&
+	    !cond_holds(g->c->rule, temporal_bound(g)))
+		return 0;
 
 	/*
 	 * Windows that begin at an event at or before p. When p is the latest event, they all
