@@ -569,6 +569,7 @@ struct group {
 	bool emptied;            /* queued in the engine's list of groups to free if still empty */
 	struct entry *ents;      /* sorted by time, equal times in arrival order */
 	uint32_t n, cap;
+	uint32_t head;           /* entries that left the front: ents - head is the allocation */
 	/*
 	 * Bit i: some entry of input i arrived since the group was last empty (a superset of
 	 * the inputs held): bounds what a temporal window of the group can reach.
@@ -913,10 +914,18 @@ static void entries_remove(struct correl_engine *en, struct tenant *t, struct gr
 		return;
 	for (uint32_t j = i; j < i + n; j++)
 		entry_release(&g->ents[j]);
-	memmove(g->ents + i, g->ents + i + n, (g->n - i - n) * sizeof(*g->ents));
+	if (i) {
+		memmove(g->ents + i, g->ents + i + n, (g->n - i - n) * sizeof(*g->ents));
+	} else { /* the front, at every event of a busy group: entry_insert compacts */
+		g->ents += n;
+		g->head += n;
+	}
 	g->n -= n;
-	if (!g->n)
+	if (!g->n) {
+		g->ents -= g->head;
+		g->head = 0;
 		g->inputs = 0;
+	}
 	t->nevents -= n;
 	uncount(&en->events, n);
 }
@@ -940,7 +949,7 @@ static void group_free(struct correl_engine *en, struct tenant *t, struct group 
 	}
 	t->ngroups--;
 	uncount(&en->groups, 1);
-	mem_free(g->ents);
+	mem_free(g->ents); /* empty now: head 0 */
 	mem_free(g->key);
 	mem_free(g);
 }
@@ -987,13 +996,18 @@ static int entry_insert(struct correl_engine *en, struct tenant *t, struct group
 {
 	uint32_t p;
 
-	if (g->n == g->cap) {
+	if (g->head && g->head + g->n == g->cap && g->head >= g->n) { /* half free: compact */
+		memmove(g->ents - g->head, g->ents, g->n * sizeof(*g->ents));
+		g->ents -= g->head;
+		g->head = 0;
+	}
+	if (g->head + g->n == g->cap) {
 		uint32_t cap = g->cap ? g->cap * 2 : 4;
-		struct entry *v = mem_realloc(g->ents, cap * sizeof(*v));
+		struct entry *v = mem_realloc(g->ents - g->head, cap * sizeof(*v));
 
 		if (!v)
 			return -ENOMEM;
-		g->ents = v;
+		g->ents = v + g->head;
 		g->cap = cap;
 	}
 	p = ents_bound(g, x->time, true);
