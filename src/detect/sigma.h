@@ -38,7 +38,7 @@ struct event;
 
 #define SIGMA_FILE_MAX (8u << 20)     /* bytes of one rule file */
 #define SIGMA_RULES_MAX 100000        /* rules of one set */
-#define SIGMA_LITERALS_MAX 64         /* literals of one rule's prefilter set */
+#define SIGMA_LITERALS_MAX 512        /* literals of one rule's prefilter set */
 #define SIGMA_DIR_DEPTH_MAX 16        /* directory nesting sigma_set_load_path descends */
 
 /*
