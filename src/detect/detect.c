@@ -88,7 +88,7 @@ struct ruleset {
 	pthread_mutex_t lock;      /* adding groups */
 	struct group *groups[GROUPS_MAX];
 	_Atomic size_t n_groups;
-	struct group *all;
+	_Atomic(struct group *) all; /* every rule: built when an event without origin comes */
 };
 
 /* ---- the stage ------------------------------------------------------------------------- */
@@ -220,7 +220,7 @@ static void ruleset_free(struct ruleset *rs, unsigned workers)
 		return;
 	for (size_t i = 0; i < atomic_load(&rs->n_groups); i++)
 		group_free(rs->groups[i], workers);
-	group_free(rs->all, workers);
+	group_free(atomic_load(&rs->all), workers);
 	if (rs->sc)
 		for (unsigned w = 0; w < workers; w++)
 			sigma_scratch_free(rs->sc[w]);
@@ -362,6 +362,7 @@ static int copy_logsources(struct ruleset *rs, const struct config *c)
 
 static struct group *group_build(struct detect *d, struct ruleset *rs,
 				 const char *const ls[3], bool all, struct err *e);
+static struct group *group_all(struct detect *d, struct ruleset *rs, struct err *e);
 
 static int ruleset_load(struct detect *d, const struct config *c, struct ruleset **out,
 			struct err *e)
@@ -421,7 +422,7 @@ static int ruleset_load(struct detect *d, const struct config *c, struct ruleset
 					     k.disabled };
 	if ((rc = link_correlations(d, rs, c, e)) < 0)
 		goto fail;
-	if (!(rs->all = group_build(d, rs, (const char *const[3]){ NULL, NULL, NULL }, true, e))) {
+	if (d->cfg.fields_as_given && !group_all(d, rs, e)) { /* rule test's JSON events */
 		rc = e->code < 0 ? e->code : -ENOMEM;
 		goto fail;
 	}
@@ -544,6 +545,24 @@ static struct group *group_get(struct detect *d, struct ruleset *rs, const char 
 	return g;
 }
 
+/*
+ * The group of every rule, for events without origin, built on first use: serve and ingest
+ * never need it, and its multi-pattern pass over every rule's literals is the largest.
+ */
+static struct group *group_all(struct detect *d, struct ruleset *rs, struct err *e)
+{
+	struct group *g = atomic_load_explicit(&rs->all, memory_order_acquire);
+
+	if (g)
+		return g;
+	pthread_mutex_lock(&rs->lock);
+	g = atomic_load_explicit(&rs->all, memory_order_relaxed);
+	if (!g && (g = group_build(d, rs, (const char *const[3]){ NULL, NULL, NULL }, true, e)))
+		atomic_store_explicit(&rs->all, g, memory_order_release);
+	pthread_mutex_unlock(&rs->lock);
+	return g;
+}
+
 /* The event's logsource: its source's configured one, else its dataset's. */
 static struct group *event_group(struct detect *d, struct ruleset *rs, struct worker *w,
 				 const struct pipeline_origin *o, const struct event *ev)
@@ -551,8 +570,14 @@ static struct group *event_group(struct detect *d, struct ruleset *rs, struct wo
 	const char *ds = "", *ls[3] = { NULL, NULL, NULL };
 	size_t dl = 0;
 
-	if (!o)
-		return rs->all;
+	if (!o) {
+		struct err e = ERR_INIT;
+		struct group *g = group_all(d, rs, &e);
+
+		if (!g)
+			log_error("no group of every rule: %s", e.msg);
+		return g;
+	}
 	(void)event_get_str(ev, FIELD_EVENT_DATASET, &ds, &dl);
 	if (w->last_rs == rs && w->last_source == o->source && dl == w->last_dataset_len &&
 	    dl < sizeof(w->last_dataset) && !memcmp(ds, w->last_dataset, dl))
