@@ -28,7 +28,9 @@
  *                 groups pick the rules that apply to each event.
  * For each: the load (wall and CPU time of detect_new), the resident memory it added (VmRSS
  * after the load and after the warm-up, minus before), events/s per CPU-second of the
- * process (getrusage: a loaded machine gives per-core figures) and the results per pass.
+ * process (CPU time: a loaded machine gives per-core figures), the median of five parts of
+ * the run and their range (a machine shared with other work still varies), and the results
+ * per pass.
  *
  * The floor, in the same run: `LC_ALL=C grep -F -i -c -f LITERALS` over the mix's raw lines
  * (repeated), LITERALS being the prefilter literals (sigma_rule_literals) of the SigmaHQ
@@ -66,6 +68,7 @@
 #define DATASETS_MAX 16
 #define GREP_BYTES (64u << 20) /* raw lines handed to grep */
 #define PATHS_MAX 32
+#define SEGMENTS 5             /* parts of a run: the median rate is printed */
 
 /* One sample file of the mix: its format, and its share of the messages in percent. */
 struct sample {
@@ -287,9 +290,16 @@ static void one_pass(struct pipeline *p, const struct mix *m)
 	}
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
 /*
  * The mix through the pipeline (and detect when r->detect is set) for `seconds` of CPU
- * time after one warm-up pass. Prints the figure after `what`.
+ * time after one warm-up pass, in SEGMENTS parts. Prints the median rate after `what`.
  */
 static void measure(const char *what, struct run *r, struct mix *m, double seconds,
 		    const struct config *cfg)
@@ -302,8 +312,8 @@ static void measure(const char *what, struct run *r, struct mix *m, double secon
 	};
 	struct pipeline *p;
 	struct err e = ERR_INIT;
-	uint64_t passes = 0, results;
-	double t0, t1;
+	uint64_t passes = 0;
+	double rate[SEGMENTS];
 
 	if (r->detect)
 		pc.inspect = (struct pipeline_inspect){ on_inspect, r };
@@ -314,17 +324,23 @@ static void measure(const char *what, struct run *r, struct mix *m, double secon
 	r->now_ns = BENCH_T0;
 	one_pass(p, m);
 	r->mix = NULL;
-	r->events = r->results = 0;
-	t0 = bench_proc_cpu_s();
-	do {
-		one_pass(p, m);
-		passes++;
-		t1 = bench_proc_cpu_s();
-	} while (t1 - t0 < seconds);
-	results = r->results;
-	printf("%-28s %9.0f events/s per CPU-second (%llu passes, %llu results per pass)\n",
-	       what, (double)r->events / (t1 - t0), (unsigned long long)passes,
-	       (unsigned long long)(results / passes));
+	r->results = 0;
+	for (int k = 0; k < SEGMENTS; k++) {
+		uint64_t events = r->events;
+		double t0 = bench_proc_cpu_s(), t1;
+
+		do {
+			one_pass(p, m);
+			passes++;
+			t1 = bench_proc_cpu_s();
+		} while (t1 - t0 < seconds / SEGMENTS);
+		rate[k] = (double)(r->events - events) / (t1 - t0);
+	}
+	qsort(rate, SEGMENTS, sizeof(rate[0]), cmp_double);
+	printf("%-28s %9.0f events/s per CPU-second (median of %d, from %.0f to %.0f; %llu "
+	       "passes, %llu results per pass)\n",
+	       what, rate[SEGMENTS / 2], SEGMENTS, rate[0], rate[SEGMENTS - 1],
+	       (unsigned long long)passes, (unsigned long long)(r->results / passes));
 	pipeline_free(p);
 }
 
@@ -428,7 +444,7 @@ static long write_literals(const char *path, const struct config *cfg, char *con
 	struct sigma_logsource ls[DATASETS_MAX];
 	struct sigma_set *set = NULL;
 	struct err e = ERR_INIT;
-	size_t n_ls, rules = 0, bare = 0;
+	size_t n_ls, rules = 0, bare = 0, bare_all = 0;
 	long lits = 0;
 	FILE *f = NULL;
 	int rc;
@@ -451,13 +467,13 @@ static long write_literals(const char *path, const struct config *cfg, char *con
 	for (size_t i = 0; i < sigma_set_size(set); i++) {
 		const struct sigma_rule *r = sigma_set_rule(set, i);
 		const struct sigma_literal *sl;
-		size_t k;
+		size_t k = sigma_rule_literals(r, &sl);
 
+		bare_all += !k;
 		if (!applies(r, ls, n_ls))
 			continue;
 		rules++;
-		if (!(k = sigma_rule_literals(r, &sl)))
-			bare++;
+		bare += !k;
 		for (size_t j = 0; j < k; j++)
 			if (sl[j].len && !memchr(sl[j].s, '\n', sl[j].len)) {
 				fwrite(sl[j].s, 1, sl[j].len, f);
@@ -466,8 +482,8 @@ static long write_literals(const char *path, const struct config *cfg, char *con
 			}
 	}
 	printf("%-28s %zu SigmaHQ rules apply to the mix's %zu logsources (%zu without a "
-	       "literal: always evaluated), %ld literals\n",
-	       "grep literals", rules, n_ls, bare, lits);
+	       "literal: always evaluated; %zu of all %zu), %ld literals\n",
+	       "grep literals", rules, n_ls, bare, bare_all, sigma_set_size(set), lits);
 	rc = fclose(f) ? -EIO : 0;
 	f = NULL;
 fail:
