@@ -46,6 +46,7 @@
 #define STATE_INTERVAL_NS (60 * NS_PER_SEC)
 #define ARENA_MAX ((size_t)64 << 20)
 #define WORKERS_MAX 1024
+#define GROUP_HINTS 8 /* (source, dataset) pairs a worker remembers: a mixed batch */
 
 /* ---- one loaded rule set ---------------------------------------------------------------- */
 
@@ -111,16 +112,22 @@ struct memo {
 	char *json;
 };
 
+/* An event group found for a (source, dataset): the next such event skips the search. */
+struct group_hint {
+	const char *source;
+	char dataset[64];
+	size_t len;
+	struct group *g; /* NULL: an unused hint */
+};
+
 struct worker {
 	_Atomic(struct ruleset *) active; /* the set in use (a hazard pointer for reload) */
 	struct buf json;
 	uint64_t seq;
-	/* the last event's group, for the next event of the same dataset and source */
-	struct ruleset *last_rs;
-	const char *last_source;
-	char last_dataset[64];
-	size_t last_dataset_len;
-	struct group *last_group;
+	/* the groups of the last datasets and sources seen, valid for hints_rs */
+	struct ruleset *hints_rs;
+	struct group_hint hints[GROUP_HINTS];
+	unsigned next_hint;
 };
 
 static const char *const levels[] = { "informational", "low", "medium", "high", "critical", "" };
@@ -563,25 +570,55 @@ static struct group *group_all(struct detect *d, struct ruleset *rs, struct err 
 	return g;
 }
 
+/* The group a worker found last for (source, dataset), or NULL. */
+static struct group *hinted_group(struct worker *w, const struct ruleset *rs,
+				  const char *source, const char *ds, size_t dl)
+{
+	if (w->hints_rs != rs)
+		return NULL;
+	for (unsigned i = 0; i < GROUP_HINTS; i++) {
+		const struct group_hint *h = &w->hints[i];
+
+		if (h->g && h->source == source && h->len == dl && !memcmp(h->dataset, ds, dl))
+			return h->g;
+	}
+	return NULL;
+}
+
+static void hint_group(struct worker *w, struct ruleset *rs, const char *source,
+		       const char *ds, size_t dl, struct group *g)
+{
+	struct group_hint *h;
+
+	if (!g || dl > sizeof(h->dataset))
+		return;
+	if (w->hints_rs != rs) {
+		memset(w->hints, 0, sizeof(w->hints));
+		w->hints_rs = rs;
+	}
+	h = &w->hints[w->next_hint++ % GROUP_HINTS];
+	*h = (struct group_hint){ source, { 0 }, dl, g };
+	memcpy(h->dataset, ds, dl);
+}
+
 /* The event's logsource: its source's configured one, else its dataset's. */
 static struct group *event_group(struct detect *d, struct ruleset *rs, struct worker *w,
 				 const struct pipeline_origin *o, const struct event *ev)
 {
 	const char *ds = "", *ls[3] = { NULL, NULL, NULL };
+	struct group *g;
 	size_t dl = 0;
 
 	if (!o) {
 		struct err e = ERR_INIT;
-		struct group *g = group_all(d, rs, &e);
 
-		if (!g)
+		if (!(g = group_all(d, rs, &e)))
 			log_error("no group of every rule: %s", e.msg);
 		return g;
 	}
 	(void)event_get_str(ev, FIELD_EVENT_DATASET, &ds, &dl);
-	if (w->last_rs == rs && w->last_source == o->source && dl == w->last_dataset_len &&
-	    dl < sizeof(w->last_dataset) && !memcmp(ds, w->last_dataset, dl))
-		return w->last_group;
+	if ((g = hinted_group(w, rs, o->source, ds, dl)))
+		return g;
 	for (size_t i = 0; o->source && i < rs->n_sources; i++)
 		if (!strcmp(rs->sources[i].source, o->source)) {
 			memcpy(ls, rs->sources[i].ls, sizeof(ls));
@@ -589,12 +626,9 @@ static struct group *event_group(struct detect *d, struct ruleset *rs, struct wo
 		}
 	(void)fieldmap_logsource(rs->map, ds, dl, &ls[0], &ls[1], &ls[2]);
 found:
-	w->last_group = group_get(d, rs, ls);
-	w->last_rs = rs;
-	w->last_source = o->source;
-	w->last_dataset_len = dl < sizeof(w->last_dataset) ? dl : sizeof(w->last_dataset);
-	memcpy(w->last_dataset, ds, w->last_dataset_len);
-	return w->last_group;
+	g = group_get(d, rs, ls);
+	hint_group(w, rs, o->source, ds, dl, g);
+	return g;
 }
 
 /* ---- the multi-pattern pass ------------------------------------------------------------- */
@@ -1276,7 +1310,7 @@ int detect_reload(struct detect *d, const struct config *c, struct err *e)
 		pthread_cond_wait(&d->qdone, &d->qlock);
 	pthread_mutex_unlock(&d->qlock);
 	for (unsigned w = 0; w < d->cfg.workers; w++)
-		d->w[w].last_rs = NULL;
+		d->w[w].hints_rs = NULL;
 	ruleset_free(old, d->cfg.workers);
 	return 0;
 }
