@@ -46,6 +46,7 @@
 #define STATE_INTERVAL_NS (60 * NS_PER_SEC)
 #define ARENA_MAX ((size_t)64 << 20)
 #define WORKERS_MAX 1024
+#define SCAN_BATCH ((size_t)64 << 10)  /* texts scanned in one multi-pattern call */
 #define GROUP_HINTS 8 /* (source, dataset) pairs a worker remembers: a mixed batch */
 
 /* ---- one loaded rule set ---------------------------------------------------------------- */
@@ -123,6 +124,7 @@ struct group_hint {
 struct worker {
 	_Atomic(struct ruleset *) active; /* the set in use (a hazard pointer for reload) */
 	struct buf json;
+	struct buf scan;                  /* the texts of one event's multi-pattern pass */
 	uint64_t seq;
 	/* the groups of the last datasets and sources seen, valid for hints_rs */
 	struct ruleset *hints_rs;
@@ -658,34 +660,59 @@ static const char *value_text(const struct event_value *v, char tmp[64], size_t 
 	return "";
 }
 
-/* Scans the fields the group's literals name; 0 or litset's code (then: evaluate all). */
-static int scan_event(const struct group *g, struct litset_scratch *sc, const struct event *ev)
+/*
+ * Adds one text to the worker's batch of texts to scan, scanning the batch first when the
+ * text does not fit (and the text alone when it is larger than a batch). Texts are joined
+ * by a newline: a literal found across two of them only makes a rule a candidate.
+ */
+static int scan_text(const struct group *g, struct litset_scratch *sc, struct buf *batch,
+		     const char *s, size_t len)
+{
+	int rc = 0;
+
+	if (batch->len + len + 1 > SCAN_BATCH) {
+		rc = litset_scan_add(g->lits, sc, batch->p, batch->len);
+		buf_reset(batch);
+		if (rc < 0 || len + 1 > SCAN_BATCH)
+			return rc < 0 ? rc : litset_scan_add(g->lits, sc, s, len);
+	}
+	rc = buf_add(batch, s, len);
+	return rc < 0 ? rc : buf_addch(batch, '\n');
+}
+
+/*
+ * Scans the fields the group's literals name, in one pass over their texts (a call per
+ * field cost more than the scan itself); 0 or litset's code (then: evaluate all).
+ */
+static int scan_event(const struct group *g, struct litset_scratch *sc, struct buf *batch,
+		      const struct event *ev)
 {
 	const char *s;
 	size_t len;
 	int rc = 0;
 
 	litset_scratch_clear(sc);
+	buf_reset(batch);
 	for (uint32_t i = 0; i < ev->n && rc >= 0; i++) {
 		const struct event_value *v = &ev->vals[i];
 		char tmp[64];
 
 		if (v->field < FIELD_BITS && (g->scan[v->field / 8] & (1u << (v->field % 8)))) {
 			s = value_text(v, tmp, &len);
-			rc = litset_scan_add(g->lits, sc, s, len);
+			rc = scan_text(g, sc, batch, s, len);
 		}
 	}
 	if (rc >= 0 && g->keywords) {
 		if (event_get_str(ev, FIELD_EVENT_ORIGINAL, &s, &len) == 1) {
-			rc = litset_scan_add(g->lits, sc, s, len);
+			rc = scan_text(g, sc, batch, s, len);
 		} else {
 			for (uint32_t i = 0; i < ev->n && rc >= 0; i++)
 				if (field_type(ev->vals[i].field) == FT_STR)
-					rc = litset_scan_add(g->lits, sc, ev->vals[i].v.s,
-							     ev->vals[i].len);
+					rc = scan_text(g, sc, batch, ev->vals[i].v.s,
+						       ev->vals[i].len);
 		}
 	}
-	return rc;
+	return rc < 0 ? rc : litset_scan_add(g->lits, sc, batch->p, batch->len);
 }
 
 /* ---- results ---------------------------------------------------------------------------- */
@@ -1112,7 +1139,7 @@ void detect_event(struct detect *d, unsigned worker, const struct pipeline_origi
 			on_match(d, w, rs, &rs->rules[g->always[i]], tenant, ev, ref);
 	if (!g->n_cand)
 		goto done;
-	if (scan_event(g, g->sc[worker], ev) < 0) { /* no prefilter: every candidate */
+	if (scan_event(g, g->sc[worker], &w->scan, ev) < 0) { /* no prefilter: every candidate */
 		for (size_t i = 0; i < g->n_cand; i++)
 			if (sigma_rule_match(rs->rules[g->cand[i]].r, ev, sc))
 				on_match(d, w, rs, &rs->rules[g->cand[i]], tenant, ev, ref);
@@ -1238,8 +1265,10 @@ int detect_new(struct detect **out, const struct detect_config *c, struct err *e
 		rc = err_set(e, -ENOMEM, "out of memory");
 		goto fail;
 	}
-	for (unsigned w = 0; w < c->workers; w++)
+	for (unsigned w = 0; w < c->workers; w++) {
 		buf_init(&d->w[w].json, JSON_MAX);
+		buf_init(&d->w[w].scan, SCAN_BATCH);
+	}
 	if ((rc = ruleset_load(d, c->cfg, &rs, e)) < 0)
 		goto fail;
 	atomic_store(&d->rs, rs);
@@ -1354,8 +1383,10 @@ void detect_free(struct detect *d)
 		mem_free(d->memo[(d->memo_head + i) % REMEMBER_MAX].json);
 	mem_free(d->memo);
 	if (d->w)
-		for (unsigned w = 0; w < d->cfg.workers; w++)
+		for (unsigned w = 0; w < d->cfg.workers; w++) {
 			buf_release(&d->w[w].json);
+			buf_release(&d->w[w].scan);
+		}
 	mem_free(d->w);
 	mem_free(d->data_dir);
 	arena_release(&d->arena);
