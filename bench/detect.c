@@ -379,8 +379,9 @@ static void detect_run(const char *what, const struct config *cfg, const char *c
 	load(what, &r, cfg, paths, n, only);
 	rss1 = rss_mib();
 	measure(what, &r, m, seconds, cfg);
-	printf("%-28s RSS +%.1f MiB after the warm-up (the logsource groups: +%.1f MiB)\n", what,
-	       rss_mib() - rss0, rss_mib() - rss1);
+	printf("%-28s RSS +%.1f MiB after the runs (+%.1f MiB since the load: the groups built "
+	       "for the mix, the correlation state)\n",
+	       what, rss_mib() - rss0, rss_mib() - rss1);
 	detect_free(r.detect);
 }
 

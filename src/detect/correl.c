@@ -996,7 +996,8 @@ static int entry_insert(struct correl_engine *en, struct tenant *t, struct group
 {
 	uint32_t p;
 
-	if (g->head && g->head + g->n == g->cap && g->head >= g->n) { /* half free: compact */
+	/* full with a third or more left at the front: compact (two moves per entry at most) */
+	if (g->head && g->head + g->n == g->cap && g->head >= g->n / 2) {
 		memmove(g->ents - g->head, g->ents, g->n * sizeof(*g->ents));
 		g->ents -= g->head;
 		g->head = 0;
