@@ -594,9 +594,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench/detect: %s\n", e.msg);
 		return 1;
 	}
-	printf("mix: %d messages, %.0f bytes on average; PAN-OS TRAFFIC 50%%, THREAT 15%%, "
-	       "Squid 15%%, web combined 15%%, Entra ID sign-ins 5%% (%s)\n",
-	       MIX_SIZE, (double)m->bytes / MIX_SIZE, dir);
+	printf("mix: %d messages, %.0f bytes on average (%s):", MIX_SIZE,
+	       (double)m->bytes / MIX_SIZE, dir);
+	for (size_t i = 0; i < ARRAY_SIZE(samples); i++)
+		printf("%s %s %u%%", i ? "," : "", samples[i].what, samples[i].percent);
+	printf("\n");
 	if (wanted(only, "decode"))
 		measure("decode only", &(struct run){ .mix = m }, m, seconds, &plain);
 	if (wanted(only, "none"))
