@@ -87,6 +87,7 @@ struct ruleset {
 	struct logsource_entry *sources; /* config logsources, copied */
 	size_t n_sources;
 	struct detect_counts counts;
+	uint64_t gen;              /* this set's number among the detect's loads (from 1) */
 	pthread_mutex_t lock;      /* adding groups */
 	struct group *groups[GROUPS_MAX];
 	_Atomic size_t n_groups;
@@ -126,8 +127,11 @@ struct worker {
 	struct buf json;
 	struct buf scan;                  /* the texts of one event's multi-pattern pass */
 	uint64_t seq;
-	/* the groups of the last datasets and sources seen, valid for hints_rs */
-	struct ruleset *hints_rs;
+	/*
+	 * The groups of the last datasets and sources seen, valid for rule set hints_gen (a
+	 * number, not the set's address: a new set may reuse the address of one freed).
+	 */
+	uint64_t hints_gen;
 	struct group_hint hints[GROUP_HINTS];
 	unsigned next_hint;
 };
@@ -156,6 +160,7 @@ struct detect {
 	struct memo *memo;           /* ring of REMEMBER_MAX */
 	size_t memo_head, memo_count, memo_bytes;
 	uint64_t feed_seq;           /* references of remembered events */
+	uint64_t loads;              /* rule sets made so far (their gen) */
 	int64_t last_state_ns;
 	_Atomic uint64_t matches[N_LEVELS];
 	_Atomic uint64_t dropped[DROP_N];
@@ -392,6 +397,7 @@ static int ruleset_load(struct detect *d, const struct config *c, struct ruleset
 	if (!rs)
 		return err_set(e, -ENOMEM, "out of memory");
 	pthread_mutex_init(&rs->lock, NULL);
+	rs->gen = ++d->loads; /* detect_new and detect_reload: the main thread */
 	if ((rc = fieldmap_new(&rs->map)) < 0 || (rc = placeholders(c, &ph)) < 0 ||
 	    (rc = copy_logsources(rs, c)) < 0) {
 		rc = err_set(e, -ENOMEM, "out of memory");
@@ -573,10 +579,10 @@ static struct group *group_all(struct detect *d, struct ruleset *rs, struct err 
 }
 
 /* The group a worker found last for (source, dataset), or NULL. */
-static struct group *hinted_group(struct worker *w, const struct ruleset *rs,
+static struct group *hinted_group(const struct worker *w, const struct ruleset *rs,
 				  const char *source, const char *ds, size_t dl)
 {
-	if (w->hints_rs != rs)
+	if (w->hints_gen != rs->gen)
 		return NULL;
 	for (unsigned i = 0; i < GROUP_HINTS; i++) {
 		const struct group_hint *h = &w->hints[i];
@@ -587,16 +593,16 @@ static struct group *hinted_group(struct worker *w, const struct ruleset *rs,
 	return NULL;
 }
 
-static void hint_group(struct worker *w, struct ruleset *rs, const char *source,
+static void hint_group(struct worker *w, const struct ruleset *rs, const char *source,
 		       const char *ds, size_t dl, struct group *g)
 {
 	struct group_hint *h;
 
 	if (!g || dl > sizeof(h->dataset))
 		return;
-	if (w->hints_rs != rs) {
+	if (w->hints_gen != rs->gen) {
 		memset(w->hints, 0, sizeof(w->hints));
-		w->hints_rs = rs;
+		w->hints_gen = rs->gen;
 	}
 	h = &w->hints[w->next_hint++ % GROUP_HINTS];
 	*h = (struct group_hint){ source, { 0 }, dl, g };
@@ -1338,8 +1344,6 @@ int detect_reload(struct detect *d, const struct config *c, struct err *e)
 	while (d->qhead || d->busy)
 		pthread_cond_wait(&d->qdone, &d->qlock);
 	pthread_mutex_unlock(&d->qlock);
-	for (unsigned w = 0; w < d->cfg.workers; w++)
-		d->w[w].hints_rs = NULL;
 	ruleset_free(old, d->cfg.workers);
 	return 0;
 }
