@@ -576,6 +576,12 @@ struct group {
 	bool emptied;            /* queued in the engine's list of groups to free if still empty */
 	struct entry *ents;      /* sorted by time, equal times in arrival order */
 	uint32_t n, cap;
+	uint32_t head;           /* entries that left the front: ents - head is the allocation */
+	/*
+	 * Bit i: some entry of input i arrived since the group was last empty (a superset of
+	 * the inputs held): bounds what a temporal window of the group can reach.
+	 */
+	uint64_t inputs;
 };
 
 struct tenant {
@@ -962,8 +968,18 @@ static void entries_remove(struct correl_engine *en, struct tenant *t, struct gr
 		return;
 	for (uint32_t j = i; j < i + n; j++)
 		entry_release(&g->ents[j]);
-	memmove(g->ents + i, g->ents + i + n, (g->n - i - n) * sizeof(*g->ents));
+	if (i) {
+		memmove(g->ents + i, g->ents + i + n, (g->n - i - n) * sizeof(*g->ents));
+	} else { /* the front, at every event of a busy group: entry_insert compacts */
+		g->ents += n;
+		g->head += n;
+	}
 	g->n -= n;
+	if (!g->n) {
+		g->ents -= g->head;
+		g->head = 0;
+		g->inputs = 0;
+	}
 	t->nevents -= n;
 	uncount(&en->events, n);
 	if (g->heap_pos && !i)
@@ -983,7 +999,7 @@ static void group_free(struct correl_engine *en, struct tenant *t, struct group 
 		heap_remove(t, g);
 	t->ngroups--;
 	uncount(&en->groups, 1);
-	mem_free(g->ents);
+	mem_free(g->ents); /* empty now: head 0 */
 	mem_free(g->key);
 	mem_free(g);
 }
@@ -1030,19 +1046,26 @@ static int entry_insert(struct correl_engine *en, struct tenant *t, struct group
 {
 	uint32_t p;
 
-	if (g->n == g->cap) {
+	/* full with a third or more left at the front: compact (two moves per entry at most) */
+	if (g->head && g->head + g->n == g->cap && g->head >= g->n / 2) {
+		memmove(g->ents - g->head, g->ents, g->n * sizeof(*g->ents));
+		g->ents -= g->head;
+		g->head = 0;
+	}
+	if (g->head + g->n == g->cap) {
 		uint32_t cap = g->cap ? g->cap * 2 : 4;
-		struct entry *v = mem_realloc(g->ents, cap * sizeof(*v));
+		struct entry *v = mem_realloc(g->ents - g->head, cap * sizeof(*v));
 
 		if (!v)
 			return -ENOMEM;
-		g->ents = v;
+		g->ents = v + g->head;
 		g->cap = cap;
 	}
 	p = ents_bound(g, x->time, true);
 	memmove(g->ents + p + 1, g->ents + p, (g->n - p) * sizeof(*g->ents));
 	g->ents[p] = *x;
 	g->n++;
+	g->inputs |= UINT64_C(1) << x->input;
 	t->nevents++;
 	count(&en->events, 1);
 	if (g->heap_pos && !p)
@@ -1267,6 +1290,17 @@ static int fire(struct run *r, struct group *g, uint32_t i, uint32_t k, double v
 	return rc;
 }
 
+/*
+ * The most a temporal window of g can count: the inputs seen (temporal), or how many of
+ * the first rules were seen (temporal_ordered: a missing rule ends every ordered chain).
+ */
+static double temporal_bound(const struct group *g)
+{
+	if (g->c->rule->type == CORREL_TEMPORAL)
+		return __builtin_popcountll(g->inputs);
+	return ~g->inputs ? __builtin_ctzll(~g->inputs) : 64;
+}
+
 /* The first window (by start) holding entry p that meets the condition fires. */
 static int eval_eager(struct run *r, struct group *g, uint32_t p)
 {
@@ -1274,6 +1308,15 @@ static int eval_eager(struct run *r, struct group *g, uint32_t p)
 	uint32_t i, j, k, last = p;
 	double v;
 	int rc;
+
+	/*
+	 * A growing condition (gt, gte) that the bound misses no window meets: the common
+	 * case of a temporal correlation whose later rules match often and its first rarely
+	 * would otherwise scan the whole window at every event.
+	 */
+	if (g->c->grows && type_is_temporal(g->c->rule->type) &&
+	    !cond_holds(g->c->rule, temporal_bound(g)))
+		return 0;
 
 	/*
 	 * Windows that begin at an event at or before p. When p is the latest event, they all

@@ -49,6 +49,8 @@
 #define STATE_INTERVAL_NS (60 * NS_PER_SEC)
 #define ARENA_MAX ((size_t)64 << 20)
 #define WORKERS_MAX 1024
+#define SCAN_BATCH ((size_t)64 << 10)  /* texts scanned in one multi-pattern call */
+#define GROUP_HINTS 8 /* (source, dataset) pairs a worker remembers: a mixed batch */
 
 /* ---- one loaded rule set ---------------------------------------------------------------- */
 
@@ -106,7 +108,7 @@ struct ruleset {
 	pthread_mutex_t lock;      /* adding groups */
 	struct group *groups[GROUPS_MAX];
 	_Atomic size_t n_groups;
-	struct group *all;
+	_Atomic(struct group *) all; /* every rule: built when an event without origin comes */
 };
 
 /* ---- the stage ------------------------------------------------------------------------- */
@@ -128,19 +130,26 @@ struct memo {
 	char *json;
 };
 
+/* An event group found for a (source, dataset): the next such event skips the search. */
+struct group_hint {
+	const char *source;
+	char dataset[64];
+	size_t len;
+	struct group *g; /* NULL: an unused hint */
+};
+
 struct worker {
 	_Atomic(struct ruleset *) active; /* the set in use (a hazard pointer for reload) */
 	struct buf json;
+	struct buf scan;                  /* the texts of one event's multi-pattern pass */
 	uint64_t seq;
 	/*
-	 * The last event's group, for the next event of the same dataset and source (names
-	 * the pipeline interns: one pointer per source), in rule set last_gen (0: none).
+	 * The groups of the last datasets and sources seen, valid for rule set hints_gen (a
+	 * number, not the set's address: a new set may reuse the address of one freed).
 	 */
-	uint64_t last_gen;
-	const char *last_source;
-	char last_dataset[64];
-	size_t last_dataset_len;
-	struct group *last_group;
+	uint64_t hints_gen;
+	struct group_hint hints[GROUP_HINTS];
+	unsigned next_hint;
 };
 
 static const char *const levels[] = { "informational", "low", "medium", "high", "critical", "" };
@@ -251,7 +260,7 @@ static void ruleset_free(struct ruleset *rs, unsigned workers)
 		return;
 	for (size_t i = 0; i < atomic_load(&rs->n_groups); i++)
 		group_free(rs->groups[i], workers);
-	group_free(rs->all, workers);
+	group_free(atomic_load(&rs->all), workers);
 	if (rs->sc)
 		for (unsigned w = 0; w < workers; w++)
 			sigma_scratch_free(rs->sc[w]);
@@ -449,6 +458,7 @@ static int copy_logsources(struct ruleset *rs, const struct config *c)
 
 static struct group *group_build(struct detect *d, struct ruleset *rs,
 				 const char *const ls[3], bool all, struct err *e);
+static struct group *group_all(struct detect *d, struct ruleset *rs, struct err *e);
 
 /* ---- the tenants' rule policy ------------------------------------------------------------ */
 
@@ -668,7 +678,7 @@ static int ruleset_load(struct detect *d, const struct config *c, struct ruleset
 		}
 	if ((rc = link_correlations(d, rs, c, e)) < 0 || (rc = load_policy(d, rs, &opt, e)) < 0)
 		goto fail;
-	if (!(rs->all = group_build(d, rs, (const char *const[3]){ NULL, NULL, NULL }, true, e))) {
+	if (d->cfg.fields_as_given && !group_all(d, rs, e)) { /* rule test's JSON events */
 		rc = e->code < 0 ? e->code : -ENOMEM;
 		goto fail;
 	}
@@ -791,19 +801,73 @@ static struct group *group_get(struct detect *d, struct ruleset *rs, const char 
 	return g;
 }
 
+/*
+ * The group of every rule, for events without origin, built on first use: serve and ingest
+ * never need it, and its multi-pattern pass over every rule's literals is the largest.
+ */
+static struct group *group_all(struct detect *d, struct ruleset *rs, struct err *e)
+{
+	struct group *g = atomic_load_explicit(&rs->all, memory_order_acquire);
+
+	if (g)
+		return g;
+	pthread_mutex_lock(&rs->lock);
+	g = atomic_load_explicit(&rs->all, memory_order_relaxed);
+	if (!g && (g = group_build(d, rs, (const char *const[3]){ NULL, NULL, NULL }, true, e)))
+		atomic_store_explicit(&rs->all, g, memory_order_release);
+	pthread_mutex_unlock(&rs->lock);
+	return g;
+}
+
+/* The group a worker found last for (source, dataset), or NULL. */
+static struct group *hinted_group(const struct worker *w, const struct ruleset *rs,
+				  const char *source, const char *ds, size_t dl)
+{
+	if (w->hints_gen != rs->gen)
+		return NULL;
+	for (unsigned i = 0; i < GROUP_HINTS; i++) {
+		const struct group_hint *h = &w->hints[i];
+
+		if (h->g && h->source == source && h->len == dl && !memcmp(h->dataset, ds, dl))
+			return h->g;
+	}
+	return NULL;
+}
+
+static void hint_group(struct worker *w, const struct ruleset *rs, const char *source,
+		       const char *ds, size_t dl, struct group *g)
+{
+	struct group_hint *h;
+
+	if (!g || dl > sizeof(h->dataset))
+		return;
+	if (w->hints_gen != rs->gen) {
+		memset(w->hints, 0, sizeof(w->hints));
+		w->hints_gen = rs->gen;
+	}
+	h = &w->hints[w->next_hint++ % GROUP_HINTS];
+	*h = (struct group_hint){ source, { 0 }, dl, g };
+	memcpy(h->dataset, ds, dl);
+}
+
 /* The event's logsource: its source's configured one, else its dataset's. */
 static struct group *event_group(struct detect *d, struct ruleset *rs, struct worker *w,
 				 const struct pipeline_origin *o, const struct event *ev)
 {
 	const char *ds = "", *ls[3] = { NULL, NULL, NULL };
+	struct group *g;
 	size_t dl = 0;
 
-	if (!o)
-		return rs->all;
+	if (!o) {
+		struct err e = ERR_INIT;
+
+		if (!(g = group_all(d, rs, &e)))
+			log_error("no group of every rule: %s", e.msg);
+		return g;
+	}
 	(void)event_get_str(ev, FIELD_EVENT_DATASET, &ds, &dl);
-	if (w->last_gen == rs->gen && w->last_source == o->source && dl == w->last_dataset_len &&
-	    dl < sizeof(w->last_dataset) && !memcmp(ds, w->last_dataset, dl))
-		return w->last_group;
+	if ((g = hinted_group(w, rs, o->source, ds, dl)))
+		return g;
 	for (size_t i = 0; o->source && i < rs->n_sources; i++)
 		if (!strcmp(rs->sources[i].source, o->source)) {
 			memcpy(ls, rs->sources[i].ls, sizeof(ls));
@@ -811,49 +875,66 @@ static struct group *event_group(struct detect *d, struct ruleset *rs, struct wo
 		}
 	(void)fieldmap_logsource(rs->map, ds, dl, &ls[0], &ls[1], &ls[2]);
 found:
-	/*
-	 * A group that could not be built for want of memory is not remembered: the next
-	 * event tries again. One refused because the set has GROUPS_MAX groups is (and logged
-	 * once per worker and dataset).
-	 */
-	w->last_group = group_get(d, rs, ls);
-	w->last_gen = w->last_group || atomic_load(&rs->n_groups) == GROUPS_MAX ? rs->gen : 0;
-	w->last_source = o->source;
-	w->last_dataset_len = dl < sizeof(w->last_dataset) ? dl : sizeof(w->last_dataset);
-	memcpy(w->last_dataset, ds, w->last_dataset_len);
-	return w->last_group;
+	g = group_get(d, rs, ls);
+	hint_group(w, rs, o->source, ds, dl, g);
+	return g;
 }
 
 /* ---- the multi-pattern pass ------------------------------------------------------------- */
 
-/* Scans the fields the group's literals name; 0 or litset's code (then: evaluate all). */
-static int scan_event(const struct group *g, struct litset_scratch *sc, const struct event *ev)
+/*
+ * Adds one text to the worker's batch of texts to scan, scanning the batch first when the
+ * text does not fit (and the text alone when it is larger than a batch). Texts are joined
+ * by a newline: a literal found across two of them only makes a rule a candidate.
+ */
+static int scan_text(const struct group *g, struct litset_scratch *sc, struct buf *batch,
+		     const char *s, size_t len)
+{
+	int rc = 0;
+
+	if (batch->len + len + 1 > SCAN_BATCH) {
+		rc = litset_scan_add(g->lits, sc, batch->p, batch->len);
+		buf_reset(batch);
+		if (rc < 0 || len + 1 > SCAN_BATCH)
+			return rc < 0 ? rc : litset_scan_add(g->lits, sc, s, len);
+	}
+	rc = buf_add(batch, s, len);
+	return rc < 0 ? rc : buf_addch(batch, '\n');
+}
+
+/*
+ * Scans the fields the group's literals name, in one pass over their texts (a call per
+ * field cost more than the scan itself); 0 or litset's code (then: evaluate all).
+ */
+static int scan_event(const struct group *g, struct litset_scratch *sc, struct buf *batch,
+		      const struct event *ev)
 {
 	const char *s;
 	size_t len;
 	int rc = 0;
 
 	litset_scratch_clear(sc);
+	buf_reset(batch);
 	for (uint32_t i = 0; i < ev->n && rc >= 0; i++) {
 		const struct event_value *v = &ev->vals[i];
 		char tmp[EVENT_VALUE_TEXT_MAX];
 
 		if (v->field < FIELD_BITS && (g->scan[v->field / 8] & (1u << (v->field % 8)))) {
 			s = event_value_text(v, tmp, &len);
-			rc = litset_scan_add(g->lits, sc, s, len);
+			rc = scan_text(g, sc, batch, s, len);
 		}
 	}
 	if (rc >= 0 && g->keywords) {
 		if (event_get_str(ev, FIELD_EVENT_ORIGINAL, &s, &len) == 1) {
-			rc = litset_scan_add(g->lits, sc, s, len);
+			rc = scan_text(g, sc, batch, s, len);
 		} else {
 			for (uint32_t i = 0; i < ev->n && rc >= 0; i++)
 				if (field_type(ev->vals[i].field) == FT_STR)
-					rc = litset_scan_add(g->lits, sc, ev->vals[i].v.s,
-							     ev->vals[i].len);
+					rc = scan_text(g, sc, batch, ev->vals[i].v.s,
+						       ev->vals[i].len);
 		}
 	}
-	return rc;
+	return rc < 0 ? rc : litset_scan_add(g->lits, sc, batch->p, batch->len);
 }
 
 /* ---- results ---------------------------------------------------------------------------- */
@@ -1368,7 +1449,7 @@ void detect_event(struct detect *d, unsigned worker, const struct pipeline_origi
 			on_match(d, w, rs, &rs->rules[g->always[i]], tenant, ev, ref);
 	if (!g->n_cand)
 		goto done;
-	if (scan_event(g, g->sc[worker], ev) < 0) { /* no prefilter: every candidate */
+	if (scan_event(g, g->sc[worker], &w->scan, ev) < 0) { /* no prefilter: every candidate */
 		for (size_t i = 0; i < g->n_cand; i++)
 			if (sigma_rule_match(rs->rules[g->cand[i]].r, ev, sc))
 				on_match(d, w, rs, &rs->rules[g->cand[i]], tenant, ev, ref);
@@ -1522,8 +1603,10 @@ int detect_new(struct detect **out, const struct detect_config *c, struct err *e
 		rc = err_set(e, -ENOMEM, "out of memory");
 		goto fail;
 	}
-	for (unsigned w = 0; w < c->workers; w++)
+	for (unsigned w = 0; w < c->workers; w++) {
 		buf_init(&d->w[w].json, JSON_MAX);
+		buf_init(&d->w[w].scan, SCAN_BATCH);
+	}
 	if ((rc = ruleset_load(d, c->cfg, &rs, e)) < 0 || (rc = travel_init(d, c->cfg, e)) < 0)
 		goto fail;
 	atomic_store(&d->rs, rs);
@@ -1638,8 +1721,10 @@ void detect_free(struct detect *d)
 	mem_free(d->memo);
 	travel_free(d->travel);
 	if (d->w)
-		for (unsigned w = 0; w < d->cfg.workers; w++)
+		for (unsigned w = 0; w < d->cfg.workers; w++) {
 			buf_release(&d->w[w].json);
+			buf_release(&d->w[w].scan);
+		}
 	mem_free(d->w);
 	mem_free(d->data_dir);
 	arena_release(&d->arena);

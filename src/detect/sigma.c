@@ -671,13 +671,33 @@ static long score(const struct needs *nd, struct range r)
 	return best;
 }
 
-/* Of two sets that must both hold (AND), the more selective one. */
+static size_t total_len(const struct needs *nd, struct range r)
+{
+	size_t sum = 0;
+
+	for (size_t i = 0; i < r.n; i++)
+		sum += nd->v[r.at + i].len;
+	return sum;
+}
+
+/*
+ * Of two sets that must both hold (AND), the more selective one: the longer shortest
+ * literal, then the longer literals on average (`cs-method: GET` against ten keywords of
+ * three bytes or more: the keywords, GET being in every request), then the fewer.
+ */
 static struct range better(const struct needs *nd, struct range a, struct range b)
 {
 	long sa = score(nd, a), sb = score(nd, b);
+	size_t ta, tb;
 
 	if (sa != sb)
 		return sa > sb ? a : b;
+	if (sa < 0) /* both always */
+		return a;
+	ta = total_len(nd, a) * b.n;
+	tb = total_len(nd, b) * a.n;
+	if (ta != tb)
+		return ta > tb ? a : b;
 	return a.n <= b.n ? a : b;
 }
 

@@ -827,6 +827,20 @@ static bool eq_bytes(const char *s, const char *lit, size_t n, bool cased)
 	return true;
 }
 
+/* Case-insensitive search for nd (lower case) whose first byte has no other case. */
+static bool find_uncased(const char *h, size_t hn, const char *nd, size_t nn)
+{
+	const char *end = h + hn - nn + 1, *p = h;
+
+	while ((p = memchr(p, nd[0], (size_t)(end - p)))) {
+		if (eq_bytes(p + 1, nd + 1, nn - 1, false))
+			return true;
+		if (++p == end)
+			break;
+	}
+	return false;
+}
+
 static bool find_bytes(const char *h, size_t hn, const char *nd, size_t nn, bool cased)
 {
 	if (nn > hn)
@@ -835,8 +849,10 @@ static bool find_bytes(const char *h, size_t hn, const char *nd, size_t nn, bool
 		return true;
 	if (cased)
 		return memmem(h, hn, nd, nn) != NULL;
+	if (nd[0] < 'a' || nd[0] > 'z') /* a first byte without case: memchr finds it */
+		return find_uncased(h, hn, nd, nn);
 	for (size_t i = 0; i + nn <= hn; i++)
-		if (fold((unsigned char)h[i]) == (unsigned char)nd[0] &&
+		if (((unsigned char)h[i] | 0x20) == (unsigned char)nd[0] &&
 		    eq_bytes(h + i + 1, nd + 1, nn - 1, false))
 			return true;
 	return false;
@@ -1050,26 +1066,30 @@ static bool one_match(const struct sigval_item *it, const struct value *v,
 	return false;
 }
 
-/* Whether any value of the item's field matches v (null: whether the field is absent). */
+/*
+ * Whether any value of the item's field, from index `first` (its first value, ev->n when
+ * absent) on, matches v (null: whether the field is absent).
+ */
 static bool value_match(const struct sigval_item *it, const struct value *v,
-			const struct event *ev, struct sigval_scratch *sc)
+			const struct event *ev, uint32_t first, struct sigval_scratch *sc)
 {
-	uint32_t j = first_of(ev, it->field);
-
 	if (v->kind == K_NULL)
-		return j == ev->n;
-	for (; j < ev->n; j++)
+		return first == ev->n;
+	for (uint32_t j = first; j < ev->n; j++)
 		if (ev->vals[j].field == (uint32_t)it->field && one_match(it, v, &ev->vals[j], ev, sc))
 			return true;
 	return false;
 }
 
-/* Keywords: event.original, or without it message and every other string value. */
-static bool keyword_match(const struct value *v, const struct event *ev)
+/*
+ * Keywords: event.original (its values from index `first` on), or when the event has none
+ * (first == ev->n) message and every other string value.
+ */
+static bool keyword_match(const struct value *v, const struct event *ev, uint32_t first)
 {
-	bool original = event_get(ev, FIELD_EVENT_ORIGINAL) != NULL;
+	bool original = first < ev->n;
 
-	for (uint32_t j = 0; j < ev->n; j++) {
+	for (uint32_t j = original ? first : 0; j < ev->n; j++) {
 		const struct event_value *x = &ev->vals[j];
 
 		if (original ? x->field != FIELD_EVENT_ORIGINAL : field_type(x->field) != FT_STR)
@@ -1081,26 +1101,48 @@ static bool keyword_match(const struct value *v, const struct event *ev)
 }
 
 static bool item_value_match(const struct sigval_item *it, const struct value *v,
-			     const struct event *ev, struct sigval_scratch *sc)
+			     const struct event *ev, uint32_t first, struct sigval_scratch *sc)
 {
-	return it->field == SIGVAL_KEYWORDS ? keyword_match(v, ev) : value_match(it, v, ev, sc);
+	return it->field == SIGVAL_KEYWORDS ? keyword_match(v, ev, first)
+					    : value_match(it, v, ev, first, sc);
+}
+
+/*
+ * Where the item's values are looked for, found once for all its values: the keyword text
+ * (event.original) or the field's first value; ev->n when absent.
+ */
+static uint32_t item_first(const struct sigval_item *it, const struct event *ev)
+{
+	return first_of(ev, it->field == SIGVAL_KEYWORDS ? FIELD_EVENT_ORIGINAL : it->field);
+}
+
+/* Whether the item's values match a field the event does not have: only null does. */
+static bool absent_match(const struct sigval_item *it)
+{
+	for (size_t i = 0; i < it->n; i++)
+		if ((it->v[i].kind == K_NULL) != it->all)
+			return !it->all;
+	return it->all;
 }
 
 bool sigval_item_match(const struct sigval_item *it, const struct event *ev,
 		       struct sigval_scratch *sc)
 {
+	uint32_t first = item_first(it, ev);
 	bool hit;
 
 	if (it->exists)
-		return (first_of(ev, it->field) < ev->n) == it->exists_want;
-	if (it->all) {
+		return (first < ev->n) == it->exists_want;
+	if (first == ev->n && it->field != SIGVAL_KEYWORDS) { /* most items of most rules */
+		hit = absent_match(it);
+	} else if (it->all) {
 		hit = true;
 		for (size_t i = 0; i < it->n && hit; i++)
-			hit = item_value_match(it, &it->v[i], ev, sc);
+			hit = item_value_match(it, &it->v[i], ev, first, sc);
 	} else {
 		hit = false;
 		for (size_t i = 0; i < it->n && !hit; i++)
-			hit = item_value_match(it, &it->v[i], ev, sc);
+			hit = item_value_match(it, &it->v[i], ev, first, sc);
 	}
 	return it->neq ? !hit : hit;
 }

@@ -443,6 +443,45 @@ static void test_temporal_ordered(void)
 	correl_engine_free(f.en);
 }
 
+/*
+ * A temporal group whose first rule has not matched is not evaluated window by window (the
+ * inputs it has seen bound the value); the results are those of the full evaluation.
+ */
+static void test_temporal_bound(void)
+{
+	struct fixture f;
+	struct got g = { 0 };
+
+	CHECK_INT(fixture_init(&f, &cfg_default,
+			       "title: then\nid: then\ncorrelation:\n  type: temporal_ordered\n"
+			       "  rules: [a, b]\n  group-by: user\n  timespan: 1m\n---\n"
+			       "title: both\nid: both\ncorrelation:\n  type: temporal\n"
+			       "  rules: [b, c]\n  group-by: user\n  timespan: 1m\n"), 0);
+	for (int i = 0; i < 50; i++) /* b without a: no window of `then` is evaluated */
+		feed(&f, &g, 1, i, (uint64_t)i + 1, "u", NULL, NULL);
+	feed(&f, &g, 0, 50, 51, "u", NULL, NULL);
+	CHECK_INT(g.n, 0);
+	feed(&f, &g, 1, 55, 52, "u", NULL, NULL); /* b after a */
+	CHECK_INT(g.n, 1);
+	CHECK_STR(g.text[0], "then group=u lines=1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,"
+			     "20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,"
+			     "43,44,45,46,47,48,49,50,51,52");
+	feed(&f, &g, 2, 56, 53, "u", NULL, NULL); /* c after many b */
+	CHECK_INT(g.n, 2);
+	CHECK_STR(g.text[1], "both group=u lines=1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,"
+			     "20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,"
+			     "43,44,45,46,47,48,49,50,52,53");
+	/* an a that expired (the group emptied) leaves no trace: b alone does not fire */
+	feed(&f, &g, 0, 1000, 60, "v", NULL, NULL);
+	feed(&f, &g, 1, 2000, 61, "v", NULL, NULL);
+	CHECK_INT(g.n, 2);
+	feed(&f, &g, 0, 2010, 62, "v", NULL, NULL);
+	feed(&f, &g, 1, 2020, 63, "v", NULL, NULL);
+	CHECK_INT(g.n, 3);
+	CHECK_STR(g.text[2], "then group=v lines=61,62,63");
+	correl_engine_free(f.en);
+}
+
 static void test_value_sum_avg_percentile(void)
 {
 	struct fixture f;
@@ -989,6 +1028,7 @@ int main(void)
 	T_RUN(test_value_count);
 	T_RUN(test_temporal);
 	T_RUN(test_temporal_ordered);
+	T_RUN(test_temporal_bound);
 	T_RUN(test_value_sum_avg_percentile);
 	T_RUN(test_lt_at_window_close);
 	T_RUN(test_flush_chain);

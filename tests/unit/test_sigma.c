@@ -488,6 +488,12 @@ static void test_literals(void)
 		CHECK(!l[0].cased);
 	}
 	sigma_set_free(s);
+	/* equally short: the longer literals on average, not the lone GET */
+	s = load("title: t\ndetection:\n  m: {cs-method: GET}\n  kw: ['={{', '=${', 'execute']\n"
+		 "  condition: m and kw\n");
+	if (CHECK(s) && CHECK(sigma_rule_literals(sigma_set_rule(s, 0), &l) == 3))
+		CHECK_INT(l[0].field, SIGMA_ANY_FIELD);
+	sigma_set_free(s);
 	s = load(COND("not sel_a"));
 	CHECK(s && sigma_rule_literals(sigma_set_rule(s, 0), &l) == 0);
 	sigma_set_free(s);
