@@ -469,12 +469,17 @@ void meta_close(struct meta *m)
 
 /* ---- tenants ---- */
 
+/*
+ * The id of the tenant a call names: the name checked first (check_tenant_ref, so a bad
+ * one is -EINVAL, never looked up), -ENOENT when there is no such tenant.
+ */
 static int tenant_id(struct meta *m, const char *name, int64_t *id, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = prepare(m, "SELECT id FROM tenants WHERE name = ?1", &st, e);
+	int rc;
 
-	if (rc < 0)
+	if ((rc = check_tenant_ref(name, e)) < 0 ||
+	    (rc = prepare(m, "SELECT id FROM tenants WHERE name = ?1", &st, e)) < 0)
 		return rc;
 	bind_text(st, 1, name);
 	switch (sqlite3_step(st)) {
@@ -715,8 +720,7 @@ int meta_source_list(struct meta *m, const char *tenant,
 	int rc, rows;
 
 	/* One tenant's sources are selected by its id, so no name can reach another's. */
-	if (tenant && ((rc = check_tenant_ref(tenant, e)) < 0 ||
-		       (rc = tenant_id(m, tenant, &tid, e)) < 0))
+	if (tenant && (rc = tenant_id(m, tenant, &tid, e)) < 0)
 		return rc;
 	rc = prepare(m, "SELECT " SOURCE_COLUMNS_SQL " FROM sources s JOIN tenants t ON t.id = s.tenant_id"
 			" WHERE ?1 IS NULL OR s.tenant_id = ?1 ORDER BY t.name, s.name", &st, e);
@@ -902,8 +906,7 @@ int meta_token_add(struct meta *m, const char *name, const char *tenant,
 	int rc;
 
 	if ((rc = check_name("token name", name, e)) < 0 ||
-	    (tenant && ((rc = check_tenant_ref(tenant, e)) < 0 ||
-			(rc = tenant_id(m, tenant, &tid, e)) < 0)) ||
+	    (tenant && (rc = tenant_id(m, tenant, &tid, e)) < 0) ||
 	    (rc = prepare(m, "INSERT INTO api_tokens (name, tenant_id, hash, created_ns)"
 			     " VALUES (?1, ?2, ?3, ?4)", &st, e)) < 0)
 		return rc;
@@ -1320,7 +1323,7 @@ int meta_alert_list(struct meta *m, const char *tenant, int64_t since_ns, int64_
 		return err_set(e, -EINVAL, "limit %lld: expected 1 to %d alerts", (long long)limit,
 			       META_ALERT_LIST_MAX);
 	/* selected by the tenant's id (the index's first column): no name reaches another */
-	if ((rc = check_tenant_ref(tenant, e)) < 0 || (rc = tenant_id(m, tenant, &tid, e)) < 0 ||
+	if ((rc = tenant_id(m, tenant, &tid, e)) < 0 ||
 	    (rc = prepare(m, ALERT_SELECT("NULL") " WHERE a.tenant_id = ?1 AND"
 			     " a.detected_ns >= ?2 ORDER BY a.detected_ns DESC, a.id DESC"
 			     " LIMIT ?3", &st, e)) < 0)
@@ -1341,7 +1344,7 @@ int meta_alert_get(struct meta *m, const char *tenant, int64_t id,
 	int64_t tid = 0;
 	int rc, rows;
 
-	if ((rc = check_tenant_ref(tenant, e)) < 0 || (rc = tenant_id(m, tenant, &tid, e)) < 0 ||
+	if ((rc = tenant_id(m, tenant, &tid, e)) < 0 ||
 	    (rc = prepare(m, ALERT_SELECT("a.events") " WHERE a.tenant_id = ?1 AND a.id = ?2",
 			  &st, e)) < 0)
 		return rc;
@@ -1619,7 +1622,7 @@ int meta_rule_policy_list(struct meta *m, const char *tenant,
 	int64_t tid = 0;
 	int rc, rows;
 
-	if ((rc = check_tenant_ref(tenant, e)) < 0 || (rc = tenant_id(m, tenant, &tid, e)) < 0 ||
+	if ((rc = tenant_id(m, tenant, &tid, e)) < 0 ||
 	    (rc = prepare(m, "SELECT rule, enabled, filter, changed_ns, changed_by"
 			     " FROM rule_policy WHERE tenant_id = ?1 ORDER BY rule", &st, e)) < 0)
 		return rc;
@@ -1646,14 +1649,13 @@ static int read_history(struct meta *m, sqlite3_stmt *st, const struct row_sink 
 		.enabled_after = nullable_state(st, 7),
 	};
 	struct err bad = ERR_INIT;
-	bool known = false;
+	bool known;
 
 	if (!h.rule || !h.who || !h.action || !h.reason ||
 	    nullable_text(st, 8, &h.filter_before) < 0 ||
 	    nullable_text(st, 9, &h.filter_after) < 0)
 		return err_set(e, -ENOMEM, "out of memory reading the rule history");
-	for (size_t i = 0; i < ARRAY_SIZE(rule_actions); i++)
-		known = known || !strcmp(h.action, rule_actions[i]);
+	known = one_of(h.action, rule_actions, ARRAY_SIZE(rule_actions));
 	if (!known)
 		err_set(&bad, -EINVAL, "unknown action");
 	if (!known || meta_rule_check(h.rule, &bad) < 0 ||
