@@ -156,6 +156,23 @@ static enum MHD_Result respond_error(struct MHD_Connection *c, unsigned status,
 	return ret;
 }
 
+/*
+ * Queues r, made by the caller, as a 200 answer of the given Content-Type, counted as OK
+ * before it is queued (a client that reads /metrics after its answer sees it counted).
+ * r is let go: libmicrohttpd keeps it until sent. The connection's thread.
+ */
+static enum MHD_Result answer_ok(struct api *a, struct MHD_Connection *c, struct MHD_Response *r,
+				 const char *type)
+{
+	enum MHD_Result ret;
+
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	count(a, MHD_HTTP_OK);
+	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 /* ---- the search thread ---- */
 
 static int write_line(struct search_job *j)
@@ -453,14 +470,7 @@ static enum MHD_Result handle_search(struct api *a, struct MHD_Connection *c)
 		goto fail;
 	}
 	pthread_detach(t);
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_NDJSON);
-	count(a, MHD_HTTP_OK);
-	{
-		enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-
-		MHD_destroy_response(r);
-		return ret;
-	}
+	return answer_ok(a, c, r, CONTENT_NDJSON);
 fail:
 	if (fds[0] >= 0)
 		close(fds[0]);
@@ -577,16 +587,9 @@ static enum MHD_Result handle_rules(struct api *a, struct MHD_Connection *c, con
 		why = "out of memory";
 		goto fail;
 	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_NDJSON);
-	count(a, MHD_HTTP_OK);
-	{
-		enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-
-		MHD_destroy_response(r);
-		buf_release(&o.body);
-		buf_release(&o.line);
-		return ret;
-	}
+	buf_release(&o.body);
+	buf_release(&o.line);
+	return answer_ok(a, c, r, CONTENT_NDJSON);
 fail:
 	buf_release(&o.body);
 	buf_release(&o.line);
@@ -697,7 +700,6 @@ static enum MHD_Result handle_alerts(struct api *a, struct MHD_Connection *c, co
 	const char *why = "";
 	unsigned status = alerts_answer(a, c, rest, &an, &why);
 	struct MHD_Response *r;
-	enum MHD_Result ret;
 
 	if (status) {
 		buf_release(&an.body);
@@ -712,12 +714,7 @@ static enum MHD_Result handle_alerts(struct api *a, struct MHD_Connection *c, co
 	buf_release(&an.body);
 	if (!r)
 		return MHD_NO;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-				*rest ? CONTENT_JSON : CONTENT_NDJSON);
-	count(a, MHD_HTTP_OK);
-	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-	MHD_destroy_response(r);
-	return ret;
+	return answer_ok(a, c, r, *rest ? CONTENT_JSON : CONTENT_NDJSON);
 }
 
 /* POST /api/v1/ingest/{source} (portal/ingest.h); *con_cls holds the request's state. */
