@@ -238,21 +238,17 @@ static int add_lines(struct alert_sink *s, const char *tenant, const char *text,
 	return rc;
 }
 
+/* The tenant exists (cmd_alert checked): the sink would only count its alerts as dropped. */
 static int alert_add(const struct config *c, const struct alert_opts *op, struct err *e)
 {
 	struct add_state st = { .file = op->pos[0] };
 	struct alert_sink_config sc = { .data_dir = c->data_dir, .capacity = 1u << 20,
 					.on_stored = added, .ctx = &st };
 	struct alert_sink *s = NULL;
-	struct meta *m = NULL;
 	char *text = NULL;
 	size_t len = 0;
 	int rc;
 
-	/* the tenant must exist: the sink would only count such alerts as dropped */
-	if ((rc = meta_open(&m, c->data_dir, e)) < 0 ||
-	    (rc = meta_tenant_get(m, op->tenant, ignore_tenant, NULL, e)) < 0)
-		goto fail;
 	if ((rc = config_read_file(op->pos[0], "alerts", ADD_FILE_MAX, &text, &len, e)) < 0 ||
 	    (rc = alert_sink_new(&s, &sc, e)) < 0)
 		goto fail;
@@ -265,7 +261,6 @@ static int alert_add(const struct config *c, const struct alert_opts *op, struct
 			     st.pushed - st.stored);
 fail:
 	mem_free(text);
-	meta_close(m);
 	return rc < 0 ? cli_fail(e) : 0;
 }
 
@@ -305,13 +300,13 @@ int cmd_alert(int argc, char **argv)
 				       "read and written per tenant");
 	if ((rc = cli_load_config(&argc, argv, &c)))
 		return rc;
-	if (which == ADD)
-		rc = alert_add(&c, &op, &e);
-	else if ((rc = meta_open(&m, c.data_dir, &e)) < 0 ||
-		 (rc = meta_tenant_get(m, op.tenant, ignore_tenant, NULL, &e)) < 0)
+	/* every verb names an existing tenant */
+	if ((rc = meta_open(&m, c.data_dir, &e)) < 0 ||
+	    (rc = meta_tenant_get(m, op.tenant, ignore_tenant, NULL, &e)) < 0)
 		rc = cli_fail(&e);
 	else
-		rc = which == LIST ? alert_list(m, &op, &e) : alert_show(m, &op, &e);
+		rc = which == LIST ? alert_list(m, &op, &e)
+		     : which == SHOW ? alert_show(m, &op, &e) : alert_add(&c, &op, &e);
 	meta_close(m);
 	config_release(&c);
 	return rc;

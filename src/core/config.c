@@ -701,6 +701,43 @@ static int take_entry_name(struct parse *p, const char *path, const char *kind,
 	return 0;
 }
 
+/*
+ * Appends the entry named by the current (key) event to the array of a mapping of names
+ * (tenants:, store.tenants:, pollers:, the JSON maps, logsources:): take_entry_name()'s
+ * checks, then the array *table (the address of the array's pointer, of any entry type;
+ * *n entries of size bytes) grown by one and the new entry zeroed, its unsigned line (at
+ * line_off) set to the key's line, counted in *n at once (from then on the config's
+ * release frees it, name or not), and the key copied into its char * name (at name_off).
+ * Memory: the array and the name belong to the config; *entry points into the array,
+ * valid until it grows again. Threads: the one parsing the config.
+ */
+static int add_entry(struct parse *p, const char *path, const char *kind, void *table,
+		     size_t *n, size_t size, size_t name_off, size_t line_off, unsigned max,
+		     void **entry)
+{
+	unsigned line = (unsigned)line_of(&p->ev.start_mark);
+	char *a, *at, *name;
+	const char *s;
+	size_t len;
+	int rc;
+
+	/* the pointer has the entry's struct type: copied, not accessed as char * */
+	memcpy(&a, table, sizeof(a));
+	if ((rc = take_entry_name(p, path, kind, a, *n, size, name_off, max, &s, &len)) < 0)
+		return rc;
+	if (!(a = mem_realloc(a, (*n + 1) * size)))
+		return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
+	memcpy(table, &a, sizeof(a));
+	at = memset(a + *n * size, 0, size);
+	memcpy(at + line_off, &line, sizeof(line));
+	(*n)++;
+	*entry = at;
+	if (!(name = mem_strndup(s, len)))
+		return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
+	memcpy(at + name_off, &name, sizeof(name));
+	return 0;
+}
+
 static int parse_path(struct parse *p, const struct key *k, void *target, const char *path)
 {
 	char *v;
@@ -871,28 +908,15 @@ struct tenant_map {
 static int tenant_map_add(struct parse *p, const struct tenant_map *m, const char *path,
 			  char **entry)
 {
-	size_t *n = (size_t *)((char *)p->c + m->count_off), len;
-	char *table, *grown, *t;
-	const char *s;
-	int rc;
+	void *t;
+	int rc = add_entry(p, path, "tenant", (char *)p->c + m->table_off,
+			   (size_t *)((char *)p->c + m->count_off), m->size, 0, m->line_off,
+			   CONFIG_MAX_TENANT_LIMITS, &t);
 
-	/* the array's pointer has the entry's struct type: copied, not accessed as char * */
-	memcpy(&table, (char *)p->c + m->table_off, sizeof(table));
-	if ((rc = take_entry_name(p, path, "tenant", table, *n, m->size, 0,
-				  CONFIG_MAX_TENANT_LIMITS, &s, &len)) < 0)
+	if (rc < 0)
 		return rc;
-	grown = mem_realloc(table, (*n + 1) * m->size);
-	if (!grown)
-		return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
-	memcpy((char *)p->c + m->table_off, &grown, sizeof(grown));
-	t = grown + *n * m->size;
-	memset(t, 0, m->size);
 	if (m->init)
 		m->init(t);
-	*(unsigned *)(t + m->line_off) = (unsigned)line_of(&p->ev.start_mark);
-	if (!(*(char **)t = mem_strndup(s, len)))
-		return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
-	(*n)++;
 	*entry = t;
 	return 0;
 }
@@ -1561,26 +1585,15 @@ static int poller_finish(struct parse *p, const struct config_poller *t, const c
 static int poller_add(struct parse *p, const char *path, struct config_poller **out)
 {
 	struct config *c = p->c;
-	struct config_poller *grown;
-	size_t len;
-	const char *s;
+	void *t;
 	int rc;
 
-	if ((rc = take_entry_name(p, path, "poller", c->pollers, c->n_pollers, sizeof(*grown),
-				  offsetof(struct config_poller, name), CONFIG_MAX_POLLERS, &s,
-				  &len)) < 0)
+	if ((rc = add_entry(p, path, "poller", &c->pollers, &c->n_pollers, sizeof(**out),
+			    offsetof(struct config_poller, name),
+			    offsetof(struct config_poller, line), CONFIG_MAX_POLLERS, &t)) < 0)
 		return rc;
-	grown = mem_realloc(c->pollers, (c->n_pollers + 1) * sizeof(*grown));
-	if (!grown)
-		return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
-	c->pollers = grown;
-	*out = &grown[c->n_pollers];
-	memset(*out, 0, sizeof(**out));
+	*out = t;
 	poller_defaults(*out);
-	(*out)->line = (unsigned)line_of(&p->ev.start_mark);
-	c->n_pollers++; /* from here on config_release frees the entry */
-	if (!((*out)->name = mem_strndup(s, len)))
-		return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
 	return 0;
 }
 
@@ -1879,23 +1892,16 @@ static int parse_json_maps(struct parse *p, const struct key *k, void *target, c
 	if (p->ev.type != YAML_MAPPING_START_EVENT)
 		return expected(p, path, "a mapping of source names to field maps");
 	while ((rc = next_event(p)) == 0 && p->ev.type != YAML_MAPPING_END_EVENT) {
-		struct config_json_map *m, *grown;
+		struct config_json_map *m;
 		char item[KEY_PATH_MAX];
-		size_t len;
-		const char *s;
+		void *entry;
 
-		if ((rc = take_entry_name(p, path, "source", c->json_maps, c->n_json_maps,
-					  sizeof(*grown), offsetof(struct config_json_map, source),
-					  CONFIG_JSON_MAPS_MAX, &s, &len)) < 0)
+		if ((rc = add_entry(p, path, "source", &c->json_maps, &c->n_json_maps, sizeof(*m),
+				    offsetof(struct config_json_map, source),
+				    offsetof(struct config_json_map, line), CONFIG_JSON_MAPS_MAX,
+				    &entry)) < 0)
 			return rc;
-		if (!(grown = mem_realloc(c->json_maps, (c->n_json_maps + 1) * sizeof(*grown))))
-			return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
-		c->json_maps = grown;
-		m = memset(&c->json_maps[c->n_json_maps], 0, sizeof(*m));
-		m->line = (unsigned)line_of(&p->ev.start_mark);
-		if (!(m->source = mem_strndup(s, len)))
-			return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
-		c->n_json_maps++;
+		m = entry;
 		sub_path(item, path, m->source);
 		if ((rc = next_event(p)) < 0 || (rc = parse_json_map(p, m, item)) < 0)
 			return rc;
@@ -2066,23 +2072,16 @@ static int parse_logsources(struct parse *p, const struct key *k, void *target, 
 	if (p->ev.type != YAML_MAPPING_START_EVENT)
 		return expected(p, path, "a mapping of source names to logsources");
 	while ((rc = next_event(p)) == 0 && p->ev.type != YAML_MAPPING_END_EVENT) {
-		struct config_logsource *l, *grown;
+		struct config_logsource *l;
 		char item[KEY_PATH_MAX];
-		size_t len;
-		const char *s;
+		void *entry;
 
-		if ((rc = take_entry_name(p, path, "source", c->logsources, c->n_logsources,
-					  sizeof(*grown), offsetof(struct config_logsource, source),
-					  CONFIG_LOGSOURCES_MAX, &s, &len)) < 0)
+		if ((rc = add_entry(p, path, "source", &c->logsources, &c->n_logsources, sizeof(*l),
+				    offsetof(struct config_logsource, source),
+				    offsetof(struct config_logsource, line), CONFIG_LOGSOURCES_MAX,
+				    &entry)) < 0)
 			return rc;
-		if (!(grown = mem_realloc(c->logsources, (c->n_logsources + 1) * sizeof(*grown))))
-			return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
-		c->logsources = grown;
-		l = memset(&c->logsources[c->n_logsources], 0, sizeof(*l));
-		l->line = (unsigned)line_of(&p->ev.start_mark);
-		if (!(l->source = mem_strndup(s, len)))
-			return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
-		c->n_logsources++;
+		l = entry;
 		sub_path(item, path, l->source);
 		if ((rc = next_event(p)) < 0 || (rc = parse_logsource(p, l, item)) < 0)
 			return rc;

@@ -140,12 +140,17 @@ static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const 
 	return ret;
 }
 
-static enum MHD_Result respond_error(struct MHD_Connection *c, unsigned status,
+/*
+ * A refused request: counted by its status (koban_api_requests_total), then answered
+ * {"error": msg}. The connection's thread.
+ */
+static enum MHD_Result respond_error(struct api *a, struct MHD_Connection *c, unsigned status,
 				     const char *msg)
 {
 	struct buf b = BUF_INIT(4096);
 	enum MHD_Result ret;
 
+	count(a, status);
 	if (buf_adds(&b, "{\"error\":") < 0 || json_add_string(&b, msg, strlen(msg)) < 0 ||
 	    buf_adds(&b, "}\n") < 0) {
 		buf_release(&b);
@@ -153,6 +158,23 @@ static enum MHD_Result respond_error(struct MHD_Connection *c, unsigned status,
 	}
 	ret = respond(c, status, &b, "GET");
 	buf_release(&b);
+	return ret;
+}
+
+/*
+ * Queues r, made by the caller, as a 200 answer of the given Content-Type, counted as OK
+ * before it is queued (a client that reads /metrics after its answer sees it counted).
+ * r is let go: libmicrohttpd keeps it until sent. The connection's thread.
+ */
+static enum MHD_Result answer_ok(struct api *a, struct MHD_Connection *c, struct MHD_Response *r,
+				 const char *type)
+{
+	enum MHD_Result ret;
+
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	count(a, MHD_HTTP_OK);
+	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
 	return ret;
 }
 
@@ -453,14 +475,7 @@ static enum MHD_Result handle_search(struct api *a, struct MHD_Connection *c)
 		goto fail;
 	}
 	pthread_detach(t);
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_NDJSON);
-	count(a, MHD_HTTP_OK);
-	{
-		enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-
-		MHD_destroy_response(r);
-		return ret;
-	}
+	return answer_ok(a, c, r, CONTENT_NDJSON);
 fail:
 	if (fds[0] >= 0)
 		close(fds[0]);
@@ -469,8 +484,7 @@ fail:
 	if (j)
 		job_free(j);
 	log_refusal("search", status, why, &tok);
-	count(a, status);
-	return respond_error(c, status, why);
+	return respond_error(a, c, status, why);
 }
 
 /* ---- GET /api/v1/rules/policy and /history: the tenant's detection rule policy ---- */
@@ -554,8 +568,7 @@ static enum MHD_Result handle_rules(struct api *a, struct MHD_Connection *c, con
 
 	o.history = !strcmp(what, "history");
 	if (!o.history && strcmp(what, "policy")) {
-		count(a, MHD_HTTP_NOT_FOUND);
-		return respond_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
+		return respond_error(a, c, MHD_HTTP_NOT_FOUND, "no such endpoint");
 	}
 	if ((status = resolve_tenant(a, c, &tok, &tid, &why)) ||
 	    (o.history && (status = history_params(c, &rule, &limit, &why))))
@@ -577,22 +590,14 @@ static enum MHD_Result handle_rules(struct api *a, struct MHD_Connection *c, con
 		why = "out of memory";
 		goto fail;
 	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_NDJSON);
-	count(a, MHD_HTTP_OK);
-	{
-		enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-
-		MHD_destroy_response(r);
-		buf_release(&o.body);
-		buf_release(&o.line);
-		return ret;
-	}
+	buf_release(&o.body);
+	buf_release(&o.line);
+	return answer_ok(a, c, r, CONTENT_NDJSON);
 fail:
 	buf_release(&o.body);
 	buf_release(&o.line);
 	log_refusal("rules", status, why, &tok);
-	count(a, status);
-	return respond_error(c, status, why);
+	return respond_error(a, c, status, why);
 }
 
 /* ---- alerts ---- */
@@ -697,14 +702,12 @@ static enum MHD_Result handle_alerts(struct api *a, struct MHD_Connection *c, co
 	const char *why = "";
 	unsigned status = alerts_answer(a, c, rest, &an, &why);
 	struct MHD_Response *r;
-	enum MHD_Result ret;
 
 	if (status) {
 		buf_release(&an.body);
-		if (status == MHD_HTTP_UNAUTHORIZED || status == MHD_HTTP_FORBIDDEN)
-			log_info("API alerts refused (%u): %s", status, why);
-		count(a, status);
-		return respond_error(c, status, why);
+		/* the token stays in alerts_answer: the refusal is logged without its name */
+		log_refusal("alerts", status, why, &(struct token_ref){ 0 });
+		return respond_error(a, c, status, why);
 	}
 	if (*rest) /* one alert: a JSON object, without the line's newline */
 		buf_truncate(&an.body, an.body.len - 1);
@@ -712,12 +715,7 @@ static enum MHD_Result handle_alerts(struct api *a, struct MHD_Connection *c, co
 	buf_release(&an.body);
 	if (!r)
 		return MHD_NO;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-				*rest ? CONTENT_JSON : CONTENT_NDJSON);
-	count(a, MHD_HTTP_OK);
-	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-	MHD_destroy_response(r);
-	return ret;
+	return answer_ok(a, c, r, *rest ? CONTENT_JSON : CONTENT_NDJSON);
 }
 
 /* POST /api/v1/ingest/{source} (portal/ingest.h); *con_cls holds the request's state. */
@@ -730,8 +728,7 @@ static enum MHD_Result handle_ingest(struct api *a, struct MHD_Connection *c, co
 	unsigned status;
 
 	if (!a->ingest) {
-		count(a, MHD_HTTP_NOT_FOUND);
-		return respond_error(c, MHD_HTTP_NOT_FOUND, "HTTP ingest is not served here");
+		return respond_error(a, c, MHD_HTTP_NOT_FOUND, "HTTP ingest is not served here");
 	}
 	status = api_ingest_handle(a->ingest, c, source, method, data, data_size,
 				   (struct api_ingest_request **)con_cls, &answer);
@@ -772,16 +769,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	bool rules = !strncmp(url, RULES_PATH, strlen(RULES_PATH));
 
 	if (strcmp(url, "/api/v1/search") && !alerts && !rules) {
-		count(a, MHD_HTTP_NOT_FOUND);
-		return respond_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
+		return respond_error(a, c, MHD_HTTP_NOT_FOUND, "no such endpoint");
 	}
 	if (strcmp(method, MHD_HTTP_METHOD_GET)) {
-		count(a, MHD_HTTP_METHOD_NOT_ALLOWED);
-		return respond_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
+		return respond_error(a, c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
 	}
 	if (*upload_data_size) {
-		count(a, MHD_HTTP_BAD_REQUEST);
-		return respond_error(c, MHD_HTTP_BAD_REQUEST, "a GET request has no body");
+		return respond_error(a, c, MHD_HTTP_BAD_REQUEST, "a GET request has no body");
 	}
 	if (alerts)
 		return handle_alerts(a, c, url + strlen(ALERTS_PATH));

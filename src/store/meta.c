@@ -326,6 +326,51 @@ static const char *column_text(sqlite3_stmt *st, int i)
 	return (const char *)sqlite3_column_text(st, i);
 }
 
+/*
+ * Where the rows of one query go: the caller's callback (the member that matches the
+ * row reader given to each_row) and its context.
+ */
+struct row_sink {
+	union {
+		void (*tenant)(void *ctx, const struct meta_tenant *t);
+		void (*source)(void *ctx, const struct meta_source *s);
+		void (*source_token)(void *ctx, const struct meta_source_token *t);
+		void (*sender)(void *ctx, const struct meta_sender *s);
+		void (*token)(void *ctx, const struct meta_token *t);
+		void (*alert)(void *ctx, const struct meta_alert *a);
+		void (*policy)(void *ctx, const struct meta_rule_policy *p);
+		void (*history)(void *ctx, const struct meta_rule_history *h);
+	} fn;
+	void *ctx;
+	const char *tenant; /* the tenant the query named, for rows that do not select it */
+};
+
+/*
+ * The one loop over the rows of every query that lists: steps st to its end and calls
+ * reader() on each row. reader() makes the row's struct from the current row, checks it
+ * again (koban.db may have been written by something else) and hands it to the sink's
+ * callback; it returns 1 when handed on, 0 for a row it skipped (with a warning, or
+ * silently for rows koban never writes), or a negative code with a message in e, which
+ * ends the walk. The rows handed on in *rows. Memory: the row's strings are SQLite's,
+ * valid until the next step; st stays the caller's to finalize. Threads: m's thread,
+ * like every meta function.
+ */
+static int each_row(struct meta *m, sqlite3_stmt *st,
+		    int (*reader)(struct meta *m, sqlite3_stmt *st, const struct row_sink *to,
+				struct err *e),
+		    const struct row_sink *to, int *rows, struct err *e)
+{
+	int step, rc;
+
+	*rows = 0;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((rc = reader(m, st, to, e)) < 0)
+			return rc;
+		*rows += rc;
+	}
+	return step == SQLITE_DONE ? 0 : db_fail(m, e);
+}
+
 static int schema_version(struct meta *m, int *version, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
@@ -424,12 +469,17 @@ void meta_close(struct meta *m)
 
 /* ---- tenants ---- */
 
+/*
+ * The id of the tenant a call names: the name checked first (check_tenant_ref, so a bad
+ * one is -EINVAL, never looked up), -ENOENT when there is no such tenant.
+ */
 static int tenant_id(struct meta *m, const char *name, int64_t *id, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = prepare(m, "SELECT id FROM tenants WHERE name = ?1", &st, e);
+	int rc;
 
-	if (rc < 0)
+	if ((rc = check_tenant_ref(name, e)) < 0 ||
+	    (rc = prepare(m, "SELECT id FROM tenants WHERE name = ?1", &st, e)) < 0)
 		return rc;
 	bind_text(st, 1, name);
 	switch (sqlite3_step(st)) {
@@ -497,38 +547,29 @@ int meta_tenant_remove(struct meta *m, const char *name, struct err *e)
 	" coalesce(a.received, 0), coalesce(a.last_event_ns, 0)"                   \
 	" FROM tenants t LEFT JOIN tenant_activity a ON a.tenant_id = t.id"
 
-/* Steps st and hands each tenant row to fn; the number of rows in *rows. */
-static int each_tenant(struct meta *m, sqlite3_stmt *st,
-		       void (*fn)(void *ctx, const struct meta_tenant *t), void *ctx,
-		       int *rows, struct err *e)
+/* A row of TENANT_SELECT to to->fn.tenant (each_row's reader). */
+static int read_tenant(struct meta *m, sqlite3_stmt *st, const struct row_sink *to,
+		       struct err *e)
 {
-	int step;
+	struct meta_tenant t = {
+		.id = sqlite3_column_int64(st, 0),
+		.name = column_text(st, 1),
+		.created_ns = sqlite3_column_int64(st, 2),
+		.n_sources = sqlite3_column_int64(st, 3),
+		.received = sqlite3_column_int64(st, 4),
+		.last_event_ns = sqlite3_column_int64(st, 5),
+	};
+	struct err bad = ERR_INIT;
 
-	*rows = 0;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		struct meta_tenant t = {
-			.id = sqlite3_column_int64(st, 0),
-			.name = column_text(st, 1),
-			.created_ns = sqlite3_column_int64(st, 2),
-			.n_sources = sqlite3_column_int64(st, 3),
-			.received = sqlite3_column_int64(st, 4),
-			.last_event_ns = sqlite3_column_int64(st, 5),
-		};
-
-		struct err bad = ERR_INIT;
-
-		if (!t.name)
-			return err_set(e, -ENOMEM, "out of memory reading tenants");
-		/* A row written behind koban's back must not reach a file name or a log line. */
-		if (check_tenant_ref(t.name, &bad) < 0) {
-			log_warn("%s: tenant row %lld skipped: %s", m->path, (long long)t.id,
-				 bad.msg);
-			continue;
-		}
-		fn(ctx, &t);
-		(*rows)++;
+	if (!t.name)
+		return err_set(e, -ENOMEM, "out of memory reading tenants");
+	/* A row written behind koban's back must not reach a file name or a log line. */
+	if (check_tenant_ref(t.name, &bad) < 0) {
+		log_warn("%s: tenant row %lld skipped: %s", m->path, (long long)t.id, bad.msg);
+		return 0;
 	}
-	return step == SQLITE_DONE ? 0 : db_fail(m, e);
+	to->fn.tenant(to->ctx, &t);
+	return 1;
 }
 
 int meta_tenant_get(struct meta *m, const char *name,
@@ -541,7 +582,8 @@ int meta_tenant_get(struct meta *m, const char *name,
 	    (rc = prepare(m, TENANT_SELECT " WHERE t.name = ?1", &st, e)) < 0)
 		return rc;
 	bind_text(st, 1, name);
-	rc = each_tenant(m, st, fn, ctx, &rows, e);
+	rc = each_row(m, st, read_tenant, &(struct row_sink){ .fn.tenant = fn, .ctx = ctx },
+		      &rows, e);
 	if (rc == 0 && rows == 0)
 		rc = err_set(e, -ENOENT, "no tenant '%s' in %s", ESC(name), m->path);
 	sqlite3_finalize(st);
@@ -556,7 +598,8 @@ int meta_tenant_list(struct meta *m, void (*fn)(void *ctx, const struct meta_ten
 
 	if ((rc = prepare(m, TENANT_SELECT " ORDER BY t.name", &st, e)) < 0)
 		return rc;
-	rc = each_tenant(m, st, fn, ctx, &rows, e);
+	rc = each_row(m, st, read_tenant, &(struct row_sink){ .fn.tenant = fn, .ctx = ctx },
+		      &rows, e);
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -657,16 +700,27 @@ static int source_row(struct meta *m, sqlite3_stmt *st, struct meta_source *s, s
 	return 1;
 }
 
+/* A row of SOURCE_COLUMNS_SQL to to->fn.source (each_row's reader). */
+static int read_source(struct meta *m, sqlite3_stmt *st, const struct row_sink *to,
+		       struct err *e)
+{
+	struct meta_source s;
+	int rc = source_row(m, st, &s, e);
+
+	if (rc > 0)
+		to->fn.source(to->ctx, &s);
+	return rc;
+}
+
 int meta_source_list(struct meta *m, const char *tenant,
 		     void (*fn)(void *ctx, const struct meta_source *s), void *ctx, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
 	int64_t tid = 0;
-	int rc, step;
+	int rc, rows;
 
 	/* One tenant's sources are selected by its id, so no name can reach another's. */
-	if (tenant && ((rc = check_tenant_ref(tenant, e)) < 0 ||
-		       (rc = tenant_id(m, tenant, &tid, e)) < 0))
+	if (tenant && (rc = tenant_id(m, tenant, &tid, e)) < 0)
 		return rc;
 	rc = prepare(m, "SELECT " SOURCE_COLUMNS_SQL " FROM sources s JOIN tenants t ON t.id = s.tenant_id"
 			" WHERE ?1 IS NULL OR s.tenant_id = ?1 ORDER BY t.name, s.name", &st, e);
@@ -676,18 +730,8 @@ int meta_source_list(struct meta *m, const char *tenant,
 		sqlite3_bind_int64(st, 1, tid);
 	else
 		sqlite3_bind_null(st, 1);
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		struct meta_source s;
-
-		if ((rc = source_row(m, st, &s, e)) < 0)
-			goto fail;
-		if (rc > 0)
-			fn(ctx, &s);
-		rc = 0;
-	}
-	if (step != SQLITE_DONE)
-		rc = db_fail(m, e);
-fail:
+	rc = each_row(m, st, read_source, &(struct row_sink){ .fn.source = fn, .ctx = ctx },
+		      &rows, e);
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -759,35 +803,37 @@ int meta_sender_add(struct meta *m, const char *address, int64_t count, int64_t 
 	return rc;
 }
 
+/* A row of unassigned_senders to to->fn.sender (each_row's reader). */
+static int read_sender(struct meta *m, sqlite3_stmt *st, const struct row_sink *to,
+		       struct err *e)
+{
+	struct meta_sender s = {
+		.address = column_text(st, 0),
+		.count = sqlite3_column_int64(st, 1),
+		.last_ns = sqlite3_column_int64(st, 2),
+	};
+	struct ipaddr ip;
+
+	if (!s.address)
+		return err_set(e, -ENOMEM, "out of memory reading senders");
+	if (ipaddr_parse(&ip, s.address, strlen(s.address)) < 0)
+		return 0; /* not written by koban */
+	to->fn.sender(to->ctx, &s);
+	return 1;
+}
+
 int meta_sender_list(struct meta *m, int64_t limit,
 		     void (*fn)(void *ctx, const struct meta_sender *s), void *ctx, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
-	int rc, step;
+	int rc, rows;
 
 	if ((rc = prepare(m, "SELECT address, count, last_ns FROM unassigned_senders"
 			     " ORDER BY count DESC, address LIMIT ?1", &st, e)) < 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, limit);
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		struct meta_sender s = {
-			.address = column_text(st, 0),
-			.count = sqlite3_column_int64(st, 1),
-			.last_ns = sqlite3_column_int64(st, 2),
-		};
-		struct ipaddr ip;
-
-		if (!s.address) {
-			rc = err_set(e, -ENOMEM, "out of memory reading senders");
-			goto fail;
-		}
-		if (ipaddr_parse(&ip, s.address, strlen(s.address)) < 0)
-			continue; /* not written by koban */
-		fn(ctx, &s);
-	}
-	if (step != SQLITE_DONE)
-		rc = db_fail(m, e);
-fail:
+	rc = each_row(m, st, read_sender, &(struct row_sink){ .fn.sender = fn, .ctx = ctx },
+		      &rows, e);
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -860,8 +906,7 @@ int meta_token_add(struct meta *m, const char *name, const char *tenant,
 	int rc;
 
 	if ((rc = check_name("token name", name, e)) < 0 ||
-	    (tenant && ((rc = check_tenant_ref(tenant, e)) < 0 ||
-			(rc = tenant_id(m, tenant, &tid, e)) < 0)) ||
+	    (tenant && (rc = tenant_id(m, tenant, &tid, e)) < 0) ||
 	    (rc = prepare(m, "INSERT INTO api_tokens (name, tenant_id, hash, created_ns)"
 			     " VALUES (?1, ?2, ?3, ?4)", &st, e)) < 0)
 		return rc;
@@ -906,35 +951,28 @@ int meta_token_revoke(struct meta *m, const char *name, struct err *e)
 	"SELECT k.id, k.name, t.name, coalesce(k.tenant_id, -1), k.created_ns"            \
 	" FROM api_tokens k LEFT JOIN tenants t ON t.id = k.tenant_id"
 
-static int each_token(struct meta *m, sqlite3_stmt *st,
-		      void (*fn)(void *ctx, const struct meta_token *t), void *ctx, int *rows,
+/* A row of TOKEN_SELECT to to->fn.token (each_row's reader). */
+static int read_token(struct meta *m, sqlite3_stmt *st, const struct row_sink *to,
 		      struct err *e)
 {
-	int step;
+	struct meta_token t = {
+		.id = sqlite3_column_int64(st, 0),
+		.name = column_text(st, 1),
+		.tenant = column_text(st, 2),
+		.tenant_id = sqlite3_column_int64(st, 3),
+		.created_ns = sqlite3_column_int64(st, 4),
+	};
+	struct err bad = ERR_INIT;
 
-	*rows = 0;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		struct meta_token t = {
-			.id = sqlite3_column_int64(st, 0),
-			.name = column_text(st, 1),
-			.tenant = column_text(st, 2),
-			.tenant_id = sqlite3_column_int64(st, 3),
-			.created_ns = sqlite3_column_int64(st, 4),
-		};
-		struct err bad = ERR_INIT;
-
-		if (!t.name || (t.tenant_id >= 0 && !t.tenant))
-			return err_set(e, -ENOMEM, "out of memory reading tokens");
-		if (check_name("token name", t.name, &bad) < 0 ||
-		    (t.tenant && check_tenant_ref(t.tenant, &bad) < 0)) {
-			log_warn("%s: token row %lld skipped: %s", m->path, (long long)t.id,
-				 bad.msg);
-			continue;
-		}
-		fn(ctx, &t);
-		(*rows)++;
+	if (!t.name || (t.tenant_id >= 0 && !t.tenant))
+		return err_set(e, -ENOMEM, "out of memory reading tokens");
+	if (check_name("token name", t.name, &bad) < 0 ||
+	    (t.tenant && check_tenant_ref(t.tenant, &bad) < 0)) {
+		log_warn("%s: token row %lld skipped: %s", m->path, (long long)t.id, bad.msg);
+		return 0;
 	}
-	return step == SQLITE_DONE ? 0 : db_fail(m, e);
+	to->fn.token(to->ctx, &t);
+	return 1;
 }
 
 int meta_token_list(struct meta *m, void (*fn)(void *ctx, const struct meta_token *t),
@@ -945,7 +983,8 @@ int meta_token_list(struct meta *m, void (*fn)(void *ctx, const struct meta_toke
 
 	if ((rc = prepare(m, TOKEN_SELECT " ORDER BY k.name", &st, e)) < 0)
 		return rc;
-	rc = each_token(m, st, fn, ctx, &rows, e);
+	rc = each_row(m, st, read_token, &(struct row_sink){ .fn.token = fn, .ctx = ctx },
+		      &rows, e);
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -959,7 +998,8 @@ int meta_token_find(struct meta *m, const unsigned char hash[META_TOKEN_HASH_LEN
 	if ((rc = prepare(m, TOKEN_SELECT " WHERE k.hash = ?1", &st, e)) < 0)
 		return rc;
 	sqlite3_bind_blob(st, 1, hash, META_TOKEN_HASH_LEN, SQLITE_STATIC);
-	rc = each_token(m, st, fn, ctx, &rows, e);
+	rc = each_row(m, st, read_token, &(struct row_sink){ .fn.token = fn, .ctx = ctx },
+		      &rows, e);
 	if (rc == 0 && rows == 0)
 		rc = err_set(e, -ENOENT, "no such token");
 	sqlite3_finalize(st);
@@ -1022,40 +1062,37 @@ int meta_source_token_revoke(struct meta *m, const char *tenant, const char *sou
 	return rc < 0 ? rc : 0;
 }
 
+/* A row of SOURCE_COLUMNS_SQL, the tenant's id and the token's time (each_row's reader). */
+static int read_source_token(struct meta *m, sqlite3_stmt *st, const struct row_sink *to,
+			     struct err *e)
+{
+	struct meta_source_token t = {
+		.tenant_id = sqlite3_column_int64(st, SOURCE_COLUMNS_N),
+		.created_ns = sqlite3_column_int64(st, SOURCE_COLUMNS_N + 1),
+	};
+	int rc = source_row(m, st, &t.source, e);
+
+	if (rc > 0)
+		to->fn.source_token(to->ctx, &t);
+	return rc;
+}
+
 int meta_source_token_find(struct meta *m, const unsigned char hash[META_TOKEN_HASH_LEN],
 			   void (*fn)(void *ctx, const struct meta_source_token *t), void *ctx,
 			   struct err *e)
 {
 	sqlite3_stmt *st = NULL;
-	int rc, step;
+	int rc, rows;
 
 	if ((rc = prepare(m, "SELECT " SOURCE_COLUMNS_SQL ", s.tenant_id, k.created_ns"
 			     " FROM source_tokens k JOIN sources s ON s.id = k.source_id"
 			     " JOIN tenants t ON t.id = s.tenant_id WHERE k.hash = ?1", &st, e)) < 0)
 		return rc;
 	sqlite3_bind_blob(st, 1, hash, META_TOKEN_HASH_LEN, SQLITE_STATIC);
-	rc = -ENOENT;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		struct meta_source_token t = {
-			.tenant_id = sqlite3_column_int64(st, SOURCE_COLUMNS_N),
-			.created_ns = sqlite3_column_int64(st, SOURCE_COLUMNS_N + 1),
-		};
-		int ok = source_row(m, st, &t.source, e);
-
-		if (ok < 0) {
-			rc = ok;
-			goto out;
-		}
-		if (ok) {
-			fn(ctx, &t);
-			rc = 0;
-		}
-	}
-	if (step != SQLITE_DONE)
-		rc = db_fail(m, e);
-	else if (rc == -ENOENT)
-		err_set(e, rc, "no such ingest token");
-out:
+	rc = each_row(m, st, read_source_token,
+		      &(struct row_sink){ .fn.source_token = fn, .ctx = ctx }, &rows, e);
+	if (rc == 0 && rows == 0)
+		rc = err_set(e, -ENOENT, "no such ingest token");
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -1238,48 +1275,41 @@ int meta_alert_add(struct meta *m, const struct meta_alert *a, int64_t *id, stru
 	" a.detected_ns, a.group_fields, a.key_fields, a.n_events, a.events_omitted, " events \
 	" FROM alerts a JOIN tenants t ON t.id = a.tenant_id"
 
-/* Hands each row of st to fn (rows failing the checks skipped); the count in *rows. */
-static int each_alert(struct meta *m, sqlite3_stmt *st,
-		      void (*fn)(void *ctx, const struct meta_alert *a), void *ctx, int *rows,
+/* A row of ALERT_SELECT to to->fn.alert (each_row's reader). */
+static int read_alert(struct meta *m, sqlite3_stmt *st, const struct row_sink *to,
 		      struct err *e)
 {
-	int step;
+	struct meta_alert a = {
+		.id = sqlite3_column_int64(st, 0),
+		.tenant = column_text(st, 1),
+		.kind = column_text(st, 2),
+		.rule_id = column_text(st, 3),
+		.rule_title = column_text(st, 4),
+		.rule_level = column_text(st, 5),
+		.rule_author = column_text(st, 6),
+		.rule_status = column_text(st, 7),
+		.rule_link = column_text(st, 8),
+		.rule_tags = column_text(st, 9),
+		.rule_references = column_text(st, 10),
+		.event_ns = sqlite3_column_int64(st, 11),
+		.detected_ns = sqlite3_column_int64(st, 12),
+		.group_fields = column_text(st, 13),
+		.key_fields = column_text(st, 14),
+		.n_events = sqlite3_column_int64(st, 15),
+		.events_omitted = sqlite3_column_int64(st, 16),
+		.events = column_text(st, 17),
+	};
+	struct err bad = ERR_INIT;
 
-	*rows = 0;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		struct meta_alert a = {
-			.id = sqlite3_column_int64(st, 0),
-			.tenant = column_text(st, 1),
-			.kind = column_text(st, 2),
-			.rule_id = column_text(st, 3),
-			.rule_title = column_text(st, 4),
-			.rule_level = column_text(st, 5),
-			.rule_author = column_text(st, 6),
-			.rule_status = column_text(st, 7),
-			.rule_link = column_text(st, 8),
-			.rule_tags = column_text(st, 9),
-			.rule_references = column_text(st, 10),
-			.event_ns = sqlite3_column_int64(st, 11),
-			.detected_ns = sqlite3_column_int64(st, 12),
-			.group_fields = column_text(st, 13),
-			.key_fields = column_text(st, 14),
-			.n_events = sqlite3_column_int64(st, 15),
-			.events_omitted = sqlite3_column_int64(st, 16),
-			.events = column_text(st, 17),
-		};
-		struct err bad = ERR_INIT;
-
-		if (sqlite3_errcode(m->db) == SQLITE_NOMEM)
-			return err_set(e, -ENOMEM, "out of memory reading alerts");
-		/* written by koban, but read back as untrusted: it reaches JSON and terminals */
-		if (meta_alert_check(&a, &bad) < 0) {
-			log_warn("%s: alert row %lld skipped: %s", m->path, (long long)a.id, bad.msg);
-			continue;
-		}
-		fn(ctx, &a);
-		(*rows)++;
+	if (sqlite3_errcode(m->db) == SQLITE_NOMEM)
+		return err_set(e, -ENOMEM, "out of memory reading alerts");
+	/* written by koban, but read back as untrusted: it reaches JSON and terminals */
+	if (meta_alert_check(&a, &bad) < 0) {
+		log_warn("%s: alert row %lld skipped: %s", m->path, (long long)a.id, bad.msg);
+		return 0;
 	}
-	return step == SQLITE_DONE ? 0 : db_fail(m, e);
+	to->fn.alert(to->ctx, &a);
+	return 1;
 }
 
 int meta_alert_list(struct meta *m, const char *tenant, int64_t since_ns, int64_t limit,
@@ -1293,7 +1323,7 @@ int meta_alert_list(struct meta *m, const char *tenant, int64_t since_ns, int64_
 		return err_set(e, -EINVAL, "limit %lld: expected 1 to %d alerts", (long long)limit,
 			       META_ALERT_LIST_MAX);
 	/* selected by the tenant's id (the index's first column): no name reaches another */
-	if ((rc = check_tenant_ref(tenant, e)) < 0 || (rc = tenant_id(m, tenant, &tid, e)) < 0 ||
+	if ((rc = tenant_id(m, tenant, &tid, e)) < 0 ||
 	    (rc = prepare(m, ALERT_SELECT("NULL") " WHERE a.tenant_id = ?1 AND"
 			     " a.detected_ns >= ?2 ORDER BY a.detected_ns DESC, a.id DESC"
 			     " LIMIT ?3", &st, e)) < 0)
@@ -1301,7 +1331,8 @@ int meta_alert_list(struct meta *m, const char *tenant, int64_t since_ns, int64_
 	sqlite3_bind_int64(st, 1, tid);
 	sqlite3_bind_int64(st, 2, since_ns);
 	sqlite3_bind_int64(st, 3, limit);
-	rc = each_alert(m, st, fn, ctx, &rows, e);
+	rc = each_row(m, st, read_alert, &(struct row_sink){ .fn.alert = fn, .ctx = ctx },
+		      &rows, e);
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -1313,13 +1344,14 @@ int meta_alert_get(struct meta *m, const char *tenant, int64_t id,
 	int64_t tid = 0;
 	int rc, rows;
 
-	if ((rc = check_tenant_ref(tenant, e)) < 0 || (rc = tenant_id(m, tenant, &tid, e)) < 0 ||
+	if ((rc = tenant_id(m, tenant, &tid, e)) < 0 ||
 	    (rc = prepare(m, ALERT_SELECT("a.events") " WHERE a.tenant_id = ?1 AND a.id = ?2",
 			  &st, e)) < 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, tid);
 	sqlite3_bind_int64(st, 2, id);
-	rc = each_alert(m, st, fn, ctx, &rows, e);
+	rc = each_row(m, st, read_alert, &(struct row_sink){ .fn.alert = fn, .ctx = ctx },
+		      &rows, e);
 	if (rc == 0 && rows == 0)
 		rc = err_set(e, -ENOENT, "tenant '%s' has no alert %lld", ESC(tenant),
 			     (long long)id);
@@ -1556,59 +1588,58 @@ out:
 	return rc;
 }
 
+/* A row of rule_policy to to->fn.policy (each_row's reader). */
+static int read_policy(struct meta *m, sqlite3_stmt *st, const struct row_sink *to,
+		       struct err *e)
+{
+	struct meta_rule_policy p = {
+		.tenant = to->tenant,
+		.rule = column_text(st, 0),
+		.enabled = nullable_state(st, 1),
+		.changed_ns = sqlite3_column_int64(st, 3),
+		.changed_by = column_text(st, 4),
+	};
+	struct err bad = ERR_INIT;
+
+	if (!p.rule || !p.changed_by || nullable_text(st, 2, &p.filter) < 0)
+		return err_set(e, -ENOMEM, "out of memory reading the rule policy");
+	/* a row written behind koban's back must not reach a terminal or a log line */
+	if (meta_rule_check(p.rule, &bad) < 0 ||
+	    check_text("who", p.changed_by, 1, META_RULE_WHO_MAX, false, &bad) < 0) {
+		log_warn("%s: rule policy row of tenant '%s' skipped: %s", m->path, to->tenant,
+			 bad.msg);
+		return 0;
+	}
+	to->fn.policy(to->ctx, &p);
+	return 1;
+}
+
 int meta_rule_policy_list(struct meta *m, const char *tenant,
 			  void (*fn)(void *ctx, const struct meta_rule_policy *p), void *ctx,
 			  struct err *e)
 {
 	sqlite3_stmt *st = NULL;
 	int64_t tid = 0;
-	int rc, step;
+	int rc, rows;
 
-	if ((rc = check_tenant_ref(tenant, e)) < 0 || (rc = tenant_id(m, tenant, &tid, e)) < 0 ||
+	if ((rc = tenant_id(m, tenant, &tid, e)) < 0 ||
 	    (rc = prepare(m, "SELECT rule, enabled, filter, changed_ns, changed_by"
 			     " FROM rule_policy WHERE tenant_id = ?1 ORDER BY rule", &st, e)) < 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, tid);
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		struct meta_rule_policy p = {
-			.tenant = tenant,
-			.rule = column_text(st, 0),
-			.enabled = nullable_state(st, 1),
-			.changed_ns = sqlite3_column_int64(st, 3),
-			.changed_by = column_text(st, 4),
-		};
-		struct err bad = ERR_INIT;
-
-		if (!p.rule || !p.changed_by || nullable_text(st, 2, &p.filter) < 0) {
-			rc = err_set(e, -ENOMEM, "out of memory reading the rule policy");
-			goto fail;
-		}
-		/* a row written behind koban's back must not reach a terminal or a log line */
-		if (meta_rule_check(p.rule, &bad) < 0 ||
-		    check_text("who", p.changed_by, 1, META_RULE_WHO_MAX, false, &bad) < 0) {
-			log_warn("%s: rule policy row of tenant '%s' skipped: %s", m->path, tenant,
-				 bad.msg);
-			continue;
-		}
-		fn(ctx, &p);
-	}
-	if (step != SQLITE_DONE)
-		rc = db_fail(m, e);
-fail:
+	rc = each_row(m, st, read_policy,
+		      &(struct row_sink){ .fn.policy = fn, .ctx = ctx, .tenant = tenant }, &rows, e);
 	sqlite3_finalize(st);
 	return rc;
 }
 
-/* The history entry in the current row: 1, 0 for a row that fails the checks, -ENOMEM. */
-static int history_row(struct meta *m, sqlite3_stmt *st, const char *tenant,
-		       struct meta_rule_history *h, struct err *e)
+/* A row of rule_policy_history to to->fn.history (each_row's reader). */
+static int read_history(struct meta *m, sqlite3_stmt *st, const struct row_sink *to,
+			struct err *e)
 {
-	struct err bad = ERR_INIT;
-	bool known = false;
-
-	*h = (struct meta_rule_history){
+	struct meta_rule_history h = {
 		.id = sqlite3_column_int64(st, 0),
-		.tenant = tenant,
+		.tenant = to->tenant,
 		.rule = column_text(st, 1),
 		.time_ns = sqlite3_column_int64(st, 2),
 		.who = column_text(st, 3),
@@ -1617,21 +1648,24 @@ static int history_row(struct meta *m, sqlite3_stmt *st, const char *tenant,
 		.enabled_before = nullable_state(st, 6),
 		.enabled_after = nullable_state(st, 7),
 	};
-	if (!h->rule || !h->who || !h->action || !h->reason ||
-	    nullable_text(st, 8, &h->filter_before) < 0 ||
-	    nullable_text(st, 9, &h->filter_after) < 0)
+	struct err bad = ERR_INIT;
+	bool known;
+
+	if (!h.rule || !h.who || !h.action || !h.reason ||
+	    nullable_text(st, 8, &h.filter_before) < 0 ||
+	    nullable_text(st, 9, &h.filter_after) < 0)
 		return err_set(e, -ENOMEM, "out of memory reading the rule history");
-	for (size_t i = 0; i < ARRAY_SIZE(rule_actions); i++)
-		known = known || !strcmp(h->action, rule_actions[i]);
+	known = one_of(h.action, rule_actions, ARRAY_SIZE(rule_actions));
 	if (!known)
 		err_set(&bad, -EINVAL, "unknown action");
-	if (!known || meta_rule_check(h->rule, &bad) < 0 ||
-	    check_text("who", h->who, 1, META_RULE_WHO_MAX, false, &bad) < 0 ||
-	    check_text("reason", h->reason, 0, META_RULE_REASON_MAX, false, &bad) < 0) {
-		log_warn("%s: rule history row %lld skipped: %s", m->path, (long long)h->id,
+	if (!known || meta_rule_check(h.rule, &bad) < 0 ||
+	    check_text("who", h.who, 1, META_RULE_WHO_MAX, false, &bad) < 0 ||
+	    check_text("reason", h.reason, 0, META_RULE_REASON_MAX, false, &bad) < 0) {
+		log_warn("%s: rule history row %lld skipped: %s", m->path, (long long)h.id,
 			 bad.msg);
 		return 0;
 	}
+	to->fn.history(to->ctx, &h);
 	return 1;
 }
 
@@ -1641,7 +1675,7 @@ int meta_rule_history_list(struct meta *m, const char *tenant, const char *rule,
 {
 	sqlite3_stmt *st = NULL;
 	int64_t tid = 0;
-	int rc, step;
+	int rc, rows;
 
 	if ((rc = check_tenant_ref(tenant, e)) < 0 ||
 	    (rule && (rc = meta_rule_check(rule, e)) < 0) ||
@@ -1654,18 +1688,8 @@ int meta_rule_history_list(struct meta *m, const char *tenant, const char *rule,
 	sqlite3_bind_int64(st, 1, tid);
 	bind_text(st, 2, rule);
 	sqlite3_bind_int64(st, 3, limit);
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		struct meta_rule_history h;
-
-		if ((rc = history_row(m, st, tenant, &h, e)) < 0)
-			goto fail;
-		if (rc > 0)
-			fn(ctx, &h);
-		rc = 0;
-	}
-	if (step != SQLITE_DONE)
-		rc = db_fail(m, e);
-fail:
+	rc = each_row(m, st, read_history,
+		      &(struct row_sink){ .fn.history = fn, .ctx = ctx, .tenant = tenant }, &rows, e);
 	sqlite3_finalize(st);
 	return rc;
 }
