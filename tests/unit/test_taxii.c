@@ -69,7 +69,8 @@ static void test_bad_envelopes(void)
 		{ "{\"next\": 5}", "byte 10: \"next\": expected a cursor string of 1 to 1024 bytes" },
 		{ "{\"next\": \"\"}", "byte 10: \"next\": expected a cursor string of 1 to 1024 bytes" },
 		{ "{\"objects\": {}}", "byte 13: \"objects\": expected an array" },
-		{ "{\"objects\": [}", "column 14: expected a value, found '}'" },
+		{ "{\"objects\": [}", "column 14: expected a value (object, array, string, number, true, "
+					      "false or null), found '}'" },
 		{ "{} {}", "column 4: expected the end of the input after the top-level value, "
 			   "found '{'" },
 	};
