@@ -579,6 +579,8 @@ int misp_event_read(const char *p, size_t len, const struct misp_options *opt,
 	struct misp_read r = { .opt = opt, .sink = sink, .ev = { .confidence = -1 } };
 	int rc;
 
+	if (e) /* "is e filled yet" is asked below: start empty */
+		err_clear(e);
 	arena_init(&r.event_arena, 16 << 10, MISP_EVENT_MEM_MAX);
 	arena_init(&r.attr_arena, 16 << 10, MISP_EVENT_MEM_MAX);
 	rc = read_event_fields(&r, p, len, e);
@@ -695,6 +697,8 @@ int misp_manifest_read(const char *p, size_t len,
 	struct jsonin j;
 	int rc;
 
+	if (e) /* "is e filled yet" is asked below: start empty */
+		err_clear(e);
 	arena_init(&a, 4096, MISP_EVENT_MEM_MAX);
 	jsonin_init(&j, p, len, &a, 0);
 	rc = read_manifest(&j, &a, each, ctx, e);

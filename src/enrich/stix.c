@@ -756,6 +756,8 @@ int stix_bundle_read(const char *p, size_t len, const struct ti_sink *sink,
 	struct jsonin j;
 	int rc;
 
+	if (e) /* "is e filled yet" is asked below: start empty */
+		err_clear(e);
 	stix_reader_init(&r, sink);
 	jsonin_init(&j, p, len, &r.arena, 0);
 	rc = read_bundle(&r, &j, e);

@@ -96,6 +96,8 @@ int taxii_envelope_read(const char *p, size_t len, const struct ti_sink *sink,
 	struct jsonin j;
 	int rc;
 
+	if (e) /* "is e filled yet" is asked below: start empty */
+		err_clear(e);
 	memset(page, 0, sizeof(*page));
 	stix_reader_init(&r, sink);
 	jsonin_init(&j, p, len, &r.arena, 0);
