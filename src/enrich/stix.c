@@ -424,6 +424,7 @@ struct stix_object {
 	bool has_type, has_id, has_pattern, has_pattern_type, has_valid_from, has_valid_until,
 		has_name, has_description;
 	bool revoked;
+	bool benign; /* indicator_types holds "benign": known good, never to alert on */
 	int confidence;
 	const char *tags[STIX_TAGS_MAX];
 	size_t n_tags;
@@ -490,6 +491,31 @@ static int read_labels(struct stix_reader *r, struct jsonin *j, struct stix_obje
 	return rc;
 }
 
+static int read_indicator_types(struct jsonin *j, struct stix_object *o)
+{
+	struct jsonin_value v;
+	int rc;
+
+	if ((rc = jsonin_value(j, &v)) < 0)
+		return rc;
+	if (v.type != JSONIN_ARRAY) {
+		object_bad(o, "indicator_types", "an array of strings");
+		return v.type == JSONIN_OBJECT ? jsonin_skip(j) : 0;
+	}
+	while ((rc = jsonin_more(j)) > 0) {
+		if ((rc = jsonin_value(j, &v)) < 0)
+			return rc;
+		if (v.type == JSONIN_STRING) {
+			o->benign = o->benign || jsonin_key_is(&v, "benign");
+			continue;
+		}
+		object_bad(o, "indicator_types", "an array of strings");
+		if ((v.type == JSONIN_OBJECT || v.type == JSONIN_ARRAY) && (rc = jsonin_skip(j)) < 0)
+			return rc;
+	}
+	return rc;
+}
+
 static int read_confidence(struct jsonin *j, struct stix_object *o)
 {
 	struct jsonin_value v;
@@ -542,6 +568,8 @@ static int read_member(struct stix_reader *r, struct jsonin *j, const struct jso
 					   (bool *)((char *)o + strings[i].has_at));
 	if (jsonin_key_is(k, "labels"))
 		return read_labels(r, j, o);
+	if (jsonin_key_is(k, "indicator_types"))
+		return read_indicator_types(j, o);
 	if (jsonin_key_is(k, "confidence"))
 		return read_confidence(j, o);
 	if (jsonin_key_is(k, "revoked"))
@@ -616,6 +644,10 @@ static int indicator_emit(struct stix_reader *r, unsigned index, const struct st
 		return reject(r, index, o, o->bad);
 	if (o->revoked) {
 		r->stats.revoked++;
+		return 0;
+	}
+	if (o->benign) {
+		r->stats.benign++;
 		return 0;
 	}
 	if (o->has_pattern_type && !jsonin_key_is(&o->pattern_type, "stix")) {

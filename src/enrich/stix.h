@@ -23,9 +23,11 @@
  *     valid_from), confidence (0..100), labels -> tags (at most STIX_TAGS_MAX, the rest
  *     counted in tags_dropped), description (else name) -> description, id -> ref;
  *     timestamps must be STIX timestamps (RFC 3339 in UTC with a Z);
- *   - revoked indicators are skipped and counted; an indicator that cannot be read
- *     (a field of the wrong type, a pattern refused) goes to sink->reject with its
- *     1-based index in the objects array and the reason, and reading goes on.
+ *   - revoked indicators, and those whose indicator_types say "benign" (known good:
+ *     never something to alert on or block), are skipped and counted; an indicator
+ *     that cannot be read (a field of the wrong type, a pattern refused) goes to
+ *     sink->reject with its 1-based index in the objects array and the reason, and
+ *     reading goes on.
  *
  * Values are given as the pattern has them (the STIX string escapes \' and \\ undone);
  * the store normalises them (ti_normalize). Malformed JSON stops the read with
@@ -54,13 +56,14 @@ struct jsonin;
 #define STIX_PATTERN_DEPTH_MAX 32          /* nested parentheses in one pattern */
 #define STIX_OBJECT_MEM_MAX (64u << 20)    /* copies made for one object */
 
-/* What a read saw; every object is in exactly one of indicators/other/rejected_other. */
+/* What a read saw: each object is one of indicators, other or malformed. */
 struct stix_stats {
 	size_t objects;      /* elements of the objects array */
 	size_t indicators;   /* objects of type indicator */
 	size_t values;       /* indicators given to the sink (one per value of a pattern) */
 	size_t rejected;     /* indicator objects refused (each given to sink->reject) */
 	size_t revoked;      /* revoked indicators skipped */
+	size_t benign;       /* indicators typed "benign" (known good) skipped */
 	size_t other;        /* objects of other types skipped */
 	size_t malformed;    /* elements that are no STIX object (no type, not an object) */
 	size_t tags_dropped; /* labels beyond STIX_TAGS_MAX */

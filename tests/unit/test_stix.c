@@ -131,15 +131,21 @@ static void test_skipped(void)
 		"{\"type\": \"identity\", \"id\": \"identity--1\", \"name\": \"ACME\"},"
 		IND("f1", "[ipv4-addr:value = '192.0.2.9']", ", \"revoked\": true") ","
 		IND("f2", "[ipv4-addr:value = '192.0.2.10']", ", \"revoked\": false") ","
+		IND("f3", "[ipv4-addr:value = '192.0.2.11']",
+		    ", \"indicator_types\": [\"anonymization\", \"benign\"]") ","
+		IND("f4", "[ipv4-addr:value = '192.0.2.12']",
+		    ", \"indicator_types\": [\"malicious-activity\"]") ","
 		"{\"type\": \"relationship\", \"pattern\": 5}");
 
 	CHECK_INT(read_doc(doc, &s, &st, &e), 0);
-	CHECK_INT(s.n, 1);
+	CHECK_INT(s.n, 2);
 	CHECK_STR(s.got[0], "ip 192.0.2.10 ref=indicator--f2");
-	CHECK_INT(st.objects, 4);
+	CHECK_STR(s.got[1], "ip 192.0.2.12 ref=indicator--f4");
+	CHECK_INT(st.objects, 6);
 	CHECK_INT(st.other, 2);
 	CHECK_INT(st.revoked, 1);
-	CHECK_INT(st.indicators, 2);
+	CHECK_INT(st.benign, 1);
+	CHECK_INT(st.indicators, 4);
 	CHECK_INT(st.rejected, 0);
 }
 
@@ -189,6 +195,8 @@ static void test_refused(void)
 		{ "[ipv4-addr:value = '1.2.3.4']", ", \"revoked\": \"no\"",
 		  "revoked: expected true or false" },
 		{ "[ipv4-addr:value = '1.2.3.4']", ", \"name\": [\"n\"]", "name: expected a string" },
+		{ "[ipv4-addr:value = '1.2.3.4']", ", \"indicator_types\": \"benign\"",
+		  "indicator_types: expected an array of strings" },
 	};
 	char doc[2048], want[700];
 
