@@ -82,6 +82,18 @@ struct misp_read {
 	unsigned index; /* attributes seen so far */
 };
 
+/*
+ * A JSON reader over (part of) the event. Its token limit becomes the length of the
+ * bytes, at least the default: a large event holds more than four million tokens, and
+ * its size is bounded by whoever read it (a token takes a byte at least).
+ */
+static void event_jsonin_init(struct jsonin *j, const char *p, size_t len, struct arena *a)
+{
+	jsonin_init(j, p, len, a, 0);
+	if (len > j->max_tokens)
+		j->max_tokens = len;
+}
+
 /* ---- values ---- */
 
 static void note_bad(char *bad, size_t size, const char *field, const char *expected)
@@ -423,7 +435,7 @@ static int read_attributes(struct misp_read *r, const char *p, size_t len, bool 
 	struct jsonin_value v;
 	int rc;
 
-	jsonin_init(&j, p, len, &r->attr_arena, 0);
+	event_jsonin_init(&j, p, len, &r->attr_arena);
 	if ((rc = jsonin_value(&j, &v)) < 0)
 		return pass_error(&j, rc, e, "Attribute");
 	while ((rc = jsonin_more(&j)) > 0) {
@@ -475,7 +487,7 @@ static int read_objects(struct misp_read *r, struct err *e)
 	struct jsonin_value v;
 	int rc;
 
-	jsonin_init(&j, r->ev.objects, r->ev.objects_len, &r->attr_arena, 0);
+	event_jsonin_init(&j, r->ev.objects, r->ev.objects_len, &r->attr_arena);
 	if ((rc = jsonin_value(&j, &v)) < 0)
 		return pass_error(&j, rc, e, "Object");
 	while ((rc = jsonin_more(&j)) > 0)
@@ -545,7 +557,7 @@ static int read_event_fields(struct misp_read *r, const char *p, size_t len, str
 	bool found = false;
 	int rc;
 
-	jsonin_init(&j, p, len, &r->event_arena, 0);
+	event_jsonin_init(&j, p, len, &r->event_arena);
 	if ((rc = jsonin_value(&j, &v)) < 0)
 		return pass_error(&j, rc, e, "Event");
 	if (v.type != JSONIN_OBJECT)
@@ -700,7 +712,7 @@ int misp_manifest_read(const char *p, size_t len,
 	if (e) /* "is e filled yet" is asked below: start empty */
 		err_clear(e);
 	arena_init(&a, 4096, MISP_EVENT_MEM_MAX);
-	jsonin_init(&j, p, len, &a, 0);
+	event_jsonin_init(&j, p, len, &a);
 	rc = read_manifest(&j, &a, each, ctx, e);
 	if (rc < 0 && !(e && e->msg[0]))
 		rc = pass_error(&j, rc, e, "manifest");

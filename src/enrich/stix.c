@@ -732,6 +732,13 @@ int stix_reader_objects(struct stix_reader *r, struct jsonin *j, struct err *e)
 	return rc < 0 ? jsonin_error(j, e) : 0;
 }
 
+void stix_jsonin_init(struct jsonin *j, const char *p, size_t len, struct stix_reader *r)
+{
+	jsonin_init(j, p, len, &r->arena, 0);
+	if (len > j->max_tokens)
+		j->max_tokens = len;
+}
+
 void stix_reader_init(struct stix_reader *r, const struct ti_sink *sink)
 {
 	memset(r, 0, sizeof(*r));
@@ -791,7 +798,7 @@ int stix_bundle_read(const char *p, size_t len, const struct ti_sink *sink,
 	if (e) /* "is e filled yet" is asked below: start empty */
 		err_clear(e);
 	stix_reader_init(&r, sink);
-	jsonin_init(&j, p, len, &r.arena, 0);
+	stix_jsonin_init(&j, p, len, &r);
 	rc = read_bundle(&r, &j, e);
 	if (stats)
 		*stats = r.stats;

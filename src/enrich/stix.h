@@ -85,9 +85,16 @@ struct stix_value {
 void stix_reader_init(struct stix_reader *r, const struct ti_sink *sink);
 void stix_reader_release(struct stix_reader *r);
 /*
+ * Starts a JSON reader over a feed document p[0..len) for r: its arena is r's, and its
+ * token limit the document's length when that is above jsonin's default (a bundle of
+ * 200,000 indicators holds more than four million tokens; the document's size is bounded
+ * by whoever read it, and a token takes a byte at least).
+ */
+void stix_jsonin_init(struct jsonin *j, const char *p, size_t len, struct stix_reader *r);
+/*
  * Reads the elements of an array that j has just entered (after a jsonin_value that
- * returned JSONIN_ARRAY) up to its closing bracket, one STIX object each. j must have
- * been initialised with &r->arena, which is cleared after each object.
+ * returned JSONIN_ARRAY) up to its closing bracket, one STIX object each. j must
+ * have been started by stix_jsonin_init (r's arena is cleared after each object).
  */
 int stix_reader_objects(struct stix_reader *r, struct jsonin *j, struct err *e);
 

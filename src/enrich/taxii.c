@@ -100,7 +100,7 @@ int taxii_envelope_read(const char *p, size_t len, const struct ti_sink *sink,
 		err_clear(e);
 	memset(page, 0, sizeof(*page));
 	stix_reader_init(&r, sink);
-	jsonin_init(&j, p, len, &r.arena, 0);
+	stix_jsonin_init(&j, p, len, &r);
 	rc = read_envelope(&r, &j, page, e);
 	if (stats)
 		*stats = r.stats;
