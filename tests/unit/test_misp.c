@@ -7,8 +7,10 @@
 #include "enrich/misp.h"
 
 #include <errno.h>
+#include <stdlib.h>
 
 #include "core/err.h"
+#include "core/jsonin.h"
 #include "core/mem.h"
 #include "t.h"
 #include "ti_seam.h"
@@ -176,6 +178,32 @@ static void test_rejected_attributes(void)
 	CHECK_STR(s.rejects[6], "7: b-7: timestamp: expected Unix seconds");
 }
 
+/* More tokens than jsonin's default limit: the limit follows the document's length. */
+static void test_large_event(void)
+{
+	static const char head[] = "{\"Event\": {\"Attribute\": [{\"type\": \"url\", "
+				   "\"value\": \"u\", \"Tag\": [";
+	size_t n = JSONIN_TOKENS_MAX + 1000, len = sizeof(head) - 1 + 3 * n + 8, k;
+	char *doc = malloc(len);
+	struct ti_seam s;
+	struct misp_stats st;
+	struct err e = ERR_INIT;
+
+	if (!CHECK(doc))
+		return;
+	memcpy(doc, head, sizeof(head) - 1);
+	k = sizeof(head) - 1;
+	for (size_t i = 0; i < n; i++, k += 3)
+		memcpy(doc + k, i ? ",{}" : " {}", 3);
+	memcpy(doc + k, "]}]}}", 5);
+	ti_seam_init(&s);
+	CHECK_INT(misp_event_read(doc, k + 5, NULL, &s.sink, &st, &e), 0);
+	CHECK_STR(e.msg, "");
+	CHECK_INT(s.n, 1);
+	CHECK_INT(st.tags_dropped, n);
+	free(doc);
+}
+
 static void test_malformed(void)
 {
 	static const struct {
@@ -312,6 +340,7 @@ int main(void)
 	T_RUN(test_types);
 	T_RUN(test_threat_levels);
 	T_RUN(test_rejected_attributes);
+	T_RUN(test_large_event);
 	T_RUN(test_malformed);
 	T_RUN(test_sink_stops);
 	T_RUN(test_alloc_failures);

@@ -6,8 +6,10 @@
 #include "enrich/stix.h"
 
 #include <errno.h>
+#include <stdlib.h>
 
 #include "core/err.h"
+#include "core/jsonin.h"
 #include "core/mem.h"
 #include "t.h"
 #include "ti_seam.h"
@@ -262,6 +264,32 @@ static void test_many_labels(void)
 	CHECK_INT(st.tags_dropped, 3);
 }
 
+/* More tokens than jsonin's default limit: the limit follows the document's length. */
+static void test_large_document(void)
+{
+	static const char head[] = "{\"type\": \"bundle\", \"objects\": [{\"type\": \"indicator\", "
+				   "\"pattern\": \"[url:value = 'u']\", \"labels\": [";
+	size_t n = JSONIN_TOKENS_MAX + 1000, len = sizeof(head) - 1 + 4 * n + 8, k;
+	char *doc = malloc(len);
+	struct ti_seam s;
+	struct stix_stats st;
+	struct err e = ERR_INIT;
+
+	if (!CHECK(doc))
+		return;
+	memcpy(doc, head, sizeof(head) - 1);
+	k = sizeof(head) - 1;
+	for (size_t i = 0; i < n; i++, k += 4)
+		memcpy(doc + k, i ? ",\"a\"" : " \"a\"", 4);
+	memcpy(doc + k, "]}]}", 4);
+	ti_seam_init(&s);
+	CHECK_INT(stix_bundle_read(doc, k + 4, &s.sink, &st, &e), 0);
+	CHECK_STR(e.msg, "");
+	CHECK_INT(s.n, 1);
+	CHECK_INT(st.tags_dropped, n - STIX_TAGS_MAX);
+	free(doc);
+}
+
 static void test_malformed(void)
 {
 	struct ti_seam s;
@@ -362,6 +390,7 @@ int main(void)
 	T_RUN(test_refused);
 	T_RUN(test_refused_objects);
 	T_RUN(test_many_labels);
+	T_RUN(test_large_document);
 	T_RUN(test_malformed);
 	T_RUN(test_sink_stops);
 	T_RUN(test_pattern_limits);
