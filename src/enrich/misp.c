@@ -330,6 +330,26 @@ static void merge_tags(struct misp_read *r, struct misp_attr *at, const char **t
 	}
 }
 
+/* Counts an attribute whose type carries no indicator, by its type's name when it can. */
+static void count_unsupported(struct misp_stats *st, const struct jsonin_value *type)
+{
+	size_t i;
+
+	st->unsupported++;
+	if (type->len >= sizeof(st->skipped[0].name) || memchr(type->s, '\0', type->len))
+		return;
+	for (i = 0; i < st->n_skipped && !jsonin_key_is(type, st->skipped[i].name); i++)
+		;
+	if (i == st->n_skipped) {
+		if (i == MISP_SKIPPED_TYPES_MAX)
+			return;
+		memcpy(st->skipped[i].name, type->s, type->len);
+		st->skipped[i].name[type->len] = '\0';
+		st->n_skipped++;
+	}
+	st->skipped[i].n++;
+}
+
 static int attr_emit(struct misp_read *r, struct misp_attr *at, struct err *e)
 {
 	const struct misp_type *t;
@@ -347,7 +367,7 @@ static int attr_emit(struct misp_read *r, struct misp_attr *at, struct err *e)
 	if (!at->type.s)
 		return reject(r, at, "no type");
 	if (!(t = find_type(&at->type))) {
-		r->stats.unsupported++;
+		count_unsupported(&r->stats, &at->type);
 		return 0;
 	}
 	if (!at->to_ids && !(r->opt && r->opt->include_non_ids)) {

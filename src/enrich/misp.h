@@ -16,9 +16,9 @@
  *   md5, sha1, sha256 (and filename|md5 etc.: the hash after the last '|')  the hash
  *   email, email-src, email-dst                                        TI_EMAIL
  *
- * Other types (AS, yara, user-agent, ...) are skipped and counted; to_ids false (context,
- * not for detection) is skipped and counted unless the options ask for it; deleted
- * attributes and objects are skipped and counted. Booleans are read as MISP producers
+ * Other types (AS, yara, user-agent, ...) are skipped and counted, by name in the
+ * stats; to_ids false (context, not for detection) is skipped and counted unless the
+ * options ask for it; deleted attributes and objects are skipped and counted. Booleans are read as MISP producers
  * write them: true/false, 0/1, "0"/"1".
  *
  * Each indicator: confidence from the event's threat_level_id (1 high: 90, 2 medium: 60,
@@ -52,6 +52,14 @@ struct misp_options {
 	bool include_non_ids; /* also attributes with to_ids false */
 };
 
+#define MISP_SKIPPED_TYPES_MAX 16 /* distinct skipped types counted by name */
+
+/* A type that carries no indicator of ours, and how many attributes had it. */
+struct misp_type_count {
+	char name[32];
+	size_t n;
+};
+
 struct misp_stats {
 	size_t attributes;   /* attributes seen, objects' included */
 	size_t values;       /* indicators given to the sink */
@@ -59,6 +67,10 @@ struct misp_stats {
 	size_t not_ids;      /* to_ids false, skipped */
 	size_t deleted;      /* deleted attributes, and the attributes of deleted objects */
 	size_t unsupported;  /* types that carry no indicator of ours */
+	/* the first MISP_SKIPPED_TYPES_MAX of those types by name (for the import's report);
+	 * the others, and names of 32 bytes or more, are only in unsupported */
+	struct misp_type_count skipped[MISP_SKIPPED_TYPES_MAX];
+	size_t n_skipped;
 	size_t tags_dropped; /* tags beyond MISP_TAGS_MAX, or without a name */
 };
 

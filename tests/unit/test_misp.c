@@ -85,6 +85,33 @@ static void test_event(void)
 	CHECK_INT(st.not_ids, 1);
 	CHECK_INT(st.deleted, 2);
 	CHECK_INT(st.unsupported, 2);
+	CHECK_INT(st.n_skipped, 2);
+	CHECK_STR(st.skipped[0].name, "AS");
+	CHECK_INT(st.skipped[0].n, 1);
+	CHECK_STR(st.skipped[1].name, "filename");
+	CHECK_INT(st.skipped[1].n, 1);
+}
+
+/* Skipped types are counted by name, up to MISP_SKIPPED_TYPES_MAX names. */
+static void test_skipped_types(void)
+{
+	struct ti_seam s;
+	struct misp_stats st;
+	struct err e = ERR_INIT;
+	char doc[8192];
+	size_t k = (size_t)snprintf(doc, sizeof(doc), "{\"Event\": {\"Attribute\": [");
+
+	for (int i = 0; i < MISP_SKIPPED_TYPES_MAX + 2; i++)
+		k += (size_t)snprintf(doc + k, sizeof(doc) - k, "{\"type\": \"t%d\", \"value\": \"v\"}, ",
+				      i);
+	snprintf(doc + k, sizeof(doc) - k, "{\"type\": \"t3\", \"value\": \"v\"}, "
+		 "{\"type\": \"a-type-name-of-thirty-two-bytes!\", \"value\": \"v\"}]}}");
+	CHECK_INT(read_event(doc, false, &s, &st, &e), 0);
+	CHECK_INT(st.unsupported, MISP_SKIPPED_TYPES_MAX + 4);
+	CHECK_INT(st.n_skipped, MISP_SKIPPED_TYPES_MAX);
+	CHECK_STR(st.skipped[3].name, "t3");
+	CHECK_INT(st.skipped[3].n, 2);
+	CHECK_STR(st.skipped[MISP_SKIPPED_TYPES_MAX - 1].name, "t15");
 }
 
 static void test_non_ids(void)
@@ -337,6 +364,7 @@ int main(void)
 {
 	T_RUN(test_event);
 	T_RUN(test_non_ids);
+	T_RUN(test_skipped_types);
 	T_RUN(test_types);
 	T_RUN(test_threat_levels);
 	T_RUN(test_rejected_attributes);
