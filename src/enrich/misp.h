@@ -18,8 +18,8 @@
  *
  * Other types (AS, yara, user-agent, ...) are skipped and counted, by name in the
  * stats; to_ids false (context, not for detection) is skipped and counted unless the
- * options ask for it; deleted attributes and objects are skipped and counted. Booleans are read as MISP producers
- * write them: true/false, 0/1, "0"/"1".
+ * options ask for it; deleted attributes and objects are skipped and counted. Booleans
+ * are read as MISP producers write them: true/false, 0/1, "0"/"1".
  *
  * Each indicator: confidence from the event's threat_level_id (1 high: 90, 2 medium: 60,
  * 3 low: 30, 4 undefined or absent: -1, the source's default), tags = the event's tags
