@@ -1,0 +1,40 @@
+/*
+ * ti.h - threat-intelligence indicators: their types, the sink that feed readers fill,
+ * and the recognition of a bare value's type.
+ *
+ * A reader (plain list, CSV, STIX, MISP) turns a document into calls of a struct ti_sink:
+ * add() for each indicator it read, reject() for each it refused, with the line (or the
+ * object's index) and the reason. Every pointer in a struct ti_indicator belongs to the
+ * caller and is valid during the add() call only: a sink that keeps one copies it.
+ *
+ * Plain values and functions without state: any thread.
+ */
+#ifndef ENRICH_TI_H
+#define ENRICH_TI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct err;
+
+enum ti_type { TI_IP /* address or CIDR, v4 or v6 */, TI_DOMAIN, TI_URL, TI_MD5, TI_SHA1,
+               TI_SHA256, TI_EMAIL };
+struct ti_indicator {            /* every pointer the caller's, read during the call only */
+	enum ti_type type;
+	const char *value; size_t len; /* as given; ti_normalize() makes the canonical form */
+	int confidence;              /* 0..100, -1: unknown (the source's default applies) */
+	int64_t first_seen_ns, last_seen_ns, expires_ns; /* 0: unknown / never */
+	const char *const *tags; size_t n_tags;
+	const char *description;     /* NULL: none */
+	const char *ref;             /* the feed's own id of it (STIX id, MISP uuid), NULL: none */
+};
+/* What a parser gives for each indicator it read, and each it refused (line or index, reason). */
+struct ti_sink {
+	int (*add)(void *ctx, const struct ti_indicator *ind);   /* < 0 stops the parse */
+	void (*reject)(void *ctx, unsigned line, const char *reason);
+	void *ctx;
+};
+/* Recognises the type of a bare value (plain lists): 0, or -EINVAL with e saying why. */
+int ti_guess_type(const char *s, size_t len, enum ti_type *type, struct err *e);
+
+#endif
