@@ -168,6 +168,14 @@ static bool read_details(const struct raw *r, unsigned line, struct ti_indicator
 	return true;
 }
 
+static bool has_control(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] < ' ' || s[i] == 0x7f)
+			return true;
+	return false;
+}
+
 /*
  * Checks and normalises one indicator and gives it to the sink. The texts are copied NUL-
  * ended (description, ref, tags) into scratch, which holds a whole record.
@@ -197,6 +205,11 @@ static int emit(const struct raw *r, unsigned line, const struct ti_sink *sink, 
 	}
 	if (!read_details(r, line, &ind, sink))
 		return 0;
+	if (has_control(r->tags, r->tags_len) || has_control(r->description, r->description_len) ||
+	    has_control(r->ref, r->ref_len)) {
+		reject(sink, line, "tags, description and ref hold no control characters");
+		return 0;
+	}
 	if (split_tags(r->tags, r->tags_len, tag_store, tags, &ind.n_tags) < 0) {
 		reject(sink, line, "more than %d tags", TI_CSV_TAGS_MAX);
 		return 0;
@@ -289,12 +302,12 @@ static int quoted_cell(const char *t, size_t len, size_t *pos, unsigned *line, s
 		const char *q = memchr(t + *pos, '"', len - *pos);
 		size_t n = q ? (size_t)(q - (t + *pos)) : len - *pos;
 
-		for (size_t i = 0; i < n; i++)
-			*line += t[*pos + i] == '\n';
 		if ((rc = buf_add(b, t + *pos, n)) < 0) {
-			*why = "a record over 1 MiB";
+			*why = rc == -ENOMEM ? "out of memory" : "a record over 1 MiB";
 			return rc;
 		}
+		for (size_t i = 0; i < n; i++)
+			*line += t[*pos + i] == '\n';
 		*pos += n;
 		if (!q) {
 			*why = "a quoted cell without its closing quote";
@@ -302,8 +315,10 @@ static int quoted_cell(const char *t, size_t len, size_t *pos, unsigned *line, s
 		}
 		(*pos)++;
 		if (*pos < len && t[*pos] == '"') { /* "" is one quote */
-			if ((rc = buf_addch(b, '"')) < 0)
+			if ((rc = buf_addch(b, '"')) < 0) {
+				*why = rc == -ENOMEM ? "out of memory" : "a record over 1 MiB";
 				return rc;
+			}
 			(*pos)++;
 			continue;
 		}
@@ -316,16 +331,15 @@ static int plain_cell(const char *t, size_t len, size_t *pos, struct buf *b, con
 {
 	const char *s = t + *pos;
 	size_t n = 0;
+	int rc;
 
 	while (*pos + n < len && s[n] != ',' && s[n] != '\n')
 		n++;
 	*pos += n;
 	trim(&s, &n);
-	if (buf_add(b, s, n) < 0) {
-		*why = "a record over 1 MiB";
-		return -ENOSPC;
-	}
-	return 0;
+	if ((rc = buf_add(b, s, n)) < 0)
+		*why = rc == -ENOMEM ? "out of memory" : "a record over 1 MiB";
+	return rc;
 }
 
 /*
@@ -463,6 +477,10 @@ int ti_read_csv(const char *text, size_t len, const struct ti_csv_columns *cols,
 	while ((got = csv_record(text, len, &pos, &line, r, &why)) != 0) {
 		struct raw w = { 0 };
 
+		if (got == -ENOMEM) {
+			rc = err_set(e, got, "line %u: out of memory", r->line);
+			break;
+		}
 		if (got < 0) {
 			reject(sink, r->line, "CSV: %s", why);
 			first = false;

@@ -129,15 +129,17 @@ static void test_csv_header(void)
 	/* the header names the columns; a quoted cell spans two lines */
 	CHECK_INT(run_csv("# exported\ntype,Indicator,description,expires\n"
 			  "url,http://a.example:80/x,\"two\nlines\",2030-01-01T00:00:00Z\n"
+			  "url,http://a.example:80/x,\"one line\",2030-01-01T00:00:00Z\n"
 			  "md5,,,\n"
 			  "ip,\"192.0.2.9\" x,,\n"
 			  "ip,\"192.0.2.10,,\n",
 			  NULL, &s), 0);
 	CHECK_STR(s.out.p,
-		  "url http://a.example/x -1 |two\nlines|-|0|1893456000\n"
-		  "! 5 no value in column 2\n"
-		  "! 6 CSV: text after a closing quote\n"
-		  "! 7 CSV: a quoted cell without its closing quote\n");
+		  "! 3 tags, description and ref hold no control characters\n"
+		  "url http://a.example/x -1 |one line|-|0|1893456000\n"
+		  "! 6 no value in column 2\n"
+		  "! 7 CSV: text after a closing quote\n"
+		  "! 8 CSV: a quoted cell without its closing quote\n");
 	buf_release(&s.out);
 	/* no header, no map: column 1, type recognised; a map skips a header */
 	s = (struct seen){ 0 };
