@@ -20,6 +20,8 @@
 #define SCOPES_MAX 65535
 #define PREFIX_WORDS 3                 /* bits for prefix lengths 0-128 */
 #define DOMAIN_MAX 253
+#define NET_FILTER_MIN 1024       /* bits of the network filter: 16 per network */
+#define NET_FILTER_MAX ((size_t)1 << 28)
 
 struct rec {
 	uint32_t text;     /* the canonical value in the pool, NUL-ended */
@@ -51,6 +53,8 @@ struct ti_snapshot {
 	struct scope *scopes;   /* [0]: global */
 	size_t n_scopes, scope_cap;
 	uint32_t *by_name;      /* tenant scopes sorted by name */
+	uint64_t *netbits;      /* a filter of the networks' keys: most lengths miss here */
+	size_t netmask;         /* bits - 1 */
 	size_t expired;
 };
 
@@ -104,14 +108,22 @@ static uint64_t mix(uint64_t h)
 	return h;
 }
 
+/* 8 bytes at a time (keys are canonical text or 16 address bytes). */
 static uint64_t key_hash(uint32_t scope, unsigned type, unsigned prefix, const void *key,
 			 size_t len)
 {
 	const unsigned char *k = key;
-	uint64_t h = UINT64_C(0xcbf29ce484222325) ^ ((uint64_t)scope << 16 | type << 8 | prefix);
+	uint64_t h = UINT64_C(0x9e3779b97f4a7c15) ^ ((uint64_t)scope << 16 | type << 8 | prefix);
+	uint64_t w;
 
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ k[i]) * UINT64_C(0x100000001b3);
+	for (; len >= 8; k += 8, len -= 8) {
+		memcpy(&w, k, 8);
+		h = (h ^ w) * UINT64_C(0xff51afd7ed558ccd);
+		h ^= h >> 29;
+	}
+	w = 0;
+	memcpy(&w, k, len);
+	h = (h ^ w ^ (uint64_t)len << 56) * UINT64_C(0xc4ceb9fe1a85ec53);
 	return mix(h);
 }
 
@@ -265,6 +277,35 @@ static int by_name_cmp(const void *a, const void *b, void *ctx)
 	return strcmp(s->scopes[*(const uint32_t *)a].name, s->scopes[*(const uint32_t *)b].name);
 }
 
+static bool is_network(const struct rec *r)
+{
+	return r->type == TI_IP && r->prefix < 128;
+}
+
+/*
+ * An address is looked up once per prefix length its scope has; the filter (a bit per
+ * network key hash) answers most of those lookups without touching the table.
+ */
+static int build_net_filter(struct ti_snapshot *s)
+{
+	size_t nets = 0, bits = NET_FILTER_MIN;
+
+	for (size_t i = 0; i < s->n; i++)
+		nets += is_network(&s->recs[i]);
+	while (bits < 16 * nets && bits < NET_FILTER_MAX)
+		bits *= 2;
+	if (!(s->netbits = mem_calloc(bits / 64, sizeof(uint64_t))))
+		return -ENOMEM;
+	s->netmask = bits - 1;
+	for (size_t i = 0; i < s->n; i++)
+		if (is_network(&s->recs[i])) {
+			size_t bit = rec_hash(s, &s->recs[i]) & s->netmask;
+
+			s->netbits[bit / 64] |= UINT64_C(1) << (bit % 64);
+		}
+	return 0;
+}
+
 /* The hash table (at most half full) and the tenant index. */
 static int build_tables(struct ti_snapshot *s)
 {
@@ -283,6 +324,8 @@ static int build_tables(struct ti_snapshot *s)
 			at = (at + 1) & s->mask;
 		s->slots[at] = (uint32_t)i + 1;
 	}
+	if (build_net_filter(s) < 0)
+		return -ENOMEM;
 	for (size_t i = 1; i < s->n_scopes; i++)
 		s->by_name[i - 1] = (uint32_t)i;
 	qsort_r(s->by_name, s->n_scopes - 1, sizeof(*s->by_name), by_name_cmp, s);
@@ -314,6 +357,7 @@ void ti_snapshot_free(struct ti_snapshot *s)
 	mem_free(s->sources);
 	mem_free(s->scopes);
 	mem_free(s->by_name);
+	mem_free(s->netbits);
 	mem_free(s->slots);
 	mem_free(s->recs);
 	mem_free(s->pool);
@@ -357,7 +401,8 @@ void ti_snapshot_stats(const struct ti_snapshot *s, struct ti_snapshot_stats *st
 	st->expired = s->expired;
 	st->bytes = sizeof(*s) + s->rec_cap * sizeof(struct rec) + s->pool_cap +
 		    (s->mask + 1) * sizeof(*s->slots) + s->source_cap * sizeof(char *) +
-		    s->scope_cap * sizeof(struct scope) + s->n_scopes * sizeof(uint32_t);
+		    s->scope_cap * sizeof(struct scope) + s->n_scopes * sizeof(uint32_t) +
+		    (s->netmask + 1) / 8;
 	for (size_t i = 0; i < s->n_sources; i++)
 		st->bytes += strlen(s->sources[i]) + 1;
 	for (size_t i = 1; i < s->n_scopes; i++)
@@ -394,14 +439,14 @@ static void found(struct query *q, const struct rec *r)
 		q->fn(q->ctx, &m);
 }
 
-static void find(struct query *q, uint32_t scope, enum ti_type type, unsigned prefix,
-		 const void *key, size_t len)
+/* Every record of (scope, type, prefix, key), whose hash is h. */
+static void find_hashed(struct query *q, uint64_t h, uint32_t scope, enum ti_type type,
+			unsigned prefix, const void *key, size_t len)
 {
 	const struct ti_snapshot *s = q->s;
-	size_t at = key_hash(scope, type, prefix, key, len) & s->mask;
 
-	for (uint32_t slot; (slot = s->slots[at]); at = (at + 1) & s->mask) {
-		const struct rec *r = &s->recs[slot - 1];
+	for (size_t at = h & s->mask; s->slots[at]; at = (at + 1) & s->mask) {
+		const struct rec *r = &s->recs[s->slots[at] - 1];
 
 		if (r->scope == scope && r->type == type && r->prefix == prefix &&
 		    r->key_len == len && !memcmp(s->pool + r->key, key, len))
@@ -409,18 +454,33 @@ static void find(struct query *q, uint32_t scope, enum ti_type type, unsigned pr
 	}
 }
 
+static void find(struct query *q, uint32_t scope, enum ti_type type, unsigned prefix,
+		 const void *key, size_t len)
+{
+	find_hashed(q, key_hash(scope, type, prefix, key, len), scope, type, prefix, key, len);
+}
+
 static void find_ip(struct query *q, uint32_t scope, const struct ipaddr *ip)
 {
-	const uint64_t *bits = q->s->scopes[scope].prefixes;
+	const struct ti_snapshot *s = q->s;
+	const uint64_t *lengths = s->scopes[scope].prefixes;
 
-	for (int p = 128; p >= 0; p--) {
-		struct ipaddr net = *ip;
+	if (lengths[2] & 1) /* prefix 128: the address itself */
+		find(q, scope, TI_IP, 128, ip->b, sizeof(ip->b));
+	struct ipaddr net = *ip;
 
-		if (!(bits[p / 64] >> (p % 64) & 1))
+	/* from the longest prefix down, clearing one more bit each step */
+	for (int p = 127; p >= 0; p--) {
+		uint64_t h;
+		size_t bit;
+
+		net.b[p / 8] &= (uint8_t)~(0x80u >> (p % 8));
+		if (!(lengths[p / 64] >> (p % 64) & 1))
 			continue;
-		for (int bit = p; bit < 128; bit++)
-			net.b[bit / 8] &= (uint8_t)~(0x80u >> (bit % 8));
-		find(q, scope, TI_IP, (unsigned)p, net.b, sizeof(net.b));
+		h = key_hash(scope, TI_IP, (unsigned)p, net.b, sizeof(net.b));
+		bit = h & s->netmask;
+		if (s->netbits[bit / 64] >> (bit % 64) & 1)
+			find_hashed(q, h, scope, TI_IP, (unsigned)p, net.b, sizeof(net.b));
 	}
 }
 

@@ -1872,8 +1872,8 @@ int meta_indicator_list(struct meta *m, const struct meta_indicator_filter *f,
 	rc = indicator_stmt(m, "SELECT i.id, i.source, t.name, i.type, i.value, i.confidence,"
 			    " i.first_seen_ns, i.last_seen_ns, i.expires_ns, i.tags, i.description,"
 			    " i.ref, i.imports FROM indicators i LEFT JOIN tenants t"
-			    " ON t.id = i.tenant_id", f, " ORDER BY i.type, i.value, t.name, i.source",
-			    &st, e);
+			    " ON t.id = i.tenant_id", f, f->scope == META_TI_EVERY ? "" :
+			    " ORDER BY i.type, i.value, t.name, i.source", &st, e);
 	if (rc < 0)
 		return rc;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {

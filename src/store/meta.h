@@ -355,7 +355,10 @@ struct meta_indicator_filter {
 	const char *value;          /* NULL: every value */
 };
 
-/* Ordered by type, value, scope, source. -ENOENT: the filter names no tenant known. */
+/*
+ * Ordered by type, value, scope, source, except META_TI_EVERY (in no order: the snapshot's
+ * load). -ENOENT: the filter names no tenant known.
+ */
 int meta_indicator_list(struct meta *m, const struct meta_indicator_filter *f,
 			void (*fn)(void *ctx, const struct meta_indicator *ind), void *ctx,
 			struct err *e);
