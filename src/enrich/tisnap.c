@@ -20,6 +20,7 @@
 #define SCOPES_MAX 65535
 #define PREFIX_WORDS 3                 /* bits for prefix lengths 0-128 */
 #define DOMAIN_MAX 253
+#define SLOT_TAG UINT64_C(0xffffffff00000000) /* a slot's bits of the key hash */
 #define NET_FILTER_MIN 1024       /* bits of the network filter: 16 per network */
 #define NET_FILTER_MAX ((size_t)1 << 28)
 
@@ -46,7 +47,7 @@ struct ti_snapshot {
 	size_t n, rec_cap;
 	char *pool;
 	size_t pool_len, pool_cap;
-	uint32_t *slots;        /* rec index + 1; 0: empty */
+	uint64_t *slots;        /* the key hash's top 32 bits, rec index + 1; 0: empty */
 	size_t mask;            /* slots - 1 */
 	char **sources;
 	size_t n_sources, source_cap;
@@ -318,11 +319,12 @@ static int build_tables(struct ti_snapshot *s)
 		return -ENOMEM;
 	s->mask = cap - 1;
 	for (size_t i = 0; i < s->n; i++) {
-		size_t at = rec_hash(s, &s->recs[i]) & s->mask;
+		uint64_t h = rec_hash(s, &s->recs[i]);
+		size_t at = h & s->mask;
 
 		while (s->slots[at])
 			at = (at + 1) & s->mask;
-		s->slots[at] = (uint32_t)i + 1;
+		s->slots[at] = (h & SLOT_TAG) | ((uint64_t)i + 1);
 	}
 	if (build_net_filter(s) < 0)
 		return -ENOMEM;
@@ -446,7 +448,11 @@ static void find_hashed(struct query *q, uint64_t h, uint32_t scope, enum ti_typ
 	const struct ti_snapshot *s = q->s;
 
 	for (size_t at = h & s->mask; s->slots[at]; at = (at + 1) & s->mask) {
-		const struct rec *r = &s->recs[s->slots[at] - 1];
+		const struct rec *r;
+
+		if ((s->slots[at] & SLOT_TAG) != (h & SLOT_TAG))
+			continue; /* another key: its record is not read */
+		r = &s->recs[(uint32_t)s->slots[at] - 1];
 
 		if (r->scope == scope && r->type == type && r->prefix == prefix &&
 		    r->key_len == len && !memcmp(s->pool + r->key, key, len))
