@@ -466,22 +466,22 @@ static void find(struct query *q, uint32_t scope, enum ti_type type, unsigned pr
 	find_hashed(q, key_hash(scope, type, prefix, key, len), scope, type, prefix, key, len);
 }
 
-static void find_ip(struct query *q, uint32_t scope, const struct ipaddr *ip)
+/* Listed networks (and the address) holding ip/prefix: those of a length up to prefix. */
+static void find_ip(struct query *q, uint32_t scope, const struct ipaddr *ip, unsigned prefix)
 {
 	const struct ti_snapshot *s = q->s;
 	const uint64_t *lengths = s->scopes[scope].prefixes;
-
-	if (lengths[2] & 1) /* prefix 128: the address itself */
-		find(q, scope, TI_IP, 128, ip->b, sizeof(ip->b));
 	struct ipaddr net = *ip;
 
+	if (prefix == 128 && lengths[2] & 1) /* the address itself */
+		find(q, scope, TI_IP, 128, ip->b, sizeof(ip->b));
 	/* from the longest prefix down, clearing one more bit each step */
 	for (int p = 127; p >= 0; p--) {
 		uint64_t h;
 		size_t bit;
 
 		net.b[p / 8] &= (uint8_t)~(0x80u >> (p % 8));
-		if (!(lengths[p / 64] >> (p % 64) & 1))
+		if ((unsigned)p > prefix || !(lengths[p / 64] >> (p % 64) & 1))
 			continue;
 		h = key_hash(scope, TI_IP, (unsigned)p, net.b, sizeof(net.b));
 		bit = h & s->netmask;
@@ -537,10 +537,10 @@ static size_t fold_domain(const char *v, size_t len, char *out)
 }
 
 static void find_in_scope(struct query *q, uint32_t scope, enum ti_type type,
-			  const struct ipaddr *ip, const char *key, size_t len)
+			  const struct ipaddr *ip, unsigned prefix, const char *key, size_t len)
 {
 	if (type == TI_IP)
-		find_ip(q, scope, ip);
+		find_ip(q, scope, ip, prefix);
 	else if (type == TI_DOMAIN)
 		find_domain(q, scope, key, len);
 	else
@@ -554,13 +554,14 @@ size_t ti_lookup(const struct ti_snapshot *s, const char *tenant, enum ti_type t
 	struct query q = { .s = s, .fn = fn, .ctx = ctx };
 	char key[TI_VALUE_BUF];
 	struct ipaddr ip;
+	unsigned prefix = 128;
 	uint32_t scope;
 	size_t n = 0;
 
 	if (s->n == 0)
 		return 0;
 	if (type == TI_IP) {
-		if (ipaddr_parse(&ip, value, len) < 0)
+		if (ipaddr_parse_cidr(&ip, &prefix, value, len) < 0)
 			return 0;
 	} else if (type == TI_DOMAIN) {
 		if (!(n = fold_domain(value, len, key)))
@@ -568,9 +569,9 @@ size_t ti_lookup(const struct ti_snapshot *s, const char *tenant, enum ti_type t
 	} else if (ti_normalize(type, value, len, key, &n, NULL) < 0) {
 		return 0;
 	}
-	find_in_scope(&q, 0, type, &ip, key, n);
+	find_in_scope(&q, 0, type, &ip, prefix, key, n);
 	if ((scope = tenant_scope(s, tenant)))
-		find_in_scope(&q, scope, type, &ip, key, n);
+		find_in_scope(&q, scope, type, &ip, prefix, key, n);
 	return q.found;
 }
 

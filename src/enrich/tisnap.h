@@ -74,6 +74,7 @@ void ti_snapshot_stats(const struct ti_snapshot *s, struct ti_snapshot_stats *st
 /*
  * Calls fn for every indicator matching (value, len) of type for tenant (NULL: global
  * ones only): the value as an event carries it (an address, a host name, a URL, a hash).
+ * A network ADDR/LEN matches the listed networks that hold all of it (itself included).
  * Indicators expired by now are not given. Returns how many matched (0 also when the value
  * is not one of type).
  */

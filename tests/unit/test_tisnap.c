@@ -139,6 +139,10 @@ static void test_lookup_kinds(void)
 	CHECK_STR(look(s, NULL, TI_IP, "2001:db8::1"), "feed1:2001:db8::1@* feed1:2001:db8::/32@*");
 	CHECK_STR(look(s, NULL, TI_IP, "2001:db9::1"), "");
 	CHECK_STR(look(s, NULL, TI_IP, "not-an-ip"), "");
+	CHECK_STR(look(s, NULL, TI_IP, "198.51.100.0/24"), "feed1:198.51.100.0/24@*");
+	CHECK_STR(look(s, NULL, TI_IP, "198.51.100.128/25"), "feed1:198.51.100.0/24@*");
+	CHECK_STR(look(s, NULL, TI_IP, "198.51.0.0/16"), "");
+	CHECK_STR(look(s, NULL, TI_IP, "192.0.2.7/32"), "feed1:192.0.2.7@*");
 	CHECK_STR(look(s, NULL, TI_DOMAIN, "evil.example"), "feed1:evil.example@*");
 	CHECK_STR(look(s, NULL, TI_DOMAIN, "WWW.Sub.Evil.Example."), "feed1:evil.example@*");
 	CHECK_STR(look(s, NULL, TI_DOMAIN, "notevil.example"), "");
