@@ -54,7 +54,10 @@ struct ti_builder;
 
 /* now_ns: indicators that expired by then are left out (counted). */
 int ti_builder_new(struct ti_builder **b, int64_t now_ns, struct err *e);
-/* Adds one (checked as meta_indicator_check() does: canonical value, known type). */
+/*
+ * Adds one. The value must be canonical, as meta_indicator_list() gives it (it checked
+ * every row); only the type and an ip's address are checked again here.
+ */
 int ti_builder_add(struct ti_builder *b, const struct meta_indicator *ind, struct err *e);
 /* Builds the tables and frees b (also on error). */
 int ti_builder_finish(struct ti_builder *b, struct ti_snapshot **s, struct err *e);
