@@ -291,6 +291,32 @@ static void test_alloc_failures(void)
 	CHECK(n > 3 && n < 50);
 }
 
+static void test_live_alloc_failures(void)
+{
+	long n;
+
+	for (n = 0; n < 20; n++) {
+		struct ti_live *l = NULL;
+		struct err e = ERR_INIT;
+		int rc;
+
+		mem_fail_after(n);
+		rc = ti_live_new(&l, 2, &e);
+		mem_fail_after(-1);
+		if (rc == 0) {
+			const struct ti_snapshot *s = ti_live_enter(l, 1);
+
+			CHECK_INT(ti_lookup(s, "a", TI_IP, "10.1.1.1", 8, NULL, NULL), 0);
+			ti_live_leave(l, 1);
+			ti_live_free(l);
+			break;
+		}
+		CHECK_INT(rc, -ENOMEM);
+		CHECK(l == NULL);
+	}
+	CHECK(n > 2 && n < 20);
+}
+
 #define READERS 3
 #define SWAPS 40
 
@@ -364,6 +390,7 @@ int main(void)
 	T_RUN(test_reimport_expiry_remove);
 	T_RUN(test_put_checks);
 	T_RUN(test_alloc_failures);
+	T_RUN(test_live_alloc_failures);
 	T_RUN(test_live_swap);
 	return t_done();
 }
