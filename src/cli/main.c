@@ -46,6 +46,7 @@ static const struct command commands[] = {
 	{ "token", cmd_token, "add, list or revoke API tokens (docs/api.md)" },
 	{ "rule", cmd_rule, "check, test or list Sigma detection rules (docs/detection.md)" },
 	{ "alert", cmd_alert, "list, show or add a tenant's alerts (docs/detection.md)" },
+	{ "ti", cmd_ti, "import, list, remove or look up threat-intel indicators" },
 	{ "help", cmd_help, "describe a command: koban help [COMMAND [SUB-COMMAND]]" },
 	{ "version", cmd_version, "print the version" },
 };

@@ -24,6 +24,7 @@
 #include "core/name.h"
 #include "core/pidfile.h"
 #include "core/timeutil.h"
+#include "enrich/ti.h"
 #include "parse/decoder.h"
 
 #define META_NAME_MAX NAME_TENANT_MAX
@@ -149,6 +150,25 @@ static const char *const migrations[] = {
 	"  enabled_before INTEGER, enabled_after INTEGER,"
 	"  filter_before TEXT, filter_after TEXT);"
 	"CREATE INDEX rule_policy_history_rule ON rule_policy_history(tenant_id, rule, id);",
+	/*
+	 * 9: threat-intelligence indicators (enrich/ti.h): one row per (source, scope, type,
+	 * value), scope the tenant or NULL (global; 0 in the key, no tenant has id 0);
+	 * confidence NULL: unknown; expires_ns 0: never. Removing a tenant removes its rows.
+	 */
+	"CREATE TABLE indicators ("
+	"  id INTEGER PRIMARY KEY,"
+	"  source TEXT NOT NULL,"
+	"  tenant_id INTEGER REFERENCES tenants(id) ON DELETE CASCADE,"
+	"  type TEXT NOT NULL,"
+	"  value TEXT NOT NULL,"
+	"  confidence INTEGER,"
+	"  first_seen_ns INTEGER NOT NULL, last_seen_ns INTEGER NOT NULL,"
+	"  expires_ns INTEGER NOT NULL,"
+	"  tags TEXT NOT NULL,"
+	"  description TEXT, ref TEXT,"
+	"  imports INTEGER NOT NULL DEFAULT 1);"
+	"CREATE UNIQUE INDEX indicators_key ON indicators(source, IFNULL(tenant_id, 0), type, value);"
+	"CREATE INDEX indicators_value ON indicators(type, value);",
 };
 
 #define META_SENDERS_KEPT 1000 /* rows of unassigned_senders kept, the busiest */
@@ -1690,6 +1710,245 @@ int meta_rule_history_list(struct meta *m, const char *tenant, const char *rule,
 	sqlite3_bind_int64(st, 3, limit);
 	rc = each_row(m, st, read_history,
 		      &(struct row_sink){ .fn.history = fn, .ctx = ctx, .tenant = tenant }, &rows, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- threat-intelligence indicators ---- */
+
+int meta_indicator_check(const struct meta_indicator *ind, struct err *e)
+{
+	char canon[TI_VALUE_BUF];
+	struct err why = ERR_INIT;
+	enum ti_type type;
+	size_t len;
+	int rc;
+
+	if ((rc = check_name("indicator source", ind->source, e)) < 0 ||
+	    (ind->tenant && (rc = check_tenant_ref(ind->tenant, e)) < 0))
+		return rc;
+	if (!ind->type || ti_type_parse(ind->type, strlen(ind->type), &type) < 0 ||
+	    strcmp(ind->type, ti_type_name(type)))
+		return err_set(e, -EINVAL, "indicator type '%s': expected ip domain url md5 sha1 "
+			       "sha256 email", ESC(ind->type));
+	if (!ind->value || ti_normalize(type, ind->value, strlen(ind->value), canon, &len, &why) < 0)
+		return err_set(e, -EINVAL, "indicator %s '%s': %s", ind->type, ESC(ind->value),
+			       why.msg);
+	if (strcmp(canon, ind->value))
+		return err_set(e, -EINVAL, "indicator %s '%s': not in canonical form ('%s')",
+			       ind->type, ESC(ind->value), ESC(canon));
+	if (ind->confidence < -1 || ind->confidence > 100)
+		return err_set(e, -EINVAL, "indicator confidence %d: expected 0 to 100 or -1",
+			       ind->confidence);
+	if (!ind->tags || strlen(ind->tags) > META_TI_TAGS_MAX ||
+	    !json_ok(ind->tags, strlen(ind->tags), JSONIN_ARRAY))
+		return err_set(e, -EINVAL, "indicator tags: expected a JSON array of strings of "
+			       "at most %d bytes", META_TI_TAGS_MAX);
+	if ((ind->description && !text_ok(ind->description, META_TI_TEXT_MAX)) ||
+	    (ind->ref && !text_ok(ind->ref, META_TI_TEXT_MAX)))
+		return err_set(e, -EINVAL, "indicator description or ref: expected printable "
+			       "UTF-8 of at most %d bytes", META_TI_TEXT_MAX);
+	return 0;
+}
+
+struct meta_indicator_put {
+	struct meta *m;
+	sqlite3_stmt *st;
+	char *source, *tenant;
+	int64_t tid; /* 0: global */
+};
+
+int meta_indicator_put_begin(struct meta *m, const char *source, const char *tenant,
+			     struct meta_indicator_put **pp, struct err *e)
+{
+	struct meta_indicator_put *p;
+	int rc;
+
+	*pp = NULL;
+	if ((rc = check_name("indicator source", source, e)) < 0 ||
+	    (tenant && (rc = check_tenant_ref(tenant, e)) < 0))
+		return rc;
+	if (!(p = mem_calloc(1, sizeof(*p))) || !(p->source = mem_strdup(source)) ||
+	    (tenant && !(p->tenant = mem_strdup(tenant)))) {
+		rc = err_set(e, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	p->m = m;
+	if ((tenant && (rc = tenant_id(m, tenant, &p->tid, e)) < 0) ||
+	    (rc = prepare(m, "INSERT INTO indicators (source, tenant_id, type, value, confidence,"
+			  " first_seen_ns, last_seen_ns, expires_ns, tags, description, ref)"
+			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+			  " ON CONFLICT (source, IFNULL(tenant_id, 0), type, value) DO UPDATE SET"
+			  " confidence = excluded.confidence,"
+			  " first_seen_ns = MIN(first_seen_ns, excluded.first_seen_ns),"
+			  " last_seen_ns = MAX(last_seen_ns, excluded.last_seen_ns),"
+			  " expires_ns = excluded.expires_ns, tags = excluded.tags,"
+			  " description = excluded.description, ref = excluded.ref,"
+			  " imports = imports + 1 RETURNING imports", &p->st, e)) < 0 ||
+	    (rc = meta_begin(m, e)) < 0)
+		goto fail;
+	*pp = p;
+	return 0;
+fail:
+	if (p) {
+		sqlite3_finalize(p->st);
+		mem_free(p->source);
+		mem_free(p->tenant);
+	}
+	mem_free(p);
+	return rc;
+}
+
+int meta_indicator_put(struct meta_indicator_put *p, const struct meta_indicator *ind,
+		       bool *added, struct err *e)
+{
+	struct meta_indicator row = *ind;
+	sqlite3_stmt *st = p->st;
+	int rc;
+
+	row.source = p->source;
+	row.tenant = p->tenant;
+	if ((rc = meta_indicator_check(&row, e)) < 0)
+		return rc;
+	sqlite3_reset(st);
+	bind_text(st, 1, p->source);
+	if (p->tid)
+		sqlite3_bind_int64(st, 2, p->tid);
+	else
+		sqlite3_bind_null(st, 2);
+	bind_text(st, 3, row.type);
+	bind_text(st, 4, row.value);
+	if (row.confidence < 0)
+		sqlite3_bind_null(st, 5);
+	else
+		sqlite3_bind_int(st, 5, row.confidence);
+	sqlite3_bind_int64(st, 6, row.first_seen_ns);
+	sqlite3_bind_int64(st, 7, row.last_seen_ns);
+	sqlite3_bind_int64(st, 8, row.expires_ns);
+	bind_text(st, 9, row.tags);
+	bind_text(st, 10, row.description);
+	bind_text(st, 11, row.ref);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		return db_fail(p->m, e);
+	*added = sqlite3_column_int64(st, 0) == 1;
+	sqlite3_reset(st);
+	return 0;
+}
+
+int meta_indicator_put_end(struct meta_indicator_put *p, bool commit, struct err *e)
+{
+	int rc = 0;
+
+	if (!p)
+		return 0;
+	sqlite3_finalize(p->st);
+	if (commit)
+		rc = meta_commit(p->m, e);
+	if (!commit || rc < 0)
+		meta_rollback(p->m);
+	mem_free(p->source);
+	mem_free(p->tenant);
+	mem_free(p);
+	return rc;
+}
+
+/* The WHERE clause of a filter over `indicators i LEFT JOIN tenants t`; ?1 tenant id. */
+static const char *indicator_where(enum meta_indicator_scope scope)
+{
+	switch (scope) {
+	case META_TI_GLOBAL: return " WHERE i.tenant_id IS NULL";
+	case META_TI_TENANT: return " WHERE i.tenant_id = ?1";
+	case META_TI_APPLIES: return " WHERE (i.tenant_id IS NULL OR i.tenant_id = ?1)";
+	default: return " WHERE 1";
+	}
+}
+
+/* Prepares sql + the filter's WHERE (source ?2, type ?3, value ?4) + tail, values bound. */
+static int indicator_stmt(struct meta *m, const char *sql, const struct meta_indicator_filter *f,
+			  const char *tail, sqlite3_stmt **st, struct err *e)
+{
+	char text[1024];
+	int64_t tid = 0;
+	int rc;
+
+	if ((f->scope == META_TI_TENANT || f->scope == META_TI_APPLIES) &&
+	    ((rc = check_tenant_ref(f->tenant, e)) < 0 || (rc = tenant_id(m, f->tenant, &tid, e)) < 0))
+		return rc;
+	snprintf(text, sizeof(text), "%s%s AND (?2 IS NULL OR i.source = ?2) AND (?3 IS NULL OR"
+		 " i.type = ?3) AND (?4 IS NULL OR i.value = ?4)%s", sql,
+		 indicator_where(f->scope), tail);
+	if ((rc = prepare(m, text, st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(*st, 1, tid);
+	bind_text(*st, 2, f->source);
+	bind_text(*st, 3, f->type);
+	bind_text(*st, 4, f->value);
+	return 0;
+}
+
+int meta_indicator_list(struct meta *m, const struct meta_indicator_filter *f,
+			void (*fn)(void *ctx, const struct meta_indicator *ind), void *ctx,
+			struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, step;
+
+	rc = indicator_stmt(m, "SELECT i.id, i.source, t.name, i.type, i.value, i.confidence,"
+			    " i.first_seen_ns, i.last_seen_ns, i.expires_ns, i.tags, i.description,"
+			    " i.ref, i.imports FROM indicators i LEFT JOIN tenants t"
+			    " ON t.id = i.tenant_id", f, f->scope == META_TI_EVERY ? "" :
+			    " ORDER BY i.type, i.value, t.name, i.source", &st, e);
+	if (rc < 0)
+		return rc;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct meta_indicator ind = {
+			.id = sqlite3_column_int64(st, 0),
+			.source = column_text(st, 1),
+			.tenant = column_text(st, 2),
+			.type = column_text(st, 3),
+			.value = column_text(st, 4),
+			.confidence = sqlite3_column_type(st, 5) == SQLITE_NULL ? -1
+							: sqlite3_column_int(st, 5),
+			.first_seen_ns = sqlite3_column_int64(st, 6),
+			.last_seen_ns = sqlite3_column_int64(st, 7),
+			.expires_ns = sqlite3_column_int64(st, 8),
+			.tags = column_text(st, 9),
+			.description = column_text(st, 10),
+			.ref = column_text(st, 11),
+			.imports = sqlite3_column_int64(st, 12),
+		};
+		struct err why = ERR_INIT;
+
+		if (meta_indicator_check(&ind, &why) < 0) {
+			log_warn("%s: indicator row %lld skipped: %s", m->path, (long long)ind.id,
+				 why.msg);
+			continue;
+		}
+		fn(ctx, &ind);
+	}
+	if (step != SQLITE_DONE)
+		rc = db_fail(m, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_indicator_remove(struct meta *m, const struct meta_indicator_filter *f,
+			  int64_t *removed, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*removed = 0;
+	if (f->scope != META_TI_GLOBAL && f->scope != META_TI_TENANT)
+		return err_set(e, -EINVAL, "indicators are removed from one scope");
+	if ((rc = check_name("indicator source", f->source, e)) < 0)
+		return rc;
+	if ((rc = indicator_stmt(m, "DELETE FROM indicators AS i", f, "", &st, e)) < 0)
+		return rc;
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	else
+		*removed = sqlite3_changes(m->db);
 	sqlite3_finalize(st);
 	return rc;
 }

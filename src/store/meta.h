@@ -300,4 +300,73 @@ int meta_rule_history_list(struct meta *m, const char *tenant, const char *rule,
 /* Whether rule is a well-formed rule reference (the checks of every call above). */
 int meta_rule_check(const char *rule, struct err *e);
 
+/*
+ * Threat-intelligence indicators (enrich/ti.h; `koban ti`): each has a source (a feed or
+ * list name, 1-63 of [a-z0-9_-]), a scope (NULL: global, else one tenant), a type (the
+ * names of ti_type_name()) and a canonical value (ti_normalize()); one row per (source,
+ * scope, type, value). Importing one again updates it: last seen, confidence, expiry,
+ * tags, description and ref take the new values, first seen the earlier, and `imports`
+ * counts how often it came. Removing a tenant removes its indicators.
+ */
+#define META_TI_TEXT_MAX 4096  /* bytes of a description or ref */
+#define META_TI_TAGS_MAX 65536 /* bytes of the tags' JSON */
+
+struct meta_indicator {
+	int64_t id;                 /* given by the store (ignored when put) */
+	const char *source;
+	const char *tenant;         /* NULL: global */
+	const char *type;           /* "ip", "domain", ... (ti_type_name) */
+	const char *value;          /* canonical (ti_normalize) */
+	int confidence;             /* 0-100, -1: unknown */
+	int64_t first_seen_ns, last_seen_ns, expires_ns; /* expires 0: never */
+	const char *tags;           /* a JSON array of strings */
+	const char *description;    /* NULL: none */
+	const char *ref;            /* NULL: none */
+	int64_t imports;            /* how many imports brought it (ignored when put) */
+};
+
+/* What every stored indicator satisfies (checked when put and again when read). */
+int meta_indicator_check(const struct meta_indicator *ind, struct err *e);
+
+/*
+ * An import: one transaction, one prepared statement for many indicators of one source
+ * and scope. begin checks the source and finds the tenant (-ENOENT: none); put adds or
+ * updates one (*added true when new); end commits (commit true) or rolls back, and frees p.
+ */
+struct meta_indicator_put;
+int meta_indicator_put_begin(struct meta *m, const char *source, const char *tenant,
+			     struct meta_indicator_put **p, struct err *e);
+int meta_indicator_put(struct meta_indicator_put *p, const struct meta_indicator *ind,
+		       bool *added, struct err *e);
+int meta_indicator_put_end(struct meta_indicator_put *p, bool commit, struct err *e);
+
+enum meta_indicator_scope {
+	META_TI_EVERY,      /* every scope (the snapshot builder) */
+	META_TI_GLOBAL,     /* global indicators only */
+	META_TI_TENANT,     /* the tenant's own only */
+	META_TI_APPLIES,    /* what applies to the tenant: global and its own */
+};
+
+struct meta_indicator_filter {
+	enum meta_indicator_scope scope;
+	const char *tenant;         /* for META_TI_TENANT and META_TI_APPLIES */
+	const char *source;         /* NULL: every source */
+	const char *type;           /* NULL: every type */
+	const char *value;          /* NULL: every value */
+};
+
+/*
+ * Ordered by type, value, scope, source, except META_TI_EVERY (in no order: the snapshot's
+ * load). -ENOENT: the filter names no tenant known.
+ */
+int meta_indicator_list(struct meta *m, const struct meta_indicator_filter *f,
+			void (*fn)(void *ctx, const struct meta_indicator *ind), void *ctx,
+			struct err *e);
+/*
+ * Removes source's indicators of one scope (f->scope META_TI_GLOBAL or META_TI_TENANT;
+ * f->source required), only those of f->type and f->value when given; how many in *removed.
+ */
+int meta_indicator_remove(struct meta *m, const struct meta_indicator_filter *f,
+			  int64_t *removed, struct err *e);
+
 #endif

@@ -1,0 +1,395 @@
+/*
+ * bench/ti - the indicator store with 1,000,000 generated indicators of mixed types
+ * (issue 9's goals: load < 3 s, memory < 200 MB, and the lookup rate).
+ *
+ *   build/release/bench/ti [--count N] [--seconds S] [--no-db]
+ *
+ * Indicators (fixed seed): 35% IPv4 addresses, 5% IPv4 networks (/16-/30), 3% IPv6
+ * addresses, 27% domains, 10% URLs, 5% MD5, 5% SHA-1, 7% SHA-256, 3% e-mail; 90% global,
+ * 10% spread over 20 tenants; 8 sources.
+ *
+ * Figures: the import into a fresh koban.db (meta_indicator_put, one transaction), the
+ * snapshot's load from koban.db (ti_snapshot_load: what serve does at start and on a
+ * change) and its build from memory (the builder alone), the snapshot's own bytes and the
+ * process's RSS growth over the load, and lookups per CPU-second for the value kinds an
+ * event carries: addresses (a quarter inside listed ones or networks), host names (a
+ * quarter sub-domains of listed ones), SHA-256 hashes (half listed), each for a tenant.
+ * Same-run peer: the same point lookups as SQLite queries on koban.db's index.
+ */
+#include "core/compat.h"
+
+#include <sqlite3.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+#include "enrich/ti.h"
+#include "enrich/tisnap.h"
+#include "store/meta.h"
+
+#define TENANTS 20
+#define SOURCES 8
+#define PROBES 4096
+
+static uint64_t rng = 0x9e3779b97f4a7c15u;
+
+static uint64_t next(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+static double cpu_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+	return (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static double wall_now(void)
+{
+	return time_mono_ns() / 1e9;
+}
+
+static long rss_kb(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	long pages = 0, rss = 0;
+
+	if (f) {
+		if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+			rss = 0;
+		fclose(f);
+	}
+	return rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static void hex(char *out, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++)
+		out[i] = digits[next() & 15];
+	out[n] = '\0';
+}
+
+static void word(char *out, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = (char)('a' + next() % 26);
+	out[n] = '\0';
+}
+
+/* The i-th generated indicator (canonical text into value, its type name). */
+static const char *gen(size_t i, char *value, size_t cap)
+{
+	unsigned kind = (unsigned)(next() % 100);
+	char w[16], h[65];
+
+	if (kind < 35) {
+		uint32_t a = (uint32_t)next();
+		snprintf(value, cap, "%u.%u.%u.%u", 1 + (a >> 24) % 223, a >> 16 & 255, a >> 8 & 255,
+			 a & 255);
+		return "ip";
+	}
+	if (kind < 40) {
+		unsigned len = 16 + (unsigned)(next() % 15);
+		uint32_t a = (uint32_t)next() & ~((UINT32_C(1) << (32 - len)) - 1);
+		snprintf(value, cap, "%u.%u.%u.%u/%u", 1 + (a >> 24) % 223, a >> 16 & 255, a >> 8 & 255,
+			 a & 255, len);
+		return "ip";
+	}
+	if (kind < 43) {
+		snprintf(value, cap, "2001:db8:%x:%x::%x", (unsigned)(next() & 0xffff),
+			 (unsigned)(next() & 0xffff), (unsigned)(i & 0xffff) + 1);
+		return "ip";
+	}
+	word(w, 6 + next() % 8);
+	if (kind < 70) {
+		snprintf(value, cap, "%s%zu.example", w, i);
+		return "domain";
+	}
+	if (kind < 80) {
+		snprintf(value, cap, "http://%s%zu.example/p/%s", w, i, w);
+		return "url";
+	}
+	if (kind < 85)
+		return hex(value, 32), "md5";
+	if (kind < 90)
+		return hex(value, 40), "sha1";
+	if (kind < 97) {
+		hex(h, 64);
+		memcpy(value, h, 65);
+		return "sha256";
+	}
+	snprintf(value, cap, "%s%zu@mail.example", w, i);
+	return "email";
+}
+
+struct corpus {
+	char **value;
+	const char **type;
+	const char **tenant;
+	size_t n;
+};
+
+static const char *tenants[TENANTS] = { "t0", "t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8",
+					"t9", "t10", "t11", "t12", "t13", "t14", "t15", "t16",
+					"t17", "t18", "t19" };
+static const char *sources[SOURCES] = { "feed-a", "feed-b", "feed-c", "isac", "vendor",
+					"own", "misp-x", "taxii-y" };
+
+static int make_corpus(struct corpus *c, size_t n)
+{
+	char v[TI_VALUE_BUF];
+
+	c->n = n;
+	if (!(c->value = mem_calloc(n, sizeof(char *))) ||
+	    !(c->type = mem_calloc(n, sizeof(char *))) || !(c->tenant = mem_calloc(n, sizeof(char *))))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		c->type[i] = gen(i, v, sizeof(v));
+		c->tenant[i] = next() % 10 == 0 ? tenants[next() % TENANTS] : NULL;
+		if (!(c->value[i] = mem_strdup(v)))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static struct meta_indicator row(const struct corpus *c, size_t i)
+{
+	return (struct meta_indicator){ .id = (int64_t)i + 1, .source = sources[i % SOURCES],
+					.tenant = c->tenant[i], .type = c->type[i],
+					.value = c->value[i], .confidence = (int)(i % 101),
+					.first_seen_ns = 1, .last_seen_ns = 1, .tags = "[]" };
+}
+
+/* Imports per (source, scope) run, as `koban ti import` does per file. */
+static int import(struct meta *m, const struct corpus *c, struct err *e)
+{
+	for (size_t t = 0; t <= TENANTS; t++)
+		for (size_t s = 0; s < SOURCES; s++) {
+			const char *tenant = t < TENANTS ? tenants[t] : NULL;
+			struct meta_indicator_put *p = NULL;
+			bool added;
+			int rc = meta_indicator_put_begin(m, sources[s], tenant, &p, e);
+
+			for (size_t i = s; rc == 0 && i < c->n; i += SOURCES) {
+				struct meta_indicator r = row(c, i);
+
+				if ((tenant || r.tenant) && (!tenant || !r.tenant || strcmp(tenant, r.tenant)))
+					continue;
+				rc = meta_indicator_put(p, &r, &added, e);
+			}
+			if ((rc = err_first(rc, meta_indicator_put_end(p, rc == 0, e))) < 0)
+				return rc;
+		}
+	return 0;
+}
+
+/* Values as events carry them: addresses, host names, hashes; some listed, most not. */
+struct probes {
+	char value[PROBES][TI_VALUE_BUF];
+	enum ti_type type[PROBES];
+	const char *tenant[PROBES];
+};
+
+static void make_probes(struct probes *p, const struct corpus *c, enum ti_type want)
+{
+	for (size_t i = 0; i < PROBES; i++) {
+		size_t k = next() % c->n;
+		bool listed = next() % 4 == 0;
+
+		p->type[i] = want;
+		p->tenant[i] = tenants[next() % TENANTS];
+		if (want == TI_IP) {
+			uint32_t a = (uint32_t)next();
+			snprintf(p->value[i], TI_VALUE_BUF, "%u.%u.%u.%u", 1 + (a >> 24) % 223,
+				 a >> 16 & 255, a >> 8 & 255, a & 255);
+			while (listed && strcmp(c->type[k], "ip"))
+				k = (k + 1) % c->n;
+			if (listed)
+				snprintf(p->value[i], TI_VALUE_BUF, "%.*s", (int)strcspn(c->value[k], "/"),
+					 c->value[k]);
+		} else if (want == TI_DOMAIN) {
+			word(p->value[i], 10);
+			while (listed && strcmp(c->type[k], "domain"))
+				k = (k + 1) % c->n;
+			if (listed)
+				snprintf(p->value[i], TI_VALUE_BUF, "www.cdn.%s", c->value[k]);
+			else
+				snprintf(p->value[i] + 10, TI_VALUE_BUF - 10, ".%zu.example.net", i);
+		} else {
+			hex(p->value[i], 64);
+			while (next() % 2 && strcmp(c->type[k], "sha256"))
+				k = (k + 1) % c->n;
+			if (!strcmp(c->type[k], "sha256"))
+				memcpy(p->value[i], c->value[k], 65);
+		}
+	}
+}
+
+static void rate(const char *what, const struct ti_snapshot *s, const struct probes *p,
+		 double seconds)
+{
+	double t0 = cpu_now(), t;
+	size_t n = 0, hits = 0;
+
+	do {
+		for (size_t i = 0; i < PROBES; i++)
+			hits += ti_lookup(s, p->tenant[i], p->type[i], p->value[i],
+					  strlen(p->value[i]), NULL, NULL) > 0;
+		n += PROBES;
+	} while ((t = cpu_now() - t0) < seconds);
+	printf("  lookups, %-10s %10.0f per CPU-second (%.0f ns each), %.1f%% matched\n", what,
+	       n / t, t * 1e9 / n, 100.0 * hits / n);
+}
+
+/* The peer: the same values as SQLite point queries on the (type, value) index. */
+static void sqlite_rate(const char *db_path, const struct probes *p, double seconds)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	double t0, t;
+	size_t n = 0, hits = 0;
+
+	if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "SELECT 1 FROM indicators WHERE type = 'sha256' AND value = ?1",
+			       -1, &st, NULL) != SQLITE_OK) {
+		printf("  peer: %s\n", db ? sqlite3_errmsg(db) : "no database");
+		sqlite3_close(db);
+		return;
+	}
+	t0 = cpu_now();
+	do {
+		for (size_t i = 0; i < PROBES; i++) {
+			sqlite3_bind_text(st, 1, p->value[i], -1, SQLITE_STATIC);
+			hits += sqlite3_step(st) == SQLITE_ROW;
+			sqlite3_reset(st);
+		}
+		n += PROBES;
+	} while ((t = cpu_now() - t0) < seconds);
+	printf("  peer, SQLite exact sha256 query on koban.db's index: %.0f per CPU-second "
+	       "(%.0f ns each), %.1f%% matched\n", n / t, t * 1e9 / n, 100.0 * hits / n);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+static int build_in_memory(const struct corpus *c, struct err *e)
+{
+	struct ti_builder *b = NULL;
+	struct ti_snapshot *s = NULL;
+	double w0 = wall_now();
+	int rc = ti_builder_new(&b, 0, e);
+
+	for (size_t i = 0; rc == 0 && i < c->n; i++) {
+		struct meta_indicator r = row(c, i);
+
+		if ((rc = ti_builder_add(b, &r, e)) < 0)
+			ti_builder_free(b);
+	}
+	if (rc == 0 && (rc = ti_builder_finish(b, &s, e)) == 0)
+		printf("  snapshot built from memory (no database): %.2f s\n", wall_now() - w0);
+	ti_snapshot_free(s);
+	return rc;
+}
+
+/* The temporary data directory: koban.db and its WAL files. */
+static void remove_dir(const char *dir)
+{
+	static const char *const files[] = { "koban.db", "koban.db-wal", "koban.db-shm" };
+	char path[128];
+
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		unlink(path);
+	}
+	if (rmdir(dir) < 0)
+		fprintf(stderr, "bench/ti: could not remove %s: %s\n", dir, strerror(errno));
+}
+
+int main(int argc, char **argv)
+{
+	size_t count = 1000000;
+	double seconds = 2;
+	bool db = true;
+	char dir[] = "/tmp/koban-bench-ti-XXXXXX", path[64];
+	struct corpus c = { 0 };
+	struct probes *p = mem_alloc(sizeof(*p));
+	struct meta *m = NULL;
+	struct ti_snapshot *s = NULL;
+	struct ti_snapshot_stats st;
+	struct err e = ERR_INIT;
+	double w0;
+	long rss0;
+	int rc;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--count") && i + 1 < argc)
+			count = strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
+			seconds = strtod(argv[++i], NULL);
+		else if (!strcmp(argv[i], "--no-db"))
+			db = false;
+		else {
+			fprintf(stderr, "usage: bench/ti [--count N] [--seconds S] [--no-db]\n");
+			return 2;
+		}
+	}
+	if (!p || !mkdtemp(dir) || make_corpus(&c, count) < 0) {
+		fprintf(stderr, "bench/ti: out of memory or no temporary directory\n");
+		return 1;
+	}
+	printf("bench/ti: %zu indicators (35%% IPv4, 5%% IPv4 networks, 3%% IPv6, 27%% domains, "
+	       "10%% URLs, 17%% hashes, 3%% e-mail; 10%% over %d tenants)\n", count, TENANTS);
+	if ((rc = build_in_memory(&c, &e)) < 0)
+		goto fail;
+	if (!db)
+		goto done;
+	if ((rc = meta_open(&m, dir, &e)) < 0)
+		goto fail;
+	for (size_t t = 0; t < TENANTS; t++)
+		if ((rc = meta_tenant_add(m, tenants[t], &e)) < 0)
+			goto fail;
+	w0 = wall_now();
+	if ((rc = import(m, &c, &e)) < 0)
+		goto fail;
+	printf("  import into koban.db (one transaction per source and scope): %.2f s\n",
+	       wall_now() - w0);
+	rss0 = rss_kb();
+	w0 = wall_now();
+	if ((rc = ti_snapshot_load(m, time_now_ns(), &s, &e)) < 0)
+		goto fail;
+	ti_snapshot_stats(s, &st);
+	printf("  snapshot load from koban.db: %.2f s, %zu indicators, %.1f MB held, RSS +%.1f MB\n",
+	       wall_now() - w0, st.indicators, st.bytes / 1e6, (rss_kb() - rss0) / 1024.0);
+	make_probes(p, &c, TI_IP);
+	rate("address", s, p, seconds);
+	make_probes(p, &c, TI_DOMAIN);
+	rate("host name", s, p, seconds);
+	make_probes(p, &c, TI_SHA256);
+	rate("sha256", s, p, seconds);
+	snprintf(path, sizeof(path), "%s/koban.db", dir);
+	sqlite_rate(path, p, seconds);
+done:
+	rc = 0;
+fail:
+	if (rc < 0)
+		fprintf(stderr, "bench/ti: %s\n", e.msg);
+	ti_snapshot_free(s);
+	meta_close(m);
+	for (size_t i = 0; i < c.n && c.value; i++)
+		mem_free(c.value[i]);
+	mem_free(c.value);
+	mem_free(c.type);
+	mem_free(c.tenant);
+	mem_free(p);
+	remove_dir(dir);
+	return rc < 0;
+}

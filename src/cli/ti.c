@@ -1,0 +1,527 @@
+/*
+ * ti.c - `koban ti import|list|remove|lookup`: the threat-intelligence indicators in
+ * koban.db (store/meta.h), read from lists and CSV (enrich/tiread.h), matched through the
+ * same snapshot the workers use (enrich/tisnap.h). docs/threatintel.md.
+ */
+#include "cli/cli.h"
+#include "core/compat.h"
+
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/json.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+#include "enrich/misp.h"
+#include "enrich/stix.h"
+#include "enrich/ti.h"
+#include "enrich/tiread.h"
+#include "enrich/tisnap.h"
+#include "store/meta.h"
+
+#define IMPORT_USAGE "ti import --source NAME [--tenant T] [--format list|csv|stix|misp] " \
+	"[--columns MAP] FILE"
+#define LIST_USAGE "ti list [--tenant T] [--source S] [--json]"
+#define REMOVE_USAGE "ti remove --source NAME [--tenant T] [VALUE...]"
+#define LOOKUP_USAGE "ti lookup [--tenant T] [--json] VALUE"
+#define IMPORT_FILE_MAX ((size_t)1 << 30)
+#define SNIFF_BYTES 4096
+#define REMOVE_VALUES_MAX 64
+#define LINE_MAX_JSON ((size_t)1 << 20)
+
+/* Exit statuses of import beyond 0/1/2: some lines were rejected, the rest stored. */
+#define EXIT_SOME_REJECTED 3
+
+static const struct cli_verb ti_verbs[] = {
+	{ "import", IMPORT_USAGE,
+	  "Stores the indicators of FILE under source NAME, global or for tenant T. Formats:\n"
+	  "list (one value per line, its type recognised; '#' comments), csv (--columns\n"
+	  "value=1,type=2,confidence=3,tags=4,description=5,first_seen=6,last_seen=7,\n"
+	  "expires=8,ref=9, or a header line naming them), stix and misp; detected when not\n"
+	  "given. An indicator imported again is updated (last seen). Prints the counts and\n"
+	  "each rejected line; exit 0 when every one was taken, 3 when some were rejected,\n"
+	  "1 when none was taken." },
+	{ "list", LIST_USAGE,
+	  "Lists the indicators: every scope, or with --tenant the global ones and T's.\n"
+	  "--json: one JSON object per indicator and line." },
+	{ "remove", REMOVE_USAGE,
+	  "Removes source NAME's indicators from one scope (global, or tenant T): all of\n"
+	  "them, or only the VALUEs given (types recognised as import does)." },
+	{ "lookup", LOOKUP_USAGE,
+	  "Prints the indicators VALUE matches for tenant T (global ones without --tenant):\n"
+	  "an address inside a listed network, a sub-domain of a listed domain, a URL or a\n"
+	  "hash in any case. Exit 0 on a match, 1 when nothing matches." },
+};
+
+static const struct cli_command ti_command = {
+	"ti", IMPORT_USAGE "\n       koban " LIST_USAGE "\n       koban " REMOVE_USAGE
+	"\n       koban " LOOKUP_USAGE,
+	"Threat-intelligence indicators (docs/threatintel.md).\n"
+	"`koban help ti VERB` describes one sub-command.",
+	ti_verbs, ARRAY_SIZE(ti_verbs),
+};
+
+enum { IMPORT, LIST, REMOVE, LOOKUP };
+
+struct ti_opts {
+	const char *source, *tenant, *format, *columns;
+	bool json;
+	const char *pos[REMOVE_VALUES_MAX];
+};
+
+/* ---- import ---- */
+
+enum format { FMT_LIST, FMT_CSV, FMT_STIX, FMT_MISP };
+
+static const char *const format_names[] = { "list", "csv", "stix", "misp" };
+
+/* JSON documents are STIX bundles ("type": "bundle") or MISP; text with commas is CSV. */
+static enum format sniff_format(const char *text, size_t len)
+{
+	size_t n = MIN(len, SNIFF_BYTES), at = 0;
+
+	while (at < n && strchr(" \t\r\n", text[at]))
+		at++;
+	if (at < n && (text[at] == '{' || text[at] == '['))
+		return memmem(text, n, "\"bundle\"", 8) ? FMT_STIX : FMT_MISP;
+	for (size_t i = at; i < n;) {
+		const char *nl = memchr(text + i, '\n', n - i);
+		size_t line = nl ? (size_t)(nl - (text + i)) : n - i;
+
+		if (line && text[i] != '#')
+			return memchr(text + i, ',', line) ? FMT_CSV : FMT_LIST;
+		i += line + 1;
+	}
+	return FMT_LIST;
+}
+
+struct import {
+	const char *file;
+	struct meta_indicator_put *put;
+	struct buf tags;
+	int64_t now_ns;
+	unsigned read, added, updated, rejected;
+	struct err *e;
+};
+
+static int tags_json(struct buf *b, const struct ti_indicator *ind)
+{
+	int rc = 0;
+
+	buf_reset(b);
+	rc = buf_addch(b, '[');
+	for (size_t i = 0; i < ind->n_tags; i++) {
+		if (i)
+			rc = err_first(rc, buf_addch(b, ','));
+		rc = err_first(rc, json_add_string(b, ind->tags[i], strlen(ind->tags[i])));
+	}
+	return err_first(rc, buf_addch(b, ']'));
+}
+
+static void import_reject(void *ctx, unsigned line, const char *reason)
+{
+	struct import *im = ctx;
+
+	im->read++;
+	im->rejected++;
+	if (line)
+		fprintf(stderr, "%s:%u: %s\n", im->file, line, reason);
+	else
+		fprintf(stderr, "%s: %s\n", im->file, reason);
+}
+
+/*
+ * Stores one indicator. One the store refuses (a value, tag or text out of shape: readers
+ * other than tiread's may give such) is rejected, without a line; a database error stops.
+ */
+static int import_add(void *ctx, const struct ti_indicator *ind)
+{
+	struct import *im = ctx;
+	char canon[TI_VALUE_BUF];
+	struct meta_indicator row = {
+		.type = ti_type_name(ind->type), .value = canon, .confidence = ind->confidence,
+		.first_seen_ns = ind->first_seen_ns ? ind->first_seen_ns : im->now_ns,
+		.last_seen_ns = ind->last_seen_ns ? ind->last_seen_ns : im->now_ns,
+		.expires_ns = ind->expires_ns, .tags = im->tags.p, .description = ind->description,
+		.ref = ind->ref,
+	};
+	struct err why = ERR_INIT;
+	size_t len;
+	bool added;
+	int rc;
+
+	if (ti_normalize(ind->type, ind->value, ind->len, canon, &len, &why) < 0 ||
+	    tags_json(&im->tags, ind) < 0) {
+		import_reject(im, 0, why.msg[0] ? why.msg : "tags over 64 KiB");
+		return 0;
+	}
+	row.tags = im->tags.p;
+	if ((rc = meta_indicator_put(im->put, &row, &added, &why)) == -EINVAL) {
+		import_reject(im, 0, why.msg);
+		return 0;
+	}
+	if (rc < 0)
+		return err_set(im->e, rc, "%s", why.msg);
+	im->read++;
+	if (added)
+		im->added++;
+	else
+		im->updated++;
+	return 0;
+}
+
+/* The file through its format's reader (enrich/tiread, stix, misp), into the sink. */
+static int read_feed(enum format f, const char *text, size_t len,
+		     const struct ti_csv_columns *cols, const struct ti_sink *sink, struct err *e)
+{
+	switch (f) {
+	case FMT_LIST:
+		return ti_read_list(text, len, sink, e);
+	case FMT_CSV:
+		return ti_read_csv(text, len, cols, sink, e);
+	case FMT_STIX:
+		return stix_bundle_read(text, len, sink, NULL, e);
+	case FMT_MISP:
+		return misp_event_read(text, len, NULL, sink, NULL, e);
+	}
+	return err_set(e, -EINVAL, "format %d: expected list, csv, stix or misp", (int)f);
+}
+
+static int import_status(const struct import *im)
+{
+	if (im->added + im->updated == 0)
+		return 1;
+	return im->rejected ? EXIT_SOME_REJECTED : 0;
+}
+
+static int ti_import(const struct config *c, const struct ti_opts *op, struct err *e)
+{
+	struct import im = { .file = op->pos[0], .tags = BUF_INIT(META_TI_TAGS_MAX),
+			     .now_ns = time_now_ns(), .e = e };
+	struct ti_sink sink = { import_add, import_reject, &im };
+	struct ti_csv_columns cols;
+	struct meta *m = NULL;
+	enum format f = FMT_LIST;
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (op->format) {
+		for (f = FMT_LIST; f <= FMT_MISP && strcmp(op->format, format_names[f]); f++)
+			;
+		if (f > FMT_MISP)
+			return cli_usage_error("ti import", IMPORT_USAGE, "--format '%s': expected "
+					       "list, csv, stix or misp", op->format);
+	}
+	if (op->columns && ti_csv_columns_parse(op->columns, &cols, e) < 0)
+		return cli_usage_error("ti import", IMPORT_USAGE, "--columns: %s", e->msg);
+	if ((rc = config_read_file(op->pos[0], "indicator", IMPORT_FILE_MAX, &text, &len, e)) < 0)
+		goto fail;
+	if (!op->format)
+		f = sniff_format(text, len);
+	if (op->columns && f != FMT_CSV) {
+		rc = err_set(e, -EINVAL, "--columns applies to CSV, and %s is read as %s",
+			     op->pos[0], format_names[f]);
+		goto fail;
+	}
+	if ((rc = meta_open(&m, c->data_dir, e)) < 0 ||
+	    (rc = meta_indicator_put_begin(m, op->source, op->tenant, &im.put, e)) < 0)
+		goto fail;
+	rc = read_feed(f, text, len, op->columns ? &cols : NULL, &sink, e);
+	rc = err_first(rc, meta_indicator_put_end(im.put, rc == 0 && im.added + im.updated, e));
+	if (rc < 0)
+		goto fail;
+	printf("%s: %u read, %u new, %u updated, %u rejected (source %s, %s%s)\n", op->pos[0],
+	       im.read, im.added, im.updated, im.rejected, op->source,
+	       op->tenant ? "tenant " : "global", op->tenant ? op->tenant : "");
+fail:
+	buf_release(&im.tags);
+	mem_free(text);
+	meta_close(m);
+	return rc < 0 ? cli_fail(e) : import_status(&im);
+}
+
+/* ---- list and lookup output ---- */
+
+struct out {
+	bool json, print;
+	bool lines;      /* lookup: one self-describing line per indicator, no table */
+	size_t width[7];
+	struct buf line;
+	unsigned rows;
+	int rc;
+};
+
+static int add_time(struct buf *b, const char *key, int64_t ns)
+{
+	char t[TIME_RFC3339_LEN];
+	int rc = buf_addf(b, ", \"%s\": ", key);
+
+	if (!ns)
+		return err_first(rc, buf_adds(b, "null"));
+	time_format_rfc3339(ns, t);
+	return err_first(rc, buf_addf(b, "\"%s\"", t));
+}
+
+static int add_field(struct buf *b, const char *key, const char *v)
+{
+	int rc = buf_addf(b, ", \"%s\": ", key);
+
+	return err_first(rc, v ? json_add_string(b, v, strlen(v)) : buf_adds(b, "null"));
+}
+
+static int indicator_json(struct buf *b, const struct meta_indicator *ind)
+{
+	int rc;
+
+	buf_reset(b);
+	rc = buf_adds(b, "{\"type\": ");
+	rc = err_first(rc, json_add_string(b, ind->type, strlen(ind->type)));
+	rc = err_first(rc, add_field(b, "value", ind->value));
+	rc = err_first(rc, add_field(b, "tenant", ind->tenant));
+	rc = err_first(rc, add_field(b, "source", ind->source));
+	rc = err_first(rc, ind->confidence < 0 ? buf_adds(b, ", \"confidence\": null")
+					       : buf_addf(b, ", \"confidence\": %d", ind->confidence));
+	rc = err_first(rc, add_time(b, "first_seen", ind->first_seen_ns));
+	rc = err_first(rc, add_time(b, "last_seen", ind->last_seen_ns));
+	rc = err_first(rc, add_time(b, "expires", ind->expires_ns));
+	rc = err_first(rc, buf_addf(b, ", \"tags\": %s", ind->tags));
+	rc = err_first(rc, add_field(b, "description", ind->description));
+	rc = err_first(rc, add_field(b, "ref", ind->ref));
+	return err_first(rc, buf_addf(b, ", \"imports\": %lld}", (long long)ind->imports));
+}
+
+static void row(void *ctx, const struct meta_indicator *ind)
+{
+	struct out *o = ctx;
+	char conf[8], last[TIME_RFC3339_LEN], exp[TIME_RFC3339_LEN];
+	const char *cells[7];
+
+	o->rows++;
+	if (o->json) {
+		if ((o->rc = err_first(o->rc, indicator_json(&o->line, ind))) == 0)
+			printf("%s\n", o->line.p);
+		return;
+	}
+	snprintf(conf, sizeof(conf), "%d", ind->confidence);
+	time_format_rfc3339(ind->last_seen_ns - ind->last_seen_ns % NS_PER_SEC, last);
+	time_format_rfc3339(ind->expires_ns - ind->expires_ns % NS_PER_SEC, exp);
+	cells[0] = ind->type;
+	cells[1] = ind->value;
+	cells[2] = ind->tenant ? ind->tenant : "global";
+	cells[3] = ind->source;
+	cells[4] = ind->confidence < 0 ? NULL : conf;
+	cells[5] = last;
+	cells[6] = ind->expires_ns ? exp : NULL;
+	if (o->lines)
+		printf("%s %s: scope %s, source %s, confidence %s, last seen %s, expires %s, "
+		       "tags %s%s%s\n", cells[0], cells[1], cells[2], cells[3],
+		       cells[4] ? cells[4] : "unknown", last, cells[6] ? cells[6] : "never",
+		       ind->tags, ind->description ? ": " : "",
+		       ind->description ? ind->description : "");
+	else if (o->print)
+		cli_table_row(o->width, cells, 7);
+	else
+		cli_table_widen(o->width, cells, 7);
+}
+
+static const char *const header[7] = { "TYPE", "VALUE", "SCOPE", "SOURCE", "CONFIDENCE",
+				       "LAST SEEN", "EXPIRES" };
+
+/* Lists f's rows as a table (two passes: widths, then rows) or JSON lines. */
+static int print_rows(struct meta *m, const struct meta_indicator_filter *f, struct out *o,
+		      struct err *e)
+{
+	int rc;
+
+	if (!o->json && !o->print) {
+		cli_table_widen(o->width, header, 7);
+		if ((rc = meta_indicator_list(m, f, row, o, e)) < 0)
+			return rc;
+		o->print = true;
+		o->rows = 0;
+		cli_table_row(o->width, header, 7);
+	}
+	rc = meta_indicator_list(m, f, row, o, e);
+	if (rc == 0 && o->rc < 0)
+		rc = err_set(e, o->rc, "an indicator too large to print");
+	return rc;
+}
+
+static int ti_list(struct meta *m, const struct ti_opts *op, struct err *e)
+{
+	struct meta_indicator_filter f = { .scope = op->tenant ? META_TI_APPLIES : META_TI_EVERY,
+					   .tenant = op->tenant, .source = op->source };
+	struct out o = { .json = op->json, .line = BUF_INIT(LINE_MAX_JSON) };
+	int rc = print_rows(m, &f, &o, e);
+
+	buf_release(&o.line);
+	return rc < 0 ? cli_fail(e) : 0;
+}
+
+/* ---- remove ---- */
+
+/* The canonical (type, value) of a VALUE typed by the user, as import reads it. */
+static int user_value(const char *v, enum ti_type *type, char *canon, struct err *e)
+{
+	size_t len;
+	int rc;
+
+	if ((rc = ti_guess_type(v, strlen(v), type, e)) < 0 ||
+	    (rc = ti_normalize(*type, v, strlen(v), canon, &len, e)) < 0)
+		return err_set(e, rc, "'%s': %s", v, e->msg);
+	return 0;
+}
+
+static int ti_remove(struct meta *m, const struct ti_opts *op, struct err *e)
+{
+	struct meta_indicator_filter f = { .scope = op->tenant ? META_TI_TENANT : META_TI_GLOBAL,
+					   .tenant = op->tenant, .source = op->source };
+	char canon[TI_VALUE_BUF];
+	int64_t removed = 0, n;
+	enum ti_type type;
+	int rc = 0;
+
+	if (!op->pos[0]) {
+		rc = meta_indicator_remove(m, &f, &removed, e);
+	} else if ((rc = meta_begin(m, e)) == 0) {
+		for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(op->pos) && op->pos[i]; i++) {
+			if ((rc = user_value(op->pos[i], &type, canon, e)) < 0)
+				break;
+			f.type = ti_type_name(type);
+			f.value = canon;
+			if ((rc = meta_indicator_remove(m, &f, &n, e)) == 0)
+				removed += n;
+		}
+		rc = rc < 0 ? (meta_rollback(m), rc) : meta_commit(m, e);
+	}
+	if (rc < 0)
+		return cli_fail(e);
+	printf("%lld indicator%s removed (source %s, %s%s)\n", (long long)removed,
+	       removed == 1 ? "" : "s", op->source, op->tenant ? "tenant " : "global",
+	       op->tenant ? op->tenant : "");
+	return removed ? 0 : 1;
+}
+
+/* ---- lookup ---- */
+
+static void no_tenant_row(void *ctx, const struct meta_tenant *t)
+{
+}
+
+struct found {
+	struct meta *m;
+	struct out *o;
+	struct err *e;
+	int rc;
+};
+
+/* Prints the matched indicator's row (with its tags and description) from koban.db. */
+static void matched(void *ctx, const struct ti_match *mt)
+{
+	struct found *fd = ctx;
+	struct meta_indicator_filter f = {
+		.scope = mt->tenant ? META_TI_TENANT : META_TI_GLOBAL, .tenant = mt->tenant,
+		.source = mt->source, .type = ti_type_name(mt->type), .value = mt->value,
+	};
+
+	if (fd->rc == 0)
+		fd->rc = print_rows(fd->m, &f, fd->o, fd->e);
+}
+
+static int ti_lookup_cmd(struct meta *m, const struct ti_opts *op, struct err *e)
+{
+	struct out o = { .json = op->json, .print = true, .lines = true,
+			 .line = BUF_INIT(LINE_MAX_JSON) };
+	struct found fd = { .m = m, .o = &o, .e = e };
+	struct ti_snapshot *s = NULL;
+	const char *v = op->pos[0];
+	enum ti_type type;
+	size_t hits = 0;
+	int rc;
+
+	if ((rc = ti_guess_type(v, strlen(v), &type, e)) < 0)
+		return cli_usage_error("ti lookup", LOOKUP_USAGE, "'%s': %s", v, e->msg);
+	if (op->tenant && (rc = meta_tenant_get(m, op->tenant, no_tenant_row, NULL, e)) < 0)
+		return cli_fail(e);
+	if ((rc = ti_snapshot_load(m, time_now_ns(), &s, e)) < 0)
+		return cli_fail(e);
+	hits = ti_lookup(s, op->tenant, type, v, strlen(v), matched, &fd);
+	ti_snapshot_free(s);
+	buf_release(&o.line);
+	if (fd.rc < 0)
+		return cli_fail(e);
+	if (!hits)
+		fprintf(stderr, "koban: ti lookup: %s matches no indicator%s%s\n", v,
+			op->tenant ? " of tenant " : " (global ones; --tenant T adds T's)",
+			op->tenant ? op->tenant : "");
+	return hits ? 0 : 1;
+}
+
+/* ---- dispatch ---- */
+
+static void verb_args(int which, struct ti_opts *op, struct cli_args *a,
+		      const struct cli_option *opts[4], const size_t n_opts[4])
+{
+	static const char *const file_name[] = { "FILE" }, *const value_name[] = { "VALUE" };
+
+	a->cmd = which == IMPORT ? "ti import" : which == LIST ? "ti list" :
+		 which == REMOVE ? "ti remove" : "ti lookup";
+	a->min_pos = which == IMPORT || which == LOOKUP;
+	a->max_pos = which == REMOVE ? REMOVE_VALUES_MAX : which == LIST ? 0 : 1;
+	a->pos_names = which == IMPORT ? file_name : value_name;
+	a->opts = opts[which];
+	a->n_opts = n_opts[which];
+	a->pos = op->pos;
+}
+
+int cmd_ti(int argc, char **argv)
+{
+	const struct cli_verb *verb;
+	struct ti_opts op = { 0 };
+	const struct cli_option import_opts[] = {
+		CLI_VALUE("source", &op.source), CLI_VALUE("tenant", &op.tenant),
+		CLI_VALUE("format", &op.format), CLI_VALUE("columns", &op.columns),
+	};
+	const struct cli_option list_opts[] = { CLI_VALUE("tenant", &op.tenant),
+						CLI_VALUE("source", &op.source),
+						CLI_FLAG("json", &op.json) };
+	const struct cli_option remove_opts[] = { CLI_VALUE("source", &op.source),
+						  CLI_VALUE("tenant", &op.tenant) };
+	const struct cli_option lookup_opts[] = { CLI_VALUE("tenant", &op.tenant),
+						  CLI_FLAG("json", &op.json) };
+	const struct cli_option *opts[4] = { import_opts, list_opts, remove_opts, lookup_opts };
+	const size_t n_opts[4] = { ARRAY_SIZE(import_opts), ARRAY_SIZE(list_opts),
+				   ARRAY_SIZE(remove_opts), ARRAY_SIZE(lookup_opts) };
+	struct cli_args a = { 0 };
+	struct meta *m = NULL;
+	struct err e = ERR_INIT;
+	struct config c;
+	int which, rc;
+
+	if ((rc = cli_verb(&argc, &argv, &ti_command, &verb)) >= 0)
+		return rc;
+	which = (int)(verb - ti_verbs);
+	verb_args(which, &op, &a, opts, n_opts);
+	a.usage = verb->usage;
+	a.about = verb->about;
+	if ((rc = cli_getopt(argc, argv, &a)) >= 0)
+		return rc;
+	if ((which == IMPORT || which == REMOVE) && !op.source)
+		return cli_usage_error(a.cmd, a.usage, "--source NAME is required");
+	if ((rc = cli_load_config(&argc, argv, &c)))
+		return rc;
+	if (which == IMPORT)
+		rc = ti_import(&c, &op, &e);
+	else if ((rc = meta_open(&m, c.data_dir, &e)) < 0)
+		rc = cli_fail(&e);
+	else if (which == LIST)
+		rc = ti_list(m, &op, &e);
+	else if (which == REMOVE)
+		rc = ti_remove(m, &op, &e);
+	else
+		rc = ti_lookup_cmd(m, &op, &e);
+	meta_close(m);
+	config_release(&c);
+	return rc;
+}

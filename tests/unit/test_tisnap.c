@@ -1,0 +1,396 @@
+/*
+ * Unit tests of the indicator store (store/meta.h indicators) and its snapshot
+ * (enrich/tisnap): every lookup kind, scope isolation, expiry, re-import, removal,
+ * allocation failures, and the lock-free swap under concurrent readers.
+ */
+#include "enrich/tisnap.h"
+#include "core/err.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+#include "enrich/ti.h"
+#include "store/meta.h"
+#include "t.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *data_dir(void)
+{
+	static char dir[256];
+
+	snprintf(dir, sizeof(dir), "%s/%s/var", t_tmp_dir(), t_name());
+	return dir;
+}
+
+/* A fresh koban.db with tenants a and b. */
+static struct meta *open_ab(void)
+{
+	struct meta *m = NULL;
+	struct err e = ERR_INIT;
+
+	if (meta_open(&m, data_dir(), &e) < 0 || meta_tenant_add(m, "a", &e) < 0 ||
+	    meta_tenant_add(m, "b", &e) < 0) {
+		t_check(0, __FILE__, __LINE__, "setup: %s", e.msg);
+		meta_close(m);
+		return NULL;
+	}
+	return m;
+}
+
+static struct meta_indicator ind(const char *type, const char *value)
+{
+	return (struct meta_indicator){ .type = type, .value = value, .confidence = 50,
+					.first_seen_ns = 1, .last_seen_ns = 1, .tags = "[]" };
+}
+
+/* Puts the (type, value) pairs into source/tenant; the count of new ones. */
+static int put(struct meta *m, const char *source, const char *tenant,
+	       const struct meta_indicator *inds, size_t n)
+{
+	struct meta_indicator_put *p = NULL;
+	struct err e = ERR_INIT;
+	int added = 0;
+	bool is_new;
+
+	if (meta_indicator_put_begin(m, source, tenant, &p, &e) < 0) {
+		t_check(0, __FILE__, __LINE__, "begin: %s", e.msg);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (meta_indicator_put(p, &inds[i], &is_new, &e) < 0) {
+			t_check(0, __FILE__, __LINE__, "put %s: %s", inds[i].value, e.msg);
+			meta_indicator_put_end(p, false, &e);
+			return -1;
+		}
+		added += is_new;
+	}
+	CHECK_INT(meta_indicator_put_end(p, true, &e), 0);
+	return added;
+}
+
+struct hits {
+	char text[512];
+	size_t n;
+};
+
+static void hit(void *ctx, const struct ti_match *mt)
+{
+	struct hits *h = ctx;
+	size_t len = strlen(h->text);
+
+	snprintf(h->text + len, sizeof(h->text) - len, "%s%s:%s@%s", len ? " " : "", mt->source,
+		 mt->value, mt->tenant ? mt->tenant : "*");
+	h->n++;
+}
+
+/* The matches of value, "source:value@scope" each, sorted as the table gives them. */
+static const char *look(const struct ti_snapshot *s, const char *tenant, enum ti_type type,
+			const char *value)
+{
+	static struct hits h;
+
+	memset(&h, 0, sizeof(h));
+	CHECK_INT(ti_lookup(s, tenant, type, value, strlen(value), hit, &h), h.n);
+	return h.text;
+}
+
+static struct ti_snapshot *load(struct meta *m)
+{
+	struct ti_snapshot *s = NULL;
+	struct err e = ERR_INIT;
+
+	if (ti_snapshot_load(m, time_now_ns(), &s, &e) < 0)
+		t_check(0, __FILE__, __LINE__, "load: %s", e.msg);
+	return s;
+}
+
+static void test_lookup_kinds(void)
+{
+	struct meta *m = open_ab();
+	const struct meta_indicator g[] = {
+		ind("ip", "192.0.2.7"), ind("ip", "198.51.100.0/24"), ind("ip", "10.0.0.0/8"),
+		ind("ip", "2001:db8::/32"), ind("ip", "2001:db8::1"), ind("domain", "evil.example"),
+		ind("url", "http://x.example/a?b=1"),
+		ind("md5", "d41d8cd98f00b204e9800998ecf8427e"),
+		ind("sha1", "da39a3ee5e6b4b0d3255bfef95601890afd80709"),
+		ind("sha256", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+		ind("email", "phish@evil.example"),
+	};
+	struct ti_snapshot *s;
+	struct ti_snapshot_stats st;
+
+	if (!m)
+		return;
+	CHECK_INT(put(m, "feed1", NULL, g, ARRAY_SIZE(g)), ARRAY_SIZE(g));
+	if (!(s = load(m)))
+		goto out;
+	ti_snapshot_stats(s, &st);
+	CHECK_INT(st.indicators, ARRAY_SIZE(g));
+	CHECK_STR(look(s, NULL, TI_IP, "192.0.2.7"), "feed1:192.0.2.7@*");
+	CHECK_STR(look(s, NULL, TI_IP, "192.0.2.8"), "");
+	CHECK_STR(look(s, "a", TI_IP, "198.51.100.255"), "feed1:198.51.100.0/24@*");
+	CHECK_STR(look(s, NULL, TI_IP, "198.51.101.0"), "");
+	CHECK_STR(look(s, NULL, TI_IP, "10.255.0.1"), "feed1:10.0.0.0/8@*");
+	CHECK_STR(look(s, NULL, TI_IP, "2001:db8::1"), "feed1:2001:db8::1@* feed1:2001:db8::/32@*");
+	CHECK_STR(look(s, NULL, TI_IP, "2001:db9::1"), "");
+	CHECK_STR(look(s, NULL, TI_IP, "not-an-ip"), "");
+	CHECK_STR(look(s, NULL, TI_IP, "198.51.100.0/24"), "feed1:198.51.100.0/24@*");
+	CHECK_STR(look(s, NULL, TI_IP, "198.51.100.128/25"), "feed1:198.51.100.0/24@*");
+	CHECK_STR(look(s, NULL, TI_IP, "198.51.0.0/16"), "");
+	CHECK_STR(look(s, NULL, TI_IP, "192.0.2.7/32"), "feed1:192.0.2.7@*");
+	CHECK_STR(look(s, NULL, TI_DOMAIN, "evil.example"), "feed1:evil.example@*");
+	CHECK_STR(look(s, NULL, TI_DOMAIN, "WWW.Sub.Evil.Example."), "feed1:evil.example@*");
+	CHECK_STR(look(s, NULL, TI_DOMAIN, "notevil.example"), "");
+	CHECK_STR(look(s, NULL, TI_DOMAIN, "example"), "");
+	CHECK_STR(look(s, NULL, TI_URL, "HTTP://X.example:80/a?b=1#top"),
+		  "feed1:http://x.example/a?b=1@*");
+	CHECK_STR(look(s, NULL, TI_URL, "http://x.example/a?b=2"), "");
+	CHECK_STR(look(s, NULL, TI_MD5, "D41D8CD98F00B204E9800998ECF8427E"),
+		  "feed1:d41d8cd98f00b204e9800998ecf8427e@*");
+	CHECK_STR(look(s, NULL, TI_SHA1, "DA39A3EE5E6B4B0D3255BFEF95601890AFD80709"),
+		  "feed1:da39a3ee5e6b4b0d3255bfef95601890afd80709@*");
+	CHECK_STR(look(s, NULL, TI_SHA256,
+		       "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+		  "feed1:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855@*");
+	CHECK_STR(look(s, NULL, TI_EMAIL, "Phish@EVIL.example"), "feed1:phish@evil.example@*");
+	CHECK_STR(look(s, NULL, TI_EMAIL, "other@evil.example"), "");
+	ti_snapshot_free(s);
+out:
+	meta_close(m);
+}
+
+static void test_scope_isolation(void)
+{
+	struct meta *m = open_ab();
+	const struct meta_indicator a[] = { ind("ip", "203.0.113.0/24"), ind("domain", "a-only.example") };
+	const struct meta_indicator b[] = { ind("ip", "203.0.113.9") };
+	const struct meta_indicator g[] = { ind("domain", "all.example") };
+	struct ti_snapshot *s;
+
+	if (!m)
+		return;
+	CHECK_INT(put(m, "own", "a", a, 2), 2);
+	CHECK_INT(put(m, "own", "b", b, 1), 1);
+	CHECK_INT(put(m, "feed", NULL, g, 1), 1);
+	if (!(s = load(m)))
+		goto out;
+	/* tenant a's network never matches for b, nor for no tenant, nor for one unknown */
+	CHECK_STR(look(s, "a", TI_IP, "203.0.113.9"), "own:203.0.113.0/24@a");
+	CHECK_STR(look(s, "b", TI_IP, "203.0.113.9"), "own:203.0.113.9@b");
+	CHECK_STR(look(s, "b", TI_IP, "203.0.113.10"), "");
+	CHECK_STR(look(s, NULL, TI_IP, "203.0.113.10"), "");
+	CHECK_STR(look(s, "c", TI_IP, "203.0.113.10"), "");
+	CHECK_STR(look(s, "b", TI_DOMAIN, "x.a-only.example"), "");
+	CHECK_STR(look(s, "a", TI_DOMAIN, "x.a-only.example"), "own:a-only.example@a");
+	CHECK_STR(look(s, "b", TI_DOMAIN, "all.example"), "feed:all.example@*");
+	CHECK_STR(look(s, "a", TI_DOMAIN, "all.example"), "feed:all.example@*");
+	ti_snapshot_free(s);
+out:
+	meta_close(m);
+}
+
+static void test_reimport_expiry_remove(void)
+{
+	struct meta *m = open_ab();
+	struct meta_indicator one[] = { ind("domain", "evil.example"), ind("ip", "192.0.2.1") };
+	struct meta_indicator_filter f = { .scope = META_TI_GLOBAL, .source = "feed" };
+	struct err e = ERR_INIT;
+	struct ti_snapshot *s;
+	int64_t removed = -1;
+
+	if (!m)
+		return;
+	one[1].expires_ns = 1000; /* long expired */
+	CHECK_INT(put(m, "feed", NULL, one, 2), 2);
+	one[0].last_seen_ns = 5;
+	CHECK_INT(put(m, "feed", NULL, one, 1), 0); /* updated, not new */
+	CHECK_INT(put(m, "other", NULL, one, 1), 1);   /* another source: its own row */
+	if ((s = load(m))) {
+		struct ti_snapshot_stats st;
+
+		ti_snapshot_stats(s, &st);
+		CHECK_INT(st.indicators, 2);
+		CHECK_INT(st.expired, 1);
+		CHECK_STR(look(s, NULL, TI_IP, "192.0.2.1"), "");
+		CHECK_INT(ti_lookup(s, NULL, TI_DOMAIN, "evil.example", 12, NULL, NULL), 2);
+		ti_snapshot_free(s);
+	}
+	f.value = "evil.example";
+	f.type = "domain";
+	CHECK_INT(meta_indicator_remove(m, &f, &removed, &e), 0);
+	CHECK_INT(removed, 1);
+	f.value = f.type = NULL;
+	CHECK_INT(meta_indicator_remove(m, &f, &removed, &e), 0);
+	CHECK_INT(removed, 1);
+	f.scope = META_TI_APPLIES;
+	CHECK_INT(meta_indicator_remove(m, &f, &removed, &e), -EINVAL);
+	meta_close(m);
+}
+
+static void test_put_checks(void)
+{
+	struct meta *m = open_ab();
+	struct meta_indicator_put *p = NULL;
+	struct meta_indicator bad = ind("domain", "Evil.example");
+	struct err e = ERR_INIT;
+	bool is_new;
+
+	if (!m)
+		return;
+	CHECK_INT(meta_indicator_put_begin(m, "Bad Name", NULL, &p, &e), -EINVAL);
+	CHECK_INT(meta_indicator_put_begin(m, "feed", "nosuch", &p, &e), -ENOENT);
+	CHECK_INT(meta_indicator_put_begin(m, "feed", NULL, &p, &e), 0);
+	CHECK_INT(meta_indicator_put(p, &bad, &is_new, &e), -EINVAL);
+	CHECK(strstr(e.msg, "not in canonical form"));
+	bad = ind("hash", "x");
+	CHECK_INT(meta_indicator_put(p, &bad, &is_new, &e), -EINVAL);
+	bad = ind("ip", "192.0.2.1");
+	bad.tags = "[1]";
+	CHECK_INT(meta_indicator_put(p, &bad, &is_new, &e), -EINVAL);
+	bad.tags = "[\"c2\"]";
+	bad.confidence = 101;
+	CHECK_INT(meta_indicator_put(p, &bad, &is_new, &e), -EINVAL);
+	CHECK_INT(meta_indicator_put_end(p, false, &e), 0);
+	meta_close(m);
+}
+
+static void test_alloc_failures(void)
+{
+	struct meta_indicator g[] = { ind("ip", "10.0.0.0/8"), ind("domain", "evil.example"),
+				      ind("url", "http://x.example/") };
+	long n;
+
+	g[0].tenant = "a";
+	g[0].source = g[1].source = g[2].source = "f";
+	for (n = 0; n < 50; n++) {
+		struct ti_builder *b = NULL;
+		struct ti_snapshot *s = NULL;
+		struct err e = ERR_INIT;
+		int rc;
+
+		mem_fail_after(n);
+		rc = ti_builder_new(&b, 0, &e);
+		for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(g); i++)
+			if ((rc = ti_builder_add(b, &g[i], &e)) < 0)
+				ti_builder_free(b);
+		if (rc == 0)
+			rc = ti_builder_finish(b, &s, &e);
+		mem_fail_after(-1);
+		if (rc == 0) {
+			CHECK_INT(ti_lookup(s, "a", TI_IP, "10.1.1.1", 8, NULL, NULL), 1);
+			ti_snapshot_free(s);
+			break;
+		}
+		CHECK_INT(rc, -ENOMEM);
+	}
+	CHECK(n > 3 && n < 50);
+}
+
+static void test_live_alloc_failures(void)
+{
+	long n;
+
+	for (n = 0; n < 20; n++) {
+		struct ti_live *l = NULL;
+		struct err e = ERR_INIT;
+		int rc;
+
+		mem_fail_after(n);
+		rc = ti_live_new(&l, 2, &e);
+		mem_fail_after(-1);
+		if (rc == 0) {
+			const struct ti_snapshot *s = ti_live_enter(l, 1);
+
+			CHECK_INT(ti_lookup(s, "a", TI_IP, "10.1.1.1", 8, NULL, NULL), 0);
+			ti_live_leave(l, 1);
+			ti_live_free(l);
+			break;
+		}
+		CHECK_INT(rc, -ENOMEM);
+		CHECK(l == NULL);
+	}
+	CHECK(n > 2 && n < 20);
+}
+
+#define READERS 3
+#define SWAPS 40
+
+struct reader {
+	struct ti_live *l;
+	unsigned id;
+	atomic_bool *stop;
+	long lookups, misses;
+};
+
+static void *read_loop(void *arg)
+{
+	struct reader *r = arg;
+
+	while (!atomic_load(r->stop)) {
+		const struct ti_snapshot *s = ti_live_enter(r->l, r->id);
+		size_t n = ti_lookup(s, "a", TI_IP, "10.1.2.3", 8, NULL, NULL);
+
+		r->misses += n != 1; /* every snapshot but the first empty one lists it once */
+		r->lookups++;
+		ti_live_leave(r->l, r->id);
+	}
+	return NULL;
+}
+
+static struct ti_snapshot *one_net(int i)
+{
+	struct meta_indicator g = ind("ip", i % 2 ? "10.0.0.0/8" : "10.1.0.0/16");
+	struct ti_builder *b = NULL;
+	struct ti_snapshot *s = NULL;
+	struct err e = ERR_INIT;
+
+	g.source = "f";
+	g.tenant = "a";
+	if (ti_builder_new(&b, 0, &e) < 0 || ti_builder_add(b, &g, &e) < 0 ||
+	    ti_builder_finish(b, &s, &e) < 0)
+		t_check(0, __FILE__, __LINE__, "build: %s", e.msg);
+	return s;
+}
+
+static void test_live_swap(void)
+{
+	struct ti_live *l = NULL;
+	struct err e = ERR_INIT;
+	struct reader r[READERS];
+	pthread_t th[READERS];
+	atomic_bool stop = false;
+
+	CHECK_INT(ti_live_new(&l, READERS, &e), 0);
+	if (!l)
+		return;
+	ti_live_swap(l, one_net(0));
+	for (unsigned i = 0; i < READERS; i++) {
+		r[i] = (struct reader){ .l = l, .id = i, .stop = &stop };
+		pthread_create(&th[i], NULL, read_loop, &r[i]);
+	}
+	for (int i = 1; i <= SWAPS; i++)
+		ti_live_swap(l, one_net(i));
+	atomic_store(&stop, true);
+	for (unsigned i = 0; i < READERS; i++) {
+		pthread_join(th[i], NULL);
+		CHECK_INT(r[i].misses, 0);
+	}
+	ti_live_free(l);
+}
+
+int main(void)
+{
+	T_RUN(test_lookup_kinds);
+	T_RUN(test_scope_isolation);
+	T_RUN(test_reimport_expiry_remove);
+	T_RUN(test_put_checks);
+	T_RUN(test_alloc_failures);
+	T_RUN(test_live_alloc_failures);
+	T_RUN(test_live_swap);
+	return t_done();
+}
