@@ -2016,13 +2016,7 @@ static void config_logsources_release(struct config *c)
 
 static bool logsource_value(const char *s, size_t len)
 {
-	if (!len || len > 64)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
-		      s[i] == '_' || s[i] == '-' || s[i] == '.'))
-			return false;
-	return true;
+	return name_logsource_valid(s, len, 64);
 }
 
 static char **logsource_slot(struct config_logsource *l, int which)

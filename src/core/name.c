@@ -43,3 +43,13 @@ bool name_zone_valid(const char *s, size_t len)
 	}
 	return true;
 }
+
+bool name_logsource_valid(const char *s, size_t len, size_t max)
+{
+	if (!s || len == 0 || len > max)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!is_name_char(s[i]) && s[i] != '.')
+			return false;
+	return true;
+}

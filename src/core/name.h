@@ -32,5 +32,11 @@ bool name_reserved(const char *s, size_t len);
  * can never leave the zoneinfo directory.
  */
 bool name_zone_valid(const char *s, size_t len);
+/*
+ * A Sigma logsource value (category, product, service) or an event.dataset: 1 to max
+ * bytes of a-z, 0-9, '_', '-' and '.'. The configuration's logsources use 64, field
+ * mappings 128.
+ */
+bool name_logsource_valid(const char *s, size_t len, size_t max);
 
 #endif

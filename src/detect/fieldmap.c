@@ -21,6 +21,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/name.h"
 
 enum { LS_CATEGORY, LS_PRODUCT, LS_SERVICE, LS_KEYS };
 static const char *const ls_key_names[LS_KEYS] = { "category", "product", "service" };
@@ -171,17 +172,6 @@ static bool name_ok(const char *s, size_t len)
 }
 
 /* A logsource value or dataset part: lower-case letters, digits, '_', '-' and '.'. */
-static bool token_ok(const char *s, size_t len)
-{
-	if (!len || len > 128)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
-		      s[i] == '_' || s[i] == '-' || s[i] == '.'))
-			return false;
-	return true;
-}
-
 static int list_add(struct fm_list *l, const char *from, size_t from_len, const char *to,
 		    size_t to_len)
 {
@@ -234,7 +224,7 @@ static int read_logsource(struct reader *r, struct fy_node *n)
 		if (key < 0)
 			return bad(r, fy_node_pair_key(p),
 				   "logsource: expected category, product or service", NULL);
-		if (!v || !token_ok(v, vlen))
+		if (!v || !name_logsource_valid(v, vlen, 128))
 			return bad(r, fy_node_pair_value(p),
 				   "logsource: expected a lower-case name ([a-z0-9_.-])", NULL);
 		if (!(r->map->ls[key] = mem_strndup(v, vlen)))
@@ -261,7 +251,7 @@ static int read_datasets(struct reader *r, struct fy_node *n)
 		const char *s = scalar(item, &len);
 		bool prefix = s && len > 2 && s[len - 1] == '*' && s[len - 2] == '.';
 
-		if (!s || !token_ok(s, prefix ? len - 2 : len))
+		if (!s || !name_logsource_valid(s, prefix ? len - 2 : len, 128))
 			return bad(r, item, "datasets: expected an event.dataset ([a-z0-9_.-]) "
 				   "or a prefix NAME.*", NULL);
 		if ((rc = list_add(&r->map->datasets, s, prefix ? len - 1 : len, NULL, 0)) < 0)
