@@ -45,9 +45,27 @@ static void test_zones(void)
 	CHECK(name_zone_valid("Asia/Tokyo/", 10));
 }
 
+static void test_logsources(void)
+{
+	char long_value[66];
+
+	CHECK(name_logsource_valid(S("process_creation"), 64));
+	CHECK(name_logsource_valid(S("windows.sysmon-1"), 64));
+	CHECK(!name_logsource_valid(S("Windows"), 64));
+	CHECK(!name_logsource_valid(S("a b"), 64));
+	CHECK(!name_logsource_valid(S("a/b"), 64));
+	CHECK(!name_logsource_valid(S(""), 64));
+	CHECK(!name_logsource_valid(NULL, 0, 64));
+	memset(long_value, 'a', sizeof(long_value));
+	CHECK(name_logsource_valid(long_value, 64, 64));
+	CHECK(!name_logsource_valid(long_value, 65, 64));
+	CHECK(name_logsource_valid(long_value, 65, 128));
+}
+
 int main(void)
 {
 	T_RUN(test_names);
 	T_RUN(test_zones);
+	T_RUN(test_logsources);
 	return t_done();
 }
