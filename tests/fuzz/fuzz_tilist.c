@@ -8,43 +8,17 @@
 #include "core/err.h"
 #include "enrich/ti.h"
 
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
-struct check {
-	unsigned lines;
-};
-
-static int add(void *ctx, const struct ti_indicator *ind)
-{
-	char again[TI_VALUE_BUF];
-	size_t len;
-
-	if (ti_normalize(ind->type, ind->value, ind->len, again, &len, NULL) < 0 ||
-	    len != ind->len || memcmp(again, ind->value, len))
-		abort(); /* not canonical */
-	return 0;
-}
-
-static void reject(void *ctx, unsigned line, const char *reason)
-{
-	const struct check *c = ctx;
-
-	if (line == 0 || line > c->lines || !reason[0])
-		abort();
-}
+#include "fuzz_ti.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct check c = { 1 };
-	struct ti_sink sink = { add, reject, &c };
+	struct fuzz_ti_lines c;
+	struct ti_sink sink = { fuzz_ti_canonical_add, fuzz_ti_line_reject, &c };
 	struct err e = ERR_INIT;
 
-	for (size_t i = 0; i < size; i++)
-		c.lines += data[i] == '\n';
+	fuzz_ti_count_lines(&c, data, size);
 	if (ti_read_list((const char *)data, size, &sink, &e) != 0)
 		abort(); /* the sink never stops it */
 	return 0;
