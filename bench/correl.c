@@ -17,20 +17,10 @@
 #include "core/compat.h"
 
 #include <libfyaml.h>
-#include <sys/resource.h>
 
 #include "core/err.h"
+#include "lib/cpu.h"
 #include "detect/correl.h"
-
-static double cpu_seconds(void)
-{
-	struct rusage ru;
-
-	if (getrusage(RUSAGE_SELF, &ru) < 0)
-		return 0;
-	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-	       (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-}
 
 struct bev {
 	char user[32], ip[32];
@@ -98,7 +88,7 @@ static void run(const char *name, const char *yaml, long events, bool chain)
 	struct correl_engine *en = engine(yaml, in);
 	long results = 0;
 	struct bev ev;
-	double t0 = cpu_seconds(), t;
+	double t0 = bench_cpu_seconds(), t;
 
 	for (long i = 0; i < events; i++) {
 		long attacker = i % 50 == 0;
@@ -113,7 +103,7 @@ static void run(const char *name, const char *yaml, long events, bool chain)
 			exit(1);
 		}
 	}
-	t = cpu_seconds() - t0;
+	t = bench_cpu_seconds() - t0;
 	printf("correl %s: %.0f matches/s per CPU-second, %ld results\n", name,
 	       t > 0 ? events / t : 0, results);
 	correl_engine_free(en);

@@ -27,12 +27,12 @@
  */
 #include "core/compat.h"
 
-#include <sys/resource.h>
 
 #include "core/arena.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "lib/cpu.h"
 #include "core/event.h"
 #include "core/mem.h"
 #include "core/tz.h"
@@ -56,16 +56,6 @@ struct run {
 	unsigned long long events;
 	unsigned long long failed;
 };
-
-static double cpu_seconds(void)
-{
-	struct rusage ru;
-
-	if (getrusage(RUSAGE_SELF, &ru) < 0)
-		return 0;
-	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-	       (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-}
 
 /* FILE's bytes in a fresh buffer (NUL-terminated), or NULL with a message printed. */
 static char *read_file(const char *path, size_t *len)
@@ -234,12 +224,12 @@ int main(int argc, char **argv)
 	}
 	arena_init(&r.arena, 64 * 1024, ARENA_MAX);
 	first = decoder_pick((unsigned)id, lines[0].p, lines[0].len)->name;
-	t0 = cpu_seconds();
+	t0 = bench_cpu_seconds();
 	do {
 		for (size_t i = 0; i < n; i++)
 			decode_line(&r, (unsigned)id, &lines[i]);
 		done += n;
-		t = cpu_seconds() - t0;
+		t = bench_cpu_seconds() - t0;
 	} while (t < seconds);
 	printf("decode %s %s: %.0f lines/s, %.0f events/s per CPU-second "
 	       "(%zu lines, %llu failed, %s decoder)\n",
