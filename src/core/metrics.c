@@ -5,7 +5,7 @@
 
 #include "core/buf.h"
 
-struct metrics_family {
+struct registered {
 	const char *name;
 	const char *help;
 	enum metrics_type type;
@@ -16,12 +16,12 @@ struct metrics_family {
 /* What a collect callback writes to: the output and the family being rendered. */
 struct metrics_out {
 	struct buf *buf;
-	const struct metrics_family *family;
+	const struct registered *family;
 };
 
 static struct {
 	pthread_mutex_t lock;
-	struct metrics_family families[METRICS_MAX_FAMILIES];
+	struct registered families[METRICS_MAX_FAMILIES];
 	size_t n;
 } registry = { PTHREAD_MUTEX_INITIALIZER, { { 0 } }, 0 };
 
@@ -42,7 +42,7 @@ static bool valid_name(const char *s)
 	return true;
 }
 
-static struct metrics_family *find_locked(const char *name)
+static struct registered *find_locked(const char *name)
 {
 	for (size_t i = 0; i < registry.n; i++)
 		if (!strcmp(registry.families[i].name, name))
@@ -64,7 +64,7 @@ int metrics_register(const char *name, enum metrics_type type, const char *help,
 		rc = -ENOSPC;
 	else
 		registry.families[registry.n++] =
-			(struct metrics_family){ name, help ? help : "", type, collect, ctx };
+			(struct registered){ name, help ? help : "", type, collect, ctx };
 	pthread_mutex_unlock(&registry.lock);
 	return rc;
 }
@@ -164,7 +164,7 @@ int metrics_sample_double(struct metrics_out *o, double value, ...)
 	return rc;
 }
 
-static int render_family(struct buf *out, const struct metrics_family *f)
+static int render_family(struct buf *out, const struct registered *f)
 {
 	struct metrics_out o = { out, f };
 	int rc = buf_addf(out, "# HELP %s ", f->name);
@@ -187,4 +187,21 @@ int metrics_render(struct buf *out)
 		rc = render_family(out, &registry.families[i]);
 	pthread_mutex_unlock(&registry.lock);
 	return rc;
+}
+
+int metrics_register_families(const struct metrics_family *fams, size_t n, void *ctx,
+			      const char **failed)
+{
+	for (size_t i = 0; i < n; i++) {
+		int rc = metrics_register(fams[i].name, fams[i].type, fams[i].help,
+					  fams[i].collect, ctx);
+
+		if (rc < 0) {
+			metrics_unregister(ctx);
+			if (failed)
+				*failed = fams[i].name;
+			return rc;
+		}
+	}
+	return 0;
 }

@@ -37,6 +37,7 @@
 #ifndef CORE_METRICS_H
 #define CORE_METRICS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct buf;
@@ -53,6 +54,22 @@ typedef int metrics_collect_fn(struct metrics_out *o, void *ctx);
 #define METRICS_MAX_FAMILIES 256
 int metrics_register(const char *name, enum metrics_type type, const char *help,
 		     metrics_collect_fn *collect, void *ctx);
+/* One family, for modules that register several with the same ctx at once. */
+struct metrics_family {
+	const char *name;
+	enum metrics_type type;
+	const char *help;
+	metrics_collect_fn *collect;
+};
+
+/*
+ * Registers fams[0..n) with ctx: all or none. On a failure the families already registered
+ * with ctx are removed again (metrics_unregister(ctx)), the code is returned and *failed (may
+ * be NULL) names the family that failed.
+ */
+int metrics_register_families(const struct metrics_family *fams, size_t n, void *ctx,
+			      const char **failed);
+
 /* Removes every family registered with ctx (none: no-op). */
 void metrics_unregister(void *ctx);
 

@@ -1535,12 +1535,7 @@ static int collect_queued(struct metrics_out *o, void *ctx)
 
 static int register_metrics(struct detect *d, struct err *e)
 {
-	static const struct {
-		const char *name;
-		enum metrics_type type;
-		const char *help;
-		metrics_collect_fn *fn;
-	} fam[] = {
+	static const struct metrics_family fam[] = {
 		{ "koban_detect_matches_total", METRICS_COUNTER,
 		  "Rule matches and correlation results, by the rule's level.", collect_matches },
 		{ "koban_detect_dropped_total", METRICS_COUNTER,
@@ -1556,9 +1551,10 @@ static int register_metrics(struct detect *d, struct err *e)
 	};
 	int rc;
 
-	for (size_t i = 0; i < sizeof(fam) / sizeof(fam[0]); i++)
-		if ((rc = metrics_register(fam[i].name, fam[i].type, fam[i].help, fam[i].fn, d)) < 0)
-			return err_set(e, rc, "metric %s: %s", fam[i].name, strerror(-rc));
+	const char *failed = "";
+
+	if ((rc = metrics_register_families(fam, sizeof(fam) / sizeof(fam[0]), d, &failed)) < 0)
+		return err_set(e, rc, "metric %s: %s", failed, strerror(-rc));
 	if ((rc = correl_metrics_register(atomic_load(&d->rs)->correl)) < 0 ||
 	    (d->travel && (rc = travel_metrics_register(d->travel)) < 0))
 		return err_set(e, rc, "correlation and travel metrics: %s", strerror(-rc));

@@ -522,12 +522,7 @@ static int collect_skipped(struct metrics_out *o, void *ctx)
 
 int travel_metrics_register(struct travel *t)
 {
-	static const struct {
-		const char *name;
-		enum metrics_type type;
-		const char *help;
-		metrics_collect_fn *fn;
-	} families[] = {
+	static const struct metrics_family families[] = {
 		{ "koban_travel_signins_total", METRICS_COUNTER,
 		  "Successful sign-ins with a location the impossible-travel detector evaluated.",
 		  collect_signins },
@@ -547,14 +542,8 @@ int travel_metrics_register(struct travel *t)
 
 	if (t->metrics)
 		return -EEXIST; /* registered already: leave them */
-	for (size_t i = 0; i < ARRAY_SIZE(families); i++) {
-		if ((rc = metrics_register(families[i].name, families[i].type, families[i].help,
-					   families[i].fn, t)) < 0) {
-			metrics_unregister(t); /* none or all */
-			t->metrics = false;
-			return rc;
-		}
-		t->metrics = true;
-	}
+	if ((rc = metrics_register_families(families, ARRAY_SIZE(families), t, NULL)) < 0)
+		return rc; /* none or all */
+	t->metrics = true;
 	return 0;
 }

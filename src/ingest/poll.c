@@ -1799,12 +1799,7 @@ static int collect_watermark(struct metrics_out *o, void *ctx)
 
 int poll_metrics_register(struct poll *p)
 {
-	static const struct {
-		const char *name;
-		enum metrics_type type;
-		const char *help;
-		metrics_collect_fn *fn;
-	} fam[] = {
+	static const struct metrics_family fam[] = {
 		{ "koban_poller_requests_total", METRICS_COUNTER,
 		  "HTTP requests of the poller to its API, by result.", collect_requests },
 		{ "koban_poller_records_total", METRICS_COUNTER,
@@ -1829,9 +1824,6 @@ int poll_metrics_register(struct poll *p)
 
 	if (!p->n)
 		return 0; /* no pollers: no families */
-	for (size_t i = 0; i < ARRAY_SIZE(fam) && rc == 0; i++)
-		rc = metrics_register(fam[i].name, fam[i].type, fam[i].help, fam[i].fn, p);
-	if (rc < 0)
-		metrics_unregister(p);
+	rc = metrics_register_families(fam, ARRAY_SIZE(fam), p, NULL);
 	return rc;
 }

@@ -63,35 +63,26 @@ static int collect_bytes(struct metrics_out *o, void *ctx)
 
 int retention_metrics_register(struct retention *r, struct err *e)
 {
-	static const struct {
-		const char *name, *help;
-		metrics_collect_fn *fn;
-	} fam[] = {
-		{ "koban_store_retention_runs_total",
+	static const struct metrics_family fam[] = {
+		{ "koban_store_retention_runs_total", METRICS_COUNTER,
 		  "Retention passes over every tenant (at start, then daily).", collect_runs },
-		{ "koban_store_retention_failures_total",
+		{ "koban_store_retention_failures_total", METRICS_COUNTER,
 		  "Tenants whose retention pass failed (logged; the next pass tries again).",
 		  collect_failures },
-		{ "koban_store_retention_dropped_days_total",
+		{ "koban_store_retention_dropped_days_total", METRICS_COUNTER,
 		  "Days of events dropped by retention (one per tenant and day).", collect_days },
-		{ "koban_store_retention_dropped_segments_total",
+		{ "koban_store_retention_dropped_segments_total", METRICS_COUNTER,
 		  "Segment files removed by retention.", collect_segments },
-		{ "koban_store_retention_dropped_events_total",
+		{ "koban_store_retention_dropped_events_total", METRICS_COUNTER,
 		  "Events removed by retention (reason: older than the tenant's retention_days).",
 		  collect_events },
-		{ "koban_store_retention_dropped_bytes_total",
+		{ "koban_store_retention_dropped_bytes_total", METRICS_COUNTER,
 		  "Bytes of segment files removed by retention.", collect_bytes },
 	};
+	const char *failed = "";
+	int rc = metrics_register_families(fam, ARRAY_SIZE(fam), r, &failed);
 
-	for (size_t i = 0; i < ARRAY_SIZE(fam); i++) {
-		int rc = metrics_register(fam[i].name, METRICS_COUNTER, fam[i].help, fam[i].fn, r);
-
-		if (rc < 0) {
-			metrics_unregister(r);
-			return err_set(e, rc, "cannot register %s: %s", fam[i].name, strerror(-rc));
-		}
-	}
-	return 0;
+	return rc < 0 ? err_set(e, rc, "cannot register %s: %s", failed, strerror(-rc)) : 0;
 }
 
 /* The tenants of a pass, copied out of the database's callback. */

@@ -390,12 +390,7 @@ static int collect_commit_seconds(struct metrics_out *o, void *ctx)
 
 static int register_metrics(struct sink *s, struct err *e)
 {
-	static const struct {
-		const char *name;
-		enum metrics_type type;
-		const char *help;
-		metrics_collect_fn *fn;
-	} fams[] = {
+	static const struct metrics_family fams[] = {
 		{ "koban_events_stored_total", METRICS_COUNTER,
 		  "Events of the tenant on stable storage (the write-ahead log's group commit "
 		  "has run).", collect_stored },
@@ -423,13 +418,10 @@ static int register_metrics(struct sink *s, struct err *e)
 	};
 	int rc;
 
-	for (size_t i = 0; i < ARRAY_SIZE(fams); i++)
-		if ((rc = metrics_register(fams[i].name, fams[i].type, fams[i].help, fams[i].fn,
-					   s)) < 0) {
-			metrics_unregister(s);
-			return err_set(e, rc, "sink: cannot register %s: %s", fams[i].name,
-				       strerror(-rc));
-		}
+	const char *failed = "";
+
+	if ((rc = metrics_register_families(fams, ARRAY_SIZE(fams), s, &failed)) < 0)
+		return err_set(e, rc, "sink: cannot register %s: %s", failed, strerror(-rc));
 	return 0;
 }
 
