@@ -79,8 +79,35 @@ static void test_full(void)
 	metrics_unregister(&a);
 }
 
+/* Families registered together: all of them, or none when one fails (named). */
+static void test_families(void)
+{
+	static const struct metrics_family ok[] = {
+		{ "t_fam_one_total", METRICS_COUNTER, "One.", collect_plain },
+		{ "t_fam_two", METRICS_GAUGE, "Two.", collect_plain },
+	};
+	static const struct metrics_family bad[] = {
+		{ "t_fam_three_total", METRICS_COUNTER, "Three.", collect_plain },
+		{ "t fam four", METRICS_COUNTER, "Not a name.", collect_plain },
+	};
+	struct buf out = BUF_INIT(1 << 16);
+	const char *failed = NULL;
+	int a, b;
+
+	CHECK_INT(metrics_register_families(ok, 2, &a, &failed), 0);
+	CHECK(failed == NULL);
+	CHECK_INT(metrics_register_families(bad, 2, &b, &failed), -EINVAL);
+	CHECK_STR(failed, "t fam four");
+	CHECK_INT(metrics_render(&out), 0);
+	CHECK(strstr(out.p, "t_fam_two") != NULL);
+	CHECK(strstr(out.p, "t_fam_three_total") == NULL); /* removed again: none or all */
+	metrics_unregister(&a);
+	buf_release(&out);
+}
+
 int main(void)
 {
+	T_RUN(test_families);
 	T_RUN(test_render);
 	T_RUN(test_register_rules);
 	T_RUN(test_full);
