@@ -254,7 +254,12 @@ static void rule_literals(struct list *lits, const char *text)
 	}
 }
 
-static void walk_rules(const char *dir, struct list *lits, unsigned *rules)
+/*
+ * Calls each(ctx, path, text, len) for every file under dir (recursively, in readdir order)
+ * whose name is neither hidden nor skip, and, when suffix is given, ends with it.
+ */
+static void walk(const char *dir, const char *skip, const char *suffix,
+		 void (*each)(void *ctx, const char *text, size_t len), void *ctx)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
@@ -267,60 +272,52 @@ static void walk_rules(const char *dir, struct list *lits, unsigned *rules)
 		size_t len;
 		char *text;
 
-		if (de->d_name[0] == '.' || !strcmp(de->d_name, "unsupported"))
+		if (de->d_name[0] == '.' || !strcmp(de->d_name, skip))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		if (stat(path, &st) < 0)
 			continue;
 		if (S_ISDIR(st.st_mode)) {
-			walk_rules(path, lits, rules);
+			walk(path, skip, suffix, each, ctx);
 			continue;
 		}
-		if (!ends_with(path, ".yml") || !(text = read_file(path, &len)))
+		if ((suffix && !ends_with(path, suffix)) || !(text = read_file(path, &len)))
 			continue;
-		if (wanted_category(text)) {
-			rule_literals(lits, text);
-			++*rules;
-		}
+		each(ctx, text, len);
 		mem_free(text);
 	}
 	closedir(d);
 }
 
-static void walk_samples(const char *dir, struct list *lines)
+struct rule_walk {
+	struct list *lits;
+	unsigned rules;
+};
+
+/* A SigmaHQ rule file: its literals when it is of a wanted category. */
+static void take_rule(void *ctx, const char *text, size_t len)
 {
-	DIR *d = opendir(dir);
-	struct dirent *de;
+	struct rule_walk *w = ctx;
 
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		char path[4096];
-		struct stat st;
-		size_t len;
-		char *text;
-
-		if (de->d_name[0] == '.' || !strcmp(de->d_name, "README.md"))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (stat(path, &st) < 0)
-			continue;
-		if (S_ISDIR(st.st_mode)) {
-			walk_samples(path, lines);
-			continue;
-		}
-		if (!(text = read_file(path, &len)))
-			continue;
-		for (char *s = text, *end; s < text + len; s = end + 1) {
-			end = memchr(s, '\n', (size_t)(text + len - s));
-			if (!end)
-				end = text + len;
-			if (end > s)
-				list_add(lines, s, (size_t)(end - s), MAX_LINES);
-		}
-		mem_free(text);
+	(void)len;
+	if (wanted_category(text)) {
+		rule_literals(w->lits, text);
+		w->rules++;
 	}
-	closedir(d);
+}
+
+/* A sample file: its non-empty lines. */
+static void take_lines(void *ctx, const char *text, size_t len)
+{
+	struct list *lines = ctx;
+
+	for (const char *s = text, *end; s < text + len; s = end + 1) {
+		end = memchr(s, '\n', (size_t)(text + len - s));
+		if (!end)
+			end = text + len;
+		if (end > s)
+			list_add(lines, s, (size_t)(end - s), MAX_LINES);
+	}
 }
 
 /* ---- the runs ---- */
@@ -462,6 +459,7 @@ int main(int argc, char **argv)
 	struct list lits = { 0 }, long_lits = { 0 }, lines = { 0 };
 	char tmp[] = "/tmp/bench-litset-XXXXXX";
 	unsigned rules = 0;
+	struct rule_walk rw = { &lits, 0 };
 	int argi = 1, rc = 0, print = 0;
 
 	for (; argi < argc && argv[argi][0] == '-'; argi++) {
@@ -479,14 +477,15 @@ int main(int argc, char **argv)
 		sigma = argv[argi++];
 	if (argi < argc)
 		samples = argv[argi++];
-	walk_rules(sigma, &lits, &rules);
+	walk(sigma, "unsupported", ".yml", take_rule, &rw);
+	rules = rw.rules;
 	if (print) {
 		for (size_t i = 0; i < lits.n; i++)
 			printf("%s\n", lits.v[i].p);
 		list_release(&lits);
 		return 0;
 	}
-	walk_samples(samples, &lines);
+	walk(samples, "README.md", NULL, take_lines, &lines);
 	if (!lits.n || !lines.n) {
 		printf("bench/litset: skipped: no rules in %s or no lines in %s\n", sigma, samples);
 		return 0;
