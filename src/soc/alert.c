@@ -427,6 +427,7 @@ int alert_sink_new(struct alert_sink **sp, const struct alert_sink_config *c, st
 		rc = err_set(e, -rc, "alerts: cannot start the writer thread: %s", strerror(rc));
 		goto fail;
 	}
+	pthread_setname_np(s->thread, "koban-alerts");
 	s->started = true;
 	*sp = s;
 	return 0;
