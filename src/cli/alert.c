@@ -24,6 +24,7 @@
 #define LIST_DEFAULT 100
 #define ADD_FILE_MAX ((size_t)256 << 20)
 #define JSON_LINE_MAX ((size_t)1 << 20)
+#define ADD_FLUSH_EVERY 64     /* alerts pushed between waits for the writer */
 
 static const struct cli_verb alert_verbs[] = {
 	{ "list", LIST_USAGE,
@@ -227,8 +228,9 @@ static int add_lines(struct alert_sink *s, const char *tenant, const char *text,
 		if (n && (rc = alert_read_json(text + at, n, &ar, &a, &why)) == 0) {
 			a.tenant = tenant;
 			a.detected_ns = 0;
-			if ((rc = alert_sink_push(s, &a, &why)) == 0)
-				st->pushed++;
+			if ((rc = alert_sink_push(s, &a, &why)) == 0 &&
+			    ++st->pushed % ADD_FLUSH_EVERY == 0)
+				alert_sink_flush(s); /* the queue's byte limit is never reached */
 		}
 		if (rc < 0)
 			err_set(e, rc, "%s:%u: %s", st->file, st->lineno, why.msg);

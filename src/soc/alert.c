@@ -86,10 +86,12 @@ const char *alert_kind_name(enum alert_kind k)
 
 static void drop(struct alert_sink *s, enum drop_reason r, const char *tenant, const char *why)
 {
+	char shown[META_ESCAPE_MAX];
+
 	atomic_fetch_add_explicit(&s->dropped[r], 1, memory_order_relaxed);
 	/* the first of each reason is logged; the counter tells how many followed */
 	if (!atomic_exchange(&s->drop_logged[r], true))
-		log_error("alert of tenant %s dropped (%s): %s", tenant ? tenant : "-",
+		log_error("alert of tenant '%s' dropped (%s): %s", meta_escape(tenant, shown),
 			  drop_names[r], why);
 }
 
@@ -425,6 +427,7 @@ int alert_sink_new(struct alert_sink **sp, const struct alert_sink_config *c, st
 		rc = err_set(e, -rc, "alerts: cannot start the writer thread: %s", strerror(rc));
 		goto fail;
 	}
+	pthread_setname_np(s->thread, "koban-alerts");
 	s->started = true;
 	*sp = s;
 	return 0;

@@ -438,6 +438,58 @@ static void test_sink_retention(void)
 	meta_close(m);
 }
 
+/* koban.db refusing a batch: three attempts a second apart, then the alerts are counted. */
+static void test_sink_store_error(void)
+{
+	struct meta *m = open_ab();
+	struct subscriber sub = { 0 };
+	struct alert_sink *s;
+	struct err e = ERR_INIT;
+	struct alert a = alert_of("a", "r");
+	char path[512];
+	sqlite3 *db;
+
+	meta_close(m);
+	if (!m || !(s = sink_new(&sub, 0)))
+		return;
+	CHECK_INT(alert_sink_metrics_register(s, &e), 0);
+	snprintf(path, sizeof(path), "%s/koban.db", data_dir());
+	CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(db, "DROP TABLE alerts", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	CHECK_INT(alert_sink_push(s, &a, &e), 0);
+	CHECK_INT(alert_sink_push(s, &a, &e), 0);
+	alert_sink_flush(s);
+	CHECK_INT(sub.seen.n, 0);
+	metrics_has("koban_alerts_dropped_total{reason=\"store_error\"} 2\n");
+	alert_sink_free(s);
+	subscriber_release(&sub);
+}
+
+/* Every allocation of the start failing in turn: a clean error, nothing leaked. */
+static void test_sink_new_out_of_memory(void)
+{
+	struct meta *m = open_ab();
+	struct alert_sink_config c = { .data_dir = data_dir() };
+	struct alert_sink *s = NULL;
+	int rc = -ENOMEM;
+
+	meta_close(m);
+	for (long n = 0; n < 50 && rc == -ENOMEM; n++) {
+		struct err e = ERR_INIT;
+
+		mem_fail_after(n);
+		rc = alert_sink_new(&s, &c, &e);
+		mem_fail_after(-1);
+		if (rc < 0) {
+			CHECK(s == NULL && e.msg[0]);
+			CHECK_INT(rc, -ENOMEM);
+		}
+	}
+	CHECK_INT(rc, 0);
+	alert_sink_free(s);
+}
+
 /* ---- JSON ---- */
 
 static void test_json_round_trip(void)
@@ -516,6 +568,8 @@ int main(void)
 	T_RUN(test_sink_drops_counted);
 	T_RUN(test_sink_free_drains);
 	T_RUN(test_sink_retention);
+	T_RUN(test_sink_store_error);
+	T_RUN(test_sink_new_out_of_memory);
 	T_RUN(test_json_round_trip);
 	return t_done();
 }
