@@ -441,27 +441,22 @@ static void test_sink_retention(void)
 /* koban.db refusing a batch: three attempts a second apart, then the alerts are counted. */
 static void test_sink_store_error(void)
 {
-	struct meta *m = open_ab();
+	struct meta *m = t_meta_open("a", "b", NULL);
 	struct subscriber sub = { 0 };
 	struct alert_sink *s;
 	struct err e = ERR_INIT;
 	struct alert a = alert_of("a", "r");
-	char path[512];
-	sqlite3 *db;
 
 	meta_close(m);
 	if (!m || !(s = sink_new(&sub, 0)))
 		return;
 	CHECK_INT(alert_sink_metrics_register(s, &e), 0);
-	snprintf(path, sizeof(path), "%s/koban.db", data_dir());
-	CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
-	CHECK_INT(sqlite3_exec(db, "DROP TABLE alerts", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	CHECK_INT(t_meta_exec("DROP TABLE alerts"), SQLITE_OK);
 	CHECK_INT(alert_sink_push(s, &a, &e), 0);
 	CHECK_INT(alert_sink_push(s, &a, &e), 0);
 	alert_sink_flush(s);
 	CHECK_INT(sub.seen.n, 0);
-	metrics_has("koban_alerts_dropped_total{reason=\"store_error\"} 2\n");
+	CHECK_INT(t_metric("koban_alerts_dropped_total{reason=\"store_error\"}", -1), 2);
 	alert_sink_free(s);
 	subscriber_release(&sub);
 }
@@ -469,8 +464,8 @@ static void test_sink_store_error(void)
 /* Every allocation of the start failing in turn: a clean error, nothing leaked. */
 static void test_sink_new_out_of_memory(void)
 {
-	struct meta *m = open_ab();
-	struct alert_sink_config c = { .data_dir = data_dir() };
+	struct meta *m = t_meta_open("a", "b", NULL);
+	struct alert_sink_config c = { .data_dir = t_meta_dir() };
 	struct alert_sink *s = NULL;
 	int rc = -ENOMEM;
 
