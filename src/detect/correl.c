@@ -1054,7 +1054,8 @@ static int entry_insert(struct correl_engine *en, struct tenant *t, struct group
 	}
 	if (g->head + g->n == g->cap) {
 		uint32_t cap = g->cap ? g->cap * 2 : 4;
-		struct entry *v = mem_realloc(g->ents - g->head, cap * sizeof(*v));
+		/* the allocation starts head entries before ents (no arithmetic on a NULL ents) */
+		struct entry *v = mem_realloc(g->ents ? g->ents - g->head : NULL, cap * sizeof(*v));
 
 		if (!v)
 			return -ENOMEM;
