@@ -120,7 +120,7 @@ build/fuzz/libkoban.a: $(FUZZ_LIB_OBJ)
 	ar rcs $@ $^
 build/fuzz/%: tests/fuzz/%.c build/fuzz/libkoban.a
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -MMD -MP -MF $@.d -o $@ $(filter %.c %.a,$^) $(LDLIBS)
+	clang $(FUZZ_CFLAGS) -MMD -MP -MF $@.d -o $@ $< build/fuzz/libkoban.a $(LDLIBS)
 fuzz-build: $(FUZZ_BIN)
 fuzz: fuzz-build
 	@tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BIN)
