@@ -140,7 +140,14 @@ struct group_hint {
 
 struct worker {
 	_Atomic(struct ruleset *) active; /* the set in use (a hazard pointer for reload) */
+	/*
+	 * The current event's JSON, a NUL, its key fields' JSON, a NUL (event_texts): made once
+	 * per event however many rules it matches; texts_made false until then.
+	 */
 	struct buf json;
+	bool texts_made;
+	int json_rc, keys_rc;             /* 0, or why that text could not be made */
+	size_t json_len, keys_at;
 	struct buf scan;                  /* the texts of one event's multi-pattern pass */
 	uint64_t seq;
 	/*
@@ -980,6 +987,33 @@ static int key_json(const struct event *ev, struct buf *out)
 	return err_first(rc, buf_addch(out, '}'));
 }
 
+/*
+ * The event's texts for its alerts and the correlation side, in w->json: made on first use
+ * for each event (detect_event forgets them), so an event matched by several rules is
+ * written once. Returns the event JSON's code (0 or the writer's); w->keys_rc says whether
+ * the key fields were written too.
+ */
+static int event_texts(struct worker *w, const struct event *ev)
+{
+	if (w->texts_made)
+		return w->json_rc;
+	w->texts_made = true;
+	buf_reset(&w->json);
+	w->json_len = 0;
+	w->keys_rc = -EINVAL;
+	w->json_rc = event_write_json(ev, &w->json);
+	if (!w->json_rc)
+		w->json_rc = buf_addch(&w->json, '\0');
+	if (w->json_rc)
+		return w->json_rc;
+	w->json_len = w->json.len - 1;
+	w->keys_at = w->json.len;
+	w->keys_rc = key_json(ev, &w->json);
+	if (!w->keys_rc)
+		w->keys_rc = buf_addch(&w->json, '\0');
+	return 0;
+}
+
 static void rule_alert(const struct sigma_rule *r, struct alert *a)
 {
 	a->rule_id = sigma_rule_id(r);
@@ -1017,22 +1051,15 @@ static void matched(struct detect *d, struct worker *w, const struct rule_info *
 	if (d->cfg.alerts && *tenant) {
 		struct alert a = { .tenant = tenant, .kind = ALERT_SIGMA };
 		struct alert_event ae;
-		size_t keys;
 
-		buf_reset(&w->json);
-		if (event_write_json(ev, &w->json) < 0 || buf_addch(&w->json, '\0') < 0) {
+		if (event_texts(w, ev) < 0 || w->keys_rc < 0) {
 			drop(d, DROP_TOO_LARGE);
 			return;
 		}
-		keys = w->json.len;
-		if (key_json(ev, &w->json) < 0 || buf_addch(&w->json, '\0') < 0) {
-			drop(d, DROP_TOO_LARGE);
-			return;
-		}
-		ae = (struct alert_event){ w->json.p, keys - 1 };
+		ae = (struct alert_event){ w->json.p, w->json_len };
 		rule_alert(ri->r, &a);
 		a.event_ns = event_time(ev);
-		a.key_fields = w->json.p + keys;
+		a.key_fields = w->json.p + w->keys_at;
 		a.events = &ae;
 		a.n_events = 1;
 		(void)alert_sink_push(d->cfg.alerts, &a, NULL); /* a drop is counted there */
@@ -1344,19 +1371,18 @@ static void enqueue(struct detect *d, struct worker *w, struct ruleset *rs, int 
 	size_t tl = strlen(tenant);
 	struct record *rec;
 
-	buf_reset(&w->json);
-	if (event_write_json(ev, &w->json) < 0) {
+	if (event_texts(w, ev) < 0) {
 		drop(d, DROP_TOO_LARGE);
 		return;
 	}
-	if (!(rec = mem_alloc(sizeof(*rec) + tl + 1 + w->json.len + 1))) {
+	if (!(rec = mem_alloc(sizeof(*rec) + tl + 1 + w->json_len + 1))) {
 		drop(d, DROP_NO_MEMORY);
 		return;
 	}
-	*rec = (struct record){ NULL, ref, input, rs->gen, tl, w->json.len };
+	*rec = (struct record){ NULL, ref, input, rs->gen, tl, w->json_len };
 	memcpy(rec->data, tenant, tl + 1);
-	memcpy(rec->data + tl + 1, w->json.p, w->json.len);
-	rec->data[tl + 1 + w->json.len] = '\0';
+	memcpy(rec->data + tl + 1, w->json.p, w->json_len);
+	rec->data[tl + 1 + w->json_len] = '\0';
 	pthread_mutex_lock(&d->qlock);
 	if (d->qcount >= QUEUE_MAX || d->qbytes + rec->json_len > QUEUE_BYTES || d->stopping) {
 		pthread_mutex_unlock(&d->qlock);
@@ -1387,10 +1413,11 @@ static void on_match(struct detect *d, struct worker *w, struct ruleset *rs,
 	if (ri->input < 0)
 		return;
 	if (d->cfg.mode == DETECT_INLINE) {
-		buf_reset(&w->json);
-		if (d->cfg.alerts && event_write_json(ev, &w->json) < 0)
-			buf_reset(&w->json); /* the alert lists the events it can */
-		feed(d, rs, tenant, ri->input, ev, ref, w->json.p, w->json.len);
+		/* without the JSON (too large) the alert lists the events it can */
+		if (d->cfg.alerts)
+			(void)event_texts(w, ev);
+		feed(d, rs, tenant, ri->input, ev, ref, w->json.p,
+		     d->cfg.alerts ? w->json_len : 0);
 	} else {
 		enqueue(d, w, rs, ri->input, tenant, ev, ref);
 	}
@@ -1413,10 +1440,8 @@ static void travel_event(struct detect *d, struct worker *w, struct ruleset *rs,
 		enqueue(d, w, rs, INPUT_TRAVEL, tenant, ev, 0);
 		return;
 	}
-	buf_reset(&w->json);
-	if (event_write_json(ev, &w->json) < 0)
-		buf_reset(&w->json); /* the alert lists the events it can */
-	travel_check(d, tenant, ev, w->json.p, w->json.len);
+	(void)event_texts(w, ev); /* without the JSON the alert lists the events it can */
+	travel_check(d, tenant, ev, w->json.p, w->json_len);
 }
 
 /* The worker's rule set, published so that a reload waits until the worker has left it. */
@@ -1440,6 +1465,7 @@ void detect_event(struct detect *d, unsigned worker, const struct pipeline_origi
 	struct sigma_scratch *sc = rs->sc[worker];
 	const char *tenant = tenant_of(d, o);
 
+	w->texts_made = false; /* a new event */
 	if (!g) {
 		drop(d, DROP_NO_MEMORY);
 		goto done;
