@@ -219,16 +219,27 @@ static void sigma_report(void *ctx, const char *file, unsigned line, const char 
 }
 
 /* correl's "FILE:LINE: ID: reason" as the report's parts. */
+/* msg past its "FILE:LINE: " (detect/correl's messages start so), else msg itself. */
+static const char *after_where(const char *msg, const char *file)
+{
+	size_t fl = strlen(file);
+	char *end;
+
+	if (!strncmp(msg, file, fl) && msg[fl] == ':' && strtoul(msg + fl + 1, &end, 10) &&
+	    end[0] == ':' && end[1] == ' ')
+		return end + 2;
+	return msg;
+}
+
 static void correl_report(void *ctx, const struct correl_rule *r, const char *msg)
 {
 	const char *id = correl_rule_key(r) ? correl_rule_key(r) : "correlation";
-	size_t fl = strlen(r->file), il = strlen(id);
+	size_t il = strlen(id);
 
-	if (!strncmp(msg, r->file, fl) && msg[fl] == ':' && (msg = strstr(msg + fl + 1, ": ")))
-		msg += 2;
-	if (msg && !strncmp(msg, id, il) && !strncmp(msg + il, ": ", 2))
+	msg = after_where(msg, r->file);
+	if (!strncmp(msg, id, il) && !strncmp(msg + il, ": ", 2))
 		msg += il + 2;
-	report(ctx, r->file, (unsigned)r->line, id, msg ? msg : "rejected");
+	report(ctx, r->file, (unsigned)r->line, id, msg);
 }
 
 static int level_index(const char *level)
@@ -314,16 +325,14 @@ int detect_collect_correlation(void *ctx, struct fy_document *doc, const char *f
 {
 	struct detect_correlations *c = ctx;
 	struct correl_rule *r = NULL, **v;
-	size_t fl = strlen(file);
-	char *end;
+	const char *rest;
 	int rc;
 
 	(void)line;
 	if ((rc = correl_rule_parse(doc, file, &r, e)) < 0) {
-		/* "FILE:LINE: what": the loader's report names the file and the line itself */
-		if (!strncmp(e->msg, file, fl) && e->msg[fl] == ':' &&
-		    strtoul(e->msg + fl + 1, &end, 10) && end[0] == ':' && end[1] == ' ')
-			memmove(e->msg, end + 2, strlen(end + 2) + 1);
+		/* the loader's report names the file and the line itself */
+		rest = after_where(e->msg, file);
+		memmove(e->msg, rest, strlen(rest) + 1);
 		return rc;
 	}
 	if (c->n == c->cap) {
