@@ -982,11 +982,17 @@ static int document_id(struct doc_ctx *d, struct fy_node *root, const char **id,
 		return rc;
 	d->id = **id ? *id : **name ? *name : NULL;
 	if (!d->id) {
+		size_t flen = strlen(d->file);
+		char *made;
+
 		snprintf(where, sizeof(where), ":%u", *line);
-		d->id = arena_strndup(&d->s->strings, d->file, strlen(d->file) + strlen(where));
-		if (!d->id)
+		/* Not strndup of FILE with the longer length: that reads past FILE's end. */
+		made = arena_alloc(&d->s->strings, flen + strlen(where) + 1);
+		if (!made)
 			return err_set(d->e, -ENOMEM, "out of memory");
-		memcpy((char *)d->id + strlen(d->file), where, strlen(where) + 1);
+		memcpy(made, d->file, flen);
+		memcpy(made + flen, where, strlen(where) + 1);
+		d->id = made;
 	}
 	return 0;
 }
