@@ -15,6 +15,7 @@
 #include "enrich/misp.h"
 #include "enrich/stix.h"
 #include "enrich/ti.h"
+#include "enrich/tifeed.h"
 #include "enrich/tiread.h"
 #include "enrich/tisnap.h"
 #include "store/meta.h"
@@ -24,6 +25,8 @@
 #define LIST_USAGE "ti list [--tenant T] [--source S] [--json]"
 #define REMOVE_USAGE "ti remove --source NAME [--tenant T] [VALUE...]"
 #define LOOKUP_USAGE "ti lookup [--tenant T] [--json] VALUE"
+#define FEEDS_USAGE "ti feeds [--json]"
+#define FETCH_USAGE "ti fetch [NAME...]"
 #define IMPORT_FILE_MAX ((size_t)1 << 30)
 #define SNIFF_BYTES 4096
 #define REMOVE_VALUES_MAX 64
@@ -51,17 +54,25 @@ static const struct cli_verb ti_verbs[] = {
 	  "Prints the indicators VALUE matches for tenant T (global ones without --tenant):\n"
 	  "an address inside a listed network, a sub-domain of a listed domain, a URL or a\n"
 	  "hash in any case. Exit 0 on a match, 1 when nothing matches." },
+	{ "feeds", FEEDS_USAGE,
+	  "Lists the feeds of the configuration (ti.feeds) with their state in koban.db:\n"
+	  "URL, last success, indicators, next refresh and the last error.\n"
+	  "--json: one JSON object per feed and line." },
+	{ "fetch", FETCH_USAGE,
+	  "Fetches the feeds NAME (every enabled one when none is given) now and prints\n"
+	  "what each brought. Exit 0 when every fetch succeeded, 1 when one failed (its\n"
+	  "last good set is kept)." },
 };
 
 static const struct cli_command ti_command = {
 	"ti", IMPORT_USAGE "\n       koban " LIST_USAGE "\n       koban " REMOVE_USAGE
-	"\n       koban " LOOKUP_USAGE,
+	"\n       koban " LOOKUP_USAGE "\n       koban " FEEDS_USAGE "\n       koban " FETCH_USAGE,
 	"Threat-intelligence indicators (docs/threatintel.md).\n"
 	"`koban help ti VERB` describes one sub-command.",
 	ti_verbs, ARRAY_SIZE(ti_verbs),
 };
 
-enum { IMPORT, LIST, REMOVE, LOOKUP };
+enum { IMPORT, LIST, REMOVE, LOOKUP, FEEDS, FETCH, N_VERBS };
 
 struct ti_opts {
 	const char *source, *tenant, *format, *columns;
@@ -458,18 +469,176 @@ static int ti_lookup_cmd(struct meta *m, const struct ti_opts *op, struct err *e
 	return hits ? 0 : 1;
 }
 
+/* ---- feeds and fetch ---- */
+
+/* A feed's row in koban.db (copied: the strings live during the callback only). */
+struct feed_row {
+	bool found;
+	int64_t last_success_ns, last_error_ns, failures, indicators, next_ns;
+	char error[META_TI_FEED_TEXT_MAX + 1];
+};
+
+static void feed_row(void *ctx, const struct meta_ti_feed *f)
+{
+	struct feed_row *r = ctx;
+
+	r->found = true;
+	r->last_success_ns = f->last_success_ns;
+	r->last_error_ns = f->last_error_ns;
+	r->failures = f->failures;
+	r->indicators = f->indicators;
+	r->next_ns = f->next_ns;
+	snprintf(r->error, sizeof(r->error), "%s", f->last_error ? f->last_error : "");
+}
+
+static void time_cell(int64_t ns, char out[TIME_RFC3339_LEN], const char *none)
+{
+	if (ns)
+		time_format_rfc3339(ns - ns % NS_PER_SEC, out);
+	else
+		snprintf(out, TIME_RFC3339_LEN, "%s", none);
+}
+
+static int feed_json(struct buf *b, const struct config_ti_feed *f, const struct feed_row *r)
+{
+	int rc;
+
+	buf_reset(b);
+	rc = buf_adds(b, "{\"name\": ");
+	rc = err_first(rc, json_add_string(b, f->name, strlen(f->name)));
+	rc = err_first(rc, add_field(b, "url", f->url));
+	rc = err_first(rc, add_field(b, "format", config_ti_format_name(f->format)));
+	rc = err_first(rc, add_field(b, "tenant", f->tenant));
+	rc = err_first(rc, buf_addf(b, ", \"enabled\": %s", f->enabled ? "true" : "false"));
+	rc = err_first(rc, add_time(b, "last_success", r->last_success_ns));
+	rc = err_first(rc, add_field(b, "last_error", r->error[0] ? r->error : NULL));
+	rc = err_first(rc, add_time(b, "last_error_time", r->last_error_ns));
+	rc = err_first(rc, buf_addf(b, ", \"failures\": %lld, \"indicators\": %lld",
+				    (long long)r->failures, (long long)r->indicators));
+	rc = err_first(rc, add_time(b, "next_refresh", r->found ? r->next_ns : 0));
+	return err_first(rc, buf_addch(b, '}'));
+}
+
+#define FEED_COLS 6
+
+static void feed_cells(const struct config_ti_feed *f, const struct feed_row *r,
+		       char last[TIME_RFC3339_LEN], char next[TIME_RFC3339_LEN], char count[24],
+		       const char *cells[FEED_COLS])
+{
+	time_cell(r->last_success_ns, last, "never");
+	time_cell(f->enabled && r->found ? r->next_ns : 0, next, f->enabled ? "now" : "disabled");
+	snprintf(count, 24, "%lld", (long long)r->indicators);
+	cells[0] = f->name;
+	cells[1] = f->url;
+	cells[2] = last;
+	cells[3] = count;
+	cells[4] = next;
+	cells[5] = r->error[0] ? r->error : "-";
+}
+
+static int ti_feeds(struct meta *m, const struct config *c, const struct ti_opts *op,
+		    struct err *e)
+{
+	static const char *const head[FEED_COLS] = { "NAME", "URL", "LAST SUCCESS",
+						     "INDICATORS", "NEXT REFRESH", "LAST ERROR" };
+	struct feed_row *rows = c->n_ti_feeds ? mem_calloc(c->n_ti_feeds, sizeof(*rows)) : NULL;
+	struct buf line = BUF_INIT(LINE_MAX_JSON);
+	size_t width[FEED_COLS] = { 0 };
+	int rc = 0;
+
+	if (c->n_ti_feeds && !rows) {
+		err_set(e, -ENOMEM, "out of memory");
+		return cli_fail(e);
+	}
+	for (size_t i = 0; i < c->n_ti_feeds && rc == 0; i++)
+		if ((rc = meta_ti_feed_get(m, c->ti_feeds[i].name, feed_row, &rows[i], e)) == -ENOENT)
+			rc = 0;
+	cli_table_widen(width, head, FEED_COLS);
+	for (int pass = 0; pass < 2 && rc == 0 && !op->json; pass++) {
+		if (pass)
+			cli_table_row(width, head, FEED_COLS);
+		for (size_t i = 0; i < c->n_ti_feeds; i++) {
+			char last[TIME_RFC3339_LEN], next[TIME_RFC3339_LEN], count[24];
+			const char *cells[FEED_COLS];
+
+			feed_cells(&c->ti_feeds[i], &rows[i], last, next, count, cells);
+			if (pass)
+				cli_table_row(width, cells, FEED_COLS);
+			else
+				cli_table_widen(width, cells, FEED_COLS);
+		}
+	}
+	for (size_t i = 0; i < c->n_ti_feeds && rc == 0 && op->json; i++)
+		if ((rc = feed_json(&line, &c->ti_feeds[i], &rows[i])) == 0)
+			printf("%s\n", line.p);
+		else
+			err_set(e, rc, "feed %s: too large to print", c->ti_feeds[i].name);
+	if (!c->n_ti_feeds)
+		fprintf(stderr, "koban: ti feeds: no feeds in the configuration (ti.feeds)\n");
+	buf_release(&line);
+	mem_free(rows);
+	return rc < 0 ? cli_fail(e) : 0;
+}
+
+static int ti_fetch(const struct config *c, const struct ti_opts *op, struct err *e)
+{
+	struct tifeed_config tc = { .feeds = c->ti_feeds, .n_feeds = c->n_ti_feeds,
+				    .data_dir = c->data_dir,
+				    .default_confidence = (int)c->ti_default_confidence };
+	struct tifeed *t = NULL;
+	int failed = 0, rc;
+
+	for (size_t i = 0; i < ARRAY_SIZE(op->pos) && op->pos[i]; i++) {
+		bool known = false;
+
+		for (size_t k = 0; k < c->n_ti_feeds; k++)
+			known = known || !strcmp(c->ti_feeds[k].name, op->pos[i]);
+		if (!known)
+			return cli_usage_error("ti fetch", FETCH_USAGE, "no feed '%s' in the "
+					       "configuration (ti.feeds)", op->pos[i]);
+	}
+	if ((rc = tifeed_new(&t, &tc, e)) < 0)
+		return cli_fail(e);
+	for (size_t i = 0; i < c->n_ti_feeds; i++) {
+		const struct config_ti_feed *f = &c->ti_feeds[i];
+		struct tifeed_result r;
+		bool named = !op->pos[0];
+
+		for (size_t k = 0; k < ARRAY_SIZE(op->pos) && op->pos[k]; k++)
+			named = named || !strcmp(op->pos[k], f->name);
+		if (!named || (!op->pos[0] && !f->enabled))
+			continue;
+		err_clear(e);
+		if (tifeed_fetch(t, i, &r, e) < 0) {
+			printf("%s: failed: %s\n", f->name, e->msg);
+			failed++;
+		} else if (r.unchanged) {
+			printf("%s: unchanged, %lld indicators\n", f->name, (long long)r.indicators);
+		} else {
+			printf("%s: %u read, %u new, %u updated, %lld removed, %u rejected; %lld "
+			       "indicators\n", f->name, r.read, r.added, r.updated,
+			       (long long)r.removed, r.rejected, (long long)r.indicators);
+		}
+	}
+	tifeed_free(t);
+	return failed ? 1 : 0;
+}
+
 /* ---- dispatch ---- */
 
 static void verb_args(int which, struct ti_opts *op, struct cli_args *a,
-		      const struct cli_option *opts[4], const size_t n_opts[4])
+		      const struct cli_option *opts[N_VERBS], const size_t n_opts[N_VERBS])
 {
-	static const char *const file_name[] = { "FILE" }, *const value_name[] = { "VALUE" };
+	static const char *const file_name[] = { "FILE" }, *const value_name[] = { "VALUE" },
+			  *const feed_name[] = { "NAME" };
+	static const char *const cmds[N_VERBS] = { "ti import", "ti list", "ti remove",
+						   "ti lookup", "ti feeds", "ti fetch" };
 
-	a->cmd = which == IMPORT ? "ti import" : which == LIST ? "ti list" :
-		 which == REMOVE ? "ti remove" : "ti lookup";
+	a->cmd = cmds[which];
 	a->min_pos = which == IMPORT || which == LOOKUP;
-	a->max_pos = which == REMOVE ? REMOVE_VALUES_MAX : which == LIST ? 0 : 1;
-	a->pos_names = which == IMPORT ? file_name : value_name;
+	a->max_pos = which == REMOVE || which == FETCH ? REMOVE_VALUES_MAX :
+		     which == LIST || which == FEEDS ? 0 : 1;
+	a->pos_names = which == IMPORT ? file_name : which == FETCH ? feed_name : value_name;
 	a->opts = opts[which];
 	a->n_opts = n_opts[which];
 	a->pos = op->pos;
@@ -490,9 +659,12 @@ int cmd_ti(int argc, char **argv)
 						  CLI_VALUE("tenant", &op.tenant) };
 	const struct cli_option lookup_opts[] = { CLI_VALUE("tenant", &op.tenant),
 						  CLI_FLAG("json", &op.json) };
-	const struct cli_option *opts[4] = { import_opts, list_opts, remove_opts, lookup_opts };
-	const size_t n_opts[4] = { ARRAY_SIZE(import_opts), ARRAY_SIZE(list_opts),
-				   ARRAY_SIZE(remove_opts), ARRAY_SIZE(lookup_opts) };
+	const struct cli_option feeds_opts[] = { CLI_FLAG("json", &op.json) };
+	const struct cli_option *opts[N_VERBS] = { import_opts, list_opts, remove_opts,
+						   lookup_opts, feeds_opts, NULL };
+	const size_t n_opts[N_VERBS] = { ARRAY_SIZE(import_opts), ARRAY_SIZE(list_opts),
+					 ARRAY_SIZE(remove_opts), ARRAY_SIZE(lookup_opts),
+					 ARRAY_SIZE(feeds_opts), 0 };
 	struct cli_args a = { 0 };
 	struct meta *m = NULL;
 	struct err e = ERR_INIT;
@@ -513,12 +685,16 @@ int cmd_ti(int argc, char **argv)
 		return rc;
 	if (which == IMPORT)
 		rc = ti_import(&c, &op, &e);
+	else if (which == FETCH)
+		rc = ti_fetch(&c, &op, &e);
 	else if ((rc = meta_open(&m, c.data_dir, &e)) < 0)
 		rc = cli_fail(&e);
 	else if (which == LIST)
 		rc = ti_list(m, &op, &e);
 	else if (which == REMOVE)
 		rc = ti_remove(m, &op, &e);
+	else if (which == FEEDS)
+		rc = ti_feeds(m, &c, &op, &e);
 	else
 		rc = ti_lookup_cmd(m, &op, &e);
 	meta_close(m);

@@ -102,6 +102,7 @@ static void config_leef_release(struct config *c);
 static void config_pollers_release(struct config *c);
 static void config_detect_release(struct config *c);
 static void config_logsources_release(struct config *c);
+static void config_ti_release(struct config *c);
 
 void config_release(struct config *c)
 {
@@ -126,6 +127,7 @@ void config_release(struct config *c)
 	mem_free(c->keys_signing);
 	config_leef_release(c);
 	config_detect_release(c);
+	config_ti_release(c);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -167,6 +169,7 @@ static int keep_listeners(struct config *c, const struct config *running)
 static void config_store_defaults(struct config *c);
 static void config_alerts_defaults(struct config *c);
 static void config_decoders_defaults(struct config *c);
+static void config_ti_defaults(struct config *c);
 
 int config_defaults(struct config *c, struct err *e)
 {
@@ -190,6 +193,7 @@ int config_defaults(struct config *c, struct err *e)
 	config_store_defaults(c);
 	config_alerts_defaults(c);
 	config_decoders_defaults(c);
+	config_ti_defaults(c);
 	c->data_dir = mem_strdup("./var");
 	c->timezone = mem_strdup("local");
 	c->clock_skew_max = 7200;
@@ -2394,6 +2398,229 @@ static const struct key detect_keys[] = {
 	  .size = sizeof(((struct config *)0)->detect_travel_distance), .min = 0, .max = 20038 },
 };
 
+/* ---------------------------------------------------------------- ti section */
+
+/*
+ * ti: { default_confidence, dedupe_window, retrohunt_days, feeds: { NAME: {...} } }
+ * (enrich/tifeed.h). Feeds are read at start: a reload keeps the running ones.
+ */
+static const char *const ti_format_names[] = { "list", "csv", "stix", "misp", "taxii" };
+
+const char *config_ti_format_name(enum config_ti_format f)
+{
+	return (size_t)f < ARRAY_SIZE(ti_format_names) ? ti_format_names[f] : "unknown";
+}
+
+static void config_ti_defaults(struct config *c)
+{
+	c->ti_default_confidence = 50;
+	c->ti_dedupe_window = 3600;
+	c->ti_retrohunt_days = 30;
+}
+
+static void ti_feed_release(void *entry)
+{
+	struct config_ti_feed *f = entry;
+	char **strings[] = { &f->name, &f->url, &f->tenant, &f->columns, &f->ca_file,
+			     &f->username, &f->password_file, &f->api_key_file };
+
+	for (size_t i = 0; i < ARRAY_SIZE(strings); i++) {
+		mem_free(*strings[i]);
+		*strings[i] = NULL;
+	}
+}
+
+static void config_ti_release(struct config *c)
+{
+	release_entries(&c->ti_feeds, &c->n_ti_feeds, sizeof(*c->ti_feeds), ti_feed_release);
+}
+
+static int parse_ti_format(struct parse *p, const struct key *k, void *target, const char *path)
+{
+	size_t len;
+	const char *s = p->ev.type == YAML_SCALAR_EVENT ? scalar(p, &len) : NULL;
+
+	for (size_t i = 0; s && i < ARRAY_SIZE(ti_format_names); i++)
+		if (strlen(ti_format_names[i]) == len && !memcmp(ti_format_names[i], s, len)) {
+			((struct config_ti_feed *)target)->format = (enum config_ti_format)i;
+			return 0;
+		}
+	return expected(p, path, "list, csv, stix, misp or taxii");
+}
+
+/* An https:// URL without spaces, quotes or fragment (a query only for whole documents). */
+static bool feed_url_valid(const char *s, size_t len)
+{
+	return !strncmp(s, "https://", 8) && s[8] && s[8] != '/' && !strpbrk(s, " \"\\<>#");
+}
+
+static int parse_feed_url(struct parse *p, const struct key *k, void *target, const char *path)
+{
+	char *v;
+	int rc = take_valid(p, path, "an https:// URL", feed_url_valid, &v);
+
+	return rc < 0 ? rc : replace_string((char **)((char *)target + k->off), v);
+}
+
+#define FEED_UINT(n, field, lo, hi)                                                     \
+	{ .name = n, .parse = parse_uint, .off = offsetof(struct config_ti_feed, field),  \
+	  .size = sizeof(((struct config_ti_feed *)0)->field), .min = lo, .max = hi }
+#define FEED_STRING(n, handler, field, req)                                             \
+	{ .name = n, .parse = handler, .off = offsetof(struct config_ti_feed, field),     \
+	  .required = req }
+
+static const struct key ti_feed_keys[] = {
+	FEED_STRING("url", parse_feed_url, url, true),
+	{ .name = "format", .parse = parse_ti_format, .required = true },
+	FEED_UINT("refresh", refresh, 60, 30u * 86400),
+	FEED_STRING("tenant", parse_poller_tenant, tenant, false),
+	FEED_STRING("columns", parse_poller_word, columns, false),
+	FEED_UINT("confidence", confidence, 0, 100),
+	FEED_UINT("retrohunt_days", retrohunt_days, 0, 3650),
+	FEED_STRING("ca_file", parse_path, ca_file, false),
+	FEED_STRING("username", parse_poller_word, username, false),
+	FEED_STRING("password_file", parse_path, password_file, false),
+	FEED_STRING("api_key_file", parse_path, api_key_file, false),
+	{ .name = "to_ids_only", .parse = parse_bool,
+	  .off = offsetof(struct config_ti_feed, to_ids_only) },
+	{ .name = "enabled", .parse = parse_bool, .off = offsetof(struct config_ti_feed, enabled) },
+};
+static const struct section ti_feed_section = { ti_feed_keys, ARRAY_SIZE(ti_feed_keys) };
+
+/* What only the whole entry can tell: keys that belong to another format or go together. */
+static int ti_feed_finish(struct parse *p, const struct config_ti_feed *f, const char *path)
+{
+	if (f->columns && f->format != TI_FEED_CSV)
+		return fail_line(p, f->line, "%s: 'columns' is for format csv", path);
+	if (f->api_key_file && f->format != TI_FEED_MISP)
+		return fail_line(p, f->line, "%s: 'api_key_file' is for format misp", path);
+	if (!f->username != !f->password_file)
+		return fail_line(p, f->line, "%s: 'username' and 'password_file' go together",
+				 path);
+	if ((f->format == TI_FEED_MISP || f->format == TI_FEED_TAXII) && strchr(f->url, '?'))
+		return fail_line(p, f->line, "%s: a %s URL takes no query (paths are appended "
+				 "to it)", path, ti_format_names[f->format]);
+	return 0; /* columns are checked by enrich/tifeed.c, which reads them */
+}
+
+static int parse_ti_feeds(struct parse *p, const struct key *k, void *target, const char *path)
+{
+	char item[KEY_PATH_MAX];
+	int rc;
+
+	config_ti_release(p->c);
+	if (is_null(p))
+		return 0;
+	if (p->ev.type != YAML_MAPPING_START_EVENT)
+		return expected(p, path, "a mapping of feed names to settings");
+	while ((rc = next_event(p)) == 0 && p->ev.type != YAML_MAPPING_END_EVENT) {
+		struct config *c = p->c;
+		struct config_ti_feed *f;
+		void *at;
+
+		if ((rc = add_entry(p, path, "feed", &c->ti_feeds, &c->n_ti_feeds, sizeof(*f),
+				    offsetof(struct config_ti_feed, name),
+				    offsetof(struct config_ti_feed, line), CONFIG_TI_FEEDS_MAX,
+				    &at)) < 0 || (rc = next_event(p)) < 0)
+			return rc;
+		f = at;
+		f->refresh = 3600;
+		f->confidence = -1;
+		f->retrohunt_days = -1;
+		f->to_ids_only = f->enabled = 1;
+		sub_path(item, path, f->name);
+		if ((rc = walk_section(p, &ti_feed_section, f, item, NULL)) < 0 ||
+		    (rc = ti_feed_finish(p, f, item)) < 0)
+			return rc;
+	}
+	return rc;
+}
+
+static void ti_feeds_show(const struct config *c, char *out, size_t size)
+{
+	size_t used = 0;
+
+	snprintf(out, size, "none");
+	for (size_t i = 0; i < c->n_ti_feeds && used < size; i++)
+		used += (size_t)snprintf(out + used, size - used, "%s%s: %s %s every %us%s",
+					 i ? ", " : "", c->ti_feeds[i].name,
+					 ti_format_names[c->ti_feeds[i].format], c->ti_feeds[i].url,
+					 (unsigned)c->ti_feeds[i].refresh,
+					 c->ti_feeds[i].enabled ? "" : " (disabled)");
+}
+
+static bool ti_feed_same(const struct config_ti_feed *a, const struct config_ti_feed *b)
+{
+	const char *const sa[] = { a->name, a->url, a->tenant, a->columns, a->ca_file,
+				   a->username, a->password_file, a->api_key_file };
+	const char *const sb[] = { b->name, b->url, b->tenant, b->columns, b->ca_file,
+				   b->username, b->password_file, b->api_key_file };
+
+	if (a->format != b->format || a->refresh != b->refresh ||
+	    a->confidence != b->confidence || a->retrohunt_days != b->retrohunt_days ||
+	    a->to_ids_only != b->to_ids_only || a->enabled != b->enabled)
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(sa); i++)
+		if (!string_same(sa[i], sb[i]))
+			return false;
+	return true;
+}
+
+static bool ti_feeds_same(const struct config *a, const struct config *b)
+{
+	if (a->n_ti_feeds != b->n_ti_feeds)
+		return false;
+	for (size_t i = 0; i < a->n_ti_feeds; i++)
+		if (!ti_feed_same(&a->ti_feeds[i], &b->ti_feeds[i]))
+			return false;
+	return true;
+}
+
+static int ti_feed_copy(struct config_ti_feed *to, const struct config_ti_feed *from)
+{
+	int rc = 0;
+
+	*to = *from;
+	rc = err_first(rc, dup_or_null(&to->name, from->name));
+	rc = err_first(rc, dup_or_null(&to->url, from->url));
+	rc = err_first(rc, dup_or_null(&to->tenant, from->tenant));
+	rc = err_first(rc, dup_or_null(&to->columns, from->columns));
+	rc = err_first(rc, dup_or_null(&to->ca_file, from->ca_file));
+	rc = err_first(rc, dup_or_null(&to->username, from->username));
+	rc = err_first(rc, dup_or_null(&to->password_file, from->password_file));
+	return err_first(rc, dup_or_null(&to->api_key_file, from->api_key_file));
+}
+
+/* Replaces next's feeds by copies of running's (the feeds' thread keeps them until a restart). */
+static int keep_ti_feeds(struct config *next, const struct config *running)
+{
+	config_ti_release(next);
+	if (!running->n_ti_feeds)
+		return 0;
+	next->ti_feeds = mem_calloc(running->n_ti_feeds, sizeof(*next->ti_feeds));
+	if (!next->ti_feeds)
+		return -ENOMEM;
+	for (; next->n_ti_feeds < running->n_ti_feeds; next->n_ti_feeds++)
+		if (ti_feed_copy(&next->ti_feeds[next->n_ti_feeds],
+				 &running->ti_feeds[next->n_ti_feeds]) < 0) {
+			next->n_ti_feeds++; /* released with the others */
+			return -ENOMEM;
+		}
+	return 0;
+}
+
+#define TI_UINT(n, field, lo, hi)                                                       \
+	{ .name = n, .parse = parse_uint, .off = offsetof(struct config, field),          \
+	  .size = sizeof(((struct config *)0)->field), .min = lo, .max = hi }
+
+static const struct key ti_keys[] = {
+	TI_UINT("default_confidence", ti_default_confidence, 0, 100),
+	TI_UINT("dedupe_window", ti_dedupe_window, 0, 30u * 86400),
+	TI_UINT("retrohunt_days", ti_retrohunt_days, 0, 3650),
+	{ .name = "feeds", .parse = parse_ti_feeds, .same = ti_feeds_same, .show = ti_feeds_show,
+	  .keep = keep_ti_feeds },
+};
+
 static const struct key top_keys[] = {
 	{ .name = "data_dir", .parse = parse_path, .off = offsetof(struct config, data_dir) },
 	{ .name = "log_level", .parse = parse_log_level, .live = true, .show = log_level_show },
@@ -2416,6 +2643,7 @@ static const struct key top_keys[] = {
 	{ .name = "pollers", .parse = parse_pollers, .same = pollers_same, .show = pollers_show,
 	  .keep = keep_pollers },
 	SECTION_KEY("detect", parse_section, detect_keys),
+	SECTION_KEY("ti", parse_section, ti_keys),
 	{ .name = "logsources", .parse = parse_logsources, .live = true, .same = logsources_same,
 	  .show = logsources_show },
 };
@@ -3233,7 +3461,31 @@ static const char example[] =
 	"# decoder's data set (PAN-OS: category firewall, product panos). Rules apply to an\n"
 	"# event when every logsource key they name has that value. None by default; e.g.\n"
 	"#   app-audit: { product: m365, service: audit }\n"
-	"logsources: {}\n";
+	"logsources: {}\n"
+	"\n"
+	"# Threat intelligence (docs/threatintel.md): the confidence of indicators that carry\n"
+	"# none, the window within which one indicator seen on one host raises one alert,\n"
+	"# and the days of stored events newly imported indicators are sought in. Feeds are\n"
+	"# fetched over HTTPS every refresh seconds (at least 60) into the indicators of\n"
+	"# source NAME (global, or of tenant); format list, csv, stix (a bundle), taxii (a\n"
+	"# TAXII 2.1 collection's URL) or misp (a MISP feed's directory URL). Secrets are read\n"
+	"# from files of mode 0600: password_file (HTTP Basic, with username), api_key_file\n"
+	"# (MISP). None by default; a restart applies changes. For example:\n"
+	"#   feeds:\n"
+	"#     abuse-ips:\n"
+	"#       url: https://feeds.example.org/ips.txt\n"
+	"#       format: list\n"
+	"#       refresh: 3600\n"
+	"#     isac:\n"
+	"#       url: https://taxii.example.org/api1/collections/91a7b528-80eb-42ed-a74d-c6fbd5a26116/\n"
+	"#       format: taxii\n"
+	"#       username: koban\n"
+	"#       password_file: /etc/koban/isac.secret\n"
+	"ti:\n"
+	"  default_confidence: 50\n"
+	"  dedupe_window: 3600\n"
+	"  retrohunt_days: 30\n"
+	"  feeds: {}\n";
 
 const char *config_example(void)
 {

@@ -96,6 +96,33 @@ struct config_poller {
 	unsigned line;            /* where the file names the poller */
 };
 
+/*
+ * ti: threat-intelligence settings and feeds (enrich/tifeed.h, docs/threatintel.md).
+ * ti.feeds.NAME: one feed fetched by URL every refresh seconds into koban.db's indicators
+ * under source NAME (global, or tenant's). Secrets only from files of mode 0600 or stricter.
+ */
+#define CONFIG_TI_FEEDS_MAX 256
+enum config_ti_format { TI_FEED_LIST, TI_FEED_CSV, TI_FEED_STIX, TI_FEED_MISP, TI_FEED_TAXII };
+struct config_ti_feed {
+	char *name;               /* the map key: the indicators' source name */
+	char *url;                /* https:// URL (TAXII: the collection's; MISP: the feed's dir) */
+	enum config_ti_format format;
+	uint32_t refresh;         /* seconds between fetches; 3600 */
+	char *tenant;             /* NULL: global indicators */
+	char *columns;            /* csv: column map (enrich/tiread.h), NULL: from the header */
+	int confidence;           /* of indicators without one; -1: ti.default_confidence */
+	int retrohunt_days;       /* -1: ti.retrohunt_days */
+	char *ca_file;            /* PEM CA bundle, NULL: the system's */
+	char *username;           /* HTTP Basic user, with password_file */
+	char *password_file;
+	char *api_key_file;       /* misp: "Authorization: KEY" */
+	int to_ids_only;          /* misp: only attributes with to_ids (1) */
+	int enabled;              /* 1 */
+	unsigned line;            /* where the file names the feed */
+};
+/* "list", "csv", "stix", "misp", "taxii". */
+const char *config_ti_format_name(enum config_ti_format f);
+
 /* decoders.json.SOURCE: the generic JSON decoder's field map of one source (parse/jsonmap.h). */
 /* detect.placeholders.NAME: the values %NAME% stands for in rules (modifier expand). */
 struct config_placeholder {
@@ -211,6 +238,12 @@ struct config {
 	/* logsources: per-source Sigma logsources (detect/fieldmap.h); a reload applies them */
 	struct config_logsource *logsources;
 	size_t n_logsources;
+	/* ti: threat intelligence (enrich/tifeed.h); a restart applies changes */
+	uint32_t ti_default_confidence; /* of indicators without one; 50 */
+	uint32_t ti_dedupe_window;      /* seconds an alert of one indicator and host is not raised again; 3600 */
+	uint32_t ti_retrohunt_days;     /* days of stored events new indicators are sought in; 30 */
+	struct config_ti_feed *ti_feeds;
+	size_t n_ti_feeds;
 
 	struct config_lines line;
 };

@@ -169,6 +169,23 @@ static const char *const migrations[] = {
 	"  imports INTEGER NOT NULL DEFAULT 1);"
 	"CREATE UNIQUE INDEX indicators_key ON indicators(source, IFNULL(tenant_id, 0), type, value);"
 	"CREATE INDEX indicators_value ON indicators(type, value);",
+	/*
+	 * 10: threat-intelligence feeds (enrich/tifeed.h): each feed's state by name, and
+	 * for MISP feeds the events stored and their values (what prunes the indicators).
+	 */
+	"CREATE TABLE ti_feeds ("
+	"  name TEXT PRIMARY KEY,"
+	"  etag TEXT, last_modified TEXT, watermark TEXT,"
+	"  last_attempt_ns INTEGER NOT NULL, last_success_ns INTEGER NOT NULL,"
+	"  last_error TEXT, last_error_ns INTEGER NOT NULL,"
+	"  failures INTEGER NOT NULL, indicators INTEGER NOT NULL, next_ns INTEGER NOT NULL);"
+	"CREATE TABLE ti_feed_events ("
+	"  feed TEXT NOT NULL, event TEXT NOT NULL, timestamp INTEGER NOT NULL,"
+	"  PRIMARY KEY (feed, event)) WITHOUT ROWID;"
+	"CREATE TABLE ti_feed_values ("
+	"  feed TEXT NOT NULL, event TEXT NOT NULL, type TEXT NOT NULL, value TEXT NOT NULL,"
+	"  PRIMARY KEY (feed, event, type, value)) WITHOUT ROWID;"
+	"CREATE INDEX ti_feed_values_value ON ti_feed_values(feed, type, value);",
 };
 
 #define META_SENDERS_KEPT 1000 /* rows of unassigned_senders kept, the busiest */
@@ -1951,4 +1968,288 @@ int meta_indicator_remove(struct meta *m, const struct meta_indicator_filter *f,
 		*removed = sqlite3_changes(m->db);
 	sqlite3_finalize(st);
 	return rc;
+}
+
+/* ---- tifeed: the state of the threat-intelligence feeds ---- */
+
+static int check_feed_text(const char *what, const char *s, struct err *e)
+{
+	if (s && strlen(s) > META_TI_FEED_TEXT_MAX)
+		return err_set(e, -EINVAL, "feed %s: longer than %d bytes", what,
+			       META_TI_FEED_TEXT_MAX);
+	return 0;
+}
+
+static int feed_rows(struct meta *m, sqlite3_stmt *st,
+		     void (*fn)(void *ctx, const struct meta_ti_feed *f), void *ctx,
+		     size_t *rows, struct err *e)
+{
+	int step, rc = 0;
+
+	*rows = 0;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct meta_ti_feed f = {
+			.name = column_text(st, 0), .etag = column_text(st, 1),
+			.last_modified = column_text(st, 2), .watermark = column_text(st, 3),
+			.last_attempt_ns = sqlite3_column_int64(st, 4),
+			.last_success_ns = sqlite3_column_int64(st, 5),
+			.last_error = column_text(st, 6),
+			.last_error_ns = sqlite3_column_int64(st, 7),
+			.failures = sqlite3_column_int64(st, 8),
+			.indicators = sqlite3_column_int64(st, 9),
+			.next_ns = sqlite3_column_int64(st, 10),
+		};
+
+		(*rows)++;
+		fn(ctx, &f);
+	}
+	if (step != SQLITE_DONE)
+		rc = db_fail(m, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+#define FEED_COLUMNS "SELECT name, etag, last_modified, watermark, last_attempt_ns," \
+	" last_success_ns, last_error, last_error_ns, failures, indicators, next_ns FROM ti_feeds"
+
+int meta_ti_feed_get(struct meta *m, const char *name,
+		     void (*fn)(void *ctx, const struct meta_ti_feed *f), void *ctx, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	size_t rows;
+	int rc;
+
+	if ((rc = check_name("feed", name, e)) < 0 ||
+	    (rc = prepare(m, FEED_COLUMNS " WHERE name = ?1", &st, e)) < 0)
+		return rc;
+	bind_text(st, 1, name);
+	if ((rc = feed_rows(m, st, fn, ctx, &rows, e)) < 0)
+		return rc;
+	return rows ? 0 : err_set(e, -ENOENT, "feed '%s' was never fetched", name);
+}
+
+int meta_ti_feed_list(struct meta *m, void (*fn)(void *ctx, const struct meta_ti_feed *f),
+		      void *ctx, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	size_t rows;
+	int rc;
+
+	if ((rc = prepare(m, FEED_COLUMNS " ORDER BY name", &st, e)) < 0)
+		return rc;
+	return feed_rows(m, st, fn, ctx, &rows, e);
+}
+
+int meta_ti_feed_save(struct meta *m, const struct meta_ti_feed *f, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = check_name("feed", f->name, e)) < 0 ||
+	    (rc = check_feed_text("etag", f->etag, e)) < 0 ||
+	    (rc = check_feed_text("last_modified", f->last_modified, e)) < 0 ||
+	    (rc = check_feed_text("watermark", f->watermark, e)) < 0 ||
+	    (rc = check_feed_text("error", f->last_error, e)) < 0 ||
+	    (rc = prepare(m, "INSERT OR REPLACE INTO ti_feeds (name, etag, last_modified,"
+			  " watermark, last_attempt_ns, last_success_ns, last_error, last_error_ns,"
+			  " failures, indicators, next_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+			  " ?9, ?10, ?11)", &st, e)) < 0)
+		return rc;
+	bind_text(st, 1, f->name);
+	bind_text(st, 2, f->etag);
+	bind_text(st, 3, f->last_modified);
+	bind_text(st, 4, f->watermark);
+	sqlite3_bind_int64(st, 5, f->last_attempt_ns);
+	sqlite3_bind_int64(st, 6, f->last_success_ns);
+	bind_text(st, 7, f->last_error);
+	sqlite3_bind_int64(st, 8, f->last_error_ns);
+	sqlite3_bind_int64(st, 9, f->failures);
+	sqlite3_bind_int64(st, 10, f->indicators);
+	sqlite3_bind_int64(st, 11, f->next_ns);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+struct meta_ti_feed_keep {
+	struct meta *m;
+	sqlite3_stmt *st;
+};
+
+int meta_ti_feed_keep_begin(struct meta *m, const char *feed, const char *event,
+			    struct meta_ti_feed_keep **kp, struct err *e)
+{
+	struct meta_ti_feed_keep *k = NULL;
+	sqlite3_stmt *del = NULL;
+	int rc;
+
+	*kp = NULL;
+	if ((rc = check_name("feed", feed, e)) < 0)
+		return rc;
+	if (!(k = mem_calloc(1, sizeof(*k))))
+		return err_set(e, -ENOMEM, "out of memory");
+	k->m = m;
+	if (!event) {
+		rc = exec(m, "CREATE TEMP TABLE IF NOT EXISTS ti_feed_keep (type TEXT NOT NULL,"
+			  " value TEXT NOT NULL, PRIMARY KEY (type, value)) WITHOUT ROWID;"
+			  " DELETE FROM temp.ti_feed_keep", e);
+		if (rc == 0)
+			rc = prepare(m, "INSERT OR IGNORE INTO temp.ti_feed_keep (type, value)"
+				     " VALUES (?1, ?2)", &k->st, e);
+	} else if ((rc = prepare(m, "DELETE FROM ti_feed_values WHERE feed = ?1 AND event = ?2",
+				 &del, e)) == 0) {
+		bind_text(del, 1, feed);
+		bind_text(del, 2, event);
+		if (sqlite3_step(del) != SQLITE_DONE)
+			rc = db_fail(m, e);
+		sqlite3_finalize(del);
+		if (rc == 0 && (rc = prepare(m, "INSERT OR IGNORE INTO ti_feed_values (feed, event,"
+					     " type, value) VALUES (?3, ?4, ?1, ?2)", &k->st, e)) == 0) {
+			sqlite3_bind_text(k->st, 3, feed, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(k->st, 4, event, -1, SQLITE_TRANSIENT);
+		}
+	}
+	if (rc < 0) {
+		meta_ti_feed_keep_end(k);
+		return rc;
+	}
+	*kp = k;
+	return 0;
+}
+
+int meta_ti_feed_keep(struct meta_ti_feed_keep *k, const char *type, const char *value,
+		      struct err *e)
+{
+	int rc = 0;
+
+	sqlite3_reset(k->st);
+	bind_text(k->st, 1, type);
+	bind_text(k->st, 2, value);
+	if (sqlite3_step(k->st) != SQLITE_DONE)
+		rc = db_fail(k->m, e);
+	sqlite3_reset(k->st);
+	return rc;
+}
+
+void meta_ti_feed_keep_end(struct meta_ti_feed_keep *k)
+{
+	if (!k)
+		return;
+	sqlite3_finalize(k->st);
+	mem_free(k);
+}
+
+/* The scope's key in indicators_key: the tenant's id, 0 for global. */
+static int feed_scope(struct meta *m, const char *tenant, int64_t *tid, struct err *e)
+{
+	*tid = 0;
+	return tenant ? tenant_id(m, tenant, tid, e) : 0;
+}
+
+int meta_ti_feed_prune(struct meta *m, const char *feed, const char *tenant, bool whole,
+		       int64_t *removed, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t tid;
+	int rc;
+
+	*removed = 0;
+	if ((rc = check_name("feed", feed, e)) < 0 || (rc = feed_scope(m, tenant, &tid, e)) < 0)
+		return rc;
+	rc = prepare(m, whole ?
+		     "DELETE FROM indicators WHERE source = ?1 AND IFNULL(tenant_id, 0) = ?2 AND"
+		     " NOT EXISTS (SELECT 1 FROM temp.ti_feed_keep k WHERE k.type = indicators.type"
+		     " AND k.value = indicators.value)" :
+		     "DELETE FROM indicators WHERE source = ?1 AND IFNULL(tenant_id, 0) = ?2 AND"
+		     " NOT EXISTS (SELECT 1 FROM ti_feed_values v WHERE v.feed = ?1 AND"
+		     " v.type = indicators.type AND v.value = indicators.value)", &st, e);
+	if (rc < 0)
+		return rc;
+	bind_text(st, 1, feed);
+	sqlite3_bind_int64(st, 2, tid);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	else
+		*removed = sqlite3_changes(m->db);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_ti_feed_count(struct meta *m, const char *feed, const char *tenant, int64_t *n,
+		       struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t tid;
+	int rc;
+
+	*n = 0;
+	if ((rc = check_name("feed", feed, e)) < 0 || (rc = feed_scope(m, tenant, &tid, e)) < 0 ||
+	    (rc = prepare(m, "SELECT COUNT(*) FROM indicators WHERE source = ?1 AND"
+			  " IFNULL(tenant_id, 0) = ?2", &st, e)) < 0)
+		return rc;
+	bind_text(st, 1, feed);
+	sqlite3_bind_int64(st, 2, tid);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		rc = db_fail(m, e);
+	else
+		*n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_ti_feed_events(struct meta *m, const char *feed,
+			void (*fn)(void *ctx, const char *event, int64_t timestamp), void *ctx,
+			struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, step;
+
+	if ((rc = check_name("feed", feed, e)) < 0 ||
+	    (rc = prepare(m, "SELECT event, timestamp FROM ti_feed_events WHERE feed = ?1"
+			  " ORDER BY event", &st, e)) < 0)
+		return rc;
+	bind_text(st, 1, feed);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW)
+		fn(ctx, column_text(st, 0), sqlite3_column_int64(st, 1));
+	if (step != SQLITE_DONE)
+		rc = db_fail(m, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* One statement on (feed, event[, timestamp]). */
+static int feed_event_exec(struct meta *m, const char *sql, const char *feed, const char *event,
+			   int64_t timestamp, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = check_name("feed", feed, e)) < 0 || (rc = prepare(m, sql, &st, e)) < 0)
+		return rc;
+	bind_text(st, 1, feed);
+	bind_text(st, 2, event);
+	if (sqlite3_bind_parameter_count(st) >= 3)
+		sqlite3_bind_int64(st, 3, timestamp);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_ti_feed_event_put(struct meta *m, const char *feed, const char *event,
+			   int64_t timestamp, struct err *e)
+{
+	return feed_event_exec(m, "INSERT OR REPLACE INTO ti_feed_events (feed, event, timestamp)"
+			       " VALUES (?1, ?2, ?3)", feed, event, timestamp, e);
+}
+
+int meta_ti_feed_event_remove(struct meta *m, const char *feed, const char *event,
+			      struct err *e)
+{
+	int rc = feed_event_exec(m, "DELETE FROM ti_feed_events WHERE feed = ?1 AND event = ?2",
+				 feed, event, 0, e);
+
+	return rc < 0 ? rc : feed_event_exec(m, "DELETE FROM ti_feed_values WHERE feed = ?1 AND"
+					     " event = ?2", feed, event, 0, e);
 }

@@ -369,4 +369,71 @@ int meta_indicator_list(struct meta *m, const struct meta_indicator_filter *f,
 int meta_indicator_remove(struct meta *m, const struct meta_indicator_filter *f,
 			  int64_t *removed, struct err *e);
 
+/*
+ * tifeed: the state of the threat-intelligence feeds (enrich/tifeed.h), keyed by the
+ * feed's name (the source of its indicators): the validators of the last good document
+ * (conditional GET), the TAXII watermark, the outcome of the last attempt, and for MISP
+ * feeds the events stored with their timestamps and values. A feed that gives the whole
+ * set (list, csv, stix) records the values of the new document with keep() and prunes the
+ * indicators of its source and scope that are not among them, in the transaction of the
+ * import (meta_indicator_put_begin .. put_end), so the old set stays until the new one
+ * commits. A MISP feed keeps each event's values (event uuid) across fetches and prunes
+ * against all of them. Feeds are configured globally, a feed's indicators have one
+ * scope: every call that touches indicators takes that scope (NULL: global).
+ */
+struct meta_ti_feed {
+	const char *name;            /* 1-63 of [a-z0-9_-] */
+	const char *etag;            /* ETag of the last good document, NULL: none */
+	const char *last_modified;   /* its Last-Modified, NULL: none */
+	const char *watermark;       /* taxii: the last stored page's date, NULL: none */
+	int64_t last_attempt_ns;     /* 0: never fetched */
+	int64_t last_success_ns;     /* 0: never succeeded */
+	int64_t last_error_ns;
+	const char *last_error;      /* the last failure's message, NULL when the last attempt succeeded */
+	int64_t failures;            /* attempts failed since the last success */
+	int64_t indicators;          /* the feed's indicators after its last success */
+	int64_t next_ns;             /* when the next fetch is due */
+};
+#define META_TI_FEED_TEXT_MAX 1024 /* bytes of a validator, watermark or error */
+
+/* The state of feed name to fn; -ENOENT when never saved. */
+int meta_ti_feed_get(struct meta *m, const char *name,
+		     void (*fn)(void *ctx, const struct meta_ti_feed *f), void *ctx, struct err *e);
+/* Every feed's state, by name. */
+int meta_ti_feed_list(struct meta *m, void (*fn)(void *ctx, const struct meta_ti_feed *f),
+		      void *ctx, struct err *e);
+/* Adds or replaces the state of f->name (texts longer than META_TI_FEED_TEXT_MAX: -EINVAL). */
+int meta_ti_feed_save(struct meta *m, const struct meta_ti_feed *f, struct err *e);
+
+/*
+ * The values a fetch keeps: event NULL, a whole document's (a temporary table of this
+ * connection, emptied by begin); else MISP event's of feed (its stored values replaced).
+ * end frees k (NULL: no-op).
+ */
+struct meta_ti_feed_keep;
+int meta_ti_feed_keep_begin(struct meta *m, const char *feed, const char *event,
+			    struct meta_ti_feed_keep **k, struct err *e);
+int meta_ti_feed_keep(struct meta_ti_feed_keep *k, const char *type, const char *value,
+		      struct err *e);
+void meta_ti_feed_keep_end(struct meta_ti_feed_keep *k);
+/*
+ * Removes the indicators of source feed in scope tenant (NULL: global) whose (type, value)
+ * is not kept: by the last whole document's keep (whole true), else by any stored event of
+ * feed. How many in *removed. -ENOENT: no such tenant.
+ */
+int meta_ti_feed_prune(struct meta *m, const char *feed, const char *tenant, bool whole,
+		       int64_t *removed, struct err *e);
+/* The indicators of source feed in scope tenant (NULL: global). */
+int meta_ti_feed_count(struct meta *m, const char *feed, const char *tenant, int64_t *n,
+		       struct err *e);
+/* MISP: the events stored for feed with their timestamps (Unix seconds). */
+int meta_ti_feed_events(struct meta *m, const char *feed,
+			void (*fn)(void *ctx, const char *event, int64_t timestamp), void *ctx,
+			struct err *e);
+int meta_ti_feed_event_put(struct meta *m, const char *feed, const char *event,
+			   int64_t timestamp, struct err *e);
+/* Forgets a withdrawn event and its values (prune then removes its indicators). */
+int meta_ti_feed_event_remove(struct meta *m, const char *feed, const char *event,
+			      struct err *e);
+
 #endif

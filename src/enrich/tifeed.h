@@ -1,0 +1,100 @@
+/*
+ * tifeed.h - threat-intelligence feeds fetched by URL into koban.db's indicators.
+ *
+ * Each configured feed (config ti.feeds.NAME, core/config.h) is fetched over HTTPS (libcurl,
+ * PKIX verified against the system's CAs or the feed's ca_file; a size cap and timeouts) and
+ * stored as the indicators of source NAME in the feed's scope (global, or its tenant):
+ *
+ *   list, csv, stix  one document, the WHOLE set: a conditional GET (If-None-Match /
+ *                    If-Modified-Since from the last good answer's ETag / Last-Modified;
+ *                    304 = unchanged), the document read (enrich/tiread.h, stix.h), its
+ *                    indicators stored and those of the source missing from it removed,
+ *                    in one transaction. A document that yields no indicator is refused
+ *                    (an error page served with 200 must not empty the set).
+ *   taxii            a TAXII 2.1 collection (url = the collection's URL): the objects added
+ *                    after the stored watermark, page by page (enrich/taxii.h), each page
+ *                    stored with the new watermark in one transaction. Indicators end by
+ *                    their valid_until.
+ *   misp             a MISP feed directory: manifest.json (conditional GET), then each event
+ *                    whose timestamp is newer than the one stored; events gone from the
+ *                    manifest are withdrawn: their indicators removed (unless another event
+ *                    of the feed still gives them).
+ *
+ * A failed fetch (transport, HTTP status, a document that cannot be read, the database)
+ * keeps the last good set, is logged, counted (koban_ti_feed_fetches_total{result="failed"})
+ * and kept in the feed's state (meta_ti_feed: last error, failures) for `koban ti feeds`; the
+ * next attempt comes after a back-off (1, 2, 4 ... minutes, at most the refresh interval).
+ * Indicators without a confidence get the feed's, else ti.default_confidence.
+ *
+ * Secrets (password_file, api_key_file) are read at each fetch from files of mode 0600 or
+ * stricter, never logged nor printed.
+ *
+ * Memory: a struct tifeed holds copies of nothing: the feeds' config must outlive it.
+ * Threads: tifeed_fetch() from one thread at a time (the caller's, or the koban-feeds
+ * thread once tifeed_start() ran: then only that thread fetches); the metrics collectors
+ * from the admin thread (atomic counters).
+ */
+#ifndef ENRICH_TIFEED_H
+#define ENRICH_TIFEED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct config_ti_feed;
+struct err;
+
+#define TIFEED_BODY_MAX ((size_t)256 << 20)  /* bytes of one response */
+#define TIFEED_TAXII_PAGES_MAX 1000u         /* pages of one TAXII fetch */
+#define TIFEED_TAXII_PAGE_LIMIT 1000u        /* objects asked for per page */
+#define TIFEED_MISP_EVENTS_MAX 100000u       /* events of a MISP manifest */
+#define TIFEED_SECRET_MAX 4096               /* bytes of a secret file */
+
+struct tifeed_config {
+	const struct config_ti_feed *feeds;  /* the caller's; must outlive the tifeed */
+	size_t n_feeds;
+	const char *data_dir;                /* where koban.db is */
+	int default_confidence;              /* ti.default_confidence */
+	bool metrics;                        /* register the koban_ti_feed_* families */
+};
+
+/* What one fetch did. */
+struct tifeed_result {
+	bool unchanged;             /* 304, or nothing new (TAXII, MISP) */
+	unsigned read;              /* indicators taken (added + updated) */
+	unsigned added, updated, rejected;
+	unsigned pages;             /* documents fetched (TAXII pages, MISP events, 1) */
+	int64_t removed;            /* indicators removed (vanished, withdrawn) */
+	int64_t indicators;         /* the feed's indicators afterwards */
+};
+
+struct tifeed;
+
+/* Opens koban.db in c->data_dir; checks each feed's csv columns. */
+int tifeed_new(struct tifeed **out, const struct tifeed_config *c, struct err *e);
+/* The index of feed name, or -ENOENT. */
+int tifeed_find(const struct tifeed *t, const char *name);
+/* Fetches feed i now (disabled ones too). 0, or < 0 with e saying why (state saved). */
+int tifeed_fetch(struct tifeed *t, size_t i, struct tifeed_result *r, struct err *e);
+/* Starts the thread koban-feeds, fetching each enabled feed when it is due. */
+int tifeed_start(struct tifeed *t, struct err *e);
+/* Stops the thread (an ongoing transfer is aborted) and frees everything. NULL: no-op. */
+void tifeed_free(struct tifeed *t);
+
+/* ---- pure parts (tests) ---- */
+
+#define TIFEED_VALIDATOR_MAX 256
+/* The response headers a fetch keeps. */
+struct tifeed_headers {
+	char etag[TIFEED_VALIDATOR_MAX];
+	char last_modified[TIFEED_VALIDATOR_MAX];
+	char date_added_last[TIFEED_VALIDATOR_MAX]; /* X-TAXII-Date-Added-Last */
+};
+/* Takes one header line (as libcurl gives it, CRLF included) into h when it is one of those;
+ * a value too long for its field is ignored (never cut). */
+void tifeed_header_take(struct tifeed_headers *h, const char *line, size_t len);
+/* When the next attempt is due after one at now_ns: refresh seconds after a success, else
+ * after 2^(failures-1) minutes, at most refresh. */
+int64_t tifeed_next_due(int64_t now_ns, uint32_t refresh, int64_t failures);
+
+#endif

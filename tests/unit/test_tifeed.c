@@ -1,0 +1,299 @@
+/*
+ * Unit tests of the feeds' pure parts (enrich/tifeed: response headers, back-off) and of
+ * their state in koban.db (store/meta.h tifeed section): save and read back, whole-set
+ * pruning in the import's transaction, MISP events' values, tenant isolation of the prune,
+ * a rolled-back fetch keeping the old set, and allocation failures of tifeed_new.
+ */
+#include "enrich/tifeed.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+#include "store/meta.h"
+#include "t.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *data_dir(void)
+{
+	static char dir[256];
+
+	snprintf(dir, sizeof(dir), "%s/%s/var", t_tmp_dir(), t_name());
+	return dir;
+}
+
+static struct meta *open_ab(void)
+{
+	struct meta *m = NULL;
+	struct err e = ERR_INIT;
+
+	if (meta_open(&m, data_dir(), &e) < 0 || meta_tenant_add(m, "a", &e) < 0 ||
+	    meta_tenant_add(m, "b", &e) < 0) {
+		t_check(0, __FILE__, __LINE__, "setup: %s", e.msg);
+		meta_close(m);
+		return NULL;
+	}
+	return m;
+}
+
+static void take(struct tifeed_headers *h, const char *line)
+{
+	tifeed_header_take(h, line, strlen(line));
+}
+
+static void test_headers(void)
+{
+	struct tifeed_headers h;
+	char longer[TIFEED_VALIDATOR_MAX + 40];
+
+	memset(&h, 0, sizeof(h));
+	take(&h, "ETag: \"abc\"\r\n");
+	take(&h, "last-modified:   Mon, 30 Nov 2026 10:00:00 GMT \r\n");
+	take(&h, "X-TAXII-Date-Added-Last: 2026-01-01T00:00:01.000Z\r\n");
+	take(&h, "Content-Type: text/plain\r\n");
+	take(&h, "ETag:\r\n"); /* empty: the value before stays */
+	CHECK_STR(h.etag, "\"abc\"");
+	CHECK_STR(h.last_modified, "Mon, 30 Nov 2026 10:00:00 GMT");
+	CHECK_STR(h.date_added_last, "2026-01-01T00:00:01.000Z");
+	memset(longer, 'x', sizeof(longer) - 1);
+	longer[sizeof(longer) - 1] = '\0';
+	memcpy(longer, "ETag: ", 6);
+	take(&h, longer); /* too long: ignored, never cut */
+	CHECK_STR(h.etag, "\"abc\"");
+}
+
+static void test_next_due(void)
+{
+	int64_t now = 1000 * NS_PER_SEC;
+
+	CHECK(tifeed_next_due(now, 3600, 0) == now + 3600 * NS_PER_SEC);
+	CHECK(tifeed_next_due(now, 3600, 1) == now + 60 * NS_PER_SEC);
+	CHECK(tifeed_next_due(now, 3600, 2) == now + 120 * NS_PER_SEC);
+	CHECK(tifeed_next_due(now, 3600, 6) == now + 1920 * NS_PER_SEC);
+	CHECK(tifeed_next_due(now, 3600, 7) == now + 3600 * NS_PER_SEC);
+	CHECK(tifeed_next_due(now, 3600, 1000) == now + 3600 * NS_PER_SEC);
+	CHECK(tifeed_next_due(now, 60, 3) == now + 60 * NS_PER_SEC);
+}
+
+struct seen {
+	int rows;
+	char etag[64], error[64];
+	int64_t indicators;
+};
+
+static void seen_row(void *ctx, const struct meta_ti_feed *f)
+{
+	struct seen *s = ctx;
+
+	s->rows++;
+	snprintf(s->etag, sizeof(s->etag), "%s", f->etag ? f->etag : "(null)");
+	snprintf(s->error, sizeof(s->error), "%s", f->last_error ? f->last_error : "(null)");
+	s->indicators = f->indicators;
+}
+
+static void test_state_round_trip(void)
+{
+	struct meta *m = open_ab();
+	struct meta_ti_feed f = { .name = "ips", .etag = "\"v1\"", .last_success_ns = 5,
+				  .indicators = 3, .next_ns = 9 };
+	char big[META_TI_FEED_TEXT_MAX + 2];
+	struct seen s = { 0 };
+	struct err e = ERR_INIT;
+
+	if (!m)
+		return;
+	CHECK_INT(meta_ti_feed_get(m, "ips", seen_row, &s, &e), -ENOENT);
+	CHECK_INT(meta_ti_feed_save(m, &f, &e), 0);
+	CHECK_INT(meta_ti_feed_get(m, "ips", seen_row, &s, &e), 0);
+	CHECK_STR(s.etag, "\"v1\"");
+	CHECK_STR(s.error, "(null)");
+	CHECK(s.indicators == 3);
+	f.etag = NULL;
+	f.last_error = "HTTP status 500";
+	CHECK_INT(meta_ti_feed_save(m, &f, &e), 0);
+	memset(&s, 0, sizeof(s));
+	CHECK_INT(meta_ti_feed_list(m, seen_row, &s, &e), 0);
+	CHECK_INT(s.rows, 1);
+	CHECK_STR(s.etag, "(null)");
+	CHECK_STR(s.error, "HTTP status 500");
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	f.last_error = big;
+	CHECK_INT(meta_ti_feed_save(m, &f, &e), -EINVAL);
+	f.name = "Bad Name";
+	f.last_error = NULL;
+	CHECK_INT(meta_ti_feed_save(m, &f, &e), -EINVAL);
+	meta_close(m);
+}
+
+/* One import of values (domains) by feed into tenant's scope, kept as a whole set. */
+static int import_whole(struct meta *m, const char *feed, const char *tenant,
+			const char *const *values, size_t n, bool commit, int64_t *removed)
+{
+	struct meta_indicator_put *p = NULL;
+	struct meta_ti_feed_keep *k = NULL;
+	struct err e = ERR_INIT;
+	int rc;
+	bool added;
+
+	if ((rc = meta_indicator_put_begin(m, feed, tenant, &p, &e)) < 0)
+		return rc;
+	rc = meta_ti_feed_keep_begin(m, feed, NULL, &k, &e);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		struct meta_indicator ind = { .type = "domain", .value = values[i],
+					      .confidence = 50, .first_seen_ns = 1,
+					      .last_seen_ns = 1, .tags = "[]" };
+
+		rc = meta_indicator_put(p, &ind, &added, &e);
+		if (rc == 0)
+			rc = meta_ti_feed_keep(k, "domain", values[i], &e);
+	}
+	if (rc == 0)
+		rc = meta_ti_feed_prune(m, feed, tenant, true, removed, &e);
+	meta_ti_feed_keep_end(k);
+	rc = err_first(rc, meta_indicator_put_end(p, rc == 0 && commit, &e));
+	return rc;
+}
+
+static int64_t count(struct meta *m, const char *feed, const char *tenant)
+{
+	struct err e = ERR_INIT;
+	int64_t n = -1;
+
+	CHECK_INT(meta_ti_feed_count(m, feed, tenant, &n, &e), 0);
+	return n;
+}
+
+static void test_whole_set_prune(void)
+{
+	static const char *const v1[] = { "a.example", "b.example", "c.example" };
+	static const char *const v2[] = { "b.example", "d.example" };
+	struct meta *m = open_ab();
+	int64_t removed = -1;
+
+	if (!m)
+		return;
+	CHECK_INT(import_whole(m, "feed", "a", v1, 3, true, &removed), 0);
+	CHECK(removed == 0);
+	CHECK_INT(import_whole(m, "feed", "b", v1, 2, true, &removed), 0);
+	CHECK_INT(import_whole(m, "feed", NULL, v1, 1, true, &removed), 0);
+	CHECK_INT(import_whole(m, "other", "a", v1, 3, true, &removed), 0);
+	/* a new set in tenant a: a and c vanish there, nowhere else */
+	CHECK_INT(import_whole(m, "feed", "a", v2, 2, true, &removed), 0);
+	CHECK(removed == 2);
+	CHECK(count(m, "feed", "a") == 2);
+	CHECK(count(m, "feed", "b") == 2);
+	CHECK(count(m, "feed", NULL) == 1);
+	CHECK(count(m, "other", "a") == 3);
+	/* a fetch rolled back keeps the old set */
+	CHECK_INT(import_whole(m, "feed", "a", v1, 1, false, &removed), 0);
+	CHECK(count(m, "feed", "a") == 2);
+	CHECK_INT(import_whole(m, "feed", "nosuch", v1, 1, true, &removed), -ENOENT);
+	meta_close(m);
+}
+
+static void event_values(struct meta *m, const char *event, const char *const *values, size_t n)
+{
+	struct meta_indicator_put *p = NULL;
+	struct meta_ti_feed_keep *k = NULL;
+	struct err e = ERR_INIT;
+	bool added;
+
+	CHECK_INT(meta_indicator_put_begin(m, "misp", NULL, &p, &e), 0);
+	CHECK_INT(meta_ti_feed_keep_begin(m, "misp", event, &k, &e), 0);
+	for (size_t i = 0; i < n; i++) {
+		struct meta_indicator ind = { .type = "domain", .value = values[i],
+					      .confidence = 50, .first_seen_ns = 1,
+					      .last_seen_ns = 1, .tags = "[]" };
+
+		CHECK_INT(meta_indicator_put(p, &ind, &added, &e), 0);
+		CHECK_INT(meta_ti_feed_keep(k, "domain", values[i], &e), 0);
+	}
+	CHECK_INT(meta_ti_feed_event_put(m, "misp", event, 100, &e), 0);
+	meta_ti_feed_keep_end(k);
+	CHECK_INT(meta_indicator_put_end(p, true, &e), 0);
+}
+
+static void count_event(void *ctx, const char *event, int64_t timestamp)
+{
+	(*(int *)ctx)++;
+}
+
+static void test_misp_events(void)
+{
+	static const char *const e1[] = { "one.example", "shared.example" };
+	static const char *const e2[] = { "two.example", "shared.example" };
+	struct meta *m = open_ab();
+	struct err e = ERR_INIT;
+	int64_t removed = -1;
+	int events = 0;
+
+	if (!m)
+		return;
+	event_values(m, "e1", e1, 2);
+	event_values(m, "e2", e2, 2);
+	CHECK(count(m, "misp", NULL) == 3);
+	CHECK_INT(meta_ti_feed_events(m, "misp", count_event, &events, &e), 0);
+	CHECK_INT(events, 2);
+	CHECK_INT(meta_ti_feed_prune(m, "misp", NULL, false, &removed, &e), 0);
+	CHECK(removed == 0);
+	/* e1 withdrawn: one.example goes, shared.example stays (e2 still gives it) */
+	CHECK_INT(meta_ti_feed_event_remove(m, "misp", "e1", &e), 0);
+	CHECK_INT(meta_ti_feed_prune(m, "misp", NULL, false, &removed, &e), 0);
+	CHECK(removed == 1);
+	CHECK(count(m, "misp", NULL) == 2);
+	/* e2 changed: its values replaced */
+	event_values(m, "e2", e2, 1);
+	CHECK_INT(meta_ti_feed_prune(m, "misp", NULL, false, &removed, &e), 0);
+	CHECK(removed == 1);
+	CHECK(count(m, "misp", NULL) == 1);
+	events = 0;
+	CHECK_INT(meta_ti_feed_events(m, "misp", count_event, &events, &e), 0);
+	CHECK_INT(events, 1);
+	meta_close(m);
+}
+
+static void test_new_failures(void)
+{
+	struct config_ti_feed feeds[] = {
+		{ .name = "ips", .url = "https://127.0.0.1:1/x", .format = TI_FEED_LIST,
+		  .refresh = 3600, .confidence = -1, .enabled = 1 },
+		{ .name = "csv", .url = "https://127.0.0.1:1/y", .format = TI_FEED_CSV,
+		  .columns = "value=1", .refresh = 3600, .confidence = -1, .enabled = 1 },
+	};
+	struct tifeed_config c = { .feeds = feeds, .n_feeds = 2, .data_dir = data_dir(),
+				   .default_confidence = 50 };
+	struct tifeed *t = NULL;
+	struct err e = ERR_INIT;
+	int rc = -1;
+
+	CHECK_INT(tifeed_new(&t, &c, &e), 0);
+	CHECK_INT(tifeed_find(t, "csv"), 1);
+	CHECK_INT(tifeed_find(t, "nosuch"), -ENOENT);
+	tifeed_free(t);
+	for (long n = 0; n < 200 && rc != 0; n++) {
+		t = NULL;
+		mem_fail_after(n);
+		rc = tifeed_new(&t, &c, &e);
+		mem_fail_after(-1);
+		CHECK(rc == 0 || (rc < 0 && t == NULL && e.msg[0]));
+		tifeed_free(t);
+	}
+	CHECK_INT(rc, 0);
+	feeds[1].columns = "type=2";
+	CHECK_INT(tifeed_new(&t, &c, &e), -EINVAL);
+	CHECK(strstr(e.msg, "ti.feeds.csv.columns") != NULL);
+}
+
+int main(void)
+{
+	T_RUN(test_headers);
+	T_RUN(test_next_due);
+	T_RUN(test_state_round_trip);
+	T_RUN(test_whole_set_prune);
+	T_RUN(test_misp_events);
+	T_RUN(test_new_failures);
+	return t_done();
+}
