@@ -37,6 +37,7 @@
 #include "ingest/ackin.h"
 #include "ingest/listener.h"
 #include "ingest/poll.h"
+#include "enrich/tifeed.h"
 #include "ingest/relp.h"
 #include "parse/decoder.h"
 #include "pipeline/pipeline.h"
@@ -107,6 +108,7 @@ struct serve {
 	struct api *api;          /* the API listener, when configured (portal/api.h) */
 	struct poll *poll;        /* the pollers of the configuration (ingest/poll.h) */
 	struct relp *relp;        /* the RELP listeners, when configured (ingest/relp.h) */
+	struct tifeed *feeds;     /* ti.feeds and their thread koban-feeds (enrich/tifeed.h) */
 };
 
 /* -1 to go on, or the exit status (0 after --help, 2 after a usage error). */
@@ -502,6 +504,40 @@ static int pollers_start(struct serve *sv, struct err *e)
 	return poll_start(&sv->poll, sv->cfg, sv->q, sv->ackin, e);
 }
 
+/*
+ * The threat-intelligence feeds (enrich/tifeed.h), once their tenants are known to exist:
+ * the koban-feeds thread fetches each when due, into koban.db's indicators.
+ */
+static int feeds_init(struct serve *sv, struct err *e)
+{
+	const struct config *c = sv->cfg;
+	const struct tifeed_config tc = { .feeds = c->ti_feeds, .n_feeds = c->n_ti_feeds,
+					  .data_dir = c->data_dir,
+					  .default_confidence = (int)c->ti_default_confidence,
+					  .metrics = true };
+	int rc;
+
+	if (!c->n_ti_feeds)
+		return 0;
+	for (size_t i = 0; i < c->n_ti_feeds; i++) {
+		const struct config_ti_feed *f = &c->ti_feeds[i];
+
+		if (f->tenant && !cli_tenant_exists(sv->meta, f->tenant))
+			return err_set(e, -ENOENT, "%s:%u: ti.feeds.%s: tenant '%s' does not exist "
+				       "(koban tenant add %s)", c->path ? c->path : "config",
+				       f->line, f->name, f->tenant, f->tenant);
+	}
+	if ((rc = tifeed_new(&sv->feeds, &tc, e)) < 0)
+		return rc;
+	return tifeed_start(sv->feeds, e);
+}
+
+static void feeds_release(struct serve *sv)
+{
+	tifeed_free(sv->feeds); /* aborts a transfer in progress; the last good set stays */
+	sv->feeds = NULL;
+}
+
 static int serve_start(struct serve *sv, struct err *e)
 {
 	struct fairq_config fq = { sv->cfg->queue_capacity, sv->cfg->queue_max_bytes,
@@ -527,7 +563,7 @@ static int serve_start(struct serve *sv, struct err *e)
 		return rc;
 	if ((rc = ingest_start(&sv->ingest, sv->cfg, sv->q, sv->router, e)))
 		return rc;
-	if ((rc = pollers_start(sv, e)))
+	if ((rc = pollers_start(sv, e)) || (rc = feeds_init(sv, e)))
 		return rc;
 	if ((rc = fairq_metrics_register(sv->q)) || (rc = ingest_metrics_register(sv->ingest)) ||
 	    (rc = poll_metrics_register(sv->poll)))
@@ -685,6 +721,7 @@ static void serve_stop(struct serve *sv)
 
 	control_stop(sv->control); /* first: its commands use what follows */
 	sv->control = NULL;
+	feeds_release(sv);
 	api_stop(sv->api); /* waits for its requests: ingest ones for their commits */
 	sv->api = NULL;
 	relp_stop(sv->relp); /* before ingest_stop, which closes its listening sockets */

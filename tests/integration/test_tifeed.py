@@ -280,10 +280,54 @@ def test_misp_feed():
         shutil.rmtree(d)
 
 
+def test_serve_thread_and_metrics():
+    d = tempdir()
+    srv = FeedServer(d)
+    k = None
+    try:
+        srv.routes["/good.txt"] = conditional('"g1"', b"192.0.2.50\n192.0.2.51\n")
+        srv.routes["/bad.txt"] = (500, {}, b"oops")
+        feed_config(d, srv, {"good": {"url": srv.base + "/good.txt", "format": "list"},
+                             "bad": {"url": srv.base + "/bad.txt", "format": "list"},
+                             "off": {"url": srv.base + "/off.txt", "format": "list",
+                                     "enabled": False}})
+        # what the bad feed had before (imported under its source) must survive its failure
+        last = os.path.join(d, "last.txt")
+        with open(last, "w") as f:
+            f.write("198.51.100.9\n")
+        run(["ti", "import", "--source", "bad", last], d)
+        k = Instance(d, config=os.path.join(d, "koban.yaml"))
+
+        def fetched():
+            m = k.metrics()
+            return m if value(m, "koban_ti_feed_fetches_total", feed="good", result="ok") == 1 and \
+                value(m, "koban_ti_feed_fetches_total", feed="bad", result="failed") == 1 else None
+        m = poll("both feeds fetched once", fetched)
+        assert value(m, "koban_ti_feed_indicators", feed="good") == 2
+        assert value(m, "koban_ti_feed_indicators", feed="bad") == 0
+        assert value(m, "koban_ti_feed_last_success_seconds", feed="good") > 1.7e9
+        assert value(m, "koban_ti_feed_last_success_seconds", feed="bad") == 0
+        assert value(m, "koban_ti_feed_fetches_total", feed="off", result="ok") == 0
+        assert "/off.txt" not in srv.paths()
+        assert values(d, "good") == ["192.0.2.50", "192.0.2.51"]
+        assert values(d, "bad") == ["198.51.100.9"]
+        f = feeds_json(d)
+        assert "HTTP status 500" in f["bad"]["last_error"] and f["bad"]["failures"] == 1, f
+        assert f["good"]["last_error"] is None and f["good"]["indicators"] == 2, f
+        assert f["off"]["last_success"] is None and not f["off"]["enabled"], f
+        assert "fetch failed (the last good set is kept)" in k.log()
+    finally:
+        if k:
+            assert k.stop() == 0, k.log()
+        srv.close()
+        shutil.rmtree(d)
+
+
 if __name__ == "__main__":
     s = Suite()
     s.run(test_list_feed)
     s.run(test_csv_feed_tenant_and_auth)
     s.run(test_taxii_two_pages)
     s.run(test_misp_feed)
+    s.run(test_serve_thread_and_metrics)
     s.done()
