@@ -169,6 +169,14 @@ static int keep_listeners(struct config *c, const struct config *running)
 static void config_store_defaults(struct config *c);
 static void config_alerts_defaults(struct config *c);
 static void config_decoders_defaults(struct config *c);
+uint32_t config_ti_retrohunt_days(const struct config *c, const char *source)
+{
+	for (size_t i = 0; source && i < c->n_ti_feeds; i++)
+		if (!strcmp(c->ti_feeds[i].name, source) && c->ti_feeds[i].retrohunt_days >= 0)
+			return (uint32_t)c->ti_feeds[i].retrohunt_days;
+	return c->ti_retrohunt_days;
+}
+
 static void config_ti_defaults(struct config *c);
 
 int config_defaults(struct config *c, struct err *e)

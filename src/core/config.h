@@ -122,6 +122,10 @@ struct config_ti_feed {
 };
 /* "list", "csv", "stix", "misp", "taxii". */
 const char *config_ti_format_name(enum config_ti_format f);
+/* Days of stored events a new indicator of source is sought in: its feed's retrohunt_days,
+ * else ti.retrohunt_days (the retro-hunt's per-source callback). */
+struct config;
+uint32_t config_ti_retrohunt_days(const struct config *c, const char *source);
 
 /* decoders.json.SOURCE: the generic JSON decoder's field map of one source (parse/jsonmap.h). */
 /* detect.placeholders.NAME: the values %NAME% stands for in rules (modifier expand). */

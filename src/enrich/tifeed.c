@@ -33,6 +33,7 @@
 #define CONNECT_TIMEOUT_S 30L
 #define TRANSFER_TIMEOUT_S 600L
 #define URL_MAX 8192
+#define REDIRECTS_MAX 5
 #define BACKOFF_FIRST_S 60
 #define TAXII_ACCEPT "application/taxii+json;version=2.1"
 
@@ -301,6 +302,8 @@ static int http_get(struct tifeed *t, const struct feed *f, const char *url, con
 	curl_easy_reset(t->curl);
 	curl_easy_setopt(t->curl, CURLOPT_URL, url);
 	curl_easy_setopt(t->curl, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(t->curl, CURLOPT_FOLLOWLOCATION, 1L); /* feeds move; https only, and */
+	curl_easy_setopt(t->curl, CURLOPT_MAXREDIRS, (long)REDIRECTS_MAX); /* credentials stay */
 	curl_easy_setopt(t->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(t->curl, CURLOPT_ERRORBUFFER, t->curl_err);
@@ -786,6 +789,8 @@ int tifeed_fetch(struct tifeed *t, size_t i, struct tifeed_result *r, struct err
 	st.last_attempt_ns = now;
 	before = st;
 	rc = fetch_format(t, f, &st, r, e);
+	if (rc == -ECANCELED && atomic_load(&t->stopping))
+		return rc; /* shutting down: no failure of the feed's */
 	if (rc == 0 && r->unchanged && f->cfg->format != TI_FEED_TAXII &&
 	    !r->pages) { /* 304: nothing stored, the state says so */
 		state_success(&st, f, now, st.indicators);

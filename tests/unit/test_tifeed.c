@@ -287,6 +287,66 @@ static void test_new_failures(void)
 	CHECK(strstr(e.msg, "ti.feeds.csv.columns") != NULL);
 }
 
+static void test_config_feeds(void)
+{
+	static const char good[] =
+		"ti:\n  default_confidence: 40\n  retrohunt_days: 20\n  feeds:\n"
+		"    ips: { url: 'https://f.example/ips.txt?key=1', format: list }\n"
+		"    isac: { url: 'https://t.example/api1/collections/x/', format: taxii,\n"
+		"            tenant: city-a, retrohunt_days: 7, refresh: 600, username: u,\n"
+		"            password_file: /etc/koban/isac.secret, enabled: false }\n";
+	static const struct { const char *yaml, *msg; } bad[] = {
+		{ "ti: { feeds: { a: { url: 'http://x.example/', format: list } } }",
+		  "expected an https:// URL" },
+		{ "ti: { feeds: { a: { url: 'https://x.example/', format: xml } } }",
+		  "expected list, csv, stix, misp or taxii" },
+		{ "ti: { feeds: { a: { url: 'https://x.example/', format: list, columns: value=1 } } }",
+		  "'columns' is for format csv" },
+		{ "ti: { feeds: { a: { url: 'https://x.example/', format: csv, username: u } } }",
+		  "'username' and 'password_file' go together" },
+		{ "ti: { feeds: { a: { url: 'https://x.example/?a=1', format: misp } } }",
+		  "a misp URL takes no query" },
+		{ "ti: { feeds: { a: { url: 'https://x.example/', format: list, refresh: 59 } } }",
+		  "refresh" },
+		{ "ti: { feeds: { a: { format: list } } }", "required key 'url'" },
+		{ "ti: { feeds: { A: { url: 'https://x.example/', format: list } } }",
+		  "is not a feed name" },
+		{ "ti: { default_confidence: 101 }", "default_confidence" },
+	};
+	struct config c;
+	struct err e = ERR_INIT;
+
+	if (config_load_mem(&c, good, strlen(good), "t.yaml", &e) < 0) {
+		t_check(0, __FILE__, __LINE__, "%s", e.msg);
+		return;
+	}
+	CHECK_INT((int)c.n_ti_feeds, 2);
+	CHECK_INT((int)c.ti_default_confidence, 40);
+	CHECK_INT((int)c.ti_dedupe_window, 3600);
+	CHECK_STR(c.ti_feeds[0].url, "https://f.example/ips.txt?key=1");
+	CHECK_INT(c.ti_feeds[0].refresh, 3600);
+	CHECK_INT(c.ti_feeds[0].confidence, -1);
+	CHECK_INT(c.ti_feeds[0].to_ids_only, 1);
+	CHECK_INT(c.ti_feeds[0].enabled, 1);
+	CHECK(c.ti_feeds[1].format == TI_FEED_TAXII);
+	CHECK_STR(c.ti_feeds[1].tenant, "city-a");
+	CHECK_INT(c.ti_feeds[1].enabled, 0);
+	CHECK_INT((int)config_ti_retrohunt_days(&c, "isac"), 7);
+	CHECK_INT((int)config_ti_retrohunt_days(&c, "ips"), 20);
+	CHECK_INT((int)config_ti_retrohunt_days(&c, "manual"), 20);
+	config_release(&c);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int rc;
+
+		err_clear(&e);
+		rc = config_load_mem(&c, bad[i].yaml, strlen(bad[i].yaml), "t.yaml", &e);
+		t_check(rc == -EINVAL && strstr(e.msg, bad[i].msg), __FILE__, __LINE__,
+			"%s: %d %s", bad[i].yaml, rc, e.msg);
+		if (rc == 0)
+			config_release(&c);
+	}
+}
+
 int main(void)
 {
 	T_RUN(test_headers);
@@ -295,5 +355,6 @@ int main(void)
 	T_RUN(test_whole_set_prune);
 	T_RUN(test_misp_events);
 	T_RUN(test_new_failures);
+	T_RUN(test_config_feeds);
 	return t_done();
 }
