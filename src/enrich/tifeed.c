@@ -252,6 +252,14 @@ static int header_add(struct curl_slist **h, struct buf *line, const char *name,
 	return 0;
 }
 
+/* Frees the request headers, wiping them first (one may hold MISP's key). */
+static void headers_free(struct curl_slist *h)
+{
+	for (struct curl_slist *i = h; i; i = i->next)
+		explicit_bzero(i->data, strlen(i->data));
+	curl_slist_free_all(h);
+}
+
 /* The request headers: Accept, the validators of cond (NULL: none), MISP's key. */
 static int request_headers(const struct feed *f, const char *accept, const struct state *cond,
 			   struct curl_slist **h, struct err *e)
@@ -341,7 +349,7 @@ static int http_get(struct tifeed *t, const struct feed *f, const char *url, con
 fail:
 	curl_easy_setopt(t->curl, CURLOPT_PASSWORD, "");
 	explicit_bzero(password, sizeof(password));
-	curl_slist_free_all(h);
+	headers_free(h);
 	return rc;
 }
 
@@ -784,8 +792,12 @@ int tifeed_fetch(struct tifeed *t, size_t i, struct tifeed_result *r, struct err
 	int rc;
 
 	memset(r, 0, sizeof(*r));
-	if ((rc = state_load(t, f, &st, e)) < 0)
+	if ((rc = state_load(t, f, &st, e)) < 0) {
+		log_warn("feed %s: its state cannot be read: %s", f->cfg->name, e->msg);
+		atomic_fetch_add(&f->fetches[FETCH_FAILED], 1);
+		f->next_ns = tifeed_next_due(now, f->cfg->refresh, 1);
 		return rc;
+	}
 	st.last_attempt_ns = now;
 	before = st;
 	rc = fetch_format(t, f, &st, r, e);
