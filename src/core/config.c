@@ -3197,6 +3197,34 @@ static void check_api(struct check *k)
 	}
 }
 
+/* A secret file: readable, regular, and of mode 0600 or stricter (the readers refuse others). */
+static void check_secret(struct check *k, const char *key, const char *path, unsigned line)
+{
+	struct stat st;
+	int before = k->errors;
+
+	check_readable(k, key, path, line);
+	if (path && k->errors == before && stat(path, &st) == 0 && (st.st_mode & 077))
+		report(k, CONFIG_ERROR, line, "%s: %s has mode %04o: others may read it "
+		       "(chmod 600 %s)", key, path, (unsigned)(st.st_mode & 07777), path);
+}
+
+/* ti.feeds: the secret files and CA files the feeds read at each fetch (enrich/tifeed.c). */
+static void check_ti_feeds(struct check *k)
+{
+	for (size_t i = 0; i < k->c->n_ti_feeds; i++) {
+		const struct config_ti_feed *f = &k->c->ti_feeds[i];
+		char key[KEY_PATH_MAX];
+
+		snprintf(key, sizeof(key), "ti.feeds.%s.password_file", f->name);
+		check_secret(k, key, f->password_file, f->line);
+		snprintf(key, sizeof(key), "ti.feeds.%s.api_key_file", f->name);
+		check_secret(k, key, f->api_key_file, f->line);
+		snprintf(key, sizeof(key), "ti.feeds.%s.ca_file", f->name);
+		check_readable(k, key, f->ca_file, f->line);
+	}
+}
+
 /*
  * pollers: the secret files serve reads at start (ingest/poll.c refuses the same ones) and
  * the CA files; reported on the line naming the poller.
@@ -3206,16 +3234,9 @@ static void check_pollers(struct check *k)
 	for (size_t i = 0; i < k->c->n_pollers; i++) {
 		const struct config_poller *t = &k->c->pollers[i];
 		char key[KEY_PATH_MAX];
-		struct stat st;
-		int before = k->errors;
 
 		snprintf(key, sizeof(key), "pollers.%s.client_secret_file", t->name);
-		check_readable(k, key, t->client_secret_file, t->line);
-		if (k->errors == before && stat(t->client_secret_file, &st) == 0 &&
-		    (st.st_mode & 077))
-			report(k, CONFIG_ERROR, t->line, "%s: %s has mode %04o: others may read it "
-			       "(chmod 600 %s)", key, t->client_secret_file,
-			       (unsigned)(st.st_mode & 07777), t->client_secret_file);
+		check_secret(k, key, t->client_secret_file, t->line);
 		snprintf(key, sizeof(key), "pollers.%s.ca_file", t->name);
 		check_readable(k, key, t->ca_file, t->line);
 	}
@@ -3237,6 +3258,7 @@ int config_check(const struct config *c, config_report_fn fn, void *ctx)
 	check_readable(&k, "keys.signing", c->keys_signing, c->line.keys_signing);
 	check_api(&k);
 	check_pollers(&k);
+	check_ti_feeds(&k);
 	return k.errors;
 }
 

@@ -170,6 +170,8 @@ def test_csv_feed_tenant_and_auth():
                                       "password_file": secret}})
         rc, out, err = fetch(d)
         assert rc == 1 and "has mode 0644" in out and "s3cret" not in out + err, (rc, out)
+        rc, out, err = run(["config", "check", "koban.yaml"], d, check=False)
+        assert rc == 1 and "ti.feeds.iocs.password_file: %s has mode 0644" % secret in err, err
         assert srv.requests == []
         os.chmod(secret, 0o600)
         rc, out, err = fetch(d)
