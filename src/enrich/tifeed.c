@@ -695,15 +695,22 @@ static int misp_event(struct tifeed *t, const struct feed *f, const struct misp_
 	return store_end(&s, rc, e);
 }
 
-/* After the events: the withdrawn ones forgotten, the indicators pruned, the state saved. */
+/*
+ * After the events: the withdrawn ones forgotten, the indicators pruned, the state saved, in
+ * an import's transaction (put_begin .. put_end: whatever marks the indicators changed
+ * there sees this change too).
+ */
 static int misp_finish(struct tifeed *t, const struct feed *f, struct state *st,
 		       const struct misp_refs *manifest, const struct misp_refs *stored,
 		       const struct tifeed_headers *validators, struct tifeed_result *r,
 		       struct err *e)
 {
+	struct store s;
 	int64_t n = 0;
-	int rc = meta_begin(t->m, e);
+	int rc = store_begin(&s, t, f, NULL, r, e);
 
+	if (rc < 0)
+		return rc;
 	for (size_t i = 0; rc == 0 && i < stored->n; i++)
 		if (!refs_find(manifest, stored->v[i].uuid))
 			rc = meta_ti_feed_event_remove(t->m, f->cfg->name, stored->v[i].uuid, e);
@@ -719,10 +726,7 @@ static int misp_finish(struct tifeed *t, const struct feed *f, struct state *st,
 		r->indicators = n;
 		rc = state_save(t, f, st, e);
 	}
-	if (rc == 0)
-		return meta_commit(t->m, e);
-	meta_rollback(t->m);
-	return rc;
+	return store_end(&s, rc, e);
 }
 
 /* misp: the manifest, the events newer than stored, the withdrawn ones removed. */
