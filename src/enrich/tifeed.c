@@ -116,6 +116,7 @@ int64_t tifeed_next_due(int64_t now_ns, uint32_t refresh, int64_t failures)
 
 /* A feed's row of koban.db, held by value while a fetch runs. */
 struct state {
+	bool same_url;                       /* the stored state is of the feed's URL */
 	char etag[TIFEED_VALIDATOR_MAX];
 	char last_modified[TIFEED_VALIDATOR_MAX];
 	char watermark[TIFEED_VALIDATOR_MAX];
@@ -123,9 +124,15 @@ struct state {
 	int64_t last_attempt_ns, last_success_ns, last_error_ns, failures, indicators, next_ns;
 };
 
+struct state_load {
+	struct state *st;
+	const char *url;
+};
+
 static void state_row(void *ctx, const struct meta_ti_feed *f)
 {
-	struct state *st = ctx;
+	struct state_load *l = ctx;
+	struct state *st = l->st;
 
 	snprintf(st->etag, sizeof(st->etag), "%s", f->etag ? f->etag : "");
 	snprintf(st->last_modified, sizeof(st->last_modified), "%s",
@@ -138,15 +145,22 @@ static void state_row(void *ctx, const struct meta_ti_feed *f)
 	st->failures = f->failures;
 	st->indicators = f->indicators;
 	st->next_ns = f->next_ns;
+	st->same_url = f->url && !strcmp(f->url, l->url);
+	if (!st->same_url) /* another URL: its validators and watermark mean nothing here */
+		st->etag[0] = st->last_modified[0] = st->watermark[0] = '\0';
 }
 
-/* The stored state of feed, all zero when it was never fetched. */
+/*
+ * The stored state of feed, all zero when it was never fetched; the validators and the
+ * watermark only when they are of the feed's URL.
+ */
 static int state_load(struct tifeed *t, const struct feed *f, struct state *st, struct err *e)
 {
+	struct state_load l = { st, f->cfg->url };
 	int rc;
 
 	memset(st, 0, sizeof(*st));
-	rc = meta_ti_feed_get(t->m, f->cfg->name, state_row, st, e);
+	rc = meta_ti_feed_get(t->m, f->cfg->name, state_row, &l, e);
 	if (rc == -ENOENT) {
 		err_clear(e);
 		return 0;
@@ -163,7 +177,7 @@ static int state_save(struct tifeed *t, const struct feed *f, const struct state
 		      struct err *e)
 {
 	struct meta_ti_feed row = {
-		.name = f->cfg->name, .etag = or_null(st->etag),
+		.name = f->cfg->name, .url = f->cfg->url, .etag = or_null(st->etag),
 		.last_modified = or_null(st->last_modified), .watermark = or_null(st->watermark),
 		.last_attempt_ns = st->last_attempt_ns, .last_success_ns = st->last_success_ns,
 		.last_error_ns = st->last_error_ns, .last_error = or_null(st->error),

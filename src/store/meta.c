@@ -174,7 +174,7 @@ static const char *const migrations[] = {
 	 * for MISP feeds the events stored and their values (what prunes the indicators).
 	 */
 	"CREATE TABLE ti_feeds ("
-	"  name TEXT PRIMARY KEY,"
+	"  name TEXT PRIMARY KEY, url TEXT NOT NULL,"
 	"  etag TEXT, last_modified TEXT, watermark TEXT,"
 	"  last_attempt_ns INTEGER NOT NULL, last_success_ns INTEGER NOT NULL,"
 	"  last_error TEXT, last_error_ns INTEGER NOT NULL,"
@@ -1998,6 +1998,7 @@ static int feed_rows(struct meta *m, sqlite3_stmt *st,
 			.failures = sqlite3_column_int64(st, 8),
 			.indicators = sqlite3_column_int64(st, 9),
 			.next_ns = sqlite3_column_int64(st, 10),
+			.url = column_text(st, 11),
 		};
 
 		(*rows)++;
@@ -2010,7 +2011,8 @@ static int feed_rows(struct meta *m, sqlite3_stmt *st,
 }
 
 #define FEED_COLUMNS "SELECT name, etag, last_modified, watermark, last_attempt_ns," \
-	" last_success_ns, last_error, last_error_ns, failures, indicators, next_ns FROM ti_feeds"
+	" last_success_ns, last_error, last_error_ns, failures, indicators, next_ns, url" \
+	" FROM ti_feeds"
 
 int meta_ti_feed_get(struct meta *m, const char *name,
 		     void (*fn)(void *ctx, const struct meta_ti_feed *f), void *ctx, struct err *e)
@@ -2046,14 +2048,15 @@ int meta_ti_feed_save(struct meta *m, const struct meta_ti_feed *f, struct err *
 	int rc;
 
 	if ((rc = check_name("feed", f->name, e)) < 0 ||
+	    (rc = check_feed_text("url", f->url, e)) < 0 ||
 	    (rc = check_feed_text("etag", f->etag, e)) < 0 ||
 	    (rc = check_feed_text("last_modified", f->last_modified, e)) < 0 ||
 	    (rc = check_feed_text("watermark", f->watermark, e)) < 0 ||
 	    (rc = check_feed_text("error", f->last_error, e)) < 0 ||
 	    (rc = prepare(m, "INSERT OR REPLACE INTO ti_feeds (name, etag, last_modified,"
 			  " watermark, last_attempt_ns, last_success_ns, last_error, last_error_ns,"
-			  " failures, indicators, next_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
-			  " ?9, ?10, ?11)", &st, e)) < 0)
+			  " failures, indicators, next_ns, url) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+			  " ?8, ?9, ?10, ?11, ?12)", &st, e)) < 0)
 		return rc;
 	bind_text(st, 1, f->name);
 	bind_text(st, 2, f->etag);
@@ -2066,6 +2069,7 @@ int meta_ti_feed_save(struct meta *m, const struct meta_ti_feed *f, struct err *
 	sqlite3_bind_int64(st, 9, f->failures);
 	sqlite3_bind_int64(st, 10, f->indicators);
 	sqlite3_bind_int64(st, 11, f->next_ns);
+	bind_text(st, 12, f->url ? f->url : "");
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = db_fail(m, e);
 	sqlite3_finalize(st);

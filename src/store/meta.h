@@ -383,6 +383,7 @@ int meta_indicator_remove(struct meta *m, const struct meta_indicator_filter *f,
  */
 struct meta_ti_feed {
 	const char *name;            /* 1-63 of [a-z0-9_-] */
+	const char *url;             /* the URL the state is of (validators, watermark) */
 	const char *etag;            /* ETag of the last good document, NULL: none */
 	const char *last_modified;   /* its Last-Modified, NULL: none */
 	const char *watermark;       /* taxii: the last stored page's date, NULL: none */
@@ -394,7 +395,7 @@ struct meta_ti_feed {
 	int64_t indicators;          /* the feed's indicators after its last success */
 	int64_t next_ns;             /* when the next fetch is due */
 };
-#define META_TI_FEED_TEXT_MAX 1024 /* bytes of a validator, watermark or error */
+#define META_TI_FEED_TEXT_MAX 8192 /* bytes of a URL, validator, watermark or error */
 
 /* The state of feed name to fn; -ENOENT when never saved. */
 int meta_ti_feed_get(struct meta *m, const char *name,

@@ -142,6 +142,13 @@ def test_list_feed():
         assert out.splitlines()[1].split()[:2] == ["ips", srv.base + "/ips.txt"], out
         rc, out, err = fetch(d, "nosuch")
         assert rc == 2 and "no feed 'nosuch'" in err, (rc, err)
+        # the feed moved: the old URL's validators are not sent to the new one
+        srv.routes["/v2/ips.txt"] = conditional('"v3"', b"192.0.2.1\n192.0.2.4\n")
+        feed_config(d, srv, {"ips": {"url": srv.base + "/v2/ips.txt", "format": "list"}})
+        rc, out, err = fetch(d)
+        assert rc == 0 and out.startswith("ips: 2 read, 1 new"), (rc, out, err)
+        assert "If-None-Match" not in srv.requests[-1][1], srv.requests[-1]
+        assert feeds_json(d)["ips"]["url"] == srv.base + "/v2/ips.txt"
     finally:
         srv.close()
         shutil.rmtree(d)

@@ -96,7 +96,8 @@ static void seen_row(void *ctx, const struct meta_ti_feed *f)
 static void test_state_round_trip(void)
 {
 	struct meta *m = open_ab();
-	struct meta_ti_feed f = { .name = "ips", .etag = "\"v1\"", .last_success_ns = 5,
+	struct meta_ti_feed f = { .name = "ips", .url = "https://x.example/ips.txt",
+				  .etag = "\"v1\"", .last_success_ns = 5,
 				  .indicators = 3, .next_ns = 9 };
 	char big[META_TI_FEED_TEXT_MAX + 2];
 	struct seen s = { 0 };
