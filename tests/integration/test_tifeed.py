@@ -265,10 +265,16 @@ def test_misp_feed():
                                                                            ("domain", "shared.example")]))
         srv.routes["/misp/%s.json" % e2] = (200, {}, misp_event(e2, 100, [("md5", "d41d8cd98f00b204e9800998ecf8427e"),
                                                                            ("domain", "shared.example")]))
-        feed_config(d, srv, {"misp": {"url": srv.base + "/misp/", "format": "misp"}})
+        key = os.path.join(d, "misp.key")
+        with open(key, "w") as f:
+            f.write("K3Y\n")
+        os.chmod(key, 0o600)
+        feed_config(d, srv, {"misp": {"url": srv.base + "/misp/", "format": "misp",
+                                      "api_key_file": key}})
         rc, out, err = fetch(d)
         assert rc == 0, (rc, out, err)
         assert out == "misp: 4 read, 3 new, 1 updated, 0 removed, 0 rejected; 3 indicators\n", out
+        assert [h.get("Authorization") for _, h in srv.requests] == ["K3Y"] * 3, srv.requests
         rc, out, err = fetch(d)
         assert rc == 0 and out == "misp: unchanged, 3 indicators\n", (rc, out)
         # e1 withdrawn, e2 changed: only e2 is fetched again

@@ -288,6 +288,39 @@ static void test_new_failures(void)
 	CHECK(strstr(e.msg, "ti.feeds.csv.columns") != NULL);
 }
 
+/* Nothing listens on port 1: every fetch fails, is saved as such, and backs off. */
+static void test_fetch_failure_saved(void)
+{
+	struct config_ti_feed feeds[] = {
+		{ .name = "ips", .url = "https://127.0.0.1:1/ips.txt", .format = TI_FEED_LIST,
+		  .refresh = 3600, .confidence = -1, .enabled = 1 },
+	};
+	struct tifeed_config c = { .feeds = feeds, .n_feeds = 1, .data_dir = data_dir(),
+				   .default_confidence = 50 };
+	struct tifeed_result r;
+	struct tifeed *t = NULL;
+	struct meta *m = NULL;
+	struct err e = ERR_INIT;
+	struct seen s = { 0 };
+
+	if (!CHECK(tifeed_new(&t, &c, &e) == 0))
+		return;
+	CHECK_INT(tifeed_fetch(t, 0, &r, &e), -EIO);
+	CHECK(strstr(e.msg, "https://127.0.0.1:1/ips.txt") != NULL);
+	CHECK(r.read == 0 && !r.unchanged);
+	for (long n = 0; n < 40; n++) { /* a failure anywhere is a failed fetch, nothing more */
+		mem_fail_after(n);
+		CHECK(tifeed_fetch(t, 0, &r, &e) < 0);
+		mem_fail_after(-1);
+	}
+	tifeed_free(t);
+	CHECK_INT(meta_open(&m, data_dir(), &e), 0);
+	CHECK_INT(meta_ti_feed_get(m, "ips", seen_row, &s, &e), 0);
+	CHECK(strstr(s.error, "127.0.0.1") != NULL || strstr(s.error, "memory") != NULL);
+	CHECK(s.indicators == 0);
+	meta_close(m);
+}
+
 static void test_config_feeds(void)
 {
 	static const char good[] =
@@ -356,6 +389,7 @@ int main(void)
 	T_RUN(test_whole_set_prune);
 	T_RUN(test_misp_events);
 	T_RUN(test_new_failures);
+	T_RUN(test_fetch_failure_saved);
 	T_RUN(test_config_feeds);
 	return t_done();
 }
