@@ -89,6 +89,10 @@ void tifeed_header_take(struct tifeed_headers *h, const char *line, size_t len)
 		{ "x-taxii-date-added-last:", offsetof(struct tifeed_headers, date_added_last) },
 	};
 
+	if (len >= 5 && !memcmp(line, "HTTP/", 5)) { /* a new answer (after a redirect) */
+		memset(h, 0, sizeof(*h));
+		return;
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(keep); i++) {
 		size_t n = strlen(keep[i].name);
 
@@ -301,6 +305,12 @@ static int request_headers(const struct feed *f, const char *accept, const struc
 	return rc;
 }
 
+/* The length of url shown in messages: up to its query, which may hold a key. */
+static int shown_len(const char *url)
+{
+	return (int)strcspn(url, "?");
+}
+
 /*
  * One GET of url into t->body and t->hdr; cond's validators make it conditional. *status is
  * the HTTP status; < 0 when no answer came (e says why).
@@ -351,12 +361,12 @@ static int http_get(struct tifeed *t, const struct feed *f, const char *url, con
 	t->curl_err[0] = '\0';
 	cc = curl_easy_perform(t->curl);
 	if (cc == CURLE_WRITE_ERROR || cc == CURLE_FILESIZE_EXCEEDED)
-		rc = err_set(e, -EFBIG, "%s: the answer is larger than %zu bytes", url,
-			     TIFEED_BODY_MAX);
+		rc = err_set(e, -EFBIG, "%.*s: the answer is larger than %zu bytes",
+			     shown_len(url), url, TIFEED_BODY_MAX);
 	else if (cc == CURLE_ABORTED_BY_CALLBACK)
-		rc = err_set(e, -ECANCELED, "%s: stopped", url);
+		rc = err_set(e, -ECANCELED, "%.*s: stopped", shown_len(url), url);
 	else if (cc != CURLE_OK)
-		rc = err_set(e, -EIO, "%s: %s", url,
+		rc = err_set(e, -EIO, "%.*s: %s", shown_len(url), url,
 			     t->curl_err[0] ? t->curl_err : curl_easy_strerror(cc));
 	else
 		curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, status);
@@ -378,7 +388,7 @@ static int get_ok(struct tifeed *t, const struct feed *f, const char *url, const
 		*unchanged = rc == 0 && status == 304 && cond;
 	if (rc < 0 || status == 200 || (unchanged && *unchanged))
 		return rc;
-	return err_set(e, -EIO, "%s: HTTP status %ld", url, status);
+	return err_set(e, -EIO, "%.*s: HTTP status %ld", shown_len(url), url, status);
 }
 
 /* Puts "where: " before e's message (copied first: err_set must not read what it writes). */
@@ -546,8 +556,8 @@ static int fetch_whole(struct tifeed *t, const struct feed *f, struct state *st,
 	sink = (struct ti_sink){ store_add, store_reject, &s };
 	rc = read_document(f, t->body.p, t->body.len, &sink, e);
 	if (rc == 0 && r->read == 0)
-		rc = err_set(e, -EINVAL, "%s: no indicator in the document (%u rejected): the "
-			     "last set is kept", f->cfg->url, r->rejected);
+		rc = err_set(e, -EINVAL, "%.*s: no indicator in the document (%u rejected): the "
+			     "last set is kept", shown_len(f->cfg->url), f->cfg->url, r->rejected);
 	if (rc == 0)
 		rc = meta_ti_feed_prune(t->m, f->cfg->name, f->cfg->tenant, true, &r->removed, e);
 	if (rc == 0)

@@ -62,6 +62,10 @@ static void test_headers(void)
 	memcpy(longer, "ETag: ", 6);
 	take(&h, longer); /* too long: ignored, never cut */
 	CHECK_STR(h.etag, "\"abc\"");
+	take(&h, "HTTP/1.1 200 OK\r\n"); /* the answer after a redirect: its own headers only */
+	CHECK_STR(h.etag, "");
+	CHECK_STR(h.last_modified, "");
+	CHECK_STR(h.date_added_last, "");
 }
 
 static void test_next_due(void)
