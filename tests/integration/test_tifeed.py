@@ -154,6 +154,27 @@ def test_list_feed():
         shutil.rmtree(d)
 
 
+def test_redirect():
+    d = tempdir()
+    srv = FeedServer(d)
+    try:
+        srv.routes["/old.txt"] = (301, {"Location": srv.base + "/new.txt", "ETag": '"redirect"'}, b"")
+        srv.routes["/new.txt"] = (200, {}, b"192.0.2.77\n")
+        srv.routes["/plain.txt"] = (302, {"Location": "http://127.0.0.1:1/x"}, b"")
+        feed_config(d, srv, {"moved": {"url": srv.base + "/old.txt", "format": "list"},
+                             "downgrade": {"url": srv.base + "/plain.txt", "format": "list"}})
+        rc, out, err = fetch(d, "moved")
+        assert rc == 0 and out.startswith("moved: 1 read, 1 new"), (rc, out, err)
+        rc, out, err = fetch(d, "moved")  # the 301's ETag was not kept as the document's
+        assert "If-None-Match" not in srv.requests[-2][1], srv.requests[-2]
+        rc, out, err = fetch(d, "downgrade")
+        assert rc == 1 and "downgrade: failed: " in out, (rc, out)
+        assert values(d, "downgrade") == []
+    finally:
+        srv.close()
+        shutil.rmtree(d)
+
+
 def test_csv_feed_tenant_and_auth():
     d = tempdir()
     srv = FeedServer(d)
@@ -341,6 +362,7 @@ def test_serve_thread_and_metrics():
 if __name__ == "__main__":
     s = Suite()
     s.run(test_list_feed)
+    s.run(test_redirect)
     s.run(test_csv_feed_tenant_and_auth)
     s.run(test_taxii_two_pages)
     s.run(test_misp_feed)
