@@ -128,14 +128,14 @@ struct state {
 	int64_t last_attempt_ns, last_success_ns, last_error_ns, failures, indicators, next_ns;
 };
 
-struct state_load {
+struct state_ctx {
 	struct state *st;
 	const char *url;
 };
 
 static void state_row(void *ctx, const struct meta_ti_feed *f)
 {
-	struct state_load *l = ctx;
+	struct state_ctx *l = ctx;
 	struct state *st = l->st;
 
 	snprintf(st->etag, sizeof(st->etag), "%s", f->etag ? f->etag : "");
@@ -160,7 +160,7 @@ static void state_row(void *ctx, const struct meta_ti_feed *f)
  */
 static int state_load(struct tifeed *t, const struct feed *f, struct state *st, struct err *e)
 {
-	struct state_load l = { st, f->cfg->url };
+	struct state_ctx l = { st, f->cfg->url };
 	int rc;
 
 	memset(st, 0, sizeof(*st));
@@ -415,7 +415,7 @@ static int url_join(struct buf *out, const char *base, const char *suffix, struc
 /* ---------------------------------------------------------------- storing indicators */
 
 /* One transaction of indicators of a feed, and the values it keeps for pruning. */
-struct store {
+struct feed_put {
 	const struct tifeed *t;
 	const struct feed *f;
 	struct meta_indicator_put *put;
@@ -442,7 +442,7 @@ static int tags_json(struct buf *b, const struct ti_indicator *ind)
 
 static void store_reject(void *ctx, unsigned line, const char *reason)
 {
-	struct store *s = ctx;
+	struct feed_put *s = ctx;
 
 	s->r->rejected++;
 	log_debug("feed %s: item %u rejected: %s", s->f->cfg->name, line, reason);
@@ -450,7 +450,7 @@ static void store_reject(void *ctx, unsigned line, const char *reason)
 
 static int store_add(void *ctx, const struct ti_indicator *ind)
 {
-	struct store *s = ctx;
+	struct feed_put *s = ctx;
 	const struct config_ti_feed *c = s->f->cfg;
 	char canon[TI_VALUE_BUF];
 	struct meta_indicator row = {
@@ -487,12 +487,12 @@ static int store_add(void *ctx, const struct ti_indicator *ind)
 }
 
 /* Opens the transaction; keep: "" a whole document's values, an event's uuid, NULL none. */
-static int store_begin(struct store *s, struct tifeed *t, const struct feed *f,
+static int store_begin(struct feed_put *s, struct tifeed *t, const struct feed *f,
 		       const char *keep, struct tifeed_result *r, struct err *e)
 {
 	int rc;
 
-	*s = (struct store){ .t = t, .f = f, .tags = BUF_INIT(META_TI_TAGS_MAX),
+	*s = (struct feed_put){ .t = t, .f = f, .tags = BUF_INIT(META_TI_TAGS_MAX),
 			     .now_ns = time_now_ns(), .r = r, .e = e };
 	if ((rc = meta_indicator_put_begin(t->m, f->cfg->name, f->cfg->tenant, &s->put, e)) < 0)
 		return rc;
@@ -504,7 +504,7 @@ static int store_begin(struct store *s, struct tifeed *t, const struct feed *f,
 	return rc;
 }
 
-static int store_end(struct store *s, int rc, struct err *e)
+static int store_end(struct feed_put *s, int rc, struct err *e)
 {
 	struct err why = ERR_INIT;
 	int end;
@@ -544,7 +544,7 @@ static int fetch_whole(struct tifeed *t, const struct feed *f, struct state *st,
 	const char *accept = f->cfg->format == TI_FEED_STIX ? "application/stix+json, "
 			     "application/json;q=0.9, */*;q=0.5" : "text/plain, text/csv, */*;q=0.5";
 	struct ti_sink sink;
-	struct store s;
+	struct feed_put s;
 	int64_t n = 0;
 	int rc;
 
@@ -581,7 +581,7 @@ static int taxii_page(struct tifeed *t, const struct feed *f, struct state *st,
 	struct buf query = BUF_INIT(URL_MAX);
 	struct taxii_page page;
 	struct ti_sink sink;
-	struct store s;
+	struct feed_put s;
 	int64_t n = 0;
 	int rc;
 
@@ -701,7 +701,7 @@ static int misp_event(struct tifeed *t, const struct feed *f, const struct misp_
 	struct misp_options opt = { .include_non_ids = !f->cfg->to_ids_only };
 	char name[48];
 	struct ti_sink sink;
-	struct store s;
+	struct feed_put s;
 	int rc;
 
 	snprintf(name, sizeof(name), "%s.json", ev->uuid);
@@ -729,7 +729,7 @@ static int misp_finish(struct tifeed *t, const struct feed *f, struct state *st,
 		       const struct tifeed_headers *validators, struct tifeed_result *r,
 		       struct err *e)
 {
-	struct store s;
+	struct feed_put s;
 	int64_t n = 0;
 	int rc = store_begin(&s, t, f, NULL, r, e);
 
