@@ -97,7 +97,8 @@ struct ti_snapshot {
 	size_t n_sources, source_cap;
 	struct scope *scopes;   /* [0]: global */
 	size_t n_scopes, scope_cap;
-	uint32_t *by_name;      /* tenant scopes sorted by name */
+	uint32_t *by_name;      /* tenant scopes hashed by name: scope index, 0: empty */
+	size_t name_mask;       /* by_name's slots - 1 */
 	size_t expired;
 };
 
@@ -339,13 +340,6 @@ int ti_builder_add(struct ti_builder *b, const struct meta_indicator *ind, struc
 		return rc;
 	s->recs[s->n++] = r;
 	return 0;
-}
-
-static int by_name_cmp(const void *a, const void *b, void *ctx)
-{
-	const struct ti_snapshot *s = ctx;
-
-	return strcmp(s->scopes[*(const uint32_t *)a].name, s->scopes[*(const uint32_t *)b].name);
 }
 
 /*
@@ -629,15 +623,32 @@ static int build_all_nets(struct ti_snapshot *s)
 	return rc;
 }
 
+/* The tenant scopes by name (at most half full): every lookup finds its tenant's first. */
+static int build_names(struct ti_snapshot *s)
+{
+	size_t cap = 2;
+
+	while (cap < 2 * s->n_scopes)
+		cap *= 2;
+	if (!(s->by_name = mem_calloc(cap, sizeof(*s->by_name))))
+		return -ENOMEM;
+	s->name_mask = cap - 1;
+	for (size_t i = 1; i < s->n_scopes; i++) {
+		const char *name = s->scopes[i].name;
+		size_t at = key_hash(TI_N_TYPES, name, strlen(name)) & s->name_mask;
+
+		while (s->by_name[at])
+			at = (at + 1) & s->name_mask;
+		s->by_name[at] = (uint32_t)i;
+	}
+	return 0;
+}
+
 /* The hash table, the networks and the tenant index. */
 static int build_tables(struct ti_snapshot *s)
 {
-	if (!(s->by_name = mem_calloc(s->n_scopes, sizeof(*s->by_name))) || build_hash(s) < 0 ||
-	    build_all_nets(s) < 0)
+	if (build_names(s) < 0 || build_hash(s) < 0 || build_all_nets(s) < 0)
 		return -ENOMEM;
-	for (size_t i = 1; i < s->n_scopes; i++)
-		s->by_name[i - 1] = (uint32_t)i;
-	qsort_r(s->by_name, s->n_scopes - 1, sizeof(*s->by_name), by_name_cmp, s);
 	return 0;
 }
 
@@ -713,7 +724,7 @@ void ti_snapshot_stats(const struct ti_snapshot *s, struct ti_snapshot_stats *st
 	st->bytes = sizeof(*s) + s->rec_cap * sizeof(struct rec) + s->pool_cap +
 		    (s->mask + 1) * sizeof(*s->slots) + (s->filter_mask + 1) * sizeof(*s->filter) +
 		    s->source_cap * sizeof(char *) + s->scope_cap * sizeof(struct scope) +
-		    s->n_scopes * sizeof(uint32_t);
+		    (s->name_mask + 1) * sizeof(*s->by_name);
 	for (size_t i = 0; i < s->n_sources; i++)
 		st->bytes += strlen(s->sources[i]) + 1;
 	for (size_t i = 0; i < s->n_scopes; i++) {
@@ -899,21 +910,12 @@ static void find_domain(struct query *q, uint32_t tenant, const char *d, size_t 
 /* The tenant's scope index, 0 when it has no indicators (or tenant is NULL). */
 static uint32_t tenant_scope(const struct ti_snapshot *s, const char *tenant)
 {
-	size_t lo = 0, hi = s->n_scopes - 1;
-
 	if (!tenant)
 		return 0;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = strcmp(tenant, s->scopes[s->by_name[mid]].name);
-
-		if (c == 0)
-			return s->by_name[mid];
-		if (c < 0)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
+	for (size_t at = key_hash(TI_N_TYPES, tenant, strlen(tenant)) & s->name_mask;
+	     s->by_name[at]; at = (at + 1) & s->name_mask)
+		if (!strcmp(s->scopes[s->by_name[at]].name, tenant))
+			return s->by_name[at];
 	return 0;
 }
 
