@@ -97,6 +97,7 @@ struct ti_snapshot {
 	size_t n_sources, source_cap;
 	struct scope *scopes;   /* [0]: global */
 	size_t n_scopes, scope_cap;
+	uint64_t domain_labels; /* bit n: a domain of n labels is listed (63: 63 or more) */
 	uint32_t *by_name;      /* tenant scopes hashed by name: scope index, 0: empty */
 	size_t name_mask;       /* by_name's slots - 1 */
 	size_t expired;
@@ -342,6 +343,21 @@ int ti_builder_add(struct ti_builder *b, const struct meta_indicator *ind, struc
 	return 0;
 }
 
+/* The bit of domain_labels for a name of n labels. */
+static uint64_t labels_bit(size_t n)
+{
+	return UINT64_C(1) << (n < 63 ? n : 63);
+}
+
+static size_t count_labels(const char *d, size_t len)
+{
+	size_t n = 1;
+
+	for (const char *dot = d; (dot = memchr(dot, '.', len - (size_t)(dot - d))); dot++)
+		n++;
+	return n;
+}
+
 /*
  * The hash table (at most half full) of every record but the networks, and its filter
  * (8 to 16 bits per key): a key that is not listed mostly costs one word of it.
@@ -367,6 +383,9 @@ static int build_hash(struct ti_snapshot *s)
 
 		if (is_network(&s->recs[i]))
 			continue;
+		if (s->recs[i].type == TI_DOMAIN)
+			s->domain_labels |= labels_bit(count_labels(s->pool + s->recs[i].text,
+								    s->recs[i].len));
 		h = rec_hash(s, &s->recs[i]);
 		for (at = h & s->mask; s->slots[at]; at = (at + 1) & s->mask)
 			;
@@ -885,17 +904,19 @@ static void find_ip(struct query *q, uint32_t tenant, const struct ipaddr *ip, u
 
 /*
  * The listed domain and each parent ("a.b.example": a.b.example, b.example, example), in
- * the global scope, then the tenant's (only the suffixes the first walk saw there).
+ * the global scope, then the tenant's (only the suffixes the first walk saw there). Only
+ * suffixes with as many labels as some listed domain are hashed.
  */
 static void find_domain(struct query *q, uint32_t tenant, const char *d, size_t len)
 {
-	size_t again[DOMAIN_LABELS], n_again = 0;
+	size_t again[DOMAIN_LABELS], n_again = 0, labels = count_labels(d, len);
 
-	for (size_t at = 0; at < len;) {
+	for (size_t at = 0; at < len; labels--) {
 		const char *dot = memchr(d + at, '.', len - at);
-		uint64_t h = key_hash(TI_DOMAIN, d + at, len - at);
+		uint64_t h;
 
-		if (filter_maybe(q->s, h) &&
+		if (q->s->domain_labels & labels_bit(labels) &&
+		    filter_maybe(q->s, h = key_hash(TI_DOMAIN, d + at, len - at)) &&
 		    find_key(q, h, TI_DOMAIN, d + at, len - at, 0, tenant) && tenant)
 			again[n_again++] = at;
 		if (!dot)

@@ -355,6 +355,39 @@ static void test_networks_against_scan(void)
 	ti_snapshot_free(s);
 }
 
+/* Listed domains of several depths: every suffix of that depth is tried, no other. */
+static void test_domain_depths(void)
+{
+	static const char *const v[] = { "deep.sub.example.org", "zone", "example.org",
+					 "a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p" };
+	struct ti_builder *b = NULL;
+	struct ti_snapshot *s = NULL;
+	struct err e = ERR_INIT;
+	int rc = ti_builder_new(&b, 0, &e);
+
+	for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(v); i++) {
+		struct meta_indicator g = ind("domain", v[i]);
+
+		g.source = "f";
+		if ((rc = ti_builder_add(b, &g, &e)) < 0)
+			ti_builder_free(b);
+	}
+	if (rc < 0 || ti_builder_finish(b, &s, &e) < 0) {
+		t_check(0, __FILE__, __LINE__, "build: %s", e.msg);
+		return;
+	}
+	CHECK_STR(look(s, NULL, TI_DOMAIN, "x.Deep.sub.example.org"),
+		  "f:deep.sub.example.org@* f:example.org@*");
+	CHECK_STR(look(s, NULL, TI_DOMAIN, "sub.example.org"), "f:example.org@*");
+	CHECK_STR(look(s, NULL, TI_DOMAIN, "host.zone."), "f:zone@*");
+	CHECK_STR(look(s, NULL, TI_DOMAIN, "zone"), "f:zone@*");
+	CHECK_STR(look(s, NULL, TI_DOMAIN, "zone.org"), "");
+	CHECK_STR(look(s, NULL, TI_DOMAIN, "w.a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p"),
+		  "f:a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p@*");
+	CHECK_STR(look(s, NULL, TI_DOMAIN, "b.c.d.e.f.g.h.i.j.k.l.m.n.o.p"), "");
+	ti_snapshot_free(s);
+}
+
 static void test_reimport_expiry_remove(void)
 {
 	struct meta *m = open_ab();
@@ -550,6 +583,7 @@ int main(void)
 	T_RUN(test_scope_isolation);
 	T_RUN(test_nested_networks);
 	T_RUN(test_networks_against_scan);
+	T_RUN(test_domain_depths);
 	T_RUN(test_reimport_expiry_remove);
 	T_RUN(test_put_checks);
 	T_RUN(test_alloc_failures);
