@@ -36,6 +36,7 @@
 #define TENANTS 20
 #define SOURCES 8
 #define PROBES 4096
+#define PROBE_MAX 128 /* bytes of a probe value: the values read back to back, as an event's */
 
 static uint64_t rng = 0x9e3779b97f4a7c15u;
 
@@ -198,7 +199,7 @@ static int import(struct meta *m, const struct corpus *c, struct err *e)
 
 /* Values as events carry them, each for one tenant: every one a hit, or every one a miss. */
 struct probes {
-	char value[PROBES][TI_VALUE_BUF];
+	char value[PROBES][PROBE_MAX];
 	enum ti_type type;
 	size_t len[PROBES];
 	const char *tenant[PROBES];
@@ -301,16 +302,20 @@ static void make_probes(struct probes *p, const struct ti_snapshot *s, const str
 	p->type = kind_type(kind);
 	p->n = 0;
 	for (size_t tries = 0; p->n < PROBES && tries < 100 * PROBES; tries++) {
-		char *v = p->value[p->n];
+		char v[TI_VALUE_BUF];
 		const char *tenant = tenants[next() % TENANTS];
+		size_t len;
 
 		if (hit)
 			listed(c, kind, v, &tenant);
 		else
 			unlisted(kind, v);
-		p->len[p->n] = strlen(v);
-		if ((ti_lookup(s, tenant, p->type, v, p->len[p->n], NULL, NULL) > 0) == hit)
-			p->tenant[p->n++] = tenant;
+		if ((len = strlen(v)) >= PROBE_MAX ||
+		    (ti_lookup(s, tenant, p->type, v, len, NULL, NULL) > 0) != hit)
+			continue;
+		memcpy(p->value[p->n], v, len + 1);
+		p->len[p->n] = len;
+		p->tenant[p->n++] = tenant;
 	}
 }
 
@@ -472,7 +477,7 @@ int main(int argc, char **argv)
 	struct ti_snapshot *s = NULL, *mem = NULL;
 	struct ti_snapshot_stats st;
 	struct err e = ERR_INIT;
-	double w0;
+	double w0, c0;
 	long rss0;
 	int rc;
 
@@ -515,11 +520,13 @@ int main(int argc, char **argv)
 	       wall_now() - w0);
 	rss0 = rss_kb();
 	w0 = wall_now();
+	c0 = cpu_now();
 	if ((rc = ti_snapshot_load(m, time_now_ns(), &s, &e)) < 0)
 		goto fail;
 	ti_snapshot_stats(s, &st);
-	printf("  snapshot load from koban.db: %.2f s, %zu indicators, %.1f MB held, RSS +%.1f MB\n",
-	       wall_now() - w0, st.indicators, st.bytes / 1e6, (rss_kb() - rss0) / 1024.0);
+	printf("  snapshot load from koban.db: %.2f s (%.2f CPU-s), %zu indicators, %.1f MB held, "
+	       "RSS +%.1f MB\n", wall_now() - w0, cpu_now() - c0, st.indicators, st.bytes / 1e6,
+	       (rss_kb() - rss0) / 1024.0);
 	rate("SHA-256, listed (koban.db's)", s, p, seconds);
 	snprintf(path, sizeof(path), "%s/koban.db", dir);
 	sqlite_rate(path, p, seconds);
