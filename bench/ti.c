@@ -11,10 +11,11 @@
  * Figures: the snapshot's build from memory (the builder alone), its own bytes and the
  * process's RSS growth over the build; lookups per CPU-second, misses and hits apart, for
  * the value kinds an event carries, each for one of the tenants: IPv4 addresses (misses,
- * listed addresses, addresses inside listed networks), IPv6 addresses, host names (hits:
- * sub-domains of listed domains), URLs, SHA-256 hashes, e-mail addresses; and "events" of
- * ten lookups (five IPv4 addresses, one IPv6, two host names, a URL, a SHA-256), every
- * value a miss, as most are. Without --no-db: the import into a fresh koban.db
+ * as text and given parsed to ti_lookup_ip; listed addresses; addresses inside listed
+ * networks), IPv6 addresses, host names (hits: sub-domains of listed domains), URLs,
+ * SHA-256 hashes, e-mail addresses; and "events" of ten lookups (five IPv4 addresses, one
+ * IPv6, two host names, a URL, a SHA-256), every value a miss as most are, the addresses
+ * as text, then given parsed. Without --no-db: the import into a fresh koban.db
  * (meta_indicator_put, one transaction per source and scope), the snapshot's load from it
  * (ti_snapshot_load: what serve does at start and on a change), and the same-run peer:
  * SHA-256 lookups as SQLite point queries on koban.db's index.
@@ -27,6 +28,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/ipaddr.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "enrich/ti.h"
@@ -202,6 +204,7 @@ struct probes {
 	char value[PROBES][PROBE_MAX];
 	enum ti_type type;
 	size_t len[PROBES];
+	struct ipaddr ip[PROBES]; /* addresses parsed, as events hold them */
 	const char *tenant[PROBES];
 	size_t n;
 };
@@ -315,12 +318,22 @@ static void make_probes(struct probes *p, const struct ti_snapshot *s, const str
 			continue;
 		memcpy(p->value[p->n], v, len + 1);
 		p->len[p->n] = len;
+		if (p->type == TI_IP && ipaddr_parse(&p->ip[p->n], v, len) < 0)
+			continue;
 		p->tenant[p->n++] = tenant;
 	}
 }
 
+/* One lookup of probe i: its text, or (parsed) the address an event would hold. */
+static size_t lookup(const struct ti_snapshot *s, const struct probes *p, size_t i, bool parsed)
+{
+	if (parsed)
+		return ti_lookup_ip(s, p->tenant[i], &p->ip[i], NULL, NULL);
+	return ti_lookup(s, p->tenant[i], p->type, p->value[i], p->len[i], NULL, NULL);
+}
+
 static void rate(const char *what, const struct ti_snapshot *s, const struct probes *p,
-		 double seconds)
+		 bool parsed, double seconds)
 {
 	double t0 = cpu_now(), t;
 	size_t n = 0, hits = 0;
@@ -329,8 +342,7 @@ static void rate(const char *what, const struct ti_snapshot *s, const struct pro
 		return;
 	do {
 		for (size_t i = 0; i < p->n; i++)
-			hits += ti_lookup(s, p->tenant[i], p->type, p->value[i], p->len[i], NULL,
-					  NULL) > 0;
+			hits += lookup(s, p, i, parsed) > 0;
 		n += p->n;
 	} while ((t = cpu_now() - t0) < seconds);
 	printf("  %-34s %10.0f per CPU-second (%4.0f ns each), %5.1f%% matched\n", what, n / t,
@@ -343,27 +355,28 @@ static void rates(const struct ti_snapshot *s, const struct corpus *c, struct pr
 {
 	static const struct {
 		enum probe_kind kind;
-		bool hit;
+		bool hit, parsed;
 		const char *what;
 	} runs[] = {
-		{ P_V4, false, "IPv4 address, miss" },
-		{ P_V4, true, "IPv4 address, listed" },
-		{ P_V4_NET, true, "IPv4 address, in a listed network" },
-		{ P_V6, false, "IPv6 address, miss" },
-		{ P_V6, true, "IPv6 address, listed" },
-		{ P_HOST, false, "host name (4 labels), miss" },
-		{ P_HOST, true, "host name, sub-domain of a listed" },
-		{ P_URL, false, "URL, miss" },
-		{ P_URL, true, "URL, listed" },
-		{ P_SHA256, false, "SHA-256, miss" },
-		{ P_SHA256, true, "SHA-256, listed" },
-		{ P_EMAIL, false, "e-mail address, miss" },
-		{ P_EMAIL, true, "e-mail address, listed" },
+		{ P_V4, false, false, "IPv4 address, miss" },
+		{ P_V4, false, true, "IPv4 address, miss, given parsed" },
+		{ P_V4, true, false, "IPv4 address, listed" },
+		{ P_V4_NET, true, false, "IPv4 address, in a listed network" },
+		{ P_V6, false, false, "IPv6 address, miss" },
+		{ P_V6, true, false, "IPv6 address, listed" },
+		{ P_HOST, false, false, "host name (4 labels), miss" },
+		{ P_HOST, true, false, "host name, sub-domain of a listed" },
+		{ P_URL, false, false, "URL, miss" },
+		{ P_URL, true, false, "URL, listed" },
+		{ P_SHA256, false, false, "SHA-256, miss" },
+		{ P_SHA256, true, false, "SHA-256, listed" },
+		{ P_EMAIL, false, false, "e-mail address, miss" },
+		{ P_EMAIL, true, false, "e-mail address, listed" },
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(runs); i++) {
 		make_probes(p, s, c, runs[i].kind, runs[i].hit);
-		rate(runs[i].what, s, p, seconds);
+		rate(runs[i].what, s, p, runs[i].parsed, seconds);
 	}
 }
 
@@ -373,8 +386,7 @@ static void event_rate(const struct ti_snapshot *s, const struct corpus *c, doub
 	static const enum probe_kind event[] = { P_V4, P_V4, P_V4, P_V4, P_V4, P_V6, P_HOST,
 						 P_HOST, P_URL, P_SHA256 };
 	struct probes *p = mem_calloc(ARRAY_SIZE(event), sizeof(*p));
-	double t0, t;
-	size_t n = 0, events = PROBES;
+	size_t events = PROBES;
 
 	if (!p)
 		return;
@@ -382,18 +394,21 @@ static void event_rate(const struct ti_snapshot *s, const struct corpus *c, doub
 		make_probes(&p[k], s, c, event[k], false);
 		events = p[k].n < events ? p[k].n : events;
 	}
-	t0 = cpu_now();
-	do {
-		for (size_t i = 0; i < events; i++)
-			for (size_t k = 0; k < ARRAY_SIZE(event); k++)
-				ti_lookup(s, p[k].tenant[i], p[k].type, p[k].value[i],
-					  p[k].len[i], NULL, NULL);
-		n += events;
-	} while (events && (t = cpu_now() - t0) < seconds);
-	if (events)
+	for (int parsed = 0; events && parsed <= 1; parsed++) {
+		double t0 = cpu_now(), t;
+		size_t n = 0;
+
+		do {
+			for (size_t i = 0; i < events; i++)
+				for (size_t k = 0; k < ARRAY_SIZE(event); k++)
+					lookup(s, &p[k], i, parsed && p[k].type == TI_IP);
+			n += events;
+		} while ((t = cpu_now() - t0) < seconds);
 		printf("  events of 10 lookups (5 IPv4, 1 IPv6, 2 host names, URL, SHA-256), all "
-		       "misses: %.0f per CPU-second (%.0f ns per lookup)\n", n / t,
+		       "misses%s: %.0f per CPU-second (%.0f ns per lookup)\n",
+		       parsed ? ", addresses given parsed" : "", n / t,
 		       t * 1e9 / (n * ARRAY_SIZE(event)));
+	}
 	mem_free(p);
 }
 
@@ -527,7 +542,7 @@ int main(int argc, char **argv)
 	printf("  snapshot load from koban.db: %.2f s (%.2f CPU-s), %zu indicators, %.1f MB held, "
 	       "RSS +%.1f MB\n", wall_now() - w0, cpu_now() - c0, st.indicators, st.bytes / 1e6,
 	       (rss_kb() - rss0) / 1024.0);
-	rate("SHA-256, listed (koban.db's)", s, p, seconds);
+	rate("SHA-256, listed (koban.db's)", s, p, false, seconds);
 	snprintf(path, sizeof(path), "%s/koban.db", dir);
 	sqlite_rate(path, p, seconds);
 done:

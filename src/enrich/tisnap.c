@@ -980,6 +980,16 @@ size_t ti_lookup(const struct ti_snapshot *s, const char *tenant, enum ti_type t
 	return q.found;
 }
 
+size_t ti_lookup_ip(const struct ti_snapshot *s, const char *tenant, const struct ipaddr *ip,
+		    void (*fn)(void *ctx, const struct ti_match *m), void *ctx)
+{
+	struct query q = { .s = s, .fn = fn, .ctx = ctx };
+
+	if (s->n)
+		find_ip(&q, tenant_scope(s, tenant), ip, 128);
+	return q.found;
+}
+
 /* ---- publication ---- */
 
 struct reader_slot {

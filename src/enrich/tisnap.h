@@ -37,6 +37,7 @@
 #include "enrich/ti.h"
 
 struct err;
+struct ipaddr;
 struct meta;
 struct meta_indicator;
 
@@ -89,6 +90,12 @@ void ti_snapshot_stats(const struct ti_snapshot *s, struct ti_snapshot_stats *st
 size_t ti_lookup(const struct ti_snapshot *s, const char *tenant, enum ti_type type,
 		 const char *value, size_t len,
 		 void (*fn)(void *ctx, const struct ti_match *m), void *ctx);
+/*
+ * The same as ti_lookup(TI_IP) of ip's text, for an address an event already holds parsed
+ * (core/field.h FT_IP): no text is formatted or parsed again.
+ */
+size_t ti_lookup_ip(const struct ti_snapshot *s, const char *tenant, const struct ipaddr *ip,
+		    void (*fn)(void *ctx, const struct ti_match *m), void *ctx);
 
 struct ti_live;
 

@@ -260,6 +260,17 @@ static void test_nested_networks(void)
 	CHECK_STR(look(s, "a", TI_IP, "2001:db9::1"), "");
 	CHECK_STR(look(s, NULL, TI_IP, "2001:db8:1::/64"), "f:2001:db8:1::/48@* f:2001:db8::/32@*");
 	CHECK_STR(look(s, "b", TI_IP, "::/0"), "f:::/0@b");
+	/* an address given parsed: the same matches in the same order */
+	{
+		struct hits h = { .n = 0 };
+		struct ipaddr ip;
+
+		CHECK_INT(ipaddr_parse(&ip, "10.1.2.3", 8), 0);
+		CHECK_INT(ti_lookup_ip(s, "a", &ip, hit, &h), 9);
+		CHECK_STR(h.text, "f:10.1.2.3@* f:10.1.2.0/25@* f:10.1.2.0/24@* f:10.1.0.0/16@* "
+			  "f:10.1.0.0/16@* f:10.0.0.0/8@* f:0.0.0.0/1@* f:10.1.0.0/16@a "
+			  "f:10.0.0.0/7@a");
+	}
 	ti_snapshot_free(s);
 }
 
@@ -344,6 +355,9 @@ static void test_networks_against_scan(void)
 		}
 		total += want;
 		hits += want > 0;
+		if (q_len == 128 && ti_lookup_ip(s, tenant, &q, NULL, NULL) != want && wrong++ < 5)
+			t_check(0, __FILE__, __LINE__, "%s parsed for %s: not %zu matches", probe,
+				tenant ? tenant : "-", want);
 		if (ti_lookup(s, tenant, TI_IP, probe, strlen(probe), NULL, NULL) != want &&
 		    wrong++ < 5)
 			t_check(0, __FILE__, __LINE__, "%s for %s: not %zu matches", probe,
