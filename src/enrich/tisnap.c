@@ -27,6 +27,7 @@
 #define NET_NONE UINT32_MAX             /* no network */
 #define NET_DEPTH 129                   /* nested networks: one per prefix length 0-127 */
 #define BUCKET_BITS_MAX 18              /* of the IPv4 range index */
+#define HASH_AHEAD 16                   /* keys hashed ahead of their slot's write */
 
 /* An address's key: an IP's 16 bytes follow its text's NUL in the pool. */
 #define IP_KEY_LEN 16
@@ -358,13 +359,30 @@ static size_t count_labels(const char *d, size_t len)
 	return n;
 }
 
+/* A key hashed, its slot not yet written. */
+struct pending {
+	uint64_t h;
+	uint32_t rec;
+};
+
+static void slot_put(struct ti_snapshot *s, const struct pending *p)
+{
+	size_t at;
+
+	for (at = p->h & s->mask; s->slots[at]; at = (at + 1) & s->mask)
+		;
+	s->slots[at] = (p->h & SLOT_TAG) | ((uint64_t)p->rec + 1);
+	s->filter[filter_word(s, p->h)] |= filter_bits(p->h);
+}
+
 /*
  * The hash table (at most half full) of every record but the networks, and its filter
  * (8 to 16 bits per key): a key that is not listed mostly costs one word of it.
  */
 static int build_hash(struct ti_snapshot *s)
 {
-	size_t cap = 16, words = FILTER_WORDS_MIN, keys = 0;
+	struct pending ahead[HASH_AHEAD];
+	size_t cap = 16, words = FILTER_WORDS_MIN, keys = 0, n = 0;
 
 	for (size_t i = 0; i < s->n; i++)
 		keys += !is_network(&s->recs[i]);
@@ -377,21 +395,21 @@ static int build_hash(struct ti_snapshot *s)
 		return -ENOMEM;
 	s->mask = cap - 1;
 	s->filter_mask = words - 1;
+	/* each key's slot is fetched HASH_AHEAD keys before it is written: the misses overlap */
 	for (size_t i = 0; i < s->n; i++) {
-		uint64_t h;
-		size_t at;
-
 		if (is_network(&s->recs[i]))
 			continue;
 		if (s->recs[i].type == TI_DOMAIN)
 			s->domain_labels |= labels_bit(count_labels(s->pool + s->recs[i].text,
 								    s->recs[i].len));
-		h = rec_hash(s, &s->recs[i]);
-		for (at = h & s->mask; s->slots[at]; at = (at + 1) & s->mask)
-			;
-		s->slots[at] = (h & SLOT_TAG) | ((uint64_t)i + 1);
-		s->filter[filter_word(s, h)] |= filter_bits(h);
+		if (n >= HASH_AHEAD)
+			slot_put(s, &ahead[n % HASH_AHEAD]);
+		ahead[n % HASH_AHEAD] = (struct pending){ rec_hash(s, &s->recs[i]), (uint32_t)i };
+		__builtin_prefetch(&s->slots[ahead[n % HASH_AHEAD].h & s->mask], 1);
+		n++;
 	}
+	for (size_t k = n > HASH_AHEAD ? n - HASH_AHEAD : 0; k < n; k++)
+		slot_put(s, &ahead[k % HASH_AHEAD]);
 	return 0;
 }
 
@@ -409,12 +427,13 @@ static unsigned __int128 addr128(const uint8_t *b)
 static const unsigned __int128 V4_FIRST = (unsigned __int128)0xffff << 32; /* ::ffff:0.0.0.0 */
 static const unsigned __int128 V4_LAST = (unsigned __int128)0xffff << 32 | 0xffffffffu;
 
-static unsigned __int128 rec_addr(const struct ti_snapshot *s, const struct rec *r)
-{
-	size_t len;
-
-	return addr128((const uint8_t *)rec_key(s, r, &len));
-}
+/* A network while the forest is built: its record's fields read once, sorted without them. */
+struct netkey {
+	unsigned __int128 addr;
+	uint32_t scope;
+	uint32_t rec;
+	uint8_t prefix;
+};
 
 /* The last address of a network. */
 static unsigned __int128 net_last(unsigned __int128 first, unsigned prefix)
@@ -424,21 +443,17 @@ static unsigned __int128 net_last(unsigned __int128 first, unsigned prefix)
 }
 
 /* Networks by (scope, address, prefix, record): a scope's nets in a run, holders first. */
-static int net_cmp(const void *a, const void *b, void *ctx)
+static int net_cmp(const void *a, const void *b)
 {
-	const struct ti_snapshot *s = ctx;
-	uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
-	const struct rec *x = &s->recs[i], *y = &s->recs[j];
-	size_t len;
-	int c;
+	const struct netkey *x = a, *y = b;
 
 	if (x->scope != y->scope)
 		return x->scope < y->scope ? -1 : 1;
-	if ((c = memcmp(rec_key(s, x, &len), rec_key(s, y, &len), IP_KEY_LEN)))
-		return c;
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
 	if (x->prefix != y->prefix)
 		return x->prefix < y->prefix ? -1 : 1;
-	return i < j ? -1 : i > j;
+	return x->rec < y->rec ? -1 : x->rec > y->rec;
 }
 
 struct cut {
@@ -457,11 +472,10 @@ static void cut_add(struct cut *cuts, size_t *n, unsigned __int128 start, uint32
 
 /*
  * The nodes (one per distinct network, parents set) and the cuts of the whole address
- * space, from the n records nt->recs in net_cmp order: a sweep with the stack of the
- * networks holding the current one (nested networks have longer prefixes: 128 at most).
+ * space, from the n networks k in net_cmp order: a sweep with the stack of the networks
+ * holding the current one (nested networks have longer prefixes: 128 at most).
  */
-static size_t net_sweep(const struct ti_snapshot *s, struct nets *nt, size_t n,
-			struct cut *cuts)
+static size_t net_sweep(const struct netkey *k, size_t n, struct nets *nt, struct cut *cuts)
 {
 	uint32_t stack[NET_DEPTH];
 	unsigned __int128 last[NET_DEPTH];
@@ -469,22 +483,20 @@ static size_t net_sweep(const struct ti_snapshot *s, struct nets *nt, size_t n,
 
 	cut_add(cuts, &n_cuts, 0, NET_NONE);
 	for (size_t i = 0, j; i < n; i = j) {
-		const struct rec *r = &s->recs[nt->recs[i]];
-		unsigned __int128 first = rec_addr(s, r);
+		unsigned __int128 first = k[i].addr;
 		uint32_t node = (uint32_t)nt->n_nodes++;
 
-		for (j = i + 1; j < n && s->recs[nt->recs[j]].prefix == r->prefix &&
-				rec_addr(s, &s->recs[nt->recs[j]]) == first; j++)
+		for (j = i + 1; j < n && k[j].prefix == k[i].prefix && k[j].addr == first; j++)
 			;
 		for (; depth && last[depth - 1] < first; depth--)
 			cut_add(cuts, &n_cuts, last[depth - 1] + 1,
 				depth > 1 ? stack[depth - 2] : NET_NONE);
 		nt->node[node] = (struct netnode){ .parent = depth ? stack[depth - 1] : NET_NONE,
 						   .first = (uint32_t)i, .count = (uint32_t)(j - i),
-						   .prefix = r->prefix };
+						   .prefix = k[i].prefix };
 		cut_add(cuts, &n_cuts, first, node);
 		stack[depth] = node;
-		last[depth++] = net_last(first, r->prefix);
+		last[depth++] = net_last(first, k[i].prefix);
 	}
 	for (; depth && last[depth - 1] != ~(unsigned __int128)0; depth--)
 		cut_add(cuts, &n_cuts, last[depth - 1] + 1, depth > 1 ? stack[depth - 2] : NET_NONE);
@@ -571,9 +583,8 @@ static int net_index_v6(struct nets *nt, const struct cut *cuts, size_t n)
 	return 0;
 }
 
-/* One scope's networks: idx[0..n) are their records in net_cmp order. */
-static int build_nets(const struct ti_snapshot *s, struct nets *nt, const uint32_t *idx,
-		      size_t n)
+/* One scope's networks: k[0..n) in net_cmp order. */
+static int build_nets(const struct netkey *k, size_t n, struct nets *nt)
 {
 	struct cut *cuts = NULL;
 	size_t n_cuts;
@@ -583,8 +594,9 @@ static int build_nets(const struct ti_snapshot *s, struct nets *nt, const uint32
 	    !(nt->node = mem_alloc(n * sizeof(*nt->node))) ||
 	    !(cuts = mem_alloc((2 * n + 1) * sizeof(*cuts))))
 		goto fail;
-	memcpy(nt->recs, idx, n * sizeof(*idx));
-	n_cuts = net_sweep(s, nt, n, cuts);
+	for (size_t i = 0; i < n; i++)
+		nt->recs[i] = k[i].rec;
+	n_cuts = net_sweep(k, n, nt, cuts);
 	if ((rc = net_index_v4(nt, cuts, n_cuts)) < 0 || (rc = net_index_v6(nt, cuts, n_cuts)) < 0)
 		goto fail;
 	rc = 0;
@@ -616,7 +628,7 @@ static size_t nets_bytes(const struct nets *nt)
 /* Every scope's networks: all of them sorted once, then cut into runs of one scope. */
 static int build_all_nets(struct ti_snapshot *s)
 {
-	uint32_t *idx;
+	struct netkey *k;
 	size_t n = 0;
 	int rc = 0;
 
@@ -624,21 +636,24 @@ static int build_all_nets(struct ti_snapshot *s)
 		n += is_network(&s->recs[i]);
 	if (n == 0)
 		return 0;
-	if (!(idx = mem_alloc(n * sizeof(*idx))))
+	if (!(k = mem_alloc(n * sizeof(*k))))
 		return -ENOMEM;
 	n = 0;
-	for (size_t i = 0; i < s->n; i++)
-		if (is_network(&s->recs[i]))
-			idx[n++] = (uint32_t)i;
-	qsort_r(idx, n, sizeof(*idx), net_cmp, s);
-	for (size_t i = 0, j; rc == 0 && i < n; i = j) {
-		uint32_t scope = s->recs[idx[i]].scope;
+	for (size_t i = 0; i < s->n; i++) {
+		const struct rec *r = &s->recs[i];
+		size_t len;
 
-		for (j = i + 1; j < n && s->recs[idx[j]].scope == scope; j++)
-			;
-		rc = build_nets(s, &s->scopes[scope].nets, idx + i, j - i);
+		if (is_network(r))
+			k[n++] = (struct netkey){ addr128((const uint8_t *)rec_key(s, r, &len)),
+						  r->scope, (uint32_t)i, r->prefix };
 	}
-	mem_free(idx);
+	qsort(k, n, sizeof(*k), net_cmp);
+	for (size_t i = 0, j; rc == 0 && i < n; i = j) {
+		for (j = i + 1; j < n && k[j].scope == k[i].scope; j++)
+			;
+		rc = build_nets(k + i, j - i, &s->scopes[k[i].scope].nets);
+	}
+	mem_free(k);
 	return rc;
 }
 
