@@ -33,7 +33,7 @@
 #define IP_KEY_LEN 16
 
 struct rec {
-	uint32_t text;     /* the canonical value in the pool, NUL-ended (an ip: its 16 bytes next) */
+	uint32_t text;     /* the canonical value in the pool, NUL-ended (an ip's 16 bytes next) */
 	uint32_t scope;    /* index in scopes; 0: global */
 	uint16_t len;      /* of text */
 	uint16_t source;
@@ -499,7 +499,8 @@ static size_t net_sweep(const struct netkey *k, size_t n, struct nets *nt, struc
 		last[depth++] = net_last(first, k[i].prefix);
 	}
 	for (; depth && last[depth - 1] != ~(unsigned __int128)0; depth--)
-		cut_add(cuts, &n_cuts, last[depth - 1] + 1, depth > 1 ? stack[depth - 2] : NET_NONE);
+		cut_add(cuts, &n_cuts, last[depth - 1] + 1,
+			depth > 1 ? stack[depth - 2] : NET_NONE);
 	return n_cuts;
 }
 
