@@ -1,7 +1,9 @@
 /*
  * Unit tests of the indicator store (store/meta.h indicators) and its snapshot
- * (enrich/tisnap): every lookup kind, scope isolation, expiry, re-import, removal,
- * allocation failures, and the lock-free swap under concurrent readers.
+ * (enrich/tisnap): every lookup kind, scope isolation, nested networks (v4, v6, wide v6
+ * ones holding IPv4; random lookups checked against a scan of every network, as text and
+ * given parsed), domain depths, expiry, re-import, removal, allocation failures, and the
+ * lock-free swap under concurrent readers.
  */
 #include "enrich/tisnap.h"
 #include "core/err.h"
