@@ -8,13 +8,17 @@
  * addresses, 27% domains, 10% URLs, 5% MD5, 5% SHA-1, 7% SHA-256, 3% e-mail; 90% global,
  * 10% spread over 20 tenants; 8 sources.
  *
- * Figures: the import into a fresh koban.db (meta_indicator_put, one transaction), the
- * snapshot's load from koban.db (ti_snapshot_load: what serve does at start and on a
- * change) and its build from memory (the builder alone), the snapshot's own bytes and the
- * process's RSS growth over the load, and lookups per CPU-second for the value kinds an
- * event carries: addresses (a quarter inside listed ones or networks), host names (a
- * quarter sub-domains of listed ones), SHA-256 hashes (half listed), each for a tenant.
- * Same-run peer: the same point lookups as SQLite queries on koban.db's index.
+ * Figures: the snapshot's build from memory (the builder alone), its own bytes and the
+ * process's RSS growth over the build; lookups per CPU-second, misses and hits apart, for
+ * the value kinds an event carries, each for one of the tenants: IPv4 addresses (misses,
+ * as text and given parsed to ti_lookup_ip; listed addresses; addresses inside listed
+ * networks), IPv6 addresses, host names (hits: sub-domains of listed domains), URLs,
+ * SHA-256 hashes, e-mail addresses; and "events" of ten lookups (five IPv4 addresses, one
+ * IPv6, two host names, a URL, a SHA-256), every value a miss as most are, the addresses
+ * as text, then given parsed. Without --no-db: the import into a fresh koban.db
+ * (meta_indicator_put, one transaction per source and scope), the snapshot's load from it
+ * (ti_snapshot_load: what serve does at start and on a change), and the same-run peer:
+ * SHA-256 lookups as SQLite point queries on koban.db's index.
  */
 #include "core/compat.h"
 
@@ -24,6 +28,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/ipaddr.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "enrich/ti.h"
@@ -33,6 +38,7 @@
 #define TENANTS 20
 #define SOURCES 8
 #define PROBES 4096
+#define PROBE_MAX 128 /* bytes of a probe value: the values read back to back, as an event's */
 
 static uint64_t rng = 0x9e3779b97f4a7c15u;
 
@@ -193,62 +199,217 @@ static int import(struct meta *m, const struct corpus *c, struct err *e)
 	return 0;
 }
 
-/* Values as events carry them: addresses, host names, hashes; some listed, most not. */
+/* Values as events carry them, each for one tenant: every one a hit, or every one a miss. */
 struct probes {
-	char value[PROBES][TI_VALUE_BUF];
-	enum ti_type type[PROBES];
+	char value[PROBES][PROBE_MAX];
+	enum ti_type type;
+	size_t len[PROBES];
+	struct ipaddr ip[PROBES]; /* addresses parsed, as events hold them */
 	const char *tenant[PROBES];
+	size_t n;
 };
 
-static void make_probes(struct probes *p, const struct corpus *c, enum ti_type want)
-{
-	for (size_t i = 0; i < PROBES; i++) {
-		size_t k = next() % c->n;
-		bool listed = next() % 4 == 0;
+enum probe_kind { P_V4, P_V4_NET, P_V6, P_HOST, P_URL, P_SHA256, P_EMAIL };
 
-		p->type[i] = want;
-		p->tenant[i] = tenants[next() % TENANTS];
-		if (want == TI_IP) {
-			uint32_t a = (uint32_t)next();
-			snprintf(p->value[i], TI_VALUE_BUF, "%u.%u.%u.%u", 1 + (a >> 24) % 223,
-				 a >> 16 & 255, a >> 8 & 255, a & 255);
-			while (listed && strcmp(c->type[k], "ip"))
-				k = (k + 1) % c->n;
-			if (listed)
-				snprintf(p->value[i], TI_VALUE_BUF, "%.*s", (int)strcspn(c->value[k], "/"),
-					 c->value[k]);
-		} else if (want == TI_DOMAIN) {
-			word(p->value[i], 10);
-			while (listed && strcmp(c->type[k], "domain"))
-				k = (k + 1) % c->n;
-			if (listed)
-				snprintf(p->value[i], TI_VALUE_BUF, "www.cdn.%s", c->value[k]);
-			else
-				snprintf(p->value[i] + 10, TI_VALUE_BUF - 10, ".%zu.example.net", i);
-		} else {
-			hex(p->value[i], 64);
-			while (next() % 2 && strcmp(c->type[k], "sha256"))
-				k = (k + 1) % c->n;
-			if (!strcmp(c->type[k], "sha256"))
-				memcpy(p->value[i], c->value[k], 65);
-		}
+static bool is_kind(const struct corpus *c, size_t k, enum probe_kind kind)
+{
+	const char *v = c->value[k];
+
+	switch (kind) {
+	case P_V4:
+		return !strcmp(c->type[k], "ip") && !strchr(v, ':') && !strchr(v, '/');
+	case P_V4_NET:
+		return !strcmp(c->type[k], "ip") && strchr(v, '/');
+	case P_V6:
+		return !strcmp(c->type[k], "ip") && strchr(v, ':');
+	case P_HOST:
+		return !strcmp(c->type[k], "domain");
+	case P_URL:
+		return !strcmp(c->type[k], "url");
+	case P_SHA256:
+		return !strcmp(c->type[k], "sha256");
+	case P_EMAIL:
+		return !strcmp(c->type[k], "email");
+	}
+	return false;
+}
+
+static enum ti_type kind_type(enum probe_kind kind)
+{
+	static const enum ti_type types[] = { TI_IP, TI_IP, TI_IP, TI_DOMAIN, TI_URL, TI_SHA256,
+					      TI_EMAIL };
+
+	return types[kind];
+}
+
+/* A listed value of kind as an event would carry it (an address inside a listed network). */
+static void listed(const struct corpus *c, enum probe_kind kind, char *out, const char **tenant)
+{
+	size_t k = next() % c->n;
+	unsigned a, b, cc, d, len;
+
+	while (!is_kind(c, k, kind))
+		k = (k + 1) % c->n;
+	*tenant = c->tenant[k] ? c->tenant[k] : tenants[next() % TENANTS];
+	if (kind == P_HOST) {
+		snprintf(out, TI_VALUE_BUF, "www.cdn.%s", c->value[k]);
+	} else if (kind == P_V4_NET && sscanf(c->value[k], "%u.%u.%u.%u/%u", &a, &b, &cc, &d,
+					       &len) == 5) {
+		uint32_t v = (a << 24 | b << 16 | cc << 8 | d) |
+			     ((uint32_t)next() & ((UINT32_C(1) << (32 - len)) - 1));
+
+		snprintf(out, TI_VALUE_BUF, "%u.%u.%u.%u", v >> 24, v >> 16 & 255, v >> 8 & 255,
+			 v & 255);
+	} else {
+		snprintf(out, TI_VALUE_BUF, "%s", c->value[k]);
 	}
 }
 
+/* A value of kind that is likely not listed. */
+static void unlisted(enum probe_kind kind, char *out)
+{
+	uint32_t a = (uint32_t)next();
+	char w[16], h[65];
+
+	word(w, 10);
+	switch (kind) {
+	case P_V4:
+	case P_V4_NET:
+		snprintf(out, TI_VALUE_BUF, "%u.%u.%u.%u", 1 + (a >> 24) % 223, a >> 16 & 255,
+			 a >> 8 & 255, a & 255);
+		break;
+	case P_V6:
+		snprintf(out, TI_VALUE_BUF, "2001:db8:%x:%x::%x", a & 0xffff, a >> 16,
+			 (unsigned)(next() & 0xffff));
+		break;
+	case P_HOST:
+		snprintf(out, TI_VALUE_BUF, "%s.%u.example.net", w, a % 1000);
+		break;
+	case P_URL:
+		snprintf(out, TI_VALUE_BUF, "http://%s%u.example/p/%s", w, a % 1000000, w);
+		break;
+	case P_SHA256:
+		hex(h, 64);
+		snprintf(out, TI_VALUE_BUF, "%s", h);
+		break;
+	case P_EMAIL:
+		snprintf(out, TI_VALUE_BUF, "%s%u@mail.example", w, a % 1000000);
+		break;
+	}
+}
+
+/* PROBES values of kind that all hit (or all miss) in s; fewer when they are too rare. */
+static void make_probes(struct probes *p, const struct ti_snapshot *s, const struct corpus *c,
+			enum probe_kind kind, bool hit)
+{
+	p->type = kind_type(kind);
+	p->n = 0;
+	for (size_t tries = 0; p->n < PROBES && tries < 100 * PROBES; tries++) {
+		char v[TI_VALUE_BUF];
+		const char *tenant = tenants[next() % TENANTS];
+		size_t len;
+
+		if (hit)
+			listed(c, kind, v, &tenant);
+		else
+			unlisted(kind, v);
+		if ((len = strlen(v)) >= PROBE_MAX ||
+		    (ti_lookup(s, tenant, p->type, v, len, NULL, NULL) > 0) != hit)
+			continue;
+		memcpy(p->value[p->n], v, len + 1);
+		p->len[p->n] = len;
+		if (p->type == TI_IP && ipaddr_parse(&p->ip[p->n], v, len) < 0)
+			continue;
+		p->tenant[p->n++] = tenant;
+	}
+}
+
+/* One lookup of probe i: its text, or (parsed) the address an event would hold. */
+static size_t lookup(const struct ti_snapshot *s, const struct probes *p, size_t i, bool parsed)
+{
+	if (parsed)
+		return ti_lookup_ip(s, p->tenant[i], &p->ip[i], NULL, NULL);
+	return ti_lookup(s, p->tenant[i], p->type, p->value[i], p->len[i], NULL, NULL);
+}
+
 static void rate(const char *what, const struct ti_snapshot *s, const struct probes *p,
-		 double seconds)
+		 bool parsed, double seconds)
 {
 	double t0 = cpu_now(), t;
 	size_t n = 0, hits = 0;
 
+	if (p->n == 0)
+		return;
 	do {
-		for (size_t i = 0; i < PROBES; i++)
-			hits += ti_lookup(s, p->tenant[i], p->type[i], p->value[i],
-					  strlen(p->value[i]), NULL, NULL) > 0;
-		n += PROBES;
+		for (size_t i = 0; i < p->n; i++)
+			hits += lookup(s, p, i, parsed) > 0;
+		n += p->n;
 	} while ((t = cpu_now() - t0) < seconds);
-	printf("  lookups, %-10s %10.0f per CPU-second (%.0f ns each), %.1f%% matched\n", what,
-	       n / t, t * 1e9 / n, 100.0 * hits / n);
+	printf("  %-34s %10.0f per CPU-second (%4.0f ns each), %5.1f%% matched\n", what, n / t,
+	       t * 1e9 / n, 100.0 * hits / n);
+}
+
+/* Each kind's misses and hits apart. */
+static void rates(const struct ti_snapshot *s, const struct corpus *c, struct probes *p,
+		  double seconds)
+{
+	static const struct {
+		enum probe_kind kind;
+		bool hit, parsed;
+		const char *what;
+	} runs[] = {
+		{ P_V4, false, false, "IPv4 address, miss" },
+		{ P_V4, false, true, "IPv4 address, miss, given parsed" },
+		{ P_V4, true, false, "IPv4 address, listed" },
+		{ P_V4_NET, true, false, "IPv4 address, in a listed network" },
+		{ P_V6, false, false, "IPv6 address, miss" },
+		{ P_V6, true, false, "IPv6 address, listed" },
+		{ P_HOST, false, false, "host name (4 labels), miss" },
+		{ P_HOST, true, false, "host name, sub-domain of a listed" },
+		{ P_URL, false, false, "URL, miss" },
+		{ P_URL, true, false, "URL, listed" },
+		{ P_SHA256, false, false, "SHA-256, miss" },
+		{ P_SHA256, true, false, "SHA-256, listed" },
+		{ P_EMAIL, false, false, "e-mail address, miss" },
+		{ P_EMAIL, true, false, "e-mail address, listed" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(runs); i++) {
+		make_probes(p, s, c, runs[i].kind, runs[i].hit);
+		rate(runs[i].what, s, p, runs[i].parsed, seconds);
+	}
+}
+
+/* Events of ten lookups, every value a miss: what most events cost. */
+static void event_rate(const struct ti_snapshot *s, const struct corpus *c, double seconds)
+{
+	static const enum probe_kind event[] = { P_V4, P_V4, P_V4, P_V4, P_V4, P_V6, P_HOST,
+						 P_HOST, P_URL, P_SHA256 };
+	struct probes *p = mem_calloc(ARRAY_SIZE(event), sizeof(*p));
+	size_t events = PROBES;
+
+	if (!p)
+		return;
+	for (size_t k = 0; k < ARRAY_SIZE(event); k++) {
+		make_probes(&p[k], s, c, event[k], false);
+		events = p[k].n < events ? p[k].n : events;
+	}
+	for (int parsed = 0; events && parsed <= 1; parsed++) {
+		double t0 = cpu_now(), t;
+		size_t n = 0;
+
+		do {
+			for (size_t i = 0; i < events; i++)
+				for (size_t k = 0; k < ARRAY_SIZE(event); k++)
+					lookup(s, &p[k], i, parsed && p[k].type == TI_IP);
+			n += events;
+		} while ((t = cpu_now() - t0) < seconds);
+		printf("  events of 10 lookups (5 IPv4, 1 IPv6, 2 host names, URL, SHA-256), all "
+		       "misses%s: %.0f per CPU-second (%.0f ns per lookup)\n",
+		       parsed ? ", addresses given parsed" : "", n / t,
+		       t * 1e9 / (n * ARRAY_SIZE(event)));
+	}
+	mem_free(p);
 }
 
 /* The peer: the same values as SQLite point queries on the (type, value) index. */
@@ -268,24 +429,26 @@ static void sqlite_rate(const char *db_path, const struct probes *p, double seco
 	}
 	t0 = cpu_now();
 	do {
-		for (size_t i = 0; i < PROBES; i++) {
-			sqlite3_bind_text(st, 1, p->value[i], -1, SQLITE_STATIC);
+		for (size_t i = 0; i < p->n; i++) {
+			sqlite3_bind_text(st, 1, p->value[i], (int)p->len[i], SQLITE_STATIC);
 			hits += sqlite3_step(st) == SQLITE_ROW;
 			sqlite3_reset(st);
 		}
-		n += PROBES;
+		n += p->n;
 	} while ((t = cpu_now() - t0) < seconds);
-	printf("  peer, SQLite exact sha256 query on koban.db's index: %.0f per CPU-second "
+	printf("  peer, SQLite exact SHA-256 query on koban.db's index: %.0f per CPU-second "
 	       "(%.0f ns each), %.1f%% matched\n", n / t, t * 1e9 / n, 100.0 * hits / n);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 }
 
-static int build_in_memory(const struct corpus *c, struct err *e)
+/* The snapshot built from the corpus in memory: its time, bytes and the RSS it added. */
+static int build_in_memory(const struct corpus *c, struct ti_snapshot **s, struct err *e)
 {
 	struct ti_builder *b = NULL;
-	struct ti_snapshot *s = NULL;
-	double w0 = wall_now();
+	struct ti_snapshot_stats st;
+	double w0 = wall_now(), c0 = cpu_now();
+	long rss0 = rss_kb();
 	int rc = ti_builder_new(&b, 0, e);
 
 	for (size_t i = 0; rc == 0 && i < c->n; i++) {
@@ -294,10 +457,13 @@ static int build_in_memory(const struct corpus *c, struct err *e)
 		if ((rc = ti_builder_add(b, &r, e)) < 0)
 			ti_builder_free(b);
 	}
-	if (rc == 0 && (rc = ti_builder_finish(b, &s, e)) == 0)
-		printf("  snapshot built from memory (no database): %.2f s\n", wall_now() - w0);
-	ti_snapshot_free(s);
-	return rc;
+	if (rc < 0 || (rc = ti_builder_finish(b, s, e)) < 0)
+		return rc;
+	ti_snapshot_stats(*s, &st);
+	printf("  snapshot built from memory (no database): %.2f s (%.2f CPU-s), %zu indicators, "
+	       "%.1f MB held, RSS +%.1f MB\n", wall_now() - w0, cpu_now() - c0, st.indicators,
+	       st.bytes / 1e6, (rss_kb() - rss0) / 1024.0);
+	return 0;
 }
 
 /* The temporary data directory: koban.db and its WAL files. */
@@ -323,10 +489,10 @@ int main(int argc, char **argv)
 	struct corpus c = { 0 };
 	struct probes *p = mem_alloc(sizeof(*p));
 	struct meta *m = NULL;
-	struct ti_snapshot *s = NULL;
+	struct ti_snapshot *s = NULL, *mem = NULL;
 	struct ti_snapshot_stats st;
 	struct err e = ERR_INIT;
-	double w0;
+	double w0, c0;
 	long rss0;
 	int rc;
 
@@ -348,10 +514,15 @@ int main(int argc, char **argv)
 	}
 	printf("bench/ti: %zu indicators (35%% IPv4, 5%% IPv4 networks, 3%% IPv6, 27%% domains, "
 	       "10%% URLs, 17%% hashes, 3%% e-mail; 10%% over %d tenants)\n", count, TENANTS);
-	if ((rc = build_in_memory(&c, &e)) < 0)
+	if ((rc = build_in_memory(&c, &mem, &e)) < 0)
 		goto fail;
+	rates(mem, &c, p, seconds);
+	event_rate(mem, &c, seconds);
 	if (!db)
 		goto done;
+	make_probes(p, mem, &c, P_SHA256, true);
+	ti_snapshot_free(mem);
+	mem = NULL;
 	if ((rc = meta_open(&m, dir, &e)) < 0)
 		goto fail;
 	for (size_t t = 0; t < TENANTS; t++)
@@ -364,17 +535,14 @@ int main(int argc, char **argv)
 	       wall_now() - w0);
 	rss0 = rss_kb();
 	w0 = wall_now();
+	c0 = cpu_now();
 	if ((rc = ti_snapshot_load(m, time_now_ns(), &s, &e)) < 0)
 		goto fail;
 	ti_snapshot_stats(s, &st);
-	printf("  snapshot load from koban.db: %.2f s, %zu indicators, %.1f MB held, RSS +%.1f MB\n",
-	       wall_now() - w0, st.indicators, st.bytes / 1e6, (rss_kb() - rss0) / 1024.0);
-	make_probes(p, &c, TI_IP);
-	rate("address", s, p, seconds);
-	make_probes(p, &c, TI_DOMAIN);
-	rate("host name", s, p, seconds);
-	make_probes(p, &c, TI_SHA256);
-	rate("sha256", s, p, seconds);
+	printf("  snapshot load from koban.db: %.2f s (%.2f CPU-s), %zu indicators, %.1f MB held, "
+	       "RSS +%.1f MB\n", wall_now() - w0, cpu_now() - c0, st.indicators, st.bytes / 1e6,
+	       (rss_kb() - rss0) / 1024.0);
+	rate("SHA-256, listed (koban.db's)", s, p, false, seconds);
 	snprintf(path, sizeof(path), "%s/koban.db", dir);
 	sqlite_rate(path, p, seconds);
 done:
@@ -382,6 +550,7 @@ done:
 fail:
 	if (rc < 0)
 		fprintf(stderr, "bench/ti: %s\n", e.msg);
+	ti_snapshot_free(mem);
 	ti_snapshot_free(s);
 	meta_close(m);
 	for (size_t i = 0; i < c.n && c.value; i++)

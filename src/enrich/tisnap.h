@@ -3,13 +3,17 @@
  *
  * A snapshot holds every unexpired indicator of koban.db (store/meta.h) in compact form:
  * one record each (type, canonical value, source, scope, confidence, expiry, row id) and
- * one open-addressing hash table keyed by (scope, type, value). Networks are keyed by
- * (scope, prefix length, masked address); each scope remembers which prefix lengths it
- * has, so an address is looked up once per length present (an address inside a listed
- * network matches). A domain is looked up with each of its suffixes at a label boundary
- * (a listed domain matches its sub-domains). URLs, hashes and e-mail addresses match on
- * their canonical form (ti_normalize; hashes in any case). Tags, description and ref stay
- * in koban.db: a match gives the row id to fetch them.
+ * one open-addressing hash table keyed by (type, value) for every indicator but networks,
+ * with a filter in front that answers most misses from one word. The global scope's and a
+ * tenant's records of one key sit in one probe chain. Networks, per scope, are a forest of
+ * nested ranges: the address space cut where a listed network starts or ends, each piece
+ * knowing its innermost network, each network its parent; an address is one binary search
+ * (IPv4: inside a bucket of its leading bits) whatever the prefix lengths listed, then a
+ * walk up (an address inside a listed network matches, every enclosing one too). A domain
+ * is looked up with each of its suffixes at a label boundary (a listed domain matches its
+ * sub-domains). URLs, hashes and e-mail addresses match on their canonical form
+ * (ti_normalize; hashes in any case). Tags, description and ref stay in koban.db: a match
+ * gives the row id to fetch them.
  *
  * ti_lookup() gives the global indicators and those of the tenant named, never another
  * tenant's. A snapshot is immutable once built: any number of threads may look up in it.
@@ -33,6 +37,7 @@
 #include "enrich/ti.h"
 
 struct err;
+struct ipaddr;
 struct meta;
 struct meta_indicator;
 
@@ -78,12 +83,19 @@ void ti_snapshot_stats(const struct ti_snapshot *s, struct ti_snapshot_stats *st
  * Calls fn for every indicator matching (value, len) of type for tenant (NULL: global
  * ones only): the value as an event carries it (an address, a host name, a URL, a hash).
  * A network ADDR/LEN matches the listed networks that hold all of it (itself included).
- * Indicators expired by now are not given. Returns how many matched (0 also when the value
- * is not one of type).
+ * Indicators expired by now are not given. Order: the global ones, then the tenant's; in
+ * each, an address itself before the networks holding it, innermost first; a host name
+ * before its parents. Returns how many matched (0 also when the value is not one of type).
  */
 size_t ti_lookup(const struct ti_snapshot *s, const char *tenant, enum ti_type type,
 		 const char *value, size_t len,
 		 void (*fn)(void *ctx, const struct ti_match *m), void *ctx);
+/*
+ * The same as ti_lookup(TI_IP) of ip's text, for an address an event already holds parsed
+ * (core/field.h FT_IP): no text is formatted or parsed again.
+ */
+size_t ti_lookup_ip(const struct ti_snapshot *s, const char *tenant, const struct ipaddr *ip,
+		    void (*fn)(void *ctx, const struct ti_match *m), void *ctx);
 
 struct ti_live;
 

@@ -1,10 +1,13 @@
 /*
  * Unit tests of the indicator store (store/meta.h indicators) and its snapshot
- * (enrich/tisnap): every lookup kind, scope isolation, expiry, re-import, removal,
- * allocation failures, and the lock-free swap under concurrent readers.
+ * (enrich/tisnap): every lookup kind, scope isolation, nested networks (v4, v6, wide v6
+ * ones holding IPv4; random lookups checked against a scan of every network, as text and
+ * given parsed), domain depths, expiry, re-import, removal, allocation failures, and the
+ * lock-free swap under concurrent readers.
  */
 #include "enrich/tisnap.h"
 #include "core/err.h"
+#include "core/ipaddr.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "enrich/ti.h"
@@ -192,6 +195,213 @@ static void test_scope_isolation(void)
 	ti_snapshot_free(s);
 out:
 	meta_close(m);
+}
+
+/* A snapshot built from (tenant, value) ip indicators, source "f", ids 1.. in order. */
+static struct ti_snapshot *build_ips(const char *const (*v)[2], size_t n)
+{
+	struct ti_builder *b = NULL;
+	struct ti_snapshot *s = NULL;
+	struct err e = ERR_INIT;
+	int rc = ti_builder_new(&b, 0, &e);
+
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		struct meta_indicator g = ind("ip", v[i][1]);
+
+		g.source = "f";
+		g.tenant = v[i][0];
+		g.id = (int64_t)i + 1;
+		if ((rc = ti_builder_add(b, &g, &e)) < 0)
+			ti_builder_free(b);
+	}
+	if (rc < 0 || ti_builder_finish(b, &s, &e) < 0)
+		t_check(0, __FILE__, __LINE__, "build: %s", e.msg);
+	return s;
+}
+
+static void test_nested_networks(void)
+{
+	static const char *const v[][2] = {
+		{ NULL, "10.0.0.0/8" }, { NULL, "10.1.0.0/16" }, { NULL, "10.1.2.0/24" },
+		{ NULL, "10.1.2.3" }, { NULL, "10.1.0.0/16" }, { NULL, "10.1.3.0/24" },
+		{ NULL, "10.1.2.0/25" }, { "a", "10.1.0.0/16" }, { "a", "10.0.0.0/7" },
+		{ NULL, "2001:db8::/32" }, { NULL, "2001:db8:1::/48" }, { NULL, "2001:db8:1::7" },
+		{ "b", "::/0" }, { NULL, "255.255.255.255" }, { NULL, "0.0.0.0/1" },
+	};
+	struct ti_snapshot *s = build_ips(v, ARRAY_SIZE(v));
+
+	if (!s)
+		return;
+	/* innermost first; one network listed twice gives both records, in import order */
+	CHECK_STR(look(s, NULL, TI_IP, "10.1.2.3"),
+		  "f:10.1.2.3@* f:10.1.2.0/25@* f:10.1.2.0/24@* f:10.1.0.0/16@* f:10.1.0.0/16@* "
+		  "f:10.0.0.0/8@* f:0.0.0.0/1@*");
+	CHECK_STR(look(s, NULL, TI_IP, "10.1.2.200"),
+		  "f:10.1.2.0/24@* f:10.1.0.0/16@* f:10.1.0.0/16@* f:10.0.0.0/8@* f:0.0.0.0/1@*");
+	CHECK_STR(look(s, NULL, TI_IP, "10.1.4.0"),
+		  "f:10.1.0.0/16@* f:10.1.0.0/16@* f:10.0.0.0/8@* f:0.0.0.0/1@*");
+	CHECK_STR(look(s, NULL, TI_IP, "10.1.3.255"),
+		  "f:10.1.3.0/24@* f:10.1.0.0/16@* f:10.1.0.0/16@* f:10.0.0.0/8@* f:0.0.0.0/1@*");
+	CHECK_STR(look(s, NULL, TI_IP, "10.2.0.0"), "f:10.0.0.0/8@* f:0.0.0.0/1@*");
+	CHECK_STR(look(s, NULL, TI_IP, "128.0.0.0"), "");
+	CHECK_STR(look(s, NULL, TI_IP, "255.255.255.255"), "f:255.255.255.255@*");
+	CHECK_STR(look(s, NULL, TI_IP, "255.255.255.254"), "");
+	/* a network as the value: those holding all of it */
+	CHECK_STR(look(s, NULL, TI_IP, "10.1.2.0/24"),
+		  "f:10.1.2.0/24@* f:10.1.0.0/16@* f:10.1.0.0/16@* f:10.0.0.0/8@* f:0.0.0.0/1@*");
+	CHECK_STR(look(s, NULL, TI_IP, "10.1.0.0/15"), "f:10.0.0.0/8@* f:0.0.0.0/1@*");
+	/* the tenant's after the global ones; another tenant's ::/0 holds IPv4 too */
+	CHECK_STR(look(s, "a", TI_IP, "11.0.0.1"), "f:0.0.0.0/1@* f:10.0.0.0/7@a");
+	CHECK_STR(look(s, "a", TI_IP, "10.1.9.9"),
+		  "f:10.1.0.0/16@* f:10.1.0.0/16@* f:10.0.0.0/8@* f:0.0.0.0/1@* "
+		  "f:10.1.0.0/16@a f:10.0.0.0/7@a");
+	CHECK_STR(look(s, "b", TI_IP, "200.0.0.1"), "f:::/0@b");
+	CHECK_STR(look(s, "b", TI_IP, "2001:db8:1::7"),
+		  "f:2001:db8:1::7@* f:2001:db8:1::/48@* f:2001:db8::/32@* f:::/0@b");
+	CHECK_STR(look(s, "a", TI_IP, "2001:db8:2::1"), "f:2001:db8::/32@*");
+	CHECK_STR(look(s, "a", TI_IP, "2001:db9::1"), "");
+	CHECK_STR(look(s, NULL, TI_IP, "2001:db8:1::/64"), "f:2001:db8:1::/48@* f:2001:db8::/32@*");
+	CHECK_STR(look(s, "b", TI_IP, "::/0"), "f:::/0@b");
+	/* an address given parsed: the same matches in the same order */
+	{
+		struct hits h = { .n = 0 };
+		struct ipaddr ip;
+
+		CHECK_INT(ipaddr_parse(&ip, "10.1.2.3", 8), 0);
+		CHECK_INT(ti_lookup_ip(s, "a", &ip, hit, &h), 9);
+		CHECK_STR(h.text, "f:10.1.2.3@* f:10.1.2.0/25@* f:10.1.2.0/24@* f:10.1.0.0/16@* "
+			  "f:10.1.0.0/16@* f:10.0.0.0/8@* f:0.0.0.0/1@* f:10.1.0.0/16@a "
+			  "f:10.0.0.0/7@a");
+	}
+	ti_snapshot_free(s);
+}
+
+static uint64_t t_rng = 0x2545f4914f6cdd1dull;
+
+static uint64_t t_next(void)
+{
+	t_rng ^= t_rng << 13;
+	t_rng ^= t_rng >> 7;
+	t_rng ^= t_rng << 17;
+	return t_rng;
+}
+
+/* A random address or network in 10.0.0.0/14 or 2001:db8::/32, or a wide IPv6 one. */
+static void random_ip(char *out, size_t cap, bool network)
+{
+	static const char *const wide[] = { "::/0", "::/64", "::/80", "::1:0:0:0/96", "::/81" };
+	struct ipaddr a;
+	unsigned len;
+	char text[IPADDR_STRLEN];
+
+	if (network && t_next() % 40 == 0) {
+		snprintf(out, cap, "%s", wide[t_next() % ARRAY_SIZE(wide)]);
+		return;
+	}
+	if (t_next() % 4) {
+		uint32_t v = 0x0a000000u | (uint32_t)(t_next() & 0x3ffff);
+
+		len = network ? 14 + (unsigned)(t_next() % 19) : 32;
+		v &= len ? ~(uint32_t)0 << (32 - len) : 0;
+		snprintf(out, cap, "%u.%u.%u.%u", v >> 24, v >> 16 & 255, v >> 8 & 255, v & 255);
+	} else {
+		CHECK_INT(ipaddr_parse(&a, "2001:db8::", 10), 0);
+		a.b[4] = (uint8_t)t_next();
+		a.b[15] = (uint8_t)(t_next() % 4);
+		len = network ? 36 + (unsigned)(t_next() % 93) : 128;
+		for (unsigned bit = len; bit < 128; bit++)
+			a.b[bit / 8] &= (uint8_t)~(0x80u >> (bit % 8));
+		ipaddr_format(&a, text);
+		snprintf(out, cap, "%s", text);
+	}
+	if (network && len < (strchr(out, ':') ? 128u : 32u)) {
+		size_t n = strlen(out);
+
+		snprintf(out + n, cap - n, "/%u", len);
+	}
+}
+
+/* Every lookup of random values agrees with testing each network in turn. */
+static void test_networks_against_scan(void)
+{
+	enum { NETS = 400, PROBES = 3000 };
+	static char text[NETS][64];
+	static const char *v[NETS][2];
+	static const char *const tenants[] = { NULL, NULL, "a", "b" };
+	struct ti_snapshot *s;
+	size_t total = 0, hits = 0;
+	long wrong = 0;
+
+	for (size_t i = 0; i < NETS; i++) {
+		random_ip(text[i], sizeof(text[i]), t_next() % 3 != 0);
+		/* the wide ones (holding every IPv4 address) only b's */
+		v[i][0] = text[i][0] == ':' ? "b" : tenants[t_next() % ARRAY_SIZE(tenants)];
+		v[i][1] = text[i];
+	}
+	if (!(s = build_ips(v, NETS)))
+		return;
+	for (size_t p = 0; p < PROBES; p++) {
+		char probe[64];
+		const char *tenant = tenants[t_next() % ARRAY_SIZE(tenants)];
+		struct ipaddr q, net;
+		unsigned q_len, len;
+		size_t want = 0;
+
+		random_ip(probe, sizeof(probe), t_next() % 5 == 0);
+		CHECK_INT(ipaddr_parse_cidr(&q, &q_len, probe, strlen(probe)), 0);
+		for (size_t i = 0; i < NETS; i++) {
+			if (v[i][0] && (!tenant || strcmp(v[i][0], tenant)))
+				continue;
+			CHECK_INT(ipaddr_parse_cidr(&net, &len, v[i][1], strlen(v[i][1])), 0);
+			want += len <= q_len && ipaddr_in_prefix(&q, &net, len);
+		}
+		total += want;
+		hits += want > 0;
+		if (q_len == 128 && ti_lookup_ip(s, tenant, &q, NULL, NULL) != want && wrong++ < 5)
+			t_check(0, __FILE__, __LINE__, "%s parsed for %s: not %zu matches", probe,
+				tenant ? tenant : "-", want);
+		if (ti_lookup(s, tenant, TI_IP, probe, strlen(probe), NULL, NULL) != want &&
+		    wrong++ < 5)
+			t_check(0, __FILE__, __LINE__, "%s for %s: not %zu matches", probe,
+				tenant ? tenant : "-", want);
+	}
+	CHECK_INT(wrong, 0);
+	printf("  %zu of %d values in some network, %zu matches\n", hits, PROBES, total);
+	CHECK(hits > PROBES / 4 && hits < PROBES - PROBES / 10); /* hits and misses both tried */
+	ti_snapshot_free(s);
+}
+
+/* Listed domains of several depths: every suffix of that depth is tried, no other. */
+static void test_domain_depths(void)
+{
+	static const char *const v[] = { "deep.sub.example.org", "zone", "example.org",
+					 "a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p" };
+	struct ti_builder *b = NULL;
+	struct ti_snapshot *s = NULL;
+	struct err e = ERR_INIT;
+	int rc = ti_builder_new(&b, 0, &e);
+
+	for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(v); i++) {
+		struct meta_indicator g = ind("domain", v[i]);
+
+		g.source = "f";
+		if ((rc = ti_builder_add(b, &g, &e)) < 0)
+			ti_builder_free(b);
+	}
+	if (rc < 0 || ti_builder_finish(b, &s, &e) < 0) {
+		t_check(0, __FILE__, __LINE__, "build: %s", e.msg);
+		return;
+	}
+	CHECK_STR(look(s, NULL, TI_DOMAIN, "x.Deep.sub.example.org"),
+		  "f:deep.sub.example.org@* f:example.org@*");
+	CHECK_STR(look(s, NULL, TI_DOMAIN, "sub.example.org"), "f:example.org@*");
+	CHECK_STR(look(s, NULL, TI_DOMAIN, "host.zone."), "f:zone@*");
+	CHECK_STR(look(s, NULL, TI_DOMAIN, "zone"), "f:zone@*");
+	CHECK_STR(look(s, NULL, TI_DOMAIN, "zone.org"), "");
+	CHECK_STR(look(s, NULL, TI_DOMAIN, "w.a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p"),
+		  "f:a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p@*");
+	CHECK_STR(look(s, NULL, TI_DOMAIN, "b.c.d.e.f.g.h.i.j.k.l.m.n.o.p"), "");
+	ti_snapshot_free(s);
 }
 
 static void test_reimport_expiry_remove(void)
@@ -387,6 +597,9 @@ int main(void)
 {
 	T_RUN(test_lookup_kinds);
 	T_RUN(test_scope_isolation);
+	T_RUN(test_nested_networks);
+	T_RUN(test_networks_against_scan);
+	T_RUN(test_domain_depths);
 	T_RUN(test_reimport_expiry_remove);
 	T_RUN(test_put_checks);
 	T_RUN(test_alloc_failures);
