@@ -17,6 +17,7 @@
 #include "core/jsonin.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/timeutil.h"
 #include "store/meta.h"
 
 #define ARENA_CHUNK 65536
@@ -201,7 +202,7 @@ int assets_add_new(struct assets *a, const char *tenant, const char *name,
 {
 	int rc;
 
-	if (!*name || strlen(name) > META_ASSET_TEXT_MAX)
+	if (strlen(name) > META_ASSET_TEXT_MAX)
 		return err_set(e, -EINVAL, "asset name: expected 1-%d bytes", META_ASSET_TEXT_MAX);
 	if ((rc = new_entry(a, tenant, name, out, e)) == 0)
 		(*out)->changed = true;
@@ -699,6 +700,17 @@ static int write_field(struct buf *b, const char *key, const char *v)
 	return err_first(rc, json_add_string(b, v, strlen(v)));
 }
 
+/* ", KEY: RFC 3339" (to the second), or null for 0 (not stored yet). */
+static int write_time(struct buf *b, const char *key, int64_t ns)
+{
+	char t[TIME_RFC3339_LEN];
+
+	if (!ns)
+		return buf_addf(b, ", \"%s\": null", key);
+	time_format_rfc3339(ns - ns % NS_PER_SEC, t);
+	return buf_addf(b, ", \"%s\": \"%s\"", key, t);
+}
+
 int assets_entry_write_json(const struct assets_entry *en, struct buf *b)
 {
 	int rc = buf_addf(b, "{\"id\": %lld", (long long)en->id);
@@ -716,9 +728,9 @@ int assets_entry_write_json(const struct assets_entry *en, struct buf *b)
 	rc = err_first(rc, write_software(b, en));
 	rc = err_first(rc, buf_adds(b, ", \"cves\": "));
 	rc = err_first(rc, write_strings(b, &en->cves));
-	rc = err_first(rc, buf_addf(b, ", \"created_ns\": %lld, \"updated_ns\": %lld}",
-				    (long long)en->created_ns, (long long)en->updated_ns));
-	return rc;
+	rc = err_first(rc, write_time(b, "created", en->created_ns));
+	rc = err_first(rc, write_time(b, "updated", en->updated_ns));
+	return err_first(rc, buf_addch(b, '}'));
 }
 
 /* ---- look-ups ---- */
@@ -865,7 +877,31 @@ int assets_load(struct meta *m, const char *tenant, struct assets **out, struct 
 	return 0;
 }
 
-/* The first key of (tenant, name) and whether it exists. */
+int assets_load_one(struct meta *m, const char *tenant, int64_t id, const char *name,
+		    struct assets **out, struct assets_entry **en, struct err *e)
+{
+	struct { struct assets *a; struct err *e; int rc; } l = { NULL, e, 0 };
+	int rc;
+
+	*out = NULL;
+	*en = NULL;
+	if ((rc = assets_new(&l.a, e)) < 0)
+		return rc;
+	rc = meta_asset_get(m, tenant, id, name, load_row, &l, e);
+	if (rc == 0)
+		rc = l.rc;
+	if (rc == 0 && l.a->n != 1)
+		rc = err_set(e, -ENOENT, "no such asset");
+	if (rc < 0) {
+		assets_free(l.a);
+		return rc;
+	}
+	*out = l.a;
+	*en = l.a->v[0];
+	return 0;
+}
+
+/* The first key of (tenant, name), or NULL. */
 static const struct host_key *find_host(const struct assets *a, const char *tenant,
 					const char *name)
 {
@@ -1570,6 +1606,20 @@ static void unknown_alert(void *ctx, const struct meta_alert *al)
 		}
 	}
 	arena_release(&scratch);
+}
+
+int assets_unknown_write_json(const struct assets_unknown *u, struct buf *b)
+{
+	int rc = buf_adds(b, "{\"value\": ");
+
+	rc = err_first(rc, json_add_string(b, u->value, strlen(u->value)));
+	rc = err_first(rc, buf_addf(b, ", \"kind\": \"%s\", \"alerts\": %lld", u->kind,
+				    (long long)u->alerts));
+	rc = err_first(rc, write_time(b, "first_seen", u->first_ns));
+	rc = err_first(rc, write_time(b, "last_seen", u->last_ns));
+	rc = err_first(rc, buf_adds(b, ", \"field\": "));
+	rc = err_first(rc, json_add_string(b, u->field, strlen(u->field)));
+	return err_first(rc, buf_addch(b, '}'));
 }
 
 static int unknown_cmp(const void *pa, const void *pb)

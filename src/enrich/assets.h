@@ -114,13 +114,23 @@ int assets_new(struct assets **out, struct err *e);
 int assets_load(struct meta *m, const char *tenant, struct assets **out, struct err *e);
 void assets_free(struct assets *a);
 
+/*
+ * The tenant's asset id (id 0: the one named name) alone in a new inventory *out, *en
+ * pointing at it; -ENOENT when the tenant has none such.
+ */
+int assets_load_one(struct meta *m, const char *tenant, int64_t id, const char *name,
+		    struct assets **out, struct assets_entry **en, struct err *e);
+
 size_t assets_count(const struct assets *a);
 struct assets_entry *assets_at(struct assets *a, size_t i);
 
 /* Adds an entry from a koban.db row (its JSON lists read). */
 int assets_add_row(struct assets *a, const struct meta_asset *row, struct assets_entry **out,
 		   struct err *e);
-/* Adds an empty asset of tenant named name (criticality medium, role other). */
+/*
+ * Adds an empty asset of tenant named name (criticality medium, role other); name may be
+ * "" when a JSON body or options name it next (the store refuses it still empty).
+ */
 int assets_add_new(struct assets *a, const char *tenant, const char *name,
 		   struct assets_entry **out, struct err *e);
 
@@ -147,7 +157,10 @@ int assets_entry_apply_json(struct assets *a, struct assets_entry *en, const cha
  */
 int assets_entry_row(const struct assets_entry *en, struct buf *lists[4],
 		     struct meta_asset *row);
-/* en as one JSON object (the API's and `asset list --json`'s shape), appended to out. */
+/*
+ * en as one JSON object (the API's and `asset list --json`'s shape: id, tenant, the
+ * columns, created and updated as RFC 3339 or null), appended to out.
+ */
 int assets_entry_write_json(const struct assets_entry *en, struct buf *out);
 
 /*
@@ -199,5 +212,7 @@ struct assets_unknown {
 int assets_unknown_list(struct meta *m, const char *tenant, int64_t since_ns,
 			void (*fn)(void *ctx, const struct assets_unknown *u), void *ctx,
 			int64_t *dropped, struct err *e);
+/* u as one JSON object ({"value", "kind", "alerts", "first_seen", "last_seen", "field"}). */
+int assets_unknown_write_json(const struct assets_unknown *u, struct buf *out);
 
 #endif
