@@ -1491,15 +1491,11 @@ out:
 
 /* ---- unknown hosts of alerts ---- */
 
-struct unknown_item {
-	struct assets_unknown u;
-};
-
 struct unknown_scan {
 	const struct assets *a;
 	const char *tenant;
 	struct arena *arena;
-	struct unknown_item *v;
+	struct assets_unknown *v;
 	size_t n, cap;
 	int64_t dropped;
 	int rc;
@@ -1533,7 +1529,7 @@ static int note_unknown(struct unknown_scan *us, const char *kind, const char *f
 			size_t field_len, const char *value, size_t len, int64_t when)
 {
 	for (size_t i = 0; i < us->n; i++) {
-		struct assets_unknown *u = &us->v[i].u;
+		struct assets_unknown *u = &us->v[i];
 
 		if (strlen(u->value) == len && !memcmp(u->value, value, len)) {
 			u->alerts++;
@@ -1548,19 +1544,19 @@ static int note_unknown(struct unknown_scan *us, const char *kind, const char *f
 	}
 	if (us->n == us->cap) {
 		size_t cap = us->cap ? us->cap * 2 : 64;
-		struct unknown_item *v = mem_realloc(us->v, cap * sizeof(*v));
+		struct assets_unknown *v = mem_realloc(us->v, cap * sizeof(*v));
 
 		if (!v)
 			return -ENOMEM;
 		us->v = v;
 		us->cap = cap;
 	}
-	us->v[us->n].u = (struct assets_unknown){
+	us->v[us->n] = (struct assets_unknown){
 		.value = arena_strndup(us->arena, value, len), .kind = kind,
 		.field = arena_strndup(us->arena, field, field_len), .alerts = 1,
 		.first_ns = when, .last_ns = when,
 	};
-	if (!us->v[us->n].u.value || !us->v[us->n].u.field)
+	if (!us->v[us->n].value || !us->v[us->n].field)
 		return -ENOMEM;
 	us->n++;
 	return 0;
@@ -1624,8 +1620,7 @@ int assets_unknown_write_json(const struct assets_unknown *u, struct buf *b)
 
 static int unknown_cmp(const void *pa, const void *pb)
 {
-	const struct assets_unknown *x = &((const struct unknown_item *)pa)->u;
-	const struct assets_unknown *y = &((const struct unknown_item *)pb)->u;
+	const struct assets_unknown *x = pa, *y = pb;
 
 	if (x->alerts != y->alerts)
 		return x->alerts > y->alerts ? -1 : 1;
@@ -1655,7 +1650,7 @@ int assets_unknown_list(struct meta *m, const char *tenant, int64_t since_ns,
 	if (us.n)
 		qsort(us.v, us.n, sizeof(*us.v), unknown_cmp);
 	for (size_t i = 0; i < us.n; i++)
-		fn(ctx, &us.v[i].u);
+		fn(ctx, &us.v[i]);
 	if (dropped)
 		*dropped = us.dropped;
 out:

@@ -779,7 +779,6 @@ static bool body_free(struct api *a, void *state)
 }
 
 struct assets_request {
-	struct api *api;
 	struct MHD_Connection *c;
 	const char *method;
 	const char *tenant;     /* the token's own, or the one a SOC token named */
@@ -972,7 +971,7 @@ static enum MHD_Result handle_assets(struct api *a, struct MHD_Connection *c, co
 				     const char *method, const char *data, size_t *data_size,
 				     void **con_cls)
 {
-	struct assets_request r = { .api = a, .c = c, .method = method,
+	struct assets_request r = { .c = c, .method = method,
 				    .status = MHD_HTTP_OK, .e = ERR_INIT };
 	struct buf out = BUF_INIT(ASSETS_ANSWER_MAX);
 	const char *allow = assets_allow(rest, &r.id, &r.unknown), *why = "";
