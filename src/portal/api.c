@@ -980,7 +980,8 @@ static enum MHD_Result handle_assets(struct api *a, struct MHD_Connection *c, co
 	struct MHD_Response *resp;
 	struct meta *m = NULL;
 	enum MHD_Result ret;
-	bool bad = false, lines;
+	bool bad = false, lines, with_body = !strcmp(method, MHD_HTTP_METHOD_POST) ||
+					     !strcmp(method, MHD_HTTP_METHOD_PATCH);
 	unsigned status;
 	int rc;
 
@@ -989,7 +990,16 @@ static enum MHD_Result handle_assets(struct api *a, struct MHD_Connection *c, co
 	if (!method_in(allow, method))
 		return respond_error_allow(a, c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed",
 					   allow);
-	if (!strcmp(method, MHD_HTTP_METHOD_POST) || !strcmp(method, MHD_HTTP_METHOD_PATCH)) {
+	/*
+	 * The token at the first call, so that no body is read for a request that will be
+	 * refused, and at the last (it may have been revoked meanwhile); not at every chunk.
+	 */
+	if ((!with_body || !*con_cls || !*data_size) &&
+	    (status = resolve_tenant(a, c, &tok, &(int64_t){ -1 }, &why))) {
+		log_refusal("assets", status, why, &tok);
+		return respond_error(a, c, status, why);
+	}
+	if (with_body) {
 		if ((ret = collect_body(a, c, data, data_size, con_cls, &body)) != MHD_YES ||
 		    !body)
 			return ret;
@@ -1001,10 +1011,6 @@ static enum MHD_Result handle_assets(struct api *a, struct MHD_Connection *c, co
 		r.body = &body->text;
 	} else if (*data_size) {
 		return respond_error(a, c, MHD_HTTP_BAD_REQUEST, "a GET or DELETE has no body");
-	}
-	if ((status = resolve_tenant(a, c, &tok, &(int64_t){ -1 }, &why))) {
-		log_refusal("assets", status, why, &tok);
-		return respond_error(a, c, status, why);
 	}
 	r.tenant = tok.tenant[0] ? tok.tenant : param(c, "tenant", &bad);
 	r.out = &out;
