@@ -21,7 +21,6 @@
 #include "store/meta.h"
 
 #define ARENA_CHUNK 65536
-#define WHY_MAX 256
 
 static const char *const column_names[ASSETS_N_COLS] = {
 	"name", "hostnames", "addresses", "owner", "criticality", "role", "software", "cves",
@@ -1036,7 +1035,9 @@ static int csv_next(const char *t, size_t len, size_t *pos, unsigned *line,
 			break;
 		}
 		cell_start = false;
-		if (rc == 1 && (err = buf_addch(&r->text, c)) < 0) {
+		if (rc != 1)
+			continue; /* a record already refused: read to its end only */
+		if ((err = buf_addch(&r->text, c)) < 0) {
 			*why = "a record over 1 MiB";
 			rc = err == -ENOMEM ? -ENOMEM : -EINVAL;
 			continue;

@@ -383,7 +383,6 @@ int meta_indicator_remove(struct meta *m, const struct meta_indicator_filter *f,
 #define META_ASSET_TEXT_MAX 255        /* bytes of a name, owner, host name, software name */
 #define META_ASSET_ITEMS_MAX 1024      /* entries of one list */
 #define META_ASSET_JSON_MAX 131072     /* bytes of one list's JSON */
-#define META_ASSET_LIST_MAX 100000     /* assets of one tenant listed at once */
 
 struct meta_asset {
 	int64_t id;                 /* given by meta_asset_add (ignored there) */
