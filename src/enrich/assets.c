@@ -1412,7 +1412,9 @@ int assets_merge_csv(struct assets *a, const char *tenant, const char *text, siz
 			break;
 		}
 		if (got < 0) {
+			st->records++;
 			reject(&cr, r->line, why);
+			first = false;
 			continue;
 		}
 		if (first) {

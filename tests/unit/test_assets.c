@@ -363,6 +363,35 @@ static void test_unknown_hosts(void)
 	meta_close(m);
 }
 
+/* A record past the limits is rejected whole; the records after it are read. */
+static void test_csv_limits(void)
+{
+	struct assets_import_stats st = { 0 };
+	struct rejects r = { 0 };
+	struct assets *a = NULL;
+	struct err e = ERR_INIT;
+	struct buf text = BUF_INIT(4u << 20);
+	int rc = buf_adds(&text, "name,ip\nwide");
+
+	for (int i = 0; i < 300; i++)
+		rc = err_first(rc, buf_adds(&text, ",x"));
+	rc = err_first(rc, buf_adds(&text, "\nlong,\""));
+	for (unsigned i = 0; i < ASSETS_CSV_RECORD_MAX / 8 + 1; i++)
+		rc = err_first(rc, buf_adds(&text, "10.0.0.1"));
+	rc = err_first(rc, buf_adds(&text, "\"\nok,10.0.0.2\nopen,\"10.0.0.3\n"));
+	CHECK_INT(rc, 0);
+	CHECK_INT(assets_new(&a, &e), 0);
+	CHECK_INT(assets_merge_csv(a, "alpha", text.p, text.len, ASSETS_AUTO, NULL, on_reject, &r,
+				   &st, &e), 0);
+	CHECK_STR(r.lines, "2 3 5");
+	CHECK_INT(st.rejected, 3);
+	CHECK_INT(st.records, 4);
+	CHECK_INT(assets_count(a), 1);
+	CHECK(strstr(r.last, "not closed") != NULL);
+	assets_free(a);
+	buf_release(&text);
+}
+
 static void test_columns_parse(void)
 {
 	struct assets_columns c;
@@ -408,6 +437,7 @@ int main(void)
 	T_RUN(test_scanner_imports);
 	T_RUN(test_json_edit);
 	T_RUN(test_unknown_hosts);
+	T_RUN(test_csv_limits);
 	T_RUN(test_columns_parse);
 	T_RUN(test_out_of_memory);
 	return t_done();
