@@ -196,13 +196,30 @@ static int new_entry(struct assets *a, const char *tenant, const char *name,
 	return 0;
 }
 
+/* Printable text (UTF-8, no control characters) of min..META_ASSET_TEXT_MAX bytes. */
+static int check_text(const char *what, const char *s, size_t len, size_t min, struct err *e)
+{
+	bool ok = len >= min && len <= META_ASSET_TEXT_MAX;
+
+	for (size_t i = 0; ok && i < len;) {
+		size_t n = json_utf8_len((const unsigned char *)s + i, len - i);
+
+		ok = n && !(n == 1 && ((unsigned char)s[i] < ' ' || s[i] == 0x7f));
+		i += n;
+	}
+	if (!ok)
+		return err_set(e, -EINVAL, "%s: expected %zu to %d bytes of text without control "
+			       "characters", what, min, META_ASSET_TEXT_MAX);
+	return 0;
+}
+
 int assets_add_new(struct assets *a, const char *tenant, const char *name,
 		   struct assets_entry **out, struct err *e)
 {
 	int rc;
 
-	if (strlen(name) > META_ASSET_TEXT_MAX)
-		return err_set(e, -EINVAL, "asset name: expected 1-%d bytes", META_ASSET_TEXT_MAX);
+	if ((rc = check_text("asset name", name, strlen(name), 0, e)) < 0)
+		return rc;
 	if ((rc = new_entry(a, tenant, name, out, e)) == 0)
 		(*out)->changed = true;
 	return rc;
@@ -300,23 +317,6 @@ static int canon_cve(const char *s, size_t len, char *out, struct err *e)
 	memcpy(out, "CVE", 3);
 	memcpy(out + 3, s + 3, len - 3);
 	out[len] = '\0';
-	return 0;
-}
-
-/* Printable text (UTF-8, no control characters) of min..META_ASSET_TEXT_MAX bytes. */
-static int check_text(const char *what, const char *s, size_t len, size_t min, struct err *e)
-{
-	bool ok = len >= min && len <= META_ASSET_TEXT_MAX;
-
-	for (size_t i = 0; ok && i < len;) {
-		size_t n = json_utf8_len((const unsigned char *)s + i, len - i);
-
-		ok = n && !(n == 1 && ((unsigned char)s[i] < ' ' || s[i] == 0x7f));
-		i += n;
-	}
-	if (!ok)
-		return err_set(e, -EINVAL, "%s: expected %zu to %d bytes of text without control "
-			       "characters", what, min, META_ASSET_TEXT_MAX);
 	return 0;
 }
 
@@ -1274,25 +1274,29 @@ static struct assets_entry *find_entry(struct assets *a, const char *tenant,
 }
 
 /* The name of a new asset: its name, else its first host name, else its first address. */
-static int new_name(const struct values *v, char *out, size_t size)
+static int new_name(const struct values *v, char *out, size_t size, struct err *e)
 {
 	static const enum assets_column from[] = { ASSETS_COL_NAME, ASSETS_COL_HOSTNAMES,
 						   ASSETS_COL_ADDRESSES };
+	int rc;
 
 	for (size_t i = 0; i < ARRAY_SIZE(from); i++) {
+		const char *s = v->v[from[i]];
 		size_t n = from[i] == ASSETS_COL_NAME ? v->len[from[i]]
-						      : first_item(v->v[from[i]], v->len[from[i]]);
+						      : first_item(s, v->len[from[i]]);
 
-		if (n && n < size) {
-			memcpy(out, v->v[from[i]], n);
-			out[n] = '\0';
-			if (from[i] == ASSETS_COL_HOSTNAMES)
-				for (size_t c = 0; c < n; c++)
-					out[c] = (char)tolower((unsigned char)out[c]);
-			return 0;
-		}
+		if (!n)
+			continue;
+		if ((rc = check_text("asset name", s, n, 1, e)) < 0)
+			return rc;
+		memcpy(out, s, MIN(n, size - 1));
+		out[MIN(n, size - 1)] = '\0';
+		if (from[i] == ASSETS_COL_HOSTNAMES)
+			for (size_t c = 0; out[c]; c++)
+				out[c] = (char)tolower((unsigned char)out[c]);
+		return 0;
 	}
-	return -EINVAL;
+	return err_set(e, -EINVAL, "no name, host name or address");
 }
 
 /* Sets the record's values on en: every list added to, the scalars given replaced. */
@@ -1322,8 +1326,8 @@ static int merge_values(struct assets *a, struct assets *check, const char *tena
 	char name[META_ASSET_TEXT_MAX + 1];
 	int rc;
 
-	if (new_name(v, name, sizeof(name)) < 0)
-		return err_set(e, -EINVAL, "no name, host name or address");
+	if ((rc = new_name(v, name, sizeof(name), e)) < 0)
+		return rc;
 	assets_clear(check);
 	if ((rc = assets_add_new(check, tenant, name, &en, e)) < 0 ||
 	    (rc = set_values(check, en, v, e)) < 0)

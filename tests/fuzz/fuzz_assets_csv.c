@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,8 +54,10 @@ static void check_assets(struct assets *a)
 		if (assets_entry_row(en, lists, &row) < 0)
 			continue; /* lists past the store's JSON limit: assets_store refuses them */
 		if (meta_asset_check(&row, &e) < 0 || en->software_names.n !=
-		    en->software_versions.n)
+		    en->software_versions.n) {
+			fprintf(stderr, "asset '%s' refused by the store: %s\n", en->name, e.msg);
 			abort();
+		}
 	}
 	for (int i = 0; i < 4; i++)
 		buf_release(&b[i]);
