@@ -1222,55 +1222,109 @@ static size_t first_item(const char *s, size_t len)
 	return n;
 }
 
-static bool entry_lists(const struct assets_entry *en, enum assets_column c, const char *s,
-			size_t len)
-{
-	const struct assets_list *l = c == ASSETS_COL_HOSTNAMES ? &en->hostnames : &en->addresses;
-	char canon[META_ASSET_TEXT_MAX + CIDR_STRLEN + 1];
-	size_t n;
+/*
+ * The keys an import finds the tenant's assets by: their names ('n'), host names ('h') and
+ * addresses ('a'), in an open-addressing hash table of at most half load. A key keeps the
+ * first asset that had it. The strings are the entries' (in the inventory's arena).
+ */
+struct key_slot {
+	const char *key;        /* NULL: free */
+	char kind;
+	struct assets_entry *en;
+};
 
-	if (c == ASSETS_COL_HOSTNAMES ? canon_hostname(s, len, canon, &n, NULL) < 0
-				      : canon_address(s, len, canon, NULL) < 0)
-		return false;
-	return list_has(l, canon, strlen(canon));
+struct key_index {
+	struct key_slot *slots;
+	size_t cap, n;          /* cap a power of two */
+};
+
+static size_t key_hash(char kind, const char *s)
+{
+	uint64_t h = 1469598103934665603u ^ (unsigned char)kind;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211u;
+	return (size_t)h;
+}
+
+static struct assets_entry *index_find(const struct key_index *x, char kind, const char *key)
+{
+	if (!x->cap)
+		return NULL;
+	for (size_t i = key_hash(kind, key) & (x->cap - 1);; i = (i + 1) & (x->cap - 1)) {
+		const struct key_slot *sl = &x->slots[i];
+
+		if (!sl->key)
+			return NULL;
+		if (sl->kind == kind && !strcmp(sl->key, key))
+			return sl->en;
+	}
+}
+
+static int index_grow(struct key_index *x)
+{
+	size_t cap = x->cap ? x->cap * 2 : 256;
+	struct key_slot *old = x->slots, *slots = mem_calloc(cap, sizeof(*slots));
+
+	if (!slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < x->cap; i++) {
+		size_t at = key_hash(old[i].kind, old[i].key ? old[i].key : "") & (cap - 1);
+
+		if (!old[i].key)
+			continue;
+		while (slots[at].key)
+			at = (at + 1) & (cap - 1);
+		slots[at] = old[i];
+	}
+	mem_free(old);
+	x->slots = slots;
+	x->cap = cap;
+	return 0;
+}
+
+/* Adds key for en unless an asset has it already. */
+static int index_put(struct key_index *x, char kind, const char *key, struct assets_entry *en)
+{
+	size_t i;
+
+	if ((x->n + 1) * 2 > x->cap && index_grow(x) < 0)
+		return -ENOMEM;
+	for (i = key_hash(kind, key) & (x->cap - 1); x->slots[i].key;
+	     i = (i + 1) & (x->cap - 1))
+		if (x->slots[i].kind == kind && !strcmp(x->slots[i].key, key))
+			return 0;
+	x->slots[i] = (struct key_slot){ key, kind, en };
+	x->n++;
+	return 0;
+}
+
+/* Every key of en. */
+static int index_entry(struct key_index *x, struct assets_entry *en)
+{
+	int rc = index_put(x, 'n', en->name, en);
+
+	for (size_t i = 0; rc == 0 && i < en->hostnames.n; i++)
+		rc = index_put(x, 'h', en->hostnames.v[i], en);
+	for (size_t i = 0; rc == 0 && i < en->addresses.n; i++)
+		rc = index_put(x, 'a', en->addresses.v[i], en);
+	return rc;
 }
 
 /*
- * The tenant's asset a record names: by name, else one of its host names, else one of its
- * addresses exactly; NULL when none. A linear walk: an import reads each record once, and
- * a scanner's consecutive findings of one host hit the cached last match first.
+ * The tenant's asset a record (its values checked and canonical in rec) names: by name,
+ * else one of its host names, else one of its addresses exactly; NULL when none.
  */
-static struct assets_entry *find_entry(struct assets *a, const char *tenant,
-				       const struct values *v, struct assets_entry **last)
+static struct assets_entry *find_entry(const struct key_index *x,
+				       const struct assets_entry *rec)
 {
-	enum assets_column keys[] = { ASSETS_COL_HOSTNAMES, ASSETS_COL_ADDRESSES };
-	const char *name = v->v[ASSETS_COL_NAME];
-	size_t name_len = v->len[ASSETS_COL_NAME];
+	struct assets_entry *en = index_find(x, 'n', rec->name);
 
-	for (int pass = 0; pass < 2; pass++) {
-		for (size_t i = 0; i < a->n + 1; i++) {
-			struct assets_entry *en = i == 0 ? *last : a->v[i - 1];
-
-			if (!en || strcmp(en->tenant, tenant))
-				continue;
-			if (pass == 0 && name_len && strlen(en->name) == name_len &&
-			    !memcmp(en->name, name, name_len))
-				return *last = en;
-			for (size_t k = 0; pass == 1 && k < ARRAY_SIZE(keys); k++) {
-				const char *s = v->v[keys[k]];
-				size_t at = 0, len = v->len[keys[k]];
-
-				while (at < len) {
-					size_t n = first_item(s + at, len - at);
-
-					if (n && entry_lists(en, keys[k], s + at, n))
-						return *last = en;
-					at += n + 1;
-				}
-			}
-		}
-	}
-	return NULL;
+	for (size_t i = 0; !en && i < rec->hostnames.n; i++)
+		en = index_find(x, 'h', rec->hostnames.v[i]);
+	for (size_t i = 0; !en && i < rec->addresses.n; i++)
+		en = index_find(x, 'a', rec->addresses.v[i]);
+	return en;
 }
 
 /* The name of a new asset: its name, else its first host name, else its first address. */
@@ -1319,25 +1373,24 @@ static int set_values(struct assets *a, struct assets_entry *en, const struct va
  * Merges one record's values into its asset (made when new). They are tried first on an
  * asset of their own in check, so that a record with one bad value changes nothing.
  */
-static int merge_values(struct assets *a, struct assets *check, const char *tenant,
-			const struct values *v, struct assets_entry **last, struct err *e)
+static int merge_values(struct assets *a, struct assets *check, struct key_index *x,
+			const char *tenant, const struct values *v, struct err *e)
 {
-	struct assets_entry *en;
+	struct assets_entry *rec, *en;
 	char name[META_ASSET_TEXT_MAX + 1];
 	int rc;
 
 	if ((rc = new_name(v, name, sizeof(name), e)) < 0)
 		return rc;
 	assets_clear(check);
-	if ((rc = assets_add_new(check, tenant, name, &en, e)) < 0 ||
-	    (rc = set_values(check, en, v, e)) < 0)
+	if ((rc = assets_add_new(check, tenant, name, &rec, e)) < 0 ||
+	    (rc = set_values(check, rec, v, e)) < 0)
 		return rc;
-	if (!(en = find_entry(a, tenant, v, last))) {
-		if ((rc = assets_add_new(a, tenant, name, &en, e)) < 0)
-			return rc;
-		*last = en;
-	}
-	return set_values(a, en, v, e);
+	if (!(en = find_entry(x, rec)) && (rc = assets_add_new(a, tenant, name, &en, e)) < 0)
+		return rc;
+	if ((rc = set_values(a, en, v, e)) < 0)
+		return rc;
+	return index_entry(x, en) < 0 ? no_memory(e) : 0;
 }
 
 struct csv_read {
@@ -1348,7 +1401,7 @@ struct csv_read {
 	struct assets_columns cols;
 	bool have_cols;
 	struct scanner_cols scan;
-	struct assets_entry *last;
+	struct key_index keys;  /* the tenant's assets by name, host name and address */
 	void (*reject)(void *ctx, unsigned line, const char *why);
 	void *ctx;
 	struct assets_import_stats *st;
@@ -1405,9 +1458,12 @@ int assets_merge_csv(struct assets *a, const char *tenant, const char *text, siz
 	if (cols)
 		cr.cols = *cols;
 	buf_init(&r->text, ASSETS_CSV_RECORD_MAX);
+	for (size_t i = 0; rc == 0 && i < a->n; i++)
+		if (!strcmp(a->v[i]->tenant, tenant) && index_entry(&cr.keys, a->v[i]) < 0)
+			rc = no_memory(e);
 	if (len >= 3 && !memcmp(text, "\xef\xbb\xbf", 3))
 		pos = 3; /* the byte order mark spreadsheets write */
-	while ((got = csv_next(text, len, &pos, &line, r, &why)) != 0) {
+	while (rc == 0 && (got = csv_next(text, len, &pos, &line, r, &why)) != 0) {
 		struct err bad = ERR_INIT;
 		struct values v;
 
@@ -1435,7 +1491,7 @@ int assets_merge_csv(struct assets *a, const char *tenant, const char *text, siz
 			own_values(r, &cr.cols, &v);
 		else
 			scanner_values(r, &cr.scan, &v);
-		if ((rc = merge_values(a, cr.check, tenant, &v, &cr.last, &bad)) == -ENOMEM) {
+		if ((rc = merge_values(a, cr.check, &cr.keys, tenant, &v, &bad)) == -ENOMEM) {
 			rc = err_set(e, rc, "line %u: %s", r->line, bad.msg);
 			break;
 		}
@@ -1445,6 +1501,7 @@ int assets_merge_csv(struct assets *a, const char *tenant, const char *text, siz
 	}
 	buf_release(&r->text);
 	mem_free(r);
+	mem_free(cr.keys.slots);
 	assets_free(cr.check);
 	return rc;
 }
