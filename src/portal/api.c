@@ -871,10 +871,12 @@ static int assets_write(struct assets_request *r, struct meta *m)
 	if (rc == 0)
 		rc = assets_store(as, m, &st, &r->e);
 	if (rc == 0) {
+		int64_t id = en->id; /* en goes with as */
+
 		/* read back: the times are the store's */
 		assets_free(as);
 		as = NULL;
-		rc = assets_load_one(m, r->tenant, en->id, NULL, &as, &en, &r->e);
+		rc = assets_load_one(m, r->tenant, id, NULL, &as, &en, &r->e);
 	}
 	if (rc == 0)
 		rc = assets_entry_write_json(en, r->out);
