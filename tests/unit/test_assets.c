@@ -363,6 +363,44 @@ static void test_unknown_hosts(void)
 	meta_close(m);
 }
 
+/* Nested networks: the most specific holds; IPv6; a tenant sees only its own. */
+static void test_lookup_nested(void)
+{
+	struct meta *m = t_meta_open("alpha", "beta", NULL);
+	struct rejects r = { 0 };
+	struct assets *a = NULL;
+	struct err e = ERR_INIT;
+	const struct assets_entry *en;
+
+	if (!m)
+		return;
+	(void)import(m, "alpha", "name,addresses\ncorp,10.0.0.0/8\nlab,10.0.1.0/24\n"
+		     "host,10.0.1.5\nv6,2001:db8::/32\nv6host,2001:DB8::1\n", ASSETS_CSV, NULL,
+		     &r);
+	(void)import(m, "beta", "name,addresses\nall,0.0.0.0/0\n", ASSETS_CSV, NULL, &r);
+	CHECK_INT(r.n, 0);
+	CHECK_INT(assets_load(m, NULL, &a, &e), 0);
+	if (!a)
+		return;
+	en = find(a, "alpha", "10.0.1.5");
+	CHECK(en && !strcmp(en->name, "host"));
+	en = find(a, "alpha", "10.0.1.6");
+	CHECK(en && !strcmp(en->name, "lab"));
+	en = find(a, "alpha", "10.200.0.1");
+	CHECK(en && !strcmp(en->name, "corp"));
+	CHECK(find(a, "alpha", "192.0.2.1") == NULL);
+	en = find(a, "alpha", "2001:db8::1");
+	CHECK(en && !strcmp(en->name, "v6host"));
+	en = find(a, "alpha", "2001:db8::2");
+	CHECK(en && !strcmp(en->name, "v6"));
+	en = find(a, "beta", "10.0.1.5");
+	CHECK(en && !strcmp(en->name, "all"));
+	CHECK(find(a, "beta", "2001:db8::1") == NULL); /* 0.0.0.0/0 is IPv4 only */
+	CHECK(find(a, "gamma", "10.0.1.5") == NULL);
+	assets_free(a);
+	meta_close(m);
+}
+
 /* A record past the limits is rejected whole; the records after it are read. */
 static void test_csv_limits(void)
 {
@@ -437,6 +475,7 @@ int main(void)
 	T_RUN(test_scanner_imports);
 	T_RUN(test_json_edit);
 	T_RUN(test_unknown_hosts);
+	T_RUN(test_lookup_nested);
 	T_RUN(test_csv_limits);
 	T_RUN(test_columns_parse);
 	T_RUN(test_out_of_memory);
