@@ -744,12 +744,24 @@ static int host_cmp(const void *pa, const void *pb)
 	return c ? c : (int)x->short_form - (int)y->short_form;
 }
 
+/* The order of the network index: tenant, longest prefix first, network address. */
+static int net_order(const struct net_key *x, const char *tenant, unsigned prefix,
+		     const struct ipaddr *net)
+{
+	int c = strcmp(x->tenant, tenant);
+
+	if (c)
+		return c;
+	if (x->prefix != prefix)
+		return x->prefix > prefix ? -1 : 1;
+	return memcmp(x->net.b, net->b, sizeof(net->b));
+}
+
 static int net_cmp(const void *pa, const void *pb)
 {
-	const struct net_key *x = pa, *y = pb;
-	int c = strcmp(x->tenant, y->tenant);
+	const struct net_key *y = pb;
 
-	return c ? c : (int)y->prefix - (int)x->prefix;
+	return net_order(pa, y->tenant, y->prefix, &y->net);
 }
 
 static int index_host(struct assets *a, size_t *cap, const struct assets_entry *en,
@@ -924,23 +936,55 @@ static const struct host_key *find_host(const struct assets *a, const char *tena
 	return NULL;
 }
 
-static const struct assets_entry *lookup_ip(const struct assets *a, const char *tenant,
-					    const struct ipaddr *ip)
+/* The first network at or after (tenant, prefix, net) in the index's order. */
+static size_t net_lower_bound(const struct assets *a, const char *tenant, unsigned prefix,
+			      const struct ipaddr *net)
 {
 	size_t lo = 0, hi = a->n_nets;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (strcmp(a->nets[mid].tenant, tenant) < 0)
+		if (net_order(&a->nets[mid], tenant, prefix, net) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	/* the tenant's networks, longest prefix first: the first that holds ip */
-	for (; lo < a->n_nets && !strcmp(a->nets[lo].tenant, tenant); lo++)
-		if (ipaddr_in_prefix(ip, &a->nets[lo].net, a->nets[lo].prefix))
-			return a->nets[lo].en;
+	return lo;
+}
+
+/* ip with the bits past prefix cleared. */
+static struct ipaddr masked(const struct ipaddr *ip, unsigned prefix)
+{
+	struct ipaddr m = *ip;
+
+	for (unsigned i = prefix / 8; i < 16; i++)
+		m.b[i] &= i == prefix / 8 ? (uint8_t)(0xff00 >> (prefix % 8)) : 0;
+	return m;
+}
+
+/*
+ * The tenant's networks are grouped by prefix length, longest first: in each group, a
+ * binary search for ip's network of that length. A few dozen lengths at most, so a
+ * look-up costs that many binary searches whatever the number of networks.
+ */
+static const struct assets_entry *lookup_ip(const struct assets *a, const char *tenant,
+					    const struct ipaddr *ip)
+{
+	static const struct ipaddr zero;
+	size_t at = net_lower_bound(a, tenant, 128, &zero);
+
+	while (at < a->n_nets && !strcmp(a->nets[at].tenant, tenant)) {
+		unsigned prefix = a->nets[at].prefix;
+		struct ipaddr m = masked(ip, prefix);
+		size_t i = net_lower_bound(a, tenant, prefix, &m);
+
+		if (i < a->n_nets && net_order(&a->nets[i], tenant, prefix, &m) == 0)
+			return a->nets[i].en;
+		if (prefix == 0)
+			break;
+		at = net_lower_bound(a, tenant, prefix - 1, &zero); /* the next length */
+	}
 	return NULL;
 }
 
