@@ -4,6 +4,7 @@ assets), tenant isolation in the CLI and the API (/api/v1/assets: GET, POST, PAT
 /unknown) with tenant and SOC tokens."""
 import json
 import os
+import sqlite3
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -111,6 +112,13 @@ def test_cli_import_and_edit():
     assert out.splitlines()[0].split() == ["ID", "TENANT", "NAME", "CRITICALITY", "ROLE",
                                            "OWNER", "ADDRESSES"], out
     assert len(out.splitlines()) == 6, out
+    # removing a tenant removes its assets (the rows, not only their listing)
+    run(["tenant", "remove", "acme"], d)
+    db = sqlite3.connect(os.path.join(d, "var", "koban.db"))
+    try:
+        assert db.execute("SELECT COUNT(*) FROM assets").fetchone() == (0,)
+    finally:
+        db.close()
 
 
 def alert_line(keys):
