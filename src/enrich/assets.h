@@ -40,7 +40,9 @@
  * Look-ups (assets_lookup): an address matches the asset whose address or network holds
  * it, the most specific first; a host name matches case-insensitively a host name or the
  * name of an asset, and "web01" matches "web01.example.com" and the other way round (the
- * exact name first). Only the tenant's own assets match: there are no global assets.
+ * exact name first). Only the tenant's own assets match: there are no global assets. The
+ * look-up index is built by assets_load and again by assets_store: entries added or edited
+ * otherwise are not found until stored.
  *
  * Ownership: struct assets owns every entry and string it hands out; they live until
  * assets_free. The texts given are the caller's. Threads: a struct assets is built and
