@@ -35,6 +35,7 @@ int cmd_token(int argc, char **argv);
 int cmd_rule(int argc, char **argv);
 int cmd_alert(int argc, char **argv);
 int cmd_ti(int argc, char **argv);
+int cmd_asset(int argc, char **argv);
 /* `koban rule enable|disable|tune|policy|history` (rulepolicy.c): argv[1] is the verb. */
 int cli_rule_policy(int argc, char **argv);
 

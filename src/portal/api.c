@@ -25,6 +25,7 @@
 #include "core/metrics.h"
 #include "core/timeutil.h"
 #include "detect/rulepolicy.h"
+#include "enrich/assets.h"
 #include "portal/httpguard.h"
 #include "portal/ingest.h"
 #include "soc/alert.h"
@@ -49,6 +50,9 @@ _Static_assert(META_ALERT_LIST_MAX == 10000, "the limit's message below says 100
 #define RULES_BODY_MAX (64u << 20)
 #define RULES_HISTORY_DEFAULT 1000
 #define RULES_HISTORY_MAX 100000
+#define ASSETS_PATH "/api/v1/assets"
+#define ASSETS_BODY_MAX (1u << 20)      /* a POST or PATCH body */
+#define ASSETS_ANSWER_MAX ((size_t)256 << 20)
 
 /* What became of a request, for koban_api_requests_total{result}. */
 enum api_result {
@@ -73,14 +77,16 @@ struct api {
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
 	unsigned searches;      /* search threads running */
+	struct asset_body *bodies; /* POST/PATCH bodies being read (their con_cls), under lock */
 	bool metrics;           /* registered */
 	atomic_uint_fast64_t requests[API_RESULTS]; /* by enum api_result */
 };
 
 static void count(struct api *a, unsigned status)
 {
-	enum api_result r = status == MHD_HTTP_OK		? API_OK
-			    : status == MHD_HTTP_BAD_REQUEST	? API_BAD_REQUEST
+	enum api_result r = status / 100 == 2		? API_OK
+			    : status == MHD_HTTP_BAD_REQUEST ||
+			      status == MHD_HTTP_CONFLICT	? API_BAD_REQUEST
 			    : status == MHD_HTTP_UNAUTHORIZED	? API_UNAUTHORIZED
 			    : status == MHD_HTTP_FORBIDDEN	? API_FORBIDDEN
 			    : status == MHD_HTTP_NOT_FOUND	? API_NOT_FOUND
@@ -144,8 +150,8 @@ static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const 
  * A refused request: counted by its status (koban_api_requests_total), then answered
  * {"error": msg}. The connection's thread.
  */
-static enum MHD_Result respond_error(struct api *a, struct MHD_Connection *c, unsigned status,
-				     const char *msg)
+static enum MHD_Result respond_error_allow(struct api *a, struct MHD_Connection *c,
+					   unsigned status, const char *msg, const char *allow)
 {
 	struct buf b = BUF_INIT(4096);
 	enum MHD_Result ret;
@@ -156,9 +162,16 @@ static enum MHD_Result respond_error(struct api *a, struct MHD_Connection *c, un
 		buf_release(&b);
 		return MHD_NO;
 	}
-	ret = respond(c, status, &b, "GET");
+	ret = respond(c, status, &b, allow);
 	buf_release(&b);
 	return ret;
+}
+
+/* The same for endpoints that allow GET only. */
+static enum MHD_Result respond_error(struct api *a, struct MHD_Connection *c, unsigned status,
+				     const char *msg)
+{
+	return respond_error_allow(a, c, status, msg, "GET");
 }
 
 /*
@@ -718,6 +731,312 @@ static enum MHD_Result handle_alerts(struct api *a, struct MHD_Connection *c, co
 	return answer_ok(a, c, r, *rest ? CONTENT_JSON : CONTENT_NDJSON);
 }
 
+/* ---- assets: GET/POST /api/v1/assets, GET/PATCH/DELETE /api/v1/assets/ID, /unknown ---- */
+
+/*
+ * The body of a POST or PATCH, read over several calls of the handler: kept in the
+ * connection's con_cls and listed in a->bodies, so that completed() tells it from an
+ * ingest request's state and frees it whatever became of the request.
+ */
+struct asset_body {
+	struct asset_body *next;
+	struct buf text;
+	bool too_large;
+};
+
+static struct asset_body *body_new(struct api *a)
+{
+	struct asset_body *b = mem_calloc(1, sizeof(*b));
+
+	if (!b)
+		return NULL;
+	buf_init(&b->text, ASSETS_BODY_MAX);
+	pthread_mutex_lock(&a->lock);
+	b->next = a->bodies;
+	a->bodies = b;
+	pthread_mutex_unlock(&a->lock);
+	return b;
+}
+
+/* Frees state when it is an asset body (true); false for another kind of request state. */
+static bool body_free(struct api *a, void *state)
+{
+	struct asset_body **at, *found = NULL;
+
+	pthread_mutex_lock(&a->lock);
+	for (at = &a->bodies; *at; at = &(*at)->next)
+		if (*at == state) {
+			found = *at;
+			*at = found->next;
+			break;
+		}
+	pthread_mutex_unlock(&a->lock);
+	if (!found)
+		return false;
+	buf_release(&found->text);
+	mem_free(found);
+	return true;
+}
+
+struct assets_request {
+	struct MHD_Connection *c;
+	const char *method;
+	const char *tenant;     /* the token's own, or the one a SOC token named */
+	int64_t id;             /* /ID; 0 for the collection and /unknown */
+	bool unknown;
+	const struct buf *body; /* POST, PATCH */
+	struct buf *out;        /* the answer */
+	unsigned status;        /* 200 unless a POST made one: 201 */
+	struct err e;
+};
+
+/* A store or edit error as the HTTP status; the message stays in r->e. */
+static unsigned assets_status(struct assets_request *r, int rc)
+{
+	switch (rc) {
+	case -EINVAL:
+	case -E2BIG:
+		return MHD_HTTP_BAD_REQUEST;
+	case -ENOENT:
+		return MHD_HTTP_NOT_FOUND;
+	case -EEXIST:
+		return MHD_HTTP_CONFLICT;
+	default:
+		log_error("assets of tenant %s: %s", r->tenant, r->e.msg);
+		snprintf(r->e.msg, sizeof(r->e.msg), "cannot read or write the assets");
+		return MHD_HTTP_INTERNAL_SERVER_ERROR;
+	}
+}
+
+static int list_lines(struct assets *as, struct buf *out)
+{
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < assets_count(as); i++) {
+		rc = assets_entry_write_json(assets_at(as, i), out);
+		rc = err_first(rc, buf_addch(out, '\n'));
+	}
+	return rc;
+}
+
+struct unknown_lines {
+	struct buf *out;
+	int rc;
+};
+
+static void unknown_line(void *ctx, const struct assets_unknown *u)
+{
+	struct unknown_lines *l = ctx;
+
+	l->rc = err_first(l->rc, assets_unknown_write_json(u, l->out));
+	l->rc = err_first(l->rc, buf_addch(l->out, '\n'));
+}
+
+/* GET /unknown?since=TIME (default -30d). */
+static int assets_unknown_answer(struct assets_request *r, struct meta *m)
+{
+	bool bad = false;
+	const char *since = param(r->c, "since", &bad);
+	struct unknown_lines l = { r->out, 0 };
+	int64_t from, dropped = 0;
+	int rc;
+
+	if (!since || !*since)
+		since = "-30d";
+	if (bad || time_parse(since, strlen(since), time_now_ns(), &from) < 0)
+		return err_set(&r->e, -EINVAL, "since: expected RFC 3339, a date or a relative "
+			       "time (-24h)");
+	rc = assets_unknown_list(m, r->tenant, from, unknown_line, &l, &dropped, &r->e);
+	if (rc == 0 && l.rc < 0)
+		rc = err_set(&r->e, l.rc, "the answer is too large");
+	return rc;
+}
+
+/* POST: a new asset from the body; PATCH: the fields the body names. */
+static int assets_write(struct assets_request *r, struct meta *m)
+{
+	struct assets_import_stats st = { 0 };
+	struct assets_entry *en = NULL;
+	struct assets *as = NULL;
+	int rc;
+
+	if (r->id)
+		rc = assets_load_one(m, r->tenant, r->id, NULL, &as, &en, &r->e);
+	else if ((rc = assets_new(&as, &r->e)) == 0)
+		rc = assets_add_new(as, r->tenant, "", &en, &r->e);
+	if (rc == 0)
+		rc = assets_entry_apply_json(as, en, r->body->p, r->body->len, &r->e);
+	if (rc == 0 && !*en->name)
+		rc = err_set(&r->e, -EINVAL, "name: required");
+	if (rc == 0)
+		rc = assets_store(as, m, &st, &r->e);
+	if (rc == 0) {
+		int64_t id = en->id; /* en goes with as */
+
+		/* read back: the times are the store's */
+		assets_free(as);
+		as = NULL;
+		rc = assets_load_one(m, r->tenant, id, NULL, &as, &en, &r->e);
+	}
+	if (rc == 0)
+		rc = assets_entry_write_json(en, r->out);
+	if (rc == 0 && !r->id)
+		r->status = MHD_HTTP_CREATED;
+	assets_free(as);
+	return rc;
+}
+
+static int assets_run(struct assets_request *r, struct meta *m)
+{
+	struct assets_entry *en;
+	struct assets *as = NULL;
+	bool get = !strcmp(r->method, MHD_HTTP_METHOD_GET);
+	int rc;
+
+	if (r->unknown)
+		return assets_unknown_answer(r, m);
+	if (!get && strcmp(r->method, MHD_HTTP_METHOD_DELETE))
+		return assets_write(r, m);
+	if (!r->id) {
+		if ((rc = assets_load(m, r->tenant, &as, &r->e)) == 0 &&
+		    (rc = list_lines(as, r->out)) < 0)
+			err_set(&r->e, rc, "the answer is too large");
+	} else if ((rc = assets_load_one(m, r->tenant, r->id, NULL, &as, &en, &r->e)) == 0) {
+		rc = get ? assets_entry_write_json(en, r->out)
+			 : meta_asset_remove(m, r->tenant, r->id, &r->e);
+		if (rc == 0 && !get)
+			rc = buf_addf(r->out, "{\"id\": %lld, \"removed\": true}",
+				      (long long)r->id);
+	}
+	assets_free(as);
+	return rc;
+}
+
+/* Which methods rest allows; NULL when rest is no assets path. */
+static const char *assets_allow(const char *rest, int64_t *id, bool *unknown)
+{
+	char *end;
+
+	*id = 0;
+	*unknown = false;
+	if (!*rest)
+		return "GET, POST";
+	if (!strcmp(rest, "/unknown")) {
+		*unknown = true;
+		return "GET";
+	}
+	errno = 0;
+	*id = strtoll(rest + 1, &end, 10);
+	if (rest[0] != '/' || errno || *end || !isdigit((unsigned char)rest[1]) || *id < 1)
+		return NULL;
+	return "GET, PATCH, DELETE";
+}
+
+/* Whether method is one of allow's ("GET, POST"). */
+static bool method_in(const char *allow, const char *method)
+{
+	size_t n = strlen(method);
+
+	for (const char *p = allow; (p = strstr(p, method)); p += n)
+		if ((p == allow || p[-1] == ' ') && (p[n] == ',' || !p[n]))
+			return true;
+	return false;
+}
+
+/*
+ * Collects a POST or PATCH body: MHD_YES while more is to come (or after the first call,
+ * which only sees the headers); NULL *done until the last call, then the body.
+ */
+static enum MHD_Result collect_body(struct api *a, struct MHD_Connection *c, const char *data,
+				    size_t *data_size, void **con_cls,
+				    const struct asset_body **done)
+{
+	struct asset_body *b = *con_cls;
+
+	*done = NULL;
+	if (!b) {
+		if (!(*con_cls = b = body_new(a)))
+			return respond_error(a, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+		return MHD_YES;
+	}
+	if (*data_size) {
+		if (!b->too_large && buf_add(&b->text, data, *data_size) < 0)
+			b->too_large = true; /* answered once the body is read */
+		*data_size = 0;
+		return MHD_YES;
+	}
+	*done = b;
+	return MHD_YES;
+}
+
+static enum MHD_Result handle_assets(struct api *a, struct MHD_Connection *c, const char *rest,
+				     const char *method, const char *data, size_t *data_size,
+				     void **con_cls)
+{
+	struct assets_request r = { .c = c, .method = method,
+				    .status = MHD_HTTP_OK, .e = ERR_INIT };
+	struct buf out = BUF_INIT(ASSETS_ANSWER_MAX);
+	const char *allow = assets_allow(rest, &r.id, &r.unknown), *why = "";
+	const struct asset_body *body = NULL;
+	struct token_ref tok = { 0 };
+	struct MHD_Response *resp;
+	struct meta *m = NULL;
+	enum MHD_Result ret;
+	bool bad = false, lines, with_body = !strcmp(method, MHD_HTTP_METHOD_POST) ||
+					     !strcmp(method, MHD_HTTP_METHOD_PATCH);
+	unsigned status;
+	int rc;
+
+	if (!allow)
+		return respond_error(a, c, MHD_HTTP_NOT_FOUND, "no such endpoint");
+	if (!method_in(allow, method))
+		return respond_error_allow(a, c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed",
+					   allow);
+	/*
+	 * The token at the first call, so that no body is read for a request that will be
+	 * refused, and at the last (it may have been revoked meanwhile); not at every chunk.
+	 */
+	if ((!with_body || !*con_cls || !*data_size) &&
+	    (status = resolve_tenant(a, c, &tok, &(int64_t){ -1 }, &why))) {
+		log_refusal("assets", status, why, &tok);
+		return respond_error(a, c, status, why);
+	}
+	if (with_body) {
+		if ((ret = collect_body(a, c, data, data_size, con_cls, &body)) != MHD_YES ||
+		    !body)
+			return ret;
+		if (body->too_large)
+			return respond_error(a, c, MHD_HTTP_CONTENT_TOO_LARGE,
+					     "the body exceeds 1 MiB");
+		if (!body->text.len)
+			return respond_error(a, c, MHD_HTTP_BAD_REQUEST, "a JSON object is expected");
+		r.body = &body->text;
+	} else if (*data_size) {
+		return respond_error(a, c, MHD_HTTP_BAD_REQUEST, "a GET or DELETE has no body");
+	}
+	r.tenant = tok.tenant[0] ? tok.tenant : param(c, "tenant", &bad);
+	r.out = &out;
+	if ((rc = meta_open(&m, a->data_dir, &r.e)) == 0)
+		rc = assets_run(&r, m);
+	meta_close(m);
+	if (rc < 0) {
+		status = assets_status(&r, rc);
+		buf_release(&out);
+		return respond_error(a, c, status, r.e.msg);
+	}
+	lines = !r.id && !strcmp(method, MHD_HTTP_METHOD_GET);
+	resp = MHD_create_response_from_buffer(out.len, out.p, MHD_RESPMEM_MUST_COPY);
+	buf_release(&out);
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				lines ? CONTENT_NDJSON : CONTENT_JSON);
+	count(a, r.status);
+	ret = MHD_queue_response(c, r.status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
 /* POST /api/v1/ingest/{source} (portal/ingest.h); *con_cls holds the request's state. */
 static enum MHD_Result handle_ingest(struct api *a, struct MHD_Connection *c, const char *source,
 				     const char *method, const char *data, size_t *data_size,
@@ -747,8 +1066,9 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
 	struct api *a = cls;
 
-	if (*con_cls) { /* only ingest requests keep a state */
-		api_ingest_request_free(a->ingest, *con_cls);
+	if (*con_cls) { /* an asset body, else an ingest request's state */
+		if (!body_free(a, *con_cls))
+			api_ingest_request_free(a->ingest, *con_cls);
 		*con_cls = NULL;
 	}
 	httpguard_notify_completed(a->guard, c, con_cls, toe);
@@ -763,6 +1083,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	httpguard_request_read(c);
 	if (!strncmp(url, API_INGEST_PATH, strlen(API_INGEST_PATH)))
 		return handle_ingest(a, c, url + strlen(API_INGEST_PATH), method, upload_data,
+				     upload_data_size, con_cls);
+	if (!strncmp(url, ASSETS_PATH, strlen(ASSETS_PATH)) &&
+	    (!url[strlen(ASSETS_PATH)] || url[strlen(ASSETS_PATH)] == '/'))
+		return handle_assets(a, c, url + strlen(ASSETS_PATH), method, upload_data,
 				     upload_data_size, con_cls);
 	bool alerts = !strncmp(url, ALERTS_PATH, strlen(ALERTS_PATH)) &&
 		      (!url[strlen(ALERTS_PATH)] || url[strlen(ALERTS_PATH)] == '/');

@@ -26,6 +26,15 @@
  * answer the tenant's detection rule policy and its history (store/meta.h, meta_rule_*),
  * the lines of `koban rule policy|history --json` (detect/rulepolicy.h);
  *
+ *   GET, POST /api/v1/assets
+ *   GET, PATCH, DELETE /api/v1/assets/ID
+ *   GET /api/v1/assets/unknown?since=TIME
+ *
+ * read and edit the tenant's asset inventory (enrich/assets.h) as JSON (lines for the
+ * lists), the tenant resolved as for a search; a POST or PATCH body (at most 1 MiB) is
+ * collected in the connection's con_cls and listed in the api, so that the completion
+ * callback tells it from an ingest request's state;
+ *
  *   POST /api/v1/ingest/{source}
  *
  * takes a source's events (portal/ingest.h: its own tokens, answered after the WAL

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #define LOG_MODULE "meta"
+#include "core/arena.h"
 #include "core/err.h"
 #include "core/ipaddr.h"
 #include "core/json.h"
@@ -186,6 +187,19 @@ static const char *const migrations[] = {
 	"  feed TEXT NOT NULL, event TEXT NOT NULL, type TEXT NOT NULL, value TEXT NOT NULL,"
 	"  PRIMARY KEY (feed, event, type, value)) WITHOUT ROWID;"
 	"CREATE INDEX ti_feed_values_value ON ti_feed_values(feed, type, value);",
+	/*
+	 * 14: the tenants' assets (enrich/assets.h): one row per (tenant, name), the lists as
+	 * JSON text (meta.h, "Assets"). Removing a tenant removes its rows.
+	 */
+	"CREATE TABLE assets ("
+	"  id INTEGER PRIMARY KEY,"
+	"  tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,"
+	"  name TEXT NOT NULL,"
+	"  hostnames TEXT NOT NULL, addresses TEXT NOT NULL,"
+	"  owner TEXT NOT NULL, criticality TEXT NOT NULL, role TEXT NOT NULL,"
+	"  software TEXT NOT NULL, cves TEXT NOT NULL,"
+	"  created_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL,"
+	"  UNIQUE (tenant_id, name));",
 };
 
 #define META_SENDERS_KEPT 1000 /* rows of unassigned_senders kept, the busiest */
@@ -377,6 +391,7 @@ struct row_sink {
 		void (*alert)(void *ctx, const struct meta_alert *a);
 		void (*policy)(void *ctx, const struct meta_rule_policy *p);
 		void (*history)(void *ctx, const struct meta_rule_history *h);
+		void (*asset)(void *ctx, const struct meta_asset *a);
 	} fn;
 	void *ctx;
 	const char *tenant; /* the tenant the query named, for rows that do not select it */
@@ -2256,4 +2271,310 @@ int meta_ti_feed_event_remove(struct meta *m, const char *feed, const char *even
 
 	return rc < 0 ? rc : feed_event_exec(m, "DELETE FROM ti_feed_values WHERE feed = ?1 AND"
 					     " event = ?2", feed, event, 0, e);
+}
+
+/* ---- assets ---- */
+
+static const char *const asset_criticalities[] = { "low", "medium", "high", "critical" };
+static const char *const asset_roles[] = { "server", "pc", "network", "other" };
+
+bool meta_asset_criticality_ok(const char *s)
+{
+	return s && one_of(s, asset_criticalities, ARRAY_SIZE(asset_criticalities));
+}
+
+bool meta_asset_role_ok(const char *s)
+{
+	return s && one_of(s, asset_roles, ARRAY_SIZE(asset_roles));
+}
+
+/* min..max bytes of UTF-8 without control characters. */
+static bool asset_text_ok(const char *s, size_t len, size_t min, size_t max)
+{
+	if (len < min || len > max)
+		return false;
+	for (size_t i = 0; i < len;) {
+		size_t n = json_utf8_len((const unsigned char *)s + i, len - i);
+
+		if (!n || (n == 1 && ((unsigned char)s[i] < ' ' || s[i] == 0x7f)))
+			return false;
+		i += n;
+	}
+	return true;
+}
+
+/* A host name as stored: lower-case letters, digits, '.', '-', '_', not starting with '.'. */
+static bool asset_hostname_ok(const char *s, size_t len)
+{
+	if (len < 1 || len > META_ASSET_TEXT_MAX || s[0] == '.')
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+		      s[i] == '.' || s[i] == '-' || s[i] == '_'))
+			return false;
+	return true;
+}
+
+static bool asset_address_ok(const char *s, size_t len)
+{
+	struct ipaddr net;
+	unsigned prefix;
+
+	return ipaddr_parse_cidr(&net, &prefix, s, len) == 0 && host_bits_zero(&net, prefix);
+}
+
+/* "CVE-YYYY-NNNN" with 4 to 19 digits after the year. */
+static bool asset_cve_ok(const char *s, size_t len)
+{
+	if (len < 13 || len > 28 || memcmp(s, "CVE-", 4) || s[8] != '-')
+		return false;
+	for (size_t i = 4; i < len; i++)
+		if (i != 8 && (s[i] < '0' || s[i] > '9'))
+			return false;
+	return true;
+}
+
+/* One {"name": N, "version": V} object, the value just entered. */
+static bool asset_software_ok(struct jsonin *j)
+{
+	struct jsonin_value k, v;
+	bool name = false, version = false;
+	int more;
+
+	while ((more = jsonin_key(j, &k)) > 0) {
+		bool is_name = jsonin_key_is(&k, "name");
+
+		if ((!is_name && !jsonin_key_is(&k, "version")) || (is_name ? name : version) ||
+		    jsonin_value(j, &v) < 0 || v.type != JSONIN_STRING ||
+		    !asset_text_ok(v.s, v.len, is_name, META_ASSET_TEXT_MAX))
+			return false;
+		*(is_name ? &name : &version) = true;
+	}
+	return more == 0 && name && version;
+}
+
+/* A JSON array of at most META_ASSET_ITEMS_MAX strings each passing ok(), or of software. */
+static bool asset_list_ok(const char *s, bool (*ok)(const char *s, size_t len))
+{
+	size_t len = s ? strlen(s) : 0, n = 0;
+	struct jsonin_value v;
+	struct arena arena;
+	struct jsonin j;
+	bool good = false;
+	int more;
+
+	if (!s || len > META_ASSET_JSON_MAX)
+		return false;
+	arena_init(&arena, 1024, META_ASSET_JSON_MAX);
+	jsonin_init(&j, s, len, &arena, 0);
+	if (jsonin_value(&j, &v) < 0 || v.type != JSONIN_ARRAY)
+		goto out;
+	while ((more = jsonin_more(&j)) > 0) {
+		if (++n > META_ASSET_ITEMS_MAX || jsonin_value(&j, &v) < 0)
+			goto out;
+		if (ok ? v.type != JSONIN_STRING || !ok(v.s, v.len)
+		       : v.type != JSONIN_OBJECT || !asset_software_ok(&j))
+			goto out;
+	}
+	good = more == 0 && jsonin_finish(&j, NULL) == 0;
+out:
+	arena_release(&arena);
+	return good;
+}
+
+int meta_asset_check(const struct meta_asset *a, struct err *e)
+{
+	int rc;
+
+	if ((rc = check_tenant_ref(a->tenant, e)) < 0)
+		return rc;
+	if (!a->name || !asset_text_ok(a->name, strlen(a->name), 1, META_ASSET_TEXT_MAX))
+		return err_set(e, -EINVAL, "asset name '%s': expected 1-%d bytes of text",
+			       ESC(a->name), META_ASSET_TEXT_MAX);
+	if (!a->owner || !asset_text_ok(a->owner, strlen(a->owner), 0, META_ASSET_TEXT_MAX))
+		return err_set(e, -EINVAL, "asset owner '%s': expected at most %d bytes of text",
+			       ESC(a->owner), META_ASSET_TEXT_MAX);
+	if (!meta_asset_criticality_ok(a->criticality))
+		return err_set(e, -EINVAL, "asset criticality '%s': expected low, medium, high "
+			       "or critical", ESC(a->criticality));
+	if (!meta_asset_role_ok(a->role))
+		return err_set(e, -EINVAL, "asset role '%s': expected server, pc, network or "
+			       "other", ESC(a->role));
+	if (!asset_list_ok(a->hostnames, asset_hostname_ok))
+		return err_set(e, -EINVAL, "asset host names: expected a JSON array of at most %d "
+			       "lower-case host names", META_ASSET_ITEMS_MAX);
+	if (!asset_list_ok(a->addresses, asset_address_ok))
+		return err_set(e, -EINVAL, "asset addresses: expected a JSON array of at most %d "
+			       "addresses or networks (10.0.0.0/8)", META_ASSET_ITEMS_MAX);
+	if (!asset_list_ok(a->software, NULL))
+		return err_set(e, -EINVAL, "asset software: expected a JSON array of at most %d "
+			       "{\"name\": N, \"version\": V} objects", META_ASSET_ITEMS_MAX);
+	if (!asset_list_ok(a->cves, asset_cve_ok))
+		return err_set(e, -EINVAL, "asset CVEs: expected a JSON array of at most %d "
+			       "CVE-YYYY-NNNN", META_ASSET_ITEMS_MAX);
+	return 0;
+}
+
+/* Binds a's fields as ?2.. of an INSERT or UPDATE (?1 is the tenant's id). */
+static void asset_bind(sqlite3_stmt *st, const struct meta_asset *a, int64_t now)
+{
+	bind_text(st, 2, a->name);
+	bind_text(st, 3, a->hostnames);
+	bind_text(st, 4, a->addresses);
+	bind_text(st, 5, a->owner);
+	bind_text(st, 6, a->criticality);
+	bind_text(st, 7, a->role);
+	bind_text(st, 8, a->software);
+	bind_text(st, 9, a->cves);
+	sqlite3_bind_int64(st, 10, now);
+}
+
+/* Runs an INSERT or UPDATE of a; -EEXIST when the name is the tenant's already. */
+static int asset_write(struct meta *m, const struct meta_asset *a, const char *sql,
+		       bool by_id, int64_t *tid, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = meta_asset_check(a, e)) < 0 || (rc = tenant_id(m, a->tenant, tid, e)) < 0 ||
+	    (rc = prepare(m, sql, &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, *tid);
+	asset_bind(st, a, time_now_ns());
+	if (by_id)
+		sqlite3_bind_int64(st, 11, a->id);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = sqlite3_extended_errcode(m->db) == SQLITE_CONSTRAINT_UNIQUE
+			     ? err_set(e, -EEXIST, "tenant '%s' has an asset named '%s' already",
+				       ESC(a->tenant), ESC(a->name))
+			     : db_fail(m, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_asset_add(struct meta *m, const struct meta_asset *a, int64_t *id, struct err *e)
+{
+	int64_t tid = 0;
+	int rc = asset_write(m, a, "INSERT INTO assets (tenant_id, name, hostnames, addresses,"
+				   " owner, criticality, role, software, cves, created_ns,"
+				   " updated_ns) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+				   " ?10", false, &tid, e);
+
+	if (rc == 0 && id)
+		*id = sqlite3_last_insert_rowid(m->db);
+	return rc;
+}
+
+int meta_asset_update(struct meta *m, const struct meta_asset *a, struct err *e)
+{
+	int64_t tid = 0;
+	/* the tenant's id in the WHERE: another tenant's asset of that id is not found */
+	int rc = asset_write(m, a, "UPDATE assets SET name = ?2, hostnames = ?3,"
+				   " addresses = ?4, owner = ?5, criticality = ?6, role = ?7,"
+				   " software = ?8, cves = ?9, updated_ns = ?10"
+				   " WHERE tenant_id = ?1 AND id = ?11", true, &tid, e);
+
+	if (rc == 0 && sqlite3_changes(m->db) == 0)
+		rc = err_set(e, -ENOENT, "tenant '%s' has no asset %lld", ESC(a->tenant),
+			     (long long)a->id);
+	return rc;
+}
+
+int meta_asset_remove(struct meta *m, const char *tenant, int64_t id, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t tid = 0;
+	int rc;
+
+	if ((rc = tenant_id(m, tenant, &tid, e)) < 0 ||
+	    (rc = prepare(m, "DELETE FROM assets WHERE tenant_id = ?1 AND id = ?2", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, tid);
+	sqlite3_bind_int64(st, 2, id);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	else if (sqlite3_changes(m->db) == 0)
+		rc = err_set(e, -ENOENT, "tenant '%s' has no asset %lld", ESC(tenant),
+			     (long long)id);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+#define ASSET_SELECT                                                                        \
+	"SELECT a.id, t.name, a.name, a.hostnames, a.addresses, a.owner, a.criticality,"     \
+	" a.role, a.software, a.cves, a.created_ns, a.updated_ns"                            \
+	" FROM assets a JOIN tenants t ON t.id = a.tenant_id"
+
+/* A row of ASSET_SELECT to to->fn.asset (each_row's reader). */
+static int read_asset(struct meta *m, sqlite3_stmt *st, const struct row_sink *to,
+		      struct err *e)
+{
+	struct meta_asset a = {
+		.id = sqlite3_column_int64(st, 0),
+		.tenant = column_text(st, 1),
+		.name = column_text(st, 2),
+		.hostnames = column_text(st, 3),
+		.addresses = column_text(st, 4),
+		.owner = column_text(st, 5),
+		.criticality = column_text(st, 6),
+		.role = column_text(st, 7),
+		.software = column_text(st, 8),
+		.cves = column_text(st, 9),
+		.created_ns = sqlite3_column_int64(st, 10),
+		.updated_ns = sqlite3_column_int64(st, 11),
+	};
+	struct err bad = ERR_INIT;
+
+	if (sqlite3_errcode(m->db) == SQLITE_NOMEM)
+		return err_set(e, -ENOMEM, "out of memory reading assets");
+	if (meta_asset_check(&a, &bad) < 0) {
+		log_warn("%s: asset row %lld skipped: %s", m->path, (long long)a.id, bad.msg);
+		return 0;
+	}
+	to->fn.asset(to->ctx, &a);
+	return 1;
+}
+
+int meta_asset_get(struct meta *m, const char *tenant, int64_t id, const char *name,
+		   void (*fn)(void *ctx, const struct meta_asset *a), void *ctx, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t tid = 0;
+	int rc, rows;
+
+	if ((rc = tenant_id(m, tenant, &tid, e)) < 0 ||
+	    (rc = prepare(m, ASSET_SELECT " WHERE a.tenant_id = ?1 AND"
+			     " (a.id = ?2 OR (?2 = 0 AND a.name = ?3))", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, tid);
+	sqlite3_bind_int64(st, 2, id);
+	bind_text(st, 3, name);
+	rc = each_row(m, st, read_asset, &(struct row_sink){ .fn.asset = fn, .ctx = ctx },
+		      &rows, e);
+	if (rc == 0 && rows == 0)
+		rc = id ? err_set(e, -ENOENT, "tenant '%s' has no asset %lld", ESC(tenant),
+				  (long long)id)
+			: err_set(e, -ENOENT, "tenant '%s' has no asset named '%s'", ESC(tenant),
+				  ESC(name));
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_asset_list(struct meta *m, const char *tenant,
+		    void (*fn)(void *ctx, const struct meta_asset *a), void *ctx, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t tid = 0;
+	int rc, rows;
+
+	if (tenant && (rc = tenant_id(m, tenant, &tid, e)) < 0)
+		return rc;
+	if ((rc = prepare(m, ASSET_SELECT " WHERE ?1 = 0 OR a.tenant_id = ?1"
+			     " ORDER BY t.name, a.name", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, tid);
+	rc = each_row(m, st, read_asset, &(struct row_sink){ .fn.asset = fn, .ctx = ctx },
+		      &rows, e);
+	sqlite3_finalize(st);
+	return rc;
 }

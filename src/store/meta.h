@@ -437,4 +437,51 @@ int meta_ti_feed_event_put(struct meta *m, const char *feed, const char *event,
 int meta_ti_feed_event_remove(struct meta *m, const char *feed, const char *event,
 			      struct err *e);
 
+/*
+ * Assets (enrich/assets.h; `koban asset`, /api/v1/assets): a tenant's inventory. An asset
+ * has a name unique within its tenant (a host name or a label), the host names and the
+ * addresses or networks it answers to, an owner, a criticality, a role, the software it
+ * runs and the CVEs it is known to be vulnerable to. The lists are JSON arrays kept as
+ * text: host names lower-case [a-z0-9._-] labels, addresses "192.0.2.7" or "10.0.0.0/8"
+ * (network bits only), software objects {"name": N, "version": V} (V may be ""), CVEs
+ * "CVE-YYYY-NNNN". Every call names the tenant: an asset of one tenant is never read,
+ * changed or removed through another, not even by its id. Removing a tenant removes its
+ * assets. Rows are checked again when read; a row that fails is skipped with a warning.
+ */
+#define META_ASSET_TEXT_MAX 255        /* bytes of a name, owner, host name, software name */
+#define META_ASSET_ITEMS_MAX 1024      /* entries of one list */
+#define META_ASSET_JSON_MAX 131072     /* bytes of one list's JSON */
+
+struct meta_asset {
+	int64_t id;                 /* given by meta_asset_add (ignored there) */
+	const char *tenant;
+	const char *name;
+	const char *hostnames;      /* JSON array of strings */
+	const char *addresses;      /* JSON array of strings */
+	const char *owner;          /* "" when none */
+	const char *criticality;    /* "low", "medium", "high", "critical" */
+	const char *role;           /* "server", "pc", "network", "other" */
+	const char *software;       /* JSON array of {"name", "version"} objects */
+	const char *cves;           /* JSON array of strings */
+	int64_t created_ns, updated_ns; /* set by the store (ignored when written) */
+};
+
+/* Whether s is one of the criticalities, or of the roles, named above. */
+bool meta_asset_criticality_ok(const char *s);
+bool meta_asset_role_ok(const char *s);
+/* What every stored asset satisfies (checked when written and again when read). */
+int meta_asset_check(const struct meta_asset *a, struct err *e);
+/* Adds a; its new id in *id (may be NULL). -EEXIST: the tenant has an asset of that name. */
+int meta_asset_add(struct meta *m, const struct meta_asset *a, int64_t *id, struct err *e);
+/* Replaces every field of the tenant's asset a->id. -ENOENT: the tenant has no such asset. */
+int meta_asset_update(struct meta *m, const struct meta_asset *a, struct err *e);
+/* -ENOENT when the tenant has no asset id. */
+int meta_asset_remove(struct meta *m, const char *tenant, int64_t id, struct err *e);
+/* The tenant's asset id, or (id 0) the one named name; -ENOENT when there is none. */
+int meta_asset_get(struct meta *m, const char *tenant, int64_t id, const char *name,
+		   void (*fn)(void *ctx, const struct meta_asset *a), void *ctx, struct err *e);
+/* The tenant's assets (tenant NULL: every tenant's), ordered by tenant, then name. */
+int meta_asset_list(struct meta *m, const char *tenant,
+		    void (*fn)(void *ctx, const struct meta_asset *a), void *ctx, struct err *e);
+
 #endif
