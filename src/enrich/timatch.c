@@ -16,8 +16,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#define LOG_MODULE "ti"
-
 #define DEDUPE_WINDOW_DEFAULT_NS (3600 * (int64_t)1000000000)
 #define HITS_MAX 32              /* hits handled per event; more are counted as lost */
 #define SEEN_MAX 64              /* distinct values looked up per event */
@@ -284,29 +282,27 @@ static int write_enrichment(struct buf *b, const struct hit *h, int64_t now)
 }
 
 /*
- * The host an alert is about, for the key fields and the de-duplication: host.name when
- * the event has one, else the event's other side (destination.ip for a hit on the source
- * side, source.ip for any other), else "".
+ * The host an alert is about, for the key fields and the de-duplication: the event's other
+ * side (destination.ip for a hit on the source side, source.ip for any other: the internal
+ * host that talked to the indicator), else host.name (an endpoint's or a mail server's
+ * event; on a firewall's it names the firewall, hence second), else "".
  */
 static size_t host_of(const struct event *ev, const struct looked_field *where,
 		      char text[IPADDR_STRLEN], const char **host)
 {
 	const struct event_value *v;
-	const char *s;
 	size_t len;
 
-	if (event_get_str(ev, FIELD_HOST_NAME, &s, &len)) {
-		*host = s;
-		return len;
-	}
 	v = event_get(ev, where->peer_is_destination ? FIELD_DESTINATION_IP : FIELD_SOURCE_IP);
-	if (!v) {
-		*host = "";
-		return 0;
+	if (v) {
+		ipaddr_format(&v->v.ip, text);
+		*host = text;
+		return strlen(text);
 	}
-	ipaddr_format(&v->v.ip, text);
-	*host = text;
-	return strlen(text);
+	if (event_get_str(ev, FIELD_HOST_NAME, host, &len))
+		return len;
+	*host = "";
+	return 0;
 }
 
 /* {"host":H,"indicator":V,"indicator.confidence":N,"indicator.source":S,...} */

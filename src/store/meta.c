@@ -169,6 +169,13 @@ static const char *const migrations[] = {
 	"  imports INTEGER NOT NULL DEFAULT 1);"
 	"CREATE UNIQUE INDEX indicators_key ON indicators(source, IFNULL(tenant_id, 0), type, value);"
 	"CREATE INDEX indicators_value ON indicators(type, value);",
+	/*
+	 * 13 (timatch): the indicators' generation, bumped in the transaction of every change
+	 * of the table, so that serve rebuilds its in-memory snapshot when it moves.
+	 */
+	"CREATE TABLE indicator_generation (id INTEGER PRIMARY KEY CHECK (id = 1),"
+	"  n INTEGER NOT NULL);"
+	"INSERT INTO indicator_generation VALUES (1, 0);",
 };
 
 #define META_SENDERS_KEPT 1000 /* rows of unassigned_senders kept, the busiest */
@@ -1836,6 +1843,12 @@ int meta_indicator_put(struct meta_indicator_put *p, const struct meta_indicator
 	return 0;
 }
 
+/* In the caller's transaction: the indicators changed (meta_indicator_generation). */
+static int indicator_generation_bump(struct meta *m, struct err *e)
+{
+	return exec(m, "UPDATE indicator_generation SET n = n + 1 WHERE id = 1", e);
+}
+
 int meta_indicator_put_end(struct meta_indicator_put *p, bool commit, struct err *e)
 {
 	int rc = 0;
@@ -1843,7 +1856,7 @@ int meta_indicator_put_end(struct meta_indicator_put *p, bool commit, struct err
 	if (!p)
 		return 0;
 	sqlite3_finalize(p->st);
-	if (commit)
+	if (commit && (rc = indicator_generation_bump(p->m, e)) == 0)
 		rc = meta_commit(p->m, e);
 	if (!commit || rc < 0)
 		meta_rollback(p->m);
@@ -1944,12 +1957,42 @@ int meta_indicator_remove(struct meta *m, const struct meta_indicator_filter *f,
 		return err_set(e, -EINVAL, "indicators are removed from one scope");
 	if ((rc = check_name("indicator source", f->source, e)) < 0)
 		return rc;
-	if ((rc = indicator_stmt(m, "DELETE FROM indicators AS i", f, "", &st, e)) < 0)
+	if ((rc = meta_begin(m, e)) < 0)
 		return rc;
-	if (sqlite3_step(st) != SQLITE_DONE)
+	if ((rc = indicator_stmt(m, "DELETE FROM indicators AS i", f, "", &st, e)) < 0)
+		goto fail;
+	if (sqlite3_step(st) != SQLITE_DONE) {
 		rc = db_fail(m, e);
+		goto fail;
+	}
+	*removed = sqlite3_changes(m->db);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (*removed && (rc = indicator_generation_bump(m, e)) < 0)
+		goto fail;
+	if ((rc = meta_commit(m, e)) < 0)
+		goto fail;
+	return 0;
+fail:
+	sqlite3_finalize(st);
+	meta_rollback(m);
+	*removed = 0;
+	return rc;
+}
+
+/* ---- timatch: the indicators' generation --------------------------------------------- */
+
+int meta_indicator_generation(struct meta *m, int64_t *gen, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = prepare(m, "SELECT n FROM indicator_generation WHERE id = 1", &st, e)) < 0)
+		return rc;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*gen = sqlite3_column_int64(st, 0);
 	else
-		*removed = sqlite3_changes(m->db);
+		rc = db_fail(m, e);
 	sqlite3_finalize(st);
 	return rc;
 }

@@ -369,4 +369,11 @@ int meta_indicator_list(struct meta *m, const struct meta_indicator_filter *f,
 int meta_indicator_remove(struct meta *m, const struct meta_indicator_filter *f,
 			  int64_t *removed, struct err *e);
 
+/*
+ * timatch: the indicators' generation, a counter that every committed import
+ * (meta_indicator_put_end) and every removal that removed rows moves, in their own
+ * transaction: a reader that saw generation G and sees it again holds the same indicators.
+ */
+int meta_indicator_generation(struct meta *m, int64_t *gen, struct err *e);
+
 #endif

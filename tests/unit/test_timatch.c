@@ -357,6 +357,49 @@ static void test_live(void)
 	CHECK(t == NULL);
 }
 
+static int64_t generation(struct meta *m)
+{
+	struct err e = ERR_INIT;
+	int64_t g = -1;
+
+	CHECK_INT(meta_indicator_generation(m, &g, &e), 0);
+	return g;
+}
+
+/* koban.db's indicator generation moves with every committed change, only then. */
+static void test_generation(void)
+{
+	struct meta *m = t_meta_open("a", NULL);
+	struct meta_indicator ind = { .type = "ip", .value = "192.0.2.1", .confidence = 50,
+				      .first_seen_ns = 1, .last_seen_ns = 1, .tags = "[]" };
+	struct meta_indicator_filter f = { .scope = META_TI_TENANT, .tenant = "a", .source = "s" };
+	struct meta_indicator_put *p = NULL;
+	struct err e = ERR_INIT;
+	int64_t removed = -1;
+	bool added;
+
+	if (!m)
+		return;
+	CHECK_INT(generation(m), 0);
+	CHECK_INT(meta_indicator_put_begin(m, "s", "a", &p, &e), 0);
+	CHECK_INT(meta_indicator_put(p, &ind, &added, &e), 0);
+	CHECK_INT(meta_indicator_put_end(p, false, &e), 0); /* rolled back */
+	CHECK_INT(generation(m), 0);
+	CHECK_INT(meta_indicator_put_begin(m, "s", "a", &p, &e), 0);
+	CHECK_INT(meta_indicator_put(p, &ind, &added, &e), 0);
+	CHECK_INT(meta_indicator_put_end(p, true, &e), 0);
+	CHECK_INT(generation(m), 1);
+	f.source = "other"; /* removes nothing */
+	CHECK_INT(meta_indicator_remove(m, &f, &removed, &e), 0);
+	CHECK_INT(removed, 0);
+	CHECK_INT(generation(m), 1);
+	f.source = "s";
+	CHECK_INT(meta_indicator_remove(m, &f, &removed, &e), 0);
+	CHECK_INT(removed, 1);
+	CHECK_INT(generation(m), 2);
+	meta_close(m);
+}
+
 static void test_alloc_failures(void)
 {
 	struct ti_snapshot *s = snapshot();
@@ -404,6 +447,7 @@ int main(void)
 	T_RUN(test_round_trip);
 	T_RUN(test_alerts_and_dedupe);
 	T_RUN(test_live);
+	T_RUN(test_generation);
 	T_RUN(test_alloc_failures);
 	arena_release(&arena);
 	return t_done();
