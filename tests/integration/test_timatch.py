@@ -116,8 +116,38 @@ def test_serve_live_import_and_dedupe():
         shutil.rmtree(d)
 
 
+TI_RULE = """title: Known bad destination
+id: ti-dst
+logsource: {category: firewall}
+detection:
+  sel: {threat.enrichments|contains: 'destination.ip'}
+  condition: sel
+level: high
+"""
+
+
+def test_rule_test_sees_enrichments():
+    """`koban rule test` loads koban.db's global indicators once: a rule on
+    threat.enrichments matches the events they hit (none without koban.db)."""
+    d = tempdir()
+    try:
+        write_file(d, "ti.yml", TI_RULE)
+        events = [{"destination": {"ip": BAD_IP}}, {"destination": {"ip": "192.0.2.1"}}]
+        write_file(d, "events.jsonl", "".join(json.dumps(e) + "\n" for e in events))
+        _, out, _ = run(["rule", "test", "--json", "ti.yml", "events.jsonl"], d)
+        assert out == "", out
+        assert not os.path.exists(os.path.join(d, "var", "koban.db"))
+        import_feed(d, [BAD_IP])
+        _, out, _ = run(["rule", "test", "--json", "ti.yml", "events.jsonl"], d)
+        assert [json.loads(x) for x in out.splitlines()] == [
+            {"rule": "ti-dst", "title": "Known bad destination", "line": 1}], out
+    finally:
+        shutil.rmtree(d)
+
+
 if __name__ == "__main__":
     s = Suite()
     s.run(test_ingest_and_search)
     s.run(test_serve_live_import_and_dedupe)
+    s.run(test_rule_test_sees_enrichments)
     s.done()
