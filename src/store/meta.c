@@ -1950,6 +1950,7 @@ int meta_indicator_remove(struct meta *m, const struct meta_indicator_filter *f,
 			  int64_t *removed, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
+	bool own;
 	int rc;
 
 	*removed = 0;
@@ -1957,7 +1958,8 @@ int meta_indicator_remove(struct meta *m, const struct meta_indicator_filter *f,
 		return err_set(e, -EINVAL, "indicators are removed from one scope");
 	if ((rc = check_name("indicator source", f->source, e)) < 0)
 		return rc;
-	if ((rc = meta_begin(m, e)) < 0)
+	own = sqlite3_get_autocommit(m->db) != 0; /* else within the caller's transaction */
+	if (own && (rc = meta_begin(m, e)) < 0)
 		return rc;
 	if ((rc = indicator_stmt(m, "DELETE FROM indicators AS i", f, "", &st, e)) < 0)
 		goto fail;
@@ -1970,12 +1972,13 @@ int meta_indicator_remove(struct meta *m, const struct meta_indicator_filter *f,
 	st = NULL;
 	if (*removed && (rc = indicator_generation_bump(m, e)) < 0)
 		goto fail;
-	if ((rc = meta_commit(m, e)) < 0)
+	if (own && (rc = meta_commit(m, e)) < 0)
 		goto fail;
 	return 0;
 fail:
 	sqlite3_finalize(st);
-	meta_rollback(m);
+	if (own)
+		meta_rollback(m);
 	*removed = 0;
 	return rc;
 }

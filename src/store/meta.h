@@ -365,6 +365,8 @@ int meta_indicator_list(struct meta *m, const struct meta_indicator_filter *f,
 /*
  * Removes source's indicators of one scope (f->scope META_TI_GLOBAL or META_TI_TENANT;
  * f->source required), only those of f->type and f->value when given; how many in *removed.
+ * In the caller's transaction when one is open (meta_begin), else in one of its own; either
+ * way with the bump of meta_indicator_generation.
  */
 int meta_indicator_remove(struct meta *m, const struct meta_indicator_filter *f,
 			  int64_t *removed, struct err *e);

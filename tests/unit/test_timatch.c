@@ -397,6 +397,15 @@ static void test_generation(void)
 	CHECK_INT(meta_indicator_remove(m, &f, &removed, &e), 0);
 	CHECK_INT(removed, 1);
 	CHECK_INT(generation(m), 2);
+	/* within the caller's transaction: its rollback takes the bump back too */
+	CHECK_INT(meta_indicator_put_begin(m, "s", "a", &p, &e), 0);
+	CHECK_INT(meta_indicator_put(p, &ind, &added, &e), 0);
+	CHECK_INT(meta_indicator_put_end(p, true, &e), 0);
+	CHECK_INT(meta_begin(m, &e), 0);
+	CHECK_INT(meta_indicator_remove(m, &f, &removed, &e), 0);
+	CHECK_INT(removed, 1);
+	meta_rollback(m);
+	CHECK_INT(generation(m), 3);
 	meta_close(m);
 }
 
