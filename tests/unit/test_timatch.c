@@ -443,6 +443,18 @@ static void test_alloc_failures(void)
 		CHECK_INT(full.n, 1);
 		CHECK_INT(t_metric("koban_ti_lost_total{reason=\"no_memory\"}", -1), 1);
 		arena_release(&small);
+		/* more than 64 values to look up: the first 64 are, the rest counted */
+		new_event();
+		for (int i = 0; i < 70; i++) {
+			char text[32];
+
+			snprintf(text, sizeof(text), "10.0.0.%d", i);
+			ip(FIELD_RELATED_IP, text);
+		}
+		ip(FIELD_RELATED_IP, "198.51.100.7"); /* the 71st: not looked up */
+		CHECK_INT(timatch_event(t, 1, "a", &ev), 0);
+		CHECK_INT(t_metric("koban_ti_lost_total{reason=\"too_many_values\"}", -1), 1);
+		CHECK_INT(t_metric("koban_ti_lookups_total", -1), 65);
 	}
 	timatch_free(t);
 	ti_snapshot_free(s);
