@@ -554,6 +554,7 @@ static void mix_addresses(struct mix *m, const struct config *cfg)
 	struct err e = ERR_INIT;
 
 	pc.output = (struct pipeline_output){ .ctx = &r, .event = on_event };
+	m->n_addrs = 0; /* counted in this pass alone (the decode run's warm-up noted them too) */
 	if (pipeline_new(&p, &pc, &e) < 0) {
 		fprintf(stderr, "bench/detect: %s\n", e.msg);
 		exit(1);
