@@ -83,14 +83,13 @@ struct worker {
 	_Atomic uint64_t lost[LOST_N];
 	struct hit hits[HITS_MAX];
 	size_t n_hits;
-	bool overflow;
 	const struct looked_field *cur;  /* the field being looked up (for the callback) */
 	const char *cur_value;
 	size_t cur_len;
 	char ip_text[SEEN_MAX][IPADDR_STRLEN];
 	struct buf json;   /* an enrichment, then the key fields */
 	struct buf event;  /* the event's JSON for the alerts */
-	char pad[64];
+	char pad[64];      /* the next worker's counters on another cache line */
 };
 
 struct dedupe_slot {
@@ -367,7 +366,7 @@ static void raise_alert(struct timatch *t, struct worker *w, const char *tenant,
 	a.rule_link = "docs/threatintel.md#matching-events";
 	a.tags = tags;
 	a.n_tags = t->c.retro ? 3 : 2;
-	a.event_ns = ts && field_type(FIELD_TIMESTAMP) == FT_TIME ? ts->v.i : 0;
+	a.event_ns = ts ? ts->v.i : 0;
 	a.key_fields = w->json.p;
 	a.events = w->event.len ? &one : NULL;
 	a.n_events = w->event.len ? 1 : 0;
@@ -382,7 +381,6 @@ static void on_match(void *ctx, const struct ti_match *m)
 
 	atomic_fetch_add_explicit(&w->matches[m->type], 1, memory_order_relaxed);
 	if (w->n_hits == HITS_MAX) {
-		w->overflow = true;
 		lose(w, LOST_TOO_MANY_HITS);
 		return;
 	}
@@ -533,7 +531,6 @@ int timatch_event(struct timatch *t, unsigned worker, const char *tenant, struct
 
 	snap = t->c.live ? ti_live_enter(t->c.live, worker) : t->c.snapshot;
 	w->n_hits = 0;
-	w->overflow = false;
 	look_up_event(w, snap, tenant, ev);
 	hits = (int)w->n_hits;
 	if (hits) {
