@@ -5,6 +5,7 @@ alerts once per indicator and host within the window, and counts the suppressed 
 import json
 import os
 import shutil
+import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -105,6 +106,10 @@ def test_serve_live_import_and_dedupe():
         m = k.metrics()
         assert value(m, "koban_ti_matches_total", type="ip") == 2, m
         assert value(m, "koban_ti_snapshot_loads_total", result="ok") == 2, m
+        k.signal(signal.SIGHUP)  # loads the indicators again, the generation unchanged
+        poll("the reload's snapshot",
+             lambda: value(k.metrics(), "koban_ti_snapshot_loads_total", result="ok") == 3)
+        assert value(k.metrics(), "koban_ti_indicators") == 1
         assert k.stop() == 0
         k = None
         assert len(alert_list(d, "alpha")) == 1
