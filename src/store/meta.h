@@ -185,7 +185,7 @@ int meta_source_token_find(struct meta *m, const unsigned char hash[META_TOKEN_H
 struct meta_alert {
 	int64_t id;                 /* given by meta_alert_add (ignored there) */
 	const char *tenant;
-	const char *kind;           /* "sigma", "correlation" or "builtin" */
+	const char *kind;           /* "sigma", "correlation", "builtin" or "indicator" */
 	const char *rule_id;        /* the rule's id, else its name, else FILE:LINE */
 	const char *rule_title;
 	const char *rule_level;     /* informational low medium high critical, or "" */
@@ -365,6 +365,8 @@ int meta_indicator_list(struct meta *m, const struct meta_indicator_filter *f,
 /*
  * Removes source's indicators of one scope (f->scope META_TI_GLOBAL or META_TI_TENANT;
  * f->source required), only those of f->type and f->value when given; how many in *removed.
+ * In the caller's transaction when one is open (meta_begin), else in one of its own; either
+ * way with the bump of meta_indicator_generation.
  */
 int meta_indicator_remove(struct meta *m, const struct meta_indicator_filter *f,
 			  int64_t *removed, struct err *e);
@@ -483,5 +485,12 @@ int meta_asset_get(struct meta *m, const char *tenant, int64_t id, const char *n
 /* The tenant's assets (tenant NULL: every tenant's), ordered by tenant, then name. */
 int meta_asset_list(struct meta *m, const char *tenant,
 		    void (*fn)(void *ctx, const struct meta_asset *a), void *ctx, struct err *e);
+
+/*
+ * timatch: the indicators' generation, a counter that every committed import
+ * (meta_indicator_put_end) and every removal that removed rows moves, in their own
+ * transaction: a reader that saw generation G and sees it again holds the same indicators.
+ */
+int meta_indicator_generation(struct meta *m, int64_t *gen, struct err *e);
 
 #endif
