@@ -155,6 +155,21 @@ int event_add_str(struct event *ev, unsigned field, const char *s, size_t len)
 	return 0;
 }
 
+int event_add_obj(struct event *ev, unsigned field, const char *json, size_t len)
+{
+	int rc = 0;
+	struct event_value *v;
+
+	if (len > UINT32_MAX)
+		return -EINVAL;
+	v = slot_add(ev, field, FT_OBJ, &rc);
+	if (!v)
+		return rc;
+	v->v.s = json;
+	v->len = (uint32_t)len;
+	return 0;
+}
+
 int event_add_ip(struct event *ev, unsigned field, const struct ipaddr *ip)
 {
 	int rc = 0;
@@ -454,6 +469,8 @@ static int write_value(struct buf *out, const struct event_value *v)
 	switch (field_type(v->field)) {
 	case FT_STR:
 		return json_add_string(out, v->v.s, v->len);
+	case FT_OBJ:
+		return buf_add(out, v->v.s, v->len);
 	case FT_INT:
 		return buf_add_int(out, v->v.i);
 	case FT_BOOL:
@@ -601,6 +618,7 @@ const char *event_value_text(const struct event_value *v, char tmp[EVENT_VALUE_T
 {
 	switch (field_type(v->field)) {
 	case FT_STR:
+	case FT_OBJ:
 		*len = v->len;
 		return v->v.s;
 	case FT_INT:

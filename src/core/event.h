@@ -30,9 +30,9 @@ struct buf;
 
 struct event_value {
 	uint32_t field; /* field id */
-	uint32_t len;   /* string length (FT_STR) */
+	uint32_t len;   /* string length (FT_STR, FT_OBJ) */
 	union {
-		const char *s;     /* FT_STR: not NUL-terminated */
+		const char *s;     /* FT_STR, FT_OBJ: not NUL-terminated */
 		int64_t i;         /* FT_INT, FT_TIME (ns), FT_BOOL (0/1) */
 		struct ipaddr ip;  /* FT_IP */
 	} v;
@@ -72,6 +72,12 @@ int event_set_bool(struct event *ev, unsigned field, bool v);
 int event_add_str(struct event *ev, unsigned field, const char *s, size_t len);
 int event_add_ip(struct event *ev, unsigned field, const struct ipaddr *ip);
 /*
+ * One more value of an FT_OBJ field: json[0..len) must be one valid JSON object (the
+ * caller checked it: jsonin, or built it with core/json.h) and live as long as the event
+ * (it is not copied); event_write_json writes it verbatim.
+ */
+int event_add_obj(struct event *ev, unsigned field, const char *json, size_t len);
+/*
  * Like event_add_str/event_add_ip, unless field already holds an equal value (0 then):
  * the related.* fields carry each value once, whichever part of the event it came from.
  */
@@ -82,7 +88,7 @@ int event_add_ip_once(struct event *ev, unsigned field, const struct ipaddr *ip)
 const struct event_value *event_get(const struct event *ev, unsigned field);
 /*
  * The text of a value as rules, correlations and the multi-pattern pass compare it: a string
- * as it is, an integer in decimal, a boolean as true or false, a time in RFC 3339 UTC, an
+ * as it is, an object as its JSON text, an integer in decimal, a boolean as true or false, a time in RFC 3339 UTC, an
  * address as ipaddr_format writes it. Points at the value's own bytes or into tmp.
  */
 #define EVENT_VALUE_TEXT_MAX 64

@@ -32,6 +32,7 @@ enum field_type {
 	FT_TIME, /* nanoseconds since the Unix epoch, printed as RFC 3339 UTC */
 	FT_IP,   /* struct ipaddr */
 	FT_BOOL,
+	FT_OBJ,  /* one JSON object, kept as its text (with array=1: a JSON array of objects) */
 };
 
 /* X(ID, "ecs.name", type, array); array 1: always printed as a JSON array (ECS arrays) */
@@ -189,18 +190,22 @@ enum field_type {
 	X(PROCESS_EXECUTABLE, "process.executable", FT_STR, 0)                  \
 	X(PROCESS_COMMAND_LINE, "process.command_line", FT_STR, 0)              \
 	X(PROCESS_HASH_SHA256, "process.hash.sha256", FT_STR, 0)                \
+	X(PROCESS_HASH_MD5, "process.hash.md5", FT_STR, 0)                      \
+	X(PROCESS_HASH_SHA1, "process.hash.sha1", FT_STR, 0)                    \
 	X(EMAIL_LOCAL_ID, "email.local_id", FT_STR, 0)                          \
 	X(EMAIL_MESSAGE_ID, "email.message_id", FT_STR, 0)                      \
 	X(EMAIL_SUBJECT, "email.subject", FT_STR, 0)                            \
 	X(EMAIL_DIRECTION, "email.direction", FT_STR, 0)                        \
 	X(EMAIL_FROM_ADDRESS, "email.from.address", FT_STR, 1)                  \
 	X(EMAIL_TO_ADDRESS, "email.to.address", FT_STR, 1)                      \
+	X(EMAIL_SENDER_ADDRESS, "email.sender.address", FT_STR, 0)              \
 	X(RULE_UUID, "rule.uuid", FT_STR, 0)                                    \
 	X(RULE_CATEGORY, "rule.category", FT_STR, 0)                            \
 	X(RULE_RULESET, "rule.ruleset", FT_STR, 0)                              \
 	X(RULE_DESCRIPTION, "rule.description", FT_STR, 0)                      \
 	X(THREAT_TACTIC_NAME, "threat.tactic.name", FT_STR, 1)                  \
 	X(THREAT_TECHNIQUE_ID, "threat.technique.id", FT_STR, 1)                \
+	X(THREAT_ENRICHMENTS, "threat.enrichments", FT_OBJ, 1)                  \
 	X(VULNERABILITY_ID, "vulnerability.id", FT_STR, 0)                      \
 	X(CLOUD_PROVIDER, "cloud.provider", FT_STR, 0)                          \
 	X(CLOUD_ACCOUNT_ID, "cloud.account.id", FT_STR, 0)                      \
@@ -234,6 +239,14 @@ int field_lookup(const char *name, size_t len);
 int field_lookup_nocase(const char *name, size_t len);
 const char *field_name(unsigned id);
 enum field_type field_type(unsigned id);
+/*
+ * The type the event store writes a value of type t as: an object as its text (FT_STR),
+ * so that it is stored, indexed and searched as a string; others as they are.
+ */
+static inline enum field_type field_store_type(enum field_type t)
+{
+	return t == FT_OBJ ? FT_STR : t;
+}
 /* Whether values of id are always printed as a JSON array (known fields only). */
 int field_is_array(unsigned id);
 /* Number of ids handed out so far (FIELD_COUNT + registered vendor fields). */

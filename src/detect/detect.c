@@ -31,6 +31,7 @@
 #include "detect/rulepolicy.h"
 #include "detect/sigma.h"
 #include "detect/travel.h"
+#include "enrich/timatch.h"
 #include "parse/decoder.h"
 #include "parse/ecs.h"
 #include "pipeline/pipeline.h"
@@ -1475,6 +1476,8 @@ void detect_event(struct detect *d, unsigned worker, const struct pipeline_origi
 	const char *tenant = tenant_of(d, o);
 
 	w->texts_made = false; /* a new event */
+	if (d->cfg.ti) /* the hits are alerts and enrichments already; losses counted there */
+		(void)timatch_event(d->cfg.ti, worker, tenant, ev);
 	if (!g) {
 		drop(d, DROP_NO_MEMORY);
 		goto done;

@@ -52,6 +52,7 @@ struct err;
 struct event;
 struct pipeline_origin;
 struct detect;
+struct timatch;
 
 /* One result, for callers that print them (`koban rule test`). */
 struct detect_result {
@@ -86,6 +87,9 @@ struct detect_config {
 	bool state;                    /* keep the correlation state in DATA_DIR/detect/ */
 	struct alert_sink *alerts;     /* NULL: no alerts (results go to on_result only) */
 	struct meta *meta;             /* the tenants' rule policy (read at load); NULL: none */
+	/* Threat-intelligence matching (enrich/timatch.h), run first on every event so that
+	 * rules and the store see threat.enrichments; its workers >= workers. NULL: none. */
+	struct timatch *ti;
 	/* The tenant name of a tenant slot (serve's fair-queue slots); NULL: tenant "" */
 	const char *(*tenant_name)(void *ctx, unsigned slot);
 	void *tenant_ctx;

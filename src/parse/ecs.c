@@ -44,6 +44,7 @@ static const char *type_name(enum field_type t)
 	case FT_TIME: return "an RFC 3339 time string";
 	case FT_IP: return "an IP address string";
 	case FT_BOOL: return "true or false";
+	case FT_OBJ: return "an object or an array of objects";
 	}
 	return "?";
 }
@@ -145,6 +146,8 @@ static int set_scalar(struct ecs_ctx *c, const struct jsonin_value *v, bool add)
 		return fail_at(c, -EINVAL, v->offset,
 			       "expected one value (only string and IP fields take several)");
 	switch (t) {
+	case FT_OBJ: /* objects are read whole by object_field */
+		break;
 	case FT_STR:
 		if (v->type != JSONIN_STRING && v->type != JSONIN_NUMBER &&
 		    v->type != JSONIN_TRUE && v->type != JSONIN_FALSE)
@@ -248,10 +251,54 @@ static int decode_array(struct ecs_ctx *c, unsigned depth)
 	return rc < 0 ? json_fail(c) : 0;
 }
 
+/* One element of an FT_OBJ field's value: an object kept as its text, null skipped. */
+static int add_object(struct ecs_ctx *c, int f, const char *s, size_t len)
+{
+	size_t off = (size_t)(s - c->j.p);
+	int rc;
+
+	if (s[0] == 'n')
+		return 0;
+	if (s[0] != '{')
+		return fail_at(c, -EINVAL, off, "expected an object or an array of objects");
+	rc = event_add_obj(c->ev, (unsigned)f, s, len);
+	return rc < 0 ? set_failed(c, rc, off) : 0;
+}
+
+/*
+ * The value of an FT_OBJ field f (threat.enrichments): an object, or an array of
+ * objects, each kept as its exact text (validated by jsonin) rather than decoded.
+ */
+static int object_field(struct ecs_ctx *c, int f, size_t off)
+{
+	struct jsonin arr;
+	struct jsonin_value v;
+	const char *s, *el;
+	size_t len, el_len;
+	int rc;
+
+	if (event_get(c->ev, (unsigned)f))
+		return fail_at(c, -EINVAL, off, "expected each field once, found a second value");
+	if (jsonin_raw_value(&c->j, &s, &len) < 0)
+		return json_fail(c);
+	if (s[0] != '[')
+		return add_object(c, f, s, len);
+	jsonin_init(&arr, s, len, c->ev->arena, 0); /* valid already: read its elements */
+	if (jsonin_value(&arr, &v) < 0)
+		return jsonin_error(&arr, c->e);
+	while ((rc = jsonin_more(&arr)) > 0) {
+		if (jsonin_raw_value(&arr, &el, &el_len) < 0)
+			return jsonin_error(&arr, c->e);
+		if ((rc = add_object(c, f, el, el_len)) < 0)
+			return rc;
+	}
+	return rc < 0 ? jsonin_error(&arr, c->e) : 0;
+}
+
 static int decode_object(struct ecs_ctx *c, unsigned depth)
 {
 	struct jsonin_value k, v;
-	int rc;
+	int rc, f;
 
 	while ((rc = jsonin_key(&c->j, &k)) > 0) {
 		size_t saved = c->nlen, saved_dots = c->dots;
@@ -275,6 +322,14 @@ static int decode_object(struct ecs_ctx *c, unsigned depth)
 			return fail_at(c, -EINVAL, k.offset,
 				       "expected a field name of at most %d dot-separated parts",
 				       ECS_DEPTH_MAX);
+		f = field_lookup(c->name, c->nlen);
+		if (f >= 0 && field_type((unsigned)f) == FT_OBJ) {
+			if ((rc = object_field(c, f, k.offset)) < 0)
+				return rc;
+			c->nlen = saved;
+			c->dots = saved_dots;
+			continue;
+		}
 		if (jsonin_value(&c->j, &v) < 0)
 			return json_fail(c);
 		if (v.type == JSONIN_OBJECT) {

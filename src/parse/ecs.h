@@ -11,6 +11,8 @@
  *            fraction digits past the ninth are dropped; second 60 is refused
  *   FT_IP    a string holding an IPv4 or IPv6 address
  *   FT_BOOL  true or false
+ *   FT_OBJ   an object, or an array of objects (threat.enrichments): each object is
+ *            kept as its exact text (validated), one value each; null elements skipped
  *
  * A name outside the known table is registered as a string field (field_intern) unless
  * it is known already, in which case it keeps the type it has in this process; a new

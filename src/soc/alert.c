@@ -79,7 +79,11 @@ struct alert_sink {
 
 const char *alert_kind_name(enum alert_kind k)
 {
-	return k == ALERT_CORRELATION ? "correlation" : k == ALERT_BUILTIN ? "builtin" : "sigma";
+	static const char *const names[] = { [ALERT_SIGMA] = "sigma",
+		[ALERT_CORRELATION] = "correlation", [ALERT_BUILTIN] = "builtin",
+		[ALERT_INDICATOR] = "indicator" };
+
+	return (unsigned)k < ARRAY_SIZE(names) ? names[k] : "sigma";
 }
 
 /* ---- counting ---- */
@@ -816,12 +820,12 @@ static int read_kind(struct reader *r, enum alert_kind *kind)
 
 	if (rc < 0)
 		return rc;
-	for (int k = ALERT_SIGMA; k <= ALERT_BUILTIN; k++)
+	for (int k = ALERT_SIGMA; k <= ALERT_INDICATOR; k++)
 		if (!strcmp(s, alert_kind_name((enum alert_kind)k))) {
 			*kind = (enum alert_kind)k;
 			return 0;
 		}
-	return read_fail(r, -EINVAL, "sigma, correlation or builtin");
+	return read_fail(r, -EINVAL, "sigma, correlation, builtin or indicator");
 }
 
 static int read_rule(struct reader *r, struct alert *a)

@@ -47,7 +47,8 @@ struct alert_sink;
 #define ALERT_QUEUE_BYTES_DEFAULT ((size_t)64 << 20)
 #define ALERT_BATCH_MAX 256                        /* alerts per transaction */
 
-enum alert_kind { ALERT_SIGMA, ALERT_CORRELATION, ALERT_BUILTIN };
+/* ALERT_INDICATOR: a threat-intelligence indicator seen in an event (enrich/timatch.h) */
+enum alert_kind { ALERT_SIGMA, ALERT_CORRELATION, ALERT_BUILTIN, ALERT_INDICATOR };
 
 /* One matched event as ECS JSON (event_write_json's text, one object, no newline). */
 struct alert_event {

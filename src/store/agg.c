@@ -76,6 +76,7 @@ static struct agg_value value_of(const struct event_value *v)
 
 	switch (field_type(v->field)) {
 	case FT_STR:
+	case FT_OBJ:
 		out.kind = AGG_TEXT;
 		out.v.text.s = v->v.s;
 		out.v.text.len = v->len;

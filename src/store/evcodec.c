@@ -140,7 +140,7 @@ int evcodec_add(struct evcodec_writer *w, struct buf *out, const struct event *e
 	if (ev->n > EVENT_MAX_VALUES)
 		return -EINVAL;
 	for (uint32_t i = 0; i < ev->n; i++) {
-		types[i] = (unsigned char)field_type(ev->vals[i].field);
+		types[i] = (unsigned char)field_store_type(field_type(ev->vals[i].field));
 		need += 2 * VARINT_MAX + 17 + (types[i] == FT_STR ? ev->vals[i].len : 0);
 	}
 	if ((rc = buf_grow(out, need + 1)) < 0)
@@ -225,7 +225,7 @@ int evcodec_finish(struct evcodec_writer *w, struct buf *out)
 		const char *name = field_name(w->names[i]);
 		size_t len = strlen(name);
 
-		*q++ = (unsigned char)field_type(w->names[i]);
+		*q++ = (unsigned char)field_store_type(field_type(w->names[i]));
 		q = put_varint(q, len);
 		memcpy(q, name, len);
 		q += len;
@@ -398,6 +398,8 @@ int evcodec_decode(const struct evcodec_reader *r, const void *data, size_t len,
 				return bad(e, OFF, "a string running past the event");
 			if (field_type(id) == FT_STR) {
 				rc = event_add_str(ev, id, (const char *)p, (size_t)u);
+			} else if (field_type(id) == FT_OBJ) { /* stored as its text */
+				rc = event_add_obj(ev, id, (const char *)p, (size_t)u);
 			} else {
 				rc = -EBADMSG;
 			}

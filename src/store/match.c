@@ -265,6 +265,9 @@ static int compile_match(struct compiler *c, const struct query_node *n, struct 
 	case FT_STR:
 		m->test = is_text_body(m->field) ? T_TEXT_HAS : T_TEXT_EQ;
 		return 0;
+	case FT_OBJ: /* an object's JSON text: a value matches what it contains */
+		m->test = T_TEXT_HAS;
+		return 0;
 	case FT_IP:
 		return compile_ip(c, n, m);
 	case FT_INT:

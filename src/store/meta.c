@@ -1135,7 +1135,7 @@ int meta_source_token_find(struct meta *m, const unsigned char hash[META_TOKEN_H
 
 /* ---- alerts ---- */
 
-static const char *const alert_kinds[] = { "sigma", "correlation", "builtin" };
+static const char *const alert_kinds[] = { "sigma", "correlation", "builtin", "indicator" };
 static const char *const alert_levels[] = { "", "informational", "low", "medium", "high",
 					    "critical" };
 
@@ -1236,7 +1236,8 @@ int meta_alert_check(const struct meta_alert *a, struct err *e)
 	if ((rc = check_tenant_ref(a->tenant, e)) < 0)
 		return rc;
 	if (!a->kind || !one_of(a->kind, alert_kinds, ARRAY_SIZE(alert_kinds)))
-		return err_set(e, -EINVAL, "alert kind '%s': expected sigma, correlation or builtin",
+		return err_set(e, -EINVAL, "alert kind '%s': expected sigma, correlation, builtin "
+			       "or indicator",
 			       ESC(a->kind));
 	if (!a->rule_level || !one_of(a->rule_level, alert_levels, ARRAY_SIZE(alert_levels)))
 		return err_set(e, -EINVAL, "alert level '%s': expected informational, low, medium, "

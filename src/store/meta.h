@@ -185,7 +185,7 @@ int meta_source_token_find(struct meta *m, const unsigned char hash[META_TOKEN_H
 struct meta_alert {
 	int64_t id;                 /* given by meta_alert_add (ignored there) */
 	const char *tenant;
-	const char *kind;           /* "sigma", "correlation" or "builtin" */
+	const char *kind;           /* "sigma", "correlation", "builtin" or "indicator" */
 	const char *rule_id;        /* the rule's id, else its name, else FILE:LINE */
 	const char *rule_title;
 	const char *rule_level;     /* informational low medium high critical, or "" */

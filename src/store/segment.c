@@ -889,7 +889,7 @@ static int name_of(struct segment_writer *w, unsigned id, uint32_t *out)
 		return rc;
 	if (added) {
 		struct wname *nw;
-		enum field_type t = field_type(id);
+		enum field_type t = field_store_type(field_type(id));
 
 		if (idx >= MAX_NAMES)
 			return -EFBIG;
@@ -3142,7 +3142,7 @@ static int resolve(struct segment *s, uint32_t i, struct err *e)
 	if (id < 0)
 		return err_set(e, id, "%s: field %.*s cannot be registered: %s", s->path,
 			       (int)n->len, n->name, strerror(-id));
-	if (field_type((unsigned)id) != n->type)
+	if (field_store_type(field_type((unsigned)id)) != n->type)
 		return err_set(e, -EPROTO, "%s: field %.*s is stored as %s but koban knows it as %s",
 			       s->path, (int)n->len, n->name, type_name(n->type),
 			       type_name(field_type((unsigned)id)));
@@ -3172,6 +3172,8 @@ static int set_value(struct event *ev, unsigned id, unsigned type, bool add, con
 
 	switch (type) {
 	case FT_STR:
+		if (field_type(id) == FT_OBJ) /* an object, stored as its text */
+			return event_add_obj(ev, id, p, len);
 		return add ? event_add_str(ev, id, p, len) : event_set_str(ev, id, p, len);
 	case FT_IP:
 		memcpy(a.b, ip, 16);

@@ -780,6 +780,8 @@ static int copy_value(struct event *to, const struct event_value *v)
 	switch (field_type(v->field)) {
 	case FT_STR:
 		return event_add_str(to, v->field, v->v.s, v->len);
+	case FT_OBJ:
+		return event_add_obj(to, v->field, v->v.s, v->len);
 	case FT_IP:
 		return event_set_ip(to, v->field, &v->v.ip);
 	case FT_TIME:
@@ -1462,7 +1464,7 @@ static int tail_batch(struct tail_run *t, const char *p, size_t len)
 		return 0;
 	}
 	for (size_t i = 0; i < t->rd.n_names; i++)
-		if (t->rd.types[i] != field_type(t->rd.ids[i]))
+		if (t->rd.types[i] != field_store_type(field_type(t->rd.ids[i])))
 			filter = false;
 	while ((rc = evcodec_next(&t->rd, &evp, &evlen, &de)) > 0) {
 		size_t s0 = (size_t)((const char *)evp - p);

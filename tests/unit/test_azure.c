@@ -47,6 +47,7 @@ static const char *val(const char *name)
 		return text;
 	switch (field_type((unsigned)id)) {
 	case FT_STR:
+	case FT_OBJ:
 		snprintf(text, sizeof(text), "%.*s", (int)v->len, v->v.s);
 		break;
 	case FT_INT:

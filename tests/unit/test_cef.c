@@ -64,6 +64,7 @@ static const char *val(const char *name)
 			continue;
 		switch (field_type((unsigned)f)) {
 		case FT_STR:
+		case FT_OBJ:
 			snprintf(tmp, sizeof(tmp), "%.*s", (int)v->len, v->v.s);
 			break;
 		case FT_INT:

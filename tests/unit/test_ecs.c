@@ -398,6 +398,16 @@ static void random_event(struct event *e)
 		case FT_BOOL:
 			CHECK_INT(event_set_bool(e, f, rnd(2)), 0);
 			break;
+		case FT_OBJ: {
+			static const char *const objs[] = {
+				"{}", "{\"a\":[1,{\"b\":null}]}",
+				"{\"indicator\":{\"ip\":\"192.0.2.1\"},\"x\":\"\\u00e9\"}",
+			};
+
+			s = objs[rnd(3)];
+			CHECK_INT(event_add_obj(e, f, s, strlen(s)), 0);
+			break;
+		}
 		case FT_IP:
 			memset(&ip, 0, sizeof(ip));
 			if (rnd(2)) {
