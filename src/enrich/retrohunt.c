@@ -60,6 +60,7 @@ struct retrohunt {
 	struct retrohunt_config c;
 	struct arena arena;              /* one event decoded again at a time */
 	struct buf json;
+	struct log_limit undecodable_log;
 	_Atomic uint64_t n_matched, n_unmatched, n_undecodable, n_sightings;
 	pthread_t thread;
 	bool started;
@@ -173,6 +174,8 @@ struct window {
 	const char *tenant;
 	struct batch *b;
 	struct retrohunt_stats *st;
+	struct err *e;
+	bool failed;                     /* e says why the window stopped */
 };
 
 static int64_t event_time(const struct event *ev)
@@ -182,7 +185,11 @@ static int64_t event_time(const struct event *ev)
 	return v ? v->v.i : INT64_MIN;
 }
 
-/* The search's event is decoded again into r's memory: timatch gets an event of its own. */
+/*
+ * The search's event is decoded again into r's memory: timatch gets an event of its own.
+ * Out of memory stops the window (read again by the next pass); an event that does not
+ * decode is counted and skipped.
+ */
 static int hunt_event(void *ctx, const struct event *stored)
 {
 	struct window *w = ctx;
@@ -198,11 +205,16 @@ static int hunt_event(void *ctx, const struct event *stored)
 	event_init(&ev, &r->arena);
 	if ((rc = event_write_json(stored, &r->json)) < 0 ||
 	    (rc = ecs_decode(&ev, r->json.p, r->json.len, &why)) < 0) {
+		if (rc == -ENOMEM) {
+			w->failed = true;
+			return err_set(w->e, rc, "tenant %s: out of memory decoding an event",
+				       w->tenant);
+		}
 		w->st->undecodable++;
 		atomic_fetch_add(&r->n_undecodable, 1);
-		log_warn("tenant %s: an event of %lld could not be decoded again (%s), not hunted",
-			 w->tenant, (long long)t, rc == -ENOSPC || !why.msg[0] ? strerror(-rc)
-									     : why.msg);
+		log_limited(&r->undecodable_log, LOG_LEVEL_WARN, "tenant %s: an event of %lld "
+			    "ns could not be decoded again, not hunted: %s", w->tenant,
+			    (long long)t, why.msg[0] ? why.msg : strerror(-rc));
 		return 0;
 	}
 	for (size_t i = 0; i < w->b->n_bands; i++) {
@@ -225,14 +237,18 @@ static int hunt_event(void *ctx, const struct event *stored)
 static int hunt_window(struct retrohunt *r, const char *tenant, uint64_t tid, struct batch *b,
 		       int64_t from, int64_t to, struct retrohunt_stats *st, struct err *e)
 {
-	struct window w = { .r = r, .tenant = tenant, .b = b, .st = st };
+	struct err why = ERR_INIT;
+	struct window w = { .r = r, .tenant = tenant, .b = b, .st = st, .e = &why };
 	struct store_search s = {
 		.tenant = tid, .query = "*", .query_len = 1, .from = from, .to = to - 1, .now = to,
 		.who = "koban retro-hunt", .event_fn = hunt_event, .ctx = &w,
 	};
 	struct store_search_stats ss;
+	int rc = store_search(r->c.store, &s, &ss, e);
 
-	return store_search(r->c.store, &s, &ss, e);
+	if (rc < 0 && w.failed)
+		return err_set(e, why.code, "%s", why.msg);
+	return rc;
 }
 
 /* ---- a tenant's batches ---- */
@@ -481,6 +497,7 @@ int retrohunt_new(struct retrohunt **out, const struct retrohunt_config *c, stru
 	if (!r->c.idle_ns)
 		r->c.idle_ns = IDLE_DEFAULT_NS;
 	arena_init(&r->arena, EVENT_ARENA_CHUNK, EVENT_ARENA_MAX);
+	log_limit_init(&r->undecodable_log, 60);
 	buf_init(&r->json, EVENT_JSON_MAX);
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cond, NULL);

@@ -1,9 +1,16 @@
 #include "enrich/retrohunt.h"
+#include "core/arena.h"
 #include "core/err.h"
+#include "core/event.h"
+#include "core/ipaddr.h"
 #include "core/mem.h"
+#include "core/timeutil.h"
+#include "soc/alert.h"
 #include "store/meta.h"
+#include "store/store.h"
 #include "t.h"
 #include "t_meta.h"
+#include "t_store.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -148,10 +155,240 @@ static void test_reused_id(void)
 	meta_close(m);
 }
 
+/* ---- passes over stored events ---- */
+
+#define DAY (86400 * NS_PER_SEC)
+#define EVENTS_PER_TENANT 40
+
+static int64_t t_now;
+
+/* Event i: i days and an hour old, destination 192.0.2.1, host h<i>. */
+static void make_event(struct event *ev, int i, void *ctx)
+{
+	static char hosts[EVENTS_PER_TENANT][8];
+	struct ipaddr ip;
+
+	snprintf(hosts[i], sizeof(hosts[i]), "h%d", i);
+	CHECK_INT(ipaddr_parse(&ip, "192.0.2.1", 9), 0);
+	CHECK_INT(event_set_time(ev, FIELD_TIMESTAMP, t_now - i * DAY - 3600 * NS_PER_SEC), 0);
+	CHECK_INT(event_set_ip(ev, FIELD_DESTINATION_IP, &ip), 0);
+	CHECK_INT(event_set_str(ev, FIELD_HOST_NAME, hosts[i], strlen(hosts[i])), 0);
+}
+
+static void take_id(void *ctx, const struct meta_tenant *t)
+{
+	*(int64_t *)ctx = t->id;
+}
+
+/* Source "feed" looks back 10 days, "long" 35, the others the default. */
+static unsigned days_of(void *ctx, const char *source)
+{
+	return !strcmp(source, "feed") ? 10 : !strcmp(source, "long") ? 35 : 0;
+}
+
+struct counted {
+	unsigned a, b, other;
+};
+
+static void count_alert(void *ctx, const struct meta_alert *al)
+{
+	struct counted *c = ctx;
+
+	if (strcmp(al->rule_id, "koban-ti-retrohunt") || !strstr(al->rule_tags, "retro-hunt"))
+		c->other++;
+	else if (!strcmp(al->tenant, "a"))
+		c->a++;
+	else if (!strcmp(al->tenant, "b"))
+		c->b++;
+	else
+		c->other++;
+}
+
+struct world {
+	struct meta *m;
+	struct store *st;
+	struct alert_sink *alerts;
+	struct counted counted;
+};
+
+/* Tenants a and b with EVENTS_PER_TENANT events each, stored. */
+static bool world_open(struct world *w)
+{
+	struct store_import_stats is;
+	struct err e = ERR_INIT;
+	int64_t id;
+
+	memset(w, 0, sizeof(*w));
+	t_now = time_now_ns();
+	if (!(w->m = t_meta_open("a", "b", NULL)))
+		return false;
+	CHECK_INT(store_open(&w->st, t_meta_dir(), &e), 0);
+	if (!w->st)
+		return false;
+	for (const char *t = "a"; t; t = *t == 'a' ? "b" : NULL) {
+		CHECK_INT(meta_tenant_get(w->m, t, take_id, &id, &e), 0);
+		t_store_import(w->st, (uint64_t)id, EVENTS_PER_TENANT, make_event, NULL, &is);
+		CHECK_INT(is.events, EVENTS_PER_TENANT);
+	}
+	CHECK_INT(alert_sink_new(&w->alerts, &(struct alert_sink_config){
+					 .data_dir = t_meta_dir(), .on_stored = count_alert,
+					 .ctx = &w->counted }, &e), 0);
+	return w->alerts != NULL;
+}
+
+/* Stores every alert raised so far into w->counted. */
+static void world_flush(struct world *w)
+{
+	struct err e = ERR_INIT;
+
+	alert_sink_free(w->alerts);
+	w->alerts = NULL;
+	CHECK_INT(alert_sink_new(&w->alerts, &(struct alert_sink_config){
+					 .data_dir = t_meta_dir(), .on_stored = count_alert,
+					 .ctx = &w->counted }, &e), 0);
+}
+
+static void world_close(struct world *w)
+{
+	alert_sink_free(w->alerts);
+	store_close(w->st);
+	meta_close(w->m);
+}
+
+static struct retrohunt *hunter(struct world *w, uint64_t max_events, struct alert_sink *alerts)
+{
+	struct retrohunt_config c = { .meta = w->m, .store = w->st, .alerts = alerts,
+				      .days = days_of, .max_events = max_events };
+	struct retrohunt *r = NULL;
+	struct err e = ERR_INIT;
+
+	CHECK_INT(retrohunt_new(&r, &c, &e), 0);
+	return r;
+}
+
+/* Passes (a new hunter each time, as after a restart) until caught up; their sum. */
+static struct retrohunt_stats hunt_all(struct world *w, const char *tenant, uint64_t max_events,
+				       unsigned *passes)
+{
+	struct retrohunt_stats sum = { 0 };
+
+	for (*passes = 0; *passes < 100 && !sum.done; (*passes)++) {
+		struct retrohunt *r = hunter(w, max_events, w->alerts);
+		struct err e = ERR_INIT;
+
+		if (!r)
+			break;
+		sum.done = false;
+		CHECK_INT(retrohunt_pass(r, tenant, t_now, &sum, &e), 0);
+		retrohunt_free(r);
+	}
+	world_flush(w);
+	return sum;
+}
+
+/*
+ * A global indicator of a 10-day source: the 10 newest events of each tenant, each once,
+ * whatever the budget and the restarts in between; then nothing more.
+ */
+static void test_pass_budget_restart(void)
+{
+	struct retrohunt_stats st;
+	struct world w;
+	unsigned passes;
+
+	if (!world_open(&w))
+		goto out;
+	put(w.m, "feed", NULL, "ip", "192.0.2.1");
+	st = hunt_all(&w, NULL, 3, &passes);
+	CHECK(st.done);
+	CHECK_INT(st.events, 20);
+	CHECK_INT(st.matched, 20);
+	CHECK_INT(st.sightings, 20);
+	CHECK_INT(st.batches, 3); /* a, b and _unassigned (no events) */
+	CHECK(passes >= 7); /* 3 events a pass (one a day-long window) */
+	CHECK_INT(w.counted.a, 10);
+	CHECK_INT(w.counted.b, 10);
+	CHECK_INT(w.counted.other, 0);
+	st = hunt_all(&w, NULL, 0, &passes);
+	CHECK(st.done && passes == 1);
+	CHECK_INT(st.events, 0);
+	CHECK_INT(st.indicators, 0);
+out:
+	world_close(&w);
+}
+
+/*
+ * Tenant b's own network from a 35-day source: only b's events are read, 35 of them, and
+ * a never sees its alert; a batch mixing 10 and 35 days gives each source its own days.
+ */
+static void test_pass_scope_and_days(void)
+{
+	struct retrohunt_stats st;
+	struct world w;
+	unsigned passes;
+
+	if (!world_open(&w))
+		goto out;
+	put(w.m, "long", "b", "ip", "192.0.2.0/24");
+	st = hunt_all(&w, NULL, 0, &passes);
+	CHECK(st.done);
+	CHECK_INT(st.events, 35);
+	CHECK_INT(st.sightings, 35);
+	CHECK_INT(w.counted.a, 0);
+	CHECK_INT(w.counted.b, 35);
+	/* one batch of both: a reads 35 days (the long one's) but only 10 sightings */
+	put(w.m, "feed", "a", "ip", "192.0.2.1");
+	put(w.m, "long", "a", "domain", "nowhere.example");
+	st = hunt_all(&w, "a", 0, &passes);
+	CHECK(st.done);
+	CHECK_INT(st.events, 35);
+	CHECK_INT(st.sightings, 10);
+	CHECK_INT(w.counted.a, 10);
+	CHECK_INT(w.counted.b, 35);
+out:
+	world_close(&w);
+}
+
+/* Whatever allocation fails, a pass fails cleanly, and the next one finishes the work. */
+static void test_pass_alloc_failures(void)
+{
+	struct retrohunt_stats st = { 0 };
+	struct world w;
+	long n;
+
+	if (!world_open(&w))
+		goto out;
+	put(w.m, "feed", NULL, "ip", "192.0.2.1");
+	for (n = 0; n < 400 && !st.done; n++) {
+		struct retrohunt *r = hunter(&w, 0, NULL);
+		struct err e = ERR_INIT;
+		int rc;
+
+		if (!r)
+			break;
+		memset(&st, 0, sizeof(st));
+		mem_fail_after(n);
+		rc = retrohunt_pass(r, NULL, t_now, &st, &e);
+		mem_fail_after(-1);
+		retrohunt_free(r);
+		if (rc < 0) {
+			CHECK(e.msg[0] != 0);
+			st.done = false;
+		}
+	}
+	CHECK(st.done);
+	CHECK(n > 3);
+out:
+	world_close(&w);
+}
+
 int main(void)
 {
 	T_RUN(test_state_swap);
 	T_RUN(test_indicators_isolation);
 	T_RUN(test_reused_id);
+	T_RUN(test_pass_budget_restart);
+	T_RUN(test_pass_scope_and_days);
+	T_RUN(test_pass_alloc_failures);
 	return t_done();
 }
