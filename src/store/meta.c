@@ -2017,10 +2017,40 @@ int meta_retrohunt_get(struct meta *m, const char *tenant, struct meta_retrohunt
 	return rc;
 }
 
+/* Binds ?1 tenant id, ?2-?5 the fresh state, ?6-?9 the old one. */
+static void bind_retrohunt_swap(sqlite3_stmt *st, int64_t tid, const struct meta_retrohunt *old,
+				const struct meta_retrohunt *fresh)
+{
+	const int64_t v[] = { tid, fresh->watermark, fresh->batch_end, fresh->batch_now_ns,
+			      fresh->cursor_ns, old->watermark, old->batch_end, old->batch_now_ns,
+			      old->cursor_ns };
+
+	for (int i = 0; i < (int)ARRAY_SIZE(v); i++)
+		sqlite3_bind_int64(st, i + 1, v[i]);
+}
+
+/* Runs sql (bound as above); *swapped when it changed one row. */
+static int retrohunt_swap_step(struct meta *m, const char *sql, int64_t tid,
+			       const struct meta_retrohunt *old,
+			       const struct meta_retrohunt *fresh, bool *swapped, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = prepare(m, sql, &st, e)) < 0)
+		return rc;
+	bind_retrohunt_swap(st, tid, old, fresh);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	else
+		*swapped = sqlite3_changes(m->db) == 1;
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int meta_retrohunt_swap(struct meta *m, const char *tenant, const struct meta_retrohunt *old,
 			const struct meta_retrohunt *fresh, bool *swapped, struct err *e)
 {
-	sqlite3_stmt *st = NULL;
 	int64_t tid;
 	int rc;
 
@@ -2030,51 +2060,19 @@ int meta_retrohunt_swap(struct meta *m, const char *tenant, const struct meta_re
 		return err_set(e, -EINVAL, "retro-hunt state: expected 0 <= watermark < batch_end "
 			       "or batch_end 0, got %lld and %lld", (long long)fresh->watermark,
 			       (long long)fresh->batch_end);
+	if ((rc = tenant_id(m, tenant, &tid, e)) < 0)
+		return rc;
 	/* a tenant without a row reads as all zeros: the insert is the swap from zeros */
-	if ((rc = tenant_id(m, tenant, &tid, e)) < 0 ||
-	    (rc = prepare(m, "INSERT INTO retrohunt (tenant_id, watermark, batch_end, batch_now_ns,"
-			  " cursor_ns) SELECT ?1, ?2, ?3, ?4, ?5 WHERE ?6 = 0 AND ?7 = 0 AND ?8 = 0"
-			  " AND ?9 = 0 ON CONFLICT (tenant_id) DO NOTHING", &st, e)) < 0)
+	rc = retrohunt_swap_step(m, "INSERT INTO retrohunt (tenant_id, watermark, batch_end,"
+				 " batch_now_ns, cursor_ns) SELECT ?1, ?2, ?3, ?4, ?5 WHERE ?6 = 0"
+				 " AND ?7 = 0 AND ?8 = 0 AND ?9 = 0 ON CONFLICT (tenant_id) DO NOTHING",
+				 tid, old, fresh, swapped, e);
+	if (rc < 0 || *swapped)
 		return rc;
-	sqlite3_bind_int64(st, 1, tid);
-	sqlite3_bind_int64(st, 2, fresh->watermark);
-	sqlite3_bind_int64(st, 3, fresh->batch_end);
-	sqlite3_bind_int64(st, 4, fresh->batch_now_ns);
-	sqlite3_bind_int64(st, 5, fresh->cursor_ns);
-	sqlite3_bind_int64(st, 6, old->watermark);
-	sqlite3_bind_int64(st, 7, old->batch_end);
-	sqlite3_bind_int64(st, 8, old->batch_now_ns);
-	sqlite3_bind_int64(st, 9, old->cursor_ns);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		rc = db_fail(m, e);
-		goto fail;
-	}
-	if (sqlite3_changes(m->db) == 1) {
-		*swapped = true;
-		goto fail;
-	}
-	sqlite3_finalize(st);
-	if ((rc = prepare(m, "UPDATE retrohunt SET watermark = ?2, batch_end = ?3,"
-			  " batch_now_ns = ?4, cursor_ns = ?5 WHERE tenant_id = ?1 AND"
-			  " watermark = ?6 AND batch_end = ?7 AND batch_now_ns = ?8 AND"
-			  " cursor_ns = ?9", &st, e)) < 0)
-		return rc;
-	sqlite3_bind_int64(st, 1, tid);
-	sqlite3_bind_int64(st, 2, fresh->watermark);
-	sqlite3_bind_int64(st, 3, fresh->batch_end);
-	sqlite3_bind_int64(st, 4, fresh->batch_now_ns);
-	sqlite3_bind_int64(st, 5, fresh->cursor_ns);
-	sqlite3_bind_int64(st, 6, old->watermark);
-	sqlite3_bind_int64(st, 7, old->batch_end);
-	sqlite3_bind_int64(st, 8, old->batch_now_ns);
-	sqlite3_bind_int64(st, 9, old->cursor_ns);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = db_fail(m, e);
-	else
-		*swapped = sqlite3_changes(m->db) == 1;
-fail:
-	sqlite3_finalize(st);
-	return rc;
+	return retrohunt_swap_step(m, "UPDATE retrohunt SET watermark = ?2, batch_end = ?3,"
+				   " batch_now_ns = ?4, cursor_ns = ?5 WHERE tenant_id = ?1 AND"
+				   " watermark = ?6 AND batch_end = ?7 AND batch_now_ns = ?8 AND"
+				   " cursor_ns = ?9", tid, old, fresh, swapped, e);
 }
 
 int meta_retrohunt_indicators(struct meta *m, const char *tenant, int64_t after, int64_t upto,

@@ -13,7 +13,9 @@
 #include "t_store.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <time.h>
 #include <string.h>
 
 static struct meta_indicator ind(const char *type, const char *value)
@@ -186,8 +188,8 @@ static unsigned days_of(void *ctx, const char *source)
 	return !strcmp(source, "feed") ? 10 : !strcmp(source, "long") ? 35 : 0;
 }
 
-struct counted {
-	unsigned a, b, other;
+struct counted { /* on the alert sink's writer thread */
+	atomic_uint a, b, other;
 };
 
 static void count_alert(void *ctx, const struct meta_alert *al)
@@ -195,13 +197,13 @@ static void count_alert(void *ctx, const struct meta_alert *al)
 	struct counted *c = ctx;
 
 	if (strcmp(al->rule_id, "koban-ti-retrohunt") || !strstr(al->rule_tags, "retro-hunt"))
-		c->other++;
+		atomic_fetch_add(&c->other, 1);
 	else if (!strcmp(al->tenant, "a"))
-		c->a++;
+		atomic_fetch_add(&c->a, 1);
 	else if (!strcmp(al->tenant, "b"))
-		c->b++;
+		atomic_fetch_add(&c->b, 1);
 	else
-		c->other++;
+		atomic_fetch_add(&c->other, 1);
 }
 
 struct world {
@@ -382,6 +384,40 @@ out:
 	world_close(&w);
 }
 
+/* The thread: woken after an import, it hunts; freed while idle, it stops. */
+static void test_thread_wake(void)
+{
+	struct retrohunt_config c = { .days = days_of, .idle_ns = 3600 * NS_PER_SEC };
+	struct retrohunt *r = NULL;
+	struct meta *own = NULL;         /* the thread's: the test puts through w.m */
+	struct err e = ERR_INIT;
+	struct world w;
+
+	if (!world_open(&w))
+		goto out;
+	CHECK_INT(meta_open(&own, t_meta_dir(), &e), 0);
+	c.meta = own;
+	c.store = w.st;
+	c.alerts = w.alerts;
+	CHECK_INT(retrohunt_new(&r, &c, &e), 0);
+	if (!r)
+		goto out;
+	CHECK_INT(retrohunt_start(r, &e), 0);
+	/* the first pass found nothing; the thread idles an hour unless woken */
+	put(w.m, "feed", "b", "ip", "192.0.2.1");
+	retrohunt_wake(r);
+	for (int i = 0; i < 3000 && atomic_load(&w.counted.b) < 10; i++) {
+		alert_sink_flush(w.alerts);
+		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+	}
+	CHECK_INT(atomic_load(&w.counted.b), 10);
+	CHECK_INT(atomic_load(&w.counted.a), 0);
+	retrohunt_free(r);
+out:
+	meta_close(own);
+	world_close(&w);
+}
+
 int main(void)
 {
 	T_RUN(test_state_swap);
@@ -390,5 +426,6 @@ int main(void)
 	T_RUN(test_pass_budget_restart);
 	T_RUN(test_pass_scope_and_days);
 	T_RUN(test_pass_alloc_failures);
+	T_RUN(test_thread_wake);
 	return t_done();
 }
