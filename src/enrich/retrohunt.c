@@ -28,6 +28,7 @@
 #include "enrich/timatch.h"
 #include "enrich/tisnap.h"
 #include "parse/ecs.h"
+#include "soc/alert.h"
 #include "store/meta.h"
 #include "store/store.h"
 
@@ -39,6 +40,7 @@
 #define EVENT_ARENA_CHUNK ((size_t)64 << 10)
 #define EVENT_ARENA_MAX ((size_t)64 << 20)
 #define TENANTS_MAX 100000
+#define FLUSH_EVERY 1024                 /* sightings queued before waiting for the sink */
 
 /* The batch's indicators of one look-back, matched by their own timatch. */
 struct band {
@@ -61,7 +63,8 @@ struct retrohunt {
 	struct arena arena;              /* one event decoded again at a time */
 	struct buf json;
 	struct log_limit undecodable_log;
-	_Atomic uint64_t n_matched, n_unmatched, n_undecodable, n_sightings;
+	uint64_t unflushed;              /* sightings pushed since the last flush */
+	_Atomic uint64_t n_matched, n_unmatched, n_undecodable, n_sightings, n_failed;
 	pthread_t thread;
 	bool started;
 	pthread_mutex_t lock;
@@ -207,8 +210,7 @@ static int hunt_event(void *ctx, const struct event *stored)
 	    (rc = ecs_decode(&ev, r->json.p, r->json.len, &why)) < 0) {
 		if (rc == -ENOMEM) {
 			w->failed = true;
-			return err_set(w->e, rc, "tenant %s: out of memory decoding an event",
-				       w->tenant);
+			return err_set(w->e, rc, "out of memory decoding an event");
 		}
 		w->st->undecodable++;
 		atomic_fetch_add(&r->n_undecodable, 1);
@@ -223,13 +225,19 @@ static int hunt_event(void *ctx, const struct event *stored)
 		if (t >= band->oldest_ns)
 			hits += timatch_event(band->match, 0, w->tenant, &ev);
 	}
-	if (hits) {
-		w->st->matched++;
-		w->st->sightings += (uint64_t)hits;
-		atomic_fetch_add(&r->n_matched, 1);
-		atomic_fetch_add(&r->n_sightings, (uint64_t)hits);
-	} else {
+	if (!hits) {
 		atomic_fetch_add(&r->n_unmatched, 1);
+		return 0;
+	}
+	w->st->matched++;
+	w->st->sightings += (uint64_t)hits;
+	atomic_fetch_add(&r->n_matched, 1);
+	atomic_fetch_add(&r->n_sightings, (uint64_t)hits);
+	/* a hunt never fills the queue that the live alerts share */
+	r->unflushed += (uint64_t)hits;
+	if (r->unflushed >= FLUSH_EVERY && r->c.alerts) {
+		alert_sink_flush(r->c.alerts);
+		r->unflushed = 0;
 	}
 	return 0;
 }
@@ -432,18 +440,29 @@ int retrohunt_pass(struct retrohunt *r, const char *tenant, int64_t now,
 	if (rc == 0 && ts.rc < 0)
 		rc = err_set(e, ts.rc, ts.rc == -E2BIG ? "more than %d tenants" : "out of memory",
 			     TENANTS_MAX);
+	if (rc < 0)
+		log_error("retro-hunt: the tenants: %s", e->msg);
 	st->done = rc == 0;
-	for (size_t i = 0; rc == 0 && i < ts.n; i++) {
+	/* a tenant that fails (a damaged segment) is logged and counted; the others go on */
+	for (size_t i = 0; ts.rc == 0 && i < ts.n; i++) {
 		uint64_t spent = st->events - first;
+		struct err why = ERR_INIT;
 		bool caught_up = false;
+		int trc;
 
 		if (spent >= budget || atomic_load(&r->stopping)) {
 			st->done = false;
 			break;
 		}
 		st->tenants++;
-		rc = hunt_tenant(r, ts.names[i], (uint64_t)ts.ids[i], now, budget - spent, st,
-				 &caught_up, e);
+		trc = hunt_tenant(r, ts.names[i], (uint64_t)ts.ids[i], now, budget - spent, st,
+				  &caught_up, &why);
+		if (trc < 0) {
+			atomic_fetch_add(&r->n_failed, 1);
+			log_error("tenant %s: retro-hunt stopped: %s", ts.names[i], why.msg);
+			if (rc == 0)
+				rc = err_set(e, trc, "tenant %s: %s", ts.names[i], why.msg);
+		}
 		if (!caught_up)
 			st->done = false;
 	}
@@ -472,12 +491,22 @@ static int collect_alerts(struct metrics_out *o, void *ctx)
 	return metrics_sample(o, atomic_load(&r->n_sightings), NULL);
 }
 
+static int collect_failed(struct metrics_out *o, void *ctx)
+{
+	struct retrohunt *r = ctx;
+
+	return metrics_sample(o, atomic_load(&r->n_failed), NULL);
+}
+
 static const struct metrics_family families[] = {
 	{ "koban_ti_retrohunt_events_total", METRICS_COUNTER,
 	  "Stored events the retro-hunt read, by result: matched (a new indicator sighted), "
 	  "unmatched, undecodable (not hunted).", collect_events },
 	{ "koban_ti_retrohunt_alerts_total", METRICS_COUNTER,
 	  "Retro-hunt sightings raised as alerts (before de-duplication).", collect_alerts },
+	{ "koban_ti_retrohunt_failures_total", METRICS_COUNTER,
+	  "Tenants whose retro-hunt stopped on an error (logged; tried again on the next "
+	  "pass).", collect_failed },
 };
 
 /* ---- life cycle and thread ---- */
@@ -543,10 +572,8 @@ static void *hunt_loop(void *arg)
 		struct retrohunt_stats st = { 0 };
 		struct err e = ERR_INIT;
 
-		if (retrohunt_pass(r, NULL, time_now_ns(), &st, &e) < 0) {
-			log_error("retro-hunt pass: %s", e.msg);
-			st.done = true; /* retried after the idle pause, not in a tight loop */
-		}
+		if (retrohunt_pass(r, NULL, time_now_ns(), &st, &e) < 0)
+			st.done = true; /* logged; retried after the idle pause, not at once */
 		if (st.sightings)
 			log_info("retro-hunt: %llu events read, %llu sightings",
 				 (unsigned long long)st.events, (unsigned long long)st.sightings);

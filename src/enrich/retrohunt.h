@@ -20,9 +20,15 @@
  * position is moved by compare-and-swap, so serve's thread and `koban ti hunt` may run at
  * once without moving each other's progress back (a window both read alerts twice).
  *
- * Counted in koban_ti_retrohunt_events_total{result} (matched, unmatched, undecodable) and
+ * A tenant whose hunt fails (a damaged segment) is logged and counted, and the pass goes
+ * on with the others; it is tried again on the next pass. After every 1024 sightings
+ * the pass waits until the alert sink stored them, so a hunt never fills the alert queue
+ * that the live alerts share.
+ *
+ * Counted in koban_ti_retrohunt_events_total{result} (matched, unmatched, undecodable),
  * koban_ti_retrohunt_alerts_total (the sightings handed to timatch's alerting; it counts the
- * de-duplicated ones in koban_ti_alerts_suppressed_total).
+ * de-duplicated ones in koban_ti_alerts_suppressed_total) and
+ * koban_ti_retrohunt_failures_total.
  *
  * Ownership: the config's meta, store and alerts stay the caller's and must outlive r; r
  * uses meta and store only from the thread running the passes.
@@ -76,8 +82,8 @@ struct retrohunt;
 int retrohunt_new(struct retrohunt **out, const struct retrohunt_config *c, struct err *e);
 /*
  * One pass over every tenant of koban.db (tenant NULL) or one. now: the clock (ns) for a
- * new batch. Adds to *st. 0, or a negative code with e saying why (the progress made is
- * kept).
+ * new batch. Adds to *st. 0, or the first tenant's error with e saying why (every error
+ * logged; the progress made is kept).
  */
 int retrohunt_pass(struct retrohunt *r, const char *tenant, int64_t now,
 		   struct retrohunt_stats *st, struct err *e);

@@ -12,10 +12,13 @@
 #include "t_meta.h"
 #include "t_store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <string.h>
 
 static struct meta_indicator ind(const char *type, const char *value)
@@ -384,6 +387,51 @@ out:
 	world_close(&w);
 }
 
+/* Cuts every segment of tenant a (id 2: _unassigned is 1) to half its size. */
+static void damage_tenant_a(void)
+{
+	char dir[512], path[1024];
+	struct dirent *d;
+	struct stat sb;
+	DIR *dh;
+
+	snprintf(dir, sizeof(dir), "%s/tenants/2", t_meta_dir());
+	CHECK((dh = opendir(dir)) != NULL);
+	while (dh && (d = readdir(dh))) {
+		if (!strstr(d->d_name, ".seg") || d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
+		CHECK_INT(stat(path, &sb), 0);
+		CHECK_INT(truncate(path, sb.st_size / 2), 0);
+	}
+	if (dh)
+		closedir(dh);
+}
+
+/* A tenant whose events cannot be read fails alone: the pass says so and hunts the others. */
+static void test_pass_tenant_failure(void)
+{
+	struct retrohunt_stats st = { 0 };
+	struct retrohunt *r;
+	struct err e = ERR_INIT;
+	struct world w;
+
+	if (!world_open(&w))
+		goto out;
+	damage_tenant_a();
+	put(w.m, "feed", NULL, "ip", "192.0.2.1");
+	if (!(r = hunter(&w, 0, w.alerts)))
+		goto out;
+	CHECK(retrohunt_pass(r, NULL, t_now, &st, &e) < 0);
+	CHECK(strncmp(e.msg, "tenant a: ", 10) == 0);
+	CHECK(!st.done);
+	retrohunt_free(r);
+	world_flush(&w);
+	CHECK_INT(atomic_load(&w.counted.b), 10);
+out:
+	world_close(&w);
+}
+
 /* The thread: woken after an import, it hunts; freed while idle, it stops. */
 static void test_thread_wake(void)
 {
@@ -426,6 +474,7 @@ int main(void)
 	T_RUN(test_pass_budget_restart);
 	T_RUN(test_pass_scope_and_days);
 	T_RUN(test_pass_alloc_failures);
+	T_RUN(test_pass_tenant_failure);
 	T_RUN(test_thread_wake);
 	return t_done();
 }
