@@ -32,7 +32,6 @@
 #include "store/meta.h"
 #include "store/store.h"
 
-
 #define DAY_NS (86400 * NS_PER_SEC)
 #define WINDOW_NS DAY_NS                 /* read per search (one audit line each) */
 #define IDLE_DEFAULT_NS (5 * NS_PER_SEC)
@@ -100,7 +99,6 @@ struct load {
 	int64_t now;
 	int rc;
 	struct err *e;
-	int64_t last_id;
 };
 
 static int band_for(struct load *l, unsigned days, struct band **out)
@@ -131,7 +129,6 @@ static void load_indicator(void *ctx, const struct meta_indicator *ind)
 
 	if (l->rc < 0)
 		return;
-	l->last_id = ind->id;
 	l->b->indicators++;
 	if ((l->rc = band_for(l, source_days(l->r, ind->source), &band)) < 0)
 		return;
