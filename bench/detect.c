@@ -1,10 +1,17 @@
 /*
  * bench/detect - events per CPU-second through decode -> detect (issue 8's benchmark).
  *
- *   build/release/bench/detect [--seconds S] [--only RUN] [SIGMA_DIR [SAMPLES_DIR
- *                              [PLACEHOLDERS]]]
+ *   build/release/bench/detect [--seconds S] [--only RUN] [--indicators N] [SIGMA_DIR
+ *                              [SAMPLES_DIR [PLACEHOLDERS]]]
  *
- * --only RUN runs one of decode, none, bundled, sigma (for a profiler), without the floor.
+ * --only RUN runs one of decode, none, bundled, sigma, ti (for a profiler), without the floor.
+ *
+ * --indicators N adds threat-intelligence matching (enrich/timatch, first in detection, as
+ * serve runs it) with N generated global indicators in one snapshot: 60% IPs (of them 10%
+ * /24 and 1% /16 networks, the rest addresses), 20% domains, 10% SHA-256 hashes, 10% URLs,
+ * plus the mix's rarest source/destination addresses while the events they appear in stay
+ * within 2% of the mix (a SOC's feeds hit a few events in a hundred at most). Two more runs: "no rules + TI" (its cost alone) and "SigmaHQ + TI" (decode ->
+ * Sigma (all rules) -> TI, issue 9's figure); the snapshot's build time and memory first.
  *
  * The mix: raw lines of SAMPLES_DIR (default ../shared/data/samples), 1,000 messages in a
  * fixed shuffled order, weighted like a firewall-heavy SOC feed: PAN-OS TRAFFIC 50%, PAN-OS
@@ -52,15 +59,19 @@
 #include "core/err.h"
 #include "core/event.h"
 #include "core/field.h"
+#include "core/ipaddr.h"
 #include "core/mem.h"
 #include "core/msg.h"
 #include "core/tz.h"
 #include "detect/detect.h"
 #include "detect/fieldmap.h"
 #include "detect/sigma.h"
+#include "enrich/timatch.h"
+#include "enrich/tisnap.h"
 #include "lib/gen.h"
 #include "parse/decoder.h"
 #include "pipeline/pipeline.h"
+#include "store/meta.h"
 
 #define MIX_SIZE 1000
 #define MIX_LINES_MAX 64      /* lines taken from one sample file */
@@ -69,6 +80,7 @@
 #define GREP_BYTES (64u << 20) /* raw lines handed to grep */
 #define PATHS_MAX 32
 #define SEGMENTS 5             /* parts of a run: the median rate is printed */
+#define ADDRS_MAX 256          /* distinct addresses of the mix kept for --indicators */
 
 /* One sample file of the mix: its format, and its share of the messages in percent. */
 struct sample {
@@ -96,12 +108,17 @@ struct mix {
 	size_t bytes;
 	char datasets[DATASETS_MAX][64]; /* event.dataset values seen (warm-up) */
 	size_t n_datasets;
+	char addrs[ADDRS_MAX][IPADDR_STRLEN]; /* source/destination addresses seen */
+	unsigned addr_seen[ADDRS_MAX];        /* in how many events (one pass) */
+	size_t n_addrs;
 };
 
 /* What one run counts; the pipeline's output and detect's results land here. */
 struct run {
 	struct detect *detect;
+	struct timatch *ti;         /* --indicators: run first by detect */
 	uint64_t events, results, rejected;
+	uint64_t enriched;  /* events with threat.enrichments (--indicators) */
 	int64_t now_ns;     /* the next event's @timestamp */
 	struct mix *mix;    /* set: record datasets (the warm-up of "decode only") */
 };
@@ -242,6 +259,23 @@ static void note_dataset(struct mix *m, const struct event *ev)
 	}
 }
 
+static void note_address(struct mix *m, const struct event *ev, unsigned field)
+{
+	const struct event_value *v = event_get(ev, field);
+	char text[IPADDR_STRLEN];
+
+	if (!v || m->n_addrs == ADDRS_MAX)
+		return;
+	ipaddr_format(&v->v.ip, text);
+	for (size_t i = 0; i < m->n_addrs; i++)
+		if (!strcmp(m->addrs[i], text)) {
+			m->addr_seen[i]++;
+			return;
+		}
+	m->addr_seen[m->n_addrs] = 1;
+	memcpy(m->addrs[m->n_addrs++], text, sizeof(text));
+}
+
 /* ---- one run ---------------------------------------------------------------------------- */
 
 /* pipeline_output.event: the event is counted (and its dataset noted in the warm-up). */
@@ -250,8 +284,12 @@ static int on_event(void *ctx, unsigned worker, unsigned slot, struct event *ev)
 	struct run *r = ctx;
 
 	r->events++;
-	if (r->mix)
+	r->enriched += event_get(ev, FIELD_THREAT_ENRICHMENTS) != NULL;
+	if (r->mix) {
 		note_dataset(r->mix, ev);
+		note_address(r->mix, ev, FIELD_SOURCE_IP);
+		note_address(r->mix, ev, FIELD_DESTINATION_IP);
+	}
 	return 0;
 }
 
@@ -325,6 +363,7 @@ static void measure(const char *what, struct run *r, struct mix *m, double secon
 	one_pass(p, m);
 	r->mix = NULL;
 	r->results = 0;
+	r->enriched = 0;
 	for (int k = 0; k < SEGMENTS; k++) {
 		uint64_t events = r->events;
 		double t0 = bench_proc_cpu_s(), t1;
@@ -338,9 +377,13 @@ static void measure(const char *what, struct run *r, struct mix *m, double secon
 	}
 	qsort(rate, SEGMENTS, sizeof(rate[0]), cmp_double);
 	printf("%-28s %9.0f events/s per CPU-second (median of %d, from %.0f to %.0f; %llu "
-	       "passes, %llu results per pass)\n",
-	       what, rate[SEGMENTS / 2], SEGMENTS, rate[0], rate[SEGMENTS - 1],
-	       (unsigned long long)passes, (unsigned long long)(r->results / passes));
+	       "passes, %llu results per pass", what, rate[SEGMENTS / 2], SEGMENTS, rate[0],
+	       rate[SEGMENTS - 1], (unsigned long long)passes,
+	       (unsigned long long)(r->results / passes));
+	if (r->ti)
+		printf(", %llu events of %d with threat.enrichments",
+		       (unsigned long long)(r->enriched / passes), MIX_SIZE);
+	printf(")\n");
 	pipeline_free(p);
 }
 
@@ -351,7 +394,7 @@ static struct detect *load(const char *what, struct run *r, const struct config 
 	struct detect_config dc = {
 		.cfg = cfg, .workers = 1, .mode = DETECT_INLINE, .paths = paths, .n_paths = n,
 		.only_paths = only, .on_result = on_result, .result_ctx = r,
-		.report = on_report, .report_ctx = r,
+		.report = on_report, .report_ctx = r, .ti = r->ti,
 	};
 	struct detect_counts k;
 	struct err e = ERR_INIT;
@@ -371,9 +414,9 @@ static struct detect *load(const char *what, struct run *r, const struct config 
 
 /* load() then measure(), and the memory the warm-up's rule groups added. */
 static void detect_run(const char *what, const struct config *cfg, const char *const *paths,
-		       size_t n, bool only, struct mix *m, double seconds)
+		       size_t n, bool only, struct mix *m, double seconds, struct timatch *ti)
 {
-	struct run r = { 0 };
+	struct run r = { .ti = ti };
 	double rss0 = rss_mib(), rss1;
 
 	load(what, &r, cfg, paths, n, only);
@@ -383,6 +426,166 @@ static void detect_run(const char *what, const struct config *cfg, const char *c
 	       "for the mix, the correlation state)\n",
 	       what, rss_mib() - rss0, rss_mib() - rss1);
 	detect_free(r.detect);
+}
+
+/* ---- threat intelligence (--indicators) --------------------------------------------------- */
+
+static uint64_t rnd_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rnd64(void)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return rnd_state;
+}
+
+/* The i-th generated indicator's canonical (type, value) into text. */
+static const char *gen_indicator(size_t i, char *text, size_t size)
+{
+	uint64_t r = rnd64();
+	unsigned a = (unsigned)(r >> 32);
+
+	switch (i % 10) {
+	case 0: case 1: case 2: case 3: case 4: case 5:
+		if (r % 100 == 0)
+			snprintf(text, size, "%u.%u.0.0/16", 11 + a % 200, a >> 8 & 255);
+		else if (r % 10 == 0)
+			snprintf(text, size, "%u.%u.%u.0/24", 11 + a % 200, a >> 8 & 255,
+				 a >> 16 & 255);
+		else
+			snprintf(text, size, "%u.%u.%u.%u", 11 + a % 200, a >> 8 & 255,
+				 a >> 16 & 255, a >> 24);
+		return "ip";
+	case 6: case 7:
+		snprintf(text, size, "h%x.d%u.example", a, (unsigned)(r % 1000));
+		return "domain";
+	case 8:
+		snprintf(text, size, "%016llx%016llx%016llx%016llx", (unsigned long long)r,
+			 (unsigned long long)rnd64(), (unsigned long long)rnd64(),
+			 (unsigned long long)rnd64());
+		return "sha256";
+	default:
+		snprintf(text, size, "http://h%x.example/p%u", a, (unsigned)(r % 100000));
+		return "url";
+	}
+}
+
+static void add_indicator(struct ti_builder *b, size_t id, const char *type, const char *value)
+{
+	struct meta_indicator ind = { .id = (int64_t)id, .source = "bench", .type = type,
+				      .value = value, .confidence = 70, .first_seen_ns = 1,
+				      .last_seen_ns = 1, .tags = "[]" };
+	struct err e = ERR_INIT;
+
+	if (ti_builder_add(b, &ind, &e) < 0) {
+		fprintf(stderr, "bench/detect: indicator %s: %s\n", value, e.msg);
+		exit(1);
+	}
+}
+
+static bool holds_mix_address(const struct mix *m, const char *cidr)
+{
+	struct ipaddr net, a;
+	unsigned prefix;
+
+	if (ipaddr_parse_cidr(&net, &prefix, cidr, strlen(cidr)) < 0)
+		return false;
+	for (size_t i = 0; i < m->n_addrs; i++)
+		if (ipaddr_parse(&a, m->addrs[i], strlen(m->addrs[i])) == 0 &&
+		    ipaddr_in_prefix(&a, &net, prefix))
+			return true;
+	return false;
+}
+
+/* n generated indicators and some of the mix's addresses (m->addrs) in one snapshot. */
+static struct ti_snapshot *indicator_snapshot(const struct mix *m, size_t n)
+{
+	struct ti_builder *b = NULL;
+	struct ti_snapshot *s = NULL;
+	struct ti_snapshot_stats st;
+	struct err e = ERR_INIT;
+	double rss0 = rss_mib(), w0 = bench_now_s();
+	size_t hits = 0, covered = 0, rarest;
+	bool taken[ADDRS_MAX] = { false };
+	char text[256];
+
+	if (ti_builder_new(&b, 0, &e) < 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		const char *type;
+
+		do /* a generated network holding a mix address would hit by chance: another */
+			type = gen_indicator(i, text, sizeof(text));
+		while (!strcmp(type, "ip") && holds_mix_address(m, text));
+		add_indicator(b, i + 1, type, text);
+	}
+	for (;; hits++) { /* the rarest address not taken, while within 2% */
+		rarest = ADDRS_MAX;
+		for (size_t i = 0; i < m->n_addrs; i++)
+			if (!taken[i] && (rarest == ADDRS_MAX || m->addr_seen[i] < m->addr_seen[rarest]))
+				rarest = i;
+		if (rarest == ADDRS_MAX || covered + m->addr_seen[rarest] > MIX_SIZE / 50)
+			break;
+		taken[rarest] = true;
+		covered += m->addr_seen[rarest];
+		add_indicator(b, n + hits + 1, "ip", m->addrs[rarest]);
+	}
+	if (ti_builder_finish(b, &s, &e) < 0)
+		goto fail;
+	ti_snapshot_stats(s, &st);
+	printf("%-28s %zu indicators (%zu of the mix's %zu addresses): built in %.0f ms, "
+	       "%.1f MB, RSS +%.1f MiB\n", "indicators", st.indicators, hits, m->n_addrs,
+	       (bench_now_s() - w0) * 1e3, (double)st.bytes / 1e6, rss_mib() - rss0);
+	return s;
+fail:
+	fprintf(stderr, "bench/detect: indicators: %s\n", e.msg);
+	exit(1);
+}
+
+/* The mix once through decode, noting its datasets and addresses. */
+static void mix_addresses(struct mix *m, const struct config *cfg)
+{
+	struct pipeline_config pc = {
+		.workers = 1, .max_message_size = cfg->max_message_size, .flush_bytes = 1 << 16,
+	};
+	struct run r = { .mix = m };
+	struct pipeline *p;
+	struct err e = ERR_INIT;
+
+	pc.output = (struct pipeline_output){ .ctx = &r, .event = on_event };
+	if (pipeline_new(&p, &pc, &e) < 0) {
+		fprintf(stderr, "bench/detect: %s\n", e.msg);
+		exit(1);
+	}
+	one_pass(p, m);
+	pipeline_free(p);
+}
+
+/* TI alone (no rules) and with the whole corpus, enrichment only (no alert sink). */
+static void ti_runs(const struct config *plain, const struct config *corpus,
+		    const char *const *paths, size_t n_paths, struct mix *m, double seconds,
+		    size_t n)
+{
+	struct timatch_config tc = { .workers = 1 };
+	struct ti_snapshot *s;
+	struct timatch *t = NULL;
+	struct err e = ERR_INIT;
+	char what[64];
+
+	mix_addresses(m, plain);
+	s = indicator_snapshot(m, n);
+	tc.snapshot = s;
+	if (timatch_new(&t, &tc, &e) < 0) {
+		fprintf(stderr, "bench/detect: %s\n", e.msg);
+		exit(1);
+	}
+	snprintf(what, sizeof(what), "no rules + TI (%zu)", n);
+	detect_run(what, plain, NULL, 0, true, m, seconds, t);
+	snprintf(what, sizeof(what), "SigmaHQ + TI (%zu)", n);
+	detect_run(what, corpus, paths, n_paths, true, m, seconds, t);
+	timatch_free(t);
+	ti_snapshot_free(s);
 }
 
 /* ---- the floor: grep over the applying rules' literals ----------------------------------- */
@@ -563,6 +766,7 @@ int main(int argc, char **argv)
 	size_t n_paths;
 	double seconds = 3;
 	const char *only = NULL;
+	size_t indicators = 0;
 	int argi = 1;
 	const struct tz *tz;
 
@@ -571,9 +775,11 @@ int main(int argc, char **argv)
 			seconds = atof(argv[++argi]);
 		} else if (!strcmp(argv[argi], "--only") && argi + 1 < argc) {
 			only = argv[++argi];
+		} else if (!strcmp(argv[argi], "--indicators") && argi + 1 < argc) {
+			indicators = strtoul(argv[++argi], NULL, 10);
 		} else {
-			fprintf(stderr, "usage: bench/detect [--seconds S] [--only RUN] [SIGMA_DIR "
-					"[SAMPLES_DIR [PLACEHOLDERS]]]\n");
+			fprintf(stderr, "usage: bench/detect [--seconds S] [--only RUN] "
+					"[--indicators N] [SIGMA_DIR [SAMPLES_DIR [PLACEHOLDERS]]]\n");
 			return 2;
 		}
 	}
@@ -602,12 +808,15 @@ int main(int argc, char **argv)
 	if (wanted(only, "decode"))
 		measure("decode only", &(struct run){ .mix = m }, m, seconds, &plain);
 	if (wanted(only, "none"))
-		detect_run("no rules", &plain, NULL, 0, true, m, seconds);
+		detect_run("no rules", &plain, NULL, 0, true, m, seconds, NULL);
 	if (wanted(only, "bundled"))
-		detect_run("bundled rules", &plain, NULL, 0, false, m, seconds);
+		detect_run("bundled rules", &plain, NULL, 0, false, m, seconds, NULL);
 	if (wanted(only, "sigma"))
 		detect_run("SigmaHQ corpus", &corpus, (const char *const *)paths, n_paths, true, m,
-			   seconds);
+			   seconds, NULL);
+	if (indicators && wanted(only, "ti"))
+		ti_runs(&plain, &corpus, (const char *const *)paths, n_paths, m, seconds,
+			indicators);
 	if (!only)
 		run_grep(&corpus, paths, n_paths, m);
 	for (size_t i = 0; i < n_paths; i++)

@@ -124,6 +124,18 @@ bool cli_tenant_exists(void *meta, const char *name);
 /* The id of tenant name in the configuration's koban.db (tenant.c); the error names the database. */
 int cli_tenant_id(const struct config *c, const char *name, int64_t *id, struct err *e);
 
+/*
+ * The indicators of koban.db (m) loaded once into a matcher for one inline worker, for
+ * `ingest` and `rule test` (ti.c): *snap and *t are the caller's (timatch_free first, then
+ * ti_snapshot_free). alerts NULL: events enriched, no alerts.
+ */
+struct alert_sink;
+struct meta;
+struct ti_snapshot;
+struct timatch;
+int cli_ti_matcher(struct meta *m, struct alert_sink *alerts, struct ti_snapshot **snap,
+		   struct timatch **t, struct err *e);
+
 /* Opens the event store with the configuration's key files (keys: section; key.c). */
 struct store;
 int cli_store_open(struct store **st, const struct config *c, struct err *e);

@@ -21,6 +21,8 @@
 #include "core/timeutil.h"
 #include "core/tz.h"
 #include "detect/detect.h"
+#include "enrich/timatch.h"
+#include "enrich/tisnap.h"
 #include "parse/decoder.h"
 #include "parse/ecs.h"
 #include "pipeline/pipeline.h"
@@ -59,6 +61,8 @@ struct parse_run {
 	struct detect *detect;     /* ingest: the rules on every event, inline */
 	struct alert_sink *alerts; /* ingest: what they raise, into koban.db */
 	struct meta *meta;         /* ingest: the tenants' rule policy */
+	struct ti_snapshot *indicators; /* ingest: koban.db's indicators, loaded once */
+	struct timatch *ti;        /* ingest: matching them, first in detection */
 	struct arena arena;        /* one event at a time */
 	uint64_t rejected;         /* lines not stored */
 };
@@ -546,6 +550,9 @@ static int detect_begin(struct parse_run *r, const struct config *c, struct err 
 		return rc;
 	dc.alerts = r->alerts;
 	dc.meta = r->meta;
+	if ((rc = cli_ti_matcher(r->meta, r->alerts, &r->indicators, &r->ti, e)) < 0)
+		return rc;
+	dc.ti = r->ti;
 	return detect_new(&r->detect, &dc, e);
 }
 
@@ -558,6 +565,10 @@ static void detect_end(struct parse_run *r)
 		fprintf(stderr, "koban: %s: %s\n", r->name ? r->name : "ingest", e.msg);
 	detect_free(r->detect);
 	r->detect = NULL;
+	timatch_free(r->ti);
+	r->ti = NULL;
+	ti_snapshot_free(r->indicators);
+	r->indicators = NULL;
 	alert_sink_free(r->alerts);
 	r->alerts = NULL;
 	meta_close(r->meta);

@@ -21,9 +21,15 @@
 #include "detect/correl.h"
 #include "detect/detect.h"
 #include "detect/sigma.h"
+#include "enrich/timatch.h"
+#include "enrich/tisnap.h"
 #include "parse/decoder.h"
 #include "parse/ecs.h"
 #include "pipeline/pipeline.h"
+#include "store/meta.h"
+
+#include <limits.h>
+#include <unistd.h>
 
 #define CHECK_USAGE "rule check [-c FILE] FILES..."
 #define TEST_USAGE "rule test [--json] [--format F] [-c FILE] RULES... EVENTS"
@@ -104,12 +110,12 @@ static int load_paths(struct sigma_set *s, const char *const *paths, size_t n, s
 static int new_detect(struct detect **d, const struct config *c, const char *const *paths,
 		      size_t n, bool as_given, FILE *f,
 		      void (*on_result)(void *, const struct detect_result *), void *ctx,
-		      struct err *e)
+		      struct timatch *ti, struct err *e)
 {
 	struct detect_config dc = {
 		.cfg = c, .workers = 1, .mode = DETECT_INLINE, .paths = paths, .n_paths = n,
 		.only_paths = true, .fields_as_given = as_given, .on_result = on_result,
-		.result_ctx = ctx, .report = print_report, .report_ctx = f,
+		.result_ctx = ctx, .report = print_report, .report_ctx = f, .ti = ti,
 	};
 
 	return detect_new(d, &dc, e);
@@ -122,7 +128,7 @@ static int rule_check(const struct config *c, const char *const *files, size_t n
 	struct detect *d = NULL;
 	int rc;
 
-	if ((rc = new_detect(&d, c, files, n, false, stdout, NULL, NULL, e)) < 0)
+	if ((rc = new_detect(&d, c, files, n, false, stdout, NULL, NULL, NULL, e)) < 0)
 		return rc;
 	detect_counts(d, &k);
 	printf("%zu rules, %zu correlations, %zu filters, %zu rejected\n", k.rules,
@@ -147,6 +153,8 @@ struct test_run {
 	size_t max;
 	size_t lineno;
 	bool match;          /* the second pass: match and print */
+	struct ti_snapshot *indicators; /* koban.db's global indicators, when it exists */
+	struct timatch *ti;
 };
 
 static int print_head(struct test_run *t, const struct detect_result *r)
@@ -356,6 +364,26 @@ static int read_events(struct test_run *t, bool match, struct err *e)
 	return rc;
 }
 
+/*
+ * The global indicators of the configuration's koban.db, when there is one (rule test makes
+ * none), so that rules reading threat.enrichments see what serve would add.
+ */
+static int load_indicators(struct test_run *t, const struct config *c, struct err *e)
+{
+	struct meta *m = NULL;
+	char path[PATH_MAX];
+	int rc;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/koban.db", c->data_dir) >= sizeof(path) ||
+	    access(path, F_OK) != 0)
+		return 0;
+	if ((rc = meta_open(&m, c->data_dir, e)) < 0)
+		return rc;
+	rc = cli_ti_matcher(m, NULL, &t->indicators, &t->ti, e);
+	meta_close(m);
+	return rc;
+}
+
 static int rule_test(const struct config *c, const char *const *args, size_t n, bool json,
 		     const char *format, struct err *e)
 {
@@ -371,9 +399,9 @@ static int rule_test(const struct config *c, const char *const *args, size_t n, 
 	 * The events' field names first: a rule's field name is resolved once, exact then
 	 * ignoring case, against the names known when it is compiled.
 	 */
-	if ((rc = read_events(&t, false, e)) < 0 ||
+	if ((rc = read_events(&t, false, e)) < 0 || (rc = load_indicators(&t, c, e)) < 0 ||
 	    (rc = new_detect(&t.detect, c, args, n - 1, !format, stderr, print_result, &t,
-				 e)) < 0 ||
+				 t.ti, e)) < 0 ||
 	    (rc = read_events(&t, true, e)) < 0 || (rc = detect_finish(t.detect, e)) < 0)
 		goto done;
 	if (t.write_rc < 0 || fflush(stdout) != 0) {
@@ -384,6 +412,8 @@ static int rule_test(const struct config *c, const char *const *args, size_t n, 
 	rc = k.rejected || t.failed ? 1 : 0;
 done:
 	detect_free(t.detect);
+	timatch_free(t.ti);
+	ti_snapshot_free(t.indicators);
 	pipeline_free(t.pipeline);
 	if (t.msg)
 		msg_free(t.msg);

@@ -35,6 +35,8 @@
 #include "core/worker.h"
 #include "enrich/retrohunt.h"
 #include "enrich/route.h"
+#include "enrich/tilive.h"
+#include "enrich/timatch.h"
 #include "ingest/ackin.h"
 #include "ingest/listener.h"
 #include "ingest/poll.h"
@@ -102,6 +104,8 @@ struct serve {
 	struct retention *retention;
 	struct alert_sink *alerts;   /* alerts into koban.db, with their retention (soc/alert.h) */
 	struct detect *detect;       /* the rules on every event: workers, then ackin's slots */
+	struct tilive *tilive;       /* the indicators' serving snapshot, kept current (koban-ti) */
+	struct timatch *ti;          /* indicators matched on every event, first in detection */
 	struct retrohunt *retrohunt; /* new indicators in the stored events (koban-retrohunt) */
 	struct meta *retro_meta;     /* its own koban.db and store handles (its thread's) */
 	struct store *retro_store;
@@ -305,6 +309,30 @@ static void ackin_inspect(void *ctx, unsigned w, const struct pipeline_origin *o
 }
 
 /*
+ * Threat-intelligence matching for detection's worker slots: the indicators of koban.db
+ * loaded now and whenever they change (enrich/tilive.h), hits as alerts into the sink.
+ */
+static int ti_init(struct serve *sv, unsigned slots, struct err *e)
+{
+	struct timatch_config tc = { .workers = slots, .alerts = sv->alerts, .metrics = true };
+	int rc;
+
+	if ((rc = tilive_start(&sv->tilive, sv->cfg->data_dir, slots, true, e)) < 0)
+		return rc;
+	tc.live = tilive_live(sv->tilive);
+	return timatch_new(&sv->ti, &tc, e);
+}
+
+/* After detection, whose workers use it; before the alert sink it pushes into. */
+static void ti_release(struct serve *sv)
+{
+	timatch_free(sv->ti);
+	sv->ti = NULL;
+	tilive_free(sv->tilive);
+	sv->tilive = NULL;
+}
+
+/*
  * Detection, before the workers and acknowledged inputs that call it: the bundled and
  * configured rules, alerts into the alert sink, correlations on the detection thread with
  * their state in DATA_DIR/detect/.
@@ -330,6 +358,9 @@ static int detect_init(struct serve *sv, struct err *e)
 	    (rc = alert_sink_metrics_register(sv->alerts, e)))
 		return rc;
 	dc.alerts = sv->alerts;
+	if ((rc = ti_init(sv, dc.workers, e)) < 0)
+		return rc;
+	dc.ti = sv->ti;
 	if ((rc = detect_new(&sv->detect, &dc, e)) < 0)
 		return rc;
 	detect_counts(sv->detect, &k);
@@ -687,6 +718,7 @@ static void serve_reload(struct serve *sv)
 	alert_sink_set_retention(sv->alerts, c->alerts_retention_days);
 	if (detect_reload(sv->detect, c, &e) < 0) /* the rest of the reload still applies */
 		log_error("detection rules not reloaded, the running ones stay: %s", e.msg);
+	tilive_kick(sv->tilive); /* the indicators loaded again, expired ones left out */
 	log_changes(ch);
 	(void)config_check_tenants(c, cli_tenant_exists, sv->meta, report_to_log, NULL); /* logged */
 	log_set_level(c->log_level);
@@ -752,6 +784,7 @@ static void serve_stop(struct serve *sv)
 	retrohunt_release(sv); /* before the alert sink it pushes into */
 	detect_free(sv->detect); /* after the workers and ackin's users: correlations drained */
 	sv->detect = NULL;
+	ti_release(sv);
 	alert_sink_free(sv->alerts); /* after detection: stores every alert it raised */
 	sv->alerts = NULL;
 	if (sv->admin)

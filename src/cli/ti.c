@@ -18,6 +18,7 @@
 #include "enrich/stix.h"
 #include "enrich/ti.h"
 #include "enrich/tiread.h"
+#include "enrich/timatch.h"
 #include "enrich/tisnap.h"
 #include "soc/alert.h"
 #include "store/meta.h"
@@ -610,5 +611,24 @@ int cmd_ti(int argc, char **argv)
 		rc = ti_lookup_cmd(m, &op, &e);
 	meta_close(m);
 	config_release(&c);
+	return rc;
+}
+
+/* ---- the matcher of ingest and rule test ---- */
+
+int cli_ti_matcher(struct meta *m, struct alert_sink *alerts, struct ti_snapshot **snap,
+		   struct timatch **t, struct err *e)
+{
+	struct timatch_config tc = { .workers = 1, .alerts = alerts };
+	int rc;
+
+	*t = NULL;
+	if ((rc = ti_snapshot_load(m, time_now_ns(), snap, e)) < 0)
+		return rc;
+	tc.snapshot = *snap;
+	if ((rc = timatch_new(t, &tc, e)) < 0) {
+		ti_snapshot_free(*snap);
+		*snap = NULL;
+	}
 	return rc;
 }

@@ -16,11 +16,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#define LOG_MODULE "ti"
-
 #define DEDUPE_WINDOW_DEFAULT_NS (3600 * (int64_t)1000000000)
 #define HITS_MAX 32              /* hits handled per event; more are counted as lost */
-#define SEEN_MAX 64              /* distinct values looked up per event */
+#define SEEN_MAX 64              /* values looked up per event; more are not */
 #define ENRICHMENT_MAX 8192      /* bytes of one threat.enrichments object */
 #define DEDUPE_SLOTS (1u << 16)  /* (tenant, indicator, host) remembered at once */
 #define DEDUPE_STRIPES 64        /* locks; a key probes inside its stripe only */
@@ -63,10 +61,12 @@ static const struct looked_field looked[] = {
 	{ FIELD_EMAIL_SENDER_ADDRESS, TI_EMAIL, false, false },
 };
 
-enum lost_reason { LOST_TOO_MANY_HITS, LOST_NO_MEMORY, LOST_TOO_LARGE, LOST_DEDUPE_FULL,
-		   LOST_N };
-static const char *const lost_names[LOST_N] = { "too_many_hits", "no_memory", "too_large",
-						 "dedupe_full" };
+_Static_assert(ARRAY_SIZE(looked) <= 32, "looked_bits holds a bit per entry");
+
+enum lost_reason { LOST_TOO_MANY_HITS, LOST_TOO_MANY_VALUES, LOST_NO_MEMORY, LOST_TOO_LARGE,
+		   LOST_DEDUPE_FULL, LOST_N };
+static const char *const lost_names[LOST_N] = { "too_many_hits", "too_many_values",
+						 "no_memory", "too_large", "dedupe_full" };
 
 /* One hit: the indicator (valid while the snapshot is entered) and where it was seen. */
 struct hit {
@@ -284,29 +284,27 @@ static int write_enrichment(struct buf *b, const struct hit *h, int64_t now)
 }
 
 /*
- * The host an alert is about, for the key fields and the de-duplication: host.name when
- * the event has one, else the event's other side (destination.ip for a hit on the source
- * side, source.ip for any other), else "".
+ * The host an alert is about, for the key fields and the de-duplication: the event's other
+ * side (destination.ip for a hit on the source side, source.ip for any other: the internal
+ * host that talked to the indicator), else host.name (an endpoint's or a mail server's
+ * event; on a firewall's it names the firewall, hence second), else "".
  */
 static size_t host_of(const struct event *ev, const struct looked_field *where,
 		      char text[IPADDR_STRLEN], const char **host)
 {
 	const struct event_value *v;
-	const char *s;
 	size_t len;
 
-	if (event_get_str(ev, FIELD_HOST_NAME, &s, &len)) {
-		*host = s;
-		return len;
-	}
 	v = event_get(ev, where->peer_is_destination ? FIELD_DESTINATION_IP : FIELD_SOURCE_IP);
-	if (!v) {
-		*host = "";
-		return 0;
+	if (v) {
+		ipaddr_format(&v->v.ip, text);
+		*host = text;
+		return strlen(text);
 	}
-	ipaddr_format(&v->v.ip, text);
-	*host = text;
-	return strlen(text);
+	if (event_get_str(ev, FIELD_HOST_NAME, host, &len))
+		return len;
+	*host = "";
+	return 0;
 }
 
 /* {"host":H,"indicator":V,"indicator.confidence":N,"indicator.source":S,...} */
@@ -417,7 +415,7 @@ static bool lookup_text(struct worker *w, size_t slot, const struct looked_field
 {
 	const char *at;
 
-	if (field_type(v->field) == FT_IP) {
+	if (f->type == TI_IP) { /* the IP fields, typed FT_IP */
 		ipaddr_format(&v->v.ip, w->ip_text[slot]);
 		*s = w->ip_text[slot];
 		*len = strlen(*s);
@@ -434,38 +432,73 @@ static bool lookup_text(struct worker *w, size_t slot, const struct looked_field
 	return *len > 0 && *len <= TI_VALUE_MAX;
 }
 
+/* By known field: a bit per entry of looked[] that reads it (one field may be two). */
+static uint32_t looked_bits[FIELD_COUNT];
+static pthread_once_t looked_once = PTHREAD_ONCE_INIT;
+
+static void index_looked(void)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(looked); i++)
+		looked_bits[looked[i].field] |= 1u << i;
+}
+
+/* A value to look up: its entry of looked[] (the order of preference), then its position. */
+struct candidate {
+	uint16_t entry, pos;
+};
+
+/*
+ * The event's indicator-bearing values in looked[]'s order (values of one field in the
+ * event's order): one pass over the values, then an insertion sort of the few found.
+ */
+static size_t candidates(struct worker *w, const struct event *ev, struct candidate *c,
+			 size_t max)
+{
+	size_t n = 0;
+
+	for (uint32_t i = 0; i < ev->n; i++) {
+		uint32_t f = ev->vals[i].field, bits = f < FIELD_COUNT ? looked_bits[f] : 0;
+
+		if (bits && n == max) {
+			lose(w, LOST_TOO_MANY_VALUES);
+			break;
+		}
+		for (; bits && n < max; bits &= bits - 1) {
+			struct candidate x = { (uint16_t)__builtin_ctz(bits), (uint16_t)i };
+			size_t j = n++;
+
+			for (; j > 0 && c[j - 1].entry > x.entry; j--)
+				c[j] = c[j - 1];
+			c[j] = x;
+		}
+	}
+	return n;
+}
+
 /* Looks up every indicator-bearing value of ev; the hits go to w->hits. */
 static void look_up_event(struct worker *w, const struct ti_snapshot *snap, const char *tenant,
 			  const struct event *ev)
 {
+	struct candidate c[SEEN_MAX];
 	struct seen seen[SEEN_MAX];
-	size_t n_seen = 0;
-	uint64_t lookups = 0;
+	size_t n = candidates(w, ev, c, SEEN_MAX), n_seen = 0;
 
-	for (size_t i = 0; i < ARRAY_SIZE(looked); i++) {
-		const struct looked_field *f = &looked[i];
-		const struct event_value *first = event_get(ev, f->field);
+	for (size_t i = 0; i < n; i++) {
+		const struct looked_field *f = &looked[c[i].entry];
+		const char *s;
+		size_t len;
 
-		if (!first)
+		if (!lookup_text(w, n_seen, f, &ev->vals[c[i].pos], &s, &len) ||
+		    seen_before(seen, n_seen, f->type, s, len))
 			continue;
-		for (uint32_t k = (uint32_t)(first - ev->vals); k < ev->n; k++) {
-			const struct event_value *v = &ev->vals[k];
-			const char *s;
-			size_t len;
-
-			if (v->field != f->field || n_seen == SEEN_MAX ||
-			    !lookup_text(w, n_seen, f, v, &s, &len) ||
-			    seen_before(seen, n_seen, f->type, s, len))
-				continue;
-			seen[n_seen++] = (struct seen){ f->type, s, len };
-			w->cur = f;
-			w->cur_value = s;
-			w->cur_len = len;
-			lookups++;
-			ti_lookup(snap, tenant, f->type, s, len, on_match, w);
-		}
+		seen[n_seen++] = (struct seen){ f->type, s, len };
+		w->cur = f;
+		w->cur_value = s;
+		w->cur_len = len;
+		ti_lookup(snap, tenant, f->type, s, len, on_match, w);
 	}
-	atomic_fetch_add_explicit(&w->lookups, lookups, memory_order_relaxed);
+	if (n_seen)
+		atomic_fetch_add_explicit(&w->lookups, n_seen, memory_order_relaxed);
 }
 
 /* Adds one threat.enrichments object per hit (their text in the event's arena). */
@@ -579,6 +612,7 @@ static const struct metrics_family families[] = {
 	  "within the de-duplication window.", collect_suppressed },
 	{ "koban_ti_lost_total", METRICS_COUNTER,
 	  "Indicator hits not fully handled, by reason: too_many_hits (past 32 in one event), "
+	  "too_many_values (an event with more than 64 values to look up: the rest not), "
 	  "no_memory and too_large (an enrichment or alert not made), dedupe_full (an alert "
 	  "raised without being remembered for de-duplication).", collect_lost },
 };
@@ -597,6 +631,7 @@ int timatch_new(struct timatch **out, const struct timatch_config *c, struct err
 			       "live snapshot or a fixed one");
 	if (c->dedupe_window_ns < 0)
 		return err_set(e, -EINVAL, "timatch: a negative de-duplication window");
+	pthread_once(&looked_once, index_looked);
 	if (!(t = mem_calloc(1, sizeof(*t))))
 		return err_set(e, -ENOMEM, "out of memory");
 	t->c = *c;

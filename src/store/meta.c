@@ -170,6 +170,13 @@ static const char *const migrations[] = {
 	"CREATE UNIQUE INDEX indicators_key ON indicators(source, IFNULL(tenant_id, 0), type, value);"
 	"CREATE INDEX indicators_value ON indicators(type, value);",
 	/*
+	 * 13 (timatch): the indicators' generation, bumped in the transaction of every change
+	 * of the table, so that serve rebuilds its in-memory snapshot when it moves.
+	 */
+	"CREATE TABLE indicator_generation (id INTEGER PRIMARY KEY CHECK (id = 1),"
+	"  n INTEGER NOT NULL);"
+	"INSERT INTO indicator_generation VALUES (1, 0);",
+	/*
 	 * 11: retro-hunt progress per tenant (enrich/retrohunt.h): the indicators with id <=
 	 * watermark were searched for in the tenant's events; batch_end > 0: those in
 	 * (watermark, batch_end] are being searched, the events before cursor_ns still to
@@ -1852,6 +1859,12 @@ int meta_indicator_put(struct meta_indicator_put *p, const struct meta_indicator
 	return 0;
 }
 
+/* In the caller's transaction: the indicators changed (meta_indicator_generation). */
+static int indicator_generation_bump(struct meta *m, struct err *e)
+{
+	return exec(m, "UPDATE indicator_generation SET n = n + 1 WHERE id = 1", e);
+}
+
 int meta_indicator_put_end(struct meta_indicator_put *p, bool commit, struct err *e)
 {
 	int rc = 0;
@@ -1859,7 +1872,7 @@ int meta_indicator_put_end(struct meta_indicator_put *p, bool commit, struct err
 	if (!p)
 		return 0;
 	sqlite3_finalize(p->st);
-	if (commit)
+	if (commit && (rc = indicator_generation_bump(p->m, e)) == 0)
 		rc = meta_commit(p->m, e);
 	if (!commit || rc < 0)
 		meta_rollback(p->m);
@@ -1969,6 +1982,7 @@ int meta_indicator_remove(struct meta *m, const struct meta_indicator_filter *f,
 			  int64_t *removed, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
+	bool own;
 	int rc;
 
 	*removed = 0;
@@ -1976,12 +1990,44 @@ int meta_indicator_remove(struct meta *m, const struct meta_indicator_filter *f,
 		return err_set(e, -EINVAL, "indicators are removed from one scope");
 	if ((rc = check_name("indicator source", f->source, e)) < 0)
 		return rc;
-	if ((rc = indicator_stmt(m, "DELETE FROM indicators AS i", f, "", &st, e)) < 0)
+	own = sqlite3_get_autocommit(m->db) != 0; /* else within the caller's transaction */
+	if (own && (rc = meta_begin(m, e)) < 0)
 		return rc;
-	if (sqlite3_step(st) != SQLITE_DONE)
+	if ((rc = indicator_stmt(m, "DELETE FROM indicators AS i", f, "", &st, e)) < 0)
+		goto fail;
+	if (sqlite3_step(st) != SQLITE_DONE) {
 		rc = db_fail(m, e);
+		goto fail;
+	}
+	*removed = sqlite3_changes(m->db);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (*removed && (rc = indicator_generation_bump(m, e)) < 0)
+		goto fail;
+	if (own && (rc = meta_commit(m, e)) < 0)
+		goto fail;
+	return 0;
+fail:
+	sqlite3_finalize(st);
+	if (own)
+		meta_rollback(m);
+	*removed = 0;
+	return rc;
+}
+
+/* ---- timatch: the indicators' generation --------------------------------------------- */
+
+int meta_indicator_generation(struct meta *m, int64_t *gen, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = prepare(m, "SELECT n FROM indicator_generation WHERE id = 1", &st, e)) < 0)
+		return rc;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*gen = sqlite3_column_int64(st, 0);
 	else
-		*removed = sqlite3_changes(m->db);
+		rc = db_fail(m, e);
 	sqlite3_finalize(st);
 	return rc;
 }

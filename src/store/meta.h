@@ -365,9 +365,18 @@ int meta_indicator_list(struct meta *m, const struct meta_indicator_filter *f,
 /*
  * Removes source's indicators of one scope (f->scope META_TI_GLOBAL or META_TI_TENANT;
  * f->source required), only those of f->type and f->value when given; how many in *removed.
+ * In the caller's transaction when one is open (meta_begin), else in one of its own; either
+ * way with the bump of meta_indicator_generation.
  */
 int meta_indicator_remove(struct meta *m, const struct meta_indicator_filter *f,
 			  int64_t *removed, struct err *e);
+
+/*
+ * timatch: the indicators' generation, a counter that every committed import
+ * (meta_indicator_put_end) and every removal that removed rows moves, in their own
+ * transaction: a reader that saw generation G and sees it again holds the same indicators.
+ */
+int meta_indicator_generation(struct meta *m, int64_t *gen, struct err *e);
 
 /*
  * Retro-hunt (enrich/retrohunt.h): per tenant, how far the search of its stored events for

@@ -357,6 +357,58 @@ static void test_live(void)
 	CHECK(t == NULL);
 }
 
+static int64_t generation(struct meta *m)
+{
+	struct err e = ERR_INIT;
+	int64_t g = -1;
+
+	CHECK_INT(meta_indicator_generation(m, &g, &e), 0);
+	return g;
+}
+
+/* koban.db's indicator generation moves with every committed change, only then. */
+static void test_generation(void)
+{
+	struct meta *m = t_meta_open("a", NULL);
+	struct meta_indicator ind = { .type = "ip", .value = "192.0.2.1", .confidence = 50,
+				      .first_seen_ns = 1, .last_seen_ns = 1, .tags = "[]" };
+	struct meta_indicator_filter f = { .scope = META_TI_TENANT, .tenant = "a", .source = "s" };
+	struct meta_indicator_put *p = NULL;
+	struct err e = ERR_INIT;
+	int64_t removed = -1;
+	bool added;
+
+	if (!m)
+		return;
+	CHECK_INT(generation(m), 0);
+	CHECK_INT(meta_indicator_put_begin(m, "s", "a", &p, &e), 0);
+	CHECK_INT(meta_indicator_put(p, &ind, &added, &e), 0);
+	CHECK_INT(meta_indicator_put_end(p, false, &e), 0); /* rolled back */
+	CHECK_INT(generation(m), 0);
+	CHECK_INT(meta_indicator_put_begin(m, "s", "a", &p, &e), 0);
+	CHECK_INT(meta_indicator_put(p, &ind, &added, &e), 0);
+	CHECK_INT(meta_indicator_put_end(p, true, &e), 0);
+	CHECK_INT(generation(m), 1);
+	f.source = "other"; /* removes nothing */
+	CHECK_INT(meta_indicator_remove(m, &f, &removed, &e), 0);
+	CHECK_INT(removed, 0);
+	CHECK_INT(generation(m), 1);
+	f.source = "s";
+	CHECK_INT(meta_indicator_remove(m, &f, &removed, &e), 0);
+	CHECK_INT(removed, 1);
+	CHECK_INT(generation(m), 2);
+	/* within the caller's transaction: its rollback takes the bump back too */
+	CHECK_INT(meta_indicator_put_begin(m, "s", "a", &p, &e), 0);
+	CHECK_INT(meta_indicator_put(p, &ind, &added, &e), 0);
+	CHECK_INT(meta_indicator_put_end(p, true, &e), 0);
+	CHECK_INT(meta_begin(m, &e), 0);
+	CHECK_INT(meta_indicator_remove(m, &f, &removed, &e), 0);
+	CHECK_INT(removed, 1);
+	meta_rollback(m);
+	CHECK_INT(generation(m), 3);
+	meta_close(m);
+}
+
 static void test_alloc_failures(void)
 {
 	struct ti_snapshot *s = snapshot();
@@ -391,6 +443,18 @@ static void test_alloc_failures(void)
 		CHECK_INT(full.n, 1);
 		CHECK_INT(t_metric("koban_ti_lost_total{reason=\"no_memory\"}", -1), 1);
 		arena_release(&small);
+		/* more than 64 values to look up: the first 64 are, the rest counted */
+		new_event();
+		for (int i = 0; i < 70; i++) {
+			char text[32];
+
+			snprintf(text, sizeof(text), "10.0.0.%d", i);
+			ip(FIELD_RELATED_IP, text);
+		}
+		ip(FIELD_RELATED_IP, "198.51.100.7"); /* the 71st: not looked up */
+		CHECK_INT(timatch_event(t, 1, "a", &ev), 0);
+		CHECK_INT(t_metric("koban_ti_lost_total{reason=\"too_many_values\"}", -1), 1);
+		CHECK_INT(t_metric("koban_ti_lookups_total", -1), 65);
 	}
 	timatch_free(t);
 	ti_snapshot_free(s);
@@ -404,6 +468,7 @@ int main(void)
 	T_RUN(test_round_trip);
 	T_RUN(test_alerts_and_dedupe);
 	T_RUN(test_live);
+	T_RUN(test_generation);
 	T_RUN(test_alloc_failures);
 	arena_release(&arena);
 	return t_done();
