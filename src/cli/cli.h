@@ -134,8 +134,14 @@ struct alert_sink;
 struct meta;
 struct ti_snapshot;
 struct timatch;
-int cli_ti_matcher(struct meta *m, struct alert_sink *alerts, struct ti_snapshot **snap,
-		   struct timatch **t, struct err *e);
+int cli_ti_matcher(const struct config *c, struct meta *m, struct alert_sink *alerts,
+		   struct ti_snapshot **snap, struct timatch **t, struct err *e);
+/*
+ * The configuration's part of a retro-hunt (ti.retrohunt_days and each feed's own days,
+ * ti.dedupe_window) into hc; hc->days keeps c until the hunter is freed. serve and `ti hunt`.
+ */
+struct retrohunt_config;
+void cli_retrohunt_config(const struct config *c, struct retrohunt_config *hc);
 
 /* Opens the event store with the configuration's key files (keys: section; key.c). */
 struct store;

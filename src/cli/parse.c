@@ -550,7 +550,7 @@ static int detect_begin(struct parse_run *r, const struct config *c, struct err 
 		return rc;
 	dc.alerts = r->alerts;
 	dc.meta = r->meta;
-	if ((rc = cli_ti_matcher(r->meta, r->alerts, &r->indicators, &r->ti, e)) < 0)
+	if ((rc = cli_ti_matcher(c, r->meta, r->alerts, &r->indicators, &r->ti, e)) < 0)
 		return rc;
 	dc.ti = r->ti;
 	return detect_new(&r->detect, &dc, e);

@@ -379,7 +379,7 @@ static int load_indicators(struct test_run *t, const struct config *c, struct er
 		return 0;
 	if ((rc = meta_open(&m, c->data_dir, e)) < 0)
 		return rc;
-	rc = cli_ti_matcher(m, NULL, &t->indicators, &t->ti, e);
+	rc = cli_ti_matcher(c, m, NULL, &t->indicators, &t->ti, e);
 	meta_close(m);
 	return rc;
 }

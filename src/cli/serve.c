@@ -33,6 +33,7 @@
 #include "core/pidfile.h"
 #include "core/timeutil.h"
 #include "core/worker.h"
+#include "enrich/retrohunt.h"
 #include "enrich/route.h"
 #include "enrich/tilive.h"
 #include "enrich/timatch.h"
@@ -106,6 +107,9 @@ struct serve {
 	struct detect *detect;       /* the rules on every event: workers, then ackin's slots */
 	struct tilive *tilive;       /* the indicators' serving snapshot, kept current (koban-ti) */
 	struct timatch *ti;          /* indicators matched on every event, first in detection */
+	struct retrohunt *retrohunt; /* new indicators in the stored events (koban-retrohunt) */
+	struct meta *retro_meta;     /* its own koban.db and store handles (its thread's) */
+	struct store *retro_store;
 	int64_t next_retention;      /* time_now_ns() of the next pass; 0: at start */
 	struct cli_remote remote; /* what the control socket's commands need */
 	struct control *control;  /* DATA_DIR/control.sock (portal/control.h) */
@@ -312,7 +316,10 @@ static void ackin_inspect(void *ctx, unsigned w, const struct pipeline_origin *o
  */
 static int ti_init(struct serve *sv, unsigned slots, struct err *e)
 {
-	struct timatch_config tc = { .workers = slots, .alerts = sv->alerts, .metrics = true };
+	struct timatch_config tc = {
+		.workers = slots, .alerts = sv->alerts, .metrics = true,
+		.dedupe_window_ns = (int64_t)sv->cfg->ti_dedupe_window * NS_PER_SEC,
+	};
 	int rc;
 
 	if ((rc = tilive_start(&sv->tilive, sv->cfg->data_dir, slots, true, e)) < 0)
@@ -418,6 +425,36 @@ static int outputs_init(struct serve *sv, struct err *e)
 		return rc;
 	sink_attach_sealer(sv->sink, sv->seal); /* quotas: which log bytes are sealed */
 	return ackin_init(sv, e);
+}
+
+/*
+ * Retro-hunting (enrich/retrohunt.h) on the thread koban-retrohunt, with its own handles;
+ * after the alert sink. A source looks back its feed's retrohunt_days, else ti.retrohunt_days.
+ */
+static int retrohunt_init(struct serve *sv, struct err *e)
+{
+	struct retrohunt_config rc_cfg = { .alerts = sv->alerts, .metrics = true };
+	int rc;
+
+	if ((rc = meta_open(&sv->retro_meta, sv->cfg->data_dir, e)) < 0 ||
+	    (rc = cli_store_open(&sv->retro_store, sv->cfg, e)) < 0)
+		return rc;
+	cli_retrohunt_config(sv->cfg, &rc_cfg);
+	rc_cfg.meta = sv->retro_meta;
+	rc_cfg.store = sv->retro_store;
+	if ((rc = retrohunt_new(&sv->retrohunt, &rc_cfg, e)) < 0)
+		return rc;
+	return retrohunt_start(sv->retrohunt, e);
+}
+
+static void retrohunt_release(struct serve *sv)
+{
+	retrohunt_free(sv->retrohunt); /* stops its thread first */
+	sv->retrohunt = NULL;
+	store_close(sv->retro_store);
+	sv->retro_store = NULL;
+	meta_close(sv->retro_meta);
+	sv->retro_meta = NULL;
 }
 
 /* ---- acknowledged inputs: RELP ---- */
@@ -607,6 +644,8 @@ static int serve_start(struct serve *sv, struct err *e)
 	    (rc = retention_new(&sv->retention, e)) ||
 	    (rc = retention_metrics_register(sv->retention, e)))
 		return rc;
+	if ((rc = retrohunt_init(sv, e)))
+		return rc;
 	if ((rc = admin_start(&sv->admin, sv->cfg->admin_address, e)))
 		return rc;
 	if (sv->cfg->api_listen) {
@@ -782,6 +821,7 @@ static void serve_stop(struct serve *sv)
 		log_info("drained %zu queued messages in %.3f s", left,
 			 (double)(time_now_ns() - t0) / 1e9);
 	flush_activity(sv); /* after the drain: every message counted */
+	retrohunt_release(sv); /* before the alert sink it pushes into */
 	detect_free(sv->detect); /* after the workers and ackin's users: correlations drained */
 	sv->detect = NULL;
 	ti_release(sv);

@@ -1,7 +1,8 @@
 /*
  * ti.c - `koban ti import|list|remove|lookup`: the threat-intelligence indicators in
  * koban.db (store/meta.h), read from lists and CSV (enrich/tiread.h), matched through the
- * same snapshot the workers use (enrich/tisnap.h). docs/threatintel.md.
+ * same snapshot the workers use (enrich/tisnap.h); `koban ti hunt`: one retro-hunt pass
+ * (enrich/retrohunt.h). docs/threatintel.md.
  */
 #include "cli/cli.h"
 #include "core/compat.h"
@@ -13,13 +14,16 @@
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "enrich/misp.h"
+#include "enrich/retrohunt.h"
 #include "enrich/stix.h"
 #include "enrich/ti.h"
 #include "enrich/tifeed.h"
 #include "enrich/tiread.h"
 #include "enrich/timatch.h"
 #include "enrich/tisnap.h"
+#include "soc/alert.h"
 #include "store/meta.h"
+#include "store/store.h"
 
 #define IMPORT_USAGE "ti import --source NAME [--tenant T] [--format list|csv|stix|misp] " \
 	"[--columns MAP] FILE"
@@ -28,6 +32,7 @@
 #define LOOKUP_USAGE "ti lookup [--tenant T] [--json] VALUE"
 #define FEEDS_USAGE "ti feeds [--json]"
 #define FETCH_USAGE "ti fetch [NAME...]"
+#define HUNT_USAGE "ti hunt [--days N] [--tenant T]"
 #define IMPORT_FILE_MAX ((size_t)1 << 30)
 #define SNIFF_BYTES 4096
 #define REMOVE_VALUES_MAX 64
@@ -63,20 +68,27 @@ static const struct cli_verb ti_verbs[] = {
 	  "Fetches the feeds NAME (every enabled one when none is given) now and prints\n"
 	  "what each brought. Exit 0 when every fetch succeeded, 1 when one failed (its\n"
 	  "last good set is kept)." },
+	{ "hunt", HUNT_USAGE,
+	  "Runs one retro-hunt pass now: the indicators added since the last hunt are\n"
+	  "searched for in the stored events of the last N days (--days N for every source;\n"
+	  "default 30), in every tenant or only T. Prints each alert raised (id, tenant,\n"
+	  "title) and the counts; a pass reads a bounded number of events and says when\n"
+	  "there is more to read. serve's koban-retrohunt thread does the same by itself." },
 };
 
 static const struct cli_command ti_command = {
 	"ti", IMPORT_USAGE "\n       koban " LIST_USAGE "\n       koban " REMOVE_USAGE
-	"\n       koban " LOOKUP_USAGE "\n       koban " FEEDS_USAGE "\n       koban " FETCH_USAGE,
+	"\n       koban " LOOKUP_USAGE "\n       koban " FEEDS_USAGE "\n       koban " FETCH_USAGE
+	"\n       koban " HUNT_USAGE,
 	"Threat-intelligence indicators (docs/threatintel.md).\n"
 	"`koban help ti VERB` describes one sub-command.",
 	ti_verbs, ARRAY_SIZE(ti_verbs),
 };
 
-enum { IMPORT, LIST, REMOVE, LOOKUP, FEEDS, FETCH, N_VERBS };
+enum { IMPORT, LIST, REMOVE, LOOKUP, FEEDS, FETCH, HUNT, N_VERBS };
 
 struct ti_opts {
-	const char *source, *tenant, *format, *columns;
+	const char *source, *tenant, *format, *columns, *days;
 	bool json;
 	const char *pos[REMOVE_VALUES_MAX];
 };
@@ -625,6 +637,90 @@ static int ti_fetch(const struct config *c, const struct ti_opts *op, struct err
 	return failed ? 1 : 0;
 }
 
+/* ---- hunt ---- */
+
+static unsigned hunt_days(void *ctx, const char *source)
+{
+	return *(const unsigned *)ctx;
+}
+
+static unsigned config_days(void *ctx, const char *source)
+{
+	return config_ti_retrohunt_days(ctx, source);
+}
+
+void cli_retrohunt_config(const struct config *c, struct retrohunt_config *hc)
+{
+	hc->days = config_days;
+	hc->days_ctx = (void *)c;
+	hc->default_days = c->ti_retrohunt_days;
+	hc->dedupe_window_ns = (int64_t)c->ti_dedupe_window * NS_PER_SEC;
+}
+
+static void hunt_found(void *ctx, const struct meta_alert *a)
+{
+	unsigned *stored = ctx;
+
+	(*stored)++;
+	printf("alert %lld\t%s\t%s\n", (long long)a->id, a->tenant, a->rule_title);
+}
+
+static int ti_hunt(const struct config *c, const struct ti_opts *op, struct err *e)
+{
+	struct retrohunt_config hc = { .metrics = false };
+	struct retrohunt_stats st = { 0 };
+	struct alert_sink *alerts = NULL;
+	struct retrohunt *r = NULL;
+	struct store *store = NULL;
+	struct meta *m = NULL;
+	unsigned days = 0, stored = 0;
+	char *end = NULL;
+	int rc;
+
+	cli_retrohunt_config(c, &hc);
+	if (op->days) {
+		unsigned long v;
+
+		errno = 0;
+		v = strtoul(op->days, &end, 10);
+		if (errno || *end || end == op->days || v < 1 || v > RETROHUNT_DAYS_MAX)
+			return cli_usage_error("ti hunt", HUNT_USAGE, "--days '%s': expected 1 to %d",
+					       op->days, RETROHUNT_DAYS_MAX);
+		days = (unsigned)v;
+		hc.days = hunt_days;
+		hc.days_ctx = &days;
+	}
+	if ((rc = meta_open(&m, c->data_dir, e)) < 0 || (rc = cli_store_open(&store, c, e)) < 0 ||
+	    (rc = alert_sink_new(&alerts, &(struct alert_sink_config){
+					 .data_dir = c->data_dir,
+					 .retention_days = c->alerts_retention_days,
+					 .on_stored = hunt_found, .ctx = &stored }, e)) < 0)
+		goto out;
+	hc.meta = m;
+	hc.store = store;
+	hc.alerts = alerts;
+	if ((rc = retrohunt_new(&r, &hc, e)) < 0)
+		goto out;
+	rc = retrohunt_pass(r, op->tenant, time_now_ns(), &st, e);
+out:
+	retrohunt_free(r);
+	alert_sink_free(alerts); /* stores (and prints) every alert raised */
+	store_close(store);
+	meta_close(m);
+	if (rc < 0)
+		return cli_fail(e);
+	printf("retro-hunt: %llu tenant%s, %llu new indicator%s, %llu events read, %llu with a "
+	       "sighting, %u alert%s stored%s\n", (unsigned long long)st.tenants,
+	       st.tenants == 1 ? "" : "s", (unsigned long long)st.indicators,
+	       st.indicators == 1 ? "" : "s", (unsigned long long)st.events,
+	       (unsigned long long)st.matched, stored, stored == 1 ? "" : "s",
+	       st.done ? "; caught up" : "; more to read: run it again");
+	if (st.undecodable)
+		fprintf(stderr, "koban: ti hunt: %llu events could not be decoded (see the log)\n",
+			(unsigned long long)st.undecodable);
+	return 0;
+}
+
 /* ---- dispatch ---- */
 
 static void verb_args(int which, struct ti_opts *op, struct cli_args *a,
@@ -633,12 +729,12 @@ static void verb_args(int which, struct ti_opts *op, struct cli_args *a,
 	static const char *const file_name[] = { "FILE" }, *const value_name[] = { "VALUE" },
 			  *const feed_name[] = { "NAME" };
 	static const char *const cmds[N_VERBS] = { "ti import", "ti list", "ti remove",
-						   "ti lookup", "ti feeds", "ti fetch" };
+						   "ti lookup", "ti feeds", "ti fetch", "ti hunt" };
 
 	a->cmd = cmds[which];
 	a->min_pos = which == IMPORT || which == LOOKUP;
 	a->max_pos = which == REMOVE || which == FETCH ? REMOVE_VALUES_MAX :
-		     which == LIST || which == FEEDS ? 0 : 1;
+		     which == LIST || which == FEEDS || which == HUNT ? 0 : 1;
 	a->pos_names = which == IMPORT ? file_name : which == FETCH ? feed_name : value_name;
 	a->opts = opts[which];
 	a->n_opts = n_opts[which];
@@ -661,11 +757,13 @@ int cmd_ti(int argc, char **argv)
 	const struct cli_option lookup_opts[] = { CLI_VALUE("tenant", &op.tenant),
 						  CLI_FLAG("json", &op.json) };
 	const struct cli_option feeds_opts[] = { CLI_FLAG("json", &op.json) };
+	const struct cli_option hunt_opts[] = { CLI_VALUE("days", &op.days),
+						CLI_VALUE("tenant", &op.tenant) };
 	const struct cli_option *opts[N_VERBS] = { import_opts, list_opts, remove_opts,
-						   lookup_opts, feeds_opts, NULL };
+						   lookup_opts, feeds_opts, NULL, hunt_opts };
 	const size_t n_opts[N_VERBS] = { ARRAY_SIZE(import_opts), ARRAY_SIZE(list_opts),
 					 ARRAY_SIZE(remove_opts), ARRAY_SIZE(lookup_opts),
-					 ARRAY_SIZE(feeds_opts), 0 };
+					 ARRAY_SIZE(feeds_opts), 0, ARRAY_SIZE(hunt_opts) };
 	struct cli_args a = { 0 };
 	struct meta *m = NULL;
 	struct err e = ERR_INIT;
@@ -688,6 +786,8 @@ int cmd_ti(int argc, char **argv)
 		rc = ti_import(&c, &op, &e);
 	else if (which == FETCH)
 		rc = ti_fetch(&c, &op, &e);
+	else if (which == HUNT)
+		rc = ti_hunt(&c, &op, &e);
 	else if ((rc = meta_open(&m, c.data_dir, &e)) < 0)
 		rc = cli_fail(&e);
 	else if (which == LIST)
@@ -705,10 +805,11 @@ int cmd_ti(int argc, char **argv)
 
 /* ---- the matcher of ingest and rule test ---- */
 
-int cli_ti_matcher(struct meta *m, struct alert_sink *alerts, struct ti_snapshot **snap,
-		   struct timatch **t, struct err *e)
+int cli_ti_matcher(const struct config *c, struct meta *m, struct alert_sink *alerts,
+		   struct ti_snapshot **snap, struct timatch **t, struct err *e)
 {
-	struct timatch_config tc = { .workers = 1, .alerts = alerts };
+	struct timatch_config tc = { .workers = 1, .alerts = alerts,
+				     .dedupe_window_ns = (int64_t)c->ti_dedupe_window * NS_PER_SEC };
 	int rc;
 
 	*t = NULL;

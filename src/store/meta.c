@@ -188,6 +188,22 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (feed, event, type, value)) WITHOUT ROWID;"
 	"CREATE INDEX ti_feed_values_value ON ti_feed_values(feed, type, value);",
 	/*
+	 * 11: retro-hunt progress per tenant (enrich/retrohunt.h): the indicators with id <=
+	 * watermark were searched for in the tenant's events; batch_end > 0: those in
+	 * (watermark, batch_end] are being searched, the events before cursor_ns still to
+	 * read. SQLite gives a new row max(id) + 1, so once the highest rows are deleted an id
+	 * can come again: the trigger lowers a watermark (and restarts a batch) it falls under.
+	 */
+	"CREATE TABLE retrohunt ("
+	"  tenant_id INTEGER PRIMARY KEY REFERENCES tenants(id) ON DELETE CASCADE,"
+	"  watermark INTEGER NOT NULL,"
+	"  batch_end INTEGER NOT NULL,"
+	"  batch_now_ns INTEGER NOT NULL,"
+	"  cursor_ns INTEGER NOT NULL);"
+	"CREATE TRIGGER retrohunt_reused_id AFTER INSERT ON indicators BEGIN"
+	"  UPDATE retrohunt SET watermark = MIN(watermark, NEW.id - 1), batch_end = 0"
+	"  WHERE watermark >= NEW.id OR batch_end >= NEW.id; END;",
+	/*
 	 * 13 (timatch): the indicators' generation, bumped in the transaction of every change
 	 * of the table, so that serve rebuilds its in-memory snapshot when it moves.
 	 */
@@ -1932,37 +1948,38 @@ static int indicator_stmt(struct meta *m, const char *sql, const struct meta_ind
 	return 0;
 }
 
-int meta_indicator_list(struct meta *m, const struct meta_indicator_filter *f,
-			void (*fn)(void *ctx, const struct meta_indicator *ind), void *ctx,
-			struct err *e)
+/* The row of a statement selecting INDICATOR_COLUMNS; its strings valid until the next step. */
+#define INDICATOR_COLUMNS "i.id, i.source, t.name, i.type, i.value, i.confidence," \
+	" i.first_seen_ns, i.last_seen_ns, i.expires_ns, i.tags, i.description, i.ref, i.imports"
+static struct meta_indicator indicator_row(sqlite3_stmt *st)
 {
-	sqlite3_stmt *st = NULL;
-	int rc, step;
+	return (struct meta_indicator){
+		.id = sqlite3_column_int64(st, 0),
+		.source = column_text(st, 1),
+		.tenant = column_text(st, 2),
+		.type = column_text(st, 3),
+		.value = column_text(st, 4),
+		.confidence = sqlite3_column_type(st, 5) == SQLITE_NULL ? -1
+						: sqlite3_column_int(st, 5),
+		.first_seen_ns = sqlite3_column_int64(st, 6),
+		.last_seen_ns = sqlite3_column_int64(st, 7),
+		.expires_ns = sqlite3_column_int64(st, 8),
+		.tags = column_text(st, 9),
+		.description = column_text(st, 10),
+		.ref = column_text(st, 11),
+		.imports = sqlite3_column_int64(st, 12),
+	};
+}
 
-	rc = indicator_stmt(m, "SELECT i.id, i.source, t.name, i.type, i.value, i.confidence,"
-			    " i.first_seen_ns, i.last_seen_ns, i.expires_ns, i.tags, i.description,"
-			    " i.ref, i.imports FROM indicators i LEFT JOIN tenants t"
-			    " ON t.id = i.tenant_id", f, f->scope == META_TI_EVERY ? "" :
-			    " ORDER BY i.type, i.value, t.name, i.source", &st, e);
-	if (rc < 0)
-		return rc;
+/* Calls fn with each row of st that passes meta_indicator_check (the others logged), then finalizes st. */
+static int indicator_rows(struct meta *m, sqlite3_stmt *st,
+			  void (*fn)(void *ctx, const struct meta_indicator *ind), void *ctx,
+			  struct err *e)
+{
+	int rc = 0, step;
+
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		struct meta_indicator ind = {
-			.id = sqlite3_column_int64(st, 0),
-			.source = column_text(st, 1),
-			.tenant = column_text(st, 2),
-			.type = column_text(st, 3),
-			.value = column_text(st, 4),
-			.confidence = sqlite3_column_type(st, 5) == SQLITE_NULL ? -1
-							: sqlite3_column_int(st, 5),
-			.first_seen_ns = sqlite3_column_int64(st, 6),
-			.last_seen_ns = sqlite3_column_int64(st, 7),
-			.expires_ns = sqlite3_column_int64(st, 8),
-			.tags = column_text(st, 9),
-			.description = column_text(st, 10),
-			.ref = column_text(st, 11),
-			.imports = sqlite3_column_int64(st, 12),
-		};
+		struct meta_indicator ind = indicator_row(st);
 		struct err why = ERR_INIT;
 
 		if (meta_indicator_check(&ind, &why) < 0) {
@@ -1976,6 +1993,21 @@ int meta_indicator_list(struct meta *m, const struct meta_indicator_filter *f,
 		rc = db_fail(m, e);
 	sqlite3_finalize(st);
 	return rc;
+}
+
+int meta_indicator_list(struct meta *m, const struct meta_indicator_filter *f,
+			void (*fn)(void *ctx, const struct meta_indicator *ind), void *ctx,
+			struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = indicator_stmt(m, "SELECT " INDICATOR_COLUMNS " FROM indicators i LEFT JOIN tenants t"
+			    " ON t.id = i.tenant_id", f, f->scope == META_TI_EVERY ? "" :
+			    " ORDER BY i.type, i.value, t.name, i.source", &st, e);
+	if (rc < 0)
+		return rc;
+	return indicator_rows(m, st, fn, ctx, e);
 }
 
 int meta_indicator_remove(struct meta *m, const struct meta_indicator_filter *f,
@@ -2624,4 +2656,114 @@ int meta_asset_list(struct meta *m, const char *tenant,
 		      &rows, e);
 	sqlite3_finalize(st);
 	return rc;
+}
+
+/* ---- retro-hunt ---- */
+
+int meta_retrohunt_get(struct meta *m, const char *tenant, struct meta_retrohunt *out,
+		       struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t tid;
+	int rc;
+
+	*out = (struct meta_retrohunt){ 0 };
+	if ((rc = tenant_id(m, tenant, &tid, e)) < 0 ||
+	    (rc = prepare(m, "SELECT watermark, batch_end, batch_now_ns, cursor_ns FROM retrohunt"
+			  " WHERE tenant_id = ?1", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, tid);
+	switch (sqlite3_step(st)) {
+	case SQLITE_ROW:
+		out->watermark = sqlite3_column_int64(st, 0);
+		out->batch_end = sqlite3_column_int64(st, 1);
+		out->batch_now_ns = sqlite3_column_int64(st, 2);
+		out->cursor_ns = sqlite3_column_int64(st, 3);
+		break;
+	case SQLITE_DONE:
+		break;
+	default:
+		rc = db_fail(m, e);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Binds ?1 tenant id, ?2-?5 the fresh state, ?6-?9 the old one. */
+static void bind_retrohunt_swap(sqlite3_stmt *st, int64_t tid, const struct meta_retrohunt *old,
+				const struct meta_retrohunt *fresh)
+{
+	const int64_t v[] = { tid, fresh->watermark, fresh->batch_end, fresh->batch_now_ns,
+			      fresh->cursor_ns, old->watermark, old->batch_end, old->batch_now_ns,
+			      old->cursor_ns };
+
+	for (int i = 0; i < (int)ARRAY_SIZE(v); i++)
+		sqlite3_bind_int64(st, i + 1, v[i]);
+}
+
+/* Runs sql (bound as above); *swapped when it changed one row. */
+static int retrohunt_swap_step(struct meta *m, const char *sql, int64_t tid,
+			       const struct meta_retrohunt *old,
+			       const struct meta_retrohunt *fresh, bool *swapped, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = prepare(m, sql, &st, e)) < 0)
+		return rc;
+	bind_retrohunt_swap(st, tid, old, fresh);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	else
+		*swapped = sqlite3_changes(m->db) == 1;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_retrohunt_swap(struct meta *m, const char *tenant, const struct meta_retrohunt *old,
+			const struct meta_retrohunt *fresh, bool *swapped, struct err *e)
+{
+	int64_t tid;
+	int rc;
+
+	*swapped = false;
+	if (fresh->watermark < 0 || fresh->batch_end < 0 ||
+	    (fresh->batch_end && fresh->batch_end <= fresh->watermark))
+		return err_set(e, -EINVAL, "retro-hunt state: expected 0 <= watermark < batch_end "
+			       "or batch_end 0, got %lld and %lld", (long long)fresh->watermark,
+			       (long long)fresh->batch_end);
+	if ((rc = tenant_id(m, tenant, &tid, e)) < 0)
+		return rc;
+	/* a tenant without a row reads as all zeros: the insert is the swap from zeros */
+	rc = retrohunt_swap_step(m, "INSERT INTO retrohunt (tenant_id, watermark, batch_end,"
+				 " batch_now_ns, cursor_ns) SELECT ?1, ?2, ?3, ?4, ?5 WHERE ?6 = 0"
+				 " AND ?7 = 0 AND ?8 = 0 AND ?9 = 0 ON CONFLICT (tenant_id) DO NOTHING",
+				 tid, old, fresh, swapped, e);
+	if (rc < 0 || *swapped)
+		return rc;
+	return retrohunt_swap_step(m, "UPDATE retrohunt SET watermark = ?2, batch_end = ?3,"
+				   " batch_now_ns = ?4, cursor_ns = ?5 WHERE tenant_id = ?1 AND"
+				   " watermark = ?6 AND batch_end = ?7 AND batch_now_ns = ?8 AND"
+				   " cursor_ns = ?9", tid, old, fresh, swapped, e);
+}
+
+int meta_retrohunt_indicators(struct meta *m, const char *tenant, int64_t after, int64_t upto,
+			      int64_t limit, void (*fn)(void *ctx, const struct meta_indicator *ind),
+			      void *ctx, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t tid;
+	int rc;
+
+	if ((rc = tenant_id(m, tenant, &tid, e)) < 0 ||
+	    (rc = prepare(m, "SELECT " INDICATOR_COLUMNS " FROM indicators i LEFT JOIN tenants t"
+			  " ON t.id = i.tenant_id WHERE i.id > ?2 AND (?3 = 0 OR i.id <= ?3) AND"
+			  " (i.tenant_id IS NULL OR i.tenant_id = ?1) ORDER BY i.id LIMIT ?4",
+			  &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, tid);
+	sqlite3_bind_int64(st, 2, after);
+	sqlite3_bind_int64(st, 3, upto);
+	sqlite3_bind_int64(st, 4, limit);
+	return indicator_rows(m, st, fn, ctx, e);
 }

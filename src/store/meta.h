@@ -493,4 +493,36 @@ int meta_asset_list(struct meta *m, const char *tenant,
  */
 int meta_indicator_generation(struct meta *m, int64_t *gen, struct err *e);
 
+/*
+ * Retro-hunt (enrich/retrohunt.h): per tenant, how far the search of its stored events for
+ * newly added indicators has come. The indicators with id <= watermark were searched for;
+ * batch_end > 0: those in (watermark, batch_end] are being searched, as of batch_now_ns,
+ * and the events before cursor_ns are still to be read. A tenant never hunted reads as all
+ * zeros. Removing a tenant removes its row. When an indicator gets an id at or under a
+ * tenant's watermark or batch_end (SQLite reuses the ids of the highest rows once they are
+ * deleted), the watermark is lowered under it and the batch restarted.
+ */
+struct meta_retrohunt {
+	int64_t watermark;
+	int64_t batch_end;          /* 0: no batch */
+	int64_t batch_now_ns;
+	int64_t cursor_ns;
+};
+
+int meta_retrohunt_get(struct meta *m, const char *tenant, struct meta_retrohunt *out,
+		       struct err *e);
+/*
+ * Stores fresh only if the tenant's state is still old (*swapped says whether it was), so
+ * two hunters (serve's thread and `koban ti hunt`) never move each other's progress back.
+ */
+int meta_retrohunt_swap(struct meta *m, const char *tenant, const struct meta_retrohunt *old,
+			const struct meta_retrohunt *fresh, bool *swapped, struct err *e);
+/*
+ * The indicators that apply to tenant (global and its own, never another tenant's) with
+ * after < id <= upto (upto 0: no bound), by id, at most limit.
+ */
+int meta_retrohunt_indicators(struct meta *m, const char *tenant, int64_t after, int64_t upto,
+			      int64_t limit, void (*fn)(void *ctx, const struct meta_indicator *ind),
+			      void *ctx, struct err *e);
+
 #endif
