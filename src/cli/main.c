@@ -47,6 +47,7 @@ static const struct command commands[] = {
 	{ "rule", cmd_rule, "check, test or list Sigma detection rules (docs/detection.md)" },
 	{ "alert", cmd_alert, "list, show or add a tenant's alerts (docs/detection.md)" },
 	{ "ti", cmd_ti, "import, list, remove or look up threat-intel indicators" },
+	{ "edl", cmd_edl, "show External Dynamic Lists, edit a tenant's allow-list" },
 	{ "help", cmd_help, "describe a command: koban help [COMMAND [SUB-COMMAND]]" },
 	{ "version", cmd_version, "print the version" },
 };
