@@ -2624,9 +2624,9 @@ static const struct key top_keys[] = {
 	{ .name = "pollers", .parse = parse_pollers, .same = pollers_same, .show = pollers_show,
 	  .keep = keep_pollers },
 	SECTION_KEY("detect", parse_section, detect_keys),
-	SECTION_KEY("edl", parse_section, edl_keys),
 	{ .name = "logsources", .parse = parse_logsources, .live = true, .same = logsources_same,
 	  .show = logsources_show },
+	SECTION_KEY("edl", parse_section, edl_keys),
 };
 static const struct section top_section = { top_keys, ARRAY_SIZE(top_keys) };
 

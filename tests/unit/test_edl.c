@@ -5,6 +5,7 @@
  * the cap's order, the cache and its rebuilds, EDL tokens, allocation failures.
  */
 #include "respond/edl.h"
+#include "core/config.h"
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
@@ -455,6 +456,63 @@ static void test_config_checks(void)
 	CHECK_INT(edl_type_parse("hash", &t), -EINVAL);
 }
 
+/* The edl: section of the configuration (core/config.c): values, defaults, errors, reload. */
+static void test_config_section(void)
+{
+	static const char good[] =
+		"edl:\n"
+		"  lists:\n"
+		"    block-ips: { type: ip, sources: [\"*\"], min_confidence: 60 }\n"
+		"    doms: { type: domain, sources: feed1, max_entries: 10,\n"
+		"            include_global: false }\n"
+		"  allow: [192.0.2.53, resolver.example]\n";
+	static const char other[] = "edl:\n  lists:\n    urls: { type: url }\n";
+	static const char *const bad[][2] = {
+		{ "edl:\n  lists:\n    x: { type: hash }\n",
+		  "t.yaml:3: edl.lists.x.type: expected ip, domain or url, got 'hash'" },
+		{ "edl:\n  lists:\n    x: { sources: [a] }\n",
+		  "t.yaml:3: 'edl.lists.x' is missing the required key 'type'" },
+		{ "edl:\n  lists:\n    x: { type: ip, min_confidence: 101 }\n",
+		  "t.yaml:3: edl.lists.x.min_confidence: expected an integer from 0 to 100, "
+		  "got '101'" },
+		{ "edl:\n  lists:\n    ../x: { type: ip }\n", NULL },
+		{ "edl:\n  lists:\n    x: { type: ip }\n    x: { type: url }\n", NULL },
+	};
+	struct config c, next;
+	struct err e = ERR_INIT;
+
+	CHECK_INT(config_load_mem(&c, good, strlen(good), "t.yaml", &e), 0);
+	CHECK_INT(c.n_edl_lists, 2);
+	CHECK_STR(c.edl_lists[0].name, "block-ips");
+	CHECK_INT(c.edl_lists[0].type, CONFIG_EDL_IP);
+	CHECK_INT(c.edl_lists[0].min_confidence, 60);
+	CHECK_INT(c.edl_lists[0].max_entries, 50000);
+	CHECK_INT(c.edl_lists[0].include_global, 1);
+	CHECK_INT(c.edl_lists[0].n_sources, 1);
+	CHECK_STR(c.edl_lists[1].sources[0], "feed1");
+	CHECK_INT(c.edl_lists[1].max_entries, 10);
+	CHECK_INT(c.edl_lists[1].include_global, 0);
+	CHECK_STR(config_edl_type_name(c.edl_lists[1].type), "domain");
+	CHECK_INT(c.n_edl_allow, 2);
+	CHECK_STR(c.edl_allow[1], "resolver.example");
+	/* a reload keeps the served lists until a restart */
+	CHECK_INT(config_load_mem(&next, other, strlen(other), "t.yaml", &e), 0);
+	CHECK(config_diff(&c, &next, NULL, NULL) >= 2);
+	CHECK_INT(config_keep_restart_keys(&next, &c, &e), 0);
+	CHECK_INT(next.n_edl_lists, 2);
+	CHECK_STR(next.edl_lists[1].name, "doms");
+	CHECK_STR(next.edl_lists[1].sources[0], "feed1");
+	CHECK_INT(next.n_edl_allow, 2);
+	CHECK_INT(config_diff(&c, &next, NULL, NULL), 0);
+	config_release(&next);
+	config_release(&c);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		CHECK_INT(config_load_mem(&c, bad[i][0], strlen(bad[i][0]), "t.yaml", &e), -EINVAL);
+		if (bad[i][1])
+			CHECK_STR(e.msg, bad[i][1]);
+	}
+}
+
 static void test_alloc_failures(void)
 {
 	struct meta *m = open_ab();
@@ -503,6 +561,7 @@ int main(void)
 	T_RUN(test_allow_store);
 	T_RUN(test_tokens);
 	T_RUN(test_config_checks);
+	T_RUN(test_config_section);
 	T_RUN(test_alloc_failures);
 	return t_done();
 }
