@@ -385,6 +385,7 @@ struct row_sink {
 		void (*alert)(void *ctx, const struct meta_alert *a);
 		void (*policy)(void *ctx, const struct meta_rule_policy *p);
 		void (*history)(void *ctx, const struct meta_rule_history *h);
+		void (*edl_allow)(void *ctx, const struct meta_edl_allow *a);
 	} fn;
 	void *ctx;
 	const char *tenant; /* the tenant the query named, for rows that do not select it */
@@ -2115,41 +2116,45 @@ int meta_edl_allow_remove(struct meta *m, const char *tenant, const char *type,
 	return rc;
 }
 
+/* A row of the tenant's allow-list to to->fn.edl_allow (each_row's reader). */
+static int read_edl_allow(struct meta *m, sqlite3_stmt *st, const struct row_sink *to,
+			  struct err *e)
+{
+	struct meta_edl_allow a = {
+		.tenant = to->tenant,
+		.type = column_text(st, 0),
+		.value = column_text(st, 1),
+		.created_ns = sqlite3_column_int64(st, 2),
+	};
+	struct err bad = ERR_INIT;
+
+	if (!a.type || !a.value)
+		return err_set(e, -ENOMEM, "out of memory reading the allow-list");
+	if (check_edl_allow(a.type, a.value, &bad) < 0) {
+		log_warn("%s: allow-list row of tenant %s skipped: %s", m->path, ESC(to->tenant),
+			 bad.msg);
+		return 0;
+	}
+	to->fn.edl_allow(to->ctx, &a);
+	return 1;
+}
+
 int meta_edl_allow_list(struct meta *m, const char *tenant,
 			void (*fn)(void *ctx, const struct meta_edl_allow *a), void *ctx,
 			struct err *e)
 {
 	sqlite3_stmt *st = NULL;
 	int64_t tid = 0;
-	int rc, step;
+	int rc, rows;
 
 	if ((rc = tenant_id(m, tenant, &tid, e)) < 0 ||
 	    (rc = prepare(m, "SELECT type, value, created_ns FROM edl_allow WHERE tenant_id = ?1"
 			     " ORDER BY type, value", &st, e)) < 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, tid);
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		struct meta_edl_allow a = {
-			.tenant = tenant,
-			.type = column_text(st, 0),
-			.value = column_text(st, 1),
-			.created_ns = sqlite3_column_int64(st, 2),
-		};
-		struct err bad = ERR_INIT;
-
-		if (!a.type || !a.value) {
-			rc = err_set(e, -ENOMEM, "out of memory reading the allow-list");
-			break;
-		}
-		if (check_edl_allow(a.type, a.value, &bad) < 0) {
-			log_warn("%s: allow-list row of tenant %s skipped: %s", m->path, ESC(tenant),
-				 bad.msg);
-			continue;
-		}
-		fn(ctx, &a);
-	}
-	if (rc == 0 && step != SQLITE_DONE)
-		rc = db_fail(m, e);
+	rc = each_row(m, st, read_edl_allow,
+		      &(struct row_sink){ .fn.edl_allow = fn, .ctx = ctx, .tenant = tenant }, &rows,
+		      e);
 	sqlite3_finalize(st);
 	return rc;
 }
