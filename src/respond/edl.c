@@ -27,12 +27,6 @@ static const char *const type_names[] = { "ip", "domain", "url" };
 static const char *const drop_names[EDL_DROPS] = { "allow", "allow_overlap", "cap",
 						   "unsupported" };
 
-/* A configured allow-list value: its ti type and canonical form. */
-struct allow_value {
-	const char *type;
-	char *value;
-};
-
 /* One cached list of one tenant. */
 struct edl_entry {
 	char tenant[EDL_TENANT_MAX];
@@ -46,12 +40,15 @@ struct edl_entry {
 	uint64_t dropped_total[EDL_DROPS]; /* every build's, for the metric */
 };
 
+struct edl_global;
+
 struct edl {
 	struct edl_list_config *lists;
 	size_t n_lists;
-	struct allow_value *allow;
-	size_t n_allow;
-	pthread_mutex_t lock;          /* entries and everything they hold */
+	struct edl_global *globals;    /* by list: its global part, shared by the tenants */
+	struct allow_set *allow;       /* edl.allow, sealed */
+	struct arena allow_arena;      /* its strings */
+	pthread_mutex_t lock;          /* entries, globals and everything they hold */
 	struct edl_entry *entries;
 	size_t n_entries;
 	bool metrics;
@@ -320,7 +317,7 @@ static enum verdict check_url(const struct allow_set *a, const char *url, const 
 	return check_domain(a, host, strlen(host)) == ALLOWED ? ALLOWED : LISTED;
 }
 
-/* ---- one build ---- */
+/* ---- candidates: the indicators of one scope a list may carry ---- */
 
 /* An indicator that may be listed: its line (without '\n') and what orders the cap. */
 struct cand {
@@ -330,16 +327,16 @@ struct cand {
 	int64_t last_seen_ns;
 };
 
-struct build {
+/* One read of koban.db: the candidates of one scope, merged, sorted by line. */
+struct cands {
 	const struct edl_list_config *cfg;
-	const char *tenant;
 	int64_t now_ns;
-	struct arena arena;
-	struct cand *cands;
-	size_t n_cands, cap_cands;
-	int64_t next_expiry_ns;
-	uint64_t dropped[EDL_DROPS];
-	int rc;                 /* the first error of the indicator callback */
+	struct arena *arena;    /* the lines and values */
+	struct cand *v;
+	size_t n, cap;
+	int64_t next_expiry_ns; /* the earliest expiry of an indicator read; 0: none */
+	uint64_t unsupported;   /* values PAN-OS cannot take */
+	int rc;                 /* the first error of the callback */
 };
 
 static bool source_chosen(const struct edl_list_config *c, const char *source)
@@ -383,36 +380,34 @@ static const char *line_of(enum edl_type type, const char *value)
 
 static void take_indicator(void *ctx, const struct meta_indicator *ind)
 {
-	struct build *b = ctx;
+	struct cands *c = ctx;
 	const char *line;
-	struct cand *c;
+	struct cand *to;
 	int conf = ind->confidence < 0 ? EDL_UNKNOWN_CONFIDENCE : ind->confidence;
 
-	if (b->rc < 0 || !source_chosen(b->cfg, ind->source))
+	if (c->rc < 0 || !source_chosen(c->cfg, ind->source))
 		return;
-	if (ind->expires_ns && ind->expires_ns <= b->now_ns)
+	if (ind->expires_ns && ind->expires_ns <= c->now_ns)
 		return;
-	if (conf < b->cfg->min_confidence)
+	if (conf < c->cfg->min_confidence)
 		return;
-	if (ind->expires_ns && (!b->next_expiry_ns || ind->expires_ns < b->next_expiry_ns))
-		b->next_expiry_ns = ind->expires_ns;
-	if (!(line = line_of(b->cfg->type, ind->value))) {
-		b->dropped[EDL_DROP_UNSUPPORTED]++;
-		return;
-	}
-	if ((b->rc = grow((void **)&b->cands, &b->cap_cands, b->n_cands, sizeof(*b->cands),
-			  EDL_CANDIDATES_MAX)) < 0)
-		return;
-	c = &b->cands[b->n_cands];
-	c->value = arena_strndup(&b->arena, ind->value, strlen(ind->value));
-	if (!c->value) {
-		b->rc = -ENOMEM;
+	if (ind->expires_ns && (!c->next_expiry_ns || ind->expires_ns < c->next_expiry_ns))
+		c->next_expiry_ns = ind->expires_ns;
+	if (!(line = line_of(c->cfg->type, ind->value))) {
+		c->unsupported++;
 		return;
 	}
-	c->line = c->value + (line - ind->value);
-	c->confidence = conf;
-	c->last_seen_ns = ind->last_seen_ns;
-	b->n_cands++;
+	if ((c->rc = grow((void **)&c->v, &c->cap, c->n, sizeof(*c->v), EDL_CANDIDATES_MAX)) < 0)
+		return;
+	to = &c->v[c->n];
+	if (!(to->value = arena_strndup(c->arena, ind->value, strlen(ind->value)))) {
+		c->rc = -ENOMEM;
+		return;
+	}
+	to->line = to->value + (line - ind->value);
+	to->confidence = conf;
+	to->last_seen_ns = ind->last_seen_ns;
+	c->n++;
 }
 
 static int cmp_line(const void *x, const void *y)
@@ -432,26 +427,43 @@ static int cmp_keep(const void *x, const void *y)
 	return strcmp(a->line, b->line);
 }
 
-/* One line per value (several sources may list it): the highest confidence, latest seen. */
-static void merge_same(struct build *b)
+static int cmp_keep_ptr(const void *x, const void *y)
+{
+	return cmp_keep(*(const struct cand *const *)x, *(const struct cand *const *)y);
+}
+
+/* Takes a (previous) candidate's confidence and last seen if higher: one line, two sources. */
+static void merge_into(struct cand *to, const struct cand *from)
+{
+	if (from->confidence > to->confidence)
+		to->confidence = from->confidence;
+	if (from->last_seen_ns > to->last_seen_ns)
+		to->last_seen_ns = from->last_seen_ns;
+}
+
+/* Reads f's indicators into c: one candidate per line, sorted by line. */
+static int read_cands(struct meta *m, const struct meta_indicator_filter *f, struct cands *c,
+		      const char *tenant, struct err *e)
 {
 	size_t out = 0;
+	int rc = meta_indicator_list(m, f, take_indicator, c, e);
 
-	if (b->n_cands)
-		qsort(b->cands, b->n_cands, sizeof(*b->cands), cmp_line);
-	for (size_t i = 0; i < b->n_cands; i++) {
-		struct cand *c = &b->cands[i], *prev = out ? &b->cands[out - 1] : NULL;
-
-		if (prev && !strcmp(prev->line, c->line)) {
-			if (c->confidence > prev->confidence)
-				prev->confidence = c->confidence;
-			if (c->last_seen_ns > prev->last_seen_ns)
-				prev->last_seen_ns = c->last_seen_ns;
+	if (rc < 0)
+		return rc;
+	if (c->rc < 0)
+		return err_set(e, c->rc, "tenant %s list %s: %s", tenant, c->cfg->name,
+			       c->rc == -ENOSPC ? "too many indicators" : strerror(-c->rc));
+	if (c->n)
+		qsort(c->v, c->n, sizeof(*c->v), cmp_line);
+	for (size_t i = 0; i < c->n; i++) {
+		if (out && !strcmp(c->v[out - 1].line, c->v[i].line)) {
+			merge_into(&c->v[out - 1], &c->v[i]);
 			continue;
 		}
-		b->cands[out++] = *c;
+		c->v[out++] = c->v[i];
 	}
-	b->n_cands = out;
+	c->n = out;
+	return 0;
 }
 
 static enum verdict verdict_of(const struct allow_set *a, enum edl_type type,
@@ -459,6 +471,8 @@ static enum verdict verdict_of(const struct allow_set *a, enum edl_type type,
 {
 	struct ip_range r;
 
+	if (!a->n_ranges && !a->n_domains && !a->n_urls)
+		return LISTED;
 	switch (type) {
 	case EDL_IP:
 		return parse_range(c->value, &r) ? check_range(a, &r) : LISTED;
@@ -470,39 +484,194 @@ static enum verdict verdict_of(const struct allow_set *a, enum edl_type type,
 	return LISTED;
 }
 
-/* Drops the allowed entries (the overlapping ones named in the log). */
-static void apply_allow(struct build *b, const struct allow_set *a)
+/* ---- the global part of a list, shared by every tenant for one generation ---- */
+
+/* What a global candidate is in one tenant's build. */
+enum { FREE, SHADOWED /* the tenant lists it too: its own entry stands */, DROPPED, KEPT };
+
+struct edl_global {
+	bool built;
+	int64_t generation;         /* meta_edl_generation() when read */
+	int64_t next_expiry_ns;
+	struct arena arena;
+	struct cand *by_line;       /* merged, sorted by line */
+	size_t n;
+	const struct cand **by_keep; /* the same, the first kept first */
+	uint8_t *verdict;           /* enum verdict of edl.allow, for each of by_line */
+	uint64_t unsupported;
+};
+
+static void global_release(struct edl_global *g)
 {
-	size_t out = 0;
-
-	for (size_t i = 0; i < b->n_cands; i++) {
-		enum verdict v = verdict_of(a, b->cfg->type, &b->cands[i]);
-
-		if (v == LISTED) {
-			b->cands[out++] = b->cands[i];
-			continue;
-		}
-		if (v == ALLOWED) {
-			b->dropped[EDL_DROP_ALLOW]++;
-			continue;
-		}
-		if (++b->dropped[EDL_DROP_ALLOW_OVERLAP] <= EDL_OVERLAP_LOGGED)
-			log_warn("tenant %s list %s: %s not listed: it covers an allowed value",
-				 b->tenant, b->cfg->name, b->cands[i].line);
-	}
-	b->n_cands = out;
+	arena_release(&g->arena); /* also one never initialised: zeroed, empty */
+	mem_free(g->by_line);
+	mem_free(g->by_keep);
+	mem_free(g->verdict);
+	memset(g, 0, sizeof(*g));
 }
 
-/* Past max_entries: the lowest confidence, then the oldest, go; the rest sorted by line. */
-static void apply_cap(struct build *b)
+/* The global part of list li, read again when koban.db changed or an entry expired. */
+static int global_get(struct edl *d, struct meta *m, size_t li, int64_t generation,
+		      int64_t now_ns, struct edl_global **out, struct err *e)
 {
-	size_t max = b->cfg->max_entries ? b->cfg->max_entries : EDL_MAX_ENTRIES_DEFAULT;
+	struct edl_global *g = &d->globals[li];
+	const struct edl_list_config *cfg = &d->lists[li];
+	const struct meta_indicator_filter f = { .scope = META_TI_GLOBAL,
+						 .type = edl_type_name(cfg->type) };
+	struct cands c = { .cfg = cfg, .now_ns = now_ns, .arena = &g->arena };
+	int rc;
 
-	if (b->n_cands > max) {
-		qsort(b->cands, b->n_cands, sizeof(*b->cands), cmp_keep);
-		b->dropped[EDL_DROP_CAP] += b->n_cands - max;
-		b->n_cands = max;
-		qsort(b->cands, b->n_cands, sizeof(*b->cands), cmp_line);
+	*out = g;
+	if (g->built && g->generation == generation &&
+	    (!g->next_expiry_ns || now_ns < g->next_expiry_ns))
+		return 0;
+	global_release(g);
+	arena_init(&g->arena, 1u << 20, EDL_ARENA_MAX);
+	rc = read_cands(m, &f, &c, "(global)", e);
+	g->by_line = c.v; /* freed by global_release, also on a failure */
+	g->n = c.n;
+	if (rc == 0 && g->n && (!(g->by_keep = mem_calloc(g->n, sizeof(*g->by_keep))) ||
+				!(g->verdict = mem_calloc(g->n, sizeof(*g->verdict)))))
+		rc = err_set(e, -ENOMEM, "list %s: out of memory", cfg->name);
+	if (rc < 0) {
+		global_release(g);
+		return rc;
+	}
+	for (size_t i = 0; i < g->n; i++) {
+		g->by_keep[i] = &g->by_line[i];
+		g->verdict[i] = (uint8_t)verdict_of(d->allow, cfg->type, &g->by_line[i]);
+	}
+	if (g->n)
+		qsort(g->by_keep, g->n, sizeof(*g->by_keep), cmp_keep_ptr);
+	g->unsupported = c.unsupported;
+	g->next_expiry_ns = c.next_expiry_ns;
+	g->generation = generation;
+	g->built = true;
+	return 0;
+}
+
+/* ---- one tenant's build ---- */
+
+struct build {
+	const struct edl_list_config *cfg;
+	const char *tenant;
+	const struct edl_global *g;  /* NULL: the tenant's own indicators only */
+	uint8_t *state;              /* by global candidate: FREE, SHADOWED, DROPPED, KEPT */
+	struct cands own;            /* the tenant's own candidates */
+	size_t own_kept;             /* own.v[0..own_kept) are listed (after pick()) */
+	size_t entries;
+	uint64_t dropped[EDL_DROPS];
+};
+
+/* Counts a drop by the allow-list; an entry covering an allowed value is named. */
+static void drop(struct build *b, enum verdict v, const struct cand *c)
+{
+	if (v == ALLOWED) {
+		b->dropped[EDL_DROP_ALLOW]++;
+		return;
+	}
+	if (++b->dropped[EDL_DROP_ALLOW_OVERLAP] <= EDL_OVERLAP_LOGGED)
+		log_warn("tenant %s list %s: %s not listed: it covers an allowed value", b->tenant,
+			 b->cfg->name, c->line);
+}
+
+/* The global line of c, or -1. */
+static ssize_t global_find(const struct edl_global *g, const struct cand *c)
+{
+	size_t lo = 0, hi = g->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int cmp = strcmp(g->by_line[mid].line, c->line);
+
+		if (!cmp)
+			return (ssize_t)mid;
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+/*
+ * One entry per line: a global line the tenant lists too stands as the tenant's entry,
+ * with the higher confidence and later last seen of the two. Then the allow-lists (edl.allow
+ * and the tenant's) drop what they cover, global and own.
+ */
+static void apply_allow(struct build *b, const struct edl *d, const struct allow_set *tenant)
+{
+	const struct edl_global *g = b->g;
+	size_t out = 0;
+
+	for (size_t i = 0; g && i < b->own.n; i++) {
+		ssize_t at = global_find(g, &b->own.v[i]);
+
+		if (at >= 0) {
+			merge_into(&b->own.v[i], &g->by_line[at]);
+			b->state[at] = SHADOWED;
+		}
+	}
+	for (size_t i = 0; g && i < g->n; i++) {
+		enum verdict v = (enum verdict)g->verdict[i];
+
+		if (b->state[i] != FREE)
+			continue;
+		if (v == LISTED)
+			v = verdict_of(tenant, b->cfg->type, &g->by_line[i]);
+		if (v != LISTED) {
+			b->state[i] = DROPPED;
+			drop(b, v, &g->by_line[i]);
+		}
+	}
+	for (size_t i = 0; i < b->own.n; i++) {
+		enum verdict v = verdict_of(d->allow, b->cfg->type, &b->own.v[i]);
+
+		if (v == LISTED)
+			v = verdict_of(tenant, b->cfg->type, &b->own.v[i]);
+		if (v == LISTED)
+			b->own.v[out++] = b->own.v[i];
+		else
+			drop(b, v, &b->own.v[i]);
+	}
+	b->own.n = out;
+}
+
+/*
+ * The cap: the first max_entries in keep order (highest confidence, then latest seen) of
+ * the free global candidates and the own ones are listed (global ones marked KEPT, own ones
+ * own.v[0..own_kept) once sorted into keep order); the rest are counted.
+ */
+static void pick(struct build *b)
+{
+	const struct edl_global *g = b->g;
+	size_t max = b->cfg->max_entries ? b->cfg->max_entries : EDL_MAX_ENTRIES_DEFAULT;
+	size_t gi = 0, oi = 0, ng = g ? g->n : 0;
+
+	if (b->own.n)
+		qsort(b->own.v, b->own.n, sizeof(*b->own.v), cmp_keep);
+	for (;;) {
+		bool own_first;
+
+		while (gi < ng && b->state[g->by_keep[gi] - g->by_line] != FREE)
+			gi++;
+		if (gi == ng && oi == b->own.n)
+			break;
+		own_first = oi < b->own.n &&
+			    (gi == ng || cmp_keep(&b->own.v[oi], g->by_keep[gi]) <= 0);
+		if (b->entries == max) {
+			b->dropped[EDL_DROP_CAP]++;
+		} else {
+			b->entries++;
+			if (own_first)
+				b->own_kept++; /* own.v[0..own_kept): taken in order */
+			else
+				b->state[g->by_keep[gi] - g->by_line] = KEPT;
+		}
+		if (own_first)
+			oi++;
+		else
+			gi++;
 	}
 }
 
@@ -519,16 +688,13 @@ static void take_allow(void *ctx, const struct meta_edl_allow *row)
 		r->rc = allow_add(r->set, row->type, row->value);
 }
 
-/* The configured values and the tenant's own, sealed. */
-static int allow_load(struct edl *d, struct meta *m, const char *tenant, struct allow_set *a,
-		      struct err *e)
+/* The tenant's own allow-list from koban.db, sealed. */
+static int allow_load(struct meta *m, const char *tenant, struct allow_set *a, struct err *e)
 {
 	struct allow_reader r = { a, 0 };
 	int rc;
 
-	for (size_t i = 0; i < d->n_allow && r.rc == 0; i++)
-		r.rc = allow_add(a, d->allow[i].type, d->allow[i].value);
-	if (r.rc == 0 && (rc = meta_edl_allow_list(m, tenant, take_allow, &r, e)) < 0)
+	if ((rc = meta_edl_allow_list(m, tenant, take_allow, &r, e)) < 0)
 		return rc;
 	if (r.rc < 0)
 		return err_set(e, r.rc, "tenant %s's allow-list: %s", tenant, strerror(-r.rc));
@@ -536,18 +702,36 @@ static int allow_load(struct edl *d, struct meta *m, const char *tenant, struct 
 	return 0;
 }
 
-/* The text and ETag of the kept candidates into en. */
-static int write_text(struct edl_entry *en, const struct build *b, struct err *e)
+static int add_line(struct buf *text, const struct cand *c)
 {
+	int rc = buf_adds(text, c->line);
+
+	return rc < 0 ? rc : buf_addch(text, '\n');
+}
+
+/* The listed lines in order, and their ETag, into en. */
+static int write_text(struct edl_entry *en, struct build *b, struct err *e)
+{
+	const struct edl_global *g = b->g;
+	size_t gi = 0, oi = 0, ng = g ? g->n : 0;
 	unsigned char hash[16];
 	char hex[33];
-
 	int rc = 0;
 
+	if (b->own_kept)
+		qsort(b->own.v, b->own_kept, sizeof(*b->own.v), cmp_line);
 	buf_reset(&en->text);
-	for (size_t i = 0; i < b->n_cands && rc == 0; i++)
-		if ((rc = buf_adds(&en->text, b->cands[i].line)) == 0)
-			rc = buf_addch(&en->text, '\n');
+	while (rc == 0) {
+		while (gi < ng && b->state[gi] != KEPT)
+			gi++;
+		if (gi == ng && oi == b->own_kept)
+			break;
+		if (oi < b->own_kept &&
+		    (gi == ng || strcmp(b->own.v[oi].line, g->by_line[gi].line) < 0))
+			rc = add_line(&en->text, &b->own.v[oi++]);
+		else
+			rc = add_line(&en->text, &g->by_line[gi++]);
+	}
 	if (rc == -ENOMEM)
 		return err_set(e, rc, "tenant %s list %s: out of memory", b->tenant, b->cfg->name);
 	if (rc < 0)
@@ -560,7 +744,7 @@ static int write_text(struct edl_entry *en, const struct build *b, struct err *e
 	return 0;
 }
 
-static void log_drops(const struct build *b, size_t entries)
+static void log_drops(const struct build *b)
 {
 	bool any = false;
 
@@ -570,47 +754,57 @@ static void log_drops(const struct build *b, size_t entries)
 		return;
 	log_info("tenant %s list %s: %zu entries; dropped %llu allowed, %llu covering an "
 		 "allowed value, %llu over the cap of %zu, %llu unsupported by PAN-OS", b->tenant,
-		 b->cfg->name, entries, (unsigned long long)b->dropped[EDL_DROP_ALLOW],
+		 b->cfg->name, b->entries, (unsigned long long)b->dropped[EDL_DROP_ALLOW],
 		 (unsigned long long)b->dropped[EDL_DROP_ALLOW_OVERLAP],
 		 (unsigned long long)b->dropped[EDL_DROP_CAP],
 		 b->cfg->max_entries ? b->cfg->max_entries : (size_t)EDL_MAX_ENTRIES_DEFAULT,
 		 (unsigned long long)b->dropped[EDL_DROP_UNSUPPORTED]);
 }
 
-/* Builds en's list from m: the indicators, the allow-lists, the cap. */
+static int64_t earliest(int64_t a, int64_t b)
+{
+	return !a ? b : !b ? a : a < b ? a : b;
+}
+
+/*
+ * Builds en's list: the global part (shared, read once per generation) and the tenant's
+ * own indicators, one entry per line, the allow-lists, the cap.
+ */
 static int build(struct edl *d, struct meta *m, struct edl_entry *en, int64_t generation,
 		 int64_t now_ns, struct err *e)
 {
 	const struct edl_list_config *cfg = &d->lists[en->list];
-	struct build b = { .cfg = cfg, .tenant = en->tenant, .now_ns = now_ns };
-	struct allow_set allow = { 0 };
-	struct meta_indicator_filter f = {
-		.scope = cfg->include_global ? META_TI_APPLIES : META_TI_TENANT,
-		.tenant = en->tenant, .type = edl_type_name(cfg->type),
-	};
+	struct arena arena;
+	struct allow_set allow = { .arena = &arena };
+	struct build b = { .cfg = cfg, .tenant = en->tenant,
+			   .own = { .cfg = cfg, .now_ns = now_ns, .arena = &arena } };
+	const struct meta_indicator_filter f = { .scope = META_TI_TENANT, .tenant = en->tenant,
+						 .type = edl_type_name(cfg->type) };
+	struct edl_global *g = NULL;
 	int rc;
 
-	arena_init(&b.arena, 1u << 20, EDL_ARENA_MAX);
-	allow.arena = &b.arena;
-	if ((rc = allow_load(d, m, en->tenant, &allow, e)) < 0 ||
-	    (rc = meta_indicator_list(m, &f, take_indicator, &b, e)) < 0)
+	arena_init(&arena, 1u << 16, EDL_ARENA_MAX);
+	if ((cfg->include_global &&
+	     (rc = global_get(d, m, en->list, generation, now_ns, &g, e)) < 0) ||
+	    (rc = allow_load(m, en->tenant, &allow, e)) < 0 ||
+	    (rc = read_cands(m, &f, &b.own, en->tenant, e)) < 0)
 		goto fail;
-	if (b.rc < 0) {
-		rc = err_set(e, b.rc, "tenant %s list %s: %s", en->tenant, cfg->name,
-			     b.rc == -ENOSPC ? "too many indicators" : strerror(-b.rc));
+	b.g = g;
+	if (g && g->n && !(b.state = mem_calloc(g->n, sizeof(*b.state)))) {
+		rc = err_set(e, -ENOMEM, "tenant %s list %s: out of memory", en->tenant, cfg->name);
 		goto fail;
 	}
-	merge_same(&b);
-	apply_allow(&b, &allow);
-	apply_cap(&b);
+	b.dropped[EDL_DROP_UNSUPPORTED] = b.own.unsupported + (g ? g->unsupported : 0);
+	apply_allow(&b, d, &allow);
+	pick(&b);
 	if ((rc = write_text(en, &b, e)) < 0)
 		goto fail;
-	log_drops(&b, b.n_cands);
+	log_drops(&b);
 	en->built = true;
 	en->generation = generation;
-	en->next_expiry_ns = b.next_expiry_ns;
+	en->next_expiry_ns = earliest(b.own.next_expiry_ns, g ? g->next_expiry_ns : 0);
 	en->view = (struct edl_list){ .text = en->text.p, .len = en->text.len, .etag = en->etag,
-				      .entries = b.n_cands, .built_ns = now_ns };
+				      .entries = b.entries, .built_ns = now_ns };
 	for (unsigned i = 0; i < EDL_DROPS; i++) {
 		en->view.dropped[i] = b.dropped[i];
 		en->dropped_total[i] += b.dropped[i];
@@ -619,8 +813,9 @@ fail:
 	if (rc < 0)
 		en->built = false;
 	allow_release(&allow);
-	mem_free(b.cands);
-	arena_release(&b.arena);
+	mem_free(b.state);
+	mem_free(b.own.v);
+	arena_release(&arena);
 	return rc;
 }
 
@@ -753,8 +948,10 @@ int edl_new(struct edl **dp, const struct edl_config *c, struct err *e)
 	if (!(d = mem_calloc(1, sizeof(*d))))
 		return err_set(e, -ENOMEM, "edl: out of memory");
 	pthread_mutex_init(&d->lock, NULL);
+	arena_init(&d->allow_arena, 4096, EDL_ARENA_MAX);
 	if ((c->n_lists && !(d->lists = mem_calloc(c->n_lists, sizeof(*d->lists)))) ||
-	    (c->n_allow && !(d->allow = mem_calloc(c->n_allow, sizeof(*d->allow)))) ||
+	    (c->n_lists && !(d->globals = mem_calloc(c->n_lists, sizeof(*d->globals)))) ||
+	    !(d->allow = mem_calloc(1, sizeof(*d->allow))) ||
 	    !(d->entries = mem_calloc(EDL_CACHE_MAX, sizeof(*d->entries)))) {
 		rc = err_set(e, -ENOMEM, "edl: out of memory");
 		goto fail;
@@ -764,17 +961,19 @@ int edl_new(struct edl **dp, const struct edl_config *c, struct err *e)
 			d->n_lists++; /* its copies so far are freed with it */
 			goto fail;
 		}
-	for (; d->n_allow < c->n_allow; d->n_allow++) {
+	d->allow->arena = &d->allow_arena;
+	for (size_t i = 0; i < c->n_allow; i++) {
 		char canon[TI_VALUE_BUF];
-		struct allow_value *v = &d->allow[d->n_allow];
+		const char *type;
 
-		if ((rc = edl_allow_parse(c->allow[d->n_allow], &v->type, canon, e)) < 0)
+		if ((rc = edl_allow_parse(c->allow[i], &type, canon, e)) < 0)
 			goto fail;
-		if (!(v->value = mem_strdup(canon))) {
-			rc = err_set(e, -ENOMEM, "edl: out of memory");
+		if ((rc = allow_add(d->allow, type, canon)) < 0) {
+			err_set(e, rc, "edl.allow: %s", strerror(-rc));
 			goto fail;
 		}
 	}
+	allow_seal(d->allow);
 	if (c->metrics) {
 		if ((rc = metrics_register("koban_edl_dropped_total", METRICS_COUNTER,
 					   "Entries left out of External Dynamic Lists, by tenant, "
@@ -804,11 +1003,15 @@ void edl_free(struct edl *d)
 		mem_free((void *)d->lists[i].sources);
 		mem_free((char *)d->lists[i].name);
 	}
-	for (size_t i = 0; i < d->n_allow; i++)
-		mem_free(d->allow[i].value);
+	for (size_t i = 0; d->globals && i < d->n_lists; i++)
+		global_release(&d->globals[i]);
+	if (d->allow)
+		allow_release(d->allow);
+	arena_release(&d->allow_arena);
 	for (size_t i = 0; i < d->n_entries; i++)
 		buf_release(&d->entries[i].text);
 	mem_free(d->lists);
+	mem_free(d->globals);
 	mem_free(d->allow);
 	mem_free(d->entries);
 	pthread_mutex_destroy(&d->lock);
