@@ -173,9 +173,12 @@ static const char *const migrations[] = {
 	 * 12: External Dynamic Lists (respond/edl.h): a token kind (an "edl" token opens only
 	 * its tenant's lists, an "api" token only the API), each tenant's allow-list (type ip,
 	 * domain or url, canonical value), and a generation counter bumped by every change of
-	 * an indicator or an allow-list entry, so a cached list knows when to be rebuilt.
+	 * an indicator or an allow-list entry, so a cached list knows when to be rebuilt. The
+	 * index lets a tenant's own indicators be read (a list's build, `ti list --tenant`,
+	 * the tenant's removal) without a scan of every tenant's.
 	 */
 	"ALTER TABLE api_tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'api';"
+	"CREATE INDEX indicators_tenant ON indicators(tenant_id, type, value);"
 	"CREATE TABLE edl_allow ("
 	"  tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,"
 	"  type TEXT NOT NULL,"
