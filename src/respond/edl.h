@@ -19,7 +19,9 @@
  * domains as they are (ASCII only; the firewall's "expand to include subdomains" makes
  * them cover sub-domains, as koban's indicators do), URLs without their scheme. A built
  * list is cached with its ETag until koban.db's indicators or allow-lists change
- * (meta_edl_generation) or one of its entries expires.
+ * (meta_edl_generation) or one of its entries expires. The global indicators of a list
+ * are read once per change and shared by every tenant's build, which adds the tenant's
+ * own indicators and allow-list to them.
  *
  * Memory: edl_new copies the configuration; a list handed to edl_get's callback is valid
  * during the call only. Threads: edl_get from any thread (one lock; a build holds it);
