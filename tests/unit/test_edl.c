@@ -291,6 +291,14 @@ static void test_cap(void)
 	/* among confidence 50 (one unknown): the latest seen first */
 	CHECK_STR(get(d, m, "a", "top3", 100, &g), "192.0.2.2\n192.0.2.3\n192.0.2.5\n");
 	CHECK_INT(g.dropped[EDL_DROP_CAP], 2);
+	/* a tenant's own indicators compete with the global ones; a value both list is one */
+	put(m, "own", "a", (struct meta_indicator[]){ ind("ip", "192.0.2.6", 95, 1) }, 1);
+	put(m, "own", "b", (struct meta_indicator[]){ ind("ip", "192.0.2.4", 99, 1) }, 1);
+	CHECK_STR(get(d, m, "a", "top2", 200, &g), "192.0.2.2\n192.0.2.6\n");
+	CHECK_INT(g.dropped[EDL_DROP_CAP], 4);
+	CHECK_STR(get(d, m, "b", "top2", 200, &g), "192.0.2.2\n192.0.2.4\n");
+	CHECK_INT(g.dropped[EDL_DROP_CAP], 3);
+	CHECK_STR(get(d, m, "b", "top3", 200, &g), "192.0.2.2\n192.0.2.3\n192.0.2.4\n");
 out:
 	edl_free(d);
 	meta_close(m);
