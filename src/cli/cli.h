@@ -36,6 +36,10 @@ int cmd_rule(int argc, char **argv);
 int cmd_alert(int argc, char **argv);
 int cmd_ti(int argc, char **argv);
 int cmd_asset(int argc, char **argv);
+int cmd_edl(int argc, char **argv);
+/* The External Dynamic Lists of c's edl: section (edl.c; respond/edl.h), for serve and `edl`. */
+struct edl;
+int cli_edl_new(const struct config *c, bool metrics, struct edl **d, struct err *e);
 /* `koban rule enable|disable|tune|policy|history` (rulepolicy.c): argv[1] is the verb. */
 int cli_rule_policy(int argc, char **argv);
 

@@ -49,6 +49,7 @@
 #include "portal/api.h"
 #include "portal/control.h"
 #include "portal/ingest.h"
+#include "respond/edl.h"
 #include "store/meta.h"
 #include "store/retention.h"
 #include "detect/detect.h"
@@ -117,6 +118,7 @@ struct serve {
 	struct poll *poll;        /* the pollers of the configuration (ingest/poll.h) */
 	struct relp *relp;        /* the RELP listeners, when configured (ingest/relp.h) */
 	struct tifeed *feeds;     /* ti.feeds and their thread koban-feeds (enrich/tifeed.h) */
+	struct edl *edl;          /* External Dynamic Lists on the API listener (respond/edl.h) */
 };
 
 /* -1 to go on, or the exit status (0 after --help, 2 after a usage error). */
@@ -467,6 +469,24 @@ static bool has_relp(const struct config *c)
 	return false;
 }
 
+/* The External Dynamic Lists of edl.lists, served by the API listener; before it. */
+static int edl_init(struct serve *sv, struct err *e)
+{
+	if (!sv->cfg->n_edl_lists)
+		return 0;
+	if (!sv->cfg->api_listen)
+		log_warn("edl.lists: the lists are served on the API listener, which is off "
+			 "(api.listen)");
+	return cli_edl_new(sv->cfg, true, &sv->edl, e);
+}
+
+/* After the API listener, whose requests read the lists. */
+static void edl_release(struct serve *sv)
+{
+	edl_free(sv->edl);
+	sv->edl = NULL;
+}
+
 /* The RELP listeners (bound by ingest_start), decoding through the shared ackin; after ingest. */
 static int relp_init(struct serve *sv, struct err *e)
 {
@@ -648,13 +668,16 @@ static int serve_start(struct serve *sv, struct err *e)
 		return rc;
 	if ((rc = admin_start(&sv->admin, sv->cfg->admin_address, e)))
 		return rc;
+	if ((rc = edl_init(sv, e)))
+		return rc;
 	if (sv->cfg->api_listen) {
 		const struct api_ingest_config ic = { sv->ackin, sv->q, sv->cfg->data_dir,
 						      sv->cfg->timezone,
 						      sv->cfg->api_ingest_max_bytes, true };
 		struct api_config ac = { sv->cfg->api_listen, sv->cfg->api_tls_cert,
 					 sv->cfg->api_tls_key, sv->cfg->data_dir,
-					 sv->cfg->keys_master, sv->cfg->keys_signing, NULL };
+					 sv->cfg->keys_master, sv->cfg->keys_signing, NULL,
+					 sv->edl };
 
 		if ((rc = api_ingest_new(&sv->http_ingest, &ic, e)))
 			return rc;
@@ -795,6 +818,7 @@ static void serve_stop(struct serve *sv)
 	feeds_release(sv);
 	api_stop(sv->api); /* waits for its requests: ingest ones for their commits */
 	sv->api = NULL;
+	edl_release(sv);
 	relp_stop(sv->relp); /* before ingest_stop, which closes its listening sockets */
 	api_ingest_free(sv->http_ingest);
 	sv->http_ingest = NULL;

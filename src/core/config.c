@@ -103,6 +103,7 @@ static void config_pollers_release(struct config *c);
 static void config_detect_release(struct config *c);
 static void config_logsources_release(struct config *c);
 static void config_ti_release(struct config *c);
+static void config_edl_release(struct config *c);
 
 void config_release(struct config *c)
 {
@@ -128,6 +129,7 @@ void config_release(struct config *c)
 	config_leef_release(c);
 	config_detect_release(c);
 	config_ti_release(c);
+	config_edl_release(c);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -2629,6 +2631,212 @@ static const struct key ti_keys[] = {
 	  .keep = keep_ti_feeds },
 };
 
+/* ---------------------------------------------------------------- edl section */
+
+/*
+ * edl: { lists: { NAME: { type: ip|domain|url, sources: [...], min_confidence: N,
+ * max_entries: N, include_global: BOOL } }, allow: [values] } (respond/edl.h): the
+ * External Dynamic Lists the API listener serves for every tenant. respond/edl.c checks
+ * the allow values when serve starts; a restart applies changes.
+ */
+#define EDL_MAX_ENTRIES_MAX 10000000u
+static const char *const edl_type_names[] = { "ip", "domain", "url" };
+
+static void edl_list_release(void *entry)
+{
+	struct config_edl_list *l = entry;
+
+	mem_free(l->name);
+	free_strings(&l->sources, &l->n_sources);
+}
+
+static void config_edl_release(struct config *c)
+{
+	release_entries(&c->edl_lists, &c->n_edl_lists, sizeof(*c->edl_lists), edl_list_release);
+	free_strings(&c->edl_allow, &c->n_edl_allow);
+}
+
+static int parse_edl_type(struct parse *p, const struct key *k, void *target, const char *path)
+{
+	size_t len;
+	const char *s = p->ev.type == YAML_SCALAR_EVENT ? scalar(p, &len) : NULL;
+
+	for (size_t i = 0; s && i < ARRAY_SIZE(edl_type_names); i++)
+		if (strlen(edl_type_names[i]) == len && !memcmp(edl_type_names[i], s, len)) {
+			((struct config_edl_list *)target)->type = (enum config_edl_type)i;
+			return 0;
+		}
+	return expected(p, path, "ip, domain or url");
+}
+
+static int parse_edl_sources(struct parse *p, const struct key *k, void *target,
+			     const char *path)
+{
+	struct config_edl_list *l = target;
+	int rc = parse_string_list(p, path, "a list of indicator sources (feed or list names, "
+				   "\"*\" for every one)", &l->sources, &l->n_sources);
+
+	if (rc == 0 && l->n_sources > CONFIG_EDL_SOURCES_MAX)
+		return fail_here(p, "%s: too many sources (at most %u)", path,
+				 CONFIG_EDL_SOURCES_MAX);
+	return rc;
+}
+
+#define EDL_UINT(n, field, lo, hi)                                                      \
+	{ .name = n, .parse = parse_uint, .off = offsetof(struct config_edl_list, field), \
+	  .size = sizeof(((struct config_edl_list *)0)->field), .min = lo, .max = hi }
+
+static const struct key edl_list_keys[] = {
+	{ .name = "type", .parse = parse_edl_type, .required = true },
+	{ .name = "sources", .parse = parse_edl_sources },
+	EDL_UINT("min_confidence", min_confidence, 0, 100),
+	EDL_UINT("max_entries", max_entries, 1, EDL_MAX_ENTRIES_MAX),
+	{ .name = "include_global", .parse = parse_bool,
+	  .off = offsetof(struct config_edl_list, include_global) },
+};
+static const struct section edl_list_section = { edl_list_keys, ARRAY_SIZE(edl_list_keys) };
+
+static int parse_edl_lists(struct parse *p, const struct key *k, void *target, const char *path)
+{
+	struct config *c = p->c;
+	char item[KEY_PATH_MAX];
+	int rc;
+
+	release_entries(&c->edl_lists, &c->n_edl_lists, sizeof(*c->edl_lists), edl_list_release);
+	if (is_null(p))
+		return 0;
+	if (p->ev.type != YAML_MAPPING_START_EVENT)
+		return expected(p, path, "a mapping of list names to settings");
+	while ((rc = next_event(p)) == 0 && p->ev.type != YAML_MAPPING_END_EVENT) {
+		struct config_edl_list *l;
+		void *entry;
+
+		if ((rc = add_entry(p, path, "list", &c->edl_lists, &c->n_edl_lists,
+				    sizeof(*c->edl_lists), offsetof(struct config_edl_list, name),
+				    offsetof(struct config_edl_list, line), CONFIG_MAX_EDL_LISTS,
+				    &entry)) < 0 ||
+		    (rc = next_event(p)) < 0)
+			return rc;
+		l = entry;
+		l->max_entries = 50000;
+		l->include_global = 1;
+		snprintf(item, sizeof(item), "%s.%s", path, l->name);
+		if ((rc = walk_section(p, &edl_list_section, l, item, NULL)) < 0)
+			return rc;
+	}
+	return rc;
+}
+
+static int parse_edl_allow(struct parse *p, const struct key *k, void *target, const char *path)
+{
+	int rc = parse_string_list(p, path, "a list of addresses, CIDRs, domains or URLs",
+				   &p->c->edl_allow, &p->c->n_edl_allow);
+
+	if (rc == 0 && p->c->n_edl_allow > CONFIG_EDL_ALLOW_MAX)
+		return fail_here(p, "%s: too many values (at most %u)", path, CONFIG_EDL_ALLOW_MAX);
+	return rc;
+}
+
+static bool edl_list_same(const struct config_edl_list *a, const struct config_edl_list *b)
+{
+	return !strcmp(a->name, b->name) && a->type == b->type &&
+	       a->min_confidence == b->min_confidence && a->max_entries == b->max_entries &&
+	       a->include_global == b->include_global &&
+	       strings_same(a->sources, a->n_sources, b->sources, b->n_sources);
+}
+
+static bool edl_lists_same(const struct config *a, const struct config *b)
+{
+	if (a->n_edl_lists != b->n_edl_lists)
+		return false;
+	for (size_t i = 0; i < a->n_edl_lists; i++)
+		if (!edl_list_same(&a->edl_lists[i], &b->edl_lists[i]))
+			return false;
+	return true;
+}
+
+static void edl_lists_show(const struct config *c, char *out, size_t size)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < c->n_edl_lists && used < size; i++)
+		used += (size_t)snprintf(out + used, size - used, "%s%s (%s)", i ? ", " : "",
+					 c->edl_lists[i].name,
+					 edl_type_names[c->edl_lists[i].type]);
+	if (!c->n_edl_lists)
+		snprintf(out, size, "none");
+}
+
+static int edl_list_copy(struct config_edl_list *to, const struct config_edl_list *from)
+{
+	int rc;
+
+	*to = *from;
+	to->sources = NULL;
+	to->n_sources = 0;
+	if ((rc = dup_or_null(&to->name, from->name)) < 0)
+		return rc;
+	if (from->n_sources && !(to->sources = mem_calloc(from->n_sources, sizeof(char *))))
+		return -ENOMEM;
+	for (; to->n_sources < from->n_sources; to->n_sources++)
+		if ((rc = dup_or_null(&to->sources[to->n_sources], from->sources[to->n_sources])) < 0)
+			return rc;
+	return 0;
+}
+
+/* Replaces c's lists by copies of running's (the served lists stay until a restart). */
+static int keep_edl_lists(struct config *c, const struct config *running)
+{
+	release_entries(&c->edl_lists, &c->n_edl_lists, sizeof(*c->edl_lists), edl_list_release);
+	if (!running->n_edl_lists)
+		return 0;
+	if (!(c->edl_lists = mem_calloc(running->n_edl_lists, sizeof(*c->edl_lists))))
+		return -ENOMEM;
+	for (; c->n_edl_lists < running->n_edl_lists; c->n_edl_lists++)
+		if (edl_list_copy(&c->edl_lists[c->n_edl_lists],
+				  &running->edl_lists[c->n_edl_lists]) < 0) {
+			c->n_edl_lists++; /* released with the others */
+			return -ENOMEM;
+		}
+	return 0;
+}
+
+static bool edl_allow_same(const struct config *a, const struct config *b)
+{
+	return strings_same(a->edl_allow, a->n_edl_allow, b->edl_allow, b->n_edl_allow);
+}
+
+static void edl_allow_show(const struct config *c, char *out, size_t size)
+{
+	strings_show(c->edl_allow, c->n_edl_allow, out, size);
+}
+
+static int keep_edl_allow(struct config *c, const struct config *running)
+{
+	free_strings(&c->edl_allow, &c->n_edl_allow);
+	if (!running->n_edl_allow)
+		return 0;
+	if (!(c->edl_allow = mem_calloc(running->n_edl_allow, sizeof(char *))))
+		return -ENOMEM;
+	for (; c->n_edl_allow < running->n_edl_allow; c->n_edl_allow++)
+		if (dup_or_null(&c->edl_allow[c->n_edl_allow], running->edl_allow[c->n_edl_allow]) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
+static const struct key edl_keys[] = {
+	{ .name = "lists", .parse = parse_edl_lists, .same = edl_lists_same,
+	  .show = edl_lists_show, .keep = keep_edl_lists },
+	{ .name = "allow", .parse = parse_edl_allow, .same = edl_allow_same,
+	  .show = edl_allow_show, .keep = keep_edl_allow },
+};
+
+const char *config_edl_type_name(enum config_edl_type t)
+{
+	return t < ARRAY_SIZE(edl_type_names) ? edl_type_names[t] : "unknown";
+}
+
 static const struct key top_keys[] = {
 	{ .name = "data_dir", .parse = parse_path, .off = offsetof(struct config, data_dir) },
 	{ .name = "log_level", .parse = parse_log_level, .live = true, .show = log_level_show },
@@ -2654,6 +2862,7 @@ static const struct key top_keys[] = {
 	SECTION_KEY("ti", parse_section, ti_keys),
 	{ .name = "logsources", .parse = parse_logsources, .live = true, .same = logsources_same,
 	  .show = logsources_show },
+	SECTION_KEY("edl", parse_section, edl_keys),
 };
 static const struct section top_section = { top_keys, ARRAY_SIZE(top_keys) };
 
@@ -3515,7 +3724,21 @@ static const char example[] =
 	"  default_confidence: 50\n"
 	"  dedupe_window: 3600\n"
 	"  retrohunt_days: 30\n"
-	"  feeds: {}\n";
+	"  feeds: {}\n"
+	"\n"
+	"# External Dynamic Lists (docs/threatintel.md): lists of indicators the API listener\n"
+	"# serves to PAN-OS firewalls as GET /edl/TENANT/NAME.txt, per tenant, opened by a\n"
+	"# token from `koban token add NAME --tenant T --edl` (HTTP Basic auth). Each list\n"
+	"# takes one type (ip, domain, url) from the chosen sources (\"*\": every one) and,\n"
+	"# unless include_global is false, the global indicators with the tenant's own; at\n"
+	"# most max_entries (the lowest confidence, then the oldest, dropped first). allow:\n"
+	"# values never listed, for every tenant (each tenant adds its own with `koban edl\n"
+	"# allow add`). A restart applies changes. None by default; e.g.\n"
+	"# edl:\n"
+	"#   lists:\n"
+	"#     block-ips: { type: ip, sources: [\"*\"], min_confidence: 50, max_entries: 50000 }\n"
+	"#     block-domains: { type: domain, sources: [abuse-ch, soc] }\n"
+	"#   allow: [192.0.2.53, 198.51.100.0/24, resolver.example.jp]\n";
 
 const char *config_example(void)
 {

@@ -126,6 +126,21 @@ const char *config_ti_format_name(enum config_ti_format f);
  * else ti.retrohunt_days (the retro-hunt's per-source callback). */
 struct config;
 uint32_t config_ti_retrohunt_days(const struct config *c, const char *source);
+/* edl.lists.NAME: one External Dynamic List served for every tenant (respond/edl.h). */
+#define CONFIG_MAX_EDL_LISTS 64
+#define CONFIG_EDL_ALLOW_MAX 4096 /* values of edl.allow */
+#define CONFIG_EDL_SOURCES_MAX 256
+enum config_edl_type { CONFIG_EDL_IP, CONFIG_EDL_DOMAIN, CONFIG_EDL_URL };
+struct config_edl_list {
+	char *name;               /* the map key: the URL's <list> (a-z, 0-9, _ and -) */
+	enum config_edl_type type;
+	char **sources;           /* indicator sources (feeds, lists), "*" every one; none: every */
+	size_t n_sources;
+	uint32_t min_confidence;  /* 0..100; 0 */
+	uint32_t max_entries;     /* 1..10000000; 50000 */
+	int include_global;       /* the global indicators too; true */
+	unsigned line;            /* where the file names the list */
+};
 
 /* decoders.json.SOURCE: the generic JSON decoder's field map of one source (parse/jsonmap.h). */
 /* detect.placeholders.NAME: the values %NAME% stands for in rules (modifier expand). */
@@ -217,6 +232,11 @@ struct config {
 	unsigned leef_delimiter_line;      /* 0: not set in the file */
 	struct config_leef_source *leef_sources;
 	size_t n_leef_sources;
+	/* edl (respond/edl.h): External Dynamic Lists on the API listener; a restart applies changes */
+	struct config_edl_list *edl_lists;
+	size_t n_edl_lists;
+	char **edl_allow;        /* values never listed: addresses, CIDRs, domains, URLs */
+	size_t n_edl_allow;
 	/* pollers: pull connectors (ingest/poll.h); started at start, a restart applies changes */
 	struct config_poller *pollers;
 	size_t n_pollers;
@@ -324,6 +344,8 @@ uint32_t config_tenant_eps(const struct config *c, const char *tenant);
 const char *config_proto_name(enum listener_proto p);
 /* "graph" or "loganalytics". */
 const char *config_poller_type_name(enum config_poller_type t);
+/* "ip", "domain", "url". */
+const char *config_edl_type_name(enum config_edl_type t);
 /* Whether p is a TLS listener (tls, relp-tls), a RELP listener (relp, relp-tls). */
 bool config_proto_tls(enum listener_proto p);
 bool config_proto_relp(enum listener_proto p);

@@ -28,6 +28,7 @@
 #include "enrich/assets.h"
 #include "portal/httpguard.h"
 #include "portal/ingest.h"
+#include "respond/edl.h"
 #include "soc/alert.h"
 #include "store/agg.h"
 #include "store/keys.h"
@@ -53,22 +54,27 @@ _Static_assert(META_ALERT_LIST_MAX == 10000, "the limit's message below says 100
 #define ASSETS_PATH "/api/v1/assets"
 #define ASSETS_BODY_MAX (1u << 20)      /* a POST or PATCH body */
 #define ASSETS_ANSWER_MAX ((size_t)256 << 20)
+#define EDL_PATH "/edl/"           /* /edl/<tenant>/<list>.txt: respond/edl.h */
+#define EDL_SUFFIX ".txt"
+#define BASIC "Basic "
+#define CONTENT_TEXT "text/plain; charset=utf-8"
 
 /* What became of a request, for koban_api_requests_total{result}. */
 enum api_result {
 	API_OK, API_BAD_REQUEST, API_UNAUTHORIZED, API_FORBIDDEN, API_NOT_FOUND,
-	API_METHOD, API_ERROR, API_TOO_LARGE, API_THROTTLED, API_RESULTS
+	API_METHOD, API_ERROR, API_TOO_LARGE, API_THROTTLED, API_NOT_MODIFIED, API_RESULTS
 };
 
 static const char *const result_names[API_RESULTS] = {
 	"ok", "bad_request", "unauthorized", "forbidden", "not_found", "method_not_allowed",
-	"error", "too_large", "throttled",
+	"error", "too_large", "throttled", "not_modified",
 };
 
 struct api {
 	struct MHD_Daemon *daemon;
 	struct httpguard *guard;
 	struct api_ingest *ingest; /* POST /api/v1/ingest/{source}; NULL: not served */
+	struct edl *edl;           /* GET /edl/<tenant>/<list>.txt; NULL: not served */
 	char *data_dir;
 	char *keys_master, *keys_signing; /* NULL: in DATA_DIR/keys */
 	char *pem_cert, *pem_key;
@@ -93,6 +99,7 @@ static void count(struct api *a, unsigned status)
 			    : status == MHD_HTTP_METHOD_NOT_ALLOWED ? API_METHOD
 			    : status == MHD_HTTP_CONTENT_TOO_LARGE ? API_TOO_LARGE
 			    : status == MHD_HTTP_TOO_MANY_REQUESTS ? API_THROTTLED
+			    : status == MHD_HTTP_NOT_MODIFIED	? API_NOT_MODIFIED
 								: API_ERROR;
 
 	atomic_fetch_add_explicit(&a->requests[r], 1, memory_order_relaxed);
@@ -1037,6 +1044,210 @@ static enum MHD_Result handle_assets(struct api *a, struct MHD_Connection *c, co
 	return ret;
 }
 
+/* ---- GET /edl/<tenant>/<list>.txt: the tenant's External Dynamic Lists ---- */
+
+/* A refused list request: text/plain (what a firewall logs), Basic asked for on a 401. */
+static enum MHD_Result edl_refuse(struct api *a, struct MHD_Connection *c, unsigned status,
+				  const char *why)
+{
+	char body[256];
+	int n = snprintf(body, sizeof(body), "%s\n", why);
+	struct MHD_Response *r = MHD_create_response_from_buffer(
+		(size_t)n < sizeof(body) ? (size_t)n : sizeof(body) - 1, body, MHD_RESPMEM_MUST_COPY);
+	enum MHD_Result ret;
+
+	if (status == MHD_HTTP_UNAUTHORIZED || status == MHD_HTTP_FORBIDDEN)
+		log_info("EDL request refused (%u): %s", status, why);
+	count(a, status);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_TEXT);
+	if (status == MHD_HTTP_UNAUTHORIZED)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+					"Basic realm=\"koban EDL\", charset=\"UTF-8\"");
+	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* "<tenant>/<list>.txt" into its parts (each at most 63 bytes); false when not so. */
+static bool edl_path(const char *rest, char tenant[64], char list[64])
+{
+	const char *slash = strchr(rest, '/');
+	size_t tlen = slash ? (size_t)(slash - rest) : 0, llen;
+
+	if (!slash || !tlen || tlen >= 64)
+		return false;
+	llen = strlen(slash + 1);
+	if (llen <= strlen(EDL_SUFFIX) || strcmp(slash + 1 + llen - strlen(EDL_SUFFIX), EDL_SUFFIX))
+		return false;
+	llen -= strlen(EDL_SUFFIX);
+	if (llen >= 64 || memchr(slash + 1, '/', llen))
+		return false;
+	memcpy(tenant, rest, tlen);
+	tenant[tlen] = '\0';
+	memcpy(list, slash + 1, llen);
+	list[llen] = '\0';
+	return true;
+}
+
+struct edl_token {
+	bool found;
+	char tenant[64];
+};
+
+static void take_edl_token(void *ctx, const struct meta_token *t)
+{
+	struct edl_token *tok = ctx;
+
+	tok->found = true;
+	snprintf(tok->tenant, sizeof(tok->tenant), "%s", t->tenant ? t->tenant : "");
+}
+
+/*
+ * The EDL token of the request's Basic credentials (user: its name, password: its secret)
+ * opens tenant's lists: 0, or the status to answer with *why. m: the request's handle.
+ */
+static unsigned edl_auth(struct MHD_Connection *c, struct meta *m, const char *tenant,
+			 const char **why)
+{
+	const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						       MHD_HTTP_HEADER_AUTHORIZATION);
+	char cred[256];
+	size_t len = 0;
+	unsigned char hash[META_TOKEN_HASH_LEN];
+	struct edl_token tok = { 0 };
+	struct err e = ERR_INIT;
+	char *colon;
+	int rc;
+
+	*why = "an EDL token is required: HTTP Basic auth, user the token's name, password the "
+	       "token";
+	if (!auth || strncmp(auth, BASIC, strlen(BASIC)) ||
+	    sodium_base642bin((unsigned char *)cred, sizeof(cred) - 1, auth + strlen(BASIC),
+			      strlen(auth + strlen(BASIC)), NULL, &len, NULL,
+			      sodium_base64_VARIANT_ORIGINAL) < 0)
+		return MHD_HTTP_UNAUTHORIZED;
+	cred[len] = '\0';
+	if (!(colon = memchr(cred, ':', len)) || memchr(cred, '\0', len)) {
+		sodium_memzero(cred, sizeof(cred));
+		return MHD_HTTP_UNAUTHORIZED;
+	}
+	*colon = '\0';
+	meta_token_hash(colon + 1, strlen(colon + 1), hash);
+	rc = meta_edl_token_find(m, cred, hash, take_edl_token, &tok, &e);
+	sodium_memzero(cred, sizeof(cred));
+	if (rc < 0 && rc != -ENOENT && rc != -EINVAL) {
+		log_error("EDL token: %s", e.msg);
+		*why = "the metadata store is unavailable";
+		return MHD_HTTP_INTERNAL_SERVER_ERROR;
+	}
+	if (rc < 0 || !tok.found) {
+		*why = "unknown or revoked EDL token";
+		return MHD_HTTP_UNAUTHORIZED;
+	}
+	if (strcmp(tok.tenant, tenant)) {
+		*why = "this EDL token opens only its own tenant's lists";
+		return MHD_HTTP_FORBIDDEN;
+	}
+	return 0;
+}
+
+/* Whether If-None-Match names etag (or is "*"): a list of tags, weak ones compared too. */
+static bool etag_matches(const char *inm, const char *etag)
+{
+	size_t elen = strlen(etag);
+
+	if (!inm)
+		return false;
+	while (*inm) {
+		size_t n;
+
+		inm += strspn(inm, " \t,");
+		if (*inm == '*')
+			return true;
+		if (!strncmp(inm, "W/", 2))
+			inm += 2;
+		n = strcspn(inm, " \t,");
+		if (n == elen && !memcmp(inm, etag, n))
+			return true;
+		inm += n;
+	}
+	return false;
+}
+
+struct edl_answer {
+	const char *if_none_match;
+	struct MHD_Response *r;
+	bool not_modified;
+};
+
+/* Makes the answer while the list is held (edl_get's callback). */
+static void edl_answer(void *ctx, const struct edl_list *l)
+{
+	struct edl_answer *an = ctx;
+
+	an->not_modified = etag_matches(an->if_none_match, l->etag);
+	an->r = an->not_modified
+			? MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT)
+			: MHD_create_response_from_buffer(l->len, (void *)l->text,
+							  MHD_RESPMEM_MUST_COPY);
+	if (an->r)
+		MHD_add_response_header(an->r, MHD_HTTP_HEADER_ETAG, l->etag);
+}
+
+static enum MHD_Result handle_edl(struct api *a, struct MHD_Connection *c, const char *rest,
+				  const char *method, size_t upload_size)
+{
+	struct edl_answer an = { MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+							     MHD_HTTP_HEADER_IF_NONE_MATCH),
+				 NULL, false };
+	char tenant[64], list[64];
+	const char *why = "";
+	struct meta *m = NULL;
+	struct err e = ERR_INIT;
+	enum MHD_Result ret;
+	unsigned status;
+	int rc;
+
+	if (!a->edl)
+		return edl_refuse(a, c, MHD_HTTP_NOT_FOUND, "External Dynamic Lists are not served here");
+	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
+		return edl_refuse(a, c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
+	if (upload_size)
+		return edl_refuse(a, c, MHD_HTTP_BAD_REQUEST, "a GET request has no body");
+	if (!edl_path(rest, tenant, list))
+		return edl_refuse(a, c, MHD_HTTP_NOT_FOUND, "expected /edl/<tenant>/<list>.txt");
+	if (meta_open(&m, a->data_dir, &e) < 0) {
+		log_error("%s", e.msg);
+		return edl_refuse(a, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+				  "the metadata store is unavailable");
+	}
+	if ((status = edl_auth(c, m, tenant, &why))) {
+		meta_close(m);
+		return edl_refuse(a, c, status, why);
+	}
+	rc = edl_get(a->edl, m, tenant, list, time_now_ns(), edl_answer, &an, &e);
+	meta_close(m);
+	if (rc == -ENOENT)
+		return edl_refuse(a, c, MHD_HTTP_NOT_FOUND, "no such list");
+	if (rc < 0) {
+		log_error("EDL %s of tenant %s: %s", list, tenant, e.msg);
+		return edl_refuse(a, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot build the list");
+	}
+	if (!an.r)
+		return MHD_NO;
+	if (an.not_modified) {
+		count(a, MHD_HTTP_NOT_MODIFIED);
+		ret = MHD_queue_response(c, MHD_HTTP_NOT_MODIFIED, an.r);
+		MHD_destroy_response(an.r);
+		return ret;
+	}
+	return answer_ok(a, c, an.r, CONTENT_TEXT);
+}
+
 /* POST /api/v1/ingest/{source} (portal/ingest.h); *con_cls holds the request's state. */
 static enum MHD_Result handle_ingest(struct api *a, struct MHD_Connection *c, const char *source,
 				     const char *method, const char *data, size_t *data_size,
@@ -1081,6 +1292,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	struct api *a = cls;
 
 	httpguard_request_read(c);
+	if (!strncmp(url, EDL_PATH, strlen(EDL_PATH)))
+		return handle_edl(a, c, url + strlen(EDL_PATH), method, *upload_data_size);
 	if (!strncmp(url, API_INGEST_PATH, strlen(API_INGEST_PATH)))
 		return handle_ingest(a, c, url + strlen(API_INGEST_PATH), method, upload_data,
 				     upload_data_size, con_cls);
@@ -1184,6 +1397,7 @@ int api_start(struct api **ap, const struct api_config *c, struct err *e)
 		goto fail;
 	a->tls = c->tls_cert != NULL;
 	a->ingest = c->ingest;
+	a->edl = c->edl;
 	if ((rc = httpguard_new(&a->guard, API_REQUEST_S, e)) < 0)
 		goto fail;
 	if (ss.ss_family == AF_INET6)

@@ -38,7 +38,14 @@
  *   POST /api/v1/ingest/{source}
  *
  * takes a source's events (portal/ingest.h: its own tokens, answered after the WAL
- * commit) when api_config.ingest is set; the ingest module keeps its request's state in
+ * commit) when api_config.ingest is set;
+ *
+ *   GET /edl/<tenant>/<list>.txt
+ *
+ * answers a tenant's External Dynamic List (respond/edl.h) when api_config.edl is set:
+ * text/plain with an ETag (304 for a matching If-None-Match), opened only by an EDL token
+ * of that tenant sent as HTTP Basic auth (user: the token's name, password: the token);
+ * API tokens open no list and EDL tokens no /api/ endpoint; the ingest module keeps its request's state in
  * the connection's con_cls, freed when libmicrohttpd completes the request. Errors are
  * {"error": "..."} with a 4xx/5xx status, or, once the stream has begun, a last line
  * {"error": "..."}. Every search is written to the audit log (store/store.h) as
@@ -55,6 +62,7 @@
 
 struct api;
 struct api_ingest;
+struct edl;
 struct err;
 
 #define API_MAX_CONNECTIONS 64
@@ -68,6 +76,7 @@ struct api_config {
 	const char *keys_master;  /* the keys: section's files; NULL: DATA_DIR/keys (store/keys.h) */
 	const char *keys_signing;
 	struct api_ingest *ingest; /* POST /api/v1/ingest/{source} (portal/ingest.h); NULL: off */
+	struct edl *edl;          /* GET /edl/<tenant>/<list>.txt (respond/edl.h); NULL: off */
 };
 
 int api_start(struct api **a, const struct api_config *c, struct err *e);

@@ -204,6 +204,34 @@ static const char *const migrations[] = {
 	"  UPDATE retrohunt SET watermark = MIN(watermark, NEW.id - 1), batch_end = 0"
 	"  WHERE watermark >= NEW.id OR batch_end >= NEW.id; END;",
 	/*
+	 * 12: External Dynamic Lists (respond/edl.h): a token kind (an "edl" token opens only
+	 * its tenant's lists, an "api" token only the API), each tenant's allow-list (type ip,
+	 * domain or url, canonical value), and a generation counter bumped by every change of
+	 * an indicator or an allow-list entry, so a cached list knows when to be rebuilt. The
+	 * index lets a tenant's own indicators be read (a list's build, `ti list --tenant`,
+	 * the tenant's removal) without a scan of every tenant's.
+	 */
+	"ALTER TABLE api_tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'api';"
+	"CREATE INDEX indicators_tenant ON indicators(tenant_id, type, value);"
+	"CREATE TABLE edl_allow ("
+	"  tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,"
+	"  type TEXT NOT NULL,"
+	"  value TEXT NOT NULL,"
+	"  created_ns INTEGER NOT NULL,"
+	"  PRIMARY KEY (tenant_id, type, value));"
+	"CREATE TABLE edl_generation (n INTEGER NOT NULL);"
+	"INSERT INTO edl_generation VALUES (0);"
+	"CREATE TRIGGER edl_gen_ti_ins AFTER INSERT ON indicators BEGIN"
+	"  UPDATE edl_generation SET n = n + 1; END;"
+	"CREATE TRIGGER edl_gen_ti_upd AFTER UPDATE ON indicators BEGIN"
+	"  UPDATE edl_generation SET n = n + 1; END;"
+	"CREATE TRIGGER edl_gen_ti_del AFTER DELETE ON indicators BEGIN"
+	"  UPDATE edl_generation SET n = n + 1; END;"
+	"CREATE TRIGGER edl_gen_allow_ins AFTER INSERT ON edl_allow BEGIN"
+	"  UPDATE edl_generation SET n = n + 1; END;"
+	"CREATE TRIGGER edl_gen_allow_del AFTER DELETE ON edl_allow BEGIN"
+	"  UPDATE edl_generation SET n = n + 1; END;",
+	/*
 	 * 13 (timatch): the indicators' generation, bumped in the transaction of every change
 	 * of the table, so that serve rebuilds its in-memory snapshot when it moves.
 	 */
@@ -414,6 +442,7 @@ struct row_sink {
 		void (*alert)(void *ctx, const struct meta_alert *a);
 		void (*policy)(void *ctx, const struct meta_rule_policy *p);
 		void (*history)(void *ctx, const struct meta_rule_history *h);
+		void (*edl_allow)(void *ctx, const struct meta_edl_allow *a);
 		void (*asset)(void *ctx, const struct meta_asset *a);
 	} fn;
 	void *ctx;
@@ -973,8 +1002,9 @@ void meta_token_hash(const char *token, size_t len, unsigned char out[META_TOKEN
 			   (const unsigned char *)context, sizeof(context) - 1);
 }
 
-int meta_token_add(struct meta *m, const char *name, const char *tenant,
-		   const unsigned char hash[META_TOKEN_HASH_LEN], struct err *e)
+/* Adds a token of kind "api" or "edl" (an EDL token has a tenant: the caller checks it). */
+static int token_insert(struct meta *m, const char *name, const char *tenant, const char *kind,
+			const unsigned char hash[META_TOKEN_HASH_LEN], struct err *e)
 {
 	sqlite3_stmt *st = NULL;
 	int64_t tid = 0;
@@ -982,8 +1012,8 @@ int meta_token_add(struct meta *m, const char *name, const char *tenant,
 
 	if ((rc = check_name("token name", name, e)) < 0 ||
 	    (tenant && (rc = tenant_id(m, tenant, &tid, e)) < 0) ||
-	    (rc = prepare(m, "INSERT INTO api_tokens (name, tenant_id, hash, created_ns)"
-			     " VALUES (?1, ?2, ?3, ?4)", &st, e)) < 0)
+	    (rc = prepare(m, "INSERT INTO api_tokens (name, tenant_id, hash, created_ns, kind)"
+			     " VALUES (?1, ?2, ?3, ?4, ?5)", &st, e)) < 0)
 		return rc;
 	bind_text(st, 1, name);
 	if (tenant)
@@ -992,6 +1022,7 @@ int meta_token_add(struct meta *m, const char *name, const char *tenant,
 		sqlite3_bind_null(st, 2);
 	sqlite3_bind_blob(st, 3, hash, META_TOKEN_HASH_LEN, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, time_now_ns());
+	bind_text(st, 5, kind);
 	switch (sqlite3_step(st)) {
 	case SQLITE_DONE:
 		break;
@@ -1003,6 +1034,12 @@ int meta_token_add(struct meta *m, const char *name, const char *tenant,
 	}
 	sqlite3_finalize(st);
 	return rc;
+}
+
+int meta_token_add(struct meta *m, const char *name, const char *tenant,
+		   const unsigned char hash[META_TOKEN_HASH_LEN], struct err *e)
+{
+	return token_insert(m, name, tenant, "api", hash, e);
 }
 
 int meta_token_revoke(struct meta *m, const char *name, struct err *e)
@@ -1023,8 +1060,8 @@ int meta_token_revoke(struct meta *m, const char *name, struct err *e)
 }
 
 #define TOKEN_SELECT                                                                      \
-	"SELECT k.id, k.name, t.name, coalesce(k.tenant_id, -1), k.created_ns"            \
-	" FROM api_tokens k LEFT JOIN tenants t ON t.id = k.tenant_id"
+	"SELECT k.id, k.name, t.name, coalesce(k.tenant_id, -1), k.created_ns,"           \
+	" k.kind = 'edl' FROM api_tokens k LEFT JOIN tenants t ON t.id = k.tenant_id"
 
 /* A row of TOKEN_SELECT to to->fn.token (each_row's reader). */
 static int read_token(struct meta *m, sqlite3_stmt *st, const struct row_sink *to,
@@ -1036,6 +1073,7 @@ static int read_token(struct meta *m, sqlite3_stmt *st, const struct row_sink *t
 		.tenant = column_text(st, 2),
 		.tenant_id = sqlite3_column_int64(st, 3),
 		.created_ns = sqlite3_column_int64(st, 4),
+		.edl = sqlite3_column_int(st, 5) != 0,
 	};
 	struct err bad = ERR_INIT;
 
@@ -1070,7 +1108,8 @@ int meta_token_find(struct meta *m, const unsigned char hash[META_TOKEN_HASH_LEN
 	sqlite3_stmt *st = NULL;
 	int rc, rows;
 
-	if ((rc = prepare(m, TOKEN_SELECT " WHERE k.hash = ?1", &st, e)) < 0)
+	/* an EDL token opens no API endpoint: it is not found here */
+	if ((rc = prepare(m, TOKEN_SELECT " WHERE k.hash = ?1 AND k.kind = 'api'", &st, e)) < 0)
 		return rc;
 	sqlite3_bind_blob(st, 1, hash, META_TOKEN_HASH_LEN, SQLITE_STATIC);
 	rc = each_row(m, st, read_token, &(struct row_sink){ .fn.token = fn, .ctx = ctx },
@@ -2766,4 +2805,189 @@ int meta_retrohunt_indicators(struct meta *m, const char *tenant, int64_t after,
 	sqlite3_bind_int64(st, 3, upto);
 	sqlite3_bind_int64(st, 4, limit);
 	return indicator_rows(m, st, fn, ctx, e);
+}
+
+/* ---- External Dynamic Lists: EDL tokens, allow-lists, generation ---- */
+
+int meta_edl_token_add(struct meta *m, const char *name, const char *tenant,
+		       const unsigned char hash[META_TOKEN_HASH_LEN], struct err *e)
+{
+	if (!tenant)
+		return err_set(e, -EINVAL, "an EDL token belongs to one tenant");
+	return token_insert(m, name, tenant, "edl", hash, e);
+}
+
+int meta_edl_token_find(struct meta *m, const char *name,
+			const unsigned char hash[META_TOKEN_HASH_LEN],
+			void (*fn)(void *ctx, const struct meta_token *t), void *ctx,
+			struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, rows;
+
+	if ((rc = check_name("token name", name, e)) < 0 ||
+	    (rc = prepare(m, TOKEN_SELECT " WHERE k.name = ?1 AND k.hash = ?2 AND k.kind = 'edl'"
+			  " AND k.tenant_id IS NOT NULL", &st, e)) < 0)
+		return rc;
+	bind_text(st, 1, name);
+	sqlite3_bind_blob(st, 2, hash, META_TOKEN_HASH_LEN, SQLITE_STATIC);
+	rc = each_row(m, st, read_token, &(struct row_sink){ .fn.token = fn, .ctx = ctx },
+		      &rows, e);
+	if (rc == 0 && rows == 0)
+		rc = err_set(e, -ENOENT, "no such EDL token");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* What every allow-list entry satisfies: type ip, domain or url, the value canonical. */
+static int check_edl_allow(const char *type, const char *value, struct err *e)
+{
+	static const char *const types[] = { "ip", "domain", "url" };
+	char canon[TI_VALUE_BUF];
+	struct err why = ERR_INIT;
+	enum ti_type t;
+	size_t len;
+
+	if (!type || !one_of(type, types, ARRAY_SIZE(types)) ||
+	    ti_type_parse(type, strlen(type), &t) < 0)
+		return err_set(e, -EINVAL, "allow-list type '%s': expected ip, domain or url",
+			       ESC(type));
+	if (!value || ti_normalize(t, value, strlen(value), canon, &len, &why) < 0)
+		return err_set(e, -EINVAL, "allow-list %s '%s': %s", type, ESC(value), why.msg);
+	if (strcmp(canon, value))
+		return err_set(e, -EINVAL, "allow-list %s '%s': not in canonical form ('%s')", type,
+			       ESC(value), ESC(canon));
+	return 0;
+}
+
+/* How many entries the tenant's allow-list holds, in *n. */
+static int edl_allow_count(struct meta *m, int64_t tid, int64_t *n, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(m, "SELECT count(*) FROM edl_allow WHERE tenant_id = ?1", &st, e);
+
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, tid);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*n = sqlite3_column_int64(st, 0);
+	else
+		rc = db_fail(m, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_edl_allow_add(struct meta *m, const char *tenant, const char *type, const char *value,
+		       struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t tid = 0, n = 0;
+	int rc;
+
+	if ((rc = check_edl_allow(type, value, e)) < 0 || (rc = tenant_id(m, tenant, &tid, e)) < 0 ||
+	    (rc = edl_allow_count(m, tid, &n, e)) < 0)
+		return rc;
+	if (n >= META_EDL_ALLOW_MAX)
+		return err_set(e, -ENOSPC, "tenant '%s' already has %d allow-list entries, the most "
+			       "kept", ESC(tenant), META_EDL_ALLOW_MAX);
+	if ((rc = prepare(m, "INSERT INTO edl_allow (tenant_id, type, value, created_ns)"
+			     " VALUES (?1, ?2, ?3, ?4)", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, tid);
+	bind_text(st, 2, type);
+	bind_text(st, 3, value);
+	sqlite3_bind_int64(st, 4, time_now_ns());
+	switch (sqlite3_step(st)) {
+	case SQLITE_DONE:
+		break;
+	case SQLITE_CONSTRAINT:
+		rc = err_set(e, -EEXIST, "%s '%s' is already on tenant '%s''s allow-list", type,
+			     ESC(value), ESC(tenant));
+		break;
+	default:
+		rc = db_fail(m, e);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_edl_allow_remove(struct meta *m, const char *tenant, const char *type,
+			  const char *value, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t tid = 0;
+	int rc;
+
+	if ((rc = check_edl_allow(type, value, e)) < 0 || (rc = tenant_id(m, tenant, &tid, e)) < 0 ||
+	    (rc = prepare(m, "DELETE FROM edl_allow WHERE tenant_id = ?1 AND type = ?2"
+			     " AND value = ?3", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, tid);
+	bind_text(st, 2, type);
+	bind_text(st, 3, value);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	else if (sqlite3_changes(m->db) == 0)
+		rc = err_set(e, -ENOENT, "%s '%s' is not on tenant '%s''s allow-list", type,
+			     ESC(value), ESC(tenant));
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* A row of the tenant's allow-list to to->fn.edl_allow (each_row's reader). */
+static int read_edl_allow(struct meta *m, sqlite3_stmt *st, const struct row_sink *to,
+			  struct err *e)
+{
+	struct meta_edl_allow a = {
+		.tenant = to->tenant,
+		.type = column_text(st, 0),
+		.value = column_text(st, 1),
+		.created_ns = sqlite3_column_int64(st, 2),
+	};
+	struct err bad = ERR_INIT;
+
+	if (!a.type || !a.value)
+		return err_set(e, -ENOMEM, "out of memory reading the allow-list");
+	if (check_edl_allow(a.type, a.value, &bad) < 0) {
+		log_warn("%s: allow-list row of tenant %s skipped: %s", m->path, ESC(to->tenant),
+			 bad.msg);
+		return 0;
+	}
+	to->fn.edl_allow(to->ctx, &a);
+	return 1;
+}
+
+int meta_edl_allow_list(struct meta *m, const char *tenant,
+			void (*fn)(void *ctx, const struct meta_edl_allow *a), void *ctx,
+			struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t tid = 0;
+	int rc, rows;
+
+	if ((rc = tenant_id(m, tenant, &tid, e)) < 0 ||
+	    (rc = prepare(m, "SELECT type, value, created_ns FROM edl_allow WHERE tenant_id = ?1"
+			     " ORDER BY type, value", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, tid);
+	rc = each_row(m, st, read_edl_allow,
+		      &(struct row_sink){ .fn.edl_allow = fn, .ctx = ctx, .tenant = tenant }, &rows,
+		      e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_edl_generation(struct meta *m, int64_t *generation, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(m, "SELECT n FROM edl_generation", &st, e);
+
+	if (rc < 0)
+		return rc;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*generation = sqlite3_column_int64(st, 0);
+	else
+		rc = db_fail(m, e);
+	sqlite3_finalize(st);
+	return rc;
 }

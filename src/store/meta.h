@@ -131,6 +131,7 @@ struct meta_token {
 	const char *tenant;     /* NULL: a SOC-wide token */
 	int64_t tenant_id;      /* -1: SOC-wide */
 	int64_t created_ns;
+	bool edl;               /* an EDL token (meta_edl_token_add): lists only, no API */
 };
 
 /* A new random secret "kbn_..." (NUL-terminated). */
@@ -143,7 +144,7 @@ int meta_token_revoke(struct meta *m, const char *name, struct err *e);
 /* Ordered by name. */
 int meta_token_list(struct meta *m, void (*fn)(void *ctx, const struct meta_token *t),
 		    void *ctx, struct err *e);
-/* Calls fn for the token with that hash; -ENOENT when there is none. */
+/* Calls fn for the API token with that hash; -ENOENT when there is none (or an EDL one). */
 int meta_token_find(struct meta *m, const unsigned char hash[META_TOKEN_HASH_LEN],
 		    void (*fn)(void *ctx, const struct meta_token *t), void *ctx, struct err *e);
 
@@ -524,5 +525,48 @@ int meta_retrohunt_swap(struct meta *m, const char *tenant, const struct meta_re
 int meta_retrohunt_indicators(struct meta *m, const char *tenant, int64_t after, int64_t upto,
 			      int64_t limit, void (*fn)(void *ctx, const struct meta_indicator *ind),
 			      void *ctx, struct err *e);
+
+/*
+ * External Dynamic Lists (respond/edl.h; `koban edl`, `koban token add --edl`).
+ *
+ * An EDL token is an API token of another kind: made like one (meta_token_new,
+ * meta_token_hash), it always has a tenant and opens only that tenant's lists, sent as
+ * HTTP Basic auth (user: the token's name, password: its secret); meta_token_find never
+ * finds it, so it opens no /api/ endpoint, and meta_edl_token_find finds no API token.
+ *
+ * A tenant's allow-list holds values its lists never carry, whatever a feed says: type
+ * "ip" (an address or a network, canonical as ti_normalize makes it), "domain" (and its
+ * sub-domains) or "url". Every call names the tenant; removing a tenant removes its
+ * entries. The generation grows with every change of an indicator or allow-list entry.
+ */
+#define META_EDL_ALLOW_MAX 100000 /* entries of one tenant's allow-list */
+
+struct meta_edl_allow {
+	const char *tenant;
+	const char *type;       /* "ip", "domain" or "url" */
+	const char *value;      /* canonical (ti_normalize) */
+	int64_t created_ns;
+};
+
+/* Adds an EDL token for tenant (required); -EEXIST for a name taken, -ENOENT: no tenant. */
+int meta_edl_token_add(struct meta *m, const char *name, const char *tenant,
+		       const unsigned char hash[META_TOKEN_HASH_LEN], struct err *e);
+/* Calls fn for the EDL token of that name and hash; -ENOENT when there is none. */
+int meta_edl_token_find(struct meta *m, const char *name,
+			const unsigned char hash[META_TOKEN_HASH_LEN],
+			void (*fn)(void *ctx, const struct meta_token *t), void *ctx,
+			struct err *e);
+/* Adds type/value to tenant's allow-list: -EEXIST when there, -ENOENT: no tenant, -ENOSPC: full. */
+int meta_edl_allow_add(struct meta *m, const char *tenant, const char *type, const char *value,
+		       struct err *e);
+/* -ENOENT when the tenant's allow-list has no such entry. */
+int meta_edl_allow_remove(struct meta *m, const char *tenant, const char *type,
+			  const char *value, struct err *e);
+/* The tenant's allow-list ordered by type, value; -ENOENT: no such tenant. */
+int meta_edl_allow_list(struct meta *m, const char *tenant,
+			void (*fn)(void *ctx, const struct meta_edl_allow *a), void *ctx,
+			struct err *e);
+/* The current generation of the indicators and allow-lists (grows at every change). */
+int meta_edl_generation(struct meta *m, int64_t *generation, struct err *e);
 
 #endif
