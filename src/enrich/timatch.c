@@ -84,8 +84,10 @@ struct worker {
 	struct hit hits[HITS_MAX];
 	size_t n_hits;
 	const struct looked_field *cur;  /* the field being looked up (for the callback) */
-	const char *cur_value;
+	const char *cur_value;       /* NULL for an address until a hit formats it */
 	size_t cur_len;
+	const struct ipaddr *cur_ip; /* the address looked up, NULL for other types */
+	size_t cur_slot;             /* its ip_text[] */
 	char ip_text[SEEN_MAX][IPADDR_STRLEN];
 	struct buf json;   /* an enrichment, then the key fields */
 	struct buf event;  /* the event's JSON for the alerts */
@@ -384,6 +386,11 @@ static void on_match(void *ctx, const struct ti_match *m)
 		lose(w, LOST_TOO_MANY_HITS);
 		return;
 	}
+	if (w->cur_ip && !w->cur_value) { /* addresses are formatted only when they hit */
+		ipaddr_format(w->cur_ip, w->ip_text[w->cur_slot]);
+		w->cur_value = w->ip_text[w->cur_slot];
+		w->cur_len = strlen(w->cur_value);
+	}
 	h = &w->hits[w->n_hits++];
 	h->m = *m;
 	h->where = w->cur;
@@ -407,16 +414,18 @@ static bool seen_before(const struct seen *seen, size_t n, enum ti_type type, co
 	return false;
 }
 
-/* The text a value is looked up by: an address formatted, an e-mail's domain, a string. */
-static bool lookup_text(struct worker *w, size_t slot, const struct looked_field *f,
-			const struct event_value *v, const char **s, size_t *len)
+/*
+ * The bytes a value is told apart by: an address's 16 bytes (the IP fields are typed FT_IP
+ * and looked up parsed), an e-mail's domain, a string.
+ */
+static bool lookup_key(const struct looked_field *f, const struct event_value *v,
+		       const char **s, size_t *len)
 {
 	const char *at;
 
-	if (f->type == TI_IP) { /* the IP fields, typed FT_IP */
-		ipaddr_format(&v->v.ip, w->ip_text[slot]);
-		*s = w->ip_text[slot];
-		*len = strlen(*s);
+	if (f->type == TI_IP) {
+		*s = (const char *)v->v.ip.b;
+		*len = sizeof(v->v.ip.b);
 		return true;
 	}
 	*s = v->v.s;
@@ -486,14 +495,22 @@ static void look_up_event(struct worker *w, const struct ti_snapshot *snap, cons
 		const char *s;
 		size_t len;
 
-		if (!lookup_text(w, n_seen, f, &ev->vals[c[i].pos], &s, &len) ||
+		if (!lookup_key(f, &ev->vals[c[i].pos], &s, &len) ||
 		    seen_before(seen, n_seen, f->type, s, len))
 			continue;
-		seen[n_seen++] = (struct seen){ f->type, s, len };
 		w->cur = f;
-		w->cur_value = s;
-		w->cur_len = len;
-		ti_lookup(snap, tenant, f->type, s, len, on_match, w);
+		w->cur_slot = n_seen;
+		seen[n_seen++] = (struct seen){ f->type, s, len };
+		if (f->type == TI_IP) {
+			w->cur_ip = &ev->vals[c[i].pos].v.ip;
+			w->cur_value = NULL;
+			ti_lookup_ip(snap, tenant, w->cur_ip, on_match, w);
+		} else {
+			w->cur_ip = NULL;
+			w->cur_value = s;
+			w->cur_len = len;
+			ti_lookup(snap, tenant, f->type, s, len, on_match, w);
+		}
 	}
 	if (n_seen)
 		atomic_fetch_add_explicit(&w->lookups, n_seen, memory_order_relaxed);
