@@ -5,16 +5,13 @@
  *
  * N generated indicators (default 1,000,000, fixed seed): 60% IPv4 addresses, 5% IPv4
  * networks, 25% domains, 10% URLs; confidence 0-100; 90% global, 10% of tenant t0..t9;
- * 4 sources. Figures: the import into a fresh koban.db with migration 12's generation
- * triggers (as shipped) and, the same-run peer, into another with the triggers dropped;
- * one build per list type for tenant t0 (every source, cap 50,000: the read of the global
+ * 4 sources. Figures: the import into a fresh koban.db; one build per list type for tenant t0 (every source, cap 50,000: the read of the global
  * indicators, shared by the tenants until koban.db changes, then t0's own, the allow-list
  * and the cap), then for t1 and t2 (the global part already read); and a cached answer
  * (the generation read and the text handed over), what a firewall's poll costs.
  */
 #include "core/compat.h"
 
-#include <sqlite3.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -114,13 +111,8 @@ static int import(struct meta *m, size_t count, struct err *e)
 
 /* A fresh koban.db in dir with the tenants, the indicators imported; the seconds taken
  * (wall, then this process's CPU). */
-static int fill(const char *dir, size_t count, bool triggers, struct meta **m, double took[2],
-		struct err *e)
+static int fill(const char *dir, size_t count, struct meta **m, double took[2], struct err *e)
 {
-	static const char drop[] = "DROP TRIGGER edl_gen_ti_ins; DROP TRIGGER edl_gen_ti_upd;"
-				   "DROP TRIGGER edl_gen_ti_del;";
-	char path[128];
-	sqlite3 *db = NULL;
 	double t0, c0;
 	int rc;
 
@@ -129,13 +121,6 @@ static int fill(const char *dir, size_t count, bool triggers, struct meta **m, d
 	for (size_t t = 0; t < TENANTS; t++)
 		if ((rc = meta_tenant_add(*m, tenants[t], e)) < 0)
 			return rc;
-	snprintf(path, sizeof(path), "%s/koban.db", dir);
-	if (!triggers && (sqlite3_open(path, &db) != SQLITE_OK ||
-			  sqlite3_exec(db, drop, NULL, NULL, NULL) != SQLITE_OK)) {
-		sqlite3_close(db);
-		return err_set(e, -EIO, "cannot drop the triggers in %s", path);
-	}
-	sqlite3_close(db);
 	t0 = now_s();
 	c0 = cpu_s();
 	rc = import(*m, count, e);
@@ -202,10 +187,10 @@ static int builds(struct meta *m, size_t gets, struct err *e)
 int main(int argc, char **argv)
 {
 	size_t count = 1000000, gets = 2000;
-	char with[] = "/tmp/koban-bench-edl-XXXXXX", without[] = "/tmp/koban-bench-edl-XXXXXX";
-	struct meta *m = NULL, *peer = NULL;
+	char dir[] = "/tmp/koban-bench-edl-XXXXXX";
+	struct meta *m = NULL;
 	struct err e = ERR_INIT;
-	double took[2] = { 0, 0 }, peer_took[2] = { 0, 0 };
+	double took[2] = { 0, 0 };
 	int rc;
 
 	for (int i = 1; i < argc; i++) {
@@ -218,25 +203,20 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!mkdtemp(with) || !mkdtemp(without)) {
+	if (!mkdtemp(dir)) {
 		fprintf(stderr, "bench/edl: no temporary directory\n");
 		return 1;
 	}
 	printf("bench/edl: %zu indicators (60%% IPv4, 5%% IPv4 networks, 25%% domains, 10%% URLs; "
 	       "90%% global, 10%% over %d tenants)\n", count, TENANTS);
-	if ((rc = fill(with, count, true, &m, took, &e)) < 0 ||
-	    (rc = fill(without, count, false, &peer, peer_took, &e)) < 0)
+	if ((rc = fill(dir, count, &m, took, &e)) < 0)
 		goto out;
-	printf("  import with the generation triggers: %.2f s (%.2f CPU-s); peer without them: "
-	       "%.2f s (%.2f CPU-s): %+.0f%% CPU\n", took[0], took[1], peer_took[0], peer_took[1],
-	       (took[1] / peer_took[1] - 1) * 100);
+	printf("  import: %.2f s (%.2f CPU-s)\n", took[0], took[1]);
 	rc = builds(m, gets, &e);
 out:
 	if (rc < 0)
 		fprintf(stderr, "bench/edl: %s\n", e.msg);
 	meta_close(m);
-	meta_close(peer);
-	remove_dir(with);
-	remove_dir(without);
+	remove_dir(dir);
 	return rc < 0;
 }

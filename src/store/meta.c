@@ -207,7 +207,8 @@ static const char *const migrations[] = {
 	 * 12: External Dynamic Lists (respond/edl.h): a token kind (an "edl" token opens only
 	 * its tenant's lists, an "api" token only the API), each tenant's allow-list (type ip,
 	 * domain or url, canonical value), and a generation counter bumped by every change of
-	 * an indicator or an allow-list entry, so a cached list knows when to be rebuilt. The
+	 * an allow-list entry (with the indicators' of migration 13, a cached list knows when
+	 * to be rebuilt). The
 	 * index lets a tenant's own indicators be read (a list's build, `ti list --tenant`,
 	 * the tenant's removal) without a scan of every tenant's.
 	 */
@@ -221,12 +222,6 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (tenant_id, type, value));"
 	"CREATE TABLE edl_generation (n INTEGER NOT NULL);"
 	"INSERT INTO edl_generation VALUES (0);"
-	"CREATE TRIGGER edl_gen_ti_ins AFTER INSERT ON indicators BEGIN"
-	"  UPDATE edl_generation SET n = n + 1; END;"
-	"CREATE TRIGGER edl_gen_ti_upd AFTER UPDATE ON indicators BEGIN"
-	"  UPDATE edl_generation SET n = n + 1; END;"
-	"CREATE TRIGGER edl_gen_ti_del AFTER DELETE ON indicators BEGIN"
-	"  UPDATE edl_generation SET n = n + 1; END;"
 	"CREATE TRIGGER edl_gen_allow_ins AFTER INSERT ON edl_allow BEGIN"
 	"  UPDATE edl_generation SET n = n + 1; END;"
 	"CREATE TRIGGER edl_gen_allow_del AFTER DELETE ON edl_allow BEGIN"
@@ -2980,7 +2975,9 @@ int meta_edl_allow_list(struct meta *m, const char *tenant,
 int meta_edl_generation(struct meta *m, int64_t *generation, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = prepare(m, "SELECT n FROM edl_generation", &st, e);
+	/* the allow-lists' counter plus the indicators' (migration 13): both only grow */
+	int rc = prepare(m, "SELECT (SELECT n FROM edl_generation) +"
+			 " (SELECT n FROM indicator_generation)", &st, e);
 
 	if (rc < 0)
 		return rc;
