@@ -494,8 +494,12 @@ int64_t tz_local_to_utc(const struct tz *z, const struct civil_time *local)
 	int32_t after = tz_offset_at(z, wall + 86400 * NS_PER_SEC);
 	int64_t u1 = wall - (int64_t)before * NS_PER_SEC;
 	int64_t u2 = wall - (int64_t)after * NS_PER_SEC;
-	bool ok1 = tz_offset_at(z, u1) == before, ok2 = tz_offset_at(z, u2) == after;
+	bool ok1, ok2;
 
+	if (before == after)
+		return u1; /* every branch below gives u1 then (most days: no transition near) */
+	ok1 = tz_offset_at(z, u1) == before;
+	ok2 = tz_offset_at(z, u2) == after;
 	if (ok1 && ok2)
 		return MIN(u1, u2); /* repeated hour: the earlier instant */
 	if (ok2)

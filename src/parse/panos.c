@@ -203,6 +203,7 @@ static const char *const derived_names[D_COUNT] = {
 static struct {
 	int cols[L_COUNT][PANOS_COLUMNS_MAX];
 	int derived[D_COUNT];
+	bool all_str[L_COUNT]; /* every column of the table is FT_STR: event_add_vendor_str */
 	int rc; /* field_intern's failure, if any */
 } ids;
 static pthread_once_t ids_once = PTHREAD_ONCE_INIT;
@@ -222,12 +223,16 @@ static int intern(const char *name, size_t len)
 static void ids_init(void)
 {
 	for (unsigned l = 0; l < L_COUNT; l++) {
+		ids.all_str[l] = true;
 		for (unsigned i = 0; i < layouts[l].ncols; i++) {
 			const char *c = layouts[l].cols[i];
 			int id = c ? intern(c, strlen(c)) : -1;
 
 			if (c && id < 0 && !ids.rc)
 				ids.rc = id;
+			/* a name registered before with another type: the checked adder refuses it */
+			if (id >= 0 && (id < FIELD_COUNT || field_type((unsigned)id) != FT_STR))
+				ids.all_str[l] = false;
 			ids.cols[l][i] = id;
 		}
 	}
@@ -1147,6 +1152,11 @@ static int write_columns(struct panos_ctx *x)
 
 		if (!c->len || blank(c->p, c->len))
 			continue;
+		if (i < l->ncols && ids.all_str[x->l]) {
+			if ((id = ids.cols[x->l][i]) >= 0)
+				check(x, event_add_vendor_str(x->ev, (unsigned)id, c->p, c->len));
+			continue;
+		}
 		id = i < l->ncols ? ids.cols[x->l][i] : extra_id(i);
 		if (id >= 0)
 			check(x, event_add_str(x->ev, (unsigned)id, c->p, c->len));
