@@ -264,16 +264,16 @@ static bool span_eq(const char *p, size_t n, const char *lit)
 /* Unsigned decimal p[0..n) within int64_t (PAN-OS sequence numbers use 63 bits), or -1. */
 static int64_t parse_uint(const char *p, size_t n)
 {
-	int64_t v = 0;
+	uint64_t v = 0; /* 19 digits fit: the range is checked once, without a division */
 
 	if (!n || n > 19)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		if (!is_digit(p[i]) || v > (INT64_MAX - (p[i] - '0')) / 10)
+		if (!is_digit(p[i]))
 			return -1;
-		v = v * 10 + (p[i] - '0');
+		v = v * 10 + (uint64_t)(p[i] - '0');
 	}
-	return v;
+	return v > INT64_MAX ? -1 : (int64_t)v;
 }
 
 /* Value of two or four digits at p, or -1. */
@@ -399,6 +399,7 @@ struct cell {
 struct row {
 	struct cell c[PANOS_COLUMNS_MAX];
 	unsigned n;
+	bool quotes; /* some cell has doubled quotes (split_plain's rows have none) */
 };
 
 /* End of a `{...}` value starting at p (one past '}'), or NULL when it does not close. */
@@ -425,23 +426,34 @@ struct commas {
 	uint64_t mask;     /* bit i: block[i] is a ',' not yet handed out */
 };
 
-static uint64_t comma_mask(const char *p, const char *end)
+/*
+ * Bit i set where p[i] is a ',' (the return value) and, in *quoting, where it is a '"' or
+ * a '{' (the starts of the cells split_plain leaves to split_row), for up to 64 bytes.
+ */
+static uint64_t comma_mask(const char *p, const char *end, uint64_t *quoting)
 {
 	size_t n = end - p < 64 ? (size_t)(end - p) : 64, i = 0;
-	uint64_t m = 0;
+	uint64_t m = 0, q = 0;
 
 #ifdef __SSE2__
-	const __m128i comma = _mm_set1_epi8(',');
+	const __m128i comma = _mm_set1_epi8(','), quote = _mm_set1_epi8('"'),
+		      brace = _mm_set1_epi8('{');
 
 	for (; i + 16 <= n; i += 16) {
 		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+		__m128i special = _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, brace));
 
 		m |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, comma)) << i;
+		q |= (uint64_t)(unsigned)_mm_movemask_epi8(special) << i;
 	}
 #endif
-	for (; i < n; i++)
+	for (; i < n; i++) {
 		if (p[i] == ',')
 			m |= UINT64_C(1) << i;
+		else if (p[i] == '"' || p[i] == '{')
+			q |= UINT64_C(1) << i;
+	}
+	*quoting = q;
 	return m;
 }
 
@@ -450,9 +462,11 @@ static const char *next_comma(struct commas *c, const char *from)
 {
 	if (from >= c->end)
 		return c->end;
+	uint64_t quoting;
+
 	if (from < c->block || from - c->block >= 64) {
 		c->block = from;
-		c->mask = comma_mask(from, c->end);
+		c->mask = comma_mask(from, c->end, &quoting);
 	} else {
 		c->mask &= ~UINT64_C(0) << (from - c->block);
 	}
@@ -460,18 +474,54 @@ static const char *next_comma(struct commas *c, const char *from)
 		c->block += 64;
 		if (c->block >= c->end)
 			return c->end;
-		c->mask = comma_mask(c->block, c->end);
+		c->mask = comma_mask(c->block, c->end, &quoting);
 	}
 	return c->block + __builtin_ctzll(c->mask);
+}
+
+/*
+ * A row without '"' or '{' (most rows): every ',' ends a cell, so the cells come straight
+ * from the comma masks. False for any other row (and one of too many columns), which
+ * split_row's general path splits (or refuses) instead.
+ */
+static bool split_plain(const char *s, size_t n, struct row *r)
+{
+	const char *start = s, *end = s + n;
+
+	r->n = 0;
+	r->quotes = false;
+	for (const char *b = s; b < end; b += 64) {
+		uint64_t quoting, commas = comma_mask(b, end, &quoting);
+
+		if (quoting)
+			return false;
+		for (; commas; commas &= commas - 1) {
+			const char *c = b + __builtin_ctzll(commas);
+
+			if (r->n == PANOS_COLUMNS_MAX)
+				return false;
+			r->c[r->n++] = (struct cell){ start, (uint32_t)(c - start), false };
+			start = c + 1;
+		}
+	}
+	if (r->n == PANOS_COLUMNS_MAX)
+		return false;
+	r->c[r->n++] = (struct cell){ start, (uint32_t)(end - start), false };
+	return true;
 }
 
 /* Splits s[0..n) into r; base is s's offset in the message (for errors). */
 static int split_row(const char *s, size_t n, struct row *r, size_t base, struct err *e)
 {
 	const char *p = s, *end = s + n;
-	struct commas commas = { s, end, comma_mask(s, end) };
+	uint64_t quoting;
+	struct commas commas;
 
+	if (split_plain(s, n, r))
+		return 0;
+	commas = (struct commas){ s, end, comma_mask(s, end, &quoting) };
 	r->n = 0;
+	r->quotes = false;
 	for (;;) {
 		struct cell *c;
 		const char *v = p, *q;
@@ -489,7 +539,7 @@ static int split_row(const char *s, size_t n, struct row *r, size_t base, struct
 						       "without its closing '\"'",
 						       base + (size_t)(v - s), r->n - 1);
 				if (q + 1 < end && q[1] == '"') {
-					c->quotes = true;
+					c->quotes = r->quotes = true;
 					q++;
 					continue;
 				}
@@ -1110,7 +1160,7 @@ static int extra_id(unsigned i)
 /* Quoted cells with doubled quotes, undone into the arena once for every later use. */
 static int unescape_cells(struct panos_ctx *x)
 {
-	for (unsigned i = 0; i < x->row.n; i++) {
+	for (unsigned i = 0; x->row.quotes && i < x->row.n; i++) {
 		struct cell *c = &x->row.c[i];
 		char *q, *w;
 
@@ -1145,19 +1195,24 @@ static bool blank(const char *p, size_t n)
 static int write_columns(struct panos_ctx *x)
 {
 	const struct layout *l = &layouts[x->l];
+	const int *cols = ids.cols[x->l];
+	/* the table's columns without a type check each when all are strings (always, unless
+	 * a name was registered with another type first: then event_add_str refuses it) */
+	unsigned i = 0, fast = ids.all_str[x->l] ? MIN(x->row.n, l->ncols) : 0;
 
-	for (unsigned i = 0; i < x->row.n; i++) {
+	for (; i < fast; i++) {
+		const struct cell *c = &x->row.c[i];
+
+		if (c->len && cols[i] >= 0 && !blank(c->p, c->len))
+			check(x, event_add_vendor_str(x->ev, (unsigned)cols[i], c->p, c->len));
+	}
+	for (; i < x->row.n; i++) {
 		const struct cell *c = &x->row.c[i];
 		int id;
 
 		if (!c->len || blank(c->p, c->len))
 			continue;
-		if (i < l->ncols && ids.all_str[x->l]) {
-			if ((id = ids.cols[x->l][i]) >= 0)
-				check(x, event_add_vendor_str(x->ev, (unsigned)id, c->p, c->len));
-			continue;
-		}
-		id = i < l->ncols ? ids.cols[x->l][i] : extra_id(i);
+		id = i < l->ncols ? cols[i] : extra_id(i);
 		if (id >= 0)
 			check(x, event_add_str(x->ev, (unsigned)id, c->p, c->len));
 	}
