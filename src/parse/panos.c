@@ -399,7 +399,7 @@ struct cell {
 struct row {
 	struct cell c[PANOS_COLUMNS_MAX];
 	unsigned n;
-	bool quotes; /* some cell has doubled quotes (split_plain's rows have none) */
+	bool quotes; /* some cell has doubled quotes: unescape_cells has work */
 };
 
 /* End of a `{...}` value starting at p (one past '}'), or NULL when it does not close. */
@@ -417,153 +417,122 @@ static const char *brace_end(const char *p, const char *end)
 }
 
 /*
- * Commas of a row, found 64 bytes at a time into a bit mask (16 at a time with SSE2,
- * which every x86-64 has) so that a cell costs a count of trailing zeros, not a scan.
+ * Bit i set where p[i] is a ',' (up to 64 bytes), 16 at a time with SSE2 (which every
+ * x86-64 has), so that a cell costs a count of trailing zeros, not a scan.
  */
-struct commas {
-	const char *block; /* start of the 64 bytes that mask describes */
-	const char *end;
-	uint64_t mask;     /* bit i: block[i] is a ',' not yet handed out */
-};
-
-/*
- * Bit i set where p[i] is a ',' (the return value) and, in *quoting, where it is a '"' or
- * a '{' (the starts of the cells split_plain leaves to split_row), for up to 64 bytes.
- */
-static uint64_t comma_mask(const char *p, const char *end, uint64_t *quoting)
+static uint64_t comma_mask(const char *p, const char *end)
 {
 	size_t n = end - p < 64 ? (size_t)(end - p) : 64, i = 0;
-	uint64_t m = 0, q = 0;
+	uint64_t m = 0;
 
 #ifdef __SSE2__
-	const __m128i comma = _mm_set1_epi8(','), quote = _mm_set1_epi8('"'),
-		      brace = _mm_set1_epi8('{');
+	const __m128i comma = _mm_set1_epi8(',');
 
 	for (; i + 16 <= n; i += 16) {
 		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
-		__m128i special = _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, brace));
 
 		m |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, comma)) << i;
-		q |= (uint64_t)(unsigned)_mm_movemask_epi8(special) << i;
 	}
 #endif
-	for (; i < n; i++) {
+	for (; i < n; i++)
 		if (p[i] == ',')
 			m |= UINT64_C(1) << i;
-		else if (p[i] == '"' || p[i] == '{')
-			q |= UINT64_C(1) << i;
-	}
-	*quoting = q;
 	return m;
 }
 
-/* The first ',' at or after from (within the row), or the row's end. */
-static const char *next_comma(struct commas *c, const char *from)
+/* Whether a cell starting at p needs split_special: a quoted or a {...} value. */
+static bool special_start(const char *p, const char *end)
 {
-	if (from >= c->end)
-		return c->end;
-	uint64_t quoting;
-
-	if (from < c->block || from - c->block >= 64) {
-		c->block = from;
-		c->mask = comma_mask(from, c->end, &quoting);
-	} else {
-		c->mask &= ~UINT64_C(0) << (from - c->block);
-	}
-	while (!c->mask) {
-		c->block += 64;
-		if (c->block >= c->end)
-			return c->end;
-		c->mask = comma_mask(c->block, c->end, &quoting);
-	}
-	return c->block + __builtin_ctzll(c->mask);
+	return p < end && (*p == '"' || *p == '{');
 }
 
 /*
- * A row without '"' or '{' (most rows): every ',' ends a cell, so the cells come straight
- * from the comma masks. False for any other row (and one of too many columns), which
- * split_row's general path splits (or refuses) instead.
+ * Cells up to the row's end or to the next cell that starts with '"' or '{' (or the
+ * PANOS_COLUMNS_MAX-th), each ended by a ',' found in the comma masks. Returns where
+ * that cell starts, or NULL when the row is done.
  */
-static bool split_plain(const char *s, size_t n, struct row *r)
+static const char *split_plain(const char *p, const char *end, struct row *r)
 {
-	const char *start = s, *end = s + n;
+	const char *start = p;
 
-	r->n = 0;
-	r->quotes = false;
-	for (const char *b = s; b < end; b += 64) {
-		uint64_t quoting, commas = comma_mask(b, end, &quoting);
-
-		if (quoting)
-			return false;
-		for (; commas; commas &= commas - 1) {
+	for (const char *b = p; b < end; b += 64) {
+		for (uint64_t commas = comma_mask(b, end); commas; commas &= commas - 1) {
 			const char *c = b + __builtin_ctzll(commas);
 
 			if (r->n == PANOS_COLUMNS_MAX)
-				return false;
+				return start;
 			r->c[r->n++] = (struct cell){ start, (uint32_t)(c - start), false };
 			start = c + 1;
+			if (special_start(start, end))
+				return start;
 		}
 	}
 	if (r->n == PANOS_COLUMNS_MAX)
-		return false;
+		return start;
 	r->c[r->n++] = (struct cell){ start, (uint32_t)(end - start), false };
-	return true;
+	return NULL;
+}
+
+/*
+ * The cell at p (a quoted value, or a {...} value that closes before a ','; a '{' that
+ * does not is a plain value) into c; *next is its end (the ',' or the row's end).
+ * 0, or -EINVAL with a message; base + (p - s) is p's offset in the message.
+ */
+static int split_special(const char *s, const char *p, const char *end, struct cell *c,
+			 unsigned col, size_t base, const char **next, struct err *e)
+{
+	const char *v = p, *q, *b;
+
+	c->quotes = false;
+	if (*p == '{') {
+		b = brace_end(p, end);
+		q = b && (b == end || *b == ',') ? b : memchr(p, ',', (size_t)(end - p));
+		c->p = p;
+		c->len = (uint32_t)((q ? q : end) - p);
+		*next = q ? q : end;
+		return 0;
+	}
+	for (q = ++p;; q++) {
+		if (!(q = memchr(q, '"', (size_t)(end - q))))
+			return err_set(e, -EINVAL,
+				       "offset %zu: column %u: quoted value without its closing '\"'",
+				       base + (size_t)(v - s), col);
+		if (q + 1 < end && q[1] == '"') {
+			c->quotes = true;
+			q++;
+			continue;
+		}
+		break;
+	}
+	c->p = p;
+	c->len = (uint32_t)(q - p);
+	if (q + 1 < end && q[1] != ',')
+		return err_set(e, -EINVAL,
+			       "offset %zu: column %u: expected ',' after the closing '\"'",
+			       base + (size_t)(q + 1 - s), col);
+	*next = q + 1;
+	return 0;
 }
 
 /* Splits s[0..n) into r; base is s's offset in the message (for errors). */
 static int split_row(const char *s, size_t n, struct row *r, size_t base, struct err *e)
 {
 	const char *p = s, *end = s + n;
-	uint64_t quoting;
-	struct commas commas;
+	struct cell *c;
+	int rc;
 
-	if (split_plain(s, n, r))
-		return 0;
-	commas = (struct commas){ s, end, comma_mask(s, end, &quoting) };
 	r->n = 0;
 	r->quotes = false;
 	for (;;) {
-		struct cell *c;
-		const char *v = p, *q;
-
+		if (!special_start(p, end) && !(p = split_plain(p, end, r)))
+			return 0;
 		if (r->n == PANOS_COLUMNS_MAX)
 			return err_set(e, -EINVAL, "offset %zu: more than %d PAN-OS columns",
 				       base + (size_t)(p - s), PANOS_COLUMNS_MAX);
 		c = &r->c[r->n++];
-		c->quotes = false;
-		if (p < end && *p == '"') {
-			for (q = ++p;; q++) {
-				if (!(q = memchr(q, '"', (size_t)(end - q))))
-					return err_set(e, -EINVAL,
-						       "offset %zu: column %u: quoted value "
-						       "without its closing '\"'",
-						       base + (size_t)(v - s), r->n - 1);
-				if (q + 1 < end && q[1] == '"') {
-					c->quotes = r->quotes = true;
-					q++;
-					continue;
-				}
-				break;
-			}
-			c->p = p;
-			c->len = (uint32_t)(q - p);
-			p = q + 1;
-			if (p < end && *p != ',')
-				return err_set(e, -EINVAL,
-					       "offset %zu: column %u: expected ',' after the "
-					       "closing '\"'",
-					       base + (size_t)(p - s), r->n - 1);
-		} else {
-			const char *b = p < end && *p == '{' ? brace_end(p, end) : NULL;
-
-			if (b && (b == end || *b == ','))
-				q = b;
-			else
-				q = next_comma(&commas, p);
-			c->p = p;
-			c->len = (uint32_t)(q - p);
-			p = q;
-		}
+		if ((rc = split_special(s, p, end, c, r->n - 1, base, &p, e)) < 0)
+			return rc;
+		r->quotes |= c->quotes;
 		if (p >= end)
 			return 0;
 		p++; /* the ',' */
