@@ -446,31 +446,60 @@ static bool special_start(const char *p, const char *end)
 	return p < end && (*p == '"' || *p == '{');
 }
 
+/* Whether p[0..n) holds a '"' or a '{' (most rows hold neither). */
+static bool has_special(const char *p, size_t n)
+{
+	size_t i = 0;
+
+#ifdef __SSE2__
+	const __m128i quote = _mm_set1_epi8('"'), brace = _mm_set1_epi8('{');
+	__m128i any = _mm_setzero_si128();
+
+	for (; i + 16 <= n; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+
+		any = _mm_or_si128(any, _mm_or_si128(_mm_cmpeq_epi8(v, quote),
+						      _mm_cmpeq_epi8(v, brace)));
+	}
+	if (_mm_movemask_epi8(any))
+		return true;
+#endif
+	for (; i < n; i++)
+		if (p[i] == '"' || p[i] == '{')
+			return true;
+	return false;
+}
+
 /*
- * Cells up to the row's end or to the next cell that starts with '"' or '{' (or the
- * PANOS_COLUMNS_MAX-th), each ended by a ',' found in the comma masks. Returns where
- * that cell starts, or NULL when the row is done.
+ * Cells up to the row's end or to the next cell that starts with '"' or '{' (looked for
+ * only when special), or to the PANOS_COLUMNS_MAX-th, each ended by a ',' found in the
+ * comma masks. Returns where that cell starts, or NULL when the row is done.
  */
-static const char *split_plain(const char *p, const char *end, struct row *r)
+static const char *split_plain(const char *p, const char *end, struct row *r, bool special)
 {
 	const char *start = p;
+	unsigned n = r->n; /* a local: the cells' stores cannot alias it */
 
 	for (const char *b = p; b < end; b += 64) {
 		for (uint64_t commas = comma_mask(b, end); commas; commas &= commas - 1) {
 			const char *c = b + __builtin_ctzll(commas);
 
-			if (r->n == PANOS_COLUMNS_MAX)
-				return start;
-			r->c[r->n++] = (struct cell){ start, (uint32_t)(c - start), false };
+			if (n == PANOS_COLUMNS_MAX)
+				goto stop;
+			r->c[n++] = (struct cell){ start, (uint32_t)(c - start), false };
 			start = c + 1;
-			if (special_start(start, end))
-				return start;
+			if (special && special_start(start, end))
+				goto stop;
 		}
 	}
-	if (r->n == PANOS_COLUMNS_MAX)
-		return start;
-	r->c[r->n++] = (struct cell){ start, (uint32_t)(end - start), false };
+	if (n == PANOS_COLUMNS_MAX)
+		goto stop;
+	r->c[n++] = (struct cell){ start, (uint32_t)(end - start), false };
+	r->n = n;
 	return NULL;
+stop:
+	r->n = n;
+	return start;
 }
 
 /*
@@ -518,13 +547,14 @@ static int split_special(const char *s, const char *p, const char *end, struct c
 static int split_row(const char *s, size_t n, struct row *r, size_t base, struct err *e)
 {
 	const char *p = s, *end = s + n;
+	bool special = has_special(s, n);
 	struct cell *c;
 	int rc;
 
 	r->n = 0;
 	r->quotes = false;
 	for (;;) {
-		if (!special_start(p, end) && !(p = split_plain(p, end, r)))
+		if (!special_start(p, end) && !(p = split_plain(p, end, r, special)))
 			return 0;
 		if (r->n == PANOS_COLUMNS_MAX)
 			return err_set(e, -EINVAL, "offset %zu: more than %d PAN-OS columns",
