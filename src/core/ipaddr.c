@@ -53,7 +53,8 @@ int ipaddr_parse(struct ipaddr *ip, const char *s, size_t len)
 		return 0;
 	memcpy(tmp, s, len);
 	tmp[len] = '\0';
-	if (inet_pton(AF_INET, tmp, ip->b + 12) == 1) {
+	/* a ':' (IPv6) is never part of a dotted quad: inet_pton(AF_INET) is not asked */
+	if (!strchr(tmp, ':') && inet_pton(AF_INET, tmp, ip->b + 12) == 1) {
 		memcpy(ip->b, v4_mapped, 12);
 		return 0;
 	}

@@ -853,8 +853,10 @@ static void map_session(struct panos_ctx *x)
 		if ((num = iana_number(p, n)))
 			set_cstr(x, FIELD_NETWORK_IANA_NUMBER, num);
 	}
-	if ((src = event_get(x->ev, FIELD_SOURCE_IP)))
-		set_cstr(x, FIELD_NETWORK_TYPE, ipaddr_is_v4(&src->v.ip) ? "ipv4" : "ipv6");
+	if ((src = event_get(x->ev, FIELD_SOURCE_IP)) && ipaddr_is_v4(&src->v.ip))
+		set_lit(x, FIELD_NETWORK_TYPE, "ipv4");
+	else if (src)
+		set_lit(x, FIELD_NETWORK_TYPE, "ipv6");
 	if (cell(x, 30, &p, &n)) {
 		set_str(x, FIELD_EVENT_ACTION, p, n);
 		action_type(x, p, n);

@@ -163,14 +163,14 @@ static void test_parse_like_inet_pton(void)
 		"1.2.3.4.5", "01.2.3.4", "1.02.3.4", "1.2.3.00", "1.2.3.0", "1..2.3", ".1.2.3",
 		"1.2.3.", "1.2.3.4 ", " 1.2.3.4", "1234.1.1.1", "1.2.3.2555", "1.2.3.-1",
 		"0x1.2.3.4", "1.2.3.4/24", "::1", "::ffff:1.2.3.4", "2001:db8::5", "a.b.c.d",
-		"999.999.999.999", "1.2.3.4\0garbage", "",
+		"999.999.999.999", "1.2.3.4\0garbage", "", "1.2.3.4\0:", "::1\0",
 	};
 	const char alphabet[] = "0123456789.0125.";
 	uint32_t seed = 12345;
 	char s[16];
 
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
-		check_like_inet_pton(texts[i], i == 26 ? 15 : strlen(texts[i]));
+		check_like_inet_pton(texts[i], i == 26 ? 15 : i == 28 ? 9 : i == 29 ? 4 : strlen(texts[i]));
 	for (int k = 0; k < 200000; k++) { /* random texts of digits and dots */
 		size_t len = 1 + (seed >> 8) % 15;
 
