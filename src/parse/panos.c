@@ -418,25 +418,35 @@ static const char *brace_end(const char *p, const char *end)
 
 /*
  * Bit i set where p[i] is a ',' (up to 64 bytes), 16 at a time with SSE2 (which every
- * x86-64 has), so that a cell costs a count of trailing zeros, not a scan.
+ * x86-64 has), so that a cell costs a count of trailing zeros, not a scan. With specials,
+ * *specials gets the bits of the '"' and '{' as well.
  */
-static uint64_t comma_mask(const char *p, const char *end)
+static inline uint64_t comma_mask(const char *p, const char *end, bool specials,
+				  uint64_t *special)
 {
 	size_t n = end - p < 64 ? (size_t)(end - p) : 64, i = 0;
-	uint64_t m = 0;
+	uint64_t m = 0, q = 0;
 
 #ifdef __SSE2__
-	const __m128i comma = _mm_set1_epi8(',');
+	const __m128i comma = _mm_set1_epi8(','), quote = _mm_set1_epi8('"'),
+		      brace = _mm_set1_epi8('{');
 
 	for (; i + 16 <= n; i += 16) {
 		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
 
 		m |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, comma)) << i;
+		if (specials)
+			q |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_or_si128(
+				     _mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, brace))) << i;
 	}
 #endif
-	for (; i < n; i++)
+	for (; i < n; i++) {
 		if (p[i] == ',')
 			m |= UINT64_C(1) << i;
+		else if (p[i] == '"' || p[i] == '{')
+			q |= UINT64_C(1) << i;
+	}
+	*special = q;
 	return m;
 }
 
@@ -481,14 +491,17 @@ static const char *split_plain(const char *p, const char *end, struct row *r, bo
 	unsigned n = r->n; /* a local: the cells' stores cannot alias it */
 
 	for (const char *b = p; b < end; b += 64) {
-		for (uint64_t commas = comma_mask(b, end); commas; commas &= commas - 1) {
-			const char *c = b + __builtin_ctzll(commas);
+		uint64_t specials, commas = comma_mask(b, end, special, &specials);
+
+		for (; commas; commas &= commas - 1) {
+			unsigned at = (unsigned)__builtin_ctzll(commas);
 
 			if (n == PANOS_COLUMNS_MAX)
 				goto stop;
-			r->c[n++] = (struct cell){ start, (uint32_t)(c - start), false };
-			start = c + 1;
-			if (special && special_start(start, end))
+			r->c[n++] = (struct cell){ start, (uint32_t)(b + at - start), false };
+			start = b + at + 1;
+			/* the next cell's first byte: in this block's mask, or the next block's */
+			if (special && (at < 63 ? (specials >> (at + 1)) & 1 : special_start(start, end)))
 				goto stop;
 		}
 	}
