@@ -79,7 +79,7 @@ static __attribute__((noinline)) int grow_full(struct event *ev)
 	return grow(ev, ev->cap ? ev->cap * 2 : 32);
 }
 
-static struct event_value *slot_new(struct event *ev, unsigned field)
+static inline struct event_value *slot_new(struct event *ev, unsigned field)
 {
 	struct event_value *v;
 
@@ -132,19 +132,13 @@ slot_for_checked(struct event *ev, unsigned field, enum field_type want, int *rc
 static inline struct event_value *slot_for(struct event *ev, unsigned field,
 					   enum field_type want, int *rc)
 {
-	struct event_value *v;
-
-	if (field >= FIELD_COUNT || known_types[field] != want)
-		return slot_for_checked(ev, field, want, rc);
-	if (ev->known_pos[field])
-		return &ev->vals[ev->known_pos[field] - 1];
-	if (ev->n == ev->cap)
-		return slot_for_checked(ev, field, want, rc);
-	v = &ev->vals[ev->n++];
-	memset(v, 0, sizeof(*v));
-	v->field = field;
-	ev->known_pos[field] = (uint16_t)ev->n;
-	return v;
+	if (field < FIELD_COUNT && known_types[field] == want) {
+		if (ev->known_pos[field])
+			return &ev->vals[ev->known_pos[field] - 1];
+		if (ev->n < ev->cap)
+			return slot_new(ev, field);
+	}
+	return slot_for_checked(ev, field, want, rc);
 }
 
 int event_set_str(struct event *ev, unsigned field, const char *s, size_t len)
