@@ -537,7 +537,8 @@ int64_t tz_local_to_utc(const struct tz *z, const struct civil_time *local)
 	if (memo_is(&m[1], z, local))
 		found = m[1];
 	else
-		found = (struct local_memo){ z, *local, local_to_utc(z, time_from_civil_utc(local)) };
+		found = (struct local_memo){ z, *local,
+					     local_to_utc(z, time_from_civil_utc(local)) };
 	m[1] = m[0];
 	m[0] = found;
 	return found.utc;

@@ -230,7 +230,7 @@ static void ids_init(void)
 
 			if (c && id < 0 && !ids.rc)
 				ids.rc = id;
-			/* a name registered before with another type: the checked adder refuses it */
+			/* a name registered first with another type: event_add_str refuses it */
 			if (id >= 0 && (id < FIELD_COUNT || field_type((unsigned)id) != FT_STR))
 				ids.all_str[l] = false;
 			ids.cols[l][i] = id;
@@ -418,10 +418,10 @@ static const char *brace_end(const char *p, const char *end)
 
 /*
  * Bit i set where p[i] is a ',' (up to 64 bytes), 16 at a time with SSE2 (which every
- * x86-64 has), so that a cell costs a count of trailing zeros, not a scan. With specials,
- * *specials gets the bits of the '"' and '{' as well.
+ * x86-64 has), so that a cell costs a count of trailing zeros, not a scan. With
+ * want_special, *special gets the bits of the '"' and '{' as well (else 0).
  */
-static inline uint64_t comma_mask(const char *p, const char *end, bool specials,
+static inline uint64_t comma_mask(const char *p, const char *end, bool want_special,
 				  uint64_t *special)
 {
 	size_t n = end - p < 64 ? (size_t)(end - p) : 64, i = 0;
@@ -435,7 +435,7 @@ static inline uint64_t comma_mask(const char *p, const char *end, bool specials,
 		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
 
 		m |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, comma)) << i;
-		if (specials)
+		if (want_special)
 			q |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_or_si128(
 				     _mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, brace))) << i;
 	}
@@ -443,7 +443,7 @@ static inline uint64_t comma_mask(const char *p, const char *end, bool specials,
 	for (; i < n; i++) {
 		if (p[i] == ',')
 			m |= UINT64_C(1) << i;
-		else if (p[i] == '"' || p[i] == '{')
+		else if (want_special && (p[i] == '"' || p[i] == '{'))
 			q |= UINT64_C(1) << i;
 	}
 	*special = q;
@@ -497,22 +497,24 @@ static const char *split_plain(const char *p, const char *end, struct row *r, bo
 			unsigned at = (unsigned)__builtin_ctzll(commas);
 
 			if (n == PANOS_COLUMNS_MAX)
-				goto stop;
+				break;
 			r->c[n++] = (struct cell){ start, (uint32_t)(b + at - start), false };
 			start = b + at + 1;
 			/* the next cell's first byte: in this block's mask, or the next block's */
-			if (special && (at < 63 ? (specials >> (at + 1)) & 1 : special_start(start, end)))
-				goto stop;
+			if (special &&
+			    (at < 63 ? (specials >> (at + 1)) & 1 : special_start(start, end))) {
+				r->n = n;
+				return start;
+			}
 		}
+		if (n == PANOS_COLUMNS_MAX)
+			break;
 	}
+	r->n = n;
 	if (n == PANOS_COLUMNS_MAX)
-		goto stop;
-	r->c[n++] = (struct cell){ start, (uint32_t)(end - start), false };
-	r->n = n;
+		return start;
+	r->c[r->n++] = (struct cell){ start, (uint32_t)(end - start), false };
 	return NULL;
-stop:
-	r->n = n;
-	return start;
 }
 
 /*
@@ -537,7 +539,8 @@ static int split_special(const char *s, const char *p, const char *end, struct c
 	for (q = ++p;; q++) {
 		if (!(q = memchr(q, '"', (size_t)(end - q))))
 			return err_set(e, -EINVAL,
-				       "offset %zu: column %u: quoted value without its closing '\"'",
+				       "offset %zu: column %u: quoted value "
+				       "without its closing '\"'",
 				       base + (size_t)(v - s), col);
 		if (q + 1 < end && q[1] == '"') {
 			c->quotes = true;
