@@ -16,9 +16,11 @@
 #ifndef CORE_EVENT_H
 #define CORE_EVENT_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/field.h"
 #include "core/ipaddr.h"
@@ -77,6 +79,28 @@ int event_add_ip(struct event *ev, unsigned field, const struct ipaddr *ip);
  * (it is not copied); event_write_json writes it verbatim.
  */
 int event_add_obj(struct event *ev, unsigned field, const char *json, size_t len);
+
+/*
+ * event_add_str for a decoder that appends many vendor strings at once (a PAN-OS row: 115
+ * columns), without a call and a type check per value: field must be a vendor field
+ * (>= FIELD_COUNT) the caller found to be FT_STR with field_type() once (types never
+ * change), and room must have been made with event_reserve(). Returns 0, or -ENOSPC when
+ * the reserved room is used up.
+ */
+static inline int event_add_vendor_str(struct event *ev, unsigned field, const char *s,
+				       uint32_t len)
+{
+	struct event_value *v;
+
+	if (ev->n >= ev->cap)
+		return -ENOSPC;
+	v = &ev->vals[ev->n++];
+	memset(v, 0, sizeof(*v));
+	v->field = field;
+	v->len = len;
+	v->v.s = s;
+	return 0;
+}
 /*
  * Like event_add_str/event_add_ip, unless field already holds an equal value (0 then):
  * the related.* fields carry each value once, whichever part of the event it came from.

@@ -486,19 +486,61 @@ int32_t tz_offset_at(const struct tz *z, int64_t utc_ns)
 	return z->offs[z->idx[lo]];
 }
 
-int64_t tz_local_to_utc(const struct tz *z, const struct civil_time *local)
+/* tz_local_to_utc's computation, for the wall clock time wall (as if it were UTC). */
+static int64_t local_to_utc(const struct tz *z, int64_t wall)
 {
-	int64_t wall = time_from_civil_utc(local);
 	/* offsets in effect a day before and after: transitions are further apart */
 	int32_t before = tz_offset_at(z, wall - 86400 * NS_PER_SEC);
 	int32_t after = tz_offset_at(z, wall + 86400 * NS_PER_SEC);
 	int64_t u1 = wall - (int64_t)before * NS_PER_SEC;
 	int64_t u2 = wall - (int64_t)after * NS_PER_SEC;
-	bool ok1 = tz_offset_at(z, u1) == before, ok2 = tz_offset_at(z, u2) == after;
+	bool ok1, ok2;
 
+	if (before == after)
+		return u1; /* every branch below gives u1 then (most days: no transition near) */
+	ok1 = tz_offset_at(z, u1) == before;
+	ok2 = tz_offset_at(z, u2) == after;
 	if (ok1 && ok2)
 		return MIN(u1, u2); /* repeated hour: the earlier instant */
 	if (ok2)
 		return u2;
 	return u1; /* valid with the old offset, or skipped: read with the old offset */
 }
+
+/*
+ * The last two answers of tz_local_to_utc in this thread, the latest first: lines that
+ * arrive together carry the same few stamps (a PAN-OS row's syslog header, its
+ * time_generated and start), and an answer costs up to four offset look-ups. Zones are
+ * never freed, so a zone's address names it for good.
+ */
+struct local_memo {
+	const struct tz *z;
+	struct civil_time local;
+	int64_t utc;
+};
+static _Thread_local struct local_memo local_memo[2];
+
+static bool memo_is(const struct local_memo *m, const struct tz *z, const struct civil_time *c)
+{
+	return m->z == z && m->local.sec == c->sec && m->local.min == c->min &&
+	       m->local.hour == c->hour && m->local.day == c->day &&
+	       m->local.month == c->month && m->local.year == c->year &&
+	       m->local.nsec == c->nsec;
+}
+
+int64_t tz_local_to_utc(const struct tz *z, const struct civil_time *local)
+{
+	struct local_memo *m = local_memo, found;
+
+	if (memo_is(&m[0], z, local))
+		return m[0].utc;
+	if (memo_is(&m[1], z, local))
+		found = m[1];
+	else
+		found = (struct local_memo){ z, *local,
+					     local_to_utc(z, time_from_civil_utc(local)) };
+	m[1] = m[0];
+	m[0] = found;
+	return found.utc;
+}
+

@@ -203,6 +203,7 @@ static const char *const derived_names[D_COUNT] = {
 static struct {
 	int cols[L_COUNT][PANOS_COLUMNS_MAX];
 	int derived[D_COUNT];
+	bool all_str[L_COUNT]; /* every column of the table is FT_STR: event_add_vendor_str */
 	int rc; /* field_intern's failure, if any */
 } ids;
 static pthread_once_t ids_once = PTHREAD_ONCE_INIT;
@@ -222,12 +223,16 @@ static int intern(const char *name, size_t len)
 static void ids_init(void)
 {
 	for (unsigned l = 0; l < L_COUNT; l++) {
+		ids.all_str[l] = true;
 		for (unsigned i = 0; i < layouts[l].ncols; i++) {
 			const char *c = layouts[l].cols[i];
 			int id = c ? intern(c, strlen(c)) : -1;
 
 			if (c && id < 0 && !ids.rc)
 				ids.rc = id;
+			/* a name registered first with another type: event_add_str refuses it */
+			if (id >= 0 && (id < FIELD_COUNT || field_type((unsigned)id) != FT_STR))
+				ids.all_str[l] = false;
 			ids.cols[l][i] = id;
 		}
 	}
@@ -259,16 +264,16 @@ static bool span_eq(const char *p, size_t n, const char *lit)
 /* Unsigned decimal p[0..n) within int64_t (PAN-OS sequence numbers use 63 bits), or -1. */
 static int64_t parse_uint(const char *p, size_t n)
 {
-	int64_t v = 0;
+	uint64_t v = 0; /* 19 digits fit: the range is checked once, without a division */
 
 	if (!n || n > 19)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		if (!is_digit(p[i]) || v > (INT64_MAX - (p[i] - '0')) / 10)
+		if (!is_digit(p[i]))
 			return -1;
-		v = v * 10 + (p[i] - '0');
+		v = v * 10 + (uint64_t)(p[i] - '0');
 	}
-	return v;
+	return v > INT64_MAX ? -1 : (int64_t)v;
 }
 
 /* Value of two or four digits at p, or -1. */
@@ -394,6 +399,7 @@ struct cell {
 struct row {
 	struct cell c[PANOS_COLUMNS_MAX];
 	unsigned n;
+	bool quotes; /* some cell has doubled quotes: unescape_cells has work */
 };
 
 /* End of a `{...}` value starting at p (one past '}'), or NULL when it does not close. */
@@ -411,104 +417,168 @@ static const char *brace_end(const char *p, const char *end)
 }
 
 /*
- * Commas of a row, found 64 bytes at a time into a bit mask (16 at a time with SSE2,
- * which every x86-64 has) so that a cell costs a count of trailing zeros, not a scan.
+ * Bit i set where p[i] is a ',' (up to 64 bytes), 16 at a time with SSE2 (which every
+ * x86-64 has), so that a cell costs a count of trailing zeros, not a scan. With
+ * want_special, *special gets the bits of the '"' and '{' as well (else 0).
  */
-struct commas {
-	const char *block; /* start of the 64 bytes that mask describes */
-	const char *end;
-	uint64_t mask;     /* bit i: block[i] is a ',' not yet handed out */
-};
-
-static uint64_t comma_mask(const char *p, const char *end)
+static inline uint64_t comma_mask(const char *p, const char *end, bool want_special,
+				  uint64_t *special)
 {
 	size_t n = end - p < 64 ? (size_t)(end - p) : 64, i = 0;
-	uint64_t m = 0;
+	uint64_t m = 0, q = 0;
 
 #ifdef __SSE2__
-	const __m128i comma = _mm_set1_epi8(',');
+	const __m128i comma = _mm_set1_epi8(','), quote = _mm_set1_epi8('"'),
+		      brace = _mm_set1_epi8('{');
 
 	for (; i + 16 <= n; i += 16) {
 		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
 
 		m |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, comma)) << i;
+		if (want_special)
+			q |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_or_si128(
+				     _mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, brace))) << i;
 	}
 #endif
-	for (; i < n; i++)
+	for (; i < n; i++) {
 		if (p[i] == ',')
 			m |= UINT64_C(1) << i;
+		else if (want_special && (p[i] == '"' || p[i] == '{'))
+			q |= UINT64_C(1) << i;
+	}
+	*special = q;
 	return m;
 }
 
-/* The first ',' at or after from (within the row), or the row's end. */
-static const char *next_comma(struct commas *c, const char *from)
+/* Whether a cell starting at p needs split_special: a quoted or a {...} value. */
+static bool special_start(const char *p, const char *end)
 {
-	if (from >= c->end)
-		return c->end;
-	if (from < c->block || from - c->block >= 64) {
-		c->block = from;
-		c->mask = comma_mask(from, c->end);
-	} else {
-		c->mask &= ~UINT64_C(0) << (from - c->block);
+	return p < end && (*p == '"' || *p == '{');
+}
+
+/* Whether p[0..n) holds a '"' or a '{' (most rows hold neither). */
+static bool has_special(const char *p, size_t n)
+{
+	size_t i = 0;
+
+#ifdef __SSE2__
+	const __m128i quote = _mm_set1_epi8('"'), brace = _mm_set1_epi8('{');
+	__m128i any = _mm_setzero_si128();
+
+	for (; i + 16 <= n; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+
+		any = _mm_or_si128(any, _mm_or_si128(_mm_cmpeq_epi8(v, quote),
+						      _mm_cmpeq_epi8(v, brace)));
 	}
-	while (!c->mask) {
-		c->block += 64;
-		if (c->block >= c->end)
-			return c->end;
-		c->mask = comma_mask(c->block, c->end);
+	if (_mm_movemask_epi8(any))
+		return true;
+#endif
+	for (; i < n; i++)
+		if (p[i] == '"' || p[i] == '{')
+			return true;
+	return false;
+}
+
+/*
+ * Cells up to the row's end or to the next cell that starts with '"' or '{' (looked for
+ * only when special), or to the PANOS_COLUMNS_MAX-th, each ended by a ',' found in the
+ * comma masks. Returns where that cell starts, or NULL when the row is done.
+ */
+static const char *split_plain(const char *p, const char *end, struct row *r, bool special)
+{
+	const char *start = p;
+	unsigned n = r->n; /* a local: the cells' stores cannot alias it */
+
+	for (const char *b = p; b < end; b += 64) {
+		uint64_t specials, commas = comma_mask(b, end, special, &specials);
+
+		for (; commas; commas &= commas - 1) {
+			unsigned at = (unsigned)__builtin_ctzll(commas);
+
+			if (n == PANOS_COLUMNS_MAX)
+				break;
+			r->c[n++] = (struct cell){ start, (uint32_t)(b + at - start), false };
+			start = b + at + 1;
+			/* the next cell's first byte: in this block's mask, or the next block's */
+			if (special &&
+			    (at < 63 ? (specials >> (at + 1)) & 1 : special_start(start, end))) {
+				r->n = n;
+				return start;
+			}
+		}
+		if (n == PANOS_COLUMNS_MAX)
+			break;
 	}
-	return c->block + __builtin_ctzll(c->mask);
+	r->n = n;
+	if (n == PANOS_COLUMNS_MAX)
+		return start;
+	r->c[r->n++] = (struct cell){ start, (uint32_t)(end - start), false };
+	return NULL;
+}
+
+/*
+ * The cell at p (a quoted value, or a {...} value that closes before a ','; a '{' that
+ * does not is a plain value) into c; *next is its end (the ',' or the row's end).
+ * 0, or -EINVAL with a message; base + (p - s) is p's offset in the message.
+ */
+static int split_special(const char *s, const char *p, const char *end, struct cell *c,
+			 unsigned col, size_t base, const char **next, struct err *e)
+{
+	const char *v = p, *q, *b;
+
+	c->quotes = false;
+	if (*p == '{') {
+		b = brace_end(p, end);
+		q = b && (b == end || *b == ',') ? b : memchr(p, ',', (size_t)(end - p));
+		c->p = p;
+		c->len = (uint32_t)((q ? q : end) - p);
+		*next = q ? q : end;
+		return 0;
+	}
+	for (q = ++p;; q++) {
+		if (!(q = memchr(q, '"', (size_t)(end - q))))
+			return err_set(e, -EINVAL,
+				       "offset %zu: column %u: quoted value "
+				       "without its closing '\"'",
+				       base + (size_t)(v - s), col);
+		if (q + 1 < end && q[1] == '"') {
+			c->quotes = true;
+			q++;
+			continue;
+		}
+		break;
+	}
+	c->p = p;
+	c->len = (uint32_t)(q - p);
+	if (q + 1 < end && q[1] != ',')
+		return err_set(e, -EINVAL,
+			       "offset %zu: column %u: expected ',' after the closing '\"'",
+			       base + (size_t)(q + 1 - s), col);
+	*next = q + 1;
+	return 0;
 }
 
 /* Splits s[0..n) into r; base is s's offset in the message (for errors). */
 static int split_row(const char *s, size_t n, struct row *r, size_t base, struct err *e)
 {
 	const char *p = s, *end = s + n;
-	struct commas commas = { s, end, comma_mask(s, end) };
+	bool special = has_special(s, n);
+	struct cell *c;
+	int rc;
 
 	r->n = 0;
+	r->quotes = false;
 	for (;;) {
-		struct cell *c;
-		const char *v = p, *q;
-
+		if (!special_start(p, end) && !(p = split_plain(p, end, r, special)))
+			return 0;
 		if (r->n == PANOS_COLUMNS_MAX)
 			return err_set(e, -EINVAL, "offset %zu: more than %d PAN-OS columns",
 				       base + (size_t)(p - s), PANOS_COLUMNS_MAX);
 		c = &r->c[r->n++];
-		c->quotes = false;
-		if (p < end && *p == '"') {
-			for (q = ++p;; q++) {
-				if (!(q = memchr(q, '"', (size_t)(end - q))))
-					return err_set(e, -EINVAL,
-						       "offset %zu: column %u: quoted value "
-						       "without its closing '\"'",
-						       base + (size_t)(v - s), r->n - 1);
-				if (q + 1 < end && q[1] == '"') {
-					c->quotes = true;
-					q++;
-					continue;
-				}
-				break;
-			}
-			c->p = p;
-			c->len = (uint32_t)(q - p);
-			p = q + 1;
-			if (p < end && *p != ',')
-				return err_set(e, -EINVAL,
-					       "offset %zu: column %u: expected ',' after the "
-					       "closing '\"'",
-					       base + (size_t)(p - s), r->n - 1);
-		} else {
-			const char *b = p < end && *p == '{' ? brace_end(p, end) : NULL;
-
-			if (b && (b == end || *b == ','))
-				q = b;
-			else
-				q = next_comma(&commas, p);
-			c->p = p;
-			c->len = (uint32_t)(q - p);
-			p = q;
-		}
+		if ((rc = split_special(s, p, end, c, r->n - 1, base, &p, e)) < 0)
+			return rc;
+		r->quotes |= c->quotes;
 		if (p >= end)
 			return 0;
 		p++; /* the ',' */
@@ -533,21 +603,31 @@ static void check(struct panos_ctx *x, int rc)
 	x->rc = err_first(x->rc, rc);
 }
 
-/* Column i trimmed of spaces, or false when absent or blank. */
-static bool cell(const struct panos_ctx *x, unsigned i, const char **p, size_t *n)
+static bool is_blank_char(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/*
+ * Column i trimmed of spaces, or false when absent or blank. Inline: the mappers read
+ * about 45 cells a row, and an empty cell or one without spaces around is the rule.
+ */
+static inline bool cell(const struct panos_ctx *x, unsigned i, const char **p, size_t *n)
 {
 	const struct cell *c;
 	const char *s, *e;
 
-	if (i >= x->row.n)
+	if (i >= x->row.n || !x->row.c[i].len)
 		return false;
 	c = &x->row.c[i];
 	s = c->p;
 	e = c->p + c->len;
-	while (s < e && (*s == ' ' || *s == '\t'))
-		s++;
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-		e--;
+	if (is_blank_char(*s) || is_blank_char(e[-1])) {
+		while (s < e && is_blank_char(*s))
+			s++;
+		while (e > s && is_blank_char(e[-1]))
+			e--;
+	}
 	*p = s;
 	*n = (size_t)(e - s);
 	return e > s;
@@ -789,8 +869,10 @@ static void map_session(struct panos_ctx *x)
 		if ((num = iana_number(p, n)))
 			set_cstr(x, FIELD_NETWORK_IANA_NUMBER, num);
 	}
-	if ((src = event_get(x->ev, FIELD_SOURCE_IP)))
-		set_cstr(x, FIELD_NETWORK_TYPE, ipaddr_is_v4(&src->v.ip) ? "ipv4" : "ipv6");
+	if ((src = event_get(x->ev, FIELD_SOURCE_IP)) && ipaddr_is_v4(&src->v.ip))
+		set_lit(x, FIELD_NETWORK_TYPE, "ipv4");
+	else if (src)
+		set_lit(x, FIELD_NETWORK_TYPE, "ipv6");
 	if (cell(x, 30, &p, &n)) {
 		set_str(x, FIELD_EVENT_ACTION, p, n);
 		action_type(x, p, n);
@@ -1105,7 +1187,7 @@ static int extra_id(unsigned i)
 /* Quoted cells with doubled quotes, undone into the arena once for every later use. */
 static int unescape_cells(struct panos_ctx *x)
 {
-	for (unsigned i = 0; i < x->row.n; i++) {
+	for (unsigned i = 0; x->row.quotes && i < x->row.n; i++) {
 		struct cell *c = &x->row.c[i];
 		char *q, *w;
 
@@ -1140,14 +1222,24 @@ static bool blank(const char *p, size_t n)
 static int write_columns(struct panos_ctx *x)
 {
 	const struct layout *l = &layouts[x->l];
+	const int *cols = ids.cols[x->l];
+	/* the table's columns without a type check each when all are strings (always, unless
+	 * a name was registered with another type first: then event_add_str refuses it) */
+	unsigned i = 0, fast = ids.all_str[x->l] ? MIN(x->row.n, l->ncols) : 0;
 
-	for (unsigned i = 0; i < x->row.n; i++) {
+	for (; i < fast; i++) {
+		const struct cell *c = &x->row.c[i];
+
+		if (c->len && cols[i] >= 0 && !blank(c->p, c->len))
+			check(x, event_add_vendor_str(x->ev, (unsigned)cols[i], c->p, c->len));
+	}
+	for (; i < x->row.n; i++) {
 		const struct cell *c = &x->row.c[i];
 		int id;
 
 		if (!c->len || blank(c->p, c->len))
 			continue;
-		id = i < l->ncols ? ids.cols[x->l][i] : extra_id(i);
+		id = i < l->ncols ? cols[i] : extra_id(i);
 		if (id >= 0)
 			check(x, event_add_str(x->ev, (unsigned)id, c->p, c->len));
 	}

@@ -98,14 +98,24 @@ static size_t token_len(const struct cur *c)
 
 /* ---- names ---- */
 
-static const char *const facility_names[24] = {
-	"kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news",
-	"uucp", "cron", "authpriv", "ftp", "ntp", "security", "console", "solaris-cron",
-	"local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+/* A name with its length, known when compiling (set_pri runs for every message). */
+struct name {
+	const char *s;
+	size_t len;
+};
+#define NAME(lit) { "" lit, sizeof(lit) - 1 }
+
+static const struct name facility_names[24] = {
+	NAME("kern"), NAME("user"), NAME("mail"), NAME("daemon"), NAME("auth"),
+	NAME("syslog"), NAME("lpr"), NAME("news"), NAME("uucp"), NAME("cron"),
+	NAME("authpriv"), NAME("ftp"), NAME("ntp"), NAME("security"), NAME("console"),
+	NAME("solaris-cron"), NAME("local0"), NAME("local1"), NAME("local2"), NAME("local3"),
+	NAME("local4"), NAME("local5"), NAME("local6"), NAME("local7"),
 };
 
-static const char *const severity_names[8] = {
-	"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+static const struct name severity_names[8] = {
+	NAME("emerg"), NAME("alert"), NAME("crit"), NAME("err"), NAME("warning"),
+	NAME("notice"), NAME("info"), NAME("debug"),
 };
 
 /* ---- shared pieces: PRI and time stamps ---- */
@@ -303,16 +313,15 @@ static int set_span(struct event *ev, unsigned field, struct span s)
 static int set_pri(struct event *ev, int pri)
 {
 	int fac = pri >> 3, sev = pri & 7;
-	const char *fn = facility_names[fac], *sn = severity_names[sev];
-
+	const struct name *fn = &facility_names[fac], *sn = &severity_names[sev];
 	int rc;
 
 	if ((rc = event_set_int(ev, FIELD_LOG_SYSLOG_PRIORITY, pri)) < 0 ||
 	    (rc = event_set_int(ev, FIELD_LOG_SYSLOG_FACILITY_CODE, fac)) < 0 ||
-	    (rc = event_set_str(ev, FIELD_LOG_SYSLOG_FACILITY_NAME, fn, strlen(fn))) < 0 ||
+	    (rc = event_set_str(ev, FIELD_LOG_SYSLOG_FACILITY_NAME, fn->s, fn->len)) < 0 ||
 	    (rc = event_set_int(ev, FIELD_LOG_SYSLOG_SEVERITY_CODE, sev)) < 0)
 		return rc;
-	return event_set_str(ev, FIELD_LOG_SYSLOG_SEVERITY_NAME, sn, strlen(sn));
+	return event_set_str(ev, FIELD_LOG_SYSLOG_SEVERITY_NAME, sn->s, sn->len);
 }
 
 static int set_host(struct event *ev, struct span host)

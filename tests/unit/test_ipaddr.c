@@ -136,11 +136,65 @@ static void test_loopback_and_any(void)
 	}
 }
 
+/* ipaddr_parse reads dotted quads itself: it must agree with inet_pton on every text. */
+static void check_like_inet_pton(const char *s, size_t len)
+{
+	char tmp[64];
+	struct ipaddr ip;
+	uint8_t want[16];
+	int rc = ipaddr_parse(&ip, s, len), ok4, ok6;
+
+	memcpy(tmp, s, len);
+	tmp[len] = '\0';
+	memset(want, 0, sizeof(want));
+	ok4 = inet_pton(AF_INET, tmp, want + 12) == 1;
+	if (ok4)
+		want[10] = want[11] = 0xff;
+	ok6 = !ok4 && inet_pton(AF_INET6, tmp, want) == 1;
+	t_check(rc == ((ok4 || ok6) ? 0 : -EINVAL) && (rc < 0 || !memcmp(ip.b, want, 16)),
+		__FILE__, __LINE__, "ipaddr_parse(\"%s\") = %d, inet_pton says %d", tmp, rc,
+		ok4 || ok6);
+}
+
+static void test_parse_like_inet_pton(void)
+{
+	/* the texts with a NUL inside are given with their full length */
+	static const struct {
+		const char *s;
+		size_t len;
+	} nul[] = { { "1.2.3.4\0garbage", 15 }, { "1.2.3.4\0:", 9 }, { "::1\0", 4 } };
+	static const char *const texts[] = {
+		"0.0.0.0", "255.255.255.255", "10.10.1.20", "1.2.3.4", "256.1.1.1", "1.2.3",
+		"1.2.3.4.5", "01.2.3.4", "1.02.3.4", "1.2.3.00", "1.2.3.0", "1..2.3", ".1.2.3",
+		"1.2.3.", "1.2.3.4 ", " 1.2.3.4", "1234.1.1.1", "1.2.3.2555", "1.2.3.-1",
+		"0x1.2.3.4", "1.2.3.4/24", "::1", "::ffff:1.2.3.4", "2001:db8::5", "a.b.c.d",
+		"999.999.999.999", "",
+	};
+	const char alphabet[] = "0123456789.0125.";
+	uint32_t seed = 12345;
+	char s[16];
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		check_like_inet_pton(texts[i], strlen(texts[i]));
+	for (size_t i = 0; i < sizeof(nul) / sizeof(nul[0]); i++)
+		check_like_inet_pton(nul[i].s, nul[i].len);
+	for (int k = 0; k < 200000; k++) { /* random texts of digits and dots */
+		size_t len = 1 + (seed >> 8) % 15;
+
+		for (size_t i = 0; i < len; i++) {
+			seed = seed * 1103515245u + 12345u;
+			s[i] = alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
+		}
+		check_like_inet_pton(s, len);
+	}
+}
+
 int main(void)
 {
 	T_RUN(test_parse_address);
 	T_RUN(test_format_endpoint);
 	T_RUN(test_cidr_leading_zero);
 	T_RUN(test_loopback_and_any);
+	T_RUN(test_parse_like_inet_pton);
 	return t_done();
 }
