@@ -2459,9 +2459,12 @@ static int parse_ti_format(struct parse *p, const struct key *k, void *target, c
 }
 
 /* An https:// URL without spaces, quotes or fragment (a query only for whole documents). */
+/* https://HOST[:PORT][/PATH][?QUERY]: no user:password@ (a secret comes from a file only). */
 static bool feed_url_valid(const char *s, size_t len)
 {
-	return !strncmp(s, "https://", 8) && s[8] && s[8] != '/' && !strpbrk(s, " \"\\<>#");
+	size_t authority = strncmp(s, "https://", 8) ? 0 : strcspn(s + 8, "/?");
+
+	return authority && !memchr(s + 8, '@', authority) && !strpbrk(s, " \"\\<>#");
 }
 
 static int parse_feed_url(struct parse *p, const struct key *k, void *target, const char *path)
@@ -2552,9 +2555,11 @@ static void ti_feeds_show(const struct config *c, char *out, size_t size)
 
 	snprintf(out, size, "none");
 	for (size_t i = 0; i < c->n_ti_feeds && used < size; i++)
-		used += (size_t)snprintf(out + used, size - used, "%s%s: %s %s every %us%s",
+		used += (size_t)snprintf(out + used, size - used, "%s%s: %s %.*s every %us%s",
 					 i ? ", " : "", c->ti_feeds[i].name,
-					 ti_format_names[c->ti_feeds[i].format], c->ti_feeds[i].url,
+					 ti_format_names[c->ti_feeds[i].format],
+					 /* never the query: it may hold a key (logged on reload) */
+					 (int)strcspn(c->ti_feeds[i].url, "?"), c->ti_feeds[i].url,
 					 (unsigned)c->ti_feeds[i].refresh,
 					 c->ti_feeds[i].enabled ? "" : " (disabled)");
 }
@@ -2625,7 +2630,7 @@ static int keep_ti_feeds(struct config *next, const struct config *running)
 
 static const struct key ti_keys[] = {
 	TI_UINT("default_confidence", ti_default_confidence, 0, 100),
-	TI_UINT("dedupe_window", ti_dedupe_window, 0, 30u * 86400),
+	TI_UINT("dedupe_window", ti_dedupe_window, 1, 30u * 86400),
 	TI_UINT("retrohunt_days", ti_retrohunt_days, 0, 3650),
 	{ .name = "feeds", .parse = parse_ti_feeds, .same = ti_feeds_same, .show = ti_feeds_show,
 	  .keep = keep_ti_feeds },

@@ -64,6 +64,7 @@ struct retrohunt {
 	struct log_limit undecodable_log;
 	uint64_t unflushed;              /* sightings pushed since the last flush */
 	_Atomic uint64_t n_matched, n_unmatched, n_undecodable, n_sightings, n_failed;
+	_Atomic uint64_t n_suppressed, n_lost; /* the bands' matchers', added as each is freed */
 	pthread_t thread;
 	bool started;
 	pthread_mutex_t lock;
@@ -74,9 +75,16 @@ struct retrohunt {
 
 /* ---- the batch ---- */
 
-static void batch_release(struct batch *b)
+static void batch_release(struct retrohunt *r, struct batch *b)
 {
 	for (size_t i = 0; i < b->n_bands; i++) {
+		struct timatch_counts k;
+
+		if (b->bands[i].match) {
+			timatch_counts(b->bands[i].match, &k);
+			atomic_fetch_add(&r->n_suppressed, k.suppressed);
+			atomic_fetch_add(&r->n_lost, k.lost);
+		}
 		timatch_free(b->bands[i].match);
 		ti_snapshot_free(b->bands[i].snap);
 		ti_builder_free(b->bands[i].builder);
@@ -167,6 +175,14 @@ static int batch_load(struct retrohunt *r, const char *tenant, const struct meta
 	return 0;
 }
 
+/* Waits until the alerts raised so far are stored (a crash after then loses none). */
+static void flush_alerts(struct retrohunt *r)
+{
+	if (r->unflushed && r->c.alerts)
+		alert_sink_flush(r->c.alerts);
+	r->unflushed = 0;
+}
+
 /* ---- one window of events ---- */
 
 struct window {
@@ -232,10 +248,8 @@ static int hunt_event(void *ctx, const struct event *stored)
 	atomic_fetch_add(&r->n_sightings, (uint64_t)hits);
 	/* a hunt never fills the queue that the live alerts share */
 	r->unflushed += (uint64_t)hits;
-	if (r->unflushed >= FLUSH_EVERY && r->c.alerts) {
-		alert_sink_flush(r->c.alerts);
-		r->unflushed = 0;
-	}
+	if (r->unflushed >= FLUSH_EVERY)
+		flush_alerts(r);
 	return 0;
 }
 
@@ -321,6 +335,7 @@ static int batch_run(struct retrohunt *r, const char *tenant, uint64_t tid,
 		if ((rc = hunt_window(r, tenant, tid, b, from, s->cursor_ns, st, e)) < 0)
 			return rc;
 		fresh.cursor_ns = from;
+		flush_alerts(r); /* the window's alerts are stored before the cursor passes it */
 		if ((rc = advance(r, tenant, s, &fresh, again, e)) < 0 || *again)
 			return rc;
 	}
@@ -359,7 +374,7 @@ static int hunt_tenant(struct retrohunt *r, const char *tenant, uint64_t tid, in
 			rc = batch_run(r, tenant, tid, &s, &b, budget - (st->events - first), st,
 				       &done, &again, e);
 		st->indicators += b.indicators;
-		batch_release(&b);
+		batch_release(r, &b);
 		if (rc < 0)
 			return rc;
 		if (!done)
@@ -488,6 +503,20 @@ static int collect_alerts(struct metrics_out *o, void *ctx)
 	return metrics_sample(o, atomic_load(&r->n_sightings), NULL);
 }
 
+static int collect_suppressed(struct metrics_out *o, void *ctx)
+{
+	struct retrohunt *r = ctx;
+
+	return metrics_sample(o, atomic_load(&r->n_suppressed), NULL);
+}
+
+static int collect_lost(struct metrics_out *o, void *ctx)
+{
+	struct retrohunt *r = ctx;
+
+	return metrics_sample(o, atomic_load(&r->n_lost), NULL);
+}
+
 static int collect_failed(struct metrics_out *o, void *ctx)
 {
 	struct retrohunt *r = ctx;
@@ -501,6 +530,12 @@ static const struct metrics_family families[] = {
 	  "unmatched, undecodable (not hunted).", collect_events },
 	{ "koban_ti_retrohunt_alerts_total", METRICS_COUNTER,
 	  "Retro-hunt sightings raised as alerts (before de-duplication).", collect_alerts },
+	{ "koban_ti_retrohunt_suppressed_total", METRICS_COUNTER,
+	  "Retro-hunt sightings raised no alert: one for the indicator and host was raised "
+	  "within the de-duplication window.", collect_suppressed },
+	{ "koban_ti_retrohunt_lost_total", METRICS_COUNTER,
+	  "Retro-hunt sightings lost before an alert (too many hits or values in one event, "
+	  "out of memory, too large, the de-duplication table full).", collect_lost },
 	{ "koban_ti_retrohunt_failures_total", METRICS_COUNTER,
 	  "Tenants whose retro-hunt stopped on an error (logged; tried again on the next "
 	  "pass).", collect_failed },

@@ -164,6 +164,25 @@ static bool dedupe_due(struct timatch *t, struct worker *w, uint64_t key, int64_
 	return due;
 }
 
+/* An alert that dedupe_due() let through was not raised after all: the next one is due. */
+static void dedupe_forget(struct timatch *t, uint64_t key)
+{
+	const size_t per = DEDUPE_SLOTS / DEDUPE_STRIPES;
+	size_t stripe = (size_t)(key % DEDUPE_STRIPES), base = stripe * per;
+	size_t start = (size_t)((key / DEDUPE_STRIPES) % per);
+
+	pthread_mutex_lock(&t->stripe[stripe]);
+	for (size_t k = 0; k < DEDUPE_PROBES; k++) {
+		struct dedupe_slot *s = &t->slots[base + (start + k) % per];
+
+		if (s->key == key) {
+			s->key = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&t->stripe[stripe]);
+}
+
 /* ---- the ECS enrichment and the alert ---------------------------------------------- */
 
 /* STIX 2.1 cyber-observable type names, as ECS threat.indicator.type takes them. */
@@ -344,14 +363,16 @@ static void raise_alert(struct timatch *t, struct worker *w, const char *tenant,
 	size_t host_len = host_of(ev, h->where, host_text, &host);
 	const struct event_value *ts = event_get(ev, FIELD_TIMESTAMP);
 	struct alert_event one = { w->event.p, w->event.len };
+	uint64_t key = dedupe_key(tenant, h->m.id, host, host_len);
 	struct alert a = { 0 };
 
-	if (!dedupe_due(t, w, dedupe_key(tenant, h->m.id, host, host_len), now)) {
+	if (!dedupe_due(t, w, key, now)) {
 		atomic_fetch_add_explicit(&t->suppressed, 1, memory_order_relaxed);
 		return;
 	}
 	buf_reset(&w->json);
 	if (write_key_fields(&w->json, h, host, host_len) < 0) {
+		dedupe_forget(t, key);
 		lose(w, LOST_TOO_LARGE);
 		return;
 	}
@@ -373,7 +394,9 @@ static void raise_alert(struct timatch *t, struct worker *w, const char *tenant,
 	a.events = w->event.len ? &one : NULL;
 	a.n_events = w->event.len ? 1 : 0;
 	a.events_matched = 1;
-	(void)alert_sink_push(t->c.alerts, &a, NULL); /* a drop is counted there */
+	/* a drop is counted by the sink; the window opens only for an alert it took */
+	if (alert_sink_push(t->c.alerts, &a, NULL) < 0)
+		dedupe_forget(t, key);
 }
 
 static void on_match(void *ctx, const struct ti_match *m)
@@ -579,6 +602,14 @@ static uint64_t sum(const struct timatch *t, size_t offset)
 		n += atomic_load_explicit((_Atomic uint64_t *)((char *)&t->w[i] + offset),
 					  memory_order_relaxed);
 	return n;
+}
+
+void timatch_counts(const struct timatch *t, struct timatch_counts *out)
+{
+	out->suppressed = atomic_load_explicit(&t->suppressed, memory_order_relaxed);
+	out->lost = 0;
+	for (int r = 0; r < LOST_N; r++)
+		out->lost += sum(t, offsetof(struct worker, lost) + (size_t)r * sizeof(_Atomic uint64_t));
 }
 
 static int collect_lookups(struct metrics_out *o, void *ctx)

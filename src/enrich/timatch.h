@@ -36,6 +36,12 @@ int timatch_new(struct timatch **out, const struct timatch_config *c, struct err
  * adds threat.enrichments (unless retro) and raises the alerts. Returns the number of hits (>= 0);
  * what it loses it counts. Worker slot w from one thread at a time. */
 int timatch_event(struct timatch *t, unsigned worker, const char *tenant, struct event *ev);
+/* What a matcher raised no alert for, for a caller without metrics of its own (retro-hunt). */
+struct timatch_counts {
+	uint64_t suppressed; /* within a window of an earlier alert */
+	uint64_t lost;       /* every reason of koban_ti_lost_total */
+};
+void timatch_counts(const struct timatch *t, struct timatch_counts *out);
 void timatch_free(struct timatch *t);
 
 #endif

@@ -228,11 +228,15 @@ static const char *const migrations[] = {
 	"  UPDATE edl_generation SET n = n + 1; END;",
 	/*
 	 * 13 (timatch): the indicators' generation, bumped in the transaction of every change
-	 * of the table, so that serve rebuilds its in-memory snapshot when it moves.
+	 * of the table, so that serve rebuilds its in-memory snapshot when it moves. A tenant's
+	 * removal deletes its indicators by cascade: the trigger moves the generation then, or
+	 * a tenant added again under that name would be served the old one's (EDL, matching).
 	 */
 	"CREATE TABLE indicator_generation (id INTEGER PRIMARY KEY CHECK (id = 1),"
 	"  n INTEGER NOT NULL);"
-	"INSERT INTO indicator_generation VALUES (1, 0);",
+	"INSERT INTO indicator_generation VALUES (1, 0);"
+	"CREATE TRIGGER indicator_generation_tenant AFTER DELETE ON tenants BEGIN"
+	"  UPDATE indicator_generation SET n = n + 1; END;",
 	/*
 	 * 14: the tenants' assets (enrich/assets.h): one row per (tenant, name), the lists as
 	 * JSON text (meta.h, "Assets"). Removing a tenant removes its rows.

@@ -138,7 +138,33 @@ def test_edl():
         inst.stop()
 
 
+def test_tenant_name_reused():
+    """A tenant removed and added again under its name is served none of the removed
+    tenant's own indicators (its removal moves the indicators' generation)."""
+    d = tempdir()
+    cfg = write_config(d, "edl:\n  lists:\n    block-ips: { type: ip, sources: [\"*\"] }\n")
+    run(["tenant", "add", "city-b"], d)
+    run(["ti", "import", "--source", "soc", "--tenant", "city-b",
+         write_file(d, "own.txt", "198.51.100.200\n")], d)
+    tok = run(["token", "add", "fw-b", "--tenant", "city-b", "--edl"], d)[1].strip()
+    inst = Instance(d, config=cfg, extra=["--api", "127.0.0.1:0"])
+    try:
+        url = "http://%s/edl/city-b/block-ips.txt" % inst.api
+        status, _, body = get(url, "fw-b", tok)
+        assert status == 200 and body == "198.51.100.200\n", (status, body)
+        run(["tenant", "remove", "city-b"], d)
+        run(["tenant", "add", "city-b"], d)
+        tok2 = run(["token", "add", "fw-b2", "--tenant", "city-b", "--edl"], d)[1].strip()
+        status, _, body = get(url, "fw-b2", tok2)
+        assert status == 200 and body == "", (status, body)
+        status, _, _ = get(url, "fw-b", tok)  # the removed tenant's token went with it
+        assert status == 401, status
+    finally:
+        inst.stop()
+
+
 if __name__ == "__main__":
     s = Suite()
     s.run(test_edl)
+    s.run(test_tenant_name_reused)
     s.done()

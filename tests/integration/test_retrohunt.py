@@ -123,6 +123,8 @@ def test_serve_thread():
         m = inst.metrics()
         assert total(m, "koban_ti_retrohunt_alerts_total") == 2, m
         assert total(m, "koban_ti_retrohunt_events_total") == 5, m
+        assert total(m, "koban_ti_retrohunt_suppressed_total") == 0, m
+        assert total(m, "koban_ti_retrohunt_lost_total") == 0, m
     finally:
         if inst:
             inst.stop()

@@ -325,6 +325,13 @@ static void test_fetch_failure_saved(void)
 	meta_close(m);
 }
 
+/* What a reload logs of a changed feed: never the URL's query, which may hold a key. */
+static void shown(void *ctx, const char *key, bool live, const char *was, const char *now)
+{
+	CHECK(!strstr(was, "key=") && !strstr(now, "key="));
+	(*(int *)ctx)++;
+}
+
 static void test_config_feeds(void)
 {
 	static const char good[] =
@@ -335,6 +342,8 @@ static void test_config_feeds(void)
 		"            password_file: /etc/koban/isac.secret, enabled: false }\n";
 	static const struct { const char *yaml, *msg; } bad[] = {
 		{ "ti: { feeds: { a: { url: 'http://x.example/', format: list } } }",
+		  "expected an https:// URL" },
+		{ "ti: { feeds: { a: { url: 'https://u:pw@x.example/', format: list } } }",
 		  "expected an https:// URL" },
 		{ "ti: { feeds: { a: { url: 'https://x.example/', format: xml } } }",
 		  "expected list, csv, stix, misp or taxii" },
@@ -372,6 +381,21 @@ static void test_config_feeds(void)
 	CHECK_INT((int)config_ti_retrohunt_days(&c, "isac"), 7);
 	CHECK_INT((int)config_ti_retrohunt_days(&c, "ips"), 20);
 	CHECK_INT((int)config_ti_retrohunt_days(&c, "manual"), 20);
+	{
+		static const char rotated[] =
+			"ti:\n  feeds:\n    ips: { url: 'https://f.example/ips.txt?key=2', "
+			"format: list }\n";
+		struct config next;
+		int changes = 0;
+
+		if (config_load_mem(&next, rotated, strlen(rotated), "t.yaml", &e) == 0) {
+			CHECK(config_diff(&c, &next, shown, &changes) > 0);
+			CHECK(changes > 0);
+			config_release(&next);
+		} else {
+			t_check(0, __FILE__, __LINE__, "%s", e.msg);
+		}
+	}
 	config_release(&c);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int rc;

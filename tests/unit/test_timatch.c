@@ -406,6 +406,9 @@ static void test_generation(void)
 	CHECK_INT(removed, 1);
 	meta_rollback(m);
 	CHECK_INT(generation(m), 3);
+	/* a tenant's removal takes its indicators with it: the generation moves too */
+	CHECK_INT(meta_tenant_remove(m, "a", &e), 0);
+	CHECK_INT(generation(m), 4);
 	meta_close(m);
 }
 
@@ -460,6 +463,39 @@ static void test_alloc_failures(void)
 	ti_snapshot_free(s);
 }
 
+/* An alert the sink drops opens no window: the next sighting tries again (and is counted). */
+static void test_dropped_alert_not_deduplicated(void)
+{
+	struct meta *m = t_meta_open("a", "b", NULL);
+	struct alert_sink_config ac = { .data_dir = t_meta_dir(), .max_bytes = 1 };
+	struct alert_sink *sink = NULL;
+	struct ti_snapshot *s = snapshot();
+	struct timatch *t = NULL;
+	struct err e = ERR_INIT;
+
+	if (!m || !s || alert_sink_new(&sink, &ac, &e) < 0 ||
+	    alert_sink_metrics_register(sink, &e) < 0) {
+		t_check(0, __FILE__, __LINE__, "setup: %s", e.msg);
+		goto out;
+	}
+	if (!(t = matcher(s, sink, false, true)))
+		goto out;
+	new_event();
+	ip(FIELD_SOURCE_IP, "10.1.1.1");
+	ip(FIELD_DESTINATION_IP, "198.51.100.7");
+	CHECK_INT(timatch_event(t, 0, "b", &ev), 1); /* the queue takes nothing */
+	CHECK_INT(timatch_event(t, 0, "b", &ev), 1);
+	alert_sink_flush(sink);
+	CHECK_INT(list_alerts(m, "b").n, 0);
+	CHECK_INT(t_metric("koban_ti_alerts_suppressed_total", -1), 0);
+	CHECK_INT(t_metric("koban_alerts_dropped_total{reason=\"queue_full\"}", -1), 2);
+out:
+	timatch_free(t);
+	alert_sink_free(sink);
+	ti_snapshot_free(s);
+	meta_close(m);
+}
+
 int main(void)
 {
 	arena_init(&arena, 1 << 16, 1 << 24);
@@ -467,6 +503,7 @@ int main(void)
 	T_RUN(test_tenant_isolation);
 	T_RUN(test_round_trip);
 	T_RUN(test_alerts_and_dedupe);
+	T_RUN(test_dropped_alert_not_deduplicated);
 	T_RUN(test_live);
 	T_RUN(test_generation);
 	T_RUN(test_alloc_failures);
