@@ -128,20 +128,6 @@ struct import {
 	struct err *e;
 };
 
-static int tags_json(struct buf *b, const struct ti_indicator *ind)
-{
-	int rc = 0;
-
-	buf_reset(b);
-	rc = buf_addch(b, '[');
-	for (size_t i = 0; i < ind->n_tags; i++) {
-		if (i)
-			rc = err_first(rc, buf_addch(b, ','));
-		rc = err_first(rc, json_add_string(b, ind->tags[i], strlen(ind->tags[i])));
-	}
-	return err_first(rc, buf_addch(b, ']'));
-}
-
 static void import_reject(void *ctx, unsigned line, const char *reason)
 {
 	struct import *im = ctx;
@@ -162,25 +148,12 @@ static int import_add(void *ctx, const struct ti_indicator *ind)
 {
 	struct import *im = ctx;
 	char canon[TI_VALUE_BUF];
-	struct meta_indicator row = {
-		.type = ti_type_name(ind->type), .value = canon, .confidence = ind->confidence,
-		.first_seen_ns = ind->first_seen_ns ? ind->first_seen_ns : im->now_ns,
-		.last_seen_ns = ind->last_seen_ns ? ind->last_seen_ns : im->now_ns,
-		.expires_ns = ind->expires_ns, .tags = im->tags.p, .description = ind->description,
-		.ref = ind->ref,
-	};
 	struct err why = ERR_INIT;
-	size_t len;
 	bool added;
 	int rc;
 
-	if (ti_normalize(ind->type, ind->value, ind->len, canon, &len, &why) < 0 ||
-	    tags_json(&im->tags, ind) < 0) {
-		import_reject(im, 0, why.msg[0] ? why.msg : "tags over 64 KiB");
-		return 0;
-	}
-	row.tags = im->tags.p;
-	if ((rc = meta_indicator_put(im->put, &row, &added, &why)) == -EINVAL) {
+	rc = tifeed_put(im->put, ind, im->now_ns, -1, &im->tags, canon, &added, &why);
+	if (rc == 0) {
 		import_reject(im, 0, why.msg);
 		return 0;
 	}

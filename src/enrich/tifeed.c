@@ -448,35 +448,50 @@ static void store_reject(void *ctx, unsigned line, const char *reason)
 	log_debug("feed %s: item %u rejected: %s", s->f->cfg->name, line, reason);
 }
 
+int tifeed_put(struct meta_indicator_put *put, const struct ti_indicator *ind, int64_t now_ns,
+	       int default_confidence, struct buf *tags, char *canon, bool *added,
+	       struct err *why)
+{
+	struct meta_indicator row = {
+		.type = ti_type_name(ind->type), .value = canon,
+		.confidence = ind->confidence >= 0 ? ind->confidence : default_confidence,
+		.first_seen_ns = ind->first_seen_ns ? ind->first_seen_ns : now_ns,
+		.last_seen_ns = ind->last_seen_ns ? ind->last_seen_ns : now_ns,
+		.expires_ns = ind->expires_ns, .description = ind->description, .ref = ind->ref,
+	};
+	size_t len;
+	int rc;
+
+	if (ti_normalize(ind->type, ind->value, ind->len, canon, &len, why) < 0)
+		return 0;
+	if (tags_json(tags, ind) < 0) {
+		err_set(why, -E2BIG, "tags over 64 KiB");
+		return 0;
+	}
+	row.tags = tags->p;
+	if ((rc = meta_indicator_put(put, &row, added, why)) == -EINVAL)
+		return 0;
+	return rc < 0 ? rc : 1;
+}
+
 static int store_add(void *ctx, const struct ti_indicator *ind)
 {
 	struct feed_put *s = ctx;
 	const struct config_ti_feed *c = s->f->cfg;
 	char canon[TI_VALUE_BUF];
-	struct meta_indicator row = {
-		.type = ti_type_name(ind->type), .value = canon, .confidence = ind->confidence,
-		.first_seen_ns = ind->first_seen_ns ? ind->first_seen_ns : s->now_ns,
-		.last_seen_ns = ind->last_seen_ns ? ind->last_seen_ns : s->now_ns,
-		.expires_ns = ind->expires_ns, .description = ind->description, .ref = ind->ref,
-	};
 	struct err why = ERR_INIT;
-	size_t len;
 	bool added;
 	int rc;
 
-	if (row.confidence < 0)
-		row.confidence = c->confidence >= 0 ? c->confidence : s->t->default_confidence;
-	if (ti_normalize(ind->type, ind->value, ind->len, canon, &len, &why) < 0 ||
-	    tags_json(&s->tags, ind) < 0) {
-		store_reject(s, 0, why.msg[0] ? why.msg : "tags over 64 KiB");
-		return 0;
-	}
-	row.tags = s->tags.p;
-	if ((rc = meta_indicator_put(s->put, &row, &added, &why)) == -EINVAL) {
+	rc = tifeed_put(s->put, ind, s->now_ns,
+			c->confidence >= 0 ? c->confidence : s->t->default_confidence, &s->tags,
+			canon, &added, &why);
+	if (rc == 0) {
 		store_reject(s, 0, why.msg);
 		return 0;
 	}
-	if (rc < 0 || (s->keep && (rc = meta_ti_feed_keep(s->keep, row.type, canon, &why)) < 0))
+	if (rc < 0 || (s->keep && (rc = meta_ti_feed_keep(s->keep, ti_type_name(ind->type),
+							   canon, &why)) < 0))
 		return err_set(s->e, rc, "%s", why.msg);
 	s->r->read++;
 	if (added)
