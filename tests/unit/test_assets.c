@@ -425,7 +425,7 @@ static void test_csv_limits(void)
 	CHECK_INT(st.rejected, 3);
 	CHECK_INT(st.records, 4);
 	CHECK_INT(assets_count(a), 1);
-	CHECK(strstr(r.last, "not closed") != NULL);
+	CHECK(strstr(r.last, "without its closing quote") != NULL);
 	assets_free(a);
 	buf_release(&text);
 }
