@@ -616,6 +616,20 @@ static int tenant_stmt(struct meta *m, const char *tenant, const char *sql, sqli
 	return 0;
 }
 
+/* The rows of tenant_stmt's sql (nothing more to bind) through each_row. */
+static int tenant_rows(struct meta *m, const char *tenant, const char *sql,
+		       int (*reader)(struct meta *m, sqlite3_stmt *st, const struct row_sink *to,
+				     struct err *e),
+		       const struct row_sink *to, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, rows;
+
+	if ((rc = tenant_stmt(m, tenant, sql, &st, e)) < 0)
+		return rc;
+	return each_row(m, st, reader, to, &rows, e);
+}
+
 int meta_tenant_add(struct meta *m, const char *name, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
@@ -717,9 +731,8 @@ int meta_tenant_list(struct meta *m, void (*fn)(void *ctx, const struct meta_ten
 
 	if ((rc = prepare(m, TENANT_SELECT " ORDER BY t.name", &st, e)) < 0)
 		return rc;
-	rc = each_row(m, st, read_tenant, &(struct row_sink){ .fn.tenant = fn, .ctx = ctx },
-		      &rows, e);
-	return rc;
+	return each_row(m, st, read_tenant, &(struct row_sink){ .fn.tenant = fn, .ctx = ctx },
+			&rows, e);
 }
 
 /* ---- sources ---- */
@@ -848,9 +861,8 @@ int meta_source_list(struct meta *m, const char *tenant,
 		sqlite3_bind_int64(st, 1, tid);
 	else
 		sqlite3_bind_null(st, 1);
-	rc = each_row(m, st, read_source, &(struct row_sink){ .fn.source = fn, .ctx = ctx },
-		      &rows, e);
-	return rc;
+	return each_row(m, st, read_source, &(struct row_sink){ .fn.source = fn, .ctx = ctx },
+			&rows, e);
 }
 
 /* ---- transactions, activity ---- */
@@ -949,9 +961,8 @@ int meta_sender_list(struct meta *m, int64_t limit,
 			     " ORDER BY count DESC, address LIMIT ?1", &st, e)) < 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, limit);
-	rc = each_row(m, st, read_sender, &(struct row_sink){ .fn.sender = fn, .ctx = ctx },
-		      &rows, e);
-	return rc;
+	return each_row(m, st, read_sender, &(struct row_sink){ .fn.sender = fn, .ctx = ctx },
+			&rows, e);
 }
 
 int meta_tenant_check(const char *name, struct err *e)
@@ -1108,9 +1119,8 @@ int meta_token_list(struct meta *m, void (*fn)(void *ctx, const struct meta_toke
 
 	if ((rc = prepare(m, TOKEN_SELECT " ORDER BY k.name", &st, e)) < 0)
 		return rc;
-	rc = each_row(m, st, read_token, &(struct row_sink){ .fn.token = fn, .ctx = ctx },
-		      &rows, e);
-	return rc;
+	return each_row(m, st, read_token, &(struct row_sink){ .fn.token = fn, .ctx = ctx },
+			&rows, e);
 }
 
 int meta_token_find(struct meta *m, const unsigned char hash[META_TOKEN_HASH_LEN],
@@ -1452,9 +1462,8 @@ int meta_alert_list(struct meta *m, const char *tenant, int64_t since_ns, int64_
 		return rc;
 	sqlite3_bind_int64(st, 2, since_ns);
 	sqlite3_bind_int64(st, 3, limit);
-	rc = each_row(m, st, read_alert, &(struct row_sink){ .fn.alert = fn, .ctx = ctx },
-		      &rows, e);
-	return rc;
+	return each_row(m, st, read_alert, &(struct row_sink){ .fn.alert = fn, .ctx = ctx },
+			&rows, e);
 }
 
 int meta_alert_get(struct meta *m, const char *tenant, int64_t id,
@@ -1734,15 +1743,9 @@ int meta_rule_policy_list(struct meta *m, const char *tenant,
 			  void (*fn)(void *ctx, const struct meta_rule_policy *p), void *ctx,
 			  struct err *e)
 {
-	sqlite3_stmt *st = NULL;
-	int rc, rows;
-
-	if ((rc = tenant_stmt(m, tenant, "SELECT rule, enabled, filter, changed_ns, changed_by"
-			      " FROM rule_policy WHERE tenant_id = ?1 ORDER BY rule", &st, e)) < 0)
-		return rc;
-	rc = each_row(m, st, read_policy,
-		      &(struct row_sink){ .fn.policy = fn, .ctx = ctx, .tenant = tenant }, &rows, e);
-	return rc;
+	return tenant_rows(m, tenant, "SELECT rule, enabled, filter, changed_ns, changed_by"
+			   " FROM rule_policy WHERE tenant_id = ?1 ORDER BY rule", read_policy,
+			   &(struct row_sink){ .fn.policy = fn, .ctx = ctx, .tenant = tenant }, e);
 }
 
 /* A row of rule_policy_history to to->fn.history (each_row's reader). */
@@ -1797,9 +1800,9 @@ int meta_rule_history_list(struct meta *m, const char *tenant, const char *rule,
 		return rc;
 	bind_text(st, 2, rule);
 	sqlite3_bind_int64(st, 3, limit);
-	rc = each_row(m, st, read_history,
-		      &(struct row_sink){ .fn.history = fn, .ctx = ctx, .tenant = tenant }, &rows, e);
-	return rc;
+	return each_row(m, st, read_history,
+			&(struct row_sink){ .fn.history = fn, .ctx = ctx, .tenant = tenant }, &rows,
+			e);
 }
 
 /* ---- threat-intelligence indicators ---- */
@@ -2672,9 +2675,8 @@ int meta_asset_list(struct meta *m, const char *tenant,
 			     " ORDER BY t.name, a.name", &st, e)) < 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, tid);
-	rc = each_row(m, st, read_asset, &(struct row_sink){ .fn.asset = fn, .ctx = ctx },
-		      &rows, e);
-	return rc;
+	return each_row(m, st, read_asset, &(struct row_sink){ .fn.asset = fn, .ctx = ctx },
+			&rows, e);
 }
 
 /* ---- retro-hunt ---- */
@@ -2932,16 +2934,9 @@ int meta_edl_allow_list(struct meta *m, const char *tenant,
 			void (*fn)(void *ctx, const struct meta_edl_allow *a), void *ctx,
 			struct err *e)
 {
-	sqlite3_stmt *st = NULL;
-	int rc, rows;
-
-	if ((rc = tenant_stmt(m, tenant, "SELECT type, value, created_ns FROM edl_allow"
-			      " WHERE tenant_id = ?1 ORDER BY type, value", &st, e)) < 0)
-		return rc;
-	rc = each_row(m, st, read_edl_allow,
-		      &(struct row_sink){ .fn.edl_allow = fn, .ctx = ctx, .tenant = tenant }, &rows,
-		      e);
-	return rc;
+	return tenant_rows(m, tenant, "SELECT type, value, created_ns FROM edl_allow"
+			   " WHERE tenant_id = ?1 ORDER BY type, value", read_edl_allow,
+			   &(struct row_sink){ .fn.edl_allow = fn, .ctx = ctx, .tenant = tenant }, e);
 }
 
 int meta_edl_generation(struct meta *m, int64_t *generation, struct err *e)
