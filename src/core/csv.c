@@ -81,12 +81,7 @@ static int plain_cell(const char *t, size_t len, size_t *pos, struct csv_record 
 	while (*pos + n < len && s[n] != ',' && s[n] != '\n')
 		n++;
 	*pos += n;
-	while (n && blank(*s)) {
-		s++;
-		n--;
-	}
-	while (n && blank(s[n - 1]))
-		n--;
+	csv_trim(&s, &n);
 	return add(r, s, n, why);
 }
 
@@ -160,6 +155,16 @@ int csv_next(const char *t, size_t len, size_t *pos, unsigned *line, unsigned fl
 	while (*pos < len && t[(*pos)++] != '\n')
 		;
 	return rc;
+}
+
+void csv_trim(const char **s, size_t *len)
+{
+	while (*len && (blank(**s) || **s == '\n')) {
+		(*s)++;
+		(*len)--;
+	}
+	while (*len && (blank((*s)[*len - 1]) || (*s)[*len - 1] == '\n'))
+		(*len)--;
 }
 
 const char *csv_cell(const struct csv_record *r, unsigned col, size_t *len)

@@ -55,4 +55,7 @@ int csv_next(const char *t, size_t len, size_t *pos, unsigned *line, unsigned fl
 /* Cell col (from 1) of r and its length; "" (length 0) for 0 or a cell the record lacks. */
 const char *csv_cell(const struct csv_record *r, unsigned col, size_t *len);
 
+/* Moves *s and shortens *len past the blanks (space, tab, CR, LF) at either end. */
+void csv_trim(const char **s, size_t *len);
+
 #endif

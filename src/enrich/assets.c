@@ -233,16 +233,6 @@ static bool blank(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-static void trim(const char **s, size_t *len)
-{
-	while (*len && blank(**s)) {
-		(*s)++;
-		(*len)--;
-	}
-	while (*len && blank((*s)[*len - 1]))
-		(*len)--;
-}
-
 /* A host name lower-cased without its final dot into out[META_ASSET_TEXT_MAX + 1]. */
 static int canon_hostname(const char *s, size_t len, char *out, size_t *out_len, struct err *e)
 {
@@ -412,7 +402,7 @@ static int add_items(struct assets *a, struct assets_entry *en, enum assets_colu
 			end++;
 		item = s + at;
 		n = end - at;
-		trim(&item, &n);
+		csv_trim(&item, &n);
 		if (n) {
 			rc = c == ASSETS_COL_SOFTWARE ? add_software_text(a, en, item, n, e)
 						      : add_item(a, en, c, item, n, e);
@@ -467,7 +457,7 @@ int assets_entry_set(struct assets *a, struct assets_entry *en, enum assets_colu
 	const char **field, *was;
 	int rc;
 
-	trim(&s, &len);
+	csv_trim(&s, &len);
 	if (l) {
 		if (replace) {
 			l->n = 0;
@@ -1023,7 +1013,7 @@ static bool cell_is(const struct csv_record *r, unsigned i, const char *name)
 	size_t len;
 	const char *s = csv_cell(r, i + 1, &len);
 
-	trim(&s, &len);
+	csv_trim(&s, &len);
 	return strlen(name) == len && !strncasecmp(s, name, len);
 }
 
@@ -1118,7 +1108,7 @@ static void own_values(const struct csv_record *r, const struct assets_columns *
 	memset(out, 0, sizeof(*out));
 	for (unsigned c = 0; c < ASSETS_N_COLS; c++) {
 		out->v[c] = csv_cell(r, cols->col[c], &out->len[c]);
-		trim(&out->v[c], &out->len[c]);
+		csv_trim(&out->v[c], &out->len[c]);
 	}
 }
 
@@ -1131,7 +1121,7 @@ static void set_value(struct values *out, enum assets_column c, const struct csv
 	if (!col)
 		return;
 	s = csv_cell(r, col, &len);
-	trim(&s, &len);
+	csv_trim(&s, &len);
 	if (len) {
 		out->v[c] = s;
 		out->len[c] = len;
@@ -1154,7 +1144,7 @@ static void scanner_values(const struct csv_record *r, const struct scanner_cols
 	set_value(out, ASSETS_COL_HOSTNAMES, r, s->dns);
 	set_value(out, ASSETS_COL_HOSTNAMES, r, s->fqdn);
 	h = csv_cell(r, s->host, &hl);
-	trim(&h, &hl);
+	csv_trim(&h, &hl);
 	if (hl && ipaddr_parse(&ip, h, hl) == 0) {
 		out->v[ASSETS_COL_ADDRESSES] = h;
 		out->len[ASSETS_COL_ADDRESSES] = hl;
@@ -1163,7 +1153,7 @@ static void scanner_values(const struct csv_record *r, const struct scanner_cols
 		out->len[ASSETS_COL_HOSTNAMES] = hl;
 	}
 	out->extra_host = csv_cell(r, s->netbios, &out->extra_len);
-	trim(&out->extra_host, &out->extra_len);
+	csv_trim(&out->extra_host, &out->extra_len);
 }
 
 /* The first value of a list cell (up to a separator). */

@@ -230,16 +230,6 @@ static bool blank(char c)
 	return c == ' ' || c == '\t' || c == '\r';
 }
 
-static void trim(const char **s, size_t *len)
-{
-	while (*len && blank(**s)) {
-		(*s)++;
-		(*len)--;
-	}
-	while (*len && blank((*s)[*len - 1]))
-		(*len)--;
-}
-
 /* ---- plain lists ---- */
 
 int ti_read_list(const char *text, size_t len, const struct ti_sink *sink, struct err *e)
@@ -255,7 +245,7 @@ int ti_read_list(const char *text, size_t len, const struct ti_sink *sink, struc
 
 		at += n + 1;
 		line++;
-		trim(&s, &n);
+		csv_trim(&s, &n); /* a line: no LF in it */
 		if (n == 0 || s[0] == '#')
 			continue;
 		while (v < n && !blank(s[v]))
@@ -266,7 +256,7 @@ int ti_read_list(const char *text, size_t len, const struct ti_sink *sink, struc
 			const char *rest = s + v;
 			size_t rest_len = n - v;
 
-			trim(&rest, &rest_len);
+			csv_trim(&rest, &rest_len);
 			if (rest_len && rest[0] != '#') {
 				reject(sink, line, "'%.*s': expected one value per line (a comment "
 				       "starts with '#')", (int)MIN(n, 128), s);

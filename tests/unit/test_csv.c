@@ -1,7 +1,7 @@
 /*
  * Unit tests of core/csv: cells plain and quoted, blanks, line ends, empty and comment
  * lines, line numbers, the limits (cells, bytes), malformed records and what follows them,
- * allocation failures.
+ * csv_trim, allocation failures.
  */
 #include "core/csv.h"
 #include "core/buf.h"
@@ -103,6 +103,19 @@ static void test_limits(void)
 	buf_release(&t);
 }
 
+static void test_trim(void)
+{
+	const char *s = " \t\r\na b\n\r ";
+	size_t n = strlen(s);
+
+	csv_trim(&s, &n);
+	CHECK_MEM(s, n, "a b");
+	s = " \n";
+	n = 2;
+	csv_trim(&s, &n);
+	CHECK_INT(n, 0);
+}
+
 static void test_alloc_failure(void)
 {
 	char got[64];
@@ -124,6 +137,7 @@ int main(void)
 	T_RUN(test_lines);
 	T_RUN(test_malformed);
 	T_RUN(test_limits);
+	T_RUN(test_trim);
 	T_RUN(test_alloc_failure);
 	return t_done();
 }
