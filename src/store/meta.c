@@ -475,6 +475,20 @@ fail:
 	return rc;
 }
 
+/* The rows of sql (nothing to bind) through each_row. */
+static int query_rows(struct meta *m, const char *sql,
+		      int (*reader)(struct meta *m, sqlite3_stmt *st, const struct row_sink *to,
+				    struct err *e),
+		      const struct row_sink *to, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, rows;
+
+	if ((rc = prepare(m, sql, &st, e)) < 0)
+		return rc;
+	return each_row(m, st, reader, to, &rows, e);
+}
+
 static int schema_version(struct meta *m, int *version, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
@@ -726,13 +740,8 @@ int meta_tenant_get(struct meta *m, const char *name,
 int meta_tenant_list(struct meta *m, void (*fn)(void *ctx, const struct meta_tenant *t),
 		     void *ctx, struct err *e)
 {
-	sqlite3_stmt *st = NULL;
-	int rc, rows;
-
-	if ((rc = prepare(m, TENANT_SELECT " ORDER BY t.name", &st, e)) < 0)
-		return rc;
-	return each_row(m, st, read_tenant, &(struct row_sink){ .fn.tenant = fn, .ctx = ctx },
-			&rows, e);
+	return query_rows(m, TENANT_SELECT " ORDER BY t.name", read_tenant,
+			  &(struct row_sink){ .fn.tenant = fn, .ctx = ctx }, e);
 }
 
 /* ---- sources ---- */
@@ -1114,13 +1123,8 @@ static int read_token(struct meta *m, sqlite3_stmt *st, const struct row_sink *t
 int meta_token_list(struct meta *m, void (*fn)(void *ctx, const struct meta_token *t),
 		    void *ctx, struct err *e)
 {
-	sqlite3_stmt *st = NULL;
-	int rc, rows;
-
-	if ((rc = prepare(m, TOKEN_SELECT " ORDER BY k.name", &st, e)) < 0)
-		return rc;
-	return each_row(m, st, read_token, &(struct row_sink){ .fn.token = fn, .ctx = ctx },
-			&rows, e);
+	return query_rows(m, TOKEN_SELECT " ORDER BY k.name", read_token,
+			  &(struct row_sink){ .fn.token = fn, .ctx = ctx }, e);
 }
 
 int meta_token_find(struct meta *m, const unsigned char hash[META_TOKEN_HASH_LEN],
@@ -2156,13 +2160,8 @@ int meta_ti_feed_get(struct meta *m, const char *name,
 int meta_ti_feed_list(struct meta *m, void (*fn)(void *ctx, const struct meta_ti_feed *f),
 		      void *ctx, struct err *e)
 {
-	sqlite3_stmt *st = NULL;
-	int rc, rows;
-
-	if ((rc = prepare(m, FEED_COLUMNS " ORDER BY name", &st, e)) < 0)
-		return rc;
-	return each_row(m, st, read_ti_feed, &(struct row_sink){ .fn.ti_feed = fn, .ctx = ctx },
-			&rows, e);
+	return query_rows(m, FEED_COLUMNS " ORDER BY name", read_ti_feed,
+			  &(struct row_sink){ .fn.ti_feed = fn, .ctx = ctx }, e);
 }
 
 int meta_ti_feed_save(struct meta *m, const struct meta_ti_feed *f, struct err *e)
