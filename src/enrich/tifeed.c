@@ -2,10 +2,9 @@
  * tifeed.c - threat-intelligence feeds: HTTPS fetches (libcurl) into koban.db's indicators,
  * by format (whole documents, TAXII collections, MISP feeds), and the koban-feeds thread.
  */
+#define LOG_MODULE "tifeed" /* before tifeed.h, which pulls in core/log.h */
 #include "enrich/tifeed.h"
 #include "core/compat.h"
-
-#define LOG_MODULE "tifeed"
 
 #include <curl/curl.h>
 #include <fcntl.h>
@@ -534,21 +533,22 @@ static int store_end(struct feed_put *s, int rc, struct err *e)
 
 /* ---------------------------------------------------------------- formats */
 
-static int read_document(const struct feed *f, const char *p, size_t len,
-			 const struct ti_sink *sink, struct err *e)
+int tifeed_read_document(enum config_ti_format f, const char *text, size_t len,
+			 const struct ti_csv_columns *cols, const struct ti_sink *sink,
+			 struct err *e)
 {
-	const struct ti_csv_columns *cols = f->cfg->columns ? &f->cols : NULL;
-
-	switch (f->cfg->format) {
+	switch (f) {
 	case TI_FEED_LIST:
-		return ti_read_list(p, len, sink, e);
+		return ti_read_list(text, len, sink, e);
 	case TI_FEED_CSV:
-		return ti_read_csv(p, len, cols, sink, e);
+		return ti_read_csv(text, len, cols, sink, e);
 	case TI_FEED_STIX:
-		return stix_bundle_read(p, len, sink, NULL, e);
+		return stix_bundle_read(text, len, sink, NULL, e);
+	case TI_FEED_MISP:
+		return misp_event_read(text, len, NULL, sink, NULL, e);
 	default:
 		return err_set(e, -EINVAL, "format %s is no single document",
-			       config_ti_format_name(f->cfg->format));
+			       config_ti_format_name(f));
 	}
 }
 
@@ -569,7 +569,8 @@ static int fetch_whole(struct tifeed *t, const struct feed *f, struct state *st,
 	if ((rc = store_begin(&s, t, f, "", r, e)) < 0)
 		return rc;
 	sink = (struct ti_sink){ store_add, store_reject, &s };
-	rc = read_document(f, t->body.p, t->body.len, &sink, e);
+	rc = tifeed_read_document(f->cfg->format, t->body.p, t->body.len,
+				  f->cfg->columns ? &f->cols : NULL, &sink, e);
 	if (rc == 0 && r->read == 0)
 		rc = err_set(e, -EINVAL, "%.*s: no indicator in the document (%u rejected): the "
 			     "last set is kept", shown_len(f->cfg->url), f->cfg->url, r->rejected);

@@ -41,11 +41,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/config.h"
+
 struct buf;
 struct config_ti_feed;
 struct err;
 struct meta_indicator_put;
+struct ti_csv_columns;
 struct ti_indicator;
+struct ti_sink;
 
 #define TIFEED_BODY_MAX ((size_t)256 << 20)  /* bytes of one response */
 #define TIFEED_TAXII_PAGES_MAX 1000u         /* pages of one TAXII fetch */
@@ -97,6 +101,15 @@ void tifeed_free(struct tifeed *t);
 int tifeed_put(struct meta_indicator_put *put, const struct ti_indicator *ind, int64_t now_ns,
 	       int default_confidence, struct buf *tags, char *canon, bool *added,
 	       struct err *why);
+
+/*
+ * Reads one document in format f into sink: a plain list, CSV (cols, or NULL: a header or
+ * column 1; enrich/tiread.h), a STIX 2.1 bundle or one MISP event (a feed's MISP directory
+ * is read event by event). A TAXII collection is no document: -EINVAL. Threads: any.
+ */
+int tifeed_read_document(enum config_ti_format f, const char *text, size_t len,
+			 const struct ti_csv_columns *cols, const struct ti_sink *sink,
+			 struct err *e);
 
 /* ---- pure parts (tests) ---- */
 
