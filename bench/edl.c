@@ -20,6 +20,8 @@
 #include "core/timeutil.h"
 #include "respond/edl.h"
 #include "store/meta.h"
+#include "lib/cpu.h"
+#include "lib/metadir.h"
 
 #define TENANTS 10
 #define SOURCES 4
@@ -37,14 +39,6 @@ static uint64_t rnd(void)
 static double now_s(void)
 {
 	return time_mono_ns() / 1e9;
-}
-
-static double cpu_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-	return (double)t.tv_sec + t.tv_nsec / 1e9;
 }
 
 static const char *const tenants[TENANTS] = { "t0", "t1", "t2", "t3", "t4",
@@ -122,24 +116,11 @@ static int fill(const char *dir, size_t count, struct meta **m, double took[2], 
 		if ((rc = meta_tenant_add(*m, tenants[t], e)) < 0)
 			return rc;
 	t0 = now_s();
-	c0 = cpu_s();
+	c0 = bench_cpu_seconds();
 	rc = import(*m, count, e);
 	took[0] = now_s() - t0;
-	took[1] = cpu_s() - c0;
+	took[1] = bench_cpu_seconds() - c0;
 	return rc;
-}
-
-static void remove_dir(const char *dir)
-{
-	static const char *const files[] = { "koban.db", "koban.db-wal", "koban.db-shm" };
-	char path[128];
-
-	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
-		unlink(path);
-	}
-	if (rmdir(dir) < 0)
-		fprintf(stderr, "bench/edl: could not remove %s: %s\n", dir, strerror(errno));
 }
 
 static void note(void *ctx, const struct edl_list *l)
@@ -164,21 +145,21 @@ static int builds(struct meta *m, size_t gets, struct err *e)
 	/* t0 reads the global part; t1, t2 find it built and add their own indicators */
 	for (size_t i = 0; rc == 0 && i < 3 * ARRAY_SIZE(lists); i++) {
 		const char *t = tenants[i / ARRAY_SIZE(lists)], *name = lists[i % 3].name;
-		double w0 = now_s(), c0 = cpu_s();
+		double w0 = now_s(), c0 = bench_cpu_seconds();
 
 		if ((rc = edl_get(d, m, t, name, time_now_ns(), note, &l, e)) < 0)
 			break;
 		printf("  build %-7s for %s%s: %.2f s (%.2f CPU-s), %zu entries, %zu bytes, %llu "
 		       "over the cap\n", name, t, i < 3 ? " (global part read)" : "", now_s() - w0,
-		       cpu_s() - c0, l.entries, l.len, (unsigned long long)l.dropped[EDL_DROP_CAP]);
+		       bench_cpu_seconds() - c0, l.entries, l.len, (unsigned long long)l.dropped[EDL_DROP_CAP]);
 	}
 	if (rc == 0) {
-		double c0 = cpu_s();
+		double c0 = bench_cpu_seconds();
 
 		for (size_t i = 0; rc == 0 && i < gets; i++)
 			rc = edl_get(d, m, "t0", "ips", time_now_ns(), note, &l, e);
 		printf("  cached answer (generation read, list handed over): %.1f µs CPU each over "
-		       "%zu\n", (cpu_s() - c0) / (double)gets * 1e6, gets);
+		       "%zu\n", (bench_cpu_seconds() - c0) / (double)gets * 1e6, gets);
 	}
 	edl_free(d);
 	return rc;
@@ -217,6 +198,6 @@ out:
 	if (rc < 0)
 		fprintf(stderr, "bench/edl: %s\n", e.msg);
 	meta_close(m);
-	remove_dir(dir);
+	bench_metadir_remove(dir, "bench/edl");
 	return rc < 0;
 }

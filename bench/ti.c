@@ -34,6 +34,8 @@
 #include "enrich/ti.h"
 #include "enrich/tisnap.h"
 #include "store/meta.h"
+#include "lib/cpu.h"
+#include "lib/metadir.h"
 
 #define TENANTS 20
 #define SOURCES 8
@@ -48,14 +50,6 @@ static uint64_t next(void)
 	rng ^= rng >> 7;
 	rng ^= rng << 17;
 	return rng;
-}
-
-static double cpu_now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-	return (double)t.tv_sec + t.tv_nsec / 1e9;
 }
 
 static double wall_now(void)
@@ -335,7 +329,7 @@ static size_t lookup(const struct ti_snapshot *s, const struct probes *p, size_t
 static void rate(const char *what, const struct ti_snapshot *s, const struct probes *p,
 		 bool parsed, double seconds)
 {
-	double t0 = cpu_now(), t;
+	double t0 = bench_cpu_seconds(), t;
 	size_t n = 0, hits = 0;
 
 	if (p->n == 0)
@@ -344,7 +338,7 @@ static void rate(const char *what, const struct ti_snapshot *s, const struct pro
 		for (size_t i = 0; i < p->n; i++)
 			hits += lookup(s, p, i, parsed) > 0;
 		n += p->n;
-	} while ((t = cpu_now() - t0) < seconds);
+	} while ((t = bench_cpu_seconds() - t0) < seconds);
 	printf("  %-34s %10.0f per CPU-second (%4.0f ns each), %5.1f%% matched\n", what, n / t,
 	       t * 1e9 / n, 100.0 * hits / n);
 }
@@ -395,7 +389,7 @@ static void event_rate(const struct ti_snapshot *s, const struct corpus *c, doub
 		events = p[k].n < events ? p[k].n : events;
 	}
 	for (int parsed = 0; events && parsed <= 1; parsed++) {
-		double t0 = cpu_now(), t;
+		double t0 = bench_cpu_seconds(), t;
 		size_t n = 0;
 
 		do {
@@ -403,7 +397,7 @@ static void event_rate(const struct ti_snapshot *s, const struct corpus *c, doub
 				for (size_t k = 0; k < ARRAY_SIZE(event); k++)
 					lookup(s, &p[k], i, parsed && p[k].type == TI_IP);
 			n += events;
-		} while ((t = cpu_now() - t0) < seconds);
+		} while ((t = bench_cpu_seconds() - t0) < seconds);
 		printf("  events of 10 lookups (5 IPv4, 1 IPv6, 2 host names, URL, SHA-256), all "
 		       "misses%s: %.0f per CPU-second (%.0f ns per lookup)\n",
 		       parsed ? ", addresses given parsed" : "", n / t,
@@ -427,7 +421,7 @@ static void sqlite_rate(const char *db_path, const struct probes *p, double seco
 		sqlite3_close(db);
 		return;
 	}
-	t0 = cpu_now();
+	t0 = bench_cpu_seconds();
 	do {
 		for (size_t i = 0; i < p->n; i++) {
 			sqlite3_bind_text(st, 1, p->value[i], (int)p->len[i], SQLITE_STATIC);
@@ -435,7 +429,7 @@ static void sqlite_rate(const char *db_path, const struct probes *p, double seco
 			sqlite3_reset(st);
 		}
 		n += p->n;
-	} while ((t = cpu_now() - t0) < seconds);
+	} while ((t = bench_cpu_seconds() - t0) < seconds);
 	printf("  peer, SQLite exact SHA-256 query on koban.db's index: %.0f per CPU-second "
 	       "(%.0f ns each), %.1f%% matched\n", n / t, t * 1e9 / n, 100.0 * hits / n);
 	sqlite3_finalize(st);
@@ -447,7 +441,7 @@ static int build_in_memory(const struct corpus *c, struct ti_snapshot **s, struc
 {
 	struct ti_builder *b = NULL;
 	struct ti_snapshot_stats st;
-	double w0 = wall_now(), c0 = cpu_now();
+	double w0 = wall_now(), c0 = bench_cpu_seconds();
 	long rss0 = rss_kb();
 	int rc = ti_builder_new(&b, 0, e);
 
@@ -461,23 +455,9 @@ static int build_in_memory(const struct corpus *c, struct ti_snapshot **s, struc
 		return rc;
 	ti_snapshot_stats(*s, &st);
 	printf("  snapshot built from memory (no database): %.2f s (%.2f CPU-s), %zu indicators, "
-	       "%.1f MB held, RSS +%.1f MB\n", wall_now() - w0, cpu_now() - c0, st.indicators,
+	       "%.1f MB held, RSS +%.1f MB\n", wall_now() - w0, bench_cpu_seconds() - c0, st.indicators,
 	       st.bytes / 1e6, (rss_kb() - rss0) / 1024.0);
 	return 0;
-}
-
-/* The temporary data directory: koban.db and its WAL files. */
-static void remove_dir(const char *dir)
-{
-	static const char *const files[] = { "koban.db", "koban.db-wal", "koban.db-shm" };
-	char path[128];
-
-	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
-		unlink(path);
-	}
-	if (rmdir(dir) < 0)
-		fprintf(stderr, "bench/ti: could not remove %s: %s\n", dir, strerror(errno));
 }
 
 int main(int argc, char **argv)
@@ -535,12 +515,12 @@ int main(int argc, char **argv)
 	       wall_now() - w0);
 	rss0 = rss_kb();
 	w0 = wall_now();
-	c0 = cpu_now();
+	c0 = bench_cpu_seconds();
 	if ((rc = ti_snapshot_load(m, time_now_ns(), &s, &e)) < 0)
 		goto fail;
 	ti_snapshot_stats(s, &st);
 	printf("  snapshot load from koban.db: %.2f s (%.2f CPU-s), %zu indicators, %.1f MB held, "
-	       "RSS +%.1f MB\n", wall_now() - w0, cpu_now() - c0, st.indicators, st.bytes / 1e6,
+	       "RSS +%.1f MB\n", wall_now() - w0, bench_cpu_seconds() - c0, st.indicators, st.bytes / 1e6,
 	       (rss_kb() - rss0) / 1024.0);
 	rate("SHA-256, listed (koban.db's)", s, p, false, seconds);
 	snprintf(path, sizeof(path), "%s/koban.db", dir);
@@ -559,6 +539,6 @@ fail:
 	mem_free(c.type);
 	mem_free(c.tenant);
 	mem_free(p);
-	remove_dir(dir);
+	bench_metadir_remove(dir, "bench/ti");
 	return rc < 0;
 }

@@ -24,14 +24,7 @@
 #include "core/jsonin.h"
 #include "enrich/misp.h"
 #include "enrich/stix.h"
-
-static double cpu_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "lib/cpu.h"
 
 static int count_add(void *ctx, const struct ti_indicator *ind)
 {
@@ -158,23 +151,23 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench/tifeeds: cannot build the documents\n");
 		return 1;
 	}
-	t = cpu_s();
+	t = bench_cpu_seconds();
 	if ((rc = jsonin_floor(&stix, &e)) < 0)
 		goto fail;
-	report("jsonin skip (STIX bytes)", &stix, 0, cpu_s() - t);
-	t = cpu_s();
+	report("jsonin skip (STIX bytes)", &stix, 0, bench_cpu_seconds() - t);
+	t = bench_cpu_seconds();
 	if ((rc = stix_bundle_read(stix.p, stix.len, &sink, NULL, &e)) < 0)
 		goto fail;
-	report("stix_bundle_read", &stix, count, cpu_s() - t);
-	t = cpu_s();
+	report("stix_bundle_read", &stix, count, bench_cpu_seconds() - t);
+	t = bench_cpu_seconds();
 	if ((rc = jsonin_floor(&misp, &e)) < 0)
 		goto fail;
-	report("jsonin skip (MISP bytes)", &misp, 0, cpu_s() - t);
+	report("jsonin skip (MISP bytes)", &misp, 0, bench_cpu_seconds() - t);
 	count = 0;
-	t = cpu_s();
+	t = bench_cpu_seconds();
 	if ((rc = misp_event_read(misp.p, misp.len, NULL, &sink, NULL, &e)) < 0)
 		goto fail;
-	report("misp_event_read", &misp, count, cpu_s() - t);
+	report("misp_event_read", &misp, count, bench_cpu_seconds() - t);
 fail:
 	buf_release(&stix);
 	buf_release(&misp);

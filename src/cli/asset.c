@@ -207,20 +207,22 @@ static int asset_list(struct meta *m, const struct asset_opts *op, struct err *e
 }
 
 /* ID (a number) or NAME of an asset. */
-static void asset_ref(const char *ref, int64_t *id, const char **name)
+/* The tenant's asset the first operand names (an id, else a name), read into a new *a. */
+static int load_ref(struct meta *m, const struct asset_opts *op, struct assets **a,
+		    struct assets_entry **en, struct err *e)
 {
+	const char *ref = op->pos[0], *name = ref;
+	int64_t id = 0;
 	char *end;
 	long long n;
 
 	errno = 0;
 	n = strtoll(ref, &end, 10);
 	if (!errno && !*end && end != ref && n > 0 && ref[0] != '+' && ref[0] != ' ') {
-		*id = n;
-		*name = NULL;
-	} else {
-		*id = 0;
-		*name = ref;
+		id = n;
+		name = NULL;
 	}
+	return assets_load_one(m, op->tenant, id, name, a, en, e);
 }
 
 static void print_time(const char *label, int64_t ns)
@@ -259,12 +261,9 @@ static int asset_show(struct meta *m, const struct asset_opts *op, struct err *e
 	struct buf b = BUF_INIT(LINE_MAX_JSON);
 	struct assets_entry *en;
 	struct assets *a = NULL;
-	const char *name;
-	int64_t id;
 	int rc;
 
-	asset_ref(op->pos[0], &id, &name);
-	if ((rc = assets_load_one(m, op->tenant, id, name, &a, &en, e)) == 0) {
+	if ((rc = load_ref(m, op, &a, &en, e)) == 0) {
 		if (!op->json)
 			show_entry(en, &b);
 		else if ((rc = assets_entry_write_json(en, &b)) < 0)
@@ -300,16 +299,13 @@ static int asset_write(struct meta *m, int which, const struct asset_opts *op, s
 	struct assets_import_stats st = { 0 };
 	struct assets_entry *en = NULL;
 	struct assets *a = NULL;
-	const char *name;
-	int64_t id;
 	int rc;
 
 	if (which == ADD) {
 		if ((rc = assets_new(&a, e)) == 0)
 			rc = assets_add_new(a, op->tenant, op->pos[0], &en, e);
 	} else {
-		asset_ref(op->pos[0], &id, &name);
-		rc = assets_load_one(m, op->tenant, id, name, &a, &en, e);
+		rc = load_ref(m, op, &a, &en, e);
 	}
 	if (rc == 0 && set_fields(a, en, op, e) < 0) {
 		assets_free(a);
@@ -327,12 +323,9 @@ static int asset_remove(struct meta *m, const struct asset_opts *op, struct err 
 {
 	struct assets_entry *en;
 	struct assets *a = NULL;
-	const char *name;
-	int64_t id;
 	int rc;
 
-	asset_ref(op->pos[0], &id, &name);
-	if ((rc = assets_load_one(m, op->tenant, id, name, &a, &en, e)) == 0 &&
+	if ((rc = load_ref(m, op, &a, &en, e)) == 0 &&
 	    (rc = meta_asset_remove(m, op->tenant, en->id, e)) == 0)
 		printf("asset %lld removed (tenant %s)\n", (long long)en->id, op->tenant);
 	assets_free(a);

@@ -13,9 +13,7 @@
 #include "core/json.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
-#include "enrich/misp.h"
 #include "enrich/retrohunt.h"
-#include "enrich/stix.h"
 #include "enrich/ti.h"
 #include "enrich/tifeed.h"
 #include "enrich/tiread.h"
@@ -95,28 +93,24 @@ struct ti_opts {
 
 /* ---- import ---- */
 
-enum format { FMT_LIST, FMT_CSV, FMT_STIX, FMT_MISP };
-
-static const char *const format_names[] = { "list", "csv", "stix", "misp" };
-
 /* JSON documents are STIX bundles ("type": "bundle") or MISP; text with commas is CSV. */
-static enum format sniff_format(const char *text, size_t len)
+static enum config_ti_format sniff_format(const char *text, size_t len)
 {
 	size_t n = MIN(len, SNIFF_BYTES), at = 0;
 
 	while (at < n && strchr(" \t\r\n", text[at]))
 		at++;
 	if (at < n && (text[at] == '{' || text[at] == '['))
-		return memmem(text, n, "\"bundle\"", 8) ? FMT_STIX : FMT_MISP;
+		return memmem(text, n, "\"bundle\"", 8) ? TI_FEED_STIX : TI_FEED_MISP;
 	for (size_t i = at; i < n;) {
 		const char *nl = memchr(text + i, '\n', n - i);
 		size_t line = nl ? (size_t)(nl - (text + i)) : n - i;
 
 		if (line && text[i] != '#')
-			return memchr(text + i, ',', line) ? FMT_CSV : FMT_LIST;
+			return memchr(text + i, ',', line) ? TI_FEED_CSV : TI_FEED_LIST;
 		i += line + 1;
 	}
-	return FMT_LIST;
+	return TI_FEED_LIST;
 }
 
 struct import {
@@ -127,20 +121,6 @@ struct import {
 	unsigned read, added, updated, rejected;
 	struct err *e;
 };
-
-static int tags_json(struct buf *b, const struct ti_indicator *ind)
-{
-	int rc = 0;
-
-	buf_reset(b);
-	rc = buf_addch(b, '[');
-	for (size_t i = 0; i < ind->n_tags; i++) {
-		if (i)
-			rc = err_first(rc, buf_addch(b, ','));
-		rc = err_first(rc, json_add_string(b, ind->tags[i], strlen(ind->tags[i])));
-	}
-	return err_first(rc, buf_addch(b, ']'));
-}
 
 static void import_reject(void *ctx, unsigned line, const char *reason)
 {
@@ -162,25 +142,12 @@ static int import_add(void *ctx, const struct ti_indicator *ind)
 {
 	struct import *im = ctx;
 	char canon[TI_VALUE_BUF];
-	struct meta_indicator row = {
-		.type = ti_type_name(ind->type), .value = canon, .confidence = ind->confidence,
-		.first_seen_ns = ind->first_seen_ns ? ind->first_seen_ns : im->now_ns,
-		.last_seen_ns = ind->last_seen_ns ? ind->last_seen_ns : im->now_ns,
-		.expires_ns = ind->expires_ns, .tags = im->tags.p, .description = ind->description,
-		.ref = ind->ref,
-	};
 	struct err why = ERR_INIT;
-	size_t len;
 	bool added;
 	int rc;
 
-	if (ti_normalize(ind->type, ind->value, ind->len, canon, &len, &why) < 0 ||
-	    tags_json(&im->tags, ind) < 0) {
-		import_reject(im, 0, why.msg[0] ? why.msg : "tags over 64 KiB");
-		return 0;
-	}
-	row.tags = im->tags.p;
-	if ((rc = meta_indicator_put(im->put, &row, &added, &why)) == -EINVAL) {
+	rc = tifeed_put(im->put, ind, im->now_ns, -1, &im->tags, canon, &added, &why);
+	if (rc == 0) {
 		import_reject(im, 0, why.msg);
 		return 0;
 	}
@@ -192,23 +159,6 @@ static int import_add(void *ctx, const struct ti_indicator *ind)
 	else
 		im->updated++;
 	return 0;
-}
-
-/* The file through its format's reader (enrich/tiread, stix, misp), into the sink. */
-static int read_feed(enum format f, const char *text, size_t len,
-		     const struct ti_csv_columns *cols, const struct ti_sink *sink, struct err *e)
-{
-	switch (f) {
-	case FMT_LIST:
-		return ti_read_list(text, len, sink, e);
-	case FMT_CSV:
-		return ti_read_csv(text, len, cols, sink, e);
-	case FMT_STIX:
-		return stix_bundle_read(text, len, sink, NULL, e);
-	case FMT_MISP:
-		return misp_event_read(text, len, NULL, sink, NULL, e);
-	}
-	return err_set(e, -EINVAL, "format %d: expected list, csv, stix or misp", (int)f);
 }
 
 static int import_status(const struct import *im)
@@ -225,15 +175,16 @@ static int ti_import(const struct config *c, const struct ti_opts *op, struct er
 	struct ti_sink sink = { import_add, import_reject, &im };
 	struct ti_csv_columns cols;
 	struct meta *m = NULL;
-	enum format f = FMT_LIST;
+	enum config_ti_format f = TI_FEED_LIST;
 	char *text = NULL;
 	size_t len = 0;
 	int rc;
 
 	if (op->format) {
-		for (f = FMT_LIST; f <= FMT_MISP && strcmp(op->format, format_names[f]); f++)
+		for (f = TI_FEED_LIST;
+		     f <= TI_FEED_MISP && strcmp(op->format, config_ti_format_name(f)); f++)
 			;
-		if (f > FMT_MISP)
+		if (f > TI_FEED_MISP)
 			return cli_usage_error("ti import", IMPORT_USAGE, "--format '%s': expected "
 					       "list, csv, stix or misp", op->format);
 	}
@@ -243,15 +194,15 @@ static int ti_import(const struct config *c, const struct ti_opts *op, struct er
 		goto fail;
 	if (!op->format)
 		f = sniff_format(text, len);
-	if (op->columns && f != FMT_CSV) {
+	if (op->columns && f != TI_FEED_CSV) {
 		rc = err_set(e, -EINVAL, "--columns applies to CSV, and %s is read as %s",
-			     op->pos[0], format_names[f]);
+			     op->pos[0], config_ti_format_name(f));
 		goto fail;
 	}
 	if ((rc = meta_open(&m, c->data_dir, e)) < 0 ||
 	    (rc = meta_indicator_put_begin(m, op->source, op->tenant, &im.put, e)) < 0)
 		goto fail;
-	rc = read_feed(f, text, len, op->columns ? &cols : NULL, &sink, e);
+	rc = tifeed_read_document(f, text, len, op->columns ? &cols : NULL, &sink, e);
 	rc = err_first(rc, meta_indicator_put_end(im.put, rc == 0 && im.added + im.updated, e));
 	if (rc < 0)
 		goto fail;

@@ -11,6 +11,7 @@
 #define LOG_MODULE "assets"
 #include "core/arena.h"
 #include "core/buf.h"
+#include "core/csv.h"
 #include "core/err.h"
 #include "core/ipaddr.h"
 #include "core/json.h"
@@ -232,16 +233,6 @@ static bool blank(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-static void trim(const char **s, size_t *len)
-{
-	while (*len && blank(**s)) {
-		(*s)++;
-		(*len)--;
-	}
-	while (*len && blank((*s)[*len - 1]))
-		(*len)--;
-}
-
 /* A host name lower-cased without its final dot into out[META_ASSET_TEXT_MAX + 1]. */
 static int canon_hostname(const char *s, size_t len, char *out, size_t *out_len, struct err *e)
 {
@@ -411,7 +402,7 @@ static int add_items(struct assets *a, struct assets_entry *en, enum assets_colu
 			end++;
 		item = s + at;
 		n = end - at;
-		trim(&item, &n);
+		csv_trim(&item, &n);
 		if (n) {
 			rc = c == ASSETS_COL_SOFTWARE ? add_software_text(a, en, item, n, e)
 						      : add_item(a, en, c, item, n, e);
@@ -466,7 +457,7 @@ int assets_entry_set(struct assets *a, struct assets_entry *en, enum assets_colu
 	const char **field, *was;
 	int rc;
 
-	trim(&s, &len);
+	csv_trim(&s, &len);
 	if (l) {
 		if (replace) {
 			l->n = 0;
@@ -1014,106 +1005,15 @@ const struct assets_entry *assets_lookup(const struct assets *a, const char *ten
 
 /* ---- CSV ---- */
 
-struct csv_cell {
-	size_t off, len;
-};
-
-struct csv_record {
-	struct buf text;        /* the cells' unquoted bytes */
-	struct csv_cell cell[ASSETS_CSV_COLS_MAX];
-	unsigned n;
-	unsigned line;          /* of its first line */
-};
-
-/*
- * The next record of t from *pos: 1 (r filled), 0 at the end, -EINVAL (the record is
- * skipped, *why says why) or -ENOMEM. Blank lines are skipped.
- */
-static int csv_next(const char *t, size_t len, size_t *pos, unsigned *line,
-		    struct csv_record *r, const char **why)
-{
-	size_t i = *pos;
-	bool quoted = false, cell_start = true;
-	int rc = 1, err;
-
-	while (i < len && (t[i] == '\n' || (t[i] == '\r' && i + 1 < len && t[i + 1] == '\n'))) {
-		if (t[i] == '\n')
-			(*line)++;
-		i++;
-	}
-	if (i >= len)
-		return 0;
-	buf_reset(&r->text);
-	r->n = 1;
-	r->cell[0] = (struct csv_cell){ 0, 0 };
-	r->line = *line + 1;
-	while (i < len) {
-		char c = t[i++];
-
-		if (quoted) {
-			if (c == '"' && i < len && t[i] == '"')
-				i++;
-			else if (c == '"') {
-				quoted = false;
-				continue;
-			}
-			if (c == '\n')
-				(*line)++;
-		} else if (c == '"' && cell_start) {
-			quoted = true;
-			cell_start = false;
-			continue;
-		} else if (c == ',') {
-			if (r->n == ASSETS_CSV_COLS_MAX) {
-				*why = "more than 256 cells";
-				rc = -EINVAL;
-				continue;
-			}
-			r->cell[r->n++] = (struct csv_cell){ r->text.len, 0 };
-			cell_start = true;
-			continue;
-		} else if (c == '\r' && i < len && t[i] == '\n') {
-			continue;
-		} else if (c == '\n') {
-			(*line)++;
-			break;
-		}
-		cell_start = false;
-		if (rc != 1)
-			continue; /* a record already refused: read to its end only */
-		if ((err = buf_addch(&r->text, c)) < 0) {
-			*why = "a record over 1 MiB";
-			rc = err == -ENOMEM ? -ENOMEM : -EINVAL;
-			continue;
-		}
-		r->cell[r->n - 1].len++;
-	}
-	if (quoted && rc == 1) {
-		*why = "a quoted cell is not closed";
-		rc = -EINVAL;
-	}
-	if (i == len && t[len - 1] != '\n')
-		(*line)++;
-	*pos = i;
-	return rc;
-}
-
-static const char *cell(const struct csv_record *r, unsigned col, size_t *len)
-{
-	if (!col || col > r->n) {
-		*len = 0;
-		return "";
-	}
-	*len = r->cell[col - 1].len;
-	return r->text.p + r->cell[col - 1].off;
-}
+_Static_assert(ASSETS_CSV_COLS_MAX == CSV_COLS_MAX &&
+	       ASSETS_CSV_RECORD_MAX == CSV_RECORD_MAX, "assets.h states the reader's limits");
 
 static bool cell_is(const struct csv_record *r, unsigned i, const char *name)
 {
 	size_t len;
-	const char *s = cell(r, i + 1, &len);
+	const char *s = csv_cell(r, i + 1, &len);
 
-	trim(&s, &len);
+	csv_trim(&s, &len);
 	return strlen(name) == len && !strncasecmp(s, name, len);
 }
 
@@ -1207,8 +1107,8 @@ static void own_values(const struct csv_record *r, const struct assets_columns *
 {
 	memset(out, 0, sizeof(*out));
 	for (unsigned c = 0; c < ASSETS_N_COLS; c++) {
-		out->v[c] = cell(r, cols->col[c], &out->len[c]);
-		trim(&out->v[c], &out->len[c]);
+		out->v[c] = csv_cell(r, cols->col[c], &out->len[c]);
+		csv_trim(&out->v[c], &out->len[c]);
 	}
 }
 
@@ -1220,8 +1120,8 @@ static void set_value(struct values *out, enum assets_column c, const struct csv
 
 	if (!col)
 		return;
-	s = cell(r, col, &len);
-	trim(&s, &len);
+	s = csv_cell(r, col, &len);
+	csv_trim(&s, &len);
 	if (len) {
 		out->v[c] = s;
 		out->len[c] = len;
@@ -1243,8 +1143,8 @@ static void scanner_values(const struct csv_record *r, const struct scanner_cols
 	set_value(out, ASSETS_COL_ADDRESSES, r, s->ip);
 	set_value(out, ASSETS_COL_HOSTNAMES, r, s->dns);
 	set_value(out, ASSETS_COL_HOSTNAMES, r, s->fqdn);
-	h = cell(r, s->host, &hl);
-	trim(&h, &hl);
+	h = csv_cell(r, s->host, &hl);
+	csv_trim(&h, &hl);
 	if (hl && ipaddr_parse(&ip, h, hl) == 0) {
 		out->v[ASSETS_COL_ADDRESSES] = h;
 		out->len[ASSETS_COL_ADDRESSES] = hl;
@@ -1252,8 +1152,8 @@ static void scanner_values(const struct csv_record *r, const struct scanner_cols
 		out->v[ASSETS_COL_HOSTNAMES] = h;
 		out->len[ASSETS_COL_HOSTNAMES] = hl;
 	}
-	out->extra_host = cell(r, s->netbios, &out->extra_len);
-	trim(&out->extra_host, &out->extra_len);
+	out->extra_host = csv_cell(r, s->netbios, &out->extra_len);
+	csv_trim(&out->extra_host, &out->extra_len);
 }
 
 /* The first value of a list cell (up to a separator). */
@@ -1501,13 +1401,13 @@ int assets_merge_csv(struct assets *a, const char *tenant, const char *text, siz
 	}
 	if (cols)
 		cr.cols = *cols;
-	buf_init(&r->text, ASSETS_CSV_RECORD_MAX);
+	csv_record_init(r);
 	for (size_t i = 0; rc == 0 && i < a->n; i++)
 		if (!strcmp(a->v[i]->tenant, tenant) && index_entry(&cr.keys, a->v[i]) < 0)
 			rc = no_memory(e);
 	if (len >= 3 && !memcmp(text, "\xef\xbb\xbf", 3))
 		pos = 3; /* the byte order mark spreadsheets write */
-	while (rc == 0 && (got = csv_next(text, len, &pos, &line, r, &why)) != 0) {
+	while (rc == 0 && (got = csv_next(text, len, &pos, &line, 0, r, &why)) != 0) {
 		struct err bad = ERR_INIT;
 		struct values v;
 
@@ -1543,7 +1443,7 @@ int assets_merge_csv(struct assets *a, const char *tenant, const char *text, siz
 			reject(&cr, r->line, bad.msg);
 		rc = 0;
 	}
-	buf_release(&r->text);
+	csv_record_release(r);
 	mem_free(r);
 	mem_free(cr.keys.slots);
 	assets_free(cr.check);

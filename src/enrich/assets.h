@@ -5,8 +5,9 @@
  * memory for look-ups, edits assets (the CLI's and the API's options and JSON bodies),
  * imports CSV into it and lists the hosts seen in alerts that no asset covers.
  *
- * CSV import (RFC 4180: ',' separated, '"' quoted with "" inside, quoted cells may span
- * lines; at most ASSETS_CSV_RECORD_MAX bytes and ASSETS_CSV_COLS_MAX cells a record):
+ * CSV import (RFC 4180 as core/csv.h reads it: ',' separated, '"' quoted with "" inside,
+ * quoted cells may span lines, blanks around a cell not part of it; at most
+ * ASSETS_CSV_RECORD_MAX bytes and ASSETS_CSV_COLS_MAX cells a record):
  *   - ASSETS_CSV, koban's own layout: which column holds what from a column map
  *     ("name=1,addresses=2,owner=5", columns counted from 1) or from a header line naming
  *     the columns below (case-insensitive; "ip", "ips", "address", "cidr" for addresses,

@@ -2,10 +2,9 @@
  * tifeed.c - threat-intelligence feeds: HTTPS fetches (libcurl) into koban.db's indicators,
  * by format (whole documents, TAXII collections, MISP feeds), and the koban-feeds thread.
  */
+#define LOG_MODULE "tifeed" /* before tifeed.h, which pulls in core/log.h */
 #include "enrich/tifeed.h"
 #include "core/compat.h"
-
-#define LOG_MODULE "tifeed"
 
 #include <curl/curl.h>
 #include <fcntl.h>
@@ -448,35 +447,50 @@ static void store_reject(void *ctx, unsigned line, const char *reason)
 	log_debug("feed %s: item %u rejected: %s", s->f->cfg->name, line, reason);
 }
 
+int tifeed_put(struct meta_indicator_put *put, const struct ti_indicator *ind, int64_t now_ns,
+	       int default_confidence, struct buf *tags, char *canon, bool *added,
+	       struct err *why)
+{
+	struct meta_indicator row = {
+		.type = ti_type_name(ind->type), .value = canon,
+		.confidence = ind->confidence >= 0 ? ind->confidence : default_confidence,
+		.first_seen_ns = ind->first_seen_ns ? ind->first_seen_ns : now_ns,
+		.last_seen_ns = ind->last_seen_ns ? ind->last_seen_ns : now_ns,
+		.expires_ns = ind->expires_ns, .description = ind->description, .ref = ind->ref,
+	};
+	size_t len;
+	int rc;
+
+	if (ti_normalize(ind->type, ind->value, ind->len, canon, &len, why) < 0)
+		return 0;
+	if (tags_json(tags, ind) < 0) {
+		err_set(why, -E2BIG, "tags over 64 KiB");
+		return 0;
+	}
+	row.tags = tags->p;
+	if ((rc = meta_indicator_put(put, &row, added, why)) == -EINVAL)
+		return 0;
+	return rc < 0 ? rc : 1;
+}
+
 static int store_add(void *ctx, const struct ti_indicator *ind)
 {
 	struct feed_put *s = ctx;
 	const struct config_ti_feed *c = s->f->cfg;
 	char canon[TI_VALUE_BUF];
-	struct meta_indicator row = {
-		.type = ti_type_name(ind->type), .value = canon, .confidence = ind->confidence,
-		.first_seen_ns = ind->first_seen_ns ? ind->first_seen_ns : s->now_ns,
-		.last_seen_ns = ind->last_seen_ns ? ind->last_seen_ns : s->now_ns,
-		.expires_ns = ind->expires_ns, .description = ind->description, .ref = ind->ref,
-	};
 	struct err why = ERR_INIT;
-	size_t len;
 	bool added;
 	int rc;
 
-	if (row.confidence < 0)
-		row.confidence = c->confidence >= 0 ? c->confidence : s->t->default_confidence;
-	if (ti_normalize(ind->type, ind->value, ind->len, canon, &len, &why) < 0 ||
-	    tags_json(&s->tags, ind) < 0) {
-		store_reject(s, 0, why.msg[0] ? why.msg : "tags over 64 KiB");
-		return 0;
-	}
-	row.tags = s->tags.p;
-	if ((rc = meta_indicator_put(s->put, &row, &added, &why)) == -EINVAL) {
+	rc = tifeed_put(s->put, ind, s->now_ns,
+			c->confidence >= 0 ? c->confidence : s->t->default_confidence, &s->tags,
+			canon, &added, &why);
+	if (rc == 0) {
 		store_reject(s, 0, why.msg);
 		return 0;
 	}
-	if (rc < 0 || (s->keep && (rc = meta_ti_feed_keep(s->keep, row.type, canon, &why)) < 0))
+	if (rc < 0 || (s->keep && (rc = meta_ti_feed_keep(s->keep, ti_type_name(ind->type),
+							   canon, &why)) < 0))
 		return err_set(s->e, rc, "%s", why.msg);
 	s->r->read++;
 	if (added)
@@ -519,21 +533,22 @@ static int store_end(struct feed_put *s, int rc, struct err *e)
 
 /* ---------------------------------------------------------------- formats */
 
-static int read_document(const struct feed *f, const char *p, size_t len,
-			 const struct ti_sink *sink, struct err *e)
+int tifeed_read_document(enum config_ti_format f, const char *text, size_t len,
+			 const struct ti_csv_columns *cols, const struct ti_sink *sink,
+			 struct err *e)
 {
-	const struct ti_csv_columns *cols = f->cfg->columns ? &f->cols : NULL;
-
-	switch (f->cfg->format) {
+	switch (f) {
 	case TI_FEED_LIST:
-		return ti_read_list(p, len, sink, e);
+		return ti_read_list(text, len, sink, e);
 	case TI_FEED_CSV:
-		return ti_read_csv(p, len, cols, sink, e);
+		return ti_read_csv(text, len, cols, sink, e);
 	case TI_FEED_STIX:
-		return stix_bundle_read(p, len, sink, NULL, e);
+		return stix_bundle_read(text, len, sink, NULL, e);
+	case TI_FEED_MISP:
+		return misp_event_read(text, len, NULL, sink, NULL, e);
 	default:
 		return err_set(e, -EINVAL, "format %s is no single document",
-			       config_ti_format_name(f->cfg->format));
+			       config_ti_format_name(f));
 	}
 }
 
@@ -554,7 +569,8 @@ static int fetch_whole(struct tifeed *t, const struct feed *f, struct state *st,
 	if ((rc = store_begin(&s, t, f, "", r, e)) < 0)
 		return rc;
 	sink = (struct ti_sink){ store_add, store_reject, &s };
-	rc = read_document(f, t->body.p, t->body.len, &sink, e);
+	rc = tifeed_read_document(f->cfg->format, t->body.p, t->body.len,
+				  f->cfg->columns ? &f->cols : NULL, &sink, e);
 	if (rc == 0 && r->read == 0)
 		rc = err_set(e, -EINVAL, "%.*s: no indicator in the document (%u rejected): the "
 			     "last set is kept", shown_len(f->cfg->url), f->cfg->url, r->rejected);

@@ -41,8 +41,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/config.h"
+
+struct buf;
 struct config_ti_feed;
 struct err;
+struct meta_indicator_put;
+struct ti_csv_columns;
+struct ti_indicator;
+struct ti_sink;
 
 #define TIFEED_BODY_MAX ((size_t)256 << 20)  /* bytes of one response */
 #define TIFEED_TAXII_PAGES_MAX 1000u         /* pages of one TAXII fetch */
@@ -80,6 +87,29 @@ int tifeed_fetch(struct tifeed *t, size_t i, struct tifeed_result *r, struct err
 int tifeed_start(struct tifeed *t, struct err *e);
 /* Stops the thread (an ongoing transfer is aborted) and frees everything. NULL: no-op. */
 void tifeed_free(struct tifeed *t);
+
+/*
+ * One indicator a reader gave, stored into the open import put (store/meta.h) the way every
+ * import stores it (the feeds, `koban ti import`): the value in its canonical form
+ * (ti_normalize, written into canon, TI_VALUE_BUF bytes), the tags as a JSON array built in
+ * tags (the caller's buffer, reused across calls; its maximum bounds the tags), first and
+ * last seen now_ns when unknown, the confidence default_confidence when unknown (-1 leaves it
+ * unknown). Returns 1 stored (*added: a new row, else an update), 0 refused with the reason
+ * in why (a value or tags out of shape, a row the store refuses), or a negative errno from
+ * the database with why (the import stops). Threads: the import's.
+ */
+int tifeed_put(struct meta_indicator_put *put, const struct ti_indicator *ind, int64_t now_ns,
+	       int default_confidence, struct buf *tags, char *canon, bool *added,
+	       struct err *why);
+
+/*
+ * Reads one document in format f into sink: a plain list, CSV (cols, or NULL: a header or
+ * column 1; enrich/tiread.h), a STIX 2.1 bundle or one MISP event (a feed's MISP directory
+ * is read event by event). A TAXII collection is no document: -EINVAL. Threads: any.
+ */
+int tifeed_read_document(enum config_ti_format f, const char *text, size_t len,
+			 const struct ti_csv_columns *cols, const struct ti_sink *sink,
+			 struct err *e);
 
 /* ---- pure parts (tests) ---- */
 

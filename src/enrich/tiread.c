@@ -10,13 +10,13 @@
 #include <ctype.h>
 #include <strings.h>
 
-#include "core/buf.h"
+#include "core/csv.h"
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "enrich/ti.h"
 
-#define CSV_RECORD_MAX ((size_t)1 << 20) /* bytes of one unescaped record */
+_Static_assert(TI_CSV_COLS_MAX == CSV_COLS_MAX, "a column map names the reader's cells");
 #define DATE_LEN 10                        /* YYYY-MM-DD */
 
 static const char *const column_names[TI_N_COLS] = {
@@ -230,16 +230,6 @@ static bool blank(char c)
 	return c == ' ' || c == '\t' || c == '\r';
 }
 
-static void trim(const char **s, size_t *len)
-{
-	while (*len && blank(**s)) {
-		(*s)++;
-		(*len)--;
-	}
-	while (*len && blank((*s)[*len - 1]))
-		(*len)--;
-}
-
 /* ---- plain lists ---- */
 
 int ti_read_list(const char *text, size_t len, const struct ti_sink *sink, struct err *e)
@@ -255,7 +245,7 @@ int ti_read_list(const char *text, size_t len, const struct ti_sink *sink, struc
 
 		at += n + 1;
 		line++;
-		trim(&s, &n);
+		csv_trim(&s, &n); /* a line: no LF in it */
 		if (n == 0 || s[0] == '#')
 			continue;
 		while (v < n && !blank(s[v]))
@@ -266,7 +256,7 @@ int ti_read_list(const char *text, size_t len, const struct ti_sink *sink, struc
 			const char *rest = s + v;
 			size_t rest_len = n - v;
 
-			trim(&rest, &rest_len);
+			csv_trim(&rest, &rest_len);
 			if (rest_len && rest[0] != '#') {
 				reject(sink, line, "'%.*s': expected one value per line (a comment "
 				       "starts with '#')", (int)MIN(n, 128), s);
@@ -281,155 +271,24 @@ int ti_read_list(const char *text, size_t len, const struct ti_sink *sink, struc
 
 /* ---- CSV ---- */
 
-struct cell {
-	size_t off, len; /* in the record's buffer */
-};
-
-struct record {
-	struct cell cell[TI_CSV_COLS_MAX];
-	unsigned n;
-	unsigned line;   /* of the record's first line */
-	struct buf text; /* the unescaped cells */
-};
-
-/* A quoted cell from *pos (past the opening quote) up to past the closing one. */
-static int quoted_cell(const char *t, size_t len, size_t *pos, unsigned *line, struct buf *b,
-		       const char **why)
+static void record_raw(const struct csv_record *r, const struct ti_csv_columns *c, struct raw *w)
 {
-	int rc;
-
-	for (;;) {
-		const char *q = memchr(t + *pos, '"', len - *pos);
-		size_t n = q ? (size_t)(q - (t + *pos)) : len - *pos;
-
-		if ((rc = buf_add(b, t + *pos, n)) < 0) {
-			*why = rc == -ENOMEM ? "out of memory" : "a record over 1 MiB";
-			return rc;
-		}
-		for (size_t i = 0; i < n; i++)
-			*line += t[*pos + i] == '\n';
-		*pos += n;
-		if (!q) {
-			*why = "a quoted cell without its closing quote";
-			return -EINVAL;
-		}
-		(*pos)++;
-		if (*pos < len && t[*pos] == '"') { /* "" is one quote */
-			if ((rc = buf_addch(b, '"')) < 0) {
-				*why = rc == -ENOMEM ? "out of memory" : "a record over 1 MiB";
-				return rc;
-			}
-			(*pos)++;
-			continue;
-		}
-		return 0;
-	}
-}
-
-/* An unquoted cell up to ',' or the end of the line, its blanks trimmed. */
-static int plain_cell(const char *t, size_t len, size_t *pos, struct buf *b, const char **why)
-{
-	const char *s = t + *pos;
-	size_t n = 0;
-	int rc;
-
-	while (*pos + n < len && s[n] != ',' && s[n] != '\n')
-		n++;
-	*pos += n;
-	trim(&s, &n);
-	if ((rc = buf_add(b, s, n)) < 0)
-		*why = rc == -ENOMEM ? "out of memory" : "a record over 1 MiB";
-	return rc;
-}
-
-/*
- * Reads the record at *pos into r: 1, 0 at the end of the text, or < 0 with *why (the
- * rest of the line is skipped). Blank lines and '#' lines are skipped.
- */
-static int csv_record(const char *t, size_t len, size_t *pos, unsigned *line, struct record *r,
-		      const char **why)
-{
-	int rc = 0;
-
-	for (;;) {
-		if (*pos >= len)
-			return 0;
-		(*line)++;
-		if (t[*pos] != '\n' && t[*pos] != '\r' && t[*pos] != '#')
-			break;
-		while (*pos < len && t[(*pos)++] != '\n') /* blank or comment line */
-			;
-	}
-	r->n = 0;
-	r->line = *line;
-	buf_reset(&r->text);
-	for (;;) {
-		struct cell *c = &r->cell[r->n];
-		size_t p = *pos;
-
-		while (p < len && (t[p] == ' ' || t[p] == '\t'))
-			p++;
-		c->off = r->text.len;
-		if (p < len && t[p] == '"') {
-			*pos = p + 1;
-			rc = quoted_cell(t, len, pos, line, &r->text, why);
-			while (rc == 0 && *pos < len && blank(t[*pos]))
-				(*pos)++;
-			if (rc == 0 && *pos < len && t[*pos] != ',' && t[*pos] != '\n') {
-				*why = "text after a closing quote";
-				rc = -EINVAL;
-			}
-		} else {
-			rc = plain_cell(t, len, pos, &r->text, why);
-		}
-		if (rc < 0)
-			break;
-		c->len = r->text.len - c->off;
-		r->n++;
-		if (*pos >= len || t[*pos] == '\n') {
-			*pos += *pos < len;
-			return 1;
-		}
-		(*pos)++; /* ',' */
-		if (r->n == TI_CSV_COLS_MAX) {
-			*why = "more than 256 columns";
-			rc = -EINVAL;
-			break;
-		}
-	}
-	while (*pos < len && t[(*pos)++] != '\n')
-		;
-	return rc;
-}
-
-static const char *cell_text(const struct record *r, unsigned col, size_t *len)
-{
-	if (col == 0 || col > r->n) {
-		*len = 0;
-		return "";
-	}
-	*len = r->cell[col - 1].len;
-	return r->text.p + r->cell[col - 1].off;
-}
-
-static void record_raw(const struct record *r, const struct ti_csv_columns *c, struct raw *w)
-{
-	w->value = cell_text(r, c->col[TI_COL_VALUE], &w->value_len);
-	w->type = cell_text(r, c->col[TI_COL_TYPE], &w->type_len);
-	w->confidence = cell_text(r, c->col[TI_COL_CONFIDENCE], &w->confidence_len);
-	w->tags = cell_text(r, c->col[TI_COL_TAGS], &w->tags_len);
-	w->description = cell_text(r, c->col[TI_COL_DESCRIPTION], &w->description_len);
-	w->first_seen = cell_text(r, c->col[TI_COL_FIRST_SEEN], &w->first_seen_len);
-	w->last_seen = cell_text(r, c->col[TI_COL_LAST_SEEN], &w->last_seen_len);
-	w->expires = cell_text(r, c->col[TI_COL_EXPIRES], &w->expires_len);
-	w->ref = cell_text(r, c->col[TI_COL_REF], &w->ref_len);
+	w->value = csv_cell(r, c->col[TI_COL_VALUE], &w->value_len);
+	w->type = csv_cell(r, c->col[TI_COL_TYPE], &w->type_len);
+	w->confidence = csv_cell(r, c->col[TI_COL_CONFIDENCE], &w->confidence_len);
+	w->tags = csv_cell(r, c->col[TI_COL_TAGS], &w->tags_len);
+	w->description = csv_cell(r, c->col[TI_COL_DESCRIPTION], &w->description_len);
+	w->first_seen = csv_cell(r, c->col[TI_COL_FIRST_SEEN], &w->first_seen_len);
+	w->last_seen = csv_cell(r, c->col[TI_COL_LAST_SEEN], &w->last_seen_len);
+	w->expires = csv_cell(r, c->col[TI_COL_EXPIRES], &w->expires_len);
+	w->ref = csv_cell(r, c->col[TI_COL_REF], &w->ref_len);
 }
 
 /*
  * Whether the first record is a header: a cell names a column and the value cell holds no
  * indicator. When it is and map is not NULL, the columns it names go into map.
  */
-static bool header(const struct record *r, const struct ti_csv_columns *given,
+static bool header(const struct csv_record *r, const struct ti_csv_columns *given,
 		   struct ti_csv_columns *map)
 {
 	unsigned value_col = given ? given->col[TI_COL_VALUE] : 1;
@@ -451,7 +310,7 @@ static bool header(const struct record *r, const struct ti_csv_columns *given,
 		return false;
 	if (!given && map->col[TI_COL_VALUE])
 		value_col = map->col[TI_COL_VALUE];
-	v = cell_text(r, value_col, &n);
+	v = csv_cell(r, value_col, &n);
 	return ti_guess_type(v, n, &type, NULL) < 0;
 }
 
@@ -461,7 +320,7 @@ int ti_read_csv(const char *text, size_t len, const struct ti_csv_columns *cols,
 	static const struct ti_csv_columns value_only = { .col = { [TI_COL_VALUE] = 1 } };
 	struct ti_csv_columns from_header;
 	const struct ti_csv_columns *use = cols ? cols : &value_only;
-	struct record *r = mem_calloc(1, sizeof(*r));
+	struct csv_record *r = mem_calloc(1, sizeof(*r));
 	char *scratch = NULL;
 	size_t pos = 0;
 	unsigned line = 0;
@@ -473,8 +332,8 @@ int ti_read_csv(const char *text, size_t len, const struct ti_csv_columns *cols,
 		rc = err_set(e, -ENOMEM, "out of memory reading CSV");
 		goto fail;
 	}
-	buf_init(&r->text, CSV_RECORD_MAX);
-	while ((got = csv_record(text, len, &pos, &line, r, &why)) != 0) {
+	csv_record_init(r);
+	while ((got = csv_next(text, len, &pos, &line, CSV_COMMENTS, r, &why)) != 0) {
 		struct raw w = { 0 };
 
 		if (got == -ENOMEM) {
@@ -505,7 +364,7 @@ int ti_read_csv(const char *text, size_t len, const struct ti_csv_columns *cols,
 	}
 fail:
 	if (r)
-		buf_release(&r->text);
+		csv_record_release(r);
 	mem_free(r);
 	mem_free(scratch);
 	return rc;

@@ -443,6 +443,8 @@ struct row_sink {
 		void (*history)(void *ctx, const struct meta_rule_history *h);
 		void (*edl_allow)(void *ctx, const struct meta_edl_allow *a);
 		void (*asset)(void *ctx, const struct meta_asset *a);
+		void (*indicator)(void *ctx, const struct meta_indicator *ind);
+		void (*ti_feed)(void *ctx, const struct meta_ti_feed *f);
 	} fn;
 	void *ctx;
 	const char *tenant; /* the tenant the query named, for rows that do not select it */
@@ -455,23 +457,40 @@ struct row_sink {
  * callback; it returns 1 when handed on, 0 for a row it skipped (with a warning, or
  * silently for rows koban never writes), or a negative code with a message in e, which
  * ends the walk. The rows handed on in *rows. Memory: the row's strings are SQLite's,
- * valid until the next step; st stays the caller's to finalize. Threads: m's thread,
- * like every meta function.
+ * valid until the next step; st is finalized here, whatever the outcome. Threads: m's
+ * thread, like every meta function.
  */
 static int each_row(struct meta *m, sqlite3_stmt *st,
 		    int (*reader)(struct meta *m, sqlite3_stmt *st, const struct row_sink *to,
 				struct err *e),
 		    const struct row_sink *to, int *rows, struct err *e)
 {
-	int step, rc;
+	int step, rc = 0;
 
 	*rows = 0;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((rc = reader(m, st, to, e)) < 0)
-			return rc;
+			goto fail;
 		*rows += rc;
 	}
-	return step == SQLITE_DONE ? 0 : db_fail(m, e);
+	rc = step == SQLITE_DONE ? 0 : db_fail(m, e);
+fail:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* The rows of sql (nothing to bind) through each_row. */
+static int query_rows(struct meta *m, const char *sql,
+		      int (*reader)(struct meta *m, sqlite3_stmt *st, const struct row_sink *to,
+				    struct err *e),
+		      const struct row_sink *to, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, rows;
+
+	if ((rc = prepare(m, sql, &st, e)) < 0)
+		return rc;
+	return each_row(m, st, reader, to, &rows, e);
 }
 
 static int schema_version(struct meta *m, int *version, struct err *e)
@@ -599,6 +618,36 @@ static int tenant_id(struct meta *m, const char *name, int64_t *id, struct err *
 	return rc;
 }
 
+/*
+ * Prepares sql for tenant's rows: the tenant's id bound to ?1 (rows are selected by id,
+ * so no name reaches another tenant's); the caller binds ?2... and owns *st.
+ */
+static int tenant_stmt(struct meta *m, const char *tenant, const char *sql, sqlite3_stmt **st,
+		       struct err *e)
+{
+	int64_t tid = 0;
+	int rc;
+
+	if ((rc = tenant_id(m, tenant, &tid, e)) < 0 || (rc = prepare(m, sql, st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(*st, 1, tid);
+	return 0;
+}
+
+/* The rows of tenant_stmt's sql (nothing more to bind) through each_row. */
+static int tenant_rows(struct meta *m, const char *tenant, const char *sql,
+		       int (*reader)(struct meta *m, sqlite3_stmt *st, const struct row_sink *to,
+				     struct err *e),
+		       const struct row_sink *to, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, rows;
+
+	if ((rc = tenant_stmt(m, tenant, sql, &st, e)) < 0)
+		return rc;
+	return each_row(m, st, reader, to, &rows, e);
+}
+
 int meta_tenant_add(struct meta *m, const char *name, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
@@ -689,22 +738,14 @@ int meta_tenant_get(struct meta *m, const char *name,
 		      &rows, e);
 	if (rc == 0 && rows == 0)
 		rc = err_set(e, -ENOENT, "no tenant '%s' in %s", ESC(name), m->path);
-	sqlite3_finalize(st);
 	return rc;
 }
 
 int meta_tenant_list(struct meta *m, void (*fn)(void *ctx, const struct meta_tenant *t),
 		     void *ctx, struct err *e)
 {
-	sqlite3_stmt *st = NULL;
-	int rc, rows;
-
-	if ((rc = prepare(m, TENANT_SELECT " ORDER BY t.name", &st, e)) < 0)
-		return rc;
-	rc = each_row(m, st, read_tenant, &(struct row_sink){ .fn.tenant = fn, .ctx = ctx },
-		      &rows, e);
-	sqlite3_finalize(st);
-	return rc;
+	return query_rows(m, TENANT_SELECT " ORDER BY t.name", read_tenant,
+			  &(struct row_sink){ .fn.tenant = fn, .ctx = ctx }, e);
 }
 
 /* ---- sources ---- */
@@ -833,10 +874,8 @@ int meta_source_list(struct meta *m, const char *tenant,
 		sqlite3_bind_int64(st, 1, tid);
 	else
 		sqlite3_bind_null(st, 1);
-	rc = each_row(m, st, read_source, &(struct row_sink){ .fn.source = fn, .ctx = ctx },
-		      &rows, e);
-	sqlite3_finalize(st);
-	return rc;
+	return each_row(m, st, read_source, &(struct row_sink){ .fn.source = fn, .ctx = ctx },
+			&rows, e);
 }
 
 /* ---- transactions, activity ---- */
@@ -935,10 +974,8 @@ int meta_sender_list(struct meta *m, int64_t limit,
 			     " ORDER BY count DESC, address LIMIT ?1", &st, e)) < 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, limit);
-	rc = each_row(m, st, read_sender, &(struct row_sink){ .fn.sender = fn, .ctx = ctx },
-		      &rows, e);
-	sqlite3_finalize(st);
-	return rc;
+	return each_row(m, st, read_sender, &(struct row_sink){ .fn.sender = fn, .ctx = ctx },
+			&rows, e);
 }
 
 int meta_tenant_check(const char *name, struct err *e)
@@ -1090,15 +1127,8 @@ static int read_token(struct meta *m, sqlite3_stmt *st, const struct row_sink *t
 int meta_token_list(struct meta *m, void (*fn)(void *ctx, const struct meta_token *t),
 		    void *ctx, struct err *e)
 {
-	sqlite3_stmt *st = NULL;
-	int rc, rows;
-
-	if ((rc = prepare(m, TOKEN_SELECT " ORDER BY k.name", &st, e)) < 0)
-		return rc;
-	rc = each_row(m, st, read_token, &(struct row_sink){ .fn.token = fn, .ctx = ctx },
-		      &rows, e);
-	sqlite3_finalize(st);
-	return rc;
+	return query_rows(m, TOKEN_SELECT " ORDER BY k.name", read_token,
+			  &(struct row_sink){ .fn.token = fn, .ctx = ctx }, e);
 }
 
 int meta_token_find(struct meta *m, const unsigned char hash[META_TOKEN_HASH_LEN],
@@ -1115,7 +1145,6 @@ int meta_token_find(struct meta *m, const unsigned char hash[META_TOKEN_HASH_LEN
 		      &rows, e);
 	if (rc == 0 && rows == 0)
 		rc = err_set(e, -ENOENT, "no such token");
-	sqlite3_finalize(st);
 	return rc;
 }
 
@@ -1206,7 +1235,6 @@ int meta_source_token_find(struct meta *m, const unsigned char hash[META_TOKEN_H
 		      &(struct row_sink){ .fn.source_token = fn, .ctx = ctx }, &rows, e);
 	if (rc == 0 && rows == 0)
 		rc = err_set(e, -ENOENT, "no such ingest token");
-	sqlite3_finalize(st);
 	return rc;
 }
 
@@ -1430,46 +1458,37 @@ int meta_alert_list(struct meta *m, const char *tenant, int64_t since_ns, int64_
 		    void (*fn)(void *ctx, const struct meta_alert *a), void *ctx, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
-	int64_t tid = 0;
 	int rc, rows;
 
 	if (limit < 1 || limit > META_ALERT_LIST_MAX)
 		return err_set(e, -EINVAL, "limit %lld: expected 1 to %d alerts", (long long)limit,
 			       META_ALERT_LIST_MAX);
 	/* selected by the tenant's id (the index's first column): no name reaches another */
-	if ((rc = tenant_id(m, tenant, &tid, e)) < 0 ||
-	    (rc = prepare(m, ALERT_SELECT("NULL") " WHERE a.tenant_id = ?1 AND"
-			     " a.detected_ns >= ?2 ORDER BY a.detected_ns DESC, a.id DESC"
-			     " LIMIT ?3", &st, e)) < 0)
+	if ((rc = tenant_stmt(m, tenant, ALERT_SELECT("NULL") " WHERE a.tenant_id = ?1 AND"
+			      " a.detected_ns >= ?2 ORDER BY a.detected_ns DESC, a.id DESC"
+			      " LIMIT ?3", &st, e)) < 0)
 		return rc;
-	sqlite3_bind_int64(st, 1, tid);
 	sqlite3_bind_int64(st, 2, since_ns);
 	sqlite3_bind_int64(st, 3, limit);
-	rc = each_row(m, st, read_alert, &(struct row_sink){ .fn.alert = fn, .ctx = ctx },
-		      &rows, e);
-	sqlite3_finalize(st);
-	return rc;
+	return each_row(m, st, read_alert, &(struct row_sink){ .fn.alert = fn, .ctx = ctx },
+			&rows, e);
 }
 
 int meta_alert_get(struct meta *m, const char *tenant, int64_t id,
 		   void (*fn)(void *ctx, const struct meta_alert *a), void *ctx, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
-	int64_t tid = 0;
 	int rc, rows;
 
-	if ((rc = tenant_id(m, tenant, &tid, e)) < 0 ||
-	    (rc = prepare(m, ALERT_SELECT("a.events") " WHERE a.tenant_id = ?1 AND a.id = ?2",
-			  &st, e)) < 0)
+	if ((rc = tenant_stmt(m, tenant, ALERT_SELECT("a.events") " WHERE a.tenant_id = ?1"
+			       " AND a.id = ?2", &st, e)) < 0)
 		return rc;
-	sqlite3_bind_int64(st, 1, tid);
 	sqlite3_bind_int64(st, 2, id);
 	rc = each_row(m, st, read_alert, &(struct row_sink){ .fn.alert = fn, .ctx = ctx },
 		      &rows, e);
 	if (rc == 0 && rows == 0)
 		rc = err_set(e, -ENOENT, "tenant '%s' has no alert %lld", ESC(tenant),
 			     (long long)id);
-	sqlite3_finalize(st);
 	return rc;
 }
 
@@ -1732,19 +1751,9 @@ int meta_rule_policy_list(struct meta *m, const char *tenant,
 			  void (*fn)(void *ctx, const struct meta_rule_policy *p), void *ctx,
 			  struct err *e)
 {
-	sqlite3_stmt *st = NULL;
-	int64_t tid = 0;
-	int rc, rows;
-
-	if ((rc = tenant_id(m, tenant, &tid, e)) < 0 ||
-	    (rc = prepare(m, "SELECT rule, enabled, filter, changed_ns, changed_by"
-			     " FROM rule_policy WHERE tenant_id = ?1 ORDER BY rule", &st, e)) < 0)
-		return rc;
-	sqlite3_bind_int64(st, 1, tid);
-	rc = each_row(m, st, read_policy,
-		      &(struct row_sink){ .fn.policy = fn, .ctx = ctx, .tenant = tenant }, &rows, e);
-	sqlite3_finalize(st);
-	return rc;
+	return tenant_rows(m, tenant, "SELECT rule, enabled, filter, changed_ns, changed_by"
+			   " FROM rule_policy WHERE tenant_id = ?1 ORDER BY rule", read_policy,
+			   &(struct row_sink){ .fn.policy = fn, .ctx = ctx, .tenant = tenant }, e);
 }
 
 /* A row of rule_policy_history to to->fn.history (each_row's reader). */
@@ -1788,24 +1797,20 @@ int meta_rule_history_list(struct meta *m, const char *tenant, const char *rule,
 			   struct err *e)
 {
 	sqlite3_stmt *st = NULL;
-	int64_t tid = 0;
 	int rc, rows;
 
 	if ((rc = check_tenant_ref(tenant, e)) < 0 ||
 	    (rule && (rc = meta_rule_check(rule, e)) < 0) ||
-	    (rc = tenant_id(m, tenant, &tid, e)) < 0 ||
-	    (rc = prepare(m, "SELECT id, rule, time_ns, who, action, reason, enabled_before,"
-			     " enabled_after, filter_before, filter_after FROM rule_policy_history"
-			     " WHERE tenant_id = ?1 AND (?2 IS NULL OR rule = ?2)"
-			     " ORDER BY id DESC LIMIT ?3", &st, e)) < 0)
+	    (rc = tenant_stmt(m, tenant, "SELECT id, rule, time_ns, who, action, reason,"
+			      " enabled_before, enabled_after, filter_before, filter_after"
+			      " FROM rule_policy_history WHERE tenant_id = ?1"
+			      " AND (?2 IS NULL OR rule = ?2) ORDER BY id DESC LIMIT ?3", &st, e)) < 0)
 		return rc;
-	sqlite3_bind_int64(st, 1, tid);
 	bind_text(st, 2, rule);
 	sqlite3_bind_int64(st, 3, limit);
-	rc = each_row(m, st, read_history,
-		      &(struct row_sink){ .fn.history = fn, .ctx = ctx, .tenant = tenant }, &rows, e);
-	sqlite3_finalize(st);
-	return rc;
+	return each_row(m, st, read_history,
+			&(struct row_sink){ .fn.history = fn, .ctx = ctx, .tenant = tenant }, &rows,
+			e);
 }
 
 /* ---- threat-intelligence indicators ---- */
@@ -2009,28 +2014,31 @@ static struct meta_indicator indicator_row(sqlite3_stmt *st)
 	};
 }
 
-/* Calls fn with each row of st that passes meta_indicator_check (the others logged), then finalizes st. */
+/* A row of INDICATOR_COLUMNS to to->fn.indicator unless meta_indicator_check refuses it
+ * (logged); each_row's reader. */
+static int read_indicator(struct meta *m, sqlite3_stmt *st, const struct row_sink *to,
+			  struct err *e)
+{
+	struct meta_indicator ind = indicator_row(st);
+	struct err why = ERR_INIT;
+
+	if (meta_indicator_check(&ind, &why) < 0) {
+		log_warn("%s: indicator row %lld skipped: %s", m->path, (long long)ind.id, why.msg);
+		return 0;
+	}
+	to->fn.indicator(to->ctx, &ind);
+	return 1;
+}
+
+/* Hands each indicator row of st to fn (each_row with read_indicator; st finalized). */
 static int indicator_rows(struct meta *m, sqlite3_stmt *st,
 			  void (*fn)(void *ctx, const struct meta_indicator *ind), void *ctx,
 			  struct err *e)
 {
-	int rc = 0, step;
+	int rows;
 
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		struct meta_indicator ind = indicator_row(st);
-		struct err why = ERR_INIT;
-
-		if (meta_indicator_check(&ind, &why) < 0) {
-			log_warn("%s: indicator row %lld skipped: %s", m->path, (long long)ind.id,
-				 why.msg);
-			continue;
-		}
-		fn(ctx, &ind);
-	}
-	if (step != SQLITE_DONE)
-		rc = db_fail(m, e);
-	sqlite3_finalize(st);
-	return rc;
+	return each_row(m, st, read_indicator,
+			&(struct row_sink){ .fn.indicator = fn, .ctx = ctx }, &rows, e);
 }
 
 int meta_indicator_list(struct meta *m, const struct meta_indicator_filter *f,
@@ -2112,34 +2120,25 @@ static int check_feed_text(const char *what, const char *s, struct err *e)
 	return 0;
 }
 
-static int feed_rows(struct meta *m, sqlite3_stmt *st,
-		     void (*fn)(void *ctx, const struct meta_ti_feed *f), void *ctx,
-		     size_t *rows, struct err *e)
+/* A row of FEED_COLUMNS to to->fn.ti_feed (each_row's reader). */
+static int read_ti_feed(struct meta *m, sqlite3_stmt *st, const struct row_sink *to,
+			struct err *e)
 {
-	int step, rc = 0;
+	struct meta_ti_feed f = {
+		.name = column_text(st, 0), .etag = column_text(st, 1),
+		.last_modified = column_text(st, 2), .watermark = column_text(st, 3),
+		.last_attempt_ns = sqlite3_column_int64(st, 4),
+		.last_success_ns = sqlite3_column_int64(st, 5),
+		.last_error = column_text(st, 6),
+		.last_error_ns = sqlite3_column_int64(st, 7),
+		.failures = sqlite3_column_int64(st, 8),
+		.indicators = sqlite3_column_int64(st, 9),
+		.next_ns = sqlite3_column_int64(st, 10),
+		.url = column_text(st, 11),
+	};
 
-	*rows = 0;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		struct meta_ti_feed f = {
-			.name = column_text(st, 0), .etag = column_text(st, 1),
-			.last_modified = column_text(st, 2), .watermark = column_text(st, 3),
-			.last_attempt_ns = sqlite3_column_int64(st, 4),
-			.last_success_ns = sqlite3_column_int64(st, 5),
-			.last_error = column_text(st, 6),
-			.last_error_ns = sqlite3_column_int64(st, 7),
-			.failures = sqlite3_column_int64(st, 8),
-			.indicators = sqlite3_column_int64(st, 9),
-			.next_ns = sqlite3_column_int64(st, 10),
-			.url = column_text(st, 11),
-		};
-
-		(*rows)++;
-		fn(ctx, &f);
-	}
-	if (step != SQLITE_DONE)
-		rc = db_fail(m, e);
-	sqlite3_finalize(st);
-	return rc;
+	to->fn.ti_feed(to->ctx, &f);
+	return 1;
 }
 
 #define FEED_COLUMNS "SELECT name, etag, last_modified, watermark, last_attempt_ns," \
@@ -2150,14 +2149,14 @@ int meta_ti_feed_get(struct meta *m, const char *name,
 		     void (*fn)(void *ctx, const struct meta_ti_feed *f), void *ctx, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
-	size_t rows;
-	int rc;
+	int rc, rows;
 
 	if ((rc = check_name("feed", name, e)) < 0 ||
 	    (rc = prepare(m, FEED_COLUMNS " WHERE name = ?1", &st, e)) < 0)
 		return rc;
 	bind_text(st, 1, name);
-	if ((rc = feed_rows(m, st, fn, ctx, &rows, e)) < 0)
+	if ((rc = each_row(m, st, read_ti_feed, &(struct row_sink){ .fn.ti_feed = fn, .ctx = ctx },
+			   &rows, e)) < 0)
 		return rc;
 	return rows ? 0 : err_set(e, -ENOENT, "feed '%s' was never fetched", name);
 }
@@ -2165,13 +2164,8 @@ int meta_ti_feed_get(struct meta *m, const char *name,
 int meta_ti_feed_list(struct meta *m, void (*fn)(void *ctx, const struct meta_ti_feed *f),
 		      void *ctx, struct err *e)
 {
-	sqlite3_stmt *st = NULL;
-	size_t rows;
-	int rc;
-
-	if ((rc = prepare(m, FEED_COLUMNS " ORDER BY name", &st, e)) < 0)
-		return rc;
-	return feed_rows(m, st, fn, ctx, &rows, e);
+	return query_rows(m, FEED_COLUMNS " ORDER BY name", read_ti_feed,
+			  &(struct row_sink){ .fn.ti_feed = fn, .ctx = ctx }, e);
 }
 
 int meta_ti_feed_save(struct meta *m, const struct meta_ti_feed *f, struct err *e)
@@ -2600,13 +2594,11 @@ int meta_asset_update(struct meta *m, const struct meta_asset *a, struct err *e)
 int meta_asset_remove(struct meta *m, const char *tenant, int64_t id, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
-	int64_t tid = 0;
 	int rc;
 
-	if ((rc = tenant_id(m, tenant, &tid, e)) < 0 ||
-	    (rc = prepare(m, "DELETE FROM assets WHERE tenant_id = ?1 AND id = ?2", &st, e)) < 0)
+	if ((rc = tenant_stmt(m, tenant, "DELETE FROM assets WHERE tenant_id = ?1 AND id = ?2",
+			      &st, e)) < 0)
 		return rc;
-	sqlite3_bind_int64(st, 1, tid);
 	sqlite3_bind_int64(st, 2, id);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = db_fail(m, e);
@@ -2656,14 +2648,11 @@ int meta_asset_get(struct meta *m, const char *tenant, int64_t id, const char *n
 		   void (*fn)(void *ctx, const struct meta_asset *a), void *ctx, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
-	int64_t tid = 0;
 	int rc, rows;
 
-	if ((rc = tenant_id(m, tenant, &tid, e)) < 0 ||
-	    (rc = prepare(m, ASSET_SELECT " WHERE a.tenant_id = ?1 AND"
-			     " (a.id = ?2 OR (?2 = 0 AND a.name = ?3))", &st, e)) < 0)
+	if ((rc = tenant_stmt(m, tenant, ASSET_SELECT " WHERE a.tenant_id = ?1 AND"
+			      " (a.id = ?2 OR (?2 = 0 AND a.name = ?3))", &st, e)) < 0)
 		return rc;
-	sqlite3_bind_int64(st, 1, tid);
 	sqlite3_bind_int64(st, 2, id);
 	bind_text(st, 3, name);
 	rc = each_row(m, st, read_asset, &(struct row_sink){ .fn.asset = fn, .ctx = ctx },
@@ -2673,7 +2662,6 @@ int meta_asset_get(struct meta *m, const char *tenant, int64_t id, const char *n
 				  (long long)id)
 			: err_set(e, -ENOENT, "tenant '%s' has no asset named '%s'", ESC(tenant),
 				  ESC(name));
-	sqlite3_finalize(st);
 	return rc;
 }
 
@@ -2690,10 +2678,8 @@ int meta_asset_list(struct meta *m, const char *tenant,
 			     " ORDER BY t.name, a.name", &st, e)) < 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, tid);
-	rc = each_row(m, st, read_asset, &(struct row_sink){ .fn.asset = fn, .ctx = ctx },
-		      &rows, e);
-	sqlite3_finalize(st);
-	return rc;
+	return each_row(m, st, read_asset, &(struct row_sink){ .fn.asset = fn, .ctx = ctx },
+			&rows, e);
 }
 
 /* ---- retro-hunt ---- */
@@ -2702,15 +2688,12 @@ int meta_retrohunt_get(struct meta *m, const char *tenant, struct meta_retrohunt
 		       struct err *e)
 {
 	sqlite3_stmt *st = NULL;
-	int64_t tid;
 	int rc;
 
 	*out = (struct meta_retrohunt){ 0 };
-	if ((rc = tenant_id(m, tenant, &tid, e)) < 0 ||
-	    (rc = prepare(m, "SELECT watermark, batch_end, batch_now_ns, cursor_ns FROM retrohunt"
-			  " WHERE tenant_id = ?1", &st, e)) < 0)
+	if ((rc = tenant_stmt(m, tenant, "SELECT watermark, batch_end, batch_now_ns, cursor_ns"
+			      " FROM retrohunt WHERE tenant_id = ?1", &st, e)) < 0)
 		return rc;
-	sqlite3_bind_int64(st, 1, tid);
 	switch (sqlite3_step(st)) {
 	case SQLITE_ROW:
 		out->watermark = sqlite3_column_int64(st, 0);
@@ -2790,16 +2773,13 @@ int meta_retrohunt_indicators(struct meta *m, const char *tenant, int64_t after,
 			      void *ctx, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
-	int64_t tid;
 	int rc;
 
-	if ((rc = tenant_id(m, tenant, &tid, e)) < 0 ||
-	    (rc = prepare(m, "SELECT " INDICATOR_COLUMNS " FROM indicators i LEFT JOIN tenants t"
-			  " ON t.id = i.tenant_id WHERE i.id > ?2 AND (?3 = 0 OR i.id <= ?3) AND"
-			  " (i.tenant_id IS NULL OR i.tenant_id = ?1) ORDER BY i.id LIMIT ?4",
-			  &st, e)) < 0)
+	if ((rc = tenant_stmt(m, tenant, "SELECT " INDICATOR_COLUMNS " FROM indicators i"
+			      " LEFT JOIN tenants t ON t.id = i.tenant_id WHERE i.id > ?2 AND"
+			      " (?3 = 0 OR i.id <= ?3) AND (i.tenant_id IS NULL OR i.tenant_id = ?1)"
+			      " ORDER BY i.id LIMIT ?4", &st, e)) < 0)
 		return rc;
-	sqlite3_bind_int64(st, 1, tid);
 	sqlite3_bind_int64(st, 2, after);
 	sqlite3_bind_int64(st, 3, upto);
 	sqlite3_bind_int64(st, 4, limit);
@@ -2834,7 +2814,6 @@ int meta_edl_token_find(struct meta *m, const char *name,
 		      &rows, e);
 	if (rc == 0 && rows == 0)
 		rc = err_set(e, -ENOENT, "no such EDL token");
-	sqlite3_finalize(st);
 	return rc;
 }
 
@@ -2914,14 +2893,12 @@ int meta_edl_allow_remove(struct meta *m, const char *tenant, const char *type,
 			  const char *value, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
-	int64_t tid = 0;
 	int rc;
 
-	if ((rc = check_edl_allow(type, value, e)) < 0 || (rc = tenant_id(m, tenant, &tid, e)) < 0 ||
-	    (rc = prepare(m, "DELETE FROM edl_allow WHERE tenant_id = ?1 AND type = ?2"
-			     " AND value = ?3", &st, e)) < 0)
+	if ((rc = check_edl_allow(type, value, e)) < 0 ||
+	    (rc = tenant_stmt(m, tenant, "DELETE FROM edl_allow WHERE tenant_id = ?1"
+			      " AND type = ?2 AND value = ?3", &st, e)) < 0)
 		return rc;
-	sqlite3_bind_int64(st, 1, tid);
 	bind_text(st, 2, type);
 	bind_text(st, 3, value);
 	if (sqlite3_step(st) != SQLITE_DONE)
@@ -2960,20 +2937,9 @@ int meta_edl_allow_list(struct meta *m, const char *tenant,
 			void (*fn)(void *ctx, const struct meta_edl_allow *a), void *ctx,
 			struct err *e)
 {
-	sqlite3_stmt *st = NULL;
-	int64_t tid = 0;
-	int rc, rows;
-
-	if ((rc = tenant_id(m, tenant, &tid, e)) < 0 ||
-	    (rc = prepare(m, "SELECT type, value, created_ns FROM edl_allow WHERE tenant_id = ?1"
-			     " ORDER BY type, value", &st, e)) < 0)
-		return rc;
-	sqlite3_bind_int64(st, 1, tid);
-	rc = each_row(m, st, read_edl_allow,
-		      &(struct row_sink){ .fn.edl_allow = fn, .ctx = ctx, .tenant = tenant }, &rows,
-		      e);
-	sqlite3_finalize(st);
-	return rc;
+	return tenant_rows(m, tenant, "SELECT type, value, created_ns FROM edl_allow"
+			   " WHERE tenant_id = ?1 ORDER BY type, value", read_edl_allow,
+			   &(struct row_sink){ .fn.edl_allow = fn, .ctx = ctx, .tenant = tenant }, e);
 }
 
 int meta_edl_generation(struct meta *m, int64_t *generation, struct err *e)

@@ -3,15 +3,18 @@
 Each test prints PASS/FAIL/SKIP lines that tests/run counts. Everything runs on loopback
 in a temporary directory; nothing outside it is touched.
 """
+import http.server
 import json
 import os
 import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import urllib.error
@@ -441,6 +444,17 @@ def make_tls(workdir):
     ossl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
          "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf")
     return os.path.join(d, "ca.pem"), os.path.join(d, "server.pem"), os.path.join(d, "server.key")
+
+
+def https_serve(handler, certfile, keyfile):
+    """Serves handler (a BaseHTTPRequestHandler class) over TLS on a loopback port from a
+    daemon thread: the server (shutdown() and server_close() stop it) and its base URL."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(certfile, keyfile)
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, "https://127.0.0.1:%d" % httpd.server_address[1]
 
 
 def rule_command_missing():

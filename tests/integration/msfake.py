@@ -17,10 +17,11 @@ Every request is recorded (method, path, headers, body) for the tests to check.
 import datetime
 import json
 import re
-import ssl
 import threading
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from kobanlib import https_serve
 
 
 def iso(ts):
@@ -54,13 +55,7 @@ class Fake:
         self.issued = 0
         self.next_link_host = None  # set to send nextLinks to another origin
         handler = self._handler()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(certfile, keyfile)
-        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
-        self.url = "https://127.0.0.1:%d" % self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        self.httpd, self.url = https_serve(handler, certfile, keyfile)
 
     def close(self):
         self.httpd.shutdown()

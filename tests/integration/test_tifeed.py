@@ -8,13 +8,11 @@ import http.server
 import json
 import os
 import shutil
-import ssl
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import Instance, Suite, make_tls, poll, run, tempdir, value, write_config  # noqa: E402
+from kobanlib import Instance, Suite, https_serve, make_tls, poll, run, tempdir, value, write_config  # noqa: E402
 
 
 class FeedServer:
@@ -48,13 +46,7 @@ class FeedServer:
             def log_message(self, *args):
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(cert, key)
-        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
-        self.base = "https://127.0.0.1:%d" % self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        self.httpd, self.base = https_serve(Handler, cert, key)
 
     def paths(self):
         return [p for p, _ in self.requests]

@@ -37,6 +37,33 @@ struct meta *t_meta_open(const char *tenant, ...)
 	return m;
 }
 
+int t_meta_put(struct meta *m, const char *source, const char *tenant,
+	       const struct meta_indicator *inds, size_t n)
+{
+	struct meta_indicator_put *p = NULL;
+	struct err e = ERR_INIT;
+	int added = 0;
+	bool is_new;
+
+	if (meta_indicator_put_begin(m, source, tenant, &p, &e) < 0) {
+		t_check(0, __FILE__, __LINE__, "indicator import begin: %s", e.msg);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (meta_indicator_put(p, &inds[i], &is_new, &e) < 0) {
+			t_check(0, __FILE__, __LINE__, "put %s: %s", inds[i].value, e.msg);
+			meta_indicator_put_end(p, false, &e);
+			return -1;
+		}
+		added += is_new;
+	}
+	if (meta_indicator_put_end(p, true, &e) < 0) {
+		t_check(0, __FILE__, __LINE__, "indicator import commit: %s", e.msg);
+		return -1;
+	}
+	return added;
+}
+
 int t_meta_exec(const char *sql)
 {
 	char path[512];

@@ -156,6 +156,14 @@ static const struct assets_entry *find(struct assets *a, const char *tenant, con
 	return assets_lookup(a, tenant, v, strlen(v));
 }
 
+/* The name of the asset v finds for tenant, "(none)" when it finds none. */
+static const char *found(struct assets *a, const char *tenant, const char *v)
+{
+	const struct assets_entry *en = find(a, tenant, v);
+
+	return en ? en->name : "(none)";
+}
+
 static void test_csv_import(void)
 {
 	struct meta *m = t_meta_open("alpha", "beta", NULL);
@@ -188,19 +196,14 @@ static void test_csv_import(void)
 		CHECK(strstr(b.p, "\"software\": [{\"name\": \"nginx\", \"version\": \"1.18.0\"}, "
 			     "{\"name\": \"OpenSSL\", \"version\": \"1.1.1k\"}]") != NULL);
 	}
-	en = find(a, "alpha", "10.0.1.77");
-	CHECK(en && !strcmp(en->name, "db01"));
+	CHECK_STR(found(a, "alpha", "10.0.1.77"), "db01");
 	CHECK(find(a, "alpha", "10.0.3.1") == NULL);
 	CHECK(find(a, "beta", "10.0.0.5") == NULL); /* another tenant's asset never matches */
-	en = find(a, "alpha", "PC7");
-	CHECK(en && !strcmp(en->name, "pc7"));
-	en = find(a, "alpha", "alt7");
-	CHECK(en && !strcmp(en->name, "pc7"));
+	CHECK_STR(found(a, "alpha", "PC7"), "pc7");
+	CHECK_STR(found(a, "alpha", "alt7"), "pc7");
 	CHECK(find(a, "alpha", "pc8.corp.example") == NULL);
-	en = find(a, "alpha", "WEB01.example.com");
-	CHECK(en && !strcmp(en->name, "web01"));
-	en = find(a, "alpha", "web01.other.example");
-	CHECK(en && !strcmp(en->name, "web01"));
+	CHECK_STR(found(a, "alpha", "WEB01.example.com"), "web01");
+	CHECK_STR(found(a, "alpha", "web01.other.example"), "web01");
 	en = find(a, "alpha", "192.0.2.1");
 	CHECK(en && !strcmp(en->name, "gw, edge"));
 	CHECK(en && en->cves.n == 1 && !strcmp(en->cves.v[0], "CVE-2020-0001"));
@@ -370,7 +373,6 @@ static void test_lookup_nested(void)
 	struct rejects r = { 0 };
 	struct assets *a = NULL;
 	struct err e = ERR_INIT;
-	const struct assets_entry *en;
 
 	if (!m)
 		return;
@@ -382,19 +384,13 @@ static void test_lookup_nested(void)
 	CHECK_INT(assets_load(m, NULL, &a, &e), 0);
 	if (!a)
 		return;
-	en = find(a, "alpha", "10.0.1.5");
-	CHECK(en && !strcmp(en->name, "host"));
-	en = find(a, "alpha", "10.0.1.6");
-	CHECK(en && !strcmp(en->name, "lab"));
-	en = find(a, "alpha", "10.200.0.1");
-	CHECK(en && !strcmp(en->name, "corp"));
+	CHECK_STR(found(a, "alpha", "10.0.1.5"), "host");
+	CHECK_STR(found(a, "alpha", "10.0.1.6"), "lab");
+	CHECK_STR(found(a, "alpha", "10.200.0.1"), "corp");
 	CHECK(find(a, "alpha", "192.0.2.1") == NULL);
-	en = find(a, "alpha", "2001:db8::1");
-	CHECK(en && !strcmp(en->name, "v6host"));
-	en = find(a, "alpha", "2001:db8::2");
-	CHECK(en && !strcmp(en->name, "v6"));
-	en = find(a, "beta", "10.0.1.5");
-	CHECK(en && !strcmp(en->name, "all"));
+	CHECK_STR(found(a, "alpha", "2001:db8::1"), "v6host");
+	CHECK_STR(found(a, "alpha", "2001:db8::2"), "v6");
+	CHECK_STR(found(a, "beta", "10.0.1.5"), "all");
 	CHECK(find(a, "beta", "2001:db8::1") == NULL); /* 0.0.0.0/0 is IPv4 only */
 	CHECK(find(a, "gamma", "10.0.1.5") == NULL);
 	assets_free(a);
@@ -425,7 +421,7 @@ static void test_csv_limits(void)
 	CHECK_INT(st.rejected, 3);
 	CHECK_INT(st.records, 4);
 	CHECK_INT(assets_count(a), 1);
-	CHECK(strstr(r.last, "not closed") != NULL);
+	CHECK(strstr(r.last, "without its closing quote") != NULL);
 	assets_free(a);
 	buf_release(&text);
 }

@@ -12,6 +12,7 @@
 #include "enrich/ti.h"
 #include "store/meta.h"
 #include "t.h"
+#include "t_meta.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -19,52 +20,12 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *data_dir(void)
-{
-	static char dir[256];
-
-	snprintf(dir, sizeof(dir), "%s/%s/var", t_tmp_dir(), t_name());
-	return dir;
-}
-
-/* A fresh koban.db with tenants a and b. */
-static struct meta *open_ab(void)
-{
-	struct meta *m = NULL;
-	struct err e = ERR_INIT;
-
-	if (meta_open(&m, data_dir(), &e) < 0 || meta_tenant_add(m, "a", &e) < 0 ||
-	    meta_tenant_add(m, "b", &e) < 0) {
-		t_check(0, __FILE__, __LINE__, "setup: %s", e.msg);
-		meta_close(m);
-		return NULL;
-	}
-	return m;
-}
-
 static struct meta_indicator ind(const char *type, const char *value, int confidence,
 				 int64_t last_seen)
 {
 	return (struct meta_indicator){ .type = type, .value = value, .confidence = confidence,
 					.first_seen_ns = 1, .last_seen_ns = last_seen,
 					.tags = "[]" };
-}
-
-static void put(struct meta *m, const char *source, const char *tenant,
-		const struct meta_indicator *inds, size_t n)
-{
-	struct meta_indicator_put *p = NULL;
-	struct err e = ERR_INIT;
-	bool is_new;
-
-	if (meta_indicator_put_begin(m, source, tenant, &p, &e) < 0) {
-		t_check(0, __FILE__, __LINE__, "begin: %s", e.msg);
-		return;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (meta_indicator_put(p, &inds[i], &is_new, &e) < 0)
-			t_check(0, __FILE__, __LINE__, "put %s: %s", inds[i].value, e.msg);
-	CHECK_INT(meta_indicator_put_end(p, true, &e), 0);
 }
 
 struct got {
@@ -125,7 +86,7 @@ static const struct meta_indicator feed[] = {
 
 static void test_lines_and_scopes(void)
 {
-	struct meta *m = open_ab();
+	struct meta *m = t_meta_open("a", "b", NULL);
 	const struct edl_list_config lists[] = {
 		{ .name = "ips", .type = EDL_IP, .include_global = true },
 		{ .name = "domains", .type = EDL_DOMAIN, .include_global = true },
@@ -142,9 +103,9 @@ static void test_lines_and_scopes(void)
 
 	if (!m)
 		return;
-	put(m, "feed1", NULL, feed, ARRAY_SIZE(feed));
-	put(m, "own", "a", own_a, 1);
-	put(m, "own", "b", own_b, 1);
+	t_meta_put(m, "feed1", NULL, feed, ARRAY_SIZE(feed));
+	t_meta_put(m, "own", "a", own_a, 1);
+	t_meta_put(m, "own", "b", own_b, 1);
 	CHECK_INT(edl_new(&d, &c, &e), 0);
 	if (!d)
 		goto out;
@@ -172,7 +133,7 @@ out:
 
 static void test_sources_confidence(void)
 {
-	struct meta *m = open_ab();
+	struct meta *m = t_meta_open("a", "b", NULL);
 	const char *const only_feed2[] = { "feed2" };
 	const struct edl_list_config lists[] = {
 		{ .name = "f2", .type = EDL_IP, .sources = only_feed2, .n_sources = 1,
@@ -191,8 +152,8 @@ static void test_sources_confidence(void)
 
 	if (!m)
 		return;
-	put(m, "feed1", NULL, f1, 2);
-	put(m, "feed2", "a", f2, 2);
+	t_meta_put(m, "feed1", NULL, f1, 2);
+	t_meta_put(m, "feed2", "a", f2, 2);
 	CHECK_INT(edl_new(&d, &c, &e), 0);
 	if (!d)
 		goto out;
@@ -208,7 +169,7 @@ out:
 
 static void test_allow(void)
 {
-	struct meta *m = open_ab();
+	struct meta *m = t_meta_open("a", "b", NULL);
 	const char *const allow[] = { "10.1.2.3", "resolver.example", "HTTP://Safe.Example/ok" };
 	const struct edl_list_config lists[] = {
 		{ .name = "ips", .type = EDL_IP, .include_global = true },
@@ -238,7 +199,7 @@ static void test_allow(void)
 
 	if (!m)
 		return;
-	put(m, "feed1", NULL, g1, ARRAY_SIZE(g1));
+	t_meta_put(m, "feed1", NULL, g1, ARRAY_SIZE(g1));
 	CHECK_INT(meta_edl_allow_add(m, "a", "ip", "172.16.0.0/12", &e), 0);
 	CHECK_INT(meta_edl_allow_add(m, "a", "ip", "192.0.2.0/24", &e), 0);
 	CHECK_INT(meta_edl_allow_add(m, "a", "ip", "2001:db8::5", &e), 0);
@@ -265,7 +226,7 @@ out:
 
 static void test_cap(void)
 {
-	struct meta *m = open_ab();
+	struct meta *m = t_meta_open("a", "b", NULL);
 	const struct edl_list_config lists[] = {
 		{ .name = "top2", .type = EDL_IP, .max_entries = 2, .include_global = true },
 		{ .name = "top3", .type = EDL_IP, .max_entries = 3, .include_global = true },
@@ -282,7 +243,7 @@ static void test_cap(void)
 
 	if (!m)
 		return;
-	put(m, "feed1", NULL, g1, ARRAY_SIZE(g1));
+	t_meta_put(m, "feed1", NULL, g1, ARRAY_SIZE(g1));
 	CHECK_INT(edl_new(&d, &c, &e), 0);
 	if (!d)
 		goto out;
@@ -292,8 +253,8 @@ static void test_cap(void)
 	CHECK_STR(get(d, m, "a", "top3", 100, &g), "192.0.2.2\n192.0.2.3\n192.0.2.5\n");
 	CHECK_INT(g.dropped[EDL_DROP_CAP], 2);
 	/* a tenant's own indicators compete with the global ones; a value both list is one */
-	put(m, "own", "a", (struct meta_indicator[]){ ind("ip", "192.0.2.6", 95, 1) }, 1);
-	put(m, "own", "b", (struct meta_indicator[]){ ind("ip", "192.0.2.4", 99, 1) }, 1);
+	t_meta_put(m, "own", "a", (struct meta_indicator[]){ ind("ip", "192.0.2.6", 95, 1) }, 1);
+	t_meta_put(m, "own", "b", (struct meta_indicator[]){ ind("ip", "192.0.2.4", 99, 1) }, 1);
 	CHECK_STR(get(d, m, "a", "top2", 200, &g), "192.0.2.2\n192.0.2.6\n");
 	CHECK_INT(g.dropped[EDL_DROP_CAP], 4);
 	CHECK_STR(get(d, m, "b", "top2", 200, &g), "192.0.2.2\n192.0.2.4\n");
@@ -306,7 +267,7 @@ out:
 
 static void test_cache(void)
 {
-	struct meta *m = open_ab();
+	struct meta *m = t_meta_open("a", "b", NULL);
 	const struct edl_list_config lists[] = {
 		{ .name = "ips", .type = EDL_IP, .include_global = true },
 	};
@@ -320,8 +281,8 @@ static void test_cache(void)
 	if (!m)
 		return;
 	soon.expires_ns = 1000;
-	put(m, "feed1", NULL, one, 1);
-	put(m, "feed1", NULL, &soon, 1);
+	t_meta_put(m, "feed1", NULL, one, 1);
+	t_meta_put(m, "feed1", NULL, &soon, 1);
 	CHECK_INT(edl_new(&d, &c, &e), 0);
 	if (!d)
 		goto out;
@@ -340,7 +301,7 @@ static void test_cache(void)
 	CHECK_STR(get(d, m, "a", "ips", 3000, &g), "");
 	CHECK_INT(g.built_ns, 3000);
 	CHECK_INT(meta_edl_allow_remove(m, "a", "ip", "192.0.2.1", &e), 0);
-	put(m, "feed2", NULL, (struct meta_indicator[]){ ind("ip", "192.0.2.7", 90, 1) }, 1);
+	t_meta_put(m, "feed2", NULL, (struct meta_indicator[]){ ind("ip", "192.0.2.7", 90, 1) }, 1);
 	CHECK_STR(get(d, m, "a", "ips", 4000, &g), "192.0.2.1\n192.0.2.7\n");
 	CHECK_INT(g.built_ns, 4000);
 	CHECK_STR(get(d, m, "b", "ips", 4000, &g), "192.0.2.1\n192.0.2.7\n");
@@ -364,7 +325,7 @@ static void allow_row(void *ctx, const struct meta_edl_allow *a)
 
 static void test_allow_store(void)
 {
-	struct meta *m = open_ab();
+	struct meta *m = t_meta_open("a", "b", NULL);
 	struct err e = ERR_INIT;
 	struct allow_rows r = { { 0 } };
 	char canon[TI_VALUE_BUF];
@@ -414,7 +375,7 @@ static void found(void *ctx, const struct meta_token *t)
 
 static void test_tokens(void)
 {
-	struct meta *m = open_ab();
+	struct meta *m = t_meta_open("a", "b", NULL);
 	struct err e = ERR_INIT;
 	unsigned char he[META_TOKEN_HASH_LEN], ha[META_TOKEN_HASH_LEN];
 	char who[64] = "";
@@ -523,7 +484,7 @@ static void test_config_section(void)
 
 static void test_alloc_failures(void)
 {
-	struct meta *m = open_ab();
+	struct meta *m = t_meta_open("a", "b", NULL);
 	const char *const allow[] = { "10.1.2.3", "resolver.example" };
 	const char *const src[] = { "feed1" };
 	const struct edl_list_config lists[] = {
@@ -536,7 +497,7 @@ static void test_alloc_failures(void)
 
 	if (!m)
 		return;
-	put(m, "feed1", NULL, feed, ARRAY_SIZE(feed));
+	t_meta_put(m, "feed1", NULL, feed, ARRAY_SIZE(feed));
 	CHECK_INT(meta_edl_allow_add(m, "a", "domain", "corp.example", &setup), 0);
 	for (n = 0; n < 200; n++) {
 		struct edl *d = NULL;

@@ -3,6 +3,7 @@
 #include "core/mem.h"
 #include "store/meta.h"
 #include "t.h"
+#include "t_meta.h"
 
 #include <errno.h>
 #include <sqlite3.h>
@@ -12,20 +13,12 @@
 
 
 /* A fresh data directory (not yet existing, two levels deep) for the current test. */
-static const char *data_dir(void)
-{
-	static char dir[256];
-
-	snprintf(dir, sizeof(dir), "%s/%s/var", t_tmp_dir(), t_name());
-	return dir;
-}
-
 static struct meta *open_fresh(void)
 {
 	struct meta *m = NULL;
 	struct err e = ERR_INIT;
 
-	if (meta_open(&m, data_dir(), &e) < 0)
+	if (meta_open(&m, t_meta_dir(), &e) < 0)
 		t_check(0, __FILE__, __LINE__, "meta_open: %s", e.msg);
 	return m;
 }
@@ -77,7 +70,7 @@ static void test_open_creates_schema(void)
 	sqlite3_stmt *st = NULL;
 
 	CHECK(m != NULL);
-	CHECK_INT(stat(data_dir(), &sb), 0);
+	CHECK_INT(stat(t_meta_dir(), &sb), 0);
 	CHECK_INT(sb.st_mode & 0777, 0750);
 	CHECK_INT(meta_tenant_list(m, tenant_row, &r, &e), 0);
 	CHECK_STR(r.text, "_unassigned");
@@ -91,7 +84,7 @@ static void test_open_creates_schema(void)
 	CHECK_STR(r.text, "_unassigned");
 	meta_close(m);
 
-	snprintf(path, sizeof(path), "%s/koban.db", data_dir());
+	snprintf(path, sizeof(path), "%s/koban.db", t_meta_dir());
 	CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
 	CHECK_INT(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
 	CHECK_INT(sqlite3_step(st), SQLITE_ROW);
@@ -105,7 +98,7 @@ static void test_open_creates_schema(void)
 	/* A database from a newer koban is refused, not damaged. */
 	CHECK_INT(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
-	CHECK_INT(meta_open(&m, data_dir(), &e), -EIO);
+	CHECK_INT(meta_open(&m, t_meta_dir(), &e), -EIO);
 	CHECK(m == NULL);
 	CHECK(strstr(e.msg, "schema version 99 is newer") != NULL);
 }
@@ -136,7 +129,7 @@ static void test_open_out_of_memory(void)
 		int rc;
 
 		mem_fail_after(n);
-		rc = meta_open(&m, data_dir(), &e);
+		rc = meta_open(&m, t_meta_dir(), &e);
 		mem_fail_after(-1);
 		if (rc == 0) {
 			meta_close(m);
@@ -426,7 +419,7 @@ static void test_crafted_rows_skipped(void)
 	CHECK_INT(meta_tenant_add(m, "good", &e), 0);
 	CHECK_INT(meta_source_add(m, &(struct meta_source){ .name = "ok", .tenant = "good",
 							     .cidr = "10.0.0.0/8" }, &e), 0);
-	snprintf(path, sizeof(path), "%s/koban.db", data_dir());
+	snprintf(path, sizeof(path), "%s/koban.db", t_meta_dir());
 	CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
 	CHECK_INT(sqlite3_exec(db, "INSERT INTO tenants (name, created_ns) VALUES "
 			       "('../../etc/evil', 1), ('x\nINFO forged', 1);"
@@ -518,8 +511,8 @@ static void test_migrate_v2(void)
 
 	snprintf(path, sizeof(path), "%s/%s", t_tmp_dir(), t_name());
 	CHECK_INT(mkdir(path, 0750), 0);
-	CHECK_INT(mkdir(data_dir(), 0750), 0);
-	snprintf(path, sizeof(path), "%s/koban.db", data_dir());
+	CHECK_INT(mkdir(t_meta_dir(), 0750), 0);
+	snprintf(path, sizeof(path), "%s/koban.db", t_meta_dir());
 	CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
 	CHECK_INT(sqlite3_exec(db,
 			       "CREATE TABLE tenants (id INTEGER PRIMARY KEY, name TEXT NOT NULL"

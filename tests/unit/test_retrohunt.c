@@ -30,16 +30,9 @@ static struct meta_indicator ind(const char *type, const char *value)
 static void put(struct meta *m, const char *source, const char *tenant, const char *type,
 		const char *value)
 {
-	struct meta_indicator_put *p = NULL;
 	struct meta_indicator i = ind(type, value);
-	struct err e = ERR_INIT;
-	bool added;
 
-	CHECK_INT(meta_indicator_put_begin(m, source, tenant, &p, &e), 0);
-	if (!p)
-		return;
-	CHECK_INT(meta_indicator_put(p, &i, &added, &e), 0);
-	CHECK_INT(meta_indicator_put_end(p, true, &e), 0);
+	t_meta_put(m, source, tenant, &i, 1);
 }
 
 struct listed {

@@ -11,32 +11,11 @@
 #include "core/timeutil.h"
 #include "store/meta.h"
 #include "t.h"
+#include "t_meta.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-
-static const char *data_dir(void)
-{
-	static char dir[256];
-
-	snprintf(dir, sizeof(dir), "%s/%s/var", t_tmp_dir(), t_name());
-	return dir;
-}
-
-static struct meta *open_ab(void)
-{
-	struct meta *m = NULL;
-	struct err e = ERR_INIT;
-
-	if (meta_open(&m, data_dir(), &e) < 0 || meta_tenant_add(m, "a", &e) < 0 ||
-	    meta_tenant_add(m, "b", &e) < 0) {
-		t_check(0, __FILE__, __LINE__, "setup: %s", e.msg);
-		meta_close(m);
-		return NULL;
-	}
-	return m;
-}
 
 static void take(struct tifeed_headers *h, const char *line)
 {
@@ -99,7 +78,7 @@ static void seen_row(void *ctx, const struct meta_ti_feed *f)
 
 static void test_state_round_trip(void)
 {
-	struct meta *m = open_ab();
+	struct meta *m = t_meta_open("a", "b", NULL);
 	struct meta_ti_feed f = { .name = "ips", .url = "https://x.example/ips.txt",
 				  .etag = "\"v1\"", .last_success_ns = 5,
 				  .indicators = 3, .next_ns = 9 };
@@ -175,7 +154,7 @@ static void test_whole_set_prune(void)
 {
 	static const char *const v1[] = { "a.example", "b.example", "c.example" };
 	static const char *const v2[] = { "b.example", "d.example" };
-	struct meta *m = open_ab();
+	struct meta *m = t_meta_open("a", "b", NULL);
 	int64_t removed = -1;
 
 	if (!m)
@@ -230,7 +209,7 @@ static void test_misp_events(void)
 {
 	static const char *const e1[] = { "one.example", "shared.example" };
 	static const char *const e2[] = { "two.example", "shared.example" };
-	struct meta *m = open_ab();
+	struct meta *m = t_meta_open("a", "b", NULL);
 	struct err e = ERR_INIT;
 	int64_t removed = -1;
 	int events = 0;
@@ -268,7 +247,7 @@ static void test_new_failures(void)
 		{ .name = "csv", .url = "https://127.0.0.1:1/y", .format = TI_FEED_CSV,
 		  .columns = "value=1", .refresh = 3600, .confidence = -1, .enabled = 1 },
 	};
-	struct tifeed_config c = { .feeds = feeds, .n_feeds = 2, .data_dir = data_dir(),
+	struct tifeed_config c = { .feeds = feeds, .n_feeds = 2, .data_dir = t_meta_dir(),
 				   .default_confidence = 50 };
 	struct tifeed *t = NULL;
 	struct err e = ERR_INIT;
@@ -299,7 +278,7 @@ static void test_fetch_failure_saved(void)
 		{ .name = "ips", .url = "https://127.0.0.1:1/ips.txt", .format = TI_FEED_LIST,
 		  .refresh = 3600, .confidence = -1, .enabled = 1 },
 	};
-	struct tifeed_config c = { .feeds = feeds, .n_feeds = 1, .data_dir = data_dir(),
+	struct tifeed_config c = { .feeds = feeds, .n_feeds = 1, .data_dir = t_meta_dir(),
 				   .default_confidence = 50 };
 	struct tifeed_result r;
 	struct tifeed *t = NULL;
@@ -318,7 +297,7 @@ static void test_fetch_failure_saved(void)
 		mem_fail_after(-1);
 	}
 	tifeed_free(t);
-	CHECK_INT(meta_open(&m, data_dir(), &e), 0);
+	CHECK_INT(meta_open(&m, t_meta_dir(), &e), 0);
 	CHECK_INT(meta_ti_feed_get(m, "ips", seen_row, &s, &e), 0);
 	CHECK(strstr(s.error, "127.0.0.1") != NULL || strstr(s.error, "memory") != NULL);
 	CHECK(s.indicators == 0);

@@ -13,6 +13,7 @@
 #include "enrich/ti.h"
 #include "store/meta.h"
 #include "t.h"
+#include "t_meta.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -22,58 +23,10 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *data_dir(void)
-{
-	static char dir[256];
-
-	snprintf(dir, sizeof(dir), "%s/%s/var", t_tmp_dir(), t_name());
-	return dir;
-}
-
-/* A fresh koban.db with tenants a and b. */
-static struct meta *open_ab(void)
-{
-	struct meta *m = NULL;
-	struct err e = ERR_INIT;
-
-	if (meta_open(&m, data_dir(), &e) < 0 || meta_tenant_add(m, "a", &e) < 0 ||
-	    meta_tenant_add(m, "b", &e) < 0) {
-		t_check(0, __FILE__, __LINE__, "setup: %s", e.msg);
-		meta_close(m);
-		return NULL;
-	}
-	return m;
-}
-
 static struct meta_indicator ind(const char *type, const char *value)
 {
 	return (struct meta_indicator){ .type = type, .value = value, .confidence = 50,
 					.first_seen_ns = 1, .last_seen_ns = 1, .tags = "[]" };
-}
-
-/* Puts the (type, value) pairs into source/tenant; the count of new ones. */
-static int put(struct meta *m, const char *source, const char *tenant,
-	       const struct meta_indicator *inds, size_t n)
-{
-	struct meta_indicator_put *p = NULL;
-	struct err e = ERR_INIT;
-	int added = 0;
-	bool is_new;
-
-	if (meta_indicator_put_begin(m, source, tenant, &p, &e) < 0) {
-		t_check(0, __FILE__, __LINE__, "begin: %s", e.msg);
-		return -1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (meta_indicator_put(p, &inds[i], &is_new, &e) < 0) {
-			t_check(0, __FILE__, __LINE__, "put %s: %s", inds[i].value, e.msg);
-			meta_indicator_put_end(p, false, &e);
-			return -1;
-		}
-		added += is_new;
-	}
-	CHECK_INT(meta_indicator_put_end(p, true, &e), 0);
-	return added;
 }
 
 struct hits {
@@ -114,7 +67,7 @@ static struct ti_snapshot *load(struct meta *m)
 
 static void test_lookup_kinds(void)
 {
-	struct meta *m = open_ab();
+	struct meta *m = t_meta_open("a", "b", NULL);
 	const struct meta_indicator g[] = {
 		ind("ip", "192.0.2.7"), ind("ip", "198.51.100.0/24"), ind("ip", "10.0.0.0/8"),
 		ind("ip", "2001:db8::/32"), ind("ip", "2001:db8::1"), ind("domain", "evil.example"),
@@ -129,7 +82,7 @@ static void test_lookup_kinds(void)
 
 	if (!m)
 		return;
-	CHECK_INT(put(m, "feed1", NULL, g, ARRAY_SIZE(g)), ARRAY_SIZE(g));
+	CHECK_INT(t_meta_put(m, "feed1", NULL, g, ARRAY_SIZE(g)), ARRAY_SIZE(g));
 	if (!(s = load(m)))
 		goto out;
 	ti_snapshot_stats(s, &st);
@@ -169,7 +122,7 @@ out:
 
 static void test_scope_isolation(void)
 {
-	struct meta *m = open_ab();
+	struct meta *m = t_meta_open("a", "b", NULL);
 	const struct meta_indicator a[] = { ind("ip", "203.0.113.0/24"), ind("domain", "a-only.example") };
 	const struct meta_indicator b[] = { ind("ip", "203.0.113.9") };
 	const struct meta_indicator g[] = { ind("domain", "all.example") };
@@ -177,9 +130,9 @@ static void test_scope_isolation(void)
 
 	if (!m)
 		return;
-	CHECK_INT(put(m, "own", "a", a, 2), 2);
-	CHECK_INT(put(m, "own", "b", b, 1), 1);
-	CHECK_INT(put(m, "feed", NULL, g, 1), 1);
+	CHECK_INT(t_meta_put(m, "own", "a", a, 2), 2);
+	CHECK_INT(t_meta_put(m, "own", "b", b, 1), 1);
+	CHECK_INT(t_meta_put(m, "feed", NULL, g, 1), 1);
 	if (!(s = load(m)))
 		goto out;
 	/* tenant a's network never matches for b, nor for no tenant, nor for one unknown */
@@ -406,7 +359,7 @@ static void test_domain_depths(void)
 
 static void test_reimport_expiry_remove(void)
 {
-	struct meta *m = open_ab();
+	struct meta *m = t_meta_open("a", "b", NULL);
 	struct meta_indicator one[] = { ind("domain", "evil.example"), ind("ip", "192.0.2.1") };
 	struct meta_indicator_filter f = { .scope = META_TI_GLOBAL, .source = "feed" };
 	struct err e = ERR_INIT;
@@ -416,10 +369,10 @@ static void test_reimport_expiry_remove(void)
 	if (!m)
 		return;
 	one[1].expires_ns = 1000; /* long expired */
-	CHECK_INT(put(m, "feed", NULL, one, 2), 2);
+	CHECK_INT(t_meta_put(m, "feed", NULL, one, 2), 2);
 	one[0].last_seen_ns = 5;
-	CHECK_INT(put(m, "feed", NULL, one, 1), 0); /* updated, not new */
-	CHECK_INT(put(m, "other", NULL, one, 1), 1);   /* another source: its own row */
+	CHECK_INT(t_meta_put(m, "feed", NULL, one, 1), 0); /* updated, not new */
+	CHECK_INT(t_meta_put(m, "other", NULL, one, 1), 1);   /* another source: its own row */
 	if ((s = load(m))) {
 		struct ti_snapshot_stats st;
 
@@ -444,7 +397,7 @@ static void test_reimport_expiry_remove(void)
 
 static void test_put_checks(void)
 {
-	struct meta *m = open_ab();
+	struct meta *m = t_meta_open("a", "b", NULL);
 	struct meta_indicator_put *p = NULL;
 	struct meta_indicator bad = ind("domain", "Evil.example");
 	struct err e = ERR_INIT;
