@@ -26,7 +26,7 @@
 #include "store/keys.h"
 
 /*
- * Format, version 2, little-endian (docs/store.md, "Segments"):
+ * Format, version 4, little-endian (docs/store.md, "Segments"):
  *
  *   header   52: "KOBANSEG" | u32 version | u32 day | u64 tenant | u32 seq | u32 flags (0) |
  *                key id (16) | u32 CRC-32 of the 48 bytes before it
@@ -80,7 +80,8 @@
 #define CLP_HASH 512 /* slots of the candidates' hash tables (twice CLP_EVENT_VALUES) */
 
 enum kind { K_INT = 1, K_IP = 2, K_DICT = 3, K_TEXT = 4, K_ROWS = 5 };
-enum enc { E_DELTA = 0, E_DICT = 1, E_RAW = 2, E_PLAIN = 3, E_CLP = 4, E_PLANES = 5 };
+enum enc { E_DELTA = 0, E_DICT = 1, E_RAW = 2, E_PLAIN = 3, E_CLP = 4, E_PLANES = 5, E_BITS = 6 };
+#define SEGMENT_VERSION_MIN 3 /* the oldest format read (version 3 has no E_BITS) */
 enum id_kind { ID_BLOCK = 0, ID_DIR = 1, ID_PAGE = 2, ID_TOP = 3 };
 
 /* ---- little helpers ---------------------------------------------------------------- */
@@ -1063,18 +1064,21 @@ static int add_tokens(struct segment_writer *w, const char *s, size_t len)
 static int emit_chunk(struct segment_writer *w, uint32_t name, unsigned kind, unsigned enc)
 {
 	struct out d = { &w->cdir, 0 }, c = { &w->chunks, 0 };
-	size_t bound = ZSTD_compressBound(w->raw.len), z;
+	size_t bound = ZSTD_compressBound(w->raw.len), z = w->raw.len;
 	int rc;
 
 	if (w->raw.len > CHUNK_RAW_MAX)
 		return -E2BIG;
-	buf_reset(&w->zbuf);
-	rc = buf_grow(&w->zbuf, bound);
-	if (rc < 0)
-		return rc;
-	z = ZSTD_compressCCtx(w->cctx, w->zbuf.p, bound, w->raw.p, w->raw.len, SEGMENT_ZSTD_LEVEL);
-	if (ZSTD_isError(z))
-		return -ENOMEM;
+	if (enc != E_BITS) { /* bit-packed values are as small as zstd would make them */
+		buf_reset(&w->zbuf);
+		rc = buf_grow(&w->zbuf, bound);
+		if (rc < 0)
+			return rc;
+		z = ZSTD_compressCCtx(w->cctx, w->zbuf.p, bound, w->raw.p, w->raw.len,
+				      SEGMENT_ZSTD_LEVEL);
+		if (ZSTD_isError(z))
+			return -ENOMEM;
+	}
 	put32(&d, name);
 	put8(&d, kind);
 	put8(&d, enc);
@@ -1822,6 +1826,77 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 	return o.err;
 }
 
+/* Bits that v - mn takes at most over an integer column's values (0: all the same). */
+static unsigned int_bits(const struct segment_writer *w, const struct wcol *c, int64_t *mn_out)
+{
+	int64_t mn = INT64_MAX, mx = INT64_MIN;
+	uint64_t span;
+
+	for (uint32_t i = 0; i < c->n; i++) {
+		int64_t v = w->vals[c->vi[i]].v.i;
+
+		mn = MIN(mn, v);
+		mx = MAX(mx, v);
+	}
+	*mn_out = mn;
+	span = (uint64_t)mx - (uint64_t)mn;
+	return span ? 64 - (unsigned)__builtin_clzll(span) : 0;
+}
+
+/* The length of an integer column bit-packed (encode_int_bits()). */
+static size_t int_bits_len(const struct segment_writer *w, const struct wcol *c)
+{
+	int64_t mn;
+	unsigned bits = int_bits(w, c, &mn);
+
+	return 1 + (c->n == w->nev ? 0 : (w->nev + 7) / 8) + varint_len(zigzag(mn)) + 1 +
+	       ((size_t)c->n * bits + 7) / 8;
+}
+
+/*
+ * An integer column bit-packed into w->raw, stored without zstd: the presence, the minimum
+ * as a zigzag varint, u8 bits b (0 to 64), then each value minus the minimum in b bits,
+ * least significant bit first, value after value (the last byte padded with zeros). Random
+ * byte counts, ports and durations take their entropy and no more, where zstd's one
+ * Huffman table over varints or byte planes mixes random low bytes with small high ones.
+ */
+static int encode_int_bits(struct segment_writer *w, const struct wcol *c)
+{
+	struct out o = { &w->raw, 0 };
+	int64_t mn;
+	unsigned bits = int_bits(w, c, &mn), have = 0;
+	uint64_t acc = 0;
+	unsigned char *q;
+	int rc;
+
+	buf_reset(&w->raw);
+	put_presence(&o, c, w->nev);
+	putv(&o, zigzag(mn));
+	put8(&o, bits);
+	if (o.err)
+		return o.err;
+	if ((rc = buf_grow(&w->raw, ((size_t)c->n * bits + 7) / 8 + 8)) < 0)
+		return rc;
+	q = (unsigned char *)w->raw.p + w->raw.len;
+	for (uint32_t i = 0; i < c->n && bits; i++) {
+		uint64_t v = (uint64_t)w->vals[c->vi[i]].v.i - (uint64_t)mn;
+
+		acc |= v << have;
+		if (have + bits >= 64) { /* acc is full: flush it, keep v's bits that did not fit */
+			le_put64(q, acc);
+			q += 8;
+			acc = have ? v >> (64 - have) : 0;
+			have = have + bits - 64;
+		} else {
+			have += bits;
+		}
+	}
+	for (; have > 0; have = have > 8 ? have - 8 : 0, acc >>= 8)
+		*q++ = (unsigned char)acc;
+	w->raw.len = (size_t)(q - (unsigned char *)w->raw.p);
+	return 0;
+}
+
 static int grow_cols(struct segment_writer *w)
 {
 	uint32_t nc = w->ccap ? w->ccap * 2 : 32;
@@ -1994,9 +2069,19 @@ static int flush_block(struct segment_writer *w, struct err *e)
 	for (uint32_t i = 0; i < w->ncols; i++) {
 		unsigned enc;
 
-		if ((rc = encode_column(w, &w->cols[i], &st, &nstats, &enc)) < 0 ||
-		    (rc = emit_chunk(w, w->cols[i].name, w->wn[w->cols[i].name].kind, enc)) < 0)
+		struct wcol *c = &w->cols[i];
+		size_t cd0 = w->cdir.len, ch0 = w->chunks.len;
+
+		if ((rc = encode_column(w, c, &st, &nstats, &enc)) < 0 ||
+		    (rc = emit_chunk(w, c->name, w->wn[c->name].kind, enc)) < 0)
 			goto fail;
+		if (w->wn[c->name].kind == K_INT && int_bits_len(w, c) < w->chunks.len - ch0) {
+			w->cdir.len = cd0; /* bit-packed is smaller: that chunk instead */
+			w->chunks.len = ch0;
+			if ((rc = encode_int_bits(w, c)) < 0 ||
+			    (rc = emit_chunk(w, c->name, K_INT, E_BITS)) < 0)
+				goto fail;
+		}
 		nchunks++;
 	}
 	if ((rc = encode_rows(w, &any_rows)) < 0)
@@ -2689,6 +2774,7 @@ struct segment {
 	size_t size;
 	uint64_t tenant;
 	uint32_t day, seq;
+	uint32_t version; /* of the format: SEGMENT_VERSION_MIN to SEGMENT_VERSION */
 	struct keys_data_key dk;
 	unsigned char bkey[crypto_shorthash_KEYBYTES];
 	struct rname *names;
@@ -2901,9 +2987,11 @@ int segment_open(struct segment **out, const char *path, uint64_t tenant,
 		rc = err_set(e, -EBADMSG, "%s: offset 0: not a koban segment (bad magic)", path);
 		goto fail;
 	}
-	if (le_get32(h + 8) != SEGMENT_VERSION) {
-		rc = err_set(e, -EPROTO, "%s: offset 8: segment format version %u, this koban reads version %d",
-			     path, le_get32(h + 8), SEGMENT_VERSION);
+	s->version = le_get32(h + 8);
+	if (s->version < SEGMENT_VERSION_MIN || s->version > SEGMENT_VERSION) {
+		rc = err_set(e, -EPROTO,
+			     "%s: offset 8: segment format version %u, this koban reads versions %d to %d",
+			     path, s->version, SEGMENT_VERSION_MIN, SEGMENT_VERSION);
 		goto fail;
 	}
 	if (crc(h, 48) != le_get32(h + 48)) {
@@ -3192,6 +3280,21 @@ struct rstr {
 
 #define ROW_SKIP UINT32_MAX
 
+/* Value k of a bit-packed column (encode_int_bits()); p holds at least its last byte. */
+static uint64_t bits_get(const unsigned char *p, uint32_t k, unsigned bits)
+{
+	uint64_t at = (uint64_t)k * bits, v;
+	const unsigned char *q = p + at / 8;
+	unsigned got = 8 - (unsigned)(at % 8);
+
+	if (!bits)
+		return 0;
+	v = (uint64_t)*q++ >> (at % 8);
+	for (; got < bits; got += 8)
+		v |= (uint64_t)*q++ << got;
+	return bits < 64 ? v & ((1ull << bits) - 1) : v;
+}
+
 /*
  * Decodes a column into evs; with map, the value of block row ev goes to evs[map[ev]] and
  * rows whose map is ROW_SKIP are only stepped over.
@@ -3219,7 +3322,7 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 	    (kind == K_IP && type != FT_IP) ||
 	    ((kind == K_DICT || kind == K_TEXT) && type != FT_STR) ||
 	    (kind == K_INT && enc != E_DELTA && enc != E_DICT && enc != E_PLAIN &&
-	     enc != E_PLANES) ||
+	     enc != E_PLANES && (enc != E_BITS || s->version < 4)) ||
 	    ((kind == K_IP || kind == K_DICT) && enc != E_DICT))
 		return DAMAGED(-EBADMSG, b->off, "block %u: column %.*s has a bad kind", bi,
 			       (int)s->names[name].len, s->names[name].name);
@@ -3228,7 +3331,8 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 		return id;
 	if (!rd8(&r))
 		bitmap = take(&r, (b->count + 7) / 8);
-	if (enc == E_PLANES) { /* varint minimum, u8 width, then width planes of bytes */
+	if (enc == E_PLANES || enc == E_BITS) {
+		/* varint minimum, u8 width (bytes, or bits), then the planes, or the packed bits */
 		uint32_t nv = b->count;
 
 		if (bitmap) {
@@ -3239,10 +3343,11 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 		pbase = (uint64_t)unzigzag(rdv(&r));
 		pwidth = rd8(&r);
 		pn = nv;
-		if (pwidth > 8)
+		if (pwidth > (enc == E_BITS ? 64 : 8))
 			r.bad = true;
 		else
-			planes = take(&r, (size_t)pwidth * nv);
+			planes = take(&r, enc == E_BITS ? ((size_t)pwidth * nv + 7) / 8
+							: (size_t)pwidth * nv);
 	}
 	if (enc == E_DICT) {
 		ndict = rdv(&r);
@@ -3326,6 +3431,12 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 				v |= (uint64_t)planes[(size_t)j * pn + pk] << (8 * j);
 			pk++;
 			iv = (int64_t)(pbase + v);
+		} else if (kind == K_INT && enc == E_BITS) {
+			if (!planes || pk >= pn) {
+				r.bad = true;
+				break;
+			}
+			iv = (int64_t)(pbase + bits_get(planes, pk++, pwidth));
 		} else if (kind == K_INT) {
 			prev += (uint64_t)unzigzag(rdv(&r));
 			iv = (int64_t)prev;
