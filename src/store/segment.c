@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #define LOG_MODULE "segment"
 #include "core/arena.h"
@@ -78,6 +79,7 @@
 #define CLP_SUBS 32    /* variable streams: variable j of a line goes to stream min(j, 31) */
 #define CLP_EVENT_VALUES 256 /* an event's values considered for references */
 #define CLP_HASH 512 /* slots of the candidates' hash tables (twice CLP_EVENT_VALUES) */
+#define CLP_CUT_MIN 1024 /* a variable stream this long gets a zstd block of its own */
 
 enum kind { K_INT = 1, K_IP = 2, K_DICT = 3, K_TEXT = 4, K_ROWS = 5 };
 enum enc { E_DELTA = 0, E_DICT = 1, E_RAW = 2, E_PLAIN = 3, E_CLP = 4, E_PLANES = 5, E_BITS = 6 };
@@ -761,6 +763,9 @@ struct segment_writer {
 	struct u64set toks;
 	struct buf raw, chunks, cdir, hdr, zbuf, sealed;
 	ZSTD_CCtx *cctx;
+	/* offsets in raw where emit_chunk() starts a new zstd block (encode_clp()'s streams) */
+	size_t cut[CLP_SUBS + 1];
+	unsigned ncut;
 };
 
 static int wfail(struct segment_writer *w, struct err *e, int code, const char *what)
@@ -1061,6 +1066,37 @@ static int add_tokens(struct segment_writer *w, const char *s, size_t len)
 }
 
 /* Compresses w->raw and appends it to w->chunks with its directory entry. */
+/*
+ * zstd of w->raw into w->zbuf as one frame whose blocks end at w->cut[]: each part (a text
+ * column's variable streams: byte counts, sequence numbers, codes) gets its own literal
+ * table instead of one table for everything, which a plain ZSTD_decompress() reads as
+ * any frame. The frame's length, or a zstd error code.
+ */
+static size_t compress_cut(struct segment_writer *w, size_t bound)
+{
+	ZSTD_outBuffer out = { w->zbuf.p, bound, 0 };
+	size_t rc, start = 0;
+
+	rc = ZSTD_CCtx_reset(w->cctx, ZSTD_reset_session_and_parameters);
+	if (!ZSTD_isError(rc))
+		rc = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, SEGMENT_ZSTD_LEVEL);
+	if (!ZSTD_isError(rc))
+		rc = ZSTD_CCtx_setPledgedSrcSize(w->cctx, w->raw.len);
+	for (unsigned i = 0; i <= w->ncut && !ZSTD_isError(rc); i++) {
+		size_t end = i < w->ncut ? w->cut[i] : w->raw.len;
+		ZSTD_inBuffer in = { w->raw.p + start, end - start, 0 };
+		ZSTD_EndDirective how = i < w->ncut ? ZSTD_e_flush : ZSTD_e_end;
+
+		do /* returns what is left to flush: 0 once the part is out */
+			rc = ZSTD_compressStream2(w->cctx, &out, &in, how);
+		while (!ZSTD_isError(rc) && rc && out.pos < out.size);
+		if (!ZSTD_isError(rc) && rc) /* bound too small: never, but not silently */
+			return (size_t)-ZSTD_error_dstSize_tooSmall;
+		start = end;
+	}
+	return ZSTD_isError(rc) ? rc : out.pos;
+}
+
 static int emit_chunk(struct segment_writer *w, uint32_t name, unsigned kind, unsigned enc)
 {
 	struct out d = { &w->cdir, 0 }, c = { &w->chunks, 0 };
@@ -1070,12 +1106,15 @@ static int emit_chunk(struct segment_writer *w, uint32_t name, unsigned kind, un
 	if (w->raw.len > CHUNK_RAW_MAX)
 		return -E2BIG;
 	if (enc != E_BITS) { /* bit-packed values are as small as zstd would make them */
+		bound += 32 * (size_t)w->ncut; /* a block header and a literals header per cut */
 		buf_reset(&w->zbuf);
 		rc = buf_grow(&w->zbuf, bound);
 		if (rc < 0)
 			return rc;
-		z = ZSTD_compressCCtx(w->cctx, w->zbuf.p, bound, w->raw.p, w->raw.len,
-				      SEGMENT_ZSTD_LEVEL);
+		z = w->ncut ? compress_cut(w, bound)
+			    : ZSTD_compressCCtx(w->cctx, w->zbuf.p, bound, w->raw.p, w->raw.len,
+						SEGMENT_ZSTD_LEVEL);
+		w->ncut = 0;
 		if (ZSTD_isError(z))
 			return -ENOMEM;
 	}
@@ -1606,8 +1645,12 @@ static int encode_clp(struct segment_writer *w, const struct wcol *c, struct out
 	putv(o, nsub);
 	for (unsigned i = 0; i < nsub; i++)
 		putv(o, w->subs[i].len);
-	for (unsigned i = 0; i < nsub; i++)
+	w->ncut = 0;
+	for (unsigned i = 0; i < nsub; i++) {
+		if (w->subs[i].len >= CLP_CUT_MIN)
+			w->cut[w->ncut++] = w->raw.len; /* its own zstd block: emit_chunk() */
 		put(o, w->subs[i].p, w->subs[i].len);
+	}
 	return o->err;
 }
 
@@ -1664,6 +1707,7 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 	int rc = 0;
 
 	buf_reset(&w->raw);
+	w->ncut = 0;
 	put_presence(&o, c, w->nev);
 	if (nm->kind == K_INT) {
 		int64_t mn = INT64_MAX, mx = INT64_MIN;
