@@ -1695,6 +1695,18 @@ static int index_dict(struct segment_writer *w, const struct wcol *c)
 	return 0;
 }
 
+/*
+ * The column's next part (a dictionary's codes after its entries) starts a zstd block of
+ * its own when both are long enough to pay for a literal table each (emit_chunk()).
+ */
+static void cut_here(struct segment_writer *w)
+{
+	size_t last = w->ncut ? w->cut[w->ncut - 1] : 0;
+
+	if (w->raw.len - last >= CLP_CUT_MIN && w->ncut < CLP_SUBS)
+		w->cut[w->ncut++] = w->raw.len;
+}
+
 /* Encodes a column into w->raw, its stats into the header, its tokens into the bloom set. */
 static int encode_column(struct segment_writer *w, struct wcol *c, struct out *stats,
 			 uint32_t *nstats, unsigned *enc_out)
@@ -1834,6 +1846,7 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 			for (i = 0; i < w->dict.n; i++)
 				put(&o, w->dict.keys + 16 * (size_t)i + (v4 ? 12 : 0), v4 ? 4 : 16);
 		}
+		cut_here(w);
 		put_dict_indexes(&o, w->tmpidx, c->n);
 		if (nm->indexed && (rc = index_dict(w, c)) < 0)
 			return rc;
@@ -1858,6 +1871,7 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 		}
 		enc = E_DICT;
 		put_kmap_keys(&o, &w->dict);
+		cut_here(w);
 		put_dict_indexes(&o, w->tmpidx, c->n);
 		if (nm->indexed && (rc = index_dict(w, c)) < 0)
 			return rc;
