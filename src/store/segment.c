@@ -76,7 +76,14 @@
 #define CLP_BACK 0x14  /* placeholder: u8 then varint j, the same text as variable j of the line */
 #define CLP_BACK_MAX 32 /* variables of a line that a later one may repeat */
 #define CLP_BACK_SLOTS 64 /* their hash table (twice CLP_BACK_MAX) */
-#define CLP_SUBS 32    /* variable streams: variable j of a line goes to stream min(j, 31) */
+/*
+ * Variable streams: from version 4 a variable goes to stream min(d, 127), d the delimiter
+ * bytes of its template before it (its column in a CSV line, its word in a sentence, so a
+ * stream holds one kind of value whatever the line's other tokens became); in version 3
+ * variable j of a line went to stream min(j, 31).
+ */
+#define CLP_SUBS 128
+#define CLP_SUBS_V3 32
 #define CLP_EVENT_VALUES 256 /* an event's values considered for references */
 #define CLP_HASH 512 /* slots of the candidates' hash tables (twice CLP_EVENT_VALUES) */
 #define CLP_CUT_MIN 1024 /* a variable stream this long gets a zstd block of its own */
@@ -1473,7 +1480,7 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 	size_t sublen[CLP_SUBS];
 	const unsigned char *back[CLP_BACK_MAX]; /* the line's first variables' text */
 	size_t back_len[CLP_BACK_MAX];
-	uint32_t nvar = 0, idx, vnext = w->vnext;
+	uint32_t nvar = 0, ndelim = 0, idx, vnext = w->vnext;
 	bool added;
 	int rc;
 
@@ -1507,6 +1514,7 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 				goto tpl;
 			}
 			*t++ = *p;
+			ndelim++;
 		}
 		if (p == end)
 			break;
@@ -1539,7 +1547,7 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 			memcpy(t, a, n);
 			t += n;
 		} else {
-			struct buf *sb = &w->subs[MIN(nvar, CLP_SUBS - 1)];
+			struct buf *sb = &w->subs[MIN(ndelim, CLP_SUBS - 1)];
 			uint32_t j = 0, h = (uint32_t)(n * 31 + a[0] * 7 + a[n - 1]) & (CLP_BACK_SLOTS - 1);
 
 			/* the same text as an earlier variable of the line: the same variable */
@@ -3533,6 +3541,7 @@ struct clp_tpl {
 	const unsigned char *p;
 	uint32_t len, nvars, nops;
 	unsigned char *kinds; /* per variable CLP_INT or CLP_DICT */
+	uint8_t *stream;      /* per variable its stream (CLP_SUBS) */
 	struct clp_op *ops;
 };
 
@@ -3647,6 +3656,7 @@ static int clp_open(struct segment *s, uint32_t bi, uint32_t name, const unsigne
 	uint64_t ntpl, ndict, nsub, tidlen, sublen[CLP_SUBS];
 	int rc;
 
+	pthread_once(&clp_once, clp_delim_init); /* the delimiters that number the streams */
 	memset(c, 0, sizeof(*c));
 	if (!rd8(&r))
 		c->bitmap = take(&r, (b->count + 7) / 8);
@@ -3666,11 +3676,12 @@ static int clp_open(struct segment *s, uint32_t bi, uint32_t name, const unsigne
 
 		if (l > rawlen || !(p = take(&r, (size_t)l)))
 			goto damaged;
-		tpls[i] = (struct clp_tpl){ p, (uint32_t)l, 0, 0, NULL, NULL };
+		tpls[i] = (struct clp_tpl){ p, (uint32_t)l, 0, 0, NULL, NULL, NULL };
 		if (!(tpls[i].kinds = arena_alloc(a, (size_t)l + 1)) ||
+		    !(tpls[i].stream = arena_alloc(a, (size_t)l + 1)) ||
 		    !(tpls[i].ops = arena_alloc(a, ((size_t)l + 1) * sizeof(*tpls[i].ops))))
 			goto nomem;
-		for (uint64_t k = 0, lit = 0; k <= l;) {
+		for (uint64_t k = 0, lit = 0, ndelim = 0; k <= l;) {
 			struct clp_op *op = &tpls[i].ops[tpls[i].nops];
 			unsigned char ch;
 
@@ -3682,11 +3693,17 @@ static int clp_open(struct segment *s, uint32_t bi, uint32_t name, const unsigne
 					break;
 			}
 			ch = p[k++];
-			if (ch < CLP_REF || ch > CLP_BACK)
+			if (ch < CLP_REF || ch > CLP_BACK) {
+				ndelim += clp_delim[ch] & 1; /* clp_line()'s count */
 				continue;
+			}
 			lit = k;
 			if (ch == CLP_INT || ch == CLP_DICT) {
-				tpls[i].kinds[tpls[i].nvars++] = ch;
+				uint32_t v = tpls[i].nvars++;
+
+				tpls[i].kinds[v] = ch;
+				tpls[i].stream[v] = (uint8_t)(s->version >= 4 ? MIN(ndelim, CLP_SUBS - 1)
+									: MIN(v, CLP_SUBS_V3 - 1));
 			} else {
 				uint64_t nm = 0;
 				int shift = 0;
@@ -3731,7 +3748,7 @@ static int clp_open(struct segment *s, uint32_t bi, uint32_t name, const unsigne
 		goto damaged;
 	c->tr.end = r.p;
 	nsub = rdv(&r);
-	if (r.bad || nsub > CLP_SUBS)
+	if (r.bad || nsub > (s->version >= 4 ? CLP_SUBS : CLP_SUBS_V3))
 		goto damaged;
 	for (uint64_t i = 0; i < nsub; i++)
 		if ((sublen[i] = rdv(&r)) > rawlen)
@@ -3805,7 +3822,7 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 		t = &tpls[tid];
 		if (map && map[ev] == ROW_SKIP) {
 			for (uint32_t v = 0; v < t->nvars; v++)
-				if (!rdv(&sub[MIN(v, CLP_SUBS - 1)]) && t->kinds[v] == CLP_DICT)
+				if (!rdv(&sub[t->stream[v]]) && t->kinds[v] == CLP_DICT)
 					next_new++;
 			continue;
 		}
@@ -3829,7 +3846,7 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 				else
 					tput(&s->text, s->text.p + voff[j], vlen[j], &o.err);
 			} else if (op->kind) {
-				struct rd *sr = &sub[MIN(nvar, CLP_SUBS - 1)];
+				struct rd *sr = &sub[t->stream[nvar]];
 				uint64_t v = rdv(sr);
 				size_t at = s->text.len;
 
@@ -4922,7 +4939,7 @@ int segment_block_text_rows(struct segment *s, unsigned block, const char *const
 		x = &tt[tid];
 		m = x->mask;
 		for (uint32_t v = 0; v < t->nvars; v++) {
-			struct rd *sr = &c.sub[MIN(v, CLP_SUBS - 1)];
+			struct rd *sr = &c.sub[t->stream[v]];
 			uint64_t code = rdv(sr);
 
 			if (t->kinds[v] != CLP_DICT)

@@ -1323,6 +1323,55 @@ static void test_version3(void)
 }
 
 /*
+ * A segment that koban wrote in format 3 (tests/data/store/segment-v3: text_event() 0 to
+ * 59 under key1, written by the version 3 writer, variables in streams by their number in
+ * the line, lines of 300 and 3,000 variables among them) reads back line for line, whole,
+ * row by row and through the phrase search of the templates.
+ */
+static void test_version3_text(void)
+{
+	struct err e = ERR_INIT;
+	struct segment *s = NULL;
+	struct arena a, ga;
+	struct event *evs, want;
+	char path[700];
+	uint32_t n = 0, rows[SEGMENT_BLOCK_EVENTS], nr = 0, pick[3] = { 7, 8, 59 };
+	const char *needle = "deny";
+	size_t nl = 4;
+
+	snprintf(path, sizeof(path), "%s/store/segment-v3/2025-11-30-0001.seg", t_data_dir());
+	arena_init(&a, 1 << 20, 1 << 28);
+	arena_init(&ga, 1 << 16, 1 << 24);
+	CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), 0);
+	if (!s)
+		goto out;
+	CHECK_INT(segment_block_read(s, 0, NULL, 0, &a, &evs, &n, &e), 0);
+	CHECK_INT(n, 60);
+	for (uint32_t i = 0; i < n; i++) {
+		text_event(&want, &ga, i);
+		if (!same_event(&want, &evs[i], i))
+			break;
+		arena_clear(&ga);
+	}
+	arena_clear(&a);
+	CHECK_INT(segment_block_read_rows(s, 0, pick, 3, NULL, 0, &a, &evs, &n, &e), 0);
+	CHECK_INT(n, 3);
+	for (uint32_t i = 0; i < n && i < 3; i++) {
+		text_event(&want, &ga, pick[i]);
+		same_event(&want, &evs[i], pick[i]);
+		arena_clear(&ga);
+	}
+	arena_clear(&a);
+	CHECK_INT(segment_block_text_rows(s, 0, &needle, &nl, 1, &a, rows, &nr, &e), 0);
+	CHECK(nr >= 20); /* every odd line's "act=deny", and the odd ones that say deny */
+	CHECK_INT(segment_verify(s, &e), 0);
+	segment_close(s);
+out:
+	arena_release(&a);
+	arena_release(&ga);
+}
+
+/*
  * Index keys that agree on their first 16 bytes or differ only in their length (the
  * writer sorts on 16-byte prefixes, then whole keys): every value is found, with its rows.
  */
@@ -1413,6 +1462,7 @@ int main(void)
 	T_RUN(test_text_columns);
 	T_RUN(test_int_planes);
 	T_RUN(test_version3);
+	T_RUN(test_version3_text);
 	T_RUN(test_text_rows);
 	T_RUN(test_skipping);
 	T_RUN(test_bloom);
