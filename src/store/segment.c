@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <sys/mman.h>
@@ -773,6 +774,8 @@ struct segment_writer {
 	/* offsets in raw where emit_chunk() starts a new zstd block (encode_clp()'s streams) */
 	size_t cut[CLP_SUBS + 1];
 	unsigned ncut;
+	uint8_t packed[CLP_SUBS]; /* encode_clp(): variable stream i is bit-packed (clp_pack()) */
+	struct buf pack;          /* clp_pack()'s output */
 };
 
 static int wfail(struct segment_writer *w, struct err *e, int code, const char *what)
@@ -823,6 +826,7 @@ int segment_writer_open(struct segment_writer **out, const char *dir, uint64_t t
 	buf_init(&w->cdir, 1 << 20);
 	buf_init(&w->hdr, (size_t)BLOOM_MAX_BYTES + (1u << 20));
 	buf_init(&w->zbuf, PAYLOAD_MAX);
+	buf_init(&w->pack, CHUNK_RAW_MAX);
 	buf_init(&w->sealed, PAYLOAD_MAX + KEYS_SEAL_OVERHEAD);
 	buf_init(&w->json, (size_t)EVENT_COPY_MAX * 8);
 	buf_init(&w->tpl, (size_t)EVENT_COPY_MAX * 4); /* a 1-byte token may become 4 */
@@ -1603,6 +1607,110 @@ tpl:
 }
 
 /*
+ * Values of b bits each, least significant bit first, value after value, into bytes (the
+ * last one padded with zero bits): ceil(values * b / 8) bytes. bits_get() reads them.
+ */
+struct bitpack {
+	unsigned char *q; /* the next 8 bytes (room for them is the caller's) */
+	uint64_t acc;     /* bits not written yet */
+	unsigned have, bits;
+};
+
+static inline void bitpack_put(struct bitpack *bp, uint64_t v)
+{
+	bp->acc |= v << bp->have;
+	if (bp->have + bp->bits >= 64) { /* acc is full: write it, keep v's bits that did not fit */
+		le_put64(bp->q, bp->acc);
+		bp->q += 8;
+		bp->acc = bp->have ? v >> (64 - bp->have) : 0;
+		bp->have = bp->have + bp->bits - 64;
+	} else {
+		bp->have += bp->bits;
+	}
+}
+
+/* Writes the bits left; the end of the packed bytes. */
+static unsigned char *bitpack_end(struct bitpack *bp)
+{
+	for (; bp->have > 0; bp->have = bp->have > 8 ? bp->have - 8 : 0, bp->acc >>= 8)
+		*bp->q++ = (unsigned char)bp->acc;
+	return bp->q;
+}
+
+/* Bits of the order-0 entropy of p[0..n): about what zstd's literal table makes of it. */
+static double entropy_bits(const unsigned char *p, size_t n)
+{
+	uint32_t hist[256] = { 0 };
+	double bits = 0;
+
+	for (size_t i = 0; i < n; i++)
+		hist[p[i]]++;
+	for (unsigned c = 0; c < 256; c++)
+		if (hist[c])
+			bits += (double)hist[c] * log2((double)n / (double)hist[c]);
+	return bits;
+}
+
+/*
+ * Variable stream i bit-packed in place when that is clearly smaller than zstd would make
+ * its varints (random byte counts, sequence numbers: a 17-bit value in 17 bits, not in
+ * three varint bytes that one literal table codes in about 20): varint values, varint
+ * minimum, u8 shift s (the low bits that every value minus the minimum has zero: 1 for
+ * zigzag integers of one sign), u8 bits b (s + b at most 64), then each value minus the
+ * minimum, shifted right by s, in b bits, least significant bit first, in
+ * ceil(values * b / 8) bytes. w->packed[i] says which.
+ */
+static int clp_pack(struct segment_writer *w, unsigned i)
+{
+	struct buf *sb = &w->subs[i];
+	struct rd r = { (const unsigned char *)sb->p, (const unsigned char *)sb->p + sb->len, false };
+	uint64_t mn = UINT64_MAX, mx = 0, n = 0, any = 0;
+	unsigned bits, shift = 0;
+	size_t plen;
+	struct bitpack bp;
+	struct out o = { &w->pack, 0 };
+	int rc;
+
+	w->packed[i] = 0;
+	if (sb->len < CLP_CUT_MIN)
+		return 0;
+	while (r.p < r.end) {
+		uint64_t v = rdv(&r);
+
+		mn = MIN(mn, v);
+		mx = MAX(mx, v);
+		n++;
+	}
+	for (r.p = (const unsigned char *)sb->p; r.p < r.end;) /* low bits zero in all? */
+		any |= rdv(&r) - mn;
+	if (any) /* zigzag integers that are all >= 0 (or all < 0) waste their lowest bit */
+		shift = (unsigned)__builtin_ctzll(any);
+	bits = mx > mn ? 64 - (unsigned)__builtin_clzll((mx - mn) >> shift) : 0;
+	plen = (size_t)((n * bits + 7) / 8);
+	if ((double)(plen + 12) * 8 >= 0.95 * entropy_bits((const unsigned char *)sb->p, sb->len))
+		return 0;
+	buf_reset(&w->pack);
+	putv(&o, n);
+	putv(&o, mn);
+	put8(&o, shift);
+	put8(&o, bits);
+	if (o.err)
+		return o.err;
+	if ((rc = buf_grow(&w->pack, plen + 8)) < 0)
+		return rc;
+	bp = (struct bitpack){ (unsigned char *)w->pack.p + w->pack.len, 0, 0, bits };
+	r.p = (const unsigned char *)sb->p;
+	while (r.p < r.end && bits)
+		bitpack_put(&bp, (rdv(&r) - mn) >> shift);
+	w->pack.len = (size_t)(bitpack_end(&bp) - (unsigned char *)w->pack.p);
+	buf_reset(sb);
+	if ((rc = buf_add(sb, w->pack.p, w->pack.len)) < 0)
+		return rc;
+	w->packed[i] = 1;
+	return 0;
+}
+
+/*
  * A text column after its presence bitmap: varint references, their names; varint
  * templates, each varint length and bytes; varint dictionary variables, each varint length
  * and bytes; varint length of the template numbers, one varint per line; varint streams,
@@ -1651,8 +1759,11 @@ static int encode_clp(struct segment_writer *w, const struct wcol *c, struct out
 		if (w->subs[i].len)
 			nsub = i + 1;
 	putv(o, nsub);
-	for (unsigned i = 0; i < nsub; i++)
-		putv(o, w->subs[i].len);
+	for (unsigned i = 0; i + 1 < nsub; i++) /* not the last: it may hold several per line */
+		if ((rc = clp_pack(w, i)) < 0)
+			return rc;
+	for (unsigned i = 0; i < nsub; i++) /* the length, doubled, + 1 when bit-packed */
+		putv(o, 2 * (uint64_t)w->subs[i].len + (i + 1 < nsub && w->packed[i]));
 	w->ncut = 0;
 	for (unsigned i = 0; i < nsub; i++) {
 		if (w->subs[i].len >= CLP_CUT_MIN)
@@ -2780,6 +2891,7 @@ void segment_writer_free(struct segment_writer *w)
 	buf_release(&w->cdir);
 	buf_release(&w->hdr);
 	buf_release(&w->zbuf);
+	buf_release(&w->pack);
 	buf_release(&w->sealed);
 	buf_release(&w->json);
 	buf_release(&w->tpl);
@@ -3647,6 +3759,37 @@ struct clp_col {
 };
 
 /* Parses a text column chunk into *c (arrays in the arena). */
+/*
+ * A bit-packed variable stream (clp_pack()) back to varints in the arena, *sr pointed at
+ * them. At most count values (the block's events). -EBADMSG when damaged.
+ */
+static int clp_unpack(uint32_t count, struct arena *a, struct rd *sr)
+{
+	struct rd r = *sr;
+	uint64_t n = rdv(&r), mn = rdv(&r);
+	unsigned shift = rd8(&r), bits = rd8(&r);
+	const unsigned char *p;
+	unsigned char *out, *q;
+
+	if (r.bad || n > count || shift > 63 || bits + shift > 64 ||
+	    !(p = take(&r, (size_t)((n * bits + 7) / 8))) || r.p != r.end)
+		return -EBADMSG;
+	if (!(out = arena_alloc(a, (size_t)n * 10 + 1)))
+		return -ENOMEM;
+	q = out;
+	for (uint32_t k = 0; k < n; k++) {
+		uint64_t v = mn + (bits_get(p, k, bits) << shift);
+
+		while (v >= 0x80) {
+			*q++ = (unsigned char)(v | 0x80);
+			v >>= 7;
+		}
+		*q++ = (unsigned char)v;
+	}
+	*sr = (struct rd){ out, q, false };
+	return 0;
+}
+
 static int clp_open(struct segment *s, uint32_t bi, uint32_t name, const unsigned char *raw,
 		    size_t rawlen, struct arena *a, struct clp_col *c, struct err *e)
 {
@@ -3654,6 +3797,7 @@ static int clp_open(struct segment *s, uint32_t bi, uint32_t name, const unsigne
 	struct rd r = { raw, raw + rawlen, false };
 	struct clp_tpl *tpls;
 	uint64_t ntpl, ndict, nsub, tidlen, sublen[CLP_SUBS];
+	bool packed[CLP_SUBS];
 	int rc;
 
 	pthread_once(&clp_once, clp_delim_init); /* the delimiters that number the streams */
@@ -3750,14 +3894,24 @@ static int clp_open(struct segment *s, uint32_t bi, uint32_t name, const unsigne
 	nsub = rdv(&r);
 	if (r.bad || nsub > (s->version >= 4 ? CLP_SUBS : CLP_SUBS_V3))
 		goto damaged;
-	for (uint64_t i = 0; i < nsub; i++)
-		if ((sublen[i] = rdv(&r)) > rawlen)
+	for (uint64_t i = 0; i < nsub; i++) { /* from version 4: doubled, + 1 when packed */
+		sublen[i] = rdv(&r);
+		packed[i] = s->version >= 4 && (sublen[i] & 1);
+		if (s->version >= 4)
+			sublen[i] >>= 1;
+		if (sublen[i] > rawlen || (packed[i] && i + 1 == nsub))
 			goto damaged;
+	}
 	for (uint64_t i = 0; i < CLP_SUBS; i++) {
 		c->sub[i] = (struct rd){ r.p, r.p, false };
 		if (i < nsub && !take(&r, (size_t)sublen[i]))
 			goto damaged;
 		c->sub[i].end = r.p;
+		if (i < nsub && packed[i] && (rc = clp_unpack(b->count, a, &c->sub[i])) < 0) {
+			if (rc == -ENOMEM)
+				goto nomem;
+			goto damaged;
+		}
 	}
 	if (r.bad || r.p != r.end)
 		goto damaged;

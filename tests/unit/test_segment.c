@@ -1322,6 +1322,80 @@ static void test_version3(void)
 	arena_release(&ga);
 }
 
+/* A line whose numbers are random: their streams are bit-packed (17, 27 bits, negative). */
+static void packed_event(struct event *ev, struct arena *a, unsigned i)
+{
+	char line[200];
+	uint64_t r = mix(i + 77);
+	int n = snprintf(line, sizeof(line),
+			 "<14>fw1 sent=%llu seq=%llu delta=%lld pk=%u,%u end %s",
+			 (unsigned long long)(r % 100000) + 50, (unsigned long long)(r >> 20) % 100000000,
+			 -(long long)((r >> 50) % 5000) - 1, (unsigned)(r >> 40) % 150 + 1,
+			 (unsigned)(r >> 40) % 150, i % 3 ? "ok" : "");
+
+	event_init(ev, a);
+	event_set_time(ev, FIELD_TIMESTAMP, T0 + (int64_t)i * 1000);
+	event_set_strdup(ev, FIELD_EVENT_ORIGINAL, line, (size_t)n);
+}
+
+/* Bit-packed variable streams (clp_pack()) come back exactly, whole and row by row. */
+static void test_text_packed(void)
+{
+	struct err e = ERR_INIT;
+	struct segment_writer *w = NULL;
+	struct segment *s = NULL;
+	struct segment_info info;
+	struct arena a, ga;
+	struct event ev, *evs, want;
+	char path[700];
+	unsigned next = 0, count = SEGMENT_BLOCK_EVENTS + 1500;
+	uint32_t n, rows[3] = { 0, 1000, 4095 };
+
+	fresh("packed");
+	arena_init(&a, 1 << 20, 1 << 28);
+	arena_init(&ga, 1 << 16, 1 << 24);
+	CHECK_INT(segment_writer_open(&w, dir, TENANT, DAY0, 1, &key1, &e), 0);
+	for (unsigned i = 0; w && i < count; i++) {
+		packed_event(&ev, &ga, i);
+		CHECK_INT(segment_writer_add(w, &ev, &e), 0);
+		arena_clear(&ga);
+	}
+	if (w)
+		CHECK_INT(segment_writer_finish(w, &e), 0);
+	segment_writer_free(w);
+	seg_path(path, sizeof(path), 1);
+	CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), 0);
+	if (!s)
+		goto out;
+	segment_get_info(s, &info);
+	for (unsigned b = 0; b < info.blocks; b++) {
+		CHECK_INT(segment_block_read(s, b, NULL, 0, &a, &evs, &n, &e), 0);
+		for (uint32_t i = 0; i < n; i++, next++) {
+			packed_event(&want, &ga, next);
+			if (!same_event(&want, &evs[i], next))
+				break;
+			arena_clear(&ga);
+		}
+		arena_clear(&a);
+	}
+	CHECK_INT(next, count);
+	CHECK_INT(segment_block_read_rows(s, 0, rows, 3, NULL, 0, &a, &evs, &n, &e), 0);
+	for (uint32_t i = 0; i < n && i < 3; i++) {
+		packed_event(&want, &ga, rows[i]);
+		same_event(&want, &evs[i], rows[i]);
+		arena_clear(&ga);
+	}
+	arena_clear(&a);
+	/* about 12 bytes of text per event: the numbers' bits, not their digits or varints */
+	CHECK(info.file_bytes < (uint64_t)count * 16);
+	printf("  text with random numbers: %.1f bytes per event\n", (double)info.file_bytes / count);
+	CHECK_INT(segment_verify(s, &e), 0);
+	segment_close(s);
+out:
+	arena_release(&a);
+	arena_release(&ga);
+}
+
 /*
  * A segment that koban wrote in format 3 (tests/data/store/segment-v3: text_event() 0 to
  * 59 under key1, written by the version 3 writer, variables in streams by their number in
@@ -1463,6 +1537,7 @@ int main(void)
 	T_RUN(test_int_planes);
 	T_RUN(test_version3);
 	T_RUN(test_version3_text);
+	T_RUN(test_text_packed);
 	T_RUN(test_text_rows);
 	T_RUN(test_skipping);
 	T_RUN(test_bloom);
