@@ -771,7 +771,7 @@ struct segment_writer {
 	struct u64set toks;
 	struct buf raw, chunks, cdir, hdr, zbuf, sealed;
 	ZSTD_CCtx *cctx;
-	/* offsets in raw where emit_chunk() starts a new zstd block (encode_clp()'s streams) */
+	/* offsets in raw where emit_chunk() starts a new zstd block (encode_clp(), cut_here()) */
 	size_t cut[CLP_SUBS + 1];
 	unsigned ncut;
 	uint8_t packed[CLP_SUBS]; /* encode_clp(): variable stream i is bit-packed (clp_pack()) */
@@ -1076,10 +1076,9 @@ static int add_tokens(struct segment_writer *w, const char *s, size_t len)
 	return 0;
 }
 
-/* Compresses w->raw and appends it to w->chunks with its directory entry. */
 /*
  * zstd of w->raw into w->zbuf as one frame whose blocks end at w->cut[]: each part (a text
- * column's variable streams: byte counts, sequence numbers, codes) gets its own literal
+ * column's variable streams, a dictionary's codes after its entries) gets its own literal
  * table instead of one table for everything, which a plain ZSTD_decompress() reads as
  * any frame. The frame's length, or a zstd error code.
  */
@@ -1108,6 +1107,7 @@ static size_t compress_cut(struct segment_writer *w, size_t bound)
 	return ZSTD_isError(rc) ? rc : out.pos;
 }
 
+/* Compresses w->raw and appends it to w->chunks with its directory entry. */
 static int emit_chunk(struct segment_writer *w, uint32_t name, unsigned kind, unsigned enc)
 {
 	struct out d = { &w->cdir, 0 }, c = { &w->chunks, 0 };
