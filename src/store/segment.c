@@ -2647,6 +2647,22 @@ static int write_zsealed(struct segment_writer *w, uint64_t id, const void *p, s
  * top (zstd; per directory page its place and its first field and key), so that a lookup
  * opens the top, one directory page and one posting page.
  */
+/* Big-endian 8 bytes: sorted keys of equal length are sorted numbers. */
+static uint64_t be_get64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void be_put64(unsigned char *p, uint64_t v)
+{
+	for (unsigned i = 8; i-- > 0; v >>= 8)
+		p[i] = (unsigned char)v;
+}
+
 static int write_index(struct segment_writer *w, struct out *foot)
 {
 	struct buf page = BUF_INIT((size_t)INDEX_MEM_MAX), pages = BUF_INIT((size_t)INDEX_MEM_MAX);
@@ -2721,9 +2737,15 @@ static int write_index(struct segment_writer *w, struct out *foot)
 			expanded = 4;
 		}
 		putv(&de, name - prev_name);
-		putv(&de, shared);
-		putv(&de, kl - 4 - shared);
-		put(&de, key + 4 + shared, kl - 4 - shared);
+		if (kl == 20 && pkl == 20 && shared >= 8) { /* an address after one alike: 1, delta */
+			putv(&de, 1);
+			putv(&de, be_get64((const unsigned char *)key + 12) -
+					  be_get64((const unsigned char *)pk + 12));
+		} else {
+			putv(&de, 2 * (uint64_t)shared);
+			putv(&de, kl - 4 - shared);
+			put(&de, key + 4 + shared, kl - 4 - shared);
+		}
 		putv(&de, p->bytes);
 		putv(&de, p->count);
 		prev_name = name;
@@ -4482,16 +4504,30 @@ static int load_dir(struct segment *s, uint32_t j, struct err *e)
 	le_put32(s->dirbuf, d->n);
 	for (uint32_t i = 0; i < d->n; i++) {
 		unsigned char *ent = s->dirbuf + 4 + (size_t)i * DIR_ENTRY_BYTES;
-		uint64_t dn = rdv(&r), shared = rdv(&r), rest = rdv(&r), len, count;
-		const unsigned char *kp;
+		uint64_t dn = rdv(&r), shared = rdv(&r), rest = 0, delta = 0, len, count;
+		const unsigned char *kp = NULL;
+		bool by_delta = s->version >= 4 && (shared & 1); /* write_index() */
 
+		if (by_delta) {
+			delta = rdv(&r);
+			shared = 8;
+			rest = 8;
+		} else {
+			if (s->version >= 4)
+				shared >>= 1;
+			rest = rdv(&r);
+		}
 		if (r.bad || (dn && shared) || dn >= s->nnames || name + dn >= s->nnames || shared > klen ||
 		    (i == 0 && shared) || shared + rest > INDEX_KEY_MAX ||
-		    kpos + shared + rest > DIR_PAGE_RAW_MAX || !(kp = take(&r, (size_t)rest)))
+		    kpos + shared + rest > DIR_PAGE_RAW_MAX || (by_delta && (klen != 16 || !delta)) ||
+		    (!by_delta && !(kp = take(&r, (size_t)rest))))
 			return DAMAGED(-EBADMSG, d->off, "%s: entry %u is damaged", what, i);
 		name += (uint32_t)dn;
 		memmove(s->dirbuf + kpos, s->dirbuf + koff, (size_t)shared);
-		memcpy(s->dirbuf + kpos + shared, kp, (size_t)rest);
+		if (by_delta)
+			be_put64(s->dirbuf + kpos + 8, be_get64(s->dirbuf + koff + 8) + delta);
+		else
+			memcpy(s->dirbuf + kpos + shared, kp, (size_t)rest);
 		koff = (uint32_t)kpos;
 		klen = (uint32_t)(shared + rest);
 		kpos += klen;

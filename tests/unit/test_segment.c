@@ -1438,6 +1438,23 @@ static void test_version3_text(void)
 	arena_clear(&a);
 	CHECK_INT(segment_block_text_rows(s, 0, &needle, &nl, 1, &a, rows, &nr, &e), 0);
 	CHECK(nr >= 20); /* every odd line's "act=deny", and the odd ones that say deny */
+	{ /* the index directory of format 3 (keys as shared prefix and rest, never deltas) */
+		uint32_t *hits = NULL;
+		size_t nh = 0, want_n = 0;
+
+		CHECK_INT(segment_lookup(s, "source.ip", "10.1.2.3", 8, &hits, &nh, &e), 0);
+		for (unsigned i = 0; i < 60; i++)
+			want_n += i % 10 < 7 || i % 7 == 3;
+		CHECK_INT(nh, want_n);
+		mem_free(hits);
+		hits = NULL;
+		CHECK_INT(segment_lookup(s, "source.ip", "10.1.2.5", 8, &hits, &nh, &e), 0);
+		want_n = 0;
+		for (unsigned i = 0; i < 60; i++)
+			want_n += i % 10 >= 7 && i % 7 == 5;
+		CHECK_INT(nh, want_n);
+		mem_free(hits);
+	}
 	CHECK_INT(segment_verify(s, &e), 0);
 	segment_close(s);
 out:
