@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <sys/mman.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #define LOG_MODULE "segment"
 #include "core/arena.h"
@@ -26,7 +28,7 @@
 #include "store/keys.h"
 
 /*
- * Format, version 2, little-endian (docs/store.md, "Segments"):
+ * Format, version 4, little-endian (docs/store.md, "Segments"):
  *
  *   header   52: "KOBANSEG" | u32 version | u32 day | u64 tenant | u32 seq | u32 flags (0) |
  *                key id (16) | u32 CRC-32 of the 48 bytes before it
@@ -75,12 +77,21 @@
 #define CLP_BACK 0x14  /* placeholder: u8 then varint j, the same text as variable j of the line */
 #define CLP_BACK_MAX 32 /* variables of a line that a later one may repeat */
 #define CLP_BACK_SLOTS 64 /* their hash table (twice CLP_BACK_MAX) */
-#define CLP_SUBS 32    /* variable streams: variable j of a line goes to stream min(j, 31) */
+/*
+ * Variable streams: from version 4 a variable goes to stream min(d, 127), d the delimiter
+ * bytes of its template before it (its column in a CSV line, its word in a sentence, so a
+ * stream holds one kind of value whatever the line's other tokens became); in version 3
+ * variable j of a line went to stream min(j, 31).
+ */
+#define CLP_SUBS 128
+#define CLP_SUBS_V3 32
 #define CLP_EVENT_VALUES 256 /* an event's values considered for references */
 #define CLP_HASH 512 /* slots of the candidates' hash tables (twice CLP_EVENT_VALUES) */
+#define CLP_CUT_MIN 1024 /* a variable stream this long gets a zstd block of its own */
 
 enum kind { K_INT = 1, K_IP = 2, K_DICT = 3, K_TEXT = 4, K_ROWS = 5 };
-enum enc { E_DELTA = 0, E_DICT = 1, E_RAW = 2, E_PLAIN = 3, E_CLP = 4, E_PLANES = 5 };
+enum enc { E_DELTA = 0, E_DICT = 1, E_RAW = 2, E_PLAIN = 3, E_CLP = 4, E_PLANES = 5, E_BITS = 6 };
+#define SEGMENT_VERSION_MIN 3 /* the oldest format read (version 3 has no E_BITS) */
 enum id_kind { ID_BLOCK = 0, ID_DIR = 1, ID_PAGE = 2, ID_TOP = 3 };
 
 /* ---- little helpers ---------------------------------------------------------------- */
@@ -760,6 +771,11 @@ struct segment_writer {
 	struct u64set toks;
 	struct buf raw, chunks, cdir, hdr, zbuf, sealed;
 	ZSTD_CCtx *cctx;
+	/* offsets in raw where emit_chunk() starts a new zstd block (encode_clp(), cut_here()) */
+	size_t cut[CLP_SUBS + 1];
+	unsigned ncut;
+	uint8_t packed[CLP_SUBS]; /* encode_clp(): variable stream i is bit-packed (clp_pack()) */
+	struct buf pack;          /* clp_pack()'s output */
 };
 
 static int wfail(struct segment_writer *w, struct err *e, int code, const char *what)
@@ -810,6 +826,7 @@ int segment_writer_open(struct segment_writer **out, const char *dir, uint64_t t
 	buf_init(&w->cdir, 1 << 20);
 	buf_init(&w->hdr, (size_t)BLOOM_MAX_BYTES + (1u << 20));
 	buf_init(&w->zbuf, PAYLOAD_MAX);
+	buf_init(&w->pack, CHUNK_RAW_MAX);
 	buf_init(&w->sealed, PAYLOAD_MAX + KEYS_SEAL_OVERHEAD);
 	buf_init(&w->json, (size_t)EVENT_COPY_MAX * 8);
 	buf_init(&w->tpl, (size_t)EVENT_COPY_MAX * 4); /* a 1-byte token may become 4 */
@@ -1059,22 +1076,59 @@ static int add_tokens(struct segment_writer *w, const char *s, size_t len)
 	return 0;
 }
 
+/*
+ * zstd of w->raw into w->zbuf as one frame whose blocks end at w->cut[]: each part (a text
+ * column's variable streams, a dictionary's codes after its entries) gets its own literal
+ * table instead of one table for everything, which a plain ZSTD_decompress() reads as
+ * any frame. The frame's length, or a zstd error code.
+ */
+static size_t compress_cut(struct segment_writer *w, size_t bound)
+{
+	ZSTD_outBuffer out = { w->zbuf.p, bound, 0 };
+	size_t rc, start = 0;
+
+	rc = ZSTD_CCtx_reset(w->cctx, ZSTD_reset_session_and_parameters);
+	if (!ZSTD_isError(rc))
+		rc = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, SEGMENT_ZSTD_LEVEL);
+	if (!ZSTD_isError(rc))
+		rc = ZSTD_CCtx_setPledgedSrcSize(w->cctx, w->raw.len);
+	for (unsigned i = 0; i <= w->ncut && !ZSTD_isError(rc); i++) {
+		size_t end = i < w->ncut ? w->cut[i] : w->raw.len;
+		ZSTD_inBuffer in = { w->raw.p + start, end - start, 0 };
+		ZSTD_EndDirective how = i < w->ncut ? ZSTD_e_flush : ZSTD_e_end;
+
+		do /* returns what is left to flush: 0 once the part is out */
+			rc = ZSTD_compressStream2(w->cctx, &out, &in, how);
+		while (!ZSTD_isError(rc) && rc && out.pos < out.size);
+		if (!ZSTD_isError(rc) && rc) /* bound too small: never, but not silently */
+			return (size_t)-ZSTD_error_dstSize_tooSmall;
+		start = end;
+	}
+	return ZSTD_isError(rc) ? rc : out.pos;
+}
+
 /* Compresses w->raw and appends it to w->chunks with its directory entry. */
 static int emit_chunk(struct segment_writer *w, uint32_t name, unsigned kind, unsigned enc)
 {
 	struct out d = { &w->cdir, 0 }, c = { &w->chunks, 0 };
-	size_t bound = ZSTD_compressBound(w->raw.len), z;
+	size_t bound = ZSTD_compressBound(w->raw.len), z = w->raw.len;
 	int rc;
 
 	if (w->raw.len > CHUNK_RAW_MAX)
 		return -E2BIG;
-	buf_reset(&w->zbuf);
-	rc = buf_grow(&w->zbuf, bound);
-	if (rc < 0)
-		return rc;
-	z = ZSTD_compressCCtx(w->cctx, w->zbuf.p, bound, w->raw.p, w->raw.len, SEGMENT_ZSTD_LEVEL);
-	if (ZSTD_isError(z))
-		return -ENOMEM;
+	if (enc != E_BITS) { /* bit-packed values are as small as zstd would make them */
+		bound += 32 * (size_t)w->ncut; /* a block header and a literals header per cut */
+		buf_reset(&w->zbuf);
+		rc = buf_grow(&w->zbuf, bound);
+		if (rc < 0)
+			return rc;
+		z = w->ncut ? compress_cut(w, bound)
+			    : ZSTD_compressCCtx(w->cctx, w->zbuf.p, bound, w->raw.p, w->raw.len,
+						SEGMENT_ZSTD_LEVEL);
+		w->ncut = 0;
+		if (ZSTD_isError(z))
+			return -ENOMEM;
+	}
 	put32(&d, name);
 	put8(&d, kind);
 	put8(&d, enc);
@@ -1430,7 +1484,7 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 	size_t sublen[CLP_SUBS];
 	const unsigned char *back[CLP_BACK_MAX]; /* the line's first variables' text */
 	size_t back_len[CLP_BACK_MAX];
-	uint32_t nvar = 0, idx, vnext = w->vnext;
+	uint32_t nvar = 0, ndelim = 0, idx, vnext = w->vnext;
 	bool added;
 	int rc;
 
@@ -1464,6 +1518,7 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 				goto tpl;
 			}
 			*t++ = *p;
+			ndelim++;
 		}
 		if (p == end)
 			break;
@@ -1496,7 +1551,7 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 			memcpy(t, a, n);
 			t += n;
 		} else {
-			struct buf *sb = &w->subs[MIN(nvar, CLP_SUBS - 1)];
+			struct buf *sb = &w->subs[MIN(ndelim, CLP_SUBS - 1)];
 			uint32_t j = 0, h = (uint32_t)(n * 31 + a[0] * 7 + a[n - 1]) & (CLP_BACK_SLOTS - 1);
 
 			/* the same text as an earlier variable of the line: the same variable */
@@ -1552,6 +1607,110 @@ tpl:
 }
 
 /*
+ * Values of b bits each, least significant bit first, value after value, into bytes (the
+ * last one padded with zero bits): ceil(values * b / 8) bytes. bits_get() reads them.
+ */
+struct bitpack {
+	unsigned char *q; /* the next 8 bytes (room for them is the caller's) */
+	uint64_t acc;     /* bits not written yet */
+	unsigned have, bits;
+};
+
+static inline void bitpack_put(struct bitpack *bp, uint64_t v)
+{
+	bp->acc |= v << bp->have;
+	if (bp->have + bp->bits >= 64) { /* acc is full: write it, keep v's bits that did not fit */
+		le_put64(bp->q, bp->acc);
+		bp->q += 8;
+		bp->acc = bp->have ? v >> (64 - bp->have) : 0;
+		bp->have = bp->have + bp->bits - 64;
+	} else {
+		bp->have += bp->bits;
+	}
+}
+
+/* Writes the bits left; the end of the packed bytes. */
+static unsigned char *bitpack_end(struct bitpack *bp)
+{
+	for (; bp->have > 0; bp->have = bp->have > 8 ? bp->have - 8 : 0, bp->acc >>= 8)
+		*bp->q++ = (unsigned char)bp->acc;
+	return bp->q;
+}
+
+/* Bits of the order-0 entropy of p[0..n): about what zstd's literal table makes of it. */
+static double entropy_bits(const unsigned char *p, size_t n)
+{
+	uint32_t hist[256] = { 0 };
+	double bits = 0;
+
+	for (size_t i = 0; i < n; i++)
+		hist[p[i]]++;
+	for (unsigned c = 0; c < 256; c++)
+		if (hist[c])
+			bits += (double)hist[c] * log2((double)n / (double)hist[c]);
+	return bits;
+}
+
+/*
+ * Variable stream i bit-packed in place when that is clearly smaller than zstd would make
+ * its varints (random byte counts, sequence numbers: a 17-bit value in 17 bits, not in
+ * three varint bytes that one literal table codes in about 20): varint values, varint
+ * minimum, u8 shift s (the low bits that every value minus the minimum has zero: 1 for
+ * zigzag integers of one sign), u8 bits b (s + b at most 64), then each value minus the
+ * minimum, shifted right by s, in b bits, least significant bit first, in
+ * ceil(values * b / 8) bytes. w->packed[i] says which.
+ */
+static int clp_pack(struct segment_writer *w, unsigned i)
+{
+	struct buf *sb = &w->subs[i];
+	struct rd r = { (const unsigned char *)sb->p, (const unsigned char *)sb->p + sb->len, false };
+	uint64_t mn = UINT64_MAX, mx = 0, n = 0, any = 0;
+	unsigned bits, shift = 0;
+	size_t plen;
+	struct bitpack bp;
+	struct out o = { &w->pack, 0 };
+	int rc;
+
+	w->packed[i] = 0;
+	if (sb->len < CLP_CUT_MIN)
+		return 0;
+	while (r.p < r.end) {
+		uint64_t v = rdv(&r);
+
+		mn = MIN(mn, v);
+		mx = MAX(mx, v);
+		n++;
+	}
+	for (r.p = (const unsigned char *)sb->p; r.p < r.end;) /* low bits zero in all? */
+		any |= rdv(&r) - mn;
+	if (any) /* zigzag integers that are all >= 0 (or all < 0) waste their lowest bit */
+		shift = (unsigned)__builtin_ctzll(any);
+	bits = mx > mn ? 64 - (unsigned)__builtin_clzll((mx - mn) >> shift) : 0;
+	plen = (size_t)((n * bits + 7) / 8);
+	if ((double)(plen + 12) * 8 >= 0.95 * entropy_bits((const unsigned char *)sb->p, sb->len))
+		return 0;
+	buf_reset(&w->pack);
+	putv(&o, n);
+	putv(&o, mn);
+	put8(&o, shift);
+	put8(&o, bits);
+	if (o.err)
+		return o.err;
+	if ((rc = buf_grow(&w->pack, plen + 8)) < 0)
+		return rc;
+	bp = (struct bitpack){ (unsigned char *)w->pack.p + w->pack.len, 0, 0, bits };
+	r.p = (const unsigned char *)sb->p;
+	while (r.p < r.end && bits)
+		bitpack_put(&bp, (rdv(&r) - mn) >> shift);
+	w->pack.len = (size_t)(bitpack_end(&bp) - (unsigned char *)w->pack.p);
+	buf_reset(sb);
+	if ((rc = buf_add(sb, w->pack.p, w->pack.len)) < 0)
+		return rc;
+	w->packed[i] = 1;
+	return 0;
+}
+
+/*
  * A text column after its presence bitmap: varint references, their names; varint
  * templates, each varint length and bytes; varint dictionary variables, each varint length
  * and bytes; varint length of the template numbers, one varint per line; varint streams,
@@ -1600,10 +1759,17 @@ static int encode_clp(struct segment_writer *w, const struct wcol *c, struct out
 		if (w->subs[i].len)
 			nsub = i + 1;
 	putv(o, nsub);
-	for (unsigned i = 0; i < nsub; i++)
-		putv(o, w->subs[i].len);
-	for (unsigned i = 0; i < nsub; i++)
+	for (unsigned i = 0; i + 1 < nsub; i++) /* not the last: it may hold several per line */
+		if ((rc = clp_pack(w, i)) < 0)
+			return rc;
+	for (unsigned i = 0; i < nsub; i++) /* the length, doubled, + 1 when bit-packed */
+		putv(o, 2 * (uint64_t)w->subs[i].len + (i + 1 < nsub && w->packed[i]));
+	w->ncut = 0;
+	for (unsigned i = 0; i < nsub; i++) {
+		if (w->subs[i].len >= CLP_CUT_MIN)
+			w->cut[w->ncut++] = w->raw.len; /* its own zstd block: emit_chunk() */
 		put(o, w->subs[i].p, w->subs[i].len);
+	}
 	return o->err;
 }
 
@@ -1648,6 +1814,18 @@ static int index_dict(struct segment_writer *w, const struct wcol *c)
 	return 0;
 }
 
+/*
+ * The column's next part (a dictionary's codes after its entries) starts a zstd block of
+ * its own when both are long enough to pay for a literal table each (emit_chunk()).
+ */
+static void cut_here(struct segment_writer *w)
+{
+	size_t last = w->ncut ? w->cut[w->ncut - 1] : 0;
+
+	if (w->raw.len - last >= CLP_CUT_MIN && w->ncut < CLP_SUBS)
+		w->cut[w->ncut++] = w->raw.len;
+}
+
 /* Encodes a column into w->raw, its stats into the header, its tokens into the bloom set. */
 static int encode_column(struct segment_writer *w, struct wcol *c, struct out *stats,
 			 uint32_t *nstats, unsigned *enc_out)
@@ -1660,6 +1838,7 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 	int rc = 0;
 
 	buf_reset(&w->raw);
+	w->ncut = 0;
 	put_presence(&o, c, w->nev);
 	if (nm->kind == K_INT) {
 		int64_t mn = INT64_MAX, mx = INT64_MIN;
@@ -1786,6 +1965,7 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 			for (i = 0; i < w->dict.n; i++)
 				put(&o, w->dict.keys + 16 * (size_t)i + (v4 ? 12 : 0), v4 ? 4 : 16);
 		}
+		cut_here(w);
 		put_dict_indexes(&o, w->tmpidx, c->n);
 		if (nm->indexed && (rc = index_dict(w, c)) < 0)
 			return rc;
@@ -1810,6 +1990,7 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 		}
 		enc = E_DICT;
 		put_kmap_keys(&o, &w->dict);
+		cut_here(w);
 		put_dict_indexes(&o, w->tmpidx, c->n);
 		if (nm->indexed && (rc = index_dict(w, c)) < 0)
 			return rc;
@@ -1820,6 +2001,77 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 	}
 	*enc_out = enc;
 	return o.err;
+}
+
+/* Bits that v - mn takes at most over an integer column's values (0: all the same). */
+static unsigned int_bits(const struct segment_writer *w, const struct wcol *c, int64_t *mn_out)
+{
+	int64_t mn = INT64_MAX, mx = INT64_MIN;
+	uint64_t span;
+
+	for (uint32_t i = 0; i < c->n; i++) {
+		int64_t v = w->vals[c->vi[i]].v.i;
+
+		mn = MIN(mn, v);
+		mx = MAX(mx, v);
+	}
+	*mn_out = mn;
+	span = (uint64_t)mx - (uint64_t)mn;
+	return span ? 64 - (unsigned)__builtin_clzll(span) : 0;
+}
+
+/* The length of an integer column bit-packed (encode_int_bits()). */
+static size_t int_bits_len(const struct segment_writer *w, const struct wcol *c)
+{
+	int64_t mn;
+	unsigned bits = int_bits(w, c, &mn);
+
+	return 1 + (c->n == w->nev ? 0 : (w->nev + 7) / 8) + varint_len(zigzag(mn)) + 1 +
+	       ((size_t)c->n * bits + 7) / 8;
+}
+
+/*
+ * An integer column bit-packed into w->raw, stored without zstd: the presence, the minimum
+ * as a zigzag varint, u8 bits b (0 to 64), then each value minus the minimum in b bits,
+ * least significant bit first, value after value (the last byte padded with zeros). Random
+ * byte counts, ports and durations take their entropy and no more, where zstd's one
+ * Huffman table over varints or byte planes mixes random low bytes with small high ones.
+ */
+static int encode_int_bits(struct segment_writer *w, const struct wcol *c)
+{
+	struct out o = { &w->raw, 0 };
+	int64_t mn;
+	unsigned bits = int_bits(w, c, &mn), have = 0;
+	uint64_t acc = 0;
+	unsigned char *q;
+	int rc;
+
+	buf_reset(&w->raw);
+	put_presence(&o, c, w->nev);
+	putv(&o, zigzag(mn));
+	put8(&o, bits);
+	if (o.err)
+		return o.err;
+	if ((rc = buf_grow(&w->raw, ((size_t)c->n * bits + 7) / 8 + 8)) < 0)
+		return rc;
+	q = (unsigned char *)w->raw.p + w->raw.len;
+	for (uint32_t i = 0; i < c->n && bits; i++) {
+		uint64_t v = (uint64_t)w->vals[c->vi[i]].v.i - (uint64_t)mn;
+
+		acc |= v << have;
+		if (have + bits >= 64) { /* acc is full: flush it, keep v's bits that did not fit */
+			le_put64(q, acc);
+			q += 8;
+			acc = have ? v >> (64 - have) : 0;
+			have = have + bits - 64;
+		} else {
+			have += bits;
+		}
+	}
+	for (; have > 0; have = have > 8 ? have - 8 : 0, acc >>= 8)
+		*q++ = (unsigned char)acc;
+	w->raw.len = (size_t)(q - (unsigned char *)w->raw.p);
+	return 0;
 }
 
 static int grow_cols(struct segment_writer *w)
@@ -1994,9 +2246,19 @@ static int flush_block(struct segment_writer *w, struct err *e)
 	for (uint32_t i = 0; i < w->ncols; i++) {
 		unsigned enc;
 
-		if ((rc = encode_column(w, &w->cols[i], &st, &nstats, &enc)) < 0 ||
-		    (rc = emit_chunk(w, w->cols[i].name, w->wn[w->cols[i].name].kind, enc)) < 0)
+		struct wcol *c = &w->cols[i];
+		size_t cd0 = w->cdir.len, ch0 = w->chunks.len;
+
+		if ((rc = encode_column(w, c, &st, &nstats, &enc)) < 0 ||
+		    (rc = emit_chunk(w, c->name, w->wn[c->name].kind, enc)) < 0)
 			goto fail;
+		if (w->wn[c->name].kind == K_INT && int_bits_len(w, c) < w->chunks.len - ch0) {
+			w->cdir.len = cd0; /* bit-packed is smaller: that chunk instead */
+			w->chunks.len = ch0;
+			if ((rc = encode_int_bits(w, c)) < 0 ||
+			    (rc = emit_chunk(w, c->name, K_INT, E_BITS)) < 0)
+				goto fail;
+		}
 		nchunks++;
 	}
 	if ((rc = encode_rows(w, &any_rows)) < 0)
@@ -2385,6 +2647,22 @@ static int write_zsealed(struct segment_writer *w, uint64_t id, const void *p, s
  * top (zstd; per directory page its place and its first field and key), so that a lookup
  * opens the top, one directory page and one posting page.
  */
+/* Big-endian 8 bytes: sorted keys of equal length are sorted numbers. */
+static uint64_t be_get64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void be_put64(unsigned char *p, uint64_t v)
+{
+	for (unsigned i = 8; i-- > 0; v >>= 8)
+		p[i] = (unsigned char)v;
+}
+
 static int write_index(struct segment_writer *w, struct out *foot)
 {
 	struct buf page = BUF_INIT((size_t)INDEX_MEM_MAX), pages = BUF_INIT((size_t)INDEX_MEM_MAX);
@@ -2459,9 +2737,15 @@ static int write_index(struct segment_writer *w, struct out *foot)
 			expanded = 4;
 		}
 		putv(&de, name - prev_name);
-		putv(&de, shared);
-		putv(&de, kl - 4 - shared);
-		put(&de, key + 4 + shared, kl - 4 - shared);
+		if (kl == 20 && pkl == 20 && shared >= 8) { /* an address after one alike: 1, delta */
+			putv(&de, 1);
+			putv(&de, be_get64((const unsigned char *)key + 12) -
+					  be_get64((const unsigned char *)pk + 12));
+		} else {
+			putv(&de, 2 * (uint64_t)shared);
+			putv(&de, kl - 4 - shared);
+			put(&de, key + 4 + shared, kl - 4 - shared);
+		}
 		putv(&de, p->bytes);
 		putv(&de, p->count);
 		prev_name = name;
@@ -2629,6 +2913,7 @@ void segment_writer_free(struct segment_writer *w)
 	buf_release(&w->cdir);
 	buf_release(&w->hdr);
 	buf_release(&w->zbuf);
+	buf_release(&w->pack);
 	buf_release(&w->sealed);
 	buf_release(&w->json);
 	buf_release(&w->tpl);
@@ -2689,6 +2974,7 @@ struct segment {
 	size_t size;
 	uint64_t tenant;
 	uint32_t day, seq;
+	uint32_t version; /* of the format: SEGMENT_VERSION_MIN to SEGMENT_VERSION */
 	struct keys_data_key dk;
 	unsigned char bkey[crypto_shorthash_KEYBYTES];
 	struct rname *names;
@@ -2901,9 +3187,11 @@ int segment_open(struct segment **out, const char *path, uint64_t tenant,
 		rc = err_set(e, -EBADMSG, "%s: offset 0: not a koban segment (bad magic)", path);
 		goto fail;
 	}
-	if (le_get32(h + 8) != SEGMENT_VERSION) {
-		rc = err_set(e, -EPROTO, "%s: offset 8: segment format version %u, this koban reads version %d",
-			     path, le_get32(h + 8), SEGMENT_VERSION);
+	s->version = le_get32(h + 8);
+	if (s->version < SEGMENT_VERSION_MIN || s->version > SEGMENT_VERSION) {
+		rc = err_set(e, -EPROTO,
+			     "%s: offset 8: segment format version %u, this koban reads versions %d to %d",
+			     path, s->version, SEGMENT_VERSION_MIN, SEGMENT_VERSION);
 		goto fail;
 	}
 	if (crc(h, 48) != le_get32(h + 48)) {
@@ -3194,6 +3482,21 @@ struct rstr {
 
 #define ROW_SKIP UINT32_MAX
 
+/* Value k of a bit-packed column (encode_int_bits()); p holds at least its last byte. */
+static uint64_t bits_get(const unsigned char *p, uint32_t k, unsigned bits)
+{
+	uint64_t at = (uint64_t)k * bits, v;
+	const unsigned char *q = p + at / 8;
+	unsigned got = 8 - (unsigned)(at % 8);
+
+	if (!bits)
+		return 0;
+	v = (uint64_t)*q++ >> (at % 8);
+	for (; got < bits; got += 8)
+		v |= (uint64_t)*q++ << got;
+	return bits < 64 ? v & ((1ull << bits) - 1) : v;
+}
+
 /*
  * Decodes a column into evs; with map, the value of block row ev goes to evs[map[ev]] and
  * rows whose map is ROW_SKIP are only stepped over.
@@ -3221,7 +3524,7 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 	    (kind == K_IP && type != FT_IP) ||
 	    ((kind == K_DICT || kind == K_TEXT) && type != FT_STR) ||
 	    (kind == K_INT && enc != E_DELTA && enc != E_DICT && enc != E_PLAIN &&
-	     enc != E_PLANES) ||
+	     enc != E_PLANES && (enc != E_BITS || s->version < 4)) ||
 	    ((kind == K_IP || kind == K_DICT) && enc != E_DICT))
 		return DAMAGED(-EBADMSG, b->off, "block %u: column %.*s has a bad kind", bi,
 			       (int)s->names[name].len, s->names[name].name);
@@ -3230,7 +3533,8 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 		return id;
 	if (!rd8(&r))
 		bitmap = take(&r, (b->count + 7) / 8);
-	if (enc == E_PLANES) { /* varint minimum, u8 width, then width planes of bytes */
+	if (enc == E_PLANES || enc == E_BITS) {
+		/* varint minimum, u8 width (bytes, or bits), then the planes, or the packed bits */
 		uint32_t nv = b->count;
 
 		if (bitmap) {
@@ -3241,10 +3545,11 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 		pbase = (uint64_t)unzigzag(rdv(&r));
 		pwidth = rd8(&r);
 		pn = nv;
-		if (pwidth > 8)
+		if (pwidth > (enc == E_BITS ? 64 : 8))
 			r.bad = true;
 		else
-			planes = take(&r, (size_t)pwidth * nv);
+			planes = take(&r, enc == E_BITS ? ((size_t)pwidth * nv + 7) / 8
+							: (size_t)pwidth * nv);
 	}
 	if (enc == E_DICT) {
 		ndict = rdv(&r);
@@ -3328,6 +3633,12 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 				v |= (uint64_t)planes[(size_t)j * pn + pk] << (8 * j);
 			pk++;
 			iv = (int64_t)(pbase + v);
+		} else if (kind == K_INT && enc == E_BITS) {
+			if (!planes || pk >= pn) {
+				r.bad = true;
+				break;
+			}
+			iv = (int64_t)(pbase + bits_get(planes, pk++, pwidth));
 		} else if (kind == K_INT) {
 			prev += (uint64_t)unzigzag(rdv(&r));
 			iv = (int64_t)prev;
@@ -3366,6 +3677,7 @@ struct clp_tpl {
 	const unsigned char *p;
 	uint32_t len, nvars, nops;
 	unsigned char *kinds; /* per variable CLP_INT or CLP_DICT */
+	uint8_t *stream;      /* per variable its stream (CLP_SUBS) */
 	struct clp_op *ops;
 };
 
@@ -3471,6 +3783,37 @@ struct clp_col {
 };
 
 /* Parses a text column chunk into *c (arrays in the arena). */
+/*
+ * A bit-packed variable stream (clp_pack()) back to varints in the arena, *sr pointed at
+ * them. At most count values (the block's events). -EBADMSG when damaged.
+ */
+static int clp_unpack(uint32_t count, struct arena *a, struct rd *sr)
+{
+	struct rd r = *sr;
+	uint64_t n = rdv(&r), mn = rdv(&r);
+	unsigned shift = rd8(&r), bits = rd8(&r);
+	const unsigned char *p;
+	unsigned char *out, *q;
+
+	if (r.bad || n > count || shift > 63 || bits + shift > 64 ||
+	    !(p = take(&r, (size_t)((n * bits + 7) / 8))) || r.p != r.end)
+		return -EBADMSG;
+	if (!(out = arena_alloc(a, (size_t)n * 10 + 1)))
+		return -ENOMEM;
+	q = out;
+	for (uint32_t k = 0; k < n; k++) {
+		uint64_t v = mn + (bits_get(p, k, bits) << shift);
+
+		while (v >= 0x80) {
+			*q++ = (unsigned char)(v | 0x80);
+			v >>= 7;
+		}
+		*q++ = (unsigned char)v;
+	}
+	*sr = (struct rd){ out, q, false };
+	return 0;
+}
+
 static int clp_open(struct segment *s, uint32_t bi, uint32_t name, const unsigned char *raw,
 		    size_t rawlen, struct arena *a, struct clp_col *c, struct err *e)
 {
@@ -3478,8 +3821,10 @@ static int clp_open(struct segment *s, uint32_t bi, uint32_t name, const unsigne
 	struct rd r = { raw, raw + rawlen, false };
 	struct clp_tpl *tpls;
 	uint64_t ntpl, ndict, nsub, tidlen, sublen[CLP_SUBS];
+	bool packed[CLP_SUBS];
 	int rc;
 
+	pthread_once(&clp_once, clp_delim_init); /* the delimiters that number the streams */
 	memset(c, 0, sizeof(*c));
 	if (!rd8(&r))
 		c->bitmap = take(&r, (b->count + 7) / 8);
@@ -3499,11 +3844,12 @@ static int clp_open(struct segment *s, uint32_t bi, uint32_t name, const unsigne
 
 		if (l > rawlen || !(p = take(&r, (size_t)l)))
 			goto damaged;
-		tpls[i] = (struct clp_tpl){ p, (uint32_t)l, 0, 0, NULL, NULL };
+		tpls[i] = (struct clp_tpl){ p, (uint32_t)l, 0, 0, NULL, NULL, NULL };
 		if (!(tpls[i].kinds = arena_alloc(a, (size_t)l + 1)) ||
+		    !(tpls[i].stream = arena_alloc(a, (size_t)l + 1)) ||
 		    !(tpls[i].ops = arena_alloc(a, ((size_t)l + 1) * sizeof(*tpls[i].ops))))
 			goto nomem;
-		for (uint64_t k = 0, lit = 0; k <= l;) {
+		for (uint64_t k = 0, lit = 0, ndelim = 0; k <= l;) {
 			struct clp_op *op = &tpls[i].ops[tpls[i].nops];
 			unsigned char ch;
 
@@ -3515,11 +3861,17 @@ static int clp_open(struct segment *s, uint32_t bi, uint32_t name, const unsigne
 					break;
 			}
 			ch = p[k++];
-			if (ch < CLP_REF || ch > CLP_BACK)
+			if (ch < CLP_REF || ch > CLP_BACK) {
+				ndelim += clp_delim[ch] & 1; /* clp_line()'s count */
 				continue;
+			}
 			lit = k;
 			if (ch == CLP_INT || ch == CLP_DICT) {
-				tpls[i].kinds[tpls[i].nvars++] = ch;
+				uint32_t v = tpls[i].nvars++;
+
+				tpls[i].kinds[v] = ch;
+				tpls[i].stream[v] = (uint8_t)(s->version >= 4 ? MIN(ndelim, CLP_SUBS - 1)
+									: MIN(v, CLP_SUBS_V3 - 1));
 			} else {
 				uint64_t nm = 0;
 				int shift = 0;
@@ -3564,16 +3916,26 @@ static int clp_open(struct segment *s, uint32_t bi, uint32_t name, const unsigne
 		goto damaged;
 	c->tr.end = r.p;
 	nsub = rdv(&r);
-	if (r.bad || nsub > CLP_SUBS)
+	if (r.bad || nsub > (s->version >= 4 ? CLP_SUBS : CLP_SUBS_V3))
 		goto damaged;
-	for (uint64_t i = 0; i < nsub; i++)
-		if ((sublen[i] = rdv(&r)) > rawlen)
+	for (uint64_t i = 0; i < nsub; i++) { /* from version 4: doubled, + 1 when packed */
+		sublen[i] = rdv(&r);
+		packed[i] = s->version >= 4 && (sublen[i] & 1);
+		if (s->version >= 4)
+			sublen[i] >>= 1;
+		if (sublen[i] > rawlen || (packed[i] && i + 1 == nsub))
 			goto damaged;
+	}
 	for (uint64_t i = 0; i < CLP_SUBS; i++) {
 		c->sub[i] = (struct rd){ r.p, r.p, false };
 		if (i < nsub && !take(&r, (size_t)sublen[i]))
 			goto damaged;
 		c->sub[i].end = r.p;
+		if (i < nsub && packed[i] && (rc = clp_unpack(b->count, a, &c->sub[i])) < 0) {
+			if (rc == -ENOMEM)
+				goto nomem;
+			goto damaged;
+		}
 	}
 	if (r.bad || r.p != r.end)
 		goto damaged;
@@ -3638,7 +4000,7 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 		t = &tpls[tid];
 		if (map && map[ev] == ROW_SKIP) {
 			for (uint32_t v = 0; v < t->nvars; v++)
-				if (!rdv(&sub[MIN(v, CLP_SUBS - 1)]) && t->kinds[v] == CLP_DICT)
+				if (!rdv(&sub[t->stream[v]]) && t->kinds[v] == CLP_DICT)
 					next_new++;
 			continue;
 		}
@@ -3662,7 +4024,7 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 				else
 					tput(&s->text, s->text.p + voff[j], vlen[j], &o.err);
 			} else if (op->kind) {
-				struct rd *sr = &sub[MIN(nvar, CLP_SUBS - 1)];
+				struct rd *sr = &sub[t->stream[nvar]];
 				uint64_t v = rdv(sr);
 				size_t at = s->text.len;
 
@@ -4144,16 +4506,30 @@ static int load_dir(struct segment *s, uint32_t j, struct err *e)
 	le_put32(s->dirbuf, d->n);
 	for (uint32_t i = 0; i < d->n; i++) {
 		unsigned char *ent = s->dirbuf + 4 + (size_t)i * DIR_ENTRY_BYTES;
-		uint64_t dn = rdv(&r), shared = rdv(&r), rest = rdv(&r), len, count;
-		const unsigned char *kp;
+		uint64_t dn = rdv(&r), shared = rdv(&r), rest = 0, delta = 0, len, count;
+		const unsigned char *kp = NULL;
+		bool by_delta = s->version >= 4 && (shared & 1); /* write_index() */
 
+		if (by_delta) {
+			delta = rdv(&r);
+			shared = 8;
+			rest = 8;
+		} else {
+			if (s->version >= 4)
+				shared >>= 1;
+			rest = rdv(&r);
+		}
 		if (r.bad || (dn && shared) || dn >= s->nnames || name + dn >= s->nnames || shared > klen ||
 		    (i == 0 && shared) || shared + rest > INDEX_KEY_MAX ||
-		    kpos + shared + rest > DIR_PAGE_RAW_MAX || !(kp = take(&r, (size_t)rest)))
+		    kpos + shared + rest > DIR_PAGE_RAW_MAX || (by_delta && (klen != 16 || !delta)) ||
+		    (!by_delta && !(kp = take(&r, (size_t)rest))))
 			return DAMAGED(-EBADMSG, d->off, "%s: entry %u is damaged", what, i);
 		name += (uint32_t)dn;
 		memmove(s->dirbuf + kpos, s->dirbuf + koff, (size_t)shared);
-		memcpy(s->dirbuf + kpos + shared, kp, (size_t)rest);
+		if (by_delta)
+			be_put64(s->dirbuf + kpos + 8, be_get64(s->dirbuf + koff + 8) + delta);
+		else
+			memcpy(s->dirbuf + kpos + shared, kp, (size_t)rest);
 		koff = (uint32_t)kpos;
 		klen = (uint32_t)(shared + rest);
 		kpos += klen;
@@ -4755,7 +5131,7 @@ int segment_block_text_rows(struct segment *s, unsigned block, const char *const
 		x = &tt[tid];
 		m = x->mask;
 		for (uint32_t v = 0; v < t->nvars; v++) {
-			struct rd *sr = &c.sub[MIN(v, CLP_SUBS - 1)];
+			struct rd *sr = &c.sub[t->stream[v]];
 			uint64_t code = rdv(sr);
 
 			if (t->kinds[v] != CLP_DICT)

@@ -1,6 +1,6 @@
 /*
  * segment.h - the immutable per-tenant, per-day segment file of the event store (format
- * version 3; the layout is described for operators in docs/store.md, "Segments").
+ * version 4, reads 3 and 4; the layout is described for operators in docs/store.md, "Segments").
  *
  * A segment is written once by a struct segment_writer and then only read. Events go into
  * blocks of up to SEGMENT_BLOCK_EVENTS; inside a block the hot fields are stored column by
@@ -54,7 +54,7 @@ struct keys_data_key;
 struct segment;
 struct segment_writer;
 
-#define SEGMENT_VERSION 3
+#define SEGMENT_VERSION 4
 #define SEGMENT_BLOCK_EVENTS 4096
 #define SEGMENT_MAX_EVENTS (1u << 28) /* per segment: segment_writer_add says -EFBIG */
 #define SEGMENT_NAME_MAX 64
