@@ -3771,6 +3771,16 @@ static int clp_ref_text(struct segment *s, const struct event *ev, int id, unsig
 	}
 }
 
+/* A variable stream of a text column: varints in r, or bit-packed (clp_sub_packed()). */
+struct clp_sub {
+	struct rd r;
+	const unsigned char *bits; /* packed: the values, width bits each */
+	uint64_t mn;
+	unsigned shift, width;
+	uint32_t n, k;             /* packed: values, the next one */
+	bool packed;
+};
+
 /* A text column's parts (see encode_clp()), checked against each other. */
 struct clp_col {
 	const unsigned char *bitmap; /* NULL: every row has a line */
@@ -3779,41 +3789,41 @@ struct clp_col {
 	struct rstr *dict;
 	uint64_t ndict;
 	struct rd tr;                /* the template numbers, one per line */
-	struct rd sub[CLP_SUBS];     /* the variable streams */
+	struct clp_sub sub[CLP_SUBS]; /* the variable streams */
 };
 
-/* Parses a text column chunk into *c (arrays in the arena). */
 /*
- * A bit-packed variable stream (clp_pack()) back to varints in the arena, *sr pointed at
- * them. At most count values (the block's events). -EBADMSG when damaged.
+ * A bit-packed variable stream (clp_pack()) read in place: a row read takes only the values
+ * up to its last row, instead of unpacking the whole stream first. At most count values
+ * (the block's events). -EBADMSG when damaged.
  */
-static int clp_unpack(uint32_t count, struct arena *a, struct rd *sr)
+static int clp_sub_packed(uint32_t count, struct clp_sub *sb)
 {
-	struct rd r = *sr;
+	struct rd r = sb->r;
 	uint64_t n = rdv(&r), mn = rdv(&r);
 	unsigned shift = rd8(&r), bits = rd8(&r);
 	const unsigned char *p;
-	unsigned char *out, *q;
 
 	if (r.bad || n > count || shift > 63 || bits + shift > 64 ||
 	    !(p = take(&r, (size_t)((n * bits + 7) / 8))) || r.p != r.end)
 		return -EBADMSG;
-	if (!(out = arena_alloc(a, (size_t)n * 10 + 1)))
-		return -ENOMEM;
-	q = out;
-	for (uint32_t k = 0; k < n; k++) {
-		uint64_t v = mn + (bits_get(p, k, bits) << shift);
-
-		while (v >= 0x80) {
-			*q++ = (unsigned char)(v | 0x80);
-			v >>= 7;
-		}
-		*q++ = (unsigned char)v;
-	}
-	*sr = (struct rd){ out, q, false };
+	*sb = (struct clp_sub){ r, p, mn, shift, bits, (uint32_t)n, 0, true };
 	return 0;
 }
 
+/* The next value of a variable stream, as rdv() of its varints; sb->r.bad past its end. */
+static uint64_t clp_next(struct clp_sub *sb)
+{
+	if (!sb->packed)
+		return rdv(&sb->r);
+	if (sb->k >= sb->n) {
+		sb->r.bad = true;
+		return 0;
+	}
+	return sb->mn + (bits_get(sb->bits, sb->k++, sb->width) << sb->shift);
+}
+
+/* Parses a text column chunk into *c (arrays in the arena). */
 static int clp_open(struct segment *s, uint32_t bi, uint32_t name, const unsigned char *raw,
 		    size_t rawlen, struct arena *a, struct clp_col *c, struct err *e)
 {
@@ -3927,15 +3937,12 @@ static int clp_open(struct segment *s, uint32_t bi, uint32_t name, const unsigne
 			goto damaged;
 	}
 	for (uint64_t i = 0; i < CLP_SUBS; i++) {
-		c->sub[i] = (struct rd){ r.p, r.p, false };
+		c->sub[i].r = (struct rd){ r.p, r.p, false };
 		if (i < nsub && !take(&r, (size_t)sublen[i]))
 			goto damaged;
-		c->sub[i].end = r.p;
-		if (i < nsub && packed[i] && (rc = clp_unpack(b->count, a, &c->sub[i])) < 0) {
-			if (rc == -ENOMEM)
-				goto nomem;
+		c->sub[i].r.end = r.p;
+		if (i < nsub && packed[i] && clp_sub_packed(b->count, &c->sub[i]) < 0)
 			goto damaged;
-		}
 	}
 	if (r.bad || r.p != r.end)
 		goto damaged;
@@ -3953,7 +3960,8 @@ static bool clp_done(const struct clp_col *c)
 	if (c->tr.bad || c->tr.p != c->tr.end)
 		return false;
 	for (unsigned i = 0; i < CLP_SUBS; i++)
-		if (c->sub[i].bad || c->sub[i].p != c->sub[i].end)
+		if (c->sub[i].r.bad || (c->sub[i].packed ? c->sub[i].k != c->sub[i].n
+							  : c->sub[i].r.p != c->sub[i].r.end))
 			return false;
 	return true;
 }
@@ -3968,7 +3976,8 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 {
 	const struct rblock *b = &s->blocks[bi];
 	struct clp_col c;
-	struct rd *sub = c.sub, *trp = &c.tr;
+	struct clp_sub *sub = c.sub;
+	struct rd *trp = &c.tr;
 	const unsigned char *bitmap;
 	const struct clp_tpl *tpls;
 	const struct rstr *dict;
@@ -4000,7 +4009,7 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 		t = &tpls[tid];
 		if (map && map[ev] == ROW_SKIP) {
 			for (uint32_t v = 0; v < t->nvars; v++)
-				if (!rdv(&sub[t->stream[v]]) && t->kinds[v] == CLP_DICT)
+				if (!clp_next(&sub[t->stream[v]]) && t->kinds[v] == CLP_DICT)
 					next_new++;
 			continue;
 		}
@@ -4024,11 +4033,11 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 				else
 					tput(&s->text, s->text.p + voff[j], vlen[j], &o.err);
 			} else if (op->kind) {
-				struct rd *sr = &sub[t->stream[nvar]];
-				uint64_t v = rdv(sr);
+				struct clp_sub *sr = &sub[t->stream[nvar]];
+				uint64_t v = clp_next(sr);
 				size_t at = s->text.len;
 
-				if (sr->bad)
+				if (sr->r.bad)
 					goto damaged;
 				if (op->kind == CLP_INT) {
 					char num[24];
@@ -5131,8 +5140,7 @@ int segment_block_text_rows(struct segment *s, unsigned block, const char *const
 		x = &tt[tid];
 		m = x->mask;
 		for (uint32_t v = 0; v < t->nvars; v++) {
-			struct rd *sr = &c.sub[t->stream[v]];
-			uint64_t code = rdv(sr);
+			uint64_t code = clp_next(&c.sub[t->stream[v]]);
 
 			if (t->kinds[v] != CLP_DICT)
 				continue;
