@@ -3503,7 +3503,7 @@ static uint64_t bits_get(const unsigned char *p, uint32_t k, unsigned bits)
  */
 static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned kind,
 			 unsigned enc, const unsigned char *raw, size_t rawlen, struct arena *a,
-			 const uint32_t *map, struct event *evs, struct err *e)
+			 const uint32_t *map, uint32_t end, struct event *evs, struct err *e)
 {
 	const struct rblock *b = &s->blocks[bi];
 	struct rd r = { raw, raw + rawlen, false };
@@ -3596,7 +3596,7 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 			}
 		}
 	}
-	for (uint32_t ev = 0; ev < b->count && !r.bad; ev++) {
+	for (uint32_t ev = 0; ev < end && !r.bad; ev++) {
 		const char *p = NULL;
 		size_t len = 0;
 		int64_t iv = 0;
@@ -3655,7 +3655,7 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 			return err_set(e, rc, "%s: block %u: event %u: %.*s: %s", s->path, bi, ev,
 				       (int)s->names[name].len, s->names[name].name, strerror(-rc));
 	}
-	if (r.bad || r.p != r.end)
+	if (r.bad || (end == b->count && r.p != r.end))
 		return DAMAGED(-EBADMSG, b->off, "block %u: column %.*s is damaged", bi,
 			       (int)s->names[name].len, s->names[name].name);
 	return 0;
@@ -3971,8 +3971,8 @@ static bool clp_done(const struct clp_col *c)
  * same rows' events holding at least the referenced fields.
  */
 static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsigned char *raw,
-		      size_t rawlen, struct arena *a, const uint32_t *map, struct event *evs,
-		      const struct event *side, struct err *e)
+		      size_t rawlen, struct arena *a, const uint32_t *map, uint32_t end,
+		      struct event *evs, const struct event *side, struct err *e)
 {
 	const struct rblock *b = &s->blocks[bi];
 	struct clp_col c;
@@ -3994,7 +3994,7 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 	ntpl = c.ntpl;
 	dict = c.dict;
 	ndict = c.ndict;
-	for (uint32_t ev = 0; ev < b->count; ev++) {
+	for (uint32_t ev = 0; ev < end; ev++) {
 		const struct clp_tpl *t;
 		uint64_t tid;
 		uint32_t row, nvar = 0;
@@ -4070,7 +4070,7 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 			return err_set(e, rc, "%s: block %u: event %u: %.*s: %s", s->path, bi, ev,
 				       (int)s->names[name].len, s->names[name].name, strerror(-rc));
 	}
-	if (!clp_done(&c))
+	if (end == b->count && !clp_done(&c))
 		goto damaged;
 	return 0;
 damaged:
@@ -4081,12 +4081,13 @@ nomem:
 }
 
 static int decode_rows(struct segment *s, uint32_t bi, const unsigned char *raw, size_t rawlen,
-		       const uint8_t *want, const uint32_t *map, struct event *evs, struct err *e)
+		       const uint8_t *want, const uint32_t *map, uint32_t end, struct event *evs,
+		       struct err *e)
 {
 	const struct rblock *b = &s->blocks[bi];
 	struct rd r = { raw, raw + rawlen, false };
 
-	for (uint32_t ev = 0; ev < b->count && !r.bad; ev++) {
+	for (uint32_t ev = 0; ev < end && !r.bad; ev++) {
 		uint64_t nv = rdv(&r);
 
 		if (nv > EVENT_MAX_VALUES) {
@@ -4133,7 +4134,7 @@ static int decode_rows(struct segment *s, uint32_t bi, const unsigned char *raw,
 					       strerror(-rc));
 		}
 	}
-	if (r.bad || r.p != r.end)
+	if (r.bad || (end == b->count && r.p != r.end))
 		return DAMAGED(-EBADMSG, b->off, "block %u: row area is damaged", bi);
 	return 0;
 }
@@ -4210,6 +4211,7 @@ struct bctx {
 	uint32_t nchunks;
 	const unsigned char *dirp;
 	const uint32_t *map;
+	uint32_t end;  /* events from end on are not asked for: not decoded (a row read) */
 	uint32_t nout;
 	struct arena *a;
 };
@@ -4273,7 +4275,7 @@ static int decode_pass(const struct bctx *x, int pass, const uint8_t *want, stru
 		if (rc < 0)
 			return rc;
 		if (kind == K_ROWS) {
-			rc = decode_rows(s, x->block, raw, rawlen, want, x->map, evs, e);
+			rc = decode_rows(s, x->block, raw, rawlen, want, x->map, x->end, evs, e);
 		} else if (kind == K_TEXT) {
 			uint32_t *refs = NULL, nrefs = 0;
 			struct event *side;
@@ -4284,9 +4286,11 @@ static int decode_pass(const struct bctx *x, int pass, const uint8_t *want, stru
 			if ((rc = clp_refs(s, x->block, raw, rawlen, x->a, &refs, &nrefs, e)) < 0 ||
 			    (rc = text_side(x, refs, nrefs, want, evs, &side, e)) < 0)
 				return rc;
-			rc = decode_clp(s, x->block, nm, raw, rawlen, x->a, x->map, evs, side, e);
+			rc = decode_clp(s, x->block, nm, raw, rawlen, x->a, x->map, x->end, evs, side,
+					e);
 		} else {
-			rc = decode_column(s, x->block, nm, kind, enc, raw, rawlen, x->a, x->map, evs, e);
+			rc = decode_column(s, x->block, nm, kind, enc, raw, rawlen, x->a, x->map,
+					   x->end, evs, e);
 		}
 		if (rc < 0)
 			return rc;
@@ -4386,7 +4390,7 @@ static int block_read(struct segment *s, unsigned block, const uint32_t *rows, s
 	if (nchunks > MAX_COLUMNS + 1 || (uint64_t)nchunks * CHUNK_DIR_BYTES > plain - 4)
 		return DAMAGED(-EBADMSG, b->off, "block %u: chunk directory is damaged", block);
 	x = (struct bctx){ s, block, plain, nchunks, take(&r, (size_t)nchunks * CHUNK_DIR_BYTES),
-			   map, nout, a };
+			   map, rows ? rows[nrows - 1] + 1 : b->count, nout, a };
 	/* Columns first, then the row area (its values follow a column's first value; read
 	 * whenever it exists: any field asked for may have further values there), then the text
 	 * columns, which refer to values of the others. */
