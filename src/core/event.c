@@ -124,21 +124,15 @@ slot_for_checked(struct event *ev, unsigned field, enum field_type want, int *rc
 }
 
 /*
- * Existing value of field to overwrite, or a new one. Inline in every setter, with the
- * common case (a known field of the right type, room in the array) first and the rest out
- * of line: a call and its saved registers per value were a third of the cost of setting
- * one, and a PAN-OS row sets about 50 ECS values.
+ * Existing value of field to overwrite, or a new one: the common case inline
+ * (event_slot_fast, event.h), the rest out of line.
  */
 static inline struct event_value *slot_for(struct event *ev, unsigned field,
 					   enum field_type want, int *rc)
 {
-	if (field < FIELD_COUNT && event_known_types[field] == want) {
-		if (ev->known_pos[field])
-			return &ev->vals[ev->known_pos[field] - 1];
-		if (ev->n < ev->cap)
-			return slot_new(ev, field);
-	}
-	return slot_for_checked(ev, field, want, rc);
+	struct event_value *v = event_slot_fast(ev, field, want);
+
+	return v ? v : slot_for_checked(ev, field, want, rc);
 }
 
 int event_set_str_checked(struct event *ev, unsigned field, const char *s, size_t len)

@@ -84,8 +84,8 @@ int event_add_obj(struct event *ev, unsigned field, const char *json, size_t len
  * The setters' common case inline: a known field of the type given, already set (its value
  * is overwritten) or new with room left in the array. NULL sends the caller to the checked
  * path (event_set_*_checked: vendor fields, a wrong type, a full array), which gives the
- * same result as it always did. Inline because a decoder sets about 50 ECS values a line
- * (a PAN-OS row), and the call per value was a tenth of its cost.
+ * same result as it always did. Inline because a decoder sets many ECS values a line (a
+ * PAN-OS row about 50): without a call per value a row runs 5 % fewer instructions.
  */
 extern const uint8_t event_known_types[FIELD_COUNT];
 
