@@ -12,7 +12,7 @@
  * Types of the known fields, from field.h's table: the setters check every value's type,
  * and field_type() is a call into field.c (about 8 % of a PAN-OS row's decoding).
  */
-static const uint8_t known_types[FIELD_COUNT] = {
+const uint8_t event_known_types[FIELD_COUNT] = {
 #define KNOWN_TYPE(id, name, type, arr) [FIELD_##id] = type,
 	FIELD_TABLE(KNOWN_TYPE)
 #undef KNOWN_TYPE
@@ -20,7 +20,7 @@ static const uint8_t known_types[FIELD_COUNT] = {
 
 static enum field_type type_of(unsigned field)
 {
-	return field < FIELD_COUNT ? (enum field_type)known_types[field] : field_type(field);
+	return field < FIELD_COUNT ? (enum field_type)event_known_types[field] : field_type(field);
 }
 
 void event_init(struct event *ev, struct arena *arena)
@@ -124,24 +124,18 @@ slot_for_checked(struct event *ev, unsigned field, enum field_type want, int *rc
 }
 
 /*
- * Existing value of field to overwrite, or a new one. Inline in every setter, with the
- * common case (a known field of the right type, room in the array) first and the rest out
- * of line: a call and its saved registers per value were a third of the cost of setting
- * one, and a PAN-OS row sets about 50 ECS values.
+ * Existing value of field to overwrite, or a new one: the common case inline
+ * (event_slot_fast, event.h), the rest out of line.
  */
 static inline struct event_value *slot_for(struct event *ev, unsigned field,
 					   enum field_type want, int *rc)
 {
-	if (field < FIELD_COUNT && known_types[field] == want) {
-		if (ev->known_pos[field])
-			return &ev->vals[ev->known_pos[field] - 1];
-		if (ev->n < ev->cap)
-			return slot_new(ev, field);
-	}
-	return slot_for_checked(ev, field, want, rc);
+	struct event_value *v = event_slot_fast(ev, field, want);
+
+	return v ? v : slot_for_checked(ev, field, want, rc);
 }
 
-int event_set_str(struct event *ev, unsigned field, const char *s, size_t len)
+int event_set_str_checked(struct event *ev, unsigned field, const char *s, size_t len)
 {
 	int rc = 0;
 	struct event_value *v;
@@ -248,7 +242,7 @@ int event_add_ip_once(struct event *ev, unsigned field, const struct ipaddr *ip)
 	return event_add_ip(ev, field, ip);
 }
 
-static int set_i64(struct event *ev, unsigned field, enum field_type t, int64_t x)
+int event_set_i64_checked(struct event *ev, unsigned field, enum field_type t, int64_t x)
 {
 	int rc = 0;
 	struct event_value *v = slot_for(ev, field, t, &rc);
@@ -259,19 +253,9 @@ static int set_i64(struct event *ev, unsigned field, enum field_type t, int64_t 
 	return 0;
 }
 
-int event_set_int(struct event *ev, unsigned field, int64_t v)
-{
-	return set_i64(ev, field, FT_INT, v);
-}
-
-int event_set_time(struct event *ev, unsigned field, int64_t ns)
-{
-	return set_i64(ev, field, FT_TIME, ns);
-}
-
 int event_set_bool(struct event *ev, unsigned field, bool v)
 {
-	return set_i64(ev, field, FT_BOOL, v);
+	return event_set_i64_checked(ev, field, FT_BOOL, v);
 }
 
 int event_set_ip(struct event *ev, unsigned field, const struct ipaddr *ip)
