@@ -122,24 +122,25 @@ static inline int event_set_str(struct event *ev, unsigned field, const char *s,
 	return event_set_str_checked(ev, field, s, len);
 }
 
-static inline int event_set_int(struct event *ev, unsigned field, int64_t i)
+/* The common case of event_set_int and event_set_time (t FT_INT or FT_TIME). */
+static inline int event_set_i64(struct event *ev, unsigned field, enum field_type t, int64_t i)
 {
-	struct event_value *v = event_slot_fast(ev, field, FT_INT);
+	struct event_value *v = event_slot_fast(ev, field, t);
 
 	if (!v)
-		return event_set_i64_checked(ev, field, FT_INT, i);
+		return event_set_i64_checked(ev, field, t, i);
 	v->v.i = i;
 	return 0;
 }
 
+static inline int event_set_int(struct event *ev, unsigned field, int64_t i)
+{
+	return event_set_i64(ev, field, FT_INT, i);
+}
+
 static inline int event_set_time(struct event *ev, unsigned field, int64_t ns)
 {
-	struct event_value *v = event_slot_fast(ev, field, FT_TIME);
-
-	if (!v)
-		return event_set_i64_checked(ev, field, FT_TIME, ns);
-	v->v.i = ns;
-	return 0;
+	return event_set_i64(ev, field, FT_TIME, ns);
 }
 
 /*
