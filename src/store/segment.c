@@ -530,10 +530,24 @@ static int kmap_rehash(struct kmap *m)
 	return 0;
 }
 
-/* Index of key k (added when new: *added). */
-static int kmap_put(struct kmap *m, const void *k, size_t len, uint32_t *idx, bool *added)
+#define KMAP_SEED 0x6b6f62616eull
+
+static inline uint64_t kmap_hash(const void *k, size_t len)
 {
-	uint64_t h = hash64(k, len, 0x6b6f62616eull);
+	return hash64(k, len, KMAP_SEED);
+}
+
+/* Fetches the slot where a key of hash h starts its probe (a big map's slot is a miss). */
+static inline void kmap_prefetch(const struct kmap *m, uint64_t h)
+{
+	if (m->nslots)
+		__builtin_prefetch(&m->slots[(uint32_t)h & (m->nslots - 1)]);
+}
+
+/* kmap_put() of a key whose kmap_hash() is h. */
+static int kmap_put_hashed(struct kmap *m, const void *k, size_t len, uint64_t h, uint32_t *idx,
+			   bool *added)
+{
 	uint32_t j;
 	int rc;
 
@@ -581,6 +595,12 @@ static int kmap_put(struct kmap *m, const void *k, size_t len, uint32_t *idx, bo
 	*idx = m->n - 1;
 	*added = true;
 	return 0;
+}
+
+/* Index of key k (added when new: *added). */
+static int kmap_put(struct kmap *m, const void *k, size_t len, uint32_t *idx, bool *added)
+{
+	return kmap_put_hashed(m, k, len, kmap_hash(k, len), idx, added);
 }
 
 /* A set of non-zero 64-bit values (the block's token fingerprints). */
@@ -973,9 +993,23 @@ static int post_byte(struct segment_writer *w, struct posting *p, uint8_t c)
 	return 0;
 }
 
-/* The posting list of (name, value) + 1 in *pid, 0 when the value is not indexed. */
+/* The index's key of (name, value) in key: 4 + len bytes; false when it is not indexed. */
+static inline bool index_key(unsigned char key[4 + INDEX_KEY_MAX], uint32_t name, const void *v,
+			     size_t len)
+{
+	if (len > INDEX_KEY_MAX) /* segment_lookup() says so */
+		return false;
+	le_put32(key, name);
+	memcpy(key + 4, v, len);
+	return true;
+}
+
+/*
+ * The posting list of (name, value) + 1 in *pid, 0 when the value is not indexed. h: the
+ * key's kmap_hash(), or 0 to compute it here.
+ */
 static int index_slot(struct segment_writer *w, uint32_t name, const void *v, size_t len,
-		      uint32_t *pid)
+		      uint64_t h, uint32_t *pid)
 {
 	unsigned char key[4 + INDEX_KEY_MAX];
 	uint32_t i;
@@ -983,11 +1017,9 @@ static int index_slot(struct segment_writer *w, uint32_t name, const void *v, si
 	int rc;
 
 	*pid = 0;
-	if (len > INDEX_KEY_MAX) /* segment_lookup() says so */
+	if (!index_key(key, name, v, len))
 		return 0;
-	le_put32(key, name);
-	memcpy(key + 4, v, len);
-	rc = kmap_put(&w->idx, key, 4 + len, &i, &added);
+	rc = kmap_put_hashed(&w->idx, key, 4 + len, h ? h : kmap_hash(key, 4 + len), &i, &added);
 	if (rc < 0)
 		return rc;
 	if (added) {
@@ -1034,7 +1066,7 @@ static int index_add(struct segment_writer *w, uint32_t name, const void *v, siz
 		     uint32_t row)
 {
 	uint32_t pid;
-	int rc = index_slot(w, name, v, len, &pid);
+	int rc = index_slot(w, name, v, len, 0, &pid);
 
 	return rc < 0 || !pid ? rc : posting_add(w, pid - 1, row);
 }
@@ -1795,18 +1827,42 @@ static void put_dict_indexes(struct out *o, const uint32_t *idx, uint32_t n)
 }
 
 /*
+ * The segment's index map is large and each entry's slot a cache miss: the keys' hashes are
+ * computed DICT_AHEAD entries ahead and their slots fetched meanwhile.
+ */
+#define DICT_AHEAD 8
+
+static uint64_t index_dict_hash(struct segment_writer *w, const struct wcol *c, uint32_t d)
+{
+	unsigned char key[4 + INDEX_KEY_MAX];
+	size_t kl;
+	const char *k = kmap_key(&w->dict, d, &kl);
+
+	if (!index_key(key, c->name, k, kl))
+		return 0;
+	return kmap_hash(key, 4 + kl);
+}
+
+/*
  * The posting lists of an indexed column's values, looked up once per dictionary entry
  * (index_block() appends the rows).
  */
 static int index_dict(struct segment_writer *w, const struct wcol *c)
 {
+	uint64_t ahead[DICT_AHEAD];
 	int rc;
 
+	for (uint32_t d = 0; d < w->dict.n && d < DICT_AHEAD; d++)
+		kmap_prefetch(&w->idx, ahead[d] = index_dict_hash(w, c, d));
 	for (uint32_t d = 0; d < w->dict.n; d++) {
 		size_t kl;
 		const char *k = kmap_key(&w->dict, d, &kl);
+		uint64_t h = ahead[d % DICT_AHEAD];
 
-		if ((rc = index_slot(w, c->name, k, kl, &w->dpid[d])) < 0)
+		if (d + DICT_AHEAD < w->dict.n)
+			kmap_prefetch(&w->idx, ahead[d % DICT_AHEAD] =
+						       index_dict_hash(w, c, d + DICT_AHEAD));
+		if ((rc = index_slot(w, c->name, k, kl, h, &w->dpid[d])) < 0)
 			return rc;
 	}
 	for (uint32_t i = 0; i < c->n; i++)
@@ -2540,35 +2596,35 @@ static inline unsigned idx_byte(const struct idx_sort *t, unsigned d)
 	return (t->name >> (8 * (d - 16))) & 0xff;
 }
 
+#define IDX_SORT_BYTES 18
+
 /*
  * Sorts t[0..n) by (name, a, b): least significant byte first, stable, skipping the bytes
- * that are the same in every entry (the first 12 bytes of IPv4 keys, most of names).
+ * that are the same in every entry (the first 12 bytes of IPv4 keys, most of names). The
+ * counts of every byte position are taken in one pass: a permutation does not change them.
  */
 static void idx_radix(struct idx_sort *t, struct idx_sort *tmp, uint32_t n)
 {
 	struct idx_sort *src = t, *dst = tmp, *sw;
+	uint32_t cnt[IDX_SORT_BYTES][256];
 
-	for (unsigned d = 0; d < 18; d++) {
-		uint32_t cnt[256] = { 0 }, pos = 0;
-		unsigned first = idx_byte(&src[0], d);
-		bool same = true;
+	memset(cnt, 0, sizeof(cnt));
+	for (uint32_t i = 0; i < n; i++)
+		for (unsigned d = 0; d < IDX_SORT_BYTES; d++)
+			cnt[d][idx_byte(&t[i], d)]++;
+	for (unsigned d = 0; d < IDX_SORT_BYTES; d++) {
+		uint32_t pos = 0;
 
-		for (uint32_t i = 0; i < n; i++) {
-			unsigned c = idx_byte(&src[i], d);
-
-			cnt[c]++;
-			same &= c == first;
-		}
-		if (same)
+		if (cnt[d][idx_byte(&t[0], d)] == n) /* the same byte in every entry */
 			continue;
 		for (unsigned c = 0; c < 256; c++) {
-			uint32_t k = cnt[c];
+			uint32_t k = cnt[d][c];
 
-			cnt[c] = pos;
+			cnt[d][c] = pos;
 			pos += k;
 		}
 		for (uint32_t i = 0; i < n; i++)
-			dst[cnt[idx_byte(&src[i], d)]++] = src[i];
+			dst[cnt[d][idx_byte(&src[i], d)]++] = src[i];
 		sw = src;
 		src = dst;
 		dst = sw;
@@ -2663,6 +2719,29 @@ static void be_put64(unsigned char *p, uint64_t v)
 		p[i] = (unsigned char)v;
 }
 
+/*
+ * The index's entries are visited in key order, which is random in memory: their posting
+ * record, key entry, key bytes and first posting slab are fetched ahead, so that the walk
+ * does not wait on each in turn (it was about half of segment_writer_finish()).
+ */
+#define IDX_AHEAD 16
+
+static inline void idx_prefetch(const struct segment_writer *w, const uint32_t *order, uint32_t n,
+				uint32_t i)
+{
+	if (i + IDX_AHEAD < n) {
+		__builtin_prefetch(&w->post[order[i + IDX_AHEAD]]);
+		__builtin_prefetch(&w->idx.ents[order[i + IDX_AHEAD]]);
+	}
+	if (i + IDX_AHEAD / 2 < n) {
+		const struct posting *p = &w->post[order[i + IDX_AHEAD / 2]];
+
+		__builtin_prefetch(w->idx.keys + w->idx.ents[order[i + IDX_AHEAD / 2]].off);
+		if (p->head)
+			__builtin_prefetch(&w->slabs[p->head - 1]);
+	}
+}
+
 static int write_index(struct segment_writer *w, struct out *foot)
 {
 	struct buf page = BUF_INIT((size_t)INDEX_MEM_MAX), pages = BUF_INIT((size_t)INDEX_MEM_MAX);
@@ -2688,6 +2767,8 @@ static int write_index(struct segment_writer *w, struct out *foot)
 	for (uint32_t i = 0; i < n; i++) {
 		const struct posting *p = &w->post[order[i]];
 		uint32_t left = p->bytes;
+
+		idx_prefetch(w, order, n, i);
 
 		where[2 * i] = npages;
 		where[2 * i + 1] = (uint32_t)page.len;
@@ -2726,6 +2807,8 @@ static int write_index(struct segment_writer *w, struct out *foot)
 		const char *key = kmap_key(&w->idx, order[i], &kl), *pk = NULL;
 		const struct posting *p = &w->post[order[i]];
 		uint32_t name = le_get32((const unsigned char *)key);
+
+		idx_prefetch(w, order, n, i);
 
 		if (i > first) {
 			pk = kmap_key(&w->idx, order[i - 1], &pkl);
