@@ -43,11 +43,14 @@ endif
 B := build/$(VARIANT)$(if $(filter 0,$(HS)),-nohs)
 BIN := $(if $(filter build/release,$(B)),koban,$(B)/koban)
 
-# Files compiled into the binary (scripts/embed): the bundled field maps and koban's own
-# Sigma rules.
+# Files compiled into the binary (scripts/embed): the bundled field maps, koban's own
+# Sigma rules and the first report templates.
 EMBED_MAPS := $(sort $(wildcard rules/mappings/*.yml))
 EMBED_RULES := $(sort $(wildcard rules/sigma/*.yml))
-GEN_SRC := build/gen/fieldmap_bundled.c build/gen/bundled_rules.c
+EMBED_TRIAGE := $(sort $(wildcard rules/triage/*.yml))
+EMBED_TEMPLATES := $(sort $(wildcard templates/firstreport/*.txt))
+GEN_SRC := build/gen/fieldmap_bundled.c build/gen/bundled_rules.c build/gen/triage_rules.c \
+	build/gen/firstreport_bundled.c
 
 LIB_SRC := $(filter-out src/cli/main.c,$(sort $(wildcard src/*/*.c)))
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o) $(GEN_SRC:%.c=$(B)/%.o)
@@ -81,6 +84,15 @@ build/gen/fieldmap_bundled.c: $(EMBED_MAPS) rules/mappings scripts/embed
 build/gen/bundled_rules.c: $(EMBED_RULES) rules/sigma scripts/embed
 	@mkdir -p $(dir $@)
 	scripts/embed detect/bundled.h bundled_file bundled_files $(EMBED_RULES) >$@.tmp
+	mv $@.tmp $@
+build/gen/triage_rules.c: $(EMBED_TRIAGE) rules/triage scripts/embed
+	@mkdir -p $(dir $@)
+	scripts/embed detect/bundled.h bundled_file triage_bundled $(EMBED_TRIAGE) >$@.tmp
+	mv $@.tmp $@
+
+build/gen/firstreport_bundled.c: $(EMBED_TEMPLATES) templates/firstreport scripts/embed
+	@mkdir -p $(dir $@)
+	scripts/embed detect/bundled.h bundled_file firstreport_bundled $(EMBED_TEMPLATES) >$@.tmp
 	mv $@.tmp $@
 
 $(B)/libkoban.a: $(LIB_OBJ)
@@ -177,6 +189,8 @@ install: $(INSTALL_BIN)
 			$(DESTDIR)$(SYSCONFDIR)/koban/koban.yaml; \
 	fi
 	$(INSTALL) -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+	$(INSTALL) -d $(DESTDIR)$(DOCDIR)/templates/firstreport
+	$(INSTALL) -m 0644 $(EMBED_TEMPLATES) $(DESTDIR)$(DOCDIR)/templates/firstreport/
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/koban $(DESTDIR)$(UNITDIR)/koban.service \

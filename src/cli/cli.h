@@ -36,7 +36,12 @@ int cmd_rule(int argc, char **argv);
 int cmd_alert(int argc, char **argv);
 int cmd_ti(int argc, char **argv);
 int cmd_asset(int argc, char **argv);
+int cmd_triage(int argc, char **argv);
 int cmd_edl(int argc, char **argv);
+int cmd_incident(int argc, char **argv);
+/* `koban incident report show|edit|approve` (firstreport.c), called by `koban incident` with argv[0]
+ * "report" and argv[1] the verb. */
+int cmd_incident_report(int argc, char **argv);
 /* The External Dynamic Lists of c's edl: section (edl.c; respond/edl.h), for serve and `edl`. */
 struct edl;
 int cli_edl_new(const struct config *c, bool metrics, struct edl **d, struct err *e);

@@ -48,6 +48,8 @@ static const struct command commands[] = {
 	{ "alert", cmd_alert, "list, show or add a tenant's alerts (docs/detection.md)" },
 	{ "ti", cmd_ti, "import, list, remove or look up threat-intel indicators" },
 	{ "asset", cmd_asset, "import, list, show, add, update or remove a tenant's assets" },
+	{ "triage", cmd_triage, "try the triage rules on an alert; attackers seen by several tenants" },
+	{ "incident", cmd_incident, "list, show, update, comment on, suppress or purge incidents" },
 	{ "edl", cmd_edl, "show External Dynamic Lists, edit a tenant's allow-list" },
 	{ "help", cmd_help, "describe a command: koban help [COMMAND [SUB-COMMAND]]" },
 	{ "version", cmd_version, "print the version" },

@@ -54,6 +54,7 @@
 #include "store/retention.h"
 #include "detect/detect.h"
 #include "soc/alert.h"
+#include "soc/soc.h"
 #include "store/seal.h"
 #include "store/sink.h"
 #include "store/spool.h"
@@ -105,6 +106,8 @@ struct serve {
 	struct store *store;         /* the main thread's handle: retention */
 	struct retention *retention;
 	struct alert_sink *alerts;   /* alerts into koban.db, with their retention (soc/alert.h) */
+	struct soc *soc;             /* the stored alerts into incidents (koban-soc, soc/soc.h) */
+	struct store *soc_store;     /* its store handle: evidence, terminals, evidence copies */
 	struct detect *detect;       /* the rules on every event: workers, then ackin's slots */
 	struct tilive *tilive;       /* the indicators' serving snapshot, kept current (koban-ti) */
 	struct timatch *ti;          /* indicators matched on every event, first in detection */
@@ -339,6 +342,27 @@ static void ti_release(struct serve *sv)
 	sv->tilive = NULL;
 }
 
+/* The SOC engine and its thread, before the alert sink that hands it every stored alert. */
+static int soc_init(struct serve *sv, struct err *e)
+{
+	struct soc_config sc = { .cfg = sv->cfg, .threaded = true, .metrics = true };
+	int rc;
+
+	if ((rc = cli_store_open(&sv->soc_store, sv->cfg, e)) < 0)
+		return rc;
+	sc.store = sv->soc_store;
+	return soc_new(&sv->soc, &sc, e);
+}
+
+/* After the alert sink: the alerts queued are handled before the thread ends. */
+static void soc_release(struct serve *sv)
+{
+	soc_free(sv->soc);
+	sv->soc = NULL;
+	store_close(sv->soc_store);
+	sv->soc_store = NULL;
+}
+
 /*
  * Detection, before the workers and acknowledged inputs that call it: the bundled and
  * configured rules, alerts into the alert sink, correlations on the detection thread with
@@ -359,9 +383,12 @@ static int detect_init(struct serve *sv, struct err *e)
 	struct detect_counts k;
 	int rc;
 
+	if ((rc = soc_init(sv, e)) < 0)
+		return rc;
 	if ((rc = alert_sink_new(&sv->alerts, &(struct alert_sink_config){
 					 .data_dir = sv->cfg->data_dir,
-					 .retention_days = sv->cfg->alerts_retention_days }, e)) ||
+					 .retention_days = sv->cfg->alerts_retention_days,
+					 .on_stored = soc_alert_stored, .ctx = sv->soc }, e)) ||
 	    (rc = alert_sink_metrics_register(sv->alerts, e)))
 		return rc;
 	dc.alerts = sv->alerts;
@@ -677,7 +704,8 @@ static int serve_start(struct serve *sv, struct err *e)
 		struct api_config ac = { sv->cfg->api_listen, sv->cfg->api_tls_cert,
 					 sv->cfg->api_tls_key, sv->cfg->data_dir,
 					 sv->cfg->keys_master, sv->cfg->keys_signing, NULL,
-					 sv->edl };
+					 sv->edl, sv->cfg->soc_report_templates,
+					 soc_sla(sv->soc) };
 
 		if ((rc = api_ingest_new(&sv->http_ingest, &ic, e)))
 			return rc;
@@ -851,6 +879,7 @@ static void serve_stop(struct serve *sv)
 	ti_release(sv);
 	alert_sink_free(sv->alerts); /* after detection: stores every alert it raised */
 	sv->alerts = NULL;
+	soc_release(sv); /* after the alert sink, which hands it the last alerts */
 	if (sv->admin)
 		admin_stop(sv->admin);
 	metrics_unregister(sv);

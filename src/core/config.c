@@ -104,6 +104,9 @@ static void config_detect_release(struct config *c);
 static void config_logsources_release(struct config *c);
 static void config_ti_release(struct config *c);
 static void config_edl_release(struct config *c);
+static void config_sla_release(struct config *c);
+static void config_soc_engine_release(struct config *c);
+static void config_soc_levels_release(struct config *c);
 
 void config_release(struct config *c)
 {
@@ -126,10 +129,15 @@ void config_release(struct config *c)
 	config_logsources_release(c);
 	mem_free(c->keys_master);
 	mem_free(c->keys_signing);
+	mem_free(c->soc_report_templates);
 	config_leef_release(c);
 	config_detect_release(c);
+	config_sla_release(c);
 	config_ti_release(c);
 	config_edl_release(c);
+	config_soc_engine_release(c);
+	mem_free(c->soc_triage_rules);
+	config_soc_levels_release(c);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -170,6 +178,7 @@ static int keep_listeners(struct config *c, const struct config *running)
 
 static void config_store_defaults(struct config *c);
 static void config_alerts_defaults(struct config *c);
+static void config_soc_triage_defaults(struct config *c);
 static void config_decoders_defaults(struct config *c);
 uint32_t config_ti_retrohunt_days(const struct config *c, const char *source)
 {
@@ -180,6 +189,8 @@ uint32_t config_ti_retrohunt_days(const struct config *c, const char *source)
 }
 
 static void config_ti_defaults(struct config *c);
+static void config_sla_defaults(struct config *c);
+static void config_soc_engine_defaults(struct config *c);
 
 int config_defaults(struct config *c, struct err *e)
 {
@@ -202,8 +213,11 @@ int config_defaults(struct config *c, struct err *e)
 	c->api_ingest_max_bytes = (size_t)16 << 20;
 	config_store_defaults(c);
 	config_alerts_defaults(c);
+	config_soc_triage_defaults(c);
 	config_decoders_defaults(c);
 	config_ti_defaults(c);
+	config_sla_defaults(c);
+	config_soc_engine_defaults(c);
 	c->data_dir = mem_strdup("./var");
 	c->timezone = mem_strdup("local");
 	c->clock_skew_max = 7200;
@@ -1236,6 +1250,23 @@ static const struct key alerts_keys[] = {
 	{ .name = "retention_days", .parse = parse_uint, .live = true, .min = 0,
 	  .max = ALERTS_RETENTION_MAX, .off = offsetof(struct config, alerts_retention_days),
 	  .size = sizeof(uint32_t) },
+};
+
+/* ---------------------------------------------------------------- soc.triage section */
+
+#define SOC_TRIAGE_WINDOW_DEFAULT 86400u      /* seconds: a day of evidence after an alert */
+#define SOC_TRIAGE_WINDOW_MAX (366u * 86400)
+
+static void config_soc_triage_defaults(struct config *c)
+{
+	c->soc_triage_window = SOC_TRIAGE_WINDOW_DEFAULT;
+}
+
+/* Read at start: the SOC engine loads the rules once. */
+static const struct key soc_triage_keys[] = {
+	{ .name = "rules", .parse = parse_path, .off = offsetof(struct config, soc_triage_rules) },
+	{ .name = "window", .parse = parse_uint, .min = 1, .max = SOC_TRIAGE_WINDOW_MAX,
+	  .off = offsetof(struct config, soc_triage_window), .size = sizeof(uint32_t) },
 };
 
 /* ---------------------------------------------------------------- decoders section: leef */
@@ -2842,6 +2873,394 @@ const char *config_edl_type_name(enum config_edl_type t)
 	return t < ARRAY_SIZE(edl_type_names) ? edl_type_names[t] : "unknown";
 }
 
+/* ---------------------------------------------------------------- soc section: the engine */
+
+/* soc.window, soc.grouping (soc/soc.h); read when the engine starts. */
+#define SOC_WINDOW_DEFAULT 3600u       /* seconds */
+#define SOC_WINDOW_MAX (30u * 86400)
+
+static void config_soc_engine_defaults(struct config *c)
+{
+	c->soc_engine.window = SOC_WINDOW_DEFAULT;
+}
+
+static void soc_grouping_release(struct config_soc_grouping *g)
+{
+	free_strings(&g->match, &g->n_match);
+	free_strings(&g->keys, &g->n_keys);
+}
+
+static void config_soc_engine_release(struct config *c)
+{
+	for (size_t i = 0; i < c->soc_engine.n_grouping; i++)
+		soc_grouping_release(&c->soc_engine.grouping[i]);
+	mem_free(c->soc_engine.grouping);
+	c->soc_engine.grouping = NULL;
+	c->soc_engine.n_grouping = 0;
+}
+
+/* One entry: { match: [rule ids or tags], keys: [fields] }, keys required. */
+static int parse_soc_group(struct parse *p, struct config_soc_grouping *g, const char *path)
+{
+	char sub[KEY_PATH_MAX];
+	int rc;
+
+	if (p->ev.type != YAML_MAPPING_START_EVENT)
+		return expected(p, path, "a mapping of match and keys");
+	while ((rc = next_event(p)) == 0 && p->ev.type != YAML_MAPPING_END_EVENT) {
+		size_t len = 0;
+		const char *k = p->ev.type == YAML_SCALAR_EVENT ? scalar(p, &len) : "";
+		bool match = len == 5 && !memcmp(k, "match", 5);
+		char tmp[72];
+
+		if (!match && !(len == 4 && !memcmp(k, "keys", 4)))
+			return fail_here(p, "unknown key '%s' in '%s' (expected match or keys)",
+					 shown(k, len, tmp), path);
+		sub_path(sub, path, match ? "match" : "keys");
+		if ((rc = next_event(p)) < 0 ||
+		    (rc = parse_string_list(p, sub, match ? "a list of rule ids or tags"
+							  : "a list of field names",
+					    match ? &g->match : &g->keys,
+					    match ? &g->n_match : &g->n_keys)) < 0)
+			return rc;
+	}
+	if (rc == 0 && !g->n_keys)
+		return fail_line(p, g->line, "'%s' names no keys (the fields that group alerts)",
+				 path);
+	if (rc == 0 && g->n_keys > CONFIG_SOC_GROUPING_KEYS_MAX)
+		return fail_line(p, g->line, "'%s' has %zu keys (at most %u)", path, g->n_keys,
+				 CONFIG_SOC_GROUPING_KEYS_MAX);
+	return rc;
+}
+
+static int parse_soc_grouping(struct parse *p, const struct key *k, void *target,
+			      const char *path)
+{
+	struct config_soc_engine *se = &p->c->soc_engine;
+	int rc;
+
+	config_soc_engine_release(p->c);
+	if (is_null(p))
+		return 0;
+	if (p->ev.type != YAML_SEQUENCE_START_EVENT)
+		return expected(p, path, "a list of { match, keys }");
+	while ((rc = next_event(p)) == 0 && p->ev.type != YAML_SEQUENCE_END_EVENT) {
+		struct config_soc_grouping *grown;
+		char item[KEY_PATH_MAX];
+
+		if (se->n_grouping == CONFIG_SOC_GROUPING_MAX)
+			return fail_here(p, "%s: too many entries (at most %u)", path,
+					 CONFIG_SOC_GROUPING_MAX);
+		if (!(grown = mem_realloc(se->grouping, (se->n_grouping + 1) * sizeof(*grown))))
+			return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
+		se->grouping = grown;
+		memset(&grown[se->n_grouping], 0, sizeof(*grown));
+		grown[se->n_grouping].line = (unsigned)line_of(&p->ev.start_mark);
+		snprintf(item, sizeof(item), "%s[%zu]", path, se->n_grouping);
+		se->n_grouping++;
+		if ((rc = parse_soc_group(p, &grown[se->n_grouping - 1], item)) < 0)
+			return rc;
+	}
+	return rc;
+}
+
+static bool soc_grouping_same(const struct config *a, const struct config *b)
+{
+	if (a->soc_engine.n_grouping != b->soc_engine.n_grouping)
+		return false;
+	for (size_t i = 0; i < a->soc_engine.n_grouping; i++) {
+		const struct config_soc_grouping *x = &a->soc_engine.grouping[i];
+		const struct config_soc_grouping *y = &b->soc_engine.grouping[i];
+
+		if (!strings_same(x->match, x->n_match, y->match, y->n_match) ||
+		    !strings_same(x->keys, x->n_keys, y->keys, y->n_keys))
+			return false;
+	}
+	return true;
+}
+
+static void soc_grouping_show(const struct config *c, char *out, size_t size)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < c->soc_engine.n_grouping && used < size; i++)
+		used += (size_t)snprintf(out + used, size - used, "%s%zu match, %zu keys",
+					 i ? "; " : "", c->soc_engine.grouping[i].n_match,
+					 c->soc_engine.grouping[i].n_keys);
+	if (!c->soc_engine.n_grouping)
+		snprintf(out, size, "default");
+}
+
+/* ---------------------------------------------------------------- soc section: sla */
+
+/*
+ * soc.sla: { decide, first_report, contact, acknowledge, contain: SECONDS (0: no goal),
+ * tenants: { NAME: { the same keys, each optional } } } (soc/sla.h). Read at start: a
+ * reload keeps the running values.
+ */
+#define SLA_DUE_MAX (366u * 86400) /* seconds */
+
+static void config_sla_defaults(struct config *c)
+{
+	static const uint32_t seed[CONFIG_SLA_CLOCKS] = { 3600, 7200, 900, 0, 0 };
+
+	memcpy(c->soc_sla.due, seed, sizeof(seed));
+}
+
+static void config_sla_release(struct config *c)
+{
+	release_entries(&c->soc_sla.tenants, &c->soc_sla.n_tenants, sizeof(*c->soc_sla.tenants),
+			tenant_entry_release);
+}
+
+#define SLA_DUE_KEY(n, i, type, base)                                                   \
+	{ .name = n, .parse = parse_uint, .min = 0, .max = SLA_DUE_MAX,                   \
+	  .off = offsetof(type, base[i]), .size = sizeof(uint32_t) }
+#define SLA_DUE_KEYS(type, base)                                                        \
+	SLA_DUE_KEY("decide", 0, type, base), SLA_DUE_KEY("first_report", 1, type, base),   \
+	SLA_DUE_KEY("contact", 2, type, base), SLA_DUE_KEY("acknowledge", 3, type, base),   \
+	SLA_DUE_KEY("contain", 4, type, base)
+
+static const struct key sla_tenant_keys[] = {
+	SLA_DUE_KEYS(struct config_sla_tenant, due),
+};
+static const struct section sla_tenant_section = { sla_tenant_keys,
+						   ARRAY_SIZE(sla_tenant_keys) };
+
+static void sla_tenant_init(void *entry)
+{
+	struct config_sla_tenant *t = entry;
+
+	for (size_t i = 0; i < CONFIG_SLA_CLOCKS; i++)
+		t->due[i] = CONFIG_SLA_INHERIT;
+}
+
+_Static_assert(offsetof(struct config_sla_tenant, tenant) == 0,
+	       "tenant maps' entries start with the name");
+
+static const struct tenant_map sla_tenants_map = {
+	offsetof(struct config, soc_sla.tenants), offsetof(struct config, soc_sla.n_tenants),
+	sizeof(struct config_sla_tenant), offsetof(struct config_sla_tenant, line),
+	&sla_tenant_section, "a mapping of tenant names to SLA goals", sla_tenant_init,
+};
+
+static int parse_sla_tenants(struct parse *p, const struct key *k, void *target,
+			     const char *path)
+{
+	config_sla_release(p->c); /* a later value replaces an earlier one */
+	return parse_tenant_map(p, &sla_tenants_map, path);
+}
+
+static bool sla_tenants_same(const struct config *a, const struct config *b)
+{
+	if (a->soc_sla.n_tenants != b->soc_sla.n_tenants)
+		return false;
+	for (size_t i = 0; i < a->soc_sla.n_tenants; i++)
+		if (strcmp(a->soc_sla.tenants[i].tenant, b->soc_sla.tenants[i].tenant) ||
+		    memcmp(a->soc_sla.tenants[i].due, b->soc_sla.tenants[i].due,
+			   sizeof(a->soc_sla.tenants[i].due)))
+			return false;
+	return true;
+}
+
+/* "t1: decide 1800 contact -, t2: ..." ("-": the default applies) */
+static void sla_tenants_show(const struct config *c, char *out, size_t size)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < c->soc_sla.n_tenants && used < size; i++) {
+		const struct config_sla_tenant *t = &c->soc_sla.tenants[i];
+
+		used += (size_t)snprintf(out + used, size - used, "%s%s:", i ? ", " : "", t->tenant);
+		for (size_t k = 0; k < CONFIG_SLA_CLOCKS && used < size; k++) {
+			char v[16] = "-";
+
+			if (t->due[k] != CONFIG_SLA_INHERIT)
+				snprintf(v, sizeof(v), "%u", (unsigned)t->due[k]);
+			used += (size_t)snprintf(out + used, size - used, " %s %s",
+						 sla_tenant_keys[k].name, v);
+		}
+	}
+	if (!c->soc_sla.n_tenants)
+		snprintf(out, size, "none");
+}
+
+/* Replaces next's overrides by copies of running's (sla_new() read them at start). */
+static int keep_sla_tenants(struct config *next, const struct config *running)
+{
+	const struct config_sla *from = &running->soc_sla;
+	struct config_sla *to = &next->soc_sla;
+
+	config_sla_release(next);
+	if (!from->n_tenants)
+		return 0;
+	if (!(to->tenants = mem_calloc(from->n_tenants, sizeof(*to->tenants))))
+		return -ENOMEM;
+	for (; to->n_tenants < from->n_tenants; to->n_tenants++) {
+		struct config_sla_tenant *t = &to->tenants[to->n_tenants];
+
+		*t = from->tenants[to->n_tenants];
+		if (!(t->tenant = mem_strdup(t->tenant))) {
+			to->n_tenants++; /* released with the others */
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static const struct key sla_keys[] = {
+	SLA_DUE_KEYS(struct config, soc_sla.due),
+	{ .name = "tenants", .parse = parse_sla_tenants, .same = sla_tenants_same,
+	  .show = sla_tenants_show, .keep = keep_sla_tenants },
+};
+
+/* ---------------------------------------------------------------- soc section: levels */
+
+/*
+ * soc.levels: { names: [4 names], shown: [4 numbers] } for the levels 0..3 (soc/level.h);
+ * both optional. Read once at start by level_configure(): a restart applies changes.
+ */
+#define SOC_LEVELS 4
+#define SOC_LEVEL_NAME_MAX 32
+
+static void config_soc_levels_release(struct config *c)
+{
+	free_strings(&c->soc_level_names, &c->n_soc_level_names);
+	free_strings(&c->soc_level_shown, &c->n_soc_level_shown);
+}
+
+static bool level_name_ok(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len < 1 || len > SOC_LEVEL_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] < ' ' || s[i] == 0x7f)
+			return false;
+	return true;
+}
+
+static bool level_shown_ok(const char *s)
+{
+	size_t len = strlen(s);
+
+	return (len == 1 && s[0] >= '0' && s[0] <= '9') ||
+	       (len == 2 && s[0] >= '1' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9');
+}
+
+/* A list of exactly SOC_LEVELS distinct entries each passing ok(), case-insensitively. */
+static int parse_level_list(struct parse *p, const char *path, const char *what,
+			    bool (*ok)(const char *s), char ***list, size_t *n)
+{
+	size_t line = p->key_line;
+	int rc = parse_string_list(p, path, what, list, n);
+
+	if (rc < 0)
+		return rc;
+	if (*n != SOC_LEVELS)
+		return fail_line(p, line, "%s: expected %s, one for each level 0 to 3 (%zu given)",
+				 path, what, *n);
+	for (size_t i = 0; i < *n; i++) {
+		if (!ok((*list)[i]))
+			return fail_line(p, line, "%s: entry %zu: expected %s", path, i + 1, what);
+		for (size_t j = 0; j < i; j++)
+			if (!strcasecmp((*list)[i], (*list)[j]))
+				return fail_line(p, line, "%s: entries %zu and %zu are the same",
+						 path, j + 1, i + 1);
+	}
+	return 0;
+}
+
+static int parse_level_names(struct parse *p, const struct key *k, void *target,
+			     const char *path)
+{
+	return parse_level_list(p, path, "4 names of 1-32 printable characters", level_name_ok,
+				&p->c->soc_level_names, &p->c->n_soc_level_names);
+}
+
+static int parse_level_shown(struct parse *p, const struct key *k, void *target,
+			     const char *path)
+{
+	return parse_level_list(p, path, "4 numbers from 0 to 99", level_shown_ok,
+				&p->c->soc_level_shown, &p->c->n_soc_level_shown);
+}
+
+static bool level_names_same(const struct config *a, const struct config *b)
+{
+	return strings_same(a->soc_level_names, a->n_soc_level_names, b->soc_level_names,
+			    b->n_soc_level_names);
+}
+
+static void level_names_show(const struct config *c, char *out, size_t size)
+{
+	strings_show(c->soc_level_names, c->n_soc_level_names, out, size);
+}
+
+static bool level_shown_same(const struct config *a, const struct config *b)
+{
+	return strings_same(a->soc_level_shown, a->n_soc_level_shown, b->soc_level_shown,
+			    b->n_soc_level_shown);
+}
+
+static void level_shown_show(const struct config *c, char *out, size_t size)
+{
+	strings_show(c->soc_level_shown, c->n_soc_level_shown, out, size);
+}
+
+/* Replaces *list by a copy of from (the running daemon keeps its levels until a restart). */
+static int keep_level_list(char ***list, size_t *n, char *const *from, size_t n_from)
+{
+	free_strings(list, n);
+	if (!n_from)
+		return 0;
+	if (!(*list = mem_calloc(n_from, sizeof(char *))))
+		return -ENOMEM;
+	for (; *n < n_from; (*n)++)
+		if (dup_or_null(&(*list)[*n], from[*n]) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
+static int keep_level_names(struct config *c, const struct config *running)
+{
+	return keep_level_list(&c->soc_level_names, &c->n_soc_level_names,
+			       running->soc_level_names, running->n_soc_level_names);
+}
+
+static int keep_level_shown(struct config *c, const struct config *running)
+{
+	return keep_level_list(&c->soc_level_shown, &c->n_soc_level_shown,
+			       running->soc_level_shown, running->n_soc_level_shown);
+}
+
+static const struct key soc_levels_keys[] = {
+	{ .name = "names", .parse = parse_level_names, .same = level_names_same,
+	  .show = level_names_show, .keep = keep_level_names },
+	{ .name = "shown", .parse = parse_level_shown, .same = level_shown_same,
+	  .show = level_shown_show, .keep = keep_level_shown },
+};
+
+/* soc.report (soc/firstreport.h): the first reports' template set; read at start. */
+static const struct key report_keys[] = {
+	{ .name = "templates", .parse = parse_path, .off = offsetof(struct config, soc_report_templates) },
+};
+
+/* soc: the SOC core's sections (each added by its module) */
+static const struct key soc_keys[] = {
+	/* the engine (soc/soc.h) */
+	{ .name = "window", .parse = parse_uint, .min = 60, .max = SOC_WINDOW_MAX,
+	  .off = offsetof(struct config, soc_engine.window), .size = sizeof(uint32_t) },
+	{ .name = "grouping", .parse = parse_soc_grouping, .same = soc_grouping_same,
+	  .show = soc_grouping_show },
+	SECTION_KEY("sla", parse_section, sla_keys),
+	SECTION_KEY("triage", parse_section, soc_triage_keys),
+	SECTION_KEY("levels", parse_section, soc_levels_keys),
+	SECTION_KEY("report", parse_section, report_keys),
+};
+
 static const struct key top_keys[] = {
 	{ .name = "data_dir", .parse = parse_path, .off = offsetof(struct config, data_dir) },
 	{ .name = "log_level", .parse = parse_log_level, .live = true, .show = log_level_show },
@@ -2868,6 +3287,7 @@ static const struct key top_keys[] = {
 	{ .name = "logsources", .parse = parse_logsources, .live = true, .same = logsources_same,
 	  .show = logsources_show },
 	SECTION_KEY("edl", parse_section, edl_keys),
+	SECTION_KEY("soc", parse_section, soc_keys),
 };
 static const struct section top_section = { top_keys, ARRAY_SIZE(top_keys) };
 
@@ -3743,7 +4163,53 @@ static const char example[] =
 	"#   lists:\n"
 	"#     block-ips: { type: ip, sources: [\"*\"], min_confidence: 50, max_entries: 50000 }\n"
 	"#     block-domains: { type: domain, sources: [abuse-ch, soc] }\n"
-	"#   allow: [192.0.2.53, 198.51.100.0/24, resolver.example.jp]\n";
+	"#   allow: [192.0.2.53, 198.51.100.0/24, resolver.example.jp]\n"
+	"\n"
+	"# The SOC core (docs/incidents.md).\n"
+	"soc:\n"
+	"  # levels: the names and the numbers shown for the incident levels 0\n"
+	"  # (informational) to 3 (critical: the attack succeeded); `koban incident update\n"
+	"  # --level` and the API accept either. A restart applies changes. E.g.\n"
+	"  #   levels:\n"
+	"  #     names: [Informational, Medium, High, Critical]\n"
+	"  #     shown: [0, 1, 2, 3]\n"
+	"  # The engine (docs/incidents.md, \"How alerts become incidents\"): an open\n"
+	"  # incident takes the alerts of its grouping key that come within window seconds\n"
+	"  # of its last one. grouping: the first entry whose match names the alert's rule id\n"
+	"  # or one of its tags (no match: every alert) groups by the values of its keys;\n"
+	"  # when none applies, by the victim (destination.ip, else user.name, else\n"
+	"  # host.name), else by source.ip. A restart applies changes. E.g.\n"
+	"  #   grouping:\n"
+	"  #     - { match: [attack.credential_access], keys: [user.name] }\n"
+	"  #     - { match: [attack.initial_access], keys: [source.ip, destination.ip] }\n"
+	"  window: 3600\n"
+	"  grouping: []\n"
+	"  # SLA goals of incidents (docs/sla.md), in seconds, 0 = no goal: decide the level\n"
+	"  # (from detection), approve the first report (from detection), reach a person (from\n"
+	"  # the level decision; only incidents of level 2 or 3), acknowledge and contain (from\n"
+	"  # detection). tenants.NAME overrides some of them for one tenant, e.g.\n"
+	"  #   tenants:\n"
+	"  #     city-hall: { first_report: 3600, contain: 14400 }\n"
+	"  # A restart applies changes.\n"
+	"  sla:\n"
+	"    decide: 3600\n"
+	"    first_report: 7200\n"
+	"    contact: 900\n"
+	"    acknowledge: 0\n"
+	"    contain: 0\n"
+	"    tenants: {}\n"
+	"  # Triage (docs/triage.md): incidents' levels decided by evidence.\n"
+	"  triage:\n"
+	"    # A directory of triage rules (*.yml) that replaces the bundled rules/triage;\n"
+	"    # unset: the bundled rules. Read at start.\n"
+	"    # rules: /etc/koban/triage\n"
+	"    # Seconds of evidence a search rule reads after an alert when it names no\n"
+	"    # window of its own (1 to 31622400).\n"
+	"    window: 86400\n"
+	"  # First reports (docs/firstreport.md): a directory with edited copies of the\n"
+	"  # templates (ja.txt, en.txt, actions.txt: all three); unset: the bundled ones.\n"
+	"  # report:\n"
+	"  #   templates: /etc/koban/templates/firstreport\n";
 
 const char *config_example(void)
 {

@@ -166,11 +166,51 @@ struct config_json_map {
 	unsigned line;
 };
 
+/*
+ * soc.sla (soc/sla.h): the incidents' SLA goals in seconds, 0 = no goal, in the order of
+ * enum sla_clock: decide, first_report, contact, acknowledge, contain. soc.sla.tenants.NAME
+ * overrides some of them for one tenant (CONFIG_SLA_INHERIT: the default applies). Read by
+ * sla_new() at start; a restart applies changes.
+ */
+#define CONFIG_SLA_CLOCKS 5
+#define CONFIG_SLA_INHERIT UINT32_MAX
+struct config_sla_tenant {
+	char *tenant;
+	uint32_t due[CONFIG_SLA_CLOCKS]; /* seconds, 0 = no goal, or CONFIG_SLA_INHERIT */
+	unsigned line;                   /* where the file names the tenant */
+};
+struct config_sla {
+	uint32_t due[CONFIG_SLA_CLOCKS]; /* seconds; 3600, 7200, 900, 0, 0 */
+	struct config_sla_tenant *tenants;
+	size_t n_tenants;
+};
+
 /* Lines of the keys config_check() reports on; 0 when the file does not set them. */
 struct config_lines {
 	unsigned data_dir, admin, listeners, tls_cert, tls_key, tls_ca;
 	unsigned keys_master, keys_signing;
 	unsigned api, api_tls_cert, api_tls_key;
+};
+
+/*
+ * soc.grouping: the alerts of the rules (ids) or rule tags in match (none: every alert)
+ * are grouped into incidents by the values of keys (ECS field names); the first entry
+ * that matches an alert applies.
+ */
+#define CONFIG_SOC_GROUPING_MAX 256
+#define CONFIG_SOC_GROUPING_KEYS_MAX 8
+struct config_soc_grouping {
+	char **match;
+	size_t n_match;
+	char **keys;
+	size_t n_keys;
+	unsigned line;
+};
+
+struct config_soc_engine {
+	uint32_t window;                      /* seconds an incident takes new alerts; 3600 */
+	struct config_soc_grouping *grouping;
+	size_t n_grouping;
 };
 
 struct config {
@@ -217,6 +257,12 @@ struct config {
 
 	/* alerts (soc/alert.h): days alerts are kept in koban.db, 0 = forever; 90 */
 	uint32_t alerts_retention_days;
+	/*
+	 * soc.triage (soc/triage.h, docs/triage.md): the directory of the triage rules (NULL:
+	 * the bundled rules/triage) and the default evidence window in seconds (86400).
+	 */
+	char *soc_triage_rules;
+	uint32_t soc_triage_window;
 
 	/* keys (store/keys.h): master and signing key files kept elsewhere; NULL: DATA_DIR/keys */
 	char *keys_master;
@@ -268,6 +314,22 @@ struct config {
 	uint32_t ti_retrohunt_days;     /* days of stored events new indicators are sought in; 30 */
 	struct config_ti_feed *ti_feeds;
 	size_t n_ti_feeds;
+	/* soc.sla: the incidents' SLA goals (soc/sla.h); a restart applies changes */
+	struct config_sla soc_sla;
+
+	/* soc.window, soc.grouping (soc/soc.h): how alerts become incidents; read at start */
+	struct config_soc_engine soc_engine;
+	/* soc.levels (soc/level.h): how incident levels 0..3 are named and numbered where shown;
+	 * read by level_configure() at start (a restart applies changes). NULL / 0: the defaults
+	 * (Informational, Medium, High, Critical shown as 0..3); else exactly 4 entries. */
+	char **soc_level_names;
+	size_t n_soc_level_names;
+	char **soc_level_shown;  /* integers 0..99 as written, distinct */
+	size_t n_soc_level_shown;
+
+	/* soc.report.templates: a directory of first report templates (soc/firstreport.h:
+	 * ja.txt, en.txt, actions.txt); NULL: the bundled ones. Read at start. */
+	char *soc_report_templates;
 
 	struct config_lines line;
 };

@@ -28,6 +28,7 @@ static struct {
 static const char *const type_names[] = {
 	[METRICS_COUNTER] = "counter",
 	[METRICS_GAUGE] = "gauge",
+	[METRICS_HISTOGRAM] = "histogram",
 };
 
 /* Prometheus metric names: [a-zA-Z_:][a-zA-Z0-9_:]* */
@@ -99,14 +100,19 @@ static int add_escaped(struct buf *out, const char *s, bool quotes)
 	return rc;
 }
 
-/* `name{k1="v1",k2="v2"} ` up to the value. */
-static int add_series(struct metrics_out *o, va_list ap)
+/*
+ * `name{k1="v1",k2="v2"} ` up to the value; a histogram's series add suffix to the name and
+ * (le not NULL) the label le last.
+ */
+static int add_series_of(struct metrics_out *o, const char *suffix, const char *le, va_list ap)
 {
 	struct buf *out = o->buf;
 	const char *key;
 	int rc = buf_adds(out, o->family->name);
 	char sep = '{';
 
+	if (!rc && suffix)
+		rc = buf_adds(out, suffix);
 	while (!rc && (key = va_arg(ap, const char *))) {
 		const char *value = va_arg(ap, const char *);
 
@@ -121,11 +127,22 @@ static int add_series(struct metrics_out *o, va_list ap)
 			rc = buf_addch(out, '"');
 		sep = ',';
 	}
+	if (!rc && le) {
+		rc = buf_addch(out, sep);
+		if (!rc)
+			rc = buf_addf(out, "le=\"%s\"", le);
+		sep = ',';
+	}
 	if (!rc && sep == ',')
 		rc = buf_addch(out, '}');
 	if (!rc)
 		rc = buf_addch(out, ' ');
 	return rc;
+}
+
+static int add_series(struct metrics_out *o, va_list ap)
+{
+	return add_series_of(o, NULL, NULL, ap);
 }
 
 /* The series with its labels from ap, then the value already written as text. */
@@ -160,6 +177,49 @@ int metrics_sample_double(struct metrics_out *o, double value, ...)
 	snprintf(text, sizeof(text), "%.17g", value);
 	va_start(ap, value);
 	rc = add_sample(o, text, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* One series of a histogram (suffix, le) with the labels of ap and the value text. */
+static int add_histogram_line(struct metrics_out *o, const char *suffix, const char *le,
+			      const char *value, va_list ap)
+{
+	va_list copy;
+	int rc;
+
+	va_copy(copy, ap);
+	rc = add_series_of(o, suffix, le, copy);
+	va_end(copy);
+	if (!rc)
+		rc = buf_adds(o->buf, value);
+	return rc ? rc : buf_addch(o->buf, '\n');
+}
+
+int metrics_sample_histogram(struct metrics_out *o, const double *bounds,
+			     const uint64_t *counts, size_t n, double sum, ...)
+{
+	char le[32], value[32];
+	uint64_t total = 0;
+	va_list ap;
+	int rc = 0;
+
+	va_start(ap, sum);
+	for (size_t i = 0; i <= n && !rc; i++) {
+		total += counts[i];
+		if (i < n)
+			snprintf(le, sizeof(le), "%g", bounds[i]);
+		else
+			snprintf(le, sizeof(le), "+Inf");
+		snprintf(value, sizeof(value), "%llu", (unsigned long long)total);
+		rc = add_histogram_line(o, "_bucket", le, value, ap);
+	}
+	snprintf(value, sizeof(value), "%.17g", sum);
+	if (!rc)
+		rc = add_histogram_line(o, "_sum", NULL, value, ap);
+	snprintf(value, sizeof(value), "%llu", (unsigned long long)total);
+	if (!rc)
+		rc = add_histogram_line(o, "_count", NULL, value, ap);
 	va_end(ap);
 	return rc;
 }

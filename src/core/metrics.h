@@ -43,7 +43,7 @@
 struct buf;
 struct metrics_out;
 
-enum metrics_type { METRICS_COUNTER, METRICS_GAUGE };
+enum metrics_type { METRICS_COUNTER, METRICS_GAUGE, METRICS_HISTOGRAM };
 
 typedef int metrics_collect_fn(struct metrics_out *o, void *ctx);
 
@@ -78,6 +78,15 @@ int metrics_sample(struct metrics_out *o, uint64_t value, ...)
 	__attribute__((sentinel));
 /* The same for a value that is not a whole number (seconds, ratios). */
 int metrics_sample_double(struct metrics_out *o, double value, ...)
+	__attribute__((sentinel));
+
+/*
+ * The samples of a histogram family: NAME_bucket{...,le="B"} for each bound of bounds[0..n)
+ * (ascending) and "+Inf", cumulative, then NAME_sum and NAME_count. counts[i] is the number
+ * of observations in (bounds[i-1], bounds[i]], counts[n] those above the last bound.
+ */
+int metrics_sample_histogram(struct metrics_out *o, const double *bounds,
+			     const uint64_t *counts, size_t n, double sum, ...)
 	__attribute__((sentinel));
 
 /* Renders every registered family into out; 0, or -ENOSPC/-ENOMEM from out. */

@@ -16,10 +16,11 @@
 
 #define STAMP_LEN 28 /* "[25/Oct/2016:14:49:33 +0200]" */
 
-enum { F_REQUEST, F_COUNT };
+enum { F_REQUEST, F_XFF, F_COUNT };
 
 static const struct logtext_field field_defs[F_COUNT] = {
 	[F_REQUEST] = { "weblog.request", FT_STR },
+	[F_XFF] = { "weblog.x_forwarded_for", FT_STR },
 };
 static int fields[F_COUNT];
 static int fields_rc;
@@ -172,6 +173,7 @@ static int body(struct event *ev, const char *msg, struct logtext_span pl,
 {
 	struct logtext_cur c = { msg, pl.p, pl.p + pl.len };
 	struct logtext_span lead[5], req, ref = { NULL, 0 }, agent = { NULL, 0 }, status, bytes;
+	struct logtext_span xff = { NULL, 0 };
 	size_t n = 0;
 	int64_t ts, st = 0, nb;
 	int rc;
@@ -203,6 +205,10 @@ static int body(struct event *ev, const char *msg, struct logtext_span pl,
 			return logtext_set_failed(rc, e);
 		return bad(e, msg, &c, "\"REFERER\" \"USER-AGENT\" after the size");
 	}
+	/* nginx's "main" format ends with "$http_x_forwarded_for"; other extras are ignored */
+	if (agent.p && logtext_skip_spaces(&c) && *c.p == '"' &&
+	    (rc = quoted(ev, &c, &xff)) == -ENOMEM)
+		return logtext_set_failed(rc, e);
 	if (n == 4 && (rc = set_vhost(ev, lead[0], e)) < 0)
 		return rc;
 	LOGTEXT_TRY(event_set_time(ev, FIELD_TIMESTAMP, ts));
@@ -216,6 +222,7 @@ static int body(struct event *ev, const char *msg, struct logtext_span pl,
 		LOGTEXT_TRY(event_set_int(ev, FIELD_HTTP_RESPONSE_BODY_BYTES, nb));
 	LOGTEXT_TRY(logtext_set(ev, FIELD_HTTP_REQUEST_REFERRER, ref));
 	LOGTEXT_TRY(logtext_set(ev, FIELD_USER_AGENT_ORIGINAL, agent));
+	LOGTEXT_TRY(logtext_set(ev, (unsigned)fields[F_XFF], xff));
 	return fixed(ev, st, e);
 }
 

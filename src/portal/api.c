@@ -20,16 +20,20 @@
 #include "core/event.h"
 #include "core/ipaddr.h"
 #include "core/json.h"
+#include "core/jsonin.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/metrics.h"
 #include "core/timeutil.h"
 #include "detect/rulepolicy.h"
 #include "enrich/assets.h"
+#include "soc/incident.h"
+#include "soc/level.h"
 #include "portal/httpguard.h"
 #include "portal/ingest.h"
 #include "respond/edl.h"
 #include "soc/alert.h"
+#include "soc/firstreport.h"
 #include "store/agg.h"
 #include "store/keys.h"
 #include "store/meta.h"
@@ -54,6 +58,8 @@ _Static_assert(META_ALERT_LIST_MAX == 10000, "the limit's message below says 100
 #define ASSETS_PATH "/api/v1/assets"
 #define ASSETS_BODY_MAX (1u << 20)      /* a POST or PATCH body */
 #define ASSETS_ANSWER_MAX ((size_t)256 << 20)
+#define INCIDENTS_PATH "/api/v1/incidents"
+#define INCIDENTS_ANSWER_MAX ((size_t)256 << 20)
 #define EDL_PATH "/edl/"           /* /edl/<tenant>/<list>.txt: respond/edl.h */
 #define EDL_SUFFIX ".txt"
 #define BASIC "Basic "
@@ -84,6 +90,8 @@ struct api {
 	pthread_cond_t idle;
 	unsigned searches;      /* search threads running */
 	struct asset_body *bodies; /* POST/PATCH bodies being read (their con_cls), under lock */
+	struct firstreport *reports; /* the first reports' templates (read-only) */
+	const struct sla *sla;       /* api_config's */
 	bool metrics;           /* registered */
 	atomic_uint_fast64_t requests[API_RESULTS]; /* by enum api_result */
 };
@@ -1044,6 +1052,469 @@ static enum MHD_Result handle_assets(struct api *a, struct MHD_Connection *c, co
 	return ret;
 }
 
+/*
+ * ---- incidents: GET /api/v1/incidents, GET/PATCH /api/v1/incidents/ID,
+ * POST /api/v1/incidents/ID/comments, GET /api/v1/incidents/ID/timeline (docs/incidents.md)
+ */
+
+enum incident_route { INCIDENT_LIST, INCIDENT_ONE, INCIDENT_COMMENTS, INCIDENT_TIMELINE };
+
+struct incidents_request {
+	struct MHD_Connection *c;
+	const char *method;
+	const char *tenant;     /* the token's own, or the one a SOC token named */
+	const char *actor;      /* the token's name: who made a change */
+	int64_t id;
+	enum incident_route route;
+	const struct buf *body; /* PATCH, POST */
+	struct buf *out;
+	const struct sla *sla;  /* the SLA policies (api_config), NULL: raw clocks only */
+	unsigned status;
+	struct err e;
+	int rc;                 /* of the row callbacks */
+};
+
+/* Which methods rest allows; NULL when rest is no incidents path. */
+static const char *incidents_allow(const char *rest, int64_t *id, enum incident_route *route)
+{
+	char *end;
+
+	*id = 0;
+	*route = INCIDENT_LIST;
+	if (!*rest)
+		return "GET";
+	errno = 0;
+	*id = strtoll(rest + 1, &end, 10);
+	if (rest[0] != '/' || errno || !isdigit((unsigned char)rest[1]) || *id < 1)
+		return NULL;
+	if (!*end) {
+		*route = INCIDENT_ONE;
+		return "GET, PATCH";
+	}
+	if (!strcmp(end, "/comments")) {
+		*route = INCIDENT_COMMENTS;
+		return "POST";
+	}
+	if (!strcmp(end, "/timeline")) {
+		*route = INCIDENT_TIMELINE;
+		return "GET";
+	}
+	return NULL;
+}
+
+static unsigned incidents_status(struct incidents_request *r, int rc)
+{
+	switch (rc) {
+	case -EINVAL:
+		return MHD_HTTP_BAD_REQUEST;
+	case -ENOENT:
+		return MHD_HTTP_NOT_FOUND;
+	default:
+		log_error("incidents of tenant %s: %s", r->tenant, r->e.msg);
+		snprintf(r->e.msg, sizeof(r->e.msg), "cannot read or write the incidents");
+		return MHD_HTTP_INTERNAL_SERVER_ERROR;
+	}
+}
+
+static void incident_line(void *ctx, const struct meta_incident *inc)
+{
+	struct incidents_request *r = ctx;
+
+	r->rc = err_first(r->rc, incident_write_json(inc, r->sla, time_now_ns(), r->out));
+	r->rc = err_first(r->rc, buf_addch(r->out, '\n'));
+}
+
+static void entry_line(void *ctx, const struct meta_incident_entry *en)
+{
+	struct incidents_request *r = ctx;
+
+	r->rc = err_first(r->rc, incident_entry_write_json(en, r->out));
+	r->rc = err_first(r->rc, buf_addch(r->out, '\n'));
+}
+
+/* GET /api/v1/incidents?status=S|open&level=N&since=TIME&limit=N */
+static int incidents_list(struct incidents_request *r, struct meta *m)
+{
+	bool bad = false;
+	const char *status = param(r->c, "status", &bad), *level = param(r->c, "level", &bad),
+		   *since = param(r->c, "since", &bad), *limit = param(r->c, "limit", &bad);
+	struct meta_incident_filter f = { .min_level = -2 };
+	char *end;
+	int rc;
+
+	if (bad)
+		return err_set(&r->e, -EINVAL, "a NUL byte in a parameter's value");
+	f.status = status && *status ? status : NULL;
+	if (level && *level && level_parse(level, &f.min_level) < 0)
+		return err_set(&r->e, -EINVAL, "level: expected 0 to 3 or a level's name");
+	if (since && *since && time_parse(since, strlen(since), time_now_ns(), &f.since_ns) < 0)
+		return err_set(&r->e, -EINVAL, "since: expected RFC 3339, a date or a relative "
+			       "time (-24h)");
+	if (limit && *limit) {
+		errno = 0;
+		f.limit = strtoll(limit, &end, 10);
+		if (errno || *end || !isdigit((unsigned char)limit[0]) || f.limit < 1 ||
+		    f.limit > META_INCIDENT_LIST_MAX)
+			return err_set(&r->e, -EINVAL, "limit: expected a number from 1 to %d",
+				       META_INCIDENT_LIST_MAX);
+	}
+	rc = meta_incident_list(m, r->tenant, &f, incident_line, r, &r->e);
+	if (rc == 0 && r->rc < 0)
+		rc = err_set(&r->e, r->rc, "the answer is too large: ask for fewer (limit=N)");
+	return rc;
+}
+
+/* The string value just read, copied NUL-terminated into the arena. */
+static int body_string(struct jsonin *j, struct arena *arena, const char *key, const char **out,
+		       struct err *e)
+{
+	struct jsonin_value v;
+
+	if (jsonin_value(j, &v) < 0 || v.type != JSONIN_STRING || memchr(v.s, '\0', v.len))
+		return err_set(e, -EINVAL, "%s: expected a string", key);
+	if (!(*out = arena_strndup(arena, v.s, v.len)))
+		return err_set(e, -ENOMEM, "out of memory");
+	return 0;
+}
+
+/* {"status": S, "owner": O, "level": N or NAME, "why": TEXT} into c (strings in arena). */
+static int patch_body(const struct buf *body, struct arena *arena, struct incident_change *c,
+		      struct err *e)
+{
+	struct jsonin_value k, v;
+	const char *level = NULL;
+	struct jsonin j;
+	int more, rc = 0;
+
+	jsonin_init(&j, body->p, body->len, arena, 0);
+	if (jsonin_value(&j, &v) < 0 || v.type != JSONIN_OBJECT)
+		return err_set(e, -EINVAL, "a JSON object is expected");
+	while (rc == 0 && (more = jsonin_key(&j, &k)) > 0) {
+		if (jsonin_key_is(&k, "status"))
+			rc = body_string(&j, arena, "status", &c->status, e);
+		else if (jsonin_key_is(&k, "owner"))
+			rc = body_string(&j, arena, "owner", &c->owner, e);
+		else if (jsonin_key_is(&k, "why"))
+			rc = body_string(&j, arena, "why", &c->why, e);
+		else if (!jsonin_key_is(&k, "level"))
+			rc = err_set(e, -EINVAL, "unknown member: expected status, owner, level, why");
+		else if (jsonin_value(&j, &v) < 0 ||
+			 (v.type != JSONIN_NUMBER && v.type != JSONIN_STRING) ||
+			 !(level = arena_strndup(arena, v.s, v.len)) || level_parse(level, &c->level) < 0)
+			rc = err_set(e, -EINVAL, "level: expected 0 to 3 or a level's name");
+	}
+	if (rc == 0 && (more < 0 || jsonin_finish(&j, NULL) < 0))
+		rc = err_set(e, -EINVAL, "the body is not one well-formed JSON object");
+	return rc;
+}
+
+/* {"text": TEXT} into *text (in arena). */
+static int comment_body(const struct buf *body, struct arena *arena, const char **text,
+			struct err *e)
+{
+	struct jsonin_value k, v;
+	struct jsonin j;
+	int more, rc = 0;
+
+	*text = NULL;
+	jsonin_init(&j, body->p, body->len, arena, 0);
+	if (jsonin_value(&j, &v) < 0 || v.type != JSONIN_OBJECT)
+		return err_set(e, -EINVAL, "a JSON object is expected");
+	while (rc == 0 && (more = jsonin_key(&j, &k)) > 0)
+		rc = jsonin_key_is(&k, "text") ? body_string(&j, arena, "text", text, e)
+					      : err_set(e, -EINVAL, "unknown member: expected text");
+	if (rc == 0 && (more < 0 || jsonin_finish(&j, NULL) < 0 || !*text))
+		rc = err_set(e, -EINVAL, "expected {\"text\": TEXT}");
+	return rc;
+}
+
+static int incidents_write(struct incidents_request *r, struct meta *m)
+{
+	struct incident_change c = { .actor = r->actor, .why = "",
+				     .level = INCIDENT_LEVEL_KEEP, .now_ns = time_now_ns() };
+	const char *text = NULL;
+	struct arena arena;
+	int rc;
+
+	arena_init(&arena, 4096, 2 * ASSETS_BODY_MAX);
+	if (r->route == INCIDENT_COMMENTS) {
+		if ((rc = comment_body(r->body, &arena, &text, &r->e)) == 0 &&
+		    (rc = incident_comment(m, r->tenant, r->id, r->actor, text, c.now_ns,
+					   &r->e)) == 0) {
+			r->status = MHD_HTTP_CREATED;
+			rc = buf_addf(r->out, "{\"incident\": %lld, \"commented\": true}",
+				      (long long)r->id);
+		}
+	} else if ((rc = patch_body(r->body, &arena, &c, &r->e)) == 0 &&
+		   (rc = incident_change(m, r->tenant, r->id, &c, NULL, &r->e)) == 0) {
+		rc = incident_show_json(m, r->tenant, r->id, r->sla, c.now_ns, r->out, &r->e);
+	}
+	arena_release(&arena);
+	return rc;
+}
+
+static int incidents_run(struct incidents_request *r, struct meta *m)
+{
+	int rc;
+
+	if (strcmp(r->method, MHD_HTTP_METHOD_GET))
+		return incidents_write(r, m);
+	switch (r->route) {
+	case INCIDENT_LIST:
+		return incidents_list(r, m);
+	case INCIDENT_TIMELINE:
+		rc = meta_incident_timeline(m, r->tenant, r->id, entry_line, r, &r->e);
+		if (rc == 0 && r->rc < 0)
+			rc = err_set(&r->e, r->rc, "the answer is too large");
+		return rc;
+	default:
+		return incident_show_json(m, r->tenant, r->id, r->sla, time_now_ns(), r->out,
+					  &r->e);
+	}
+}
+
+static enum MHD_Result handle_incidents(struct api *a, struct MHD_Connection *c,
+					const char *rest, const char *method, const char *data,
+					size_t *data_size, void **con_cls)
+{
+	struct incidents_request r = { .c = c, .method = method, .sla = a->sla,
+				       .status = MHD_HTTP_OK,
+				       .e = ERR_INIT };
+	struct buf out = BUF_INIT(INCIDENTS_ANSWER_MAX);
+	const char *allow = incidents_allow(rest, &r.id, &r.route), *why = "";
+	const struct asset_body *body = NULL;
+	struct token_ref tok = { 0 };
+	struct MHD_Response *resp;
+	struct meta *m = NULL;
+	enum MHD_Result ret;
+	bool bad = false, with_body = strcmp(method, MHD_HTTP_METHOD_GET) != 0;
+	unsigned status;
+	int rc;
+
+	if (!allow)
+		return respond_error(a, c, MHD_HTTP_NOT_FOUND, "no such endpoint");
+	if (!method_in(allow, method))
+		return respond_error_allow(a, c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed",
+					   allow);
+	/* the token at the first call and at the last, as for assets */
+	if ((!with_body || !*con_cls || !*data_size) &&
+	    (status = resolve_tenant(a, c, &tok, &(int64_t){ -1 }, &why))) {
+		log_refusal("incidents", status, why, &tok);
+		return respond_error(a, c, status, why);
+	}
+	if (with_body) {
+		if ((ret = collect_body(a, c, data, data_size, con_cls, &body)) != MHD_YES ||
+		    !body)
+			return ret;
+		if (body->too_large)
+			return respond_error(a, c, MHD_HTTP_CONTENT_TOO_LARGE,
+					     "the body exceeds 1 MiB");
+		r.body = &body->text;
+	} else if (*data_size) {
+		return respond_error(a, c, MHD_HTTP_BAD_REQUEST, "a GET has no body");
+	}
+	r.tenant = tok.tenant[0] ? tok.tenant : param(c, "tenant", &bad);
+	r.actor = tok.name;
+	r.out = &out;
+	if ((rc = meta_open(&m, a->data_dir, &r.e)) == 0)
+		rc = incidents_run(&r, m);
+	meta_close(m);
+	if (rc < 0) {
+		status = incidents_status(&r, rc);
+		buf_release(&out);
+		return respond_error(a, c, status, r.e.msg);
+	}
+	resp = MHD_create_response_from_buffer(out.len, out.p, MHD_RESPMEM_MUST_COPY);
+	buf_release(&out);
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				r.route == INCIDENT_LIST || r.route == INCIDENT_TIMELINE
+					? CONTENT_NDJSON : CONTENT_JSON);
+	count(a, r.status);
+	ret = MHD_queue_response(c, r.status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* ---- first reports: GET|PUT /api/v1/incidents/ID/report, POST .../report/approve ---- */
+
+/* "ID/report" or "ID/report/approve" (*approve); false when rest is neither. */
+static bool report_path(const char *rest, int64_t *id, bool *approve)
+{
+	char *end;
+
+	errno = 0;
+	*id = strtoll(rest, &end, 10);
+	if (!isdigit((unsigned char)rest[0]) || errno || *id < 1)
+		return false;
+	*approve = !strcmp(end, "/report/approve");
+	return *approve || !strcmp(end, "/report");
+}
+
+struct report_answer {
+	struct buf *out;
+	bool soc;       /* a SOC token: drafts too; a tenant token sees approved reports only */
+	int rc;
+};
+
+static void report_line(void *ctx, const struct meta_report *r)
+{
+	struct report_answer *ra = ctx;
+
+	if (!ra->soc && strcmp(r->status, "approved"))
+		ra->rc = -ENOENT;
+	else
+		ra->rc = firstreport_write_json(r, ra->out);
+}
+
+/* The body of a PUT: {"text": "..."}, the text copied into *text (mem_alloc'ed). */
+static int report_body(const struct buf *body, char **text, struct err *e)
+{
+	struct arena ar;
+	struct jsonin j;
+	struct jsonin_value k, v = { 0 };
+	bool got = false;
+	int rc;
+
+	arena_init(&ar, 4096, 2 * ASSETS_BODY_MAX);
+	jsonin_init(&j, body->p, body->len, &ar, 0);
+	if ((rc = jsonin_value(&j, &v)) == 0 && v.type != JSONIN_OBJECT)
+		rc = -EINVAL;
+	while (rc == 0 && (rc = jsonin_key(&j, &k)) > 0) {
+		if (!jsonin_key_is(&k, "text")) {
+			rc = jsonin_skip_value(&j);
+		} else if (got) {
+			rc = -EINVAL; /* "text" twice: which one was meant? */
+		} else if ((rc = jsonin_value(&j, &v)) == 0) {
+			if (v.type != JSONIN_STRING || memchr(v.s, 0, v.len))
+				rc = -EINVAL;
+			else if (!(*text = mem_strndup(v.s, v.len)) && (rc = -ENOMEM) == -ENOMEM)
+				break;
+			got = rc == 0;
+		}
+	}
+	if (rc == 0)
+		rc = jsonin_finish(&j, NULL);
+	arena_release(&ar);
+	if (rc == -ENOMEM)
+		return err_set(e, rc, "out of memory");
+	if (rc < 0 || !got)
+		return err_set(e, -EINVAL, "a JSON object {\"text\": \"...\"} is expected");
+	return 0;
+}
+
+static int report_run(struct api *a, struct meta *m, const char *method, const char *tenant,
+		      int64_t id, bool approve, const struct token_ref *tok, const char *lang,
+		      const struct buf *body, struct report_answer *ra, struct err *e)
+{
+	char *text = NULL;
+	int rc;
+
+	if (approve)
+		rc = firstreport_approve(m, tenant, id, lang, tok->name, time_now_ns(), e);
+	else if (!strcmp(method, MHD_HTTP_METHOD_PUT))
+		rc = report_body(body, &text, e) < 0 ? -EINVAL
+		     : meta_report_edit(m, tenant, id, lang, text, tok->name, time_now_ns(), e);
+	else if ((rc = meta_report_get(m, tenant, id, lang, NULL, NULL, e)) == -ENOENT && ra->soc)
+		/* a SOC token asking before the engine drafted one: draft it now */
+		rc = firstreport_refresh_stored(a->reports, m, tenant, id, time_now_ns(), e);
+	mem_free(text);
+	if (rc < 0)
+		return rc;
+	if ((rc = meta_report_get(m, tenant, id, lang, report_line, ra, e)) == 0 && ra->rc < 0)
+		rc = ra->rc == -ENOENT ? err_set(e, -ENOENT, "incident %lld has no approved %s report",
+						 (long long)id, lang)
+				       : err_set(e, ra->rc, "the answer is too large");
+	return rc;
+}
+
+static unsigned report_status(int rc, const char *tenant, struct err *e)
+{
+	switch (rc) {
+	case -EINVAL:
+		return MHD_HTTP_BAD_REQUEST;
+	case -ENOENT:
+		return MHD_HTTP_NOT_FOUND;
+	case -EBUSY:
+	case -EALREADY:
+		return MHD_HTTP_CONFLICT;
+	default:
+		log_error("first report of tenant %s: %s", tenant, e->msg);
+		snprintf(e->msg, sizeof(e->msg), "cannot read or write the report");
+		return MHD_HTTP_INTERNAL_SERVER_ERROR;
+	}
+}
+
+static enum MHD_Result handle_report(struct api *a, struct MHD_Connection *c, const char *rest,
+				     const char *method, const char *data, size_t *data_size,
+				     void **con_cls)
+{
+	struct buf out = BUF_INIT(2 * META_REPORT_TEXT_MAX);
+	struct report_answer ra = { .out = &out };
+	const struct asset_body *body = NULL;
+	struct token_ref tok = { 0 };
+	struct err e = ERR_INIT;
+	struct MHD_Response *resp;
+	struct meta *m = NULL;
+	const char *why = "", *tenant, *lang, *allow;
+	bool approve = false, bad = false, put = !strcmp(method, MHD_HTTP_METHOD_PUT);
+	enum MHD_Result ret;
+	unsigned status;
+	int64_t id = 0;
+	int rc;
+
+	if (!report_path(rest, &id, &approve))
+		return respond_error(a, c, MHD_HTTP_NOT_FOUND, "no such endpoint");
+	allow = approve ? "POST" : "GET, PUT";
+	if (!method_in(allow, method))
+		return respond_error_allow(a, c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed",
+					   allow);
+	if ((!put || !*con_cls || !*data_size) &&
+	    (status = resolve_tenant(a, c, &tok, &(int64_t){ -1 }, &why))) {
+		log_refusal("report", status, why, &tok);
+		return respond_error(a, c, status, why);
+	}
+	ra.soc = !tok.tenant[0];
+	if ((put || approve) && !ra.soc)
+		return respond_error(a, c, MHD_HTTP_FORBIDDEN, "only a SOC token edits or approves "
+				     "first reports");
+	if (put) {
+		if ((ret = collect_body(a, c, data, data_size, con_cls, &body)) != MHD_YES || !body)
+			return ret;
+		if (body->too_large)
+			return respond_error(a, c, MHD_HTTP_CONTENT_TOO_LARGE, "the body exceeds 1 MiB");
+	} else if (*data_size) {
+		return respond_error(a, c, MHD_HTTP_BAD_REQUEST, "this request has no body");
+	}
+	tenant = tok.tenant[0] ? tok.tenant : param(c, "tenant", &bad);
+	lang = param(c, "lang", &bad);
+	if (!lang || !*lang)
+		lang = "ja";
+	if (bad || (strcmp(lang, "ja") && strcmp(lang, "en")))
+		return respond_error(a, c, MHD_HTTP_BAD_REQUEST, "lang: expected ja or en");
+	if (!a->reports)
+		return respond_error(a, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "first reports unavailable");
+	if ((rc = meta_open(&m, a->data_dir, &e)) == 0)
+		rc = report_run(a, m, method, tenant, id, approve, &tok, lang,
+				body ? &body->text : NULL, &ra, &e);
+	meta_close(m);
+	if (rc < 0) {
+		status = report_status(rc, tenant, &e);
+		buf_release(&out);
+		return respond_error(a, c, status, e.msg);
+	}
+	resp = MHD_create_response_from_buffer(out.len, out.p, MHD_RESPMEM_MUST_COPY);
+	buf_release(&out);
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_JSON);
+	count(a, MHD_HTTP_OK);
+	ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
 /* ---- GET /edl/<tenant>/<list>.txt: the tenant's External Dynamic Lists ---- */
 
 /* A refused list request: text/plain (what a firewall logs), Basic asked for on a 401. */
@@ -1301,6 +1772,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	    (!url[strlen(ASSETS_PATH)] || url[strlen(ASSETS_PATH)] == '/'))
 		return handle_assets(a, c, url + strlen(ASSETS_PATH), method, upload_data,
 				     upload_data_size, con_cls);
+	if (!strncmp(url, INCIDENTS_PATH "/", strlen(INCIDENTS_PATH) + 1) && strstr(url, "/report"))
+		return handle_report(a, c, url + strlen(INCIDENTS_PATH) + 1, method, upload_data,
+				     upload_data_size, con_cls);
+	if (!strncmp(url, INCIDENTS_PATH, strlen(INCIDENTS_PATH)) &&
+	    (!url[strlen(INCIDENTS_PATH)] || url[strlen(INCIDENTS_PATH)] == '/'))
+		return handle_incidents(a, c, url + strlen(INCIDENTS_PATH), method, upload_data,
+					upload_data_size, con_cls);
 	bool alerts = !strncmp(url, ALERTS_PATH, strlen(ALERTS_PATH)) &&
 		      (!url[strlen(ALERTS_PATH)] || url[strlen(ALERTS_PATH)] == '/');
 	bool rules = !strncmp(url, RULES_PATH, strlen(RULES_PATH));
@@ -1398,7 +1876,9 @@ int api_start(struct api **ap, const struct api_config *c, struct err *e)
 	a->tls = c->tls_cert != NULL;
 	a->ingest = c->ingest;
 	a->edl = c->edl;
-	if ((rc = httpguard_new(&a->guard, API_REQUEST_S, e)) < 0)
+	a->sla = c->sla;
+	if ((rc = httpguard_new(&a->guard, API_REQUEST_S, e)) < 0 ||
+	    (rc = firstreport_new(&a->reports, c->report_templates, e)) < 0)
 		goto fail;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
@@ -1459,6 +1939,7 @@ void api_stop(struct api *a)
 		pthread_cond_wait(&a->idle, &a->lock);
 	pthread_mutex_unlock(&a->lock);
 	httpguard_free(a->guard); /* after the daemon, whose callbacks use it */
+	firstreport_free(a->reports);
 	if (a->pem_key)
 		sodium_memzero(a->pem_key, strlen(a->pem_key));
 	mem_free(a->pem_key);

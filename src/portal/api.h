@@ -64,6 +64,7 @@ struct api;
 struct api_ingest;
 struct edl;
 struct err;
+struct sla;
 
 #define API_MAX_CONNECTIONS 64
 #define API_MAX_PER_ADDRESS 16
@@ -77,6 +78,9 @@ struct api_config {
 	const char *keys_signing;
 	struct api_ingest *ingest; /* POST /api/v1/ingest/{source} (portal/ingest.h); NULL: off */
 	struct edl *edl;          /* GET /edl/<tenant>/<list>.txt (respond/edl.h); NULL: off */
+	const char *report_templates; /* soc.report.templates (soc/firstreport.h); NULL: bundled */
+	const struct sla *sla;    /* the incidents' SLA clocks (soc/sla.h; the caller's, outlives
+				   * the API); NULL: raw clocks only */
 };
 
 int api_start(struct api **a, const struct api_config *c, struct err *e);

@@ -250,6 +250,91 @@ static const char *const migrations[] = {
 	"  software TEXT NOT NULL, cves TEXT NOT NULL,"
 	"  created_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL,"
 	"  UNIQUE (tenant_id, name));",
+	/*
+	 * 15 (incident): incidents (soc/incident.h), the alerts grouped into each (no foreign
+	 * key to alerts: alerts are pruned, the incident stays), each incident's timeline, and
+	 * the tenants' suppressions (meta.h, "Incidents"). Removing a tenant removes them all.
+	 */
+	"CREATE TABLE incidents ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT," /* never reused: reports and notices name it */
+	"  tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,"
+	"  title TEXT NOT NULL, rule_id TEXT NOT NULL, group_key TEXT NOT NULL,"
+	"  level INTEGER NOT NULL, status TEXT NOT NULL, owner TEXT NOT NULL,"
+	"  n_alerts INTEGER NOT NULL, evidence TEXT NOT NULL, entities TEXT NOT NULL,"
+	"  terminal TEXT NOT NULL,"
+	"  first_ns INTEGER NOT NULL, last_ns INTEGER NOT NULL,"
+	"  detected_ns INTEGER NOT NULL, decided_ns INTEGER NOT NULL,"
+	"  reported_ns INTEGER NOT NULL,"
+	"  contacted_ns INTEGER NOT NULL, acknowledged_ns INTEGER NOT NULL,"
+	"  contained_ns INTEGER NOT NULL,"
+	"  closed_ns INTEGER NOT NULL, sla_breached INTEGER NOT NULL,"
+	"  updated_ns INTEGER NOT NULL);"
+	"CREATE INDEX incidents_tenant_key ON incidents(tenant_id, group_key, last_ns);"
+	"CREATE INDEX incidents_tenant_time ON incidents(tenant_id, detected_ns, id);"
+	"CREATE TABLE incident_alerts ("
+	"  incident_id INTEGER NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,"
+	"  alert_id INTEGER NOT NULL, PRIMARY KEY (incident_id, alert_id));"
+	"CREATE INDEX incident_alerts_alert ON incident_alerts(alert_id);"
+	"CREATE TABLE incident_timeline ("
+	"  id INTEGER PRIMARY KEY,"
+	"  incident_id INTEGER NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,"
+	"  at_ns INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,"
+	"  detail TEXT NOT NULL, why TEXT NOT NULL);"
+	"CREATE INDEX incident_timeline_incident ON incident_timeline(incident_id, at_ns, id);"
+	"CREATE TABLE suppressions ("
+	"  id INTEGER PRIMARY KEY,"
+	"  tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,"
+	"  rule_id TEXT NOT NULL, keys TEXT NOT NULL, reason TEXT NOT NULL,"
+	"  created_by TEXT NOT NULL,"
+	"  created_ns INTEGER NOT NULL, expires_ns INTEGER NOT NULL, hits INTEGER NOT NULL,"
+	"  incident_id INTEGER);"
+	"CREATE INDEX suppressions_tenant_rule ON suppressions(tenant_id, rule_id);",
+	/*
+	 * 16 (evkeep): copies of an incident's events, encrypted with the tenant's data key
+	 * (soc/evkeep.h), numbered 1, 2, ... per incident; digest is a keyed hash of the plain
+	 * bytes (the same event kept once). Purging the incident removes them.
+	 */
+	"CREATE TABLE incident_events ("
+	"  incident_id INTEGER NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,"
+	"  seq INTEGER NOT NULL,"
+	"  digest BLOB NOT NULL,"
+	"  sealed BLOB NOT NULL,"
+	"  kept_ns INTEGER NOT NULL,"
+	"  PRIMARY KEY (incident_id, seq),"
+	"  UNIQUE (incident_id, digest));",
+	/*
+	 * 17 (firstreport): the first reports of the incidents (soc/firstreport.h), one per
+	 * incident and language, removed with their incident (meta.h, "Firstreport").
+	 */
+	"CREATE TABLE incident_reports ("
+	"  incident_id INTEGER NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,"
+	"  lang TEXT NOT NULL, text TEXT NOT NULL, status TEXT NOT NULL,"
+	"  edited INTEGER NOT NULL, edited_by TEXT NOT NULL, approved_by TEXT NOT NULL,"
+	"  updated_ns INTEGER NOT NULL, approved_ns INTEGER NOT NULL,"
+	"  PRIMARY KEY (incident_id, lang));",
+	/*
+	 * 18: alert ids are never reused: incidents link alerts by id beyond the alerts'
+	 * retention, and the SOC engine's catch-up takes every id above the last it handled,
+	 * so an id handed out again after the newest alerts were pruned would be linked to an
+	 * unrelated incident and never handled. The table is rebuilt with AUTOINCREMENT,
+	 * keeping every row and its id.
+	 */
+	"CREATE TABLE alerts_v18 ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,"
+	"  kind TEXT NOT NULL,"
+	"  rule_id TEXT NOT NULL, rule_title TEXT NOT NULL, rule_level TEXT NOT NULL,"
+	"  rule_author TEXT NOT NULL, rule_status TEXT NOT NULL, rule_link TEXT NOT NULL,"
+	"  rule_tags TEXT NOT NULL, rule_references TEXT NOT NULL,"
+	"  event_ns INTEGER NOT NULL, detected_ns INTEGER NOT NULL,"
+	"  group_fields TEXT NOT NULL, key_fields TEXT NOT NULL,"
+	"  events TEXT NOT NULL, n_events INTEGER NOT NULL, events_omitted INTEGER NOT NULL);"
+	"INSERT INTO alerts_v18 SELECT id, tenant_id, kind, rule_id, rule_title, rule_level,"
+	"  rule_author, rule_status, rule_link, rule_tags, rule_references, event_ns,"
+	"  detected_ns, group_fields, key_fields, events, n_events, events_omitted FROM alerts;"
+	"DROP TABLE alerts;"
+	"ALTER TABLE alerts_v18 RENAME TO alerts;"
+	"CREATE INDEX alerts_tenant_time ON alerts(tenant_id, detected_ns, id);",
 };
 
 #define META_SENDERS_KEPT 1000 /* rows of unassigned_senders kept, the busiest */
@@ -445,6 +530,9 @@ struct row_sink {
 		void (*asset)(void *ctx, const struct meta_asset *a);
 		void (*indicator)(void *ctx, const struct meta_indicator *ind);
 		void (*ti_feed)(void *ctx, const struct meta_ti_feed *f);
+		void (*incident)(void *ctx, const struct meta_incident *inc);
+		void (*entry)(void *ctx, const struct meta_incident_entry *en);
+		void (*suppression)(void *ctx, const struct meta_suppression *s);
 	} fn;
 	void *ctx;
 	const char *tenant; /* the tenant the query named, for rows that do not select it */
@@ -2955,6 +3043,1280 @@ int meta_edl_generation(struct meta *m, int64_t *generation, struct err *e)
 		*generation = sqlite3_column_int64(st, 0);
 	else
 		rc = db_fail(m, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- incidents ---- */
+
+static const char *const incident_statuses[] = { "new", "triaged", "investigating",
+						 "contained", "resolved", "false-positive" };
+static const char *const incident_clocks[] = { "decided", "reported", "contacted",
+					       "acknowledged", "contained" };
+
+bool meta_incident_status_ok(const char *s)
+{
+	return s && one_of(s, incident_statuses, ARRAY_SIZE(incident_statuses));
+}
+
+bool meta_incident_status_closed(const char *s)
+{
+	return s && (!strcmp(s, "resolved") || !strcmp(s, "false-positive"));
+}
+
+const char *meta_incident_clock_name(enum meta_incident_clock clock)
+{
+	return (unsigned)clock < ARRAY_SIZE(incident_clocks) ? incident_clocks[clock] : "?";
+}
+
+/* min..max bytes of printable UTF-8 (s not NULL). */
+static bool incident_text_ok(const char *s, size_t min)
+{
+	return s && strlen(s) >= min && text_ok(s, META_INCIDENT_TEXT_MAX);
+}
+
+/* One well-formed JSON value of type want (any members), at most META_INCIDENT_JSON_MAX. */
+static bool incident_json_ok(const char *s, enum jsonin_type want)
+{
+	size_t len = s ? strlen(s) : 0;
+	struct jsonin_value v;
+	struct jsonin j;
+
+	if (!s || len > META_INCIDENT_JSON_MAX)
+		return false;
+	jsonin_init(&j, s, len, NULL, 0);
+	return jsonin_value(&j, &v) == 0 && v.type == want && jsonin_skip(&j) == 0 &&
+	       jsonin_finish(&j, NULL) == 0;
+}
+
+int meta_incident_check(const struct meta_incident *inc, struct err *e)
+{
+	const struct {
+		const char *name, *value;
+		size_t min;
+	} texts[] = {
+		{ "title", inc->title, 1 }, { "rule_id", inc->rule_id, 1 },
+		{ "group_key", inc->group_key, 1 }, { "owner", inc->owner, 0 },
+	};
+	const int64_t times[] = { inc->first_ns, inc->last_ns, inc->detected_ns,
+				  inc->decided_ns, inc->reported_ns, inc->contacted_ns,
+				  inc->acknowledged_ns, inc->contained_ns, inc->closed_ns,
+				  inc->updated_ns, inc->n_alerts, inc->sla_breached };
+	int rc;
+
+	if ((rc = check_tenant_ref(inc->tenant, e)) < 0)
+		return rc;
+	for (size_t i = 0; i < ARRAY_SIZE(texts); i++)
+		if (!incident_text_ok(texts[i].value, texts[i].min))
+			return err_set(e, -EINVAL, "incident %s '%s': expected %s printable UTF-8 "
+				       "of at most %d bytes", texts[i].name, ESC(texts[i].value),
+				       texts[i].min ? "1 or more bytes of" : "", META_INCIDENT_TEXT_MAX);
+	if (inc->level < META_LEVEL_UNDECIDED || inc->level > 3)
+		return err_set(e, -EINVAL, "incident level %d: expected 0 to 3, or -1 (undecided)",
+			       inc->level);
+	if (!meta_incident_status_ok(inc->status))
+		return err_set(e, -EINVAL, "incident status '%s': expected new, triaged, "
+			       "investigating, contained, resolved or false-positive",
+			       ESC(inc->status));
+	if (!incident_json_ok(inc->evidence, JSONIN_ARRAY))
+		return err_set(e, -EINVAL, "incident evidence: expected a JSON array of at most %d "
+			       "bytes", META_INCIDENT_JSON_MAX);
+	if (!incident_json_ok(inc->entities, JSONIN_OBJECT) ||
+	    !incident_json_ok(inc->terminal, JSONIN_OBJECT))
+		return err_set(e, -EINVAL, "incident %s: expected a JSON object of at most %d bytes",
+			       incident_json_ok(inc->entities, JSONIN_OBJECT) ? "terminal"
+									      : "entities",
+			       META_INCIDENT_JSON_MAX);
+	for (size_t i = 0; i < ARRAY_SIZE(times); i++)
+		if (times[i] < 0)
+			return err_set(e, -EINVAL, "incident times, counts: expected 0 or more, "
+				       "not %lld", (long long)times[i]);
+	return 0;
+}
+
+/*
+ * Binds inc's changeable fields as ?3..?20 (?1 the tenant's id, ?2 the incident's id) and,
+ * for an INSERT, the fields fixed at creation as ?21..?23.
+ */
+static void incident_bind(sqlite3_stmt *st, const struct meta_incident *inc, bool insert)
+{
+	bind_text(st, 3, inc->title);
+	sqlite3_bind_int(st, 4, inc->level);
+	bind_text(st, 5, inc->status);
+	bind_text(st, 6, inc->owner);
+	sqlite3_bind_int64(st, 7, inc->n_alerts);
+	bind_text(st, 8, inc->evidence);
+	bind_text(st, 9, inc->entities);
+	bind_text(st, 10, inc->terminal);
+	sqlite3_bind_int64(st, 11, inc->first_ns);
+	sqlite3_bind_int64(st, 12, inc->last_ns);
+	sqlite3_bind_int64(st, 13, inc->decided_ns);
+	sqlite3_bind_int64(st, 14, inc->reported_ns);
+	sqlite3_bind_int64(st, 15, inc->contacted_ns);
+	sqlite3_bind_int64(st, 16, inc->acknowledged_ns);
+	sqlite3_bind_int64(st, 17, inc->contained_ns);
+	sqlite3_bind_int64(st, 18, inc->closed_ns);
+	sqlite3_bind_int64(st, 19, inc->sla_breached);
+	sqlite3_bind_int64(st, 20, inc->updated_ns);
+	if (!insert)
+		return;
+	bind_text(st, 21, inc->rule_id);
+	bind_text(st, 22, inc->group_key);
+	sqlite3_bind_int64(st, 23, inc->detected_ns);
+}
+
+/* Runs the INSERT or UPDATE sql of inc, checked; rows changed in *changes. */
+static int incident_write(struct meta *m, const struct meta_incident *inc, const char *sql,
+			  bool insert, int *changes, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = meta_incident_check(inc, e)) < 0 ||
+	    (rc = tenant_stmt(m, inc->tenant, sql, &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 2, inc->id);
+	incident_bind(st, inc, insert);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	else
+		*changes = sqlite3_changes(m->db);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_incident_add(struct meta *m, const struct meta_incident *inc, int64_t *id, struct err *e)
+{
+	int changes = 0;
+	/* ?2 (the id) is not used: the id is given here */
+	int rc = incident_write(m, inc, "INSERT INTO incidents (tenant_id, title, level, status,"
+				" owner, n_alerts, evidence, entities, terminal, first_ns, last_ns,"
+				" decided_ns, reported_ns, contacted_ns, acknowledged_ns,"
+				" contained_ns, closed_ns, sla_breached, updated_ns, rule_id,"
+				" group_key, detected_ns) SELECT ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+				" ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,"
+				" ?23", true, &changes, e);
+
+	if (rc == 0 && id)
+		*id = sqlite3_last_insert_rowid(m->db);
+	return rc;
+}
+
+/* Runs the UPDATE sql of inc; -ENOENT when the tenant has no incident of that id. */
+static int incident_update(struct meta *m, const struct meta_incident *inc, const char *sql,
+			   struct err *e)
+{
+	int changes = 0;
+	int rc = incident_write(m, inc, sql, false, &changes, e);
+
+	if (rc == 0 && changes == 0)
+		rc = err_set(e, -ENOENT, "tenant '%s' has no incident %lld", ESC(inc->tenant),
+			     (long long)inc->id);
+	return rc;
+}
+
+int meta_incident_update(struct meta *m, const struct meta_incident *inc, struct err *e)
+{
+	/* the tenant's id in the WHERE: another tenant's incident of that id is not found */
+	return incident_update(m, inc, "UPDATE incidents SET title = ?3, level = ?4,"
+			       " status = ?5, owner = ?6, n_alerts = ?7, evidence = ?8,"
+			       " entities = ?9, terminal = ?10, first_ns = ?11, last_ns = ?12,"
+			       " decided_ns = ?13, reported_ns = ?14, contacted_ns = ?15,"
+			       " acknowledged_ns = ?16, contained_ns = ?17, closed_ns = ?18,"
+			       " sla_breached = ?19, updated_ns = ?20"
+			       " WHERE tenant_id = ?1 AND id = ?2", e);
+}
+
+int meta_incident_update_engine(struct meta *m, const struct meta_incident *inc, struct err *e)
+{
+	return incident_update(m, inc, "UPDATE incidents SET level = ?4, n_alerts = ?7,"
+			       " evidence = ?8, entities = ?9, terminal = ?10, first_ns = ?11,"
+			       " last_ns = ?12, updated_ns = ?20 WHERE tenant_id = ?1 AND id = ?2", e);
+}
+
+#define INCIDENT_SELECT                                                                     \
+	"SELECT i.id, t.name, i.title, i.rule_id, i.group_key, i.level, i.status, i.owner,"  \
+	" i.n_alerts, i.evidence, i.entities, i.terminal, i.first_ns, i.last_ns,"            \
+	" i.detected_ns, i.decided_ns, i.reported_ns, i.contacted_ns, i.acknowledged_ns,"    \
+	" i.contained_ns, i.closed_ns, i.sla_breached, i.updated_ns"                         \
+	" FROM incidents i JOIN tenants t ON t.id = i.tenant_id"
+
+/* A row of INCIDENT_SELECT to to->fn.incident (each_row's reader). */
+static int read_incident(struct meta *m, sqlite3_stmt *st, const struct row_sink *to,
+			 struct err *e)
+{
+	struct meta_incident inc = {
+		.id = sqlite3_column_int64(st, 0),
+		.tenant = column_text(st, 1),
+		.title = column_text(st, 2),
+		.rule_id = column_text(st, 3),
+		.group_key = column_text(st, 4),
+		.level = sqlite3_column_int(st, 5),
+		.status = column_text(st, 6),
+		.owner = column_text(st, 7),
+		.n_alerts = sqlite3_column_int64(st, 8),
+		.evidence = column_text(st, 9),
+		.entities = column_text(st, 10),
+		.terminal = column_text(st, 11),
+		.first_ns = sqlite3_column_int64(st, 12),
+		.last_ns = sqlite3_column_int64(st, 13),
+		.detected_ns = sqlite3_column_int64(st, 14),
+		.decided_ns = sqlite3_column_int64(st, 15),
+		.reported_ns = sqlite3_column_int64(st, 16),
+		.contacted_ns = sqlite3_column_int64(st, 17),
+		.acknowledged_ns = sqlite3_column_int64(st, 18),
+		.contained_ns = sqlite3_column_int64(st, 19),
+		.closed_ns = sqlite3_column_int64(st, 20),
+		.sla_breached = sqlite3_column_int64(st, 21),
+		.updated_ns = sqlite3_column_int64(st, 22),
+	};
+	struct err bad = ERR_INIT;
+
+	if (sqlite3_errcode(m->db) == SQLITE_NOMEM)
+		return err_set(e, -ENOMEM, "out of memory reading incidents");
+	if (meta_incident_check(&inc, &bad) < 0) {
+		log_warn("%s: incident row %lld skipped: %s", m->path, (long long)inc.id, bad.msg);
+		return 0;
+	}
+	to->fn.incident(to->ctx, &inc);
+	return 1;
+}
+
+int meta_incident_get(struct meta *m, const char *tenant, int64_t id,
+		      void (*fn)(void *ctx, const struct meta_incident *inc), void *ctx, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, rows;
+
+	if ((rc = tenant_stmt(m, tenant, INCIDENT_SELECT " WHERE i.tenant_id = ?1 AND i.id = ?2",
+			      &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 2, id);
+	rc = each_row(m, st, read_incident,
+		      &(struct row_sink){ .fn.incident = fn, .ctx = ctx }, &rows, e);
+	if (rc == 0 && rows == 0)
+		rc = err_set(e, -ENOENT, "tenant '%s' has no incident %lld", ESC(tenant),
+			     (long long)id);
+	return rc;
+}
+
+int meta_incident_find_open(struct meta *m, const char *tenant, const char *group_key, int64_t since_ns,
+			    void (*fn)(void *ctx, const struct meta_incident *inc), void *ctx, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, rows;
+
+	if ((rc = tenant_stmt(m, tenant, INCIDENT_SELECT " WHERE i.tenant_id = ?1 AND"
+			      " i.group_key = ?2 AND i.last_ns >= ?3 AND i.status NOT IN"
+			      " ('resolved', 'false-positive') ORDER BY i.last_ns DESC, i.id DESC"
+			      " LIMIT 1", &st, e)) < 0)
+		return rc;
+	bind_text(st, 2, group_key);
+	sqlite3_bind_int64(st, 3, since_ns);
+	rc = each_row(m, st, read_incident,
+		      &(struct row_sink){ .fn.incident = fn, .ctx = ctx }, &rows, e);
+	if (rc == 0 && rows == 0)
+		rc = err_set(e, -ENOENT, "tenant '%s' has no open incident of that group",
+			     ESC(tenant));
+	return rc;
+}
+
+int meta_incident_list(struct meta *m, const char *tenant, const struct meta_incident_filter *f,
+		       void (*fn)(void *ctx, const struct meta_incident *inc), void *ctx, struct err *e)
+{
+	const struct meta_incident_filter any = { .min_level = -2 };
+	sqlite3_stmt *st = NULL;
+	int64_t tid = 0, limit;
+	int rc, rows;
+
+	if (!f)
+		f = &any;
+	limit = f->limit ? f->limit : 1000;
+	if (limit < 1 || limit > META_INCIDENT_LIST_MAX)
+		return err_set(e, -EINVAL, "limit %lld: expected 1 to %d incidents",
+			       (long long)limit, META_INCIDENT_LIST_MAX);
+	if (f->status && strcmp(f->status, "open") && !meta_incident_status_ok(f->status))
+		return err_set(e, -EINVAL, "status '%s': expected open, new, triaged, "
+			       "investigating, contained, resolved or false-positive",
+			       ESC(f->status));
+	if (f->min_level < -2 || f->min_level > 3)
+		return err_set(e, -EINVAL, "level %d: expected 0 to 3", f->min_level);
+	if (tenant && (rc = tenant_id(m, tenant, &tid, e)) < 0)
+		return rc;
+	if ((rc = prepare(m, INCIDENT_SELECT " WHERE (?1 = 0 OR i.tenant_id = ?1)"
+			  " AND (?2 IS NULL OR i.status = ?2 OR (?2 = 'open' AND i.status NOT IN"
+			  " ('resolved', 'false-positive'))) AND i.level >= ?3"
+			  " AND i.detected_ns >= ?4"
+			  " ORDER BY i.detected_ns DESC, i.id DESC LIMIT ?5", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, tid);
+	bind_text(st, 2, f->status);
+	/* -2 (any) lets undecided (-1) incidents through; 0 does not */
+	sqlite3_bind_int(st, 3, f->min_level == -2 ? META_LEVEL_UNDECIDED : f->min_level);
+	sqlite3_bind_int64(st, 4, f->since_ns);
+	sqlite3_bind_int64(st, 5, limit);
+	return each_row(m, st, read_incident,
+			&(struct row_sink){ .fn.incident = fn, .ctx = ctx }, &rows, e);
+}
+
+/* 0 when tenant tid has incident id, else -ENOENT with a message. */
+static int incident_exists(struct meta *m, const char *tenant, int64_t tid, int64_t id,
+			   struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = prepare(m, "SELECT 1 FROM incidents WHERE tenant_id = ?1 AND id = ?2", &st,
+			  e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, tid);
+	sqlite3_bind_int64(st, 2, id);
+	switch (sqlite3_step(st)) {
+	case SQLITE_ROW:
+		break;
+	case SQLITE_DONE:
+		rc = err_set(e, -ENOENT, "tenant '%s' has no incident %lld", ESC(tenant),
+			     (long long)id);
+		break;
+	default:
+		rc = db_fail(m, e);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_incident_link_alert(struct meta *m, const char *tenant, int64_t incident, int64_t alert,
+			     struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t tid = 0;
+	int rc;
+
+	if ((rc = tenant_id(m, tenant, &tid, e)) < 0 ||
+	    (rc = incident_exists(m, tenant, tid, incident, e)) < 0)
+		return rc;
+	/* only an alert of the same tenant; linking twice is not an error */
+	if ((rc = prepare(m, "INSERT OR IGNORE INTO incident_alerts (incident_id, alert_id)"
+			  " SELECT ?2, id FROM alerts WHERE tenant_id = ?1 AND id = ?3", &st,
+			  e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, tid);
+	sqlite3_bind_int64(st, 2, incident);
+	sqlite3_bind_int64(st, 3, alert);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	sqlite3_finalize(st);
+	if (rc == 0 && sqlite3_changes(m->db) == 0) {
+		/* either linked already (fine) or no such alert of the tenant */
+		if ((rc = prepare(m, "SELECT 1 FROM incident_alerts WHERE incident_id = ?1"
+				  " AND alert_id = ?2", &st, e)) < 0)
+			return rc;
+		sqlite3_bind_int64(st, 1, incident);
+		sqlite3_bind_int64(st, 2, alert);
+		switch (sqlite3_step(st)) {
+		case SQLITE_ROW:
+			break;
+		case SQLITE_DONE:
+			rc = err_set(e, -ENOENT, "tenant '%s' has no alert %lld", ESC(tenant),
+				     (long long)alert);
+			break;
+		default:
+			rc = db_fail(m, e);
+		}
+		sqlite3_finalize(st);
+	}
+	return rc;
+}
+
+int meta_incident_alerts(struct meta *m, const char *tenant, int64_t incident,
+			 void (*fn)(void *ctx, const struct meta_alert *a), void *ctx, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t tid = 0;
+	int rc, rows;
+
+	if ((rc = tenant_id(m, tenant, &tid, e)) < 0 ||
+	    (rc = incident_exists(m, tenant, tid, incident, e)) < 0)
+		return rc;
+	if ((rc = prepare(m, ALERT_SELECT("a.events") " JOIN incident_alerts ia ON"
+			  " ia.alert_id = a.id WHERE ia.incident_id = ?2 AND a.tenant_id = ?1"
+			  " ORDER BY a.detected_ns, a.id", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, tid);
+	sqlite3_bind_int64(st, 2, incident);
+	return each_row(m, st, read_alert, &(struct row_sink){ .fn.alert = fn, .ctx = ctx },
+			&rows, e);
+}
+
+static int incident_entry_check(const struct meta_incident_entry *en, struct err *e)
+{
+	if (!incident_text_ok(en->actor, 1) || !incident_text_ok(en->action, 1) ||
+	    !incident_text_ok(en->why, 0))
+		return err_set(e, -EINVAL, "timeline entry: expected an actor and an action "
+			       "(1-%d bytes) and a why (0-%d bytes) of printable UTF-8",
+			       META_INCIDENT_TEXT_MAX, META_INCIDENT_TEXT_MAX);
+	if (!incident_json_ok(en->detail, JSONIN_OBJECT))
+		return err_set(e, -EINVAL, "timeline entry detail: expected a JSON object of at "
+			       "most %d bytes", META_INCIDENT_JSON_MAX);
+	if (en->at_ns < 0)
+		return err_set(e, -EINVAL, "timeline entry time %lld: expected 0 or more",
+			       (long long)en->at_ns);
+	return 0;
+}
+
+/* Adds en to the timeline of tenant tid's incident en->incident (no transaction of its own). */
+static int incident_log(struct meta *m, const char *tenant, int64_t tid,
+			const struct meta_incident_entry *en, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = incident_entry_check(en, e)) < 0 ||
+	    (rc = prepare(m, "INSERT INTO incident_timeline (incident_id, at_ns, actor, action,"
+			  " detail, why) SELECT id, ?3, ?4, ?5, ?6, ?7 FROM incidents"
+			  " WHERE tenant_id = ?1 AND id = ?2", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, tid);
+	sqlite3_bind_int64(st, 2, en->incident);
+	sqlite3_bind_int64(st, 3, en->at_ns);
+	bind_text(st, 4, en->actor);
+	bind_text(st, 5, en->action);
+	bind_text(st, 6, en->detail);
+	bind_text(st, 7, en->why);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	else if (sqlite3_changes(m->db) == 0)
+		rc = err_set(e, -ENOENT, "tenant '%s' has no incident %lld", ESC(tenant),
+			     (long long)en->incident);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_incident_log(struct meta *m, const char *tenant, const struct meta_incident_entry *en,
+		      struct err *e)
+{
+	int64_t tid = 0;
+	int rc = tenant_id(m, tenant, &tid, e);
+
+	return rc < 0 ? rc : incident_log(m, tenant, tid, en, e);
+}
+
+/* A row of the timeline query to to->fn.entry (each_row's reader). */
+static int read_incident_entry(struct meta *m, sqlite3_stmt *st, const struct row_sink *to,
+			       struct err *e)
+{
+	struct meta_incident_entry en = {
+		.id = sqlite3_column_int64(st, 0),
+		.incident = sqlite3_column_int64(st, 1),
+		.at_ns = sqlite3_column_int64(st, 2),
+		.actor = column_text(st, 3),
+		.action = column_text(st, 4),
+		.detail = column_text(st, 5),
+		.why = column_text(st, 6),
+	};
+	struct err bad = ERR_INIT;
+
+	if (sqlite3_errcode(m->db) == SQLITE_NOMEM)
+		return err_set(e, -ENOMEM, "out of memory reading an incident's timeline");
+	if (incident_entry_check(&en, &bad) < 0) {
+		log_warn("%s: timeline row %lld skipped: %s", m->path, (long long)en.id, bad.msg);
+		return 0;
+	}
+	to->fn.entry(to->ctx, &en);
+	return 1;
+}
+
+int meta_incident_timeline(struct meta *m, const char *tenant, int64_t incident,
+			   void (*fn)(void *ctx, const struct meta_incident_entry *en), void *ctx,
+			   struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t tid = 0;
+	int rc, rows;
+
+	if ((rc = tenant_id(m, tenant, &tid, e)) < 0 ||
+	    (rc = incident_exists(m, tenant, tid, incident, e)) < 0 ||
+	    (rc = prepare(m, "SELECT id, incident_id, at_ns, actor, action, detail, why"
+			  " FROM incident_timeline WHERE incident_id = ?1"
+			  " ORDER BY at_ns, id", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, incident);
+	return each_row(m, st, read_incident_entry,
+			&(struct row_sink){ .fn.entry = fn, .ctx = ctx }, &rows, e);
+}
+
+/* Sets the clock's column when still 0; one statement per clock (no SQL is formatted). */
+#define CLOCK_SQL(col)                                                                     \
+	"UPDATE incidents SET " col " = ?3, updated_ns = MAX(updated_ns, ?3)"                \
+	" WHERE tenant_id = ?1 AND id = ?2 AND " col " = 0"
+static const char *const clock_sql[] = {
+	[META_CLOCK_DECIDED] = CLOCK_SQL("decided_ns"),
+	[META_CLOCK_REPORTED] = CLOCK_SQL("reported_ns"),
+	[META_CLOCK_CONTACTED] = CLOCK_SQL("contacted_ns"),
+	[META_CLOCK_ACKNOWLEDGED] = CLOCK_SQL("acknowledged_ns"),
+	[META_CLOCK_CONTAINED] = CLOCK_SQL("contained_ns"),
+};
+
+/* The UPDATE of clock_sql and, when it moved, the timeline entry (inside a transaction). */
+static int incident_clock_set(struct meta *m, const char *tenant, int64_t tid, int64_t incident,
+			      enum meta_incident_clock clock, int64_t at_ns, const char *actor,
+			      bool *set, struct err *e)
+{
+	char detail[64];
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = prepare(m, clock_sql[clock], &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, tid);
+	sqlite3_bind_int64(st, 2, incident);
+	sqlite3_bind_int64(st, 3, at_ns);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	*set = rc == 0 && sqlite3_changes(m->db) > 0;
+	sqlite3_finalize(st);
+	if (rc < 0 || !*set)
+		return rc < 0 ? rc : incident_exists(m, tenant, tid, incident, e);
+	snprintf(detail, sizeof(detail), "{\"clock\":\"%s\"}", incident_clocks[clock]);
+	return incident_log(m, tenant, tid,
+			    &(struct meta_incident_entry){ .incident = incident, .at_ns = at_ns,
+							   .actor = actor, .action = "clock",
+							   .detail = detail, .why = "" },
+			    e);
+}
+
+int meta_incident_clock(struct meta *m, const char *tenant, int64_t incident,
+			enum meta_incident_clock clock, int64_t at_ns, const char *actor, bool *set,
+			struct err *e)
+{
+	bool moved = false, own = sqlite3_get_autocommit(m->db) != 0; /* else the caller's */
+	int64_t tid = 0;
+	int rc;
+
+	if (set)
+		*set = false;
+	if ((unsigned)clock >= ARRAY_SIZE(clock_sql))
+		return err_set(e, -EINVAL, "incident clock %d: expected decided, reported, "
+			       "contacted, acknowledged or contained", (int)clock);
+	if (at_ns <= 0)
+		return err_set(e, -EINVAL, "incident clock time %lld: expected a time after 1970",
+			       (long long)at_ns);
+	if ((rc = tenant_id(m, tenant, &tid, e)) < 0 || (own && (rc = meta_begin(m, e)) < 0))
+		return rc;
+	if ((rc = incident_clock_set(m, tenant, tid, incident, clock, at_ns, actor, &moved,
+				     e)) < 0 ||
+	    (own && (rc = meta_commit(m, e)) < 0)) {
+		if (own)
+			meta_rollback(m);
+		return rc;
+	}
+	if (set)
+		*set = moved;
+	return 0;
+}
+
+int meta_incident_purge(struct meta *m, const char *tenant, int64_t incident, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = tenant_stmt(m, tenant, "DELETE FROM incidents WHERE tenant_id = ?1 AND id = ?2",
+			      &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 2, incident);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	else if (sqlite3_changes(m->db) == 0)
+		rc = err_set(e, -ENOENT, "tenant '%s' has no incident %lld", ESC(tenant),
+			     (long long)incident);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- suppressions ---- */
+
+/*
+ * The next member of an object whose value is a scalar: its key and its value (a string
+ * unescaped, else the literal) into *k and *v; 1, 0 at the end, -1 when malformed or
+ * (scalars_only) a value is an object or array. Otherwise a container is skipped and
+ * reported with type JSONIN_OBJECT / JSONIN_ARRAY so that it equals nothing.
+ */
+static int scalar_member(struct jsonin *j, bool scalars_only, struct jsonin_value *k,
+			 struct jsonin_value *v)
+{
+	int more = jsonin_key(j, k);
+
+	if (more <= 0)
+		return more < 0 ? -1 : 0;
+	if (jsonin_value(j, v) < 0)
+		return -1;
+	if (v->type == JSONIN_OBJECT || v->type == JSONIN_ARRAY)
+		return scalars_only || jsonin_skip(j) < 0 ? -1 : 1;
+	return 1;
+}
+
+/*
+ * 1 when keys is a JSON object of at most META_ALERT_JSON_MAX bytes whose values are all
+ * scalars, 0 when not, -ENOMEM when its escaped strings found no memory.
+ */
+static int suppression_keys_ok(const char *keys)
+{
+	size_t len = keys ? strlen(keys) : 0;
+	struct jsonin_value k, v;
+	struct arena arena;
+	struct jsonin j;
+	int more = -1;
+
+	if (!keys || len > META_ALERT_JSON_MAX)
+		return 0;
+	arena_init(&arena, 1024, len + 1);
+	jsonin_init(&j, keys, len, &arena, 0);
+	if (jsonin_value(&j, &v) == 0 && v.type == JSONIN_OBJECT)
+		while ((more = scalar_member(&j, true, &k, &v)) > 0)
+			;
+	if (more == 0)
+		more = jsonin_finish(&j, NULL) == 0;
+	else
+		more = j.rc == -ENOMEM ? -ENOMEM : 0;
+	arena_release(&arena);
+	return more;
+}
+
+static int suppression_check(const struct meta_suppression *s, struct err *e)
+{
+	int rc;
+
+	if ((rc = check_tenant_ref(s->tenant, e)) < 0)
+		return rc;
+	if (!incident_text_ok(s->rule_id, 1) || !incident_text_ok(s->created_by, 1) ||
+	    !incident_text_ok(s->reason, 0))
+		return err_set(e, -EINVAL, "suppression: expected a rule id and who made it (1-%d "
+			       "bytes) and a reason (0-%d bytes) of printable UTF-8",
+			       META_INCIDENT_TEXT_MAX, META_INCIDENT_TEXT_MAX);
+	if ((rc = suppression_keys_ok(s->keys)) < 0)
+		return err_set(e, rc, "out of memory checking suppression keys");
+	if (!rc)
+		return err_set(e, -EINVAL, "suppression keys: expected a JSON object of field "
+			       "names to string or number values, at most %d bytes",
+			       META_ALERT_JSON_MAX);
+	if (s->created_ns < 0 || s->expires_ns < 0 || s->hits < 0 || s->incident < 0)
+		return err_set(e, -EINVAL, "suppression times, hits, incident: expected 0 or more");
+	return 0;
+}
+
+int meta_suppression_add(struct meta *m, const struct meta_suppression *s, int64_t *id, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t tid = 0;
+	int rc;
+
+	if ((rc = suppression_check(s, e)) < 0 || (rc = tenant_id(m, s->tenant, &tid, e)) < 0)
+		return rc;
+	/* the incident it came from must be the same tenant's */
+	if (s->incident && (rc = incident_exists(m, s->tenant, tid, s->incident, e)) < 0)
+		return rc;
+	if ((rc = prepare(m, "INSERT INTO suppressions (tenant_id, rule_id, keys, reason,"
+			  " created_by, created_ns, expires_ns, hits, incident_id)"
+			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULLIF(?9, 0))", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, tid);
+	bind_text(st, 2, s->rule_id);
+	bind_text(st, 3, s->keys);
+	bind_text(st, 4, s->reason);
+	bind_text(st, 5, s->created_by);
+	sqlite3_bind_int64(st, 6, s->created_ns);
+	sqlite3_bind_int64(st, 7, s->expires_ns);
+	sqlite3_bind_int64(st, 8, s->hits);
+	sqlite3_bind_int64(st, 9, s->incident);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	else if (id)
+		*id = sqlite3_last_insert_rowid(m->db);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_suppression_remove(struct meta *m, const char *tenant, int64_t id, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = tenant_stmt(m, tenant, "DELETE FROM suppressions WHERE tenant_id = ?1"
+			      " AND id = ?2", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 2, id);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	else if (sqlite3_changes(m->db) == 0)
+		rc = err_set(e, -ENOENT, "tenant '%s' has no suppression %lld", ESC(tenant),
+			     (long long)id);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+#define SUPPRESSION_SELECT                                                                  \
+	"SELECT s.id, t.name, s.rule_id, s.keys, s.reason, s.created_by, s.created_ns,"      \
+	" s.expires_ns, s.hits, IFNULL(s.incident_id, 0)"                                   \
+	" FROM suppressions s JOIN tenants t ON t.id = s.tenant_id"
+
+/* A row of SUPPRESSION_SELECT to to->fn.suppression (each_row's reader). */
+static int read_suppression(struct meta *m, sqlite3_stmt *st, const struct row_sink *to,
+			    struct err *e)
+{
+	struct meta_suppression s = {
+		.id = sqlite3_column_int64(st, 0),
+		.tenant = column_text(st, 1),
+		.rule_id = column_text(st, 2),
+		.keys = column_text(st, 3),
+		.reason = column_text(st, 4),
+		.created_by = column_text(st, 5),
+		.created_ns = sqlite3_column_int64(st, 6),
+		.expires_ns = sqlite3_column_int64(st, 7),
+		.hits = sqlite3_column_int64(st, 8),
+		.incident = sqlite3_column_int64(st, 9),
+	};
+	struct err bad = ERR_INIT;
+	int rc;
+
+	if (sqlite3_errcode(m->db) == SQLITE_NOMEM)
+		return err_set(e, -ENOMEM, "out of memory reading suppressions");
+	if ((rc = suppression_check(&s, &bad)) == -ENOMEM)
+		return err_set(e, rc, "out of memory reading suppressions");
+	if (rc < 0) {
+		log_warn("%s: suppression row %lld skipped: %s", m->path, (long long)s.id,
+			 bad.msg);
+		return 0;
+	}
+	to->fn.suppression(to->ctx, &s);
+	return 1;
+}
+
+int meta_suppression_list(struct meta *m, const char *tenant,
+			  void (*fn)(void *ctx, const struct meta_suppression *s), void *ctx, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t tid = 0;
+	int rc, rows;
+
+	if (tenant && (rc = tenant_id(m, tenant, &tid, e)) < 0)
+		return rc;
+	if ((rc = prepare(m, SUPPRESSION_SELECT " WHERE ?1 = 0 OR s.tenant_id = ?1"
+			  " ORDER BY t.name, s.id", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, tid);
+	return each_row(m, st, read_suppression,
+			&(struct row_sink){ .fn.suppression = fn, .ctx = ctx }, &rows, e);
+}
+
+/*
+ * 1 when the object fields has member key with a scalar value of want's type and text,
+ * 0 when not (or fields is malformed), -ENOMEM when the arena is full.
+ */
+static int fields_have(const char *fields, const struct jsonin_value *key,
+		       const struct jsonin_value *want, struct arena *arena)
+{
+	struct jsonin_value k, v;
+	struct jsonin j;
+	int more;
+
+	jsonin_init(&j, fields, strlen(fields), arena, 0);
+	if (jsonin_value(&j, &v) < 0 || v.type != JSONIN_OBJECT)
+		return 0;
+	while ((more = scalar_member(&j, false, &k, &v)) > 0)
+		if (k.len == key->len && !memcmp(k.s, key->s, k.len))
+			return v.type == want->type && v.len == want->len &&
+			       !memcmp(v.s, want->s, v.len);
+	return j.rc == -ENOMEM ? -ENOMEM : 0;
+}
+
+/* 1 when every member of keys is in fields with the same value, 0 when not, -ENOMEM. */
+static int keys_match(const char *keys, const char *fields)
+{
+	size_t klen = strlen(keys), flen = strlen(fields);
+	struct jsonin_value k, v;
+	struct arena arena;
+	struct jsonin j;
+	int more = 0, rc = 0;
+
+	/* escaped strings of both texts are unescaped into the arena, never longer */
+	arena_init(&arena, 1024, 2 * (klen + flen) + 64);
+	jsonin_init(&j, keys, klen, &arena, 0);
+	if (jsonin_value(&j, &v) < 0 || v.type != JSONIN_OBJECT)
+		goto out;
+	rc = 1;
+	while (rc == 1 && (more = scalar_member(&j, true, &k, &v)) > 0)
+		rc = fields_have(fields, &k, &v, &arena);
+	if (rc == 1 && more < 0)
+		rc = 0;
+out:
+	if (rc >= 0 && j.rc == -ENOMEM)
+		rc = -ENOMEM;
+	arena_release(&arena);
+	return rc;
+}
+
+/* The first unexpired suppression of tenant tid for a in *id (0: none). */
+static int suppression_find(struct meta *m, int64_t tid, const struct meta_alert *a,
+			    int64_t now_ns, int64_t *id, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int step, rc;
+
+	if ((rc = prepare(m, "SELECT id, keys FROM suppressions WHERE tenant_id = ?1"
+			  " AND rule_id = ?2 AND (expires_ns = 0 OR expires_ns > ?3)"
+			  " ORDER BY id", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, tid);
+	bind_text(st, 2, a->rule_id);
+	sqlite3_bind_int64(st, 3, now_ns);
+	while (!*id && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *keys = column_text(st, 1);
+
+		if (!keys)
+			continue;
+		if ((rc = keys_match(keys, a->key_fields)) < 0) {
+			rc = err_set(e, rc, "out of memory matching suppressions");
+			goto fail;
+		}
+		if (rc == 1)
+			*id = sqlite3_column_int64(st, 0);
+		rc = 0;
+	}
+	if (!*id && step != SQLITE_DONE)
+		rc = db_fail(m, e);
+fail:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_suppression_match(struct meta *m, const struct meta_alert *a, int64_t now_ns, int64_t *id,
+			   struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t tid = 0;
+	int rc;
+
+	*id = 0;
+	if (!a->rule_id || !a->key_fields)
+		return err_set(e, -EINVAL, "suppression match: the alert has no rule id or keys");
+	if ((rc = tenant_id(m, a->tenant, &tid, e)) < 0 ||
+	    (rc = suppression_find(m, tid, a, now_ns, id, e)) < 0 || !*id)
+		return rc;
+	if ((rc = prepare(m, "UPDATE suppressions SET hits = hits + 1 WHERE id = ?1", &st,
+			  e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, *id);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- evkeep: evidence copies kept with an incident ---- */
+
+/* -ENOENT naming the incident the tenant does not have. */
+static int evkeep_no_incident(const char *tenant, int64_t incident, struct err *e)
+{
+	return err_set(e, -ENOENT, "tenant '%s' has no incident %lld", ESC(tenant),
+		       (long long)incident);
+}
+
+/*
+ * In one statement: whether incident is tenant tid's (*mine), whether a copy with digest is
+ * kept with it (*kept), and the highest sequence number (copies are numbered 1..n without
+ * gaps: only whole incidents are removed, so it is also their count).
+ */
+static int evkeep_state(struct meta *m, int64_t tid, int64_t incident, const unsigned char *digest,
+			bool *mine, bool *kept, int64_t *last, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = prepare(m, "SELECT EXISTS (SELECT 1 FROM incidents WHERE id = ?2 AND"
+			  " tenant_id = ?1), EXISTS (SELECT 1 FROM incident_events WHERE"
+			  " incident_id = ?2 AND digest = ?3), (SELECT coalesce(max(seq), 0) FROM"
+			  " incident_events WHERE incident_id = ?2)", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, tid);
+	sqlite3_bind_int64(st, 2, incident);
+	sqlite3_bind_blob(st, 3, digest, META_EVKEEP_DIGEST_LEN, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*mine = sqlite3_column_int(st, 0);
+		*kept = sqlite3_column_int(st, 1);
+		*last = sqlite3_column_int64(st, 2);
+	} else {
+		rc = db_fail(m, e);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int evkeep_insert(struct meta *m, const struct meta_evkeep *k, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = prepare(m, "INSERT INTO incident_events (incident_id, seq, digest, sealed,"
+			  " kept_ns) VALUES (?1, ?2, ?3, ?4, ?5)", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, k->incident);
+	sqlite3_bind_int64(st, 2, k->seq);
+	sqlite3_bind_blob(st, 3, k->digest, META_EVKEEP_DIGEST_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, k->sealed, (int)k->sealed_len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, k->kept_ns);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_evkeep_add(struct meta *m, const char *tenant, int64_t incident,
+		    const unsigned char digest[META_EVKEEP_DIGEST_LEN], int64_t max, int64_t now_ns,
+		    meta_evkeep_seal_fn *seal, void *ctx, int64_t *seq, struct err *e)
+{
+	struct meta_evkeep k = { .incident = incident, .digest = digest, .kept_ns = now_ns };
+	bool mine = false, kept = false;
+	int64_t last = 0;
+	int rc;
+
+	*seq = 0;
+	if (!digest || !seal || max < 1)
+		return err_set(e, -EINVAL, "evidence copy: a digest, a seal and a maximum are needed");
+	if ((rc = exec(m, "BEGIN IMMEDIATE", e)) < 0)
+		return rc;
+	if ((rc = tenant_id(m, tenant, &k.tenant_id, e)) < 0 ||
+	    (rc = evkeep_state(m, k.tenant_id, incident, digest, &mine, &kept, &last, e)) < 0)
+		goto fail;
+	if (!mine) {
+		rc = evkeep_no_incident(tenant, incident, e);
+		goto fail;
+	}
+	if (kept) /* the same event kept already */
+		return exec(m, "COMMIT", e);
+	if (last >= max) {
+		rc = err_set(e, -ENOSPC, "incident %lld keeps %lld event copies already, the most "
+			     "it may", (long long)incident, (long long)last);
+		goto fail;
+	}
+	k.seq = last + 1;
+	if ((rc = seal(ctx, &k, e)) < 0)
+		goto fail;
+	if (k.sealed_len > INT32_MAX) {
+		rc = err_set(e, -EMSGSIZE, "evidence copy of %zu bytes: too large", k.sealed_len);
+		goto fail;
+	}
+	if ((rc = evkeep_insert(m, &k, e)) < 0 || (rc = exec(m, "COMMIT", e)) < 0)
+		goto fail;
+	*seq = k.seq;
+	return 0;
+fail:
+	meta_rollback(m);
+	return rc;
+}
+
+int meta_evkeep_list(struct meta *m, const char *tenant, int64_t incident,
+		     int (*fn)(void *ctx, const struct meta_evkeep *k), void *ctx, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	bool found = false;
+	int step, rc;
+
+	/* the incident's own row joined: an incident of another tenant gives no row at all */
+	if ((rc = tenant_stmt(m, tenant, "SELECT i.tenant_id, e.seq, e.digest, e.sealed, e.kept_ns"
+			      " FROM incidents i LEFT JOIN incident_events e ON e.incident_id ="
+			      " i.id WHERE i.id = ?2 AND i.tenant_id = ?1 ORDER BY e.seq", &st,
+			      e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 2, incident);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct meta_evkeep k = {
+			.tenant_id = sqlite3_column_int64(st, 0), .incident = incident,
+			.seq = sqlite3_column_int64(st, 1), .digest = sqlite3_column_blob(st, 2),
+			.sealed = sqlite3_column_blob(st, 3),
+			.sealed_len = (size_t)sqlite3_column_bytes(st, 3),
+			.kept_ns = sqlite3_column_int64(st, 4),
+		};
+
+		found = true;
+		if (sqlite3_column_type(st, 1) == SQLITE_NULL) /* an incident without copies */
+			continue;
+		/* a row koban did not write (no digest of the length) is damage: said so */
+		if (!k.digest || sqlite3_column_bytes(st, 2) != META_EVKEEP_DIGEST_LEN ||
+		    !k.sealed) {
+			rc = err_set(e, -EBADMSG, "%s: event copy %lld of incident %lld is damaged",
+				     m->path, (long long)k.seq, (long long)incident);
+			goto out;
+		}
+		if ((rc = fn(ctx, &k)) != 0)
+			goto out;
+	}
+	if (step != SQLITE_DONE)
+		rc = db_fail(m, e);
+	else if (!found)
+		rc = evkeep_no_incident(tenant, incident, e);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- SOC engine ---- */
+
+int meta_soc_unlinked_alerts(struct meta *m, int64_t after_id, int64_t since_ns, int64_t limit,
+			     void (*fn)(void *ctx, const struct meta_alert *a), void *ctx,
+			     struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, rows;
+
+	if (limit < 1 || limit > META_ALERT_LIST_MAX)
+		return err_set(e, -EINVAL, "limit %lld: expected 1 to %d alerts", (long long)limit,
+			       META_ALERT_LIST_MAX);
+	if ((rc = prepare(m, ALERT_SELECT("NULL") " WHERE a.id > ?1 AND a.detected_ns >= ?2"
+			  " AND NOT EXISTS (SELECT 1 FROM incident_alerts l WHERE l.alert_id = a.id)"
+			  " ORDER BY a.id LIMIT ?3", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, after_id);
+	sqlite3_bind_int64(st, 2, since_ns);
+	sqlite3_bind_int64(st, 3, limit);
+	return each_row(m, st, read_alert, &(struct row_sink){ .fn.alert = fn, .ctx = ctx },
+			&rows, e);
+}
+
+int meta_soc_last_alert(struct meta *m, bool linked, int64_t *id, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = prepare(m, linked ? "SELECT COALESCE(MAX(alert_id), 0) FROM incident_alerts"
+				   : "SELECT COALESCE(MAX(id), 0) FROM alerts", &st, e);
+
+	if (rc < 0)
+		return rc;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*id = sqlite3_column_int64(st, 0);
+	else
+		rc = db_fail(m, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- Triage ---- */
+
+/* The alert's time: the matched event's, else its detection's. */
+#define TRIAGE_ALERT_NS "(CASE WHEN a.event_ns > 0 THEN a.event_ns ELSE a.detected_ns END)"
+
+int meta_triage_attackers(struct meta *m, const char *ip, int64_t since_ns, int64_t until_ns,
+			  int64_t min_tenants, int64_t limit,
+			  void (*fn)(void *ctx, const struct meta_triage_attacker *a), void *ctx,
+			  struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int step, rc;
+
+	if (limit < 1 || limit > META_TRIAGE_ATTACKERS_MAX)
+		return err_set(e, -EINVAL, "limit %lld: expected 1 to %d addresses", (long long)limit,
+			       META_TRIAGE_ATTACKERS_MAX);
+	/* a SOC-wide query on purpose: the point is to see one address across tenants */
+	if ((rc = prepare(m, "SELECT ip, COUNT(DISTINCT tenant_id), COUNT(*), MIN(t), MAX(t),"
+			  " json_group_array(DISTINCT name)"
+			  " FROM (SELECT a.tenant_id, n.name, " TRIAGE_ALERT_NS " AS t,"
+			  "   json_extract(a.key_fields, '$.\"source.ip\"') AS ip"
+			  "   FROM alerts a JOIN tenants n ON n.id = a.tenant_id"
+			  "   WHERE " TRIAGE_ALERT_NS " BETWEEN ?1 AND ?2 AND json_valid(a.key_fields)"
+			  "   ORDER BY n.name)"
+			  " WHERE typeof(ip) = 'text' AND (?3 IS NULL OR ip = ?3)"
+			  " GROUP BY ip HAVING COUNT(DISTINCT tenant_id) >= ?4"
+			  " ORDER BY 2 DESC, 3 DESC, ip LIMIT ?5", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, since_ns);
+	sqlite3_bind_int64(st, 2, until_ns);
+	bind_text(st, 3, ip);
+	sqlite3_bind_int64(st, 4, min_tenants);
+	sqlite3_bind_int64(st, 5, limit);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct meta_triage_attacker a = {
+			.ip = column_text(st, 0), .tenants = sqlite3_column_int64(st, 1),
+			.alerts = sqlite3_column_int64(st, 2), .first_ns = sqlite3_column_int64(st, 3),
+			.last_ns = sqlite3_column_int64(st, 4), .tenant_names = column_text(st, 5),
+		};
+
+		fn(ctx, &a);
+	}
+	rc = step == SQLITE_DONE ? 0 : db_fail(m, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- Firstreport ---- */
+
+static int check_report_lang(const char *lang, struct err *e)
+{
+	if (!lang || (strcmp(lang, "ja") && strcmp(lang, "en")))
+		return err_set(e, -EINVAL, "report language '%s': expected ja or en",
+			       lang ? ESC(lang) : "(none)");
+	return 0;
+}
+
+/* The report's text: UTF-8 lines, 1..META_REPORT_TEXT_MAX bytes. */
+static int check_report_text(const char *text, struct err *e)
+{
+	size_t len = text ? strlen(text) : 0;
+	int rc;
+
+	if ((rc = check_text("report text", text, 1, META_REPORT_TEXT_MAX, true, e)) < 0)
+		return rc;
+	for (size_t i = 0, n; i < len; i += n)
+		if (!(n = json_utf8_len((const unsigned char *)text + i, len - i)))
+			return err_set(e, -EINVAL, "report text: not UTF-8 at byte %zu", i);
+	return 0;
+}
+
+/* 0 when tenant has the incident, -ENOENT when not (another tenant's reads as none). */
+static int report_incident(struct meta *m, const char *tenant, int64_t incident, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = tenant_stmt(m, tenant, "SELECT 1 FROM incidents WHERE tenant_id = ?1 AND id = ?2",
+			      &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 2, incident);
+	switch (sqlite3_step(st)) {
+	case SQLITE_ROW:
+		break;
+	case SQLITE_DONE:
+		rc = err_set(e, -ENOENT, "tenant '%s' has no incident %lld", ESC(tenant),
+			     (long long)incident);
+		break;
+	default:
+		rc = db_fail(m, e);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Runs st (bound by the caller, finalized here); the rows it changed in *changed. */
+static int report_step(struct meta *m, sqlite3_stmt *st, int *changed, struct err *e)
+{
+	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(m, e);
+
+	*changed = rc == 0 ? sqlite3_changes(m->db) : 0;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_report_draft(struct meta *m, const char *tenant, int64_t incident, const char *lang,
+		      const char *text, int64_t now_ns, bool *stored, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, changed = 0;
+
+	if (stored)
+		*stored = false;
+	if ((rc = check_report_lang(lang, e)) < 0 || (rc = check_report_text(text, e)) < 0 ||
+	    (rc = report_incident(m, tenant, incident, e)) < 0 ||
+	    (rc = prepare(m, "INSERT INTO incident_reports (incident_id, lang, text, status, edited,"
+			  " edited_by, approved_by, updated_ns, approved_ns)"
+			  " VALUES (?1, ?2, ?3, 'draft', 0, '', '', ?4, 0)"
+			  " ON CONFLICT (incident_id, lang) DO UPDATE SET text = excluded.text,"
+			  " updated_ns = excluded.updated_ns"
+			  " WHERE status = 'draft' AND edited = 0 AND text <> excluded.text", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, incident);
+	bind_text(st, 2, lang);
+	bind_text(st, 3, text);
+	sqlite3_bind_int64(st, 4, now_ns);
+	if ((rc = report_step(m, st, &changed, e)) == 0 && stored)
+		*stored = changed > 0;
+	return rc;
+}
+
+int meta_report_edit(struct meta *m, const char *tenant, int64_t incident, const char *lang,
+		     const char *text, const char *by, int64_t now_ns, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, changed = 0;
+
+	if ((rc = check_report_lang(lang, e)) < 0 || (rc = check_report_text(text, e)) < 0 ||
+	    (rc = check_text("editor", by, 1, META_ALERT_TEXT_MAX, false, e)) < 0 ||
+	    (rc = report_incident(m, tenant, incident, e)) < 0 ||
+	    (rc = prepare(m, "INSERT INTO incident_reports (incident_id, lang, text, status, edited,"
+			  " edited_by, approved_by, updated_ns, approved_ns)"
+			  " VALUES (?1, ?2, ?3, 'draft', 1, ?4, '', ?5, 0)"
+			  " ON CONFLICT (incident_id, lang) DO UPDATE SET text = excluded.text,"
+			  " edited = 1, edited_by = excluded.edited_by,"
+			  " updated_ns = excluded.updated_ns WHERE status = 'draft'", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, incident);
+	bind_text(st, 2, lang);
+	bind_text(st, 3, text);
+	bind_text(st, 4, by);
+	sqlite3_bind_int64(st, 5, now_ns);
+	if ((rc = report_step(m, st, &changed, e)) == 0 && !changed)
+		rc = err_set(e, -EBUSY, "the %s report of incident %lld is approved: it stays as sent",
+			     lang, (long long)incident);
+	return rc;
+}
+
+int meta_report_approve(struct meta *m, const char *tenant, int64_t incident, const char *lang,
+			const char *by, int64_t now_ns, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, changed = 0;
+
+	if ((rc = check_report_lang(lang, e)) < 0 ||
+	    (rc = check_text("approver", by, 1, META_ALERT_TEXT_MAX, false, e)) < 0 ||
+	    (rc = report_incident(m, tenant, incident, e)) < 0 ||
+	    (rc = prepare(m, "UPDATE incident_reports SET status = 'approved', approved_by = ?3,"
+			  " approved_ns = ?4, updated_ns = ?4"
+			  " WHERE incident_id = ?1 AND lang = ?2 AND status = 'draft'", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, incident);
+	bind_text(st, 2, lang);
+	bind_text(st, 3, by);
+	sqlite3_bind_int64(st, 4, now_ns);
+	if ((rc = report_step(m, st, &changed, e)) < 0 || changed)
+		return rc;
+	/* nothing changed: either no report yet or approved already; say which */
+	return meta_report_get(m, tenant, incident, lang, NULL, NULL, e) == 0
+		       ? err_set(e, -EALREADY, "the %s report of incident %lld is approved already",
+				 lang, (long long)incident)
+		       : err_set(e, -ENOENT, "incident %lld has no %s report to approve",
+				 (long long)incident, lang);
+}
+
+int meta_report_get(struct meta *m, const char *tenant, int64_t incident, const char *lang,
+		    void (*fn)(void *ctx, const struct meta_report *r), void *ctx, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, step;
+
+	if ((rc = check_report_lang(lang, e)) < 0 ||
+	    (rc = tenant_stmt(m, tenant, "SELECT r.text, r.status, r.edited, r.edited_by,"
+			      " r.approved_by, r.updated_ns, r.approved_ns"
+			      " FROM incident_reports r JOIN incidents i ON i.id = r.incident_id"
+			      " WHERE i.tenant_id = ?1 AND r.incident_id = ?2 AND r.lang = ?3",
+			      &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 2, incident);
+	bind_text(st, 3, lang);
+	if ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct meta_report r = {
+			.tenant = tenant, .incident = incident, .lang = lang,
+			.text = column_text(st, 0), .status = column_text(st, 1),
+			.edited = sqlite3_column_int64(st, 2) != 0, .edited_by = column_text(st, 3),
+			.approved_by = column_text(st, 4), .updated_ns = sqlite3_column_int64(st, 5),
+			.approved_ns = sqlite3_column_int64(st, 6),
+		};
+
+		if (!r.text || !r.status || !r.edited_by || !r.approved_by)
+			rc = err_set(e, -ENOMEM, "out of memory reading a report");
+		else if (fn)
+			fn(ctx, &r);
+	} else if (step == SQLITE_DONE) {
+		rc = err_set(e, -ENOENT, "tenant '%s' has no %s report of incident %lld", ESC(tenant),
+			     lang, (long long)incident);
+	} else {
+		rc = db_fail(m, e);
+	}
 	sqlite3_finalize(st);
 	return rc;
 }

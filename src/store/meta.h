@@ -569,4 +569,234 @@ int meta_edl_allow_list(struct meta *m, const char *tenant,
 /* The current generation of the indicators and allow-lists (grows at every change). */
 int meta_edl_generation(struct meta *m, int64_t *generation, struct err *e);
 
+
+/*
+ * Incidents (soc/incident.h; `koban incident`, /api/v1/incidents): the alerts of a tenant
+ * grouped by the engine (soc/soc.h) under one group key, with a level (soc/level.h), a
+ * status, an owner, the evidence that decided the level (soc/triage.h), the entities and
+ * the internal terminal involved, and the SLA clocks (soc/sla.h). Every change worth
+ * knowing is an entry of the incident's timeline. Suppressions silence the alerts of one
+ * rule whose key fields have given values (a false positive). Every per-tenant call names
+ * the tenant: an incident or suppression of one tenant is never read, changed or removed
+ * through another, not even by its id (-ENOENT). Removing a tenant removes them all; an
+ * incident's alerts are linked by id only (alerts are pruned, the incident stays).
+ * Rows are checked again when read; a row that fails is skipped with a warning.
+ */
+#define META_INCIDENT_LIST_MAX 10000
+#define META_LEVEL_UNDECIDED (-1)
+#define META_INCIDENT_TEXT_MAX 4096      /* bytes of a title, owner, actor, action, why */
+#define META_INCIDENT_JSON_MAX 1048576   /* bytes of evidence, entities, terminal, detail */
+/* status: "new" "triaged" "investigating" "contained" "resolved" "false-positive" */
+struct meta_incident {
+	int64_t id;                 /* given by meta_incident_add */
+	const char *tenant;
+	const char *title;
+	const char *rule_id;        /* the first alert's rule id */
+	const char *group_key;      /* the grouping key (soc.h): rule id + key values */
+	int level;                  /* 0..3, META_LEVEL_UNDECIDED */
+	const char *status;
+	const char *owner;          /* "" none */
+	int64_t n_alerts;           /* alerts grouped into it, duplicates included */
+	const char *evidence;       /* JSON array of evidence objects (triage.h), "[]" */
+	const char *entities;       /* JSON object {"users":[..],"hosts":[..],"ips":[..]} */
+	const char *terminal;       /* JSON object (terminal.h) or "{}" */
+	int64_t first_ns, last_ns;  /* event times of the first and last alert */
+	int64_t detected_ns;        /* SLA clocks, 0 = not yet: first alert detected */
+	int64_t decided_ns;         /* level first decided */
+	int64_t reported_ns;        /* first report approved */
+	int64_t contacted_ns;       /* a person reached (notifications, issue 11) */
+	int64_t acknowledged_ns;
+	int64_t contained_ns;
+	int64_t closed_ns;          /* resolved or false-positive */
+	int64_t sla_breached;       /* bit (1 << enum sla_clock) per clock already reported breached */
+	int64_t updated_ns;
+};
+enum meta_incident_clock { META_CLOCK_DECIDED, META_CLOCK_REPORTED, META_CLOCK_CONTACTED,
+	META_CLOCK_ACKNOWLEDGED, META_CLOCK_CONTAINED };
+struct meta_incident_filter {   /* all optional (0 / NULL: any) */
+	const char *status;         /* one status, or "open": not resolved and not false-positive */
+	int min_level;              /* 0..3; -2: any (the default when the filter pointer is NULL) */
+	int64_t since_ns;           /* detected at or after */
+	int64_t limit;              /* 1..META_INCIDENT_LIST_MAX; 0: 1000 */
+};
+struct meta_incident_entry {    /* a timeline entry */
+	int64_t id, incident;
+	int64_t at_ns;
+	const char *actor;          /* "koban" (the engine), a user or token name, "triage", "sla" */
+	const char *action;         /* "created" "alert" "level" "status" "owner" "comment" "evidence"
+				       "sla-breach" "report" "suppressed" "clock" ... */
+	const char *detail;         /* what changed: a JSON object text (e.g. {"from":1,"to":3}) */
+	const char *why;            /* a sentence a person can read; "" */
+};
+struct meta_suppression {
+	int64_t id;
+	const char *tenant;
+	const char *rule_id;
+	const char *keys;           /* JSON object: field -> value, all must equal the alert's key_fields */
+	const char *reason;
+	const char *created_by;
+	int64_t created_ns, expires_ns; /* expires_ns 0: never */
+	int64_t hits;
+	int64_t incident;           /* the false-positive incident it came from, 0: none */
+};
+/* Whether s is one of the statuses above; whether it is resolved or false-positive. */
+bool meta_incident_status_ok(const char *s);
+bool meta_incident_status_closed(const char *s);
+/* The clock's name: "decided" "reported" "contacted" "acknowledged" "contained". */
+const char *meta_incident_clock_name(enum meta_incident_clock clock);
+int meta_incident_check(const struct meta_incident *inc, struct err *e);
+int meta_incident_add(struct meta *m, const struct meta_incident *inc, int64_t *id, struct err *e);
+/* Replaces every field but id, tenant, rule_id, group_key, detected_ns. -ENOENT: no such incident. */
+int meta_incident_update(struct meta *m, const struct meta_incident *inc, struct err *e);
+/*
+ * Replaces only what the SOC engine decides: level, n_alerts, evidence, entities, terminal,
+ * first_ns, last_ns, updated_ns. An analyst's status, owner or clock written since the
+ * engine read the incident stays. -ENOENT: no such incident.
+ */
+int meta_incident_update_engine(struct meta *m, const struct meta_incident *inc, struct err *e);
+int meta_incident_get(struct meta *m, const char *tenant, int64_t id,
+		      void (*fn)(void *ctx, const struct meta_incident *inc), void *ctx, struct err *e);
+/* The newest open incident of the tenant with group_key and last_ns >= since_ns; -ENOENT: none. */
+int meta_incident_find_open(struct meta *m, const char *tenant, const char *group_key, int64_t since_ns,
+			    void (*fn)(void *ctx, const struct meta_incident *inc), void *ctx, struct err *e);
+/* Newest first. tenant NULL: every tenant's (SOC-wide callers only: CLI of the SOC, the engine). */
+int meta_incident_list(struct meta *m, const char *tenant, const struct meta_incident_filter *f,
+		       void (*fn)(void *ctx, const struct meta_incident *inc), void *ctx, struct err *e);
+int meta_incident_link_alert(struct meta *m, const char *tenant, int64_t incident, int64_t alert,
+			     struct err *e);
+/* The incident's alerts still in koban.db, oldest first, with their events. */
+int meta_incident_alerts(struct meta *m, const char *tenant, int64_t incident,
+			 void (*fn)(void *ctx, const struct meta_alert *a), void *ctx, struct err *e);
+int meta_incident_log(struct meta *m, const char *tenant, const struct meta_incident_entry *en,
+		      struct err *e);
+int meta_incident_timeline(struct meta *m, const char *tenant, int64_t incident,
+			   void (*fn)(void *ctx, const struct meta_incident_entry *en), void *ctx,
+			   struct err *e);
+/* Sets the clock to at_ns if it is still 0 and logs action "clock" (detail {"clock": NAME}) by actor,
+ * in one transaction (its own, or the caller's when one is open: meta_begin); *set says
+ * whether it moved (may be NULL). */
+int meta_incident_clock(struct meta *m, const char *tenant, int64_t incident,
+			enum meta_incident_clock clock, int64_t at_ns, const char *actor, bool *set,
+			struct err *e);
+/* Removes the incident and everything kept with it (cascade). */
+int meta_incident_purge(struct meta *m, const char *tenant, int64_t incident, struct err *e);
+int meta_suppression_add(struct meta *m, const struct meta_suppression *s, int64_t *id, struct err *e);
+int meta_suppression_remove(struct meta *m, const char *tenant, int64_t id, struct err *e);
+int meta_suppression_list(struct meta *m, const char *tenant,
+			  void (*fn)(void *ctx, const struct meta_suppression *s), void *ctx, struct err *e);
+/* The unexpired suppression (at now_ns) of the tenant whose rule_id and keys match the alert
+ * (rule_id equal, every key of s->keys equal in a->key_fields); counts the hit. *id 0: none. */
+int meta_suppression_match(struct meta *m, const struct meta_alert *a, int64_t now_ns, int64_t *id,
+			   struct err *e);
+
+/* ---- evkeep: evidence copies kept with an incident (soc/evkeep.h) ---- */
+
+#define META_EVKEEP_DIGEST_LEN 32
+
+struct meta_evkeep {
+	int64_t tenant_id;           /* koban.db's id of the incident's tenant */
+	int64_t incident;
+	int64_t seq;                 /* 1, 2, ... per incident, in the order kept */
+	const unsigned char *digest; /* META_EVKEEP_DIGEST_LEN bytes: a keyed hash of the event */
+	const unsigned char *sealed; /* the encrypted event (soc/evkeep.h) */
+	size_t sealed_len;
+	int64_t kept_ns;
+};
+
+/* Seals the copy k (tenant_id, incident, seq, digest set) into k->sealed, k->sealed_len (the
+ * callback's memory, valid until the transaction ends); a negative return (e filled) rolls
+ * the copy back. */
+typedef int meta_evkeep_seal_fn(void *ctx, struct meta_evkeep *k, struct err *e);
+/*
+ * In one transaction: -ENOENT unless incident is tenant's; *seq 0 and nothing written when a
+ * copy with digest is kept with it already; -ENOSPC when it keeps max copies; else seal()
+ * for the next sequence number, the row inserted and *seq its number.
+ */
+int meta_evkeep_add(struct meta *m, const char *tenant, int64_t incident,
+		    const unsigned char digest[META_EVKEEP_DIGEST_LEN], int64_t max, int64_t now_ns,
+		    meta_evkeep_seal_fn *seal, void *ctx, int64_t *seq, struct err *e);
+/*
+ * The copies of tenant's incident by sequence number (-ENOENT unless the incident is the
+ * tenant's; -EBADMSG for a row koban did not write); fn's non-zero return stops the walk
+ * and is returned. The row's bytes are valid during the call.
+ */
+int meta_evkeep_list(struct meta *m, const char *tenant, int64_t incident,
+		     int (*fn)(void *ctx, const struct meta_evkeep *k), void *ctx, struct err *e);
+
+/*
+ * SOC engine (soc/soc.h): the SOC-wide reads of its catch-up scan, which finds the alerts
+ * that no incident took yet (the engine's queue was full, or another process stored them).
+ */
+/*
+ * Alerts of every tenant with an id above after_id, detected at or after since_ns, that no
+ * incident links, by id, at most limit (1..META_ALERT_LIST_MAX), without their events.
+ */
+int meta_soc_unlinked_alerts(struct meta *m, int64_t after_id, int64_t since_ns, int64_t limit,
+			     void (*fn)(void *ctx, const struct meta_alert *a), void *ctx,
+			     struct err *e);
+/* The highest id of an alert in koban.db (linked false) or of one an incident links; 0: none. */
+int meta_soc_last_alert(struct meta *m, bool linked, int64_t *id, struct err *e);
+
+/*
+ * Triage (soc/triage.h): the one SOC-wide query of alerts, across tenants, for the
+ * attackers seen by several tenants (`koban triage attackers`, the triage rules' "tenants"
+ * condition). An alert names its attacker in its key field "source.ip"; its time is the
+ * matched event's (event_ns), else its detection's. Only SOC-wide callers (the CLI of the
+ * SOC, the engine) may call it: it reads every tenant's alerts, and its rows name tenants.
+ */
+#define META_TRIAGE_ATTACKERS_MAX 10000 /* rows of one call */
+
+struct meta_triage_attacker {
+	const char *ip;             /* the key field source.ip, as the alerts give it */
+	int64_t tenants;            /* distinct tenants with an alert naming it */
+	int64_t alerts;
+	int64_t first_ns, last_ns;  /* the alerts' times */
+	const char *tenant_names;   /* JSON array of the tenants' names, sorted */
+};
+
+/*
+ * The source addresses of the alerts of every tenant timed in [since_ns, until_ns] that at
+ * least min_tenants tenants saw (ip not NULL: that address only), the most tenants first,
+ * then the most alerts; at most limit (1..META_TRIAGE_ATTACKERS_MAX) rows.
+ */
+int meta_triage_attackers(struct meta *m, const char *ip, int64_t since_ns, int64_t until_ns,
+			  int64_t min_tenants, int64_t limit,
+			  void (*fn)(void *ctx, const struct meta_triage_attacker *a), void *ctx,
+			  struct err *e);
+
+/* ---- Firstreport (soc/firstreport.h): the first report of an incident, one per language ---- */
+
+#define META_REPORT_TEXT_MAX (256 * 1024)
+
+struct meta_report {
+	const char *tenant;
+	int64_t incident;
+	const char *lang;           /* "ja" or "en" */
+	const char *text;           /* UTF-8 lines */
+	const char *status;         /* "draft" or "approved" */
+	bool edited;                /* an analyst wrote the text: drafts never replace it */
+	const char *edited_by;      /* "" never edited */
+	const char *approved_by;    /* "" not approved */
+	int64_t updated_ns, approved_ns;
+};
+/*
+ * Stores text as the incident's lang draft unless the report there was edited or approved
+ * (or holds that text already); *stored (may be NULL) says whether it wrote.
+ * -ENOENT: the tenant has no such incident.
+ */
+int meta_report_draft(struct meta *m, const char *tenant, int64_t incident, const char *lang,
+		      const char *text, int64_t now_ns, bool *stored, struct err *e);
+/* An analyst's text (by: a user or token name): marked edited. -EBUSY: approved already. */
+int meta_report_edit(struct meta *m, const char *tenant, int64_t incident, const char *lang,
+		     const char *text, const char *by, int64_t now_ns, struct err *e);
+/*
+ * Marks the draft approved by by at now_ns (the caller sets the incident's reported clock).
+ * -ENOENT: no report (or no incident), -EALREADY: approved already.
+ */
+int meta_report_approve(struct meta *m, const char *tenant, int64_t incident, const char *lang,
+			const char *by, int64_t now_ns, struct err *e);
+/* The report to fn (fn may be NULL: only whether it exists). -ENOENT: none. */
+int meta_report_get(struct meta *m, const char *tenant, int64_t incident, const char *lang,
+		    void (*fn)(void *ctx, const struct meta_report *r), void *ctx, struct err *e);
+
 #endif

@@ -44,7 +44,8 @@ check install_prefix_usr install_to "$r" PREFIX=/usr
 unit=$r/usr/lib/systemd/system/koban.service
 check files_in_place test -x "$r/usr/bin/koban" -a -f "$unit" -a \
 	-f "$r/usr/lib/sysusers.d/koban.conf" -a -f "$r/etc/koban/koban.yaml" -a \
-	-f "$r/etc/koban/koban.yaml.example" -a -f "$r/usr/share/doc/koban/serve.md"
+	-f "$r/etc/koban/koban.yaml.example" -a -f "$r/usr/share/doc/koban/serve.md" -a \
+	-f "$r/usr/share/doc/koban/templates/firstreport/ja.txt"
 check binary_runs sh -c "'$r/usr/bin/koban' config example >/dev/null"
 check no_placeholders_left no_placeholder "$unit" "$r/usr/lib/sysusers.d/koban.conf"
 check unit_exec_start has_line "$unit" "ExecStart=/usr/bin/koban serve -c /etc/koban/koban.yaml"

@@ -92,6 +92,7 @@ def test_golden_key_fields():
     assert web[4]["destination"] == {"address": "www.example.com", "domain": "www.example.com",
                                      "port": 443}, web[4]
     assert web[3]["weblog"]["request"] == "\\x16\\x03\\x01\\x00\\xa5", web[3]
+    assert web[4]["weblog"]["x_forwarded_for"] == "203.0.113.5", web[4]  # nginx "main"
     assert [e["event"]["kind"] for e in web[7:]] == ["pipeline_error"] * 3
     dns = golden_case("bind", "edge")
     assert dns[0]["bind"]["view"] == "internal" and dns[0]["@timestamp"] == "2026-03-15T02:59:00.123Z"

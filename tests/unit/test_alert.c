@@ -207,6 +207,27 @@ static void test_prune(void)
 	meta_close(m);
 }
 
+/* An id is never handed out again, even after the newest alerts were pruned (incidents
+ * link alerts by id beyond their retention). */
+static void test_ids_not_reused(void)
+{
+	struct meta *m = t_meta_open("a", NULL);
+	struct err e = ERR_INIT;
+	int64_t now = 1000 * DAY_NS, deleted = -1, first = 0, again = 0;
+	struct meta_alert x;
+
+	if (!m)
+		return;
+	x = stored("a", "old", now - 91 * DAY_NS);
+	CHECK_INT(meta_alert_add(m, &x, &first, &e), 0);
+	CHECK_INT(alert_prune(m, 90, now, &deleted, &e), 0);
+	CHECK_INT(deleted, 1);
+	x = stored("a", "new", now);
+	CHECK_INT(meta_alert_add(m, &x, &again, &e), 0);
+	CHECK(first > 0 && again > first);
+	meta_close(m);
+}
+
 /* ---- the sink ---- */
 
 struct subscriber {
@@ -558,6 +579,7 @@ int main(void)
 	T_RUN(test_store_checks);
 	T_RUN(test_store_crafted_row);
 	T_RUN(test_prune);
+	T_RUN(test_ids_not_reused);
 	T_RUN(test_sink_stores_and_tells);
 	T_RUN(test_sink_events_kept);
 	T_RUN(test_sink_drops_counted);

@@ -67,7 +67,7 @@ static void test_start_rules(void)
 {
 	struct api *a = NULL;
 	struct err e = ERR_INIT;
-	struct api_config c = { "0.0.0.0:0", NULL, NULL, data_dir(), NULL, NULL, NULL, NULL };
+	struct api_config c = { .listen = "0.0.0.0:0", .data_dir = data_dir() };
 
 	CHECK_INT(api_start(&a, &c, &e), -EINVAL);
 	CHECK(strstr(e.msg, "not a loopback address") != NULL);
@@ -97,7 +97,7 @@ static void test_refusals(void)
 	struct api *a = NULL;
 	struct meta *m = NULL;
 	struct err e = ERR_INIT;
-	struct api_config c = { "127.0.0.1:0", NULL, NULL, data_dir(), NULL, NULL, NULL, NULL };
+	struct api_config c = { .listen = "127.0.0.1:0", .data_dir = data_dir() };
 	char tok[META_TOKEN_LEN + 1], path[512], body[4096];
 	unsigned char h[META_TOKEN_HASH_LEN];
 

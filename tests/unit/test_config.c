@@ -71,6 +71,9 @@ static const char *fields_differ(const struct config *a, const struct config *b)
 	    a->store_quota != b->store_quota || a->store_retention_days != b->store_retention_days ||
 	    a->n_store_tenants != b->n_store_tenants)
 		return "store";
+	if (memcmp(a->soc_sla.due, b->soc_sla.due, sizeof(a->soc_sla.due)) ||
+	    a->soc_sla.n_tenants != b->soc_sla.n_tenants)
+		return "soc.sla";
 	return NULL;
 }
 
@@ -337,7 +340,7 @@ static void test_errors_inline(void)
 	expect_error("\n\n\nsyslg: {}\n",
 		     "t.yaml:4: unknown key 'syslg' in 'top level' (expected one of: data_dir, "
 		     "log_level, timezone, clock_skew_max, workers, admin, syslog, queues, limits, output, store, "
-		     "alerts, keys, api, decoders, pollers, detect, ti, logsources, edl)");
+		     "alerts, keys, api, decoders, pollers, detect, ti, logsources, edl, soc)");
 	expect_error("queues:\n  quantum: 0\n",
 		     "t.yaml:2: queues.quantum: expected an integer from 1 to 65536, got '0'");
 	expect_error("queues:\n  capacity: 99999999999999999999\n",
@@ -862,11 +865,126 @@ static void test_alerts_section(void)
 		     "t.yaml:2: unknown key 'days' in 'alerts' (expected one of: retention_days)");
 }
 
+static void test_soc_engine_section(void)
+{
+	struct err e = ERR_INIT;
+	struct config c, d;
+
+	CHECK_INT(config_defaults(&c, &e), 0);
+	CHECK_INT(c.soc_engine.window, 3600);
+	CHECK_INT(c.soc_engine.n_grouping, 0);
+	config_release(&c);
+	CHECK_INT(load_str(&c, "soc:\n  window: 600\n  grouping:\n"
+			   "    - { match: [attack.t1110, brute], keys: [user.name] }\n"
+			   "    - keys: [source.ip, destination.ip]\n", &e), 0);
+	CHECK_INT(c.soc_engine.window, 600);
+	CHECK_INT(c.soc_engine.n_grouping, 2);
+	if (c.soc_engine.n_grouping == 2) {
+		CHECK_INT(c.soc_engine.grouping[0].n_match, 2);
+		CHECK_STR(c.soc_engine.grouping[0].match[1], "brute");
+		CHECK_STR(c.soc_engine.grouping[0].keys[0], "user.name");
+		CHECK_INT(c.soc_engine.grouping[1].n_match, 0);
+		CHECK_STR(c.soc_engine.grouping[1].keys[1], "destination.ip");
+	}
+	CHECK_INT(load_str(&d, "soc:\n  window: 600\n", &e), 0);
+	CHECK_INT(config_diff(&c, &d, NULL, NULL), 1); /* the grouping changed */
+	config_release(&d);
+	config_release(&c);
+	expect_error("soc:\n  window: 10\n",
+		     "t.yaml:2: soc.window: expected an integer from 60 to 2592000, got '10'");
+	expect_error("soc:\n  grouping:\n    - { match: [x] }\n",
+		     "t.yaml:3: 'soc.grouping[0]' names no keys (the fields that group alerts)");
+	expect_error("soc:\n  grouping:\n    - { keys: [a], by: [b] }\n",
+		     "t.yaml:3: unknown key 'by' in 'soc.grouping[0]' (expected match or keys)");
+	expect_error("soc:\n  grouping:\n    - { keys: [a, b, c, d, e, f, g, h, i] }\n",
+		     "t.yaml:3: 'soc.grouping[0]' has 9 keys (at most 8)");
+	expect_error("soc:\n  grouping: user.name\n",
+		     "t.yaml:2: soc.grouping: expected a list of { match, keys }, got 'user.name'");
+}
+
+/* soc.sla: seconds per clock, per-tenant overrides that inherit, a restart applies them. */
+static void test_soc_sla_section(void)
+{
+	static const uint32_t seed[CONFIG_SLA_CLOCKS] = { 3600, 7200, 900, 0, 0 };
+	struct err e = ERR_INIT;
+	struct changes ch = { "", 0 };
+	struct config c, d;
+
+	CHECK_INT(config_defaults(&c, &e), 0);
+	CHECK(!memcmp(c.soc_sla.due, seed, sizeof(seed)));
+	CHECK_INT(c.soc_sla.n_tenants, 0);
+	config_release(&c);
+	CHECK_INT(load_str(&c, "soc:\n  sla:\n    decide: 600\n    contain: 86400\n"
+			   "    tenants:\n      city: { first_report: 0, contact: 300 }\n"
+			   "      town: {}\n", &e), 0);
+	CHECK_INT(c.soc_sla.due[0], 600);
+	CHECK_INT(c.soc_sla.due[1], 7200);
+	CHECK_INT(c.soc_sla.due[4], 86400);
+	CHECK_INT(c.soc_sla.n_tenants, 2);
+	CHECK_STR(c.soc_sla.tenants[0].tenant, "city");
+	CHECK_INT(c.soc_sla.tenants[0].due[0], CONFIG_SLA_INHERIT);
+	CHECK_INT(c.soc_sla.tenants[0].due[1], 0);
+	CHECK_INT(c.soc_sla.tenants[0].due[2], 300);
+	CHECK_STR(c.soc_sla.tenants[1].tenant, "town");
+	CHECK_INT(c.soc_sla.tenants[1].due[2], CONFIG_SLA_INHERIT);
+	/* a reload names the changes and keeps the running values */
+	CHECK_INT(load_str(&d, "soc:\n  sla:\n    decide: 1200\n    tenants:\n"
+			   "      city: { contact: 60 }\n", &e), 0);
+	CHECK_INT(config_diff(&c, &d, note_change, &ch), 3);
+	CHECK_STR(ch.text, "restart soc.sla.decide: 600 -> 1200\n"
+		  "restart soc.sla.contain: 86400 -> 0\n"
+		  "restart soc.sla.tenants: city: decide - first_report 0 contact 300 acknowledge - "
+		  "contain -, town: decide - first_report - contact - acknowledge - contain - -> "
+		  "city: decide - first_report - contact 60 acknowledge - contain -\n");
+	CHECK_INT(config_keep_restart_keys(&d, &c, &e), 0);
+	CHECK_INT(d.soc_sla.due[0], 600);
+	CHECK_INT(d.soc_sla.n_tenants, 2);
+	CHECK_STR(d.soc_sla.tenants[1].tenant, "town");
+	CHECK_INT(d.soc_sla.tenants[0].due[2], 300);
+	CHECK_INT(config_diff(&c, &d, NULL, NULL), 0);
+	config_release(&d);
+	config_release(&c);
+	expect_error("soc:\n  sla:\n    decide: 31622401\n",
+		     "t.yaml:3: soc.sla.decide: expected an integer from 0 to 31622400, "
+		     "got '31622401'");
+	expect_error("soc:\n  sla:\n    tenants:\n      city: { decide: 1h }\n",
+		     "t.yaml:4: soc.sla.tenants.city.decide: expected an integer from 0 to "
+		     "31622400, got '1h'");
+	expect_error("soc:\n  sla:\n    respond: 60\n",
+		     "t.yaml:3: unknown key 'respond' in 'soc.sla' (expected one of: decide, "
+		     "first_report, contact, acknowledge, contain, tenants)");
+	expect_error("soc:\n  sla:\n    tenants:\n      City: {}\n",
+		     "t.yaml:4: soc.sla.tenants: 'City' is not a tenant name (1 to 63 characters "
+		     "from a-z, 0-9, '_' and '-')");
+}
+
+/* soc.triage: the rules directory (unset: bundled) and the window, 86400 s by default. */
+static void test_soc_triage_section(void)
+{
+	struct err e = ERR_INIT;
+	struct config c;
+
+	CHECK_INT(config_defaults(&c, &e), 0);
+	CHECK(c.soc_triage_rules == NULL);
+	CHECK_INT(c.soc_triage_window, 86400);
+	config_release(&c);
+	CHECK_INT(load_str(&c, "soc:\n  triage:\n    rules: /etc/koban/triage\n    window: 600\n",
+			   &e), 0);
+	CHECK_STR(c.soc_triage_rules, "/etc/koban/triage");
+	CHECK_INT(c.soc_triage_window, 600);
+	config_release(&c);
+	expect_error("soc:\n  triage:\n    window: 0\n",
+		     "t.yaml:3: soc.triage.window: expected an integer from 1 to 31622400, got '0'");
+	expect_error("soc:\n  triage:\n    rule: x\n",
+		     "t.yaml:3: unknown key 'rule' in 'soc.triage' (expected one of: rules, window)");
+}
+
 int main(void)
 {
 	T_RUN(test_defaults);
 	T_RUN(test_example_is_defaults);
 	T_RUN(test_example_tls_comment);
+	T_RUN(test_soc_sla_section);
 	T_RUN(test_every_key);
 	T_RUN(test_good_files);
 	T_RUN(test_bad_files);
@@ -887,6 +1005,8 @@ int main(void)
 	T_RUN(test_store_section);
 	T_RUN(test_detect_section);
 	T_RUN(test_alerts_section);
+	T_RUN(test_soc_engine_section);
+	T_RUN(test_soc_triage_section);
 	T_RUN(test_tenant_maps);
 	return t_done();
 }

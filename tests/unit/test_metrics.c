@@ -105,8 +105,46 @@ static void test_families(void)
 	buf_release(&out);
 }
 
+static int collect_histogram(struct metrics_out *o, void *ctx)
+{
+	static const double bounds[] = { 0.1, 1 };
+	static const uint64_t counts[] = { 2, 1, 1 };
+	static const uint64_t none[] = { 0, 0, 0 };
+	int rc = metrics_sample_histogram(o, bounds, counts, 2, 3.5, NULL);
+
+	if (!rc)
+		rc = metrics_sample_histogram(o, bounds, none, 2, 0, "tenant", "b", NULL);
+	return rc;
+}
+
+/* A histogram: cumulative buckets with le last, +Inf, _sum and _count, with and without labels. */
+static void test_histogram(void)
+{
+	int h;
+	struct buf out = BUF_INIT(1 << 16);
+
+	CHECK_INT(metrics_register("koban_test_seconds", METRICS_HISTOGRAM, "Time.",
+				   collect_histogram, &h), 0);
+	CHECK_INT(metrics_render(&out), 0);
+	CHECK_STR(out.p, "# HELP koban_test_seconds Time.\n"
+			 "# TYPE koban_test_seconds histogram\n"
+			 "koban_test_seconds_bucket{le=\"0.1\"} 2\n"
+			 "koban_test_seconds_bucket{le=\"1\"} 3\n"
+			 "koban_test_seconds_bucket{le=\"+Inf\"} 4\n"
+			 "koban_test_seconds_sum 3.5\n"
+			 "koban_test_seconds_count 4\n"
+			 "koban_test_seconds_bucket{tenant=\"b\",le=\"0.1\"} 0\n"
+			 "koban_test_seconds_bucket{tenant=\"b\",le=\"1\"} 0\n"
+			 "koban_test_seconds_bucket{tenant=\"b\",le=\"+Inf\"} 0\n"
+			 "koban_test_seconds_sum{tenant=\"b\"} 0\n"
+			 "koban_test_seconds_count{tenant=\"b\"} 0\n");
+	metrics_unregister(&h);
+	buf_release(&out);
+}
+
 int main(void)
 {
+	T_RUN(test_histogram);
 	T_RUN(test_families);
 	T_RUN(test_render);
 	T_RUN(test_register_rules);

@@ -44,9 +44,24 @@ static void test_vhosts_and_stamps(void)
 	CHECK(t_str("weblog.request") == NULL);
 }
 
+static void test_x_forwarded_for(void)
+{
+	CHECK_INT(t_decode("combined", "10.0.0.5 - - [15/Mar/2026:03:00:00 +0000] \"GET / HTTP/1.1\""
+			   " 200 5 \"-\" \"curl/8\" \"10.1.2.3, 10.0.0.4\"", 0, NULL), 0);
+	CHECK_STR(t_str("weblog.x_forwarded_for"), "10.1.2.3, 10.0.0.4");
+	CHECK_STR(t_str("source.ip"), "10.0.0.5");
+	CHECK_INT(t_decode("combined", "10.0.0.5 - - [15/Mar/2026:03:00:00 +0000] \"GET / HTTP/1.1\""
+			   " 200 5 \"-\" \"curl/8\" \"-\" rt=0.1", 0, NULL), 0);
+	CHECK(t_str("weblog.x_forwarded_for") == NULL);
+	CHECK_INT(t_decode("combined", "10.0.0.5 - - [15/Mar/2026:03:00:00 +0000] \"GET / HTTP/1.1\""
+			   " 200 5 \"-\" \"curl/8\" rt=0.1 \"10.1.2.3\"", 0, NULL), 0);
+	CHECK(t_str("weblog.x_forwarded_for") == NULL); /* only right after the agent */
+}
+
 int main(void)
 {
 	T_RUN(test_sniff);
 	T_RUN(test_vhosts_and_stamps);
+	T_RUN(test_x_forwarded_for);
 	return t_done();
 }

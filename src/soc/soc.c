@@ -1,0 +1,1823 @@
+#include "soc/soc.h"
+#include "core/compat.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/types.h>
+#include <time.h>
+
+#define LOG_MODULE "soc"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/event.h"
+#include "core/field.h"
+#include "core/ipaddr.h"
+#include "core/json.h"
+#include "core/jsonin.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/metrics.h"
+#include "core/timeutil.h"
+#include "parse/ecs.h"
+#include "soc/evkeep.h"
+#include "soc/firstreport.h"
+#include "soc/incident.h"
+#include "soc/sla.h"
+#include "soc/terminal.h"
+#include "soc/triage.h"
+#include "store/meta.h"
+
+/* ---- reading an alert: key fields, group-by fields, events ---- */
+
+/*
+ * The value of key in the flat JSON object obj (the alert's key or group-by fields): 1 and
+ * its text in *val, copied into arena (a string unescaped, a number, true or false as
+ * written), 0 when absent or not a scalar, negative when obj does not parse.
+ */
+static int flat_get(const char *obj, const char *key, struct arena *arena, const char **val,
+		    size_t *len)
+{
+	struct jsonin_value k, v;
+	struct jsonin j;
+	int more;
+
+	if (!obj || !*obj)
+		return 0;
+	jsonin_init(&j, obj, strlen(obj), arena, 0);
+	if (jsonin_value(&j, &v) < 0 || v.type != JSONIN_OBJECT)
+		return -EINVAL;
+	while ((more = jsonin_key(&j, &k)) > 0) {
+		bool want = k.len == strlen(key) && !memcmp(k.s, key, k.len);
+
+		if (jsonin_value(&j, &v) < 0)
+			return -EINVAL;
+		if (v.type == JSONIN_ARRAY || v.type == JSONIN_OBJECT) {
+			if (jsonin_skip(&j) < 0)
+				return -EINVAL;
+			continue;
+		}
+		if (want && v.type != JSONIN_NULL) {
+			if (!(*val = arena_strndup(arena, v.s, v.len)))
+				return -ENOMEM;
+			*len = v.len;
+			return 1;
+		}
+	}
+	return more < 0 ? -EINVAL : 0;
+}
+
+/* Decodes the i-th event line of a (0 first) into ev; 1, 0 when there is none, or < 0. */
+static int alert_event(const struct meta_alert *a, size_t i, struct arena *arena,
+		       struct event *ev)
+{
+	const char *p = a->events;
+	struct err why = ERR_INIT;
+
+	if (!p)
+		return 0;
+	for (; i && *p; i--) {
+		const char *nl = strchr(p, '\n');
+
+		if (!nl)
+			return 0;
+		p = nl + 1;
+	}
+	if (!*p)
+		return 0;
+	event_init(ev, arena);
+	{
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+
+		if (ecs_decode(ev, p, n, &why) < 0)
+			return -EINVAL;
+	}
+	return 1;
+}
+
+/* The field's first value in ev as text (copied into arena): 1, or 0 when absent. */
+static int event_text(const struct event *ev, const char *field, struct arena *arena,
+		      const char **val, size_t *len)
+{
+	int id = field_lookup(field, strlen(field));
+	const struct event_value *v;
+	char tmp[EVENT_VALUE_TEXT_MAX];
+	const char *s;
+
+	if (id < 0 || !(v = event_get(ev, (unsigned)id)))
+		return 0;
+	s = event_value_text(v, tmp, len);
+	if (!(*val = arena_strndup(arena, s, *len)))
+		return -ENOMEM;
+	return 1;
+}
+
+/* field's value for a: key fields, group-by fields, then the first event. */
+static int alert_value(const struct meta_alert *a, const char *field, struct arena *arena,
+		       const char **val, size_t *len)
+{
+	struct event ev;
+	int rc;
+
+	if ((rc = flat_get(a->key_fields, field, arena, val, len)) != 0)
+		return rc;
+	if ((rc = flat_get(a->group_fields, field, arena, val, len)) != 0)
+		return rc;
+	if ((rc = alert_event(a, 0, arena, &ev)) <= 0)
+		return rc < 0 ? 0 : rc; /* an event that does not decode names nothing */
+	return event_text(&ev, field, arena, val, len);
+}
+
+/* ---- grouping ---- */
+
+/* Whether s occurs as a string in the JSON array text arr. */
+static bool json_array_has(const char *arr, const char *s, struct arena *arena)
+{
+	struct jsonin_value v;
+	struct jsonin j;
+
+	if (!arr || !*arr)
+		return false;
+	jsonin_init(&j, arr, strlen(arr), arena, 0);
+	if (jsonin_value(&j, &v) < 0 || v.type != JSONIN_ARRAY)
+		return false;
+	while (jsonin_more(&j) > 0) {
+		if (jsonin_value(&j, &v) < 0)
+			return false;
+		if (v.type == JSONIN_STRING && v.len == strlen(s) && !strncasecmp(v.s, s, v.len))
+			return true;
+		if ((v.type == JSONIN_ARRAY || v.type == JSONIN_OBJECT) && jsonin_skip(&j) < 0)
+			return false;
+	}
+	return false;
+}
+
+static bool grouping_matches(const struct soc_grouping *g, const struct meta_alert *a,
+			     struct arena *arena)
+{
+	if (!g->n_match)
+		return true;
+	for (size_t i = 0; i < g->n_match; i++)
+		if (!strcmp(g->match[i], a->rule_id) ||
+		    json_array_has(a->rule_tags, g->match[i], arena))
+			return true;
+	return false;
+}
+
+/* "|field=value" */
+static int add_key_part(struct buf *key, const char *field, const char *val, size_t len)
+{
+	int rc = buf_addch(key, '|');
+
+	rc = err_first(rc, buf_adds(key, field));
+	rc = err_first(rc, buf_addch(key, '='));
+	return err_first(rc, buf_add(key, val, len));
+}
+
+/* The default: the victim, else the source; nothing when the alert names neither. */
+static int default_key(const struct meta_alert *a, struct arena *arena, struct buf *key)
+{
+	static const char *const sides[] = { "destination.ip", "user.name", "host.name",
+					     "source.ip" };
+	const char *val;
+	size_t len;
+
+	for (size_t i = 0; i < ARRAY_SIZE(sides); i++) {
+		int rc = alert_value(a, sides[i], arena, &val, &len);
+
+		if (rc < 0)
+			return rc;
+		if (rc > 0 && len)
+			return add_key_part(key, sides[i], val, len);
+	}
+	return 0;
+}
+
+int soc_group_key(const struct soc_grouping *g, size_t n_groupings, const struct meta_alert *a,
+		  struct arena *arena, struct buf *key, struct err *e)
+{
+	const struct soc_grouping *use = NULL;
+	int rc;
+
+	buf_reset(key);
+	for (size_t i = 0; i < n_groupings && !use; i++)
+		if (grouping_matches(&g[i], a, arena))
+			use = &g[i];
+	rc = buf_adds(key, a->rule_id);
+	if (!use) {
+		rc = err_first(rc, default_key(a, arena, key));
+	} else {
+		for (size_t i = 0; i < use->n_keys && !rc; i++) {
+			const char *val = "";
+			size_t len = 0;
+			int got = alert_value(a, use->keys[i], arena, &val, &len);
+
+			if (got < 0)
+				rc = got;
+			else
+				rc = add_key_part(key, use->keys[i], got ? val : "", got ? len : 0);
+		}
+	}
+	if (rc < 0)
+		return err_set(e, rc, "grouping key of alert %lld: %s", (long long)a->id,
+			       rc == -ENOSPC ? "longer than the maximum" : strerror(-rc));
+	if (key->len > SOC_GROUP_KEY_MAX)
+		return err_set(e, -ENOSPC, "grouping key of alert %lld: longer than %d bytes",
+			       (long long)a->id, SOC_GROUP_KEY_MAX);
+	return 0;
+}
+
+int soc_level(int verdict, int analyst, int overruled)
+{
+	if (analyst < 0)
+		return verdict;
+	if (verdict > overruled) /* evidence beyond what the analyst overruled */
+		return analyst > verdict ? analyst : verdict;
+	return analyst;
+}
+
+/* ---- entities ---- */
+
+enum entity_kind { ENT_USERS, ENT_HOSTS, ENT_IPS, ENT_KINDS };
+
+static const char *const entity_names[ENT_KINDS] = { "users", "hosts", "ips" };
+
+static const struct {
+	const char *field;
+	enum entity_kind kind;
+} entity_fields[] = {
+	{ "user.name", ENT_USERS }, { "source.user.name", ENT_USERS },
+	{ "destination.user.name", ENT_USERS }, { "host.name", ENT_HOSTS },
+	{ "host.hostname", ENT_HOSTS }, { "source.ip", ENT_IPS }, { "destination.ip", ENT_IPS },
+	{ "client.ip", ENT_IPS }, { "server.ip", ENT_IPS }, { "host.ip", ENT_IPS },
+};
+
+#define OBSERVERS_MAX 16 /* names of the devices that logged an alert's events */
+
+struct entities {
+	const char *v[ENT_KINDS][SOC_ENTITIES_MAX];
+	size_t len[ENT_KINDS][SOC_ENTITIES_MAX];
+	size_t n[ENT_KINDS];
+	const char *observer[OBSERVERS_MAX];    /* never a host of the incident */
+	size_t observer_len[OBSERVERS_MAX];
+	size_t n_observers;
+};
+
+static bool is_observer(const struct entities *en, const char *s, size_t len)
+{
+	for (size_t i = 0; i < en->n_observers; i++)
+		if (en->observer_len[i] == len && !strncasecmp(en->observer[i], s, len))
+			return true;
+	return false;
+}
+
+/*
+ * Adds a copy of (s, len) unless there or full (the first ones seen are kept); a host that
+ * is the device which logged the events (a firewall's name as host.name) is no entity.
+ */
+static int entity_add(struct entities *en, enum entity_kind k, const char *s, size_t len,
+		      struct arena *arena)
+{
+	if (!len || en->n[k] == SOC_ENTITIES_MAX || (k == ENT_HOSTS && is_observer(en, s, len)))
+		return 0;
+	for (size_t i = 0; i < en->n[k]; i++)
+		if (en->len[k][i] == len && !memcmp(en->v[k][i], s, len))
+			return 0;
+	if (!(en->v[k][en->n[k]] = arena_strndup(arena, s, len)))
+		return -ENOMEM;
+	en->len[k][en->n[k]++] = len;
+	return 0;
+}
+
+/* The lists of a stored entities object; members that are not string arrays are ignored. */
+static int entities_read(struct entities *en, const char *json, struct arena *arena)
+{
+	struct jsonin_value k, v;
+	struct jsonin j;
+	int more, rc = 0;
+
+	if (!json || !*json)
+		return 0;
+	jsonin_init(&j, json, strlen(json), arena, 0);
+	if (jsonin_value(&j, &v) < 0 || v.type != JSONIN_OBJECT)
+		return -EINVAL;
+	while (!rc && (more = jsonin_key(&j, &k)) > 0) {
+		int kind = -1;
+
+		for (int i = 0; i < ENT_KINDS; i++)
+			if (jsonin_key_is(&k, entity_names[i]))
+				kind = i;
+		if (jsonin_value(&j, &v) < 0)
+			return -EINVAL;
+		if (v.type != JSONIN_ARRAY) {
+			if (v.type == JSONIN_OBJECT && jsonin_skip(&j) < 0)
+				return -EINVAL;
+			continue;
+		}
+		while (!rc && jsonin_more(&j) > 0) {
+			if (jsonin_value(&j, &v) < 0)
+				return -EINVAL;
+			if (v.type == JSONIN_STRING && kind >= 0)
+				rc = entity_add(en, (enum entity_kind)kind, v.s, v.len, arena);
+			else if ((v.type == JSONIN_ARRAY || v.type == JSONIN_OBJECT) &&
+				 jsonin_skip(&j) < 0)
+				return -EINVAL;
+		}
+	}
+	return rc;
+}
+
+/* Every value of the entity fields in ev (repeated fields: each value). */
+static int entities_from_event(struct entities *en, const struct event *ev, struct arena *arena)
+{
+	int rc = 0;
+
+	for (size_t f = 0; f < ARRAY_SIZE(entity_fields) && !rc; f++) {
+		const char *name = entity_fields[f].field;
+		int id = field_lookup(name, strlen(name));
+
+		if (id < 0)
+			continue;
+		for (uint32_t i = 0; i < ev->n && !rc; i++) {
+			char tmp[EVENT_VALUE_TEXT_MAX];
+			const char *s;
+			size_t len;
+
+			if (ev->vals[i].field != (uint32_t)id)
+				continue;
+			s = event_value_text(&ev->vals[i], tmp, &len);
+			rc = entity_add(en, entity_fields[f].kind, s, len, arena);
+		}
+	}
+	return rc;
+}
+
+/* The names of the device that logged ev (observer.hostname, observer.name). */
+static void observers_of(struct entities *en, const struct event *ev)
+{
+	static const char *const fields[] = { "observer.hostname", "observer.name" };
+
+	for (size_t f = 0; f < ARRAY_SIZE(fields); f++) {
+		int id = field_lookup(fields[f], strlen(fields[f]));
+		const char *s;
+		size_t len;
+
+		if (id >= 0 && en->n_observers < OBSERVERS_MAX &&
+		    event_get_str(ev, (unsigned)id, &s, &len) > 0 && len &&
+		    !is_observer(en, s, len)) {
+			en->observer[en->n_observers] = s; /* in the event's arena */
+			en->observer_len[en->n_observers++] = len;
+		}
+	}
+}
+
+static int entities_from_alert(struct entities *en, const struct meta_alert *a,
+			       struct arena *arena)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < (size_t)a->n_events; i++) {
+		struct event ev;
+		int got = alert_event(a, i, arena, &ev);
+
+		if (got == 0)
+			break;
+		if (got > 0)
+			observers_of(en, &ev);
+	}
+
+	for (size_t f = 0; f < ARRAY_SIZE(entity_fields) && !rc; f++) {
+		const char *val;
+		size_t len;
+		int got = flat_get(a->key_fields, entity_fields[f].field, arena, &val, &len);
+
+		if (got > 0)
+			rc = entity_add(en, entity_fields[f].kind, val, len, arena);
+	}
+	for (size_t i = 0; !rc && i < (size_t)a->n_events; i++) {
+		struct event ev;
+		int got = alert_event(a, i, arena, &ev);
+
+		if (got == 0)
+			break;
+		if (got > 0)
+			rc = entities_from_event(en, &ev, arena);
+	}
+	return rc;
+}
+
+static int entities_write(const struct entities *en, struct buf *out)
+{
+	int rc = buf_addch(out, '{');
+
+	for (int k = 0; k < ENT_KINDS; k++) {
+		rc = err_first(rc, buf_addf(out, "%s\"%s\":[", k ? "," : "", entity_names[k]));
+		for (size_t i = 0; i < en->n[k]; i++) {
+			if (i)
+				rc = err_first(rc, buf_addch(out, ','));
+			rc = err_first(rc, json_add_string(out, en->v[k][i], en->len[k][i]));
+		}
+		rc = err_first(rc, buf_addch(out, ']'));
+	}
+	return err_first(rc, buf_addch(out, '}'));
+}
+
+int soc_entities_merge(const char *entities, const struct meta_alert *a, struct arena *arena,
+		       struct buf *out, struct err *e)
+{
+	struct entities *en = arena_alloc(arena, sizeof(*en));
+	int rc;
+
+	buf_reset(out);
+	if (!en)
+		return err_set(e, -ENOMEM, "out of memory");
+	memset(en, 0, sizeof(*en));
+	if ((rc = entities_read(en, entities, arena)) < 0)
+		return err_set(e, rc, "incident entities: %s", rc == -EINVAL ?
+			       "expected a JSON object of string arrays" : strerror(-rc));
+	if ((rc = entities_from_alert(en, a, arena)) < 0 || (rc = entities_write(en, out)) < 0)
+		return err_set(e, rc, "entities of alert %lld: %s", (long long)a->id,
+			       strerror(-rc));
+	return 0;
+}
+
+/* ---- the engine ---- */
+
+#define TICK_NS (INT64_C(10) * NS_PER_SEC)   /* catch-up scan and sla_check */
+#define SCAN_BATCH 1000                       /* alerts read per catch-up query */
+#define REPLAY_MAX 1000000                    /* alerts one replay takes */
+#define RECHECKS_MAX 100000                   /* incidents waiting for a re-evaluation */
+#define LATE_COMMIT_NS (INT64_C(3) * NS_PER_SEC) /* serve: events committed after an alert's */
+#define TRIAGE_ALERTS_MAX 64                  /* an incident's alerts handed to triage */
+#define TERMINAL_WINDOW_NS (INT64_C(600) * NS_PER_SEC) /* around the first alert */
+#define TENANT_MAX 64                         /* bytes of a tenant name and its NUL */
+#define COUNT_TENANTS_MAX 4096
+#define ARENA_MAX ((size_t)256 << 20)         /* work memory of one alert or evaluation */
+#define ACTOR "koban"
+
+enum result { RES_LINKED, RES_CREATED, RES_SUPPRESSED, RES_DROPPED, RES_FAILED, RESULTS };
+
+/* Steps whose failure leaves the incident without them, counted and logged. */
+enum stage { STAGE_TERMINAL, STAGE_EVIDENCE, STAGES };
+
+static const char *const stage_names[STAGES] = { "terminal", "evidence" };
+
+static const char *const result_names[RESULTS] = { "linked", "created", "suppressed",
+						    "dropped", "failed" };
+
+/* koban_soc_decision_seconds' bounds (the goal is 1 s) */
+static const double decision_bounds[] = { 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60 };
+#define DECISION_BUCKETS ARRAY_SIZE(decision_bounds)
+
+struct job {                     /* an alert stored, waiting for the thread */
+	int64_t id;
+	char tenant[TENANT_MAX];
+};
+
+struct recheck {                 /* an incident whose verdict was incomplete */
+	int64_t incident;
+	int64_t at_ns;
+	char tenant[TENANT_MAX];
+};
+
+struct level_count {
+	char tenant[TENANT_MAX];
+	uint64_t n[4];
+};
+
+struct soc {
+	struct meta *meta;           /* the engine's own handle (its thread's) */
+	struct store *store;
+	struct triage *triage;
+	struct sla *sla;
+	struct firstreport *report;
+	struct soc_grouping *groupings;
+	size_t n_groupings;
+	struct arena conf;           /* the groupings' copies */
+	int64_t window_ns;
+	bool threaded;
+
+	struct arena work;           /* one alert or evaluation at a time */
+	struct buf key, text;
+	struct recheck *rechecks;
+	size_t n_rechecks;
+	int64_t handled_max;         /* the highest alert id handled */
+
+	pthread_mutex_t lock;        /* the queue */
+	pthread_cond_t wake;
+	struct job *ring;
+	size_t cap, head, queued;
+	bool stop, lost, started;
+	pthread_t thread;
+
+	atomic_uint_fast64_t results[RESULTS];
+	atomic_uint_fast64_t stage_failed[STAGES];
+	pthread_mutex_t count_lock;  /* level counts and the histogram, read by /metrics */
+	struct level_count *levels;
+	size_t n_levels;
+	uint64_t decisions[DECISION_BUCKETS + 1];
+	double decision_sum;
+	bool metrics;
+};
+
+static void count(struct soc *s, enum result r)
+{
+	atomic_fetch_add_explicit(&s->results[r], 1, memory_order_relaxed);
+}
+
+/* A step that failed: counted and logged, the alert's handling goes on without it. */
+static void stage_failed(struct soc *s, enum stage k, int64_t incident, const char *tenant,
+			 struct err *e)
+{
+	atomic_fetch_add_explicit(&s->stage_failed[k], 1, memory_order_relaxed);
+	log_error("incident %lld of tenant '%s' goes on without its %s: %s", (long long)incident,
+		  tenant, stage_names[k], e->msg);
+	err_clear(e);
+}
+
+static void count_level(struct soc *s, const char *tenant, int level)
+{
+	struct level_count *t = NULL;
+
+	if (level < 0 || level > 3)
+		return;
+	pthread_mutex_lock(&s->count_lock);
+	for (size_t i = 0; i < s->n_levels && !t; i++)
+		if (!strcmp(s->levels[i].tenant, tenant))
+			t = &s->levels[i];
+	if (!t && s->n_levels < COUNT_TENANTS_MAX) {
+		t = &s->levels[s->n_levels++];
+		snprintf(t->tenant, sizeof(t->tenant), "%s",
+			 s->n_levels < COUNT_TENANTS_MAX ? tenant : "_other");
+	}
+	if (!t)
+		t = &s->levels[COUNT_TENANTS_MAX - 1];
+	t->n[level]++;
+	pthread_mutex_unlock(&s->count_lock);
+}
+
+static void observe_decision(struct soc *s, int64_t ns)
+{
+	double secs = ns > 0 ? (double)ns / 1e9 : 0;
+	size_t b = 0;
+
+	while (b < DECISION_BUCKETS && secs > decision_bounds[b])
+		b++;
+	pthread_mutex_lock(&s->count_lock);
+	s->decisions[b]++;
+	s->decision_sum += secs;
+	pthread_mutex_unlock(&s->count_lock);
+}
+
+/* ---- copies into the work arena (rows are valid only during meta's callbacks) ---- */
+
+static const char *copy_text(struct arena *a, const char *s)
+{
+	return s ? arena_strndup(a, s, strlen(s)) : NULL;
+}
+
+struct incident_copy {
+	struct arena *arena;
+	struct meta_incident inc;
+	bool found, failed;
+};
+
+static void copy_incident(void *ctx, const struct meta_incident *inc)
+{
+	struct incident_copy *c = ctx;
+	struct meta_incident *o = &c->inc;
+
+	*o = *inc;
+	o->tenant = copy_text(c->arena, inc->tenant);
+	o->title = copy_text(c->arena, inc->title);
+	o->rule_id = copy_text(c->arena, inc->rule_id);
+	o->group_key = copy_text(c->arena, inc->group_key);
+	o->status = copy_text(c->arena, inc->status);
+	o->owner = copy_text(c->arena, inc->owner);
+	o->evidence = copy_text(c->arena, inc->evidence);
+	o->entities = copy_text(c->arena, inc->entities);
+	o->terminal = copy_text(c->arena, inc->terminal);
+	c->failed = !o->tenant || !o->title || !o->rule_id || !o->group_key || !o->status ||
+		    !o->owner || !o->evidence || !o->entities || !o->terminal;
+	c->found = true;
+}
+
+static int copy_alert_into(struct arena *a, const struct meta_alert *in, struct meta_alert *o)
+{
+	*o = *in;
+	o->tenant = copy_text(a, in->tenant);
+	o->kind = copy_text(a, in->kind);
+	o->rule_id = copy_text(a, in->rule_id);
+	o->rule_title = copy_text(a, in->rule_title);
+	o->rule_level = copy_text(a, in->rule_level);
+	o->rule_author = copy_text(a, in->rule_author);
+	o->rule_status = copy_text(a, in->rule_status);
+	o->rule_link = copy_text(a, in->rule_link);
+	o->rule_tags = copy_text(a, in->rule_tags);
+	o->rule_references = copy_text(a, in->rule_references);
+	o->group_fields = copy_text(a, in->group_fields);
+	o->key_fields = copy_text(a, in->key_fields);
+	o->events = copy_text(a, in->events);
+	if (!o->tenant || !o->kind || !o->rule_id || !o->rule_title || !o->rule_level ||
+	    !o->rule_author || !o->rule_status || !o->rule_link || !o->rule_tags ||
+	    !o->rule_references || !o->group_fields || !o->key_fields || (in->events && !o->events))
+		return -ENOMEM;
+	return 0;
+}
+
+struct alerts_copy {
+	struct arena *arena;
+	struct meta_alert *v;
+	size_t n, max;
+	int rc;
+};
+
+static void copy_alert(void *ctx, const struct meta_alert *a)
+{
+	struct alerts_copy *c = ctx;
+
+	if (c->rc < 0 || c->n == c->max)
+		return; /* the first ones: the incident's start is what triage weighs */
+	c->rc = copy_alert_into(c->arena, a, &c->v[c->n]);
+	if (c->rc == 0)
+		c->n++;
+}
+
+static int get_incident(struct soc *s, const char *tenant, int64_t id,
+			struct meta_incident *out, struct err *e)
+{
+	struct incident_copy c = { .arena = &s->work };
+	int rc = meta_incident_get(s->meta, tenant, id, copy_incident, &c, e);
+
+	if (rc == 0 && c.failed)
+		rc = err_set(e, -ENOMEM, "out of memory");
+	if (rc == 0)
+		*out = c.inc;
+	return rc;
+}
+
+static int tenant_store_id(struct soc *s, const char *tenant, uint64_t *id, struct err *e);
+
+/* ---- re-evaluations ---- */
+
+/* The incident's pending re-evaluation, or NULL. */
+static struct recheck *recheck_find(struct soc *s, int64_t incident)
+{
+	for (size_t i = 0; i < s->n_rechecks; i++)
+		if (s->rechecks[i].incident == incident)
+			return &s->rechecks[i];
+	return NULL;
+}
+
+static void recheck_remove(struct soc *s, int64_t incident)
+{
+	struct recheck *r = recheck_find(s, incident);
+
+	if (r)
+		*r = s->rechecks[--s->n_rechecks];
+}
+
+static void recheck_set(struct soc *s, const char *tenant, int64_t incident, int64_t at_ns)
+{
+	struct recheck *r = recheck_find(s, incident);
+
+	if (!r) {
+		if (s->n_rechecks == RECHECKS_MAX) {
+			log_warn("incident %lld of tenant '%s' is not evaluated again: %d incidents "
+				 "are waiting already", (long long)incident, tenant, RECHECKS_MAX);
+			return;
+		}
+		r = &s->rechecks[s->n_rechecks++];
+	}
+	r->incident = incident;
+	r->at_ns = at_ns;
+	snprintf(r->tenant, sizeof(r->tenant), "%s", tenant);
+}
+
+/* A re-evaluation at at_ns unless one is due sooner. */
+static void recheck_by(struct soc *s, const char *tenant, int64_t incident, int64_t at_ns)
+{
+	const struct recheck *r = recheck_find(s, incident);
+
+	recheck_set(s, tenant, incident, r ? MIN(r->at_ns, at_ns) : at_ns);
+}
+
+/* The index of the earliest re-evaluation due at or before now_ns, or -1. */
+static ssize_t recheck_due(const struct soc *s, int64_t now_ns)
+{
+	ssize_t best = -1;
+
+	for (size_t i = 0; i < s->n_rechecks; i++)
+		if (s->rechecks[i].at_ns <= now_ns &&
+		    (best < 0 || s->rechecks[i].at_ns < s->rechecks[best].at_ns))
+			best = (ssize_t)i;
+	return best;
+}
+
+/* ---- one evaluation ---- */
+
+static int level_changed(struct soc *s, const struct meta_incident *inc, int from,
+			 const char *why, int64_t now_ns, struct err *e)
+{
+	char detail[64];
+	const struct meta_incident_entry en = {
+		.incident = inc->id, .at_ns = now_ns, .actor = ACTOR, .action = "level",
+		.detail = detail, .why = why ? why : "",
+	};
+
+	snprintf(detail, sizeof(detail), "{\"from\":%d,\"to\":%d}", from, inc->level);
+	count_level(s, inc->tenant, inc->level);
+	return meta_incident_log(s->meta, inc->tenant, &en, e);
+}
+
+/*
+ * The sentence of the first evidence object of now_ev whose sentence is not in old_ev (the
+ * JSON texts are compared, so escaping is the same on both sides), or NULL.
+ */
+static const char *added_sentence(const char *old_ev, const char *now_ev, struct arena *arena)
+{
+	struct jsonin_value k, v;
+	struct jsonin j;
+
+	jsonin_init(&j, now_ev, strlen(now_ev), arena, 0);
+	if (jsonin_value(&j, &v) < 0 || v.type != JSONIN_ARRAY)
+		return NULL;
+	while (jsonin_more(&j) > 0) {
+		if (jsonin_value(&j, &v) < 0 || v.type != JSONIN_OBJECT)
+			return NULL;
+		while (jsonin_key(&j, &k) > 0) {
+			if (!jsonin_key_is(&k, "sentence")) {
+				if (jsonin_skip_value(&j) < 0)
+					return NULL;
+				continue;
+			}
+			if (jsonin_value(&j, &v) < 0 || v.type != JSONIN_STRING)
+				return NULL;
+			if (!memmem(old_ev, strlen(old_ev), now_ev + v.offset, j.pos - v.offset))
+				return arena_strndup(arena, v.s, v.len);
+		}
+	}
+	return NULL;
+}
+
+/* Evidence changed and the level did not: the timeline says what came (or went). */
+static int evidence_changed(struct soc *s, const struct meta_incident *inc, const char *old_ev,
+			    int64_t now_ns, struct err *e)
+{
+	char detail[32];
+	const char *added = added_sentence(old_ev, inc->evidence, &s->work);
+	const struct meta_incident_entry en = {
+		.incident = inc->id, .at_ns = now_ns, .actor = ACTOR, .action = "evidence",
+		.detail = detail,
+		.why = added ? added : "evidence found earlier is no longer found; the level stays",
+	};
+
+	snprintf(detail, sizeof(detail), "{\"level\":%d}", inc->level);
+	return meta_incident_log(s->meta, inc->tenant, &en, e);
+}
+
+/*
+ * Triage of the incident at now_ns: its level (never under an analyst's), evidence, the
+ * decided clock, the first-report drafts, the next re-evaluation. detected_ns: the alert
+ * that led here (0: a re-evaluation), for the decision latency.
+ */
+static int evaluate(struct soc *s, const char *tenant, int64_t id, int64_t now_ns,
+		    int64_t detected_ns, struct err *e)
+{
+	struct alerts_copy ac = { .arena = &s->work, .max = TRIAGE_ALERTS_MAX };
+	struct triage_verdict v = { 0 };
+	struct meta_incident inc;
+	struct incident_manual analyst;
+	uint64_t tid = 0;
+	const char *old_ev;
+	bool new_ev;
+	int level, from, rc;
+
+	if ((rc = get_incident(s, tenant, id, &inc, e)) < 0 ||
+	    (rc = tenant_store_id(s, tenant, &tid, e)) < 0)
+		return rc;
+	if (!(ac.v = arena_alloc(&s->work, TRIAGE_ALERTS_MAX * sizeof(*ac.v))))
+		return err_set(e, -ENOMEM, "out of memory");
+	if ((rc = meta_incident_alerts(s->meta, tenant, id, copy_alert, &ac, e)) < 0)
+		return rc;
+	if (ac.rc < 0)
+		return err_set(e, ac.rc, "out of memory");
+	{
+		const struct triage_input in = { &inc, tid, ac.v, ac.n, now_ns };
+
+		if ((rc = triage_evaluate(s->triage, &in, &s->work, &v, e)) < 0)
+			return rc;
+	}
+	/* read after triage, which takes a while: a level set meanwhile counts */
+	if ((rc = incident_manual_level(s->meta, tenant, id, &analyst, e)) < 0)
+		return rc;
+	level = soc_level(v.level, analyst.level, analyst.overruled);
+	from = inc.level;
+	old_ev = inc.evidence ? inc.evidence : "[]";
+	if (!v.evidence)
+		v.evidence = "[]";
+	new_ev = strcmp(old_ev, v.evidence) != 0;
+	if (level != inc.level || new_ev) {
+		inc.level = level;
+		inc.evidence = v.evidence;
+		inc.updated_ns = now_ns;
+		if ((rc = meta_incident_update_engine(s->meta, &inc, e)) < 0)
+			return rc;
+	}
+	rc = 0;
+	if (level != from)
+		rc = level_changed(s, &inc, from, v.why, now_ns, e);
+	else if (new_ev)
+		rc = evidence_changed(s, &inc, old_ev, now_ns, e);
+	if (rc < 0)
+		return rc;
+	if (!inc.decided_ns) {
+		/* serve: the wall time of the decision itself, triage's time included */
+		int64_t at = s->threaded ? time_now_ns() : now_ns;
+
+		if ((rc = meta_incident_clock(s->meta, tenant, id, META_CLOCK_DECIDED, at, ACTOR,
+					      NULL, e)) < 0)
+			return rc;
+		inc.decided_ns = at;
+		if (detected_ns)
+			observe_decision(s, at - detected_ns);
+	}
+	/* the drafts follow the level and evidence (an analyst's edits are kept by firstreport) */
+	if ((level != from || new_ev) &&
+	    (rc = firstreport_refresh(s->report, s->meta, &inc, ac.v, ac.n, now_ns, e)) < 0)
+		return rc;
+	if (!v.complete && v.recheck_ns > now_ns)
+		recheck_set(s, tenant, id, v.recheck_ns);
+	else
+		recheck_remove(s, id);
+	/*
+	 * serve: the workers commit in parallel, so an event beside the alert's (its session's
+	 * TRAFFIC row) may reach the store just after this evaluation. A verdict still open is
+	 * evaluated again anyway; a complete one (old events: every window closed already)
+	 * looks once more when the commits in flight have landed.
+	 */
+	if (s->threaded && detected_ns && v.complete)
+		recheck_by(s, tenant, id, now_ns + LATE_COMMIT_NS);
+	return 0;
+}
+
+/* ---- one alert ---- */
+
+struct tenant_take {
+	int64_t id;
+};
+
+static void take_tenant(void *ctx, const struct meta_tenant *t)
+{
+	((struct tenant_take *)ctx)->id = t->id;
+}
+
+/* The store's id of a tenant is koban.db's. */
+static int tenant_store_id(struct soc *s, const char *tenant, uint64_t *id, struct err *e)
+{
+	struct tenant_take t = { -1 };
+	int rc = meta_tenant_get(s->meta, tenant, take_tenant, &t, e);
+
+	if (rc == 0 && t.id < 0)
+		rc = err_set(e, -ENOENT, "no tenant '%s'", tenant);
+	*id = (uint64_t)t.id;
+	return rc;
+}
+
+/* The first event's address and port of side ("source", "destination"). */
+static int side_of(const struct meta_alert *a, const char *side, struct arena *arena,
+		   const char **ip, uint16_t *port)
+{
+	char name[32];
+	const char *p;
+	size_t len;
+	int64_t v;
+
+	snprintf(name, sizeof(name), "%s.ip", side);
+	if (alert_value(a, name, arena, ip, &len) <= 0 || !len)
+		return 0;
+	*port = 0;
+	snprintf(name, sizeof(name), "%s.port", side);
+	if (alert_value(a, name, arena, &p, &len) > 0 && jsonin_int(p, len, &v) == 0 && v > 0 &&
+	    v <= 65535)
+		*port = (uint16_t)v;
+	return 1;
+}
+
+/* Whether the text is an address of the private ranges (RFC 1918, RFC 4193). */
+static bool private_address(const char *s)
+{
+	static const char *const nets[] = { "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+					     "fc00::/7" };
+	struct ipaddr ip, net;
+	unsigned prefix;
+
+	if (ipaddr_parse(&ip, s, strlen(s)) < 0)
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(nets); i++)
+		if (ipaddr_parse_cidr(&net, &prefix, nets[i], strlen(nets[i])) == 0 &&
+		    ipaddr_in_prefix(&ip, &net, prefix))
+			return true;
+	return false;
+}
+
+/* A private address of the alert names the terminal itself: no NAT or proxy to look behind. */
+static int direct_terminal(struct soc *s, const char *ip, uint16_t port, int64_t at_ns,
+			   struct terminal *t)
+{
+	char sentence[160];
+
+	if (port)
+		snprintf(sentence, sizeof(sentence), "%s:%u is an internal address: no NAT or "
+			 "proxy in between", ip, port);
+	else
+		snprintf(sentence, sizeof(sentence), "%s is an internal address: no NAT or proxy "
+			 "in between", ip);
+	*t = (struct terminal){ .ip = ip, .port = port, .via = "direct",
+				.sentence = arena_strndup(&s->work, sentence, strlen(sentence)),
+				.at_ns = at_ns };
+	return t->sentence ? 0 : -ENOMEM;
+}
+
+/*
+ * Who was behind the public address ip:port (destination NAT, a CGN, a proxy) around at_ns:
+ * 1 found, 0 nothing found, negative an error.
+ */
+static int resolve_terminal(struct soc *s, const char *tenant, const char *ip, uint16_t port,
+			    int64_t at_ns, struct terminal *t, struct err *e)
+{
+	uint64_t tid;
+	int rc;
+
+	if (!s->store)
+		return 0;
+	if ((rc = tenant_store_id(s, tenant, &tid, e)) < 0)
+		return rc;
+	rc = terminal_resolve(s->store, tid, ip, port, at_ns, TERMINAL_WINDOW_NS, &s->work, t, e);
+	if (rc == -ENOENT) {
+		err_clear(e);
+		return 0;
+	}
+	return rc < 0 ? rc : 1;
+}
+
+/*
+ * The internal terminal of a new incident from its first alert: a private address (the
+ * victim's before the source's) is the terminal itself; else the store is searched for who
+ * was behind the victim's public address, then the source's. Nothing found is not an error:
+ * the incident's terminal stays empty.
+ */
+static int find_terminal(struct soc *s, int64_t incident, const struct meta_alert *a,
+			 int64_t at_ns, struct err *e)
+{
+	static const char *const sides[] = { "destination", "source" };
+	struct meta_incident inc;
+	struct terminal t;
+	int found = 0, rc;
+
+	for (size_t i = 0; i < ARRAY_SIZE(sides) && !found; i++) {
+		const char *ip;
+		uint16_t port;
+
+		if (side_of(a, sides[i], &s->work, &ip, &port) && private_address(ip)) {
+			if (direct_terminal(s, ip, port, at_ns, &t) < 0)
+				return err_set(e, -ENOMEM, "out of memory");
+			found = 1;
+		}
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(sides) && !found; i++) {
+		const char *ip;
+		uint16_t port;
+
+		if (side_of(a, sides[i], &s->work, &ip, &port) &&
+		    (found = resolve_terminal(s, a->tenant, ip, port, at_ns, &t, e)) < 0)
+			return found;
+	}
+	if (!found)
+		return 0;
+	/* the incident as triage left it, with its terminal */
+	if ((rc = get_incident(s, a->tenant, incident, &inc, e)) < 0)
+		return rc;
+	buf_reset(&s->text);
+	if ((rc = terminal_write_json(&t, &s->text)) < 0 ||
+	    !(inc.terminal = arena_strndup(&s->work, s->text.p, s->text.len)))
+		return err_set(e, rc < 0 ? rc : -ENOMEM, "terminal of incident %lld: %s",
+			       (long long)incident, strerror(rc < 0 ? -rc : ENOMEM));
+	return meta_incident_update_engine(s->meta, &inc, e);
+}
+
+/* Copies of the alert's events, kept with the incident. */
+static int keep_events(struct soc *s, const struct meta_alert *a, int64_t incident,
+		       struct err *e)
+{
+	uint64_t tid;
+	int rc;
+
+	if (!s->store || !a->events)
+		return 0;
+	if ((rc = tenant_store_id(s, a->tenant, &tid, e)) < 0)
+		return rc;
+	for (const char *p = a->events; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+
+		if (n && (rc = evkeep_put(s->store, s->meta, a->tenant, tid, incident, p, n, e)) < 0)
+			return rc;
+		p += nl ? n + 1 : n;
+	}
+	return 0;
+}
+
+static int log_alert(struct soc *s, const struct meta_alert *a, int64_t incident,
+		     const char *action, int64_t now_ns, struct err *e)
+{
+	char detail[64];
+	const struct meta_incident_entry en = {
+		.incident = incident, .at_ns = now_ns, .actor = ACTOR, .action = action,
+		.detail = detail, .why = "",
+	};
+
+	snprintf(detail, sizeof(detail), "{\"alert\":%lld}", (long long)a->id);
+	return meta_incident_log(s->meta, a->tenant, &en, e);
+}
+
+/* a into the open incident inc of its key. */
+static int link_alert(struct soc *s, struct meta_incident *inc, const struct meta_alert *a,
+		      int64_t at_ns, int64_t now_ns, struct err *e)
+{
+	int rc;
+
+	if ((rc = soc_entities_merge(inc->entities, a, &s->work, &s->text, e)) < 0)
+		return rc;
+	if (!(inc->entities = arena_strndup(&s->work, s->text.p, s->text.len)))
+		return err_set(e, -ENOMEM, "out of memory");
+	inc->n_alerts++;
+	inc->first_ns = MIN(inc->first_ns, at_ns);
+	inc->last_ns = MAX(inc->last_ns, at_ns);
+	inc->updated_ns = now_ns;
+	if ((rc = meta_incident_update_engine(s->meta, inc, e)) < 0 ||
+	    (rc = meta_incident_link_alert(s->meta, a->tenant, inc->id, a->id, e)) < 0)
+		return rc;
+	return log_alert(s, a, inc->id, "alert", now_ns, e);
+}
+
+/* A new incident of a, its key and its terminal. */
+static int create_incident(struct soc *s, struct meta_incident *inc, const struct meta_alert *a,
+			   const char *key, int64_t at_ns, int64_t now_ns, struct err *e)
+{
+	int rc;
+
+	if ((rc = soc_entities_merge(NULL, a, &s->work, &s->text, e)) < 0)
+		return rc;
+	*inc = (struct meta_incident){
+		.tenant = a->tenant, .title = *a->rule_title ? a->rule_title : a->rule_id,
+		.rule_id = a->rule_id, .group_key = key, .level = META_LEVEL_UNDECIDED,
+		.status = "new", .owner = "", .n_alerts = 1, .evidence = "[]",
+		.entities = arena_strndup(&s->work, s->text.p, s->text.len), .terminal = "{}",
+		.first_ns = at_ns, .last_ns = at_ns,
+		.detected_ns = s->threaded ? a->detected_ns : now_ns, .updated_ns = now_ns,
+	};
+	if (!inc->entities)
+		return err_set(e, -ENOMEM, "out of memory");
+	if ((rc = meta_incident_add(s->meta, inc, &inc->id, e)) < 0 ||
+	    (rc = meta_incident_link_alert(s->meta, a->tenant, inc->id, a->id, e)) < 0 ||
+	    (rc = log_alert(s, a, inc->id, "created", now_ns, e)) < 0)
+		return rc;
+	return 0;
+}
+
+/* ---- late evidence: the other open incidents an alert speaks of ---- */
+
+#define RELATED_MAX 8         /* other incidents evaluated again for one alert */
+#define RELATED_SCAN 200      /* the tenant's newest open incidents looked at */
+
+struct related {
+	const struct entities *en;
+	const char *rule_id;          /* the alert's: its own rule's incidents are not others' evidence */
+	struct buf *quoted;
+	int64_t self;
+	int64_t ids[RELATED_MAX];
+	size_t n;
+};
+
+/* Whether the entities text names one of the alert's users or addresses. */
+static bool shares_entity(struct related *r, const char *entities)
+{
+	for (int k = 0; k < ENT_KINDS; k++) {
+		if (k == ENT_HOSTS)
+			continue; /* the observer's name: many alerts share it */
+		for (size_t i = 0; i < r->en->n[k]; i++) {
+			buf_reset(r->quoted);
+			if (json_add_string(r->quoted, r->en->v[k][i], r->en->len[k][i]) == 0 &&
+			    buf_addch(r->quoted, '\0') == 0 && strstr(entities, r->quoted->p))
+				return true;
+		}
+	}
+	return false;
+}
+
+static void see_related(void *ctx, const struct meta_incident *inc)
+{
+	struct related *r = ctx;
+
+	if (inc->id != r->self && r->n < RELATED_MAX && strcmp(inc->rule_id, r->rule_id) &&
+	    shares_entity(r, inc->entities))
+		r->ids[r->n++] = inc->id;
+}
+
+/*
+ * serve: an alert may be the late evidence of another open incident (the victim of an
+ * exploit calling a C2 an hour later): the tenant's open incidents of other rules detected
+ * within soc.window that share a user or an address with the alert are evaluated again. (A
+ * replay evaluates each incident again when its evidence windows close instead.)
+ */
+static void evaluate_related(struct soc *s, const struct meta_alert *a, int64_t self,
+			     int64_t now_ns)
+{
+	const struct meta_incident_filter f = { .status = "open", .min_level = -2,
+						.since_ns = now_ns - s->window_ns,
+						.limit = RELATED_SCAN };
+	struct entities *en = arena_alloc(&s->work, sizeof(*en));
+	struct buf quoted = BUF_INIT(4096);
+	struct related r = { .en = en, .rule_id = a->rule_id, .quoted = &quoted, .self = self };
+	struct err e = ERR_INIT;
+
+	if (!en)
+		return;
+	memset(en, 0, sizeof(*en));
+	if (entities_from_alert(en, a, &s->work) < 0 ||
+	    meta_incident_list(s->meta, a->tenant, &f, see_related, &r, &e) < 0) {
+		log_error("incidents related to alert %lld not evaluated again: %s",
+			  (long long)a->id, e.msg[0] ? e.msg : "out of memory");
+		buf_release(&quoted);
+		return;
+	}
+	buf_release(&quoted);
+	for (size_t i = 0; i < r.n; i++) {
+		err_clear(&e);
+		if (evaluate(s, a->tenant, r.ids[i], now_ns, 0, &e) < 0)
+			log_error("incident %lld of tenant '%s' not evaluated again: %s",
+				  (long long)r.ids[i], a->tenant, e.msg);
+	}
+}
+
+/* The time the alert happened: its event's, else its detection's. */
+static int64_t alert_time(const struct meta_alert *a)
+{
+	return a->event_ns ? a->event_ns : a->detected_ns;
+}
+
+/* Everything the engine does with one stored alert (a with its events) at now_ns. */
+static int handle_alert(struct soc *s, const struct meta_alert *a, int64_t now_ns,
+			enum result *res, struct err *e)
+{
+	struct incident_copy found = { .arena = &s->work };
+	int64_t at = alert_time(a), suppression = 0;
+	int rc;
+
+	*res = RES_FAILED;
+	if ((rc = meta_suppression_match(s->meta, a, now_ns, &suppression, e)) < 0)
+		return rc;
+	if (suppression) {
+		*res = RES_SUPPRESSED;
+		return 0;
+	}
+	if ((rc = soc_group_key(s->groupings, s->n_groupings, a, &s->work, &s->key, e)) < 0)
+		return rc;
+	{
+		const char *key = arena_strndup(&s->work, s->key.p, s->key.len);
+
+		if (!key)
+			return err_set(e, -ENOMEM, "out of memory");
+		rc = meta_incident_find_open(s->meta, a->tenant, key, at - s->window_ns,
+					     copy_incident, &found, e);
+		if (rc == -ENOENT) {
+			err_clear(e);
+			rc = 0;
+		}
+		if (rc == 0 && found.failed)
+			rc = err_set(e, -ENOMEM, "out of memory");
+		if (rc < 0)
+			return rc;
+		rc = found.found ? link_alert(s, &found.inc, a, at, now_ns, e)
+				 : create_incident(s, &found.inc, a, key, at, now_ns, e);
+	}
+	/* the decision first: the terminal and the copies are not needed for it */
+	if (rc < 0 || (rc = evaluate(s, a->tenant, found.inc.id, now_ns,
+				     s->threaded ? a->detected_ns : 0, e)) < 0)
+		return rc;
+	if (!found.found && find_terminal(s, found.inc.id, a, at, e) < 0)
+		stage_failed(s, STAGE_TERMINAL, found.inc.id, a->tenant, e);
+	if (keep_events(s, a, found.inc.id, e) < 0)
+		stage_failed(s, STAGE_EVIDENCE, found.inc.id, a->tenant, e);
+	if (s->threaded)
+		evaluate_related(s, a, found.inc.id, now_ns);
+	*res = found.found ? RES_LINKED : RES_CREATED;
+	return 0;
+}
+
+/* handle_alert, counted and logged; the work arena is cleared. */
+static int handle_counted(struct soc *s, const struct meta_alert *a, int64_t now_ns,
+			  struct soc_replay_stats *st, struct err *e)
+{
+	enum result res;
+	int rc = handle_alert(s, a, now_ns, &res, e);
+
+	if (rc < 0)
+		log_error("alert %lld of tenant '%s' is in no incident: %s", (long long)a->id,
+			  a->tenant, e->msg);
+	count(s, res);
+	if (a->id > s->handled_max)
+		s->handled_max = a->id;
+	if (st) {
+		st->alerts++;
+		st->created += res == RES_CREATED;
+		st->linked += res == RES_LINKED;
+		st->suppressed += res == RES_SUPPRESSED;
+		st->failed += res == RES_FAILED;
+		st->evaluations += res == RES_CREATED || res == RES_LINKED;
+	}
+	arena_clear(&s->work);
+	return rc;
+}
+
+/* The re-evaluation r (taken off the list first: evaluate adds it again when needed). */
+static int run_recheck(struct soc *s, size_t i, int64_t now_ns, struct soc_replay_stats *st,
+		       struct err *e)
+{
+	struct recheck r = s->rechecks[i];
+	int rc;
+
+	s->rechecks[i] = s->rechecks[--s->n_rechecks];
+	rc = evaluate(s, r.tenant, r.incident, now_ns, 0, e);
+	arena_clear(&s->work);
+	if (rc == -ENOENT) { /* purged meanwhile */
+		err_clear(e);
+		return 0;
+	}
+	if (rc < 0)
+		log_error("incident %lld of tenant '%s' not evaluated again: %s",
+			  (long long)r.incident, r.tenant, e->msg);
+	else if (st)
+		st->evaluations++;
+	return rc;
+}
+
+/* ---- catch-up and replay: alerts read from koban.db ---- */
+
+struct pending {
+	int64_t id, at_ns;
+	char tenant[TENANT_MAX];
+};
+
+struct pending_list {
+	struct pending *v;
+	size_t n, cap;
+	int64_t last_id;
+	int rc;
+};
+
+static void add_pending(void *ctx, const struct meta_alert *a)
+{
+	struct pending_list *l = ctx;
+
+	l->last_id = a->id;
+	if (l->rc < 0)
+		return;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 1024;
+		struct pending *v = cap <= REPLAY_MAX ? mem_realloc(l->v, cap * sizeof(*v)) : NULL;
+
+		if (!v) {
+			l->rc = cap <= REPLAY_MAX ? -ENOMEM : -ENOSPC;
+			return;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n].id = a->id;
+	l->v[l->n].at_ns = alert_time(a);
+	snprintf(l->v[l->n].tenant, sizeof(l->v[l->n].tenant), "%s", a->tenant);
+	l->n++;
+}
+
+/* The unlinked alerts after after_id (detected since since_ns) into l, by id. */
+static int read_pending(struct soc *s, int64_t after_id, int64_t since_ns,
+			struct pending_list *l, struct err *e)
+{
+	for (;;) {
+		size_t before = l->n;
+		int rc;
+
+		l->last_id = after_id;
+		if ((rc = meta_soc_unlinked_alerts(s->meta, after_id, since_ns, SCAN_BATCH,
+						   add_pending, l, e)) < 0)
+			return rc;
+		if (l->rc < 0)
+			return err_set(e, l->rc, "more than %d alerts to handle at once",
+				       REPLAY_MAX);
+		if (l->n - before < SCAN_BATCH)
+			return 0;
+		after_id = l->last_id;
+	}
+}
+
+static void keep_first_alert(void *ctx, const struct meta_alert *a)
+{
+	struct alerts_copy *c = ctx;
+
+	c->rc = copy_alert_into(c->arena, a, &c->v[0]);
+	c->n = c->rc == 0;
+}
+
+/* The stored alert with its events, copied into the work arena. */
+static int load_alert(struct soc *s, const char *tenant, int64_t id, struct meta_alert *out,
+		      struct err *e)
+{
+	struct alerts_copy c = { .arena = &s->work, .v = out, .max = 1 };
+	int rc = meta_alert_get(s->meta, tenant, id, keep_first_alert, &c, e);
+
+	if (rc == 0 && c.rc < 0)
+		rc = err_set(e, c.rc, "out of memory");
+	return rc;
+}
+
+/* Loads and handles the pending alert p at now_ns (an alert pruned meanwhile is skipped). */
+static int handle_pending(struct soc *s, const struct pending *p, int64_t now_ns,
+			  struct soc_replay_stats *st, struct err *e)
+{
+	struct meta_alert a;
+	int rc = load_alert(s, p->tenant, p->id, &a, e);
+
+	if (rc == -ENOENT) {
+		err_clear(e);
+		arena_clear(&s->work);
+		return 0;
+	}
+	if (rc < 0) {
+		log_error("alert %lld of tenant '%s' not read: %s", (long long)p->id, p->tenant,
+			  e->msg);
+		count(s, RES_FAILED);
+		arena_clear(&s->work);
+		return rc;
+	}
+	return handle_counted(s, &a, now_ns, st, e);
+}
+
+static int pending_cmp(const void *pa, const void *pb)
+{
+	const struct pending *x = pa, *y = pb;
+
+	if (x->at_ns != y->at_ns)
+		return x->at_ns < y->at_ns ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Keeps the first error in first, carries on. */
+static void keep_first(int rc, struct err *e, int *first, struct err *first_e)
+{
+	if (rc < 0 && !*first) {
+		*first = rc;
+		*first_e = *e;
+	}
+	err_clear(e);
+}
+
+int soc_replay(struct soc *s, int64_t after_id, struct soc_replay_stats *st, struct err *e)
+{
+	struct pending_list l = { 0 };
+	struct soc_replay_stats none;
+	struct err why = ERR_INIT;
+	int64_t last = 0; /* the last alert's time: the SLA clocks are checked then */
+	int first = 0, rc;
+
+	if (!st)
+		st = &none;
+	*st = (struct soc_replay_stats){ 0 };
+	if ((rc = read_pending(s, after_id, 0, &l, e)) < 0) {
+		mem_free(l.v);
+		return rc;
+	}
+	if (l.n)
+		qsort(l.v, l.n, sizeof(*l.v), pending_cmp);
+	for (size_t i = 0; i < l.n; i++) {
+		ssize_t due;
+
+		/* the evidence windows that closed before this alert, at their own times */
+		while ((due = recheck_due(s, l.v[i].at_ns)) >= 0)
+			keep_first(run_recheck(s, (size_t)due, s->rechecks[due].at_ns, st, &why),
+				   &why, &first, e);
+		keep_first(handle_pending(s, &l.v[i], l.v[i].at_ns, st, &why), &why, &first, e);
+		last = MAX(last, l.v[i].at_ns);
+	}
+	mem_free(l.v);
+	/* then every window still open, each at its end: the replay's final levels */
+	for (ssize_t due; (due = recheck_due(s, INT64_MAX)) >= 0;)
+		keep_first(run_recheck(s, (size_t)due, s->rechecks[due].at_ns, st, &why), &why,
+			   &first, e);
+	if (last && s->sla)
+		keep_first(sla_check(s->sla, s->meta, last, NULL, NULL, &why), &why, &first, e);
+	return first;
+}
+
+/* ---- the thread (serve) ---- */
+
+/* Alerts stored but not handled: another process's, or dropped from the full queue. */
+static void catch_up(struct soc *s, int64_t now_ns)
+{
+	struct pending_list l = { 0 };
+	struct err e = ERR_INIT;
+
+	if (read_pending(s, s->handled_max, now_ns - s->window_ns, &l, &e) < 0)
+		log_error("catch-up scan of unhandled alerts failed (the next one tries again): %s",
+			  e.msg);
+	for (size_t i = 0; i < l.n; i++) {
+		err_clear(&e);
+		(void)handle_pending(s, &l.v[i], time_now_ns(), NULL, &e); /* counted, logged */
+	}
+	mem_free(l.v);
+}
+
+static void tick(struct soc *s, int64_t now_ns)
+{
+	struct err e = ERR_INIT;
+
+	catch_up(s, now_ns);
+	if (s->sla && sla_check(s->sla, s->meta, now_ns, NULL, NULL, &e) < 0)
+		log_error("SLA check failed (the next one tries again): %s", e.msg);
+}
+
+static void run_due(struct soc *s)
+{
+	struct err e = ERR_INIT;
+
+	for (ssize_t due; (due = recheck_due(s, time_now_ns())) >= 0; err_clear(&e))
+		(void)run_recheck(s, (size_t)due, time_now_ns(), NULL, &e); /* logged */
+}
+
+/* The next wake-up: the tick, or an earlier re-evaluation. */
+static int64_t next_wake(const struct soc *s, int64_t next_tick)
+{
+	int64_t at = next_tick;
+
+	for (size_t i = 0; i < s->n_rechecks; i++)
+		at = MIN(at, s->rechecks[i].at_ns);
+	return at;
+}
+
+static void wait_until(struct soc *s, int64_t wall_ns)
+{
+	int64_t left = wall_ns - time_now_ns();
+	struct timespec until;
+
+	if (left <= 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += left / NS_PER_SEC;
+	until.tv_nsec += left % NS_PER_SEC;
+	if (until.tv_nsec >= NS_PER_SEC) {
+		until.tv_sec++;
+		until.tv_nsec -= NS_PER_SEC;
+	}
+	pthread_cond_timedwait(&s->wake, &s->lock, &until);
+}
+
+/* Handles one queued alert (lock not held). */
+static void handle_job(struct soc *s, const struct job *j)
+{
+	struct pending p = { .id = j->id };
+	struct err e = ERR_INIT;
+
+	if (j->id <= s->handled_max)
+		return; /* the catch-up scan took it already */
+	snprintf(p.tenant, sizeof(p.tenant), "%s", j->tenant);
+	(void)handle_pending(s, &p, time_now_ns(), NULL, &e); /* counted, logged */
+}
+
+struct open_scan {
+	struct soc *s;
+	int64_t now_ns;
+};
+
+static void schedule_open(void *ctx, const struct meta_incident *inc)
+{
+	struct open_scan *o = ctx;
+
+	recheck_set(o->s, inc->tenant, inc->id, o->now_ns);
+}
+
+/* At start: every open incident is evaluated again (evidence may have come meanwhile). */
+static void schedule_open_incidents(struct soc *s)
+{
+	const struct meta_incident_filter f = { .status = "open", .min_level = -2,
+						.limit = META_INCIDENT_LIST_MAX };
+	struct open_scan o = { s, time_now_ns() };
+	struct err e = ERR_INIT;
+
+	if (meta_incident_list(s->meta, NULL, &f, schedule_open, &o, &e) < 0)
+		log_error("open incidents not evaluated again at start: %s", e.msg);
+}
+
+static void *soc_main(void *arg)
+{
+	struct soc *s = arg;
+	int64_t next_tick = 0; /* at start: the catch-up of what came while koban was down */
+
+	schedule_open_incidents(s);
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		int64_t now = time_now_ns();
+
+		if (now >= next_tick || s->lost) {
+			s->lost = false;
+			next_tick = now + TICK_NS;
+			pthread_mutex_unlock(&s->lock);
+			tick(s, now);
+			pthread_mutex_lock(&s->lock);
+			continue;
+		}
+		if (s->queued) {
+			struct job j = s->ring[s->head];
+
+			s->head = (s->head + 1) % s->cap;
+			s->queued--;
+			pthread_mutex_unlock(&s->lock);
+			handle_job(s, &j);
+			run_due(s);
+			pthread_mutex_lock(&s->lock);
+			continue;
+		}
+		if (s->stop)
+			break;
+		pthread_mutex_unlock(&s->lock);
+		run_due(s);
+		pthread_mutex_lock(&s->lock);
+		if (!s->queued && !s->stop && !s->lost)
+			wait_until(s, next_wake(s, next_tick));
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+void soc_alert_stored(void *ctx, const struct meta_alert *a)
+{
+	struct soc *s = ctx;
+	struct job *j;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->queued == s->cap) {
+		s->lost = true; /* the catch-up scan picks it up */
+		pthread_cond_signal(&s->wake);
+		pthread_mutex_unlock(&s->lock);
+		count(s, RES_DROPPED);
+		return;
+	}
+	j = &s->ring[(s->head + s->queued) % s->cap];
+	j->id = a->id;
+	snprintf(j->tenant, sizeof(j->tenant), "%s", a->tenant);
+	s->queued++;
+	pthread_cond_signal(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- metrics ---- */
+
+static int collect_incidents(struct metrics_out *o, void *ctx)
+{
+	struct soc *s = ctx;
+	int rc = 0;
+
+	pthread_mutex_lock(&s->count_lock);
+	for (size_t i = 0; i < s->n_levels && !rc; i++)
+		for (int l = 0; l < 4 && !rc; l++) {
+			char level[4];
+
+			snprintf(level, sizeof(level), "%d", l);
+			if (s->levels[i].n[l])
+				rc = metrics_sample(o, s->levels[i].n[l], "tenant",
+						    s->levels[i].tenant, "level", level, NULL);
+		}
+	pthread_mutex_unlock(&s->count_lock);
+	return rc;
+}
+
+static int collect_alerts(struct metrics_out *o, void *ctx)
+{
+	struct soc *s = ctx;
+	int rc = 0;
+
+	for (int r = 0; r < RESULTS && !rc; r++)
+		rc = metrics_sample(o, atomic_load_explicit(&s->results[r], memory_order_relaxed),
+				    "result", result_names[r], NULL);
+	return rc;
+}
+
+static int collect_stages(struct metrics_out *o, void *ctx)
+{
+	struct soc *s = ctx;
+	int rc = 0;
+
+	for (int k = 0; k < STAGES && !rc; k++)
+		rc = metrics_sample(o, atomic_load_explicit(&s->stage_failed[k],
+							    memory_order_relaxed),
+				    "stage", stage_names[k], NULL);
+	return rc;
+}
+
+static int collect_queue(struct metrics_out *o, void *ctx)
+{
+	struct soc *s = ctx;
+	size_t n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->queued;
+	pthread_mutex_unlock(&s->lock);
+	return metrics_sample(o, n, NULL);
+}
+
+static int collect_decisions(struct metrics_out *o, void *ctx)
+{
+	struct soc *s = ctx;
+	uint64_t counts[DECISION_BUCKETS + 1];
+	double sum;
+
+	pthread_mutex_lock(&s->count_lock);
+	memcpy(counts, s->decisions, sizeof(counts));
+	sum = s->decision_sum;
+	pthread_mutex_unlock(&s->count_lock);
+	return metrics_sample_histogram(o, decision_bounds, counts, DECISION_BUCKETS, sum, NULL);
+}
+
+static int register_metrics(struct soc *s, struct err *e)
+{
+	static const struct metrics_family fams[] = {
+		{ "koban_incidents_total", METRICS_COUNTER,
+		  "Incidents that reached a level (0-3), by tenant: the first decision and every "
+		  "change count once.", collect_incidents },
+		{ "koban_soc_alerts_total", METRICS_COUNTER,
+		  "Alerts the SOC engine took, by result: linked to an open incident, created "
+		  "one, suppressed, dropped from the full queue (handled later by the catch-up "
+		  "scan), failed.", collect_alerts },
+		{ "koban_soc_failed_total", METRICS_COUNTER,
+		  "Steps of an alert's handling that failed (logged with the reason), by stage: "
+		  "terminal (the incident has no terminal), evidence (its events were not "
+		  "copied).", collect_stages },
+		{ "koban_soc_queue", METRICS_GAUGE, "Stored alerts waiting for the SOC engine.",
+		  collect_queue },
+		{ "koban_soc_decision_seconds", METRICS_HISTOGRAM,
+		  "From an alert's detection to its incident's first level decision.",
+		  collect_decisions },
+	};
+	const char *failed = NULL;
+	int rc = metrics_register_families(fams, ARRAY_SIZE(fams), s, &failed);
+
+	if (rc < 0)
+		return err_set(e, rc, "cannot register %s: %s", failed ? failed : "the metrics",
+			       strerror(-rc));
+	s->metrics = true;
+	return 0;
+}
+
+/* ---- life cycle ---- */
+
+/* Copies of a list of strings into the arena. */
+static const char *const *copy_strings(struct arena *a, char *const *v, size_t n)
+{
+	const char **out = arena_alloc(a, (n ? n : 1) * sizeof(*out));
+
+	for (size_t i = 0; out && i < n; i++)
+		if (!(out[i] = copy_text(a, v[i])))
+			return NULL;
+	return out;
+}
+
+/* soc.window and soc.grouping, copied: the configuration may be replaced meanwhile. */
+static int configure(struct soc *s, const struct config *cfg, struct err *e)
+{
+	const struct config_soc_engine *se = &cfg->soc_engine;
+
+	s->window_ns = se->window ? (int64_t)se->window * NS_PER_SEC : SOC_WINDOW_DEFAULT_NS;
+	if (!se->n_grouping)
+		return 0;
+	if (!(s->groupings = arena_alloc(&s->conf, se->n_grouping * sizeof(*s->groupings))))
+		return err_set(e, -ENOMEM, "soc: out of memory");
+	for (size_t i = 0; i < se->n_grouping; i++) {
+		const struct config_soc_grouping *g = &se->grouping[i];
+		struct soc_grouping *to = &s->groupings[i];
+
+		to->n_match = g->n_match;
+		to->n_keys = g->n_keys;
+		if (!(to->match = copy_strings(&s->conf, g->match, g->n_match)) ||
+		    !(to->keys = copy_strings(&s->conf, g->keys, g->n_keys)))
+			return err_set(e, -ENOMEM, "soc: out of memory");
+	}
+	s->n_groupings = se->n_grouping;
+	return 0;
+}
+
+static int start_thread(struct soc *s, struct err *e)
+{
+	int rc;
+
+	if (!(s->ring = mem_calloc(SOC_QUEUE_DEFAULT, sizeof(*s->ring))))
+		return err_set(e, -ENOMEM, "out of memory");
+	s->cap = SOC_QUEUE_DEFAULT;
+	/* what an earlier run handled: the catch-up starts after the last alert linked */
+	if ((rc = meta_soc_last_alert(s->meta, true, &s->handled_max, e)) < 0)
+		return rc;
+	if ((rc = pthread_create(&s->thread, NULL, soc_main, s)) != 0)
+		return err_set(e, -rc, "cannot start the SOC thread: %s", strerror(rc));
+	pthread_setname_np(s->thread, "koban-soc");
+	s->started = true;
+	return 0;
+}
+
+int soc_new(struct soc **out, const struct soc_config *c, struct err *e)
+{
+	const struct config *cfg = c->cfg;
+	struct triage_config tc = {
+		.rules_dir = cfg->soc_triage_rules, .data_dir = cfg->data_dir, .store = c->store,
+		.window_ns = (int64_t)cfg->soc_triage_window * NS_PER_SEC,
+	};
+	pthread_condattr_t ca;
+	struct soc *s;
+	int rc;
+
+	*out = NULL;
+	if (!(s = mem_calloc(1, sizeof(*s))) ||
+	    !(s->levels = mem_calloc(COUNT_TENANTS_MAX, sizeof(*s->levels))) ||
+	    !(s->rechecks = mem_calloc(RECHECKS_MAX, sizeof(*s->rechecks)))) {
+		if (s)
+			mem_free(s->levels);
+		mem_free(s);
+		return err_set(e, -ENOMEM, "soc: out of memory");
+	}
+	s->store = c->store;
+	s->threaded = c->threaded;
+	arena_init(&s->work, 1 << 16, ARENA_MAX);
+	arena_init(&s->conf, 4096, 1 << 20);
+	buf_init(&s->key, 2 * SOC_GROUP_KEY_MAX);
+	buf_init(&s->text, (size_t)16 << 20);
+	for (int r = 0; r < RESULTS; r++)
+		atomic_init(&s->results[r], 0);
+	for (int k = 0; k < STAGES; k++)
+		atomic_init(&s->stage_failed[k], 0);
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->count_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	if ((rc = configure(s, cfg, e)) < 0 || (rc = meta_open(&s->meta, cfg->data_dir, e)) < 0 ||
+	    (rc = triage_new(&s->triage, &tc, e)) < 0 ||
+	    (rc = sla_new(&s->sla, cfg, c->metrics, e)) < 0 ||
+	    (rc = firstreport_new(&s->report, cfg->soc_report_templates, e)) < 0)
+		goto fail;
+	if (c->metrics && ((rc = register_metrics(s, e)) < 0 ||
+			   (rc = triage_metrics_register(s->triage, e)) < 0))
+		goto fail;
+	if (c->threaded && (rc = start_thread(s, e)) < 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	soc_free(s);
+	return rc;
+}
+
+const struct sla *soc_sla(const struct soc *s)
+{
+	return s->sla;
+}
+
+void soc_free(struct soc *s)
+{
+	if (!s)
+		return;
+	if (s->metrics)
+		metrics_unregister(s); /* first: a scrape may be reading s */
+	if (s->started) {
+		pthread_mutex_lock(&s->lock);
+		s->stop = true;
+		pthread_cond_signal(&s->wake);
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(s->thread, NULL); /* it handles what is queued before it ends */
+	}
+	firstreport_free(s->report);
+	sla_free(s->sla);
+	triage_free(s->triage);
+	meta_close(s->meta);
+	pthread_cond_destroy(&s->wake);
+	pthread_mutex_destroy(&s->count_lock);
+	pthread_mutex_destroy(&s->lock);
+	buf_release(&s->text);
+	buf_release(&s->key);
+	arena_release(&s->conf);
+	arena_release(&s->work);
+	mem_free(s->ring);
+	mem_free(s->rechecks);
+	mem_free(s->levels);
+	mem_free(s);
+}
