@@ -119,3 +119,38 @@ fail:
 	unlink(tmp);
 	return rc;
 }
+
+int fileio_read_secret(const char *path, const char *what, char *out, size_t size, struct err *e)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK), rc = 0;
+	struct stat st;
+	ssize_t n;
+
+	if (fd < 0)
+		return err_set(e, -errno, "%s %s: %s", what, path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		rc = err_set(e, -EINVAL, "%s %s is not a regular file", what, path);
+		goto fail;
+	}
+	if (st.st_mode & 077) {
+		rc = err_set(e, -EPERM, "%s %s has mode %04o: others may read it (chmod 600 %s)",
+			     what, path, (unsigned)(st.st_mode & 07777), path);
+		goto fail;
+	}
+	do
+		n = read(fd, out, size - 1);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 || (size_t)n >= size - 1) {
+		rc = err_set(e, n < 0 ? -errno : -EFBIG, "%s %s: %s", what, path,
+			     n < 0 ? strerror(errno) : "too large");
+		goto fail;
+	}
+	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
+		n--;
+	out[n] = '\0';
+	if (n == 0)
+		rc = err_set(e, -EINVAL, "%s %s is empty", what, path);
+fail:
+	close(fd);
+	return rc;
+}

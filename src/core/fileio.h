@@ -37,5 +37,13 @@ int fileio_sync_dir(const char *dir);
  */
 int fileio_replace(const char *dir, const char *name, const void *data, size_t len,
 		   mode_t mode, unsigned flags, struct err *e);
+/*
+ * Reads the secret file path into out[0..size) NUL-terminated, trailing CR/LF cut: a regular
+ * file (not followed through a symbolic link) of mode 0600 or stricter, not empty, shorter
+ * than size. Errors name what (e.g. "notify.channels.mail.password_file") and the path,
+ * never the content: -EPERM for a mode others may read (with the chmod to run), -EFBIG,
+ * -EINVAL (empty, not a regular file), -errno of open/read.
+ */
+int fileio_read_secret(const char *path, const char *what, char *out, size_t size, struct err *e);
 
 #endif
