@@ -17,6 +17,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/fileio.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -226,35 +227,10 @@ static int on_progress(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
 static int secret_read(const char *feed, const char *key, const char *path, char *out,
 		       size_t size, struct err *e)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK), rc = 0;
-	struct stat st;
-	ssize_t n;
+	char what[256];
 
-	if (fd < 0)
-		return err_set(e, -errno, "feed %s: %s %s: %s", feed, key, path, strerror(errno));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		rc = err_set(e, -EINVAL, "feed %s: %s %s is not a regular file", feed, key, path);
-		goto fail;
-	}
-	if (st.st_mode & 077) {
-		rc = err_set(e, -EPERM, "feed %s: %s %s has mode %04o: others may read it "
-			     "(chmod 600 %s)", feed, key, path, (unsigned)(st.st_mode & 07777), path);
-		goto fail;
-	}
-	n = read(fd, out, size - 1);
-	if (n < 0 || (size_t)n >= size - 1) {
-		rc = err_set(e, n < 0 ? -errno : -EFBIG, "feed %s: %s %s: %s", feed, key, path,
-			     n < 0 ? strerror(errno) : "too large");
-		goto fail;
-	}
-	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
-		n--;
-	out[n] = '\0';
-	if (n == 0)
-		rc = err_set(e, -EINVAL, "feed %s: %s %s is empty", feed, key, path);
-fail:
-	close(fd);
-	return rc;
+	snprintf(what, sizeof(what), "feed %s: %s", feed, key);
+	return fileio_read_secret(path, what, out, size, e);
 }
 
 static int header_add(struct curl_slist **h, struct buf *line, const char *name,

@@ -1440,45 +1440,16 @@ static void *poller_main(void *arg)
 /* The secret file: a regular file only its owner may read or write; trailing LF cut. */
 static int secret_read(struct poller *pl, struct err *e)
 {
-	const char *path = pl->cfg->client_secret_file;
-	struct stat st;
-	char buf[POLL_SECRET_MAX + 2];
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK), rc = 0;
+	char buf[POLL_SECRET_MAX + 2], what[256];
+	int rc;
 
-	if (fd < 0)
-		return err_set(e, -errno, "poller %s: client_secret_file %s: %s", pl->cfg->name,
-			       path, strerror(errno));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		rc = err_set(e, -EINVAL, "poller %s: client_secret_file %s is not a regular file",
-			     pl->cfg->name, path);
-		goto fail;
-	}
-	if (st.st_mode & 077) {
-		rc = err_set(e, -EPERM, "poller %s: client_secret_file %s has mode %04o: others "
-			     "may read it (chmod 600 %s)", pl->cfg->name, path,
-			     (unsigned)(st.st_mode & 07777), path);
-		goto fail;
-	}
-	n = read(fd, buf, sizeof(buf) - 1);
-	if (n < 0 || n > POLL_SECRET_MAX) {
-		rc = err_set(e, n < 0 ? -errno : -EFBIG, "poller %s: client_secret_file %s: %s",
-			     pl->cfg->name, path, n < 0 ? strerror(errno) : "larger than 4096 bytes");
-		goto fail;
-	}
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		n--;
-	if (n == 0) {
-		rc = err_set(e, -EINVAL, "poller %s: client_secret_file %s is empty", pl->cfg->name,
-			     path);
-		goto fail;
-	}
-	if (!(pl->secret = mem_strndup(buf, (size_t)n)))
+	snprintf(what, sizeof(what), "poller %s: client_secret_file", pl->cfg->name);
+	rc = fileio_read_secret(pl->cfg->client_secret_file, what, buf, sizeof(buf), e);
+	if (rc == 0 && !(pl->secret = mem_strndup(buf, strlen(buf))))
 		rc = err_set(e, -ENOMEM, "out of memory");
-	pl->secret_len = (size_t)n;
-fail:
+	if (rc == 0)
+		pl->secret_len = strlen(pl->secret);
 	explicit_bzero(buf, sizeof(buf));
-	close(fd);
 	return rc;
 }
 
