@@ -35,9 +35,25 @@
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
+/*
+ * Prepared statements kept for reuse: parsing the SQL of a short query costs as much as
+ * running it, and the SOC engine runs the same few queries for every alert. Only the
+ * fixed SQL of the hot paths goes through prepare_cached(); a statement of the cache is
+ * in use (busy) from prepare_cached() until stmt_done().
+ */
+#define STMT_CACHE 48
+
+struct cached_stmt {
+	const char *sql;   /* the caller's text: a string literal, compared by address */
+	sqlite3_stmt *st;
+	bool busy;
+};
+
 struct meta {
 	sqlite3 *db;
 	char *path;
+	struct cached_stmt cache[STMT_CACHE];
+	size_t n_cache;
 };
 
 static const char *const migrations[] = {
@@ -484,7 +500,7 @@ int meta_source_check(const struct meta_source *s, struct err *e)
 
 static int db_fail(struct meta *m, struct err *e)
 {
-	return err_set(e, -EIO, "%s: %s", m->path, sqlite3_errmsg(m->db));
+	return err_set(e, -EIO, "%s: %s ", m->path, sqlite3_errmsg(m->db));
 }
 
 static int prepare(struct meta *m, const char *sql, sqlite3_stmt **st, struct err *e)
@@ -492,6 +508,41 @@ static int prepare(struct meta *m, const char *sql, sqlite3_stmt **st, struct er
 	if (sqlite3_prepare_v2(m->db, sql, -1, st, NULL) != SQLITE_OK)
 		return db_fail(m, e);
 	return 0;
+}
+
+/*
+ * prepare() for a string literal, the statement reused from the handle's cache when it is
+ * idle; the caller gives it back with stmt_done(), never sqlite3_finalize(). A statement
+ * already busy (a query run inside the reader of the same query) or a full cache gets a
+ * fresh one, which stmt_done() finalizes.
+ */
+static int prepare_cached(struct meta *m, const char *sql, sqlite3_stmt **st, struct err *e)
+{
+	int rc;
+
+	for (size_t i = 0; i < m->n_cache; i++)
+		if (m->cache[i].sql == sql && !m->cache[i].busy) {
+			m->cache[i].busy = true;
+			*st = m->cache[i].st;
+			return 0;
+		}
+	if ((rc = prepare(m, sql, st, e)) < 0 || m->n_cache == STMT_CACHE)
+		return rc;
+	m->cache[m->n_cache++] = (struct cached_stmt){ .sql = sql, .st = *st, .busy = true };
+	return 0;
+}
+
+/* Ends the use of st: a cached statement is reset for the next use, any other finalized. */
+static void stmt_done(struct meta *m, sqlite3_stmt *st)
+{
+	for (size_t i = 0; st && i < m->n_cache; i++)
+		if (m->cache[i].st == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			m->cache[i].busy = false;
+			return;
+		}
+	sqlite3_finalize(st);
 }
 
 /* Binds text or NULL; SQLITE_TRANSIENT is not needed, the strings outlive the step. */
@@ -563,7 +614,7 @@ static int each_row(struct meta *m, sqlite3_stmt *st,
 	}
 	rc = step == SQLITE_DONE ? 0 : db_fail(m, e);
 fail:
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -594,7 +645,7 @@ static int schema_version(struct meta *m, int *version, struct err *e)
 	}
 	*version = sqlite3_column_int(st, 0);
 fail:
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -672,6 +723,8 @@ void meta_close(struct meta *m)
 {
 	if (!m)
 		return;
+	for (size_t i = 0; i < m->n_cache; i++)
+		sqlite3_finalize(m->cache[i].st);
 	sqlite3_close(m->db);
 	mem_free(m->path);
 	mem_free(m);
@@ -689,7 +742,7 @@ static int tenant_id(struct meta *m, const char *name, int64_t *id, struct err *
 	int rc;
 
 	if ((rc = check_tenant_ref(name, e)) < 0 ||
-	    (rc = prepare(m, "SELECT id FROM tenants WHERE name = ?1", &st, e)) < 0)
+	    (rc = prepare_cached(m, "SELECT id FROM tenants WHERE name = ?1", &st, e)) < 0)
 		return rc;
 	bind_text(st, 1, name);
 	switch (sqlite3_step(st)) {
@@ -702,7 +755,7 @@ static int tenant_id(struct meta *m, const char *name, int64_t *id, struct err *
 	default:
 		rc = db_fail(m, e);
 	}
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -717,6 +770,19 @@ static int tenant_stmt(struct meta *m, const char *tenant, const char *sql, sqli
 	int rc;
 
 	if ((rc = tenant_id(m, tenant, &tid, e)) < 0 || (rc = prepare(m, sql, st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(*st, 1, tid);
+	return 0;
+}
+
+/* tenant_stmt() through prepare_cached(): sql is a string literal; give *st back with stmt_done(). */
+static int tenant_stmt_cached(struct meta *m, const char *tenant, const char *sql,
+			      sqlite3_stmt **st, struct err *e)
+{
+	int64_t tid = 0;
+	int rc;
+
+	if ((rc = tenant_id(m, tenant, &tid, e)) < 0 || (rc = prepare_cached(m, sql, st, e)) < 0)
 		return rc;
 	sqlite3_bind_int64(*st, 1, tid);
 	return 0;
@@ -758,7 +824,7 @@ int meta_tenant_add(struct meta *m, const char *name, struct err *e)
 	default:
 		rc = db_fail(m, e);
 	}
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -777,7 +843,7 @@ int meta_tenant_remove(struct meta *m, const char *name, struct err *e)
 		rc = db_fail(m, e);
 	else if (sqlite3_changes(m->db) == 0)
 		rc = err_set(e, -ENOENT, "no tenant '%s' in %s", ESC(name), m->path);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -819,7 +885,7 @@ int meta_tenant_get(struct meta *m, const char *name,
 	int rc, rows;
 
 	if ((rc = check_tenant_ref(name, e)) < 0 ||
-	    (rc = prepare(m, TENANT_SELECT " WHERE t.name = ?1", &st, e)) < 0)
+	    (rc = prepare_cached(m, TENANT_SELECT " WHERE t.name = ?1", &st, e)) < 0)
 		return rc;
 	bind_text(st, 1, name);
 	rc = each_row(m, st, read_tenant, &(struct row_sink){ .fn.tenant = fn, .ctx = ctx },
@@ -872,7 +938,7 @@ int meta_source_add(struct meta *m, const struct meta_source *s, struct err *e)
 	default:
 		rc = db_fail(m, e);
 	}
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -894,7 +960,7 @@ int meta_source_remove(struct meta *m, const char *tenant, const char *name, str
 	else if (sqlite3_changes(m->db) == 0)
 		rc = err_set(e, -ENOENT, "no source '%s' in tenant '%s' in %s", ESC(name),
 			     ESC(tenant), m->path);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -1004,7 +1070,7 @@ int meta_activity_add(struct meta *m, const char *tenant, int64_t received, int6
 		rc = db_fail(m, e);
 	else if (sqlite3_changes(m->db) == 0)
 		rc = err_set(e, -ENOENT, "no tenant '%s' in %s", ESC(tenant), m->path);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -1025,7 +1091,7 @@ int meta_sender_add(struct meta *m, const char *address, int64_t count, int64_t 
 	sqlite3_bind_int64(st, 3, last_ns);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = db_fail(m, e);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	if (rc == 0)
 		rc = exec(m, "DELETE FROM unassigned_senders WHERE address NOT IN (SELECT address"
 			     " FROM unassigned_senders ORDER BY count DESC LIMIT "
@@ -1096,7 +1162,7 @@ int meta_source_update(struct meta *m, const struct meta_source *s, struct err *
 	else if (sqlite3_changes(m->db) == 0)
 		rc = err_set(e, -ENOENT, "no source '%s' in tenant '%s' in %s", ESC(s->name),
 			     ESC(s->tenant), m->path);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -1156,7 +1222,7 @@ static int token_insert(struct meta *m, const char *name, const char *tenant, co
 	default:
 		rc = db_fail(m, e);
 	}
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -1179,7 +1245,7 @@ int meta_token_revoke(struct meta *m, const char *name, struct err *e)
 		rc = db_fail(m, e);
 	else if (sqlite3_changes(m->db) == 0)
 		rc = err_set(e, -ENOENT, "no token '%s' in %s", ESC(name), m->path);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -1259,7 +1325,7 @@ static int source_token_exec(struct meta *m, const char *tenant, const char *sou
 		sqlite3_bind_int64(st, 4, time_now_ns());
 	}
 	rc = sqlite3_step(st) != SQLITE_DONE ? db_fail(m, e) : sqlite3_changes(m->db) > 0;
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -1494,7 +1560,7 @@ int meta_alert_add(struct meta *m, const struct meta_alert *a, int64_t *id, stru
 		rc = err_set(e, -ENOENT, "no tenant '%s' in %s", ESC(a->tenant), m->path);
 	else if (id)
 		*id = sqlite3_last_insert_rowid(m->db);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -1568,7 +1634,7 @@ int meta_alert_get(struct meta *m, const char *tenant, int64_t id,
 	sqlite3_stmt *st = NULL;
 	int rc, rows;
 
-	if ((rc = tenant_stmt(m, tenant, ALERT_SELECT("a.events") " WHERE a.tenant_id = ?1"
+	if ((rc = tenant_stmt_cached(m, tenant, ALERT_SELECT("a.events") " WHERE a.tenant_id = ?1"
 			       " AND a.id = ?2", &st, e)) < 0)
 		return rc;
 	sqlite3_bind_int64(st, 2, id);
@@ -1594,7 +1660,7 @@ int meta_alert_prune(struct meta *m, int64_t before_ns, int64_t *deleted, struct
 		rc = db_fail(m, e);
 	else if (deleted)
 		*deleted = sqlite3_changes(m->db);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -1708,7 +1774,7 @@ static int rule_state_get(struct meta *m, int64_t tid, const char *rule, struct 
 	default:
 		rc = db_fail(m, e);
 	}
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -1743,7 +1809,7 @@ static int rule_state_put(struct meta *m, int64_t tid, const struct meta_rule_ch
 	}
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = db_fail(m, e);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -1770,7 +1836,7 @@ static int rule_history_add(struct meta *m, int64_t tid, const struct meta_rule_
 	bind_text(st, 10, after->filter);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = db_fail(m, e);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -2166,7 +2232,7 @@ int meta_indicator_remove(struct meta *m, const struct meta_indicator_filter *f,
 		goto fail;
 	}
 	*removed = sqlite3_changes(m->db);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	st = NULL;
 	if (*removed && (rc = indicator_generation_bump(m, e)) < 0)
 		goto fail;
@@ -2174,7 +2240,7 @@ int meta_indicator_remove(struct meta *m, const struct meta_indicator_filter *f,
 		goto fail;
 	return 0;
 fail:
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	if (own)
 		meta_rollback(m);
 	*removed = 0;
@@ -2194,7 +2260,7 @@ int meta_indicator_generation(struct meta *m, int64_t *gen, struct err *e)
 		*gen = sqlite3_column_int64(st, 0);
 	else
 		rc = db_fail(m, e);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -2286,7 +2352,7 @@ int meta_ti_feed_save(struct meta *m, const struct meta_ti_feed *f, struct err *
 	bind_text(st, 12, f->url ? f->url : "");
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = db_fail(m, e);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -2390,7 +2456,7 @@ int meta_ti_feed_prune(struct meta *m, const char *feed, const char *tenant, boo
 		rc = db_fail(m, e);
 	else
 		*removed = sqlite3_changes(m->db);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -2412,7 +2478,7 @@ int meta_ti_feed_count(struct meta *m, const char *feed, const char *tenant, int
 		rc = db_fail(m, e);
 	else
 		*n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -2432,7 +2498,7 @@ int meta_ti_feed_events(struct meta *m, const char *feed,
 		fn(ctx, column_text(st, 0), sqlite3_column_int64(st, 1));
 	if (step != SQLITE_DONE)
 		rc = db_fail(m, e);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -2451,7 +2517,7 @@ static int feed_event_exec(struct meta *m, const char *sql, const char *feed, co
 		sqlite3_bind_int64(st, 3, timestamp);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = db_fail(m, e);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -2647,7 +2713,7 @@ static int asset_write(struct meta *m, const struct meta_asset *a, const char *s
 			     ? err_set(e, -EEXIST, "tenant '%s' has an asset named '%s' already",
 				       ESC(a->tenant), ESC(a->name))
 			     : db_fail(m, e);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -2693,7 +2759,7 @@ int meta_asset_remove(struct meta *m, const char *tenant, int64_t id, struct err
 	else if (sqlite3_changes(m->db) == 0)
 		rc = err_set(e, -ENOENT, "tenant '%s' has no asset %lld", ESC(tenant),
 			     (long long)id);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -2794,7 +2860,7 @@ int meta_retrohunt_get(struct meta *m, const char *tenant, struct meta_retrohunt
 	default:
 		rc = db_fail(m, e);
 	}
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -2825,7 +2891,7 @@ static int retrohunt_swap_step(struct meta *m, const char *sql, int64_t tid,
 		rc = db_fail(m, e);
 	else
 		*swapped = sqlite3_changes(m->db) == 1;
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -2939,7 +3005,7 @@ static int edl_allow_count(struct meta *m, int64_t tid, int64_t *n, struct err *
 		*n = sqlite3_column_int64(st, 0);
 	else
 		rc = db_fail(m, e);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -2973,7 +3039,7 @@ int meta_edl_allow_add(struct meta *m, const char *tenant, const char *type, con
 	default:
 		rc = db_fail(m, e);
 	}
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -2994,7 +3060,7 @@ int meta_edl_allow_remove(struct meta *m, const char *tenant, const char *type,
 	else if (sqlite3_changes(m->db) == 0)
 		rc = err_set(e, -ENOENT, "%s '%s' is not on tenant '%s''s allow-list", type,
 			     ESC(value), ESC(tenant));
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -3043,7 +3109,7 @@ int meta_edl_generation(struct meta *m, int64_t *generation, struct err *e)
 		*generation = sqlite3_column_int64(st, 0);
 	else
 		rc = db_fail(m, e);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -3173,7 +3239,7 @@ static int incident_write(struct meta *m, const struct meta_incident *inc, const
 	int rc;
 
 	if ((rc = meta_incident_check(inc, e)) < 0 ||
-	    (rc = tenant_stmt(m, inc->tenant, sql, &st, e)) < 0)
+	    (rc = tenant_stmt_cached(m, inc->tenant, sql, &st, e)) < 0)
 		return rc;
 	sqlite3_bind_int64(st, 2, inc->id);
 	incident_bind(st, inc, insert);
@@ -3181,7 +3247,7 @@ static int incident_write(struct meta *m, const struct meta_incident *inc, const
 		rc = db_fail(m, e);
 	else
 		*changes = sqlite3_changes(m->db);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -3288,7 +3354,7 @@ int meta_incident_get(struct meta *m, const char *tenant, int64_t id,
 	sqlite3_stmt *st = NULL;
 	int rc, rows;
 
-	if ((rc = tenant_stmt(m, tenant, INCIDENT_SELECT " WHERE i.tenant_id = ?1 AND i.id = ?2",
+	if ((rc = tenant_stmt_cached(m, tenant, INCIDENT_SELECT " WHERE i.tenant_id = ?1 AND i.id = ?2",
 			      &st, e)) < 0)
 		return rc;
 	sqlite3_bind_int64(st, 2, id);
@@ -3306,7 +3372,7 @@ int meta_incident_find_open(struct meta *m, const char *tenant, const char *grou
 	sqlite3_stmt *st = NULL;
 	int rc, rows;
 
-	if ((rc = tenant_stmt(m, tenant, INCIDENT_SELECT " WHERE i.tenant_id = ?1 AND"
+	if ((rc = tenant_stmt_cached(m, tenant, INCIDENT_SELECT " WHERE i.tenant_id = ?1 AND"
 			      " i.group_key = ?2 AND i.last_ns >= ?3 AND i.status NOT IN"
 			      " ('resolved', 'false-positive') ORDER BY i.last_ns DESC, i.id DESC"
 			      " LIMIT 1", &st, e)) < 0)
@@ -3343,7 +3409,7 @@ int meta_incident_list(struct meta *m, const char *tenant, const struct meta_inc
 		return err_set(e, -EINVAL, "level %d: expected 0 to 3", f->min_level);
 	if (tenant && (rc = tenant_id(m, tenant, &tid, e)) < 0)
 		return rc;
-	if ((rc = prepare(m, INCIDENT_SELECT " WHERE (?1 = 0 OR i.tenant_id = ?1)"
+	if ((rc = prepare_cached(m, INCIDENT_SELECT " WHERE (?1 = 0 OR i.tenant_id = ?1)"
 			  " AND (?2 IS NULL OR i.status = ?2 OR (?2 = 'open' AND i.status NOT IN"
 			  " ('resolved', 'false-positive'))) AND i.level >= ?3"
 			  " AND i.detected_ns >= ?4"
@@ -3366,7 +3432,7 @@ static int incident_exists(struct meta *m, const char *tenant, int64_t tid, int6
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if ((rc = prepare(m, "SELECT 1 FROM incidents WHERE tenant_id = ?1 AND id = ?2", &st,
+	if ((rc = prepare_cached(m, "SELECT 1 FROM incidents WHERE tenant_id = ?1 AND id = ?2", &st,
 			  e)) < 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, tid);
@@ -3381,7 +3447,7 @@ static int incident_exists(struct meta *m, const char *tenant, int64_t tid, int6
 	default:
 		rc = db_fail(m, e);
 	}
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -3396,7 +3462,7 @@ int meta_incident_link_alert(struct meta *m, const char *tenant, int64_t inciden
 	    (rc = incident_exists(m, tenant, tid, incident, e)) < 0)
 		return rc;
 	/* only an alert of the same tenant; linking twice is not an error */
-	if ((rc = prepare(m, "INSERT OR IGNORE INTO incident_alerts (incident_id, alert_id)"
+	if ((rc = prepare_cached(m, "INSERT OR IGNORE INTO incident_alerts (incident_id, alert_id)"
 			  " SELECT ?2, id FROM alerts WHERE tenant_id = ?1 AND id = ?3", &st,
 			  e)) < 0)
 		return rc;
@@ -3405,10 +3471,10 @@ int meta_incident_link_alert(struct meta *m, const char *tenant, int64_t inciden
 	sqlite3_bind_int64(st, 3, alert);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = db_fail(m, e);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	if (rc == 0 && sqlite3_changes(m->db) == 0) {
 		/* either linked already (fine) or no such alert of the tenant */
-		if ((rc = prepare(m, "SELECT 1 FROM incident_alerts WHERE incident_id = ?1"
+		if ((rc = prepare_cached(m, "SELECT 1 FROM incident_alerts WHERE incident_id = ?1"
 				  " AND alert_id = ?2", &st, e)) < 0)
 			return rc;
 		sqlite3_bind_int64(st, 1, incident);
@@ -3423,7 +3489,7 @@ int meta_incident_link_alert(struct meta *m, const char *tenant, int64_t inciden
 		default:
 			rc = db_fail(m, e);
 		}
-		sqlite3_finalize(st);
+		stmt_done(m, st);
 	}
 	return rc;
 }
@@ -3438,7 +3504,7 @@ int meta_incident_alerts(struct meta *m, const char *tenant, int64_t incident,
 	if ((rc = tenant_id(m, tenant, &tid, e)) < 0 ||
 	    (rc = incident_exists(m, tenant, tid, incident, e)) < 0)
 		return rc;
-	if ((rc = prepare(m, ALERT_SELECT("a.events") " JOIN incident_alerts ia ON"
+	if ((rc = prepare_cached(m, ALERT_SELECT("a.events") " JOIN incident_alerts ia ON"
 			  " ia.alert_id = a.id WHERE ia.incident_id = ?2 AND a.tenant_id = ?1"
 			  " ORDER BY a.detected_ns, a.id", &st, e)) < 0)
 		return rc;
@@ -3472,7 +3538,7 @@ static int incident_log(struct meta *m, const char *tenant, int64_t tid,
 	int rc;
 
 	if ((rc = incident_entry_check(en, e)) < 0 ||
-	    (rc = prepare(m, "INSERT INTO incident_timeline (incident_id, at_ns, actor, action,"
+	    (rc = prepare_cached(m, "INSERT INTO incident_timeline (incident_id, at_ns, actor, action,"
 			  " detail, why) SELECT id, ?3, ?4, ?5, ?6, ?7 FROM incidents"
 			  " WHERE tenant_id = ?1 AND id = ?2", &st, e)) < 0)
 		return rc;
@@ -3488,7 +3554,7 @@ static int incident_log(struct meta *m, const char *tenant, int64_t tid,
 	else if (sqlite3_changes(m->db) == 0)
 		rc = err_set(e, -ENOENT, "tenant '%s' has no incident %lld", ESC(tenant),
 			     (long long)en->incident);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -3536,7 +3602,7 @@ int meta_incident_timeline(struct meta *m, const char *tenant, int64_t incident,
 
 	if ((rc = tenant_id(m, tenant, &tid, e)) < 0 ||
 	    (rc = incident_exists(m, tenant, tid, incident, e)) < 0 ||
-	    (rc = prepare(m, "SELECT id, incident_id, at_ns, actor, action, detail, why"
+	    (rc = prepare_cached(m, "SELECT id, incident_id, at_ns, actor, action, detail, why"
 			  " FROM incident_timeline WHERE incident_id = ?1"
 			  " ORDER BY at_ns, id", &st, e)) < 0)
 		return rc;
@@ -3566,7 +3632,7 @@ static int incident_clock_set(struct meta *m, const char *tenant, int64_t tid, i
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if ((rc = prepare(m, clock_sql[clock], &st, e)) < 0)
+	if ((rc = prepare_cached(m, clock_sql[clock], &st, e)) < 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, tid);
 	sqlite3_bind_int64(st, 2, incident);
@@ -3574,7 +3640,7 @@ static int incident_clock_set(struct meta *m, const char *tenant, int64_t tid, i
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = db_fail(m, e);
 	*set = rc == 0 && sqlite3_changes(m->db) > 0;
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	if (rc < 0 || !*set)
 		return rc < 0 ? rc : incident_exists(m, tenant, tid, incident, e);
 	snprintf(detail, sizeof(detail), "{\"clock\":\"%s\"}", incident_clocks[clock]);
@@ -3629,7 +3695,7 @@ int meta_incident_purge(struct meta *m, const char *tenant, int64_t incident, st
 	else if (sqlite3_changes(m->db) == 0)
 		rc = err_set(e, -ENOENT, "tenant '%s' has no incident %lld", ESC(tenant),
 			     (long long)incident);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -3732,7 +3798,7 @@ int meta_suppression_add(struct meta *m, const struct meta_suppression *s, int64
 		rc = db_fail(m, e);
 	else if (id)
 		*id = sqlite3_last_insert_rowid(m->db);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -3750,7 +3816,7 @@ int meta_suppression_remove(struct meta *m, const char *tenant, int64_t id, stru
 	else if (sqlite3_changes(m->db) == 0)
 		rc = err_set(e, -ENOENT, "tenant '%s' has no suppression %lld", ESC(tenant),
 			     (long long)id);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -3885,7 +3951,7 @@ static int suppression_find(struct meta *m, int64_t tid, const struct meta_alert
 	if (!*id && step != SQLITE_DONE)
 		rc = db_fail(m, e);
 fail:
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -3902,13 +3968,13 @@ int meta_suppression_match(struct meta *m, const struct meta_alert *a, int64_t n
 	if ((rc = tenant_id(m, a->tenant, &tid, e)) < 0 ||
 	    (rc = suppression_find(m, tid, a, now_ns, id, e)) < 0 || !*id)
 		return rc;
-	if ((rc = prepare(m, "UPDATE suppressions SET hits = hits + 1 WHERE id = ?1", &st,
+	if ((rc = prepare_cached(m, "UPDATE suppressions SET hits = hits + 1 WHERE id = ?1", &st,
 			  e)) < 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, *id);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = db_fail(m, e);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -3932,7 +3998,7 @@ static int evkeep_state(struct meta *m, int64_t tid, int64_t incident, const uns
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if ((rc = prepare(m, "SELECT EXISTS (SELECT 1 FROM incidents WHERE id = ?2 AND"
+	if ((rc = prepare_cached(m, "SELECT EXISTS (SELECT 1 FROM incidents WHERE id = ?2 AND"
 			  " tenant_id = ?1), EXISTS (SELECT 1 FROM incident_events WHERE"
 			  " incident_id = ?2 AND digest = ?3), (SELECT coalesce(max(seq), 0) FROM"
 			  " incident_events WHERE incident_id = ?2)", &st, e)) < 0)
@@ -3947,7 +4013,7 @@ static int evkeep_state(struct meta *m, int64_t tid, int64_t incident, const uns
 	} else {
 		rc = db_fail(m, e);
 	}
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -3956,7 +4022,7 @@ static int evkeep_insert(struct meta *m, const struct meta_evkeep *k, struct err
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if ((rc = prepare(m, "INSERT INTO incident_events (incident_id, seq, digest, sealed,"
+	if ((rc = prepare_cached(m, "INSERT INTO incident_events (incident_id, seq, digest, sealed,"
 			  " kept_ns) VALUES (?1, ?2, ?3, ?4, ?5)", &st, e)) < 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, k->incident);
@@ -3966,7 +4032,7 @@ static int evkeep_insert(struct meta *m, const struct meta_evkeep *k, struct err
 	sqlite3_bind_int64(st, 5, k->kept_ns);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = db_fail(m, e);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -4055,7 +4121,7 @@ int meta_evkeep_list(struct meta *m, const char *tenant, int64_t incident,
 	else if (!found)
 		rc = evkeep_no_incident(tenant, incident, e);
 out:
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -4071,7 +4137,7 @@ int meta_soc_unlinked_alerts(struct meta *m, int64_t after_id, int64_t since_ns,
 	if (limit < 1 || limit > META_ALERT_LIST_MAX)
 		return err_set(e, -EINVAL, "limit %lld: expected 1 to %d alerts", (long long)limit,
 			       META_ALERT_LIST_MAX);
-	if ((rc = prepare(m, ALERT_SELECT("NULL") " WHERE a.id > ?1 AND a.detected_ns >= ?2"
+	if ((rc = prepare_cached(m, ALERT_SELECT("NULL") " WHERE a.id > ?1 AND a.detected_ns >= ?2"
 			  " AND NOT EXISTS (SELECT 1 FROM incident_alerts l WHERE l.alert_id = a.id)"
 			  " ORDER BY a.id LIMIT ?3", &st, e)) < 0)
 		return rc;
@@ -4085,7 +4151,7 @@ int meta_soc_unlinked_alerts(struct meta *m, int64_t after_id, int64_t since_ns,
 int meta_soc_last_alert(struct meta *m, bool linked, int64_t *id, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = prepare(m, linked ? "SELECT COALESCE(MAX(alert_id), 0) FROM incident_alerts"
+	int rc = prepare_cached(m, linked ? "SELECT COALESCE(MAX(alert_id), 0) FROM incident_alerts"
 				   : "SELECT COALESCE(MAX(id), 0) FROM alerts", &st, e);
 
 	if (rc < 0)
@@ -4094,7 +4160,7 @@ int meta_soc_last_alert(struct meta *m, bool linked, int64_t *id, struct err *e)
 		*id = sqlite3_column_int64(st, 0);
 	else
 		rc = db_fail(m, e);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -4115,7 +4181,7 @@ int meta_triage_attackers(struct meta *m, const char *ip, int64_t since_ns, int6
 		return err_set(e, -EINVAL, "limit %lld: expected 1 to %d addresses", (long long)limit,
 			       META_TRIAGE_ATTACKERS_MAX);
 	/* a SOC-wide query on purpose: the point is to see one address across tenants */
-	if ((rc = prepare(m, "SELECT ip, COUNT(DISTINCT tenant_id), COUNT(*), MIN(t), MAX(t),"
+	if ((rc = prepare_cached(m, "SELECT ip, COUNT(DISTINCT tenant_id), COUNT(*), MIN(t), MAX(t),"
 			  " json_group_array(DISTINCT name)"
 			  " FROM (SELECT a.tenant_id, n.name, " TRIAGE_ALERT_NS " AS t,"
 			  "   json_extract(a.key_fields, '$.\"source.ip\"') AS ip"
@@ -4141,7 +4207,7 @@ int meta_triage_attackers(struct meta *m, const char *ip, int64_t since_ns, int6
 		fn(ctx, &a);
 	}
 	rc = step == SQLITE_DONE ? 0 : db_fail(m, e);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -4189,7 +4255,7 @@ static int report_incident(struct meta *m, const char *tenant, int64_t incident,
 	default:
 		rc = db_fail(m, e);
 	}
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -4199,7 +4265,7 @@ static int report_step(struct meta *m, sqlite3_stmt *st, int *changed, struct er
 	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(m, e);
 
 	*changed = rc == 0 ? sqlite3_changes(m->db) : 0;
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -4213,7 +4279,7 @@ int meta_report_draft(struct meta *m, const char *tenant, int64_t incident, cons
 		*stored = false;
 	if ((rc = check_report_lang(lang, e)) < 0 || (rc = check_report_text(text, e)) < 0 ||
 	    (rc = report_incident(m, tenant, incident, e)) < 0 ||
-	    (rc = prepare(m, "INSERT INTO incident_reports (incident_id, lang, text, status, edited,"
+	    (rc = prepare_cached(m, "INSERT INTO incident_reports (incident_id, lang, text, status, edited,"
 			  " edited_by, approved_by, updated_ns, approved_ns)"
 			  " VALUES (?1, ?2, ?3, 'draft', 0, '', '', ?4, 0)"
 			  " ON CONFLICT (incident_id, lang) DO UPDATE SET text = excluded.text,"
@@ -4317,6 +4383,6 @@ int meta_report_get(struct meta *m, const char *tenant, int64_t incident, const 
 	} else {
 		rc = db_fail(m, e);
 	}
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
