@@ -3307,6 +3307,7 @@ static void config_notify_release(struct config *c)
 {
 	config_notify_channels_release(c);
 	mem_free(c->notify.ack_url);
+	mem_free(c->notify.portal_url);
 	mem_free(c->notify.ack_key_file);
 	mem_free(c->notify.templates);
 	mem_free(c->notify.lead_channel);
@@ -3554,6 +3555,8 @@ static const struct key notify_keys[] = {
 	{ .name = "channels", .parse = parse_notify_channels, .same = notify_channels_same,
 	  .show = notify_channels_show, .keep = keep_notify_channels },
 	{ .name = "ack_url", .parse = parse_ack_url, .off = offsetof(struct config, notify.ack_url) },
+	{ .name = "portal_url", .parse = parse_ack_url,
+	  .off = offsetof(struct config, notify.portal_url) },
 	{ .name = "ack_key_file", .parse = parse_path,
 	  .off = offsetof(struct config, notify.ack_key_file) },
 	UINT_KEY("ack_ttl", notify.ack_ttl, 60, 30u * 86400),

@@ -120,6 +120,7 @@ struct config_notify {
 	struct config_notify_channel *channels;
 	size_t n_channels;
 	char *ack_url;             /* https:// base of /ack/ links; NULL: no links */
+	char *portal_url;          /* https:// base of the portal's incident links; NULL: none */
 	char *ack_key_file;        /* NULL: DATA_DIR/notify-ack.key */
 	uint32_t ack_ttl;          /* seconds an ack link is valid; 86400 */
 	char *templates;           /* a directory overriding the bundled templates; NULL */

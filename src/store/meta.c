@@ -4704,3 +4704,23 @@ int meta_notice_count(struct meta *m, const char *tenant, const char *channel,
 	sqlite3_finalize(st);
 	return rc;
 }
+
+int meta_incident_similar(struct meta *m, const char *tenant, const char *rule_id, int64_t since_ns,
+			  uint64_t *n, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*n = 0;
+	if ((rc = tenant_stmt(m, tenant, "SELECT COUNT(*) FROM incidents WHERE tenant_id = ?1 AND"
+			      " detected_ns >= ?2 AND rule_id = ?3", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 2, since_ns);
+	bind_text(st, 3, rule_id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*n = (uint64_t)sqlite3_column_int64(st, 0);
+	else
+		rc = db_fail(m, e);
+	sqlite3_finalize(st);
+	return rc;
+}

@@ -876,6 +876,9 @@ int meta_notice_list(struct meta *m, const char *tenant, int64_t incident, int64
 int meta_notice_attempts(struct meta *m, const char *tenant, int64_t notice,
 			 void (*fn)(void *ctx, const struct meta_notice_attempt *a), void *ctx,
 			 struct err *e);
+/* Incidents of tenant with rule_id detected at or after since_ns (the policy's "similar"). */
+int meta_incident_similar(struct meta *m, const char *tenant, const char *rule_id, int64_t since_ns,
+			  uint64_t *n, struct err *e);
 /* Notices of tenant in the last since_ns..: counted per (channel, recipient) by the caller. */
 int meta_notice_count(struct meta *m, const char *tenant, const char *channel,
 		      const char *recipient, int64_t since_ns, int64_t *n, struct err *e);
