@@ -54,6 +54,7 @@
 #include "store/retention.h"
 #include "detect/detect.h"
 #include "soc/alert.h"
+#include "notify/notify.h"
 #include "soc/soc.h"
 #include "store/seal.h"
 #include "store/sink.h"
@@ -107,6 +108,7 @@ struct serve {
 	struct retention *retention;
 	struct alert_sink *alerts;   /* alerts into koban.db, with their retention (soc/alert.h) */
 	struct soc *soc;             /* the stored alerts into incidents (koban-soc, soc/soc.h) */
+	struct notify *notify;       /* notices of the decided incidents (koban-notify, notify/notify.h) */
 	struct store *soc_store;     /* its store handle: evidence, terminals, evidence copies */
 	struct detect *detect;       /* the rules on every event: workers, then ackin's slots */
 	struct tilive *tilive;       /* the indicators' serving snapshot, kept current (koban-ti) */
@@ -346,11 +348,17 @@ static void ti_release(struct serve *sv)
 static int soc_init(struct serve *sv, struct err *e)
 {
 	struct soc_config sc = { .cfg = sv->cfg, .threaded = true, .metrics = true };
+	/* the notification engine hears of every level the SOC engine decides: made first */
+	const struct notify_config nc = { .cfg = sv->cfg, .threaded = true, .send = true,
+					  .metrics = true };
 	int rc;
 
-	if ((rc = cli_store_open(&sv->soc_store, sv->cfg, e)) < 0)
+	if ((rc = notify_new(&sv->notify, &nc, e)) < 0 ||
+	    (rc = cli_store_open(&sv->soc_store, sv->cfg, e)) < 0)
 		return rc;
 	sc.store = sv->soc_store;
+	sc.level_decided = notify_level_decided;
+	sc.level_ctx = sv->notify;
 	return soc_new(&sv->soc, &sc, e);
 }
 
@@ -359,6 +367,8 @@ static void soc_release(struct serve *sv)
 {
 	soc_free(sv->soc);
 	sv->soc = NULL;
+	notify_free(sv->notify);
+	sv->notify = NULL;
 	store_close(sv->soc_store);
 	sv->soc_store = NULL;
 }

@@ -1062,7 +1062,9 @@ static int send_due(struct notify *n, struct err *e)
 		arena_clear(&n->work);
 		if (!(d.v = arena_alloc(&n->work, d.cap * sizeof(*d.v))))
 			return err_set(e, -ENOMEM, "notify: out of memory");
-		if ((rc = meta_notice_due(n->meta, now_ns, (int64_t)d.cap, take_due, &d, e)) < 0)
+		/* replay: every notice of the run is logged as planned, the later steps too */
+		if ((rc = meta_notice_due(n->meta, n->send ? now_ns : INT64_MAX, (int64_t)d.cap,
+					  take_due, &d, e)) < 0)
 			return rc;
 		if (!d.n)
 			break;
