@@ -23,6 +23,7 @@
 #include "detect/bundled.h"
 #include "notify/ack.h"
 #include "notify/channel.h"
+#include "notify/policy.h"
 #include "soc/level.h"
 #include "soc/tmpl.h"
 #include "store/meta.h"
@@ -621,12 +622,118 @@ static int default_plan(struct notify *n, const struct meta_incident *inc, struc
 	return 0;
 }
 
+/*
+ * The tenant's policy text from koban.db into *text (the arena's), NULL when it has none.
+ * (meta_notify_policy_get comes with the policies of branch policy.)
+ */
+static int policy_text(struct notify *n, const char *tenant, const char **text, size_t *len,
+		       struct err *e)
+{
+	*text = NULL;
+	*len = 0;
+	return 0;
+}
+
+struct tags_copy {
+	struct arena *a;
+	const char **v;
+	size_t n;
+	bool done;
+};
+
+/* The first alert's rule tags (a JSON array of strings) into the arena. */
+static void take_tags(void *ctx, const struct meta_alert *al)
+{
+	struct tags_copy *t = ctx;
+	struct jsonin_value v;
+	struct jsonin j;
+
+	if (t->done || !al->rule_tags)
+		return;
+	t->done = true;
+	if (!(t->v = arena_alloc(t->a, POLICY_LIST_MAX * sizeof(*t->v))))
+		return;
+	jsonin_init(&j, al->rule_tags, strlen(al->rule_tags), t->a, 0);
+	if (jsonin_value(&j, &v) < 0 || v.type != JSONIN_ARRAY)
+		return;
+	while (t->n < POLICY_LIST_MAX && jsonin_more(&j) > 0) {
+		if (jsonin_value(&j, &v) < 0 || v.type != JSONIN_STRING)
+			return;
+		if ((t->v[t->n] = arena_strndup(t->a, v.s, v.len)))
+			t->n++;
+	}
+}
+
+/* The tenant's policy, planned twice: once for the rule's window, then with the count in it. */
+static int policy_planner(struct notify *n, const struct meta_incident *inc, int64_t at_ns,
+			  struct notify_plan *out, bool *found, struct err *e)
+{
+	struct tags_copy tags = { &n->work, NULL, 0, false };
+	struct policy_facts f = { .level = inc->level, .rule = inc->rule_id, .at_ns = at_ns };
+	struct policy_plan pp;
+	struct policy *p = NULL;
+	struct buf why;
+	const char *text;
+	size_t len;
+	int rc;
+
+	*found = false;
+	if ((rc = policy_text(n, inc->tenant, &text, &len, e)) < 0 || !text)
+		return rc;
+	*found = true;
+	if ((rc = meta_incident_alerts(n->meta, inc->tenant, inc->id, take_tags, &tags, e)) < 0 ||
+	    (rc = policy_parse(&p, inc->tenant, text, len, e)) < 0)
+		return rc;
+	f.tags = tags.v;
+	f.n_tags = tags.n;
+	if ((rc = policy_plan(p, &f, &n->work, &pp, e)) < 0)
+		goto fail;
+	if (pp.window_ns > 0) {
+		if ((rc = meta_incident_similar(n->meta, inc->tenant, inc->rule_id,
+						at_ns - pp.window_ns, &f.similar, e)) < 0 ||
+		    (rc = policy_plan(p, &f, &n->work, &pp, e)) < 0)
+			goto fail;
+	}
+	memset(out, 0, sizeof(*out));
+	out->rule_name = pp.rule_name ? pp.rule_name : "";
+	out->matched = pp.matched;
+	out->held = pp.held;
+	out->aggregate = pp.aggregate;
+	out->window_ns = pp.window_ns;
+	out->n_steps = pp.n_steps;
+	if (pp.n_steps && !(out->steps = arena_alloc(&n->work, pp.n_steps * sizeof(*out->steps)))) {
+		rc = err_set(e, -ENOMEM, "notify: out of memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < pp.n_steps; i++)
+		out->steps[i] = (struct notify_step){
+			.channel = pp.steps[i].channel, .to = pp.steps[i].to,
+			.n_to = pp.steps[i].n_to, .template = pp.steps[i].template,
+			.lang = pp.steps[i].lang, .ack = pp.steps[i].ack,
+			.after_ns = pp.steps[i].after_ns,
+		};
+	buf_init(&why, 2048);
+	for (size_t i = 0; i < pp.n_reasons; i++)
+		(void)buf_addf(&why, "%s%s", i ? " " : "", pp.reasons[i]);
+	out->why = why.len ? arena_strndup(&n->work, why.p, why.len) : NULL;
+	buf_release(&why);
+	rc = 0;
+fail:
+	policy_free(p);
+	return rc;
+}
+
 static int plan_for(struct notify *n, const struct meta_incident *inc, uint64_t similar,
 		    int64_t at_ns, struct notify_plan *plan, bool *builtin, struct err *e)
 {
+	bool found;
+	int rc;
+
 	*builtin = false;
 	if (n->plan)
 		return n->plan(n->plan_ctx, inc, similar, at_ns, &n->work, plan, e);
+	if ((rc = policy_planner(n, inc, at_ns, plan, &found, e)) < 0 || found)
+		return rc;
 	*builtin = true;
 	if (default_plan(n, inc, &n->work, plan) < 0)
 		return err_set(e, -ENOMEM, "notify: out of memory");
