@@ -335,12 +335,14 @@ static int fs_setf(struct tmpl_fields *p, struct tmpl_fields *h, struct arena *a
 	return fs_set(p, h, a, name, s);
 }
 
-/* evidence: [{"sentence": ...}, ...] -> the list evidence of {sentence}. */
-static int fs_evidence(struct fieldsets *fs, const char *json)
+/*
+ * evidence: [{"sentence": ..., "sentence_ja": ...}, ...] -> the list evidence of {sentence},
+ * the Japanese sentence for ja where the evidence has one.
+ */
+static int fs_evidence(struct fieldsets *fs, const char *json, bool ja)
 {
 	struct jsonin_value k, v;
 	struct jsonin j;
-	int rc = 0;
 
 	if (tmpl_list(fs->plain, "evidence") < 0 || tmpl_list(fs->html, "evidence") < 0)
 		return -ENOMEM;
@@ -350,27 +352,33 @@ static int fs_evidence(struct fieldsets *fs, const char *json)
 	if (jsonin_value(&j, &v) < 0 || v.type != JSONIN_ARRAY)
 		return 0;
 	while (jsonin_more(&j) > 0) {
+		const char *en = NULL, *jp = NULL, *s;
+		struct tmpl_fields *ip, *ih;
+
 		if (jsonin_value(&j, &v) < 0 || v.type != JSONIN_OBJECT)
 			return 0;
 		while (jsonin_key(&j, &k) > 0) {
-			struct tmpl_fields *ip, *ih;
-			const char *s;
+			bool is_en = jsonin_key_is(&k, "sentence"), is_ja = jsonin_key_is(&k, "sentence_ja");
 
-			if (!jsonin_key_is(&k, "sentence")) {
+			if (!is_en && !is_ja) {
 				if (jsonin_skip_value(&j) < 0)
 					return 0;
 				continue;
 			}
 			if (jsonin_value(&j, &v) < 0 || v.type != JSONIN_STRING)
 				return 0;
-			if (!(s = arena_strndup(fs->a, v.s, v.len)) ||
-			    !(ip = tmpl_add_item(fs->plain, "evidence")) ||
-			    !(ih = tmpl_add_item(fs->html, "evidence")) ||
-			    (rc = fs_set(ip, ih, fs->a, "sentence", s)) < 0)
+			if (!(s = arena_strndup(fs->a, v.s, v.len)))
 				return -ENOMEM;
+			*(is_en ? &en : &jp) = s;
 		}
+		if (!(s = ja && jp ? jp : en ? en : jp))
+			continue;
+		if (!(ip = tmpl_add_item(fs->plain, "evidence")) ||
+		    !(ih = tmpl_add_item(fs->html, "evidence")) ||
+		    fs_set(ip, ih, fs->a, "sentence", s) < 0)
+			return -ENOMEM;
 	}
-	return rc;
+	return 0;
 }
 
 /* entities: {"users":[..],"hosts":[..],"ips":[..]} -> the list entities of {kind, value}. */
@@ -453,7 +461,7 @@ static int render_parts(struct notify *n, const struct render_in *in, size_t lan
 	    fs_set(fs.plain, fs.html, fs.a, "test", in->test ? "1" : "") < 0 ||
 	    fs_set(fs.plain, fs.html, fs.a, "aggregated", in->aggregated ? "1" : "") < 0 ||
 	    fs_setf(fs.plain, fs.html, fs.a, "count", (int64_t)in->n_list) < 0 ||
-	    fs_evidence(&fs, in->inc ? in->inc->evidence : NULL) < 0 ||
+	    fs_evidence(&fs, in->inc ? in->inc->evidence : NULL, lang == LANG_JA) < 0 ||
 	    fs_entities(&fs, in->inc ? in->inc->entities : NULL) < 0 ||
 	    tmpl_list(fs.plain, "incidents") < 0 || tmpl_list(fs.html, "incidents") < 0)
 		return err_set(e, -ENOMEM, "notify: out of memory");
@@ -485,7 +493,8 @@ static int render_parts(struct notify *n, const struct render_in *in, size_t lan
 			for (size_t i = 0; i < out[p].len; i++)
 				if (out[p].p[i] == '\n' || out[p].p[i] == '\r')
 					out[p].p[i] = ' ';
-		while (p == PART_SUBJECT && out[p].len && out[p].p[out[p].len - 1] == ' ')
+		while ((p == PART_SUBJECT || p == PART_SPEECH) && out[p].len &&
+		       out[p].p[out[p].len - 1] == ' ')
 			out[p].len--;
 		if (buf_addch(&out[p], '\0') < 0)
 			return err_set(e, -ENOSPC, "notify: a rendered notice is too long");
@@ -1432,8 +1441,8 @@ static int count_pending(struct notify *n, struct err *e)
 	if (rc < 0)
 		return rc;
 	if (rc > 0)
-		log_warn("%d notice%s were being handed to a channel when koban stopped: tried "
-			 "again (same message id)", rc, rc == 1 ? "" : "s");
+		log_warn("%d notice%s being handed to a channel when koban stopped: tried "
+			 "again (same message id)", rc, rc == 1 ? " was" : "s were");
 	return 0;
 }
 

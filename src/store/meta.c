@@ -4418,9 +4418,9 @@ static int notice_check(const struct meta_notice *n, struct err *e)
 	    (rc = check_text("notice template", n->template ? n->template : "", 0, 63, false, e)) < 0 ||
 	    (rc = check_text("notice rule", n->rule ? n->rule : "", 0, 255, false, e)) < 0)
 		return rc;
-	if (n->incident < 0 || (n->incident == 0) != (n->agg_ns > 0))
-		return err_set(e, -EINVAL, "a notice names one incident, or is aggregated (window "
-			       "set, incident 0)");
+	if (n->incident < 1 || n->agg_ns < 0)
+		return err_set(e, -EINVAL, "a notice names its incident (the first one listed when "
+			       "aggregated)");
 	if (n->level < 0 || n->level > 3 || n->step < 0 || n->step > META_NOTICE_STEP_LEAD)
 		return err_set(e, -EINVAL, "notice level 0..3 and step 0..%d expected",
 			       META_NOTICE_STEP_LEAD);

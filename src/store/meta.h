@@ -806,9 +806,9 @@ int meta_report_get(struct meta *m, const char *tenant, int64_t incident, const 
  * chain: UNIQUE (tenant, incident, chain, step, channel, recipient, window), so the same step
  * is never noticed twice, even across a restart. chain is the level the chain was planned
  * at (a raise from High to Critical plans a new chain); step 0.. the policy's steps,
- * META_NOTICE_STEP_LEAD the SOC lead paged at the chain's end. An aggregated notice has
- * incident 0, its window's start in agg_ns and the incidents it lists in incidents
- * ("12,13,..."). state: pending (due at next_ns), sending (handed to the channel), sent,
+ * META_NOTICE_STEP_LEAD the SOC lead paged at the chain's end. An aggregated notice is
+ * added with the incident that opens it and its window's start in agg_ns; it is stored
+ * with incident 0 and lists its incidents in incidents ("12,13,..."). state: pending (due at next_ns), sending (handed to the channel), sent,
  * delivered, failed, cancelled (the incident was acknowledged first), planned (replay: not
  * sent). Each try is an attempt (status sent / delivered / failed / retry, reason).
  */
