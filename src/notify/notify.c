@@ -631,16 +631,32 @@ static int default_plan(struct notify *n, const struct meta_incident *inc, struc
 	return 0;
 }
 
-/*
- * The tenant's policy text from koban.db into *text (the arena's), NULL when it has none.
- * (meta_notify_policy_get comes with the policies of branch policy.)
- */
+struct text_copy {
+	struct arena *a;
+	const char *text;
+};
+
+static void take_policy(void *ctx, const struct meta_notify_policy *p)
+{
+	struct text_copy *t = ctx;
+
+	t->text = p->body ? adup(t->a, p->body) : NULL;
+}
+
+/* The tenant's policy text from koban.db into *text (the arena's), NULL when it has none. */
 static int policy_text(struct notify *n, const char *tenant, const char **text, size_t *len,
 		       struct err *e)
 {
-	*text = NULL;
-	*len = 0;
-	return 0;
+	struct text_copy t = { &n->work, NULL };
+	int rc = meta_notify_policy_get(n->meta, tenant, take_policy, &t, e);
+
+	*text = t.text;
+	*len = t.text ? strlen(t.text) : 0;
+	if (rc == -ENOENT) {
+		err_clear(e);
+		return 0;
+	}
+	return rc;
 }
 
 struct tags_copy {
@@ -698,9 +714,11 @@ static int policy_planner(struct notify *n, const struct meta_incident *inc, int
 	if ((rc = policy_plan(p, &f, &n->work, &pp, e)) < 0)
 		goto fail;
 	if (pp.window_ns > 0) {
-		if ((rc = meta_incident_similar(n->meta, inc->tenant, inc->rule_id,
-						at_ns - pp.window_ns, &f.similar, e)) < 0 ||
-		    (rc = policy_plan(p, &f, &n->work, &pp, e)) < 0)
+		int64_t similar = 0;
+
+		if ((rc = meta_notify_similar(n->meta, inc->tenant, inc->rule_id,
+					      at_ns - pp.window_ns, at_ns, &similar, e)) < 0 ||
+		    (f.similar = (uint64_t)similar, (rc = policy_plan(p, &f, &n->work, &pp, e)) < 0))
 			goto fail;
 	}
 	memset(out, 0, sizeof(*out));
@@ -767,8 +785,7 @@ int notify_plan_incident(struct notify *n, const char *tenant, int64_t incident,
 {
 	struct meta_incident inc;
 	struct notify_plan plan;
-	uint64_t similar = 0;
-	int64_t due, last_due;
+	int64_t similar = 0, due, last_due;
 	bool builtin, asks_ack = false;
 	char why[512];
 	int rc;
@@ -779,9 +796,9 @@ int notify_plan_incident(struct notify *n, const char *tenant, int64_t incident,
 		return rc;
 	if (inc.level < 0 || meta_incident_status_closed(inc.status) || inc.acknowledged_ns)
 		return 0;
-	if ((rc = meta_incident_similar(n->meta, tenant, inc.rule_id, at_ns - SIMILAR_WINDOW_NS,
-					&similar, e)) < 0 ||
-	    (rc = plan_for(n, &inc, similar, at_ns, &plan, &builtin, e)) < 0)
+	if ((rc = meta_notify_similar(n->meta, tenant, inc.rule_id, at_ns - SIMILAR_WINDOW_NS,
+				      at_ns, &similar, e)) < 0 ||
+	    (rc = plan_for(n, &inc, (uint64_t)similar, at_ns, &plan, &builtin, e)) < 0)
 		return rc;
 	if (!plan.matched || plan.held || !plan.n_steps) {
 		snprintf(why, sizeof(why), "No notice: %s.", plan.held ? "a maintenance window holds "

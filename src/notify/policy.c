@@ -24,6 +24,7 @@
 #define ROTATION_PREFIX "rotation:"
 #define REASON_MAX 1024
 #define MIN_PER_DAY 1440
+#define TIME_MAX_NS (INT64_C(7258118400) * NS_PER_SEC) /* 2200-01-01: times of a policy */
 
 enum hours_kind { HOURS_RANGE, HOURS_BUSINESS, HOURS_OUTSIDE };
 
@@ -431,7 +432,7 @@ static int hours_value(struct ps *s, const struct jsonin_value *v, struct hours 
 	return 0;
 }
 
-/* "YYYY-MM-DD" into days since 1970-01-01; -1 when not a date. */
+/* "YYYY-MM-DD" (1970-2200) into days since 1970-01-01; -1 when not a date. */
 static int64_t ymd(const char *p, size_t n)
 {
 	int y = 0, m, d;
@@ -443,7 +444,7 @@ static int64_t ymd(const char *p, size_t n)
 			return -1;
 		y = y * 10 + (p[i] - '0');
 	}
-	if (y < 1970 || (m = two_digits(p + 5, 12)) < 1 || (d = two_digits(p + 8, 31)) < 1 ||
+	if (y < 1970 || y > 2200 || (m = two_digits(p + 5, 12)) < 1 || (d = two_digits(p + 8, 31)) < 1 ||
 	    d > time_days_in_month(y, m))
 		return -1;
 	return time_days_from_civil(y, m, d);
@@ -496,9 +497,10 @@ static int time_value(struct ps *s, int64_t *ns)
 
 	if ((rc = value(s, &v)) < 0)
 		return rc;
-	if (v.type != JSONIN_STRING || parse_time(v.s, v.len, ns) < 0)
+	if (v.type != JSONIN_STRING || parse_time(v.s, v.len, ns) < 0 || *ns < 0 ||
+	    *ns >= TIME_MAX_NS)
 		return bad(s, "expected a time like \"2026-12-01T02:00\" (Asia/Tokyo) or RFC 3339 "
-			   "\"2026-11-30T17:00:00Z\" (found %s)", shown(&v, sh));
+			   "\"2026-11-30T17:00:00Z\", 1970-2199 (found %s)", shown(&v, sh));
 	return 0;
 }
 
@@ -1426,10 +1428,12 @@ static int maintenance(struct planner *pl, const struct rule *r)
 /* The person of rotation rot on call at at_ns. */
 static const char *on_call(const struct rotation *rot, int64_t at_ns, size_t *which)
 {
-	int64_t k = (at_ns - rot->start_ns) / rot->every_ns;
-	int64_t n = (int64_t)rot->n_people;
+	int64_t n = (int64_t)rot->n_people, d, k;
 
-	if (at_ns < rot->start_ns && (at_ns - rot->start_ns) % rot->every_ns)
+	if (__builtin_sub_overflow(at_ns, rot->start_ns, &d))
+		d = 0; /* centuries apart: any answer is as good */
+	k = d / rot->every_ns;
+	if (d < 0 && d % rot->every_ns)
 		k--;
 	k %= n;
 	if (k < 0)

@@ -26,6 +26,7 @@
 #include "core/pidfile.h"
 #include "core/timeutil.h"
 #include "enrich/ti.h"
+#include "notify/policy.h"
 #include "parse/decoder.h"
 
 #define META_NAME_MAX NAME_TENANT_MAX
@@ -335,8 +336,22 @@ static const char *const migrations[] = {
 	"DROP TABLE alerts;"
 	"ALTER TABLE alerts_v18 RENAME TO alerts;"
 	"CREATE INDEX alerts_tenant_time ON alerts(tenant_id, detected_ns, id);",
-	/* 19 (policy): the tenants' notification policies (made by branch policy) */
-	"SELECT 1;",
+	/*
+	 * 19 (notify policy): a tenant's notification policy (notify/policy.h), the JSON text
+	 * with a version that grows at each change, and the history of every change (who,
+	 * when, the text before and after), removed with the tenant.
+	 */
+	"CREATE TABLE notify_policies ("
+	"  tenant_id INTEGER PRIMARY KEY REFERENCES tenants(id) ON DELETE CASCADE,"
+	"  version INTEGER NOT NULL, body TEXT NOT NULL, updated_ns INTEGER NOT NULL,"
+	"  actor TEXT NOT NULL);"
+	"CREATE TABLE notify_policy_history ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,"
+	"  version INTEGER NOT NULL, at_ns INTEGER NOT NULL, actor TEXT NOT NULL,"
+	"  before TEXT, after TEXT NOT NULL);"
+	"CREATE INDEX notify_policy_history_tenant ON notify_policy_history(tenant_id, id);"
+	"CREATE INDEX incidents_tenant_rule ON incidents(tenant_id, rule_id, detected_ns);",
 	/*
 	 * 20 (notify): the notices of the notification engine (notify/notify.h), one per
 	 * (tenant, incident, chain, step, channel, recipient, window) so a step is never
@@ -4350,6 +4365,217 @@ int meta_report_get(struct meta *m, const char *tenant, int64_t incident, const 
 	return rc;
 }
 
+/* ---- Notify policy (notify/policy.h): a tenant's notification policy and its history ---- */
+
+/* The body: UTF-8 text of 1..META_NOTIFY_POLICY_MAX bytes (lines allowed). */
+static int check_policy_body(const char *body, struct err *e)
+{
+	size_t len = body ? strlen(body) : 0;
+	int rc;
+
+	if ((rc = check_text("notification policy", body, 1, META_NOTIFY_POLICY_MAX, true, e)) < 0)
+		return rc;
+	for (size_t i = 0, n; i < len; i += n)
+		if (!(n = json_utf8_len((const unsigned char *)body + i, len - i)))
+			return err_set(e, -EINVAL, "notification policy: not UTF-8 at byte %zu", i);
+	return 0;
+}
+
+int meta_notify_policy_get(struct meta *m, const char *tenant,
+			   void (*fn)(void *ctx, const struct meta_notify_policy *p), void *ctx,
+			   struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, step;
+
+	if ((rc = tenant_stmt(m, tenant, "SELECT version, body, updated_ns, actor"
+			      " FROM notify_policies WHERE tenant_id = ?1", &st, e)) < 0)
+		return rc;
+	if ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct meta_notify_policy p = {
+			.tenant = tenant, .version = sqlite3_column_int64(st, 0),
+			.body = column_text(st, 1), .updated_ns = sqlite3_column_int64(st, 2),
+			.actor = column_text(st, 3),
+		};
+		struct err bad = ERR_INIT;
+
+		if (!p.body || !p.actor)
+			rc = err_set(e, -ENOMEM, "out of memory reading the notification policy");
+		else if (check_policy_body(p.body, &bad) < 0 ||
+			 check_text("actor", p.actor, 1, META_INCIDENT_TEXT_MAX, false, &bad) < 0)
+			rc = err_set(e, -EIO, "%s: the notification policy of tenant '%s' is damaged: %s",
+				     m->path, ESC(tenant), bad.msg);
+		else if (fn)
+			fn(ctx, &p);
+	} else if (step == SQLITE_DONE) {
+		rc = err_set(e, -ENOENT, "tenant '%s' has no notification policy", ESC(tenant));
+	} else {
+		rc = db_fail(m, e);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* The tenant tid's current version and body (mem_strdup'ed, NULL: none) in the transaction. */
+static int policy_current(struct meta *m, int64_t tid, int64_t *version, char **body,
+			  struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, step;
+
+	*version = 0;
+	*body = NULL;
+	if ((rc = prepare(m, "SELECT version, body FROM notify_policies WHERE tenant_id = ?1",
+			  &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, tid);
+	if ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *b = column_text(st, 1);
+
+		*version = sqlite3_column_int64(st, 0);
+		if (!b || !(*body = mem_strdup(b)))
+			rc = err_set(e, -ENOMEM, "out of memory reading the notification policy");
+	} else if (step != SQLITE_DONE) {
+		rc = db_fail(m, e);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int policy_step(struct meta *m, sqlite3_stmt *st, struct err *e)
+{
+	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(m, e);
+
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_notify_policy_set(struct meta *m, const char *tenant, const char *body,
+			   const char *actor, int64_t now_ns, int64_t *version, bool *changed,
+			   struct err *e)
+{
+	struct policy *parsed = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t tid = 0, current = 0;
+	char *before = NULL;
+	int rc;
+
+	if (changed)
+		*changed = false;
+	if ((rc = check_tenant_ref(tenant, e)) < 0 || (rc = check_policy_body(body, e)) < 0 ||
+	    (rc = check_text("actor", actor, 1, META_INCIDENT_TEXT_MAX, false, e)) < 0 ||
+	    (rc = policy_parse(&parsed, "notification policy", body, strlen(body), e)) < 0)
+		return rc;
+	policy_free(parsed);
+	if ((rc = exec(m, "BEGIN IMMEDIATE", e)) < 0)
+		return rc;
+	if ((rc = tenant_id(m, tenant, &tid, e)) < 0 ||
+	    (rc = policy_current(m, tid, &current, &before, e)) < 0)
+		goto fail;
+	if (before && !strcmp(before, body)) { /* the same text: nothing to record */
+		*version = current;
+		rc = exec(m, "COMMIT", e);
+		goto out;
+	}
+	if ((rc = prepare(m, "INSERT INTO notify_policies (tenant_id, version, body, updated_ns,"
+			  " actor) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (tenant_id) DO UPDATE SET"
+			  " version = excluded.version, body = excluded.body,"
+			  " updated_ns = excluded.updated_ns, actor = excluded.actor", &st, e)) < 0)
+		goto fail;
+	sqlite3_bind_int64(st, 1, tid);
+	sqlite3_bind_int64(st, 2, current + 1);
+	bind_text(st, 3, body);
+	sqlite3_bind_int64(st, 4, now_ns);
+	bind_text(st, 5, actor);
+	if ((rc = policy_step(m, st, e)) < 0 ||
+	    (rc = prepare(m, "INSERT INTO notify_policy_history (tenant_id, version, at_ns, actor,"
+			  " before, after) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &st, e)) < 0)
+		goto fail;
+	sqlite3_bind_int64(st, 1, tid);
+	sqlite3_bind_int64(st, 2, current + 1);
+	sqlite3_bind_int64(st, 3, now_ns);
+	bind_text(st, 4, actor);
+	bind_text(st, 5, before);
+	bind_text(st, 6, body);
+	if ((rc = policy_step(m, st, e)) < 0 || (rc = exec(m, "COMMIT", e)) < 0)
+		goto fail;
+	*version = current + 1;
+	if (changed)
+		*changed = true;
+	goto out;
+fail:
+	meta_rollback(m);
+out:
+	mem_free(before);
+	return rc;
+}
+
+int meta_notify_policy_history(struct meta *m, const char *tenant, int64_t limit,
+			       void (*fn)(void *ctx, const struct meta_notify_policy_change *c),
+			       void *ctx, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, step;
+
+	if (limit < 1 || limit > META_NOTIFY_HISTORY_MAX)
+		return err_set(e, -EINVAL, "limit %lld: expected 1 to %d", (long long)limit,
+			       META_NOTIFY_HISTORY_MAX);
+	if ((rc = tenant_stmt(m, tenant, "SELECT id, version, at_ns, actor, before, after"
+			      " FROM notify_policy_history WHERE tenant_id = ?1"
+			      " ORDER BY id DESC LIMIT ?2", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 2, limit);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct meta_notify_policy_change c = {
+			.id = sqlite3_column_int64(st, 0), .tenant = tenant,
+			.version = sqlite3_column_int64(st, 1), .at_ns = sqlite3_column_int64(st, 2),
+			.actor = column_text(st, 3), .after = column_text(st, 5),
+		};
+		struct err bad = ERR_INIT;
+
+		if (!c.actor || !c.after || nullable_text(st, 4, &c.before) < 0) {
+			rc = err_set(e, -ENOMEM, "out of memory reading the policy history");
+			break;
+		}
+		if (check_text("actor", c.actor, 1, META_INCIDENT_TEXT_MAX, false, &bad) < 0 ||
+		    check_policy_body(c.after, &bad) < 0 ||
+		    (c.before && check_policy_body(c.before, &bad) < 0)) {
+			log_warn("%s: notification policy history row %lld skipped: %s", m->path,
+				 (long long)c.id, bad.msg);
+			continue;
+		}
+		fn(ctx, &c);
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = db_fail(m, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_notify_similar(struct meta *m, const char *tenant, const char *rule_id, int64_t since_ns,
+			int64_t until_ns, int64_t *count, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*count = 0;
+	if (!rule_id)
+		return err_set(e, -EINVAL, "similar incidents: a rule id is expected");
+	if ((rc = tenant_stmt(m, tenant, "SELECT count(*) FROM incidents WHERE tenant_id = ?1"
+			      " AND rule_id = ?2 AND detected_ns >= ?3 AND detected_ns <= ?4",
+			      &st, e)) < 0)
+		return rc;
+	bind_text(st, 2, rule_id);
+	sqlite3_bind_int64(st, 3, since_ns);
+	sqlite3_bind_int64(st, 4, until_ns);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*count = sqlite3_column_int64(st, 0);
+	else
+		rc = db_fail(m, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* ---- Notify (notify/notify.h): notices and their delivery attempts ---- */
 
 #define NOTICE_COLS "n.id, t.name, n.incident_id, n.chain, n.step, n.level, n.rule, n.channel," \
@@ -4699,26 +4925,6 @@ int meta_notice_count(struct meta *m, const char *tenant, const char *channel,
 	sqlite3_bind_int64(st, 4, since_ns);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		*n = sqlite3_column_int64(st, 0);
-	else
-		rc = db_fail(m, e);
-	sqlite3_finalize(st);
-	return rc;
-}
-
-int meta_incident_similar(struct meta *m, const char *tenant, const char *rule_id, int64_t since_ns,
-			  uint64_t *n, struct err *e)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	*n = 0;
-	if ((rc = tenant_stmt(m, tenant, "SELECT COUNT(*) FROM incidents WHERE tenant_id = ?1 AND"
-			      " detected_ns >= ?2 AND rule_id = ?3", &st, e)) < 0)
-		return rc;
-	sqlite3_bind_int64(st, 2, since_ns);
-	bind_text(st, 3, rule_id);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		*n = (uint64_t)sqlite3_column_int64(st, 0);
 	else
 		rc = db_fail(m, e);
 	sqlite3_finalize(st);

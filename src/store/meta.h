@@ -799,6 +799,55 @@ int meta_report_approve(struct meta *m, const char *tenant, int64_t incident, co
 int meta_report_get(struct meta *m, const char *tenant, int64_t incident, const char *lang,
 		    void (*fn)(void *ctx, const struct meta_report *r), void *ctx, struct err *e);
 
+
+/*
+ * ---- Notify policy (notify/policy.h): a tenant's notification policy, its history ----
+ * One JSON text per tenant with a version that grows at each change; every change is kept
+ * with who made it, when, and the text before and after. Every call names the tenant: one
+ * tenant's policy is never read or written through another's name.
+ */
+#define META_NOTIFY_POLICY_MAX (256 * 1024) /* bytes of a policy (POLICY_TEXT_MAX) */
+#define META_NOTIFY_HISTORY_MAX 1000        /* rows of one history call */
+
+struct meta_notify_policy {
+	const char *tenant;
+	int64_t version;            /* 1, 2, ... */
+	const char *body;           /* the JSON text as it was set */
+	int64_t updated_ns;
+	const char *actor;          /* a user or token name */
+};
+
+struct meta_notify_policy_change {
+	int64_t id;                 /* increasing */
+	const char *tenant;
+	int64_t version;            /* the version it made */
+	int64_t at_ns;
+	const char *actor;
+	const char *before;         /* NULL: the first policy of the tenant */
+	const char *after;
+};
+
+/* The tenant's policy to fn (may be NULL: whether there is one). -ENOENT: none (or no tenant). */
+int meta_notify_policy_get(struct meta *m, const char *tenant,
+			   void (*fn)(void *ctx, const struct meta_notify_policy *p), void *ctx,
+			   struct err *e);
+/*
+ * Validates body with policy_parse() (-EINVAL with the path of what is wrong), then stores it
+ * as the tenant's policy and records the change (actor, now_ns, before, after) in one
+ * transaction. The same text again changes nothing (*changed false, may be NULL); *version is
+ * the version in force after the call. -ENOENT: no such tenant.
+ */
+int meta_notify_policy_set(struct meta *m, const char *tenant, const char *body,
+			   const char *actor, int64_t now_ns, int64_t *version, bool *changed,
+			   struct err *e);
+/* The tenant's changes, newest first, at most limit (1..META_NOTIFY_HISTORY_MAX). */
+int meta_notify_policy_history(struct meta *m, const char *tenant, int64_t limit,
+			       void (*fn)(void *ctx, const struct meta_notify_policy_change *c),
+			       void *ctx, struct err *e);
+/* The tenant's incidents of detection rule rule_id detected in [since_ns, until_ns]. */
+int meta_notify_similar(struct meta *m, const char *tenant, const char *rule_id, int64_t since_ns,
+			int64_t until_ns, int64_t *count, struct err *e);
+
 /* ---- Notify (notify/notify.h): the notices of the engine and their delivery attempts ---- */
 
 /*
@@ -876,9 +925,6 @@ int meta_notice_list(struct meta *m, const char *tenant, int64_t incident, int64
 int meta_notice_attempts(struct meta *m, const char *tenant, int64_t notice,
 			 void (*fn)(void *ctx, const struct meta_notice_attempt *a), void *ctx,
 			 struct err *e);
-/* Incidents of tenant with rule_id detected at or after since_ns (the policy's "similar"). */
-int meta_incident_similar(struct meta *m, const char *tenant, const char *rule_id, int64_t since_ns,
-			  uint64_t *n, struct err *e);
 /* Notices of tenant in the last since_ns..: counted per (channel, recipient) by the caller. */
 int meta_notice_count(struct meta *m, const char *tenant, const char *channel,
 		      const char *recipient, int64_t since_ns, int64_t *n, struct err *e);

@@ -7,7 +7,9 @@
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "notify/policy.h"
+#include "store/meta.h"
 #include "t.h"
+#include "t_meta.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -366,6 +368,116 @@ static void test_alloc_failures(void)
 	free(text);
 }
 
+struct seen {
+	int n;
+	int64_t version;
+	char body[256], actor[64], before[256];
+	bool before_null;
+};
+
+static void got_policy(void *ctx, const struct meta_notify_policy *p)
+{
+	struct seen *s = ctx;
+
+	s->n++;
+	s->version = p->version;
+	snprintf(s->body, sizeof(s->body), "%s", p->body);
+	snprintf(s->actor, sizeof(s->actor), "%s", p->actor);
+}
+
+static void got_change(void *ctx, const struct meta_notify_policy_change *c)
+{
+	struct seen *s = ctx;
+
+	if (s->n++ == 0) { /* the newest */
+		s->version = c->version;
+		snprintf(s->body, sizeof(s->body), "%s", c->after);
+		snprintf(s->actor, sizeof(s->actor), "%s", c->actor);
+		snprintf(s->before, sizeof(s->before), "%s", c->before ? c->before : "");
+	}
+	s->before_null = c->before == NULL;
+}
+
+static void test_store(void)
+{
+	static const char v1[] = "{\"rules\": []}";
+	static const char v2[] = "{\"rules\": [{\"name\": \"all\", \"steps\": [{\"channel\": "
+				 "\"mail\", \"to\": [\"soc@example.jp\"]}]}]}";
+	struct meta *m = t_meta_open("alpha", "beta", NULL);
+	struct err e = ERR_INIT;
+	struct seen s = { 0 };
+	int64_t version = 0, count = -1;
+	bool changed = false;
+
+	if (!m)
+		return;
+	CHECK_INT(meta_notify_policy_get(m, "alpha", got_policy, &s, &e), -ENOENT);
+	CHECK_STR(e.msg, "tenant 'alpha' has no notification policy");
+	CHECK_INT(meta_notify_policy_set(m, "alpha", v1, "ana", 1000, &version, &changed, &e), 0);
+	CHECK_INT(version, 1);
+	CHECK(changed);
+	CHECK_INT(meta_notify_policy_set(m, "alpha", v1, "ana", 2000, &version, &changed, &e), 0);
+	CHECK_INT(version, 1); /* the same text: no new version */
+	CHECK(!changed);
+	CHECK_INT(meta_notify_policy_set(m, "alpha", v2, "bob", 3000, &version, &changed, &e), 0);
+	CHECK_INT(version, 2);
+	/* validation before storing: the path of the mistake, nothing written */
+	CHECK_INT(meta_notify_policy_set(m, "alpha", "{\"rules\": [{\"name\": \"x\"}]}", "eve", 4000,
+					 &version, &changed, &e), -EINVAL);
+	CHECK_STR(e.msg, "notification policy: rules[0]: expected \"steps\"");
+	CHECK_INT(meta_notify_policy_get(m, "alpha", got_policy, &s, &e), 0);
+	CHECK_INT(s.n, 1);
+	CHECK_INT(s.version, 2);
+	CHECK_STR(s.body, v2);
+	CHECK_STR(s.actor, "bob");
+	memset(&s, 0, sizeof(s));
+	CHECK_INT(meta_notify_policy_history(m, "alpha", 10, got_change, &s, &e), 0);
+	CHECK_INT(s.n, 2);
+	CHECK_INT(s.version, 2);
+	CHECK_STR(s.actor, "bob");
+	CHECK_STR(s.before, v1);
+	CHECK_STR(s.body, v2);
+	CHECK(s.before_null); /* the oldest change had no policy before it */
+	/* tenant isolation: beta sees and changes nothing of alpha's */
+	memset(&s, 0, sizeof(s));
+	CHECK_INT(meta_notify_policy_get(m, "beta", got_policy, &s, &e), -ENOENT);
+	CHECK_INT(meta_notify_policy_history(m, "beta", 10, got_change, &s, &e), 0);
+	CHECK_INT(s.n, 0);
+	CHECK_INT(meta_notify_policy_set(m, "beta", v1, "mallory", 5000, &version, &changed, &e), 0);
+	CHECK_INT(version, 1);
+	memset(&s, 0, sizeof(s));
+	CHECK_INT(meta_notify_policy_get(m, "alpha", got_policy, &s, &e), 0);
+	CHECK_INT(s.version, 2);
+	CHECK_STR(s.body, v2);
+	CHECK_INT(meta_notify_policy_set(m, "gamma", v1, "x", 1, &version, &changed, &e), -ENOENT);
+	CHECK_INT(meta_notify_policy_set(m, "../alpha", v1, "x", 1, &version, &changed, &e), -EINVAL);
+	CHECK_INT(meta_notify_policy_history(m, "alpha", 0, got_change, &s, &e), -EINVAL);
+	/* similar incidents count by tenant, rule and time */
+	{
+		struct meta_incident inc = {
+			.tenant = "alpha", .title = "t", .rule_id = "r1", .group_key = "r1|a", .level = 2,
+			.status = "new", .owner = "", .evidence = "[]", .entities = "{}", .terminal = "{}",
+			.detected_ns = 100, .updated_ns = 100,
+		};
+
+		CHECK_INT(meta_incident_add(m, &inc, NULL, &e), 0);
+		inc.detected_ns = 200;
+		CHECK_INT(meta_incident_add(m, &inc, NULL, &e), 0);
+		inc.rule_id = "r2";
+		CHECK_INT(meta_incident_add(m, &inc, NULL, &e), 0);
+		inc.tenant = "beta";
+		inc.rule_id = "r1";
+		CHECK_INT(meta_incident_add(m, &inc, NULL, &e), 0);
+		CHECK_INT(meta_notify_similar(m, "alpha", "r1", 0, 1000, &count, &e), 0);
+		CHECK_INT(count, 2);
+		CHECK_INT(meta_notify_similar(m, "alpha", "r1", 150, 1000, &count, &e), 0);
+		CHECK_INT(count, 1);
+		CHECK_INT(meta_notify_similar(m, "beta", "r1", 0, 1000, &count, &e), 0);
+		CHECK_INT(count, 1);
+	}
+	meta_close(m);
+}
+
 int main(void)
 {
 	T_RUN(test_holiday_night);
@@ -375,5 +487,6 @@ int main(void)
 	T_RUN(test_errors);
 	T_RUN(test_duration);
 	T_RUN(test_alloc_failures);
+	T_RUN(test_store);
 	return t_done();
 }
