@@ -6,12 +6,14 @@
 
 #include "core/err.h"
 #include "core/fileio.h"
+#include "notify/smtp.h"
 
 /*
  * Every channel type, in one place: a new type adds its ops here and nowhere else.
  * (Each type's ops are defined in its own module, e.g. notify/smtp.c.)
  */
 static const struct channel_ops *const types[] = {
+	&smtp_channel,
 	NULL, /* keeps the list valid while it is being filled; not a type */
 };
 
