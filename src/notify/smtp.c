@@ -275,16 +275,17 @@ bool smtp_addr_valid(const char *s, size_t len)
 	local = (size_t)(at - s);
 	dom = len - local - 1;
 	if (local < 1 || local > 64 || dom < 1 || s[0] == '.' || s[local - 1] == '.' ||
-	    at[1] == '.' || at[1] == '-' || s[len - 1] == '.' || s[len - 1] == '-')
+	    at[1] == '.' || at[1] == '-' || s[len - 1] == '.' || s[len - 1] == '-' ||
+	    memmem(s, len, "..", 2))
 		return false;
 	for (size_t i = 0; i < local; i++)
-		if (!(is_atext((unsigned char)s[i]) || (s[i] == '.' && s[i + 1] != '.')))
+		if (!is_atext((unsigned char)s[i]) && s[i] != '.')
 			return false;
 	for (size_t i = local + 1; i < len; i++) {
 		char c = s[i];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || (c == '.' && s[i + 1] != '.')))
+		      c == '-' || c == '.'))
 			return false;
 	}
 	return true;
