@@ -7,6 +7,7 @@
 #include "core/err.h"
 #include "core/fileio.h"
 #include "notify/phone.h"
+#include "notify/smtp.h"
 
 /*
  * Every channel type, in one place: a new type adds its ops here and nowhere else.
@@ -14,6 +15,7 @@
  */
 static const struct channel_ops *const types[] = {
 	&phone_channel,
+	&smtp_channel,
 	NULL, /* keeps the list valid while it is being filled; not a type */
 };
 
