@@ -8,6 +8,9 @@
 #include "core/fileio.h"
 #include "notify/phone.h"
 #include "notify/smtp.h"
+#include "notify/pagerduty.h"
+#include "notify/teams.h"
+#include "notify/webhook.h"
 
 /*
  * Every channel type, in one place: a new type adds its ops here and nowhere else.
@@ -16,6 +19,9 @@
 static const struct channel_ops *const types[] = {
 	&phone_channel,
 	&smtp_channel,
+	&teams_ops,
+	&pagerduty_ops,
+	&webhook_ops,
 	NULL, /* keeps the list valid while it is being filled; not a type */
 };
 
