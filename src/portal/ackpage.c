@@ -501,6 +501,42 @@ static const char *param_get(const struct ackpage_param *pa, size_t n, const cha
 	return NULL;
 }
 
+static bool signature_equal(const char *want, const char *got)
+{
+	return want[0] && strlen(got) == strlen(want) && sodium_memcmp(want, got, strlen(want)) == 0;
+}
+
+/*
+ * The URL with its port the other way round, as Twilio's own validators try it: without the
+ * port when it names one, with the scheme's default port (443, 80) when it does not.
+ */
+static int other_port(struct buf *url)
+{
+	char *host = strstr(url->p, "://"), *end, *colon;
+	struct buf alt = BUF_INIT(url->max);
+	int rc;
+
+	if (!host)
+		return -EINVAL;
+	host += 3;
+	end = host + strcspn(host, "/");
+	colon = memchr(host, ':', (size_t)(end - host));
+	if (host < end && host[0] == '[') /* an IPv6 literal: its port follows the ']' */
+		colon = (colon = memchr(host, ']', (size_t)(end - host))) && colon + 1 < end &&
+				colon[1] == ':' ? colon + 1 : NULL;
+	if (colon)
+		rc = buf_addf(&alt, "%.*s%s", (int)(colon - url->p), url->p, end);
+	else
+		rc = buf_addf(&alt, "%.*s:%s%s", (int)(end - url->p), url->p,
+			      !strncmp(url->p, "https:", 6) ? "443" : "80", end);
+	if (rc == 0) {
+		buf_reset(url);
+		rc = buf_add(url, alt.p, alt.len);
+	}
+	buf_release(&alt);
+	return rc;
+}
+
 /* Parses the body and checks its signature: 0, or the refusal's status (403, 400, 413). */
 static unsigned phone_verify(struct ackpage *p, const struct ackpage_request *rq,
 			     struct arena *ar, struct ackpage_param *pa, size_t *n)
@@ -534,9 +570,10 @@ static unsigned phone_verify(struct ackpage *p, const struct ackpage_request *rq
 	}
 	memcpy(sorted, pa, *n * sizeof(*pa));
 	ackpage_twilio_signature(p->phone_token, url.p, sorted, *n, want);
+	if (!signature_equal(want, rq->signature) && other_port(&url) == 0)
+		ackpage_twilio_signature(p->phone_token, url.p, sorted, *n, want);
 	buf_release(&url);
-	if (!want[0] || strlen(rq->signature) != strlen(want) ||
-	    sodium_memcmp(want, rq->signature, strlen(want)) != 0) {
+	if (!signature_equal(want, rq->signature)) {
 		log_warn("phone callback refused: its X-Twilio-Signature does not match");
 		return 403;
 	}

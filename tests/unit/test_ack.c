@@ -357,6 +357,17 @@ static void test_pages(void)
 	CHECK_INT(req(p, "GET", path.p, NULL, NULL, &an), 405);
 	buf_release(&an.body);
 	CHECK_INT(timeline(m, id2).acks, 0);
+	/* Twilio may sign the URL with the scheme's port: accepted too (key 2: the prompt) */
+	char url443[512];
+	snprintf(url443, sizeof(url443), "https://soc.example:443/ack/%s", path.p);
+	n = ackpage_form_parse(form2, strlen(form2), &ar, pa, 8);
+	ackpage_twilio_signature("12345", url443, pa, (size_t)n, sig);
+	CHECK_INT(req(p, "POST", path.p, form2, sig, &an), 200);
+	buf_release(&an.body);
+	snprintf(url443, sizeof(url443), "https://soc.example:444/ack/%s", path.p);
+	ackpage_twilio_signature("12345", url443, pa, (size_t)n, sig);
+	CHECK_INT(req(p, "POST", path.p, form2, sig, &an), 403);
+	buf_release(&an.body);
 	n = ackpage_form_parse(form1, strlen(form1), &ar, pa, 8);
 	ackpage_twilio_signature("12345", url, pa, (size_t)n, sig);
 	CHECK_INT(req(p, "POST", path.p, form1, sig, &an), 200);
