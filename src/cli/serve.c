@@ -46,6 +46,7 @@
 #include "pipeline/pipeline.h"
 #include "portal/admin.h"
 #include "store/keys.h"
+#include "portal/ackpage.h"
 #include "portal/api.h"
 #include "portal/control.h"
 #include "portal/ingest.h"
@@ -715,8 +716,21 @@ static int serve_start(struct serve *sv, struct err *e)
 					 sv->cfg->api_tls_key, sv->cfg->data_dir,
 					 sv->cfg->keys_master, sv->cfg->keys_signing, NULL,
 					 sv->edl, sv->cfg->soc_report_templates,
-					 soc_sla(sv->soc) };
+					 soc_sla(sv->soc), NULL };
+		/*
+		 * The acknowledgement endpoints (portal/ackpage.h). Until the notification
+		 * engine's configuration (notify.ack_url, the phone channels) reaches here, the
+		 * public base is taken from each request's Host and the phone callbacks are
+		 * verified with DATA_DIR/notify-phone.token when that file exists.
+		 */
+		char phone_token[4096];
+		struct ackpage_config ack = { .data_dir = sv->cfg->data_dir };
 
+		if ((size_t)snprintf(phone_token, sizeof(phone_token), "%s/notify-phone.token",
+				     sv->cfg->data_dir) < sizeof(phone_token) &&
+		    access(phone_token, F_OK) == 0)
+			ack.phone_token_file = phone_token;
+		ac.ack = &ack;
 		if ((rc = api_ingest_new(&sv->http_ingest, &ic, e)))
 			return rc;
 		ac.ingest = sv->http_ingest;
