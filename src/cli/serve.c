@@ -718,15 +718,34 @@ static int serve_start(struct serve *sv, struct err *e)
 					 sv->edl, sv->cfg->soc_report_templates,
 					 soc_sla(sv->soc), NULL };
 		/*
-		 * The acknowledgement endpoints (portal/ackpage.h). Until the notification
-		 * engine's configuration (notify.ack_url, the phone channels) reaches here, the
-		 * public base is taken from each request's Host and the phone callbacks are
-		 * verified with DATA_DIR/notify-phone.token when that file exists.
+		 * The acknowledgement endpoints (portal/ackpage.h) with the notification engine's
+		 * configuration: notify.ack_url, notify.ack_key_file, the first phone channel's
+		 * auth token (it signs the phone callbacks; without one, DATA_DIR/notify-phone.token
+		 * when that file exists), and the engine's hooks for delivery statuses and the
+		 * recipients named on the timeline.
 		 */
 		char phone_token[4096];
-		struct ackpage_config ack = { .data_dir = sv->cfg->data_dir };
+		struct ackpage_config ack = {
+			.data_dir = sv->cfg->data_dir, .key_file = sv->cfg->notify.ack_key_file,
+			.base_url = sv->cfg->notify.ack_url,
+			.hooks = { notify_status, sv->notify },
+			.recipient = notify_recipient, .recipient_ctx = sv->notify,
+		};
 
-		if ((size_t)snprintf(phone_token, sizeof(phone_token), "%s/notify-phone.token",
+		for (size_t i = 0; i < sv->cfg->notify.n_channels && !ack.phone_token_file; i++) {
+			const struct config_notify_channel *ch = &sv->cfg->notify.channels[i];
+
+			if (strcmp(ch->type, "phone"))
+				continue;
+			for (size_t k = 0; k < ch->n_kv; k++) {
+				if (!strcmp(ch->kv[k].key, "auth_token_file"))
+					ack.phone_token_file = ch->kv[k].value;
+				if (!strcmp(ch->kv[k].key, "language"))
+					ack.phone_language = ch->kv[k].value;
+			}
+		}
+		if (!ack.phone_token_file &&
+		    (size_t)snprintf(phone_token, sizeof(phone_token), "%s/notify-phone.token",
 				     sv->cfg->data_dir) < sizeof(phone_token) &&
 		    access(phone_token, F_OK) == 0)
 			ack.phone_token_file = phone_token;

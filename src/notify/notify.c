@@ -92,6 +92,7 @@ struct notify {
 	uint32_t retry_attempts;
 	int64_t retry_backoff_ns, retry_max_backoff_ns;
 	char host[128];
+	char *data_dir;
 
 	struct arena work;           /* one decision or one notice at a time */
 
@@ -1255,6 +1256,36 @@ static void apply_status(struct notify *n, const struct job *j)
 		 notice_detail(n, &no, good ? "delivered" : "failed"), why);
 }
 
+struct recipient_copy {
+	char *out;
+	size_t max;
+};
+
+static void take_recipient(void *ctx, const struct meta_notice *no)
+{
+	struct recipient_copy *r = ctx;
+
+	snprintf(r->out, r->max, "%s", no->recipient);
+}
+
+int notify_recipient(void *ctx, const char *tenant, int64_t notice, char *out, size_t max)
+{
+	struct notify *n = ctx;
+	struct recipient_copy r = { out, max };
+	struct err e = ERR_INIT;
+	struct meta *m;
+	int rc;
+
+	if (!n || !max)
+		return -ENOENT;
+	out[0] = '\0';
+	if ((rc = meta_open(&m, n->data_dir, &e)) < 0)
+		return rc;
+	rc = meta_notice_get(m, tenant, notice, take_recipient, &r, &e);
+	meta_close(m);
+	return rc < 0 ? rc : out[0] ? 0 : -ENOENT;
+}
+
 /* ---- the queue ---- */
 
 static bool push(struct notify *n, const struct job *j)
@@ -1513,6 +1544,7 @@ int notify_new(struct notify **out, const struct notify_config *c, struct err *e
 	n->cap = NOTIFY_QUEUE_MAX;
 	host_of(n, nc->ack_url);
 	if (!(n->ring = mem_calloc(n->cap, sizeof(*n->ring))) ||
+	    !(n->data_dir = mem_strdup(c->cfg->data_dir)) ||
 	    (nc->ack_url && !(n->ack_base = mem_strdup(nc->ack_url))) ||
 	    (nc->portal_url && !(n->portal_base = mem_strdup(nc->portal_url))) ||
 	    (nc->lead_channel && !(n->lead_channel = mem_strdup(nc->lead_channel))) ||
@@ -1571,6 +1603,7 @@ void notify_free(struct notify *n)
 	meta_close(n->meta);
 	mem_free(n->ring);
 	mem_free(n->ack_base);
+	mem_free(n->data_dir);
 	mem_free(n->portal_base);
 	mem_free(n->lead_channel);
 	mem_free(n->lead_to);

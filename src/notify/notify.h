@@ -111,6 +111,11 @@ void notify_level_decided(void *ctx, const char *tenant, int64_t incident, int f
 void notify_status(void *ctx, const char *tenant, int64_t notice, const char *status,
 		   const char *reason);
 /*
+ * ackpage_config.recipient: the recipient of tenant's notice into out[0..max) (its own koban.db
+ * handle: any thread). -ENOENT: no such notice of the tenant.
+ */
+int notify_recipient(void *ctx, const char *tenant, int64_t notice, char *out, size_t max);
+/*
  * Unthreaded: plans the queued decisions, applies statuses and sends every notice due at the
  * engine's clock. The number of notices handed to a channel, or a negative code.
  */
