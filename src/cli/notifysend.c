@@ -83,8 +83,6 @@ out:
 
 struct log_out {
 	struct meta *m;
-	bool json;
-	struct buf line;
 	const char *tenant;
 	int rc;
 	struct err *e;
@@ -100,29 +98,11 @@ static void fmt_time(int64_t ns, char out[TIME_RFC3339_LEN])
 
 static void print_attempt(void *ctx, const struct meta_notice_attempt *at)
 {
-	struct log_out *o = ctx;
 	char when[TIME_RFC3339_LEN];
 
-	if (o->json) {
-		buf_addf(&o->line, "%s{\"at\":%lld,\"status\":", o->line.p[o->line.len - 1] == '[' ?
-			 "" : ",", (long long)at->at_ns);
-		json_add_string(&o->line, at->status, strlen(at->status));
-		buf_adds(&o->line, ",\"reason\":");
-		json_add_string(&o->line, at->reason, strlen(at->reason));
-		buf_adds(&o->line, ",\"provider_id\":");
-		json_add_string(&o->line, at->provider_id, strlen(at->provider_id));
-		buf_addch(&o->line, '}');
-		return;
-	}
 	fmt_time(at->at_ns, when);
 	printf("    %s %s%s%s%s%s\n", when, at->status, at->provider_id[0] ? " id " : "",
 	       at->provider_id, at->reason[0] ? ": " : "", at->reason);
-}
-
-static void json_str(struct buf *b, const char *key, const char *v)
-{
-	buf_addf(b, ",\"%s\":", key);
-	json_add_string(b, v, strlen(v));
 }
 
 static void print_notice(void *ctx, const struct meta_notice *no)
@@ -132,43 +112,18 @@ static void print_notice(void *ctx, const struct meta_notice *no)
 
 	if (o->rc < 0)
 		return;
-	if (o->json) {
-		buf_reset(&o->line);
-		buf_addf(&o->line, "{\"id\":%lld,\"incident\":%lld,\"chain\":%d,\"step\":%d,"
-			 "\"level\":%d", (long long)no->id, (long long)no->incident, no->chain,
-			 no->step == META_NOTICE_STEP_LEAD ? -1 : no->step, no->level);
-		json_str(&o->line, "lead", no->step == META_NOTICE_STEP_LEAD ? "yes" : "no");
-		json_str(&o->line, "rule", no->rule);
-		json_str(&o->line, "channel", no->channel);
-		json_str(&o->line, "to", no->recipient);
-		json_str(&o->line, "lang", no->lang);
-		buf_addf(&o->line, ",\"ack\":%s,\"window\":%lld", no->ack ? "true" : "false",
-			 (long long)no->agg_ns);
-		json_str(&o->line, "incidents", no->incidents);
-		json_str(&o->line, "state", no->state);
-		buf_addf(&o->line, ",\"attempts\":%lld,\"decided\":%lld,\"due\":%lld,\"next\":%lld",
-			 (long long)no->attempts, (long long)no->decided_ns, (long long)no->due_ns,
-			 (long long)no->next_ns);
-		json_str(&o->line, "provider_id", no->provider_id);
-		json_str(&o->line, "reason", no->reason);
-		buf_adds(&o->line, ",\"tries\":[");
-	} else {
-		fmt_time(no->due_ns, due);
-		if (no->step == META_NOTICE_STEP_LEAD)
-			snprintf(step, sizeof(step), "lead");
-		else
-			snprintf(step, sizeof(step), "%d", no->step + 1);
-		printf("%lld incident %s%lld step %s %s -> %s due %s: %s%s%s\n", (long long)no->id,
-		       no->incident ? "" : "(aggregated) ", (long long)(no->incident ? no->incident :
-		       no->n_incidents), step, no->channel, no->recipient, due, no->state,
-		       no->reason[0] ? " - " : "", no->reason);
-	}
-	if ((o->rc = meta_notice_attempts(o->m, o->tenant, no->id, print_attempt, o, o->e)) < 0)
-		return;
-	if (o->json) {
-		buf_adds(&o->line, "]}");
-		printf("%s\n", o->line.p);
-	}
+	fmt_time(no->due_ns, due);
+	if (no->step == META_NOTICE_STEP_LEAD)
+		snprintf(step, sizeof(step), "lead");
+	else
+		snprintf(step, sizeof(step), "%d", no->step + 1);
+	if (no->incident)
+		printf("%lld incident %lld", (long long)no->id, (long long)no->incident);
+	else
+		printf("%lld incidents %s", (long long)no->id, no->incidents);
+	printf(" step %s %s -> %s due %s: %s%s%s\n", step, no->channel, no->recipient, due,
+	       no->state, no->reason[0] ? " - " : "", no->reason);
+	o->rc = meta_notice_attempts(o->m, o->tenant, no->id, print_attempt, o, o->e);
 }
 
 int cmd_notify_log(int argc, char **argv)
@@ -187,7 +142,7 @@ int cmd_notify_log(int argc, char **argv)
 		"line with its tries. --limit N notices (default 1000).",
 		opts, ARRAY_SIZE(opts), NULL, 0, 0, NULL,
 	};
-	struct log_out o = { .json = json };
+	struct log_out o = { 0 };
 	struct err e = ERR_INIT;
 	struct config c;
 	long long inc = 0, lim = 1000;
@@ -204,15 +159,23 @@ int cmd_notify_log(int argc, char **argv)
 		return cli_usage_error(a.cmd, a.usage, "--limit: 1 to %d", META_NOTICE_LIST_MAX);
 	if ((rc = cli_load_config(&argc, argv, &c)))
 		return rc;
-	buf_init(&o.line, 1 << 20);
 	o.tenant = tenant;
 	o.e = &e;
-	if ((rc = meta_open(&o.m, c.data_dir, &e)) == 0 &&
-	    (rc = meta_notice_list(o.m, tenant, inc, lim, print_notice, &o, &e)) == 0)
-		rc = o.rc;
+	if ((rc = meta_open(&o.m, c.data_dir, &e)) == 0) {
+		if (json) {
+			struct buf out;
+
+			buf_init(&out, NOTIFY_LOG_MAX);
+			if ((rc = notify_log_json(o.m, tenant, inc, lim, &out, &e)) == 0)
+				fwrite(out.p, 1, out.len, stdout);
+			buf_release(&out);
+		} else if ((rc = meta_notice_list(o.m, tenant, inc, lim, print_notice, &o,
+						  &e)) == 0) {
+			rc = o.rc;
+		}
+	}
 	if (rc < 0)
 		rc = cli_fail(&e);
-	buf_release(&o.line);
 	meta_close(o.m);
 	config_release(&c);
 	return rc;

@@ -1614,6 +1614,85 @@ void notify_free(struct notify *n)
 	mem_free(n);
 }
 
+/* ---- the delivery log as JSON ---- */
+
+struct log_json {
+	struct meta *m;
+	const char *tenant;
+	struct buf *out;
+	bool first_try;
+	int rc;
+	struct err *e;
+};
+
+static int json_kv(struct buf *b, const char *key, const char *v)
+{
+	int rc = buf_addf(b, ",\"%s\":", key);
+
+	return err_first(rc, json_add_string(b, v, strlen(v)));
+}
+
+static void log_try(void *ctx, const struct meta_notice_attempt *at)
+{
+	struct log_json *l = ctx;
+	int rc = buf_addf(l->out, "%s{\"at\":%lld", l->first_try ? "" : ",", (long long)at->at_ns);
+
+	l->first_try = false;
+	rc = err_first(rc, json_kv(l->out, "status", at->status));
+	rc = err_first(rc, json_kv(l->out, "reason", at->reason));
+	rc = err_first(rc, json_kv(l->out, "provider_id", at->provider_id));
+	rc = err_first(rc, buf_addch(l->out, '}'));
+	l->rc = err_first(l->rc, rc);
+}
+
+static void log_notice(void *ctx, const struct meta_notice *no)
+{
+	struct log_json *l = ctx;
+	struct buf *b = l->out;
+	int rc;
+
+	if (l->rc < 0)
+		return;
+	rc = buf_addf(b, "{\"id\":%lld,\"incident\":%lld,\"chain\":%d,\"step\":%d,"
+		      "\"lead\":%s,\"level\":%d", (long long)no->id, (long long)no->incident,
+		      no->chain, no->step == META_NOTICE_STEP_LEAD ? -1 : no->step,
+		      no->step == META_NOTICE_STEP_LEAD ? "true" : "false", no->level);
+	rc = err_first(rc, json_kv(b, "rule", no->rule));
+	rc = err_first(rc, json_kv(b, "channel", no->channel));
+	rc = err_first(rc, json_kv(b, "to", no->recipient));
+	rc = err_first(rc, json_kv(b, "lang", no->lang));
+	rc = err_first(rc, buf_addf(b, ",\"ack\":%s,\"window_ns\":%lld",
+				    no->ack ? "true" : "false", (long long)no->agg_ns));
+	rc = err_first(rc, json_kv(b, "incidents", no->incidents));
+	rc = err_first(rc, json_kv(b, "state", no->state));
+	rc = err_first(rc, buf_addf(b, ",\"attempts\":%lld,\"decided_ns\":%lld,\"due_ns\":%lld,"
+				    "\"next_ns\":%lld", (long long)no->attempts,
+				    (long long)no->decided_ns, (long long)no->due_ns,
+				    (long long)no->next_ns));
+	rc = err_first(rc, json_kv(b, "provider_id", no->provider_id));
+	rc = err_first(rc, json_kv(b, "reason", no->reason));
+	rc = err_first(rc, buf_adds(b, ",\"tries\":["));
+	l->first_try = true;
+	if (rc == 0 && (rc = meta_notice_attempts(l->m, l->tenant, no->id, log_try, l, l->e)) < 0) {
+		l->rc = rc;
+		return;
+	}
+	rc = err_first(rc, buf_adds(b, "]}\n"));
+	l->rc = err_first(l->rc, rc);
+}
+
+int notify_log_json(struct meta *m, const char *tenant, int64_t incident, int64_t limit,
+		    struct buf *out, struct err *e)
+{
+	struct log_json l = { m, tenant, out, true, 0, e };
+	int rc = meta_notice_list(m, tenant, incident, limit, log_notice, &l, e);
+
+	if (rc == 0 && l.rc < 0)
+		rc = l.rc == -ENOSPC || l.rc == -ENOMEM ?
+		     err_set(e, l.rc, "the delivery log is too large: ask for fewer (limit)") : l.rc;
+	return rc;
+}
+
 /* ---- test notices and previews ---- */
 
 int notify_test(struct notify *n, const char *tenant, const char *channel, const char *to,

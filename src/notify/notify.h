@@ -143,6 +143,17 @@ int notify_test(struct notify *n, const char *tenant, const char *channel, const
 		const char *lang, struct notify_test_result *r, struct err *e);
 
 /*
+ * The delivery log (`koban notify log --json`, GET /api/v1/notify/log): tenant's notices
+ * (incident > 0: that incident's, aggregated ones listing it included), oldest first, at most
+ * limit, one JSON object per line with its tries, appended to out (at most NOTIFY_LOG_MAX
+ * bytes: -ENOSPC). Any thread with its own koban.db handle m.
+ */
+#define NOTIFY_LOG_MAX (16u << 20)
+struct meta;
+int notify_log_json(struct meta *m, const char *tenant, int64_t incident, int64_t limit,
+		    struct buf *out, struct err *e);
+
+/*
  * `koban config check`: opens every notify.channels entry with its type's open() (no send)
  * and closes it again; report() gets "FILE:LINE: notify.channels.NAME...: reason" for each
  * problem. The number of errors.

@@ -37,6 +37,7 @@
 #include "soc/firstreport.h"
 #include "store/agg.h"
 #include "store/keys.h"
+#include "notify/notify.h"
 #include "store/meta.h"
 #include "store/query.h"
 #include "store/store.h"
@@ -60,6 +61,7 @@ _Static_assert(META_ALERT_LIST_MAX == 10000, "the limit's message below says 100
 #define ASSETS_BODY_MAX (1u << 20)      /* a POST or PATCH body */
 #define ASSETS_ANSWER_MAX ((size_t)256 << 20)
 #define INCIDENTS_PATH "/api/v1/incidents"
+#define NOTIFY_LOG_PATH "/api/v1/notify/log"
 #define INCIDENTS_ANSWER_MAX ((size_t)256 << 20)
 #define EDL_PATH "/edl/"           /* /edl/<tenant>/<list>.txt: respond/edl.h */
 #define EDL_SUFFIX ".txt"
@@ -1339,6 +1341,72 @@ static enum MHD_Result handle_incidents(struct api *a, struct MHD_Connection *c,
 	return ret;
 }
 
+/* ---- the delivery log of notices: GET /api/v1/notify/log?incident=N&limit=N (docs/notify.md) ---- */
+
+static enum MHD_Result handle_notify_log(struct api *a, struct MHD_Connection *c,
+					 const char *method, size_t *data_size)
+{
+	bool bad = false;
+	const char *incident = param(c, "incident", &bad), *limit = param(c, "limit", &bad);
+	struct buf out = BUF_INIT(NOTIFY_LOG_MAX);
+	struct token_ref tok = { 0 };
+	struct err e = ERR_INIT;
+	struct MHD_Response *resp;
+	struct meta *m = NULL;
+	const char *tenant, *why = "";
+	long long inc = 0, lim = 1000;
+	enum MHD_Result ret;
+	unsigned status;
+	char *end;
+	int rc;
+
+	if (!method_in("GET", method))
+		return respond_error_allow(a, c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed",
+					   "GET");
+	if ((status = resolve_tenant(a, c, &tok, &(int64_t){ -1 }, &why))) {
+		log_refusal("notify log", status, why, &tok);
+		return respond_error(a, c, status, why);
+	}
+	if (*data_size)
+		return respond_error(a, c, MHD_HTTP_BAD_REQUEST, "a GET has no body");
+	tenant = tok.tenant[0] ? tok.tenant : param(c, "tenant", &bad);
+	if (bad)
+		return respond_error(a, c, MHD_HTTP_BAD_REQUEST, "a NUL byte in a parameter's value");
+	if (!tenant || !*tenant)
+		return respond_error(a, c, MHD_HTTP_BAD_REQUEST, "tenant: a SOC token names one");
+	errno = 0;
+	if (incident && *incident &&
+	    (!isdigit((unsigned char)incident[0]) || (inc = strtoll(incident, &end, 10)) < 1 ||
+	     *end || errno))
+		return respond_error(a, c, MHD_HTTP_BAD_REQUEST, "incident: expected an id");
+	if (limit && *limit &&
+	    (!isdigit((unsigned char)limit[0]) || (lim = strtoll(limit, &end, 10)) < 1 || *end ||
+	     errno || lim > META_NOTICE_LIST_MAX))
+		return respond_error(a, c, MHD_HTTP_BAD_REQUEST,
+				     "limit: expected a number from 1 to 10000");
+	if ((rc = meta_open(&m, a->data_dir, &e)) == 0)
+		rc = notify_log_json(m, tenant, inc, lim, &out, &e);
+	meta_close(m);
+	if (rc < 0) {
+		buf_release(&out);
+		if (rc == -ENOENT || rc == -EINVAL)
+			return respond_error(a, c, rc == -ENOENT ? MHD_HTTP_NOT_FOUND :
+					     MHD_HTTP_BAD_REQUEST, e.msg);
+		log_error("notify log of tenant %s: %s", tenant, e.msg);
+		return respond_error(a, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+				     "cannot read the delivery log");
+	}
+	resp = MHD_create_response_from_buffer(out.len, out.p, MHD_RESPMEM_MUST_COPY);
+	buf_release(&out);
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_NDJSON);
+	count(a, MHD_HTTP_OK);
+	ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
 /* ---- first reports: GET|PUT /api/v1/incidents/ID/report, POST .../report/approve ---- */
 
 /* "ID/report" or "ID/report/approve" (*approve); false when rest is neither. */
@@ -1826,6 +1894,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	    (!url[strlen(ASSETS_PATH)] || url[strlen(ASSETS_PATH)] == '/'))
 		return handle_assets(a, c, url + strlen(ASSETS_PATH), method, upload_data,
 				     upload_data_size, con_cls);
+	if (!strcmp(url, NOTIFY_LOG_PATH))
+		return handle_notify_log(a, c, method, upload_data_size);
 	if (!strncmp(url, INCIDENTS_PATH "/", strlen(INCIDENTS_PATH) + 1) && strstr(url, "/report"))
 		return handle_report(a, c, url + strlen(INCIDENTS_PATH) + 1, method, upload_data,
 				     upload_data_size, con_cls);
