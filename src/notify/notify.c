@@ -733,16 +733,34 @@ static int policy_planner(struct notify *n, const struct meta_incident *inc, int
 		rc = err_set(e, -ENOMEM, "notify: out of memory");
 		goto fail;
 	}
-	for (size_t i = 0; i < pp.n_steps; i++)
+	/* the plan's strings may live in the policy, freed below: copied into the arena */
+	out->rule_name = adup(&n->work, out->rule_name);
+	for (size_t i = 0; i < pp.n_steps; i++) {
+		const char **to = arena_alloc(&n->work, (pp.steps[i].n_to + 1) * sizeof(*to));
+
+		if (!to || !out->rule_name) {
+			rc = err_set(e, -ENOMEM, "notify: out of memory");
+			goto fail;
+		}
+		for (size_t r = 0; r < pp.steps[i].n_to; r++)
+			if (!(to[r] = adup(&n->work, pp.steps[i].to[r]))) {
+				rc = err_set(e, -ENOMEM, "notify: out of memory");
+				goto fail;
+			}
 		out->steps[i] = (struct notify_step){
-			.channel = pp.steps[i].channel, .to = pp.steps[i].to,
-			.n_to = pp.steps[i].n_to, .template = pp.steps[i].template,
-			.lang = pp.steps[i].lang, .ack = pp.steps[i].ack,
+			.channel = adup(&n->work, pp.steps[i].channel), .to = to,
+			.n_to = pp.steps[i].n_to, .template = adup(&n->work, pp.steps[i].template),
+			.lang = adup(&n->work, pp.steps[i].lang), .ack = pp.steps[i].ack,
 			.after_ns = pp.steps[i].after_ns,
 		};
+		if (!out->steps[i].channel) {
+			rc = err_set(e, -ENOMEM, "notify: out of memory");
+			goto fail;
+		}
+	}
 	buf_init(&why, 2048);
 	for (size_t i = 0; i < pp.n_reasons; i++)
-		(void)buf_addf(&why, "%s%s", i ? " " : "", pp.reasons[i]);
+		(void)buf_addf(&why, "%s%s", i ? "; " : "", pp.reasons[i]);
 	out->why = why.len ? arena_strndup(&n->work, why.p, why.len) : NULL;
 	buf_release(&why);
 	rc = 0;

