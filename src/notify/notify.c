@@ -431,8 +431,9 @@ struct render_in {
 	const char *report, *report_status;
 	const char *ack_url, *ack_token, *incident_url;
 	bool test, aggregated;
-	struct meta_incident *list;       /* aggregated: the incidents */
+	struct meta_incident *list;       /* aggregated: the incidents listed */
 	size_t n_list;
+	int64_t count;                    /* aggregated: every incident (listed or not) */
 };
 
 static int render_parts(struct notify *n, const struct render_in *in, size_t lang,
@@ -461,7 +462,7 @@ static int render_parts(struct notify *n, const struct render_in *in, size_t lan
 	    fs_set(fs.plain, fs.html, fs.a, "incident_url", in->incident_url) < 0 ||
 	    fs_set(fs.plain, fs.html, fs.a, "test", in->test ? "1" : "") < 0 ||
 	    fs_set(fs.plain, fs.html, fs.a, "aggregated", in->aggregated ? "1" : "") < 0 ||
-	    fs_setf(fs.plain, fs.html, fs.a, "count", (int64_t)in->n_list) < 0 ||
+	    fs_setf(fs.plain, fs.html, fs.a, "count", MAX(in->count, (int64_t)in->n_list)) < 0 ||
 	    fs_evidence(&fs, in->inc ? in->inc->evidence : NULL, lang == LANG_JA) < 0 ||
 	    fs_entities(&fs, in->inc ? in->inc->entities : NULL) < 0 ||
 	    tmpl_list(fs.plain, "incidents") < 0 || tmpl_list(fs.html, "incidents") < 0)
@@ -1079,6 +1080,7 @@ static int send_one(struct notify *n, const struct meta_notice *no, int64_t now_
 	}
 	if (no->incident == 0) {
 		in.aggregated = true;
+		in.count = no->n_incidents;
 		if ((rc = read_list(n, no, &in, e)) < 0)
 			return rc;
 		if (!in.n_list) {

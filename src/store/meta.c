@@ -4718,9 +4718,10 @@ int meta_notice_add(struct meta *m, const struct meta_notice *n, int64_t *id, bo
 	if (rc < 0 || !n->agg_ns)
 		return rc;
 	/* an aggregated notice still pending lists the incident too (once, while it fits) */
-	if ((rc = prepare(m, "UPDATE notify_notices SET incidents = incidents || ',' || ?2,"
-			  " n_incidents = n_incidents + 1, level = MAX(level, ?4), updated_ns = ?5"
-			  " WHERE id = ?1 AND state = 'pending' AND length(incidents) + 21 <= ?3"
+	if ((rc = prepare(m, "UPDATE notify_notices SET incidents = CASE WHEN"
+			  " length(incidents) + 21 <= ?3 THEN incidents || ',' || ?2 ELSE incidents"
+			  " END, n_incidents = n_incidents + 1, level = MAX(level, ?4), updated_ns = ?5"
+			  " WHERE id = ?1 AND state = 'pending'"
 			  " AND instr(',' || incidents || ',', ',' || ?2 || ',') = 0", &st, e)) < 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, *id);

@@ -891,8 +891,8 @@ struct meta_notice_attempt {
 /*
  * Adds n (id, state, attempts, incidents ignored: pending, 0, n->incident or "") unless the
  * same step has a notice already; *id gets the notice's id either way, *added whether it is
- * new. An aggregated notice (agg_ns > 0) that exists and is still pending gets incident
- * appended to its list instead (*added false, *appended true) while it fits.
+ * new. An aggregated notice (agg_ns > 0) that exists and is still pending counts incident
+ * instead (n_incidents; *added false, *appended true) and lists it while the list fits.
  */
 int meta_notice_add(struct meta *m, const struct meta_notice *n, int64_t *id, bool *added,
 		    bool *appended, struct err *e);
