@@ -1314,7 +1314,13 @@ static bool push(struct notify *n, const struct job *j)
 
 	pthread_mutex_lock(&n->lock);
 	ok = n->queued < n->cap;
-	if (ok) {
+	if (ok && j->kind == JOB_DECISION && j->to >= 3) {
+		/* a Critical decision goes first: a storm of lesser ones never delays it */
+		n->head = (n->head + n->cap - 1) % n->cap;
+		n->ring[n->head] = *j;
+		n->queued++;
+		pthread_cond_signal(&n->wake);
+	} else if (ok) {
 		n->ring[(n->head + n->queued) % n->cap] = *j;
 		n->queued++;
 		pthread_cond_signal(&n->wake);
@@ -1368,16 +1374,16 @@ void notify_status(void *ctx, const char *tenant, int64_t notice, const char *st
 	(void)push(n, &j);
 }
 
-/* Handles every queued job (lock not held on entry). */
-static void drain(struct notify *n)
+/* Handles the queued jobs, at most max (lock not held on entry); whether any are left. */
+static bool drain_some(struct notify *n, size_t max)
 {
-	for (;;) {
+	for (size_t i = 0; i < max; i++) {
 		struct job j;
 
 		pthread_mutex_lock(&n->lock);
 		if (!n->queued) {
 			pthread_mutex_unlock(&n->lock);
-			return;
+			return false;
 		}
 		j = n->ring[n->head];
 		n->head = (n->head + 1) % n->cap;
@@ -1385,6 +1391,13 @@ static void drain(struct notify *n)
 		pthread_mutex_unlock(&n->lock);
 		handle_job(n, &j);
 	}
+	return true;
+}
+
+static void drain(struct notify *n)
+{
+	while (drain_some(n, SIZE_MAX))
+		;
 }
 
 int notify_run(struct notify *n, struct err *e)
@@ -1412,7 +1425,8 @@ static void *notify_main(void *arg)
 		int64_t next, wait_ns;
 		struct timespec until;
 
-		drain(n);
+		/* a batch of decisions, then what is due: planning a storm delays no send long */
+		(void)drain_some(n, NOTIFY_BATCH);
 		if (send_due(n, &e) < 0) {
 			log_error("notices not sent: %s", e.msg);
 			err_clear(&e);

@@ -14,13 +14,16 @@ import shutil
 import signal
 import socket
 import sqlite3
+import ssl
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import (DATA, Instance, Suite, api_request, api_tokens, json_lines,  # noqa: E402
-                      make_tls, run, send_lines, tempdir)
+from kobanlib import (DATA, Instance, Suite, api_tokens, json_lines, make_tls, run,  # noqa: E402
+                      send_lines, tempdir)
 import notifyfake  # noqa: E402
 import twiliofake  # noqa: E402
 
@@ -127,7 +130,8 @@ notify:
         self.koban("source", "add", "fw", "--tenant", TENANT, "--cidr", "127.0.0.12/32",
                    "--format", "auto", "--tz", "Asia/Tokyo")
         self.policy(after)
-        self.tok = api_tokens(d, [TENANT])
+        self.koban("tenant", "add", "city-z")
+        self.tok = api_tokens(d, [TENANT, "city-z"])
 
     def policy(self, after):
         """Today (JST) is a holiday of the tenant: the night/holiday rule matches now."""
@@ -192,6 +196,18 @@ notify:
         self.sink.terminate()
         self.sink.wait()
         shutil.rmtree(self.d, ignore_errors=True)
+
+
+def api_get(w, path, token):
+    """GET on serve's API listener (TLS with the test CA): (status, body)."""
+    ctx = ssl.create_default_context(cafile=w.ca)
+    req = urllib.request.Request(w.base + path)
+    req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req, timeout=30, context=ctx) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
 
 
 def critical_incident(w):
@@ -302,6 +318,26 @@ def test_retry_after_429():
         assert [t["status"] for t in n["tries"]] == ["retry", "sent"], n
         assert "429" in n["tries"][0]["reason"], n
         assert [r["status"] for r in w.http.records("teams")] == [429, 202]
+        # the API's delivery log: the tenant's token reads its own, the same lines as the CLI
+        status, body = api_get(w, "/api/v1/notify/log?incident=%d" % iid, w.tok[TENANT])
+        assert status == 200, body
+        assert [x["id"] for x in json_lines(body)] == [x["id"] for x in w.log(iid)]
+        assert len(json_lines(body)) == 5
+        status, body = api_get(w, "/api/v1/notify/log", w.tok["city-z"])
+        assert status == 200 and body == "", body  # another tenant sees none of them
+        status, body = api_get(w, "/api/v1/notify/log?tenant=%s&incident=%d" % (TENANT, iid),
+                               w.tok["soc"])
+        assert status == 200 and len(json_lines(body)) == 5, body
+        status, body = api_get(w, "/api/v1/notify/log?incident=x", w.tok[TENANT])
+        assert status == 400, body
+        # `koban notify test`: a test mail through smtp-sink, a refused number by phone
+        rc, out, err = w.koban("notify", "test", "--tenant", TENANT, "--channel", "mail",
+                               "--to", "ops@example.jp", check=False)
+        assert rc == 0 and out.startswith("sent id <koban.%s.test." % TENANT), (out, err)
+        rc, out, err = w.koban("notify", "test", "--tenant", TENANT, "--channel", "phone",
+                               "--to", "+15005550001", check=False)
+        assert rc == 1 and out.startswith("failed: ") and PHONE_TOKEN not in out + err, \
+            (out, err)
     finally:
         w.close()
 
