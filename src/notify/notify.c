@@ -821,6 +821,8 @@ int notify_plan_incident(struct notify *n, const char *tenant, int64_t incident,
 	    (rc = plan_for(n, &inc, (uint64_t)similar, at_ns, &plan, &builtin, e)) < 0)
 		return rc;
 	if (!plan.matched || plan.held || !plan.n_steps) {
+		if (builtin)
+			return 0; /* no policy: the default's silence needs no entry */
 		snprintf(why, sizeof(why), "No notice: %s.", plan.held ? "a maintenance window holds "
 			 "the notices of this incident" : plan.why ? plan.why : "no policy rule matched");
 		timeline(n, tenant, incident, at_ns, "notify", "{\"notices\":0}", why);
