@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -511,6 +512,7 @@ static pid_t spawn(char *const argv[])
 	if (pid == 0) {
 		int fd = open("/dev/null", O_RDWR);
 
+		prctl(PR_SET_PDEATHSIG, SIGTERM); /* no peer outlives a crashed test */
 		if (fd >= 0) {
 			dup2(fd, 0);
 			dup2(fd, 1);
