@@ -48,5 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	httppost_text(p, size, text, sizeof(text));
 	check_text(text, sizeof(text));
+	httppost_error_text(p, size, text, sizeof(text));
+	check_text(text, sizeof(text));
 	return 0;
 }

@@ -216,6 +216,12 @@ static void test_long_text(void)
 	free(big);
 }
 
+/* httppost_error_text of s into text[16]. */
+static void error_text(const char *s, char *text)
+{
+	httppost_error_text(s, strlen(s), text, 16);
+}
+
 static void test_pure(void)
 {
 	char out[WEBHOOK_SIGNATURE_LEN + 1], text[16], dedup[PAGERDUTY_DEDUP_MAX + 1];
@@ -249,6 +255,18 @@ static void test_pure(void)
 	CHECK_STR(text, "あああああ"); /* 15 bytes: the sixth does not fit */
 	httppost_text("\xff\xfeok", 4, text, sizeof(text));
 	CHECK_STR(text, "ok");
+	error_text("{\"error\":{\"code\":\"TooManyRequests\",\"message\":\"Rate limit\"}}",
+		   text);
+	CHECK_STR(text, "Rate limit");
+	error_text("{\"error\":\"bad sig\",\"x\":[1]}", text);
+	CHECK_STR(text, "bad sig");
+	error_text("{\"error\":\"invalid_client\",\"error_description\":\"AADSTS\"}",
+		   text);
+	CHECK_STR(text, "AADSTS");
+	error_text("Summary or Text is required.", text);
+	CHECK_STR(text, "Summary or Text");
+	error_text("{\"ok\":1}", text);
+	CHECK_STR(text, "{\"ok\":1}");
 	CHECK_INT(httppost_cut("あい", 4), 3);
 	CHECK_INT(httppost_cut("あい", 6), 6);
 
@@ -588,7 +606,7 @@ static void test_teams_fake(const char *dir)
 	CHECK(send_one(&k, &notice_ja, &r, &e) < 0);
 	CHECK_INT(r.status, CHANNEL_FAILED_TEMP);
 	CHECK_INT(r.retry_after_s, 7);
-	CHECK(strstr(r.reason, "127.0.0.1") && strstr(r.reason, "answered 429"));
+	CHECK(strstr(r.reason, "127.0.0.1 answered 429: Rate limit is exceeded."));
 	CHECK(!strstr(r.reason, fake_sig) && !strstr(e.msg, fake_sig));
 	fault("teams", "500");
 	CHECK(send_one(&k, &notice_ja, &r, &e) < 0);
@@ -709,7 +727,7 @@ static void test_webhook_fake(const char *secret)
 	conf_make(&k, "webhook", "url", url, "secret_file", wrong, "ca_file", fake_ca, NULL);
 	CHECK(send_one(&k, &notice_ja, &r, &e) < 0);
 	CHECK_INT(r.status, CHANNEL_FAILED_PERM);
-	CHECK(strstr(r.reason, "answered 401: ") && strstr(r.reason, "does not verify"));
+	CHECK(strstr(r.reason, "answered 401: X-Koban-Signature does not verify"));
 	CHECK(!strstr(e.msg, "not-the-secret"));
 	check_count("webhook", "5 1", __LINE__);
 }
