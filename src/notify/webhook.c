@@ -111,6 +111,12 @@ static int webhook_open(const struct channel_conf *c, void **state, struct err *
 	if ((rc = channel_secret_read(c, "secret_file", true, w->secret, sizeof(w->secret), e)) < 0)
 		goto fail;
 	w->secret_len = strlen(w->secret);
+	if (w->secret_len < WEBHOOK_SECRET_MIN) {
+		httppost_where(c, "secret_file", where, sizeof(where));
+		rc = err_set(e, -EINVAL, "%s: the secret is %zu bytes long; expected at least %d "
+			     "(e.g. openssl rand -hex 32)", where, w->secret_len, WEBHOOK_SECRET_MIN);
+		goto fail;
+	}
 	if ((rc = httppost_new(&w->http, c, url, false, e)) < 0)
 		goto fail;
 	*state = w;

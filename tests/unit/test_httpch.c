@@ -391,6 +391,10 @@ static void test_keys(void)
 	conf_make(&k, "webhook", "url", "https://h.example/x", "secret_file", secret, "secret",
 		  "x", NULL);
 	refused(&k, "koban.yaml:13: notify.channels.oncall.secret: unknown key", __LINE__);
+	write_file("short.secret", "0123456789abcde", 0600, secret);
+	conf_make(&k, "webhook", "url", "https://h.example/x", "secret_file", secret, NULL);
+	refused(&k, "koban.yaml:12: notify.channels.oncall.secret_file: the secret is 15 bytes "
+		"long; expected at least 16", __LINE__);
 }
 
 /* No message names a secret: a URL in url_file, a routing key, a webhook secret. */
@@ -441,7 +445,7 @@ static void test_secrets_not_shown(void)
 	conf_open(&k, &state, &e);
 	CHECK(e.msg[0] && !strstr(e.msg, "ROUTING"));
 
-	write_file("w.secret", "HOOKSECRETVALUE", 0600, secret);
+	write_file("w.secret", "HOOKSECRETVALUE-0123", 0600, secret);
 	conf_make(&k, "webhook", "url", "https://127.0.0.1:1/hook", "secret_file", secret, NULL);
 	CHECK_INT(conf_open(&k, &state, &e), 0);
 	if (state) {
@@ -723,12 +727,12 @@ static void test_webhook_fake(const char *secret)
 	CHECK_INT(r.status, CHANNEL_FAILED_TEMP);
 	CHECK_INT(r.retry_after_s, 3);
 
-	write_file("wrong.secret", "not-the-secret", 0600, wrong);
+	write_file("wrong.secret", "not-the-secret-at-all", 0600, wrong);
 	conf_make(&k, "webhook", "url", url, "secret_file", wrong, "ca_file", fake_ca, NULL);
 	CHECK(send_one(&k, &notice_ja, &r, &e) < 0);
 	CHECK_INT(r.status, CHANNEL_FAILED_PERM);
 	CHECK(strstr(r.reason, "answered 401: X-Koban-Signature does not verify"));
-	CHECK(!strstr(e.msg, "not-the-secret"));
+	CHECK(!strstr(e.msg, "not-the-secret-at-all"));
 	check_count("webhook", "5 1", __LINE__);
 }
 
