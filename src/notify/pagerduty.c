@@ -274,8 +274,9 @@ static int pagerduty_send(void *state, const struct notice *n, struct channel_re
 	memset(r, 0, sizeof(*r));
 	httppost_reply_init(&rep);
 	if ((rc = pagerduty_body(p->routing_key, p->source, n, time_now_ns(), &body)) < 0) {
-		rc = httppost_result(p->http, r, e, CHANNEL_FAILED_PERM, rc, 0,
-				     "the event cannot be made (%s)", strerror(-rc));
+		rc = httppost_result(p->http, r, e, rc == -ENOSPC ? CHANNEL_FAILED_PERM :
+				     CHANNEL_FAILED_TEMP, rc, 0, "the event cannot be made (%s)",
+				     rc == -ENOSPC ? "too large" : "out of memory");
 		goto done;
 	}
 	rc = httppost_send(p->http, NULL, body.p, body.len, &rep, r, e);

@@ -141,8 +141,9 @@ static int webhook_send(void *state, const struct notice *n, struct channel_resu
 	memset(r, 0, sizeof(*r));
 	httppost_reply_init(&rep);
 	if ((rc = webhook_body(n, now, &body)) < 0) {
-		rc = httppost_result(w->http, r, e, CHANNEL_FAILED_PERM, rc, 0,
-				     "the body cannot be made (%s)", strerror(-rc));
+		rc = httppost_result(w->http, r, e, rc == -ENOSPC ? CHANNEL_FAILED_PERM :
+				     CHANNEL_FAILED_TEMP, rc, 0, "the body cannot be made (%s)",
+				     rc == -ENOSPC ? "too large" : "out of memory");
 		goto done;
 	}
 	webhook_sign(w->secret, w->secret_len, now / NS_PER_SEC, body.p, body.len, sig);

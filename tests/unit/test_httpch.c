@@ -25,6 +25,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/jsonin.h"
+#include "core/mem.h"
 #include "core/timeutil.h"
 #include "t.h"
 
@@ -455,6 +456,38 @@ static void test_secrets_not_shown(void)
 	}
 }
 
+/* Every allocation failure in open() and send() ends cleanly (ASan finds leaks). */
+static void test_alloc_failures(void)
+{
+	struct conf k[3];
+	char key[512], secret[512];
+	int ok = 0;
+
+	write_file("a.key", ROUTING_KEY, 0600, key);
+	write_file("a.secret", HOOK_SECRET, 0600, secret);
+	conf_make(&k[0], "teams", "url", "http://127.0.0.1:1/hook", NULL);
+	conf_make(&k[1], "pagerduty", "routing_key_file", key, "url", "http://127.0.0.1:1/e", NULL);
+	conf_make(&k[2], "webhook", "url", "http://127.0.0.1:1/h", "secret_file", secret, NULL);
+	for (size_t i = 0; i < 3; i++)
+		for (long n = 0; n < 12; n++) {
+			struct err e = ERR_INIT;
+			struct channel_result r;
+			void *state = NULL;
+			int rc;
+
+			mem_fail_after(n);
+			rc = conf_open(&k[i], &state, &e);
+			if (rc == 0)
+				rc = channel_type(k[i].c.type)->send(state, &notice_ja, &r, &e);
+			mem_fail_after(-1);
+			CHECK(rc < 0 && e.msg[0]); /* out of memory, or nothing listens on port 1 */
+			ok += rc == -ENOMEM;
+			if (state)
+				channel_type(k[i].c.type)->close(state);
+		}
+	CHECK(ok > 3);
+}
+
 /* ---------------------------------------------------------------- against the fake */
 
 static pid_t fake_pid = -1;
@@ -761,6 +794,7 @@ int main(void)
 	T_RUN(test_registry);
 	T_RUN(test_keys);
 	T_RUN(test_secrets_not_shown);
+	T_RUN(test_alloc_failures);
 	T_RUN(test_against_fake);
 	return t_done();
 }
