@@ -238,6 +238,11 @@ static int teams_open(const struct channel_conf *c, void **state, struct err *e)
 			       "holds the webhook URL) or url (a URL without a query), %s", where,
 			       url ? "not both" : "and neither is given");
 	}
+	if (url && f == TEAMS_LEGACY) {
+		httppost_where(c, "url", where, sizeof(where));
+		return err_set(e, -EINVAL, "%s: a connector's URL is its credential (the path holds "
+			       "its key): put it into a file of mode 0600 named by url_file", where);
+	}
 	if (file) {
 		if ((rc = channel_secret_read(c, "url_file", true, secret, sizeof(secret), e)) < 0)
 			goto fail;

@@ -334,9 +334,15 @@ static void test_keys(void)
 		"(expected one of: url, url_file, format, ca_file, timeout, rate)", __LINE__);
 	conf_make(&k, "teams", "url_file", url_file, NULL);
 	opened(&k, __LINE__);
-	conf_make(&k, "teams", "url", "https://example.com/hook", "format", "legacy",
+	conf_make(&k, "teams", "url", "https://example.com/hook", "format", "adaptive",
 		  "rate", "0.5", "timeout", "30", NULL);
 	opened(&k, __LINE__);
+	conf_make(&k, "teams", "url_file", url_file, "format", "legacy", NULL);
+	opened(&k, __LINE__);
+	conf_make(&k, "teams", "url", "https://example.webhook.office.com/webhookb2/a@b/"
+		  "IncomingWebhook/c/d", "format", "legacy", NULL);
+	refused(&k, "koban.yaml:11: notify.channels.oncall.url: a connector's URL is its "
+		"credential", __LINE__);
 	conf_make(&k, "teams", "url", "https://example.com/hook?sig=abc", NULL);
 	refused(&k, "koban.yaml:11: notify.channels.oncall.url: the URL of example.com has a "
 		"query", __LINE__);
