@@ -103,7 +103,7 @@ static void write_file(const char *name, const char *text, mode_t mode, char *pa
 	int fd;
 
 	snprintf(path, 512, "%s/%s", t_tmp_dir(), name);
-	unlink(path);
+	(void)unlink(path);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
 	CHECK(fd >= 0);
 	if (fd < 0)
@@ -111,7 +111,7 @@ static void write_file(const char *name, const char *text, mode_t mode, char *pa
 	CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
 	CHECK(write(fd, "\n", 1) == 1);
 	close(fd);
-	chmod(path, mode);
+	CHECK(chmod(path, mode) == 0);
 }
 
 struct conf {
