@@ -47,8 +47,8 @@ const char *pagerduty_severity(int level)
 	return names[level < 0 ? 0 : level > 3 ? 3 : level];
 }
 
-int pagerduty_body(const char *routing_key, const char *source, const struct notice *n,
-		   int64_t now_ns, struct buf *out)
+static int event(const char *routing_key, const char *source, const struct notice *n,
+		 int64_t now_ns, struct buf *out, size_t text_max)
 {
 	char dedup[PAGERDUTY_DEDUP_MAX + 1], stamp[TIME_RFC3339_LEN], link[64];
 	char summary[PAGERDUTY_SUMMARY_MAX + 1];
@@ -89,8 +89,7 @@ int pagerduty_body(const char *routing_key, const char *source, const struct not
 		rc = err_first(rc, httppost_json_field(out, false, "recipient", n->recipient,
 						       SHORT_MAX));
 	if (n->text && *n->text)
-		rc = err_first(rc, httppost_json_field(out, false, "text", n->text,
-						       PAGERDUTY_TEXT_MAX));
+		rc = err_first(rc, httppost_json_field(out, false, "text", n->text, text_max));
 	rc = err_first(rc, buf_addf(out, ",\"test\":%s}}", n->test ? "true" : "false"));
 	if (n->incident_url || n->ack_url) {
 		rc = err_first(rc, buf_adds(out, ",\"links\":["));
@@ -117,6 +116,19 @@ int pagerduty_body(const char *routing_key, const char *source, const struct not
 	if (rc < 0)
 		buf_truncate(out, start);
 	return rc;
+}
+
+int pagerduty_body(const char *routing_key, const char *source, const struct notice *n,
+		   int64_t now_ns, struct buf *out)
+{
+	int rc;
+
+	/* escapes can make a text up to 6 times longer in JSON: cut it shorter until it fits */
+	for (size_t max = PAGERDUTY_TEXT_MAX;; max /= 4) {
+		rc = event(routing_key, source, n, now_ns, out, max);
+		if (rc != -ENOSPC || max < 64)
+			return rc;
+	}
 }
 
 /* A string value's text into out[size] (printable, cut), or "" for other types. */

@@ -214,6 +214,25 @@ static void test_long_text(void)
 			CHECK_INT(end - (s + 11), 1023);
 	}
 	buf_release(&b);
+
+	/* control bytes grow sixfold when escaped: the text is cut shorter until it fits */
+	memset(big, 1, 100000);
+	big[100000] = '\0';
+	n.title = n.subject = "t";
+	{
+		struct buf pd = BUF_INIT(PAGERDUTY_BODY_MAX), wh = BUF_INIT(WEBHOOK_BODY_MAX);
+		struct buf tm = BUF_INIT(TEAMS_MESSAGE_MAX);
+
+		CHECK_INT(teams_body(TEAMS_ADAPTIVE, &n, &tm), 0);
+		CHECK(tm.len > 20000 && tm.len <= TEAMS_MESSAGE_MAX);
+		CHECK_INT(pagerduty_body(ROUTING_KEY, "koban", &n, NOW, &pd), 0);
+		CHECK(pd.len > 40000);
+		CHECK_INT(webhook_body(&n, NOW, &wh), 0);
+		CHECK(wh.len > 150000);
+		buf_release(&tm);
+		buf_release(&pd);
+		buf_release(&wh);
+	}
 	free(big);
 }
 
