@@ -162,6 +162,8 @@ int pagerduty_reply_read(const char *p, size_t len, struct pagerduty_reply *out)
 		if (jsonin_key_is(&k, "errors")) {
 			if ((rc = jsonin_value(&j, &v)) < 0)
 				break;
+			if (v.type == JSONIN_OBJECT && (rc = jsonin_skip(&j)) < 0)
+				break;
 			if (v.type != JSONIN_ARRAY)
 				continue;
 			while ((rc = jsonin_more(&j)) > 0) {

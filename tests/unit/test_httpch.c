@@ -299,6 +299,9 @@ static void test_pure(void)
 	CHECK_INT(pagerduty_reply_read(bad, strlen(bad), &pr), 0);
 	CHECK_STR(pr.message, "Event object is invalid");
 	CHECK_STR(pr.error, "'payload.summary' is missing");
+	CHECK_INT(pagerduty_reply_read("{\"errors\":{\"message\":\"m\"},\"message\":\"top\"}",
+					42, &pr), 0);
+	CHECK_STR(pr.message, "top");
 	CHECK(pagerduty_reply_read("[1]", 3, &pr) < 0);
 	CHECK(pagerduty_reply_read("{\"status\":", 10, &pr) < 0);
 	CHECK(pagerduty_reply_read("", 0, &pr) < 0);
