@@ -9,7 +9,9 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "core/arena.h"
 #include "core/err.h"
+#include "core/jsonin.h"
 #include "core/ipaddr.h"
 #include "core/json.h"
 #include "core/mem.h"
@@ -429,7 +431,7 @@ int httppost_fail(const struct httppost *h, const struct httppost_reply *rep,
 	if (detail && *detail)
 		httppost_text(detail, strlen(detail), text, sizeof(text));
 	else
-		httppost_text(rep->body.p, rep->body.len, text, sizeof(text));
+		httppost_error_text(rep->body.p, rep->body.len, text, sizeof(text));
 	if (s >= 300 && s <= 399 && !(detail && *detail))
 		snprintf(text, sizeof(text), "a redirect, which is not followed (fix the URL)");
 	return httppost_result(h, r, e, temp ? CHANNEL_FAILED_TEMP : CHANNEL_FAILED_PERM,
@@ -496,6 +498,64 @@ int httppost_json_field(struct buf *out, bool first, const char *key, const char
 	if (!s)
 		return err_first(rc, buf_adds(out, "null"));
 	return err_first(rc, json_add_string(out, s, httppost_cut(s, max)));
+}
+
+/* Reads the rest of the object j is in: its "message" (or "error_description") into msg, its
+ * "error" string into err, and the same from an "error" object at the top (depth 0). */
+static int error_members(struct jsonin *j, char *msg, size_t size, char *err, size_t err_size,
+			 unsigned depth)
+{
+	struct jsonin_value k, v;
+	int rc;
+
+	while ((rc = jsonin_key(j, &k)) > 0) {
+		bool message = jsonin_key_is(&k, "message") || jsonin_key_is(&k, "error_description");
+		bool error = jsonin_key_is(&k, "error");
+
+		if (!message && !error) {
+			if ((rc = jsonin_skip_value(j)) < 0)
+				return rc;
+			continue;
+		}
+		if ((rc = jsonin_value(j, &v)) < 0)
+			return rc;
+		if (v.type == JSONIN_STRING && message && !msg[0])
+			httppost_text(v.s, v.len, msg, size);
+		else if (v.type == JSONIN_STRING && error && !err[0])
+			httppost_text(v.s, v.len, err, err_size);
+		else if (v.type == JSONIN_OBJECT && error && depth == 0)
+			rc = error_members(j, msg, size, err, err_size, 1);
+		else if (v.type == JSONIN_OBJECT || v.type == JSONIN_ARRAY)
+			rc = jsonin_skip(j);
+		if (rc < 0)
+			return rc;
+	}
+	return rc;
+}
+
+void httppost_error_text(const char *p, size_t len, char *out, size_t size)
+{
+	struct arena a;
+	struct jsonin j;
+	struct jsonin_value v;
+	char err[HTTPPOST_HOST_MAX];
+
+	if (!size)
+		return;
+	out[0] = '\0';
+	err[0] = '\0';
+	arena_init(&a, 4096, HTTPPOST_REPLY_MAX * 2);
+	jsonin_init(&j, p, len, &a, JSONIN_REPLACE_SURROGATES);
+	j.max_depth = 16;
+	if (jsonin_value(&j, &v) == 0 && v.type == JSONIN_OBJECT &&
+	    error_members(&j, out, size, err, sizeof(err), 0) == 0 && (out[0] || err[0])) {
+		if (!out[0])
+			httppost_text(err, strlen(err), out, size);
+		arena_release(&a);
+		return;
+	}
+	arena_release(&a);
+	httppost_text(p, len, out, size);
 }
 
 void httppost_text(const char *p, size_t len, char *out, size_t size)

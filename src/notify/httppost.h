@@ -99,8 +99,8 @@ int httppost_send(struct httppost *h, const char *const *headers, const char *bo
 
 /*
  * Fills r (and e) for an answer the channel does not count as success: "HOST answered
- * STATUS: DETAIL" (detail: the service's own words, or NULL: the reply's first line of
- * text), TEMP for 408, 429 (retry_after_s from Retry-After) and 5xx, PERM otherwise.
+ * STATUS: DETAIL" (detail: the service's own words, or NULL: httppost_error_text of the
+ * reply), TEMP for 408, 429 (retry_after_s from Retry-After) and 5xx, PERM otherwise.
  * Returns -EAGAIN (TEMP) or -EPROTO (PERM).
  */
 int httppost_fail(const struct httppost *h, const struct httppost_reply *rep,
@@ -127,6 +127,12 @@ int httppost_retry_after(const char *v, size_t len, int64_t now_s);
  */
 int httppost_json_field(struct buf *out, bool first, const char *key, const char *s,
 			size_t max);
+/*
+ * The service's own words in an error answer p[0..len) into out[size] as httppost_text
+ * does: a JSON object's "message" (or "error_description"), else its "error" string or its
+ * "error" object's "message"; else the answer's first line of text.
+ */
+void httppost_error_text(const char *p, size_t len, char *out, size_t size);
 /* The length of s cut to at most max bytes at a character's boundary (UTF-8). */
 size_t httppost_cut(const char *s, size_t max);
 /*

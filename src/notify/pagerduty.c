@@ -47,8 +47,8 @@ const char *pagerduty_severity(int level)
 	return names[level < 0 ? 0 : level > 3 ? 3 : level];
 }
 
-int pagerduty_body(const char *routing_key, const char *source, const struct notice *n,
-		   int64_t now_ns, struct buf *out)
+static int event(const char *routing_key, const char *source, const struct notice *n,
+		 int64_t now_ns, struct buf *out, size_t text_max)
 {
 	char dedup[PAGERDUTY_DEDUP_MAX + 1], stamp[TIME_RFC3339_LEN], link[64];
 	char summary[PAGERDUTY_SUMMARY_MAX + 1];
@@ -89,8 +89,7 @@ int pagerduty_body(const char *routing_key, const char *source, const struct not
 		rc = err_first(rc, httppost_json_field(out, false, "recipient", n->recipient,
 						       SHORT_MAX));
 	if (n->text && *n->text)
-		rc = err_first(rc, httppost_json_field(out, false, "text", n->text,
-						       PAGERDUTY_TEXT_MAX));
+		rc = err_first(rc, httppost_json_field(out, false, "text", n->text, text_max));
 	rc = err_first(rc, buf_addf(out, ",\"test\":%s}}", n->test ? "true" : "false"));
 	if (n->incident_url || n->ack_url) {
 		rc = err_first(rc, buf_adds(out, ",\"links\":["));
@@ -117,6 +116,19 @@ int pagerduty_body(const char *routing_key, const char *source, const struct not
 	if (rc < 0)
 		buf_truncate(out, start);
 	return rc;
+}
+
+int pagerduty_body(const char *routing_key, const char *source, const struct notice *n,
+		   int64_t now_ns, struct buf *out)
+{
+	int rc;
+
+	/* escapes can make a text up to 6 times longer in JSON: cut it shorter until it fits */
+	for (size_t max = PAGERDUTY_TEXT_MAX;; max /= 4) {
+		rc = event(routing_key, source, n, now_ns, out, max);
+		if (rc != -ENOSPC || max < 64)
+			return rc;
+	}
 }
 
 /* A string value's text into out[size] (printable, cut), or "" for other types. */
@@ -149,6 +161,8 @@ int pagerduty_reply_read(const char *p, size_t len, struct pagerduty_reply *out)
 
 		if (jsonin_key_is(&k, "errors")) {
 			if ((rc = jsonin_value(&j, &v)) < 0)
+				break;
+			if (v.type == JSONIN_OBJECT && (rc = jsonin_skip(&j)) < 0)
 				break;
 			if (v.type != JSONIN_ARRAY)
 				continue;
@@ -274,8 +288,9 @@ static int pagerduty_send(void *state, const struct notice *n, struct channel_re
 	memset(r, 0, sizeof(*r));
 	httppost_reply_init(&rep);
 	if ((rc = pagerduty_body(p->routing_key, p->source, n, time_now_ns(), &body)) < 0) {
-		rc = httppost_result(p->http, r, e, CHANNEL_FAILED_PERM, rc, 0,
-				     "the event cannot be made (%s)", strerror(-rc));
+		rc = httppost_result(p->http, r, e, rc == -ENOSPC ? CHANNEL_FAILED_PERM :
+				     CHANNEL_FAILED_TEMP, rc, 0, "the event cannot be made (%s)",
+				     rc == -ENOSPC ? "too large" : "out of memory");
 		goto done;
 	}
 	rc = httppost_send(p->http, NULL, body.p, body.len, &rep, r, e);

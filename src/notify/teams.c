@@ -85,7 +85,7 @@ static const char *color_of(int level)
 	       "Default";
 }
 
-static int adaptive(const struct notice *n, struct buf *out)
+static int adaptive(const struct notice *n, struct buf *out, size_t text_max)
 {
 	const struct labels *l = labels_of(n);
 	char level[SHORT_MAX + 16];
@@ -116,7 +116,7 @@ static int adaptive(const struct notice *n, struct buf *out)
 	rc = err_first(rc, buf_adds(out, "]}"));
 	if (n->text && *n->text) {
 		rc = err_first(rc, buf_adds(out, ",{\"type\":\"TextBlock\","));
-		rc = err_first(rc, httppost_json_field(out, true, "text", n->text, TEAMS_TEXT_MAX));
+		rc = err_first(rc, httppost_json_field(out, true, "text", n->text, text_max));
 		rc = err_first(rc, buf_adds(out, ",\"wrap\":true}"));
 	}
 	rc = err_first(rc, buf_adds(out, "]"));
@@ -151,7 +151,7 @@ static int open_uri(struct buf *out, bool first, const char *name, const char *u
 	return err_first(rc, buf_adds(out, "}]}"));
 }
 
-static int legacy(const struct notice *n, struct buf *out)
+static int legacy(const struct notice *n, struct buf *out, size_t text_max)
 {
 	static const char *const colors[] = { "808080", "FFC000", "FF8C00", "D70000" };
 	const struct labels *l = labels_of(n);
@@ -174,7 +174,7 @@ static int legacy(const struct notice *n, struct buf *out)
 	rc = err_first(rc, facts(out, n, "name", "value"));
 	rc = err_first(rc, buf_adds(out, "]"));
 	if (n->text && *n->text)
-		rc = err_first(rc, httppost_json_field(out, false, "text", n->text, TEAMS_TEXT_MAX));
+		rc = err_first(rc, httppost_json_field(out, false, "text", n->text, text_max));
 	rc = err_first(rc, buf_adds(out, ",\"markdown\":false}]"));
 	if (n->incident_url || n->ack_url) {
 		rc = err_first(rc, buf_adds(out, ",\"potentialAction\":["));
@@ -190,13 +190,19 @@ static int legacy(const struct notice *n, struct buf *out)
 int teams_body(enum teams_format f, const struct notice *n, struct buf *out)
 {
 	size_t start = out->len;
-	int rc = f == TEAMS_LEGACY ? legacy(n, out) : adaptive(n, out);
+	int rc;
 
-	if (rc == 0 && out->len - start > TEAMS_MESSAGE_MAX)
-		rc = -ENOSPC;
-	if (rc < 0)
+	/* escapes can make a text up to 6 times longer in JSON: cut it shorter until it fits */
+	for (size_t max = TEAMS_TEXT_MAX;; max /= 4) {
+		rc = f == TEAMS_LEGACY ? legacy(n, out, max) : adaptive(n, out, max);
+		if (rc == 0 && out->len - start <= TEAMS_MESSAGE_MAX)
+			return 0;
 		buf_truncate(out, start);
-	return rc;
+		if (rc == -ENOMEM)
+			return rc;
+		if (max < 64)
+			return -ENOSPC;
+	}
 }
 
 /* ---------------------------------------------------------------- the channel */
@@ -237,6 +243,11 @@ static int teams_open(const struct channel_conf *c, void **state, struct err *e)
 		return err_set(e, -EINVAL, "%s: expected either url_file (a file of mode 0600 that "
 			       "holds the webhook URL) or url (a URL without a query), %s", where,
 			       url ? "not both" : "and neither is given");
+	}
+	if (url && f == TEAMS_LEGACY) {
+		httppost_where(c, "url", where, sizeof(where));
+		return err_set(e, -EINVAL, "%s: a connector's URL is its credential (the path holds "
+			       "its key): put it into a file of mode 0600 named by url_file", where);
 	}
 	if (file) {
 		if ((rc = channel_secret_read(c, "url_file", true, secret, sizeof(secret), e)) < 0)

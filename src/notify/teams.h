@@ -8,7 +8,8 @@
  *   url_file  a file of mode 0600 holding the webhook URL (a Workflows URL carries its
  *             signature in the query: it is a secret, never printed; messages name only
  *             its host)
- *   url       the URL itself, only when it has no query (exactly one of url, url_file)
+ *   url       the URL itself, only when it has no query and is no connector's (whose path
+ *             holds its key): exactly one of url, url_file
  *   format    adaptive (default) | legacy
  *   ca_file, timeout, rate (notify/httppost.h); default rate 4 notices per second
  *

@@ -26,7 +26,7 @@ struct webhook {
 
 static const char *const keys[] = { "url", "secret_file", NULL };
 
-int webhook_body(const struct notice *n, int64_t now_ns, struct buf *out)
+static int document(const struct notice *n, int64_t now_ns, struct buf *out, size_t text_max)
 {
 	char stamp[TIME_RFC3339_LEN];
 	size_t start = out->len;
@@ -44,7 +44,7 @@ int webhook_body(const struct notice *n, int64_t now_ns, struct buf *out)
 	rc = err_first(rc, httppost_json_field(out, false, "level_name", n->level_name, SHORT_MAX));
 	rc = err_first(rc, httppost_json_field(out, false, "title", n->title, TITLE_MAX));
 	rc = err_first(rc, httppost_json_field(out, false, "subject", n->subject, TITLE_MAX));
-	rc = err_first(rc, httppost_json_field(out, false, "text", n->text, WEBHOOK_TEXT_MAX));
+	rc = err_first(rc, httppost_json_field(out, false, "text", n->text, text_max));
 	rc = err_first(rc, httppost_json_field(out, false, "lang", n->lang, SHORT_MAX));
 	rc = err_first(rc, httppost_json_field(out, false, "recipient",
 					       n->recipient && *n->recipient ? n->recipient : NULL,
@@ -56,6 +56,18 @@ int webhook_body(const struct notice *n, int64_t now_ns, struct buf *out)
 	if (rc < 0)
 		buf_truncate(out, start);
 	return rc;
+}
+
+int webhook_body(const struct notice *n, int64_t now_ns, struct buf *out)
+{
+	int rc;
+
+	/* escapes can make a text up to 6 times longer in JSON: cut it shorter until it fits */
+	for (size_t max = WEBHOOK_TEXT_MAX;; max /= 4) {
+		rc = document(n, now_ns, out, max);
+		if (rc != -ENOSPC || max < 64)
+			return rc;
+	}
 }
 
 void webhook_sign(const char *key, size_t key_len, int64_t unix_s, const char *body,
@@ -111,6 +123,12 @@ static int webhook_open(const struct channel_conf *c, void **state, struct err *
 	if ((rc = channel_secret_read(c, "secret_file", true, w->secret, sizeof(w->secret), e)) < 0)
 		goto fail;
 	w->secret_len = strlen(w->secret);
+	if (w->secret_len < WEBHOOK_SECRET_MIN) {
+		httppost_where(c, "secret_file", where, sizeof(where));
+		rc = err_set(e, -EINVAL, "%s: the secret is %zu bytes long; expected at least %d "
+			     "(e.g. openssl rand -hex 32)", where, w->secret_len, WEBHOOK_SECRET_MIN);
+		goto fail;
+	}
 	if ((rc = httppost_new(&w->http, c, url, false, e)) < 0)
 		goto fail;
 	*state = w;
@@ -135,8 +153,9 @@ static int webhook_send(void *state, const struct notice *n, struct channel_resu
 	memset(r, 0, sizeof(*r));
 	httppost_reply_init(&rep);
 	if ((rc = webhook_body(n, now, &body)) < 0) {
-		rc = httppost_result(w->http, r, e, CHANNEL_FAILED_PERM, rc, 0,
-				     "the body cannot be made (%s)", strerror(-rc));
+		rc = httppost_result(w->http, r, e, rc == -ENOSPC ? CHANNEL_FAILED_PERM :
+				     CHANNEL_FAILED_TEMP, rc, 0, "the body cannot be made (%s)",
+				     rc == -ENOSPC ? "too large" : "out of memory");
 		goto done;
 	}
 	webhook_sign(w->secret, w->secret_len, now / NS_PER_SEC, body.p, body.len, sig);

@@ -6,7 +6,8 @@
  * Keys of notify.channels.NAME (type webhook):
  *   url          the receiver (https://, or http:// to a loopback host); no query secrets
  *                belong here: the signature authenticates
- *   secret_file  a file of mode 0600 holding the shared HMAC key (required)
+ *   secret_file  a file of mode 0600 holding the shared HMAC key (required, at least
+ *                WEBHOOK_SECRET_MIN bytes)
  *   ca_file, timeout, rate (notify/httppost.h)
  *
  * The request: Content-Type application/json, the body of webhook_body(), and
@@ -34,6 +35,7 @@ struct buf;
 
 #define WEBHOOK_BODY_MAX (256 * 1024)
 #define WEBHOOK_TEXT_MAX (128 * 1024) /* bytes of the notice's text in the body */
+#define WEBHOOK_SECRET_MIN 16          /* bytes of a shared secret, at least */
 #define WEBHOOK_WINDOW_S 300          /* the replay window a receiver should enforce */
 #define WEBHOOK_SIGNATURE_LEN (7 + 64) /* "sha256=" and 64 hex digits */
 
