@@ -452,6 +452,7 @@ static unsigned handle_page(struct ackpage *p, const struct ackpage_request *rq,
 	struct incident_view v;
 	struct meta *m = NULL;
 	char who[WHO_MAX];
+	const char *how;
 	bool set = false;
 	bool post = !strcmp(rq->method, "POST");
 	unsigned status;
@@ -477,14 +478,15 @@ static unsigned handle_page(struct ackpage *p, const struct ackpage_request *rq,
 		goto done;
 	}
 	who_of(p, &cl, NULL, who);
-	if ((rc = acknowledge(m, &cl, who, "web", rq->now_ns, &set, &e)) < 0 ||
+	how = rq->via && !strcmp(rq->via, "teams") ? "teams" : "web";
+	if ((rc = acknowledge(m, &cl, who, how, rq->now_ns, &set, &e)) < 0 ||
 	    (rc = incident_read(m, &cl, &v, &e)) < 0) {
 		status = internal_error(an, "acknowledge", &e);
 		goto done;
 	}
 	if (set)
-		log_info("tenant %s incident %lld acknowledged by %s (web, notice %lld)", cl.tenant,
-			 (long long)cl.incident, who, (long long)cl.notice);
+		log_info("tenant %s incident %lld acknowledged by %s (%s, notice %lld)", cl.tenant,
+			 (long long)cl.incident, who, how, (long long)cl.notice);
 	status = page_done(an, &v, set);
 done:
 	meta_close(m);

@@ -1,8 +1,8 @@
 """Acknowledgement (issue 11 part 3) against a real `koban serve`: an incident made by replaying
-tests/data/scenarios/exploit_callback.log with `koban ingest`, tokens made here in Python from
+tests/data/scenarios/exploit_callback.log and entra_bruteforce.log with `koban ingest`, tokens made here in Python from
 the documented format (docs/acknowledgement.md) and the key file serve made
 (DATA_DIR/notify-ack.key), then: a GET shows the page and acknowledges nothing; a POST does and
-the timeline says who, when and how; a second POST changes nothing; expired, forged and
+the timeline says who, when and how; a second POST changes nothing; a Teams button's link (?via=teams) records how teams; expired, forged and
 malformed tokens get 403 with a page that says why and shows no incident; a phone key press
 played back by the Twilio stand-in (twiliofake.py) with a valid signature acknowledges, a forged
 or missing signature changes nothing, another key repeats the prompt; status callbacks are
@@ -24,7 +24,8 @@ from kobanlib import (DATA, Instance, Suite, api_request, api_tokens, json_lines
 import twiliofake  # noqa: E402
 
 TENANT = "city-b"
-SCENARIO = os.path.join(DATA, "scenarios", "exploit_callback.log")
+SCENARIOS = [os.path.join(DATA, "scenarios", f)
+             for f in ("exploit_callback.log", "entra_bruteforce.log")]
 PHONE_TOKEN = "fake-auth-token-1"
 CALLEE = "+819012345678"
 
@@ -44,11 +45,12 @@ class World:
         cfg = write_config(d)
         self.koban = lambda *a, **k: run(["-c", cfg] + list(a), d, **k)
         self.koban("tenant", "add", TENANT)
-        _, out, _ = self.koban("ingest", "--tenant", TENANT, "--format", "auto", "--tz",
-                               "Asia/Tokyo", SCENARIO)
-        assert "stored" in out, out
+        for f in SCENARIOS:
+            _, out, _ = self.koban("ingest", "--tenant", TENANT, "--format", "auto", "--tz",
+                                   "Asia/Tokyo", f)
+            assert "stored" in out, out
         incs = json_lines(self.koban("incident", "list", "--tenant", TENANT, "--json")[1])
-        assert len(incs) == 2, incs
+        assert len(incs) == 4, incs
         self.incidents = sorted(i["id"] for i in incs)
         self.titles = {i["id"]: i["title"] for i in incs}
         self.tok = api_tokens(d, [TENANT])
@@ -145,6 +147,21 @@ def test_second_post_changes_nothing():
     assert "link (web)" in body, body
     assert len(W.timeline(iid)) == n
     assert acknowledged(W.incident(iid)) == clock
+
+
+def test_teams_button():
+    """A Teams card's button opens the same page with ?via=teams: the form posts back to it,
+    and how is teams."""
+    iid = W.incidents[2]
+    url = "%s/ack/%s?via=teams" % (W.base, W.token(iid, notice=12))
+    status, _, body = page("GET", url)
+    assert status == 200 and '<form method="post">' in body, body
+    assert W.acks(iid) == []
+    status, _, body = page("POST", url, b"ack=1")
+    assert status == 200 and "Acknowledged" in body, body
+    acks = W.acks(iid)
+    assert len(acks) == 1 and acks[0]["detail"] == {"how": "teams", "notice": 12, "by": "link"}, \
+        acks
 
 
 def test_refused_tokens():
@@ -244,6 +261,7 @@ def main():
         s.run(test_get_does_not_acknowledge)
         s.run(test_post_acknowledges)
         s.run(test_second_post_changes_nothing)
+        s.run(test_teams_button)
         s.run(test_refused_tokens)
         s.run(test_phone_key_press)
         s.run(test_phone_status_callback)

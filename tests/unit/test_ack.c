@@ -223,7 +223,7 @@ static unsigned req(struct ackpage *p, const char *method, const char *path, con
 		    const char *sig, struct ackpage_answer *an)
 {
 	struct ackpage_request rq = { method, path, body, body ? strlen(body) : 0, sig, "https",
-				      "soc.example", NOW };
+				      "soc.example", NULL, NOW };
 
 	return ackpage_handle(p, &rq, an);
 }
