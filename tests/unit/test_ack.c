@@ -283,6 +283,7 @@ static void test_pages(void)
 	/* POST: acknowledged once, by "link" (the recipient is unknown here), how web */
 	CHECK_INT(req(p, "POST", tok.p, "ack=1", NULL, &an), 200);
 	CHECK(strstr(an.body.p, "Acknowledged") != NULL);
+	CHECK(strstr(an.body.p, "2026-11-30 09:53:20 JST (2026-11-30T00:53:20Z)") != NULL);
 	buf_release(&an.body);
 	t = timeline(m, id);
 	CHECK_INT(t.acks, 1);
