@@ -35,6 +35,7 @@
 #include "core/buf.h"
 #include "notify/ack.h"
 
+struct arena;
 struct err;
 
 #define ACKPAGE_PATH "/ack/"
@@ -88,7 +89,6 @@ unsigned ackpage_handle(struct ackpage *p, const struct ackpage_request *rq,
  * name/value pairs, decoded ('+' and %XX) into the arena: the count, or -EINVAL (malformed
  * escape, too many pairs) / -ENOMEM. For the signature and the callbacks' fields.
  */
-struct arena;
 struct ackpage_param {
 	const char *name, *value;
 	size_t name_len, value_len;
