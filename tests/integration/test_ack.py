@@ -2,7 +2,7 @@
 tests/data/scenarios/exploit_callback.log and entra_bruteforce.log with `koban ingest`, tokens made here in Python from
 the documented format (docs/acknowledgement.md) and the key file serve made
 (DATA_DIR/notify-ack.key), then: a GET shows the page and acknowledges nothing; a POST does and
-the timeline says who, when and how; a second POST changes nothing; a Teams button's link (?via=teams) records how teams; expired, forged and
+the timeline says who, when and how; a second POST changes nothing, eight at once make one acknowledgement; a Teams button's link (?via=teams) records how teams; expired, forged and
 malformed tokens get 403 with a page that says why and shows no incident; a phone key press
 played back by the Twilio stand-in (twiliofake.py) with a valid signature acknowledges, a forged
 or missing signature changes nothing, another key repeats the prompt; status callbacks are
@@ -11,8 +11,10 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 import urllib.error
 import urllib.parse
+import urllib.request
 import os
 import stat
 import sys
@@ -164,6 +166,25 @@ def test_teams_button():
         acks
 
 
+def test_simultaneous_posts():
+    """Eight clicks at once (several people, or one impatient one): one acknowledgement."""
+    iid = W.incidents[3]
+    results = []
+
+    def click(n):
+        results.append(page("POST", "%s/ack/%s" % (W.base, W.token(iid, notice=20 + n)))[:3:2])
+    threads = [threading.Thread(target=click, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [st for st, _ in results] == [200] * 8, results
+    assert sum("確認を記録しました" in body for _, body in results) == 1, results
+    assert sum("すでに確認済みです" in body for _, body in results) == 7, results
+    acks = W.acks(iid)
+    assert len(acks) == 1, W.timeline(iid)
+
+
 def test_refused_tokens():
     iid = W.incidents[1]
     title = W.titles[iid]
@@ -209,7 +230,6 @@ def test_phone_key_press():
     # a signature for another URL (the token of another notice)
     other = "%s/ack/phone/%s" % (W.base, W.token(iid, notice=9))
     pairs = W.fake._call_pairs(None, "in-progress") + [("Digits", "1")]
-    import urllib.request
     req = urllib.request.Request(url, method="POST",
                                  data=urllib.parse.urlencode(pairs).encode())
     req.add_header("X-Twilio-Signature", twiliofake.signature(PHONE_TOKEN, other, pairs))
@@ -262,6 +282,7 @@ def main():
         s.run(test_post_acknowledges)
         s.run(test_second_post_changes_nothing)
         s.run(test_teams_button)
+        s.run(test_simultaneous_posts)
         s.run(test_refused_tokens)
         s.run(test_phone_key_press)
         s.run(test_phone_status_callback)
