@@ -1,8 +1,9 @@
-"""Acknowledgement (issue 11 part 3) against a real `koban serve`: an incident made by replaying
-tests/data/scenarios/exploit_callback.log and entra_bruteforce.log with `koban ingest`, tokens made here in Python from
-the documented format (docs/acknowledgement.md) and the key file serve made
-(DATA_DIR/notify-ack.key), then: a GET shows the page and acknowledges nothing; a POST does and
-the timeline says who, when and how; a second POST changes nothing, eight at once make one acknowledgement; a Teams button's link (?via=teams) records how teams; expired, forged and
+"""Acknowledgement (issue 11 part 3) against a real `koban serve`: incidents made by replaying
+tests/data/scenarios/exploit_callback.log and entra_bruteforce.log with `koban ingest`, tokens
+made here in Python from the documented format (docs/acknowledgement.md) and the key file serve
+made (DATA_DIR/notify-ack.key), then: a GET shows the page and acknowledges nothing; a POST does
+and the timeline says who, when and how; a second POST changes nothing, eight at once make one
+acknowledgement; a Teams button's link (?via=teams) records how teams; expired, forged and
 malformed tokens get 403 with a page that says why and shows no incident; a phone key press
 played back by the Twilio stand-in (twiliofake.py) with a valid signature acknowledges, a forged
 or missing signature changes nothing, another key repeats the prompt; status callbacks are
