@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
+#include "core/tz.h"
 #include "notify/channel.h"
 #include "notify/phone.h"
 #include "soc/level.h"
@@ -330,12 +331,21 @@ static void page_tail(struct buf *b)
 	(void)buf_adds(b, "</body></html>\n");
 }
 
+/* "2026-12-01 13:21:42 JST (2026-12-01T04:21:42Z)": Japan's time first, then UTC. */
 static void when_add(struct buf *b, int64_t ns)
 {
-	char t[TIME_RFC3339_LEN];
+	const struct tz *jst = tz_get("Asia/Tokyo", 10, NULL);
+	int64_t s = ns - ns % 1000000000;
+	char utc[TIME_RFC3339_LEN], local[TIME_RFC3339_LEN];
 
-	time_format_rfc3339(ns, t);
-	html_add(b, t);
+	time_format_rfc3339(s, utc);
+	if (jst) {
+		time_format_rfc3339(s + (int64_t)tz_offset_at(jst, s) * 1000000000, local);
+		(void)buf_addf(b, "%.10s %.8s JST (", local, local + 11);
+	}
+	html_add(b, utc);
+	if (jst)
+		(void)buf_addch(b, ')');
 }
 
 static unsigned page_refused(struct ackpage_answer *an, unsigned status, int rc)
@@ -452,6 +462,7 @@ static unsigned handle_page(struct ackpage *p, const struct ackpage_request *rq,
 	struct incident_view v;
 	struct meta *m = NULL;
 	char who[WHO_MAX];
+	const char *how;
 	bool set = false;
 	bool post = !strcmp(rq->method, "POST");
 	unsigned status;
@@ -477,14 +488,15 @@ static unsigned handle_page(struct ackpage *p, const struct ackpage_request *rq,
 		goto done;
 	}
 	who_of(p, &cl, NULL, who);
-	if ((rc = acknowledge(m, &cl, who, "web", rq->now_ns, &set, &e)) < 0 ||
+	how = rq->via && !strcmp(rq->via, "teams") ? "teams" : "web";
+	if ((rc = acknowledge(m, &cl, who, how, rq->now_ns, &set, &e)) < 0 ||
 	    (rc = incident_read(m, &cl, &v, &e)) < 0) {
 		status = internal_error(an, "acknowledge", &e);
 		goto done;
 	}
 	if (set)
-		log_info("tenant %s incident %lld acknowledged by %s (web, notice %lld)", cl.tenant,
-			 (long long)cl.incident, who, (long long)cl.notice);
+		log_info("tenant %s incident %lld acknowledged by %s (%s, notice %lld)", cl.tenant,
+			 (long long)cl.incident, who, how, (long long)cl.notice);
 	status = page_done(an, &v, set);
 done:
 	meta_close(m);

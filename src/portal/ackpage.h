@@ -6,7 +6,8 @@
  *   GET  /ack/<token>               a small confirmation page (Japanese and English: the
  *                                   incident's title, level and a button); never acknowledges
  *   POST /ack/<token>               acknowledges (META_CLOCK_ACKNOWLEDGED and a timeline entry
- *                                   "acknowledged"); again: says by whom and when, changes nothing
+ *                                   "acknowledged", how "web", or "teams" for ?via=teams); again:
+ *                                   says by whom and when, changes nothing
  *   POST /ack/phone/<token>         Twilio's <Gather> action (Digits=1 acknowledges, how phone);
  *                                   answers TwiML
  *   POST /ack/phone-status/<token>  Twilio's StatusCallback, handed to ack_hooks.status; 204
@@ -34,6 +35,7 @@
 #include "core/buf.h"
 #include "notify/ack.h"
 
+struct arena;
 struct err;
 
 #define ACKPAGE_PATH "/ack/"
@@ -67,6 +69,7 @@ struct ackpage_request {
 	const char *signature;  /* X-Twilio-Signature or NULL */
 	const char *scheme;     /* "https" or "http", and */
 	const char *host;       /* the Host header (NULL: none): the URL when base_url is not set */
+	const char *via;        /* the link's ?via= ("teams": a Teams card's button), or NULL */
 	int64_t now_ns;
 };
 
@@ -86,7 +89,6 @@ unsigned ackpage_handle(struct ackpage *p, const struct ackpage_request *rq,
  * name/value pairs, decoded ('+' and %XX) into the arena: the count, or -EINVAL (malformed
  * escape, too many pairs) / -ENOMEM. For the signature and the callbacks' fields.
  */
-struct arena;
 struct ackpage_param {
 	const char *name, *value;
 	size_t name_len, value_len;

@@ -1840,6 +1840,7 @@ static enum MHD_Result handle_ack(struct api *a, struct MHD_Connection *c, const
 	rq.signature = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Twilio-Signature");
 	rq.host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
 	rq.scheme = a->tls ? "https" : "http";
+	rq.via = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "via");
 	rq.now_ns = time_now_ns();
 	ackpage_handle(a->ack, &rq, &an);
 	if (!(r = MHD_create_response_from_buffer(an.body.len, an.body.p, MHD_RESPMEM_MUST_COPY))) {

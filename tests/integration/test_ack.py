@@ -1,8 +1,9 @@
-"""Acknowledgement (issue 11 part 3) against a real `koban serve`: an incident made by replaying
-tests/data/scenarios/exploit_callback.log with `koban ingest`, tokens made here in Python from
-the documented format (docs/acknowledgement.md) and the key file serve made
-(DATA_DIR/notify-ack.key), then: a GET shows the page and acknowledges nothing; a POST does and
-the timeline says who, when and how; a second POST changes nothing; expired, forged and
+"""Acknowledgement (issue 11 part 3) against a real `koban serve`: incidents made by replaying
+tests/data/scenarios/exploit_callback.log and entra_bruteforce.log with `koban ingest`, tokens
+made here in Python from the documented format (docs/acknowledgement.md) and the key file serve
+made (DATA_DIR/notify-ack.key), then: a GET shows the page and acknowledges nothing; a POST does
+and the timeline says who, when and how; a second POST changes nothing, eight at once make one
+acknowledgement; a Teams button's link (?via=teams) records how teams; expired, forged and
 malformed tokens get 403 with a page that says why and shows no incident; a phone key press
 played back by the Twilio stand-in (twiliofake.py) with a valid signature acknowledges, a forged
 or missing signature changes nothing, another key repeats the prompt; status callbacks are
@@ -11,8 +12,10 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 import urllib.error
 import urllib.parse
+import urllib.request
 import os
 import stat
 import sys
@@ -24,7 +27,8 @@ from kobanlib import (DATA, Instance, Suite, api_request, api_tokens, json_lines
 import twiliofake  # noqa: E402
 
 TENANT = "city-b"
-SCENARIO = os.path.join(DATA, "scenarios", "exploit_callback.log")
+SCENARIOS = [os.path.join(DATA, "scenarios", f)
+             for f in ("exploit_callback.log", "entra_bruteforce.log")]
 PHONE_TOKEN = "fake-auth-token-1"
 CALLEE = "+819012345678"
 
@@ -44,11 +48,12 @@ class World:
         cfg = write_config(d)
         self.koban = lambda *a, **k: run(["-c", cfg] + list(a), d, **k)
         self.koban("tenant", "add", TENANT)
-        _, out, _ = self.koban("ingest", "--tenant", TENANT, "--format", "auto", "--tz",
-                               "Asia/Tokyo", SCENARIO)
-        assert "stored" in out, out
+        for f in SCENARIOS:
+            _, out, _ = self.koban("ingest", "--tenant", TENANT, "--format", "auto", "--tz",
+                                   "Asia/Tokyo", f)
+            assert "stored" in out, out
         incs = json_lines(self.koban("incident", "list", "--tenant", TENANT, "--json")[1])
-        assert len(incs) == 2, incs
+        assert len(incs) == 4, incs
         self.incidents = sorted(i["id"] for i in incs)
         self.titles = {i["id"]: i["title"] for i in incs}
         self.tok = api_tokens(d, [TENANT])
@@ -147,6 +152,40 @@ def test_second_post_changes_nothing():
     assert acknowledged(W.incident(iid)) == clock
 
 
+def test_teams_button():
+    """A Teams card's button opens the same page with ?via=teams: the form posts back to it,
+    and how is teams."""
+    iid = W.incidents[2]
+    url = "%s/ack/%s?via=teams" % (W.base, W.token(iid, notice=12))
+    status, _, body = page("GET", url)
+    assert status == 200 and '<form method="post">' in body, body
+    assert W.acks(iid) == []
+    status, _, body = page("POST", url, b"ack=1")
+    assert status == 200 and "Acknowledged" in body, body
+    acks = W.acks(iid)
+    assert len(acks) == 1 and acks[0]["detail"] == {"how": "teams", "notice": 12, "by": "link"}, \
+        acks
+
+
+def test_simultaneous_posts():
+    """Eight clicks at once (several people, or one impatient one): one acknowledgement."""
+    iid = W.incidents[3]
+    results = []
+
+    def click(n):
+        results.append(page("POST", "%s/ack/%s" % (W.base, W.token(iid, notice=20 + n)))[:3:2])
+    threads = [threading.Thread(target=click, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [st for st, _ in results] == [200] * 8, results
+    assert sum("確認を記録しました" in body for _, body in results) == 1, results
+    assert sum("すでに確認済みです" in body for _, body in results) == 7, results
+    acks = W.acks(iid)
+    assert len(acks) == 1, W.timeline(iid)
+
+
 def test_refused_tokens():
     iid = W.incidents[1]
     title = W.titles[iid]
@@ -192,7 +231,6 @@ def test_phone_key_press():
     # a signature for another URL (the token of another notice)
     other = "%s/ack/phone/%s" % (W.base, W.token(iid, notice=9))
     pairs = W.fake._call_pairs(None, "in-progress") + [("Digits", "1")]
-    import urllib.request
     req = urllib.request.Request(url, method="POST",
                                  data=urllib.parse.urlencode(pairs).encode())
     req.add_header("X-Twilio-Signature", twiliofake.signature(PHONE_TOKEN, other, pairs))
@@ -244,6 +282,8 @@ def main():
         s.run(test_get_does_not_acknowledge)
         s.run(test_post_acknowledges)
         s.run(test_second_post_changes_nothing)
+        s.run(test_teams_button)
+        s.run(test_simultaneous_posts)
         s.run(test_refused_tokens)
         s.run(test_phone_key_press)
         s.run(test_phone_status_callback)

@@ -7,6 +7,7 @@
 #include "core/arena.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/mem.h"
 #include "notify/ack.h"
 #include "portal/ackpage.h"
 #include "store/meta.h"
@@ -223,7 +224,7 @@ static unsigned req(struct ackpage *p, const char *method, const char *path, con
 		    const char *sig, struct ackpage_answer *an)
 {
 	struct ackpage_request rq = { method, path, body, body ? strlen(body) : 0, sig, "https",
-				      "soc.example", NOW };
+				      "soc.example", NULL, NOW };
 
 	return ackpage_handle(p, &rq, an);
 }
@@ -283,6 +284,7 @@ static void test_pages(void)
 	/* POST: acknowledged once, by "link" (the recipient is unknown here), how web */
 	CHECK_INT(req(p, "POST", tok.p, "ack=1", NULL, &an), 200);
 	CHECK(strstr(an.body.p, "Acknowledged") != NULL);
+	CHECK(strstr(an.body.p, "2026-11-30 09:53:20 JST (2026-11-30T00:53:20Z)") != NULL);
 	buf_release(&an.body);
 	t = timeline(m, id);
 	CHECK_INT(t.acks, 1);
@@ -410,11 +412,36 @@ static void test_pages(void)
 	meta_close(m);
 }
 
+/* Every allocation failing in turn: a clean -ENOMEM, nothing half made (ASan sees leaks). */
+static void test_alloc_failures(void)
+{
+	char keyf[512];
+	struct ackpage_config c = { .data_dir = t_tmp_dir(), .key_file = keyf };
+	struct err e = ERR_INIT;
+	int ok = 0;
+
+	snprintf(keyf, sizeof(keyf), "%s/alloc.key", t_tmp_dir());
+	for (long n = 0; n < 20; n++) {
+		struct ackpage *p = NULL;
+		int rc;
+
+		mem_fail_after(n);
+		rc = ackpage_new(&p, &c, &e);
+		mem_fail_after(-1);
+		t_check(rc == 0 || rc == -ENOMEM, __FILE__, __LINE__, "%ld: %d %s", n, rc, e.msg);
+		t_check((rc == 0) == (p != NULL), __FILE__, __LINE__, "%ld", n);
+		ok += rc == 0;
+		ackpage_free(p);
+	}
+	CHECK(ok > 0);
+}
+
 int main(void)
 {
 	T_RUN(test_key_file);
 	T_RUN(test_token);
 	T_RUN(test_signature);
 	T_RUN(test_pages);
+	T_RUN(test_alloc_failures);
 	return t_done();
 }
