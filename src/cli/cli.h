@@ -39,6 +39,8 @@ int cmd_asset(int argc, char **argv);
 int cmd_triage(int argc, char **argv);
 int cmd_edl(int argc, char **argv);
 int cmd_incident(int argc, char **argv);
+/* `koban notify policy|explain ...` (notify.c); the engine's sub-commands register there too. */
+int cmd_notify(int argc, char **argv);
 /* `koban incident report show|edit|approve` (firstreport.c), called by `koban incident` with argv[0]
  * "report" and argv[1] the verb. */
 int cmd_incident_report(int argc, char **argv);

@@ -24,8 +24,8 @@
  * Day kinds (calendar_day): weekend (Saturday, Sunday), holiday (above), year_end (12/29 to
  * 1/3), closure (a tenant's date range), business (none of those). A day may be several.
  *
- * Local time is Asia/Tokyo (core/tz.h; UTC+9 when the zone files are missing: Japan keeps
- * no summer time).
+ * Local time is Asia/Tokyo: UTC+9 all year since 1952, as core/tz.h's zone files say, kept
+ * as a constant so that the calendar needs no zone files.
  *
  * Memory: names are static strings or the caller's (a struct calendar's); nothing is
  * allocated. Pure functions: any thread.

@@ -28,6 +28,7 @@
 #include "detect/rulepolicy.h"
 #include "enrich/assets.h"
 #include "soc/incident.h"
+#include "notify/explain.h"
 #include "soc/level.h"
 #include "portal/httpguard.h"
 #include "portal/ingest.h"
@@ -59,6 +60,7 @@ _Static_assert(META_ALERT_LIST_MAX == 10000, "the limit's message below says 100
 #define ASSETS_BODY_MAX (1u << 20)      /* a POST or PATCH body */
 #define ASSETS_ANSWER_MAX ((size_t)256 << 20)
 #define INCIDENTS_PATH "/api/v1/incidents"
+#define NOTIFY_PATH "/api/v1/notify/"
 #define INCIDENTS_ANSWER_MAX ((size_t)256 << 20)
 #define EDL_PATH "/edl/"           /* /edl/<tenant>/<list>.txt: respond/edl.h */
 #define EDL_SUFFIX ".txt"
@@ -1337,6 +1339,169 @@ static enum MHD_Result handle_incidents(struct api *a, struct MHD_Connection *c,
 	return ret;
 }
 
+/*
+ * ---- notification policies: GET|PUT /api/v1/notify/policy, GET /api/v1/notify/policy/history,
+ * GET /api/v1/notify/explain?incident=N[&at=TIME] (docs/notify-policy.md). The tenant as for
+ * incidents: a tenant token's own, or the one a SOC token names with tenant=NAME.
+ */
+
+enum notify_route { NOTIFY_POLICY, NOTIFY_HISTORY, NOTIFY_EXPLAIN };
+
+struct notify_request {
+	struct buf *out;
+	int rc;
+};
+
+static void notify_policy_line(void *ctx, const struct meta_notify_policy *p)
+{
+	struct notify_request *r = ctx;
+
+	r->rc = err_first(r->rc, explain_policy_json(p, r->out));
+}
+
+static void notify_change_line(void *ctx, const struct meta_notify_policy_change *ch)
+{
+	struct notify_request *r = ctx;
+
+	r->rc = err_first(r->rc, explain_change_json(ch, r->out));
+	r->rc = err_first(r->rc, buf_addch(r->out, '\n'));
+}
+
+/* GET ...explain?incident=N[&at=TIME] */
+static int notify_explain(struct api *a, struct MHD_Connection *c, struct meta *m,
+			  const char *tenant, struct buf *out, struct err *e)
+{
+	bool bad = false;
+	const char *inc = param(c, "incident", &bad), *at = param(c, "at", &bad);
+	int64_t now = time_now_ns(), at_ns = 0, id;
+	struct explain x;
+	struct arena ar;
+	char *end = NULL;
+	int rc;
+
+	if (bad || !inc || !*inc)
+		return err_set(e, -EINVAL, "incident: expected an incident number");
+	errno = 0;
+	id = strtoll(inc, &end, 10);
+	if (errno || *end || id < 1)
+		return err_set(e, -EINVAL, "incident: expected an incident number");
+	if (at && (time_parse(at, strlen(at), now, &at_ns) < 0))
+		return err_set(e, -EINVAL, "at: expected an RFC 3339 time, a date or a relative time "
+			       "such as -1h");
+	if (at && !at_ns)
+		at_ns = 1;
+	arena_init(&ar, 16384, 8u << 20);
+	if ((rc = explain_incident(m, tenant, id, at_ns, now, &ar, &x, e)) == 0) {
+		if ((rc = explain_write_json(&x, out)) < 0)
+			err_set(e, rc, "the answer is too large");
+		explain_release(&x);
+	}
+	arena_release(&ar);
+	return rc;
+}
+
+static int notify_run(struct api *a, struct MHD_Connection *c, struct meta *m,
+		      enum notify_route route, bool put, const char *tenant, const char *actor,
+		      const struct buf *body, struct buf *out, struct err *e)
+{
+	struct notify_request r = { .out = out };
+	int64_t version = 0;
+	int rc;
+
+	switch (route) {
+	case NOTIFY_HISTORY:
+		rc = meta_notify_policy_history(m, tenant, META_NOTIFY_HISTORY_MAX, notify_change_line,
+						&r, e);
+		break;
+	case NOTIFY_EXPLAIN:
+		return notify_explain(a, c, m, tenant, out, e);
+	default:
+		if (put) {
+			if (memchr(body->p, 0, body->len))
+				return err_set(e, -EINVAL, "the policy holds a NUL byte");
+			if ((rc = meta_notify_policy_set(m, tenant, body->p, actor, time_now_ns(),
+							 &version, NULL, e)) < 0)
+				return rc;
+		}
+		rc = meta_notify_policy_get(m, tenant, notify_policy_line, &r, e);
+	}
+	if (rc == 0 && r.rc < 0)
+		rc = err_set(e, r.rc, "the answer is too large");
+	return rc;
+}
+
+static unsigned notify_status(int rc, const char *tenant, struct err *e)
+{
+	switch (rc) {
+	case -EINVAL:
+		return MHD_HTTP_BAD_REQUEST;
+	case -ENOENT:
+		return MHD_HTTP_NOT_FOUND;
+	default:
+		log_error("notification policy of tenant %s: %s", tenant, e->msg);
+		snprintf(e->msg, sizeof(e->msg), "cannot read or write the notification policy");
+		return MHD_HTTP_INTERNAL_SERVER_ERROR;
+	}
+}
+
+static enum MHD_Result handle_notify(struct api *a, struct MHD_Connection *c, const char *rest,
+				     const char *method, const char *data, size_t *data_size,
+				     void **con_cls)
+{
+	struct buf out = BUF_INIT(INCIDENTS_ANSWER_MAX);
+	const struct asset_body *body = NULL;
+	struct token_ref tok = { 0 };
+	struct err e = ERR_INIT;
+	struct MHD_Response *resp;
+	struct meta *m = NULL;
+	const char *why = "", *tenant, *allow;
+	bool bad = false, put = !strcmp(method, MHD_HTTP_METHOD_PUT);
+	enum notify_route route;
+	enum MHD_Result ret;
+	unsigned status;
+	int rc;
+
+	if (!strcmp(rest, "policy"))
+		route = NOTIFY_POLICY, allow = "GET, PUT";
+	else if (!strcmp(rest, "policy/history"))
+		route = NOTIFY_HISTORY, allow = "GET";
+	else if (!strcmp(rest, "explain"))
+		route = NOTIFY_EXPLAIN, allow = "GET";
+	else
+		return respond_error(a, c, MHD_HTTP_NOT_FOUND, "no such endpoint");
+	if (!method_in(allow, method))
+		return respond_error_allow(a, c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed",
+					   allow);
+	if ((!put || !*con_cls || !*data_size) &&
+	    (status = resolve_tenant(a, c, &tok, &(int64_t){ -1 }, &why))) {
+		log_refusal("notify", status, why, &tok);
+		return respond_error(a, c, status, why);
+	}
+	if (put) {
+		if ((ret = collect_body(a, c, data, data_size, con_cls, &body)) != MHD_YES || !body)
+			return ret;
+		if (body->too_large)
+			return respond_error(a, c, MHD_HTTP_CONTENT_TOO_LARGE, "the body exceeds 1 MiB");
+	} else if (*data_size) {
+		return respond_error(a, c, MHD_HTTP_BAD_REQUEST, "a GET has no body");
+	}
+	tenant = tok.tenant[0] ? tok.tenant : param(c, "tenant", &bad);
+	if ((rc = meta_open(&m, a->data_dir, &e)) == 0)
+		rc = notify_run(a, c, m, route, put, tenant, tok.name, body ? &body->text : NULL, &out,
+				&e);
+	meta_close(m);
+	if (rc < 0) {
+		status = notify_status(rc, tenant, &e);
+		buf_release(&out);
+		return respond_error(a, c, status, e.msg);
+	}
+	resp = MHD_create_response_from_buffer(out.len, out.p, MHD_RESPMEM_MUST_COPY);
+	buf_release(&out);
+	if (!resp)
+		return MHD_NO;
+	return answer_ok(a, c, resp, route == NOTIFY_HISTORY ? CONTENT_NDJSON : CONTENT_JSON);
+}
+
 /* ---- first reports: GET|PUT /api/v1/incidents/ID/report, POST .../report/approve ---- */
 
 /* "ID/report" or "ID/report/approve" (*approve); false when rest is neither. */
@@ -1774,6 +1939,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 				     upload_data_size, con_cls);
 	if (!strncmp(url, INCIDENTS_PATH "/", strlen(INCIDENTS_PATH) + 1) && strstr(url, "/report"))
 		return handle_report(a, c, url + strlen(INCIDENTS_PATH) + 1, method, upload_data,
+				     upload_data_size, con_cls);
+	if (!strncmp(url, NOTIFY_PATH, strlen(NOTIFY_PATH)))
+		return handle_notify(a, c, url + strlen(NOTIFY_PATH), method, upload_data,
 				     upload_data_size, con_cls);
 	if (!strncmp(url, INCIDENTS_PATH, strlen(INCIDENTS_PATH)) &&
 	    (!url[strlen(INCIDENTS_PATH)] || url[strlen(INCIDENTS_PATH)] == '/'))
