@@ -266,7 +266,7 @@ int explain_write_text(const struct explain *x, struct buf *out)
 	return rc;
 }
 
-/* A stored JSON text as it is, or as a string when it is not JSON (a row written elsewhere). */
+/* A stored JSON text on one line, or as a string when it is not JSON (a row written elsewhere). */
 static int add_raw(struct buf *out, const char *s)
 {
 	struct jsonin j;
@@ -276,9 +276,25 @@ static int add_raw(struct buf *out, const char *s)
 		return buf_adds(out, "null");
 	len = strlen(s);
 	jsonin_init(&j, s, len, NULL, 0);
-	if (jsonin_skip_value(&j) == 0 && jsonin_finish(&j, NULL) == 0)
-		return buf_add(out, s, len);
-	return json_add_string(out, s, len);
+	if (jsonin_skip_value(&j) < 0 || jsonin_finish(&j, NULL) < 0)
+		return json_add_string(out, s, len);
+	/* on one line, for NDJSON: whitespace outside strings dropped */
+	for (size_t i = 0, from = 0; i <= len; i++) {
+		int rc;
+
+		if (i < len && s[i] == '"') {
+			for (i++; i < len && s[i] != '"'; i++)
+				if (s[i] == '\\')
+					i++;
+			continue;
+		}
+		if (i < len && s[i] != ' ' && s[i] != '\n' && s[i] != '\r' && s[i] != '\t')
+			continue;
+		if (i > from && (rc = buf_add(out, s + from, i - from)) < 0)
+			return rc;
+		from = i + 1;
+	}
+	return 0;
 }
 
 int explain_policy_json(const struct meta_notify_policy *p, struct buf *out)
