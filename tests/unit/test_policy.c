@@ -475,6 +475,14 @@ static void test_store(void)
 		CHECK_INT(meta_notify_similar(m, "beta", "r1", 0, 1000, &count, &e), 0);
 		CHECK_INT(count, 1);
 	}
+	/* removing a tenant removes its policy and history; another's stays */
+	CHECK_INT(meta_tenant_remove(m, "beta", &e), 0);
+	CHECK_INT(meta_tenant_add(m, "beta", &e), 0);
+	CHECK_INT(meta_notify_policy_get(m, "beta", NULL, NULL, &e), -ENOENT);
+	memset(&s, 0, sizeof(s));
+	CHECK_INT(meta_notify_policy_history(m, "beta", 10, got_change, &s, &e), 0);
+	CHECK_INT(s.n, 0);
+	CHECK_INT(meta_notify_policy_get(m, "alpha", NULL, NULL, &e), 0);
 	meta_close(m);
 }
 
