@@ -25,11 +25,12 @@
 
 #define SHOW_USAGE "notify policy show --tenant T [--json]"
 #define SET_USAGE "notify policy set --tenant T [--by NAME] FILE"
-#define HISTORY_USAGE "notify policy history --tenant T [--limit N] [--json]"
+#define HISTORY_USAGE "notify policy history --tenant T [--limit N] [--diff | --json]"
 #define CHECK_USAGE "notify policy check [--tenant T] FILE"
 #define EXPLAIN_USAGE "notify explain --tenant T --incident N [--at TIME] [--json]"
 #define WHO_MAX 128
 #define EXPLAIN_ARENA_MAX (8u << 20)
+#define DIFF_LINES_MAX 40 /* lines of one side of a change shown by history --diff */
 
 /* ---- koban notify policy ---- */
 
@@ -42,8 +43,9 @@ static const struct cli_verb policy_verbs[] = {
 	  "recorded with who (--by, default the login name), when, and the text before and after.\n"
 	  "A mistake is named by its JSON path: rules[2].steps[0].after: expected a duration ..." },
 	{ "history", HISTORY_USAGE,
-	  "Every change of the tenant's policy, newest first (--limit, default 20). --json: one\n"
-	  "object a line with the text before and after." },
+	  "Every change of the tenant's policy, newest first (--limit, default 20): the version,\n"
+	  "when, by whom. --diff: with the lines that changed (- before, + after). --json: one\n"
+	  "object a line with the whole text before and after." },
 	{ "check", CHECK_USAGE,
 	  "Validates FILE without storing it: prints the number of rules, or what is wrong." },
 };
@@ -60,7 +62,7 @@ enum { SHOW, SET, HISTORY, CHECK };
 
 struct policy_opts {
 	const char *tenant, *by, *limit;
-	bool json;
+	bool json, diff;
 	const char *pos[1];
 	char who[WHO_MAX + 1];
 	int64_t n;
@@ -84,6 +86,63 @@ static void show_policy(void *ctx, const struct meta_notify_policy *p)
 	buf_release(&out);
 }
 
+/* The lines of s[0..n) from line `from` (0-based) on, at most max of them, each after mark. */
+static void print_lines(const char *s, size_t n, size_t from, size_t count, char mark)
+{
+	size_t line = 0, shown = 0;
+
+	for (size_t i = 0; i < n && shown < count; line++) {
+		const char *nl = memchr(s + i, '\n', n - i);
+		size_t end = nl ? (size_t)(nl - s) : n;
+
+		if (line >= from) {
+			if (shown == DIFF_LINES_MAX) {
+				printf("    %c ... (%zu more lines)\n", mark, count - shown);
+				return;
+			}
+			printf("    %c %.*s\n", mark, (int)(end - i), s + i);
+			shown++;
+		}
+		i = end + 1;
+	}
+}
+
+static size_t count_lines(const char *s, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		k += s[i] == '\n';
+	return k + (n && s[n - 1] != '\n');
+}
+
+/*
+ * What changed between before and after, as the lines between their common first and last
+ * lines: "-" lines of before, "+" lines of after (at most DIFF_LINES_MAX each).
+ */
+static void print_diff(const char *before, const char *after)
+{
+	size_t nb = strlen(before), na = strlen(after), head = 0, tail = 0, hl = 0, tl = 0;
+	size_t lb, la;
+
+	/* common leading whole lines */
+	for (size_t i = 0; i < nb && i < na && before[i] == after[i]; i++)
+		if (before[i] == '\n')
+			head = i + 1, hl++;
+	/* common trailing whole lines, not overlapping the head */
+	for (size_t i = 1; i <= nb - head && i <= na - head && before[nb - i] == after[na - i]; i++)
+		if (before[nb - i] == '\n' && i > 1)
+			tail = i - 1, tl++;
+	lb = count_lines(before, nb) - hl - tl;
+	la = count_lines(after, na) - hl - tl;
+	if (lb > count_lines(before, nb) || la > count_lines(after, na))
+		return; /* the trimmed parts overlapped: nothing sensible to show */
+	printf("    @@ line %zu @@\n", hl + 1);
+	print_lines(before, nb, hl, lb, '-');
+	print_lines(after, na, hl, la, '+');
+	(void)tail;
+}
+
 static void show_change(void *ctx, const struct meta_notify_policy_change *c)
 {
 	const struct policy_opts *op = ctx;
@@ -95,6 +154,8 @@ static void show_change(void *ctx, const struct meta_notify_policy_change *c)
 		printf("version %lld  %s  by %s  (%zu -> %zu bytes%s)\n", (long long)c->version, t,
 		       c->actor, c->before ? strlen(c->before) : 0, strlen(c->after),
 		       c->before ? "" : ", the first policy");
+		if (c->before && op->diff)
+			print_diff(c->before, c->after);
 		return;
 	}
 	if (explain_change_json(c, &out) < 0)
@@ -208,6 +269,7 @@ static int cmd_notify_policy(int argc, char **argv)
 	const struct cli_option set_opts[] = { CLI_VALUE("tenant", &op.tenant), CLI_VALUE("by", &op.by) };
 	const struct cli_option history_opts[] = { CLI_VALUE("tenant", &op.tenant),
 						   CLI_VALUE("limit", &op.limit),
+						   CLI_FLAG("diff", &op.diff),
 						   CLI_FLAG("json", &op.json) };
 	const struct cli_option check_opts[] = { CLI_VALUE("tenant", &op.tenant) };
 	struct cli_args a = { .pos = op.pos, .pos_names = file_name };
@@ -239,6 +301,8 @@ static int cmd_notify_policy(int argc, char **argv)
 	}
 	if ((rc = cli_getopt(argc, argv, &a)) >= 0)
 		return rc;
+	if (op.diff && op.json)
+		return cli_usage_error(a.cmd, a.usage, "--diff or --json, not both");
 	if (!op.tenant && which != CHECK)
 		return cli_usage_error(a.cmd, a.usage, "--tenant T is required");
 	if (op.limit) {

@@ -19,8 +19,10 @@ HOLIDAY_NIGHT = 1777827600 * NS
 THURSDAY_10 = 1778115600 * NS
 
 
-def add_incident(d, tenant, rule, level, decided_ns, tags=()):
-    """An incident of tenant with one alert of rule (tags) in d's koban.db; returns its id."""
+def add_incident(d, tenant, rule, level, decided_ns, tags=(), alert=True):
+    """An incident of tenant with one alert of rule (tags) in d's koban.db; returns its id.
+    Without the alert (alert=False) a running serve's SOC engine has nothing to evaluate it
+    again from, so its level stays as written."""
     db = sqlite3.connect(os.path.join(d, "var", "koban.db"))
     try:
         tid = db.execute("SELECT id FROM tenants WHERE name = ?", (tenant,)).fetchone()[0]
@@ -33,6 +35,9 @@ def add_incident(d, tenant, rule, level, decided_ns, tags=()):
             (tid, "Incident of " + rule, rule, rule + "|x", level, decided_ns - 60 * NS,
              decided_ns - 60 * NS, decided_ns - 30 * NS, decided_ns, decided_ns))
         iid = cur.lastrowid
+        if not alert:
+            db.commit()
+            return iid
         cur = db.execute(
             "INSERT INTO alerts (tenant_id, kind, rule_id, rule_title, rule_level, rule_author,"
             " rule_status, rule_link, rule_tags, rule_references, event_ns, detected_ns,"
@@ -100,6 +105,12 @@ def test_policy_cli():
     assert hist[1]["before"] is None, hist[1]
     _, out, _ = run(["notify", "policy", "history", "--tenant", "alpha", "--limit", "1"], d)
     assert out.startswith("version 2  ") and " by bob  (" in out and out.count("\n") == 1, out
+    _, out, _ = run(["notify", "policy", "history", "--tenant", "alpha", "--limit", "1",
+                     "--diff"], d)
+    lines = out.splitlines()
+    assert len(lines) == 4 and lines[1] == "    @@ line 35 @@" and \
+        lines[2].startswith("    -") and lines[2].endswith('"after": "5m" },') and \
+        lines[3].startswith("    +") and lines[3].endswith('"after": "3m" },'), out
     # beta's history and policy are its own
     _, out, _ = run(["notify", "policy", "history", "--tenant", "beta"], d)
     assert out == "", out
@@ -179,7 +190,7 @@ def test_explain_cli():
 def test_api():
     d = setup()
     tok = api_tokens(d, ["alpha", "beta"])
-    iid = add_incident(d, "alpha", "panos-threat-critical", 3, HOLIDAY_NIGHT)
+    iid = add_incident(d, "alpha", "panos-threat-critical", 3, HOLIDAY_NIGHT, alert=False)
     text = example_text()
     inst = Instance(d, extra=["--api", "127.0.0.1:0"])
     try:
