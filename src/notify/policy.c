@@ -693,11 +693,17 @@ static int rotations(struct ps *s, struct policy *p)
 	if ((rc = enter(s, JSONIN_OBJECT)) < 0)
 		return rc;
 	while ((rc = jsonin_key(&s->j, &k)) > 0) {
-		size_t old = path_push(s, ".%.*s", (int)(k.len < 64 ? k.len : 64), k.s);
+		size_t old;
 		struct rotation *r;
 
-		if (!name_ok(k.s, k.len))
-			return bad(s, "a rotation's name: expected 1-64 letters, digits, '-', '_', '.'");
+		if (!name_ok(k.s, k.len)) {
+			char sh[80];
+
+			k.type = JSONIN_STRING;
+			return bad(s, "a rotation's name: expected 1-64 letters, digits, '-', '_', '.' "
+				   "(found %s)", shown(&k, sh));
+		}
+		old = path_push(s, ".%.*s", (int)k.len, k.s);
 		for (size_t i = 0; i < p->n_rot; i++)
 			if (strlen(p->rot[i].name) == k.len && !memcmp(p->rot[i].name, k.s, k.len))
 				return bad(s, "the rotation is defined twice");
