@@ -4,8 +4,9 @@
  * Any text parses without crashing into a policy or an error message; a policy that parses
  * is planned for every level at a few times (a holiday night, a business morning, a time
  * before 1970) with a frequency reached, and every plan must name its matched rule, give
- * reasons and resolve every recipient. A message never carries a control character. Then the same text is parsed with the Nth allocation
- * failing: only -ENOMEM or the text's own error may come out.
+ * reasons and resolve every recipient. A message never carries a control character. Then
+ * the same text is parsed with the Nth allocation failing: only -ENOMEM or the text's own
+ * error may come out.
  */
 #include "notify/policy.h"
 #include "core/arena.h"
