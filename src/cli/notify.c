@@ -165,7 +165,7 @@ static void show_change(void *ctx, const struct meta_notify_policy_change *c)
 	buf_release(&out);
 }
 
-/* FILE, or standard input for "-", into *text (mem_alloc'ed, NUL-terminated). */
+/* FILE, or standard input for "-", into *text (mem_alloc'ed, NUL-terminated, *len bytes). */
 static int read_text(const char *file, char **text, size_t *len, struct err *e)
 {
 	struct buf in = BUF_INIT(META_NOTIFY_POLICY_MAX);
@@ -173,8 +173,16 @@ static int read_text(const char *file, char **text, size_t *len, struct err *e)
 	size_t n;
 	int rc = 0;
 
-	if (strcmp(file, "-"))
-		return config_read_file(file, "policy", META_NOTIFY_POLICY_MAX, text, len, e);
+	if (strcmp(file, "-")) {
+		char *raw = NULL;
+
+		/* config_read_file() gives the bytes without a NUL: copied with one */
+		if ((rc = config_read_file(file, "policy", META_NOTIFY_POLICY_MAX, &raw, len, e)) == 0 &&
+		    !(*text = mem_strndup(raw, *len)))
+			rc = err_set(e, -ENOMEM, "out of memory");
+		mem_free(raw);
+		return rc;
+	}
 	while (rc == 0 && (n = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
 		if (buf_add(&in, chunk, n) < 0)
 			rc = err_set(e, -EINVAL, "standard input: more than %d bytes",
