@@ -213,6 +213,22 @@ void calendar_day(const struct calendar *c, int64_t days, struct calendar_day *o
 		out->kinds = CALENDAR_BUSINESS;
 }
 
+int64_t calendar_nth_business_day(const struct calendar *c, int year, int month, int n)
+{
+	struct calendar_day d;
+
+	if (month < 1 || month > 12 || n < 1)
+		return -1;
+	for (int day = 1, end = time_days_in_month(year, month); day <= end; day++) {
+		int64_t days = time_days_from_civil(year, month, day);
+
+		calendar_day(c, days, &d);
+		if (d.kinds == CALENDAR_BUSINESS && --n == 0)
+			return days;
+	}
+	return -1;
+}
+
 int64_t calendar_local(int64_t at_ns, int *minute)
 {
 	int64_t s = at_ns / NS_PER_SEC - (at_ns % NS_PER_SEC < 0) + JST_OFFSET_S;
