@@ -6,9 +6,12 @@
 
 #include "core/err.h"
 #include "core/timeutil.h"
-#include "core/tz.h"
 
-#define JST_OFFSET_S (9 * 3600) /* Japan keeps no summer time */
+/*
+ * Asia/Tokyo is UTC+9 all year since 1952 (the zone files say the same): a constant, so the
+ * calendar needs no zone files and never depends on the machine's tzdata.
+ */
+#define JST_OFFSET_S (9 * 3600)
 
 /* Weekday of days since 1970-01-01 (a Thursday): 0 Sunday .. 6 Saturday. */
 static int wday_of(int64_t days)
@@ -210,11 +213,25 @@ void calendar_day(const struct calendar *c, int64_t days, struct calendar_day *o
 		out->kinds = CALENDAR_BUSINESS;
 }
 
+int64_t calendar_nth_business_day(const struct calendar *c, int year, int month, int n)
+{
+	struct calendar_day d;
+
+	if (month < 1 || month > 12 || n < 1)
+		return -1;
+	for (int day = 1, end = time_days_in_month(year, month); day <= end; day++) {
+		int64_t days = time_days_from_civil(year, month, day);
+
+		calendar_day(c, days, &d);
+		if (d.kinds == CALENDAR_BUSINESS && --n == 0)
+			return days;
+	}
+	return -1;
+}
+
 int64_t calendar_local(int64_t at_ns, int *minute)
 {
-	const struct tz *z = tz_get("Asia/Tokyo", 10, NULL);
-	int64_t off = z ? tz_offset_at(z, at_ns) : JST_OFFSET_S;
-	int64_t s = at_ns / NS_PER_SEC - (at_ns % NS_PER_SEC < 0) + off;
+	int64_t s = at_ns / NS_PER_SEC - (at_ns % NS_PER_SEC < 0) + JST_OFFSET_S;
 	int64_t days = s / 86400 - (s % 86400 < 0);
 
 	if (minute)

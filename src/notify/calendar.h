@@ -24,8 +24,8 @@
  * Day kinds (calendar_day): weekend (Saturday, Sunday), holiday (above), year_end (12/29 to
  * 1/3), closure (a tenant's date range), business (none of those). A day may be several.
  *
- * Local time is Asia/Tokyo (core/tz.h; UTC+9 when the zone files are missing: Japan keeps
- * no summer time).
+ * Local time is Asia/Tokyo: UTC+9 all year since 1952, as core/tz.h's zone files say, kept
+ * as a constant so that the calendar needs no zone files.
  *
  * Memory: names are static strings or the caller's (a struct calendar's); nothing is
  * allocated. Pure functions: any thread.
@@ -83,6 +83,11 @@ struct calendar_day {
 
 /* The kinds of the day days (since 1970-01-01) under c (may be NULL). */
 void calendar_day(const struct calendar *c, int64_t days, struct calendar_day *out);
+/*
+ * The n-th (1..31) business day of year-month under c (days since 1970-01-01): reports due
+ * "by the 8th business day of the next month". -1 when the month has fewer.
+ */
+int64_t calendar_nth_business_day(const struct calendar *c, int year, int month, int n);
 /* The Japanese local date of at_ns as days since 1970-01-01, and the minute of that day (0..1439). */
 int64_t calendar_local(int64_t at_ns, int *minute);
 /* The kind's name: "business" "weekend" "holiday" "year_end" "closure"; NULL for a bad bit. */

@@ -35,6 +35,7 @@ struct hours {
 
 struct window {
 	int64_t from_ns, to_ns;     /* [from, to) */
+	int64_t every_ns;           /* > 0: repeats every so long from from_ns on */
 	const char *name;
 };
 
@@ -506,9 +507,29 @@ static int time_value(struct ps *s, int64_t *ns)
 
 /* ---- the document ---- */
 
+/* A rotation's or a window's period: weekly, daily or a duration of at least 1m. */
+static int period(struct ps *s, int64_t *ns)
+{
+	struct jsonin_value v;
+	char sh[80];
+	int rc;
+
+	if ((rc = value(s, &v)) < 0)
+		return rc;
+	if (v.type == JSONIN_STRING && v.len == 6 && !memcmp(v.s, "weekly", 6))
+		*ns = 7 * 86400 * NS_PER_SEC;
+	else if (v.type == JSONIN_STRING && v.len == 5 && !memcmp(v.s, "daily", 5))
+		*ns = 86400 * NS_PER_SEC;
+	else if (v.type != JSONIN_STRING || policy_duration(v.s, v.len, ns) < 0 ||
+		 *ns < 60 * NS_PER_SEC)
+		return bad(s, "expected weekly, daily or a duration like \"12h\" (at least 1m) "
+			   "(found %s)", shown(&v, sh));
+	return 0;
+}
+
 static int windows(struct ps *s, struct window **out, size_t *n)
 {
-	static const char *const keys[] = { "from", "to", "name" };
+	static const char *const keys[] = { "from", "to", "name", "every" };
 	size_t cap = 0;
 	int rc;
 
@@ -529,7 +550,8 @@ static int windows(struct ps *s, struct window **out, size_t *n)
 
 			rc = which == 0 ? time_value(s, &w.from_ns)
 			     : which == 1 ? time_value(s, &w.to_ns)
-					  : str(s, &w.name, POLICY_STRING_MAX, true, "a name");
+			     : which == 2 ? str(s, &w.name, POLICY_STRING_MAX, true, "a name")
+					  : period(s, &w.every_ns);
 			if (rc < 0)
 				return rc;
 			path_pop(s, o2);
@@ -540,6 +562,9 @@ static int windows(struct ps *s, struct window **out, size_t *n)
 			return bad(s, "expected \"from\" and \"to\" (times)");
 		if (w.to_ns <= w.from_ns)
 			return bad(s, "\"to\" must come after \"from\"");
+		if (w.every_ns && w.to_ns - w.from_ns >= w.every_ns)
+			return bad(s, "a window repeated every %llds must be shorter than that",
+				   (long long)(w.every_ns / NS_PER_SEC));
 		if (!w.name)
 			w.name = "maintenance";
 		(*out)[(*n)++] = w;
@@ -628,7 +653,7 @@ static int name_value(struct ps *s, const char **out)
 static int rotation(struct ps *s, struct rotation *r)
 {
 	static const char *const keys[] = { "every", "start", "people" };
-	struct jsonin_value k, v;
+	struct jsonin_value k;
 	unsigned seen = 0;
 	size_t which;
 	int rc;
@@ -639,19 +664,7 @@ static int rotation(struct ps *s, struct rotation *r)
 		size_t old = path_push(s, ".%s", keys[which]);
 
 		if (which == 0) {
-			if ((rc = value(s, &v)) < 0)
-				return rc;
-			if (v.type == JSONIN_STRING && v.len == 6 && !memcmp(v.s, "weekly", 6))
-				r->every_ns = 7 * 86400 * NS_PER_SEC;
-			else if (v.type == JSONIN_STRING && v.len == 5 && !memcmp(v.s, "daily", 5))
-				r->every_ns = 86400 * NS_PER_SEC;
-			else if (v.type != JSONIN_STRING || policy_duration(v.s, v.len, &r->every_ns) < 0 ||
-				 r->every_ns < 60 * NS_PER_SEC) {
-				char sh[80];
-
-				return bad(s, "expected weekly, daily or a duration like \"12h\" (at "
-					   "least 1m) (found %s)", shown(&v, sh));
-			}
+			rc = period(s, &r->every_ns);
 		} else if (which == 1) {
 			rc = time_value(s, &r->start_ns);
 		} else {
@@ -680,11 +693,17 @@ static int rotations(struct ps *s, struct policy *p)
 	if ((rc = enter(s, JSONIN_OBJECT)) < 0)
 		return rc;
 	while ((rc = jsonin_key(&s->j, &k)) > 0) {
-		size_t old = path_push(s, ".%.*s", (int)(k.len < 64 ? k.len : 64), k.s);
+		size_t old;
 		struct rotation *r;
 
-		if (!name_ok(k.s, k.len))
-			return bad(s, "a rotation's name: expected 1-64 letters, digits, '-', '_', '.'");
+		if (!name_ok(k.s, k.len)) {
+			char sh[80];
+
+			k.type = JSONIN_STRING;
+			return bad(s, "a rotation's name: expected 1-64 letters, digits, '-', '_', '.' "
+				   "(found %s)", shown(&k, sh));
+		}
+		old = path_push(s, ".%.*s", (int)k.len, k.s);
 		for (size_t i = 0; i < p->n_rot; i++)
 			if (strlen(p->rot[i].name) == k.len && !memcmp(p->rot[i].name, k.s, k.len))
 				return bad(s, "the rotation is defined twice");
@@ -1411,14 +1430,23 @@ static int maintenance(struct planner *pl, const struct rule *r)
 			const struct window *w = &lists[l][i];
 			struct sb b = { .n = 0 };
 
-			if (pl->f->at_ns < w->from_ns || pl->f->at_ns >= w->to_ns)
+			int64_t from = w->from_ns, d;
+
+			if (w->every_ns && pl->f->at_ns > from &&
+			    !__builtin_sub_overflow(pl->f->at_ns, from, &d))
+				from += d / w->every_ns * w->every_ns; /* the latest repetition */
+			if (pl->f->at_ns < from || pl->f->at_ns >= from + (w->to_ns - w->from_ns))
 				continue;
 			pl->out->held = true;
 			sb_addf(&b, "held: the %s maintenance window '%s' (", l ? "rule's" : "policy's",
 				w->name);
-			add_time(&b, w->from_ns);
+			add_time(&b, from);
 			sb_addf(&b, " to ");
-			add_time(&b, w->to_ns);
+			add_time(&b, from + (w->to_ns - w->from_ns));
+			if (w->every_ns) {
+				sb_addf(&b, ", every ");
+				add_duration(&b, w->every_ns);
+			}
 			sb_addf(&b, ") is in effect: nothing is sent");
 			return reason(pl, &b);
 		}

@@ -339,7 +339,8 @@ static const char *const migrations[] = {
 	/*
 	 * 19 (notify policy): a tenant's notification policy (notify/policy.h), the JSON text
 	 * with a version that grows at each change, and the history of every change (who,
-	 * when, the text before and after), removed with the tenant.
+	 * when, the text before and after), removed with the tenant; incidents indexed by
+	 * rule for the count of similar ones (meta_notify_similar).
 	 */
 	"CREATE TABLE notify_policies ("
 	"  tenant_id INTEGER PRIMARY KEY REFERENCES tenants(id) ON DELETE CASCADE,"

@@ -4,8 +4,9 @@
  * Any text parses without crashing into a policy or an error message; a policy that parses
  * is planned for every level at a few times (a holiday night, a business morning, a time
  * before 1970) with a frequency reached, and every plan must name its matched rule, give
- * reasons and resolve every recipient. Then the same text is parsed with the Nth allocation
- * failing: only -ENOMEM or the text's own error may come out.
+ * reasons and resolve every recipient. A message never carries a control character. Then
+ * the same text is parsed with the Nth allocation failing: only -ENOMEM or the text's own
+ * error may come out.
  */
 #include "notify/policy.h"
 #include "core/arena.h"
@@ -59,6 +60,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	first = policy_parse(&p, "fuzz", (const char *)data, size, &e);
 	if (first < 0 && (first == -ENOMEM || strncmp(e.msg, "fuzz: ", 6)))
 		abort(); /* no allocation failed, and every message names the policy */
+	for (const char *c = e.msg; first < 0 && *c; c++)
+		if ((unsigned char)*c < ' ' || *c == 0x7f)
+			abort(); /* messages reach terminals: no control character from the input */
 	if (first == 0)
 		plan_all(p);
 	policy_free(p);

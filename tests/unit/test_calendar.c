@@ -201,6 +201,25 @@ static void test_days(void)
 	CHECK_STR(calendar_kind_name(CALENDAR_YEAR_END), "year_end");
 }
 
+static void test_business_days(void)
+{
+	struct calendar_range closures[] = {
+		{ time_days_from_civil(2026, 5, 7), time_days_from_civil(2026, 5, 7), "closed", NULL },
+	};
+	struct calendar c = { NULL, 0, closures, 1 };
+
+	/* May 2026: 1 (Fri), then the holidays 3-6, so 7, 8, 11, 12, 13, 14, 15 */
+	CHECK_INT(calendar_nth_business_day(NULL, 2026, 5, 1), time_days_from_civil(2026, 5, 1));
+	CHECK_INT(calendar_nth_business_day(NULL, 2026, 5, 2), time_days_from_civil(2026, 5, 7));
+	CHECK_INT(calendar_nth_business_day(NULL, 2026, 5, 8), time_days_from_civil(2026, 5, 15));
+	CHECK_INT(calendar_nth_business_day(&c, 2026, 5, 2), time_days_from_civil(2026, 5, 8));
+	/* January 2027: 1-3 closed (year-end), 4 Mon, 11 成人の日 */
+	CHECK_INT(calendar_nth_business_day(NULL, 2027, 1, 1), time_days_from_civil(2027, 1, 4));
+	CHECK_INT(calendar_nth_business_day(NULL, 2027, 1, 6), time_days_from_civil(2027, 1, 12));
+	CHECK_INT(calendar_nth_business_day(NULL, 2026, 5, 31), -1);
+	CHECK_INT(calendar_nth_business_day(NULL, 2026, 13, 1), -1);
+}
+
 static void test_local(void)
 {
 	int minute = -1;
@@ -225,6 +244,7 @@ int main(void)
 	T_RUN(test_2027);
 	T_RUN(test_edges);
 	T_RUN(test_days);
+	T_RUN(test_business_days);
 	T_RUN(test_local);
 	return t_done();
 }

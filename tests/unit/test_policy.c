@@ -252,6 +252,38 @@ static void test_midnight(void)
 	policy_free(p);
 }
 
+static void test_weekly_window(void)
+{
+	static const char text[] =
+		"{\"maintenance\": [{\"from\": \"2026-01-04T02:00\", \"to\": \"2026-01-04T04:00\","
+		" \"every\": \"weekly\", \"name\": \"sunday patch\"}],"
+		" \"rules\": [{\"name\": \"all\", \"steps\": [{\"channel\": \"mail\", \"to\": [\"a@b.jp\"]}]}]}";
+	static const struct { int y, mo, d, h, mi; bool held; } cases[] = {
+		{ 2026, 5, 3, 3, 0, true }, { 2026, 5, 3, 2, 0, true }, { 2026, 5, 3, 4, 0, false },
+		{ 2026, 5, 3, 1, 59, false }, { 2026, 5, 4, 3, 0, false }, { 2025, 12, 28, 3, 0, false },
+		{ 2026, 1, 4, 3, 59, true },
+	};
+	struct policy *p = NULL;
+	struct policy_facts f = { .level = 2 };
+	struct policy_plan pl;
+	struct arena a;
+	struct err e = ERR_INIT;
+
+	CHECK_INT(policy_parse(&p, "", text, strlen(text), &e), 0);
+	arena_init(&a, 4096, 1 << 20);
+	for (size_t i = 0; p && i < sizeof(cases) / sizeof(cases[0]); i++) {
+		f.at_ns = jst(cases[i].y, cases[i].mo, cases[i].d, cases[i].h, cases[i].mi);
+		CHECK_INT(policy_plan(p, &f, &a, &pl, &e), 0);
+		t_check(pl.held == cases[i].held, __FILE__, __LINE__, "case %zu: held %d", i, pl.held);
+	}
+	f.at_ns = jst(2026, 5, 3, 3, 0);
+	CHECK_INT(policy_plan(p, &f, &a, &pl, &e), 0);
+	CHECK_STR(pl.reasons[1], "held: the policy's maintenance window 'sunday patch' (2026-05-03 "
+				 "02:00 JST to 2026-05-03 04:00 JST, every 7d) is in effect: nothing is sent");
+	arena_release(&a);
+	policy_free(p);
+}
+
 static void test_errors(void)
 {
 	static const struct { const char *text, *msg; } cases[] = {
@@ -309,6 +341,13 @@ static void test_errors(void)
 		{ "{\"rules\": [}", "p: column 12: expected a value (object, array, string, number, true, false or null), "
 		  "found '}'" },
 		{ "[]", "p: (the document): expected an object (found an array)" },
+		{ "{\"rules\": [], \"maintenance\": [{\"from\": \"2026-01-04\", \"to\": \"2026-01-05\","
+		  " \"every\": \"daily\"}]}",
+		  "p: maintenance[0]: a window repeated every 86400s must be shorter than that" },
+		{ "{\"rules\": [], \"rotations\": {\"a\": {\"every\": \"30s\", \"start\": \"2026-01-05\","
+		  " \"people\": [\"x\"]}}}",
+		  "p: rotations.a.every: expected weekly, daily or a duration like \"12h\" (at least 1m) "
+		  "(found \"30s\")" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -475,6 +514,14 @@ static void test_store(void)
 		CHECK_INT(meta_notify_similar(m, "beta", "r1", 0, 1000, &count, &e), 0);
 		CHECK_INT(count, 1);
 	}
+	/* removing a tenant removes its policy and history; another's stays */
+	CHECK_INT(meta_tenant_remove(m, "beta", &e), 0);
+	CHECK_INT(meta_tenant_add(m, "beta", &e), 0);
+	CHECK_INT(meta_notify_policy_get(m, "beta", NULL, NULL, &e), -ENOENT);
+	memset(&s, 0, sizeof(s));
+	CHECK_INT(meta_notify_policy_history(m, "beta", 10, got_change, &s, &e), 0);
+	CHECK_INT(s.n, 0);
+	CHECK_INT(meta_notify_policy_get(m, "alpha", NULL, NULL, &e), 0);
 	meta_close(m);
 }
 
@@ -484,6 +531,7 @@ int main(void)
 	T_RUN(test_business_day);
 	T_RUN(test_frequency);
 	T_RUN(test_midnight);
+	T_RUN(test_weekly_window);
 	T_RUN(test_errors);
 	T_RUN(test_duration);
 	T_RUN(test_alloc_failures);
