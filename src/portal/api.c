@@ -1402,7 +1402,7 @@ static int notify_explain(struct api *a, struct MHD_Connection *c, struct meta *
 	return rc;
 }
 
-static int notify_run(struct api *a, struct MHD_Connection *c, struct meta *m,
+static int notify_api_run(struct api *a, struct MHD_Connection *c, struct meta *m,
 		      enum notify_route route, bool put, const char *tenant, const char *actor,
 		      const struct buf *body, struct buf *out, struct err *e)
 {
@@ -1489,7 +1489,7 @@ static enum MHD_Result handle_notify(struct api *a, struct MHD_Connection *c, co
 	}
 	tenant = tok.tenant[0] ? tok.tenant : param(c, "tenant", &bad);
 	if ((rc = meta_open(&m, a->data_dir, &e)) == 0)
-		rc = notify_run(a, c, m, route, put, tenant, tok.name, body ? &body->text : NULL, &out,
+		rc = notify_api_run(a, c, m, route, put, tenant, tok.name, body ? &body->text : NULL, &out,
 				&e);
 	meta_close(m);
 	if (rc < 0) {
