@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import socket
-import sqlite3
 import ssl
 import subprocess
 import sys
@@ -150,14 +149,10 @@ notify:
                     {"channel": "mail", "to": [MAIL_TO], "lang": "ja", "after": "0s"},
                     {"channel": "teams", "to": ["soc-channel"], "lang": "en", "after": "0s"},
                 ]}]})
-        db = sqlite3.connect(os.path.join(self.d, "var", "koban.db"))
-        tid = db.execute("SELECT id FROM tenants WHERE name = ?", (TENANT,)).fetchone()[0]
-        now = time.time_ns()
-        db.execute("INSERT INTO notify_policies VALUES (?, 1, ?, ?, 'test')", (tid, body, now))
-        db.execute("INSERT INTO notify_policy_history (tenant_id, version, at_ns, actor, before,"
-                   " after) VALUES (?, 1, ?, 'test', NULL, ?)", (tid, now, body))
-        db.commit()
-        db.close()
+        path = os.path.join(self.d, "policy.json")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(body)
+        self.koban("notify", "policy", "set", "--tenant", TENANT, "--by", "test", path)
 
     def start(self):
         self.inst = Instance(self.d, config=self.cfg)
