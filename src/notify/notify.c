@@ -1357,6 +1357,10 @@ void notify_level_decided(void *ctx, const char *tenant, int64_t incident, int f
 	if (!n || !n->enabled || to < 0 || to <= from)
 		return; /* lowered or unchanged: what was noticed stays noticed */
 	snprintf(j.tenant, sizeof(j.tenant), "%s", tenant);
+	if (!n->threaded) { /* replay, tests: planned at once on the caller's thread */
+		handle_job(n, &j);
+		return;
+	}
 	if (!push(n, &j))
 		log_warn("tenant %s incident %lld: the notification queue is full; its decision "
 			 "is not noticed", tenant, (long long)incident);
@@ -1373,7 +1377,11 @@ void notify_status(void *ctx, const char *tenant, int64_t notice, const char *st
 	snprintf(j.tenant, sizeof(j.tenant), "%s", tenant);
 	snprintf(j.status, sizeof(j.status), "%s", status);
 	snprintf(j.reason, sizeof(j.reason), "%s", reason ? reason : "");
-	(void)push(n, &j);
+	if (!n->threaded)
+		handle_job(n, &j);
+	else if (!push(n, &j))
+		log_warn("tenant %s notice %lld: the notification queue is full; status %s not "
+			 "recorded", tenant, (long long)notice, status);
 }
 
 /* Handles the queued jobs, at most max (lock not held on entry); whether any are left. */

@@ -104,7 +104,10 @@ struct notify_config {
 int notify_new(struct notify **out, const struct notify_config *c, struct err *e);
 void notify_free(struct notify *n);
 
-/* soc_config.level_decided: threaded it queues, else it plans at once (errors logged). */
+/*
+ * soc_config.level_decided: threaded it queues (a Critical decision first), else it plans at
+ * once on the caller's thread (errors logged). A level that goes down is ignored.
+ */
 void notify_level_decided(void *ctx, const char *tenant, int64_t incident, int from, int to,
 			  int64_t at_ns);
 /* ack_hooks.status: a channel's later report on a notice (delivered, failed, ...). */
