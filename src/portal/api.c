@@ -31,6 +31,7 @@
 #include "notify/explain.h"
 #include "notify/notify.h"
 #include "soc/level.h"
+#include "portal/ackpage.h"
 #include "portal/httpguard.h"
 #include "portal/ingest.h"
 #include "respond/edl.h"
@@ -85,6 +86,7 @@ struct api {
 	struct httpguard *guard;
 	struct api_ingest *ingest; /* POST /api/v1/ingest/{source}; NULL: not served */
 	struct edl *edl;           /* GET /edl/<tenant>/<list>.txt; NULL: not served */
+	struct ackpage *ack;       /* /ack/...: portal/ackpage.h; NULL: not served */
 	char *data_dir;
 	char *keys_master, *keys_signing; /* NULL: in DATA_DIR/keys */
 	char *pem_cert, *pem_key;
@@ -1976,6 +1978,56 @@ static enum MHD_Result handle_ingest(struct api *a, struct MHD_Connection *c, co
 	return ret;
 }
 
+/* /ack/... (portal/ackpage.h): no API token, the acknowledgement token is the credential. */
+static enum MHD_Result handle_ack(struct api *a, struct MHD_Connection *c, const char *rest,
+				  const char *method, const char *data, size_t *data_size,
+				  void **con_cls)
+{
+	const struct asset_body *body = NULL;
+	struct ackpage_request rq = { .method = method, .path = rest };
+	struct ackpage_answer an;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	if (!a->ack)
+		return respond_error(a, c, MHD_HTTP_NOT_FOUND, "acknowledgements are not served "
+				     "here");
+	if (!strcmp(method, MHD_HTTP_METHOD_POST)) {
+		if ((ret = collect_body(a, c, data, data_size, con_cls, &body)) != MHD_YES || !body)
+			return ret;
+		if (body->too_large)
+			return respond_error(a, c, MHD_HTTP_CONTENT_TOO_LARGE, "body too large");
+		rq.body = body->text.p;
+		rq.body_len = body->text.len;
+	} else if (*data_size) {
+		return respond_error(a, c, MHD_HTTP_BAD_REQUEST, "a GET request has no body");
+	}
+	rq.signature = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Twilio-Signature");
+	rq.host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	rq.scheme = a->tls ? "https" : "http";
+	rq.via = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "via");
+	rq.now_ns = time_now_ns();
+	ackpage_handle(a->ack, &rq, &an);
+	if (!(r = MHD_create_response_from_buffer(an.body.len, an.body.p, MHD_RESPMEM_MUST_COPY))) {
+		buf_release(&an.body);
+		return MHD_NO;
+	}
+	buf_release(&an.body);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, an.content_type);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(r, "X-Frame-Options", "DENY");
+	MHD_add_response_header(r, "Content-Security-Policy",
+				"default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+				"frame-ancestors 'none'");
+	if (an.allow)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, an.allow);
+	count(a, an.status);
+	ret = MHD_queue_response(c, an.status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		      enum MHD_RequestTerminationCode toe)
 {
@@ -1996,6 +2048,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	struct api *a = cls;
 
 	httpguard_request_read(c);
+	if (!strncmp(url, ACKPAGE_PATH, strlen(ACKPAGE_PATH)))
+		return handle_ack(a, c, url + strlen(ACKPAGE_PATH), method, upload_data,
+				  upload_data_size, con_cls);
 	if (!strncmp(url, EDL_PATH, strlen(EDL_PATH)))
 		return handle_edl(a, c, url + strlen(EDL_PATH), method, *upload_data_size);
 	if (!strncmp(url, API_INGEST_PATH, strlen(API_INGEST_PATH)))
@@ -2115,6 +2170,8 @@ int api_start(struct api **ap, const struct api_config *c, struct err *e)
 	a->ingest = c->ingest;
 	a->edl = c->edl;
 	a->sla = c->sla;
+	if (c->ack && (rc = ackpage_new(&a->ack, c->ack, e)) < 0)
+		goto fail;
 	if ((rc = httpguard_new(&a->guard, API_REQUEST_S, e)) < 0 ||
 	    (rc = firstreport_new(&a->reports, c->report_templates, e)) < 0)
 		goto fail;
@@ -2178,6 +2235,7 @@ void api_stop(struct api *a)
 	pthread_mutex_unlock(&a->lock);
 	httpguard_free(a->guard); /* after the daemon, whose callbacks use it */
 	firstreport_free(a->reports);
+	ackpage_free(a->ack);
 	if (a->pem_key)
 		sodium_memzero(a->pem_key, strlen(a->pem_key));
 	mem_free(a->pem_key);
