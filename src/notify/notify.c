@@ -1532,6 +1532,14 @@ static int count_pending(struct notify *n, struct err *e)
 
 	if (rc < 0)
 		return rc;
+	{
+		int64_t pending = 0;
+		int prc = meta_notice_pending(n->meta, &pending, e);
+
+		if (prc < 0)
+			return prc;
+		atomic_store(&n->pending, pending);
+	}
 	if (rc > 0)
 		log_warn("%d notice%s being handed to a channel when koban stopped: tried "
 			 "again (same message id)", rc, rc == 1 ? " was" : "s were");

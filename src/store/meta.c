@@ -4768,6 +4768,23 @@ int meta_notice_next(struct meta *m, int64_t *next_ns, struct err *e)
 	return rc;
 }
 
+int meta_notice_pending(struct meta *m, int64_t *n, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*n = 0;
+	if ((rc = prepare(m, "SELECT COUNT(*) FROM notify_notices WHERE state = 'pending'", &st,
+			  e)) < 0)
+		return rc;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*n = sqlite3_column_int64(st, 0);
+	else
+		rc = db_fail(m, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int meta_notice_resume(struct meta *m, int64_t now_ns, struct err *e)
 {
 	sqlite3_stmt *st = NULL;

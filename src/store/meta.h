@@ -900,6 +900,8 @@ int meta_notice_add(struct meta *m, const struct meta_notice *n, int64_t *id, bo
  * then next_ns), at most limit. */
 int meta_notice_due(struct meta *m, int64_t now_ns, int64_t limit,
 		    void (*fn)(void *ctx, const struct meta_notice *n), void *ctx, struct err *e);
+/* The number of notices of every tenant in state pending. */
+int meta_notice_pending(struct meta *m, int64_t *n, struct err *e);
 /* The earliest next_ns of a pending notice; 0: none. */
 int meta_notice_next(struct meta *m, int64_t *next_ns, struct err *e);
 /* Every notice in state sending back to pending (a restart: the hand-off was cut). Returns

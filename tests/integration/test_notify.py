@@ -236,6 +236,12 @@ def scenario(kill_between):
         t_a = time.time()
         assert calls_to(w, ON_CALL_B) == [] and w.mails() == [] and w.http.records("teams") == []
         if kill_between:
+            # killed between the steps: once step 1 is recorded as sent (a kill during a
+            # hand-off would send it again after the restart, with the same message id)
+            def a_sent():
+                got = [n["state"] for n in w.log(iid) if n["to"] == ON_CALL_A]
+                assert got == ["sent"], got
+            eventually("step 1 recorded", a_sent)
             w.inst.signal(signal.SIGKILL)
             w.inst.proc.wait(timeout=10)
             w.inst.err.close()
@@ -263,7 +269,8 @@ def scenario(kill_between):
             ("phone", ON_CALL_B, False, "sent"),
             ("teams", "soc-channel", False, "sent"),
         ], log
-        assert len(w.twilio.calls) == 2 and len(w.mails()) == 1
+        assert len(w.twilio.calls) == 2, w.twilio.calls
+        assert len(w.mails()) == 1, w.mails()
         assert len(w.http.records("teams")) == 1
         # the timeline: planned, four sends, acknowledged by B, escalation stopped
         tl = w.timeline(iid)
