@@ -354,7 +354,7 @@ static int soc_init(struct serve *sv, struct err *e)
 					  .metrics = true };
 	int rc;
 
-	if ((rc = notify_new(&sv->notify, &nc, e)) < 0 ||
+	if ((sv->cfg->notify.enabled && (rc = notify_new(&sv->notify, &nc, e)) < 0) ||
 	    (rc = cli_store_open(&sv->soc_store, sv->cfg, e)) < 0)
 		return rc;
 	sc.store = sv->soc_store;
