@@ -53,6 +53,13 @@ static const char *const outcome_names[OUTCOMES] = { "sent", "delivered", "retry
 static const double handoff_bounds[] = { 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 60 };
 #define HANDOFF_BUCKETS ARRAY_SIZE(handoff_bounds)
 
+#define TSETS_MAX 32
+struct tset {
+	char name[64];
+	struct tmpl *t[LANGS][PARTS];
+	bool failed;                 /* not there or not valid: the default set is used */
+};
+
 struct chan {
 	char *name;
 	const struct channel_ops *ops;
@@ -85,7 +92,10 @@ struct notify {
 
 	struct chan *chans;
 	size_t n_chans;
-	struct tmpl *tmpl[LANGS][PARTS];
+	struct tmpl *tmpl[LANGS][PARTS]; /* the default set */
+	struct tset *sets;           /* named sets of notify.templates/NAME, loaded when first used */
+	size_t n_sets;
+	char *tdir;                  /* notify.templates, or NULL */
 	struct ack_key *ack_key;
 	char *ack_base, *portal_base, *lead_channel, *lead_to;
 	int64_t ack_ttl_ns, lead_after_ns;
@@ -258,7 +268,7 @@ static int read_template(const char *dir, const char *name, char **text, size_t 
 	return err_set(e, -ENOENT, "%s: not built into this koban", path);
 }
 
-static int load_templates(struct notify *n, const char *dir, struct err *e)
+static int load_templates(struct tmpl *t[LANGS][PARTS], const char *dir, struct err *e)
 {
 	char path[4096], name[32], *text = NULL;
 	size_t len;
@@ -269,7 +279,7 @@ static int load_templates(struct notify *n, const char *dir, struct err *e)
 			snprintf(name, sizeof(name), "%s.%s.txt", lang_names[l], part_names[p]);
 			if ((rc = read_template(dir, name, &text, &len, path, sizeof(path), e)) < 0)
 				return rc;
-			rc = tmpl_parse(&n->tmpl[l][p], path, text, len, e);
+			rc = tmpl_parse(&t[l][p], path, text, len, e);
 			mem_free(text);
 			if (rc < 0)
 				return rc;
@@ -280,6 +290,50 @@ static int load_templates(struct notify *n, const char *dir, struct err *e)
 static size_t lang_index(const char *lang)
 {
 	return lang && !strcmp(lang, "en") ? LANG_EN : LANG_JA;
+}
+
+static bool set_name_ok(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (!len || len >= 64)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+		      s[i] == '-'))
+			return false;
+	return true;
+}
+
+/*
+ * The templates of a policy step's set name: notify.templates/NAME/ (the eight files), loaded
+ * when first used and kept; the default set when there is no name, no notify.templates, or
+ * the set is missing or invalid (said once in the log).
+ */
+static struct tmpl *(*template_set(struct notify *n, const char *name))[PARTS]
+{
+	char dir[4200];
+	struct err e = ERR_INIT;
+	struct tset *t;
+
+	if (!name || !*name || !n->tdir || !set_name_ok(name))
+		return n->tmpl;
+	for (size_t i = 0; i < n->n_sets; i++)
+		if (!strcmp(n->sets[i].name, name))
+			return n->sets[i].failed ? n->tmpl : n->sets[i].t;
+	if (n->n_sets >= TSETS_MAX)
+		return n->tmpl;
+	if (!n->sets && !(n->sets = mem_calloc(TSETS_MAX, sizeof(*n->sets))))
+		return n->tmpl;
+	t = &n->sets[n->n_sets++];
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	snprintf(dir, sizeof(dir), "%s/%s", n->tdir, name);
+	if (load_templates(t->t, dir, &e) < 0) {
+		t->failed = true;
+		log_warn("template set '%s': %s; the default templates are used", name, e.msg);
+		return n->tmpl;
+	}
+	return t->t;
 }
 
 /* Both field sets: the plain one and the one for HTML (every value escaped). */
@@ -426,6 +480,7 @@ static int fs_entities(struct fieldsets *fs, const char *json)
 /* What a notice says about one incident (or, aggregated, the list). */
 struct render_in {
 	const struct meta_incident *inc;  /* NULL: aggregated or test */
+	const char *template;             /* the step's set, NULL: the default */
 	const char *tenant;
 	int level;
 	const char *report, *report_status;
@@ -440,6 +495,7 @@ static int render_parts(struct notify *n, const struct render_in *in, size_t lan
 			struct buf out[PARTS], struct err *e)
 {
 	struct fieldsets fs = { tmpl_fields_new(&n->work), tmpl_fields_new(&n->work), &n->work };
+	struct tmpl *(*set)[PARTS] = template_set(n, in->template);
 	char when[TIME_RFC3339_LEN];
 	int rc;
 
@@ -488,7 +544,7 @@ static int render_parts(struct notify *n, const struct render_in *in, size_t lan
 				return err_set(e, -ENOMEM, "notify: out of memory");
 			buf_truncate(&out[PART_SUBJECT], out[PART_SUBJECT].len - 1);
 		}
-		if ((rc = tmpl_render(n->tmpl[lang][p], p == PART_HTML ? fs.html : fs.plain, &out[p],
+		if ((rc = tmpl_render(set[lang][p], p == PART_HTML ? fs.html : fs.plain, &out[p],
 				      e)) < 0)
 			return rc;
 		if (p == PART_SUBJECT || p == PART_SPEECH) /* one line */
@@ -1045,7 +1101,7 @@ fail:
 static int send_one(struct notify *n, const struct meta_notice *no, int64_t now_ns, struct err *e)
 {
 	struct chan *k = chan_find(n, no->channel);
-	struct render_in in = { .tenant = no->tenant, .level = no->level };
+	struct render_in in = { .tenant = no->tenant, .level = no->level, .template = no->template };
 	struct meta_incident inc;
 	struct channel_result res;
 	struct buf parts[PARTS];
@@ -1604,8 +1660,12 @@ int notify_new(struct notify **out, const struct notify_config *c, struct err *e
 		rc = err_set(e, -ENOMEM, "notify: out of memory");
 		goto fail;
 	}
+	if (nc->templates && !(n->tdir = mem_strdup(nc->templates))) {
+		rc = err_set(e, -ENOMEM, "notify: out of memory");
+		goto fail;
+	}
 	if ((rc = meta_open(&n->meta, c->cfg->data_dir, e)) < 0 ||
-	    (rc = load_templates(n, nc->templates, e)) < 0 ||
+	    (rc = load_templates(n->tmpl, nc->templates, e)) < 0 ||
 	    (rc = open_channels(n, c, e)) < 0)
 		goto fail;
 	snprintf(path, sizeof(path), "%s/%s", c->cfg->data_dir, ACK_KEY_FILE);
@@ -1649,8 +1709,13 @@ void notify_free(struct notify *n)
 	}
 	mem_free(n->chans);
 	for (size_t l = 0; l < LANGS; l++)
-		for (size_t p = 0; p < PARTS; p++)
+		for (size_t p = 0; p < PARTS; p++) {
 			tmpl_free(n->tmpl[l][p]);
+			for (size_t i = 0; i < n->n_sets; i++)
+				tmpl_free(n->sets[i].t[l][p]);
+		}
+	mem_free(n->sets);
+	mem_free(n->tdir);
 	ack_key_free(n->ack_key);
 	meta_close(n->meta);
 	mem_free(n->ring);

@@ -10,8 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/buf.h"
+#include "core/compat.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "notify/channel.h"
@@ -140,12 +142,16 @@ static const char *config_text =
 	"    lead: {type: fake}\n"
 	"    slow: {type: slowfake}\n";
 
+static char templates_dir[512]; /* notify.templates when set */
+
 static int load(struct config *c)
 {
 	struct err e = ERR_INIT;
 	char text[4096];
 
-	snprintf(text, sizeof(text), "data_dir: %s\n%s", t_meta_dir(), config_text);
+	snprintf(text, sizeof(text), "data_dir: %s\n%s%s%s%s", t_meta_dir(), config_text,
+		 templates_dir[0] ? "  templates: " : "", templates_dir,
+		 templates_dir[0] ? "\n" : "");
 	if (config_load_mem(c, text, strlen(text), "test.yml", &e) < 0) {
 		CHECK(!e.msg[0]);
 		return -1;
@@ -734,6 +740,73 @@ out:
 	meta_close(m);
 }
 
+/* copies templates/notify/NAME to dir/NAME, replacing its first line by first when given */
+static void copy_template(const char *dir, const char *name, const char *first)
+{
+	char from[256], to[768];
+	size_t len = 0;
+	char *text;
+	FILE *f;
+
+	snprintf(from, sizeof(from), "templates/notify/%s", name);
+	snprintf(to, sizeof(to), "%s/%s", dir, name);
+	if (!(text = t_read_file(from, &len)) || !(f = fopen(to, "w"))) {
+		t_check(0, __FILE__, __LINE__, "cannot copy %s", from);
+		free(text);
+		return;
+	}
+	if (first)
+		fputs(first, f);
+	else
+		fwrite(text, 1, len, f);
+	fclose(f);
+	free(text);
+}
+
+/* A step's named set (notify.templates/NAME) is used; a missing one falls back to the default. */
+static void test_template_sets(void)
+{
+	static const char *const files[] = { "ja.subject.txt", "ja.text.txt", "ja.html.txt",
+					     "ja.speech.txt", "en.subject.txt", "en.text.txt",
+					     "en.html.txt", "en.speech.txt" };
+	struct meta *m = t_meta_open("alpha", NULL);
+	struct plan_ctx p = { .n = 2 };
+	char crit[600];
+	struct config c;
+	struct notify *n;
+	struct err e = ERR_INIT;
+	int64_t id;
+	size_t added;
+
+	reset();
+	p.steps[0] = (struct notify_step){ "phone", to_a, 1, "crit", "ja", false, 0 };
+	p.steps[1] = (struct notify_step){ "mail", to_mail, 1, "nope", "ja", false, 0 };
+	if (!m)
+		return;
+	snprintf(templates_dir, sizeof(templates_dir), "%s/../tpl", t_meta_dir());
+	snprintf(crit, sizeof(crit), "%s/crit", templates_dir);
+	CHECK(mkdir(templates_dir, 0700) == 0 && mkdir(crit, 0700) == 0);
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		copy_template(templates_dir, files[i], NULL);
+		copy_template(crit, files[i], i == 0 ? "CRIT {{title}}\n" : NULL);
+	}
+	if (load(&c) < 0)
+		goto out0;
+	id = add_incident(m, "alpha", 3, "r1");
+	if (!(n = engine(&c, &p, true)))
+		goto out;
+	CHECK_INT(notify_plan_incident(n, "alpha", id, clock_ns, &added, &e), 0);
+	CHECK_INT(run(n), 2);
+	CHECK_STR(sent[0].subject, "CRIT CVE-2024-3400 exploit against 203.0.113.10");
+	CHECK(!strncmp(sent[1].subject, "[koban] Critical: ", 18));
+	notify_free(n);
+out:
+	config_release(&c);
+out0:
+	templates_dir[0] = '\0';
+	meta_close(m);
+}
+
 int main(void)
 {
 	T_RUN(test_default_policy);
@@ -746,5 +819,6 @@ int main(void)
 	T_RUN(test_replay);
 	T_RUN(test_templates);
 	T_RUN(test_notice_test);
+	T_RUN(test_template_sets);
 	return t_done();
 }
