@@ -22,7 +22,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
 from kobanlib import (DATA, Instance, Suite, api_tokens, json_lines, make_tls, run,  # noqa: E402
-                      send_lines, tempdir)
+                      send_lines, tempdir, value)
 import notifyfake  # noqa: E402
 import twiliofake  # noqa: E402
 
@@ -320,6 +320,11 @@ def test_retry_after_429():
         assert [t["status"] for t in n["tries"]] == ["retry", "sent"], n
         assert "429" in n["tries"][0]["reason"], n
         assert [r["status"] for r in w.http.records("teams")] == [429, 202]
+        m = w.inst.metrics()
+        assert value(m, "koban_notify_notices_total", channel="teams", status="retry") == 1
+        assert value(m, "koban_notify_notices_total", channel="teams", status="sent") == 1
+        assert value(m, "koban_notify_notices_total", channel="phone", status="sent") == 2
+        assert value(m, "koban_notify_decision_to_handoff_seconds_count") >= 1
         # the API's delivery log: the tenant's token reads its own, the same lines as the CLI
         status, body = api_get(w, "/api/v1/notify/log?incident=%d" % iid, w.tok[TENANT])
         assert status == 200, body
