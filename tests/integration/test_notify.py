@@ -185,7 +185,8 @@ notify:
 
     def close(self):
         if self.inst:
-            self.inst.stop()
+            rc = self.inst.stop()
+            assert rc == 0, "serve ended with %s: %s" % (rc, self.inst.log()[-3000:])
         self.twilio.close()
         self.http.close()
         self.sink.terminate()
