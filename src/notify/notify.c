@@ -1132,7 +1132,7 @@ static int send_one(struct notify *n, const struct meta_notice *no, int64_t now_
 		in.inc = &inc;
 		in.level = inc.level;
 	}
-	if ((wait_until = chan_take(k, now_ns)) > 0) {
+	if (n->send && (wait_until = chan_take(k, now_ns)) > 0) { /* replay sends nothing */
 		finish(n, no, "pending", no->attempts, wait_until, NULL, NULL, now_ns);
 		return 0;
 	}
@@ -1178,6 +1178,7 @@ static int send_one(struct notify *n, const struct meta_notice *no, int64_t now_
 			 step_name(no, step), no->recipient, no->channel);
 		timeline(n, no->tenant, no->incident, now_ns, "notify",
 			 notice_detail(n, no, "planned"), why);
+		rc = 1; /* counted as handled */
 		goto out;
 	}
 	{

@@ -120,7 +120,8 @@ void notify_status(void *ctx, const char *tenant, int64_t notice, const char *st
 int notify_recipient(void *ctx, const char *tenant, int64_t notice, char *out, size_t max);
 /*
  * Unthreaded: plans the queued decisions, applies statuses and sends every notice due at the
- * engine's clock. The number of notices handed to a channel, or a negative code.
+ * engine's clock. The number of notices handed to a channel (replay: marked planned), or a
+ * negative code.
  */
 int notify_run(struct notify *n, struct err *e);
 /* The earliest due time of a pending notice (0: none). */

@@ -67,7 +67,7 @@ class World:
     """A data directory with the tenant, its syslog source and policy, the peers (Twilio,
     smtp-sink, Teams) and the configuration of the channels; serve started by start()."""
 
-    def __init__(self, after=AFTER_S, teams_fault=None):
+    def __init__(self, after=AFTER_S, teams_fault=None, today_holiday=True):
         self.d = d = tempdir()
         self.inst = None
         self.ca, cert, key = make_tls(d)
@@ -128,20 +128,26 @@ notify:
         self.koban("tenant", "add", TENANT)
         self.koban("source", "add", "fw", "--tenant", TENANT, "--cidr", "127.0.0.12/32",
                    "--format", "auto", "--tz", "Asia/Tokyo")
-        self.policy(after)
+        self.policy(after, today_holiday)
         self.koban("tenant", "add", "city-z")
         self.tok = api_tokens(d, [TENANT, "city-z"])
 
-    def policy(self, after):
-        """Today (JST) is a holiday of the tenant: the night/holiday rule matches now."""
+    def policy(self, after, today_holiday):
+        """today_holiday: today (JST) is a holiday of the tenant, so the holiday rule matches
+        at any hour of a run through serve; else the rule takes the law's holidays, at night
+        (00:00-06:00 JST) only."""
         today = (datetime.datetime.now(datetime.timezone.utc) +
                  datetime.timedelta(hours=9)).strftime("%Y-%m-%d")
+        match = {"rules": [EXPLOIT], "min_level": 3, "days": ["holiday"]}
+        if not today_holiday:
+            match["hours"] = "00:00-06:00"
         body = json.dumps({
             "version": 1,
-            "holidays": [{"date": today, "name": "テストの祝日", "name_en": "Test holiday"}],
+            "holidays": [{"date": today, "name": "テストの祝日", "name_en": "Test holiday"}]
+            if today_holiday else [],
             "rules": [{
                 "name": "holiday-critical",
-                "match": {"rules": [EXPLOIT], "min_level": 3, "days": ["holiday"]},
+                "match": match,
                 "steps": [
                     {"channel": "phone", "to": [ON_CALL_A], "lang": "ja", "ack": True},
                     {"channel": "phone", "to": [ON_CALL_B], "lang": "ja", "ack": True,
@@ -350,6 +356,54 @@ def test_retry_after_429():
         w.close()
 
 
+def holiday_night_lines():
+    """The scenario moved from Tuesday 2026-11-24 10:38-11:04 JST to Monday 2026-11-23, a
+    national holiday (勤労感謝の日), 02:38-03:04 JST."""
+    with open(SCENARIO, encoding="utf-8") as f:
+        text = f.read()
+    for a, b in (("2026/11/24 10:", "2026/11/23 02:"), ("2026/11/24 11:", "2026/11/23 03:"),
+                 ("2026-11-24T10:", "2026-11-23T02:"), ("2026-11-24T11:", "2026-11-23T03:"),
+                 ("Nov 24 10:", "Nov 23 02:"), ("Nov 24 11:", "Nov 23 03:")):
+        text = text.replace(a, b)
+    assert "11/24" not in text and "11-24" not in text and "Nov 24" not in text
+    return text
+
+
+def test_replay_at_0200_on_a_national_holiday():
+    """`koban ingest` of the scenario at 02:xx on 2026-11-23 (the law's holiday, no tenant
+    holiday): the event time is the clock, so the night-holiday rule matches; the chain is
+    planned and logged (A at the decision, B + mail + Teams `after` later, the lead after the
+    last step) but nothing is sent without --notify."""
+    w = World(after=300, today_holiday=False)
+    try:
+        path = os.path.join(w.d, "night.log")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(holiday_night_lines())
+        _, out, _ = w.koban("ingest", "--tenant", TENANT, "--format", "auto", "--tz",
+                            "Asia/Tokyo", path)
+        assert "notices: 5 planned" in out, out
+        inc = w.incident()
+        assert inc["level"] == 3, inc
+        log = w.log(inc["id"])
+        got = [(n["channel"], n["to"], n["lead"], n["state"]) for n in log]
+        assert got == [("phone", ON_CALL_A, False, "planned"),
+                       ("phone", ON_CALL_B, False, "planned"),
+                       ("mail", MAIL_TO, False, "planned"),
+                       ("teams", "soc-channel", False, "planned"),
+                       ("mail", LEAD, True, "planned")], log
+        due = [n["due_ns"] - log[0]["decided_ns"] for n in log]
+        assert due == [0, 300 * 10**9, 300 * 10**9, 300 * 10**9, 304 * 10**9], due
+        decided = datetime.datetime.fromtimestamp(log[0]["decided_ns"] / 1e9,
+                                                  datetime.timezone(datetime.timedelta(hours=9)))
+        assert decided.strftime("%Y-%m-%d") == "2026-11-23" and 2 <= decided.hour < 4, decided
+        assert w.twilio.calls == [] and w.mails() == [] and w.http.records() == []
+        notify = [e["why"] for e in w.timeline(inc["id"]) if e["action"] == "notify"]
+        assert any("planned for level Critical (policy rule holiday-critical" in s
+                   for s in notify), notify
+    finally:
+        w.close()
+
+
 def main():
     s = Suite()
     if not os.access("/usr/sbin/smtp-sink", os.X_OK):
@@ -358,6 +412,7 @@ def main():
     s.run(test_holiday_escalation)
     s.run(test_holiday_escalation_with_kill_9)
     s.run(test_retry_after_429)
+    s.run(test_replay_at_0200_on_a_national_holiday)
     s.done()
 
 
