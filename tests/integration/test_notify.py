@@ -6,7 +6,10 @@ the calendar's unit tests) -> phone to on-call A; no acknowledgement within the 
 (seconds here) -> phone to B + mail + Teams; B acknowledges by key press -> the chain stops
 (the SOC lead is never paged) and the timeline has every notice and outcome. The same run with
 koban killed (-9) and restarted between the two steps, with no duplicate notice. A retry test
-(Teams answers 429, then 202) and the delivery log through the CLI and the API."""
+(Teams answers 429, then 202), the delivery log through the CLI and the API, the metrics,
+`koban notify test`. Last, the night of a law-given holiday: the scenario moved to 02:xx JST on
+2026-11-23 and replayed with `koban ingest` (the events' time is the clock): the chain is planned
+and logged, nothing sent."""
 import datetime
 import json
 import os
