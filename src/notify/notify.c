@@ -1221,11 +1221,21 @@ static int send_one(struct notify *n, const struct meta_notice *no, int64_t now_
 					      now_ns, ACTOR, NULL, e)) < 0)
 			log_error("incident %lld: contacted clock not set: %s", (long long)no->incident,
 				  e->msg);
-		for (int64_t i = 0; no->incident == 0 && i < (int64_t)in.n_list; i++)
+		/* an aggregated notice: each incident it lists has it on its timeline */
+		for (int64_t i = 0; no->incident == 0 && i < (int64_t)in.n_list; i++) {
+			char agg[512];
+
+			snprintf(agg, sizeof(agg), "Listed in an aggregated notice of %lld incidents "
+				 "%s to %s by %s.", (long long)MAX(in.count, (int64_t)in.n_list),
+				 res.status == CHANNEL_SENT ? "sent" : "delivered", no->recipient,
+				 no->channel);
+			timeline(n, no->tenant, in.list[i].id, now_ns, "notify",
+				 notice_detail(n, no, status), agg);
 			if (in.list[i].level >= 2)
 				(void)meta_incident_clock(n->meta, no->tenant, in.list[i].id,
 							  META_CLOCK_CONTACTED, now_ns, ACTOR, NULL,
 							  &(struct err){ 0 });
+		}
 		sent = 1;
 	} else if (res.status == CHANNEL_FAILED_TEMP && no->attempts + 1 < n->retry_attempts) {
 		int64_t back = n->retry_backoff_ns;

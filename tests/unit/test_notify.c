@@ -607,6 +607,13 @@ static void test_aggregate(void)
 	CHECK(strstr(sent[2].subject, "ほか 5 件") != NULL);
 	CHECK(!sent[2].has_ack);
 	CHECK_INT(states_of(m, "alpha", ids[3]).sent, 2); /* listed in both aggregated notices */
+	{
+		struct tl tl = { 0 };
+
+		CHECK_INT(meta_incident_timeline(m, "alpha", ids[3], count_tl, &tl, &e), 0);
+		CHECK_INT(tl.notify, 2);
+		CHECK(strstr(tl.last, "Listed in an aggregated notice of 5 incidents sent to") != NULL);
+	}
 	notify_free(n);
 out:
 	config_release(&c);
