@@ -49,8 +49,9 @@ EMBED_MAPS := $(sort $(wildcard rules/mappings/*.yml))
 EMBED_RULES := $(sort $(wildcard rules/sigma/*.yml))
 EMBED_TRIAGE := $(sort $(wildcard rules/triage/*.yml))
 EMBED_TEMPLATES := $(sort $(wildcard templates/firstreport/*.txt))
+EMBED_NOTIFY := $(sort $(wildcard templates/notify/*.txt))
 GEN_SRC := build/gen/fieldmap_bundled.c build/gen/bundled_rules.c build/gen/triage_rules.c \
-	build/gen/firstreport_bundled.c
+	build/gen/firstreport_bundled.c build/gen/notify_bundled.c
 
 LIB_SRC := $(filter-out src/cli/main.c,$(sort $(wildcard src/*/*.c)))
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o) $(GEN_SRC:%.c=$(B)/%.o)
@@ -93,6 +94,11 @@ build/gen/triage_rules.c: $(EMBED_TRIAGE) rules/triage scripts/embed
 build/gen/firstreport_bundled.c: $(EMBED_TEMPLATES) templates/firstreport scripts/embed
 	@mkdir -p $(dir $@)
 	scripts/embed detect/bundled.h bundled_file firstreport_bundled $(EMBED_TEMPLATES) >$@.tmp
+	mv $@.tmp $@
+
+build/gen/notify_bundled.c: $(EMBED_NOTIFY) templates/notify scripts/embed
+	@mkdir -p $(dir $@)
+	scripts/embed detect/bundled.h bundled_file notify_bundled $(EMBED_NOTIFY) >$@.tmp
 	mv $@.tmp $@
 
 $(B)/libkoban.a: $(LIB_OBJ)
@@ -191,6 +197,8 @@ install: $(INSTALL_BIN)
 	$(INSTALL) -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
 	$(INSTALL) -d $(DESTDIR)$(DOCDIR)/templates/firstreport
 	$(INSTALL) -m 0644 $(EMBED_TEMPLATES) $(DESTDIR)$(DOCDIR)/templates/firstreport/
+	$(INSTALL) -d $(DESTDIR)$(DOCDIR)/templates/notify
+	$(INSTALL) -m 0644 $(EMBED_NOTIFY) $(DESTDIR)$(DOCDIR)/templates/notify/
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/koban $(DESTDIR)$(UNITDIR)/koban.service \

@@ -39,6 +39,11 @@ int cmd_asset(int argc, char **argv);
 int cmd_triage(int argc, char **argv);
 int cmd_edl(int argc, char **argv);
 int cmd_incident(int argc, char **argv);
+/* `koban notify policy|explain ...` (notify.c); the engine's sub-commands register there too. */
+int cmd_notify(int argc, char **argv);
+/* `koban notify test` and `koban notify log` (notifysend.c), dispatched by notify.c. */
+int cmd_notify_test(int argc, char **argv);
+int cmd_notify_log(int argc, char **argv);
 /* `koban incident report show|edit|approve` (firstreport.c), called by `koban incident` with argv[0]
  * "report" and argv[1] the verb. */
 int cmd_incident_report(int argc, char **argv);

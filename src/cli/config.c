@@ -9,6 +9,7 @@
 
 #include "core/config.h"
 #include "core/err.h"
+#include "notify/notify.h"
 #include "store/meta.h"
 
 static void count_tenant(void *ctx, const struct meta_tenant *t)
@@ -63,6 +64,11 @@ static void check_tenants(const struct config *c, struct tally *t)
 	meta_close(m);
 }
 
+static void print_channel_problem(void *ctx, const char *msg)
+{
+	print_problem(ctx, CONFIG_ERROR, msg);
+}
+
 static int check_file(const char *path)
 {
 	struct err e = ERR_INIT;
@@ -72,6 +78,8 @@ static int check_file(const char *path)
 	if (config_load(&c, path, &e) < 0)
 		return cli_fail(&e);
 	(void)config_check(&c, print_problem, &t); /* counted in t */
+	/* the notification channels, opened by their types without sending (no secret shown) */
+	(void)notify_config_check(&c, print_channel_problem, &t); /* counted in t */
 	if (!t.errors)
 		check_tenants(&c, &t);
 	config_release(&c);
@@ -90,7 +98,8 @@ static int check_file(const char *path)
 	"port (the admin listener included), TLS files missing or unreadable, a data_dir\n"  \
 	"that is not writable or cannot be created, no listeners at all; warnings for an\n"  \
 	"admin listener off loopback and for limits naming tenants missing from the\n"      \
-	"database. Prints each problem with FILE:LINE, then \"FILE: ok\" (exit 0) or\n"     \
+	"database; each notify.channels entry opened by its type (keys, secret files of\n"  \
+	"mode 0600), nothing sent. Prints each problem with FILE:LINE, then \"FILE: ok\" (exit 0) or\n"     \
 	"nothing more (exit 1 on any error)."
 
 static const struct cli_verb config_verbs[] = {

@@ -50,6 +50,7 @@ static const struct command commands[] = {
 	{ "asset", cmd_asset, "import, list, show, add, update or remove a tenant's assets" },
 	{ "triage", cmd_triage, "try the triage rules on an alert; attackers seen by several tenants" },
 	{ "incident", cmd_incident, "list, show, update, comment on, suppress or purge incidents" },
+	{ "notify", cmd_notify, "notification policies, explain, test a channel, the delivery log" },
 	{ "edl", cmd_edl, "show External Dynamic Lists, edit a tenant's allow-list" },
 	{ "help", cmd_help, "describe a command: koban help [COMMAND [SUB-COMMAND]]" },
 	{ "version", cmd_version, "print the version" },

@@ -28,6 +28,7 @@
 #include "pipeline/pipeline.h"
 #include "portal/control.h"
 #include "soc/alert.h"
+#include "notify/notify.h"
 #include "soc/soc.h"
 #include "store/meta.h"
 #include "store/sink.h"
@@ -430,15 +431,15 @@ int cmd_parse(int argc, char **argv)
 /* ---- ingest ---- */
 
 #define INGEST_USAGE                                                                       \
-	"ingest [-c FILE] --tenant NAME [--format ecs|F] [--tz ZONE] [FILE|-]\n"               \
+	"ingest [-c FILE] --tenant NAME [--format ecs|F] [--tz ZONE] [--notify] [FILE|-]\n"             \
 	"                    F: auto|panos|cef|leef|a10|azure|m365|squid|combined|bind|unbound|postfix|json|syslog|rfc3164|rfc5424"
 
 static int ingest_args(int argc, char **argv, const char **tenant, const char **format,
-		       const char **zone, const char **path)
+		       const char **zone, const char **path, bool *notify)
 {
 	static const char *const names[] = { "FILE" };
 	const struct cli_option opts[] = { CLI_VALUE("tenant", tenant), CLI_VALUE("format", format),
-					   CLI_VALUE("tz", zone) };
+					   CLI_VALUE("tz", zone), CLI_FLAG("notify", notify) };
 	const struct cli_args a = {
 		"ingest", INGEST_USAGE,
 		"Stores the messages of FILE (or standard input), one per line, in the tenant's\n"
@@ -447,8 +448,9 @@ static int ingest_args(int argc, char **argv, const char **tenant, const char **
 		"time). When it returns, any `koban search` finds them: sealed in segments, or,\n"
 		"while a `koban serve` holds the data directory, committed to its write-ahead log\n"
 		"(through its control socket). Prints what was stored; lines it could not take are\n"
-		"named with their line numbers. Exit status: 0 all stored, 3 some lines rejected,\n"
-		"1 nothing stored or an error.",
+		"named with their line numbers. The incidents' notices (docs/notify.md) are\n"
+		"planned and logged but not sent, unless --notify is given. Exit status: 0 all\n"
+		"stored, 3 some lines rejected, 1 nothing stored or an error.",
 		opts, ARRAY_SIZE(opts), path, 0, 1, names,
 	};
 	int rc = cli_getopt(argc, argv, &a);
@@ -595,17 +597,31 @@ static int last_alert_id(const struct config *c, int64_t *id, struct err *e)
  * searches see the run's own later events and a replay ends with the final levels.
  */
 static int ingest_soc(const struct config *c, struct store *store, int64_t after_id,
-		      struct err *e)
+		      bool send, struct err *e)
 {
-	const struct soc_config sc = { .cfg = c, .store = store };
-	struct soc_replay_stats st;
+	/* the notices of the decisions: planned and logged, sent only with --notify */
+	const struct notify_config nc = { .cfg = c, .send = send };
+	struct soc_config sc = { .cfg = c, .store = store };
+	struct soc_replay_stats st = { 0 };
+	struct notify *notify = NULL;
 	struct soc *soc;
-	int rc;
+	int rc, sent = 0;
 
-	if ((rc = soc_new(&soc, &sc, e)) < 0)
+	if (c->notify.enabled && (rc = notify_new(&notify, &nc, e)) < 0)
 		return rc;
+	sc.level_decided = notify_level_decided;
+	sc.level_ctx = notify;
+	if ((rc = soc_new(&soc, &sc, e)) < 0) {
+		notify_free(notify);
+		return rc;
+	}
 	rc = soc_replay(soc, after_id, &st, e);
 	soc_free(soc);
+	if (notify && rc == 0 && (sent = notify_run(notify, e)) < 0)
+		rc = sent;
+	notify_free(notify);
+	if (sent > 0)
+		printf("notices: %d %s\n", sent, send ? "sent" : "planned");
 	if (st.alerts)
 		printf("incidents: %llu alerts: %llu created, %llu linked, %llu suppressed, "
 		       "%llu failed\n", (unsigned long long)st.alerts,
@@ -623,9 +639,10 @@ int cmd_ingest(int argc, char **argv)
 	struct store *store = NULL;
 	struct config c;
 	int64_t id, after = 0;
+	bool notify = false;
 	int status, fd;
 
-	if ((status = ingest_args(argc, argv, &tenant, &format, &zone, &path)) >= 0)
+	if ((status = ingest_args(argc, argv, &tenant, &format, &zone, &path, &notify)) >= 0)
 		return status;
 	if ((status = cli_load_config(&argc, argv, &c)) != 0)
 		return status;
@@ -662,7 +679,7 @@ int cmd_ingest(int argc, char **argv)
 	}
 	status = ingest_status(&r, &st);
 	detect_end(&r); /* every alert stored */
-	if (ingest_soc(&c, store, after, &e) < 0) {
+	if (ingest_soc(&c, store, after, notify, &e) < 0) {
 		cli_fail(&e);
 		status = 1;
 	}

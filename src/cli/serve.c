@@ -46,6 +46,7 @@
 #include "pipeline/pipeline.h"
 #include "portal/admin.h"
 #include "store/keys.h"
+#include "portal/ackpage.h"
 #include "portal/api.h"
 #include "portal/control.h"
 #include "portal/ingest.h"
@@ -54,6 +55,7 @@
 #include "store/retention.h"
 #include "detect/detect.h"
 #include "soc/alert.h"
+#include "notify/notify.h"
 #include "soc/soc.h"
 #include "store/seal.h"
 #include "store/sink.h"
@@ -107,6 +109,7 @@ struct serve {
 	struct retention *retention;
 	struct alert_sink *alerts;   /* alerts into koban.db, with their retention (soc/alert.h) */
 	struct soc *soc;             /* the stored alerts into incidents (koban-soc, soc/soc.h) */
+	struct notify *notify;       /* notices of the decided incidents (koban-notify, notify/notify.h) */
 	struct store *soc_store;     /* its store handle: evidence, terminals, evidence copies */
 	struct detect *detect;       /* the rules on every event: workers, then ackin's slots */
 	struct tilive *tilive;       /* the indicators' serving snapshot, kept current (koban-ti) */
@@ -346,11 +349,17 @@ static void ti_release(struct serve *sv)
 static int soc_init(struct serve *sv, struct err *e)
 {
 	struct soc_config sc = { .cfg = sv->cfg, .threaded = true, .metrics = true };
+	/* the notification engine hears of every level the SOC engine decides: made first */
+	const struct notify_config nc = { .cfg = sv->cfg, .threaded = true, .send = true,
+					  .metrics = true };
 	int rc;
 
-	if ((rc = cli_store_open(&sv->soc_store, sv->cfg, e)) < 0)
+	if ((sv->cfg->notify.enabled && (rc = notify_new(&sv->notify, &nc, e)) < 0) ||
+	    (rc = cli_store_open(&sv->soc_store, sv->cfg, e)) < 0)
 		return rc;
 	sc.store = sv->soc_store;
+	sc.level_decided = notify_level_decided;
+	sc.level_ctx = sv->notify;
 	return soc_new(&sv->soc, &sc, e);
 }
 
@@ -359,6 +368,8 @@ static void soc_release(struct serve *sv)
 {
 	soc_free(sv->soc);
 	sv->soc = NULL;
+	notify_free(sv->notify);
+	sv->notify = NULL;
 	store_close(sv->soc_store);
 	sv->soc_store = NULL;
 }
@@ -705,8 +716,40 @@ static int serve_start(struct serve *sv, struct err *e)
 					 sv->cfg->api_tls_key, sv->cfg->data_dir,
 					 sv->cfg->keys_master, sv->cfg->keys_signing, NULL,
 					 sv->edl, sv->cfg->soc_report_templates,
-					 soc_sla(sv->soc) };
+					 soc_sla(sv->soc), NULL };
+		/*
+		 * The acknowledgement endpoints (portal/ackpage.h) with the notification engine's
+		 * configuration: notify.ack_url, notify.ack_key_file, the first phone channel's
+		 * auth token (it signs the phone callbacks; without one, DATA_DIR/notify-phone.token
+		 * when that file exists), and the engine's hooks for delivery statuses and the
+		 * recipients named on the timeline.
+		 */
+		char phone_token[4096];
+		struct ackpage_config ack = {
+			.data_dir = sv->cfg->data_dir, .key_file = sv->cfg->notify.ack_key_file,
+			.base_url = sv->cfg->notify.ack_url,
+			.hooks = { notify_status, sv->notify },
+			.recipient = notify_recipient, .recipient_ctx = sv->notify,
+		};
 
+		for (size_t i = 0; i < sv->cfg->notify.n_channels && !ack.phone_token_file; i++) {
+			const struct config_notify_channel *ch = &sv->cfg->notify.channels[i];
+
+			if (strcmp(ch->type, "phone"))
+				continue;
+			for (size_t k = 0; k < ch->n_kv; k++) {
+				if (!strcmp(ch->kv[k].key, "auth_token_file"))
+					ack.phone_token_file = ch->kv[k].value;
+				if (!strcmp(ch->kv[k].key, "language"))
+					ack.phone_language = ch->kv[k].value;
+			}
+		}
+		if (!ack.phone_token_file &&
+		    (size_t)snprintf(phone_token, sizeof(phone_token), "%s/notify-phone.token",
+				     sv->cfg->data_dir) < sizeof(phone_token) &&
+		    access(phone_token, F_OK) == 0)
+			ack.phone_token_file = phone_token;
+		ac.ack = &ack;
 		if ((rc = api_ingest_new(&sv->http_ingest, &ic, e)))
 			return rc;
 		ac.ingest = sv->http_ingest;

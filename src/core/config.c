@@ -107,6 +107,7 @@ static void config_edl_release(struct config *c);
 static void config_sla_release(struct config *c);
 static void config_soc_engine_release(struct config *c);
 static void config_soc_levels_release(struct config *c);
+static void config_notify_release(struct config *c);
 
 void config_release(struct config *c)
 {
@@ -130,6 +131,7 @@ void config_release(struct config *c)
 	mem_free(c->keys_master);
 	mem_free(c->keys_signing);
 	mem_free(c->soc_report_templates);
+	config_notify_release(c);
 	config_leef_release(c);
 	config_detect_release(c);
 	config_sla_release(c);
@@ -191,6 +193,7 @@ uint32_t config_ti_retrohunt_days(const struct config *c, const char *source)
 static void config_ti_defaults(struct config *c);
 static void config_sla_defaults(struct config *c);
 static void config_soc_engine_defaults(struct config *c);
+static void config_notify_defaults(struct config *c);
 
 int config_defaults(struct config *c, struct err *e)
 {
@@ -218,6 +221,7 @@ int config_defaults(struct config *c, struct err *e)
 	config_ti_defaults(c);
 	config_sla_defaults(c);
 	config_soc_engine_defaults(c);
+	config_notify_defaults(c);
 	c->data_dir = mem_strdup("./var");
 	c->timezone = mem_strdup("local");
 	c->clock_skew_max = 7200;
@@ -3261,6 +3265,323 @@ static const struct key soc_keys[] = {
 	SECTION_KEY("report", parse_section, report_keys),
 };
 
+/* ---------------------------------------------------------------- notify section */
+
+/*
+ * notify (notify/notify.h, docs/notify.md): enabled, channels.NAME {type, KEY: VALUE...},
+ * ack_url, ack_key_file, ack_ttl, templates, lead {channel, to, after}, retry {attempts,
+ * backoff, max_backoff}. The channels' own keys are kept as written; the type's open()
+ * checks them (notify_config_check: `koban config check` and serve's start). A restart
+ * applies changes.
+ */
+static void config_notify_defaults(struct config *c)
+{
+	c->notify.enabled = 1;
+	c->notify.ack_ttl = 86400;
+	c->notify.lead_after = 300;
+	c->notify.retry_attempts = 5;
+	c->notify.retry_backoff = 2;
+	c->notify.retry_max_backoff = 300;
+}
+
+static void notify_channel_release(void *entry)
+{
+	struct config_notify_channel *ch = entry;
+
+	mem_free(ch->name);
+	mem_free(ch->type);
+	for (size_t i = 0; i < ch->n_kv; i++) {
+		mem_free(ch->kv[i].key);
+		mem_free(ch->kv[i].value);
+	}
+	mem_free(ch->kv);
+}
+
+static void config_notify_channels_release(struct config *c)
+{
+	release_entries(&c->notify.channels, &c->notify.n_channels, sizeof(*c->notify.channels),
+			notify_channel_release);
+}
+
+static void config_notify_release(struct config *c)
+{
+	config_notify_channels_release(c);
+	mem_free(c->notify.ack_url);
+	mem_free(c->notify.portal_url);
+	mem_free(c->notify.ack_key_file);
+	mem_free(c->notify.templates);
+	mem_free(c->notify.lead_channel);
+	mem_free(c->notify.lead_to);
+}
+
+static bool channel_key_valid(const char *s, size_t len)
+{
+	if (!len || len > 63)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return false;
+	return true;
+}
+
+/* One channel's mapping: type (required) and the type's keys as (key, value, line). */
+static int notify_channel_walk(struct parse *p, struct config_notify_channel *ch, const char *path)
+{
+	size_t start = line_of(&p->ev.start_mark);
+	char sub[KEY_PATH_MAX], tmp[72];
+	int rc;
+
+	if (p->ev.type != YAML_MAPPING_START_EVENT)
+		return expected(p, path, "a mapping of keys to values (type: ...)");
+	while ((rc = next_event(p)) == 0 && p->ev.type != YAML_MAPPING_END_EVENT) {
+		struct config_notify_kv *kv;
+		unsigned line = (unsigned)line_of(&p->ev.start_mark);
+		const char *name;
+		char *key, *value;
+		size_t len;
+
+		if (p->ev.type != YAML_SCALAR_EVENT)
+			return fail_here(p, "a key in '%s' is a mapping or list", path);
+		name = scalar(p, &len);
+		if (!channel_key_valid(name, len))
+			return fail_here(p, "%s: '%s' is not a key name (a-z, 0-9 and '_')", path,
+					 shown(name, len, tmp));
+		if (!(key = mem_strndup(name, len)))
+			return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
+		for (size_t i = 0; i < ch->n_kv; i++)
+			if (!strcmp(ch->kv[i].key, key)) {
+				mem_free(key);
+				return fail_here(p, "duplicate key '%s' in '%s'", ch->kv[i].key, path);
+			}
+		if ((!strcmp(key, "type") && ch->type)) {
+			mem_free(key);
+			return fail_here(p, "duplicate key 'type' in '%s'", path);
+		}
+		sub_path(sub, path, key);
+		if ((rc = next_event(p)) < 0 ||
+		    (rc = take_string(p, sub, "a value (text, number or true/false)", &value)) < 0) {
+			mem_free(key);
+			return rc;
+		}
+		if (!strcmp(key, "type")) {
+			mem_free(key);
+			ch->type = value;
+			continue;
+		}
+		if (ch->n_kv >= CONFIG_NOTIFY_KEYS_MAX) {
+			mem_free(key);
+			mem_free(value);
+			return fail_line(p, line, "%s: too many keys (at most %u)", path,
+					 CONFIG_NOTIFY_KEYS_MAX);
+		}
+		if (!(kv = mem_realloc(ch->kv, (ch->n_kv + 1) * sizeof(*kv)))) {
+			mem_free(key);
+			mem_free(value);
+			return err_set(p->e, -ENOMEM, "%s: out of memory", p->name);
+		}
+		ch->kv = kv;
+		kv[ch->n_kv++] = (struct config_notify_kv){ key, value, line };
+	}
+	if (rc < 0)
+		return rc;
+	if (!ch->type)
+		return fail_line(p, start, "'%s' is missing the required key 'type'", path);
+	return 0;
+}
+
+static int parse_notify_channels(struct parse *p, const struct key *k, void *target,
+				 const char *path)
+{
+	char item[KEY_PATH_MAX];
+	int rc;
+
+	config_notify_channels_release(p->c);
+	if (is_null(p))
+		return 0;
+	if (p->ev.type != YAML_MAPPING_START_EVENT)
+		return expected(p, path, "a mapping of channel names to settings");
+	while ((rc = next_event(p)) == 0 && p->ev.type != YAML_MAPPING_END_EVENT) {
+		struct config *c = p->c;
+		struct config_notify_channel *ch;
+		void *at;
+
+		if ((rc = add_entry(p, path, "channel", &c->notify.channels, &c->notify.n_channels,
+				    sizeof(*ch), offsetof(struct config_notify_channel, name),
+				    offsetof(struct config_notify_channel, line),
+				    CONFIG_NOTIFY_CHANNELS_MAX, &at)) < 0 ||
+		    (rc = next_event(p)) < 0)
+			return rc;
+		ch = at;
+		sub_path(item, path, ch->name);
+		if ((rc = notify_channel_walk(p, ch, item)) < 0)
+			return rc;
+	}
+	return rc;
+}
+
+/* Never the values: a channel's keys may name a URL with a key in it (logged on reload). */
+static void notify_channels_show(const struct config *c, char *out, size_t size)
+{
+	size_t used = 0;
+
+	snprintf(out, size, "none");
+	for (size_t i = 0; i < c->notify.n_channels && used < size; i++)
+		used += (size_t)snprintf(out + used, size - used, "%s%s: %s (%zu keys)",
+					 i ? ", " : "", c->notify.channels[i].name,
+					 c->notify.channels[i].type, c->notify.channels[i].n_kv);
+}
+
+static bool notify_channels_same(const struct config *a, const struct config *b)
+{
+	if (a->notify.n_channels != b->notify.n_channels)
+		return false;
+	for (size_t i = 0; i < a->notify.n_channels; i++) {
+		const struct config_notify_channel *x = &a->notify.channels[i];
+		const struct config_notify_channel *y = &b->notify.channels[i];
+
+		if (strcmp(x->name, y->name) || strcmp(x->type, y->type) || x->n_kv != y->n_kv)
+			return false;
+		for (size_t j = 0; j < x->n_kv; j++)
+			if (strcmp(x->kv[j].key, y->kv[j].key) || strcmp(x->kv[j].value, y->kv[j].value))
+				return false;
+	}
+	return true;
+}
+
+static int notify_channel_copy(struct config_notify_channel *to,
+			       const struct config_notify_channel *from)
+{
+	int rc = 0;
+
+	*to = *from;
+	to->kv = NULL;
+	to->n_kv = 0;
+	rc = err_first(rc, dup_or_null(&to->name, from->name));
+	rc = err_first(rc, dup_or_null(&to->type, from->type));
+	if (rc < 0 || !from->n_kv)
+		return rc;
+	if (!(to->kv = mem_calloc(from->n_kv, sizeof(*to->kv))))
+		return -ENOMEM;
+	for (; to->n_kv < from->n_kv; to->n_kv++) {
+		struct config_notify_kv *kv = &to->kv[to->n_kv];
+
+		kv->line = from->kv[to->n_kv].line;
+		rc = err_first(rc, dup_or_null(&kv->key, from->kv[to->n_kv].key));
+		rc = err_first(rc, dup_or_null(&kv->value, from->kv[to->n_kv].value));
+	}
+	return rc;
+}
+
+/* Replaces next's channels by copies of running's (the engine keeps them until a restart). */
+static int keep_notify_channels(struct config *next, const struct config *running)
+{
+	config_notify_channels_release(next);
+	if (!running->notify.n_channels)
+		return 0;
+	next->notify.channels = mem_calloc(running->notify.n_channels, sizeof(*next->notify.channels));
+	if (!next->notify.channels)
+		return -ENOMEM;
+	for (; next->notify.n_channels < running->notify.n_channels; next->notify.n_channels++)
+		if (notify_channel_copy(&next->notify.channels[next->notify.n_channels],
+					&running->notify.channels[next->notify.n_channels]) < 0) {
+			next->notify.n_channels++; /* released with the others */
+			return -ENOMEM;
+		}
+	return 0;
+}
+
+/* https://HOST[:PORT][/PATH] without user:password@, query or fragment; no trailing slash. */
+static bool ack_url_valid(const char *s, size_t len)
+{
+	size_t authority = strncmp(s, "https://", 8) ? 0 : strcspn(s + 8, "/");
+
+	return authority && !memchr(s + 8, '@', authority) && !strpbrk(s, " \"\\<>?#'");
+}
+
+static int parse_ack_url(struct parse *p, const struct key *k, void *target, const char *path)
+{
+	char *v;
+	int rc = take_valid(p, path, "an https:// URL (the public base of the /ack/ links)",
+			    ack_url_valid, &v);
+
+	if (rc < 0)
+		return rc;
+	for (size_t n = strlen(v); n > 9 && v[n - 1] == '/'; n--)
+		v[n - 1] = '\0';
+	return replace_string((char **)((char *)target + k->off), v);
+}
+
+static bool recipient_valid(const char *s, size_t len)
+{
+	return !strpbrk(s, " \"'\\<>");
+}
+
+static int parse_recipient(struct parse *p, const struct key *k, void *target, const char *path)
+{
+	char *v;
+	int rc = take_valid(p, path, "a recipient (a mail address, +E.164 number or name)",
+			    recipient_valid, &v);
+
+	return rc < 0 ? rc : replace_string((char **)((char *)target + k->off), v);
+}
+
+static int parse_channel_ref(struct parse *p, const struct key *k, void *target, const char *path)
+{
+	char *v;
+	int rc = take_valid(p, path, "a channel name of notify.channels", channel_key_valid, &v);
+
+	if (rc < 0)
+		return rc;
+	((struct config *)target)->notify.line = (unsigned)p->key_line;
+	return replace_string((char **)((char *)target + k->off), v);
+}
+
+static const struct key notify_lead_keys[] = {
+	{ .name = "channel", .parse = parse_channel_ref, .required = true,
+	  .off = offsetof(struct config, notify.lead_channel) },
+	{ .name = "to", .parse = parse_recipient, .required = true,
+	  .off = offsetof(struct config, notify.lead_to) },
+	UINT_KEY("after", notify.lead_after, 0, 7u * 86400),
+};
+
+static const struct key notify_retry_keys[] = {
+	UINT_KEY("attempts", notify.retry_attempts, 1, 100),
+	UINT_KEY("backoff", notify.retry_backoff, 1, 3600),
+	UINT_KEY("max_backoff", notify.retry_max_backoff, 1, 86400),
+};
+
+static const struct key notify_keys[] = {
+	{ .name = "enabled", .parse = parse_bool, .off = offsetof(struct config, notify.enabled) },
+	{ .name = "channels", .parse = parse_notify_channels, .same = notify_channels_same,
+	  .show = notify_channels_show, .keep = keep_notify_channels },
+	{ .name = "ack_url", .parse = parse_ack_url, .off = offsetof(struct config, notify.ack_url) },
+	{ .name = "portal_url", .parse = parse_ack_url,
+	  .off = offsetof(struct config, notify.portal_url) },
+	{ .name = "ack_key_file", .parse = parse_path,
+	  .off = offsetof(struct config, notify.ack_key_file) },
+	UINT_KEY("ack_ttl", notify.ack_ttl, 60, 30u * 86400),
+	{ .name = "templates", .parse = parse_path, .off = offsetof(struct config, notify.templates) },
+	SECTION_KEY("lead", parse_section, notify_lead_keys),
+	SECTION_KEY("retry", parse_section, notify_retry_keys),
+};
+
+/* What only the whole section can tell: lead names a channel that exists. */
+static int notify_finish(struct parse *p)
+{
+	const struct config_notify *n = &p->c->notify;
+
+	if (n->retry_backoff > n->retry_max_backoff)
+		return err_set(p->e, -EINVAL, "%s: notify.retry: backoff (%u) is above max_backoff (%u)",
+			       p->name, (unsigned)n->retry_backoff, (unsigned)n->retry_max_backoff);
+	if (!n->lead_channel)
+		return 0;
+	for (size_t i = 0; i < n->n_channels; i++)
+		if (!strcmp(n->channels[i].name, n->lead_channel))
+			return 0;
+	return fail_line(p, n->line, "notify.lead.channel: '%s' is not a channel of "
+			 "notify.channels", n->lead_channel);
+}
+
 static const struct key top_keys[] = {
 	{ .name = "data_dir", .parse = parse_path, .off = offsetof(struct config, data_dir) },
 	{ .name = "log_level", .parse = parse_log_level, .live = true, .show = log_level_show },
@@ -3288,6 +3609,7 @@ static const struct key top_keys[] = {
 	  .show = logsources_show },
 	SECTION_KEY("edl", parse_section, edl_keys),
 	SECTION_KEY("soc", parse_section, soc_keys),
+	SECTION_KEY("notify", parse_section, notify_keys),
 };
 static const struct section top_section = { top_keys, ARRAY_SIZE(top_keys) };
 
@@ -3451,7 +3773,7 @@ static int check_whole(struct parse *p)
 				 "queues.max_bytes (%zu) must be at least syslog.max_message_size "
 				 "(%zu) so that one message fits", c->queue_max_bytes,
 				 c->max_message_size);
-	return 0;
+	return notify_finish(p);
 }
 
 /* STREAM_START [DOCUMENT_START node DOCUMENT_END] STREAM_END: one document at most. */
@@ -4209,7 +4531,40 @@ static const char example[] =
 	"  # First reports (docs/firstreport.md): a directory with edited copies of the\n"
 	"  # templates (ja.txt, en.txt, actions.txt: all three); unset: the bundled ones.\n"
 	"  # report:\n"
-	"  #   templates: /etc/koban/templates/firstreport\n";
+	"  #   templates: /etc/koban/templates/firstreport\n"
+	"# Notifications (docs/notify.md): the engine that tells people of incidents by the\n"
+	"# tenants' policies (`koban notify policy`), escalates until acknowledged and keeps\n"
+	"# a delivery log. A restart applies changes.\n"
+	"notify:\n"
+	"  enabled: true\n"
+	"  # The public https:// base of the acknowledgement links (/ack/TOKEN on the API\n"
+	"  # listener) and of the portal's incident links; unset: no links.\n"
+	"  # ack_url: https://soc.example.jp\n"
+	"  # portal_url: https://soc.example.jp/portal\n"
+	"  # The key of the acknowledgement tokens (made when missing, mode 0600); unset:\n"
+	"  # DATA_DIR/notify-ack.key. Seconds an acknowledgement link is valid.\n"
+	"  # ack_key_file: /var/lib/koban/notify-ack.key\n"
+	"  ack_ttl: 86400\n"
+	"  # A directory with edited copies of the templates (LANG.PART.txt: ja|en and\n"
+	"  # subject, text, html, speech); unset: the bundled templates/notify.\n"
+	"  # templates: /etc/koban/templates/notify\n"
+	"  # The SOC lead: paged once, `after` seconds after the last step, when a chain\n"
+	"  # that asks for an acknowledgement ends unacknowledged; without a tenant policy,\n"
+	"  # incidents of level 2 and 3 go to the lead. E.g.\n"
+	"  #   lead: { channel: mail, to: soc-lead@example.jp, after: 300 }\n"
+	"  # Tries of one notice and the waits between them (seconds, doubling).\n"
+	"  retry:\n"
+	"    attempts: 5\n"
+	"    backoff: 2\n"
+	"    max_backoff: 300\n"
+	"  # The channels (docs/channels.md, docs/channels-http.md, docs/channels-phone.md):\n"
+	"  # NAME: { type: smtp|teams|phone|pagerduty|webhook, the type's keys, rate: N }.\n"
+	"  # A secret is never written here: keys ending in _file name a file of mode 0600.\n"
+	"  # E.g.\n"
+	"  #   channels:\n"
+	"  #     mail: { type: smtp, url: \"smtp://mail.example.jp:587\", from: soc@example.jp }\n"
+	"  #     teams: { type: teams, url_file: /etc/koban/secrets/teams.url }\n"
+	"  channels: {}\n";
 
 const char *config_example(void)
 {

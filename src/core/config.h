@@ -97,6 +97,43 @@ struct config_poller {
 };
 
 /*
+ * notify (notify/notify.h, docs/notify.md): the notification engine and its channels.
+ * notify.channels.NAME: { type: TYPE, KEY: VALUE, ... }: the type's own keys are kept as
+ * written (with their lines) and checked by the type's open() (notify_config_check); a
+ * secret is never a value (keys ending in _file name a file of mode 0600).
+ */
+#define CONFIG_NOTIFY_CHANNELS_MAX 64
+#define CONFIG_NOTIFY_KEYS_MAX 32   /* keys of one channel */
+struct config_notify_kv {
+	char *key, *value;
+	unsigned line;
+};
+struct config_notify_channel {
+	char *name;                /* the map key */
+	char *type;                /* smtp, teams, phone, pagerduty, webhook */
+	struct config_notify_kv *kv;
+	size_t n_kv;               /* every key but type */
+	unsigned line;             /* where the file names the channel */
+};
+struct config_notify {
+	int enabled;               /* 1 */
+	struct config_notify_channel *channels;
+	size_t n_channels;
+	char *ack_url;             /* https:// base of /ack/ links; NULL: no links */
+	char *portal_url;          /* https:// base of the portal's incident links; NULL: none */
+	char *ack_key_file;        /* NULL: DATA_DIR/notify-ack.key */
+	uint32_t ack_ttl;          /* seconds an ack link is valid; 86400 */
+	char *templates;           /* a directory overriding the bundled templates; NULL */
+	char *lead_channel;        /* notify.lead.channel: the SOC lead, paged when a chain */
+	char *lead_to;             /* ends unacknowledged (and the default policy's target) */
+	uint32_t lead_after;       /* seconds after the last step before the lead is paged; 300 */
+	uint32_t retry_attempts;   /* notify.retry.attempts: tries of one notice; 5 */
+	uint32_t retry_backoff;    /* .backoff: seconds before the first retry; 2 */
+	uint32_t retry_max_backoff; /* .max_backoff: longest wait between tries; 300 */
+	unsigned line;             /* where the file names notify.lead */
+};
+
+/*
  * ti: threat-intelligence settings and feeds (enrich/tifeed.h, docs/threatintel.md).
  * ti.feeds.NAME: one feed fetched by URL every refresh seconds into koban.db's indicators
  * under source NAME (global, or tenant's). Secrets only from files of mode 0600 or stricter.
@@ -326,6 +363,9 @@ struct config {
 	size_t n_soc_level_names;
 	char **soc_level_shown;  /* integers 0..99 as written, distinct */
 	size_t n_soc_level_shown;
+
+	/* notify: the notification engine (notify/notify.h, docs/notify.md); read at start */
+	struct config_notify notify;
 
 	/* soc.report.templates: a directory of first report templates (soc/firstreport.h:
 	 * ja.txt, en.txt, actions.txt); NULL: the bundled ones. Read at start. */

@@ -6,12 +6,22 @@
 
 #include "core/err.h"
 #include "core/fileio.h"
+#include "notify/phone.h"
+#include "notify/smtp.h"
+#include "notify/pagerduty.h"
+#include "notify/teams.h"
+#include "notify/webhook.h"
 
 /*
  * Every channel type, in one place: a new type adds its ops here and nowhere else.
  * (Each type's ops are defined in its own module, e.g. notify/smtp.c.)
  */
 static const struct channel_ops *const types[] = {
+	&phone_channel,
+	&smtp_channel,
+	&teams_ops,
+	&pagerduty_ops,
+	&webhook_ops,
 	NULL, /* keeps the list valid while it is being filled; not a type */
 };
 

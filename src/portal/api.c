@@ -28,7 +28,10 @@
 #include "detect/rulepolicy.h"
 #include "enrich/assets.h"
 #include "soc/incident.h"
+#include "notify/explain.h"
+#include "notify/notify.h"
 #include "soc/level.h"
+#include "portal/ackpage.h"
 #include "portal/httpguard.h"
 #include "portal/ingest.h"
 #include "respond/edl.h"
@@ -59,6 +62,8 @@ _Static_assert(META_ALERT_LIST_MAX == 10000, "the limit's message below says 100
 #define ASSETS_BODY_MAX (1u << 20)      /* a POST or PATCH body */
 #define ASSETS_ANSWER_MAX ((size_t)256 << 20)
 #define INCIDENTS_PATH "/api/v1/incidents"
+#define NOTIFY_PATH "/api/v1/notify/"
+#define NOTIFY_LOG_PATH "/api/v1/notify/log"
 #define INCIDENTS_ANSWER_MAX ((size_t)256 << 20)
 #define EDL_PATH "/edl/"           /* /edl/<tenant>/<list>.txt: respond/edl.h */
 #define EDL_SUFFIX ".txt"
@@ -81,6 +86,7 @@ struct api {
 	struct httpguard *guard;
 	struct api_ingest *ingest; /* POST /api/v1/ingest/{source}; NULL: not served */
 	struct edl *edl;           /* GET /edl/<tenant>/<list>.txt; NULL: not served */
+	struct ackpage *ack;       /* /ack/...: portal/ackpage.h; NULL: not served */
 	char *data_dir;
 	char *keys_master, *keys_signing; /* NULL: in DATA_DIR/keys */
 	char *pem_cert, *pem_key;
@@ -1337,6 +1343,235 @@ static enum MHD_Result handle_incidents(struct api *a, struct MHD_Connection *c,
 	return ret;
 }
 
+/*
+ * ---- notification policies: GET|PUT /api/v1/notify/policy, GET /api/v1/notify/policy/history,
+ * GET /api/v1/notify/explain?incident=N[&at=TIME] (docs/notify-policy.md). The tenant as for
+ * incidents: a tenant token's own, or the one a SOC token names with tenant=NAME.
+ */
+
+enum notify_route { NOTIFY_POLICY, NOTIFY_HISTORY, NOTIFY_EXPLAIN };
+
+struct notify_request {
+	struct buf *out;
+	int rc;
+};
+
+static void notify_policy_line(void *ctx, const struct meta_notify_policy *p)
+{
+	struct notify_request *r = ctx;
+
+	r->rc = err_first(r->rc, explain_policy_json(p, r->out));
+}
+
+static void notify_change_line(void *ctx, const struct meta_notify_policy_change *ch)
+{
+	struct notify_request *r = ctx;
+
+	r->rc = err_first(r->rc, explain_change_json(ch, r->out));
+	r->rc = err_first(r->rc, buf_addch(r->out, '\n'));
+}
+
+/* GET ...explain?incident=N[&at=TIME] */
+static int notify_explain(struct api *a, struct MHD_Connection *c, struct meta *m,
+			  const char *tenant, struct buf *out, struct err *e)
+{
+	bool bad = false;
+	const char *inc = param(c, "incident", &bad), *at = param(c, "at", &bad);
+	int64_t now = time_now_ns(), at_ns = 0, id;
+	struct explain x;
+	struct arena ar;
+	char *end = NULL;
+	int rc;
+
+	if (bad || !inc || !*inc)
+		return err_set(e, -EINVAL, "incident: expected an incident number");
+	errno = 0;
+	id = strtoll(inc, &end, 10);
+	if (errno || *end || id < 1)
+		return err_set(e, -EINVAL, "incident: expected an incident number");
+	if (at && (time_parse(at, strlen(at), now, &at_ns) < 0))
+		return err_set(e, -EINVAL, "at: expected an RFC 3339 time, a date or a relative time "
+			       "such as -1h");
+	if (at && !at_ns)
+		at_ns = 1;
+	arena_init(&ar, 16384, 8u << 20);
+	if ((rc = explain_incident(m, tenant, id, at_ns, now, &ar, &x, e)) == 0) {
+		if ((rc = explain_write_json(&x, out)) < 0)
+			err_set(e, rc, "the answer is too large");
+		explain_release(&x);
+	}
+	arena_release(&ar);
+	return rc;
+}
+
+static int notify_api_run(struct api *a, struct MHD_Connection *c, struct meta *m,
+		      enum notify_route route, bool put, const char *tenant, const char *actor,
+		      const struct buf *body, struct buf *out, struct err *e)
+{
+	struct notify_request r = { .out = out };
+	int64_t version = 0;
+	int rc;
+
+	switch (route) {
+	case NOTIFY_HISTORY:
+		rc = meta_notify_policy_history(m, tenant, META_NOTIFY_HISTORY_MAX, notify_change_line,
+						&r, e);
+		break;
+	case NOTIFY_EXPLAIN:
+		return notify_explain(a, c, m, tenant, out, e);
+	default:
+		if (put) {
+			if (memchr(body->p, 0, body->len))
+				return err_set(e, -EINVAL, "the policy holds a NUL byte");
+			if ((rc = meta_notify_policy_set(m, tenant, body->p, actor, time_now_ns(),
+							 &version, NULL, e)) < 0)
+				return rc;
+		}
+		rc = meta_notify_policy_get(m, tenant, notify_policy_line, &r, e);
+	}
+	if (rc == 0 && r.rc < 0)
+		rc = err_set(e, r.rc, "the answer is too large");
+	return rc;
+}
+
+static unsigned notify_api_status(int rc, const char *tenant, struct err *e)
+{
+	switch (rc) {
+	case -EINVAL:
+		return MHD_HTTP_BAD_REQUEST;
+	case -ENOENT:
+		return MHD_HTTP_NOT_FOUND;
+	default:
+		log_error("notification policy of tenant %s: %s", tenant, e->msg);
+		snprintf(e->msg, sizeof(e->msg), "cannot read or write the notification policy");
+		return MHD_HTTP_INTERNAL_SERVER_ERROR;
+	}
+}
+
+static enum MHD_Result handle_notify(struct api *a, struct MHD_Connection *c, const char *rest,
+				     const char *method, const char *data, size_t *data_size,
+				     void **con_cls)
+{
+	struct buf out = BUF_INIT(INCIDENTS_ANSWER_MAX);
+	const struct asset_body *body = NULL;
+	struct token_ref tok = { 0 };
+	struct err e = ERR_INIT;
+	struct MHD_Response *resp;
+	struct meta *m = NULL;
+	const char *why = "", *tenant, *allow;
+	bool bad = false, put = !strcmp(method, MHD_HTTP_METHOD_PUT);
+	enum notify_route route;
+	enum MHD_Result ret;
+	unsigned status;
+	int rc;
+
+	if (!strcmp(rest, "policy"))
+		route = NOTIFY_POLICY, allow = "GET, PUT";
+	else if (!strcmp(rest, "policy/history"))
+		route = NOTIFY_HISTORY, allow = "GET";
+	else if (!strcmp(rest, "explain"))
+		route = NOTIFY_EXPLAIN, allow = "GET";
+	else
+		return respond_error(a, c, MHD_HTTP_NOT_FOUND, "no such endpoint");
+	if (!method_in(allow, method))
+		return respond_error_allow(a, c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed",
+					   allow);
+	if ((!put || !*con_cls || !*data_size) &&
+	    (status = resolve_tenant(a, c, &tok, &(int64_t){ -1 }, &why))) {
+		log_refusal("notify", status, why, &tok);
+		return respond_error(a, c, status, why);
+	}
+	if (put) {
+		if ((ret = collect_body(a, c, data, data_size, con_cls, &body)) != MHD_YES || !body)
+			return ret;
+		if (body->too_large)
+			return respond_error(a, c, MHD_HTTP_CONTENT_TOO_LARGE, "the body exceeds 1 MiB");
+	} else if (*data_size) {
+		return respond_error(a, c, MHD_HTTP_BAD_REQUEST, "a GET has no body");
+	}
+	tenant = tok.tenant[0] ? tok.tenant : param(c, "tenant", &bad);
+	if ((rc = meta_open(&m, a->data_dir, &e)) == 0)
+		rc = notify_api_run(a, c, m, route, put, tenant, tok.name, body ? &body->text : NULL, &out,
+				&e);
+	meta_close(m);
+	if (rc < 0) {
+		status = notify_api_status(rc, tenant, &e);
+		buf_release(&out);
+		return respond_error(a, c, status, e.msg);
+	}
+	resp = MHD_create_response_from_buffer(out.len, out.p, MHD_RESPMEM_MUST_COPY);
+	buf_release(&out);
+	if (!resp)
+		return MHD_NO;
+	return answer_ok(a, c, resp, route == NOTIFY_HISTORY ? CONTENT_NDJSON : CONTENT_JSON);
+}
+
+/* ---- the delivery log of notices: GET /api/v1/notify/log?incident=N&limit=N (docs/notify.md) ---- */
+
+static enum MHD_Result handle_notify_log(struct api *a, struct MHD_Connection *c,
+					 const char *method, size_t *data_size)
+{
+	bool bad = false;
+	const char *incident = param(c, "incident", &bad), *limit = param(c, "limit", &bad);
+	struct buf out = BUF_INIT(NOTIFY_LOG_MAX);
+	struct token_ref tok = { 0 };
+	struct err e = ERR_INIT;
+	struct MHD_Response *resp;
+	struct meta *m = NULL;
+	const char *tenant, *why = "";
+	long long inc = 0, lim = 1000;
+	enum MHD_Result ret;
+	unsigned status;
+	char *end;
+	int rc;
+
+	if (!method_in("GET", method))
+		return respond_error_allow(a, c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed",
+					   "GET");
+	if ((status = resolve_tenant(a, c, &tok, &(int64_t){ -1 }, &why))) {
+		log_refusal("notify log", status, why, &tok);
+		return respond_error(a, c, status, why);
+	}
+	if (*data_size)
+		return respond_error(a, c, MHD_HTTP_BAD_REQUEST, "a GET has no body");
+	tenant = tok.tenant[0] ? tok.tenant : param(c, "tenant", &bad);
+	if (bad)
+		return respond_error(a, c, MHD_HTTP_BAD_REQUEST, "a NUL byte in a parameter's value");
+	if (!tenant || !*tenant)
+		return respond_error(a, c, MHD_HTTP_BAD_REQUEST, "tenant: a SOC token names one");
+	errno = 0;
+	if (incident && *incident &&
+	    (!isdigit((unsigned char)incident[0]) || (inc = strtoll(incident, &end, 10)) < 1 ||
+	     *end || errno))
+		return respond_error(a, c, MHD_HTTP_BAD_REQUEST, "incident: expected an id");
+	if (limit && *limit &&
+	    (!isdigit((unsigned char)limit[0]) || (lim = strtoll(limit, &end, 10)) < 1 || *end ||
+	     errno || lim > META_NOTICE_LIST_MAX))
+		return respond_error(a, c, MHD_HTTP_BAD_REQUEST,
+				     "limit: expected a number from 1 to 10000");
+	if ((rc = meta_open(&m, a->data_dir, &e)) == 0)
+		rc = notify_log_json(m, tenant, inc, lim, &out, &e);
+	meta_close(m);
+	if (rc < 0) {
+		buf_release(&out);
+		if (rc == -ENOENT || rc == -EINVAL)
+			return respond_error(a, c, rc == -ENOENT ? MHD_HTTP_NOT_FOUND :
+					     MHD_HTTP_BAD_REQUEST, e.msg);
+		log_error("notify log of tenant %s: %s", tenant, e.msg);
+		return respond_error(a, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+				     "cannot read the delivery log");
+	}
+	resp = MHD_create_response_from_buffer(out.len, out.p, MHD_RESPMEM_MUST_COPY);
+	buf_release(&out);
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_NDJSON);
+	count(a, MHD_HTTP_OK);
+	ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
 /* ---- first reports: GET|PUT /api/v1/incidents/ID/report, POST .../report/approve ---- */
 
 /* "ID/report" or "ID/report/approve" (*approve); false when rest is neither. */
@@ -1743,6 +1978,56 @@ static enum MHD_Result handle_ingest(struct api *a, struct MHD_Connection *c, co
 	return ret;
 }
 
+/* /ack/... (portal/ackpage.h): no API token, the acknowledgement token is the credential. */
+static enum MHD_Result handle_ack(struct api *a, struct MHD_Connection *c, const char *rest,
+				  const char *method, const char *data, size_t *data_size,
+				  void **con_cls)
+{
+	const struct asset_body *body = NULL;
+	struct ackpage_request rq = { .method = method, .path = rest };
+	struct ackpage_answer an;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	if (!a->ack)
+		return respond_error(a, c, MHD_HTTP_NOT_FOUND, "acknowledgements are not served "
+				     "here");
+	if (!strcmp(method, MHD_HTTP_METHOD_POST)) {
+		if ((ret = collect_body(a, c, data, data_size, con_cls, &body)) != MHD_YES || !body)
+			return ret;
+		if (body->too_large)
+			return respond_error(a, c, MHD_HTTP_CONTENT_TOO_LARGE, "body too large");
+		rq.body = body->text.p;
+		rq.body_len = body->text.len;
+	} else if (*data_size) {
+		return respond_error(a, c, MHD_HTTP_BAD_REQUEST, "a GET request has no body");
+	}
+	rq.signature = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Twilio-Signature");
+	rq.host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	rq.scheme = a->tls ? "https" : "http";
+	rq.via = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "via");
+	rq.now_ns = time_now_ns();
+	ackpage_handle(a->ack, &rq, &an);
+	if (!(r = MHD_create_response_from_buffer(an.body.len, an.body.p, MHD_RESPMEM_MUST_COPY))) {
+		buf_release(&an.body);
+		return MHD_NO;
+	}
+	buf_release(&an.body);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, an.content_type);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(r, "X-Frame-Options", "DENY");
+	MHD_add_response_header(r, "Content-Security-Policy",
+				"default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+				"frame-ancestors 'none'");
+	if (an.allow)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, an.allow);
+	count(a, an.status);
+	ret = MHD_queue_response(c, an.status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		      enum MHD_RequestTerminationCode toe)
 {
@@ -1763,6 +2048,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	struct api *a = cls;
 
 	httpguard_request_read(c);
+	if (!strncmp(url, ACKPAGE_PATH, strlen(ACKPAGE_PATH)))
+		return handle_ack(a, c, url + strlen(ACKPAGE_PATH), method, upload_data,
+				  upload_data_size, con_cls);
 	if (!strncmp(url, EDL_PATH, strlen(EDL_PATH)))
 		return handle_edl(a, c, url + strlen(EDL_PATH), method, *upload_data_size);
 	if (!strncmp(url, API_INGEST_PATH, strlen(API_INGEST_PATH)))
@@ -1774,6 +2062,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 				     upload_data_size, con_cls);
 	if (!strncmp(url, INCIDENTS_PATH "/", strlen(INCIDENTS_PATH) + 1) && strstr(url, "/report"))
 		return handle_report(a, c, url + strlen(INCIDENTS_PATH) + 1, method, upload_data,
+				     upload_data_size, con_cls);
+	if (!strcmp(url, NOTIFY_LOG_PATH))
+		return handle_notify_log(a, c, method, upload_data_size);
+	if (!strncmp(url, NOTIFY_PATH, strlen(NOTIFY_PATH)))
+		return handle_notify(a, c, url + strlen(NOTIFY_PATH), method, upload_data,
 				     upload_data_size, con_cls);
 	if (!strncmp(url, INCIDENTS_PATH, strlen(INCIDENTS_PATH)) &&
 	    (!url[strlen(INCIDENTS_PATH)] || url[strlen(INCIDENTS_PATH)] == '/'))
@@ -1877,6 +2170,8 @@ int api_start(struct api **ap, const struct api_config *c, struct err *e)
 	a->ingest = c->ingest;
 	a->edl = c->edl;
 	a->sla = c->sla;
+	if (c->ack && (rc = ackpage_new(&a->ack, c->ack, e)) < 0)
+		goto fail;
 	if ((rc = httpguard_new(&a->guard, API_REQUEST_S, e)) < 0 ||
 	    (rc = firstreport_new(&a->reports, c->report_templates, e)) < 0)
 		goto fail;
@@ -1940,6 +2235,7 @@ void api_stop(struct api *a)
 	pthread_mutex_unlock(&a->lock);
 	httpguard_free(a->guard); /* after the daemon, whose callbacks use it */
 	firstreport_free(a->reports);
+	ackpage_free(a->ack);
 	if (a->pem_key)
 		sodium_memzero(a->pem_key, strlen(a->pem_key));
 	mem_free(a->pem_key);

@@ -40,6 +40,11 @@
  * takes a source's events (portal/ingest.h: its own tokens, answered after the WAL
  * commit) when api_config.ingest is set;
  *
+ *   GET, POST /ack/<token>, POST /ack/phone/<token>, POST /ack/phone-status/<token>
+ *
+ * acknowledge a notice (portal/ackpage.h) when api_config.ack is set: no API token, the
+ * acknowledgement token in the path is the credential (notify/ack.h);
+ *
  *   GET /edl/<tenant>/<list>.txt
  *
  * answers a tenant's External Dynamic List (respond/edl.h) when api_config.edl is set:
@@ -60,6 +65,7 @@
 
 #include <stdint.h>
 
+struct ackpage_config;
 struct api;
 struct api_ingest;
 struct edl;
@@ -81,6 +87,8 @@ struct api_config {
 	const char *report_templates; /* soc.report.templates (soc/firstreport.h); NULL: bundled */
 	const struct sla *sla;    /* the incidents' SLA clocks (soc/sla.h; the caller's, outlives
 				   * the API); NULL: raw clocks only */
+	const struct ackpage_config *ack; /* /ack/... (portal/ackpage.h: acknowledgement links and
+				   * phone callbacks, no API token); NULL: not served */
 };
 
 int api_start(struct api **a, const struct api_config *c, struct err *e);

@@ -498,6 +498,9 @@ struct soc {
 	struct arena conf;           /* the groupings' copies */
 	int64_t window_ns;
 	bool threaded;
+	void (*level_decided)(void *ctx, const char *tenant, int64_t incident, int from, int to,
+			      int64_t at_ns);
+	void *level_ctx;
 
 	struct arena work;           /* one alert or evaluation at a time */
 	struct buf key, text;
@@ -848,6 +851,10 @@ static int evaluate(struct soc *s, const char *tenant, int64_t id, int64_t now_n
 	if ((level != from || new_ev) &&
 	    (rc = firstreport_refresh(s->report, s->meta, &inc, ac.v, ac.n, now_ns, e)) < 0)
 		return rc;
+	/* the notification engine hears of it once the level and the drafts are written */
+	if (level != from && s->level_decided)
+		s->level_decided(s->level_ctx, tenant, id, from, level,
+				 s->threaded ? time_now_ns() : now_ns);
 	if (!v.complete && v.recheck_ns > now_ns)
 		recheck_set(s, tenant, id, v.recheck_ns);
 	else
@@ -1756,6 +1763,8 @@ int soc_new(struct soc **out, const struct soc_config *c, struct err *e)
 	}
 	s->store = c->store;
 	s->threaded = c->threaded;
+	s->level_decided = c->level_decided;
+	s->level_ctx = c->level_ctx;
 	arena_init(&s->work, 1 << 16, ARENA_MAX);
 	arena_init(&s->conf, 4096, 1 << 20);
 	buf_init(&s->key, 2 * SOC_GROUP_KEY_MAX);

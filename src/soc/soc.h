@@ -108,6 +108,15 @@ struct soc_config {
 	struct store *store;        /* evidence searches, terminals, evidence copies */
 	bool threaded;              /* serve: the thread koban-soc; else soc_replay */
 	bool metrics;               /* register the metrics above */
+	/*
+	 * Called on the engine's thread after an incident's level is written when it is first
+	 * decided or changes (from: the level before, META_LEVEL_UNDECIDED at first), at_ns
+	 * the decision's time (the wall clock in serve, the event time in replay). The
+	 * notification engine (notify/notify.h) listens here; it must not block. NULL: none.
+	 */
+	void (*level_decided)(void *ctx, const char *tenant, int64_t incident, int from, int to,
+			      int64_t at_ns);
+	void *level_ctx;
 };
 
 int soc_new(struct soc **out, const struct soc_config *c, struct err *e);

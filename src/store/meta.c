@@ -26,6 +26,7 @@
 #include "core/pidfile.h"
 #include "core/timeutil.h"
 #include "enrich/ti.h"
+#include "notify/policy.h"
 #include "parse/decoder.h"
 
 #define META_NAME_MAX NAME_TENANT_MAX
@@ -351,6 +352,50 @@ static const char *const migrations[] = {
 	"DROP TABLE alerts;"
 	"ALTER TABLE alerts_v18 RENAME TO alerts;"
 	"CREATE INDEX alerts_tenant_time ON alerts(tenant_id, detected_ns, id);",
+	/*
+	 * 19 (notify policy): a tenant's notification policy (notify/policy.h), the JSON text
+	 * with a version that grows at each change, and the history of every change (who,
+	 * when, the text before and after), removed with the tenant; incidents indexed by
+	 * rule for the count of similar ones (meta_notify_similar).
+	 */
+	"CREATE TABLE notify_policies ("
+	"  tenant_id INTEGER PRIMARY KEY REFERENCES tenants(id) ON DELETE CASCADE,"
+	"  version INTEGER NOT NULL, body TEXT NOT NULL, updated_ns INTEGER NOT NULL,"
+	"  actor TEXT NOT NULL);"
+	"CREATE TABLE notify_policy_history ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,"
+	"  version INTEGER NOT NULL, at_ns INTEGER NOT NULL, actor TEXT NOT NULL,"
+	"  before TEXT, after TEXT NOT NULL);"
+	"CREATE INDEX notify_policy_history_tenant ON notify_policy_history(tenant_id, id);"
+	"CREATE INDEX incidents_tenant_rule ON incidents(tenant_id, rule_id, detected_ns);",
+	/*
+	 * 20 (notify): the notices of the notification engine (notify/notify.h), one per
+	 * (tenant, incident, chain, step, channel, recipient, window) so a step is never
+	 * noticed twice, even across a restart, and their delivery attempts. The chain's
+	 * state is the rows: due times are absolute, so a restart resumes the chain.
+	 */
+	"CREATE TABLE notify_notices ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,"
+	"  incident_id INTEGER NOT NULL," /* 0: aggregated (incidents lists them) */
+	"  chain INTEGER NOT NULL, step INTEGER NOT NULL, level INTEGER NOT NULL,"
+	"  rule TEXT NOT NULL, channel TEXT NOT NULL, recipient TEXT NOT NULL,"
+	"  template TEXT NOT NULL, lang TEXT NOT NULL, ack INTEGER NOT NULL,"
+	"  agg_ns INTEGER NOT NULL, incidents TEXT NOT NULL, n_incidents INTEGER NOT NULL,"
+	"  state TEXT NOT NULL, attempts INTEGER NOT NULL,"
+	"  decided_ns INTEGER NOT NULL, due_ns INTEGER NOT NULL, next_ns INTEGER NOT NULL,"
+	"  provider_id TEXT NOT NULL, reason TEXT NOT NULL,"
+	"  created_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL,"
+	"  UNIQUE (tenant_id, incident_id, chain, step, channel, recipient, agg_ns));"
+	"CREATE INDEX notify_notices_due ON notify_notices(state, next_ns);"
+	"CREATE INDEX notify_notices_incident ON notify_notices(tenant_id, incident_id);"
+	"CREATE TABLE notify_attempts ("
+	"  id INTEGER PRIMARY KEY,"
+	"  notice_id INTEGER NOT NULL REFERENCES notify_notices(id) ON DELETE CASCADE,"
+	"  at_ns INTEGER NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL,"
+	"  provider_id TEXT NOT NULL);"
+	"CREATE INDEX notify_attempts_notice ON notify_attempts(notice_id, id);",
 };
 
 #define META_SENDERS_KEPT 1000 /* rows of unassigned_senders kept, the busiest */
@@ -4384,5 +4429,589 @@ int meta_report_get(struct meta *m, const char *tenant, int64_t incident, const 
 		rc = db_fail(m, e);
 	}
 	stmt_done(m, st);
+	return rc;
+}
+
+/* ---- Notify policy (notify/policy.h): a tenant's notification policy and its history ---- */
+
+/* The body: UTF-8 text of 1..META_NOTIFY_POLICY_MAX bytes (lines allowed). */
+static int check_policy_body(const char *body, struct err *e)
+{
+	size_t len = body ? strlen(body) : 0;
+	int rc;
+
+	if ((rc = check_text("notification policy", body, 1, META_NOTIFY_POLICY_MAX, true, e)) < 0)
+		return rc;
+	for (size_t i = 0, n; i < len; i += n)
+		if (!(n = json_utf8_len((const unsigned char *)body + i, len - i)))
+			return err_set(e, -EINVAL, "notification policy: not UTF-8 at byte %zu", i);
+	return 0;
+}
+
+int meta_notify_policy_get(struct meta *m, const char *tenant,
+			   void (*fn)(void *ctx, const struct meta_notify_policy *p), void *ctx,
+			   struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, step;
+
+	if ((rc = tenant_stmt(m, tenant, "SELECT version, body, updated_ns, actor"
+			      " FROM notify_policies WHERE tenant_id = ?1", &st, e)) < 0)
+		return rc;
+	if ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct meta_notify_policy p = {
+			.tenant = tenant, .version = sqlite3_column_int64(st, 0),
+			.body = column_text(st, 1), .updated_ns = sqlite3_column_int64(st, 2),
+			.actor = column_text(st, 3),
+		};
+		struct err bad = ERR_INIT;
+
+		if (!p.body || !p.actor)
+			rc = err_set(e, -ENOMEM, "out of memory reading the notification policy");
+		else if (check_policy_body(p.body, &bad) < 0 ||
+			 check_text("actor", p.actor, 1, META_INCIDENT_TEXT_MAX, false, &bad) < 0)
+			rc = err_set(e, -EIO, "%s: the notification policy of tenant '%s' is damaged: %s",
+				     m->path, ESC(tenant), bad.msg);
+		else if (fn)
+			fn(ctx, &p);
+	} else if (step == SQLITE_DONE) {
+		rc = err_set(e, -ENOENT, "tenant '%s' has no notification policy", ESC(tenant));
+	} else {
+		rc = db_fail(m, e);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* The tenant tid's current version and body (mem_strdup'ed, NULL: none) in the transaction. */
+static int policy_current(struct meta *m, int64_t tid, int64_t *version, char **body,
+			  struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, step;
+
+	*version = 0;
+	*body = NULL;
+	if ((rc = prepare(m, "SELECT version, body FROM notify_policies WHERE tenant_id = ?1",
+			  &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, tid);
+	if ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *b = column_text(st, 1);
+
+		*version = sqlite3_column_int64(st, 0);
+		if (!b || !(*body = mem_strdup(b)))
+			rc = err_set(e, -ENOMEM, "out of memory reading the notification policy");
+	} else if (step != SQLITE_DONE) {
+		rc = db_fail(m, e);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int policy_step(struct meta *m, sqlite3_stmt *st, struct err *e)
+{
+	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(m, e);
+
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_notify_policy_set(struct meta *m, const char *tenant, const char *body,
+			   const char *actor, int64_t now_ns, int64_t *version, bool *changed,
+			   struct err *e)
+{
+	struct policy *parsed = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t tid = 0, current = 0;
+	char *before = NULL;
+	int rc;
+
+	if (changed)
+		*changed = false;
+	if ((rc = check_tenant_ref(tenant, e)) < 0 || (rc = check_policy_body(body, e)) < 0 ||
+	    (rc = check_text("actor", actor, 1, META_INCIDENT_TEXT_MAX, false, e)) < 0 ||
+	    (rc = policy_parse(&parsed, "notification policy", body, strlen(body), e)) < 0)
+		return rc;
+	policy_free(parsed);
+	if ((rc = exec(m, "BEGIN IMMEDIATE", e)) < 0)
+		return rc;
+	if ((rc = tenant_id(m, tenant, &tid, e)) < 0 ||
+	    (rc = policy_current(m, tid, &current, &before, e)) < 0)
+		goto fail;
+	if (before && !strcmp(before, body)) { /* the same text: nothing to record */
+		*version = current;
+		rc = exec(m, "COMMIT", e);
+		goto out;
+	}
+	if ((rc = prepare(m, "INSERT INTO notify_policies (tenant_id, version, body, updated_ns,"
+			  " actor) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (tenant_id) DO UPDATE SET"
+			  " version = excluded.version, body = excluded.body,"
+			  " updated_ns = excluded.updated_ns, actor = excluded.actor", &st, e)) < 0)
+		goto fail;
+	sqlite3_bind_int64(st, 1, tid);
+	sqlite3_bind_int64(st, 2, current + 1);
+	bind_text(st, 3, body);
+	sqlite3_bind_int64(st, 4, now_ns);
+	bind_text(st, 5, actor);
+	if ((rc = policy_step(m, st, e)) < 0 ||
+	    (rc = prepare(m, "INSERT INTO notify_policy_history (tenant_id, version, at_ns, actor,"
+			  " before, after) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &st, e)) < 0)
+		goto fail;
+	sqlite3_bind_int64(st, 1, tid);
+	sqlite3_bind_int64(st, 2, current + 1);
+	sqlite3_bind_int64(st, 3, now_ns);
+	bind_text(st, 4, actor);
+	bind_text(st, 5, before);
+	bind_text(st, 6, body);
+	if ((rc = policy_step(m, st, e)) < 0 || (rc = exec(m, "COMMIT", e)) < 0)
+		goto fail;
+	*version = current + 1;
+	if (changed)
+		*changed = true;
+	goto out;
+fail:
+	meta_rollback(m);
+out:
+	mem_free(before);
+	return rc;
+}
+
+int meta_notify_policy_history(struct meta *m, const char *tenant, int64_t limit,
+			       void (*fn)(void *ctx, const struct meta_notify_policy_change *c),
+			       void *ctx, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, step;
+
+	if (limit < 1 || limit > META_NOTIFY_HISTORY_MAX)
+		return err_set(e, -EINVAL, "limit %lld: expected 1 to %d", (long long)limit,
+			       META_NOTIFY_HISTORY_MAX);
+	if ((rc = tenant_stmt(m, tenant, "SELECT id, version, at_ns, actor, before, after"
+			      " FROM notify_policy_history WHERE tenant_id = ?1"
+			      " ORDER BY id DESC LIMIT ?2", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 2, limit);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct meta_notify_policy_change c = {
+			.id = sqlite3_column_int64(st, 0), .tenant = tenant,
+			.version = sqlite3_column_int64(st, 1), .at_ns = sqlite3_column_int64(st, 2),
+			.actor = column_text(st, 3), .after = column_text(st, 5),
+		};
+		struct err bad = ERR_INIT;
+
+		if (!c.actor || !c.after || nullable_text(st, 4, &c.before) < 0) {
+			rc = err_set(e, -ENOMEM, "out of memory reading the policy history");
+			break;
+		}
+		if (check_text("actor", c.actor, 1, META_INCIDENT_TEXT_MAX, false, &bad) < 0 ||
+		    check_policy_body(c.after, &bad) < 0 ||
+		    (c.before && check_policy_body(c.before, &bad) < 0)) {
+			log_warn("%s: notification policy history row %lld skipped: %s", m->path,
+				 (long long)c.id, bad.msg);
+			continue;
+		}
+		fn(ctx, &c);
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = db_fail(m, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_notify_similar(struct meta *m, const char *tenant, const char *rule_id, int64_t since_ns,
+			int64_t until_ns, int64_t *count, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*count = 0;
+	if (!rule_id)
+		return err_set(e, -EINVAL, "similar incidents: a rule id is expected");
+	if ((rc = tenant_stmt(m, tenant, "SELECT count(*) FROM incidents WHERE tenant_id = ?1"
+			      " AND rule_id = ?2 AND detected_ns >= ?3 AND detected_ns <= ?4",
+			      &st, e)) < 0)
+		return rc;
+	bind_text(st, 2, rule_id);
+	sqlite3_bind_int64(st, 3, since_ns);
+	sqlite3_bind_int64(st, 4, until_ns);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*count = sqlite3_column_int64(st, 0);
+	else
+		rc = db_fail(m, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- Notify (notify/notify.h): notices and their delivery attempts ---- */
+
+#define NOTICE_COLS "n.id, t.name, n.incident_id, n.chain, n.step, n.level, n.rule, n.channel," \
+	" n.recipient, n.template, n.lang, n.ack, n.agg_ns, n.incidents, n.n_incidents, n.state," \
+	" n.attempts, n.decided_ns, n.due_ns, n.next_ns, n.provider_id, n.reason, n.created_ns," \
+	" n.updated_ns FROM notify_notices n JOIN tenants t ON t.id = n.tenant_id"
+
+static void notice_row(sqlite3_stmt *st, struct meta_notice *n)
+{
+	memset(n, 0, sizeof(*n));
+	n->id = sqlite3_column_int64(st, 0);
+	n->tenant = column_text(st, 1);
+	n->incident = sqlite3_column_int64(st, 2);
+	n->chain = sqlite3_column_int(st, 3);
+	n->step = sqlite3_column_int(st, 4);
+	n->level = sqlite3_column_int(st, 5);
+	n->rule = column_text(st, 6);
+	n->channel = column_text(st, 7);
+	n->recipient = column_text(st, 8);
+	n->template = column_text(st, 9);
+	n->lang = column_text(st, 10);
+	n->ack = sqlite3_column_int(st, 11) != 0;
+	n->agg_ns = sqlite3_column_int64(st, 12);
+	n->incidents = column_text(st, 13);
+	n->n_incidents = sqlite3_column_int64(st, 14);
+	n->state = column_text(st, 15);
+	n->attempts = sqlite3_column_int64(st, 16);
+	n->decided_ns = sqlite3_column_int64(st, 17);
+	n->due_ns = sqlite3_column_int64(st, 18);
+	n->next_ns = sqlite3_column_int64(st, 19);
+	n->provider_id = column_text(st, 20);
+	n->reason = column_text(st, 21);
+	n->created_ns = sqlite3_column_int64(st, 22);
+	n->updated_ns = sqlite3_column_int64(st, 23);
+}
+
+/* Steps st, each row to fn; finalizes st. */
+static int notice_rows(struct meta *m, sqlite3_stmt *st,
+		       void (*fn)(void *ctx, const struct meta_notice *n), void *ctx, int64_t *rows,
+		       struct err *e)
+{
+	struct meta_notice n;
+	int rc = 0, s;
+
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		notice_row(st, &n);
+		if (!n.tenant || !n.rule || !n.channel || !n.recipient || !n.template || !n.lang ||
+		    !n.incidents || !n.state || !n.provider_id || !n.reason)
+			continue;
+		if (rows)
+			(*rows)++;
+		fn(ctx, &n);
+	}
+	if (s != SQLITE_DONE)
+		rc = db_fail(m, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int notice_check(const struct meta_notice *n, struct err *e)
+{
+	int rc;
+
+	if ((rc = check_text("notice channel", n->channel, 1, 63, false, e)) < 0 ||
+	    (rc = check_text("notice recipient", n->recipient, 0, 320, false, e)) < 0 ||
+	    (rc = check_text("notice template", n->template ? n->template : "", 0, 63, false, e)) < 0 ||
+	    (rc = check_text("notice rule", n->rule ? n->rule : "", 0, 255, false, e)) < 0)
+		return rc;
+	if (n->incident < 1 || n->agg_ns < 0)
+		return err_set(e, -EINVAL, "a notice names its incident (the first one listed when "
+			       "aggregated)");
+	if (n->level < 0 || n->level > 3 || n->step < 0 || n->step > META_NOTICE_STEP_LEAD)
+		return err_set(e, -EINVAL, "notice level 0..3 and step 0..%d expected",
+			       META_NOTICE_STEP_LEAD);
+	return 0;
+}
+
+int meta_notice_add(struct meta *m, const struct meta_notice *n, int64_t *id, bool *added,
+		    bool *appended, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	char first[24];
+	int64_t tid = 0;
+	int rc;
+
+	*id = 0;
+	*added = *appended = false;
+	if ((rc = notice_check(n, e)) < 0 || (rc = tenant_id(m, n->tenant, &tid, e)) < 0 ||
+	    (rc = prepare(m, "INSERT OR IGNORE INTO notify_notices (tenant_id, incident_id, chain,"
+			  " step, level, rule, channel, recipient, template, lang, ack, agg_ns,"
+			  " incidents, n_incidents, state, attempts, decided_ns, due_ns, next_ns,"
+			  " provider_id, reason, created_ns, updated_ns) VALUES (?1, ?2, ?3, ?4, ?5,"
+			  " ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 0, ?16, ?17, ?17, '', '',"
+			  " ?18, ?18)", &st, e)) < 0)
+		return rc;
+	snprintf(first, sizeof(first), "%lld", (long long)n->incident);
+	sqlite3_bind_int64(st, 1, tid);
+	sqlite3_bind_int64(st, 2, n->agg_ns ? 0 : n->incident);
+	sqlite3_bind_int(st, 3, n->chain);
+	sqlite3_bind_int(st, 4, n->step);
+	sqlite3_bind_int(st, 5, n->level);
+	bind_text(st, 6, n->rule ? n->rule : "");
+	bind_text(st, 7, n->channel);
+	bind_text(st, 8, n->recipient);
+	bind_text(st, 9, n->template ? n->template : "");
+	bind_text(st, 10, n->lang ? n->lang : "ja");
+	sqlite3_bind_int(st, 11, n->ack);
+	sqlite3_bind_int64(st, 12, n->agg_ns);
+	bind_text(st, 13, n->agg_ns ? first : "");
+	sqlite3_bind_int64(st, 14, n->agg_ns ? 1 : 0);
+	bind_text(st, 15, n->state ? n->state : "pending");
+	sqlite3_bind_int64(st, 16, n->decided_ns);
+	sqlite3_bind_int64(st, 17, n->due_ns);
+	sqlite3_bind_int64(st, 18, n->created_ns);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(m, e);
+	*added = rc == 0 && sqlite3_changes(m->db) > 0;
+	sqlite3_finalize(st);
+	if (rc < 0)
+		return rc;
+	if (*added) {
+		*id = sqlite3_last_insert_rowid(m->db);
+		return 0;
+	}
+	if ((rc = prepare(m, "SELECT id FROM notify_notices WHERE tenant_id = ?1 AND"
+			  " incident_id = ?2 AND chain = ?3 AND step = ?4 AND channel = ?5 AND"
+			  " recipient = ?6 AND agg_ns = ?7", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, tid);
+	sqlite3_bind_int64(st, 2, n->agg_ns ? 0 : n->incident);
+	sqlite3_bind_int(st, 3, n->chain);
+	sqlite3_bind_int(st, 4, n->step);
+	bind_text(st, 5, n->channel);
+	bind_text(st, 6, n->recipient);
+	sqlite3_bind_int64(st, 7, n->agg_ns);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*id = sqlite3_column_int64(st, 0);
+	else
+		rc = db_fail(m, e);
+	sqlite3_finalize(st);
+	if (rc < 0 || !n->agg_ns)
+		return rc;
+	/* an aggregated notice still pending lists the incident too (once, while it fits) */
+	if ((rc = prepare(m, "UPDATE notify_notices SET incidents = CASE WHEN"
+			  " length(incidents) + 21 <= ?3 THEN incidents || ',' || ?2 ELSE incidents"
+			  " END, n_incidents = n_incidents + 1, level = MAX(level, ?4), updated_ns = ?5"
+			  " WHERE id = ?1 AND state = 'pending'"
+			  " AND instr(',' || incidents || ',', ',' || ?2 || ',') = 0", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, *id);
+	bind_text(st, 2, first);
+	sqlite3_bind_int(st, 3, META_NOTICE_INCIDENTS_MAX);
+	sqlite3_bind_int(st, 4, n->level);
+	sqlite3_bind_int64(st, 5, n->created_ns);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(m, e);
+	*appended = rc == 0 && sqlite3_changes(m->db) > 0;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_notice_due(struct meta *m, int64_t now_ns, int64_t limit,
+		    void (*fn)(void *ctx, const struct meta_notice *n), void *ctx, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = prepare(m, "SELECT " NOTICE_COLS " WHERE n.state = 'pending' AND"
+			  " n.next_ns <= ?1 ORDER BY n.level DESC, n.next_ns, n.id LIMIT ?2",
+			  &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, now_ns);
+	sqlite3_bind_int64(st, 2, limit);
+	return notice_rows(m, st, fn, ctx, NULL, e);
+}
+
+int meta_notice_next(struct meta *m, int64_t *next_ns, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*next_ns = 0;
+	if ((rc = prepare(m, "SELECT MIN(next_ns) FROM notify_notices WHERE state = 'pending'",
+			  &st, e)) < 0)
+		return rc;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*next_ns = sqlite3_column_int64(st, 0);
+	else
+		rc = db_fail(m, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_notice_pending(struct meta *m, int64_t *n, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*n = 0;
+	if ((rc = prepare(m, "SELECT COUNT(*) FROM notify_notices WHERE state = 'pending'", &st,
+			  e)) < 0)
+		return rc;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*n = sqlite3_column_int64(st, 0);
+	else
+		rc = db_fail(m, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_notice_resume(struct meta *m, int64_t now_ns, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = prepare(m, "UPDATE notify_notices SET state = 'pending', next_ns = MIN(next_ns, ?1),"
+			  " updated_ns = ?1 WHERE state = 'sending'", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, now_ns);
+	rc = sqlite3_step(st) == SQLITE_DONE ? sqlite3_changes(m->db) : db_fail(m, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_notice_set(struct meta *m, int64_t id, const char *state, int64_t attempts,
+		    int64_t next_ns, const char *provider_id, const char *reason, int64_t now_ns,
+		    struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = prepare(m, "UPDATE notify_notices SET state = ?2, attempts = ?3, next_ns = ?4,"
+			  " provider_id = COALESCE(?5, provider_id), reason = COALESCE(?6, reason),"
+			  " updated_ns = ?7 WHERE id = ?1", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	bind_text(st, 2, state);
+	sqlite3_bind_int64(st, 3, attempts);
+	sqlite3_bind_int64(st, 4, next_ns);
+	bind_text(st, 5, provider_id);
+	bind_text(st, 6, reason);
+	sqlite3_bind_int64(st, 7, now_ns);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(m, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_notice_attempt(struct meta *m, int64_t notice, int64_t at_ns, const char *status,
+			const char *reason, const char *provider_id, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = prepare(m, "INSERT INTO notify_attempts (notice_id, at_ns, status, reason,"
+			  " provider_id) VALUES (?1, ?2, ?3, ?4, ?5)", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, notice);
+	sqlite3_bind_int64(st, 2, at_ns);
+	bind_text(st, 3, status);
+	bind_text(st, 4, reason ? reason : "");
+	bind_text(st, 5, provider_id ? provider_id : "");
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(m, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_notice_cancel(struct meta *m, const char *tenant, int64_t incident, int64_t now_ns,
+		       int64_t *n, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*n = 0;
+	if ((rc = tenant_stmt(m, tenant, "UPDATE notify_notices SET state = 'cancelled',"
+			      " reason = 'acknowledged before it was due', updated_ns = ?3"
+			      " WHERE tenant_id = ?1 AND incident_id = ?2 AND state = 'pending'",
+			      &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 2, incident);
+	sqlite3_bind_int64(st, 3, now_ns);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(m, e);
+	if (rc == 0)
+		*n = sqlite3_changes(m->db);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_notice_get(struct meta *m, const char *tenant, int64_t id,
+		    void (*fn)(void *ctx, const struct meta_notice *n), void *ctx, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t rows = 0;
+	int rc;
+
+	if ((rc = tenant_stmt(m, tenant, "SELECT " NOTICE_COLS " WHERE n.tenant_id = ?1 AND"
+			      " n.id = ?2", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 2, id);
+	if ((rc = notice_rows(m, st, fn, ctx, &rows, e)) < 0)
+		return rc;
+	return rows ? 0 : err_set(e, -ENOENT, "tenant '%s' has no notice %lld", ESC(tenant),
+				  (long long)id);
+}
+
+int meta_notice_list(struct meta *m, const char *tenant, int64_t incident, int64_t limit,
+		     void (*fn)(void *ctx, const struct meta_notice *n), void *ctx, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	char id[24];
+	int rc;
+
+	if (limit < 1 || limit > META_NOTICE_LIST_MAX)
+		return err_set(e, -EINVAL, "limit: 1..%d expected", META_NOTICE_LIST_MAX);
+	if ((rc = tenant_stmt(m, tenant, "SELECT " NOTICE_COLS " WHERE n.tenant_id = ?1 AND"
+			      " (?2 = 0 OR n.incident_id = ?2 OR (n.incident_id = 0 AND"
+			      " instr(',' || n.incidents || ',', ',' || ?3 || ',') > 0))"
+			      " ORDER BY n.id LIMIT ?4", &st, e)) < 0)
+		return rc;
+	snprintf(id, sizeof(id), "%lld", (long long)incident);
+	sqlite3_bind_int64(st, 2, incident);
+	bind_text(st, 3, id);
+	sqlite3_bind_int64(st, 4, limit);
+	return notice_rows(m, st, fn, ctx, NULL, e);
+}
+
+int meta_notice_attempts(struct meta *m, const char *tenant, int64_t notice,
+			 void (*fn)(void *ctx, const struct meta_notice_attempt *a), void *ctx,
+			 struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, s;
+
+	if ((rc = tenant_stmt(m, tenant, "SELECT a.id, a.notice_id, a.at_ns, a.status, a.reason,"
+			      " a.provider_id FROM notify_attempts a JOIN notify_notices n ON"
+			      " n.id = a.notice_id WHERE n.tenant_id = ?1 AND a.notice_id = ?2"
+			      " ORDER BY a.id", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 2, notice);
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		struct meta_notice_attempt a = {
+			.id = sqlite3_column_int64(st, 0), .notice = sqlite3_column_int64(st, 1),
+			.at_ns = sqlite3_column_int64(st, 2), .status = column_text(st, 3),
+			.reason = column_text(st, 4), .provider_id = column_text(st, 5),
+		};
+
+		if (a.status && a.reason && a.provider_id)
+			fn(ctx, &a);
+	}
+	if (s != SQLITE_DONE)
+		rc = db_fail(m, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_notice_count(struct meta *m, const char *tenant, const char *channel,
+		      const char *recipient, int64_t since_ns, int64_t *n, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*n = 0;
+	if ((rc = tenant_stmt(m, tenant, "SELECT COUNT(*) FROM notify_notices WHERE tenant_id = ?1"
+			      " AND channel = ?2 AND recipient = ?3 AND created_ns >= ?4", &st, e)) < 0)
+		return rc;
+	bind_text(st, 2, channel);
+	bind_text(st, 3, recipient);
+	sqlite3_bind_int64(st, 4, since_ns);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*n = sqlite3_column_int64(st, 0);
+	else
+		rc = db_fail(m, e);
+	sqlite3_finalize(st);
 	return rc;
 }

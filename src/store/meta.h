@@ -799,4 +799,136 @@ int meta_report_approve(struct meta *m, const char *tenant, int64_t incident, co
 int meta_report_get(struct meta *m, const char *tenant, int64_t incident, const char *lang,
 		    void (*fn)(void *ctx, const struct meta_report *r), void *ctx, struct err *e);
 
+
+/*
+ * ---- Notify policy (notify/policy.h): a tenant's notification policy, its history ----
+ * One JSON text per tenant with a version that grows at each change; every change is kept
+ * with who made it, when, and the text before and after. Every call names the tenant: one
+ * tenant's policy is never read or written through another's name.
+ */
+#define META_NOTIFY_POLICY_MAX (256 * 1024) /* bytes of a policy (POLICY_TEXT_MAX) */
+#define META_NOTIFY_HISTORY_MAX 1000        /* rows of one history call */
+
+struct meta_notify_policy {
+	const char *tenant;
+	int64_t version;            /* 1, 2, ... */
+	const char *body;           /* the JSON text as it was set */
+	int64_t updated_ns;
+	const char *actor;          /* a user or token name */
+};
+
+struct meta_notify_policy_change {
+	int64_t id;                 /* increasing */
+	const char *tenant;
+	int64_t version;            /* the version it made */
+	int64_t at_ns;
+	const char *actor;
+	const char *before;         /* NULL: the first policy of the tenant */
+	const char *after;
+};
+
+/* The tenant's policy to fn (may be NULL: whether there is one). -ENOENT: none (or no tenant). */
+int meta_notify_policy_get(struct meta *m, const char *tenant,
+			   void (*fn)(void *ctx, const struct meta_notify_policy *p), void *ctx,
+			   struct err *e);
+/*
+ * Validates body with policy_parse() (-EINVAL with the path of what is wrong), then stores it
+ * as the tenant's policy and records the change (actor, now_ns, before, after) in one
+ * transaction. The same text again changes nothing (*changed false, may be NULL); *version is
+ * the version in force after the call. -ENOENT: no such tenant.
+ */
+int meta_notify_policy_set(struct meta *m, const char *tenant, const char *body,
+			   const char *actor, int64_t now_ns, int64_t *version, bool *changed,
+			   struct err *e);
+/* The tenant's changes, newest first, at most limit (1..META_NOTIFY_HISTORY_MAX). */
+int meta_notify_policy_history(struct meta *m, const char *tenant, int64_t limit,
+			       void (*fn)(void *ctx, const struct meta_notify_policy_change *c),
+			       void *ctx, struct err *e);
+/* The tenant's incidents of detection rule rule_id detected in [since_ns, until_ns]. */
+int meta_notify_similar(struct meta *m, const char *tenant, const char *rule_id, int64_t since_ns,
+			int64_t until_ns, int64_t *count, struct err *e);
+
+/* ---- Notify (notify/notify.h): the notices of the engine and their delivery attempts ---- */
+
+/*
+ * A notice is one message to one recipient over one channel for one step of an incident's
+ * chain: UNIQUE (tenant, incident, chain, step, channel, recipient, window), so the same step
+ * is never noticed twice, even across a restart. chain is the level the chain was planned
+ * at (a raise from High to Critical plans a new chain); step 0.. the policy's steps,
+ * META_NOTICE_STEP_LEAD the SOC lead paged at the chain's end. An aggregated notice is
+ * added with the incident that opens it and its window's start in agg_ns; it is stored
+ * with incident 0 and lists its incidents in incidents ("12,13,..."). state: pending (due at next_ns), sending (handed to the channel), sent,
+ * delivered, failed, cancelled (the incident was acknowledged first), planned (replay: not
+ * sent). Each try is an attempt (status sent / delivered / failed / retry, reason).
+ */
+#define META_NOTICE_STEP_LEAD 1000
+#define META_NOTICE_LIST_MAX 10000
+#define META_NOTICE_INCIDENTS_MAX 4096  /* bytes of an aggregated notice's incident list */
+struct meta_notice {
+	int64_t id;
+	const char *tenant;
+	int64_t incident;
+	int chain, step, level;
+	const char *rule;           /* the policy rule that planned it ("" the default) */
+	const char *channel, *recipient, *template, *lang;
+	bool ack;
+	int64_t agg_ns;
+	const char *incidents;
+	int64_t n_incidents;
+	const char *state;
+	int64_t attempts;
+	int64_t decided_ns;         /* when the incident's level was decided (latency) */
+	int64_t due_ns, next_ns;
+	const char *provider_id, *reason;
+	int64_t created_ns, updated_ns;
+};
+struct meta_notice_attempt {
+	int64_t id, notice;
+	int64_t at_ns;
+	const char *status;         /* "sent" "delivered" "failed" "retry" "cancelled" */
+	const char *reason, *provider_id;
+};
+/*
+ * Adds n (id, state, attempts, incidents ignored: pending, 0, n->incident or "") unless the
+ * same step has a notice already; *id gets the notice's id either way, *added whether it is
+ * new. An aggregated notice (agg_ns > 0) that exists and is still pending counts incident
+ * instead (n_incidents; *added false, *appended true) and lists it while the list fits.
+ */
+int meta_notice_add(struct meta *m, const struct meta_notice *n, int64_t *id, bool *added,
+		    bool *appended, struct err *e);
+/* Notices of every tenant in state pending with next_ns <= now_ns, most urgent first (level
+ * then next_ns), at most limit. */
+int meta_notice_due(struct meta *m, int64_t now_ns, int64_t limit,
+		    void (*fn)(void *ctx, const struct meta_notice *n), void *ctx, struct err *e);
+/* The number of notices of every tenant in state pending. */
+int meta_notice_pending(struct meta *m, int64_t *n, struct err *e);
+/* The earliest next_ns of a pending notice; 0: none. */
+int meta_notice_next(struct meta *m, int64_t *next_ns, struct err *e);
+/* Every notice in state sending back to pending (a restart: the hand-off was cut). Returns
+ * their number. */
+int meta_notice_resume(struct meta *m, int64_t now_ns, struct err *e);
+/* Sets the state, attempts, next_ns, provider_id, reason (NULL: kept) of notice id. */
+int meta_notice_set(struct meta *m, int64_t id, const char *state, int64_t attempts,
+		    int64_t next_ns, const char *provider_id, const char *reason, int64_t now_ns,
+		    struct err *e);
+int meta_notice_attempt(struct meta *m, int64_t notice, int64_t at_ns, const char *status,
+			const char *reason, const char *provider_id, struct err *e);
+/* Every pending notice of tenant's incident to cancelled (acknowledged); their number in *n. */
+int meta_notice_cancel(struct meta *m, const char *tenant, int64_t incident, int64_t now_ns,
+		       int64_t *n, struct err *e);
+/* tenant's notice id (-ENOENT: not the tenant's). */
+int meta_notice_get(struct meta *m, const char *tenant, int64_t id,
+		    void (*fn)(void *ctx, const struct meta_notice *n), void *ctx, struct err *e);
+/* tenant's notices (incident > 0: that incident's, aggregated ones listing it included),
+ * oldest first, at most limit (1..META_NOTICE_LIST_MAX). */
+int meta_notice_list(struct meta *m, const char *tenant, int64_t incident, int64_t limit,
+		     void (*fn)(void *ctx, const struct meta_notice *n), void *ctx, struct err *e);
+/* The attempts of notice (tenant's), oldest first. */
+int meta_notice_attempts(struct meta *m, const char *tenant, int64_t notice,
+			 void (*fn)(void *ctx, const struct meta_notice_attempt *a), void *ctx,
+			 struct err *e);
+/* Notices of tenant in the last since_ns..: counted per (channel, recipient) by the caller. */
+int meta_notice_count(struct meta *m, const char *tenant, const char *channel,
+		      const char *recipient, int64_t since_ns, int64_t *n, struct err *e);
+
 #endif

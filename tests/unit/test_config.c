@@ -340,7 +340,7 @@ static void test_errors_inline(void)
 	expect_error("\n\n\nsyslg: {}\n",
 		     "t.yaml:4: unknown key 'syslg' in 'top level' (expected one of: data_dir, "
 		     "log_level, timezone, clock_skew_max, workers, admin, syslog, queues, limits, output, store, "
-		     "alerts, keys, api, decoders, pollers, detect, ti, logsources, edl, soc)");
+		     "alerts, keys, api, decoders, pollers, detect, ti, logsources, edl, soc, notify)");
 	expect_error("queues:\n  quantum: 0\n",
 		     "t.yaml:2: queues.quantum: expected an integer from 1 to 65536, got '0'");
 	expect_error("queues:\n  capacity: 99999999999999999999\n",
