@@ -782,6 +782,61 @@ static int evidence_changed(struct soc *s, const struct meta_incident *inc, cons
 }
 
 /*
+ * Writes what the verdict v of incident inc changes: its level (soc_level with an analyst's),
+ * evidence, timeline, decided clock and first-report drafts, in the caller's transaction.
+ * *from gets the level before, inc the new one.
+ */
+static int record_verdict(struct soc *s, struct meta_incident *inc, struct triage_verdict *v,
+			  const struct alerts_copy *ac, int64_t now_ns, int64_t detected_ns,
+			  int *from, struct err *e)
+{
+	const char *tenant = inc->tenant, *old_ev;
+	struct incident_manual analyst;
+	int64_t id = inc->id;
+	bool new_ev;
+	int level, rc;
+
+	/* read after triage, which takes a while: a level set meanwhile counts */
+	if ((rc = incident_manual_level(s->meta, tenant, id, &analyst, e)) < 0)
+		return rc;
+	level = soc_level(v->level, analyst.level, analyst.overruled);
+	*from = inc->level;
+	old_ev = inc->evidence ? inc->evidence : "[]";
+	if (!v->evidence)
+		v->evidence = "[]";
+	new_ev = strcmp(old_ev, v->evidence) != 0;
+	if (level != inc->level || new_ev) {
+		inc->level = level;
+		inc->evidence = v->evidence;
+		inc->updated_ns = now_ns;
+		if ((rc = meta_incident_update_engine(s->meta, inc, e)) < 0)
+			return rc;
+	}
+	rc = 0;
+	if (level != *from)
+		rc = level_changed(s, inc, *from, v->why, now_ns, e);
+	else if (new_ev)
+		rc = evidence_changed(s, inc, old_ev, now_ns, e);
+	if (rc < 0)
+		return rc;
+	if (!inc->decided_ns) {
+		/* serve: the wall time of the decision itself, triage's time included */
+		int64_t at = s->threaded ? time_now_ns() : now_ns;
+
+		if ((rc = meta_incident_clock(s->meta, tenant, id, META_CLOCK_DECIDED, at, ACTOR,
+					      NULL, e)) < 0)
+			return rc;
+		inc->decided_ns = at;
+		if (detected_ns)
+			observe_decision(s, at - detected_ns);
+	}
+	/* the drafts follow the level and evidence (an analyst's edits are kept by firstreport) */
+	if (level != *from || new_ev)
+		return firstreport_refresh(s->report, s->meta, inc, ac->v, ac->n, now_ns, e);
+	return 0;
+}
+
+/*
  * Triage of the incident at now_ns: its level (never under an analyst's), evidence, the
  * decided clock, the first-report drafts, the next re-evaluation. detected_ns: the alert
  * that led here (0: a re-evaluation), for the decision latency.
@@ -792,11 +847,8 @@ static int evaluate(struct soc *s, const char *tenant, int64_t id, int64_t now_n
 	struct alerts_copy ac = { .arena = &s->work, .max = TRIAGE_ALERTS_MAX };
 	struct triage_verdict v = { 0 };
 	struct meta_incident inc;
-	struct incident_manual analyst;
 	uint64_t tid = 0;
-	const char *old_ev;
-	bool new_ev;
-	int level, from, rc;
+	int level, from = 0, rc;
 
 	if ((rc = get_incident(s, tenant, id, &inc, e)) < 0 ||
 	    (rc = tenant_store_id(s, tenant, &tid, e)) < 0)
@@ -813,44 +865,18 @@ static int evaluate(struct soc *s, const char *tenant, int64_t id, int64_t now_n
 		if ((rc = triage_evaluate(s->triage, &in, &s->work, &v, e)) < 0)
 			return rc;
 	}
-	/* read after triage, which takes a while: a level set meanwhile counts */
-	if ((rc = incident_manual_level(s->meta, tenant, id, &analyst, e)) < 0)
+	/*
+	 * One transaction for every write of the verdict: one lock and one commit instead of
+	 * one per row, and an analyst's level read and honoured atomically.
+	 */
+	if ((rc = meta_begin(s->meta, e)) < 0)
 		return rc;
-	level = soc_level(v.level, analyst.level, analyst.overruled);
-	from = inc.level;
-	old_ev = inc.evidence ? inc.evidence : "[]";
-	if (!v.evidence)
-		v.evidence = "[]";
-	new_ev = strcmp(old_ev, v.evidence) != 0;
-	if (level != inc.level || new_ev) {
-		inc.level = level;
-		inc.evidence = v.evidence;
-		inc.updated_ns = now_ns;
-		if ((rc = meta_incident_update_engine(s->meta, &inc, e)) < 0)
-			return rc;
+	if ((rc = record_verdict(s, &inc, &v, &ac, now_ns, detected_ns, &from, e)) < 0 ||
+	    (rc = meta_commit(s->meta, e)) < 0) {
+		meta_rollback(s->meta);
+		return rc;
 	}
-	rc = 0;
-	if (level != from)
-		rc = level_changed(s, &inc, from, v.why, now_ns, e);
-	else if (new_ev)
-		rc = evidence_changed(s, &inc, old_ev, now_ns, e);
-	if (rc < 0)
-		return rc;
-	if (!inc.decided_ns) {
-		/* serve: the wall time of the decision itself, triage's time included */
-		int64_t at = s->threaded ? time_now_ns() : now_ns;
-
-		if ((rc = meta_incident_clock(s->meta, tenant, id, META_CLOCK_DECIDED, at, ACTOR,
-					      NULL, e)) < 0)
-			return rc;
-		inc.decided_ns = at;
-		if (detected_ns)
-			observe_decision(s, at - detected_ns);
-	}
-	/* the drafts follow the level and evidence (an analyst's edits are kept by firstreport) */
-	if ((level != from || new_ev) &&
-	    (rc = firstreport_refresh(s->report, s->meta, &inc, ac.v, ac.n, now_ns, e)) < 0)
-		return rc;
+	level = inc.level;
 	/* the notification engine hears of it once the level and the drafts are written */
 	if (level != from && s->level_decided)
 		s->level_decided(s->level_ctx, tenant, id, from, level,
@@ -1102,7 +1128,6 @@ static int create_incident(struct soc *s, struct meta_incident *inc, const struc
 
 struct related {
 	const struct entities *en;
-	const char *rule_id;          /* the alert's: its own rule's incidents are not others' evidence */
 	struct buf *quoted;
 	int64_t self;
 	int64_t ids[RELATED_MAX];
@@ -1125,13 +1150,12 @@ static bool shares_entity(struct related *r, const char *entities)
 	return false;
 }
 
-static void see_related(void *ctx, const struct meta_incident *inc)
+static void see_related(void *ctx, int64_t id, const char *entities)
 {
 	struct related *r = ctx;
 
-	if (inc->id != r->self && r->n < RELATED_MAX && strcmp(inc->rule_id, r->rule_id) &&
-	    shares_entity(r, inc->entities))
-		r->ids[r->n++] = inc->id;
+	if (id != r->self && r->n < RELATED_MAX && shares_entity(r, entities))
+		r->ids[r->n++] = id;
 }
 
 /*
@@ -1143,19 +1167,17 @@ static void see_related(void *ctx, const struct meta_incident *inc)
 static void evaluate_related(struct soc *s, const struct meta_alert *a, int64_t self,
 			     int64_t now_ns)
 {
-	const struct meta_incident_filter f = { .status = "open", .min_level = -2,
-						.since_ns = now_ns - s->window_ns,
-						.limit = RELATED_SCAN };
 	struct entities *en = arena_alloc(&s->work, sizeof(*en));
 	struct buf quoted = BUF_INIT(4096);
-	struct related r = { .en = en, .rule_id = a->rule_id, .quoted = &quoted, .self = self };
+	struct related r = { .en = en, .quoted = &quoted, .self = self };
 	struct err e = ERR_INIT;
 
 	if (!en)
 		return;
 	memset(en, 0, sizeof(*en));
 	if (entities_from_alert(en, a, &s->work) < 0 ||
-	    meta_incident_list(s->meta, a->tenant, &f, see_related, &r, &e) < 0) {
+	    meta_incident_open_entities(s->meta, a->tenant, now_ns - s->window_ns, a->rule_id,
+					RELATED_SCAN, see_related, &r, &e) < 0) {
 		log_error("incidents related to alert %lld not evaluated again: %s",
 			  (long long)a->id, e.msg[0] ? e.msg : "out of memory");
 		buf_release(&quoted);

@@ -396,6 +396,12 @@ static const char *const migrations[] = {
 	"  at_ns INTEGER NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL,"
 	"  provider_id TEXT NOT NULL);"
 	"CREATE INDEX notify_attempts_notice ON notify_attempts(notice_id, id);",
+	/*
+	 * 21: the alerts of one source address, for triage's "the same attacker hit several
+	 * tenants" (meta_triage_attackers with an address); the expression is ALERT_SOURCE_IP's
+	 */
+	"CREATE INDEX alerts_source_ip ON alerts((CASE WHEN json_valid(key_fields) THEN"
+	"  json_extract(key_fields, '$.\"source.ip\"') END));",
 };
 
 #define META_SENDERS_KEPT 1000 /* rows of unassigned_senders kept, the busiest */
@@ -3470,6 +3476,32 @@ int meta_incident_list(struct meta *m, const char *tenant, const struct meta_inc
 			&(struct row_sink){ .fn.incident = fn, .ctx = ctx }, &rows, e);
 }
 
+int meta_incident_open_entities(struct meta *m, const char *tenant, int64_t since_ns,
+				const char *rule_id, int64_t limit,
+				void (*fn)(void *ctx, int64_t id, const char *entities), void *ctx,
+				struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int step, rc;
+
+	if (limit < 1 || limit > META_INCIDENT_LIST_MAX)
+		return err_set(e, -EINVAL, "limit %lld: expected 1 to %d incidents",
+			       (long long)limit, META_INCIDENT_LIST_MAX);
+	if ((rc = tenant_stmt_cached(m, tenant, "SELECT id, COALESCE(entities, '') FROM incidents"
+				     " WHERE tenant_id = ?1 AND detected_ns >= ?2 AND rule_id <> ?3"
+				     " AND status NOT IN ('resolved', 'false-positive')"
+				     " ORDER BY detected_ns DESC, id DESC LIMIT ?4", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 2, since_ns);
+	bind_text(st, 3, rule_id ? rule_id : "");
+	sqlite3_bind_int64(st, 4, limit);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW)
+		fn(ctx, sqlite3_column_int64(st, 0), column_text(st, 1));
+	rc = step == SQLITE_DONE ? 0 : db_fail(m, e);
+	stmt_done(m, st);
+	return rc;
+}
+
 /* 0 when tenant tid has incident id, else -ENOENT with a message. */
 static int incident_exists(struct meta *m, const char *tenant, int64_t tid, int64_t id,
 			   struct err *e)
@@ -4214,6 +4246,24 @@ int meta_soc_last_alert(struct meta *m, bool linked, int64_t *id, struct err *e)
 /* The alert's time: the matched event's, else its detection's. */
 #define TRIAGE_ALERT_NS "(CASE WHEN a.event_ns > 0 THEN a.event_ns ELSE a.detected_ns END)"
 
+/* The alert's source.ip key field (NULL when none); index alerts_source_ip is on it. */
+#define ALERT_SOURCE_IP                                                                  \
+	"(CASE WHEN json_valid(a.key_fields) THEN"                                        \
+	"  json_extract(a.key_fields, '$.\"source.ip\"') END)"
+
+/* The aggregate of meta_triage_attackers over the rows of inner (ip, tenant_id, name, t). */
+#define ATTACKERS_OF(inner)                                                              \
+	"SELECT ip, COUNT(DISTINCT tenant_id), COUNT(*), MIN(t), MAX(t),"                   \
+	" json_group_array(DISTINCT name) FROM (" inner " ORDER BY n.name)"                 \
+	" WHERE typeof(ip) = 'text'"                                                      \
+	" GROUP BY ip HAVING COUNT(DISTINCT tenant_id) >= ?4"                             \
+	" ORDER BY 2 DESC, 3 DESC, ip LIMIT ?5"
+
+#define ATTACKER_ROWS                                                                    \
+	"SELECT a.tenant_id, n.name, " TRIAGE_ALERT_NS " AS t, " ALERT_SOURCE_IP " AS ip"   \
+	" FROM alerts a JOIN tenants n ON n.id = a.tenant_id"                              \
+	" WHERE " TRIAGE_ALERT_NS " BETWEEN ?1 AND ?2"
+
 int meta_triage_attackers(struct meta *m, const char *ip, int64_t since_ns, int64_t until_ns,
 			  int64_t min_tenants, int64_t limit,
 			  void (*fn)(void *ctx, const struct meta_triage_attacker *a), void *ctx,
@@ -4225,17 +4275,15 @@ int meta_triage_attackers(struct meta *m, const char *ip, int64_t since_ns, int6
 	if (limit < 1 || limit > META_TRIAGE_ATTACKERS_MAX)
 		return err_set(e, -EINVAL, "limit %lld: expected 1 to %d addresses", (long long)limit,
 			       META_TRIAGE_ATTACKERS_MAX);
-	/* a SOC-wide query on purpose: the point is to see one address across tenants */
-	if ((rc = prepare_cached(m, "SELECT ip, COUNT(DISTINCT tenant_id), COUNT(*), MIN(t), MAX(t),"
-			  " json_group_array(DISTINCT name)"
-			  " FROM (SELECT a.tenant_id, n.name, " TRIAGE_ALERT_NS " AS t,"
-			  "   json_extract(a.key_fields, '$.\"source.ip\"') AS ip"
-			  "   FROM alerts a JOIN tenants n ON n.id = a.tenant_id"
-			  "   WHERE " TRIAGE_ALERT_NS " BETWEEN ?1 AND ?2 AND json_valid(a.key_fields)"
-			  "   ORDER BY n.name)"
-			  " WHERE typeof(ip) = 'text' AND (?3 IS NULL OR ip = ?3)"
-			  " GROUP BY ip HAVING COUNT(DISTINCT tenant_id) >= ?4"
-			  " ORDER BY 2 DESC, 3 DESC, ip LIMIT ?5", &st, e)) < 0)
+	/*
+	 * A SOC-wide query on purpose: the point is to see one address across tenants. With an
+	 * address (triage, for every alert) the index on it finds its alerts; without (the
+	 * SOC-wide list) every alert of the period is grouped.
+	 */
+	rc = ip ? prepare_cached(m, ATTACKERS_OF(ATTACKER_ROWS " AND " ALERT_SOURCE_IP " = ?3"),
+				 &st, e)
+		: prepare_cached(m, ATTACKERS_OF(ATTACKER_ROWS " AND ?3 IS NULL"), &st, e);
+	if (rc < 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, since_ns);
 	sqlite3_bind_int64(st, 2, until_ns);
@@ -4479,7 +4527,7 @@ int meta_notify_policy_get(struct meta *m, const char *tenant,
 	} else {
 		rc = db_fail(m, e);
 	}
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -4505,7 +4553,7 @@ static int policy_current(struct meta *m, int64_t tid, int64_t *version, char **
 	} else if (step != SQLITE_DONE) {
 		rc = db_fail(m, e);
 	}
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -4513,7 +4561,7 @@ static int policy_step(struct meta *m, sqlite3_stmt *st, struct err *e)
 {
 	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(m, e);
 
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -4615,7 +4663,7 @@ int meta_notify_policy_history(struct meta *m, const char *tenant, int64_t limit
 	}
 	if (rc == 0 && step != SQLITE_DONE)
 		rc = db_fail(m, e);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -4639,7 +4687,7 @@ int meta_notify_similar(struct meta *m, const char *tenant, const char *rule_id,
 		*count = sqlite3_column_int64(st, 0);
 	else
 		rc = db_fail(m, e);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -4698,7 +4746,7 @@ static int notice_rows(struct meta *m, sqlite3_stmt *st,
 	}
 	if (s != SQLITE_DONE)
 		rc = db_fail(m, e);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -4759,7 +4807,7 @@ int meta_notice_add(struct meta *m, const struct meta_notice *n, int64_t *id, bo
 	sqlite3_bind_int64(st, 18, n->created_ns);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(m, e);
 	*added = rc == 0 && sqlite3_changes(m->db) > 0;
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	if (rc < 0)
 		return rc;
 	if (*added) {
@@ -4781,7 +4829,7 @@ int meta_notice_add(struct meta *m, const struct meta_notice *n, int64_t *id, bo
 		*id = sqlite3_column_int64(st, 0);
 	else
 		rc = db_fail(m, e);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	if (rc < 0 || !n->agg_ns)
 		return rc;
 	/* an aggregated notice still pending lists the incident too (once, while it fits) */
@@ -4798,7 +4846,7 @@ int meta_notice_add(struct meta *m, const struct meta_notice *n, int64_t *id, bo
 	sqlite3_bind_int64(st, 5, n->created_ns);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(m, e);
 	*appended = rc == 0 && sqlite3_changes(m->db) > 0;
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -4830,7 +4878,7 @@ int meta_notice_next(struct meta *m, int64_t *next_ns, struct err *e)
 		*next_ns = sqlite3_column_int64(st, 0);
 	else
 		rc = db_fail(m, e);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -4847,7 +4895,7 @@ int meta_notice_pending(struct meta *m, int64_t *n, struct err *e)
 		*n = sqlite3_column_int64(st, 0);
 	else
 		rc = db_fail(m, e);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -4861,7 +4909,7 @@ int meta_notice_resume(struct meta *m, int64_t now_ns, struct err *e)
 		return rc;
 	sqlite3_bind_int64(st, 1, now_ns);
 	rc = sqlite3_step(st) == SQLITE_DONE ? sqlite3_changes(m->db) : db_fail(m, e);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -4884,7 +4932,7 @@ int meta_notice_set(struct meta *m, int64_t id, const char *state, int64_t attem
 	bind_text(st, 6, reason);
 	sqlite3_bind_int64(st, 7, now_ns);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(m, e);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -4903,7 +4951,7 @@ int meta_notice_attempt(struct meta *m, int64_t notice, int64_t at_ns, const cha
 	bind_text(st, 4, reason ? reason : "");
 	bind_text(st, 5, provider_id ? provider_id : "");
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(m, e);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -4924,7 +4972,7 @@ int meta_notice_cancel(struct meta *m, const char *tenant, int64_t incident, int
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(m, e);
 	if (rc == 0)
 		*n = sqlite3_changes(m->db);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -4991,7 +5039,7 @@ int meta_notice_attempts(struct meta *m, const char *tenant, int64_t notice,
 	}
 	if (s != SQLITE_DONE)
 		rc = db_fail(m, e);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
 
@@ -5012,6 +5060,6 @@ int meta_notice_count(struct meta *m, const char *tenant, const char *channel,
 		*n = sqlite3_column_int64(st, 0);
 	else
 		rc = db_fail(m, e);
-	sqlite3_finalize(st);
+	stmt_done(m, st);
 	return rc;
 }
