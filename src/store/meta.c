@@ -853,6 +853,28 @@ static int tenant_rows(struct meta *m, const char *tenant, const char *sql,
 	return each_row(m, st, reader, to, &rows, e);
 }
 
+/*
+ * Runs the DELETE sql of one row of tenant's (?1 the tenant, ?2 id): -ENOENT "tenant 'T' has
+ * no WHAT ID" when there is none.
+ */
+static int tenant_delete(struct meta *m, const char *tenant, const char *sql, int64_t id,
+			 const char *what, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = tenant_stmt(m, tenant, sql, &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 2, id);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	else if (sqlite3_changes(m->db) == 0)
+		rc = err_set(e, -ENOENT, "tenant '%s' has no %s %lld", ESC(tenant), what,
+			     (long long)id);
+	stmt_done(m, st);
+	return rc;
+}
+
 int meta_tenant_add(struct meta *m, const char *name, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
@@ -2798,20 +2820,8 @@ int meta_asset_update(struct meta *m, const struct meta_asset *a, struct err *e)
 
 int meta_asset_remove(struct meta *m, const char *tenant, int64_t id, struct err *e)
 {
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if ((rc = tenant_stmt(m, tenant, "DELETE FROM assets WHERE tenant_id = ?1 AND id = ?2",
-			      &st, e)) < 0)
-		return rc;
-	sqlite3_bind_int64(st, 2, id);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = db_fail(m, e);
-	else if (sqlite3_changes(m->db) == 0)
-		rc = err_set(e, -ENOENT, "tenant '%s' has no asset %lld", ESC(tenant),
-			     (long long)id);
-	stmt_done(m, st);
-	return rc;
+	return tenant_delete(m, tenant, "DELETE FROM assets WHERE tenant_id = ?1 AND id = ?2", id,
+			     "asset", e);
 }
 
 #define ASSET_SELECT                                                                        \
@@ -3760,20 +3770,8 @@ int meta_incident_clock(struct meta *m, const char *tenant, int64_t incident,
 
 int meta_incident_purge(struct meta *m, const char *tenant, int64_t incident, struct err *e)
 {
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if ((rc = tenant_stmt(m, tenant, "DELETE FROM incidents WHERE tenant_id = ?1 AND id = ?2",
-			      &st, e)) < 0)
-		return rc;
-	sqlite3_bind_int64(st, 2, incident);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = db_fail(m, e);
-	else if (sqlite3_changes(m->db) == 0)
-		rc = err_set(e, -ENOENT, "tenant '%s' has no incident %lld", ESC(tenant),
-			     (long long)incident);
-	stmt_done(m, st);
-	return rc;
+	return tenant_delete(m, tenant, "DELETE FROM incidents WHERE tenant_id = ?1 AND id = ?2",
+			     incident, "incident", e);
 }
 
 /* ---- suppressions ---- */
@@ -3881,20 +3879,8 @@ int meta_suppression_add(struct meta *m, const struct meta_suppression *s, int64
 
 int meta_suppression_remove(struct meta *m, const char *tenant, int64_t id, struct err *e)
 {
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if ((rc = tenant_stmt(m, tenant, "DELETE FROM suppressions WHERE tenant_id = ?1"
-			      " AND id = ?2", &st, e)) < 0)
-		return rc;
-	sqlite3_bind_int64(st, 2, id);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = db_fail(m, e);
-	else if (sqlite3_changes(m->db) == 0)
-		rc = err_set(e, -ENOENT, "tenant '%s' has no suppression %lld", ESC(tenant),
-			     (long long)id);
-	stmt_done(m, st);
-	return rc;
+	return tenant_delete(m, tenant, "DELETE FROM suppressions WHERE tenant_id = ?1 AND id = ?2",
+			     id, "suppression", e);
 }
 
 #define SUPPRESSION_SELECT                                                                  \
