@@ -17,6 +17,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "notify/channel.h"
+#include "soc/incident.h"
 #include "store/meta.h"
 #include "t.h"
 #include "t_meta.h"
@@ -814,6 +815,67 @@ out0:
 	meta_close(m);
 }
 
+/* An analyst's level (incident_change, as the CLI and the API apply it) on another koban.db
+ * handle: raised to a level the policy notifies, the engine plans it at its next look; lowered
+ * and raised again, or heard again by a restarted engine, it adds nothing. */
+static void set_level(struct meta *m, int64_t id, int level)
+{
+	const struct incident_change ch = { .actor = "taro", .why = "seen by hand",
+					    .level = level, .now_ns = clock_ns };
+	struct err e = ERR_INIT;
+	bool changed = false;
+
+	CHECK_INT(incident_change(m, "alpha", id, &ch, &changed, &e), 0);
+	CHECK(changed);
+}
+
+static void test_analyst_level(void)
+{
+	struct meta *m = t_meta_open("alpha", NULL);
+	struct config c;
+	struct notify *n;
+	struct tl tl = { 0 };
+	struct err e = ERR_INIT;
+	int64_t id, other;
+
+	reset();
+	if (!m || load(&c) < 0)
+		return;
+	id = add_incident(m, "alpha", 1, "r1");
+	other = add_incident(m, "alpha", 0, "r2");
+	if (!(n = engine(&c, NULL, true)))
+		goto out;
+	CHECK_INT(run(n), 0);
+	set_level(m, other, 1); /* Medium: the default policy is silent */
+	set_level(m, id, 2);
+	clock_ns += NS;
+	CHECK_INT(run(n), 1);
+	CHECK_INT(n_sent, 1);
+	CHECK_STR(sent[0].to, "soc-lead@example.jp");
+	CHECK(strstr(sent[0].subject, "High") != NULL);
+	CHECK_INT(run(n), 0);
+	set_level(m, id, 1); /* lowered: nothing */
+	set_level(m, id, 2); /* raised again: the same notice, already sent */
+	CHECK_INT(run(n), 0);
+	notify_free(n);
+	if (!(n = engine(&c, NULL, true))) /* a restart looks only at later entries */
+		goto out;
+	CHECK_INT(run(n), 0);
+	set_level(m, id, 3); /* Critical: a chain of its own */
+	CHECK_INT(run(n), 1);
+	CHECK_INT(n_sent, 2);
+	CHECK(strstr(sent[1].subject, "Critical") != NULL);
+	CHECK_INT(states_of(m, "alpha", id).sent, 2);
+	CHECK_INT(states_of(m, "alpha", id).total, 2);
+	CHECK_INT(states_of(m, "alpha", other).total, 0);
+	CHECK_INT(meta_incident_timeline(m, "alpha", id, count_tl, &tl, &e), 0);
+	CHECK_INT(tl.notify, 4); /* planned, sent; planned, sent */
+	notify_free(n);
+out:
+	config_release(&c);
+	meta_close(m);
+}
+
 int main(void)
 {
 	T_RUN(test_default_policy);
@@ -827,5 +889,6 @@ int main(void)
 	T_RUN(test_templates);
 	T_RUN(test_notice_test);
 	T_RUN(test_template_sets);
+	T_RUN(test_analyst_level);
 	return t_done();
 }
