@@ -7,15 +7,18 @@
 #include "notify/notify.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "core/buf.h"
 #include "core/compat.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/metrics.h"
 #include "notify/channel.h"
 #include "soc/incident.h"
 #include "store/meta.h"
@@ -876,6 +879,86 @@ out:
 	meta_close(m);
 }
 
+/*
+ * The threaded engine (serve): decisions queued from two threads, a level set by hand on the
+ * test's own koban.db handle, statuses, recipients and /metrics read while the thread sends
+ * (run under ThreadSanitizer by .ci/run). Three incidents, three notices, each sent once.
+ */
+struct decider {
+	struct notify *n;
+	int64_t id;
+};
+
+static void *decide_thread(void *arg)
+{
+	struct decider *d = arg;
+
+	notify_level_decided(d->n, "alpha", d->id, -1, 3, T0);
+	notify_level_decided(d->n, "alpha", d->id, -1, 3, T0); /* heard twice: one notice */
+	return NULL;
+}
+
+static void test_threaded(void)
+{
+	struct meta *m = t_meta_open("alpha", NULL);
+	struct config c;
+	struct notify *n = NULL;
+	struct err e = ERR_INIT;
+	struct decider d;
+	pthread_t th;
+	int64_t high, critical, by_hand;
+	struct buf out;
+	char to[128];
+	int waited, rc;
+
+	reset();
+	if (!m || load(&c) < 0)
+		return;
+	high = add_incident(m, "alpha", 2, "r1");
+	critical = add_incident(m, "alpha", 3, "r2");
+	by_hand = add_incident(m, "alpha", 1, "r3");
+	{
+		const struct notify_config nc = { .cfg = &c, .threaded = true, .send = true,
+						  .metrics = true, .now = fake_now,
+						  .extra_types = extra, .n_extra_types = 2 };
+
+		if (notify_new(&n, &nc, &e) < 0) {
+			t_check(0, __FILE__, __LINE__, "notify_new: %s", e.msg);
+			goto out;
+		}
+	}
+	d = (struct decider){ n, critical };
+	CHECK_INT(pthread_create(&th, NULL, decide_thread, &d), 0);
+	notify_level_decided(n, "alpha", high, -1, 2, T0);
+	set_level(m, by_hand, 2);
+	CHECK_INT(pthread_join(th, NULL), 0);
+	buf_init(&out, 1u << 20);
+	for (waited = 0; waited < 1000 && states_of(m, "alpha", 0).sent < 3; waited++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+		buf_reset(&out);
+		CHECK_INT(metrics_render(&out), 0);
+		rc = notify_recipient(n, "alpha", 1, to, sizeof(to));
+		CHECK(rc == 0 || rc == -ENOENT);
+		nanosleep(&ts, NULL);
+	}
+	notify_status(n, "alpha", 1, "delivered", ""); /* the thread records it before it stops */
+	CHECK_INT(states_of(m, "alpha", 0).total, 3);
+	CHECK_INT(states_of(m, "alpha", critical).total, 1);
+	CHECK_INT(states_of(m, "alpha", by_hand).total, 1);
+	buf_reset(&out);
+	CHECK_INT(metrics_render(&out), 0);
+	CHECK(strstr(out.p, "koban_notify_notices_total") != NULL);
+	buf_release(&out);
+	notify_free(n); /* joins the thread: sent[] is ours again */
+	CHECK_INT(n_sent, 3);
+	CHECK_INT(states_of(m, "alpha", 0).sent, 2);
+	CHECK_INT(states_of(m, "alpha", 0).other, 1); /* delivered */
+out:
+	config_release(&c);
+	meta_close(m);
+}
+
 int main(void)
 {
 	T_RUN(test_default_policy);
@@ -890,5 +973,6 @@ int main(void)
 	T_RUN(test_notice_test);
 	T_RUN(test_template_sets);
 	T_RUN(test_analyst_level);
+	T_RUN(test_threaded);
 	return t_done();
 }
