@@ -899,7 +899,7 @@ int notify_plan_incident(struct notify *n, const char *tenant, int64_t incident,
 		for (size_t r = 0; r < s->n_to && r < NOTIFY_TO_MAX; r++) {
 			int64_t win = agg ? at_ns - at_ns % plan.window_ns : 0;
 			const struct meta_notice no = {
-				.tenant = tenant, .incident = agg ? incident : incident,
+				.tenant = tenant, .incident = incident, /* 0 when aggregated */
 				.chain = inc.level, .step = (int)k, .level = inc.level,
 				.rule = plan.rule_name ? plan.rule_name : "", .channel = s->channel,
 				.recipient = s->to[r], .template = s->template ? s->template : "",
