@@ -4557,7 +4557,7 @@ static const char example[] =
 	"    attempts: 5\n"
 	"    backoff: 2\n"
 	"    max_backoff: 300\n"
-	"  # The channels (docs/channels.md, docs/channels-http.md, docs/channels-phone.md):\n"
+	"  # The channels (docs/channels.md):\n"
 	"  # NAME: { type: smtp|teams|phone|pagerduty|webhook, the type's keys, rate: N }.\n"
 	"  # A secret is never written here: keys ending in _file name a file of mode 0600.\n"
 	"  # E.g.\n"

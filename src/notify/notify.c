@@ -34,6 +34,7 @@
 #define BUNDLED_DIR "templates/notify"
 #define SIMILAR_WINDOW_NS (INT64_C(3600) * NS_PER_SEC)
 #define TICK_NS (NS_PER_SEC)              /* the thread looks at koban.db at least this often */
+#define MANUAL_BATCH 64                   /* levels set by hand read at once */
 #define TEXT_MAX (512 * 1024)             /* bytes of one rendered part */
 #define URL_MAX 1024
 
@@ -119,6 +120,8 @@ struct notify {
 	double handoff_sum;
 	atomic_int_fast64_t pending; /* koban_notify_queue: notices pending in koban.db */
 	bool metrics;
+
+	int64_t levels_seen;         /* the last timeline entry looked at for levels set by hand */
 };
 
 static int64_t now_of(const struct notify *n)
@@ -896,7 +899,7 @@ int notify_plan_incident(struct notify *n, const char *tenant, int64_t incident,
 		for (size_t r = 0; r < s->n_to && r < NOTIFY_TO_MAX; r++) {
 			int64_t win = agg ? at_ns - at_ns % plan.window_ns : 0;
 			const struct meta_notice no = {
-				.tenant = tenant, .incident = agg ? incident : incident,
+				.tenant = tenant, .incident = incident, /* 0 when aggregated */
 				.chain = inc.level, .step = (int)k, .level = inc.level,
 				.rule = plan.rule_name ? plan.rule_name : "", .channel = s->channel,
 				.recipient = s->to[r], .template = s->template ? s->template : "",
@@ -1477,9 +1480,61 @@ static void drain(struct notify *n)
 		;
 }
 
+/* ---- levels set by hand ---- */
+
+struct manual_list {
+	struct job v[MANUAL_BATCH];
+	size_t n;
+	int64_t last;
+};
+
+static void take_manual(void *ctx, const struct meta_level_set *l)
+{
+	struct manual_list *ml = ctx;
+	struct job *j;
+
+	ml->last = l->entry;
+	if (ml->n >= MANUAL_BATCH || l->to < 0 || l->to <= l->from)
+		return; /* lowered: what was noticed stays noticed */
+	j = &ml->v[ml->n++];
+	*j = (struct job){ .kind = JOB_DECISION, .id = l->incident, .from = l->from, .to = l->to,
+			   .at_ns = l->at_ns };
+	snprintf(j->tenant, sizeof(j->tenant), "%s", l->tenant);
+}
+
+/*
+ * An analyst's level (`koban incident update --level`, PATCH .../incidents/ID, from this
+ * process or another) is a timeline entry "level" with "manual": true: the entries written
+ * since the last look that raise a level are planned like the SOC engine's decisions (the
+ * same notices, so one heard twice adds nothing). Engine's thread (or notify_run) only.
+ */
+static int plan_manual(struct notify *n, struct err *e)
+{
+	int rc;
+
+	if (!n->enabled)
+		return 0;
+	for (;;) {
+		struct manual_list ml = { .n = 0, .last = n->levels_seen };
+
+		if ((rc = meta_incident_levels_since(n->meta, n->levels_seen, MANUAL_BATCH,
+						     take_manual, &ml, e)) < 0)
+			return rc;
+		for (size_t i = 0; i < ml.n; i++)
+			handle_job(n, &ml.v[i]);
+		if (ml.last == n->levels_seen)
+			return 0;
+		n->levels_seen = ml.last;
+	}
+}
+
 int notify_run(struct notify *n, struct err *e)
 {
+	int rc;
+
 	drain(n);
+	if ((rc = plan_manual(n, e)) < 0)
+		return rc;
 	return send_due(n, e);
 }
 
@@ -1504,6 +1559,10 @@ static void *notify_main(void *arg)
 
 		/* a batch of decisions, then what is due: planning a storm delays no send long */
 		(void)drain_some(n, NOTIFY_BATCH);
+		if (plan_manual(n, &e) < 0) {
+			log_error("levels set by hand not noticed: %s", e.msg);
+			err_clear(&e);
+		}
 		if (send_due(n, &e) < 0) {
 			log_error("notices not sent: %s", e.msg);
 			err_clear(&e);
@@ -1681,7 +1740,8 @@ int notify_new(struct notify **out, const struct notify_config *c, struct err *e
 		goto fail;
 	snprintf(path, sizeof(path), "%s/%s", c->cfg->data_dir, ACK_KEY_FILE);
 	if ((rc = ack_key_load(&n->ack_key, nc->ack_key_file ? nc->ack_key_file : path, e)) < 0 ||
-	    (rc = count_pending(n, e)) < 0)
+	    (rc = count_pending(n, e)) < 0 ||
+	    (rc = meta_incident_levels_last(n->meta, &n->levels_seen, e)) < 0)
 		goto fail;
 	if (c->metrics && (rc = register_metrics(n, e)) < 0)
 		goto fail;

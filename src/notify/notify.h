@@ -4,7 +4,9 @@
  * (notify/policy.h; none: the built-in default, level >= 2 -> notify.lead) plans the steps of
  * a chain; every (step, recipient) becomes a notice in koban.db (meta.h, "Notify") with an
  * absolute due time, rendered from the templates (templates/notify, notify.templates) and
- * handed to its channel (notify/channel.h) when due.
+ * handed to its channel (notify/channel.h) when due. A level an analyst raises (a timeline
+ * entry "level" with "manual": true, soc/incident.h; CLI or API, any process) is planned the
+ * same way: the thread (or notify_run) reads such entries written since its last look.
  *
  *  - Escalation: step k+1 is due `after` step k (times from the decision, absolute) and is
  *    sent only while the incident's acknowledged clock is unset; acknowledged (or closed), the

@@ -1,6 +1,6 @@
 /*
  * pagerduty.h - the `pagerduty` notification channel (notify/channel.h): a notice sent as a
- * PagerDuty Events API v2 trigger event (../shared/ref/apis.md 6.2; docs/channels-http.md).
+ * PagerDuty Events API v2 trigger event (../shared/ref/apis.md 6.2; docs/channels.md).
  *
  * Keys of notify.channels.NAME (type pagerduty):
  *   routing_key_file  a file of mode 0600 holding the integration's routing key (required)

@@ -2,7 +2,7 @@
  * teams.h - the `teams` notification channel (notify/channel.h): a notice posted to a
  * Microsoft Teams channel through a Workflows webhook as an Adaptive Card (format
  * `adaptive`, the default) or through a legacy Office 365 connector as a MessageCard
- * (format `legacy`). Wire formats: ../shared/ref/apis.md section 5; docs/channels-http.md.
+ * (format `legacy`). Wire formats: ../shared/ref/apis.md section 5; docs/channels.md.
  *
  * Keys of notify.channels.NAME (type teams):
  *   url_file  a file of mode 0600 holding the webhook URL (a Workflows URL carries its

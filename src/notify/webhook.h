@@ -1,7 +1,7 @@
 /*
  * webhook.h - the `webhook` notification channel (notify/channel.h): a notice POSTed as a
  * JSON document to any URL, signed so that the receiver can tell it came from koban and is
- * fresh (docs/channels-http.md shows a receiver's check).
+ * fresh (docs/channels.md shows a receiver's check).
  *
  * Keys of notify.channels.NAME (type webhook):
  *   url          the receiver (https://, or http:// to a loopback host); no query secrets

@@ -5049,3 +5049,54 @@ int meta_notice_count(struct meta *m, const char *tenant, const char *channel,
 	stmt_done(m, st);
 	return rc;
 }
+
+/* ---- notify: the levels set by hand (notify/notify.h) ---- */
+
+int meta_incident_levels_last(struct meta *m, int64_t *entry, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*entry = 0;
+	if ((rc = prepare(m, "SELECT COALESCE(MAX(id), 0) FROM incident_timeline", &st, e)) < 0)
+		return rc;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*entry = sqlite3_column_int64(st, 0);
+	else
+		rc = db_fail(m, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int meta_incident_levels_since(struct meta *m, int64_t after, int64_t limit,
+			       void (*fn)(void *ctx, const struct meta_level_set *l), void *ctx,
+			       struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, s;
+
+	if ((rc = prepare(m, "SELECT t.id, n.name, t.incident_id, t.at_ns,"
+			  " json_extract(t.detail, '$.from'), json_extract(t.detail, '$.to')"
+			  " FROM incident_timeline t JOIN incidents i ON i.id = t.incident_id"
+			  " JOIN tenants n ON n.id = i.tenant_id"
+			  " WHERE t.id > ?1 AND t.action = 'level' AND json_valid(t.detail)"
+			  " AND json_extract(t.detail, '$.manual') = 1 ORDER BY t.id LIMIT ?2",
+			  &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, after);
+	sqlite3_bind_int64(st, 2, limit);
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		struct meta_level_set l = {
+			.entry = sqlite3_column_int64(st, 0), .tenant = column_text(st, 1),
+			.incident = sqlite3_column_int64(st, 2), .at_ns = sqlite3_column_int64(st, 3),
+			.from = sqlite3_column_int(st, 4), .to = sqlite3_column_int(st, 5),
+		};
+
+		if (l.tenant)
+			fn(ctx, &l);
+	}
+	if (s != SQLITE_DONE)
+		rc = db_fail(m, e);
+	sqlite3_finalize(st);
+	return rc;
+}

@@ -941,4 +941,21 @@ int meta_notice_attempts(struct meta *m, const char *tenant, int64_t notice,
 int meta_notice_count(struct meta *m, const char *tenant, const char *channel,
 		      const char *recipient, int64_t since_ns, int64_t *n, struct err *e);
 
+/* ---- notify: the levels set by hand (notify/notify.h) ---- */
+
+/* A timeline entry "level" with "manual": true (an analyst's; soc/incident.h). */
+struct meta_level_set {
+	const char *tenant;
+	int64_t entry;              /* the timeline entry's id (grows) */
+	int64_t incident, at_ns;
+	int from, to;
+};
+/* The id of the last timeline entry (0: none). */
+int meta_incident_levels_last(struct meta *m, int64_t *entry, struct err *e);
+/* The levels set by hand in entries after `after`, in order, at most limit (a range of the
+ * timeline's primary key: cheap however long the timeline is). */
+int meta_incident_levels_since(struct meta *m, int64_t after, int64_t limit,
+			       void (*fn)(void *ctx, const struct meta_level_set *l), void *ctx,
+			       struct err *e);
+
 #endif

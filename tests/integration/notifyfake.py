@@ -2,7 +2,7 @@
 post to (stdlib only): Microsoft Teams (a Workflows webhook taking an Adaptive Card, and the
 legacy Office 365 connector taking a MessageCard), the PagerDuty Events API v2, and a
 receiver of koban's signed webhooks. Wire formats: ../shared/ref/apis.md 5 and 6.2, and
-docs/channels-http.md. (The phone service, Twilio, has its own fake.)
+docs/channels.md. (The phone service, Twilio, has its own fake.)
 
 It answers as the services do and checks what it receives, recording every request:
   teams      POST /workflows/ID/triggers/manual/paths/invoke?api-version=1&sp=...&sv=1.0&sig=S

@@ -359,6 +359,87 @@ def test_retry_after_429():
         w.close()
 
 
+def api_patch(w, path, token, body):
+    """PATCH on serve's API listener with a JSON body: (status, body)."""
+    ctx = ssl.create_default_context(cafile=w.ca)
+    req = urllib.request.Request(w.base + path, data=json.dumps(body).encode(), method="PATCH")
+    req.add_header("Authorization", "Bearer " + token)
+    req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=30, context=ctx) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def set_match(w, **match):
+    """The tenant's policy again, its rule's match changed (None: the key removed)."""
+    _, out, _ = w.koban("notify", "policy", "show", "--tenant", TENANT)
+    body = json.loads(out)
+    for k, v in match.items():
+        if v is None:
+            body["rules"][0]["match"].pop(k, None)
+        else:
+            body["rules"][0]["match"][k] = v
+    path = os.path.join(w.d, "policy2.json")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(json.dumps(body))
+    w.koban("notify", "policy", "set", "--tenant", TENANT, "--by", "test", path)
+
+
+def test_level_raised_by_hand():
+    """The engine's Critical decision matches no rule (max_level 2): nothing is sent. The
+    policy changes; an analyst lowers and raises the level with the CLI (another process)
+    while serve runs: on-call A is called, once. Lowered and raised again through the API:
+    nothing more (one notice per step). A acknowledges by key press."""
+    w = World(after=30)
+    try:
+        set_match(w, max_level=2, min_level=2)
+        w.start()
+        w.send_scenario()
+        iid = critical_incident(w)["id"]
+
+        def silent():
+            why = [e["why"] for e in w.timeline(iid) if e["action"] == "notify"]
+            # (the engine may decide Medium first, then Critical: a silence each)
+            assert why and all(x.startswith("No notice") for x in why), why
+            assert "level 3 (Critical) > 2" in why[-1], why
+        eventually("the decision's silence", silent)
+        set_match(w, max_level=None, min_level=3)
+        for level in ("2", "3"):
+            w.koban("incident", "update", "--tenant", TENANT, "--level", level, "--why",
+                    "seen by hand", "--by", "analyst", str(iid))
+        eventually("the call to A", lambda: len(calls_to(w, ON_CALL_A)) == 1 or
+                   (_ for _ in ()).throw(AssertionError(w.twilio.calls)))
+        for level in (2, 3):
+            status, body = api_patch(w, "/api/v1/incidents/%d" % iid, w.tok[TENANT],
+                                     {"level": level, "why": "again by hand"})
+            assert status == 200, (status, body)
+        time.sleep(3)
+        assert len(calls_to(w, ON_CALL_A)) == 1, w.twilio.calls
+        status, _, body = press_one(w, calls_to(w, ON_CALL_A)[0])
+        assert status == 200, (status, body)
+        time.sleep(2)
+        # the later steps (due in 30 s) are cancelled when they fall due
+        states = sorted((n["channel"], n["to"], n["lead"], n["state"]) for n in w.log(iid))
+        assert states == [
+            ("mail", LEAD, True, "pending"),
+            ("mail", MAIL_TO, False, "pending"),
+            ("phone", ON_CALL_A, False, "sent"),
+            ("phone", ON_CALL_B, False, "pending"),
+            ("teams", "soc-channel", False, "pending"),
+        ], states
+        acks = [e for e in w.timeline(iid) if e["action"] == "acknowledged"]
+        assert len(acks) == 1 and acks[0]["actor"] == ON_CALL_A, acks
+        assert len(w.twilio.calls) == 1 and w.mails() == [] and w.http.records("teams") == []
+        planned = [e["why"] for e in w.timeline(iid) if e["action"] == "notify" and
+                   "planned" in e["why"]]
+        assert len(planned) == 1 and planned[0].startswith("5 notices planned for level"), \
+            planned
+    finally:
+        w.close()
+
+
 def holiday_night_lines():
     """The scenario moved from Tuesday 2026-11-24 10:38-11:04 JST to Monday 2026-11-23, a
     national holiday (勤労感謝の日), 02:38-03:04 JST."""
@@ -415,6 +496,7 @@ def main():
     s.run(test_holiday_escalation)
     s.run(test_holiday_escalation_with_kill_9)
     s.run(test_retry_after_429)
+    s.run(test_level_raised_by_hand)
     s.run(test_replay_at_0200_on_a_national_holiday)
     s.done()
 

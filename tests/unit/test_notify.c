@@ -7,16 +7,20 @@
 #include "notify/notify.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "core/buf.h"
 #include "core/compat.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/metrics.h"
 #include "notify/channel.h"
+#include "soc/incident.h"
 #include "store/meta.h"
 #include "t.h"
 #include "t_meta.h"
@@ -814,6 +818,147 @@ out0:
 	meta_close(m);
 }
 
+/* An analyst's level (incident_change, as the CLI and the API apply it) on another koban.db
+ * handle: raised to a level the policy notifies, the engine plans it at its next look; lowered
+ * and raised again, or heard again by a restarted engine, it adds nothing. */
+static void set_level(struct meta *m, int64_t id, int level)
+{
+	const struct incident_change ch = { .actor = "taro", .why = "seen by hand",
+					    .level = level, .now_ns = clock_ns };
+	struct err e = ERR_INIT;
+	bool changed = false;
+
+	CHECK_INT(incident_change(m, "alpha", id, &ch, &changed, &e), 0);
+	CHECK(changed);
+}
+
+static void test_analyst_level(void)
+{
+	struct meta *m = t_meta_open("alpha", NULL);
+	struct config c;
+	struct notify *n;
+	struct tl tl = { 0 };
+	struct err e = ERR_INIT;
+	int64_t id, other;
+
+	reset();
+	if (!m || load(&c) < 0)
+		return;
+	id = add_incident(m, "alpha", 1, "r1");
+	other = add_incident(m, "alpha", 0, "r2");
+	if (!(n = engine(&c, NULL, true)))
+		goto out;
+	CHECK_INT(run(n), 0);
+	set_level(m, other, 1); /* Medium: the default policy is silent */
+	set_level(m, id, 2);
+	clock_ns += NS;
+	CHECK_INT(run(n), 1);
+	CHECK_INT(n_sent, 1);
+	CHECK_STR(sent[0].to, "soc-lead@example.jp");
+	CHECK(strstr(sent[0].subject, "High") != NULL);
+	CHECK_INT(run(n), 0);
+	set_level(m, id, 1); /* lowered: nothing */
+	set_level(m, id, 2); /* raised again: the same notice, already sent */
+	CHECK_INT(run(n), 0);
+	notify_free(n);
+	if (!(n = engine(&c, NULL, true))) /* a restart looks only at later entries */
+		goto out;
+	CHECK_INT(run(n), 0);
+	set_level(m, id, 3); /* Critical: a chain of its own */
+	CHECK_INT(run(n), 1);
+	CHECK_INT(n_sent, 2);
+	CHECK(strstr(sent[1].subject, "Critical") != NULL);
+	CHECK_INT(states_of(m, "alpha", id).sent, 2);
+	CHECK_INT(states_of(m, "alpha", id).total, 2);
+	CHECK_INT(states_of(m, "alpha", other).total, 0);
+	CHECK_INT(meta_incident_timeline(m, "alpha", id, count_tl, &tl, &e), 0);
+	CHECK_INT(tl.notify, 4); /* planned, sent; planned, sent */
+	notify_free(n);
+out:
+	config_release(&c);
+	meta_close(m);
+}
+
+/*
+ * The threaded engine (serve): decisions queued from two threads, a level set by hand on the
+ * test's own koban.db handle, statuses, recipients and /metrics read while the thread sends
+ * (run under ThreadSanitizer by .ci/run). Three incidents, three notices, each sent once.
+ */
+struct decider {
+	struct notify *n;
+	int64_t id;
+};
+
+static void *decide_thread(void *arg)
+{
+	struct decider *d = arg;
+
+	notify_level_decided(d->n, "alpha", d->id, -1, 3, T0);
+	notify_level_decided(d->n, "alpha", d->id, -1, 3, T0); /* heard twice: one notice */
+	return NULL;
+}
+
+static void test_threaded(void)
+{
+	struct meta *m = t_meta_open("alpha", NULL);
+	struct config c;
+	struct notify *n = NULL;
+	struct err e = ERR_INIT;
+	struct decider d;
+	pthread_t th;
+	int64_t high, critical, by_hand;
+	struct buf out;
+	char to[128];
+	int waited, rc;
+
+	reset();
+	if (!m || load(&c) < 0)
+		return;
+	high = add_incident(m, "alpha", 2, "r1");
+	critical = add_incident(m, "alpha", 3, "r2");
+	by_hand = add_incident(m, "alpha", 1, "r3");
+	{
+		const struct notify_config nc = { .cfg = &c, .threaded = true, .send = true,
+						  .metrics = true, .now = fake_now,
+						  .extra_types = extra, .n_extra_types = 2 };
+
+		if (notify_new(&n, &nc, &e) < 0) {
+			t_check(0, __FILE__, __LINE__, "notify_new: %s", e.msg);
+			goto out;
+		}
+	}
+	d = (struct decider){ n, critical };
+	CHECK_INT(pthread_create(&th, NULL, decide_thread, &d), 0);
+	notify_level_decided(n, "alpha", high, -1, 2, T0);
+	set_level(m, by_hand, 2);
+	CHECK_INT(pthread_join(th, NULL), 0);
+	buf_init(&out, 1u << 20);
+	for (waited = 0; waited < 1000 && states_of(m, "alpha", 0).sent < 3; waited++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+		buf_reset(&out);
+		CHECK_INT(metrics_render(&out), 0);
+		rc = notify_recipient(n, "alpha", 1, to, sizeof(to));
+		CHECK(rc == 0 || rc == -ENOENT);
+		nanosleep(&ts, NULL);
+	}
+	notify_status(n, "alpha", 1, "delivered", ""); /* the thread records it before it stops */
+	CHECK_INT(states_of(m, "alpha", 0).total, 3);
+	CHECK_INT(states_of(m, "alpha", critical).total, 1);
+	CHECK_INT(states_of(m, "alpha", by_hand).total, 1);
+	buf_reset(&out);
+	CHECK_INT(metrics_render(&out), 0);
+	CHECK(strstr(out.p, "koban_notify_notices_total") != NULL);
+	buf_release(&out);
+	notify_free(n); /* joins the thread: sent[] is ours again */
+	CHECK_INT(n_sent, 3);
+	CHECK_INT(states_of(m, "alpha", 0).sent, 2);
+	CHECK_INT(states_of(m, "alpha", 0).other, 1); /* delivered */
+out:
+	config_release(&c);
+	meta_close(m);
+}
+
 int main(void)
 {
 	T_RUN(test_default_policy);
@@ -827,5 +972,7 @@ int main(void)
 	T_RUN(test_templates);
 	T_RUN(test_notice_test);
 	T_RUN(test_template_sets);
+	T_RUN(test_analyst_level);
+	T_RUN(test_threaded);
 	return t_done();
 }
