@@ -730,6 +730,7 @@ static int serve_start(struct serve *sv, struct err *e)
 			.base_url = sv->cfg->notify.ack_url,
 			.hooks = { notify_status, sv->notify },
 			.recipient = notify_recipient, .recipient_ctx = sv->notify,
+			.acked = notify_acked, .acked_ctx = sv->notify,
 		};
 
 		for (size_t i = 0; i < sv->cfg->notify.n_channels && !ack.phone_token_file; i++) {

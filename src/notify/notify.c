@@ -788,6 +788,7 @@ static int policy_planner(struct notify *n, const struct meta_incident *inc, int
 	out->held = pp.held;
 	out->aggregate = pp.aggregate;
 	out->window_ns = pp.window_ns;
+	out->held_until_ns = pp.held ? pp.held_until_ns : 0;
 	out->n_steps = pp.n_steps;
 	if (pp.n_steps && !(out->steps = arena_alloc(&n->work, pp.n_steps * sizeof(*out->steps)))) {
 		rc = err_set(e, -ENOMEM, "notify: out of memory");
@@ -873,13 +874,24 @@ int notify_plan_incident(struct notify *n, const char *tenant, int64_t incident,
 	arena_clear(&n->work);
 	if ((rc = get_incident(n, tenant, incident, &inc, e)) < 0)
 		return rc;
-	if (inc.level < 0 || meta_incident_status_closed(inc.status) || inc.acknowledged_ns)
+	if (inc.level < 0 || meta_incident_status_closed(inc.status))
 		return 0;
+	if (inc.acknowledged_ns) {
+		/* a raise after the acknowledgement plans a new chain (chain = the new level);
+		 * a decision older than the latest acknowledgement plans nothing */
+		int64_t acked_ns = 0;
+
+		if ((rc = meta_incident_acked_since(n->meta, tenant, incident, at_ns, &acked_ns,
+						    e)) < 0)
+			return rc;
+		if (acked_ns)
+			return 0;
+	}
 	if ((rc = meta_notify_similar(n->meta, tenant, inc.rule_id, at_ns - SIMILAR_WINDOW_NS,
 				      at_ns, &similar, e)) < 0 ||
 	    (rc = plan_for(n, &inc, (uint64_t)similar, at_ns, &plan, &builtin, e)) < 0)
 		return rc;
-	if (!plan.matched || plan.held || !plan.n_steps) {
+	if (!plan.matched || !plan.n_steps || (plan.held && plan.held_until_ns <= 0)) {
 		if (builtin)
 			return 0; /* no policy: the default's silence needs no entry */
 		snprintf(why, sizeof(why), "No notice: %s.", plan.held ? "a maintenance window holds "
@@ -887,7 +899,8 @@ int notify_plan_incident(struct notify *n, const char *tenant, int64_t incident,
 		timeline(n, tenant, incident, at_ns, "notify", "{\"notices\":0}", why);
 		return 0;
 	}
-	due = last_due = at_ns;
+	/* held: the chain starts when the maintenance window ends */
+	due = last_due = plan.held ? MAX(plan.held_until_ns, at_ns) : at_ns;
 	for (size_t k = 0; k < plan.n_steps && k < NOTIFY_STEPS_MAX; k++) {
 		const struct notify_step *s = &plan.steps[k];
 		bool agg = plan.aggregate && plan.window_ns > 0 && inc.level < 3;
@@ -905,7 +918,8 @@ int notify_plan_incident(struct notify *n, const char *tenant, int64_t incident,
 				.recipient = s->to[r], .template = s->template ? s->template : "",
 				.lang = s->lang && !strcmp(s->lang, "en") ? "en" : "ja",
 				.ack = s->ack && !agg, .agg_ns = win, .decided_ns = at_ns,
-				.due_ns = agg ? win + plan.window_ns : due, .created_ns = at_ns,
+				.due_ns = agg ? MAX(win + plan.window_ns, due) : due,
+				.created_ns = at_ns,
 			};
 
 			if (!chan_find(n, s->channel)) {
@@ -932,12 +946,21 @@ int notify_plan_incident(struct notify *n, const char *tenant, int64_t incident,
 			return rc;
 	}
 	if (*added) {
-		snprintf(why, sizeof(why), "%zu notice%s planned for level %s (%s%s%s%s).", *added,
-			 *added == 1 ? "" : "s", level_name(inc.level),
+		char held[96] = "";
+
+		if (plan.held) {
+			char t[TIME_RFC3339_LEN];
+
+			(void)time_format_rfc3339(plan.held_until_ns, t);
+			snprintf(held, sizeof(held), ", held by a maintenance window until %s", t);
+		}
+		snprintf(why, sizeof(why), "%zu notice%s planned for level %s (%s%s%s%s%s%s).",
+			 *added, *added == 1 ? "" : "s", level_name(inc.level),
 			 builtin ? "the default policy" : "policy rule ",
 			 builtin ? "" : plan.rule_name ? plan.rule_name : "",
 			 plan.aggregate && inc.level < 3 ? ", aggregated" : "",
-			 asks_ack ? ", escalated until acknowledged" : "");
+			 asks_ack ? ", escalated until acknowledged" : "",
+			 inc.acknowledged_ns ? ", raised after an acknowledgement" : "", held);
 		char detail[64];
 
 		snprintf(detail, sizeof(detail), "{\"notices\":%zu,\"level\":%d}", *added, inc.level);
@@ -1044,14 +1067,16 @@ static void attempt(struct notify *n, const struct meta_notice *no, int64_t at_n
 }
 
 /* Cancels the rest of the chain of an incident that was acknowledged or closed. */
-static void stop_chain(struct notify *n, const struct meta_notice *no, const struct meta_incident *inc,
+static void stop_chain(struct notify *n, const struct meta_notice *no, int64_t acked_ns,
 		       int64_t now_ns)
 {
 	struct err e = ERR_INIT;
 	int64_t cancelled = 0;
 	char why[256], detail[64];
 
-	if (meta_notice_cancel(n->meta, no->tenant, no->incident, now_ns, &cancelled, &e) < 0) {
+	/* acknowledged: the chains planned before that acknowledgement; closed: every one */
+	if (meta_notice_cancel(n->meta, no->tenant, no->incident, acked_ns ? acked_ns : INT64_MAX,
+			       now_ns, &cancelled, &e) < 0) {
 		log_error("incident %lld: chain not stopped: %s", (long long)no->incident, e.msg);
 		return;
 	}
@@ -1061,7 +1086,7 @@ static void stop_chain(struct notify *n, const struct meta_notice *no, const str
 	for (int64_t i = 0; i < cancelled; i++)
 		count(n, chan_find(n, no->channel), OUT_CANCELLED);
 	snprintf(why, sizeof(why), "Escalation stopped: the incident was %s; %lld notice%s not sent.",
-		 inc->acknowledged_ns ? "acknowledged" : "closed", (long long)cancelled,
+		 acked_ns ? "acknowledged" : "closed", (long long)cancelled,
 		 cancelled == 1 ? "" : "s");
 	snprintf(detail, sizeof(detail), "{\"cancelled\":%lld}", (long long)cancelled);
 	timeline(n, no->tenant, no->incident, now_ns, "notify", detail, why);
@@ -1128,8 +1153,15 @@ static int send_one(struct notify *n, const struct meta_notice *no, int64_t now_
 			       "the incident is gone", now_ns);
 			return 0;
 		}
-		if (inc.acknowledged_ns || meta_incident_status_closed(inc.status)) {
-			stop_chain(n, no, &inc, now_ns);
+		int64_t acked_ns = 0;
+
+		/* only an acknowledgement given after this chain was planned stops it */
+		if (!meta_incident_status_closed(inc.status) && inc.acknowledged_ns &&
+		    (rc = meta_incident_acked_since(n->meta, no->tenant, no->incident,
+						    no->decided_ns, &acked_ns, e)) < 0)
+			return rc;
+		if (acked_ns || meta_incident_status_closed(inc.status)) {
+			stop_chain(n, no, acked_ns, now_ns); /* this notice (pending) included */
 			return 0;
 		}
 		in.inc = &inc;
@@ -1376,6 +1408,20 @@ int notify_recipient(void *ctx, const char *tenant, int64_t notice, char *out, s
 	rc = meta_notice_get(m, tenant, notice, take_recipient, &r, &e);
 	meta_close(m);
 	return rc < 0 ? rc : out[0] ? 0 : -ENOENT;
+}
+
+void notify_acked(void *ctx, const char *tenant, int64_t incident, int64_t cancelled)
+{
+	struct notify *n = ctx;
+
+	if (!n || cancelled <= 0)
+		return;
+	atomic_fetch_sub(&n->pending, cancelled); /* each row leaves pending once */
+	log_debug("tenant %s incident %lld: %lld pending notice%s cancelled by its acknowledgement",
+		  tenant, (long long)incident, (long long)cancelled, cancelled == 1 ? "" : "s");
+	pthread_mutex_lock(&n->lock);
+	pthread_cond_signal(&n->wake);
+	pthread_mutex_unlock(&n->lock);
 }
 
 /* ---- the queue ---- */

@@ -9,10 +9,16 @@
  * same way: the thread (or notify_run) reads such entries written since its last look.
  *
  *  - Escalation: step k+1 is due `after` step k (times from the decision, absolute) and is
- *    sent only while the incident's acknowledged clock is unset; acknowledged (or closed), the
- *    chain's pending notices are cancelled. A chain with a step that asks for an
- *    acknowledgement ends with the SOC lead (notify.lead) paged once, notify.lead.after after
- *    the last step, unless acknowledged by then. The chain is the rows: a restart resumes it.
+ *    sent only while the incident has no acknowledgement given after the chain was planned;
+ *    acknowledged (or closed), the chain's pending notices are cancelled. A level raised after
+ *    an acknowledgement plans a new chain (chain = the new level) that only a later
+ *    acknowledgement stops. An acknowledgement (portal/ackpage.c) cancels the pending notices
+ *    in the transaction that records it and tells the engine (notify_acked). A chain with a
+ *    step that asks for an acknowledgement ends with the SOC lead (notify.lead) paged once,
+ *    notify.lead.after after the last step, unless acknowledged by then. The chain is the
+ *    rows: a restart resumes it.
+ *  - Maintenance windows: a held plan's notices are due at the window's end (then sent unless
+ *    the incident was acknowledged or closed meanwhile).
  *  - No duplicates: one notice per (tenant, incident, chain level, step, channel, recipient,
  *    window), UNIQUE in koban.db, so a decision heard twice (or again after a restart) adds
  *    nothing. A hand-off cut by a crash is tried again after the restart with the same
@@ -74,6 +80,7 @@ struct notify_plan {
 	const char *rule_name;      /* "" the default policy */
 	bool matched, held, aggregate;
 	int64_t window_ns;
+	int64_t held_until_ns;      /* held: the maintenance window's end; the chain starts then */
 	struct notify_step *steps;
 	size_t n_steps;
 	const char *why;            /* a sentence for the timeline, or NULL */
@@ -120,6 +127,12 @@ void notify_status(void *ctx, const char *tenant, int64_t notice, const char *st
  * handle: any thread). -ENOENT: no such notice of the tenant.
  */
 int notify_recipient(void *ctx, const char *tenant, int64_t notice, char *out, size_t max);
+/*
+ * ackpage_config.acked: tenant's incident was acknowledged and cancelled notices of its
+ * pending chain (already written by the caller): the queue gauge is read again from koban.db
+ * and the thread woken. Any thread.
+ */
+void notify_acked(void *ctx, const char *tenant, int64_t incident, int64_t cancelled);
 /*
  * Unthreaded: plans the queued decisions, applies statuses and sends every notice due at the
  * engine's clock. The number of notices handed to a channel (replay: marked planned), or a

@@ -1438,6 +1438,7 @@ static int maintenance(struct planner *pl, const struct rule *r)
 			if (pl->f->at_ns < from || pl->f->at_ns >= from + (w->to_ns - w->from_ns))
 				continue;
 			pl->out->held = true;
+			pl->out->held_until_ns = from + (w->to_ns - w->from_ns);
 			sb_addf(&b, "held: the %s maintenance window '%s' (", l ? "rule's" : "policy's",
 				w->name);
 			add_time(&b, from);
@@ -1447,7 +1448,7 @@ static int maintenance(struct planner *pl, const struct rule *r)
 				sb_addf(&b, ", every ");
 				add_duration(&b, w->every_ns);
 			}
-			sb_addf(&b, ") is in effect: nothing is sent");
+			sb_addf(&b, ") is in effect: the notices are held until it ends");
 			return reason(pl, &b);
 		}
 	return 0;

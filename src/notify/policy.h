@@ -69,6 +69,8 @@ struct policy_plan {
 	bool matched, held /* maintenance window */,
 		aggregate /* frequency reached: one aggregated notice */;
 	int64_t window_ns;        /* the matched rule's frequency window, 0: none */
+	int64_t held_until_ns;    /* held: the maintenance window's end (the steps are due from
+				     then), else 0 */
 	struct policy_step *steps;
 	size_t n_steps;
 	const char **reasons;     /* sentences, in order: every rule's verdict, then the plan's */

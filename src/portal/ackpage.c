@@ -38,6 +38,8 @@ struct ackpage {
 	struct ack_hooks hooks;
 	int (*recipient)(void *ctx, const char *tenant, int64_t notice, char *out, size_t max);
 	void *recipient_ctx;
+	void (*acked)(void *ctx, const char *tenant, int64_t incident, int64_t cancelled);
+	void *acked_ctx;
 };
 
 /* ---- life cycle ---- */
@@ -78,6 +80,8 @@ int ackpage_new(struct ackpage **out, const struct ackpage_config *c, struct err
 	p->hooks = c->hooks;
 	p->recipient = c->recipient;
 	p->recipient_ctx = c->recipient_ctx;
+	p->acked = c->acked;
+	p->acked_ctx = c->acked_ctx;
 	*out = p;
 	return 0;
 fail:
@@ -263,13 +267,18 @@ static void who_of(struct ackpage *p, const struct ack_claim *cl, const char *df
 		snprintf(who, WHO_MAX, "%s", dflt && *dflt ? dflt : "link");
 }
 
-/* Sets the acknowledged clock and logs "acknowledged" in one transaction; *set false: it was
- * set already (nothing written). */
-static int acknowledge(struct meta *m, const struct ack_claim *cl, const char *who, const char *how,
-		       int64_t now_ns, bool *set, struct err *e)
+/*
+ * Sets the acknowledged clock, cancels the pending notices of the incident's chains (all
+ * planned before now) and logs "acknowledged" (and the escalation stopped) in one
+ * transaction, then tells the engine. *set false: it was acknowledged already and no chain
+ * planned since (a raise of the level) was pending (nothing written).
+ */
+static int acknowledge(struct ackpage *p, struct meta *m, const struct ack_claim *cl,
+		       const char *who, const char *how, int64_t now_ns, bool *set, struct err *e)
 {
 	struct buf detail = BUF_INIT(1024), why = BUF_INIT(1024);
 	struct meta_incident_entry en = { 0 };
+	int64_t cancelled = 0;
 	int rc;
 
 	*set = false;
@@ -287,7 +296,10 @@ static int acknowledge(struct meta *m, const struct ack_claim *cl, const char *w
 		goto done;
 	rc = meta_incident_clock(m, cl->tenant, cl->incident, META_CLOCK_ACKNOWLEDGED, now_ns, who,
 				 set, e);
-	if (rc == 0 && *set) {
+	if (rc == 0)
+		rc = meta_notice_cancel(m, cl->tenant, cl->incident, now_ns, now_ns, &cancelled, e);
+	if (rc == 0 && (*set || cancelled > 0)) {
+		*set = true; /* the first acknowledgement, or one of a chain planned after it */
 		en.incident = cl->incident;
 		en.at_ns = now_ns;
 		en.actor = who;
@@ -296,12 +308,28 @@ static int acknowledge(struct meta *m, const struct ack_claim *cl, const char *w
 		en.why = why.p;
 		rc = meta_incident_log(m, cl->tenant, &en, e);
 	}
+	if (rc == 0 && cancelled > 0) {
+		char stop_why[160], stop_detail[64];
+
+		snprintf(stop_why, sizeof(stop_why), "Escalation stopped: the incident was "
+			 "acknowledged; %lld notice%s not sent.", (long long)cancelled,
+			 cancelled == 1 ? "" : "s");
+		snprintf(stop_detail, sizeof(stop_detail), "{\"cancelled\":%lld}",
+			 (long long)cancelled);
+		en = (struct meta_incident_entry){ .incident = cl->incident, .at_ns = now_ns,
+						   .actor = "notify", .action = "notify",
+						   .detail = stop_detail, .why = stop_why };
+		rc = meta_incident_log(m, cl->tenant, &en, e);
+	}
 	if (rc == 0)
 		rc = meta_commit(m, e);
 	if (rc < 0) {
 		meta_rollback(m);
 		*set = false;
+		cancelled = 0;
 	}
+	if (cancelled > 0 && p->acked)
+		p->acked(p->acked_ctx, cl->tenant, cl->incident, cancelled);
 done:
 	buf_release(&detail);
 	buf_release(&why);
@@ -489,7 +517,7 @@ static unsigned handle_page(struct ackpage *p, const struct ackpage_request *rq,
 	}
 	who_of(p, &cl, NULL, who);
 	how = rq->via && !strcmp(rq->via, "teams") ? "teams" : "web";
-	if ((rc = acknowledge(m, &cl, who, how, rq->now_ns, &set, &e)) < 0 ||
+	if ((rc = acknowledge(p, m, &cl, who, how, rq->now_ns, &set, &e)) < 0 ||
 	    (rc = incident_read(m, &cl, &v, &e)) < 0) {
 		status = internal_error(an, "acknowledge", &e);
 		goto done;
@@ -650,7 +678,7 @@ static unsigned handle_phone(struct ackpage *p, const struct ackpage_request *rq
 	digits = param_get(pa, n, "Digits");
 	if (digits && !strcmp(digits, PHONE_ACK_DIGIT)) {
 		who_of(p, &cl, param_get(pa, n, "To"), who);
-		if ((rc = acknowledge(m, &cl, who, "phone", rq->now_ns, &set, &e)) < 0) {
+		if ((rc = acknowledge(p, m, &cl, who, "phone", rq->now_ns, &set, &e)) < 0) {
 			log_error("acknowledge: %s", e.msg);
 			status = plain_refusal(an, 500, "not available\n");
 			goto out;

@@ -54,6 +54,11 @@ struct ackpage_config {
 	 * (then "link", or the number called for a phone). NULL: always unknown. */
 	int (*recipient)(void *ctx, const char *tenant, int64_t notice, char *out, size_t max);
 	void *recipient_ctx;
+	/* An acknowledgement cancelled `cancelled` pending notices of the incident (written in
+	 * the transaction that recorded it; the engine's queue gauge follows). NULL: not told.
+	 * Called on the request's thread. */
+	void (*acked)(void *ctx, const char *tenant, int64_t incident, int64_t cancelled);
+	void *acked_ctx;
 };
 
 struct ackpage;

@@ -4941,8 +4941,8 @@ int meta_notice_attempt(struct meta *m, int64_t notice, int64_t at_ns, const cha
 	return rc;
 }
 
-int meta_notice_cancel(struct meta *m, const char *tenant, int64_t incident, int64_t now_ns,
-		       int64_t *n, struct err *e)
+int meta_notice_cancel(struct meta *m, const char *tenant, int64_t incident,
+		       int64_t planned_by_ns, int64_t now_ns, int64_t *n, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
@@ -4950,11 +4950,12 @@ int meta_notice_cancel(struct meta *m, const char *tenant, int64_t incident, int
 	*n = 0;
 	if ((rc = tenant_stmt(m, tenant, "UPDATE notify_notices SET state = 'cancelled',"
 			      " reason = 'acknowledged before it was due', updated_ns = ?3"
-			      " WHERE tenant_id = ?1 AND incident_id = ?2 AND state = 'pending'",
-			      &st, e)) < 0)
+			      " WHERE tenant_id = ?1 AND incident_id = ?2 AND state = 'pending'"
+			      " AND decided_ns <= ?4", &st, e)) < 0)
 		return rc;
 	sqlite3_bind_int64(st, 2, incident);
 	sqlite3_bind_int64(st, 3, now_ns);
+	sqlite3_bind_int64(st, 4, planned_by_ns);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(m, e);
 	if (rc == 0)
 		*n = sqlite3_changes(m->db);
@@ -5047,6 +5048,35 @@ int meta_notice_count(struct meta *m, const char *tenant, const char *channel,
 	else
 		rc = db_fail(m, e);
 	stmt_done(m, st);
+	return rc;
+}
+
+int meta_incident_acked_since(struct meta *m, const char *tenant, int64_t incident,
+			      int64_t since_ns, int64_t *acked_ns, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t v = 0;
+	int rc;
+
+	*acked_ns = 0;
+	if ((rc = tenant_stmt(m, tenant, "SELECT MAX(i.acknowledged_ns, COALESCE((SELECT"
+			      " MAX(t.at_ns) FROM incident_timeline t WHERE t.incident_id = i.id"
+			      " AND t.action = 'acknowledged'), 0)) FROM incidents i"
+			      " WHERE i.tenant_id = ?1 AND i.id = ?2", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 2, incident);
+	switch (sqlite3_step(st)) {
+	case SQLITE_ROW:
+		v = sqlite3_column_int64(st, 0);
+		break;
+	case SQLITE_DONE:
+		break; /* no such incident: never acknowledged */
+	default:
+		rc = db_fail(m, e);
+	}
+	stmt_done(m, st);
+	if (rc == 0 && v > 0 && v >= since_ns)
+		*acked_ns = v;
 	return rc;
 }
 

@@ -923,9 +923,21 @@ int meta_notice_set(struct meta *m, int64_t id, const char *state, int64_t attem
 		    struct err *e);
 int meta_notice_attempt(struct meta *m, int64_t notice, int64_t at_ns, const char *status,
 			const char *reason, const char *provider_id, struct err *e);
-/* Every pending notice of tenant's incident to cancelled (acknowledged); their number in *n. */
-int meta_notice_cancel(struct meta *m, const char *tenant, int64_t incident, int64_t now_ns,
-		       int64_t *n, struct err *e);
+/*
+ * Every pending notice of tenant's incident planned (decided_ns) at or before planned_by_ns to
+ * cancelled (acknowledged, or closed: INT64_MAX); their number in *n. Inside the caller's
+ * transaction when one is open (the acknowledgement's).
+ */
+int meta_notice_cancel(struct meta *m, const char *tenant, int64_t incident,
+		       int64_t planned_by_ns, int64_t now_ns, int64_t *n, struct err *e);
+/*
+ * The latest acknowledgement of tenant's incident into *acked_ns when it was given at or after
+ * since_ns, else 0: its acknowledged clock (the first acknowledgement) or a timeline entry
+ * "acknowledged" (one given after a raise of the level). A chain planned at since_ns stops
+ * only on such an acknowledgement.
+ */
+int meta_incident_acked_since(struct meta *m, const char *tenant, int64_t incident,
+			      int64_t since_ns, int64_t *acked_ns, struct err *e);
 /* tenant's notice id (-ENOENT: not the tenant's). */
 int meta_notice_get(struct meta *m, const char *tenant, int64_t id,
 		    void (*fn)(void *ctx, const struct meta_notice *n), void *ctx, struct err *e);

@@ -129,7 +129,7 @@ static void test_holiday_night(void)
 	CHECK_INT(policy_plan(p, &f, &a, &pl, &e), 0);
 	CHECK(pl.held);
 	CHECK_STR(pl.reasons[6], "held: the policy's maintenance window 'firewall upgrade' "
-				 "(2026-12-06 01:00 JST to 2026-12-06 05:00 JST) is in effect: nothing is sent");
+				 "(2026-12-06 01:00 JST to 2026-12-06 05:00 JST) is in effect: the notices are held until it ends");
 	arena_release(&a);
 	policy_free(p);
 }
@@ -161,7 +161,7 @@ static void test_business_day(void)
 	CHECK_STR(pl.rule_name, "lunch");
 	CHECK(pl.held);
 	CHECK_STR(pl.reasons[6], "held: the rule's maintenance window 'lunch drill' (2026-05-07 12:00 "
-				 "JST to 2026-05-07 12:30 JST) is in effect: nothing is sent");
+				 "JST to 2026-05-07 12:30 JST) is in effect: the notices are held until it ends");
 	/* nothing matches an informational incident of another rule */
 	f.level = 0;
 	CHECK_INT(policy_plan(p, &f, &a, &pl, &e), 0);
@@ -279,7 +279,7 @@ static void test_weekly_window(void)
 	f.at_ns = jst(2026, 5, 3, 3, 0);
 	CHECK_INT(policy_plan(p, &f, &a, &pl, &e), 0);
 	CHECK_STR(pl.reasons[1], "held: the policy's maintenance window 'sunday patch' (2026-05-03 "
-				 "02:00 JST to 2026-05-03 04:00 JST, every 7d) is in effect: nothing is sent");
+				 "02:00 JST to 2026-05-03 04:00 JST, every 7d) is in effect: the notices are held until it ends");
 	arena_release(&a);
 	policy_free(p);
 }
