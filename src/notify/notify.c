@@ -1584,6 +1584,13 @@ int notify_run(struct notify *n, struct err *e)
 	return send_due(n, e);
 }
 
+int64_t notify_queue(struct notify *n)
+{
+	int64_t v = atomic_load(&n->pending);
+
+	return MAX(v, 0);
+}
+
 int64_t notify_next_due(struct notify *n)
 {
 	struct err e = ERR_INIT;

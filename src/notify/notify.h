@@ -141,6 +141,8 @@ void notify_acked(void *ctx, const char *tenant, int64_t incident, int64_t cance
 int notify_run(struct notify *n, struct err *e);
 /* The earliest due time of a pending notice (0: none). */
 int64_t notify_next_due(struct notify *n);
+/* The notices pending (the gauge koban_notify_queue). Any thread. */
+int64_t notify_queue(struct notify *n);
 
 /*
  * Plans inc (the tenant's, level >= 0) at at_ns as the decision hook would, on the caller's

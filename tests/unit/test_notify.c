@@ -113,6 +113,7 @@ struct plan_ctx {
 	size_t n;
 	bool aggregate;
 	int64_t window_ns;
+	int64_t held_until_ns;      /* > 0: held by a maintenance window until then */
 	int calls;
 };
 
@@ -124,7 +125,8 @@ static int fake_plan(void *ctx, const struct meta_incident *inc, uint64_t simila
 	p->calls++;
 	*out = (struct notify_plan){ .rule_name = "night", .matched = true, .steps = p->steps,
 				     .n_steps = p->n, .aggregate = p->aggregate,
-				     .window_ns = p->window_ns };
+				     .window_ns = p->window_ns, .held = p->held_until_ns > 0,
+				     .held_until_ns = p->held_until_ns };
 	return 0;
 }
 
@@ -879,6 +881,208 @@ out:
 	meta_close(m);
 }
 
+/* A second acknowledgement as the ack page records it: a timeline entry "acknowledged". */
+static void log_ack(struct meta *m, int64_t id, const char *who)
+{
+	const struct meta_incident_entry en = { .incident = id, .at_ns = clock_ns, .actor = who,
+						.action = "acknowledged", .detail = "{}",
+						.why = "acknowledged by test" };
+	struct err e = ERR_INIT;
+
+	CHECK_INT(meta_incident_log(m, "alpha", &en, &e), 0);
+}
+
+/*
+ * High, acknowledged after step 1, then raised to Critical by hand: the Critical chain is
+ * planned and sent (the earlier acknowledgement does not stop it; the High chain's rest is
+ * cancelled), until a second acknowledgement stops it.
+ */
+static void test_raise_after_ack(void)
+{
+	struct meta *m = t_meta_open("alpha", NULL);
+	struct plan_ctx p = { .n = 2 };
+	struct config c;
+	struct notify *n;
+	struct err e = ERR_INIT;
+	struct tl tl = { 0 };
+	struct states s;
+	int64_t id, acked = 0;
+	size_t added;
+
+	reset();
+	p.steps[0] = (struct notify_step){ "phone", to_a, 1, NULL, "ja", true, 0 };
+	p.steps[1] = (struct notify_step){ "phone", to_b, 1, NULL, "ja", true, 10 * NS };
+	if (!m || load(&c) < 0)
+		return;
+	id = add_incident(m, "alpha", 2, "r1");
+	if (!(n = engine(&c, &p, true)))
+		goto out;
+	CHECK_INT(notify_plan_incident(n, "alpha", id, clock_ns, &added, &e), 0);
+	CHECK_INT(added, 3); /* A, B, the lead of chain 2 */
+	CHECK_INT(run(n), 1);
+	clock_ns = T0 + 5 * NS;
+	CHECK_INT(meta_incident_clock(m, "alpha", id, META_CLOCK_ACKNOWLEDGED, clock_ns, "a",
+				      NULL, &e), 0);
+	log_ack(m, id, "a");
+	CHECK_INT(meta_incident_acked_since(m, "alpha", id, T0, &acked, &e), 0);
+	CHECK_INT(acked, T0 + 5 * NS);
+	CHECK_INT(meta_incident_acked_since(m, "alpha", id, T0 + 6 * NS, &acked, &e), 0);
+	CHECK_INT(acked, 0);
+	/* a decision older than the acknowledgement plans nothing */
+	CHECK_INT(notify_plan_incident(n, "alpha", id, T0 + 4 * NS, &added, &e), 0);
+	CHECK_INT(added, 0);
+	clock_ns = T0 + 20 * NS;
+	set_level(m, id, 3); /* raised after the acknowledgement */
+	CHECK_INT(run(n), 1); /* chain 3's step 1; chain 2's B and lead cancelled */
+	CHECK_INT(n_sent, 2);
+	CHECK_STR(sent[1].to, "+819011110001");
+	CHECK(strstr(sent[1].subject, "Critical") != NULL);
+	s = states_of(m, "alpha", id);
+	CHECK_INT(s.total, 6);
+	CHECK_INT(s.sent, 2);
+	CHECK_INT(s.cancelled, 2);
+	CHECK_INT(s.pending, 2);
+	CHECK_INT(notify_queue(n), 2);
+	clock_ns = T0 + 30 * NS;
+	CHECK_INT(run(n), 1); /* chain 3's step 2: the first acknowledgement does not stop it */
+	CHECK_INT(n_sent, 3);
+	CHECK_STR(sent[2].to, "+819022220001");
+	clock_ns = T0 + 35 * NS;
+	log_ack(m, id, "b"); /* acknowledged after the raise */
+	clock_ns = T0 + 200 * NS;
+	CHECK_INT(run(n), 0);
+	CHECK_INT(n_sent, 3);
+	s = states_of(m, "alpha", id);
+	CHECK_INT(s.total, 6);
+	CHECK_INT(s.sent, 3);
+	CHECK_INT(s.cancelled, 3);
+	CHECK_INT(s.pending, 0);
+	CHECK_INT(notify_queue(n), 0);
+	CHECK_INT(meta_incident_timeline(m, "alpha", id, count_tl, &tl, &e), 0);
+	CHECK(strstr(tl.last, "Escalation stopped: the incident was acknowledged; 1 notice ") != NULL);
+	notify_free(n);
+out:
+	config_release(&c);
+	meta_close(m);
+}
+
+/*
+ * The ack page's path: the acknowledgement cancels the chain's pending notices in its own
+ * transaction (meta_notice_cancel, planned before it), so the log and the queue are right at
+ * once; the engine then finds nothing to stop.
+ */
+static void test_ack_cancels_at_once(void)
+{
+	struct meta *m = t_meta_open("alpha", NULL);
+	struct plan_ctx p = { .n = 2 };
+	struct config c;
+	struct notify *n;
+	struct err e = ERR_INIT;
+	struct states s;
+	int64_t id, cancelled = 0;
+	size_t added;
+
+	reset();
+	p.steps[0] = (struct notify_step){ "phone", to_a, 1, NULL, "ja", true, 0 };
+	p.steps[1] = (struct notify_step){ "phone", to_b, 1, NULL, "ja", true, 10 * NS };
+	if (!m || load(&c) < 0)
+		return;
+	id = add_incident(m, "alpha", 3, "r1");
+	if (!(n = engine(&c, &p, true)))
+		goto out;
+	CHECK_INT(notify_plan_incident(n, "alpha", id, clock_ns, &added, &e), 0);
+	CHECK_INT(added, 3);
+	CHECK_INT(run(n), 1);
+	CHECK_INT(notify_queue(n), 2);
+	clock_ns = T0 + 5 * NS;
+	CHECK_INT(meta_begin(m, &e), 0);
+	CHECK_INT(meta_incident_clock(m, "alpha", id, META_CLOCK_ACKNOWLEDGED, clock_ns, "a",
+				      NULL, &e), 0);
+	/* planned before T0: none */
+	CHECK_INT(meta_notice_cancel(m, "alpha", id, T0 - 1, clock_ns, &cancelled, &e), 0);
+	CHECK_INT(cancelled, 0);
+	CHECK_INT(meta_notice_cancel(m, "alpha", id, clock_ns, clock_ns, &cancelled, &e), 0);
+	CHECK_INT(cancelled, 2);
+	CHECK_INT(meta_commit(m, &e), 0);
+	notify_acked(n, "alpha", id, cancelled);
+	CHECK_INT(notify_queue(n), 0); /* right at once, before anything falls due */
+	s = states_of(m, "alpha", id);
+	CHECK_INT(s.cancelled, 2);
+	CHECK_INT(s.pending, 0);
+	clock_ns = T0 + 200 * NS;
+	CHECK_INT(run(n), 0);
+	CHECK_INT(n_sent, 1);
+	CHECK_INT(notify_queue(n), 0);
+	CHECK_INT(states_of(m, "alpha", id).cancelled, 2);
+	notify_free(n);
+out:
+	config_release(&c);
+	meta_close(m);
+}
+
+/*
+ * A maintenance window until T0 + 1 h holds the chain: nothing before its end, then the steps
+ * at their times from it. A second incident acknowledged during the window gets nothing.
+ */
+static void test_held_until_window_end(void)
+{
+	struct meta *m = t_meta_open("alpha", NULL);
+	struct plan_ctx p = { .n = 2, .held_until_ns = T0 + 3600 * NS };
+	struct config c;
+	struct notify *n;
+	struct err e = ERR_INIT;
+	struct tl tl = { 0 };
+	struct states s;
+	int64_t id, quiet;
+	size_t added;
+
+	reset();
+	p.steps[0] = (struct notify_step){ "phone", to_a, 1, NULL, "ja", true, 0 };
+	p.steps[1] = (struct notify_step){ "phone", to_b, 1, NULL, "ja", true, 10 * NS };
+	if (!m || load(&c) < 0)
+		return;
+	id = add_incident(m, "alpha", 3, "r1");
+	quiet = add_incident(m, "alpha", 3, "r2");
+	if (!(n = engine(&c, &p, true)))
+		goto out;
+	CHECK_INT(notify_plan_incident(n, "alpha", id, clock_ns, &added, &e), 0);
+	CHECK_INT(added, 3);
+	CHECK_INT(notify_plan_incident(n, "alpha", quiet, clock_ns, &added, &e), 0);
+	CHECK_INT(added, 3);
+	CHECK_INT(meta_incident_timeline(m, "alpha", id, count_tl, &tl, &e), 0);
+	CHECK_INT(tl.notify, 1);
+	CHECK(strstr(tl.last, "3 notices planned for level Critical (policy rule night, escalated "
+			      "until acknowledged, held by a maintenance window until "
+			      "2026-11-18T12:06:40Z).") != NULL);
+	CHECK_INT(run(n), 0);
+	CHECK_INT(notify_next_due(n), T0 + 3600 * NS);
+	clock_ns = T0 + 1800 * NS;
+	CHECK_INT(meta_incident_clock(m, "alpha", quiet, META_CLOCK_ACKNOWLEDGED, clock_ns, "a",
+				      NULL, &e), 0);
+	clock_ns = T0 + 3599 * NS;
+	CHECK_INT(run(n), 0);
+	CHECK_INT(n_sent, 0);
+	clock_ns = T0 + 3600 * NS;
+	CHECK_INT(run(n), 1);
+	CHECK_INT(n_sent, 1);
+	CHECK_STR(sent[0].to, "+819011110001");
+	CHECK_INT(sent[0].incident, id);
+	clock_ns = T0 + 3610 * NS;
+	CHECK_INT(run(n), 1);
+	CHECK_INT(n_sent, 2);
+	CHECK_STR(sent[1].to, "+819022220001");
+	s = states_of(m, "alpha", id);
+	CHECK_INT(s.sent, 2);
+	CHECK_INT(s.pending, 1); /* the lead, 60 s after the last step */
+	s = states_of(m, "alpha", quiet);
+	CHECK_INT(s.sent, 0);
+	CHECK_INT(s.cancelled, 3);
+	notify_free(n);
+out:
+	config_release(&c);
+	meta_close(m);
+}
+
 /*
  * The threaded engine (serve): decisions queued from two threads, a level set by hand on the
  * test's own koban.db handle, statuses, recipients and /metrics read while the thread sends
@@ -973,6 +1177,9 @@ int main(void)
 	T_RUN(test_notice_test);
 	T_RUN(test_template_sets);
 	T_RUN(test_analyst_level);
+	T_RUN(test_raise_after_ack);
+	T_RUN(test_ack_cancels_at_once);
+	T_RUN(test_held_until_window_end);
 	T_RUN(test_threaded);
 	return t_done();
 }

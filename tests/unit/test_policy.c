@@ -129,7 +129,9 @@ static void test_holiday_night(void)
 	CHECK_INT(policy_plan(p, &f, &a, &pl, &e), 0);
 	CHECK(pl.held);
 	CHECK_STR(pl.reasons[6], "held: the policy's maintenance window 'firewall upgrade' "
-				 "(2026-12-06 01:00 JST to 2026-12-06 05:00 JST) is in effect: the notices are held until it ends");
+				 "(2026-12-06 01:00 JST to 2026-12-06 05:00 JST) is in effect: the "
+				 "notices are held until it ends");
+	CHECK_INT(pl.held_until_ns, jst(2026, 12, 6, 5, 0)); /* the window's end */
 	arena_release(&a);
 	policy_free(p);
 }
@@ -154,6 +156,7 @@ static void test_business_day(void)
 	CHECK_INT(policy_plan(p, &f, &a, &pl, &e), 0);
 	CHECK_STR(pl.rule_name, "lunch");
 	CHECK(!pl.held);
+	CHECK_INT(pl.held_until_ns, 0);
 	CHECK_STR(pl.reasons[4], "rule 'office-hours' did not match: 12:40 JST is outside 09:30-12:00, "
 				 "13:00-18:15");
 	f.at_ns = jst(2026, 5, 7, 12, 15); /* the rule's own maintenance window */
@@ -161,7 +164,9 @@ static void test_business_day(void)
 	CHECK_STR(pl.rule_name, "lunch");
 	CHECK(pl.held);
 	CHECK_STR(pl.reasons[6], "held: the rule's maintenance window 'lunch drill' (2026-05-07 12:00 "
-				 "JST to 2026-05-07 12:30 JST) is in effect: the notices are held until it ends");
+				 "JST to 2026-05-07 12:30 JST) is in effect: the notices are held "
+				 "until it ends");
+	CHECK_INT(pl.held_until_ns, jst(2026, 5, 7, 12, 30));
 	/* nothing matches an informational incident of another rule */
 	f.level = 0;
 	CHECK_INT(policy_plan(p, &f, &a, &pl, &e), 0);
@@ -279,7 +284,9 @@ static void test_weekly_window(void)
 	f.at_ns = jst(2026, 5, 3, 3, 0);
 	CHECK_INT(policy_plan(p, &f, &a, &pl, &e), 0);
 	CHECK_STR(pl.reasons[1], "held: the policy's maintenance window 'sunday patch' (2026-05-03 "
-				 "02:00 JST to 2026-05-03 04:00 JST, every 7d) is in effect: the notices are held until it ends");
+				 "02:00 JST to 2026-05-03 04:00 JST, every 7d) is in effect: the "
+				 "notices are held until it ends");
+	CHECK_INT(pl.held_until_ns, jst(2026, 5, 3, 4, 0)); /* this week's repetition's end */
 	arena_release(&a);
 	policy_free(p);
 }
