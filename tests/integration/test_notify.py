@@ -268,7 +268,12 @@ def scenario(kill_between):
         # B acknowledges by key press
         status, _, body = press_one(w, calls_to(w, ON_CALL_B)[0])
         assert status == 200, (status, body)
-        # the chain stops: the lead (due 4 s after the last step) is never paged
+        # at once (the lead is due 4 s after the last step): the acknowledgement cancelled
+        # the pending lead in its own transaction, and the queue gauge follows
+        lead = [(n["state"], n["reason"]) for n in w.log(iid) if n["lead"]]
+        assert lead == [("cancelled", "acknowledged before it was due")], lead
+        assert value(w.inst.metrics(), "koban_notify_queue") == 0
+        # the chain stops: the lead is never paged
         time.sleep(6)
         log = w.log(iid)
         states = sorted((n["channel"], n["to"], n["lead"], n["state"]) for n in log)
@@ -419,18 +424,23 @@ def test_level_raised_by_hand():
         assert len(calls_to(w, ON_CALL_A)) == 1, w.twilio.calls
         status, _, body = press_one(w, calls_to(w, ON_CALL_A)[0])
         assert status == 200, (status, body)
-        time.sleep(2)
-        # the later steps (due in 30 s) are cancelled when they fall due
+        # the later steps (due in 30 s) are cancelled at once by the acknowledgement (in its
+        # own transaction), not when they fall due; the queue gauge follows
         states = sorted((n["channel"], n["to"], n["lead"], n["state"]) for n in w.log(iid))
         assert states == [
-            ("mail", LEAD, True, "pending"),
-            ("mail", MAIL_TO, False, "pending"),
+            ("mail", LEAD, True, "cancelled"),
+            ("mail", MAIL_TO, False, "cancelled"),
             ("phone", ON_CALL_A, False, "sent"),
-            ("phone", ON_CALL_B, False, "pending"),
-            ("teams", "soc-channel", False, "pending"),
+            ("phone", ON_CALL_B, False, "cancelled"),
+            ("teams", "soc-channel", False, "cancelled"),
         ], states
+        assert value(w.inst.metrics(), "koban_notify_queue") == 0
         acks = [e for e in w.timeline(iid) if e["action"] == "acknowledged"]
         assert len(acks) == 1 and acks[0]["actor"] == ON_CALL_A, acks
+        stopped = [e["why"] for e in w.timeline(iid) if e["action"] == "notify" and
+                   e["why"].startswith("Escalation stopped")]
+        assert stopped == ["Escalation stopped: the incident was acknowledged; 4 notices not "
+                           "sent."], stopped
         assert len(w.twilio.calls) == 1 and w.mails() == [] and w.http.records("teams") == []
         planned = [e["why"] for e in w.timeline(iid) if e["action"] == "notify" and
                    "planned" in e["why"]]
