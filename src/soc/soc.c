@@ -449,7 +449,8 @@ int soc_entities_merge(const char *entities, const struct meta_alert *a, struct 
 #define SCAN_BATCH 1000                       /* alerts read per catch-up query */
 #define REPLAY_MAX 1000000                    /* alerts one replay takes */
 #define RECHECKS_MAX 100000                   /* incidents waiting for a re-evaluation */
-#define LATE_COMMIT_NS (INT64_C(3) * NS_PER_SEC) /* serve: events committed after an alert's */
+/* serve: the looks again for events committed after an alert's, from its evaluation on */
+static const int64_t late_looks_ns[] = { INT64_C(3) * NS_PER_SEC, INT64_C(30) * NS_PER_SEC };
 #define TRIAGE_ALERTS_MAX 64                  /* an incident's alerts handed to triage */
 #define TERMINAL_WINDOW_NS (INT64_C(600) * NS_PER_SEC) /* around the first alert */
 #define TENANT_MAX 64                         /* bytes of a tenant name and its NUL */
@@ -479,6 +480,7 @@ struct job {                     /* an alert stored, waiting for the thread */
 struct recheck {                 /* an incident whose verdict was incomplete */
 	int64_t incident;
 	int64_t at_ns;
+	int late;                    /* > 0: the late_looks_ns[late - 1] look for late commits */
 	char tenant[TENANT_MAX];
 };
 
@@ -693,6 +695,7 @@ static void recheck_set(struct soc *s, const char *tenant, int64_t incident, int
 			return;
 		}
 		r = &s->rechecks[s->n_rechecks++];
+		r->late = 0;
 	}
 	r->incident = incident;
 	r->at_ns = at_ns;
@@ -705,6 +708,17 @@ static void recheck_by(struct soc *s, const char *tenant, int64_t incident, int6
 	const struct recheck *r = recheck_find(s, incident);
 
 	recheck_set(s, tenant, incident, r ? MIN(r->at_ns, at_ns) : at_ns);
+}
+
+/* The late-th look for late commits (1..), at at_ns unless a re-evaluation is due sooner. */
+static void recheck_late(struct soc *s, const char *tenant, int64_t incident, int64_t at_ns,
+			 int late)
+{
+	struct recheck *r;
+
+	recheck_by(s, tenant, incident, at_ns);
+	if ((r = recheck_find(s, incident)))
+		r->late = late;
 }
 
 /* The index of the earliest re-evaluation due at or before now_ns, or -1. */
@@ -889,10 +903,11 @@ static int evaluate(struct soc *s, const char *tenant, int64_t id, int64_t now_n
 	 * serve: the workers commit in parallel, so an event beside the alert's (its session's
 	 * TRAFFIC row) may reach the store just after this evaluation. A verdict still open is
 	 * evaluated again anyway; a complete one (old events: every window closed already)
-	 * looks once more when the commits in flight have landed.
+	 * looks again when the commits in flight have landed: soon, and once more later for a
+	 * pipeline slowed by load (run_recheck schedules the next look).
 	 */
 	if (s->threaded && detected_ns && v.complete)
-		recheck_by(s, tenant, id, now_ns + LATE_COMMIT_NS);
+		recheck_late(s, tenant, id, now_ns + late_looks_ns[0], 1);
 	return 0;
 }
 
@@ -1286,11 +1301,17 @@ static int run_recheck(struct soc *s, size_t i, int64_t now_ns, struct soc_repla
 		err_clear(e);
 		return 0;
 	}
-	if (rc < 0)
+	if (rc < 0) {
 		log_error("incident %lld of tenant '%s' not evaluated again: %s",
 			  (long long)r.incident, r.tenant, e->msg);
-	else if (st)
+		return rc;
+	}
+	if (st)
 		st->evaluations++;
+	/* the next look for late commits, unless the verdict asked for an earlier one */
+	if (r.late > 0 && (size_t)r.late < ARRAY_SIZE(late_looks_ns) &&
+	    !recheck_find(s, r.incident))
+		recheck_late(s, r.tenant, r.incident, now_ns + late_looks_ns[r.late], r.late + 1);
 	return rc;
 }
 
