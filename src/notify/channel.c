@@ -1,6 +1,7 @@
 #include "notify/channel.h"
 #include "core/compat.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,34 +23,38 @@ static const struct channel_ops *const types[] = {
 	&teams_ops,
 	&pagerduty_ops,
 	&webhook_ops,
-	NULL, /* keeps the list valid while it is being filled; not a type */
 };
 
 const struct channel_ops *channel_type(const char *type)
 {
 	for (size_t i = 0; type && i < ARRAY_SIZE(types); i++)
-		if (types[i] && strcmp(types[i]->type, type) == 0)
+		if (strcmp(types[i]->type, type) == 0)
 			return types[i];
 	return NULL;
 }
 
-const char *channel_type_names(void)
+static char type_names[256];
+static pthread_once_t type_names_once = PTHREAD_ONCE_INIT;
+
+static void type_names_make(void)
 {
-	static char names[256];
 	size_t n = 0;
 
-	if (names[0])
-		return names;
 	for (size_t i = 0; i < ARRAY_SIZE(types); i++) {
-		if (!types[i])
-			continue;
-		int k = snprintf(names + n, sizeof(names) - n, "%s%s", n ? ", " : "",
+		int k = snprintf(type_names + n, sizeof(type_names) - n, "%s%s", n ? ", " : "",
 				 types[i]->type);
-		if (k < 0 || (size_t)k >= sizeof(names) - n)
+
+		if (k < 0 || (size_t)k >= sizeof(type_names) - n)
 			break;
 		n += (size_t)k;
 	}
-	return names;
+}
+
+/* Made once, on the first call of any thread (the configuration may load on several). */
+const char *channel_type_names(void)
+{
+	pthread_once(&type_names_once, type_names_make);
+	return type_names;
 }
 
 const char *channel_conf_get(const struct channel_conf *c, const char *key, int *line)
