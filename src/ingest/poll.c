@@ -1445,10 +1445,11 @@ static int secret_read(struct poller *pl, struct err *e)
 
 	snprintf(what, sizeof(what), "poller %s: client_secret_file", pl->cfg->name);
 	rc = fileio_read_secret(pl->cfg->client_secret_file, what, buf, sizeof(buf), e);
-	if (rc == 0 && !(pl->secret = mem_strndup(buf, strlen(buf))))
-		rc = err_set(e, -ENOMEM, "out of memory");
-	if (rc == 0)
-		pl->secret_len = strlen(pl->secret);
+	if (rc == 0) {
+		pl->secret_len = strlen(buf);
+		if (!(pl->secret = mem_strndup(buf, pl->secret_len)))
+			rc = err_set(e, -ENOMEM, "out of memory");
+	}
 	explicit_bzero(buf, sizeof(buf));
 	return rc;
 }
