@@ -710,6 +710,28 @@ static void recheck_by(struct soc *s, const char *tenant, int64_t incident, int6
 	recheck_set(s, tenant, incident, r ? MIN(r->at_ns, at_ns) : at_ns);
 }
 
+/*
+ * The re-evaluation an evaluation at now_ns leaves: at recheck_ns when its verdict is
+ * incomplete (0: complete, none). A pending look for late commits stays, and comes first
+ * when it is due sooner: an evaluation for another reason (a related alert) must not cancel
+ * the look for the events still in flight.
+ */
+static void recheck_after(struct soc *s, const char *tenant, int64_t incident,
+			  int64_t recheck_ns, int64_t now_ns)
+{
+	struct recheck *r = recheck_find(s, incident);
+
+	if (r && r->late > 0) {
+		if (recheck_ns > now_ns)
+			r->at_ns = MIN(r->at_ns, recheck_ns);
+		return;
+	}
+	if (recheck_ns > now_ns)
+		recheck_set(s, tenant, incident, recheck_ns);
+	else
+		recheck_remove(s, incident);
+}
+
 /* The late-th look for late commits (1..), at at_ns unless a re-evaluation is due sooner. */
 static void recheck_late(struct soc *s, const char *tenant, int64_t incident, int64_t at_ns,
 			 int late)
@@ -895,10 +917,7 @@ static int evaluate(struct soc *s, const char *tenant, int64_t id, int64_t now_n
 	if (level != from && s->level_decided)
 		s->level_decided(s->level_ctx, tenant, id, from, level,
 				 s->threaded ? time_now_ns() : now_ns);
-	if (!v.complete && v.recheck_ns > now_ns)
-		recheck_set(s, tenant, id, v.recheck_ns);
-	else
-		recheck_remove(s, id);
+	recheck_after(s, tenant, id, v.complete ? 0 : v.recheck_ns, now_ns);
 	/*
 	 * serve: the workers commit in parallel, so an event beside the alert's (its session's
 	 * TRAFFIC row) may reach the store just after this evaluation. A verdict still open is
