@@ -681,6 +681,10 @@ static int rotation(struct ps *s, struct rotation *r)
 		return bad(s, "expected \"every\", \"start\" and \"people\"");
 	if (!r->n_people)
 		return bad(s, "expected at least one person in \"people\"");
+	for (size_t i = 0; i < r->n_people; i++)
+		if (!strncmp(r->people[i], ROTATION_PREFIX, strlen(ROTATION_PREFIX)))
+			return bad(s, "people[%zu]: a rotation cannot name another rotation "
+				   "(found \"%s\"); expected an address or a number", i, r->people[i]);
 	return 0;
 }
 

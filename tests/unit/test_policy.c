@@ -339,6 +339,10 @@ static void test_errors(void)
 		{ "{\"rules\": [], \"rotations\": {\"a\": {\"every\": \"weekly\", \"start\": \"2026-01-05\","
 		  " \"people\": []}}}",
 		  "p: rotations.a: expected at least one person in \"people\"" },
+		{ "{\"rules\": [], \"rotations\": {\"a\": {\"every\": \"weekly\", \"start\": \"2026-01-05\","
+		  " \"people\": [\"x\", \"rotation:a\"]}}}",
+		  "p: rotations.a: people[1]: a rotation cannot name another rotation (found "
+		  "\"rotation:a\"); expected an address or a number" },
 		{ "{\"rules\": [{\"name\": \"a\", \"steps\": [{\"channel\": \"m\", \"to\": [\"x\"]}],"
 		  " \"steps\": []}]}",
 		  "p: rules[0]: the key \"steps\" is given twice" },
