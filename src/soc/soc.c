@@ -1158,37 +1158,37 @@ static int create_incident(struct soc *s, struct meta_incident *inc, const struc
 /* ---- late evidence: the other open incidents an alert speaks of ---- */
 
 #define RELATED_MAX 8         /* other incidents evaluated again for one alert */
-#define RELATED_SCAN 200      /* the tenant's newest open incidents looked at */
 
 struct related {
-	const struct entities *en;
-	struct buf *quoted;
 	int64_t self;
 	int64_t ids[RELATED_MAX];
 	size_t n;
 };
 
-/* Whether the entities text names one of the alert's users or addresses. */
-static bool shares_entity(struct related *r, const char *entities)
+/* The alert's users and addresses as a JSON array (what the incidents' index holds). */
+static int related_names(const struct entities *en, struct buf *out)
 {
-	for (int k = 0; k < ENT_KINDS; k++) {
+	int rc = buf_addch(out, '[');
+
+	for (int k = 0; k < ENT_KINDS && !rc; k++) {
 		if (k == ENT_HOSTS)
 			continue; /* the observer's name: many alerts share it */
-		for (size_t i = 0; i < r->en->n[k]; i++) {
-			buf_reset(r->quoted);
-			if (json_add_string(r->quoted, r->en->v[k][i], r->en->len[k][i]) == 0 &&
-			    buf_addch(r->quoted, '\0') == 0 && strstr(entities, r->quoted->p))
-				return true;
-		}
+		for (size_t i = 0; i < en->n[k] && !rc; i++)
+			if (!(rc = out->len > 1 ? buf_addch(out, ',') : 0))
+				rc = json_add_string(out, en->v[k][i], en->len[k][i]);
 	}
-	return false;
+	if (!rc)
+		rc = buf_addch(out, ']');
+	if (!rc)
+		rc = buf_addch(out, '\0');
+	return rc;
 }
 
-static void see_related(void *ctx, int64_t id, const char *entities)
+static void see_related(void *ctx, int64_t id)
 {
 	struct related *r = ctx;
 
-	if (id != r->self && r->n < RELATED_MAX && shares_entity(r, entities))
+	if (id != r->self && r->n < RELATED_MAX)
 		r->ids[r->n++] = id;
 }
 
@@ -1202,22 +1202,25 @@ static void evaluate_related(struct soc *s, const struct meta_alert *a, int64_t 
 			     int64_t now_ns)
 {
 	struct entities *en = arena_alloc(&s->work, sizeof(*en));
-	struct buf quoted = BUF_INIT(4096);
-	struct related r = { .en = en, .quoted = &quoted, .self = self };
+	struct buf names = BUF_INIT(SOC_ENTITIES_MAX * ENT_KINDS * 1024);
+	struct related r = { .self = self };
 	struct err e = ERR_INIT;
+	int rc;
 
 	if (!en)
 		return;
 	memset(en, 0, sizeof(*en));
-	if (entities_from_alert(en, a, &s->work) < 0 ||
-	    meta_incident_open_entities(s->meta, a->tenant, now_ns - s->window_ns, a->rule_id,
-					RELATED_SCAN, see_related, &r, &e) < 0) {
+	rc = entities_from_alert(en, a, &s->work);
+	if (!rc && !(rc = related_names(en, &names)))
+		rc = meta_incident_open_sharing(s->meta, a->tenant, now_ns - s->window_ns,
+						 a->rule_id, names.p, RELATED_MAX + 1 /* and self */, see_related, &r,
+						 &e);
+	buf_release(&names);
+	if (rc < 0) {
 		log_error("incidents related to alert %lld not evaluated again: %s",
-			  (long long)a->id, e.msg[0] ? e.msg : "out of memory");
-		buf_release(&quoted);
+			  (long long)a->id, e.msg[0] ? e.msg : strerror(-rc));
 		return;
 	}
-	buf_release(&quoted);
 	for (size_t i = 0; i < r.n; i++) {
 		err_clear(&e);
 		if (evaluate(s, a->tenant, r.ids[i], now_ns, 0, &e) < 0)

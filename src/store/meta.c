@@ -402,6 +402,29 @@ static const char *const migrations[] = {
 	 */
 	"CREATE INDEX alerts_source_ip ON alerts((CASE WHEN json_valid(key_fields) THEN"
 	"  json_extract(key_fields, '$.\"source.ip\"') END));",
+	/*
+	 * 22: the users and addresses of each incident's entities, kept by triggers from the
+	 * entities column, so that the incidents an alert shares one with are found through an
+	 * index (meta_incident_open_sharing) rather than by reading every open incident.
+	 */
+	"CREATE TABLE incident_entities ("
+	"  tenant_id INTEGER NOT NULL, entity TEXT NOT NULL,"
+	"  incident_id INTEGER NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,"
+	"  PRIMARY KEY (tenant_id, entity, incident_id)) WITHOUT ROWID;"
+	"CREATE INDEX incident_entities_incident ON incident_entities(incident_id);"
+	"CREATE TRIGGER incident_entities_insert AFTER INSERT ON incidents BEGIN"
+	"  INSERT OR IGNORE INTO incident_entities SELECT NEW.tenant_id, j.value, NEW.id"
+	"  FROM json_each(CASE WHEN json_valid(NEW.entities) THEN NEW.entities END) k,"
+	"  json_each(k.value) j WHERE k.key IN ('users', 'ips') AND j.type = 'text'; END;"
+	"CREATE TRIGGER incident_entities_update AFTER UPDATE OF entities ON incidents"
+	"  WHEN OLD.entities IS NOT NEW.entities BEGIN"
+	"  DELETE FROM incident_entities WHERE incident_id = NEW.id;"
+	"  INSERT OR IGNORE INTO incident_entities SELECT NEW.tenant_id, j.value, NEW.id"
+	"  FROM json_each(CASE WHEN json_valid(NEW.entities) THEN NEW.entities END) k,"
+	"  json_each(k.value) j WHERE k.key IN ('users', 'ips') AND j.type = 'text'; END;"
+	"INSERT OR IGNORE INTO incident_entities SELECT i.tenant_id, j.value, i.id"
+	"  FROM incidents i, json_each(CASE WHEN json_valid(i.entities) THEN i.entities END) k,"
+	"  json_each(k.value) j WHERE k.key IN ('users', 'ips') AND j.type = 'text';",
 };
 
 #define META_SENDERS_KEPT 1000 /* rows of unassigned_senders kept, the busiest */
@@ -3486,10 +3509,9 @@ int meta_incident_list(struct meta *m, const char *tenant, const struct meta_inc
 			&(struct row_sink){ .fn.incident = fn, .ctx = ctx }, &rows, e);
 }
 
-int meta_incident_open_entities(struct meta *m, const char *tenant, int64_t since_ns,
-				const char *rule_id, int64_t limit,
-				void (*fn)(void *ctx, int64_t id, const char *entities), void *ctx,
-				struct err *e)
+int meta_incident_open_sharing(struct meta *m, const char *tenant, int64_t since_ns,
+				const char *rule_id, const char *entities, int64_t limit,
+				void (*fn)(void *ctx, int64_t id), void *ctx, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
 	int step, rc;
@@ -3497,16 +3519,22 @@ int meta_incident_open_entities(struct meta *m, const char *tenant, int64_t sinc
 	if (limit < 1 || limit > META_INCIDENT_LIST_MAX)
 		return err_set(e, -EINVAL, "limit %lld: expected 1 to %d incidents",
 			       (long long)limit, META_INCIDENT_LIST_MAX);
-	if ((rc = tenant_stmt_cached(m, tenant, "SELECT id, COALESCE(entities, '') FROM incidents"
-				     " WHERE tenant_id = ?1 AND detected_ns >= ?2 AND rule_id <> ?3"
+	if (!entities || !incident_json_ok(entities, JSONIN_ARRAY))
+		return err_set(e, -EINVAL, "entities: expected a JSON array of users and addresses");
+	if ((rc = tenant_stmt_cached(m, tenant, "SELECT id FROM incidents"
+				     " WHERE id IN (SELECT incident_id FROM incident_entities"
+				     "  WHERE tenant_id = ?1 AND entity IN"
+				     "  (SELECT value FROM json_each(?5) WHERE type = 'text'))"
+				     " AND detected_ns >= ?2 AND rule_id <> ?3"
 				     " AND status NOT IN ('resolved', 'false-positive')"
 				     " ORDER BY detected_ns DESC, id DESC LIMIT ?4", &st, e)) < 0)
 		return rc;
 	sqlite3_bind_int64(st, 2, since_ns);
 	bind_text(st, 3, rule_id ? rule_id : "");
 	sqlite3_bind_int64(st, 4, limit);
+	bind_text(st, 5, entities);
 	while ((step = sqlite3_step(st)) == SQLITE_ROW)
-		fn(ctx, sqlite3_column_int64(st, 0), column_text(st, 1));
+		fn(ctx, sqlite3_column_int64(st, 0));
 	rc = step == SQLITE_DONE ? 0 : db_fail(m, e);
 	stmt_done(m, st);
 	return rc;

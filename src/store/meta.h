@@ -660,15 +660,15 @@ int meta_incident_get(struct meta *m, const char *tenant, int64_t id,
 int meta_incident_find_open(struct meta *m, const char *tenant, const char *group_key, int64_t since_ns,
 			    void (*fn)(void *ctx, const struct meta_incident *inc), void *ctx, struct err *e);
 /*
- * The tenant's open incidents detected since since_ns of other rules than rule_id, newest
- * first, at most limit (1..META_INCIDENT_LIST_MAX): fn gets each one's id and entities text
- * ("" when none), valid during the call. Only those two columns are read: the SOC engine
- * asks it for every alert (which open incidents is this alert late evidence of?).
+ * The tenant's open incidents detected since since_ns of other rules than rule_id whose
+ * entities name one of the users or addresses of entities (a JSON array of strings), newest
+ * first, at most limit (1..META_INCIDENT_LIST_MAX): fn gets each one's id. The SOC engine
+ * asks it for every alert (which open incidents is this alert late evidence of?): it reads
+ * an index of the incidents' users and addresses (migration 22), not every open incident.
  */
-int meta_incident_open_entities(struct meta *m, const char *tenant, int64_t since_ns,
-				const char *rule_id, int64_t limit,
-				void (*fn)(void *ctx, int64_t id, const char *entities), void *ctx,
-				struct err *e);
+int meta_incident_open_sharing(struct meta *m, const char *tenant, int64_t since_ns,
+				const char *rule_id, const char *entities, int64_t limit,
+				void (*fn)(void *ctx, int64_t id), void *ctx, struct err *e);
 /* Newest first. tenant NULL: every tenant's (SOC-wide callers only: CLI of the SOC, the engine). */
 int meta_incident_list(struct meta *m, const char *tenant, const struct meta_incident_filter *f,
 		       void (*fn)(void *ctx, const struct meta_incident *inc), void *ctx, struct err *e);

@@ -37,10 +37,36 @@
 #define TAIL_RECORDS_MAX (1u << 20)
 #define TAIL_TOKENS_MAX 32
 #define BLOCK_ARENA_CHUNK ((size_t)16 << 20) /* a whole block decoded: reused, no page faults */
+#define SEGMENTS_CACHED 8           /* open segments a store handle keeps between searches */
+#define SEGMENT_IDLE_NS (60 * NS_PER_SEC) /* a cached segment unused this long is closed */
+
+/*
+ * A sealed segment kept open between searches (its mapping, footer, index top, block
+ * headers and decoder): opening one checks its footer and block headers, which costs more
+ * than a small search's reading. One handle per reader thread (seg[1] for the helper, when
+ * the machine has a second CPU). The file's identity and the data key's id are checked at
+ * every use, so a segment replaced or removed since, or a tenant's new key, is never read
+ * through a stale handle.
+ */
+struct seg_slot {
+	struct segment *seg[2]; /* seg[0] NULL: the slot is free */
+	uint64_t tenant;
+	uint32_t day, seq;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	unsigned char key_id[KEYS_ID_BYTES];
+	int64_t used_ns; /* monotonic time of the last search that read it */
+	bool names_known; /* its field names are registered (register_names) */
+};
+
+struct reader;
 
 struct store {
 	char *dir;
 	struct keys *keys;
+	struct seg_slot cache[SEGMENTS_CACHED];
+	struct reader *rd[2]; /* the search's two block readers, kept with their arenas */
 };
 
 static int path_join(char out[PATH_LEN], struct err *e, const char *fmt, ...)
@@ -94,10 +120,29 @@ int store_open_keys(struct store **stp, const char *data_dir, const struct keys_
 	return 0;
 }
 
+static void slot_close(struct seg_slot *sl)
+{
+	segment_close(sl->seg[0]);
+	segment_close(sl->seg[1]);
+	memset(sl, 0, sizeof(*sl));
+}
+
+/* Closes the cached segments of *tenant (of every tenant with NULL): erased or pruned. */
+static void cache_drop(struct store *st, const uint64_t *tenant)
+{
+	for (size_t i = 0; i < SEGMENTS_CACHED; i++)
+		if (st->cache[i].seg[0] && (!tenant || st->cache[i].tenant == *tenant))
+			slot_close(&st->cache[i]);
+}
+
+static void readers_free(struct store *st);
+
 void store_close(struct store *st)
 {
 	if (!st)
 		return;
+	cache_drop(st, NULL);
+	readers_free(st);
 	keys_close(st->keys);
 	mem_free(st->dir);
 	mem_free(st);
@@ -494,6 +539,7 @@ int store_segment_remove(struct store *st, uint64_t tenant, uint32_t day, uint32
 	char dir[PATH_LEN], name[SEGMENT_NAME_MAX], path[PATH_LEN];
 	int rc;
 
+	cache_drop(st, &tenant);
 	if ((rc = tenant_dir(st, tenant, false, dir, e)))
 		return rc;
 	if ((rc = segment_name(name, day, seq)) < 0)
@@ -747,8 +793,7 @@ static bool in_range(const struct event *ev, const struct store_search *s)
 struct reader {
 	struct segment *seg;
 	unsigned block;
-	uint32_t ncand;                     /* rows from the index, or 0 with !indexed */
-	bool indexed;
+	bool indexed;                       /* sel[0..nsel) holds the index's rows */
 	struct arena arena;
 	struct event *evs;
 	uint32_t n;
@@ -757,9 +802,9 @@ struct reader {
 	int rc;
 	struct err e;
 	unsigned rest[MAX_REST];            /* fields to read after the filter's */
-	uint32_t cand[SEGMENT_BLOCK_EVENTS]; /* relative, ascending */
+	uint32_t cand[SEGMENT_BLOCK_EVENTS]; /* the rows of the matches (read_rest()) */
 	uint32_t keep[SEGMENT_BLOCK_EVENTS];
-	uint32_t sel[SEGMENT_BLOCK_EVENTS];  /* the text's candidate rows (read_text()) */
+	uint32_t sel[SEGMENT_BLOCK_EVENTS];  /* candidate rows, relative, ascending (index, text) */
 	uint32_t nsel;
 	bool selected;                       /* evs[i] is row sel[i], not row i */
 };
@@ -869,41 +914,52 @@ static int read_text(const struct search_run *r, struct reader *rd)
 	return rd->selected;
 }
 
-static int read_block(const struct search_run *r, struct reader *rd)
+/*
+ * The candidate rows rd->sel[0..nsel) of the block (from the index or the text's search):
+ * with once, all that a match needs at once, filtered after; otherwise the filter's fields
+ * first and the rest of the matches only, so that a selective filter decodes little.
+ */
+static int read_selected(const struct search_run *r, struct reader *rd, bool once)
 {
 	const unsigned *proj = r->proj_all ? NULL : r->proj;
 	size_t nproj = r->proj_all ? 0 : r->n_proj;
 	/* what a match needs: the projection (rows), out[] (a `fields` pipe), or all */
 	const unsigned *need = r->rows ? proj : r->out_some ? r->out : NULL;
 	size_t nneed = r->rows ? nproj : r->out_some ? r->n_out : 0;
+	int rc;
+
+	rd->selected = true;
+	if (!rd->nsel)
+		return 0;
+	if ((rc = segment_block_read_rows(rd->seg, rd->block, rd->sel, rd->nsel,
+					  once ? need : proj, once ? nneed : nproj, &rd->arena,
+					  &rd->evs, &rd->n, &rd->e)))
+		return rc;
+	filter_events(r, rd);
+	if (once || !rd->nkeep)
+		return 0;
+	return read_rest(r, rd);
+}
+
+static int read_block(const struct search_run *r, struct reader *rd)
+{
+	const unsigned *proj = r->proj_all ? NULL : r->proj;
+	size_t nproj = r->proj_all ? 0 : r->n_proj;
 	struct err *e = &rd->e;
 	int rc;
 
 	rd->n = rd->nkeep = 0;
 	rd->events_read = 0;
+	if (rd->indexed)
+		return read_selected(r, rd, r->rows || r->proj_all);
 	if ((rc = read_text(r, rd)) < 0)
 		return rc;
-	if (rc) {
-		/* few candidates: all they need at once; many: the filter's fields first */
-		bool once = r->rows || r->proj_all || rd->nsel <= TEXT_ONCE;
-
-		if (!rd->nsel)
-			return 0;
-		if ((rc = segment_block_read_rows(rd->seg, rd->block, rd->sel, rd->nsel,
-						  once ? need : proj, once ? nneed : nproj,
-						  &rd->arena, &rd->evs, &rd->n, e)))
-			return rc;
-		filter_events(r, rd);
-		if (once || !rd->nkeep)
-			return 0;
-		return read_rest(r, rd);
-	}
-	if (rd->indexed) { /* few rows: all they need at once, filtered after */
-		rc = segment_block_read_rows(rd->seg, rd->block, rd->cand, rd->ncand, need, nneed,
-					     &rd->arena, &rd->evs, &rd->n, e);
-	} else if (r->rows || r->match_all || r->proj_all) {
-		rc = segment_block_read(rd->seg, rd->block, need, nneed, &rd->arena, &rd->evs,
-					&rd->n, e);
+	if (rc) /* few text candidates: all they need at once; many: the filter's fields first */
+		return read_selected(r, rd, r->rows || r->proj_all || rd->nsel <= TEXT_ONCE);
+	if (r->rows || r->match_all || r->proj_all) {
+		rc = segment_block_read(rd->seg, rd->block, r->rows ? proj : r->out_some ? r->out : NULL,
+					r->rows ? nproj : r->out_some ? r->n_out : 0, &rd->arena,
+					&rd->evs, &rd->n, e);
 	} else { /* the filter's fields of every row, then whole events of those that match */
 		if ((rc = segment_block_read(rd->seg, rd->block, proj, nproj, &rd->arena, &rd->evs,
 					     &rd->n, e)))
@@ -1081,37 +1137,33 @@ static void reader_set(struct reader *rd, struct segment *seg, const struct sear
 	rd->seg = seg;
 	rd->block = p->blocks[i];
 	rd->indexed = p->indexed;
-	rd->ncand = 0;
+	rd->nsel = 0;
 	rd->rc = 0;
 	if (!p->indexed)
 		return;
 	segment_block_get_info(seg, rd->block, &bi);
 	for (size_t k = 0; k < p->count[i]; k++)
-		rd->cand[rd->ncand++] = (uint32_t)(p->rows[p->first[i] + k] - bi.first_row);
+		rd->sel[rd->nsel++] = (uint32_t)(p->rows[p->first[i] + k] - bi.first_row);
 }
 
 /*
- * One segment: planned blocks in pairs, the newer read here, the older by the helper
- * (with its own handle of the segment, seg2) when there is one.
+ * One segment's planned blocks in pairs, the newer read here, the older by the helper (with
+ * its own handle of the segment, sl->seg[1]) when there is one.
  */
-static int run_segment(struct search_run *r, struct segment *seg, struct segment *seg2,
-		       struct helper *h, struct reader *rd[2], int64_t from, int64_t to,
-		       struct err *e)
+static int run_segment(struct search_run *r, struct seg_slot *sl, const struct search_plan *p,
+		       struct helper *h, struct reader *rd[2], struct err *e)
 {
-	struct search_plan p;
-	int rc;
+	int rc = 0;
 
 	r->st.segments++;
-	if ((rc = plan_segment(r, seg, from, to, &p, e)))
-		return rc;
-	for (size_t i = 0; i < p.n && !rc && !r->done; i += h ? 2 : 1) {
-		bool two = h && seg2 && i + 1 < p.n;
+	for (size_t i = 0; i < p->n && !rc && !r->done; i += h ? 2 : 1) {
+		bool two = h && i + 1 < p->n;
 
 		if (two) {
-			reader_set(rd[1], seg2, &p, i + 1);
+			reader_set(rd[1], sl->seg[1], p, i + 1);
 			helper_post(h, rd[1]);
 		}
-		reader_set(rd[0], seg, &p, i);
+		reader_set(rd[0], sl->seg[0], p, i);
 		rd[0]->rc = read_block(r, rd[0]);
 		rc = take_block(r, rd[0], e);
 		if (two) {
@@ -1122,7 +1174,6 @@ static int run_segment(struct search_run *r, struct segment *seg, struct segment
 				arena_clear(&rd[1]->arena);
 		}
 	}
-	plan_release(&p);
 	return rc;
 }
 
@@ -1224,14 +1275,129 @@ static long cpus(void)
 	return n > 0 ? n : 1;
 }
 
+/*
+ * The cached handles of tenant's segment ref at path, opened when the cache
+ * does not hold this very file with this key: -ENOENT when the file is gone.
+ */
+static int cache_get(struct store *st, uint64_t tenant, const struct seg_ref *ref,
+		     const char *path, const struct keys_data_key *dk, struct seg_slot **out,
+		     struct err *e)
+{
+	struct seg_slot *sl = NULL, *lru = &st->cache[0];
+	struct stat sb;
+	int rc;
+
+	for (size_t i = 0; i < SEGMENTS_CACHED && !sl; i++) {
+		struct seg_slot *c = &st->cache[i];
+
+		if (c->seg[0] && c->tenant == tenant && c->day == ref->day &&
+		    c->seq == ref->seq)
+			sl = c;
+		else if (!c->seg[0] || (lru->seg[0] && c->used_ns < lru->used_ns))
+			lru = c;
+	}
+	if (stat(path, &sb) < 0) {
+		rc = errno;
+		if (sl) /* removed (retention, erasure, a merge's grace ended): free its space */
+			slot_close(sl);
+		return rc == ENOENT ? -ENOENT : err_set(e, -rc, "%s: %s", path, strerror(rc));
+	}
+	if (sl && (sl->dev != sb.st_dev || sl->ino != sb.st_ino || sl->size != sb.st_size ||
+		   memcmp(sl->key_id, dk->id, KEYS_ID_BYTES)))
+		slot_close(sl); /* another file by that name, or the tenant's key changed */
+	if (!sl || !sl->seg[0]) {
+		sl = sl ? sl : lru;
+		slot_close(sl);
+		if ((rc = segment_open(&sl->seg[0], path, tenant, dk, e)) ||
+		    (cpus() > 1 && (rc = segment_open(&sl->seg[1], path, tenant, dk, e)))) {
+			slot_close(sl);
+			return rc;
+		}
+		sl->tenant = tenant;
+		sl->day = ref->day;
+		sl->seq = ref->seq;
+		sl->dev = sb.st_dev;
+		sl->ino = sb.st_ino;
+		sl->size = sb.st_size;
+		memcpy(sl->key_id, dk->id, KEYS_ID_BYTES);
+	}
+	sl->used_ns = time_mono_ns();
+	*out = sl;
+	return 0;
+}
+
+/* Closes the segments no search has read for SEGMENT_IDLE_NS. */
+static void cache_sweep(struct store *st)
+{
+	int64_t now = time_mono_ns();
+
+	for (size_t i = 0; i < SEGMENTS_CACHED; i++)
+		if (st->cache[i].seg[0] && now - st->cache[i].used_ns > SEGMENT_IDLE_NS)
+			slot_close(&st->cache[i]);
+}
+
+static void readers_free(struct store *st)
+{
+	for (int i = 0; i < 2; i++)
+		if (st->rd[i]) {
+			arena_release(&st->rd[i]->arena);
+			mem_free(st->rd[i]);
+			st->rd[i] = NULL;
+		}
+}
+
+/* The store's two block readers, made on its first search. */
+static int readers_get(struct store *st, struct err *e)
+{
+	for (int i = 0; i < 2; i++) {
+		if (st->rd[i])
+			continue;
+		if (!(st->rd[i] = mem_calloc(1, sizeof(*st->rd[i]))))
+			return err_set(e, -ENOMEM, "search: out of memory");
+		arena_init(&st->rd[i]->arena, BLOCK_ARENA_CHUNK, BLOCK_ARENA_MAX);
+	}
+	return 0;
+}
+
+/* Starts the second reader; false when it cannot (the search reads on one thread). */
+static bool helper_start(struct helper *h, const struct search_run *r)
+{
+	memset(h, 0, sizeof(*h));
+	h->run = r;
+	if (pthread_mutex_init(&h->mu, NULL))
+		return false;
+	if (pthread_cond_init(&h->cv, NULL)) {
+		pthread_mutex_destroy(&h->mu);
+		return false;
+	}
+	if (pthread_create(&h->thread, NULL, helper_main, h)) {
+		pthread_cond_destroy(&h->cv);
+		pthread_mutex_destroy(&h->mu);
+		log_warn("search: cannot start a second reader; reading on one thread");
+		return false;
+	}
+	return true;
+}
+
+static void helper_stop(struct helper *h)
+{
+	pthread_mutex_lock(&h->mu);
+	h->quit = true;
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+	pthread_join(h->thread, NULL);
+	pthread_cond_destroy(&h->cv);
+	pthread_mutex_destroy(&h->mu);
+}
+
 static int run_segments(struct store *st, struct search_run *r, int64_t from, int64_t to,
 			struct err *e)
 {
 	struct keys_data_key dk;
 	char dir[PATH_LEN];
 	struct seg_ref *refs = NULL;
-	struct reader *rd[2] = { NULL, NULL };
-	struct helper hs, *h = NULL;
+	struct helper hs;
+	bool started = false, failed = false;
 	size_t n;
 	int rc;
 
@@ -1241,36 +1407,13 @@ static int run_segments(struct store *st, struct search_run *r, int64_t from, in
 		return rc;
 	if (!n) /* nothing stored: no key needed */
 		return 0;
-	if ((rc = keys_tenant(st->keys, r->s->tenant, false, &dk, e))) {
-		mem_free(refs);
-		return rc;
-	}
-	for (int i = 0; i < 2; i++) {
-		if (!(rd[i] = mem_calloc(1, sizeof(*rd[i])))) {
-			rc = err_set(e, -ENOMEM, "search: out of memory");
-			goto out;
-		}
-		arena_init(&rd[i]->arena, BLOCK_ARENA_CHUNK, BLOCK_ARENA_MAX);
-	}
-	if (cpus() > 1) {
-		memset(&hs, 0, sizeof(hs));
-		hs.run = r;
-		if (pthread_mutex_init(&hs.mu, NULL) == 0) {
-			if (pthread_cond_init(&hs.cv, NULL) == 0) {
-				if (pthread_create(&hs.thread, NULL, helper_main, &hs) == 0)
-					h = &hs;
-				else
-					pthread_cond_destroy(&hs.cv);
-			}
-			if (!h)
-				pthread_mutex_destroy(&hs.mu);
-		}
-		if (!h) /* slower, still right */
-			log_warn("search: cannot start a second reader; reading on one thread");
-	}
+	if ((rc = keys_tenant(st->keys, r->s->tenant, false, &dk, e)) ||
+	    (rc = readers_get(st, e)))
+		goto out;
 	for (size_t i = 0; i < n && !rc && !r->done; i++) {
 		char name[SEGMENT_NAME_MAX], path[PATH_LEN];
-		struct segment *seg, *seg2 = NULL;
+		struct seg_slot *sl = NULL;
+		struct search_plan p;
 
 		if ((rc = segment_name(name, refs[i].day, refs[i].seq)) < 0 ||
 		    (rc = path_join(path, e, "%s/%s", dir, name)))
@@ -1280,37 +1423,25 @@ static int run_segments(struct store *st, struct search_run *r, int64_t from, in
 		 * merge keeps what it replaced for a grace period), so its events are no longer
 		 * there to find.
 		 */
-		if ((rc = segment_open(&seg, path, r->s->tenant, &dk, e)) == -ENOENT) {
+		if ((rc = cache_get(st, r->s->tenant, &refs[i], path, &dk, &sl, e)) == -ENOENT) {
 			log_debug("search: %s was removed while the search ran", path);
 			*e = (struct err)ERR_INIT;
 			rc = 0;
 			continue;
 		}
-		if (rc)
+		if (rc || (rc = plan_segment(r, sl->seg[0], from, to, &p, e)))
 			break;
-		if (h && (rc = segment_open(&seg2, path, r->s->tenant, &dk, e))) {
-			segment_close(seg);
-			break;
-		}
-		rc = run_segment(r, seg, seg2, h, rd, from, to, e);
-		segment_close(seg2);
-		segment_close(seg);
+		/* a second reader pays off from the first segment with two blocks to read */
+		if (p.n > 1 && sl->seg[1] && !started && !failed)
+			failed = !(started = helper_start(&hs, r));
+		rc = run_segment(r, sl, &p, started ? &hs : NULL, st->rd, e);
+		plan_release(&p);
+		if (rc) /* a damaged block: open it afresh next time */
+			slot_close(sl);
 	}
 out:
-	if (h) {
-		pthread_mutex_lock(&hs.mu);
-		hs.quit = true;
-		pthread_cond_broadcast(&hs.cv);
-		pthread_mutex_unlock(&hs.mu);
-		pthread_join(hs.thread, NULL);
-		pthread_cond_destroy(&hs.cv);
-		pthread_mutex_destroy(&hs.mu);
-	}
-	for (int i = 0; i < 2; i++)
-		if (rd[i]) {
-			arena_release(&rd[i]->arena);
-			mem_free(rd[i]);
-		}
+	if (started)
+		helper_stop(&hs);
 	memset(&dk, 0, sizeof(dk));
 	mem_free(refs);
 	return rc;
@@ -1799,20 +1930,21 @@ static int register_names(struct store *st, const struct store_search *s,
 	}
 	for (size_t i = 0; i < n && !rc && !query_names_known(q); i++) {
 		char name[SEGMENT_NAME_MAX], path[PATH_LEN];
-		struct segment *seg;
+		struct seg_slot *sl;
 		size_t nids;
 
 		if ((rc = segment_name(name, refs[i].day, refs[i].seq)) < 0 ||
 		    (rc = path_join(path, e, "%s/%s", dir, name)))
 			break;
-		if ((rc = segment_open(&seg, path, s->tenant, &dk, e)) == -ENOENT) {
+		if ((rc = cache_get(st, s->tenant, &refs[i], path, &dk, &sl, e)) == -ENOENT) {
 			rc = 0; /* removed since it was listed (retention, erasure) */
 			continue;
 		}
 		if (rc)
 			break;
-		rc = segment_field_ids(seg, ids, NAMES_MAX, &nids, e);
-		segment_close(seg);
+		if (!sl->names_known)
+			rc = segment_field_ids(sl->seg[0], ids, NAMES_MAX, &nids, e);
+		sl->names_known = !rc;
 	}
 out:
 	mem_free(ids);
@@ -1831,6 +1963,7 @@ int store_search(struct store *st, const struct store_search *s, struct store_se
 	int rc;
 
 	arena_init(&qa, 4096, 4u << 20);
+	cache_sweep(st);
 	if ((rc = query_parse(&q, s->query, s->query_len, &qa, e)) ||
 	    (rc = register_names(st, s, &q, e)) ||
 	    (rc = match_compile(&r.m, q.filter, s->now, &qa, e)) ||
@@ -2032,6 +2165,7 @@ int store_erase(struct store *st, uint64_t tenant, struct store_erase_stats *out
 
 	memset(out, 0, sizeof(*out));
 	out->first_day = UINT32_MAX;
+	cache_drop(st, &tenant);
 	if ((rc = tenant_dir(st, tenant, false, dir, e)))
 		return rc;
 	rc = store_segments(st, tenant, false, count_for_erase, out, e);
@@ -2061,6 +2195,8 @@ int store_retain(struct store *st, uint64_t tenant, unsigned keep_days, int64_t 
 	out->first_day = UINT32_MAX;
 	if (!keep_days || keep_days > today)
 		return 0; /* nothing is old enough */
+	if (!dry_run)
+		cache_drop(st, &tenant);
 	out->cutoff = today - keep_days + 1;
 	if ((rc = tenant_dir(st, tenant, false, dir, e)) ||
 	    (rc = snapshot_take(st, tenant, dir, 0, out->cutoff - 1, false, &sn, e)))

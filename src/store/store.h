@@ -31,11 +31,19 @@
  * of a generation the sealer has not committed, so every event committed to the WAL is found
  * exactly once whether it is sealed or not, in the daemon or in another process.
  *
- * Threads: a struct store from one thread at a time; open one per thread. A search starts
- * one thread of its own for its duration (when the machine has more than one CPU) that
- * decodes every other block; the callbacks are always called on the caller's thread, in
- * order. Processes: any number may search and import while the daemon seals (segments
- * appear atomically).
+ * Searching again: a struct store keeps up to 8 segments open between searches (mapped, their
+ * footers and index pages read, their decoders made) and its block readers' memory, so that
+ * the triage engine's many small searches do not open every segment each time. A cached
+ * segment is used only while the file under its name is the same file (device, inode,
+ * size) and the tenant's key is the same key; one removed is closed at the next search that
+ * lists it or after a minute unused, and erasure or retention through the handle closes
+ * the tenant's at once (a removed file's space is freed when its last mapping goes).
+ *
+ * Threads: a struct store from one thread at a time; open one per thread. A search that
+ * reads two or more blocks of a segment starts one thread of its own for its duration
+ * (when the machine has more than one CPU) that decodes every other block; the callbacks
+ * are always called on the caller's thread, in order. Processes: any number may search and
+ * import while the daemon seals (segments appear atomically).
  */
 #ifndef STORE_STORE_H
 #define STORE_STORE_H

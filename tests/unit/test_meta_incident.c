@@ -118,6 +118,93 @@ static void test_ids_not_reused(void)
 	meta_close(m);
 }
 
+static void got_id(void *ctx, int64_t id)
+{
+	struct got *g = ctx;
+	size_t len = strlen(g->text);
+
+	g->n++;
+	snprintf(g->text + len, sizeof(g->text) - len, "%s%lld", len ? " " : "", (long long)id);
+}
+
+/* The open incidents of other rules sharing a user or an address, through the entities'
+ * index: it follows every change of an incident's entities, never crosses tenants, leaves
+ * out closed, older and same-rule ones, and ignores hosts. */
+static void test_open_sharing(void)
+{
+	struct meta *m = t_meta_open("alpha", "beta", NULL);
+	struct meta_incident a = incident("alpha", "r-2|a");
+	struct err e = ERR_INIT;
+	struct got g = { 0 };
+	int64_t ids[6], upd;
+	char want[128];
+
+	if (!m)
+		return;
+	a.rule_id = "r-2";
+	a.entities = "{\"users\":[\"sato\"],\"hosts\":[\"pc-1\"],\"ips\":[\"10.0.0.5\"]}";
+	CHECK_INT(meta_incident_add(m, &a, &ids[0], &e), 0);
+	a.entities = "{\"users\":[],\"hosts\":[],\"ips\":[\"10.0.0.6\"]}";
+	CHECK_INT(meta_incident_add(m, &a, &ids[1], &e), 0);
+	a.rule_id = "r-1"; /* the alert's own rule */
+	a.entities = "{\"users\":[\"sato\"],\"hosts\":[],\"ips\":[]}";
+	CHECK_INT(meta_incident_add(m, &a, &ids[2], &e), 0);
+	a.rule_id = "r-3";
+	a.status = "resolved";
+	CHECK_INT(meta_incident_add(m, &a, &ids[3], &e), 0);
+	a.status = "new";
+	a.detected_ns = T0 - 3600 * NS; /* before the window */
+	CHECK_INT(meta_incident_add(m, &a, &ids[4], &e), 0);
+	a = incident("beta", "r-2|a");
+	a.rule_id = "r-2";
+	a.entities = "{\"users\":[\"sato\"],\"hosts\":[],\"ips\":[\"10.0.0.5\"]}";
+	CHECK_INT(meta_incident_add(m, &a, &ids[5], &e), 0);
+
+	CHECK_INT(meta_incident_open_sharing(m, "alpha", T0, "r-1", "[\"sato\",\"10.0.0.9\"]", 10,
+					     got_id, &g, &e), 0);
+	snprintf(want, sizeof(want), "%lld", (long long)ids[0]);
+	CHECK_STR(g.text, want);
+	memset(&g, 0, sizeof(g));
+	CHECK_INT(meta_incident_open_sharing(m, "alpha", T0, "r-1", "[\"pc-1\"]", 10, got_id, &g,
+					     &e), 0);
+	CHECK_INT(g.n, 0); /* hosts are not indexed: many alerts name the same observer */
+	/* an update of the entities moves the incident in the index */
+	a = incident("alpha", "ignored");
+	a.id = upd = ids[1];
+	a.rule_id = "r-2";
+	a.entities = "{\"users\":[\"sato\"],\"hosts\":[],\"ips\":[]}";
+	CHECK_INT(meta_incident_update_engine(m, &a, &e), 0);
+	memset(&g, 0, sizeof(g));
+	CHECK_INT(meta_incident_open_sharing(m, "alpha", T0, "r-1", "[\"sato\"]", 10, got_id, &g,
+					     &e), 0);
+	snprintf(want, sizeof(want), "%lld %lld", (long long)upd, (long long)ids[0]);
+	CHECK_STR(g.text, want); /* newest first */
+	memset(&g, 0, sizeof(g));
+	CHECK_INT(meta_incident_open_sharing(m, "alpha", T0, "r-1", "[\"10.0.0.6\"]", 10, got_id,
+					     &g, &e), 0);
+	CHECK_INT(g.n, 0);
+	/* the limit, and a purge leaves nothing behind */
+	memset(&g, 0, sizeof(g));
+	CHECK_INT(meta_incident_open_sharing(m, "alpha", T0, "r-1", "[\"sato\"]", 1, got_id, &g,
+					     &e), 0);
+	CHECK_INT(g.n, 1);
+	CHECK_INT(meta_incident_purge(m, "alpha", upd, &e), 0);
+	memset(&g, 0, sizeof(g));
+	CHECK_INT(meta_incident_open_sharing(m, "alpha", T0, "r-1", "[\"sato\"]", 10, got_id, &g,
+					     &e), 0);
+	CHECK_INT(g.n, 1);
+	/* beta sees only its own */
+	memset(&g, 0, sizeof(g));
+	CHECK_INT(meta_incident_open_sharing(m, "beta", T0, "r-1", "[\"sato\"]", 10, got_id, &g,
+					     &e), 0);
+	snprintf(want, sizeof(want), "%lld", (long long)ids[5]);
+	CHECK_STR(g.text, want);
+	CHECK_INT(meta_incident_open_sharing(m, "alpha", T0, "r-1", "{\"sato\":1}", 10, got_id, &g,
+					     &e), -EINVAL);
+	CHECK(strstr(e.msg, "JSON array") != NULL);
+	meta_close(m);
+}
+
 static void test_add_get_update_isolation(void)
 {
 	struct meta *m = t_meta_open("alpha", "beta", NULL);
@@ -485,6 +572,7 @@ static void test_out_of_memory(void)
 int main(void)
 {
 	T_RUN(test_add_get_update_isolation);
+	T_RUN(test_open_sharing);
 	T_RUN(test_check);
 	T_RUN(test_list_filters);
 	T_RUN(test_alerts_timeline_clock_purge);

@@ -447,6 +447,47 @@ static void test_segment_removed_during_search(void)
 	store_close(st);
 }
 
+/*
+ * A handle keeps segments open between searches: what another handle (or process) changes
+ * meanwhile is seen at the next search, never a stale copy. A segment removed and written
+ * again under the same name (same key), an erasure, and a new key under the same name.
+ */
+static void test_search_cache_sees_changes(void)
+{
+	struct store_erase_stats es;
+	struct store_search_stats ss;
+	struct err e = ERR_INIT;
+	struct store *a = NULL, *b = NULL;
+
+	snprintf(dir, sizeof(dir), "%s/cache", t_tmp_dir());
+	CHECK_INT(store_open(&a, dir, &e), 0);
+	CHECK_INT(store_open(&b, dir, &e), 0);
+	if (!a || !b)
+		goto out;
+	import(b, 5, 100, "first");
+	CHECK_INT(search(a, 5, "first | stats count()", ALL, &ss, &e), 0);
+	CHECK_STR(out.p, "{\"count\":100}\n");
+	CHECK_INT(search(a, 5, "first | stats count()", ALL, &ss, &e), 0); /* from the cache */
+	CHECK_STR(out.p, "{\"count\":100}\n");
+	/* removed and written again by b: the same name, another file */
+	CHECK_INT(store_segment_remove(b, 5, (uint32_t)(T0 / DAY), 1, &e), 0);
+	import(b, 5, 40, "second");
+	CHECK_INT(search(a, 5, "| stats count()", ALL, &ss, &e), 0);
+	CHECK_STR(out.p, "{\"count\":40}\n");
+	CHECK_INT(search(a, 5, "first | stats count()", ALL, &ss, &e), 0);
+	CHECK_STR(out.p, "{\"count\":0}\n");
+	/* erased by b: nothing; then a new key and new events under the same name */
+	CHECK_INT(store_erase(b, 5, &es, &e), 0);
+	CHECK_INT(search(a, 5, "| stats count()", ALL, &ss, &e), 0);
+	CHECK_STR(out.p, "{\"count\":0}\n");
+	import(b, 5, 7, "third");
+	CHECK_INT(search(a, 5, "third | stats count()", ALL, &ss, &e), 0);
+	CHECK_STR(out.p, "{\"count\":7}\n");
+out:
+	store_close(a);
+	store_close(b);
+}
+
 static void test_retain_whole_days(void)
 {
 	struct store_retain_stats rs;
@@ -530,6 +571,7 @@ int main(void)
 	T_RUN(test_audit_log);
 	T_RUN(test_erase_makes_copies_unreadable);
 	T_RUN(test_segment_removed_during_search);
+	T_RUN(test_search_cache_sees_changes);
 	T_RUN(test_retain_whole_days);
 	buf_release(&out);
 	return t_done();
