@@ -39,6 +39,8 @@
 #define BLOCK_ARENA_CHUNK ((size_t)16 << 20) /* a whole block decoded: reused, no page faults */
 #define SEGMENTS_CACHED 8           /* open segments a store handle keeps between searches */
 #define SEGMENT_IDLE_NS (60 * NS_PER_SEC) /* a cached segment unused this long is closed */
+#define LISTINGS_CACHED 8           /* tenants' directory listings a store handle keeps */
+#define LISTING_SETTLED_NS NS_PER_SEC /* a directory changed this recently is not kept */
 
 /*
  * A sealed segment kept open between searches (its mapping, footer, index top, block
@@ -60,11 +62,34 @@ struct seg_slot {
 	bool names_known; /* its field names are registered (register_names) */
 };
 
+/* Segments of a tenant's directory, by (day, seq). */
+struct seg_ref {
+	uint32_t day, seq;
+};
+
+/*
+ * A tenant directory's segments as last read, kept while the directory is unchanged (same
+ * inode, modification and change times), so that a search costs a stat, not a readdir. A
+ * listing is kept only when the directory had not changed for LISTING_SETTLED_NS when it was
+ * read: a change within the file system's timestamp granularity of the read could otherwise
+ * leave the times as they were.
+ */
+struct listing {
+	struct seg_ref *refs; /* every segment of the directory, newest first; NULL: free slot */
+	size_t n;
+	uint64_t tenant;
+	dev_t dev;
+	ino_t ino;
+	struct timespec mtime, ctime;
+	int64_t used_ns;
+};
+
 struct reader;
 
 struct store {
 	char *dir;
 	struct keys *keys;
+	struct listing lists[LISTINGS_CACHED];
 	struct seg_slot cache[SEGMENTS_CACHED];
 	struct reader *rd[2]; /* the search's two block readers, kept with their arenas */
 };
@@ -127,12 +152,20 @@ static void slot_close(struct seg_slot *sl)
 	memset(sl, 0, sizeof(*sl));
 }
 
-/* Closes the cached segments of *tenant (of every tenant with NULL): erased or pruned. */
+/*
+ * Closes the cached segments of *tenant (of every tenant with NULL) and forgets its listing:
+ * erased or pruned.
+ */
 static void cache_drop(struct store *st, const uint64_t *tenant)
 {
 	for (size_t i = 0; i < SEGMENTS_CACHED; i++)
 		if (st->cache[i].seg[0] && (!tenant || st->cache[i].tenant == *tenant))
 			slot_close(&st->cache[i]);
+	for (size_t i = 0; i < LISTINGS_CACHED; i++)
+		if (st->lists[i].refs && (!tenant || st->lists[i].tenant == *tenant)) {
+			mem_free(st->lists[i].refs);
+			memset(&st->lists[i], 0, sizeof(st->lists[i]));
+		}
 }
 
 static void readers_free(struct store *st);
@@ -225,11 +258,6 @@ int store_tenant_ids(struct store *st, uint64_t **ids, size_t *n, struct err *e)
 	return 0;
 }
 
-/* Segments of a tenant's directory, by (day, seq). */
-struct seg_ref {
-	uint32_t day, seq;
-};
-
 static int cmp_seg_desc(const void *a, const void *b)
 {
 	const struct seg_ref *x = a, *y = b;
@@ -273,6 +301,77 @@ static int list_segments(const char *dir, int64_t day_from, int64_t day_to,
 	closedir(d);
 	if (*n > 1)
 		qsort(*refs, *n, sizeof(**refs), cmp_seg_desc);
+	return 0;
+}
+
+/* The refs of all[0..n) whose day lies in [day_from, day_to] into *refs (mem_alloc'ed). */
+static int refs_in_days(const struct seg_ref *all, size_t n, int64_t day_from, int64_t day_to,
+			struct seg_ref **refs, size_t *out, struct err *e)
+{
+	*refs = NULL;
+	*out = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (all[i].day < day_from || all[i].day > day_to)
+			continue;
+		if (!*refs && !(*refs = mem_alloc((n - i) * sizeof(**refs))))
+			return err_set(e, -ENOMEM, "out of memory");
+		(*refs)[(*out)++] = all[i];
+	}
+	return 0;
+}
+
+static bool same_time(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/* Whether t lies less than LISTING_SETTLED_NS before now (or after it: a clock set back). */
+static bool recent(const struct timespec *t)
+{
+	return time_now_ns() - ((int64_t)t->tv_sec * NS_PER_SEC + t->tv_nsec) < LISTING_SETTLED_NS;
+}
+
+/* list_segments() of tenant's directory, from the handle's listing while it is unchanged. */
+static int list_segments_cached(struct store *st, uint64_t tenant, const char *dir,
+				int64_t day_from, int64_t day_to, struct seg_ref **refs,
+				size_t *n, struct err *e)
+{
+	struct listing *l = NULL, *lru = &st->lists[0];
+	struct seg_ref *all;
+	struct stat sb;
+	size_t nall;
+	int rc;
+
+	if (stat(dir, &sb) < 0) /* none: as list_segments says it */
+		return list_segments(dir, day_from, day_to, refs, n, e);
+	for (size_t i = 0; i < LISTINGS_CACHED && !l; i++) {
+		struct listing *c = &st->lists[i];
+
+		if (c->refs && c->tenant == tenant)
+			l = c;
+		else if (!c->refs || (lru->refs && c->used_ns < lru->used_ns))
+			lru = c;
+	}
+	if (l && l->dev == sb.st_dev && l->ino == sb.st_ino && same_time(&l->mtime, &sb.st_mtim) &&
+	    same_time(&l->ctime, &sb.st_ctim)) {
+		l->used_ns = time_mono_ns();
+		return refs_in_days(l->refs, l->n, day_from, day_to, refs, n, e);
+	}
+	if ((rc = list_segments(dir, 0, UINT32_MAX, &all, &nall, e)))
+		return rc;
+	if ((rc = refs_in_days(all, nall, day_from, day_to, refs, n, e))) {
+		mem_free(all);
+		return rc;
+	}
+	l = l ? l : lru;
+	mem_free(l->refs);
+	memset(l, 0, sizeof(*l));
+	if (!all || recent(&sb.st_mtim) || recent(&sb.st_ctim)) {
+		mem_free(all); /* changed a moment ago, or empty: read it again next time */
+		return 0;
+	}
+	*l = (struct listing){ all, nall, tenant, sb.st_dev, sb.st_ino, sb.st_mtim, sb.st_ctim,
+			       time_mono_ns() };
 	return 0;
 }
 
@@ -1215,7 +1314,8 @@ static int snapshot_take(struct store *st, uint64_t tenant, const char *dir, int
 		return rc;
 	for (unsigned tries = 0; tries < SNAPSHOT_TRIES; tries++) {
 		if ((rc = seal_state_read(st->dir, &g0, lsn, &nl, e)) ||
-		    (rc = list_segments(dir, day_from, day_to, &sn->refs, &sn->n, e)) ||
+		    (rc = list_segments_cached(st, tenant, dir, day_from, day_to, &sn->refs,
+						 &sn->n, e)) ||
 		    (rc = seal_journal_read(st->dir, g0, &sn->skip, &sn->n_skip, e)) ||
 		    (with_wal && (rc = wal_scan_open(&sn->scan, wdir, nl ? lsn : NULL, nl, e))) ||
 		    (rc = seal_state_read(st->dir, &g1, lsn2, &nl2, e))) {
@@ -1918,8 +2018,10 @@ static int register_names(struct store *st, const struct store_search *s,
 	if (query_names_known(q))
 		return 0;
 	if ((rc = tenant_dir(st, s->tenant, false, dir, e)) ||
-	    (rc = list_segments(dir, s->from == INT64_MIN ? 0 : day_of(s->from),
-				s->to == INT64_MAX ? UINT32_MAX : day_of(s->to), &refs, &n, e)) ||
+	    (rc = list_segments_cached(st, s->tenant, dir,
+				       s->from == INT64_MIN ? 0 : day_of(s->from),
+				       s->to == INT64_MAX ? UINT32_MAX : day_of(s->to), &refs, &n,
+				       e)) ||
 	    !n)
 		return rc;
 	if ((rc = keys_tenant(st->keys, s->tenant, false, &dk, e)))

@@ -37,7 +37,8 @@
  * segment is used only while the file under its name is the same file (device, inode,
  * size) and the tenant's key is the same key; one removed is closed at the next search that
  * lists it or after a minute unused, and erasure or retention through the handle closes
- * the tenant's at once (a removed file's space is freed when its last mapping goes).
+ * the tenant's at once (a removed file's space is freed when its last mapping goes). It
+ * keeps 8 tenants' directory listings too, while each directory is unchanged.
  *
  * Threads: a struct store from one thread at a time; open one per thread. A search that
  * reads two or more blocks of a segment starts one thread of its own for its duration

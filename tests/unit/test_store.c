@@ -13,6 +13,8 @@
 #include "t.h"
 #include "t_store.h"
 
+#include <time.h>
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -450,7 +452,8 @@ static void test_segment_removed_during_search(void)
 /*
  * A handle keeps segments open between searches: what another handle (or process) changes
  * meanwhile is seen at the next search, never a stale copy. A segment removed and written
- * again under the same name (same key), an erasure, and a new key under the same name.
+ * again under the same name (same key), an erasure, a new key under the same name, and a
+ * segment added to a directory whose listing the handle keeps.
  */
 static void test_search_cache_sees_changes(void)
 {
@@ -483,6 +486,15 @@ static void test_search_cache_sees_changes(void)
 	import(b, 5, 7, "third");
 	CHECK_INT(search(a, 5, "third | stats count()", ALL, &ss, &e), 0);
 	CHECK_STR(out.p, "{\"count\":7}\n");
+	/* a listing kept (the directory settled for a second) is read again once it changes */
+	nanosleep(&(struct timespec){ 1, 200000000 }, NULL);
+	CHECK_INT(search(a, 5, "| stats count()", ALL, &ss, &e), 0);
+	CHECK_STR(out.p, "{\"count\":7}\n");
+	CHECK_INT(search(a, 5, "| stats count()", ALL, &ss, &e), 0); /* from the listing */
+	CHECK_STR(out.p, "{\"count\":7}\n");
+	import(b, 5, 3, "fourth");
+	CHECK_INT(search(a, 5, "| stats count()", ALL, &ss, &e), 0);
+	CHECK_STR(out.p, "{\"count\":10}\n");
 out:
 	store_close(a);
 	store_close(b);
