@@ -491,6 +491,7 @@ struct level_count {
 
 struct soc {
 	struct meta *meta;           /* the engine's own handle (its thread's) */
+	struct meta_checkpointer *ckpt; /* serve: koban.db's checkpoints, off the engine's commits */
 	struct store *store;
 	struct triage *triage;
 	struct sla *sla;
@@ -1852,6 +1853,12 @@ int soc_new(struct soc **out, const struct soc_config *c, struct err *e)
 	if (c->metrics && ((rc = register_metrics(s, e)) < 0 ||
 			   (rc = triage_metrics_register(s->triage, e)) < 0))
 		goto fail;
+	/* serve: the engine's commits never stall on copying koban.db's WAL back */
+	if (c->threaded && (rc = meta_checkpointer_start(&s->ckpt, cfg->data_dir, NS_PER_SEC,
+							 e)) < 0)
+		goto fail;
+	if (c->threaded)
+		meta_autocheckpoint(s->meta, false);
 	if (c->threaded && (rc = start_thread(s, e)) < 0)
 		goto fail;
 	*out = s;
@@ -1879,6 +1886,7 @@ void soc_free(struct soc *s)
 		pthread_mutex_unlock(&s->lock);
 		pthread_join(s->thread, NULL); /* it handles what is queued before it ends */
 	}
+	meta_checkpointer_stop(s->ckpt);
 	firstreport_free(s->report);
 	sla_free(s->sla);
 	triage_free(s->triage);

@@ -10,6 +10,7 @@
 #include "core/compat.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -802,6 +803,108 @@ void meta_close(struct meta *m)
 	sqlite3_close(m->db);
 	mem_free(m->path);
 	mem_free(m);
+}
+
+/* ---- WAL checkpoints off the hot path ---- */
+
+void meta_autocheckpoint(struct meta *m, bool on)
+{
+	(void)sqlite3_wal_autocheckpoint(m->db, on ? META_AUTOCHECKPOINT_PAGES : 0);
+}
+
+int meta_checkpoint(struct meta *m, struct err *e)
+{
+	int rc = sqlite3_wal_checkpoint_v2(m->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+
+	/* busy: a writer holds it now; the next one copies what this one would have */
+	return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 : db_fail(m, e);
+}
+
+struct meta_checkpointer {
+	struct meta *m;
+	int64_t interval_ns;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool stop;
+	uint64_t failures; /* logged: the first, then every 100th */
+};
+
+static void *checkpointer_main(void *arg)
+{
+	struct meta_checkpointer *c = arg;
+	struct timespec at;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->stop) {
+		struct err e = ERR_INIT;
+
+		clock_gettime(CLOCK_MONOTONIC, &at);
+		at.tv_sec += c->interval_ns / NS_PER_SEC;
+		at.tv_nsec += c->interval_ns % NS_PER_SEC;
+		if (at.tv_nsec >= NS_PER_SEC) {
+			at.tv_sec++;
+			at.tv_nsec -= NS_PER_SEC;
+		}
+		pthread_cond_timedwait(&c->wake, &c->lock, &at);
+		if (c->stop)
+			break;
+		pthread_mutex_unlock(&c->lock);
+		if (meta_checkpoint(c->m, &e) < 0 && c->failures++ % 100 == 0)
+			log_warn("koban.db checkpoint failed (%llu times; the WAL grows until one "
+				 "succeeds): %s", (unsigned long long)c->failures, e.msg);
+		pthread_mutex_lock(&c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+int meta_checkpointer_start(struct meta_checkpointer **out, const char *data_dir,
+			    int64_t interval_ns, struct err *e)
+{
+	struct meta_checkpointer *c = mem_calloc(1, sizeof(*c));
+	pthread_condattr_t ca;
+	int rc;
+
+	*out = NULL;
+	if (!c)
+		return err_set(e, -ENOMEM, "out of memory");
+	if ((rc = meta_open(&c->m, data_dir, e)) < 0) {
+		mem_free(c);
+		return rc;
+	}
+	c->interval_ns = interval_ns > 0 ? interval_ns : NS_PER_SEC;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	if ((rc = pthread_create(&c->thread, NULL, checkpointer_main, c)) != 0) {
+		pthread_cond_destroy(&c->wake);
+		pthread_mutex_destroy(&c->lock);
+		meta_close(c->m);
+		mem_free(c);
+		return err_set(e, -rc, "cannot start the koban.db checkpoint thread: %s",
+			       strerror(rc));
+	}
+	pthread_setname_np(c->thread, "koban-dbckpt");
+	*out = c;
+	return 0;
+}
+
+void meta_checkpointer_stop(struct meta_checkpointer *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->stop = true;
+	pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(c->thread, NULL);
+	pthread_cond_destroy(&c->wake);
+	pthread_mutex_destroy(&c->lock);
+	meta_close(c->m);
+	mem_free(c);
 }
 
 /* ---- tenants ---- */

@@ -63,6 +63,23 @@ const char *meta_escape(const char *s, char out[META_ESCAPE_MAX]);
 int meta_open(struct meta **m, const char *data_dir, struct err *e);
 void meta_close(struct meta *m);
 
+/*
+ * WAL checkpoints. SQLite copies koban.db's WAL back into the database on the connection
+ * whose commit takes the WAL past META_AUTOCHECKPOINT_PAGES, stalling that commit (a fifth
+ * of the SOC engine's thread under a storm of alerts). A thread that alerts must not wait
+ * for turns this off on its own connection (meta_autocheckpoint(m, false)) and starts a
+ * checkpointer: a thread of its own (koban-dbckpt) on its own connection that runs a
+ * passive checkpoint every interval_ns (default 1 s) until stopped. meta_checkpoint() runs
+ * one now (busy is no error: the next one copies it).
+ */
+#define META_AUTOCHECKPOINT_PAGES 1000 /* SQLite's default */
+struct meta_checkpointer;
+void meta_autocheckpoint(struct meta *m, bool on);
+int meta_checkpoint(struct meta *m, struct err *e);
+int meta_checkpointer_start(struct meta_checkpointer **c, const char *data_dir,
+			    int64_t interval_ns, struct err *e);
+void meta_checkpointer_stop(struct meta_checkpointer *c);
+
 int meta_tenant_add(struct meta *m, const char *name, struct err *e);
 /* Removes the tenant and its sources. */
 int meta_tenant_remove(struct meta *m, const char *name, struct err *e);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 
 
 /* A fresh data directory (not yet existing, two levels deep) for the current test. */
@@ -707,6 +708,48 @@ static void test_source_tokens(void)
 	meta_close(m);
 }
 
+static long long file_size(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+/*
+ * A connection with its automatic checkpoints off leaves koban.db as it was (its commits
+ * stay in the WAL); the checkpointer's thread copies them into the database within its
+ * interval, and stops at once.
+ */
+static void test_checkpointer(void)
+{
+	struct meta *m = t_meta_open("alpha", NULL);
+	struct meta_checkpointer *c = NULL;
+	struct err e = ERR_INIT;
+	char path[700], name[32];
+	long long before;
+	int waited = 0;
+
+	if (!m)
+		return;
+	snprintf(path, sizeof(path), "%s/koban.db", t_meta_dir());
+	CHECK_INT(meta_checkpoint(m, &e), 0);
+	before = file_size(path);
+	meta_autocheckpoint(m, false);
+	for (int i = 0; i < 3000; i++) {
+		snprintf(name, sizeof(name), "tenant-%d", i);
+		CHECK_INT(meta_tenant_add(m, name, &e), 0);
+	}
+	CHECK_INT(file_size(path), before); /* everything is in the WAL */
+	CHECK_INT(meta_checkpointer_start(&c, t_meta_dir(), 50000000, &e), 0);
+	while (file_size(path) == before && waited++ < 100)
+		nanosleep(&(struct timespec){ 0, 50000000 }, NULL);
+	CHECK(file_size(path) > before);
+	meta_checkpointer_stop(c);
+	meta_checkpointer_stop(NULL);
+	meta_autocheckpoint(m, true);
+	meta_close(m);
+}
+
 int main(void)
 {
 	if (!t_tmp_dir())
@@ -726,5 +769,6 @@ int main(void)
 	T_RUN(test_migrate_v2);
 	T_RUN(test_tokens);
 	T_RUN(test_tenant_ids_not_reused);
+	T_RUN(test_checkpointer);
 	return t_done();
 }
