@@ -686,6 +686,7 @@ struct search_run {
 	size_t n_text;
 	bool rows;                     /* the agg gives rows */
 	bool match_all;                /* the filter matches every event */
+	bool index_field_only;         /* the filter reads one field, an indexed one */
 	unsigned proj[MAX_PROJECT];    /* fields to decode to filter (and, for rows, to agg) */
 	size_t n_proj;
 	bool proj_all;                 /* too many: decode every field */
@@ -1049,8 +1050,8 @@ static int read_block(const struct search_run *r, struct reader *rd)
 
 	rd->n = rd->nkeep = 0;
 	rd->events_read = 0;
-	if (rd->indexed)
-		return read_selected(r, rd, r->rows || r->proj_all);
+	if (rd->indexed) /* the filter's fields first, unless the index decided already */
+		return read_selected(r, rd, r->rows || r->proj_all || r->index_field_only);
 	if ((rc = read_text(r, rd)) < 0)
 		return rc;
 	if (rc) /* few text candidates: all they need at once; many: the filter's fields first */
@@ -2055,6 +2056,18 @@ out:
 	return rc;
 }
 
+/*
+ * Whether the filter reads one field only, an indexed one (`source.ip: 10.0.0.5`): the
+ * index's rows are then its matches, read whole at once rather than filtered first.
+ */
+static bool reads_one_indexed_field(const struct match *m)
+{
+	unsigned ids[2];
+	size_t n;
+
+	return match_fields(m, ids, 2, &n) == 0 && n == 1 && index_usable(field_name(ids[0]));
+}
+
 int store_search(struct store *st, const struct store_search *s, struct store_search_stats *out,
 		 struct err *e)
 {
@@ -2074,6 +2087,7 @@ int store_search(struct store *st, const struct store_search *s, struct store_se
 	(void)match_literals(r.m, add_literal, &r); /* add_literal never stops the walk */
 	r.rows = agg_gives_rows(r.agg);
 	r.match_all = match_is_all(r.m);
+	r.index_field_only = reads_one_indexed_field(r.m);
 	plan_projection(&r, &q);
 	match_time_range(r.m, &from, &to);
 	from = MAX(from, s->from);
