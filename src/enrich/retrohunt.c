@@ -609,6 +609,7 @@ static void *hunt_loop(void *arg)
 		if (st.sightings)
 			log_info("retro-hunt: %llu events read, %llu sightings",
 				 (unsigned long long)st.events, (unsigned long long)st.sightings);
+		store_release_idle(r->c.store); /* no erased tenant's segment stays mapped */
 		if (idle(r, st.done))
 			return NULL;
 	}

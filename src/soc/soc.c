@@ -28,6 +28,7 @@
 #include "soc/terminal.h"
 #include "soc/triage.h"
 #include "store/meta.h"
+#include "store/store.h"
 
 /* ---- reading an alert: key fields, group-by fields, events ---- */
 
@@ -1517,6 +1518,7 @@ static void tick(struct soc *s, int64_t now_ns)
 {
 	struct err e = ERR_INIT;
 
+	store_release_idle(s->store); /* no erased tenant's segment stays mapped */
 	catch_up(s, now_ns);
 	if (s->sla && sla_check(s->sla, s->meta, now_ns, NULL, NULL, &e) < 0)
 		log_error("SLA check failed (the next one tries again): %s", e.msg);

@@ -405,27 +405,33 @@ static const char *const migrations[] = {
 	"  json_extract(key_fields, '$.\"source.ip\"') END));",
 	/*
 	 * 22: the users and addresses of each incident's entities, kept by triggers from the
-	 * entities column, so that the incidents an alert shares one with are found through an
-	 * index (meta_incident_open_sharing) rather than by reading every open incident.
+	 * entities column with the incident's detection time, so that the incidents of a window
+	 * an alert shares one with are found through an index (meta_incident_open_sharing)
+	 * rather than by reading every open incident. Only arrays of strings are taken.
 	 */
 	"CREATE TABLE incident_entities ("
-	"  tenant_id INTEGER NOT NULL, entity TEXT NOT NULL,"
+	"  tenant_id INTEGER NOT NULL, entity TEXT NOT NULL, detected_ns INTEGER NOT NULL,"
 	"  incident_id INTEGER NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,"
-	"  PRIMARY KEY (tenant_id, entity, incident_id)) WITHOUT ROWID;"
+	"  PRIMARY KEY (tenant_id, entity, detected_ns, incident_id)) WITHOUT ROWID;"
 	"CREATE INDEX incident_entities_incident ON incident_entities(incident_id);"
 	"CREATE TRIGGER incident_entities_insert AFTER INSERT ON incidents BEGIN"
-	"  INSERT OR IGNORE INTO incident_entities SELECT NEW.tenant_id, j.value, NEW.id"
+	"  INSERT OR IGNORE INTO incident_entities"
+	"  SELECT NEW.tenant_id, j.value, NEW.detected_ns, NEW.id"
 	"  FROM json_each(CASE WHEN json_valid(NEW.entities) THEN NEW.entities END) k,"
-	"  json_each(k.value) j WHERE k.key IN ('users', 'ips') AND j.type = 'text'; END;"
+	"  json_each(CASE WHEN k.type = 'array' THEN k.value END) j"
+	"  WHERE k.key IN ('users', 'ips') AND j.type = 'text'; END;"
 	"CREATE TRIGGER incident_entities_update AFTER UPDATE OF entities ON incidents"
 	"  WHEN OLD.entities IS NOT NEW.entities BEGIN"
 	"  DELETE FROM incident_entities WHERE incident_id = NEW.id;"
-	"  INSERT OR IGNORE INTO incident_entities SELECT NEW.tenant_id, j.value, NEW.id"
+	"  INSERT OR IGNORE INTO incident_entities"
+	"  SELECT NEW.tenant_id, j.value, NEW.detected_ns, NEW.id"
 	"  FROM json_each(CASE WHEN json_valid(NEW.entities) THEN NEW.entities END) k,"
-	"  json_each(k.value) j WHERE k.key IN ('users', 'ips') AND j.type = 'text'; END;"
-	"INSERT OR IGNORE INTO incident_entities SELECT i.tenant_id, j.value, i.id"
+	"  json_each(CASE WHEN k.type = 'array' THEN k.value END) j"
+	"  WHERE k.key IN ('users', 'ips') AND j.type = 'text'; END;"
+	"INSERT OR IGNORE INTO incident_entities SELECT i.tenant_id, j.value, i.detected_ns, i.id"
 	"  FROM incidents i, json_each(CASE WHEN json_valid(i.entities) THEN i.entities END) k,"
-	"  json_each(k.value) j WHERE k.key IN ('users', 'ips') AND j.type = 'text';",
+	"  json_each(CASE WHEN k.type = 'array' THEN k.value END) j"
+	"  WHERE k.key IN ('users', 'ips') AND j.type = 'text';",
 };
 
 #define META_SENDERS_KEPT 1000 /* rows of unassigned_senders kept, the busiest */
@@ -3626,9 +3632,9 @@ int meta_incident_open_sharing(struct meta *m, const char *tenant, int64_t since
 		return err_set(e, -EINVAL, "entities: expected a JSON array of users and addresses");
 	if ((rc = tenant_stmt_cached(m, tenant, "SELECT id FROM incidents"
 				     " WHERE id IN (SELECT incident_id FROM incident_entities"
-				     "  WHERE tenant_id = ?1 AND entity IN"
+				     "  WHERE tenant_id = ?1 AND detected_ns >= ?2 AND entity IN"
 				     "  (SELECT value FROM json_each(?5) WHERE type = 'text'))"
-				     " AND detected_ns >= ?2 AND rule_id <> ?3"
+				     " AND tenant_id = ?1 AND detected_ns >= ?2 AND rule_id <> ?3"
 				     " AND status NOT IN ('resolved', 'false-positive')"
 				     " ORDER BY detected_ns DESC, id DESC LIMIT ?4", &st, e)) < 0)
 		return rc;

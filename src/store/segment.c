@@ -3084,6 +3084,7 @@ struct segment {
 	size_t scratch_plain;   /* its length */
 	struct buf text; /* a text column's line being rebuilt */
 	ZSTD_DCtx *dctx;
+	struct segment_file file; /* what was mapped */
 	/* chunks of the block in scratch that a text search decompressed, kept for its read */
 	struct buf zc;
 	uint32_t zc_n;
@@ -3257,6 +3258,10 @@ int segment_open(struct segment **out, const char *path, uint64_t tenant,
 		goto fail;
 	}
 	s->size = (size_t)st.st_size;
+	s->file = (struct segment_file){ (uint64_t)st.st_dev, (uint64_t)st.st_ino,
+					 (uint64_t)st.st_size,
+					 (int64_t)st.st_mtim.tv_sec * NS_PER_SEC + st.st_mtim.tv_nsec,
+					 (int64_t)st.st_ctim.tv_sec * NS_PER_SEC + st.st_ctim.tv_nsec };
 	s->map = mmap(NULL, s->size, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (s->map == MAP_FAILED) {
 		s->map = NULL;
@@ -3348,6 +3353,35 @@ void segment_close(struct segment *s)
 	sodium_memzero(&s->dk, sizeof(s->dk));
 	sodium_memzero(s->bkey, sizeof(s->bkey));
 	mem_free(s);
+}
+
+void segment_get_file(const struct segment *s, struct segment_file *out)
+{
+	*out = s->file;
+}
+
+void segment_trim(struct segment *s, size_t keep)
+{
+	if (s->scratch_cap > keep) {
+		sodium_memzero(s->scratch, s->scratch_cap);
+		mem_free(s->scratch);
+		s->scratch = NULL;
+		s->scratch_cap = 0;
+		s->scratch_block = -1;
+		s->zc_n = 0;
+	}
+	if (s->zc.cap > keep) {
+		s->zc_n = 0;
+		buf_release(&s->zc);
+	}
+	if (s->text.cap > keep)
+		buf_release(&s->text);
+	if (s->pagebuf_cap > keep) {
+		mem_free(s->pagebuf);
+		s->pagebuf = NULL;
+		s->pagebuf_cap = 0;
+		s->page_cur = -1;
+	}
 }
 
 void segment_get_info(const struct segment *s, struct segment_info *out)

@@ -114,6 +114,19 @@ struct segment_info {
 };
 void segment_get_info(const struct segment *s, struct segment_info *out);
 
+/* The opened file as fstat() saw it when segment_open() mapped it: which file a handle reads. */
+struct segment_file {
+	uint64_t dev, ino, size;
+	int64_t mtime_ns, ctime_ns;
+};
+void segment_get_file(const struct segment *s, struct segment_file *out);
+/*
+ * Frees what a handle kept of its last read (the decrypted block, its decompressed chunks,
+ * the rebuilt line, the posting page) when larger than keep bytes: for a handle kept open
+ * between searches. The footer, block headers and index top stay.
+ */
+void segment_trim(struct segment *s, size_t keep);
+
 struct segment_block_info {
 	uint64_t first_row; /* row number of the block's first event in the segment */
 	uint32_t count;

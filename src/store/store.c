@@ -39,6 +39,7 @@
 #define BLOCK_ARENA_CHUNK ((size_t)16 << 20) /* a whole block decoded: reused, no page faults */
 #define SEGMENTS_CACHED 8           /* open segments a store handle keeps between searches */
 #define SEGMENT_IDLE_NS (60 * NS_PER_SEC) /* a cached segment unused this long is closed */
+#define SEGMENT_KEEP_BYTES ((size_t)2 << 20) /* of a cached segment's buffers, after a search */
 #define LISTINGS_CACHED 8           /* tenants' directory listings a store handle keeps */
 #define LISTING_SETTLED_NS NS_PER_SEC /* a directory changed this recently is not kept */
 
@@ -51,12 +52,10 @@
  * through a stale handle.
  */
 struct seg_slot {
-	struct segment *seg[2]; /* seg[0] NULL: the slot is free */
+	struct segment *seg[2]; /* seg[0] NULL: the slot is free; seg[1] opened when needed */
 	uint64_t tenant;
 	uint32_t day, seq;
-	dev_t dev;
-	ino_t ino;
-	off_t size;
+	struct segment_file file; /* what seg[0] mapped */
 	unsigned char key_id[KEYS_ID_BYTES];
 	int64_t used_ns; /* monotonic time of the last search that read it */
 	bool names_known; /* its field names are registered (register_names) */
@@ -291,6 +290,9 @@ static int list_segments(const char *dir, int64_t day_from, int64_t day_to,
 
 			if (!nr) {
 				closedir(d);
+				mem_free(*refs);
+				*refs = NULL;
+				*n = 0;
 				return err_set(e, -ENOMEM, "out of memory");
 			}
 			*refs = nr;
@@ -1253,11 +1255,12 @@ static void reader_set(struct reader *rd, struct segment *seg, const struct sear
 static int run_segment(struct search_run *r, struct seg_slot *sl, const struct search_plan *p,
 		       struct helper *h, struct reader *rd[2], struct err *e)
 {
+	bool two_readers = h && sl->seg[1];
 	int rc = 0;
 
 	r->st.segments++;
-	for (size_t i = 0; i < p->n && !rc && !r->done; i += h ? 2 : 1) {
-		bool two = h && i + 1 < p->n;
+	for (size_t i = 0; i < p->n && !rc && !r->done; i += two_readers ? 2 : 1) {
+		bool two = two_readers && i + 1 < p->n;
 
 		if (two) {
 			reader_set(rd[1], sl->seg[1], p, i + 1);
@@ -1376,9 +1379,17 @@ static long cpus(void)
 	return n > 0 ? n : 1;
 }
 
+static bool same_file(const struct segment_file *f, const struct stat *sb)
+{
+	return f->dev == (uint64_t)sb->st_dev && f->ino == (uint64_t)sb->st_ino &&
+	       f->size == (uint64_t)sb->st_size &&
+	       f->mtime_ns == (int64_t)sb->st_mtim.tv_sec * NS_PER_SEC + sb->st_mtim.tv_nsec &&
+	       f->ctime_ns == (int64_t)sb->st_ctim.tv_sec * NS_PER_SEC + sb->st_ctim.tv_nsec;
+}
+
 /*
- * The cached handles of tenant's segment ref at path, opened when the cache
- * does not hold this very file with this key: -ENOENT when the file is gone.
+ * The cached handle of tenant's segment ref at path, opened when the cache does not hold
+ * this very file (as its handle mapped it) with this key: -ENOENT when the file is gone.
  */
 static int cache_get(struct store *st, uint64_t tenant, const struct seg_ref *ref,
 		     const char *path, const struct keys_data_key *dk, struct seg_slot **out,
@@ -1391,8 +1402,7 @@ static int cache_get(struct store *st, uint64_t tenant, const struct seg_ref *re
 	for (size_t i = 0; i < SEGMENTS_CACHED && !sl; i++) {
 		struct seg_slot *c = &st->cache[i];
 
-		if (c->seg[0] && c->tenant == tenant && c->day == ref->day &&
-		    c->seq == ref->seq)
+		if (c->seg[0] && c->tenant == tenant && c->day == ref->day && c->seq == ref->seq)
 			sl = c;
 		else if (!c->seg[0] || (lru->seg[0] && c->used_ns < lru->used_ns))
 			lru = c;
@@ -1403,23 +1413,17 @@ static int cache_get(struct store *st, uint64_t tenant, const struct seg_ref *re
 			slot_close(sl);
 		return rc == ENOENT ? -ENOENT : err_set(e, -rc, "%s: %s", path, strerror(rc));
 	}
-	if (sl && (sl->dev != sb.st_dev || sl->ino != sb.st_ino || sl->size != sb.st_size ||
-		   memcmp(sl->key_id, dk->id, KEYS_ID_BYTES)))
+	if (sl && (!same_file(&sl->file, &sb) || memcmp(sl->key_id, dk->id, KEYS_ID_BYTES)))
 		slot_close(sl); /* another file by that name, or the tenant's key changed */
 	if (!sl || !sl->seg[0]) {
 		sl = sl ? sl : lru;
 		slot_close(sl);
-		if ((rc = segment_open(&sl->seg[0], path, tenant, dk, e)) ||
-		    (cpus() > 1 && (rc = segment_open(&sl->seg[1], path, tenant, dk, e)))) {
-			slot_close(sl);
+		if ((rc = segment_open(&sl->seg[0], path, tenant, dk, e)))
 			return rc;
-		}
 		sl->tenant = tenant;
 		sl->day = ref->day;
 		sl->seq = ref->seq;
-		sl->dev = sb.st_dev;
-		sl->ino = sb.st_ino;
-		sl->size = sb.st_size;
+		segment_get_file(sl->seg[0], &sl->file);
 		memcpy(sl->key_id, dk->id, KEYS_ID_BYTES);
 	}
 	sl->used_ns = time_mono_ns();
@@ -1427,14 +1431,72 @@ static int cache_get(struct store *st, uint64_t tenant, const struct seg_ref *re
 	return 0;
 }
 
-/* Closes the segments no search has read for SEGMENT_IDLE_NS. */
+/*
+ * The helper thread's handle of sl's segment, opened on first need; left NULL (the segment
+ * is read on one thread) when the file under path is no longer the one seg[0] mapped.
+ */
+static int slot_second(struct seg_slot *sl, const char *path, const struct keys_data_key *dk,
+		       struct err *e)
+{
+	struct segment_file f;
+	int rc;
+
+	if (sl->seg[1])
+		return 0;
+	if ((rc = segment_open(&sl->seg[1], path, sl->tenant, dk, e)) == -ENOENT) {
+		*e = (struct err)ERR_INIT;
+		return 0;
+	}
+	if (rc)
+		return rc;
+	segment_get_file(sl->seg[1], &f);
+	if (memcmp(&f, &sl->file, sizeof(f))) {
+		segment_close(sl->seg[1]);
+		sl->seg[1] = NULL;
+	}
+	return 0;
+}
+
+/* Whether the file of sl's segment is still the one its handle mapped. */
+static bool slot_current(struct store *st, const struct seg_slot *sl)
+{
+	char dir[PATH_LEN], name[SEGMENT_NAME_MAX], path[PATH_LEN];
+	struct stat sb;
+
+	return !tenant_dir(st, sl->tenant, false, dir, NULL) &&
+	       segment_name(name, sl->day, sl->seq) >= 0 &&
+	       !path_join(path, NULL, "%s/%s", dir, name) && stat(path, &sb) == 0 &&
+	       same_file(&sl->file, &sb);
+}
+
+/*
+ * Closes the cached segments unused for SEGMENT_IDLE_NS and those whose file is gone or
+ * another (an erasure or retention through another handle or process), and trims what
+ * the others keep of their last read.
+ */
 static void cache_sweep(struct store *st)
 {
 	int64_t now = time_mono_ns();
 
-	for (size_t i = 0; i < SEGMENTS_CACHED; i++)
-		if (st->cache[i].seg[0] && now - st->cache[i].used_ns > SEGMENT_IDLE_NS)
-			slot_close(&st->cache[i]);
+	for (size_t i = 0; i < SEGMENTS_CACHED; i++) {
+		struct seg_slot *sl = &st->cache[i];
+
+		if (!sl->seg[0])
+			continue;
+		if (now - sl->used_ns > SEGMENT_IDLE_NS || !slot_current(st, sl)) {
+			slot_close(sl);
+			continue;
+		}
+		segment_trim(sl->seg[0], SEGMENT_KEEP_BYTES);
+		if (sl->seg[1])
+			segment_trim(sl->seg[1], SEGMENT_KEEP_BYTES);
+	}
+}
+
+void store_release_idle(struct store *st)
+{
+	if (st)
+		cache_sweep(st);
 }
 
 static void readers_free(struct store *st)
@@ -1533,6 +1595,10 @@ static int run_segments(struct store *st, struct search_run *r, int64_t from, in
 		if (rc || (rc = plan_segment(r, sl->seg[0], from, to, &p, e)))
 			break;
 		/* a second reader pays off from the first segment with two blocks to read */
+		if (p.n > 1 && cpus() > 1 && (rc = slot_second(sl, path, &dk, e))) {
+			plan_release(&p);
+			break;
+		}
 		if (p.n > 1 && sl->seg[1] && !started && !failed)
 			failed = !(started = helper_start(&hs, r));
 		rc = run_segment(r, sl, &p, started ? &hs : NULL, st->rd, e);

@@ -35,10 +35,12 @@
  * footers and index pages read, their decoders made) and its block readers' memory, so that
  * the triage engine's many small searches do not open every segment each time. A cached
  * segment is used only while the file under its name is the same file (device, inode,
- * size) and the tenant's key is the same key; one removed is closed at the next search that
- * lists it or after a minute unused, and erasure or retention through the handle closes
- * the tenant's at once (a removed file's space is freed when its last mapping goes). It
- * keeps 8 tenants' directory listings too, while each directory is unchanged.
+ * size, modification and change times, as the handle mapped it) and the tenant's key is
+ * the same key. One removed or replaced is closed at the next search or
+ * store_release_idle() (the caller's idle tick), one unused for a minute too; erasure or
+ * retention through the handle closes the tenant's at once (a removed file's space is freed
+ * when its last mapping goes). It keeps 8 tenants' directory listings too, while each
+ * directory is unchanged.
  *
  * Threads: a struct store from one thread at a time; open one per thread. A search that
  * reads two or more blocks of a segment starts one thread of its own for its duration
@@ -134,6 +136,14 @@ struct store_search_stats {
  */
 int store_search(struct store *st, const struct store_search *s, struct store_search_stats *out,
 		 struct err *e);
+/*
+ * Closes the segments the handle keeps that are gone or another file now (an erasure or
+ * retention elsewhere) or unused for a minute, and trims what the others keep of their
+ * last read. Every search does it first; a long-lived handle calls it now and then when
+ * idle (the SOC engine every 10 s), so that no erased tenant's segment stays mapped.
+ * NULL: nothing.
+ */
+void store_release_idle(struct store *st);
 
 /* ---- erasure ---- */
 

@@ -202,6 +202,15 @@ static void test_open_sharing(void)
 	CHECK_INT(meta_incident_open_sharing(m, "alpha", T0, "r-1", "{\"sato\":1}", 10, got_id, &g,
 					     &e), -EINVAL);
 	CHECK(strstr(e.msg, "JSON array") != NULL);
+	/* entities of another shape are stored as they are, and not indexed */
+	a = incident("alpha", "r-2|odd");
+	a.rule_id = "r-2";
+	a.entities = "{\"users\":\"alice\",\"ips\":{\"a\":\"10.0.0.7\"},\"hosts\":[1]}";
+	CHECK_INT(meta_incident_add(m, &a, &upd, &e), 0);
+	memset(&g, 0, sizeof(g));
+	CHECK_INT(meta_incident_open_sharing(m, "alpha", T0, "r-1", "[\"alice\",\"10.0.0.7\"]", 10,
+					     got_id, &g, &e), 0);
+	CHECK_INT(g.n, 0);
 	meta_close(m);
 }
 
