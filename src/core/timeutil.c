@@ -71,12 +71,17 @@ int time_days_in_month(int year, int month)
 	return days[month - 1] + (month == 2 && leap);
 }
 
+int64_t time_ns_of(const struct timespec *t)
+{
+	return (int64_t)t->tv_sec * NS_PER_SEC + t->tv_nsec;
+}
+
 int64_t time_now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
+	return time_ns_of(&ts);
 }
 
 int64_t time_mono_ns(void)
@@ -84,7 +89,21 @@ int64_t time_mono_ns(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
+	return time_ns_of(&ts);
+}
+
+struct timespec time_after(clockid_t clock, int64_t ns)
+{
+	struct timespec t;
+
+	clock_gettime(clock, &t);
+	t.tv_sec += (time_t)(ns / NS_PER_SEC);
+	t.tv_nsec += (long)(ns % NS_PER_SEC);
+	if (t.tv_nsec >= NS_PER_SEC) {
+		t.tv_sec++;
+		t.tv_nsec -= NS_PER_SEC;
+	}
+	return t;
 }
 
 /* Writes v as exactly n decimal digits at p; returns p + n. */

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define NS_PER_SEC INT64_C(1000000000)
 
@@ -35,6 +36,10 @@ int time_days_in_month(int year, int month);
 int64_t time_now_ns(void);
 /* CLOCK_MONOTONIC in ns: for intervals and deadlines, never for stamps. Any thread. */
 int64_t time_mono_ns(void);
+/* t in ns (a file's times, a clock's reading). */
+int64_t time_ns_of(const struct timespec *t);
+/* clock's reading ns from now (ns >= 0): the deadline of a timed wait on that clock. */
+struct timespec time_after(clockid_t clock, int64_t ns);
 
 /*
  * Parses a time as people type it into queries and options, into ns since the epoch:

@@ -576,16 +576,9 @@ int retrohunt_new(struct retrohunt **out, const struct retrohunt_config *c, stru
 /* Waits for a wake-up, the idle pause or the stop; true when stopping. */
 static bool idle(struct retrohunt *r, bool caught_up)
 {
-	struct timespec until;
+	struct timespec until = time_after(CLOCK_REALTIME, r->c.idle_ns);
 	bool stop;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += (time_t)(r->c.idle_ns / NS_PER_SEC);
-	until.tv_nsec += (long)(r->c.idle_ns % NS_PER_SEC);
-	if (until.tv_nsec >= NS_PER_SEC) {
-		until.tv_sec++;
-		until.tv_nsec -= NS_PER_SEC;
-	}
 	pthread_mutex_lock(&r->lock);
 	while (caught_up && !r->woken && !atomic_load(&r->stopping))
 		if (pthread_cond_timedwait(&r->cond, &r->lock, &until) == ETIMEDOUT)

@@ -1628,13 +1628,7 @@ static void *notify_main(void *arg)
 			break;
 		}
 		if (!n->queued && wait_ns > 0) {
-			clock_gettime(CLOCK_MONOTONIC, &until);
-			until.tv_sec += wait_ns / NS_PER_SEC;
-			until.tv_nsec += wait_ns % NS_PER_SEC;
-			if (until.tv_nsec >= NS_PER_SEC) {
-				until.tv_sec++;
-				until.tv_nsec -= NS_PER_SEC;
-			}
+			until = time_after(CLOCK_MONOTONIC, wait_ns);
 			pthread_cond_timedwait(&n->wake, &n->lock, &until);
 		}
 		pthread_mutex_unlock(&n->lock);

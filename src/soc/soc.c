@@ -1549,13 +1549,7 @@ static void wait_until(struct soc *s, int64_t wall_ns)
 
 	if (left <= 0)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += left / NS_PER_SEC;
-	until.tv_nsec += left % NS_PER_SEC;
-	if (until.tv_nsec >= NS_PER_SEC) {
-		until.tv_sec++;
-		until.tv_nsec -= NS_PER_SEC;
-	}
+	until = time_after(CLOCK_MONOTONIC, left);
 	pthread_cond_timedwait(&s->wake, &s->lock, &until);
 }
 

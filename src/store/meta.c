@@ -839,19 +839,12 @@ struct meta_checkpointer {
 static void *checkpointer_main(void *arg)
 {
 	struct meta_checkpointer *c = arg;
-	struct timespec at;
 
 	pthread_mutex_lock(&c->lock);
 	while (!c->stop) {
 		struct err e = ERR_INIT;
+		struct timespec at = time_after(CLOCK_MONOTONIC, c->interval_ns);
 
-		clock_gettime(CLOCK_MONOTONIC, &at);
-		at.tv_sec += c->interval_ns / NS_PER_SEC;
-		at.tv_nsec += c->interval_ns % NS_PER_SEC;
-		if (at.tv_nsec >= NS_PER_SEC) {
-			at.tv_sec++;
-			at.tv_nsec -= NS_PER_SEC;
-		}
 		pthread_cond_timedwait(&c->wake, &c->lock, &at);
 		if (c->stop)
 			break;

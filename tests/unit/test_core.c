@@ -327,6 +327,21 @@ static void test_utf8_text(void)
 	CHECK_INT(json_utf8_text("\xed\xa0\x80", 3, &line, &col), 0); /* a surrogate */
 }
 
+/* A deadline ns from now lies ns ahead of the clock, its nanoseconds always below a second. */
+static void test_time_after(void)
+{
+	static const int64_t waits[] = { 0, 1, 999999999, NS_PER_SEC, 1500000000, 3600 * NS_PER_SEC };
+
+	for (size_t i = 0; i < sizeof(waits) / sizeof(waits[0]); i++) {
+		int64_t before = time_mono_ns();
+		struct timespec t = time_after(CLOCK_MONOTONIC, waits[i]);
+		int64_t after = time_mono_ns();
+
+		CHECK(t.tv_nsec >= 0 && t.tv_nsec < NS_PER_SEC);
+		CHECK(time_ns_of(&t) >= before + waits[i] && time_ns_of(&t) <= after + waits[i]);
+	}
+}
+
 int main(void)
 {
 	T_RUN(test_utf8_text);
@@ -340,6 +355,7 @@ int main(void)
 	T_RUN(test_event_json_many_vendor_fields);
 	T_RUN(test_json_string_escapes_everywhere);
 	T_RUN(test_civil_roundtrip);
+	T_RUN(test_time_after);
 	T_RUN(test_cidr);
 	return t_done();
 }
