@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/timeutil.h"
 
 #define FILEIO_PATH_MAX 4096
 
@@ -153,4 +154,16 @@ int fileio_read_secret(const char *path, const char *what, char *out, size_t siz
 fail:
 	close(fd);
 	return rc;
+}
+
+struct fileio_id fileio_id_of(const struct stat *sb)
+{
+	return (struct fileio_id){ (uint64_t)sb->st_dev, (uint64_t)sb->st_ino, (uint64_t)sb->st_size,
+				   time_ns_of(&sb->st_mtim), time_ns_of(&sb->st_ctim) };
+}
+
+bool fileio_id_same(const struct fileio_id *a, const struct fileio_id *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
 }

@@ -11,7 +11,9 @@
 #ifndef CORE_FILEIO_H
 #define CORE_FILEIO_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -45,5 +47,19 @@ int fileio_replace(const char *dir, const char *name, const void *data, size_t l
  * -EINVAL (empty, not a regular file), -errno of open/read.
  */
 int fileio_read_secret(const char *path, const char *what, char *out, size_t size, struct err *e);
+
+/*
+ * Which file a stat() saw, and as it was then: two ids are equal only for the same file
+ * (device, inode) unchanged since (size, modification and change times). A cache keyed by a
+ * path checks it before it trusts what it kept of the file (the store's open segments, its
+ * directory listings).
+ */
+struct fileio_id {
+	uint64_t dev, ino, size;
+	int64_t mtime_ns, ctime_ns;
+};
+struct stat;
+struct fileio_id fileio_id_of(const struct stat *sb);
+bool fileio_id_same(const struct fileio_id *a, const struct fileio_id *b);
 
 #endif

@@ -3084,7 +3084,7 @@ struct segment {
 	size_t scratch_plain;   /* its length */
 	struct buf text; /* a text column's line being rebuilt */
 	ZSTD_DCtx *dctx;
-	struct segment_file file; /* what was mapped */
+	struct fileio_id file; /* what was mapped */
 	/* chunks of the block in scratch that a text search decompressed, kept for its read */
 	struct buf zc;
 	uint32_t zc_n;
@@ -3258,10 +3258,7 @@ int segment_open(struct segment **out, const char *path, uint64_t tenant,
 		goto fail;
 	}
 	s->size = (size_t)st.st_size;
-	s->file = (struct segment_file){ (uint64_t)st.st_dev, (uint64_t)st.st_ino,
-					 (uint64_t)st.st_size,
-					 (int64_t)st.st_mtim.tv_sec * NS_PER_SEC + st.st_mtim.tv_nsec,
-					 (int64_t)st.st_ctim.tv_sec * NS_PER_SEC + st.st_ctim.tv_nsec };
+	s->file = fileio_id_of(&st);
 	s->map = mmap(NULL, s->size, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (s->map == MAP_FAILED) {
 		s->map = NULL;
@@ -3355,9 +3352,9 @@ void segment_close(struct segment *s)
 	mem_free(s);
 }
 
-void segment_get_file(const struct segment *s, struct segment_file *out)
+struct fileio_id segment_file(const struct segment *s)
 {
-	*out = s->file;
+	return s->file;
 }
 
 void segment_trim(struct segment *s, size_t keep)

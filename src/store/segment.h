@@ -45,6 +45,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/fileio.h"
 #include "core/ipaddr.h"
 
 struct arena;
@@ -115,11 +116,7 @@ struct segment_info {
 void segment_get_info(const struct segment *s, struct segment_info *out);
 
 /* The opened file as fstat() saw it when segment_open() mapped it: which file a handle reads. */
-struct segment_file {
-	uint64_t dev, ino, size;
-	int64_t mtime_ns, ctime_ns;
-};
-void segment_get_file(const struct segment *s, struct segment_file *out);
+struct fileio_id segment_file(const struct segment *s);
 /*
  * Frees what a handle kept of its last read (the decrypted block, its decompressed chunks,
  * the rebuilt line, the posting page) when larger than keep bytes: for a handle kept open

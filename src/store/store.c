@@ -13,6 +13,7 @@
 #include "core/err.h"
 #include "core/event.h"
 #include "core/field.h"
+#include "core/fileio.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -55,7 +56,7 @@ struct seg_slot {
 	struct segment *seg[2]; /* seg[0] NULL: the slot is free; seg[1] opened when needed */
 	uint64_t tenant;
 	uint32_t day, seq;
-	struct segment_file file; /* what seg[0] mapped */
+	struct fileio_id file; /* what seg[0] mapped */
 	unsigned char key_id[KEYS_ID_BYTES];
 	int64_t used_ns; /* monotonic time of the last search that read it */
 	bool names_known; /* its field names are registered (register_names) */
@@ -77,9 +78,7 @@ struct listing {
 	struct seg_ref *refs; /* every segment of the directory, newest first; NULL: free slot */
 	size_t n;
 	uint64_t tenant;
-	dev_t dev;
-	ino_t ino;
-	struct timespec mtime, ctime;
+	struct fileio_id dir; /* the directory when it was read */
 	int64_t used_ns;
 };
 
@@ -322,15 +321,10 @@ static int refs_in_days(const struct seg_ref *all, size_t n, int64_t day_from, i
 	return 0;
 }
 
-static bool same_time(const struct timespec *a, const struct timespec *b)
+/* Whether ns lies less than LISTING_SETTLED_NS before now (or after it: a clock set back). */
+static bool recent(int64_t ns)
 {
-	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
-}
-
-/* Whether t lies less than LISTING_SETTLED_NS before now (or after it: a clock set back). */
-static bool recent(const struct timespec *t)
-{
-	return time_now_ns() - ((int64_t)t->tv_sec * NS_PER_SEC + t->tv_nsec) < LISTING_SETTLED_NS;
+	return time_now_ns() - ns < LISTING_SETTLED_NS;
 }
 
 /* list_segments() of tenant's directory, from the handle's listing while it is unchanged. */
@@ -339,6 +333,7 @@ static int list_segments_cached(struct store *st, uint64_t tenant, const char *d
 				size_t *n, struct err *e)
 {
 	struct listing *l = NULL, *lru = &st->lists[0];
+	struct fileio_id id;
 	struct seg_ref *all;
 	struct stat sb;
 	size_t nall;
@@ -346,6 +341,7 @@ static int list_segments_cached(struct store *st, uint64_t tenant, const char *d
 
 	if (stat(dir, &sb) < 0) /* none: as list_segments says it */
 		return list_segments(dir, day_from, day_to, refs, n, e);
+	id = fileio_id_of(&sb);
 	for (size_t i = 0; i < LISTINGS_CACHED && !l; i++) {
 		struct listing *c = &st->lists[i];
 
@@ -354,8 +350,7 @@ static int list_segments_cached(struct store *st, uint64_t tenant, const char *d
 		else if (!c->refs || (lru->refs && c->used_ns < lru->used_ns))
 			lru = c;
 	}
-	if (l && l->dev == sb.st_dev && l->ino == sb.st_ino && same_time(&l->mtime, &sb.st_mtim) &&
-	    same_time(&l->ctime, &sb.st_ctim)) {
+	if (l && fileio_id_same(&l->dir, &id)) {
 		l->used_ns = time_mono_ns();
 		return refs_in_days(l->refs, l->n, day_from, day_to, refs, n, e);
 	}
@@ -368,12 +363,11 @@ static int list_segments_cached(struct store *st, uint64_t tenant, const char *d
 	l = l ? l : lru;
 	mem_free(l->refs);
 	memset(l, 0, sizeof(*l));
-	if (!all || recent(&sb.st_mtim) || recent(&sb.st_ctim)) {
+	if (!all || recent(id.mtime_ns) || recent(id.ctime_ns)) {
 		mem_free(all); /* changed a moment ago, or empty: read it again next time */
 		return 0;
 	}
-	*l = (struct listing){ all, nall, tenant, sb.st_dev, sb.st_ino, sb.st_mtim, sb.st_ctim,
-			       time_mono_ns() };
+	*l = (struct listing){ all, nall, tenant, id, time_mono_ns() };
 	return 0;
 }
 
@@ -1379,14 +1373,6 @@ static long cpus(void)
 	return n > 0 ? n : 1;
 }
 
-static bool same_file(const struct segment_file *f, const struct stat *sb)
-{
-	return f->dev == (uint64_t)sb->st_dev && f->ino == (uint64_t)sb->st_ino &&
-	       f->size == (uint64_t)sb->st_size &&
-	       f->mtime_ns == (int64_t)sb->st_mtim.tv_sec * NS_PER_SEC + sb->st_mtim.tv_nsec &&
-	       f->ctime_ns == (int64_t)sb->st_ctim.tv_sec * NS_PER_SEC + sb->st_ctim.tv_nsec;
-}
-
 /*
  * The cached handle of tenant's segment ref at path, opened when the cache does not hold
  * this very file (as its handle mapped it) with this key: -ENOENT when the file is gone.
@@ -1396,6 +1382,7 @@ static int cache_get(struct store *st, uint64_t tenant, const struct seg_ref *re
 		     struct err *e)
 {
 	struct seg_slot *sl = NULL, *lru = &st->cache[0];
+	struct fileio_id id;
 	struct stat sb;
 	int rc;
 
@@ -1413,7 +1400,8 @@ static int cache_get(struct store *st, uint64_t tenant, const struct seg_ref *re
 			slot_close(sl);
 		return rc == ENOENT ? -ENOENT : err_set(e, -rc, "%s: %s", path, strerror(rc));
 	}
-	if (sl && (!same_file(&sl->file, &sb) || memcmp(sl->key_id, dk->id, KEYS_ID_BYTES)))
+	id = fileio_id_of(&sb);
+	if (sl && (!fileio_id_same(&sl->file, &id) || memcmp(sl->key_id, dk->id, KEYS_ID_BYTES)))
 		slot_close(sl); /* another file by that name, or the tenant's key changed */
 	if (!sl || !sl->seg[0]) {
 		sl = sl ? sl : lru;
@@ -1423,7 +1411,7 @@ static int cache_get(struct store *st, uint64_t tenant, const struct seg_ref *re
 		sl->tenant = tenant;
 		sl->day = ref->day;
 		sl->seq = ref->seq;
-		segment_get_file(sl->seg[0], &sl->file);
+		sl->file = segment_file(sl->seg[0]);
 		memcpy(sl->key_id, dk->id, KEYS_ID_BYTES);
 	}
 	sl->used_ns = time_mono_ns();
@@ -1438,7 +1426,7 @@ static int cache_get(struct store *st, uint64_t tenant, const struct seg_ref *re
 static int slot_second(struct seg_slot *sl, const char *path, const struct keys_data_key *dk,
 		       struct err *e)
 {
-	struct segment_file f;
+	struct fileio_id f;
 	int rc;
 
 	if (sl->seg[1])
@@ -1449,8 +1437,8 @@ static int slot_second(struct seg_slot *sl, const char *path, const struct keys_
 	}
 	if (rc)
 		return rc;
-	segment_get_file(sl->seg[1], &f);
-	if (memcmp(&f, &sl->file, sizeof(f))) {
+	f = segment_file(sl->seg[1]);
+	if (!fileio_id_same(&f, &sl->file)) {
 		segment_close(sl->seg[1]);
 		sl->seg[1] = NULL;
 	}
@@ -1461,12 +1449,15 @@ static int slot_second(struct seg_slot *sl, const char *path, const struct keys_
 static bool slot_current(struct store *st, const struct seg_slot *sl)
 {
 	char dir[PATH_LEN], name[SEGMENT_NAME_MAX], path[PATH_LEN];
+	struct fileio_id id;
 	struct stat sb;
 
-	return !tenant_dir(st, sl->tenant, false, dir, NULL) &&
-	       segment_name(name, sl->day, sl->seq) >= 0 &&
-	       !path_join(path, NULL, "%s/%s", dir, name) && stat(path, &sb) == 0 &&
-	       same_file(&sl->file, &sb);
+	if (tenant_dir(st, sl->tenant, false, dir, NULL) ||
+	    segment_name(name, sl->day, sl->seq) < 0 ||
+	    path_join(path, NULL, "%s/%s", dir, name) || stat(path, &sb) < 0)
+		return false;
+	id = fileio_id_of(&sb);
+	return fileio_id_same(&sl->file, &id);
 }
 
 /*
