@@ -1010,6 +1010,17 @@ static int read_text(const struct search_run *r, struct reader *rd)
 	return rd->selected;
 }
 
+/* The fields a match needs: the projection (rows), out[] (a `fields` pipe), or all (NULL). */
+static const unsigned *match_needs(const struct search_run *r, size_t *n)
+{
+	if (r->rows) {
+		*n = r->proj_all ? 0 : r->n_proj;
+		return r->proj_all ? NULL : r->proj;
+	}
+	*n = r->out_some ? r->n_out : 0;
+	return r->out_some ? r->out : NULL;
+}
+
 /*
  * The candidate rows rd->sel[0..nsel) of the block (from the index or the text's search):
  * with once, all that a match needs at once, filtered after; otherwise the filter's fields
@@ -1018,10 +1029,8 @@ static int read_text(const struct search_run *r, struct reader *rd)
 static int read_selected(const struct search_run *r, struct reader *rd, bool once)
 {
 	const unsigned *proj = r->proj_all ? NULL : r->proj;
-	size_t nproj = r->proj_all ? 0 : r->n_proj;
-	/* what a match needs: the projection (rows), out[] (a `fields` pipe), or all */
-	const unsigned *need = r->rows ? proj : r->out_some ? r->out : NULL;
-	size_t nneed = r->rows ? nproj : r->out_some ? r->n_out : 0;
+	size_t nproj = r->proj_all ? 0 : r->n_proj, nneed;
+	const unsigned *need = match_needs(r, &nneed);
 	int rc;
 
 	rd->selected = true;
@@ -1053,9 +1062,11 @@ static int read_block(const struct search_run *r, struct reader *rd)
 	if (rc) /* few text candidates: all they need at once; many: the filter's fields first */
 		return read_selected(r, rd, r->rows || r->proj_all || rd->nsel <= TEXT_ONCE);
 	if (r->rows || r->match_all || r->proj_all) {
-		rc = segment_block_read(rd->seg, rd->block, r->rows ? proj : r->out_some ? r->out : NULL,
-					r->rows ? nproj : r->out_some ? r->n_out : 0, &rd->arena,
-					&rd->evs, &rd->n, e);
+		size_t nneed;
+		const unsigned *need = match_needs(r, &nneed);
+
+		rc = segment_block_read(rd->seg, rd->block, need, nneed, &rd->arena, &rd->evs,
+					&rd->n, e);
 	} else { /* the filter's fields of every row, then whole events of those that match */
 		if ((rc = segment_block_read(rd->seg, rd->block, proj, nproj, &rd->arena, &rd->evs,
 					     &rd->n, e)))
@@ -1463,9 +1474,10 @@ static bool slot_current(struct store *st, const struct seg_slot *sl)
 /*
  * Closes the cached segments unused for SEGMENT_IDLE_NS and those whose file is gone or
  * another (an erasure or retention through another handle or process), and trims what
- * the others keep of their last read.
+ * the others keep of their last read. Those used since checked_ns (monotonic) were found
+ * current by cache_get() then and are not looked at again.
  */
-static void cache_sweep(struct store *st)
+static void cache_sweep(struct store *st, int64_t checked_ns)
 {
 	int64_t now = time_mono_ns();
 
@@ -1474,7 +1486,8 @@ static void cache_sweep(struct store *st)
 
 		if (!sl->seg[0])
 			continue;
-		if (now - sl->used_ns > SEGMENT_IDLE_NS || !slot_current(st, sl)) {
+		if (now - sl->used_ns > SEGMENT_IDLE_NS ||
+		    (sl->used_ns < checked_ns && !slot_current(st, sl))) {
 			slot_close(sl);
 			continue;
 		}
@@ -1487,7 +1500,7 @@ static void cache_sweep(struct store *st)
 void store_release_idle(struct store *st)
 {
 	if (st)
-		cache_sweep(st);
+		cache_sweep(st, INT64_MAX);
 }
 
 static void readers_free(struct store *st)
@@ -2129,13 +2142,12 @@ int store_search(struct store *st, const struct store_search *s, struct store_se
 		 struct err *e)
 {
 	struct search_run r = { .s = s };
+	int64_t started = time_mono_ns(), from, to;
 	struct arena qa;
 	struct query q;
-	int64_t from, to;
 	int rc;
 
 	arena_init(&qa, 4096, 4u << 20);
-	cache_sweep(st);
 	if ((rc = query_parse(&q, s->query, s->query_len, &qa, e)) ||
 	    (rc = register_names(st, s, &q, e)) ||
 	    (rc = match_compile(&r.m, q.filter, s->now, &qa, e)) ||
@@ -2158,6 +2170,7 @@ int store_search(struct store *st, const struct store_search *s, struct store_se
 done:
 	agg_free(r.agg);
 	arena_release(&qa);
+	cache_sweep(st, started); /* what this search opened was checked when it did */
 	if (out)
 		*out = r.st;
 	{

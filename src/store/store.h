@@ -139,7 +139,7 @@ int store_search(struct store *st, const struct store_search *s, struct store_se
 /*
  * Closes the segments the handle keeps that are gone or another file now (an erasure or
  * retention elsewhere) or unused for a minute, and trims what the others keep of their
- * last read. Every search does it first; a long-lived handle calls it now and then when
+ * last read. Every search does it as it ends; a long-lived handle calls it now and then when
  * idle (the SOC engine every 10 s), so that no erased tenant's segment stays mapped.
  * NULL: nothing.
  */
