@@ -58,6 +58,16 @@ struct meta {
 	size_t n_cache;
 };
 
+/*
+ * The incident_entities rows of incident i (NEW in a trigger, or a row of `from`): its
+ * users and addresses, arrays of strings only (migration 22).
+ */
+#define INCIDENT_ENTITY_ROWS(i, from)                                                          \
+	" SELECT " i ".tenant_id, j.value, " i ".detected_ns, " i ".id FROM " from               \
+	"json_each(CASE WHEN json_valid(" i ".entities) THEN " i ".entities END) k,"              \
+	" json_each(CASE WHEN k.type = 'array' THEN k.value END) j"                               \
+	" WHERE k.key IN ('users', 'ips') AND j.type = 'text'"
+
 static const char *const migrations[] = {
 	/* 1: tenants, their sources, and the built-in tenant of unmatched messages */
 	"CREATE TABLE tenants ("
@@ -415,23 +425,12 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (tenant_id, entity, detected_ns, incident_id)) WITHOUT ROWID;"
 	"CREATE INDEX incident_entities_incident ON incident_entities(incident_id);"
 	"CREATE TRIGGER incident_entities_insert AFTER INSERT ON incidents BEGIN"
-	"  INSERT OR IGNORE INTO incident_entities"
-	"  SELECT NEW.tenant_id, j.value, NEW.detected_ns, NEW.id"
-	"  FROM json_each(CASE WHEN json_valid(NEW.entities) THEN NEW.entities END) k,"
-	"  json_each(CASE WHEN k.type = 'array' THEN k.value END) j"
-	"  WHERE k.key IN ('users', 'ips') AND j.type = 'text'; END;"
+	"  INSERT OR IGNORE INTO incident_entities" INCIDENT_ENTITY_ROWS("NEW", "") "; END;"
 	"CREATE TRIGGER incident_entities_update AFTER UPDATE OF entities ON incidents"
 	"  WHEN OLD.entities IS NOT NEW.entities BEGIN"
 	"  DELETE FROM incident_entities WHERE incident_id = NEW.id;"
-	"  INSERT OR IGNORE INTO incident_entities"
-	"  SELECT NEW.tenant_id, j.value, NEW.detected_ns, NEW.id"
-	"  FROM json_each(CASE WHEN json_valid(NEW.entities) THEN NEW.entities END) k,"
-	"  json_each(CASE WHEN k.type = 'array' THEN k.value END) j"
-	"  WHERE k.key IN ('users', 'ips') AND j.type = 'text'; END;"
-	"INSERT OR IGNORE INTO incident_entities SELECT i.tenant_id, j.value, i.detected_ns, i.id"
-	"  FROM incidents i, json_each(CASE WHEN json_valid(i.entities) THEN i.entities END) k,"
-	"  json_each(CASE WHEN k.type = 'array' THEN k.value END) j"
-	"  WHERE k.key IN ('users', 'ips') AND j.type = 'text';",
+	"  INSERT OR IGNORE INTO incident_entities" INCIDENT_ENTITY_ROWS("NEW", "") "; END;"
+	"INSERT OR IGNORE INTO incident_entities" INCIDENT_ENTITY_ROWS("i", "incidents i, ") ";",
 };
 
 #define META_SENDERS_KEPT 1000 /* rows of unassigned_senders kept, the busiest */
@@ -3627,7 +3626,7 @@ int meta_incident_open_sharing(struct meta *m, const char *tenant, int64_t since
 				     " WHERE id IN (SELECT incident_id FROM incident_entities"
 				     "  WHERE tenant_id = ?1 AND detected_ns >= ?2 AND entity IN"
 				     "  (SELECT value FROM json_each(?5) WHERE type = 'text'))"
-				     " AND tenant_id = ?1 AND detected_ns >= ?2 AND rule_id <> ?3"
+				     " AND tenant_id = ?1 AND rule_id <> ?3"
 				     " AND status NOT IN ('resolved', 'false-positive')"
 				     " ORDER BY detected_ns DESC, id DESC LIMIT ?4", &st, e)) < 0)
 		return rc;
