@@ -138,11 +138,49 @@ static void test_write_all_and_writev_all(void)
 	CHECK_INT(fileio_write_all(-1, a, 1), -EBADF);
 }
 
+static struct fileio_id id_of(const char *name)
+{
+	char path[700];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	memset(&sb, 0, sizeof(sb));
+	CHECK_INT(stat(path, &sb), 0);
+	return fileio_id_of(&sb);
+}
+
+/* The same file unchanged has one id; one replaced under its name, or written to, another. */
+static void test_file_ids(void)
+{
+	struct fileio_id a, b;
+	struct err e = ERR_INIT;
+	char path[700];
+	int fd;
+
+	fresh("ids");
+	CHECK_INT(fileio_replace(dir, "f", "one", 3, 0600, 0, &e), 0);
+	a = id_of("f");
+	b = id_of("f");
+	CHECK(fileio_id_same(&a, &b));
+	CHECK_INT(fileio_replace(dir, "f", "two", 3, 0600, 0, &e), 0); /* same size, new inode */
+	b = id_of("f");
+	CHECK(!fileio_id_same(&a, &b));
+	a = b;
+	snprintf(path, sizeof(path), "%s/f", dir);
+	fd = open(path, O_WRONLY | O_APPEND);
+	CHECK(fd >= 0 && write(fd, "!", 1) == 1);
+	if (fd >= 0)
+		close(fd);
+	b = id_of("f"); /* the same inode, written to */
+	CHECK(!fileio_id_same(&a, &b));
+}
+
 int main(void)
 {
 	T_RUN(test_replace_creates_and_replaces);
 	T_RUN(test_noreplace_keeps_the_old_file);
 	T_RUN(test_errors_name_the_path);
 	T_RUN(test_write_all_and_writev_all);
+	T_RUN(test_file_ids);
 	return t_done();
 }
