@@ -62,6 +62,12 @@ const char *meta_escape(const char *s, char out[META_ESCAPE_MAX]);
 
 int meta_open(struct meta **m, const char *data_dir, struct err *e);
 void meta_close(struct meta *m);
+/*
+ * The SQLite virtual-machine steps this handle's statements have run since it was opened:
+ * the work of a call, independent of the machine's speed, so that a test can show that a
+ * query reads the rows it needs and not a whole table.
+ */
+uint64_t meta_steps(const struct meta *m);
 
 /*
  * WAL checkpoints. SQLite copies koban.db's WAL back into the database on the connection
