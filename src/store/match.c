@@ -429,7 +429,8 @@ int match_compile(struct match **mp, const struct query_node *filter, int64_t no
 }
 
 static int literals(const struct mnode *n,
-		    int (*fn)(void *ctx, const char *field, const char *value, size_t len),
+		    int (*fn)(void *ctx, const char *field, const char *value, size_t len,
+			      bool whole),
 		    void *ctx)
 {
 	char text[IPADDR_STRLEN];
@@ -441,17 +442,19 @@ static int literals(const struct mnode *n,
 		return rc ? rc : literals(n->r, fn, ctx);
 	case T_TEXT_EQ:
 	case T_TEXT_HAS:
-		return fn(ctx, n->field < 0 ? NULL : field_name((unsigned)n->field), n->s, n->len);
+		return fn(ctx, n->field < 0 ? NULL : field_name((unsigned)n->field), n->s, n->len,
+			  n->test == T_TEXT_EQ);
 	case T_IP_EQ:
 		ipaddr_format(&n->ip, text);
-		return fn(ctx, field_name((unsigned)n->field), text, strlen(text));
+		return fn(ctx, field_name((unsigned)n->field), text, strlen(text), false);
 	default:
 		return 0;
 	}
 }
 
 int match_literals(const struct match *m,
-		   int (*fn)(void *ctx, const char *field, const char *value, size_t len),
+		   int (*fn)(void *ctx, const char *field, const char *value, size_t len,
+			     bool whole),
 		   void *ctx)
 {
 	return literals(m->root, fn, ctx);

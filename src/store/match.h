@@ -53,13 +53,17 @@ int match_fields(const struct match *m, unsigned *ids, size_t max, size_t *n);
 bool match_is_all(const struct match *m);
 /*
  * The literal values every match must contain, from the leaves joined by `and` at the top
- * of the filter: fn gets the field's name (NULL for full text) and the value's text, for
- * exact text, phrases, words and single addresses. A store skips blocks whose bloom filter
- * lacks one of their tokens, and reads only the rows its index gives for an indexed field.
- * fn returning non-zero stops the walk. Returns what fn returned last (0 when not called).
+ * of the filter: fn gets the field's name (NULL for full text), the value's text, for
+ * exact text, phrases, words and single addresses, and whole: true when the value is a
+ * string field's whole value (`event.dataset: x`, ASCII case ignored), false when a text
+ * holds it or it is an address. A store skips blocks whose bloom filter lacks one of their
+ * tokens or whose values of the field are known and differ, and reads only the rows its
+ * index gives for an indexed field. fn returning non-zero stops the walk. Returns what fn
+ * returned last (0 when not called).
  */
 int match_literals(const struct match *m,
-		   int (*fn)(void *ctx, const char *field, const char *value, size_t len),
+		   int (*fn)(void *ctx, const char *field, const char *value, size_t len,
+			     bool whole),
 		   void *ctx);
 
 #endif

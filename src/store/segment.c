@@ -69,6 +69,7 @@
 #define TOKEN_SEED 0x746f6b656eull
 #define TOKEN_MAX 256 /* longer tokens are hashed on their first TOKEN_MAX bytes */
 #define INT_DICT_MAX 255
+#define VALUE_SET_MAX 4       /* distinct values of a string column in its block statistic */
 #define PATH_LEN 4096
 /* Text columns (event.original, message) as templates and variables, CLP-style. */
 #define CLP_REF 0x11   /* placeholder in a template: u8 then varint name, another field's value */
@@ -377,6 +378,15 @@ static uint64_t tok_hash(const unsigned char key[crypto_shorthash_KEYBYTES], uin
 	le_put64(in, fp);
 	crypto_shorthash(h, in, sizeof(in), key);
 	return le_get64(h);
+}
+
+/* A whole string value's hash for the value sets (case ignored like tokens'; never 0). */
+static uint64_t value_hash(const unsigned char key[crypto_shorthash_KEYBYTES], const char *v,
+			   size_t len)
+{
+	uint64_t h = tok_hash(key, tok_fp(v, len));
+
+	return h ? h : 1;
 }
 
 static bool is_indexed_name(const char *n, size_t len)
@@ -691,6 +701,7 @@ struct clp_cand {
 struct wcol {
 	uint32_t name;
 	uint32_t n;          /* values */
+	bool more;           /* an event has a further value of the field (in the rows) */
 	uint32_t *vi;        /* value index in w->vals, per present row */
 	uint8_t present[SEGMENT_BLOCK_EVENTS / 8];
 };
@@ -1882,6 +1893,28 @@ static void cut_here(struct segment_writer *w)
 		w->cut[w->ncut++] = w->raw.len;
 }
 
+/*
+ * The statistic of a string column holding at most VALUE_SET_MAX distinct values (w->dict)
+ * and no further value of its field in the rows: their value hashes, 0 in unused slots. A
+ * search for another value of the field skips the block without the bloom's false positives.
+ */
+static void put_value_set(struct segment_writer *w, const struct wcol *c, struct out *stats,
+			  uint32_t *nstats)
+{
+	unsigned char set[32] = { 0 };
+
+	for (uint32_t i = 0; i < w->dict.n; i++) {
+		size_t len;
+		const char *v = (const char *)kmap_key(&w->dict, i, &len);
+
+		le_put64(set + 8 * i, value_hash(w->bkey, v, len));
+	}
+	put32(stats, c->name);
+	put32(stats, K_DICT);
+	put(stats, set, sizeof(set));
+	(*nstats)++;
+}
+
 /* Encodes a column into w->raw, its stats into the header, its tokens into the bloom set. */
 static int encode_column(struct segment_writer *w, struct wcol *c, struct out *stats,
 			 uint32_t *nstats, unsigned *enc_out)
@@ -2050,6 +2083,8 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 		put_dict_indexes(&o, w->tmpidx, c->n);
 		if (nm->indexed && (rc = index_dict(w, c)) < 0)
 			return rc;
+		if (!c->more && w->dict.n <= VALUE_SET_MAX)
+			put_value_set(w, c, stats, nstats);
 	} else { /* K_TEXT */
 		enc = E_CLP;
 		if ((rc = encode_clp(w, c, &o)) < 0)
@@ -2172,6 +2207,8 @@ static int build_columns(struct segment_writer *w)
 
 			w->incol[j] = 0;
 			w->vpid[j] = 0;
+			if (nm->stamp == stamp && nm->colgen == w->block_gen)
+				w->cols[nm->col - 1].more = true;
 			if (nm->stamp == stamp || !nm->kind)
 				continue;
 			nm->stamp = stamp;
@@ -2187,6 +2224,7 @@ static int build_columns(struct segment_writer *w)
 					return -ENOMEM;
 				c->name = v->name;
 				c->n = 0;
+				c->more = false;
 				memset(c->present, 0, sizeof(c->present));
 				nm->colgen = w->block_gen;
 				nm->col = ++w->ncols;
@@ -3453,6 +3491,40 @@ int segment_block_ip_range(const struct segment *s, unsigned block, const char *
 	memcpy(min->b, st, 16);
 	memcpy(max->b, st + 16, 16);
 	return 1;
+}
+
+int segment_name_number(const struct segment *s, const char *field)
+{
+	size_t len = strlen(field);
+
+	for (uint32_t i = 0; i < s->nnames; i++)
+		if (s->names[i].len == len && !memcmp(s->names[i].name, field, len))
+			return (int)i;
+	return -1;
+}
+
+uint64_t segment_value_hash(const struct segment *s, const char *value, size_t len)
+{
+	return value_hash(s->bkey, value, len);
+}
+
+bool segment_block_may_hold(const struct segment *s, unsigned block, int name, uint64_t vh)
+{
+	const struct rblock *b = &s->blocks[block];
+
+	if (name < 0)
+		return false; /* a field the segment has no value of */
+	for (uint32_t i = 0; i < b->nstats; i++) {
+		const unsigned char *st = b->stats + (size_t)i * STAT_BYTES;
+
+		if (le_get32(st) != (uint32_t)name || le_get32(st + 4) != K_DICT)
+			continue;
+		for (unsigned k = 0; k < VALUE_SET_MAX; k++)
+			if (le_get64(st + 8 + 8 * k) == vh)
+				return true;
+		return false;
+	}
+	return true; /* no value set: the block may hold it */
 }
 
 uint64_t segment_token_hash(const struct segment *s, const char *token, size_t len)

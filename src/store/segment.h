@@ -12,9 +12,9 @@
  * footer), never the process's field ids. Each chunk is zstd-compressed and the block payload is sealed with
  * the tenant's data key (keys_seal) under a block id derived from tenant, day, segment
  * number and block index, so blocks cannot be moved or swapped. In clear text, per block:
- * time range, event count, min/max of time, integer and IP columns, a bloom filter over
- * the tokens of the string values (hashed with a key derived from the data key) and
- * checksums. Per segment: an inverted index (value -> row numbers) over the IP fields,
+ * time range, event count, min/max of time, integer and IP columns, the value hashes of
+ * string columns with at most 4 distinct values, a bloom filter over the tokens of the
+ * string values (both hashed with a key derived from the data key) and checksums. Per segment: an inverted index (value -> row numbers) over the IP fields,
  * user.name, host.name, domains and file.hash.*, sealed like the blocks.
  *
  * Crash safety: the writer writes DIR/.NAME.tmp, fsyncs it and renames it to DIR/NAME
@@ -165,6 +165,18 @@ bool segment_block_may_contain(const struct segment *s, unsigned block, const ch
  */
 uint64_t segment_token_hash(const struct segment *s, const char *token, size_t len);
 bool segment_block_may_contain_hash(const struct segment *s, unsigned block, uint64_t hash);
+
+/*
+ * Exact string values: a block's string column with at most 4 distinct values (and no
+ * event with a second value of its field) keeps their hashes in its header. The segment's
+ * number of field (-1: no event of the segment has it), once per segment; the hash of a
+ * value (ASCII case ignored, as `field: value` compares); then, per block, false when the
+ * field's values in the block are known and none is the value (or the segment lacks the
+ * field), so a search for `event.dataset: azure.signinlogs` skips a firewall's blocks.
+ */
+int segment_name_number(const struct segment *s, const char *field);
+uint64_t segment_value_hash(const struct segment *s, const char *value, size_t len);
+bool segment_block_may_hold(const struct segment *s, unsigned block, int name, uint64_t hash);
 
 /* True when field is covered by the inverted index (IP fields, users, hosts, domains, hashes). */
 bool segment_field_indexed(const char *field);

@@ -663,6 +663,7 @@ struct literal {
 	const char *field; /* NULL: full text; a field name lives as long as the process */
 	char value[256];   /* a copy: the filter may hand over a value formatted on its stack */
 	size_t len;
+	bool whole;        /* the field's whole value (match_literals) */
 };
 
 /*
@@ -694,7 +695,7 @@ struct search_run {
 	const struct snapshot *snap; /* segments and WAL records as of one sealer state */
 };
 
-static int add_literal(void *ctx, const char *field, const char *value, size_t len)
+static int add_literal(void *ctx, const char *field, const char *value, size_t len, bool whole)
 {
 	struct search_run *r = ctx;
 
@@ -707,6 +708,7 @@ static int add_literal(void *ctx, const char *field, const char *value, size_t l
 	memcpy(l->value, value, len);
 	l->value[len] = '\0';
 	l->len = len;
+	l->whole = whole;
 	if (!field || !strcmp(field, "event.original")) {
 		r->text[r->n_text] = l->value;
 		r->text_len[r->n_text++] = len;
@@ -824,11 +826,39 @@ static size_t token_hashes(struct segment *seg, const struct search_run *r, uint
 	return n;
 }
 
-/* False when a literal's token is not in the block's bloom filter. */
-static bool block_may_match(struct segment *seg, unsigned b, const uint64_t *hv, size_t n)
+/* What a segment's blocks are tested against, computed once per segment. */
+struct block_tests {
+	uint64_t tok[MAX_TOKENS];  /* bloom hashes of the literals' tokens */
+	size_t ntok;
+	int name[MAX_LITERALS];    /* whole values: the field's number in the segment */
+	uint64_t val[MAX_LITERALS];    /* and the value's hash */
+	size_t nval;
+};
+
+static void block_tests_for(struct segment *seg, const struct search_run *r,
+			    struct block_tests *t)
 {
-	for (size_t i = 0; i < n; i++)
-		if (!segment_block_may_contain_hash(seg, b, hv[i]))
+	t->ntok = token_hashes(seg, r, t->tok);
+	t->nval = 0;
+	for (size_t i = 0; i < r->n_lit; i++) {
+		if (!r->lit[i].whole)
+			continue;
+		t->name[t->nval] = segment_name_number(seg, r->lit[i].field);
+		t->val[t->nval++] = segment_value_hash(seg, r->lit[i].value, r->lit[i].len);
+	}
+}
+
+/*
+ * False when a literal's token is not in the block's bloom filter, or a whole value is not
+ * among the field's values the block lists.
+ */
+static bool block_may_match(struct segment *seg, unsigned b, const struct block_tests *t)
+{
+	for (size_t i = 0; i < t->ntok; i++)
+		if (!segment_block_may_contain_hash(seg, b, t->tok[i]))
+			return false;
+	for (size_t i = 0; i < t->nval; i++)
+		if (!segment_block_may_hold(seg, b, t->name[i], t->val[i]))
 			return false;
 	return true;
 }
@@ -1190,15 +1220,15 @@ static int plan_segment(struct search_run *r, struct segment *seg, int64_t from,
 			struct search_plan *p, struct err *e)
 {
 	struct segment_info info;
-	uint64_t hv[MAX_TOKENS];
-	size_t nrows = 0, end, nhv;
+	struct block_tests bt;
+	size_t nrows = 0, end;
 	int rc;
 
 	memset(p, 0, sizeof(*p));
 	segment_get_info(seg, &info);
 	if (!info.blocks)
 		return 0;
-	nhv = token_hashes(seg, r, hv);
+	block_tests_for(seg, r, &bt);
 	if ((rc = indexed_rows(seg, r, &p->rows, &nrows, &p->indexed, e)))
 		return rc;
 	p->blocks = mem_calloc(info.blocks, sizeof(*p->blocks));
@@ -1226,7 +1256,7 @@ static int plan_segment(struct search_run *r, struct segment *seg, int64_t from,
 				       "more than %u rows (damaged)", b, SEGMENT_BLOCK_EVENTS);
 		}
 		if ((p->indexed && last == first) || !segment_block_overlaps(seg, b, from, to) ||
-		    !block_may_match(seg, b, hv, nhv))
+		    !block_may_match(seg, b, &bt))
 			continue;
 		p->blocks[p->n] = b;
 		p->first[p->n] = first;

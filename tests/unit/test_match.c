@@ -280,18 +280,19 @@ static void test_time_range_push_down(void)
 	arena_release(&qa);
 }
 
-static int collect(void *ctx, const char *field, const char *value, size_t len)
+static int collect(void *ctx, const char *field, const char *value, size_t len, bool whole)
 {
 	struct buf *b = ctx;
 
-	buf_addf(b, "%s=%.*s;", field ? field : "*", (int)len, value);
+	buf_addf(b, "%s%s%.*s;", field ? field : "*", whole ? "==" : "=", (int)len, value);
 	return 0;
 }
 
 static void test_literals(void)
 {
 	const char *text = "source.ip: 10.1.2.3 and mimikatz and (a or b) and user.name: alice and "
-			   "not event.action: deny and destination.port: 443 and user.name: al*";
+			   "not event.action: deny and destination.port: 443 and user.name: al* and "
+			   "message: \"logon failed\"";
 	struct err e = ERR_INIT;
 	struct buf b = BUF_INIT(4096);
 	struct arena qa;
@@ -303,8 +304,8 @@ static void test_literals(void)
 	CHECK_INT(query_parse(&q, text, strlen(text), &qa, &e), 0);
 	CHECK_INT(match_compile(&m, q.filter, NOW, &qa, &e), 0);
 	CHECK_INT(match_literals(m, collect, &b), 0);
-	/* or, not, numbers and wildcards give no literal every match must hold */
-	CHECK_STR(b.p, "source.ip=10.1.2.3;*=mimikatz;user.name=alice;");
+	/* or, not, numbers and wildcards give no literal every match must hold; == a whole value */
+	CHECK_STR(b.p, "source.ip=10.1.2.3;*=mimikatz;user.name==alice;message=logon failed;");
 	buf_release(&b);
 	arena_release(&qa);
 }

@@ -828,6 +828,66 @@ static void check_lookup(struct segment *s, unsigned field, const char *value, s
 	mem_free(rows);
 }
 
+/* May a block hold field: value (the value sets, case ignored)? */
+static bool may_hold(const struct segment *s, unsigned b, const char *field, const char *value)
+{
+	return segment_block_may_hold(s, b, segment_name_number(s, field),
+				      segment_value_hash(s, value, strlen(value)));
+}
+
+static void test_value_sets(void)
+{
+	struct err e = ERR_INIT;
+	struct segment *s = NULL;
+	struct segment_info info;
+	struct arena a;
+	char path[700];
+	unsigned long values = 0, misses = 0;
+
+	fresh("valueset");
+	CHECK_INT(write_segment(4, N_EVENTS, &key1, &e), 0);
+	seg_path(path, sizeof(path), 4);
+	CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), 0);
+	if (!s)
+		return;
+	segment_get_info(s, &info);
+	arena_init(&a, 1 << 20, 1 << 28);
+	CHECK_INT(segment_name_number(s, "no.such.field"), -1);
+	for (unsigned b = 0; b < info.blocks; b++) {
+		struct event *evs;
+		uint32_t n;
+
+		CHECK_INT(segment_block_read(s, b, NULL, 0, &a, &evs, &n, &e), 0);
+		for (uint32_t i = 0; i < n; i++)
+			for (uint32_t j = 0; j < evs[i].n; j++) {
+				const struct event_value *v = &evs[i].vals[j];
+				int name = segment_name_number(s, field_name(v->field));
+
+				if (field_type(v->field) != FT_STR)
+					continue;
+				values++;
+				misses += !segment_block_may_hold(s, b, name,
+								  segment_value_hash(s, v->v.s, v->len));
+			}
+		/* four actions, two outcomes, one transport: known, and case does not matter */
+		CHECK(may_hold(s, b, "event.action", "allow"));
+		CHECK(may_hold(s, b, "event.action", "Reset-Both"));
+		CHECK(!may_hold(s, b, "event.action", "permit"));
+		CHECK(!may_hold(s, b, "network.transport", "udp"));
+		CHECK(!may_hold(s, b, "observer.vendor", "palo alto"));
+		/* no list: five users, a category with a second value in some events */
+		CHECK(may_hold(s, b, "user.name", "nobody"));
+		CHECK(may_hold(s, b, "event.category", "absent"));
+		/* a field no event of the segment has */
+		CHECK(!may_hold(s, b, "no.such.field", "x"));
+		arena_clear(&a);
+	}
+	CHECK(values > 50000);
+	CHECK_INT(misses, 0); /* no false negative, ever */
+	segment_close(s);
+	arena_release(&a);
+}
+
 static void test_lookup(void)
 {
 	struct err e = ERR_INIT;
@@ -1558,6 +1618,7 @@ int main(void)
 	T_RUN(test_text_rows);
 	T_RUN(test_skipping);
 	T_RUN(test_bloom);
+	T_RUN(test_value_sets);
 	T_RUN(test_lookup);
 	T_RUN(test_lookup_long_keys);
 	T_RUN(test_wrong_key_and_tenant);
