@@ -14,8 +14,11 @@
  *     and maximum from each alert's detection to its incident's first level decision.
  *
  *   build/release/bench/triage [--events N] [--alerts M] [--rate R] [--dir DIR] [--keep]
+ *                              [--import-only | --from SRC]
  *
  * DIR (default: a fresh /tmp directory) is removed at the end unless --keep or --dir.
+ * To measure again without importing again: --import-only --dir SRC once, then --from SRC
+ * copies SRC/data (cp -a) instead of importing (N must be the same).
  */
 #include "core/compat.h"
 
@@ -159,20 +162,60 @@ static int64_t highest_incident(struct meta *m)
 	return h.id;
 }
 
+/* The n generated events into the tenant's store, sealed. */
+static void import_events(struct store *st, uint64_t tid, const struct bench_gen *g,
+			  struct arena *a, unsigned long n, const char *dir)
+{
+	struct store_import *imp;
+	struct store_import_stats is;
+	struct err e = ERR_INIT;
+	double t0;
+
+	printf("triage: importing %lu PAN-OS-like events of one tenant, %d days, into %s\n", n,
+	       DAYS, dir);
+	fflush(stdout);
+	t0 = bench_now_s();
+	if (store_import_begin(st, tid, &imp, &e) < 0)
+		die("import", e.msg);
+	for (unsigned long i = 0; i < n; i++) {
+		char line[2048];
+		struct bench_row row;
+		struct event ev;
+
+		bench_gen_event(g, &ev, a, i, n, line, sizeof(line), &row);
+		if (store_import_add(imp, &ev, &e) < 0)
+			die("import", e.msg);
+		arena_clear(a);
+	}
+	if (store_import_finish(imp, &is, &e) < 0)
+		die("import", e.msg);
+	printf("  imported in %.1f s\n", bench_now_s() - t0);
+}
+
+/* SRC/data (an --import-only run's) as data, with cp -a. */
+static void copy_store(const char *src, const char *data)
+{
+	char cmd[2048];
+
+	if (strchr(src, '\'') || strchr(data, '\''))
+		die(src, "no quote in --from or --dir");
+	snprintf(cmd, sizeof(cmd), "cp -a '%s/data' '%s'", src, data);
+	if (system(cmd) != 0)
+		die(cmd, "failed");
+}
+
 int main(int argc, char **argv)
 {
 	unsigned long n = 10000000, alerts = 5000;
 	double rate = 1000, t0, secs, c0;
-	const char *dir_arg = NULL;
-	bool keep = false;
+	const char *dir_arg = NULL, *from = NULL;
+	bool keep = false, import_only = false;
 	char dir[512], data[600];
 	struct config cfg;
 	struct err e = ERR_INIT;
 	struct bench_gen g;
 	struct meta *m;
 	struct store *st;
-	struct store_import *imp;
-	struct store_import_stats is;
 	struct arena a;
 	struct buf json, keys;
 	struct soc *soc;
@@ -191,9 +234,13 @@ int main(int argc, char **argv)
 			dir_arg = argv[++i];
 		else if (!strcmp(argv[i], "--keep"))
 			keep = true;
+		else if (!strcmp(argv[i], "--import-only"))
+			import_only = keep = true;
+		else if (!strcmp(argv[i], "--from") && i + 1 < argc)
+			from = argv[++i];
 		else
 			die(argv[i], "usage: triage [--events N] [--alerts M] [--rate R] [--dir DIR] "
-				     "[--keep]");
+				     "[--keep] [--import-only | --from SRC]");
 	}
 	if (n < 4 * alerts || alerts < 1 || alerts > META_INCIDENT_LIST_MAX || rate <= 0)
 		die("arguments", "need 1 <= alerts <= 10000, events >= 4 * alerts, rate > 0");
@@ -204,6 +251,8 @@ int main(int argc, char **argv)
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		die(dir, strerror(errno));
 	snprintf(data, sizeof(data), "%s/data", dir);
+	if (from)
+		copy_store(from, data);
 	if (config_defaults(&cfg, &e) < 0)
 		die("config", e.msg);
 	mem_free(cfg.data_dir);
@@ -211,7 +260,7 @@ int main(int argc, char **argv)
 		die("config", "out of memory");
 	if (bench_gen_init(&g, DAYS, false) < 0)
 		die("fields", "cannot register the PAN-OS fields");
-	if (meta_open(&m, data, &e) < 0 || meta_tenant_add(m, TENANT, &e) < 0)
+	if (meta_open(&m, data, &e) < 0 || (!from && meta_tenant_add(m, TENANT, &e) < 0))
 		die("koban.db", e.msg);
 	if (meta_tenant_get(m, TENANT, take_id, &tid, &e) < 0 || store_open(&st, data, &e) < 0)
 		die("store", e.msg);
@@ -219,25 +268,13 @@ int main(int argc, char **argv)
 	buf_init(&json, 1 << 20);
 	buf_init(&keys, 1 << 16);
 
-	printf("triage: importing %lu PAN-OS-like events of one tenant, %d days, into %s\n", n,
-	       DAYS, dir);
-	fflush(stdout);
-	t0 = bench_now_s();
-	if (store_import_begin(st, tid, &imp, &e) < 0)
-		die("import", e.msg);
-	for (unsigned long i = 0; i < n; i++) {
-		char line[2048];
-		struct bench_row row;
-		struct event ev;
-
-		bench_gen_event(&g, &ev, &a, i, n, line, sizeof(line), &row);
-		if (store_import_add(imp, &ev, &e) < 0)
-			die("import", e.msg);
-		arena_clear(&a);
+	if (!from)
+		import_events(st, tid, &g, &a, n, dir);
+	if (import_only) {
+		store_close(st);
+		meta_close(m);
+		return 0;
 	}
-	if (store_import_finish(imp, &is, &e) < 0)
-		die("import", e.msg);
-	printf("  imported in %.1f s\n", bench_now_s() - t0);
 
 	{
 		const struct soc_config sc = { .cfg = &cfg, .store = st, .threaded = true };
