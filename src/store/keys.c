@@ -25,11 +25,25 @@ _Static_assert(KEYS_SEAL_OVERHEAD == crypto_aead_xchacha20poly1305_ietf_NPUBBYTE
 _Static_assert(KEYS_SIG_BYTES == crypto_sign_BYTES && KEYS_PUB_BYTES == crypto_sign_PUBLICKEYBYTES,
 	       "Ed25519 sizes");
 
+/*
+ * Data keys unwrapped lately, each with the identity of the file it came from: a search
+ * then costs one lstat, not an open, a read and an unwrap (keys_tenant).
+ */
+#define KEYS_CACHED 8
+struct cached_key {
+	uint64_t tenant;
+	struct fileio_id file;
+	struct keys_data_key dk;
+	bool used;
+};
+
 struct keys {
 	char *dir;
 	unsigned char master[KEYS_KEY_BYTES];
 	unsigned char sk[crypto_sign_SECRETKEYBYTES];
 	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+	struct cached_key cache[KEYS_CACHED];
+	unsigned next;                 /* the slot a new key takes */
 };
 
 static int crypto_ready(struct err *e)
@@ -69,8 +83,9 @@ static int write_key_file(const char *dir, const char *name, const char *magic,
 }
 
 /* Reads path: exactly magic | len bytes; a secret must be mode 0600 or stricter. */
-static int read_key_path(const char *path, const char *magic, void *data, size_t len,
-			 bool secret, struct err *e)
+/* read_key_path(), and *id the identity of the file read (NULL: not wanted). */
+static int read_key_id(const char *path, const char *magic, void *data, size_t len,
+		       bool secret, struct fileio_id *id, struct err *e)
 {
 	unsigned char buf[MAGIC_LEN + 128 + 1];
 	struct stat st;
@@ -89,6 +104,8 @@ static int read_key_path(const char *path, const char *magic, void *data, size_t
 		close(fd);
 		return rc;
 	}
+	if (id)
+		*id = fileio_id_of(&st);
 	n = read(fd, buf, sizeof(buf));
 	close(fd);
 	if (n != (ssize_t)(MAGIC_LEN + len) || memcmp(buf, magic, MAGIC_LEN))
@@ -98,6 +115,12 @@ static int read_key_path(const char *path, const char *magic, void *data, size_t
 		memcpy(data, buf + MAGIC_LEN, len);
 	sodium_memzero(buf, sizeof(buf));
 	return rc;
+}
+
+static int read_key_path(const char *path, const char *magic, void *data, size_t len,
+			 bool secret, struct err *e)
+{
+	return read_key_id(path, magic, data, len, secret, NULL, e);
 }
 
 static int read_key_file(const char *dir, const char *name, const char *magic, void *data,
@@ -342,23 +365,83 @@ static int tenant_create(struct keys *k, uint64_t tenant, struct keys_data_key *
 	return rc;
 }
 
+static struct cached_key *cached_key(struct keys *k, uint64_t tenant)
+{
+	for (unsigned i = 0; i < KEYS_CACHED; i++)
+		if (k->cache[i].used && k->cache[i].tenant == tenant)
+			return &k->cache[i];
+	return NULL;
+}
+
+static void forget_key(struct keys *k, uint64_t tenant)
+{
+	struct cached_key *c = cached_key(k, tenant);
+
+	if (c)
+		sodium_memzero(c, sizeof(*c));
+}
+
+static void remember_key(struct keys *k, uint64_t tenant, const struct fileio_id *file,
+			 const struct keys_data_key *dk)
+{
+	struct cached_key *c = cached_key(k, tenant);
+
+	if (!c) {
+		c = &k->cache[k->next];
+		k->next = (k->next + 1) % KEYS_CACHED;
+	}
+	*c = (struct cached_key){ .tenant = tenant, .file = *file, .dk = *dk, .used = true };
+}
+
+/*
+ * The cached key of tenant when its file is still the one it was read from (a file
+ * destroyed, replaced or chmod'ed since has another identity: read again, and refused
+ * again if it must be); *gone when there is no file.
+ */
+static bool key_still_cached(struct keys *k, uint64_t tenant, const char *path,
+			     struct keys_data_key *out, bool *gone)
+{
+	struct cached_key *c = cached_key(k, tenant);
+	struct fileio_id now;
+	struct stat sb;
+
+	*gone = false;
+	if (lstat(path, &sb) < 0) {
+		*gone = errno == ENOENT;
+		if (c)
+			forget_key(k, tenant);
+		return false;
+	}
+	now = fileio_id_of(&sb);
+	if (!c || !fileio_id_same(&c->file, &now))
+		return false;
+	*out = c->dk;
+	return true;
+}
+
 int keys_tenant(struct keys *k, uint64_t tenant, bool create, struct keys_data_key *out,
 		struct err *e)
 {
 	unsigned char w[WRAPPED_LEN], ad[sizeof(AD_PREFIX) - 1 + 8 + KEYS_ID_BYTES];
 	const unsigned char *nonce = w + KEYS_ID_BYTES, *ct = nonce + 24;
-	char name[48];
+	char name[48], path[PATH_LEN];
+	struct fileio_id file;
+	bool gone;
 	int rc;
 
 	tenant_file(name, tenant);
-	if (!exists(k->dir, name)) {
+	if ((rc = key_path(path, k->dir, name, e)))
+		return rc;
+	if (key_still_cached(k, tenant, path, out, &gone))
+		return 0;
+	if (gone) {
 		if (create)
 			return tenant_create(k, tenant, out, e);
 		return err_set(e, -ENOENT, "%s/%s: the tenant has no data key (erased, or the "
 				 "key directory is not the one its data was written with)",
 			       k->dir, name);
 	}
-	if ((rc = read_key_file(k->dir, name, "KOBANDK1", w, sizeof(w), true, e)))
+	if ((rc = read_key_id(path, "KOBANDK1", w, sizeof(w), true, &file, e)))
 		return rc;
 	memcpy(out->id, w, KEYS_ID_BYTES);
 	wrap_ad(ad, tenant, out->id);
@@ -370,6 +453,7 @@ int keys_tenant(struct keys *k, uint64_t tenant, bool create, struct keys_data_k
 				 "key (wrong master.key, or the file belongs to another tenant)",
 			       k->dir, name);
 	}
+	remember_key(k, tenant, &file, out);
 	return 0;
 }
 
@@ -381,6 +465,7 @@ int keys_tenant_destroy(struct keys *k, uint64_t tenant, unsigned char id_hash[3
 	int fd, rc;
 
 	tenant_file(name, tenant);
+	forget_key(k, tenant);
 	if ((rc = key_path(path, k->dir, name, e)))
 		return rc;
 	if ((rc = read_key_file(k->dir, name, "KOBANDK1", w, sizeof(w), true, e)))

@@ -28,6 +28,10 @@
  * Errors name the file: a missing key, a wrong master key (the data key does not unwrap),
  * a damaged file or loose permissions; never garbage.
  *
+ * A handle keeps the last 8 data keys it unwrapped with the identity of their files
+ * (device, inode, size, times): keys_tenant() then costs one lstat; a file destroyed,
+ * replaced or given other permissions since is read again (and refused again).
+ *
  * Memory: keys_close() wipes every key it held. Threads: keys_open/keys_close on one
  * thread; keys_tenant* from one thread at a time; keys_seal, keys_unseal, keys_sign and
  * keys_verify from any thread.

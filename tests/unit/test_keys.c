@@ -99,6 +99,46 @@ static void test_tenant_keys_and_wrong_master(void)
 	keys_close(k);
 }
 
+/*
+ * A handle keeps the keys it unwrapped, but only while their file is the one it read: a
+ * file made readable by others, replaced or destroyed through another handle is refused
+ * at once, as when nothing was kept.
+ */
+static void test_kept_keys_follow_their_file(void)
+{
+	struct keys_data_key a, a2, b;
+	struct err e = ERR_INIT;
+	struct keys *k = NULL, *k2 = NULL;
+	unsigned char hash[32];
+	char path[800], cmd[2000];
+
+	fresh("kept");
+	CHECK_INT(keys_open(&k, dir, true, &e), 0);
+	CHECK_INT(keys_open(&k2, dir, false, &e), 0);
+	if (!k || !k2)
+		goto done;
+	CHECK_INT(keys_tenant(k, 7, true, &a, &e), 0);
+	CHECK_INT(keys_tenant(k, 8, true, &b, &e), 0);
+	CHECK_INT(keys_tenant(k, 7, false, &a2, &e), 0);
+	CHECK(!memcmp(a.key, a2.key, sizeof(a.key)) && !memcmp(a.id, a2.id, sizeof(a.id)));
+	snprintf(path, sizeof(path), "%s/tenant-7.key", dir);
+	CHECK_INT(chmod(path, 0644), 0);
+	CHECK_INT(keys_tenant(k, 7, false, &a2, &e), -EPERM);
+	CHECK_INT(chmod(path, 0600), 0);
+	CHECK_INT(keys_tenant(k, 7, false, &a2, &e), 0);
+	/* tenant 8's file in tenant 7's place: bound to tenant 8, it does not unwrap */
+	snprintf(cmd, sizeof(cmd), "cp -p '%s/tenant-8.key' '%s/tenant-7.key'", dir, dir);
+	CHECK_INT(system(cmd), 0);
+	CHECK_INT(keys_tenant(k, 7, false, &a2, &e), -EKEYREJECTED);
+	/* destroyed through another handle */
+	CHECK_INT(keys_tenant(k, 8, false, &a2, &e), 0);
+	CHECK_INT(keys_tenant_destroy(k2, 8, hash, &e), 0);
+	CHECK_INT(keys_tenant(k, 8, false, &a2, &e), -ENOENT);
+done:
+	keys_close(k);
+	keys_close(k2);
+}
+
 static void test_seal_and_erase(void)
 {
 	static const char text[] = "<14>Nov 30 02:00:00 fw1 deny 10.0.0.1 -> 10.0.0.2";
@@ -260,6 +300,7 @@ int main(void)
 {
 	T_RUN(test_create_open_and_modes);
 	T_RUN(test_tenant_keys_and_wrong_master);
+	T_RUN(test_kept_keys_follow_their_file);
 	T_RUN(test_seal_and_erase);
 	T_RUN(test_sign_verify);
 	T_RUN(test_key_files_elsewhere);
