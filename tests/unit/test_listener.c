@@ -536,12 +536,15 @@ static void test_backpressure_loses_nothing(void)
 /*
  * Stop while the queue refuses: every message that reached koban is counted, taken or
  * dropped for shutdown. With more than PENDING_MAX tiny messages, part of them are still
- * unframed bytes (or unread in the socket) when the drain ends.
+ * unframed bytes (or unread in the socket) when the drain ends; what the read-out did not
+ * read before its deadline stays in the socket, uncounted, as TCP gives no receipt for it
+ * (a loaded machine reads less of it: only the accounting is exact).
  */
 static void stop_with_undelivered(unsigned conn, size_t n)
 {
 	struct config c;
 	struct ingest *in;
+	uint64_t received;
 	size_t len;
 	char *s;
 	int fd;
@@ -559,9 +562,12 @@ static void stop_with_undelivered(unsigned conn, size_t n)
 	CHECK(wait_stat(&q_stats[0].throttled, 1));
 	ingest_free(in);
 	close(fd);
-	CHECK_INT(get(&q_stats[0].received[0]), n);
+	received = get(&q_stats[0].received[0]);
+	CHECK(received > 10 && received <= n);
+	if (n <= 1024) /* PENDING_MAX: all of it framed before the stop */
+		CHECK_INT(received, n);
 	CHECK_INT(q_taken(), 10);
-	CHECK_INT(get(&q_stats[0].dropped[DROP_SHUTDOWN]), n - 10);
+	CHECK_INT(get(&q_stats[0].dropped[DROP_SHUTDOWN]), received - 10);
 }
 
 static void test_stop_counts_undelivered_as_shutdown(void)
