@@ -217,11 +217,6 @@ static unsigned tenant_gen(void *ctx, unsigned slot)
 
 /* ---- tenants ---- */
 
-static void take_id(void *ctx, const struct meta_tenant *t)
-{
-	*(int64_t *)ctx = t->id;
-}
-
 int ackin_tenant_id(struct ackin *a, const char *name, uint64_t *id, struct err *e)
 {
 	char esc[META_ESCAPE_MAX];
@@ -229,7 +224,7 @@ int ackin_tenant_id(struct ackin *a, const char *name, uint64_t *id, struct err 
 	int rc;
 
 	pthread_mutex_lock(&a->id_lock);
-	rc = meta_tenant_get(a->meta, name, take_id, &found, e);
+	rc = meta_tenant_id(a->meta, name, &found, e);
 	pthread_mutex_unlock(&a->id_lock);
 	if (rc < 0 && rc != -ENOENT)
 		return rc;

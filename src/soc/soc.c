@@ -934,24 +934,13 @@ static int evaluate(struct soc *s, const char *tenant, int64_t id, int64_t now_n
 
 /* ---- one alert ---- */
 
-struct tenant_take {
-	int64_t id;
-};
-
-static void take_tenant(void *ctx, const struct meta_tenant *t)
-{
-	((struct tenant_take *)ctx)->id = t->id;
-}
-
 /* The store's id of a tenant is koban.db's. */
 static int tenant_store_id(struct soc *s, const char *tenant, uint64_t *id, struct err *e)
 {
-	struct tenant_take t = { -1 };
-	int rc = meta_tenant_get(s->meta, tenant, take_tenant, &t, e);
+	int64_t tid = -1;
+	int rc = meta_tenant_id(s->meta, tenant, &tid, e);
 
-	if (rc == 0 && t.id < 0)
-		rc = err_set(e, -ENOENT, "no tenant '%s'", tenant);
-	*id = (uint64_t)t.id;
+	*id = (uint64_t)tid;
 	return rc;
 }
 

@@ -91,6 +91,8 @@ int meta_tenant_add(struct meta *m, const char *name, struct err *e);
 int meta_tenant_remove(struct meta *m, const char *name, struct err *e);
 int meta_tenant_get(struct meta *m, const char *name,
 		    void (*fn)(void *ctx, const struct meta_tenant *t), void *ctx, struct err *e);
+/* The tenant's id alone (meta_tenant_get counts its sources and reads its activity too). */
+int meta_tenant_id(struct meta *m, const char *name, int64_t *id, struct err *e);
 int meta_tenant_list(struct meta *m, void (*fn)(void *ctx, const struct meta_tenant *t),
 		     void *ctx, struct err *e);
 
