@@ -3089,6 +3089,19 @@ struct rdir {
 	const unsigned char *key;
 };
 
+/*
+ * A field whose blocks all list their values: the union of those lists, when it stays at
+ * SEGMENT_VALUES_MAX values (n > SEGMENT_VALUES_MAX: more, or a block without a list).
+ */
+#define SEGMENT_VALUES_MAX 16
+struct seg_values {
+	uint32_t name;
+	uint32_t blocks;  /* that list the field's values */
+	uint32_t last;    /* the last of them + 1 (a block counts once) */
+	uint32_t n;
+	uint64_t hash[SEGMENT_VALUES_MAX];
+};
+
 struct segment {
 	char *path;
 	const unsigned char *map;
@@ -3123,6 +3136,8 @@ struct segment {
 	struct buf text; /* a text column's line being rebuilt */
 	ZSTD_DCtx *dctx;
 	struct fileio_id file; /* what was mapped */
+	struct seg_values *values; /* per field, the values of all its blocks (segment_may_hold) */
+	uint32_t nvalues;
 	/* chunks of the block in scratch that a text search decompressed, kept for its read */
 	struct buf zc;
 	uint32_t zc_n;
@@ -3256,6 +3271,71 @@ static int parse_footer(struct segment *s, uint64_t foff, uint32_t flen, struct 
 	return 0;
 }
 
+static struct seg_values *values_of(const struct segment *s, uint32_t name)
+{
+	for (uint32_t i = 0; i < s->nvalues; i++)
+		if (s->values[i].name == name)
+			return &s->values[i];
+	return NULL;
+}
+
+static void values_add(struct seg_values *v, uint64_t h)
+{
+	if (!h || v->n > SEGMENT_VALUES_MAX)
+		return;
+	for (uint32_t i = 0; i < v->n; i++)
+		if (v->hash[i] == h)
+			return;
+	if (v->n < SEGMENT_VALUES_MAX)
+		v->hash[v->n] = h;
+	v->n++; /* SEGMENT_VALUES_MAX + 1: too many to list */
+}
+
+/* The union of the blocks' value lists, per field (segment_may_hold), once at open. */
+static int gather_values(struct segment *s, struct err *e)
+{
+	for (uint32_t b = 0; b < s->nblocks; b++) {
+		const struct rblock *rb = &s->blocks[b];
+
+		for (uint32_t i = 0; i < rb->nstats; i++) {
+			const unsigned char *st = rb->stats + (size_t)i * STAT_BYTES;
+			uint32_t name = le_get32(st);
+			struct seg_values *v;
+
+			if (le_get32(st + 4) != K_DICT)
+				continue;
+			if (!(v = values_of(s, name))) {
+				/* names are below nnames (parse_footer): room for each */
+				if (!s->values && !(s->values = mem_calloc(s->nnames, sizeof(*v))))
+					return err_set(e, -ENOMEM, "out of memory");
+				v = &s->values[s->nvalues++];
+				v->name = name;
+			}
+			if (v->last != b + 1)
+				v->blocks++;
+			v->last = b + 1;
+			for (unsigned k = 0; k < VALUE_SET_MAX; k++)
+				values_add(v, le_get64(st + 8 + 8 * k));
+		}
+	}
+	return 0;
+}
+
+bool segment_may_hold(const struct segment *s, int name, uint64_t vh)
+{
+	const struct seg_values *v;
+
+	if (name < 0)
+		return false; /* a field the segment has no value of */
+	v = values_of(s, (uint32_t)name);
+	if (!v || v->blocks < s->nblocks || v->n > SEGMENT_VALUES_MAX)
+		return true;
+	for (uint32_t i = 0; i < v->n; i++)
+		if (v->hash[i] == vh)
+			return true;
+	return false;
+}
+
 int segment_open(struct segment **out, const char *path, uint64_t tenant,
 		 const struct keys_data_key *dk, struct err *e)
 {
@@ -3355,6 +3435,8 @@ int segment_open(struct segment **out, const char *path, uint64_t tenant,
 	s->dk = *dk;
 	bloom_key(dk, s->bkey);
 	rc = parse_footer(s, foff, flen, e);
+	if (rc == 0)
+		rc = gather_values(s, e);
 	if (rc < 0)
 		goto fail;
 	*out = s;
@@ -3376,6 +3458,7 @@ void segment_close(struct segment *s)
 	mem_free(s->names);
 	mem_free(s->blocks);
 	mem_free(s->pages);
+	mem_free(s->values);
 	mem_free(s->top);
 	mem_free(s->dirs);
 	mem_free(s->dirbuf);

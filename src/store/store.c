@@ -854,11 +854,20 @@ static void block_tests_for(struct segment *seg, const struct search_run *r,
  */
 static bool block_may_match(struct segment *seg, unsigned b, const struct block_tests *t)
 {
+	for (size_t i = 0; i < t->nval; i++) /* exact, and cheaper than a bloom's probes */
+		if (!segment_block_may_hold(seg, b, t->name[i], t->val[i]))
+			return false;
 	for (size_t i = 0; i < t->ntok; i++)
 		if (!segment_block_may_contain_hash(seg, b, t->tok[i]))
 			return false;
+	return true;
+}
+
+/* False when a whole value is in none of the segment's blocks (segment_may_hold). */
+static bool segment_may_match(struct segment *seg, const struct block_tests *t)
+{
 	for (size_t i = 0; i < t->nval; i++)
-		if (!segment_block_may_hold(seg, b, t->name[i], t->val[i]))
+		if (!segment_may_hold(seg, t->name[i], t->val[i]))
 			return false;
 	return true;
 }
@@ -1229,6 +1238,10 @@ static int plan_segment(struct search_run *r, struct segment *seg, int64_t from,
 	if (!info.blocks)
 		return 0;
 	block_tests_for(seg, r, &bt);
+	if (!segment_may_match(seg, &bt)) {
+		r->st.blocks += info.blocks;
+		return 0;
+	}
 	if ((rc = indexed_rows(seg, r, &p->rows, &nrows, &p->indexed, e)))
 		return rc;
 	p->blocks = mem_calloc(info.blocks, sizeof(*p->blocks));

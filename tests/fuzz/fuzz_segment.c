@@ -223,6 +223,8 @@ static void read_everything(void)
 		(void)segment_block_may_contain(s, b, "deny", 4);
 		(void)segment_block_may_hold(s, b, segment_name_number(s, "event.action"),
 					     segment_value_hash(s, "deny", 4));
+		(void)segment_may_hold(s, segment_name_number(s, "event.action"),
+				       segment_value_hash(s, "deny", 4));
 		(void)segment_block_int_range(s, b, "source.port", &mn, &mx);
 		(void)segment_block_ip_range(s, b, "source.ip", &imn, &imx);
 		rc = segment_block_read(s, b, NULL, 0, &a, &evs, &n, &e);

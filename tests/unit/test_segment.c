@@ -884,8 +884,60 @@ static void test_value_sets(void)
 	}
 	CHECK(values > 50000);
 	CHECK_INT(misses, 0); /* no false negative, ever */
+	/* the whole segment: the union of its blocks' lists */
+	CHECK(segment_may_hold(s, segment_name_number(s, "event.action"),
+			       segment_value_hash(s, "DENY", 4)));
+	CHECK(!segment_may_hold(s, segment_name_number(s, "event.action"),
+				segment_value_hash(s, "permit", 6)));
+	CHECK(!segment_may_hold(s, segment_name_number(s, "no.such.field"),
+				segment_value_hash(s, "x", 1)));
+	CHECK(segment_may_hold(s, segment_name_number(s, "user.name"),
+			       segment_value_hash(s, "nobody", 6)));
 	segment_close(s);
 	arena_release(&a);
+}
+
+/*
+ * A field listed in one block and not in the next (six values there): the segment cannot
+ * rule a value out, its first block can.
+ */
+static void test_value_sets_partial(void)
+{
+	static const char *const six[] = { "a", "b", "c", "d", "e", "f" };
+	struct segment_writer *w = NULL;
+	struct err e = ERR_INIT;
+	struct segment *s = NULL;
+	struct arena a;
+	char path[700];
+	int name;
+
+	fresh("valueset-partial");
+	arena_init(&a, 1 << 16, 1 << 24);
+	CHECK_INT(segment_writer_open(&w, dir, TENANT, DAY0, 5, &key1, &e), 0);
+	for (unsigned i = 0; w && i < SEGMENT_BLOCK_EVENTS + 100; i++) {
+		const char *v = i < SEGMENT_BLOCK_EVENTS ? "a" : six[i % 6];
+		struct event ev;
+
+		event_init(&ev, &a);
+		event_set_time(&ev, FIELD_TIMESTAMP, T0 + (int64_t)i);
+		event_set_str(&ev, FIELD_EVENT_ACTION, v, 1);
+		CHECK_INT(segment_writer_add(w, &ev, &e), 0);
+		arena_clear(&a);
+	}
+	if (w)
+		CHECK_INT(segment_writer_finish(w, &e), 0);
+	segment_writer_free(w);
+	arena_release(&a);
+	seg_path(path, sizeof(path), 5);
+	CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), 0);
+	if (!s)
+		return;
+	name = segment_name_number(s, "event.action");
+	CHECK(!segment_block_may_hold(s, 0, name, segment_value_hash(s, "z", 1)));
+	CHECK(segment_block_may_hold(s, 1, name, segment_value_hash(s, "z", 1)));
+	CHECK(segment_may_hold(s, name, segment_value_hash(s, "z", 1)));
+	CHECK(segment_may_hold(s, name, segment_value_hash(s, "f", 1)));
+	segment_close(s);
 }
 
 static void test_lookup(void)
@@ -1619,6 +1671,7 @@ int main(void)
 	T_RUN(test_skipping);
 	T_RUN(test_bloom);
 	T_RUN(test_value_sets);
+	T_RUN(test_value_sets_partial);
 	T_RUN(test_lookup);
 	T_RUN(test_lookup_long_keys);
 	T_RUN(test_wrong_key_and_tenant);
