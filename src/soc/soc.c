@@ -1256,10 +1256,15 @@ static int handle_alert(struct soc *s, const struct meta_alert *a, int64_t now_n
 		}
 		if (rc == 0 && found.failed)
 			rc = err_set(e, -ENOMEM, "out of memory");
-		if (rc < 0)
+		if (rc < 0 || (rc = meta_begin(s->meta, e)) < 0)
 			return rc;
+		/* the incident, its link and its timeline entry in one transaction: one commit */
 		rc = found.found ? link_alert(s, &found.inc, a, at, now_ns, e)
 				 : create_incident(s, &found.inc, a, key, at, now_ns, e);
+		if (rc < 0 || (rc = meta_commit(s->meta, e)) < 0) {
+			meta_rollback(s->meta);
+			return rc;
+		}
 	}
 	/* the decision first: the terminal and the copies are not needed for it */
 	if (rc < 0 || (rc = evaluate(s, a->tenant, found.inc.id, now_ns,
