@@ -875,6 +875,25 @@ static int record_verdict(struct soc *s, struct meta_incident *inc, struct triag
 }
 
 /*
+ * 1 when recording verdict v would write nothing: the incident was decided already and
+ * keeps its level (an analyst's level honoured) and its evidence. An analyst's change
+ * after this read is the analyst's own write; the engine had nothing to add to it.
+ */
+static int verdict_unchanged(struct soc *s, const struct meta_incident *inc,
+			     const struct triage_verdict *v, struct err *e)
+{
+	struct incident_manual analyst;
+	int rc;
+
+	if (!inc->decided_ns ||
+	    strcmp(inc->evidence ? inc->evidence : "[]", v->evidence ? v->evidence : "[]"))
+		return 0;
+	if ((rc = incident_manual_level(s->meta, inc->tenant, inc->id, &analyst, e)) < 0)
+		return rc;
+	return soc_level(v->level, analyst.level, analyst.overruled) == inc->level;
+}
+
+/*
  * Triage of the incident at now_ns: its level (never under an analyst's), evidence, the
  * decided clock, the first-report drafts, the next re-evaluation. detected_ns: the alert
  * that led here (0: a re-evaluation), for the decision latency.
@@ -888,13 +907,18 @@ static int evaluate(struct soc *s, const char *tenant, int64_t id, int64_t now_n
 	uint64_t tid = 0;
 	int level, from = 0, rc;
 
-	if ((rc = get_incident(s, tenant, id, &inc, e)) < 0 ||
-	    (rc = tenant_store_id(s, tenant, &tid, e)) < 0)
-		return rc;
 	if (!(ac.v = arena_alloc(&s->work, TRIAGE_ALERTS_MAX * sizeof(*ac.v))))
 		return err_set(e, -ENOMEM, "out of memory");
-	if ((rc = meta_incident_alerts(s->meta, tenant, id, copy_alert, &ac, e)) < 0)
+	/* the incident and its alerts as of one snapshot, with one lock */
+	if ((rc = meta_begin_read(s->meta, e)) < 0)
 		return rc;
+	if ((rc = get_incident(s, tenant, id, &inc, e)) < 0 ||
+	    (rc = tenant_store_id(s, tenant, &tid, e)) < 0 ||
+	    (rc = meta_incident_alerts(s->meta, tenant, id, copy_alert, &ac, e)) < 0 ||
+	    (rc = meta_commit(s->meta, e)) < 0) {
+		meta_rollback(s->meta);
+		return rc;
+	}
 	if (ac.rc < 0)
 		return err_set(e, ac.rc, "out of memory");
 	{
@@ -905,14 +929,21 @@ static int evaluate(struct soc *s, const char *tenant, int64_t id, int64_t now_n
 	}
 	/*
 	 * One transaction for every write of the verdict: one lock and one commit instead of
-	 * one per row, and an analyst's level read and honoured atomically.
+	 * one per row, and an analyst's level read and honoured atomically; none when the
+	 * verdict changes nothing (a late look that found what the last look found).
 	 */
-	if ((rc = meta_begin(s->meta, e)) < 0)
+	if ((rc = verdict_unchanged(s, &inc, &v, e)) < 0)
 		return rc;
-	if ((rc = record_verdict(s, &inc, &v, &ac, now_ns, detected_ns, &from, e)) < 0 ||
-	    (rc = meta_commit(s->meta, e)) < 0) {
-		meta_rollback(s->meta);
-		return rc;
+	if (rc) {
+		from = inc.level;
+	} else {
+		if ((rc = meta_begin(s->meta, e)) < 0)
+			return rc;
+		if ((rc = record_verdict(s, &inc, &v, &ac, now_ns, detected_ns, &from, e)) < 0 ||
+		    (rc = meta_commit(s->meta, e)) < 0) {
+			meta_rollback(s->meta);
+			return rc;
+		}
 	}
 	level = inc.level;
 	/* the notification engine hears of it once the level and the drafts are written */
@@ -1226,49 +1257,70 @@ static int64_t alert_time(const struct meta_alert *a)
 	return a->event_ns ? a->event_ns : a->detected_ns;
 }
 
+/*
+ * a into an incident, in the caller's transaction: suppressed (*suppressed), else linked
+ * to the open incident of its key (found->found) or a new one (found->inc).
+ */
+static int group_alert(struct soc *s, const struct meta_alert *a, int64_t at, int64_t now_ns,
+		       struct incident_copy *found, bool *suppressed, struct err *e)
+{
+	int64_t suppression = 0;
+	const char *key;
+	int rc;
+
+	*suppressed = false;
+	if ((rc = meta_suppression_match(s->meta, a, now_ns, &suppression, e)) < 0)
+		return rc;
+	if (suppression) {
+		*suppressed = true;
+		return 0;
+	}
+	if ((rc = soc_group_key(s->groupings, s->n_groupings, a, &s->work, &s->key, e)) < 0)
+		return rc;
+	if (!(key = arena_strndup(&s->work, s->key.p, s->key.len)))
+		return err_set(e, -ENOMEM, "out of memory");
+	rc = meta_incident_find_open(s->meta, a->tenant, key, at - s->window_ns, copy_incident,
+				     found, e);
+	if (rc == -ENOENT) {
+		err_clear(e);
+		rc = 0;
+	}
+	if (rc == 0 && found->failed)
+		rc = err_set(e, -ENOMEM, "out of memory");
+	if (rc < 0)
+		return rc;
+	return found->found ? link_alert(s, &found->inc, a, at, now_ns, e)
+			    : create_incident(s, &found->inc, a, key, at, now_ns, e);
+}
+
 /* Everything the engine does with one stored alert (a with its events) at now_ns. */
 static int handle_alert(struct soc *s, const struct meta_alert *a, int64_t now_ns,
 			enum result *res, struct err *e)
 {
 	struct incident_copy found = { .arena = &s->work };
-	int64_t at = alert_time(a), suppression = 0;
+	int64_t at = alert_time(a);
+	bool suppressed;
 	int rc;
 
 	*res = RES_FAILED;
-	if ((rc = meta_suppression_match(s->meta, a, now_ns, &suppression, e)) < 0)
+	/*
+	 * One transaction from the suppression check to the timeline entry: one lock and one
+	 * commit, and no other writer between finding the open incident and linking to it.
+	 */
+	if ((rc = meta_begin(s->meta, e)) < 0)
 		return rc;
-	if (suppression) {
+	if ((rc = group_alert(s, a, at, now_ns, &found, &suppressed, e)) < 0 ||
+	    (rc = meta_commit(s->meta, e)) < 0) {
+		meta_rollback(s->meta);
+		return rc;
+	}
+	if (suppressed) {
 		*res = RES_SUPPRESSED;
 		return 0;
 	}
-	if ((rc = soc_group_key(s->groupings, s->n_groupings, a, &s->work, &s->key, e)) < 0)
-		return rc;
-	{
-		const char *key = arena_strndup(&s->work, s->key.p, s->key.len);
-
-		if (!key)
-			return err_set(e, -ENOMEM, "out of memory");
-		rc = meta_incident_find_open(s->meta, a->tenant, key, at - s->window_ns,
-					     copy_incident, &found, e);
-		if (rc == -ENOENT) {
-			err_clear(e);
-			rc = 0;
-		}
-		if (rc == 0 && found.failed)
-			rc = err_set(e, -ENOMEM, "out of memory");
-		if (rc < 0 || (rc = meta_begin(s->meta, e)) < 0)
-			return rc;
-		/* the incident, its link and its timeline entry in one transaction: one commit */
-		rc = found.found ? link_alert(s, &found.inc, a, at, now_ns, e)
-				 : create_incident(s, &found.inc, a, key, at, now_ns, e);
-		if (rc < 0 || (rc = meta_commit(s->meta, e)) < 0) {
-			meta_rollback(s->meta);
-			return rc;
-		}
-	}
 	/* the decision first: the terminal and the copies are not needed for it */
-	if (rc < 0 || (rc = evaluate(s, a->tenant, found.inc.id, now_ns,
-				     s->threaded ? a->detected_ns : 0, e)) < 0)
+	if ((rc = evaluate(s, a->tenant, found.inc.id, now_ns, s->threaded ? a->detected_ns : 0,
+			   e)) < 0)
 		return rc;
 	if (!found.found && find_terminal(s, found.inc.id, a, at, e) < 0)
 		stage_failed(s, STAGE_TERMINAL, found.inc.id, a->tenant, e);

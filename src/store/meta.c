@@ -1255,6 +1255,11 @@ int meta_begin(struct meta *m, struct err *e)
 	return exec(m, "BEGIN IMMEDIATE", e);
 }
 
+int meta_begin_read(struct meta *m, struct err *e)
+{
+	return exec(m, "BEGIN DEFERRED", e);
+}
+
 int meta_commit(struct meta *m, struct err *e)
 {
 	return exec(m, "COMMIT", e);

@@ -115,9 +115,12 @@ int meta_source_list(struct meta *m, const char *tenant,
 
 /*
  * Transactions: meta_begin() ... meta_commit(), or meta_rollback() after an error, make
- * several changes one (tenant import, the activity flush). Not nested.
+ * several changes one (tenant import, the activity flush). Not nested. meta_begin_read()
+ * ... meta_commit() makes several reads one: one snapshot, and one lock instead of one
+ * per statement (a writer may still commit meanwhile; the reads do not see it).
  */
 int meta_begin(struct meta *m, struct err *e);
+int meta_begin_read(struct meta *m, struct err *e);
 int meta_commit(struct meta *m, struct err *e);
 void meta_rollback(struct meta *m);
 
