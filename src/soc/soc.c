@@ -1570,11 +1570,12 @@ static void tick(struct soc *s, int64_t now_ns)
 		log_error("SLA check failed (the next one tries again): %s", e.msg);
 }
 
-static void run_due(struct soc *s)
+/* At most max of the re-evaluations due now. */
+static void run_due(struct soc *s, size_t max)
 {
 	struct err e = ERR_INIT;
 
-	for (ssize_t due; (due = recheck_due(s, time_now_ns())) >= 0; err_clear(&e))
+	for (ssize_t due; max && (due = recheck_due(s, time_now_ns())) >= 0; err_clear(&e), max--)
 		(void)run_recheck(s, (size_t)due, time_now_ns(), NULL, &e); /* logged */
 }
 
@@ -1660,14 +1661,19 @@ static void *soc_main(void *arg)
 			s->queued--;
 			pthread_mutex_unlock(&s->lock);
 			handle_job(s, &j);
-			run_due(s);
+			/*
+			 * New alerts first (their first decision is due within a second), one
+			 * due re-evaluation between two of them so that none waits for ever;
+			 * the rest when the queue is empty.
+			 */
+			run_due(s, 1);
 			pthread_mutex_lock(&s->lock);
 			continue;
 		}
 		if (s->stop)
 			break;
 		pthread_mutex_unlock(&s->lock);
-		run_due(s);
+		run_due(s, SIZE_MAX);
 		pthread_mutex_lock(&s->lock);
 		if (!s->queued && !s->stop && !s->lost)
 			wait_until(s, next_wake(s, next_tick));
