@@ -192,14 +192,15 @@ static void import_events(struct store *st, uint64_t tid, const struct bench_gen
 	printf("  imported in %.1f s\n", bench_now_s() - t0);
 }
 
-/* SRC/data (an --import-only run's) as data, with cp -a. */
+/* SRC/data (an --import-only run's) as data, with cp -a, then sync. */
 static void copy_store(const char *src, const char *data)
 {
 	char cmd[2048];
 
 	if (strchr(src, '\'') || strchr(data, '\''))
 		die(src, "no quote in --from or --dir");
-	snprintf(cmd, sizeof(cmd), "cp -a '%s/data' '%s'", src, data);
+	/* synced, so that the copy's writeback does not run beside the measured phases */
+	snprintf(cmd, sizeof(cmd), "cp -a '%s/data' '%s' && sync", src, data);
 	if (system(cmd) != 0)
 		die(cmd, "failed");
 }
