@@ -450,6 +450,7 @@ int soc_entities_merge(const char *entities, const struct meta_alert *a, struct 
 #define SCAN_BATCH 1000                       /* alerts read per catch-up query */
 #define REPLAY_MAX 1000000                    /* alerts one replay takes */
 #define RECHECKS_MAX 100000                   /* incidents waiting for a re-evaluation */
+#define RECHECK_OVERDUE_NS (INT64_C(5) * NS_PER_SEC) /* run even while alerts wait */
 /* serve: the looks again for events committed after an alert's, from its evaluation on */
 static const int64_t late_looks_ns[] = { INT64_C(3) * NS_PER_SEC, INT64_C(30) * NS_PER_SEC };
 #define TRIAGE_ALERTS_MAX 64                  /* an incident's alerts handed to triage */
@@ -1570,12 +1571,12 @@ static void tick(struct soc *s, int64_t now_ns)
 		log_error("SLA check failed (the next one tries again): %s", e.msg);
 }
 
-/* At most max of the re-evaluations due now. */
-static void run_due(struct soc *s, size_t max)
+/* At most max of the re-evaluations due at by_ns, oldest first. */
+static void run_due(struct soc *s, int64_t by_ns, size_t max)
 {
 	struct err e = ERR_INIT;
 
-	for (ssize_t due; max && (due = recheck_due(s, time_now_ns())) >= 0; err_clear(&e), max--)
+	for (ssize_t due; max && (due = recheck_due(s, by_ns)) >= 0; err_clear(&e), max--)
 		(void)run_recheck(s, (size_t)due, time_now_ns(), NULL, &e); /* logged */
 }
 
@@ -1662,18 +1663,20 @@ static void *soc_main(void *arg)
 			pthread_mutex_unlock(&s->lock);
 			handle_job(s, &j);
 			/*
-			 * New alerts first (their first decision is due within a second), one
-			 * due re-evaluation between two of them so that none waits for ever;
-			 * the rest when the queue is empty.
+			 * New alerts first (their first decision is due within a second): one
+			 * due re-evaluation between two of them, and every one already
+			 * RECHECK_OVERDUE_NS late, so that under a lasting queue none falls
+			 * further behind; the rest when the queue is empty.
 			 */
-			run_due(s, 1);
+			run_due(s, time_now_ns(), 1);
+			run_due(s, time_now_ns() - RECHECK_OVERDUE_NS, SIZE_MAX);
 			pthread_mutex_lock(&s->lock);
 			continue;
 		}
 		if (s->stop)
 			break;
 		pthread_mutex_unlock(&s->lock);
-		run_due(s, SIZE_MAX);
+		run_due(s, time_now_ns(), SIZE_MAX);
 		pthread_mutex_lock(&s->lock);
 		if (!s->queued && !s->stop && !s->lost)
 			wait_until(s, next_wake(s, next_tick));

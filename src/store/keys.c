@@ -413,8 +413,12 @@ static bool key_still_cached(struct keys *k, uint64_t tenant, const char *path,
 		return false;
 	}
 	now = fileio_id_of(&sb);
-	if (!c || !fileio_id_same(&c->file, &now))
+	if (!c)
 		return false;
+	if (!fileio_id_same(&c->file, &now)) {
+		forget_key(k, tenant); /* read again; not kept if refused */
+		return false;
+	}
 	*out = c->dk;
 	return true;
 }

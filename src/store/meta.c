@@ -796,13 +796,7 @@ int meta_open(struct meta **mp, const char *data_dir, struct err *e)
 		goto fail;
 	}
 	sqlite3_busy_timeout(m->db, META_BUSY_TIMEOUT_MS);
-	/*
-	 * A page cache of 16 MiB (SQLite's default is 2 MiB): the SOC engine reads recent
-	 * alerts, incidents and their links, and with a few thousand of them the default
-	 * cache read their pages from the file again (a pread each) on every alert.
-	 */
 	if ((rc = exec(m, "PRAGMA journal_mode = WAL", e)) < 0 ||
-	    (rc = exec(m, "PRAGMA cache_size = -16384", e)) < 0 ||
 	    (rc = exec(m, "PRAGMA synchronous = NORMAL", e)) < 0 ||
 	    (rc = exec(m, "PRAGMA foreign_keys = ON", e)) < 0 || (rc = migrate(m, e)) < 0)
 		goto fail;

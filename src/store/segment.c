@@ -43,7 +43,7 @@
 #define HEADER_BYTES 52
 #define TRAILER_BYTES 24
 #define BLOCK_FIXED 44        /* block header bytes before the column stats */
-#define STAT_BYTES 40         /* u32 name | u8 kind | 3 pad | min (16) | max (16) */
+#define STAT_BYTES 40         /* u32 name | u32 kind | min (16) | max (16), or 4 value hashes */
 #define CHUNK_DIR_BYTES 16    /* u32 name | u8 kind | u8 enc | u8 zstd | u8 0 | u32 stored | u32 raw */
 #define DIR_ENTRY_BYTES 28    /* u32 name | u32 key off | u32 key len | u32 page | u32 off | u32 len | u32 count */
 #define BLOCK_INDEX_BYTES 28  /* u64 offset | u32 header len | u32 total len | u64 first row | u32 count */
@@ -3137,7 +3137,7 @@ struct segment {
 	ZSTD_DCtx *dctx;
 	struct fileio_id file; /* what was mapped */
 	struct seg_values *values; /* per field, the values of all its blocks (segment_may_hold) */
-	uint32_t nvalues;
+	uint32_t nvalues, values_cap;
 	/* chunks of the block in scratch that a text search decompressed, kept for its read */
 	struct buf zc;
 	uint32_t zc_n;
@@ -3291,6 +3291,25 @@ static void values_add(struct seg_values *v, uint64_t h)
 	v->n++; /* SEGMENT_VALUES_MAX + 1: too many to list */
 }
 
+/* A new entry for field name (the array grows by doubling); NULL: out of memory. */
+static struct seg_values *values_new(struct segment *s, uint32_t name)
+{
+	struct seg_values *v;
+
+	if (s->nvalues == s->values_cap) {
+		uint32_t cap = s->values_cap ? 2 * s->values_cap : 8;
+
+		if (!(v = mem_realloc(s->values, (size_t)cap * sizeof(*v))))
+			return NULL;
+		s->values = v;
+		s->values_cap = cap;
+	}
+	v = &s->values[s->nvalues++];
+	memset(v, 0, sizeof(*v));
+	v->name = name;
+	return v;
+}
+
 /* The union of the blocks' value lists, per field (segment_may_hold), once at open. */
 static int gather_values(struct segment *s, struct err *e)
 {
@@ -3304,13 +3323,8 @@ static int gather_values(struct segment *s, struct err *e)
 
 			if (le_get32(st + 4) != K_DICT)
 				continue;
-			if (!(v = values_of(s, name))) {
-				/* names are below nnames (parse_footer): room for each */
-				if (!s->values && !(s->values = mem_calloc(s->nnames, sizeof(*v))))
-					return err_set(e, -ENOMEM, "out of memory");
-				v = &s->values[s->nvalues++];
-				v->name = name;
-			}
+			if (!(v = values_of(s, name)) && !(v = values_new(s, name)))
+				return err_set(e, -ENOMEM, "out of memory");
 			if (v->last != b + 1)
 				v->blocks++;
 			v->last = b + 1;
