@@ -633,6 +633,22 @@ uint64_t meta_steps(const struct meta *m)
 	return m->steps;
 }
 
+/*
+ * The first column of st's one row (a count, an id) into *out, and st given back: for
+ * statements that always give a row; none is an error.
+ */
+static int single_int64(struct meta *m, sqlite3_stmt *st, int64_t *out, struct err *e)
+{
+	int rc = 0;
+
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	else
+		rc = db_fail(m, e);
+	stmt_done(m, st);
+	return rc;
+}
+
 /* Binds text or NULL; SQLITE_TRANSIENT is not needed, the strings outlive the step. */
 static int bind_text(sqlite3_stmt *st, int i, const char *s)
 {
@@ -2471,12 +2487,7 @@ int meta_indicator_generation(struct meta *m, int64_t *gen, struct err *e)
 
 	if ((rc = prepare(m, "SELECT n FROM indicator_generation WHERE id = 1", &st, e)) < 0)
 		return rc;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		*gen = sqlite3_column_int64(st, 0);
-	else
-		rc = db_fail(m, e);
-	stmt_done(m, st);
-	return rc;
+	return single_int64(m, st, gen, e);
 }
 
 /* ---- tifeed: the state of the threat-intelligence feeds ---- */
@@ -3204,12 +3215,7 @@ static int edl_allow_count(struct meta *m, int64_t tid, int64_t *n, struct err *
 	if (rc < 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, tid);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		*n = sqlite3_column_int64(st, 0);
-	else
-		rc = db_fail(m, e);
-	stmt_done(m, st);
-	return rc;
+	return single_int64(m, st, n, e);
 }
 
 int meta_edl_allow_add(struct meta *m, const char *tenant, const char *type, const char *value,
@@ -3308,12 +3314,7 @@ int meta_edl_generation(struct meta *m, int64_t *generation, struct err *e)
 
 	if (rc < 0)
 		return rc;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		*generation = sqlite3_column_int64(st, 0);
-	else
-		rc = db_fail(m, e);
-	stmt_done(m, st);
-	return rc;
+	return single_int64(m, st, generation, e);
 }
 
 /* ---- incidents ---- */
@@ -4371,12 +4372,7 @@ int meta_soc_last_alert(struct meta *m, bool linked, int64_t *id, struct err *e)
 
 	if (rc < 0)
 		return rc;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		*id = sqlite3_column_int64(st, 0);
-	else
-		rc = db_fail(m, e);
-	stmt_done(m, st);
-	return rc;
+	return single_int64(m, st, id, e);
 }
 
 /* ---- Triage ---- */
@@ -4421,12 +4417,7 @@ static int attacker_tenants(struct meta *m, const char *ip, int64_t since_ns, in
 	sqlite3_bind_int64(st, 2, until_ns);
 	bind_text(st, 3, ip);
 	sqlite3_bind_int64(st, 4, min_tenants);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		*n = sqlite3_column_int64(st, 0);
-	else
-		rc = db_fail(m, e);
-	stmt_done(m, st);
-	return rc;
+	return single_int64(m, st, n, e);
 }
 
 int meta_triage_attackers(struct meta *m, const char *ip, int64_t since_ns, int64_t until_ns,
@@ -4856,12 +4847,7 @@ int meta_notify_similar(struct meta *m, const char *tenant, const char *rule_id,
 	bind_text(st, 2, rule_id);
 	sqlite3_bind_int64(st, 3, since_ns);
 	sqlite3_bind_int64(st, 4, until_ns);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		*count = sqlite3_column_int64(st, 0);
-	else
-		rc = db_fail(m, e);
-	stmt_done(m, st);
-	return rc;
+	return single_int64(m, st, count, e);
 }
 
 /* ---- Notify (notify/notify.h): notices and their delivery attempts ---- */
@@ -4998,11 +4984,7 @@ int meta_notice_add(struct meta *m, const struct meta_notice *n, int64_t *id, bo
 	bind_text(st, 5, n->channel);
 	bind_text(st, 6, n->recipient);
 	sqlite3_bind_int64(st, 7, n->agg_ns);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		*id = sqlite3_column_int64(st, 0);
-	else
-		rc = db_fail(m, e);
-	stmt_done(m, st);
+	rc = single_int64(m, st, id, e);
 	if (rc < 0 || !n->agg_ns)
 		return rc;
 	/* an aggregated notice still pending lists the incident too (once, while it fits) */
@@ -5047,12 +5029,7 @@ int meta_notice_next(struct meta *m, int64_t *next_ns, struct err *e)
 	if ((rc = prepare(m, "SELECT MIN(next_ns) FROM notify_notices WHERE state = 'pending'",
 			  &st, e)) < 0)
 		return rc;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		*next_ns = sqlite3_column_int64(st, 0);
-	else
-		rc = db_fail(m, e);
-	stmt_done(m, st);
-	return rc;
+	return single_int64(m, st, next_ns, e);
 }
 
 int meta_notice_pending(struct meta *m, int64_t *n, struct err *e)
@@ -5064,12 +5041,7 @@ int meta_notice_pending(struct meta *m, int64_t *n, struct err *e)
 	if ((rc = prepare(m, "SELECT COUNT(*) FROM notify_notices WHERE state = 'pending'", &st,
 			  e)) < 0)
 		return rc;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		*n = sqlite3_column_int64(st, 0);
-	else
-		rc = db_fail(m, e);
-	stmt_done(m, st);
-	return rc;
+	return single_int64(m, st, n, e);
 }
 
 int meta_notice_resume(struct meta *m, int64_t now_ns, struct err *e)
@@ -5230,12 +5202,7 @@ int meta_notice_count(struct meta *m, const char *tenant, const char *channel,
 	bind_text(st, 2, channel);
 	bind_text(st, 3, recipient);
 	sqlite3_bind_int64(st, 4, since_ns);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		*n = sqlite3_column_int64(st, 0);
-	else
-		rc = db_fail(m, e);
-	stmt_done(m, st);
-	return rc;
+	return single_int64(m, st, n, e);
 }
 
 int meta_incident_acked_since(struct meta *m, const char *tenant, int64_t incident,
@@ -5277,12 +5244,7 @@ int meta_incident_levels_last(struct meta *m, int64_t *entry, struct err *e)
 	*entry = 0;
 	if ((rc = prepare(m, "SELECT COALESCE(MAX(id), 0) FROM incident_timeline", &st, e)) < 0)
 		return rc;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		*entry = sqlite3_column_int64(st, 0);
-	else
-		rc = db_fail(m, e);
-	sqlite3_finalize(st);
-	return rc;
+	return single_int64(m, st, entry, e);
 }
 
 int meta_incident_levels_since(struct meta *m, int64_t after, int64_t limit,
