@@ -3550,20 +3550,27 @@ bool segment_block_overlaps(const struct segment *s, unsigned block, int64_t fro
 	return b->tmin <= to && b->tmax >= from;
 }
 
-static const unsigned char *find_stat(const struct segment *s, unsigned block, const char *field,
-				      unsigned kind)
+/* The statistic of kind of the field numbered name in block (its 32 bytes), or NULL. */
+static const unsigned char *stat_of(const struct segment *s, unsigned block, uint32_t name,
+				    unsigned kind)
 {
 	const struct rblock *b = &s->blocks[block];
-	size_t len = strlen(field);
 
 	for (uint32_t i = 0; i < b->nstats; i++) {
 		const unsigned char *st = b->stats + (size_t)i * STAT_BYTES;
-		const struct rname *n = &s->names[le_get32(st)];
 
-		if (le_get32(st + 4) == kind && n->len == len && !memcmp(n->name, field, len))
+		if (le_get32(st) == name && le_get32(st + 4) == kind)
 			return st + 8;
 	}
 	return NULL;
+}
+
+static const unsigned char *find_stat(const struct segment *s, unsigned block, const char *field,
+				      unsigned kind)
+{
+	int name = segment_name_number(s, field);
+
+	return name < 0 ? NULL : stat_of(s, block, (uint32_t)name, kind);
 }
 
 int segment_block_int_range(const struct segment *s, unsigned block, const char *field,
@@ -3607,21 +3614,16 @@ uint64_t segment_value_hash(const struct segment *s, const char *value, size_t l
 
 bool segment_block_may_hold(const struct segment *s, unsigned block, int name, uint64_t vh)
 {
-	const struct rblock *b = &s->blocks[block];
+	const unsigned char *set;
 
 	if (name < 0)
 		return false; /* a field the segment has no value of */
-	for (uint32_t i = 0; i < b->nstats; i++) {
-		const unsigned char *st = b->stats + (size_t)i * STAT_BYTES;
-
-		if (le_get32(st) != (uint32_t)name || le_get32(st + 4) != K_DICT)
-			continue;
-		for (unsigned k = 0; k < VALUE_SET_MAX; k++)
-			if (le_get64(st + 8 + 8 * k) == vh)
-				return true;
-		return false;
-	}
-	return true; /* no value set: the block may hold it */
+	if (!(set = stat_of(s, block, (uint32_t)name, K_DICT)))
+		return true; /* no value set: the block may hold it */
+	for (unsigned k = 0; k < VALUE_SET_MAX; k++)
+		if (le_get64(set + 8 * k) == vh)
+			return true;
+	return false;
 }
 
 uint64_t segment_token_hash(const struct segment *s, const char *token, size_t len)
