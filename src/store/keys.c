@@ -82,8 +82,10 @@ static int write_key_file(const char *dir, const char *name, const char *magic,
 	return rc;
 }
 
-/* Reads path: exactly magic | len bytes; a secret must be mode 0600 or stricter. */
-/* read_key_path(), and *id the identity of the file read (NULL: not wanted). */
+/*
+ * Reads path: exactly magic | len bytes; a secret must be mode 0600 or stricter. *id gets
+ * the identity of the file read (NULL: not wanted).
+ */
 static int read_key_id(const char *path, const char *magic, void *data, size_t len,
 		       bool secret, struct fileio_id *id, struct err *e)
 {
@@ -402,21 +404,17 @@ static bool key_still_cached(struct keys *k, uint64_t tenant, const char *path,
 			     struct keys_data_key *out, bool *gone)
 {
 	struct cached_key *c = cached_key(k, tenant);
-	struct fileio_id now;
+	struct fileio_id now = { 0 };
 	struct stat sb;
+	bool found = lstat(path, &sb) == 0;
 
-	*gone = false;
-	if (lstat(path, &sb) < 0) {
-		*gone = errno == ENOENT;
-		if (c)
-			forget_key(k, tenant);
-		return false;
-	}
-	now = fileio_id_of(&sb);
+	*gone = !found && errno == ENOENT;
+	if (found)
+		now = fileio_id_of(&sb);
 	if (!c)
 		return false;
-	if (!fileio_id_same(&c->file, &now)) {
-		forget_key(k, tenant); /* read again; not kept if refused */
+	if (!found || !fileio_id_same(&c->file, &now)) {
+		sodium_memzero(c, sizeof(*c)); /* read again; not kept if refused */
 		return false;
 	}
 	*out = c->dk;
