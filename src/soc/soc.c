@@ -458,6 +458,7 @@ static const int64_t late_looks_ns[] = { INT64_C(3) * NS_PER_SEC, INT64_C(30) * 
 #define TENANT_MAX 64                         /* bytes of a tenant name and its NUL */
 #define COUNT_TENANTS_MAX 4096
 #define ARENA_MAX ((size_t)256 << 20)         /* work memory of one alert or evaluation */
+#define BATCH_MAX 16                          /* queued alerts grouped in one transaction */
 #define ACTOR "koban"
 
 enum result { RES_LINKED, RES_CREATED, RES_SUPPRESSED, RES_DROPPED, RES_FAILED, RESULTS };
@@ -508,6 +509,7 @@ struct soc {
 	void *level_ctx;
 
 	struct arena work;           /* one alert or evaluation at a time */
+	struct arena held;           /* the alerts of one batch (handle_batch) */
 	struct buf key, text;
 	struct recheck *rechecks;
 	size_t n_rechecks;
@@ -1294,70 +1296,6 @@ static int group_alert(struct soc *s, const struct meta_alert *a, int64_t at, in
 			    : create_incident(s, &found->inc, a, key, at, now_ns, e);
 }
 
-/* Everything the engine does with one stored alert (a with its events) at now_ns. */
-static int handle_alert(struct soc *s, const struct meta_alert *a, int64_t now_ns,
-			enum result *res, struct err *e)
-{
-	struct incident_copy found = { .arena = &s->work };
-	int64_t at = alert_time(a);
-	bool suppressed;
-	int rc;
-
-	*res = RES_FAILED;
-	/*
-	 * One transaction from the suppression check to the timeline entry: one lock and one
-	 * commit, and no other writer between finding the open incident and linking to it.
-	 */
-	if ((rc = meta_begin(s->meta, e)) < 0)
-		return rc;
-	if ((rc = group_alert(s, a, at, now_ns, &found, &suppressed, e)) < 0 ||
-	    (rc = meta_commit(s->meta, e)) < 0) {
-		meta_rollback(s->meta);
-		return rc;
-	}
-	if (suppressed) {
-		*res = RES_SUPPRESSED;
-		return 0;
-	}
-	/* the decision first: the terminal and the copies are not needed for it */
-	if ((rc = evaluate(s, a->tenant, found.inc.id, now_ns, s->threaded ? a->detected_ns : 0,
-			   e)) < 0)
-		return rc;
-	if (!found.found && find_terminal(s, found.inc.id, a, at, e) < 0)
-		stage_failed(s, STAGE_TERMINAL, found.inc.id, a->tenant, e);
-	if (keep_events(s, a, found.inc.id, e) < 0)
-		stage_failed(s, STAGE_EVIDENCE, found.inc.id, a->tenant, e);
-	if (s->threaded)
-		evaluate_related(s, a, found.inc.id, now_ns);
-	*res = found.found ? RES_LINKED : RES_CREATED;
-	return 0;
-}
-
-/* handle_alert, counted and logged; the work arena is cleared. */
-static int handle_counted(struct soc *s, const struct meta_alert *a, int64_t now_ns,
-			  struct soc_replay_stats *st, struct err *e)
-{
-	enum result res;
-	int rc = handle_alert(s, a, now_ns, &res, e);
-
-	if (rc < 0)
-		log_error("alert %lld of tenant '%s' is in no incident: %s", (long long)a->id,
-			  a->tenant, e->msg);
-	count(s, res);
-	if (a->id > s->handled_max)
-		s->handled_max = a->id;
-	if (st) {
-		st->alerts++;
-		st->created += res == RES_CREATED;
-		st->linked += res == RES_LINKED;
-		st->suppressed += res == RES_SUPPRESSED;
-		st->failed += res == RES_FAILED;
-		st->evaluations += res == RES_CREATED || res == RES_LINKED;
-	}
-	arena_clear(&s->work);
-	return rc;
-}
-
 /* The re-evaluation r (taken off the list first: evaluate adds it again when needed). */
 static int run_recheck(struct soc *s, size_t i, int64_t now_ns, struct soc_replay_stats *st,
 		       struct err *e)
@@ -1453,47 +1391,16 @@ static void keep_first_alert(void *ctx, const struct meta_alert *a)
 	c->n = c->rc == 0;
 }
 
-/* The stored alert with its events, copied into the work arena. */
-static int load_alert(struct soc *s, const char *tenant, int64_t id, struct meta_alert *out,
-		      struct err *e)
+/* The stored alert with its events, copied into arena. */
+static int load_alert(struct soc *s, struct arena *arena, const char *tenant, int64_t id,
+		      struct meta_alert *out, struct err *e)
 {
-	struct alerts_copy c = { .arena = &s->work, .v = out, .max = 1 };
+	struct alerts_copy c = { .arena = arena, .v = out, .max = 1 };
 	int rc = meta_alert_get(s->meta, tenant, id, keep_first_alert, &c, e);
 
 	if (rc == 0 && c.rc < 0)
 		rc = err_set(e, c.rc, "out of memory");
 	return rc;
-}
-
-/* Loads and handles the pending alert p at now_ns (an alert pruned meanwhile is skipped). */
-static int handle_pending(struct soc *s, const struct pending *p, int64_t now_ns,
-			  struct soc_replay_stats *st, struct err *e)
-{
-	struct meta_alert a;
-	int rc = load_alert(s, p->tenant, p->id, &a, e);
-
-	if (rc == -ENOENT) {
-		err_clear(e);
-		arena_clear(&s->work);
-		return 0;
-	}
-	if (rc < 0) {
-		log_error("alert %lld of tenant '%s' not read: %s", (long long)p->id, p->tenant,
-			  e->msg);
-		count(s, RES_FAILED);
-		arena_clear(&s->work);
-		return rc;
-	}
-	return handle_counted(s, &a, now_ns, st, e);
-}
-
-static int pending_cmp(const void *pa, const void *pb)
-{
-	const struct pending *x = pa, *y = pb;
-
-	if (x->at_ns != y->at_ns)
-		return x->at_ns < y->at_ns ? -1 : 1;
-	return x->id < y->id ? -1 : x->id > y->id;
 }
 
 /* Keeps the first error in first, carries on. */
@@ -1504,6 +1411,181 @@ static void keep_first(int rc, struct err *e, int *first, struct err *first_e)
 		*first_e = *e;
 	}
 	err_clear(e);
+}
+
+/*
+ * An alert of a batch. Phase one groups every alert of the batch in one transaction (one
+ * lock and one commit, and the pages their incidents share written once: a storm's new
+ * incidents fill the same last pages); phase two triages each, one at a time, the store's
+ * searches outside any transaction.
+ */
+struct batch_alert {
+	struct pending p;
+	struct meta_alert a;         /* in s->held until the batch ends */
+	int64_t incident;
+	enum result res;
+	bool gone;                   /* pruned meanwhile: skipped, not counted */
+};
+
+/* Phase one of b in the caller's transaction: loaded into s->held, then grouped. */
+static int group_item(struct soc *s, struct batch_alert *b, int64_t now_ns, struct err *e)
+{
+	struct incident_copy found = { .arena = &s->work };
+	bool suppressed;
+	int rc;
+
+	b->res = RES_FAILED;
+	b->gone = false;
+	rc = load_alert(s, &s->held, b->p.tenant, b->p.id, &b->a, e);
+	if (rc == -ENOENT) {
+		err_clear(e);
+		b->gone = true;
+		return 0;
+	}
+	if (rc < 0 ||
+	    (rc = group_alert(s, &b->a, alert_time(&b->a), now_ns, &found, &suppressed, e)) < 0)
+		return rc;
+	b->incident = found.inc.id;
+	b->res = suppressed ? RES_SUPPRESSED : found.found ? RES_LINKED : RES_CREATED;
+	return 0;
+}
+
+/* Phase one of b alone, in a transaction of its own; 0 or its error (b->res failed). */
+static int group_alone(struct soc *s, struct batch_alert *b, int64_t now_ns, struct err *e)
+{
+	int rc;
+
+	b->res = RES_FAILED;
+	if ((rc = meta_begin(s->meta, e)) < 0)
+		return rc;
+	if ((rc = group_item(s, b, now_ns, e)) < 0 || (rc = meta_commit(s->meta, e)) < 0) {
+		meta_rollback(s->meta);
+		b->res = RES_FAILED;
+	}
+	return rc;
+}
+
+/*
+ * Phase one of b[0..n): one transaction for all. When an alert fails, everything is rolled
+ * back and each alert is grouped in a transaction of its own, so that its failure is its
+ * own. 0, or the first error (b[i].res says whose).
+ */
+static int group_batch(struct soc *s, struct batch_alert *b, size_t n, int64_t now_ns,
+		       struct err *e)
+{
+	struct err why = ERR_INIT;
+	int first = 0;
+	size_t i = 0;
+
+	if (n > 1 && meta_begin(s->meta, &why) == 0) {
+		for (; i < n && group_item(s, &b[i], now_ns, &why) == 0; i++)
+			arena_clear(&s->work);
+		if (i == n && meta_commit(s->meta, &why) == 0)
+			return 0;
+		meta_rollback(s->meta);
+		arena_clear(&s->work);
+		arena_clear(&s->held);
+	}
+	for (i = 0; i < n; i++) {
+		int rc = group_alone(s, &b[i], now_ns, &why);
+
+		if (rc < 0)
+			log_error("alert %lld of tenant '%s' is in no incident: %s",
+				  (long long)b[i].p.id, b[i].p.tenant, why.msg);
+		keep_first(rc, &why, &first, e);
+		arena_clear(&s->work);
+	}
+	return first;
+}
+
+/*
+ * Phase two of b, grouped: its incident's decision (evaluated: another alert of the batch
+ * had it made already), then its terminal, the copies of its events and the other
+ * incidents it may be late evidence of.
+ */
+static int triage_item(struct soc *s, const struct batch_alert *b, bool evaluated,
+		       int64_t now_ns, struct err *e)
+{
+	const struct meta_alert *a = &b->a;
+	int rc;
+
+	if (!evaluated && (rc = evaluate(s, a->tenant, b->incident, now_ns,
+					 s->threaded ? a->detected_ns : 0, e)) < 0)
+		return rc;
+	if (b->res == RES_CREATED && find_terminal(s, b->incident, a, alert_time(a), e) < 0)
+		stage_failed(s, STAGE_TERMINAL, b->incident, a->tenant, e);
+	if (keep_events(s, a, b->incident, e) < 0)
+		stage_failed(s, STAGE_EVIDENCE, b->incident, a->tenant, e);
+	if (s->threaded)
+		evaluate_related(s, a, b->incident, now_ns);
+	return 0;
+}
+
+/* Whether an alert of b[0..i) that phase two got to has the incident of b[i]. */
+static bool evaluated_before(const struct batch_alert *b, size_t i)
+{
+	for (size_t j = 0; j < i; j++)
+		if (!b[j].gone && (b[j].res == RES_LINKED || b[j].res == RES_CREATED) &&
+		    b[j].incident == b[i].incident)
+			return true;
+	return false;
+}
+
+static void count_handled(struct soc *s, const struct batch_alert *b,
+			  struct soc_replay_stats *st)
+{
+	count(s, b->res);
+	if (!st)
+		return;
+	st->alerts++;
+	st->created += b->res == RES_CREATED;
+	st->linked += b->res == RES_LINKED;
+	st->suppressed += b->res == RES_SUPPRESSED;
+	st->failed += b->res == RES_FAILED;
+	st->evaluations += b->res == RES_CREATED || b->res == RES_LINKED;
+}
+
+/*
+ * Everything the engine does with the stored alerts b[0..n) (n <= BATCH_MAX): grouped
+ * together, then triaged one by one, each counted and its failure logged. now_ns: the
+ * replay's clock, 0 for the wall clock. 0, or the first error (the others are handled).
+ */
+static int handle_batch(struct soc *s, struct batch_alert *b, size_t n, int64_t now_ns,
+			struct soc_replay_stats *st, struct err *e)
+{
+	struct err why = ERR_INIT;
+	int first = group_batch(s, b, n, now_ns ? now_ns : time_now_ns(), e);
+
+	for (size_t i = 0; i < n; i++) {
+		if (b[i].p.id > s->handled_max)
+			s->handled_max = b[i].p.id;
+		if (b[i].gone)
+			continue;
+		if (b[i].res == RES_LINKED || b[i].res == RES_CREATED) {
+			int rc = triage_item(s, &b[i], evaluated_before(b, i),
+					     now_ns ? now_ns : time_now_ns(), &why);
+
+			if (rc < 0) {
+				log_error("alert %lld of tenant '%s' is in no incident: %s",
+					  (long long)b[i].p.id, b[i].p.tenant, why.msg);
+				b[i].res = RES_FAILED;
+			}
+			keep_first(rc, &why, &first, e);
+			arena_clear(&s->work);
+		}
+		count_handled(s, &b[i], st);
+	}
+	arena_clear(&s->held);
+	return first;
+}
+
+static int pending_cmp(const void *pa, const void *pb)
+{
+	const struct pending *x = pa, *y = pb;
+
+	if (x->at_ns != y->at_ns)
+		return x->at_ns < y->at_ns ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
 }
 
 int soc_replay(struct soc *s, int64_t after_id, struct soc_replay_stats *st, struct err *e)
@@ -1530,7 +1612,9 @@ int soc_replay(struct soc *s, int64_t after_id, struct soc_replay_stats *st, str
 		while ((due = recheck_due(s, l.v[i].at_ns)) >= 0)
 			keep_first(run_recheck(s, (size_t)due, s->rechecks[due].at_ns, st, &why),
 				   &why, &first, e);
-		keep_first(handle_pending(s, &l.v[i], l.v[i].at_ns, st, &why), &why, &first, e);
+		struct batch_alert b = { .p = l.v[i] };
+
+		keep_first(handle_batch(s, &b, 1, l.v[i].at_ns, st, &why), &why, &first, e);
 		last = MAX(last, l.v[i].at_ns);
 	}
 	mem_free(l.v);
@@ -1548,15 +1632,20 @@ int soc_replay(struct soc *s, int64_t after_id, struct soc_replay_stats *st, str
 /* Alerts stored but not handled: another process's, or dropped from the full queue. */
 static void catch_up(struct soc *s, int64_t now_ns)
 {
+	struct batch_alert b[BATCH_MAX];
 	struct pending_list l = { 0 };
 	struct err e = ERR_INIT;
 
 	if (read_pending(s, s->handled_max, now_ns - s->window_ns, &l, &e) < 0)
 		log_error("catch-up scan of unhandled alerts failed (the next one tries again): %s",
 			  e.msg);
-	for (size_t i = 0; i < l.n; i++) {
+	for (size_t i = 0; i < l.n;) {
+		size_t n = 0;
+
+		for (; i < l.n && n < BATCH_MAX; i++)
+			b[n++] = (struct batch_alert){ .p = l.v[i] };
 		err_clear(&e);
-		(void)handle_pending(s, &l.v[i], time_now_ns(), NULL, &e); /* counted, logged */
+		(void)handle_batch(s, b, n, 0, NULL, &e); /* counted, logged */
 	}
 	mem_free(l.v);
 }
@@ -1601,16 +1690,26 @@ static void wait_until(struct soc *s, int64_t wall_ns)
 	pthread_cond_timedwait(&s->wake, &s->lock, &until);
 }
 
-/* Handles one queued alert (lock not held). */
-static void handle_job(struct soc *s, const struct job *j)
+/*
+ * Takes up to BATCH_MAX queued alerts into b (lock held), leaving out those the catch-up
+ * scan handled already; how many.
+ */
+static size_t take_queued(struct soc *s, struct batch_alert *b)
 {
-	struct pending p = { .id = j->id };
-	struct err e = ERR_INIT;
+	size_t n = 0;
 
-	if (j->id <= s->handled_max)
-		return; /* the catch-up scan took it already */
-	snprintf(p.tenant, sizeof(p.tenant), "%s", j->tenant);
-	(void)handle_pending(s, &p, time_now_ns(), NULL, &e); /* counted, logged */
+	while (s->queued && n < BATCH_MAX) {
+		const struct job *j = &s->ring[s->head];
+
+		if (j->id > s->handled_max) {
+			b[n] = (struct batch_alert){ .p.id = j->id };
+			snprintf(b[n].p.tenant, sizeof(b[n].p.tenant), "%s", j->tenant);
+			n++;
+		}
+		s->head = (s->head + 1) % s->cap;
+		s->queued--;
+	}
+	return n;
 }
 
 struct open_scan {
@@ -1639,6 +1738,7 @@ static void schedule_open_incidents(struct soc *s)
 
 static void *soc_main(void *arg)
 {
+	struct batch_alert batch[BATCH_MAX];
 	struct soc *s = arg;
 	int64_t next_tick = 0; /* at start: the catch-up of what came while koban was down */
 
@@ -1656,19 +1756,18 @@ static void *soc_main(void *arg)
 			continue;
 		}
 		if (s->queued) {
-			struct job j = s->ring[s->head];
+			size_t n = take_queued(s, batch);
+			struct err e = ERR_INIT;
 
-			s->head = (s->head + 1) % s->cap;
-			s->queued--;
 			pthread_mutex_unlock(&s->lock);
-			handle_job(s, &j);
+			(void)handle_batch(s, batch, n, 0, NULL, &e); /* counted, logged */
 			/*
 			 * New alerts first (their first decision is due within a second): one
-			 * due re-evaluation between two of them, and every one already
+			 * due re-evaluation for each alert handled, and every one already
 			 * RECHECK_OVERDUE_NS late, so that under a lasting queue none falls
 			 * further behind; the rest when the queue is empty.
 			 */
-			run_due(s, time_now_ns(), 1);
+			run_due(s, time_now_ns(), MAX(n, 1));
 			run_due(s, time_now_ns() - RECHECK_OVERDUE_NS, SIZE_MAX);
 			pthread_mutex_lock(&s->lock);
 			continue;
@@ -1883,6 +1982,7 @@ int soc_new(struct soc **out, const struct soc_config *c, struct err *e)
 	s->level_decided = c->level_decided;
 	s->level_ctx = c->level_ctx;
 	arena_init(&s->work, 1 << 16, ARENA_MAX);
+	arena_init(&s->held, 1 << 16, ARENA_MAX);
 	arena_init(&s->conf, 4096, 1 << 20);
 	buf_init(&s->key, 2 * SOC_GROUP_KEY_MAX);
 	buf_init(&s->text, (size_t)16 << 20);
@@ -1949,6 +2049,7 @@ void soc_free(struct soc *s)
 	buf_release(&s->key);
 	arena_release(&s->conf);
 	arena_release(&s->work);
+	arena_release(&s->held);
 	mem_free(s->ring);
 	mem_free(s->rechecks);
 	mem_free(s->levels);

@@ -520,6 +520,22 @@ static long long evaluations(void)
 	return n;
 }
 
+/* The evaluations once none has come for quiet_s seconds (at most 30 s). */
+static long long evaluations_settled(int quiet_s)
+{
+	long long n = evaluations();
+
+	for (int i = 0, still = 0; i < 1500 && still < quiet_s * 50; i++) {
+		long long now;
+
+		usleep(20000);
+		now = evaluations();
+		still = now == n ? still + 1 : 0;
+		n = now;
+	}
+	return n;
+}
+
 static void test_threaded(void)
 {
 	struct alert_sink *sink = NULL;
@@ -556,16 +572,57 @@ static void test_threaded(void)
 	CHECK_INT(t_metric("koban_soc_alerts_total{result=\"linked\"}", -1), 2);
 	CHECK_INT(t_metric("koban_soc_queue", -1), 0);
 	/*
-	 * r1 once, r9 at each of its 3 alerts, r2 once, and r1 again for r2: it shares
-	 * 10.0.0.5; then, the alerts being old (every evidence window closed), the second look
-	 * 3 s after each alert's evaluation at events committed meanwhile: r1, r9 (its three
-	 * alerts came together: one), r2
+	 * r1 once, r9 once for each batch its 3 alerts came in (1 to 3: the engine groups the
+	 * alerts queued together in one transaction and evaluates their incident once), r2
+	 * once, and r1 again for r2: it shares 10.0.0.5; then, the alerts being old (every
+	 * evidence window closed), the second look 3 s after each alert's evaluation at events
+	 * committed meanwhile: r1, r9 (its three alerts came together: one), r2. Counted when
+	 * no evaluation came for longer than that second look's delay.
 	 */
-	for (int i = 0; i < 500 && evaluations() < 9; i++)
-		usleep(20000);
-	CHECK_INT(evaluations(), 9);
+	CHECK(evaluations_settled(4) >= 7 && evaluations() <= 9);
 	CHECK(t_metric("koban_soc_decision_seconds_count", -1) == 3);
 	engine_close(&en);
+}
+
+/*
+ * Alerts handled together are grouped in one transaction; one that cannot be grouped (a
+ * grouping key over SOC_GROUP_KEY_MAX) rolls it back, and each is then grouped alone: the
+ * others get their incidents, it alone fails.
+ */
+static void test_batch_one_fails(void)
+{
+	char *keys = mem_alloc(SOC_GROUP_KEY_MAX + 64);
+	struct meta_alert bad = alert("r2", "[]", NULL, NULL);
+	struct err e = ERR_INIT;
+	struct engine en;
+	int64_t id = 0;
+
+	if (!keys || !engine_prepare(&en)) {
+		mem_free(keys);
+		return;
+	}
+	/* stored before the engine starts: its catch-up scan at start takes all three at once */
+	add_alert(en.m, "a", "r1", "10.0.0.5", T0);
+	snprintf(keys, SOC_GROUP_KEY_MAX + 64, "{\"destination.ip\":\"%0*d\"}",
+		 SOC_GROUP_KEY_MAX, 7);
+	bad.key_fields = keys;
+	bad.events = "";
+	bad.rule_level = "medium";
+	bad.event_ns = T0;
+	bad.detected_ns = time_now_ns();
+	if (meta_alert_add(en.m, &bad, &id, &e) < 0)
+		t_check(0, __FILE__, __LINE__, "meta_alert_add: %s", e.msg);
+	add_alert(en.m, "a", "r3", "10.0.0.6", T0);
+	if (engine_start(&en, true)) {
+		for (int i = 0; i < 500 && t_metric("koban_soc_alerts_total{result=\"failed\"}",
+						    -1) < 1; i++)
+			usleep(20000);
+		CHECK(wait_for(en.m, "a", 2, 2));
+		CHECK_INT(t_metric("koban_soc_alerts_total{result=\"created\"}", -1), 2);
+		CHECK_INT(t_metric("koban_soc_alerts_total{result=\"failed\"}", -1), 1);
+	}
+	engine_close(&en);
+	mem_free(keys);
 }
 
 int main(void)
@@ -580,5 +637,6 @@ int main(void)
 	T_RUN(test_replay_suppressed);
 	T_RUN(test_analyst_level_kept);
 	T_RUN(test_threaded);
+	T_RUN(test_batch_one_fails);
 	return t_done();
 }
