@@ -61,13 +61,16 @@ struct meta {
 
 /*
  * The incident_entities rows of incident i (NEW in a trigger, or a row of `from`): its
- * users and addresses, arrays of strings only (migration 22).
+ * users and addresses, arrays of strings only, with the columns of i in `more` after them
+ * (migration 22: none; 23: the rule).
  */
-#define INCIDENT_ENTITY_ROWS(i, from)                                                          \
-	" SELECT " i ".tenant_id, j.value, " i ".detected_ns, " i ".id FROM " from               \
+#define INCIDENT_ENTITY_ROWS_WITH(i, more, from)                                               \
+	" SELECT " i ".tenant_id, j.value, " i ".detected_ns, " i ".id" more " FROM " from       \
 	"json_each(CASE WHEN json_valid(" i ".entities) THEN " i ".entities END) k,"              \
 	" json_each(CASE WHEN k.type = 'array' THEN k.value END) j"                               \
 	" WHERE k.key IN ('users', 'ips') AND j.type = 'text'"
+#define INCIDENT_ENTITY_ROWS(i, from) INCIDENT_ENTITY_ROWS_WITH(i, "", from)
+#define INCIDENT_ENTITY_RULE_ROWS(i, from) INCIDENT_ENTITY_ROWS_WITH(i, ", " i ".rule_id", from)
 
 static const char *const migrations[] = {
 	/* 1: tenants, their sources, and the built-in tenant of unmatched messages */
@@ -432,6 +435,29 @@ static const char *const migrations[] = {
 	"  DELETE FROM incident_entities WHERE incident_id = NEW.id;"
 	"  INSERT OR IGNORE INTO incident_entities" INCIDENT_ENTITY_ROWS("NEW", "") "; END;"
 	"INSERT OR IGNORE INTO incident_entities" INCIDENT_ENTITY_ROWS("i", "incidents i, ") ";",
+	/*
+	 * 23: the incident's rule in its entity rows, so that the incidents of other rules
+	 * sharing an entity are told apart in those rows: a storm of one rule (a scanner
+	 * against hundreds of victims, an incident each) does not have each of its incidents
+	 * read again for every new alert of it (meta_incident_open_sharing).
+	 */
+	"DROP TRIGGER incident_entities_insert;"
+	"DROP TRIGGER incident_entities_update;"
+	"DROP TABLE incident_entities;"
+	"CREATE TABLE incident_entities ("
+	"  tenant_id INTEGER NOT NULL, entity TEXT NOT NULL, detected_ns INTEGER NOT NULL,"
+	"  incident_id INTEGER NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,"
+	"  rule_id TEXT NOT NULL,"
+	"  PRIMARY KEY (tenant_id, entity, detected_ns, incident_id)) WITHOUT ROWID;"
+	"CREATE INDEX incident_entities_incident ON incident_entities(incident_id);"
+	"CREATE TRIGGER incident_entities_insert AFTER INSERT ON incidents BEGIN"
+	"  INSERT OR IGNORE INTO incident_entities" INCIDENT_ENTITY_RULE_ROWS("NEW", "") "; END;"
+	"CREATE TRIGGER incident_entities_update AFTER UPDATE OF entities ON incidents"
+	"  WHEN OLD.entities IS NOT NEW.entities BEGIN"
+	"  DELETE FROM incident_entities WHERE incident_id = NEW.id;"
+	"  INSERT OR IGNORE INTO incident_entities" INCIDENT_ENTITY_RULE_ROWS("NEW", "") "; END;"
+	"INSERT OR IGNORE INTO incident_entities"
+	INCIDENT_ENTITY_RULE_ROWS("i", "incidents i, ") ";",
 };
 
 #define META_SENDERS_KEPT 1000 /* rows of unassigned_senders kept, the busiest */
@@ -3641,12 +3667,15 @@ int meta_incident_open_sharing(struct meta *m, const char *tenant, int64_t since
 			       (long long)limit, META_INCIDENT_LIST_MAX);
 	if (!entities || !incident_json_ok(entities, JSONIN_ARRAY))
 		return err_set(e, -EINVAL, "entities: expected a JSON array of users and addresses");
-	/* "+tenant_id": by the entities' incidents, not every incident of the tenant in order */
+	/*
+	 * "+tenant_id": by the entities' incidents, not every incident of the tenant in order;
+	 * the rule told apart in the entity rows (a storm of the rule is not read)
+	 */
 	if ((rc = tenant_stmt_cached(m, tenant, "SELECT id FROM incidents"
 				     " WHERE id IN (SELECT incident_id FROM incident_entities"
 				     "  WHERE tenant_id = ?1 AND detected_ns >= ?2 AND entity IN"
-				     "  (SELECT value FROM json_each(?5) WHERE type = 'text'))"
-				     " AND +tenant_id = ?1 AND rule_id <> ?3"
+				     "  (SELECT value FROM json_each(?5) WHERE type = 'text')"
+				     "  AND rule_id <> ?3) AND +tenant_id = ?1"
 				     " AND status NOT IN ('resolved', 'false-positive')"
 				     " ORDER BY detected_ns DESC, id DESC LIMIT ?4", &st, e)) < 0)
 		return rc;

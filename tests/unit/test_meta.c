@@ -93,8 +93,8 @@ static void test_open_creates_schema(void)
 	sqlite3_finalize(st);
 	CHECK_INT(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
 	CHECK_INT(sqlite3_step(st), SQLITE_ROW);
-	CHECK_INT(sqlite3_column_int(st, 0), 22); /* 15 incident, 16 evkeep, 17 firstreport, 18 alert ids, 19 notify policy, 20 notify,
-						     21 alerts_source_ip, 22 incident_entities */
+	CHECK_INT(sqlite3_column_int(st, 0), 23); /* 15 incident, 16 evkeep, 17 firstreport, 18 alert ids, 19 notify policy, 20 notify,
+						     21 alerts_source_ip, 22 incident_entities, 23 their rule */
 	sqlite3_finalize(st);
 
 	/* A database from a newer koban is refused, not damaged. */

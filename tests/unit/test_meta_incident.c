@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define NS 1000000000LL
@@ -363,6 +364,55 @@ static void test_reads_do_not_walk_the_tenant(void)
 	meta_close(m);
 }
 
+/*
+ * A storm of one rule (a scanner against many victims, an incident each) shares its
+ * source address with every new alert of it: the incidents of other rules are told apart
+ * in the entity rows themselves, without reading each incident of the storm.
+ */
+static uint64_t steps_of_sharing(struct meta *m, int64_t want)
+{
+	struct err e = ERR_INIT;
+	struct got g = { 0 };
+	uint64_t before = meta_steps(m);
+
+	CHECK_INT(meta_incident_open_sharing(m, "alpha", T0, "r-storm", "[\"198.51.100.7\"]", 10,
+					     got_id, &g, &e), 0);
+	CHECK_INT(g.n, 1);
+	CHECK_INT(strtoll(g.text, NULL, 10), want);
+	return meta_steps(m) - before;
+}
+
+static void test_sharing_storm(void)
+{
+	struct meta *m = t_meta_open("alpha", NULL);
+	struct meta_incident other = incident("alpha", "r-2|x");
+	struct err e = ERR_INIT;
+	int64_t other_id = 0;
+	uint64_t few = 0;
+
+	if (!m)
+		return;
+	other.rule_id = "r-2";
+	other.entities = "{\"users\":[],\"hosts\":[],\"ips\":[\"198.51.100.7\"]}";
+	CHECK_INT(meta_incident_add(m, &other, &other_id, &e), 0);
+	for (int i = 0; i < 1000; i++) {
+		struct meta_incident a = incident("alpha", "r-storm|v");
+		char ents[96];
+
+		snprintf(ents, sizeof(ents), "{\"users\":[],\"hosts\":[],\"ips\":[\"198.51.100.7\","
+			 "\"10.1.%d.%d\"]}", i / 250, i % 250);
+		a.rule_id = "r-storm";
+		a.entities = ents;
+		CHECK_INT(meta_incident_add(m, &a, NULL, &e), 0);
+		if (i == 9)
+			few = steps_of_sharing(m, other_id);
+	}
+	/* each incident of the storm: a few steps over its entity row (reading it: 14) */
+	CHECK(few > 0);
+	CHECK(steps_of_sharing(m, other_id) <= few + 8 * 990);
+	meta_close(m);
+}
+
 static void test_check(void)
 {
 	struct meta *m = t_meta_open("alpha", NULL);
@@ -669,6 +719,7 @@ int main(void)
 	T_RUN(test_open_sharing);
 	T_RUN(test_open_sharing_backfill);
 	T_RUN(test_reads_do_not_walk_the_tenant);
+	T_RUN(test_sharing_storm);
 	T_RUN(test_check);
 	T_RUN(test_list_filters);
 	T_RUN(test_alerts_timeline_clock_purge);
