@@ -655,10 +655,10 @@ static void copy_alert(void *ctx, const struct meta_alert *a)
 		c->n++;
 }
 
-static int get_incident(struct soc *s, const char *tenant, int64_t id,
+static int get_incident(struct soc *s, struct arena *arena, const char *tenant, int64_t id,
 			struct meta_incident *out, struct err *e)
 {
-	struct incident_copy c = { .arena = &s->work };
+	struct incident_copy c = { .arena = arena };
 	int rc = meta_incident_get(s->meta, tenant, id, copy_incident, &c, e);
 
 	if (rc == 0 && c.failed)
@@ -772,7 +772,6 @@ static int level_changed(struct soc *s, const struct meta_incident *inc, int fro
 	};
 
 	snprintf(detail, sizeof(detail), "{\"from\":%d,\"to\":%d}", from, inc->level);
-	count_level(s, inc->tenant, inc->level);
 	return meta_incident_log(s->meta, inc->tenant, &en, e);
 }
 
@@ -825,11 +824,12 @@ static int evidence_changed(struct soc *s, const struct meta_incident *inc, cons
 /*
  * Writes what the verdict v of incident inc changes: its level (soc_level with an analyst's),
  * evidence, timeline, decided clock and first-report drafts, in the caller's transaction.
- * *from gets the level before, inc the new one.
+ * *from gets the level before, inc the new one, *decided_at the decided clock when this set
+ * it (else 0). Nothing else is touched: the caller may roll it back and try again.
  */
 static int record_verdict(struct soc *s, struct meta_incident *inc, struct triage_verdict *v,
-			  const struct alerts_copy *ac, int64_t now_ns, int64_t detected_ns,
-			  int *from, struct err *e)
+			  const struct alerts_copy *ac, int64_t now_ns, int *from,
+			  int64_t *decided_at, struct err *e)
 {
 	const char *tenant = inc->tenant, *old_ev;
 	struct incident_manual analyst;
@@ -868,8 +868,7 @@ static int record_verdict(struct soc *s, struct meta_incident *inc, struct triag
 					      NULL, e)) < 0)
 			return rc;
 		inc->decided_ns = at;
-		if (detected_ns)
-			observe_decision(s, at - detected_ns);
+		*decided_at = at;
 	}
 	/* the drafts follow the level and evidence (an analyst's edits are kept by firstreport) */
 	if (level != *from || new_ev)
@@ -896,64 +895,154 @@ static int verdict_unchanged(struct soc *s, const struct meta_incident *inc,
 	return soc_level(v->level, analyst.level, analyst.overruled) == inc->level;
 }
 
-/*
- * Triage of the incident at now_ns: its level (never under an analyst's), evidence, the
- * decided clock, the first-report drafts, the next re-evaluation. detected_ns: the alert
- * that led here (0: a re-evaluation), for the decision latency.
- */
-static int evaluate(struct soc *s, const char *tenant, int64_t id, int64_t now_ns,
-		    int64_t detected_ns, struct err *e)
+/* Keeps the first error in first, carries on. */
+static void keep_first(int rc, struct err *e, int *first, struct err *first_e)
 {
-	struct alerts_copy ac = { .arena = &s->work, .max = TRIAGE_ALERTS_MAX };
-	struct triage_verdict v = { 0 };
-	struct meta_incident inc;
-	uint64_t tid = 0;
-	int level, from = 0, rc;
+	if (rc < 0 && !*first) {
+		*first = rc;
+		*first_e = *e;
+	}
+	err_clear(e);
+}
 
-	if (!(ac.v = arena_alloc(&s->work, TRIAGE_ALERTS_MAX * sizeof(*ac.v))))
-		return err_set(e, -ENOMEM, "out of memory");
-	/* the incident and its alerts as of one snapshot, with one lock */
-	if ((rc = meta_begin_read(s->meta, e)) < 0)
-		return rc;
-	if ((rc = get_incident(s, tenant, id, &inc, e)) < 0 ||
-	    (rc = tenant_store_id(s, tenant, &tid, e)) < 0 ||
-	    (rc = meta_incident_alerts(s->meta, tenant, id, copy_alert, &ac, e)) < 0 ||
-	    (rc = meta_commit(s->meta, e)) < 0) {
+/*
+ * Runs step(ctx, i, e) for i in [0, n) in one write transaction: one lock, one commit, and
+ * the pages the steps share written once. When one fails, everything is rolled back and
+ * each step runs in a transaction of its own, so that a failure is its step's own:
+ * failed(ctx, i, rc, e) hears of it. The work arena is cleared after each step.
+ */
+static void write_together(struct soc *s, size_t n,
+			   int (*step)(void *ctx, size_t i, struct err *e),
+			   void (*failed)(void *ctx, size_t i, int rc, struct err *e), void *ctx)
+{
+	struct err e = ERR_INIT;
+	size_t i = 0;
+
+	if (n > 1 && meta_begin(s->meta, &e) == 0) {
+		for (; i < n && step(ctx, i, &e) == 0; i++)
+			arena_clear(&s->work);
+		if (i == n && meta_commit(s->meta, &e) == 0)
+			return;
 		meta_rollback(s->meta);
-		return rc;
+		arena_clear(&s->work);
 	}
-	if (ac.rc < 0)
-		return err_set(e, ac.rc, "out of memory");
-	{
-		const struct triage_input in = { &inc, tid, ac.v, ac.n, now_ns };
+	for (i = 0; i < n; i++) {
+		int rc;
 
-		if ((rc = triage_evaluate(s->triage, &in, &s->work, &v, e)) < 0)
-			return rc;
-	}
-	/*
-	 * One transaction for every write of the verdict: one lock and one commit instead of
-	 * one per row, and an analyst's level read and honoured atomically; none when the
-	 * verdict changes nothing (a late look that found what the last look found).
-	 */
-	if ((rc = verdict_unchanged(s, &inc, &v, e)) < 0)
-		return rc;
-	if (rc) {
-		from = inc.level;
-	} else {
-		if ((rc = meta_begin(s->meta, e)) < 0)
-			return rc;
-		if ((rc = record_verdict(s, &inc, &v, &ac, now_ns, detected_ns, &from, e)) < 0 ||
-		    (rc = meta_commit(s->meta, e)) < 0) {
+		err_clear(&e);
+		if ((rc = meta_begin(s->meta, &e)) == 0) {
+			if ((rc = step(ctx, i, &e)) == 0 && (rc = meta_commit(s->meta, &e)) == 0) {
+				arena_clear(&s->work);
+				continue;
+			}
 			meta_rollback(s->meta);
-			return rc;
 		}
+		failed(ctx, i, rc, &e);
+		arena_clear(&s->work);
 	}
-	level = inc.level;
-	/* the notification engine hears of it once the level and the drafts are written */
-	if (level != from && s->level_decided)
-		s->level_decided(s->level_ctx, tenant, id, from, level,
+}
+
+/*
+ * One incident's evaluation (evaluate_batch): read, decided (triage: the store's searches,
+ * outside any transaction), recorded, then told (counts, the notification engine, the next
+ * re-evaluation).
+ */
+struct evaluation {
+	const char *tenant;
+	int64_t id;
+	int64_t detected_ns;         /* the alert that led here (0: a re-evaluation) */
+	struct meta_incident inc;    /* as read */
+	struct alerts_copy ac;
+	struct triage_verdict v;
+	uint64_t tid;
+	int rc;                      /* < 0: failed (logged unless -ENOENT), the rest skipped */
+	int from, level;             /* recorded: the level before and after */
+	int64_t decided_at;          /* > 0: the decided clock, set by this evaluation */
+};
+
+/* The incident and its alerts into s->held, in the caller's transaction. */
+static int eval_read(struct soc *s, struct evaluation *ev, struct err *e)
+{
+	struct alerts_copy *ac = &ev->ac;
+	int rc;
+
+	*ac = (struct alerts_copy){ .arena = &s->held, .max = TRIAGE_ALERTS_MAX };
+	if (!(ac->v = arena_alloc(&s->held, TRIAGE_ALERTS_MAX * sizeof(*ac->v))))
+		return err_set(e, -ENOMEM, "out of memory");
+	if ((rc = get_incident(s, &s->held, ev->tenant, ev->id, &ev->inc, e)) < 0 ||
+	    (rc = tenant_store_id(s, ev->tenant, &ev->tid, e)) < 0 ||
+	    (rc = meta_incident_alerts(s->meta, ev->tenant, ev->id, copy_alert, ac, e)) < 0)
+		return rc;
+	return ac->rc < 0 ? err_set(e, ac->rc, "out of memory") : 0;
+}
+
+/* evaluate_batch's evaluations, for write_together's callbacks */
+struct eval_run {
+	struct soc *s;
+	struct evaluation *ev;
+	int64_t now_ns;
+	int first;                   /* the first failure, its message in e */
+	struct err *e;
+};
+
+/* A failure of ev: logged (a purged incident is not), kept as the run's first. */
+static void eval_failed(struct eval_run *r, struct evaluation *ev, int rc, struct err *why)
+{
+	ev->rc = rc;
+	if (rc == -ENOENT) {
+		err_clear(why);
+		return;
+	}
+	log_error("incident %lld of tenant '%s' not evaluated: %s", (long long)ev->id, ev->tenant,
+		  why->msg);
+	keep_first(rc, why, &r->first, r->e);
+}
+
+/*
+ * write_together's step for evaluation i: what its verdict changes, nothing when it was
+ * decided already and keeps its level and evidence (a late look that found what the last
+ * look found); on a copy of the incident as read, so that a step tried again after a
+ * rollback starts from the same.
+ */
+static int eval_record(void *ctx, size_t i, struct err *e)
+{
+	struct eval_run *r = ctx;
+	struct evaluation *ev = &r->ev[i];
+	struct meta_incident inc = ev->inc;
+	int rc;
+
+	ev->decided_at = 0;
+	ev->from = ev->level = inc.level;
+	if (ev->rc < 0 || (rc = verdict_unchanged(r->s, &inc, &ev->v, e)) > 0)
+		return 0;
+	if (rc < 0 || (rc = record_verdict(r->s, &inc, &ev->v, &ev->ac, r->now_ns, &ev->from,
+					   &ev->decided_at, e)) < 0)
+		return rc;
+	ev->level = inc.level;
+	return 0;
+}
+
+static void eval_record_failed(void *ctx, size_t i, int rc, struct err *e)
+{
+	struct eval_run *r = ctx;
+
+	eval_failed(r, &r->ev[i], rc, e);
+}
+
+/*
+ * Recorded: the level counted, the decision's latency observed, the notification engine
+ * told (once the level and the drafts are written), the next re-evaluation scheduled.
+ */
+static void eval_told(struct soc *s, const struct evaluation *ev, int64_t now_ns)
+{
+	if (ev->level != ev->from)
+		count_level(s, ev->tenant, ev->level);
+	if (ev->decided_at && ev->detected_ns)
+		observe_decision(s, ev->decided_at - ev->detected_ns);
+	if (ev->level != ev->from && s->level_decided)
+		s->level_decided(s->level_ctx, ev->tenant, ev->id, ev->from, ev->level,
 				 s->threaded ? time_now_ns() : now_ns);
-	recheck_after(s, tenant, id, v.complete ? 0 : v.recheck_ns, now_ns);
+	recheck_after(s, ev->tenant, ev->id, ev->v.complete ? 0 : ev->v.recheck_ns, now_ns);
 	/*
 	 * serve: the workers commit in parallel, so an event beside the alert's (its session's
 	 * TRAFFIC row) may reach the store just after this evaluation. A verdict still open is
@@ -961,9 +1050,52 @@ static int evaluate(struct soc *s, const char *tenant, int64_t id, int64_t now_n
 	 * looks again when the commits in flight have landed: soon, and once more later for a
 	 * pipeline slowed by load (run_recheck schedules the next look).
 	 */
-	if (s->threaded && detected_ns && v.complete)
-		recheck_late(s, tenant, id, now_ns + late_looks_ns[0], 1);
-	return 0;
+	if (s->threaded && ev->detected_ns && ev->v.complete)
+		recheck_late(s, ev->tenant, ev->id, now_ns + late_looks_ns[0], 1);
+}
+
+/*
+ * Triage of the incidents ev[0..n) at now_ns (tenant, id and detected_ns set; the rest is
+ * filled): their levels (never under an analyst's), evidence, the decided clock, the
+ * first-report drafts, the next re-evaluations. Read in one transaction, triaged one by
+ * one, recorded in one (write_together). Each failure is in ev[i].rc and logged (a purged
+ * incident's, -ENOENT, is not); 0 or the first logged one. Copies live in s->held: the
+ * caller clears it.
+ */
+static int evaluate_batch(struct soc *s, struct evaluation *ev, size_t n, int64_t now_ns,
+			  struct err *e)
+{
+	struct eval_run r = { .s = s, .ev = ev, .now_ns = now_ns, .e = e };
+	struct err why = ERR_INIT;
+	int rc = meta_begin_read(s->meta, &why);
+
+	for (size_t i = 0; i < n; i++) {
+		ev[i].rc = rc < 0 ? rc : eval_read(s, &ev[i], &why);
+		if (ev[i].rc < 0)
+			eval_failed(&r, &ev[i], ev[i].rc, &why);
+	}
+	if (rc == 0 && (rc = meta_commit(s->meta, &why)) < 0) {
+		meta_rollback(s->meta);
+		for (size_t i = 0; i < n; i++) {
+			struct err each = why;
+
+			if (ev[i].rc == 0)
+				eval_failed(&r, &ev[i], rc, &each);
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct triage_input in = { &ev[i].inc, ev[i].tid, ev[i].ac.v, ev[i].ac.n,
+						 now_ns };
+
+		if (ev[i].rc == 0 &&
+		    (ev[i].rc = triage_evaluate(s->triage, &in, &s->held, &ev[i].v, &why)) < 0)
+			eval_failed(&r, &ev[i], ev[i].rc, &why);
+	}
+	write_together(s, n, eval_record, eval_record_failed, &r);
+	for (size_t i = 0; i < n; i++)
+		if (ev[i].rc == 0)
+			eval_told(s, &ev[i], now_ns);
+	return r.first;
 }
 
 /* ---- one alert ---- */
@@ -1090,7 +1222,7 @@ static int find_terminal(struct soc *s, int64_t incident, const struct meta_aler
 	if (!found)
 		return 0;
 	/* the incident as triage left it, with its terminal */
-	if ((rc = get_incident(s, a->tenant, incident, &inc, e)) < 0)
+	if ((rc = get_incident(s, &s->work, a->tenant, incident, &inc, e)) < 0)
 		return rc;
 	buf_reset(&s->text);
 	if ((rc = terminal_write_json(&t, &s->text)) < 0 ||
@@ -1228,6 +1360,7 @@ static void evaluate_related(struct soc *s, const struct meta_alert *a, int64_t 
 {
 	struct entities *en = arena_alloc(&s->work, sizeof(*en));
 	struct buf names = BUF_INIT(SOC_ENTITIES_MAX * ENT_KINDS * 1024);
+	struct evaluation ev[RELATED_MAX];
 	struct related r = { .self = self };
 	struct err e = ERR_INIT;
 	int rc;
@@ -1246,12 +1379,9 @@ static void evaluate_related(struct soc *s, const struct meta_alert *a, int64_t 
 			  (long long)a->id, e.msg[0] ? e.msg : strerror(-rc));
 		return;
 	}
-	for (size_t i = 0; i < r.n; i++) {
-		err_clear(&e);
-		if (evaluate(s, a->tenant, r.ids[i], now_ns, 0, &e) < 0)
-			log_error("incident %lld of tenant '%s' not evaluated again: %s",
-				  (long long)r.ids[i], a->tenant, e.msg);
-	}
+	for (size_t i = 0; i < r.n; i++)
+		ev[i] = (struct evaluation){ .tenant = a->tenant, .id = r.ids[i] };
+	(void)evaluate_batch(s, ev, r.n, now_ns, &e); /* logged */
 }
 
 /* The time the alert happened: its event's, else its detection's. */
@@ -1296,31 +1426,39 @@ static int group_alert(struct soc *s, const struct meta_alert *a, int64_t at, in
 			    : create_incident(s, &found->inc, a, key, at, now_ns, e);
 }
 
-/* The re-evaluation r (taken off the list first: evaluate adds it again when needed). */
-static int run_recheck(struct soc *s, size_t i, int64_t now_ns, struct soc_replay_stats *st,
-		       struct err *e)
+/* Takes the re-evaluation at index i off the list into *out. */
+static void recheck_take(struct soc *s, size_t i, struct recheck *out)
 {
-	struct recheck r = s->rechecks[i];
+	*out = s->rechecks[i];
+	s->rechecks[i] = s->rechecks[--s->n_rechecks];
+}
+
+/*
+ * The re-evaluations r[0..n) (n <= BATCH_MAX), taken off the list (an evaluation adds its
+ * incident again when needed), at now_ns; then each one's next look for late commits.
+ * 0 or the first failure (each logged).
+ */
+static int run_rechecks(struct soc *s, const struct recheck *r, size_t n, int64_t now_ns,
+			struct soc_replay_stats *st, struct err *e)
+{
+	struct evaluation ev[BATCH_MAX];
 	int rc;
 
-	s->rechecks[i] = s->rechecks[--s->n_rechecks];
-	rc = evaluate(s, r.tenant, r.incident, now_ns, 0, e);
-	arena_clear(&s->work);
-	if (rc == -ENOENT) { /* purged meanwhile */
-		err_clear(e);
-		return 0;
+	for (size_t i = 0; i < n; i++)
+		ev[i] = (struct evaluation){ .tenant = r[i].tenant, .id = r[i].incident };
+	rc = evaluate_batch(s, ev, n, now_ns, e);
+	for (size_t i = 0; i < n; i++) {
+		if (ev[i].rc < 0)
+			continue;
+		if (st)
+			st->evaluations++;
+		/* the next look for late commits, unless the verdict asked for an earlier one */
+		if (r[i].late > 0 && (size_t)r[i].late < ARRAY_SIZE(late_looks_ns) &&
+		    !recheck_find(s, r[i].incident))
+			recheck_late(s, r[i].tenant, r[i].incident,
+				     now_ns + late_looks_ns[r[i].late], r[i].late + 1);
 	}
-	if (rc < 0) {
-		log_error("incident %lld of tenant '%s' not evaluated again: %s",
-			  (long long)r.incident, r.tenant, e->msg);
-		return rc;
-	}
-	if (st)
-		st->evaluations++;
-	/* the next look for late commits, unless the verdict asked for an earlier one */
-	if (r.late > 0 && (size_t)r.late < ARRAY_SIZE(late_looks_ns) &&
-	    !recheck_find(s, r.incident))
-		recheck_late(s, r.tenant, r.incident, now_ns + late_looks_ns[r.late], r.late + 1);
+	arena_clear(&s->held);
 	return rc;
 }
 
@@ -1403,16 +1541,6 @@ static int load_alert(struct soc *s, struct arena *arena, const char *tenant, in
 	return rc;
 }
 
-/* Keeps the first error in first, carries on. */
-static void keep_first(int rc, struct err *e, int *first, struct err *first_e)
-{
-	if (rc < 0 && !*first) {
-		*first = rc;
-		*first_e = *e;
-	}
-	err_clear(e);
-}
-
 /*
  * An alert of a batch. Phase one groups every alert of the batch in one transaction (one
  * lock and one commit, and the pages their incidents share written once: a storm's new
@@ -1427,108 +1555,86 @@ struct batch_alert {
 	bool gone;                   /* pruned meanwhile: skipped, not counted */
 };
 
-/* Phase one of b in the caller's transaction: loaded into s->held, then grouped. */
-static int group_item(struct soc *s, struct batch_alert *b, int64_t now_ns, struct err *e)
+/* group_batch's alerts, for write_together's callbacks */
+struct group_run {
+	struct soc *s;
+	struct batch_alert *b;
+	int64_t now_ns;
+	int first;                   /* the first failure, its message in e */
+	struct err *e;
+};
+
+/* write_together's step for alert i: loaded into s->held, then grouped. */
+static int group_item(void *ctx, size_t i, struct err *e)
 {
-	struct incident_copy found = { .arena = &s->work };
+	struct group_run *r = ctx;
+	struct batch_alert *b = &r->b[i];
+	struct incident_copy found = { .arena = &r->s->work };
 	bool suppressed;
 	int rc;
 
 	b->res = RES_FAILED;
 	b->gone = false;
-	rc = load_alert(s, &s->held, b->p.tenant, b->p.id, &b->a, e);
+	rc = load_alert(r->s, &r->s->held, b->p.tenant, b->p.id, &b->a, e);
 	if (rc == -ENOENT) {
 		err_clear(e);
 		b->gone = true;
 		return 0;
 	}
-	if (rc < 0 ||
-	    (rc = group_alert(s, &b->a, alert_time(&b->a), now_ns, &found, &suppressed, e)) < 0)
+	if (rc < 0 || (rc = group_alert(r->s, &b->a, alert_time(&b->a), r->now_ns, &found,
+					&suppressed, e)) < 0)
 		return rc;
 	b->incident = found.inc.id;
 	b->res = suppressed ? RES_SUPPRESSED : found.found ? RES_LINKED : RES_CREATED;
 	return 0;
 }
 
-/* Phase one of b alone, in a transaction of its own; 0 or its error (b->res failed). */
-static int group_alone(struct soc *s, struct batch_alert *b, int64_t now_ns, struct err *e)
+static void group_failed(void *ctx, size_t i, int rc, struct err *e)
 {
-	int rc;
+	struct group_run *r = ctx;
 
-	b->res = RES_FAILED;
-	if ((rc = meta_begin(s->meta, e)) < 0)
-		return rc;
-	if ((rc = group_item(s, b, now_ns, e)) < 0 || (rc = meta_commit(s->meta, e)) < 0) {
-		meta_rollback(s->meta);
-		b->res = RES_FAILED;
-	}
-	return rc;
+	r->b[i].res = RES_FAILED;
+	r->b[i].gone = false;
+	log_error("alert %lld of tenant '%s' is in no incident: %s", (long long)r->b[i].p.id,
+		  r->b[i].p.tenant, e->msg);
+	keep_first(rc, e, &r->first, r->e);
 }
 
-/*
- * Phase one of b[0..n): one transaction for all. When an alert fails, everything is rolled
- * back and each alert is grouped in a transaction of its own, so that its failure is its
- * own. 0, or the first error (b[i].res says whose).
- */
+/* Phase one of b[0..n): all grouped in one transaction (write_together). 0 or the first error. */
 static int group_batch(struct soc *s, struct batch_alert *b, size_t n, int64_t now_ns,
 		       struct err *e)
 {
-	struct err why = ERR_INIT;
-	int first = 0;
-	size_t i = 0;
+	struct group_run r = { .s = s, .b = b, .now_ns = now_ns, .e = e };
 
-	if (n > 1 && meta_begin(s->meta, &why) == 0) {
-		for (; i < n && group_item(s, &b[i], now_ns, &why) == 0; i++)
-			arena_clear(&s->work);
-		if (i == n && meta_commit(s->meta, &why) == 0)
-			return 0;
-		meta_rollback(s->meta);
-		arena_clear(&s->work);
-		arena_clear(&s->held);
-	}
-	for (i = 0; i < n; i++) {
-		int rc = group_alone(s, &b[i], now_ns, &why);
-
-		if (rc < 0)
-			log_error("alert %lld of tenant '%s' is in no incident: %s",
-				  (long long)b[i].p.id, b[i].p.tenant, why.msg);
-		keep_first(rc, &why, &first, e);
-		arena_clear(&s->work);
-	}
-	return first;
+	write_together(s, n, group_item, group_failed, &r);
+	return r.first;
 }
 
 /*
- * Phase two of b, grouped: its incident's decision (evaluated: another alert of the batch
- * had it made already), then its terminal, the copies of its events and the other
- * incidents it may be late evidence of.
+ * After its incident's decision, alert b (new incident: created): the terminal, the copies
+ * of its events and the other incidents it may be late evidence of.
  */
-static int triage_item(struct soc *s, const struct batch_alert *b, bool evaluated,
-		       int64_t now_ns, struct err *e)
+static void after_decision(struct soc *s, const struct batch_alert *b, int64_t now_ns)
 {
 	const struct meta_alert *a = &b->a;
-	int rc;
+	struct err e = ERR_INIT;
 
-	if (!evaluated && (rc = evaluate(s, a->tenant, b->incident, now_ns,
-					 s->threaded ? a->detected_ns : 0, e)) < 0)
-		return rc;
-	if (b->res == RES_CREATED && find_terminal(s, b->incident, a, alert_time(a), e) < 0)
-		stage_failed(s, STAGE_TERMINAL, b->incident, a->tenant, e);
-	if (keep_events(s, a, b->incident, e) < 0)
-		stage_failed(s, STAGE_EVIDENCE, b->incident, a->tenant, e);
+	if (b->res == RES_CREATED && find_terminal(s, b->incident, a, alert_time(a), &e) < 0)
+		stage_failed(s, STAGE_TERMINAL, b->incident, a->tenant, &e);
+	if (keep_events(s, a, b->incident, &e) < 0)
+		stage_failed(s, STAGE_EVIDENCE, b->incident, a->tenant, &e);
 	if (s->threaded)
 		evaluate_related(s, a, b->incident, now_ns);
-	return 0;
 }
 
-/* Whether an alert of b[0..i) that phase two got to has the incident of b[i]. */
-static bool evaluated_before(const struct batch_alert *b, size_t i)
+/* The index of incident id in ev[0..n), or n. */
+static size_t eval_index(const struct evaluation *ev, size_t n, int64_t id)
 {
-	for (size_t j = 0; j < i; j++)
-		if (!b[j].gone && (b[j].res == RES_LINKED || b[j].res == RES_CREATED) &&
-		    b[j].incident == b[i].incident)
-			return true;
-	return false;
+	size_t i = 0;
+
+	while (i < n && ev[i].id != id)
+		i++;
+	return i;
 }
 
 static void count_handled(struct soc *s, const struct batch_alert *b,
@@ -1547,30 +1653,43 @@ static void count_handled(struct soc *s, const struct batch_alert *b,
 
 /*
  * Everything the engine does with the stored alerts b[0..n) (n <= BATCH_MAX): grouped
- * together, then triaged one by one, each counted and its failure logged. now_ns: the
- * replay's clock, 0 for the wall clock. 0, or the first error (the others are handled).
+ * together (phase one), their incidents evaluated together, each once (phase two), then
+ * each alert's terminal, copies and related incidents; each counted, its failure logged.
+ * now_ns: the replay's clock, 0 for the wall clock. 0, or the first error.
  */
 static int handle_batch(struct soc *s, struct batch_alert *b, size_t n, int64_t now_ns,
 			struct soc_replay_stats *st, struct err *e)
 {
+	struct evaluation ev[BATCH_MAX];
+	size_t which[BATCH_MAX], k = 0;
 	struct err why = ERR_INIT;
 	int first = group_batch(s, b, n, now_ns ? now_ns : time_now_ns(), e);
 
+	for (size_t i = 0; i < n; i++) {
+		if (b[i].gone || (b[i].res != RES_LINKED && b[i].res != RES_CREATED))
+			continue;
+		if ((which[i] = eval_index(ev, k, b[i].incident)) == k)
+			ev[k++] = (struct evaluation){
+				.tenant = b[i].a.tenant, .id = b[i].incident,
+				.detected_ns = s->threaded ? b[i].a.detected_ns : 0,
+			};
+	}
+	keep_first(evaluate_batch(s, ev, k, now_ns ? now_ns : time_now_ns(), &why), &why,
+		   &first, e);
 	for (size_t i = 0; i < n; i++) {
 		if (b[i].p.id > s->handled_max)
 			s->handled_max = b[i].p.id;
 		if (b[i].gone)
 			continue;
 		if (b[i].res == RES_LINKED || b[i].res == RES_CREATED) {
-			int rc = triage_item(s, &b[i], evaluated_before(b, i),
-					     now_ns ? now_ns : time_now_ns(), &why);
-
-			if (rc < 0) {
-				log_error("alert %lld of tenant '%s' is in no incident: %s",
-					  (long long)b[i].p.id, b[i].p.tenant, why.msg);
-				b[i].res = RES_FAILED;
-			}
-			keep_first(rc, &why, &first, e);
+			if (ev[which[i]].rc == -ENOENT)
+				log_error("alert %lld of tenant '%s': incident %lld was purged before "
+					  "its decision", (long long)b[i].p.id, b[i].p.tenant,
+					  (long long)b[i].incident);
+			if (ev[which[i]].rc < 0)
+				b[i].res = RES_FAILED; /* logged */
+			else
+				after_decision(s, &b[i], now_ns ? now_ns : time_now_ns());
 			arena_clear(&s->work);
 		}
 		count_handled(s, &b[i], st);
@@ -1586,6 +1705,16 @@ static int pending_cmp(const void *pa, const void *pb)
 	if (x->at_ns != y->at_ns)
 		return x->at_ns < y->at_ns ? -1 : 1;
 	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* replay: the re-evaluation at index i alone, at its own time */
+static int run_one_recheck(struct soc *s, size_t i, struct soc_replay_stats *st,
+			   struct err *e)
+{
+	struct recheck r;
+
+	recheck_take(s, i, &r);
+	return run_rechecks(s, &r, 1, r.at_ns, st, e);
 }
 
 int soc_replay(struct soc *s, int64_t after_id, struct soc_replay_stats *st, struct err *e)
@@ -1610,8 +1739,7 @@ int soc_replay(struct soc *s, int64_t after_id, struct soc_replay_stats *st, str
 
 		/* the evidence windows that closed before this alert, at their own times */
 		while ((due = recheck_due(s, l.v[i].at_ns)) >= 0)
-			keep_first(run_recheck(s, (size_t)due, s->rechecks[due].at_ns, st, &why),
-				   &why, &first, e);
+			keep_first(run_one_recheck(s, (size_t)due, st, &why), &why, &first, e);
 		struct batch_alert b = { .p = l.v[i] };
 
 		keep_first(handle_batch(s, &b, 1, l.v[i].at_ns, st, &why), &why, &first, e);
@@ -1620,8 +1748,7 @@ int soc_replay(struct soc *s, int64_t after_id, struct soc_replay_stats *st, str
 	mem_free(l.v);
 	/* then every window still open, each at its end: the replay's final levels */
 	for (ssize_t due; (due = recheck_due(s, INT64_MAX)) >= 0;)
-		keep_first(run_recheck(s, (size_t)due, s->rechecks[due].at_ns, st, &why), &why,
-			   &first, e);
+		keep_first(run_one_recheck(s, (size_t)due, st, &why), &why, &first, e);
 	if (last && s->sla)
 		keep_first(sla_check(s->sla, s->meta, last, NULL, NULL, &why), &why, &first, e);
 	return first;
@@ -1660,13 +1787,24 @@ static void tick(struct soc *s, int64_t now_ns)
 		log_error("SLA check failed (the next one tries again): %s", e.msg);
 }
 
-/* At most max of the re-evaluations due at by_ns, oldest first. */
+/* At most max of the re-evaluations due at by_ns, oldest first, BATCH_MAX at a time. */
 static void run_due(struct soc *s, int64_t by_ns, size_t max)
 {
+	struct recheck r[BATCH_MAX];
 	struct err e = ERR_INIT;
 
-	for (ssize_t due; max && (due = recheck_due(s, by_ns)) >= 0; err_clear(&e), max--)
-		(void)run_recheck(s, (size_t)due, time_now_ns(), NULL, &e); /* logged */
+	while (max) {
+		size_t n = 0;
+		ssize_t due;
+
+		while (n < MIN(max, BATCH_MAX) && (due = recheck_due(s, by_ns)) >= 0)
+			recheck_take(s, (size_t)due, &r[n++]);
+		if (!n)
+			return;
+		max -= n;
+		(void)run_rechecks(s, r, n, time_now_ns(), NULL, &e); /* logged */
+		err_clear(&e);
+	}
 }
 
 /* The next wake-up: the tick, or an earlier re-evaluation. */
