@@ -17,7 +17,8 @@
  * incident and sequence; a tenant without a data key is -ENOENT; a tenant_id that is not
  * koban.db's id of tenant is -EINVAL. At most EVKEEP_EVENT_MAX bytes an event (-EMSGSIZE)
  * and EVKEEP_EVENTS_MAX copies an incident (-ENOSPC): the caller counts what it could not
- * keep. Each evkeep_put is one koban.db transaction (about 0.1 ms of CPU for a 1 KB event).
+ * keep. Each evkeep_put is one koban.db transaction (about 0.1 ms of CPU for a 1 KB event),
+ * or part of the caller's when one is open (the SOC engine keeps a batch's copies in one).
  *
  * Memory: the JSON evkeep_list() passes to fn is valid during the call only. Threads: st
  * and m from their own threads' rules (one caller at a time each).

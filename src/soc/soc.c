@@ -1190,17 +1190,17 @@ static int resolve_terminal(struct soc *s, const char *tenant, const char *ip, u
 /*
  * The internal terminal of a new incident from its first alert: a private address (the
  * victim's before the source's) is the terminal itself; else the store is searched for who
- * was behind the victim's public address, then the source's. Nothing found is not an error:
- * the incident's terminal stays empty.
+ * was behind the victim's public address, then the source's. *json: the terminal as JSON in
+ * arena, NULL when nothing was found (not an error: the incident's terminal stays empty).
  */
-static int find_terminal(struct soc *s, int64_t incident, const struct meta_alert *a,
-			 int64_t at_ns, struct err *e)
+static int find_terminal(struct soc *s, const struct meta_alert *a, int64_t at_ns,
+			 struct arena *arena, const char **json, struct err *e)
 {
 	static const char *const sides[] = { "destination", "source" };
-	struct meta_incident inc;
 	struct terminal t;
 	int found = 0, rc;
 
+	*json = NULL;
 	for (size_t i = 0; i < ARRAY_SIZE(sides) && !found; i++) {
 		const char *ip;
 		uint16_t port;
@@ -1221,15 +1221,12 @@ static int find_terminal(struct soc *s, int64_t incident, const struct meta_aler
 	}
 	if (!found)
 		return 0;
-	/* the incident as triage left it, with its terminal */
-	if ((rc = get_incident(s, &s->work, a->tenant, incident, &inc, e)) < 0)
-		return rc;
 	buf_reset(&s->text);
 	if ((rc = terminal_write_json(&t, &s->text)) < 0 ||
-	    !(inc.terminal = arena_strndup(&s->work, s->text.p, s->text.len)))
-		return err_set(e, rc < 0 ? rc : -ENOMEM, "terminal of incident %lld: %s",
-			       (long long)incident, strerror(rc < 0 ? -rc : ENOMEM));
-	return meta_incident_update_engine(s->meta, &inc, e);
+	    !(*json = arena_strndup(arena, s->text.p, s->text.len)))
+		return err_set(e, rc < 0 ? rc : -ENOMEM, "terminal: %s",
+			       strerror(rc < 0 ? -rc : ENOMEM));
+	return 0;
 }
 
 /* Copies of the alert's events, kept with the incident. */
@@ -1553,6 +1550,7 @@ struct batch_alert {
 	int64_t incident;
 	enum result res;
 	bool gone;                   /* pruned meanwhile: skipped, not counted */
+	const char *terminal;        /* a new incident's, found (JSON in s->held), or NULL */
 };
 
 /* group_batch's alerts, for write_together's callbacks */
@@ -1610,21 +1608,67 @@ static int group_batch(struct soc *s, struct batch_alert *b, size_t n, int64_t n
 	return r.first;
 }
 
-/*
- * After its incident's decision, alert b (new incident: created): the terminal, the copies
- * of its events and the other incidents it may be late evidence of.
- */
-static void after_decision(struct soc *s, const struct batch_alert *b, int64_t now_ns)
+/* Whether b is in an incident: grouped, and its incident's evaluation did not fail it. */
+static bool in_incident(const struct batch_alert *b)
 {
-	const struct meta_alert *a = &b->a;
+	return !b->gone && (b->res == RES_LINKED || b->res == RES_CREATED);
+}
+
+/* handle_batch's alerts after their decisions, for write_together's callbacks */
+struct keep_run {
+	struct soc *s;
+	struct batch_alert *b;
+	size_t n;
+};
+
+/* write_together's step j: the terminal of alert j (< n), or the copies of alert j - n's events. */
+static int keep_item(void *ctx, size_t j, struct err *e)
+{
+	struct keep_run *r = ctx;
+	const struct batch_alert *b = &r->b[j % r->n];
+
+	if (!in_incident(b))
+		return 0;
+	if (j < r->n)
+		return b->terminal ? meta_incident_set_terminal(r->s->meta, b->a.tenant,
+								b->incident, b->terminal, e)
+				   : 0;
+	return keep_events(r->s, &b->a, b->incident, e);
+}
+
+static void keep_failed(void *ctx, size_t j, int rc, struct err *e)
+{
+	struct keep_run *r = ctx;
+	const struct batch_alert *b = &r->b[j % r->n];
+
+	(void)rc;
+	stage_failed(r->s, j < r->n ? STAGE_TERMINAL : STAGE_EVIDENCE, b->incident, b->a.tenant, e);
+}
+
+/*
+ * After their incidents' decisions, the alerts b[0..n): the terminals of new incidents
+ * looked up in the store, then written with the copies of every alert's events in one
+ * transaction (each a step of its own: a failure is counted and logged, the alert is still
+ * handled); then the other incidents each alert may be late evidence of.
+ */
+static void after_decisions(struct soc *s, struct batch_alert *b, size_t n, int64_t now_ns)
+{
+	struct keep_run r = { s, b, n };
 	struct err e = ERR_INIT;
 
-	if (b->res == RES_CREATED && find_terminal(s, b->incident, a, alert_time(a), &e) < 0)
-		stage_failed(s, STAGE_TERMINAL, b->incident, a->tenant, &e);
-	if (keep_events(s, a, b->incident, &e) < 0)
-		stage_failed(s, STAGE_EVIDENCE, b->incident, a->tenant, &e);
-	if (s->threaded)
-		evaluate_related(s, a, b->incident, now_ns);
+	for (size_t i = 0; i < n; i++) {
+		if (in_incident(&b[i]) && b[i].res == RES_CREATED &&
+		    find_terminal(s, &b[i].a, alert_time(&b[i].a), &s->held, &b[i].terminal, &e) < 0)
+			stage_failed(s, STAGE_TERMINAL, b[i].incident, b[i].a.tenant, &e);
+		arena_clear(&s->work);
+	}
+	write_together(s, 2 * n, keep_item, keep_failed, &r);
+	for (size_t i = 0; s->threaded && i < n; i++) {
+		if (in_incident(&b[i]))
+			evaluate_related(s, &b[i].a, b[i].incident,
+					 now_ns ? now_ns : time_now_ns());
+		arena_clear(&s->work);
+	}
 }
 
 /* The index of incident id in ev[0..n), or n. */
@@ -1666,7 +1710,7 @@ static int handle_batch(struct soc *s, struct batch_alert *b, size_t n, int64_t 
 	int first = group_batch(s, b, n, now_ns ? now_ns : time_now_ns(), e);
 
 	for (size_t i = 0; i < n; i++) {
-		if (b[i].gone || (b[i].res != RES_LINKED && b[i].res != RES_CREATED))
+		if (!in_incident(&b[i]))
 			continue;
 		if ((which[i] = eval_index(ev, k, b[i].incident)) == k)
 			ev[k++] = (struct evaluation){
@@ -1677,22 +1721,20 @@ static int handle_batch(struct soc *s, struct batch_alert *b, size_t n, int64_t 
 	keep_first(evaluate_batch(s, ev, k, now_ns ? now_ns : time_now_ns(), &why), &why,
 		   &first, e);
 	for (size_t i = 0; i < n; i++) {
+		if (!in_incident(&b[i]) || ev[which[i]].rc == 0)
+			continue;
+		if (ev[which[i]].rc == -ENOENT)
+			log_error("alert %lld of tenant '%s': incident %lld was purged before its "
+				  "decision", (long long)b[i].p.id, b[i].p.tenant,
+				  (long long)b[i].incident);
+		b[i].res = RES_FAILED; /* logged */
+	}
+	after_decisions(s, b, n, now_ns);
+	for (size_t i = 0; i < n; i++) {
 		if (b[i].p.id > s->handled_max)
 			s->handled_max = b[i].p.id;
-		if (b[i].gone)
-			continue;
-		if (b[i].res == RES_LINKED || b[i].res == RES_CREATED) {
-			if (ev[which[i]].rc == -ENOENT)
-				log_error("alert %lld of tenant '%s': incident %lld was purged before "
-					  "its decision", (long long)b[i].p.id, b[i].p.tenant,
-					  (long long)b[i].incident);
-			if (ev[which[i]].rc < 0)
-				b[i].res = RES_FAILED; /* logged */
-			else
-				after_decision(s, &b[i], now_ns ? now_ns : time_now_ns());
-			arena_clear(&s->work);
-		}
-		count_handled(s, &b[i], st);
+		if (!b[i].gone)
+			count_handled(s, &b[i], st);
 	}
 	arena_clear(&s->held);
 	return first;

@@ -3530,6 +3530,29 @@ int meta_incident_update_engine(struct meta *m, const struct meta_incident *inc,
 			       " last_ns = ?12, updated_ns = ?20 WHERE tenant_id = ?1 AND id = ?2", e);
 }
 
+int meta_incident_set_terminal(struct meta *m, const char *tenant, int64_t incident,
+			       const char *terminal, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (!incident_json_ok(terminal, JSONIN_OBJECT))
+		return err_set(e, -EINVAL, "incident terminal: expected a JSON object of at most %d "
+			       "bytes", META_INCIDENT_JSON_MAX);
+	if ((rc = tenant_stmt_cached(m, tenant, "UPDATE incidents SET terminal = ?3"
+				     " WHERE tenant_id = ?1 AND id = ?2", &st, e)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 2, incident);
+	bind_text(st, 3, terminal);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	else if (sqlite3_changes(m->db) == 0)
+		rc = err_set(e, -ENOENT, "tenant '%s' has no incident %lld", ESC(tenant),
+			     (long long)incident);
+	stmt_done(m, st);
+	return rc;
+}
+
 #define INCIDENT_SELECT                                                                     \
 	"SELECT i.id, t.name, i.title, i.rule_id, i.group_key, i.level, i.status, i.owner,"  \
 	" i.n_alerts, i.evidence, i.entities, i.terminal, i.first_ns, i.last_ns,"            \
@@ -4286,14 +4309,14 @@ int meta_evkeep_add(struct meta *m, const char *tenant, int64_t incident,
 		    meta_evkeep_seal_fn *seal, void *ctx, int64_t *seq, struct err *e)
 {
 	struct meta_evkeep k = { .incident = incident, .digest = digest, .kept_ns = now_ns };
-	bool mine = false, kept = false;
+	bool mine = false, kept = false, own = sqlite3_get_autocommit(m->db) != 0; /* else the caller's */
 	int64_t last = 0;
 	int rc;
 
 	*seq = 0;
 	if (!digest || !seal || max < 1)
 		return err_set(e, -EINVAL, "evidence copy: a digest, a seal and a maximum are needed");
-	if ((rc = exec(m, "BEGIN IMMEDIATE", e)) < 0)
+	if (own && (rc = meta_begin(m, e)) < 0)
 		return rc;
 	if ((rc = tenant_id(m, tenant, &k.tenant_id, e)) < 0 ||
 	    (rc = evkeep_state(m, k.tenant_id, incident, digest, &mine, &kept, &last, e)) < 0)
@@ -4303,7 +4326,7 @@ int meta_evkeep_add(struct meta *m, const char *tenant, int64_t incident,
 		goto fail;
 	}
 	if (kept) /* the same event kept already */
-		return exec(m, "COMMIT", e);
+		return own ? meta_commit(m, e) : 0;
 	if (last >= max) {
 		rc = err_set(e, -ENOSPC, "incident %lld keeps %lld event copies already, the most "
 			     "it may", (long long)incident, (long long)last);
@@ -4316,12 +4339,13 @@ int meta_evkeep_add(struct meta *m, const char *tenant, int64_t incident,
 		rc = err_set(e, -EMSGSIZE, "evidence copy of %zu bytes: too large", k.sealed_len);
 		goto fail;
 	}
-	if ((rc = evkeep_insert(m, &k, e)) < 0 || (rc = exec(m, "COMMIT", e)) < 0)
+	if ((rc = evkeep_insert(m, &k, e)) < 0 || (own && (rc = meta_commit(m, e)) < 0))
 		goto fail;
 	*seq = k.seq;
 	return 0;
 fail:
-	meta_rollback(m);
+	if (own)
+		meta_rollback(m);
 	return rc;
 }
 

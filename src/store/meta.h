@@ -682,6 +682,9 @@ int meta_incident_update(struct meta *m, const struct meta_incident *inc, struct
  * engine read the incident stays. -ENOENT: no such incident.
  */
 int meta_incident_update_engine(struct meta *m, const struct meta_incident *inc, struct err *e);
+/* Sets the incident's terminal (a JSON object) alone. -ENOENT: the tenant has no such incident. */
+int meta_incident_set_terminal(struct meta *m, const char *tenant, int64_t incident,
+			       const char *terminal, struct err *e);
 int meta_incident_get(struct meta *m, const char *tenant, int64_t id,
 		      void (*fn)(void *ctx, const struct meta_incident *inc), void *ctx, struct err *e);
 /* The newest open incident of the tenant with group_key and last_ns >= since_ns; -ENOENT: none. */
@@ -746,7 +749,8 @@ struct meta_evkeep {
  * the copy back. */
 typedef int meta_evkeep_seal_fn(void *ctx, struct meta_evkeep *k, struct err *e);
 /*
- * In one transaction: -ENOENT unless incident is tenant's; *seq 0 and nothing written when a
+ * In one transaction (the caller's when one is open, else its own): -ENOENT unless
+ * incident is tenant's; *seq 0 and nothing written when a
  * copy with digest is kept with it already; -ENOSPC when it keeps max copies; else seal()
  * for the next sequence number, the row inserted and *seq its number.
  */

@@ -326,6 +326,32 @@ out:
 	world_close(&w);
 }
 
+/*
+ * Inside the caller's transaction (the SOC engine keeps a batch's copies in one): its
+ * failure leaves the transaction to the caller, and the caller's rollback takes the
+ * copies back.
+ */
+static void test_callers_transaction(void)
+{
+	struct world w;
+	struct err e = ERR_INIT;
+
+	if (!world_open(&w))
+		goto out;
+	CHECK_INT(meta_begin(w.m, &e), 0);
+	CHECK_INT(put(&w, "alpha", w.alpha, w.inc_a, "{\"a\":1}", &e), 0);
+	CHECK_INT(put(&w, "alpha", w.alpha, w.inc_b, "{\"a\":2}", &e), -ENOENT); /* beta's */
+	CHECK_INT(put(&w, "alpha", w.alpha, w.inc_a, "{\"a\":3}", &e), 0);
+	CHECK_INT(meta_commit(w.m, &e), 0);
+	CHECK_INT(rows("1"), 2);
+	CHECK_INT(meta_begin(w.m, &e), 0);
+	CHECK_INT(put(&w, "alpha", w.alpha, w.inc_a, "{\"a\":4}", &e), 0);
+	meta_rollback(w.m);
+	CHECK_INT(rows("1"), 2);
+out:
+	world_close(&w);
+}
+
 static void test_alloc_failures(void)
 {
 	struct world w;
@@ -370,6 +396,7 @@ int main(void)
 	T_RUN(test_wrong_key_and_damage);
 	T_RUN(test_purge_cascade);
 	T_RUN(test_limits);
+	T_RUN(test_callers_transaction);
 	T_RUN(test_alloc_failures);
 	return t_done();
 }

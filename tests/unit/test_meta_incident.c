@@ -413,6 +413,41 @@ static void test_sharing_storm(void)
 	meta_close(m);
 }
 
+static void got_terminal(void *ctx, const struct meta_incident *inc)
+{
+	struct got *g = ctx;
+
+	g->n++;
+	snprintf(g->text, sizeof(g->text), "%s", inc->terminal);
+}
+
+/* The terminal alone is set, on the tenant's own incident only. */
+static void test_set_terminal(void)
+{
+	struct meta *m = t_meta_open("alpha", "beta", NULL);
+	struct meta_incident a = incident("alpha", "r-1|a");
+	struct err e = ERR_INIT;
+	struct got g = { 0 };
+	int64_t id = 0;
+
+	if (!m)
+		return;
+	a.level = 2;
+	CHECK_INT(meta_incident_add(m, &a, &id, &e), 0);
+	CHECK_INT(meta_incident_set_terminal(m, "alpha", id, "{\"ip\":\"10.0.0.9\"}", &e), 0);
+	CHECK_INT(meta_incident_get(m, "alpha", id, got_terminal, &g, &e), 0);
+	CHECK_STR(g.text, "{\"ip\":\"10.0.0.9\"}");
+	CHECK_INT(meta_incident_get(m, "alpha", id, got_incident, &g, &e), 0);
+	CHECK_INT(g.level, 2);
+	/* beta cannot set alpha's; not JSON is refused */
+	CHECK_INT(meta_incident_set_terminal(m, "beta", id, "{}", &e), -ENOENT);
+	CHECK_INT(meta_incident_set_terminal(m, "alpha", id, "[1]", &e), -EINVAL);
+	CHECK_INT(meta_incident_set_terminal(m, "alpha", id, NULL, &e), -EINVAL);
+	CHECK_INT(meta_incident_get(m, "alpha", id, got_terminal, &g, &e), 0);
+	CHECK_STR(g.text, "{\"ip\":\"10.0.0.9\"}");
+	meta_close(m);
+}
+
 static void test_check(void)
 {
 	struct meta *m = t_meta_open("alpha", NULL);
@@ -720,6 +755,7 @@ int main(void)
 	T_RUN(test_open_sharing_backfill);
 	T_RUN(test_reads_do_not_walk_the_tenant);
 	T_RUN(test_sharing_storm);
+	T_RUN(test_set_terminal);
 	T_RUN(test_check);
 	T_RUN(test_list_filters);
 	T_RUN(test_alerts_timeline_clock_purge);
