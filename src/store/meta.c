@@ -3700,7 +3700,10 @@ int meta_incident_open_sharing(struct meta *m, const char *tenant, int64_t since
 				     "  (SELECT value FROM json_each(?5) WHERE type = 'text')"
 				     "  AND rule_id <> ?3) AND +tenant_id = ?1"
 				     " AND status NOT IN ('resolved', 'false-positive')"
-				     " ORDER BY detected_ns DESC, id DESC LIMIT ?4", &st, e)) < 0)
+				     " ORDER BY (SELECT COUNT(*) FROM incident_entities s"
+				     "  WHERE s.incident_id = incidents.id AND s.entity IN"
+				     "  (SELECT value FROM json_each(?5) WHERE type = 'text')) DESC,"
+				     " detected_ns DESC, id DESC LIMIT ?4", &st, e)) < 0)
 		return rc;
 	sqlite3_bind_int64(st, 2, since_ns);
 	bind_text(st, 3, rule_id ? rule_id : "");

@@ -692,10 +692,13 @@ int meta_incident_find_open(struct meta *m, const char *tenant, const char *grou
 			    void (*fn)(void *ctx, const struct meta_incident *inc), void *ctx, struct err *e);
 /*
  * The tenant's open incidents detected since since_ns of other rules than rule_id whose
- * entities name one of the users or addresses of entities (a JSON array of strings), newest
- * first, at most limit (1..META_INCIDENT_LIST_MAX): fn gets each one's id. The SOC engine
- * asks it for every alert (which open incidents is this alert late evidence of?): it reads
- * an index of the incidents' users and addresses (migration 22), not every open incident.
+ * entities name one of the users or addresses of entities (a JSON array of strings), those
+ * that name the most of them first (a victim's incident, sharing its address and its user,
+ * before the user's other incidents), then the newest, at most limit
+ * (1..META_INCIDENT_LIST_MAX): fn gets each one's id. The SOC engine asks it for every alert
+ * (which open incidents is this alert late evidence of?): it reads an index of the
+ * incidents' users and addresses with their rule (migrations 22, 23), not every open
+ * incident.
  */
 int meta_incident_open_sharing(struct meta *m, const char *tenant, int64_t since_ns,
 				const char *rule_id, const char *entities, int64_t limit,

@@ -215,6 +215,44 @@ static void test_open_sharing(void)
 	meta_close(m);
 }
 
+/*
+ * The incidents that share the most of an alert's users and addresses come first: the
+ * victim's older incident (its address and its user) before the user's newer ones.
+ */
+static void test_open_sharing_most_first(void)
+{
+	struct meta *m = t_meta_open("alpha", NULL);
+	struct meta_incident a = incident("alpha", "r-2|victim");
+	struct err e = ERR_INIT;
+	struct got g = { 0 };
+	int64_t victim = 0;
+	char want[32];
+
+	if (!m)
+		return;
+	a.rule_id = "r-2";
+	a.entities = "{\"users\":[\"sato\"],\"hosts\":[],\"ips\":[\"10.0.0.5\"]}";
+	CHECK_INT(meta_incident_add(m, &a, &victim, &e), 0);
+	for (int i = 0; i < 3; i++) {
+		a = incident("alpha", "r-2|other");
+		a.rule_id = "r-2";
+		a.detected_ns += i + 1;
+		a.entities = "{\"users\":[\"sato\"],\"hosts\":[],\"ips\":[\"10.9.9.9\"]}";
+		CHECK_INT(meta_incident_add(m, &a, NULL, &e), 0);
+	}
+	CHECK_INT(meta_incident_open_sharing(m, "alpha", T0, "r-1", "[\"sato\",\"10.0.0.5\"]", 1,
+					     got_id, &g, &e), 0);
+	snprintf(want, sizeof(want), "%lld", (long long)victim);
+	CHECK_STR(g.text, want);
+	/* sharing as much (the user alone): the newest first */
+	memset(&g, 0, sizeof(g));
+	CHECK_INT(meta_incident_open_sharing(m, "alpha", T0, "r-1", "[\"sato\"]", 1, got_id, &g,
+					     &e), 0);
+	snprintf(want, sizeof(want), "%lld", (long long)victim + 3);
+	CHECK_STR(g.text, want);
+	meta_close(m);
+}
+
 /* A database from before migration 22: its incidents' users and addresses are indexed as
  * it opens (odd shapes left out, as the triggers do). */
 static void test_open_sharing_backfill(void)
@@ -243,6 +281,11 @@ static void test_open_sharing_backfill(void)
 					     "\"10.0.0.7\"]", 10, got_id, &g, &e), 0);
 	snprintf(want, sizeof(want), "%lld", (long long)id);
 	CHECK_STR(g.text, want);
+	/* with each row's rule (migration 23): the same rule's incident is left out */
+	memset(&g, 0, sizeof(g));
+	CHECK_INT(meta_incident_open_sharing(m, "alpha", T0, "r-2", "[\"10.0.0.5\"]", 10, got_id,
+					     &g, &e), 0);
+	CHECK_INT(g.n, 0);
 	meta_close(m);
 }
 
@@ -755,6 +798,7 @@ int main(void)
 	T_RUN(test_open_sharing_backfill);
 	T_RUN(test_reads_do_not_walk_the_tenant);
 	T_RUN(test_sharing_storm);
+	T_RUN(test_open_sharing_most_first);
 	T_RUN(test_set_terminal);
 	T_RUN(test_check);
 	T_RUN(test_list_filters);
