@@ -457,7 +457,7 @@ static const int64_t late_looks_ns[] = { INT64_C(3) * NS_PER_SEC, INT64_C(30) * 
 #define TERMINAL_WINDOW_NS (INT64_C(600) * NS_PER_SEC) /* around the first alert */
 #define TENANT_MAX 64                         /* bytes of a tenant name and its NUL */
 #define COUNT_TENANTS_MAX 4096
-#define ARENA_MAX ((size_t)256 << 20)         /* work memory of one alert or evaluation */
+#define ARENA_MAX ((size_t)256 << 20)         /* the most each of the engine's arenas holds */
 #define BATCH_MAX 16                          /* queued alerts grouped in one transaction */
 #define ACTOR "koban"
 
@@ -508,8 +508,9 @@ struct soc {
 			      int64_t at_ns);
 	void *level_ctx;
 
-	struct arena work;           /* one alert or evaluation at a time */
-	struct arena held;           /* the alerts of one batch (handle_batch) */
+	struct arena work;           /* one step at a time (cleared after each) */
+	struct arena held;           /* one batch's alerts and evaluations (handle_batch) */
+	struct arena related;        /* the evaluations of evaluate_related */
 	struct buf key, text;
 	struct recheck *rechecks;
 	size_t n_rechecks;
@@ -581,7 +582,7 @@ static void observe_decision(struct soc *s, int64_t ns)
 	pthread_mutex_unlock(&s->count_lock);
 }
 
-/* ---- copies into the work arena (rows are valid only during meta's callbacks) ---- */
+/* ---- copies into an arena (rows are valid only during meta's callbacks) ---- */
 
 static const char *copy_text(struct arena *a, const char *s)
 {
@@ -825,7 +826,8 @@ static int evidence_changed(struct soc *s, const struct meta_incident *inc, cons
  * Writes what the verdict v of incident inc changes: its level (soc_level with an analyst's),
  * evidence, timeline, decided clock and first-report drafts, in the caller's transaction.
  * *from gets the level before, inc the new one, *decided_at the decided clock when this set
- * it (else 0). Nothing else is touched: the caller may roll it back and try again.
+ * it (else 0). Nothing outside koban.db is touched (v->evidence may be set to "[]"): the
+ * caller may roll it back and try again.
  */
 static int record_verdict(struct soc *s, struct meta_incident *inc, struct triage_verdict *v,
 			  const struct alerts_copy *ac, int64_t now_ns, int *from,
@@ -864,11 +866,14 @@ static int record_verdict(struct soc *s, struct meta_incident *inc, struct triag
 		/* serve: the wall time of the decision itself, triage's time included */
 		int64_t at = s->threaded ? time_now_ns() : now_ns;
 
+		bool set = false;
+
 		if ((rc = meta_incident_clock(s->meta, tenant, id, META_CLOCK_DECIDED, at, ACTOR,
-					      NULL, e)) < 0)
+					      &set, e)) < 0)
 			return rc;
 		inc->decided_ns = at;
-		*decided_at = at;
+		if (set)
+			*decided_at = at;
 	}
 	/* the drafts follow the level and evidence (an analyst's edits are kept by firstreport) */
 	if (level != *from || new_ev)
@@ -919,7 +924,8 @@ static void write_together(struct soc *s, size_t n,
 	size_t i = 0;
 
 	if (n > 1 && meta_begin(s->meta, &e) == 0) {
-		for (; i < n && step(ctx, i, &e) == 0; i++)
+		/* a step's error SQLite ended the transaction for: the rest would run alone */
+		for (; i < n && step(ctx, i, &e) == 0 && meta_in_transaction(s->meta); i++)
 			arena_clear(&s->work);
 		if (i == n && meta_commit(s->meta, &e) == 0)
 			return;
@@ -956,20 +962,21 @@ struct evaluation {
 	struct triage_verdict v;
 	uint64_t tid;
 	int rc;                      /* < 0: failed (logged unless -ENOENT), the rest skipped */
+	bool unchanged;              /* the verdict writes nothing (verdict_unchanged) */
 	int from, level;             /* recorded: the level before and after */
 	int64_t decided_at;          /* > 0: the decided clock, set by this evaluation */
 };
 
-/* The incident and its alerts into s->held, in the caller's transaction. */
-static int eval_read(struct soc *s, struct evaluation *ev, struct err *e)
+/* The incident and its alerts into arena, in the caller's transaction. */
+static int eval_read(struct soc *s, struct evaluation *ev, struct arena *arena, struct err *e)
 {
 	struct alerts_copy *ac = &ev->ac;
 	int rc;
 
-	*ac = (struct alerts_copy){ .arena = &s->held, .max = TRIAGE_ALERTS_MAX };
-	if (!(ac->v = arena_alloc(&s->held, TRIAGE_ALERTS_MAX * sizeof(*ac->v))))
+	*ac = (struct alerts_copy){ .arena = arena, .max = TRIAGE_ALERTS_MAX };
+	if (!(ac->v = arena_alloc(arena, TRIAGE_ALERTS_MAX * sizeof(*ac->v))))
 		return err_set(e, -ENOMEM, "out of memory");
-	if ((rc = get_incident(s, &s->held, ev->tenant, ev->id, &ev->inc, e)) < 0 ||
+	if ((rc = get_incident(s, arena, ev->tenant, ev->id, &ev->inc, e)) < 0 ||
 	    (rc = tenant_store_id(s, ev->tenant, &ev->tid, e)) < 0 ||
 	    (rc = meta_incident_alerts(s->meta, ev->tenant, ev->id, copy_alert, ac, e)) < 0)
 		return rc;
@@ -999,9 +1006,8 @@ static void eval_failed(struct eval_run *r, struct evaluation *ev, int rc, struc
 }
 
 /*
- * write_together's step for evaluation i: what its verdict changes, nothing when it was
- * decided already and keeps its level and evidence (a late look that found what the last
- * look found); on a copy of the incident as read, so that a step tried again after a
+ * write_together's step for evaluation i: what its verdict changes (nothing when it was
+ * found unchanged); on a copy of the incident as read, so that a step tried again after a
  * rollback starts from the same.
  */
 static int eval_record(void *ctx, size_t i, struct err *e)
@@ -1013,10 +1019,10 @@ static int eval_record(void *ctx, size_t i, struct err *e)
 
 	ev->decided_at = 0;
 	ev->from = ev->level = inc.level;
-	if (ev->rc < 0 || (rc = verdict_unchanged(r->s, &inc, &ev->v, e)) > 0)
+	if (ev->rc < 0 || ev->unchanged)
 		return 0;
-	if (rc < 0 || (rc = record_verdict(r->s, &inc, &ev->v, &ev->ac, r->now_ns, &ev->from,
-					   &ev->decided_at, e)) < 0)
+	if ((rc = record_verdict(r->s, &inc, &ev->v, &ev->ac, r->now_ns, &ev->from,
+				 &ev->decided_at, e)) < 0)
 		return rc;
 	ev->level = inc.level;
 	return 0;
@@ -1048,53 +1054,91 @@ static void eval_told(struct soc *s, const struct evaluation *ev, int64_t now_ns
 	 * TRAFFIC row) may reach the store just after this evaluation. A verdict still open is
 	 * evaluated again anyway; a complete one (old events: every window closed already)
 	 * looks again when the commits in flight have landed: soon, and once more later for a
-	 * pipeline slowed by load (run_recheck schedules the next look).
+	 * pipeline slowed by load (run_rechecks schedules the next look).
 	 */
 	if (s->threaded && ev->detected_ns && ev->v.complete)
 		recheck_late(s, ev->tenant, ev->id, now_ns + late_looks_ns[0], 1);
 }
 
 /*
- * Triage of the incidents ev[0..n) at now_ns (tenant, id and detected_ns set; the rest is
- * filled): their levels (never under an analyst's), evidence, the decided clock, the
- * first-report drafts, the next re-evaluations. Read in one transaction, triaged one by
- * one, recorded in one (write_together). Each failure is in ev[i].rc and logged (a purged
- * incident's, -ENOENT, is not); 0 or the first logged one. Copies live in s->held: the
- * caller clears it.
+ * The phase of evaluate_batch that reads: fn(s, ev, arena, e) for each evaluation not
+ * failed yet, in one read transaction; failures into each ev->rc.
  */
-static int evaluate_batch(struct soc *s, struct evaluation *ev, size_t n, int64_t now_ns,
-			  struct err *e)
+static void eval_reads(struct eval_run *r, size_t n, struct arena *arena,
+		       int (*fn)(struct soc *s, struct evaluation *ev, struct arena *arena,
+				 struct err *e))
 {
-	struct eval_run r = { .s = s, .ev = ev, .now_ns = now_ns, .e = e };
 	struct err why = ERR_INIT;
-	int rc = meta_begin_read(s->meta, &why);
+	int rc = meta_begin_read(r->s->meta, &why);
 
 	for (size_t i = 0; i < n; i++) {
-		ev[i].rc = rc < 0 ? rc : eval_read(s, &ev[i], &why);
-		if (ev[i].rc < 0)
-			eval_failed(&r, &ev[i], ev[i].rc, &why);
+		struct err each = why;
+
+		if (r->ev[i].rc < 0)
+			continue;
+		if (rc < 0 || (r->ev[i].rc = fn(r->s, &r->ev[i], arena, &each)) < 0)
+			eval_failed(r, &r->ev[i], rc < 0 ? rc : r->ev[i].rc, &each);
 	}
-	if (rc == 0 && (rc = meta_commit(s->meta, &why)) < 0) {
-		meta_rollback(s->meta);
+	if (rc == 0 && (rc = meta_commit(r->s->meta, &why)) < 0) {
+		meta_rollback(r->s->meta);
 		for (size_t i = 0; i < n; i++) {
 			struct err each = why;
 
-			if (ev[i].rc == 0)
-				eval_failed(&r, &ev[i], rc, &each);
+			if (r->ev[i].rc == 0)
+				eval_failed(r, &r->ev[i], rc, &each);
 		}
 	}
+}
+
+/* eval_reads' function after triage: whether recording the verdict would write nothing. */
+static int eval_unchanged(struct soc *s, struct evaluation *ev, struct arena *arena,
+			  struct err *e)
+{
+	int rc = verdict_unchanged(s, &ev->inc, &ev->v, e);
+
+	ev->unchanged = rc > 0;
+	return rc < 0 ? rc : 0;
+}
+
+/*
+ * Triage of the incidents ev[0..n) at now_ns (tenant, id and detected_ns set; the rest is
+ * filled): their levels (never under an analyst's), evidence, the decided clock, the
+ * first-report drafts, the next re-evaluations. Read in one transaction, triaged one by
+ * one, the verdicts that change something recorded in one (write_together). Each failure is
+ * in ev[i].rc and logged (a purged incident's, -ENOENT, is not); 0 or the first logged one.
+ * The copies live in arena: the caller clears it.
+ */
+static int evaluate_batch(struct soc *s, struct evaluation *ev, size_t n, struct arena *arena,
+			  int64_t now_ns, struct err *e)
+{
+	struct eval_run r = { .s = s, .ev = ev, .now_ns = now_ns, .e = e };
+	struct err why = ERR_INIT;
+	size_t writes = 0;
+
+	if (!n)
+		return 0;
+	eval_reads(&r, n, arena, eval_read);
 	for (size_t i = 0; i < n; i++) {
 		const struct triage_input in = { &ev[i].inc, ev[i].tid, ev[i].ac.v, ev[i].ac.n,
 						 now_ns };
 
 		if (ev[i].rc == 0 &&
-		    (ev[i].rc = triage_evaluate(s->triage, &in, &s->held, &ev[i].v, &why)) < 0)
+		    (ev[i].rc = triage_evaluate(s->triage, &in, arena, &ev[i].v, &why)) < 0)
 			eval_failed(&r, &ev[i], ev[i].rc, &why);
 	}
-	write_together(s, n, eval_record, eval_record_failed, &r);
+	/* no write transaction for verdicts that change nothing (late looks finding the same) */
+	eval_reads(&r, n, arena, eval_unchanged);
 	for (size_t i = 0; i < n; i++)
-		if (ev[i].rc == 0)
-			eval_told(s, &ev[i], now_ns);
+		writes += ev[i].rc == 0 && !ev[i].unchanged;
+	if (writes)
+		write_together(s, n, eval_record, eval_record_failed, &r);
+	for (size_t i = 0; i < n; i++) {
+		if (ev[i].rc < 0)
+			continue;
+		if (ev[i].unchanged)
+			ev[i].from = ev[i].level = ev[i].inc.level;
+		eval_told(s, &ev[i], now_ns);
+	}
 	return r.first;
 }
 
@@ -1229,13 +1273,19 @@ static int find_terminal(struct soc *s, const struct meta_alert *a, int64_t at_n
 	return 0;
 }
 
-/* Copies of the alert's events, kept with the incident. */
+/*
+ * Copies of the alert's events, kept with the incident, in the caller's transaction. A copy
+ * refused before anything is written (the incident keeps the most it may, the tenant has no
+ * data key, an event too large) does not stop the others: the first refusal goes to
+ * *refused (its message in why), and the return is 0; any other error is returned.
+ */
 static int keep_events(struct soc *s, const struct meta_alert *a, int64_t incident,
-		       struct err *e)
+		       int *refused, struct err *why, struct err *e)
 {
 	uint64_t tid;
 	int rc;
 
+	*refused = 0;
 	if (!s->store || !a->events)
 		return 0;
 	if ((rc = tenant_store_id(s, a->tenant, &tid, e)) < 0)
@@ -1244,8 +1294,16 @@ static int keep_events(struct soc *s, const struct meta_alert *a, int64_t incide
 		const char *nl = strchr(p, '\n');
 		size_t n = nl ? (size_t)(nl - p) : strlen(p);
 
-		if (n && (rc = evkeep_put(s->store, s->meta, a->tenant, tid, incident, p, n, e)) < 0)
+		rc = n ? evkeep_put(s->store, s->meta, a->tenant, tid, incident, p, n, e) : 0;
+		if (rc == -ENOSPC || rc == -ENOENT || rc == -EMSGSIZE) {
+			if (!*refused) {
+				*refused = rc;
+				*why = *e;
+			}
+			err_clear(e);
+		} else if (rc < 0) {
 			return rc;
+		}
 		p += nl ? n + 1 : n;
 	}
 	return 0;
@@ -1378,7 +1436,9 @@ static void evaluate_related(struct soc *s, const struct meta_alert *a, int64_t 
 	}
 	for (size_t i = 0; i < r.n; i++)
 		ev[i] = (struct evaluation){ .tenant = a->tenant, .id = r.ids[i] };
-	(void)evaluate_batch(s, ev, r.n, now_ns, &e); /* logged */
+	/* an arena of their own: a batch's alerts may each bring RELATED_MAX evaluations */
+	(void)evaluate_batch(s, ev, r.n, &s->related, now_ns, &e); /* logged */
+	arena_clear(&s->related);
 }
 
 /* The time the alert happened: its event's, else its detection's. */
@@ -1443,7 +1503,7 @@ static int run_rechecks(struct soc *s, const struct recheck *r, size_t n, int64_
 
 	for (size_t i = 0; i < n; i++)
 		ev[i] = (struct evaluation){ .tenant = r[i].tenant, .id = r[i].incident };
-	rc = evaluate_batch(s, ev, n, now_ns, e);
+	rc = evaluate_batch(s, ev, n, &s->held, now_ns, e);
 	for (size_t i = 0; i < n; i++) {
 		if (ev[i].rc < 0)
 			continue;
@@ -1526,11 +1586,11 @@ static void keep_first_alert(void *ctx, const struct meta_alert *a)
 	c->n = c->rc == 0;
 }
 
-/* The stored alert with its events, copied into arena. */
-static int load_alert(struct soc *s, struct arena *arena, const char *tenant, int64_t id,
-		      struct meta_alert *out, struct err *e)
+/* The stored alert with its events, copied into the batch's arena. */
+static int load_alert(struct soc *s, const char *tenant, int64_t id, struct meta_alert *out,
+		      struct err *e)
 {
-	struct alerts_copy c = { .arena = arena, .v = out, .max = 1 };
+	struct alerts_copy c = { .arena = &s->held, .v = out, .max = 1 };
 	int rc = meta_alert_get(s->meta, tenant, id, keep_first_alert, &c, e);
 
 	if (rc == 0 && c.rc < 0)
@@ -1550,7 +1610,10 @@ struct batch_alert {
 	int64_t incident;
 	enum result res;
 	bool gone;                   /* pruned meanwhile: skipped, not counted */
+	bool loaded;                 /* read from koban.db (else retried by the catch-up scan) */
 	const char *terminal;        /* a new incident's, found (JSON in s->held), or NULL */
+	int refused;                 /* < 0: a copy of its events refused (keep_events) */
+	struct err refused_why;
 };
 
 /* group_batch's alerts, for write_together's callbacks */
@@ -1572,13 +1635,14 @@ static int group_item(void *ctx, size_t i, struct err *e)
 	int rc;
 
 	b->res = RES_FAILED;
-	b->gone = false;
-	rc = load_alert(r->s, &r->s->held, b->p.tenant, b->p.id, &b->a, e);
+	b->gone = b->loaded = false;
+	rc = load_alert(r->s, b->p.tenant, b->p.id, &b->a, e);
 	if (rc == -ENOENT) {
 		err_clear(e);
 		b->gone = true;
 		return 0;
 	}
+	b->loaded = rc == 0;
 	if (rc < 0 || (rc = group_alert(r->s, &b->a, alert_time(&b->a), r->now_ns, &found,
 					&suppressed, e)) < 0)
 		return rc;
@@ -1592,7 +1656,6 @@ static void group_failed(void *ctx, size_t i, int rc, struct err *e)
 	struct group_run *r = ctx;
 
 	r->b[i].res = RES_FAILED;
-	r->b[i].gone = false;
 	log_error("alert %lld of tenant '%s' is in no incident: %s", (long long)r->b[i].p.id,
 		  r->b[i].p.tenant, e->msg);
 	keep_first(rc, e, &r->first, r->e);
@@ -1611,7 +1674,13 @@ static int group_batch(struct soc *s, struct batch_alert *b, size_t n, int64_t n
 /* Whether b is in an incident: grouped, and its incident's evaluation did not fail it. */
 static bool in_incident(const struct batch_alert *b)
 {
-	return !b->gone && (b->res == RES_LINKED || b->res == RES_CREATED);
+	return b->res == RES_LINKED || b->res == RES_CREATED;
+}
+
+/* The replay's clock now_ns, else (0) the wall clock's now. */
+static int64_t clock_of(int64_t now_ns)
+{
+	return now_ns ? now_ns : time_now_ns();
 }
 
 /* handle_batch's alerts after their decisions, for write_together's callbacks */
@@ -1625,7 +1694,7 @@ struct keep_run {
 static int keep_item(void *ctx, size_t j, struct err *e)
 {
 	struct keep_run *r = ctx;
-	const struct batch_alert *b = &r->b[j % r->n];
+	struct batch_alert *b = &r->b[j % r->n];
 
 	if (!in_incident(b))
 		return 0;
@@ -1633,23 +1702,35 @@ static int keep_item(void *ctx, size_t j, struct err *e)
 		return b->terminal ? meta_incident_set_terminal(r->s->meta, b->a.tenant,
 								b->incident, b->terminal, e)
 				   : 0;
-	return keep_events(r->s, &b->a, b->incident, e);
+	return keep_events(r->s, &b->a, b->incident, &b->refused, &b->refused_why, e);
 }
 
 static void keep_failed(void *ctx, size_t j, int rc, struct err *e)
 {
 	struct keep_run *r = ctx;
-	const struct batch_alert *b = &r->b[j % r->n];
+	struct batch_alert *b = &r->b[j % r->n];
 
 	(void)rc;
+	if (j >= r->n)
+		b->refused = 0; /* its step failed as a whole: counted once, here */
 	stage_failed(r->s, j < r->n ? STAGE_TERMINAL : STAGE_EVIDENCE, b->incident, b->a.tenant, e);
+}
+
+/* Whether write_together would write anything for the alerts' terminals and copies. */
+static bool keeps_something(const struct batch_alert *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (in_incident(&b[i]) && (b[i].terminal || b[i].a.events))
+			return true;
+	return false;
 }
 
 /*
  * After their incidents' decisions, the alerts b[0..n): the terminals of new incidents
  * looked up in the store, then written with the copies of every alert's events in one
  * transaction (each a step of its own: a failure is counted and logged, the alert is still
- * handled); then the other incidents each alert may be late evidence of.
+ * handled; a copy refused, e.g. past the most an incident keeps, does not undo the
+ * others); then the other incidents each alert may be late evidence of.
  */
 static void after_decisions(struct soc *s, struct batch_alert *b, size_t n, int64_t now_ns)
 {
@@ -1662,11 +1743,15 @@ static void after_decisions(struct soc *s, struct batch_alert *b, size_t n, int6
 			stage_failed(s, STAGE_TERMINAL, b[i].incident, b[i].a.tenant, &e);
 		arena_clear(&s->work);
 	}
-	write_together(s, 2 * n, keep_item, keep_failed, &r);
+	if (keeps_something(b, n))
+		write_together(s, 2 * n, keep_item, keep_failed, &r);
+	for (size_t i = 0; i < n; i++)
+		if (b[i].refused)
+			stage_failed(s, STAGE_EVIDENCE, b[i].incident, b[i].a.tenant,
+				     &b[i].refused_why);
 	for (size_t i = 0; s->threaded && i < n; i++) {
 		if (in_incident(&b[i]))
-			evaluate_related(s, &b[i].a, b[i].incident,
-					 now_ns ? now_ns : time_now_ns());
+			evaluate_related(s, &b[i].a, b[i].incident, clock_of(now_ns));
 		arena_clear(&s->work);
 	}
 }
@@ -1692,7 +1777,6 @@ static void count_handled(struct soc *s, const struct batch_alert *b,
 	st->linked += b->res == RES_LINKED;
 	st->suppressed += b->res == RES_SUPPRESSED;
 	st->failed += b->res == RES_FAILED;
-	st->evaluations += b->res == RES_CREATED || b->res == RES_LINKED;
 }
 
 /*
@@ -1707,7 +1791,7 @@ static int handle_batch(struct soc *s, struct batch_alert *b, size_t n, int64_t 
 	struct evaluation ev[BATCH_MAX];
 	size_t which[BATCH_MAX], k = 0;
 	struct err why = ERR_INIT;
-	int first = group_batch(s, b, n, now_ns ? now_ns : time_now_ns(), e);
+	int first = group_batch(s, b, n, clock_of(now_ns), e);
 
 	for (size_t i = 0; i < n; i++) {
 		if (!in_incident(&b[i]))
@@ -1718,20 +1802,25 @@ static int handle_batch(struct soc *s, struct batch_alert *b, size_t n, int64_t 
 				.detected_ns = s->threaded ? b[i].a.detected_ns : 0,
 			};
 	}
-	keep_first(evaluate_batch(s, ev, k, now_ns ? now_ns : time_now_ns(), &why), &why,
-		   &first, e);
+	keep_first(evaluate_batch(s, ev, k, &s->held, clock_of(now_ns), &why), &why, &first, e);
 	for (size_t i = 0; i < n; i++) {
-		if (!in_incident(&b[i]) || ev[which[i]].rc == 0)
+		int rc;
+
+		if (!in_incident(&b[i]) || !(rc = ev[which[i]].rc))
 			continue;
-		if (ev[which[i]].rc == -ENOENT)
-			log_error("alert %lld of tenant '%s': incident %lld was purged before its "
-				  "decision", (long long)b[i].p.id, b[i].p.tenant,
-				  (long long)b[i].incident);
-		b[i].res = RES_FAILED; /* logged */
+		err_set(&why, rc, "alert %lld of tenant '%s': its incident %lld %s",
+			(long long)b[i].p.id, b[i].p.tenant, (long long)b[i].incident,
+			rc == -ENOENT ? "was purged before its decision" : "was not evaluated");
+		log_error("%s", why.msg);
+		keep_first(rc, &why, &first, e);
+		b[i].res = RES_FAILED;
 	}
 	after_decisions(s, b, n, now_ns);
+	for (size_t i = 0; st && i < k; i++)
+		st->evaluations += ev[i].rc == 0;
 	for (size_t i = 0; i < n; i++) {
-		if (b[i].p.id > s->handled_max)
+		/* an alert that could not be read is left to the catch-up scan */
+		if ((b[i].loaded || b[i].gone) && b[i].p.id > s->handled_max)
 			s->handled_max = b[i].p.id;
 		if (!b[i].gone)
 			count_handled(s, &b[i], st);
@@ -2163,6 +2252,7 @@ int soc_new(struct soc **out, const struct soc_config *c, struct err *e)
 	s->level_ctx = c->level_ctx;
 	arena_init(&s->work, 1 << 16, ARENA_MAX);
 	arena_init(&s->held, 1 << 16, ARENA_MAX);
+	arena_init(&s->related, 1 << 16, ARENA_MAX);
 	arena_init(&s->conf, 4096, 1 << 20);
 	buf_init(&s->key, 2 * SOC_GROUP_KEY_MAX);
 	buf_init(&s->text, (size_t)16 << 20);
@@ -2230,6 +2320,7 @@ void soc_free(struct soc *s)
 	arena_release(&s->conf);
 	arena_release(&s->work);
 	arena_release(&s->held);
+	arena_release(&s->related);
 	mem_free(s->ring);
 	mem_free(s->rechecks);
 	mem_free(s->levels);

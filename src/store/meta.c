@@ -1301,6 +1301,11 @@ int meta_commit(struct meta *m, struct err *e)
 	return exec(m, "COMMIT", e);
 }
 
+bool meta_in_transaction(struct meta *m)
+{
+	return sqlite3_get_autocommit(m->db) == 0;
+}
+
 void meta_rollback(struct meta *m)
 {
 	sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
@@ -3526,7 +3531,7 @@ int meta_incident_update(struct meta *m, const struct meta_incident *inc, struct
 int meta_incident_update_engine(struct meta *m, const struct meta_incident *inc, struct err *e)
 {
 	return incident_update(m, inc, "UPDATE incidents SET level = ?4, n_alerts = ?7,"
-			       " evidence = ?8, entities = ?9, terminal = ?10, first_ns = ?11,"
+			       " evidence = ?8, entities = ?9, first_ns = ?11,"
 			       " last_ns = ?12, updated_ns = ?20 WHERE tenant_id = ?1 AND id = ?2", e);
 }
 

@@ -118,11 +118,14 @@ int meta_source_list(struct meta *m, const char *tenant,
  * several changes one (tenant import, the activity flush). Not nested. meta_begin_read()
  * ... meta_commit() makes several reads one: one snapshot, and one lock instead of one
  * per statement (a writer may still commit meanwhile; the reads do not see it).
+ * meta_in_transaction() says whether one is open: SQLite ends it by itself after some
+ * errors (a full disk, an I/O error), and the statements after run on their own.
  */
 int meta_begin(struct meta *m, struct err *e);
 int meta_begin_read(struct meta *m, struct err *e);
 int meta_commit(struct meta *m, struct err *e);
 void meta_rollback(struct meta *m);
+bool meta_in_transaction(struct meta *m);
 
 /* Adds received messages to tenant's activity, last seen at now_ns; -ENOENT: no tenant. */
 int meta_activity_add(struct meta *m, const char *tenant, int64_t received, int64_t now_ns,
@@ -677,9 +680,10 @@ int meta_incident_add(struct meta *m, const struct meta_incident *inc, int64_t *
 /* Replaces every field but id, tenant, rule_id, group_key, detected_ns. -ENOENT: no such incident. */
 int meta_incident_update(struct meta *m, const struct meta_incident *inc, struct err *e);
 /*
- * Replaces only what the SOC engine decides: level, n_alerts, evidence, entities, terminal,
- * first_ns, last_ns, updated_ns. An analyst's status, owner or clock written since the
- * engine read the incident stays. -ENOENT: no such incident.
+ * Replaces only what the SOC engine decides: level, n_alerts, evidence, entities, first_ns,
+ * last_ns, updated_ns (the terminal: meta_incident_set_terminal). An analyst's status,
+ * owner or clock written since the engine read the incident stays. -ENOENT: no such
+ * incident.
  */
 int meta_incident_update_engine(struct meta *m, const struct meta_incident *inc, struct err *e);
 /* Sets the incident's terminal (a JSON object) alone. -ENOENT: the tenant has no such incident. */

@@ -614,12 +614,19 @@ static void test_batch_one_fails(void)
 		t_check(0, __FILE__, __LINE__, "meta_alert_add: %s", e.msg);
 	add_alert(en.m, "a", "r3", "10.0.0.6", T0);
 	if (engine_start(&en, true)) {
-		for (int i = 0; i < 500 && t_metric("koban_soc_alerts_total{result=\"failed\"}",
-						    -1) < 1; i++)
+		for (int i = 0; i < 500 && (t_metric("koban_soc_alerts_total{result=\"failed\"}",
+						     -1) < 1 ||
+					    t_metric("koban_soc_alerts_total{result=\"created\"}",
+						     -1) < 2); i++)
 			usleep(20000);
 		CHECK(wait_for(en.m, "a", 2, 2));
 		CHECK_INT(t_metric("koban_soc_alerts_total{result=\"created\"}", -1), 2);
 		CHECK_INT(t_metric("koban_soc_alerts_total{result=\"failed\"}", -1), 1);
+		/* no data key (no event stored): each copy refused, counted once per alert */
+		for (int i = 0; i < 500 && t_metric("koban_soc_failed_total{stage=\"evidence\"}",
+						    -1) < 2; i++)
+			usleep(20000);
+		CHECK_INT(t_metric("koban_soc_failed_total{stage=\"evidence\"}", -1), 2);
 	}
 	engine_close(&en);
 	mem_free(keys);
