@@ -509,12 +509,12 @@ struct soc {
 	void *level_ctx;
 
 	struct arena work;           /* one step at a time (cleared after each) */
-	struct arena held;           /* one batch's alerts and evaluations (handle_batch) */
+	struct arena held;           /* one batch's alerts and evaluations, or due ones' */
 	struct arena related;        /* the evaluations of evaluate_related */
 	struct buf key, text;
 	struct recheck *rechecks;
 	size_t n_rechecks;
-	int64_t handled_max;         /* the highest alert id handled */
+	int64_t handled_max;         /* the highest alert id handled (read, or pruned) */
 
 	pthread_mutex_t lock;        /* the queue */
 	pthread_cond_t wake;
@@ -865,7 +865,6 @@ static int record_verdict(struct soc *s, struct meta_incident *inc, struct triag
 	if (!inc->decided_ns) {
 		/* serve: the wall time of the decision itself, triage's time included */
 		int64_t at = s->threaded ? time_now_ns() : now_ns;
-
 		bool set = false;
 
 		if ((rc = meta_incident_clock(s->meta, tenant, id, META_CLOCK_DECIDED, at, ACTOR,
@@ -1079,7 +1078,9 @@ static void eval_reads(struct eval_run *r, size_t n, struct arena *arena,
 		if (rc < 0 || (r->ev[i].rc = fn(r->s, &r->ev[i], arena, &each)) < 0)
 			eval_failed(r, &r->ev[i], rc < 0 ? rc : r->ev[i].rc, &each);
 	}
-	if (rc == 0 && (rc = meta_commit(r->s->meta, &why)) < 0) {
+	/* (a read error SQLite ended the transaction for: the reads after it ran alone) */
+	if (rc == 0 && meta_in_transaction(r->s->meta) &&
+	    (rc = meta_commit(r->s->meta, &why)) < 0) {
 		meta_rollback(r->s->meta);
 		for (size_t i = 0; i < n; i++) {
 			struct err each = why;
@@ -1599,10 +1600,10 @@ static int load_alert(struct soc *s, const char *tenant, int64_t id, struct meta
 }
 
 /*
- * An alert of a batch. Phase one groups every alert of the batch in one transaction (one
- * lock and one commit, and the pages their incidents share written once: a storm's new
- * incidents fill the same last pages); phase two triages each, one at a time, the store's
- * searches outside any transaction.
+ * An alert of a batch (handle_batch). Each step runs for every alert of the batch before the
+ * next, its writes in one transaction (one lock and one commit, and the pages their
+ * incidents share written once: a storm's new incidents fill the same last pages), the
+ * store's searches outside any transaction.
  */
 struct batch_alert {
 	struct pending p;
@@ -1656,6 +1657,7 @@ static void group_failed(void *ctx, size_t i, int rc, struct err *e)
 	struct group_run *r = ctx;
 
 	r->b[i].res = RES_FAILED;
+	r->b[i].gone = false; /* it failed: whatever the rolled-back attempt found */
 	log_error("alert %lld of tenant '%s' is in no incident: %s", (long long)r->b[i].p.id,
 		  r->b[i].p.tenant, e->msg);
 	keep_first(rc, e, &r->first, r->e);
@@ -1717,10 +1719,11 @@ static void keep_failed(void *ctx, size_t j, int rc, struct err *e)
 }
 
 /* Whether write_together would write anything for the alerts' terminals and copies. */
-static bool keeps_something(const struct batch_alert *b, size_t n)
+static bool keeps_something(const struct soc *s, const struct batch_alert *b, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (in_incident(&b[i]) && (b[i].terminal || b[i].a.events))
+		if (in_incident(&b[i]) &&
+		    (b[i].terminal || (s->store && b[i].a.events && *b[i].a.events)))
 			return true;
 	return false;
 }
@@ -1743,7 +1746,7 @@ static void after_decisions(struct soc *s, struct batch_alert *b, size_t n, int6
 			stage_failed(s, STAGE_TERMINAL, b[i].incident, b[i].a.tenant, &e);
 		arena_clear(&s->work);
 	}
-	if (keeps_something(b, n))
+	if (keeps_something(s, b, n))
 		write_together(s, 2 * n, keep_item, keep_failed, &r);
 	for (size_t i = 0; i < n; i++)
 		if (b[i].refused)
@@ -1819,7 +1822,7 @@ static int handle_batch(struct soc *s, struct batch_alert *b, size_t n, int64_t 
 	for (size_t i = 0; st && i < k; i++)
 		st->evaluations += ev[i].rc == 0;
 	for (size_t i = 0; i < n; i++) {
-		/* an alert that could not be read is left to the catch-up scan */
+		/* an alert that could not be read is left to the catch-up scan while no later one is handled */
 		if ((b[i].loaded || b[i].gone) && b[i].p.id > s->handled_max)
 			s->handled_max = b[i].p.id;
 		if (!b[i].gone)

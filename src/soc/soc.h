@@ -7,11 +7,12 @@
  * alert as suppressed and ends there (the alert stays in koban.db); else the grouping key
  * (soc_group_key) names the incident: the newest open incident of the tenant with that key
  * whose last alert is at most soc.window before this one takes the alert (linked),
- * otherwise a new incident is made (created). Then the alert's events are kept with the
- * incident, the first alert's internal terminal is looked up, and triage evaluates the
- * incident again: a level change is recorded on the timeline with the sentence of the
- * evidence that set it, the first decision sets the "decided" clock, and the first-report
- * drafts are refreshed. A level an analyst set is never lowered by the engine. An
+ * otherwise a new incident is made (created). Then triage evaluates the incident again: a
+ * level change is recorded on the timeline with the sentence of the evidence that set it,
+ * the first decision sets the "decided" clock, and the first-report drafts are refreshed;
+ * then the first alert's internal terminal is looked up and the alert's events are kept
+ * with the incident. The alerts waiting together go through each step together (up to 16,
+ * the writes of a step in one koban.db transaction: docs/incidents.md). A level an analyst set is never lowered by the engine. An
  * incomplete verdict (an evidence window still open) is evaluated again when due.
  *
  * Two ways to run it:
