@@ -43,6 +43,7 @@
 #define SEGMENT_KEEP_BYTES ((size_t)2 << 20) /* of a cached segment's buffers, after a search */
 #define LISTINGS_CACHED 8           /* tenants' directory listings a store handle keeps */
 #define LISTING_SETTLED_NS NS_PER_SEC /* a directory changed this recently is not kept */
+#define AUDIT_REOPEN_NS NS_PER_SEC    /* the audit log opened again: a rotated file let go */
 
 /*
  * A sealed segment kept open between searches (its mapping, footer, index top, block
@@ -90,6 +91,8 @@ struct store {
 	struct listing lists[LISTINGS_CACHED];
 	struct seg_slot cache[SEGMENTS_CACHED];
 	struct reader *rd[2]; /* the search's two block readers, kept with their arenas */
+	int audit_fd;         /* audit.log, opened at audit_opened_ns (monotonic); -1 */
+	int64_t audit_opened_ns;
 };
 
 static int path_join(char out[PATH_LEN], struct err *e, const char *fmt, ...)
@@ -133,6 +136,7 @@ int store_open_keys(struct store **stp, const char *data_dir, const struct keys_
 		mem_free(st);
 		return err_set(e, -ENOMEM, "out of memory");
 	}
+	st->audit_fd = -1;
 	if ((rc = make_dir(data_dir, 0750, e)) || (rc = path_join(path, e, "%s/tenants", data_dir)) ||
 	    (rc = make_dir(path, 0750, e)) || (rc = path_join(path, e, "%s/keys", data_dir)) ||
 	    (rc = keys_open_files(&st->keys, path, files, true, e))) {
@@ -174,6 +178,8 @@ void store_close(struct store *st)
 		return;
 	cache_drop(st, NULL);
 	readers_free(st);
+	if (st->audit_fd >= 0)
+		close(st->audit_fd);
 	keys_close(st->keys);
 	mem_free(st->dir);
 	mem_free(st);
@@ -2041,6 +2047,24 @@ static int run_all(struct store *st, struct search_run *r, int64_t from, int64_t
 }
 
 /* One JSON line per search in DATA_DIR/audit.log (0600): the search is refused without it. */
+/*
+ * audit.log's descriptor (O_APPEND), kept for AUDIT_REOPEN_NS: a search's line costs a write
+ * rather than an open, a write and a close, and a file rotated away is let go within a
+ * second. -1 with errno.
+ */
+static int audit_file(struct store *st, const char *path)
+{
+	int64_t now = time_mono_ns();
+
+	if (st->audit_fd >= 0 && now - st->audit_opened_ns < AUDIT_REOPEN_NS)
+		return st->audit_fd;
+	if (st->audit_fd >= 0)
+		close(st->audit_fd);
+	st->audit_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	st->audit_opened_ns = now;
+	return st->audit_fd;
+}
+
 static int audit(struct store *st, const struct store_search *s, uint64_t results, int status,
 		 struct err *e)
 {
@@ -2061,16 +2085,17 @@ static int audit(struct store *st, const struct store_search *s, uint64_t result
 	if (!rc)
 		rc = buf_addf(&line, ",\"results\":%llu,\"status\":%d}\n",
 			      (unsigned long long)results, status);
-	fd = rc ? -1 : open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	fd = rc ? -1 : audit_file(st, path);
 	if (fd < 0 || write(fd, line.p, line.len) != (ssize_t)line.len) {
 		rc = err_set(e, rc ? rc : -errno, "cannot write the audit log %s: %s", path,
 			     strerror(rc ? -rc : errno));
-		if (fd >= 0)
+		if (fd >= 0) { /* opened again next time */
 			close(fd);
+			st->audit_fd = -1;
+		}
 		buf_release(&line);
 		return rc;
 	}
-	close(fd);
 	buf_release(&line);
 	return 0;
 }
