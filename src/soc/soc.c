@@ -979,6 +979,7 @@ static int eval_read(struct soc *s, struct evaluation *ev, struct arena *arena, 
 	    (rc = tenant_store_id(s, ev->tenant, &ev->tid, e)) < 0 ||
 	    (rc = meta_incident_alerts(s->meta, ev->tenant, ev->id, copy_alert, ac, e)) < 0)
 		return rc;
+	ev->from = ev->level = ev->inc.level; /* until a recorded verdict changes it */
 	return ac->rc < 0 ? err_set(e, ac->rc, "out of memory") : 0;
 }
 
@@ -1133,13 +1134,9 @@ static int evaluate_batch(struct soc *s, struct evaluation *ev, size_t n, struct
 		writes += ev[i].rc == 0 && !ev[i].unchanged;
 	if (writes)
 		write_together(s, n, eval_record, eval_record_failed, &r);
-	for (size_t i = 0; i < n; i++) {
-		if (ev[i].rc < 0)
-			continue;
-		if (ev[i].unchanged)
-			ev[i].from = ev[i].level = ev[i].inc.level;
-		eval_told(s, &ev[i], now_ns);
-	}
+	for (size_t i = 0; i < n; i++)
+		if (ev[i].rc == 0)
+			eval_told(s, &ev[i], now_ns);
 	return r.first;
 }
 

@@ -3467,6 +3467,30 @@ static void incident_bind(sqlite3_stmt *st, const struct meta_incident *inc, boo
 }
 
 /* Runs the INSERT or UPDATE sql of inc, checked; rows changed in *changes. */
+/* -ENOENT naming the incident the tenant does not have. */
+static int no_incident(const char *tenant, int64_t incident, struct err *e)
+{
+	return err_set(e, -ENOENT, "tenant '%s' has no incident %lld", ESC(tenant),
+		       (long long)incident);
+}
+
+/*
+ * Runs st, a write to the tenant's incident (its id in the WHERE with the tenant's), and
+ * gives it back: -ENOENT when no row changed (the tenant has no such incident).
+ */
+static int incident_row_written(struct meta *m, sqlite3_stmt *st, const char *tenant,
+				int64_t incident, struct err *e)
+{
+	int rc = 0;
+
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(m, e);
+	else if (sqlite3_changes(m->db) == 0)
+		rc = no_incident(tenant, incident, e);
+	stmt_done(m, st);
+	return rc;
+}
+
 static int incident_write(struct meta *m, const struct meta_incident *inc, const char *sql,
 			  bool insert, int *changes, struct err *e)
 {
@@ -3511,8 +3535,7 @@ static int incident_update(struct meta *m, const struct meta_incident *inc, cons
 	int rc = incident_write(m, inc, sql, false, &changes, e);
 
 	if (rc == 0 && changes == 0)
-		rc = err_set(e, -ENOENT, "tenant '%s' has no incident %lld", ESC(inc->tenant),
-			     (long long)inc->id);
+		rc = no_incident(inc->tenant, inc->id, e);
 	return rc;
 }
 
@@ -3549,13 +3572,7 @@ int meta_incident_set_terminal(struct meta *m, const char *tenant, int64_t incid
 		return rc;
 	sqlite3_bind_int64(st, 2, incident);
 	bind_text(st, 3, terminal);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = db_fail(m, e);
-	else if (sqlite3_changes(m->db) == 0)
-		rc = err_set(e, -ENOENT, "tenant '%s' has no incident %lld", ESC(tenant),
-			     (long long)incident);
-	stmt_done(m, st);
-	return rc;
+	return incident_row_written(m, st, tenant, incident, e);
 }
 
 #define INCIDENT_SELECT                                                                     \
@@ -3619,8 +3636,7 @@ int meta_incident_get(struct meta *m, const char *tenant, int64_t id,
 	rc = each_row(m, st, read_incident,
 		      &(struct row_sink){ .fn.incident = fn, .ctx = ctx }, &rows, e);
 	if (rc == 0 && rows == 0)
-		rc = err_set(e, -ENOENT, "tenant '%s' has no incident %lld", ESC(tenant),
-			     (long long)id);
+		rc = no_incident(tenant, id, e);
 	return rc;
 }
 
@@ -3737,8 +3753,7 @@ static int incident_exists(struct meta *m, const char *tenant, int64_t tid, int6
 	case SQLITE_ROW:
 		break;
 	case SQLITE_DONE:
-		rc = err_set(e, -ENOENT, "tenant '%s' has no incident %lld", ESC(tenant),
-			     (long long)id);
+		rc = no_incident(tenant, id, e);
 		break;
 	default:
 		rc = db_fail(m, e);
@@ -3849,13 +3864,7 @@ static int incident_log(struct meta *m, const char *tenant, int64_t tid,
 	bind_text(st, 5, en->action);
 	bind_text(st, 6, en->detail);
 	bind_text(st, 7, en->why);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = db_fail(m, e);
-	else if (sqlite3_changes(m->db) == 0)
-		rc = err_set(e, -ENOENT, "tenant '%s' has no incident %lld", ESC(tenant),
-			     (long long)en->incident);
-	stmt_done(m, st);
-	return rc;
+	return incident_row_written(m, st, tenant, en->incident, e);
 }
 
 int meta_incident_log(struct meta *m, const char *tenant, const struct meta_incident_entry *en,
@@ -4256,13 +4265,6 @@ int meta_suppression_match(struct meta *m, const struct meta_alert *a, int64_t n
 
 /* ---- evkeep: evidence copies kept with an incident ---- */
 
-/* -ENOENT naming the incident the tenant does not have. */
-static int evkeep_no_incident(const char *tenant, int64_t incident, struct err *e)
-{
-	return err_set(e, -ENOENT, "tenant '%s' has no incident %lld", ESC(tenant),
-		       (long long)incident);
-}
-
 /*
  * In one statement: whether incident is tenant tid's (*mine), whether a copy with digest is
  * kept with it (*kept), and the highest sequence number (copies are numbered 1..n without
@@ -4330,7 +4332,7 @@ int meta_evkeep_add(struct meta *m, const char *tenant, int64_t incident,
 	    (rc = evkeep_state(m, k.tenant_id, incident, digest, &mine, &kept, &last, e)) < 0)
 		goto fail;
 	if (!mine) {
-		rc = evkeep_no_incident(tenant, incident, e);
+		rc = no_incident(tenant, incident, e);
 		goto fail;
 	}
 	if (kept) /* the same event kept already */
@@ -4396,7 +4398,7 @@ int meta_evkeep_list(struct meta *m, const char *tenant, int64_t incident,
 	if (step != SQLITE_DONE)
 		rc = db_fail(m, e);
 	else if (!found)
-		rc = evkeep_no_incident(tenant, incident, e);
+		rc = no_incident(tenant, incident, e);
 out:
 	stmt_done(m, st);
 	return rc;
@@ -4567,8 +4569,7 @@ static int report_incident(struct meta *m, const char *tenant, int64_t incident,
 	case SQLITE_ROW:
 		break;
 	case SQLITE_DONE:
-		rc = err_set(e, -ENOENT, "tenant '%s' has no incident %lld", ESC(tenant),
-			     (long long)incident);
+		rc = no_incident(tenant, incident, e);
 		break;
 	default:
 		rc = db_fail(m, e);
