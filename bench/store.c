@@ -336,7 +336,8 @@ int main(int argc, char **argv)
 		snprintf(path, sizeof(path), "%s/tenant1.log", dir);
 		goto search;
 	}
-	if (bench_gen_init(&g, DAYS, false) < 0)
+	/* @timestamp in whole seconds, as the PAN-OS decoder reads it from the line's times */
+	if (bench_gen_init(&g, DAYS, true) < 0)
 		die("fields", "cannot register the PAN-OS fields");
 
 	/* the store: keys, WAL (one shard per tenant here), an import per tenant */
