@@ -45,6 +45,8 @@
 #define BLOCK_FIXED 44        /* block header bytes before the column stats */
 #define STAT_BYTES 40         /* u32 name | u32 kind | min (16) | max (16), or 4 value hashes */
 #define CHUNK_DIR_BYTES 16    /* u32 name | u8 kind | u8 enc | u8 zstd | u8 0 | u32 stored | u32 raw */
+/* A directory page's streams (format 5; before it, each entry's values one after another) */
+enum { DS_NAME, DS_SHARED, DS_KEY, DS_LEN, DS_COUNT, DIR_STREAMS };
 #define DIR_ENTRY_BYTES 28    /* u32 name | u32 key off | u32 key len | u32 page | u32 off | u32 len | u32 count */
 #define BLOCK_INDEX_BYTES 28  /* u64 offset | u32 header len | u32 total len | u64 first row | u32 count */
 #define PAGE_INDEX_BYTES 16   /* u64 offset | u32 length | u32 0 */
@@ -1082,14 +1084,10 @@ static int index_add(struct segment_writer *w, uint32_t name, const void *v, siz
 	return rc < 0 || !pid ? rc : posting_add(w, pid - 1, row);
 }
 
-static int add_token(struct segment_writer *w, const char *t, size_t len)
-{
-	if (tok_digits(t, len))
-		return 0;
-	return u64set_add(&w->toks, tok_fp(t, len));
-}
-
-/* add_token() of every token of s, in one pass: delimit, lowercase and hash. */
+/*
+ * Every token of s into the block's bloom set, in one pass: delimit, lowercase and hash
+ * (tok_fp(), without the digits-only tokens).
+ */
 static int add_tokens(struct segment_writer *w, const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s, *e = p + len;
@@ -2031,16 +2029,11 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 			}
 			if ((rc = kmap_put(&w->dict, ip->b, 16, &w->tmpidx[i], &added)) < 0)
 				return rc;
-			if (added) {
-				char text[IPADDR_STRLEN];
-
+			if (added) { /* no bloom token: every address is in the index */
 				if (ipcmp(ip, &mn) < 0)
 					mn = *ip;
 				if (ipcmp(ip, &mx) > 0)
 					mx = *ip;
-				ipaddr_format(ip, text);
-				if ((rc = add_token(w, text, strlen(text))) < 0)
-					return rc;
 			}
 		}
 		enc = E_DICT;
@@ -2267,15 +2260,9 @@ static int encode_rows(struct segment_writer *w, bool *any)
 				if ((rc = add_tokens(w, v->v.s, v->len)) < 0)
 					return rc;
 				break;
-			case FT_IP: {
-				char text[IPADDR_STRLEN];
-
+			case FT_IP: /* in the index, not in the bloom */
 				put(&o, v->v.ip.b, 16);
-				ipaddr_format(&v->v.ip, text);
-				if ((rc = add_token(w, text, strlen(text))) < 0)
-					return rc;
 				break;
-			}
 			default:
 				putv(&o, zigzag(v->v.i));
 				break;
@@ -2783,14 +2770,18 @@ static inline void idx_prefetch(const struct segment_writer *w, const uint32_t *
 static int write_index(struct segment_writer *w, struct out *foot)
 {
 	struct buf page = BUF_INIT((size_t)INDEX_MEM_MAX), pages = BUF_INIT((size_t)INDEX_MEM_MAX);
-	struct buf dents = BUF_INIT((size_t)DIR_RAW_MAX);
+	struct buf dents[DIR_STREAMS];
 	struct buf top = BUF_INIT((size_t)DIR_RAW_MAX), dpage = BUF_INIT((size_t)DIR_RAW_MAX);
-	struct out pg = { &page, 0 }, pl = { &pages, 0 }, de = { &dents, 0 };
+	struct out pg = { &page, 0 }, pl = { &pages, 0 }, de[DIR_STREAMS];
 	struct out tp = { &top, 0 }, dp = { &dpage, 0 };
 	uint32_t *order = NULL, *where = NULL, npages = 0, ndir = 0, n = w->idx.n, first = 0;
 	uint64_t top_off;
 	int rc = 0;
 
+	for (unsigned k = 0; k < DIR_STREAMS; k++) {
+		buf_init(&dents[k], DIR_RAW_MAX);
+		de[k] = (struct out){ &dents[k], 0 };
+	}
 	if (n) {
 		order = mem_alloc((size_t)n * sizeof(*order));
 		where = mem_alloc((size_t)n * 2 * sizeof(*where));
@@ -2834,11 +2825,15 @@ static int write_index(struct segment_writer *w, struct out *foot)
 	}
 	/*
 	 * Directory pages, and the top. A page: u32 entries, u32 posting page and u32 offset of
-	 * its first list, then per entry varint field-number delta, varint bytes shared with
-	 * the previous key of the same field, varint length and bytes of the rest of the key,
-	 * varint list length and varint rows; lists follow each other in the posting pages.
-	 * Cut at about DIR_PAGE_TARGET bytes of the form the reader expands it to (entries of
-	 * DIR_ENTRY_BYTES and keys).
+	 * its first list, the lengths of its first four streams (u32 each), then the streams:
+	 * per entry varint field-number delta; varint bytes shared with the previous key of the
+	 * same field (twice that, or 1 for an address after one alike); varint length and
+	 * bytes of the rest of the key (or the address's difference); varint list length;
+	 * varint rows. Lists follow each other in the posting pages. Streams rather than
+	 * entries because most of an entry is the same from one to the next (a field's delta
+	 * 0, lists of one row): zstd codes such runs in almost nothing, where interleaved with
+	 * the keys' random bytes each cost a few bits. Cut at about DIR_PAGE_TARGET bytes of
+	 * the form the reader expands it to (entries of DIR_ENTRY_BYTES and keys).
 	 */
 	for (uint32_t i = 0, prev_name = 0, expanded = 4; i < n; i++) {
 		size_t kl, pkl = 0, shared = 0;
@@ -2857,22 +2852,23 @@ static int write_index(struct segment_writer *w, struct out *foot)
 			prev_name = 0;
 			expanded = 4;
 		}
-		putv(&de, name - prev_name);
+		putv(&de[DS_NAME], name - prev_name);
 		if (kl == 20 && pkl == 20 && shared >= 8) { /* an address after one alike: 1, delta */
-			putv(&de, 1);
-			putv(&de, be_get64((const unsigned char *)key + 12) -
-					  be_get64((const unsigned char *)pk + 12));
+			putv(&de[DS_SHARED], 1);
+			putv(&de[DS_KEY], be_get64((const unsigned char *)key + 12) -
+						  be_get64((const unsigned char *)pk + 12));
 		} else {
-			putv(&de, 2 * (uint64_t)shared);
-			putv(&de, kl - 4 - shared);
-			put(&de, key + 4 + shared, kl - 4 - shared);
+			putv(&de[DS_SHARED], 2 * (uint64_t)shared);
+			putv(&de[DS_KEY], kl - 4 - shared);
+			put(&de[DS_KEY], key + 4 + shared, kl - 4 - shared);
 		}
-		putv(&de, p->bytes);
-		putv(&de, p->count);
+		putv(&de[DS_LEN], p->bytes);
+		putv(&de[DS_COUNT], p->count);
 		prev_name = name;
 		expanded += DIR_ENTRY_BYTES + (uint32_t)(kl - 4);
-		if ((rc = de.err) < 0)
-			goto fail;
+		for (unsigned k = 0; k < DIR_STREAMS; k++)
+			if ((rc = de[k].err) < 0)
+				goto fail;
 		if (expanded >= DIR_PAGE_TARGET || i + 1 == n) {
 			uint64_t off = w->off;
 			size_t fkl;
@@ -2882,7 +2878,12 @@ static int write_index(struct segment_writer *w, struct out *foot)
 			put32(&dp, i + 1 - first);
 			put32(&dp, where[2 * first]);
 			put32(&dp, where[2 * first + 1]);
-			put(&dp, dents.p, dents.len);
+			for (unsigned k = 0; k + 1 < DIR_STREAMS; k++)
+				put32(&dp, (uint32_t)dents[k].len);
+			for (unsigned k = 0; k < DIR_STREAMS; k++) {
+				put(&dp, dents[k].p, dents[k].len);
+				buf_reset(&dents[k]);
+			}
 			if ((rc = dp.err) < 0 ||
 			    (rc = write_zsealed(w, block_id(w->tenant, w->day, w->seq, ID_DIR, ndir),
 						dpage.p, dpage.len)) < 0)
@@ -2898,7 +2899,6 @@ static int write_index(struct segment_writer *w, struct out *foot)
 				goto fail;
 			ndir++;
 			first = i + 1;
-			buf_reset(&dents);
 		}
 	}
 	top_off = w->off;
@@ -2918,7 +2918,8 @@ fail:
 	mem_free(where);
 	buf_release(&page);
 	buf_release(&pages);
-	buf_release(&dents);
+	for (unsigned k = 0; k < DIR_STREAMS; k++)
+		buf_release(&dents[k]);
 	buf_release(&top);
 	buf_release(&dpage);
 	return rc;
@@ -4775,6 +4776,48 @@ fail:
 }
 
 /*
+ * The readers of a directory page's streams (write_index()) in rs[], r at the first: from
+ * format 5 each over its own part of the page (-EBADMSG when the lengths do not fit in
+ * it), before it all the one reader r, the entries' values following each other.
+ */
+static int dir_streams(const struct segment *s, struct rd *r, struct rd st[DIR_STREAMS],
+		       struct rd *rs[DIR_STREAMS])
+{
+	uint32_t len[DIR_STREAMS];
+	const unsigned char *p;
+
+	for (unsigned k = 0; k < DIR_STREAMS; k++)
+		rs[k] = r;
+	if (s->version < 5)
+		return 0;
+	for (unsigned k = 0; k + 1 < DIR_STREAMS; k++)
+		len[k] = rd32(r);
+	if (r->bad)
+		return -EBADMSG;
+	p = r->p;
+	for (unsigned k = 0; k < DIR_STREAMS; k++) {
+		size_t left = (size_t)(r->end - p);
+		size_t n = k + 1 < DIR_STREAMS ? len[k] : left;
+
+		if (n > left)
+			return -EBADMSG;
+		st[k] = (struct rd){ p, p + n, false };
+		rs[k] = &st[k];
+		p += n;
+	}
+	r->p = r->end;
+	return 0;
+}
+
+static bool dir_bad(struct rd *const rs[DIR_STREAMS])
+{
+	for (unsigned k = 0; k < DIR_STREAMS; k++)
+		if (rs[k]->bad)
+			return true;
+	return false;
+}
+
+/*
  * Opens directory page j (write_index()) into s->dirbuf, expanded: u32 entries, then per
  * entry DIR_ENTRY_BYTES (u32 field number, key offset, key length, posting page, offset in
  * it, list length, rows), then the keys; checks every entry.
@@ -4785,7 +4828,7 @@ static int load_dir(struct segment *s, uint32_t j, struct err *e)
 	char what[48];
 	uint32_t name = 0, page, off, klen = 0, koff = 0;
 	size_t keys_at = 4 + (size_t)d->n * DIR_ENTRY_BYTES, kpos = keys_at;
-	struct rd r;
+	struct rd r, st[DIR_STREAMS], *rs[DIR_STREAMS];
 	int rc;
 
 	if (s->dir_cur == (int)j)
@@ -4801,26 +4844,29 @@ static int load_dir(struct segment *s, uint32_t j, struct err *e)
 		return DAMAGED(-EBADMSG, d->off, "%s is damaged", what);
 	page = rd32(&r);
 	off = rd32(&r);
+	if (dir_streams(s, &r, st, rs) < 0)
+		return DAMAGED(-EBADMSG, d->off, "%s is damaged", what);
 	le_put32(s->dirbuf, d->n);
 	for (uint32_t i = 0; i < d->n; i++) {
 		unsigned char *ent = s->dirbuf + 4 + (size_t)i * DIR_ENTRY_BYTES;
-		uint64_t dn = rdv(&r), shared = rdv(&r), rest = 0, delta = 0, len, count;
+		uint64_t dn = rdv(rs[DS_NAME]), shared = rdv(rs[DS_SHARED]), rest = 0, delta = 0;
+		uint64_t len, count;
 		const unsigned char *kp = NULL;
 		bool by_delta = s->version >= 4 && (shared & 1); /* write_index() */
 
 		if (by_delta) {
-			delta = rdv(&r);
+			delta = rdv(rs[DS_KEY]);
 			shared = 8;
 			rest = 8;
 		} else {
 			if (s->version >= 4)
 				shared >>= 1;
-			rest = rdv(&r);
+			rest = rdv(rs[DS_KEY]);
 		}
-		if (r.bad || (dn && shared) || dn >= s->nnames || name + dn >= s->nnames || shared > klen ||
-		    (i == 0 && shared) || shared + rest > INDEX_KEY_MAX ||
+		if (dir_bad(rs) || (dn && shared) || dn >= s->nnames || name + dn >= s->nnames ||
+		    shared > klen || (i == 0 && shared) || shared + rest > INDEX_KEY_MAX ||
 		    kpos + shared + rest > DIR_PAGE_RAW_MAX || (by_delta && (klen != 16 || !delta)) ||
-		    (!by_delta && !(kp = take(&r, (size_t)rest))))
+		    (!by_delta && !(kp = take(rs[DS_KEY], (size_t)rest))))
 			return DAMAGED(-EBADMSG, d->off, "%s: entry %u is damaged", what, i);
 		name += (uint32_t)dn;
 		memmove(s->dirbuf + kpos, s->dirbuf + koff, (size_t)shared);
@@ -4831,9 +4877,9 @@ static int load_dir(struct segment *s, uint32_t j, struct err *e)
 		koff = (uint32_t)kpos;
 		klen = (uint32_t)(shared + rest);
 		kpos += klen;
-		len = rdv(&r);
-		count = rdv(&r);
-		if (r.bad || page >= s->npages || len > s->pages[page].raw ||
+		len = rdv(rs[DS_LEN]);
+		count = rdv(rs[DS_COUNT]);
+		if (dir_bad(rs) || page >= s->npages || len > s->pages[page].raw ||
 		    off > s->pages[page].raw - len || !count || count > len)
 			return DAMAGED(-EBADMSG, d->off, "%s: entry %u is damaged", what, i);
 		le_put32(ent, name);
@@ -4849,8 +4895,9 @@ static int load_dir(struct segment *s, uint32_t j, struct err *e)
 			off = 0;
 		}
 	}
-	if (r.p != r.end)
-		return DAMAGED(-EBADMSG, d->off, "%s is damaged", what);
+	for (unsigned k = 0; k < DIR_STREAMS; k++)
+		if (rs[k]->p != rs[k]->end)
+			return DAMAGED(-EBADMSG, d->off, "%s is damaged", what);
 	s->dir_cur = (int)j;
 	s->dir_n = d->n;
 	return 0;

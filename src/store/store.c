@@ -662,6 +662,7 @@ int store_segment_remove(struct store *st, uint64_t tenant, uint32_t day, uint32
 #define MAX_PROJECT 64 /* fields decoded for a filter and its pipes; past it, all of them */
 #define MAX_REST 512   /* a segment with more field names has its matches read whole */
 #define MAX_TOKENS 64  /* of the literals, tested against the blooms */
+#define MAX_ADDRESS_TOKENS 8 /* of those, addresses: tested against the blooms or the index */
 #define NAMES_MAX 65536 /* field names of one segment (its format allows 65,535) */
 #define TEXT_ONCE 256   /* a block's text candidates up to which whole events are read */
 
@@ -810,41 +811,119 @@ static void plan_projection(struct search_run *r, const struct query *q)
 	}
 }
 
-/*
- * The bloom hashes of the literals' tokens under seg's key, once per segment: at most
- * MAX_TOKENS (more only skip fewer blocks).
- */
-static size_t token_hashes(struct segment *seg, const struct search_run *r, uint64_t *hv)
+/* The literal's field is an address field (its value is in the index, not the blooms). */
+static bool address_literal(const struct literal *l)
 {
-	size_t n = 0;
+	int f = l->field ? field_lookup(l->field, strlen(l->field)) : -1;
 
-	for (size_t i = 0; i < r->n_lit; i++) {
-		const char *p = r->lit[i].value, *end = p + r->lit[i].len, *tok;
-		size_t len;
-
-		while (n < MAX_TOKENS && segment_token_next(&p, end, &tok, &len)) {
-			uint64_t h = segment_token_hash(seg, tok, len);
-
-			if (h) /* 0: in no bloom, every block may hold it */
-				hv[n++] = h;
-		}
-	}
-	return n;
+	return f >= 0 && field_type((unsigned)f) == FT_IP;
 }
 
 /* What a segment's blocks are tested against, computed once per segment. */
 struct block_tests {
 	uint64_t tok[MAX_TOKENS];  /* bloom hashes of the literals' tokens */
 	size_t ntok;
+	uint64_t addr[MAX_ADDRESS_TOKENS];       /* text tokens that are addresses: bloom hash */
+	unsigned char *addr_blocks[MAX_ADDRESS_TOKENS]; /* and per block 1: the index has it */
+	size_t naddr;
 	int name[MAX_LITERALS];    /* whole values: the field's number in the segment */
 	uint64_t val[MAX_LITERALS];    /* and the value's hash */
 	size_t nval;
 };
 
-static void block_tests_for(struct segment *seg, const struct search_run *r,
-			    struct block_tests *t)
+static void block_tests_release(struct block_tests *t)
 {
-	t->ntok = token_hashes(seg, r, t->tok);
+	for (size_t i = 0; i < t->naddr; i++)
+		mem_free(t->addr_blocks[i]);
+	t->naddr = 0;
+}
+
+/*
+ * The blocks whose address fields hold the address tok (1 in blocks[]), from the index:
+ * an address that is the value of an address field is in no bloom (the index has it),
+ * even where event.original holds it too. All 1 when the segment has too many fields.
+ */
+static int address_blocks(struct segment *seg, const char *tok, size_t len,
+			  unsigned char *blocks, unsigned nblocks, struct err *e)
+{
+	unsigned ids[MAX_REST];
+	size_t n = 0;
+	int rc = segment_field_ids(seg, ids, ARRAY_SIZE(ids), &n, e);
+
+	if (rc == -E2BIG) {
+		memset(blocks, 1, nblocks);
+		return 0;
+	}
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		uint32_t *rows = NULL;
+		size_t nrows = 0;
+
+		if (field_type(ids[i]) != FT_IP)
+			continue;
+		rc = segment_lookup(seg, field_name(ids[i]), tok, len, &rows, &nrows, e);
+		for (size_t k = 0; k < nrows && rc == 0; k++) {
+			int b = segment_row_block(seg, rows[k]);
+
+			if (b < 0)
+				rc = err_set(e, -EBADMSG, "search: the index gives a row past the "
+					     "segment's blocks (damaged)");
+			else
+				blocks[b] = 1;
+		}
+		mem_free(rows);
+	}
+	return rc;
+}
+
+/*
+ * The bloom hashes of the literals' tokens under seg's key, once per segment: at most
+ * MAX_TOKENS (more only skip fewer blocks). Values of address fields have none (the index
+ * answers for them); a text token that is an address is tested against the bloom or the
+ * index (address_blocks()).
+ */
+static int token_hashes(struct segment *seg, const struct search_run *r, struct block_tests *t,
+			struct err *e)
+{
+	struct segment_info info;
+
+	segment_get_info(seg, &info);
+	for (size_t i = 0; i < r->n_lit; i++) {
+		const char *p = r->lit[i].value, *end = p + r->lit[i].len, *tok;
+		size_t len;
+
+		if (address_literal(&r->lit[i]))
+			continue;
+		while (t->ntok < MAX_TOKENS && segment_token_next(&p, end, &tok, &len)) {
+			uint64_t h = segment_token_hash(seg, tok, len);
+			struct ipaddr ip;
+			int rc;
+
+			if (!h) /* 0: in no bloom, every block may hold it */
+				continue;
+			if (ipaddr_parse(&ip, tok, len) < 0) {
+				t->tok[t->ntok++] = h;
+				continue;
+			}
+			if (t->naddr == MAX_ADDRESS_TOKENS)
+				continue; /* not used for skipping */
+			t->addr_blocks[t->naddr] = mem_calloc(info.blocks ? info.blocks : 1, 1);
+			if (!t->addr_blocks[t->naddr])
+				return err_set(e, -ENOMEM, "search: out of memory");
+			t->addr[t->naddr++] = h;
+			rc = address_blocks(seg, tok, len, t->addr_blocks[t->naddr - 1],
+					    info.blocks, e);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+static int block_tests_for(struct segment *seg, const struct search_run *r,
+			   struct block_tests *t, struct err *e)
+{
+	t->ntok = 0;
+	t->naddr = 0;
 	t->nval = 0;
 	for (size_t i = 0; i < r->n_lit; i++) {
 		if (!r->lit[i].whole)
@@ -852,11 +931,12 @@ static void block_tests_for(struct segment *seg, const struct search_run *r,
 		t->name[t->nval] = segment_name_number(seg, r->lit[i].field);
 		t->val[t->nval++] = segment_value_hash(seg, r->lit[i].value, r->lit[i].len);
 	}
+	return token_hashes(seg, r, t, e);
 }
 
 /*
- * False when a literal's token is not in the block's bloom filter, or a whole value is not
- * among the field's values the block lists.
+ * False when a literal's token is not in the block's bloom filter (nor, for an address,
+ * in its address fields), or a whole value is not among the field's values the block lists.
  */
 static bool block_may_match(struct segment *seg, unsigned b, const struct block_tests *t)
 {
@@ -865,6 +945,9 @@ static bool block_may_match(struct segment *seg, unsigned b, const struct block_
 			return false;
 	for (size_t i = 0; i < t->ntok; i++)
 		if (!segment_block_may_contain_hash(seg, b, t->tok[i]))
+			return false;
+	for (size_t i = 0; i < t->naddr; i++)
+		if (!t->addr_blocks[i][b] && !segment_block_may_contain_hash(seg, b, t->addr[i]))
 			return false;
 	return true;
 }
@@ -1243,19 +1326,20 @@ static int plan_segment(struct search_run *r, struct segment *seg, int64_t from,
 	segment_get_info(seg, &info);
 	if (!info.blocks)
 		return 0;
-	block_tests_for(seg, r, &bt);
+	if ((rc = block_tests_for(seg, r, &bt, e)) < 0)
+		goto out;
 	if (!segment_may_match(seg, &bt)) {
 		r->st.blocks += info.blocks;
-		return 0;
+		goto out;
 	}
 	if ((rc = indexed_rows(seg, r, &p->rows, &nrows, &p->indexed, e)))
-		return rc;
+		goto out;
 	p->blocks = mem_calloc(info.blocks, sizeof(*p->blocks));
 	p->first = mem_calloc(info.blocks, sizeof(*p->first));
 	p->count = mem_calloc(info.blocks, sizeof(*p->count));
 	if (!p->blocks || !p->first || !p->count) {
-		plan_release(p);
-		return err_set(e, -ENOMEM, "search: out of memory");
+		rc = err_set(e, -ENOMEM, "search: out of memory");
+		goto out;
 	}
 	end = nrows;
 	for (unsigned b = info.blocks; b-- > 0;) {
@@ -1270,9 +1354,9 @@ static int plan_segment(struct search_run *r, struct segment *seg, int64_t from,
 			;
 		end = first;
 		if (last - first > SEGMENT_BLOCK_EVENTS) {
-			plan_release(p);
-			return err_set(e, -EBADMSG, "search: the index gives block %u of a segment "
-				       "more than %u rows (damaged)", b, SEGMENT_BLOCK_EVENTS);
+			rc = err_set(e, -EBADMSG, "search: the index gives block %u of a segment "
+				     "more than %u rows (damaged)", b, SEGMENT_BLOCK_EVENTS);
+			goto out;
 		}
 		if ((p->indexed && last == first) || !segment_block_overlaps(seg, b, from, to) ||
 		    !block_may_match(seg, b, &bt))
@@ -1281,7 +1365,11 @@ static int plan_segment(struct search_run *r, struct segment *seg, int64_t from,
 		p->first[p->n] = first;
 		p->count[p->n++] = last - first;
 	}
-	return 0;
+out:
+	block_tests_release(&bt);
+	if (rc < 0)
+		plan_release(p);
+	return rc;
 }
 
 /* Sets up reader rd for planned block i of p. */
