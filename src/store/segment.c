@@ -28,7 +28,7 @@
 #include "store/keys.h"
 
 /*
- * Format, version 4, little-endian (docs/store.md, "Segments"):
+ * Format, version 5, little-endian (docs/store.md, "Segments"):
  *
  *   header   52: "KOBANSEG" | u32 version | u32 day | u64 tenant | u32 seq | u32 flags (0) |
  *                key id (16) | u32 CRC-32 of the 48 bytes before it
@@ -4998,32 +4998,13 @@ static int name_index(const struct segment *s, const char *field, size_t len)
 	return -1;
 }
 
-int segment_lookup(struct segment *s, const char *field, const char *value, size_t len,
-		   uint32_t **rows, size_t *n, struct err *e)
+/* The rows of stored name ni's value key (klen bytes; 16 for an address) from the index. */
+static int lookup_key(struct segment *s, int ni, const void *key, size_t klen, uint32_t **rows,
+		      size_t *n, struct err *e)
 {
-	struct ipaddr ip;
-	const void *key = value;
-	size_t klen = len;
-	int ni, rc;
 	uint32_t lo = 0, hi;
+	int rc;
 
-	*rows = NULL;
-	*n = 0;
-	if (!segment_field_indexed(field))
-		return err_set(e, -ENOTSUP, "field %s is not indexed in segments", field);
-	ni = name_index(s, field, strlen(field));
-	if (ni < 0)
-		return 0;
-	if (s->names[ni].type == FT_IP) {
-		if (ipaddr_parse(&ip, value, len) < 0)
-			return err_set(e, -EINVAL, "%s: \"%.*s\" is not an IP address", field,
-				       (int)MIN(len, 100), value);
-		key = ip.b;
-		klen = 16;
-	}
-	if (klen > INDEX_KEY_MAX)
-		return err_set(e, -ENOTSUP, "%s: values longer than %u bytes are not indexed", field,
-			       INDEX_KEY_MAX);
 	if ((rc = load_top(s, e)) < 0)
 		return rc;
 	hi = s->ndir; /* the last directory page whose first key is <= the key */
@@ -5053,6 +5034,68 @@ int segment_lookup(struct segment *s, const char *field, const char *value, size
 			lo = mid + 1;
 		else
 			hi = mid;
+	}
+	return 0;
+}
+
+int segment_lookup(struct segment *s, const char *field, const char *value, size_t len,
+		   uint32_t **rows, size_t *n, struct err *e)
+{
+	struct ipaddr ip;
+	const void *key = value;
+	size_t klen = len;
+	int ni;
+
+	*rows = NULL;
+	*n = 0;
+	if (!segment_field_indexed(field))
+		return err_set(e, -ENOTSUP, "field %s is not indexed in segments", field);
+	ni = name_index(s, field, strlen(field));
+	if (ni < 0)
+		return 0;
+	if (s->names[ni].type == FT_IP) {
+		if (ipaddr_parse(&ip, value, len) < 0)
+			return err_set(e, -EINVAL, "%s: \"%.*s\" is not an IP address", field,
+				       (int)MIN(len, 100), value);
+		key = ip.b;
+		klen = 16;
+	}
+	if (klen > INDEX_KEY_MAX)
+		return err_set(e, -ENOTSUP, "%s: values longer than %u bytes are not indexed", field,
+			       INDEX_KEY_MAX);
+	return lookup_key(s, ni, key, klen, rows, n, e);
+}
+
+int segment_address_blocks(struct segment *s, const struct ipaddr *addr, unsigned char *blocks,
+			   struct err *e)
+{
+	uint32_t marked = 0;
+
+	if (s->version < 5)
+		return 1;
+	memset(blocks, 0, s->nblocks);
+	for (uint32_t i = 0; i < s->nnames && marked < s->nblocks; i++) {
+		uint32_t *rows = NULL;
+		size_t n = 0;
+		int rc;
+
+		if (s->names[i].type != FT_IP)
+			continue;
+		rc = lookup_key(s, (int)i, addr->b, 16, &rows, &n, e);
+		for (size_t k = 0; k < n && rc == 0; k++) {
+			int b = segment_row_block(s, rows[k]);
+
+			if (b < 0)
+				rc = DAMAGED(-EBADMSG, s->top_off, "the index gives row %u, past the "
+					     "segment's events", rows[k]);
+			else if (!blocks[b]) {
+				blocks[b] = 1;
+				marked++;
+			}
+		}
+		mem_free(rows);
+		if (rc < 0)
+			return rc;
 	}
 	return 0;
 }

@@ -1,6 +1,6 @@
 /*
  * segment.h - the immutable per-tenant, per-day segment file of the event store (format
- * version 4, reads 3 and 4; the layout is described for operators in docs/store.md, "Segments").
+ * version 5, reads 3 to 5; the layout is described for operators in docs/store.md, "Segments").
  *
  * A segment is written once by a struct segment_writer and then only read. Events go into
  * blocks of up to SEGMENT_BLOCK_EVENTS; inside a block the hot fields are stored column by
@@ -153,8 +153,11 @@ int segment_block_ip_range(const struct segment *s, unsigned block, const char *
  */
 bool segment_token_next(const char **p, const char *end, const char **tok, size_t *len);
 /*
- * False when no string value of the block (event.original included) and no IP value's text
- * has the token: the block can be skipped. True may be a false positive (about 1%).
+ * False when no string value of the block (event.original included) has the token: the
+ * block can be skipped. True may be a false positive (about 1%). From format 5 a text's
+ * token that is the value of an address field of its event (a reference to it) is not in
+ * the bloom: ask segment_address_blocks() too. In formats 3 and 4 every address field's
+ * value is in the bloom as text.
  */
 bool segment_block_may_contain(const struct segment *s, unsigned block, const char *token,
 			       size_t len);
@@ -196,6 +199,14 @@ int segment_lookup(struct segment *s, const char *field, const char *value, size
 		   uint32_t **rows, size_t *n, struct err *e);
 /* Block holding row, or -ERANGE. */
 int segment_row_block(const struct segment *s, uint64_t row);
+/*
+ * The blocks where an address field (any) holds addr, from the index: blocks[b] set to 1 or
+ * 0 for each of the segment's blocks (segment_get_info's count). Returns 0, or 1 without
+ * looking anything up when the segment's blooms hold its address fields' values (formats 3
+ * and 4: segment_block_may_contain() alone answers), or a negative code (a damaged index).
+ */
+int segment_address_blocks(struct segment *s, const struct ipaddr *addr, unsigned char *blocks,
+			   struct err *e);
 
 /*
  * Decodes a block into *n events allocated from arena (strings included), whole events

@@ -838,55 +838,61 @@ static void block_tests_release(struct block_tests *t)
 	t->naddr = 0;
 }
 
-/*
- * The blocks whose address fields hold the address tok (1 in blocks[]), from the index:
- * an address that is the value of an address field is in no bloom (the index has it),
- * even where event.original holds it too. All 1 when the segment has too many fields.
- */
-static int address_blocks(struct segment *seg, const char *tok, size_t len,
-			  unsigned char *blocks, unsigned nblocks, struct err *e)
+/* True when an address token with bloom hash h is among t's already. */
+static bool address_listed(const struct block_tests *t, uint64_t h)
 {
-	unsigned ids[MAX_REST];
-	size_t n = 0;
-	int rc = segment_field_ids(seg, ids, ARRAY_SIZE(ids), &n, e);
+	for (size_t i = 0; i < t->naddr; i++)
+		if (t->addr[i] == h)
+			return true;
+	return false;
+}
 
-	if (rc == -E2BIG) {
-		memset(blocks, 1, nblocks);
+/*
+ * A text token that is an address: from format 5 it is in no bloom where it is the value
+ * of an address field too, so the blocks the index gives for it pass as well as those
+ * whose bloom has it (segment_address_blocks). In older segments only the bloom.
+ */
+static int add_address_token(struct segment *seg, const struct ipaddr *ip, uint64_t h,
+			     struct block_tests *t, struct err *e)
+{
+	struct segment_info info;
+	unsigned char *blocks;
+	int rc;
+
+	if (address_listed(t, h))
+		return 0;
+	if (t->naddr == MAX_ADDRESS_TOKENS)
+		return 0; /* not used for skipping: still correct, only slower */
+	segment_get_info(seg, &info);
+	blocks = mem_calloc(info.blocks ? info.blocks : 1, 1);
+	if (!blocks)
+		return err_set(e, -ENOMEM, "search: out of memory");
+	rc = segment_address_blocks(seg, ip, blocks, e);
+	if (rc == 1) { /* the blooms hold addresses: a token like any other */
+		mem_free(blocks);
+		if (t->ntok < MAX_TOKENS)
+			t->tok[t->ntok++] = h;
 		return 0;
 	}
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		uint32_t *rows = NULL;
-		size_t nrows = 0;
-
-		if (field_type(ids[i]) != FT_IP)
-			continue;
-		rc = segment_lookup(seg, field_name(ids[i]), tok, len, &rows, &nrows, e);
-		for (size_t k = 0; k < nrows && rc == 0; k++) {
-			int b = segment_row_block(seg, rows[k]);
-
-			if (b < 0)
-				rc = err_set(e, -EBADMSG, "search: the index gives a row past the "
-					     "segment's blocks (damaged)");
-			else
-				blocks[b] = 1;
-		}
-		mem_free(rows);
+	if (rc < 0) {
+		mem_free(blocks);
+		return rc;
 	}
-	return rc;
+	t->addr[t->naddr] = h;
+	t->addr_blocks[t->naddr++] = blocks;
+	return 0;
 }
 
 /*
  * The bloom hashes of the literals' tokens under seg's key, once per segment: at most
  * MAX_TOKENS (more only skip fewer blocks). Values of address fields have none (the index
  * answers for them); a text token that is an address is tested against the bloom or the
- * index (address_blocks()).
+ * index (add_address_token()). What it allocated is t's (block_tests_release), also on
+ * an error.
  */
 static int token_hashes(struct segment *seg, const struct search_run *r, struct block_tests *t,
 			struct err *e)
 {
-	struct segment_info info;
-
-	segment_get_info(seg, &info);
 	for (size_t i = 0; i < r->n_lit; i++) {
 		const char *p = r->lit[i].value, *end = p + r->lit[i].len, *tok;
 		size_t len;
@@ -904,23 +910,16 @@ static int token_hashes(struct segment *seg, const struct search_run *r, struct 
 				t->tok[t->ntok++] = h;
 				continue;
 			}
-			if (t->naddr == MAX_ADDRESS_TOKENS)
-				continue; /* not used for skipping */
-			t->addr_blocks[t->naddr] = mem_calloc(info.blocks ? info.blocks : 1, 1);
-			if (!t->addr_blocks[t->naddr])
-				return err_set(e, -ENOMEM, "search: out of memory");
-			t->addr[t->naddr++] = h;
-			rc = address_blocks(seg, tok, len, t->addr_blocks[t->naddr - 1],
-					    info.blocks, e);
-			if (rc < 0)
+			if ((rc = add_address_token(seg, &ip, h, t, e)) < 0)
 				return rc;
 		}
 	}
 	return 0;
 }
 
-static int block_tests_for(struct segment *seg, const struct search_run *r,
-			   struct block_tests *t, struct err *e)
+/* The literals that are whole values: the field's number in the segment, the value's hash. */
+static void block_values_for(struct segment *seg, const struct search_run *r,
+			     struct block_tests *t)
 {
 	t->ntok = 0;
 	t->naddr = 0;
@@ -931,7 +930,6 @@ static int block_tests_for(struct segment *seg, const struct search_run *r,
 		t->name[t->nval] = segment_name_number(seg, r->lit[i].field);
 		t->val[t->nval++] = segment_value_hash(seg, r->lit[i].value, r->lit[i].len);
 	}
-	return token_hashes(seg, r, t, e);
 }
 
 /*
@@ -1326,12 +1324,13 @@ static int plan_segment(struct search_run *r, struct segment *seg, int64_t from,
 	segment_get_info(seg, &info);
 	if (!info.blocks)
 		return 0;
-	if ((rc = block_tests_for(seg, r, &bt, e)) < 0)
-		goto out;
+	block_values_for(seg, r, &bt);
 	if (!segment_may_match(seg, &bt)) {
 		r->st.blocks += info.blocks;
-		goto out;
+		return 0;
 	}
+	if ((rc = token_hashes(seg, r, &bt, e)) < 0)
+		goto out;
 	if ((rc = indexed_rows(seg, r, &p->rows, &nrows, &p->indexed, e)))
 		goto out;
 	p->blocks = mem_calloc(info.blocks, sizeof(*p->blocks));

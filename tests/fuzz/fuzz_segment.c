@@ -2,11 +2,15 @@
  * fuzz_segment.c - libFuzzer target for segment files (store/segment.h), which a broken disk
  * or a hostile copy may leave in any state.
  *
- * Even first byte: the rest of the input is the whole file. Odd first byte: the second byte
- * gives an event count (1..64) and the rest is the plaintext of one block's payload, which
- * the target seals with the fixed test key into an otherwise valid segment (header, block
- * header, footer with the field-name table below, an empty index, trailer), so that the
- * fuzzer reaches the column and row decoders behind the seal.
+ * Even first byte: the rest of the input is the whole file. First byte 1 modulo 4: the second
+ * byte gives an event count (1..64) and the rest is the plaintext of one block's payload,
+ * which the target seals with the fixed test key into an otherwise valid segment (header,
+ * block header, footer with the field-name table below, an empty index, trailer), so that
+ * the fuzzer reaches the column and row decoders behind the seal. First byte 3 modulo 4: the
+ * second byte gives a number of index entries (1..64) and the rest is one index directory
+ * page after its entry count, posting page and offset (the streams of format 5), sealed
+ * into a segment of one empty block of 8 events with one posting page of 64 one-row deltas
+ * and an index top naming that page, so that the fuzzer reaches the directory's reader.
  *
  * Either way the segment is opened with the fixed key, every block is checked against a
  * bloom, read whole and read by two columns, the index is looked up and the file verified:
@@ -108,8 +112,72 @@ static uint32_t crc(const void *p, size_t n)
 	return (uint32_t)crc32(0L, p, (uInt)n);
 }
 
-/* A valid segment around one block whose payload plaintext is given. */
-static void build(struct ob *f, uint32_t count, const unsigned char *plain, size_t len)
+/* raw, zstd-compressed and sealed under the id of kind, appended to f: its sealed length. */
+static uint32_t add_zsealed(struct ob *f, uint32_t kind, const void *raw, size_t len)
+{
+	size_t bound = ZSTD_compressBound(len), z;
+	unsigned char *zb = malloc(bound), *sb = malloc(bound + KEYS_SEAL_OVERHEAD);
+
+	if (!zb || !sb)
+		abort();
+	z = ZSTD_compress(zb, bound, raw, len, 1);
+	if (ZSTD_isError(z))
+		abort();
+	keys_seal(&key, block_id(kind), zb, z, sb);
+	add(f, sb, z + KEYS_SEAL_OVERHEAD);
+	free(zb);
+	free(sb);
+	return (uint32_t)(z + KEYS_SEAL_OVERHEAD);
+}
+
+/*
+ * The index of a directory page's input: one posting page (64 deltas of 1), the page
+ * (entries, page 0, offset 0, then dir), the top naming it (first key: source.ip, empty).
+ * Its part of the footer into foot.
+ */
+static void add_index(struct ob *f, struct ob *foot, uint32_t entries, const unsigned char *dir,
+		      size_t dlen)
+{
+	unsigned char post[64];
+	struct ob page = { 0 }, top = { 0 };
+	uint64_t post_off = f->n, dir_off, top_off;
+	uint32_t post_len, dir_len, top_len;
+
+	memset(post, 1, sizeof(post));
+	post_len = add_zsealed(f, 2, post, sizeof(post));
+	add32(&page, entries);
+	add32(&page, 0);
+	add32(&page, 0);
+	add(&page, dir, dlen);
+	dir_off = f->n;
+	dir_len = add_zsealed(f, 1, page.p, page.n);
+	add64(&top, dir_off);
+	add32(&top, dir_len);
+	add32(&top, (uint32_t)page.n);
+	add32(&top, entries);
+	add32(&top, 1); /* source.ip */
+	add32(&top, 0);
+	top_off = f->n;
+	top_len = add_zsealed(f, 3, top.p, top.n);
+	add64(foot, top_off);
+	add32(foot, top_len);
+	add32(foot, (uint32_t)top.n);
+	add32(foot, entries);
+	add32(foot, 1); /* directory pages */
+	add32(foot, 1); /* posting pages */
+	add64(foot, post_off);
+	add32(foot, post_len);
+	add32(foot, sizeof(post));
+	free(page.p);
+	free(top.p);
+}
+
+/*
+ * A valid segment around one block whose payload plaintext is given, with an empty index,
+ * or with dir (dlen bytes) as its directory page of entries entries (add_index).
+ */
+static void build(struct ob *f, uint32_t count, const unsigned char *plain, size_t len,
+		  uint32_t entries, const unsigned char *dir, size_t dlen)
 {
 	unsigned char h[52], *sealed, zdir[64], *sdir, t[24];
 	struct ob bh = { 0 }, foot = { 0 };
@@ -151,7 +219,8 @@ static void build(struct ob *f, uint32_t count, const unsigned char *plain, size
 		abort();
 	keys_seal(&key, block_id(3), zdir, zlen, sdir);
 	dir_off = f->n;
-	add(f, sdir, zlen + KEYS_SEAL_OVERHEAD);
+	if (!dir)
+		add(f, sdir, zlen + KEYS_SEAL_OVERHEAD);
 
 	add(&foot, "KSEGFOOT", 8);
 	add32(&foot, sizeof(names) / sizeof(names[0]));
@@ -173,12 +242,16 @@ static void build(struct ob *f, uint32_t count, const unsigned char *plain, size
 	add32(&foot, 0);
 	add64(&foot, 0); /* raw bytes */
 	add64(&foot, 0); /* tag */
-	add64(&foot, dir_off);
-	add32(&foot, (uint32_t)(zlen + KEYS_SEAL_OVERHEAD));
-	add32(&foot, 0); /* the index's top level: no bytes, */
-	add32(&foot, 0); /* no entries, */
-	add32(&foot, 0); /* no directory pages, */
-	add32(&foot, 0); /* no posting pages */
+	if (dir) {
+		add_index(f, &foot, entries, dir, dlen);
+	} else {
+		add64(&foot, dir_off);
+		add32(&foot, (uint32_t)(zlen + KEYS_SEAL_OVERHEAD));
+		add32(&foot, 0); /* the index's top level: no bytes, */
+		add32(&foot, 0); /* no entries, */
+		add32(&foot, 0); /* no directory pages, */
+		add32(&foot, 0); /* no posting pages */
+	}
 	add32(&foot, crc(foot.p, foot.n));
 	le64(t, f->n);
 	le_put32(t + 8, (uint32_t)foot.n);
@@ -287,9 +360,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (sodium_init() < 0)
 			abort();
 	}
-	if (data[0] & 1)
-		build(&f, (uint32_t)(data[1] % 64) + 1, data + 2, size - 2);
-	else
+	if ((data[0] & 3) == 1) {
+		build(&f, (uint32_t)(data[1] % 64) + 1, data + 2, size - 2, 0, NULL, 0);
+	} else if ((data[0] & 3) == 3) {
+		static const unsigned char no_chunks[4];
+
+		if (size - 2 > 60000)
+			return 0; /* a directory page is at most about 64 KiB */
+		build(&f, 8, no_chunks, sizeof(no_chunks), (uint32_t)(data[1] % 64) + 1, data + 2,
+		      size - 2);
+	} else
 		add(&f, data + 1, size - 1);
 	out = fopen(path, "wb");
 	if (!out || fwrite(f.p, 1, f.n, out) != f.n || fclose(out) != 0)
