@@ -34,6 +34,12 @@
 #define META_HOST_MAX 255   /* RFC 5424 HOSTNAME: 1*255 PRINTUSASCII */
 #define META_LISTENER_MAX NAME_LISTENER_MAX
 #define META_BUSY_TIMEOUT_MS 5000
+/*
+ * koban.db's WAL file is cut back to this when a checkpoint has copied all of it and a
+ * writer starts it over: SQLite reuses a WAL file but never shrinks it, so one burst (a
+ * storm of alerts: 636 MB was seen) would otherwise keep its size on disk for good.
+ */
+#define META_WAL_LIMIT "67108864"
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -840,6 +846,7 @@ int meta_open(struct meta **mp, const char *data_dir, struct err *e)
 	sqlite3_busy_timeout(m->db, META_BUSY_TIMEOUT_MS);
 	if ((rc = exec(m, "PRAGMA journal_mode = WAL", e)) < 0 ||
 	    (rc = exec(m, "PRAGMA synchronous = NORMAL", e)) < 0 ||
+	    (rc = exec(m, "PRAGMA journal_size_limit = " META_WAL_LIMIT, e)) < 0 ||
 	    (rc = exec(m, "PRAGMA foreign_keys = ON", e)) < 0 || (rc = migrate(m, e)) < 0)
 		goto fail;
 	*mp = m;
