@@ -1133,7 +1133,7 @@ static int map_common(struct walk *w, struct err *e)
 	return event_set_time(ev, FIELD_TIMESTAMP, ns);
 }
 
-/* ECS outcome from a word the services use (success, Succeeded, Failure, ...). */
+/* ECS outcome from a word the services use (success, Succeeded, Failure, Intune's Fail...). */
 static const char *outcome_of(const struct cap *c)
 {
 	if (!c)
@@ -1141,7 +1141,8 @@ static const char *outcome_of(const struct cap *c)
 	if (ieq(c->s, c->len, "success") || ieq(c->s, c->len, "succeeded") ||
 	    ieq(c->s, c->len, "0"))
 		return "success";
-	if (ieq(c->s, c->len, "failure") || ieq(c->s, c->len, "failed"))
+	if (ieq(c->s, c->len, "failure") || ieq(c->s, c->len, "failed") ||
+	    ieq(c->s, c->len, "fail"))
 		return "failure";
 	return NULL;
 }

@@ -30,7 +30,8 @@ def events_of(p):
 
 def test_parse_golden():
     names = sorted(n[:-4] for n in os.listdir(GOLDEN) if n.endswith(".log"))
-    assert names == ["auto", "envelope", "errors", "loganalytics", "quirks"], names
+    assert names == ["auto", "envelope", "errors", "intune", "loganalytics", "quirks",
+                     "signins-apps"], names
     update = os.environ.get("KOBAN_GOLDEN_UPDATE") == "1"
     for name in names:
         fmt = "auto" if name == "auto" else "azure"
@@ -53,6 +54,18 @@ def test_parse_golden():
         "azure.firewall_logs", "azure.intune_audit", "azure.application_gateway"]
     assert la[0]["user"]["name"] == "kato" and la[0]["source"]["ip"] == "192.0.2.61"
     assert la[0]["event"]["outcome"] == "failure" and la[0]["@timestamp"] == "2026-03-14T22:40:00Z"
+    # service principal and managed identity sign-ins: no user, the app in service.name
+    apps = events_of(parse(["--format", "azure", "signins-apps.log"], GOLDEN))
+    assert [e["event"]["dataset"] for e in apps] == ["azure.signinlogs"] * 2
+    assert [e["event"]["outcome"] for e in apps] == ["failure", "success"]
+    assert apps[0]["event"]["code"] == "7000215" and apps[0]["service"]["name"] == "payroll-export"
+    assert all("user" not in e for e in apps), apps
+    assert "source" not in apps[1], apps[1]  # a managed identity's empty ipAddress is no source
+    # Intune operational logs: resultType Success / Fail, the enrolling user from identity
+    ops = events_of(parse(["--format", "azure", "intune.log"], GOLDEN))
+    assert [e["event"]["dataset"] for e in ops] == ["azure.intune_operational"] * 2
+    assert [e["event"]["outcome"] for e in ops] == ["success", "failure"]
+    assert [e["user"]["name"] for e in ops] == ["tanaka", "sato"]
     auto = events_of(parse(["--format", "auto", "auto.log"], GOLDEN))
     assert [e["event"]["dataset"] for e in auto] == [
         "syslog", "azure.bastion", "azure.auditlogs", "azure.firewall_logs", "syslog"]

@@ -453,6 +453,12 @@ static void test_bastion_and_intune(void)
 	CHECK_INT(decode("{\"category\":\"OperationalLogs\",\"identity\":\"op@x.test\"}"), 0);
 	CHECK_STR(val("event.dataset"), "azure.intune_operational");
 	CHECK_STR(val("user.name"), "op");
+	/* Intune's operational logs say "Fail", not "Failure" */
+	CHECK_INT(decode("{\"category\":\"OperationalLogs\",\"operationName\":\"Enrollment\","
+			 "\"resultType\":\"Fail\"}"),
+		  0);
+	CHECK_STR(val("event.outcome"), "failure");
+	CHECK_STR(vals("event.type"), "info");
 	CHECK_INT(decode("{\"category\":\"SomethingNew\",\"callerIpAddress\":\"2001:db8::1\"}"), 0);
 	CHECK_STR(val("event.dataset"), "azure.platformlogs");
 	CHECK_STR(val("source.ip"), "2001:db8::1");
