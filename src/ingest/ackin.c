@@ -419,6 +419,9 @@ int ackin_add(struct ackin_batch *b, const char *data, size_t len, int64_t recei
 	m->listener = b->origin.listener;
 	m->format = (uint8_t)b->origin.format;
 	m->truncated = len > max;
+	if (m->truncated) /* koban_events_truncated_total{tenant}, as listeners count it */
+		atomic_fetch_add_explicit(&fairq_stats(b->a->cfg.q, b->origin.tenant)->truncated, 1,
+					  memory_order_relaxed);
 	m->tenant = (uint16_t)b->origin.tenant;
 	m->tz = b->origin.tz;
 	m->source = b->origin.source;

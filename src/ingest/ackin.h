@@ -1,6 +1,6 @@
 /*
- * ackin.h - the acknowledged-input path, shared by HTTP ingest (portal/ingest.h) and RELP
- * (ingest/relp.h): raw messages of one tenant are decoded and normalised by a pipeline of
+ * ackin.h - the acknowledged-input path, shared by HTTP ingest (portal/ingest.h), RELP
+ * (ingest/relp.h) and the pollers (ingest/poll.h): raw messages of one tenant are decoded and normalised by a pipeline of
  * ackin's own (the same decoders and ECS normalisation as serve's workers, pipeline.h), the
  * resulting ECS JSON lines are appended to the sink's shard of acknowledged inputs
  * (sink_write, store/sink.h), and the sender is acknowledged only once ackin_wait() says the
@@ -30,6 +30,9 @@
  * statistics (koban_events_parsed_total / parse_failed_total: one per event the pipeline
  * built), or, when the batch had already failed, in dropped[output_error]. The caller counts
  * the message in `routed` (the router does for routed messages, fairq.h) before adding it.
+ * A message ackin_add() cuts to max_message_size is also counted in the tenant's
+ * `truncated` (koban_events_truncated_total); RELP's messages, added whole with
+ * ackin_add_msg(), were counted so by the listener (ingest_msg_new) when they were cut.
  * koban_ackin_events_total{result} counts written, failed (the batch's append failed after
  * they were decoded) and refused (not decoded after a failure).
  *
@@ -113,8 +116,9 @@ void ackin_free(struct ackin *a);
 int ackin_begin(struct ackin *a, struct ackin_batch *b, const struct ackin_origin *origin,
 		int wait_ms, struct err *e);
 /*
- * Decodes data[0..len) (one message, received at received_ns; cut to max_message_size and
- * flagged truncated when longer) into its event(s), appended to the WAL when the buffer is
+ * Decodes data[0..len) (one message, received at received_ns; cut to max_message_size,
+ * flagged truncated and counted in the tenant's truncated when longer: HTTP ingest and the
+ * pollers) into its event(s), appended to the WAL when the buffer is
  * full. 0, or the batch's failure (b->rc) once an append failed: stop adding then.
  * A message that does not decode is not a failure: it is stored as a pipeline_error event.
  */

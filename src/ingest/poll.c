@@ -48,14 +48,17 @@
 #define COMMIT_WAIT_MS 30000     /* the records' group commit, before the state is saved */
 #define ERROR_SHOWN 300          /* bytes of a service's error message in the log */
 #define MAX_PAGES 100000         /* pages of one stream in one poll: a service looping ends */
+/*
+ * Bytes of a Log Analytics row made into a record, for a response of r bytes: the row holds
+ * each of its cells (never longer than in the response) and each column name once, so it
+ * is never refused for its size; one over syslog.max_message_size is cut by ackin_add().
+ */
+#define ROW_MAX(r) (2 * (size_t)(r) + (64u << 10))
 
 enum req_result { REQ_OK, REQ_THROTTLED, REQ_SERVER_ERROR, REQ_CLIENT_ERROR,
 		  REQ_UNAUTHORIZED, REQ_TRANSPORT_ERROR, REQ_RESULTS };
 static const char *const req_names[] = { "ok", "throttled", "server_error", "client_error",
 					 "unauthorized", "transport_error" };
-
-enum drop { DROP_REC_TOO_LARGE, DROP_RECS };
-static const char *const drop_names[] = { "too_large" };
 
 enum cycle_result { CYCLE_OK, CYCLE_PARTIAL, CYCLE_FAILED, CYCLE_RESULTS };
 static const char *const cycle_names[] = { "ok", "partial", "failed" };
@@ -107,7 +110,7 @@ struct poller {
 	uint64_t lsn;                  /* the last WAL record appended this poll (0: none) */
 	struct arena arena;
 	struct buf rec;                /* a Log Analytics row made into a record */
-	atomic_uint_fast64_t requests[REQ_RESULTS], dropped[DROP_RECS];
+	atomic_uint_fast64_t requests[REQ_RESULTS];
 	atomic_uint_fast64_t cycles[CYCLE_RESULTS], duplicates, tokens, polls_done;
 	atomic_uint_fast64_t seen_full; /* keys not remembered: the table was full */
 };
@@ -119,7 +122,6 @@ struct poll {
 	int (*take)(struct poller *pl, const char *rec, size_t len, struct err *e);
 	struct buf *collected;         /* poll_parse: the records as a JSON text sequence */
 	size_t n_collected;
-	size_t max_message;
 	char *dir;                     /* DATA_DIR/pollers */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -727,11 +729,6 @@ fail:
 
 /* ---------------------------------------------------------------- delivery */
 
-static void count_drop(struct poller *pl, enum drop why)
-{
-	atomic_fetch_add_explicit(&pl->dropped[why], 1, memory_order_relaxed);
-}
-
 /*
  * Opens a batch of the poller's tenant on the acknowledged-input path (ingest/ackin.h),
  * waiting while every decoding slot is busy (counted once as throttled). -ECANCELED when
@@ -805,20 +802,17 @@ static int take_collected(struct poller *pl, const char *rec, size_t len, struct
 	return rc < 0 ? err_set(e, rc, "out of memory") : 0;
 }
 
-/* One record to the store; one over syslog.max_message_size is dropped and counted. */
+/*
+ * One record to the store. One over syslog.max_message_size is not dropped: ackin_add()
+ * cuts it and flags it truncated, as for HTTP ingest, and counts it; cut JSON does not
+ * decode, so it is kept raw as a pipeline_error event.
+ */
 static int deliver(struct poller *pl, unsigned stream, const char *rec, size_t len,
 		   struct err *e)
 {
-	struct poll *p = pl->poll;
 	int rc;
 
-	if (len > p->max_message) {
-		count_drop(pl, DROP_REC_TOO_LARGE);
-		log_warn("poller %s: a record of %zu bytes is over syslog.max_message_size (%zu): "
-			 "dropped", pl->cfg->name, len, p->max_message);
-		return 0;
-	}
-	if ((rc = p->take(pl, rec, len, e)) < 0)
+	if ((rc = pl->poll->take(pl, rec, len, e)) < 0)
 		return rc;
 	atomic_fetch_add_explicit(&pl->stream[stream].records, 1, memory_order_relaxed);
 	return 0;
@@ -1491,7 +1485,7 @@ static int poller_init(struct poll *p, struct poller *pl, const struct config_po
 	pl->scope = c->scope ? c->scope : graph ? GRAPH_SCOPE : LA_SCOPE;
 	pl->page_size = c->page_size ? c->page_size : graph ? GRAPH_PAGE_DEFAULT : LA_PAGE_DEFAULT;
 	buf_init(&pl->body, (size_t)c->max_response);
-	buf_init(&pl->rec, p->max_message + 1024);
+	buf_init(&pl->rec, ROW_MAX(c->max_response));
 	arena_init(&pl->arena, 64 * 1024, (size_t)c->max_response + RECORD_ARENA);
 	streams_init(pl);
 	if ((id = decoder_find(format, strlen(format))) < 0)
@@ -1556,7 +1550,6 @@ int poll_start(struct poll **pp, const struct config *c, struct fairq *q, struct
 	p->q = q;
 	p->ackin = ackin;
 	p->take = take_stored;
-	p->max_message = c->max_message_size;
 	*pp = p;
 	if (!c->n_pollers)
 		return 0;
@@ -1628,7 +1621,7 @@ int poll_parse(int type, const char *body, size_t len, struct buf *out, size_t *
 	struct config_poller c = { .name = "parse", .type = (enum config_poller_type)type,
 				   .tenant = "t", .overlap = 300, .max_response = len + 1,
 				   .tables = (char **)tables, .n_tables = 1, .alerts = 1 };
-	struct poll p = { .max_message = 16u << 20, .take = take_collected, .collected = out };
+	struct poll p = { .take = take_collected, .collected = out };
 	struct poller *pl = mem_calloc(1, sizeof(*pl));
 	char why[ERROR_SHOWN + 100];
 	bool part = false;
@@ -1644,7 +1637,7 @@ int poll_parse(int type, const char *body, size_t len, struct buf *out, size_t *
 	pl->cfg = &c;
 	pl->page_size = 50;
 	buf_init(&pl->body, len + 1);
-	buf_init(&pl->rec, p.max_message + 1024);
+	buf_init(&pl->rec, ROW_MAX(len + 1));
 	arena_init(&pl->arena, 64 * 1024, len + RECORD_ARENA);
 	streams_init(pl);
 	if ((rc = buf_add(&pl->body, body, len)) < 0) {
@@ -1704,12 +1697,6 @@ static int collect_requests(struct metrics_out *o, void *ctx)
 {
 	return collect_by(o, ctx, offsetof(struct poller, requests), "result", req_names,
 			  REQ_RESULTS);
-}
-
-static int collect_dropped(struct metrics_out *o, void *ctx)
-{
-	return collect_by(o, ctx, offsetof(struct poller, dropped), "reason", drop_names,
-			  DROP_RECS);
 }
 
 static int collect_polls(struct metrics_out *o, void *ctx)
@@ -1779,8 +1766,6 @@ int poll_metrics_register(struct poll *p)
 		{ "koban_poller_duplicates_total", METRICS_COUNTER,
 		  "Records read again in the overlap window and not sent twice.",
 		  collect_duplicates },
-		{ "koban_poller_records_dropped_total", METRICS_COUNTER,
-		  "Records the poller could not deliver, by reason.", collect_dropped },
 		{ "koban_poller_polls_total", METRICS_COUNTER,
 		  "Polls of one stream, by result (ok, partial, failed).", collect_polls },
 		{ "koban_poller_tokens_total", METRICS_COUNTER,

@@ -28,7 +28,9 @@
  * poller's tenant with the poller's format (`m365` for graph, `azure` for loganalytics
  * unless `format` says otherwise) and source = the poller's name: a page's records are
  * decoded in the poller's thread into one batch appended to the write-ahead log; busy
- * decoding slots are waited on (counted as throttled), never dropped. Records seen in the
+ * decoding slots are waited on (counted as throttled), never dropped. A record longer than
+ * syslog.max_message_size is cut there and flagged truncated, as for HTTP ingest, never
+ * dropped (cut JSON is kept raw as a pipeline_error event). Records seen in the
  * overlap already are counted as duplicates and not sent again, also across restarts:
  * watermarks and the keys of the overlap window are kept in DATA_DIR/pollers/NAME.state
  * (mode 0600, replaced through a temporary file and a rename after every finished stream),
@@ -76,8 +78,8 @@ void poll_stop(struct poll *p);
 void poll_free(struct poll *p);
 /*
  * koban_poller_requests_total{poller,result}, koban_poller_records_total{poller,stream},
- * koban_poller_duplicates_total{poller}, koban_poller_records_dropped_total{poller,reason},
- * koban_poller_polls_total{poller,result}, koban_poller_tokens_total{poller},
+ * koban_poller_duplicates_total{poller}, koban_poller_polls_total{poller,result},
+ * koban_poller_tokens_total{poller},
  * koban_poller_dedupe_full_total{poller} and the gauge koban_poller_watermark_seconds
  * {poller,stream}; nothing when there are no pollers.
  */

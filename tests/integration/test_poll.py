@@ -381,6 +381,108 @@ def test_public_graph_alert_sample():
         assert k.stop() == 0, k.log()
 
 
+def test_record_over_max_message_size_is_kept_cut():
+    """A Graph alert and a Log Analytics row longer than syslog.max_message_size (262144
+    here) are not dropped: each is cut to it as HTTP ingest cuts a record (ackin_add), kept
+    raw in event.original with log.flags: truncated and, its JSON being cut, stored as a
+    pipeline_error with the decoder's reason; counted in koban_events_truncated_total and
+    parse_failed. The records beside them arrive whole, the watermarks move past them, and
+    later polls of the overlap send nothing twice."""
+    with fake_services() as (d, secret, ca, fake):
+        now = float(int(time.time()))  # whole seconds: exact in the fake's floats
+        big_title = "A" * 300000
+        fake.alerts = [alert(0, now - 600), alert(1, now - 500, big_title),
+                       alert(2, now - 400), alert(3, now - 300)]  # pages of 3 and 1
+        cols = [("TimeGenerated", "datetime"), ("UserPrincipalName", "string"),
+                ("ResultType", "string"), ("Type", "string")]
+        big_cell = "R" * 300000
+        ing = [now - 300, now - 290, now - 280]  # page_size 2: the big row ends a page
+        fake.tables["SigninLogs"] = (cols, [
+            (t, [iso(t - 30), "user%d@contoso.com" % i, big_cell if i == 1 else "0",
+                 "SigninLogs"]) for i, t in enumerate(ing)])
+        gfmt, lfmt = format_for(d, "m365"), format_for(d, "azure")
+        cfg = poller_config(d, fake, ca, secret,
+                            GRAPH.replace("FORMAT", gfmt)
+                            .replace("    page_size: 3\n", "    page_size: 3\n"
+                                     "    incidents: false\n") +
+                            LA.replace("FORMAT", lfmt)
+                            .replace("[SigninLogs, AuditLogs]", "[SigninLogs]"))
+        k = Instance(d, cfg)
+
+        def through():
+            m = k.metrics()
+            seen = value(m, "koban_events_parsed_total", tenant="cloud") + \
+                value(m, "koban_events_parse_failed_total", tenant="cloud")
+            return polls(k, "m365") >= 1 and polls(k, "sentinel") >= 1 and seen == 7 and \
+                value(m, "koban_poller_records_total") == 7
+        poll("both polls through the pipeline", through, timeout=90)
+        m = k.metrics()
+        assert value(m, "koban_poller_records_total", poller="m365", stream="alerts_v2") == 4
+        assert value(m, "koban_poller_records_total", poller="sentinel",
+                     stream="SigninLogs") == 3
+        assert value(m, "koban_events_truncated_total", tenant="cloud") == 2
+        assert value(m, "koban_poller_polls_total", result="failed") == 0
+        assert "koban_poller_records_dropped_total" not in {n for n, _ in m}
+        max_size = 262144
+        evs = spool_lines(d, "cloud")
+        assert len(evs) == 7, [e["event"]["original"][:60] for e in evs]
+        cut = [e for e in evs if e.get("log", {}).get("flags") == ["truncated"]]
+        assert len(cut) == 2, [e.get("log") for e in evs]
+        whole = [json.loads(e["event"]["original"]) for e in evs if e not in cut]
+        # the Graph alert as served, cut to the maximum
+        g = [e for e in cut if e["event"]["original"].startswith('{"id": ')]
+        assert len(g) == 1, cut
+        assert g[0]["event"]["original"] == json.dumps(fake.alerts[1])[:max_size]
+        # the row as the poller builds it (columns by name), cut to the maximum
+        la = [e for e in cut if e is not g[0]][0]
+        head = '{"TimeGenerated":%s,"UserPrincipalName":"user1@contoso.com","ResultType":"' \
+            % json.dumps(iso(ing[1] - 30))
+        assert la["event"]["original"] == head + "R" * (max_size - len(head))
+        if (gfmt, lfmt) == ("m365", "azure"):  # (without them, syslog: no JSON to cut)
+            assert value(m, "koban_events_parse_failed_total", tenant="cloud") == 2
+        if gfmt == "m365":
+            assert g[0]["event"]["kind"] == "pipeline_error", g[0]
+            at = json.dumps(fake.alerts[1]).index('"' + big_title) + 1  # the title's quote
+            assert g[0]["error"]["message"] == "m365: column %d: expected '\"' to close the " \
+                "string that starts here, found end of input" % at, g[0]["error"]
+        if lfmt == "azure":
+            assert la["event"]["kind"] == "pipeline_error", la
+            assert la["error"]["message"] == "column %d: expected '\"' to close the string " \
+                "that starts here, found end of input" % len(head), la["error"]
+        # the neighbours whole
+        assert sorted(w["id"] for w in whole if "id" in w) == \
+            ["da637%06d" % i for i in (0, 2, 3)]
+        assert sorted(w["UserPrincipalName"] for w in whole if "Type" in w) == \
+            ["user0@contoso.com", "user2@contoso.com"]
+        # the watermarks past the cut records
+        assert value(m, "koban_poller_watermark_seconds", poller="m365",
+                     stream="alerts_v2") == now - 300
+        # (a Log Analytics watermark is the end of the window queried: now - lag)
+        assert value(m, "koban_poller_watermark_seconds", poller="sentinel",
+                     stream="SigninLogs") > ing[2]
+
+        # Later polls re-read the overlap (both cut records in it): nothing twice.
+        done = polls(k, "m365") + polls(k, "sentinel")
+        poll("more polls", lambda: polls(k, "m365") + polls(k, "sentinel") >= done + 4,
+             timeout=60)
+        fake.alerts.append(alert(4, now - 50))
+        done = polls(k, "m365") + polls(k, "sentinel")
+        poll("the new alert", lambda: polls(k, "m365") + polls(k, "sentinel") >= done + 4,
+             timeout=60)
+        poll("the new alert through the pipeline",
+             lambda: value(k.metrics(), "koban_events_parsed_total", tenant="cloud") +
+             value(k.metrics(), "koban_events_parse_failed_total", tenant="cloud") == 8)
+        m = k.metrics()
+        assert value(m, "koban_poller_records_total") == 8
+        assert value(m, "koban_events_truncated_total", tenant="cloud") == 2
+        assert value(m, "koban_poller_duplicates_total", poller="m365") >= 4
+        assert value(m, "koban_poller_duplicates_total", poller="sentinel") >= 3
+        assert k.stop() == 0, k.log()
+        evs = spool_lines(d, "cloud")
+        assert len(evs) == 8, len(evs)
+        assert json.loads(evs[-1]["event"]["original"])["id"] == "da637000004"
+
+
 if __name__ == "__main__":
     assert os.path.exists(KOBAN)
     s = Suite()
@@ -390,4 +492,5 @@ if __name__ == "__main__":
     s.run(test_wrong_secret_and_foreign_next_link)
     s.run(test_kill_9_after_a_poll_resumes_from_the_state)
     s.run_with_path(GRAPH_SAMPLE, test_public_graph_alert_sample)
+    s.run(test_record_over_max_message_size_is_kept_cut)
     s.done()
