@@ -1558,6 +1558,45 @@ out:
 	arena_release(&ga);
 }
 
+/* Block 0 of an older format's fixture holds text_event() 0 to 59, whole and in order. */
+static void check_fixture_events(struct segment *s, struct arena *a, struct arena *ga)
+{
+	struct err e = ERR_INIT;
+	struct event *evs, want;
+	uint32_t n = 0;
+
+	CHECK_INT(segment_block_read(s, 0, NULL, 0, a, &evs, &n, &e), 0);
+	CHECK_INT(n, 60);
+	for (uint32_t i = 0; i < n; i++) {
+		text_event(&want, ga, i);
+		if (!same_event(&want, &evs[i], i))
+			break;
+		arena_clear(ga);
+	}
+	arena_clear(a);
+}
+
+/* The fixture's index finds the rows of its two source addresses. */
+static void check_fixture_index(struct segment *s)
+{
+	struct err e = ERR_INIT;
+	uint32_t *hits = NULL;
+	size_t nh = 0, want_n = 0;
+
+	CHECK_INT(segment_lookup(s, "source.ip", "10.1.2.3", 8, &hits, &nh, &e), 0);
+	for (unsigned i = 0; i < 60; i++)
+		want_n += i % 10 < 7 || i % 7 == 3;
+	CHECK_INT(nh, want_n);
+	mem_free(hits);
+	hits = NULL;
+	CHECK_INT(segment_lookup(s, "source.ip", "10.1.2.5", 8, &hits, &nh, &e), 0);
+	want_n = 0;
+	for (unsigned i = 0; i < 60; i++)
+		want_n += i % 10 >= 7 && i % 7 == 5;
+	CHECK_INT(nh, want_n);
+	mem_free(hits);
+}
+
 /*
  * A segment that koban wrote in format 3 (tests/data/store/segment-v3: text_event() 0 to
  * 59 under key1, written by the version 3 writer, variables in streams by their number in
@@ -1581,15 +1620,7 @@ static void test_version3_text(void)
 	CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), 0);
 	if (!s)
 		goto out;
-	CHECK_INT(segment_block_read(s, 0, NULL, 0, &a, &evs, &n, &e), 0);
-	CHECK_INT(n, 60);
-	for (uint32_t i = 0; i < n; i++) {
-		text_event(&want, &ga, i);
-		if (!same_event(&want, &evs[i], i))
-			break;
-		arena_clear(&ga);
-	}
-	arena_clear(&a);
+	check_fixture_events(s, &a, &ga);
 	CHECK_INT(segment_block_read_rows(s, 0, pick, 3, NULL, 0, &a, &evs, &n, &e), 0);
 	CHECK_INT(n, 3);
 	for (uint32_t i = 0; i < n && i < 3; i++) {
@@ -1600,23 +1631,7 @@ static void test_version3_text(void)
 	arena_clear(&a);
 	CHECK_INT(segment_block_text_rows(s, 0, &needle, &nl, 1, &a, rows, &nr, &e), 0);
 	CHECK(nr >= 20); /* every odd line's "act=deny", and the odd ones that say deny */
-	{ /* the index directory of format 3 (keys as shared prefix and rest, never deltas) */
-		uint32_t *hits = NULL;
-		size_t nh = 0, want_n = 0;
-
-		CHECK_INT(segment_lookup(s, "source.ip", "10.1.2.3", 8, &hits, &nh, &e), 0);
-		for (unsigned i = 0; i < 60; i++)
-			want_n += i % 10 < 7 || i % 7 == 3;
-		CHECK_INT(nh, want_n);
-		mem_free(hits);
-		hits = NULL;
-		CHECK_INT(segment_lookup(s, "source.ip", "10.1.2.5", 8, &hits, &nh, &e), 0);
-		want_n = 0;
-		for (unsigned i = 0; i < 60; i++)
-			want_n += i % 10 >= 7 && i % 7 == 5;
-		CHECK_INT(nh, want_n);
-		mem_free(hits);
-	}
+	check_fixture_index(s); /* format 3: keys as shared prefix and rest, never deltas */
 	CHECK_INT(segment_verify(s, &e), 0);
 	segment_close(s);
 out:
@@ -1634,10 +1649,7 @@ static void test_version4(void)
 	struct err e = ERR_INIT;
 	struct segment *s = NULL;
 	struct arena a, ga;
-	struct event *evs, want;
 	char path[700];
-	uint32_t n = 0, *hits = NULL;
-	size_t nh = 0, want_n = 0;
 
 	snprintf(path, sizeof(path), "%s/store/segment-v4/2025-11-30-0001.seg", t_data_dir());
 	arena_init(&a, 1 << 20, 1 << 28);
@@ -1645,27 +1657,9 @@ static void test_version4(void)
 	CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), 0);
 	if (!s)
 		goto out;
-	CHECK_INT(segment_block_read(s, 0, NULL, 0, &a, &evs, &n, &e), 0);
-	CHECK_INT(n, 60);
-	for (uint32_t i = 0; i < n; i++) {
-		text_event(&want, &ga, i);
-		if (!same_event(&want, &evs[i], i))
-			break;
-		arena_clear(&ga);
-	}
+	check_fixture_events(s, &a, &ga);
 	CHECK(segment_block_may_contain(s, 0, "10.1.2.3", 8)); /* format 4's blooms had them */
-	CHECK_INT(segment_lookup(s, "source.ip", "10.1.2.3", 8, &hits, &nh, &e), 0);
-	for (unsigned i = 0; i < 60; i++)
-		want_n += i % 10 < 7 || i % 7 == 3;
-	CHECK_INT(nh, want_n);
-	mem_free(hits);
-	hits = NULL;
-	CHECK_INT(segment_lookup(s, "source.ip", "10.1.2.5", 8, &hits, &nh, &e), 0);
-	want_n = 0;
-	for (unsigned i = 0; i < 60; i++)
-		want_n += i % 10 >= 7 && i % 7 == 5;
-	CHECK_INT(nh, want_n);
-	mem_free(hits);
+	check_fixture_index(s);
 	CHECK_INT(segment_verify(s, &e), 0);
 	segment_close(s);
 out:
