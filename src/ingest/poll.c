@@ -82,6 +82,8 @@ struct seen_entry {
 struct seen {
 	struct seen_entry *slot;
 	size_t cap, n;       /* cap: a power of two, or 0 */
+	uint64_t *pending;   /* keys of the open batch: forgotten when it fails (batch_close) */
+	size_t n_pending, pending_cap;
 };
 
 struct poller {
@@ -606,27 +608,86 @@ static size_t seen_capacity(size_t n)
 	return cap;
 }
 
-/* 1 when (stream, hash) was delivered before; else remembers it and returns 0. */
-static int seen_check(struct poller *pl, unsigned stream, uint64_t hash, int64_t stamp)
+/* Room for one more pending key: 0, or -ENOMEM. */
+static int pending_room(struct seen *s)
+{
+	uint64_t *np;
+	size_t cap;
+
+	if (s->n_pending < s->pending_cap)
+		return 0;
+	cap = s->pending_cap ? 2 * s->pending_cap : 256;
+	if (cap > (size_t)POLL_SEEN_MAX || !(np = mem_realloc(s->pending, cap * sizeof(*np))))
+		return -ENOMEM;
+	s->pending = np;
+	s->pending_cap = cap;
+	return 0;
+}
+
+/*
+ * Removes hash from the table (linear probing: each later entry of the run that may fill
+ * the hole moves into it, so that every lookup still finds what it found before).
+ */
+static void seen_forget(struct seen *s, uint64_t hash)
+{
+	size_t mask = s->cap - 1, i, j;
+	struct seen_entry *x;
+
+	if (!s->cap || (x = seen_find(s, hash))->hash != hash)
+		return;
+	i = (size_t)(x - s->slot);
+	for (j = (i + 1) & mask; s->slot[j].hash; j = (j + 1) & mask) {
+		size_t home = s->slot[j].hash & mask;
+		bool stays = i <= j ? home > i && home <= j : home > i || home <= j;
+
+		if (!stays) {
+			s->slot[i] = s->slot[j];
+			i = j;
+		}
+	}
+	s->slot[i] = (struct seen_entry){ 0 };
+	s->n--;
+}
+
+/* Remembers (stream, hash) as delivered: 0, or -ENOSPC when the table is full (counted). */
+static int seen_insert(struct poller *pl, unsigned stream, uint64_t hash, int64_t stamp)
 {
 	struct seen *s = &pl->seen;
 	struct seen_entry *x;
 
-	if (s->cap && seen_find(s, hash)->hash == hash)
-		return 1;
 	if ((s->n + 1) * 2 > s->cap) {
 		size_t cap = seen_capacity(s->n);
 
 		if ((s->n + 1) * 2 > cap || seen_rebuild(pl, cap) < 0) {
 			atomic_fetch_add_explicit(&pl->seen_full, 1, memory_order_relaxed);
-			return 0; /* not remembered: at worst delivered twice, counted */
+			return -ENOSPC; /* not remembered: at worst delivered twice, counted */
 		}
 	}
 	x = seen_find(s, hash);
+	if (x->hash != hash)
+		s->n++;
 	x->hash = hash;
 	x->stamp = stamp;
 	x->stream = (uint16_t)stream;
-	s->n++;
+	return 0;
+}
+
+/*
+ * 1 when (stream, hash) was delivered before; else remembers it, as pending until its
+ * batch is in the WAL (batch_close), and returns 0.
+ */
+static int seen_check(struct poller *pl, unsigned stream, uint64_t hash, int64_t stamp)
+{
+	struct seen *s = &pl->seen;
+
+	if (s->cap && seen_find(s, hash)->hash == hash)
+		return 1;
+	if (pending_room(s) < 0) {
+		atomic_fetch_add_explicit(&pl->seen_full, 1, memory_order_relaxed);
+		return 0; /* not remembered: at worst delivered twice, counted */
+	}
+	if (seen_insert(pl, stream, hash, stamp) == 0)
+		s->pending[s->n_pending++] = hash;
 	return 0;
 }
 
@@ -676,7 +737,7 @@ static int state_line(struct poller *pl, char *line)
 {
 	char *f[4], *save = NULL;
 	size_t n = 0;
-	int st;
+	int st, rc;
 
 	for (char *w = strtok_r(line, " ", &save); w && n < 4; w = strtok_r(NULL, " ", &save))
 		f[n++] = w;
@@ -692,7 +753,10 @@ static int state_line(struct poller *pl, char *line)
 	if (!strcmp(f[0], "seen") && n == 4) {
 		uint64_t h = strtoull(f[2], NULL, 16);
 
-		return h ? seen_check(pl, (unsigned)st, h, strtoll(f[3], NULL, 10)), 0 : -EINVAL;
+		if (!h)
+			return -EINVAL;
+		rc = seen_insert(pl, (unsigned)st, h, strtoll(f[3], NULL, 10));
+		return rc == -ENOSPC ? 0 : rc; /* a full table is counted; the key is not kept */
 	}
 	return -EINVAL;
 }
@@ -757,15 +821,26 @@ static int batch_open(struct poller *pl, struct err *e)
 	return rc;
 }
 
-/* Appends what the open batch holds to the WAL and gives its slot back (page ends). */
+/*
+ * Appends what the open batch holds to the WAL and gives its slot back (page ends). When
+ * that fails (the tenant over its quota, a full disk), the batch's records are forgotten
+ * as delivered: the next poll reads them again and stores them then, where remembering
+ * them would have taken them for duplicates and lost them (those the WAL got before the
+ * failure may then be stored twice: at least once).
+ */
 static int batch_close(struct poller *pl, struct err *e)
 {
+	struct seen *s = &pl->seen;
 	int rc;
 
 	if (!pl->batch_open)
 		return 0;
 	pl->batch_open = false;
-	if ((rc = ackin_end(&pl->batch, e)) < 0)
+	rc = ackin_end(&pl->batch, e);
+	for (size_t i = 0; rc < 0 && i < s->n_pending; i++)
+		seen_forget(s, s->pending[i]);
+	s->n_pending = 0;
+	if (rc < 0)
 		return rc;
 	if (pl->batch.events && pl->batch.lsn > pl->lsn)
 		pl->lsn = pl->batch.lsn;
@@ -1389,6 +1464,12 @@ static void poll_stream(struct poller *pl, unsigned stream)
 				 pl->stream[stream].name, e.msg);
 		return;
 	}
+	if (rc < 0) { /* a batch left open: stored, or its records forgotten as delivered */
+		struct err ce = ERR_INIT;
+
+		if (batch_close(pl, &ce) < 0)
+			log_warn("poller %s: %s: %s", pl->cfg->name, pl->stream[stream].name, ce.msg);
+	}
 	r = rc < 0 ? CYCLE_FAILED : partial ? CYCLE_PARTIAL : CYCLE_OK;
 	atomic_fetch_add_explicit(&pl->cycles[r], 1, memory_order_relaxed);
 	if (rc < 0)
@@ -1519,6 +1600,8 @@ static void poller_release(struct poller *pl)
 	arena_release(&pl->arena);
 	mem_free(pl->seen.slot);
 	pl->seen.slot = NULL;
+	mem_free(pl->seen.pending);
+	pl->seen.pending = NULL;
 }
 
 static int make_dir(const char *dir, struct err *e)

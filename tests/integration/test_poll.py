@@ -11,6 +11,7 @@ import email.utils
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 
@@ -483,6 +484,41 @@ def test_record_over_max_message_size_is_kept_cut():
         assert json.loads(evs[-1]["event"]["original"])["id"] == "da637000004"
 
 
+def test_records_refused_by_the_store_are_polled_again():
+    """The tenant over its store quota: a page's batch is refused, the poll fails and the
+    watermark stays. Its records must not then count as delivered (they were not stored):
+    once a reload lifts the quota, the next poll stores exactly the records that were
+    refused, none twice."""
+    with fake_services() as (d, secret, ca, fake):
+        now = float(int(time.time()))
+        fake.alerts = [alert(i, now - 600 + i) for i in range(7)]  # pages of 3, 3 and 1
+        body = GRAPH.replace("FORMAT", format_for(d, "m365")).replace(
+            "    page_size: 3\n", "    page_size: 3\n    incidents: false\n")
+        cfg = poller_config(d, fake, ca, secret, body)
+        with open(cfg) as f:
+            text = f.read()
+        with open(cfg, "w") as f:
+            f.write(text + "store:\n  tenants:\n    cloud: { quota: 1 }\n")
+        k = Instance(d, cfg)
+        poll("a poll refused by the quota", lambda: polls(k, "m365", "failed") >= 1,
+             timeout=90)
+        stored = len(drain(k, d, "m365"))
+        assert 0 < stored < 7, stored  # the first page: the tenant had nothing stored yet
+        assert "over its store quota" in k.log(), k.log()
+
+        with open(cfg, "w") as f:
+            f.write(text)
+        k.signal(signal.SIGHUP)
+        poll("the reload", lambda: "'store.tenants' changed" in k.log())
+        poll("a poll after it", lambda: polls(k, "m365") >= 1, timeout=60)
+        poll("all seven stored", lambda: len(drain(k, d, "m365")) >= 7, timeout=60)
+        done = polls(k, "m365")
+        poll("one more poll", lambda: polls(k, "m365") >= done + 1, timeout=60)
+        ids = sorted(json.loads(o)["id"] for o in drain(k, d, "m365"))
+        assert ids == sorted(a["id"] for a in fake.alerts), ids
+        assert k.stop() == 0, k.log()
+
+
 if __name__ == "__main__":
     assert os.path.exists(KOBAN)
     s = Suite()
@@ -493,4 +529,5 @@ if __name__ == "__main__":
     s.run(test_kill_9_after_a_poll_resumes_from_the_state)
     s.run_with_path(GRAPH_SAMPLE, test_public_graph_alert_sample)
     s.run(test_record_over_max_message_size_is_kept_cut)
+    s.run(test_records_refused_by_the_store_are_polled_again)
     s.done()
