@@ -50,10 +50,13 @@
 #define MAX_PAGES 100000         /* pages of one stream in one poll: a service looping ends */
 /*
  * Bytes of a Log Analytics row made into a record, for a response of r bytes: the row holds
- * each of its cells (never longer than in the response) and each column name once, so it
- * is never refused for its size; one over syslog.max_message_size is cut by ackin_add().
+ * each of its cells (never longer than in the response) and each column name once, escaped
+ * again (a name of control characters, 6 bytes each written, could pass this: such a row is
+ * refused as too large, by name); one over syslog.max_message_size is cut by ackin_add().
+ * The buffer is let go after a row past ROW_KEEP, so one huge row does not keep its size.
  */
 #define ROW_MAX(r) (2 * (size_t)(r) + (64u << 10))
+#define ROW_KEEP (1u << 20)
 
 enum req_result { REQ_OK, REQ_THROTTLED, REQ_SERVER_ERROR, REQ_CLIENT_ERROR,
 		  REQ_UNAUTHORIZED, REQ_TRANSPORT_ERROR, REQ_RESULTS };
@@ -1348,7 +1351,12 @@ static int la_result(struct poller *pl, unsigned stream, size_t *rows, int64_t *
 		uint64_t hash;
 		int64_t ing;
 
-		if ((rc = la_row(pl, &j, t, pl->stream[stream].name, &ing)) < 0 || ing == INT64_MIN) {
+		if ((rc = la_row(pl, &j, t, pl->stream[stream].name, &ing)) == -ENOSPC) {
+			rc = err_set(e, rc, "Log Analytics row %zu is larger than %zu bytes as a "
+				     "record", *rows, pl->rec.max);
+			goto fail;
+		}
+		if (rc < 0 || ing == INT64_MIN) {
 			rc = err_set(e, rc < 0 ? rc : -EINVAL, "Log Analytics row %zu does not match "
 				     "its columns", *rows);
 			goto fail;
@@ -1360,6 +1368,12 @@ static int la_result(struct poller *pl, unsigned stream, size_t *rows, int64_t *
 		if ((rc = deliver_once(pl, stream, pl->rec.p, pl->rec.len, hash ? hash : 1,
 				       ing, e)) < 0)
 			goto fail; /* the reason is in e */
+		if (pl->rec.cap > ROW_KEEP) {
+			size_t max = pl->rec.max;
+
+			buf_release(&pl->rec);
+			buf_init(&pl->rec, max);
+		}
 	}
 	if (rc < 0)
 		rc = err_set(e, rc, "Log Analytics rows are malformed");
