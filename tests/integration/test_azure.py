@@ -4,7 +4,7 @@ the public samples in ../shared/data/samples/azure (exact counts and key fields;
 without them), and `koban serve` splitting a {"records":[...]} envelope into one event per
 record for a source whose format is azure.
 
-KOBAN_GOLDEN_UPDATE=1 rewrites the golden files from the current build (review the diff)."""
+KOBAN_UPDATE_GOLDEN=1 rewrites the golden files from the current build (review the diff)."""
 import json
 import os
 import shutil
@@ -32,7 +32,7 @@ def test_parse_golden():
     names = sorted(n[:-4] for n in os.listdir(GOLDEN) if n.endswith(".log"))
     assert names == ["auto", "envelope", "errors", "intune", "loganalytics", "quirks",
                      "signins-apps"], names
-    update = os.environ.get("KOBAN_GOLDEN_UPDATE") == "1"
+    update = os.environ.get("KOBAN_UPDATE_GOLDEN") == "1"
     for name in names:
         fmt = "auto" if name == "auto" else "azure"
         check_golden(parse(["--format", fmt, name + ".log"], GOLDEN), GOLDEN, name, update)

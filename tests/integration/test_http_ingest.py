@@ -144,14 +144,22 @@ def test_shapes_and_attribution():
         # without a JSON type, objects line by line are NDJSON
         status, _, body = post(k.api, "/api/v1/ingest/azure", az, b'{"n": "x4"}\n{"n": "x5"}\n')
         assert (status, body["events"]) == (200, 2), (status, body)
-        assert len(count(d, cfg, "city-a", "*")) == 250 + 4 + 5 + 3 + 4 + 1 + 2
+        # a line longer than syslog.max_message_size (65536): kept cut, flagged, counted
+        long = ("<13>May  1 10:00:00 host1 app: longline " + "L" * 70000 + "\n").encode()
+        status, _, body = post(k.api, "/api/v1/ingest/fw", fw, long)
+        assert (status, body["events"]) == (200, 1), (status, body)
+        cut = count(d, cfg, "city-a", "longline")
+        assert len(cut) == 1 and cut[0]["log"]["flags"] == ["truncated"], cut[0].get("log")
+        assert len(cut[0]["event"]["original"]) == 65536, len(cut[0]["event"]["original"])
+        assert len(count(d, cfg, "city-a", "*")) == 250 + 4 + 5 + 3 + 4 + 1 + 2 + 1
         # nothing reached the other tenant
         assert count(d, cfg, "city-b") == []
         m = k.metrics()
-        assert value(m, "koban_ackin_events_total", result="written") == 269, m
+        assert value(m, "koban_ackin_events_total", result="written") == 270, m
         assert value(m, "koban_events_parsed_total", tenant="city-a") + \
-            value(m, "koban_events_parse_failed_total", tenant="city-a") == 269
-        assert value(m, "koban_api_requests_total", result="ok") == 7
+            value(m, "koban_events_parse_failed_total", tenant="city-a") == 270
+        assert value(m, "koban_events_truncated_total", tenant="city-a") == 1
+        assert value(m, "koban_api_requests_total", result="ok") == 8
         assert value(m, "koban_api_requests_total", result="bad_request") == 3
 
 
