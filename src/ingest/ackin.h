@@ -2,10 +2,9 @@
  * ackin.h - the acknowledged-input path, shared by HTTP ingest (portal/ingest.h), RELP
  * (ingest/relp.h) and the pollers (ingest/poll.h): raw messages of one tenant are decoded
  * and normalised by a pipeline of ackin's own (the same decoders and ECS normalisation as
- * serve's workers, pipeline.h), the
- * resulting ECS JSON lines are appended to the sink's shard of acknowledged inputs
- * (sink_write, store/sink.h), and the sender is acknowledged only once ackin_wait() says the
- * WAL commit that holds them is done.
+ * serve's workers, pipeline.h), the resulting ECS JSON lines are appended to the sink's
+ * shard of acknowledged inputs (sink_write, store/sink.h), and the sender is acknowledged
+ * only once ackin_wait() says the WAL commit that holds them is done.
  *
  *   struct ackin_batch b;
  *   if ((rc = ackin_begin(a, &b, &origin, wait_ms, &e)) == 0) {
