@@ -197,13 +197,19 @@ int logtext_decode(struct event *ev, const char *msg, size_t len, const struct d
 	return 0;
 }
 
-bool logtext_sniff(const char *msg, size_t len, bool (*at)(const char *p, size_t n))
+bool logtext_sniff(const char *msg, size_t len, const char *first,
+		   bool (*at)(const char *p, size_t n))
 {
-	size_t span = MIN(len, LOGTEXT_SNIFF_SPAN);
+	const char *p = msg, *end = msg + MIN(len, LOGTEXT_SNIFF_SPAN);
 
-	for (size_t i = 0; i < span; i++)
-		if ((i == 0 || msg[i - 1] == ' ') && msg[i] != ' ' && at(msg + i, len - i))
+	/* from word start to word start with memchr: a byte loop was most of a worker's sniff */
+	while (p < end) {
+		if (*p && strchr(first, *p) && at(p, len - (size_t)(p - msg)))
 			return true;
+		if (!(p = memchr(p, ' ', (size_t)(end - p))))
+			break;
+		p++;
+	}
 	return false;
 }
 

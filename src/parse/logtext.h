@@ -88,10 +88,13 @@ int logtext_decode(struct event *ev, const char *msg, size_t len, const struct d
 		   logtext_body_fn body, struct err *e);
 /*
  * The frame of a sniff: whether at(p, n) is true at the start of msg or right after a space
- * within its first LOGTEXT_SNIFF_SPAN bytes (past any syslog header). No allocation.
+ * within its first LOGTEXT_SNIFF_SPAN bytes (past any syslog header), asked only where the
+ * word starts with one of the bytes of first (the bytes a match can start with: `auto`
+ * sniffs every line with every decoder, and most words start with none). No allocation.
  */
 #define LOGTEXT_SNIFF_SPAN 320
-bool logtext_sniff(const char *msg, size_t len, bool (*at)(const char *p, size_t n));
+bool logtext_sniff(const char *msg, size_t len, const char *first,
+		   bool (*at)(const char *p, size_t n));
 
 /* The setters' failure (-ENOSPC, -ENOMEM) with its message in e. */
 int logtext_set_failed(int rc, struct err *e);

@@ -75,7 +75,7 @@ static bool squid_at(const char *p, size_t len)
 
 bool squid_sniff(const char *msg, size_t len)
 {
-	return logtext_sniff(msg, len, squid_at);
+	return logtext_sniff(msg, len, "0123456789", squid_at);
 }
 
 /* "TCP_MISS/200": the result code and the HTTP status (000 when there was none). */
