@@ -836,8 +836,10 @@ static int batch_close(struct poller *pl, struct err *e)
 	struct seen *s = &pl->seen;
 	int rc;
 
-	if (!pl->batch_open)
+	if (!pl->batch_open) { /* the pending keys' records are taken (poll_parse) or forgotten */
+		s->n_pending = 0;
 		return 0;
+	}
 	pl->batch_open = false;
 	rc = ackin_end(&pl->batch, e);
 	for (size_t i = 0; rc < 0 && i < s->n_pending; i++)
@@ -898,16 +900,21 @@ static int deliver(struct poller *pl, unsigned stream, const char *rec, size_t l
 
 /*
  * Delivers rec unless the record of key hash (key_hash(); 0: no key) was delivered before
- * (then counted as a duplicate).
+ * (then counted as a duplicate). A record the store path refuses (no batch could be
+ * opened) is forgotten as delivered at once; one in a batch, when the batch fails.
  */
 static int deliver_once(struct poller *pl, unsigned stream, const char *rec, size_t len,
 			uint64_t hash, int64_t stamp, struct err *e)
 {
+	int rc;
+
 	if (hash && seen_check(pl, stream, hash, stamp)) {
 		atomic_fetch_add_explicit(&pl->duplicates, 1, memory_order_relaxed);
 		return 0;
 	}
-	return deliver(pl, stream, rec, len, e);
+	if ((rc = deliver(pl, stream, rec, len, e)) < 0 && hash)
+		seen_forget(&pl->seen, hash);
+	return rc;
 }
 
 /* ---------------------------------------------------------------- Microsoft Graph */
