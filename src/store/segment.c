@@ -1086,7 +1086,7 @@ static int index_add(struct segment_writer *w, uint32_t name, const void *v, siz
 
 /*
  * Every token of s into the block's bloom set, in one pass: delimit, lowercase and hash
- * (tok_fp(), without the digits-only tokens).
+ * into the fingerprint tok_fp() gives, leaving out the digits-only tokens (tok_digits()).
  */
 static int add_tokens(struct segment_writer *w, const char *s, size_t len)
 {

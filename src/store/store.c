@@ -811,10 +811,10 @@ static void plan_projection(struct search_run *r, const struct query *q)
 	}
 }
 
-/* The literal's field is an address field (its value is in the index, not the blooms). */
-static bool address_literal(const struct literal *l)
+/* field (NULL: full text) is an address field: its values are in the index, not the blooms. */
+static bool address_field(const char *field)
 {
-	int f = l->field ? field_lookup(l->field, strlen(l->field)) : -1;
+	int f = field ? field_lookup(field, strlen(field)) : -1;
 
 	return f >= 0 && field_type((unsigned)f) == FT_IP;
 }
@@ -897,7 +897,7 @@ static int token_hashes(struct segment *seg, const struct search_run *r, struct 
 		const char *p = r->lit[i].value, *end = p + r->lit[i].len, *tok;
 		size_t len;
 
-		if (address_literal(&r->lit[i]))
+		if (address_field(r->lit[i].field))
 			continue;
 		while (t->ntok < MAX_TOKENS && segment_token_next(&p, end, &tok, &len)) {
 			uint64_t h = segment_token_hash(seg, tok, len);
@@ -965,9 +965,7 @@ static bool segment_may_match(struct segment *seg, const struct block_tests *t)
  */
 static bool index_usable(const char *field)
 {
-	int id = field_lookup(field, strlen(field));
-
-	return id >= 0 && field_type((unsigned)id) == FT_IP && segment_field_indexed(field);
+	return address_field(field) && segment_field_indexed(field);
 }
 
 /*
@@ -984,7 +982,7 @@ static int indexed_rows(struct segment *seg, const struct search_run *r, uint32_
 	for (size_t i = 0; i < r->n_lit; i++) {
 		int rc;
 
-		if (!r->lit[i].field || !index_usable(r->lit[i].field))
+		if (!index_usable(r->lit[i].field))
 			continue;
 		rc = segment_lookup(seg, r->lit[i].field, r->lit[i].value, r->lit[i].len, rows, n,
 				    e);
@@ -2133,7 +2131,6 @@ static int run_all(struct store *st, struct search_run *r, int64_t from, int64_t
 	return rc;
 }
 
-/* One JSON line per search in DATA_DIR/audit.log (0600): the search is refused without it. */
 /*
  * audit.log's descriptor (O_APPEND), kept for AUDIT_REOPEN_NS: a search's line costs a write
  * rather than an open, a write and a close, and a file rotated away is let go within a
@@ -2152,6 +2149,7 @@ static int audit_file(struct store *st, const char *path)
 	return st->audit_fd;
 }
 
+/* One JSON line per search in DATA_DIR/audit.log (0600): the search is refused without it. */
 static int audit(struct store *st, const struct store_search *s, uint64_t results, int status,
 		 struct err *e)
 {
