@@ -172,6 +172,20 @@ static void add_index(struct ob *f, struct ob *foot, uint32_t entries, const uns
 	free(top.p);
 }
 
+/* An empty index (a sealed empty top level) and its part of the footer into foot. */
+static void add_empty_index(struct ob *f, struct ob *foot)
+{
+	uint64_t top_off = f->n;
+	uint32_t top_len = add_zsealed(f, 3, "", 0);
+
+	add64(foot, top_off);
+	add32(foot, top_len);
+	add32(foot, 0); /* the index's top level: no bytes, */
+	add32(foot, 0); /* no entries, */
+	add32(foot, 0); /* no directory pages, */
+	add32(foot, 0); /* no posting pages */
+}
+
 /*
  * A valid segment around one block whose payload plaintext is given, with an empty index,
  * or with dir (dlen bytes) as its directory page of entries entries (add_index).
@@ -179,9 +193,9 @@ static void add_index(struct ob *f, struct ob *foot, uint32_t entries, const uns
 static void build(struct ob *f, uint32_t count, const unsigned char *plain, size_t len,
 		  uint32_t entries, const unsigned char *dir, size_t dlen)
 {
-	unsigned char h[52], *sealed, zdir[64], *sdir, t[24];
+	unsigned char h[52], *sealed, t[24];
 	struct ob bh = { 0 }, foot = { 0 };
-	size_t zlen, block_off = 52, dir_off;
+	size_t block_off = 52;
 
 	memcpy(h, "KOBANSEG", 8);
 	le_put32(h + 8, SEGMENT_VERSION);
@@ -211,17 +225,6 @@ static void build(struct ob *f, uint32_t count, const unsigned char *plain, size
 	add(f, bh.p, bh.n);
 	add(f, sealed, len + KEYS_SEAL_OVERHEAD);
 
-	zlen = ZSTD_compress(zdir, sizeof(zdir), "", 0, 1); /* an empty index */
-	if (ZSTD_isError(zlen))
-		abort();
-	sdir = malloc(zlen + KEYS_SEAL_OVERHEAD);
-	if (!sdir)
-		abort();
-	keys_seal(&key, block_id(3), zdir, zlen, sdir);
-	dir_off = f->n;
-	if (!dir)
-		add(f, sdir, zlen + KEYS_SEAL_OVERHEAD);
-
 	add(&foot, "KSEGFOOT", 8);
 	add32(&foot, sizeof(names) / sizeof(names[0]));
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -242,16 +245,10 @@ static void build(struct ob *f, uint32_t count, const unsigned char *plain, size
 	add32(&foot, 0);
 	add64(&foot, 0); /* raw bytes */
 	add64(&foot, 0); /* tag */
-	if (dir) {
+	if (dir)
 		add_index(f, &foot, entries, dir, dlen);
-	} else {
-		add64(&foot, dir_off);
-		add32(&foot, (uint32_t)(zlen + KEYS_SEAL_OVERHEAD));
-		add32(&foot, 0); /* the index's top level: no bytes, */
-		add32(&foot, 0); /* no entries, */
-		add32(&foot, 0); /* no directory pages, */
-		add32(&foot, 0); /* no posting pages */
-	}
+	else
+		add_empty_index(f, &foot);
 	add32(&foot, crc(foot.p, foot.n));
 	le64(t, f->n);
 	le_put32(t + 8, (uint32_t)foot.n);
@@ -260,7 +257,6 @@ static void build(struct ob *f, uint32_t count, const unsigned char *plain, size
 	add(f, foot.p, foot.n);
 	add(f, t, sizeof(t));
 	free(sealed);
-	free(sdir);
 	free(bh.p);
 	free(foot.p);
 }
