@@ -1,11 +1,13 @@
 /*
- * bench/seal [--json] [EVENTS] - the sealer's rate: firewall-like ECS events sealed into WAL
+ * bench/seal [--json] [--lanes N] [EVENTS] - the sealer's rate: firewall-like ECS events sealed into WAL
  * records (1,000 events each, two shards, two tenants, three days) as the sink writes them
  * (binary event batches, store/evcodec.h; --json: ECS JSON lines, the payload before
  * them), then (a) a search of them all while they are only in the WAL (`| stats count()`,
  * the unsealed-tail path of store_search) and (b) seal_start + seal_now: WAL files -> unseal
  * -> decode -> segments -> commit.
- * Prints events/s of wall time and per CPU-second of the process (the sealer is one thread).
+ * Prints events/s of wall time and per CPU-second of the process. --lanes N: the sealer's
+ * lanes (seal_start_files; default 1, the sealer's own thread): with 2, each tenant is sealed
+ * on a thread of its own.
  */
 #include "store/seal.h"
 #include "core/arena.h"
@@ -62,8 +64,9 @@ static int on_event(void *ctx, const struct event *ev)
 
 int main(int argc, char **argv)
 {
-	int json = argc > 1 && !strcmp(argv[1], "--json");
-	long n = argc > 1 + json ? atol(argv[1 + json]) : 500000;
+	int json = 0;
+	unsigned lanes = 1;
+	long n = 500000;
 	struct evcodec_writer ew;
 	struct buf batch = BUF_INIT(1 << 22);
 	struct arena a;
@@ -83,6 +86,14 @@ int main(int argc, char **argv)
 	double w0, c0, w1, c1;
 	int rc = 1;
 
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = 1;
+		else if (!strcmp(argv[i], "--lanes") && i + 1 < argc)
+			lanes = (unsigned)atoi(argv[++i]);
+		else
+			n = atol(argv[i]);
+	}
 	if (!mkdtemp(dir) || !sealed)
 		return 1;
 	evcodec_writer_init(&ew);
@@ -198,17 +209,17 @@ int main(int argc, char **argv)
 	}
 	w0 = now_s(CLOCK_MONOTONIC);
 	c0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
-	if (seal_start(&s, dir, w, &e) || seal_now(s, &e)) {
+	if (seal_start_files(&s, dir, NULL, w, lanes, &e) || seal_now(s, &e)) {
 		rc = die("seal", &e);
 		goto done;
 	}
 	seal_stats(s, &st);
 	w1 = now_s(CLOCK_MONOTONIC);
 	c1 = now_s(CLOCK_PROCESS_CPUTIME_ID);
-	printf("sealed %llu events (%.0f raw MB of ECS JSON) into %llu segments: %.2f s wall, "
-	       "%.2f CPU s: %.0f events/s, %.0f events per CPU-second\n",
+	printf("sealed %llu events (%.0f raw MB of ECS JSON) into %llu segments, %u lane(s): "
+	       "%.2f s wall, %.2f CPU s: %.0f events/s, %.0f events per CPU-second\n",
 	       (unsigned long long)st.sealed_events, (double)raw / 1e6,
-	       (unsigned long long)st.sealed_segments, w1 - w0, c1 - c0,
+	       (unsigned long long)st.sealed_segments, lanes, w1 - w0, c1 - c0,
 	       (double)st.sealed_events / (w1 - w0), (double)st.sealed_events / (c1 - c0));
 	rc = st.sealed_events == (uint64_t)n ? 0 : 1;
 done:

@@ -269,6 +269,16 @@ static unsigned worker_count(const struct config *c)
 	return MIN(n, (unsigned)MIN(WORKERS_MAX, WAL_MAX_SHARDS - 1));
 }
 
+/* store.seal_threads, 0: one per online CPU (seal_start_files caps it). */
+static unsigned seal_lanes(const struct config *c)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (c->store_seal_threads)
+		return c->store_seal_threads;
+	return cpus > 0 ? (unsigned)cpus : 1;
+}
+
 static int workers_init(struct serve *sv, struct err *e)
 {
 	struct pipeline_config pc = {
@@ -461,7 +471,8 @@ static int outputs_init(struct serve *sv, struct err *e)
 	if ((rc = sink_open(&sv->sink, &sc, e)) < 0)
 		return rc;
 	/* seals what an earlier run left in the log first, then what this run appends */
-	if ((rc = seal_start_files(&sv->seal, sv->cfg->data_dir, &keys, sink_wal(sv->sink), e)) < 0)
+	if ((rc = seal_start_files(&sv->seal, sv->cfg->data_dir, &keys, sink_wal(sv->sink),
+				    seal_lanes(sv->cfg), e)) < 0)
 		return rc;
 	sink_attach_sealer(sv->sink, sv->seal); /* quotas: which log bytes are sealed */
 	return ackin_init(sv, e);

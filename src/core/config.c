@@ -1133,6 +1133,7 @@ static const struct key output_keys[] = {
 #define STORE_QUOTA_MAX (UINT64_C(1) << 60)  /* bytes; below the "inherit" sentinel */
 #define STORE_RETENTION_MAX 36525u           /* days (100 years) */
 #define STORE_COMMIT_INTERVAL_MAX 10000u     /* ms */
+#define STORE_SEAL_THREADS_MAX 16u
 
 static void config_store_defaults(struct config *c)
 {
@@ -1225,11 +1226,13 @@ static void store_tenants_show(const struct config *c, char *out, size_t size)
 		snprintf(out, size, "none");
 }
 
-/* commit_interval_ms needs a restart; quotas and retention apply at a reload. */
+/* commit_interval_ms and seal_threads need a restart; quotas and retention apply at a reload. */
 static const struct key store_keys[] = {
 	{ .name = "commit_interval_ms", .parse = parse_uint, .min = 1,
 	  .max = STORE_COMMIT_INTERVAL_MAX, .off = offsetof(struct config, store_commit_interval_ms),
 	  .size = sizeof(uint32_t) },
+	{ .name = "seal_threads", .parse = parse_uint, .min = 0, .max = STORE_SEAL_THREADS_MAX,
+	  .off = offsetof(struct config, store_seal_threads), .size = sizeof(uint32_t) },
 	{ .name = "quota", .parse = parse_uint, .live = true, .min = 0, .max = STORE_QUOTA_MAX,
 	  .off = offsetof(struct config, store_quota), .size = sizeof(uint64_t) },
 	{ .name = "retention_days", .parse = parse_uint, .live = true, .min = 0,
@@ -4342,6 +4345,9 @@ static const char example[] =
 	"  # at most this many milliseconds after they arrive (1 to 10000). A crash loses at\n"
 	"  # most this much of what TCP senders had already handed over.\n"
 	"  commit_interval_ms: 50\n"
+	"  # Threads that move the log's events into segments; a tenant is sealed by one of\n"
+	"  # them (tenant id mod their number). 0 = one per CPU, at most 16.\n"
+	"  seal_threads: 0\n"
 	"  # Bytes a tenant may store (its segments and its share of the log); over it, new\n"
 	"  # events of the tenant are dropped and counted (reason quota). 0 = no quota.\n"
 	"  quota: 0\n"

@@ -287,6 +287,7 @@ struct config {
 
 	/* store (the event store: group commit, quotas, retention) */
 	uint32_t store_commit_interval_ms; /* group commit: WAL fsync at most this often; 50 */
+	uint32_t store_seal_threads;       /* sealer lanes; 0: one per online CPU (at most 16) */
 	uint64_t store_quota;              /* bytes stored per tenant, 0 = no quota */
 	uint32_t store_retention_days;     /* days kept per tenant, 0 = forever; 1827 */
 	struct config_store_tenant *store_tenants;

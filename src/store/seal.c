@@ -62,6 +62,53 @@ struct tenant_count {
 	atomic_uint_fast64_t events;
 };
 
+/* Events of finished slots of this generation, by tenant: counted at its commit. */
+struct gen_tally {
+	uint64_t tenant, events;
+};
+
+/*
+ * A lane seals the records of its tenants (tenant id mod the number of lanes), so that
+ * tenants are sealed on as many cores as there are lanes. With one lane the sealer's thread
+ * runs it itself; with more, each lane is a thread of its own that takes the records the
+ * sealer's thread reads from the WAL through a queue (copies), and finishes its tenants'
+ * segments when a commit asks. Everything else (the generation, the state, the journal's
+ * file, merges) stays with the sealer's thread, which waits for every lane to be idle before
+ * it commits or rolls back: a lane's import and slots are then the sealer thread's to read.
+ */
+struct lane {
+	struct seal *s;
+	unsigned id;
+	struct store *st;                     /* the lane's own handle: one thread at a time */
+	struct gen_tenant open[OPEN_TENANTS];
+	size_t n_open;
+	uint64_t tick;
+	unsigned char *plain;                 /* an unsealed payload */
+	size_t plain_cap;
+	struct arena arena;                   /* one event's strings */
+	struct evcodec_reader rd;             /* a record's event batch (WAL_FLAG_EVCODEC) */
+	uint64_t events;                      /* sealed into the generation */
+	uint64_t segments;                    /* segments it finished in the generation */
+	struct gen_tally *tally;
+	size_t n_tally;
+
+	/* A threaded lane (more than one): the hand-over, under mu. */
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t mu;
+	pthread_cond_t more, idle;            /* records or a request queued; queue taken */
+	struct buf q, work;                   /* records queued (struct lane_rec + payload) */
+	bool busy, finish, quit;
+	int rc;                               /* the generation's first error, 0: none */
+	struct err err;
+};
+
+/* A record in a lane's queue, its payload after it (padded to 8 bytes). */
+struct lane_rec {
+	uint64_t lsn, tenant;
+	uint32_t shard, count, flags, len;
+};
+
 struct seal {
 	char *data_dir;
 	char wal_dir[PATH_LEN], state_path[PATH_LEN], journal_path[PATH_LEN],
@@ -83,18 +130,14 @@ struct seal {
 	unsigned n_shards;
 	uint64_t sealed[WAL_MAX_SHARDS];      /* committed LSN per shard */
 	uint64_t read[WAL_MAX_SHARDS];        /* read into the generation */
-	struct gen_tenant open[OPEN_TENANTS];
-	size_t n_open;
-	uint64_t tick;
+	struct lane *lanes;
+	unsigned n_lanes;
 	int journal_fd;                       /* -1 until the generation's first segment */
 	uint64_t gen_events;                  /* events read into the generation */
-	uint64_t gen_segments;                /* segments it finished */
+	uint64_t gen_segments;                /* segments its merge finished */
 	uint64_t gen_merged;                  /* segments its merge replaces */
 	int64_t gen_started;                  /* time_mono_ns of its first record, 0: none */
-	unsigned char *plain;                 /* an unsealed payload */
-	size_t plain_cap;
-	struct arena arena;
-	struct evcodec_reader rd;    /* a record's event batch (WAL_FLAG_EVCODEC) */
+	struct arena arena;                   /* a merge's block of events */
 	struct log_limit bad_lines, failures;
 
 	atomic_uint_fast64_t st_generation, st_backlog, st_events, st_segments, st_erased,
@@ -102,12 +145,9 @@ struct seal {
 	pthread_mutex_t count_lock;
 	struct tenant_count counts[TENANT_STATS_MAX];
 	size_t n_counts;
-	/* Events of finished slots of this generation, by tenant: counted at its commit. */
-	struct gen_tally {
-		uint64_t tenant, events;
-	} *tally;
-	size_t n_tally;
-	/* This generation's segments: new ones (journaled) and those its merge replaces. */
+	/* This generation's segments: new ones (journaled, by any lane) and those its merge
+	 * replaces; under journal_lock with journal_fd. */
+	pthread_mutex_t journal_lock;
 	struct seal_segment *gen_segs;
 	size_t n_gen_segs, gen_segs_cap;
 	int64_t last_merge;                   /* time_mono_ns */
@@ -373,10 +413,10 @@ int seal_journal_read(const char *data_dir, uint64_t committed, struct seal_segm
 
 /*
  * store_seal_hook_fn: a segment of the generation is journaled (durably) as soon as its number
- * is reserved, before its file exists.
+ * is reserved, before its file exists. Any lane's thread; under journal_lock.
  */
-static int journal_write(struct seal *s, bool drop, uint64_t tenant, uint32_t day,
-			 uint32_t seq)
+static int journal_append(struct seal *s, bool drop, uint64_t tenant, uint32_t day,
+			  uint32_t seq)
 {
 	char line[96];
 	int n, rc;
@@ -414,6 +454,17 @@ static int journal_write(struct seal *s, bool drop, uint64_t tenant, uint32_t da
 	if (!drop)
 		crash_point(1);
 	return 0;
+}
+
+static int journal_write(struct seal *s, bool drop, uint64_t tenant, uint32_t day,
+			 uint32_t seq)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->journal_lock);
+	rc = journal_append(s, drop, tenant, day, seq);
+	pthread_mutex_unlock(&s->journal_lock);
+	return rc;
 }
 
 static int journal_add(void *ctx, uint64_t tenant, uint32_t day, uint32_t seq)
@@ -678,60 +729,446 @@ static int register_metrics(struct seal *s, struct err *e)
 /* ---- a generation ---- */
 
 /* Drops the generation: open segments, journaled ones, what was read. */
-static void rollback(struct seal *s)
-{
-	struct err e = ERR_INIT;
+/* ---- lanes: the records of a lane's tenants into their segments ---- */
 
-	for (size_t i = 0; i < s->n_open; i++) {
-		store_import_abort(s->open[i].imp);
-		memset(&s->open[i].dk, 0, sizeof(s->open[i].dk));
-	}
-	s->n_open = 0;
-	if (journal_undo(s, &e))
-		log_error("%s", e.msg);
-	memcpy(s->read, s->sealed, sizeof(s->read));
-	s->gen_events = 0;
-	s->gen_started = 0;
-	s->n_tally = 0;
-	s->gen_segments = 0;
-	s->gen_merged = 0;
-	atomic_store(&s->st_backlog, 0);
-}
+#define LANE_QUEUE_MAX ((size_t)8 << 20) /* bytes of records queued for a lane thread */
+#define LANES_MAX 16
+#define SCAN_SLICE 4 /* records of a shard read in a turn, with lanes */
 
-static void tally_add(struct seal *s, uint64_t tenant, uint64_t events)
+static void tally_add(struct lane *l, uint64_t tenant, uint64_t events)
 {
-	for (size_t i = 0; i < s->n_tally; i++)
-		if (s->tally[i].tenant == tenant) {
-			s->tally[i].events += events;
+	for (size_t i = 0; i < l->n_tally; i++)
+		if (l->tally[i].tenant == tenant) {
+			l->tally[i].events += events;
 			return;
 		}
-	if (s->n_tally < TENANT_STATS_MAX) /* past it: only the total counts them */
-		s->tally[s->n_tally++] = (struct gen_tally){ tenant, events };
+	if (l->n_tally < TENANT_STATS_MAX) /* past it: only the total counts them */
+		l->tally[l->n_tally++] = (struct gen_tally){ tenant, events };
 }
 
 /* Finishes slot i's segments (journaled), tallies its events and frees the slot. */
-static int finish_tenant(struct seal *s, size_t i, struct err *e)
+static int finish_tenant(struct lane *l, size_t i, struct err *e)
 {
-	struct gen_tenant *g = &s->open[i];
+	struct gen_tenant *g = &l->open[i];
 	struct store_import_stats is;
 	int rc = store_import_finish(g->imp, &is, e);
 
 	g->imp = NULL;
 	memset(&g->dk, 0, sizeof(g->dk));
-	s->gen_segments += is.segments;
-	tally_add(s, g->tenant, g->events);
-	s->open[i] = s->open[--s->n_open];
+	l->segments += is.segments;
+	tally_add(l, g->tenant, g->events);
+	l->open[i] = l->open[--l->n_open];
 	return rc;
+}
+
+static int lane_finish_all(struct lane *l, struct err *e)
+{
+	int rc = 0;
+
+	while (l->n_open && !rc)
+		rc = finish_tenant(l, l->n_open - 1, e);
+	return rc;
+}
+
+/* Drops what the lane holds of the generation (the lane is idle or the caller's). */
+static void lane_abort(struct lane *l)
+{
+	for (size_t i = 0; i < l->n_open; i++) {
+		store_import_abort(l->open[i].imp);
+		memset(&l->open[i].dk, 0, sizeof(l->open[i].dk));
+	}
+	l->n_open = 0;
+	l->events = 0;
+	l->segments = 0;
+	l->n_tally = 0;
+	l->rc = 0;
+}
+
+/*
+ * Past the lane's share of OPEN_SEGMENTS open segments (events spread over many days and
+ * tenants), the least used tenant's segments other than keep's are finished (they are part
+ * of the generation).
+ */
+static int bound_open(struct lane *l, const struct gen_tenant *keep, struct err *e)
+{
+	size_t open = 0, lru = SIZE_MAX, most = MAX(OPEN_SEGMENTS / l->s->n_lanes, 2);
+
+	for (size_t i = 0; i < l->n_open; i++) {
+		open += store_import_open_segments(l->open[i].imp);
+		if (&l->open[i] != keep && (lru == SIZE_MAX || l->open[i].used < l->open[lru].used))
+			lru = i;
+	}
+	if (open <= most || lru == SIZE_MAX)
+		return 0;
+	return finish_tenant(l, lru, e);
+}
+
+/* The slot of tenant in the generation, opened (the least used one finished) when new. */
+static int tenant_slot(struct lane *l, uint64_t tenant, struct gen_tenant **out, struct err *e)
+{
+	struct keys_data_key dk;
+	struct gen_tenant *g;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	for (i = 0; i < l->n_open; i++)
+		if (l->open[i].tenant == tenant) {
+			l->open[i].used = ++l->tick;
+			*out = &l->open[i];
+			return 0;
+		}
+	rc = store_tenant_key(l->st, tenant, &dk, e);
+	if (rc == -ENOENT)
+		return 1; /* erased */
+	if (rc)
+		return rc;
+	if (l->n_open == OPEN_TENANTS) { /* finish the least used tenant's segments */
+		size_t lru = 0;
+
+		for (i = 1; i < OPEN_TENANTS; i++)
+			if (l->open[i].used < l->open[lru].used)
+				lru = i;
+		if ((rc = finish_tenant(l, lru, e))) {
+			memset(&dk, 0, sizeof(dk));
+			return rc;
+		}
+	}
+	g = &l->open[l->n_open];
+	memset(g, 0, sizeof(*g));
+	g->dk = dk;
+	memset(&dk, 0, sizeof(dk));
+	if ((rc = store_import_begin(l->st, tenant, &g->imp, e))) {
+		memset(&g->dk, 0, sizeof(g->dk));
+		return rc;
+	}
+	store_import_set_hook(g->imp, journal_add, l->s);
+	g->tenant = tenant;
+	g->used = ++l->tick;
+	l->n_open++;
+	*out = g;
+	return 0;
+}
+
+/* The events of one record's binary batch (store/evcodec.h) into the generation. */
+static int read_batch(struct lane *l, struct gen_tenant *g, unsigned shard, uint64_t lsn,
+		      uint32_t count, const char *p, size_t len, struct err *e)
+{
+	struct seal *s = l->s;
+	struct err de = ERR_INIT;
+	const void *evp;
+	size_t evlen;
+	uint32_t n = 0;
+	int rc;
+
+	if ((rc = evcodec_open(&l->rd, p, len, &de)) < 0) {
+		COUNT(s->st_invalid, count);
+		log_limited(&s->bad_lines, LOG_LEVEL_WARN, "WAL shard %u: LSN %llu: %u events "
+			    "not sealed: %s", shard, (unsigned long long)lsn, count, de.msg);
+		return rc == -ENOMEM ? err_set(e, rc, "out of memory") : 0;
+	}
+	while ((rc = evcodec_next(&l->rd, &evp, &evlen, &de)) > 0) {
+		struct event ev;
+
+		n++;
+		arena_clear(&l->arena);
+		event_init(&ev, &l->arena);
+		if ((rc = evcodec_decode(&l->rd, evp, evlen, &ev, &de)) < 0) {
+			COUNT(s->st_invalid, 1);
+			log_limited(&s->bad_lines, LOG_LEVEL_WARN, "WAL shard %u: LSN %llu: an "
+				    "event not sealed: %s", shard, (unsigned long long)lsn, de.msg);
+		} else if ((rc = store_import_add(g->imp, &ev, e)) < 0) {
+			return rc;
+		} else {
+			l->events++;
+			g->events++;
+		}
+	}
+	if (rc < 0 || n < count) {
+		/* a damaged batch: the events not read are counted as invalid */
+		COUNT(s->st_invalid, count - MIN(n, count));
+		log_limited(&s->bad_lines, LOG_LEVEL_WARN, "WAL shard %u: LSN %llu: %u of %u "
+			    "events not read: %s", shard, (unsigned long long)lsn,
+			    count - MIN(n, count), count, rc < 0 ? de.msg : "the batch ends early");
+	}
+	return bound_open(l, g, e);
+}
+
+/* The ECS JSON lines of one record (WAL_FLAG_EVCODEC not set) into the generation. */
+static int read_lines(struct lane *l, struct gen_tenant *g, unsigned shard, uint64_t lsn,
+		      const char *p, const char *end, struct err *e)
+{
+	struct seal *s = l->s;
+	int rc;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		struct err de = ERR_INIT;
+		struct event ev;
+
+		if (n) {
+			arena_clear(&l->arena);
+			event_init(&ev, &l->arena);
+			if (ecs_decode(&ev, p, n, &de) < 0) {
+				COUNT(s->st_invalid, 1);
+				log_limited(&s->bad_lines, LOG_LEVEL_WARN, "WAL shard %u: LSN %llu: "
+					    "an event that is not ECS JSON, not sealed: %s", shard,
+					    (unsigned long long)lsn, de.msg);
+			} else if ((rc = store_import_add(g->imp, &ev, e)) < 0) {
+				return rc;
+			} else {
+				l->events++;
+				g->events++;
+			}
+		}
+		p += n + 1;
+	}
+	return bound_open(l, g, e);
+}
+
+/* One durable record of tenant into the lane's part of the generation. */
+static int lane_record(struct lane *l, const struct lane_rec *r, const void *payload,
+		       struct err *e)
+{
+	struct seal *s = l->s;
+	struct gen_tenant *g;
+	const char *p;
+	size_t len = r->len;
+	int rc;
+
+	rc = tenant_slot(l, r->tenant, &g, e);
+	if (rc < 0)
+		return rc;
+	if (rc == 1) {
+		COUNT(s->st_erased, r->count);
+		return 0;
+	}
+	p = payload;
+	if (r->flags & WAL_FLAG_SEALED) {
+		if (len < KEYS_SEAL_OVERHEAD)
+			return err_set(e, -EBADMSG, "WAL shard %u: LSN %llu: sealed record of "
+				       "%zu bytes", r->shard, (unsigned long long)r->lsn, len);
+		if (len - KEYS_SEAL_OVERHEAD > l->plain_cap) {
+			unsigned char *np = mem_realloc(l->plain, len);
+
+			if (!np)
+				return err_set(e, -ENOMEM, "out of memory");
+			l->plain = np;
+			l->plain_cap = len;
+		}
+		if (keys_unseal(&g->dk, WAL_SEAL_BLOCK_ID, payload, len, l->plain) < 0) {
+			/* damaged, or sealed with a key since destroyed and made anew: skipping it
+			 * (counted, logged) is better than sealing nothing more */
+			COUNT(s->st_unreadable, r->count);
+			log_limited(&s->bad_lines, LOG_LEVEL_ERROR, "WAL shard %u: LSN %llu: the "
+				    "record does not open with tenant %llu's data key: %u events "
+				    "not sealed", r->shard, (unsigned long long)r->lsn,
+				    (unsigned long long)r->tenant, r->count);
+			return 0;
+		}
+		p = (const char *)l->plain;
+		len -= KEYS_SEAL_OVERHEAD;
+	}
+	if (r->flags & WAL_FLAG_EVCODEC)
+		return read_batch(l, g, r->shard, r->lsn, r->count, p, len, e);
+	return read_lines(l, g, r->shard, r->lsn, p, p + len, e);
+}
+
+static size_t rec_size(uint32_t len)
+{
+	return sizeof(struct lane_rec) + (((size_t)len + 7) & ~(size_t)7);
+}
+
+/* A lane thread's work: the records queued in l->work, until the first error. */
+static int lane_run(struct lane *l, struct err *e)
+{
+	int rc = 0;
+
+	for (size_t off = 0; off < l->work.len && !rc;) {
+		struct lane_rec r;
+
+		memcpy(&r, l->work.p + off, sizeof(r));
+		rc = lane_record(l, &r, l->work.p + off + sizeof(r), e);
+		off += rec_size(r.len);
+	}
+	buf_reset(&l->work);
+	return rc;
+}
+
+/*
+ * A lane's thread. l->rc is written under l->mu (lanes_failed reads it any time) and read
+ * without it here: only the sealer's thread clears it, while the lane is idle.
+ */
+static void *lane_main(void *arg)
+{
+	struct lane *l = arg;
+	char name[16];
+
+	snprintf(name, sizeof(name), "koban-seal%u", l->id);
+	pthread_setname_np(pthread_self(), name);
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), SEAL_NICE) < 0)
+		log_debug("a sealer lane keeps the workers' CPU priority: %s", strerror(errno));
+	pthread_mutex_lock(&l->mu);
+	for (;;) {
+		struct err e = ERR_INIT;
+		int rc = 0;
+
+		while (!l->quit && !l->q.len && !l->finish)
+			pthread_cond_wait(&l->more, &l->mu);
+		if (l->quit)
+			break;
+		l->busy = true;
+		if (l->q.len) { /* the queue becomes the work; the work's memory the queue */
+			struct buf t = l->work;
+
+			l->work = l->q;
+			l->q = t;
+			pthread_cond_broadcast(&l->idle); /* room in the queue */
+			pthread_mutex_unlock(&l->mu);
+			if (!l->rc)
+				rc = lane_run(l, &e);
+			else
+				buf_reset(&l->work); /* the generation is rolled back anyway */
+		} else {
+			l->finish = false;
+			pthread_mutex_unlock(&l->mu);
+			if (!l->rc)
+				rc = lane_finish_all(l, &e);
+		}
+		pthread_mutex_lock(&l->mu);
+		if (rc && !l->rc) {
+			l->rc = rc;
+			l->err = e;
+		}
+		l->busy = false;
+		pthread_cond_broadcast(&l->idle);
+	}
+	pthread_mutex_unlock(&l->mu);
+	return NULL;
+}
+
+/* Queues a record for a lane thread: waits while its queue is full. */
+static int lane_enqueue(struct lane *l, const struct lane_rec *r, const void *payload,
+			struct err *e)
+{
+	static const char pad[8];
+	size_t need = rec_size(r->len);
+	int rc = 0;
+
+	pthread_mutex_lock(&l->mu);
+	while (l->q.len && l->q.len + need > LANE_QUEUE_MAX)
+		pthread_cond_wait(&l->idle, &l->mu);
+	if (buf_add(&l->q, r, sizeof(*r)) < 0 || buf_add(&l->q, payload, r->len) < 0 ||
+	    buf_add(&l->q, pad, need - sizeof(*r) - r->len) < 0)
+		rc = err_set(e, -ENOMEM, "out of memory (a sealer lane's queue)");
+	else
+		pthread_cond_signal(&l->more);
+	pthread_mutex_unlock(&l->mu);
+	return rc;
+}
+
+/*
+ * Waits until every lane has sealed what it was given, after finishing its tenants'
+ * segments when finish is set; returns the first lane's error of the generation (*e set).
+ * With one lane (no thread) only the finish is done, here.
+ */
+static int lanes_wait(struct seal *s, bool finish, struct err *e)
+{
+	int rc = 0;
+
+	if (!s->lanes[0].started)
+		return finish ? lane_finish_all(&s->lanes[0], e) : 0;
+	for (unsigned i = 0; i < s->n_lanes; i++) {
+		struct lane *l = &s->lanes[i];
+
+		pthread_mutex_lock(&l->mu);
+		if (finish && !l->rc) {
+			l->finish = true;
+			pthread_cond_signal(&l->more);
+		}
+		pthread_mutex_unlock(&l->mu);
+	}
+	for (unsigned i = 0; i < s->n_lanes; i++) {
+		struct lane *l = &s->lanes[i];
+
+		pthread_mutex_lock(&l->mu);
+		while (l->q.len || l->busy || l->finish)
+			pthread_cond_wait(&l->idle, &l->mu);
+		if (l->rc && !rc) {
+			rc = l->rc;
+			*e = l->err;
+		}
+		pthread_mutex_unlock(&l->mu);
+	}
+	return rc;
+}
+
+/* The first error of a lane thread in this generation, without waiting (0: none yet). */
+static int lanes_failed(struct seal *s, struct err *e)
+{
+	int rc = 0;
+
+	for (unsigned i = 0; i < s->n_lanes && s->lanes[i].started && !rc; i++) {
+		struct lane *l = &s->lanes[i];
+
+		pthread_mutex_lock(&l->mu);
+		if ((rc = l->rc))
+			*e = l->err;
+		pthread_mutex_unlock(&l->mu);
+	}
+	return rc;
+}
+
+/* ---- generations ---- */
+
+static void rollback(struct seal *s)
+{
+	struct err e = ERR_INIT;
+
+	if (lanes_wait(s, false, &e)) /* the lanes idle; their error is why we are here */
+		log_debug("rolling back: %s", e.msg);
+	for (unsigned i = 0; i < s->n_lanes; i++)
+		lane_abort(&s->lanes[i]);
+	e = (struct err)ERR_INIT;
+	if (journal_undo(s, &e))
+		log_error("%s", e.msg);
+	memcpy(s->read, s->sealed, sizeof(s->read));
+	s->gen_events = 0;
+	s->gen_started = 0;
+	s->gen_segments = 0;
+	s->gen_merged = 0;
+	atomic_store(&s->st_backlog, 0);
+}
+
+/* Counts what the lanes sealed into the committed generation, and clears it. */
+static void count_lanes(struct seal *s)
+{
+	uint64_t events = 0, segments = s->gen_segments;
+
+	for (unsigned i = 0; i < s->n_lanes; i++) {
+		struct lane *l = &s->lanes[i];
+
+		for (size_t j = 0; j < l->n_tally; j++)
+			count_tenant(s, l->tally[j].tenant, l->tally[j].events);
+		events += l->events;
+		segments += l->segments;
+		l->n_tally = 0;
+		l->events = 0;
+		l->segments = 0;
+	}
+	COUNT(s->st_events, events);
+	COUNT(s->st_segments, segments);
+	log_debug("generation %llu committed: %llu events", (unsigned long long)s->generation,
+		  (unsigned long long)events);
 }
 
 static int merge_one(struct seal *s, struct err *e);
 
 static int commit(struct seal *s, bool merge, struct err *e)
 {
-	int rc = 0;
+	int rc = lanes_wait(s, true, e);
 
-	while (s->n_open && !rc)
-		rc = finish_tenant(s, s->n_open - 1, e);
 	if (!rc && merge && (rc = merge_one(s, e)) >= 0) {
 		if (!rc && !read_moved(s))
 			return 0; /* nothing read, nothing merged: no new generation */
@@ -744,18 +1181,12 @@ static int commit(struct seal *s, bool merge, struct err *e)
 		return rc;
 	s->generation++;
 	memcpy(s->sealed, s->read, sizeof(s->sealed));
-	for (size_t i = 0; i < s->n_tally; i++)
-		count_tenant(s, s->tally[i].tenant, s->tally[i].events);
-	s->n_tally = 0;
-	COUNT(s->st_events, s->gen_events);
-	COUNT(s->st_segments, s->gen_segments);
+	count_lanes(s);
 	COUNT(s->st_merged, s->gen_merged);
 	s->gen_segments = 0;
 	s->gen_merged = 0;
 	atomic_store(&s->st_generation, s->generation);
 	atomic_store(&s->st_backlog, 0);
-	log_debug("generation %llu committed: %llu events", (unsigned long long)s->generation,
-		  (unsigned long long)s->gen_events);
 	s->gen_events = 0;
 	s->gen_started = 0;
 	crash_point(3);
@@ -994,196 +1425,38 @@ done:
 	return rc;
 }
 
-/*
- * Past OPEN_SEGMENTS open segments (events spread over many days and tenants), the least
- * used tenant's segments other than keep's are finished (they are part of the generation).
- */
-static int bound_open(struct seal *s, const struct gen_tenant *keep, struct err *e)
-{
-	size_t open = 0, lru = SIZE_MAX;
-
-	for (size_t i = 0; i < s->n_open; i++) {
-		open += store_import_open_segments(s->open[i].imp);
-		if (&s->open[i] != keep && (lru == SIZE_MAX || s->open[i].used < s->open[lru].used))
-			lru = i;
-	}
-	if (open <= OPEN_SEGMENTS || lru == SIZE_MAX)
-		return 0;
-	return finish_tenant(s, lru, e);
-}
-
-/* The slot of tenant in the generation, opened (the least used one finished) when new. */
-static int tenant_slot(struct seal *s, uint64_t tenant, struct gen_tenant **out, struct err *e)
-{
-	struct keys_data_key dk;
-	struct gen_tenant *g;
-	size_t i;
-	int rc;
-
-	*out = NULL;
-	for (i = 0; i < s->n_open; i++)
-		if (s->open[i].tenant == tenant) {
-			s->open[i].used = ++s->tick;
-			*out = &s->open[i];
-			return 0;
-		}
-	rc = store_tenant_key(s->st, tenant, &dk, e);
-	if (rc == -ENOENT)
-		return 1; /* erased */
-	if (rc)
-		return rc;
-	if (s->n_open == OPEN_TENANTS) { /* finish the least used tenant's segments */
-		size_t lru = 0;
-
-		for (i = 1; i < OPEN_TENANTS; i++)
-			if (s->open[i].used < s->open[lru].used)
-				lru = i;
-		if ((rc = finish_tenant(s, lru, e))) {
-			memset(&dk, 0, sizeof(dk));
-			return rc;
-		}
-	}
-	g = &s->open[s->n_open];
-	memset(g, 0, sizeof(*g));
-	g->dk = dk;
-	memset(&dk, 0, sizeof(dk));
-	if ((rc = store_import_begin(s->st, tenant, &g->imp, e))) {
-		memset(&g->dk, 0, sizeof(g->dk));
-		return rc;
-	}
-	store_import_set_hook(g->imp, journal_add, s);
-	g->tenant = tenant;
-	g->used = ++s->tick;
-	s->n_open++;
-	*out = g;
-	return 0;
-}
-
 struct read_ctx {
 	struct seal *s;
 	struct err *e;
 };
 
-/* The events of one record's binary batch (store/evcodec.h) into the generation. */
-static int read_batch(struct seal *s, struct gen_tenant *g, unsigned shard, uint64_t lsn,
-		      uint32_t count, const char *p, size_t len, struct err *e)
-{
-	struct err de = ERR_INIT;
-	const void *evp;
-	size_t evlen;
-	uint32_t n = 0;
-	int rc;
-
-	if ((rc = evcodec_open(&s->rd, p, len, &de)) < 0) {
-		COUNT(s->st_invalid, count);
-		log_limited(&s->bad_lines, LOG_LEVEL_WARN, "WAL shard %u: LSN %llu: %u events "
-			    "not sealed: %s", shard, (unsigned long long)lsn, count, de.msg);
-		return rc == -ENOMEM ? err_set(e, rc, "out of memory") : 0;
-	}
-	while ((rc = evcodec_next(&s->rd, &evp, &evlen, &de)) > 0) {
-		struct event ev;
-
-		n++;
-		arena_clear(&s->arena);
-		event_init(&ev, &s->arena);
-		if ((rc = evcodec_decode(&s->rd, evp, evlen, &ev, &de)) < 0) {
-			COUNT(s->st_invalid, 1);
-			log_limited(&s->bad_lines, LOG_LEVEL_WARN, "WAL shard %u: LSN %llu: an "
-				    "event not sealed: %s", shard, (unsigned long long)lsn, de.msg);
-		} else if ((rc = store_import_add(g->imp, &ev, e)) < 0) {
-			return rc;
-		} else {
-			s->gen_events++;
-			g->events++;
-		}
-	}
-	if (rc < 0 || n < count) {
-		/* a damaged batch: the events not read are counted as invalid */
-		COUNT(s->st_invalid, count - MIN(n, count));
-		log_limited(&s->bad_lines, LOG_LEVEL_WARN, "WAL shard %u: LSN %llu: %u of %u "
-			    "events not read: %s", shard, (unsigned long long)lsn,
-			    count - MIN(n, count), count, rc < 0 ? de.msg : "the batch ends early");
-	}
-	return bound_open(s, g, e);
-}
-
-/* wal_replay_fn: one durable record into the generation. */
+/* wal_replay_fn: one durable record into the generation, through its tenant's lane. */
 static int on_record(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant, uint32_t count,
 		     uint32_t flags, const void *payload, size_t len)
 {
 	struct read_ctx *rc_ = ctx;
 	struct seal *s = rc_->s;
-	struct gen_tenant *g;
-	const char *p, *end;
-	int rc;
+	struct lane *l = &s->lanes[tenant % s->n_lanes];
+	struct lane_rec r = { .lsn = lsn, .tenant = tenant, .shard = shard, .count = count,
+			      .flags = flags, .len = (uint32_t)len };
 
+	if (len > WAL_MAX_PAYLOAD)
+		return err_set(rc_->e, -EBADMSG, "WAL shard %u: LSN %llu: a record of %zu bytes",
+			       shard, (unsigned long long)lsn, len);
 	if (!s->gen_started)
 		s->gen_started = time_mono_ns();
 	COUNT(s->st_backlog, count);
-	rc = tenant_slot(s, tenant, &g, rc_->e);
-	if (rc < 0)
-		return rc;
-	if (rc == 1) {
-		COUNT(s->st_erased, count);
-		return 0;
-	}
-	if (flags & WAL_FLAG_SEALED) {
-		if (len < KEYS_SEAL_OVERHEAD)
-			return err_set(rc_->e, -EBADMSG, "WAL shard %u: LSN %llu: sealed record of "
-				       "%zu bytes", shard, (unsigned long long)lsn, len);
-		if (len - KEYS_SEAL_OVERHEAD > s->plain_cap) {
-			unsigned char *np = mem_realloc(s->plain, len);
-
-			if (!np)
-				return err_set(rc_->e, -ENOMEM, "out of memory");
-			s->plain = np;
-			s->plain_cap = len;
-		}
-		if (keys_unseal(&g->dk, WAL_SEAL_BLOCK_ID, payload, len, s->plain) < 0) {
-			/* damaged, or sealed with a key since destroyed and made anew: skipping it
-			 * (counted, logged) is better than sealing nothing more */
-			COUNT(s->st_unreadable, count);
-			log_limited(&s->bad_lines, LOG_LEVEL_ERROR, "WAL shard %u: LSN %llu: the "
-				    "record does not open with tenant %llu's data key: %u events "
-				    "not sealed", shard, (unsigned long long)lsn,
-				    (unsigned long long)tenant, count);
-			return 0;
-		}
-		p = (const char *)s->plain;
-		end = p + len - KEYS_SEAL_OVERHEAD;
-	} else {
-		p = payload;
-		end = p + len;
-	}
-	if (flags & WAL_FLAG_EVCODEC)
-		return read_batch(s, g, shard, lsn, count, p, (size_t)(end - p), rc_->e);
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		struct err de = ERR_INIT;
-		struct event ev;
-
-		if (n) {
-			arena_clear(&s->arena);
-			event_init(&ev, &s->arena);
-			if (ecs_decode(&ev, p, n, &de) < 0) {
-				COUNT(s->st_invalid, 1);
-				log_limited(&s->bad_lines, LOG_LEVEL_WARN, "WAL shard %u: LSN %llu: "
-					    "an event that is not ECS JSON, not sealed: %s", shard,
-					    (unsigned long long)lsn, de.msg);
-			} else if ((rc = store_import_add(g->imp, &ev, rc_->e)) < 0) {
-				return rc;
-			} else {
-				s->gen_events++;
-				g->events++;
-			}
-		}
-		p += n + 1;
-	}
-	return bound_open(s, g, rc_->e);
+	s->gen_events += count;
+	if (l->started)
+		return lane_enqueue(l, &r, payload, rc_->e);
+	return lane_record(l, &r, payload, rc_->e);
 }
 
-/* Reads every durable record after s->read into the generation. */
+/*
+ * Reads every durable record after s->read into the generation. With lanes, the shards are
+ * read in turn, SCAN_SLICE records at a time: a shard may hold one tenant's records only (one
+ * writer per tenant), and its lane's full queue must not keep the other lanes waiting.
+ */
 static int read_durable(struct seal *s, struct err *e)
 {
 	uint64_t durable[WAL_MAX_SHARDS];
@@ -1200,9 +1473,19 @@ static int read_durable(struct seal *s, struct err *e)
 		return 0;
 	if ((rc = wal_scan_open(&sc, s->wal_dir, s->read, s->n_shards, e)))
 		return rc;
-	for (unsigned i = 0; i < s->n_shards && i < wal_scan_shards(sc) && !rc; i++)
-		if (durable[i] > s->read[i])
-			rc = wal_scan_shard(sc, i, durable[i], on_record, &ctx, &s->read[i], e);
+	for (bool more = true; more && !rc;) {
+		more = false;
+		for (unsigned i = 0; i < s->n_shards && i < wal_scan_shards(sc) && !rc; i++) {
+			uint64_t to = durable[i];
+
+			if (to <= s->read[i])
+				continue;
+			if (s->n_lanes > 1 && to - s->read[i] > SCAN_SLICE)
+				to = s->read[i] + SCAN_SLICE;
+			rc = wal_scan_shard(sc, i, to, on_record, &ctx, &s->read[i], e);
+			more |= s->read[i] == to && to < durable[i];
+		}
+	}
 	wal_scan_close(sc);
 	return rc;
 }
@@ -1228,6 +1511,8 @@ static int pass(struct seal *s, bool force, bool merge_now, bool merge_ok, struc
 		rc = journal_undo(s, e);
 	if (!rc)
 		rc = read_durable(s, e);
+	if (!rc)
+		rc = lanes_failed(s, e);
 	if (!rc && read_moved(s) &&
 	    (force || s->gen_events >= SEAL_BATCH_EVENTS ||
 	     now - s->gen_started >= (int64_t)SEAL_MAX_AGE_MS * 1000000))
@@ -1347,19 +1632,73 @@ static int recover(struct seal *s, struct err *e)
 	return 0;
 }
 
+static void lane_release(struct lane *l)
+{
+	if (l->started) {
+		pthread_mutex_lock(&l->mu);
+		l->quit = true;
+		pthread_cond_signal(&l->more);
+		pthread_mutex_unlock(&l->mu);
+		pthread_join(l->thread, NULL);
+		pthread_cond_destroy(&l->more);
+		pthread_cond_destroy(&l->idle);
+		pthread_mutex_destroy(&l->mu);
+	}
+	lane_abort(l);
+	store_close(l->st);
+	arena_release(&l->arena);
+	evcodec_reader_release(&l->rd);
+	buf_release(&l->q);
+	buf_release(&l->work);
+	mem_free(l->plain);
+	mem_free(l->tally);
+}
+
+/* Lane i: its store handle, and its thread when there are more lanes than one. */
+static int lane_init(struct seal *s, unsigned i, const struct keys_files *keys, struct err *e)
+{
+	struct lane *l = &s->lanes[i];
+	int rc;
+
+	l->s = s;
+	l->id = i;
+	arena_init(&l->arena, 64 << 10, EVENT_ARENA_MAX);
+	evcodec_reader_init(&l->rd);
+	buf_init(&l->q, LANE_QUEUE_MAX + WAL_MAX_PAYLOAD + 64);
+	buf_init(&l->work, LANE_QUEUE_MAX + WAL_MAX_PAYLOAD + 64);
+	if (!(l->tally = mem_calloc(TENANT_STATS_MAX, sizeof(*l->tally))))
+		return err_set(e, -ENOMEM, "out of memory");
+	if ((rc = store_open_keys(&l->st, s->data_dir, keys, e)))
+		return rc;
+	if (s->n_lanes == 1)
+		return 0; /* sealed on the sealer's thread */
+	pthread_mutex_init(&l->mu, NULL);
+	pthread_cond_init(&l->more, NULL);
+	pthread_cond_init(&l->idle, NULL);
+	if ((rc = pthread_create(&l->thread, NULL, lane_main, l))) {
+		pthread_cond_destroy(&l->more);
+		pthread_cond_destroy(&l->idle);
+		pthread_mutex_destroy(&l->mu);
+		return err_set(e, -rc, "cannot start a sealer lane: %s", strerror(rc));
+	}
+	l->started = true;
+	return 0;
+}
+
 static void seal_free(struct seal *s)
 {
+	for (unsigned i = 0; s->lanes && i < s->n_lanes; i++)
+		lane_release(&s->lanes[i]);
+	mem_free(s->lanes);
 	if (s->journal_fd >= 0)
 		close(s->journal_fd);
 	store_close(s->st);
 	arena_release(&s->arena);
-	evcodec_reader_release(&s->rd);
-	mem_free(s->plain);
-	mem_free(s->tally);
 	mem_free(s->gen_segs);
 	mem_free(s->data_dir);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->count_lock);
+	pthread_mutex_destroy(&s->journal_lock);
 	pthread_cond_destroy(&s->wake);
 	pthread_cond_destroy(&s->done);
 	mem_free(s);
@@ -1367,11 +1706,11 @@ static void seal_free(struct seal *s)
 
 int seal_start(struct seal **sp, const char *data_dir, struct wal *w, struct err *e)
 {
-	return seal_start_files(sp, data_dir, NULL, w, e);
+	return seal_start_files(sp, data_dir, NULL, w, 1, e);
 }
 
 int seal_start_files(struct seal **sp, const char *data_dir, const struct keys_files *keys,
-		     struct wal *w, struct err *e)
+		     struct wal *w, unsigned lanes, struct err *e)
 {
 	pthread_condattr_t ca;
 	struct seal *s;
@@ -1388,15 +1727,16 @@ int seal_start_files(struct seal **sp, const char *data_dir, const struct keys_f
 	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->count_lock, NULL);
+	pthread_mutex_init(&s->journal_lock, NULL);
 	arena_init(&s->arena, 64 << 10, EVENT_ARENA_MAX);
-	evcodec_reader_init(&s->rd);
 	log_limit_init(&s->bad_lines, 10);
 	log_limit_init(&s->failures, 10);
 	s->journal_fd = -1;
 	s->w = w;
 	s->n_shards = wal_shard_count(w);
-	s->tally = mem_calloc(TENANT_STATS_MAX, sizeof(*s->tally));
-	if (!s->tally || !(s->data_dir = mem_strdup(data_dir))) {
+	s->n_lanes = MAX(MIN(lanes, LANES_MAX), 1);
+	s->lanes = mem_calloc(s->n_lanes, sizeof(*s->lanes));
+	if (!s->lanes || !(s->data_dir = mem_strdup(data_dir))) {
 		rc = err_set(e, -ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -1407,6 +1747,11 @@ int seal_start_files(struct seal **sp, const char *data_dir, const struct keys_f
 	    (rc = store_open_keys(&s->st, data_dir, keys, e)) || (rc = recover(s, e)) ||
 	    (rc = register_metrics(s, e)))
 		goto fail;
+	for (unsigned i = 0; i < s->n_lanes; i++)
+		if ((rc = lane_init(s, i, keys, e))) {
+			metrics_unregister(s);
+			goto fail;
+		}
 	s->req = 1; /* the first pass seals what an earlier run left */
 	s->last_merge = time_mono_ns(); /* the first merge a minute after the start */
 	rc = pthread_create(&s->thread, NULL, seal_thread, s);
@@ -1454,7 +1799,7 @@ void seal_stop(struct seal *s)
 		pthread_mutex_unlock(&s->lock);
 		pthread_join(s->thread, NULL);
 	}
-	if (s->n_open)
+	if (read_moved(s))
 		rollback(s); /* the last pass failed: the events stay in the WAL */
 	metrics_unregister(s);
 	seal_free(s);

@@ -5,9 +5,15 @@
  * store/wal.h), never from memory, so sealing during a run, the replay after a crash and the
  * search of not-yet-sealed records (store_search) are one mechanism. For each durable record:
  * the tenant's data key (a tenant whose key was destroyed by crypto-erasure: the record is
- * skipped and counted, reason "erased"), keys_unseal, one event per ECS JSON line (parse/ecs.h),
- * into the tenant's segments of the event's UTC day (store_import of store/store.h, so segment
- * numbers are chosen race-free against concurrent `koban ingest` processes).
+ * skipped and counted, reason "erased"), keys_unseal, its events (store/evcodec.h, or ECS JSON
+ * lines), into the tenant's segments of the event's UTC day (store_import of store/store.h, so
+ * segment numbers are chosen race-free against concurrent `koban ingest` processes).
+ *
+ * Lanes: that work per record is done by the tenant's lane (tenant id mod the number of
+ * lanes). With one lane the sealer's thread does it; with more, each lane is a thread with its
+ * own store handle that takes copies of its tenants' records through a bounded queue (8 MiB),
+ * so a prefecture's tenants are sealed on as many cores. A tenant's records stay in WAL order.
+ * Commits, rollbacks and merges wait until every lane is idle.
  *
  * Generations: the records read since the last commit form one generation. It is committed when
  * its events reach a size bound (SEAL_BATCH_EVENTS) or its oldest record an age bound
@@ -47,12 +53,12 @@
  * at the commit (skipped by searches from then on) and deleted 10 minutes later (a search
  * in progress may still read them).
  *
- * Memory: the sealer owns its store handle and buffers; w stays the caller's and must outlive
- * the sealer (seal_stop before wal_close).
+ * Memory: the sealer owns its store handles and buffers (a lane's queue: 8 MiB, or one record
+ * past it); w stays the caller's and must outlive the sealer (seal_stop before wal_close).
  *
  * Threads: seal_start/seal_stop from one thread (serve's main thread); seal_now and seal_stats
  * from any thread. The sealer's own thread is the only caller of wal_checkpoint on w.
- * The sealer's thread runs at nice SEAL_NICE: under a burst the workers (whose appends make
+ * The sealer's thread and its lanes' threads (koban-seal, koban-seal0, ...) run at nice SEAL_NICE: under a burst the workers (whose appends make
  * events "stored") get the CPU first, and the sealer catches up as it frees up (its backlog
  * is koban_store_seal_backlog_events; it still gets a share of a saturated CPU).
  */
@@ -92,10 +98,14 @@ struct seal_stats {
  * after the state is sealed by the thread, the first generation right away.
  */
 int seal_start(struct seal **sp, const char *data_dir, struct wal *w, struct err *e);
-/* The same with the master and signing keys where keys says (config keys:; NULL: keys/). */
+/*
+ * The same with the master and signing keys where keys says (config keys:; NULL: keys/),
+ * sealing on lanes threads (1 to 16; seal_start: 1): tenant id mod lanes picks the lane
+ * that seals a tenant's records, so that many tenants are sealed on as many cores.
+ */
 struct keys_files;
 int seal_start_files(struct seal **sp, const char *data_dir, const struct keys_files *keys,
-		     struct wal *w, struct err *e);
+		     struct wal *w, unsigned lanes, struct err *e);
 /* Seals everything durable (a last commit), stops the thread and frees s. NULL: no-op. */
 void seal_stop(struct seal *s);
 /* Seals everything durable now and returns when it is committed: 0 or the error (tests). */

@@ -900,6 +900,12 @@ struct scan_shard {
 	uint64_t from;
 	struct scan_file *files;
 	size_t n_files;
+	/* Where the last wal_scan_shard call stopped (at_off 0: nothing read yet): the next
+	 * call goes on from there. */
+	uint64_t done;      /* the last LSN handed over, or from */
+	size_t at_file;
+	uint64_t at_off;    /* of the next record in files[at_file] */
+	uint64_t at_expect; /* its LSN */
 };
 
 struct wal_scan {
@@ -979,6 +985,7 @@ int wal_scan_open(struct wal_scan **scp, const char *dir, const uint64_t *from, 
 			break;
 		if (from && i < nfrom && from[i] > ss->from)
 			ss->from = from[i];
+		ss->done = ss->from;
 		if (access(sdir, F_OK) < 0 && errno == ENOENT)
 			continue;
 		rc = scan_shard_open(ss, sdir, e);
@@ -1033,19 +1040,23 @@ static int read_at(int fd, void *p, size_t n, uint64_t off)
 }
 
 /*
- * Walks one file's records from its header, handing those in (from, to] to fn. *expect is the
- * next LSN the shard must hold (0: any). Returns 0 at the file's end or at a record that is not
- * whole (*end set: the rest of the file is not records), 1 when past to, or a negative code.
+ * Walks one file's records from its header (*offp 0) or from offset *offp, handing those in
+ * (from, to] to fn; *offp is left at the record where it stopped. *expect is the next LSN the
+ * shard must hold (0: any). Returns 0 at the file's end or at a record that is not whole
+ * (*end set: the rest of the file is not records), 1 when past to, or a negative code.
  */
 static int scan_file(struct wal_scan *sc, unsigned shard, const struct scan_file *f,
-		     uint64_t from, uint64_t to, uint64_t *expect, wal_replay_fn *fn, void *ctx,
-		     uint64_t *last, bool *end, struct err *e)
+		     uint64_t from, uint64_t to, uint64_t *offp, uint64_t *expect,
+		     wal_replay_fn *fn, void *ctx, uint64_t *last, bool *end, struct err *e)
 {
 	unsigned char h[RECORD_HEADER];
-	uint64_t off = FILE_HEADER;
+	uint64_t off = *offp;
 	int rc;
 
 	*end = false;
+	if (off)
+		goto records; /* the header was checked by the call that stopped here */
+	off = FILE_HEADER;
 	if ((rc = read_at(f->fd, h, FILE_HEADER, 0)) < 0)
 		return err_set(e, rc, "cannot read %s: %s", f->path, strerror(-rc));
 	if (rc == 0) {
@@ -1058,10 +1069,12 @@ static int scan_file(struct wal_scan *sc, unsigned shard, const struct scan_file
 				 "%llu", f->path, shard, (unsigned long long)f->first_lsn);
 	if (!*expect)
 		*expect = f->first_lsn; /* the file's first record holds its name's LSN */
+records:
 	for (;;) {
 		uint32_t len;
 		uint64_t lsn;
 
+		*offp = off;
 		if ((rc = read_at(f->fd, h, RECORD_HEADER, off)) < 0)
 			return err_set(e, rc, "cannot read %s: %s", f->path, strerror(-rc));
 		if (rc == 0)
@@ -1116,19 +1129,27 @@ int wal_scan_shard(struct wal_scan *sc, unsigned shard, uint64_t to, wal_replay_
 	if (shard >= sc->n_shards)
 		return err_set(e, -EINVAL, "WAL shard %u of %u", shard, sc->n_shards);
 	ss = &sc->shards[shard];
-	*last = ss->from;
-	for (size_t i = 0; i < ss->n_files && !rc; i++) {
+	*last = ss->done;
+	expect = ss->at_expect;
+	for (size_t i = ss->at_file; i < ss->n_files && !rc; i++) {
 		const struct scan_file *f = &ss->files[i];
+		uint64_t off = i == ss->at_file ? ss->at_off : 0;
 		bool end;
 
 		/* A file must start where the previous one ended, and the first must hold from + 1. */
-		if (expect ? f->first_lsn != expect : f->first_lsn > ss->from + 1)
+		if (!off && (expect ? f->first_lsn != expect : f->first_lsn > ss->from + 1))
 			return err_set(e, -EBADMSG, "%s: the log continues at LSN %llu where %llu was "
 					 "expected (records are missing: removed by a checkpoint "
 					 "meanwhile, or lost)", f->path,
 					 (unsigned long long)f->first_lsn,
 					 (unsigned long long)(expect ? expect : ss->from + 1));
-		rc = scan_file(sc, shard, f, ss->from, to, &expect, fn, ctx, last, &end, e);
+		rc = scan_file(sc, shard, f, ss->done, to, &off, &expect, fn, ctx, last, &end, e);
+		if (rc >= 0) { /* the next call goes on from here */
+			ss->at_file = i;
+			ss->at_off = off;
+			ss->at_expect = expect;
+			ss->done = *last;
+		}
 		/* A record that is not whole ends a file only where a next file takes over (a
 		 * file the writer could not cut) or at the end of the last one. */
 		if (!rc && end && i + 1 < ss->n_files && ss->files[i + 1].first_lsn != expect)

@@ -34,11 +34,18 @@
 static char data[600], waldir[700];
 static struct buf out;
 
+static unsigned lanes = 1; /* the sealer's lanes: the suite runs with 1, then 3 */
+
 static void fresh(const char *name)
 {
-	snprintf(data, sizeof(data), "%s/%s", t_tmp_dir(), name);
+	snprintf(data, sizeof(data), "%s/%s-lanes%u", t_tmp_dir(), name, lanes);
 	snprintf(waldir, sizeof(waldir), "%s/wal", data);
 	mkdir(data, 0750);
+}
+
+static int start(struct seal **s, struct wal *w, struct err *e)
+{
+	return seal_start_files(s, data, NULL, w, lanes, e);
 }
 
 static struct wal *open_wal(unsigned shards, size_t file_max)
@@ -254,7 +261,7 @@ static void test_search_sees_unsealed(void)
 	w = open_wal(2, 0);
 	if (!w)
 		return;
-	CHECK_INT(seal_start(&s, data, w, &e), 0);
+	CHECK_INT(start(&s, w, &e), 0);
 	if (!s) {
 		wal_close(w);
 		return;
@@ -294,7 +301,7 @@ static void crash_at(int step)
 	char name[32];
 	struct wal *w;
 	pid_t pid;
-	int status = 0;
+	int status = 0, locks;
 
 	snprintf(name, sizeof(name), "crash%d", step);
 	fresh(name);
@@ -310,7 +317,7 @@ static void crash_at(int step)
 	if (pid == 0) {
 		w = open_wal(2, 0);
 		seal_test_crash_at(step);
-		if (w && seal_start(&s, data, w, &e) == 0)
+		if (w && start(&s, w, &e) == 0)
 			(void)seal_now(s, &e);
 		_exit(1); /* the crash point was not reached */
 	}
@@ -324,7 +331,7 @@ static void crash_at(int step)
 	w = open_wal(2, 0);
 	if (!w)
 		return;
-	CHECK_INT(seal_start(&s, data, w, &e), 0);
+	CHECK_INT(start(&s, w, &e), 0);
 	if (s) {
 		CHECK_INT(seal_now(s, &e), 0);
 		seal_stats(s, &st);
@@ -338,8 +345,15 @@ static void crash_at(int step)
 	CHECK_INT(total(1), 8 * LINES);
 	CHECK_INT(total(2), 2 * LINES);
 	CHECK_INT(files_with(1, ".tmp") + files_with(2, ".tmp"), 0);
-	CHECK_INT(files_with(1, ".lock") + files_with(2, ".lock"), 0);
-	CHECK_INT(files_with(1, ".seg") + files_with(2, ".seg"), 4); /* and nothing else */
+	/*
+	 * A crash between a segment number's reservation (its lock file) and its journal line
+	 * leaves that empty file: a number skipped, nothing else. At step 1 with lanes, the
+	 * other tenant's lane may be in that window when this one's journal line ends it all.
+	 */
+	locks = files_with(1, ".lock") + files_with(2, ".lock");
+	CHECK(locks <= (step == 1 && lanes > 1));
+	/* and nothing else (".seg" is also in a lock file's name) */
+	CHECK_INT(files_with(1, ".seg") + files_with(2, ".seg") - locks, 4);
 }
 
 static void test_crash_points(void)
@@ -383,7 +397,7 @@ static void test_erased_tenant_skipped(void)
 	}
 	append(w, 0, 4, 100, 1);
 	CHECK_INT(total(9), 0); /* not searched either (logged) */
-	CHECK_INT(seal_start(&s, data, w, &e), 0);
+	CHECK_INT(start(&s, w, &e), 0);
 	if (s) {
 		CHECK_INT(seal_now(s, &e), 0);
 		seal_stats(s, &st);
@@ -396,6 +410,51 @@ static void test_erased_tenant_skipped(void)
 	CHECK_INT(total(4), 2 * LINES);
 	CHECK_INT(total(9), 0);
 	CHECK_INT(files_with(3, ".seg"), 0);
+}
+
+/* A tenant that cannot be sealed rolls the whole generation back, on every lane; the
+ * sealer goes on by itself once the cause is gone. */
+static void test_failed_tenant_rolls_back(void)
+{
+	char path[800];
+	struct seal_stats st;
+	struct err e = ERR_INIT;
+	struct seal *s = NULL;
+	struct wal *w;
+	int fd;
+
+	fresh("failed");
+	w = open_wal(2, 0);
+	if (!w)
+		return;
+	append(w, 0, 1, 0, 4);
+	append(w, 1, 2, 0, 4);
+	append(w, 0, 3, 0, 4);
+	snprintf(path, sizeof(path), "%s/tenants", data);
+	mkdir(path, 0750);
+	snprintf(path, sizeof(path), "%s/tenants/2", data); /* a file where its directory goes */
+	fd = open(path, O_WRONLY | O_CREAT, 0640);
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+	CHECK_INT(start(&s, w, &e), 0);
+	if (s) {
+		CHECK(seal_now(s, &e) < 0);
+		CHECK(strstr(e.msg, "tenants/2") != NULL);
+		seal_stats(s, &st);
+		CHECK_INT(st.sealed_events, 0);
+		CHECK(st.errors >= 1);
+		CHECK_INT(files_with(1, ".seg") + files_with(3, ".seg"), 0);
+		CHECK_INT(unlink(path), 0);
+		CHECK_INT(seal_now(s, &e), 0);
+		seal_stats(s, &st);
+		CHECK_INT(st.sealed_events, 12 * LINES);
+		seal_stop(s);
+	}
+	wal_close(w);
+	for (uint64_t t = 1; t <= 3; t++)
+		CHECK_INT(total(t), 4 * LINES);
+	CHECK(!exists("seal.journal"));
 }
 
 /* Events over 20 days of 5 tenants: past 64 open segments some are finished early. */
@@ -412,7 +471,7 @@ static void test_many_days_and_tenants(void)
 		return;
 	for (uint64_t t = 1; t <= 5; t++)
 		append_days(w, 0, t, 0, 2, 20);
-	CHECK_INT(seal_start(&s, data, w, &e), 0);
+	CHECK_INT(start(&s, w, &e), 0);
 	if (s) {
 		CHECK_INT(seal_now(s, &e), 0);
 		seal_stats(s, &st);
@@ -431,7 +490,7 @@ static void seal_once(struct wal *w, struct seal_stats *st)
 	struct err e = ERR_INIT;
 	struct seal *s = NULL;
 
-	CHECK_INT(seal_start(&s, data, w, &e), 0);
+	CHECK_INT(start(&s, w, &e), 0);
 	if (s) {
 		CHECK_INT(seal_now(s, &e), 0);
 		if (st)
@@ -550,7 +609,7 @@ static void merge_crash_at(int step)
 	if (pid == 0) {
 		w = open_wal(1, 0);
 		seal_test_crash_at(step);
-		if (w && seal_start(&s, data, w, &e) == 0)
+		if (w && start(&s, w, &e) == 0)
 			(void)seal_now(s, &e);
 		_exit(1);
 	}
@@ -643,7 +702,7 @@ static void test_torn_and_damaged_files(void)
 		return;
 	append(w, 0, 1, 0, 1);
 	put_file("seal.journal", "KOBANSJ1 ");
-	CHECK_INT(seal_start(&s, data, w, &e), 0);
+	CHECK_INT(start(&s, w, &e), 0);
 	if (s) {
 		CHECK_INT(seal_now(s, &e), 0);
 		seal_stop(s);
@@ -652,7 +711,7 @@ static void test_torn_and_damaged_files(void)
 	CHECK(!exists("seal.journal"));
 	CHECK_INT(total(1), LINES);
 	put_file("seal.journal", "not a journal\n1 2 3\n");
-	CHECK_INT(seal_start(&s, data, w, &e), -EBADMSG);
+	CHECK_INT(start(&s, w, &e), -EBADMSG);
 	CHECK(strstr(e.msg, "seal.journal") != NULL);
 	{
 		char path[800];
@@ -661,7 +720,7 @@ static void test_torn_and_damaged_files(void)
 		unlink(path);
 	}
 	put_file("seal.state", "KOBANSST and then nothing right");
-	CHECK_INT(seal_start(&s, data, w, &e), -EBADMSG);
+	CHECK_INT(start(&s, w, &e), -EBADMSG);
 	CHECK(strstr(e.msg, "seal.state") != NULL);
 	seal_stop(s);
 	wal_close(w);
@@ -672,6 +731,54 @@ static int on_record(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant, u
 {
 	(*(int *)ctx)++;
 	return 0;
+}
+
+/* ctx: the next LSN expected; each record must be that one. */
+static int on_next(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant, uint32_t cnt,
+		   uint32_t flags, const void *payload, size_t len)
+{
+	uint64_t *next = ctx;
+
+	CHECK_INT(lsn, *next);
+	(*next)++;
+	return 0;
+}
+
+/* Calls on one scan go on where the last one stopped: each record once, in order. */
+static void scan_in_slices(size_t file_max)
+{
+	static const uint64_t to[] = { 3, 3, 7, 8, UINT64_MAX, UINT64_MAX };
+	static const uint64_t last[] = { 3, 3, 7, 8, 12, 12 };
+	struct wal_scan *sc = NULL;
+	struct err e = ERR_INIT;
+	struct wal *w;
+	uint64_t next = 1, got;
+
+	fresh(file_max ? "slices-files" : "slices");
+	w = open_wal(1, file_max);
+	if (!w)
+		return;
+	append(w, 0, 5, 0, 12);
+	CHECK_INT(wal_scan_open(&sc, waldir, NULL, 0, &e), 0);
+	for (size_t i = 0; sc && i < sizeof(to) / sizeof(to[0]); i++) {
+		CHECK_INT(wal_scan_shard(sc, 0, to[i], on_next, &next, &got, &e), 0);
+		CHECK_INT(got, last[i]);
+		CHECK_INT(next, last[i] + 1);
+	}
+	/* appended after the scan stopped at the end of its last file: found by the next call */
+	append(w, 0, 5, 12, 1);
+	if (sc && !file_max) {
+		CHECK_INT(wal_scan_shard(sc, 0, UINT64_MAX, on_next, &next, &got, &e), 0);
+		CHECK_INT(got, 13);
+	}
+	wal_scan_close(sc);
+	wal_close(w);
+}
+
+static void test_wal_scan_in_slices(void)
+{
+	scan_in_slices(0);  /* the records in one file */
+	scan_in_slices(64); /* a file each */
 }
 
 static void test_wal_scan(void)
@@ -758,15 +865,19 @@ done:
 int main(void)
 {
 	buf_init(&out, 1 << 20);
-	T_RUN(test_search_sees_unsealed);
-	T_RUN(test_crash_points);
-	T_RUN(test_erased_tenant_skipped);
-	T_RUN(test_torn_and_damaged_files);
-	T_RUN(test_many_days_and_tenants);
-	T_RUN(test_merge_small_segments);
-	T_RUN(test_merge_crash_points);
-	T_RUN(test_merge_failure_does_not_stop_sealing);
+	for (lanes = 1; lanes <= 3; lanes += 2) { /* on the sealer's thread; on 3 lane threads */
+		T_RUN(test_search_sees_unsealed);
+		T_RUN(test_crash_points);
+		T_RUN(test_erased_tenant_skipped);
+		T_RUN(test_torn_and_damaged_files);
+		T_RUN(test_many_days_and_tenants);
+		T_RUN(test_failed_tenant_rolls_back);
+		T_RUN(test_merge_small_segments);
+		T_RUN(test_merge_crash_points);
+		T_RUN(test_merge_failure_does_not_stop_sealing);
+	}
 	T_RUN(test_wal_scan);
+	T_RUN(test_wal_scan_in_slices);
 	T_RUN(test_concurrent_importers);
 	buf_release(&out);
 	return t_done();
