@@ -6,9 +6,11 @@
  * raw syslog line in event.original, 1,000 source IPs, 200 users, two tenants (every other
  * event, about half each), four days, and prints:
  *   - the store's write rate from parsed events: per batch of 1,000 events of a tenant,
- *     the ECS JSON lines sealed with the tenant's data key and appended to the WAL (group
- *     commit every 50 ms by its commit thread), and the events imported into encrypted
- *     per-day segments (store_import_*); generation excluded (timed per 1,000 events);
+ *     the events encoded, sealed with the tenant's data key and appended to the WAL (group
+ *     commit every 50 ms by its commit thread), and imported into encrypted per-day segments
+ *     (store_import_*), each tenant by a thread of its own as the sealer's lanes do
+ *     (store/seal.h), on its own WAL shard and store handle; the wall time of those two
+ *     threads, and per CPU-second of the two; generation excluded (timed per 8,000 events);
  *   - the rate of `koban ingest --format ecs` (the real binary, its own data directory) on
  *     the second tenant's events as ECS JSON lines;
  *   - bytes per event of the whole data directory (WAL checkpointed), against the raw lines
@@ -37,6 +39,7 @@
 
 #include <dirent.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -64,8 +67,10 @@
 #define LOOKUP_IP "10.2.100.15"        /* source number 600 */
 #define PHRASE "user042,,ms-rdp"       /* a user, an empty field, an application */
 
+#define CHUNK (8 * BATCH) /* events generated, then written by the two threads at once */
+
 static struct bench_gen g;
-static struct event gen[BATCH]; /* events generated, then written in one timed stretch */
+static struct event gen[CHUNK];
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -160,6 +165,76 @@ static void add_to_batch(struct wal *w, struct tenant_batch *tb, const struct ev
 		die("evcodec", "cannot encode an event");
 	if (++tb->count == BATCH)
 		flush_batch(w, tb);
+}
+
+/*
+ * A writer thread: the events of one tenant (every other one) of gen[lo..hi] into its WAL
+ * batches and its import, per chunk between two barriers; at the end (final) its last
+ * batch, its segments and the wait for its last commit.
+ */
+struct writer {
+	pthread_t thread;
+	unsigned id; /* 0 or 1: events i with (i & 1) == id */
+	struct wal *w;
+	struct tenant_batch *tb;
+	unsigned long lo, hi;
+	bool final, quit;
+	double cpu; /* CPU seconds of the thread in the timed stretches */
+	struct store_import_stats is;
+};
+
+static pthread_barrier_t chunk_start, chunk_end;
+
+static void writer_chunk(struct writer *wr)
+{
+	struct err e = ERR_INIT;
+
+	for (unsigned long j = wr->lo; j <= wr->hi; j++) {
+		if ((j & 1) != wr->id)
+			continue;
+		add_to_batch(wr->w, wr->tb, &gen[j % CHUNK]);
+		if (store_import_add(wr->tb->imp, &gen[j % CHUNK], &e) < 0)
+			die("import", e.msg);
+	}
+	if (!wr->final)
+		return;
+	flush_batch(wr->w, wr->tb);
+	if (store_import_finish(wr->tb->imp, &wr->is, &e) < 0)
+		die("import", e.msg);
+	if (wal_wait_durable(wr->w, wr->tb->shard, wr->tb->lsn, -1) < 0)
+		die("wal", "commit failed");
+}
+
+static void *writer_main(void *arg)
+{
+	struct writer *wr = arg;
+
+	for (;;) {
+		double c;
+
+		pthread_barrier_wait(&chunk_start);
+		if (wr->quit)
+			return NULL;
+		c = bench_cpu_s();
+		writer_chunk(wr);
+		wr->cpu += bench_cpu_s() - c;
+		pthread_barrier_wait(&chunk_end);
+	}
+}
+
+/* Writes gen's events lo..hi with both writers; returns the wall time it took. */
+static double write_chunk(struct writer *wr, unsigned long lo, unsigned long hi, bool final)
+{
+	double t = bench_now_s();
+
+	for (int i = 0; i < 2; i++) {
+		wr[i].lo = lo;
+		wr[i].hi = hi;
+		wr[i].final = final;
+	}
+	pthread_barrier_wait(&chunk_start);
+	pthread_barrier_wait(&chunk_end);
+	return bench_now_s() - t;
 }
 
 /* ---- SQLite ---- */
@@ -274,7 +349,8 @@ int main(int argc, char **argv)
 	const char *koban = NULL, *dir_arg = NULL;
 	bool keep = false, search_only = false, no_zstd = false;
 	char dir[512], data[600], path[700], line[2048], cmd[2048], out[256];
-	struct store *st = NULL;
+	struct store *st = NULL, *st2 = NULL; /* st2: the second writer's */
+	struct writer wr[2];
 	struct wal *w = NULL;
 	struct err e = ERR_INIT;
 	struct tenant_batch tb[2];
@@ -344,7 +420,7 @@ int main(int argc, char **argv)
 	{
 		struct wal_config wc = { .shards = 2, .commit_interval_ms = 50 };
 
-		if (store_open(&st, data, &e) < 0)
+		if (store_open(&st, data, &e) < 0 || store_open(&st2, data, &e) < 0)
 			die("store", e.msg);
 		snprintf(path, sizeof(path), "%s/wal", data);
 		wc.dir = path;
@@ -361,10 +437,17 @@ int main(int argc, char **argv)
 			tb[i].id = (uint64_t)i + 1;
 			tb[i].shard = (unsigned)i;
 			if (keys_tenant(k, tb[i].id, true, &tb[i].dk, &e) < 0 ||
-			    store_import_begin(st, tb[i].id, &tb[i].imp, &e) < 0)
+			    store_import_begin(i ? st2 : st, tb[i].id, &tb[i].imp, &e) < 0)
 				die("tenant", e.msg);
 		}
 		keys_close(k);
+	}
+	if (pthread_barrier_init(&chunk_start, NULL, 3) || pthread_barrier_init(&chunk_end, NULL, 3))
+		die("threads", "no barrier");
+	for (unsigned i = 0; i < 2; i++) {
+		wr[i] = (struct writer){ .id = i, .w = w, .tb = &tb[i] };
+		if (pthread_create(&wr[i].thread, NULL, writer_main, &wr[i]))
+			die("threads", "cannot start a writer");
 	}
 	snprintf(path, sizeof(path), "%s/tenant1.log", dir);
 	raw_f = fopen(path, "w");
@@ -387,7 +470,7 @@ int main(int argc, char **argv)
 	       dir);
 	fflush(stdout);
 	for (unsigned long i = 0; i < n; i++) {
-		struct event *ev = &gen[i % BATCH];
+		struct event *ev = &gen[i % CHUNK];
 
 		bench_gen_event(&g, ev, &a, i, n, line, sizeof(line), &row);
 		raw += (size_t)row.len + 1;
@@ -431,33 +514,23 @@ int main(int argc, char **argv)
 			fwrite(json.p, 1, json.len, ecs_f);
 		}
 
-		if (i % BATCH != BATCH - 1 && i + 1 != n)
+		if (i % CHUNK != CHUNK - 1 && i + 1 != n)
 			continue;
-		/* timed per BATCH events: a clock read per event would cost 7% of the figure */
-		t = bench_now_s();
-		c = bench_cpu_s();
-		for (unsigned long j = i - i % BATCH; j <= i; j++) {
-			struct tenant_batch *b = &tb[j & 1];
-
-			add_to_batch(w, b, &gen[j % BATCH]);
-			if (store_import_add(b->imp, &gen[j % BATCH], &e) < 0)
-				die("import", e.msg);
-		}
-		t_write += bench_now_s() - t;
-		c_write += bench_cpu_s() - c;
+		/* timed per CHUNK events: a clock read per event would cost 7% of the figure */
+		t_write += write_chunk(wr, i - i % CHUNK, i, i + 1 == n);
 		arena_clear(&a);
 	}
-	t = bench_now_s();
-	c = bench_cpu_s();
 	for (int i = 0; i < 2; i++) {
-		flush_batch(w, &tb[i]);
-		if (store_import_finish(tb[i].imp, &is[i], &e) < 0)
-			die("import", e.msg);
-		if (wal_wait_durable(w, tb[i].shard, tb[i].lsn, -1) < 0)
-			die("wal", "commit failed");
+		wr[i].quit = true;
+		is[i] = wr[i].is;
+		c_write += wr[i].cpu;
 	}
-	t_write += bench_now_s() - t;
-	c_write += bench_cpu_s() - c;
+	pthread_barrier_wait(&chunk_start);
+	for (int i = 0; i < 2; i++)
+		pthread_join(wr[i].thread, NULL);
+	pthread_barrier_destroy(&chunk_start);
+	pthread_barrier_destroy(&chunk_end);
+	store_close(st2);
 	wal_stats(w, &ws);
 	for (int i = 0; i < 2; i++) /* everything is in segments now */
 		if (wal_checkpoint(w, tb[i].shard, tb[i].lsn, &e) < 0)
@@ -467,7 +540,7 @@ int main(int argc, char **argv)
 	if (fclose(raw_f) != 0)
 		die("raw", strerror(errno));
 	sqlite3_finalize(ins);
-	printf("store: write rate %.0f events/s (%.0f per CPU-second of the writing thread): "
+	printf("store: write rate %.0f events/s (%.0f per CPU-second of the 2 writing threads): "
 	       "event batches sealed into the WAL (%llu records, %.1f MB, %llu group commits) and "
 	       "encrypted segments (%llu + %llu)\n",
 	       (double)n / t_write, (double)n / c_write, (unsigned long long)ws.appended_records,
