@@ -1,6 +1,6 @@
 /*
- * bench/seal [--json] [--lanes N] [EVENTS] - the sealer's rate: firewall-like ECS events sealed into WAL
- * records (1,000 events each, two shards, two tenants, three days) as the sink writes them
+ * bench/seal [--json] [--lanes N] [EVENTS] - the sealer's rate: firewall-like ECS events
+ * sealed into WAL records (1,000 events each, two shards, two tenants, three days) as the sink writes them
  * (binary event batches, store/evcodec.h; --json: ECS JSON lines, the payload before
  * them), then (a) a search of them all while they are only in the WAL (`| stats count()`,
  * the unsealed-tail path of store_search) and (b) seal_start + seal_now: WAL files -> unseal

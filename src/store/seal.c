@@ -592,7 +592,7 @@ static int dropped_prune(struct seal *s, struct err *e)
 	return rc;
 }
 
-/* Removes the segments of an uncommitted journal, then the journal. */
+/* Removes the segments of an uncommitted journal, then the journal (the lanes idle). */
 static int journal_undo(struct seal *s, struct err *e)
 {
 	struct seal_segment *segs;
@@ -726,14 +726,12 @@ static int register_metrics(struct seal *s, struct err *e)
 	return 0;
 }
 
-/* ---- a generation ---- */
-
-/* Drops the generation: open segments, journaled ones, what was read. */
 /* ---- lanes: the records of a lane's tenants into their segments ---- */
 
-#define LANE_QUEUE_MAX ((size_t)8 << 20) /* bytes of records queued for a lane thread */
+#define LANE_QUEUE_MAX ((size_t)4 << 20) /* bytes of records queued for a lane thread */
 #define LANES_MAX 16
-#define SCAN_SLICE 4 /* records of a shard read in a turn, with lanes */
+#define LANE_OPEN_MIN 8 /* open segments a lane may keep, however many lanes share the 64 */
+#define SCAN_SLICE 4    /* records of a shard read in a turn, with lanes */
 
 static void tally_add(struct lane *l, uint64_t tenant, uint64_t events)
 {
@@ -785,13 +783,13 @@ static void lane_abort(struct lane *l)
 }
 
 /*
- * Past the lane's share of OPEN_SEGMENTS open segments (events spread over many days and
- * tenants), the least used tenant's segments other than keep's are finished (they are part
- * of the generation).
+ * Past the lane's share of OPEN_SEGMENTS open segments, at least LANE_OPEN_MIN (events spread
+ * over many days and tenants), the least used tenant's segments other than keep's are
+ * finished (they are part of the generation).
  */
 static int bound_open(struct lane *l, const struct gen_tenant *keep, struct err *e)
 {
-	size_t open = 0, lru = SIZE_MAX, most = MAX(OPEN_SEGMENTS / l->s->n_lanes, 2);
+	size_t open = 0, lru = SIZE_MAX, most = MAX(OPEN_SEGMENTS / l->s->n_lanes, LANE_OPEN_MIN);
 
 	for (size_t i = 0; i < l->n_open; i++) {
 		open += store_import_open_segments(l->open[i].imp);
@@ -992,7 +990,10 @@ static int lane_run(struct lane *l, struct err *e)
 		rc = lane_record(l, &r, l->work.p + off + sizeof(r), e);
 		off += rec_size(r.len);
 	}
-	buf_reset(&l->work);
+	if (l->work.cap > 2 * LANE_QUEUE_MAX)
+		buf_release(&l->work); /* grown for a record past the queue's size: given back */
+	else
+		buf_reset(&l->work);
 	return rc;
 }
 
@@ -1059,9 +1060,9 @@ static int lane_enqueue(struct lane *l, const struct lane_rec *r, const void *pa
 	pthread_mutex_lock(&l->mu);
 	while (l->q.len && l->q.len + need > LANE_QUEUE_MAX)
 		pthread_cond_wait(&l->idle, &l->mu);
-	if (buf_add(&l->q, r, sizeof(*r)) < 0 || buf_add(&l->q, payload, r->len) < 0 ||
-	    buf_add(&l->q, pad, need - sizeof(*r) - r->len) < 0)
-		rc = err_set(e, -ENOMEM, "out of memory (a sealer lane's queue)");
+	if ((rc = buf_add(&l->q, r, sizeof(*r))) < 0 || (rc = buf_add(&l->q, payload, r->len)) < 0 ||
+	    (rc = buf_add(&l->q, pad, need - sizeof(*r) - r->len)) < 0)
+		rc = err_set(e, rc, "a sealer lane's queue: %s", strerror(-rc));
 	else
 		pthread_cond_signal(&l->more);
 	pthread_mutex_unlock(&l->mu);
@@ -1122,10 +1123,23 @@ static int lanes_failed(struct seal *s, struct err *e)
 
 /* ---- generations ---- */
 
+/*
+ * Drops the generation: what the lanes have queued and open, the segments it journaled, what
+ * was read (read again from the log by the next pass).
+ */
 static void rollback(struct seal *s)
 {
 	struct err e = ERR_INIT;
 
+	for (unsigned i = 0; i < s->n_lanes; i++) {
+		struct lane *l = &s->lanes[i];
+
+		if (!l->started)
+			continue;
+		pthread_mutex_lock(&l->mu);
+		buf_reset(&l->q); /* not sealed only to be removed */
+		pthread_mutex_unlock(&l->mu);
+	}
 	if (lanes_wait(s, false, &e)) /* the lanes idle; their error is why we are here */
 		log_debug("rolling back: %s", e.msg);
 	for (unsigned i = 0; i < s->n_lanes; i++)
@@ -1455,7 +1469,7 @@ static int on_record(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant, u
 /*
  * Reads every durable record after s->read into the generation. With lanes, the shards are
  * read in turn, SCAN_SLICE records at a time: a shard may hold one tenant's records only (one
- * writer per tenant), and its lane's full queue must not keep the other lanes waiting.
+ * writer per tenant), and read whole it would feed one lane while the others wait for work.
  */
 static int read_durable(struct seal *s, struct err *e)
 {
@@ -1484,6 +1498,8 @@ static int read_durable(struct seal *s, struct err *e)
 				to = s->read[i] + SCAN_SLICE;
 			rc = wal_scan_shard(sc, i, to, on_record, &ctx, &s->read[i], e);
 			more |= s->read[i] == to && to < durable[i];
+			if (!rc && s->n_lanes > 1)
+				rc = lanes_failed(s, e); /* no more records for a generation lost */
 		}
 	}
 	wal_scan_close(sc);
@@ -1506,8 +1522,11 @@ static int pass(struct seal *s, bool force, bool merge_now, bool merge_ok, struc
 		     (merge_now || now - s->last_merge >= MERGE_INTERVAL_NS);
 	int rc = 0;
 
-	/* a journal left by a failed clean-up is finished before a new one is started */
-	if (s->journal_fd < 0 && access(s->journal_path, F_OK) == 0)
+	/*
+	 * A journal left by a failed clean-up is finished before a new one is started: only
+	 * between generations (nothing read), when no lane may be writing one.
+	 */
+	if (!read_moved(s) && s->journal_fd < 0 && access(s->journal_path, F_OK) == 0)
 		rc = journal_undo(s, e);
 	if (!rc)
 		rc = read_durable(s, e);

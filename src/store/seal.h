@@ -11,8 +11,8 @@
  *
  * Lanes: that work per record is done by the tenant's lane (tenant id mod the number of
  * lanes). With one lane the sealer's thread does it; with more, each lane is a thread with its
- * own store handle that takes copies of its tenants' records through a bounded queue (8 MiB),
- * so a prefecture's tenants are sealed on as many cores. A tenant's records stay in WAL order.
+ * own store handle that takes copies of its tenants' records through a bounded queue (4 MiB),
+ * so a SOC's tenants are sealed on as many cores. A tenant's records stay in WAL order.
  * Commits, rollbacks and merges wait until every lane is idle.
  *
  * Generations: the records read since the last commit form one generation. It is committed when
@@ -53,14 +53,17 @@
  * at the commit (skipped by searches from then on) and deleted 10 minutes later (a search
  * in progress may still read them).
  *
- * Memory: the sealer owns its store handles and buffers (a lane's queue: 8 MiB, or one record
- * past it); w stays the caller's and must outlive the sealer (seal_stop before wal_close).
+ * Memory: the sealer owns its store handles and buffers (a lane thread's: two buffers of the
+ * queue's 4 MiB, kept, one of them grown for a record past that and then given back; one
+ * unsealed record); w stays the caller's and must outlive the sealer (seal_stop before
+ * wal_close).
  *
  * Threads: seal_start/seal_stop from one thread (serve's main thread); seal_now and seal_stats
  * from any thread. The sealer's own thread is the only caller of wal_checkpoint on w.
- * The sealer's thread and its lanes' threads (koban-seal, koban-seal0, ...) run at nice SEAL_NICE: under a burst the workers (whose appends make
- * events "stored") get the CPU first, and the sealer catches up as it frees up (its backlog
- * is koban_store_seal_backlog_events; it still gets a share of a saturated CPU).
+ * The sealer's thread and its lanes' (koban-seal, koban-seal0, ...) run at nice SEAL_NICE:
+ * under a burst the workers (whose appends make events "stored") get the CPU first, and the
+ * sealer catches up as it frees up (its backlog is koban_store_seal_backlog_events; it still
+ * gets a share of a saturated CPU).
  */
 #ifndef STORE_SEAL_H
 #define STORE_SEAL_H

@@ -148,10 +148,10 @@ void wal_scan_tenant(struct wal_scan *sc, uint64_t tenant);
 uint64_t wal_scan_from(const struct wal_scan *sc, unsigned shard);
 /*
  * Calls fn (payload valid during the call) for each whole record of shard with an LSN after
- * the scan's start, or after the last record an earlier call on this scan and shard handed
- * over (it goes on from where that one stopped), and up to to (UINT64_MAX: all), in order, and
- * sets *last (may be NULL) to the last LSN handed over (the start when none). The end of what is written (a record being
- * appended, or torn by a crash) ends the scan without error; records missing (an LSN gap: e.g.
+ * the scan's start and up to to (UINT64_MAX: all), in order, and sets *last (may be NULL) to
+ * the last LSN handed over (else an earlier call's, else the start). A call goes on after the
+ * last record an earlier call on this scan and shard looked at (handed over or not). The end
+ * of what is written (a record being appended, or torn by a crash) ends the scan without error; records missing (an LSN gap: e.g.
  * files removed by a checkpoint before they were opened) or damaged before the end give
  * -EBADMSG naming the file and offset; fn's negative return stops the scan and is returned.
  */
