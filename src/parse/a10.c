@@ -16,6 +16,7 @@
 #include "core/tz.h"
 #include "parse/cef.h"
 #include "parse/decoder.h"
+#include "parse/logtext.h"
 
 #include <pthread.h>
 
@@ -192,7 +193,7 @@ static const char *find_cgn(const char *p, size_t len, struct cgn_line *l)
 	size_t n = len < SNIFF_WINDOW ? len : SNIFF_WINDOW;
 	const char *q = p, *end = p + len;
 
-	while ((q = memmem(q, (size_t)(p + n - q), "NAT-", 4))) {
+	while ((q = logtext_find(q, (size_t)(p + n - q), "NAT-", 4))) {
 		const char *s = q + 4, *t = s;
 
 		if (q >= p + 6 && !memcmp(q - 6, "FIXED-NAT-PORTS ", 6) && end - q >= 10 &&

@@ -15,6 +15,7 @@
 #include "core/name.h"
 #include "core/timeutil.h"
 #include "core/tz.h"
+#include "parse/logtext.h"
 #include "parse/a10.h"
 #include "parse/decoder.h"
 #include "parse/drops.h"
@@ -716,7 +717,7 @@ const char *cef_find_anchor(const char *p, size_t len, const char *tag, bool dig
 	size_t n = len < CEF_SNIFF_WINDOW ? len : CEF_SNIFF_WINDOW, t = strlen(tag);
 	const char *q = p, *end = p + n;
 
-	while ((q = memmem(q, (size_t)(end - q), tag, t))) {
+	while ((q = logtext_find(q, (size_t)(end - q), tag, t))) {
 		if ((q == p || q[-1] == ' ' || q[-1] == '>') && q + t < p + len &&
 		    (!digit || is_digit(q[t])))
 			return q;

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/field.h"
 
@@ -93,6 +94,22 @@ int logtext_decode(struct event *ev, const char *msg, size_t len, const struct d
  * sniffs every line with every decoder, and most words start with none). No allocation.
  */
 #define LOGTEXT_SNIFF_SPAN 320
+/*
+ * The first lit (litlen >= 1) in p[0..n), or NULL: memmem, as a memchr for lit's first byte
+ * and a memcmp where it is. The sniffs of `auto` look for literals that most lines do not
+ * hold, once per line and decoder, where glibc's memmem sets up a table on every call.
+ */
+static inline const char *logtext_find(const char *p, size_t n, const char *lit, size_t litlen)
+{
+	const char *end = p + n;
+
+	while (n >= litlen && (p = memchr(p, lit[0], n - litlen + 1))) {
+		if (!memcmp(p + 1, lit + 1, litlen - 1))
+			return p;
+		n = (size_t)(end - ++p);
+	}
+	return NULL;
+}
 bool logtext_sniff(const char *msg, size_t len, const char *first,
 		   bool (*at)(const char *p, size_t n));
 

@@ -155,6 +155,23 @@ static void test_auto_sniffs_each(void)
 }
 
 /* Every allocation failure is a clean error that still leaves event.original. */
+/* logtext_find() finds what memmem() finds, at the edges too. */
+static void test_find(void)
+{
+	static const char *const hay[] = { "", "N", "NAT-", "NANAT-x", "xxNAT", "xx NAT-TCP-A:",
+					   "NAT NAT- NAT-", "CEF:0|", "x>CEF:" };
+	static const char *const lit[] = { "NAT-", "N", "CEF:", "x", "T-" };
+
+	for (size_t i = 0; i < sizeof(hay) / sizeof(hay[0]); i++)
+		for (size_t j = 0; j < sizeof(lit) / sizeof(lit[0]); j++) {
+			size_t n = strlen(hay[i]), m = strlen(lit[j]);
+
+			for (size_t k = 0; k <= n; k++) /* every prefix: the end of the window */
+				CHECK(logtext_find(hay[i], k, lit[j], m) ==
+				      memmem(hay[i], k, lit[j], m));
+		}
+}
+
 static void test_allocation_failures(void)
 {
 	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
@@ -198,6 +215,7 @@ int main(void)
 	T_RUN(test_urls);
 	T_RUN(test_users_and_related);
 	T_RUN(test_auto_sniffs_each);
+	T_RUN(test_find);
 	T_RUN(test_allocation_failures);
 	T_RUN(test_failure_keeps_only_the_raw_fields);
 	return t_done();
