@@ -211,6 +211,12 @@ bool logtext_sniff(const char *msg, size_t len, const char *first,
 {
 	const char *p = msg, *end = msg + MIN(len, LOGTEXT_SNIFF_SPAN);
 
+	if (first[0] && !first[1]) { /* one byte: where it is, rather than every word start */
+		for (; p < end && (p = memchr(p, first[0], (size_t)(end - p))); p++)
+			if ((p == msg || p[-1] == ' ') && at(p, len - (size_t)(p - msg)))
+				return true;
+		return false;
+	}
 	/* from word start to word start with memchr: a byte loop was most of a worker's sniff */
 	while (p < end) {
 		if (one_of(first, *p) && at(p, len - (size_t)(p - msg)))

@@ -91,7 +91,8 @@ int logtext_decode(struct event *ev, const char *msg, size_t len, const struct d
  * The frame of a sniff: whether at(p, n) is true at the start of msg or right after a space
  * within its first LOGTEXT_SNIFF_SPAN bytes (past any syslog header), asked only where the
  * word starts with one of the bytes of first (the bytes a match can start with: `auto`
- * sniffs every line with every decoder, and most words start with none). No allocation.
+ * sniffs every line with every decoder, and most words start with none; with one byte, only
+ * where that byte is, found with memchr). No allocation.
  */
 #define LOGTEXT_SNIFF_SPAN 320
 /*
