@@ -73,9 +73,26 @@ static bool squid_at(const char *p, size_t len)
 	       p[i] == ' ';
 }
 
+/*
+ * logtext_sniff's question, asked from the dots: squid_at() needs a word of 9 to 11 digits
+ * and a '.', and a line has fewer dots than word starts (a memchr each when walked), so the
+ * word is found back from each dot within reach of the span.
+ */
 bool squid_sniff(const char *msg, size_t len)
 {
-	return logtext_sniff(msg, len, "0123456789", squid_at);
+	const char *span = msg + MIN(len, LOGTEXT_SNIFF_SPAN);
+	const char *end = msg + MIN(len, LOGTEXT_SNIFF_SPAN + 11), *p = msg;
+
+	for (; p < end && (p = memchr(p, '.', (size_t)(end - p))); p++) {
+		const char *w = p;
+
+		while (w > msg && p - w < 12 && is_digit(w[-1]))
+			w--;
+		if (p - w >= 9 && p - w <= 11 && w < span && (w == msg || w[-1] == ' ') &&
+		    squid_at(w, len - (size_t)(w - msg)))
+			return true;
+	}
+	return false;
 }
 
 /* "TCP_MISS/200": the result code and the HTTP status (000 when there was none). */

@@ -3,6 +3,7 @@
  * as names, peers, and the fields of a CONNECT.
  */
 #include "parse/squid.h"
+#include "parse/logtext.h"
 #include "t.h"
 #include "t_event.h"
 
@@ -13,19 +14,33 @@ static void test_sniff(void)
 	static const char *const yes[] = {
 		"1157689312.049   5006 10.105.21.199 TCP_MISS/200 19763 CONNECT a:443 - DIRECT/1.2.3.4 -",
 		"<14>Mar 15 11:00:00 p squid[1]: 1157689312.049 1 c TCP_HIT/200 1 GET /",
+		"115768931.049 1 c TCP_HIT/200 1 GET /",                 /* 9 digits */
+		"11576893120.049 1 c TCP_HIT/200 1 GET /",               /* 11 */
+		"x 1.2 v3.1 1157689312.049 1 c TCP_HIT/200 1 GET /",     /* after other dots */
 	};
 	static const char *const no[] = {
 		"1157689312.049 5006 10.105.21.199 TCP_MISS 19763",   /* no /STATUS */
 		"11576893.049 5006 10.105.21.199 TCP_MISS/200 19763",  /* 8 digits: no epoch */
 		"1157689312 5006 10.105.21.199 TCP_MISS/200 19763",    /* no milliseconds */
 		"1157689312.049 5006 10.105.21.199 tcp_miss/200 1",    /* code in lower case */
+		"115768931201.049 1 c TCP_HIT/200 1 GET /",            /* 12 digits */
+		"x1157689312.049 1 c TCP_HIT/200 1 GET /",             /* not a word's start */
 		"",
 	};
+	char far[LOGTEXT_SNIFF_SPAN + 64];
+	static const char line[] = "1157689312.049 1 c TCP_HIT/200 1 GET /";
 
 	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
 		t_check(squid_sniff(yes[i], strlen(yes[i])), __FILE__, __LINE__, "%s", yes[i]);
 	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
 		t_check(!squid_sniff(no[i], strlen(no[i])), __FILE__, __LINE__, "%s", no[i]);
+	/* a line starting within the first LOGTEXT_SNIFF_SPAN bytes is found, not one after */
+	for (size_t at = LOGTEXT_SNIFF_SPAN - 3; at <= LOGTEXT_SNIFF_SPAN + 1; at++) {
+		memset(far, 'x', sizeof(far));
+		far[at - 1] = ' ';
+		memcpy(far + at, line, sizeof(line) - 1);
+		CHECK_INT(squid_sniff(far, at + sizeof(line) - 1), at < LOGTEXT_SNIFF_SPAN);
+	}
 }
 
 static void test_fields(void)
