@@ -111,7 +111,7 @@ static bool bind_at(const char *p, size_t len)
 
 bool dns_bind_sniff(const char *msg, size_t len)
 {
-	return logtext_sniff(msg, len, "c", bind_at);
+	return logtext_sniff(msg, len, 'c', bind_at);
 }
 
 /* "30-Nov-2026 10:00:00[.123] " (print-time) at c, in the source's zone. */
@@ -289,7 +289,7 @@ static bool unbound_at(const char *p, size_t len)
 
 bool dns_unbound_sniff(const char *msg, size_t len)
 {
-	return logtext_sniff(msg, len, "u", unbound_at);
+	return logtext_sniff(msg, len, 'u', unbound_at);
 }
 
 /*

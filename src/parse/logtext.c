@@ -197,34 +197,15 @@ int logtext_decode(struct event *ev, const char *msg, size_t len, const struct d
 	return 0;
 }
 
-/* Whether c is one of the bytes of set (strchr, inline: it was a call per word and sniff). */
-static inline bool one_of(const char *set, char c)
-{
-	for (; *set; set++)
-		if (*set == c)
-			return true;
-	return false;
-}
-
-bool logtext_sniff(const char *msg, size_t len, const char *first,
+/* Where first is, rather than every word start: walking the words was most of a sniff. */
+bool logtext_sniff(const char *msg, size_t len, char first,
 		   bool (*at)(const char *p, size_t n))
 {
 	const char *p = msg, *end = msg + MIN(len, LOGTEXT_SNIFF_SPAN);
 
-	if (first[0] && !first[1]) { /* one byte: where it is, rather than every word start */
-		for (; p < end && (p = memchr(p, first[0], (size_t)(end - p))); p++)
-			if ((p == msg || p[-1] == ' ') && at(p, len - (size_t)(p - msg)))
-				return true;
-		return false;
-	}
-	/* from word start to word start with memchr: a byte loop was most of a worker's sniff */
-	while (p < end) {
-		if (one_of(first, *p) && at(p, len - (size_t)(p - msg)))
+	for (; p < end && (p = memchr(p, first, (size_t)(end - p))); p++)
+		if ((p == msg || p[-1] == ' ') && at(p, len - (size_t)(p - msg)))
 			return true;
-		if (!(p = memchr(p, ' ', (size_t)(end - p))))
-			break;
-		p++;
-	}
 	return false;
 }
 

@@ -89,12 +89,13 @@ int logtext_decode(struct event *ev, const char *msg, size_t len, const struct d
 		   logtext_body_fn body, struct err *e);
 /*
  * The frame of a sniff: whether at(p, n) is true at the start of msg or right after a space
- * within its first LOGTEXT_SNIFF_SPAN bytes (past any syslog header), asked only where the
- * word starts with one of the bytes of first (the bytes a match can start with: `auto`
- * sniffs every line with every decoder, and most words start with none; with one byte, only
- * where that byte is, found with memchr). No allocation.
+ * within its first LOGTEXT_SNIFF_SPAN bytes (past any syslog header), asked only where such
+ * a word starts with first (the byte a match starts with, found with memchr: `auto` sniffs
+ * every line with every decoder, and most lines hold few of it). No allocation.
  */
 #define LOGTEXT_SNIFF_SPAN 320
+bool logtext_sniff(const char *msg, size_t len, char first,
+		   bool (*at)(const char *p, size_t n));
 /*
  * The first lit (litlen >= 1) in p[0..n), or NULL: memmem, as a memchr for lit's first byte
  * and a memcmp where it is. The sniffs of `auto` look for literals that most lines do not
@@ -111,8 +112,6 @@ static inline const char *logtext_find(const char *p, size_t n, const char *lit,
 	}
 	return NULL;
 }
-bool logtext_sniff(const char *msg, size_t len, const char *first,
-		   bool (*at)(const char *p, size_t n));
 
 /* The setters' failure (-ENOSPC, -ENOMEM) with its message in e. */
 int logtext_set_failed(int rc, struct err *e);

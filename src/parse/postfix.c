@@ -696,7 +696,7 @@ static bool postfix_at(const char *p, size_t len)
 
 bool postfix_sniff(const char *msg, size_t len)
 {
-	return logtext_sniff(msg, len, "p", postfix_at);
+	return logtext_sniff(msg, len, 'p', postfix_at);
 }
 
 /* ---- limits, metrics, tests ---- */

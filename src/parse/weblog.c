@@ -63,7 +63,7 @@ static bool weblog_at(const char *p, size_t len)
 
 bool weblog_sniff(const char *msg, size_t len)
 {
-	return logtext_sniff(msg, len, "[", weblog_at);
+	return logtext_sniff(msg, len, '[', weblog_at);
 }
 
 /*

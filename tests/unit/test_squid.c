@@ -28,7 +28,7 @@ static void test_sniff(void)
 		"",
 	};
 	char far[LOGTEXT_SNIFF_SPAN + 64];
-	static const char line[] = "1157689312.049 1 c TCP_HIT/200 1 GET /";
+	static const char line[] = "11576893120.049 1 c TCP_HIT/200 1 GET /"; /* 11 digits */
 
 	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
 		t_check(squid_sniff(yes[i], strlen(yes[i])), __FILE__, __LINE__, "%s", yes[i]);
