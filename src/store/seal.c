@@ -848,6 +848,19 @@ static int tenant_slot(struct lane *l, uint64_t tenant, struct gen_tenant **out,
 	return 0;
 }
 
+/* One decoded event into g's segments, counted for the lane and the tenant. */
+static int import_event(struct lane *l, struct gen_tenant *g, const struct event *ev,
+			struct err *e)
+{
+	int rc = store_import_add(g->imp, ev, e);
+
+	if (rc < 0)
+		return rc;
+	l->events++;
+	g->events++;
+	return 0;
+}
+
 /* The events of one record's binary batch (store/evcodec.h) into the generation. */
 static int read_batch(struct lane *l, struct gen_tenant *g, unsigned shard, uint64_t lsn,
 		      uint32_t count, const char *p, size_t len, struct err *e)
@@ -875,11 +888,8 @@ static int read_batch(struct lane *l, struct gen_tenant *g, unsigned shard, uint
 			COUNT(s->st_invalid, 1);
 			log_limited(&s->bad_lines, LOG_LEVEL_WARN, "WAL shard %u: LSN %llu: an "
 				    "event not sealed: %s", shard, (unsigned long long)lsn, de.msg);
-		} else if ((rc = store_import_add(g->imp, &ev, e)) < 0) {
+		} else if ((rc = import_event(l, g, &ev, e)) < 0) {
 			return rc;
-		} else {
-			l->events++;
-			g->events++;
 		}
 	}
 	if (rc < 0 || n < count) {
@@ -913,11 +923,8 @@ static int read_lines(struct lane *l, struct gen_tenant *g, unsigned shard, uint
 				log_limited(&s->bad_lines, LOG_LEVEL_WARN, "WAL shard %u: LSN %llu: "
 					    "an event that is not ECS JSON, not sealed: %s", shard,
 					    (unsigned long long)lsn, de.msg);
-			} else if ((rc = store_import_add(g->imp, &ev, e)) < 0) {
+			} else if ((rc = import_event(l, g, &ev, e)) < 0) {
 				return rc;
-			} else {
-				l->events++;
-				g->events++;
 			}
 		}
 		p += n + 1;
@@ -1498,7 +1505,7 @@ static int read_durable(struct seal *s, struct err *e)
 				to = s->read[i] + SCAN_SLICE;
 			rc = wal_scan_shard(sc, i, to, on_record, &ctx, &s->read[i], e);
 			more |= s->read[i] == to && to < durable[i];
-			if (!rc && s->n_lanes > 1)
+			if (!rc)
 				rc = lanes_failed(s, e); /* no more records for a generation lost */
 		}
 	}
@@ -1683,8 +1690,9 @@ static int lane_init(struct seal *s, unsigned i, const struct keys_files *keys, 
 	l->id = i;
 	arena_init(&l->arena, 64 << 10, EVENT_ARENA_MAX);
 	evcodec_reader_init(&l->rd);
-	buf_init(&l->q, LANE_QUEUE_MAX + WAL_MAX_PAYLOAD + 64);
-	buf_init(&l->work, LANE_QUEUE_MAX + WAL_MAX_PAYLOAD + 64);
+	/* the queue's bound, or one record past it */
+	buf_init(&l->q, LANE_QUEUE_MAX + rec_size(WAL_MAX_PAYLOAD));
+	buf_init(&l->work, LANE_QUEUE_MAX + rec_size(WAL_MAX_PAYLOAD));
 	if (!(l->tally = mem_calloc(TENANT_STATS_MAX, sizeof(*l->tally))))
 		return err_set(e, -ENOMEM, "out of memory");
 	if ((rc = store_open_keys(&l->st, s->data_dir, keys, e)))
