@@ -412,6 +412,21 @@ static void test_erased_tenant_skipped(void)
 	CHECK_INT(files_with(3, ".seg"), 0);
 }
 
+/* Seals what is in the WAL now, in a sealer started and stopped for it. */
+static void seal_once(struct wal *w, struct seal_stats *st)
+{
+	struct err e = ERR_INIT;
+	struct seal *s = NULL;
+
+	CHECK_INT(start(&s, w, &e), 0);
+	if (s) {
+		CHECK_INT(seal_now(s, &e), 0);
+		if (st)
+			seal_stats(s, st);
+		seal_stop(s);
+	}
+}
+
 /* A tenant that cannot be sealed rolls the whole generation back, on every lane; the
  * sealer goes on by itself once the cause is gone. */
 static void test_failed_tenant_rolls_back(void)
@@ -460,7 +475,7 @@ static void test_failed_tenant_rolls_back(void)
 /* Records arriving while the sealer's passes run (its own clock, no seal_now): each once. */
 static void test_appends_while_sealing(void)
 {
-	struct seal_stats st;
+	struct seal_stats st = { 0 };
 	struct err e = ERR_INIT;
 	struct seal *s = NULL;
 	struct wal *w;
@@ -474,17 +489,9 @@ static void test_appends_while_sealing(void)
 		append(w, (unsigned)i % 2, 1 + (uint64_t)i % 3, i * LINES, 1);
 		usleep(40000); /* a pass every 200 ms: some find lanes still busy */
 	}
-	if (s) {
-		seal_stop(s);
-		s = NULL;
-		CHECK_INT(start(&s, w, &e), 0); /* nothing left to seal */
-	}
-	if (s) {
-		CHECK_INT(seal_now(s, &e), 0);
-		seal_stats(s, &st);
-		CHECK_INT(st.sealed_events, 0);
-		seal_stop(s);
-	}
+	seal_stop(s);
+	seal_once(w, &st); /* nothing left to seal */
+	CHECK_INT(st.sealed_events, 0);
 	wal_close(w);
 	for (uint64_t t = 1; t <= 3; t++)
 		CHECK_INT(total(t), 8 * LINES);
@@ -516,21 +523,6 @@ static void test_many_days_and_tenants(void)
 	wal_close(w);
 	for (uint64_t t = 1; t <= 5; t++)
 		CHECK_INT(total(t), 2 * LINES);
-}
-
-/* Seals what is in the WAL now, in a sealer started and stopped for it. */
-static void seal_once(struct wal *w, struct seal_stats *st)
-{
-	struct err e = ERR_INIT;
-	struct seal *s = NULL;
-
-	CHECK_INT(start(&s, w, &e), 0);
-	if (s) {
-		CHECK_INT(seal_now(s, &e), 0);
-		if (st)
-			seal_stats(s, st);
-		seal_stop(s);
-	}
 }
 
 static int add_events(void *ctx, const struct store_segment_report *r)
