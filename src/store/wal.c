@@ -450,6 +450,13 @@ static int open_new_file(struct wal *w, struct wal_shard *s, unsigned shard, str
 	return 0;
 }
 
+/* Whether a record of n bytes goes into the shard's current file as it is. Under lock. */
+static bool file_has_room(const struct wal *w, const struct wal_shard *s, size_t n)
+{
+	return s->fd >= 0 && !s->rotate &&
+	       (s->file_bytes <= FILE_HEADER || s->file_bytes + n <= w->file_max);
+}
+
 /*
  * Makes sure the shard has a current file with room for a record of n bytes, starting a new
  * one (after syncing the old, so that later commits of the new file cover everything).
@@ -461,8 +468,7 @@ static int ensure_file(struct wal *w, struct wal_shard *s, unsigned shard, size_
 	int rc = 0;
 
 	pthread_mutex_lock(&s->lock);
-	if (s->fd >= 0 &&
-	    (s->rotate || (s->file_bytes > FILE_HEADER && s->file_bytes + n > w->file_max))) {
+	if (s->fd >= 0 && !file_has_room(w, s, n)) {
 		if (fdatasync(s->fd) < 0) {
 			rc = err_set(e, -errno, "%s: fdatasync: %s", s->dir, strerror(errno));
 			COUNT(w->sync_errors, 1);
@@ -525,7 +531,7 @@ int wal_append(struct wal *w, unsigned shard, uint64_t tenant, uint32_t count, u
 	       const void *payload, size_t len, uint64_t *lsn, struct err *e)
 {
 	struct wal_shard *s;
-	bool full;
+	bool full, room;
 	int rc;
 
 	if (shard >= w->cfg.shards)
@@ -539,17 +545,26 @@ int wal_append(struct wal *w, unsigned shard, uint64_t tenant, uint32_t count, u
 	pthread_mutex_unlock(&s->lock);
 	if (full && (rc = commit_shard(w, s)) < 0)
 		return err_set(e, rc, "%s: fdatasync: %s", s->dir, strerror(-rc));
-	pthread_mutex_lock(&s->sync_lock);
-	rc = ensure_file(w, s, shard, RECORD_HEADER + len, e);
-	pthread_mutex_unlock(&s->sync_lock);
-	if (rc)
-		goto fail;
-	pthread_mutex_lock(&s->lock);
-	/* a checkpoint may have retired the file meanwhile (retire_current): open the next */
-	rc = s->fd < 0 ? -EAGAIN : append_locked(w, s, tenant, count, flags, payload, len, lsn);
-	pthread_mutex_unlock(&s->lock);
-	if (rc == -EAGAIN)
-		return wal_append(w, shard, tenant, count, flags, payload, len, lsn, e);
+	for (;;) {
+		pthread_mutex_lock(&s->lock);
+		room = file_has_room(w, s, RECORD_HEADER + len);
+		if (room)
+			rc = append_locked(w, s, tenant, count, flags, payload, len, lsn);
+		pthread_mutex_unlock(&s->lock);
+		if (room)
+			break;
+		/*
+		 * No file yet, or it is full or must go (or a checkpoint retired it meanwhile):
+		 * switching files takes sync_lock, which a commit holds across its fdatasync, so
+		 * that no commit syncs a descriptor being closed. Appends into a file with room
+		 * take lock only and go on while a commit syncs.
+		 */
+		pthread_mutex_lock(&s->sync_lock);
+		rc = ensure_file(w, s, shard, RECORD_HEADER + len, e);
+		pthread_mutex_unlock(&s->sync_lock);
+		if (rc)
+			goto fail;
+	}
 	if (rc) {
 		err_set(e, rc, "%s: cannot append: %s", s->dir, strerror(-rc));
 		goto fail;
