@@ -14,6 +14,7 @@ struct arena_chunk {
 void arena_init(struct arena *a, size_t chunk_size, size_t max)
 {
 	a->head = NULL;
+	a->spare = NULL;
 	a->used = 0;
 	a->max = max;
 	a->chunk_size = chunk_size ? chunk_size : 4096;
@@ -31,6 +32,19 @@ static struct arena_chunk *chunk_new(size_t size)
 	return c;
 }
 
+/* A chunk with room for n bytes: a spare one when n fits the default size, or a new one. */
+static struct arena_chunk *chunk_get(struct arena *a, size_t n)
+{
+	struct arena_chunk *c = a->spare;
+
+	if (c && n <= c->size) {
+		a->spare = c->next;
+		c->off = 0;
+		return c;
+	}
+	return chunk_new(n > a->chunk_size ? n : a->chunk_size);
+}
+
 void *arena_alloc(struct arena *a, size_t n)
 {
 	struct arena_chunk *c = a->head;
@@ -43,7 +57,7 @@ void *arena_alloc(struct arena *a, size_t n)
 	if (n > a->max || a->used > a->max - n)
 		return NULL;
 	if (!c || c->size - c->off < n) {
-		c = chunk_new(n > a->chunk_size ? n : a->chunk_size);
+		c = chunk_get(a, n);
 		if (!c)
 			return NULL;
 		c->next = a->head;
@@ -67,34 +81,41 @@ char *arena_strndup(struct arena *a, const char *s, size_t n)
 	return d;
 }
 
+static void chunks_free(struct arena_chunk *c)
+{
+	while (c) {
+		struct arena_chunk *next = c->next;
+
+		mem_free(c);
+		c = next;
+	}
+}
+
 void arena_clear(struct arena *a)
 {
-	struct arena_chunk *c, *keep = NULL;
+	struct arena_chunk *c;
+	size_t kept = 0;
 
-	/* Keep the oldest chunk of default size: the steady state of a batch loop. */
+	for (c = a->spare; c; c = c->next)
+		kept += c->size;
 	while ((c = a->head)) {
 		a->head = c->next;
-		if (!keep && c->size == a->chunk_size && !a->head) {
-			keep = c;
+		if (c->size == a->chunk_size && (!kept || kept + c->size <= ARENA_KEEP_MAX)) {
+			c->next = a->spare;
+			a->spare = c;
+			kept += c->size;
 			continue;
 		}
 		mem_free(c);
 	}
-	if (keep) {
-		keep->off = 0;
-		keep->next = NULL;
-	}
-	a->head = keep;
 	a->used = 0;
 }
 
 void arena_release(struct arena *a)
 {
-	struct arena_chunk *c;
-
-	while ((c = a->head)) {
-		a->head = c->next;
-		mem_free(c);
-	}
+	chunks_free(a->head);
+	chunks_free(a->spare);
+	a->head = NULL;
+	a->spare = NULL;
 	a->used = 0;
 }

@@ -72,6 +72,31 @@ static void test_arena_limit(void)
 	arena_release(&a);
 }
 
+/* A batch loop's chunks are reused after a clear, up to ARENA_KEEP_MAX bytes of them. */
+static void test_arena_keeps_chunks(void)
+{
+	size_t chunk = ARENA_KEEP_MAX / 2;
+	struct arena a;
+	void *p[3], *q[3];
+
+	arena_init(&a, chunk, 8 * chunk);
+	for (int i = 0; i < 3; i++) /* three chunks */
+		CHECK((p[i] = arena_alloc(&a, chunk)) != NULL);
+	arena_clear(&a);
+	CHECK_INT(a.used, 0);
+	for (int i = 0; i < 3; i++)
+		CHECK((q[i] = arena_alloc(&a, chunk)) != NULL);
+	/* two were kept (ARENA_KEEP_MAX) and come back, the older first; the third is new */
+	CHECK(q[0] == p[1]);
+	CHECK(q[1] == p[2]);
+	CHECK_INT(a.used, 3 * chunk);
+	arena_clear(&a);
+	CHECK(arena_alloc(&a, 2 * chunk) != NULL); /* larger than a chunk: its own */
+	CHECK(arena_alloc(&a, 16) == p[2]);         /* then a kept one */
+	arena_release(&a);
+	CHECK(a.head == NULL && a.spare == NULL);
+}
+
 static void test_event_reserve(void)
 {
 	struct arena a;
@@ -348,6 +373,7 @@ int main(void)
 	T_RUN(test_buf_max);
 	T_RUN(test_mem_fail_hook);
 	T_RUN(test_arena_limit);
+	T_RUN(test_arena_keeps_chunks);
 	T_RUN(test_event_reserve);
 	T_RUN(test_event_add_once);
 	T_RUN(test_event_json_nested_sorted);
