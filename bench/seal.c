@@ -86,6 +86,7 @@ int main(int argc, char **argv)
 	double w0, c0, w1, c1;
 	int rc = 1;
 
+	mem_tune(); /* as koban does (core/mem.h) */
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json"))
 			json = 1;

@@ -66,6 +66,7 @@ int main(int argc, char **argv)
 	struct bench_row row;
 	const char *lookup_ip = "10.2.100.15"; /* source number 600 */
 
+	mem_tune(); /* as koban does (core/mem.h) */
 	if (argc > 2)
 		snprintf(dir, sizeof(dir), "%s", argv[2]);
 	else

@@ -367,6 +367,7 @@ int main(int argc, char **argv)
 	struct store_import_stats is[2];
 	struct buf json;
 
+	mem_tune(); /* as koban does (core/mem.h) */
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--large"))
 			n = 10000000;

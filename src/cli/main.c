@@ -361,6 +361,7 @@ int main(int argc, char **argv)
 	const struct command *c;
 	int opt;
 
+	mem_tune();
 	opterr = 0;
 	/* "+": options before the command only; the command parses the rest. */
 	while ((opt = getopt_long(argc, argv, "+:c:hV", lo, NULL)) != -1) {

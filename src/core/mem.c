@@ -2,6 +2,9 @@
 #include "core/compat.h"
 
 #include <stdatomic.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 static atomic_long fail_countdown = -1;
 static atomic_long failed;
@@ -18,6 +21,15 @@ static int should_fail(void)
 	}
 	atomic_fetch_sub(&fail_countdown, 1);
 	return 0;
+}
+
+void mem_tune(void)
+{
+#ifdef __GLIBC__
+	/* mallopt fails only on an unknown parameter: these are glibc's own, long standing */
+	(void)mallopt(M_MMAP_THRESHOLD, (int)MEM_MMAP_MIN);
+	(void)mallopt(M_TRIM_THRESHOLD, (int)MEM_TRIM_MIN);
+#endif
 }
 
 void mem_fail_after(long n)

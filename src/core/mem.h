@@ -23,6 +23,20 @@ char *mem_strdup(const char *s);
 void mem_free(void *p);
 
 /*
+ * Tunes the C library's allocator for koban's batch loops, once at the start of main():
+ * glibc's defaults hand blocks past a moving threshold (up to 32 MiB) straight to mmap and
+ * give freed memory at the heap's top back to the kernel past 2x that, so a store import
+ * that grows per-segment arrays of tens of MiB faults every page in again per block and
+ * segment (a quarter of its CPU time, measured by bench/segment). With the threshold fixed
+ * at MEM_MMAP_MIN and the trim threshold at MEM_TRIM_MIN, freed memory is reused: a
+ * process keeps up to that much freed memory per malloc arena instead of returning it.
+ * Without glibc, nothing.
+ */
+#define MEM_MMAP_MIN ((size_t)64 << 20)
+#define MEM_TRIM_MIN ((size_t)128 << 20)
+void mem_tune(void);
+
+/*
  * Test hook: after n more successful allocations, every further one fails until
  * mem_fail_after(-1) turns the hook off. n = 0 fails the very next allocation.
  */
