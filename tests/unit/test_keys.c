@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -175,6 +176,54 @@ static void test_seal_and_erase(void)
 	keys_close(k);
 }
 
+/*
+ * keys_seal/keys_unseal speak libsodium's XChaCha20-Poly1305 to the byte on both sides of
+ * KEYS_BULK_MIN (1,024; OpenSSL above it): what one seals the other opens, and a flipped
+ * bit is refused with nothing of the plaintext left in the output.
+ */
+static void test_seal_is_xchacha20poly1305(void)
+{
+	static const size_t sizes[] = { 0, 1, 1023, 1024, 1025, 4096, 65537, 1 << 20 };
+	size_t max = 1 << 20;
+	unsigned char *text = malloc(max), *sealed = malloc(max + KEYS_SEAL_OVERHEAD),
+		      *opened = malloc(max + 1), ad[8] = { 42 };
+	struct keys_data_key dk;
+	unsigned long long n;
+
+	CHECK(sodium_init() >= 0);
+	if (!text || !sealed || !opened)
+		return;
+	randombytes_buf(dk.key, sizeof(dk.key));
+	randombytes_buf(text, max);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t len = sizes[i], slen = len + KEYS_SEAL_OVERHEAD;
+
+		CHECK_INT(keys_seal(&dk, 42, text, len, sealed), 0);
+		CHECK_INT(crypto_aead_xchacha20poly1305_ietf_decrypt(opened, &n, NULL, sealed + 24,
+								     slen - 24, ad, 8, sealed,
+								     dk.key), 0);
+		CHECK(n == len && !memcmp(opened, text, len));
+		CHECK_INT(crypto_aead_xchacha20poly1305_ietf_encrypt(sealed + 24, &n, text, len, ad,
+								     8, NULL, sealed, dk.key), 0);
+		memset(opened, 0, len);
+		CHECK_INT(keys_unseal(&dk, 42, sealed, slen, opened), 0);
+		CHECK(!memcmp(opened, text, len));
+		sealed[slen / 2] ^= 4; /* the nonce, the text or the tag */
+		memset(opened, 0xaa, len);
+		CHECK_INT(keys_unseal(&dk, 42, sealed, slen, opened), -EBADMSG);
+		for (size_t j = 0; j < len && len >= 1024; j++)
+			if (opened[j] != 0) {
+				CHECK(!"plaintext left after a refused open");
+				break;
+			}
+		sealed[slen / 2] ^= 4;
+		CHECK_INT(keys_unseal(&dk, 43, sealed, slen, opened), -EBADMSG);
+	}
+	free(text);
+	free(sealed);
+	free(opened);
+}
+
 static void test_sign_verify(void)
 {
 	unsigned char sig[KEYS_SIG_BYTES], pub[KEYS_PUB_BYTES];
@@ -302,6 +351,7 @@ int main(void)
 	T_RUN(test_tenant_keys_and_wrong_master);
 	T_RUN(test_kept_keys_follow_their_file);
 	T_RUN(test_seal_and_erase);
+	T_RUN(test_seal_is_xchacha20poly1305);
 	T_RUN(test_sign_verify);
 	T_RUN(test_key_files_elsewhere);
 	return t_done();
