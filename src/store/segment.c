@@ -1522,15 +1522,20 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 {
 	const unsigned char *p = line, *end = line + len;
 	unsigned char *t, *t0;
+	/*
+	 * The variable streams this line wrote to and their lengths before, for the undo of a
+	 * line with placeholder bytes. A line's variables go to streams of rising index
+	 * (MIN(ndelim, CLP_SUBS - 1)), so a stream is new when it is not the last one noted.
+	 */
+	uint8_t touched[CLP_SUBS];
 	size_t sublen[CLP_SUBS];
+	unsigned ntouched = 0;
 	const unsigned char *back[CLP_BACK_MAX]; /* the line's first variables' text */
 	size_t back_len[CLP_BACK_MAX];
 	uint32_t nvar = 0, ndelim = 0, idx, vnext = w->vnext;
 	bool added;
 	int rc;
 
-	for (unsigned i = 0; i < CLP_SUBS; i++)
-		sublen[i] = w->subs[i].len;
 	if (++w->bgen == 0) {
 		memset(w->bstamp, 0, sizeof(w->bstamp));
 		w->bgen = 1;
@@ -1550,8 +1555,8 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 
 		for (; p < end && (clp_delim[*p] & 1); p++) {
 			if (clp_delim[*p] == 3) { /* a placeholder byte: undo, store it whole */
-				for (unsigned i = 0; i < CLP_SUBS; i++)
-					w->subs[i].len = sublen[i];
+				while (ntouched--)
+					w->subs[touched[ntouched]].len = sublen[ntouched];
 				w->vnext = vnext;
 				if ((rc = clp_escaped(w, line, len)) < 0)
 					return rc;
@@ -1592,7 +1597,8 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 			memcpy(t, a, n);
 			t += n;
 		} else {
-			struct buf *sb = &w->subs[MIN(ndelim, CLP_SUBS - 1)];
+			unsigned si = MIN(ndelim, CLP_SUBS - 1);
+			struct buf *sb = &w->subs[si];
 			uint32_t j = 0, h = (uint32_t)(n * 31 + a[0] * 7 + a[n - 1]) & (CLP_BACK_SLOTS - 1);
 
 			/* the same text as an earlier variable of the line: the same variable */
@@ -1624,6 +1630,10 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 					w->vlast_len[nvar] = (uint32_t)n;
 					w->vlast_idx[nvar] = idx;
 				}
+			}
+			if (!ntouched || touched[ntouched - 1] != si) {
+				touched[ntouched] = (uint8_t)si;
+				sublen[ntouched++] = sb->len;
 			}
 			if (is_int) {
 				*t++ = CLP_INT;
