@@ -117,7 +117,9 @@ static void test_import_and_search(void)
 	/*
 	 * An address in the text that is an address field's value too is in no bloom (the
 	 * index has it): found all the same, as a word, in a phrase or in event.original, and
-	 * an address no event has reads no block (the index says so; a bloom only errs).
+	 * an address no event has reads no block unless the bloom errs (the text may hold an
+	 * address that no address field does, so the bloom is asked too; it erred in 2 of 40
+	 * runs): of five such addresses, at least one must read no block.
 	 */
 	CHECK_INT(search(st, 1, "10.0.7.1 | stats count()", ALL, &ss, &e), 0);
 	CHECK_STR(out.p, "{\"count\":60}\n");
@@ -126,9 +128,20 @@ static void test_import_and_search(void)
 	CHECK_INT(search(st, 1, "event.original: \"10.0.7.1\" and allow | stats count()", ALL, &ss,
 			 &e), 0);
 	CHECK_STR(out.p, "{\"count\":60}\n");
-	CHECK_INT(search(st, 1, "10.0.77.1 | stats count()", ALL, &ss, &e), 0);
-	CHECK_STR(out.p, "{\"count\":0}\n");
-	CHECK_INT(ss.blocks_read, 0);
+	{ /* absent addresses: the bloom errs for about one in twenty, all days at once */
+		static const char *const absent[] = { "10.0.77.1", "10.0.78.2", "10.9.7.1",
+						      "192.0.2.77", "10.0.7.199" };
+		bool skipped = false;
+		char q[64];
+
+		for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++) {
+			snprintf(q, sizeof(q), "%s | stats count()", absent[i]);
+			CHECK_INT(search(st, 1, q, ALL, &ss, &e), 0);
+			CHECK_STR(out.p, "{\"count\":0}\n");
+			skipped = skipped || ss.blocks_read == 0;
+		}
+		CHECK(skipped);
+	}
 	/*
 	 * A word no event has: its blocks are skipped, unless the bloom gives a false positive
 	 * (about 1%, and the three days' blooms hold the same words under the same key, so they
@@ -371,7 +384,7 @@ static void test_audit_log(void)
 		return;
 	for (size_t i = 0; i < len; i++)
 		lines += log[i] == '\n';
-	CHECK_INT(lines, 26); /* the searches above, each once */
+	CHECK_INT(lines, 30); /* the searches above, each once */
 	CHECK(strstr(log, "\"who\":\"test\",\"tenant\":2,\"query\":\"alpha-marker | stats count()\","
 			  "\"results\":1,\"status\":0}") != NULL);
 	free(log);
