@@ -16,6 +16,7 @@
 
 #define LOG_MODULE "wal"
 #include "core/buf.h"
+#include "core/crc32c.h"
 #include "core/err.h"
 #include "core/fileio.h"
 #include "core/log.h"
@@ -23,7 +24,7 @@
 #include "core/timeutil.h"
 
 #define FILE_MAGIC "KOBANWAL"
-#define FILE_VERSION 1
+#define FILE_VERSION 2 /* written; 1 is read too (records summed with zlib's CRC-32) */
 #define FILE_HEADER 24
 #define RECORD_HEADER 32
 #define DEFAULT_FILE_MAX (64u << 20)
@@ -79,16 +80,31 @@ struct wal {
 
 #define COUNT(c, k) atomic_fetch_add_explicit(&(c), (k), memory_order_relaxed)
 
-static uint32_t record_crc(const unsigned char *hdr, const void *payload, size_t len)
+/*
+ * The checksum of a record (its header from the LSN on, then its payload) in a file of the
+ * given version: CRC-32C from version 2 on, four times zlib's CRC-32 on a worker's small
+ * records (the workers' largest cost after encoding), zlib's CRC-32 in version 1 files.
+ */
+static uint32_t record_crc(uint32_t version, const unsigned char *hdr, const void *payload,
+			   size_t len)
 {
-	uLong crc = crc32(0L, hdr + 8, RECORD_HEADER - 8);
+	uLong crc;
 
+	if (version >= 2)
+		return crc32c(crc32c(0, hdr + 8, RECORD_HEADER - 8), payload, len);
+	crc = crc32(0L, hdr + 8, RECORD_HEADER - 8);
 	/*
 	 * zlib takes uInt lengths; payloads stay far below 4 GiB (WAL_MAX_PAYLOAD). An empty
 	 * payload adds nothing: crc32() given a NULL buffer returns 0, not crc, so it is not
 	 * called (a writer's NULL and a reader's mapped pointer must give the same sum).
 	 */
 	return len ? (uint32_t)crc32(crc, payload, (uInt)len) : (uint32_t)crc;
+}
+
+/* Whether a file header's version is one this code reads. */
+static bool version_known(uint32_t version)
+{
+	return version == 1 || version == FILE_VERSION;
 }
 
 static int path_of(char out[PATH_MAX_LEN], const char *dir, const char *name, struct err *e)
@@ -234,6 +250,7 @@ struct replay_pos {
 	const unsigned char *p;
 	size_t size;
 	size_t off;
+	uint32_t version;    /* the file's (check_file_header) */
 	uint64_t expect_lsn; /* 0 until the first record */
 };
 
@@ -260,7 +277,7 @@ static long record_at(const struct replay_pos *pos, unsigned shard, const char *
 		*why = "record shorter than its length";
 		return -1;
 	}
-	if (record_crc(h, h + RECORD_HEADER, len) != le_get32(h + 4)) {
+	if (record_crc(pos->version, h, h + RECORD_HEADER, len) != le_get32(h + 4)) {
 		*why = "checksum mismatch";
 		return -1;
 	}
@@ -305,11 +322,14 @@ static int replay_records(struct wal *w, unsigned shard, struct replay_pos *pos,
 	return 0;
 }
 
-static int check_file_header(const struct replay_pos *pos, unsigned shard, uint64_t first)
+static int check_file_header(struct replay_pos *pos, unsigned shard, uint64_t first)
 {
-	return pos->size >= FILE_HEADER && !memcmp(pos->p, FILE_MAGIC, 8) &&
-	       le_get32(pos->p + 8) == FILE_VERSION && le_get32(pos->p + 12) == shard &&
-	       le_get64(pos->p + 16) == first;
+	if (pos->size < FILE_HEADER || memcmp(pos->p, FILE_MAGIC, 8) ||
+	    !version_known(le_get32(pos->p + 8)) || le_get32(pos->p + 12) != shard ||
+	    le_get64(pos->p + 16) != first)
+		return 0;
+	pos->version = le_get32(pos->p + 8);
+	return 1;
 }
 
 /* Cuts a torn tail at pos->off (a file without a whole header goes entirely). */
@@ -512,7 +532,7 @@ static int append_locked(struct wal *w, struct wal_shard *s, uint64_t tenant, ui
 	le_put64(h + 16, tenant);
 	le_put32(h + 24, count);
 	le_put32(h + 28, flags);
-	le_put32(h + 4, record_crc(h, payload, len));
+	le_put32(h + 4, record_crc(FILE_VERSION, h, payload, len));
 	if ((rc = fileio_writev_all(s->fd, iov, len ? 2 : 1)) < 0) {
 		undo_partial(s);
 		return rc;
@@ -907,6 +927,7 @@ void wal_close(struct wal *w)
 
 struct scan_file {
 	uint64_t first_lsn;
+	uint32_t version; /* read from its header by the first scan_file() call */
 	int fd;
 	char path[PATH_MAX_LEN];
 };
@@ -962,6 +983,7 @@ static int scan_shard_open(struct scan_shard *ss, const char *dir, struct err *e
 		if ((rc = path_of(f->path, dir, name, e)))
 			break;
 		f->first_lsn = tmp.files[i];
+		f->version = 0;
 		f->fd = open(f->path, O_RDONLY | O_CLOEXEC);
 		if (f->fd < 0 && errno == ENOENT)
 			continue; /* removed by a checkpoint meanwhile: a gap shows if it mattered */
@@ -1060,7 +1082,7 @@ static int read_at(int fd, void *p, size_t n, uint64_t off)
  * shard must hold (0: any). Returns 0 at the file's end or at a record that is not whole
  * (*end set: the rest of the file is not records), 1 when past to, or a negative code.
  */
-static int scan_file(struct wal_scan *sc, unsigned shard, const struct scan_file *f,
+static int scan_file(struct wal_scan *sc, unsigned shard, struct scan_file *f,
 		     uint64_t from, uint64_t to, uint64_t *offp, uint64_t *expect,
 		     wal_replay_fn *fn, void *ctx, uint64_t *last, bool *end, struct err *e)
 {
@@ -1078,10 +1100,11 @@ static int scan_file(struct wal_scan *sc, unsigned shard, const struct scan_file
 		*end = true; /* a file whose header is still being written */
 		return 0;
 	}
-	if (memcmp(h, FILE_MAGIC, 8) || le_get32(h + 8) != FILE_VERSION ||
+	if (memcmp(h, FILE_MAGIC, 8) || !version_known(le_get32(h + 8)) ||
 	    le_get32(h + 12) != shard || le_get64(h + 16) != f->first_lsn)
 		return err_set(e, -EBADMSG, "%s: not a koban WAL file of shard %u starting at LSN "
 				 "%llu", f->path, shard, (unsigned long long)f->first_lsn);
+	f->version = le_get32(h + 8);
 	if (!*expect)
 		*expect = f->first_lsn; /* the file's first record holds its name's LSN */
 records:
@@ -1113,7 +1136,7 @@ records:
 			}
 			if ((rc = read_at(f->fd, sc->buf, len, off + RECORD_HEADER)) < 0)
 				return err_set(e, rc, "cannot read %s: %s", f->path, strerror(-rc));
-			if (rc == 0 || record_crc(h, sc->buf, len) != le_get32(h + 4)) {
+			if (rc == 0 || record_crc(f->version, h, sc->buf, len) != le_get32(h + 4)) {
 				*end = true; /* being written, or torn */
 				break;
 			}
@@ -1147,7 +1170,7 @@ int wal_scan_shard(struct wal_scan *sc, unsigned shard, uint64_t to, wal_replay_
 	*last = ss->done;
 	expect = ss->at_expect;
 	for (size_t i = ss->at_file; i < ss->n_files && !rc; i++) {
-		const struct scan_file *f = &ss->files[i];
+		struct scan_file *f = &ss->files[i];
 		uint64_t off = i == ss->at_file ? ss->at_off : 0;
 		bool end;
 

@@ -1,5 +1,6 @@
 /* Unit tests of the core building blocks: buf, arena, mem hook, event JSON, time. */
 #include "core/arena.h"
+#include "core/crc32c.h"
 #include "core/buf.h"
 #include "core/event.h"
 #include "core/field.h"
@@ -95,6 +96,28 @@ static void test_arena_keeps_chunks(void)
 	CHECK(arena_alloc(&a, 16) == p[2]);         /* then a kept one */
 	arena_release(&a);
 	CHECK(a.head == NULL && a.spare == NULL);
+}
+
+/* CRC-32C: the check value of the catalogue, chaining, and both ways of computing it. */
+static void test_crc32c(void)
+{
+	unsigned char b[1100];
+	uint32_t x = 12345;
+
+	CHECK(crc32c(0, "123456789", 9) == 0xE3069283u);
+	CHECK(crc32c_portable(0, "123456789", 9) == 0xE3069283u);
+	CHECK(crc32c(0, "", 0) == 0);
+	CHECK(crc32c(crc32c(0, "1234", 4), "56789", 5) == 0xE3069283u);
+	for (size_t i = 0; i < sizeof(b); i++) {
+		x = x * 1103515245u + 12345u;
+		b[i] = (unsigned char)(x >> 16);
+	}
+	for (size_t off = 0; off < 8; off++)
+		for (size_t len = 0; len + off <= sizeof(b); len += len < 40 ? 1 : 97)
+			if (crc32c(7, b + off, len) != crc32c_portable(7, b + off, len)) {
+				CHECK(!"the two ways differ");
+				return;
+			}
 }
 
 static void test_event_reserve(void)
@@ -374,6 +397,7 @@ int main(void)
 	T_RUN(test_mem_fail_hook);
 	T_RUN(test_arena_limit);
 	T_RUN(test_arena_keeps_chunks);
+	T_RUN(test_crc32c);
 	T_RUN(test_event_reserve);
 	T_RUN(test_event_add_once);
 	T_RUN(test_event_json_nested_sorted);

@@ -15,6 +15,9 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
+
+#include "core/le.h"
 
 #define MAX_SEEN 4096
 
@@ -174,6 +177,84 @@ static void test_append_commit_replay(void)
 	wal_close(w);
 	w = open_wal(2, 5, 512, &s, &e);
 	CHECK_INT(s.n, 602);
+	wal_close(w);
+}
+
+/*
+ * A file of version 1, as koban wrote them before CRC-32C (records summed with zlib's
+ * CRC-32), written here byte by byte: a scan and a replay read its records, and appends
+ * after it go to a new file of the current version that both read too.
+ */
+static void write_v1_file(unsigned n)
+{
+	char path[700];
+	unsigned char h[32];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/shard-00", dir);
+	CHECK_INT(mkdir(dir, 0750), 0);
+	CHECK_INT(mkdir(path, 0750), 0);
+	snprintf(path, sizeof(path), "%s/shard-00/%016llx.wal", dir, 1ull);
+	f = fopen(path, "wb");
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	memcpy(h, "KOBANWAL", 8);
+	le_put32(h + 8, 1);
+	le_put32(h + 12, 0);
+	le_put64(h + 16, 1);
+	fwrite(h, 1, 24, f);
+	for (unsigned i = 0; i < n; i++) {
+		char p[32];
+		int len = snprintf(p, sizeof(p), "r%u", i);
+		uLong crc;
+
+		le_put32(h, (uint32_t)len);
+		le_put64(h + 8, i + 1);
+		le_put64(h + 16, i % 2);
+		le_put32(h + 24, i % 3 + 1);
+		le_put32(h + 28, i % 2); /* flags as append_n() sets them */
+		crc = crc32(crc32(0L, h + 8, 24), (const Bytef *)p, (uInt)len);
+		le_put32(h + 4, (uint32_t)crc);
+		fwrite(h, 1, 32, f);
+		fwrite(p, 1, (size_t)len, f);
+	}
+	CHECK_INT(fclose(f), 0);
+}
+
+static int count_scanned(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant,
+			 uint32_t count, uint32_t flags, const void *payload, size_t len)
+{
+	(*(unsigned *)ctx)++;
+	return 0;
+}
+
+static void test_version1_files_are_read(void)
+{
+	static struct seen s;
+	struct err e = ERR_INIT;
+	unsigned scanned = 0;
+	struct wal *w;
+
+	fresh_dir("version1");
+	write_v1_file(5);
+	CHECK_INT(wal_scan(dir, NULL, 0, count_scanned, &scanned, &e), 0);
+	CHECK_INT(scanned, 5);
+	w = open_wal(1, 5, 1 << 20, &s, &e);
+	CHECK(w != NULL);
+	if (!w)
+		return;
+	CHECK_INT(s.n, 5);
+	CHECK_STR(s.payload[4], "r4");
+	append_n(w, 1, 5, 3);
+	CHECK_INT(wal_wait_durable(w, 0, 8, 5000), 0);
+	wal_close(w);
+	scanned = 0;
+	CHECK_INT(wal_scan(dir, NULL, 0, count_scanned, &scanned, &e), 0);
+	CHECK_INT(scanned, 8);
+	w = open_wal(1, 5, 1 << 20, &s, &e);
+	CHECK_INT(s.n, 8);
+	CHECK_STR(s.payload[7], "r7");
 	wal_close(w);
 }
 
@@ -410,6 +491,7 @@ static void test_limits_and_errors(void)
 int main(void)
 {
 	T_RUN(test_append_commit_replay);
+	T_RUN(test_version1_files_are_read);
 	T_RUN(test_torn_tail_is_cut);
 	T_RUN(test_damage_is_an_error);
 	T_RUN(test_checkpoint_removes_and_skips);
