@@ -86,7 +86,8 @@ int main(int argc, char **argv)
 	double w0, c0, w1, c1;
 	int rc = 1;
 
-	mem_tune(); /* as koban does (core/mem.h) */
+	if (mem_tune() < 0) /* as koban does (core/mem.h) */
+		fprintf(stderr, "bench: mem_tune() refused; the allocator's defaults\n");
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json"))
 			json = 1;

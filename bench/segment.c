@@ -66,7 +66,8 @@ int main(int argc, char **argv)
 	struct bench_row row;
 	const char *lookup_ip = "10.2.100.15"; /* source number 600 */
 
-	mem_tune(); /* as koban does (core/mem.h) */
+	if (mem_tune() < 0) /* as koban does (core/mem.h) */
+		fprintf(stderr, "bench: mem_tune() refused; the allocator's defaults\n");
 	if (argc > 2)
 		snprintf(dir, sizeof(dir), "%s", argv[2]);
 	else

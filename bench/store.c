@@ -367,7 +367,8 @@ int main(int argc, char **argv)
 	struct store_import_stats is[2];
 	struct buf json;
 
-	mem_tune(); /* as koban does (core/mem.h) */
+	if (mem_tune() < 0) /* as koban does (core/mem.h) */
+		fprintf(stderr, "bench: mem_tune() refused; the allocator's defaults\n");
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--large"))
 			n = 10000000;

@@ -361,7 +361,9 @@ int main(int argc, char **argv)
 	const struct command *c;
 	int opt;
 
-	mem_tune();
+	if (mem_tune() < 0)
+		fprintf(stderr, "koban: the C library refused the allocator's settings "
+				"(docs/architecture.md); going on with its defaults\n");
 	opterr = 0;
 	/* "+": options before the command only; the command parses the rest. */
 	while ((opt = getopt_long(argc, argv, "+:c:hV", lo, NULL)) != -1) {

@@ -15,6 +15,7 @@ void arena_init(struct arena *a, size_t chunk_size, size_t max)
 {
 	a->head = NULL;
 	a->spare = NULL;
+	a->spare_bytes = 0;
 	a->used = 0;
 	a->max = max;
 	a->chunk_size = chunk_size ? chunk_size : 4096;
@@ -39,6 +40,7 @@ static struct arena_chunk *chunk_get(struct arena *a, size_t n)
 
 	if (c && n <= c->size) {
 		a->spare = c->next;
+		a->spare_bytes -= c->size;
 		c->off = 0;
 		return c;
 	}
@@ -94,16 +96,14 @@ static void chunks_free(struct arena_chunk *c)
 void arena_clear(struct arena *a)
 {
 	struct arena_chunk *c;
-	size_t kept = 0;
 
-	for (c = a->spare; c; c = c->next)
-		kept += c->size;
 	while ((c = a->head)) {
 		a->head = c->next;
-		if (c->size == a->chunk_size && (!kept || kept + c->size <= ARENA_KEEP_MAX)) {
+		if (c->size == a->chunk_size &&
+		    (!a->spare_bytes || a->spare_bytes + c->size <= ARENA_KEEP_MAX)) {
 			c->next = a->spare;
 			a->spare = c;
-			kept += c->size;
+			a->spare_bytes += c->size;
 			continue;
 		}
 		mem_free(c);
@@ -117,5 +117,6 @@ void arena_release(struct arena *a)
 	chunks_free(a->spare);
 	a->head = NULL;
 	a->spare = NULL;
+	a->spare_bytes = 0;
 	a->used = 0;
 }

@@ -18,6 +18,7 @@ struct arena_chunk;
 struct arena {
 	struct arena_chunk *head;  /* chunk being filled; older ones follow */
 	struct arena_chunk *spare; /* default-size chunks kept by arena_clear() for reuse */
+	size_t spare_bytes;        /* their payload bytes */
 	size_t used;               /* bytes handed out, all chunks */
 	size_t max;                /* limit on used */
 	size_t chunk_size;         /* default chunk payload size */

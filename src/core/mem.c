@@ -23,13 +23,21 @@ static int should_fail(void)
 	return 0;
 }
 
-void mem_tune(void)
+int mem_tune(void)
 {
 #ifdef __GLIBC__
-	/* mallopt fails only on an unknown parameter: these are glibc's own, long standing */
-	(void)mallopt(M_MMAP_THRESHOLD, (int)MEM_MMAP_MIN);
-	(void)mallopt(M_TRIM_THRESHOLD, (int)MEM_TRIM_MIN);
+	/*
+	 * Some glibc versions refuse a threshold past half their heap size (32 MiB); Debian
+	 * 12's takes 64 MiB. The trim threshold only after it: setting it freezes the mmap
+	 * threshold where it is, and glibc's starting 128 KiB would be worse than its default.
+	 */
+	if (!mallopt(M_MMAP_THRESHOLD, (int)MEM_MMAP_MIN) &&
+	    !mallopt(M_MMAP_THRESHOLD, (int)(MEM_MMAP_MIN / 2)))
+		return -EINVAL;
+	if (!mallopt(M_TRIM_THRESHOLD, (int)MEM_TRIM_MIN))
+		return -EINVAL;
 #endif
+	return 0;
 }
 
 void mem_fail_after(long n)

@@ -534,7 +534,7 @@ static bool bulk_ok(size_t len)
 /*
  * XChaCha20-Poly1305 through OpenSSL: in[0..len) to out[0..len) and tag (seal), or back
  * with the tag checked (open). 0, or -EBADMSG when the tag does not match (open) or
- * OpenSSL fails.
+ * OpenSSL fails: the callers then let libsodium do it.
  */
 static int bulk_aead(bool seal, const unsigned char *key, const unsigned char nonce[XNONCE],
 		     const unsigned char *ad, size_t ad_len, const unsigned char *in, size_t len,
@@ -587,14 +587,16 @@ int keys_unseal(const struct keys_data_key *dk, uint64_t block_id, const unsigne
 		return -EBADMSG;
 	block_ad(ad, block_id);
 	if (bulk_ok(len - KEYS_SEAL_OVERHEAD)) {
-		int rc;
-
 		memcpy(tag, in + len - XTAG, XTAG);
-		rc = bulk_aead(false, dk->key, in, ad, sizeof(ad), in + XNONCE,
-			       len - KEYS_SEAL_OVERHEAD, out, tag);
-		if (rc) /* OpenSSL decrypts before it checks the tag: leave nothing of it */
-			sodium_memzero(out, len - KEYS_SEAL_OVERHEAD);
-		return rc;
+		if (!bulk_aead(false, dk->key, in, ad, sizeof(ad), in + XNONCE,
+			       len - KEYS_SEAL_OVERHEAD, out, tag))
+			return 0;
+		/*
+		 * OpenSSL decrypts before it checks the tag: leave nothing of it. A refusal may
+		 * also be OpenSSL failing (out of memory), which must not pass for a forgery
+		 * (the sealer would skip the record for good): libsodium decides.
+		 */
+		sodium_memzero(out, len - KEYS_SEAL_OVERHEAD);
 	}
 	if (crypto_aead_xchacha20poly1305_ietf_decrypt(out, NULL, NULL, in + XNONCE,
 						       len - XNONCE, ad, sizeof(ad), in,

@@ -99,7 +99,10 @@ int keys_tenant_destroy(struct keys *k, uint64_t tenant, unsigned char id_hash[3
 /* out must hold len + KEYS_SEAL_OVERHEAD bytes. */
 int keys_seal(const struct keys_data_key *dk, uint64_t block_id, const void *in, size_t len,
 	      unsigned char *out);
-/* in holds len bytes (>= KEYS_SEAL_OVERHEAD); out len - KEYS_SEAL_OVERHEAD. -EBADMSG if forged. */
+/*
+ * in holds len bytes (>= KEYS_SEAL_OVERHEAD); out len - KEYS_SEAL_OVERHEAD. -EBADMSG if
+ * forged (or another key's, or another block id's); out then holds no plaintext.
+ */
 int keys_unseal(const struct keys_data_key *dk, uint64_t block_id, const unsigned char *in,
 		size_t len, void *out);
 

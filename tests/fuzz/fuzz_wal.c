@@ -28,11 +28,12 @@ static int count_replay(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant
 	return 0;
 }
 
-static void put_header(int fd)
+/* A file header of version 1 (records summed with zlib's CRC-32) or 2 (CRC-32C). */
+static void put_header(int fd, unsigned version)
 {
 	unsigned char h[24] = "KOBANWAL";
 
-	h[8] = 1;  /* version */
+	h[8] = (unsigned char)version;
 	h[16] = 1; /* first LSN */
 	if (write(fd, h, sizeof(h)) != (ssize_t)sizeof(h))
 		abort();
@@ -93,7 +94,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fd < 0)
 		abort();
 	if (data[0] & 1)
-		put_header(fd);
+		put_header(fd, data[0] & 2 ? 2 : 1);
 	if (size > 1 && write(fd, data + 1, size - 1) != (ssize_t)(size - 1))
 		abort();
 	close(fd);

@@ -98,6 +98,12 @@ static void test_arena_keeps_chunks(void)
 	CHECK(a.head == NULL && a.spare == NULL);
 }
 
+/* The allocator takes koban's settings (core/mem.h) on this C library. */
+static void test_mem_tune(void)
+{
+	CHECK_INT(mem_tune(), 0);
+}
+
 /* CRC-32C: the check value of the catalogue, chaining, and both ways of computing it. */
 static void test_crc32c(void)
 {
@@ -398,6 +404,7 @@ int main(void)
 	T_RUN(test_arena_limit);
 	T_RUN(test_arena_keeps_chunks);
 	T_RUN(test_crc32c);
+	T_RUN(test_mem_tune);
 	T_RUN(test_event_reserve);
 	T_RUN(test_event_add_once);
 	T_RUN(test_event_json_nested_sorted);

@@ -249,6 +249,16 @@ static void test_version1_files_are_read(void)
 	append_n(w, 1, 5, 3);
 	CHECK_INT(wal_wait_durable(w, 0, 8, 5000), 0);
 	wal_close(w);
+	{ /* the appends went to a new file, of the current version */
+		char path[700], h[24];
+		FILE *f = fopen(last_file(0, path, sizeof(path)), "rb");
+
+		CHECK(f != NULL && fread(h, 1, 24, f) == 24);
+		CHECK(strstr(path, "0000000000000006.wal") != NULL);
+		CHECK_INT(le_get32((const unsigned char *)h + 8), 2);
+		if (f)
+			fclose(f);
+	}
 	scanned = 0;
 	CHECK_INT(wal_scan(dir, NULL, 0, count_scanned, &scanned, &e), 0);
 	CHECK_INT(scanned, 8);
