@@ -401,6 +401,37 @@ static void text_event(struct event *ev, struct arena *a, unsigned i)
 }
 
 /*
+ * Segment 1 of a fresh directory holding the events make(i) makes for i < total, written
+ * one at a time from ga (cleared after each); opened, or NULL (the failure is checked).
+ */
+static struct segment *write_one(const char *name, unsigned total,
+				 void (*make)(struct event *, struct arena *, unsigned),
+				 struct arena *ga)
+{
+	struct err e = ERR_INIT;
+	struct segment_writer *w = NULL;
+	struct segment *s = NULL;
+	char path[700];
+
+	fresh(name);
+	CHECK_INT(segment_writer_open(&w, dir, TENANT, DAY0, 1, &key1, &e), 0);
+	if (!w)
+		return NULL;
+	for (unsigned i = 0; i < total; i++) {
+		struct event ev;
+
+		make(&ev, ga, i);
+		CHECK_INT(segment_writer_add(w, &ev, &e), 0);
+		arena_clear(ga);
+	}
+	CHECK_INT(segment_writer_finish(w, &e), 0);
+	segment_writer_free(w);
+	seg_path(path, sizeof(path), 1);
+	CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), 0);
+	return s;
+}
+
+/*
  * Text columns (templates, variables, references): every line comes back byte for byte,
  * read whole, with only event.original asked for (its references decoded aside), and for
  * some rows only; its tokens are in the bloom.
@@ -408,31 +439,14 @@ static void text_event(struct event *ev, struct arena *a, unsigned i)
 static void test_text_columns(void)
 {
 	struct err e = ERR_INIT;
-	struct segment_writer *w = NULL;
-	struct segment *s = NULL;
+	struct segment *s;
 	struct arena a, ga;
-	char path[700];
 	unsigned f[] = { FIELD_EVENT_ORIGINAL }, total = 5000;
 	uint32_t rows[] = { 2, 3, 13, 26, 999 };
 
-	fresh("text");
 	arena_init(&a, 1 << 20, 1 << 28);
 	arena_init(&ga, 1 << 16, 1 << 24);
-	CHECK_INT(segment_writer_open(&w, dir, TENANT, DAY0, 1, &key1, &e), 0);
-	if (!w)
-		return;
-	for (unsigned i = 0; i < total; i++) {
-		struct event ev;
-
-		text_event(&ev, &ga, i);
-		CHECK_INT(segment_writer_add(w, &ev, &e), 0);
-		arena_clear(&ga);
-	}
-	CHECK_INT(segment_writer_finish(w, &e), 0);
-	segment_writer_free(w);
-	seg_path(path, sizeof(path), 1);
-	CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), 0);
-	if (!s)
+	if (!(s = write_one("text", total, text_event, &ga)))
 		return;
 	for (unsigned b = 0, next = 0; b < 2; b++) {
 		struct event *evs, *only;
@@ -493,51 +507,42 @@ static void test_text_columns(void)
  * with those variables taken back: the lines around it, which use the same streams, come
  * back byte for byte.
  */
+static const char *const placeholder_lines[] = {
+	"a1 b2 7 9 x=3 y=4.5 deny 10.1.2.3",
+	"a1 b2 7 9 x=3 y=4.5 \x12 then 11 more 12 variables",
+	"a1 b2 8 9 x=3 y=4.6 deny 10.1.2.4",
+	"c3 d4 \x14",
+	"a1 b2 7 9 x=3 y=4.5 deny 10.1.2.3",
+};
+#define PLACEHOLDER_LINES (sizeof(placeholder_lines) / sizeof(placeholder_lines[0]))
+
+static void placeholder_event(struct event *ev, struct arena *a, unsigned i)
+{
+	const char *l = placeholder_lines[i % PLACEHOLDER_LINES];
+
+	event_init(ev, a);
+	event_set_time(ev, FIELD_TIMESTAMP, T0 + (int64_t)i);
+	event_set_str(ev, FIELD_EVENT_ORIGINAL, l, strlen(l));
+}
+
 static void test_placeholder_after_variables(void)
 {
-	static const char *const lines[] = {
-		"a1 b2 7 9 x=3 y=4.5 deny 10.1.2.3",
-		"a1 b2 7 9 x=3 y=4.5 \x12 then 11 more 12 variables",
-		"a1 b2 8 9 x=3 y=4.6 deny 10.1.2.4",
-		"c3 d4 \x14",
-		"a1 b2 7 9 x=3 y=4.5 deny 10.1.2.3",
-	};
-	size_t nl = sizeof(lines) / sizeof(lines[0]), total = 50 * nl;
+	unsigned total = 50 * PLACEHOLDER_LINES;
 	struct err e = ERR_INIT;
-	struct segment_writer *w = NULL;
-	struct segment *s = NULL;
+	struct segment *s;
 	struct arena a, ga;
 	struct event *evs;
-	char path[700];
 	uint32_t n;
 
-	fresh("placeholder");
 	arena_init(&a, 1 << 20, 1 << 26);
 	arena_init(&ga, 1 << 16, 1 << 20);
-	CHECK_INT(segment_writer_open(&w, dir, TENANT, DAY0, 1, &key1, &e), 0);
-	if (!w)
-		return;
-	for (size_t i = 0; i < total; i++) {
-		struct event ev;
-		const char *l = lines[i % nl];
-
-		event_init(&ev, &ga);
-		event_set_time(&ev, FIELD_TIMESTAMP, T0 + (int64_t)i);
-		event_set_str(&ev, FIELD_EVENT_ORIGINAL, l, strlen(l));
-		CHECK_INT(segment_writer_add(w, &ev, &e), 0);
-		arena_clear(&ga);
-	}
-	CHECK_INT(segment_writer_finish(w, &e), 0);
-	segment_writer_free(w);
-	seg_path(path, sizeof(path), 1);
-	CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), 0);
-	if (!s)
+	if (!(s = write_one("placeholder", total, placeholder_event, &ga)))
 		return;
 	CHECK_INT(segment_block_read(s, 0, NULL, 0, &a, &evs, &n, &e), 0);
 	CHECK_INT(n, total);
 	for (uint32_t i = 0; i < n && i < total; i++) {
 		const struct event_value *x = event_get(&evs[i], FIELD_EVENT_ORIGINAL);
-		const char *l = lines[i % nl];
+		const char *l = placeholder_lines[i % PLACEHOLDER_LINES];
 
 		if (!x || x->len != strlen(l) || memcmp(x->v.s, l, x->len)) {
 			CHECK(!"a line came back otherwise");

@@ -85,6 +85,26 @@ static int search(struct store *st, uint64_t tenant, const char *q, int64_t from
 
 #define ALL INT64_MIN, INT64_MAX
 
+/*
+ * Five terms no event of tenant 1 has: none is found, and at least one reads no block (a
+ * bloom errs for a few in a hundred, all of a tenant's days at once).
+ */
+static bool one_absent_skips(struct store *st, const char *const absent[5])
+{
+	struct store_search_stats ss;
+	struct err e = ERR_INIT;
+	bool skipped = false;
+	char q[64];
+
+	for (size_t i = 0; i < 5; i++) {
+		snprintf(q, sizeof(q), "%s | stats count()", absent[i]);
+		CHECK_INT(search(st, 1, q, ALL, &ss, &e), 0);
+		CHECK_STR(out.p, "{\"count\":0}\n");
+		skipped = skipped || ss.blocks_read == 0;
+	}
+	return skipped;
+}
+
 static void test_import_and_search(void)
 {
 	struct store_search_stats ss;
@@ -131,16 +151,8 @@ static void test_import_and_search(void)
 	{ /* absent addresses: the bloom errs for about one in twenty, all days at once */
 		static const char *const absent[] = { "10.0.77.1", "10.0.78.2", "10.9.7.1",
 						      "192.0.2.77", "10.0.7.199" };
-		bool skipped = false;
-		char q[64];
 
-		for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++) {
-			snprintf(q, sizeof(q), "%s | stats count()", absent[i]);
-			CHECK_INT(search(st, 1, q, ALL, &ss, &e), 0);
-			CHECK_STR(out.p, "{\"count\":0}\n");
-			skipped = skipped || ss.blocks_read == 0;
-		}
-		CHECK(skipped);
+		CHECK(one_absent_skips(st, absent));
 	}
 	/*
 	 * A word no event has: its blocks are skipped, unless the bloom gives a false positive
@@ -150,16 +162,8 @@ static void test_import_and_search(void)
 	{
 		static const char *const absent[] = { "no-such-word", "absent-token", "zzz-missing",
 						      "qqq-nowhere", "xylophone-x" };
-		bool skipped = false;
-		char q[64];
 
-		for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++) {
-			snprintf(q, sizeof(q), "%s | stats count()", absent[i]);
-			CHECK_INT(search(st, 1, q, ALL, &ss, &e), 0);
-			CHECK_STR(out.p, "{\"count\":0}\n");
-			skipped = skipped || ss.blocks_read == 0;
-		}
-		CHECK(skipped);
+		CHECK(one_absent_skips(st, absent));
 	}
 	/*
 	 * A field's whole value: the blocks list their two actions, so an action no event has
