@@ -2,7 +2,17 @@
 #include "core/compat.h"
 
 #include <stdatomic.h>
-#ifdef __GLIBC__
+/* glibc's allocator is the one in use: not under a sanitizer, whose own replaces it */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define MEM_SANITIZER 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define MEM_SANITIZER 1
+#endif
+#if defined(__GLIBC__) && !defined(MEM_SANITIZER)
+#define MEM_GLIBC_MALLOC 1
 #include <malloc.h>
 #endif
 
@@ -25,7 +35,7 @@ static int should_fail(void)
 
 int mem_tune(void)
 {
-#ifdef __GLIBC__
+#ifdef MEM_GLIBC_MALLOC
 	/*
 	 * Some glibc versions refuse a threshold past half their heap size (32 MiB); Debian
 	 * 12's takes 64 MiB. The trim threshold only after it: setting it freezes the mmap

@@ -30,7 +30,8 @@ void mem_free(void *p);
  * segment (a quarter of its CPU time, measured by bench/segment). With the threshold fixed
  * at MEM_MMAP_MIN and the trim threshold at MEM_TRIM_MIN, freed memory is reused: a
  * process keeps up to that much freed memory per malloc arena instead of returning it.
- * (A glibc that refuses 64 MiB gets half that.) Without glibc, nothing. 0, or -EINVAL
+ * (A glibc that refuses 64 MiB gets half that.) Without glibc's allocator (another C
+ * library, or a sanitizer's allocator in its place), nothing. 0, or -EINVAL
  * when the C library refused a setting (the allocator then keeps its defaults).
  */
 #define MEM_MMAP_MIN ((size_t)64 << 20)
