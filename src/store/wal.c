@@ -101,10 +101,16 @@ static uint32_t record_crc(uint32_t version, const unsigned char *hdr, const voi
 	return len ? (uint32_t)crc32(crc, payload, (uInt)len) : (uint32_t)crc;
 }
 
-/* Whether a file header's version is one this code reads. */
-static bool version_known(uint32_t version)
+/*
+ * Whether h (FILE_HEADER bytes) heads a WAL file of shard whose first LSN is first, in a
+ * version this code reads (1 or FILE_VERSION).
+ */
+static bool header_ok(const unsigned char *h, unsigned shard, uint64_t first)
 {
-	return version == 1 || version == FILE_VERSION;
+	uint32_t version = le_get32(h + 8);
+
+	return !memcmp(h, FILE_MAGIC, 8) && (version == 1 || version == FILE_VERSION) &&
+	       le_get32(h + 12) == shard && le_get64(h + 16) == first;
 }
 
 static int path_of(char out[PATH_MAX_LEN], const char *dir, const char *name, struct err *e)
@@ -324,9 +330,7 @@ static int replay_records(struct wal *w, unsigned shard, struct replay_pos *pos,
 
 static int check_file_header(struct replay_pos *pos, unsigned shard, uint64_t first)
 {
-	if (pos->size < FILE_HEADER || memcmp(pos->p, FILE_MAGIC, 8) ||
-	    !version_known(le_get32(pos->p + 8)) || le_get32(pos->p + 12) != shard ||
-	    le_get64(pos->p + 16) != first)
+	if (pos->size < FILE_HEADER || !header_ok(pos->p, shard, first))
 		return 0;
 	pos->version = le_get32(pos->p + 8);
 	return 1;
@@ -1100,8 +1104,7 @@ static int scan_file(struct wal_scan *sc, unsigned shard, struct scan_file *f,
 		*end = true; /* a file whose header is still being written */
 		return 0;
 	}
-	if (memcmp(h, FILE_MAGIC, 8) || !version_known(le_get32(h + 8)) ||
-	    le_get32(h + 12) != shard || le_get64(h + 16) != f->first_lsn)
+	if (!header_ok(h, shard, f->first_lsn))
 		return err_set(e, -EBADMSG, "%s: not a koban WAL file of shard %u starting at LSN "
 				 "%llu", f->path, shard, (unsigned long long)f->first_lsn);
 	f->version = le_get32(h + 8);
