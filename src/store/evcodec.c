@@ -39,6 +39,15 @@ static inline unsigned char *put_varint(unsigned char *q, uint64_t v)
 	return q;
 }
 
+static inline size_t varint_len(uint64_t v)
+{
+	size_t n = 1;
+
+	for (; v >= 0x80; v >>= 7)
+		n++;
+	return n;
+}
+
 /* Reads a varint from [*p, end): 0, or -1 when it runs past end or past 64 bits. */
 static inline int get_varint(const unsigned char **p, const unsigned char *end, uint64_t *out)
 {
@@ -134,6 +143,8 @@ int evcodec_add(struct evcodec_writer *w, struct buf *out, const struct event *e
 	size_t need = 4 + VARINT_MAX, mark = out->len, names_mark = w->n_names;
 	unsigned char types[EVENT_MAX_VALUES]; /* of the values, looked up once */
 	unsigned char *q, *body;
+	uintptr_t orig = 0; /* the event's first event.original, once written */
+	size_t orig_len = 0;
 	int64_t prev_time;
 	int rc;
 
@@ -172,11 +183,24 @@ int evcodec_add(struct evcodec_writer *w, struct buf *out, const struct event *e
 		}
 		q = put_varint(q, (uint64_t)idx);
 		switch (types[i]) {
-		case FT_STR:
-			q = put_varint(q, v->len);
+		case FT_STR: {
+			uintptr_t at = (uintptr_t)v->v.s - orig;
+
+			if (orig && (uintptr_t)v->v.s >= orig && at <= orig_len &&
+			    v->len <= orig_len - at && v->len > varint_len(at)) {
+				q = put_varint(q, (uint64_t)v->len << 1 | 1);
+				q = put_varint(q, at);
+				break;
+			}
+			q = put_varint(q, (uint64_t)v->len << 1);
 			memcpy(q, v->v.s, v->len);
 			q += v->len;
+			if (!orig && v->field == FIELD_EVENT_ORIGINAL) {
+				orig = (uintptr_t)v->v.s;
+				orig_len = v->len;
+			}
 			break;
+		}
 		case FT_TIME:
 			q = put_varint(q, zigzag((int64_t)((uint64_t)v->v.i - (uint64_t)prev_time)));
 			prev_time = v->v.i;
@@ -269,9 +293,10 @@ int evcodec_open(struct evcodec_reader *r, const void *data, size_t len, struct 
 	r->pos = r->events_end = EVCODEC_HEADER;
 	if (len < EVCODEC_HEADER + EVCODEC_TRAILER || p[0] != 'K' || p[1] != 'E')
 		return bad(e, 0, "expected the header \"KE\" and a trailer");
-	if (p[2] != EVCODEC_VERSION)
-		return err_set(e, -EBADMSG, "event batch: version %u (this koban reads %u)", p[2],
-			       EVCODEC_VERSION);
+	if (p[2] < 1 || p[2] > EVCODEC_VERSION)
+		return err_set(e, -EBADMSG, "event batch: version %u (this koban reads 1 to %u)",
+			       p[2], EVCODEC_VERSION);
+	r->version = p[2];
 	end = p + len - EVCODEC_TRAILER;
 	r->base = (int64_t)le_get64(end);
 	names_off = le_get32(end + 8);
@@ -371,10 +396,41 @@ static int add_as_text(struct event *ev, uint32_t id, unsigned type, int64_t i,
 	return event_add_str(ev, id, copy, n);
 }
 
+/*
+ * A string value at *p: its bytes in (*s, *len), there (0) or in the event's event.original
+ * (orig, NULL before it; 1); *p moves past the value.
+ */
+static int read_text(const struct evcodec_reader *r, const unsigned char **p,
+		     const unsigned char *end, const unsigned char *orig, size_t orig_len,
+		     const unsigned char **s, uint64_t *len, struct err *e)
+{
+	uint64_t u, at;
+	size_t off = (size_t)(*p - r->p);
+
+	if (get_varint(p, end, &u) < 0)
+		return bad(e, off, "expected a string's length");
+	if (r->version < 2 || !(u & 1)) {
+		u = r->version < 2 ? u : u >> 1;
+		if (u > (size_t)(end - *p))
+			return bad(e, off, "a string running past the event");
+		*s = *p;
+		*len = u;
+		*p += u;
+		return 0;
+	}
+	u >>= 1;
+	if (get_varint(p, end, &at) < 0 || !orig || at > orig_len || u > orig_len - at)
+		return bad(e, off, "a string outside the event's event.original");
+	*s = orig + at;
+	*len = u;
+	return 1;
+}
+
 int evcodec_decode(const struct evcodec_reader *r, const void *data, size_t len,
 		   struct event *ev, struct err *e)
 {
-	const unsigned char *p = data, *end = p + len;
+	const unsigned char *p = data, *end = p + len, *orig = NULL, *s = NULL;
+	size_t orig_len = 0;
 	int64_t prev_time = r->base;
 	uint64_t n;
 	int rc = 0;
@@ -383,7 +439,7 @@ int evcodec_decode(const struct evcodec_reader *r, const void *data, size_t len,
 	if (get_varint(&p, end, &n) < 0 || n > EVENT_MAX_VALUES)
 		return bad(e, OFF, "expected a value count (at most 1024)");
 	for (uint64_t k = 0; k < n; k++) {
-		uint64_t idx, u;
+		uint64_t idx, u = 0;
 		unsigned type;
 		uint32_t id;
 		struct ipaddr ip;
@@ -394,16 +450,18 @@ int evcodec_decode(const struct evcodec_reader *r, const void *data, size_t len,
 		id = r->ids[idx];
 		switch (type) {
 		case FT_STR:
-			if (get_varint(&p, end, &u) < 0 || u > (size_t)(end - p))
-				return bad(e, OFF, "a string running past the event");
-			if (field_type(id) == FT_STR) {
-				rc = event_add_str(ev, id, (const char *)p, (size_t)u);
-			} else if (field_type(id) == FT_OBJ) { /* stored as its text */
-				rc = event_add_obj(ev, id, (const char *)p, (size_t)u);
-			} else {
-				rc = -EBADMSG;
+			if ((rc = read_text(r, &p, end, orig, orig_len, &s, &u, e)) < 0)
+				return rc;
+			if (!orig && id == FIELD_EVENT_ORIGINAL && rc == 0) {
+				orig = s;
+				orig_len = (size_t)u;
 			}
-			p += u;
+			if (field_type(id) == FT_STR)
+				rc = event_add_str(ev, id, (const char *)s, (size_t)u);
+			else if (field_type(id) == FT_OBJ) /* stored as its text */
+				rc = event_add_obj(ev, id, (const char *)s, (size_t)u);
+			else
+				rc = -EBADMSG;
 			break;
 		case FT_IP:
 			if (p >= end || (*p != 4 && *p != 16) || (size_t)(end - p) < 1u + *p)

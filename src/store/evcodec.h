@@ -6,10 +6,13 @@
  * A batch (one WAL record's payload, flag WAL_FLAG_EVCODEC; the layout is described for
  * operators in docs/store.md), integers little-endian, varints LEB128, zigzag for signed:
  *
- *   header, 4 bytes:   "KE" | u8 version (1) | u8 0
+ *   header, 4 bytes:   "KE" | u8 version (2; 1 is still read) | u8 0
  *   events, each:      u32 length of the rest | varint value count | values
  *   value:             varint name index | by the name's type:
- *                        string: varint length, the bytes as they are (no escaping)
+ *                        string: varint 2 * length, the bytes as they are (no escaping);
+ *                              or varint 2 * length + 1, varint offset: the bytes at
+ *                              that offset of the event's first event.original, a value
+ *                              before it (version 1: varint length, the bytes)
  *                        int, bool: zigzag varint
  *                        time: zigzag varint of (ns - the previous time value of the
  *                              event, or the batch's base time for its first)
@@ -20,6 +23,10 @@
  *
  * Field NAMES are stored, never process ids (field.h), once per batch. Each event can be
  * decoded on its own given the batch (the tail search reads a record's events newest first).
+ * A decoder's fields point into the raw line it set as event.original (a syslog message's
+ * host, program and message; a PAN-OS line's columns), so evcodec_add writes such a string,
+ * when it lies in the event's event.original written before it, as its place there: the
+ * raw text is written once, as in the segments (found by address, not by searching).
  *
  * Memory: a writer owns its name table (at most EVCODEC_NAMES_MAX names a batch) and writes
  * into the caller's buffer (bounded by its maximum). A reader owns its name table; events it
@@ -39,7 +46,7 @@ struct buf;
 struct err;
 struct event;
 
-#define EVCODEC_VERSION 1
+#define EVCODEC_VERSION 2
 #define EVCODEC_HEADER 4
 #define EVCODEC_TRAILER 12
 #define EVCODEC_NAMES_MAX 65536 /* distinct field names in one batch */
@@ -76,6 +83,7 @@ struct evcodec_reader {
 	size_t events_end;       /* = names offset */
 	size_t pos;              /* next event (evcodec_next) */
 	uint32_t n_events;
+	unsigned version;        /* the batch's format, 1 or 2 */
 	int64_t base;
 	uint32_t *ids;           /* by name index: this process's field id */
 	unsigned char *types;    /* by name index: the type the batch stores */

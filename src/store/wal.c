@@ -24,7 +24,12 @@
 #include "core/timeutil.h"
 
 #define FILE_MAGIC "KOBANWAL"
-#define FILE_VERSION 2 /* written; 1 is read too (records summed with zlib's CRC-32) */
+/*
+ * Written; 1 and 2 are read too. 1: records summed with zlib's CRC-32. 3: as 2, for batches
+ * of event batch version 2 (store/evcodec.h), so that a koban that cannot read those refuses
+ * the file (at start, naming it) instead of skipping its events as unreadable.
+ */
+#define FILE_VERSION 3
 #define FILE_HEADER 24
 #define RECORD_HEADER 32
 #define DEFAULT_FILE_MAX (64u << 20)
@@ -103,13 +108,13 @@ static uint32_t record_crc(uint32_t version, const unsigned char *hdr, const voi
 
 /*
  * Whether h (FILE_HEADER bytes) heads a WAL file of shard whose first LSN is first, in a
- * version this code reads (1 or FILE_VERSION).
+ * version this code reads (1 to FILE_VERSION).
  */
 static bool header_ok(const unsigned char *h, unsigned shard, uint64_t first)
 {
 	uint32_t version = le_get32(h + 8);
 
-	return !memcmp(h, FILE_MAGIC, 8) && (version == 1 || version == FILE_VERSION) &&
+	return !memcmp(h, FILE_MAGIC, 8) && version >= 1 && version <= FILE_VERSION &&
 	       le_get32(h + 12) == shard && le_get64(h + 16) == first;
 }
 

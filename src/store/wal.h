@@ -7,7 +7,7 @@
  * numbers) count records per shard from 1 and never repeat. Format (little-endian; the
  * layout is described for operators in docs/store.md):
  *
- *   file header, 24 bytes:  "KOBANWAL" | u32 version (2; 1 is read) | u32 shard |
+ *   file header, 24 bytes:  "KOBANWAL" | u32 version (3; 1 and 2 are read) | u32 shard |
  *                            u64 first LSN
  *   record header, 32 bytes: u32 payload length | u32 CRC-32C (version 1: zlib's CRC-32)
  *                            of the rest of the header and the payload | u64 LSN | u64 tenant id |

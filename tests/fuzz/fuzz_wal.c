@@ -28,7 +28,7 @@ static int count_replay(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant
 	return 0;
 }
 
-/* A file header of version 1 (records summed with zlib's CRC-32) or 2 (CRC-32C). */
+/* A file header of version 1 (records summed with zlib's CRC-32), 2 or 3 (CRC-32C). */
 static void put_header(int fd, unsigned version)
 {
 	unsigned char h[24] = "KOBANWAL";
@@ -94,7 +94,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fd < 0)
 		abort();
 	if (data[0] & 1)
-		put_header(fd, data[0] & 2 ? 2 : 1);
+		put_header(fd, 1 + (data[0] >> 1) % 3);
 	if (size > 1 && write(fd, data + 1, size - 1) != (ssize_t)(size - 1))
 		abort();
 	close(fd);

@@ -2,8 +2,9 @@
  * Unit tests of store/evcodec: events of every value type survive a batch unchanged (checked
  * as their JSON), times and addresses take their compact forms, events decode on their own
  * in any order, a full buffer leaves the batch as it was, a vendor field typed differently
- * by the reading process, and damaged batches (every cut, every flipped byte) are refused
- * or read without overrunning.
+ * by the reading process, strings written as their place in event.original (version 2) and
+ * version 1 batches, and damaged batches (every cut, every flipped byte, references outside
+ * event.original) are refused or read without overrunning.
  */
 #include "store/evcodec.h"
 #include "core/arena.h"
@@ -198,6 +199,149 @@ static void test_other_types_here(void)
 	buf_release(&b);
 }
 
+/* One event's batch of ev into b (reset). */
+static void batch_of(struct evcodec_writer *w, struct buf *b, const struct event *ev)
+{
+	buf_reset(b);
+	CHECK_INT(evcodec_begin(w, b), 0);
+	CHECK_INT(evcodec_add(w, b, ev), 0);
+	CHECK_INT(evcodec_finish(w, b), 0);
+}
+
+/* The JSON of the one event of batch b, or "" when it does not decode (e says why). */
+static void decode_one(const struct buf *b, struct arena *a, struct buf *json, struct err *e)
+{
+	struct evcodec_reader r;
+	const void *evp;
+	size_t evlen;
+	struct event ev;
+
+	buf_reset(json);
+	evcodec_reader_init(&r);
+	arena_clear(a);
+	event_init(&ev, a);
+	if (evcodec_open(&r, b->p, b->len, e) == 0 && evcodec_next(&r, &evp, &evlen, e) == 1 &&
+	    evcodec_decode(&r, evp, evlen, &ev, e) == 0)
+		CHECK_INT(event_write_json(&ev, json), 0);
+	evcodec_reader_release(&r);
+}
+
+/*
+ * A decoder's fields point into its raw line: written as their place in event.original, a
+ * value before the original or too short to gain as its bytes; the same JSON comes back.
+ */
+static void test_references(void)
+{
+	static const char line[] = "<14>Mar 15 03:00:00 fw-01 sshd[42]: Failed password for root";
+	struct evcodec_writer w;
+	struct buf refs = BUF_INIT(1 << 16), copies = BUF_INIT(1 << 16);
+	struct buf want = BUF_INIT(1 << 16), got = BUF_INIT(1 << 16);
+	struct err e = ERR_INIT;
+	struct arena a;
+	struct event ev;
+	const char *msg = strstr(line, "Failed");
+
+	arena_init(&a, 1 << 16, 1 << 20);
+	evcodec_writer_init(&w);
+	for (int copy = 0; copy < 2; copy++) {
+		const char *l = copy ? arena_strndup(&a, line, sizeof(line) - 1) : line;
+
+		event_init(&ev, &a);
+		/* before the original: its bytes, whatever it points into */
+		CHECK_INT(event_set_str(&ev, FIELD_LOG_SYSLOG_VERSION, line + 1, 2), 0);
+		CHECK_INT(event_set_str(&ev, FIELD_EVENT_ORIGINAL, line, sizeof(line) - 1), 0);
+		CHECK_INT(event_set_str(&ev, FIELD_HOST_NAME, l + 20, 5), 0);
+		CHECK_INT(event_set_str(&ev, FIELD_PROCESS_NAME, l + 26, 4), 0);
+		CHECK_INT(event_set_str(&ev, FIELD_USER_NAME, l + sizeof(line) - 5, 4), 0);
+		CHECK_INT(event_set_str(&ev, FIELD_EVENT_OUTCOME, "failure", 7), 0);
+		CHECK_INT(event_set_str(&ev, FIELD_EVENT_CODE, l + 23, 1), 0); /* 1 byte: as is */
+		CHECK_INT(event_set_str(&ev, FIELD_MESSAGE, copy ? l + (msg - line) : msg,
+					strlen(msg)), 0);
+		CHECK_INT(event_add_str(&ev, FIELD_EVENT_ORIGINAL, l + 4, 15), 0); /* a second one */
+		batch_of(&w, copy ? &copies : &refs, &ev);
+		if (!copy) {
+			CHECK_INT(event_write_json(&ev, &want), 0);
+			arena_clear(&a);
+		}
+	}
+	/* host, program, user, message and the second original: about their bytes smaller */
+	CHECK(refs.len + 5 + 4 + 4 + strlen(msg) + 15 - 5 * 2 <= copies.len);
+	decode_one(&refs, &a, &got, &e);
+	CHECK_STR(got.p, want.p);
+	decode_one(&copies, &a, &got, &e);
+	CHECK_STR(got.p, want.p);
+	evcodec_writer_release(&w);
+	arena_release(&a);
+	buf_release(&refs);
+	buf_release(&copies);
+	buf_release(&want);
+	buf_release(&got);
+}
+
+/* A batch by hand: event.original "hello" then message as string bytes s (n of them). */
+static void hand_batch(struct buf *b, unsigned version, const char *s, size_t n)
+{
+	static const char names[] = "\x01\x02\x00\x0e"
+				    "event.original"
+				    "\x00\x07"
+				    "message";
+	size_t ev_at, names_at;
+	unsigned char le[8] = { 0 };
+
+	buf_reset(b);
+	CHECK_INT(buf_add(b, "KE", 2), 0);
+	CHECK_INT(buf_addch(b, (char)version), 0);
+	CHECK_INT(buf_addch(b, 0), 0);
+	ev_at = b->len;
+	CHECK_INT(buf_add(b, "\0\0\0\0\x02\x00", 6), 0);
+	CHECK_INT(buf_addch(b, version == 1 ? 5 : 10), 0);
+	CHECK_INT(buf_add(b, "hello\x01", 6), 0);
+	CHECK_INT(buf_add(b, s, n), 0);
+	b->p[ev_at] = (char)(b->len - ev_at - 4);
+	names_at = b->len;
+	CHECK_INT(buf_add(b, names, sizeof(names) - 1), 0);
+	CHECK_INT(buf_add(b, le, 8), 0);
+	le[0] = (unsigned char)names_at;
+	CHECK_INT(buf_add(b, le, 4), 0);
+}
+
+static void test_versions_and_bad_references(void)
+{
+	struct buf b = BUF_INIT(1 << 12), json = BUF_INIT(1 << 12);
+	struct err e = ERR_INIT;
+	struct arena a;
+
+	arena_init(&a, 1 << 16, 1 << 20);
+	hand_batch(&b, 1, "\x03llo", 4); /* version 1: a length, the bytes */
+	decode_one(&b, &a, &json, &e);
+	CHECK(strstr(json.p, "\"message\":\"llo\"") != NULL);
+	hand_batch(&b, 2, "\x06llo", 4); /* version 2: twice the length */
+	decode_one(&b, &a, &json, &e);
+	CHECK(strstr(json.p, "\"message\":\"llo\"") != NULL);
+	hand_batch(&b, 2, "\x07\x02", 2); /* 3 bytes at 2 of event.original */
+	decode_one(&b, &a, &json, &e);
+	CHECK(strstr(json.p, "\"message\":\"llo\"") != NULL);
+	hand_batch(&b, 2, "\x0b\x00", 2); /* 5 bytes at 0: all of it */
+	decode_one(&b, &a, &json, &e);
+	CHECK(strstr(json.p, "\"message\":\"hello\"") != NULL);
+	hand_batch(&b, 2, "\x07\x03", 2); /* 3 bytes at 3: past its end */
+	decode_one(&b, &a, &json, &e);
+	CHECK_STR(json.p, "");
+	CHECK(strstr(e.msg, "outside the event's event.original") != NULL);
+	hand_batch(&b, 2, "\x01\x06", 2); /* no bytes at 6 */
+	decode_one(&b, &a, &json, &e);
+	CHECK_STR(json.p, "");
+	/* a reference before any event.original: the original is the message's name here */
+	hand_batch(&b, 2, "\x07\x00", 2);
+	b.p[4 + 4 + 1] = 1; /* the first value's name (after its u32 length, its count): message */
+	decode_one(&b, &a, &json, &e);
+	CHECK_STR(json.p, "");
+	CHECK(strstr(e.msg, "outside the event's event.original") != NULL);
+	arena_release(&a);
+	buf_release(&b);
+	buf_release(&json);
+}
+
 /* Reads every event of a batch; returns how many decoded. */
 static unsigned read_all(struct evcodec_reader *r, const char *p, size_t len, struct arena *a)
 {
@@ -258,8 +402,8 @@ static void test_damage(void)
 		CHECK(read_all(&r, copy, b.len, &a) <= 3);
 	}
 	free(copy);
-	CHECK_INT(evcodec_open(&r, "KE\x02", 16, &e), -EBADMSG);
-	CHECK(strstr(e.msg, "version 2") != NULL);
+	CHECK_INT(evcodec_open(&r, "KE\x03", 16, &e), -EBADMSG);
+	CHECK(strstr(e.msg, "version 3") != NULL);
 	evcodec_reader_release(&r);
 	evcodec_writer_release(&w);
 	arena_release(&a);
@@ -271,6 +415,8 @@ int main(void)
 	T_RUN(test_round_trip);
 	T_RUN(test_full_buffer_keeps_batch);
 	T_RUN(test_other_types_here);
+	T_RUN(test_references);
+	T_RUN(test_versions_and_bad_references);
 	T_RUN(test_damage);
 	return t_done();
 }

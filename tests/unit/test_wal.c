@@ -1,5 +1,6 @@
 /* Unit tests of the write-ahead log: group commit, replay, torn tails, damage, checkpoints. */
 #include "store/wal.h"
+#include "core/crc32c.h"
 #include "core/err.h"
 #include "core/mem.h"
 #include "t.h"
@@ -181,11 +182,12 @@ static void test_append_commit_replay(void)
 }
 
 /*
- * A file of version 1, as koban wrote them before CRC-32C (records summed with zlib's
- * CRC-32), written here byte by byte: a scan and a replay read its records, and appends
- * after it go to a new file of the current version that both read too.
+ * A file of an older version, as koban wrote them, written here byte by byte: 1, before
+ * CRC-32C (records summed with zlib's CRC-32), or 2, before event batches of version 2 (the
+ * same records as now). A scan and a replay read its records, and appends after it go to a
+ * new file of the current version that both read too.
  */
-static void write_v1_file(unsigned n)
+static void write_old_file(unsigned n, unsigned version)
 {
 	char path[700];
 	unsigned char h[32];
@@ -200,7 +202,7 @@ static void write_v1_file(unsigned n)
 	if (!f)
 		return;
 	memcpy(h, "KOBANWAL", 8);
-	le_put32(h + 8, 1);
+	le_put32(h + 8, version);
 	le_put32(h + 12, 0);
 	le_put64(h + 16, 1);
 	fwrite(h, 1, 24, f);
@@ -214,7 +216,10 @@ static void write_v1_file(unsigned n)
 		le_put64(h + 16, i % 2);
 		le_put32(h + 24, i % 3 + 1);
 		le_put32(h + 28, i % 2); /* flags as append_n() sets them */
-		crc = crc32(crc32(0L, h + 8, 24), (const Bytef *)p, (uInt)len);
+		if (version == 1)
+			crc = crc32(crc32(0L, h + 8, 24), (const Bytef *)p, (uInt)len);
+		else
+			crc = crc32c(crc32c(0, h + 8, 24), p, (size_t)len);
 		le_put32(h + 4, (uint32_t)crc);
 		fwrite(h, 1, 32, f);
 		fwrite(p, 1, (size_t)len, f);
@@ -229,15 +234,15 @@ static int count_scanned(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenan
 	return 0;
 }
 
-static void test_version1_files_are_read(void)
+static void old_file_is_read(unsigned version)
 {
 	static struct seen s;
 	struct err e = ERR_INIT;
 	unsigned scanned = 0;
 	struct wal *w;
 
-	fresh_dir("version1");
-	write_v1_file(5);
+	fresh_dir(version == 1 ? "version1" : "version2");
+	write_old_file(5, version);
 	CHECK_INT(wal_scan(dir, NULL, 0, count_scanned, &scanned, &e), 0);
 	CHECK_INT(scanned, 5);
 	w = open_wal(1, 5, 1 << 20, &s, &e);
@@ -255,7 +260,7 @@ static void test_version1_files_are_read(void)
 
 		CHECK(f != NULL && fread(h, 1, 24, f) == 24);
 		CHECK(strstr(path, "0000000000000006.wal") != NULL);
-		CHECK_INT(le_get32((const unsigned char *)h + 8), 2);
+		CHECK_INT(le_get32((const unsigned char *)h + 8), 3);
 		if (f)
 			fclose(f);
 	}
@@ -266,6 +271,12 @@ static void test_version1_files_are_read(void)
 	CHECK_INT(s.n, 8);
 	CHECK_STR(s.payload[7], "r7");
 	wal_close(w);
+}
+
+static void test_older_files_are_read(void)
+{
+	old_file_is_read(1);
+	old_file_is_read(2);
 }
 
 static void test_torn_tail_is_cut(void)
@@ -501,7 +512,7 @@ static void test_limits_and_errors(void)
 int main(void)
 {
 	T_RUN(test_append_commit_replay);
-	T_RUN(test_version1_files_are_read);
+	T_RUN(test_older_files_are_read);
 	T_RUN(test_torn_tail_is_cut);
 	T_RUN(test_damage_is_an_error);
 	T_RUN(test_checkpoint_removes_and_skips);
