@@ -63,6 +63,24 @@ int bench_gen_init(struct bench_gen *g, unsigned days, bool whole_seconds)
 	return 0;
 }
 
+/* The line's CSV columns (numbered from 0 at "1," after the host name): where and how long. */
+enum { C_SERIAL = 2, C_RULE = 11, C_USER = 12, C_APP = 14, C_FROM = 16, C_TO = 17,
+       C_PROTO = 29, C_ACTION = 30, C_COLUMNS = 31 };
+
+static void columns(const char *line, size_t len, const char *col[C_COLUMNS],
+		    size_t coln[C_COLUMNS])
+{
+	const char *p = strstr(line, "fw-tokyo-01 ") + 12, *end = line + len;
+
+	for (unsigned c = 0; c < C_COLUMNS; c++) {
+		const char *comma = memchr(p, ',', (size_t)(end - p));
+
+		col[c] = p;
+		coln[c] = comma ? (size_t)(comma - p) : (size_t)(end - p);
+		p = comma ? comma + 1 : end;
+	}
+}
+
 void bench_gen_event(const struct bench_gen *g, struct event *ev, struct arena *a,
 		     unsigned long i, unsigned long n, char *line, size_t line_size,
 		     struct bench_row *row)
@@ -78,6 +96,8 @@ void bench_gen_event(const struct bench_gen *g, struct event *ev, struct arena *
 	long long bytes = (long long)(r2 % 200000), packets = (long long)(r2 % 300) + 1;
 	unsigned long long session = 100000 + i;
 	char nat[24], tsbuf[32];
+	const char *col[C_COLUMNS], *orig;
+	size_t coln[C_COLUMNS];
 	struct ipaddr ip;
 	time_t secs = (time_t)(ts / 1000000000);
 	struct tm tm;
@@ -118,13 +138,17 @@ void bench_gen_event(const struct bench_gen *g, struct event *ev, struct arena *
 
 	event_init(ev, a);
 	event_set_time(ev, FIELD_TIMESTAMP, ts);
+	/* as a decoder does: the line kept as event.original, its columns' text pointing into it */
+	event_set_strdup(ev, FIELD_EVENT_ORIGINAL, line, (size_t)len);
+	orig = event_get(ev, FIELD_EVENT_ORIGINAL)->v.s;
+	columns(orig, (size_t)len, col, coln);
 	event_set_str(ev, FIELD_OBSERVER_VENDOR, "Palo Alto Networks", 18);
 	event_set_str(ev, FIELD_OBSERVER_PRODUCT, "PAN-OS", 6);
-	event_set_str(ev, FIELD_HOST_NAME, "fw-tokyo-01", 11);
-	event_set_str(ev, (unsigned)g->f_serial, "013201004321", 12);
+	event_set_str(ev, FIELD_HOST_NAME, strstr(orig, "fw-tokyo-01"), 11);
+	event_set_str(ev, (unsigned)g->f_serial, col[C_SERIAL], coln[C_SERIAL]);
 	event_set_str(ev, FIELD_EVENT_KIND, "event", 5);
 	event_set_str(ev, (unsigned)g->f_category, "network", 7);
-	event_set_str(ev, FIELD_EVENT_ACTION, action, strlen(action));
+	event_set_str(ev, FIELD_EVENT_ACTION, col[C_ACTION], coln[C_ACTION]);
 	event_set_str(ev, FIELD_EVENT_OUTCOME, action[0] == 'a' ? "success" : "failure", 7);
 	ipaddr_parse(&ip, row->src, strlen(row->src));
 	event_set_ip(ev, FIELD_SOURCE_IP, &ip);
@@ -135,16 +159,15 @@ void bench_gen_event(const struct bench_gen *g, struct event *ev, struct arena *
 	ipaddr_parse(&ip, nat, strlen(nat));
 	event_set_ip(ev, FIELD_SOURCE_NAT_IP, &ip);
 	event_set_int(ev, FIELD_SOURCE_NAT_PORT, natport);
-	event_set_str(ev, FIELD_NETWORK_TRANSPORT, "tcp", 3);
+	event_set_str(ev, FIELD_NETWORK_TRANSPORT, col[C_PROTO], coln[C_PROTO]);
 	event_set_int(ev, FIELD_NETWORK_BYTES, bytes + 100);
-	event_set_str(ev, FIELD_RULE_NAME, rule, strlen(rule));
+	event_set_str(ev, FIELD_RULE_NAME, col[C_RULE], coln[C_RULE]);
 	if (r & 3)
-		event_set_strdup(ev, FIELD_USER_NAME, row->usr, strlen(row->usr));
-	event_set_str(ev, (unsigned)g->f_app, app, strlen(app));
+		event_set_str(ev, FIELD_USER_NAME, col[C_USER], coln[C_USER]);
+	event_set_str(ev, (unsigned)g->f_app, col[C_APP], coln[C_APP]);
 	event_set_int(ev, (unsigned)g->f_session, (int64_t)session);
-	event_set_str(ev, (unsigned)g->f_from, "trust", 5);
-	event_set_str(ev, (unsigned)g->f_to, "untrust", 7);
+	event_set_str(ev, (unsigned)g->f_from, col[C_FROM], coln[C_FROM]);
+	event_set_str(ev, (unsigned)g->f_to, col[C_TO], coln[C_TO]);
 	event_set_int(ev, (unsigned)g->f_packets, packets);
 	event_set_int(ev, (unsigned)g->f_elapsed, (int64_t)(r2 % 600));
-	event_set_strdup(ev, FIELD_EVENT_ORIGINAL, line, (size_t)len);
 }

@@ -7,9 +7,10 @@
  * applications, six rules, a time spread evenly over `days` days from 2025-11-30T00:00Z
  * with up to 2 s of disorder.
  *
- * Memory: bench_gen_event() writes the raw line into the caller's buffer and copies what
- * the event keeps of it (user name, event.original) into the caller's arena; the row
- * points into the line. Threads: bench_gen_init() once (it interns field names), then
+ * Memory: bench_gen_event() writes the raw line into the caller's buffer and copies it into
+ * the caller's arena as event.original, first after @timestamp; the event's text fields
+ * that are columns of the line point into that copy, as a decoder's do (store/evcodec.h
+ * writes them as their place in it). The row points into the line. Threads: bench_gen_init() once (it interns field names), then
  * bench_gen_event() from any thread.
  */
 #ifndef BENCH_LIB_GEN_H
