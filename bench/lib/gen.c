@@ -140,6 +140,8 @@ void bench_gen_event(const struct bench_gen *g, struct event *ev, struct arena *
 	event_set_time(ev, FIELD_TIMESTAMP, ts);
 	/* as a decoder does: the line kept as event.original, its columns' text pointing into it */
 	event_set_strdup(ev, FIELD_EVENT_ORIGINAL, line, (size_t)len);
+	if (!event_get(ev, FIELD_EVENT_ORIGINAL) || !strstr(line, "fw-tokyo-01 "))
+		abort(); /* the arena is sized for the events (the caller's) */
 	orig = event_get(ev, FIELD_EVENT_ORIGINAL)->v.s;
 	columns(orig, (size_t)len, col, coln);
 	event_set_str(ev, FIELD_OBSERVER_VENDOR, "Palo Alto Networks", 18);

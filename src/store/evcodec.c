@@ -143,8 +143,9 @@ int evcodec_add(struct evcodec_writer *w, struct buf *out, const struct event *e
 	size_t need = 4 + VARINT_MAX, mark = out->len, names_mark = w->n_names;
 	unsigned char types[EVENT_MAX_VALUES]; /* of the values, looked up once */
 	unsigned char *q, *body;
-	uintptr_t orig = 0; /* the event's first event.original, once written */
+	uintptr_t orig = 0; /* the event's first event.original, once written (have_orig) */
 	size_t orig_len = 0;
+	bool have_orig = false;
 	int64_t prev_time;
 	int rc;
 
@@ -186,7 +187,7 @@ int evcodec_add(struct evcodec_writer *w, struct buf *out, const struct event *e
 		case FT_STR: {
 			uintptr_t at = (uintptr_t)v->v.s - orig;
 
-			if (orig && (uintptr_t)v->v.s >= orig && at <= orig_len &&
+			if (have_orig && (uintptr_t)v->v.s >= orig && at <= orig_len &&
 			    v->len <= orig_len - at && v->len > varint_len(at)) {
 				q = put_varint(q, (uint64_t)v->len << 1 | 1);
 				q = put_varint(q, at);
@@ -195,9 +196,10 @@ int evcodec_add(struct evcodec_writer *w, struct buf *out, const struct event *e
 			q = put_varint(q, (uint64_t)v->len << 1);
 			memcpy(q, v->v.s, v->len);
 			q += v->len;
-			if (!orig && v->field == FIELD_EVENT_ORIGINAL) {
+			if (!have_orig && v->field == FIELD_EVENT_ORIGINAL) {
 				orig = (uintptr_t)v->v.s;
 				orig_len = v->len;
+				have_orig = true;
 			}
 			break;
 		}

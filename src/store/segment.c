@@ -2832,7 +2832,7 @@ static int write_index(struct segment_writer *w, struct out *foot)
 
 		where[2 * i] = npages;
 		where[2 * i + 1] = (uint32_t)page.len;
-		if (!p->head) /* one row, kept in p->last (posting_add()) */
+		if (!p->head && p->count) /* one row, kept in p->last (posting_add()) */
 			putv(&pg, p->last - 1);
 		for (uint32_t sl = p->head; sl && left; sl = w->slabs[sl - 1].next) {
 			uint32_t take_n = MIN(left, (uint32_t)SLAB_DATA);

@@ -232,6 +232,8 @@ static void decode_one(const struct buf *b, struct arena *a, struct buf *json, s
  */
 static void test_references(void)
 {
+	/* the original is big's first sizeof(line) - 1 bytes: big goes on past it */
+	static const char big[] = "<14>Mar 15 03:00:00 fw-01 sshd[42]: Failed password for root tail";
 	static const char line[] = "<14>Mar 15 03:00:00 fw-01 sshd[42]: Failed password for root";
 	struct evcodec_writer w;
 	struct buf refs = BUF_INIT(1 << 16), copies = BUF_INIT(1 << 16);
@@ -244,20 +246,21 @@ static void test_references(void)
 	arena_init(&a, 1 << 16, 1 << 20);
 	evcodec_writer_init(&w);
 	for (int copy = 0; copy < 2; copy++) {
-		const char *l = copy ? arena_strndup(&a, line, sizeof(line) - 1) : line;
+		const char *l = copy ? arena_strndup(&a, line, sizeof(line) - 1) : big;
 
 		event_init(&ev, &a);
 		/* before the original: its bytes, whatever it points into */
-		CHECK_INT(event_set_str(&ev, FIELD_LOG_SYSLOG_VERSION, line + 1, 2), 0);
-		CHECK_INT(event_set_str(&ev, FIELD_EVENT_ORIGINAL, line, sizeof(line) - 1), 0);
+		CHECK_INT(event_set_str(&ev, FIELD_LOG_SYSLOG_VERSION, big + 1, 2), 0);
+		CHECK_INT(event_set_str(&ev, FIELD_EVENT_ORIGINAL, big, sizeof(line) - 1), 0);
 		CHECK_INT(event_set_str(&ev, FIELD_HOST_NAME, l + 20, 5), 0);
 		CHECK_INT(event_set_str(&ev, FIELD_PROCESS_NAME, l + 26, 4), 0);
 		CHECK_INT(event_set_str(&ev, FIELD_USER_NAME, l + sizeof(line) - 5, 4), 0);
 		CHECK_INT(event_set_str(&ev, FIELD_EVENT_OUTCOME, "failure", 7), 0);
 		CHECK_INT(event_set_str(&ev, FIELD_EVENT_CODE, l + 23, 1), 0); /* 1 byte: as is */
-		CHECK_INT(event_set_str(&ev, FIELD_MESSAGE, copy ? l + (msg - line) : msg,
-					strlen(msg)), 0);
+		CHECK_INT(event_set_str(&ev, FIELD_MESSAGE, l + (msg - line), strlen(msg)), 0);
 		CHECK_INT(event_add_str(&ev, FIELD_EVENT_ORIGINAL, l + 4, 15), 0); /* a second one */
+		/* from inside the original to past its end: its bytes */
+		CHECK_INT(event_set_str(&ev, FIELD_EVENT_REASON, big + sizeof(line) - 5, 9), 0);
 		batch_of(&w, copy ? &copies : &refs, &ev);
 		if (!copy) {
 			CHECK_INT(event_write_json(&ev, &want), 0);
@@ -265,11 +268,32 @@ static void test_references(void)
 		}
 	}
 	/* host, program, user, message and the second original: about their bytes smaller */
+	CHECK(memmem(refs.p, refs.len, "password for root tail", 22) == NULL);
+	CHECK(memmem(refs.p, refs.len, "root tail", 9) != NULL); /* the reason, past the end */
 	CHECK(refs.len + 5 + 4 + 4 + strlen(msg) + 15 - 5 * 2 <= copies.len);
 	decode_one(&refs, &a, &got, &e);
 	CHECK_STR(got.p, want.p);
 	decode_one(&copies, &a, &got, &e);
 	CHECK_STR(got.p, want.p);
+	{ /* decoded, written again (pointing into the batch) and decoded: the same */
+		struct evcodec_reader r;
+		const void *evp;
+		size_t evlen;
+		struct buf again = BUF_INIT(1 << 16);
+
+		evcodec_reader_init(&r);
+		arena_clear(&a);
+		event_init(&ev, &a);
+		CHECK_INT(evcodec_open(&r, refs.p, refs.len, &e), 0);
+		CHECK_INT(evcodec_next(&r, &evp, &evlen, &e), 1);
+		CHECK_INT(evcodec_decode(&r, evp, evlen, &ev, &e), 0);
+		batch_of(&w, &again, &ev);
+		CHECK(again.len == refs.len);
+		decode_one(&again, &a, &got, &e);
+		CHECK_STR(got.p, want.p);
+		evcodec_reader_release(&r);
+		buf_release(&again);
+	}
 	evcodec_writer_release(&w);
 	arena_release(&a);
 	buf_release(&refs);

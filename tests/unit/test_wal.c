@@ -182,12 +182,13 @@ static void test_append_commit_replay(void)
 }
 
 /*
- * A file of an older version, as koban wrote them, written here byte by byte: 1, before
+ * A file of the given version, written here byte by byte: 1, as koban wrote them before
  * CRC-32C (records summed with zlib's CRC-32), or 2, before event batches of version 2 (the
- * same records as now). A scan and a replay read its records, and appends after it go to a
- * new file of the current version that both read too.
+ * same records as now); 4, from a koban newer than this one. A scan and a replay read the
+ * records of the older ones, and appends after them go to a new file of the current version
+ * that both read too; a newer one is refused.
  */
-static void write_old_file(unsigned n, unsigned version)
+static void write_file_version(unsigned n, unsigned version)
 {
 	char path[700];
 	unsigned char h[32];
@@ -242,7 +243,7 @@ static void old_file_is_read(unsigned version)
 	struct wal *w;
 
 	fresh_dir(version == 1 ? "version1" : "version2");
-	write_old_file(5, version);
+	write_file_version(5, version);
 	CHECK_INT(wal_scan(dir, NULL, 0, count_scanned, &scanned, &e), 0);
 	CHECK_INT(scanned, 5);
 	w = open_wal(1, 5, 1 << 20, &s, &e);
@@ -275,8 +276,16 @@ static void old_file_is_read(unsigned version)
 
 static void test_older_files_are_read(void)
 {
+	struct err e = ERR_INIT;
+	unsigned scanned = 0;
+
 	old_file_is_read(1);
 	old_file_is_read(2);
+	fresh_dir("version4");
+	write_file_version(1, 4);
+	CHECK(wal_scan(dir, NULL, 0, count_scanned, &scanned, &e) < 0);
+	CHECK(strstr(e.msg, "not a koban WAL file") != NULL);
+	CHECK_INT(scanned, 0);
 }
 
 static void test_torn_tail_is_cut(void)
