@@ -442,6 +442,19 @@ static int ackin_init(struct serve *sv, struct err *e)
 	return ackin_new(&sv->ackin, &ac, e);
 }
 
+/*
+ * The sealer's busy hook (store/seal.h): at least as many messages queued as the workers take
+ * in a round, and the store needs no sealing now (sink_held: the sealer frees the space a
+ * full disk or a quota needs).
+ */
+static bool ingest_behind(void *ctx)
+{
+	struct serve *sv = ctx;
+
+	return fairq_total_depth(sv->q) >= (size_t)sv->n_workers * WORKER_BATCH &&
+	       !sink_held(sv->sink);
+}
+
 /* The event store's sink (and the file output's buffers): before the workers. */
 static int outputs_init(struct serve *sv, struct err *e)
 {
@@ -475,6 +488,7 @@ static int outputs_init(struct serve *sv, struct err *e)
 				    seal_lanes(sv->cfg), e)) < 0)
 		return rc;
 	sink_attach_sealer(sv->sink, sv->seal); /* quotas: which log bytes are sealed */
+	seal_set_busy(sv->seal, ingest_behind, sv);
 	return ackin_init(sv, e);
 }
 

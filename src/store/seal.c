@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -124,6 +125,9 @@ struct seal {
 	uint64_t req, served; /* seal_now requests */
 	int req_rc;
 	struct err req_err;
+	seal_busy_fn *busy_fn; /* seal_set_busy */
+	void *busy_ctx;
+	bool behind;          /* the last pass stopped reading at a generation's size */
 
 	/* The sealer thread's own state. */
 	uint64_t generation;                  /* committed */
@@ -152,10 +156,16 @@ struct seal {
 	size_t n_gen_segs, gen_segs_cap;
 	int64_t last_merge;                   /* time_mono_ns */
 	int64_t merge_paused_until;           /* after a failed merge: time_mono_ns */
-	atomic_uint_fast64_t st_merged;
+	atomic_uint_fast64_t st_merged, st_yield_ns;
 };
 
 static atomic_uint drop_grace = DROP_GRACE_S;
+static atomic_uint_fast64_t yield_bound = SEAL_YIELD_WAL_BYTES;
+
+void seal_test_yield_bound(uint64_t bytes)
+{
+	atomic_store(&yield_bound, bytes);
+}
 
 void seal_test_drop_grace(unsigned seconds)
 {
@@ -701,6 +711,13 @@ static int collect_merged(struct metrics_out *o, void *ctx)
 	return metrics_sample(o, atomic_load(&s->st_merged), NULL);
 }
 
+static int collect_yield(struct metrics_out *o, void *ctx)
+{
+	struct seal *s = ctx;
+
+	return metrics_sample_double(o, (double)atomic_load(&s->st_yield_ns) / 1e9, NULL);
+}
+
 static int register_metrics(struct seal *s, struct err *e)
 {
 	int rc;
@@ -719,7 +736,10 @@ static int register_metrics(struct seal *s, struct err *e)
 				   "Sealer generations rolled back after an error.", collect_errors,
 				   s)) ||
 	    (rc = metrics_register("koban_store_segments_merged_total", METRICS_COUNTER,
-				   "Small segments replaced by merged ones.", collect_merged, s))) {
+				   "Small segments replaced by merged ones.", collect_merged, s)) ||
+	    (rc = metrics_register("koban_store_seal_yield_seconds_total", METRICS_COUNTER,
+				   "Seconds the sealer paused because ingest was behind.",
+				   collect_yield, s))) {
 		metrics_unregister(s);
 		return err_set(e, rc, "cannot register the sealer's metrics: %s", strerror(-rc));
 	}
@@ -1473,12 +1493,80 @@ static int on_record(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant, u
 	return lane_record(l, &r, payload, rc_->e);
 }
 
+void seal_set_busy(struct seal *s, seal_busy_fn *fn, void *ctx)
+{
+	pthread_mutex_lock(&s->lock);
+	s->busy_fn = fn;
+	s->busy_ctx = ctx;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Whether the thread may pause now: a hook and nobody waiting on it; the hook in *fn, *ctx. */
+static bool may_yield(struct seal *s, seal_busy_fn **fn, void **ctx)
+{
+	bool may;
+
+	pthread_mutex_lock(&s->lock);
+	may = s->busy_fn && !s->stopping && s->req == s->served;
+	*fn = s->busy_fn;
+	*ctx = s->busy_ctx;
+	pthread_mutex_unlock(&s->lock);
+	return may;
+}
+
+/*
+ * Room for a pause: the WAL's files under the bound and, on the WAL's file system, at least
+ * SEAL_YIELD_FREE times that free (sealing is what frees it).
+ */
+static bool room_to_yield(struct seal *s)
+{
+	uint64_t bound = atomic_load(&yield_bound);
+	struct wal_stats ws;
+	struct statvfs sv;
+
+	wal_stats(s->w, &ws);
+	return ws.bytes_on_disk < bound && statvfs(s->wal_dir, &sv) == 0 &&
+	       (uint64_t)sv.f_bavail * sv.f_frsize >= SEAL_YIELD_FREE * bound;
+}
+
+/*
+ * Pauses, SEAL_YIELD_MS at a time, while the busy hook says ingest is behind and there is
+ * room (seal.h). The hook is called without s->lock. Whether there is a hook.
+ */
+static bool yield_to_ingest(struct seal *s)
+{
+	seal_busy_fn *fn;
+	void *ctx;
+
+	while (may_yield(s, &fn, &ctx) && fn(ctx) && room_to_yield(s)) {
+		int64_t t0 = time_mono_ns();
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += (long)SEAL_YIELD_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_mutex_lock(&s->lock);
+		if (!s->stopping && s->req == s->served) /* else woken already: no wait */
+			(void)pthread_cond_timedwait(&s->wake, &s->lock, &ts);
+		pthread_mutex_unlock(&s->lock);
+		COUNT(s->st_yield_ns, (uint64_t)(time_mono_ns() - t0));
+	}
+	return fn != NULL;
+}
+
 /*
  * Reads every durable record after s->read into the generation. With lanes, the shards are
  * read in turn, SCAN_SLICE records at a time: a shard may hold one tenant's records only (one
  * writer per tenant), and read whole it would feed one lane while the others wait for work.
+ * Read in slices (lanes, or a busy hook), and not whole (a request to seal now, the stop),
+ * it stops once the generation holds SEAL_BATCH_EVENTS, with s->behind set: the generation
+ * is committed and the next pass runs at once (a burst sealed after its pause is not one
+ * generation that a full disk would roll back whole, again and again).
  */
-static int read_durable(struct seal *s, struct err *e)
+static int read_durable(struct seal *s, bool whole, struct err *e)
 {
 	uint64_t durable[WAL_MAX_SHARDS];
 	struct read_ctx ctx = { s, e };
@@ -1486,6 +1574,7 @@ static int read_durable(struct seal *s, struct err *e)
 	bool any = false;
 	int rc;
 
+	s->behind = false;
 	for (unsigned i = 0; i < s->n_shards; i++) {
 		durable[i] = wal_durable_lsn(s->w, i);
 		any |= durable[i] > s->read[i];
@@ -1494,19 +1583,22 @@ static int read_durable(struct seal *s, struct err *e)
 		return 0;
 	if ((rc = wal_scan_open(&sc, s->wal_dir, s->read, s->n_shards, e)))
 		return rc;
-	for (bool more = true; more && !rc;) {
+	for (bool more = true; more && !rc && !s->behind;) {
 		more = false;
-		for (unsigned i = 0; i < s->n_shards && i < wal_scan_shards(sc) && !rc; i++) {
+		for (unsigned i = 0; i < s->n_shards && i < wal_scan_shards(sc) && !rc && !s->behind;
+		     i++) {
 			uint64_t to = durable[i];
 
 			if (to <= s->read[i])
 				continue;
-			if (s->n_lanes > 1 && to - s->read[i] > SCAN_SLICE)
+			/* with a busy hook, a slice at a time so that it can pause in between */
+			if ((yield_to_ingest(s) || s->n_lanes > 1) && to - s->read[i] > SCAN_SLICE)
 				to = s->read[i] + SCAN_SLICE;
 			rc = wal_scan_shard(sc, i, to, on_record, &ctx, &s->read[i], e);
 			more |= s->read[i] == to && to < durable[i];
 			if (!rc)
 				rc = lanes_failed(s, e); /* no more records for a generation lost */
+			s->behind = !whole && more && s->gen_events >= SEAL_BATCH_EVENTS;
 		}
 	}
 	wal_scan_close(sc);
@@ -1536,7 +1628,7 @@ static int pass(struct seal *s, bool force, bool merge_now, bool merge_ok, struc
 	if (!read_moved(s) && s->journal_fd < 0 && access(s->journal_path, F_OK) == 0)
 		rc = journal_undo(s, e);
 	if (!rc)
-		rc = read_durable(s, e);
+		rc = read_durable(s, force, e);
 	if (!rc)
 		rc = lanes_failed(s, e);
 	if (!rc && read_moved(s) &&
@@ -1590,7 +1682,7 @@ static void *seal_thread(void *arg)
 			ts.tv_nsec -= 1000000000L;
 		}
 		pthread_mutex_lock(&s->lock);
-		while (!s->stopping && s->req == s->served &&
+		while (!s->stopping && s->req == s->served && !s->behind &&
 		       pthread_cond_timedwait(&s->wake, &s->lock, &ts) != ETIMEDOUT)
 			;
 		stop = s->stopping;
@@ -1601,9 +1693,11 @@ static void *seal_thread(void *arg)
 		 * about sealing what an earlier run left), else once a minute; not at the stop.
 		 */
 		rc = pass(s, stop || want != s->served, want != s->served && want > 1, !stop, &e);
-		if (rc)
+		if (rc) {
+			s->behind = false; /* the next pass after a tick, not at once */
 			log_limited(&s->failures, LOG_LEVEL_ERROR, "sealing failed (the events stay "
 				    "in the WAL; retrying): %s", e.msg);
+		}
 		pthread_mutex_lock(&s->lock);
 		if (want != s->served) {
 			s->served = want;
@@ -1836,6 +1930,7 @@ void seal_stats(struct seal *s, struct seal_stats *out)
 {
 	out->generation = atomic_load(&s->st_generation);
 	out->backlog_events = atomic_load(&s->st_backlog);
+	out->yield_ns = atomic_load(&s->st_yield_ns);
 	out->sealed_events = atomic_load(&s->st_events);
 	out->sealed_segments = atomic_load(&s->st_segments);
 	out->skipped_erased = atomic_load(&s->st_erased);

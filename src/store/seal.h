@@ -63,7 +63,16 @@
  * The sealer's thread and its lanes' (koban-seal, koban-seal0, ...) run at nice SEAL_NICE:
  * under a burst the workers (whose appends make events "stored") get the CPU first, and the
  * sealer catches up as it frees up (its backlog is koban_store_seal_backlog_events; it still
- * gets a share of a saturated CPU).
+ * gets a share of a saturated CPU). A nice value alone still leaves it the moments a worker
+ * waits for its queue (a quarter of two cores in a burst of syslog), so with a busy hook
+ * (seal_set_busy: serve's says its fair queue holds at least what the workers take in a
+ * round, no tenant's appends are held back and no tenant is within SEAL_YIELD_WAL_BYTES of
+ * its quota) the thread also pauses between slices of records, SEAL_YIELD_MS at a time,
+ * while the hook says so, the WAL's files hold less than SEAL_YIELD_WAL_BYTES and their file
+ * system has SEAL_YIELD_FREE times that free: a burst is sealed after it (a generation then
+ * stays open past SEAL_MAX_AGE_MS), and past the bound the sealer takes the nice value's
+ * share as before. seal_now and seal_stop never wait on it. The time paused is
+ * koban_store_seal_yield_seconds_total (seal_stats: yield_ns).
  */
 #ifndef STORE_SEAL_H
 #define STORE_SEAL_H
@@ -82,6 +91,9 @@ struct wal;
 #define SEAL_MAX_AGE_MS 60000u     /* or when its oldest record is this old */
 #define SEAL_TICK_MS 200u          /* the thread looks for new durable records this often */
 #define SEAL_NICE 10               /* the thread's nice value: below the workers (0) */
+#define SEAL_YIELD_MS 10u          /* a pause for the busy hook */
+#define SEAL_YIELD_WAL_BYTES (1ull << 30) /* no pause once the WAL's files hold this much */
+#define SEAL_YIELD_FREE 2u         /* nor with less than this many times that free */
 
 struct seal_stats {
 	uint64_t generation;       /* last committed */
@@ -93,6 +105,7 @@ struct seal_stats {
 	uint64_t skipped_unreadable; /* events of records that do not open with the tenant's key */
 	uint64_t errors;           /* generations rolled back */
 	uint64_t merged_segments;  /* small segments replaced by merged ones */
+	uint64_t yield_ns;         /* paused for the busy hook */
 };
 
 /*
@@ -109,6 +122,13 @@ int seal_start(struct seal **sp, const char *data_dir, struct wal *w, struct err
 struct keys_files;
 int seal_start_files(struct seal **sp, const char *data_dir, const struct keys_files *keys,
 		     struct wal *w, unsigned lanes, struct err *e);
+/*
+ * Whether ingest is behind: called by the sealer's thread between records, so it must be
+ * cheap and take no lock that a caller of seal_now may hold.
+ */
+typedef bool seal_busy_fn(void *ctx);
+/* Sets (fn NULL: clears) the busy hook; from any thread. */
+void seal_set_busy(struct seal *s, seal_busy_fn *fn, void *ctx);
 /* Seals everything durable (a last commit), stops the thread and frees s. NULL: no-op. */
 void seal_stop(struct seal *s);
 /* Seals everything durable now and returns when it is committed: 0 or the error (tests). */
@@ -145,6 +165,8 @@ int seal_journal_read(const char *data_dir, uint64_t committed, struct seal_segm
  * 0 (the default): never. Tests only.
  */
 void seal_test_crash_at(int step);
+/* Test hook: the busy hook pauses the sealer while the WAL holds less than this many bytes. */
+void seal_test_yield_bound(uint64_t bytes);
 /* Test hook: segments replaced by a merge are deleted this many seconds after (600). */
 void seal_test_drop_grace(unsigned seconds);
 

@@ -114,6 +114,8 @@ struct sink {
 	atomic_uint key_epoch;               /* sink_forget_keys: cached keys are stale */
 	atomic_uint_fast64_t errors[SINK_ERR_COUNT];
 	atomic_uint_fast64_t given_up;       /* events dropped at the stop deadline */
+	atomic_uint held;                    /* tenants whose appends are held back now */
+	atomic_int_fast64_t quota_near_ns;   /* time_mono_ns a tenant was last near its quota */
 	atomic_uint_fast64_t unknown_durable; /* durable events of no account (cannot happen) */
 	struct log_limit log[SINK_ERR_COUNT];
 	struct log_limit too_large_log;
@@ -251,12 +253,21 @@ static uint64_t account_bytes(struct sink *s, struct sink_account *a, bool may_c
 	       atomic_load_explicit(&a->appended, memory_order_relaxed);
 }
 
-/* True when the tenant is at or above its quota. */
+/*
+ * True when the tenant is at or above its quota. Within what the sealer may leave unsealed
+ * while it pauses for ingest (SEAL_YIELD_WAL_BYTES), it notes the time: sink_held() then
+ * keeps the sealer going, since sealed bytes count for less.
+ */
 static bool over_quota(struct sink *s, struct sink_account *a)
 {
-	uint64_t quota = atomic_load_explicit(&a->quota, memory_order_relaxed);
+	uint64_t quota = atomic_load_explicit(&a->quota, memory_order_relaxed), bytes;
 
-	return quota && account_bytes(s, a, true) >= quota;
+	if (!quota)
+		return false;
+	bytes = account_bytes(s, a, true);
+	if (bytes + SEAL_YIELD_WAL_BYTES >= quota)
+		atomic_store_explicit(&s->quota_near_ns, time_mono_ns(), memory_order_relaxed);
+	return bytes >= quota;
 }
 
 /* Notes the fair-queue slot an account's tenant has now. */
@@ -780,12 +791,28 @@ void sink_count_too_large(struct sink *s, unsigned slot, size_t bytes)
 		    s->q ? fairq_slot_name(s->q, slot) : "?", bytes);
 }
 
-static void set_blocked(struct sink *s, unsigned slot, struct sink_cached *c, bool on)
+/*
+ * Holds slot's input back (on) or lets it go, and marks account a (NULL: none) so; a is the
+ * account marked when holding, whatever the tenant resolves to when letting go.
+ */
+static void set_blocked(struct sink *s, unsigned slot, struct sink_account *a, bool on)
 {
 	if (s->q)
 		fairq_set_output_blocked(s->q, slot, on);
-	if (c && c->ok)
-		atomic_store_explicit(&c->acct->blocked, on, memory_order_relaxed);
+	if (a && atomic_exchange_explicit(&a->blocked, on, memory_order_relaxed) != (unsigned)on) {
+		if (on)
+			atomic_fetch_add_explicit(&s->held, 1, memory_order_relaxed);
+		else
+			atomic_fetch_sub_explicit(&s->held, 1, memory_order_relaxed);
+	}
+}
+
+bool sink_held(struct sink *s)
+{
+	int64_t q = atomic_load_explicit(&s->quota_near_ns, memory_order_relaxed);
+
+	return atomic_load_explicit(&s->held, memory_order_relaxed) > 0 ||
+	       (q && time_mono_ns() - q < NS_PER_SEC);
 }
 
 /* Begins worker w's batch of slot's events when none is open. */
@@ -814,6 +841,7 @@ static int deliver(struct sink *s, unsigned worker)
 	uint32_t count = evcodec_count(&w->enc);
 	const char *tenant = s->q ? fairq_slot_name(s->q, slot) : "?";
 	uint64_t attempts = 0;
+	struct sink_account *held = NULL; /* marked blocked by this call */
 	int rc;
 
 	if (!w->open)
@@ -844,11 +872,8 @@ static int deliver(struct sink *s, unsigned worker)
 			break;
 		}
 		if (rc == 0 && (rc = append_sealed(s, worker, c->id, &c->dk, w->batch.p,
-						   w->batch.len, count, c->acct, &lsn, &e)) == 0) {
-			if (attempts)
-				set_blocked(s, slot, c, false);
+						   w->batch.len, count, c->acct, &lsn, &e)) == 0)
 			break;
-		}
 		if (c) /* resolved: the append failed (else resolve said why) */
 			why = error_of(rc);
 		attempts++;
@@ -863,16 +888,20 @@ static int deliver(struct sink *s, unsigned worker)
 				    "tenant %s: %u events not stored, given up: %s", tenant, count,
 				    e.msg);
 			if (attempts > 1)
-				set_blocked(s, slot, c, false);
+				set_blocked(s, slot, held, false);
 			buf_reset(&w->batch);
 			return rc;
 		}
-		set_blocked(s, slot, c, true);
+		if (c && c->ok)
+			held = c->acct;
+		set_blocked(s, slot, held, true);
 		log_limited(&s->log[why], LOG_LEVEL_ERROR,
 			    "tenant %s: %u events held, retrying: %s", tenant, count, e.msg);
 		backoff(s, delay);
 		delay = MIN(delay * 2, SINK_RETRY_MAX_MS);
 	}
+	if (attempts) /* stored or dropped over the quota: no longer held */
+		set_blocked(s, slot, held, false);
 	buf_reset(&w->batch);
 	if (attempts)
 		log_info("tenant %s: writes to the event store resumed after %llu failed attempts",

@@ -151,6 +151,13 @@ int sink_flush(struct sink *s, int timeout_ms);
  * the worker's buffer: koban_events_dropped_total{reason="too_large"}, logged limited.
  */
 void sink_count_too_large(struct sink *s, unsigned slot, size_t bytes);
+/*
+ * Whether the sealer is needed now whatever the load: a tenant's appends are held back (a
+ * full disk, an I/O error) or, in the last second, a tenant's bytes came within
+ * SEAL_YIELD_WAL_BYTES of its quota (the records not yet sealed count in a quota, and more
+ * than their segments will). Any thread; atomics only (seal.h's busy hook).
+ */
+bool sink_held(struct sink *s);
 /* Events of tenant (id) made durable since open (tests, the report at stop). */
 uint64_t sink_stored(struct sink *s, uint64_t tenant);
 

@@ -20,6 +20,7 @@
 #include "t.h"
 
 #include <dirent.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -498,6 +499,90 @@ static void test_appends_while_sealing(void)
 	CHECK(!exists("seal.journal"));
 }
 
+static atomic_int ingest_busy;
+
+static bool busy_hook(void *ctx)
+{
+	return atomic_load(&ingest_busy) != 0;
+}
+
+/* Waits (up to 10 s) until the sealer has read n events into its generation. */
+static void wait_read(struct seal *s, uint64_t n)
+{
+	struct seal_stats st = { 0 };
+
+	for (int i = 0; i < 1000; i++) {
+		seal_stats(s, &st);
+		if (st.backlog_events >= n)
+			break;
+		usleep(10000);
+	}
+	CHECK_INT(st.backlog_events, n);
+}
+
+/* Waits (up to 10 s) until the sealer has paused for the hook past what *st said. */
+static void wait_paused(struct seal *s, struct seal_stats *st)
+{
+	uint64_t before = st->yield_ns;
+
+	for (int i = 0; i < 1000 && st->yield_ns <= before + 3ull * SEAL_YIELD_MS * 1000000; i++) {
+		usleep(10000);
+		seal_stats(s, st);
+	}
+	CHECK(st->yield_ns > before);
+}
+
+/*
+ * While the busy hook says ingest is behind, the sealer leaves the WAL's records alone (a
+ * search reads them from the WAL meanwhile), but not for seal_now, nor once the WAL's files
+ * hold the bound, nor when the hook clears; seal_stop seals everything whatever it says.
+ */
+static void test_yields_to_ingest(void)
+{
+	struct seal_stats st = { 0 };
+	struct err e = ERR_INIT;
+	struct seal *s = NULL;
+	struct wal *w;
+
+	fresh("yield");
+	w = open_wal(1, 0);
+	if (!w)
+		return;
+	CHECK_INT(start(&s, w, &e), 0);
+	if (!s) {
+		wal_close(w);
+		return;
+	}
+	atomic_store(&ingest_busy, 1);
+	seal_set_busy(s, busy_hook, NULL);
+	seal_test_yield_bound(64u << 20); /* needs twice that free, not 2 GiB */
+	append(w, 0, 1, 0, 3);
+	wait_paused(s, &st); /* three pauses or more, none reading them */
+	CHECK_INT(st.backlog_events, 0);
+	CHECK_INT(total(1), 3 * LINES);
+	CHECK_INT(seal_now(s, &e), 0);
+	seal_stats(s, &st);
+	CHECK_INT(st.sealed_events, 3 * LINES);
+	seal_test_yield_bound(1); /* the WAL holds more than a byte: no pause */
+	append(w, 0, 1, 3 * LINES, 2);
+	wait_read(s, 2 * LINES);
+	seal_test_yield_bound(64u << 20);
+	append(w, 0, 1, 5 * LINES, 2);
+	seal_stats(s, &st);
+	wait_paused(s, &st);
+	CHECK_INT(st.backlog_events, 2 * LINES);
+	atomic_store(&ingest_busy, 0); /* ingest caught up */
+	wait_read(s, 4 * LINES);
+	atomic_store(&ingest_busy, 1);
+	append(w, 0, 1, 7 * LINES, 1);
+	seal_stop(s);
+	seal_test_yield_bound(SEAL_YIELD_WAL_BYTES);
+	seal_once(w, &st); /* nothing left to seal */
+	CHECK_INT(st.sealed_events, 0);
+	wal_close(w);
+	CHECK_INT(total(1), 8 * LINES);
+}
+
 /* Events over 20 days of 5 tenants: past 64 open segments some are finished early. */
 static void test_many_days_and_tenants(void)
 {
@@ -899,6 +984,7 @@ int main(void)
 		T_RUN(test_many_days_and_tenants);
 		T_RUN(test_failed_tenant_rolls_back);
 		T_RUN(test_appends_while_sealing);
+		T_RUN(test_yields_to_ingest);
 		T_RUN(test_merge_small_segments);
 		T_RUN(test_merge_crash_points);
 		T_RUN(test_merge_failure_does_not_stop_sealing);
