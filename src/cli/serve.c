@@ -444,15 +444,16 @@ static int ackin_init(struct serve *sv, struct err *e)
 
 /*
  * The sealer's busy hook (store/seal.h): at least as many messages queued as the workers take
- * in a round, and the store needs no sealing now (sink_held: the sealer frees the space a
- * full disk or a quota needs).
+ * in a round, none of them held back by an output (the workers would be idle, the queue
+ * deep), and the store needs no sealing now (sink_held: the sealer frees the space a full
+ * disk or a quota needs).
  */
 static bool ingest_behind(void *ctx)
 {
 	struct serve *sv = ctx;
 
 	return fairq_total_depth(sv->q) >= (size_t)sv->n_workers * WORKER_BATCH &&
-	       !sink_held(sv->sink);
+	       fairq_output_blocked_slots(sv->q) == 0 && !sink_held(sv->sink);
 }
 
 /* The event store's sink (and the file output's buffers): before the workers. */

@@ -61,6 +61,7 @@ struct fairq {
 	struct fairq_slot *active_head, *active_tail;
 	unsigned waiters;
 	atomic_size_t total;
+	atomic_uint output_blocked; /* slots whose output holds them back */
 	atomic_int closed;
 
 	pthread_mutex_t slot_lock;
@@ -349,10 +350,21 @@ void fairq_set_output_blocked(struct fairq *q, unsigned slot, bool blocked)
 	if (!s || atomic_load_explicit(&s->output_blocked, memory_order_relaxed) == blocked)
 		return;
 	pthread_mutex_lock(&q->lock);
-	atomic_store_explicit(&s->output_blocked, blocked, memory_order_relaxed);
+	if (atomic_load_explicit(&s->output_blocked, memory_order_relaxed) != blocked) {
+		atomic_store_explicit(&s->output_blocked, blocked, memory_order_relaxed);
+		if (blocked)
+			atomic_fetch_add_explicit(&q->output_blocked, 1, memory_order_relaxed);
+		else
+			atomic_fetch_sub_explicit(&q->output_blocked, 1, memory_order_relaxed);
+	}
 	if (!blocked && s->active && q->waiters)
 		pthread_cond_broadcast(&q->nonempty); /* its messages may be popped again */
 	pthread_mutex_unlock(&q->lock);
+}
+
+unsigned fairq_output_blocked_slots(const struct fairq *q)
+{
+	return atomic_load_explicit(&q->output_blocked, memory_order_relaxed);
 }
 
 bool fairq_output_blocked(const struct fairq *q, unsigned slot)

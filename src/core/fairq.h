@@ -165,5 +165,7 @@ void fairq_close(struct fairq *q);
 int fairq_closed(const struct fairq *q);
 /* Messages queued in all tenants. */
 size_t fairq_total_depth(const struct fairq *q);
+/* Slots held back by their output now (fairq_set_output_blocked); any thread. */
+unsigned fairq_output_blocked_slots(const struct fairq *q);
 
 #endif

@@ -127,9 +127,9 @@ struct seal {
 	struct err req_err;
 	seal_busy_fn *busy_fn; /* seal_set_busy */
 	void *busy_ctx;
-	bool behind;          /* the last pass stopped reading at a generation's size */
 
 	/* The sealer thread's own state. */
+	bool behind;                          /* the last pass stopped at a generation's size */
 	uint64_t generation;                  /* committed */
 	unsigned n_shards;
 	uint64_t sealed[WAL_MAX_SHARDS];      /* committed LSN per shard */

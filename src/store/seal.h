@@ -45,6 +45,7 @@
  *                                     record that does not open with the tenant's key, logged)
  *   koban_store_seal_errors_total     counter: generations rolled back after an error (retried)
  *   koban_store_segments_merged_total counter: small segments replaced by merged ones
+ *   koban_store_seal_yield_seconds_total counter: time paused for the busy hook (below)
  *
  * Merging: once a minute (and on seal_now), when everything read is committed, a generation of
  * its own merges the small segments (under 32 MiB) of the tenant-day that has the most of them
@@ -123,8 +124,9 @@ struct keys_files;
 int seal_start_files(struct seal **sp, const char *data_dir, const struct keys_files *keys,
 		     struct wal *w, unsigned lanes, struct err *e);
 /*
- * Whether ingest is behind: called by the sealer's thread between records, so it must be
- * cheap and take no lock that a caller of seal_now may hold.
+ * Whether ingest is behind: called by the sealer's thread before each slice of records and
+ * every SEAL_YIELD_MS while it pauses, so it must be cheap and take no lock that a caller of
+ * seal_now may hold.
  */
 typedef bool seal_busy_fn(void *ctx);
 /* Sets (fn NULL: clears) the busy hook; from any thread. */

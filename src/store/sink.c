@@ -795,16 +795,21 @@ void sink_count_too_large(struct sink *s, unsigned slot, size_t bytes)
  * Holds slot's input back (on) or lets it go, and marks account a (NULL: none) so; a is the
  * account marked when holding, whatever the tenant resolves to when letting go.
  */
-static void set_blocked(struct sink *s, unsigned slot, struct sink_account *a, bool on)
+static void mark_held(struct sink *s, struct sink_account *a, bool on)
 {
-	if (s->q)
-		fairq_set_output_blocked(s->q, slot, on);
 	if (a && atomic_exchange_explicit(&a->blocked, on, memory_order_relaxed) != (unsigned)on) {
 		if (on)
 			atomic_fetch_add_explicit(&s->held, 1, memory_order_relaxed);
 		else
 			atomic_fetch_sub_explicit(&s->held, 1, memory_order_relaxed);
 	}
+}
+
+static void set_blocked(struct sink *s, unsigned slot, struct sink_account *a, bool on)
+{
+	if (s->q)
+		fairq_set_output_blocked(s->q, slot, on);
+	mark_held(s, a, on);
 }
 
 bool sink_held(struct sink *s)
@@ -892,8 +897,10 @@ static int deliver(struct sink *s, unsigned worker)
 			buf_reset(&w->batch);
 			return rc;
 		}
-		if (c && c->ok)
+		if (c && c->ok && c->acct != held) { /* another account than the last attempt's */
+			mark_held(s, held, false);
 			held = c->acct;
+		}
 		set_blocked(s, slot, held, true);
 		log_limited(&s->log[why], LOG_LEVEL_ERROR,
 			    "tenant %s: %u events held, retrying: %s", tenant, count, e.msg);

@@ -155,7 +155,9 @@ void sink_count_too_large(struct sink *s, unsigned slot, size_t bytes);
  * Whether the sealer is needed now whatever the load: a tenant's appends are held back (a
  * full disk, an I/O error) or, in the last second, a tenant's bytes came within
  * SEAL_YIELD_WAL_BYTES of its quota (the records not yet sealed count in a quota, and more
- * than their segments will). Any thread; atomics only (seal.h's busy hook).
+ * than their segments will; a tenant whose quota is under that counts as near whenever it
+ * delivers). A tenant the sink cannot resolve is held back in the fair queue only (serve's
+ * hook asks fairq_output_blocked_slots). Any thread; atomics only (seal.h's busy hook).
  */
 bool sink_held(struct sink *s);
 /* Events of tenant (id) made durable since open (tests, the report at stop). */

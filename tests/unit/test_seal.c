@@ -555,7 +555,7 @@ static void test_yields_to_ingest(void)
 	}
 	atomic_store(&ingest_busy, 1);
 	seal_set_busy(s, busy_hook, NULL);
-	seal_test_yield_bound(64u << 20); /* needs twice that free, not 2 GiB */
+	seal_test_yield_bound(1u << 20); /* needs twice that free, not 2 GiB */
 	append(w, 0, 1, 0, 3);
 	wait_paused(s, &st); /* three pauses or more, none reading them */
 	CHECK_INT(st.backlog_events, 0);
@@ -566,7 +566,7 @@ static void test_yields_to_ingest(void)
 	seal_test_yield_bound(1); /* the WAL holds more than a byte: no pause */
 	append(w, 0, 1, 3 * LINES, 2);
 	wait_read(s, 2 * LINES);
-	seal_test_yield_bound(64u << 20);
+	seal_test_yield_bound(1u << 20);
 	append(w, 0, 1, 5 * LINES, 2);
 	seal_stats(s, &st);
 	wait_paused(s, &st);
