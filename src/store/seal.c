@@ -1540,14 +1540,8 @@ static bool yield_to_ingest(struct seal *s)
 
 	while (may_yield(s, &fn, &ctx) && fn(ctx) && room_to_yield(s)) {
 		int64_t t0 = time_mono_ns();
-		struct timespec ts;
+		struct timespec ts = time_after(CLOCK_MONOTONIC, (int64_t)SEAL_YIELD_MS * 1000000);
 
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += (long)SEAL_YIELD_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
 		pthread_mutex_lock(&s->lock);
 		if (!s->stopping && s->req == s->served) /* else woken already: no wait */
 			(void)pthread_cond_timedwait(&s->wake, &s->lock, &ts);
@@ -1675,12 +1669,7 @@ static void *seal_thread(void *arg)
 		bool stop;
 		int rc;
 
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += (long)SEAL_TICK_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		ts = time_after(CLOCK_MONOTONIC, (int64_t)SEAL_TICK_MS * 1000000);
 		pthread_mutex_lock(&s->lock);
 		while (!s->stopping && s->req == s->served && !s->behind &&
 		       pthread_cond_timedwait(&s->wake, &s->lock, &ts) != ETIMEDOUT)

@@ -473,19 +473,28 @@ static void test_failed_tenant_rolls_back(void)
 	CHECK(!exists("seal.journal"));
 }
 
+/* A fresh data directory with a WAL of shards and a sealer started on it (*s NULL: failed). */
+static struct wal *fresh_running(const char *name, unsigned shards, struct seal **s)
+{
+	struct err e = ERR_INIT;
+	struct wal *w;
+
+	fresh(name);
+	w = open_wal(shards, 0);
+	if (w)
+		CHECK_INT(start(s, w, &e), 0);
+	return w;
+}
+
 /* Records arriving while the sealer's passes run (its own clock, no seal_now): each once. */
 static void test_appends_while_sealing(void)
 {
 	struct seal_stats st = { 0 };
-	struct err e = ERR_INIT;
 	struct seal *s = NULL;
 	struct wal *w;
 
-	fresh("running");
-	w = open_wal(2, 0);
-	if (!w)
+	if (!(w = fresh_running("running", 2, &s)))
 		return;
-	CHECK_INT(start(&s, w, &e), 0);
 	for (int i = 0; s && i < 24; i++) {
 		append(w, (unsigned)i % 2, 1 + (uint64_t)i % 3, i * LINES, 1);
 		usleep(40000); /* a pass every 200 ms: some find lanes still busy */
@@ -544,11 +553,8 @@ static void test_yields_to_ingest(void)
 	struct seal *s = NULL;
 	struct wal *w;
 
-	fresh("yield");
-	w = open_wal(1, 0);
-	if (!w)
+	if (!(w = fresh_running("yield", 1, &s)))
 		return;
-	CHECK_INT(start(&s, w, &e), 0);
 	if (!s) {
 		wal_close(w);
 		return;
