@@ -791,10 +791,7 @@ void sink_count_too_large(struct sink *s, unsigned slot, size_t bytes)
 		    s->q ? fairq_slot_name(s->q, slot) : "?", bytes);
 }
 
-/*
- * Holds slot's input back (on) or lets it go, and marks account a (NULL: none) so; a is the
- * account marked when holding, whatever the tenant resolves to when letting go.
- */
+/* Marks account a (NULL: none) held back or not, counting the held ones (sink_held). */
 static void mark_held(struct sink *s, struct sink_account *a, bool on)
 {
 	if (a && atomic_exchange_explicit(&a->blocked, on, memory_order_relaxed) != (unsigned)on) {
@@ -805,6 +802,10 @@ static void mark_held(struct sink *s, struct sink_account *a, bool on)
 	}
 }
 
+/*
+ * Holds slot's input back (on) or lets it go, and marks account a so; a is the account
+ * marked when holding, whatever the tenant resolves to when letting go.
+ */
 static void set_blocked(struct sink *s, unsigned slot, struct sink_account *a, bool on)
 {
 	if (s->q)
