@@ -14,56 +14,9 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
-
-#define VARINT_MAX 10
+#include "core/varint.h"
 
 static const unsigned char v4_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
-static inline uint64_t zigzag(int64_t v)
-{
-	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-}
-
-static inline int64_t unzigzag(uint64_t v)
-{
-	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
-}
-
-static inline unsigned char *put_varint(unsigned char *q, uint64_t v)
-{
-	while (v >= 0x80) {
-		*q++ = (unsigned char)(v | 0x80);
-		v >>= 7;
-	}
-	*q++ = (unsigned char)v;
-	return q;
-}
-
-static inline size_t varint_len(uint64_t v)
-{
-	size_t n = 1;
-
-	for (; v >= 0x80; v >>= 7)
-		n++;
-	return n;
-}
-
-/* Reads a varint from [*p, end): 0, or -1 when it runs past end or past 64 bits. */
-static inline int get_varint(const unsigned char **p, const unsigned char *end, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
-		unsigned char c = *(*p)++;
-
-		v |= (uint64_t)(c & 0x7f) << shift;
-		if (!(c & 0x80)) {
-			*out = v;
-			return 0;
-		}
-	}
-	return -1;
-}
 
 /* ---- writing ---- */
 
@@ -159,7 +112,7 @@ int evcodec_add(struct evcodec_writer *w, struct buf *out, const struct event *e
 		return rc;
 	q = (unsigned char *)out->p + out->len;
 	body = q + 4;
-	q = put_varint(body, ev->n);
+	q = varint_put(body, ev->n);
 	if (!w->have_base) { /* the batch's base: its first time value */
 		for (uint32_t i = 0; i < ev->n; i++)
 			if (types[i] == FT_TIME) {
@@ -182,18 +135,18 @@ int evcodec_add(struct evcodec_writer *w, struct buf *out, const struct event *e
 			out->p[mark] = '\0';
 			return (int)idx;
 		}
-		q = put_varint(q, (uint64_t)idx);
+		q = varint_put(q, (uint64_t)idx);
 		switch (types[i]) {
 		case FT_STR: {
 			uintptr_t at = (uintptr_t)v->v.s - orig;
 
 			if (have_orig && (uintptr_t)v->v.s >= orig && at <= orig_len &&
 			    v->len <= orig_len - at && v->len > varint_len(at)) {
-				q = put_varint(q, (uint64_t)v->len << 1 | 1);
-				q = put_varint(q, at);
+				q = varint_put(q, (uint64_t)v->len << 1 | 1);
+				q = varint_put(q, at);
 				break;
 			}
-			q = put_varint(q, (uint64_t)v->len << 1);
+			q = varint_put(q, (uint64_t)v->len << 1);
 			memcpy(q, v->v.s, v->len);
 			q += v->len;
 			if (!have_orig && v->field == FIELD_EVENT_ORIGINAL) {
@@ -204,7 +157,7 @@ int evcodec_add(struct evcodec_writer *w, struct buf *out, const struct event *e
 			break;
 		}
 		case FT_TIME:
-			q = put_varint(q, zigzag((int64_t)((uint64_t)v->v.i - (uint64_t)prev_time)));
+			q = varint_put(q, varint_zigzag((int64_t)((uint64_t)v->v.i - (uint64_t)prev_time)));
 			prev_time = v->v.i;
 			break;
 		case FT_IP:
@@ -221,7 +174,7 @@ int evcodec_add(struct evcodec_writer *w, struct buf *out, const struct event *e
 		case FT_INT:
 		case FT_BOOL:
 		default:
-			q = put_varint(q, zigzag(v->v.i));
+			q = varint_put(q, varint_zigzag(v->v.i));
 			break;
 		}
 	}
@@ -245,14 +198,14 @@ int evcodec_finish(struct evcodec_writer *w, struct buf *out)
 	if ((rc = buf_grow(out, need + 1)) < 0)
 		return rc;
 	q = (unsigned char *)out->p + out->len;
-	q = put_varint(q, w->n_events);
-	q = put_varint(q, w->n_names);
+	q = varint_put(q, w->n_events);
+	q = varint_put(q, w->n_names);
 	for (size_t i = 0; i < w->n_names; i++) {
 		const char *name = field_name(w->names[i]);
 		size_t len = strlen(name);
 
 		*q++ = (unsigned char)field_store_type(field_type(w->names[i]));
-		q = put_varint(q, len);
+		q = varint_put(q, len);
 		memcpy(q, name, len);
 		q += len;
 	}
@@ -305,8 +258,8 @@ int evcodec_open(struct evcodec_reader *r, const void *data, size_t len, struct 
 	if (names_off < EVCODEC_HEADER || names_off > len - EVCODEC_TRAILER)
 		return bad(e, len - 4, "names offset outside the batch");
 	q = p + names_off;
-	if (get_varint(&q, end, &n_events) < 0 || n_events > UINT32_MAX ||
-	    get_varint(&q, end, &n_names) < 0)
+	if (varint_get(&q, end, &n_events) < 0 || n_events > UINT32_MAX ||
+	    varint_get(&q, end, &n_names) < 0)
 		return bad(e, names_off, "expected the event and name counts");
 	if (n_names > EVCODEC_NAMES_MAX || n_names > (size_t)(end - q) / 2)
 		return bad(e, names_off, "too many names");
@@ -329,7 +282,7 @@ int evcodec_open(struct evcodec_reader *r, const void *data, size_t len, struct 
 
 		if (q >= end || (type = *q++) > FT_BOOL)
 			return bad(e, (size_t)(q - p), "expected a field type (0 to 4)");
-		if (get_varint(&q, end, &nlen) < 0 || nlen > (size_t)(end - q) ||
+		if (varint_get(&q, end, &nlen) < 0 || nlen > (size_t)(end - q) ||
 		    nlen > FIELD_NAME_MAX)
 			return bad(e, (size_t)(q - p), "a field name running past the table");
 		for (size_t k = 0; k < nlen; k++)
@@ -409,7 +362,7 @@ static int read_text(const struct evcodec_reader *r, const unsigned char **p,
 	uint64_t u, at;
 	size_t off = (size_t)(*p - r->p);
 
-	if (get_varint(p, end, &u) < 0)
+	if (varint_get(p, end, &u) < 0)
 		return bad(e, off, "expected a string's length");
 	if (r->version < 2 || !(u & 1)) {
 		u = r->version < 2 ? u : u >> 1;
@@ -421,7 +374,7 @@ static int read_text(const struct evcodec_reader *r, const unsigned char **p,
 		return 0;
 	}
 	u >>= 1;
-	if (get_varint(p, end, &at) < 0 || !orig || at > orig_len || u > orig_len - at)
+	if (varint_get(p, end, &at) < 0 || !orig || at > orig_len || u > orig_len - at)
 		return bad(e, off, "a string outside the event's event.original");
 	*s = orig + at;
 	*len = u;
@@ -438,7 +391,7 @@ int evcodec_decode(const struct evcodec_reader *r, const void *data, size_t len,
 	int rc = 0;
 
 #define OFF ((size_t)(p - r->p))
-	if (get_varint(&p, end, &n) < 0 || n > EVENT_MAX_VALUES)
+	if (varint_get(&p, end, &n) < 0 || n > EVENT_MAX_VALUES)
 		return bad(e, OFF, "expected a value count (at most 1024)");
 	for (uint64_t k = 0; k < n; k++) {
 		uint64_t idx, u = 0;
@@ -446,7 +399,7 @@ int evcodec_decode(const struct evcodec_reader *r, const void *data, size_t len,
 		uint32_t id;
 		struct ipaddr ip;
 
-		if (get_varint(&p, end, &idx) < 0 || idx >= r->n_names)
+		if (varint_get(&p, end, &idx) < 0 || idx >= r->n_names)
 			return bad(e, OFF, "expected a name index within the table");
 		type = r->types[idx];
 		id = r->ids[idx];
@@ -479,13 +432,13 @@ int evcodec_decode(const struct evcodec_reader *r, const void *data, size_t len,
 						     : add_as_text(ev, id, type, 0, &ip);
 			break;
 		default: /* FT_INT, FT_TIME, FT_BOOL */
-			if (get_varint(&p, end, &u) < 0)
+			if (varint_get(&p, end, &u) < 0)
 				return bad(e, OFF, "expected a number");
 			if (type == FT_TIME) {
-				prev_time = (int64_t)((uint64_t)prev_time + (uint64_t)unzigzag(u));
+				prev_time = (int64_t)((uint64_t)prev_time + (uint64_t)varint_unzigzag(u));
 				u = (uint64_t)prev_time;
 			} else {
-				u = (uint64_t)unzigzag(u);
+				u = (uint64_t)varint_unzigzag(u);
 			}
 			if (field_type(id) == type)
 				rc = type == FT_TIME   ? event_set_time(ev, id, (int64_t)u)

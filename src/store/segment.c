@@ -25,6 +25,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
+#include "core/varint.h"
 #include "store/keys.h"
 
 /*
@@ -145,16 +146,6 @@ static uint32_t crc(const void *p, size_t n)
 	return (uint32_t)c;
 }
 
-static uint64_t zigzag(int64_t v)
-{
-	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-}
-
-static int64_t unzigzag(uint64_t v)
-{
-	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
-}
-
 /* Output with a sticky error: the first failure is kept and returned by the caller. */
 struct out {
 	struct buf *b;
@@ -197,15 +188,9 @@ static void put64(struct out *o, uint64_t v)
 
 static void putv(struct out *o, uint64_t v)
 {
-	unsigned char t[10];
-	size_t n = 0;
+	unsigned char t[VARINT_MAX];
 
-	while (v >= 0x80) {
-		t[n++] = (unsigned char)(v | 0x80);
-		v >>= 7;
-	}
-	t[n++] = (unsigned char)v;
-	put(o, t, n);
+	put(o, t, (size_t)(varint_put(t, v) - t));
 }
 
 /* Bounds-checked reading: past the end, values are 0 and bad is set. */
@@ -249,20 +234,10 @@ static uint64_t rd64(struct rd *r)
 
 static uint64_t rdv_slow(struct rd *r)
 {
-	uint64_t v = 0;
+	uint64_t v;
 
-	for (int shift = 0; shift < 64; shift += 7) {
-		uint8_t c;
-
-		if (r->bad || r->p >= r->end) {
-			r->bad = true;
-			return 0;
-		}
-		c = *r->p++;
-		v |= (uint64_t)(c & 0x7f) << shift;
-		if (!(c & 0x80))
-			return v;
-	}
+	if (!r->bad && varint_get(&r->p, r->end, &v) == 0)
+		return v;
 	r->bad = true;
 	return 0;
 }
@@ -1070,17 +1045,6 @@ static int post_varint(struct segment_writer *w, struct posting *p, uint32_t v)
 	return post_byte(w, p, (uint8_t)v);
 }
 
-static unsigned varint_len(uint64_t v)
-{
-	unsigned n = 1;
-
-	while (v >= 0x80) {
-		v >>= 7;
-		n++;
-	}
-	return n;
-}
-
 /* Appends row to posting list i (rows arrive in ascending order). */
 static int posting_add(struct segment_writer *w, uint32_t i, uint32_t row)
 {
@@ -1521,18 +1485,13 @@ static inline int putv_fast(struct buf *b, uint64_t v)
 {
 	unsigned char *q;
 
-	if (b->cap - b->len <= 11) {
+	if (b->cap - b->len <= VARINT_MAX) {
 		struct out o = { b, 0 };
 
 		putv(&o, v);
 		return o.err;
 	}
-	q = (unsigned char *)b->p + b->len;
-	while (v >= 0x80) {
-		*q++ = (unsigned char)(v | 0x80);
-		v >>= 7;
-	}
-	*q++ = (unsigned char)v;
+	q = varint_put((unsigned char *)b->p + b->len, v);
 	b->len = (size_t)(q - (unsigned char *)b->p);
 	return 0;
 }
@@ -1606,11 +1565,7 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 			uint32_t nm = w->cand[k].name;
 
 			*t++ = CLP_REF;
-			while (nm >= 0x80) {
-				*t++ = (unsigned char)(nm | 0x80);
-				nm >>= 7;
-			}
-			*t++ = (unsigned char)nm;
+			t = varint_put(t, nm);
 			w->refstamp[w->cand[k].name] = w->refgen;
 			if (is_int && iv < 0 && (rc = add_tokens(w, (const char *)a, n)) < 0)
 				return rc;
@@ -1658,7 +1613,7 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 			}
 			if (is_int) {
 				*t++ = CLP_INT;
-				if ((rc = putv_fast(sb, zigzag(iv))) < 0 ||
+				if ((rc = putv_fast(sb, varint_zigzag(iv))) < 0 ||
 				    (iv < 0 && (rc = add_tokens(w, (const char *)a, n)) < 0))
 					return rc;
 			} else {
@@ -1988,7 +1943,7 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 				int64_t v;
 
 				memcpy(&v, kmap_key(&w->dict, i, &kl), 8);
-				putv(&o, zigzag(v));
+				putv(&o, varint_zigzag(v));
 			}
 			put_dict_indexes(&o, w->tmpidx, c->n);
 		} else {
@@ -1998,8 +1953,8 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 			for (i = 0; i < c->n; i++) { /* deltas, or the values when smaller */
 				uint64_t v = (uint64_t)w->vals[c->vi[i]].v.i;
 
-				dsize += varint_len(zigzag((int64_t)(v - prev)));
-				psize += varint_len(zigzag((int64_t)v));
+				dsize += varint_len(varint_zigzag((int64_t)(v - prev)));
+				psize += varint_len(varint_zigzag((int64_t)v));
 				prev = v;
 			}
 			while (width < 8 && span >> (8 * width))
@@ -2012,7 +1967,7 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 			 * per byte and mix high and low bytes, which zstd codes apart once split.
 			 */
 			if ((uint64_t)width * c->n <= MIN(psize, dsize)) {
-				putv(&o, zigzag(mn));
+				putv(&o, varint_zigzag(mn));
 				put8(&o, width);
 				if (width && !o.err && (rc = buf_grow(&w->raw, (size_t)width * c->n)) < 0)
 					return rc;
@@ -2030,7 +1985,7 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 			for (i = 0; i < c->n && enc != E_PLANES; i++) {
 				uint64_t v = (uint64_t)w->vals[c->vi[i]].v.i;
 
-				putv(&o, zigzag((int64_t)(enc == E_PLAIN ? v : v - prev)));
+				putv(&o, varint_zigzag((int64_t)(enc == E_PLAIN ? v : v - prev)));
 				prev = v;
 			}
 		}
@@ -2141,7 +2096,7 @@ static size_t int_bits_len(const struct segment_writer *w, const struct wcol *c)
 	int64_t mn;
 	unsigned bits = int_bits(w, c, &mn);
 
-	return 1 + (c->n == w->nev ? 0 : (w->nev + 7) / 8) + varint_len(zigzag(mn)) + 1 +
+	return 1 + (c->n == w->nev ? 0 : (w->nev + 7) / 8) + varint_len(varint_zigzag(mn)) + 1 +
 	       ((size_t)c->n * bits + 7) / 8;
 }
 
@@ -2163,7 +2118,7 @@ static int encode_int_bits(struct segment_writer *w, const struct wcol *c)
 
 	buf_reset(&w->raw);
 	put_presence(&o, c, w->nev);
-	putv(&o, zigzag(mn));
+	putv(&o, varint_zigzag(mn));
 	put8(&o, bits);
 	if (o.err)
 		return o.err;
@@ -2295,7 +2250,7 @@ static int encode_rows(struct segment_writer *w, bool *any)
 				put(&o, v->v.ip.b, 16);
 				break;
 			default:
-				putv(&o, zigzag(v->v.i));
+				putv(&o, varint_zigzag(v->v.i));
 				break;
 			}
 		}
@@ -3861,7 +3816,7 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 			for (uint32_t i = 0; i < b->count; i++)
 				nv += (bitmap[i / 8] >> (i % 8)) & 1;
 		}
-		pbase = (uint64_t)unzigzag(rdv(&r));
+		pbase = (uint64_t)varint_unzigzag(rdv(&r));
 		pwidth = rd8(&r);
 		pn = nv;
 		if (pwidth > (enc == E_BITS ? 64 : 8))
@@ -3898,7 +3853,7 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 			if (!idict)
 				goto nomem;
 			for (uint64_t i = 0; i < ndict; i++)
-				idict[i] = unzigzag(rdv(&r));
+				idict[i] = varint_unzigzag(rdv(&r));
 		} else if (ndict) {
 			sdict = arena_alloc(a, (size_t)ndict * sizeof(*sdict));
 			if (!sdict)
@@ -3940,7 +3895,7 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 				len = sdict[k].len;
 			}
 		} else if (kind == K_INT && enc == E_PLAIN) {
-			iv = unzigzag(rdv(&r));
+			iv = varint_unzigzag(rdv(&r));
 		} else if (kind == K_INT && enc == E_PLANES) {
 			uint64_t v = 0;
 
@@ -3959,7 +3914,7 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 			}
 			iv = (int64_t)(pbase + bits_get(planes, pk++, pwidth));
 		} else if (kind == K_INT) {
-			prev += (uint64_t)unzigzag(rdv(&r));
+			prev += (uint64_t)varint_unzigzag(rdv(&r));
 			iv = (int64_t)prev;
 		} else { /* K_TEXT: decode_clp() */
 			r.bad = true;
@@ -4361,7 +4316,7 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 				if (op->kind == CLP_INT) {
 					char num[24];
 
-					tput(&s->text, num, fmt_i64(num, unzigzag(v)), &o.err);
+					tput(&s->text, num, fmt_i64(num, varint_unzigzag(v)), &o.err);
 				} else {
 					v = v ? v - 1 : next_new++; /* clp_dict_code() */
 					if (v >= ndict)
@@ -4436,7 +4391,7 @@ static int decode_rows(struct segment *s, uint32_t bi, const unsigned char *raw,
 			} else if (type == FT_IP) {
 				ip = take(&r, 16);
 			} else {
-				iv = unzigzag(rdv(&r));
+				iv = varint_unzigzag(rdv(&r));
 			}
 			if (r.bad)
 				break;
