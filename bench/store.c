@@ -357,11 +357,11 @@ int main(int argc, char **argv)
 	struct arena a;
 	struct bench_row row;
 	char *sample = NULL;
-	size_t raw = 0, raw1 = 0, sample_len = 0, sample_cap = 0;
+	size_t raw = 0, sample_len = 0, sample_cap = 0;
 	unsigned long n1 = 0, n2 = 0;
 	double t_write = 0, c_write = 0, t, c;
 	FILE *raw_f, *ecs_f;
-	sqlite3 *db;
+	sqlite3 *db = NULL;
 	sqlite3_stmt *ins;
 	struct wal_stats ws;
 	struct store_import_stats is[2];
@@ -488,7 +488,6 @@ int main(int argc, char **argv)
 		}
 		if (!(i & 1)) { /* the searched tenant: also into SQLite and the grep file */
 			n1++;
-			raw1 += (size_t)row.len + 1;
 			fwrite(line, 1, (size_t)row.len, raw_f);
 			fputc('\n', raw_f);
 			sqlite3_bind_int64(ins, 1, row.ts);

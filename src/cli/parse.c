@@ -332,8 +332,9 @@ static int start(struct parse_run *r, const struct config *c, int64_t now, struc
 		.fixed_now_ns = now,
 		.tenant_name = r->tenant ? run_tenant : NULL,
 		.tenant_ctx = r,
-		.output = { r->imp || r->remote_fd > 0 ? NULL : write_stdout, NULL, r, NULL,
-			    r->imp || r->remote_fd > 0 ? write_event : NULL },
+		.output = { .write = r->imp || r->remote_fd > 0 ? NULL : write_stdout,
+			    .ctx = r,
+			    .event = r->imp || r->remote_fd > 0 ? write_event : NULL },
 		.inspect = { r->detect ? detect_inspect : NULL, r->detect },
 	};
 

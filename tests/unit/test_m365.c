@@ -483,8 +483,8 @@ static void test_sniff(void)
 {
 	static const char *const yes[] = {
 		"{\"@odata.type\":\"#microsoft.graph.security.alert\",\"id\":\"1\"}",
-		"{\"@odata.context\":\"https://graph.microsoft.com/v1.0/$metadata#security/alerts_v2\","
-		"\"value\":[]}",
+		("{\"@odata.context\":\"https://graph.microsoft.com/v1.0/$metadata#security/alerts_v2\","
+		 "\"value\":[]}"),
 		"{\"records\":[{\"time\":\"t\",\"category\":\"AdvancedHunting-DeviceEvents\"}]}",
 		"[{\"id\":\"x\",\"alertCreationTime\":\"2020-01-01T00:00:00Z\"}]",
 		"{\"@odata.context\":\"https://api.securitycenter.microsoft.com/api/$metadata#Alerts\"}",

@@ -54,7 +54,7 @@ static struct pipeline *make(struct capture *c, size_t flush, bool metrics)
 		.clock_skew_max_ns = 7200 * NS_PER_SEC,
 		.fixed_now_ns = NOW + NS_PER_SEC,
 		.tenant_name = tenant_of,
-		.output = { capture_write, NULL, c },
+		.output = { .write = capture_write, .ctx = c },
 		.metrics = metrics,
 	};
 	struct pipeline *p = NULL;
@@ -357,7 +357,7 @@ static void test_inspector(void)
 	struct pipeline_config pc = {
 		.workers = 2, .max_message_size = 480, .flush_bytes = 1 << 16,
 		.fixed_now_ns = NOW + NS_PER_SEC, .tenant_name = tenant_of,
-		.output = { capture_write, NULL, &c },
+		.output = { .write = capture_write, .ctx = &c },
 	};
 	struct pipeline_counts n = { 0 };
 	struct inspected in = { 0 };
