@@ -157,7 +157,8 @@ int evcodec_add(struct evcodec_writer *w, struct buf *out, const struct event *e
 			break;
 		}
 		case FT_TIME:
-			q = varint_put(q, varint_zigzag((int64_t)((uint64_t)v->v.i - (uint64_t)prev_time)));
+			q = varint_put(q, varint_zigzag((int64_t)((uint64_t)v->v.i -
+								   (uint64_t)prev_time)));
 			prev_time = v->v.i;
 			break;
 		case FT_IP:

@@ -1034,15 +1034,13 @@ static int index_slot(struct segment_writer *w, uint32_t name, const void *v, si
 /* v as a varint at the end of p's slabs. */
 static int post_varint(struct segment_writer *w, struct posting *p, uint32_t v)
 {
-	int rc;
+	unsigned char t[VARINT_MAX];
+	const unsigned char *end = varint_put(t, v);
+	int rc = 0;
 
-	while (v >= 0x80) {
-		rc = post_byte(w, p, (uint8_t)(v | 0x80));
-		if (rc < 0)
-			return rc;
-		v >>= 7;
-	}
-	return post_byte(w, p, (uint8_t)v);
+	for (const unsigned char *q = t; q < end && rc == 0; q++)
+		rc = post_byte(w, p, *q);
+	return rc;
 }
 
 /* Appends row to posting list i (rows arrive in ascending order). */
