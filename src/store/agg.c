@@ -237,7 +237,10 @@ static int keep_event(struct agg *g, const struct event *ev, struct err *e)
 	return 0;
 }
 
-/* Emits ev, keeping only the projected fields when a `fields` pipe asked for it. */
+/*
+ * Emits ev, keeping only the projected fields when a `fields` pipe asked for it. The fields
+ * are distinct (narrow_fields), so each of ev's values is kept at most once: vals holds them.
+ */
 static int emit_event(struct agg *g, const struct event *ev)
 {
 	struct event_value vals[EVENT_MAX_VALUES];
@@ -792,8 +795,11 @@ static int narrow_fields(struct agg *g, const struct query_pipe *p)
 		return -ENOMEM;
 	for (size_t k = 0; k < p->n_names; k++) {
 		int id = resolve(p->names[k]);
+		bool seen = false;
 
-		if (id >= 0 && (!g->project || projected(g, id)))
+		for (size_t j = 0; j < n && !seen; j++) /* `fields tags, tags`: tags once */
+			seen = f[j] == id;
+		if (id >= 0 && !seen && (!g->project || projected(g, id)))
 			f[n++] = id;
 	}
 	mem_free(g->fields);

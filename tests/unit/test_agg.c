@@ -210,6 +210,51 @@ static void test_text_values(void)
 	buf_release(&b);
 }
 
+/*
+ * A field named twice in `fields` is kept once: an event with 600 tags came out with 1,200
+ * values, past the 1,024 that emit_event's array holds (a stack overflow before the fix).
+ */
+static void test_fields_named_twice(void)
+{
+	struct err e = ERR_INIT;
+	struct arena qa, ea;
+	struct event ev;
+	struct query q;
+	struct agg *g = NULL;
+	size_t tags = 0;
+	int rc;
+
+	arena_init(&ea, 1 << 16, 1 << 22);
+	event_init(&ev, &ea);
+	for (int i = 0; i < 600; i++) {
+		char t[16];
+		int n = snprintf(t, sizeof(t), "t%d", i);
+
+		CHECK_INT(event_add_str(&ev, FIELD_TAGS, arena_strndup(&ea, t, (size_t)n), (size_t)n),
+			  0);
+	}
+	event_set_int(&ev, FIELD_DESTINATION_PORT, 22);
+	buf_reset(&out);
+	n_out = 0;
+	arena_init(&qa, 4096, 1 << 20);
+	rc = query_parse(&q, "* | fields tags, destination.port, tags", 39, &qa, &e);
+	if (!rc)
+		rc = agg_new(&g, &q, on_event, on_row, NULL, &e);
+	if (!rc)
+		rc = agg_add(g, &ev, &e);
+	if (rc >= 0)
+		rc = agg_finish(g, &e);
+	CHECK_INT(rc, 0);
+	CHECK_INT(n_out, 1);
+	for (const char *p = out.p; (p = strstr(p, "\"t")); p++)
+		tags += p[2] >= '0' && p[2] <= '9'; /* "t0" .. "t599", not "tags" */
+	CHECK_INT(tags, 600);
+	CHECK(strstr(out.p, "\"port\":22") != NULL);
+	agg_free(g);
+	arena_release(&qa);
+	arena_release(&ea);
+}
+
 int main(void)
 {
 	buf_init(&out, 1 << 20);
@@ -219,6 +264,7 @@ int main(void)
 	T_RUN(test_events);
 	T_RUN(test_errors);
 	T_RUN(test_text_values);
+	T_RUN(test_fields_named_twice);
 	arena_release(&arena);
 	buf_release(&out);
 	return t_done();
