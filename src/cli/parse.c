@@ -729,7 +729,7 @@ int cli_ingest_remote(const struct cli_remote *r, struct control_call *call)
 	struct buf data = BUF_INIT(CONTROL_FRAME_MAX);
 	struct arena a;
 	struct err e = ERR_INIT, first = ERR_INIT;
-	uint64_t stored = 0, lsn = 0, last = 0;
+	uint64_t stored = 0, lsn = 0, first_lsn = 0, last = 0;
 	unsigned shard;
 	bool wrote = false;
 	int64_t id = -1;
@@ -753,6 +753,7 @@ int cli_ingest_remote(const struct cli_remote *r, struct control_call *call)
 		    sink_write(r->sink, shard, (uint64_t)id, &data, count, &lsn, &first) < 0)
 			continue;
 		stored += count;
+		first_lsn = wrote ? first_lsn : lsn;
 		last = lsn;
 		wrote = true;
 	}
@@ -761,10 +762,11 @@ int cli_ingest_remote(const struct cli_remote *r, struct control_call *call)
 		buf_release(&data);
 		return 1; /* the client is gone */
 	}
-	if (wrote && sink_wait(r->sink, sink_ack_shard(r->sink), last, REMOTE_WAIT_MS) < 0 &&
-	    !first.code)
-		err_set(&first, -ETIMEDOUT, "the events were not committed within %d s",
-			REMOTE_WAIT_MS / 1000);
+	if (wrote && !first.code &&
+	    (rc = sink_wait(r->sink, sink_ack_shard(r->sink), first_lsn, last, REMOTE_WAIT_MS)) < 0)
+		err_set(&first, rc, rc == -EIO ? "the commit of the events failed (a disk fault: "
+			"see the daemon's log); they are counted as lost, send them again"
+			: "the events were not committed within %d s", REMOTE_WAIT_MS / 1000);
 	arena_release(&a);
 	buf_release(&data);
 	if (first.code) {

@@ -19,6 +19,7 @@
 #include "core/timeutil.h"
 #include "store/meta.h"
 #include "store/sink.h"
+#include "store/wal.h"
 #include "store/spool.h"
 
 /* koban_ackin_events_total{result} */
@@ -141,6 +142,8 @@ static int write_chunk(struct ackin *a, struct ackin_batch *b, const char *p, si
 		batch_fail(b, rc, &e);
 		return rc;
 	}
+	if (!b->first_lsn)
+		b->first_lsn = lsn;
 	b->lsn = lsn;
 	b->events += n;
 	count(a, ACKIN_WRITTEN, n);
@@ -466,9 +469,14 @@ int ackin_end(struct ackin_batch *b, struct err *e)
 	return b->rc;
 }
 
-int ackin_wait(struct ackin *a, uint64_t lsn, int timeout_ms)
+int ackin_wait(struct ackin *a, uint64_t first, uint64_t last, int timeout_ms)
 {
-	return sink_wait(a->cfg.sink, sink_ack_shard(a->cfg.sink), lsn, timeout_ms);
+	return sink_wait(a->cfg.sink, sink_ack_shard(a->cfg.sink), first, last, timeout_ms);
+}
+
+bool ackin_failed(struct ackin *a, uint64_t first, uint64_t last)
+{
+	return wal_failed(sink_wal(a->cfg.sink), sink_ack_shard(a->cfg.sink), first, last);
 }
 
 /* ---- life cycle ---- */

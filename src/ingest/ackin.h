@@ -13,7 +13,7 @@
  *           rc = err_first(rc, ackin_end(&b, &e)); // writes the rest: b.lsn, b.events
  *   }
  *   if (rc == 0 && b.events)
- *           rc = ackin_wait(a, b.lsn, timeout_ms);  // durable: acknowledge now
+ *           rc = ackin_wait(a, b.first_lsn, b.lsn, timeout_ms);  // durable: acknowledge
  *
  * A batch holds one of ackin's decoding slots (config `slots`, the number of callers that
  * decode at the same time) from ackin_begin to ackin_end; waiting for the commit does not
@@ -95,6 +95,7 @@ struct ackin_batch {
 	unsigned slot;              /* the decoding slot held */
 	struct ackin_origin origin;
 	uint64_t tenant_id;         /* koban.db id of the tenant */
+	uint64_t first_lsn;         /* the first record appended */
 	uint64_t lsn;               /* the last record appended (wait for it) */
 	uint32_t events;            /* events appended to the WAL */
 	uint32_t messages;          /* messages added */
@@ -131,8 +132,14 @@ int ackin_add_msg(struct ackin_batch *b, const struct msg *m);
  */
 int ackin_end(struct ackin_batch *b, struct err *e);
 
-/* Waits until lsn (of the ack shard) is durable: 0, or -ETIMEDOUT after timeout_ms. */
-int ackin_wait(struct ackin *a, uint64_t lsn, int timeout_ms);
+/*
+ * Waits until records first..last of the ack shard (a batch's first_lsn and lsn, or several
+ * batches') are durable: 0; -EIO when the commit of any of them failed (a disk fault: they
+ * were not stored, so do not acknowledge them); -ETIMEDOUT after timeout_ms.
+ */
+int ackin_wait(struct ackin *a, uint64_t first, uint64_t last, int timeout_ms);
+/* Whether the commit of any record first..last of the ack shard failed (no wait). */
+bool ackin_failed(struct ackin *a, uint64_t first, uint64_t last);
 
 /* Batches waiting for a decoding slot now (tests, status). */
 unsigned ackin_waiting(struct ackin *a);

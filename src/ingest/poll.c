@@ -112,6 +112,7 @@ struct poller {
 	struct seen seen;
 	struct ackin_batch batch;      /* the page being decoded into the WAL, when open */
 	bool batch_open;
+	uint64_t first_lsn;            /* the first WAL record appended this poll */
 	uint64_t lsn;                  /* the last WAL record appended this poll (0: none) */
 	struct arena arena;
 	struct buf rec;                /* a Log Analytics row made into a record */
@@ -652,6 +653,18 @@ static void seen_forget(struct seen *s, uint64_t hash)
 	s->n--;
 }
 
+/*
+ * Forgets every key: after a failed commit the records appended since the last saved state
+ * are lost, and which keys they were is not kept, so the next poll delivers its whole window
+ * again (records stored twice rather than lost).
+ */
+static void seen_clear(struct seen *s)
+{
+	if (s->cap)
+		memset(s->slot, 0, s->cap * sizeof(*s->slot));
+	s->n = 0;
+}
+
 /* Remembers (stream, hash) as delivered: 0, or -ENOSPC when the table is full (counted). */
 static int seen_insert(struct poller *pl, unsigned stream, uint64_t hash, int64_t stamp)
 {
@@ -847,8 +860,11 @@ static int batch_close(struct poller *pl, struct err *e)
 	s->n_pending = 0;
 	if (rc < 0)
 		return rc;
-	if (pl->batch.events && pl->batch.lsn > pl->lsn)
+	if (pl->batch.events && pl->batch.lsn > pl->lsn) {
+		if (!pl->lsn)
+			pl->first_lsn = pl->batch.first_lsn;
 		pl->lsn = pl->batch.lsn;
+	}
 	return 0;
 }
 
@@ -1461,9 +1477,15 @@ static int commit_wait(struct poller *pl, struct err *e)
 
 	if (rc < 0 || !pl->lsn)
 		return rc;
-	if ((rc = ackin_wait(pl->poll->ackin, pl->lsn, COMMIT_WAIT_MS)) < 0)
-		return err_set(e, rc, "the records were not committed within %d ms",
-			       COMMIT_WAIT_MS);
+	if ((rc = ackin_wait(pl->poll->ackin, pl->first_lsn, pl->lsn, COMMIT_WAIT_MS)) < 0) {
+		if (rc != -EIO)
+			return err_set(e, rc, "the records were not committed within %d ms",
+				       COMMIT_WAIT_MS);
+		pl->lsn = 0;
+		seen_clear(&pl->seen);
+		return err_set(e, rc, "the commit of the records failed (a disk fault): the next "
+			       "poll reads them again");
+	}
 	pl->lsn = 0;
 	return 0;
 }

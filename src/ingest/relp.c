@@ -50,7 +50,7 @@ struct owed {
 	uint8_t kind;         /* enum owed_kind */
 	bool written;         /* OWED_SYSLOG: appended, lsn valid */
 	struct msg *m;        /* OWED_SYSLOG not yet appended: the message */
-	uint64_t lsn;
+	uint64_t first, lsn;  /* OWED_SYSLOG: its batch's records on the ack shard */
 	const char *text;     /* OWED_REFUSE*: the 500 answer's text (static) */
 };
 
@@ -66,6 +66,7 @@ struct rconn {
 	bool opened;          /* `open` accepted */
 	bool no_more_input;   /* `close` (or a refused open) read: nothing more is read */
 	bool slot_wait;       /* messages wait for a decoding slot (retried by the timer) */
+	bool commit_failed;   /* an owed message's commit failed: close without its answer */
 	bool busy;            /* read a full turn: read again next round */
 	bool tls_read_wants_write;
 	uint32_t events;      /* epoll interest; 0 = not in the set */
@@ -165,8 +166,8 @@ static void *committer_run(void *arg)
 			break;
 		target = r->written;
 		pthread_mutex_unlock(&r->lock);
-		rc = ackin_wait(r->ack, target, COMMIT_WAIT_MS);
-		if (rc == 0) {
+		rc = ackin_wait(r->ack, target, target, COMMIT_WAIT_MS);
+		if (rc == 0 || rc == -EIO) { /* settled: answer() tells the failed ones */
 			atomic_store(&r->durable, target);
 			wake_loop(r);
 		} else if (rc != -ETIMEDOUT) {
@@ -239,6 +240,12 @@ static bool answer(struct relp *r, struct rconn *c)
 		case OWED_SYSLOG:
 			if (!o->written || o->lsn > durable)
 				return false;
+			if (ackin_failed(r->ack, o->first, o->lsn)) {
+				/* not stored (a disk fault): closed unanswered (settle), as an error
+				 * answer would make the sender drop the message */
+				c->commit_failed = true;
+				return false;
+			}
 			c->out_len += relpwire_rsp(p, o->txnr, 200, "OK", NULL, 0);
 			COUNT(r->counts[c->listener].acked, 1);
 			break;
@@ -396,6 +403,7 @@ static int64_t append_run(struct relp *r, struct rconn *c, uint64_t seq)
 			msg_free(o->m);
 			o->m = NULL;
 			o->written = rc == 0;
+			o->first = b.first_lsn;
 			o->lsn = b.lsn;
 		}
 		if (rc == 0) {
@@ -583,6 +591,13 @@ static void settle(struct relp *r, struct rconn *c)
 		if (!send_out(r, c, &want_write))
 			return;
 	} while (more && !want_write);
+	if (c->commit_failed) {
+		log_limited(&r->write_log, LOG_LEVEL_ERROR, "%s: the commit of RELP messages "
+			    "failed (a disk fault); closing the session so that the sender sends "
+			    "them again", lname(r, c));
+		close_conn(r, c, -1);
+		return;
+	}
 	if (c->no_more_input && c->head == c->tail && c->out_off == c->out_len) {
 		close_conn(r, c, -1); /* close answered (or open refused): the session is over */
 		return;
@@ -945,7 +960,7 @@ static void finish(struct relp *r)
 	target = r->written;
 	pthread_mutex_unlock(&r->lock);
 	if (target > atomic_load(&r->durable) &&
-	    ackin_wait(r->ack, target, RELP_STOP_MS) == 0)
+	    ackin_wait(r->ack, target, target, RELP_STOP_MS) != -ETIMEDOUT)
 		atomic_store(&r->durable, target);
 	for (bool left = true, blocked; left && time_mono_ns() < deadline;) {
 		left = blocked = false;
@@ -1187,8 +1202,8 @@ int relp_metrics_register(struct relp *r)
 		return 0;
 	rc = metrics_register("koban_relp_frames_total", METRICS_COUNTER,
 			      "RELP syslog frames by result: acked (answered 200 after their WAL "
-			      "commit) or abandoned (unanswered when the session ended: the "
-			      "sender sends them again).", collect_frames, r);
+			      "commit) or abandoned (unanswered when the session ended, or answered "
+			      "500 after a failed commit: the sender sends them again).", collect_frames, r);
 	if (!rc)
 		rc = metrics_register("koban_relp_sessions_total", METRICS_COUNTER,
 				      "RELP sessions opened (open accepted).", collect_sessions, r);

@@ -563,7 +563,12 @@ static unsigned store_records(struct api_ingest *g, struct MHD_Connection *c,
 	rc = err_first(rc, ackin_end(&b, &e));
 	if (rc < 0)
 		return batch_failure(r, rc, &e, b.events, answer);
-	if (b.events && (rc = ackin_wait(g->cfg.ackin, b.lsn, API_INGEST_COMMIT_WAIT_MS)) < 0)
+	rc = b.events ? ackin_wait(g->cfg.ackin, b.first_lsn, b.lsn, API_INGEST_COMMIT_WAIT_MS) : 0;
+	if (rc == -EIO)
+		return answer_error(answer, MHD_HTTP_SERVICE_UNAVAILABLE, "the events could not be "
+				    "committed (a disk fault on the server): they were not stored, "
+				    "send them again");
+	if (rc < 0)
 		return answer_error(answer, MHD_HTTP_SERVICE_UNAVAILABLE, "the events were not "
 				    "committed within %d s: retry later (sending them again may "
 				    "store them twice)", API_INGEST_COMMIT_WAIT_MS / 1000);

@@ -60,6 +60,7 @@ struct sink_account {
 	_Atomic uint64_t id;                 /* 0: free entry; published last */
 	char name[FAIRQ_NAME_MAX + 1];
 	atomic_uint_fast64_t stored;         /* events made durable */
+	atomic_uint_fast64_t lost;           /* events whose commit failed (fdatasync error) */
 	atomic_uint_fast64_t quota;          /* bytes, 0 = none (from the configuration) */
 	atomic_uint_fast64_t counted;        /* segment bytes at the last count */
 	atomic_uint_fast64_t appended;       /* record bytes appended since that count */
@@ -116,7 +117,7 @@ struct sink {
 	atomic_uint_fast64_t given_up;       /* events dropped at the stop deadline */
 	atomic_uint held;                    /* tenants whose appends are held back now */
 	atomic_int_fast64_t quota_near_ns;   /* time_mono_ns a tenant was last near its quota */
-	atomic_uint_fast64_t unknown_durable; /* durable events of no account (cannot happen) */
+	atomic_uint_fast64_t unknown_durable; /* events of no account made durable or lost (cannot happen) */
 	struct log_limit log[SINK_ERR_COUNT];
 	struct log_limit too_large_log;
 	bool metrics;
@@ -306,18 +307,39 @@ static bool account_live(struct sink *s, struct sink_account *a)
 
 /* ---- metrics ---- */
 
-static int collect_stored(struct metrics_out *o, void *ctx)
+/* One sample per live tenant of the account counter at byte offset off. */
+static int collect_accounts(struct metrics_out *o, struct sink *s, size_t off)
 {
-	struct sink *s = ctx;
 	int rc = 0;
 
 	for (size_t i = 0; i < TABLE_SIZE && !rc; i++)
 		if (atomic_load_explicit(&s->table[i].id, memory_order_acquire) &&
-		    account_live(s, &s->table[i]))
-			rc = metrics_sample(o, atomic_load_explicit(&s->table[i].stored,
-								    memory_order_relaxed),
+		    account_live(s, &s->table[i])) {
+			atomic_uint_fast64_t *c = (void *)((char *)&s->table[i] + off);
+
+			rc = metrics_sample(o, atomic_load_explicit(c, memory_order_relaxed),
 					    "tenant", s->table[i].name, NULL);
+		}
 	return rc;
+}
+
+static int collect_stored(struct metrics_out *o, void *ctx)
+{
+	return collect_accounts(o, ctx, offsetof(struct sink_account, stored));
+}
+
+static int collect_lost(struct metrics_out *o, void *ctx)
+{
+	return collect_accounts(o, ctx, offsetof(struct sink_account, lost));
+}
+
+static int collect_sync_errors(struct metrics_out *o, void *ctx)
+{
+	struct sink *s = ctx;
+	struct wal_stats st;
+
+	wal_stats(s->wal, &st);
+	return metrics_sample(o, st.sync_errors, NULL);
 }
 
 static int collect_blocked(struct metrics_out *o, void *ctx)
@@ -423,6 +445,14 @@ static int register_metrics(struct sink *s, struct err *e)
 		  "yet checkpointed).", collect_wal_bytes },
 		{ "koban_store_commits_total", METRICS_COUNTER,
 		  "Group commits (fdatasync of a WAL shard) that succeeded.", collect_commits },
+		{ "koban_store_sync_errors_total", METRICS_COUNTER,
+		  "Group commits (fdatasync of a WAL shard) that failed: a disk fault; the "
+		  "records they covered are counted in koban_store_lost_events_total.",
+		  collect_sync_errors },
+		{ "koban_store_lost_events_total", METRICS_COUNTER,
+		  "Events of the tenant written to the write-ahead log whose group commit failed: "
+		  "not known to be on disk, never counted as stored (acknowledged inputs were "
+		  "answered with an error and may send them again).", collect_lost },
 		{ "koban_store_commit_seconds_total", METRICS_COUNTER,
 		  "Time spent in those commits; divided by koban_store_commits_total: the mean "
 		  "commit latency.", collect_commit_seconds },
@@ -445,6 +475,16 @@ static void on_durable(void *ctx, uint64_t tenant, uint32_t count)
 	struct sink_account *a = account_find(s, tenant);
 
 	atomic_fetch_add_explicit(a ? &a->stored : &s->unknown_durable, count,
+				  memory_order_relaxed);
+}
+
+/* WAL commit thread or a worker switching files: the commit of count of tenant failed. */
+static void on_lost(void *ctx, uint64_t tenant, uint32_t count)
+{
+	struct sink *s = ctx;
+	struct sink_account *a = account_find(s, tenant);
+
+	atomic_fetch_add_explicit(a ? &a->lost : &s->unknown_durable, count,
 				  memory_order_relaxed);
 }
 
@@ -513,6 +553,7 @@ int sink_open(struct sink **sp, const struct sink_config *c, struct err *e)
 	wc.commit_interval_ms = c->commit_interval_ms;
 	wc.file_max_bytes = c->wal_file_max_bytes;
 	wc.durable = on_durable;
+	wc.lost = on_lost;
 	wc.ctx = s;
 	if ((rc = wal_open(&s->wal, &wc, e)) < 0)
 		goto fail;
@@ -633,9 +674,11 @@ uint64_t sink_stored(struct sink *s, uint64_t tenant)
 	return a ? atomic_load_explicit(&a->stored, memory_order_relaxed) : 0;
 }
 
-int sink_wait(struct sink *s, unsigned shard, uint64_t lsn, int timeout_ms)
+int sink_wait(struct sink *s, unsigned shard, uint64_t first, uint64_t last, int timeout_ms)
 {
-	return wal_wait_durable(s->wal, shard, lsn, timeout_ms);
+	int rc = wal_wait_durable(s->wal, shard, last, timeout_ms);
+
+	return rc == 0 && wal_failed(s->wal, shard, first, last) ? -EIO : rc;
 }
 
 /* ---- writing ---- */

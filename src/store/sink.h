@@ -121,8 +121,12 @@ int sink_deliver(struct sink *s, unsigned worker, unsigned slot, struct buf *lin
  */
 int sink_write(struct sink *s, unsigned shard, uint64_t tenant, struct buf *lines,
 	       uint32_t count, uint64_t *lsn, struct err *e);
-/* Waits until lsn of shard is durable: 0, or -ETIMEDOUT after timeout_ms (-1: no limit). */
-int sink_wait(struct sink *s, unsigned shard, uint64_t lsn, int timeout_ms);
+/*
+ * Waits until records first..last of shard (the caller's: others' may lie between them) are
+ * durable: 0; -EIO when the commit of any of them failed (counted as lost: send them again);
+ * -ETIMEDOUT after timeout_ms (-1: no limit).
+ */
+int sink_wait(struct sink *s, unsigned shard, uint64_t first, uint64_t last, int timeout_ms);
 /* The shard of acknowledged inputs that are not workers (= workers). */
 unsigned sink_ack_shard(const struct sink *s);
 /* The log, for the sealer (seal_start) and for readers of its statistics. */

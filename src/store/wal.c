@@ -34,6 +34,7 @@
 #define RECORD_HEADER 32
 #define DEFAULT_FILE_MAX (64u << 20)
 #define PENDING_MAX (1u << 16) /* records awaiting their commit, per shard */
+#define FAILED_MAX 16          /* failed commits remembered per shard for their waiters */
 #define PATH_MAX_LEN 4096
 
 /*
@@ -46,6 +47,10 @@ struct pending {
 	uint64_t lsn;
 	uint64_t tenant;
 	uint32_t count;
+};
+
+struct lsn_range {
+	uint64_t lo, hi;
 };
 
 struct wal_shard {
@@ -64,6 +69,14 @@ struct wal_shard {
 	uint64_t *files;     /* first LSNs of the files on disk, ascending */
 	size_t n_files, files_cap;
 	uint64_t *file_sizes;
+	/*
+	 * The LSN ranges whose commit failed, the newest FAILED_MAX: wal_wait_durable says -EIO
+	 * for them even once later records are durable. failed_hi is the highest LSN failed.
+	 * Written under sync_lock and lock (fail_pending), so either one is enough to read.
+	 */
+	struct lsn_range failed[FAILED_MAX];
+	unsigned n_failed; /* failures so far; failed[n_failed % FAILED_MAX] is the next slot */
+	uint64_t failed_hi;
 };
 
 struct wal {
@@ -486,6 +499,9 @@ static bool file_has_room(const struct wal *w, const struct wal_shard *s, size_t
 	       (s->file_bytes <= FILE_HEADER || s->file_bytes + n <= w->file_max);
 }
 
+static int commit_sync(int fd);
+static void fail_pending(struct wal *w, struct wal_shard *s);
+
 /*
  * Makes sure the shard has a current file with room for a record of n bytes, starting a new
  * one (after syncing the old, so that later commits of the new file cover everything).
@@ -498,9 +514,10 @@ static int ensure_file(struct wal *w, struct wal_shard *s, unsigned shard, size_
 
 	pthread_mutex_lock(&s->lock);
 	if (s->fd >= 0 && !file_has_room(w, s, n)) {
-		if (fdatasync(s->fd) < 0) {
+		if (commit_sync(s->fd) < 0) {
 			rc = err_set(e, -errno, "%s: fdatasync: %s", s->dir, strerror(errno));
 			COUNT(w->sync_errors, 1);
+			fail_pending(w, s); /* as a failed commit: the file's records are not sure */
 		} else {
 			close(s->fd);
 			s->fd = -1;
@@ -611,17 +628,79 @@ fail:
 
 /* ---- group commit ---- */
 
-/* Calls the durable callback for every pending record up to lsn. Under s->lock. */
-static void release_pending(struct wal *w, struct wal_shard *s, uint64_t lsn)
+/*
+ * Calls fn (the durable or the lost callback) for every pending record up to lsn and lets
+ * them go. Under s->lock.
+ */
+static void release_pending(struct wal *w, struct wal_shard *s, uint64_t lsn, wal_durable_fn *fn)
 {
 	while (s->p_count && s->pending[s->p_head].lsn <= lsn) {
 		const struct pending *p = &s->pending[s->p_head];
 
-		if (w->cfg.durable)
-			w->cfg.durable(w->cfg.ctx, p->tenant, p->count);
+		if (fn)
+			fn(w->cfg.ctx, p->tenant, p->count);
 		s->p_head = (s->p_head + 1) % PENDING_MAX;
 		s->p_count--;
 	}
+}
+
+/* Test hook (wal_fail_sync_after): the number of commit fdatasyncs left before one fails. */
+static atomic_long sync_fail_after = -1;
+
+void wal_fail_sync_after(long n)
+{
+	atomic_store(&sync_fail_after, n);
+}
+
+static int commit_sync(int fd)
+{
+	long left = atomic_load(&sync_fail_after);
+
+	while (left >= 0 && !atomic_compare_exchange_weak(&sync_fail_after, &left, left - 1))
+		;
+	if (left == 0) {
+		errno = EIO;
+		return -1;
+	}
+	return fdatasync(fd);
+}
+
+/*
+ * A failed fdatasync: whatever the shard's current file holds past the durable LSN may not
+ * be on disk, and Linux may already have dropped those pages and will not report the error
+ * again, so a second fdatasync of the file proves nothing. Every record not yet durable
+ * (those appended since the commit began included) is given up: the lost callback counts
+ * them, their waiters get -EIO, no later commit of this file makes them durable, and the
+ * next append starts a new file. Under s->lock.
+ */
+static void fail_pending(struct wal *w, struct wal_shard *s)
+{
+	uint64_t lo = atomic_load(&s->durable_lsn) + 1, hi = s->appended_lsn;
+
+	if (hi < lo || hi <= s->failed_hi)
+		return;
+	lo = MAX(lo, s->failed_hi + 1);
+	s->failed[s->n_failed++ % FAILED_MAX] = (struct lsn_range){ lo, hi };
+	s->failed_hi = hi;
+	s->rotate = true;
+	release_pending(w, s, hi, w->cfg.lost);
+}
+
+/* Whether the commit of a record first..last failed (fail_pending). Under s->lock. */
+static bool range_failed(const struct wal_shard *s, uint64_t first, uint64_t last)
+{
+	unsigned n = MIN(s->n_failed, FAILED_MAX);
+
+	if (!n || first > s->failed_hi)
+		return false;
+	for (unsigned i = 0; i < n; i++)
+		if (first <= s->failed[i].hi && last >= s->failed[i].lo)
+			return true;
+	/*
+	 * Before the oldest failure remembered (FAILED_MAX failures ago) it cannot be told:
+	 * say failed, so that no waiter takes a lost record for a stored one (a sender retries).
+	 */
+	return n == FAILED_MAX && first < s->failed[s->n_failed % FAILED_MAX].lo;
 }
 
 /* Syncs what the shard appended so far; 0, or the negative errno of fdatasync. */
@@ -636,27 +715,31 @@ static int commit_shard(struct wal *w, struct wal_shard *s)
 	fd = s->fd;
 	target = s->appended_lsn;
 	pthread_mutex_unlock(&s->lock);
-	if (target > atomic_load(&s->durable_lsn) && fd >= 0) {
+	/* after a failure, only a new file's records can become durable (fail_pending) */
+	if (target > atomic_load(&s->durable_lsn) && target > s->failed_hi && fd >= 0) {
 		t0 = time_now_ns();
-		if (fdatasync(fd) < 0) {
+		if (commit_sync(fd) < 0) {
 			rc = -errno;
 			COUNT(w->sync_errors, 1);
-			log_error("%s: fdatasync failed: %s", s->dir, strerror(errno));
+			log_error("%s: fdatasync failed: %s; the records not yet committed are counted "
+				  "as lost (koban_store_lost_events_total) and a new file is started",
+				  s->dir, strerror(errno));
+			pthread_mutex_lock(&s->lock);
+			fail_pending(w, s);
+			pthread_mutex_unlock(&s->lock);
 		} else {
 			COUNT(w->commits, 1);
 			COUNT(w->commit_ns, (uint64_t)(time_now_ns() - t0));
 			pthread_mutex_lock(&s->lock);
 			atomic_store(&s->durable_lsn, target);
-			release_pending(w, s, target);
+			release_pending(w, s, target, w->cfg.durable);
 			pthread_mutex_unlock(&s->lock);
 		}
 	}
 	pthread_mutex_unlock(&s->sync_lock);
-	if (!rc) {
-		pthread_mutex_lock(&w->wait_lock);
-		pthread_cond_broadcast(&w->committed);
-		pthread_mutex_unlock(&w->wait_lock);
-	}
+	pthread_mutex_lock(&w->wait_lock); /* waiters of a failed commit learn it too */
+	pthread_cond_broadcast(&w->committed);
+	pthread_mutex_unlock(&w->wait_lock);
 	return rc;
 }
 
@@ -698,6 +781,19 @@ static void *commit_thread(void *arg)
 	return NULL;
 }
 
+/* 1: lsn is durable; -EIO: its commit failed; 0: neither yet. */
+static int durable_or_failed(struct wal_shard *s, uint64_t lsn)
+{
+	bool failed;
+
+	pthread_mutex_lock(&s->lock);
+	failed = range_failed(s, lsn, lsn);
+	pthread_mutex_unlock(&s->lock);
+	if (failed)
+		return -EIO;
+	return atomic_load(&s->durable_lsn) >= lsn;
+}
+
 int wal_wait_durable(struct wal *w, unsigned shard, uint64_t lsn, int timeout_ms)
 {
 	struct wal_shard *s = &w->shards[shard];
@@ -707,11 +803,23 @@ int wal_wait_durable(struct wal *w, unsigned shard, uint64_t lsn, int timeout_ms
 	if (timeout_ms >= 0)
 		deadline_in(&ts, (unsigned)timeout_ms);
 	pthread_mutex_lock(&w->wait_lock);
-	while (atomic_load(&s->durable_lsn) < lsn && !rc)
+	while (!rc && !(rc = durable_or_failed(s, lsn)))
 		rc = timeout_ms < 0 ? pthread_cond_wait(&w->committed, &w->wait_lock)
 				    : pthread_cond_timedwait(&w->committed, &w->wait_lock, &ts);
 	pthread_mutex_unlock(&w->wait_lock);
-	return atomic_load(&s->durable_lsn) >= lsn ? 0 : -ETIMEDOUT;
+	rc = durable_or_failed(s, lsn);
+	return rc > 0 ? 0 : rc < 0 ? rc : -ETIMEDOUT;
+}
+
+bool wal_failed(struct wal *w, unsigned shard, uint64_t first, uint64_t last)
+{
+	struct wal_shard *s = &w->shards[shard];
+	bool failed;
+
+	pthread_mutex_lock(&s->lock);
+	failed = range_failed(s, first, last);
+	pthread_mutex_unlock(&s->lock);
+	return failed;
 }
 
 uint64_t wal_durable_lsn(struct wal *w, unsigned shard)

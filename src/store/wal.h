@@ -18,7 +18,10 @@
  * commit thread calls fdatasync on every shard with new records once per commit interval
  * (group commit), then publishes the shard's durable LSN, calls the durable callback with
  * the (tenant, count) of each record that became durable (koban_events_stored_total), and
- * wakes wal_wait_durable() callers (acknowledged inputs). A write error (ENOSPC, EIO, a file
+ * wakes wal_wait_durable() callers (acknowledged inputs). A failed fdatasync gives up every
+ * record not yet durable: the lost callback counts them, their waiters get -EIO, and the next
+ * append starts a new file (Linux may have dropped the failed pages and reports the error only
+ * once, so the same file is never synced again to make them durable). A write error (ENOSPC, EIO, a file
  * size limit) cuts the file back to the end of the last whole record, so the log never holds
  * half a record, and is returned to the caller, who keeps the batch and retries.
  *
@@ -44,11 +47,13 @@
  * at a time (wal_append: the worker that owns the shard); wal_checkpoint from one thread at a
  * time (the sealer), which may run beside the appends. wal_wait_durable, wal_durable_lsn,
  * wal_shard_count and wal_stats from any thread. A struct wal_scan from one thread at a time. The callbacks run on the commit thread
- * (durable) or the opening thread (replay) and must not call back into the WAL.
+ * (durable, lost), a writer switching files (lost) or the opening thread (replay) and must
+ * not call back into the WAL.
  */
 #ifndef STORE_WAL_H
 #define STORE_WAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -87,7 +92,12 @@ struct wal_config {
 	size_t file_max_bytes;       /* a shard starts a new file past this (0: 64 MiB) */
 	wal_replay_fn *replay;       /* may be NULL: records are then only counted */
 	wal_durable_fn *durable;     /* may be NULL */
-	void *ctx;                   /* passed to both callbacks */
+	/*
+	 * May be NULL: count events of tenant were appended but their commit failed (an
+	 * fdatasync error); they are not known to be on disk and never become durable.
+	 */
+	wal_durable_fn *lost;
+	void *ctx;                   /* passed to the callbacks */
 };
 
 struct wal_stats {
@@ -118,8 +128,18 @@ void wal_close(struct wal *w);
  */
 int wal_append(struct wal *w, unsigned shard, uint64_t tenant, uint32_t count, uint32_t flags,
 	       const void *payload, size_t len, uint64_t *lsn, struct err *e);
-/* Blocks until lsn of shard is durable (0), or for at most timeout_ms (-ETIMEDOUT; -1: no limit). */
+/*
+ * Blocks until lsn of shard is durable (0) or its commit failed (-EIO), or for at most
+ * timeout_ms (-ETIMEDOUT; -1: no limit).
+ */
 int wal_wait_durable(struct wal *w, unsigned shard, uint64_t lsn, int timeout_ms);
+/*
+ * Whether the commit of any record first..last of shard failed. A writer whose records
+ * first..last interleave with other writers' (the ack shard) asks this after waiting for
+ * last: last may be durable in a new file while first was lost in the old one. Records
+ * older than the last 16 failures count as failed (they cannot be told apart any more).
+ */
+bool wal_failed(struct wal *w, unsigned shard, uint64_t first, uint64_t last);
 uint64_t wal_durable_lsn(struct wal *w, unsigned shard);
 /*
  * Everything of shard up to lsn is kept elsewhere: stored in the checkpoint (atomically,
@@ -127,6 +147,11 @@ uint64_t wal_durable_lsn(struct wal *w, unsigned shard);
  */
 int wal_checkpoint(struct wal *w, unsigned shard, uint64_t lsn, struct err *e);
 void wal_stats(struct wal *w, struct wal_stats *out);
+/*
+ * Test hook: the (n+1)th fdatasync of a commit or a file switch from now fails with EIO, as
+ * a disk's write error would (n = 0: the next one); -1 turns it off. Any thread.
+ */
+void wal_fail_sync_after(long n);
 /* Shards of the log: the configured ones and those an earlier run left with more. */
 unsigned wal_shard_count(struct wal *w);
 

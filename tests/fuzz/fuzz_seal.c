@@ -97,7 +97,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			segs = NULL;
 		}
 	} else {
-		struct wal_config cfg = { wal_dir, 1, 0, 0, count, NULL, &replayed };
+		struct wal_config cfg = { .dir = wal_dir, .shards = 1, .replay = count,
+					  .ctx = &replayed };
 		struct wal *w = NULL;
 
 		put(file, data + 1, size - 1, data[0] & 1);

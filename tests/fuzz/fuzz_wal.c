@@ -52,7 +52,7 @@ static void setup(void)
 
 static struct wal *open_counting(unsigned long *n, struct err *e)
 {
-	struct wal_config cfg = { dir, 1, 0, 0, count_replay, NULL, n };
+	struct wal_config cfg = { .dir = dir, .shards = 1, .replay = count_replay, .ctx = n };
 	struct wal *w = NULL;
 
 	*n = 0;

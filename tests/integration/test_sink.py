@@ -43,6 +43,10 @@ def test_tcp_events_stored_and_found():
         assert value(m, "koban_store_commits_total") > 0
         assert value(m, "koban_store_wal_bytes") > 0
         assert value(m, "koban_store_write_errors_total") == 0
+        # exported, and 0: no commit failed
+        assert [v for (n, l), v in m.items() if n == "koban_store_sync_errors_total"] == [0]
+        assert [v for (n, l), v in m.items() if n == "koban_store_lost_events_total"
+                and ("tenant", "alpha") in l] == [0]
         assert k.stop() == 0, k.log()
         # the file output is off by default: the store is the only output
         assert not os.path.exists(os.path.join(d, "var", "spool"))

@@ -15,6 +15,7 @@
 #include "parse/decoder.h"
 #include "store/meta.h"
 #include "store/sink.h"
+#include "store/wal.h"
 #include "t.h"
 
 #include <errno.h>
@@ -131,7 +132,7 @@ static void test_batch_stored_after_commit(void)
 	CHECK_INT(b.counts.parsed, 2);
 	CHECK_INT(b.counts.failed, 1);
 	CHECK(b.lsn > 0);
-	CHECK_INT(ackin_wait(f.a, b.lsn, 5000), 0);
+	CHECK_INT(ackin_wait(f.a, b.first_lsn, b.lsn, 5000), 0);
 	CHECK_INT(sink_stored(f.s, f.id_a), 3);
 	CHECK_INT(atomic_load(&st->parsed), 2);
 	CHECK_INT(atomic_load(&st->parse_failed), 1);
@@ -164,7 +165,7 @@ static void test_long_message_cut_and_many_records(void)
 	CHECK_INT(ackin_end(&b, &e), 0);
 	CHECK_INT(b.events, n);
 	CHECK(b.lsn > 1);
-	CHECK_INT(ackin_wait(f.a, b.lsn, 5000), 0);
+	CHECK_INT(ackin_wait(f.a, b.first_lsn, b.lsn, 5000), 0);
 	CHECK_INT(sink_stored(f.s, f.id_a), n);
 	CHECK_INT(atomic_load(&fairq_stats(f.q, f.slot_a)->parsed), n);
 	teardown(&f);
@@ -259,7 +260,7 @@ static void test_failed_append_fails_the_batch(void)
 	CHECK(b.events < n);
 	CHECK_INT(atomic_load(&st->dropped[DROP_OUTPUT_ERROR]), 1);
 	CHECK_INT(atomic_load(&st->parsed), n);
-	CHECK_INT(ackin_wait(f.a, b.lsn, 5000), 0); /* what was written is durable */
+	CHECK_INT(ackin_wait(f.a, b.first_lsn, b.lsn, 5000), 0); /* what was written is durable */
 	CHECK_INT(sink_stored(f.s, f.id_a), b.events);
 	/* the next batch on the slot is beta's: none of alpha's leftover lines go with it */
 	{
@@ -273,7 +274,7 @@ static void test_failed_append_fails_the_batch(void)
 		CHECK_INT(add_str(&b, "<13>May  1 10:00:00 h a: beta 2"), 0);
 		CHECK_INT(ackin_end(&b, &e), 0);
 		CHECK_INT(b.events, 2);
-		CHECK_INT(ackin_wait(f.a, b.lsn, 5000), 0);
+		CHECK_INT(ackin_wait(f.a, b.first_lsn, b.lsn, 5000), 0);
 		CHECK_INT(sink_stored(f.s, id_b), 2);
 		CHECK_INT(sink_stored(f.s, f.id_a), alpha);
 	}
@@ -306,7 +307,7 @@ static void *send_batches(void *arg)
 			rc = add_str(&b, line);
 		}
 		if (rc == 0 && (rc = ackin_end(&b, &e)) == 0)
-			rc = ackin_wait(s->f->a, b.lsn, 10000);
+			rc = ackin_wait(s->f->a, b.first_lsn, b.lsn, 10000);
 		if (rc < 0 || b.events != PER_BATCH)
 			s->failures++;
 	}
@@ -411,6 +412,40 @@ static void test_config_checked(void)
 	ackin_free(NULL);
 }
 
+/*
+ * A failed commit (fdatasync error, through the WAL's test hook): the batch it covered is
+ * not stored and its wait says -EIO, as does a wait over a range that holds it even once a
+ * later batch is durable in the shard's next file (a RELP connection's or a poll's).
+ */
+static void test_failed_commit_is_not_acknowledged(void)
+{
+	struct fixture f;
+	struct ackin_origin o;
+	struct ackin_batch b1, b2;
+	struct err e = ERR_INIT;
+
+	if (setup(&f, "syncfail", "workers: 1\n", 1) < 0)
+		return;
+	o = origin_of(f.slot_a, "rfc5424");
+	wal_fail_sync_after(0);
+	CHECK_INT(ackin_begin(f.a, &b1, &o, 0, &e), 0);
+	CHECK_INT(add_str(&b1, "<14>1 2024-05-01T10:00:00Z fw1 app - - - lost"), 0);
+	CHECK_INT(ackin_end(&b1, &e), 0);
+	CHECK_INT(ackin_wait(f.a, b1.first_lsn, b1.lsn, 5000), -EIO);
+	CHECK_INT(ackin_begin(f.a, &b2, &o, 0, &e), 0);
+	CHECK_INT(add_str(&b2, "<14>1 2024-05-01T10:00:01Z fw1 app - - - stored"), 0);
+	CHECK_INT(add_str(&b2, "<14>1 2024-05-01T10:00:02Z fw1 app - - - stored"), 0);
+	CHECK_INT(ackin_end(&b2, &e), 0);
+	CHECK(b2.first_lsn > b1.lsn);
+	CHECK_INT(ackin_wait(f.a, b2.first_lsn, b2.lsn, 5000), 0);
+	CHECK_INT(ackin_wait(f.a, b1.first_lsn, b2.lsn, 5000), -EIO);
+	CHECK(ackin_failed(f.a, b1.first_lsn, b1.lsn));
+	CHECK(!ackin_failed(f.a, b2.first_lsn, b2.lsn));
+	CHECK_INT(sink_stored(f.s, f.id_a), 2);
+	wal_fail_sync_after(-1);
+	teardown(&f);
+}
+
 int main(void)
 {
 	T_RUN(test_batch_stored_after_commit);
@@ -421,5 +456,6 @@ int main(void)
 	T_RUN(test_concurrent_batches);
 	T_RUN(test_fair_between_tenants);
 	T_RUN(test_config_checked);
+	T_RUN(test_failed_commit_is_not_acknowledged);
 	return t_done();
 }

@@ -253,7 +253,7 @@ static void test_ack_shard(void)
 	CHECK_INT(sink_write(f.s, sink_ack_shard(f.s), f.id_b, &b, 4, &lsn, &e), 0);
 	CHECK_INT(lsn, 1);
 	CHECK_INT(b.len > 0, 1); /* the caller's, unchanged */
-	CHECK_INT(sink_wait(f.s, sink_ack_shard(f.s), lsn, 5000), 0);
+	CHECK_INT(sink_wait(f.s, sink_ack_shard(f.s), lsn, lsn, 5000), 0);
 	CHECK_INT(sink_stored(f.s, f.id_b), 4);
 	CHECK_INT(sink_write(f.s, 0, f.id_b, &b, 4, &lsn, &e), -EINVAL);
 	CHECK(strstr(e.msg, "is a worker's") != NULL);

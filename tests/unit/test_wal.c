@@ -30,6 +30,7 @@ struct seen {
 	uint32_t count[MAX_SEEN];
 	char payload[MAX_SEEN][32];
 	atomic_ulong durable_events[4]; /* by tenant */
+	atomic_ulong lost_events[4];
 };
 
 static int on_replay(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant, uint32_t count,
@@ -58,6 +59,13 @@ static void on_durable(void *ctx, uint64_t tenant, uint32_t count)
 	atomic_fetch_add(&s->durable_events[tenant % 4], count);
 }
 
+static void on_lost(void *ctx, uint64_t tenant, uint32_t count)
+{
+	struct seen *s = ctx;
+
+	atomic_fetch_add(&s->lost_events[tenant % 4], count);
+}
+
 static char dir[512];
 
 static void fresh_dir(const char *name)
@@ -72,7 +80,9 @@ static void fresh_dir(const char *name)
 static struct wal *open_wal(unsigned shards, unsigned interval_ms, size_t file_max,
 			    struct seen *s, struct err *e)
 {
-	struct wal_config cfg = { dir, shards, interval_ms, file_max, on_replay, on_durable, s };
+	struct wal_config cfg = { .dir = dir, .shards = shards, .commit_interval_ms = interval_ms,
+				   .file_max_bytes = file_max, .replay = on_replay,
+				   .durable = on_durable, .lost = on_lost, .ctx = s };
 	struct wal *w = NULL;
 
 	memset(s, 0, sizeof(*s));
@@ -518,6 +528,74 @@ static void test_limits_and_errors(void)
 	}
 }
 
+/*
+ * A failed fdatasync (a disk's write error): the records it covered are lost, not stored.
+ * Linux reports the error once per file, so a later fdatasync of the same file would succeed
+ * without the data: those records never become durable, their waiters get -EIO, the lost
+ * callback counts them, and the next append starts a new file whose records commit as usual.
+ */
+static void test_sync_failure_is_a_loss(void)
+{
+	static struct seen s;
+	struct err e = ERR_INIT;
+	struct wal_stats st;
+	struct wal *w;
+	char sd[600];
+	uint64_t lsn = 0, lost = 0, durable = 0;
+
+	fresh_dir("syncfail");
+	snprintf(sd, sizeof(sd), "%s/shard-00", dir);
+	w = open_wal(1, 0, 0, &s, &e); /* every append commits at once */
+	CHECK(w != NULL);
+	if (!w)
+		return;
+	append_n(w, 1, 0, 3); /* counts 1, 2, 3 */
+	CHECK_INT(wal_durable_lsn(w, 0), 3);
+	wal_fail_sync_after(0);
+	CHECK_INT(wal_append(w, 0, 1, 5, 1, "r3", 2, &lsn, &e), -EIO);
+	CHECK_INT(lsn, 4);
+	CHECK_INT(atomic_load(&s.lost_events[1]), 5);
+	CHECK_INT(wal_durable_lsn(w, 0), 3);
+	CHECK_INT(wal_wait_durable(w, 0, 4, 1000), -EIO);
+	CHECK_INT(wal_append(w, 0, 0, 7, 0, "r4", 2, &lsn, &e), 0);
+	CHECK_INT(lsn, 5);
+	CHECK_INT(files_in(sd), 2); /* the failed file is not written again */
+	CHECK_INT(wal_durable_lsn(w, 0), 5);
+	CHECK_INT(wal_wait_durable(w, 0, 5, 1000), 0);
+	CHECK_INT(wal_wait_durable(w, 0, 4, 1000), -EIO); /* still lost, though 5 is durable */
+	CHECK_INT(atomic_load(&s.durable_events[0]) + atomic_load(&s.durable_events[1]), 6 + 7);
+	wal_stats(w, &st);
+	CHECK_INT(st.sync_errors, 1);
+	wal_close(w);
+
+	/* With the commit thread: each record ends durable or lost, never both, never neither. */
+	fresh_dir("syncfail-thread");
+	w = open_wal(1, 2, 0, &s, &e);
+	CHECK(w != NULL);
+	if (!w)
+		return;
+	wal_fail_sync_after(0);
+	for (unsigned i = 0; i < 200; i++) {
+		CHECK_INT(wal_append(w, 0, 0, 1, 0, "x", 1, &lsn, &e), 0);
+		if (i % 20 == 0)
+			usleep(3000);
+	}
+	for (uint64_t l = 1; l <= 200; l++) {
+		int rc = wal_wait_durable(w, 0, l, 5000);
+
+		CHECK(rc == 0 || rc == -EIO);
+		lost += rc == -EIO;
+		durable += rc == 0;
+	}
+	CHECK(lost > 0);
+	CHECK_INT(lost, atomic_load(&s.lost_events[0]));
+	CHECK_INT(durable, atomic_load(&s.durable_events[0]));
+	wal_stats(w, &st);
+	CHECK_INT(st.sync_errors, 1);
+	wal_close(w);
+	wal_fail_sync_after(-1);
+}
+
 int main(void)
 {
 	T_RUN(test_append_commit_replay);
@@ -529,5 +607,6 @@ int main(void)
 	T_RUN(test_write_error_leaves_no_partial_record);
 	T_RUN(test_shard_count_change_replays_old_shards);
 	T_RUN(test_limits_and_errors);
+	T_RUN(test_sync_failure_is_a_loss);
 	return t_done();
 }
