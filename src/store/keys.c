@@ -203,6 +203,13 @@ static bool any_data_key(const char *dir, uint64_t *tenant)
 	return found;
 }
 
+bool keys_dir_used(const char *dir)
+{
+	uint64_t tenant;
+
+	return exists(dir, "master.id") || any_data_key(dir, &tenant);
+}
+
 static void master_id(const unsigned char master[KEYS_KEY_BYTES], unsigned char id[32])
 {
 	static const char ctx[] = "koban-master-id";

@@ -89,6 +89,11 @@ enum keys_access {
  */
 int keys_open_files(struct keys **k, const char *dir, const struct keys_files *files,
 		    enum keys_access mode, struct err *e);
+/*
+ * Whether dir holds master.id or a data key: keys were used there, so they are never made
+ * there again (keys_open_files then names what is missing).
+ */
+bool keys_dir_used(const char *dir);
 /* keys_open_files() with every key in dir. */
 int keys_open(struct keys **k, const char *dir, enum keys_access mode, struct err *e);
 /* The public key file of a signing key file: ".key" at the end replaced by ".pub", else

@@ -190,6 +190,7 @@ int store_keys_open(struct keys **k, const char *data_dir, const struct keys_fil
 		    bool write, struct err *e)
 {
 	char kdir[PATH_LEN], mpath[PATH_LEN], found[PATH_LEN];
+	const char *lost;
 	struct stat sb;
 	int rc;
 
@@ -197,15 +198,20 @@ int store_keys_open(struct keys **k, const char *data_dir, const struct keys_fil
 	if ((rc = path_join(kdir, e, "%s/keys", data_dir)) ||
 	    (rc = path_join(mpath, e, "%s/master.key", kdir)))
 		return rc;
-	/* A master key where it belongs, or named by the configuration (never made): open. */
-	if ((files && files->master) || lstat(mpath, &sb) == 0 || errno != ENOENT)
+	/*
+	 * What a data directory with stored data cannot be without: its master key, or, with
+	 * the master key named by the configuration (never made), the keys directory of its
+	 * data keys. Present (or unreadable: keys.c says why): open.
+	 */
+	lost = files && files->master ? kdir : mpath;
+	if (lstat(lost, &sb) == 0 || errno != ENOENT || keys_dir_used(kdir))
 		return keys_open_files(k, kdir, files, write ? KEYS_WRITE : KEYS_READ, e);
 	if ((rc = store_data_find(data_dir, NULL, found, sizeof(found), e)) < 0)
 		return rc;
 	if (rc)
 		return err_set(e, -ENOENT, "%s is missing but %s holds stored data (%s): restore "
 			       "keys/ from its backup (docs/store.md, Keys), or name the key files "
-			       "in the configuration's keys: section", mpath, data_dir, found);
+			       "in the configuration's keys: section", lost, data_dir, found);
 	if (write) /* first use: keys.c still refuses a keys/ with data keys or master.id */
 		return keys_open_files(k, kdir, files, KEYS_CREATE, e);
 	if (lstat(kdir, &sb) < 0 && errno == ENOENT)

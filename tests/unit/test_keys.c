@@ -367,9 +367,11 @@ static void test_what_each_access_writes(void)
 	CHECK_INT(keys_open(&k, dir, KEYS_CREATE, &e), 0);
 	if (!k)
 		return;
+	CHECK(!keys_dir_used(dir) || mode_of("master.id") == 0644);
 	CHECK_INT(keys_tenant(k, 4, true, &a, &e), 0);
 	keys_close(k);
 	CHECK_INT(mode_of("master.id"), 0644);
+	CHECK(keys_dir_used(dir));
 	snprintf(cmd, sizeof(cmd), "rm '%s/master.id'", dir);
 	CHECK_INT(system(cmd), 0);
 	CHECK_INT(keys_open(&k, dir, KEYS_READ, &e), 0);
