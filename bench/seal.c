@@ -101,7 +101,7 @@ int main(int argc, char **argv)
 	evcodec_writer_init(&ew);
 	arena_init(&a, 1 << 16, 1 << 24);
 	snprintf(path, sizeof(path), "%s/keys", dir);
-	if (keys_open(&k, path, true, &e) || keys_tenant(k, 1, true, &dk[0], &e) ||
+	if (keys_open(&k, path, KEYS_CREATE, &e) || keys_tenant(k, 1, true, &dk[0], &e) ||
 	    keys_tenant(k, 2, true, &dk[1], &e)) {
 		rc = die("keys", &e);
 		goto done;

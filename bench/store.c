@@ -433,7 +433,7 @@ int main(int argc, char **argv)
 		struct keys *k;
 
 		snprintf(path, sizeof(path), "%s/keys", data);
-		if (keys_open(&k, path, false, &e) < 0)
+		if (keys_open(&k, path, KEYS_READ, &e) < 0)
 			die("keys", e.msg);
 		for (int i = 0; i < 2; i++) {
 			tb[i].id = (uint64_t)i + 1;

@@ -157,9 +157,13 @@ int cli_ti_matcher(const struct config *c, struct meta *m, struct alert_sink *al
 struct retrohunt_config;
 void cli_retrohunt_config(const struct config *c, struct retrohunt_config *hc);
 
-/* Opens the event store with the configuration's key files (keys: section; key.c). */
+/*
+ * Opens the event store with the configuration's key files (keys: section; key.c). write:
+ * the command imports, erases or prunes (keys made on first use only); without it nothing
+ * is created (store_open_keys).
+ */
 struct store;
-int cli_store_open(struct store **st, const struct config *c, struct err *e);
+int cli_store_open(struct store **st, const struct config *c, bool write, struct err *e);
 
 /*
  * Through a running daemon (remote.c). When `koban serve` holds the data directory, the

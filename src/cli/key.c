@@ -34,11 +34,11 @@ static const struct cli_command key_command = {
 	key_verbs, ARRAY_SIZE(key_verbs),
 };
 
-int cli_store_open(struct store **st, const struct config *c, struct err *e)
+int cli_store_open(struct store **st, const struct config *c, bool write, struct err *e)
 {
 	struct keys_files files = { .master = c->keys_master, .signing = c->keys_signing };
 
-	return store_open_keys(st, c->data_dir, &files, e);
+	return store_open_keys(st, c->data_dir, &files, write, e);
 }
 
 int cmd_key(int argc, char **argv)

@@ -665,7 +665,7 @@ int cmd_ingest(int argc, char **argv)
 	default:
 		goto out;
 	}
-	if (cli_store_open(&store, &c, &e) < 0 ||
+	if (cli_store_open(&store, &c, true, &e) < 0 ||
 	    store_import_begin(store, (uint64_t)id, &r.imp, &e) < 0) {
 		cli_fail(&e);
 		goto out;

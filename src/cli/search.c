@@ -240,7 +240,7 @@ static int search_run(const struct config *c, const char *tenant, struct store_s
 	s->event_fn = print_event;
 	s->row_fn = print_row;
 	s->ctx = o;
-	if (cli_tenant_id(c, tenant, &id, &e) < 0 || cli_store_open(&store, c, &e) < 0)
+	if (cli_tenant_id(c, tenant, &id, &e) < 0 || cli_store_open(&store, c, false, &e) < 0)
 		goto fail;
 	s->tenant = (uint64_t)id;
 	if (store_search(store, s, &st, &e) < 0)

@@ -365,7 +365,7 @@ static int soc_init(struct serve *sv, struct err *e)
 	int rc;
 
 	if ((sv->cfg->notify.enabled && (rc = notify_new(&sv->notify, &nc, e)) < 0) ||
-	    (rc = cli_store_open(&sv->soc_store, sv->cfg, e)) < 0)
+	    (rc = cli_store_open(&sv->soc_store, sv->cfg, true, e)) < 0)
 		return rc;
 	sc.store = sv->soc_store;
 	sc.level_decided = notify_level_decided;
@@ -503,7 +503,7 @@ static int retrohunt_init(struct serve *sv, struct err *e)
 	int rc;
 
 	if ((rc = meta_open(&sv->retro_meta, sv->cfg->data_dir, e)) < 0 ||
-	    (rc = cli_store_open(&sv->retro_store, sv->cfg, e)) < 0)
+	    (rc = cli_store_open(&sv->retro_store, sv->cfg, true, e)) < 0)
 		return rc;
 	cli_retrohunt_config(sv->cfg, &rc_cfg);
 	rc_cfg.meta = sv->retro_meta;
@@ -724,7 +724,7 @@ static int serve_start(struct serve *sv, struct err *e)
 		return rc;
 	if ((rc = serve_metrics_register(sv, e)))
 		return rc;
-	if ((rc = cli_store_open(&sv->store, sv->cfg, e)) ||
+	if ((rc = cli_store_open(&sv->store, sv->cfg, true, e)) ||
 	    (rc = retention_new(&sv->retention, e)) ||
 	    (rc = retention_metrics_register(sv->retention, e)))
 		return rc;

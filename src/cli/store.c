@@ -235,7 +235,7 @@ static int store_run(const struct config *c, const char *only, bool verify, FILE
 		err_set(&e, -ENOENT, "no tenant '%s' in %s/koban.db", only, c->data_dir);
 		goto fail;
 	}
-	if (cli_store_open(&st, c, &e) < 0)
+	if (cli_store_open(&st, c, false, &e) < 0)
 		goto fail;
 	rc = run(st, l, verify, out, err, &e);
 	goto out;
@@ -313,7 +313,7 @@ static int retain(int argc, char **argv, const struct cli_verb *verb)
 		return rc;
 	if ((rc = cli_load_config(&argc, argv, &c)))
 		return rc;
-	if (meta_open(&m, c.data_dir, &e) < 0 || cli_store_open(&st, &c, &e) < 0 ||
+	if (meta_open(&m, c.data_dir, &e) < 0 || cli_store_open(&st, &c, true, &e) < 0 ||
 	    (rc = retention_run(NULL, st, m, &c, only, time_now_ns(), rr.dry_run, print_retained,
 				&rr, &e)) < 0) {
 		rc = cli_fail(&e);

@@ -725,7 +725,7 @@ static int erase_run(const struct config *c, const char *name, const char *who, 
 	int rc = 1;
 
 	if (erase_check(c, name, &id, &e) < 0 || meta_open(&m, c->data_dir, &e) < 0 ||
-	    cli_store_open(&store, c, &e) < 0 ||
+	    cli_store_open(&store, c, true, &e) < 0 ||
 	    store_erase(store, (uint64_t)id, &st, &e) < 0 ||
 	    meta_tenant_remove(m, name, &e) < 0)
 		goto fail;

@@ -641,7 +641,7 @@ static int ti_hunt(const struct config *c, const struct ti_opts *op, struct err 
 		hc.days = hunt_days;
 		hc.days_ctx = &days;
 	}
-	if ((rc = meta_open(&m, c->data_dir, e)) < 0 || (rc = cli_store_open(&store, c, e)) < 0 ||
+	if ((rc = meta_open(&m, c->data_dir, e)) < 0 || (rc = cli_store_open(&store, c, false, e)) < 0 ||
 	    (rc = alert_sink_new(&alerts, &(struct alert_sink_config){
 					 .data_dir = c->data_dir,
 					 .retention_days = c->alerts_retention_days,

@@ -154,7 +154,7 @@ static int triage_test(const struct config *c, struct meta *m, const struct tria
 		goto out;
 	}
 	if ((rc = cli_tenant_id(c, op->tenant, &tenant_id, e)) < 0 ||
-	    (rc = cli_store_open(&st, c, e)) < 0)
+	    (rc = cli_store_open(&st, c, false, e)) < 0)
 		goto out;
 	in.tenant_id = (uint64_t)tenant_id;
 	tc.store = st;

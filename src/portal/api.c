@@ -280,7 +280,7 @@ static void *job_main(void *arg)
 	sigemptyset(&pipe_only);
 	sigaddset(&pipe_only, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &pipe_only, NULL);
-	if ((rc = store_open_keys(&st, a->data_dir, &files, &e)) == 0)
+	if ((rc = store_open_keys(&st, a->data_dir, &files, false, &e)) == 0)
 		rc = store_search(st, &s, NULL, &e);
 	store_close(st);
 	if (rc < 0 && rc != -EPIPE) {

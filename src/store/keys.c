@@ -203,6 +203,13 @@ static bool any_data_key(const char *dir, uint64_t *tenant)
 	return found;
 }
 
+bool keys_dir_used(const char *dir)
+{
+	uint64_t tenant;
+
+	return exists(dir, "master.id") || any_data_key(dir, &tenant);
+}
+
 static void master_id(const unsigned char master[KEYS_KEY_BYTES], unsigned char id[32])
 {
 	static const char ctx[] = "koban-master-id";
@@ -249,7 +256,7 @@ static int check_master(struct keys *k, const char *master_path, bool write, str
 }
 
 int keys_open_files(struct keys **kp, const char *dir, const struct keys_files *files,
-		    bool create, struct err *e)
+		    enum keys_access mode, struct err *e)
 {
 	const char *mfile = files ? files->master : NULL, *sfile = files ? files->signing : NULL;
 	char mpath[PATH_LEN], spath[PATH_LEN], ppath[PATH_LEN];
@@ -269,7 +276,7 @@ int keys_open_files(struct keys **kp, const char *dir, const struct keys_files *
 		return err_set(e, -ENAMETOOLONG, "keys.signing: path too long");
 	if (keys_public_path(spath, ppath, sizeof(ppath)))
 		return err_set(e, -ENAMETOOLONG, "%s: path too long", spath);
-	if (create && mkdir(dir, 0700) < 0 && errno != EEXIST)
+	if (mode == KEYS_CREATE && mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return err_set(e, -errno, "cannot create %s: %s", dir, strerror(errno));
 	/* A missing master key is made only on first use, never in place of a lost one. */
 	if (access(mpath, F_OK) < 0) {
@@ -277,10 +284,15 @@ int keys_open_files(struct keys **kp, const char *dir, const struct keys_files *
 			return err_set(e, -ENOENT, "keys.master: %s: %s (the master key named in "
 				       "the configuration is missing: mount its media or correct "
 				       "keys.master)", mpath, strerror(errno));
-		if (!create || exists(dir, "master.id") || any_data_key(dir, &tenant))
+		if (exists(dir, "master.id") || any_data_key(dir, &tenant))
 			return err_set(e, -ENOENT, "%s: no master key, but %s holds data keys "
-				       "wrapped with one: restore master.key from its backup, or "
-				       "name it with keys.master in the configuration", mpath, dir);
+				       "wrapped with one: restore master.key from its backup "
+				       "(docs/store.md, Keys), or name it with keys.master in the "
+				       "configuration", mpath, dir);
+		if (mode != KEYS_CREATE)
+			return err_set(e, -ENOENT, "%s is missing: restore %s from its backup "
+				       "(docs/store.md, Keys), or name the key files in the "
+				       "configuration's keys: section", mpath, dir);
 		if (!sfile && (rc = keys_init(dir, e)))
 			return rc;
 		if (sfile)
@@ -309,7 +321,7 @@ int keys_open_files(struct keys **kp, const char *dir, const struct keys_files *
 	if (!rc && memcmp(k->sk + 32, k->pk, sizeof(k->pk)))
 		rc = err_set(e, -EBADMSG, "%s is not the public half of %s", ppath, spath);
 	if (!rc)
-		rc = check_master(k, mpath, create, e);
+		rc = check_master(k, mpath, mode != KEYS_READ, e);
 	if (rc) {
 		keys_close(k);
 		return rc;
@@ -318,9 +330,9 @@ int keys_open_files(struct keys **kp, const char *dir, const struct keys_files *
 	return 0;
 }
 
-int keys_open(struct keys **kp, const char *dir, bool create, struct err *e)
+int keys_open(struct keys **kp, const char *dir, enum keys_access mode, struct err *e)
 {
-	return keys_open_files(kp, dir, NULL, create, e);
+	return keys_open_files(kp, dir, NULL, mode, e);
 }
 
 void keys_close(struct keys *k)
@@ -439,13 +451,13 @@ int keys_tenant(struct keys *k, uint64_t tenant, bool create, struct keys_data_k
 		return rc;
 	if (key_still_cached(k, tenant, path, out, &gone))
 		return 0;
-	if (gone) {
-		if (create)
-			return tenant_create(k, tenant, out, e);
+	if (gone && !create)
 		return err_set(e, -ENOENT, "%s/%s: the tenant has no data key (erased, or the "
 				 "key directory is not the one its data was written with)",
 			       k->dir, name);
-	}
+	/* -EEXIST: another handle or process made it first; this one reads the winner's */
+	if (gone && (rc = tenant_create(k, tenant, out, e)) != -EEXIST)
+		return rc;
 	if ((rc = read_key_id(path, "KOBANDK1", w, sizeof(w), true, &file, e)))
 		return rc;
 	memcpy(out->id, w, KEYS_ID_BYTES);

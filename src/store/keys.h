@@ -67,17 +67,35 @@ struct keys_files {
 };
 
 /*
+ * What keys_open_files() may write. Whether a data directory is new (holds no stored data)
+ * is the caller's to know: the store decides (store_keys_open, store/store.h).
+ */
+enum keys_access {
+	KEYS_READ,   /* nothing: a read-only command; dir is neither made nor written */
+	KEYS_WRITE,  /* master.id once (a directory made before it existed); no key is made */
+	KEYS_CREATE, /* KEYS_WRITE, and the keys made on first use: only for a data directory
+		      * that holds no stored data (no segments, no WAL records) */
+};
+
+/*
  * Opens the keys: data keys in dir, the master and signing keys where files says (NULL:
- * all in dir). With create, dir is made and, on first use only (dir holds no master key,
- * no master.id and no data key, and files names no master), keys_init() makes the keys in
- * dir. A master or signing key that files names is never created: missing, it is an error
- * naming the file and the configuration key. A master key other than the one the data keys
- * were wrapped with is -EKEYREJECTED (checked with master.id, or by opening a data key).
+ * all in dir). With KEYS_CREATE, dir is made and, on first use only (dir holds no master
+ * key, no master.id and no data key, and files names no master), keys_init() makes the keys
+ * in dir. Otherwise a missing master or signing key is -ENOENT naming the file and what to
+ * do (restore it from its backup, or name it in the configuration). A master or signing
+ * key that files names is never created: missing, it is an error naming the file and the
+ * configuration key. A master key other than the one the data keys were wrapped with is
+ * -EKEYREJECTED (checked with master.id, or by opening a data key).
  */
 int keys_open_files(struct keys **k, const char *dir, const struct keys_files *files,
-		    bool create, struct err *e);
+		    enum keys_access mode, struct err *e);
+/*
+ * Whether dir holds master.id or a data key: keys were used there, so they are never made
+ * there again (keys_open_files then names what is missing).
+ */
+bool keys_dir_used(const char *dir);
 /* keys_open_files() with every key in dir. */
-int keys_open(struct keys **k, const char *dir, bool create, struct err *e);
+int keys_open(struct keys **k, const char *dir, enum keys_access mode, struct err *e);
 /* The public key file of a signing key file: ".key" at the end replaced by ".pub", else
  * ".pub" appended. -ENAMETOOLONG when it does not fit size bytes. */
 int keys_public_path(const char *signing, char *out, size_t size);
@@ -86,6 +104,9 @@ void keys_close(struct keys *k);
 /*
  * The data key of tenant: unwrapped from tenant-N.key, or (create) made and stored when the
  * tenant has none. -ENOENT without create; -EKEYREJECTED when the master key does not open it.
+ * Create only for a tenant without stored data (store_writer_key, store/store.h, checks):
+ * a key made in place of a lost one opens none of the data written before. Two handles (or
+ * processes) that create the same tenant's key at once both get the one written first.
  */
 int keys_tenant(struct keys *k, uint64_t tenant, bool create, struct keys_data_key *out,
 		struct err *e);

@@ -1778,7 +1778,7 @@ static int lane_init(struct seal *s, unsigned i, const struct keys_files *keys, 
 	buf_init(&l->work, LANE_QUEUE_MAX + rec_size(WAL_MAX_PAYLOAD));
 	if (!(l->tally = mem_calloc(TENANT_STATS_MAX, sizeof(*l->tally))))
 		return err_set(e, -ENOMEM, "out of memory");
-	if ((rc = store_open_keys(&l->st, s->data_dir, keys, e)))
+	if ((rc = store_open_keys(&l->st, s->data_dir, keys, true, e)))
 		return rc;
 	if (s->n_lanes == 1)
 		return 0; /* sealed on the sealer's thread */
@@ -1854,7 +1854,7 @@ int seal_start_files(struct seal **sp, const char *data_dir, const struct keys_f
 	    (rc = path_of(s->state_path, data_dir, "seal.state", e)) ||
 	    (rc = path_of(s->journal_path, data_dir, "seal.journal", e)) ||
 	    (rc = path_of(s->dropped_path, data_dir, "seal.dropped", e)) ||
-	    (rc = store_open_keys(&s->st, data_dir, keys, e)) || (rc = recover(s, e)) ||
+	    (rc = store_open_keys(&s->st, data_dir, keys, true, e)) || (rc = recover(s, e)) ||
 	    (rc = register_metrics(s, e)))
 		goto fail;
 	for (unsigned i = 0; i < s->n_lanes; i++)

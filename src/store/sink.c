@@ -35,6 +35,7 @@
 #include "store/keys.h"
 #include "store/meta.h"
 #include "store/seal.h"
+#include "store/store.h"
 #include "store/wal.h"
 
 #define TABLE_SIZE (2 * SINK_MAX_TENANTS) /* power of two, at most half full */
@@ -540,14 +541,13 @@ int sink_open(struct sink **sp, const struct sink_config *c, struct err *e)
 			goto fail;
 		}
 	}
-	if ((size_t)snprintf(path, sizeof(path), "%s/keys", c->data_dir) >= sizeof(path)) {
+	if ((rc = meta_open(&s->meta, c->data_dir, e)) < 0 ||
+	    (rc = store_keys_open(&s->keys, c->data_dir, c->keys, true, e)) < 0)
+		goto fail;
+	if ((size_t)snprintf(path, sizeof(path), "%s/wal", c->data_dir) >= sizeof(path)) {
 		rc = err_set(e, -ENAMETOOLONG, "%s: data directory path too long", c->data_dir);
 		goto fail;
 	}
-	if ((rc = meta_open(&s->meta, c->data_dir, e)) < 0 ||
-	    (rc = keys_open_files(&s->keys, path, c->keys, true, e)) < 0)
-		goto fail;
-	snprintf(path, sizeof(path), "%s/wal", c->data_dir);
 	wc.dir = path;
 	wc.shards = c->workers + 1;
 	wc.commit_interval_ms = c->commit_interval_ms;
@@ -706,7 +706,7 @@ static int tenant_key(struct sink *s, uint64_t id, struct keys_data_key *dk, str
 	int rc;
 
 	pthread_mutex_lock(&s->keys_lock);
-	rc = keys_tenant(s->keys, id, true, dk, e);
+	rc = store_writer_key(s->keys, s->dir, id, dk, e);
 	pthread_mutex_unlock(&s->keys_lock);
 	return rc;
 }

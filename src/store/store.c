@@ -118,13 +118,132 @@ static int make_dir(const char *path, mode_t mode, struct err *e)
 	return 0;
 }
 
+/* A tenant directory's name: decimal digits without a leading zero. */
+static bool tenant_id_name(const char *p, uint64_t *id)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	for (i = 0; p[i] >= '0' && p[i] <= '9' && i < 20; i++) {
+		if (v > (UINT64_MAX - (uint64_t)(p[i] - '0')) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(p[i] - '0');
+	}
+	*id = v;
+	return i && !p[i] && !(p[0] == '0' && i > 1);
+}
+
+/* A segment in dir (found: its path): 1, 0 when none or dir is missing, or a negative errno. */
+static int dir_segment(const char *dir, char *found, size_t size, struct err *e)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int rc = 0;
+
+	if (!d)
+		return errno == ENOENT || errno == ENOTDIR ? 0 : err_set(e, -errno, "cannot read %s: %s",
+									  dir, strerror(errno));
+	while (!rc && (de = readdir(d))) {
+		uint32_t day, seq;
+
+		if (segment_name_parse(de->d_name, &day, &seq) == 0) {
+			snprintf(found, size, "%s/%s", dir, de->d_name);
+			rc = 1;
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+int store_data_find(const char *data_dir, const uint64_t *tenant, char *found, size_t size,
+		    struct err *e)
+{
+	char path[PATH_LEN];
+	struct dirent *de;
+	DIR *d;
+	int rc;
+
+	if (tenant) {
+		rc = path_join(path, e, "%s/tenants/%llu", data_dir, (unsigned long long)*tenant);
+		return rc ? rc : dir_segment(path, found, size, e);
+	}
+	if ((rc = path_join(path, e, "%s/wal", data_dir)) ||
+	    (rc = wal_find_records(path, found, size, e)) ||
+	    (rc = path_join(path, e, "%s/tenants", data_dir)))
+		return rc;
+	if (!(d = opendir(path)))
+		return errno == ENOENT ? 0 : err_set(e, -errno, "cannot read %s: %s", path,
+						     strerror(errno));
+	while (!rc && (de = readdir(d))) {
+		char tdir[PATH_LEN];
+		uint64_t id;
+
+		if (tenant_id_name(de->d_name, &id) &&
+		    !(rc = path_join(tdir, e, "%s/%s", path, de->d_name)))
+			rc = dir_segment(tdir, found, size, e);
+	}
+	closedir(d);
+	return rc;
+}
+
+int store_keys_open(struct keys **k, const char *data_dir, const struct keys_files *files,
+		    bool write, struct err *e)
+{
+	char kdir[PATH_LEN], mpath[PATH_LEN], found[PATH_LEN];
+	const char *lost;
+	struct stat sb;
+	int rc;
+
+	*k = NULL;
+	if ((rc = path_join(kdir, e, "%s/keys", data_dir)) ||
+	    (rc = path_join(mpath, e, "%s/master.key", kdir)))
+		return rc;
+	/*
+	 * What a data directory with stored data cannot be without: its master key, or, with
+	 * the master key named by the configuration (never made), the keys directory of its
+	 * data keys. Present (or unreadable: keys.c says why): open.
+	 */
+	lost = files && files->master ? kdir : mpath;
+	if (lstat(lost, &sb) == 0 || errno != ENOENT || keys_dir_used(kdir))
+		return keys_open_files(k, kdir, files, write ? KEYS_WRITE : KEYS_READ, e);
+	if ((rc = store_data_find(data_dir, NULL, found, sizeof(found), e)) < 0)
+		return rc;
+	if (rc)
+		return err_set(e, -ENOENT, "%s is missing but %s holds stored data (%s): restore "
+			       "keys/ from its backup (docs/store.md, Keys), or name the key files "
+			       "in the configuration's keys: section", lost, data_dir, found);
+	if (write) /* first use: keys.c still refuses a keys/ with data keys or master.id */
+		return keys_open_files(k, kdir, files, KEYS_CREATE, e);
+	if (lstat(kdir, &sb) < 0 && errno == ENOENT)
+		return 0; /* nothing stored and no keys yet: nothing to read */
+	return keys_open_files(k, kdir, files, KEYS_READ, e);
+}
+
+int store_writer_key(struct keys *k, const char *data_dir, uint64_t tenant,
+		     struct keys_data_key *out, struct err *e)
+{
+	char found[PATH_LEN];
+	int rc = keys_tenant(k, tenant, false, out, e);
+
+	if (rc != -ENOENT)
+		return rc;
+	if ((rc = store_data_find(data_dir, &tenant, found, sizeof(found), e)) < 0)
+		return rc;
+	if (rc)
+		return err_set(e, -ENOENT, "%s/keys/tenant-%llu.key is missing but the tenant holds "
+			       "stored data (%s): restore keys/ from its backup (docs/store.md, "
+			       "Keys); a new key would open none of it", data_dir,
+			       (unsigned long long)tenant, found);
+	return keys_tenant(k, tenant, true, out, e);
+}
+
 int store_open(struct store **stp, const char *data_dir, struct err *e)
 {
-	return store_open_keys(stp, data_dir, NULL, e);
+	return store_open_keys(stp, data_dir, NULL, true, e);
 }
 
 int store_open_keys(struct store **stp, const char *data_dir, const struct keys_files *files,
-		    struct err *e)
+		    bool write, struct err *e)
 {
 	char path[PATH_LEN];
 	struct store *st;
@@ -137,14 +256,30 @@ int store_open_keys(struct store **stp, const char *data_dir, const struct keys_
 		return err_set(e, -ENOMEM, "out of memory");
 	}
 	st->audit_fd = -1;
-	if ((rc = make_dir(data_dir, 0750, e)) || (rc = path_join(path, e, "%s/tenants", data_dir)) ||
-	    (rc = make_dir(path, 0750, e)) || (rc = path_join(path, e, "%s/keys", data_dir)) ||
-	    (rc = keys_open_files(&st->keys, path, files, true, e))) {
-		store_close(st);
-		return rc;
-	}
+	if (write && ((rc = make_dir(data_dir, 0750, e)) ||
+		      (rc = path_join(path, e, "%s/tenants", data_dir)) ||
+		      (rc = make_dir(path, 0750, e))))
+		goto fail;
+	if ((rc = store_keys_open(&st->keys, data_dir, files, write, e)))
+		goto fail;
 	*stp = st;
 	return 0;
+fail:
+	store_close(st);
+	return rc;
+}
+
+/*
+ * The data key of tenant for reading. A store opened for reading a data directory without
+ * keys has none: there is nothing of any tenant to read.
+ */
+static int tenant_key(struct store *st, uint64_t tenant, struct keys_data_key *out,
+		      struct err *e)
+{
+	if (!st->keys)
+		return err_set(e, -ENOENT, "%s/keys/tenant-%llu.key: no keys yet (nothing was "
+			       "stored in %s)", st->dir, (unsigned long long)tenant, st->dir);
+	return keys_tenant(st->keys, tenant, false, out, e);
 }
 
 static void slot_close(struct seg_slot *sl)
@@ -199,21 +334,6 @@ static int cmp_u64(const void *a, const void *b)
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
 	return x < y ? -1 : x > y;
-}
-
-/* A tenant directory's name: decimal digits without a leading zero. */
-static bool tenant_id_name(const char *p, uint64_t *id)
-{
-	uint64_t v = 0;
-	size_t i;
-
-	for (i = 0; p[i] >= '0' && p[i] <= '9' && i < 20; i++) {
-		if (v > (UINT64_MAX - (uint64_t)(p[i] - '0')) / 10)
-			return false;
-		v = v * 10 + (uint64_t)(p[i] - '0');
-	}
-	*id = v;
-	return i && !p[i] && !(p[0] == '0' && i > 1);
 }
 
 int store_tenant_ids(struct store *st, uint64_t **ids, size_t *n, struct err *e)
@@ -428,7 +548,7 @@ int store_import_begin(struct store *st, uint64_t tenant, struct store_import **
 	imp->tenant = tenant;
 	imp->now = time_now_ns();
 	if ((rc = tenant_dir(st, tenant, true, imp->dir, e)) ||
-	    (rc = keys_tenant(st->keys, tenant, true, &imp->dk, e))) {
+	    (rc = store_writer_key(st->keys, st->dir, tenant, &imp->dk, e))) {
 		mem_free(imp);
 		return rc;
 	}
@@ -631,7 +751,7 @@ void store_import_abort(struct store_import *imp)
 int store_tenant_key(struct store *st, uint64_t tenant, struct keys_data_key *out,
 		     struct err *e)
 {
-	return keys_tenant(st->keys, tenant, false, out, e);
+	return tenant_key(st, tenant, out, e);
 }
 
 int store_segment_remove(struct store *st, uint64_t tenant, uint32_t day, uint32_t seq,
@@ -1708,7 +1828,7 @@ static int run_segments(struct store *st, struct search_run *r, int64_t from, in
 		return rc;
 	if (!n) /* nothing stored: no key needed */
 		return 0;
-	if ((rc = keys_tenant(st->keys, r->s->tenant, false, &dk, e)) ||
+	if ((rc = tenant_key(st, r->s->tenant, &dk, e)) ||
 	    (rc = readers_get(st, e)))
 		goto out;
 	for (size_t i = 0; i < n && !rc && !r->done; i++) {
@@ -2055,7 +2175,7 @@ static int tail_record(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant,
 		if (!t->key) {
 			struct err ke = ERR_INIT;
 
-			rc = keys_tenant(t->st->keys, tenant, false, &t->dk, &ke);
+			rc = tenant_key(t->st, tenant, &t->dk, &ke);
 			if (rc < 0 && rc != -ENOENT) {
 				*t->e = ke;
 				return rc;
@@ -2248,7 +2368,7 @@ static int register_names(struct store *st, const struct store_search *s,
 				       e)) ||
 	    !n)
 		return rc;
-	if ((rc = keys_tenant(st->keys, s->tenant, false, &dk, e)))
+	if ((rc = tenant_key(st, s->tenant, &dk, e)))
 		goto out;
 	if (!(ids = mem_calloc(NAMES_MAX, sizeof(*ids)))) {
 		rc = err_set(e, -ENOMEM, "search: out of memory");
@@ -2431,7 +2551,7 @@ int store_segments(struct store *st, uint64_t tenant, bool verify, store_segment
 	if ((rc = tenant_dir(st, tenant, false, dir, e)) ||
 	    (rc = snapshot_take(st, tenant, dir, 0, UINT32_MAX, false, &sn, e)))
 		return rc;
-	if (!sn.n || (rc = keys_tenant(st->keys, tenant, false, &dk, e))) {
+	if (!sn.n || (rc = tenant_key(st, tenant, &dk, e))) {
 		snapshot_release(&sn);
 		return rc;
 	}
@@ -2504,6 +2624,8 @@ int store_erase(struct store *st, uint64_t tenant, struct store_erase_stats *out
 
 	memset(out, 0, sizeof(*out));
 	out->first_day = UINT32_MAX;
+	if (!st->keys)
+		return err_set(e, -EBADF, "%s: the store was opened for reading", st->dir);
 	cache_drop(st, &tenant);
 	if ((rc = tenant_dir(st, tenant, false, dir, e)))
 		return rc;
@@ -2544,7 +2666,7 @@ int store_retain(struct store *st, uint64_t tenant, unsigned keep_days, int64_t 
 		snapshot_release(&sn);
 		return 0;
 	}
-	have_key = keys_tenant(st->keys, tenant, false, &dk, NULL) == 0;
+	have_key = tenant_key(st, tenant, &dk, NULL) == 0;
 	for (size_t i = sn.n; i-- > 0 && !rc;) { /* oldest first */
 		const struct seg_ref *ref = &sn.refs[i];
 		char name[SEGMENT_NAME_MAX], path[PATH_LEN];
@@ -2613,5 +2735,7 @@ int store_retain(struct store *st, uint64_t tenant, unsigned keep_days, int64_t 
 int store_sign_certificate(struct store *st, struct cert_info *ci, struct buf *out,
 			   struct err *e)
 {
+	if (!st->keys)
+		return err_set(e, -EBADF, "%s: the store was opened for reading", st->dir);
 	return cert_write(ci, st->keys, out, e);
 }

@@ -4,6 +4,7 @@
  *
  * Layout under the data directory (docs/store.md):
  *   DATA_DIR/keys/               the installation's keys (store/keys.h), made on first use
+ *                                (a data directory with no stored data yet: store_keys_open)
  *   DATA_DIR/tenants/ID/         one directory per tenant (ID from koban.db), holding its
  *                                segments YYYY-MM-DD-NNNN.seg (store/segment.h)
  *   DATA_DIR/audit.log           one JSON line per search: when, who, tenant, query, rows
@@ -62,16 +63,54 @@ struct event;
 struct store;
 struct store_import;
 
-/* Opens the store with every key in DATA_DIR/keys (made on first use). */
+/*
+ * Opens the store for writing with every key in DATA_DIR/keys (made on first use:
+ * store_keys_open).
+ */
 int store_open(struct store **st, const char *data_dir, struct err *e);
 /*
  * The same with the master and signing keys where files says (the configuration's keys:
- * section; NULL members: DATA_DIR/keys). A key named there is never created.
+ * section; NULL members: DATA_DIR/keys). A key named there is never created. Without write
+ * (search, store stats and verify, triage, the API) nothing is created or written, neither
+ * DATA_DIR nor a key; a data directory without keys and without stored data then opens
+ * with no keys, and its searches find nothing; importing and erasing need write.
  */
 struct keys_files;
 int store_open_keys(struct store **st, const char *data_dir, const struct keys_files *files,
-		    struct err *e);
+		    bool write, struct err *e);
 void store_close(struct store *st);
+
+/*
+ * The installation's keys for data_dir (DATA_DIR/keys, or where files says). They are made
+ * on first use only: for a writer, when DATA_DIR/keys holds no master key, no master.id and
+ * no data key, and DATA_DIR holds no stored data (store_data_find). A missing master key of
+ * a data directory with stored data is -ENOENT naming the file, the data found and what to
+ * do (restore keys/ from its backup, or name the key files in the configuration); never a
+ * new key, which would open none of it. Without write nothing is written (no master.id
+ * either) and a data directory without keys/ and without stored data gives *k NULL and 0.
+ * Threads: any; the keys handle as store/keys.h says.
+ */
+struct keys;
+int store_keys_open(struct keys **k, const char *data_dir, const struct keys_files *files,
+		    bool write, struct err *e);
+/*
+ * Whether data_dir holds stored data: of tenant (NULL: of any), a segment in
+ * DATA_DIR/tenants/ID; of any tenant, also a record in the write-ahead log (DATA_DIR/wal).
+ * 1 (found gets the path of one, cut to size), 0 (none, or no such directory) or a
+ * negative errno. Reads only; any thread or process.
+ */
+int store_data_find(const char *data_dir, const uint64_t *tenant, char *found, size_t size,
+		    struct err *e);
+/*
+ * The data key of tenant for a writer (import, the sink): read, or made when the tenant has
+ * none and no segment in DATA_DIR/tenants/ID (a tenant added again after an erasure has a
+ * new id, so a new directory). A missing key of a tenant with segments is -ENOENT naming the
+ * file and a segment. Two writers creating one tenant's key at once get the same key.
+ * Threads: as keys_tenant (store/keys.h): one thread at a time per keys handle.
+ */
+struct keys_data_key;
+int store_writer_key(struct keys *k, const char *data_dir, uint64_t tenant,
+		     struct keys_data_key *out, struct err *e);
 
 /* ---- import ---- */
 

@@ -1324,3 +1324,39 @@ int wal_scan(const char *dir, const uint64_t *from, unsigned nfrom, wal_replay_f
 	wal_scan_close(sc);
 	return rc;
 }
+
+int wal_find_records(const char *dir, char *found, size_t size, struct err *e)
+{
+	unsigned n = shards_on_disk(dir);
+	int rc = 0;
+
+	for (unsigned i = 0; i < n && !rc; i++) {
+		char sdir[PATH_MAX_LEN];
+		struct dirent *de;
+		DIR *d;
+
+		if (snprintf(sdir, sizeof(sdir), "%s/shard-%02u", dir, i) >= (int)sizeof(sdir))
+			return err_set(e, -ENAMETOOLONG, "%s: path too long", dir);
+		if (!(d = opendir(sdir))) {
+			if (errno == ENOENT)
+				continue; /* shard numbers need not follow each other */
+			return err_set(e, -errno, "cannot read %s: %s", sdir, strerror(errno));
+		}
+		while (!rc && (de = readdir(d))) {
+			char path[PATH_MAX_LEN];
+			struct stat sb;
+
+			if (!file_first_lsn(de->d_name))
+				continue;
+			if (snprintf(path, sizeof(path), "%s/%s", sdir, de->d_name) >= (int)sizeof(path))
+				rc = err_set(e, -ENAMETOOLONG, "%s: path too long", sdir);
+			else if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) &&
+				 sb.st_size > FILE_HEADER) {
+				snprintf(found, size, "%s", path);
+				rc = 1;
+			}
+		}
+		closedir(d);
+	}
+	return rc;
+}

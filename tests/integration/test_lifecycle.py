@@ -269,6 +269,66 @@ def test_serve_with_keys_elsewhere():
         shutil.rmtree(d)
 
 
+def mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_keys_only_on_first_use():
+    """Keys are made by the first import into a data directory without stored data; a
+    read-only command makes nothing, and a lost keys/ or tenant key is refused, never
+    replaced."""
+    d = tempdir()
+    var = os.path.join(d, "var")
+    kdir = os.path.join(var, "keys")
+    try:
+        setup_tenants(d)
+        # a read-only command on a new data directory: nothing found, nothing made
+        status, out, err = run(["search", "--tenant", "alpha", "--json", "| stats count()"], d)
+        assert status == 0 and not os.path.exists(kdir), (out, err)
+        status, out, err = run(["store", "verify"], d)
+        assert status == 0 and not os.path.exists(kdir), (out, err)
+        # the first import makes them: 0700 directory, 0600 secrets
+        write(d, "e.json", ecs_lines([day(0)], 30, "first"))
+        run(["ingest", "--tenant", "alpha", "--format", "ecs", "e.json"], d)
+        tid = [n for n in os.listdir(os.path.join(var, "tenants")) if segments(d, n)]
+        assert len(tid) == 1, tid
+        tkey = "tenant-%s.key" % tid[0]
+        assert mode(kdir) == 0o700
+        for name in ("master.key", "signing.key", tkey):
+            assert mode(os.path.join(kdir, name)) == 0o600, name
+        assert count(d, "alpha") == 30
+        # the tenant's key lost while its segments exist: no new key
+        os.rename(os.path.join(kdir, tkey), os.path.join(d, tkey))
+        status, _, err = run(["ingest", "--tenant", "alpha", "--format", "ecs", "e.json"], d,
+                             check=False)
+        assert status == 1 and ("var/keys/%s is missing but the tenant holds stored data ("
+                                % tkey) in err and "restore keys/ from its backup" in err, err
+        assert not os.path.exists(os.path.join(kdir, tkey))
+        os.rename(os.path.join(d, tkey), os.path.join(kdir, tkey))
+        # keys/ lost: every command refuses, naming the file and the fix, and makes nothing
+        os.rename(kdir, os.path.join(d, "keys.bak"))
+        want = ("var/keys/master.key is missing but ./var holds stored data (", "restore keys/ "
+                "from its backup (docs/store.md, Keys), or name the key files in the "
+                "configuration")
+        for args in (["search", "--tenant", "alpha", "--json", "| stats count()"],
+                     ["store", "verify"],
+                     ["ingest", "--tenant", "alpha", "--format", "ecs", "e.json"]):
+            status, _, err = run(args, d, check=False)
+            assert status == 1 and all(w in err for w in want), (args, err)
+            assert not os.path.exists(kdir), args
+        try:
+            Instance(d)
+            raise AssertionError("serve started without its keys")
+        except AssertionError as e:
+            assert all(w in str(e) for w in want), e
+        assert not os.path.exists(kdir)
+        # restored from the backup: everything opens again
+        os.rename(os.path.join(d, "keys.bak"), kdir)
+        assert count(d, "alpha") == 30
+    finally:
+        shutil.rmtree(d)
+
+
 if __name__ == "__main__":
     s = Suite()
     s.run(test_key_init_elsewhere)
@@ -276,4 +336,5 @@ if __name__ == "__main__":
     s.run(test_serve_applies_retention)
     s.run(test_store_stats_raw_and_stored)
     s.run(test_serve_with_keys_elsewhere)
+    s.run(test_keys_only_on_first_use)
     s.done()

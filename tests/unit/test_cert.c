@@ -18,7 +18,7 @@ static struct keys *open_keys(const char *name)
 	struct keys *k = NULL;
 
 	snprintf(dir, sizeof(dir), "%s/%s", t_tmp_dir(), name);
-	CHECK_INT(keys_open(&k, dir, true, &e), 0);
+	CHECK_INT(keys_open(&k, dir, KEYS_CREATE, &e), 0);
 	return k;
 }
 

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,9 +38,10 @@ static void test_create_open_and_modes(void)
 	struct keys *k = NULL;
 
 	fresh("create");
-	CHECK_INT(keys_open(&k, dir, false, &e), -ENOENT);
+	CHECK_INT(keys_open(&k, dir, KEYS_READ, &e), -ENOENT);
 	CHECK(strstr(e.msg, "master.key") != NULL);
-	CHECK_INT(keys_open(&k, dir, true, &e), 0);
+	CHECK_INT(mode_of(""), -1); /* reading made nothing, not even the directory */
+	CHECK_INT(keys_open(&k, dir, KEYS_CREATE, &e), 0);
 	CHECK_INT(mode_of(""), 0700);
 	CHECK_INT(mode_of("master.key"), 0600);
 	CHECK_INT(mode_of("signing.key"), 0600);
@@ -53,10 +55,10 @@ static void test_create_open_and_modes(void)
 
 		snprintf(path, sizeof(path), "%s/master.key", dir);
 		CHECK_INT(chmod(path, 0644), 0);
-		CHECK_INT(keys_open(&k, dir, true, &e), -EPERM);
+		CHECK_INT(keys_open(&k, dir, KEYS_CREATE, &e), -EPERM);
 		CHECK(strstr(e.msg, "master.key: mode 644") && strstr(e.msg, "chmod 600"));
 		CHECK_INT(chmod(path, 0600), 0);
-		CHECK_INT(keys_open(&k, dir, false, &e), 0);
+		CHECK_INT(keys_open(&k, dir, KEYS_READ, &e), 0);
 		keys_close(k);
 	}
 }
@@ -69,7 +71,7 @@ static void test_tenant_keys_and_wrong_master(void)
 	char cmd[3000], other_dir[700];
 
 	fresh("tenants");
-	CHECK_INT(keys_open(&k, dir, true, &e), 0);
+	CHECK_INT(keys_open(&k, dir, KEYS_CREATE, &e), 0);
 	if (!k)
 		return;
 	CHECK_INT(keys_tenant(k, 7, false, &a, &e), -ENOENT);
@@ -86,7 +88,7 @@ static void test_tenant_keys_and_wrong_master(void)
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && cp '%s/tenant-7.key' '%s.key'", other_dir, dir,
 		 other_dir);
 	CHECK_INT(system(cmd), 0);
-	CHECK_INT(keys_open(&other, other_dir, true, &e), 0);
+	CHECK_INT(keys_open(&other, other_dir, KEYS_CREATE, &e), 0);
 	snprintf(cmd, sizeof(cmd), "cp -p '%s.key' '%s/tenant-7.key'", other_dir, other_dir);
 	CHECK_INT(system(cmd), 0);
 	CHECK_INT(keys_tenant(other, 7, false, &a2, &e), -EKEYREJECTED);
@@ -95,7 +97,7 @@ static void test_tenant_keys_and_wrong_master(void)
 	keys_close(other);
 	snprintf(cmd, sizeof(cmd), "cp -p '%s/tenant-7.key' '%s/tenant-9.key'", dir, dir);
 	CHECK_INT(system(cmd), 0);
-	CHECK_INT(keys_open(&k, dir, false, &e), 0);
+	CHECK_INT(keys_open(&k, dir, KEYS_READ, &e), 0);
 	CHECK_INT(keys_tenant(k, 9, false, &a2, &e), -EKEYREJECTED);
 	keys_close(k);
 }
@@ -114,8 +116,8 @@ static void test_kept_keys_follow_their_file(void)
 	char path[800], cmd[2000];
 
 	fresh("kept");
-	CHECK_INT(keys_open(&k, dir, true, &e), 0);
-	CHECK_INT(keys_open(&k2, dir, false, &e), 0);
+	CHECK_INT(keys_open(&k, dir, KEYS_CREATE, &e), 0);
+	CHECK_INT(keys_open(&k2, dir, KEYS_READ, &e), 0);
 	if (!k || !k2)
 		goto done;
 	CHECK_INT(keys_tenant(k, 7, true, &a, &e), 0);
@@ -150,7 +152,7 @@ static void test_seal_and_erase(void)
 	struct keys *k = NULL;
 
 	fresh("erase");
-	CHECK_INT(keys_open(&k, dir, true, &e), 0);
+	CHECK_INT(keys_open(&k, dir, KEYS_CREATE, &e), 0);
 	if (!k)
 		return;
 	CHECK_INT(keys_tenant(k, 3, true, &dk, &e), 0);
@@ -233,7 +235,7 @@ static void test_sign_verify(void)
 	int fd;
 
 	fresh("sign");
-	CHECK_INT(keys_open(&k, dir, true, &e), 0);
+	CHECK_INT(keys_open(&k, dir, KEYS_CREATE, &e), 0);
 	if (!k)
 		return;
 	keys_sign(k, "certificate", 11, sig);
@@ -253,12 +255,12 @@ static void test_sign_verify(void)
 		CHECK(pwrite(fd, &b, 1, 10) == 1);
 	}
 	close(fd);
-	CHECK_INT(keys_open(&k, dir, false, &e), -EBADMSG);
+	CHECK_INT(keys_open(&k, dir, KEYS_READ, &e), -EBADMSG);
 	CHECK(strstr(e.msg, "not the public half") != NULL);
 	/* A truncated key file is named, not used. */
 	snprintf(path, sizeof(path), "%s/master.key", dir);
 	CHECK_INT(truncate(path, 20), 0);
-	CHECK_INT(keys_open(&k, dir, false, &e), -EBADMSG);
+	CHECK_INT(keys_open(&k, dir, KEYS_READ, &e), -EBADMSG);
 	CHECK(strstr(e.msg, "master.key: not a koban key file") != NULL);
 }
 
@@ -289,7 +291,7 @@ static void test_key_files_elsewhere(void)
 	CHECK_STR(pub, "/k/sig.pub");
 	CHECK_INT(keys_public_path("/k/sig.key", pub, 8), -ENAMETOOLONG);
 
-	CHECK_INT(keys_open_files(&k, dir, &files, true, &e), 0);
+	CHECK_INT(keys_open_files(&k, dir, &files, KEYS_CREATE, &e), 0);
 	if (!k)
 		return;
 	CHECK_INT(keys_tenant(k, 3, true, &a, &e), 0);
@@ -301,7 +303,7 @@ static void test_key_files_elsewhere(void)
 	CHECK_INT(mode_of("master.id"), 0644);
 
 	/* Without the configuration, koban does not make a new master key in its place. */
-	CHECK_INT(keys_open(&k, dir, true, &e), -ENOENT);
+	CHECK_INT(keys_open(&k, dir, KEYS_CREATE, &e), -ENOENT);
 	CHECK(strstr(e.msg, "no master key, but") && strstr(e.msg, "keys.master"));
 	CHECK(k == NULL);
 	CHECK_INT(mode_of("master.key"), -1);
@@ -309,24 +311,24 @@ static void test_key_files_elsewhere(void)
 	/* The media is not mounted: the error names the file and the configuration key. */
 	snprintf(cmd, sizeof(cmd), "mv '%s' '%s-other'", media, media);
 	CHECK_INT(system(cmd), 0);
-	CHECK_INT(keys_open_files(&k, dir, &files, true, &e), -ENOENT);
+	CHECK_INT(keys_open_files(&k, dir, &files, KEYS_CREATE, &e), -ENOENT);
 	CHECK(!strncmp(e.msg, "keys.master: ", 13) && strstr(e.msg, master));
 	CHECK_INT(mode_of("master.key"), -1);
 
 	/* Another master key (keys of another installation) is refused at once. */
 	CHECK_INT(keys_init(media, &e), 0);
-	CHECK_INT(keys_open_files(&k, dir, &files, true, &e), -EKEYREJECTED);
+	CHECK_INT(keys_open_files(&k, dir, &files, KEYS_CREATE, &e), -EKEYREJECTED);
 	CHECK(strstr(e.msg, "master.id") && strstr(e.msg, "wrong keys.master"));
 	/* Also where master.id is missing (a directory made before it existed). */
 	snprintf(cmd, sizeof(cmd), "rm '%s/master.id'", dir);
 	CHECK_INT(system(cmd), 0);
-	CHECK_INT(keys_open_files(&k, dir, &files, false, &e), -EKEYREJECTED);
+	CHECK_INT(keys_open_files(&k, dir, &files, KEYS_READ, &e), -EKEYREJECTED);
 	CHECK(strstr(e.msg, "tenant-3.key") && strstr(e.msg, "does not open"));
 
 	/* The right media again: it opens, master.id is written again, the key is the same. */
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mv '%s-other' '%s'", media, media, media);
 	CHECK_INT(system(cmd), 0);
-	CHECK_INT(keys_open_files(&k, dir, &files, true, &e), 0);
+	CHECK_INT(keys_open_files(&k, dir, &files, KEYS_CREATE, &e), 0);
 	if (k) {
 		CHECK_INT(keys_tenant(k, 3, false, &a2, &e), 0);
 		CHECK(!memcmp(a.key, a2.key, sizeof(a.key)));
@@ -336,13 +338,117 @@ static void test_key_files_elsewhere(void)
 
 	/* Only the master key named: the signing key is looked for in the keys directory. */
 	files.signing = NULL;
-	CHECK_INT(keys_open_files(&k, dir, &files, true, &e), -ENOENT);
+	CHECK_INT(keys_open_files(&k, dir, &files, KEYS_CREATE, &e), -ENOENT);
 	CHECK(strstr(e.msg, "signing.key") && strstr(e.msg, "with keys.signing"));
 	files.signing = signing;
 	/* A signing key that the configuration names and that is gone. */
 	files.signing = "/nonexistent/signing.key";
-	CHECK_INT(keys_open_files(&k, dir, &files, true, &e), -ENOENT);
+	CHECK_INT(keys_open_files(&k, dir, &files, KEYS_CREATE, &e), -ENOENT);
 	CHECK(!strncmp(e.msg, "keys.signing: /nonexistent/signing.key", 38));
+}
+
+/*
+ * Only KEYS_CREATE makes keys; KEYS_READ writes nothing (not master.id either), KEYS_WRITE
+ * only master.id.
+ */
+static void test_what_each_access_writes(void)
+{
+	struct keys_data_key a;
+	struct err e = ERR_INIT;
+	struct keys *k = NULL;
+	char cmd[1400];
+
+	fresh("access");
+	CHECK_INT(keys_open(&k, dir, KEYS_WRITE, &e), -ENOENT);
+	CHECK(strstr(e.msg, "master.key is missing: restore") &&
+	      strstr(e.msg, "from its backup (docs/store.md, Keys)"));
+	CHECK(k == NULL);
+	CHECK_INT(mode_of(""), -1);
+	CHECK_INT(keys_open(&k, dir, KEYS_CREATE, &e), 0);
+	if (!k)
+		return;
+	CHECK(!keys_dir_used(dir) || mode_of("master.id") == 0644);
+	CHECK_INT(keys_tenant(k, 4, true, &a, &e), 0);
+	keys_close(k);
+	CHECK_INT(mode_of("master.id"), 0644);
+	CHECK(keys_dir_used(dir));
+	snprintf(cmd, sizeof(cmd), "rm '%s/master.id'", dir);
+	CHECK_INT(system(cmd), 0);
+	CHECK_INT(keys_open(&k, dir, KEYS_READ, &e), 0);
+	keys_close(k);
+	CHECK_INT(mode_of("master.id"), -1);
+	CHECK_INT(keys_open(&k, dir, KEYS_WRITE, &e), 0);
+	keys_close(k);
+	CHECK_INT(mode_of("master.id"), 0644);
+	/* The master key lost beside a data key: no access makes a new one. */
+	snprintf(cmd, sizeof(cmd), "mv '%s/master.key' '%s/master.key.bak'", dir, dir);
+	CHECK_INT(system(cmd), 0);
+	CHECK_INT(keys_open(&k, dir, KEYS_CREATE, &e), -ENOENT);
+	CHECK(strstr(e.msg, "no master key, but") != NULL);
+	CHECK_INT(mode_of("master.key"), -1);
+}
+
+#define RACERS 4
+#define RACE_ROUNDS 50
+
+struct racer {
+	struct keys *k;
+	uint64_t tenant;
+	pthread_barrier_t *go;
+	struct keys_data_key dk;
+	int rc;
+	char msg[600];
+};
+
+static void *race_tenant_key(void *arg)
+{
+	struct racer *r = arg;
+	struct err e = ERR_INIT;
+
+	pthread_barrier_wait(r->go);
+	r->rc = keys_tenant(r->k, r->tenant, true, &r->dk, &e);
+	snprintf(r->msg, sizeof(r->msg), "%s", e.msg);
+	return NULL;
+}
+
+/*
+ * Handles (processes) that make a new tenant's key at the same moment all succeed with the
+ * key written first: the others read it instead of failing with "already exists".
+ */
+static void test_concurrent_first_key(void)
+{
+	struct racer r[RACERS];
+	pthread_barrier_t go;
+	struct err e = ERR_INIT;
+	unsigned failed = 0, differ = 0;
+
+	fresh("race");
+	memset(r, 0, sizeof(r));
+	for (int i = 0; i < RACERS; i++)
+		CHECK_INT(keys_open(&r[i].k, dir, i ? KEYS_READ : KEYS_CREATE, &e), 0);
+	for (uint64_t t = 1; t <= RACE_ROUNDS && r[RACERS - 1].k; t++) {
+		pthread_t th[RACERS];
+
+		pthread_barrier_init(&go, NULL, RACERS);
+		for (int i = 0; i < RACERS; i++) {
+			r[i].tenant = t;
+			r[i].go = &go;
+			CHECK_INT(pthread_create(&th[i], NULL, race_tenant_key, &r[i]), 0);
+		}
+		for (int i = 0; i < RACERS; i++)
+			pthread_join(th[i], NULL);
+		pthread_barrier_destroy(&go);
+		for (int i = 0; i < RACERS; i++) {
+			if (r[i].rc && failed++ == 0)
+				fprintf(stderr, "tenant %llu: %s\n", (unsigned long long)t, r[i].msg);
+			if (memcmp(&r[i].dk, &r[0].dk, sizeof(r[0].dk)))
+				differ++;
+		}
+	}
+	CHECK_INT(failed, 0);
+	CHECK_INT(differ, 0);
+	for (int i = 0; i < RACERS; i++)
+		keys_close(r[i].k);
 }
 
 int main(void)
@@ -354,5 +460,7 @@ int main(void)
 	T_RUN(test_seal_is_xchacha20poly1305);
 	T_RUN(test_sign_verify);
 	T_RUN(test_key_files_elsewhere);
+	T_RUN(test_what_each_access_writes);
+	T_RUN(test_concurrent_first_key);
 	return t_done();
 }

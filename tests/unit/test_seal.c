@@ -67,7 +67,7 @@ static void tenant_key(uint64_t tenant, struct keys_data_key *dk)
 	struct err e = ERR_INIT;
 
 	snprintf(kdir, sizeof(kdir), "%s/keys", data);
-	CHECK_INT(keys_open(&k, kdir, true, &e), 0);
+	CHECK_INT(keys_open(&k, kdir, KEYS_CREATE, &e), 0);
 	if (k)
 		CHECK_INT(keys_tenant(k, tenant, true, dk, &e), 0);
 	keys_close(k);
@@ -380,7 +380,7 @@ static void test_erased_tenant_skipped(void)
 	append(w, 0, 3, 0, 2);
 	append(w, 0, 4, 0, 1);
 	snprintf(kdir, sizeof(kdir), "%s/keys", data);
-	CHECK_INT(keys_open(&k, kdir, false, &e), 0);
+	CHECK_INT(keys_open(&k, kdir, KEYS_READ, &e), 0);
 	if (k)
 		CHECK_INT(keys_tenant_destroy(k, 3, hash, &e), 0);
 	keys_close(k);

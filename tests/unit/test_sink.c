@@ -150,7 +150,7 @@ static int on_record(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant, u
 		return 0;
 	}
 	snprintf(kdir, sizeof(kdir), "%s/keys", sc->data);
-	if (keys_open(&k, kdir, false, &e) < 0 || keys_tenant(k, tenant, false, &dk, &e) < 0) {
+	if (keys_open(&k, kdir, KEYS_READ, &e) < 0 || keys_tenant(k, tenant, false, &dk, &e) < 0) {
 		keys_close(k);
 		sc->bad++;
 		return 0;
@@ -491,7 +491,7 @@ static void test_forget_keys(void)
 	lines_of(&b, "old", 2);
 	CHECK_INT(sink_deliver(f.s, 0, f.slot_a, &b, 2), 0);
 	snprintf(kdir, sizeof(kdir), "%s/keys", f.data);
-	CHECK_INT(keys_open(&k, kdir, false, &e), 0);
+	CHECK_INT(keys_open(&k, kdir, KEYS_READ, &e), 0);
 	CHECK_INT(keys_tenant_destroy(k, f.id_a, id_hash, &e), 0);
 	keys_close(k);
 	sink_forget_keys(f.s);

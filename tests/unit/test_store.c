@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define DAY (86400 * NS_PER_SEC)
@@ -422,8 +423,30 @@ static void test_erase_makes_copies_unreadable(void)
 	CHECK_INT(system(cmd), 0);
 	CHECK(search(st, 5, "gamma-marker", ALL, &ss, &e) < 0);
 	CHECK(strstr(e.msg, "no data key") != NULL);
-	/* nor with the tenant's next key (a new import makes one); its bytes are its own */
+	/* an import does not make a new key beside segments that the lost one wrote */
+	{
+		struct store_import *imp = NULL;
+		char key[700];
+
+		CHECK_INT(store_import_begin(st, 5, &imp, &e), -ENOENT);
+		CHECK(imp == NULL);
+		CHECK(strstr(e.msg, "/keys/tenant-5.key is missing but the tenant holds stored "
+				    "data (") && strstr(e.msg, "/tenants/5/") &&
+		      strstr(e.msg, ".seg): restore keys/ from its backup (docs/store.md, Keys)"));
+		snprintf(key, sizeof(key), "%s/keys/tenant-5.key", dir);
+		CHECK_INT(access(key, F_OK), -1);
+	}
+	/*
+	 * nor does the copy open with the tenant's next key, made once its directory holds no
+	 * segment (the copies' numbers reserved meanwhile); its bytes are its own
+	 */
+	snprintf(cmd, sizeof(cmd), "cd %s/tenants/5 && for f in *.seg; do rm \"$f\" && "
+		 "touch \".$f.lock\"; done", dir);
+	CHECK_INT(system(cmd), 0);
 	CHECK(import(st, 5, 10, "new") < es.bytes);
+	snprintf(cmd, sizeof(cmd), "rm %s/tenants/5/.*.lock && cp %s/copy/*.seg %s/tenants/5/",
+		 dir, dir, dir);
+	CHECK_INT(system(cmd), 0);
 	CHECK(search(st, 5, "gamma-marker", ALL, &ss, &e) < 0);
 	CHECK(strstr(e.msg, ".seg") != NULL);
 	/* an event without @timestamp is stored under the import's day and found */
@@ -638,6 +661,78 @@ static void test_retain_whole_days(void)
 	store_close(st);
 }
 
+static int mode_in(const char *data, const char *name)
+{
+	char path[800];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/%s", data, name);
+	return stat(path, &sb) == 0 ? (int)(sb.st_mode & 0777) : -1;
+}
+
+/*
+ * Keys are made only for a data directory that holds no stored data yet; one whose keys/
+ * was lost is refused, by readers and writers alike, and nothing is made in its place.
+ */
+static void test_keys_only_for_a_new_data_dir(void)
+{
+	struct store_search_stats ss;
+	struct err e = ERR_INIT;
+	struct store *st = NULL;
+	char data[700], cmd[2000];
+
+	snprintf(data, sizeof(data), "%s/firstuse", t_tmp_dir());
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir '%s'", data, data);
+	CHECK_INT(system(cmd), 0);
+	/* reading a new data directory makes nothing and finds nothing */
+	CHECK_INT(store_open_keys(&st, data, NULL, false, &e), 0);
+	if (st) {
+		CHECK_INT(search(st, 1, "| stats count()", ALL, &ss, &e), 0);
+		CHECK_STR(out.p, "{\"count\":0}\n");
+		store_close(st);
+	}
+	CHECK_INT(mode_in(data, "keys"), -1);
+	CHECK_INT(mode_in(data, "tenants"), -1);
+	/* the first writer makes them */
+	CHECK_INT(store_open(&st, data, &e), 0);
+	if (!st)
+		return;
+	CHECK_INT(mode_in(data, "keys"), 0700);
+	CHECK_INT(mode_in(data, "keys/master.key"), 0600);
+	CHECK_INT(mode_in(data, "keys/signing.key"), 0600);
+	import(st, 1, 10, "first");
+	CHECK_INT(mode_in(data, "keys/tenant-1.key"), 0600);
+	store_close(st);
+
+	/* keys/ lost: refused, naming the file, the data found and what to do */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/keys'", data);
+	CHECK_INT(system(cmd), 0);
+	for (int write = 0; write < 2; write++) {
+		CHECK_INT(store_open_keys(&st, data, NULL, write, &e), -ENOENT);
+		CHECK(st == NULL);
+		CHECK(!strncmp(e.msg, data, strlen(data)) &&
+		      !strncmp(e.msg + strlen(data), "/keys/master.key is missing but ", 32));
+		CHECK(strstr(e.msg, " holds stored data (") && strstr(e.msg, "/tenants/1/") &&
+		      strstr(e.msg, ".seg): restore keys/ from its backup (docs/store.md, Keys), "
+				    "or name the key files in the configuration"));
+		CHECK_INT(mode_in(data, "keys"), -1);
+	}
+	/* also when only the write-ahead log holds records */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/tenants/1' && mkdir -p '%s/wal/shard-00' && "
+		 "head -c 60 /dev/zero >'%s/wal/shard-00/0000000000000001.wal'", data, data, data);
+	CHECK_INT(system(cmd), 0);
+	CHECK_INT(store_open(&st, data, &e), -ENOENT);
+	CHECK(strstr(e.msg, "holds stored data (") &&
+	      strstr(e.msg, "/wal/shard-00/0000000000000001.wal): restore keys/"));
+	CHECK_INT(mode_in(data, "keys"), -1);
+	/* a log file with only its header (24 bytes) holds no record: a new data directory */
+	snprintf(cmd, sizeof(cmd), "%s/wal/shard-00/0000000000000001.wal", data);
+	CHECK_INT(truncate(cmd, 24), 0);
+	CHECK_INT(store_open(&st, data, &e), 0);
+	store_close(st);
+	CHECK_INT(mode_in(data, "keys/master.key"), 0600);
+}
+
 int main(void)
 {
 	buf_init(&out, 1 << 20);
@@ -649,6 +744,7 @@ int main(void)
 	T_RUN(test_segment_removed_during_search);
 	T_RUN(test_search_cache_sees_changes);
 	T_RUN(test_retain_whole_days);
+	T_RUN(test_keys_only_for_a_new_data_dir);
 	buf_release(&out);
 	return t_done();
 }
