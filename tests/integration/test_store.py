@@ -228,6 +228,26 @@ def test_tenant_erase_and_certificate():
                               os.path.join(other, "var", "keys", "signing.pub"),
                               os.path.join(d, "cert.txt")], other, check=False)
         assert status == 1 and "another installation" in err, err
+        # a certificate signed by any key, where there is no signing.pub to compare with:
+        # never valid (anyone can sign one with a key of their own)
+        _, forged, _ = run(["tenant", "erase", "x", "--yes"], other)
+        auditor = os.path.join(other, "auditor")
+        os.mkdir(auditor)
+        with open(os.path.join(auditor, "cert.txt"), "w") as f:
+            f.write(forged)
+        status, out, err = run(["cert", "verify", "cert.txt"], auditor, check=False)
+        assert status == 1 and out == "", (status, out, err)
+        assert err == "koban: cannot verify: no public key; pass --key FILE with the " \
+            "installation's signing.pub (only the certificate's integrity was checked: " \
+            "anyone can sign one with a key of their own)\n", err
+        status, out, err = run(["cert", "verify", "--key",
+                                os.path.join(d, "var", "keys", "signing.pub"), "cert.txt"],
+                               auditor, check=False)
+        assert status == 1 and "another installation" in err, err
+        status, out, _ = run(["cert", "verify", "--key",
+                              os.path.join(other, "var", "keys", "signing.pub"), "cert.txt"],
+                             auditor, check=False)
+        assert status == 0 and out.startswith("valid: tenant x (id 2)"), out
     finally:
         shutil.rmtree(d)
         shutil.rmtree(other)
