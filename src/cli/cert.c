@@ -74,6 +74,10 @@ static void print_valid(const struct cert_info *ci, const char *key)
 	       ci->tenant, (unsigned long long)ci->tenant_id, when, ci->erased_by,
 	       (unsigned long long)ci->events, (unsigned long long)ci->bytes,
 	       (unsigned long long)ci->files, ci->n_destroyed, ci->n_destroyed == 1 ? "" : "s");
+	if (ci->unreadable)
+		printf("%llu segment%s could not be read when erased: %s events are not counted\n",
+		       (unsigned long long)ci->unreadable, ci->unreadable == 1 ? "" : "s",
+		       ci->unreadable == 1 ? "its" : "their");
 	printf("signed by %s\n", key ? key : "this installation's key");
 }
 

@@ -205,7 +205,8 @@ def test_tenant_erase_and_certificate():
         assert status == 2 and "without --yes" in err, (status, err)
         assert search(d, "city-a", "| stats count()") == [{"count": 1000}]
         _, cert, err = run(["tenant", "erase", "city-a", "--yes"], d)
-        assert cert.startswith("koban deletion certificate\nversion: 1\ntenant: city-a\n"), cert
+        assert cert.startswith("koban deletion certificate\nversion: 2\ntenant: city-a\n"), cert
+        assert "unreadable-segments: 0\n" in cert, cert
         assert "events: 1000\n" in cert and "destroyed-key: blake2b-256:" in cert, cert
         assert not os.path.exists(os.path.join(d, "var", "tenants", "2"))
         assert not os.path.exists(os.path.join(d, "var", "keys", "tenant-2.key"))
