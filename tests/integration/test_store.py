@@ -344,6 +344,42 @@ def test_erase_failure_keeps_certificate():
         shutil.rmtree(d)
 
 
+def test_erase_confirmed_on_a_terminal():
+    """Without --yes on a terminal, the tenant's name must be typed."""
+    d = tempdir()
+    try:
+        setup(d)
+        run(["ingest", "--tenant", "city-a", "--format", "ecs", "a.json"], d)
+
+        def erase(typed):
+            master, slave = os.openpty()
+            try:
+                p = subprocess.Popen([KOBAN, "tenant", "erase", "city-a"], cwd=d, stdin=slave,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+                os.close(slave)
+                slave = None
+                os.write(master, typed)
+                out, err = p.communicate(timeout=60)
+            finally:
+                os.close(master)
+                if slave is not None:
+                    os.close(slave)
+            return p.returncode, out, err
+
+        status, out, err = erase(b"city-b\n")
+        assert status == 1 and out == "", (status, out, err)
+        assert err == "This destroys every stored event of tenant 'city-a' for good.\n" \
+            "Type the tenant's name to erase it: koban: not confirmed; nothing was erased\n", err
+        assert search(d, "city-a", "| stats count()") == [{"count": 1000}]
+        status, out, err = erase(b"city-a\n")
+        assert status == 0 and out.startswith("koban deletion certificate\n"), (status, err)
+        assert "events: 1000\n" in out, out
+        assert not os.path.exists(os.path.join(d, "var", "keys", "tenant-2.key"))
+    finally:
+        shutil.rmtree(d)
+
+
 if __name__ == "__main__":
     s = Suite()
     s.run(test_ingest_and_search)
@@ -354,4 +390,5 @@ if __name__ == "__main__":
     s.run(test_tenant_erase_and_certificate)
     s.run(test_erase_damaged_segment)
     s.run(test_erase_failure_keeps_certificate)
+    s.run(test_erase_confirmed_on_a_terminal)
     s.done()
