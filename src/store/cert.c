@@ -172,7 +172,8 @@ static int read_body(struct reader *r, struct cert_info *info)
 	if ((rc = take_number(r, "version", &version, "'version: 1' or 'version: 2'")))
 		return rc;
 	if (version != 1 && version != 2)
-		return bad(r, "'version: 1' or 'version: 2' (a newer koban wrote this certificate)");
+		return bad(r, "'version: 1' or 'version: 2' (a newer koban wrote this "
+			   "certificate)");
 	info->version = (unsigned)version;
 	if ((rc = take_text(r, "tenant", info->tenant, sizeof(info->tenant), "'tenant: NAME'")) ||
 	    (rc = take_number(r, "tenant-id", &info->tenant_id, "'tenant-id: N'")) ||

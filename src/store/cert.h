@@ -25,8 +25,8 @@
  * the installation's signing.pub) that the certificate was made by that installation. Without
  * one it checks only against the certificate's own embedded key (CERT_SELF_SIGNED): that
  * proves integrity, not origin, since anyone can sign with a key of their own, so `koban cert
- * verify` never reports such a certificate as valid. Values are restricted to printable text on one line, so that nothing can be
- * hidden in a certificate.
+ * verify` never reports such a certificate as valid. Values are restricted to printable
+ * text on one line, so that nothing can be hidden in a certificate.
  *
  * Threads: any. Memory: the caller's buffers; nothing is kept.
  */

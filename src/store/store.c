@@ -2559,7 +2559,8 @@ int store_erase_key(struct store *st, uint64_t tenant, struct store_erase_stats 
 		return rc;
 	if ((rc == 0) != out->has_key || (rc == 0 && memcmp(now, out->key_id_hash, 32)))
 		return err_set(e, -ESTALE, "tenant %llu's data key changed since its files were "
-				 "counted (events came in meanwhile): nothing was erased; try again",
+				 "counted (events came in meanwhile): nothing was erased; try "
+				 "again",
 				 (unsigned long long)tenant);
 	if (rc == -ENOENT)
 		return 0; /* nothing was ever stored, or an earlier run destroyed it */

@@ -485,8 +485,9 @@ static void test_erase_damaged_and_foreign(void)
 	snprintf(path, sizeof(path), "%s/tenants/11/2026-12-01-0001.seg", dir);
 	flip_byte(path, 8); /* the header: the segment no longer opens */
 	snprintf(cmd, sizeof(cmd), "cp %s/tenants/12/2026-12-01-0001.seg "
-		 "%s/tenants/11/2026-12-02-0001.seg && echo x > %s/tenants/11/.2026-12-03-0001.seg.tmp"
-		 " && : > %s/tenants/11/.2026-12-03-0001.seg.lock", dir, dir, dir, dir);
+		 "%s/tenants/11/2026-12-02-0001.seg && "
+		 "echo x > %s/tenants/11/.2026-12-03-0001.seg.tmp && "
+		 ": > %s/tenants/11/.2026-12-03-0001.seg.lock", dir, dir, dir, dir);
 	CHECK_INT(system(cmd), 0);
 	CHECK_INT(store_erase_count(st, 11, &es, &e), 0);
 	CHECK_INT(es.files, 5);
