@@ -1,8 +1,9 @@
 /*
  * cert.c - `koban cert verify FILE [--key signing.pub]`: checks a deletion certificate
  * (store/cert.h). Without --key the installation's own DATA_DIR/keys/signing.pub is the
- * expected signer; when there is none, only the certificate's integrity can be checked, and
- * the output says so.
+ * expected signer. A certificate is valid only when signed by that key: when there is no key
+ * to compare with, only its integrity can be checked, which proves nothing about who signed
+ * it (anyone can sign with a key of their own), so that is an error (exit 1), never "valid".
  */
 #include "cli/cli.h"
 #include "core/compat.h"
@@ -25,7 +26,8 @@ static const struct cli_verb cert_verbs[] = {
 	  "its Ed25519 signature, made by the installation whose public key is --key FILE\n"
 	  "(default: this installation's signing.pub: beside keys.signing when the\n"
 	  "configuration names it, else DATA_DIR/keys/signing.pub). Exit status 0 when\n"
-	  "it is valid, 1 when it is not." },
+	  "it is valid, 1 when it is not or when there is no public key to check the\n"
+	  "signer against (on another machine, give --key the installation's signing.pub)." },
 };
 
 static const struct cli_command cert_command = {
@@ -62,7 +64,7 @@ static int expected_key(const struct config *c, const char *key, unsigned char p
 	return rc;
 }
 
-static void print_valid(const struct cert_info *ci, enum cert_trust trust, const char *key)
+static void print_valid(const struct cert_info *ci, const char *key)
 {
 	char when[TIME_RFC3339_LEN];
 
@@ -72,11 +74,11 @@ static void print_valid(const struct cert_info *ci, enum cert_trust trust, const
 	       ci->tenant, (unsigned long long)ci->tenant_id, when, ci->erased_by,
 	       (unsigned long long)ci->events, (unsigned long long)ci->bytes,
 	       (unsigned long long)ci->files, ci->n_destroyed, ci->n_destroyed == 1 ? "" : "s");
-	if (trust == CERT_SIGNED_BY_EXPECTED)
-		printf("signed by %s\n", key ? key : "this installation's key");
-	else
-		printf("intact, but the signer was not checked: no signing.pub to compare with "
-		       "(give one with --key)\n");
+	if (ci->unreadable)
+		printf("%llu segment%s could not be read when erased: %s events are not counted\n",
+		       (unsigned long long)ci->unreadable, ci->unreadable == 1 ? "" : "s",
+		       ci->unreadable == 1 ? "its" : "their");
+	printf("signed by %s\n", key ? key : "this installation's key");
 }
 
 int cmd_cert(int argc, char **argv)
@@ -103,8 +105,12 @@ int cmd_cert(int argc, char **argv)
 	    config_read_file(pos[0], "certificate", CERT_MAX_BYTES, &text, &len, &e) < 0 ||
 	    cert_verify(text, len, have ? pub : NULL, &ci, &trust, &e) < 0) {
 		cli_fail(&e);
+	} else if (trust != CERT_SIGNED_BY_EXPECTED) { /* intact, but signed by whom? */
+		fprintf(stderr, "koban: cannot verify: no public key; pass --key FILE with the "
+				"installation's signing.pub (only the certificate's integrity was "
+				"checked: anyone can sign one with a key of their own)\n");
 	} else {
-		print_valid(&ci, trust, key);
+		print_valid(&ci, key);
 		rc = 0;
 	}
 	mem_free(text);

@@ -11,17 +11,20 @@
 
 #include <pwd.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/fileio.h"
 #include "core/json.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "core/tz.h"
 #include "portal/control.h"
 #include "store/cert.h"
+#include "store/keys.h"
 #include "store/seal.h"
 #include "store/meta.h"
 #include "store/sink.h"
@@ -55,10 +58,12 @@ static const struct cli_verb tenant_verbs[] = {
 	  "  --prune    also remove tenants and sources that are not in FILE" },
 	{ "erase", ERASE_USAGE,
 	  "Destroys the tenant's data key (so every copy of its stored events, backups\n"
-	  "included, can no longer be read), removes its segment files, its sources and\n"
-	  "the tenant, and prints a deletion certificate signed with the installation's\n"
-	  "key (check it with `koban cert verify FILE`). Asks for the name on a terminal;\n"
-	  "elsewhere --yes is required." },
+	  "included, can no longer be read), removes every file of its directory (damaged\n"
+	  "segments too), its sources and the tenant, and prints a deletion certificate\n"
+	  "signed with the installation's key (check it with `koban cert verify FILE`),\n"
+	  "kept in DATA_DIR/certificates/ before the key is destroyed: when a later step\n"
+	  "fails, run it again to finish and print the same certificate. Asks for the name\n"
+	  "on a terminal; elsewhere --yes is required." },
 };
 
 static const struct cli_command tenant_command = {
@@ -682,6 +687,7 @@ static void fill_certificate(struct cert_info *ci, const char *name, int64_t id,
 	ci->events = st->events;
 	ci->bytes = st->bytes;
 	ci->files = st->files;
+	ci->unreadable = st->unreadable;
 	if (st->first_day > st->last_day) {
 		snprintf(ci->days, sizeof(ci->days), "none");
 	} else {
@@ -689,7 +695,8 @@ static void fill_certificate(struct cert_info *ci, const char *name, int64_t id,
 		time_format_rfc3339((int64_t)st->last_day * 86400 * NS_PER_SEC, to);
 		snprintf(ci->days, sizeof(ci->days), "%.10s .. %.10s", from, to);
 	}
-	if (st->key_destroyed) {
+	if (st->has_key) { /* the key about to be destroyed: nothing is if the certificate is not
+			      kept first */
 		memcpy(ci->destroyed[0], st->key_id_hash, 32);
 		ci->n_destroyed = 1;
 	}
@@ -707,13 +714,71 @@ static int erase_check(const struct config *c, const char *name, int64_t *id, st
 	return 0;
 }
 
+/* DATA_DIR/certificates (0700, made here) and the file of tenant id's certificate in it. */
+static int cert_file(const struct config *c, int64_t id, char dir[4096], char name[48],
+		     struct err *e)
+{
+	snprintf(name, 48, "tenant-%lld.cert", (long long)id);
+	if ((size_t)snprintf(dir, 4096, "%s/certificates", c->data_dir) >= 4096)
+		return err_set(e, -ENAMETOOLONG, "%s/certificates: the path is too long",
+			       c->data_dir);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return err_set(e, -errno, "cannot create %s: %s", dir, strerror(errno));
+	return 0;
+}
+
+/*
+ * The certificate an earlier run kept in path when the tenant's key is gone already (that
+ * run failed after destroying it): signed again into cert, byte for byte the same (Ed25519
+ * signatures are deterministic), so that a rerun gives the same facts. -ENOENT when there is
+ * none to take up (the tenant still has a key, or no certificate was kept).
+ */
+static int cert_kept(struct store *store, const char *path, int64_t id, struct buf *cert,
+		     struct cert_info *ci, struct err *e)
+{
+	struct keys_data_key dk;
+	enum cert_trust trust;
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	rc = store_tenant_key(store, (uint64_t)id, &dk, NULL);
+	memset(&dk, 0, sizeof(dk));
+	if (rc != -ENOENT || access(path, F_OK) < 0)
+		return -ENOENT;
+	if ((rc = config_read_file(path, "certificate", CERT_MAX_BYTES, &text, &len, e)) < 0 ||
+	    (rc = cert_verify(text, len, NULL, ci, &trust, e)) < 0)
+		goto fail;
+	if (ci->tenant_id != (uint64_t)id) {
+		rc = err_set(e, -EBADMSG, "%s is the certificate of tenant id %llu", path,
+			     (unsigned long long)ci->tenant_id);
+		goto fail;
+	}
+	if ((rc = store_sign_certificate(store, ci, cert, e)) < 0)
+		goto fail;
+	if (cert->len != len || memcmp(cert->p, text, len))
+		rc = err_set(e, -EKEYREJECTED, "%s was not signed by this installation's key",
+			     path);
+fail:
+	if (rc < 0 && e->msg[0] && !strstr(e->msg, path)) {
+		char msg[sizeof(e->msg)];
+
+		snprintf(msg, sizeof(msg), "%s", e->msg);
+		err_set(e, rc, "%s: %s", path, msg);
+	}
+	mem_free(text);
+	return rc;
+}
+
 /*
  * The erasure once confirmed, the same in the CLI and in the daemon (for the control
- * socket): the certificate goes to out, the summary and errors to err. Returns the exit
- * status.
+ * socket): the certificate goes to out, the summary and errors to err. The certificate is
+ * signed and kept in DATA_DIR/certificates before the key is destroyed; from then on it is
+ * printed whatever fails, each failure beside it, and a rerun prints it again. *destroyed:
+ * the tenant's key is gone. Returns the exit status.
  */
 static int erase_run(const struct config *c, const char *name, const char *who, FILE *out,
-		     FILE *err)
+		     FILE *err, bool *destroyed)
 {
 	struct buf cert = BUF_INIT(CERT_MAX_BYTES);
 	struct store_erase_stats st;
@@ -721,26 +786,66 @@ static int erase_run(const struct config *c, const char *name, const char *who, 
 	struct meta *m = NULL;
 	struct err e = ERR_INIT;
 	struct cert_info ci;
+	char dir[4096], file[48];
+	bool done = true;
 	int64_t id;
 	int rc = 1;
 
+	*destroyed = false;
 	if (erase_check(c, name, &id, &e) < 0 || meta_open(&m, c->data_dir, &e) < 0 ||
-	    cli_store_open(&store, c, true, &e) < 0 ||
-	    store_erase(store, (uint64_t)id, &st, &e) < 0 ||
-	    meta_tenant_remove(m, name, &e) < 0)
+	    cli_store_open(&store, c, true, &e) < 0 || cert_file(c, id, dir, file, &e) < 0)
 		goto fail;
-	fill_certificate(&ci, name, id, &st, who);
-	/* the certificate is signed with the installation's key, which the store holds */
-	if (store_sign_certificate(store, &ci, &cert, &e) < 0)
-		goto fail;
+	{
+		char path[4096 + 48];
+
+		snprintf(path, sizeof(path), "%s/%s", dir, file);
+		rc = cert_kept(store, path, id, &cert, &ci, &e);
+	}
+	if (rc < 0 && rc != -ENOENT) {
+		fprintf(err, "koban: %s (move it away to erase anyway)\n", e.msg);
+		rc = 1;
+		goto out;
+	}
+	if (rc == -ENOENT) { /* a new erasure: counted, certified and kept, then the key */
+		buf_reset(&cert);
+		if (store_erase_count(store, (uint64_t)id, &st, &e) < 0)
+			goto fail;
+		fill_certificate(&ci, name, id, &st, who);
+		/* the certificate is signed with the installation's key, which the store holds */
+		if (store_sign_certificate(store, &ci, &cert, &e) < 0 ||
+		    fileio_replace(dir, file, cert.p, cert.len, 0600, 0, &e) < 0 ||
+		    store_erase_key(store, (uint64_t)id, &st, &e) < 0)
+			goto fail;
+	}
+	*destroyed = true; /* from here on the certificate is printed, whatever fails */
+	if (store_erase_files(store, (uint64_t)id, &e) < 0 ||
+	    meta_tenant_remove(m, name, &e) < 0) {
+		fprintf(err, "koban: %s\n", e.msg);
+		done = false;
+	}
 	fputs(cert.p, out);
-	fprintf(err, "erased tenant '%s': %llu events in %llu files; keep the certificate "
-		     "above (koban cert verify FILE checks it)\n",
-		name, (unsigned long long)st.events, (unsigned long long)st.files);
-	rc = fflush(out) ? 1 : 0;
+	if (fflush(out) || ferror(out)) {
+		fprintf(err, "koban: cannot write the certificate: %s\n", strerror(errno));
+		done = false;
+	}
+	fprintf(err, "erased tenant '%s': %llu events in %llu files", name,
+		(unsigned long long)ci.events, (unsigned long long)ci.files);
+	if (ci.unreadable)
+		fprintf(err, "; %llu segment%s could not be read: %s events are not counted",
+			(unsigned long long)ci.unreadable, ci.unreadable == 1 ? "" : "s",
+			ci.unreadable == 1 ? "its" : "their");
+	fprintf(err, "; keep the certificate (koban cert verify FILE checks it; a copy is in "
+		     "%s/%s)\n", dir, file);
+	if (!done)
+		fprintf(err, "koban: the data key is destroyed (the tenant's events cannot be "
+			     "read), but the erasure did not finish: run `koban tenant erase %s` "
+			     "again once the error above is fixed: it finishes and prints the same "
+			     "certificate\n", name);
+	rc = done ? 0 : 1;
 	goto out;
 fail:
 	fprintf(err, "koban: %s\n", e.msg[0] ? e.msg : "failed");
+	rc = 1;
 out:
 	buf_release(&cert);
 	store_close(store);
@@ -753,6 +858,7 @@ int cli_erase_remote(const struct cli_remote *r, struct control_call *call)
 {
 	const char *name = control_call_get(call, "tenant");
 	struct err e = ERR_INIT;
+	bool destroyed;
 	int rc;
 
 	if (!name) {
@@ -768,8 +874,8 @@ int cli_erase_remote(const struct cli_remote *r, struct control_call *call)
 			e.msg);
 		return 1;
 	}
-	rc = erase_run(r->cfg, name, call->who, call->out, call->err);
-	if (rc == 0 && r->sink) /* workers look the tenant up again: gone, their events dropped */
+	rc = erase_run(r->cfg, name, call->who, call->out, call->err, &destroyed);
+	if (destroyed && r->sink) /* workers look the tenant up again: gone, events dropped */
 		sink_forget_keys(r->sink);
 	if (rc == 0 && kill(getpid(), SIGHUP) < 0) /* reload: nothing more is routed to it */
 		fprintf(call->err, "koban: the tenant is erased, but the daemon could not reload "
@@ -782,6 +888,7 @@ static int tenant_erase(const struct config *c, const char *name, bool yes)
 {
 	const struct passwd *pw;
 	struct err e = ERR_INIT;
+	bool destroyed;
 	char who[96];
 	int64_t id;
 	int rc, fd;
@@ -799,7 +906,7 @@ static int tenant_erase(const struct config *c, const char *name, bool yes)
 	case 0:
 		pw = getpwuid(getuid());
 		snprintf(who, sizeof(who), "%s (uid %ld)", pw ? pw->pw_name : "?", (long)getuid());
-		return erase_run(c, name, who, stdout, stderr);
+		return erase_run(c, name, who, stdout, stderr, &destroyed);
 	default:
 		return 1;
 	}

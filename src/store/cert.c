@@ -42,11 +42,13 @@ int cert_write(struct cert_info *info, struct keys *k, struct buf *out, struct e
 			       CERT_MAX_KEYS);
 	keys_public(k, info->signer);
 	time_format_rfc3339(info->erased_at_ns, when);
-	rc = buf_addf(out, HEADER "\nversion: 1\ntenant: %s\ntenant-id: %llu\nerased-at: %s\n"
-		      "erased-by: %s\nevents: %llu\nbytes: %llu\nfiles: %llu\ndays: %s\n",
+	rc = buf_addf(out, HEADER "\nversion: 2\ntenant: %s\ntenant-id: %llu\nerased-at: %s\n"
+		      "erased-by: %s\nevents: %llu\nbytes: %llu\nfiles: %llu\n"
+		      "unreadable-segments: %llu\ndays: %s\n",
 		      info->tenant, (unsigned long long)info->tenant_id, when, info->erased_by,
 		      (unsigned long long)info->events, (unsigned long long)info->bytes,
-		      (unsigned long long)info->files, info->days);
+		      (unsigned long long)info->files, (unsigned long long)info->unreadable,
+		      info->days);
 	for (size_t i = 0; i < info->n_destroyed && !rc; i++)
 		rc = add_hex(out, "destroyed-key", "blake2b-256", info->destroyed[i], 32);
 	if (!rc)
@@ -167,10 +169,12 @@ static int read_body(struct reader *r, struct cert_info *info)
 	if ((size_t)(r->end - r->p) < sizeof(HEADER) || memcmp(r->p, HEADER "\n", sizeof(HEADER)))
 		return bad(r, "'" HEADER "'");
 	r->p += sizeof(HEADER);
-	if ((rc = take_number(r, "version", &version, "'version: 1'")))
+	if ((rc = take_number(r, "version", &version, "'version: 1' or 'version: 2'")))
 		return rc;
-	if (version != 1)
-		return bad(r, "'version: 1' (a newer koban wrote this certificate)");
+	if (version != 1 && version != 2)
+		return bad(r, "'version: 1' or 'version: 2' (a newer koban wrote this "
+			   "certificate)");
+	info->version = (unsigned)version;
 	if ((rc = take_text(r, "tenant", info->tenant, sizeof(info->tenant), "'tenant: NAME'")) ||
 	    (rc = take_number(r, "tenant-id", &info->tenant_id, "'tenant-id: N'")) ||
 	    (rc = take_time(r, &info->erased_at_ns)) ||
@@ -179,6 +183,8 @@ static int read_body(struct reader *r, struct cert_info *info)
 	    (rc = take_number(r, "events", &info->events, "'events: N'")) ||
 	    (rc = take_number(r, "bytes", &info->bytes, "'bytes: N'")) ||
 	    (rc = take_number(r, "files", &info->files, "'files: N'")) ||
+	    (version == 2 && (rc = take_number(r, "unreadable-segments", &info->unreadable,
+					       "'unreadable-segments: N'"))) ||
 	    (rc = take_text(r, "days", info->days, sizeof(info->days), "'days: RANGE'")))
 		return rc;
 	for (info->n_destroyed = 0; peek(r, "destroyed-key"); info->n_destroyed++) {

@@ -6,7 +6,7 @@
  * Ed25519 key (store/keys.h):
  *
  *   koban deletion certificate
- *   version: 1
+ *   version: 2
  *   tenant: city-a
  *   tenant-id: 7
  *   erased-at: 2026-11-30T02:30:00Z
@@ -14,16 +14,19 @@
  *   events: 123456789
  *   bytes: 12345678901
  *   files: 4018
+ *   unreadable-segments: 0             (segments whose events could not be counted; not in
+ *                                       version 1, which verifies as well)
  *   days: 2024-04-01 .. 2026-11-29
  *   destroyed-key: blake2b-256:3f2a…   (one line per destroyed data key)
  *   signing-key: ed25519:9c1e…         (the public key; give people signing.pub to compare)
  *   signature: ed25519:…                (over every byte above this line)
  *
  * cert_verify() checks the signature and the layout, and with an expected public key (from
- * the installation's signing.pub) that the certificate was made by that installation: a
- * certificate that verifies only against its own embedded key says so (it proves integrity,
- * not origin). Values are restricted to printable text on one line, so that nothing can be
- * hidden in a certificate.
+ * the installation's signing.pub) that the certificate was made by that installation. Without
+ * one it checks only against the certificate's own embedded key (CERT_SELF_SIGNED): that
+ * proves integrity, not origin, since anyone can sign with a key of their own, so `koban cert
+ * verify` never reports such a certificate as valid. Values are restricted to printable
+ * text on one line, so that nothing can be hidden in a certificate.
  *
  * Threads: any. Memory: the caller's buffers; nothing is kept.
  */
@@ -41,11 +44,13 @@ struct keys;
 #define CERT_MAX_BYTES 65536
 
 struct cert_info {
+	unsigned version;      /* cert_verify: the certificate's (cert_write writes 2) */
 	char tenant[64];
 	uint64_t tenant_id;
 	int64_t erased_at_ns;
 	char erased_by[256];   /* who and where, e.g. "alice (uid 1000) on soc1" */
 	uint64_t events, bytes, files;
+	uint64_t unreadable;   /* segments whose events could not be counted */
 	char days[64];         /* "2024-04-01 .. 2026-11-29", or "none" */
 	unsigned char destroyed[CERT_MAX_KEYS][32]; /* BLAKE2b-256 of each key id */
 	size_t n_destroyed;

@@ -474,20 +474,33 @@ int keys_tenant(struct keys *k, uint64_t tenant, bool create, struct keys_data_k
 	return 0;
 }
 
+int keys_tenant_id_hash(struct keys *k, uint64_t tenant, unsigned char id_hash[32],
+			struct err *e)
+{
+	unsigned char w[WRAPPED_LEN];
+	char name[48];
+	int rc;
+
+	tenant_file(name, tenant);
+	if ((rc = read_key_file(k->dir, name, "KOBANDK1", w, sizeof(w), true, e)))
+		return rc;
+	crypto_generichash(id_hash, 32, w, KEYS_ID_BYTES, NULL, 0);
+	sodium_memzero(w, sizeof(w));
+	return 0;
+}
+
 int keys_tenant_destroy(struct keys *k, uint64_t tenant, unsigned char id_hash[32],
 			struct err *e)
 {
-	unsigned char w[WRAPPED_LEN], junk[MAGIC_LEN + WRAPPED_LEN];
+	unsigned char junk[MAGIC_LEN + WRAPPED_LEN];
 	char name[48], path[PATH_LEN];
 	int fd, rc;
 
 	tenant_file(name, tenant);
 	forget_key(k, tenant);
-	if ((rc = key_path(path, k->dir, name, e)))
+	if ((rc = key_path(path, k->dir, name, e)) ||
+	    (rc = keys_tenant_id_hash(k, tenant, id_hash, e)))
 		return rc;
-	if ((rc = read_key_file(k->dir, name, "KOBANDK1", w, sizeof(w), true, e)))
-		return rc;
-	crypto_generichash(id_hash, 32, w, KEYS_ID_BYTES, NULL, 0);
 	/* Overwrite before removing, so the wrapped key is not left in the freed blocks. */
 	randombytes_buf(junk, sizeof(junk));
 	fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);

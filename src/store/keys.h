@@ -111,6 +111,12 @@ void keys_close(struct keys *k);
 int keys_tenant(struct keys *k, uint64_t tenant, bool create, struct keys_data_key *out,
 		struct err *e);
 /*
+ * BLAKE2b-256 of the key id of the tenant's data key file (what keys_tenant_destroy() would
+ * give), nothing changed. -ENOENT when the tenant has no key.
+ */
+int keys_tenant_id_hash(struct keys *k, uint64_t tenant, unsigned char id_hash[32],
+			struct err *e);
+/*
  * Destroys the tenant's data key file and sets id_hash to BLAKE2b-256 of its key id (for the
  * certificate). -ENOENT when the tenant has no key.
  */

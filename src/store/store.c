@@ -2579,47 +2579,69 @@ int store_segments(struct store *st, uint64_t tenant, bool verify, store_segment
 
 /* ---- erasure ---- */
 
-static int count_for_erase(void *ctx, const struct store_segment_report *r)
-{
-	struct store_erase_stats *st = ctx;
+struct erase_count {
+	struct store_erase_stats *out;
+	uint64_t readable; /* segments that opened */
+};
 
+static int count_readable(void *ctx, const struct store_segment_report *r)
+{
+	struct erase_count *c = ctx;
+
+	if (r->status)
+		return 0; /* damaged, or another key's: counted unreadable */
+	c->readable++;
 	if (!r->superseded) /* else its events are in another segment too */
-		st->events += r->events;
-	st->bytes += r->bytes;
-	st->files++;
-	st->first_day = MIN(st->first_day, r->day);
-	st->last_day = MAX(st->last_day, r->day);
+		c->out->events += r->events;
 	return 0;
 }
 
-/* Removes every file of the tenant's directory, then the directory. */
-static int remove_tenant_files(const char *dir, struct err *e)
+/* Every file of the tenant's directory (segments, temporary and lock files) and its bytes. */
+static int count_tenant_files(const char *dir, struct store_erase_stats *out,
+			      uint64_t *segments, struct err *e)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
 	int rc = 0;
 
+	*segments = 0;
 	if (!d)
 		return errno == ENOENT ? 0 : err_set(e, -errno, "cannot read %s: %s", dir,
 						     strerror(errno));
 	while (!rc && (de = readdir(d))) {
 		char path[PATH_LEN];
+		uint32_t day, seq;
+		struct stat sb;
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (!(rc = path_join(path, e, "%s/%s", dir, de->d_name)) && unlink(path) < 0)
-			rc = err_set(e, -errno, "cannot remove %s: %s", path, strerror(errno));
+		if ((rc = path_join(path, e, "%s/%s", dir, de->d_name)))
+			break;
+		if (lstat(path, &sb) < 0) {
+			if (errno != ENOENT) /* else removed meanwhile (a merge's clean-up) */
+				rc = err_set(e, -errno, "cannot stat %s: %s", path,
+					     strerror(errno));
+			continue;
+		}
+		out->files++;
+		out->bytes += (uint64_t)sb.st_size;
+		if (segment_name_parse(de->d_name, &day, &seq) == 0) {
+			(*segments)++;
+			out->first_day = MIN(out->first_day, day);
+			out->last_day = MAX(out->last_day, day);
+		}
 	}
 	closedir(d);
-	if (!rc && rmdir(dir) < 0)
-		rc = err_set(e, -errno, "cannot remove %s: %s", dir, strerror(errno));
 	return rc;
 }
 
-int store_erase(struct store *st, uint64_t tenant, struct store_erase_stats *out,
-		struct err *e)
+int store_erase_count(struct store *st, uint64_t tenant, struct store_erase_stats *out,
+		      struct err *e)
 {
+	struct erase_count c = { out, 0 };
+	struct err se = ERR_INIT;
 	char dir[PATH_LEN];
+	uint64_t segments;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -2627,17 +2649,97 @@ int store_erase(struct store *st, uint64_t tenant, struct store_erase_stats *out
 	if (!st->keys)
 		return err_set(e, -EBADF, "%s: the store was opened for reading", st->dir);
 	cache_drop(st, &tenant);
+	if ((rc = tenant_dir(st, tenant, false, dir, e)) ||
+	    (rc = count_tenant_files(dir, out, &segments, e)))
+		return rc;
+	rc = keys_tenant_id_hash(st->keys, tenant, out->key_id_hash, e);
+	if (rc < 0 && rc != -ENOENT) /* -ENOENT: never stored anything, or erased already */
+		return rc;
+	out->has_key = rc == 0;
+	/*
+	 * Events where a segment opens. One that does not (damaged, another key's, no key) is
+	 * counted unreadable, and so is the rest when the walk stops: it never stops an erasure.
+	 */
+	rc = store_segments(st, tenant, false, count_readable, &c, &se);
+	if (rc < 0 && rc != -EBADMSG && rc != -ENOENT)
+		log_warn("erasure of tenant %llu: events not counted: %s",
+			 (unsigned long long)tenant, se.msg);
+	out->unreadable = segments > c.readable ? segments - c.readable : 0;
+	return 0;
+}
+
+int store_erase_key(struct store *st, uint64_t tenant, struct store_erase_stats *out,
+		    struct err *e)
+{
+	unsigned char now[32];
+	int rc;
+
+	out->key_destroyed = false;
+	if (!st->keys)
+		return err_set(e, -EBADF, "%s: the store was opened for reading", st->dir);
+	cache_drop(st, &tenant);
+	rc = keys_tenant_id_hash(st->keys, tenant, now, e);
+	if (rc < 0 && rc != -ENOENT)
+		return rc;
+	if ((rc == 0) != out->has_key || (rc == 0 && memcmp(now, out->key_id_hash, 32)))
+		return err_set(e, -ESTALE, "tenant %llu's data key changed since its files were "
+				 "counted (events came in meanwhile): nothing was erased; try "
+				 "again",
+				 (unsigned long long)tenant);
+	if (rc == -ENOENT)
+		return 0; /* nothing was ever stored, or an earlier run destroyed it */
+	if ((rc = keys_tenant_destroy(st->keys, tenant, out->key_id_hash, e)) == 0)
+		out->key_destroyed = true;
+	return rc == -ENOENT ? 0 : rc;
+}
+
+int store_erase_files(struct store *st, uint64_t tenant, struct err *e)
+{
+	char dir[PATH_LEN], first[sizeof(e->msg)] = "";
+	unsigned long left = 0;
+	struct dirent *de;
+	DIR *d;
+	int rc;
+
+	cache_drop(st, &tenant);
 	if ((rc = tenant_dir(st, tenant, false, dir, e)))
 		return rc;
-	rc = store_segments(st, tenant, false, count_for_erase, out, e);
-	if (rc < 0 && rc != -ENOENT) /* -ENOENT: no key, so nothing readable was ever stored */
+	if (!(d = opendir(dir)))
+		return errno == ENOENT ? 0 : err_set(e, -errno, "cannot read %s: %s", dir,
+						     strerror(errno));
+	while ((de = readdir(d))) { /* past failures: as many files as can be are removed */
+		char path[PATH_LEN];
+		struct err fe = ERR_INIT;
+		int frc;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if ((frc = path_join(path, &fe, "%s/%s", dir, de->d_name)) == 0 &&
+		    unlink(path) < 0 && errno != ENOENT)
+			frc = err_set(&fe, -errno, "cannot remove %s: %s", path, strerror(errno));
+		if (frc < 0 && left++ == 0) {
+			rc = frc;
+			snprintf(first, sizeof(first), "%s", fe.msg);
+		}
+	}
+	closedir(d);
+	if (left)
+		return err_set(e, rc, "%s%s", first, left > 1 ? " (and more files of the tenant's "
+				 "directory)" : "");
+	if (rmdir(dir) < 0 && errno != ENOENT)
+		return err_set(e, -errno, "cannot remove %s: %s", dir, strerror(errno));
+	return 0;
+}
+
+int store_erase(struct store *st, uint64_t tenant, struct store_erase_stats *out,
+		struct err *e)
+{
+	int rc;
+
+	if ((rc = store_erase_count(st, tenant, out, e)) ||
+	    (rc = store_erase_key(st, tenant, out, e)))
 		return rc;
-	rc = keys_tenant_destroy(st->keys, tenant, out->key_id_hash, e);
-	if (rc == 0)
-		out->key_destroyed = true;
-	else if (rc != -ENOENT)
-		return rc;
-	return remove_tenant_files(dir, e);
+	return store_erase_files(st, tenant, e);
 }
 
 /* ---- retention ---- */

@@ -187,18 +187,35 @@ void store_release_idle(struct store *st);
 /* ---- erasure ---- */
 
 struct store_erase_stats {
-	uint64_t events, bytes, files;
-	uint32_t first_day, last_day;   /* of the erased segments; first_day > last_day: none */
-	bool key_destroyed;
-	unsigned char key_id_hash[32];  /* BLAKE2b-256 of the destroyed key's id */
+	uint64_t files, bytes;          /* every file of the tenant's directory, and its bytes */
+	uint64_t events;                /* in the segments that open */
+	uint64_t unreadable;            /* segments that do not open (damaged, another key's, no
+					   key): their events are not counted */
+	uint32_t first_day, last_day;   /* of the segments; first_day > last_day: none */
+	bool has_key;                   /* store_erase_count: the tenant has a data key */
+	bool key_destroyed;             /* store_erase_key: destroyed (false: there was none) */
+	unsigned char key_id_hash[32];  /* BLAKE2b-256 of the key's id */
 };
 
 /*
- * Crypto-erasure of a tenant's events: counts what is there, destroys the tenant's data key
- * first (every copy of the data, backups included, is unreadable from then on), then removes
- * the tenant's segment files and directory. A tenant that never stored anything has no key:
- * that is not an error (key_destroyed false).
+ * Crypto-erasure of a tenant's events, in three steps so that the caller can keep the
+ * deletion certificate before the key is gone:
+ * - store_erase_count() changes nothing: every file of the tenant's directory and its bytes,
+ *   the events of the segments that open, the segments that do not (damage or a foreign
+ *   key never stops an erasure), and the hash of the key's id when there is a key;
+ * - store_erase_key() destroys the tenant's data key that out counted (every copy of the
+ *   data, backups and the write-ahead log's records included, is unreadable from then on)
+ *   and sets key_destroyed; a tenant without a key is not an error; -ESTALE, nothing
+ *   destroyed, when the key is not the one counted any more (one was made meanwhile);
+ * - store_erase_files() removes every file of the tenant's directory, going on past a file
+ *   it cannot remove (the first is named in e), then the directory.
+ * store_erase() runs the three.
  */
+int store_erase_count(struct store *st, uint64_t tenant, struct store_erase_stats *out,
+		      struct err *e);
+int store_erase_key(struct store *st, uint64_t tenant, struct store_erase_stats *out,
+		    struct err *e);
+int store_erase_files(struct store *st, uint64_t tenant, struct err *e);
 int store_erase(struct store *st, uint64_t tenant, struct store_erase_stats *out,
 		struct err *e);
 

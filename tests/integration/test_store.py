@@ -4,10 +4,12 @@ the audit log, and an attempt to read another tenant's events."""
 import json
 import os
 import shutil
+import stat
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import Suite, run, search_events as search, tempdir  # noqa: E402
+from kobanlib import KOBAN, Suite, run, search_events as search, tempdir  # noqa: E402
 
 
 def ecs_lines(n, marker, day="2026-12-01"):
@@ -205,7 +207,8 @@ def test_tenant_erase_and_certificate():
         assert status == 2 and "without --yes" in err, (status, err)
         assert search(d, "city-a", "| stats count()") == [{"count": 1000}]
         _, cert, err = run(["tenant", "erase", "city-a", "--yes"], d)
-        assert cert.startswith("koban deletion certificate\nversion: 1\ntenant: city-a\n"), cert
+        assert cert.startswith("koban deletion certificate\nversion: 2\ntenant: city-a\n"), cert
+        assert "unreadable-segments: 0\n" in cert, cert
         assert "events: 1000\n" in cert and "destroyed-key: blake2b-256:" in cert, cert
         assert not os.path.exists(os.path.join(d, "var", "tenants", "2"))
         assert not os.path.exists(os.path.join(d, "var", "keys", "tenant-2.key"))
@@ -228,9 +231,153 @@ def test_tenant_erase_and_certificate():
                               os.path.join(other, "var", "keys", "signing.pub"),
                               os.path.join(d, "cert.txt")], other, check=False)
         assert status == 1 and "another installation" in err, err
+        # a certificate signed by any key, where there is no signing.pub to compare with:
+        # never valid (anyone can sign one with a key of their own)
+        _, forged, _ = run(["tenant", "erase", "x", "--yes"], other)
+        auditor = os.path.join(other, "auditor")
+        os.mkdir(auditor)
+        with open(os.path.join(auditor, "cert.txt"), "w") as f:
+            f.write(forged)
+        status, out, err = run(["cert", "verify", "cert.txt"], auditor, check=False)
+        assert status == 1 and out == "", (status, out, err)
+        assert err == "koban: cannot verify: no public key; pass --key FILE with the " \
+            "installation's signing.pub (only the certificate's integrity was checked: " \
+            "anyone can sign one with a key of their own)\n", err
+        status, out, err = run(["cert", "verify", "--key",
+                                os.path.join(d, "var", "keys", "signing.pub"), "cert.txt"],
+                               auditor, check=False)
+        assert status == 1 and "another installation" in err, err
+        status, out, _ = run(["cert", "verify", "--key",
+                              os.path.join(other, "var", "keys", "signing.pub"), "cert.txt"],
+                             auditor, check=False)
+        assert status == 0 and out.startswith("valid: tenant x (id 2)"), out
     finally:
         shutil.rmtree(d)
         shutil.rmtree(other)
+
+
+def flip(path, offset):
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        b = f.read(1)
+        f.seek(offset)
+        f.write(bytes([b[0] ^ 0xff]))
+
+
+def test_erase_damaged_segment():
+    """A segment that does not open (a flipped byte in its header) does not stop the erasure:
+    the key is destroyed, every file removed, and the certificate says what was not read."""
+    d = tempdir()
+    try:
+        setup(d)
+        run(["ingest", "--tenant", "city-a", "--format", "ecs", "a.json"], d)
+        tdir = os.path.join(d, "var", "tenants", "2")
+        seg = os.path.join(tdir, "2026-12-01-0001.seg")
+        flip(seg, 8)
+        with open(os.path.join(tdir, ".2026-12-01-0002.seg.tmp"), "w") as f:
+            f.write("half a segment")
+        size = os.path.getsize(seg) + 14
+        status, cert, err = run(["tenant", "erase", "city-a", "--yes"], d, check=False)
+        assert status == 0, (status, cert, err)
+        assert "\nevents: 0\nbytes: %d\nfiles: 2\nunreadable-segments: 1\n" \
+            "days: 2026-12-01 .. 2026-12-01\ndestroyed-key: blake2b-256:" % size in cert, cert
+        assert err.startswith("erased tenant 'city-a': 0 events in 2 files; 1 segment could "
+                              "not be read: its events are not counted; keep the "
+                              "certificate"), err
+        assert not os.path.exists(tdir)
+        assert not os.path.exists(os.path.join(d, "var", "keys", "tenant-2.key"))
+        with open(os.path.join(d, "cert.txt"), "w") as f:
+            f.write(cert)
+        _, out, _ = run(["cert", "verify", "cert.txt"], d)
+        assert out.splitlines()[1:] == ["1 segment could not be read when erased: its events "
+                                        "are not counted",
+                                        "signed by this installation's key"], out
+    finally:
+        shutil.rmtree(d)
+
+
+def test_erase_failure_keeps_certificate():
+    """Once the key is destroyed the certificate is printed whatever fails after, kept in
+    DATA_DIR/certificates, and a rerun finishes and prints the same one."""
+    d = tempdir()
+    try:
+        setup(d)
+        run(["ingest", "--tenant", "city-a", "--format", "ecs", "a.json"], d)
+        run(["ingest", "--tenant", "city-b", "--format", "ecs", "a.json"], d)
+        sub = os.path.join(d, "var", "tenants", "2", "sub")
+        os.mkdir(sub)  # unlink(2) fails on a directory, root or not
+        status, cert, err = run(["tenant", "erase", "city-a", "--yes"], d, check=False)
+        assert status == 1, (status, cert, err)
+        assert cert.startswith("koban deletion certificate\n") and "events: 1000\n" in cert \
+            and "destroyed-key: blake2b-256:" in cert, cert
+        kept = os.path.join(d, "var", "certificates", "tenant-2.cert")
+        lines = err.splitlines()
+        assert lines[0] == "koban: cannot remove ./var/tenants/2/sub: Is a directory", err
+        assert lines[1].startswith("erased tenant 'city-a': 1000 events in 2 files; keep the "
+                                   "certificate (koban cert verify FILE checks it; a copy is "
+                                   "in ./var/certificates/tenant-2.cert)"), err
+        assert lines[2].startswith("koban: the data key is destroyed") and \
+            "run `koban tenant erase city-a` again" in lines[2], err
+        assert not os.path.exists(os.path.join(d, "var", "keys", "tenant-2.key"))
+        with open(kept) as f:
+            assert f.read() == cert
+        assert stat.S_IMODE(os.stat(kept).st_mode) == 0o600
+        _, out, _ = run(["tenant", "list"], d)
+        assert "city-a" in out, out
+        os.rmdir(sub)
+        status, again, err = run(["tenant", "erase", "city-a", "--yes"], d, check=False)
+        assert status == 0 and again == cert, (status, again, err)
+        assert not os.path.exists(os.path.join(d, "var", "tenants", "2"))
+        _, out, _ = run(["tenant", "list"], d)
+        assert "city-a" not in out, out
+        # the certificate cannot be written to standard output: the kept copy stays
+        with open("/dev/full", "w") as full:
+            p = subprocess.run([KOBAN, "tenant", "erase", "city-b", "--yes"], cwd=d,
+                               stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+        assert p.returncode == 1, p.stderr
+        assert "koban: cannot write the certificate: No space left on device" in p.stderr, \
+            p.stderr
+        _, out, _ = run(["cert", "verify", os.path.join("var", "certificates",
+                                                        "tenant-3.cert")], d)
+        assert out.startswith("valid: tenant city-b (id 3)") and "1000 events" in out, out
+    finally:
+        shutil.rmtree(d)
+
+
+def test_erase_confirmed_on_a_terminal():
+    """Without --yes on a terminal, the tenant's name must be typed."""
+    d = tempdir()
+    try:
+        setup(d)
+        run(["ingest", "--tenant", "city-a", "--format", "ecs", "a.json"], d)
+
+        def erase(typed):
+            master, slave = os.openpty()
+            try:
+                p = subprocess.Popen([KOBAN, "tenant", "erase", "city-a"], cwd=d, stdin=slave,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+                os.close(slave)
+                slave = None
+                os.write(master, typed)
+                out, err = p.communicate(timeout=60)
+            finally:
+                os.close(master)
+                if slave is not None:
+                    os.close(slave)
+            return p.returncode, out, err
+
+        status, out, err = erase(b"city-b\n")
+        assert status == 1 and out == "", (status, out, err)
+        assert err == "This destroys every stored event of tenant 'city-a' for good.\n" \
+            "Type the tenant's name to erase it: koban: not confirmed; nothing was erased\n", err
+        assert search(d, "city-a", "| stats count()") == [{"count": 1000}]
+        status, out, err = erase(b"city-a\n")
+        assert status == 0 and out.startswith("koban deletion certificate\n"), (status, err)
+        assert "events: 1000\n" in out, out
+        assert not os.path.exists(os.path.join(d, "var", "keys", "tenant-2.key"))
+    finally:
+        shutil.rmtree(d)
 
 
 if __name__ == "__main__":
@@ -241,4 +388,7 @@ if __name__ == "__main__":
     s.run(test_exit_statuses_and_errors)
     s.run(test_store_stats_and_verify)
     s.run(test_tenant_erase_and_certificate)
+    s.run(test_erase_damaged_segment)
+    s.run(test_erase_failure_keeps_certificate)
+    s.run(test_erase_confirmed_on_a_terminal)
     s.done()

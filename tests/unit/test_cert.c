@@ -32,6 +32,7 @@ static void sample(struct cert_info *c)
 	c->events = 123456789;
 	c->bytes = 9876543210;
 	c->files = 4018;
+	c->unreadable = 3;
 	snprintf(c->days, sizeof(c->days), "2024-04-01 .. 2026-11-29");
 	c->n_destroyed = 2;
 	memset(c->destroyed[0], 0xab, 32);
@@ -53,10 +54,11 @@ static void test_round_trip(void)
 	CHECK_INT(cert_write(&c, k, &out, &e), 0);
 	{
 		static const char head[] =
-			"koban deletion certificate\nversion: 1\ntenant: city-a\n"
+			"koban deletion certificate\nversion: 2\ntenant: city-a\n"
 			"tenant-id: 7\nerased-at: 2026-12-01T00:00:00Z\n"
 			"erased-by: alice (uid 1000) on soc1\nevents: 123456789\n"
-			"bytes: 9876543210\nfiles: 4018\ndays: 2024-04-01 .. 2026-11-29\n"
+			"bytes: 9876543210\nfiles: 4018\nunreadable-segments: 3\n"
+			"days: 2024-04-01 .. 2026-11-29\n"
 			"destroyed-key: blake2b-256:abababab";
 
 		CHECK_MEM(out.p, sizeof(head) - 1, head);
@@ -70,6 +72,8 @@ static void test_round_trip(void)
 	CHECK_INT(got.events, 123456789);
 	CHECK_INT(got.bytes, 9876543210ULL);
 	CHECK_INT(got.n_destroyed, 2);
+	CHECK_INT(got.version, 2);
+	CHECK_INT(got.unreadable, 3);
 	CHECK(!memcmp(got.destroyed[1], c.destroyed[1], 32));
 	CHECK_INT(cert_verify(out.p, out.len, NULL, &got, &trust, &e), 0);
 	CHECK_INT(trust, CERT_SELF_SIGNED);
@@ -112,9 +116,10 @@ static void test_tampering(void)
 	keys_public(other, pub);
 	CHECK_INT(cert_verify(out.p, out.len, pub, &got, &trust, &e), -EKEYREJECTED);
 	CHECK(strstr(e.msg, "another installation") != NULL);
-	CHECK_INT(cert_verify("koban deletion certificate\nversion: 2\n", 38, NULL, &got, &trust,
+	CHECK_INT(cert_verify("koban deletion certificate\nversion: 3\n", 38, NULL, &got, &trust,
 			      &e), -EBADMSG);
-	CHECK(strstr(e.msg, "line 2: expected 'version: 1' (a newer koban") != NULL);
+	CHECK(strstr(e.msg, "line 2: expected 'version: 1' or 'version: 2' (a newer koban") !=
+	      NULL);
 	/* Values that would hide text are refused when writing. */
 	snprintf(c.erased_by, sizeof(c.erased_by), "x\nsignature: forged");
 	buf_reset(&out);
@@ -124,9 +129,58 @@ static void test_tampering(void)
 	keys_close(other);
 }
 
+/* Signs text (a certificate without its last line) with k: the signature line appended. */
+static void sign_into(struct keys *k, struct buf *out, const char *text)
+{
+	unsigned char sig[KEYS_SIG_BYTES];
+	char hex[2 * KEYS_SIG_BYTES + 1];
+
+	buf_reset(out);
+	CHECK_INT(buf_addf(out, "%s", text), 0);
+	keys_sign(k, out->p, out->len, sig);
+	for (size_t i = 0; i < sizeof(sig); i++)
+		snprintf(hex + 2 * i, 3, "%02x", sig[i]);
+	CHECK_INT(buf_addf(out, "signature: ed25519:%s\n", hex), 0);
+}
+
+/* Version 1 (before unreadable-segments) still verifies; version 2 needs the line. */
+static void test_version_1(void)
+{
+	struct keys *k = open_keys("k4");
+	struct buf out = BUF_INIT(CERT_MAX_BYTES);
+	char body[2048], pubhex[65];
+	struct cert_info got;
+	struct err e = ERR_INIT;
+	enum cert_trust trust;
+	unsigned char pub[32];
+
+	if (!k)
+		return;
+	keys_public(k, pub);
+	for (size_t i = 0; i < sizeof(pub); i++)
+		snprintf(pubhex + 2 * i, 3, "%02x", pub[i]);
+	snprintf(body, sizeof(body),
+		 "koban deletion certificate\nversion: 1\ntenant: city-a\ntenant-id: 7\n"
+		 "erased-at: 2026-12-01T00:00:00Z\nerased-by: alice (uid 1000) on soc1\n"
+		 "events: 5\nbytes: 6\nfiles: 1\ndays: none\nsigning-key: ed25519:%s\n", pubhex);
+	sign_into(k, &out, body);
+	CHECK_INT(cert_verify(out.p, out.len, pub, &got, &trust, &e), 0);
+	CHECK_INT(got.version, 1);
+	CHECK_INT(got.unreadable, 0);
+	CHECK_INT(got.events, 5);
+	CHECK_INT(trust, CERT_SIGNED_BY_EXPECTED);
+	memcpy(strstr(body, "version: 1"), "version: 2", 10);
+	sign_into(k, &out, body);
+	CHECK_INT(cert_verify(out.p, out.len, pub, &got, &trust, &e), -EBADMSG);
+	CHECK_STR(e.msg, "line 10: expected 'unreadable-segments: N'");
+	buf_release(&out);
+	keys_close(k);
+}
+
 int main(void)
 {
 	T_RUN(test_round_trip);
 	T_RUN(test_tampering);
+	T_RUN(test_version_1);
 	return t_done();
 }

@@ -473,6 +473,95 @@ static void test_erase_makes_copies_unreadable(void)
 	store_close(st);
 }
 
+/* Flips the byte at offset of path (from the end when negative). */
+static void flip_byte(const char *path, long offset)
+{
+	FILE *f = fopen(path, "r+b");
+	int c;
+
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	CHECK_INT(fseek(f, offset, offset < 0 ? SEEK_END : SEEK_SET), 0);
+	c = fgetc(f);
+	CHECK_INT(fseek(f, -1, SEEK_CUR), 0);
+	CHECK_INT(fputc(c ^ 0xff, f), c ^ 0xff);
+	CHECK_INT(fclose(f), 0);
+}
+
+/* A damaged segment, a foreign one, temporary and lock files: none stops an erasure. */
+static void test_erase_damaged_and_foreign(void)
+{
+	struct store_erase_stats es;
+	struct err e = ERR_INIT;
+	struct store *st = NULL;
+	char path[900], cmd[4000];
+	struct stat sb;
+
+	CHECK_INT(store_open(&st, dir, &e), 0);
+	if (!st)
+		return;
+	import(st, 11, 200, "eleven");
+	import(st, 11, 30, "eleven-again"); /* a second segment of the same day */
+	import(st, 12, 10, "twelve");
+	snprintf(path, sizeof(path), "%s/tenants/11/2026-12-01-0001.seg", dir);
+	flip_byte(path, 8); /* the header: the segment no longer opens */
+	snprintf(cmd, sizeof(cmd), "cp %s/tenants/12/2026-12-01-0001.seg "
+		 "%s/tenants/11/2026-12-02-0001.seg && "
+		 "echo x > %s/tenants/11/.2026-12-03-0001.seg.tmp && "
+		 ": > %s/tenants/11/.2026-12-03-0001.seg.lock", dir, dir, dir, dir);
+	CHECK_INT(system(cmd), 0);
+	CHECK_INT(store_erase_count(st, 11, &es, &e), 0);
+	CHECK_INT(es.files, 5);
+	CHECK_INT(es.unreadable, 2); /* the damaged one and tenant 12's */
+	CHECK_INT(es.events, 30);
+	CHECK(es.has_key);
+	CHECK(!es.key_destroyed);
+	CHECK_INT(es.first_day, (uint32_t)(T0 / DAY));
+	CHECK_INT(es.last_day, (uint32_t)(T0 / DAY) + 1);
+	CHECK_INT(store_erase(st, 11, &es, &e), 0);
+	CHECK_INT(es.files, 5);
+	CHECK_INT(es.unreadable, 2);
+	CHECK_INT(es.events, 30);
+	CHECK(es.key_destroyed);
+	snprintf(path, sizeof(path), "%s/tenants/11", dir);
+	CHECK_INT(stat(path, &sb), -1);
+	CHECK_INT(errno, ENOENT);
+	snprintf(path, sizeof(path), "%s/keys/tenant-11.key", dir);
+	CHECK_INT(stat(path, &sb), -1);
+	/* tenant 12 is untouched */
+	CHECK_INT(store_erase_count(st, 12, &es, &e), 0);
+	CHECK_INT(es.events, 10);
+	CHECK_INT(es.unreadable, 0);
+
+	/* a key made after the count is not destroyed under a certificate that does not name it */
+	CHECK_INT(store_erase_count(st, 13, &es, &e), 0);
+	CHECK(!es.has_key);
+	import(st, 13, 10, "thirteen");
+	CHECK_INT(store_erase_key(st, 13, &es, &e), -ESTALE);
+	CHECK(strstr(e.msg, "nothing was erased") != NULL);
+	CHECK(!es.key_destroyed);
+	snprintf(path, sizeof(path), "%s/keys/tenant-13.key", dir);
+	CHECK_INT(stat(path, &sb), 0);
+
+	/* a file that cannot be removed: the others are, the first failure is named */
+	CHECK_INT(store_erase_count(st, 13, &es, &e), 0);
+	CHECK_INT(store_erase_key(st, 13, &es, &e), 0);
+	CHECK(es.key_destroyed);
+	snprintf(path, sizeof(path), "%s/tenants/13/sub", dir);
+	CHECK_INT(mkdir(path, 0700), 0);
+	CHECK_INT(store_erase_files(st, 13, &e), -EISDIR);
+	CHECK(strstr(e.msg, "cannot remove") != NULL && strstr(e.msg, "/tenants/13/sub") != NULL);
+	snprintf(path, sizeof(path), "%s/tenants/13/2026-12-01-0001.seg", dir);
+	CHECK_INT(stat(path, &sb), -1);
+	snprintf(path, sizeof(path), "%s/tenants/13/sub", dir);
+	CHECK_INT(rmdir(path), 0);
+	CHECK_INT(store_erase_files(st, 13, &e), 0);
+	snprintf(path, sizeof(path), "%s/tenants/13", dir);
+	CHECK_INT(stat(path, &sb), -1);
+	store_close(st);
+}
+
 static int count_segment(void *ctx, const struct store_segment_report *r)
 {
 	uint64_t *raw = ctx;
@@ -741,6 +830,7 @@ int main(void)
 	T_RUN(test_tenant_isolation);
 	T_RUN(test_audit_log);
 	T_RUN(test_erase_makes_copies_unreadable);
+	T_RUN(test_erase_damaged_and_foreign);
 	T_RUN(test_segment_removed_during_search);
 	T_RUN(test_search_cache_sees_changes);
 	T_RUN(test_retain_whole_days);
