@@ -223,10 +223,14 @@ int store_writer_key(struct keys *k, const char *data_dir, uint64_t tenant,
 		     struct keys_data_key *out, struct err *e)
 {
 	char found[PATH_LEN];
-	int rc = keys_tenant(k, tenant, false, out, e);
+	struct err probe = ERR_INIT; /* e stays clear when a key is made (callers test e) */
+	int rc = keys_tenant(k, tenant, false, out, &probe);
 
-	if (rc != -ENOENT)
+	if (rc != -ENOENT) {
+		if (rc < 0)
+			*e = probe;
 		return rc;
+	}
 	if ((rc = store_data_find(data_dir, &tenant, found, sizeof(found), e)) < 0)
 		return rc;
 	if (rc)
