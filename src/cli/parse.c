@@ -762,11 +762,16 @@ int cli_ingest_remote(const struct cli_remote *r, struct control_call *call)
 		buf_release(&data);
 		return 1; /* the client is gone */
 	}
-	if (wrote && !first.code &&
-	    (rc = sink_wait(r->sink, sink_ack_shard(r->sink), first_lsn, last, REMOTE_WAIT_MS)) < 0)
-		err_set(&first, rc, rc == -EIO ? "the commit of the events failed (a disk fault: "
-			"see the daemon's log); they are counted as lost, send them again"
-			: "the events were not committed within %d s", REMOTE_WAIT_MS / 1000);
+	/* what was written is waited for even after an error: the summary says it is stored */
+	if (wrote && (rc = sink_wait(r->sink, sink_ack_shard(r->sink), first_lsn, last,
+				     REMOTE_WAIT_MS)) < 0) {
+		if (!first.code)
+			err_set(&first, rc, rc == -EIO ? "the commit of the events failed (a disk "
+				"fault: see the daemon's log); they are counted as lost, send them "
+				"again" : "the events were not committed within %d s",
+				REMOTE_WAIT_MS / 1000);
+		stored = 0; /* not known to be stored: no "sent before the error are stored" */
+	}
 	arena_release(&a);
 	buf_release(&data);
 	if (first.code) {

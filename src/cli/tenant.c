@@ -722,7 +722,12 @@ static int cert_file(const struct config *c, int64_t id, char dir[4096], char na
 	if ((size_t)snprintf(dir, 4096, "%s/certificates", c->data_dir) >= 4096)
 		return err_set(e, -ENAMETOOLONG, "%s/certificates: the path is too long",
 			       c->data_dir);
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+	if (mkdir(dir, 0700) == 0) { /* its name lasts before a certificate is kept in it */
+		int rc = fileio_sync_dir(c->data_dir);
+
+		return rc < 0 ? err_set(e, rc, "cannot sync %s: %s", c->data_dir, strerror(-rc)) : 0;
+	}
+	if (errno != EEXIST)
 		return err_set(e, -errno, "cannot create %s: %s", dir, strerror(errno));
 	return 0;
 }
@@ -813,9 +818,14 @@ static int erase_run(const struct config *c, const char *name, const char *who, 
 		fill_certificate(&ci, name, id, &st, who);
 		/* the certificate is signed with the installation's key, which the store holds */
 		if (store_sign_certificate(store, &ci, &cert, &e) < 0 ||
-		    fileio_replace(dir, file, cert.p, cert.len, 0600, 0, &e) < 0 ||
-		    store_erase_key(store, (uint64_t)id, &st, &e) < 0)
+		    fileio_replace(dir, file, cert.p, cert.len, 0600, 0, &e) < 0)
 			goto fail;
+		if (store_erase_key(store, (uint64_t)id, &st, &e) < 0) {
+			if (!st.key_destroyed) /* the key is whole: nothing was erased */
+				goto fail;
+			fprintf(err, "koban: %s\n", e.msg); /* destroyed, its file left behind */
+			done = false;
+		}
 	}
 	*destroyed = true; /* from here on the certificate is printed, whatever fails */
 	if (store_erase_files(store, (uint64_t)id, &e) < 0 ||

@@ -70,6 +70,7 @@ static const char *const cycle_names[] = { "ok", "partial", "failed" };
 struct stream {
 	char name[136];
 	int64_t watermark;             /* ns; 0: never polled */
+	int64_t saved_wm;              /* the watermark in the state file (loaded or saved) */
 	int64_t start;                 /* where the first poll starts: start time - lookback */
 	atomic_int_fast64_t shown_wm;  /* the same, for /metrics */
 	atomic_uint_fast64_t records;
@@ -744,6 +745,8 @@ static int state_save(struct poller *pl, struct err *e)
 		rc = err_set(e, rc, "state of poller %s: %s", pl->cfg->name, strerror(-rc));
 	else if ((rc = state_name(pl, name, sizeof(name))) == 0)
 		rc = fileio_replace(pl->poll->dir, name, b.p, b.len, 0600, 0, e);
+	for (size_t i = 0; i < pl->n_streams && rc == 0; i++)
+		pl->stream[i].saved_wm = pl->stream[i].watermark;
 	buf_release(&b);
 	return rc;
 }
@@ -762,7 +765,7 @@ static int state_line(struct poller *pl, char *line)
 	if ((st = stream_index(pl, f[1], strlen(f[1]))) < 0)
 		return 0;
 	if (!strcmp(f[0], "watermark") && n == 3) {
-		pl->stream[st].watermark = strtoll(f[2], NULL, 10);
+		pl->stream[st].watermark = pl->stream[st].saved_wm = strtoll(f[2], NULL, 10);
 		atomic_store(&pl->stream[st].shown_wm, pl->stream[st].watermark);
 		return 0;
 	}
@@ -1483,6 +1486,10 @@ static int commit_wait(struct poller *pl, struct err *e)
 				       COMMIT_WAIT_MS);
 		pl->lsn = 0;
 		seen_clear(&pl->seen);
+		for (size_t i = 0; i < pl->n_streams; i++) { /* back to what the state file says */
+			pl->stream[i].watermark = pl->stream[i].saved_wm;
+			atomic_store(&pl->stream[i].shown_wm, pl->stream[i].saved_wm);
+		}
 		return err_set(e, rc, "the commit of the records failed (a disk fault): the next "
 			       "poll reads them again");
 	}

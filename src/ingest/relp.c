@@ -1202,8 +1202,8 @@ int relp_metrics_register(struct relp *r)
 		return 0;
 	rc = metrics_register("koban_relp_frames_total", METRICS_COUNTER,
 			      "RELP syslog frames by result: acked (answered 200 after their WAL "
-			      "commit) or abandoned (unanswered when the session ended, or answered "
-			      "500 after a failed commit: the sender sends them again).", collect_frames, r);
+			      "commit) or abandoned (unanswered when the session ended, a failed "
+			      "commit's included: the sender sends them again).", collect_frames, r);
 	if (!rc)
 		rc = metrics_register("koban_relp_sessions_total", METRICS_COUNTER,
 				      "RELP sessions opened (open accepted).", collect_sessions, r);

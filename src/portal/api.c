@@ -422,10 +422,7 @@ static unsigned search_params(struct MHD_Connection *c, struct search_job *j, co
 	bool bad = false;
 	const char *q = param(c, "q", &bad), *from = param(c, "from", &bad);
 	const char *to = param(c, "to", &bad), *limit = param(c, "limit", &bad);
-	struct arena qa;
-	struct query parsed;
 	char *end;
-	int rc;
 
 	j->now = time_now_ns();
 	j->from = INT64_MIN;
@@ -443,6 +440,10 @@ static unsigned search_params(struct MHD_Connection *c, struct search_job *j, co
 		*why = "to: expected RFC 3339, a date or a relative time (-24h)";
 		return MHD_HTTP_BAD_REQUEST;
 	}
+	if (j->from > j->to) {
+		*why = "from is later than to";
+		return MHD_HTTP_BAD_REQUEST;
+	}
 	if (limit && *limit) {
 		errno = 0;
 		j->limit = strtoull(limit, &end, 10);
@@ -455,11 +456,8 @@ static unsigned search_params(struct MHD_Connection *c, struct search_job *j, co
 		*why = "out of memory";
 		return MHD_HTTP_INTERNAL_SERVER_ERROR;
 	}
-	/* a syntax error is answered with 400 before the stream begins */
-	arena_init(&qa, 4096, 4u << 20);
-	rc = query_parse(&parsed, j->query, strlen(j->query), &qa, qe);
-	arena_release(&qa);
-	if (rc < 0) {
+	/* a query error is answered with 400 before the stream begins */
+	if (store_query_check(j->query, strlen(j->query), j->now, qe) < 0) {
 		*why = qe->msg[0] ? qe->msg : "bad query";
 		return MHD_HTTP_BAD_REQUEST;
 	}

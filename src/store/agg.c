@@ -206,8 +206,10 @@ static int event_keep(struct agg *g, const struct event *ev, struct event *out)
 	out->vals = vals;
 	out->cap = ev->n;
 	for (uint32_t i = 0; i < ev->n; i++) {
+		enum field_type t = field_type(ev->vals[i].field);
+
 		vals[i] = ev->vals[i];
-		if (field_type(vals[i].field) == FT_STR) {
+		if (t == FT_STR || t == FT_OBJ) { /* text in the reader's arena: copied */
 			char *s = arena_strndup(&g->arena, ev->vals[i].v.s, ev->vals[i].len);
 
 			if (!s)

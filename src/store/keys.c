@@ -17,6 +17,12 @@
 #include "core/mem.h"
 
 #define MAGIC_LEN 8
+/*
+ * A destroyed data key: its file overwritten with this magic and random bytes, then removed.
+ * Read back (the removal did not reach the disk, or failed), it is an erased key, not a
+ * damaged one, so that the erasure can be run again and finish.
+ */
+#define TOMBSTONE_MAGIC "KOBANDX1"
 #define PATH_LEN 4096
 #define WRAPPED_LEN (KEYS_ID_BYTES + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + \
 		     KEYS_KEY_BYTES + crypto_aead_xchacha20poly1305_ietf_ABYTES)
@@ -113,7 +119,10 @@ static int read_key_id(const char *path, const char *magic, void *data, size_t l
 		*id = fileio_id_of(&st);
 	n = read(fd, buf, sizeof(buf));
 	close(fd);
-	if (n != (ssize_t)(MAGIC_LEN + len) || memcmp(buf, magic, MAGIC_LEN))
+	if (n >= MAGIC_LEN && !memcmp(buf, TOMBSTONE_MAGIC, MAGIC_LEN))
+		rc = err_set(e, -ENOENT, "%s: a destroyed key (erased; the file was not removed "
+				 "yet)", path);
+	else if (n != (ssize_t)(MAGIC_LEN + len) || memcmp(buf, magic, MAGIC_LEN))
 		rc = err_set(e, -EBADMSG, "%s: not a koban key file of this kind (expected %zu "
 				 "bytes starting with %.8s)", path, MAGIC_LEN + len, magic);
 	else
@@ -456,8 +465,15 @@ int keys_tenant(struct keys *k, uint64_t tenant, bool create, struct keys_data_k
 				 "key directory is not the one its data was written with)",
 			       k->dir, name);
 	/* -EEXIST: another handle or process made it first; this one reads the winner's */
-	if (gone && (rc = tenant_create(k, tenant, out, e)) != -EEXIST)
-		return rc;
+	if (gone) {
+		struct err ce = ERR_INIT; /* e stays clear when the winner's key is read */
+
+		if ((rc = tenant_create(k, tenant, out, &ce)) != -EEXIST) {
+			if (rc < 0 && e)
+				*e = ce;
+			return rc;
+		}
+	}
 	if ((rc = read_key_id(path, "KOBANDK1", w, sizeof(w), true, &file, e)))
 		return rc;
 	memcpy(out->id, w, KEYS_ID_BYTES);
@@ -489,6 +505,20 @@ int keys_tenant_id_hash(struct keys *k, uint64_t tenant, unsigned char id_hash[3
 	return 0;
 }
 
+/* Removes a destroyed (overwritten) key file for good: unlink, then sync the directory. */
+static int remove_key_file(struct keys *k, const char *path, struct err *e)
+{
+	int rc;
+
+	if (unlink(path) < 0)
+		return err_set(e, -errno, "cannot remove %s (the key is destroyed already): %s",
+			       path, strerror(errno));
+	if ((rc = fileio_sync_dir(k->dir)) < 0)
+		return err_set(e, rc, "cannot sync %s (the key is destroyed already): %s", k->dir,
+			       strerror(-rc));
+	return 0;
+}
+
 int keys_tenant_destroy(struct keys *k, uint64_t tenant, unsigned char id_hash[32],
 			struct err *e)
 {
@@ -501,8 +531,12 @@ int keys_tenant_destroy(struct keys *k, uint64_t tenant, unsigned char id_hash[3
 	if ((rc = key_path(path, k->dir, name, e)) ||
 	    (rc = keys_tenant_id_hash(k, tenant, id_hash, e)))
 		return rc;
-	/* Overwrite before removing, so the wrapped key is not left in the freed blocks. */
+	/*
+	 * Overwrite before removing, so the wrapped key is not left in the freed blocks; the
+	 * magic says so if the removal does not happen.
+	 */
 	randombytes_buf(junk, sizeof(junk));
+	memcpy(junk, TOMBSTONE_MAGIC, MAGIC_LEN);
 	fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 || pwrite(fd, junk, sizeof(junk), 0) != (ssize_t)sizeof(junk) ||
 	    fdatasync(fd) < 0) {
@@ -512,11 +546,28 @@ int keys_tenant_destroy(struct keys *k, uint64_t tenant, unsigned char id_hash[3
 		return rc;
 	}
 	close(fd);
-	if (unlink(path) < 0)
-		return err_set(e, -errno, "cannot remove %s: %s", path, strerror(errno));
-	if ((rc = fileio_sync_dir(k->dir)) < 0)
-		return err_set(e, rc, "cannot sync %s: %s", k->dir, strerror(-rc));
-	return 0;
+	return remove_key_file(k, path, e);
+}
+
+int keys_tenant_tombstone_remove(struct keys *k, uint64_t tenant, struct err *e)
+{
+	unsigned char magic[MAGIC_LEN];
+	char name[48], path[PATH_LEN];
+	ssize_t n = 0;
+	int fd, rc;
+
+	tenant_file(name, tenant);
+	if ((rc = key_path(path, k->dir, name, e)))
+		return rc;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return errno == ENOENT ? 0 : err_set(e, -errno, "cannot open %s: %s", path,
+						     strerror(errno));
+	n = read(fd, magic, sizeof(magic));
+	close(fd);
+	if (n != (ssize_t)sizeof(magic) || memcmp(magic, TOMBSTONE_MAGIC, MAGIC_LEN))
+		return 0; /* a key, not what is left of one */
+	forget_key(k, tenant);
+	return remove_key_file(k, path, e);
 }
 
 /* ---- blocks and signatures ---- */

@@ -117,6 +117,13 @@ int keys_tenant(struct keys *k, uint64_t tenant, bool create, struct keys_data_k
 int keys_tenant_id_hash(struct keys *k, uint64_t tenant, unsigned char id_hash[32],
 			struct err *e);
 /*
+ * keys_tenant_destroy() overwrites the key file with a "KOBANDX1" magic before removing it;
+ * such a file left behind (the removal failed, or did not reach the disk before a crash) is
+ * read as an erased key (-ENOENT). This removes it: 0 also when the tenant has no such file
+ * (a real key is never touched). For a rerun of an interrupted erasure.
+ */
+int keys_tenant_tombstone_remove(struct keys *k, uint64_t tenant, struct err *e);
+/*
  * Destroys the tenant's data key file and sets id_hash to BLAKE2b-256 of its key id (for the
  * certificate). -ENOENT when the tenant has no key.
  */

@@ -537,11 +537,15 @@ static bool op_holds(enum query_op op, int c)
 static size_t value_text(const struct event_value *v, enum field_type t, char *buf,
 			 size_t size, const char **s)
 {
-	if (t == FT_STR) {
+	if (t == FT_STR || t == FT_OBJ) { /* an object: its JSON text */
 		*s = v->v.s;
 		return v->len;
 	}
 	*s = buf;
+	if (t == FT_BOOL) {
+		*s = v->v.i ? "true" : "false";
+		return v->v.i ? 4 : 5;
+	}
 	if (t == FT_IP) {
 		ipaddr_format(&v->v.ip, buf);
 		return strlen(buf);

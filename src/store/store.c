@@ -227,7 +227,7 @@ int store_writer_key(struct keys *k, const char *data_dir, uint64_t tenant,
 	int rc = keys_tenant(k, tenant, false, out, &probe);
 
 	if (rc != -ENOENT) {
-		if (rc < 0)
+		if (rc < 0 && e)
 			*e = probe;
 		return rc;
 	}
@@ -847,20 +847,23 @@ static int add_literal(void *ctx, const char *field, const char *value, size_t l
 	return 0;
 }
 
+/* A result counts (in the audit line too) when the caller took it: -ECANCELED is past its limit. */
 static int count_event(void *ctx, const struct event *ev)
 {
 	struct search_run *r = ctx;
+	int rc = r->s->event_fn(r->s->ctx, ev);
 
-	r->st.results++;
-	return r->s->event_fn(r->s->ctx, ev);
+	r->st.results += rc == 0;
+	return rc;
 }
 
 static int count_row(void *ctx, const struct agg_row *row)
 {
 	struct search_run *r = ctx;
+	int rc = r->s->row_fn(r->s->ctx, row);
 
-	r->st.results++;
-	return r->s->row_fn(r->s->ctx, row);
+	r->st.results += rc == 0;
+	return rc;
 }
 
 /* Adds the field named name (when some event has it) to ids; false when full. */
@@ -2309,6 +2312,20 @@ static int audit(struct store *st, const struct store_search *s, uint64_t result
 	return 0;
 }
 
+/* The audit log can be written: checked before a search hands out anything. */
+static int audit_ready(struct store *st, struct err *e)
+{
+	char path[PATH_LEN];
+	int rc;
+
+	if ((rc = path_join(path, e, "%s/audit.log", st->dir)))
+		return rc;
+	if (audit_file(st, path) < 0)
+		return err_set(e, -errno, "cannot write the audit log %s: %s; no search without it",
+			       path, strerror(errno));
+	return 0;
+}
+
 /* False when a field the filter names is not registered in this process (yet). */
 static bool filter_names_known(const struct query_node *n)
 {
@@ -2415,6 +2432,48 @@ static bool reads_one_indexed_field(const struct match *m)
 	return match_fields(m, ids, 2, &n) == 0 && n == 1 && index_usable(field_name(ids[0]));
 }
 
+static int drop_event(void *ctx, const struct event *ev)
+{
+	return 0;
+}
+
+static int drop_row(void *ctx, const struct agg_row *row)
+{
+	return 0;
+}
+
+int store_query_check(const char *query, size_t len, int64_t now, struct err *e)
+{
+	struct arena qa;
+	struct query q;
+	struct match *m;
+	struct agg *g = NULL;
+	int rc;
+
+	arena_init(&qa, 4096, 4u << 20);
+	/* the pipes run over no events: what they refuse only at the end shows too */
+	if (!(rc = query_parse(&q, query, len, &qa, e)) &&
+	    !(rc = match_compile(&m, q.filter, now, &qa, e)) &&
+	    !(rc = agg_new(&g, &q, drop_event, drop_row, NULL, e)))
+		rc = agg_finish(g, e);
+	agg_free(g);
+	arena_release(&qa);
+	return rc;
+}
+
+/* The caller's bounds the wrong way round: an error, not an empty result. */
+static int check_bounds(const struct store_search *s, struct err *e)
+{
+	char from[TIME_RFC3339_LEN + 1], to[TIME_RFC3339_LEN + 1];
+
+	if (s->from <= s->to)
+		return 0;
+	from[time_format_rfc3339(s->from, from)] = '\0';
+	to[time_format_rfc3339(s->to, to)] = '\0';
+	return err_set(e, -EINVAL, "the time range ends before it begins (from %s, to %s)", from,
+		       to);
+}
+
 int store_search(struct store *st, const struct store_search *s, struct store_search_stats *out,
 		 struct err *e)
 {
@@ -2424,8 +2483,10 @@ int store_search(struct store *st, const struct store_search *s, struct store_se
 	struct query q;
 	int rc;
 
+	if ((rc = audit_ready(st, e)))
+		return rc;
 	arena_init(&qa, 4096, 4u << 20);
-	if ((rc = query_parse(&q, s->query, s->query_len, &qa, e)) ||
+	if ((rc = check_bounds(s, e)) || (rc = query_parse(&q, s->query, s->query_len, &qa, e)) ||
 	    (rc = register_names(st, s, &q, e)) ||
 	    (rc = match_compile(&r.m, q.filter, s->now, &qa, e)) ||
 	    (rc = agg_new(&r.agg, &q, count_event, count_row, &r, e)))
@@ -2643,7 +2704,7 @@ int store_erase_count(struct store *st, uint64_t tenant, struct store_erase_stat
 		      struct err *e)
 {
 	struct erase_count c = { out, 0 };
-	struct err se = ERR_INIT;
+	struct err se = ERR_INIT, ke = ERR_INIT;
 	char dir[PATH_LEN];
 	uint64_t segments;
 	int rc;
@@ -2656,9 +2717,11 @@ int store_erase_count(struct store *st, uint64_t tenant, struct store_erase_stat
 	if ((rc = tenant_dir(st, tenant, false, dir, e)) ||
 	    (rc = count_tenant_files(dir, out, &segments, e)))
 		return rc;
-	rc = keys_tenant_id_hash(st->keys, tenant, out->key_id_hash, e);
-	if (rc < 0 && rc != -ENOENT) /* -ENOENT: never stored anything, or erased already */
+	rc = keys_tenant_id_hash(st->keys, tenant, out->key_id_hash, &ke);
+	if (rc < 0 && rc != -ENOENT) { /* -ENOENT: never stored anything, or erased already */
+		*e = ke;
 		return rc;
+	}
 	out->has_key = rc == 0;
 	/*
 	 * Events where a segment opens. One that does not (damaged, another key's, no key) is
@@ -2675,6 +2738,7 @@ int store_erase_count(struct store *st, uint64_t tenant, struct store_erase_stat
 int store_erase_key(struct store *st, uint64_t tenant, struct store_erase_stats *out,
 		    struct err *e)
 {
+	struct err ke = ERR_INIT; /* e stays clear when there is no key */
 	unsigned char now[32];
 	int rc;
 
@@ -2682,9 +2746,11 @@ int store_erase_key(struct store *st, uint64_t tenant, struct store_erase_stats 
 	if (!st->keys)
 		return err_set(e, -EBADF, "%s: the store was opened for reading", st->dir);
 	cache_drop(st, &tenant);
-	rc = keys_tenant_id_hash(st->keys, tenant, now, e);
-	if (rc < 0 && rc != -ENOENT)
+	rc = keys_tenant_id_hash(st->keys, tenant, now, &ke);
+	if (rc < 0 && rc != -ENOENT) {
+		*e = ke;
 		return rc;
+	}
 	if ((rc == 0) != out->has_key || (rc == 0 && memcmp(now, out->key_id_hash, 32)))
 		return err_set(e, -ESTALE, "tenant %llu's data key changed since its files were "
 				 "counted (events came in meanwhile): nothing was erased; try "
@@ -2692,8 +2758,9 @@ int store_erase_key(struct store *st, uint64_t tenant, struct store_erase_stats 
 				 (unsigned long long)tenant);
 	if (rc == -ENOENT)
 		return 0; /* nothing was ever stored, or an earlier run destroyed it */
-	if ((rc = keys_tenant_destroy(st->keys, tenant, out->key_id_hash, e)) == 0)
-		out->key_destroyed = true;
+	rc = keys_tenant_destroy(st->keys, tenant, out->key_id_hash, e);
+	/* overwritten but not removed: destroyed all the same (a rerun removes the file) */
+	out->key_destroyed = rc == 0 || keys_tenant_id_hash(st->keys, tenant, now, NULL) == -ENOENT;
 	return rc == -ENOENT ? 0 : rc;
 }
 
@@ -2706,7 +2773,9 @@ int store_erase_files(struct store *st, uint64_t tenant, struct err *e)
 	int rc;
 
 	cache_drop(st, &tenant);
-	if ((rc = tenant_dir(st, tenant, false, dir, e)))
+	/* what an interrupted destruction left of the key file goes too */
+	if ((rc = tenant_dir(st, tenant, false, dir, e)) ||
+	    (st->keys && (rc = keys_tenant_tombstone_remove(st->keys, tenant, e))))
 		return rc;
 	if (!(d = opendir(dir)))
 		return errno == ENOENT ? 0 : err_set(e, -errno, "cannot read %s: %s", dir,

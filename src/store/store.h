@@ -173,6 +173,13 @@ struct store_search_stats {
  * reached); any other negative return stops it and is returned. Errors in the query name
  * their column; damaged segments name their file and offset.
  */
+/*
+ * The errors a search of query would give before it reads anything: its syntax, a value of
+ * the wrong type for a field this process knows (`destination.port: https`, a /33), pipes
+ * that cannot follow each other. For callers that must answer before they search (the API's
+ * 400). Any thread.
+ */
+int store_query_check(const char *query, size_t len, int64_t now, struct err *e);
 int store_search(struct store *st, const struct store_search *s, struct store_search_stats *out,
 		 struct err *e);
 /*

@@ -59,6 +59,7 @@ struct wal_shard {
 	char *dir;
 	int fd;              /* current file, -1 until the first append */
 	bool rotate;         /* the file ends in a record that could not be cut: start a new one */
+	bool given_up;       /* a commit of the file failed: its records are lost, no sync left */
 	size_t file_bytes;   /* of the current file */
 	uint64_t next_lsn;
 	uint64_t appended_lsn;
@@ -514,14 +515,15 @@ static int ensure_file(struct wal *w, struct wal_shard *s, unsigned shard, size_
 
 	pthread_mutex_lock(&s->lock);
 	if (s->fd >= 0 && !file_has_room(w, s, n)) {
-		if (commit_sync(s->fd) < 0) {
+		/* a file given up is not synced again: a disk that keeps failing would hold the shard */
+		if (!s->given_up && commit_sync(s->fd) < 0) {
 			rc = err_set(e, -errno, "%s: fdatasync: %s", s->dir, strerror(errno));
 			COUNT(w->sync_errors, 1);
 			fail_pending(w, s); /* as a failed commit: the file's records are not sure */
 		} else {
 			close(s->fd);
 			s->fd = -1;
-			s->rotate = false;
+			s->rotate = s->given_up = false;
 		}
 	}
 	if (!rc && s->fd < 0)
@@ -682,7 +684,7 @@ static void fail_pending(struct wal *w, struct wal_shard *s)
 	lo = MAX(lo, s->failed_hi + 1);
 	s->failed[s->n_failed++ % FAILED_MAX] = (struct lsn_range){ lo, hi };
 	s->failed_hi = hi;
-	s->rotate = true;
+	s->rotate = s->given_up = true;
 	release_pending(w, s, hi, w->cfg.lost);
 }
 
@@ -691,7 +693,7 @@ static bool range_failed(const struct wal_shard *s, uint64_t first, uint64_t las
 {
 	unsigned n = MIN(s->n_failed, FAILED_MAX);
 
-	if (!n || first > s->failed_hi)
+	if (!n || !last || first > s->failed_hi) /* last 0: nothing was written */
 		return false;
 	for (unsigned i = 0; i < n; i++)
 		if (first <= s->failed[i].hi && last >= s->failed[i].lo)
@@ -860,7 +862,7 @@ static int retire_current(struct wal *w, struct wal_shard *s, uint64_t lsn, stru
 		return rc;
 	close(s->fd);
 	s->fd = -1;
-	s->rotate = false;
+	s->rotate = s->given_up = false;
 	s->n_files--;
 	return 0;
 }

@@ -112,6 +112,17 @@ def test_search_and_isolation():
             for k, v in (("from", "soon"), ("to", "later"), ("limit", "-1"), ("limit", "x")):
                 status, _, body = get(base, tok["soc"], tenant="city-a", q="*", **{k: v})
                 assert status == 400 and k in body, (k, v, body)
+            # a value of the wrong type, a bad CIDR, pipes that cannot follow: 400 too, not a
+            # 200 whose last line is the error
+            for q, want in (("destination.port: https", "column 19: expected a whole number"),
+                            ("source.ip: 10.0.0.0/33", "column 12: expected an IP address"),
+                            ("* | stats count() | stats count()", "column")):
+                status, ctype, body = get(base, tok["soc"], tenant="city-a", q=q)
+                assert status == 400 and ctype == "application/json" and want in body, \
+                    (q, status, body)
+            status, _, body = get(base, tok["soc"], tenant="city-a", q="*",
+                                  **{"from": "2026-12-02T00:00:00Z", "to": "2026-12-01T00:00:00Z"})
+            assert status == 400 and "from is later than to" in body, body
             status, _, body = get(base, tok["soc"], tenant="city-a", q="*",
                                   **{"from": "2026-12-01T01:00:00Z",
                                      "to": "2026-12-01T01:09:59Z"})
@@ -138,7 +149,7 @@ def test_search_and_isolation():
                                 "not_found", "bad_request")}
             # 7 other tenants and one repeated parameter naming city-a first
             assert counts == {"ok": 10, "forbidden": 8, "unauthorized": 3,
-                              "method_not_allowed": 1, "not_found": 2, "bad_request": 13}, counts
+                              "method_not_allowed": 1, "not_found": 2, "bad_request": 17}, counts
             # revoked: refused at the next request, no reload
             run(["token", "revoke", "tok-city-a"], d)
             status, _, _ = get(base, tok["city-a"], q="*")

@@ -73,6 +73,11 @@ def test_ingest_and_search():
                          'mimikatz or "seq=5 alpha"'],
                         d)
         assert out.strip().endswith("fw1 allow seq=5 alpha-secret"), out
+        # the audit line counts what was handed out: 2 events under --limit 2, not 3
+        with open(os.path.join(d, "var", "audit.log")) as f:
+            audit = [json.loads(line) for line in f]
+        limited = [a for a in audit if a["query"] == "*"]
+        assert [a["results"] for a in limited] == [2], limited
     finally:
         shutil.rmtree(d)
 
@@ -155,6 +160,13 @@ def test_exit_statuses_and_errors():
         status, _, err = run(["search", "--tenant", "city-a", "--from", "yesterday", "*"], d,
                              check=False)
         assert status == 2 and "--from 'yesterday'" in err, err
+        # the range the wrong way round is an error, not an empty result; relative times work
+        status, out, err = run(["search", "--tenant", "city-a", "--from", "2026-12-02",
+                                "--to", "2026-12-01", "*"], d, check=False)
+        assert (status, out) == (1, "") and "the time range ends before it begins" in err, err
+        status, out, err = run(["search", "--tenant", "city-a", "--from", "-1h", "--to", "now",
+                                "--json", "* | stats count()"], d, check=False)
+        assert status == 0 and json.loads(out)["count"] >= 0, (out, err)
         _, out, _ = run(["help", "search"], d)
         assert "audit.log" in out
     finally:
@@ -325,8 +337,15 @@ def test_erase_failure_keeps_certificate():
         _, out, _ = run(["tenant", "list"], d)
         assert "city-a" in out, out
         os.rmdir(sub)
+        # what a crash between the key's overwrite and its removal leaves: the file, its
+        # magic saying destroyed (read as an erased key); the rerun removes it
+        tomb = os.path.join(d, "var", "keys", "tenant-2.key")
+        fd = os.open(tomb, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, b"KOBANDX1" + os.urandom(72))
+        os.close(fd)
         status, again, err = run(["tenant", "erase", "city-a", "--yes"], d, check=False)
         assert status == 0 and again == cert, (status, again, err)
+        assert not os.path.exists(tomb)
         assert not os.path.exists(os.path.join(d, "var", "tenants", "2"))
         _, out, _ = run(["tenant", "list"], d)
         assert "city-a" not in out, out

@@ -255,6 +255,44 @@ static void test_fields_named_twice(void)
 	arena_release(&ea);
 }
 
+/*
+ * An event kept for a sort keeps its own copy of an object field's text: the reader's
+ * memory it pointed into is reused before the sorted events go out.
+ */
+static void test_sort_keeps_object_text(void)
+{
+	struct err e = ERR_INIT;
+	struct arena qa, ea;
+	struct event ev;
+	struct query q;
+	struct agg *g = NULL;
+	char obj[] = "{\"matched\":{\"atomic\":\"10.0.0.9\"}}";
+	int rc;
+
+	arena_init(&ea, 1 << 12, 1 << 16);
+	event_init(&ev, &ea);
+	CHECK_INT(event_add_obj(&ev, FIELD_THREAT_ENRICHMENTS, obj, sizeof(obj) - 1), 0);
+	CHECK_INT(event_set_int(&ev, FIELD_DESTINATION_PORT, 22), 0);
+	buf_reset(&out);
+	n_out = 0;
+	arena_init(&qa, 4096, 1 << 20);
+	rc = query_parse(&q, "* | sort destination.port | fields threat.enrichments", 53, &qa, &e);
+	if (!rc)
+		rc = agg_new(&g, &q, on_event, on_row, NULL, &e);
+	if (!rc)
+		rc = agg_add(g, &ev, &e);
+	memset(obj, 'X', sizeof(obj) - 1); /* the reader's memory, reused */
+	if (rc >= 0)
+		rc = agg_finish(g, &e);
+	CHECK_INT(rc, 0);
+	CHECK_INT(n_out, 1);
+	CHECK(strstr(out.p, "10.0.0.9") != NULL);
+	CHECK(strstr(out.p, "XXXX") == NULL);
+	agg_free(g);
+	arena_release(&qa);
+	arena_release(&ea);
+}
+
 int main(void)
 {
 	buf_init(&out, 1 << 20);
@@ -265,6 +303,7 @@ int main(void)
 	T_RUN(test_errors);
 	T_RUN(test_text_values);
 	T_RUN(test_fields_named_twice);
+	T_RUN(test_sort_keeps_object_text);
 	arena_release(&arena);
 	buf_release(&out);
 	return t_done();

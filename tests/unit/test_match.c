@@ -310,6 +310,30 @@ static void test_literals(void)
 	arena_release(&qa);
 }
 
+/*
+ * Wildcards on an object field look at its JSON text, on a boolean at true/false (they were
+ * formatted as integers: `threat.enrichments: *misp*` and `flag: tr*` never matched).
+ */
+static void test_object_and_bool_wildcards(void)
+{
+	static const char obj[] = "{\"indicator\":{\"ip\":\"10.1.2.3\"},\"matched\":"
+				  "{\"atomic\":\"10.1.2.3\",\"type\":\"misp\"}}";
+	int flag = field_intern("panos.decrypted", 15, FT_BOOL);
+	struct err e = ERR_INIT;
+
+	make_event();
+	CHECK(flag >= 0);
+	CHECK_INT(event_set_bool(&ev, (unsigned)flag, true), 0);
+	CHECK_INT(event_add_obj(&ev, FIELD_THREAT_ENRICHMENTS, obj, sizeof(obj) - 1), 0);
+	YES("threat.enrichments: *misp*");
+	YES("threat.enrichments: *indicator*");
+	NO("threat.enrichments: *otx*");
+	YES("panos.decrypted: tr*");
+	YES("panos.decrypted: true");
+	NO("panos.decrypted: f*");
+	NO("panos.decrypted: 1*");
+}
+
 int main(void)
 {
 	arena_init(&arena, 1 << 16, 1 << 20);
@@ -321,6 +345,7 @@ int main(void)
 	T_RUN(test_type_errors);
 	T_RUN(test_time_range_push_down);
 	T_RUN(test_literals);
+	T_RUN(test_object_and_bool_wildcards);
 	arena_release(&arena);
 	return t_done();
 }
