@@ -76,6 +76,19 @@ static bool stops_word(char c, enum word_mode mode)
 	return mode == WORD_TERM && (c == ':' || c == '<' || c == '>');
 }
 
+/*
+ * Where the word or phrase body from pos ends: before a byte that stops it, a backslash
+ * taking the byte after it along. Its text is never longer than the bytes it spans, so that
+ * is what is allocated for it (not the rest of the query: a query of a thousand addresses
+ * asked megabytes of its arena).
+ */
+static size_t span_end(const struct parser *p, size_t pos, enum word_mode mode, bool phrase)
+{
+	while (pos < p->len && (phrase ? p->s[pos] != '"' : !stops_word(p->s[pos], mode)))
+		pos += p->s[pos] == '\\' && pos + 1 < p->len ? 2 : 1;
+	return pos;
+}
+
 /* Reads a word at pos (possibly empty); -ENOMEM only. */
 static int read_word(struct parser *p, enum word_mode mode, struct word *w)
 {
@@ -84,7 +97,8 @@ static int read_word(struct parser *p, enum word_mode mode, struct word *w)
 
 	w->start = start;
 	w->escaped = w->wildcard = false;
-	out = arena_alloc(p->a, p->len - start + 1);
+	/* + 2: a lone backslash at the end comes out as two (kept for the wildcard matcher) */
+	out = arena_alloc(p->a, span_end(p, start, mode, false) - start + 2);
 	if (!out)
 		return no_memory(p);
 	while (!at_end(p) && !stops_word(cur(p), mode)) {
@@ -156,7 +170,7 @@ static int take_keyword(struct parser *p, const char *kw, bool *taken)
 static int read_phrase(struct parser *p, char **text)
 {
 	size_t start = p->pos, n = 0;
-	char *out = arena_alloc(p->a, p->len - start + 1);
+	char *out = arena_alloc(p->a, span_end(p, start + 1, WORD_TERM, true) - start);
 
 	if (!out)
 		return no_memory(p);
@@ -312,6 +326,45 @@ static int expr_not(struct parser *p, const char *field, struct query_node **out
 	return rc;
 }
 
+/*
+ * The operands of one `and` (or `or`) chain as a balanced tree, so that `a b c ...` of 30,000
+ * words nests about 30 deep, not 30,000 (every walk of the tree recurses: compile, match,
+ * format). Subtrees of equal height are joined as operands arrive, like the carries of a
+ * binary counter; the order of the operands (and of their evaluation) stays as written.
+ */
+struct chain {
+	struct query_node *t[64];
+	unsigned h[64]; /* t[i]'s height; strictly falling from the bottom of the stack */
+	unsigned n;
+};
+
+static int chain_add(struct parser *p, struct chain *c, enum query_node_kind kind,
+		     struct query_node *x)
+{
+	int rc = 0;
+
+	c->t[c->n] = x;
+	c->h[c->n++] = 0;
+	while (!rc && c->n >= 2 && c->h[c->n - 1] == c->h[c->n - 2]) {
+		rc = binary(p, kind, &c->t[c->n - 2], c->t[c->n - 1]);
+		c->h[c->n - 2]++;
+		c->n--;
+	}
+	return rc;
+}
+
+/* The whole chain into *out (its first operand when it has one only). */
+static int chain_end(struct parser *p, struct chain *c, enum query_node_kind kind,
+		     struct query_node **out)
+{
+	int rc = 0;
+
+	*out = c->t[0];
+	for (unsigned i = 1; i < c->n && !rc; i++)
+		rc = binary(p, kind, out, c->t[i]);
+	return rc;
+}
+
 /* Whether a further operand follows (not ')' '|' or the end). */
 static bool more_operands(struct parser *p)
 {
@@ -322,11 +375,14 @@ static bool more_operands(struct parser *p)
 /* Operands side by side, with or without `and`, up to an `or`. */
 static int expr_and(struct parser *p, const char *field, struct query_node **out)
 {
-	int rc = expr_not(p, field, out);
+	struct chain c = { .n = 0 };
+	struct query_node *x;
+	int rc = expr_not(p, field, &x);
 	bool kw;
 
+	if (!rc)
+		rc = chain_add(p, &c, QUERY_AND, x);
 	while (!rc && more_operands(p)) {
-		struct query_node *right;
 		size_t save = p->pos;
 
 		if ((rc = take_keyword(p, "or", &kw)))
@@ -335,27 +391,29 @@ static int expr_and(struct parser *p, const char *field, struct query_node **out
 			p->pos = save;
 			break;
 		}
-		if ((rc = take_keyword(p, "and", &kw)) || (rc = expr_not(p, field, &right)))
+		if ((rc = take_keyword(p, "and", &kw)) || (rc = expr_not(p, field, &x)))
 			break;
-		rc = binary(p, QUERY_AND, out, right);
+		rc = chain_add(p, &c, QUERY_AND, x);
 	}
-	return rc;
+	return rc ? rc : chain_end(p, &c, QUERY_AND, out);
 }
 
 static int expr_or(struct parser *p, const char *field, struct query_node **out)
 {
-	int rc = expr_and(p, field, out);
+	struct chain c = { .n = 0 };
+	struct query_node *x;
+	int rc = expr_and(p, field, &x);
 	bool kw = true;
 
+	if (!rc)
+		rc = chain_add(p, &c, QUERY_OR, x);
 	while (!rc && kw) {
-		struct query_node *right;
-
 		if ((rc = take_keyword(p, "or", &kw)) || !kw)
 			break;
-		if (!(rc = expr_and(p, field, &right)))
-			rc = binary(p, QUERY_OR, out, right);
+		if (!(rc = expr_and(p, field, &x)))
+			rc = chain_add(p, &c, QUERY_OR, x);
 	}
-	return rc;
+	return rc ? rc : chain_end(p, &c, QUERY_OR, out);
 }
 
 /* ---- the filter ---- */
@@ -761,17 +819,21 @@ static int format_node(const struct query_node *n, struct buf *out);
  * a left operand of the same operator needs none, and the text never nests deeper than the
  * query it came from (QUERY_MAX_DEPTH).
  */
+static int format_chain(const struct query_node *n, struct buf *out);
+
+/* One side of a chain: the same operator's operands go on without parentheses. */
+static int format_operand(const struct query_node *n, enum query_node_kind kind, struct buf *out)
+{
+	return n->kind == kind ? format_chain(n, out) : format_node(n, out);
+}
+
 static int format_chain(const struct query_node *n, struct buf *out)
 {
-	int rc;
+	int rc = format_operand(n->left, n->kind, out);
 
-	if (n->left->kind == n->kind)
-		rc = format_chain(n->left, out);
-	else
-		rc = format_node(n->left, out);
 	if (!rc)
 		rc = buf_adds(out, n->kind == QUERY_AND ? " and " : " or ");
-	return rc ? rc : format_node(n->right, out);
+	return rc ? rc : format_operand(n->right, n->kind, out);
 }
 
 static int format_node(const struct query_node *n, struct buf *out)

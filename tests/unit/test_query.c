@@ -68,7 +68,7 @@ static void test_precedence(void)
 	CANON("not a and b", "(not a and b)");
 	CANON("not (a or b)", "not (a or b)");
 	CANON("a b c", "(a and b and c)");
-	CANON("a and (b and c)", "(a and (b and c))");
+	CANON("a and (b and c)", "(a and b and c)"); /* one chain, as ((a and b) and c) */
 	CANON("a or b or c and d", "(a or b or (c and d))");
 	CANON("A AND B Or NoT c", "((A and B) or not c)");
 	CANON("((a and b) and c)", "(a and b and c)");
@@ -144,6 +144,24 @@ static void test_errors(void)
 	CANON("ユーザー (a", "ERR: column 6: expected a ')' closing this '('");
 }
 
+static unsigned tree_depth(const struct query_node *n)
+{
+	unsigned l, r;
+
+	if (!n)
+		return 0;
+	l = tree_depth(n->left);
+	r = tree_depth(n->right);
+	return 1 + (l > r ? l : r);
+}
+
+static const struct query_node *last_operand(const struct query_node *n)
+{
+	while (n->right)
+		n = n->right;
+	return n;
+}
+
 static void test_limits(void)
 {
 	static char deep[QUERY_MAX_DEPTH * 2 + 8];
@@ -174,6 +192,45 @@ static void test_limits(void)
 			memcpy(nots + n, "not ", 4);
 		memcpy(nots + n, "a", 2);
 		CHECK(strstr(canon(nots), "nested groups") != NULL);
+	}
+	/*
+	 * A chain of 30,000 words (a query of 60 KB, under the limit) nests about 30 deep, not
+	 * 30,000: every walk of the tree recurses. Its operands stay in order.
+	 */
+	{
+		size_t words = 30000, len = 2 * words - 1;
+		char *chain = malloc(len + 1);
+		struct arena chain_arena;
+
+		arena_init(&chain_arena, 1 << 16, 64u << 20);
+
+		for (size_t i = 0; i < words; i++)
+			memcpy(chain + 2 * i, i == words - 1 ? "z" : "a ", i == words - 1 ? 1 : 2);
+		chain[len] = '\0';
+		CHECK_INT(query_parse(&q, chain, len, &chain_arena, &e), 0);
+		CHECK(tree_depth(q.filter) <= 2 * 15 + 1);
+		CHECK(tree_depth(q.filter) >= 15); /* log2(30,000) */
+		CHECK_STR(last_operand(q.filter)->value, "z");
+		arena_release(&chain_arena);
+		free(chain);
+	}
+	/*
+	 * A list of a thousand addresses (an indicator list pasted in) within the 4 MiB that a
+	 * search gives its parser: each word took the rest of the query from the arena before.
+	 */
+	{
+		struct buf list = BUF_INIT(1 << 20);
+		struct arena four;
+
+		arena_init(&four, 4096, 4u << 20);
+		CHECK_INT(buf_adds(&list, "source.ip: ("), 0);
+		for (int i = 0; i < 1000; i++)
+			CHECK_INT(buf_addf(&list, "%s10.%d.%d.%d", i ? " or " : "", i / 256, i % 256, 7),
+				  0);
+		CHECK_INT(buf_adds(&list, ")"), 0);
+		CHECK_INT(query_parse(&q, list.p, list.len, &four, &e), 0);
+		arena_release(&four);
+		buf_release(&list);
 	}
 }
 
