@@ -139,6 +139,10 @@ static int stats_segment(void *ctx, const struct store_segment_report *r)
 
 	if (r->superseded)
 		return 0; /* replaced by a merge, or its events are still in the WAL */
+	if (r->status) { /* listed, as verify lists it; its events are not counted */
+		fprintf(s->out, "%s: DAMAGED: %s\n", s->tenant, r->error);
+		return 0;
+	}
 	if (s->d.segments && r->day != s->day)
 		stats_flush(s);
 	s->day = r->day;

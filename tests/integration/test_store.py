@@ -203,6 +203,15 @@ def test_store_stats_and_verify():
         assert status == 1, (status, out, err)
         assert out.startswith("city-a: DAMAGED: ") and "2026-12-01-0001.seg" in out, out
         assert "city-b: 2026-12-02 segment 1: ok (10 events)" in out, out
+        # a segment that does not open (its header damaged): stats lists it too
+        with open(seg, "r+b") as f:
+            f.seek(20)
+            b = f.read(1)
+            f.seek(-1, 1)
+            f.write(bytes([b[0] ^ 0xff]))
+        status, out, err = run(["store", "stats"], d, check=False)
+        assert status == 1 and "listed above" in err, (status, out, err)
+        assert "city-a: DAMAGED: " in out and "2026-12-01-0001.seg" in out, out
         status, _, err = run(["store", "stats", "--tenant", "nobody"], d, check=False)
         assert status == 1 and "no tenant 'nobody'" in err, err
     finally:
