@@ -631,6 +631,24 @@ static int ingest_soc(const struct config *c, struct store *store, int64_t after
 	return rc;
 }
 
+/*
+ * The tenant's store quota, checked as the daemon checks it before it takes a batch: an
+ * ingest without a daemon refuses a tenant at or over its quota (-EDQUOT) instead of
+ * writing past it. Like the daemon's, the check is made before writing: one file may take
+ * the tenant past its quota, the next is refused.
+ */
+static int over_quota(const struct config *c, const char *tenant, int64_t id, struct err *e)
+{
+	uint64_t quota = 0, bytes;
+
+	(void)config_store_tenant(c, tenant, &quota, NULL); /* 1 or 0: both fine */
+	if (!quota || (bytes = store_tenant_dir_bytes(c->data_dir, (uint64_t)id)) < quota)
+		return 0;
+	return err_set(e, -EDQUOT, "tenant %s is over its store quota (%llu bytes; it stores "
+		       "%llu): nothing stored", tenant, (unsigned long long)quota,
+		       (unsigned long long)bytes);
+}
+
 int cmd_ingest(int argc, char **argv)
 {
 	struct parse_run r = { 0 };
@@ -665,7 +683,7 @@ int cmd_ingest(int argc, char **argv)
 	default:
 		goto out;
 	}
-	if (cli_store_open(&store, &c, true, &e) < 0 ||
+	if (over_quota(&c, tenant, id, &e) < 0 || cli_store_open(&store, &c, true, &e) < 0 ||
 	    store_import_begin(store, (uint64_t)id, &r.imp, &e) < 0) {
 		cli_fail(&e);
 		goto out;

@@ -180,28 +180,6 @@ static struct sink_account *account_get(struct sink *s, uint64_t id, const char 
 	return a;
 }
 
-/* Bytes of the regular files in DATA_DIR/tenants/ID (its segments); 0 when there is none. */
-static uint64_t tenant_dir_bytes(struct sink *s, uint64_t id)
-{
-	char path[PATH_LEN];
-	uint64_t total = 0;
-	struct dirent *d;
-	DIR *dir;
-
-	snprintf(path, sizeof(path), "%s/tenants/%llu", s->dir, (unsigned long long)id);
-	if (!(dir = opendir(path)))
-		return 0;
-	while ((d = readdir(dir))) {
-		struct stat st;
-
-		if (d->d_name[0] != '.' &&
-		    fstatat(dirfd(dir), d->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISREG(st.st_mode))
-			total += (uint64_t)st.st_size;
-	}
-	closedir(dir);
-	return total;
-}
 
 /* The sealer's last committed generation; 0 without a sealer. */
 static uint64_t seal_generation(struct sink *s)
@@ -223,7 +201,7 @@ static uint64_t seal_generation(struct sink *s)
  */
 static void recount(struct sink *s, struct sink_account *a, int64_t now)
 {
-	uint64_t bytes = tenant_dir_bytes(s, atomic_load(&a->id));
+	uint64_t bytes = store_tenant_dir_bytes(s->dir, atomic_load(&a->id));
 	uint64_t gen = seal_generation(s);
 	uint64_t since = atomic_exchange_explicit(&a->appended, 0, memory_order_relaxed);
 

@@ -241,6 +241,28 @@ int store_writer_key(struct keys *k, const char *data_dir, uint64_t tenant,
 	return keys_tenant(k, tenant, true, out, e);
 }
 
+uint64_t store_tenant_dir_bytes(const char *data_dir, uint64_t tenant)
+{
+	char path[PATH_LEN];
+	uint64_t total = 0;
+	struct dirent *d;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "%s/tenants/%llu", data_dir, (unsigned long long)tenant);
+	if (!(dir = opendir(path)))
+		return 0;
+	while ((d = readdir(dir))) {
+		struct stat st;
+
+		if (d->d_name[0] != '.' &&
+		    fstatat(dirfd(dir), d->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode))
+			total += (uint64_t)st.st_size;
+	}
+	closedir(dir);
+	return total;
+}
+
 int store_open(struct store **stp, const char *data_dir, struct err *e)
 {
 	return store_open_keys(stp, data_dir, NULL, true, e);

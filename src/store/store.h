@@ -180,6 +180,11 @@ struct store_search_stats {
  * 400). Any thread.
  */
 int store_query_check(const char *query, size_t len, int64_t now, struct err *e);
+/*
+ * Bytes of the regular files in DATA_DIR/tenants/ID (its segments), as store quotas count
+ * them; 0 when there is none. Any thread.
+ */
+uint64_t store_tenant_dir_bytes(const char *data_dir, uint64_t tenant);
 int store_search(struct store *st, const struct store_search *s, struct store_search_stats *out,
 		 struct err *e);
 /*

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import KOBAN, Suite, run, search_events as search, tempdir  # noqa: E402
+from kobanlib import KOBAN, Suite, run, search_events as search, tempdir, write_config  # noqa: E402,E501
 
 
 def ecs_lines(n, marker, day="2026-12-01"):
@@ -78,6 +78,26 @@ def test_ingest_and_search():
             audit = [json.loads(line) for line in f]
         limited = [a for a in audit if a["query"] == "*"]
         assert [a["results"] for a in limited] == [2], limited
+    finally:
+        shutil.rmtree(d)
+
+
+def test_quota_without_a_daemon():
+    """koban ingest without a daemon keeps the store quota as the daemon does: a tenant at or
+    over it is refused before anything is written; another tenant is not touched."""
+    d = tempdir()
+    try:
+        setup(d)
+        write_config(d, "store:\n  tenants:\n    city-a: { quota: 1 }\n")
+        _, out, _ = run(["ingest", "-c", "koban.yaml", "--tenant", "city-a", "--format", "ecs", "a.json"], d)
+        assert out.startswith("stored 1000 events"), out  # nothing stored yet: under it
+        status, out, err = run(["ingest", "-c", "koban.yaml", "--tenant", "city-a", "--format", "ecs", "a.json"], d,
+                               check=False)
+        assert (status, out) == (1, "") and "tenant city-a is over its store quota (1 bytes;" \
+            in err and "nothing stored" in err, (status, out, err)
+        assert search(d, "city-a", "| stats count()") == [{"count": 1000}]
+        _, out, _ = run(["ingest", "-c", "koban.yaml", "--tenant", "city-b", "b.log"], d)
+        assert out.startswith("stored 50 events"), out
     finally:
         shutil.rmtree(d)
 
@@ -411,6 +431,7 @@ def test_erase_confirmed_on_a_terminal():
 if __name__ == "__main__":
     s = Suite()
     s.run(test_ingest_and_search)
+    s.run(test_quota_without_a_daemon)
     s.run(test_tenants_stay_apart)
     s.run(test_vendor_fields_in_a_new_process)
     s.run(test_exit_statuses_and_errors)
