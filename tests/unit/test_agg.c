@@ -211,18 +211,43 @@ static void test_text_values(void)
 }
 
 /*
+ * Runs text over the one event ev; between its agg_add and agg_finish, reuse(arg) when not
+ * NULL (the reader's memory used again). Returns the first failure; output in out.
+ */
+static int run_one(const char *text, const struct event *ev, void (*reuse)(void *), void *arg)
+{
+	struct err e = ERR_INIT;
+	struct arena qa;
+	struct query q;
+	struct agg *g = NULL;
+	int rc;
+
+	buf_reset(&out);
+	n_out = 0;
+	arena_init(&qa, 4096, 1 << 20);
+	rc = query_parse(&q, text, strlen(text), &qa, &e);
+	if (!rc)
+		rc = agg_new(&g, &q, on_event, on_row, NULL, &e);
+	if (!rc)
+		rc = agg_add(g, ev, &e);
+	if (reuse)
+		reuse(arg);
+	if (rc >= 0)
+		rc = agg_finish(g, &e);
+	agg_free(g);
+	arena_release(&qa);
+	return rc;
+}
+
+/*
  * A field named twice in `fields` is kept once: an event with 600 tags came out with 1,200
  * values, past the 1,024 that emit_event's array holds (a stack overflow before the fix).
  */
 static void test_fields_named_twice(void)
 {
-	struct err e = ERR_INIT;
-	struct arena qa, ea;
+	struct arena ea;
 	struct event ev;
-	struct query q;
-	struct agg *g = NULL;
 	size_t tags = 0;
-	int rc;
 
 	arena_init(&ea, 1 << 16, 1 << 22);
 	event_init(&ev, &ea);
@@ -234,24 +259,12 @@ static void test_fields_named_twice(void)
 			  0);
 	}
 	event_set_int(&ev, FIELD_DESTINATION_PORT, 22);
-	buf_reset(&out);
-	n_out = 0;
-	arena_init(&qa, 4096, 1 << 20);
-	rc = query_parse(&q, "* | fields tags, destination.port, tags", 39, &qa, &e);
-	if (!rc)
-		rc = agg_new(&g, &q, on_event, on_row, NULL, &e);
-	if (!rc)
-		rc = agg_add(g, &ev, &e);
-	if (rc >= 0)
-		rc = agg_finish(g, &e);
-	CHECK_INT(rc, 0);
+	CHECK_INT(run_one("* | fields tags, destination.port, tags", &ev, NULL, NULL), 0);
 	CHECK_INT(n_out, 1);
 	for (const char *p = out.p; (p = strstr(p, "\"t")); p++)
 		tags += p[2] >= '0' && p[2] <= '9'; /* "t0" .. "t599", not "tags" */
 	CHECK_INT(tags, 600);
 	CHECK(strstr(out.p, "\"port\":22") != NULL);
-	agg_free(g);
-	arena_release(&qa);
 	arena_release(&ea);
 }
 
@@ -259,37 +272,26 @@ static void test_fields_named_twice(void)
  * An event kept for a sort keeps its own copy of an object field's text: the reader's
  * memory it pointed into is reused before the sorted events go out.
  */
+static void scribble(void *text)
+{
+	memset(text, 'X', strlen(text)); /* the reader's memory, used again */
+}
+
 static void test_sort_keeps_object_text(void)
 {
-	struct err e = ERR_INIT;
-	struct arena qa, ea;
+	struct arena ea;
 	struct event ev;
-	struct query q;
-	struct agg *g = NULL;
 	char obj[] = "{\"matched\":{\"atomic\":\"10.0.0.9\"}}";
-	int rc;
 
 	arena_init(&ea, 1 << 12, 1 << 16);
 	event_init(&ev, &ea);
 	CHECK_INT(event_add_obj(&ev, FIELD_THREAT_ENRICHMENTS, obj, sizeof(obj) - 1), 0);
 	CHECK_INT(event_set_int(&ev, FIELD_DESTINATION_PORT, 22), 0);
-	buf_reset(&out);
-	n_out = 0;
-	arena_init(&qa, 4096, 1 << 20);
-	rc = query_parse(&q, "* | sort destination.port | fields threat.enrichments", 53, &qa, &e);
-	if (!rc)
-		rc = agg_new(&g, &q, on_event, on_row, NULL, &e);
-	if (!rc)
-		rc = agg_add(g, &ev, &e);
-	memset(obj, 'X', sizeof(obj) - 1); /* the reader's memory, reused */
-	if (rc >= 0)
-		rc = agg_finish(g, &e);
-	CHECK_INT(rc, 0);
+	CHECK_INT(run_one("* | sort destination.port | fields threat.enrichments", &ev, scribble,
+			  obj), 0);
 	CHECK_INT(n_out, 1);
 	CHECK(strstr(out.p, "10.0.0.9") != NULL);
 	CHECK(strstr(out.p, "XXXX") == NULL);
-	agg_free(g);
-	arena_release(&qa);
 	arena_release(&ea);
 }
 
