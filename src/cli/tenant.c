@@ -823,8 +823,8 @@ static int erase_run(const struct config *c, const char *name, const char *who, 
 		if (store_erase_key(store, (uint64_t)id, &st, &e) < 0) {
 			if (!st.key_destroyed) /* the key is whole: nothing was erased */
 				goto fail;
-			fprintf(err, "koban: %s\n", e.msg); /* destroyed, its file left behind */
-			done = false;
+			/* overwritten, its file left behind: store_erase_files tries it again */
+			fprintf(err, "koban: %s\n", e.msg);
 		}
 	}
 	*destroyed = true; /* from here on the certificate is printed, whatever fails */

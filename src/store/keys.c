@@ -520,12 +520,14 @@ static int remove_key_file(struct keys *k, const char *path, struct err *e)
 }
 
 int keys_tenant_destroy(struct keys *k, uint64_t tenant, unsigned char id_hash[32],
-			struct err *e)
+			bool *overwritten, struct err *e)
 {
 	unsigned char junk[MAGIC_LEN + WRAPPED_LEN];
 	char name[48], path[PATH_LEN];
 	int fd, rc;
 
+	if (overwritten)
+		*overwritten = false;
 	tenant_file(name, tenant);
 	forget_key(k, tenant);
 	if ((rc = key_path(path, k->dir, name, e)) ||
@@ -546,6 +548,8 @@ int keys_tenant_destroy(struct keys *k, uint64_t tenant, unsigned char id_hash[3
 		return rc;
 	}
 	close(fd);
+	if (overwritten)
+		*overwritten = true; /* on disk: a crash from here on leaves the tombstone */
 	return remove_key_file(k, path, e);
 }
 

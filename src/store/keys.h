@@ -125,10 +125,12 @@ int keys_tenant_id_hash(struct keys *k, uint64_t tenant, unsigned char id_hash[3
 int keys_tenant_tombstone_remove(struct keys *k, uint64_t tenant, struct err *e);
 /*
  * Destroys the tenant's data key file and sets id_hash to BLAKE2b-256 of its key id (for the
- * certificate). -ENOENT when the tenant has no key.
+ * certificate). -ENOENT when the tenant has no key. *overwritten (may be NULL): the key's
+ * bytes were overwritten on disk (written and synced), so it is destroyed even when the
+ * removal of the file then failed (the error returned; keys_tenant_tombstone_remove() later).
  */
 int keys_tenant_destroy(struct keys *k, uint64_t tenant, unsigned char id_hash[32],
-			struct err *e);
+			bool *overwritten, struct err *e);
 
 /* out must hold len + KEYS_SEAL_OVERHEAD bytes. */
 int keys_seal(const struct keys_data_key *dk, uint64_t block_id, const void *in, size_t len,

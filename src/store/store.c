@@ -2780,9 +2780,8 @@ int store_erase_key(struct store *st, uint64_t tenant, struct store_erase_stats 
 				 (unsigned long long)tenant);
 	if (rc == -ENOENT)
 		return 0; /* nothing was ever stored, or an earlier run destroyed it */
-	rc = keys_tenant_destroy(st->keys, tenant, out->key_id_hash, e);
-	/* overwritten but not removed: destroyed all the same (a rerun removes the file) */
-	out->key_destroyed = rc == 0 || keys_tenant_id_hash(st->keys, tenant, now, NULL) == -ENOENT;
+	/* overwritten on disk but not removed: destroyed all the same (a rerun removes it) */
+	rc = keys_tenant_destroy(st->keys, tenant, out->key_id_hash, &out->key_destroyed, e);
 	return rc == -ENOENT ? 0 : rc;
 }
 

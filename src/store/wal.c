@@ -520,6 +520,7 @@ static int ensure_file(struct wal *w, struct wal_shard *s, unsigned shard, size_
 			rc = err_set(e, -errno, "%s: fdatasync: %s", s->dir, strerror(errno));
 			COUNT(w->sync_errors, 1);
 			fail_pending(w, s); /* as a failed commit: the file's records are not sure */
+			s->rotate = s->given_up = true; /* even with none pending: never synced again */
 		} else {
 			close(s->fd);
 			s->fd = -1;

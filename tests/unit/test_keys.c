@@ -135,7 +135,7 @@ static void test_kept_keys_follow_their_file(void)
 	CHECK_INT(keys_tenant(k, 7, false, &a2, &e), -EKEYREJECTED);
 	/* destroyed through another handle */
 	CHECK_INT(keys_tenant(k, 8, false, &a2, &e), 0);
-	CHECK_INT(keys_tenant_destroy(k2, 8, hash, &e), 0);
+	CHECK_INT(keys_tenant_destroy(k2, 8, hash, NULL, &e), 0);
 	CHECK_INT(keys_tenant(k, 8, false, &a2, &e), -ENOENT);
 done:
 	keys_close(k);
@@ -167,11 +167,11 @@ static void test_seal_and_erase(void)
 	sealed[30] ^= 1;
 	CHECK_INT(keys_unseal(&dk, 42, sealed, 10, opened), -EBADMSG);
 
-	CHECK_INT(keys_tenant_destroy(k, 3, hash, &e), 0);
+	CHECK_INT(keys_tenant_destroy(k, 3, hash, NULL, &e), 0);
 	CHECK(memcmp(hash, zero, sizeof(hash)) != 0);
 	CHECK_INT(mode_of("tenant-3.key"), -1);
 	CHECK_INT(keys_tenant(k, 3, false, &again, &e), -ENOENT);
-	CHECK_INT(keys_tenant_destroy(k, 3, hash, &e), -ENOENT);
+	CHECK_INT(keys_tenant_destroy(k, 3, hash, NULL, &e), -ENOENT);
 	/*
 	 * What a crash between the overwrite and the removal leaves: the file with the
 	 * destroyed-key magic. It reads as erased, not as damage; only it is removed by
