@@ -66,10 +66,13 @@ static int on_event(void *ctx, const struct event *ev)
 	return 0;
 }
 
-/* Runs text over the events; returns the output lines, or "ERR: ..." . */
-static const char *run(const char *text)
+/*
+ * Runs text over evs[0..n) into out; between the adds and agg_finish, reuse(arg) when not
+ * NULL (the reader's memory used again). Returns the first failure, its message in e.
+ */
+static int run_on(const char *text, const struct event *evs, size_t n, void (*reuse)(void *),
+		  void *arg, struct err *e)
 {
-	struct err e = ERR_INIT;
 	struct arena qa;
 	struct query q;
 	struct match *m;
@@ -79,19 +82,29 @@ static const char *run(const char *text)
 	buf_reset(&out);
 	n_out = 0;
 	arena_init(&qa, 4096, 1 << 20);
-	rc = query_parse(&q, text, strlen(text), &qa, &e);
+	rc = query_parse(&q, text, strlen(text), &qa, e);
 	if (!rc)
-		rc = match_compile(&m, q.filter, T0, &qa, &e);
+		rc = match_compile(&m, q.filter, T0, &qa, e);
 	if (!rc)
-		rc = agg_new(&g, &q, on_event, on_row, NULL, &e);
-	for (int i = 0; !rc && i < N_EVENTS; i++)
-		if (match_event(m, &events[i]))
-			rc = agg_add(g, &events[i], &e);
+		rc = agg_new(&g, &q, on_event, on_row, NULL, e);
+	for (size_t i = 0; !rc && i < n; i++)
+		if (match_event(m, &evs[i]))
+			rc = agg_add(g, &evs[i], e);
+	if (reuse)
+		reuse(arg);
 	if (rc >= 0)
-		rc = agg_finish(g, &e);
+		rc = agg_finish(g, e);
 	agg_free(g);
 	arena_release(&qa);
-	if (rc < 0) {
+	return rc;
+}
+
+/* Runs text over the events; returns the output lines, or "ERR: ..." . */
+static const char *run(const char *text)
+{
+	struct err e = ERR_INIT;
+
+	if (run_on(text, events, N_EVENTS, NULL, NULL, &e) < 0) {
 		buf_reset(&out);
 		buf_addf(&out, "ERR: %s", e.msg);
 	}
@@ -210,33 +223,12 @@ static void test_text_values(void)
 	buf_release(&b);
 }
 
-/*
- * Runs text over the one event ev; between its agg_add and agg_finish, reuse(arg) when not
- * NULL (the reader's memory used again). Returns the first failure; output in out.
- */
+/* Runs text over the one event ev (see run_on); returns the first failure. */
 static int run_one(const char *text, const struct event *ev, void (*reuse)(void *), void *arg)
 {
 	struct err e = ERR_INIT;
-	struct arena qa;
-	struct query q;
-	struct agg *g = NULL;
-	int rc;
 
-	buf_reset(&out);
-	n_out = 0;
-	arena_init(&qa, 4096, 1 << 20);
-	rc = query_parse(&q, text, strlen(text), &qa, &e);
-	if (!rc)
-		rc = agg_new(&g, &q, on_event, on_row, NULL, &e);
-	if (!rc)
-		rc = agg_add(g, ev, &e);
-	if (reuse)
-		reuse(arg);
-	if (rc >= 0)
-		rc = agg_finish(g, &e);
-	agg_free(g);
-	arena_release(&qa);
-	return rc;
+	return run_on(text, ev, 1, reuse, arg, &e);
 }
 
 /*
