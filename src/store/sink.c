@@ -447,24 +447,25 @@ static int register_metrics(struct sink *s, struct err *e)
 
 /* ---- life cycle ---- */
 
+/* Adds count to the account counter of tenant at byte offset off (unknown_durable without one). */
+static void account_add(struct sink *s, uint64_t tenant, size_t off, uint32_t count)
+{
+	struct sink_account *a = account_find(s, tenant);
+	atomic_uint_fast64_t *c = a ? (void *)((char *)a + off) : &s->unknown_durable;
+
+	atomic_fetch_add_explicit(c, count, memory_order_relaxed);
+}
+
 /* WAL commit thread: count of tenant is durable. */
 static void on_durable(void *ctx, uint64_t tenant, uint32_t count)
 {
-	struct sink *s = ctx;
-	struct sink_account *a = account_find(s, tenant);
-
-	atomic_fetch_add_explicit(a ? &a->stored : &s->unknown_durable, count,
-				  memory_order_relaxed);
+	account_add(ctx, tenant, offsetof(struct sink_account, stored), count);
 }
 
 /* WAL commit thread or a worker switching files: the commit of count of tenant failed. */
 static void on_lost(void *ctx, uint64_t tenant, uint32_t count)
 {
-	struct sink *s = ctx;
-	struct sink_account *a = account_find(s, tenant);
-
-	atomic_fetch_add_explicit(a ? &a->lost : &s->unknown_durable, count,
-				  memory_order_relaxed);
+	account_add(ctx, tenant, offsetof(struct sink_account, lost), count);
 }
 
 /* A condition variable whose timed waits take CLOCK_MONOTONIC deadlines (time_mono_ns). */

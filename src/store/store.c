@@ -91,6 +91,7 @@ struct store {
 	struct listing lists[LISTINGS_CACHED];
 	struct seg_slot cache[SEGMENTS_CACHED];
 	struct reader *rd[2]; /* the search's two block readers, kept with their arenas */
+	char audit_path[PATH_LEN]; /* DATA_DIR/audit.log */
 	int audit_fd;         /* audit.log, opened at audit_opened_ns (monotonic); -1 */
 	int64_t audit_opened_ns;
 };
@@ -282,6 +283,8 @@ int store_open_keys(struct store **stp, const char *data_dir, const struct keys_
 		return err_set(e, -ENOMEM, "out of memory");
 	}
 	st->audit_fd = -1;
+	if ((rc = path_join(st->audit_path, e, "%s/audit.log", data_dir)))
+		goto fail;
 	if (write && ((rc = make_dir(data_dir, 0750, e)) ||
 		      (rc = path_join(path, e, "%s/tenants", data_dir)) ||
 		      (rc = make_dir(path, 0750, e))))
@@ -2285,7 +2288,7 @@ static int run_all(struct store *st, struct search_run *r, int64_t from, int64_t
  * rather than an open, a write and a close, and a file rotated away is let go within a
  * second. -1 with errno.
  */
-static int audit_file(struct store *st, const char *path)
+static int audit_file(struct store *st)
 {
 	int64_t now = time_mono_ns();
 
@@ -2293,7 +2296,7 @@ static int audit_file(struct store *st, const char *path)
 		return st->audit_fd;
 	if (st->audit_fd >= 0)
 		close(st->audit_fd);
-	st->audit_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	st->audit_fd = open(st->audit_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	st->audit_opened_ns = now;
 	return st->audit_fd;
 }
@@ -2302,12 +2305,10 @@ static int audit_file(struct store *st, const char *path)
 static int audit(struct store *st, const struct store_search *s, uint64_t results, int status,
 		 struct err *e)
 {
-	char path[PATH_LEN], when[TIME_RFC3339_LEN];
+	char when[TIME_RFC3339_LEN];
 	struct buf line = BUF_INIT(QUERY_MAX_LENGTH * 6 + 4096);
 	int fd, rc;
 
-	if ((rc = path_join(path, e, "%s/audit.log", st->dir)))
-		return rc;
 	time_format_rfc3339(time_now_ns(), when);
 	rc = buf_addf(&line, "{\"@timestamp\":\"%s\",\"action\":\"search\",\"who\":", when);
 	if (!rc)
@@ -2319,9 +2320,9 @@ static int audit(struct store *st, const struct store_search *s, uint64_t result
 	if (!rc)
 		rc = buf_addf(&line, ",\"results\":%llu,\"status\":%d}\n",
 			      (unsigned long long)results, status);
-	fd = rc ? -1 : audit_file(st, path);
+	fd = rc ? -1 : audit_file(st);
 	if (fd < 0 || write(fd, line.p, line.len) != (ssize_t)line.len) {
-		rc = err_set(e, rc ? rc : -errno, "cannot write the audit log %s: %s", path,
+		rc = err_set(e, rc ? rc : -errno, "cannot write the audit log %s: %s", st->audit_path,
 			     strerror(rc ? -rc : errno));
 		if (fd >= 0) { /* opened again next time */
 			close(fd);
@@ -2337,14 +2338,9 @@ static int audit(struct store *st, const struct store_search *s, uint64_t result
 /* The audit log can be written: checked before a search hands out anything. */
 static int audit_ready(struct store *st, struct err *e)
 {
-	char path[PATH_LEN];
-	int rc;
-
-	if ((rc = path_join(path, e, "%s/audit.log", st->dir)))
-		return rc;
-	if (audit_file(st, path) < 0)
+	if (audit_file(st) < 0)
 		return err_set(e, -errno, "cannot write the audit log %s: %s; no search without it",
-			       path, strerror(errno));
+			       st->audit_path, strerror(errno));
 	return 0;
 }
 

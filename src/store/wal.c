@@ -784,15 +784,21 @@ static void *commit_thread(void *arg)
 	return NULL;
 }
 
-/* 1: lsn is durable; -EIO: its commit failed; 0: neither yet. */
-static int durable_or_failed(struct wal_shard *s, uint64_t lsn)
+/* range_failed() taking the shard's lock. */
+static bool shard_failed(struct wal_shard *s, uint64_t first, uint64_t last)
 {
 	bool failed;
 
 	pthread_mutex_lock(&s->lock);
-	failed = range_failed(s, lsn, lsn);
+	failed = range_failed(s, first, last);
 	pthread_mutex_unlock(&s->lock);
-	if (failed)
+	return failed;
+}
+
+/* 1: lsn is durable; -EIO: its commit failed; 0: neither yet. */
+static int durable_or_failed(struct wal_shard *s, uint64_t lsn)
+{
+	if (shard_failed(s, lsn, lsn))
 		return -EIO;
 	return atomic_load(&s->durable_lsn) >= lsn;
 }
@@ -816,13 +822,7 @@ int wal_wait_durable(struct wal *w, unsigned shard, uint64_t lsn, int timeout_ms
 
 bool wal_failed(struct wal *w, unsigned shard, uint64_t first, uint64_t last)
 {
-	struct wal_shard *s = &w->shards[shard];
-	bool failed;
-
-	pthread_mutex_lock(&s->lock);
-	failed = range_failed(s, first, last);
-	pthread_mutex_unlock(&s->lock);
-	return failed;
+	return shard_failed(&w->shards[shard], first, last);
 }
 
 uint64_t wal_durable_lsn(struct wal *w, unsigned shard)
