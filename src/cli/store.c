@@ -140,6 +140,7 @@ static int stats_segment(void *ctx, const struct store_segment_report *r)
 	if (r->superseded)
 		return 0; /* replaced by a merge, or its events are still in the WAL */
 	if (r->status) { /* listed, as verify lists it; its events are not counted */
+		stats_line(s, NULL, NULL);
 		fprintf(s->out, "%s: DAMAGED: %s\n", s->tenant, r->error);
 		return 0;
 	}
@@ -179,8 +180,7 @@ static int stats_unsealed(struct store *st, struct stats_run *s, uint64_t tenant
 
 	if (rc < 0 || !events)
 		return rc;
-	if (!s->header)
-		stats_line(s, NULL, NULL);
+	stats_line(s, NULL, NULL);
 	fprintf(s->out, "%-20s %-10s %8s %12llu %14s %14llu %7s %8.1f\n", s->tenant, "unsealed",
 		"-", (unsigned long long)events, "-", (unsigned long long)bytes, "-",
 		(double)bytes / (double)events);
