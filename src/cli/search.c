@@ -1,8 +1,8 @@
 /*
  * search.c - `koban search`: a query (docs/query.md) over one tenant's stored events.
  *
- * Without --json: events as "TIME  TEXT" lines (the raw line, else the message), newest first;
- * rows as an aligned table under their column names; at most --limit (default 100) of either.
+ * Without --json: events as "TIME  TEXT" lines (the raw line, else the message), newest first,
+ * or as a table of the fields a `fields` pipe keeps; rows as an aligned table under their column names; at most --limit (default 100) of either.
  * With --json: one ECS event, or one JSON object per result row, per line, and every match
  * unless --limit says otherwise. The search is written to DATA_DIR/audit.log.
  */
@@ -12,6 +12,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include "core/arena.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
@@ -21,6 +22,7 @@
 #include "core/timeutil.h"
 #include "portal/control.h"
 #include "store/meta.h"
+#include "store/query.h"
 #include "store/store.h"
 
 #define USAGE                                                                              \
@@ -40,6 +42,8 @@ struct search_out {
 	char **cells;       /* n_rows * n_cols, mem_alloc'ed */
 	size_t n_rows, cap_rows;
 	char *names[64];     /* copies: a row's names live only during the callback */
+	int fields[64];      /* events as a table: the ids of a `fields` pipe's names, -1 unknown yet */
+	bool event_table;    /* events print as a table of fields[0..n_cols) under names */
 	int error;
 };
 
@@ -51,6 +55,8 @@ static int write_line(struct search_out *o)
 		return (o->error = -EPIPE);
 	return 0;
 }
+
+static int keep_event_cells(struct search_out *o, const struct event *ev);
 
 static int print_event(void *ctx, const struct event *ev)
 {
@@ -69,6 +75,8 @@ static int print_event(void *ctx, const struct event *ev)
 			return o->error;
 		return write_line(o);
 	}
+	if (o->event_table)
+		return (o->error = keep_event_cells(o, ev));
 	if (t)
 		time_format_rfc3339(t->v.i, when);
 	if (!event_get_str(ev, FIELD_EVENT_ORIGINAL, &text, &len))
@@ -78,7 +86,8 @@ static int print_event(void *ctx, const struct event *ev)
 	return 0;
 }
 
-static int keep_row_cells(struct search_out *o, const struct agg_row *row)
+/* Room for one more row of cells. */
+static int table_grow(struct search_out *o)
 {
 	if (o->n_rows == o->cap_rows) {
 		size_t cap = o->cap_rows ? 2 * o->cap_rows : 64;
@@ -89,9 +98,16 @@ static int keep_row_cells(struct search_out *o, const struct agg_row *row)
 		o->cells = c;
 		o->cap_rows = cap;
 	}
-	for (size_t i = 0; i < o->n_cols; i++) {
-		int rc;
+	return 0;
+}
 
+static int keep_row_cells(struct search_out *o, const struct agg_row *row)
+{
+	int rc = table_grow(o);
+
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < o->n_cols; i++) {
 		buf_reset(&o->line);
 		if ((rc = agg_value_write_text(&row->values[i], &o->line)) < 0)
 			return rc;
@@ -100,6 +116,95 @@ static int keep_row_cells(struct search_out *o, const struct agg_row *row)
 	}
 	o->n_rows++;
 	return 0;
+}
+
+/* A cell of every value of field in ev, joined by ", " (at most TABLE_CELL_MAX bytes). */
+static int event_cell(struct search_out *o, const struct event *ev, int field, char **cell)
+{
+	int rc = 0;
+
+	buf_reset(&o->line);
+	for (uint32_t i = 0; field >= 0 && i < ev->n && !rc; i++) {
+		char tmp[EVENT_VALUE_TEXT_MAX];
+		const char *text;
+		size_t len;
+
+		if (ev->vals[i].field != (unsigned)field)
+			continue;
+		text = event_value_text(&ev->vals[i], tmp, &len);
+		if (o->line.len)
+			rc = buf_add(&o->line, ", ", 2);
+		if (!rc)
+			rc = buf_add(&o->line, text, MIN(len, TABLE_CELL_MAX - o->line.len));
+		if (o->line.len >= TABLE_CELL_MAX)
+			break;
+	}
+	if (!rc && !o->line.len)
+		rc = buf_add(&o->line, "-", 1);
+	if (rc < 0)
+		return rc;
+	return (*cell = mem_strndup(o->line.p, o->line.len)) ? 0 : -ENOMEM;
+}
+
+/* An event of a query ending in `fields a, b`: one table row of those fields' values. */
+static int keep_event_cells(struct search_out *o, const struct event *ev)
+{
+	char **row;
+	size_t i;
+	int rc = table_grow(o);
+
+	if (rc < 0)
+		return rc;
+	row = o->cells + o->n_rows * o->n_cols;
+	for (i = 0; i < o->n_cols && !rc; i++) {
+		if (o->fields[i] < 0) /* a name the search registered from the segments */
+			o->fields[i] = field_lookup(o->names[i], strlen(o->names[i]));
+		rc = event_cell(o, ev, o->fields[i], &row[i]);
+	}
+	if (rc < 0) { /* the row's cells so far: out_release frees whole rows only */
+		while (--i > 0)
+			mem_free(row[i - 1]);
+		return rc;
+	}
+	o->n_rows++;
+	return 0;
+}
+
+/*
+ * Without --json, the events of a query whose pipes keep fields (`| fields a, b`) and give
+ * no rows print as a table of those fields, as a reader of the query expects, instead of
+ * their raw lines. A query that does not parse is left to the search to refuse.
+ */
+static int plan_event_table(struct search_out *o, const struct store_search *s)
+{
+	const struct query_pipe *keep = NULL;
+	struct err e = ERR_INIT;
+	struct arena a;
+	struct query q;
+	int rc = 0;
+
+	if (o->json)
+		return 0;
+	arena_init(&a, 1 << 16, (size_t)4 << 20);
+	if (query_parse(&q, s->query, s->query_len, &a, &e) < 0)
+		goto out;
+	for (size_t i = 0; i < q.n_pipes; i++)
+		if (q.pipes[i].kind == QUERY_STATS || q.pipes[i].kind == QUERY_TIMECHART)
+			goto out; /* rows: printed as a table already */
+		else if (q.pipes[i].kind == QUERY_FIELDS)
+			keep = &q.pipes[i];
+	if (!keep)
+		goto out;
+	o->n_cols = MIN(keep->n_names, ARRAY_SIZE(o->names));
+	for (size_t i = 0; i < o->n_cols && !rc; i++) {
+		o->fields[i] = -1;
+		if (!(o->names[i] = mem_strdup(keep->names[i])))
+			rc = -ENOMEM;
+	}
+	o->event_table = true;
+out:
+	arena_release(&a);
+	return rc;
 }
 
 static int print_row(void *ctx, const struct agg_row *row)
@@ -176,10 +281,10 @@ static int search_args(int argc, char **argv, struct search_args *a)
 		"Runs QUERY (docs/query.md; several words are joined by spaces, \"*\" or \"\" is\n"
 		"every event) over the tenant's stored events, newest first. TIME is RFC 3339,\n"
 		"a date, or relative (-24h, -7d, now); without --from/--to all time is searched.\n"
-		"Without --json, events print as \"TIME  TEXT\" and rows as a table, at most\n"
-		"--limit (default 100); with --json, one ECS event or one result row per line,\n"
-		"all of them unless --limit is given. Every search is written to\n"
-		"DATA_DIR/audit.log.",
+		"Without --json, events print as \"TIME  TEXT\" (with `| fields a, b`: a table\n"
+		"of those fields) and rows as a table, at most --limit (default 100); with\n"
+		"--json, one ECS event or one result row per line, all of them unless --limit\n"
+		"is given. Every search is written to DATA_DIR/audit.log.",
 		opts, ARRAY_SIZE(opts), a->words, 0, MAX_QUERY_WORDS, names,
 	};
 	int rc = cli_getopt(argc, argv, &ca);
@@ -243,6 +348,10 @@ static int search_run(const struct config *c, const char *tenant, struct store_s
 	if (cli_tenant_id(c, tenant, &id, &e) < 0 || cli_store_open(&store, c, false, &e) < 0)
 		goto fail;
 	s->tenant = (uint64_t)id;
+	if (plan_event_table(o, s) < 0) {
+		err_set(&e, -ENOMEM, "out of memory");
+		goto fail;
+	}
 	if (store_search(store, s, &st, &e) < 0)
 		goto fail;
 	print_table(o);

@@ -149,6 +149,13 @@ def test_vendor_fields_in_a_new_process():
             {"acme.app": "app2", "count": 100}]
         evs = search(d, "city-a", '"acme line 299" or "acme line 298" | fields acme.app')
         assert evs == [{"acme": {"app": "app2"}}, {"acme": {"app": "app1"}}], evs
+        # without --json, a `fields` pipe prints a table of those fields (a field the
+        # events lack shows "-"), in a process that learnt the vendor field from the store
+        _, out, _ = run(["search", "--tenant", "city-a",
+                         '"acme line 299" or "acme line 298" | fields acme.app, acme.score, '
+                         'acme.none'], d)
+        assert out.splitlines() == ["acme.app  acme.score  acme.none", "app2      299         -",
+                                    "app1      298         -"], out
         assert search(d, "city-a", "acme.nothing: x | stats count()") == [{"count": 0}]
     finally:
         shutil.rmtree(d)
