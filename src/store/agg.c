@@ -312,18 +312,27 @@ int agg_add(struct agg *g, const struct event *ev, struct err *e)
 
 /* ---- groups ---- */
 
+/*
+ * The start of t's bucket: spans are aligned to 1970-01-01 UTC, a span of whole weeks to
+ * the Monday after it (1970-01-05), so that weekly charts run Monday to Monday.
+ */
+static int64_t bucket_start(int64_t t, int64_t span)
+{
+	int64_t origin = span % QUERY_WEEK_NS ? 0 : 4 * 86400000000000LL;
+
+	return t - (((t - origin) % span) + span) % span;
+}
+
 static int group_key(struct agg *g, const struct event *ev, struct agg_value *key)
 {
 	size_t k = 0;
 
 	if (g->stats->kind == QUERY_TIMECHART) {
 		struct agg_value t = field_value(ev, FIELD_TIMESTAMP);
-		int64_t span = g->stats->span_ns;
-
 		if (t.kind != AGG_TIME)
 			return 0; /* no time: not on the chart */
 		key[k].kind = AGG_TIME;
-		key[k++].v.i = t.v.i - ((t.v.i % span) + span) % span;
+		key[k++].v.i = bucket_start(t.v.i, g->stats->span_ns);
 	}
 	for (size_t i = 0; i < g->stats->n_names; i++)
 		key[k++] = field_value(ev, g->by[i]);

@@ -623,7 +623,7 @@ static int parse_span(struct parser *p, struct query_pipe *pipe)
 {
 	static const struct { char unit; int64_t ns; } units[] = {
 		{ 's', 1000000000LL }, { 'm', 60000000000LL }, { 'h', 3600000000000LL },
-		{ 'd', 86400000000000LL },
+		{ 'd', 86400000000000LL }, { 'w', QUERY_WEEK_NS },
 	};
 	size_t pos;
 	uint64_t n = 0;
@@ -631,7 +631,7 @@ static int parse_span(struct parser *p, struct query_pipe *pipe)
 	skip_ws(p);
 	pos = p->pos;
 	if (p->len - p->pos < 5 || strncasecmp(p->s + p->pos, "span=", 5))
-		return fail_at(p, pos, "span=N followed by s, m, h or d (span=1h)");
+		return fail_at(p, pos, "span=N followed by s, m, h, d or w (span=1h)");
 	p->pos += 5;
 	while (cur(p) >= '0' && cur(p) <= '9' && n < 1000000)
 		n = n * 10 + (uint64_t)(p->s[p->pos++] - '0');
@@ -641,7 +641,7 @@ static int parse_span(struct parser *p, struct query_pipe *pipe)
 			pipe->span_ns = (int64_t)n * units[i].ns;
 			return 0;
 		}
-	return fail_at(p, pos, "span=N followed by s, m, h or d (span=1h)");
+	return fail_at(p, pos, "span=N followed by s, m, h, d or w (span=1h)");
 }
 
 static int parse_head(struct parser *p, struct query_pipe *pipe)
@@ -893,7 +893,7 @@ static int format_aggs(struct buf *out, const struct query_pipe *pipe)
 static int format_span(struct buf *out, int64_t ns)
 {
 	static const struct { char unit; int64_t ns; } units[] = {
-		{ 'd', 86400000000000LL }, { 'h', 3600000000000LL }, { 'm', 60000000000LL },
+		{ 'w', QUERY_WEEK_NS }, { 'd', 86400000000000LL }, { 'h', 3600000000000LL }, { 'm', 60000000000LL },
 		{ 's', 1000000000LL },
 	};
 

@@ -81,6 +81,8 @@ struct query_agg {
 	const char *name;   /* result column: "count", "dc(user.name)", ... */
 };
 
+#define QUERY_WEEK_NS (7 * 86400000000000LL) /* span=1w */
+
 enum query_pipe_kind { QUERY_STATS, QUERY_SORT, QUERY_HEAD, QUERY_FIELDS, QUERY_TIMECHART };
 
 struct query_pipe {
@@ -92,7 +94,7 @@ struct query_pipe {
 	const char *sort_key;                   /* SORT */
 	int descending;                         /* SORT: 1 for -name */
 	uint64_t head;                          /* HEAD */
-	int64_t span_ns;                        /* TIMECHART */
+	int64_t span_ns;                        /* TIMECHART (a week: Monday to Monday, UTC) */
 	unsigned column;
 };
 

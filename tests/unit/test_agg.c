@@ -157,6 +157,9 @@ static void test_timechart(void)
 		  "{\"@timestamp\":\"2026-12-01T08:00:00Z\",\"event.action\":\"deny\",\"count\":2}\n");
 	CHECK_STR(run("| timechart span=1d sum(network.bytes)"),
 		  "{\"@timestamp\":\"2026-12-01T00:00:00Z\",\"sum(network.bytes)\":5500}\n");
+	/* weeks run Monday to Monday: Tuesday 2026-12-01 is in the week of Monday 11-30 */
+	CHECK_STR(run("| timechart span=1w count()"),
+		  "{\"@timestamp\":\"2026-11-30T00:00:00Z\",\"count\":10}\n");
 }
 
 static void test_events(void)

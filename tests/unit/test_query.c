@@ -130,10 +130,11 @@ static void test_errors(void)
 	CANON("| head 10 20", "ERR: column 11: expected '|' or the end of the query");
 	CANON("| grep x", "ERR: column 3: expected a command after '|': stats, sort, head, fields "
 			  "or timechart");
-	CANON("| timechart count()", "ERR: column 13: expected span=N followed by s, m, h or d "
+	CANON("| timechart count()", "ERR: column 13: expected span=N followed by s, m, h, d or w "
 				     "(span=1h)");
-	CANON("| timechart span=1w count()", "ERR: column 13: expected span=N followed by s, m, "
-					     "h or d (span=1h)");
+	CANON("| timechart span=1y count()", "ERR: column 13: expected span=N followed by s, m, "
+					     "h, d or w (span=1h)");
+	CANON("* | timechart span=14d count()", "* | timechart span=2w count()");
 	CANON("| timechart span=1h count() by a, b",
 	      "ERR: column 36: expected one field after 'by' (timechart splits by one field)");
 	CANON("a\\ b: x", "ERR: column 1: expected a field name (letters, digits, '.', '_', '@', "
