@@ -394,8 +394,10 @@ static int add(struct ackin_batch *b, const struct msg *m)
 	int rc;
 
 	b->messages++;
-	if (b->rc) {
-		atomic_fetch_add_explicit(&st->dropped[DROP_OUTPUT_ERROR], 1, memory_order_relaxed);
+	if (b->rc) { /* the sender is told why: a quota is not an output failure */
+		atomic_fetch_add_explicit(
+			&st->dropped[b->rc == -EDQUOT ? DROP_QUOTA : DROP_OUTPUT_ERROR], 1,
+			memory_order_relaxed);
 		count(a, ACKIN_REFUSED, 1);
 		return b->rc;
 	}

@@ -258,7 +258,8 @@ static void test_failed_append_fails_the_batch(void)
 	CHECK_STR(e.msg, "tenant alpha is over its store quota (1 bytes)");
 	CHECK(b.events > 0);
 	CHECK(b.events < n);
-	CHECK_INT(atomic_load(&st->dropped[DROP_OUTPUT_ERROR]), 1);
+	CHECK_INT(atomic_load(&st->dropped[DROP_QUOTA]), 1); /* the reason, not output_error */
+	CHECK_INT(atomic_load(&st->dropped[DROP_OUTPUT_ERROR]), 0);
 	CHECK_INT(atomic_load(&st->parsed), n);
 	CHECK_INT(ackin_wait(f.a, b.first_lsn, b.lsn, 5000), 0); /* what was written is durable */
 	CHECK_INT(sink_stored(f.s, f.id_a), b.events);
