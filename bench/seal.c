@@ -184,8 +184,9 @@ int main(int argc, char **argv)
 		goto done;
 	}
 	{
-		struct store_search q = { 1, "| stats count()", 15, INT64_MIN, INT64_MAX, T0,
-					  "bench", on_event, on_row, NULL };
+		struct store_search q = { .tenant = 1, .query = "| stats count()", .query_len = 15,
+					  .from = INT64_MIN, .to = INT64_MAX, .now = T0,
+					  .who = "bench", .event_fn = on_event, .row_fn = on_row };
 
 		w0 = now_s(CLOCK_MONOTONIC);
 		c0 = now_s(CLOCK_PROCESS_CPUTIME_ID);

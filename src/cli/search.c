@@ -18,6 +18,7 @@
 #include "core/err.h"
 #include "core/event.h"
 #include "core/field.h"
+#include "core/fileio.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "portal/control.h"
@@ -34,6 +35,7 @@
 
 struct search_out {
 	FILE *out;          /* stdout, or the control socket's client */
+	int reader;         /* the descriptor whose reader may leave: stdout, the connection */
 	bool json;
 	uint64_t limit, shown;
 	struct buf line;
@@ -329,6 +331,14 @@ static int search_limits(const struct search_args *a, struct store_search *s,
 	return 0;
 }
 
+/* store_search.gone: whoever reads the results left (`| head -1`, a client interrupted). */
+static bool reader_gone(void *ctx)
+{
+	const struct search_out *o = ctx;
+
+	return fileio_reader_gone(o->reader);
+}
+
 /*
  * The search itself, the same in the CLI and in the daemon (for the control socket): s has
  * its query, times and who; results go to o->out, an error to err. Returns the exit status.
@@ -345,6 +355,7 @@ static int search_run(const struct config *c, const char *tenant, struct store_s
 	s->event_fn = print_event;
 	s->row_fn = print_row;
 	s->ctx = o;
+	s->gone = reader_gone;
 	if (cli_tenant_id(c, tenant, &id, &e) < 0 || cli_store_open(&store, c, false, &e) < 0)
 		goto fail;
 	s->tenant = (uint64_t)id;
@@ -379,7 +390,7 @@ static bool arg_i64(const struct control_call *call, const char *key, int64_t *v
 
 int cli_search_remote(const struct cli_remote *r, struct control_call *call)
 {
-	struct search_out o = { .out = call->out };
+	struct search_out o = { .out = call->out, .reader = call->fd };
 	struct store_search s = { 0 };
 	const char *tenant = control_call_get(call, "tenant");
 	const char *query = control_call_get(call, "query");
@@ -423,7 +434,7 @@ static int search_through(int fd, const char *tenant, const struct store_search 
 int cmd_search(int argc, char **argv)
 {
 	struct search_args a = { 0 };
-	struct search_out o = { .out = stdout };
+	struct search_out o = { .out = stdout, .reader = STDOUT_FILENO };
 	struct buf q = BUF_INIT(1 << 16);
 	struct store_search s = { 0 };
 	struct err e = ERR_INIT;

@@ -2,6 +2,7 @@
 #include "core/compat.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,14 @@ int fileio_writev_all(int fd, struct iovec *iov, int n)
 		}
 	}
 	return 0;
+}
+
+bool fileio_reader_gone(int fd)
+{
+	/* no events asked: POLLERR (a pipe without readers) and POLLHUP are reported anyway */
+	struct pollfd p = { .fd = fd, .events = 0 };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
 }
 
 int fileio_sync_dir(const char *dir)

@@ -30,6 +30,11 @@ int fileio_write_all(int fd, const void *p, size_t n);
  * and lengths are advanced). 0 or -errno; -EIO when the kernel writes nothing.
  */
 int fileio_writev_all(int fd, struct iovec *iov, int n);
+/*
+ * True when nobody reads fd any more: a pipe whose read end is closed, a socket whose peer
+ * closed it (not one that only shut its writing half). Does not block.
+ */
+bool fileio_reader_gone(int fd);
 /* fsync() of directory dir, so that names created, renamed or removed in it last: 0 or -errno. */
 int fileio_sync_dir(const char *dir);
 /*

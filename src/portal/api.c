@@ -18,6 +18,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/event.h"
+#include "core/fileio.h"
 #include "core/ipaddr.h"
 #include "core/json.h"
 #include "core/jsonin.h"
@@ -252,6 +253,14 @@ static int job_row(void *ctx, const struct agg_row *row)
 	return write_line(j);
 }
 
+/* store_search.gone: the client left (libmicrohttpd closed the pipe's read end). */
+static bool job_gone(void *ctx)
+{
+	const struct search_job *j = ctx;
+
+	return fileio_reader_gone(fileno(j->out));
+}
+
 static void job_free(struct search_job *j)
 {
 	if (j->out)
@@ -268,7 +277,7 @@ static void *job_main(void *arg)
 	struct store_search s = {
 		.tenant = j->tenant, .query = j->query, .query_len = strlen(j->query),
 		.from = j->from, .to = j->to, .now = j->now, .who = j->who,
-		.event_fn = job_event, .row_fn = job_row, .ctx = j,
+		.event_fn = job_event, .row_fn = job_row, .ctx = j, .gone = job_gone,
 	};
 	const struct keys_files files = { .master = a->keys_master, .signing = a->keys_signing };
 	struct store *st = NULL;

@@ -1364,11 +1364,23 @@ static int read_block(const struct search_run *r, struct reader *rd)
 	return 0;
 }
 
+/* True (and the search done) when its caller no longer wants results (store_search.gone). */
+static bool search_gone(struct search_run *r)
+{
+	if (!r->done && r->s->gone && r->s->gone(r->s->ctx))
+		r->done = true;
+	return r->done;
+}
+
 /* The matches of a read block to the pipes, newest (last) first; then its arena is cleared. */
 static int take_block(struct search_run *r, struct reader *rd, struct err *e)
 {
 	int rc = rd->rc;
 
+	if (!rc && search_gone(r)) {
+		arena_clear(&rd->arena);
+		return 0;
+	}
 	if (rc) {
 		*e = rd->e;
 		arena_clear(&rd->arena);
@@ -2159,7 +2171,7 @@ static int tail_flush(struct tail_run *t)
 {
 	int rc = 0;
 
-	while (t->n && !rc && !t->r->done) {
+	while (t->n && !rc && !search_gone(t->r)) {
 		const struct tail_rec *rec = &t->recs[--t->n];
 
 		rc = rec->flags & WAL_FLAG_EVCODEC

@@ -161,6 +161,13 @@ struct store_search {
 	agg_event_fn *event_fn; /* results, as store/agg.h gives them */
 	agg_row_fn *row_fn;
 	void *ctx;
+	/*
+	 * Optional, asked with ctx before each block's matches and each batch of unsealed
+	 * records are handed on: true ends the search as a callback's -ECANCELED does (what was
+	 * handed on stands). For a caller whose reader may leave while nothing matches for a
+	 * long time (an API client that disconnects, a daemon stopping).
+	 */
+	bool (*gone)(void *ctx);
 };
 
 struct store_search_stats {
@@ -168,11 +175,6 @@ struct store_search_stats {
 	uint64_t results;       /* events or rows handed to the callbacks */
 };
 
-/*
- * Runs the search. A callback returning -ECANCELED stops it early without error (a limit
- * reached); any other negative return stops it and is returned. Errors in the query name
- * their column; damaged segments name their file and offset.
- */
 /*
  * The errors a search of query would give before it reads anything: its syntax, a value of
  * the wrong type for a field this process knows (`destination.port: https`, a /33), pipes
@@ -185,6 +187,11 @@ int store_query_check(const char *query, size_t len, int64_t now, struct err *e)
  * them; 0 when there is none. Any thread.
  */
 uint64_t store_tenant_dir_bytes(const char *data_dir, uint64_t tenant);
+/*
+ * Runs the search. A callback returning -ECANCELED stops it early without error (a limit
+ * reached); any other negative return stops it and is returned. Errors in the query name
+ * their column; damaged segments name their file and offset.
+ */
 int store_search(struct store *st, const struct store_search *s, struct store_search_stats *out,
 		 struct err *e);
 /*

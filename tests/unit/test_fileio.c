@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -175,6 +176,25 @@ static void test_file_ids(void)
 	CHECK(!fileio_id_same(&a, &b));
 }
 
+/* A reader that left, as a search sees it (store_search.gone): pipes and sockets. */
+static void test_reader_gone(void)
+{
+	int p[2], s[2];
+
+	CHECK_INT(pipe(p), 0);
+	CHECK(!fileio_reader_gone(p[1]));
+	close(p[0]); /* `koban search | head -1` after head exits */
+	CHECK(fileio_reader_gone(p[1]));
+	close(p[1]);
+	CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, s), 0);
+	CHECK(!fileio_reader_gone(s[0]));
+	CHECK_INT(shutdown(s[1], SHUT_WR), 0); /* the client sent its request: still reading */
+	CHECK(!fileio_reader_gone(s[0]));
+	close(s[1]); /* the client was interrupted */
+	CHECK(fileio_reader_gone(s[0]));
+	close(s[0]);
+}
+
 int main(void)
 {
 	T_RUN(test_replace_creates_and_replaces);
@@ -182,5 +202,6 @@ int main(void)
 	T_RUN(test_errors_name_the_path);
 	T_RUN(test_write_all_and_writev_all);
 	T_RUN(test_file_ids);
+	T_RUN(test_reader_gone);
 	return t_done();
 }

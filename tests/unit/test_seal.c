@@ -162,8 +162,9 @@ static int on_row(void *ctx, const struct agg_row *row)
 /* count() of q over the tenant, in a store of its own (as another process would). */
 static long count(uint64_t tenant, const char *q, struct store_search_stats *ss)
 {
-	struct store_search s = { tenant, q, strlen(q), INT64_MIN, INT64_MAX, T0, "test",
-				  on_event, on_row, NULL };
+	struct store_search s = { .tenant = tenant, .query = q, .query_len = strlen(q),
+				  .from = INT64_MIN, .to = INT64_MAX, .now = T0, .who = "test",
+				  .event_fn = on_event, .row_fn = on_row };
 	struct store *st = NULL;
 	struct err e = ERR_INIT;
 	long n = -1;

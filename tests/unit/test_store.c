@@ -74,11 +74,20 @@ static int on_row(void *ctx, const struct agg_row *row)
 	return rc ? rc : buf_addch(&out, '\n');
 }
 
+/* store_search.gone: the caller leaves after the first block (ctx counts the calls). */
+static bool gone_at_second(void *ctx)
+{
+	int *calls = ctx;
+
+	return ++*calls == 2;
+}
+
 static int search(struct store *st, uint64_t tenant, const char *q, int64_t from, int64_t to,
 		  struct store_search_stats *stats, struct err *e)
 {
-	struct store_search s = { tenant, q, strlen(q), from, to, T0 + 10 * DAY, "test",
-				  on_event, on_row, NULL };
+	struct store_search s = { .tenant = tenant, .query = q, .query_len = strlen(q),
+				  .from = from, .to = to, .now = T0 + 10 * DAY, .who = "test",
+				  .event_fn = on_event, .row_fn = on_row };
 
 	buf_reset(&out);
 	return store_search(st, &s, stats, e);
@@ -194,6 +203,20 @@ static void test_import_and_search(void)
 	CHECK_STR(out.p, "{\"@timestamp\":\"2026-12-01T00:00:00Z\",\"count\":1005}\n"
 			 "{\"@timestamp\":\"2026-12-02T00:00:00Z\",\"count\":1005}\n"
 			 "{\"@timestamp\":\"2026-12-03T00:00:00Z\",\"count\":990}\n");
+	/* a caller that is gone (store_search.gone) ends the search at the next block */
+	{
+		int calls = 0;
+		struct store_search s = { .tenant = 1, .query = "| stats count()",
+					  .query_len = 15, .from = INT64_MIN, .to = INT64_MAX,
+					  .now = T0 + 10 * DAY, .who = "test", .event_fn = on_event,
+					  .row_fn = on_row, .ctx = &calls, .gone = gone_at_second };
+
+		buf_reset(&out);
+		CHECK_INT(store_search(st, &s, &ss, &e), 0);
+		CHECK_STR(out.p, "{\"count\":990}\n"); /* the newest day's block only */
+		CHECK_INT(ss.blocks_read, 1);
+		CHECK_INT(calls, 2);
+	}
 	/* a query error names its column */
 	CHECK_INT(search(st, 1, "destination.port: https", ALL, &ss, &e), -EINVAL);
 	CHECK(strstr(e.msg, "column 19") != NULL);
@@ -226,8 +249,9 @@ static int on_seq(void *ctx, const struct event *ev)
 
 static int search_seqs(struct store *st, const char *q, struct err *e)
 {
-	struct store_search s = { 3, q, strlen(q), INT64_MIN, INT64_MAX, T0 + 10 * DAY, "test",
-				  on_seq, on_row, NULL };
+	struct store_search s = { .tenant = 3, .query = q, .query_len = strlen(q),
+				  .from = INT64_MIN, .to = INT64_MAX, .now = T0 + 10 * DAY,
+				  .who = "test", .event_fn = on_seq, .row_fn = on_row };
 
 	n_seqs = 0;
 	buf_reset(&out);
@@ -389,7 +413,7 @@ static void test_audit_log(void)
 		return;
 	for (size_t i = 0; i < len; i++)
 		lines += log[i] == '\n';
-	CHECK_INT(lines, 30); /* the searches above, each once */
+	CHECK_INT(lines, 31); /* the searches above, each once */
 	CHECK(strstr(log, "\"who\":\"test\",\"tenant\":2,\"query\":\"alpha-marker | stats count()\","
 			  "\"results\":1,\"status\":0}") != NULL);
 	free(log);
@@ -592,7 +616,9 @@ static void test_segment_removed_during_search(void)
 	struct store_search_stats ss;
 	struct err e = ERR_INIT;
 	struct store *st = NULL;
-	struct store_search s = { 5, "*", 1, ALL, T0 + 10 * DAY, "test", remove_oldest, NULL, &r };
+	struct store_search s = { .tenant = 5, .query = "*", .query_len = 1, .from = INT64_MIN,
+				  .to = INT64_MAX, .now = T0 + 10 * DAY, .who = "test",
+				  .event_fn = remove_oldest, .ctx = &r };
 
 	snprintf(dir, sizeof(dir), "%s/removed", t_tmp_dir());
 	CHECK_INT(store_open(&st, dir, &e), 0);
