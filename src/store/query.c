@@ -739,6 +739,29 @@ static int parse_pipes(struct parser *p, struct query *q)
 	return 0;
 }
 
+/*
+ * How deep the canonical form of n nests (query_format): each `not` and each chain of
+ * another operator than the one it is an operand of (in) opens a level, as the parser
+ * counts them. `a and b or c` nests twice once written out, `(a and b) or c`, so a query
+ * within the parser's depth may format deeper than it.
+ */
+static unsigned canonical_depth(const struct query_node *n, enum query_node_kind in)
+{
+	unsigned l, r;
+
+	switch (n->kind) {
+	case QUERY_NOT:
+		return 1 + canonical_depth(n->left, QUERY_NOT);
+	case QUERY_AND:
+	case QUERY_OR:
+		l = canonical_depth(n->left, n->kind);
+		r = canonical_depth(n->right, n->kind);
+		return (n->kind != in) + MAX(l, r);
+	default:
+		return 0;
+	}
+}
+
 int query_parse(struct query *q, const char *text, size_t len, struct arena *a, struct err *e)
 {
 	struct parser p = { text, len, 0, a, e, 0 };
@@ -757,6 +780,10 @@ int query_parse(struct query *q, const char *text, size_t len, struct arena *a, 
 			return no_memory(&p);
 	} else if ((rc = expr_or(&p, NULL, &q->filter))) {
 		return rc;
+	} else if (canonical_depth(q->filter, QUERY_ALL) > QUERY_MAX_DEPTH) {
+		/* its canonical form (audit log, tests) must parse again */
+		return err_set(e, -E2BIG, "column 1: more than %d nested groups once 'and' and 'or' "
+			       "are parenthesised", QUERY_MAX_DEPTH);
 	}
 	skip_ws(&p);
 	if (!at_end(&p) && cur(&p) != '|')

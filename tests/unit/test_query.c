@@ -187,12 +187,22 @@ static void test_limits(void)
 	CHECK(strstr(e.msg, "column 2: a NUL byte") != NULL);
 	/* Deeply nested not: bounded too. */
 	{
-		char nots[QUERY_MAX_DEPTH * 4 + 16];
+		char nots[QUERY_MAX_DEPTH * 4 + 16], once[sizeof(nots) + 8];
 
 		for (n = 0; n <= QUERY_MAX_DEPTH * 4; n += 4)
 			memcpy(nots + n, "not ", 4);
 		memcpy(nots + n, "a", 2);
 		CHECK(strstr(canon(nots), "nested groups") != NULL);
+		/*
+		 * 64 nots parse, but `not ... not a and b` writes out as `(not ... not a and
+		 * b)`, 65 deep: refused, as its canonical form would not parse again. 63 do.
+		 */
+		memcpy(nots + QUERY_MAX_DEPTH * 4, "a and b", 8);
+		CHECK(strstr(canon(nots), "more than 64 nested groups once") != NULL);
+		memcpy(nots + (QUERY_MAX_DEPTH - 1) * 4, "a and b", 8);
+		snprintf(once, sizeof(once), "%s", canon(nots));
+		CHECK(!strncmp(once, "(not not ", 9));
+		CHECK_STR(canon(once), once);
 	}
 	/*
 	 * A chain of 30,000 words (a query of 60 KB, under the limit) nests about 30 deep, not
