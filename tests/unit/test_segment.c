@@ -1,7 +1,8 @@
 /*
  * Unit tests of the segment files: exact round trips of generated firewall events, time and
  * min/max skipping, blooms (never a false negative, measured false-positive rate), the
- * inverted index, keys, damage anywhere in a file, unfinished files, allocation failures.
+ * inverted index, keys, edits of the clear text (the MAC, relabelled versions), damage anywhere
+ * in a file, unfinished files, allocation failures.
  */
 #include "store/segment.h"
 #include "core/arena.h"
