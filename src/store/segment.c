@@ -29,20 +29,30 @@
 #include "store/keys.h"
 
 /*
- * Format, version 5, little-endian (docs/store.md, "Segments"):
+ * Format, version 6, little-endian (docs/store.md, "Segments"):
  *
  *   header   52: "KOBANSEG" | u32 version | u32 day | u64 tenant | u32 seq | u32 flags (0) |
  *                key id (16) | u32 CRC-32 of the 48 bytes before it
  *   blocks:  clear block header | sealed payload
  *   index:   posting pages (zstd, sealed), then the index directory (zstd, sealed)
- *   footer:  "KSEGFOOT" | field-name table | block index | totals | index offsets | u32 CRC-32
+ *   footer:  "KSEGFOOT" | field-name table | block index | totals | index offsets |
+ *            MAC (32, from version 6) | u32 CRC-32
  *   trailer  24: u64 footer offset | u32 footer length | u32 CRC-32 of those 12 bytes | "KSEGEND1"
+ *
+ * The MAC (mac_of()) authenticates what is not sealed: the header, every block header as
+ * stored, the footer before the MAC and the trailer's first 12 bytes, so that the clear
+ * text that decides which blocks a search skips (time ranges, statistics, blooms) cannot be
+ * changed without the data key. From version 6 the seal ids hold the version too
+ * (block_id()), so a file relabelled to an older version, MAC dropped, does not open
+ * (check_origin()).
  */
 #define FILE_MAGIC "KOBANSEG"
 #define FOOT_MAGIC "KSEGFOOT"
 #define END_MAGIC "KSEGEND1"
 #define HEADER_BYTES 52
 #define TRAILER_BYTES 24
+#define MAC_BYTES 32
+#define VERSION_MAC 6 /* the first format with the MAC and the version in its seal ids */
 #define BLOCK_FIXED 44        /* block header bytes before the column stats */
 #define STAT_BYTES 40         /* u32 name | u32 kind | min (16) | max (16), or 4 value hashes */
 #define CHUNK_DIR_BYTES 16    /* u32 name | u8 kind | u8 enc | u8 zstd | u8 0 | u32 stored | u32 raw */
@@ -250,25 +260,47 @@ static inline uint64_t rdv(struct rd *r)
 	return rdv_slow(r);
 }
 
-static uint64_t block_id(uint64_t tenant, uint32_t day, uint32_t seq, uint32_t kind, uint32_t n)
+/*
+ * The associated data of a seal: where it lies (tenant, day, segment, kind, number), and
+ * from format 6 the format's version, so that no seal of a newer file opens under an older
+ * version's ids (a relabelled file is refused instead of read with the older rules).
+ */
+static uint64_t block_id(uint32_t version, uint64_t tenant, uint32_t day, uint32_t seq,
+			 uint32_t kind, uint32_t n)
 {
-	unsigned char in[24], out[8];
+	unsigned char in[28], out[8];
 
 	le_put64(in, tenant);
 	le_put32(in + 8, day);
 	le_put32(in + 12, seq);
 	le_put32(in + 16, kind);
 	le_put32(in + 20, n);
-	crypto_generichash(out, sizeof(out), in, sizeof(in), NULL, 0);
+	le_put32(in + 24, version);
+	crypto_generichash(out, sizeof(out), in, version >= VERSION_MAC ? 28 : 24, NULL, 0);
 	return le_get64(out);
+}
+
+/* A key for one purpose (ctx), derived from the tenant's data key. */
+static void derive_key(const struct keys_data_key *dk, const char *ctx, unsigned char *key,
+		       size_t len)
+{
+	crypto_generichash(key, len, (const unsigned char *)ctx, strlen(ctx), dk->key,
+			   sizeof(dk->key));
 }
 
 static void bloom_key(const struct keys_data_key *dk, unsigned char key[crypto_shorthash_KEYBYTES])
 {
-	static const char ctx[] = "koban-segment-bloom-v1";
+	derive_key(dk, "koban-segment-bloom-v1", key, crypto_shorthash_KEYBYTES);
+}
 
-	crypto_generichash(key, crypto_shorthash_KEYBYTES, (const unsigned char *)ctx,
-			   sizeof(ctx) - 1, dk->key, sizeof(dk->key));
+/* The MAC's hash state (format 6): BLAKE2b of MAC_BYTES keyed with its own derived key. */
+static void mac_init(crypto_generichash_state *st, const struct keys_data_key *dk)
+{
+	unsigned char key[crypto_generichash_KEYBYTES];
+
+	derive_key(dk, "koban-segment-mac-v1", key, sizeof(key));
+	crypto_generichash_init(st, key, sizeof(key), MAC_BYTES);
+	sodium_memzero(key, sizeof(key));
 }
 
 #define TC_LOWER(c) ((c) >= 'A' && (c) <= 'Z' ? (c) + 32 : (c))
@@ -718,6 +750,10 @@ struct segment_writer {
 	uint32_t day, seq;
 	struct keys_data_key dk;
 	unsigned char bkey[crypto_shorthash_KEYBYTES];
+	/* the MAC over what is written in clear (mac_of()); libsodium's state wants 64-byte
+	 * alignment, which mem_calloc does not promise: mac points into mac_mem */
+	crypto_generichash_state *mac;
+	unsigned char mac_mem[sizeof(crypto_generichash_state) + 63];
 	bool failed, finished;
 
 	/* field names */
@@ -791,6 +827,11 @@ struct segment_writer {
 	struct buf pack;          /* clp_pack()'s output */
 };
 
+static uint64_t wseal_id(const struct segment_writer *w, uint32_t kind, uint32_t n)
+{
+	return block_id(SEGMENT_VERSION, w->tenant, w->day, w->seq, kind, n);
+}
+
 static int wfail(struct segment_writer *w, struct err *e, int code, const char *what)
 {
 	w->failed = true;
@@ -833,6 +874,8 @@ int segment_writer_open(struct segment_writer **out, const char *dir, uint64_t t
 	w->seq = seq;
 	w->dk = *dk;
 	bloom_key(dk, w->bkey);
+	w->mac = (crypto_generichash_state *)(void *)(w->mac_mem + (-(uintptr_t)w->mac_mem & 63));
+	mac_init(w->mac, dk);
 	arena_init(&w->arena, 1 << 20, 2 * (size_t)BLOCK_FLUSH_BYTES + 2 * (size_t)EVENT_COPY_MAX);
 	buf_init(&w->raw, CHUNK_RAW_MAX);
 	buf_init(&w->chunks, PAYLOAD_MAX);
@@ -864,6 +907,7 @@ int segment_writer_open(struct segment_writer **out, const char *dir, uint64_t t
 	le_put32(h + 28, 0);
 	memcpy(h + 32, dk->id, KEYS_ID_BYTES);
 	le_put32(h + 48, crc(h, 48));
+	crypto_generichash_update(w->mac, h, sizeof(h));
 	rc = fileio_write_all(w->fd, h, sizeof(h));
 	if (rc < 0) {
 		err_set(e, rc, "%s: write failed: %s", w->tmp, strerror(-rc));
@@ -2376,7 +2420,7 @@ static int flush_block(struct segment_writer *w, struct err *e)
 	if ((rc = buf_grow(&w->sealed, plain + KEYS_SEAL_OVERHEAD)) < 0 ||
 	    (rc = buf_add(&w->cdir, w->chunks.p, w->chunks.len)) < 0)
 		goto fail;
-	id = block_id(w->tenant, w->day, w->seq, ID_BLOCK, w->nblocks);
+	id = wseal_id(w, ID_BLOCK, w->nblocks);
 	keys_seal(&w->dk, id, w->cdir.p, plain, (unsigned char *)w->sealed.p);
 	w->sealed.len = plain + KEYS_SEAL_OVERHEAD;
 
@@ -2396,6 +2440,7 @@ static int flush_block(struct segment_writer *w, struct err *e)
 	put32(&h, crc(w->hdr.p, w->hdr.len));
 	if ((rc = h.err) < 0)
 		goto fail;
+	crypto_generichash_update(w->mac, (const unsigned char *)w->hdr.p, w->hdr.len);
 
 	if (w->nblocks == w->bcap) {
 		uint32_t nc = w->bcap ? w->bcap * 2 : 64;
@@ -2798,7 +2843,7 @@ static int write_index(struct segment_writer *w, struct out *foot)
 		if (page.len >= PAGE_TARGET || i + 1 == n) {
 			uint64_t off = w->off;
 
-			rc = write_zsealed(w, block_id(w->tenant, w->day, w->seq, ID_PAGE, npages),
+			rc = write_zsealed(w, wseal_id(w, ID_PAGE, npages),
 					   page.p, page.len);
 			if (rc < 0)
 				goto fail;
@@ -2871,7 +2916,7 @@ static int write_index(struct segment_writer *w, struct out *foot)
 				buf_reset(&dents[k]);
 			}
 			if ((rc = dp.err) < 0 ||
-			    (rc = write_zsealed(w, block_id(w->tenant, w->day, w->seq, ID_DIR, ndir),
+			    (rc = write_zsealed(w, wseal_id(w, ID_DIR, ndir),
 						dpage.p, dpage.len)) < 0)
 				goto fail;
 			put64(&tp, off);
@@ -2888,7 +2933,7 @@ static int write_index(struct segment_writer *w, struct out *foot)
 		}
 	}
 	top_off = w->off;
-	if ((rc = write_zsealed(w, block_id(w->tenant, w->day, w->seq, ID_TOP, 0), top.p,
+	if ((rc = write_zsealed(w, wseal_id(w, ID_TOP, 0), top.p,
 				top.len)) < 0)
 		goto fail;
 	put64(foot, top_off);
@@ -2915,8 +2960,7 @@ int segment_writer_finish(struct segment_writer *w, struct err *e)
 {
 	struct buf fb = BUF_INIT((size_t)DIR_RAW_MAX);
 	struct out f = { &fb, 0 };
-	unsigned char t[TRAILER_BYTES];
-	uint64_t foot_off;
+	unsigned char t[TRAILER_BYTES], mac[MAC_BYTES];
 	int rc;
 
 	if (w->failed || w->finished)
@@ -2953,14 +2997,17 @@ int segment_writer_finish(struct segment_writer *w, struct err *e)
 		rc = wfail(w, e, rc, "writing the index");
 		goto out;
 	}
+	le_put64(t, w->off);
+	le_put32(t + 8, (uint32_t)(fb.len + MAC_BYTES + 4));
+	crypto_generichash_update(w->mac, (const unsigned char *)fb.p, fb.len);
+	crypto_generichash_update(w->mac, t, 12);
+	crypto_generichash_final(w->mac, mac, sizeof(mac));
+	put(&f, mac, sizeof(mac));
 	put32(&f, crc(fb.p, fb.len));
 	if ((rc = f.err) < 0) {
 		rc = wfail(w, e, rc, "writing the footer");
 		goto out;
 	}
-	foot_off = w->off;
-	le_put64(t, foot_off);
-	le_put32(t + 8, (uint32_t)fb.len);
 	le_put32(t + 12, crc(t, 12));
 	memcpy(t + 16, END_MAGIC, 8);
 	if ((rc = fileio_write_all(w->fd, fb.p, fb.len)) < 0 ||
@@ -3035,6 +3082,7 @@ void segment_writer_free(struct segment_writer *w)
 	ZSTD_freeCCtx(w->cctx);
 	sodium_memzero(&w->dk, sizeof(w->dk));
 	sodium_memzero(w->bkey, sizeof(w->bkey));
+	sodium_memzero(w->mac_mem, sizeof(w->mac_mem));
 	mem_free(w);
 }
 
@@ -3104,6 +3152,8 @@ struct segment {
 	uint32_t nblocks;
 	uint64_t events, raw_bytes, tag;
 	int64_t tmin, tmax;
+	uint64_t foot_off;    /* the footer: [foot_off, foot_off + foot_len) */
+	uint32_t foot_len;
 	uint64_t top_off, dir_lo; /* directory pages lie in [dir_lo, top_off) */
 	uint32_t top_len, top_raw, nentries, ndir, npages;
 	struct rpage *pages;
@@ -3133,6 +3183,20 @@ struct segment {
 
 #define DAMAGED(code, off, fmt, ...)                                                       \
 	err_set(e, code, "%s: offset %llu: " fmt, s->path, (unsigned long long)(off), ##__VA_ARGS__)
+
+static uint64_t seal_id(const struct segment *s, uint32_t kind, uint32_t n)
+{
+	return block_id(s->version, s->tenant, s->day, s->seq, kind, n);
+}
+
+static int unseal(struct segment *s, uint64_t off, size_t len, uint64_t id, size_t *plain,
+		  const char *what, struct err *e);
+
+/* Bytes of the footer's MAC: none before format 6. */
+static uint32_t mac_bytes(const struct segment *s)
+{
+	return s->version >= VERSION_MAC ? MAC_BYTES : 0;
+}
 
 static int parse_block_header(struct segment *s, uint32_t i, struct err *e)
 {
@@ -3171,9 +3235,11 @@ static int parse_block_header(struct segment *s, uint32_t i, struct err *e)
 	return 0;
 }
 
-static int parse_footer(struct segment *s, uint64_t foff, uint32_t flen, struct err *e)
+static int parse_footer(struct segment *s, struct err *e)
 {
-	struct rd r = { s->map + foff, s->map + foff + flen - 4, false };
+	uint64_t foff = s->foot_off;
+	uint32_t flen = s->foot_len;
+	struct rd r = { s->map + foff, s->map + foff + flen - 4 - mac_bytes(s), false };
 	const unsigned char *m = take(&r, 8);
 	uint64_t prev_end = HEADER_BYTES, rows = 0;
 
@@ -3337,14 +3403,112 @@ bool segment_may_hold(const struct segment *s, int name, uint64_t vh)
 	return false;
 }
 
+/* The footer's place from the trailer, checked against the file's size. */
+static int find_footer(struct segment *s, struct err *e)
+{
+	const unsigned char *t = s->map + s->size - TRAILER_BYTES;
+
+	if (memcmp(t + 16, END_MAGIC, 8) || crc(t, 12) != le_get32(t + 12))
+		return DAMAGED(-EBADMSG, s->size - TRAILER_BYTES,
+			       "trailer missing or damaged (an unfinished or truncated segment)");
+	s->foot_off = le_get64(t);
+	s->foot_len = le_get32(t + 8);
+	if (s->foot_off < HEADER_BYTES || s->foot_off > s->size || s->foot_len < 12 + mac_bytes(s) ||
+	    s->foot_off + s->foot_len != s->size - TRAILER_BYTES) /* (no wrap past 2^64 either) */
+		return DAMAGED(-EBADMSG, s->size - TRAILER_BYTES, "trailer: footer position out of range");
+	return 0;
+}
+
+/*
+ * The MAC of a format 6 file whose footer parse_footer() read, under s->dk: over the
+ * header, every block header as stored (in block order), the footer up to its MAC and the
+ * trailer's footer position. The writer feeds the same bytes as it writes them.
+ */
+static void mac_of(const struct segment *s, unsigned char mac[MAC_BYTES])
+{
+	crypto_generichash_state st;
+
+	mac_init(&st, &s->dk);
+	crypto_generichash_update(&st, s->map, HEADER_BYTES);
+	for (uint32_t i = 0; i < s->nblocks; i++)
+		crypto_generichash_update(&st, s->map + s->blocks[i].off, s->blocks[i].hdr_len);
+	crypto_generichash_update(&st, s->map + s->foot_off, s->foot_len - MAC_BYTES - 4);
+	crypto_generichash_update(&st, s->map + s->size - TRAILER_BYTES, 12);
+	crypto_generichash_final(&st, mac, MAC_BYTES);
+	sodium_memzero(&st, sizeof(st));
+}
+
+/*
+ * Whether the clear text may be trusted, after the checksums and before any header is
+ * used: from format 6 its MAC; before it (no MAC), the index's top level must open under
+ * the file's version's seal ids, so that a newer file relabelled as older (its MAC
+ * dropped, its blooms forged) is refused here rather than its blooms silently skipping
+ * blocks. The top is a file's smallest seal and every file has one, even without blocks.
+ */
+static int check_origin(struct segment *s, struct err *e)
+{
+	unsigned char mac[MAC_BYTES];
+	size_t plain;
+	int rc;
+
+	if (s->version >= VERSION_MAC) {
+		mac_of(s, mac);
+		if (sodium_memcmp(mac, s->map + s->foot_off + s->foot_len - 4 - MAC_BYTES, MAC_BYTES))
+			return err_set(e, -EBADMSG,
+				       "%s: segment authentication failed (changed or damaged file)",
+				       s->path);
+		return 0;
+	}
+	rc = unseal(s, s->top_off, s->top_len, seal_id(s, ID_TOP, 0), &plain, "the index", e);
+	if (rc == -EBADMSG)
+		return DAMAGED(rc, s->top_off,
+			       "the index does not open as format %u's (a newer segment relabelled, "
+			       "damaged, or written with another key)", s->version);
+	return rc;
+}
+
+int segment_mac_rewrite(unsigned char *file, size_t size, const struct keys_data_key *dk,
+			struct err *e)
+{
+	struct segment *s;
+	unsigned char *m;
+	int rc;
+
+	if (size < HEADER_BYTES + TRAILER_BYTES || memcmp(file, FILE_MAGIC, 8))
+		return err_set(e, -EBADMSG, "not a segment image");
+	s = mem_calloc(1, sizeof(*s));
+	if (!s)
+		return err_set(e, -ENOMEM, "out of memory");
+	s->path = mem_strdup("segment image");
+	s->map = file;
+	s->size = size;
+	s->version = le_get32(file + 8);
+	s->dk = *dk;
+	if (!s->path) {
+		rc = err_set(e, -ENOMEM, "out of memory");
+		goto out;
+	}
+	if (s->version < VERSION_MAC || s->version > SEGMENT_VERSION) {
+		rc = err_set(e, -EPROTO, "segment image of format %u has no MAC", s->version);
+		goto out;
+	}
+	if ((rc = find_footer(s, e)) < 0 || (rc = parse_footer(s, e)) < 0)
+		goto out;
+	m = file + s->foot_off + s->foot_len - 4 - MAC_BYTES;
+	mac_of(s, m);
+	le_put32(m + MAC_BYTES, crc(file + s->foot_off, s->foot_len - 4));
+out:
+	s->map = NULL; /* the caller's */
+	segment_close(s);
+	return rc;
+}
+
 int segment_open(struct segment **out, const char *path, uint64_t tenant,
 		 const struct keys_data_key *dk, struct err *e)
 {
 	struct segment *s;
 	struct stat st;
-	const unsigned char *h, *t;
-	uint64_t foff;
-	uint32_t flen;
+	const unsigned char *h;
 	int fd = -1, rc;
 
 	*out = NULL;
@@ -3417,28 +3581,17 @@ int segment_open(struct segment **out, const char *path, uint64_t tenant,
 			     path, (unsigned long long)tenant);
 		goto fail;
 	}
-	t = s->map + s->size - TRAILER_BYTES;
-	if (memcmp(t + 16, END_MAGIC, 8) || crc(t, 12) != le_get32(t + 12)) {
-		rc = DAMAGED(-EBADMSG, s->size - TRAILER_BYTES,
-			     "trailer missing or damaged (an unfinished or truncated segment)");
+	if ((rc = find_footer(s, e)) < 0)
 		goto fail;
-	}
-	foff = le_get64(t);
-	flen = le_get32(t + 8);
-	if (foff < HEADER_BYTES || flen < 12 || foff + flen != s->size - TRAILER_BYTES) {
-		rc = DAMAGED(-EBADMSG, s->size - TRAILER_BYTES, "trailer: footer position out of range");
-		goto fail;
-	}
-	if (crc(s->map + foff, flen - 4) != le_get32(s->map + foff + flen - 4)) {
-		rc = DAMAGED(-EBADMSG, foff, "footer checksum mismatch (damaged file)");
+	if (crc(s->map + s->foot_off, s->foot_len - 4) !=
+	    le_get32(s->map + s->foot_off + s->foot_len - 4)) {
+		rc = DAMAGED(-EBADMSG, s->foot_off, "footer checksum mismatch (damaged file)");
 		goto fail;
 	}
 	s->dk = *dk;
 	bloom_key(dk, s->bkey);
-	rc = parse_footer(s, foff, flen, e);
-	if (rc == 0)
-		rc = gather_values(s, e);
-	if (rc < 0)
+	if ((rc = parse_footer(s, e)) < 0 || (rc = check_origin(s, e)) < 0 ||
+	    (rc = gather_values(s, e)) < 0)
 		goto fail;
 	*out = s;
 	return 0;
@@ -4587,7 +4740,7 @@ static int block_payload(struct segment *s, unsigned block, size_t *plain, struc
 	}
 	snprintf(what, sizeof(what), "block %u", block);
 	rc = unseal(s, b->off + b->hdr_len, b->payload_len,
-		    block_id(s->tenant, s->day, s->seq, ID_BLOCK, block), plain, what, e);
+		    seal_id(s, ID_BLOCK, block), plain, what, e);
 	if (rc == -EBADMSG && crc(s->map + b->off + b->hdr_len, b->payload_len) != b->payload_crc)
 		return DAMAGED(-EBADMSG, b->off + b->hdr_len,
 			       "block %u: payload checksum mismatch (damaged file)", block);
@@ -4720,7 +4873,7 @@ static int load_top(struct segment *s, struct err *e)
 		rc = err_set(e, -ENOMEM, "%s: out of memory reading the index", s->path);
 		goto fail;
 	}
-	rc = open_zsealed(s, s->top_off, s->top_len, block_id(s->tenant, s->day, s->seq, ID_TOP, 0),
+	rc = open_zsealed(s, s->top_off, s->top_len, seal_id(s, ID_TOP, 0),
 			  s->top, s->top_raw, "the index", e);
 	if (rc < 0)
 		goto fail;
@@ -4821,7 +4974,7 @@ static int load_dir(struct segment *s, uint32_t j, struct err *e)
 		return 0;
 	s->dir_cur = -1;
 	snprintf(what, sizeof(what), "index directory page %u", j);
-	rc = open_zsealed(s, d->off, d->len, block_id(s->tenant, s->day, s->seq, ID_DIR, j),
+	rc = open_zsealed(s, d->off, d->len, seal_id(s, ID_DIR, j),
 			  s->dirz, d->raw, what, e);
 	if (rc < 0)
 		return rc;
@@ -4941,7 +5094,7 @@ static int read_posting(struct segment *s, const unsigned char *ent, uint32_t **
 			s->pagebuf_cap = raw + 1;
 		}
 		rc = open_zsealed(s, s->pages[page].off, s->pages[page].len,
-				  block_id(s->tenant, s->day, s->seq, ID_PAGE, page), s->pagebuf, raw,
+				  seal_id(s, ID_PAGE, page), s->pagebuf, raw,
 				  what, e);
 		if (rc < 0)
 			return rc;
@@ -5089,8 +5242,10 @@ int segment_address_blocks(struct segment *s, const struct ipaddr *addr, unsigne
 int segment_verify(struct segment *s, struct err *e)
 {
 	struct arena a;
-	int rc = 0;
+	int rc = check_origin(s, e);
 
+	if (rc < 0)
+		return rc;
 	arena_init(&a, 1 << 20, (size_t)1 << 31);
 	for (uint32_t i = 0; i < s->nblocks && rc == 0; i++) {
 		struct event *evs;

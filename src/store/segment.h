@@ -1,6 +1,6 @@
 /*
  * segment.h - the immutable per-tenant, per-day segment file of the event store (format
- * version 5, reads 3 to 5; the layout is described for operators in docs/store.md, "Segments").
+ * version 6, reads 3 to 6; the layout is described for operators in docs/store.md, "Segments").
  *
  * A segment is written once by a struct segment_writer and then only read. Events go into
  * blocks of up to SEGMENT_BLOCK_EVENTS; inside a block the hot fields are stored column by
@@ -15,16 +15,21 @@
  * time range, event count, min/max of time, integer and IP columns, the value hashes of
  * string columns with at most 4 distinct values, a bloom filter over the tokens of the
  * string values (both hashed with a key derived from the data key) and checksums. Per segment: an inverted index (value -> row numbers) over the IP fields,
- * user.name, host.name, domains and file.hash.*, sealed like the blocks.
+ * user.name, host.name, domains and file.hash.*, sealed like the blocks. From format 6 a MAC
+ * under another key derived from the data key authenticates all that clear text (header,
+ * block headers, footer, trailer), and the seal ids hold the format's version.
  *
  * Crash safety: the writer writes DIR/.NAME.tmp, fsyncs it and renames it to DIR/NAME
  * (never replacing a file), then fsyncs DIR. A crash leaves at most a temp file, which
  * segment_name_parse() does not accept and segment_open() refuses (it has no trailer).
  *
  * Reading: segment_open() checks magic, version, header, footer and block-header checksums
- * and that the data key is the one the segment was written with; a block's payload checksum
- * and seal are checked when it is read (segment_verify() checks everything). Damage is an
- * error naming the file and the offset, never garbage.
+ * and that the data key is the one the segment was written with, then that the clear text
+ * is the writer's (format 6: the MAC; formats 3 to 5: the index's seal opens under the
+ * file's version, so a newer file relabelled as older is refused), all before a block
+ * header is used; a block's payload checksum and seal are checked when it is read
+ * (segment_verify() checks everything). Damage is an error naming the file and the offset
+ * (a failed MAC names the file), never garbage.
  *
  * Memory: a writer copies what it is given (for an event without event.original it measures
  * the raw size with event_write_json(), which takes scratch space from the event's arena).
@@ -55,7 +60,7 @@ struct keys_data_key;
 struct segment;
 struct segment_writer;
 
-#define SEGMENT_VERSION 5
+#define SEGMENT_VERSION 6
 #define SEGMENT_BLOCK_EVENTS 4096
 #define SEGMENT_MAX_EVENTS (1u << 28) /* per segment: segment_writer_add says -EFBIG */
 #define SEGMENT_NAME_MAX 64
@@ -96,7 +101,9 @@ void segment_writer_free(struct segment_writer *w);
 /*
  * Opens path, written for tenant with data key dk. A segment of another tenant, written
  * with another key (-EKEYREJECTED), or damaged (-EBADMSG, the file and offset named) is
- * refused.
+ * refused, as is one whose clear text was changed with its checksums recomputed (-EBADMSG,
+ * "segment authentication failed": format 6's MAC; a file that says 3 to 5 whose index
+ * does not open under that version's seal ids).
  */
 int segment_open(struct segment **s, const char *path, uint64_t tenant,
 		 const struct keys_data_key *dk, struct err *e);
@@ -248,7 +255,18 @@ int segment_block_text_rows(struct segment *s, unsigned block, const char *const
  * there are more than max; a name stored with another type than koban knows: -EPROTO.
  */
 int segment_field_ids(struct segment *s, unsigned *ids, size_t max, size_t *n, struct err *e);
-/* Reads every block and the index: checksums, seals and encoding. */
+/* Reads every block and the index: checksums, seals, encoding, and the MAC again. */
 int segment_verify(struct segment *s, struct err *e);
+
+/*
+ * For tests and the fuzz harness only (tests/fuzz/fuzz_segment.c), never on a stored file:
+ * rewrites the MAC of the format 6 segment image file[0..size) for data key dk, and the
+ * footer checksum after it, so that bytes changed on purpose get past segment_open()'s MAC
+ * check to the parsers behind it. The image must frame as a segment (magic, version 6, a
+ * good trailer, a footer whose block table and block headers parse): else -EBADMSG or
+ * -EPROTO (e filled) and nothing is written. Other checksums are left as they are.
+ */
+int segment_mac_rewrite(unsigned char *file, size_t size, const struct keys_data_key *dk,
+			struct err *e);
 
 #endif

@@ -2,7 +2,11 @@
  * fuzz_segment.c - libFuzzer target for segment files (store/segment.h), which a broken disk
  * or a hostile copy may leave in any state.
  *
- * Even first byte: the rest of the input is the whole file. First byte 1 modulo 4: the second
+ * First byte 0 modulo 4: the rest of the input is the whole file, its MAC (format 6) rewritten
+ * with the fixed test key (segment_mac_rewrite(), when the file frames well enough for it)
+ * so that a changed block header or footer reaches the parsers behind the MAC check. First
+ * byte 2 modulo 4: the whole file as given, so that the MAC check itself is fuzzed (a
+ * changed format 6 file stops there). First byte 1 modulo 4: the second
  * byte gives an event count (1..64) and the rest is the plaintext of one block's payload,
  * which the target seals with the fixed test key into an otherwise valid segment (header,
  * block header, footer with the field-name table below, an empty index, trailer), so that
@@ -11,6 +15,7 @@
  * page after its entry count, posting page and offset (the streams of format 5), sealed
  * into a segment of one empty block of 8 events with one posting page of 64 one-row deltas
  * and an index top naming that page, so that the fuzzer reaches the directory's reader.
+ * Built segments carry a MAC (segment_mac_rewrite()).
  *
  * Either way the segment is opened with the fixed key, every block is checked against a
  * bloom, read whole and read by two columns, the index is looked up and the file verified:
@@ -58,9 +63,10 @@ static void le64(unsigned char *p, uint64_t v)
 		p[i] = (unsigned char)(v >> (8 * i));
 }
 
+/* A seal's id in a segment of the current version (segment.c's block_id(), format 6). */
 static uint64_t block_id(uint32_t kind)
 {
-	unsigned char in[24], out[8];
+	unsigned char in[28], out[8];
 	uint64_t v = 0;
 
 	le64(in, TENANT);
@@ -68,6 +74,7 @@ static uint64_t block_id(uint32_t kind)
 	le_put32(in + 12, SEQ);
 	le_put32(in + 16, kind);
 	le_put32(in + 20, 0);
+	le_put32(in + 24, SEGMENT_VERSION);
 	crypto_generichash(out, sizeof(out), in, sizeof(in), NULL, 0);
 	for (int i = 7; i >= 0; i--)
 		v = v << 8 | out[i];
@@ -188,13 +195,16 @@ static void add_empty_index(struct ob *f, struct ob *foot)
 
 /*
  * A valid segment around one block whose payload plaintext is given, with an empty index,
- * or with dir (dlen bytes) as its directory page of entries entries (add_index).
+ * or with dir (dlen bytes) as its directory page of entries entries (add_index), its MAC
+ * (and the footer checksum after it) written by segment_mac_rewrite().
  */
 static void build(struct ob *f, uint32_t count, const unsigned char *plain, size_t len,
 		  uint32_t entries, const unsigned char *dir, size_t dlen)
 {
+	static const unsigned char zero_mac[32];
 	unsigned char h[52], *sealed, t[24];
 	struct ob bh = { 0 }, foot = { 0 };
+	struct err e = ERR_INIT;
 	size_t block_off = 52;
 
 	memcpy(h, "KOBANSEG", 8);
@@ -249,13 +259,18 @@ static void build(struct ob *f, uint32_t count, const unsigned char *plain, size
 		add_index(f, &foot, entries, dir, dlen);
 	else
 		add_empty_index(f, &foot);
-	add32(&foot, crc(foot.p, foot.n));
+	add(&foot, zero_mac, sizeof(zero_mac)); /* segment_mac_rewrite() below */
+	add32(&foot, 0);
 	le64(t, f->n);
 	le_put32(t + 8, (uint32_t)foot.n);
 	le_put32(t + 12, crc(t, 12));
 	memcpy(t + 16, "KSEGEND1", 8);
 	add(f, foot.p, foot.n);
 	add(f, t, sizeof(t));
+	if (segment_mac_rewrite(f->p, f->n, &key, &e) < 0) {
+		fprintf(stderr, "fuzz_segment: %s\n", e.msg);
+		abort();
+	}
 	free(sealed);
 	free(bh.p);
 	free(foot.p);
@@ -365,8 +380,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			return 0; /* a directory page is at most about 64 KiB */
 		build(&f, 8, no_chunks, sizeof(no_chunks), (uint32_t)(data[1] % 64) + 1, data + 2,
 		      size - 2);
-	} else
+	} else {
+		struct err e = ERR_INIT;
+
 		add(&f, data + 1, size - 1);
+		if ((data[0] & 3) == 0 && segment_mac_rewrite(f.p, f.n, &key, &e) < 0 && !e.msg[0])
+			abort(); /* a file it cannot place a MAC in goes in as it is, but says why */
+	}
 	out = fopen(path, "wb");
 	if (!out || fwrite(f.p, 1, f.n, out) != f.n || fclose(out) != 0)
 		abort();

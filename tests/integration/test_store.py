@@ -5,8 +5,10 @@ import json
 import os
 import shutil
 import stat
+import struct
 import subprocess
 import sys
+import zlib
 
 sys.path.insert(0, os.path.dirname(__file__))
 from kobanlib import KOBAN, Suite, run, search_events as search, tempdir, write_config  # noqa: E402,E501
@@ -200,6 +202,23 @@ def test_exit_statuses_and_errors():
         shutil.rmtree(d)
 
 
+def forge_bloom(seg):
+    """Flips the last byte of block 0's bloom in segment file seg and recomputes the block
+    header's checksum, as someone without the key could: only the MAC (format 6) tells."""
+    with open(seg, "r+b") as f:
+        data = bytearray(f.read())
+        p = struct.unpack_from("<Q", data, len(data) - 24)[0] + 8  # the footer's names
+        names = struct.unpack_from("<I", data, p)[0]
+        p += 4
+        for _ in range(names):
+            p += 3 + struct.unpack_from("<H", data, p + 1)[0]
+        off, hlen = struct.unpack_from("<QI", data, p + 4)  # block 0's entry
+        data[off + hlen - 5] ^= 0xff
+        struct.pack_into("<I", data, off + hlen - 4, zlib.crc32(bytes(data[off:off + hlen - 4])))
+        f.seek(0)
+        f.write(data)
+
+
 def test_store_stats_and_verify():
     d = tempdir()
     try:
@@ -243,6 +262,14 @@ def test_store_stats_and_verify():
         assert lines[1].startswith("city-a: DAMAGED: ") and "2026-12-01-0001.seg" in out, out
         status, _, err = run(["store", "stats", "--tenant", "nobody"], d, check=False)
         assert status == 1 and "no tenant 'nobody'" in err, err
+        # city-b's bloom edited, its checksum recomputed: the MAC names the segment damaged
+        segs = [os.path.join(r, n) for r, _, ns in os.walk(os.path.join(d, "var", "tenants"))
+                for n in ns if n == "2026-12-02-0001.seg"]
+        assert len(segs) == 1, segs
+        forge_bloom(segs[0])
+        status, out, err = run(["store", "verify", "--tenant", "city-b"], d, check=False)
+        assert status == 1, (status, out, err)
+        assert out.startswith("city-b: DAMAGED: ") and "authentication failed" in out, out
     finally:
         shutil.rmtree(d)
 
