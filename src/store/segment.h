@@ -1,6 +1,6 @@
 /*
  * segment.h - the immutable per-tenant, per-day segment file of the event store (format
- * version 5, reads 3 to 5; the layout is described for operators in docs/store.md, "Segments").
+ * version 6, reads 3 to 6; the layout is described for operators in docs/store.md, "Segments").
  *
  * A segment is written once by a struct segment_writer and then only read. Events go into
  * blocks of up to SEGMENT_BLOCK_EVENTS; inside a block the hot fields are stored column by
@@ -15,7 +15,8 @@
  * time range, event count, min/max of time, integer and IP columns, the value hashes of
  * string columns with at most 4 distinct values, a bloom filter over the tokens of the
  * string values (both hashed with a key derived from the data key) and checksums. Per segment: an inverted index (value -> row numbers) over the IP fields,
- * user.name, host.name, domains and file.hash.*, sealed like the blocks.
+ * user.name, host.name, domains and file.hash.*, sealed like the blocks; from format 6 its
+ * string keys are ASCII-lowercased, so that a lookup ignores case as a filter does.
  *
  * Crash safety: the writer writes DIR/.NAME.tmp, fsyncs it and renames it to DIR/NAME
  * (never replacing a file), then fsyncs DIR. A crash leaves at most a temp file, which
@@ -55,7 +56,7 @@ struct keys_data_key;
 struct segment;
 struct segment_writer;
 
-#define SEGMENT_VERSION 5
+#define SEGMENT_VERSION 6
 #define SEGMENT_BLOCK_EVENTS 4096
 #define SEGMENT_MAX_EVENTS (1u << 28) /* per segment: segment_writer_add says -EFBIG */
 #define SEGMENT_NAME_MAX 64
@@ -191,9 +192,12 @@ bool segment_may_hold(const struct segment *s, int name, uint64_t hash);
 /* True when field is covered by the inverted index (IP fields, users, hosts, domains, hashes). */
 bool segment_field_indexed(const char *field);
 /*
- * Row numbers (ascending) of the events whose field has exactly value (an IP field's value
- * in text form). *rows is mem_alloc'ed (NULL when *n is 0). -ENOTSUP when the field is not
- * indexed or the value is longer than 1024 bytes (such values are not in the index: scan).
+ * Row numbers (ascending, each once) of the events whose field has value, as a filter's
+ * `field: value` compares: an IP field's address (value in text form), a string field's
+ * whole value ignoring ASCII case. *rows is mem_alloc'ed (NULL when *n is 0). -ENOTSUP
+ * (scan instead) when the field is not indexed, the value is longer than 1024 bytes (such
+ * values are not in the index), or the field is a string field of a segment older than
+ * format 6 (its keys kept the values' case: "Admin" would miss "admin").
  */
 int segment_lookup(struct segment *s, const char *field, const char *value, size_t len,
 		   uint32_t **rows, size_t *n, struct err *e);
