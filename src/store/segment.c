@@ -29,12 +29,13 @@
 #include "store/keys.h"
 
 /*
- * Format, version 5, little-endian (docs/store.md, "Segments"):
+ * Format, version 6, little-endian (docs/store.md, "Segments"):
  *
  *   header   52: "KOBANSEG" | u32 version | u32 day | u64 tenant | u32 seq | u32 flags (0) |
  *                key id (16) | u32 CRC-32 of the 48 bytes before it
  *   blocks:  clear block header | sealed payload
- *   index:   posting pages (zstd, sealed), then the index directory (zstd, sealed)
+ *   index:   posting pages (zstd, sealed), then the index directory (zstd, sealed); string
+ *            keys ASCII-lowercased (from version 6: index_key())
  *   footer:  "KSEGFOOT" | field-name table | block index | totals | index offsets | u32 CRC-32
  *   trailer  24: u64 footer offset | u32 footer length | u32 CRC-32 of those 12 bytes | "KSEGEND1"
  */
