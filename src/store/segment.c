@@ -274,6 +274,9 @@ static void bloom_key(const struct keys_data_key *dk, unsigned char key[crypto_s
 }
 
 #define TC_LOWER(c) ((c) >= 'A' && (c) <= 'Z' ? (c) + 32 : (c))
+#define TC_TOK(c)                                                                          \
+	(((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= '0' && (c) <= '9') || \
+	 (c) == '.' || (c) == '_' || (c) == '-' || (c) == ':' || (c) >= 0x80)
 
 /* in[0..len) ASCII-lowercased into out (bytes past 0x7f as they are). */
 static void ascii_lower(char *out, const char *in, size_t len)
@@ -281,9 +284,6 @@ static void ascii_lower(char *out, const char *in, size_t len)
 	for (size_t i = 0; i < len; i++)
 		out[i] = (char)TC_LOWER((unsigned char)in[i]);
 }
-#define TC_TOK(c)                                                                          \
-	(((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= '0' && (c) <= '9') || \
-	 (c) == '.' || (c) == '_' || (c) == '-' || (c) == ':' || (c) >= 0x80)
 
 /* Per byte: 0 for a delimiter, else the byte lowercased (no token byte is NUL). */
 static unsigned char tok_map[256];
