@@ -34,7 +34,8 @@
  *   header   52: "KOBANSEG" | u32 version | u32 day | u64 tenant | u32 seq | u32 flags (0) |
  *                key id (16) | u32 CRC-32 of the 48 bytes before it
  *   blocks:  clear block header | sealed payload
- *   index:   posting pages (zstd, sealed), then the index directory (zstd, sealed)
+ *   index:   posting pages (zstd, sealed), then the index directory (zstd, sealed); string
+ *            keys ASCII-lowercased (from version 6: index_key())
  *   footer:  "KSEGFOOT" | field-name table | block index | totals | index offsets |
  *            MAC (32, from version 6) | u32 CRC-32
  *   trailer  24: u64 footer offset | u32 footer length | u32 CRC-32 of those 12 bytes | "KSEGEND1"
@@ -73,6 +74,7 @@ enum { DS_NAME, DS_SHARED, DS_KEY, DS_LEN, DS_COUNT, DIR_STREAMS };
 #define INDEX_HEADROOM (128u << 20) /* what one block can add, with the tables' doubling */
 #define PAGE_TARGET (64u << 10)
 #define INDEX_KEY_MAX 1024 /* longer values are not indexed */
+#define INDEX_FOLDED_VERSION 6 /* from this format on, string keys are ASCII-lowercased */
 #define DIR_PAGE_TARGET (64u << 10)
 #define DIR_PAGE_RAW_MAX (DIR_PAGE_TARGET + 2048) /* one entry more at most */
 #define TOP_ENTRY_MIN 28 /* u64 offset | u32 length | u32 raw | u32 entries | u32 name | u32 key length */
@@ -308,6 +310,13 @@ static void mac_init(crypto_generichash_state *st, const struct keys_data_key *d
 	(((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= '0' && (c) <= '9') || \
 	 (c) == '.' || (c) == '_' || (c) == '-' || (c) == ':' || (c) >= 0x80)
 
+/* in[0..len) ASCII-lowercased into out (bytes past 0x7f as they are). */
+static void ascii_lower(char *out, const char *in, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		out[i] = (char)TC_LOWER((unsigned char)in[i]);
+}
+
 /* Per byte: 0 for a delimiter, else the byte lowercased (no token byte is NUL). */
 static unsigned char tok_map[256];
 
@@ -351,11 +360,7 @@ static size_t tok_norm(const char *t, size_t len, char out[TOKEN_MAX])
 {
 	if (len > TOKEN_MAX)
 		len = TOKEN_MAX;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)t[i];
-
-		out[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-	}
+	ascii_lower(out, t, len);
 	return len;
 }
 
@@ -1030,14 +1035,22 @@ static int post_byte(struct segment_writer *w, struct posting *p, uint8_t c)
 	return 0;
 }
 
-/* The index's key of (name, value) in key: 4 + len bytes; false when it is not indexed. */
-static inline bool index_key(unsigned char key[4 + INDEX_KEY_MAX], uint32_t name, const void *v,
+/*
+ * The index's key of (name, value) in key: 4 + len bytes; false when it is not indexed. A
+ * string is lowercased (ASCII), so that one key and one posting list hold every case of a
+ * value, as a filter compares them (segment_lookup() lowercases the value it looks up).
+ */
+static inline bool index_key(const struct segment_writer *w,
+			     unsigned char key[4 + INDEX_KEY_MAX], uint32_t name, const void *v,
 			     size_t len)
 {
 	if (len > INDEX_KEY_MAX) /* segment_lookup() says so */
 		return false;
 	le_put32(key, name);
-	memcpy(key + 4, v, len);
+	if (w->wn[name].type == FT_STR)
+		ascii_lower((char *)key + 4, v, len);
+	else
+		memcpy(key + 4, v, len);
 	return true;
 }
 
@@ -1054,7 +1067,7 @@ static int index_slot(struct segment_writer *w, uint32_t name, const void *v, si
 	int rc;
 
 	*pid = 0;
-	if (!index_key(key, name, v, len))
+	if (!index_key(w, key, name, v, len))
 		return 0;
 	rc = kmap_put_hashed(&w->idx, key, 4 + len, h ? h : kmap_hash(key, 4 + len), &i, &added);
 	if (rc < 0)
@@ -1087,7 +1100,11 @@ static int post_varint(struct segment_writer *w, struct posting *p, uint32_t v)
 	return rc;
 }
 
-/* Appends row to posting list i (rows arrive in ascending order). */
+/*
+ * Appends row to posting list i (rows arrive in ascending order). A row already last is not
+ * added again: an event's further values with the same key (a multi-valued field, or "Bob"
+ * and "bob", whose keys are one) give its row once.
+ */
 static int posting_add(struct segment_writer *w, uint32_t i, uint32_t row)
 {
 	struct posting *p = &w->post[i];
@@ -1875,14 +1892,14 @@ static uint64_t index_dict_hash(struct segment_writer *w, const struct wcol *c, 
 	size_t kl;
 	const char *k = kmap_key(&w->dict, d, &kl);
 
-	if (!index_key(key, c->name, k, kl))
+	if (!index_key(w, key, c->name, k, kl))
 		return 0;
 	return kmap_hash(key, 4 + kl);
 }
 
 /*
  * The posting lists of an indexed column's values, looked up once per dictionary entry
- * (index_block() appends the rows).
+ * (index_block() appends the rows). Entries that differ only in case share one list.
  */
 static int index_dict(struct segment_writer *w, const struct wcol *c)
 {
@@ -5181,8 +5198,7 @@ int segment_lookup(struct segment *s, const char *field, const char *value, size
 		   uint32_t **rows, size_t *n, struct err *e)
 {
 	struct ipaddr ip;
-	const void *key = value;
-	size_t klen = len;
+	char folded[INDEX_KEY_MAX];
 	int ni;
 
 	*rows = NULL;
@@ -5196,13 +5212,19 @@ int segment_lookup(struct segment *s, const char *field, const char *value, size
 		if (ipaddr_parse(&ip, value, len) < 0)
 			return err_set(e, -EINVAL, "%s: \"%.*s\" is not an IP address", field,
 				       (int)MIN(len, 100), value);
-		key = ip.b;
-		klen = 16;
+		return lookup_key(s, ni, ip.b, 16, rows, n, e);
 	}
-	if (klen > INDEX_KEY_MAX)
+	if (s->names[ni].type != FT_STR) /* index_block() indexes no other values */
+		return err_set(e, -ENOTSUP, "%s: a field of neither text nor addresses is not "
+			       "indexed", field);
+	if (s->version < INDEX_FOLDED_VERSION)
+		return err_set(e, -ENOTSUP, "%s: format %u's index keys keep the values' case, "
+			       "which a lookup ignores", field, s->version);
+	if (len > INDEX_KEY_MAX)
 		return err_set(e, -ENOTSUP, "%s: values longer than %u bytes are not indexed", field,
 			       INDEX_KEY_MAX);
-	return lookup_key(s, ni, key, klen, rows, n, e);
+	ascii_lower(folded, value, len); /* index_key() */
+	return lookup_key(s, ni, folded, len, rows, n, e);
 }
 
 int segment_address_blocks(struct segment *s, const struct ipaddr *addr, unsigned char *blocks,

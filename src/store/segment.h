@@ -15,9 +15,10 @@
  * time range, event count, min/max of time, integer and IP columns, the value hashes of
  * string columns with at most 4 distinct values, a bloom filter over the tokens of the
  * string values (both hashed with a key derived from the data key) and checksums. Per segment: an inverted index (value -> row numbers) over the IP fields,
- * user.name, host.name, domains and file.hash.*, sealed like the blocks. From format 6 a MAC
- * under another key derived from the data key authenticates all that clear text (header,
- * block headers, footer, trailer), and the seal ids hold the format's version.
+ * user.name, host.name, domains and file.hash.*, sealed like the blocks; from format 6 its
+ * string keys are ASCII-lowercased, so that a lookup ignores case as a filter does. From
+ * format 6 a MAC under another key derived from the data key authenticates all that clear
+ * text (header, block headers, footer, trailer), and the seal ids hold the format's version.
  *
  * Crash safety: the writer writes DIR/.NAME.tmp, fsyncs it and renames it to DIR/NAME
  * (never replacing a file), then fsyncs DIR. A crash leaves at most a temp file, which
@@ -198,9 +199,12 @@ bool segment_may_hold(const struct segment *s, int name, uint64_t hash);
 /* True when field is covered by the inverted index (IP fields, users, hosts, domains, hashes). */
 bool segment_field_indexed(const char *field);
 /*
- * Row numbers (ascending) of the events whose field has exactly value (an IP field's value
- * in text form). *rows is mem_alloc'ed (NULL when *n is 0). -ENOTSUP when the field is not
- * indexed or the value is longer than 1024 bytes (such values are not in the index: scan).
+ * Row numbers (ascending, each once) of the events whose field has value, as a filter's
+ * `field: value` compares: an IP field's address (value in text form), a string field's
+ * whole value ignoring ASCII case. *rows is mem_alloc'ed (NULL when *n is 0). -ENOTSUP
+ * (scan instead) when the field is not indexed, the value is longer than 1024 bytes (such
+ * values are not in the index), or the field is a string field of a segment older than
+ * format 6 (its keys kept the values' case: "Admin" would miss "admin").
  */
 int segment_lookup(struct segment *s, const char *field, const char *value, size_t len,
 		   uint32_t **rows, size_t *n, struct err *e);

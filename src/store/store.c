@@ -1112,12 +1112,16 @@ static bool segment_may_match(struct segment *seg, const struct block_tests *t)
 }
 
 /*
- * The index holds values exactly as stored, while text matches ignore case: it answers for
- * address fields only, whose text form is canonical.
+ * Whether the index may give a literal's rows: an address of an indexed address field, or
+ * the whole value of an indexed string field (`user.name: admin`, case ignored as the
+ * index's keys from format 6; segment_lookup() says -ENOTSUP for older segments). A word
+ * or phrase inside a text is no key.
  */
-static bool index_usable(const char *field)
+static bool index_usable(const struct literal *l)
 {
-	return address_field(field) && segment_field_indexed(field);
+	if (!l->field || !segment_field_indexed(l->field))
+		return false;
+	return address_field(l->field) || l->whole;
 }
 
 /*
@@ -1134,7 +1138,7 @@ static int indexed_rows(struct segment *seg, const struct search_run *r, uint32_
 	for (size_t i = 0; i < r->n_lit; i++) {
 		int rc;
 
-		if (!index_usable(r->lit[i].field))
+		if (!index_usable(&r->lit[i]))
 			continue;
 		rc = segment_lookup(seg, r->lit[i].field, r->lit[i].value, r->lit[i].len, rows, n,
 				    e);
@@ -2451,15 +2455,18 @@ out:
 }
 
 /*
- * Whether the filter reads one field only, an indexed one (`source.ip: 10.0.0.5`): the
- * index's rows are then its matches, read whole at once rather than filtered first.
+ * Whether the filter reads one field only, an indexed one (`source.ip: 10.0.0.5`,
+ * `user.name: admin`): the index's rows are then its matches (a key holds every case of a
+ * string, and a filter ignores case), read whole at once rather than filtered first; they
+ * are still filtered after (a `not` of the same field).
  */
 static bool reads_one_indexed_field(const struct match *m)
 {
 	unsigned ids[2];
 	size_t n;
 
-	return match_fields(m, ids, 2, &n) == 0 && n == 1 && index_usable(field_name(ids[0]));
+	return match_fields(m, ids, 2, &n) == 0 && n == 1 &&
+	       segment_field_indexed(field_name(ids[0]));
 }
 
 static int drop_event(void *ctx, const struct event *ev)

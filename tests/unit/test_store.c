@@ -5,6 +5,7 @@
 #include "store/store.h"
 #include "core/arena.h"
 #include "core/buf.h"
+#include "core/compat.h"
 #include "core/err.h"
 #include "core/event.h"
 #include "core/field.h"
@@ -20,6 +21,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -247,15 +249,21 @@ static int on_seq(void *ctx, const struct event *ev)
 	return 0;
 }
 
-static int search_seqs(struct store *st, const char *q, struct err *e)
+static int search_seqs_of(struct store *st, uint64_t tenant, const char *q,
+			  struct store_search_stats *stats, struct err *e)
 {
-	struct store_search s = { .tenant = 3, .query = q, .query_len = strlen(q),
+	struct store_search s = { .tenant = tenant, .query = q, .query_len = strlen(q),
 				  .from = INT64_MIN, .to = INT64_MAX, .now = T0 + 10 * DAY,
 				  .who = "test", .event_fn = on_seq, .row_fn = on_row };
 
 	n_seqs = 0;
 	buf_reset(&out);
-	return store_search(st, &s, NULL, e);
+	return store_search(st, &s, stats, e);
+}
+
+static int search_seqs(struct store *st, const char *q, struct err *e)
+{
+	return search_seqs_of(st, 3, q, NULL, e);
 }
 
 /* seqs[] is the expected list: i from N_MANY - 1 down, those keep(i) says, at most max. */
@@ -370,6 +378,145 @@ static void test_blocks_and_order(void)
 	CHECK_STR(out.p, rows);
 	CHECK_INT(search_seqs(st, "deny and source.ip: 10.1.0.0/16 | stats dc(source.ip)", &e), 0);
 	CHECK_STR(out.p, "{\"dc(source.ip)\":100}\n");
+	store_close(st);
+}
+
+/* ---- the index for users, hosts, domains and hashes, case ignored ---- */
+
+#define N_STRINGS (5 * 4096) /* one a second: five blocks, one segment */
+#define HASH_UPPER "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"
+#define HASH_LOWER "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+/* The events of test_index_strings() holding the values it looks for, in several cases. */
+static const struct picked {
+	long seq;
+	const char *field, *value;
+} picked[] = {
+	{ 100, "user.name", "Admin" },        { 9000, "user.name", "admin" },
+	{ 20000, "user.name", "ADMIN" },      { 5000, "host.name", "DC01.corp" },
+	{ 13000, "host.name", "dc01.CORP" },  { 4200, "url.domain", "Evil.Example" },
+	{ 4300, "url.domain", "evil.example" }, { 16500, "file.hash.sha256", HASH_UPPER },
+	{ 16501, "file.hash.sha256", HASH_LOWER },
+};
+
+/* The picked value of field in event i, else NULL. */
+static const char *picked_value(long i, const char *field)
+{
+	for (size_t k = 0; k < ARRAY_SIZE(picked); k++)
+		if (picked[k].seq == i && !strcmp(picked[k].field, field))
+			return picked[k].value;
+	return NULL;
+}
+
+/* A string field's value in event i: the picked one, else one of many ordinary ones. */
+static void set_string(struct event *ev, long i, const char *field, const char *ordinary,
+		       long kinds)
+{
+	const char *v = picked_value(i, field);
+	char text[80];
+
+	if (!v) {
+		snprintf(text, sizeof(text), ordinary, i % kinds);
+		v = text;
+	}
+	CHECK_INT(event_set_strdup(ev, (unsigned)field_intern(field, strlen(field), FT_STR), v,
+				   strlen(v)), 0);
+}
+
+/*
+ * Each event's line holds every word looked for, so that every block's bloom passes them
+ * and only the index can tell the blocks apart.
+ */
+static void make_strings(struct event *ev, long i)
+{
+	char line[200];
+	int n = snprintf(line, sizeof(line), "login admin dc01.corp evil.example %s seq=%ld end",
+			 HASH_LOWER, i);
+
+	event_set_time(ev, FIELD_TIMESTAMP, T0 + (int64_t)i * NS_PER_SEC);
+	event_set_strdup(ev, FIELD_EVENT_ORIGINAL, line, (size_t)n);
+	set_string(ev, i, "user.name", "user%ld", 50);
+	set_string(ev, i, "host.name", "web-%ld", 40);
+	set_string(ev, i, "url.domain", "site%ld.example", 30);
+	set_string(ev, i, "file.hash.sha256", "%064ld", N_STRINGS);
+}
+
+/*
+ * query finds exactly the picked events whose field holds value in any case, newest first,
+ * and reads `blocks` of the five blocks.
+ */
+static void check_picked(struct store *st, const char *query, const char *field,
+			 const char *value, uint64_t blocks, int line)
+{
+	struct store_search_stats ss;
+	struct err e = ERR_INIT;
+	size_t k = 0;
+
+	t_check(search_seqs_of(st, 4, query, &ss, &e) == 0, __FILE__, line, "%s: %s", query,
+		e.msg);
+	t_check(ss.blocks == 5 && ss.blocks_read == blocks, __FILE__, line,
+		"%s: %llu of %llu blocks read, expected %llu of 5", query,
+		(unsigned long long)ss.blocks_read, (unsigned long long)ss.blocks,
+		(unsigned long long)blocks);
+	for (size_t p = ARRAY_SIZE(picked); p-- > 0;) {
+		if (strcmp(picked[p].field, field) || strcasecmp(picked[p].value, value))
+			continue;
+		if (k >= n_seqs || seqs[k] != picked[p].seq) {
+			t_check(false, __FILE__, line, "%s: result %zu: seq %ld, expected %ld", query,
+				k, k < n_seqs ? seqs[k] : -1L, picked[p].seq);
+			return;
+		}
+		k++;
+	}
+	t_check(k == n_seqs, __FILE__, line, "%s: %zu results, expected %zu", query, n_seqs, k);
+}
+
+/*
+ * A point query on a user, host, domain or hash reads only the blocks whose rows the index
+ * gives for the value in any case (every block's bloom has its words), and finds every
+ * case of it; a wildcard reads every block and finds the same.
+ */
+static void test_index_strings(void)
+{
+	struct store_search_stats ss;
+	struct store_import *imp;
+	struct err e = ERR_INIT;
+	struct store *st = NULL;
+	struct arena a;
+	struct event ev;
+	char data[600];
+
+	snprintf(data, sizeof(data), "%s/strings", t_tmp_dir());
+	CHECK_INT(store_open(&st, data, &e), 0);
+	if (!st)
+		return;
+	arena_init(&a, 1 << 16, 1 << 24);
+	CHECK_INT(store_import_begin(st, 4, &imp, &e), 0);
+	for (long i = 0; imp && i < N_STRINGS; i++) {
+		arena_clear(&a);
+		event_init(&ev, &a);
+		make_strings(&ev, i);
+		CHECK_INT(store_import_add(imp, &ev, &e), 0);
+	}
+	if (imp)
+		CHECK_INT(store_import_finish(imp, NULL, &e), 0);
+	arena_release(&a);
+
+	check_picked(st, "user.name: admin", "user.name", "admin", 3, __LINE__);
+	check_picked(st, "user.name: ADMIN", "user.name", "admin", 3, __LINE__);
+	check_picked(st, "host.name: DC01.CORP", "host.name", "dc01.corp", 2, __LINE__);
+	check_picked(st, "url.domain: EVIL.example", "url.domain", "evil.example", 1, __LINE__);
+	check_picked(st, "file.hash.sha256: " HASH_LOWER, "file.hash.sha256", HASH_LOWER, 1,
+		     __LINE__);
+	check_picked(st, "user.name: nobody", "user.name", "nobody", 0, __LINE__);
+	/* with a filter on another field too, read first */
+	check_picked(st, "user.name: Admin and login", "user.name", "admin", 3, __LINE__);
+	/* no index for a wildcard: every block, the same events */
+	check_picked(st, "user.name: adm*", "user.name", "admin", 5, __LINE__);
+	/* rows */
+	CHECK_INT(search(st, 4, "user.name: aDmIn | stats count()", ALL, &ss, &e), 0);
+	CHECK_STR(out.p, "{\"count\":3}\n");
+	CHECK_INT(ss.blocks_read, 3);
 	store_close(st);
 }
 
@@ -853,6 +1000,7 @@ int main(void)
 	buf_init(&out, 1 << 20);
 	T_RUN(test_import_and_search);
 	T_RUN(test_blocks_and_order);
+	T_RUN(test_index_strings);
 	T_RUN(test_tenant_isolation);
 	T_RUN(test_audit_log);
 	T_RUN(test_erase_makes_copies_unreadable);
