@@ -29,7 +29,7 @@
 #include "store/keys.h"
 
 /*
- * Format, version 5, little-endian (docs/store.md, "Segments"):
+ * Format, version 6, little-endian (docs/store.md, "Segments"):
  *
  *   header   52: "KOBANSEG" | u32 version | u32 day | u64 tenant | u32 seq | u32 flags (0) |
  *                key id (16) | u32 CRC-32 of the 48 bytes before it
@@ -45,6 +45,10 @@
 #define TRAILER_BYTES 24
 #define BLOCK_FIXED 44        /* block header bytes before the column stats */
 #define STAT_BYTES 40         /* u32 name | u32 kind | min (16) | max (16), or 4 value hashes */
+/* The block header's flags */
+#define BLOCK_HAS_TIME 1u     /* it has a time range (some event has @timestamp) */
+#define BLOCK_FULL_STATS 2u   /* from version 6: its integer and IP statistics cover every
+				 value, the row area's too (put_range_stats()) */
 #define CHUNK_DIR_BYTES 16    /* u32 name | u8 kind | u8 enc | u8 zstd | u8 0 | u32 stored | u32 raw */
 /* A directory page's streams (format 5; before it, each entry's values one after another) */
 enum { DS_NAME, DS_SHARED, DS_KEY, DS_LEN, DS_COUNT, DIR_STREAMS };
@@ -663,6 +667,11 @@ struct wname {
 	 * the writer's nblocks + 1): an equal next value shares the copy */
 	const char *last_s;
 	uint32_t last_len, lastgen;
+	/* an integer or IP field's minimum and maximum in the block, valid while statgen is
+	 * the writer's block_gen (put_range_stats()) */
+	uint32_t statgen;
+	int64_t imin, imax;
+	struct ipaddr ipmin, ipmax;
 };
 
 /* A value of the event being encoded that a token of its text may stand for. */
@@ -887,6 +896,14 @@ uint64_t segment_writer_count(const struct segment_writer *w)
 	return w->rows + w->nev;
 }
 
+/* The column kind of a stored type with a minimum and maximum statistic (K_INT, K_IP), or 0. */
+static unsigned range_kind(unsigned type)
+{
+	if (type == FT_INT || type == FT_TIME || type == FT_BOOL)
+		return K_INT;
+	return type == FT_IP ? K_IP : 0;
+}
+
 static int name_of(struct segment_writer *w, unsigned id, uint32_t *out)
 {
 	const char *n;
@@ -929,10 +946,8 @@ static int name_of(struct segment_writer *w, unsigned id, uint32_t *out)
 		w->wn = nw;
 		memset(&nw[idx], 0, sizeof(nw[idx]));
 		nw[idx].type = (uint8_t)t;
-		if (t == FT_INT || t == FT_TIME || t == FT_BOOL)
-			nw[idx].kind = K_INT;
-		else if (t == FT_IP)
-			nw[idx].kind = K_IP;
+		if (range_kind(t))
+			nw[idx].kind = range_kind(t);
 		else if (id == FIELD_EVENT_ORIGINAL || id == FIELD_MESSAGE)
 			nw[idx].kind = K_TEXT;
 		else if (t == FT_STR) /* vendor fields too: few distinct values per block */
@@ -1897,7 +1912,10 @@ static void put_value_set(struct segment_writer *w, const struct wcol *c, struct
 	(*nstats)++;
 }
 
-/* Encodes a column into w->raw, its stats into the header, its tokens into the bloom set. */
+/*
+ * Encodes a column into w->raw, a string column's value set into the header's statistics
+ * (integer and IP ones: put_range_stats()), its tokens into the bloom set.
+ */
 static int encode_column(struct segment_writer *w, struct wcol *c, struct out *stats,
 			 uint32_t *nstats, unsigned *enc_out)
 {
@@ -1913,7 +1931,6 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 	put_presence(&o, c, w->nev);
 	if (nm->kind == K_INT) {
 		int64_t mn = INT64_MAX, mx = INT64_MIN;
-		unsigned char mm[32] = { 0 };
 
 		for (i = 0; i < c->n; i++) {
 			int64_t v = w->vals[c->vi[i]].v.i;
@@ -1987,22 +2004,12 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 				prev = v;
 			}
 		}
-		le_put64(mm, (uint64_t)mn);
-		le_put64(mm + 16, (uint64_t)mx);
-		put32(stats, c->name);
-		put32(stats, K_INT);
-		put(stats, mm, 32);
-		(*nstats)++;
-		if (nm->is_timestamp) {
+		if (nm->is_timestamp) { /* the first values: an event's time is its first */
 			w->tmin = mn;
 			w->tmax = mx;
 			w->has_time = true;
 		}
 	} else if (nm->kind == K_IP) {
-		struct ipaddr mn, mx;
-
-		memset(mn.b, 0xff, 16);
-		memset(mx.b, 0, 16);
 		kmap_clear(&w->dict);
 		for (i = 0; i < c->n; i++) {
 			const struct ipaddr *ip = &w->vals[c->vi[i]].v.ip;
@@ -2011,14 +2018,9 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 				w->tmpidx[i] = w->tmpidx[i - 1]; /* as the previous value */
 				continue;
 			}
+			/* no bloom token: every address is in the index */
 			if ((rc = kmap_put(&w->dict, ip->b, 16, &w->tmpidx[i], &added)) < 0)
 				return rc;
-			if (added) { /* no bloom token: every address is in the index */
-				if (ipcmp(ip, &mn) < 0)
-					mn = *ip;
-				if (ipcmp(ip, &mx) > 0)
-					mx = *ip;
-			}
 		}
 		enc = E_DICT;
 		putv(&o, w->dict.n);
@@ -2035,11 +2037,6 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 		put_dict_indexes(&o, w->tmpidx, c->n);
 		if (nm->indexed && (rc = index_dict(w, c)) < 0)
 			return rc;
-		put32(stats, c->name);
-		put32(stats, K_IP);
-		put(stats, mn.b, 16);
-		put(stats, mx.b, 16);
-		(*nstats)++;
 	} else if (nm->kind == K_DICT) {
 		kmap_clear(&w->dict);
 		for (i = 0; i < c->n; i++) {
@@ -2285,10 +2282,62 @@ static int index_block(struct segment_writer *w)
 	return 0;
 }
 
+/* Widens value v's field's range in the block by v (starts it at v when new to the block). */
+static void range_add(struct segment_writer *w, const struct wval *v)
+{
+	struct wname *nm = &w->wn[v->name];
+	bool first = nm->statgen != w->block_gen;
+
+	nm->statgen = w->block_gen;
+	if (nm->kind == K_IP) {
+		if (first || ipcmp(&v->v.ip, &nm->ipmin) < 0)
+			nm->ipmin = v->v.ip;
+		if (first || ipcmp(&v->v.ip, &nm->ipmax) > 0)
+			nm->ipmax = v->v.ip;
+		return;
+	}
+	nm->imin = first ? v->v.i : MIN(nm->imin, v->v.i);
+	nm->imax = first ? v->v.i : MAX(nm->imax, v->v.i);
+}
+
+/*
+ * The minimum and maximum of each integer, time and IP field of the block over all its
+ * values, those in the row area too (an event's second related.ip, a field past
+ * MAX_COLUMNS), one statistic per field in the order of first appearance: a block without
+ * a field's statistic has no value of it (BLOCK_FULL_STATS), so that a search can skip it.
+ */
+static void put_range_stats(struct segment_writer *w, struct out *stats, uint32_t *nstats)
+{
+	for (size_t j = 0; j < w->nvals; j++)
+		if (w->wn[w->vals[j].name].kind == K_INT || w->wn[w->vals[j].name].kind == K_IP)
+			range_add(w, &w->vals[j]);
+	for (size_t j = 0; j < w->nvals; j++) {
+		uint32_t name = w->vals[j].name;
+		struct wname *nm = &w->wn[name];
+		unsigned char mm[32] = { 0 };
+
+		if (nm->statgen != w->block_gen)
+			continue; /* no range, or already written */
+		nm->statgen = 0; /* block_gen is never 0 once build_columns() ran */
+		if (nm->kind == K_IP) {
+			memcpy(mm, nm->ipmin.b, 16);
+			memcpy(mm + 16, nm->ipmax.b, 16);
+		} else {
+			le_put64(mm, (uint64_t)nm->imin);
+			le_put64(mm + 16, (uint64_t)nm->imax);
+		}
+		put32(stats, name);
+		put32(stats, nm->kind);
+		put(stats, mm, sizeof(mm));
+		(*nstats)++;
+	}
+}
+
 static int flush_block(struct segment_writer *w, struct err *e)
 {
 	struct out cd = { &w->cdir, 0 }, h = { &w->hdr, 0 };
-	struct buf stats_buf = BUF_INIT((size_t)MAX_COLUMNS * STAT_BYTES);
+	/* a statistic per column and per integer or IP field, in a column or not */
+	struct buf stats_buf = BUF_INIT((size_t)(MAX_COLUMNS + MAX_NAMES) * STAT_BYTES);
 	struct out st = { &stats_buf, 0 };
 	uint32_t nstats = 0, nchunks = 0, nbits;
 	uint64_t id;
@@ -2326,6 +2375,7 @@ static int flush_block(struct segment_writer *w, struct err *e)
 		}
 		nchunks++;
 	}
+	put_range_stats(w, &st, &nstats);
 	if ((rc = encode_rows(w, &any_rows)) < 0)
 		goto fail;
 	if (any_rows) {
@@ -2388,7 +2438,7 @@ static int flush_block(struct segment_writer *w, struct err *e)
 	put64(&h, w->has_time ? (uint64_t)w->tmax : 0);
 	put32(&h, nbits / 8);
 	put32(&h, BLOOM_K);
-	put32(&h, w->has_time ? 1 : 0);
+	put32(&h, (w->has_time ? BLOCK_HAS_TIME : 0) | BLOCK_FULL_STATS);
 	put(&h, stats_buf.p, stats_buf.len);
 	put(&h, bloom, nbits / 8);
 	if ((rc = h.err) < 0)
@@ -3057,6 +3107,7 @@ struct rblock {
 	uint32_t count;
 	int64_t tmin, tmax;
 	bool has_time;
+	bool full_stats; /* BLOCK_FULL_STATS */
 	uint32_t payload_len, payload_crc;
 	uint32_t nstats;
 	const unsigned char *stats;
@@ -3139,6 +3190,7 @@ static int parse_block_header(struct segment *s, uint32_t i, struct err *e)
 	struct rblock *b = &s->blocks[i];
 	struct rd r = { s->map + b->off, s->map + b->off + b->hdr_len, false };
 	uint64_t stat_bytes;
+	uint32_t flags;
 
 	if (b->hdr_len < BLOCK_FIXED + 4 ||
 	    crc(s->map + b->off, b->hdr_len - 4) != le_get32(s->map + b->off + b->hdr_len - 4))
@@ -3152,7 +3204,9 @@ static int parse_block_header(struct segment *s, uint32_t i, struct err *e)
 	b->tmax = (int64_t)rd64(&r);
 	b->bloom_bytes = rd32(&r);
 	b->bloom_k = rd32(&r);
-	b->has_time = rd32(&r) & 1;
+	flags = rd32(&r);
+	b->has_time = flags & BLOCK_HAS_TIME;
+	b->full_stats = s->version >= 6 && (flags & BLOCK_FULL_STATS);
 	stat_bytes = (uint64_t)b->nstats * STAT_BYTES;
 	if (stat_bytes + b->bloom_bytes + BLOCK_FIXED + 4 != b->hdr_len ||
 	    (uint64_t)b->hdr_len + b->payload_len != b->total_len ||
@@ -3582,6 +3636,48 @@ int segment_block_ip_range(const struct segment *s, unsigned block, const char *
 	memcpy(min->b, st, 16);
 	memcpy(max->b, st + 16, 16);
 	return 1;
+}
+
+bool segment_block_stats_complete(const struct segment *s, unsigned block)
+{
+	return s->blocks[block].full_stats;
+}
+
+/*
+ * The statistic of kind of the field numbered name in a block whose statistics are
+ * complete, in *st (NULL: the block has no value of the field); false when the block cannot
+ * tell (an older format, or the segment stores the field as another type).
+ */
+static bool complete_stat(const struct segment *s, unsigned block, int name, unsigned kind,
+			  const unsigned char **st)
+{
+	*st = NULL;
+	if (name < 0) /* no value of the segment names the field */
+		return true;
+	if (!s->blocks[block].full_stats || range_kind(s->names[name].type) != kind)
+		return false;
+	*st = stat_of(s, block, (uint32_t)name, kind);
+	return true;
+}
+
+bool segment_block_may_hold_ints(const struct segment *s, unsigned block, int name, int64_t lo,
+				 int64_t hi)
+{
+	const unsigned char *st;
+
+	if (!complete_stat(s, block, name, K_INT, &st))
+		return true;
+	return st && (int64_t)le_get64(st) <= hi && (int64_t)le_get64(st + 16) >= lo;
+}
+
+bool segment_block_may_hold_ips(const struct segment *s, unsigned block, int name,
+				const struct ipaddr *lo, const struct ipaddr *hi)
+{
+	const unsigned char *st;
+
+	if (!complete_stat(s, block, name, K_IP, &st))
+		return true;
+	return st && memcmp(st, hi->b, 16) <= 0 && memcmp(st + 16, lo->b, 16) >= 0;
 }
 
 int segment_name_number(const struct segment *s, const char *field)

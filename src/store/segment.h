@@ -1,6 +1,6 @@
 /*
  * segment.h - the immutable per-tenant, per-day segment file of the event store (format
- * version 5, reads 3 to 5; the layout is described for operators in docs/store.md, "Segments").
+ * version 6, reads 3 to 6; the layout is described for operators in docs/store.md, "Segments").
  *
  * A segment is written once by a struct segment_writer and then only read. Events go into
  * blocks of up to SEGMENT_BLOCK_EVENTS; inside a block the hot fields are stored column by
@@ -12,7 +12,8 @@
  * footer), never the process's field ids. Each chunk is zstd-compressed and the block payload is sealed with
  * the tenant's data key (keys_seal) under a block id derived from tenant, day, segment
  * number and block index, so blocks cannot be moved or swapped. In clear text, per block:
- * time range, event count, min/max of time, integer and IP columns, the value hashes of
+ * time range, event count, min/max of time, integer and IP fields (from format 6 over every
+ * value, the row area's too, and the block says so), the value hashes of
  * string columns with at most 4 distinct values, a bloom filter over the tokens of the
  * string values (both hashed with a key derived from the data key) and checksums. Per segment: an inverted index (value -> row numbers) over the IP fields,
  * user.name, host.name, domains and file.hash.*, sealed like the blocks.
@@ -55,7 +56,7 @@ struct keys_data_key;
 struct segment;
 struct segment_writer;
 
-#define SEGMENT_VERSION 5
+#define SEGMENT_VERSION 6
 #define SEGMENT_BLOCK_EVENTS 4096
 #define SEGMENT_MAX_EVENTS (1u << 28) /* per segment: segment_writer_add says -EFBIG */
 #define SEGMENT_NAME_MAX 64
@@ -138,13 +139,29 @@ void segment_block_get_info(const struct segment *s, unsigned block, struct segm
 bool segment_block_overlaps(const struct segment *s, unsigned block, int64_t from, int64_t to);
 /*
  * Min and max of an integer or time field (ints) or an IP field in the block: 1 and the
- * range, 0 when the block has no value of it in a column (then it has none at all for
- * time, integer and IP fields).
+ * range, 0 when the block has no statistic of it. When segment_block_stats_complete() the
+ * range covers every value of the field in the block and 0 means it has none; otherwise
+ * (formats 3 to 5) it covers each event's first value only (a second related.ip is in the
+ * row area, outside it), and 0 means no event's first value.
  */
 int segment_block_int_range(const struct segment *s, unsigned block, const char *field,
 			    int64_t *min, int64_t *max);
 int segment_block_ip_range(const struct segment *s, unsigned block, const char *field,
 			   struct ipaddr *min, struct ipaddr *max);
+/* True when the block's integer, time and IP statistics cover every value (format 6 on). */
+bool segment_block_stats_complete(const struct segment *s, unsigned block);
+/*
+ * Range push-down, per block: false when no value of the field numbered name
+ * (segment_name_number(), once per segment; -1: the segment has none) lies in [lo, hi]
+ * (inclusive; addresses in their 16-byte form), which only a block whose statistics are
+ * complete can tell (its statistic out of range, or none: no value). True when one may,
+ * or when the block cannot tell (formats 3 to 5, or the segment stores the field as
+ * another type).
+ */
+bool segment_block_may_hold_ints(const struct segment *s, unsigned block, int name, int64_t lo,
+				 int64_t hi);
+bool segment_block_may_hold_ips(const struct segment *s, unsigned block, int name,
+				const struct ipaddr *lo, const struct ipaddr *hi);
 
 /*
  * Tokens: maximal runs of ASCII letters, digits, '.', '_', '-', ':' and bytes >= 0x80,

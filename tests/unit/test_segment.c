@@ -728,7 +728,9 @@ static void test_skipping(void)
 	struct arena a;
 	char path[700];
 	int64_t from = T0 + 5000LL * 1000000, to = T0 + 5100LL * 1000000;
-	unsigned skipped = 0, matched = 0, expect = 0;
+	unsigned skipped = 0, matched = 0, expect = 0, related_seconds = 0;
+	struct ipaddr ten_lo, ten_hi;
+	int sport;
 
 	fresh("skip");
 	CHECK_INT(write_segment(2, N_EVENTS, &key1, &e), 0);
@@ -738,11 +740,14 @@ static void test_skipping(void)
 		return;
 	segment_get_info(s, &info);
 	arena_init(&a, 1 << 20, 1 << 28);
+	ipaddr_parse(&ten_lo, "10.0.0.0", 8);
+	ipaddr_parse(&ten_hi, "10.255.255.255", 14);
+	sport = segment_name_number(s, "source.port");
 	for (unsigned b = 0; b < info.blocks; b++) {
 		struct event *evs;
 		uint32_t n;
 		int64_t pmin, pmax;
-		struct ipaddr imin, imax;
+		struct ipaddr imin, imax, rmin, rmax;
 		bool overlaps = segment_block_overlaps(s, b, from, to);
 
 		CHECK_INT(segment_block_read(s, b, NULL, 0, &a, &evs, &n, &e), 0);
@@ -751,6 +756,24 @@ static void test_skipping(void)
 		CHECK_INT(segment_block_int_range(s, b, "no.such.field", &pmin, &pmax), 0);
 		CHECK_INT(segment_block_int_range(s, b, "event.action", &pmin, &pmax), 0);
 		CHECK_INT(segment_block_int_range(s, b, "source.port", &pmin, &pmax), 1);
+		/*
+		 * Format 6: the statistics cover every value. related.ip's first value is the
+		 * destination (20.x and up, or 2001:db8::1), every fourth event's second the
+		 * 10.x source, in the row area: inside the range all the same.
+		 */
+		CHECK(segment_block_stats_complete(s, b));
+		CHECK_INT(segment_block_ip_range(s, b, "related.ip", &rmin, &rmax), 1);
+		CHECK(segment_block_may_hold_ips(s, b, segment_name_number(s, "related.ip"), &ten_lo,
+						 &ten_hi));
+		CHECK(!segment_block_may_hold_ips(s, b, segment_name_number(s, "destination.ip"),
+						  &ten_lo, &ten_hi));
+		CHECK(!segment_block_may_hold_ints(s, b, sport, 0, 1023)); /* ports from 1024 */
+		CHECK(!segment_block_may_hold_ints(s, b, sport, pmax + 1, INT64_MAX));
+		CHECK(segment_block_may_hold_ints(s, b, sport, pmax, pmax));
+		CHECK(segment_block_may_hold_ints(s, b, sport, INT64_MIN, pmin));
+		CHECK(!segment_block_may_hold_ints(s, b, -1, INT64_MIN, INT64_MAX)); /* no field */
+		/* a string field: the block cannot tell */
+		CHECK(segment_block_may_hold_ints(s, b, segment_name_number(s, "event.action"), 0, 0));
 		skipped += !overlaps;
 		for (uint32_t i = 0; i < n; i++) {
 			const struct event_value *t = event_get(&evs[i], FIELD_TIMESTAMP);
@@ -763,6 +786,14 @@ static void test_skipping(void)
 			}
 			CHECK(p->v.i >= pmin && p->v.i <= pmax);
 			CHECK(memcmp(&d->v.ip, &imin, 16) >= 0 && memcmp(&d->v.ip, &imax, 16) <= 0);
+			for (uint32_t k = 0, nth = 0; k < evs[i].n; k++) {
+				const struct ipaddr *ip = &evs[i].vals[k].v.ip;
+
+				if (evs[i].vals[k].field != (uint32_t)f_related)
+					continue;
+				related_seconds += nth++ == 1 && memcmp(ip, &imin, 16) < 0;
+				CHECK(memcmp(ip, &rmin, 16) >= 0 && memcmp(ip, &rmax, 16) <= 0);
+			}
 		}
 		arena_clear(&a);
 	}
@@ -772,6 +803,7 @@ static void test_skipping(void)
 		expect += i % 1000 != 999 && ts >= from && ts <= to;
 	}
 	CHECK_INT(matched, expect);
+	CHECK_INT(related_seconds, N_EVENTS / 4); /* second values below every first one */
 	CHECK(skipped >= 1);
 	CHECK(!segment_block_overlaps(s, 0, T0 - 1000, T0 - 1));
 	segment_close(s);
@@ -1010,6 +1042,81 @@ static void test_value_sets(void)
 	CHECK(segment_may_hold(s, segment_name_number(s, "user.name"),
 			       segment_value_hash(s, "nobody", 6)));
 	segment_close(s);
+	arena_release(&a);
+}
+
+/*
+ * A block of more integer fields than it has columns (1,024): the last ones live in the
+ * row area only and have their statistic all the same, and the statistics of an address
+ * field cover its second and third values; a field the block lacks holds no value.
+ */
+static void test_full_stats(void)
+{
+	struct segment_writer *w = NULL;
+	struct segment *s = NULL;
+	struct err e = ERR_INIT;
+	struct arena a;
+	struct event ev;
+	struct ipaddr ip, lo, hi;
+	char path[700], name[32];
+	int64_t mn, mx;
+	int last, related;
+
+	fresh("fullstats");
+	arena_init(&a, 1 << 16, 1 << 24);
+	CHECK_INT(segment_writer_open(&w, dir, TENANT, DAY0, 1, &key1, &e), 0);
+	if (!w)
+		goto out;
+	for (unsigned k = 0; k < 2; k++) { /* 1,000 fields, then 100 more */
+		event_init(&ev, &a);
+		event_set_time(&ev, FIELD_TIMESTAMP, T0 + k);
+		for (unsigned i = 1000 * k; i < (k ? 1100 : 1000); i++) {
+			int f;
+
+			snprintf(name, sizeof(name), "vendor.n%04u", i);
+			f = field_intern(name, strlen(name), FT_INT);
+			CHECK(f >= 0);
+			event_set_int(&ev, (unsigned)f, i == 1099 ? -7 : (int64_t)i * 10);
+		}
+		ipaddr_parse(&ip, k ? "198.51.100.1" : "203.0.113.9", k ? 12 : 11);
+		event_add_ip(&ev, (unsigned)f_related, &ip);
+		if (!k) {
+			ipaddr_parse(&ip, "10.9.9.9", 8);
+			event_add_ip(&ev, (unsigned)f_related, &ip);
+			ipaddr_parse(&ip, "2001:db8::5", 11);
+			event_add_ip(&ev, (unsigned)f_related, &ip);
+		}
+		CHECK_INT(segment_writer_add(w, &ev, &e), 0);
+	}
+	CHECK_INT(segment_writer_finish(w, &e), 0);
+	seg_path(path, sizeof(path), 1);
+	CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), 0);
+	if (!s)
+		goto out;
+	CHECK(segment_block_stats_complete(s, 0));
+	CHECK_INT(segment_block_int_range(s, 0, "vendor.n1099", &mn, &mx), 1);
+	CHECK(mn == -7 && mx == -7);
+	CHECK_INT(segment_block_int_range(s, 0, "vendor.n0999", &mn, &mx), 1);
+	CHECK(mn == 9990 && mx == 9990);
+	last = segment_name_number(s, "vendor.n1099");
+	CHECK(segment_block_may_hold_ints(s, 0, last, -7, -7));
+	CHECK(!segment_block_may_hold_ints(s, 0, last, -6, 100000));
+	CHECK_INT(segment_block_ip_range(s, 0, "related.ip", &lo, &hi), 1);
+	ipaddr_parse(&ip, "10.9.9.9", 8);
+	CHECK(!memcmp(&lo, &ip, 16));
+	ipaddr_parse(&ip, "2001:db8::5", 11);
+	CHECK(!memcmp(&hi, &ip, 16));
+	related = segment_name_number(s, "related.ip");
+	ipaddr_parse(&lo, "10.9.0.0", 8);
+	ipaddr_parse(&hi, "10.9.255.255", 12);
+	CHECK(segment_block_may_hold_ips(s, 0, related, &lo, &hi));
+	ipaddr_parse(&lo, "2001:db8::6", 11);
+	ipaddr_parse(&hi, "2001:db8::ffff", 14);
+	CHECK(!segment_block_may_hold_ips(s, 0, related, &lo, &hi));
+	CHECK_INT(segment_verify(s, &e), 0);
+out:
+	segment_close(s);
+	segment_writer_free(w);
 	arena_release(&a);
 }
 
@@ -1537,13 +1644,13 @@ static void test_version3(void)
 		arena_clear(&a);
 		segment_close(s);
 	}
-	for (uint32_t v = 2; v <= 6; v += 4) {
+	for (uint32_t v = 2; v <= 7; v += 5) {
 		struct segment *s = NULL;
 
 		seg_path(path, sizeof(path), 1);
 		set_version(path, v);
 		CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), -EPROTO);
-		CHECK(strstr(e.msg, "reads versions 3 to 5") != NULL);
+		CHECK(strstr(e.msg, "reads versions 3 to 6") != NULL);
 		segment_close(s);
 	}
 	arena_release(&a);
@@ -1725,6 +1832,10 @@ static void test_version4(void)
 		goto out;
 	check_fixture_events(s, &a, &ga);
 	CHECK(segment_block_may_contain(s, 0, "10.1.2.3", 8)); /* format 4's blooms had them */
+	/* its statistics cover first values only: no block is skipped on them */
+	CHECK(!segment_block_stats_complete(s, 0));
+	CHECK(segment_block_may_hold_ints(s, 0, segment_name_number(s, "destination.port"),
+					  -5, -1));
 	check_fixture_index(s);
 	CHECK_INT(segment_verify(s, &e), 0);
 	segment_close(s);
@@ -1830,6 +1941,7 @@ int main(void)
 	T_RUN(test_text_packed);
 	T_RUN(test_text_rows);
 	T_RUN(test_skipping);
+	T_RUN(test_full_stats);
 	T_RUN(test_bloom);
 	T_RUN(test_value_sets);
 	T_RUN(test_value_sets_partial);
