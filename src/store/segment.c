@@ -3140,6 +3140,16 @@ struct seg_values {
 	uint64_t hash[SEGMENT_VALUES_MAX];
 };
 
+/*
+ * A field's minimum and maximum over the blocks of a segment whose statistics are all
+ * complete (segment_may_hold_range()), as in a statistic: 16 bytes each, an integer in the
+ * first 8.
+ */
+struct seg_range {
+	uint32_t name, kind;
+	unsigned char mm[32];
+};
+
 struct segment {
 	char *path;
 	const unsigned char *map;
@@ -3176,6 +3186,9 @@ struct segment {
 	struct fileio_id file; /* what was mapped */
 	struct seg_values *values; /* per field, the values of all its blocks (segment_may_hold) */
 	uint32_t nvalues, values_cap;
+	bool full_stats;           /* every block's statistics are complete */
+	struct seg_range *ranges;  /* then per integer and IP field, its blocks' range */
+	uint32_t nranges;
 	/* chunks of the block in scratch that a text search decompressed, kept for its read */
 	struct buf zc;
 	uint32_t zc_n;
@@ -3376,6 +3389,72 @@ static int gather_values(struct segment *s, struct err *e)
 	return 0;
 }
 
+/* Two values of a statistic of kind (16 bytes; an integer in the first 8), compared. */
+static int stat_cmp(unsigned kind, const unsigned char *a, const unsigned char *b)
+{
+	int64_t x, y;
+
+	if (kind != K_INT)
+		return memcmp(a, b, 16);
+	x = (int64_t)le_get64(a);
+	y = (int64_t)le_get64(b);
+	return x < y ? -1 : x > y;
+}
+
+/* Widens r's minimum and maximum to those of statistic values mm. */
+static void range_widen(struct seg_range *r, const unsigned char *mm)
+{
+	if (stat_cmp(r->kind, mm, r->mm) < 0)
+		memcpy(r->mm, mm, 16);
+	if (stat_cmp(r->kind, mm + 16, r->mm + 16) > 0)
+		memcpy(r->mm + 16, mm + 16, 16);
+}
+
+/*
+ * When every block's statistics are complete, each integer and IP field's range over all
+ * of them (segment_may_hold_range), once at open; at[name] finds a field's entry as they
+ * are gathered.
+ */
+static int gather_ranges(struct segment *s, struct err *e)
+{
+	uint32_t *at;
+
+	s->full_stats = true;
+	for (uint32_t b = 0; b < s->nblocks; b++)
+		s->full_stats = s->full_stats && s->blocks[b].full_stats;
+	if (!s->full_stats || !s->nblocks)
+		return 0;
+	at = mem_calloc(s->nnames + 1, sizeof(*at));
+	s->ranges = mem_calloc(s->nnames + 1, sizeof(*s->ranges));
+	if (!at || !s->ranges) {
+		mem_free(at);
+		return err_set(e, -ENOMEM, "out of memory");
+	}
+	for (uint32_t b = 0; b < s->nblocks; b++) {
+		const struct rblock *rb = &s->blocks[b];
+
+		for (uint32_t i = 0; i < rb->nstats; i++) {
+			const unsigned char *st = rb->stats + (size_t)i * STAT_BYTES;
+			uint32_t name = le_get32(st), kind = le_get32(st + 4);
+			struct seg_range *r;
+
+			if (!kind || kind != range_kind(s->names[name].type))
+				continue; /* not a range, or not of the field's type */
+			if (at[name]) {
+				range_widen(&s->ranges[at[name] - 1], st + 8);
+				continue;
+			}
+			r = &s->ranges[s->nranges];
+			at[name] = ++s->nranges;
+			r->name = name;
+			r->kind = kind;
+			memcpy(r->mm, st + 8, 32);
+		}
+	}
+	mem_free(at);
+	return 0;
+}
+
 bool segment_may_hold(const struct segment *s, int name, uint64_t vh)
 {
 	const struct seg_values *v;
@@ -3492,6 +3571,8 @@ int segment_open(struct segment **out, const char *path, uint64_t tenant,
 	rc = parse_footer(s, foff, flen, e);
 	if (rc == 0)
 		rc = gather_values(s, e);
+	if (rc == 0)
+		rc = gather_ranges(s, e);
 	if (rc < 0)
 		goto fail;
 	*out = s;
@@ -3514,6 +3595,7 @@ void segment_close(struct segment *s)
 	mem_free(s->blocks);
 	mem_free(s->pages);
 	mem_free(s->values);
+	mem_free(s->ranges);
 	mem_free(s->top);
 	mem_free(s->dirs);
 	mem_free(s->dirbuf);
@@ -3643,41 +3725,56 @@ bool segment_block_stats_complete(const struct segment *s, unsigned block)
 	return s->blocks[block].full_stats;
 }
 
-/*
- * The statistic of kind of the field numbered name in a block whose statistics are
- * complete, in *st (NULL: the block has no value of the field); false when the block cannot
- * tell (an older format, or the segment stores the field as another type).
- */
-static bool complete_stat(const struct segment *s, unsigned block, int name, unsigned kind,
-			  const unsigned char **st)
+/* Whether statistic values mm (minimum, maximum; NULL: no value) meet range r of kind. */
+static bool range_meets(const unsigned char *mm, unsigned kind, const struct segment_range *r)
 {
-	*st = NULL;
-	if (name < 0) /* no value of the segment names the field */
-		return true;
-	if (!s->blocks[block].full_stats || range_kind(s->names[name].type) != kind)
+	unsigned char lo[16] = { 0 }, hi[16] = { 0 };
+
+	if (!mm)
 		return false;
-	*st = stat_of(s, block, (uint32_t)name, kind);
-	return true;
+	if (kind == K_IP) {
+		memcpy(lo, r->ip_lo.b, 16);
+		memcpy(hi, r->ip_hi.b, 16);
+	} else {
+		le_put64(lo, (uint64_t)r->lo);
+		le_put64(hi, (uint64_t)r->hi);
+	}
+	return stat_cmp(kind, mm, hi) <= 0 && stat_cmp(kind, mm + 16, lo) >= 0;
 }
 
-bool segment_block_may_hold_ints(const struct segment *s, unsigned block, int name, int64_t lo,
-				 int64_t hi)
+/*
+ * Whether statistics, complete or not, answer for the field numbered name (>= 0) and a
+ * range of kind: complete ones of a field the segment stores with a type of that kind.
+ */
+static bool stats_answer(const struct segment *s, bool complete, int name, unsigned kind)
 {
-	const unsigned char *st;
-
-	if (!complete_stat(s, block, name, K_INT, &st))
-		return true;
-	return st && (int64_t)le_get64(st) <= hi && (int64_t)le_get64(st + 16) >= lo;
+	return complete && range_kind(s->names[name].type) == kind;
 }
 
-bool segment_block_may_hold_ips(const struct segment *s, unsigned block, int name,
-				const struct ipaddr *lo, const struct ipaddr *hi)
+bool segment_block_may_hold_range(const struct segment *s, unsigned block, int name,
+				  const struct segment_range *r)
 {
-	const unsigned char *st;
+	unsigned kind = r->ip ? K_IP : K_INT;
 
-	if (!complete_stat(s, block, name, K_IP, &st))
+	if (name < 0)
+		return false; /* no value of the segment names the field */
+	if (!stats_answer(s, s->blocks[block].full_stats, name, kind))
 		return true;
-	return st && memcmp(st, hi->b, 16) <= 0 && memcmp(st + 16, lo->b, 16) >= 0;
+	return range_meets(stat_of(s, block, (uint32_t)name, kind), kind, r);
+}
+
+bool segment_may_hold_range(const struct segment *s, int name, const struct segment_range *r)
+{
+	unsigned kind = r->ip ? K_IP : K_INT;
+
+	if (name < 0)
+		return false;
+	if (!stats_answer(s, s->full_stats, name, kind))
+		return true;
+	for (uint32_t i = 0; i < s->nranges; i++)
+		if (s->ranges[i].name == (uint32_t)name && s->ranges[i].kind == kind)
+			return range_meets(s->ranges[i].mm, kind, r);
+	return false; /* no block has a statistic of it: no value */
 }
 
 int segment_name_number(const struct segment *s, const char *field)

@@ -832,7 +832,8 @@ struct search_run {
 	struct agg *agg;
 	struct literal lit[MAX_LITERALS];
 	size_t n_lit;
-	struct match_range range[MAX_RANGES]; /* every match has a value in each */
+	struct segment_range range[MAX_RANGES]; /* every match has a value in each */
+	unsigned range_field[MAX_RANGES];       /* of the field with this id */
 	size_t n_range;
 	const char *text[MAX_LITERALS]; /* literals every match's event.original holds */
 	size_t text_len[MAX_LITERALS];
@@ -876,8 +877,11 @@ static int add_range(void *ctx, const struct match_range *mr)
 {
 	struct search_run *r = ctx;
 
-	if (r->n_range < MAX_RANGES) /* more are not used for skipping: only slower */
-		r->range[r->n_range++] = *mr;
+	if (r->n_range == MAX_RANGES)
+		return 0; /* not used for skipping: still correct, only slower */
+	r->range[r->n_range] = (struct segment_range){ mr->ip, mr->lo, mr->hi, mr->ip_lo,
+						       mr->ip_hi };
+	r->range_field[r->n_range++] = mr->field;
 	return 0;
 }
 
@@ -990,7 +994,7 @@ struct block_tests {
 	int name[MAX_LITERALS];    /* whole values: the field's number in the segment */
 	uint64_t val[MAX_LITERALS];    /* and the value's hash */
 	size_t nval;
-	const struct match_range *range; /* the search's ranges */
+	const struct segment_range *range; /* the search's ranges */
 	int range_name[MAX_RANGES];      /* and their field's number in the segment */
 	size_t nrange;
 };
@@ -1100,18 +1104,7 @@ static void block_values_for(struct segment *seg, const struct search_run *r,
 	t->range = r->range;
 	t->nrange = r->n_range;
 	for (size_t i = 0; i < r->n_range; i++)
-		t->range_name[i] = segment_name_number(seg, field_name(r->range[i].field));
-}
-
-/* False when block b has no value of range i's field inside it (complete statistics only). */
-static bool block_may_hold_range(struct segment *seg, unsigned b, const struct block_tests *t,
-				 size_t i)
-{
-	const struct match_range *mr = &t->range[i];
-
-	if (mr->ip)
-		return segment_block_may_hold_ips(seg, b, t->range_name[i], &mr->ip_lo, &mr->ip_hi);
-	return segment_block_may_hold_ints(seg, b, t->range_name[i], mr->lo, mr->hi);
+		t->range_name[i] = segment_name_number(seg, field_name(r->range_field[i]));
 }
 
 /*
@@ -1122,7 +1115,7 @@ static bool block_may_hold_range(struct segment *seg, unsigned b, const struct b
 static bool block_may_match(struct segment *seg, unsigned b, const struct block_tests *t)
 {
 	for (size_t i = 0; i < t->nrange; i++) /* exact, and cheaper than a bloom's probes */
-		if (!block_may_hold_range(seg, b, t, i))
+		if (!segment_block_may_hold_range(seg, b, t->range_name[i], &t->range[i]))
 			return false;
 	for (size_t i = 0; i < t->nval; i++)
 		if (!segment_block_may_hold(seg, b, t->name[i], t->val[i]))
@@ -1137,8 +1130,8 @@ static bool block_may_match(struct segment *seg, unsigned b, const struct block_
 }
 
 /*
- * False when a whole value is in none of the segment's blocks (segment_may_hold), or a
- * range's field in none of its events (the segment does not name it).
+ * False when a whole value is in none of the segment's blocks (segment_may_hold), or no
+ * value of a range's field is in the range (segment_may_hold_range).
  */
 static bool segment_may_match(struct segment *seg, const struct block_tests *t)
 {
@@ -1146,7 +1139,7 @@ static bool segment_may_match(struct segment *seg, const struct block_tests *t)
 		if (!segment_may_hold(seg, t->name[i], t->val[i]))
 			return false;
 	for (size_t i = 0; i < t->nrange; i++)
-		if (t->range_name[i] < 0)
+		if (!segment_may_hold_range(seg, t->range_name[i], &t->range[i]))
 			return false;
 	return true;
 }

@@ -720,6 +720,32 @@ static void test_raw_bytes(void)
 	arena_release(&a);
 }
 
+#define SEGMENT -1 /* may_hold_*(): the whole segment, not a block */
+
+/* Whether block (or the SEGMENT) may hold a value of field in [lo, hi]. */
+static bool may_hold_ints(const struct segment *s, int block, const char *field, int64_t lo,
+			  int64_t hi)
+{
+	struct segment_range r = { .lo = lo, .hi = hi };
+	int name = segment_name_number(s, field);
+
+	return block == SEGMENT ? segment_may_hold_range(s, name, &r)
+				: segment_block_may_hold_range(s, (unsigned)block, name, &r);
+}
+
+/* The same for an IP field and the addresses lo to hi. */
+static bool may_hold_ips(const struct segment *s, int block, const char *field, const char *lo,
+			 const char *hi)
+{
+	struct segment_range r = { .ip = true };
+	int name = segment_name_number(s, field);
+
+	CHECK_INT(ipaddr_parse(&r.ip_lo, lo, strlen(lo)), 0);
+	CHECK_INT(ipaddr_parse(&r.ip_hi, hi, strlen(hi)), 0);
+	return block == SEGMENT ? segment_may_hold_range(s, name, &r)
+				: segment_block_may_hold_range(s, (unsigned)block, name, &r);
+}
+
 static void test_skipping(void)
 {
 	struct err e = ERR_INIT;
@@ -729,8 +755,7 @@ static void test_skipping(void)
 	char path[700];
 	int64_t from = T0 + 5000LL * 1000000, to = T0 + 5100LL * 1000000;
 	unsigned skipped = 0, matched = 0, expect = 0, related_seconds = 0;
-	struct ipaddr ten_lo, ten_hi;
-	int sport;
+	int64_t port_max = INT64_MIN;
 
 	fresh("skip");
 	CHECK_INT(write_segment(2, N_EVENTS, &key1, &e), 0);
@@ -740,9 +765,6 @@ static void test_skipping(void)
 		return;
 	segment_get_info(s, &info);
 	arena_init(&a, 1 << 20, 1 << 28);
-	ipaddr_parse(&ten_lo, "10.0.0.0", 8);
-	ipaddr_parse(&ten_hi, "10.255.255.255", 14);
-	sport = segment_name_number(s, "source.port");
 	for (unsigned b = 0; b < info.blocks; b++) {
 		struct event *evs;
 		uint32_t n;
@@ -763,17 +785,16 @@ static void test_skipping(void)
 		 */
 		CHECK(segment_block_stats_complete(s, b));
 		CHECK_INT(segment_block_ip_range(s, b, "related.ip", &rmin, &rmax), 1);
-		CHECK(segment_block_may_hold_ips(s, b, segment_name_number(s, "related.ip"), &ten_lo,
-						 &ten_hi));
-		CHECK(!segment_block_may_hold_ips(s, b, segment_name_number(s, "destination.ip"),
-						  &ten_lo, &ten_hi));
-		CHECK(!segment_block_may_hold_ints(s, b, sport, 0, 1023)); /* ports from 1024 */
-		CHECK(!segment_block_may_hold_ints(s, b, sport, pmax + 1, INT64_MAX));
-		CHECK(segment_block_may_hold_ints(s, b, sport, pmax, pmax));
-		CHECK(segment_block_may_hold_ints(s, b, sport, INT64_MIN, pmin));
-		CHECK(!segment_block_may_hold_ints(s, b, -1, INT64_MIN, INT64_MAX)); /* no field */
+		CHECK(may_hold_ips(s, (int)b, "related.ip", "10.0.0.0", "10.255.255.255"));
+		CHECK(!may_hold_ips(s, (int)b, "destination.ip", "10.0.0.0", "10.255.255.255"));
+		CHECK(!may_hold_ints(s, (int)b, "source.port", 0, 1023)); /* ports from 1024 */
+		CHECK(!may_hold_ints(s, (int)b, "source.port", pmax + 1, INT64_MAX));
+		CHECK(may_hold_ints(s, (int)b, "source.port", pmax, pmax));
+		CHECK(may_hold_ints(s, (int)b, "source.port", INT64_MIN, pmin));
+		CHECK(!may_hold_ints(s, (int)b, "no.such.field", INT64_MIN, INT64_MAX));
 		/* a string field: the block cannot tell */
-		CHECK(segment_block_may_hold_ints(s, b, segment_name_number(s, "event.action"), 0, 0));
+		CHECK(may_hold_ints(s, (int)b, "event.action", 0, 0));
+		port_max = pmax > port_max ? pmax : port_max;
 		skipped += !overlaps;
 		for (uint32_t i = 0; i < n; i++) {
 			const struct event_value *t = event_get(&evs[i], FIELD_TIMESTAMP);
@@ -804,6 +825,16 @@ static void test_skipping(void)
 	}
 	CHECK_INT(matched, expect);
 	CHECK_INT(related_seconds, N_EVENTS / 4); /* second values below every first one */
+	/* the segment's ranges: those of all its blocks */
+	CHECK(!may_hold_ints(s, SEGMENT, "source.port", 0, 1023));
+	CHECK(!may_hold_ints(s, SEGMENT, "source.port", port_max + 1, INT64_MAX));
+	CHECK(may_hold_ints(s, SEGMENT, "source.port", port_max, port_max));
+	CHECK(!may_hold_ints(s, SEGMENT, "no.such.field", INT64_MIN, INT64_MAX));
+	CHECK(may_hold_ints(s, SEGMENT, "event.action", 0, 0));
+	CHECK(may_hold_ips(s, SEGMENT, "related.ip", "10.0.0.0", "10.255.255.255"));
+	CHECK(!may_hold_ips(s, SEGMENT, "destination.ip", "10.0.0.0", "10.255.255.255"));
+	CHECK(may_hold_ips(s, SEGMENT, "destination.ip", "2001:db8::1", "2001:db8::1"));
+	CHECK(!may_hold_ips(s, SEGMENT, "destination.ip", "2001:db8::2", "2001:db8::ffff"));
 	CHECK(skipped >= 1);
 	CHECK(!segment_block_overlaps(s, 0, T0 - 1000, T0 - 1));
 	segment_close(s);
@@ -1060,7 +1091,6 @@ static void test_full_stats(void)
 	struct ipaddr ip, lo, hi;
 	char path[700], name[32];
 	int64_t mn, mx;
-	int last, related;
 
 	fresh("fullstats");
 	arena_init(&a, 1 << 16, 1 << 24);
@@ -1098,21 +1128,18 @@ static void test_full_stats(void)
 	CHECK(mn == -7 && mx == -7);
 	CHECK_INT(segment_block_int_range(s, 0, "vendor.n0999", &mn, &mx), 1);
 	CHECK(mn == 9990 && mx == 9990);
-	last = segment_name_number(s, "vendor.n1099");
-	CHECK(segment_block_may_hold_ints(s, 0, last, -7, -7));
-	CHECK(!segment_block_may_hold_ints(s, 0, last, -6, 100000));
+	CHECK(may_hold_ints(s, 0, "vendor.n1099", -7, -7));
+	CHECK(!may_hold_ints(s, 0, "vendor.n1099", -6, 100000));
+	CHECK(!may_hold_ints(s, SEGMENT, "vendor.n1099", -6, 100000));
 	CHECK_INT(segment_block_ip_range(s, 0, "related.ip", &lo, &hi), 1);
 	ipaddr_parse(&ip, "10.9.9.9", 8);
 	CHECK(!memcmp(&lo, &ip, 16));
 	ipaddr_parse(&ip, "2001:db8::5", 11);
 	CHECK(!memcmp(&hi, &ip, 16));
-	related = segment_name_number(s, "related.ip");
-	ipaddr_parse(&lo, "10.9.0.0", 8);
-	ipaddr_parse(&hi, "10.9.255.255", 12);
-	CHECK(segment_block_may_hold_ips(s, 0, related, &lo, &hi));
-	ipaddr_parse(&lo, "2001:db8::6", 11);
-	ipaddr_parse(&hi, "2001:db8::ffff", 14);
-	CHECK(!segment_block_may_hold_ips(s, 0, related, &lo, &hi));
+	CHECK(may_hold_ips(s, 0, "related.ip", "10.9.0.0", "10.9.255.255"));
+	CHECK(may_hold_ips(s, SEGMENT, "related.ip", "10.9.0.0", "10.9.255.255"));
+	CHECK(!may_hold_ips(s, 0, "related.ip", "2001:db8::6", "2001:db8::ffff"));
+	CHECK(!may_hold_ips(s, SEGMENT, "related.ip", "2001:db8::6", "2001:db8::ffff"));
 	CHECK_INT(segment_verify(s, &e), 0);
 out:
 	segment_close(s);
@@ -1834,8 +1861,9 @@ static void test_version4(void)
 	CHECK(segment_block_may_contain(s, 0, "10.1.2.3", 8)); /* format 4's blooms had them */
 	/* its statistics cover first values only: no block is skipped on them */
 	CHECK(!segment_block_stats_complete(s, 0));
-	CHECK(segment_block_may_hold_ints(s, 0, segment_name_number(s, "destination.port"),
-					  -5, -1));
+	CHECK(may_hold_ints(s, 0, "destination.port", -5, -1));
+	CHECK(may_hold_ints(s, SEGMENT, "destination.port", -5, -1));
+	CHECK(may_hold_ips(s, SEGMENT, "source.ip", "192.0.2.0", "192.0.2.255"));
 	check_fixture_index(s);
 	CHECK_INT(segment_verify(s, &e), 0);
 	segment_close(s);

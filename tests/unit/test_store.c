@@ -434,6 +434,7 @@ static void test_range_push_down(void)
 	check_ranged(st, "destination.port <= 1100", 4096 + block_count(1, 50, 0), 2, __LINE__);
 	check_ranged(st, "destination.port: 1510", p1510, 1, __LINE__);
 	check_ranged(st, "destination.port > 1049 and destination.port < 1100", 0, 0, __LINE__);
+	check_ranged(st, "destination.port > 2949", 0, 0, __LINE__); /* the segment's range */
 	check_ranged(st, "destination.port >= 1500 and event.action: deny",
 		     RANGE_EVENTS / 2 - 5 * 2048, 15, __LINE__);
 	check_ranged(st, "source.ip: 10.9.0.0/16", 4096, 1, __LINE__);
