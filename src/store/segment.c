@@ -3452,6 +3452,16 @@ static int gather_ranges(struct segment *s, struct err *e)
 		}
 	}
 	mem_free(at);
+	/* a handle may stay open long: keep only what is used (all of it if that fails) */
+	if (!s->nranges) {
+		mem_free(s->ranges);
+		s->ranges = NULL;
+	} else {
+		struct seg_range *fit = mem_realloc(s->ranges, s->nranges * sizeof(*fit));
+
+		if (fit)
+			s->ranges = fit;
+	}
 	return 0;
 }
 
