@@ -61,7 +61,7 @@ struct match_range {
  * The ranges of the leaves joined by `and` at the top of the filter that bound an integer
  * or time field (`f: 3`, `f >= 3`, `f > 3`, `f <= 3`, `f < 3`) or an IP field (`f: 10.0.0.1`,
  * `f: 10.0.0.0/8`, `f >= 10.0.0.1`, ...), one call of fn per leaf (a field bounded twice
- * comes twice; the store intersects nothing, each range alone must hold). Nothing under
+ * comes twice: each range holds on its own). Nothing under
  * `not` or `or` (`f: (1 or 2)` included), no wildcard, no other type (booleans, strings),
  * no field no event has shown yet: every event that matches has a value of each field fn
  * is called for inside its range. fn returning non-zero stops the walk; returns what fn

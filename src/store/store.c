@@ -833,7 +833,7 @@ struct search_run {
 	struct literal lit[MAX_LITERALS];
 	size_t n_lit;
 	struct segment_range range[MAX_RANGES]; /* every match has a value in each */
-	unsigned range_field[MAX_RANGES];       /* of the field with this id */
+	unsigned range_field[MAX_RANGES];       /* their fields' ids */
 	size_t n_range;
 	const char *text[MAX_LITERALS]; /* literals every match's event.original holds */
 	size_t text_len[MAX_LITERALS];
