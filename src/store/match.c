@@ -384,30 +384,120 @@ static int compile_node(struct compiler *c, const struct query_node *n, struct m
 	}
 }
 
-/* ---- time push-down ---- */
+/* ---- range push-down ---- */
 
-static void narrow(struct match *m, const struct mnode *n)
+/* Sets the bits of ip past its first prefix bits to ones or to zeros. */
+static void set_host_bits(struct ipaddr *ip, unsigned prefix, bool ones)
 {
-	if (n->test == T_AND) {
-		narrow(m, n->l);
-		narrow(m, n->r);
-		return;
+	for (unsigned i = 0; i < sizeof(ip->b); i++) {
+		unsigned net = prefix > 8 * i ? MIN(prefix - 8 * i, 8u) : 0;
+		uint8_t host = (uint8_t)(0xffu >> net);
+
+		ip->b[i] = ones ? ip->b[i] | host : ip->b[i] & (uint8_t)~host;
 	}
-	if (n->field != FIELD_TIMESTAMP)
-		return;
+}
+
+/* The values of an integer or time field leaf n lets through; false for none known. */
+static bool int_range(const struct mnode *n, struct match_range *r)
+{
 	if (n->test == T_INT_EQ) {
-		m->from = MAX(m->from, n->i);
-		m->to = MIN(m->to, n->i);
-	} else if (n->test == T_RANGE_INT) {
-		if (n->op == QUERY_GT && n->i < INT64_MAX)
-			m->from = MAX(m->from, n->i + 1);
-		else if (n->op == QUERY_GE)
-			m->from = MAX(m->from, n->i);
-		else if (n->op == QUERY_LT && n->i > INT64_MIN)
-			m->to = MIN(m->to, n->i - 1);
-		else if (n->op == QUERY_LE)
-			m->to = MIN(m->to, n->i);
+		r->lo = r->hi = n->i;
+		return true;
 	}
+	if (n->test != T_RANGE_INT)
+		return false;
+	switch (n->op) {
+	case QUERY_GT:
+		if (n->i == INT64_MAX) /* nothing is greater: left to the filter */
+			return false;
+		r->lo = n->i + 1;
+		return true;
+	case QUERY_GE:
+		r->lo = n->i;
+		return true;
+	case QUERY_LT:
+		if (n->i == INT64_MIN)
+			return false;
+		r->hi = n->i - 1;
+		return true;
+	case QUERY_LE:
+		r->hi = n->i;
+		return true;
+	}
+	return false;
+}
+
+/* The same for an IP field; a strict bound gives the inclusive one (one address more). */
+static bool ip_range(const struct mnode *n, struct match_range *r)
+{
+	switch (n->test) {
+	case T_IP_EQ:
+		r->ip_lo = r->ip_hi = n->ip;
+		return true;
+	case T_CIDR:
+		r->ip_lo = r->ip_hi = n->ip;
+		set_host_bits(&r->ip_lo, n->prefix, false);
+		set_host_bits(&r->ip_hi, n->prefix, true);
+		return true;
+	case T_RANGE_IP:
+		if (n->op == QUERY_GT || n->op == QUERY_GE)
+			r->ip_lo = n->ip;
+		else
+			r->ip_hi = n->ip;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The range leaf n bounds its field to (match_ranges()); false when it bounds none. */
+static bool leaf_range(const struct mnode *n, struct match_range *r)
+{
+	enum field_type t;
+
+	if (n->field < 0)
+		return false;
+	t = field_type((unsigned)n->field);
+	r->field = (unsigned)n->field;
+	r->ip = t == FT_IP;
+	r->lo = INT64_MIN;
+	r->hi = INT64_MAX;
+	memset(r->ip_lo.b, 0, sizeof(r->ip_lo.b));
+	memset(r->ip_hi.b, 0xff, sizeof(r->ip_hi.b));
+	if (t == FT_INT || t == FT_TIME)
+		return int_range(n, r);
+	return t == FT_IP && ip_range(n, r);
+}
+
+static int ranges(const struct mnode *n, int (*fn)(void *ctx, const struct match_range *r),
+		  void *ctx)
+{
+	struct match_range r;
+	int rc;
+
+	if (n->test == T_AND) {
+		rc = ranges(n->l, fn, ctx);
+		return rc ? rc : ranges(n->r, fn, ctx);
+	}
+	return leaf_range(n, &r) ? fn(ctx, &r) : 0;
+}
+
+int match_ranges(const struct match *m, int (*fn)(void *ctx, const struct match_range *r),
+		 void *ctx)
+{
+	return ranges(m->root, fn, ctx);
+}
+
+/* Narrows the filter's @timestamp bounds (match_time_range()) by a range of @timestamp. */
+static int narrow(void *ctx, const struct match_range *r)
+{
+	struct match *m = ctx;
+
+	if (r->field == FIELD_TIMESTAMP) {
+		m->from = MAX(m->from, r->lo);
+		m->to = MIN(m->to, r->hi);
+	}
+	return 0;
 }
 
 int match_compile(struct match **mp, const struct query_node *filter, int64_t now_ns,
@@ -423,7 +513,7 @@ int match_compile(struct match **mp, const struct query_node *filter, int64_t no
 	m->to = INT64_MAX;
 	if ((rc = compile_node(&c, filter, &m->root)))
 		return rc;
-	narrow(m, m->root);
+	(void)ranges(m->root, narrow, m); /* narrow() never stops the walk */
 	*mp = m;
 	return 0;
 }

@@ -18,7 +18,8 @@
  *
  * Push-down: match_time_range() gives the @timestamp bounds every matching event lies in
  * (from the ranges joined by `and` at the top of the filter), so the store reads only those
- * days and blocks.
+ * days and blocks; match_ranges() gives the same bounds for every integer, time and IP
+ * field, which a store tests against its blocks' minimum and maximum of the field.
  *
  * Memory: the compiled filter lives in the caller's arena, which must also outlive it.
  * Threads: compile on one thread; a compiled filter may then be evaluated from any number
@@ -30,6 +31,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "core/ipaddr.h"
 
 struct arena;
 struct err;
@@ -43,6 +46,29 @@ int match_compile(struct match **m, const struct query_node *filter, int64_t now
 bool match_event(const struct match *m, const struct event *ev);
 /* [*from, *to] (ns, inclusive) holds every match; INT64_MIN / INT64_MAX when open. */
 void match_time_range(const struct match *m, int64_t *from, int64_t *to);
+/*
+ * The values of a field every match lies in, inclusive: [lo, hi] of an integer or time
+ * field (INT64_MIN / INT64_MAX when open), [ip_lo, ip_hi] of an IP field in the 16-byte
+ * form events store (IPv4 mapped: 10.0.0.0/8 is ::ffff:10.0.0.0 to ::ffff:10.255.255.255).
+ */
+struct match_range {
+	unsigned field; /* field id */
+	bool ip;        /* ip_lo, ip_hi; else lo, hi */
+	int64_t lo, hi;
+	struct ipaddr ip_lo, ip_hi;
+};
+/*
+ * The ranges of the leaves joined by `and` at the top of the filter that bound an integer
+ * or time field (`f: 3`, `f >= 3`, `f > 3`, `f <= 3`, `f < 3`) or an IP field (`f: 10.0.0.1`,
+ * `f: 10.0.0.0/8`, `f >= 10.0.0.1`, ...), one call of fn per leaf (a field bounded twice
+ * comes twice: each range holds on its own). Nothing under
+ * `not` or `or` (`f: (1 or 2)` included), no wildcard, no other type (booleans, strings),
+ * no field no event has shown yet: every event that matches has a value of each field fn
+ * is called for inside its range. fn returning non-zero stops the walk; returns what fn
+ * returned last (0 when not called). The range is fn's only during the call.
+ */
+int match_ranges(const struct match *m, int (*fn)(void *ctx, const struct match_range *r),
+		 void *ctx);
 /*
  * The ids of the fields match_event() reads (full text: event.original and message), each
  * once, into ids[0..*n): a store decodes only those to filter (projection). -E2BIG when

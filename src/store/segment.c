@@ -56,6 +56,10 @@
 #define VERSION_MAC 6 /* the first format with the MAC and the version in its seal ids */
 #define BLOCK_FIXED 44        /* block header bytes before the column stats */
 #define STAT_BYTES 40         /* u32 name | u32 kind | min (16) | max (16), or 4 value hashes */
+/* The block header's flags */
+#define BLOCK_HAS_TIME 1u     /* it has a time range (some event has @timestamp) */
+#define BLOCK_FULL_STATS 2u   /* from version 6: its integer and IP statistics cover every
+				 value, the row area's too (put_range_stats()) */
 #define CHUNK_DIR_BYTES 16    /* u32 name | u8 kind | u8 enc | u8 zstd | u8 0 | u32 stored | u32 raw */
 /* A directory page's streams (format 5; before it, each entry's values one after another) */
 enum { DS_NAME, DS_SHARED, DS_KEY, DS_LEN, DS_COUNT, DIR_STREAMS };
@@ -700,6 +704,11 @@ struct wname {
 	 * the writer's nblocks + 1): an equal next value shares the copy */
 	const char *last_s;
 	uint32_t last_len, lastgen;
+	/* an integer or IP field's minimum and maximum in the block, valid while statgen is
+	 * the writer's block_gen (put_range_stats()) */
+	uint32_t statgen;
+	int64_t imin, imax;
+	struct ipaddr ipmin, ipmax;
 };
 
 /* A value of the event being encoded that a token of its text may stand for. */
@@ -936,6 +945,14 @@ uint64_t segment_writer_count(const struct segment_writer *w)
 	return w->rows + w->nev;
 }
 
+/* The column kind of a stored type with a minimum and maximum statistic (K_INT, K_IP), or 0. */
+static unsigned range_kind(unsigned type)
+{
+	if (type == FT_INT || type == FT_TIME || type == FT_BOOL)
+		return K_INT;
+	return type == FT_IP ? K_IP : 0;
+}
+
 static int name_of(struct segment_writer *w, unsigned id, uint32_t *out)
 {
 	const char *n;
@@ -978,10 +995,8 @@ static int name_of(struct segment_writer *w, unsigned id, uint32_t *out)
 		w->wn = nw;
 		memset(&nw[idx], 0, sizeof(nw[idx]));
 		nw[idx].type = (uint8_t)t;
-		if (t == FT_INT || t == FT_TIME || t == FT_BOOL)
-			nw[idx].kind = K_INT;
-		else if (t == FT_IP)
-			nw[idx].kind = K_IP;
+		if (range_kind(t))
+			nw[idx].kind = range_kind(t);
 		else if (id == FIELD_EVENT_ORIGINAL || id == FIELD_MESSAGE)
 			nw[idx].kind = K_TEXT;
 		else if (t == FT_STR) /* vendor fields too: few distinct values per block */
@@ -1958,7 +1973,10 @@ static void put_value_set(struct segment_writer *w, const struct wcol *c, struct
 	(*nstats)++;
 }
 
-/* Encodes a column into w->raw, its stats into the header, its tokens into the bloom set. */
+/*
+ * Encodes a column into w->raw, a string column's value set into the header's statistics
+ * (integer and IP ones: put_range_stats()), its tokens into the bloom set.
+ */
 static int encode_column(struct segment_writer *w, struct wcol *c, struct out *stats,
 			 uint32_t *nstats, unsigned *enc_out)
 {
@@ -1974,7 +1992,6 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 	put_presence(&o, c, w->nev);
 	if (nm->kind == K_INT) {
 		int64_t mn = INT64_MAX, mx = INT64_MIN;
-		unsigned char mm[32] = { 0 };
 
 		for (i = 0; i < c->n; i++) {
 			int64_t v = w->vals[c->vi[i]].v.i;
@@ -2048,22 +2065,12 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 				prev = v;
 			}
 		}
-		le_put64(mm, (uint64_t)mn);
-		le_put64(mm + 16, (uint64_t)mx);
-		put32(stats, c->name);
-		put32(stats, K_INT);
-		put(stats, mm, 32);
-		(*nstats)++;
-		if (nm->is_timestamp) {
+		if (nm->is_timestamp) { /* the first values: an event's time is its first */
 			w->tmin = mn;
 			w->tmax = mx;
 			w->has_time = true;
 		}
 	} else if (nm->kind == K_IP) {
-		struct ipaddr mn, mx;
-
-		memset(mn.b, 0xff, 16);
-		memset(mx.b, 0, 16);
 		kmap_clear(&w->dict);
 		for (i = 0; i < c->n; i++) {
 			const struct ipaddr *ip = &w->vals[c->vi[i]].v.ip;
@@ -2072,14 +2079,9 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 				w->tmpidx[i] = w->tmpidx[i - 1]; /* as the previous value */
 				continue;
 			}
+			/* no bloom token: every address is in the index */
 			if ((rc = kmap_put(&w->dict, ip->b, 16, &w->tmpidx[i], &added)) < 0)
 				return rc;
-			if (added) { /* no bloom token: every address is in the index */
-				if (ipcmp(ip, &mn) < 0)
-					mn = *ip;
-				if (ipcmp(ip, &mx) > 0)
-					mx = *ip;
-			}
 		}
 		enc = E_DICT;
 		putv(&o, w->dict.n);
@@ -2096,11 +2098,6 @@ static int encode_column(struct segment_writer *w, struct wcol *c, struct out *s
 		put_dict_indexes(&o, w->tmpidx, c->n);
 		if (nm->indexed && (rc = index_dict(w, c)) < 0)
 			return rc;
-		put32(stats, c->name);
-		put32(stats, K_IP);
-		put(stats, mn.b, 16);
-		put(stats, mx.b, 16);
-		(*nstats)++;
 	} else if (nm->kind == K_DICT) {
 		kmap_clear(&w->dict);
 		for (i = 0; i < c->n; i++) {
@@ -2346,10 +2343,62 @@ static int index_block(struct segment_writer *w)
 	return 0;
 }
 
+/* Widens value v's field's range in the block by v (starts it at v when new to the block). */
+static void range_add(struct segment_writer *w, const struct wval *v)
+{
+	struct wname *nm = &w->wn[v->name];
+	bool first = nm->statgen != w->block_gen;
+
+	nm->statgen = w->block_gen;
+	if (nm->kind == K_IP) {
+		if (first || ipcmp(&v->v.ip, &nm->ipmin) < 0)
+			nm->ipmin = v->v.ip;
+		if (first || ipcmp(&v->v.ip, &nm->ipmax) > 0)
+			nm->ipmax = v->v.ip;
+		return;
+	}
+	nm->imin = first ? v->v.i : MIN(nm->imin, v->v.i);
+	nm->imax = first ? v->v.i : MAX(nm->imax, v->v.i);
+}
+
+/*
+ * The minimum and maximum of each integer, time and IP field of the block over all its
+ * values, those in the row area too (an event's second related.ip, a field past
+ * MAX_COLUMNS), one statistic per field in the order of first appearance: a block without
+ * a field's statistic has no value of it (BLOCK_FULL_STATS), so that a search can skip it.
+ */
+static void put_range_stats(struct segment_writer *w, struct out *stats, uint32_t *nstats)
+{
+	for (size_t j = 0; j < w->nvals; j++)
+		if (w->wn[w->vals[j].name].kind == K_INT || w->wn[w->vals[j].name].kind == K_IP)
+			range_add(w, &w->vals[j]);
+	for (size_t j = 0; j < w->nvals; j++) {
+		uint32_t name = w->vals[j].name;
+		struct wname *nm = &w->wn[name];
+		unsigned char mm[32] = { 0 };
+
+		if (nm->statgen != w->block_gen)
+			continue; /* no range, or already written */
+		nm->statgen = 0; /* block_gen is never 0 once build_columns() ran */
+		if (nm->kind == K_IP) {
+			memcpy(mm, nm->ipmin.b, 16);
+			memcpy(mm + 16, nm->ipmax.b, 16);
+		} else {
+			le_put64(mm, (uint64_t)nm->imin);
+			le_put64(mm + 16, (uint64_t)nm->imax);
+		}
+		put32(stats, name);
+		put32(stats, nm->kind);
+		put(stats, mm, sizeof(mm));
+		(*nstats)++;
+	}
+}
+
 static int flush_block(struct segment_writer *w, struct err *e)
 {
 	struct out cd = { &w->cdir, 0 }, h = { &w->hdr, 0 };
-	struct buf stats_buf = BUF_INIT((size_t)MAX_COLUMNS * STAT_BYTES);
+	/* a statistic per column and per integer or IP field, in a column or not */
+	struct buf stats_buf = BUF_INIT((size_t)(MAX_COLUMNS + MAX_NAMES) * STAT_BYTES);
 	struct out st = { &stats_buf, 0 };
 	uint32_t nstats = 0, nchunks = 0, nbits;
 	uint64_t id;
@@ -2387,6 +2436,7 @@ static int flush_block(struct segment_writer *w, struct err *e)
 		}
 		nchunks++;
 	}
+	put_range_stats(w, &st, &nstats);
 	if ((rc = encode_rows(w, &any_rows)) < 0)
 		goto fail;
 	if (any_rows) {
@@ -2449,7 +2499,7 @@ static int flush_block(struct segment_writer *w, struct err *e)
 	put64(&h, w->has_time ? (uint64_t)w->tmax : 0);
 	put32(&h, nbits / 8);
 	put32(&h, BLOOM_K);
-	put32(&h, w->has_time ? 1 : 0);
+	put32(&h, (w->has_time ? BLOCK_HAS_TIME : 0) | BLOCK_FULL_STATS);
 	put(&h, stats_buf.p, stats_buf.len);
 	put(&h, bloom, nbits / 8);
 	if ((rc = h.err) < 0)
@@ -3122,6 +3172,7 @@ struct rblock {
 	uint32_t count;
 	int64_t tmin, tmax;
 	bool has_time;
+	bool full_stats; /* BLOCK_FULL_STATS */
 	uint32_t payload_len, payload_crc;
 	uint32_t nstats;
 	const unsigned char *stats;
@@ -3152,6 +3203,16 @@ struct seg_values {
 	uint32_t last;    /* the last of them + 1 (a block counts once) */
 	uint32_t n;
 	uint64_t hash[SEGMENT_VALUES_MAX];
+};
+
+/*
+ * A field's minimum and maximum over the blocks of a segment whose statistics are all
+ * complete (segment_may_hold_range()), as in a statistic: 16 bytes each, an integer in the
+ * first 8.
+ */
+struct seg_range {
+	uint32_t name, kind;
+	unsigned char mm[32];
 };
 
 struct segment {
@@ -3192,6 +3253,9 @@ struct segment {
 	struct fileio_id file; /* what was mapped */
 	struct seg_values *values; /* per field, the values of all its blocks (segment_may_hold) */
 	uint32_t nvalues, values_cap;
+	bool full_stats;           /* every block's statistics are complete */
+	struct seg_range *ranges;  /* then per integer and IP field, its blocks' range */
+	uint32_t nranges;
 	/* chunks of the block in scratch that a text search decompressed, kept for its read */
 	struct buf zc;
 	uint32_t zc_n;
@@ -3220,6 +3284,7 @@ static int parse_block_header(struct segment *s, uint32_t i, struct err *e)
 	struct rblock *b = &s->blocks[i];
 	struct rd r = { s->map + b->off, s->map + b->off + b->hdr_len, false };
 	uint64_t stat_bytes;
+	uint32_t flags;
 
 	if (b->hdr_len < BLOCK_FIXED + 4 ||
 	    crc(s->map + b->off, b->hdr_len - 4) != le_get32(s->map + b->off + b->hdr_len - 4))
@@ -3233,7 +3298,9 @@ static int parse_block_header(struct segment *s, uint32_t i, struct err *e)
 	b->tmax = (int64_t)rd64(&r);
 	b->bloom_bytes = rd32(&r);
 	b->bloom_k = rd32(&r);
-	b->has_time = rd32(&r) & 1;
+	flags = rd32(&r);
+	b->has_time = flags & BLOCK_HAS_TIME;
+	b->full_stats = s->version >= 6 && (flags & BLOCK_FULL_STATS);
 	stat_bytes = (uint64_t)b->nstats * STAT_BYTES;
 	if (stat_bytes + b->bloom_bytes + BLOCK_FIXED + 4 != b->hdr_len ||
 	    (uint64_t)b->hdr_len + b->payload_len != b->total_len ||
@@ -3401,6 +3468,82 @@ static int gather_values(struct segment *s, struct err *e)
 			for (unsigned k = 0; k < VALUE_SET_MAX; k++)
 				values_add(v, le_get64(st + 8 + 8 * k));
 		}
+	}
+	return 0;
+}
+
+/* Two values of a statistic of kind (16 bytes; an integer in the first 8), compared. */
+static int stat_cmp(unsigned kind, const unsigned char *a, const unsigned char *b)
+{
+	int64_t x, y;
+
+	if (kind != K_INT)
+		return memcmp(a, b, 16);
+	x = (int64_t)le_get64(a);
+	y = (int64_t)le_get64(b);
+	return x < y ? -1 : x > y;
+}
+
+/* Widens r's minimum and maximum to those of statistic values mm. */
+static void range_widen(struct seg_range *r, const unsigned char *mm)
+{
+	if (stat_cmp(r->kind, mm, r->mm) < 0)
+		memcpy(r->mm, mm, 16);
+	if (stat_cmp(r->kind, mm + 16, r->mm + 16) > 0)
+		memcpy(r->mm + 16, mm + 16, 16);
+}
+
+/*
+ * When every block's statistics are complete, each integer and IP field's range over all
+ * of them (segment_may_hold_range), once at open; at[name] finds a field's entry as they
+ * are gathered.
+ */
+static int gather_ranges(struct segment *s, struct err *e)
+{
+	uint32_t *at;
+
+	s->full_stats = true;
+	for (uint32_t b = 0; b < s->nblocks; b++)
+		s->full_stats = s->full_stats && s->blocks[b].full_stats;
+	if (!s->full_stats || !s->nblocks)
+		return 0;
+	at = mem_calloc(s->nnames + 1, sizeof(*at));
+	s->ranges = mem_calloc(s->nnames + 1, sizeof(*s->ranges));
+	if (!at || !s->ranges) {
+		mem_free(at);
+		return err_set(e, -ENOMEM, "out of memory");
+	}
+	for (uint32_t b = 0; b < s->nblocks; b++) {
+		const struct rblock *rb = &s->blocks[b];
+
+		for (uint32_t i = 0; i < rb->nstats; i++) {
+			const unsigned char *st = rb->stats + (size_t)i * STAT_BYTES;
+			uint32_t name = le_get32(st), kind = le_get32(st + 4);
+			struct seg_range *r;
+
+			if (!kind || kind != range_kind(s->names[name].type))
+				continue; /* not a range, or not of the field's type */
+			if (at[name]) {
+				range_widen(&s->ranges[at[name] - 1], st + 8);
+				continue;
+			}
+			r = &s->ranges[s->nranges];
+			at[name] = ++s->nranges;
+			r->name = name;
+			r->kind = kind;
+			memcpy(r->mm, st + 8, 32);
+		}
+	}
+	mem_free(at);
+	/* a handle may stay open long: keep only what is used (all of it if that fails) */
+	if (!s->nranges) {
+		mem_free(s->ranges);
+		s->ranges = NULL;
+	} else {
+		struct seg_range *fit = mem_realloc(s->ranges, s->nranges * sizeof(*fit));
+
+		if (fit)
+			s->ranges = fit;
 	}
 	return 0;
 }
@@ -3608,7 +3751,7 @@ int segment_open(struct segment **out, const char *path, uint64_t tenant,
 	s->dk = *dk;
 	bloom_key(dk, s->bkey);
 	if ((rc = parse_footer(s, e)) < 0 || (rc = check_origin(s, e)) < 0 ||
-	    (rc = gather_values(s, e)) < 0)
+	    (rc = gather_values(s, e)) < 0 || (rc = gather_ranges(s, e)) < 0)
 		goto fail;
 	*out = s;
 	return 0;
@@ -3630,6 +3773,7 @@ void segment_close(struct segment *s)
 	mem_free(s->blocks);
 	mem_free(s->pages);
 	mem_free(s->values);
+	mem_free(s->ranges);
 	mem_free(s->top);
 	mem_free(s->dirs);
 	mem_free(s->dirbuf);
@@ -3752,6 +3896,63 @@ int segment_block_ip_range(const struct segment *s, unsigned block, const char *
 	memcpy(min->b, st, 16);
 	memcpy(max->b, st + 16, 16);
 	return 1;
+}
+
+bool segment_block_stats_complete(const struct segment *s, unsigned block)
+{
+	return s->blocks[block].full_stats;
+}
+
+/* Whether statistic values mm (minimum, maximum; NULL: no value) meet range r of kind. */
+static bool range_meets(const unsigned char *mm, unsigned kind, const struct segment_range *r)
+{
+	unsigned char lo[16] = { 0 }, hi[16] = { 0 };
+
+	if (!mm)
+		return false;
+	if (kind == K_IP) {
+		memcpy(lo, r->ip_lo.b, 16);
+		memcpy(hi, r->ip_hi.b, 16);
+	} else {
+		le_put64(lo, (uint64_t)r->lo);
+		le_put64(hi, (uint64_t)r->hi);
+	}
+	return stat_cmp(kind, mm, hi) <= 0 && stat_cmp(kind, mm + 16, lo) >= 0;
+}
+
+/*
+ * Whether statistics, complete or not, answer for the field numbered name (>= 0) and a
+ * range of kind: complete ones of a field the segment stores with a type of that kind.
+ */
+static bool stats_answer(const struct segment *s, bool complete, int name, unsigned kind)
+{
+	return complete && range_kind(s->names[name].type) == kind;
+}
+
+bool segment_block_may_hold_range(const struct segment *s, unsigned block, int name,
+				  const struct segment_range *r)
+{
+	unsigned kind = r->ip ? K_IP : K_INT;
+
+	if (name < 0)
+		return false; /* no value of the segment names the field */
+	if (!stats_answer(s, s->blocks[block].full_stats, name, kind))
+		return true;
+	return range_meets(stat_of(s, block, (uint32_t)name, kind), kind, r);
+}
+
+bool segment_may_hold_range(const struct segment *s, int name, const struct segment_range *r)
+{
+	unsigned kind = r->ip ? K_IP : K_INT;
+
+	if (name < 0)
+		return false;
+	if (!stats_answer(s, s->full_stats, name, kind))
+		return true;
+	for (uint32_t i = 0; i < s->nranges; i++)
+		if (s->ranges[i].name == (uint32_t)name && s->ranges[i].kind == kind)
+			return range_meets(s->ranges[i].mm, kind, r);
+	return false; /* no block has a statistic of it: no value */
 }
 
 int segment_name_number(const struct segment *s, const char *field)

@@ -12,7 +12,8 @@
  * footer), never the process's field ids. Each chunk is zstd-compressed and the block payload is sealed with
  * the tenant's data key (keys_seal) under a block id derived from tenant, day, segment
  * number and block index, so blocks cannot be moved or swapped. In clear text, per block:
- * time range, event count, min/max of time, integer and IP columns, the value hashes of
+ * time range, event count, min/max of time, integer and IP fields (from format 6 over every
+ * value, the row area's too, and the block says so), the value hashes of
  * string columns with at most 4 distinct values, a bloom filter over the tokens of the
  * string values (both hashed with a key derived from the data key) and checksums. Per segment: an inverted index (value -> row numbers) over the IP fields,
  * user.name, host.name, domains and file.hash.*, sealed like the blocks; from format 6 its
@@ -146,13 +147,39 @@ void segment_block_get_info(const struct segment *s, unsigned block, struct segm
 bool segment_block_overlaps(const struct segment *s, unsigned block, int64_t from, int64_t to);
 /*
  * Min and max of an integer or time field (ints) or an IP field in the block: 1 and the
- * range, 0 when the block has no value of it in a column (then it has none at all for
- * time, integer and IP fields).
+ * range, 0 when the block has no statistic of it. When segment_block_stats_complete() the
+ * range covers every value of the field in the block and 0 means it has none; otherwise
+ * (formats 3 to 5) it covers each event's first value only (a second related.ip is in the
+ * row area, outside it), and 0 means no event's first value.
  */
 int segment_block_int_range(const struct segment *s, unsigned block, const char *field,
 			    int64_t *min, int64_t *max);
 int segment_block_ip_range(const struct segment *s, unsigned block, const char *field,
 			   struct ipaddr *min, struct ipaddr *max);
+/* True when the block's integer, time and IP statistics cover every value (format 6 on). */
+bool segment_block_stats_complete(const struct segment *s, unsigned block);
+/*
+ * Range push-down. A range of an integer or time field (lo, hi) or of an IP field (ip_lo,
+ * ip_hi, in the 16-byte form), inclusive; name is the field's number
+ * (segment_name_number(), once per segment; -1: the segment has no value of it). False
+ * when no value of the field in the block lies in r, which only complete statistics tell
+ * (the block's statistic of the field misses r, or it has none: no value); true when one
+ * may, or when the block cannot tell (formats 3 to 5, or a field the segment stores as
+ * another type).
+ */
+struct segment_range {
+	bool ip;
+	int64_t lo, hi;
+	struct ipaddr ip_lo, ip_hi;
+};
+bool segment_block_may_hold_range(const struct segment *s, unsigned block, int name,
+				  const struct segment_range *r);
+/*
+ * The same for the whole segment, from its blocks' ranges gathered when it is opened
+ * (when every block's statistics are complete): a search passes over a day whose ports or
+ * addresses all miss the query's without a look at each block.
+ */
+bool segment_may_hold_range(const struct segment *s, int name, const struct segment_range *r);
 
 /*
  * Tokens: maximal runs of ASCII letters, digits, '.', '_', '-', ':' and bytes >= 0x80,

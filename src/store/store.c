@@ -811,6 +811,7 @@ int store_segment_remove(struct store *st, uint64_t tenant, uint32_t day, uint32
 #define MAX_PROJECT 64 /* fields decoded for a filter and its pipes; past it, all of them */
 #define MAX_REST 512   /* a segment with more field names has its matches read whole */
 #define MAX_TOKENS 64  /* of the literals, tested against the blooms */
+#define MAX_RANGES 16  /* of integer, time and IP fields, tested against block statistics */
 #define MAX_ADDRESS_TOKENS 8 /* of those, addresses: tested against the blooms or the index */
 #define NAMES_MAX 65536 /* field names of one segment (its format allows 65,535) */
 #define TEXT_ONCE 256   /* a block's text candidates up to which whole events are read */
@@ -834,6 +835,9 @@ struct search_run {
 	struct agg *agg;
 	struct literal lit[MAX_LITERALS];
 	size_t n_lit;
+	struct segment_range range[MAX_RANGES]; /* every match has a value in each */
+	unsigned range_field[MAX_RANGES];       /* their fields' ids */
+	size_t n_range;
 	const char *text[MAX_LITERALS]; /* literals every match's event.original holds */
 	size_t text_len[MAX_LITERALS];
 	size_t n_text;
@@ -869,6 +873,18 @@ static int add_literal(void *ctx, const char *field, const char *value, size_t l
 		r->text[r->n_text] = l->value;
 		r->text_len[r->n_text++] = len;
 	}
+	return 0;
+}
+
+static int add_range(void *ctx, const struct match_range *mr)
+{
+	struct search_run *r = ctx;
+
+	if (r->n_range == MAX_RANGES)
+		return 0; /* not used for skipping: still correct, only slower */
+	r->range[r->n_range] = (struct segment_range){ mr->ip, mr->lo, mr->hi, mr->ip_lo,
+						       mr->ip_hi };
+	r->range_field[r->n_range++] = mr->field;
 	return 0;
 }
 
@@ -981,6 +997,9 @@ struct block_tests {
 	int name[MAX_LITERALS];    /* whole values: the field's number in the segment */
 	uint64_t val[MAX_LITERALS];    /* and the value's hash */
 	size_t nval;
+	const struct segment_range *range; /* the search's ranges */
+	int range_name[MAX_RANGES];      /* and their field's number in the segment */
+	size_t nrange;
 };
 
 static void block_tests_release(struct block_tests *t)
@@ -1069,7 +1088,10 @@ static int token_hashes(struct segment *seg, const struct search_run *r, struct 
 	return 0;
 }
 
-/* The literals that are whole values: the field's number in the segment, the value's hash. */
+/*
+ * The literals that are whole values: the field's number in the segment, the value's hash;
+ * the ranges' fields' numbers.
+ */
 static void block_values_for(struct segment *seg, const struct search_run *r,
 			     struct block_tests *t)
 {
@@ -1082,15 +1104,23 @@ static void block_values_for(struct segment *seg, const struct search_run *r,
 		t->name[t->nval] = segment_name_number(seg, r->lit[i].field);
 		t->val[t->nval++] = segment_value_hash(seg, r->lit[i].value, r->lit[i].len);
 	}
+	t->range = r->range;
+	t->nrange = r->n_range;
+	for (size_t i = 0; i < r->n_range; i++)
+		t->range_name[i] = segment_name_number(seg, field_name(r->range_field[i]));
 }
 
 /*
  * False when a literal's token is not in the block's bloom filter (nor, for an address,
- * in its address fields), or a whole value is not among the field's values the block lists.
+ * in its address fields), a whole value is not among the field's values the block lists,
+ * or the block's minimum and maximum of a range's field (from format 6) lie outside it.
  */
 static bool block_may_match(struct segment *seg, unsigned b, const struct block_tests *t)
 {
-	for (size_t i = 0; i < t->nval; i++) /* exact, and cheaper than a bloom's probes */
+	for (size_t i = 0; i < t->nrange; i++) /* exact, and cheaper than a bloom's probes */
+		if (!segment_block_may_hold_range(seg, b, t->range_name[i], &t->range[i]))
+			return false;
+	for (size_t i = 0; i < t->nval; i++)
 		if (!segment_block_may_hold(seg, b, t->name[i], t->val[i]))
 			return false;
 	for (size_t i = 0; i < t->ntok; i++)
@@ -1102,11 +1132,17 @@ static bool block_may_match(struct segment *seg, unsigned b, const struct block_
 	return true;
 }
 
-/* False when a whole value is in none of the segment's blocks (segment_may_hold). */
+/*
+ * False when a whole value is in none of the segment's blocks (segment_may_hold), or no
+ * value of a range's field is in the range (segment_may_hold_range).
+ */
 static bool segment_may_match(struct segment *seg, const struct block_tests *t)
 {
 	for (size_t i = 0; i < t->nval; i++)
 		if (!segment_may_hold(seg, t->name[i], t->val[i]))
+			return false;
+	for (size_t i = 0; i < t->nrange; i++)
+		if (!segment_may_hold_range(seg, t->range_name[i], &t->range[i]))
 			return false;
 	return true;
 }
@@ -2529,6 +2565,7 @@ int store_search(struct store *st, const struct store_search *s, struct store_se
 	    (rc = agg_new(&r.agg, &q, count_event, count_row, &r, e)))
 		goto done;
 	(void)match_literals(r.m, add_literal, &r); /* add_literal never stops the walk */
+	(void)match_ranges(r.m, add_range, &r);     /* nor does add_range */
 	r.rows = agg_gives_rows(r.agg);
 	r.match_all = match_is_all(r.m);
 	r.index_field_only = reads_one_indexed_field(r.m);

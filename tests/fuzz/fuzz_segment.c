@@ -229,7 +229,7 @@ static void build(struct ob *f, uint32_t count, const unsigned char *plain, size
 	add64(&bh, 0);
 	add32(&bh, 8);  /* bloom bytes */
 	add32(&bh, 1);  /* bloom k */
-	add32(&bh, 0);  /* flags */
+	add32(&bh, 2);  /* flags: the statistics (none) are complete */
 	add64(&bh, 0);  /* the bloom */
 	add32(&bh, crc(bh.p, bh.n));
 	add(f, bh.p, bh.n);
@@ -311,6 +311,17 @@ static void read_everything(void)
 				       segment_value_hash(s, "deny", 4));
 		(void)segment_block_int_range(s, b, "source.port", &mn, &mx);
 		(void)segment_block_ip_range(s, b, "source.ip", &imn, &imx);
+		{
+			struct segment_range port = { .lo = 1, .hi = 1024 }, ip = { .ip = true };
+			int pn = segment_name_number(s, "source.port");
+			int in = segment_name_number(s, "source.ip");
+
+			memset(ip.ip_hi.b, 0xff, sizeof(ip.ip_hi.b));
+			(void)segment_block_may_hold_range(s, b, pn, &port);
+			(void)segment_block_may_hold_range(s, b, in, &ip);
+			(void)segment_may_hold_range(s, pn, &port);
+			(void)segment_may_hold_range(s, in, &ip);
+		}
 		rc = segment_block_read(s, b, NULL, 0, &a, &evs, &n, &e);
 		if (rc < 0 && !e.msg[0])
 			abort();

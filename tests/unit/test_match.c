@@ -310,6 +310,81 @@ static void test_literals(void)
 	arena_release(&qa);
 }
 
+static int collect_range(void *ctx, const struct match_range *r)
+{
+	struct buf *b = ctx;
+	char lo[IPADDR_STRLEN], hi[IPADDR_STRLEN];
+
+	if (r->ip) {
+		ipaddr_format(&r->ip_lo, lo);
+		ipaddr_format(&r->ip_hi, hi);
+	} else {
+		snprintf(lo, sizeof(lo), "%lld", (long long)r->lo);
+		snprintf(hi, sizeof(hi), "%lld", (long long)r->hi);
+	}
+	buf_addf(b, "%s=%s..%s;", field_name(r->field), !r->ip && r->lo == INT64_MIN ? "min" : lo,
+		 !r->ip && r->hi == INT64_MAX ? "max" : hi);
+	return 0;
+}
+
+/* What match_ranges() gives for the filter text, into b. */
+static void ranges_of(const char *text, struct buf *b)
+{
+	struct err e = ERR_INIT;
+	struct arena qa;
+	struct query q;
+	struct match *m;
+
+	buf_reset(b);
+	arena_init(&qa, 4096, 1 << 20);
+	if (t_check(query_parse(&q, text, strlen(text), &qa, &e) == 0 &&
+			    match_compile(&m, q.filter, NOW, &qa, &e) == 0,
+		    __FILE__, __LINE__, "%s: %s", text, e.msg))
+		CHECK_INT(match_ranges(m, collect_range, b), 0);
+	arena_release(&qa);
+}
+
+/*
+ * Each comparison of an integer field gives its inclusive range, an address or a CIDR its
+ * first and last address (IPv4 mapped, formatted back as a dotted quad); nothing under
+ * `not` or `or`, no wildcard, no boolean, string or unknown field, no `> INT64_MAX`.
+ */
+static void test_ranges(void)
+{
+	struct buf b = BUF_INIT(4096);
+
+	CHECK(field_intern("panos.decrypted", 15, FT_BOOL) >= 0);
+	ranges_of("destination.port: 3389 and destination.port >= 1024 and destination.port > 1024 "
+		  "and destination.port <= 2000 and destination.port < 2000 and "
+		  "event.duration > -5", &b);
+	CHECK_STR(b.p, "destination.port=3389..3389;destination.port=1024..max;"
+		       "destination.port=1025..max;destination.port=min..2000;"
+		       "destination.port=min..1999;event.duration=-4..max;");
+	ranges_of("source.ip: 10.0.0.0/8 and destination.ip: 203.0.113.7 and "
+		  "host.ip: 2001:db8:ff::/40 and source.ip: 10.1.2.3/32 and "
+		  "destination.ip: 192.168.1.77/20", &b);
+	CHECK_STR(b.p, "source.ip=10.0.0.0..10.255.255.255;destination.ip=203.0.113.7..203.0.113.7;"
+		       "host.ip=2001:db8::..2001:db8:ff:ffff:ffff:ffff:ffff:ffff;"
+		       "source.ip=10.1.2.3..10.1.2.3;"
+		       "destination.ip=192.168.0.0..192.168.15.255;");
+	ranges_of("source.ip >= 10.0.0.1 and source.ip < 10.0.0.9", &b);
+	CHECK_STR(b.p, "source.ip=10.0.0.1..ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff;"
+		       "source.ip=::..10.0.0.9;");
+	ranges_of("@timestamp >= 1970-01-01T00:00:01Z and x", &b);
+	CHECK_STR(b.p, "@timestamp=1000000000..max;");
+	ranges_of("not destination.port: 80 and (destination.port: 1 or destination.port: 2) and "
+		  "destination.port: (3 or 4) and destination.port: 44* and source.ip: 10.* and "
+		  "event.action: deny and event.action >= a and no.such.field >= 3 and "
+		  "panos.decrypted: true and panos.decrypted >= true and "
+		  "destination.port > 9223372036854775807 and "
+		  "destination.port < -9223372036854775808 and _exists_: destination.port and "
+		  "not (source.ip: 10.0.0.0/8 and destination.port: 5)", &b);
+	CHECK_STR(b.p, "");
+	ranges_of("*", &b);
+	CHECK_STR(b.p, "");
+	buf_release(&b);
+}
+
 /*
  * Wildcards on an object field look at its JSON text, on a boolean at true/false (they were
  * formatted as integers: `threat.enrichments: *misp*` and `flag: tr*` never matched).
@@ -345,6 +420,7 @@ int main(void)
 	T_RUN(test_type_errors);
 	T_RUN(test_time_range_push_down);
 	T_RUN(test_literals);
+	T_RUN(test_ranges);
 	T_RUN(test_object_and_bool_wildcards);
 	arena_release(&arena);
 	return t_done();

@@ -256,6 +256,9 @@ static void test_search_sees_unsealed(void)
 	CHECK_INT(count(7, "\"seq=77 escaped\" | stats count()", &ss), 1);
 	CHECK_INT(count(7, "source.ip: 10.9.9.9 | stats count()", &ss), 1);
 	CHECK_INT(count(7, "Escaped | stats count()", &ss), 2);
+	/* ranges of numbers and addresses skip no WAL line */
+	CHECK_INT(count(7, "source.ip: 10.9.0.0/16 | stats count()", &ss), 1);
+	CHECK_INT(count(1, "source.ip: 10.0.0.2/31 | stats count()", &ss), 86);
 	/* newest first: the last line of the last record of a shard comes first */
 	CHECK_INT(count(1, "| head 1", NULL), 0);
 	CHECK_STR(out.p, "fw seq=299 tenant1");
@@ -277,6 +280,11 @@ static void test_search_sees_unsealed(void)
 	CHECK_INT(total(1), 15 * LINES);
 	CHECK_INT(count(1, "\"seq=207\" | stats count()", &ss), 1);
 	CHECK_INT(ss.segments, 2);
+	/* sealed: the same, and an address range no block holds reads none */
+	CHECK_INT(count(7, "source.ip: 10.9.0.0/16 | stats count()", &ss), 1);
+	CHECK_INT(count(1, "source.ip: 10.0.0.2/31 | stats count()", &ss), 86);
+	CHECK_INT(count(1, "source.ip >= 10.0.0.7 | stats count()", &ss), 0);
+	CHECK_INT(ss.blocks_read, 0);
 	CHECK_INT(total(2), 3 * LINES);
 	CHECK(exists("seal.state"));
 	CHECK(!exists("seal.journal"));
@@ -284,6 +292,8 @@ static void test_search_sees_unsealed(void)
 	/* more while the sealer runs: found exactly once, sealed or not */
 	append(w, 0, 1, 1000, 4);
 	CHECK_INT(total(1), 19 * LINES);
+	/* sealed and unsealed at once: 1003 to 1073 and 1004 to 1074 by 7 from the WAL */
+	CHECK_INT(count(1, "source.ip: 10.0.0.2/31 | stats count()", &ss), 86 + 22);
 	CHECK_INT(seal_now(s, &e), 0);
 	CHECK_INT(total(1), 19 * LINES);
 	append(w, 1, 1, 2000, 1);

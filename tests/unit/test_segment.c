@@ -722,6 +722,32 @@ static void test_raw_bytes(void)
 	arena_release(&a);
 }
 
+#define SEGMENT -1 /* may_hold_*(): the whole segment, not a block */
+
+/* Whether block (or the SEGMENT) may hold a value of field in [lo, hi]. */
+static bool may_hold_ints(const struct segment *s, int block, const char *field, int64_t lo,
+			  int64_t hi)
+{
+	struct segment_range r = { .lo = lo, .hi = hi };
+	int name = segment_name_number(s, field);
+
+	return block == SEGMENT ? segment_may_hold_range(s, name, &r)
+				: segment_block_may_hold_range(s, (unsigned)block, name, &r);
+}
+
+/* The same for an IP field and the addresses lo to hi. */
+static bool may_hold_ips(const struct segment *s, int block, const char *field, const char *lo,
+			 const char *hi)
+{
+	struct segment_range r = { .ip = true };
+	int name = segment_name_number(s, field);
+
+	CHECK_INT(ipaddr_parse(&r.ip_lo, lo, strlen(lo)), 0);
+	CHECK_INT(ipaddr_parse(&r.ip_hi, hi, strlen(hi)), 0);
+	return block == SEGMENT ? segment_may_hold_range(s, name, &r)
+				: segment_block_may_hold_range(s, (unsigned)block, name, &r);
+}
+
 static void test_skipping(void)
 {
 	struct err e = ERR_INIT;
@@ -730,7 +756,8 @@ static void test_skipping(void)
 	struct arena a;
 	char path[700];
 	int64_t from = T0 + 5000LL * 1000000, to = T0 + 5100LL * 1000000;
-	unsigned skipped = 0, matched = 0, expect = 0;
+	unsigned skipped = 0, matched = 0, expect = 0, related_seconds = 0;
+	int64_t port_max = INT64_MIN;
 
 	fresh("skip");
 	CHECK_INT(write_segment(2, N_EVENTS, &key1, &e), 0);
@@ -744,7 +771,7 @@ static void test_skipping(void)
 		struct event *evs;
 		uint32_t n;
 		int64_t pmin, pmax;
-		struct ipaddr imin, imax;
+		struct ipaddr imin, imax, rmin, rmax;
 		bool overlaps = segment_block_overlaps(s, b, from, to);
 
 		CHECK_INT(segment_block_read(s, b, NULL, 0, &a, &evs, &n, &e), 0);
@@ -753,6 +780,23 @@ static void test_skipping(void)
 		CHECK_INT(segment_block_int_range(s, b, "no.such.field", &pmin, &pmax), 0);
 		CHECK_INT(segment_block_int_range(s, b, "event.action", &pmin, &pmax), 0);
 		CHECK_INT(segment_block_int_range(s, b, "source.port", &pmin, &pmax), 1);
+		/*
+		 * Format 6: the statistics cover every value. related.ip's first value is the
+		 * destination (20.x and up, or 2001:db8::1), every fourth event's second the
+		 * 10.x source, in the row area: inside the range all the same.
+		 */
+		CHECK(segment_block_stats_complete(s, b));
+		CHECK_INT(segment_block_ip_range(s, b, "related.ip", &rmin, &rmax), 1);
+		CHECK(may_hold_ips(s, (int)b, "related.ip", "10.0.0.0", "10.255.255.255"));
+		CHECK(!may_hold_ips(s, (int)b, "destination.ip", "10.0.0.0", "10.255.255.255"));
+		CHECK(!may_hold_ints(s, (int)b, "source.port", 0, 1023)); /* ports from 1024 */
+		CHECK(!may_hold_ints(s, (int)b, "source.port", pmax + 1, INT64_MAX));
+		CHECK(may_hold_ints(s, (int)b, "source.port", pmax, pmax));
+		CHECK(may_hold_ints(s, (int)b, "source.port", INT64_MIN, pmin));
+		CHECK(!may_hold_ints(s, (int)b, "no.such.field", INT64_MIN, INT64_MAX));
+		/* a string field: the block cannot tell */
+		CHECK(may_hold_ints(s, (int)b, "event.action", 0, 0));
+		port_max = pmax > port_max ? pmax : port_max;
 		skipped += !overlaps;
 		for (uint32_t i = 0; i < n; i++) {
 			const struct event_value *t = event_get(&evs[i], FIELD_TIMESTAMP);
@@ -765,6 +809,14 @@ static void test_skipping(void)
 			}
 			CHECK(p->v.i >= pmin && p->v.i <= pmax);
 			CHECK(memcmp(&d->v.ip, &imin, 16) >= 0 && memcmp(&d->v.ip, &imax, 16) <= 0);
+			for (uint32_t k = 0, nth = 0; k < evs[i].n; k++) {
+				const struct ipaddr *ip = &evs[i].vals[k].v.ip;
+
+				if (evs[i].vals[k].field != (uint32_t)f_related)
+					continue;
+				related_seconds += nth++ == 1 && memcmp(ip, &imin, 16) < 0;
+				CHECK(memcmp(ip, &rmin, 16) >= 0 && memcmp(ip, &rmax, 16) <= 0);
+			}
 		}
 		arena_clear(&a);
 	}
@@ -774,6 +826,17 @@ static void test_skipping(void)
 		expect += i % 1000 != 999 && ts >= from && ts <= to;
 	}
 	CHECK_INT(matched, expect);
+	CHECK_INT(related_seconds, N_EVENTS / 4); /* second values below every first one */
+	/* the segment's ranges: those of all its blocks */
+	CHECK(!may_hold_ints(s, SEGMENT, "source.port", 0, 1023));
+	CHECK(!may_hold_ints(s, SEGMENT, "source.port", port_max + 1, INT64_MAX));
+	CHECK(may_hold_ints(s, SEGMENT, "source.port", port_max, port_max));
+	CHECK(!may_hold_ints(s, SEGMENT, "no.such.field", INT64_MIN, INT64_MAX));
+	CHECK(may_hold_ints(s, SEGMENT, "event.action", 0, 0));
+	CHECK(may_hold_ips(s, SEGMENT, "related.ip", "10.0.0.0", "10.255.255.255"));
+	CHECK(!may_hold_ips(s, SEGMENT, "destination.ip", "10.0.0.0", "10.255.255.255"));
+	CHECK(may_hold_ips(s, SEGMENT, "destination.ip", "2001:db8::1", "2001:db8::1"));
+	CHECK(!may_hold_ips(s, SEGMENT, "destination.ip", "2001:db8::2", "2001:db8::ffff"));
 	CHECK(skipped >= 1);
 	CHECK(!segment_block_overlaps(s, 0, T0 - 1000, T0 - 1));
 	segment_close(s);
@@ -1027,6 +1090,77 @@ static void test_value_sets(void)
 	CHECK(segment_may_hold(s, segment_name_number(s, "user.name"),
 			       segment_value_hash(s, "nobody", 6)));
 	segment_close(s);
+	arena_release(&a);
+}
+
+/*
+ * A block of more integer fields than it has columns (1,024): the last ones live in the
+ * row area only and have their statistic all the same, and the statistics of an address
+ * field cover its second and third values; a field the block lacks holds no value.
+ */
+static void test_full_stats(void)
+{
+	struct segment_writer *w = NULL;
+	struct segment *s = NULL;
+	struct err e = ERR_INIT;
+	struct arena a;
+	struct event ev;
+	struct ipaddr ip, lo, hi;
+	char path[700], name[32];
+	int64_t mn, mx;
+
+	fresh("fullstats");
+	arena_init(&a, 1 << 16, 1 << 24);
+	CHECK_INT(segment_writer_open(&w, dir, TENANT, DAY0, 1, &key1, &e), 0);
+	if (!w)
+		goto out;
+	for (unsigned k = 0; k < 2; k++) { /* 1,000 fields, then 100 more */
+		event_init(&ev, &a);
+		event_set_time(&ev, FIELD_TIMESTAMP, T0 + k);
+		for (unsigned i = 1000 * k; i < (k ? 1100 : 1000); i++) {
+			int f;
+
+			snprintf(name, sizeof(name), "vendor.n%04u", i);
+			f = field_intern(name, strlen(name), FT_INT);
+			CHECK(f >= 0);
+			event_set_int(&ev, (unsigned)f, i == 1099 ? -7 : (int64_t)i * 10);
+		}
+		ipaddr_parse(&ip, k ? "198.51.100.1" : "203.0.113.9", k ? 12 : 11);
+		event_add_ip(&ev, (unsigned)f_related, &ip);
+		if (!k) {
+			ipaddr_parse(&ip, "10.9.9.9", 8);
+			event_add_ip(&ev, (unsigned)f_related, &ip);
+			ipaddr_parse(&ip, "2001:db8::5", 11);
+			event_add_ip(&ev, (unsigned)f_related, &ip);
+		}
+		CHECK_INT(segment_writer_add(w, &ev, &e), 0);
+	}
+	CHECK_INT(segment_writer_finish(w, &e), 0);
+	seg_path(path, sizeof(path), 1);
+	CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), 0);
+	if (!s)
+		goto out;
+	CHECK(segment_block_stats_complete(s, 0));
+	CHECK_INT(segment_block_int_range(s, 0, "vendor.n1099", &mn, &mx), 1);
+	CHECK(mn == -7 && mx == -7);
+	CHECK_INT(segment_block_int_range(s, 0, "vendor.n0999", &mn, &mx), 1);
+	CHECK(mn == 9990 && mx == 9990);
+	CHECK(may_hold_ints(s, 0, "vendor.n1099", -7, -7));
+	CHECK(!may_hold_ints(s, 0, "vendor.n1099", -6, 100000));
+	CHECK(!may_hold_ints(s, SEGMENT, "vendor.n1099", -6, 100000));
+	CHECK_INT(segment_block_ip_range(s, 0, "related.ip", &lo, &hi), 1);
+	ipaddr_parse(&ip, "10.9.9.9", 8);
+	CHECK(!memcmp(&lo, &ip, 16));
+	ipaddr_parse(&ip, "2001:db8::5", 11);
+	CHECK(!memcmp(&hi, &ip, 16));
+	CHECK(may_hold_ips(s, 0, "related.ip", "10.9.0.0", "10.9.255.255"));
+	CHECK(may_hold_ips(s, SEGMENT, "related.ip", "10.9.0.0", "10.9.255.255"));
+	CHECK(!may_hold_ips(s, 0, "related.ip", "2001:db8::6", "2001:db8::ffff"));
+	CHECK(!may_hold_ips(s, SEGMENT, "related.ip", "2001:db8::6", "2001:db8::ffff"));
+	CHECK_INT(segment_verify(s, &e), 0);
+out:
+	segment_close(s);
+	segment_writer_free(w);
 	arena_release(&a);
 }
 
@@ -1927,6 +2061,11 @@ static void test_version4(void)
 		goto out;
 	check_fixture_events(s, &a, &ga);
 	CHECK(segment_block_may_contain(s, 0, "10.1.2.3", 8)); /* format 4's blooms had them */
+	/* its statistics cover first values only: no block is skipped on them */
+	CHECK(!segment_block_stats_complete(s, 0));
+	CHECK(may_hold_ints(s, 0, "destination.port", -5, -1));
+	CHECK(may_hold_ints(s, SEGMENT, "destination.port", -5, -1));
+	CHECK(may_hold_ips(s, SEGMENT, "source.ip", "192.0.2.0", "192.0.2.255"));
 	check_fixture_index(s);
 	{ /* its string keys kept their case, which a lookup ignores: scan */
 		uint32_t *rows = NULL;
@@ -2075,6 +2214,7 @@ int main(void)
 	T_RUN(test_text_packed);
 	T_RUN(test_text_rows);
 	T_RUN(test_skipping);
+	T_RUN(test_full_stats);
 	T_RUN(test_bloom);
 	T_RUN(test_value_sets);
 	T_RUN(test_value_sets_partial);

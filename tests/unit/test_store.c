@@ -520,6 +520,123 @@ static void test_index_strings(void)
 	store_close(st);
 }
 
+/* ---- range push-down: 20 blocks of disjoint ports and sources ---- */
+
+#define RANGE_BLOCKS 20
+#define RANGE_EVENTS (RANGE_BLOCKS * 4096) /* SEGMENT_BLOCK_EVENTS each, one a second */
+
+/*
+ * Event i, of block k = i / 4096: destination.port 1000 + 100 k + i % 50, source.ip
+ * 10.k.(i % 250).1, related.ip 192.0.2.1 and, every eighth event, a second value
+ * 10.200.k.1 (in the row area: only format 6's statistics cover it).
+ */
+static void make_ranged(struct event *ev, int i, void *ctx)
+{
+	int k = i / 4096;
+	char text[32];
+	struct ipaddr ip;
+
+	event_set_time(ev, FIELD_TIMESTAMP, T0 + (int64_t)i * NS_PER_SEC);
+	event_set_int(ev, FIELD_DESTINATION_PORT, 1000 + 100 * k + i % 50);
+	snprintf(text, sizeof(text), "10.%d.%d.1", k, i % 250);
+	ipaddr_parse(&ip, text, strlen(text));
+	event_set_ip(ev, FIELD_SOURCE_IP, &ip);
+	ipaddr_parse(&ip, "192.0.2.1", 9);
+	event_add_ip(ev, FIELD_RELATED_IP, &ip);
+	if (i % 8 == 0) {
+		snprintf(text, sizeof(text), "10.200.%d.1", k);
+		ipaddr_parse(&ip, text, strlen(text));
+		event_add_ip(ev, FIELD_RELATED_IP, &ip);
+	}
+	event_set_str(ev, FIELD_EVENT_ACTION, i % 2 ? "allow" : "deny", i % 2 ? 5 : 4);
+}
+
+/* count() of q over tenant 4 is count and q reads blocks_read of the 20 blocks. */
+static void check_ranged(struct store *st, const char *q, long count, uint64_t blocks_read,
+			 int line)
+{
+	struct store_search_stats ss = { 0 };
+	struct err e = ERR_INIT;
+	char query[200], want[64];
+
+	snprintf(query, sizeof(query), "%s | stats count()", q);
+	snprintf(want, sizeof(want), "{\"count\":%ld}\n", count);
+	t_check(search(st, 4, query, ALL, &ss, &e) == 0, __FILE__, line, "%s: %s", q, e.msg);
+	t_check(out.p && !strcmp(out.p, want), __FILE__, line, "%s: %s, expected %s", q,
+		out.p ? out.p : "", want);
+	t_check(ss.blocks == RANGE_BLOCKS && ss.blocks_read == blocks_read, __FILE__, line,
+		"%s: read %llu of %llu blocks, expected %llu of %d", q,
+		(unsigned long long)ss.blocks_read, (unsigned long long)ss.blocks,
+		(unsigned long long)blocks_read, RANGE_BLOCKS);
+}
+
+/* Events i of block k with i % mod == m (ports: mod 50, sources: mod 250). */
+static long block_count(int k, int mod, int m)
+{
+	long n = 0;
+
+	for (int i = k * 4096; i < (k + 1) * 4096; i++)
+		n += i % mod == m;
+	return n;
+}
+
+/*
+ * A range on an integer or IP field joined by `and` reads only the blocks whose minimum
+ * and maximum of the field meet it, and finds what a full read finds; under `not` or `or`
+ * every block is read.
+ */
+static void test_range_push_down(void)
+{
+	struct store *st = NULL;
+	struct err e = ERR_INIT;
+	char path[600];
+	long p1510 = block_count(5, 50, 10), p2910 = block_count(19, 50, 10);
+
+	snprintf(path, sizeof(path), "%s/ranges", t_tmp_dir());
+	CHECK_INT(store_open(&st, path, &e), 0);
+	if (!st)
+		return;
+	t_store_import(st, 4, RANGE_EVENTS, make_ranged, NULL, NULL);
+	check_ranged(st, "*", RANGE_EVENTS, RANGE_BLOCKS, __LINE__);
+	check_ranged(st, "destination.port >= 2900", 4096, 1, __LINE__);
+	check_ranged(st, "destination.port > 2849", 4096, 1, __LINE__);
+	check_ranged(st, "destination.port >= 2849", 4096 + block_count(18, 50, 49), 2, __LINE__);
+	check_ranged(st, "destination.port < 1100", 4096, 1, __LINE__);
+	check_ranged(st, "destination.port <= 1100", 4096 + block_count(1, 50, 0), 2, __LINE__);
+	check_ranged(st, "destination.port: 1510", p1510, 1, __LINE__);
+	check_ranged(st, "destination.port > 1049 and destination.port < 1100", 0, 0, __LINE__);
+	check_ranged(st, "destination.port > 2949", 0, 0, __LINE__); /* the segment's range */
+	check_ranged(st, "destination.port >= 1500 and event.action: deny",
+		     RANGE_EVENTS / 2 - 5 * 2048, 15, __LINE__);
+	check_ranged(st, "source.ip: 10.9.0.0/16", 4096, 1, __LINE__);
+	check_ranged(st, "source.ip: 10.9.7.1", block_count(9, 250, 7), 1, __LINE__);
+	check_ranged(st, "source.ip >= 10.19.0.0", 4096, 1, __LINE__);
+	check_ranged(st, "source.ip: 10.0.0.0/8 and source.ip < 10.2.0.0", 2 * 4096, 2, __LINE__);
+	/*
+	 * A second value, in the row area, is within the block's statistics from format 6
+	 * (each block's related.ip spans 10.200.k.1 to 192.0.2.1): found, and the blocks
+	 * whose minimum is above the range are skipped.
+	 */
+	check_ranged(st, "related.ip: 10.200.7.0/24", 512, 8, __LINE__);
+	check_ranged(st, "related.ip < 10.200.3.0", 3 * 512, 3, __LINE__);
+	check_ranged(st, "related.ip: 10.200.0.0/16 and related.ip: 192.0.2.1", RANGE_EVENTS / 8,
+		     RANGE_BLOCKS, __LINE__);
+	/* not, or: every block */
+	check_ranged(st, "not destination.port: 1510", RANGE_EVENTS - p1510, RANGE_BLOCKS,
+		     __LINE__);
+	check_ranged(st, "destination.port: 1510 or destination.port: 2910", p1510 + p2910,
+		     RANGE_BLOCKS, __LINE__);
+	check_ranged(st, "destination.port: (1510 or 2910)", p1510 + p2910, RANGE_BLOCKS,
+		     __LINE__);
+	/* a field no event has: no block of the segment is read */
+	check_ranged(st, "event.duration > 0", 0, 0, __LINE__);
+	check_ranged(st, "not event.duration > 0", RANGE_EVENTS, RANGE_BLOCKS, __LINE__);
+	/* events, newest first, as a full read gives them */
+	CHECK_INT(search(st, 4, "destination.port >= 2948 | head 3", ALL, NULL, &e), 0);
+	CHECK_STR(out.p, "eee");
+	store_close(st);
+}
+
 static void test_tenant_isolation(void)
 {
 	struct store_search_stats ss;
@@ -1001,6 +1118,7 @@ int main(void)
 	T_RUN(test_import_and_search);
 	T_RUN(test_blocks_and_order);
 	T_RUN(test_index_strings);
+	T_RUN(test_range_push_down);
 	T_RUN(test_tenant_isolation);
 	T_RUN(test_audit_log);
 	T_RUN(test_erase_makes_copies_unreadable);
