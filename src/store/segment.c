@@ -27,6 +27,7 @@
 #include "core/timeutil.h"
 #include "core/varint.h"
 #include "store/keys.h"
+#include "store/token.h"
 
 /*
  * Format, version 5, little-endian (docs/store.md, "Segments"):
@@ -271,18 +272,16 @@ static void bloom_key(const struct keys_data_key *dk, unsigned char key[crypto_s
 			   sizeof(ctx) - 1, dk->key, sizeof(dk->key));
 }
 
-#define TC_LOWER(c) ((c) >= 'A' && (c) <= 'Z' ? (c) + 32 : (c))
-#define TC_TOK(c)                                                                          \
-	(((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= '0' && (c) <= '9') || \
-	 (c) == '.' || (c) == '_' || (c) == '-' || (c) == ':' || (c) >= 0x80)
-
 /* Per byte: 0 for a delimiter, else the byte lowercased (no token byte is NUL). */
 static unsigned char tok_map[256];
 
 static void tok_map_init(void)
 {
-	for (unsigned c = 1; c < 256; c++)
-		tok_map[c] = TC_TOK(c) ? (unsigned char)TC_LOWER(c) : 0;
+	for (unsigned c = 1; c < 256; c++) {
+		unsigned char b = (unsigned char)c;
+
+		tok_map[c] = !token_byte(b) ? 0 : b >= 'A' && b <= 'Z' ? (unsigned char)(b + 32) : b;
+	}
 }
 
 static pthread_once_t tok_once = PTHREAD_ONCE_INIT;

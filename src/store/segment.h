@@ -147,9 +147,9 @@ int segment_block_ip_range(const struct segment *s, unsigned block, const char *
 			   struct ipaddr *min, struct ipaddr *max);
 
 /*
- * Tokens: maximal runs of ASCII letters, digits, '.', '_', '-', ':' and bytes >= 0x80,
- * compared without ASCII case. Sets *tok, *len to the next token of [*p, end) and advances
- * *p; false when there is none.
+ * Tokens (store/token.h): maximal runs of ASCII letters, digits, '.', '_', '-', ':' and
+ * bytes >= 0x80, compared without ASCII case. Sets *tok, *len to the next token of
+ * [*p, end) and advances *p; false when there is none.
  */
 bool segment_token_next(const char **p, const char *end, const char **tok, size_t *len);
 /*
