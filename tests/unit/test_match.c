@@ -259,6 +259,16 @@ static void test_words_are_tokens(void)
 	set_text("xmimikatz", NULL);
 	NO("mimi*");
 	YES("*mimi*");
+	/* '.' and '-' join tokens (docs/query.md's examples) */
+	set_text("Invoke-Mimikatz mimikatz.exe", NULL);
+	NO("mimikatz");
+	YES("mimikatz.exe");
+	YES("mimi*");
+	YES("*katz");
+	YES("invoke-mimikatz");
+	set_text("seq=93", NULL);
+	YES("seq=9*");
+	NO("\"seq=9\"");
 
 	/* a phrase's boundaries, at each end */
 	set_text("xtcp 10.2.100.150", NULL);
