@@ -80,16 +80,6 @@ static inline bool token_boundary(const char *h, size_t hlen, size_t i)
 	       !token_byte((unsigned char)h[i]);
 }
 
-/*
- * Whether h holds phrase n (ASCII case ignored) at token boundaries at both ends, so that a
- * word finds whole tokens only ("imikat" is not in "mimikatz") and a phrase starts and ends
- * where tokens do ("tcp 10.2.100.15" is not in "xtcp 10.2.100.150"). An end of n that is a
- * delimiter needs nothing of the byte next to it.
- *
- * The needle's first and last bytes are tested at 8 positions at once (a byte of a letter is
- * compared with its case bit set, any other byte exactly), and only where both agree is the
- * rest compared: the scan runs over most of the text without a branch per byte.
- */
 static inline uint64_t bytes_eq(uint64_t x, uint64_t want)
 {
 	/* 0x80 in each byte of x equal to the byte of want (exact: no false positives). */
@@ -111,6 +101,16 @@ static inline bool phrase_at(const char *h, size_t hlen, size_t i, const char *n
 	       token_boundary(h, hlen, i + nlen);
 }
 
+/*
+ * Whether h holds phrase n (ASCII case ignored) at token boundaries at both ends, so that a
+ * word finds whole tokens only ("imikat" is not in "mimikatz") and a phrase starts and ends
+ * where tokens do ("tcp 10.2.100.15" is not in "xtcp 10.2.100.150"). An end of n that is a
+ * delimiter needs nothing of the byte next to it.
+ *
+ * The needle's first and last bytes are tested at 8 positions at once (a byte of a letter is
+ * compared with its case bit set, any other byte exactly), and only where both agree is the
+ * rest compared: the scan runs over most of the text without a branch per byte.
+ */
 static bool has_phrase(const char *h, size_t hlen, const char *n, size_t nlen)
 {
 	const uint64_t ones = 0x0101010101010101ULL;
