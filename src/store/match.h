@@ -66,8 +66,8 @@ bool match_is_all(const struct match *m);
  * holds it (then each of its tokens is a whole token of the text) or it is an address.
  * Wildcards give none (their letters may be part of a token). A store skips blocks whose
  * bloom filter lacks one of their tokens or whose values of the field are known and
- * differ, and reads only the rows its index gives for an indexed field. fn returning non-zero stops the walk. Returns what fn
- * returned last (0 when not called).
+ * differ, and reads only the rows its index gives for an indexed field. fn returning
+ * non-zero stops the walk. Returns what fn returned last (0 when not called).
  */
 int match_literals(const struct match *m,
 		   int (*fn)(void *ctx, const char *field, const char *value, size_t len,
