@@ -9,6 +9,7 @@
 #include "core/le.h"
 #include "core/timeutil.h"
 #include "store/query.h"
+#include "store/token.h"
 
 /* What one compiled node tests. */
 enum test {
@@ -19,8 +20,8 @@ enum test {
 	T_NEVER,     /* a field no event has: matches nothing */
 	T_EXISTS,
 	T_TEXT_EQ,   /* text equal, ASCII case ignored */
-	T_TEXT_HAS,  /* text contains (event.original, message, full text) */
-	T_GLOB,      /* wildcard on the value's text */
+	T_TEXT_HAS,  /* text holds it at token boundaries (event.original, message, full text) */
+	T_GLOB,      /* wildcard on the value's text (full text: on a run of it, glob_in_text) */
 	T_INT_EQ,    /* integers, times, booleans */
 	T_IP_EQ,
 	T_CIDR,
@@ -70,11 +71,15 @@ static bool text_eq(const char *a, size_t alen, const char *b, size_t blen)
 }
 
 /*
- * Whether h holds n (ASCII case ignored). The needle's first and last bytes are tested at
- * 8 positions at once (a byte of a letter is compared with its case bit set, any other byte
- * exactly), and only where both agree is the rest compared: the scan runs over most of the
- * text without a branch per byte.
+ * Whether position i of h cuts no token: it is an end of h, or a delimiter lies on one side.
+ * A run of h between two such positions holds only whole tokens (store/token.h).
  */
+static inline bool token_boundary(const char *h, size_t hlen, size_t i)
+{
+	return i == 0 || i == hlen || !token_byte((unsigned char)h[i - 1]) ||
+	       !token_byte((unsigned char)h[i]);
+}
+
 static inline uint64_t bytes_eq(uint64_t x, uint64_t want)
 {
 	/* 0x80 in each byte of x equal to the byte of want (exact: no false positives). */
@@ -89,7 +94,24 @@ static inline uint64_t load64(const char *p)
 	return le_get64((const unsigned char *)p);
 }
 
-static bool text_has(const char *h, size_t hlen, const char *n, size_t nlen)
+/* n at h + i, ASCII case ignored, cutting no token. */
+static inline bool phrase_at(const char *h, size_t hlen, size_t i, const char *n, size_t nlen)
+{
+	return text_eq(h + i, nlen, n, nlen) && token_boundary(h, hlen, i) &&
+	       token_boundary(h, hlen, i + nlen);
+}
+
+/*
+ * Whether h holds phrase n (ASCII case ignored) at token boundaries at both ends, so that a
+ * word finds whole tokens only ("imikat" is not in "mimikatz") and a phrase starts and ends
+ * where tokens do ("tcp 10.2.100.15" is not in "xtcp 10.2.100.150"). An end of n that is a
+ * delimiter needs nothing of the byte next to it.
+ *
+ * The needle's first and last bytes are tested at 8 positions at once (a byte of a letter is
+ * compared with its case bit set, any other byte exactly), and only where both agree is the
+ * rest compared: the scan runs over most of the text without a branch per byte.
+ */
+static bool has_phrase(const char *h, size_t hlen, const char *n, size_t nlen)
 {
 	const uint64_t ones = 0x0101010101010101ULL;
 	unsigned char f, l, fm, lm;
@@ -116,13 +138,13 @@ static bool text_has(const char *h, size_t hlen, const char *n, size_t nlen)
 		while (hit) {
 			size_t k = (size_t)__builtin_ctzll(hit) / 8;
 
-			if (text_eq(h + i + k, nlen, n, nlen))
+			if (phrase_at(h, hlen, i + k, n, nlen))
 				return true;
 			hit &= hit - 1;
 		}
 	}
 	for (; i <= last; i++)
-		if (((unsigned char)h[i] | fm) == f && text_eq(h + i, nlen, n, nlen))
+		if (((unsigned char)h[i] | fm) == f && phrase_at(h, hlen, i, n, nlen))
 			return true;
 	return false;
 }
@@ -138,41 +160,104 @@ static size_t char_len(const char *s, size_t len)
 }
 
 /*
- * Wildcard match of the whole text: `*` any run, `?` one character, `\x` a literal x.
- * Iterative, remembering the last `*` (linear for one star, never exponential).
+ * Wildcard match of p against h from ti to an end that token_end accepts: the end of h
+ * (a whole value), or with token_end any position cutting no token (a run of a text).
+ * `*` any run, `?` one character, `\x` a literal x. Iterative, remembering the last `*`
+ * (linear for one star, never exponential): the ends a later `*` can reach from an earlier
+ * placement of what precedes it include those of any later placement.
  */
-static bool glob(const char *p, size_t plen, const char *t, size_t tlen)
+static bool glob_at(const char *p, size_t plen, const char *h, size_t hlen, size_t ti,
+		    bool token_end)
 {
-	size_t pi = 0, ti = 0, star_p = SIZE_MAX, star_t = 0;
+	size_t pi = 0, star_p = SIZE_MAX, star_t = 0;
 
-	while (ti < tlen) {
+	for (;;) {
+		if (pi == plen && (token_end ? token_boundary(h, hlen, ti) : ti == hlen))
+			return true;
 		if (pi < plen && p[pi] == '*') {
 			star_p = ++pi;
 			star_t = ti;
 			continue;
 		}
-		if (pi < plen && p[pi] == '?') {
+		if (pi < plen && ti < hlen && p[pi] == '?') {
 			pi++;
-			ti += char_len(t + ti, tlen - ti);
+			ti += char_len(h + ti, hlen - ti);
 			continue;
 		}
-		if (pi < plen) {
+		if (pi < plen && ti < hlen) {
 			size_t lit = p[pi] == '\\' && pi + 1 < plen ? pi + 1 : pi;
 
-			if (fold(p[lit]) == fold(t[ti])) {
+			if (fold(p[lit]) == fold(h[ti])) {
 				pi = lit + 1;
 				ti++;
 				continue;
 			}
 		}
-		if (star_p == SIZE_MAX)
+		if (star_p == SIZE_MAX || star_t == hlen)
 			return false;
 		pi = star_p;
 		ti = ++star_t;
 	}
-	while (pi < plen && p[pi] == '*')
-		pi++;
-	return pi == plen;
+}
+
+static bool glob(const char *p, size_t plen, const char *t, size_t tlen)
+{
+	return glob_at(p, plen, t, tlen, 0, false);
+}
+
+/* The length of p before its first `*` (escaped ones are literal). */
+static size_t glob_head_len(const char *p, size_t plen)
+{
+	size_t k = 0;
+
+	for (; k < plen && p[k] != '*'; k++)
+		if (p[k] == '\\' && k + 1 < plen)
+			k++;
+	return k;
+}
+
+/* Where the run of h from i that head (no `*` in it) matches ends; SIZE_MAX when none does. */
+static size_t glob_head_end(const char *head, size_t n, const char *h, size_t hlen, size_t i)
+{
+	for (size_t pi = 0; pi < n; pi++) {
+		if (i == hlen)
+			return SIZE_MAX;
+		if (head[pi] == '?') {
+			i += char_len(h + i, hlen - i);
+			continue;
+		}
+		if (head[pi] == '\\' && pi + 1 < n)
+			pi++;
+		if (fold(head[pi]) != fold(h[i]))
+			return SIZE_MAX;
+		i++;
+	}
+	return i;
+}
+
+/*
+ * Full-text wildcards: whether a run of h cutting no token matches p, like a phrase. So
+ * `mimi*` finds a token starting with mimi, `*katz` one ending with katz, `mi?ikatz` the
+ * token, and `*imikat*` the text anywhere (a leading `*` takes the run back to the start of
+ * h). What follows p's first `*` matches from the earliest end of its head wherever it
+ * could from a later one, so the text is walked once for the head and once for the rest.
+ */
+static bool glob_in_text(const char *p, size_t plen, const char *h, size_t hlen)
+{
+	size_t head = glob_head_len(p, plen), best = SIZE_MAX;
+
+	for (size_t i = 0; i <= hlen && i < best; i++) {
+		size_t end;
+
+		if (!token_boundary(h, hlen, i) ||
+		    (end = glob_head_end(p, head, h, hlen, i)) == SIZE_MAX)
+			continue;
+		if (head < plen)
+			best = MIN(best, end);
+		else if (token_boundary(h, hlen, end))
+			return true;
+	}
+	return head < plen && best != SIZE_MAX && glob_at(p + head, plen - head, h, hlen, best, true);
 }
 
 /* ---- compiling ---- */
@@ -279,28 +364,12 @@ static int compile_match(struct compiler *c, const struct query_node *n, struct 
 	return -EINVAL;
 }
 
-/* A bare word or phrase; a wildcard word may match anywhere in the text: *word*. */
-static int compile_full_text(struct compiler *c, const struct query_node *n, struct mnode *m)
+/* A bare word or phrase: whole tokens (has_phrase); a wildcard word: glob_in_text(). */
+static void compile_full_text(const struct query_node *n, struct mnode *m)
 {
-	size_t len = strlen(n->value);
-	char *p;
-
 	m->s = n->value;
-	m->len = len;
-	m->test = T_TEXT_HAS;
-	if (n->value_kind != QUERY_WILDCARD)
-		return 0;
-	p = arena_alloc(c->a, len + 3);
-	if (!p)
-		return err_set(c->e, -ENOMEM, "query: out of memory");
-	p[0] = '*';
-	memcpy(p + 1, n->value, len);
-	p[len + 1] = '*';
-	p[len + 2] = '\0';
-	m->s = p;
-	m->len = len + 2;
-	m->test = T_GLOB;
-	return 0;
+	m->len = strlen(n->value);
+	m->test = n->value_kind == QUERY_WILDCARD ? T_GLOB : T_TEXT_HAS;
 }
 
 static int compile_range(struct compiler *c, const struct query_node *n, struct mnode *m)
@@ -350,9 +419,11 @@ static int compile_leaf(struct compiler *c, const struct query_node *n, struct m
 	case QUERY_RANGE:
 		return resolve(n, m) ? compile_range(c, n, m) : 0;
 	case QUERY_MATCH:
-		if (n->field && !resolve(n, m))
+		if (!n->field) {
+			compile_full_text(n, m);
 			return 0;
-		return n->field ? compile_match(c, n, m) : compile_full_text(c, n, m);
+		}
+		return resolve(n, m) ? compile_match(c, n, m) : 0;
 	default:
 		return -EINVAL;
 	}
@@ -654,7 +725,7 @@ static bool test_value(const struct mnode *n, const struct event_value *v, enum 
 	switch (n->test) {
 	case T_EXISTS: return true;
 	case T_TEXT_EQ: return text_eq(v->v.s, v->len, n->s, n->len);
-	case T_TEXT_HAS: return text_has(v->v.s, v->len, n->s, n->len);
+	case T_TEXT_HAS: return has_phrase(v->v.s, v->len, n->s, n->len);
 	case T_GLOB:
 		len = value_text(v, t, buf, sizeof(buf), &s);
 		return glob(n->s, n->len, s, len);
@@ -680,7 +751,7 @@ static bool any_value(const struct mnode *n, const struct event *ev, int field)
 	return false;
 }
 
-/* Full text: event.original, else message; a wildcard may match anywhere in it. */
+/* Full text: event.original, else message; a word, phrase or wildcard on a run of it. */
 static bool full_text(const struct mnode *n, const struct event *ev)
 {
 	const char *s;
@@ -690,8 +761,8 @@ static bool full_text(const struct mnode *n, const struct event *ev)
 	    !event_get_str(ev, FIELD_MESSAGE, &s, &len))
 		return false;
 	if (n->test == T_GLOB)
-		return glob(n->s, n->len, s, len);
-	return text_has(s, len, n->s, n->len);
+		return glob_in_text(n->s, n->len, s, len);
+	return has_phrase(s, len, n->s, n->len);
 }
 
 static bool eval(const struct mnode *n, const struct event *ev)

@@ -4,12 +4,19 @@
  *
  * Compiling resolves each field name to its id once and turns each value into the field's
  * type, so evaluating an event compares ids and typed values, never names:
- *   - text fields: equal, ignoring ASCII case; wildcards * and ? (\ escapes them);
- *     a phrase on event.original or message is found anywhere in the text
+ *   - text fields: equal, ignoring ASCII case; wildcards * and ? (\ escapes them) on the
+ *     whole value; a value or phrase on event.original, message or an object field (its
+ *     JSON text) is found in the text as a full-text phrase is
  *   - IP fields: an address (equal) or a CIDR (inside it); wildcards on the address text
  *   - integer fields: an integer; time fields: a time as time_parse() reads it
- *   - full text (a bare word or phrase): found anywhere in event.original (else message),
- *     ignoring ASCII case
+ *   - full text (a bare word or phrase) in event.original (else message), ignoring ASCII
+ *     case, as whole tokens (store/token.h, the tokens the segments' blooms hold): it must
+ *     occur where it cuts no token, so where its first byte is a token byte the text's byte
+ *     before must not be one, and likewise after its last byte. `mimikatz` finds "run
+ *     MIMIKATZ now", not "mimikatz2"; `imikat` finds neither; `"tcp 10.2.100.15"` does not
+ *     find "xtcp 10.2.100.150"; a word of several tokens (`user=alice`) is a phrase
+ *   - full-text wildcards: a run of the text that cuts no token matches the word whole:
+ *     `mimi*` a token's start, `*katz` its end, `*imikat*` anywhere (a substring)
  *   - ranges compare numbers, times and addresses by value, text by bytes
  *   - a multi-valued field matches when any of its values does
  * A value that cannot be of its field's type ("destination.port: http") is an error at
@@ -82,10 +89,11 @@ bool match_is_all(const struct match *m);
  * of the filter: fn gets the field's name (NULL for full text), the value's text, for
  * exact text, phrases, words and single addresses, and whole: true when the value is a
  * string field's whole value (`event.dataset: x`, ASCII case ignored), false when a text
- * holds it or it is an address. A store skips blocks whose bloom filter lacks one of their
- * tokens or whose values of the field are known and differ, and reads only the rows its
- * index gives for an indexed field. fn returning non-zero stops the walk. Returns what fn
- * returned last (0 when not called).
+ * holds it (then each of its tokens is a whole token of the text) or it is an address.
+ * Wildcards give none (their letters may be part of a token). A store skips blocks whose
+ * bloom filter lacks one of their tokens or whose values of the field are known and
+ * differ, and reads only the rows its index gives for an indexed field. fn returning
+ * non-zero stops the walk. Returns what fn returned last (0 when not called).
  */
 int match_literals(const struct match *m,
 		   int (*fn)(void *ctx, const char *field, const char *value, size_t len,

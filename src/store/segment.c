@@ -27,6 +27,7 @@
 #include "core/timeutil.h"
 #include "core/varint.h"
 #include "store/keys.h"
+#include "store/token.h"
 
 /*
  * Format, version 6, little-endian (docs/store.md, "Segments"):
@@ -309,16 +310,14 @@ static void mac_init(crypto_generichash_state *st, const struct keys_data_key *d
 	sodium_memzero(key, sizeof(key));
 }
 
-#define TC_LOWER(c) ((c) >= 'A' && (c) <= 'Z' ? (c) + 32 : (c))
-#define TC_TOK(c)                                                                          \
-	(((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= '0' && (c) <= '9') || \
-	 (c) == '.' || (c) == '_' || (c) == '-' || (c) == ':' || (c) >= 0x80)
-
 /* in[0..len) ASCII-lowercased into out (bytes past 0x7f as they are). */
 static void ascii_lower(char *out, const char *in, size_t len)
 {
-	for (size_t i = 0; i < len; i++)
-		out[i] = (char)TC_LOWER((unsigned char)in[i]);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		out[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+	}
 }
 
 /* Per byte: 0 for a delimiter, else the byte lowercased (no token byte is NUL). */
@@ -326,8 +325,11 @@ static unsigned char tok_map[256];
 
 static void tok_map_init(void)
 {
-	for (unsigned c = 1; c < 256; c++)
-		tok_map[c] = TC_TOK(c) ? (unsigned char)TC_LOWER(c) : 0;
+	for (unsigned c = 1; c < 256; c++) {
+		unsigned char b = (unsigned char)c;
+
+		tok_map[c] = !token_byte(b) ? 0 : b >= 'A' && b <= 'Z' ? (unsigned char)(b + 32) : b;
+	}
 }
 
 static pthread_once_t tok_once = PTHREAD_ONCE_INIT;

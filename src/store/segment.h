@@ -182,9 +182,9 @@ bool segment_block_may_hold_range(const struct segment *s, unsigned block, int n
 bool segment_may_hold_range(const struct segment *s, int name, const struct segment_range *r);
 
 /*
- * Tokens: maximal runs of ASCII letters, digits, '.', '_', '-', ':' and bytes >= 0x80,
- * compared without ASCII case. Sets *tok, *len to the next token of [*p, end) and advances
- * *p; false when there is none.
+ * Tokens (store/token.h): maximal runs of ASCII letters, digits, '.', '_', '-', ':' and
+ * bytes >= 0x80, compared without ASCII case. Sets *tok, *len to the next token of
+ * [*p, end) and advances *p; false when there is none.
  */
 bool segment_token_next(const char **p, const char *end, const char **tok, size_t *len);
 /*
@@ -267,9 +267,11 @@ int segment_block_read_rows(struct segment *s, unsigned block, const uint32_t *r
 /*
  * The rows of the block (relative, ascending) whose event.original may contain each of the
  * n needles (ASCII case ignored), into rows[0..*nrows), which must hold the block's count:
- * a superset of the rows that do, found from the block's templates, its variable
- * dictionary and the values its lines refer to, without rebuilding a line (a needle's
- * tokens, segment_token_next(), each lie within one template's text or one variable's).
+ * a superset of the rows that do, and so of those where a needle is a full-text word or
+ * phrase (whole tokens: store/match.h decides), found from the block's templates, its
+ * variable dictionary and the values its lines refer to, without rebuilding a line (each
+ * of a needle's tokens, segment_token_next(), lies within one template's text or one
+ * variable's, where its bytes are looked for).
  * Only the first SEGMENT_TEXT_TOKENS tokens are looked for; rows without event.original in
  * the block's text column (their text is elsewhere, or they have none and a full-text
  * search looks at message) are always given, and every row when no needle has a token.

@@ -2005,7 +2005,10 @@ static const char *tail_lower(struct tail_run *t, const char *p, size_t n)
 
 /*
  * The tokens of the literals the query needs (those the blooms are asked about), in lower
- * case: an event whose JSON line lacks one, ignoring ASCII case, cannot match.
+ * case: an event whose JSON line lacks one, ignoring ASCII case, cannot match. A prefilter
+ * only, a superset: a word must be a whole token of the text (match.h), but in a line's
+ * bytes an escape (\n) or a binary batch's length byte may stand next to it, so only its
+ * bytes are looked for, and match_event() decides.
  */
 static void tail_tokens(struct tail_run *t)
 {

@@ -72,7 +72,7 @@ def test_ingest_and_search():
         assert out.splitlines() == ["event.action  count", "allow         900",
                                     "deny          100"], out
         _, out, _ = run(["search", "--tenant", "city-a", "--limit", "1",
-                         'mimikatz or "seq=5 alpha"'],
+                         'mimikatz or "seq=5 alpha-secret"'],
                         d)
         assert out.strip().endswith("fw1 allow seq=5 alpha-secret"), out
         # the audit line counts what was handed out: 2 events under --limit 2, not 3

@@ -8,6 +8,7 @@
 #include "core/ipaddr.h"
 #include "core/timeutil.h"
 #include "store/query.h"
+#include "store/token.h"
 #include "t.h"
 
 #include <ctype.h>
@@ -157,7 +158,14 @@ static void test_full_text(void)
 	NO("psexec or (deny and not source.ip: 10.0.0.0/8)");
 }
 
-/* Reference for a phrase in a text, ASCII case ignored. */
+/* Position i of h lies between two token bytes. */
+static bool splits_token(const char *h, size_t hlen, size_t i)
+{
+	return i > 0 && i < hlen && token_byte((unsigned char)h[i - 1]) &&
+	       token_byte((unsigned char)h[i]);
+}
+
+/* Reference for a phrase in a text, ASCII case ignored, cutting no token at either end. */
 static bool naive_has(const char *h, size_t hlen, const char *n, size_t nlen)
 {
 	for (size_t i = 0; i + nlen <= hlen; i++) {
@@ -165,7 +173,7 @@ static bool naive_has(const char *h, size_t hlen, const char *n, size_t nlen)
 
 		while (k < nlen && tolower((unsigned char)h[i + k]) == tolower((unsigned char)n[k]))
 			k++;
-		if (k == nlen)
+		if (k == nlen && !splits_token(h, hlen, i) && !splits_token(h, hlen, i + nlen))
 			return true;
 	}
 	return false;
@@ -204,6 +212,167 @@ static void test_phrase_scan(void)
 				t_check(run(query, &e) == (int)naive_has(text, len, n, nlen), __FILE__,
 					__LINE__, "phrase %s in %.*s", n, (int)len, text);
 			}
+	}
+}
+
+/* An event of only these texts (either may be NULL). */
+static void set_text(const char *original, const char *message)
+{
+	arena_clear(&arena);
+	event_init(&ev, &arena);
+	if (original)
+		CHECK_INT(event_set_str(&ev, FIELD_EVENT_ORIGINAL, original, strlen(original)), 0);
+	if (message)
+		CHECK_INT(event_set_str(&ev, FIELD_MESSAGE, message, strlen(message)), 0);
+}
+
+/*
+ * Bare words and phrases find whole tokens (store/token.h), as the segments' blooms hold
+ * them: a word inside a longer token is not found, a phrase must start and end where tokens
+ * do; wildcards give prefixes, suffixes and substrings.
+ */
+static void test_words_are_tokens(void)
+{
+	struct err e = ERR_INIT;
+
+	set_text("run mimikatz now", NULL);
+	YES("mimikatz");
+	YES("MimiKatz");
+	NO("imikat");
+	NO("mimi");
+	NO("katz");
+	YES("\"run mimikatz\"");
+	YES("\"mimikatz now\"");
+	NO("\"un mimikatz\""); /* the start cuts "run" */
+	NO("\"mimikatz no\"");  /* the end cuts "now" */
+	/* wildcards: a token's start, its end, anywhere */
+	YES("*imikat*");
+	YES("mimi*");
+	YES("*katz");
+	YES("mi?ikatz");
+	YES("m*z");
+	NO("imi*");
+	NO("*mika");
+	NO("mi?ikat");
+	set_text("MIMIKATZ", NULL);
+	YES("mimikatz");
+	set_text("xmimikatz", NULL);
+	NO("mimi*");
+	YES("*mimi*");
+	/* '.' and '-' join tokens (docs/query.md's examples) */
+	set_text("Invoke-Mimikatz mimikatz.exe", NULL);
+	NO("mimikatz");
+	YES("mimikatz.exe");
+	YES("mimi*");
+	YES("*katz");
+	YES("invoke-mimikatz");
+	set_text("seq=93", NULL);
+	YES("seq=9*");
+	NO("\"seq=9\"");
+
+	/* a phrase's boundaries, at each end */
+	set_text("xtcp 10.2.100.150", NULL);
+	NO("\"tcp 10.2.100.15\"");
+	set_text("xtcp 10.2.100.15", NULL);
+	NO("\"tcp 10.2.100.15\"");
+	set_text("tcp 10.2.100.150", NULL);
+	NO("\"tcp 10.2.100.15\"");
+	NO("10.2.100.15");
+	YES("10.2.100.15*");
+	set_text("[TCP 10.2.100.15]", NULL);
+	YES("\"tcp 10.2.100.15\"");
+	YES("10.2.100.15"); /* one token of several bytes '.' joins */
+	set_text("conn 10.2.100.15:443", NULL);
+	NO("10.2.100.15"); /* ':' joins too: the token is 10.2.100.15:443 */
+	YES("10.2.100.15\\:443");
+	YES("10.2.100.15*");
+
+	/* a word of several tokens is a phrase; an end that is a delimiter asks nothing */
+	set_text("login user042,,ms-rdp ok", NULL);
+	YES("user042,,ms-rdp");
+	YES("\",,ms-rdp ok\"");
+	NO("user=*"); /* no run starts with "user=" */
+	set_text("xuser042,,ms-rdp", NULL);
+	NO("user042,,ms-rdp");
+	set_text("user042,,ms-rdpx", NULL);
+	NO("user042,,ms-rdp");
+	set_text("user=alice", NULL);
+	YES("user=alice");
+	YES("\"=alice\"");
+	NO("\"r=alice\"");
+	NO("\"user=alic\"");
+	YES("user=ali*");
+
+	/* bytes >= 0x80 are token bytes: a UTF-8 word is one token */
+	set_text("\xe3\x83\xad\xe3\x82\xb0\xe3\x82\xa4\xe3\x83\xb3\xe5\xa4\xb1\xe6\x95\x97 "
+		 "user=\xe5\xa4\xaa\xe9\x83\x8e", NULL); /* ログイン失敗 user=太郎 */
+	YES("\xe3\x83\xad\xe3\x82\xb0\xe3\x82\xa4\xe3\x83\xb3\xe5\xa4\xb1\xe6\x95\x97");
+	NO("\xe3\x83\xad\xe3\x82\xb0\xe3\x82\xa4\xe3\x83\xb3"); /* ログイン */
+	YES("\xe3\x83\xad\xe3\x82\xb0\xe3\x82\xa4\xe3\x83\xb3*");
+	YES("*\xe5\xa4\xb1\xe6\x95\x97");
+	YES("????\xe5\xa4\xb1\xe6\x95\x97"); /* ? is one character */
+	YES("\xe5\xa4\xaa\xe9\x83\x8e");
+	NO("\xe5\xa4\xaa");
+
+	/* message when there is no event.original; phrases on text fields alike */
+	set_text(NULL, "Logon failed for admin2");
+	YES("admin2");
+	NO("admin");
+	YES("message: \"failed for\"");
+	NO("message: \"ailed for\"");
+	NO("message: admin*"); /* a field's wildcard: the whole value */
+	YES("message: *admin*");
+	set_text("Logon failed for admin2", NULL);
+	NO("event.original: \"admin\"");
+	YES("event.original: \"admin2\"");
+}
+
+/* Reference wildcard match of a whole text (ASCII; exponential, for short texts). */
+static bool naive_glob(const char *p, const char *t, size_t tlen)
+{
+	if (!*p)
+		return !tlen;
+	if (*p == '*')
+		return naive_glob(p + 1, t, tlen) || (tlen && naive_glob(p, t + 1, tlen - 1));
+	return tlen && (*p == '?' || tolower((unsigned char)*p) == tolower((unsigned char)*t)) &&
+	       naive_glob(p + 1, t + 1, tlen - 1);
+}
+
+/*
+ * A full-text word, with or without wildcards, matches when some run of the text that
+ * cuts no token matches it whole: random words and texts of a, b, A and the delimiter ','.
+ */
+static void test_word_runs(void)
+{
+	static const char pat_bytes[] = "ab,*?", text_bytes[] = "abA,";
+	char pat[8], text[12];
+	struct err e = ERR_INIT;
+	unsigned seed = 7;
+
+	for (int round = 0; round < 3000; round++) {
+		size_t plen, tlen;
+		bool want = false;
+
+		seed = seed * 1103515245u + 12345u;
+		plen = 1 + (seed >> 16) % 5;
+		tlen = (seed >> 8) % 10;
+		for (size_t i = 0; i < plen; i++) {
+			seed = seed * 1103515245u + 12345u;
+			pat[i] = pat_bytes[(seed >> 16) % 5];
+		}
+		pat[plen] = '\0';
+		for (size_t i = 0; i < tlen; i++) {
+			seed = seed * 1103515245u + 12345u;
+			text[i] = text_bytes[(seed >> 16) % 4];
+		}
+		text[tlen] = '\0';
+		for (size_t i = 0; i <= tlen && !want; i++)
+			for (size_t j = i; j <= tlen && !want; j++)
+				want = !splits_token(text, tlen, i) && !splits_token(text, tlen, j) &&
+				       naive_glob(pat, text + i, j - i);
+		set_text(text, NULL);
+		t_check(run(pat, &e) == (int)want, __FILE__, __LINE__, "word %s in '%s': %s", pat,
+			text, want ? "should match" : "should not match");
 	}
 }
 
@@ -292,7 +461,7 @@ static void test_literals(void)
 {
 	const char *text = "source.ip: 10.1.2.3 and mimikatz and (a or b) and user.name: alice and "
 			   "not event.action: deny and destination.port: 443 and user.name: al* and "
-			   "message: \"logon failed\"";
+			   "message: \"logon failed\" and *imikat* and mimi*";
 	struct err e = ERR_INIT;
 	struct buf b = BUF_INIT(4096);
 	struct arena qa;
@@ -304,7 +473,10 @@ static void test_literals(void)
 	CHECK_INT(query_parse(&q, text, strlen(text), &qa, &e), 0);
 	CHECK_INT(match_compile(&m, q.filter, NOW, &qa, &e), 0);
 	CHECK_INT(match_literals(m, collect, &b), 0);
-	/* or, not, numbers and wildcards give no literal every match must hold; == a whole value */
+	/*
+	 * or, not, numbers and wildcards give no literal every match must hold (a full-text
+	 * wildcard's letters are not a whole token); == a whole value
+	 */
 	CHECK_STR(b.p, "source.ip=10.1.2.3;*=mimikatz;user.name==alice;message=logon failed;");
 	buf_release(&b);
 	arena_release(&qa);
@@ -416,6 +588,8 @@ int main(void)
 	T_RUN(test_fields);
 	T_RUN(test_full_text);
 	T_RUN(test_phrase_scan);
+	T_RUN(test_words_are_tokens);
+	T_RUN(test_word_runs);
 	T_RUN(test_match_fields);
 	T_RUN(test_type_errors);
 	T_RUN(test_time_range_push_down);

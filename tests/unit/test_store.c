@@ -289,8 +289,9 @@ static bool is_src5_deny(long i) { return i % 100 == 5 && i % 7 == 0; }
 static bool is_deny(long i) { return i % 7 == 0; }
 static bool is_any(long i) { return true; }
 static bool is_777(long i) { return i == 777; }
+static bool is_7(long i) { return i == 7; }
 
-/* A deny whose number starts with 7 ("seq=7": 7, 70-79, 700-799, 7000-7999). */
+/* A deny whose number starts with 7 (seq=7*: 7, 70-79, 700-799, 7000-7999). */
 static bool is_deny_seq7(long i)
 {
 	long d = i;
@@ -350,7 +351,10 @@ static void test_blocks_and_order(void)
 	/* a phrase across two values the line refers to (an action, an address), any case */
 	CHECK_INT(search_seqs(st, "\"DENY 10.1.5.1 \"", &e), 0);
 	check_seqs(is_src5_deny, SIZE_MAX, __LINE__);
+	/* seq=7 is a phrase of whole tokens (seq 7 only); seq=7* any seq starting with 7 */
 	CHECK_INT(search_seqs(st, "\"fw deny\" and \"seq=7\"", &e), 0);
+	check_seqs(is_7, SIZE_MAX, __LINE__);
+	CHECK_INT(search_seqs(st, "\"fw deny\" and seq=7*", &e), 0);
 	check_seqs(is_deny_seq7, SIZE_MAX, __LINE__);
 	/* head stops across blocks */
 	CHECK_INT(search_seqs(st, "event.action: deny | head 3", &e), 0);

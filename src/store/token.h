@@ -1,0 +1,24 @@
+/*
+ * token.h - the one definition of a token of text, shared by what the store writes and what
+ * a search asks: the segments' bloom filters and text search (segment_token_next()) and the
+ * evaluation of full-text words and phrases (match.h), which must agree for a search to find
+ * the same events in every block it skips or reads.
+ *
+ * A token is a maximal run of token bytes: ASCII letters, digits, '.', '_', '-', ':' and
+ * every byte >= 0x80 (so a UTF-8 character never splits), compared without ASCII case.
+ * Folding ASCII case never turns a token byte into a delimiter or back.
+ *
+ * Threads: pure functions.
+ */
+#ifndef STORE_TOKEN_H
+#define STORE_TOKEN_H
+
+#include <stdbool.h>
+
+static inline bool token_byte(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '.' || c == '_' || c == '-' || c == ':' || c >= 0x80;
+}
+
+#endif
