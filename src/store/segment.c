@@ -80,6 +80,8 @@ enum { DS_NAME, DS_SHARED, DS_KEY, DS_LEN, DS_COUNT, DIR_STREAMS };
 #define PAGE_TARGET (64u << 10)
 #define INDEX_KEY_MAX 1024 /* longer values are not indexed */
 #define INDEX_FOLDED_VERSION 6 /* from this format on, string keys are ASCII-lowercased */
+#define TOKENS_VERSION 6 /* the first format whose blooms hold store/token.h's tokens (before
+			    it, '-' and ':' joined words) */
 #define DIR_PAGE_TARGET (64u << 10)
 #define DIR_PAGE_RAW_MAX (DIR_PAGE_TARGET + 2048) /* one entry more at most */
 #define TOP_ENTRY_MIN 28 /* u64 offset | u32 length | u32 raw | u32 entries | u32 name | u32 key length */
@@ -3988,7 +3990,9 @@ bool segment_block_may_hold(const struct segment *s, unsigned block, int name, u
 
 uint64_t segment_token_hash(const struct segment *s, const char *token, size_t len)
 {
-	return tok_digits(token, len) ? 0 : tok_hash(s->bkey, tok_fp(token, len));
+	if (s->version < TOKENS_VERSION || tok_digits(token, len))
+		return 0; /* every block may hold it */
+	return tok_hash(s->bkey, tok_fp(token, len));
 }
 
 bool segment_block_may_contain_hash(const struct segment *s, unsigned block, uint64_t hv)

@@ -182,9 +182,9 @@ bool segment_block_may_hold_range(const struct segment *s, unsigned block, int n
 bool segment_may_hold_range(const struct segment *s, int name, const struct segment_range *r);
 
 /*
- * Tokens (store/token.h): maximal runs of ASCII letters, digits, '.', '_', '-', ':' and
- * bytes >= 0x80, compared without ASCII case. Sets *tok, *len to the next token of
- * [*p, end) and advances *p; false when there is none.
+ * Tokens (store/token.h): maximal runs of ASCII letters, digits, '.', '_' and bytes >= 0x80,
+ * compared without ASCII case. Sets *tok, *len to the next token of [*p, end) and advances
+ * *p; false when there is none.
  */
 bool segment_token_next(const char **p, const char *end, const char **tok, size_t *len);
 /*
@@ -199,7 +199,9 @@ bool segment_block_may_contain(const struct segment *s, unsigned block, const ch
 /*
  * The same in two steps, so that a search hashes each token once per segment rather than
  * once per block: the token's bloom hash under the segment's key (0 for a token the blooms
- * do not hold, which every block may contain), then the test of one block.
+ * do not hold, which every block may contain: tokens of digits only, and every token in a
+ * segment older than format 6, whose blooms cut words at another class), then the test of
+ * one block.
  */
 uint64_t segment_token_hash(const struct segment *s, const char *token, size_t len);
 bool segment_block_may_contain_hash(const struct segment *s, unsigned block, uint64_t hash);

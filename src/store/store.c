@@ -26,6 +26,7 @@
 #include "store/query.h"
 #include "store/seal.h"
 #include "store/segment.h"
+#include "store/token.h"
 #include "store/wal.h"
 
 #define PATH_LEN 4096
@@ -1055,33 +1056,71 @@ static int add_address_token(struct segment *seg, const struct ipaddr *ip, uint6
 }
 
 /*
+ * The next run of [*p, end) of token bytes, '-' and ':': what may be an address's text
+ * (2001:db8::7 is several tokens). False when there is none.
+ */
+static bool address_run_next(const char **p, const char *end, const char **run, size_t *len)
+{
+	const char *s = *p;
+
+	while (s < end && !token_byte((unsigned char)*s) && *s != '-' && *s != ':')
+		s++;
+	*run = s;
+	while (s < end && (token_byte((unsigned char)*s) || *s == '-' || *s == ':'))
+		s++;
+	*len = (size_t)(s - *run);
+	*p = s;
+	return *len > 0;
+}
+
+/* Adds the bloom hashes of run[0..n)'s tokens (addresses: add_address_token()) to t. */
+static int run_hashes(struct segment *seg, const char *run, size_t n, struct block_tests *t,
+		      struct err *e)
+{
+	const char *p = run, *end = run + n, *tok;
+	size_t len;
+
+	while (t->ntok < MAX_TOKENS && segment_token_next(&p, end, &tok, &len)) {
+		uint64_t h = segment_token_hash(seg, tok, len);
+		struct ipaddr ip;
+		int rc;
+
+		if (!h) /* 0: in no bloom, every block may hold it */
+			continue;
+		if (ipaddr_parse(&ip, tok, len) < 0) {
+			t->tok[t->ntok++] = h;
+			continue;
+		}
+		if ((rc = add_address_token(seg, &ip, h, t, e)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/*
  * The bloom hashes of the literals' tokens under seg's key, once per segment: at most
  * MAX_TOKENS (more only skip fewer blocks). Values of address fields have none (the index
  * answers for them); a text token that is an address is tested against the bloom or the
- * index (add_address_token()). What it allocated is t's (block_tests_release), also on
- * an error.
+ * index (add_address_token()). An IPv6 address in a text is several tokens, none of them in
+ * a bloom where the text is an address field's value (a reference to it): it skips nothing.
+ * What it allocated is t's (block_tests_release), also on an error.
  */
 static int token_hashes(struct segment *seg, const struct search_run *r, struct block_tests *t,
 			struct err *e)
 {
 	for (size_t i = 0; i < r->n_lit; i++) {
-		const char *p = r->lit[i].value, *end = p + r->lit[i].len, *tok;
+		const char *p = r->lit[i].value, *end = p + r->lit[i].len, *run;
 		size_t len;
 
 		if (address_field(r->lit[i].field))
 			continue;
-		while (t->ntok < MAX_TOKENS && segment_token_next(&p, end, &tok, &len)) {
-			uint64_t h = segment_token_hash(seg, tok, len);
+		while (address_run_next(&p, end, &run, &len)) {
 			struct ipaddr ip;
 			int rc;
 
-			if (!h) /* 0: in no bloom, every block may hold it */
+			if (memchr(run, ':', len) && ipaddr_parse(&ip, run, len) == 0)
 				continue;
-			if (ipaddr_parse(&ip, tok, len) < 0) {
-				t->tok[t->ntok++] = h;
-				continue;
-			}
-			if ((rc = add_address_token(seg, &ip, h, t, e)) < 0)
+			if ((rc = run_hashes(seg, run, len, t, e)) < 0)
 				return rc;
 		}
 	}

@@ -259,13 +259,17 @@ static void test_words_are_tokens(void)
 	set_text("xmimikatz", NULL);
 	NO("mimi*");
 	YES("*mimi*");
-	/* '.' and '-' join tokens (docs/query.md's examples) */
-	set_text("Invoke-Mimikatz mimikatz.exe", NULL);
+	/* '.' joins tokens, '-' separates them (docs/query.md's examples) */
+	set_text("mimikatz.exe", NULL);
 	NO("mimikatz");
 	YES("mimikatz.exe");
 	YES("mimi*");
+	set_text("Invoke-Mimikatz", NULL);
+	YES("mimikatz");
+	YES("invoke");
 	YES("*katz");
 	YES("invoke-mimikatz");
+	NO("voke-mimikatz");
 	set_text("seq=93", NULL);
 	YES("seq=9*");
 	NO("\"seq=9\"");
@@ -282,10 +286,13 @@ static void test_words_are_tokens(void)
 	set_text("[TCP 10.2.100.15]", NULL);
 	YES("\"tcp 10.2.100.15\"");
 	YES("10.2.100.15"); /* one token of several bytes '.' joins */
-	set_text("conn 10.2.100.15:443", NULL);
-	NO("10.2.100.15"); /* ':' joins too: the token is 10.2.100.15:443 */
+	set_text("conn 10.2.100.15:443 outside:10.2.100.16/80", NULL);
+	YES("10.2.100.15"); /* ':' separates: the address and the port are tokens */
+	YES("10.2.100.16");
 	YES("10.2.100.15\\:443");
-	YES("10.2.100.15*");
+	NO("10.2.100.1");
+	YES("10.2.100.1*");
+	YES("outside");
 
 	/* a word of several tokens is a phrase; an end that is a delimiter asks nothing */
 	set_text("login user042,,ms-rdp ok", NULL);

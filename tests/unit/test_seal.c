@@ -101,8 +101,8 @@ static void to_batch(const struct buf *lines, struct buf *batch)
 }
 
 /* Records of events first .. first + n * LINES - 1 of tenant, sealed, over days days. */
-static void append_days(struct wal *w, unsigned shard, uint64_t tenant, int first, int n,
-			int days)
+static void append_text(struct wal *w, unsigned shard, uint64_t tenant, int first, int n,
+			int days, const char *more)
 {
 	struct keys_data_key dk;
 	struct buf lines = BUF_INIT(1 << 20), batch = BUF_INIT(1 << 20);
@@ -121,9 +121,9 @@ static void append_days(struct wal *w, unsigned shard, uint64_t tenant, int firs
 			time_format_rfc3339(T0 + (int64_t)(seq % days) * 86400 * NS_PER_SEC +
 						    (int64_t)seq * NS_PER_SEC, when);
 			CHECK_INT(buf_addf(&lines, "{\"@timestamp\":\"%s\",\"event\":{\"original\":"
-					   "\"fw seq=%d tenant%llu\"},\"source\":{\"ip\":"
+					   "\"fw seq=%d tenant%llu%s\"},\"source\":{\"ip\":"
 					   "\"10.0.0.%d\"}}\n", when, seq,
-					   (unsigned long long)tenant, seq % 7), 0);
+					   (unsigned long long)tenant, more, seq % 7), 0);
 		}
 		to_batch(&lines, &batch);
 		CHECK_INT(keys_seal(&dk, WAL_SEAL_BLOCK_ID, batch.p, batch.len, sealed), 0);
@@ -139,7 +139,7 @@ static void append_days(struct wal *w, unsigned shard, uint64_t tenant, int firs
 /* Two days: a segment each. */
 static void append(struct wal *w, unsigned shard, uint64_t tenant, int first, int n)
 {
-	append_days(w, shard, tenant, first, n, 2);
+	append_text(w, shard, tenant, first, n, 2, "");
 }
 
 static int on_event(void *ctx, const struct event *ev)
@@ -320,6 +320,11 @@ static void test_same_results_sealed_or_not(void)
 		{ "tenan*", 100 },      { "*nant1", 100 },       { "*nant", 0 },
 		{ "\"seq=9\"", 1 },     { "seq=9*", 11 },        { "\"fw seq\"", 100 },
 		{ "\"w seq\"", 0 },     { "\"seq=9 tenant1\"", 1 }, { "\"seq=9 tenant\"", 0 },
+		/* '-' and ':' separate tokens; an IPv6 address is several */
+		{ "mimikatz", 100 },    { "invoke", 100 },       { "voke", 0 },
+		{ "192.0.2.9", 100 },   { "\"192.0.2.9:8443\"", 100 }, { "192.0.2.90", 0 },
+		{ "outside", 100 },     { "\"2001:db8::7\"", 100 }, { "db8", 100 },
+		{ "\"2001:db8::70\"", 0 }, { "\"db8::7\"", 100 },
 	};
 	struct store_search_stats ss;
 	struct err e = ERR_INIT;
@@ -331,7 +336,7 @@ static void test_same_results_sealed_or_not(void)
 	w = open_wal(1, 0);
 	if (!w)
 		return;
-	append(w, 0, 1, 0, 5); /* seq 0 to 99 */
+	append_text(w, 0, 1, 0, 5, 2, " Invoke-Mimikatz outside:192.0.2.9:8443 2001:db8::7");
 	for (int sealed = 0; sealed < 2; sealed++) {
 		if (sealed) {
 			CHECK_INT(start(&s, w, &e), 0);
@@ -662,7 +667,7 @@ static void test_many_days_and_tenants(void)
 	if (!w)
 		return;
 	for (uint64_t t = 1; t <= 5; t++)
-		append_days(w, 0, t, 0, 2, 20);
+		append_text(w, 0, t, 0, 2, 20, "");
 	CHECK_INT(start(&s, w, &e), 0);
 	if (s) {
 		CHECK_INT(seal_now(s, &e), 0);

@@ -641,6 +641,48 @@ static void test_range_push_down(void)
 	store_close(st);
 }
 
+/* Event i of test_ipv6_text(): its source address, IPv6, also in its line. */
+static void make_ipv6(struct event *ev, int i, void *ctx)
+{
+	char line[120];
+	struct ipaddr ip;
+	int n = snprintf(line, sizeof(line), "conn from 2001:db8::%d port %d Invoke-Mimikatz",
+			 i % 2 ? 9 : 8, 1000 + i);
+
+	ipaddr_parse(&ip, i % 2 ? "2001:db8::9" : "2001:db8::8", 11);
+	event_set_time(ev, FIELD_TIMESTAMP, T0 + (int64_t)i * NS_PER_SEC);
+	event_set_ip(ev, FIELD_SOURCE_IP, &ip);
+	event_set_strdup(ev, FIELD_EVENT_ORIGINAL, line, (size_t)n);
+}
+
+/*
+ * An IPv6 address in a line is several tokens (':' separates them), none of them in the
+ * blooms where the text is an address field's value (a reference to it): a search for it
+ * must not skip on them, and finds it as a phrase, or its tokens as words.
+ */
+static void test_ipv6_text(void)
+{
+	struct store_search_stats ss;
+	struct err e = ERR_INIT;
+	struct store *st = NULL;
+	char data[600];
+
+	snprintf(data, sizeof(data), "%s/ipv6", t_tmp_dir());
+	CHECK_INT(store_open(&st, data, &e), 0);
+	if (!st)
+		return;
+	t_store_import(st, 6, 100, make_ipv6, NULL, NULL);
+	CHECK_INT(search(st, 6, "\"2001:db8::9\" | stats count()", ALL, &ss, &e), 0);
+	CHECK_STR(out.p, "{\"count\":50}\n");
+	CHECK_INT(search(st, 6, "\"from 2001:db8::8 port\" | stats count()", ALL, &ss, &e), 0);
+	CHECK_STR(out.p, "{\"count\":50}\n");
+	CHECK_INT(search(st, 6, "mimikatz and \"2001:db8::9\" | stats count()", ALL, &ss, &e), 0);
+	CHECK_STR(out.p, "{\"count\":50}\n");
+	CHECK_INT(search(st, 6, "\"2001:db8::99\" | stats count()", ALL, &ss, &e), 0);
+	CHECK_STR(out.p, "{\"count\":0}\n");
+	store_close(st);
+}
+
 static void test_tenant_isolation(void)
 {
 	struct store_search_stats ss;
@@ -1123,6 +1165,7 @@ int main(void)
 	T_RUN(test_blocks_and_order);
 	T_RUN(test_index_strings);
 	T_RUN(test_range_push_down);
+	T_RUN(test_ipv6_text);
 	T_RUN(test_tenant_isolation);
 	T_RUN(test_audit_log);
 	T_RUN(test_erase_makes_copies_unreadable);
