@@ -80,6 +80,7 @@ enum { DS_NAME, DS_SHARED, DS_KEY, DS_LEN, DS_COUNT, DIR_STREAMS };
 #define PAGE_TARGET (64u << 10)
 #define INDEX_KEY_MAX 1024 /* longer values are not indexed */
 #define INDEX_FOLDED_VERSION 6 /* from this format on, string keys are ASCII-lowercased */
+#define STATS_VERSION 6 /* the first format whose blocks may say BLOCK_FULL_STATS */
 #define TOKENS_VERSION 6 /* the first format whose blooms hold store/token.h's tokens (before
 			    it, '-' and ':' joined words) */
 #define DIR_PAGE_TARGET (64u << 10)
@@ -3304,7 +3305,7 @@ static int parse_block_header(struct segment *s, uint32_t i, struct err *e)
 	b->bloom_k = rd32(&r);
 	flags = rd32(&r);
 	b->has_time = flags & BLOCK_HAS_TIME;
-	b->full_stats = s->version >= 6 && (flags & BLOCK_FULL_STATS);
+	b->full_stats = s->version >= STATS_VERSION && (flags & BLOCK_FULL_STATS);
 	stat_bytes = (uint64_t)b->nstats * STAT_BYTES;
 	if (stat_bytes + b->bloom_bytes + BLOCK_FIXED + 4 != b->hdr_len ||
 	    (uint64_t)b->hdr_len + b->payload_len != b->total_len ||
@@ -3667,6 +3668,26 @@ out:
 	return rc;
 }
 
+/*
+ * A file under a segment's name must be that segment: searches, retention and verify pick
+ * files by the day in their names, so a renamed one (its header, under the MAC, says
+ * otherwise) would hide its events from a search of its day and meet retention early.
+ */
+static int check_name(const struct segment *s, struct err *e)
+{
+	const char *base = strrchr(s->path, '/');
+	char holds[SEGMENT_NAME_MAX];
+	uint32_t day, seq;
+
+	base = base ? base + 1 : s->path;
+	if (segment_name_parse(base, &day, &seq) < 0 || (day == s->day && seq == s->seq))
+		return 0; /* not named as a segment (a test's, a tool's copy): nothing to compare */
+	if (segment_name(holds, s->day, s->seq) < 0)
+		snprintf(holds, sizeof(holds), "day %u segment %u", s->day, s->seq);
+	return err_set(e, -EBADMSG, "%s: offset 12: the file holds %s, not what its name says "
+		       "(a renamed file)", s->path, holds);
+}
+
 int segment_open(struct segment **out, const char *path, uint64_t tenant,
 		 const struct keys_data_key *dk, struct err *e)
 {
@@ -3738,6 +3759,8 @@ int segment_open(struct segment **out, const char *path, uint64_t tenant,
 			     (unsigned long long)s->tenant, (unsigned long long)tenant);
 		goto fail;
 	}
+	if ((rc = check_name(s, e)) < 0)
+		goto fail;
 	if (memcmp(h + 32, dk->id, KEYS_ID_BYTES)) {
 		rc = err_set(e, -EKEYREJECTED,
 			     "%s: written with another data key than tenant %llu's current one "

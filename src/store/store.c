@@ -1,6 +1,7 @@
 #include "store/store.h"
 #include "core/compat.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -1073,6 +1074,22 @@ static bool address_run_next(const char **p, const char *end, const char **run, 
 	return *len > 0;
 }
 
+/*
+ * A token that may be a group of an IPv6 address (1 to 4 hex digits: db8, fe80, ffff). A
+ * text holding an address field's IPv6 value refers to the field instead of holding the
+ * text, so none of its groups is in the block's bloom, though the event holds each as a
+ * token: such a word skips nothing.
+ */
+static bool ipv6_group(const char *tok, size_t len)
+{
+	if (len > 4)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!isxdigit((unsigned char)tok[i]))
+			return false;
+	return true;
+}
+
 /* Adds the bloom hashes of run[0..n)'s tokens (addresses: add_address_token()) to t. */
 static int run_hashes(struct segment *seg, const char *run, size_t n, struct block_tests *t,
 		      struct err *e)
@@ -1085,7 +1102,7 @@ static int run_hashes(struct segment *seg, const char *run, size_t n, struct blo
 		struct ipaddr ip;
 		int rc;
 
-		if (!h) /* 0: in no bloom, every block may hold it */
+		if (!h || ipv6_group(tok, len)) /* every block may hold it */
 			continue;
 		if (ipaddr_parse(&ip, tok, len) < 0) {
 			t->tok[t->ntok++] = h;
@@ -1102,7 +1119,8 @@ static int run_hashes(struct segment *seg, const char *run, size_t n, struct blo
  * MAX_TOKENS (more only skip fewer blocks). Values of address fields have none (the index
  * answers for them); a text token that is an address is tested against the bloom or the
  * index (add_address_token()). An IPv6 address in a text is several tokens, none of them in
- * a bloom where the text is an address field's value (a reference to it): it skips nothing.
+ * a bloom where the text is an address field's value (a reference to it): it skips nothing,
+ * nor does a word that may be one of its groups (ipv6_group()).
  * What it allocated is t's (block_tests_release), also on an error.
  */
 static int token_hashes(struct segment *seg, const struct search_run *r, struct block_tests *t,

@@ -680,6 +680,11 @@ static void test_ipv6_text(void)
 	CHECK_STR(out.p, "{\"count\":50}\n");
 	CHECK_INT(search(st, 6, "\"2001:db8::99\" | stats count()", ALL, &ss, &e), 0);
 	CHECK_STR(out.p, "{\"count\":0}\n");
+	/* its groups are words of the line too, though in no bloom */
+	CHECK_INT(search(st, 6, "db8 | stats count()", ALL, &ss, &e), 0);
+	CHECK_STR(out.p, "{\"count\":100}\n");
+	CHECK_INT(search(st, 6, "\"2001:db8\" and mimikatz | stats count()", ALL, &ss, &e), 0);
+	CHECK_STR(out.p, "{\"count\":100}\n");
 	store_close(st);
 }
 
