@@ -53,8 +53,10 @@ int cli_remote_run(int fd, const char *cmd, const char *const *keys,
 
 	if (control_send_request(fd, cmd, keys, values, n, &e) < 0 ||
 	    control_relay(fd, stdout, stderr, &status, &e) < 0) {
-		fflush(stdout);
-		cli_fail(&e);
+		if (e.code != -ESHUTDOWN) { /* nobody reads: nothing to say (as after SIGPIPE) */
+			fflush(stdout);
+			cli_fail(&e);
+		}
 		status = 1;
 	}
 	close(fd);

@@ -120,6 +120,16 @@ static int keep_row_cells(struct search_out *o, const struct agg_row *row)
 	return 0;
 }
 
+/* At most n bytes of text[0..len), not cutting a UTF-8 character. */
+static size_t utf8_cut(const char *text, size_t len, size_t n)
+{
+	if (n >= len)
+		return len;
+	while (n > 0 && ((unsigned char)text[n] & 0xc0) == 0x80)
+		n--;
+	return n;
+}
+
 /* A cell of every value of field in ev, joined by ", " (at most TABLE_CELL_MAX bytes). */
 static int event_cell(struct search_out *o, const struct event *ev, int field, char **cell)
 {
@@ -133,13 +143,14 @@ static int event_cell(struct search_out *o, const struct event *ev, int field, c
 
 		if (ev->vals[i].field != (unsigned)field)
 			continue;
+		if (o->line.len && o->line.len + 2 >= TABLE_CELL_MAX)
+			break; /* no room for another value */
 		text = event_value_text(&ev->vals[i], tmp, &len);
 		if (o->line.len)
 			rc = buf_add(&o->line, ", ", 2);
 		if (!rc)
-			rc = buf_add(&o->line, text, MIN(len, TABLE_CELL_MAX - o->line.len));
-		if (o->line.len >= TABLE_CELL_MAX)
-			break;
+			rc = buf_add(&o->line, text,
+				     utf8_cut(text, len, TABLE_CELL_MAX - o->line.len));
 	}
 	if (!rc && !o->line.len)
 		rc = buf_add(&o->line, "-", 1);

@@ -563,13 +563,35 @@ int control_send_request(int fd, const char *cmd, const char *const *keys,
 	return rc;
 }
 
+/*
+ * Waits for the next frame on fd; -ESHUTDOWN when out's reader left meanwhile (`koban
+ * search ... | head -1`), so that the daemon, seeing the connection closed, stops too.
+ */
+static int wait_frame(int fd, FILE *out, struct err *e)
+{
+	struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = fileno(out), .events = 0 } };
+
+	for (;;) {
+		if (poll(p, p[1].fd >= 0 ? 2 : 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return err_set(e, -errno, "control socket: poll: %s", strerror(errno));
+		}
+		if (p[1].revents & (POLLERR | POLLHUP))
+			return err_set(e, -ESHUTDOWN, "the output was closed");
+		if (p[0].revents)
+			return 0;
+	}
+}
+
 int control_relay(int fd, FILE *out, FILE *err, int *status, struct err *e)
 {
 	struct buf p = BUF_INIT(CONTROL_FRAME_MAX);
 	enum control_frame type;
 	int rc;
 
-	while ((rc = control_read_frame(fd, &type, &p, e)) == 0) {
+	while ((rc = wait_frame(fd, out, e)) == 0 &&
+	       (rc = control_read_frame(fd, &type, &p, e)) == 0) {
 		if (type == CONTROL_EXIT && p.len == 4) {
 			*status = (int)le_get32((const unsigned char *)p.p);
 			break;

@@ -100,7 +100,8 @@ int control_send_request(int fd, const char *cmd, const char *const *keys,
 			 const char *const *values, size_t n, struct err *e);
 /*
  * Copies the daemon's OUT frames to out and ERR frames to err until EXIT; 0 with *status,
- * or a negative code (the connection ended early, a malformed frame).
+ * or a negative code (the connection ended early, a malformed frame; -ESHUTDOWN when out's
+ * reader left, a pipe's read end closed: the caller closes fd and the daemon stops).
  */
 int control_relay(int fd, FILE *out, FILE *err, int *status, struct err *e);
 

@@ -76,8 +76,9 @@ static bool text_eq(const char *a, size_t alen, const char *b, size_t blen)
  */
 static inline bool token_boundary(const char *h, size_t hlen, size_t i)
 {
-	return i == 0 || i == hlen || !token_byte((unsigned char)h[i - 1]) ||
-	       !token_byte((unsigned char)h[i]);
+	const unsigned char *u = (const unsigned char *)h;
+
+	return i == 0 || i == hlen || !token_byte_at(u, hlen, i - 1) || !token_byte_at(u, hlen, i);
 }
 
 static inline uint64_t bytes_eq(uint64_t x, uint64_t want)
@@ -97,8 +98,9 @@ static inline uint64_t load64(const char *p)
 /* n at h + i, ASCII case ignored, cutting no token. */
 static inline bool phrase_at(const char *h, size_t hlen, size_t i, const char *n, size_t nlen)
 {
-	return text_eq(h + i, nlen, n, nlen) && token_boundary(h, hlen, i) &&
-	       token_boundary(h, hlen, i + nlen);
+	/* the boundaries first: a hostile run of one token then costs no comparison */
+	return token_boundary(h, hlen, i) && token_boundary(h, hlen, i + nlen) &&
+	       text_eq(h + i, nlen, n, nlen);
 }
 
 /*

@@ -636,7 +636,7 @@ static int parse_span(struct parser *p, struct query_pipe *pipe)
 	while (cur(p) >= '0' && cur(p) <= '9' && n < 1000000)
 		n = n * 10 + (uint64_t)(p->s[p->pos++] - '0');
 	for (size_t i = 0; i < ARRAY_SIZE(units); i++)
-		if (n && n < 1000000 && cur(p) == units[i].unit) {
+		if (n && n <= (uint64_t)(QUERY_SPAN_MAX_NS / units[i].ns) && cur(p) == units[i].unit) {
 			p->pos++;
 			pipe->span_ns = (int64_t)n * units[i].ns;
 			return 0;

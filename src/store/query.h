@@ -82,6 +82,7 @@ struct query_agg {
 };
 
 #define QUERY_WEEK_NS (7 * 86400000000000LL) /* span=1w */
+#define QUERY_SPAN_MAX_NS (5280 * QUERY_WEEK_NS) /* span=5280w: about a century */
 
 enum query_pipe_kind { QUERY_STATS, QUERY_SORT, QUERY_HEAD, QUERY_FIELDS, QUERY_TIMECHART };
 

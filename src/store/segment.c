@@ -323,7 +323,10 @@ static void ascii_lower(char *out, const char *in, size_t len)
 	}
 }
 
-/* Per byte: 0 for a delimiter, else the byte lowercased (no token byte is NUL). */
+/*
+ * Per byte: 0 for a delimiter, else the byte lowercased (no token byte is NUL); '.' is a
+ * token byte only between two others (tok_at()).
+ */
 static unsigned char tok_map[256];
 
 static void tok_map_init(void)
@@ -331,32 +334,38 @@ static void tok_map_init(void)
 	for (unsigned c = 1; c < 256; c++) {
 		unsigned char b = (unsigned char)c;
 
-		tok_map[c] = !token_byte(b) ? 0 : b >= 'A' && b <= 'Z' ? (unsigned char)(b + 32) : b;
+		tok_map[c] = !token_word_byte(b) && b != '.' ? 0
+			     : b >= 'A' && b <= 'Z'      ? (unsigned char)(b + 32)
+							  : b;
 	}
 }
 
 static pthread_once_t tok_once = PTHREAD_ONCE_INIT;
 
-static inline bool tok_char(unsigned char c)
+/* Whether s (in [start, end), outside of which is a delimiter) is a token byte (token.h). */
+static inline bool tok_at(const unsigned char *s, const unsigned char *start,
+			  const unsigned char *end)
 {
-	return tok_map[c] != 0;
+	if (*s != '.')
+		return tok_map[*s] != 0;
+	return token_byte_at(start, (size_t)(end - start), (size_t)(s - start));
 }
 
 bool segment_token_next(const char **p, const char *end, const char **tok, size_t *len)
 {
 	const unsigned char *s = (const unsigned char *)*p, *e = (const unsigned char *)end;
-	const unsigned char *t;
+	const unsigned char *start = s, *t;
 
 	pthread_once(&tok_once, tok_map_init);
 
-	while (s < e && !tok_char(*s))
+	while (s < e && !tok_at(s, start, e))
 		s++;
 	if (s >= e) {
 		*p = end;
 		return false;
 	}
 	t = s;
-	while (s < e && tok_char(*s))
+	while (s < e && tok_at(s, start, e))
 		s++;
 	*tok = (const char *)t;
 	*len = (size_t)(s - t);
@@ -1165,7 +1174,7 @@ static int index_add(struct segment_writer *w, uint32_t name, const void *v, siz
  */
 static int add_tokens(struct segment_writer *w, const char *s, size_t len)
 {
-	const unsigned char *p = (const unsigned char *)s, *e = p + len;
+	const unsigned char *p = (const unsigned char *)s, *e = p + len, *start = p;
 	char norm[TOKEN_MAX];
 	int rc;
 
@@ -1174,11 +1183,11 @@ static int add_tokens(struct segment_writer *w, const char *s, size_t len)
 		bool digits = true;
 		uint64_t h;
 
-		while (p < e && !tok_map[*p])
+		while (p < e && !tok_at(p, start, e))
 			p++;
 		if (p == e)
 			break;
-		for (; p < e && tok_map[*p]; p++) {
+		for (; p < e && tok_at(p, start, e); p++) {
 			if (n < TOKEN_MAX)
 				norm[n++] = (char)tok_map[*p];
 			digits &= (unsigned)(*p - '0') < 10u;

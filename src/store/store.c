@@ -1064,10 +1064,10 @@ static bool address_run_next(const char **p, const char *end, const char **run, 
 {
 	const char *s = *p;
 
-	while (s < end && !token_byte((unsigned char)*s) && *s != '-' && *s != ':')
+	while (s < end && !token_word_byte((unsigned char)*s) && !strchr(".-:", *s))
 		s++;
 	*run = s;
-	while (s < end && (token_byte((unsigned char)*s) || *s == '-' || *s == ':'))
+	while (s < end && (token_word_byte((unsigned char)*s) || strchr(".-:", *s)))
 		s++;
 	*len = (size_t)(s - *run);
 	*p = s;

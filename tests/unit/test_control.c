@@ -166,6 +166,31 @@ static int read_raw(const void *p, size_t n, enum control_frame *type, struct bu
 	return rc;
 }
 
+/*
+ * The client's output reader leaves (`koban search ... | head -1`) while the daemon has
+ * nothing to send: the relay ends at once with -ESHUTDOWN, so that the client closes the
+ * connection and the daemon's search sees it gone (it used to wait for the next frame).
+ */
+static void test_relay_output_gone(void)
+{
+	struct err e = ERR_INIT;
+	int sv[2], out[2], status = -1;
+	FILE *fo;
+
+	CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	CHECK_INT(pipe(out), 0);
+	fo = fdopen(out[1], "w");
+	if (!fo)
+		return;
+	close(out[0]);
+	CHECK_INT(control_relay(sv[0], fo, stderr, &status, &e), -ESHUTDOWN);
+	CHECK_STR(e.msg, "the output was closed");
+	CHECK_INT(status, -1);
+	fclose(fo);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 static void test_frames(void)
 {
 	struct buf p = BUF_INIT(CONTROL_FRAME_MAX);
@@ -300,6 +325,7 @@ int main(void)
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
 	T_RUN(test_frames);
+	T_RUN(test_relay_output_gone);
 	T_RUN(test_command_output_and_status);
 	T_RUN(test_data_stream);
 	T_RUN(test_malformed_requests);

@@ -161,8 +161,9 @@ static void test_full_text(void)
 /* Position i of h lies between two token bytes. */
 static bool splits_token(const char *h, size_t hlen, size_t i)
 {
-	return i > 0 && i < hlen && token_byte((unsigned char)h[i - 1]) &&
-	       token_byte((unsigned char)h[i]);
+	const unsigned char *u = (const unsigned char *)h;
+
+	return i > 0 && i < hlen && token_byte_at(u, hlen, i - 1) && token_byte_at(u, hlen, i);
 }
 
 /* Reference for a phrase in a text, ASCII case ignored, cutting no token at either end. */
@@ -270,6 +271,22 @@ static void test_words_are_tokens(void)
 	YES("*katz");
 	YES("invoke-mimikatz");
 	NO("voke-mimikatz");
+	/* a '.' joins only between two token bytes: at a token's edge it separates */
+	set_text("Access is denied. query evil.example.com. from 10.0.0.5. a..b .hidden", NULL);
+	YES("denied");
+	YES("\"is denied\"");
+	YES("\"is denied.\"");
+	YES("evil.example.com");
+	YES("10.0.0.5");
+	YES("hidden");
+	YES("a");
+	YES("b");
+	NO("example.com");
+	NO("evil.example");
+	NO("\".exe\"");
+	set_text("mimikatz.exe", NULL);
+	NO("\".exe\""); /* its '.' joins: no token starts there */
+	NO("\"mimikatz.\"");
 	set_text("seq=93", NULL);
 	YES("seq=9*");
 	NO("\"seq=9\"");

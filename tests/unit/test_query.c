@@ -135,6 +135,11 @@ static void test_errors(void)
 	CANON("| timechart span=1y count()", "ERR: column 13: expected span=N followed by s, m, "
 					     "h, d or w (span=1h)");
 	CANON("* | timechart span=14d count()", "* | timechart span=2w count()");
+	CANON("* | timechart span=5280w count()", "* | timechart span=5280w count()");
+	CANON("| timechart span=5281w count()", "ERR: column 13: expected span=N followed by s, "
+						"m, h, d or w (span=1h)");
+	CANON("| timechart span=999999d count()", "ERR: column 13: expected span=N followed by "
+						  "s, m, h, d or w (span=1h)");
 	CANON("| timechart span=1h count() by a, b",
 	      "ERR: column 36: expected one field after 'by' (timechart splits by one field)");
 	CANON("a\\ b: x", "ERR: column 1: expected a field name (letters, digits, '.', '_', '@', "

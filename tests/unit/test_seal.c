@@ -325,6 +325,8 @@ static void test_same_results_sealed_or_not(void)
 		{ "192.0.2.9", 100 },   { "\"192.0.2.9:8443\"", 100 }, { "192.0.2.90", 0 },
 		{ "outside", 100 },     { "\"2001:db8::7\"", 100 }, { "db8", 100 },
 		{ "\"2001:db8::70\"", 0 }, { "\"db8::7\"", 100 },
+		/* a '.' at a token's edge separates */
+		{ "evil.example.com", 100 }, { "example.com", 0 }, { "\"com.\"", 0 },
 	};
 	struct store_search_stats ss;
 	struct err e = ERR_INIT;
@@ -336,7 +338,8 @@ static void test_same_results_sealed_or_not(void)
 	w = open_wal(1, 0);
 	if (!w)
 		return;
-	append_text(w, 0, 1, 0, 5, 2, " Invoke-Mimikatz outside:192.0.2.9:8443 2001:db8::7");
+	append_text(w, 0, 1, 0, 5, 2,
+		    " Invoke-Mimikatz outside:192.0.2.9:8443 2001:db8::7 evil.example.com.");
 	for (int sealed = 0; sealed < 2; sealed++) {
 		if (sealed) {
 			CHECK_INT(start(&s, w, &e), 0);
