@@ -2000,6 +2000,28 @@ static void check_fixture_index(struct segment *s)
 }
 
 /*
+ * Opens the fixture tests/data/store/segment-vVERSION (text_event() 0 to 59 under key1, as a
+ * koban of that format wrote it) with the two arenas the checks use, and checks that its
+ * events read back (check_fixture_events). NULL (CHECKed) when it does not open; the caller
+ * releases the arenas either way.
+ */
+static struct segment *fixture_open(int version, struct arena *a, struct arena *ga)
+{
+	struct err e = ERR_INIT;
+	struct segment *s = NULL;
+	char path[700];
+
+	snprintf(path, sizeof(path), "%s/store/segment-v%d/2025-11-30-0001.seg", t_data_dir(),
+		 version);
+	arena_init(a, 1 << 20, 1 << 28);
+	arena_init(ga, 1 << 16, 1 << 24);
+	CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), 0);
+	if (s)
+		check_fixture_events(s, a, ga);
+	return s;
+}
+
+/*
  * A segment that koban wrote in format 3 (tests/data/store/segment-v3: text_event() 0 to
  * 59 under key1, written by the version 3 writer, variables in streams by their number in
  * the line, lines of 300 and 3,000 variables among them) reads back line for line, whole,
@@ -2011,18 +2033,13 @@ static void test_version3_text(void)
 	struct segment *s = NULL;
 	struct arena a, ga;
 	struct event *evs, want;
-	char path[700];
 	uint32_t n = 0, rows[SEGMENT_BLOCK_EVENTS], nr = 0, pick[3] = { 7, 8, 59 };
 	const char *needle = "deny";
 	size_t nl = 4;
 
-	snprintf(path, sizeof(path), "%s/store/segment-v3/2025-11-30-0001.seg", t_data_dir());
-	arena_init(&a, 1 << 20, 1 << 28);
-	arena_init(&ga, 1 << 16, 1 << 24);
-	CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), 0);
+	s = fixture_open(3, &a, &ga);
 	if (!s)
 		goto out;
-	check_fixture_events(s, &a, &ga);
 	CHECK_INT(segment_block_read_rows(s, 0, pick, 3, NULL, 0, &a, &evs, &n, &e), 0);
 	CHECK_INT(n, 3);
 	for (uint32_t i = 0; i < n && i < 3; i++) {
@@ -2051,15 +2068,10 @@ static void test_version4(void)
 	struct err e = ERR_INIT;
 	struct segment *s = NULL;
 	struct arena a, ga;
-	char path[700];
 
-	snprintf(path, sizeof(path), "%s/store/segment-v4/2025-11-30-0001.seg", t_data_dir());
-	arena_init(&a, 1 << 20, 1 << 28);
-	arena_init(&ga, 1 << 16, 1 << 24);
-	CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), 0);
+	s = fixture_open(4, &a, &ga);
 	if (!s)
 		goto out;
-	check_fixture_events(s, &a, &ga);
 	CHECK(segment_block_may_contain(s, 0, "10.1.2.3", 8)); /* format 4's blooms had them */
 	/* its statistics cover first values only: no block is skipped on them */
 	CHECK(!segment_block_stats_complete(s, 0));
@@ -2095,15 +2107,10 @@ static void test_version5(void)
 	struct arena a, ga;
 	struct ipaddr ip;
 	unsigned char blocks[1] = { 0 };
-	char path[700];
 
-	snprintf(path, sizeof(path), "%s/store/segment-v5/2025-11-30-0001.seg", t_data_dir());
-	arena_init(&a, 1 << 20, 1 << 28);
-	arena_init(&ga, 1 << 16, 1 << 24);
-	CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), 0);
+	s = fixture_open(5, &a, &ga);
 	if (!s)
 		goto out;
-	check_fixture_events(s, &a, &ga);
 	check_fixture_index(s);
 	ipaddr_parse(&ip, "10.1.2.5", 8);
 	CHECK_INT(segment_address_blocks(s, &ip, blocks, &e), 0);
