@@ -854,6 +854,7 @@ struct search_run {
 	bool out_some;                 /* events: out[] is all that is needed of a match */
 	struct store_search_stats st;
 	bool done;
+	bool left;                     /* done because the caller's reader left (s->gone) */
 	const struct snapshot *snap; /* segments and WAL records as of one sealer state */
 };
 
@@ -1465,7 +1466,7 @@ static int read_block(const struct search_run *r, struct reader *rd)
 static bool search_gone(struct search_run *r)
 {
 	if (!r->done && r->s->gone && r->s->gone(r->s->ctx))
-		r->done = true;
+		r->done = r->left = true;
 	return r->done;
 }
 
@@ -2415,7 +2416,7 @@ static int audit_file(struct store *st)
 
 /* One JSON line per search in DATA_DIR/audit.log (0600): the search is refused without it. */
 static int audit(struct store *st, const struct store_search *s, uint64_t results, int status,
-		 struct err *e)
+		 bool left, struct err *e)
 {
 	char when[TIME_RFC3339_LEN];
 	struct buf line = BUF_INIT(QUERY_MAX_LENGTH * 6 + 4096);
@@ -2430,8 +2431,9 @@ static int audit(struct store *st, const struct store_search *s, uint64_t result
 	if (!rc)
 		rc = json_add_string(&line, s->query, s->query_len);
 	if (!rc)
-		rc = buf_addf(&line, ",\"results\":%llu,\"status\":%d}\n",
-			      (unsigned long long)results, status);
+		rc = buf_addf(&line, ",\"results\":%llu,\"status\":%d%s}\n",
+			      (unsigned long long)results, status,
+			      left ? ",\"ended\":\"reader left\"" : "");
 	fd = rc ? -1 : audit_file(st);
 	if (fd < 0 || write(fd, line.p, line.len) != (ssize_t)line.len) {
 		rc = err_set(e, rc ? rc : -errno, "cannot write the audit log %s: %s", st->audit_path,
@@ -2647,7 +2649,7 @@ done:
 		*out = r.st;
 	{
 		struct err ae = ERR_INIT;
-		int arc = audit(st, s, r.st.results, rc, &ae);
+		int arc = audit(st, s, r.st.results, rc, r.left, &ae);
 
 		if (arc && !rc) {
 			*e = ae;

@@ -76,6 +76,21 @@ static int on_row(void *ctx, const struct agg_row *row)
 	return rc ? rc : buf_addch(&out, '\n');
 }
 
+/* Whether DATA_DIR/audit.log (of dir) holds text. */
+static bool audit_has(const char *text)
+{
+	char path[700];
+	size_t len;
+	char *log;
+	bool has;
+
+	snprintf(path, sizeof(path), "%s/audit.log", dir);
+	log = t_read_file(path, &len);
+	has = log && strstr(log, text);
+	free(log);
+	return has;
+}
+
 /* store_search.gone: the caller leaves after the first block (ctx counts the calls). */
 static bool gone_at_second(void *ctx)
 {
@@ -218,6 +233,7 @@ static void test_import_and_search(void)
 		CHECK_STR(out.p, "{\"count\":990}\n"); /* the newest day's block only */
 		CHECK_INT(ss.blocks_read, 1);
 		CHECK_INT(calls, 2);
+		CHECK(audit_has("\"results\":1,\"status\":0,\"ended\":\"reader left\"}"));
 	}
 	/* a query error names its column */
 	CHECK_INT(search(st, 1, "destination.port: https", ALL, &ss, &e), -EINVAL);
