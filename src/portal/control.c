@@ -571,13 +571,17 @@ static int wait_frame(int fd, FILE *out, struct err *e)
 {
 	struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = fileno(out), .events = 0 } };
 
+	if (p[1].fd == fd)
+		p[1].fd = -1; /* stdout was closed and the socket took its number */
 	for (;;) {
-		if (poll(p, p[1].fd >= 0 ? 2 : 1, -1) < 0) {
+		if (poll(p, 2, -1) < 0) { /* a negative fd is left out */
 			if (errno == EINTR)
 				continue;
 			return err_set(e, -errno, "control socket: poll: %s", strerror(errno));
 		}
-		if (p[1].revents & (POLLERR | POLLHUP))
+		if (p[1].revents & POLLNVAL)
+			p[1].fd = -1; /* not open: nothing to watch */
+		else if (p[1].revents & (POLLERR | POLLHUP))
 			return err_set(e, -ESHUTDOWN, "the output was closed");
 		if (p[0].revents)
 			return 0;

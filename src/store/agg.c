@@ -319,12 +319,14 @@ int agg_add(struct agg *g, const struct event *ev, struct err *e)
 static int64_t bucket_start(int64_t t, int64_t span)
 {
 	int64_t origin = span % QUERY_WEEK_NS ? 0 : 4 * 86400000000000LL;
-	int64_t r;
+	int64_t d, r, start;
 
-	if (t < INT64_MIN / 2)
-		return t; /* no event's time (QUERY_SPAN_MAX_NS < INT64_MAX / 2): its own bucket */
-	r = (t - origin) % span; /* span is at most QUERY_SPAN_MAX_NS: no sum overflows */
-	return t - (r < 0 ? r + span : r);
+	if (__builtin_sub_overflow(t, origin, &d))
+		return t; /* within days of the earliest time there is: its own bucket */
+	r = d % span;
+	if (r < 0)
+		r += span;
+	return __builtin_sub_overflow(t, r, &start) ? t : start;
 }
 
 static int group_key(struct agg *g, const struct event *ev, struct agg_value *key)

@@ -107,7 +107,8 @@ static inline bool phrase_at(const char *h, size_t hlen, size_t i, const char *n
  * Whether h holds phrase n (ASCII case ignored) at token boundaries at both ends, so that a
  * word finds whole tokens only ("imikat" is not in "mimikatz") and a phrase starts and ends
  * where tokens do ("tcp 10.2.100.15" is not in "xtcp 10.2.100.150"). An end of n that is a
- * delimiter needs nothing of the byte next to it.
+ * delimiter in the text needs nothing of the byte next to it; a '.' there is one only where
+ * it does not join two token bytes of the text ("com." is not in "evil.example.com.x").
  *
  * The needle's first and last bytes are tested at 8 positions at once (a byte of a letter is
  * compared with its case bit set, any other byte exactly), and only where both agree is the

@@ -82,7 +82,7 @@ enum { DS_NAME, DS_SHARED, DS_KEY, DS_LEN, DS_COUNT, DIR_STREAMS };
 #define INDEX_FOLDED_VERSION 6 /* from this format on, string keys are ASCII-lowercased */
 #define STATS_VERSION 6 /* the first format whose blocks may say BLOCK_FULL_STATS */
 #define TOKENS_VERSION 6 /* the first format whose blooms hold store/token.h's tokens (before
-			    it, '-' and ':' joined words) */
+			    it, '-', ':' and every '.' joined words) */
 #define DIR_PAGE_TARGET (64u << 10)
 #define DIR_PAGE_RAW_MAX (DIR_PAGE_TARGET + 2048) /* one entry more at most */
 #define TOP_ENTRY_MIN 28 /* u64 offset | u32 length | u32 raw | u32 entries | u32 name | u32 key length */
@@ -1584,6 +1584,19 @@ static inline int putv_fast(struct buf *b, uint64_t v)
 	return 0;
 }
 
+/*
+ * Whether a reference's text goes into the bloom all the same, because a search asks for a
+ * token of it that the index cannot answer: a negative integer ("-5" holds the word 5), and
+ * an IPv6 address written with a dotted tail ("::10.0.0.5" holds 10.0.0.5, an IPv4
+ * address to the search, which the index holds as ::a00:5, not ::ffff:10.0.0.5).
+ */
+static bool ref_tokens(const unsigned char *a, size_t n, bool is_int, int64_t iv)
+{
+	if (is_int)
+		return iv < 0;
+	return memchr(a, ':', n) && memchr(a, '.', n);
+}
+
 /* One line: its template into the block's table, its variables into the streams. */
 static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *line,
 		    size_t len)
@@ -1655,7 +1668,8 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 			*t++ = CLP_REF;
 			t = varint_put(t, nm);
 			w->refstamp[w->cand[k].name] = w->refgen;
-			if (is_int && iv < 0 && (rc = add_tokens(w, (const char *)a, n)) < 0)
+			if (ref_tokens(a, n, is_int, iv) &&
+			    (rc = add_tokens(w, (const char *)a, n)) < 0)
 				return rc;
 		} else if (!digit) {
 			memcpy(t, a, n);

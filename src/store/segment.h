@@ -182,9 +182,10 @@ bool segment_block_may_hold_range(const struct segment *s, unsigned block, int n
 bool segment_may_hold_range(const struct segment *s, int name, const struct segment_range *r);
 
 /*
- * Tokens (store/token.h): maximal runs of ASCII letters, digits, '.', '_' and bytes >= 0x80,
- * compared without ASCII case. Sets *tok, *len to the next token of [*p, end) and advances
- * *p; false when there is none.
+ * Tokens (store/token.h): maximal runs of ASCII letters, digits, '_', bytes >= 0x80 and '.'
+ * between two of those, compared without ASCII case; the bytes before *p and from end on
+ * count as delimiters. Sets *tok, *len to the next token of [*p, end) and advances *p;
+ * false when there is none.
  */
 bool segment_token_next(const char **p, const char *end, const char **tok, size_t *len);
 /*

@@ -1057,18 +1057,24 @@ static int add_address_token(struct segment *seg, const struct ipaddr *ip, uint6
 	return 0;
 }
 
+/* A byte an address's text may hold, among others: token bytes, '.', '-' and ':'. */
+static bool address_byte(unsigned char c)
+{
+	return token_word_byte(c) || c == '.' || c == '-' || c == ':';
+}
+
 /*
- * The next run of [*p, end) of token bytes, '-' and ':': what may be an address's text
+ * The next run of [*p, end) of address_byte()s: what may be an address's text
  * (2001:db8::7 is several tokens). False when there is none.
  */
 static bool address_run_next(const char **p, const char *end, const char **run, size_t *len)
 {
 	const char *s = *p;
 
-	while (s < end && !token_word_byte((unsigned char)*s) && !strchr(".-:", *s))
+	while (s < end && !address_byte((unsigned char)*s))
 		s++;
 	*run = s;
-	while (s < end && (token_word_byte((unsigned char)*s) || strchr(".-:", *s)))
+	while (s < end && address_byte((unsigned char)*s))
 		s++;
 	*len = (size_t)(s - *run);
 	*p = s;

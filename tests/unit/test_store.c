@@ -671,6 +671,18 @@ static void make_ipv6(struct event *ev, int i, void *ctx)
 	event_set_strdup(ev, FIELD_EVENT_ORIGINAL, line, (size_t)n);
 }
 
+/* Event i of test_ipv6_text()'s second tenant: an IPv4-compatible address, as glibc writes it. */
+static void make_dotted_ipv6(struct event *ev, int i, void *ctx)
+{
+	static const char line[] = "deny ::10.0.0.5 tcp";
+	struct ipaddr ip;
+
+	ipaddr_parse(&ip, "::a00:5", 7);
+	event_set_time(ev, FIELD_TIMESTAMP, T0 + (int64_t)i * NS_PER_SEC);
+	event_set_ip(ev, FIELD_SOURCE_IP, &ip);
+	event_set_str(ev, FIELD_EVENT_ORIGINAL, line, sizeof(line) - 1);
+}
+
 /*
  * An IPv6 address in a line is several tokens (':' separates them), none of them in the
  * blooms where the text is an address field's value (a reference to it): a search for it
@@ -697,6 +709,13 @@ static void test_ipv6_text(void)
 	if (!st)
 		return;
 	t_store_import(st, 6, 100, make_ipv6, NULL, NULL);
+	/*
+	 * "::10.0.0.5", the text of the event's source.ip (::a00:5), holds the word 10.0.0.5,
+	 * an IPv4 address to the search, which the index does not hold: the bloom must.
+	 */
+	t_store_import(st, 7, 10, make_dotted_ipv6, NULL, NULL);
+	CHECK_INT(search(st, 7, "10.0.0.5 | stats count()", ALL, &ss, &e), 0);
+	CHECK_STR(out.p, "{\"count\":10}\n");
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		snprintf(q, sizeof(q), "%s | stats count()", cases[i].q);
 		snprintf(want, sizeof(want), "{\"count\":%ld}\n", cases[i].n);
