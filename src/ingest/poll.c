@@ -890,15 +890,20 @@ static int take_stored(struct poller *pl, const char *rec, size_t len, struct er
 static int take_collected(struct poller *pl, const char *rec, size_t len, struct err *e)
 {
 	struct poll *p = pl->poll;
+	size_t before = p->collected ? p->collected->len : 0;
 	int rc = 0;
 
-	p->n_collected++;
 	if (p->collected) {
 		rc = buf_addch(p->collected, 0x1e);
 		rc = err_first(rc, buf_add(p->collected, rec, len));
 		rc = err_first(rc, buf_addch(p->collected, '\n'));
 	}
-	return rc < 0 ? err_set(e, rc, "out of memory") : 0;
+	if (rc < 0) { /* no half record: the collected ones stay whole */
+		buf_truncate(p->collected, before);
+		return err_set(e, rc, "out of memory");
+	}
+	p->n_collected++;
+	return 0;
 }
 
 /*
