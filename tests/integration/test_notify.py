@@ -265,6 +265,12 @@ def scenario(kill_between):
                    (_ for _ in ()).throw(AssertionError(w.mails())))
         eventually("the Teams card", lambda: len(w.http.records("teams")) == 1 or
                    (_ for _ in ()).throw(AssertionError(w.http.records())))
+        # the peers record a request before koban has their answer: wait for all four to be
+        # recorded as sent, so that only the lead is pending when B acknowledges
+        def steps_sent():
+            got = [n["state"] for n in w.log(iid) if not n["lead"]]
+            assert got == ["sent"] * 4, got
+        eventually("the four steps recorded", steps_sent)
         # B acknowledges by key press
         status, _, body = press_one(w, calls_to(w, ON_CALL_B)[0])
         assert status == 200, (status, body)
