@@ -472,7 +472,7 @@ static void set_host_bits(struct ipaddr *ip, unsigned prefix, bool ones)
 }
 
 /* The values of an integer or time field leaf n lets through; false for none known. */
-static bool int_range(const struct mnode *n, struct match_range *r)
+static bool int_range(const struct mnode *n, struct value_range *r)
 {
 	if (n->test == T_INT_EQ) {
 		r->lo = r->hi = n->i;
@@ -502,7 +502,7 @@ static bool int_range(const struct mnode *n, struct match_range *r)
 }
 
 /* The same for an IP field; a strict bound gives the inclusive one (one address more). */
-static bool ip_range(const struct mnode *n, struct match_range *r)
+static bool ip_range(const struct mnode *n, struct value_range *r)
 {
 	switch (n->test) {
 	case T_IP_EQ:
@@ -525,14 +525,13 @@ static bool ip_range(const struct mnode *n, struct match_range *r)
 }
 
 /* The range leaf n bounds its field to (match_ranges()); false when it bounds none. */
-static bool leaf_range(const struct mnode *n, struct match_range *r)
+static bool leaf_range(const struct mnode *n, struct value_range *r)
 {
 	enum field_type t;
 
 	if (n->field < 0)
 		return false;
 	t = field_type((unsigned)n->field);
-	r->field = (unsigned)n->field;
 	r->ip = t == FT_IP;
 	r->lo = INT64_MIN;
 	r->hi = INT64_MAX;
@@ -543,31 +542,31 @@ static bool leaf_range(const struct mnode *n, struct match_range *r)
 	return t == FT_IP && ip_range(n, r);
 }
 
-static int ranges(const struct mnode *n, int (*fn)(void *ctx, const struct match_range *r),
-		  void *ctx)
+static int ranges(const struct mnode *n,
+		  int (*fn)(void *ctx, unsigned field, const struct value_range *r), void *ctx)
 {
-	struct match_range r;
+	struct value_range r;
 	int rc;
 
 	if (n->test == T_AND) {
 		rc = ranges(n->l, fn, ctx);
 		return rc ? rc : ranges(n->r, fn, ctx);
 	}
-	return leaf_range(n, &r) ? fn(ctx, &r) : 0;
+	return leaf_range(n, &r) ? fn(ctx, (unsigned)n->field, &r) : 0;
 }
 
-int match_ranges(const struct match *m, int (*fn)(void *ctx, const struct match_range *r),
-		 void *ctx)
+int match_ranges(const struct match *m,
+		 int (*fn)(void *ctx, unsigned field, const struct value_range *r), void *ctx)
 {
 	return ranges(m->root, fn, ctx);
 }
 
 /* Narrows the filter's @timestamp bounds (match_time_range()) by a range of @timestamp. */
-static int narrow(void *ctx, const struct match_range *r)
+static int narrow(void *ctx, unsigned field, const struct value_range *r)
 {
 	struct match *m = ctx;
 
-	if (r->field == FIELD_TIMESTAMP) {
+	if (field == FIELD_TIMESTAMP) {
 		m->from = MAX(m->from, r->lo);
 		m->to = MIN(m->to, r->hi);
 	}

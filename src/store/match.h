@@ -39,7 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/ipaddr.h"
+#include "store/range.h"
 
 struct arena;
 struct err;
@@ -54,18 +54,8 @@ bool match_event(const struct match *m, const struct event *ev);
 /* [*from, *to] (ns, inclusive) holds every match; INT64_MIN / INT64_MAX when open. */
 void match_time_range(const struct match *m, int64_t *from, int64_t *to);
 /*
- * The values of a field every match lies in, inclusive: [lo, hi] of an integer or time
- * field (INT64_MIN / INT64_MAX when open), [ip_lo, ip_hi] of an IP field in the 16-byte
- * form events store (IPv4 mapped: 10.0.0.0/8 is ::ffff:10.0.0.0 to ::ffff:10.255.255.255).
- */
-struct match_range {
-	unsigned field; /* field id */
-	bool ip;        /* ip_lo, ip_hi; else lo, hi */
-	int64_t lo, hi;
-	struct ipaddr ip_lo, ip_hi;
-};
-/*
- * The ranges of the leaves joined by `and` at the top of the filter that bound an integer
+ * The values of a field every match lies in (store/range.h), the field by its id: the
+ * ranges of the leaves joined by `and` at the top of the filter that bound an integer
  * or time field (`f: 3`, `f >= 3`, `f > 3`, `f <= 3`, `f < 3`) or an IP field (`f: 10.0.0.1`,
  * `f: 10.0.0.0/8`, `f >= 10.0.0.1`, ...), one call of fn per leaf (a field bounded twice
  * comes twice: each range holds on its own). Nothing under
@@ -74,8 +64,8 @@ struct match_range {
  * is called for inside its range. fn returning non-zero stops the walk; returns what fn
  * returned last (0 when not called). The range is fn's only during the call.
  */
-int match_ranges(const struct match *m, int (*fn)(void *ctx, const struct match_range *r),
-		 void *ctx);
+int match_ranges(const struct match *m,
+		 int (*fn)(void *ctx, unsigned field, const struct value_range *r), void *ctx);
 /*
  * The ids of the fields match_event() reads (full text: event.original and message), each
  * once, into ids[0..*n): a store decodes only those to filter (projection). -E2BIG when

@@ -3954,7 +3954,7 @@ bool segment_block_stats_complete(const struct segment *s, unsigned block)
 }
 
 /* Whether statistic values mm (minimum, maximum; NULL: no value) meet range r of kind. */
-static bool range_meets(const unsigned char *mm, unsigned kind, const struct segment_range *r)
+static bool range_meets(const unsigned char *mm, unsigned kind, const struct value_range *r)
 {
 	unsigned char lo[16] = { 0 }, hi[16] = { 0 };
 
@@ -3980,7 +3980,7 @@ static bool stats_answer(const struct segment *s, bool complete, int name, unsig
 }
 
 bool segment_block_may_hold_range(const struct segment *s, unsigned block, int name,
-				  const struct segment_range *r)
+				  const struct value_range *r)
 {
 	unsigned kind = r->ip ? K_IP : K_INT;
 
@@ -3991,7 +3991,7 @@ bool segment_block_may_hold_range(const struct segment *s, unsigned block, int n
 	return range_meets(stat_of(s, block, (uint32_t)name, kind), kind, r);
 }
 
-bool segment_may_hold_range(const struct segment *s, int name, const struct segment_range *r)
+bool segment_may_hold_range(const struct segment *s, int name, const struct value_range *r)
 {
 	unsigned kind = r->ip ? K_IP : K_INT;
 

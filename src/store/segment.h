@@ -54,6 +54,7 @@
 
 #include "core/fileio.h"
 #include "core/ipaddr.h"
+#include "store/range.h"
 
 struct arena;
 struct err;
@@ -159,27 +160,22 @@ int segment_block_ip_range(const struct segment *s, unsigned block, const char *
 /* True when the block's integer, time and IP statistics cover every value (format 6 on). */
 bool segment_block_stats_complete(const struct segment *s, unsigned block);
 /*
- * Range push-down. A range of an integer or time field (lo, hi) or of an IP field (ip_lo,
- * ip_hi, in the 16-byte form), inclusive; name is the field's number
+ * Range push-down. r: a range of an integer, time or IP field (store/range.h); name is the
+ * field's number
  * (segment_name_number(), once per segment; -1: the segment has no value of it). False
  * when no value of the field in the block lies in r, which only complete statistics tell
  * (the block's statistic of the field misses r, or it has none: no value); true when one
  * may, or when the block cannot tell (formats 3 to 5, or a field the segment stores as
  * another type).
  */
-struct segment_range {
-	bool ip;
-	int64_t lo, hi;
-	struct ipaddr ip_lo, ip_hi;
-};
 bool segment_block_may_hold_range(const struct segment *s, unsigned block, int name,
-				  const struct segment_range *r);
+				  const struct value_range *r);
 /*
  * The same for the whole segment, from its blocks' ranges gathered when it is opened
  * (when every block's statistics are complete): a search passes over a day whose ports or
  * addresses all miss the query's without a look at each block.
  */
-bool segment_may_hold_range(const struct segment *s, int name, const struct segment_range *r);
+bool segment_may_hold_range(const struct segment *s, int name, const struct value_range *r);
 
 /*
  * Tokens (store/token.h): maximal runs of ASCII letters, digits, '_', bytes >= 0x80 and '.'

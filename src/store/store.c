@@ -837,7 +837,7 @@ struct search_run {
 	struct agg *agg;
 	struct literal lit[MAX_LITERALS];
 	size_t n_lit;
-	struct segment_range range[MAX_RANGES]; /* every match has a value in each */
+	struct value_range range[MAX_RANGES]; /* every match has a value in each */
 	unsigned range_field[MAX_RANGES];       /* their fields' ids */
 	size_t n_range;
 	const char *text[MAX_LITERALS]; /* literals every match's event.original holds */
@@ -879,15 +879,14 @@ static int add_literal(void *ctx, const char *field, const char *value, size_t l
 	return 0;
 }
 
-static int add_range(void *ctx, const struct match_range *mr)
+static int add_range(void *ctx, unsigned field, const struct value_range *vr)
 {
 	struct search_run *r = ctx;
 
 	if (r->n_range == MAX_RANGES)
 		return 0; /* not used for skipping: still correct, only slower */
-	r->range[r->n_range] = (struct segment_range){ mr->ip, mr->lo, mr->hi, mr->ip_lo,
-						       mr->ip_hi };
-	r->range_field[r->n_range++] = mr->field;
+	r->range[r->n_range] = *vr;
+	r->range_field[r->n_range++] = field;
 	return 0;
 }
 
@@ -1000,7 +999,7 @@ struct block_tests {
 	int name[MAX_LITERALS];    /* whole values: the field's number in the segment */
 	uint64_t val[MAX_LITERALS];    /* and the value's hash */
 	size_t nval;
-	const struct segment_range *range; /* the search's ranges */
+	const struct value_range *range; /* the search's ranges */
 	int range_name[MAX_RANGES];      /* and their field's number in the segment */
 	size_t nrange;
 };

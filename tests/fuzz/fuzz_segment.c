@@ -312,7 +312,7 @@ static void read_everything(void)
 		(void)segment_block_int_range(s, b, "source.port", &mn, &mx);
 		(void)segment_block_ip_range(s, b, "source.ip", &imn, &imx);
 		{
-			struct segment_range port = { .lo = 1, .hi = 1024 }, ip = { .ip = true };
+			struct value_range port = { .lo = 1, .hi = 1024 }, ip = { .ip = true };
 			int pn = segment_name_number(s, "source.port");
 			int in = segment_name_number(s, "source.ip");
 

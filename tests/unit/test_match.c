@@ -506,7 +506,7 @@ static void test_literals(void)
 	arena_release(&qa);
 }
 
-static int collect_range(void *ctx, const struct match_range *r)
+static int collect_range(void *ctx, unsigned field, const struct value_range *r)
 {
 	struct buf *b = ctx;
 	char lo[IPADDR_STRLEN], hi[IPADDR_STRLEN];
@@ -518,7 +518,7 @@ static int collect_range(void *ctx, const struct match_range *r)
 		snprintf(lo, sizeof(lo), "%lld", (long long)r->lo);
 		snprintf(hi, sizeof(hi), "%lld", (long long)r->hi);
 	}
-	buf_addf(b, "%s=%s..%s;", field_name(r->field), !r->ip && r->lo == INT64_MIN ? "min" : lo,
+	buf_addf(b, "%s=%s..%s;", field_name(field), !r->ip && r->lo == INT64_MIN ? "min" : lo,
 		 !r->ip && r->hi == INT64_MAX ? "max" : hi);
 	return 0;
 }

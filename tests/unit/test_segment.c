@@ -728,7 +728,7 @@ static void test_raw_bytes(void)
 static bool may_hold_ints(const struct segment *s, int block, const char *field, int64_t lo,
 			  int64_t hi)
 {
-	struct segment_range r = { .lo = lo, .hi = hi };
+	struct value_range r = { .lo = lo, .hi = hi };
 	int name = segment_name_number(s, field);
 
 	return block == SEGMENT ? segment_may_hold_range(s, name, &r)
@@ -739,7 +739,7 @@ static bool may_hold_ints(const struct segment *s, int block, const char *field,
 static bool may_hold_ips(const struct segment *s, int block, const char *field, const char *lo,
 			 const char *hi)
 {
-	struct segment_range r = { .ip = true };
+	struct value_range r = { .ip = true };
 	int name = segment_name_number(s, field);
 
 	CHECK_INT(ipaddr_parse(&r.ip_lo, lo, strlen(lo)), 0);
