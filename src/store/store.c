@@ -1223,10 +1223,29 @@ static bool index_usable(const struct literal *l)
 	return address_field(l->field) || l->whole;
 }
 
+/* Keeps in a[0..*na) the rows also in b[0..nb) (both ascending, each once). */
+static void rows_intersect(uint32_t *a, size_t *na, const uint32_t *b, size_t nb)
+{
+	size_t i = 0, j = 0, k = 0;
+
+	while (i < *na && j < nb) {
+		if (a[i] < b[j]) {
+			i++;
+		} else if (a[i] > b[j]) {
+			j++;
+		} else {
+			a[k++] = a[i++];
+			j++;
+		}
+	}
+	*na = k;
+}
+
 /*
- * Rows (ascending, segment-wide) that may match, from the index when a literal's field is
- * indexed: 0 and *rows (mem_alloc'ed, NULL when *n is 0), *indexed false when no literal
- * is indexed (every row may match), or a negative code.
+ * Rows (ascending, segment-wide) that may match, from the index when literals' fields are
+ * indexed: every match holds each literal (they are joined by `and`), so the rows are in
+ * each one's list. 0 and *rows (mem_alloc'ed, NULL when *n is 0), *indexed false when no
+ * literal is indexed (every row may match), or a negative code.
  */
 static int indexed_rows(struct segment *seg, const struct search_run *r, uint32_t **rows,
 			size_t *n, bool *indexed, struct err *e)
@@ -1234,19 +1253,33 @@ static int indexed_rows(struct segment *seg, const struct search_run *r, uint32_
 	*rows = NULL;
 	*n = 0;
 	*indexed = false;
-	for (size_t i = 0; i < r->n_lit; i++) {
+	for (size_t i = 0; i < r->n_lit && !(*indexed && *n == 0); i++) {
+		const struct literal *l = &r->lit[i];
+		uint32_t *more = NULL;
+		size_t nmore = 0;
 		int rc;
 
-		if (!index_usable(&r->lit[i]))
+		if (!index_usable(l))
 			continue;
-		rc = segment_lookup(seg, r->lit[i].field, r->lit[i].value, r->lit[i].len, rows, n,
-				    e);
+		rc = segment_lookup(seg, l->field, l->value, l->len, *indexed ? &more : rows,
+				    *indexed ? &nmore : n, e);
 		if (rc == -ENOTSUP)
 			continue;
-		if (rc < 0)
+		if (rc < 0) {
+			mem_free(*rows);
+			*rows = NULL;
+			*n = 0;
 			return rc;
+		}
+		if (*indexed) {
+			rows_intersect(*rows, n, more, nmore);
+			mem_free(more);
+		}
 		*indexed = true;
-		return 0;
+	}
+	if (*indexed && *n == 0) {
+		mem_free(*rows);
+		*rows = NULL;
 	}
 	return 0;
 }

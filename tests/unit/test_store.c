@@ -414,6 +414,7 @@ static const struct picked {
 } picked[] = {
 	{ 100, "user.name", "Admin" },        { 9000, "user.name", "admin" },
 	{ 20000, "user.name", "ADMIN" },      { 5000, "host.name", "DC01.corp" },
+	{ 9000, "host.name", "dc01.corp" },
 	{ 13000, "host.name", "dc01.CORP" },  { 4200, "url.domain", "Evil.Example" },
 	{ 4300, "url.domain", "evil.example" }, { 16500, "file.hash.sha256", HASH_UPPER },
 	{ 16501, "file.hash.sha256", HASH_LOWER },
@@ -524,7 +525,7 @@ static void test_index_strings(void)
 
 	check_picked(st, "user.name: admin", "user.name", "admin", 3, __LINE__);
 	check_picked(st, "user.name: ADMIN", "user.name", "admin", 3, __LINE__);
-	check_picked(st, "host.name: DC01.CORP", "host.name", "dc01.corp", 2, __LINE__);
+	check_picked(st, "host.name: DC01.CORP", "host.name", "dc01.corp", 3, __LINE__);
 	check_picked(st, "url.domain: EVIL.example", "url.domain", "evil.example", 1, __LINE__);
 	check_picked(st, "file.hash.sha256: " HASH_LOWER, "file.hash.sha256", HASH_LOWER, 1,
 		     __LINE__);
@@ -533,6 +534,15 @@ static void test_index_strings(void)
 	check_picked(st, "user.name: Admin and login", "user.name", "admin", 3, __LINE__);
 	/* no index for a wildcard: every block, the same events */
 	check_picked(st, "user.name: adm*", "user.name", "admin", 5, __LINE__);
+	/* two indexed values: the rows in both lists (block 2's event 9000), not the first's */
+	CHECK_INT(search_seqs_of(st, 4, "user.name: admin and host.name: dc01.corp", &ss, &e), 0);
+	CHECK_INT(n_seqs, 1);
+	CHECK_INT(n_seqs ? seqs[0] : -1, 9000);
+	CHECK_INT(ss.blocks_read, 1);
+	CHECK_INT(search_seqs_of(st, 4, "user.name: admin and url.domain: evil.example", &ss, &e),
+		  0);
+	CHECK_INT(n_seqs, 0);
+	CHECK_INT(ss.blocks_read, 0);
 	/* rows */
 	CHECK_INT(search(st, 4, "user.name: aDmIn | stats count()", ALL, &ss, &e), 0);
 	CHECK_STR(out.p, "{\"count\":3}\n");
