@@ -2859,7 +2859,7 @@ int store_erase_count(struct store *st, uint64_t tenant, struct store_erase_stat
 	if ((rc = tenant_dir(st, tenant, false, dir, e)) ||
 	    (rc = count_tenant_files(dir, out, &segments, e)))
 		return rc;
-	rc = keys_tenant_id_hash(st->keys, tenant, out->key_id_hash, &ke);
+	rc = keys_tenant_id_hash(st->keys, tenant, out->key_id_hash, NULL, &ke);
 	if (rc < 0 && rc != -ENOENT) { /* -ENOENT: never stored anything, or erased already */
 		*e = ke;
 		return rc;
@@ -2888,7 +2888,7 @@ int store_erase_key(struct store *st, uint64_t tenant, struct store_erase_stats 
 	if (!st->keys)
 		return err_set(e, -EBADF, "%s: the store was opened for reading", st->dir);
 	cache_drop(st, &tenant);
-	rc = keys_tenant_id_hash(st->keys, tenant, now, &ke);
+	rc = keys_tenant_id_hash(st->keys, tenant, now, NULL, &ke);
 	if (rc < 0 && rc != -ENOENT) {
 		*e = ke;
 		return rc;
@@ -2901,7 +2901,8 @@ int store_erase_key(struct store *st, uint64_t tenant, struct store_erase_stats 
 	if (rc == -ENOENT)
 		return 0; /* nothing was ever stored, or an earlier run destroyed it */
 	/* overwritten on disk but not removed: destroyed all the same (a rerun removes it) */
-	rc = keys_tenant_destroy(st->keys, tenant, out->key_id_hash, &out->key_destroyed, e);
+	rc = keys_tenant_destroy(st->keys, tenant, out->key_id_hash, NULL, &out->key_destroyed,
+				 e);
 	return rc == -ENOENT ? 0 : rc;
 }
 
