@@ -73,7 +73,13 @@ static void print_valid(const struct cert_info *ci, const char *key)
 	       "%llu files, %zu data key%s destroyed\n",
 	       ci->tenant, (unsigned long long)ci->tenant_id, when, ci->erased_by,
 	       (unsigned long long)ci->events, (unsigned long long)ci->bytes,
-	       (unsigned long long)ci->files, ci->n_destroyed, ci->n_destroyed == 1 ? "" : "s");
+	       (unsigned long long)ci->files, ci->n_destroyed + ci->n_damaged,
+	       ci->n_destroyed + ci->n_damaged == 1 ? "" : "s");
+	if (ci->n_damaged)
+		printf("%zu data key file%s damaged when erased (%s key id could not be read): "
+		       "named by the BLAKE2b-256 of %s bytes\n", ci->n_damaged,
+		       ci->n_damaged == 1 ? " was" : "s were", ci->n_damaged == 1 ? "its" : "their",
+		       ci->n_damaged == 1 ? "its" : "their");
 	if (ci->unreadable)
 		printf("%llu segment%s could not be read when erased: %s events are not counted\n",
 		       (unsigned long long)ci->unreadable, ci->unreadable == 1 ? "" : "s",

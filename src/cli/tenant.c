@@ -695,8 +695,11 @@ static void fill_certificate(struct cert_info *ci, const char *name, int64_t id,
 		time_format_rfc3339((int64_t)st->last_day * 86400 * NS_PER_SEC, to);
 		snprintf(ci->days, sizeof(ci->days), "%.10s .. %.10s", from, to);
 	}
-	if (st->has_key) { /* the key about to be destroyed: nothing is if the certificate is not
-			      kept first */
+	/* the key about to be destroyed: nothing is if the certificate is not kept first */
+	if (st->has_key && st->key_damaged) { /* its id is lost: the hash of the file's bytes */
+		memcpy(ci->damaged[0], st->key_id_hash, 32);
+		ci->n_damaged = 1;
+	} else if (st->has_key) {
 		memcpy(ci->destroyed[0], st->key_id_hash, 32);
 		ci->n_destroyed = 1;
 	}
@@ -844,6 +847,10 @@ static int erase_run(const struct config *c, const char *name, const char *who, 
 		fprintf(err, "; %llu segment%s could not be read: %s events are not counted",
 			(unsigned long long)ci.unreadable, ci.unreadable == 1 ? "" : "s",
 			ci.unreadable == 1 ? "its" : "their");
+	if (ci.n_damaged)
+		fprintf(err, "; the data key file was damaged (its key id could not be read): it "
+			     "was overwritten and removed all the same, and the certificate names it "
+			     "by the hash of its bytes (destroyed-damaged-key-file)");
 	fprintf(err, "; keep the certificate (koban cert verify FILE checks it; a copy is in "
 		     "%s/%s)\n", dir, file);
 	if (!done)

@@ -37,20 +37,22 @@ int cert_write(struct cert_info *info, struct keys *k, struct buf *out, struct e
 
 	if (!printable(info->tenant) || !printable(info->erased_by) || !printable(info->days))
 		return err_set(e, -EINVAL, "certificate values must be printable text on one line");
-	if (info->n_destroyed > CERT_MAX_KEYS)
-		return err_set(e, -EINVAL, "at most %d destroyed keys per certificate",
-			       CERT_MAX_KEYS);
+	if (info->n_destroyed > CERT_MAX_KEYS || info->n_damaged > CERT_MAX_KEYS)
+		return err_set(e, -EINVAL, "at most %d destroyed keys and %d damaged key files "
+			       "per certificate", CERT_MAX_KEYS, CERT_MAX_KEYS);
 	keys_public(k, info->signer);
 	time_format_rfc3339(info->erased_at_ns, when);
-	rc = buf_addf(out, HEADER "\nversion: 2\ntenant: %s\ntenant-id: %llu\nerased-at: %s\n"
+	rc = buf_addf(out, HEADER "\nversion: %u\ntenant: %s\ntenant-id: %llu\nerased-at: %s\n"
 		      "erased-by: %s\nevents: %llu\nbytes: %llu\nfiles: %llu\n"
-		      "unreadable-segments: %llu\ndays: %s\n",
+		      "unreadable-segments: %llu\ndays: %s\n", info->n_damaged ? 3u : 2u,
 		      info->tenant, (unsigned long long)info->tenant_id, when, info->erased_by,
 		      (unsigned long long)info->events, (unsigned long long)info->bytes,
 		      (unsigned long long)info->files, (unsigned long long)info->unreadable,
 		      info->days);
 	for (size_t i = 0; i < info->n_destroyed && !rc; i++)
 		rc = add_hex(out, "destroyed-key", "blake2b-256", info->destroyed[i], 32);
+	for (size_t i = 0; i < info->n_damaged && !rc; i++)
+		rc = add_hex(out, "destroyed-damaged-key-file", "blake2b-256", info->damaged[i], 32);
 	if (!rc)
 		rc = add_hex(out, "signing-key", "ed25519", info->signer, 32);
 	if (!rc) {
@@ -160,6 +162,23 @@ static int take_time(struct reader *r, int64_t *ns)
 	return 0;
 }
 
+/* The lines "key: blake2b-256:HEX" that come next, at most CERT_MAX_KEYS, into out. */
+static int take_hashes(struct reader *r, const char *key, unsigned char out[][32], size_t *n)
+{
+	char what[80], most[80];
+	int rc;
+
+	snprintf(what, sizeof(what), "'%s: blake2b-256:HEX'", key);
+	snprintf(most, sizeof(most), "at most %d '%s' lines", CERT_MAX_KEYS, key);
+	for (*n = 0; peek(r, key); (*n)++) {
+		if (*n == CERT_MAX_KEYS)
+			return bad(r, most);
+		if ((rc = take_hex(r, key, "blake2b-256", out[*n], 32, what)))
+			return rc;
+	}
+	return 0;
+}
+
 static int read_body(struct reader *r, struct cert_info *info)
 {
 	uint64_t version;
@@ -169,11 +188,10 @@ static int read_body(struct reader *r, struct cert_info *info)
 	if ((size_t)(r->end - r->p) < sizeof(HEADER) || memcmp(r->p, HEADER "\n", sizeof(HEADER)))
 		return bad(r, "'" HEADER "'");
 	r->p += sizeof(HEADER);
-	if ((rc = take_number(r, "version", &version, "'version: 1' or 'version: 2'")))
+	if ((rc = take_number(r, "version", &version, "'version: 1', 2 or 3")))
 		return rc;
-	if (version != 1 && version != 2)
-		return bad(r, "'version: 1' or 'version: 2' (a newer koban wrote this "
-			   "certificate)");
+	if (version < 1 || version > 3)
+		return bad(r, "'version: 1', 2 or 3 (a newer koban wrote this certificate)");
 	info->version = (unsigned)version;
 	if ((rc = take_text(r, "tenant", info->tenant, sizeof(info->tenant), "'tenant: NAME'")) ||
 	    (rc = take_number(r, "tenant-id", &info->tenant_id, "'tenant-id: N'")) ||
@@ -183,17 +201,19 @@ static int read_body(struct reader *r, struct cert_info *info)
 	    (rc = take_number(r, "events", &info->events, "'events: N'")) ||
 	    (rc = take_number(r, "bytes", &info->bytes, "'bytes: N'")) ||
 	    (rc = take_number(r, "files", &info->files, "'files: N'")) ||
-	    (version == 2 && (rc = take_number(r, "unreadable-segments", &info->unreadable,
+	    (version >= 2 && (rc = take_number(r, "unreadable-segments", &info->unreadable,
 					       "'unreadable-segments: N'"))) ||
 	    (rc = take_text(r, "days", info->days, sizeof(info->days), "'days: RANGE'")))
 		return rc;
-	for (info->n_destroyed = 0; peek(r, "destroyed-key"); info->n_destroyed++) {
-		if (info->n_destroyed == CERT_MAX_KEYS)
-			return bad(r, "at most 64 destroyed keys");
-		if ((rc = take_hex(r, "destroyed-key", "blake2b-256",
-				   info->destroyed[info->n_destroyed], 32,
-				   "'destroyed-key: blake2b-256:HEX'")))
-			return rc;
+	if ((rc = take_hashes(r, "destroyed-key", info->destroyed, &info->n_destroyed)))
+		return rc;
+	/* version 3 is version 2 with damaged key files, so it names at least one */
+	if (version == 3 &&
+	    (rc = take_hashes(r, "destroyed-damaged-key-file", info->damaged, &info->n_damaged)))
+		return rc;
+	if (version == 3 && !info->n_damaged) {
+		r->line++; /* the line that should be one */
+		return bad(r, "'destroyed-damaged-key-file: blake2b-256:HEX' (version 3)");
 	}
 	return take_hex(r, "signing-key", "ed25519", info->signer, 32,
 			"'signing-key: ed25519:HEX'");

@@ -17,9 +17,17 @@
  *   unreadable-segments: 0             (segments whose events could not be counted; not in
  *                                       version 1, which verifies as well)
  *   days: 2024-04-01 .. 2026-11-29
- *   destroyed-key: blake2b-256:3f2a…   (one line per destroyed data key)
+ *   destroyed-key: blake2b-256:3f2a…   (one line per destroyed data key: the hash of its id)
+ *   destroyed-damaged-key-file: blake2b-256:77c0…
+ *                                      (one line per destroyed data key file that was
+ *                                       damaged, its key id unreadable: the hash of the
+ *                                       file's bytes; only in version 3)
  *   signing-key: ed25519:9c1e…         (the public key; give people signing.pub to compare)
  *   signature: ed25519:…                (over every byte above this line)
+ *
+ * cert_write() writes version 3 only when a damaged key file is named, else version 2, so
+ * that a koban that knows version 2 still reads every certificate it could have written,
+ * and says "a newer koban" of the others. Versions 1 to 3 verify.
  *
  * cert_verify() checks the signature and the layout, and with an expected public key (from
  * the installation's signing.pub) that the certificate was made by that installation. Without
@@ -44,7 +52,8 @@ struct keys;
 #define CERT_MAX_BYTES 65536
 
 struct cert_info {
-	unsigned version;      /* cert_verify: the certificate's (cert_write writes 2) */
+	unsigned version;      /* cert_verify: the certificate's (cert_write writes 2, or 3
+				  with n_damaged) */
 	char tenant[64];
 	uint64_t tenant_id;
 	int64_t erased_at_ns;
@@ -54,6 +63,9 @@ struct cert_info {
 	char days[64];         /* "2024-04-01 .. 2026-11-29", or "none" */
 	unsigned char destroyed[CERT_MAX_KEYS][32]; /* BLAKE2b-256 of each key id */
 	size_t n_destroyed;
+	unsigned char damaged[CERT_MAX_KEYS][32];   /* BLAKE2b-256 of each destroyed key file
+						       that was damaged (its id unreadable) */
+	size_t n_damaged;
 	unsigned char signer[32];
 };
 

@@ -92,8 +92,33 @@ static int write_key_file(const char *dir, const char *name, const char *magic,
 }
 
 /*
+ * Opens path for reading, a regular file (O_NONBLOCK: a FIFO in its place is refused, not
+ * waited on) of mode 0600 or stricter when secret; *st its status. The descriptor, or a
+ * negative code: never -EBADMSG, which is for a file read whole whose content is wrong.
+ */
+static int open_key_file(const char *path, bool secret, struct stat *st, struct err *e)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK), rc = 0;
+
+	if (fd < 0)
+		return err_set(e, -errno, "cannot open %s: %s", path, strerror(errno));
+	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode))
+		rc = err_set(e, -EINVAL, "%s: not a regular file", path);
+	else if (secret && (st->st_mode & 077))
+		rc = err_set(e, -EPERM, "%s: mode %03o lets others read a secret key "
+				 "(expected 0600: chmod 600 %s)", path, st->st_mode & 0777, path);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+/*
  * Reads path: exactly magic | len bytes; a secret must be mode 0600 or stricter. *id gets
- * the identity of the file read (NULL: not wanted).
+ * the identity of the file read (NULL: not wanted). -EBADMSG only when the file was read
+ * and its content is not such a key file (wrong magic or size): damaged, or another file;
+ * a file that cannot be opened or read gives the system's error.
  */
 static int read_key_id(const char *path, const char *magic, void *data, size_t len,
 		       bool secret, struct fileio_id *id, struct err *e)
@@ -103,23 +128,14 @@ static int read_key_id(const char *path, const char *magic, void *data, size_t l
 	ssize_t n;
 	int fd, rc = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return err_set(e, -errno, "cannot open %s: %s", path, strerror(errno));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		rc = err_set(e, -EINVAL, "%s: not a regular file", path);
-	else if (secret && (st.st_mode & 077))
-		rc = err_set(e, -EPERM, "%s: mode %03o lets others read a secret key "
-				 "(expected 0600: chmod 600 %s)", path, st.st_mode & 0777, path);
-	if (rc) {
-		close(fd);
-		return rc;
-	}
+	if ((fd = open_key_file(path, secret, &st, e)) < 0)
+		return fd;
 	if (id)
 		*id = fileio_id_of(&st);
 	n = read(fd, buf, sizeof(buf));
-	close(fd);
-	if (n >= MAGIC_LEN && !memcmp(buf, TOMBSTONE_MAGIC, MAGIC_LEN))
+	if (n < 0)
+		rc = err_set(e, -errno, "cannot read %s: %s", path, strerror(errno));
+	else if (n >= MAGIC_LEN && !memcmp(buf, TOMBSTONE_MAGIC, MAGIC_LEN))
 		rc = err_set(e, -ENOENT, "%s: a destroyed key (erased; the file was not removed "
 				 "yet)", path);
 	else if (n != (ssize_t)(MAGIC_LEN + len) || memcmp(buf, magic, MAGIC_LEN))
@@ -127,6 +143,7 @@ static int read_key_id(const char *path, const char *magic, void *data, size_t l
 				 "bytes starting with %.8s)", path, MAGIC_LEN + len, magic);
 	else
 		memcpy(data, buf + MAGIC_LEN, len);
+	close(fd);
 	sodium_memzero(buf, sizeof(buf));
 	return rc;
 }
@@ -490,16 +507,54 @@ int keys_tenant(struct keys *k, uint64_t tenant, bool create, struct keys_data_k
 	return 0;
 }
 
+/* BLAKE2b-256 of every byte of the key file at path (a damaged one: what names it). */
+static int hash_key_file(const char *path, unsigned char hash[32], struct err *e)
+{
+	crypto_generichash_state h;
+	unsigned char buf[4096];
+	struct stat st;
+	ssize_t n;
+	int fd, rc = 0;
+
+	if ((fd = open_key_file(path, true, &st, e)) < 0)
+		return fd;
+	crypto_generichash_init(&h, NULL, 0, 32);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		crypto_generichash_update(&h, buf, (unsigned long long)n);
+	if (n < 0)
+		rc = err_set(e, -errno, "cannot read %s: %s", path, strerror(errno));
+	close(fd);
+	crypto_generichash_final(&h, hash, 32);
+	sodium_memzero(buf, sizeof(buf));
+	sodium_memzero(&h, sizeof(h));
+	return rc;
+}
+
 int keys_tenant_id_hash(struct keys *k, uint64_t tenant, unsigned char id_hash[32],
-			struct err *e)
+			bool *damaged, struct err *e)
 {
 	unsigned char w[WRAPPED_LEN];
-	char name[48];
+	char name[48], path[PATH_LEN];
+	struct err re = ERR_INIT; /* e stays clear when a damaged file is named by its bytes */
 	int rc;
 
+	if (damaged)
+		*damaged = false;
 	tenant_file(name, tenant);
-	if ((rc = read_key_file(k->dir, name, "KOBANDK1", w, sizeof(w), true, e)))
+	if ((rc = key_path(path, k->dir, name, e)))
 		return rc;
+	rc = read_key_path(path, "KOBANDK1", w, sizeof(w), true, &re);
+	if (rc == -EBADMSG && damaged) {
+		/* read, but not a data key: its id is lost; the file is named by its bytes */
+		if ((rc = hash_key_file(path, id_hash, e)) == 0)
+			*damaged = true;
+		return rc;
+	}
+	if (rc) {
+		if (e)
+			*e = re;
+		return rc;
+	}
 	crypto_generichash(id_hash, 32, w, KEYS_ID_BYTES, NULL, 0);
 	sodium_memzero(w, sizeof(w));
 	return 0;
@@ -519,35 +574,62 @@ static int remove_key_file(struct keys *k, const char *path, struct err *e)
 	return 0;
 }
 
-int keys_tenant_destroy(struct keys *k, uint64_t tenant, unsigned char id_hash[32],
-			bool *overwritten, struct err *e)
+/*
+ * Overwrites the key file at path with the tombstone magic and random bytes, synced: all of
+ * it (a damaged file may be longer than a key and hold one), and at least a data key's
+ * length (a truncated one reads as a tombstone then).
+ */
+static int overwrite_key_file(const char *path, struct err *e)
 {
-	unsigned char junk[MAGIC_LEN + WRAPPED_LEN];
+	unsigned char junk[4096];
+	struct stat st;
+	off_t size, done = 0;
+	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK), rc = 0;
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	size = MAX(st.st_size, (off_t)(MAGIC_LEN + WRAPPED_LEN));
+	while (done < size && !rc) {
+		size_t len = (size_t)MIN(size - done, (off_t)sizeof(junk));
+		ssize_t n;
+
+		randombytes_buf(junk, len);
+		if (!done)
+			memcpy(junk, TOMBSTONE_MAGIC, MAGIC_LEN);
+		if ((n = pwrite(fd, junk, len, done)) > 0)
+			done += n;
+		else
+			rc = n < 0 ? -errno : -EIO; /* 0: nothing written, which is no progress */
+	}
+	if (!rc && fdatasync(fd) < 0)
+		rc = -errno;
+fail:
+	if (fd >= 0)
+		close(fd);
+	return rc ? err_set(e, rc, "cannot overwrite %s: %s", path, strerror(-rc)) : 0;
+}
+
+int keys_tenant_destroy(struct keys *k, uint64_t tenant, unsigned char id_hash[32],
+			bool *damaged, bool *overwritten, struct err *e)
+{
 	char name[48], path[PATH_LEN];
-	int fd, rc;
+	int rc;
 
 	if (overwritten)
 		*overwritten = false;
 	tenant_file(name, tenant);
 	forget_key(k, tenant);
 	if ((rc = key_path(path, k->dir, name, e)) ||
-	    (rc = keys_tenant_id_hash(k, tenant, id_hash, e)))
+	    (rc = keys_tenant_id_hash(k, tenant, id_hash, damaged, e)))
 		return rc;
 	/*
 	 * Overwrite before removing, so the wrapped key is not left in the freed blocks; the
 	 * magic says so if the removal does not happen.
 	 */
-	randombytes_buf(junk, sizeof(junk));
-	memcpy(junk, TOMBSTONE_MAGIC, MAGIC_LEN);
-	fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 || pwrite(fd, junk, sizeof(junk), 0) != (ssize_t)sizeof(junk) ||
-	    fdatasync(fd) < 0) {
-		rc = err_set(e, -errno, "cannot overwrite %s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	if ((rc = overwrite_key_file(path, e)))
 		return rc;
-	}
-	close(fd);
 	if (overwritten)
 		*overwritten = true; /* on disk: a crash from here on leaves the tombstone */
 	return remove_key_file(k, path, e);

@@ -113,9 +113,14 @@ int keys_tenant(struct keys *k, uint64_t tenant, bool create, struct keys_data_k
 /*
  * BLAKE2b-256 of the key id of the tenant's data key file (what keys_tenant_destroy() would
  * give), nothing changed. -ENOENT when the tenant has no key.
+ * A damaged file (read whole, but not a data key file: wrong magic or size) is -EBADMSG
+ * when damaged is NULL; else 0 with *damaged set and id_hash the BLAKE2b-256 of all its
+ * bytes (its key id cannot be read: this names the file). A file that cannot be opened or
+ * read, is not a regular file or lets others read it is always an error: the key in it may
+ * be whole.
  */
 int keys_tenant_id_hash(struct keys *k, uint64_t tenant, unsigned char id_hash[32],
-			struct err *e);
+			bool *damaged, struct err *e);
 /*
  * keys_tenant_destroy() overwrites the key file with a "KOBANDX1" magic before removing it;
  * such a file left behind (the removal failed, or did not reach the disk before a crash) is
@@ -125,12 +130,15 @@ int keys_tenant_id_hash(struct keys *k, uint64_t tenant, unsigned char id_hash[3
 int keys_tenant_tombstone_remove(struct keys *k, uint64_t tenant, struct err *e);
 /*
  * Destroys the tenant's data key file and sets id_hash to BLAKE2b-256 of its key id (for the
- * certificate). -ENOENT when the tenant has no key. *overwritten (may be NULL): the key's
- * bytes were overwritten on disk (written and synced), so it is destroyed even when the
- * removal of the file then failed (the error returned; keys_tenant_tombstone_remove() later).
+ * certificate). -ENOENT when the tenant has no key. damaged as for keys_tenant_id_hash():
+ * NULL refuses a damaged file (-EBADMSG, nothing changed); else a damaged file is destroyed
+ * too (all its bytes overwritten), *damaged set and id_hash the hash of its bytes.
+ * *overwritten (may be NULL): the key's bytes were overwritten on disk (written and synced),
+ * so it is destroyed even when the removal of the file then failed (the error returned;
+ * keys_tenant_tombstone_remove() later).
  */
 int keys_tenant_destroy(struct keys *k, uint64_t tenant, unsigned char id_hash[32],
-			bool *overwritten, struct err *e);
+			bool *damaged, bool *overwritten, struct err *e);
 
 /* out must hold len + KEYS_SEAL_OVERHEAD bytes. */
 int keys_seal(const struct keys_data_key *dk, uint64_t block_id, const void *in, size_t len,

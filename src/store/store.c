@@ -2891,11 +2891,10 @@ int store_erase_count(struct store *st, uint64_t tenant, struct store_erase_stat
 	if ((rc = tenant_dir(st, tenant, false, dir, e)) ||
 	    (rc = count_tenant_files(dir, out, &segments, e)))
 		return rc;
-	rc = keys_tenant_id_hash(st->keys, tenant, out->key_id_hash, &ke);
-	if (rc < 0 && rc != -ENOENT) { /* -ENOENT: never stored anything, or erased already */
-		*e = ke;
-		return rc;
-	}
+	rc = keys_tenant_id_hash(st->keys, tenant, out->key_id_hash, &out->key_damaged, &ke);
+	if (rc < 0 && rc != -ENOENT) /* -ENOENT: never stored anything, or erased already */
+		return err_set(e, rc, "%s (the tenant's data key may be whole but cannot be read: "
+			       "nothing was erased; fix this and erase again)", ke.msg);
 	out->has_key = rc == 0;
 	/*
 	 * Events where a segment opens. One that does not (damaged, another key's, no key) is
@@ -2914,18 +2913,20 @@ int store_erase_key(struct store *st, uint64_t tenant, struct store_erase_stats 
 {
 	struct err ke = ERR_INIT; /* e stays clear when there is no key */
 	unsigned char now[32];
+	bool damaged;
 	int rc;
 
 	out->key_destroyed = false;
 	if (!st->keys)
 		return err_set(e, -EBADF, "%s: the store was opened for reading", st->dir);
 	cache_drop(st, &tenant);
-	rc = keys_tenant_id_hash(st->keys, tenant, now, &ke);
+	rc = keys_tenant_id_hash(st->keys, tenant, now, &damaged, &ke);
 	if (rc < 0 && rc != -ENOENT) {
 		*e = ke;
 		return rc;
 	}
-	if ((rc == 0) != out->has_key || (rc == 0 && memcmp(now, out->key_id_hash, 32)))
+	if ((rc == 0) != out->has_key ||
+	    (rc == 0 && (damaged != out->key_damaged || memcmp(now, out->key_id_hash, 32))))
 		return err_set(e, -ESTALE, "tenant %llu's data key changed since its files were "
 				 "counted (events came in meanwhile): nothing was erased; try "
 				 "again",
@@ -2933,7 +2934,8 @@ int store_erase_key(struct store *st, uint64_t tenant, struct store_erase_stats 
 	if (rc == -ENOENT)
 		return 0; /* nothing was ever stored, or an earlier run destroyed it */
 	/* overwritten on disk but not removed: destroyed all the same (a rerun removes it) */
-	rc = keys_tenant_destroy(st->keys, tenant, out->key_id_hash, &out->key_destroyed, e);
+	rc = keys_tenant_destroy(st->keys, tenant, out->key_id_hash, &out->key_damaged,
+				 &out->key_destroyed, e);
 	return rc == -ENOENT ? 0 : rc;
 }
 

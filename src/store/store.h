@@ -213,6 +213,8 @@ struct store_erase_stats {
 	uint32_t first_day, last_day;   /* of the segments; first_day > last_day: none */
 	bool has_key;                   /* store_erase_count: the tenant has a data key */
 	bool key_destroyed;             /* store_erase_key: destroyed (false: there was none) */
+	bool key_damaged;               /* the key file is damaged (keys_tenant_id_hash): its id
+					   is lost, key_id_hash is of the file's bytes */
 	unsigned char key_id_hash[32];  /* BLAKE2b-256 of the key's id */
 };
 
@@ -221,10 +223,13 @@ struct store_erase_stats {
  * deletion certificate before the key is gone:
  * - store_erase_count() changes nothing: every file of the tenant's directory and its bytes,
  *   the events of the segments that open, the segments that do not (damage or a foreign
- *   key never stops an erasure), and the hash of the key's id when there is a key;
- * - store_erase_key() destroys the tenant's data key that out counted (every copy of the
- *   data, backups and the write-ahead log's records included, is unreadable from then on)
- *   and sets key_destroyed; a tenant without a key is not an error; -ESTALE, nothing
+ *   key never stops an erasure), and the hash of the key's id when there is a key; a key
+ *   file whose content is damaged does not stop it either (key_damaged, the hash of its
+ *   bytes), but one that cannot be read (an I/O error, not a regular file, loose
+ *   permissions) does: the key in it may be whole, and nothing is erased;
+ * - store_erase_key() destroys the tenant's data key that out counted, damaged or not (every
+ *   copy of the data, backups and the write-ahead log's records included, is unreadable from
+ *   then on) and sets key_destroyed; a tenant without a key is not an error; -ESTALE, nothing
  *   destroyed, when the key is not the one counted any more (one was made meanwhile);
  * - store_erase_files() removes every file of the tenant's directory, going on past a file
  *   it cannot remove (the first is named in e), then the directory.

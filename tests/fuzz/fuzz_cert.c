@@ -24,6 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	if (strlen(info.tenant) >= sizeof(info.tenant) || info.n_destroyed > CERT_MAX_KEYS ||
+	    info.n_damaged > CERT_MAX_KEYS || (info.version == 3) != (info.n_damaged > 0) ||
 	    strchr(info.erased_by, '\n'))
 		abort();
 	return 0;

@@ -1,6 +1,7 @@
 """koban ingest and koban search against a real data directory: ECS lines and syslog through
 the pipeline, exit statuses and rejected lines, queries with pipes, time bounds, limits,
 the audit log, and an attempt to read another tenant's events."""
+import hashlib
 import json
 import os
 import shutil
@@ -373,6 +374,123 @@ def test_erase_damaged_segment():
         shutil.rmtree(d)
 
 
+def test_erase_damaged_key():
+    """A data key file whose content is damaged (it reads, but is no data key file) does not
+    stop the erasure: it is overwritten and removed, the files go, and the certificate names
+    the file by the hash of its bytes (version 3). One that cannot be read (a directory in
+    its place) refuses, and nothing is erased."""
+    damages = [
+        ("bad magic", lambda key: b"KOBANXX1" + key[8:]),
+        ("truncated", lambda key: key[:40]),
+        ("empty", lambda key: b""),
+        ("garbage appended", lambda key: key + b"\0" * 5000),
+        ("garbage", lambda key: bytes(range(256)) * 3),
+    ]
+    for what, damage in damages:
+        d = tempdir()
+        try:
+            setup(d)
+            run(["ingest", "--tenant", "city-a", "--format", "ecs", "a.json"], d)
+            tdir = os.path.join(d, "var", "tenants", "2")
+            key = os.path.join(d, "var", "keys", "tenant-2.key")
+            with open(key, "rb") as f:
+                good = f.read()
+            assert len(good) == 96 and good.startswith(b"KOBANDK1"), good
+            bad = damage(good)
+            with open(key, "wb") as f:
+                f.write(bad)
+            size = sum(os.path.getsize(os.path.join(tdir, n)) for n in os.listdir(tdir))
+            files = len(os.listdir(tdir))
+            status, cert, err = run(["tenant", "erase", "city-a", "--yes"], d, check=False)
+            assert status == 0, (what, status, cert, err)
+            digest = hashlib.blake2b(bad, digest_size=32).hexdigest()
+            assert cert.startswith("koban deletion certificate\nversion: 3\ntenant: city-a\n"
+                                   "tenant-id: 2\n"), (what, cert)
+            body = "\nevents: 0\nbytes: %d\nfiles: %d\nunreadable-segments: 1\n" \
+                "days: 2026-12-01 .. 2026-12-01\ndestroyed-damaged-key-file: blake2b-256:%s\n" \
+                "signing-key: ed25519:" % (size, files, digest)
+            assert body in cert and "destroyed-key:" not in cert, (what, cert)
+            assert err == "erased tenant 'city-a': 0 events in %d files; 1 segment could not " \
+                "be read: its events are not counted; the data key file was damaged (its " \
+                "key id could not be read): it was overwritten and removed all the same, and " \
+                "the certificate names it by the hash of its bytes " \
+                "(destroyed-damaged-key-file); keep the certificate (koban cert verify FILE " \
+                "checks it; a copy is in ./var/certificates/tenant-2.cert)\n" % files, \
+                (what, err)
+            assert not os.path.exists(tdir), what
+            assert not os.path.exists(key), what
+            _, out, _ = run(["tenant", "list"], d)
+            assert "city-a" not in out and "city-b" in out, (what, out)
+            with open(os.path.join(d, "cert.txt"), "w") as f:
+                f.write(cert)
+            _, out, _ = run(["cert", "verify", "cert.txt"], d)
+            assert out.splitlines()[1:] == [
+                "1 data key file was damaged when erased (its key id could not be read): "
+                "named by the BLAKE2b-256 of its bytes",
+                "1 segment could not be read when erased: its events are not counted",
+                "signed by this installation's key"], (what, out)
+            assert out.startswith("valid: tenant city-a (id 2) erased at ") and \
+                out.splitlines()[0].endswith(": 0 events, %d bytes, %d files, 1 data key "
+                                             "destroyed" % (size, files)), (what, out)
+            with open(os.path.join(d, "var", "certificates", "tenant-2.cert")) as f:
+                assert f.read() == cert, what
+        finally:
+            shutil.rmtree(d)
+
+    # a damaged key destroyed, the erasure interrupted after (a file it cannot remove): the
+    # rerun prints the same version 3 certificate
+    d = tempdir()
+    try:
+        setup(d)
+        run(["ingest", "--tenant", "city-a", "--format", "ecs", "a.json"], d)
+        key = os.path.join(d, "var", "keys", "tenant-2.key")
+        with open(key, "wb") as f:
+            f.write(b"KOBANDK1 cut short")
+        sub = os.path.join(d, "var", "tenants", "2", "sub")
+        os.mkdir(sub)
+        status, cert, err = run(["tenant", "erase", "city-a", "--yes"], d, check=False)
+        assert status == 1 and "\nversion: 3\n" in cert, (status, cert, err)
+        assert "\ndestroyed-damaged-key-file: blake2b-256:%s\n" % \
+            hashlib.blake2b(b"KOBANDK1 cut short", digest_size=32).hexdigest() in cert, cert
+        assert err.splitlines()[0] == "koban: cannot remove ./var/tenants/2/sub: Is a " \
+            "directory", err
+        assert not os.path.exists(key)
+        os.rmdir(sub)
+        status, again, err = run(["tenant", "erase", "city-a", "--yes"], d, check=False)
+        assert status == 0 and again == cert, (status, again, err)
+        assert not os.path.exists(os.path.join(d, "var", "tenants", "2"))
+    finally:
+        shutil.rmtree(d)
+
+    # a directory in place of the key file: an I/O error, not damaged content; the key may
+    # be whole elsewhere (restored, remounted): nothing is erased
+    d = tempdir()
+    try:
+        setup(d)
+        run(["ingest", "--tenant", "city-a", "--format", "ecs", "a.json"], d)
+        tdir = os.path.join(d, "var", "tenants", "2")
+        key = os.path.join(d, "var", "keys", "tenant-2.key")
+        before = sorted(os.listdir(tdir))
+        os.rename(key, key + ".moved")
+        os.mkdir(key, 0o700)
+        status, cert, err = run(["tenant", "erase", "city-a", "--yes"], d, check=False)
+        assert status == 1 and cert == "", (status, cert, err)
+        assert err == "koban: ./var/keys/tenant-2.key: not a regular file (the tenant's data " \
+            "key may be whole but cannot be read: nothing was erased; fix this and erase " \
+            "again)\n", err
+        assert sorted(os.listdir(tdir)) == before
+        assert os.path.isdir(key) and os.listdir(key) == []
+        assert not os.path.exists(os.path.join(d, "var", "certificates", "tenant-2.cert"))
+        _, out, _ = run(["tenant", "list"], d)
+        assert "city-a" in out, out
+        # put back, the key opens the data it was never separated from
+        os.rmdir(key)
+        os.rename(key + ".moved", key)
+        assert search(d, "city-a", "| stats count()") == [{"count": 1000}]
+    finally:
+        shutil.rmtree(d)
+
+
 def test_erase_failure_keeps_certificate():
     """Once the key is destroyed the certificate is printed whatever fails after, kept in
     DATA_DIR/certificates, and a rerun finishes and prints the same one."""
@@ -474,6 +592,7 @@ if __name__ == "__main__":
     s.run(test_store_stats_and_verify)
     s.run(test_tenant_erase_and_certificate)
     s.run(test_erase_damaged_segment)
+    s.run(test_erase_damaged_key)
     s.run(test_erase_failure_keeps_certificate)
     s.run(test_erase_confirmed_on_a_terminal)
     s.done()

@@ -116,10 +116,10 @@ static void test_tampering(void)
 	keys_public(other, pub);
 	CHECK_INT(cert_verify(out.p, out.len, pub, &got, &trust, &e), -EKEYREJECTED);
 	CHECK(strstr(e.msg, "another installation") != NULL);
-	CHECK_INT(cert_verify("koban deletion certificate\nversion: 3\n", 38, NULL, &got, &trust,
+	CHECK_INT(cert_verify("koban deletion certificate\nversion: 4\n", 38, NULL, &got, &trust,
 			      &e), -EBADMSG);
-	CHECK(strstr(e.msg, "line 2: expected 'version: 1' or 'version: 2' (a newer koban") !=
-	      NULL);
+	CHECK_STR(e.msg, "line 2: expected 'version: 1', 2 or 3 (a newer koban wrote this "
+		  "certificate)");
 	/* Values that would hide text are refused when writing. */
 	snprintf(c.erased_by, sizeof(c.erased_by), "x\nsignature: forged");
 	buf_reset(&out);
@@ -177,10 +177,103 @@ static void test_version_1(void)
 	keys_close(k);
 }
 
+/*
+ * A damaged key file (its id unreadable) is named on a line of its own, by the hash of its
+ * bytes: version 3, written only then, so that every other certificate stays version 2.
+ */
+static void test_damaged_key_file(void)
+{
+	struct keys *k = open_keys("k5");
+	struct buf out = BUF_INIT(CERT_MAX_BYTES);
+	struct cert_info c, got;
+	struct err e = ERR_INIT;
+	enum cert_trust trust;
+	unsigned char pub[32];
+	char body[2048], pubhex[65], hash[65];
+	const char *line;
+
+	if (!k)
+		return;
+	sample(&c);
+	c.n_destroyed = 0;
+	c.n_damaged = 1;
+	memset(c.damaged[0], 0xcd, 32);
+	CHECK_INT(cert_write(&c, k, &out, &e), 0);
+	{
+		static const char head[] = "koban deletion certificate\nversion: 3\ntenant: ",
+				  tail[] = "\ndays: 2024-04-01 .. 2026-11-29\n"
+					   "destroyed-damaged-key-file: blake2b-256:cdcdcdcdcdcd"
+					   "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"
+					   "\nsigning-key: ed25519:";
+
+		CHECK_MEM(out.p, sizeof(head) - 1, head);
+		line = strstr(out.p, "\ndays: ");
+		CHECK(line && !strncmp(line, tail, sizeof(tail) - 1));
+	}
+	keys_public(k, pub);
+	CHECK_INT(cert_verify(out.p, out.len, pub, &got, &trust, &e), 0);
+	CHECK_INT(got.version, 3);
+	CHECK_INT(got.n_destroyed, 0);
+	CHECK_INT(got.n_damaged, 1);
+	CHECK(!memcmp(got.damaged[0], c.damaged[0], 32));
+	CHECK_INT(got.unreadable, 3);
+	/* written again from what was read: the same bytes (a rerun's certificate) */
+	{
+		struct buf again = BUF_INIT(CERT_MAX_BYTES);
+
+		CHECK_INT(cert_write(&got, k, &again, &e), 0);
+		CHECK(again.len == out.len && !memcmp(again.p, out.p, out.len));
+		buf_release(&again);
+	}
+	/* with a good key beside it: destroyed-key lines first */
+	c.n_destroyed = 1;
+	buf_reset(&out);
+	CHECK_INT(cert_write(&c, k, &out, &e), 0);
+	CHECK(strstr(out.p, "\ndestroyed-key: blake2b-256:abab") <
+	      strstr(out.p, "\ndestroyed-damaged-key-file: blake2b-256:cdcd"));
+	CHECK_INT(cert_verify(out.p, out.len, pub, &got, &trust, &e), 0);
+	CHECK_INT(got.n_destroyed, 1);
+	CHECK_INT(got.n_damaged, 1);
+
+	for (size_t i = 0; i < sizeof(pub); i++)
+		snprintf(pubhex + 2 * i, 3, "%02x", pub[i]);
+	memset(hash, 'c', 64);
+	hash[64] = '\0';
+	/* the line in a version 2 certificate: not part of that layout */
+	snprintf(body, sizeof(body),
+		 "koban deletion certificate\nversion: 2\ntenant: city-a\ntenant-id: 7\n"
+		 "erased-at: 2026-12-01T00:00:00Z\nerased-by: alice (uid 1000) on soc1\n"
+		 "events: 5\nbytes: 6\nfiles: 1\nunreadable-segments: 0\ndays: none\n"
+		 "destroyed-damaged-key-file: blake2b-256:%s\nsigning-key: ed25519:%s\n",
+		 hash, pubhex);
+	sign_into(k, &out, body);
+	CHECK_INT(cert_verify(out.p, out.len, pub, &got, &trust, &e), -EBADMSG);
+	CHECK_STR(e.msg, "line 12: expected 'signing-key: ed25519:HEX'");
+	memcpy(strstr(body, "version: 2"), "version: 3", 10);
+	sign_into(k, &out, body);
+	CHECK_INT(cert_verify(out.p, out.len, pub, &got, &trust, &e), 0);
+	/* version 3 without one: refused (cert_write never writes it) */
+	snprintf(body, sizeof(body),
+		 "koban deletion certificate\nversion: 3\ntenant: city-a\ntenant-id: 7\n"
+		 "erased-at: 2026-12-01T00:00:00Z\nerased-by: alice (uid 1000) on soc1\n"
+		 "events: 5\nbytes: 6\nfiles: 1\nunreadable-segments: 0\ndays: none\n"
+		 "destroyed-key: blake2b-256:%s\nsigning-key: ed25519:%s\n", hash, pubhex);
+	sign_into(k, &out, body);
+	CHECK_INT(cert_verify(out.p, out.len, pub, &got, &trust, &e), -EBADMSG);
+	CHECK_STR(e.msg, "line 13: expected 'destroyed-damaged-key-file: blake2b-256:HEX' "
+		  "(version 3)");
+	/* at most CERT_MAX_KEYS of them */
+	c.n_damaged = CERT_MAX_KEYS + 1;
+	CHECK_INT(cert_write(&c, k, &out, &e), -EINVAL);
+	buf_release(&out);
+	keys_close(k);
+}
+
 int main(void)
 {
 	T_RUN(test_round_trip);
 	T_RUN(test_tampering);
 	T_RUN(test_version_1);
+	T_RUN(test_damaged_key_file);
 	return t_done();
 }

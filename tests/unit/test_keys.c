@@ -135,7 +135,7 @@ static void test_kept_keys_follow_their_file(void)
 	CHECK_INT(keys_tenant(k, 7, false, &a2, &e), -EKEYREJECTED);
 	/* destroyed through another handle */
 	CHECK_INT(keys_tenant(k, 8, false, &a2, &e), 0);
-	CHECK_INT(keys_tenant_destroy(k2, 8, hash, NULL, &e), 0);
+	CHECK_INT(keys_tenant_destroy(k2, 8, hash, NULL, NULL, &e), 0);
 	CHECK_INT(keys_tenant(k, 8, false, &a2, &e), -ENOENT);
 done:
 	keys_close(k);
@@ -167,11 +167,11 @@ static void test_seal_and_erase(void)
 	sealed[30] ^= 1;
 	CHECK_INT(keys_unseal(&dk, 42, sealed, 10, opened), -EBADMSG);
 
-	CHECK_INT(keys_tenant_destroy(k, 3, hash, NULL, &e), 0);
+	CHECK_INT(keys_tenant_destroy(k, 3, hash, NULL, NULL, &e), 0);
 	CHECK(memcmp(hash, zero, sizeof(hash)) != 0);
 	CHECK_INT(mode_of("tenant-3.key"), -1);
 	CHECK_INT(keys_tenant(k, 3, false, &again, &e), -ENOENT);
-	CHECK_INT(keys_tenant_destroy(k, 3, hash, NULL, &e), -ENOENT);
+	CHECK_INT(keys_tenant_destroy(k, 3, hash, NULL, NULL, &e), -ENOENT);
 	/*
 	 * What a crash between the overwrite and the removal leaves: the file with the
 	 * destroyed-key magic. It reads as erased, not as damage; only it is removed by
@@ -191,7 +191,7 @@ static void test_seal_and_erase(void)
 		err_clear(&e);
 		CHECK_INT(keys_tenant(k, 3, false, &again, &e), -ENOENT);
 		CHECK(strstr(e.msg, "tenant-3.key: a destroyed key") != NULL);
-		CHECK_INT(keys_tenant_id_hash(k, 3, hash, &e), -ENOENT);
+		CHECK_INT(keys_tenant_id_hash(k, 3, hash, NULL, &e), -ENOENT);
 		CHECK_INT(keys_tenant_tombstone_remove(k, 3, &e), 0);
 		CHECK_INT(mode_of("tenant-3.key"), -1);
 		CHECK_INT(keys_tenant(k, 4, true, &again, &e), 0);
@@ -201,6 +201,161 @@ static void test_seal_and_erase(void)
 	/* A new key for the tenant does not open what the old one sealed. */
 	CHECK_INT(keys_tenant(k, 3, true, &again, &e), 0);
 	CHECK_INT(keys_unseal(&again, 42, sealed, sizeof(sealed), opened), -EBADMSG);
+	keys_close(k);
+}
+
+/* Writes len bytes of data into dir/name, mode 0600. */
+static void put_file(const char *name, const void *data, size_t len)
+{
+	char path[700];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	CHECK_INT(write(fd, data, len), (ssize_t)len);
+	CHECK_INT(close(fd), 0);
+}
+
+/* dir/name's bytes into buf (size bytes at most); its length, -1 when it cannot be read. */
+static ssize_t get_file(const char *name, void *buf, size_t size)
+{
+	char path[700];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if ((fd = open(path, O_RDONLY)) < 0)
+		return -1;
+	n = read(fd, buf, size);
+	close(fd);
+	return n;
+}
+
+/*
+ * A data key file whose content is damaged (it reads, but it is no data key file: wrong
+ * magic, wrong size) is refused by default; an erasure (damaged given) names it by the hash
+ * of its bytes and destroys it all of it. A file that cannot be read is always refused.
+ */
+static void test_damaged_key_file(void)
+{
+	static unsigned char good[96], bad[6000], back[8192];
+	static const struct {
+		const char *what;
+		size_t len;
+	} damages[] = { { "bad magic", 96 }, { "truncated", 40 }, { "empty", 0 },
+			{ "appended", 6000 }, { "one byte short", 95 } };
+	unsigned char hash[32], want[32];
+	struct keys_data_key dk;
+	struct err e = ERR_INIT;
+	struct keys *k = NULL;
+	char path[700], keep[720];
+	bool damaged, overwritten;
+
+	fresh("damaged");
+	CHECK_INT(keys_open(&k, dir, KEYS_CREATE, &e), 0);
+	if (!k)
+		return;
+	CHECK_INT(keys_tenant(k, 5, true, &dk, &e), 0);
+	CHECK_INT(get_file("tenant-5.key", good, sizeof(good)), 96);
+	/* a good key: not damaged, the hash of its id */
+	CHECK_INT(keys_tenant_id_hash(k, 5, hash, &damaged, &e), 0);
+	CHECK(!damaged);
+	crypto_generichash(want, 32, dk.id, sizeof(dk.id), NULL, 0);
+	CHECK(!memcmp(hash, want, 32));
+	snprintf(path, sizeof(path), "%s/tenant-5.key", dir);
+	snprintf(keep, sizeof(keep), "%s/kept-link", dir);
+	for (size_t i = 0; i < sizeof(damages) / sizeof(damages[0]); i++) {
+		size_t len = damages[i].len;
+
+		memset(bad, 0xa5, sizeof(bad));
+		memcpy(bad, good, len < sizeof(good) ? len : sizeof(good));
+		if (!strcmp(damages[i].what, "bad magic"))
+			memcpy(bad, "KOBANXX1", 8);
+		put_file("tenant-5.key", bad, len);
+		crypto_generichash(want, 32, bad, len, NULL, 0);
+		err_clear(&e);
+		CHECK_INT(keys_tenant(k, 5, false, &dk, &e), -EBADMSG);
+		CHECK_INT(keys_tenant_id_hash(k, 5, hash, NULL, &e), -EBADMSG);
+		CHECK(strstr(e.msg, "tenant-5.key: not a koban key file") != NULL);
+		CHECK_INT(keys_tenant_destroy(k, 5, hash, NULL, &overwritten, &e), -EBADMSG);
+		CHECK(!overwritten);
+		CHECK_INT(get_file("tenant-5.key", back, sizeof(back)), (ssize_t)len);
+		CHECK(!memcmp(back, bad, len));
+		err_clear(&e);
+		CHECK_INT(keys_tenant_id_hash(k, 5, hash, &damaged, &e), 0);
+		t_check(damaged && !memcmp(hash, want, 32) && !e.msg[0], __FILE__, __LINE__,
+			"%s: not named by the hash of its bytes", damages[i].what);
+		/* a second name for the file shows what the destruction left in its blocks */
+		CHECK_INT(link(path, keep), 0);
+		damaged = false;
+		memset(hash, 0, sizeof(hash));
+		CHECK_INT(keys_tenant_destroy(k, 5, hash, &damaged, &overwritten, &e), 0);
+		CHECK(damaged && overwritten && !memcmp(hash, want, 32));
+		CHECK_INT(mode_of("tenant-5.key"), -1);
+		/* all of it overwritten, and at least a key's length */
+		CHECK_INT(get_file("kept-link", back, sizeof(back)),
+			  (ssize_t)(len > sizeof(good) ? len : sizeof(good)));
+		CHECK(!memcmp(back, "KOBANDX1", 8));
+		CHECK(memmem(back, sizeof(back), good + 8, 16) == NULL); /* the key id */
+		CHECK(len < 6000 || memmem(back, len, bad + 5900, 64) == NULL); /* its tail */
+		CHECK_INT(unlink(keep), 0);
+		CHECK_INT(keys_tenant(k, 5, false, &dk, &e), -ENOENT);
+	}
+	keys_close(k);
+}
+
+/*
+ * What cannot be read is not damaged content: the key in it may be whole, so it is refused
+ * whether damaged is asked for or not, and nothing is changed.
+ */
+static void test_unreadable_key_file(void)
+{
+	unsigned char hash[32], good[96], back[96];
+	struct keys_data_key dk;
+	struct err e = ERR_INIT;
+	struct keys *k = NULL;
+	char path[700], moved[720];
+	bool damaged = true, overwritten = true;
+
+	fresh("unreadable");
+	CHECK_INT(keys_open(&k, dir, KEYS_CREATE, &e), 0);
+	if (!k)
+		return;
+	CHECK_INT(keys_tenant(k, 6, true, &dk, &e), 0);
+	CHECK_INT(get_file("tenant-6.key", good, sizeof(good)), 96);
+	snprintf(path, sizeof(path), "%s/tenant-6.key", dir);
+	snprintf(moved, sizeof(moved), "%s/moved", dir);
+	CHECK_INT(rename(path, moved), 0);
+	/* a directory in its place */
+	CHECK_INT(mkdir(path, 0700), 0);
+	CHECK_INT(keys_tenant_id_hash(k, 6, hash, &damaged, &e), -EINVAL);
+	CHECK(!damaged);
+	CHECK(strstr(e.msg, "tenant-6.key: not a regular file") != NULL);
+	CHECK_INT(keys_tenant_destroy(k, 6, hash, &damaged, &overwritten, &e), -EINVAL);
+	CHECK(!damaged && !overwritten);
+	CHECK_INT(rmdir(path), 0);
+	/* a FIFO: refused at once, not waited on */
+	CHECK_INT(mkfifo(path, 0600), 0);
+	CHECK_INT(keys_tenant_destroy(k, 6, hash, &damaged, &overwritten, &e), -EINVAL);
+	CHECK(!damaged && !overwritten);
+	CHECK_INT(unlink(path), 0);
+	/* a symbolic link to the key */
+	CHECK_INT(symlink(moved, path), 0);
+	CHECK_INT(keys_tenant_destroy(k, 6, hash, &damaged, &overwritten, &e), -ELOOP);
+	CHECK(strstr(e.msg, "cannot open") != NULL);
+	CHECK_INT(unlink(path), 0);
+	/* readable by others: the key, damaged or not, must be made private first */
+	CHECK_INT(rename(moved, path), 0);
+	CHECK_INT(chmod(path, 0644), 0);
+	CHECK_INT(keys_tenant_destroy(k, 6, hash, &damaged, &overwritten, &e), -EPERM);
+	CHECK(!damaged && !overwritten);
+	CHECK_INT(get_file("tenant-6.key", back, sizeof(back)), 96);
+	CHECK(!memcmp(back, good, sizeof(good)));
+	CHECK_INT(chmod(path, 0600), 0);
+	CHECK_INT(keys_tenant(k, 6, false, &dk, &e), 0);
 	keys_close(k);
 }
 
@@ -485,6 +640,8 @@ int main(void)
 	T_RUN(test_tenant_keys_and_wrong_master);
 	T_RUN(test_kept_keys_follow_their_file);
 	T_RUN(test_seal_and_erase);
+	T_RUN(test_damaged_key_file);
+	T_RUN(test_unreadable_key_file);
 	T_RUN(test_seal_is_xchacha20poly1305);
 	T_RUN(test_sign_verify);
 	T_RUN(test_key_files_elsewhere);

@@ -450,7 +450,7 @@ static void test_erased_tenant_skipped(void)
 	snprintf(kdir, sizeof(kdir), "%s/keys", data);
 	CHECK_INT(keys_open(&k, kdir, KEYS_READ, &e), 0);
 	if (k)
-		CHECK_INT(keys_tenant_destroy(k, 3, hash, NULL, &e), 0);
+		CHECK_INT(keys_tenant_destroy(k, 3, hash, NULL, NULL, &e), 0);
 	keys_close(k);
 	CHECK_INT(total(3), 0); /* unreadable by design, not an error */
 	{ /* a record that does not open with its tenant's key: skipped, sealing goes on */

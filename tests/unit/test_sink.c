@@ -492,7 +492,7 @@ static void test_forget_keys(void)
 	CHECK_INT(sink_deliver(f.s, 0, f.slot_a, &b, 2), 0);
 	snprintf(kdir, sizeof(kdir), "%s/keys", f.data);
 	CHECK_INT(keys_open(&k, kdir, KEYS_READ, &e), 0);
-	CHECK_INT(keys_tenant_destroy(k, f.id_a, id_hash, NULL, &e), 0);
+	CHECK_INT(keys_tenant_destroy(k, f.id_a, id_hash, NULL, NULL, &e), 0);
 	keys_close(k);
 	sink_forget_keys(f.s);
 	lines_of(&b, "new", 3);

@@ -14,6 +14,7 @@
 #include "t.h"
 #include "t_store.h"
 
+#include <sodium.h>
 #include <time.h>
 
 #include <errno.h>
@@ -948,6 +949,84 @@ static void test_erase_damaged_and_foreign(void)
 	store_close(st);
 }
 
+/* Replaces the tenant's data key file with len bytes of data (mode 0600). */
+static void put_key(uint64_t tenant, const void *data, size_t len)
+{
+	char path[700];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/keys/tenant-%llu.key", dir, (unsigned long long)tenant);
+	CHECK((f = fopen(path, "w")) != NULL);
+	if (!f)
+		return;
+	CHECK_INT(fwrite(data, 1, len, f), len);
+	CHECK_INT(fclose(f), 0);
+	CHECK_INT(chmod(path, 0600), 0);
+}
+
+/*
+ * A key file whose content is damaged does not stop an erasure: it is destroyed, named by
+ * the hash of its bytes. One that cannot be read (a directory in its place) does, with
+ * nothing erased: the key may be whole.
+ */
+static void test_erase_damaged_key(void)
+{
+	static const char garbage[] = "not a key at all";
+	unsigned char want[32];
+	struct store_erase_stats es;
+	struct err e = ERR_INIT;
+	struct store *st = NULL;
+	char path[900], seg[900];
+	struct stat sb;
+
+	CHECK_INT(store_open(&st, dir, &e), 0);
+	if (!st)
+		return;
+	import(st, 21, 20, "twenty-one");
+	import(st, 22, 20, "twenty-two");
+	put_key(21, garbage, sizeof(garbage) - 1);
+	crypto_generichash(want, 32, (const unsigned char *)garbage, sizeof(garbage) - 1,
+			   NULL, 0);
+	CHECK_INT(store_erase_count(st, 21, &es, &e), 0);
+	CHECK(es.has_key && es.key_damaged && !es.key_destroyed);
+	CHECK(!memcmp(es.key_id_hash, want, 32));
+	CHECK_INT(es.files, 1);
+	CHECK_INT(es.unreadable, 1); /* the segment does not open without its key */
+	CHECK_INT(es.events, 0);
+	/* the damaged file changed since it was counted: nothing is destroyed */
+	put_key(21, garbage, sizeof(garbage) - 2);
+	CHECK_INT(store_erase_key(st, 21, &es, &e), -ESTALE);
+	CHECK(!es.key_destroyed);
+	put_key(21, garbage, sizeof(garbage) - 1);
+	CHECK_INT(store_erase(st, 21, &es, &e), 0);
+	CHECK(es.key_destroyed && es.key_damaged);
+	CHECK(!memcmp(es.key_id_hash, want, 32));
+	snprintf(path, sizeof(path), "%s/keys/tenant-21.key", dir);
+	CHECK_INT(stat(path, &sb), -1);
+	snprintf(path, sizeof(path), "%s/tenants/21", dir);
+	CHECK_INT(stat(path, &sb), -1);
+
+	/* a directory in place of the key file: refused by the count, nothing erased */
+	snprintf(path, sizeof(path), "%s/keys/tenant-22.key", dir);
+	snprintf(seg, sizeof(seg), "%s/keys/tenant-22.moved", dir);
+	CHECK_INT(rename(path, seg), 0);
+	CHECK_INT(mkdir(path, 0700), 0);
+	CHECK_INT(store_erase_count(st, 22, &es, &e), -EINVAL);
+	CHECK(strstr(e.msg, "/keys/tenant-22.key: not a regular file (the tenant's data key may "
+			    "be whole but cannot be read: nothing was erased; fix this and erase "
+			    "again)") != NULL);
+	CHECK_INT(store_erase(st, 22, &es, &e), -EINVAL);
+	CHECK(!es.key_destroyed);
+	CHECK_INT(rmdir(path), 0);
+	CHECK_INT(rename(seg, path), 0);
+	snprintf(seg, sizeof(seg), "%s/tenants/22/2026-12-01-0001.seg", dir);
+	CHECK_INT(stat(seg, &sb), 0);
+	CHECK_INT(store_erase_count(st, 22, &es, &e), 0);
+	CHECK(es.has_key && !es.key_damaged);
+	CHECK_INT(es.events, 20);
+	store_close(st);
+}
+
 static int count_segment(void *ctx, const struct store_segment_report *r)
 {
 	uint64_t *raw = ctx;
@@ -1222,6 +1301,7 @@ int main(void)
 	T_RUN(test_audit_log);
 	T_RUN(test_erase_makes_copies_unreadable);
 	T_RUN(test_erase_damaged_and_foreign);
+	T_RUN(test_erase_damaged_key);
 	T_RUN(test_segment_removed_during_search);
 	T_RUN(test_search_cache_sees_changes);
 	T_RUN(test_retain_whole_days);
