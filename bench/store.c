@@ -533,8 +533,9 @@ int main(int argc, char **argv)
 	pthread_barrier_destroy(&chunk_end);
 	store_close(st2);
 	wal_stats(w, &ws);
-	for (int i = 0; i < 2; i++) /* everything is in segments now */
-		if (wal_checkpoint(w, tb[i].shard, tb[i].lsn, &e) < 0)
+	for (int i = 0; i < 2; i++) /* everything is in segments now: its last record durable */
+		if (wal_checkpoint(w, tb[i].shard, tb[i].lsn, wal_durable_events(w, tb[i].shard),
+				   &e) < 0)
 			die("wal", e.msg);
 	wal_close(w);
 	fclose(ecs_f);

@@ -134,6 +134,8 @@ struct seal {
 	unsigned n_shards;
 	uint64_t sealed[WAL_MAX_SHARDS];      /* committed LSN per shard */
 	uint64_t read[WAL_MAX_SHARDS];        /* read into the generation */
+	/* Events of the records up to sealed[i], read[i], as wal_durable_events counts them. */
+	uint64_t sealed_count[WAL_MAX_SHARDS], read_count[WAL_MAX_SHARDS];
 	struct lane *lanes;
 	unsigned n_lanes;
 	int journal_fd;                       /* -1 until the generation's first segment */
@@ -144,8 +146,12 @@ struct seal {
 	struct arena arena;                   /* a merge's block of events */
 	struct log_limit bad_lines, failures;
 
-	atomic_uint_fast64_t st_generation, st_backlog, st_events, st_segments, st_erased,
-		st_invalid, st_unreadable, st_errors;
+	/*
+	 * st_sealed_count: the sum of sealed_count (the backlog is the WAL's durable events past
+	 * it); st_read: events read into the open generation.
+	 */
+	atomic_uint_fast64_t st_generation, st_sealed_count, st_read, st_events, st_segments,
+		st_erased, st_invalid, st_unreadable, st_errors;
 	pthread_mutex_t count_lock;
 	struct tenant_count counts[TENANT_STATS_MAX];
 	size_t n_counts;
@@ -656,11 +662,34 @@ static void count_tenant(struct seal *s, uint64_t tenant, uint64_t events)
 	pthread_mutex_unlock(&s->count_lock);
 }
 
+/*
+ * Events durable in the WAL and not in committed segments: those read into the open
+ * generation and those not read yet. Any thread: the sealed count is loaded first, and the
+ * sealer only ever commits what the WAL had made durable, so the WAL's counts loaded after
+ * it are never below it.
+ */
+static uint64_t backlog(struct seal *s)
+{
+	uint64_t sealed = atomic_load(&s->st_sealed_count), durable = 0;
+
+	for (unsigned i = 0; i < s->n_shards; i++)
+		durable += wal_durable_events(s->w, i);
+	return durable - sealed;
+}
+
+/* The sealer's thread (recover, commit): sealed_count published for backlog(). */
+static void publish_sealed(struct seal *s)
+{
+	uint64_t sum = 0;
+
+	for (unsigned i = 0; i < s->n_shards; i++)
+		sum += s->sealed_count[i];
+	atomic_store(&s->st_sealed_count, sum);
+}
+
 static int collect_backlog(struct metrics_out *o, void *ctx)
 {
-	struct seal *s = ctx;
-
-	return metrics_sample(o, atomic_load(&s->st_backlog), NULL);
+	return metrics_sample(o, backlog(ctx), NULL);
 }
 
 static int collect_events(struct metrics_out *o, void *ctx)
@@ -1175,11 +1204,12 @@ static void rollback(struct seal *s)
 	if (journal_undo(s, &e))
 		log_error("%s", e.msg);
 	memcpy(s->read, s->sealed, sizeof(s->read));
+	memcpy(s->read_count, s->sealed_count, sizeof(s->read_count));
 	s->gen_events = 0;
 	s->gen_started = 0;
 	s->gen_segments = 0;
 	s->gen_merged = 0;
-	atomic_store(&s->st_backlog, 0);
+	atomic_store(&s->st_read, 0);
 }
 
 /* Counts what the lanes sealed into the committed generation, and clears it. */
@@ -1222,12 +1252,14 @@ static int commit(struct seal *s, bool merge, struct err *e)
 		return rc;
 	s->generation++;
 	memcpy(s->sealed, s->read, sizeof(s->sealed));
+	memcpy(s->sealed_count, s->read_count, sizeof(s->sealed_count));
+	publish_sealed(s);
 	count_lanes(s);
 	COUNT(s->st_merged, s->gen_merged);
 	s->gen_segments = 0;
 	s->gen_merged = 0;
 	atomic_store(&s->st_generation, s->generation);
-	atomic_store(&s->st_backlog, 0);
+	atomic_store(&s->st_read, 0);
 	s->gen_events = 0;
 	s->gen_started = 0;
 	crash_point(3);
@@ -1246,7 +1278,7 @@ static int commit(struct seal *s, bool merge, struct err *e)
 		struct err ce = ERR_INIT;
 
 		/* Only removes WAL files: the state above already says what is sealed. */
-		if (s->sealed[i] && wal_checkpoint(s->w, i, s->sealed[i], &ce))
+		if (s->sealed[i] && wal_checkpoint(s->w, i, s->sealed[i], s->sealed_count[i], &ce))
 			log_warn("WAL checkpoint of shard %u: %s", i, ce.msg);
 	}
 	return 0;
@@ -1486,7 +1518,8 @@ static int on_record(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant, u
 			       shard, (unsigned long long)lsn, len);
 	if (!s->gen_started)
 		s->gen_started = time_mono_ns();
-	COUNT(s->st_backlog, count);
+	COUNT(s->st_read, count);
+	s->read_count[shard] += count;
 	s->gen_events += count;
 	if (l->started)
 		return lane_enqueue(l, &r, payload, rc_->e);
@@ -1703,6 +1736,33 @@ static void *seal_thread(void *arg)
 
 /* ---- life cycle ---- */
 
+/* wal_replay_fn: adds the record's events to *ctx. */
+static int add_count(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant, uint32_t count,
+		     uint32_t flags, const void *payload, size_t len)
+{
+	*(uint64_t *)ctx += count;
+	return 0;
+}
+
+/*
+ * sealed_count[i]: the WAL's count at its checkpoint, and the events of the records after
+ * it that the state says are sealed (a crash between the state and the checkpoint, or a
+ * checkpoint that failed: usually one generation's, read once here). Records that cannot be
+ * read there are logged and left in the count: the backlog then shows them, too high
+ * rather than below what is not sealed.
+ */
+static void count_sealed(struct seal *s, struct wal_scan *sc, unsigned i)
+{
+	struct err ce = ERR_INIT;
+
+	s->sealed_count[i] = wal_checkpoint_events(s->w, i);
+	if (i < wal_scan_shards(sc) && s->sealed[i] > wal_scan_from(sc, i) &&
+	    wal_scan_shard(sc, i, s->sealed[i], add_count, &s->sealed_count[i], NULL, &ce))
+		log_warn("WAL shard %u: the sealed records before LSN %llu are not all counted "
+			 "(koban_store_seal_backlog_events counts the rest): %s", i,
+			 (unsigned long long)s->sealed[i], ce.msg);
+}
+
 static int recover(struct seal *s, struct err *e)
 {
 	uint64_t lsn[WAL_MAX_SHARDS] = { 0 };
@@ -1714,27 +1774,30 @@ static int recover(struct seal *s, struct err *e)
 		return rc;
 	if ((rc = journal_undo(s, e)))
 		return rc;
-	/* Shards the state does not name start at the WAL's own checkpoint. */
-	if ((rc = wal_scan_open(&sc, s->wal_dir, lsn, n, e)))
+	/* From the WAL's own checkpoints: shards the state does not name start there. */
+	if ((rc = wal_scan_open(&sc, s->wal_dir, NULL, 0, e)))
 		return rc;
-	for (unsigned i = 0; i < s->n_shards; i++)
-		s->sealed[i] = i < n ? lsn[i] : wal_scan_from(sc, i);
-	wal_scan_close(sc);
 	for (unsigned i = 0; i < s->n_shards; i++) {
 		uint64_t end = wal_durable_lsn(s->w, i); /* the last LSN the log holds */
 
+		s->sealed[i] = i < n ? lsn[i] : wal_scan_from(sc, i);
 		if (end < s->sealed[i]) { /* its files were removed by hand: it counts anew */
 			log_warn("WAL shard %u ends at LSN %llu, before the %llu already sealed: "
 				 "sealing its new records from there", i, (unsigned long long)end,
 				 (unsigned long long)s->sealed[i]);
 			s->sealed[i] = end;
 		}
+		count_sealed(s, sc, i);
 	}
+	wal_scan_close(sc);
 	memcpy(s->read, s->sealed, sizeof(s->read));
+	memcpy(s->read_count, s->sealed_count, sizeof(s->read_count));
+	publish_sealed(s);
 	for (unsigned i = 0; i < s->n_shards; i++) {
 		struct err ce = ERR_INIT;
 
-		if (s->sealed[i] && wal_checkpoint(s->w, i, s->sealed[i], &ce))
+		if (s->sealed[i] &&
+		    wal_checkpoint(s->w, i, s->sealed[i], s->sealed_count[i], &ce))
 			log_warn("WAL checkpoint of shard %u: %s", i, ce.msg);
 	}
 	atomic_store(&s->st_generation, s->generation);
@@ -1918,7 +1981,8 @@ void seal_stop(struct seal *s)
 void seal_stats(struct seal *s, struct seal_stats *out)
 {
 	out->generation = atomic_load(&s->st_generation);
-	out->backlog_events = atomic_load(&s->st_backlog);
+	out->backlog_events = backlog(s);
+	out->read_events = atomic_load(&s->st_read);
 	out->yield_ns = atomic_load(&s->st_yield_ns);
 	out->sealed_events = atomic_load(&s->st_events);
 	out->sealed_segments = atomic_load(&s->st_segments);

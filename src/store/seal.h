@@ -36,7 +36,16 @@
  * WAL, from the same state (store.c: the snapshot is taken again when a commit races it).
  *
  * Metrics (registered by seal_start, unregistered by seal_stop; sinkw: do not register these):
- *   koban_store_seal_backlog_events   gauge: events in the WAL not yet in committed segments
+ *   koban_store_seal_backlog_events   gauge: events of the records durable in the WAL after
+ *                                     the committed state's LSNs: read into the open
+ *                                     generation or not read yet (a pause for the busy hook,
+ *                                     a slow sealer, a start before its first pass), those of
+ *                                     erased tenants and damaged records included until the
+ *                                     generation that skips them commits. The WAL's count of
+ *                                     durable events per shard (wal_durable_events) less the
+ *                                     sealer's count at its committed LSNs (from the WAL's
+ *                                     count at its checkpoint at the start, plus the records
+ *                                     it has read since): nothing is read for it.
  *   koban_store_sealed_events_total   counter: events committed into segments, by tenant id
  *   koban_store_sealed_segments_total counter: segments committed
  *   koban_store_seal_skipped_total    counter: WAL events not sealed, by reason
@@ -98,7 +107,8 @@ struct wal;
 
 struct seal_stats {
 	uint64_t generation;       /* last committed */
-	uint64_t backlog_events;   /* in the WAL, not yet in committed segments */
+	uint64_t backlog_events;   /* durable in the WAL, not in committed segments (the gauge) */
+	uint64_t read_events;      /* of those, read into the open generation */
 	uint64_t sealed_events;    /* committed since start */
 	uint64_t sealed_segments;
 	uint64_t skipped_erased;   /* events of tenants whose key is destroyed */

@@ -65,6 +65,13 @@ struct wal_shard {
 	uint64_t appended_lsn;
 	atomic_uint_fast64_t durable_lsn;
 	uint64_t checkpoint_lsn;
+	/*
+	 * Events of the records after the checkpoint at open: up to appended_lsn (under lock),
+	 * up to durable_lsn (stored before it, so a reader of durable_lsn finds at least its
+	 * count), up to checkpoint_lsn (as the caller of wal_checkpoint counted them).
+	 */
+	uint64_t appended_events;
+	atomic_uint_fast64_t durable_events, checkpoint_events;
 	struct pending *pending; /* ring of PENDING_MAX */
 	size_t p_head, p_count;
 	uint64_t *files;     /* first LSNs of the files on disk, ascending */
@@ -255,7 +262,7 @@ static int checkpoint_read(struct wal_shard *s, struct err *e)
 	return checkpoint_read_dir(s->dir, &s->checkpoint_lsn, e);
 }
 
-static int checkpoint_write(struct wal_shard *s, uint64_t lsn, struct err *e)
+static int checkpoint_write(struct wal_shard *s, uint64_t lsn, uint64_t events, struct err *e)
 {
 	unsigned char b[12];
 	int rc;
@@ -265,6 +272,7 @@ static int checkpoint_write(struct wal_shard *s, uint64_t lsn, struct err *e)
 	if ((rc = fileio_replace(s->dir, "checkpoint", b, sizeof(b), 0640, 0, e)))
 		return rc;
 	s->checkpoint_lsn = lsn;
+	atomic_store(&s->checkpoint_events, events);
 	return 0;
 }
 
@@ -339,8 +347,10 @@ static int replay_records(struct wal *w, unsigned shard, struct replay_pos *pos,
 				return err_set(e, rc, "%s: offset %zu: the record could not be "
 						 "replayed", pos->path, pos->off);
 		}
-		if (lsn > s->checkpoint_lsn)
+		if (lsn > s->checkpoint_lsn) {
 			COUNT(w->replayed_records, 1);
+			s->appended_events += le_get32(h + 24);
+		}
 		pos->expect_lsn = lsn + 1;
 		pos->off += RECORD_HEADER + (size_t)len;
 	}
@@ -453,6 +463,7 @@ static int replay_shard(struct wal *w, unsigned shard, struct err *e)
 	for (size_t i = 0; i < s->n_files; i++)
 		COUNT(w->bytes_on_disk, s->file_sizes[i]);
 	s->appended_lsn = s->next_lsn - 1;
+	atomic_store(&s->durable_events, s->appended_events);
 	atomic_store(&s->durable_lsn, s->appended_lsn);
 	return rc;
 }
@@ -571,6 +582,7 @@ static int append_locked(struct wal *w, struct wal_shard *s, uint64_t tenant, ui
 	p = &s->pending[(s->p_head + s->p_count++) % PENDING_MAX];
 	*p = (struct pending){ s->next_lsn, tenant, count };
 	*lsn = s->appended_lsn = s->next_lsn++;
+	s->appended_events += count;
 	return 0;
 }
 
@@ -709,7 +721,7 @@ static bool range_failed(const struct wal_shard *s, uint64_t first, uint64_t las
 /* Syncs what the shard appended so far; 0, or the negative errno of fdatasync. */
 static int commit_shard(struct wal *w, struct wal_shard *s)
 {
-	uint64_t target;
+	uint64_t target, target_events;
 	int64_t t0;
 	int fd, rc = 0;
 
@@ -717,6 +729,7 @@ static int commit_shard(struct wal *w, struct wal_shard *s)
 	pthread_mutex_lock(&s->lock);
 	fd = s->fd;
 	target = s->appended_lsn;
+	target_events = s->appended_events;
 	pthread_mutex_unlock(&s->lock);
 	/* after a failure, only a new file's records can become durable (fail_pending) */
 	if (target > atomic_load(&s->durable_lsn) && target > s->failed_hi && fd >= 0) {
@@ -734,6 +747,7 @@ static int commit_shard(struct wal *w, struct wal_shard *s)
 			COUNT(w->commits, 1);
 			COUNT(w->commit_ns, (uint64_t)(time_now_ns() - t0));
 			pthread_mutex_lock(&s->lock);
+			atomic_store(&s->durable_events, target_events);
 			atomic_store(&s->durable_lsn, target);
 			release_pending(w, s, target, w->cfg.durable);
 			pthread_mutex_unlock(&s->lock);
@@ -830,6 +844,16 @@ uint64_t wal_durable_lsn(struct wal *w, unsigned shard)
 	return atomic_load(&w->shards[shard].durable_lsn);
 }
 
+uint64_t wal_durable_events(struct wal *w, unsigned shard)
+{
+	return atomic_load(&w->shards[shard].durable_events);
+}
+
+uint64_t wal_checkpoint_events(struct wal *w, unsigned shard)
+{
+	return atomic_load(&w->shards[shard].checkpoint_events);
+}
+
 /* ---- checkpoints ---- */
 
 static int remove_file(struct wal *w, struct wal_shard *s, size_t i, struct err *e)
@@ -868,7 +892,7 @@ static int retire_current(struct wal *w, struct wal_shard *s, uint64_t lsn, stru
 	return 0;
 }
 
-int wal_checkpoint(struct wal *w, unsigned shard, uint64_t lsn, struct err *e)
+int wal_checkpoint(struct wal *w, unsigned shard, uint64_t lsn, uint64_t events, struct err *e)
 {
 	struct wal_shard *s;
 	size_t gone = 0;
@@ -879,7 +903,7 @@ int wal_checkpoint(struct wal *w, unsigned shard, uint64_t lsn, struct err *e)
 	s = &w->shards[shard];
 	if (lsn <= s->checkpoint_lsn)
 		return 0;
-	if ((rc = checkpoint_write(s, lsn, e)))
+	if ((rc = checkpoint_write(s, lsn, events, e)))
 		return rc;
 	pthread_mutex_lock(&s->sync_lock);
 	pthread_mutex_lock(&s->lock);

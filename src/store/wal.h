@@ -46,7 +46,8 @@
  * Threads: wal_open/wal_close from one thread (the main thread). Each shard has one writer
  * at a time (wal_append: the worker that owns the shard); wal_checkpoint from one thread at a
  * time (the sealer), which may run beside the appends. wal_wait_durable, wal_durable_lsn,
- * wal_shard_count and wal_stats from any thread. A struct wal_scan from one thread at a time. The callbacks run on the commit thread
+ * wal_durable_events, wal_checkpoint_events, wal_shard_count and wal_stats from any thread.
+ * A struct wal_scan from one thread at a time. The callbacks run on the commit thread
  * (durable, lost), a writer switching files (lost) or the opening thread (replay) and must
  * not call back into the WAL.
  */
@@ -142,10 +143,28 @@ int wal_wait_durable(struct wal *w, unsigned shard, uint64_t lsn, int timeout_ms
 bool wal_failed(struct wal *w, unsigned shard, uint64_t first, uint64_t last);
 uint64_t wal_durable_lsn(struct wal *w, unsigned shard);
 /*
- * Everything of shard up to lsn is kept elsewhere: stored in the checkpoint (atomically,
- * fsynced) and whole files up to it are removed.
+ * Events (the records' counts) of shard's records after its checkpoint at wal_open, up to
+ * wal_durable_lsn: read after wal_durable_lsn, at least that LSN's count. A record given up
+ * by a failed commit counts once a later one is durable (a reader of the files, which hands
+ * over every record up to that LSN, sees it too). It only grows; with the count at an LSN,
+ * the events after it are known without reading them (the sealer's backlog). Kept per
+ * shard by the appends under the shard's lock and stored with the durable LSN: no atomic
+ * on the append path.
  */
-int wal_checkpoint(struct wal *w, unsigned shard, uint64_t lsn, struct err *e);
+uint64_t wal_durable_events(struct wal *w, unsigned shard);
+/*
+ * Everything of shard up to lsn is kept elsewhere: stored in the checkpoint (atomically,
+ * fsynced) and whole files up to it are removed. events is wal_durable_events' count at lsn
+ * (the caller adds up the counts of the records it read), kept in memory for
+ * wal_checkpoint_events. A checkpoint not past the current one changes nothing.
+ */
+int wal_checkpoint(struct wal *w, unsigned shard, uint64_t lsn, uint64_t events, struct err *e);
+/*
+ * wal_durable_events' count at the shard's checkpoint: 0 at wal_open (the count starts
+ * there), then the events of the last wal_checkpoint that moved it. A new owner (a sealer
+ * started again on the open log) takes it as the count of what it has.
+ */
+uint64_t wal_checkpoint_events(struct wal *w, unsigned shard);
 void wal_stats(struct wal *w, struct wal_stats *out);
 /*
  * Test hook: the (n+1)th fdatasync of a commit or a file switch from now fails with EIO, as

@@ -106,6 +106,16 @@ static void append_n(struct wal *w, unsigned shards, unsigned from, unsigned n)
 	}
 }
 
+/* The events append_n(..., from, n) wrote. */
+static uint64_t events_of(unsigned from, unsigned n)
+{
+	uint64_t sum = 0;
+
+	for (unsigned i = from; i < from + n; i++)
+		sum += i % 3 + 1;
+	return sum;
+}
+
 static unsigned files_in(const char *shard_dir)
 {
 	DIR *d = opendir(shard_dir);
@@ -157,6 +167,7 @@ static void test_append_commit_replay(void)
 	CHECK_INT(wal_durable_lsn(w, 0), 300);
 	/* tenant 0 is every even i: counts 1,3,2,1,3,2,... */
 	CHECK_INT(atomic_load(&s.durable_events[0]) + atomic_load(&s.durable_events[1]), 1200);
+	CHECK_INT(wal_durable_events(w, 0) + wal_durable_events(w, 1), 1200);
 	wal_stats(w, &st);
 	CHECK_INT(st.appended_records, 600);
 	CHECK(st.commits >= 1);
@@ -182,9 +193,14 @@ static void test_append_commit_replay(void)
 	wal_stats(w, &st);
 	CHECK_INT(st.replayed_records, 600);
 	CHECK_INT(st.torn_bytes, 0);
+	/* the replayed records are durable, and counted (no checkpoint: from the start) */
+	CHECK_INT(wal_durable_events(w, 0) + wal_durable_events(w, 1), 1200);
+	CHECK_INT(wal_checkpoint_events(w, 0), 0);
 	/* Appending goes on after the replayed LSNs. */
 	append_n(w, 2, 600, 2);
 	CHECK_INT(wal_wait_durable(w, 0, 301, 5000), 0);
+	CHECK_INT(wal_wait_durable(w, 1, 301, 5000), 0);
+	CHECK_INT(wal_durable_events(w, 0) + wal_durable_events(w, 1), 1200 + events_of(600, 2));
 	wal_close(w);
 	w = open_wal(2, 5, 512, &s, &e);
 	CHECK_INT(s.n, 602);
@@ -378,16 +394,25 @@ static void test_checkpoint_removes_and_skips(void)
 	if (!w)
 		return;
 	append_n(w, 1, 0, 50);
+	CHECK_INT(wal_durable_events(w, 0), events_of(0, 50));
 	snprintf(sd, sizeof(sd), "%s/shard-00", dir);
 	before = files_in(sd);
-	CHECK_INT(wal_checkpoint(w, 0, 40, &e), 0);
+	CHECK_INT(wal_checkpoint(w, 0, 40, events_of(0, 40), &e), 0);
 	CHECK(files_in(sd) < before);
 	CHECK(files_in(sd) >= 1);
-	CHECK_INT(wal_checkpoint(w, 0, 30, &e), 0); /* backwards: nothing happens */
+	CHECK_INT(wal_checkpoint_events(w, 0), events_of(0, 40));
+	CHECK_INT(wal_checkpoint(w, 0, 30, 1, &e), 0); /* backwards: nothing happens */
+	CHECK_INT(wal_checkpoint_events(w, 0), events_of(0, 40));
+	CHECK_INT(wal_durable_events(w, 0), events_of(0, 50));
 	wal_close(w);
 	w = open_wal(1, 0, 200, &s, &e);
 	CHECK(w != NULL);
+	if (!w)
+		return;
 	CHECK_INT(s.n, 10);
+	/* counted from the checkpoint: the records replayed */
+	CHECK_INT(wal_durable_events(w, 0), events_of(40, 10));
+	CHECK_INT(wal_checkpoint_events(w, 0), 0);
 	CHECK_INT(s.lsn[0], 41);
 	CHECK_STR(s.payload[0], "r40");
 	append_n(w, 1, 50, 1);
@@ -414,9 +439,9 @@ static void test_checkpoint_of_everything_leaves_no_file(void)
 	snprintf(sd, sizeof(sd), "%s/shard-00", dir);
 	append_n(w, 1, 0, 20);
 	CHECK_INT(files_in(sd), 1);
-	CHECK_INT(wal_checkpoint(w, 0, 19, &e), 0); /* not all of it: the file stays */
+	CHECK_INT(wal_checkpoint(w, 0, 19, events_of(0, 19), &e), 0); /* the file stays */
 	CHECK_INT(files_in(sd), 1);
-	CHECK_INT(wal_checkpoint(w, 0, 20, &e), 0);
+	CHECK_INT(wal_checkpoint(w, 0, 20, events_of(0, 20), &e), 0);
 	CHECK_INT(files_in(sd), 0);
 	wal_stats(w, &st);
 	CHECK_INT(st.bytes_on_disk, 0);
@@ -490,7 +515,7 @@ static void test_shard_count_change_replays_old_shards(void)
 	CHECK_INT(s.n, 1);
 	CHECK_INT(s.shard[0], 3);
 	CHECK(wal_append(w, 3, 7, 1, 0, "x", 1, &lsn, &e) == -EINVAL);
-	CHECK_INT(wal_checkpoint(w, 3, 1, &e), 0);
+	CHECK_INT(wal_checkpoint(w, 3, 1, 1, &e), 0);
 	wal_close(w);
 	w = open_wal(2, 0, 0, &s, &e);
 	CHECK_INT(s.n, 0);
@@ -556,6 +581,7 @@ static void test_sync_failure_is_a_loss(void)
 	CHECK_INT(lsn, 4);
 	CHECK_INT(atomic_load(&s.lost_events[1]), 5);
 	CHECK_INT(wal_durable_lsn(w, 0), 3);
+	CHECK_INT(wal_durable_events(w, 0), 6);
 	CHECK_INT(wal_wait_durable(w, 0, 4, 1000), -EIO);
 	CHECK_INT(wal_append(w, 0, 0, 7, 0, "r4", 2, &lsn, &e), 0);
 	CHECK_INT(lsn, 5);
@@ -564,6 +590,8 @@ static void test_sync_failure_is_a_loss(void)
 	CHECK_INT(wal_wait_durable(w, 0, 5, 1000), 0);
 	CHECK_INT(wal_wait_durable(w, 0, 4, 1000), -EIO); /* still lost, though 5 is durable */
 	CHECK_INT(atomic_load(&s.durable_events[0]) + atomic_load(&s.durable_events[1]), 6 + 7);
+	/* the lost record is counted once LSN 5 is durable: a reader of the files hands it over */
+	CHECK_INT(wal_durable_events(w, 0), 6 + 5 + 7);
 	wal_stats(w, &st);
 	CHECK_INT(st.sync_errors, 1);
 	wal_close(w);
