@@ -49,6 +49,21 @@ static int start(struct seal **s, struct wal *w, struct err *e)
 	return seal_start_files(s, data, NULL, w, lanes, e);
 }
 
+/* Destroys tenant's data key, as an erasure does. */
+static void destroy_key(uint64_t tenant)
+{
+	unsigned char hash[32];
+	char kdir[700];
+	struct keys *k = NULL;
+	struct err e = ERR_INIT;
+
+	snprintf(kdir, sizeof(kdir), "%s/keys", data);
+	CHECK_INT(keys_open(&k, kdir, KEYS_READ, &e), 0);
+	if (k)
+		CHECK_INT(keys_tenant_destroy(k, tenant, hash, NULL, NULL, &e), 0);
+	keys_close(k);
+}
+
 static struct wal *open_wal(unsigned shards, size_t file_max)
 {
 	struct wal_config c = { .dir = waldir, .shards = shards, .file_max_bytes = file_max };
@@ -447,9 +462,6 @@ static void test_crash_points(void)
 
 static void test_erased_tenant_skipped(void)
 {
-	unsigned char hash[32];
-	char kdir[700];
-	struct keys *k = NULL;
 	struct seal_stats st;
 	struct err e = ERR_INIT;
 	struct seal *s = NULL;
@@ -461,11 +473,7 @@ static void test_erased_tenant_skipped(void)
 		return;
 	append(w, 0, 3, 0, 2);
 	append(w, 0, 4, 0, 1);
-	snprintf(kdir, sizeof(kdir), "%s/keys", data);
-	CHECK_INT(keys_open(&k, kdir, KEYS_READ, &e), 0);
-	if (k)
-		CHECK_INT(keys_tenant_destroy(k, 3, hash, NULL, NULL, &e), 0);
-	keys_close(k);
+	destroy_key(3);
 	CHECK_INT(total(3), 0); /* unreadable by design, not an error */
 	{ /* a record that does not open with its tenant's key: skipped, sealing goes on */
 		struct keys_data_key k8, k9;
@@ -597,11 +605,8 @@ static void check_backlog_blocked(struct wal *w, uint64_t backlog)
  */
 static void test_backlog_after_restart(void)
 {
-	unsigned char hash[32];
-	char kdir[700], path[800];
-	struct keys *k = NULL;
+	char path[800];
 	struct seal_stats st;
-	struct err e = ERR_INIT;
 	struct wal *w;
 
 	fresh("restart");
@@ -617,11 +622,7 @@ static void test_backlog_after_restart(void)
 	append(w, 1, 2, 0, 3);
 	append(w, 1, 3, 0, 1);
 	wal_close(w);
-	snprintf(kdir, sizeof(kdir), "%s/keys", data);
-	CHECK_INT(keys_open(&k, kdir, KEYS_READ, &e), 0);
-	if (k)
-		CHECK_INT(keys_tenant_destroy(k, 3, hash, NULL, &e), 0);
-	keys_close(k);
+	destroy_key(3);
 	w = open_wal(2, 0);
 	if (!w)
 		return;
