@@ -1,7 +1,8 @@
 /*
  * store.c - `koban store stats`, `koban store verify` and `koban store retain`: what the
  * event store holds per tenant and day (events, raw bytes against stored bytes), whether
- * every segment still reads back (checksums, seals, encoding), and each tenant's retention
+ * every segment still reads back (checksums, seals, encoding) and agrees with what searches
+ * skip on (segment_verify()), and each tenant's retention
  * applied by hand. Verification reports and never repairs.
  */
 #include "cli/cli.h"
@@ -28,9 +29,11 @@ static const struct cli_verb store_verbs[] = {
 	  "the ratio raw/stored (every tenant, or --tenant NAME; a total per tenant that\n"
 	  "has several days)." },
 	{ "verify", VERIFY_USAGE,
-	  "Reads every segment back (checksums, encryption seals, encoding) and prints\n"
-	  "\"ok\" or what is damaged, naming the file and offset. Nothing is repaired.\n"
-	  "Exit status 1 when anything is damaged." },
+	  "Reads every segment back (checksums, encryption seals, encoding), checks that\n"
+	  "the time ranges, statistics, value lists and index that searches skip blocks on\n"
+	  "agree with the events, and prints \"ok\" or what is damaged, naming the file and\n"
+	  "offset (and the block and field). Nothing is repaired. Exit status 1 when\n"
+	  "anything is damaged." },
 	{ "retain", RETAIN_USAGE,
 	  "Applies each tenant's retention now (store.retention_days, or the tenant's own\n"
 	  "under store.tenants; 0 keeps forever): drops every day, UTC, older than the last\n"

@@ -3576,19 +3576,22 @@ static int gather_ranges(struct segment *s, struct err *e)
 	return 0;
 }
 
-bool segment_may_hold(const struct segment *s, int name, uint64_t vh)
+/* Whether a field's values v (NULL: none listed) may hold the value hashed vh. */
+static bool values_hold(const struct segment *s, const struct seg_values *v, uint64_t vh)
 {
-	const struct seg_values *v;
-
-	if (name < 0)
-		return false; /* a field the segment has no value of */
-	v = values_of(s, (uint32_t)name);
 	if (!v || v->blocks < s->nblocks || v->n > SEGMENT_VALUES_MAX)
 		return true;
 	for (uint32_t i = 0; i < v->n; i++)
 		if (v->hash[i] == vh)
 			return true;
 	return false;
+}
+
+bool segment_may_hold(const struct segment *s, int name, uint64_t vh)
+{
+	if (name < 0)
+		return false; /* a field the segment has no value of */
+	return values_hold(s, values_of(s, (uint32_t)name), vh);
 }
 
 /* The footer's place from the trailer, checked against the file's size. */
@@ -4020,6 +4023,15 @@ uint64_t segment_value_hash(const struct segment *s, const char *value, size_t l
 	return value_hash(s->bkey, value, len);
 }
 
+/* Whether a block's value set (a statistic's 32 bytes) lists the value hashed vh. */
+static bool set_holds(const unsigned char *set, uint64_t vh)
+{
+	for (unsigned k = 0; k < VALUE_SET_MAX; k++)
+		if (le_get64(set + 8 * k) == vh)
+			return true;
+	return false;
+}
+
 bool segment_block_may_hold(const struct segment *s, unsigned block, int name, uint64_t vh)
 {
 	const unsigned char *set;
@@ -4028,10 +4040,7 @@ bool segment_block_may_hold(const struct segment *s, unsigned block, int name, u
 		return false; /* a field the segment has no value of */
 	if (!(set = stat_of(s, block, (uint32_t)name, K_DICT)))
 		return true; /* no value set: the block may hold it */
-	for (unsigned k = 0; k < VALUE_SET_MAX; k++)
-		if (le_get64(set + 8 * k) == vh)
-			return true;
-	return false;
+	return set_holds(set, vh);
 }
 
 uint64_t segment_token_hash(const struct segment *s, const char *token, size_t len)
@@ -5330,12 +5339,16 @@ static const unsigned char *dir_entry(const struct segment *s, uint32_t i)
 	return s->dirbuf + 4 + (size_t)i * DIR_ENTRY_BYTES;
 }
 
+/* The key of the open directory page's entry ent (its field: le_get32(ent)). */
+static const unsigned char *entry_key(const struct segment *s, const unsigned char *ent)
+{
+	return s->dirbuf + 4 + (size_t)s->dir_n * DIR_ENTRY_BYTES + le_get32(ent + 4);
+}
+
 static int entry_cmp(const struct segment *s, const unsigned char *ent, uint32_t name,
 		     const void *key, size_t len)
 {
-	const unsigned char *keys = s->dirbuf + 4 + (size_t)s->dir_n * DIR_ENTRY_BYTES;
-
-	return key_cmp(le_get32(ent), keys + le_get32(ent + 4), le_get32(ent + 8), name, key, len);
+	return key_cmp(le_get32(ent), entry_key(s, ent), le_get32(ent + 8), name, key, len);
 }
 
 /* Row numbers of the index entry at ent into *rows. */
@@ -5514,40 +5527,528 @@ int segment_address_blocks(struct segment *s, const struct ipaddr *addr, unsigne
 	return 0;
 }
 
+/* ---- verify: the clear text that skips blocks, against the values it stands for ------- */
+
+/*
+ * segment_verify()'s view of stored name i as it reads the blocks: the block's values
+ * (their minimum and maximum, when the field's type has a range statistic), the block's
+ * statistics of it, the segment's range and value list gathered at open, and the (value,
+ * row) pairs that the index must list, as an order-free sum of their hashes.
+ */
+struct vname {
+	uint32_t seen;                  /* 1 + the block whose values obs holds */
+	uint32_t stats_of;              /* 1 + the block whose statistics stat and set are */
+	const unsigned char *stat;      /* that block's first range statistic of the field's kind */
+	const unsigned char *set;       /* and its first value set */
+	struct seg_range obs;           /* minimum and maximum of that block's values */
+	const struct seg_range *range;  /* the segment's range (s->full_stats), or NULL */
+	const struct seg_values *values; /* the segment's list of its values, or NULL */
+	bool indexed;                   /* the index lists its values (checked from format 6) */
+	uint64_t pair_sum;              /* its pairs' hashes: the blocks' minus the index's */
+	uint64_t in_blocks, in_index;   /* its pairs counted on each side */
+	/* the last string value checked against the value lists and hashed for the index, in
+	 * block last_of - 1: a dictionary column's values share their bytes, checked once */
+	uint32_t last_of;
+	const char *last;
+	uint32_t last_len;
+	uint64_t last_key;              /* its key_hash() */
+};
+
+/* One pair (stored name, value, row) of an event, for the index. */
+struct vpair {
+	uint64_t hash;
+	uint32_t name;
+};
+
+struct verify {
+	struct segment *s;
+	struct vname *vn;
+	uint32_t *by_id;      /* field id -> 1 + stored name (0: none) */
+	unsigned nids;
+	uint32_t *seen;       /* the stored names with values in the block, nseen of them */
+	uint32_t nseen;
+	uint64_t *block_sum;  /* per block, its pairs' hashes: the blocks' minus the index's */
+	struct vpair *pairs;  /* one event's pairs, sorted to count each once as the index does */
+	size_t pairs_cap;
+	bool index;           /* check the index (format 6: folded keys, as index_key() makes) */
+};
+
+#define VERIFY_TEXT 64 /* a value in a message: an integer, a time, an address, a string's start */
+
+static void verify_free(struct verify *v)
+{
+	mem_free(v->vn);
+	mem_free(v->by_id);
+	mem_free(v->seen);
+	mem_free(v->block_sum);
+	mem_free(v->pairs);
+}
+
+/* Every stored name resolved to its field id, and what verify keeps of each. */
+static int verify_init(struct verify *v, struct segment *s, struct err *e)
+{
+	unsigned maxid = 0;
+
+	memset(v, 0, sizeof(*v));
+	v->s = s;
+	v->index = s->version >= INDEX_FOLDED_VERSION;
+	for (uint32_t i = 0; i < s->nnames; i++) {
+		int id = resolve(s, i, e);
+
+		if (id < 0)
+			return id;
+		maxid = MAX(maxid, (unsigned)id);
+	}
+	v->nids = maxid + 1;
+	v->vn = mem_calloc(s->nnames + 1, sizeof(*v->vn));
+	v->by_id = mem_calloc(v->nids, sizeof(*v->by_id));
+	v->seen = mem_calloc(s->nnames + 1, sizeof(*v->seen));
+	v->block_sum = mem_calloc(s->nblocks + 1, sizeof(*v->block_sum));
+	if (!v->vn || !v->by_id || !v->seen || !v->block_sum)
+		return err_set(e, -ENOMEM, "%s: out of memory verifying", s->path);
+	for (uint32_t i = 0; i < s->nnames; i++) {
+		const struct rname *n = &s->names[i];
+
+		if (!v->by_id[n->id])
+			v->by_id[n->id] = i + 1;
+		v->vn[i].indexed = v->index && (n->type == FT_IP ||
+						(n->type == FT_STR && is_indexed_name(n->name, n->len)));
+	}
+	/* the first entry of a field, as values_of() and segment_may_hold_range() find it */
+	for (uint32_t j = s->nvalues; j-- > 0;)
+		v->vn[s->values[j].name].values = &s->values[j];
+	for (uint32_t j = s->nranges; j-- > 0;)
+		v->vn[s->ranges[j].name].range = &s->ranges[j];
+	return 0;
+}
+
+/* The block's first range statistic and value set of each field, as stat_of() finds them. */
+static void verify_note_stats(struct verify *v, uint32_t block)
+{
+	const struct segment *s = v->s;
+	const struct rblock *b = &s->blocks[block];
+
+	for (uint32_t i = 0; i < b->nstats; i++) {
+		const unsigned char *st = b->stats + (size_t)i * STAT_BYTES;
+		uint32_t name = le_get32(st), kind = le_get32(st + 4);
+		struct vname *vn = &v->vn[name];
+
+		if (vn->stats_of != block + 1) {
+			vn->stats_of = block + 1;
+			vn->stat = vn->set = NULL;
+		}
+		if (kind == K_DICT && !vn->set)
+			vn->set = st + 8;
+		else if (kind && kind == range_kind(s->names[name].type) && !vn->stat)
+			vn->stat = st + 8;
+	}
+}
+
+/* A statistic's value (16 bytes, an integer in the first 8) of stored name as text. */
+static void stat_text(const struct segment *s, uint32_t name, const unsigned char *p,
+		      char out[VERIFY_TEXT])
+{
+	struct ipaddr a;
+	int64_t i = (int64_t)le_get64(p);
+
+	if (s->names[name].type == FT_IP) {
+		memcpy(a.b, p, 16);
+		ipaddr_format(&a, out);
+	} else if (s->names[name].type == FT_TIME) {
+		time_format_rfc3339(i, out);
+	} else {
+		snprintf(out, VERIFY_TEXT, "%" PRId64, i);
+	}
+}
+
+/* Whether recorded range rec (a statistic's minimum and maximum) holds range obs. */
+static bool range_holds(unsigned kind, const unsigned char *rec, const unsigned char *obs)
+{
+	return stat_cmp(kind, rec, obs) <= 0 && stat_cmp(kind, rec + 16, obs + 16) >= 0;
+}
+
+/*
+ * The block's values of stored name lie outside whose ("the block's", "the segment's")
+ * recorded range rec (NULL: there is none): the error names the block, the field, the
+ * range and a value outside it.
+ */
+static int range_mismatch(const struct verify *v, uint32_t block, uint32_t name,
+			  const char *whose, const unsigned char *rec, struct err *e)
+{
+	const struct segment *s = v->s;
+	const struct vname *vn = &v->vn[name];
+	const unsigned char *found = vn->obs.mm;
+	char val[VERIFY_TEXT], lo[VERIFY_TEXT], hi[VERIFY_TEXT];
+
+	if (rec && stat_cmp(vn->obs.kind, rec, found) <= 0)
+		found += 16; /* the minimum is inside: the maximum is not */
+	stat_text(s, name, found, val);
+	if (!rec)
+		return DAMAGED(-EBADMSG, s->blocks[block].off, "block %u: field %.*s: %s statistics "
+			       "have no range of it, but the block holds the value %s (searches "
+			       "would skip it)", block, (int)s->names[name].len, s->names[name].name,
+			       whose, val);
+	stat_text(s, name, rec, lo);
+	stat_text(s, name, rec + 16, hi);
+	return DAMAGED(-EBADMSG, s->blocks[block].off, "block %u: field %.*s: %s statistics give "
+		       "the range [%s, %s], but the block holds the value %s (searches would skip "
+		       "it)", block, (int)s->names[name].len, s->names[name].name, whose, lo, hi,
+		       val);
+}
+
+/*
+ * The block's values of stored name against the ranges that let a search skip the block
+ * (segment_block_may_hold_range(): complete statistics only) and the segment
+ * (segment_may_hold_range(): when all of its blocks' are complete).
+ */
+static int verify_range(const struct verify *v, uint32_t block, uint32_t name, struct err *e)
+{
+	const struct segment *s = v->s;
+	const struct vname *vn = &v->vn[name];
+	const unsigned char *stat = vn->stats_of == block + 1 ? vn->stat : NULL;
+
+	if (s->blocks[block].full_stats && (!stat || !range_holds(vn->obs.kind, stat, vn->obs.mm)))
+		return range_mismatch(v, block, name, "the block's", stat, e);
+	if (s->full_stats && (!vn->range || !range_holds(vn->obs.kind, vn->range->mm, vn->obs.mm)))
+		return range_mismatch(v, block, name, "the segment's",
+				      vn->range ? vn->range->mm : NULL, e);
+	return 0;
+}
+
+/* Widens stored name's range of the block's values by value val. */
+static void verify_note_range(struct verify *v, uint32_t block, uint32_t name,
+			      const struct event_value *val)
+{
+	struct vname *vn = &v->vn[name];
+	unsigned kind = range_kind(v->s->names[name].type);
+	unsigned char mm[32] = { 0 };
+
+	if (kind == K_IP) {
+		memcpy(mm, val->v.ip.b, 16);
+		memcpy(mm + 16, val->v.ip.b, 16);
+	} else {
+		le_put64(mm, (uint64_t)val->v.i);
+		le_put64(mm + 16, (uint64_t)val->v.i);
+	}
+	if (vn->seen == block + 1) {
+		range_widen(&vn->obs, mm);
+		return;
+	}
+	vn->seen = block + 1;
+	vn->obs.kind = kind;
+	memcpy(vn->obs.mm, mm, sizeof(mm));
+	v->seen[v->nseen++] = name;
+}
+
+/* Whether string value val is the last one of its field that the block checked. */
+static bool same_as_last(const struct vname *vn, uint32_t block, const struct event_value *val)
+{
+	return vn->last_of == block + 1 && vn->last == val->v.s && vn->last_len == val->len;
+}
+
+/* String value val of stored name is the last one checked (same_as_last()). */
+static void verify_note_last(struct verify *v, uint32_t block, uint32_t name,
+			     const struct event_value *val)
+{
+	struct vname *vn = &v->vn[name];
+
+	vn->last_of = block + 1;
+	vn->last = val->v.s;
+	vn->last_len = val->len;
+}
+
+/*
+ * A string value of stored name against the value lists that let a search skip the block
+ * (segment_block_may_hold()) and the segment (segment_may_hold()).
+ */
+static int verify_value_set(const struct verify *v, uint32_t block, uint32_t name,
+			    const struct event_value *val, struct err *e)
+{
+	const struct segment *s = v->s;
+	const struct vname *vn = &v->vn[name];
+	const unsigned char *set = vn->stats_of == block + 1 ? vn->set : NULL;
+	const char *whose;
+	uint64_t h;
+
+	if (!set && (!vn->values || vn->values->blocks < s->nblocks))
+		return 0; /* no list to check against: the common case, no hash computed */
+	if (same_as_last(vn, block, val))
+		return 0; /* checked (verify_note_last()) */
+	h = value_hash(s->bkey, val->v.s, val->len);
+	if (set && !set_holds(set, h))
+		whose = "the block's";
+	else if (!values_hold(s, vn->values, h))
+		whose = "the segment's";
+	else
+		return 0;
+	return DAMAGED(-EBADMSG, s->blocks[block].off, "block %u: field %.*s: the value \"%.*s\" "
+		       "is not in %s list of the field's values (searches for it would skip it)",
+		       block, (int)s->names[name].len, s->names[name].name,
+		       (int)MIN(val->len, (uint32_t)VERIFY_TEXT), val->v.s, whose);
+}
+
+static uint64_t key_hash(uint32_t name, const void *key, size_t len)
+{
+	return hash64(key, len, name);
+}
+
+/* A pair's hash from its key's (key_hash()) and its row: hash64()'s finish, of both. */
+static uint64_t pair_hash(uint64_t key, uint64_t row)
+{
+	uint64_t h = key ^ (row * 0x9e3779b97f4a7c15ull);
+
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	return h ^ (h >> 33);
+}
+
+/*
+ * The index's pair of value val of stored name (indexed) in row into *pair; false for a
+ * value the index leaves out (longer than INDEX_KEY_MAX). Its key as index_key() makes it.
+ */
+static bool pair_of(struct verify *v, uint32_t block, uint32_t name, const struct event_value *val,
+		    uint64_t row, struct vpair *pair)
+{
+	struct vname *vn = &v->vn[name];
+	char folded[INDEX_KEY_MAX];
+
+	if (v->s->names[name].type == FT_IP) {
+		pair->hash = pair_hash(key_hash(name, val->v.ip.b, 16), row);
+		pair->name = name;
+		return true;
+	}
+	if (val->len > INDEX_KEY_MAX)
+		return false;
+	if (!same_as_last(vn, block, val)) {
+		ascii_lower(folded, val->v.s, val->len);
+		vn->last_key = key_hash(name, folded, val->len);
+	}
+	pair->hash = pair_hash(vn->last_key, row);
+	pair->name = name;
+	return true;
+}
+
+static int pair_cmp(const void *a, const void *b)
+{
+	const struct vpair *x = a, *y = b;
+
+	return x->hash < y->hash ? -1 : x->hash > y->hash;
+}
+
+/* Room for n pairs. */
+static int pairs_reserve(struct verify *v, size_t n, struct err *e)
+{
+	struct vpair *p;
+
+	if (n <= v->pairs_cap)
+		return 0;
+	if (!(p = mem_realloc(v->pairs, n * sizeof(*p))))
+		return err_set(e, -ENOMEM, "%s: out of memory verifying", v->s->path);
+	v->pairs = p;
+	v->pairs_cap = n;
+	return 0;
+}
+
+#define PAIRS_INSERTION 16 /* an event's pairs up to this many are sorted by insertion */
+
+/*
+ * An event's n pairs (v->pairs), each once (as posting_add() lists a row once per key),
+ * added to their field's and their block's sums.
+ */
+static void verify_add_pairs(struct verify *v, uint32_t block, size_t n)
+{
+	struct vpair *p = v->pairs;
+
+	if (n > PAIRS_INSERTION) {
+		qsort(p, n, sizeof(*p), pair_cmp);
+	} else {
+		for (size_t k = 1; k < n; k++)
+			for (size_t j = k; j && p[j].hash < p[j - 1].hash; j--) {
+				struct vpair t = p[j];
+
+				p[j] = p[j - 1];
+				p[j - 1] = t;
+			}
+	}
+	for (size_t k = 0; k < n; k++) {
+		struct vname *vn = &v->vn[p[k].name];
+
+		if (k && p[k].hash == p[k - 1].hash)
+			continue;
+		vn->pair_sum += p[k].hash;
+		vn->in_blocks++;
+		v->block_sum[block] += p[k].hash;
+	}
+}
+
+/* Row k's @timestamp t against its block's time range (segment_block_overlaps()). */
+static int verify_time(const struct segment *s, uint32_t block, uint32_t k,
+		       const struct event_value *t, struct err *e)
+{
+	const struct rblock *b = &s->blocks[block];
+	char at[TIME_RFC3339_LEN], lo[TIME_RFC3339_LEN], hi[TIME_RFC3339_LEN];
+
+	if (b->has_time && t->v.i >= b->tmin && t->v.i <= b->tmax)
+		return 0;
+	time_format_rfc3339(t->v.i, at);
+	if (!b->has_time)
+		return DAMAGED(-EBADMSG, b->off, "block %u: row %u has @timestamp %s, but the "
+			       "block's header says no event has one (searches would skip it)",
+			       block, k, at);
+	time_format_rfc3339(b->tmin, lo);
+	time_format_rfc3339(b->tmax, hi);
+	return DAMAGED(-EBADMSG, b->off, "block %u: row %u has @timestamp %s, outside the block's "
+		       "time range [%s, %s] (searches would skip it)", block, k, at, lo, hi);
+}
+
+/*
+ * Row k's values against what lets a search skip its block and segment, their pairs for
+ * the index into v->pairs (*npairs of them).
+ */
+static int verify_event(struct verify *v, uint32_t block, uint32_t k, const struct event *ev,
+			size_t *npairs, struct err *e)
+{
+	const struct segment *s = v->s;
+	uint64_t row = s->blocks[block].first_row + k;
+	int rc;
+
+	*npairs = 0;
+	if ((rc = pairs_reserve(v, ev->n, e)) < 0)
+		return rc;
+	for (uint32_t j = 0; j < ev->n; j++) {
+		const struct event_value *val = &ev->vals[j];
+		uint32_t name = val->field < v->nids ? v->by_id[val->field] : 0;
+		unsigned type;
+
+		if (!name--)
+			continue;
+		type = s->names[name].type;
+		if (val->field == FIELD_TIMESTAMP && (rc = verify_time(s, block, k, val, e)) < 0)
+			return rc;
+		if (range_kind(type))
+			verify_note_range(v, block, name, val);
+		else if (type == FT_STR && (rc = verify_value_set(v, block, name, val, e)) < 0)
+			return rc;
+		if (v->vn[name].indexed && pair_of(v, block, name, val, row, &v->pairs[*npairs]))
+			(*npairs)++;
+		if (type == FT_STR)
+			verify_note_last(v, block, name, val);
+	}
+	return 0;
+}
+
+/*
+ * A block's decoded events against what lets a search skip it: its time range, its
+ * integer, time and IP statistics and value lists and the segment's, and its pairs for the
+ * index (verify_index_sums()). Linear in the values and the block's statistics.
+ */
+static int verify_block(struct verify *v, uint32_t block, const struct event *evs, uint32_t n,
+			struct err *e)
+{
+	int rc = 0;
+
+	verify_note_stats(v, block);
+	v->nseen = 0;
+	for (uint32_t k = 0; k < n && rc == 0; k++) {
+		size_t npairs;
+
+		rc = verify_event(v, block, k, &evs[k], &npairs, e);
+		if (rc == 0 && v->index)
+			verify_add_pairs(v, block, npairs);
+	}
+	for (uint32_t j = 0; j < v->nseen && rc == 0; j++)
+		rc = verify_range(v, block, v->seen[j], e);
+	return rc;
+}
+
+/* An index entry's pairs taken from their field's and their block's sums. */
+static void verify_note_entry(struct verify *v, const unsigned char *ent, const uint32_t *rows,
+			      size_t n)
+{
+	const struct segment *s = v->s;
+	uint32_t name = le_get32(ent);
+	uint64_t kh = key_hash(name, entry_key(s, ent), le_get32(ent + 8));
+	struct vname *vn = &v->vn[name];
+
+	for (size_t k = 0; k < n; k++) {
+		uint64_t h = pair_hash(kh, rows[k]);
+
+		vn->pair_sum -= h;
+		vn->in_index++;
+		/* read_posting() keeps rows below the segment's events */
+		v->block_sum[segment_row_block(s, rows[k])] -= h;
+	}
+}
+
+/*
+ * The index lists exactly the blocks' pairs: a field whose sums differ is named, with the
+ * first block whose sum differs (a single pair missing or wrong shows in both).
+ */
+static int verify_index_sums(const struct verify *v, struct err *e)
+{
+	const struct segment *s = v->s;
+	uint32_t name, block;
+
+	for (name = 0; name < s->nnames; name++)
+		if (v->vn[name].pair_sum || v->vn[name].in_blocks != v->vn[name].in_index)
+			break;
+	for (block = 0; block < s->nblocks; block++)
+		if (v->block_sum[block])
+			break;
+	if (name == s->nnames && block == s->nblocks)
+		return 0;
+	if (name == s->nnames)
+		return DAMAGED(-EBADMSG, s->top_off, "the index does not list the values of block "
+			       "%u as they are", block);
+	return DAMAGED(-EBADMSG, s->top_off, "the index does not list the values of field %.*s "
+		       "as the blocks hold them (%llu value and row pairs listed, %llu held; block "
+		       "%u differs first): lookups would miss events or name wrong ones",
+		       (int)s->names[name].len, s->names[name].name,
+		       (unsigned long long)v->vn[name].in_index,
+		       (unsigned long long)v->vn[name].in_blocks, block);
+}
+
 int segment_verify(struct segment *s, struct err *e)
 {
+	struct verify v;
 	struct arena a;
 	int rc = check_origin(s, e);
 
 	if (rc < 0)
 		return rc;
 	arena_init(&a, 1 << 20, (size_t)1 << 31);
+	rc = verify_init(&v, s, e);
 	for (uint32_t i = 0; i < s->nblocks && rc == 0; i++) {
 		struct event *evs;
 		uint32_t n;
 
 		rc = segment_block_read(s, i, NULL, 0, &a, &evs, &n, e);
+		if (rc == 0)
+			rc = verify_block(&v, i, evs, n, e);
 		arena_clear(&a);
 	}
 	arena_release(&a);
-	if (rc < 0)
-		return rc;
-	if ((rc = load_top(s, e)) < 0)
-		return rc;
-	for (uint32_t j = 0; j < s->ndir; j++) {
-		if ((rc = load_dir(s, j, e)) < 0)
-			return rc;
-		for (uint32_t i = 0; i < s->dir_n; i++) {
+	if (rc == 0)
+		rc = load_top(s, e);
+	for (uint32_t j = 0; j < s->ndir && rc == 0; j++) {
+		rc = load_dir(s, j, e);
+		for (uint32_t i = 0; i < s->dir_n && rc == 0; i++) {
 			uint32_t *rows;
 			size_t n;
 
 			rc = read_posting(s, dir_entry(s, i), &rows, &n, e);
-			if (rc < 0)
-				return rc;
-			mem_free(rows);
+			if (rc == 0 && v.index)
+				verify_note_entry(&v, dir_entry(s, i), rows, n);
+			if (rc == 0)
+				mem_free(rows);
 		}
 	}
-	return 0;
+	if (rc == 0 && v.index)
+		rc = verify_index_sums(&v, e);
+	verify_free(&v);
+	return rc;
 }
 
 /* ---- text search on templates and variables ------------------------------------------ */

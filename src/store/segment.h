@@ -287,7 +287,16 @@ int segment_block_text_rows(struct segment *s, unsigned block, const char *const
  * there are more than max; a name stored with another type than koban knows: -EPROTO.
  */
 int segment_field_ids(struct segment *s, unsigned *ids, size_t max, size_t *n, struct err *e);
-/* Reads every block and the index: checksums, seals, encoding, and the MAC again. */
+/*
+ * Reads every block and the index: checksums, seals, encoding, and the MAC again. Then
+ * what a search skips on against the values decoded (docs/store.md, "Damage and keys"):
+ * each @timestamp in its block's time range; each integer, time and IP value in its block's
+ * complete statistic of the field (one must exist) and in the segment's range; each string
+ * value of a listed field in its block's and the segment's list; from format 6, the index
+ * listing exactly the blocks' (field, value, row) pairs. -EBADMSG naming the block and the
+ * field (for a range, the range and a value outside it); nothing is repaired. Linear in the
+ * values and statistics.
+ */
 int segment_verify(struct segment *s, struct err *e);
 
 /*

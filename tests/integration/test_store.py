@@ -1,6 +1,8 @@
 """koban ingest and koban search against a real data directory: ECS lines and syslog through
 the pipeline, exit statuses and rejected lines, queries with pipes, time bounds, limits,
 the audit log, and an attempt to read another tenant's events."""
+import ctypes
+import ctypes.util
 import hashlib
 import json
 import os
@@ -220,6 +222,60 @@ def forge_bloom(seg):
         f.write(data)
 
 
+def tenant_data_key(d, tenant):
+    """Tenant N's data key, unwrapped with the master key (docs/store.md, "Keys") through
+    libsodium: what a writer holds, so that a test can forge what only a writer's error
+    could write."""
+    sodium = ctypes.CDLL(ctypes.util.find_library("sodium"))
+    keys = os.path.join(d, "var", "keys")
+    with open(os.path.join(keys, "master.key"), "rb") as f:
+        master = f.read()[8:]
+    with open(os.path.join(keys, "tenant-%d.key" % tenant), "rb") as f:
+        w = f.read()[8:]
+    kid, nonce, ct = w[:16], w[16:40], w[40:]
+    ad = b"koban-data-key" + struct.pack("<Q", tenant) + kid
+    key = ctypes.create_string_buffer(32)
+    assert sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
+        key, None, None, ct, ctypes.c_ulonglong(len(ct)), ad, ctypes.c_ulonglong(len(ad)),
+        nonce, master) == 0
+    return key.raw
+
+
+def forge_statistic(seg, key, field):
+    """Makes field's minimum in block 0's statistics its maximum, and rewrites the block
+    header's checksum and the segment's MAC with the data key: a writer's error that the MAC
+    cannot tell, which makes searches skip the block for the values below."""
+    with open(seg, "r+b") as f:
+        data = bytearray(f.read())
+        foot, flen = struct.unpack_from("<QI", data, len(data) - 24)
+        p, number, names = foot + 12, None, struct.unpack_from("<I", data, foot + 8)[0]
+        for i in range(names):
+            n = struct.unpack_from("<H", data, p + 1)[0]
+            if data[p + 3:p + 3 + n] == field.encode():
+                number = i
+            p += 3 + n
+        blocks = [struct.unpack_from("<QI", data, p + 4 + 28 * b)
+                  for b in range(struct.unpack_from("<I", data, p)[0])]
+        off, hlen = blocks[0]
+        for j in range(struct.unpack_from("<I", data, off + 12)[0]):
+            st = off + 44 + 40 * j
+            if struct.unpack_from("<II", data, st) == (number, 1):
+                data[st + 8:st + 16] = data[st + 24:st + 32]
+        struct.pack_into("<I", data, off + hlen - 4, zlib.crc32(bytes(data[off:off + hlen - 4])))
+        mac = hashlib.blake2b(key=hashlib.blake2b(b"koban-segment-mac-v1", key=key,
+                                                  digest_size=32).digest(), digest_size=32)
+        mac.update(data[:52])
+        for o, h in blocks:
+            mac.update(data[o:o + h])
+        mac.update(data[foot:foot + flen - 36])
+        mac.update(data[len(data) - 24:len(data) - 12])
+        data[foot + flen - 36:foot + flen - 4] = mac.digest()
+        struct.pack_into("<I", data, foot + flen - 4,
+                         zlib.crc32(bytes(data[foot:foot + flen - 4])))
+        f.seek(0)
+        f.write(data)
+
+
 def test_store_stats_and_verify():
     d = tempdir()
     try:
@@ -271,6 +327,37 @@ def test_store_stats_and_verify():
         status, out, err = run(["store", "verify", "--tenant", "city-b"], d, check=False)
         assert status == 1, (status, out, err)
         assert out.startswith("city-b: DAMAGED: ") and "authentication failed" in out, out
+    finally:
+        shutil.rmtree(d)
+
+
+def test_store_verify_statistics():
+    """A block statistic that leaves out a value the block holds (a writer's error, so its
+    MAC is right): searches skip the block, and store verify names the block, the field,
+    the range and the value."""
+    d = tempdir()
+    try:
+        setup(d)
+        with open(os.path.join(d, "b2.json"), "w") as f:
+            f.write(ecs_lines(10, "x", day="2026-12-02"))
+        run(["ingest", "--tenant", "city-b", "--format", "ecs", "b2.json"], d)
+        _, out, _ = run(["store", "verify"], d)
+        assert out.splitlines() == ["city-b: 2026-12-02 segment 1: ok (10 events)"], out
+        assert search(d, "city-b", "destination.port: 22 | stats count()") == [{"count": 4}]
+        segs = [os.path.join(r, n) for r, _, ns in os.walk(os.path.join(d, "var", "tenants"))
+                for n in ns if n == "2026-12-02-0001.seg"]
+        assert len(segs) == 1, segs
+        seg = segs[0]
+        tenant = int(os.path.basename(os.path.dirname(seg)))
+        forge_statistic(seg, tenant_data_key(d, tenant), "destination.port")
+        # the block is skipped: its four events with port 22 are missed
+        assert search(d, "city-b", "destination.port: 22 | stats count()") == [{"count": 0}]
+        status, out, err = run(["store", "verify"], d, check=False)
+        assert status == 1, (status, out, err)
+        rel = os.path.join(".", os.path.relpath(seg, d))  # as koban names it
+        assert out == ("city-b: DAMAGED: %s: offset 52: block 0: field destination.port: the "
+                       "block's statistics give the range [443, 443], but the block holds the "
+                       "value 22 (searches would skip it)\n" % rel), out
     finally:
         shutil.rmtree(d)
 
@@ -590,6 +677,7 @@ if __name__ == "__main__":
     s.run(test_vendor_fields_in_a_new_process)
     s.run(test_exit_statuses_and_errors)
     s.run(test_store_stats_and_verify)
+    s.run(test_store_verify_statistics)
     s.run(test_tenant_erase_and_certificate)
     s.run(test_erase_damaged_segment)
     s.run(test_erase_damaged_key)

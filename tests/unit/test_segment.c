@@ -17,12 +17,14 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #define T0 1764460800000000000LL /* 2025-11-30T00:00:00Z */
 #define DAY0 20422u              /* its day number */
@@ -1733,8 +1735,27 @@ static void image_save(const struct image *im, const char *path)
 		fclose(f);
 }
 
-/* Offset of block 0's first column statistic of kind (1 integer, 2 IP, 3 value hashes). */
-static size_t stat_of_kind(const struct image *im, uint32_t kind)
+/* Number of field name in the footer's table, or -1. */
+static int image_name(const struct image *im, const char *name)
+{
+	size_t p = im->names + 4;
+
+	for (uint32_t i = 0; i < get32(im->d + im->names); i++) {
+		size_t len = im->d[p + 1] | (size_t)im->d[p + 2] << 8;
+
+		if (len == strlen(name) && !memcmp(im->d + p + 3, name, len))
+			return (int)i;
+		p += 3 + len;
+	}
+	CHECK(!"no such field name");
+	return -1;
+}
+
+/*
+ * Offset of block 0's first column statistic of kind (1 integer, 2 IP, 3 value hashes) of
+ * field number name (-1: of any field).
+ */
+static size_t stat_of_kind(const struct image *im, int name, uint32_t kind)
 {
 	size_t hl, off = block_header(im, 0, &hl);
 	uint32_t nstats = get32(im->d + off + 12);
@@ -1742,7 +1763,7 @@ static size_t stat_of_kind(const struct image *im, uint32_t kind)
 	for (uint32_t j = 0; j < nstats; j++) {
 		size_t st = off + 44 + 40 * (size_t)j;
 
-		if (get32(im->d + st + 4) == kind)
+		if (get32(im->d + st + 4) == kind && (name < 0 || get32(im->d + st) == (uint32_t)name))
 			return st;
 	}
 	CHECK(!"no statistic of that kind");
@@ -1758,8 +1779,8 @@ static size_t forged_byte(const struct image *im, enum forgery f)
 
 	switch (f) {
 	case F_BLOOM: return off + hl - 4 - 1; /* the bloom's last byte */
-	case F_MINMAX: return stat_of_kind(im, 1) + 8;
-	case F_VALUE_HASH: return stat_of_kind(im, 3) + 8;
+	case F_MINMAX: return stat_of_kind(im, -1, 1) + 8;
+	case F_VALUE_HASH: return stat_of_kind(im, -1, 3) + 8;
 	case F_TIME_RANGE: return im->table + 4 + 28 * (size_t)get32(im->d + im->table) + 8 + 8;
 	case F_FIELD_NAME: return im->names + 4 + 3; /* the first name's first letter */
 	default: return im->table + 4 + 16; /* block 0's first row */
@@ -1813,6 +1834,169 @@ static void test_forged_clear_text(void)
 		CHECK_INT(read_all(path, &e), 0);
 		free(im.d);
 	}
+}
+
+/* ---- verify: the clear text that skips blocks against the values (a writer's error) -- */
+
+/* What each forgery changes: a statistic, a time range, a value list, the index. */
+enum skip_forgery { V_PORT_RANGE, V_PORT_NONE, V_IP_RANGE, V_TIME_RANGE, V_VALUE_SET, V_INDEX,
+		    V_N };
+
+static void set64(unsigned char *p, uint64_t v)
+{
+	set32(p, (uint32_t)v);
+	set32(p + 4, (uint32_t)(v >> 32));
+}
+
+/* The seal id of part n of kind (docs/store.md) of segment 1 of DAY0, format 6. */
+static uint64_t seal_id_of(uint32_t kind, uint32_t n)
+{
+	unsigned char in[28], out[8];
+
+	set64(in, TENANT);
+	set32(in + 8, DAY0);
+	set32(in + 12, 1);
+	set32(in + 16, kind);
+	set32(in + 20, n);
+	set32(in + 24, 6);
+	crypto_generichash(out, sizeof(out), in, sizeof(in), NULL, 0);
+	return get64(out);
+}
+
+/*
+ * Moves the first row of posting page 0's first list one row away (the list then names a
+ * row without its value and misses one with it), as a writer's error could: unsealed,
+ * changed, compressed again (padded to its length with a zstd skippable frame) and sealed
+ * again with the key. The MAC covers no sealed byte.
+ */
+static void forge_posting(struct image *im)
+{
+	size_t pg = im->table + 4 + 28 * (size_t)get32(im->d + im->table) + 72;
+	size_t off = (size_t)get64(im->d + pg), len = get32(im->d + pg + 8);
+	size_t raw = get32(im->d + pg + 12), plain = len - KEYS_SEAL_OVERHEAD, z = 0;
+	unsigned char *p = malloc(plain), *r = malloc(raw), *c = malloc(plain);
+	uint64_t id = seal_id_of(2, 0);
+	bool ok = p && r && c && keys_unseal(&key1, id, im->d + off, len, p) == 0 &&
+		  ZSTD_decompress(r, raw, p, plain) == raw && r[0] < 0x80;
+
+	if (ok) {
+		r[0] = r[0] ? (unsigned char)(r[0] - 1) : 1; /* a one-byte varint still */
+		z = ZSTD_compress(c, plain, r, raw, 19);
+		ok = !ZSTD_isError(z) && (z == plain || z + 8 <= plain);
+	}
+	if (ok && z < plain) {
+		set32(c + z, 0x184d2a50); /* a skippable frame */
+		set32(c + z + 4, (uint32_t)(plain - z - 8));
+		memset(c + z + 8, 0, plain - z - 8);
+	}
+	CHECK(ok && keys_seal(&key1, id, c, plain, im->d + off) == 0);
+	free(p);
+	free(r);
+	free(c);
+}
+
+static void forge_skip(struct image *im, enum skip_forgery f)
+{
+	size_t hl, blk = block_header(im, 0, &hl);
+	size_t port = stat_of_kind(im, image_name(im, "destination.port"), 1);
+
+	switch (f) {
+	case V_PORT_RANGE: /* the minimum made the maximum */
+		memcpy(im->d + port + 8, im->d + port + 24, 8);
+		break;
+	case V_PORT_NONE: /* a kind readers ignore: no statistic of the field */
+		set32(im->d + port + 4, 9);
+		break;
+	case V_IP_RANGE: /* the maximum made the minimum */
+		memmove(im->d + stat_of_kind(im, image_name(im, "source.ip"), 2) + 24,
+			im->d + stat_of_kind(im, image_name(im, "source.ip"), 2) + 8, 16);
+		break;
+	case V_TIME_RANGE: /* the minimum @timestamp made the maximum */
+		memcpy(im->d + blk + 16, im->d + blk + 24, 8);
+		break;
+	case V_VALUE_SET: /* the first value's hash */
+		im->d[stat_of_kind(im, image_name(im, "event.action"), 3) + 8] ^= 0x5a;
+		break;
+	default:
+		forge_posting(im);
+		break;
+	}
+}
+
+/*
+ * A writer's error in what lets a search skip a block (a range statistic that excludes a
+ * value or is missing, a time range, a value list, a posting list) is authenticated like
+ * the rest, so the MAC cannot tell it: each is forged with the key (the MAC rewritten), the
+ * file opens, and segment_verify() names the block, the field, the range and the value.
+ * The segment as written verifies.
+ */
+static void test_verify_skip_data(void)
+{
+	static const char *const what[V_N] = { "port range", "port statistic", "address range",
+					       "time range", "value list", "index" };
+	char path[700], expect[V_N][300], lo[IPADDR_STRLEN], hi[IPADDR_STRLEN];
+	struct err e = ERR_INIT;
+	struct segment *s = NULL;
+	struct ipaddr ilo, ihi;
+	struct image orig;
+	int64_t mn = 0, mx = 0;
+
+	fresh("verify");
+	CHECK_INT(write_segment(1, 300, &key1, &e), 0);
+	seg_path(path, sizeof(path), 1);
+	CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), 0);
+	if (!s || !image_load(&orig, path))
+		return;
+	CHECK_INT(segment_verify(s, &e), 0);
+	CHECK_INT(segment_block_int_range(s, 0, "destination.port", &mn, &mx), 1);
+	CHECK_INT(segment_block_ip_range(s, 0, "source.ip", &ilo, &ihi), 1);
+	CHECK(mn < mx && memcmp(&ilo, &ihi, 16));
+	segment_close(s);
+	ipaddr_format(&ilo, lo);
+	ipaddr_format(&ihi, hi);
+	snprintf(expect[V_PORT_RANGE], sizeof(expect[0]), "offset 52: block 0: field "
+		 "destination.port: the block's statistics give the range [%lld, %lld], but the "
+		 "block holds the value %lld (searches would skip it)", (long long)mx,
+		 (long long)mx, (long long)mn);
+	snprintf(expect[V_PORT_NONE], sizeof(expect[0]), "offset 52: block 0: field "
+		 "destination.port: the block's statistics have no range of it, but the block "
+		 "holds the value %lld", (long long)mn);
+	snprintf(expect[V_IP_RANGE], sizeof(expect[0]), "offset 52: block 0: field source.ip: "
+		 "the block's statistics give the range [%s, %s], but the block holds the value %s",
+		 lo, lo, hi);
+	snprintf(expect[V_TIME_RANGE], sizeof(expect[0]), "offset 52: block 0: row ");
+	snprintf(expect[V_VALUE_SET], sizeof(expect[0]), "offset 52: block 0: field event.action: "
+		 "the value \"%s\" is not in the block's list of the field's values",
+		 actions[mix(0) % 4]);
+	snprintf(expect[V_INDEX], sizeof(expect[0]), "the index does not list the values of field ");
+	for (int f = 0; f < V_N; f++) {
+		struct image im = orig;
+
+		im.d = malloc(orig.len);
+		if (!im.d)
+			break;
+		memcpy(im.d, orig.d, orig.len);
+		forge_skip(&im, (enum skip_forgery)f);
+		image_recrc(&im);
+		CHECK_INT(segment_mac_rewrite(im.d, im.len, &key1, &e), 0);
+		image_save(&im, path);
+		free(im.d);
+		s = NULL;
+		CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), 0);
+		if (!s)
+			continue;
+		CHECK_INT(segment_verify(s, &e), -EBADMSG);
+		t_check(strstr(e.msg, path) && strstr(e.msg, expect[f]), __FILE__, __LINE__,
+			"%s: %s", what[f], e.msg);
+		if (f == V_TIME_RANGE)
+			CHECK(strstr(e.msg, "outside the block's time range") != NULL);
+		if (f == V_INDEX)
+			CHECK(strstr(e.msg, "block 0 differs first") != NULL);
+		segment_close(s);
+	}
+	image_save(&orig, path);
+	CHECK_INT(read_all(path, &e), 0);
+	free(orig.d);
 }
 
 /* Rewrites a segment's format version in its header (and every checksum). */
@@ -2214,6 +2398,7 @@ int main(void)
 	T_RUN(test_placeholder_after_variables);
 	T_RUN(test_int_planes);
 	T_RUN(test_forged_clear_text);
+	T_RUN(test_verify_skip_data);
 	T_RUN(test_relabelled);
 	T_RUN(test_version3_text);
 	T_RUN(test_version4);
