@@ -1,6 +1,7 @@
 """koban ingest and koban search against a real data directory: ECS lines and syslog through
 the pipeline, exit statuses and rejected lines, queries with pipes, time bounds, limits,
 the audit log, and an attempt to read another tenant's events."""
+import contextlib
 import ctypes
 import ctypes.util
 import hashlib
@@ -461,6 +462,18 @@ def test_erase_damaged_segment():
         shutil.rmtree(d)
 
 
+@contextlib.contextmanager
+def city_a_stored():
+    """A new data directory (setup()) with city-a's events of a.json stored; removed after."""
+    d = tempdir()
+    try:
+        setup(d)
+        run(["ingest", "--tenant", "city-a", "--format", "ecs", "a.json"], d)
+        yield d
+    finally:
+        shutil.rmtree(d)
+
+
 def test_erase_damaged_key():
     """A data key file whose content is damaged (it reads, but is no data key file) does not
     stop the erasure: it is overwritten and removed, the files go, and the certificate names
@@ -474,10 +487,7 @@ def test_erase_damaged_key():
         ("garbage", lambda key: bytes(range(256)) * 3),
     ]
     for what, damage in damages:
-        d = tempdir()
-        try:
-            setup(d)
-            run(["ingest", "--tenant", "city-a", "--format", "ecs", "a.json"], d)
+        with city_a_stored() as d:
             tdir = os.path.join(d, "var", "tenants", "2")
             key = os.path.join(d, "var", "keys", "tenant-2.key")
             with open(key, "rb") as f:
@@ -521,15 +531,10 @@ def test_erase_damaged_key():
                                              "destroyed" % (size, files)), (what, out)
             with open(os.path.join(d, "var", "certificates", "tenant-2.cert")) as f:
                 assert f.read() == cert, what
-        finally:
-            shutil.rmtree(d)
 
     # a damaged key destroyed, the erasure interrupted after (a file it cannot remove): the
     # rerun prints the same version 3 certificate
-    d = tempdir()
-    try:
-        setup(d)
-        run(["ingest", "--tenant", "city-a", "--format", "ecs", "a.json"], d)
+    with city_a_stored() as d:
         key = os.path.join(d, "var", "keys", "tenant-2.key")
         with open(key, "wb") as f:
             f.write(b"KOBANDK1 cut short")
@@ -546,15 +551,10 @@ def test_erase_damaged_key():
         status, again, err = run(["tenant", "erase", "city-a", "--yes"], d, check=False)
         assert status == 0 and again == cert, (status, again, err)
         assert not os.path.exists(os.path.join(d, "var", "tenants", "2"))
-    finally:
-        shutil.rmtree(d)
 
     # a directory in place of the key file: an I/O error, not damaged content; the key may
     # be whole elsewhere (restored, remounted): nothing is erased
-    d = tempdir()
-    try:
-        setup(d)
-        run(["ingest", "--tenant", "city-a", "--format", "ecs", "a.json"], d)
+    with city_a_stored() as d:
         tdir = os.path.join(d, "var", "tenants", "2")
         key = os.path.join(d, "var", "keys", "tenant-2.key")
         before = sorted(os.listdir(tdir))
@@ -574,8 +574,6 @@ def test_erase_damaged_key():
         os.rmdir(key)
         os.rename(key + ".moved", key)
         assert search(d, "city-a", "| stats count()") == [{"count": 1000}]
-    finally:
-        shutil.rmtree(d)
 
 
 def test_erase_failure_keeps_certificate():
