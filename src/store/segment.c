@@ -2422,6 +2422,23 @@ static void put_range_stats(struct segment_writer *w, struct out *stats, uint32_
 	}
 }
 
+/*
+ * The block's time range when @timestamp has no column: the block's first events took every
+ * column (MAX_COLUMNS fields) before one had a time, so every time is in the row area.
+ */
+static void row_area_time(struct segment_writer *w)
+{
+	for (size_t j = 0; j < w->nvals; j++) {
+		const struct wval *v = &w->vals[j];
+
+		if (!w->wn[v->name].is_timestamp)
+			continue;
+		w->tmin = w->has_time ? MIN(w->tmin, v->v.i) : v->v.i;
+		w->tmax = w->has_time ? MAX(w->tmax, v->v.i) : v->v.i;
+		w->has_time = true;
+	}
+}
+
 static int flush_block(struct segment_writer *w, struct err *e)
 {
 	struct out cd = { &w->cdir, 0 }, h = { &w->hdr, 0 };
@@ -2464,6 +2481,8 @@ static int flush_block(struct segment_writer *w, struct err *e)
 		}
 		nchunks++;
 	}
+	if (!w->has_time)
+		row_area_time(w);
 	put_range_stats(w, &st, &nstats);
 	if ((rc = encode_rows(w, &any_rows)) < 0)
 		goto fail;

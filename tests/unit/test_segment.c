@@ -1167,6 +1167,58 @@ out:
 }
 
 /*
+ * A block whose first event fills every column (1,024 fields, no time) before the next one
+ * has a time: its times are all in the row area, and the block's time range still holds
+ * them (it said "no time" before, and a search with time bounds skipped the block).
+ */
+static void test_time_in_row_area(void)
+{
+	const int64_t sec = 1000000000;
+	struct segment_writer *w = NULL;
+	struct segment *s = NULL;
+	struct segment_block_info bi;
+	struct err e = ERR_INIT;
+	struct arena a;
+	struct event ev;
+	char path[700], name[32];
+
+	fresh("rowtime");
+	arena_init(&a, 1 << 16, 1 << 24);
+	CHECK_INT(segment_writer_open(&w, dir, TENANT, DAY0, 1, &key1, &e), 0);
+	if (!w)
+		goto out;
+	event_init(&ev, &a);
+	for (unsigned i = 0; i < 1024; i++) {
+		int f;
+
+		snprintf(name, sizeof(name), "vendor.c%04u", i);
+		f = field_intern(name, strlen(name), FT_INT);
+		CHECK(f >= 0);
+		event_set_int(&ev, (unsigned)f, (int64_t)i);
+	}
+	CHECK_INT(segment_writer_add(w, &ev, &e), 0);
+	for (int k = 0; k < 2; k++) {
+		event_init(&ev, &a);
+		event_set_time(&ev, FIELD_TIMESTAMP, T0 + k * sec);
+		CHECK_INT(segment_writer_add(w, &ev, &e), 0);
+	}
+	CHECK_INT(segment_writer_finish(w, &e), 0);
+	seg_path(path, sizeof(path), 1);
+	CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), 0);
+	if (!s)
+		goto out;
+	segment_block_get_info(s, 0, &bi);
+	CHECK(bi.tmin == T0 && bi.tmax == T0 + sec);
+	CHECK(segment_block_overlaps(s, 0, T0 + sec, T0 + 2 * sec));
+	CHECK(!segment_block_overlaps(s, 0, T0 + 2 * sec, T0 + 3 * sec));
+	CHECK_INT(segment_verify(s, &e), 0);
+out:
+	segment_close(s);
+	segment_writer_free(w);
+	arena_release(&a);
+}
+
+/*
  * A field listed in one block and not in the next (six values there): the segment cannot
  * rule a value out, its first block can.
  */
@@ -2407,6 +2459,7 @@ int main(void)
 	T_RUN(test_text_rows);
 	T_RUN(test_skipping);
 	T_RUN(test_full_stats);
+	T_RUN(test_time_in_row_area);
 	T_RUN(test_bloom);
 	T_RUN(test_value_sets);
 	T_RUN(test_value_sets_partial);
