@@ -575,37 +575,52 @@ static int remove_key_file(struct keys *k, const char *path, struct err *e)
 }
 
 /*
- * Overwrites the key file at path with the tombstone magic and random bytes, synced: all of
- * it (a damaged file may be longer than a key and hold one), and at least a data key's
- * length (a truncated one reads as a tombstone then).
+ * A damaged key file is overwritten up to this size: koban's are 96 bytes, and a larger or
+ * sparse one (`truncate -s 1T`) must not fill the file system the WAL shares; the rest of
+ * its blocks are freed when it is removed.
  */
-static int overwrite_key_file(const char *path, struct err *e)
+#define OVERWRITE_MAX (1u << 20)
+
+/* Writes random bytes, the tombstone magic first at offset 0, over [from, to) of fd. */
+static int write_junk(int fd, off_t from, off_t to)
 {
 	unsigned char junk[4096];
-	struct stat st;
-	off_t size, done = 0;
-	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK), rc = 0;
+	int rc = 0;
 
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		rc = -errno;
-		goto fail;
-	}
-	size = MAX(st.st_size, (off_t)(MAGIC_LEN + WRAPPED_LEN));
-	while (done < size && !rc) {
-		size_t len = (size_t)MIN(size - done, (off_t)sizeof(junk));
+	while (from < to && !rc) {
+		size_t len = (size_t)MIN(to - from, (off_t)sizeof(junk));
 		ssize_t n;
 
 		randombytes_buf(junk, len);
-		if (!done)
+		if (!from)
 			memcpy(junk, TOMBSTONE_MAGIC, MAGIC_LEN);
-		if ((n = pwrite(fd, junk, len, done)) > 0)
-			done += n;
+		if ((n = pwrite(fd, junk, len, from)) > 0)
+			from += n;
 		else
 			rc = n < 0 ? -errno : -EIO; /* 0: nothing written, which is no progress */
 	}
-	if (!rc && fdatasync(fd) < 0)
+	sodium_memzero(junk, sizeof(junk));
+	return rc ? rc : fdatasync(fd) < 0 ? -errno : 0;
+}
+
+/*
+ * Overwrites the key file at path with the tombstone magic and random bytes, synced: first
+ * a data key's length (a truncated file reads as a tombstone then), which destroys a key
+ * (*overwritten true from there), then the rest of a longer, damaged file (it may hold a
+ * key further on) up to OVERWRITE_MAX.
+ */
+static int overwrite_key_file(const char *path, bool *overwritten, struct err *e)
+{
+	const off_t key_len = MAGIC_LEN + WRAPPED_LEN;
+	struct stat st;
+	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK), rc = 0;
+
+	if (fd < 0 || fstat(fd, &st) < 0)
 		rc = -errno;
-fail:
+	else if (!(rc = write_junk(fd, 0, key_len)))
+		*overwritten = true;
+	if (!rc && st.st_size > key_len)
+		rc = write_junk(fd, key_len, MIN(st.st_size, (off_t)OVERWRITE_MAX));
 	if (fd >= 0)
 		close(fd);
 	return rc ? err_set(e, rc, "cannot overwrite %s: %s", path, strerror(-rc)) : 0;
@@ -615,6 +630,7 @@ int keys_tenant_destroy(struct keys *k, uint64_t tenant, unsigned char id_hash[3
 			bool *damaged, bool *overwritten, struct err *e)
 {
 	char name[48], path[PATH_LEN];
+	bool done = false;
 	int rc;
 
 	if (overwritten)
@@ -628,11 +644,10 @@ int keys_tenant_destroy(struct keys *k, uint64_t tenant, unsigned char id_hash[3
 	 * Overwrite before removing, so the wrapped key is not left in the freed blocks; the
 	 * magic says so if the removal does not happen.
 	 */
-	if ((rc = overwrite_key_file(path, e)))
-		return rc;
+	rc = overwrite_key_file(path, &done, e);
 	if (overwritten)
-		*overwritten = true; /* on disk: a crash from here on leaves the tombstone */
-	return remove_key_file(k, path, e);
+		*overwritten = done; /* on disk: a crash from here on leaves the tombstone */
+	return rc ? rc : remove_key_file(k, path, e);
 }
 
 int keys_tenant_tombstone_remove(struct keys *k, uint64_t tenant, struct err *e)

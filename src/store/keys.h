@@ -132,9 +132,10 @@ int keys_tenant_tombstone_remove(struct keys *k, uint64_t tenant, struct err *e)
  * Destroys the tenant's data key file and sets id_hash to BLAKE2b-256 of its key id (for the
  * certificate). -ENOENT when the tenant has no key. damaged as for keys_tenant_id_hash():
  * NULL refuses a damaged file (-EBADMSG, nothing changed); else a damaged file is destroyed
- * too (all its bytes overwritten), *damaged set and id_hash the hash of its bytes.
- * *overwritten (may be NULL): the key's bytes were overwritten on disk (written and synced),
- * so it is destroyed even when the removal of the file then failed (the error returned;
+ * too (its bytes overwritten, up to 1 MiB of a longer file), *damaged set and id_hash the
+ * hash of its bytes. *overwritten (may be NULL): a key's length at the file's start was
+ * overwritten on disk (written and synced), so it is destroyed even when the rest of the
+ * overwrite or the removal of the file then failed (the error returned;
  * keys_tenant_tombstone_remove() later).
  */
 int keys_tenant_destroy(struct keys *k, uint64_t tenant, unsigned char id_hash[32],

@@ -674,7 +674,7 @@ static uint64_t backlog(struct seal *s)
 
 	for (unsigned i = 0; i < s->n_shards; i++)
 		durable += wal_durable_events(s->w, i);
-	return durable - sealed;
+	return durable > sealed ? durable - sealed : 0; /* never a wrapped count */
 }
 
 /* The sealer's thread (recover, commit): sealed_count published for backlog(). */

@@ -304,6 +304,27 @@ static void test_damaged_key_file(void)
 		CHECK_INT(unlink(keep), 0);
 		CHECK_INT(keys_tenant(k, 5, false, &dk, &e), -ENOENT);
 	}
+	/*
+	 * A sparse 1 GiB file: its first MiB is overwritten, not all of it (which would fill
+	 * the file system the WAL shares); what it allocates stays about that MiB.
+	 */
+	{
+		struct stat st;
+
+		put_file("tenant-5.key", "garbage", 7);
+		CHECK_INT(truncate(path, (off_t)1 << 30), 0);
+		CHECK_INT(link(path, keep), 0);
+		CHECK_INT(keys_tenant_destroy(k, 5, hash, &damaged, &overwritten, &e), 0);
+		CHECK(damaged && overwritten);
+		CHECK_INT(stat(keep, &st), 0);
+		CHECK(st.st_size == (off_t)1 << 30);
+		t_check((uint64_t)st.st_blocks * 512 <= (2u << 20), __FILE__, __LINE__,
+			"%llu bytes allocated for a sparse damaged key file",
+			(unsigned long long)st.st_blocks * 512);
+		CHECK_INT(get_file("kept-link", back, sizeof(back)), (ssize_t)sizeof(back));
+		CHECK(!memcmp(back, "KOBANDX1", 8));
+		CHECK_INT(unlink(keep), 0);
+	}
 	keys_close(k);
 }
 
