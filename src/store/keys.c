@@ -114,6 +114,17 @@ static int open_key_file(const char *path, bool secret, struct stat *st, struct 
 	return fd;
 }
 
+/* Reads fd up to size bytes or its end (a short read of NFS or FUSE is not the end). */
+static ssize_t read_up_to(int fd, unsigned char *buf, size_t size)
+{
+	size_t got = 0;
+	ssize_t n = 0;
+
+	while (got < size && (n = read(fd, buf + got, size - got)) > 0)
+		got += (size_t)n;
+	return n < 0 ? -1 : (ssize_t)got;
+}
+
 /*
  * Reads path: exactly magic | len bytes; a secret must be mode 0600 or stricter. *id gets
  * the identity of the file read (NULL: not wanted). -EBADMSG only when the file was read
@@ -132,7 +143,7 @@ static int read_key_id(const char *path, const char *magic, void *data, size_t l
 		return fd;
 	if (id)
 		*id = fileio_id_of(&st);
-	n = read(fd, buf, sizeof(buf));
+	n = read_up_to(fd, buf, sizeof(buf));
 	if (n < 0)
 		rc = err_set(e, -errno, "cannot read %s: %s", path, strerror(errno));
 	else if (n >= MAGIC_LEN && !memcmp(buf, TOMBSTONE_MAGIC, MAGIC_LEN))
