@@ -22,6 +22,7 @@
 #include "core/event.h"
 #include "core/field.h"
 #include "core/fileio.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
@@ -5800,10 +5801,22 @@ static int verify_value_set(const struct verify *v, uint32_t block, uint32_t nam
 		whose = "the segment's";
 	else
 		return 0;
-	return DAMAGED(-EBADMSG, s->blocks[block].off, "block %u: field %.*s: the value \"%.*s\" "
-		       "is not in %s list of the field's values (searches for it would skip it)",
-		       block, (int)s->names[name].len, s->names[name].name,
-		       (int)MIN(val->len, (uint32_t)VERIFY_TEXT), val->v.s, whose);
+	{
+		/* a tenant's bytes, escaped: no control character reaches an operator's terminal */
+		struct buf q = BUF_INIT(8 * VERIFY_TEXT);
+		int rc;
+
+		if (json_add_string(&q, val->v.s, MIN(val->len, (uint32_t)VERIFY_TEXT)) < 0 ||
+		    buf_addch(&q, '\0') < 0)
+			rc = err_set(e, -ENOMEM, "%s: out of memory", s->path);
+		else
+			rc = DAMAGED(-EBADMSG, s->blocks[block].off, "block %u: field %.*s: the "
+				     "value %s is not in %s list of the field's values (searches "
+				     "for it would skip it)", block, (int)s->names[name].len,
+				     s->names[name].name, q.p, whose);
+		buf_release(&q);
+		return rc;
+	}
 }
 
 static uint64_t key_hash(uint32_t name, const void *key, size_t len)
