@@ -218,33 +218,43 @@ int keys_public_path(const char *signing, char *out, size_t size)
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
-/* Whether dir holds a data key (tenant-N.key); *tenant is one of them. */
-static bool any_data_key(const char *dir, uint64_t *tenant)
+/*
+ * Calls fn for each data key file (tenant-N.key) of dir, in directory order, until fn
+ * returns non-zero; that value, or 0. A directory that cannot be read has none.
+ */
+static int each_data_key(const char *dir, int (*fn)(void *ctx, uint64_t tenant), void *ctx)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
-	bool found = false;
+	int rc = 0;
 
 	if (!d)
-		return false;
-	while (!found && (de = readdir(d))) {
+		return 0;
+	while (!rc && (de = readdir(d))) {
 		unsigned long long id;
 		char tail[8];
 
-		if (sscanf(de->d_name, "tenant-%llu.%7s", &id, tail) == 2 && !strcmp(tail, "key")) {
-			*tenant = id;
-			found = true;
-		}
+		if (sscanf(de->d_name, "tenant-%llu.%7s", &id, tail) == 2 && !strcmp(tail, "key"))
+			rc = fn(ctx, id);
 	}
 	closedir(d);
-	return found;
+	return rc;
+}
+
+static int found_one(void *ctx, uint64_t tenant)
+{
+	return 1;
+}
+
+/* Whether dir holds a data key (tenant-N.key). */
+static bool any_data_key(const char *dir)
+{
+	return each_data_key(dir, found_one, NULL) == 1;
 }
 
 bool keys_dir_used(const char *dir)
 {
-	uint64_t tenant;
-
-	return exists(dir, "master.id") || any_data_key(dir, &tenant);
+	return exists(dir, "master.id") || any_data_key(dir);
 }
 
 static void master_id(const unsigned char master[KEYS_KEY_BYTES], unsigned char id[32])
@@ -255,17 +265,53 @@ static void master_id(const unsigned char master[KEYS_KEY_BYTES], unsigned char 
 			   sizeof(ctx) - 1);
 }
 
+/* What the data keys of a directory without master.id say of the master key. */
+struct master_proof {
+	struct keys *k;
+	bool opened;           /* a data key opened: the master key is the right one */
+	int rejected;          /* the first data key that did not open: -EKEYREJECTED */
+	struct err first_fail; /* its message */
+};
+
+/*
+ * One data key tried with the master key. An erased key (a tombstone) or a damaged file
+ * proves nothing either way and is passed over, so that one such file does not lock every
+ * command out; a file that cannot be read (its mode, an I/O error) stops with its error.
+ */
+static int try_data_key(void *ctx, uint64_t tenant)
+{
+	struct master_proof *mp = ctx;
+	struct keys_data_key dk;
+	struct err te = ERR_INIT;
+	int rc = keys_tenant(mp->k, tenant, false, &dk, &te);
+
+	sodium_memzero(&dk, sizeof(dk));
+	if (rc == 0) {
+		mp->opened = true;
+		return 1;
+	}
+	if (rc == -EKEYREJECTED && !mp->rejected) {
+		mp->rejected = rc;
+		mp->first_fail = te;
+	}
+	if (rc == -EKEYREJECTED || rc == -ENOENT || rc == -EBADMSG)
+		return 0;
+	mp->first_fail = te;
+	return rc;
+}
+
 /*
  * The master key must be the one the data keys of dir were wrapped with: master.id says
- * which. A directory without it (made before it existed, or never opened) gets it once the
- * master key has opened one of its data keys (or when it has none yet).
+ * which. A directory without it (made before it existed, restored without it, or never
+ * opened) gets it once the master key has opened one of its data keys, or when it has
+ * none yet; with only erased or damaged ones nothing is proved and nothing is written.
  */
 static int check_master(struct keys *k, const char *master_path, bool write, struct err *e)
 {
+	struct master_proof mp = { .k = k, .first_fail = ERR_INIT };
 	unsigned char id[32], have[32];
-	struct keys_data_key dk;
 	struct err we = ERR_INIT;
-	uint64_t tenant;
+	bool proved;
 	int rc;
 
 	master_id(k->master, id);
@@ -280,14 +326,16 @@ static int check_master(struct keys *k, const char *master_path, bool write, str
 				       master_path, k->dir, k->dir);
 		return 0;
 	}
-	if (any_data_key(k->dir, &tenant)) {
-		rc = keys_tenant(k, tenant, false, &dk, e);
-		sodium_memzero(&dk, sizeof(dk));
-		if (rc)
-			return rc;
+	rc = each_data_key(k->dir, try_data_key, &mp);
+	if (rc < 0 || (!mp.opened && mp.rejected)) {
+		if (e)
+			*e = mp.first_fail;
+		return rc < 0 ? rc : mp.rejected;
 	}
+	proved = mp.opened || !any_data_key(k->dir);
 	/* Best effort: a read-only copy of a data directory still opens (checked above). */
-	if (write && write_key_file(k->dir, "master.id", "KOBANMI1", id, sizeof(id), 0644, &we))
+	if (write && proved &&
+	    write_key_file(k->dir, "master.id", "KOBANMI1", id, sizeof(id), 0644, &we))
 		log_warn("%s (the master key is checked through a data key meanwhile)", we.msg);
 	return 0;
 }
@@ -298,7 +346,6 @@ int keys_open_files(struct keys **kp, const char *dir, const struct keys_files *
 	const char *mfile = files ? files->master : NULL, *sfile = files ? files->signing : NULL;
 	char mpath[PATH_LEN], spath[PATH_LEN], ppath[PATH_LEN];
 	struct keys *k;
-	uint64_t tenant;
 	int rc;
 
 	*kp = NULL;
@@ -321,7 +368,7 @@ int keys_open_files(struct keys **kp, const char *dir, const struct keys_files *
 			return err_set(e, -ENOENT, "keys.master: %s: %s (the master key named in "
 				       "the configuration is missing: mount its media or correct "
 				       "keys.master)", mpath, strerror(errno));
-		if (exists(dir, "master.id") || any_data_key(dir, &tenant))
+		if (exists(dir, "master.id") || any_data_key(dir))
 			return err_set(e, -ENOENT, "%s: no master key, but %s holds data keys "
 				       "wrapped with one: restore master.key from its backup "
 				       "(docs/store.md, Keys), or name it with keys.master in the "

@@ -590,6 +590,55 @@ static void test_what_each_access_writes(void)
 	CHECK_INT(mode_of("master.key"), -1);
 }
 
+/*
+ * A directory without master.id (restored without it, or older than it) proves the master
+ * key through a data key that opens: erased and damaged key files beside it prove nothing
+ * and no longer lock every command out; with none that opens, nothing is written.
+ */
+static void test_master_checked_past_damaged_keys(void)
+{
+	static const char tombstone[] = "KOBANDX1erased, not removed yet";
+	unsigned char good[96], garbage[96];
+	struct keys_data_key dk;
+	struct err e = ERR_INIT;
+	struct keys *k = NULL;
+	char cmd[1400];
+
+	fresh("proof");
+	CHECK_INT(keys_open(&k, dir, KEYS_CREATE, &e), 0);
+	if (!k)
+		return;
+	for (uint64_t t = 1; t <= 4; t++)
+		CHECK_INT(keys_tenant(k, t, true, &dk, &e), 0);
+	keys_close(k);
+	CHECK_INT(get_file("tenant-4.key", good, sizeof(good)), 96);
+	memcpy(garbage, good, sizeof(garbage)); /* the right magic and size, another key */
+	garbage[40] ^= 1;
+	put_file("tenant-1.key", "KOBANXX1 damaged", 16);
+	put_file("tenant-2.key", tombstone, sizeof(tombstone) - 1);
+	put_file("tenant-3.key", garbage, sizeof(garbage));
+	snprintf(cmd, sizeof(cmd), "rm '%s/master.id'", dir);
+	CHECK_INT(system(cmd), 0);
+	/* tenant 4's key opens: the master key is right, master.id is written again */
+	CHECK_INT(keys_open(&k, dir, KEYS_WRITE, &e), 0);
+	keys_close(k);
+	CHECK_INT(mode_of("master.id"), 0644);
+	/* without it: only keys that prove nothing, the directory opens, nothing written */
+	snprintf(cmd, sizeof(cmd), "rm '%s/master.id'", dir);
+	CHECK_INT(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "rm '%s/tenant-4.key' '%s/tenant-3.key'", dir, dir);
+	CHECK_INT(system(cmd), 0);
+	CHECK_INT(keys_open(&k, dir, KEYS_WRITE, &e), 0);
+	keys_close(k);
+	CHECK_INT(mode_of("master.id"), -1);
+	/* a key that does not open and none that does: a wrong master key, refused */
+	put_file("tenant-3.key", garbage, sizeof(garbage));
+	k = NULL;
+	CHECK_INT(keys_open(&k, dir, KEYS_WRITE, &e), -EKEYREJECTED);
+	CHECK(k == NULL && strstr(e.msg, "tenant-3.key") && strstr(e.msg, "does not open"));
+	CHECK_INT(mode_of("master.id"), -1);
+}
+
 #define RACERS 4
 #define RACE_ROUNDS 50
 
@@ -667,6 +716,7 @@ int main(void)
 	T_RUN(test_sign_verify);
 	T_RUN(test_key_files_elsewhere);
 	T_RUN(test_what_each_access_writes);
+	T_RUN(test_master_checked_past_damaged_keys);
 	T_RUN(test_concurrent_first_key);
 	return t_done();
 }
