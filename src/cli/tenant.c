@@ -785,11 +785,11 @@ fail:
  * printed whatever fails, each failure beside it, and a rerun prints it again. *destroyed:
  * the tenant's key is gone. Returns the exit status.
  */
-static int erase_run(const struct config *c, const char *name, const char *who, FILE *out,
-		     FILE *err, bool *destroyed)
+static int erase_run(const struct config *c, const char *name, const char *who,
+		     const char *seal_error, FILE *out, FILE *err, bool *destroyed)
 {
 	struct buf cert = BUF_INIT(CERT_MAX_BYTES);
-	struct store_erase_stats st;
+	struct store_erase_stats st = { 0 };
 	struct store *store = NULL;
 	struct meta *m = NULL;
 	struct err e = ERR_INIT;
@@ -818,6 +818,17 @@ static int erase_run(const struct config *c, const char *name, const char *who, 
 		buf_reset(&cert);
 		if (store_erase_count(store, (uint64_t)id, &st, &e) < 0)
 			goto fail;
+		/*
+		 * The daemon could not seal its log first. Only the tenant's own damaged key
+		 * file lets the erasure go on: no sealer can be writing its segments then, and
+		 * its records are counted by their headers.
+		 */
+		if (seal_error && !st.key_damaged) {
+			fprintf(err, "koban: cannot seal the write-ahead log before the erasure: "
+				     "%s\n", seal_error);
+			rc = 1;
+			goto out;
+		}
 		fill_certificate(&ci, name, id, &st, who);
 		/* the certificate is signed with the installation's key, which the store holds */
 		if (store_sign_certificate(store, &ci, &cert, &e) < 0 ||
@@ -843,6 +854,10 @@ static int erase_run(const struct config *c, const char *name, const char *who, 
 	}
 	fprintf(err, "erased tenant '%s': %llu events in %llu files", name,
 		(unsigned long long)ci.events, (unsigned long long)ci.files);
+	if (st.wal_events)
+		fprintf(err, " and the write-ahead log (%llu events not sealed yet, left there "
+			     "unreadable: the sealer passes them over)",
+			(unsigned long long)st.wal_events);
 	if (ci.unreadable)
 		fprintf(err, "; %llu segment%s could not be read: %s events are not counted",
 			(unsigned long long)ci.unreadable, ci.unreadable == 1 ? "" : "s",
@@ -875,7 +890,7 @@ int cli_erase_remote(const struct cli_remote *r, struct control_call *call)
 {
 	const char *name = control_call_get(call, "tenant");
 	struct err e = ERR_INIT;
-	bool destroyed;
+	bool destroyed, sealed;
 	int rc;
 
 	if (!name) {
@@ -883,15 +898,12 @@ int cli_erase_remote(const struct cli_remote *r, struct control_call *call)
 		return 1;
 	}
 	/*
-	 * What the write-ahead log holds of the tenant goes into segments first, so the
-	 * certificate counts it and the erasure removes it with the rest.
+	 * What the write-ahead log holds of the tenant goes into segments first, so that the
+	 * erasure removes it with the rest; erase_run() decides whether a failure stops it.
 	 */
-	if (r->seal && seal_now(r->seal, &e) < 0) {
-		fprintf(call->err, "koban: cannot seal the write-ahead log before the erasure: %s\n",
-			e.msg);
-		return 1;
-	}
-	rc = erase_run(r->cfg, name, call->who, call->out, call->err, &destroyed);
+	sealed = !r->seal || seal_now(r->seal, &e) == 0;
+	rc = erase_run(r->cfg, name, call->who, sealed ? NULL : e.msg, call->out, call->err,
+		       &destroyed);
 	if (destroyed && r->sink) /* workers look the tenant up again: gone, events dropped */
 		sink_forget_keys(r->sink);
 	if (rc == 0 && kill(getpid(), SIGHUP) < 0) /* reload: nothing more is routed to it */
@@ -923,7 +935,7 @@ static int tenant_erase(const struct config *c, const char *name, bool yes)
 	case 0:
 		pw = getpwuid(getuid());
 		snprintf(who, sizeof(who), "%s (uid %ld)", pw ? pw->pw_name : "?", (long)getuid());
-		return erase_run(c, name, who, stdout, stderr, &destroyed);
+		return erase_run(c, name, who, NULL, stdout, stderr, &destroyed);
 	default:
 		return 1;
 	}

@@ -2878,9 +2878,9 @@ int store_erase_count(struct store *st, uint64_t tenant, struct store_erase_stat
 		      struct err *e)
 {
 	struct erase_count c = { out, 0 };
-	struct err se = ERR_INIT, ke = ERR_INIT;
+	struct err se = ERR_INIT, ke = ERR_INIT, we = ERR_INIT;
 	char dir[PATH_LEN];
-	uint64_t segments;
+	uint64_t segments, wal_bytes;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -2905,6 +2905,11 @@ int store_erase_count(struct store *st, uint64_t tenant, struct store_erase_stat
 		log_warn("erasure of tenant %llu: events not counted: %s",
 			 (unsigned long long)tenant, se.msg);
 	out->unreadable = segments > c.readable ? segments - c.readable : 0;
+	/* records the sealer has not read: their key is destroyed with the rest */
+	if ((rc = store_unsealed(st, tenant, &out->wal_events, &wal_bytes, &we)) < 0)
+		log_warn("erasure of tenant %llu: the write-ahead log's events not counted: %s",
+			 (unsigned long long)tenant, we.msg);
+	out->events += out->wal_events;
 	return 0;
 }
 

@@ -207,7 +207,9 @@ void store_release_idle(struct store *st);
 
 struct store_erase_stats {
 	uint64_t files, bytes;          /* every file of the tenant's directory, and its bytes */
-	uint64_t events;                /* in the segments that open */
+	uint64_t events;                /* in the segments that open, and wal_events */
+	uint64_t wal_events;            /* durable in the write-ahead log and not sealed yet
+					   (their records' headers say how many; no key needed) */
 	uint64_t unreadable;            /* segments that do not open (damaged, another key's, no
 					   key): their events are not counted */
 	uint32_t first_day, last_day;   /* of the segments; first_day > last_day: none */
@@ -222,7 +224,9 @@ struct store_erase_stats {
  * Crypto-erasure of a tenant's events, in three steps so that the caller can keep the
  * deletion certificate before the key is gone:
  * - store_erase_count() changes nothing: every file of the tenant's directory and its bytes,
- *   the events of the segments that open, the segments that do not (damage or a foreign
+ *   the events of the segments that open and of the write-ahead log's records that are not
+ *   sealed yet (a log that cannot be read is logged, not counted), the segments that do
+ *   not open (damage or a foreign
  *   key never stops an erasure), and the hash of the key's id when there is a key; a key
  *   file whose content is damaged does not stop it either (key_damaged, the hash of its
  *   bytes), but one that cannot be read (an I/O error, not a regular file, loose

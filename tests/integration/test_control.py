@@ -2,9 +2,11 @@
 erase give the same output and exit status whether they open the store themselves or go
 through `koban serve`'s control socket; the socket refuses other users (SO_PEERCRED) even
 when its file mode would let them in."""
+import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -114,6 +116,95 @@ def test_erase_through_daemon():
             assert value(inst.metrics(), "koban_config_reloads_total", result="ok") == 1
         finally:
             assert inst.stop() == 0
+    finally:
+        shutil.rmtree(d)
+
+
+def test_erase_damaged_key_through_daemon():
+    """A damaged data key file does not stop an erasure through the daemon either, with
+    events still only in the write-ahead log: the certificate names the file by its hash,
+    the sealer passes the erased tenant's records over, and the other tenant is untouched."""
+    d = tempdir()
+    try:
+        setup(d)
+        inst = Instance(d)
+        try:
+            status, out, err = run(["ingest", "--tenant", "city-b", "--format", "ecs", "-"], d,
+                                   check=False, input=fw_ecs_lines(10, "late"))
+            assert status == 0, (out, err)
+            # ids: _unassigned 1, city-a 2, city-b 3
+            key = os.path.join(d, "var", "keys", "tenant-3.key")
+            with open(key, "rb") as f:
+                good = f.read()
+            bad = b"KOBANXX1" + good[8:]
+            with open(key, "wb") as f:
+                f.write(bad)
+            status, cert, err = run(["tenant", "erase", "city-b", "--yes"], d, check=False)
+            assert status == 0, (status, cert, err)
+            digest = hashlib.blake2b(bad, digest_size=32).hexdigest()
+            assert cert.startswith("koban deletion certificate\nversion: 3\ntenant: city-b\n"), cert
+            assert "destroyed-damaged-key-file: blake2b-256:%s\n" % digest in cert, cert
+            # the 40 sealed events are in a segment that does not open; the 10 of the log
+            # are counted by their records' headers
+            assert "\nevents: 10\n" in cert and "\nunreadable-segments: 1\n" in cert, cert
+            assert "erased tenant 'city-b': 10 events in 1 files and the write-ahead log (10 " \
+                "events not sealed yet, left there unreadable: the sealer passes them over); " \
+                "1 segment could not be read" in err, err
+            assert not os.path.exists(key)
+            assert not os.path.exists(os.path.join(d, "var", "tenants", "3"))
+            with open(os.path.join(d, "cert.txt"), "w") as f:
+                f.write(cert)
+            _, out, _ = run(["cert", "verify", "cert.txt"], d)
+            assert out.startswith("valid: tenant city-b"), out
+            # the other tenant goes on being stored and sealed: the erased tenant's records
+            # are passed over (at the stop below, everything durable is sealed)
+            status, out, err = run(["ingest", "--tenant", "city-a", "--format", "ecs", "-"], d,
+                                   check=False, input=fw_ecs_lines(5, "after"))
+            assert status == 0, (out, err)
+            _, out, _ = run(["search", "--tenant", "city-a", "--json", "| stats count()"], d)
+            assert json.loads(out) == {"count": 305}, out
+        finally:
+            assert inst.stop() == 0
+        # and without the daemon: sealed, nothing of the erased tenant, nothing damaged
+        _, out, _ = run(["search", "--tenant", "city-a", "--json", "| stats count()"], d)
+        assert json.loads(out) == {"count": 305}, out
+        _, out, _ = run(["store", "stats"], d)
+        assert "city-b" not in out and "unsealed" not in out, out
+        status, out, err = run(["store", "verify"], d, check=False)
+        assert status == 0 and "damaged" not in out.lower(), (out, err)
+        status, _, err = run(["search", "--tenant", "city-b", "*"], d, check=False)
+        assert status == 1 and "no tenant 'city-b'" in err, err
+    finally:
+        shutil.rmtree(d)
+
+
+def test_erase_counts_the_log_without_daemon():
+    """Without a daemon, the erasure counts the tenant's events that a killed daemon left
+    unsealed in the write-ahead log (their records' headers say how many); the next daemon
+    passes them over."""
+    d = tempdir()
+    try:
+        setup(d)
+        inst = Instance(d)
+        try:
+            status, out, err = run(["ingest", "--tenant", "city-b", "--format", "ecs", "-"], d,
+                                   check=False, input=fw_ecs_lines(10, "late"))
+            assert status == 0, (out, err)
+        finally:
+            inst.signal(signal.SIGKILL)
+            inst.stop()
+        status, cert, err = run(["tenant", "erase", "city-b", "--yes"], d, check=False)
+        assert status == 0, (status, cert, err)
+        assert "\nevents: 50\n" in cert, cert
+        assert err.startswith("erased tenant 'city-b': 50 events in 1 files and the "
+                              "write-ahead log (10 events not sealed yet, left there "
+                              "unreadable: the sealer passes them over); keep"), err
+        inst = Instance(d)
+        assert inst.stop() == 0
+        _, out, _ = run(["store", "stats"], d)
+        assert "city-b" not in out and "unsealed" not in out, out
+        _, out, _ = run(["search", "--tenant", "city-a", "--json", "| stats count()"], d)
+        assert json.loads(out) == {"count": 300}, out
     finally:
         shutil.rmtree(d)
 
@@ -252,6 +343,8 @@ if __name__ == "__main__":
     s = Suite()
     s.run(test_same_with_and_without_daemon)
     s.run(test_erase_through_daemon)
+    s.run(test_erase_damaged_key_through_daemon)
+    s.run(test_erase_counts_the_log_without_daemon)
     s.run(test_ingest_through_daemon)
     s.run(test_lock_without_socket)
     s.run(test_peer_uid_checked)
