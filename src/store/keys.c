@@ -520,11 +520,28 @@ static bool key_still_cached(struct keys *k, uint64_t tenant, const char *path,
 	return true;
 }
 
+/* The data key in w (a key file's content) unwrapped into out; false (out cleared) if not. */
+static bool unwrap(const struct keys *k, uint64_t tenant, const unsigned char w[WRAPPED_LEN],
+		   struct keys_data_key *out)
+{
+	unsigned char ad[sizeof(AD_PREFIX) - 1 + 8 + KEYS_ID_BYTES];
+	const unsigned char *nonce = w + KEYS_ID_BYTES, *ct = nonce + 24;
+
+	memcpy(out->id, w, KEYS_ID_BYTES);
+	wrap_ad(ad, tenant, out->id);
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(out->key, NULL, NULL, ct,
+						       KEYS_KEY_BYTES + 16, ad, sizeof(ad), nonce,
+						       k->master) < 0) {
+		sodium_memzero(out, sizeof(*out));
+		return false;
+	}
+	return true;
+}
+
 int keys_tenant(struct keys *k, uint64_t tenant, bool create, struct keys_data_key *out,
 		struct err *e)
 {
-	unsigned char w[WRAPPED_LEN], ad[sizeof(AD_PREFIX) - 1 + 8 + KEYS_ID_BYTES];
-	const unsigned char *nonce = w + KEYS_ID_BYTES, *ct = nonce + 24;
+	unsigned char w[WRAPPED_LEN];
 	char name[48], path[PATH_LEN];
 	struct fileio_id file;
 	bool gone;
@@ -551,16 +568,13 @@ int keys_tenant(struct keys *k, uint64_t tenant, bool create, struct keys_data_k
 	}
 	if ((rc = read_key_id(path, "KOBANDK1", w, sizeof(w), true, &file, e)))
 		return rc;
-	memcpy(out->id, w, KEYS_ID_BYTES);
-	wrap_ad(ad, tenant, out->id);
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt(out->key, NULL, NULL, ct,
-						       KEYS_KEY_BYTES + 16, ad, sizeof(ad), nonce,
-						       k->master) < 0) {
-		sodium_memzero(out, sizeof(*out));
+	if (!unwrap(k, tenant, w, out)) {
+		sodium_memzero(w, sizeof(w));
 		return err_set(e, -EKEYREJECTED, "%s/%s: the master key does not open this data "
 				 "key (wrong master.key, or the file belongs to another tenant)",
 			       k->dir, name);
 	}
+	sodium_memzero(w, sizeof(w));
 	remember_key(k, tenant, &file, out);
 	return 0;
 }
@@ -592,6 +606,7 @@ int keys_tenant_id_hash(struct keys *k, uint64_t tenant, unsigned char id_hash[3
 			bool *damaged, struct err *e)
 {
 	unsigned char w[WRAPPED_LEN];
+	struct keys_data_key dk;
 	char name[48], path[PATH_LEN];
 	struct err re = ERR_INIT; /* e stays clear when a damaged file is named by its bytes */
 	int rc;
@@ -602,13 +617,24 @@ int keys_tenant_id_hash(struct keys *k, uint64_t tenant, unsigned char id_hash[3
 	if ((rc = key_path(path, k->dir, name, e)))
 		return rc;
 	rc = read_key_path(path, "KOBANDK1", w, sizeof(w), true, &re);
+	/*
+	 * The right magic and size, but the master key (checked at keys_open) does not open it:
+	 * a bit flipped in it, another tenant's file, or garbage. Its id may be any bytes, so it
+	 * names nothing either.
+	 */
+	if (rc == 0 && !unwrap(k, tenant, w, &dk))
+		rc = err_set(&re, -EBADMSG, "%s: the master key does not open this data key "
+			     "(damaged, or another tenant's file)", path);
+	sodium_memzero(&dk, sizeof(dk));
 	if (rc == -EBADMSG && damaged) {
 		/* read, but not a data key: its id is lost; the file is named by its bytes */
+		sodium_memzero(w, sizeof(w));
 		if ((rc = hash_key_file(path, id_hash, e)) == 0)
 			*damaged = true;
 		return rc;
 	}
 	if (rc) {
+		sodium_memzero(w, sizeof(w));
 		if (e)
 			*e = re;
 		return rc;

@@ -305,6 +305,26 @@ static void test_damaged_key_file(void)
 		CHECK_INT(keys_tenant(k, 5, false, &dk, &e), -ENOENT);
 	}
 	/*
+	 * The right magic and size, one bit of the key id flipped: the master key does not open
+	 * it, so its id names nothing either; it is damaged, named by its bytes.
+	 */
+	CHECK_INT(keys_tenant(k, 5, true, &dk, &e), 0);
+	CHECK_INT(get_file("tenant-5.key", good, sizeof(good)), 96);
+	memcpy(bad, good, sizeof(good));
+	bad[8] ^= 1;
+	put_file("tenant-5.key", bad, sizeof(good));
+	crypto_generichash(want, 32, bad, sizeof(good), NULL, 0);
+	CHECK_INT(keys_tenant(k, 5, false, &dk, &e), -EKEYREJECTED);
+	CHECK_INT(keys_tenant_id_hash(k, 5, hash, NULL, &e), -EBADMSG);
+	CHECK(strstr(e.msg, "tenant-5.key: the master key does not open this data key") != NULL);
+	err_clear(&e);
+	CHECK_INT(keys_tenant_id_hash(k, 5, hash, &damaged, &e), 0);
+	CHECK(damaged && !memcmp(hash, want, 32) && !e.msg[0]);
+	memset(hash, 0, sizeof(hash));
+	CHECK_INT(keys_tenant_destroy(k, 5, hash, &damaged, &overwritten, &e), 0);
+	CHECK(damaged && overwritten && !memcmp(hash, want, 32));
+	CHECK_INT(mode_of("tenant-5.key"), -1);
+	/*
 	 * A sparse 1 GiB file: its first MiB is overwritten, not all of it (which would fill
 	 * the file system the WAL shares); what it allocates stays about that MiB.
 	 */
