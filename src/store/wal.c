@@ -25,11 +25,27 @@
 
 #define FILE_MAGIC "KOBANWAL"
 /*
- * Written; 1 and 2 are read too. 1: records summed with zlib's CRC-32. 3: as 2, for batches
- * of event batch version 2 (store/evcodec.h), so that a koban that cannot read those refuses
- * the file (at start, naming it) instead of skipping its events as unreadable.
+ * Read: 1 to FILE_VERSION. Written: FILE_VERSION_PLAIN, and FILE_VERSION_GIVEN_UP for a file
+ * that begins with a given-up record (below). 1: records summed with zlib's CRC-32. 3: as 2, for
+ * batches of event batch version 2 (store/evcodec.h), so that a koban that cannot read those
+ * refuses the file (at start, naming it) instead of skipping its events as unreadable. 4: as
+ * 3, with a given-up record first, so that a koban that would read that record and the ones
+ * it names as events refuses the file instead; every other file stays 3, which older kobans
+ * read.
  */
-#define FILE_VERSION 3
+#define FILE_VERSION 4
+#define FILE_VERSION_PLAIN 3
+#define FILE_VERSION_GIVEN_UP 4
+/*
+ * The flag of a given-up record: the first record of a file started while records given up
+ * by a failed commit (fail_pending) are not yet behind a durable commit. Tenant 0, count 0,
+ * payload u64 first and u64 last LSN given up (all of them since the last durable commit; they
+ * end where the file starts). Readers (the replay, wal_scan_*) hand over neither it nor the
+ * records it names, so a record whose sender was told "not stored" is never sealed nor found,
+ * after a restart too. Never handed to the writer's callers either: wal_append refuses it.
+ */
+#define FLAG_GIVEN_UP (1u << 31)
+#define GIVEN_UP_LEN 16
 #define FILE_HEADER 24
 #define RECORD_HEADER 32
 #define DEFAULT_FILE_MAX (64u << 20)
@@ -53,6 +69,12 @@ struct lsn_range {
 	uint64_t lo, hi;
 };
 
+/* The ranges named by the given-up records of a shard's files, as a reader collects them. */
+struct given_up {
+	struct lsn_range *r; /* mem_realloc'ed */
+	size_t n;
+};
+
 struct wal_shard {
 	pthread_mutex_t lock;
 	pthread_mutex_t sync_lock;
@@ -61,6 +83,7 @@ struct wal_shard {
 	bool rotate;         /* the file ends in a record that could not be cut: start a new one */
 	bool given_up;       /* a commit of the file failed: its records are lost, no sync left */
 	size_t file_bytes;   /* of the current file */
+	size_t file_start;   /* its bytes before the first appended record (a given-up record) */
 	uint64_t next_lsn;
 	uint64_t appended_lsn;
 	atomic_uint_fast64_t durable_lsn;
@@ -276,6 +299,123 @@ static int checkpoint_write(struct wal_shard *s, uint64_t lsn, uint64_t events, 
 	return 0;
 }
 
+/* ---- given-up records (FLAG_GIVEN_UP) ---- */
+
+/* Reads n bytes at off: 1, 0 when the file ends before, or a negative errno. */
+static int read_at(int fd, void *p, size_t n, uint64_t off)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = pread(fd, (char *)p + got, n - got, (off_t)(off + got));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return 0; /* end of file: a short read */
+		got += (size_t)r;
+	}
+	return 1;
+}
+
+/*
+ * Whether the file fd of shard, named by its first LSN, begins with a given-up record: 1 with
+ * *r the range it names, 0 when it does not (or not whole yet: a file being started), or a
+ * negative errno.
+ */
+static int given_up_read(int fd, unsigned shard, uint64_t first, struct lsn_range *r)
+{
+	unsigned char b[FILE_HEADER + RECORD_HEADER + GIVEN_UP_LEN];
+	const unsigned char *h = b + FILE_HEADER;
+	int rc = read_at(fd, b, sizeof(b), 0);
+
+	if (rc <= 0)
+		return rc;
+	if (!header_ok(b, shard, first) || le_get32(b + 8) < FILE_VERSION_GIVEN_UP ||
+	    le_get32(h) != GIVEN_UP_LEN || !(le_get32(h + 28) & FLAG_GIVEN_UP) ||
+	    le_get64(h + 8) != first ||
+	    record_crc(FILE_VERSION_GIVEN_UP, h, h + RECORD_HEADER, GIVEN_UP_LEN) != le_get32(h + 4))
+		return 0;
+	r->lo = le_get64(h + RECORD_HEADER);
+	r->hi = le_get64(h + RECORD_HEADER + 8);
+	return r->lo && r->lo <= r->hi && r->hi < first;
+}
+
+/* Adds the range of the given-up record of the file fd, if it has one and it ends after from. */
+static int given_up_add(struct given_up *g, int fd, unsigned shard, uint64_t first,
+			uint64_t from, const char *path, struct err *e)
+{
+	struct lsn_range r, *n;
+	int rc = given_up_read(fd, shard, first, &r);
+
+	if (rc < 0)
+		return err_set(e, rc, "cannot read %s: %s", path, strerror(-rc));
+	if (!rc || r.hi <= from)
+		return 0;
+	n = mem_realloc(g->r, (g->n + 1) * sizeof(*n));
+	if (!n)
+		return err_set(e, -ENOMEM, "out of memory");
+	g->r = n;
+	g->r[g->n++] = r;
+	return 0;
+}
+
+/* Whether a reader skips the record lsn with flags: a given-up record or one that it names. */
+static bool given_up_has(const struct given_up *g, uint64_t lsn, uint32_t flags)
+{
+	if (flags & FLAG_GIVEN_UP)
+		return true;
+	for (size_t i = 0; i < g->n; i++)
+		if (lsn >= g->r[i].lo && lsn <= g->r[i].hi)
+			return true;
+	return false;
+}
+
+/*
+ * Whether every record from lo to hi is named by one given-up record: those may be anything
+ * after a crash (the disk failed to write them), and are not damage where they end a file.
+ */
+static bool given_up_all(const struct given_up *g, uint64_t lo, uint64_t hi)
+{
+	for (size_t i = 0; i < g->n; i++)
+		if (lo >= g->r[i].lo && hi <= g->r[i].hi)
+			return true;
+	return false;
+}
+
+/*
+ * The ranges of the given-up records of the shard's files (s->files) after its checkpoint,
+ * each logged: the replay skips them.
+ */
+static int given_up_collect(struct wal_shard *s, unsigned shard, struct given_up *g,
+			    struct err *e)
+{
+	for (size_t i = 0; i < s->n_files; i++) {
+		char path[PATH_MAX_LEN], name[32];
+		size_t had = g->n;
+		int fd, rc;
+
+		file_name(name, s->files[i]);
+		if ((rc = path_of(path, s->dir, name, e)))
+			return rc;
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return err_set(e, -errno, "cannot open %s: %s", path, strerror(errno));
+		rc = given_up_add(g, fd, shard, s->files[i], s->checkpoint_lsn, path, e);
+		close(fd);
+		if (rc)
+			return rc;
+		if (g->n > had)
+			log_warn("%s: records %llu to %llu were given up by a failed commit (counted "
+				 "as lost, their senders told to send them again): not replayed",
+				 path, (unsigned long long)g->r[had].lo,
+				 (unsigned long long)g->r[had].hi);
+	}
+	return 0;
+}
+
 /* ---- replay ---- */
 
 struct replay_pos {
@@ -285,6 +425,8 @@ struct replay_pos {
 	size_t off;
 	uint32_t version;    /* the file's (check_file_header) */
 	uint64_t expect_lsn; /* 0 until the first record */
+	const struct given_up *given_up; /* records not replayed */
+	uint64_t next_first; /* the next file's first LSN (0: the last file) */
 };
 
 /*
@@ -331,23 +473,29 @@ static int replay_records(struct wal *w, unsigned shard, struct replay_pos *pos,
 		const char *why = NULL;
 		long len = record_at(pos, shard, &why);
 		uint64_t lsn;
+		bool live;
 		int rc;
 
 		if (len < 0) {
 			if (last)
 				return 1; /* a torn tail: the caller cuts it */
+			if (pos->next_first > pos->expect_lsn &&
+			    given_up_all(pos->given_up, pos->expect_lsn, pos->next_first - 1))
+				return 0; /* the rest was given up: left as it is, never read */
 			return err_set(e, -EBADMSG, "%s: offset %zu: %s (the log is damaged; "
 					 "see docs/store.md)", pos->path, pos->off, why);
 		}
 		lsn = le_get64(h + 8);
-		if (lsn > s->checkpoint_lsn && w->cfg.replay) {
+		live = lsn > s->checkpoint_lsn &&
+		       !given_up_has(pos->given_up, lsn, le_get32(h + 28));
+		if (live && w->cfg.replay) {
 			rc = w->cfg.replay(w->cfg.ctx, shard, lsn, le_get64(h + 16), le_get32(h + 24),
 					   le_get32(h + 28), h + RECORD_HEADER, (size_t)len);
 			if (rc < 0)
 				return err_set(e, rc, "%s: offset %zu: the record could not be "
 						 "replayed", pos->path, pos->off);
 		}
-		if (lsn > s->checkpoint_lsn) {
+		if (live) {
 			COUNT(w->replayed_records, 1);
 			s->appended_events += le_get32(h + 24);
 		}
@@ -395,11 +543,12 @@ static int remove_empty_last(struct wal *w, struct wal_shard *s, const char *pat
 	return 0;
 }
 
-static int replay_file(struct wal *w, unsigned shard, size_t i, struct err *e)
+static int replay_file(struct wal *w, unsigned shard, size_t i, const struct given_up *g,
+		       struct err *e)
 {
 	struct wal_shard *s = &w->shards[shard];
 	bool last = i + 1 == s->n_files;
-	struct replay_pos pos = { 0 };
+	struct replay_pos pos = { .given_up = g, .next_first = last ? 0 : s->files[i + 1] };
 	char path[PATH_MAX_LEN], name[32];
 	struct stat st;
 	void *map = NULL;
@@ -451,15 +600,19 @@ fail:
 static int replay_shard(struct wal *w, unsigned shard, struct err *e)
 {
 	struct wal_shard *s = &w->shards[shard];
+	struct given_up g = { NULL, 0 };
 	int rc;
 
 	if ((rc = checkpoint_read(s, e)) || (rc = list_files(s, e)))
 		return rc;
 	s->next_lsn = s->checkpoint_lsn + 1;
+	/* A given-up record comes after the records it names: all are known before replaying. */
+	rc = given_up_collect(s, shard, &g, e);
 	for (size_t i = 0; i < s->n_files && !rc; i++) {
 		/* The last file may be removed whole when its header was torn. */
-		rc = replay_file(w, shard, i, e);
+		rc = replay_file(w, shard, i, &g, e);
 	}
+	mem_free(g.r);
 	for (size_t i = 0; i < s->n_files; i++)
 		COUNT(w->bytes_on_disk, s->file_sizes[i]);
 	s->appended_lsn = s->next_lsn - 1;
@@ -470,9 +623,19 @@ static int replay_shard(struct wal *w, unsigned shard, struct err *e)
 
 /* ---- appending ---- */
 
+/*
+ * Starts the shard's next file, named by its next LSN. While records given up by a failed
+ * commit are not behind a durable commit (failed_hi past durable_lsn), the file begins with a
+ * given-up record naming them (from durable_lsn + 1 to failed_hi, every record since the last
+ * durable commit up to the last one given up), written with the header in one write so that a
+ * reader who lists the file finds it, and made durable by the file's first commit. Under lock.
+ */
 static int open_new_file(struct wal *w, struct wal_shard *s, unsigned shard, struct err *e)
 {
-	unsigned char h[FILE_HEADER];
+	unsigned char h[FILE_HEADER + RECORD_HEADER + GIVEN_UP_LEN];
+	uint64_t durable = atomic_load(&s->durable_lsn);
+	bool given_up = s->failed_hi > durable;
+	size_t n = given_up ? sizeof(h) : FILE_HEADER;
 	char path[PATH_MAX_LEN], name[32];
 	int fd, rc;
 
@@ -483,24 +646,39 @@ static int open_new_file(struct wal *w, struct wal_shard *s, unsigned shard, str
 	if (fd < 0)
 		return err_set(e, -errno, "cannot create %s: %s", path, strerror(errno));
 	memcpy(h, FILE_MAGIC, 8);
-	le_put32(h + 8, FILE_VERSION);
+	le_put32(h + 8, given_up ? FILE_VERSION_GIVEN_UP : FILE_VERSION_PLAIN);
 	le_put32(h + 12, shard);
 	le_put64(h + 16, s->next_lsn);
-	if (write(fd, h, sizeof(h)) != (ssize_t)sizeof(h) || (rc = fileio_sync_dir(s->dir)) < 0) {
+	if (given_up) {
+		unsigned char *r = h + FILE_HEADER;
+
+		le_put32(r, GIVEN_UP_LEN);
+		le_put64(r + 8, s->next_lsn);
+		le_put64(r + 16, 0);
+		le_put32(r + 24, 0);
+		le_put32(r + 28, FLAG_GIVEN_UP);
+		le_put64(r + RECORD_HEADER, durable + 1);
+		le_put64(r + RECORD_HEADER + 8, s->failed_hi);
+		le_put32(r + 4, record_crc(FILE_VERSION_GIVEN_UP, r, r + RECORD_HEADER,
+					   GIVEN_UP_LEN));
+	}
+	if (write(fd, h, n) != (ssize_t)n || (rc = fileio_sync_dir(s->dir)) < 0) {
 		rc = err_set(e, rc < 0 ? rc : errno ? -errno : -ENOSPC, "cannot write %s: %s", path,
 			     strerror(rc < 0 ? -rc : errno ? errno : ENOSPC));
 		close(fd);
 		unlink(path);
 		return rc;
 	}
-	if ((rc = files_add(s, s->next_lsn, FILE_HEADER))) {
+	if ((rc = files_add(s, s->next_lsn, n))) {
 		close(fd);
 		unlink(path);
 		return err_set(e, rc, "out of memory");
 	}
-	COUNT(w->bytes_on_disk, FILE_HEADER);
+	COUNT(w->bytes_on_disk, n);
 	s->fd = fd;
-	s->file_bytes = FILE_HEADER;
+	s->file_bytes = s->file_start = n;
+	if (given_up) /* not pending: it has no waiter and counts no event */
+		s->appended_lsn = s->next_lsn++;
 	return 0;
 }
 
@@ -508,7 +686,7 @@ static int open_new_file(struct wal *w, struct wal_shard *s, unsigned shard, str
 static bool file_has_room(const struct wal *w, const struct wal_shard *s, size_t n)
 {
 	return s->fd >= 0 && !s->rotate &&
-	       (s->file_bytes <= FILE_HEADER || s->file_bytes + n <= w->file_max);
+	       (s->file_bytes <= s->file_start || s->file_bytes + n <= w->file_max);
 }
 
 static int commit_sync(int fd);
@@ -530,8 +708,8 @@ static int ensure_file(struct wal *w, struct wal_shard *s, unsigned shard, size_
 		if (!s->given_up && commit_sync(s->fd) < 0) {
 			rc = err_set(e, -errno, "%s: fdatasync: %s", s->dir, strerror(errno));
 			COUNT(w->sync_errors, 1);
-			fail_pending(w, s); /* as a failed commit: the file's records are not sure */
 			s->rotate = s->given_up = true; /* even with none pending: never synced again */
+			fail_pending(w, s); /* as a failed commit: the file's records are not sure */
 		} else {
 			close(s->fd);
 			s->fd = -1;
@@ -600,6 +778,9 @@ int wal_append(struct wal *w, unsigned shard, uint64_t tenant, uint32_t count, u
 	if (len > WAL_MAX_PAYLOAD)
 		return err_set(e, -EMSGSIZE, "a WAL record of %zu bytes is over the maximum of %u",
 			       len, WAL_MAX_PAYLOAD);
+	if (flags & FLAG_GIVEN_UP)
+		return err_set(e, -EINVAL, "WAL record flags 0x%x: bit 31 is the log's own",
+			       (unsigned)flags);
 	s = &w->shards[shard];
 	pthread_mutex_lock(&s->lock);
 	full = s->p_count == PENDING_MAX; /* only this writer adds: still true below */
@@ -645,18 +826,23 @@ fail:
 
 /*
  * Calls fn (the durable or the lost callback) for every pending record up to lsn and lets
- * them go. Under s->lock.
+ * them go; returns their events. Under s->lock.
  */
-static void release_pending(struct wal *w, struct wal_shard *s, uint64_t lsn, wal_durable_fn *fn)
+static uint64_t release_pending(struct wal *w, struct wal_shard *s, uint64_t lsn,
+				wal_durable_fn *fn)
 {
+	uint64_t events = 0;
+
 	while (s->p_count && s->pending[s->p_head].lsn <= lsn) {
 		const struct pending *p = &s->pending[s->p_head];
 
 		if (fn)
 			fn(w->cfg.ctx, p->tenant, p->count);
+		events += p->count;
 		s->p_head = (s->p_head + 1) % PENDING_MAX;
 		s->p_count--;
 	}
+	return events;
 }
 
 /* Test hook (wal_fail_sync_after): the number of commit fdatasyncs left before one fails. */
@@ -681,16 +867,42 @@ static int commit_sync(int fd)
 }
 
 /*
+ * After a failed commit that gave up appended records: the shard's next file starts at once,
+ * beginning with the given-up record that names them (open_new_file), so that from now on
+ * readers of the files (a search, the sealer, the replay after a restart) skip them. When it
+ * cannot be started, the next append starts it (ensure_file). Under sync_lock (no fdatasync
+ * of the old file is in progress) and lock.
+ */
+static void start_after_failure(struct wal *w, struct wal_shard *s)
+{
+	struct err e = ERR_INIT;
+	int old = s->fd;
+
+	if (open_new_file(w, s, (unsigned)(s - w->shards), &e) < 0) {
+		log_error("cannot start the file that names the records given up: %s (the next "
+			  "append tries again; until then a search may still find them)", e.msg);
+		return;
+	}
+	if (old >= 0)
+		close(old);
+	s->rotate = s->given_up = false;
+}
+
+/*
  * A failed fdatasync: whatever the shard's current file holds past the durable LSN may not
  * be on disk, and Linux may already have dropped those pages and will not report the error
  * again, so a second fdatasync of the file proves nothing. Every record not yet durable
  * (those appended since the commit began included) is given up: the lost callback counts
- * them, their waiters get -EIO, no later commit of this file makes them durable, and the
- * next append starts a new file. Under s->lock.
+ * them, their waiters get -EIO, no later commit of this file makes them durable, their events
+ * leave the count of the durable ones (wal_durable_events), and a new file naming them is
+ * started (start_after_failure). A given-up record alone that failed starts none: the next
+ * append does, so that a disk that keeps failing does not get a file per commit interval.
+ * Under sync_lock and lock.
  */
 static void fail_pending(struct wal *w, struct wal_shard *s)
 {
 	uint64_t lo = atomic_load(&s->durable_lsn) + 1, hi = s->appended_lsn;
+	bool appended;
 
 	if (hi < lo || hi <= s->failed_hi)
 		return;
@@ -698,7 +910,10 @@ static void fail_pending(struct wal *w, struct wal_shard *s)
 	s->failed[s->n_failed++ % FAILED_MAX] = (struct lsn_range){ lo, hi };
 	s->failed_hi = hi;
 	s->rotate = s->given_up = true;
-	release_pending(w, s, hi, w->cfg.lost);
+	appended = s->p_count && s->pending[s->p_head].lsn <= hi;
+	s->appended_events -= release_pending(w, s, hi, w->cfg.lost);
+	if (appended)
+		start_after_failure(w, s);
 }
 
 /* Whether the commit of a record first..last failed (fail_pending). Under s->lock. */
@@ -749,7 +964,8 @@ static int commit_shard(struct wal *w, struct wal_shard *s)
 			pthread_mutex_lock(&s->lock);
 			atomic_store(&s->durable_events, target_events);
 			atomic_store(&s->durable_lsn, target);
-			release_pending(w, s, target, w->cfg.durable);
+			/* their events are in target_events already */
+			(void)release_pending(w, s, target, w->cfg.durable);
 			pthread_mutex_unlock(&s->lock);
 		}
 	}
@@ -1086,6 +1302,7 @@ struct scan_shard {
 	size_t at_file;
 	uint64_t at_off;    /* of the next record in files[at_file] */
 	uint64_t at_expect; /* its LSN */
+	struct given_up given_up; /* the records not handed over (from the files' first records) */
 };
 
 struct wal_scan {
@@ -1103,8 +1320,14 @@ void wal_scan_tenant(struct wal_scan *sc, uint64_t tenant)
 	sc->tenant = tenant;
 }
 
-/* Opens the files of dir that may hold records after from (the last before from + 1 on). */
-static int scan_shard_open(struct scan_shard *ss, const char *dir, struct err *e)
+/*
+ * Opens the files of dir that may hold records after from (the last before from + 1 on), and
+ * reads the given-up records among their first: a given-up record comes after the records
+ * it names, which are known before any is read. A file started later is not seen: a search
+ * opened before a failure may hand over its records (as it hands over those not yet durable).
+ */
+static int scan_shard_open(struct scan_shard *ss, unsigned shard, const char *dir,
+			   struct err *e)
 {
 	struct wal_shard tmp = { .dir = (char *)dir };
 	size_t first = 0;
@@ -1133,8 +1356,11 @@ static int scan_shard_open(struct scan_shard *ss, const char *dir, struct err *e
 			continue; /* removed by a checkpoint meanwhile: a gap shows if it mattered */
 		if (f->fd < 0)
 			rc = err_set(e, -errno, "cannot open %s: %s", f->path, strerror(errno));
-		else
+		else if (!(rc = given_up_add(&ss->given_up, f->fd, shard, f->first_lsn, ss->from,
+					     f->path, e)))
 			ss->n_files++;
+		else
+			close(f->fd);
 	}
 done:
 	mem_free(tmp.files);
@@ -1169,7 +1395,7 @@ int wal_scan_open(struct wal_scan **scp, const char *dir, const uint64_t *from, 
 		ss->done = ss->from;
 		if (access(sdir, F_OK) < 0 && errno == ENOENT)
 			continue;
-		rc = scan_shard_open(ss, sdir, e);
+		rc = scan_shard_open(ss, i, sdir, e);
 	}
 	if (rc) {
 		wal_scan_close(sc);
@@ -1197,27 +1423,10 @@ void wal_scan_close(struct wal_scan *sc)
 		for (size_t k = 0; k < sc->shards[i].n_files; k++)
 			close(sc->shards[i].files[k].fd);
 		mem_free(sc->shards[i].files);
+		mem_free(sc->shards[i].given_up.r);
 	}
 	mem_free(sc->buf);
 	mem_free(sc);
-}
-
-static int read_at(int fd, void *p, size_t n, uint64_t off)
-{
-	size_t got = 0;
-
-	while (got < n) {
-		ssize_t r = pread(fd, (char *)p + got, n - got, (off_t)(off + got));
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			return 0; /* end of file: a short read */
-		got += (size_t)r;
-	}
-	return 1;
 }
 
 /*
@@ -1268,7 +1477,9 @@ records:
 		}
 		if (lsn > to)
 			return 1;
-		if (lsn > from && (!sc->one_tenant || le_get64(h + 16) == sc->tenant)) {
+		if (lsn > from && given_up_has(&sc->shards[shard].given_up, lsn, le_get32(h + 28))) {
+			*last = lsn; /* gone past: the sealer's LSN moves beyond it */
+		} else if (lsn > from && (!sc->one_tenant || le_get64(h + 16) == sc->tenant)) {
 			if (len > sc->buf_cap) {
 				unsigned char *nb = mem_realloc(sc->buf, len);
 
@@ -1332,7 +1543,11 @@ int wal_scan_shard(struct wal_scan *sc, unsigned shard, uint64_t to, wal_replay_
 			ss->done = *last;
 		}
 		/* A record that is not whole ends a file only where a next file takes over (a
-		 * file the writer could not cut) or at the end of the last one. */
+		 * file the writer could not cut, or records given up before it) or at the end
+		 * of the last one. */
+		if (!rc && end && i + 1 < ss->n_files && ss->files[i + 1].first_lsn > expect &&
+		    given_up_all(&ss->given_up, expect, ss->files[i + 1].first_lsn - 1))
+			expect = ss->files[i + 1].first_lsn;
 		if (!rc && end && i + 1 < ss->n_files && ss->files[i + 1].first_lsn != expect)
 			return err_set(e, -EBADMSG, "%s: damaged record before LSN %llu, in the "
 					 "middle of the log", f->path, (unsigned long long)expect);

@@ -7,29 +7,36 @@
  * numbers) count records per shard from 1 and never repeat. Format (little-endian; the
  * layout is described for operators in docs/store.md):
  *
- *   file header, 24 bytes:  "KOBANWAL" | u32 version (3; 1 and 2 are read) | u32 shard |
- *                            u64 first LSN
+ *   file header, 24 bytes:  "KOBANWAL" | u32 version (3, or 4 when the file begins with a
+ *                            given-up record; 1 and 2 are read) | u32 shard | u64 first LSN
  *   record header, 32 bytes: u32 payload length | u32 CRC-32C (version 1: zlib's CRC-32)
  *                            of the rest of the header and the payload | u64 LSN | u64 tenant id |
- *                            u32 event count | u32 flags (WAL_FLAG_*)
+ *                            u32 event count | u32 flags (WAL_FLAG_*; bit 31: the log's own)
  *   payload: the bytes given to wal_append (the caller's encoding of count events)
+ *   given-up record: flags bit 31, tenant 0, count 0, payload u64 first | u64 last LSN of the
+ *                            records given up by failed commits that it names (below)
  *
  * Durability: wal_append() writes the record into the page cache and returns its LSN; a
  * commit thread calls fdatasync on every shard with new records once per commit interval
  * (group commit), then publishes the shard's durable LSN, calls the durable callback with
  * the (tenant, count) of each record that became durable (koban_events_stored_total), and
  * wakes wal_wait_durable() callers (acknowledged inputs). A failed fdatasync gives up every
- * record not yet durable: the lost callback counts them, their waiters get -EIO, and the next
- * append starts a new file (Linux may have dropped the failed pages and reports the error only
- * once, so the same file is never synced again to make them durable). A write error (ENOSPC, EIO, a file
- * size limit) cuts the file back to the end of the last whole record, so the log never holds
- * half a record, and is returned to the caller, who keeps the batch and retries.
+ * record not yet durable: the lost callback counts them, their waiters get -EIO, and a new
+ * file starts at once (Linux may have dropped the failed pages and reports the error only
+ * once, so the same file is never synced again to make them durable). Its first record, the
+ * given-up record, names them, before any waiter is told, and its first commit makes that
+ * durable: readers of the files (the replay, wal_scan_*) never hand over a given-up record nor
+ * the records it names, so a record whose sender was told "not stored" is neither sealed nor
+ * found, in this run or after a restart (what is left: docs/store.md). A write error (ENOSPC,
+ * EIO, a file size limit) cuts the file back to the end of the last whole record, so the log
+ * never holds half a record, and is returned to the caller, who keeps the batch and retries.
  *
  * Recovery: wal_open() replays every record after the shard's checkpoint through the replay
  * callback, in LSN order per shard, before anything can be appended; new records go to a new
  * file. A torn record at the end of a shard's last file (a crash in the middle of a write) is
  * cut off, logged and counted; damage anywhere else is an error naming the file and offset,
- * never skipped silently. wal_checkpoint() records that the owner has everything up to an LSN
+ * never skipped silently, but in records given up (their given-up record is logged): the disk
+ * failed to write them. wal_checkpoint() records that the owner has everything up to an LSN
  * elsewhere (sealed segments): replay starts after it and whole files before it are deleted;
  * when it covers every durable record of the current file, that file goes too (an idle shard
  * keeps no log the segments hold) and the next append starts a new one.
@@ -40,8 +47,8 @@
  * Reading without opening (wal_scan_*): another thread or process reads the records after a
  * checkpoint straight from the files while the owner appends (the sealer, store/seal.h, and
  * the search of not-yet-sealed records). It opens every file first (a file a checkpoint
- * removes afterwards stays readable), stops quietly at a record still being written or torn,
- * checks that LSNs follow each other, and never writes.
+ * removes afterwards stays readable) and reads their given-up records, stops quietly at a
+ * record still being written or torn, checks that LSNs follow each other, and never writes.
  *
  * Threads: wal_open/wal_close from one thread (the main thread). Each shard has one writer
  * at a time (wal_append: the worker that owns the shard); wal_checkpoint from one thread at a
@@ -124,8 +131,8 @@ void wal_close(struct wal *w);
 
 /*
  * Appends one record of count events of tenant to shard (< cfg->shards) and sets *lsn.
- * -EMSGSIZE past WAL_MAX_PAYLOAD; a file system error (-ENOSPC, -EIO, -EFBIG, ...) leaves
- * the log as it was before the call.
+ * -EMSGSIZE past WAL_MAX_PAYLOAD, -EINVAL for flags with bit 31 (the log's own); a file
+ * system error (-ENOSPC, -EIO, -EFBIG, ...) leaves the log as it was before the call.
  */
 int wal_append(struct wal *w, unsigned shard, uint64_t tenant, uint32_t count, uint32_t flags,
 	       const void *payload, size_t len, uint64_t *lsn, struct err *e);
@@ -145,11 +152,10 @@ uint64_t wal_durable_lsn(struct wal *w, unsigned shard);
 /*
  * Events (the records' counts) of shard's records after its checkpoint at wal_open, up to
  * wal_durable_lsn: read after wal_durable_lsn, at least that LSN's count. A record given up
- * by a failed commit counts once a later one is durable (a reader of the files, which hands
- * over every record up to that LSN, sees it too). It only grows; with the count at an LSN,
- * the events after it are known without reading them (the sealer's backlog). Kept per
- * shard by the appends under the shard's lock and stored with the durable LSN: no atomic
- * on the append path.
+ * by a failed commit never counts (no reader of the files hands it over). It only grows;
+ * with the count at an LSN, the events after it are known without reading them (the
+ * sealer's backlog). Kept per shard by the appends under the shard's lock and stored with
+ * the durable LSN: no atomic on the append path.
  */
 uint64_t wal_durable_events(struct wal *w, unsigned shard);
 /*
@@ -201,12 +207,14 @@ void wal_scan_tenant(struct wal_scan *sc, uint64_t tenant);
 uint64_t wal_scan_from(const struct wal_scan *sc, unsigned shard);
 /*
  * Calls fn (payload valid during the call) for each whole record of shard with an LSN after
- * the scan's start and up to to (UINT64_MAX: all), in order, and sets *last (may be NULL) to
- * the last LSN handed over (else an earlier call's, else the start). A call goes on after the
+ * the scan's start and up to to (UINT64_MAX: all), in order, but given-up records and those
+ * they name, and sets *last (may be NULL) to the last LSN handed over or skipped as given up
+ * (else an earlier call's, else the start). A call goes on after the
  * last record an earlier call on this scan and shard looked at (handed over or not). The end
  * of what is written (a record being appended, or torn by a crash) ends the scan without error; records missing (an LSN gap: e.g.
- * files removed by a checkpoint before they were opened) or damaged before the end give
- * -EBADMSG naming the file and offset; fn's negative return stops the scan and is returned.
+ * files removed by a checkpoint before they were opened) or damaged before the end (but in
+ * records given up) give -EBADMSG naming the file and offset; fn's negative return stops the
+ * scan and is returned.
  */
 int wal_scan_shard(struct wal_scan *sc, unsigned shard, uint64_t to, wal_replay_fn *fn,
 		   void *ctx, uint64_t *last, struct err *e);

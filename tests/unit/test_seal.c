@@ -115,9 +115,12 @@ static void to_batch(const struct buf *lines, struct buf *batch)
 	evcodec_writer_release(&w);
 }
 
-/* Records of events first .. first + n * LINES - 1 of tenant, sealed, over days days. */
+/*
+ * Records of events first .. first + n * LINES - 1 of tenant, sealed, over days days; want:
+ * what wal_append returns (-EIO: a commit made to fail, not waited for).
+ */
 static void append_text(struct wal *w, unsigned shard, uint64_t tenant, int first, int n,
-			int days, const char *more)
+			int days, const char *more, int want)
 {
 	struct keys_data_key dk;
 	struct buf lines = BUF_INIT(1 << 20), batch = BUF_INIT(1 << 20);
@@ -143,8 +146,9 @@ static void append_text(struct wal *w, unsigned shard, uint64_t tenant, int firs
 		to_batch(&lines, &batch);
 		CHECK_INT(keys_seal(&dk, WAL_SEAL_BLOCK_ID, batch.p, batch.len, sealed), 0);
 		CHECK_INT(wal_append(w, shard, tenant, LINES, WAL_FLAG_SEALED | WAL_FLAG_EVCODEC,
-				     sealed, batch.len + KEYS_SEAL_OVERHEAD, &lsn, &e), 0);
-		CHECK_INT(wal_wait_durable(w, shard, lsn, -1), 0);
+				     sealed, batch.len + KEYS_SEAL_OVERHEAD, &lsn, &e), want);
+		if (!want)
+			CHECK_INT(wal_wait_durable(w, shard, lsn, -1), 0);
 	}
 	mem_free(sealed);
 	buf_release(&lines);
@@ -154,7 +158,7 @@ static void append_text(struct wal *w, unsigned shard, uint64_t tenant, int firs
 /* Two days: a segment each. */
 static void append(struct wal *w, unsigned shard, uint64_t tenant, int first, int n)
 {
-	append_text(w, shard, tenant, first, n, 2, "");
+	append_text(w, shard, tenant, first, n, 2, "", 0);
 }
 
 static int on_event(void *ctx, const struct event *ev)
@@ -359,7 +363,7 @@ static void test_same_results_sealed_or_not(void)
 	if (!w)
 		return;
 	append_text(w, 0, 1, 0, 5, 2,
-		    " Invoke-Mimikatz outside:192.0.2.9:8443 2001:db8::7 evil.example.com.");
+		    " Invoke-Mimikatz outside:192.0.2.9:8443 2001:db8::7 evil.example.com.", 0);
 	for (int sealed = 0; sealed < 2; sealed++) {
 		if (sealed) {
 			CHECK_INT(start(&s, w, &e), 0);
@@ -647,6 +651,91 @@ static void test_backlog_after_restart(void)
 	CHECK_INT(total(5), 2 * LINES);
 }
 
+/* A record of tenant (events first ..) whose commit fails (the test hook): given up. */
+static void append_lost(struct wal *w, uint64_t tenant, int first)
+{
+	wal_fail_sync_after(0);
+	append_text(w, 0, tenant, first, 1, 2, "", -EIO);
+	wal_fail_sync_after(-1);
+}
+
+static long seq_found(uint64_t tenant, int seq)
+{
+	char q[64];
+
+	snprintf(q, sizeof(q), "\"seq=%d \" | stats count()", seq);
+	return count(tenant, q, NULL);
+}
+
+/*
+ * A record given up by a failed commit (its sender was told to send it again) is never
+ * searched nor sealed, by a sealer running then or one started after a restart; the records
+ * after it are, exactly once, and the backlog never counts it.
+ */
+static void test_given_up_never_sealed(void)
+{
+	char path[800];
+	struct seal_stats st;
+	struct err e = ERR_INIT;
+	struct seal *s = NULL;
+	struct wal *w;
+
+	/* while the sealer runs */
+	fresh("givenup");
+	w = open_wal(1, 0);
+	if (!w)
+		return;
+	CHECK_INT(start(&s, w, &e), 0);
+	if (!s) {
+		wal_close(w);
+		return;
+	}
+	CHECK_INT(seal_now(s, &e), 0); /* the start's pass is over: no commit for 60 s now */
+	append(w, 0, 1, 0, 2);
+	append_lost(w, 1, 1000);
+	CHECK_INT(seq_found(1, 1005), 0);
+	CHECK_INT(total(1), 2 * LINES);
+	append(w, 0, 1, 2000, 1);
+	seal_stats(s, &st);
+	CHECK_INT(st.backlog_events, 3 * LINES);
+	CHECK_INT(seq_found(1, 1005), 0);
+	CHECK_INT(seq_found(1, 2005), 1);
+	CHECK_INT(seal_now(s, &e), 0);
+	seal_stats(s, &st);
+	CHECK_INT(st.sealed_events, 3 * LINES);
+	CHECK_INT(st.backlog_events, 0);
+	seal_stop(s);
+	wal_close(w);
+	CHECK_INT(total(1), 3 * LINES);
+	CHECK_INT(seq_found(1, 1005), 0);
+	CHECK_INT(seq_found(1, 2005), 1);
+
+	/* left in the WAL at a restart: the search, the replay and the next sealer skip it */
+	fresh("givenup-restart");
+	w = open_wal(1, 0);
+	if (!w)
+		return;
+	append(w, 0, 1, 0, 2);
+	append_lost(w, 1, 1000);
+	append(w, 0, 1, 2000, 1);
+	wal_close(w);
+	CHECK_INT(total(1), 3 * LINES);
+	CHECK_INT(seq_found(1, 1005), 0);
+	w = open_wal(1, 0);
+	if (!w)
+		return;
+	block_tenant(1, path, sizeof(path));
+	check_backlog_blocked(w, 3 * LINES);
+	CHECK_INT(unlink(path), 0);
+	seal_once(w, &st);
+	CHECK_INT(st.sealed_events, 3 * LINES);
+	CHECK_INT(st.backlog_events, 0);
+	wal_close(w);
+	CHECK_INT(total(1), 3 * LINES);
+	CHECK_INT(seq_found(1, 1005), 0);
+	CHECK_INT(seq_found(1, 2005), 1);
+}
+
 /* A fresh data directory with a WAL of shards and a sealer started on it (*s NULL: failed). */
 static struct wal *fresh_running(const char *name, unsigned shards, struct seal **s)
 {
@@ -788,7 +877,7 @@ static void test_many_days_and_tenants(void)
 	if (!w)
 		return;
 	for (uint64_t t = 1; t <= 5; t++)
-		append_text(w, 0, t, 0, 2, 20, "");
+		append_text(w, 0, t, 0, 2, 20, "", 0);
 	CHECK_INT(start(&s, w, &e), 0);
 	if (s) {
 		CHECK_INT(seal_now(s, &e), 0);
@@ -1177,6 +1266,7 @@ int main(void)
 		T_RUN(test_many_days_and_tenants);
 		T_RUN(test_failed_tenant_rolls_back);
 		T_RUN(test_backlog_after_restart);
+		T_RUN(test_given_up_never_sealed);
 		T_RUN(test_appends_while_sealing);
 		T_RUN(test_yields_to_ingest);
 		T_RUN(test_merge_small_segments);

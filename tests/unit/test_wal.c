@@ -210,7 +210,7 @@ static void test_append_commit_replay(void)
 /*
  * A file of the given version, written here byte by byte: 1, as koban wrote them before
  * CRC-32C (records summed with zlib's CRC-32), or 2, before event batches of version 2 (the
- * same records as now); 4, from a koban newer than this one. A scan and a replay read the
+ * same records as now); 5, from a koban newer than this one. A scan and a replay read the
  * records of the older ones, and appends after them go to a new file of the current version
  * that both read too; a newer one is refused.
  */
@@ -307,8 +307,8 @@ static void test_older_files_are_read(void)
 
 	old_file_is_read(1);
 	old_file_is_read(2);
-	fresh_dir("version4");
-	write_file_version(1, 4);
+	fresh_dir("version5");
+	write_file_version(1, 5);
 	CHECK(wal_scan(dir, NULL, 0, count_scanned, &scanned, &e) < 0);
 	CHECK(strstr(e.msg, "not a koban WAL file") != NULL);
 	CHECK_INT(scanned, 0);
@@ -553,11 +553,59 @@ static void test_limits_and_errors(void)
 	}
 }
 
+/* Records a scan hands over: their LSNs in order and their events. */
+struct scanned {
+	unsigned n;
+	uint64_t lsn[MAX_SEEN];
+	uint64_t events;
+};
+
+static int on_scanned(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant, uint32_t count,
+		      uint32_t flags, const void *payload, size_t len)
+{
+	struct scanned *sc = ctx;
+
+	if (sc->n == MAX_SEEN)
+		return -ENOSPC;
+	sc->lsn[sc->n++] = lsn;
+	sc->events += count;
+	return 0;
+}
+
+/* What a scan of the whole log hands over, as its LSNs ("1 2 3 6"). */
+static const char *scan_lsns(char *out, size_t size)
+{
+	static struct scanned sc;
+	struct err e = ERR_INIT;
+	size_t at = 0;
+
+	memset(&sc, 0, sizeof(sc));
+	out[0] = '\0';
+	CHECK_INT(wal_scan(dir, NULL, 0, on_scanned, &sc, &e), 0);
+	for (unsigned i = 0; i < sc.n && at < size; i++)
+		at += (size_t)snprintf(out + at, size - at, "%s%llu", i ? " " : "",
+				       (unsigned long long)sc.lsn[i]);
+	return out;
+}
+
+/* The replayed LSNs of s, as scan_lsns() gives them. */
+static const char *replayed_lsns(const struct seen *s, char *out, size_t size)
+{
+	size_t at = 0;
+
+	out[0] = '\0';
+	for (unsigned i = 0; i < s->n && at < size; i++)
+		at += (size_t)snprintf(out + at, size - at, "%s%llu", i ? " " : "",
+				       (unsigned long long)s->lsn[i]);
+	return out;
+}
+
 /*
  * A failed fdatasync (a disk's write error): the records it covered are lost, not stored.
  * Linux reports the error once per file, so a later fdatasync of the same file would succeed
  * without the data: those records never become durable, their waiters get -EIO, the lost
- * callback counts them, and the next append starts a new file whose records commit as usual.
+ * callback counts them, and a new file starts at once, its first record (the given-up
+ * record, LSN 5 here) naming them; the next append goes there and commits as usual.
  */
 static void test_sync_failure_is_a_loss(void)
 {
@@ -566,7 +614,7 @@ static void test_sync_failure_is_a_loss(void)
 	struct wal_stats st;
 	struct wal *w;
 	char sd[600];
-	uint64_t lsn = 0, lost = 0, durable = 0;
+	uint64_t lsn = 0, lost = 0, durable = 0, lsns[200];
 
 	fresh_dir("syncfail");
 	snprintf(sd, sizeof(sd), "%s/shard-00", dir);
@@ -583,15 +631,16 @@ static void test_sync_failure_is_a_loss(void)
 	CHECK_INT(wal_durable_lsn(w, 0), 3);
 	CHECK_INT(wal_durable_events(w, 0), 6);
 	CHECK_INT(wal_wait_durable(w, 0, 4, 1000), -EIO);
+	CHECK_INT(files_in(sd), 2); /* the new file, started by the failure */
 	CHECK_INT(wal_append(w, 0, 0, 7, 0, "r4", 2, &lsn, &e), 0);
-	CHECK_INT(lsn, 5);
+	CHECK_INT(lsn, 6);
 	CHECK_INT(files_in(sd), 2); /* the failed file is not written again */
-	CHECK_INT(wal_durable_lsn(w, 0), 5);
-	CHECK_INT(wal_wait_durable(w, 0, 5, 1000), 0);
-	CHECK_INT(wal_wait_durable(w, 0, 4, 1000), -EIO); /* still lost, though 5 is durable */
+	CHECK_INT(wal_durable_lsn(w, 0), 6);
+	CHECK_INT(wal_wait_durable(w, 0, 6, 1000), 0);
+	CHECK_INT(wal_wait_durable(w, 0, 4, 1000), -EIO); /* still lost, though 6 is durable */
 	CHECK_INT(atomic_load(&s.durable_events[0]) + atomic_load(&s.durable_events[1]), 6 + 7);
-	/* the lost record is counted once LSN 5 is durable: a reader of the files hands it over */
-	CHECK_INT(wal_durable_events(w, 0), 6 + 5 + 7);
+	/* the lost record never counts: no reader of the files hands it over */
+	CHECK_INT(wal_durable_events(w, 0), 6 + 7);
 	wal_stats(w, &st);
 	CHECK_INT(st.sync_errors, 1);
 	wal_close(w);
@@ -604,12 +653,12 @@ static void test_sync_failure_is_a_loss(void)
 		return;
 	wal_fail_sync_after(0);
 	for (unsigned i = 0; i < 200; i++) {
-		CHECK_INT(wal_append(w, 0, 0, 1, 0, "x", 1, &lsn, &e), 0);
+		CHECK_INT(wal_append(w, 0, 0, 1, 0, "x", 1, &lsns[i], &e), 0);
 		if (i % 20 == 0)
 			usleep(3000);
 	}
-	for (uint64_t l = 1; l <= 200; l++) {
-		int rc = wal_wait_durable(w, 0, l, 5000);
+	for (unsigned i = 0; i < 200; i++) {
+		int rc = wal_wait_durable(w, 0, lsns[i], 5000);
 
 		CHECK(rc == 0 || rc == -EIO);
 		lost += rc == -EIO;
@@ -624,6 +673,170 @@ static void test_sync_failure_is_a_loss(void)
 	wal_fail_sync_after(-1);
 }
 
+/* The LSNs of lsns[0..n) that wal_wait_durable says are durable, as scan_lsns() gives them. */
+static const char *durable_lsns(struct wal *w, const uint64_t *lsns, unsigned n,
+				uint64_t *events, char *out, size_t size)
+{
+	size_t at = 0;
+
+	out[0] = '\0';
+	*events = 0;
+	for (unsigned i = 0; i < n && at < size; i++) {
+		int rc = wal_wait_durable(w, 0, lsns[i], 5000);
+
+		CHECK(rc == 0 || rc == -EIO);
+		if (rc)
+			continue;
+		*events += i % 3 + 1;
+		at += (size_t)snprintf(out + at, size - at, "%s%llu", at ? " " : "",
+				       (unsigned long long)lsns[i]);
+	}
+	return out;
+}
+
+/*
+ * Records given up by a failed commit are never handed to a reader: not by a scan (the
+ * sealer, a search of the records not yet sealed) from the moment their waiters are told,
+ * not by the replay after a restart; the records after them are, and the WAL's count of
+ * durable events leaves them out. Where they end a file they may be anything after a crash
+ * (the disk failed to write them): not damage.
+ */
+static void test_given_up_records_are_skipped(void)
+{
+	static struct seen s;
+	static struct scanned got_sc;
+	static char want[4096], got[4096];
+	struct err e = ERR_INIT;
+	struct wal_scan *sc = NULL;
+	struct wal_stats st;
+	struct wal *w;
+	char old[700];
+	uint64_t lsn = 0, from = 3, last = 0, lsns[300], events;
+	int fd;
+
+	fresh_dir("givenup");
+	w = open_wal(1, 0, 0, &s, &e); /* every append commits at once */
+	CHECK(w != NULL);
+	if (!w)
+		return;
+	append_n(w, 1, 0, 3); /* LSNs 1 to 3, 6 events */
+	CHECK_INT(wal_append(w, 0, 0, 1, 1u << 31, "x", 1, &lsn, &e), -EINVAL); /* the log's */
+	wal_fail_sync_after(0);
+	CHECK_INT(wal_append(w, 0, 1, 5, 1, "r3", 2, &lsn, &e), -EIO);
+	wal_fail_sync_after(-1);
+	CHECK_INT(lsn, 4);
+	/* its waiter is told: readers skip it already (the given-up record, 5, is not synced) */
+	CHECK_STR(scan_lsns(got, sizeof(got)), "1 2 3");
+	CHECK_INT(wal_append(w, 0, 0, 7, 0, "r4", 2, &lsn, &e), 0);
+	CHECK_INT(lsn, 6);
+	CHECK_STR(scan_lsns(got, sizeof(got)), "1 2 3 6");
+	CHECK_INT(wal_durable_events(w, 0), 6 + 7);
+	/* a reader after LSN 3 up to 5 (the sealer) hands over nothing and goes past them */
+	CHECK_INT(wal_scan_open(&sc, dir, &from, 1, &e), 0);
+	if (sc) {
+		memset(&got_sc, 0, sizeof(got_sc));
+		CHECK_INT(wal_scan_shard(sc, 0, 5, on_scanned, &got_sc, &last, &e), 0);
+		CHECK_INT(got_sc.n, 0);
+		CHECK_INT(last, 5);
+		CHECK_INT(wal_scan_shard(sc, 0, UINT64_MAX, on_scanned, &got_sc, &last, &e), 0);
+		CHECK_INT(got_sc.n, 1);
+		CHECK_INT(got_sc.events, 7);
+		CHECK_INT(last, 6);
+	}
+	wal_scan_close(sc);
+	wal_close(w);
+
+	/* after a restart: the same */
+	w = open_wal(1, 0, 0, &s, &e);
+	CHECK(w != NULL);
+	if (!w)
+		return;
+	CHECK_STR(replayed_lsns(&s, got, sizeof(got)), "1 2 3 6");
+	CHECK_INT(wal_durable_lsn(w, 0), 6);
+	CHECK_INT(wal_durable_events(w, 0), 6 + 7);
+	wal_stats(w, &st);
+	CHECK_INT(st.replayed_records, 4);
+	wal_close(w);
+
+	/* the record given up damaged (a crash after the failure): the rest of its file is not read */
+	snprintf(old, sizeof(old), "%s/shard-00/%016x.wal", dir, 1);
+	fd = open(old, O_WRONLY);
+	CHECK(fd >= 0);
+	CHECK(pwrite(fd, "\xff\xff\xff\xff", 4, 24 + 3 * 34) == 4); /* LSN 4's length */
+	CHECK_STR(scan_lsns(got, sizeof(got)), "1 2 3 6");
+	w = open_wal(1, 0, 0, &s, &e);
+	CHECK(w != NULL);
+	CHECK_STR(replayed_lsns(&s, got, sizeof(got)), "1 2 3 6");
+	wal_close(w);
+	/* a record that was not given up, damaged the same way, still is damage */
+	CHECK(pwrite(fd, "\xff\xff\xff\xff", 4, 24 + 2 * 34) == 4); /* LSN 3's length */
+	close(fd);
+	CHECK_INT(wal_scan(dir, NULL, 0, on_scanned, &got_sc, &e), -EBADMSG);
+	w = open_wal(1, 0, 0, &s, &e);
+	CHECK(w == NULL);
+	CHECK_INT(e.code, -EBADMSG);
+	wal_close(w);
+
+	/*
+	 * A failure where a full file is synced before the next one starts (a file per record
+	 * here, no commit for a minute): the records since the last commit are given up, those
+	 * of the file synced before included, and the next file, with its given-up record past
+	 * the size, still takes a record.
+	 */
+	fresh_dir("givenup-switch");
+	w = open_wal(1, 60000, 64, &s, &e);
+	CHECK(w != NULL);
+	if (!w)
+		return;
+	append_n(w, 1, 0, 2); /* LSN 1 in the first file, 2 in the second (the first synced) */
+	wal_fail_sync_after(0);
+	CHECK_INT(wal_append(w, 0, 0, 7, 0, "r2", 2, &lsn, &e), -EIO);
+	wal_fail_sync_after(-1);
+	CHECK_INT(atomic_load(&s.lost_events[0]) + atomic_load(&s.lost_events[1]), 1 + 2);
+	CHECK_INT(wal_append(w, 0, 0, 7, 0, "r2", 2, &lsn, &e), 0);
+	CHECK_INT(lsn, 4); /* after the given-up record, 3, in the same file */
+	CHECK_STR(scan_lsns(got, sizeof(got)), "4");
+	wal_close(w);
+	CHECK_INT(atomic_load(&s.durable_events[0]), 7);
+	w = open_wal(1, 60000, 64, &s, &e);
+	CHECK(w != NULL);
+	CHECK_STR(replayed_lsns(&s, got, sizeof(got)), "4");
+	if (w)
+		CHECK_INT(wal_durable_events(w, 0), 7);
+	wal_close(w);
+
+	/* With the commit thread and three failures: readers hand over the durable ones only. */
+	fresh_dir("givenup-thread");
+	w = open_wal(1, 2, 0, &s, &e);
+	CHECK(w != NULL);
+	if (!w)
+		return;
+	for (unsigned i = 0; i < 300; i++) {
+		if (i % 100 == 0)
+			wal_fail_sync_after(0);
+		CHECK_INT(wal_append(w, 0, 0, i % 3 + 1, 0, "x", 1, &lsns[i], &e), 0);
+		if (i % 20 == 0)
+			usleep(3000);
+	}
+	durable_lsns(w, lsns, 300, &events, want, sizeof(want));
+	wal_fail_sync_after(-1);
+	wal_stats(w, &st);
+	CHECK_INT(st.sync_errors, 3);
+	CHECK_INT(atomic_load(&s.durable_events[0]), events);
+	CHECK_INT(atomic_load(&s.durable_events[0]) + atomic_load(&s.lost_events[0]),
+		  events_of(0, 300));
+	CHECK(atomic_load(&s.lost_events[0]) > 0);
+	CHECK_INT(wal_durable_events(w, 0), events);
+	CHECK_STR(scan_lsns(got, sizeof(got)), want);
+	wal_close(w);
+	w = open_wal(1, 2, 0, &s, &e);
+	CHECK(w != NULL);
+	CHECK_STR(replayed_lsns(&s, got, sizeof(got)), want);
+	if (w)
+		CHECK_INT(wal_durable_events(w, 0), events);
+	wal_close(w);
+}
+
 int main(void)
 {
 	T_RUN(test_append_commit_replay);
@@ -636,5 +849,6 @@ int main(void)
 	T_RUN(test_shard_count_change_replays_old_shards);
 	T_RUN(test_limits_and_errors);
 	T_RUN(test_sync_failure_is_a_loss);
+	T_RUN(test_given_up_records_are_skipped);
 	return t_done();
 }
