@@ -1542,10 +1542,13 @@ int wal_scan_shard(struct wal_scan *sc, unsigned shard, uint64_t to, wal_replay_
 			ss->at_expect = expect;
 			ss->done = *last;
 		}
-		/* A record that is not whole ends a file only where a next file takes over (a
-		 * file the writer could not cut, or records given up before it) or at the end
-		 * of the last one. */
-		if (!rc && end && i + 1 < ss->n_files && ss->files[i + 1].first_lsn > expect &&
+		/*
+		 * Records given up may be anything at the end of their file, or missing (a crash
+		 * after the failure: the file's size was never synced): the next file takes over.
+		 * Otherwise a record that is not whole ends a file only where a next file takes
+		 * over (a file the writer could not cut) or at the end of the last one.
+		 */
+		if (!rc && i + 1 < ss->n_files && ss->files[i + 1].first_lsn > expect &&
 		    given_up_all(&ss->given_up, expect, ss->files[i + 1].first_lsn - 1))
 			expect = ss->files[i + 1].first_lsn;
 		if (!rc && end && i + 1 < ss->n_files && ss->files[i + 1].first_lsn != expect)

@@ -212,9 +212,9 @@ uint64_t wal_scan_from(const struct wal_scan *sc, unsigned shard);
  * (else an earlier call's, else the start). A call goes on after the
  * last record an earlier call on this scan and shard looked at (handed over or not). The end
  * of what is written (a record being appended, or torn by a crash) ends the scan without error; records missing (an LSN gap: e.g.
- * files removed by a checkpoint before they were opened) or damaged before the end (but in
- * records given up) give -EBADMSG naming the file and offset; fn's negative return stops the
- * scan and is returned.
+ * files removed by a checkpoint before they were opened) or damaged before the end (but
+ * records given up, damaged or missing where they end a file) give -EBADMSG naming the file
+ * and offset; fn's negative return stops the scan and is returned.
  */
 int wal_scan_shard(struct wal_scan *sc, unsigned shard, uint64_t to, wal_replay_fn *fn,
 		   void *ctx, uint64_t *last, struct err *e);
