@@ -343,30 +343,44 @@ static int given_up_read(int fd, unsigned shard, uint64_t first, struct lsn_rang
 	return r->lo && r->lo <= r->hi && r->hi < first;
 }
 
-/* Adds the range of the given-up record of the file fd, if it has one and it ends after from. */
+static int given_up_push(struct given_up *g, uint64_t lo, uint64_t hi, struct err *e)
+{
+	struct lsn_range *n = mem_realloc(g->r, (g->n + 1) * sizeof(*n));
+
+	if (!n)
+		return err_set(e, -ENOMEM, "out of memory");
+	g->r = n;
+	g->r[g->n++] = (struct lsn_range){ lo, hi };
+	return 0;
+}
+
+/*
+ * When the file fd begins with a given-up record, adds the range it names (when that ends
+ * after from) and its own LSN (after from): a reader skips those. Only this record, read
+ * whole with its checksum, is taken for a given-up record: a record elsewhere with flag bit
+ * 31 is read and checked as any other, so damage there is never skipped unread. 1 when the
+ * range was added, 0 when not, or a negative errno.
+ */
 static int given_up_add(struct given_up *g, int fd, unsigned shard, uint64_t first,
 			uint64_t from, const char *path, struct err *e)
 {
-	struct lsn_range r, *n;
+	struct lsn_range r;
 	int rc = given_up_read(fd, shard, first, &r);
 
 	if (rc < 0)
 		return err_set(e, rc, "cannot read %s: %s", path, strerror(-rc));
-	if (!rc || r.hi <= from)
+	if (!rc)
 		return 0;
-	n = mem_realloc(g->r, (g->n + 1) * sizeof(*n));
-	if (!n)
-		return err_set(e, -ENOMEM, "out of memory");
-	g->r = n;
-	g->r[g->n++] = r;
-	return 0;
+	if (first > from && (rc = given_up_push(g, first, first, e)) < 0)
+		return rc;
+	if (r.hi <= from)
+		return 0;
+	return (rc = given_up_push(g, r.lo, r.hi, e)) < 0 ? rc : 1;
 }
 
-/* Whether a reader skips the record lsn with flags: a given-up record or one that it names. */
-static bool given_up_has(const struct given_up *g, uint64_t lsn, uint32_t flags)
+/* Whether a reader skips the record lsn: a given-up record (given_up_add) or one it names. */
+static bool given_up_has(const struct given_up *g, uint64_t lsn)
 {
-	if (flags & FLAG_GIVEN_UP)
-		return true;
 	for (size_t i = 0; i < g->n; i++)
 		if (lsn >= g->r[i].lo && lsn <= g->r[i].hi)
 			return true;
@@ -394,7 +408,6 @@ static int given_up_collect(struct wal_shard *s, unsigned shard, struct given_up
 {
 	for (size_t i = 0; i < s->n_files; i++) {
 		char path[PATH_MAX_LEN], name[32];
-		size_t had = g->n;
 		int fd, rc;
 
 		file_name(name, s->files[i]);
@@ -405,13 +418,13 @@ static int given_up_collect(struct wal_shard *s, unsigned shard, struct given_up
 			return err_set(e, -errno, "cannot open %s: %s", path, strerror(errno));
 		rc = given_up_add(g, fd, shard, s->files[i], s->checkpoint_lsn, path, e);
 		close(fd);
-		if (rc)
+		if (rc < 0)
 			return rc;
-		if (g->n > had)
+		if (rc)
 			log_warn("%s: records %llu to %llu were given up by a failed commit (counted "
 				 "as lost, their senders told to send them again): not replayed",
-				 path, (unsigned long long)g->r[had].lo,
-				 (unsigned long long)g->r[had].hi);
+				 path, (unsigned long long)g->r[g->n - 1].lo,
+				 (unsigned long long)g->r[g->n - 1].hi);
 	}
 	return 0;
 }
@@ -486,8 +499,9 @@ static int replay_records(struct wal *w, unsigned shard, struct replay_pos *pos,
 					 "see docs/store.md)", pos->path, pos->off, why);
 		}
 		lsn = le_get64(h + 8);
-		live = lsn > s->checkpoint_lsn &&
-		       !given_up_has(pos->given_up, lsn, le_get32(h + 28));
+		/* checked whole: a record with flag bit 31 is the log's own, never replayed */
+		live = lsn > s->checkpoint_lsn && !(le_get32(h + 28) & FLAG_GIVEN_UP) &&
+		       !given_up_has(pos->given_up, lsn);
 		if (live && w->cfg.replay) {
 			rc = w->cfg.replay(w->cfg.ctx, shard, lsn, le_get64(h + 16), le_get32(h + 24),
 					   le_get32(h + 28), h + RECORD_HEADER, (size_t)len);
@@ -1356,11 +1370,12 @@ static int scan_shard_open(struct scan_shard *ss, unsigned shard, const char *di
 			continue; /* removed by a checkpoint meanwhile: a gap shows if it mattered */
 		if (f->fd < 0)
 			rc = err_set(e, -errno, "cannot open %s: %s", f->path, strerror(errno));
-		else if (!(rc = given_up_add(&ss->given_up, f->fd, shard, f->first_lsn, ss->from,
-					     f->path, e)))
-			ss->n_files++;
-		else
+		else if ((rc = given_up_add(&ss->given_up, f->fd, shard, f->first_lsn, ss->from,
+					    f->path, e)) < 0)
 			close(f->fd);
+		else
+			ss->n_files++;
+		rc = MIN(rc, 0); /* given_up_add's 1: a range added */
 	}
 done:
 	mem_free(tmp.files);
@@ -1477,7 +1492,7 @@ records:
 		}
 		if (lsn > to)
 			return 1;
-		if (lsn > from && given_up_has(&sc->shards[shard].given_up, lsn, le_get32(h + 28))) {
+		if (lsn > from && given_up_has(&sc->shards[shard].given_up, lsn)) {
 			*last = lsn; /* gone past: the sealer's LSN moves beyond it */
 		} else if (lsn > from && (!sc->one_tenant || le_get64(h + 16) == sc->tenant)) {
 			if (len > sc->buf_cap) {
@@ -1494,9 +1509,10 @@ records:
 				*end = true; /* being written, or torn */
 				break;
 			}
-			rc = fn(ctx, shard, lsn, le_get64(h + 16), le_get32(h + 24), le_get32(h + 28),
-				sc->buf, len);
-			if (rc < 0)
+			/* checked whole, as the replay: a record with flag bit 31 is the log's own */
+			if (!(le_get32(h + 28) & FLAG_GIVEN_UP) &&
+			    (rc = fn(ctx, shard, lsn, le_get64(h + 16), le_get32(h + 24),
+				     le_get32(h + 28), sc->buf, len)) < 0)
 				return rc;
 			*last = lsn;
 		}

@@ -902,6 +902,37 @@ static void test_given_up_records_never_written(void)
 	}
 }
 
+/*
+ * Only a file's first record, checked whole, is a given-up record: a record elsewhere whose
+ * flags were damaged to bit 31 is damage for a scan as for the replay, never a record to skip
+ * unread (the sealer would have gone past a stored record for good).
+ */
+static void test_given_up_flag_elsewhere_is_damage(void)
+{
+	static struct seen s;
+	static struct scanned got_sc;
+	struct err e = ERR_INIT;
+	struct wal *w;
+	char old[700];
+	unsigned char b;
+	int fd;
+
+	given_up_log("givenup-flag", old);
+	fd = open(old, O_RDWR);
+	CHECK(fd >= 0);
+	CHECK(pread(fd, &b, 1, 24 + 34 + 31) == 1); /* LSN 2's flags, their top byte */
+	b |= 0x80;
+	CHECK(pwrite(fd, &b, 1, 24 + 34 + 31) == 1);
+	close(fd);
+	memset(&got_sc, 0, sizeof(got_sc));
+	CHECK_INT(wal_scan(dir, NULL, 0, on_scanned, &got_sc, &e), -EBADMSG);
+	CHECK_INT(got_sc.n, 1);
+	w = open_wal(1, 0, 0, &s, &e);
+	CHECK(w == NULL);
+	CHECK_INT(e.code, -EBADMSG);
+	wal_close(w);
+}
+
 int main(void)
 {
 	T_RUN(test_append_commit_replay);
@@ -916,5 +947,6 @@ int main(void)
 	T_RUN(test_sync_failure_is_a_loss);
 	T_RUN(test_given_up_records_are_skipped);
 	T_RUN(test_given_up_records_never_written);
+	T_RUN(test_given_up_flag_elsewhere_is_damage);
 	return t_done();
 }
