@@ -1586,6 +1586,27 @@ int wal_scan(const char *dir, const uint64_t *from, unsigned nfrom, wal_replay_f
 	return rc;
 }
 
+/*
+ * Whether the file path of shard, named first, of size bytes, holds a record of a sender:
+ * more than a header and, in a version 4 file, more than its given-up record.
+ */
+static bool file_holds_records(const char *path, unsigned shard, uint64_t first, off_t size)
+{
+	struct lsn_range r;
+	int fd, rc;
+
+	if (size <= FILE_HEADER)
+		return false;
+	if (size != FILE_HEADER + RECORD_HEADER + GIVEN_UP_LEN)
+		return true;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true; /* it is there: say so, the caller's rule errs on the safe side */
+	rc = given_up_read(fd, shard, first, &r);
+	close(fd);
+	return rc != 1;
+}
+
 int wal_find_records(const char *dir, char *found, size_t size, struct err *e)
 {
 	unsigned n = shards_on_disk(dir);
@@ -1612,7 +1633,8 @@ int wal_find_records(const char *dir, char *found, size_t size, struct err *e)
 			if (snprintf(path, sizeof(path), "%s/%s", sdir, de->d_name) >= (int)sizeof(path))
 				rc = err_set(e, -ENAMETOOLONG, "%s: path too long", sdir);
 			else if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) &&
-				 sb.st_size > FILE_HEADER) {
+				 file_holds_records(path, i, file_first_lsn(de->d_name),
+						    sb.st_size)) {
 				snprintf(found, size, "%s", path);
 				rc = 1;
 			}

@@ -184,8 +184,9 @@ unsigned wal_shard_count(struct wal *w);
 
 /*
  * Whether the log in dir holds a record: 1 when a file of a shard is longer than its
- * header (found gets its path, cut to size), 0 when none does or dir is missing, or a
- * negative errno. Never writes; any thread or process (the store's first-use rule for keys).
+ * header and, for a file that begins with a given-up record, than that record (found gets
+ * its path, cut to size), 0 when none does or dir is missing, or a negative errno. Never
+ * writes; any thread or process (the store's first-use rule for keys).
  */
 int wal_find_records(const char *dir, char *found, size_t size, struct err *e);
 

@@ -933,6 +933,43 @@ static void test_given_up_flag_elsewhere_is_damage(void)
 	wal_close(w);
 }
 
+/*
+ * A file that holds only its given-up record holds no record of a sender (the store's
+ * first-use rule for keys): once the records it names are checkpointed, the log is empty.
+ */
+static void test_given_up_record_alone_is_no_record(void)
+{
+	static struct seen s;
+	struct err e = ERR_INIT;
+	struct wal *w;
+	char found[700] = "", sd[600];
+	uint64_t lsn = 0;
+
+	fresh_dir("givenup-alone");
+	snprintf(sd, sizeof(sd), "%s/shard-00", dir);
+	w = open_wal(1, 0, 0, &s, &e);
+	CHECK(w != NULL);
+	if (!w)
+		return;
+	wal_fail_sync_after(0);
+	CHECK_INT(wal_append(w, 0, 1, 5, 1, "r0", 2, &lsn, &e), -EIO);
+	wal_fail_sync_after(-1);
+	CHECK_INT(wal_find_records(dir, found, sizeof(found), &e), 1); /* LSN 1 */
+	wal_close(w); /* commits the given-up record, 2 */
+	w = open_wal(1, 0, 0, &s, &e);
+	CHECK(w != NULL);
+	if (!w)
+		return;
+	CHECK_INT(s.n, 0);
+	CHECK_INT(wal_durable_lsn(w, 0), 2);
+	CHECK_INT(wal_checkpoint(w, 0, 2, 0, &e), 0); /* the sealer went past both */
+	wal_close(w);
+	CHECK_INT(files_in(sd), 1);
+	found[0] = '\0';
+	CHECK_INT(wal_find_records(dir, found, sizeof(found), &e), 0);
+	CHECK_STR(found, "");
+}
+
 int main(void)
 {
 	T_RUN(test_append_commit_replay);
@@ -948,5 +985,6 @@ int main(void)
 	T_RUN(test_given_up_records_are_skipped);
 	T_RUN(test_given_up_records_never_written);
 	T_RUN(test_given_up_flag_elsewhere_is_damage);
+	T_RUN(test_given_up_record_alone_is_no_record);
 	return t_done();
 }
