@@ -495,6 +495,16 @@ static int replay_records(struct wal *w, unsigned shard, struct replay_pos *pos,
 			if (pos->next_first > pos->expect_lsn &&
 			    given_up_all(pos->given_up, pos->expect_lsn, pos->next_first - 1))
 				return 0; /* the rest was given up: left as it is, never read */
+			/*
+			 * The next file holds this LSN: the writer started it after a write it could
+			 * not cut back (undo_partial), so the rest is that write, never a record.
+			 */
+			if (pos->next_first == pos->expect_lsn) {
+				log_warn("%s: offset %zu: part of a record that a failed write left "
+					 "(%s), and the next file starts at its LSN: not read", pos->path,
+					 pos->off, why);
+				return 0;
+			}
 			return err_set(e, -EBADMSG, "%s: offset %zu: %s (the log is damaged; "
 					 "see docs/store.md)", pos->path, pos->off, why);
 		}

@@ -970,6 +970,39 @@ static void test_given_up_record_alone_is_no_record(void)
 	CHECK_STR(found, "");
 }
 
+/*
+ * A file the writer could not cut back after a failed write (undo_partial: ftruncate failed
+ * too) ends in part of a record, and the next file starts at that record's LSN: not damage
+ * for the replay, as it is none for a scan.
+ */
+static void test_uncut_file_is_replayed(void)
+{
+	static struct seen s;
+	static char got[4096];
+	struct err e = ERR_INIT;
+	struct wal *w;
+	char first[700];
+	int fd;
+
+	fresh_dir("uncut");
+	w = open_wal(1, 0, 64, &s, &e); /* a file per record */
+	CHECK(w != NULL);
+	if (!w)
+		return;
+	append_n(w, 1, 0, 2);
+	wal_close(w);
+	snprintf(first, sizeof(first), "%s/shard-00/%016x.wal", dir, 1);
+	fd = open(first, O_WRONLY | O_APPEND);
+	CHECK(fd >= 0);
+	CHECK(write(fd, "\x40\x00\x00\x00\x12\x34", 6) == 6); /* LSN 2 begun, never cut */
+	close(fd);
+	CHECK_STR(scan_lsns(got, sizeof(got)), "1 2");
+	w = open_wal(1, 0, 64, &s, &e);
+	CHECK(w != NULL);
+	CHECK_STR(replayed_lsns(&s, got, sizeof(got)), "1 2");
+	wal_close(w);
+}
+
 int main(void)
 {
 	T_RUN(test_append_commit_replay);
@@ -979,6 +1012,7 @@ int main(void)
 	T_RUN(test_checkpoint_removes_and_skips);
 	T_RUN(test_checkpoint_of_everything_leaves_no_file);
 	T_RUN(test_write_error_leaves_no_partial_record);
+	T_RUN(test_uncut_file_is_replayed);
 	T_RUN(test_shard_count_change_replays_old_shards);
 	T_RUN(test_limits_and_errors);
 	T_RUN(test_sync_failure_is_a_loss);
