@@ -841,6 +841,7 @@ struct segment_writer {
 	struct clp_cand cand[CLP_EVENT_VALUES]; /* strings from 0 up, integers and IPs from the end */
 	uint32_t nstr, nnum;
 	uint64_t lenmask; /* bit l % 64 set when a string candidate has length l */
+	uint32_t v4lens;  /* bit l set when an IPv4 candidate's dotted quad has length l */
 	bool cand_ip, cand_ip6;
 	uint16_t shash[CLP_HASH], ihash[CLP_HASH]; /* candidate + 1 by clp_shash(), clp_ihash() */
 
@@ -1299,20 +1300,33 @@ static int ipcmp(const struct ipaddr *a, const struct ipaddr *b)
  * token with a digit becomes a variable (an integer when it is a canonical decimal, else an
  * entry of the block's variable dictionary); the rest stays in the template.
  */
-static unsigned char clp_delim[256]; /* 1: delimiter, 2: placeholder, 4: digit, 8: . or : */
+/*
+ * A byte's class: 1 delimiter, 3 placeholder, else one bit of CLP_DIGIT, CLP_DOT, CLP_COLON,
+ * CLP_OTHER. The classes of a token's bytes ORed together tell clp_line() what the token can
+ * be without looking at it again: a canonical integer has digits only (and a leading '-'),
+ * a dotted quad digits and dots, an IPv6 address a colon.
+ */
+#define CLP_DIGIT 4
+#define CLP_DOT 8
+#define CLP_COLON 16
+#define CLP_OTHER 32
+static unsigned char clp_delim[256];
 
 static void clp_delim_init(void)
 {
 	static const char d[] = ",;=\"'()[]{}<>|&?!*#%^`~";
 
+	for (unsigned c = 0x21; c < 0x100; c++)
+		clp_delim[c] = CLP_OTHER;
 	for (unsigned c = 0; c <= 0x20; c++)
 		clp_delim[c] = c >= CLP_REF && c <= CLP_BACK ? 3 : 1;
 	clp_delim[0x7f] = 1;
 	for (const char *p = d; *p; p++)
 		clp_delim[(unsigned char)*p] = 1;
 	for (unsigned c = '0'; c <= '9'; c++)
-		clp_delim[c] = 4;
-	clp_delim['.'] = clp_delim[':'] = 8;
+		clp_delim[c] = CLP_DIGIT;
+	clp_delim['.'] = CLP_DOT;
+	clp_delim[':'] = CLP_COLON;
 }
 
 static pthread_once_t clp_once = PTHREAD_ONCE_INIT;
@@ -1408,6 +1422,7 @@ static void clp_cands(struct segment_writer *w, uint32_t ev)
 {
 	w->nstr = w->nnum = 0;
 	w->lenmask = 0;
+	w->v4lens = 0;
 	w->cand_ip = w->cand_ip6 = false;
 	for (uint32_t i = 0; i < w->ncslots; i++) { /* the previous line's entries */
 		uint32_t sl = w->cslots[i];
@@ -1440,9 +1455,16 @@ static void clp_cands(struct segment_writer *w, uint32_t ev)
 			clp_insert(w, w->ihash, clp_ihash(v->v.i), CLP_EVENT_VALUES - 1 - w->nnum);
 			c = &w->cand[CLP_EVENT_VALUES - ++w->nnum];
 		} else if (nm->type == FT_IP) {
+			const uint8_t *q = v->v.ip.b + 12;
+
 			c = &w->cand[CLP_EVENT_VALUES - ++w->nnum];
 			w->cand_ip = true;
-			w->cand_ip6 |= !ipaddr_is_v4(&v->v.ip);
+			if (ipaddr_is_v4(&v->v.ip))
+				w->v4lens |= 1u << (7 + (q[0] >= 10) + (q[0] >= 100) + (q[1] >= 10) +
+						    (q[1] >= 100) + (q[2] >= 10) + (q[2] >= 100) +
+						    (q[3] >= 10) + (q[3] >= 100));
+			else
+				w->cand_ip6 = true;
 		} else {
 			continue;
 		}
@@ -1478,9 +1500,13 @@ static bool clp_v4(const unsigned char *t, size_t len, struct ipaddr *ip)
 	return i == len;
 }
 
-/* The candidate that token t is the text of, or -1. */
+/*
+ * The candidate that token t is the text of, or -1. cls: the classes of its bytes ORed
+ * (clp_delim). A dotted quad is digits and dots only and, being canonical, as long as the
+ * text of the IPv4 candidate it equals: other tokens are not parsed as one.
+ */
 static int clp_match(struct segment_writer *w, const unsigned char *t, size_t len, bool is_int,
-		     int64_t iv, bool dot_or_colon)
+		     int64_t iv, unsigned cls)
 {
 	const struct clp_cand *num = w->cand + CLP_EVENT_VALUES - w->nnum;
 
@@ -1488,11 +1514,13 @@ static int clp_match(struct segment_writer *w, const unsigned char *t, size_t le
 		for (uint32_t j = clp_ihash(iv), k; (k = w->ihash[j]); j = (j + 1) & (CLP_HASH - 1))
 			if (w->cand[k - 1].i == iv)
 				return (int)k - 1;
-	} else if (w->cand_ip && dot_or_colon && len >= 2 && len < IPADDR_STRLEN) {
+	} else if (w->cand_ip && (cls & (CLP_DOT | CLP_COLON)) && len >= 2 && len < IPADDR_STRLEN) {
 		struct ipaddr ip;
-		bool v4 = clp_v4(t, len, &ip), ok = v4;
+		bool v4 = cls == (CLP_DIGIT | CLP_DOT) && len < 32 && (w->v4lens >> len & 1) &&
+			  clp_v4(t, len, &ip),
+		     ok = v4;
 
-		if (!v4 && w->cand_ip6 && memchr(t, ':', len))
+		if (!v4 && w->cand_ip6 && (cls & CLP_COLON))
 			ok = ipaddr_parse(&ip, (const char *)t, len) == 0;
 		for (uint32_t k = 0; ok && k < w->nnum; k++) {
 			char text[IPADDR_STRLEN];
@@ -1589,13 +1617,14 @@ static inline int putv_fast(struct buf *b, uint64_t v)
  * Whether a reference's text goes into the bloom all the same, because a search asks for a
  * token of it that the index cannot answer: a negative integer ("-5" holds the word 5), and
  * an IPv6 address written with a dotted tail ("::10.0.0.5" holds 10.0.0.5, an IPv4
- * address to the search, which the index holds as ::a00:5, not ::ffff:10.0.0.5).
+ * address to the search, which the index holds as ::a00:5, not ::ffff:10.0.0.5). cls: the
+ * classes of the text's bytes ORed (clp_delim).
  */
-static bool ref_tokens(const unsigned char *a, size_t n, bool is_int, int64_t iv)
+static bool ref_tokens(unsigned cls, bool is_int, int64_t iv)
 {
 	if (is_int)
 		return iv < 0;
-	return memchr(a, ':', n) && memchr(a, '.', n);
+	return (cls & (CLP_COLON | CLP_DOT)) == (CLP_COLON | CLP_DOT);
 }
 
 /* One line: its template into the block's table, its variables into the streams. */
@@ -1629,7 +1658,7 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 	clp_cands(w, ev);
 	while (p < end) {
 		const unsigned char *a;
-		bool digit, is_int, dc;
+		bool digit, is_int;
 		unsigned acc = 0;
 		int64_t iv = 0;
 		size_t n;
@@ -1654,22 +1683,23 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 		for (unsigned cl; !((cl = clp_delim[*p]) & 1); p++) /* line[len] is a NUL */
 			acc |= cl;
 		n = (size_t)(p - a);
-		if (!(acc & 4) && !(w->lenmask & (1ull << (n & 63)))) {
+		if (!(acc & CLP_DIGIT) && !(w->lenmask & (1ull << (n & 63)))) {
 			memcpy(t, a, n); /* text without digits that no value has: the template's */
 			t += n;
 			continue;
 		}
-		digit = acc & 4;
-		dc = acc & 8;
-		is_int = digit && clp_int(a, n, &iv);
-		k = clp_match(w, a, n, is_int, iv, dc);
+		digit = acc & CLP_DIGIT;
+		/* clp_int() only where it may succeed: digits, and a '-' before them */
+		is_int = (acc == CLP_DIGIT || (acc == (CLP_DIGIT | CLP_OTHER) && a[0] == '-')) &&
+			 clp_int(a, n, &iv);
+		k = clp_match(w, a, n, is_int, iv, acc);
 		if (k >= 0) {
 			uint32_t nm = w->cand[k].name;
 
 			*t++ = CLP_REF;
 			t = varint_put(t, nm);
 			w->refstamp[w->cand[k].name] = w->refgen;
-			if (ref_tokens(a, n, is_int, iv) &&
+			if (ref_tokens(acc, is_int, iv) &&
 			    (rc = add_tokens(w, (const char *)a, n)) < 0)
 				return rc;
 		} else if (!digit) {
