@@ -113,6 +113,7 @@ enum { DS_NAME, DS_SHARED, DS_KEY, DS_LEN, DS_COUNT, DIR_STREAMS };
 #define CLP_EVENT_VALUES 256 /* an event's values considered for references */
 #define CLP_HASH 512 /* slots of the candidates' hash tables (twice CLP_EVENT_VALUES) */
 #define CLP_CUT_MIN 1024 /* a variable stream this long gets a zstd block of its own */
+#define CLP_TPL_RECENT 64 /* templates remembered by their length (clp_tpl_index()) */
 
 enum kind { K_INT = 1, K_IP = 2, K_DICT = 3, K_TEXT = 4, K_ROWS = 5 };
 enum enc { E_DELTA = 0, E_DICT = 1, E_RAW = 2, E_PLAIN = 3, E_CLP = 4, E_PLANES = 5, E_BITS = 6 };
@@ -826,6 +827,12 @@ struct segment_writer {
 
 	/* text columns (CLP) */
 	struct kmap tpls, vdict;
+	/*
+	 * The last template of each length % CLP_TPL_RECENT: its entry in tpls + 1, 0 for none.
+	 * A line's template is nearly always one of a few seen just before, and comparing it
+	 * with one costs a tenth of hashing its few hundred bytes and looking it up.
+	 */
+	uint32_t tpl_recent[CLP_TPL_RECENT];
 	struct buf tpl, tids, subs[CLP_SUBS];
 	uint32_t *refstamp; /* per name: refgen when referenced by the column being encoded */
 	uint32_t *evstamp;  /* per name: evgen when seen in the event being encoded */
@@ -1657,6 +1664,25 @@ static bool ref_tokens(unsigned cls, bool is_int, int64_t iv)
 	return (cls & (CLP_COLON | CLP_DOT)) == (CLP_COLON | CLP_DOT);
 }
 
+/* The index of the line's template (w->tpl) in the block's table, added when new. */
+static int clp_tpl_index(struct segment_writer *w, uint32_t *idx)
+{
+	uint32_t *r = &w->tpl_recent[w->tpl.len % CLP_TPL_RECENT];
+	const struct kent *e = *r ? &w->tpls.ents[*r - 1] : NULL;
+	bool added;
+	int rc;
+
+	if (e && e->len == w->tpl.len && !memcmp(w->tpls.keys + e->off, w->tpl.p, e->len)) {
+		*idx = *r - 1;
+		return 0;
+	}
+	if ((rc = kmap_put(&w->tpls, w->tpl.p, w->tpl.len, idx, &added)) < 0 ||
+	    (added && (rc = clp_tpl_tokens(w, (const unsigned char *)w->tpl.p, w->tpl.len)) < 0))
+		return rc;
+	*r = *idx + 1;
+	return 0;
+}
+
 /* One line: its template into the block's table, its variables into the streams. */
 static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *line,
 		    size_t len)
@@ -1790,8 +1816,7 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 	w->tpl.len = (size_t)(t - t0);
 	*t = 0;
 tpl:
-	if ((rc = kmap_put(&w->tpls, w->tpl.p, w->tpl.len, &idx, &added)) < 0 ||
-	    (added && (rc = clp_tpl_tokens(w, (const unsigned char *)w->tpl.p, w->tpl.len)) < 0))
+	if ((rc = clp_tpl_index(w, &idx)) < 0)
 		return rc;
 	return putv_fast(&w->tids, idx);
 }
@@ -1920,6 +1945,7 @@ static int encode_clp(struct segment_writer *w, const struct wcol *c, struct out
 		w->refgen = 1;
 	}
 	kmap_clear(&w->tpls);
+	memset(w->tpl_recent, 0, sizeof(w->tpl_recent));
 	kmap_clear(&w->vdict);
 	memset(w->vlast, 0, sizeof(w->vlast));
 	w->vnext = 0;
