@@ -826,6 +826,11 @@ struct segment_writer {
 	uint32_t nslabs, scap;
 
 	/* text columns (CLP) */
+	/*
+	 * clp_delim's copy, addressed from w: clp_line()'s scan then needs no register for the
+	 * table's address, which it lacked (reloading it cost a tenth of its instructions)
+	 */
+	unsigned char cls[256];
 	struct kmap tpls, vdict;
 	/*
 	 * The last template of each length % CLP_TPL_RECENT: its entry in tpls + 1, 0 for none.
@@ -1720,8 +1725,8 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 		size_t n;
 		int k;
 
-		for (; p < end && (clp_delim[*p] & 1); p++) {
-			if (clp_delim[*p] == 3) { /* a placeholder byte: undo, store it whole */
+		for (; p < end && (w->cls[*p] & 1); p++) {
+			if (w->cls[*p] == 3) { /* a placeholder byte: undo, store it whole */
 				while (ntouched--)
 					w->subs[touched[ntouched]].len = sublen[ntouched];
 				w->vnext = vnext;
@@ -1736,7 +1741,7 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 		if (p == end)
 			break;
 		a = p;
-		for (unsigned cl; !((cl = clp_delim[*p]) & 1); p++) /* line[len] is a NUL */
+		for (unsigned cl; !((cl = w->cls[*p]) & 1); p++) /* line[len] is a NUL */
 			acc |= cl;
 		n = (size_t)(p - a);
 		if (!(acc & CLP_DIGIT) && !(w->lenmask & (1ull << (n & 63)))) {
@@ -1938,6 +1943,7 @@ static int encode_clp(struct segment_writer *w, const struct wcol *c, struct out
 	int rc;
 
 	pthread_once(&clp_once, clp_delim_init);
+	memcpy(w->cls, clp_delim, sizeof(w->cls));
 	if (w->stamp_cap < w->names.n && (rc = stamps_grow(w)) < 0)
 		return rc;
 	if (++w->refgen == 0) {
