@@ -1343,8 +1343,11 @@ static void clp_delim_init(void)
 
 static pthread_once_t clp_once = PTHREAD_ONCE_INIT;
 
-/* Canonical decimal integer text (no '+', no leading zero, no "-0") that fits int64. */
-static bool clp_int(const unsigned char *t, size_t len, int64_t *out)
+/*
+ * Canonical decimal integer text (no '+', no leading zero, no "-0") that fits int64. digits:
+ * the caller knows that t holds digits only after its '-' (most tokens that are integers).
+ */
+static inline bool clp_int(const unsigned char *t, size_t len, bool digits, int64_t *out)
 {
 	bool neg = t[0] == '-';
 	size_t i = neg;
@@ -1352,13 +1355,11 @@ static bool clp_int(const unsigned char *t, size_t len, int64_t *out)
 
 	if (len == i || len - i > 19 || (t[i] == '0' && len - i > 1) || (neg && t[i] == '0'))
 		return false;
-	for (; i < len; i++) {
-		unsigned d = (unsigned)(t[i] - '0');
-
-		if (d > 9)
+	for (size_t j = i; !digits && j < len; j++)
+		if ((unsigned)(t[j] - '0') > 9)
 			return false;
-		v = v * 10 + d;
-	}
+	for (; i < len; i++)
+		v = v * 10 + (unsigned)(t[i] - '0');
 	if (v > (neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX))
 		return false;
 	*out = neg ? (int64_t)(0 - v) : (int64_t)v;
@@ -1750,9 +1751,11 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 			continue;
 		}
 		digit = acc & CLP_DIGIT;
-		/* clp_int() only where it may succeed: digits, and a '-' before them */
-		is_int = (acc == CLP_DIGIT || (acc == (CLP_DIGIT | CLP_OTHER) && a[0] == '-')) &&
-			 clp_int(a, n, &iv);
+		/* clp_int() only where it may succeed: digits, and a '-' before them; the
+		 * digits of the first kind (nearly all) need no second look */
+		is_int = acc == CLP_DIGIT ? clp_int(a, n, true, &iv)
+					  : acc == (CLP_DIGIT | CLP_OTHER) && a[0] == '-' &&
+						    clp_int(a, n, false, &iv);
 		k = clp_match(w, a, n, is_int, iv, acc);
 		if (k >= 0) {
 			uint32_t nm = w->cand[k].name;
