@@ -854,7 +854,9 @@ struct segment_writer {
 	uint32_t nstr, nnum;
 	uint64_t lenmask; /* bit l % 64 set when a string candidate has length l */
 	uint32_t v4lens;  /* bit l set when an IPv4 candidate's dotted quad has length l */
-	bool cand_ip, cand_ip6;
+	uint16_t ipcand[CLP_EVENT_VALUES]; /* the IP candidates, in the order they came */
+	uint32_t nip;
+	bool cand_ip6;
 	uint16_t shash[CLP_HASH], ihash[CLP_HASH]; /* candidate + 1 by clp_shash(), clp_ihash() */
 
 	/* scratch */
@@ -1436,7 +1438,8 @@ static void clp_cands(struct segment_writer *w, uint32_t ev)
 	w->nstr = w->nnum = 0;
 	w->lenmask = 0;
 	w->v4lens = 0;
-	w->cand_ip = w->cand_ip6 = false;
+	w->nip = 0;
+	w->cand_ip6 = false;
 	for (uint32_t i = 0; i < w->ncslots; i++) { /* the previous line's entries */
 		uint32_t sl = w->cslots[i];
 
@@ -1471,7 +1474,7 @@ static void clp_cands(struct segment_writer *w, uint32_t ev)
 			const uint8_t *q = v->v.ip.b + 12;
 
 			c = &w->cand[CLP_EVENT_VALUES - ++w->nnum];
-			w->cand_ip = true;
+			w->ipcand[w->nip++] = (uint16_t)(c - w->cand);
 			if (ipaddr_is_v4(&v->v.ip))
 				w->v4lens |= 1u << (7 + (q[0] >= 10) + (q[0] >= 100) + (q[1] >= 10) +
 						    (q[1] >= 100) + (q[2] >= 10) + (q[2] >= 100) +
@@ -1550,13 +1553,11 @@ static bool clp_v4(const unsigned char *t, size_t len, struct ipaddr *ip)
 static int clp_match(struct segment_writer *w, const unsigned char *t, size_t len, bool is_int,
 		     int64_t iv, unsigned cls)
 {
-	const struct clp_cand *num = w->cand + CLP_EVENT_VALUES - w->nnum;
-
 	if (is_int) {
 		for (uint32_t j = clp_ihash(iv), k; (k = w->ihash[j]); j = (j + 1) & (CLP_HASH - 1))
 			if (w->cand[k - 1].i == iv)
 				return (int)k - 1;
-	} else if (w->cand_ip && (cls & (CLP_DOT | CLP_COLON)) && len >= 2 && len < IPADDR_STRLEN) {
+	} else if (w->nip && (cls & (CLP_DOT | CLP_COLON)) && len >= 2 && len < IPADDR_STRLEN) {
 		struct ipaddr ip;
 		bool v4 = cls == (CLP_DIGIT | CLP_DOT) && len < 32 && (w->v4lens >> len & 1) &&
 			  clp_v4(t, len, &ip),
@@ -1564,17 +1565,19 @@ static int clp_match(struct segment_writer *w, const unsigned char *t, size_t le
 
 		if (!v4 && w->cand_ip6 && (cls & CLP_COLON))
 			ok = ipaddr_parse(&ip, (const char *)t, len) == 0;
-		for (uint32_t k = 0; ok && k < w->nnum; k++) {
+		/* the candidates from the end of w->cand, the last one that came first */
+		for (uint32_t i = w->nip; ok && i-- > 0;) {
+			const struct clp_cand *c = &w->cand[w->ipcand[i]];
 			char text[IPADDR_STRLEN];
 
-			if (num[k].type != FT_IP || memcmp(ip.b, num[k].ip->b, 16))
+			if (memcmp(ip.b, c->ip->b, 16))
 				continue;
 			if (!v4) { /* the same address, but is it its canonical text? */
-				ipaddr_format(num[k].ip, text);
+				ipaddr_format(c->ip, text);
 				if (strlen(text) != len || memcmp(text, t, len))
 					continue;
 			}
-			return (int)(num - w->cand) + (int)k;
+			return w->ipcand[i];
 		}
 	}
 	if (!(w->lenmask & (1ull << (len & 63))))
