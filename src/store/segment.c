@@ -1412,12 +1412,21 @@ static int stamps_grow(struct segment_writer *w)
 
 /*
  * The event's values a token may stand for: first values of string, integer and IP fields,
- * strings from the start of w->cand, integers and IPs from its end.
+ * strings from the start of w->cand, integers and IPs from its end. Which hash does not
+ * change what a token matches: equal texts start at the same slot and lie on its probe
+ * chain in the order they came, so the first of them is found.
  */
 static inline uint32_t clp_shash(const unsigned char *t, size_t len)
 {
-	return (uint32_t)((len * 0x9e3779b1u) ^ (t[0] * 0x85ebca6bu) ^ (t[len - 1] * 0xc2b2ae35u) ^
-			  (t[len / 2] * 0x27d4eb2fu)) >> 7 & (CLP_HASH - 1);
+	uint32_t x, y = 0;
+
+	if (len >= 4) { /* the first and the last four bytes: two loads */
+		memcpy(&x, t, 4);
+		memcpy(&y, t + len - 4, 4);
+	} else {
+		x = t[0] | (uint32_t)t[len / 2] << 8 | (uint32_t)t[len - 1] << 16;
+	}
+	return ((x ^ y * 0x9e3779b1u ^ (uint32_t)len) * 0x85ebca6bu) >> 23 & (CLP_HASH - 1);
 }
 
 static inline uint32_t clp_ihash(int64_t v)
