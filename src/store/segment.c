@@ -1531,27 +1531,31 @@ static inline bool clp_eq(const unsigned char *a, const unsigned char *b, size_t
 	return !n || (a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1]);
 }
 
+static const unsigned char v4_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
 /* A canonical dotted quad (no leading zeros) as an IPv4-mapped address. */
 static bool clp_v4(const unsigned char *t, size_t len, struct ipaddr *ip)
 {
-	size_t i = 0;
+	const unsigned char *e = t + len;
 
-	memset(ip->b, 0, 10);
-	ip->b[10] = ip->b[11] = 0xff;
+	memcpy(ip->b, v4_prefix, 12);
 	for (int k = 0; k < 4; k++) {
-		unsigned v = 0, nd = 0;
+		unsigned v, nd = 1;
 
-		if (k && (i >= len || t[i++] != '.'))
+		if (k && (t == e || *t++ != '.'))
 			return false;
-		while (i < len && (unsigned)(t[i] - '0') < 10u && nd < 4) {
-			v = v * 10 + (unsigned)(t[i++] - '0');
-			nd++;
+		if (t == e || (unsigned)(*t - '0') > 9)
+			return false;
+		for (v = (unsigned)(*t++ - '0'); t < e && (unsigned)(*t - '0') < 10u; nd++) {
+			if (nd == 3 || !v) /* a fourth digit, or one after a leading zero */
+				return false;
+			v = v * 10 + (unsigned)(*t++ - '0');
 		}
-		if (!nd || nd > 3 || v > 255 || (nd > 1 && t[i - nd] == '0'))
+		if (v > 255)
 			return false;
 		ip->b[12 + k] = (uint8_t)v;
 	}
-	return i == len;
+	return t == e;
 }
 
 /*
@@ -2009,8 +2013,6 @@ static int encode_clp(struct segment_writer *w, const struct wcol *c, struct out
 	}
 	return o->err;
 }
-
-static const unsigned char v4_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
 /*
  * A dictionary column's per-value indexes. The dictionary is in order of first use, so a
