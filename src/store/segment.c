@@ -113,6 +113,7 @@ enum { DS_NAME, DS_SHARED, DS_KEY, DS_LEN, DS_COUNT, DIR_STREAMS };
 #define CLP_EVENT_VALUES 256 /* an event's values considered for references */
 #define CLP_HASH 512 /* slots of the candidates' hash tables (twice CLP_EVENT_VALUES) */
 #define CLP_CUT_MIN 1024 /* a variable stream this long gets a zstd block of its own */
+#define CLP_TPL_RECENT 64 /* templates remembered by their length (clp_tpl_index()) */
 
 enum kind { K_INT = 1, K_IP = 2, K_DICT = 3, K_TEXT = 4, K_ROWS = 5 };
 enum enc { E_DELTA = 0, E_DICT = 1, E_RAW = 2, E_PLAIN = 3, E_CLP = 4, E_PLANES = 5, E_BITS = 6 };
@@ -825,7 +826,19 @@ struct segment_writer {
 	uint32_t nslabs, scap;
 
 	/* text columns (CLP) */
+	/*
+	 * clp_delim's copy, addressed from w: clp_line()'s scan then needs no register for the
+	 * table's address (gcc ran out of them there and loaded the address again for every
+	 * byte whenever the code around the loop changed)
+	 */
+	unsigned char cls[256];
 	struct kmap tpls, vdict;
+	/*
+	 * The last template of each length % CLP_TPL_RECENT: its entry in tpls + 1, 0 for none.
+	 * A line's template is nearly always one of a few seen just before, and comparing it
+	 * with one costs far less than hashing its few hundred bytes and looking it up.
+	 */
+	uint32_t tpl_recent[CLP_TPL_RECENT];
 	struct buf tpl, tids, subs[CLP_SUBS];
 	uint32_t *refstamp; /* per name: refgen when referenced by the column being encoded */
 	uint32_t *evstamp;  /* per name: evgen when seen in the event being encoded */
@@ -841,7 +854,10 @@ struct segment_writer {
 	struct clp_cand cand[CLP_EVENT_VALUES]; /* strings from 0 up, integers and IPs from the end */
 	uint32_t nstr, nnum;
 	uint64_t lenmask; /* bit l % 64 set when a string candidate has length l */
-	bool cand_ip, cand_ip6;
+	uint32_t v4lens;  /* bit l set when an IPv4 candidate's dotted quad has length l */
+	uint16_t ipcand[CLP_EVENT_VALUES]; /* the IP candidates, in the order they came */
+	uint32_t nip;
+	bool cand_ip6;
 	uint16_t shash[CLP_HASH], ihash[CLP_HASH]; /* candidate + 1 by clp_shash(), clp_ihash() */
 
 	/* scratch */
@@ -1299,26 +1315,42 @@ static int ipcmp(const struct ipaddr *a, const struct ipaddr *b)
  * token with a digit becomes a variable (an integer when it is a canonical decimal, else an
  * entry of the block's variable dictionary); the rest stays in the template.
  */
-static unsigned char clp_delim[256]; /* 1: delimiter, 2: placeholder, 4: digit, 8: . or : */
+/*
+ * A byte's class: 1 delimiter, 3 placeholder, else one bit of CLP_DIGIT, CLP_DOT, CLP_COLON,
+ * CLP_OTHER. The classes of a token's bytes ORed together tell clp_line() what the token can
+ * be without looking at it again: a canonical integer has digits only (and a leading '-'),
+ * a dotted quad digits and dots, an IPv6 address a colon.
+ */
+#define CLP_DIGIT 4
+#define CLP_DOT 8
+#define CLP_COLON 16
+#define CLP_OTHER 32
+static unsigned char clp_delim[256];
 
 static void clp_delim_init(void)
 {
 	static const char d[] = ",;=\"'()[]{}<>|&?!*#%^`~";
 
+	for (unsigned c = 0x21; c < 0x100; c++)
+		clp_delim[c] = CLP_OTHER;
 	for (unsigned c = 0; c <= 0x20; c++)
 		clp_delim[c] = c >= CLP_REF && c <= CLP_BACK ? 3 : 1;
 	clp_delim[0x7f] = 1;
 	for (const char *p = d; *p; p++)
 		clp_delim[(unsigned char)*p] = 1;
 	for (unsigned c = '0'; c <= '9'; c++)
-		clp_delim[c] = 4;
-	clp_delim['.'] = clp_delim[':'] = 8;
+		clp_delim[c] = CLP_DIGIT;
+	clp_delim['.'] = CLP_DOT;
+	clp_delim[':'] = CLP_COLON;
 }
 
 static pthread_once_t clp_once = PTHREAD_ONCE_INIT;
 
-/* Canonical decimal integer text (no '+', no leading zero, no "-0") that fits int64. */
-static bool clp_int(const unsigned char *t, size_t len, int64_t *out)
+/*
+ * Canonical decimal integer text (no '+', no leading zero, no "-0") that fits int64. digits:
+ * the caller knows that t holds digits only after its '-' (most tokens that are integers).
+ */
+static inline bool clp_int(const unsigned char *t, size_t len, bool digits, int64_t *out)
 {
 	bool neg = t[0] == '-';
 	size_t i = neg;
@@ -1326,13 +1358,11 @@ static bool clp_int(const unsigned char *t, size_t len, int64_t *out)
 
 	if (len == i || len - i > 19 || (t[i] == '0' && len - i > 1) || (neg && t[i] == '0'))
 		return false;
-	for (; i < len; i++) {
-		unsigned d = (unsigned)(t[i] - '0');
-
-		if (d > 9)
+	for (size_t j = i; !digits && j < len; j++)
+		if ((unsigned)(t[j] - '0') > 9)
 			return false;
-		v = v * 10 + d;
-	}
+	for (; i < len; i++)
+		v = v * 10 + (unsigned)(t[i] - '0');
 	if (v > (neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX))
 		return false;
 	*out = neg ? (int64_t)(0 - v) : (int64_t)v;
@@ -1383,12 +1413,21 @@ static int stamps_grow(struct segment_writer *w)
 
 /*
  * The event's values a token may stand for: first values of string, integer and IP fields,
- * strings from the start of w->cand, integers and IPs from its end.
+ * strings from the start of w->cand, integers and IPs from its end. Which hash does not
+ * change what a token matches: equal texts start at the same slot and lie on its probe
+ * chain in the order they came, so the first of them is found.
  */
 static inline uint32_t clp_shash(const unsigned char *t, size_t len)
 {
-	return (uint32_t)((len * 0x9e3779b1u) ^ (t[0] * 0x85ebca6bu) ^ (t[len - 1] * 0xc2b2ae35u) ^
-			  (t[len / 2] * 0x27d4eb2fu)) >> 7 & (CLP_HASH - 1);
+	uint32_t x, y = 0;
+
+	if (len >= 4) { /* the first and the last four bytes: two loads */
+		memcpy(&x, t, 4);
+		memcpy(&y, t + len - 4, 4);
+	} else {
+		x = t[0] | (uint32_t)t[len / 2] << 8 | (uint32_t)t[len - 1] << 16;
+	}
+	return ((x ^ y * 0x9e3779b1u ^ (uint32_t)len) * 0x85ebca6bu) >> 23 & (CLP_HASH - 1);
 }
 
 static inline uint32_t clp_ihash(int64_t v)
@@ -1408,7 +1447,9 @@ static void clp_cands(struct segment_writer *w, uint32_t ev)
 {
 	w->nstr = w->nnum = 0;
 	w->lenmask = 0;
-	w->cand_ip = w->cand_ip6 = false;
+	w->v4lens = 0;
+	w->nip = 0;
+	w->cand_ip6 = false;
 	for (uint32_t i = 0; i < w->ncslots; i++) { /* the previous line's entries */
 		uint32_t sl = w->cslots[i];
 
@@ -1440,9 +1481,16 @@ static void clp_cands(struct segment_writer *w, uint32_t ev)
 			clp_insert(w, w->ihash, clp_ihash(v->v.i), CLP_EVENT_VALUES - 1 - w->nnum);
 			c = &w->cand[CLP_EVENT_VALUES - ++w->nnum];
 		} else if (nm->type == FT_IP) {
+			const uint8_t *q = v->v.ip.b + 12;
+
 			c = &w->cand[CLP_EVENT_VALUES - ++w->nnum];
-			w->cand_ip = true;
-			w->cand_ip6 |= !ipaddr_is_v4(&v->v.ip);
+			w->ipcand[w->nip++] = (uint16_t)(c - w->cand);
+			if (ipaddr_is_v4(&v->v.ip))
+				w->v4lens |= 1u << (7 + (q[0] >= 10) + (q[0] >= 100) + (q[1] >= 10) +
+						    (q[1] >= 100) + (q[2] >= 10) + (q[2] >= 100) +
+						    (q[3] >= 10) + (q[3] >= 100));
+			else
+				w->cand_ip6 = true;
 		} else {
 			continue;
 		}
@@ -1455,62 +1503,102 @@ static void clp_cands(struct segment_writer *w, uint32_t ev)
 	}
 }
 
+/*
+ * Whether a[0..n) and b[0..n) are equal, for the short tokens of a line: memcmp's call
+ * costs more than comparing up to 16 bytes as two overlapping words (its calls were 3% of
+ * clp_line's instructions).
+ */
+static inline bool clp_eq(const unsigned char *a, const unsigned char *b, size_t n)
+{
+	uint64_t x0, x1, y0, y1;
+	uint32_t u0, u1, v0, v1;
+
+	if (n > 16)
+		return !memcmp(a, b, n);
+	if (n >= 8) {
+		memcpy(&x0, a, 8);
+		memcpy(&x1, a + n - 8, 8);
+		memcpy(&y0, b, 8);
+		memcpy(&y1, b + n - 8, 8);
+		return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+	}
+	if (n >= 4) {
+		memcpy(&u0, a, 4);
+		memcpy(&u1, a + n - 4, 4);
+		memcpy(&v0, b, 4);
+		memcpy(&v1, b + n - 4, 4);
+		return ((u0 ^ v0) | (u1 ^ v1)) == 0;
+	}
+	return !n || (a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1]);
+}
+
+static const unsigned char v4_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
 /* A canonical dotted quad (no leading zeros) as an IPv4-mapped address. */
 static bool clp_v4(const unsigned char *t, size_t len, struct ipaddr *ip)
 {
-	size_t i = 0;
+	const unsigned char *e = t + len;
 
-	memset(ip->b, 0, 10);
-	ip->b[10] = ip->b[11] = 0xff;
+	memcpy(ip->b, v4_prefix, 12);
 	for (int k = 0; k < 4; k++) {
-		unsigned v = 0, nd = 0;
+		unsigned v, nd = 1;
 
-		if (k && (i >= len || t[i++] != '.'))
+		if (k && (t == e || *t++ != '.'))
 			return false;
-		while (i < len && (unsigned)(t[i] - '0') < 10u && nd < 4) {
-			v = v * 10 + (unsigned)(t[i++] - '0');
-			nd++;
+		if (t == e || (unsigned)(*t - '0') > 9)
+			return false;
+		for (v = (unsigned)(*t++ - '0'); t < e && (unsigned)(*t - '0') < 10u; nd++) {
+			if (nd == 3 || !v) /* a fourth digit, or one after a leading zero */
+				return false;
+			v = v * 10 + (unsigned)(*t++ - '0');
 		}
-		if (!nd || nd > 3 || v > 255 || (nd > 1 && t[i - nd] == '0'))
+		if (v > 255)
 			return false;
 		ip->b[12 + k] = (uint8_t)v;
 	}
-	return i == len;
+	return t == e;
 }
 
-/* The candidate that token t is the text of, or -1. */
+/*
+ * The candidate that token t is the text of, or -1. cls: the classes of its bytes ORed
+ * (clp_delim). A dotted quad is digits and dots only and, being canonical, as long as the
+ * text of the IPv4 candidate it equals: other tokens are not parsed as one.
+ */
 static int clp_match(struct segment_writer *w, const unsigned char *t, size_t len, bool is_int,
-		     int64_t iv, bool dot_or_colon)
+		     int64_t iv, unsigned cls)
 {
-	const struct clp_cand *num = w->cand + CLP_EVENT_VALUES - w->nnum;
-
 	if (is_int) {
 		for (uint32_t j = clp_ihash(iv), k; (k = w->ihash[j]); j = (j + 1) & (CLP_HASH - 1))
 			if (w->cand[k - 1].i == iv)
 				return (int)k - 1;
-	} else if (w->cand_ip && dot_or_colon && len >= 2 && len < IPADDR_STRLEN) {
+	} else if (w->nip && (cls & (CLP_DOT | CLP_COLON)) && len >= 2 && len < IPADDR_STRLEN) {
 		struct ipaddr ip;
-		bool v4 = clp_v4(t, len, &ip), ok = v4;
+		bool v4 = cls == (CLP_DIGIT | CLP_DOT) && len < 32 && (w->v4lens >> len & 1) &&
+			  clp_v4(t, len, &ip),
+		     ok = v4;
 
-		if (!v4 && w->cand_ip6 && memchr(t, ':', len))
+		if (!v4 && w->cand_ip6 && (cls & CLP_COLON))
 			ok = ipaddr_parse(&ip, (const char *)t, len) == 0;
-		for (uint32_t k = 0; ok && k < w->nnum; k++) {
+		/* the candidates from the end of w->cand, the last one that came first */
+		for (uint32_t i = w->nip; ok && i-- > 0;) {
+			const struct clp_cand *c = &w->cand[w->ipcand[i]];
 			char text[IPADDR_STRLEN];
 
-			if (num[k].type != FT_IP || memcmp(ip.b, num[k].ip->b, 16))
+			if (memcmp(ip.b, c->ip->b, 16))
 				continue;
 			if (!v4) { /* the same address, but is it its canonical text? */
-				ipaddr_format(num[k].ip, text);
+				ipaddr_format(c->ip, text);
 				if (strlen(text) != len || memcmp(text, t, len))
 					continue;
 			}
-			return (int)(num - w->cand) + (int)k;
+			return w->ipcand[i];
 		}
 	}
 	if (!(w->lenmask & (1ull << (len & 63))))
 		return -1;
 	for (uint32_t j = clp_shash(t, len), k; (k = w->shash[j]); j = (j + 1) & (CLP_HASH - 1))
-		if (w->cand[k - 1].len == len && !memcmp(w->cand[k - 1].s, t, len))
+		if (w->cand[k - 1].len == len &&
+		    clp_eq((const unsigned char *)w->cand[k - 1].s, t, len))
 			return (int)k - 1;
 	return -1;
 }
@@ -1589,13 +1677,33 @@ static inline int putv_fast(struct buf *b, uint64_t v)
  * Whether a reference's text goes into the bloom all the same, because a search asks for a
  * token of it that the index cannot answer: a negative integer ("-5" holds the word 5), and
  * an IPv6 address written with a dotted tail ("::10.0.0.5" holds 10.0.0.5, an IPv4
- * address to the search, which the index holds as ::a00:5, not ::ffff:10.0.0.5).
+ * address to the search, which the index holds as ::a00:5, not ::ffff:10.0.0.5). cls: the
+ * classes of the text's bytes ORed (clp_delim).
  */
-static bool ref_tokens(const unsigned char *a, size_t n, bool is_int, int64_t iv)
+static bool ref_tokens(unsigned cls, bool is_int, int64_t iv)
 {
 	if (is_int)
 		return iv < 0;
-	return memchr(a, ':', n) && memchr(a, '.', n);
+	return (cls & (CLP_COLON | CLP_DOT)) == (CLP_COLON | CLP_DOT);
+}
+
+/* The index of the line's template (w->tpl) in the block's table, added when new. */
+static int clp_tpl_index(struct segment_writer *w, uint32_t *idx)
+{
+	uint32_t *r = &w->tpl_recent[w->tpl.len % CLP_TPL_RECENT];
+	const struct kent *e = *r ? &w->tpls.ents[*r - 1] : NULL;
+	bool added;
+	int rc;
+
+	if (e && e->len == w->tpl.len && !memcmp(w->tpls.keys + e->off, w->tpl.p, e->len)) {
+		*idx = *r - 1;
+		return 0;
+	}
+	if ((rc = kmap_put(&w->tpls, w->tpl.p, w->tpl.len, idx, &added)) < 0 ||
+	    (added && (rc = clp_tpl_tokens(w, (const unsigned char *)w->tpl.p, w->tpl.len)) < 0))
+		return rc;
+	*r = *idx + 1;
+	return 0;
 }
 
 /* One line: its template into the block's table, its variables into the streams. */
@@ -1629,14 +1737,14 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 	clp_cands(w, ev);
 	while (p < end) {
 		const unsigned char *a;
-		bool digit, is_int, dc;
+		bool digit, is_int;
 		unsigned acc = 0;
 		int64_t iv = 0;
 		size_t n;
 		int k;
 
-		for (; p < end && (clp_delim[*p] & 1); p++) {
-			if (clp_delim[*p] == 3) { /* a placeholder byte: undo, store it whole */
+		for (; p < end && (w->cls[*p] & 1); p++) {
+			if (w->cls[*p] == 3) { /* a placeholder byte: undo, store it whole */
 				while (ntouched--)
 					w->subs[touched[ntouched]].len = sublen[ntouched];
 				w->vnext = vnext;
@@ -1651,25 +1759,28 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 		if (p == end)
 			break;
 		a = p;
-		for (unsigned cl; !((cl = clp_delim[*p]) & 1); p++) /* line[len] is a NUL */
+		for (unsigned cl; !((cl = w->cls[*p]) & 1); p++) /* line[len] is a NUL */
 			acc |= cl;
 		n = (size_t)(p - a);
-		if (!(acc & 4) && !(w->lenmask & (1ull << (n & 63)))) {
+		if (!(acc & CLP_DIGIT) && !(w->lenmask & (1ull << (n & 63)))) {
 			memcpy(t, a, n); /* text without digits that no value has: the template's */
 			t += n;
 			continue;
 		}
-		digit = acc & 4;
-		dc = acc & 8;
-		is_int = digit && clp_int(a, n, &iv);
-		k = clp_match(w, a, n, is_int, iv, dc);
+		digit = acc & CLP_DIGIT;
+		/* clp_int() only where it may succeed: digits, and a '-' before them; the
+		 * digits of the first kind (nearly all) need no second look */
+		is_int = acc == CLP_DIGIT ? clp_int(a, n, true, &iv)
+					  : acc == (CLP_DIGIT | CLP_OTHER) && a[0] == '-' &&
+						    clp_int(a, n, false, &iv);
+		k = clp_match(w, a, n, is_int, iv, acc);
 		if (k >= 0) {
 			uint32_t nm = w->cand[k].name;
 
 			*t++ = CLP_REF;
 			t = varint_put(t, nm);
 			w->refstamp[w->cand[k].name] = w->refgen;
-			if (ref_tokens(a, n, is_int, iv) &&
+			if (ref_tokens(acc, is_int, iv) &&
 			    (rc = add_tokens(w, (const char *)a, n)) < 0)
 				return rc;
 		} else if (!digit) {
@@ -1683,7 +1794,7 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 			/* the same text as an earlier variable of the line: the same variable */
 			for (; w->bstamp[h] == w->bgen; h = (h + 1) & (CLP_BACK_SLOTS - 1)) {
 				j = w->bvar[h];
-				if (back_len[j] == n && !memcmp(back[j], a, n))
+				if (back_len[j] == n && clp_eq(back[j], a, n))
 					break;
 			}
 			if (w->bstamp[h] == w->bgen) { /* the same as variable j: no data */
@@ -1698,7 +1809,7 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 				w->bvar[h] = (uint8_t)nvar;
 			}
 			if (!is_int && nvar < CLP_BACK_MAX && w->vlast[nvar] &&
-			    w->vlast_len[nvar] == n && !memcmp(w->vlast[nvar], a, n)) {
+			    w->vlast_len[nvar] == n && clp_eq(w->vlast[nvar], a, n)) {
 				idx = w->vlast_idx[nvar]; /* as the previous line's: no lookup */
 			} else if (!is_int) {
 				if ((rc = kmap_put(&w->vdict, a, n, &idx, &added)) < 0 ||
@@ -1730,8 +1841,7 @@ static int clp_line(struct segment_writer *w, uint32_t ev, const unsigned char *
 	w->tpl.len = (size_t)(t - t0);
 	*t = 0;
 tpl:
-	if ((rc = kmap_put(&w->tpls, w->tpl.p, w->tpl.len, &idx, &added)) < 0 ||
-	    (added && (rc = clp_tpl_tokens(w, (const unsigned char *)w->tpl.p, w->tpl.len)) < 0))
+	if ((rc = clp_tpl_index(w, &idx)) < 0)
 		return rc;
 	return putv_fast(&w->tids, idx);
 }
@@ -1853,6 +1963,7 @@ static int encode_clp(struct segment_writer *w, const struct wcol *c, struct out
 	int rc;
 
 	pthread_once(&clp_once, clp_delim_init);
+	memcpy(w->cls, clp_delim, sizeof(w->cls));
 	if (w->stamp_cap < w->names.n && (rc = stamps_grow(w)) < 0)
 		return rc;
 	if (++w->refgen == 0) {
@@ -1860,6 +1971,7 @@ static int encode_clp(struct segment_writer *w, const struct wcol *c, struct out
 		w->refgen = 1;
 	}
 	kmap_clear(&w->tpls);
+	memset(w->tpl_recent, 0, sizeof(w->tpl_recent));
 	kmap_clear(&w->vdict);
 	memset(w->vlast, 0, sizeof(w->vlast));
 	w->vnext = 0;
@@ -1902,8 +2014,6 @@ static int encode_clp(struct segment_writer *w, const struct wcol *c, struct out
 	}
 	return o->err;
 }
-
-static const unsigned char v4_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
 /*
  * A dictionary column's per-value indexes. The dictionary is in order of first use, so a
