@@ -271,6 +271,7 @@ struct master_proof {
 	bool opened;           /* a data key opened: the master key is the right one */
 	int rejected;          /* the first data key that did not open: -EKEYREJECTED */
 	struct err first_fail; /* its message */
+	struct err damaged;    /* the first damaged key file's message (code 0: none) */
 };
 
 /*
@@ -294,6 +295,8 @@ static int try_data_key(void *ctx, uint64_t tenant)
 		mp->rejected = rc;
 		mp->first_fail = te;
 	}
+	if (rc == -EBADMSG && !mp->damaged.code)
+		mp->damaged = te;
 	if (rc == -EKEYREJECTED || rc == -ENOENT || rc == -EBADMSG)
 		return 0;
 	mp->first_fail = te;
@@ -308,7 +311,7 @@ static int try_data_key(void *ctx, uint64_t tenant)
  */
 static int check_master(struct keys *k, const char *master_path, bool write, struct err *e)
 {
-	struct master_proof mp = { .k = k, .first_fail = ERR_INIT };
+	struct master_proof mp = { .k = k, .first_fail = ERR_INIT, .damaged = ERR_INIT };
 	unsigned char id[32], have[32];
 	struct err we = ERR_INIT;
 	bool proved;
@@ -538,6 +541,35 @@ static bool unwrap(const struct keys *k, uint64_t tenant, const unsigned char w[
 	return true;
 }
 
+/*
+ * Before a new data key is made for name: the master key that wraps it becomes the
+ * directory's (the next check_master proves it with that key and writes master.id). Without
+ * master.id, a master key that no data key opened is refused while a key file there refuses
+ * it or says nothing (damaged: its backup, wrapped with the right master key, may come back);
+ * with only erased keys, nothing is left that another master key could open. Checked at each
+ * new key, not kept from keys_open: a daemon may erase the damaged key's tenant meanwhile.
+ */
+static int master_proved(struct keys *k, const char *name, struct err *e)
+{
+	struct master_proof mp = { .k = k, .first_fail = ERR_INIT, .damaged = ERR_INIT };
+	int rc;
+
+	if (exists(k->dir, "master.id"))
+		return 0;
+	if ((rc = each_data_key(k->dir, try_data_key, &mp)) < 0) {
+		if (e)
+			*e = mp.first_fail;
+		return rc;
+	}
+	if (mp.opened || (!mp.rejected && !mp.damaged.code))
+		return 0;
+	return err_set(e, -EKEYREJECTED, "%s/%s: no new data key is made with a master key that "
+		       "nothing proved: %s/master.id is missing and no data key there opens (%s); "
+		       "restore master.id or that key file from a backup, or erase its tenant "
+		       "(docs/store.md, Keys)", k->dir, name, k->dir,
+		       mp.rejected ? mp.first_fail.msg : mp.damaged.msg);
+}
+
 int keys_tenant(struct keys *k, uint64_t tenant, bool create, struct keys_data_key *out,
 		struct err *e)
 {
@@ -560,6 +592,8 @@ int keys_tenant(struct keys *k, uint64_t tenant, bool create, struct keys_data_k
 	if (gone) {
 		struct err ce = ERR_INIT; /* e stays clear when the winner's key is read */
 
+		if ((rc = master_proved(k, name, e)))
+			return rc;
 		if ((rc = tenant_create(k, tenant, out, &ce)) != -EEXIST) {
 			if (rc < 0 && e)
 				*e = ce;

@@ -107,6 +107,8 @@ void keys_close(struct keys *k);
  * Create only for a tenant without stored data (store_writer_key, store/store.h, checks):
  * a key made in place of a lost one opens none of the data written before. Two handles (or
  * processes) that create the same tenant's key at once both get the one written first.
+ * Nor is one made (-EKEYREJECTED) where nothing proved the master key: no master.id, and
+ * no data key that opens it but one that is damaged or refuses it (keys.c: master_proved).
  */
 int keys_tenant(struct keys *k, uint64_t tenant, bool create, struct keys_data_key *out,
 		struct err *e);

@@ -659,6 +659,58 @@ static void test_master_checked_past_damaged_keys(void)
 	CHECK_INT(mode_of("master.id"), -1);
 }
 
+/*
+ * Without master.id and with no data key that opens, nothing proved the master key: a wrong
+ * one must not become the directory's by wrapping a new tenant's key (the next keys_open
+ * proves it with that key and writes master.id, refusing the right one from then on, and a
+ * damaged key file restored from its backup no longer opens). While a damaged key file is
+ * there, no key is made; with only erased ones there is nothing another master key could
+ * open, and one is made, by the handle already open once the damaged file is gone.
+ */
+static void test_unproved_master_makes_no_key(void)
+{
+	static const char tombstone[] = "KOBANDX1erased, not removed yet";
+	struct keys_data_key dk;
+	struct err e = ERR_INIT;
+	struct keys *k = NULL;
+	char other[700], cmd[2200];
+
+	fresh("unproved");
+	snprintf(other, sizeof(other), "%s-other", dir);
+	CHECK_INT(keys_open(&k, dir, KEYS_CREATE, &e), 0);
+	if (!k)
+		return;
+	CHECK_INT(keys_tenant(k, 1, true, &dk, &e), 0);
+	CHECK_INT(keys_tenant(k, 2, true, &dk, &e), 0);
+	keys_close(k);
+	k = NULL;
+	put_file("tenant-1.key", "KOBANXX1 damaged", 16);
+	put_file("tenant-2.key", tombstone, sizeof(tombstone) - 1);
+	/* another installation's master key in place of this one, master.id lost */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && rm '%s/master.id'", other, dir);
+	CHECK_INT(system(cmd), 0);
+	CHECK_INT(keys_open(&k, other, KEYS_CREATE, &e), 0);
+	keys_close(k);
+	k = NULL;
+	snprintf(cmd, sizeof(cmd), "cp -p '%s/master.key' '%s/master.key'", other, dir);
+	CHECK_INT(system(cmd), 0);
+	/* it opens (nothing says it is wrong, and nothing can be read with it) */
+	CHECK_INT(keys_open(&k, dir, KEYS_WRITE, &e), 0);
+	if (!k)
+		return;
+	CHECK_INT(keys_tenant(k, 3, true, &dk, &e), -EKEYREJECTED);
+	CHECK(strstr(e.msg, "tenant-3.key: no new data key") && strstr(e.msg, "master.id") &&
+	      strstr(e.msg, "tenant-1.key: not a koban key file"));
+	CHECK_INT(mode_of("tenant-3.key"), -1);
+	CHECK_INT(mode_of("master.id"), -1);
+	/* the damaged key erased meanwhile (only a tombstone left): the key is made */
+	snprintf(cmd, sizeof(cmd), "rm '%s/tenant-1.key'", dir);
+	CHECK_INT(system(cmd), 0);
+	CHECK_INT(keys_tenant(k, 3, true, &dk, &e), 0);
+	CHECK_INT(mode_of("tenant-3.key"), 0600);
+	keys_close(k);
+}
+
 #define RACERS 4
 #define RACE_ROUNDS 50
 
@@ -737,6 +789,7 @@ int main(void)
 	T_RUN(test_key_files_elsewhere);
 	T_RUN(test_what_each_access_writes);
 	T_RUN(test_master_checked_past_damaged_keys);
+	T_RUN(test_unproved_master_makes_no_key);
 	T_RUN(test_concurrent_first_key);
 	return t_done();
 }
