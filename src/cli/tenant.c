@@ -900,10 +900,15 @@ int cli_erase_remote(const struct cli_remote *r, struct control_call *call)
 	/*
 	 * What the write-ahead log holds of the tenant goes into segments first, so that the
 	 * erasure removes it with the rest; erase_run() decides whether a failure stops it.
+	 * The sealer is held until the erasure ends: a generation it opened would go on writing
+	 * the tenant's segments with the key read before it was destroyed (into a directory
+	 * being removed), and one committed between the counts would leave its events out.
 	 */
-	sealed = !r->seal || seal_now(r->seal, &e) == 0;
+	sealed = !r->seal || seal_hold(r->seal, &e) == 0;
 	rc = erase_run(r->cfg, name, call->who, sealed ? NULL : e.msg, call->out, call->err,
 		       &destroyed);
+	if (r->seal)
+		seal_release(r->seal);
 	if (destroyed && r->sink) /* workers look the tenant up again: gone, events dropped */
 		sink_forget_keys(r->sink);
 	if (rc == 0 && kill(getpid(), SIGHUP) < 0) /* reload: nothing more is routed to it */

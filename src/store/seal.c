@@ -123,6 +123,7 @@ struct seal {
 	pthread_cond_t wake, done;
 	bool stopping;
 	uint64_t req, served; /* seal_now requests */
+	uint64_t hold;        /* seal_hold's request: once served, no pass until seal_release */
 	int req_rc;
 	struct err req_err;
 	seal_busy_fn *busy_fn; /* seal_set_busy */
@@ -1687,6 +1688,12 @@ static int pass(struct seal *s, bool force, bool merge_now, bool merge_ok, struc
 	return 0;
 }
 
+/* Whether seal_hold keeps the thread from starting a pass; under s->lock. */
+static bool held(const struct seal *s)
+{
+	return s->hold && s->hold <= s->served;
+}
+
 static void *seal_thread(void *arg)
 {
 	struct seal *s = arg;
@@ -1704,9 +1711,14 @@ static void *seal_thread(void *arg)
 
 		ts = time_after(CLOCK_MONOTONIC, (int64_t)SEAL_TICK_MS * 1000000);
 		pthread_mutex_lock(&s->lock);
-		while (!s->stopping && s->req == s->served && !s->behind &&
-		       pthread_cond_timedwait(&s->wake, &s->lock, &ts) != ETIMEDOUT)
-			;
+		/* held: served, and nothing more until released (a request waits too) */
+		while (!s->stopping && (held(s) || (s->req == s->served && !s->behind))) {
+			if (held(s))
+				pthread_cond_wait(&s->wake, &s->lock);
+			else if (pthread_cond_timedwait(&s->wake, &s->lock, &ts) == ETIMEDOUT &&
+				 !held(s))
+				break;
+		}
 		stop = s->stopping;
 		want = s->req;
 		pthread_mutex_unlock(&s->lock);
@@ -1941,13 +1953,18 @@ fail:
 	return rc;
 }
 
-int seal_now(struct seal *s, struct err *e)
+/* seal_now, and with hold, seal_hold. */
+static int request(struct seal *s, bool hold, struct err *e)
 {
 	uint64_t mine;
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
+	while (hold && s->hold && !s->stopping) /* one holder at a time */
+		pthread_cond_wait(&s->done, &s->lock);
 	mine = ++s->req;
+	if (hold)
+		s->hold = mine; /* the thread stops once it has served it, under this lock */
 	pthread_cond_signal(&s->wake);
 	while (s->served < mine && !s->stopping)
 		pthread_cond_wait(&s->done, &s->lock);
@@ -1958,6 +1975,25 @@ int seal_now(struct seal *s, struct err *e)
 	if (rc == -ECANCELED)
 		return err_set(e, rc, "the sealer is stopping");
 	return rc;
+}
+
+int seal_now(struct seal *s, struct err *e)
+{
+	return request(s, false, e);
+}
+
+int seal_hold(struct seal *s, struct err *e)
+{
+	return request(s, true, e);
+}
+
+void seal_release(struct seal *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->hold = 0;
+	pthread_cond_broadcast(&s->wake);
+	pthread_cond_broadcast(&s->done); /* a holder waiting for its turn */
+	pthread_mutex_unlock(&s->lock);
 }
 
 void seal_stop(struct seal *s)

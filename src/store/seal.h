@@ -145,6 +145,18 @@ void seal_set_busy(struct seal *s, seal_busy_fn *fn, void *ctx);
 void seal_stop(struct seal *s);
 /* Seals everything durable now and returns when it is committed: 0 or the error (tests). */
 int seal_now(struct seal *s, struct err *e);
+/*
+ * Seals everything durable now, as seal_now, and then keeps the thread from starting another
+ * pass (no generation open, none committed, no segment written or merged) until
+ * seal_release(): what the store holds of a tenant stays as it was counted while the tenant
+ * is erased (tenant erase through the daemon), and no open generation keeps writing its
+ * segments with a key destroyed meanwhile. Held whatever the seal returned (the caller
+ * decides whether to go on), and seal_release() must follow in every case. A second holder
+ * waits for the first's release, and seal_now callers for the release too; the WAL fills
+ * meanwhile. From any thread but the sealer's.
+ */
+int seal_hold(struct seal *s, struct err *e);
+void seal_release(struct seal *s);
 void seal_stats(struct seal *s, struct seal_stats *out);
 
 /* ---- the sealer's files, for readers (store_search, any process) ---- */

@@ -806,6 +806,57 @@ static void wait_paused(struct seal *s, struct seal_stats *st)
 }
 
 /*
+ * A tenant erased while the sealer runs (tenant erase through the daemon): between passes a
+ * generation stays open up to SEAL_MAX_AGE_MS, its tenants' segments written with the keys
+ * read when it opened. Held (seal_hold) from a last commit to the end of the erasure, the
+ * sealer has none open, reads nothing (the erasure's counts stay true), and afterwards
+ * passes the tenant's new records over as erased; the others are sealed as before.
+ */
+static void test_erasure_while_held(void)
+{
+	struct seal_stats st = { 0 };
+	struct err e = ERR_INIT;
+	struct seal *s = NULL;
+	char cmd[900];
+	struct wal *w;
+
+	if (!(w = fresh_running("held", 1, &s)))
+		return;
+	if (!s) {
+		wal_close(w);
+		return;
+	}
+	append(w, 0, 3, 0, 1);
+	append(w, 0, 4, 0, 1);
+	wait_read(s, 2 * LINES); /* an open generation: tenant 3's segment being written */
+	CHECK_INT(seal_hold(s, &e), 0);
+	seal_stats(s, &st);
+	CHECK_INT(st.sealed_events, 2 * LINES);
+	CHECK_INT(files_with(3, ".tmp"), 0); /* committed: none being written */
+	/* events still arriving for the tenant while it is erased: left in the WAL */
+	append(w, 0, 3, LINES, 1);
+	append(w, 0, 4, LINES, 1);
+	usleep(3 * SEAL_TICK_MS * 1000);
+	seal_stats(s, &st);
+	CHECK_INT(st.read_events, 0);
+	CHECK_INT(st.backlog_events, 2 * LINES);
+	destroy_key(3);
+	snprintf(cmd, sizeof(cmd), "rm -r '%s/tenants/3'", data);
+	CHECK_INT(system(cmd), 0);
+	seal_release(s);
+	CHECK_INT(seal_now(s, &e), 0);
+	seal_stats(s, &st);
+	CHECK_INT(st.errors, 0);
+	CHECK_INT(st.skipped_erased, LINES);
+	CHECK_INT(st.sealed_events, 3 * LINES);
+	CHECK_INT(st.backlog_events, 0);
+	seal_stop(s);
+	wal_close(w);
+	CHECK_INT(files_with(3, ""), 0);
+	CHECK_INT(total(4), 2 * LINES);
+}
+
+/*
  * While the busy hook says ingest is behind, the sealer leaves the WAL's records alone (a
  * search reads them from the WAL meanwhile), but not for seal_now, nor once the WAL's files
  * hold the bound, nor when the hook clears; seal_stop seals everything whatever it says.
@@ -1268,6 +1319,7 @@ int main(void)
 		T_RUN(test_backlog_after_restart);
 		T_RUN(test_given_up_never_sealed);
 		T_RUN(test_appends_while_sealing);
+		T_RUN(test_erasure_while_held);
 		T_RUN(test_yields_to_ingest);
 		T_RUN(test_merge_small_segments);
 		T_RUN(test_merge_crash_points);
