@@ -29,6 +29,7 @@ void evcodec_writer_release(struct evcodec_writer *w)
 {
 	mem_free(w->idx);
 	mem_free(w->stamp);
+	mem_free(w->type);
 	mem_free(w->names);
 	memset(w, 0, sizeof(*w));
 }
@@ -55,23 +56,35 @@ uint32_t evcodec_count(const struct evcodec_writer *w)
 	return w->n_events;
 }
 
-/* The name index of field, added to the batch's table when new; -ENOSPC/-ENOMEM. */
+/* The maps by field id (idx, stamp, type) grown to hold field; 0 or -ENOMEM. */
+static int map_grow(struct evcodec_writer *w, uint32_t field)
+{
+	size_t cap = MAX((size_t)field + 1, MAX(w->map_cap * 2, (size_t)FIELD_COUNT + 64));
+	uint32_t *ni = mem_realloc(w->idx, cap * sizeof(*ni));
+	uint32_t *ns;
+	uint8_t *nt;
+
+	if (!ni)
+		return -ENOMEM;
+	w->idx = ni;
+	if (!(ns = mem_realloc(w->stamp, cap * sizeof(*ns))))
+		return -ENOMEM;
+	memset(ns + w->map_cap, 0, (cap - w->map_cap) * sizeof(*ns));
+	w->stamp = ns;
+	if (!(nt = mem_realloc(w->type, cap)))
+		return -ENOMEM;
+	memset(nt + w->map_cap, 0, cap - w->map_cap);
+	w->type = nt;
+	w->map_cap = cap;
+	return 0;
+}
+
+/*
+ * The name index of field (below map_cap: evcodec_add() grew the maps), added to the
+ * batch's table when new; -ENOSPC/-ENOMEM.
+ */
 static int64_t name_index(struct evcodec_writer *w, uint32_t field)
 {
-	if (field >= w->map_cap) {
-		size_t cap = MAX((size_t)field + 1, MAX(w->map_cap * 2, (size_t)FIELD_COUNT + 64));
-		uint32_t *ni = mem_realloc(w->idx, cap * sizeof(*ni));
-		uint32_t *ns;
-
-		if (!ni)
-			return -ENOMEM;
-		w->idx = ni;
-		if (!(ns = mem_realloc(w->stamp, cap * sizeof(*ns))))
-			return -ENOMEM;
-		memset(ns + w->map_cap, 0, (cap - w->map_cap) * sizeof(*ns));
-		w->stamp = ns;
-		w->map_cap = cap;
-	}
 	if (w->stamp[field] == w->gen)
 		return w->idx[field];
 	if (w->n_names == EVCODEC_NAMES_MAX)
@@ -105,7 +118,17 @@ int evcodec_add(struct evcodec_writer *w, struct buf *out, const struct event *e
 	if (ev->n > EVENT_MAX_VALUES)
 		return -EINVAL;
 	for (uint32_t i = 0; i < ev->n; i++) {
-		types[i] = (unsigned char)field_store_type(field_type(ev->vals[i].field));
+		uint32_t f = ev->vals[i].field;
+
+		if (f >= w->map_cap && (rc = map_grow(w, f)) < 0)
+			return rc;
+		/*
+		 * A field's type never changes once it has an id: looked up once per writer
+		 * (field_type()'s call per value was 9% of evcodec_add())
+		 */
+		if (!w->type[f])
+			w->type[f] = (uint8_t)(field_store_type(field_type(f)) + 1);
+		types[i] = w->type[f] - 1;
 		need += 2 * VARINT_MAX + 17 + (types[i] == FT_STR ? ev->vals[i].len : 0);
 	}
 	if ((rc = buf_grow(out, need + 1)) < 0)

@@ -54,6 +54,7 @@ struct event;
 struct evcodec_writer {
 	uint32_t *idx;      /* by field id: name index (valid when stamp[id] == gen) */
 	uint32_t *stamp;
+	uint8_t *type;      /* by field id: its field_store_type() + 1, 0 until looked up */
 	size_t map_cap;     /* entries in idx and stamp */
 	uint32_t gen;       /* of the batch being written */
 	uint32_t *names;    /* field ids in name-index order */
