@@ -124,7 +124,7 @@ struct wal {
 	bool stopping;
 
 	atomic_uint_fast64_t appended_records, appended_bytes, commits, commit_ns, write_errors,
-		sync_errors, replayed_records, torn_bytes, bytes_on_disk;
+		sync_errors, replayed_records, torn_bytes, missing_records, bytes_on_disk;
 };
 
 #define COUNT(c, k) atomic_fetch_add_explicit(&(c), (k), memory_order_relaxed)
@@ -421,8 +421,9 @@ static int given_up_collect(struct wal_shard *s, unsigned shard, struct given_up
 		if (rc < 0)
 			return rc;
 		if (rc)
-			log_warn("%s: records %llu to %llu were given up by a failed commit (counted "
-				 "as lost, their senders told to send them again): not replayed",
+			log_warn("%s: records %llu to %llu were given up (by a failed commit: "
+				 "counted as lost, their senders told to send them again; or found "
+				 "missing at an earlier start): not replayed",
 				 path, (unsigned long long)g->r[g->n - 1].lo,
 				 (unsigned long long)g->r[g->n - 1].hi);
 	}
@@ -567,8 +568,12 @@ static int remove_empty_last(struct wal *w, struct wal_shard *s, const char *pat
 	return 0;
 }
 
+/*
+ * Replays the shard's file i; *end is the LSN its records stop before (where the next file
+ * must start, unless the records between were given up).
+ */
 static int replay_file(struct wal *w, unsigned shard, size_t i, const struct given_up *g,
-		       struct err *e)
+		       uint64_t *end, struct err *e)
 {
 	struct wal_shard *s = &w->shards[shard];
 	bool last = i + 1 == s->n_files;
@@ -613,6 +618,7 @@ static int replay_file(struct wal *w, unsigned shard, size_t i, const struct giv
 		rc = remove_empty_last(w, s, path, e); /* its name is the next file's */
 	if (!rc && pos.expect_lsn > s->next_lsn)
 		s->next_lsn = pos.expect_lsn;
+	*end = pos.expect_lsn;
 fail:
 	if (map)
 		munmap(map, pos.size);
@@ -621,24 +627,89 @@ fail:
 	return rc;
 }
 
+/*
+ * Checks that the shard's file i starts where the log before it ended (expect: the end of
+ * file i - 1, or the LSN after the checkpoint). LSNs between that no file holds and no
+ * given-up record names are missing (a file moved away, as docs/store.md says to do with a
+ * damaged one, or lost): added to *missing. A file that starts before is damage: two files
+ * would hold the same records.
+ */
+static int check_continuity(struct wal_shard *s, size_t i, uint64_t expect,
+			    const struct given_up *g, struct given_up *missing, struct err *e)
+{
+	char name[32];
+
+	file_name(name, s->files[i]);
+	if (i && s->files[i] < expect)
+		return err_set(e, -EBADMSG, "%s/%s: the file starts at LSN %llu, where the one "
+				 "before holds records up to %llu (the log is damaged; see "
+				 "docs/store.md)", s->dir, name, (unsigned long long)s->files[i],
+				 (unsigned long long)expect - 1);
+	if (s->files[i] <= expect || given_up_all(g, expect, s->files[i] - 1))
+		return 0;
+	log_error("%s: records %llu to %llu are missing before %s (a file moved away or lost): "
+		  "not replayed, and those not sealed yet are lost", s->dir,
+		  (unsigned long long)expect, (unsigned long long)s->files[i] - 1, name);
+	return given_up_push(missing, expect, s->files[i] - 1, e);
+}
+
+static int open_new_file(struct wal *w, struct wal_shard *s, unsigned shard,
+			 const struct lsn_range *gone, struct err *e);
+static int commit_sync(int fd);
+
+/*
+ * Names each range of missing records (check_continuity) in a given-up record of a file of
+ * its own, made durable now, so that every reader (the sealer, a search, the next replay)
+ * goes past them as it goes past records given up by a failed commit; counted in
+ * missing_records. The next append starts a new file.
+ */
+static int name_missing(struct wal *w, struct wal_shard *s, unsigned shard,
+			const struct given_up *missing, struct err *e)
+{
+	for (size_t i = 0; i < missing->n; i++) {
+		const struct lsn_range *r = &missing->r[i];
+		int rc = open_new_file(w, s, shard, r, e), sync_errno;
+
+		if (rc)
+			return rc;
+		sync_errno = commit_sync(s->fd) < 0 ? errno : 0;
+		close(s->fd);
+		s->fd = -1;
+		if (sync_errno)
+			return err_set(e, -sync_errno, "%s: fdatasync of the file naming the missing "
+				       "records: %s", s->dir, strerror(sync_errno));
+		COUNT(w->missing_records, r->hi - r->lo + 1);
+		log_warn("%s: records %llu to %llu named in the file that starts at LSN %llu: "
+			 "readers go past them", s->dir, (unsigned long long)r->lo,
+			 (unsigned long long)r->hi, (unsigned long long)s->next_lsn - 1);
+	}
+	return 0;
+}
+
 static int replay_shard(struct wal *w, unsigned shard, struct err *e)
 {
 	struct wal_shard *s = &w->shards[shard];
-	struct given_up g = { NULL, 0 };
+	struct given_up g = { NULL, 0 }, missing = { NULL, 0 };
+	uint64_t expect;
 	int rc;
 
 	if ((rc = checkpoint_read(s, e)) || (rc = list_files(s, e)))
 		return rc;
-	s->next_lsn = s->checkpoint_lsn + 1;
+	s->next_lsn = expect = s->checkpoint_lsn + 1;
 	/* A given-up record comes after the records it names: all are known before replaying. */
 	rc = given_up_collect(s, shard, &g, e);
 	for (size_t i = 0; i < s->n_files && !rc; i++) {
+		if ((rc = check_continuity(s, i, expect, &g, &missing, e)))
+			break;
 		/* The last file may be removed whole when its header was torn. */
-		rc = replay_file(w, shard, i, &g, e);
+		rc = replay_file(w, shard, i, &g, &expect, e);
 	}
 	mem_free(g.r);
 	for (size_t i = 0; i < s->n_files; i++)
 		COUNT(w->bytes_on_disk, s->file_sizes[i]);
+	if (!rc)
+		rc = name_missing(w, s, shard, &missing, e);
+	mem_free(missing.r);
 	s->appended_lsn = s->next_lsn - 1;
 	atomic_store(&s->durable_events, s->appended_events);
 	atomic_store(&s->durable_lsn, s->appended_lsn);
@@ -648,17 +719,31 @@ static int replay_shard(struct wal *w, unsigned shard, struct err *e)
 /* ---- appending ---- */
 
 /*
- * Starts the shard's next file, named by its next LSN. While records given up by a failed
- * commit are not behind a durable commit (failed_hi past durable_lsn), the file begins with a
- * given-up record naming them (from durable_lsn + 1 to failed_hi, every record since the last
- * durable commit up to the last one given up), written with the header in one write so that a
- * reader who lists the file finds it, and made durable by the file's first commit. Under lock.
+ * The records a failed commit gave up that are not behind a durable commit yet (failed_hi
+ * past durable_lsn): every record since the last durable commit up to the last one given up,
+ * in *r. NULL when there are none. Under lock.
  */
-static int open_new_file(struct wal *w, struct wal_shard *s, unsigned shard, struct err *e)
+static const struct lsn_range *given_up_pending(struct wal_shard *s, struct lsn_range *r)
+{
+	uint64_t durable = atomic_load(&s->durable_lsn);
+
+	if (s->failed_hi <= durable)
+		return NULL;
+	*r = (struct lsn_range){ durable + 1, s->failed_hi };
+	return r;
+}
+
+/*
+ * Starts the shard's next file, named by its next LSN. With gone (given_up_pending(), or
+ * missing records at the replay), the file begins with a given-up record naming those
+ * records, written with the header in one write so that a reader who lists the file finds
+ * it, and made durable by the file's first commit. Under lock.
+ */
+static int open_new_file(struct wal *w, struct wal_shard *s, unsigned shard,
+			 const struct lsn_range *gone, struct err *e)
 {
 	unsigned char h[FILE_HEADER + RECORD_HEADER + GIVEN_UP_LEN];
-	uint64_t durable = atomic_load(&s->durable_lsn);
-	bool given_up = s->failed_hi > durable;
+	bool given_up = gone != NULL;
 	size_t n = given_up ? sizeof(h) : FILE_HEADER;
 	char path[PATH_MAX_LEN], name[32];
 	int fd, rc;
@@ -681,8 +766,8 @@ static int open_new_file(struct wal *w, struct wal_shard *s, unsigned shard, str
 		le_put64(r + 16, 0);
 		le_put32(r + 24, 0);
 		le_put32(r + 28, FLAG_GIVEN_UP);
-		le_put64(r + RECORD_HEADER, durable + 1);
-		le_put64(r + RECORD_HEADER + 8, s->failed_hi);
+		le_put64(r + RECORD_HEADER, gone->lo);
+		le_put64(r + RECORD_HEADER + 8, gone->hi);
 		le_put32(r + 4, record_crc(FILE_VERSION_GIVEN_UP, r, r + RECORD_HEADER,
 					   GIVEN_UP_LEN));
 	}
@@ -724,6 +809,7 @@ static void fail_pending(struct wal *w, struct wal_shard *s);
 static int ensure_file(struct wal *w, struct wal_shard *s, unsigned shard, size_t n,
 		       struct err *e)
 {
+	struct lsn_range gone;
 	int rc = 0;
 
 	pthread_mutex_lock(&s->lock);
@@ -741,7 +827,7 @@ static int ensure_file(struct wal *w, struct wal_shard *s, unsigned shard, size_
 		}
 	}
 	if (!rc && s->fd < 0)
-		rc = open_new_file(w, s, shard, e);
+		rc = open_new_file(w, s, shard, given_up_pending(s, &gone), e);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -900,9 +986,10 @@ static int commit_sync(int fd)
 static void start_after_failure(struct wal *w, struct wal_shard *s)
 {
 	struct err e = ERR_INIT;
+	struct lsn_range gone;
 	int old = s->fd;
 
-	if (open_new_file(w, s, (unsigned)(s - w->shards), &e) < 0) {
+	if (open_new_file(w, s, (unsigned)(s - w->shards), given_up_pending(s, &gone), &e) < 0) {
 		log_error("cannot start the file that names the records given up: %s (the next "
 			  "append tries again; until then a search may still find them)", e.msg);
 		return;
@@ -1173,6 +1260,7 @@ void wal_stats(struct wal *w, struct wal_stats *out)
 	out->sync_errors = atomic_load(&w->sync_errors);
 	out->replayed_records = atomic_load(&w->replayed_records);
 	out->torn_bytes = atomic_load(&w->torn_bytes);
+	out->missing_records = atomic_load(&w->missing_records);
 	out->bytes_on_disk = atomic_load(&w->bytes_on_disk);
 }
 
@@ -1554,11 +1642,18 @@ int wal_scan_shard(struct wal_scan *sc, unsigned shard, uint64_t to, wal_replay_
 		uint64_t off = i == ss->at_file ? ss->at_off : 0;
 		bool end;
 
-		/* A file must start where the previous one ended, and the first must hold from + 1. */
-		if (!off && (expect ? f->first_lsn != expect : f->first_lsn > ss->from + 1))
+		/*
+		 * A file must start where the previous one ended, and the first must hold from + 1
+		 * (or what is missing before it was named at a replay: check_continuity).
+		 */
+		if (!off && (expect ? f->first_lsn != expect
+				    : f->first_lsn > ss->from + 1 &&
+					      !given_up_all(&ss->given_up, ss->from + 1,
+							    f->first_lsn - 1)))
 			return err_set(e, -EBADMSG, "%s: the log continues at LSN %llu where %llu was "
 					 "expected (records are missing: removed by a checkpoint "
-					 "meanwhile, or lost)", f->path,
+					 "meanwhile, or lost: the next start of koban serve names "
+					 "them)", f->path,
 					 (unsigned long long)f->first_lsn,
 					 (unsigned long long)(expect ? expect : ss->from + 1));
 		rc = scan_file(sc, shard, f, ss->done, to, &off, &expect, fn, ctx, last, &end, e);

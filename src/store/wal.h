@@ -36,7 +36,10 @@
  * file. A torn record at the end of a shard's last file (a crash in the middle of a write) is
  * cut off, logged and counted; damage anywhere else is an error naming the file and offset,
  * never skipped silently, but in records given up (their given-up record is logged): the disk
- * failed to write them. wal_checkpoint() records that the owner has everything up to an LSN
+ * failed to write them. Records missing between the checkpoint and the end (a file moved away)
+ * are logged and counted (missing_records), and named in a given-up record of a new file,
+ * made durable before wal_open() returns, so that every reader goes past them; a file that
+ * starts before the one ahead of it ends is damage. wal_checkpoint() records that the owner has everything up to an LSN
  * elsewhere (sealed segments): replay starts after it and whole files before it are deleted;
  * when it covers every durable record of the current file, that file goes too (an idle shard
  * keeps no log the segments hold) and the next append starts a new one.
@@ -117,6 +120,7 @@ struct wal_stats {
 	uint64_t sync_errors;      /* fdatasync failures */
 	uint64_t replayed_records; /* at open */
 	uint64_t torn_bytes;       /* cut off the end of a shard at open */
+	uint64_t missing_records;  /* found missing at open (a file moved away), named since */
 	uint64_t bytes_on_disk;    /* in the shards' files now */
 };
 

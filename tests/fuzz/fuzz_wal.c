@@ -6,7 +6,9 @@
  * byte's bit 0 is set (so the fuzzer explores records), of version 1 to 4 (bits 1-2), as it
  * is otherwise. Bits 3-5 put 0 to 7 whole records before it, in a file of their own, so that
  * the input's file starts at LSN 1 to 8 and a given-up record first in it (version 4) can
- * name records before it. Opening must either fail with a message or succeed; after a
+ * name records before it. Bit 6 starts the input's file one LSN later: a record missing before
+ * it (a file moved away), which the open names in a file of its own. Opening must either fail
+ * with a message or succeed; after a
  * successful open a scan of the files must hand over exactly the records replayed, and the
  * log must take a record and open again with exactly the records it replayed the first time
  * plus that one (and a scan agree again).
@@ -130,7 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct err e = ERR_INIT;
 	unsigned long first = 0, again = 0;
-	unsigned earlier;
+	unsigned earlier, start;
 	struct wal *w;
 	uint64_t lsn;
 	int fd;
@@ -142,9 +144,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	earlier = (data[0] >> 3) & 7;
 	if (earlier)
 		put_earlier(earlier);
-	fd = create_file(earlier + 1);
+	start = earlier + 1 + ((data[0] >> 6) & 1);
+	fd = create_file(start);
 	if (data[0] & 1)
-		put_header(fd, 1 + ((data[0] >> 1) & 3), earlier + 1);
+		put_header(fd, 1 + ((data[0] >> 1) & 3), start);
 	if (size > 1 && write(fd, data + 1, size - 1) != (ssize_t)(size - 1))
 		abort();
 	close(fd);

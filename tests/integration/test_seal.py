@@ -147,8 +147,48 @@ def test_daemon_events_searchable_before_sealing():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def test_missing_wal_file_named_at_start():
+    """A WAL file moved away (docs/store.md: what to do with a damaged one): a search without
+    a daemon stops at the gap; `koban serve` starts anyway, logs and counts the records
+    missing, names them in the log, and seals the rest; afterwards every reader goes past."""
+    d = tempdir()
+    k = None
+    try:
+        run(["tenant", "add", "city-a"], d)
+        os.makedirs(os.path.join(d, "var", "tenants"), exist_ok=True)
+        a = tenant_id(d, "city-a")
+        write_wal(d, 0, 1, [record(1, a, [ecs(i, "kept") for i in range(1, 4)]),
+                            record(2, a, [ecs(i, "kept") for i in range(4, 6)])])
+        # 0000000000000003.wal, with record 3, was moved away
+        write_wal(d, 0, 4, [record(4, a, [ecs(i, "kept") for i in range(6, 13)])])
+        status, _, err = run(["search", "--tenant", "city-a", "*"], d, check=False)
+        assert status == 1 and "records are missing" in err, (status, err)
+        with open(os.path.join(d, "koban.yaml"), "w") as f:
+            f.write("data_dir: ./var\n")
+        k = Instance(d, os.path.join(d, "koban.yaml"))
+        m = k.metrics()
+        assert value(m, "koban_store_wal_missing_records") == 1, m
+        assert "records 3 to 3 are missing before 0000000000000004.wal" in k.log(), k.log()
+        assert count(d, "city-a", "kept") == 12
+        assert k.stop() == 0, k.log()
+        k = None
+        assert count(d, "city-a", "kept") == 12
+        assert count(d, "city-a", "*") == 13
+        # the next start finds nothing missing: the range is named
+        k = Instance(d, os.path.join(d, "koban.yaml"))
+        assert value(k.metrics(), "koban_store_wal_missing_records") == 0
+        assert count(d, "city-a", "*") == 13
+        assert k.stop() == 0, k.log()
+        k = None
+    finally:
+        if k:
+            k.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 if __name__ == "__main__":
     s = Suite()
     s.run(test_search_sees_unsealed_wal_records)
     s.run(test_daemon_events_searchable_before_sealing)
+    s.run(test_missing_wal_file_named_at_start)
     s.done()

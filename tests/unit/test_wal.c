@@ -1003,6 +1003,93 @@ static void test_uncut_file_is_replayed(void)
 	wal_close(w);
 }
 
+/*
+ * Files moved away (as docs/store.md says to do with a damaged one): the records they held
+ * are missing, before the first file as between two. The start goes on, counts them
+ * (missing_records), and names each range in a given-up record of a file of its own (7 names
+ * 1, 8 names 3), so that a scan goes past them, and the next start counts none.
+ */
+static void test_missing_files_are_named(void)
+{
+	static struct seen s;
+	static char got[4096];
+	struct wal_stats st;
+	struct err e = ERR_INIT;
+	struct wal *w;
+	char path[700], sd[600];
+
+	fresh_dir("missing");
+	snprintf(sd, sizeof(sd), "%s/shard-00", dir);
+	w = open_wal(1, 0, 64, &s, &e); /* a file per record */
+	CHECK(w != NULL);
+	if (!w)
+		return;
+	append_n(w, 1, 0, 6);
+	wal_close(w);
+	for (unsigned lsn = 1; lsn <= 3; lsn += 2) {
+		snprintf(path, sizeof(path), "%s/%016x.wal", sd, lsn);
+		CHECK_INT(unlink(path), 0);
+	}
+	memset(got, 0, sizeof(got));
+	w = open_wal(1, 0, 64, &s, &e);
+	CHECK(w != NULL);
+	if (!w)
+		return;
+	CHECK_STR(replayed_lsns(&s, got, sizeof(got)), "2 4 5 6");
+	wal_stats(w, &st);
+	CHECK_INT(st.missing_records, 2);
+	CHECK_INT(wal_durable_lsn(w, 0), 8);
+	CHECK_INT(files_in(sd), 6);
+	append_n(w, 1, 6, 1);
+	CHECK_INT(wal_durable_lsn(w, 0), 9);
+	wal_close(w);
+	CHECK_STR(scan_lsns(got, sizeof(got)), "2 4 5 6 9");
+	w = open_wal(1, 0, 64, &s, &e);
+	CHECK(w != NULL);
+	if (!w)
+		return;
+	CHECK_STR(replayed_lsns(&s, got, sizeof(got)), "2 4 5 6 9");
+	wal_stats(w, &st);
+	CHECK_INT(st.missing_records, 0);
+	wal_close(w);
+}
+
+/* A file that starts before the one ahead of it ends: two files hold LSN 2, damage. */
+static void test_overlapping_files_are_damage(void)
+{
+	static struct seen s;
+	struct err e = ERR_INIT;
+	struct wal *w;
+	char first[700], second[700], rec[128];
+	ssize_t n;
+	int fd;
+
+	fresh_dir("overlap");
+	w = open_wal(1, 0, 64, &s, &e);
+	CHECK(w != NULL);
+	if (!w)
+		return;
+	append_n(w, 1, 0, 3);
+	wal_close(w);
+	snprintf(first, sizeof(first), "%s/shard-00/%016x.wal", dir, 1);
+	snprintf(second, sizeof(second), "%s/shard-00/%016x.wal", dir, 2);
+	fd = open(second, O_RDONLY);
+	CHECK(fd >= 0);
+	n = pread(fd, rec, sizeof(rec), 24); /* record 2, after the file header */
+	close(fd);
+	CHECK(n > 32);
+	fd = open(first, O_WRONLY | O_APPEND);
+	CHECK(fd >= 0);
+	CHECK(write(fd, rec, (size_t)n) == n);
+	close(fd);
+	w = open_wal(1, 0, 64, &s, &e);
+	CHECK(w == NULL);
+	CHECK_INT(e.code, -EBADMSG);
+	CHECK(strstr(e.msg, "0000000000000002.wal: the file starts at LSN 2, where the one "
+			    "before holds records up to 2") != NULL);
+	wal_close(w);
+}
+
 int main(void)
 {
 	T_RUN(test_append_commit_replay);
@@ -1020,5 +1107,7 @@ int main(void)
 	T_RUN(test_given_up_records_never_written);
 	T_RUN(test_given_up_flag_elsewhere_is_damage);
 	T_RUN(test_given_up_record_alone_is_no_record);
+	T_RUN(test_missing_files_are_named);
+	T_RUN(test_overlapping_files_are_damage);
 	return t_done();
 }
