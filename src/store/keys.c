@@ -218,6 +218,11 @@ int keys_public_path(const char *signing, char *out, size_t size)
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
+static void tenant_file(char name[48], uint64_t tenant)
+{
+	snprintf(name, 48, "tenant-%llu.key", (unsigned long long)tenant);
+}
+
 /*
  * Calls fn for each data key file (tenant-N.key) of dir, in directory order, until fn
  * returns non-zero; that value, or 0. A directory that cannot be read has none.
@@ -232,9 +237,11 @@ static int each_data_key(const char *dir, int (*fn)(void *ctx, uint64_t tenant),
 		return 0;
 	while (!rc && (de = readdir(d))) {
 		unsigned long long id;
-		char tail[8];
+		char tail[8], name[48];
 
-		if (sscanf(de->d_name, "tenant-%llu.%7s", &id, tail) == 2 && !strcmp(tail, "key"))
+		/* only the name keys_tenant() gives: not tenant-01.key, tenant-+1.key */
+		if (sscanf(de->d_name, "tenant-%llu.%7s", &id, tail) == 2 && !strcmp(tail, "key") &&
+		    (tenant_file(name, id), !strcmp(name, de->d_name)))
 			rc = fn(ctx, id);
 	}
 	closedir(d);
@@ -432,11 +439,6 @@ void keys_close(struct keys *k)
 }
 
 /* ---- tenants' data keys ---- */
-
-static void tenant_file(char name[48], uint64_t tenant)
-{
-	snprintf(name, 48, "tenant-%llu.key", (unsigned long long)tenant);
-}
 
 static void wrap_ad(unsigned char ad[sizeof(AD_PREFIX) - 1 + 8 + KEYS_ID_BYTES], uint64_t tenant,
 		    const unsigned char id[KEYS_ID_BYTES])

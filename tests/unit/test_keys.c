@@ -657,6 +657,15 @@ static void test_master_checked_past_damaged_keys(void)
 	CHECK_INT(keys_open(&k, dir, KEYS_WRITE, &e), -EKEYREJECTED);
 	CHECK(k == NULL && strstr(e.msg, "tenant-3.key") && strstr(e.msg, "does not open"));
 	CHECK_INT(mode_of("master.id"), -1);
+	/* only tenant-N.key as keys_tenant() names it is a data key: tenant-03.key is not */
+	snprintf(cmd, sizeof(cmd), "mv '%s/tenant-3.key' '%s/tenant-03.key'", dir, dir);
+	CHECK_INT(system(cmd), 0);
+	CHECK_INT(keys_open(&k, dir, KEYS_WRITE, &e), 0);
+	keys_close(k);
+	CHECK(keys_dir_used(dir)); /* tenant-1.key and tenant-2.key */
+	snprintf(cmd, sizeof(cmd), "rm '%s/tenant-1.key' '%s/tenant-2.key'", dir, dir);
+	CHECK_INT(system(cmd), 0);
+	CHECK(!keys_dir_used(dir));
 }
 
 /*
