@@ -38,9 +38,10 @@
 #define FILE_VERSION_GIVEN_UP 4
 /*
  * The flag of a given-up record: the first record of a file started while records given up
- * by a failed commit (fail_pending) are not yet behind a durable commit. Tenant 0, count 0,
- * payload u64 first and u64 last LSN given up (all of them since the last durable commit; they
- * end where the file starts). Readers (the replay, wal_scan_*) hand over neither it nor the
+ * by a failed commit (fail_pending) are not yet behind a durable commit, or at a replay that
+ * found records missing (name_missing). Tenant 0, count 0, payload u64 first and u64 last LSN
+ * given up (after a failed commit all of them since the last durable commit, ending where the
+ * file starts; missing ones end before an older file). Readers (the replay, wal_scan_*) hand over neither it nor the
  * records it names, so a record whose sender was told "not stored" is never sealed nor found,
  * after a restart too. Never handed to the writer's callers either: wal_append refuses it.
  */
@@ -629,28 +630,41 @@ fail:
 
 /*
  * Checks that the shard's file i starts where the log before it ended (expect: the end of
- * file i - 1, or the LSN after the checkpoint). LSNs between that no file holds and no
- * given-up record names are missing (a file moved away, as docs/store.md says to do with a
- * damaged one, or lost): added to *missing. A file that starts before is damage: two files
- * would hold the same records.
+ * file i - 1, or the LSN after the checkpoint). LSNs between, after the checkpoint, that no
+ * file holds and no given-up record names are missing (a file moved away, as docs/store.md
+ * says to do with a damaged one, or lost): *gap (lo 0: none). A file that starts before is
+ * damage: two files would hold the same records.
  */
-static int check_continuity(struct wal_shard *s, size_t i, uint64_t expect,
-			    const struct given_up *g, struct given_up *missing, struct err *e)
+static int check_continuity(const struct wal_shard *s, size_t i, uint64_t expect,
+			    const struct given_up *g, struct lsn_range *gap, struct err *e)
 {
+	uint64_t lo = MAX(expect, s->checkpoint_lsn + 1);
 	char name[32];
 
-	file_name(name, s->files[i]);
-	if (i && s->files[i] < expect)
+	*gap = (struct lsn_range){ 0, 0 };
+	if (i && s->files[i] < expect) {
+		file_name(name, s->files[i]);
 		return err_set(e, -EBADMSG, "%s/%s: the file starts at LSN %llu, where the one "
 				 "before holds records up to %llu (the log is damaged; see "
 				 "docs/store.md)", s->dir, name, (unsigned long long)s->files[i],
 				 (unsigned long long)expect - 1);
-	if (s->files[i] <= expect || given_up_all(g, expect, s->files[i] - 1))
-		return 0;
+	}
+	if (s->files[i] > lo && !given_up_all(g, lo, s->files[i] - 1))
+		*gap = (struct lsn_range){ lo, s->files[i] - 1 };
+	return 0;
+}
+
+/* Logs the gap before the shard's file i and adds it to missing. */
+static int note_missing(const struct wal_shard *s, size_t i, const struct lsn_range *gap,
+			struct given_up *missing, struct err *e)
+{
+	char name[32];
+
+	file_name(name, s->files[i]);
 	log_error("%s: records %llu to %llu are missing before %s (a file moved away or lost): "
 		  "not replayed, and those not sealed yet are lost", s->dir,
-		  (unsigned long long)expect, (unsigned long long)s->files[i] - 1, name);
-	return given_up_push(missing, expect, s->files[i] - 1, e);
+		  (unsigned long long)gap->lo, (unsigned long long)gap->hi, name);
+	return given_up_push(missing, gap->lo, gap->hi, e);
 }
 
 static int open_new_file(struct wal *w, struct wal_shard *s, unsigned shard,
@@ -658,26 +672,52 @@ static int open_new_file(struct wal *w, struct wal_shard *s, unsigned shard,
 static int commit_sync(int fd);
 
 /*
- * Names each range of missing records (check_continuity) in a given-up record of a file of
- * its own, made durable now, so that every reader (the sealer, a search, the next replay)
- * goes past them as it goes past records given up by a failed commit; counted in
- * missing_records. The next append starts a new file.
+ * Removes the current file (just started by name_missing) after its fdatasync failed with
+ * sync_errno: a record naming missing ones that is not durable must not outlive the start.
+ */
+static int drop_named(struct wal_shard *s, int sync_errno, struct err *e)
+{
+	char path[PATH_MAX_LEN], name[32];
+	int rc;
+
+	close(s->fd);
+	s->fd = -1;
+	file_name(name, s->files[s->n_files - 1]);
+	if ((rc = path_of(path, s->dir, name, e)))
+		return rc;
+	if (unlink(path) < 0)
+		log_error("cannot remove %s: %s", path, strerror(errno));
+	else if ((rc = fileio_sync_dir(s->dir)) < 0)
+		log_error("cannot sync %s: %s", s->dir, strerror(-rc));
+	return err_set(e, -sync_errno, "%s: fdatasync of the file naming the missing records: "
+		       "%s", path, strerror(sync_errno));
+}
+
+/*
+ * Names each range of missing records (note_missing) in a given-up record of a file of its
+ * own, made durable now, so that every reader (the sealer, a search, the next replay) goes
+ * past them as it goes past records given up by a failed commit; counted in missing_records.
+ * The last such file stays the shard's current one: appends go on there, and a checkpoint
+ * past it retires it as any other (retire_current). One that cannot be made durable is
+ * removed again and the start fails: the next one finds the records missing again.
  */
 static int name_missing(struct wal *w, struct wal_shard *s, unsigned shard,
 			const struct given_up *missing, struct err *e)
 {
 	for (size_t i = 0; i < missing->n; i++) {
 		const struct lsn_range *r = &missing->r[i];
-		int rc = open_new_file(w, s, shard, r, e), sync_errno;
+		int rc, sync_errno;
 
-		if (rc)
+		if (s->fd >= 0) { /* the one named before, durable */
+			close(s->fd);
+			s->fd = -1;
+		}
+		if ((rc = open_new_file(w, s, shard, r, e)))
 			return rc;
-		sync_errno = commit_sync(s->fd) < 0 ? errno : 0;
-		close(s->fd);
-		s->fd = -1;
-		if (sync_errno)
-			return err_set(e, -sync_errno, "%s: fdatasync of the file naming the missing "
-				       "records: %s", s->dir, strerror(sync_errno));
+		if ((sync_errno = commit_sync(s->fd) < 0 ? errno : 0)) {
+			COUNT(w->sync_errors, 1);
+			return drop_named(s, sync_errno, e);
+		}
 		COUNT(w->missing_records, r->hi - r->lo + 1);
 		log_warn("%s: records %llu to %llu named in the file that starts at LSN %llu: "
 			 "readers go past them", s->dir, (unsigned long long)r->lo,
@@ -699,10 +739,17 @@ static int replay_shard(struct wal *w, unsigned shard, struct err *e)
 	/* A given-up record comes after the records it names: all are known before replaying. */
 	rc = given_up_collect(s, shard, &g, e);
 	for (size_t i = 0; i < s->n_files && !rc; i++) {
-		if ((rc = check_continuity(s, i, expect, &g, &missing, e)))
+		struct lsn_range gap;
+
+		if ((rc = check_continuity(s, i, expect, &g, &gap, e)))
 			break;
-		/* The last file may be removed whole when its header was torn. */
+		/*
+		 * The last file may be removed whole when its header was torn: then what came
+		 * before it is the end of the log, and its LSNs go to new records.
+		 */
 		rc = replay_file(w, shard, i, &g, &expect, e);
+		if (!rc && gap.lo && i < s->n_files)
+			rc = note_missing(s, i, &gap, &missing, e);
 	}
 	mem_free(g.r);
 	for (size_t i = 0; i < s->n_files; i++)
@@ -1652,8 +1699,7 @@ int wal_scan_shard(struct wal_scan *sc, unsigned shard, uint64_t to, wal_replay_
 							    f->first_lsn - 1)))
 			return err_set(e, -EBADMSG, "%s: the log continues at LSN %llu where %llu was "
 					 "expected (records are missing: removed by a checkpoint "
-					 "meanwhile, or lost: the next start of koban serve names "
-					 "them)", f->path,
+					 "meanwhile, or lost; see docs/store.md)", f->path,
 					 (unsigned long long)f->first_lsn,
 					 (unsigned long long)(expect ? expect : ss->from + 1));
 		rc = scan_file(sc, shard, f, ss->done, to, &off, &expect, fn, ctx, last, &end, e);

@@ -1003,6 +1003,28 @@ static void test_uncut_file_is_replayed(void)
 	wal_close(w);
 }
 
+/* A log of shard 0 with a file per record, LSNs 1 to 6, whose files 1 and 3 were moved away. */
+static void missing_log(const char *name, char sd[600])
+{
+	static struct seen s;
+	struct err e = ERR_INIT;
+	struct wal *w;
+	char path[700];
+
+	fresh_dir(name);
+	snprintf(sd, 600, "%s/shard-00", dir);
+	w = open_wal(1, 0, 64, &s, &e); /* a file per record */
+	CHECK(w != NULL);
+	if (!w)
+		return;
+	append_n(w, 1, 0, 6);
+	wal_close(w);
+	for (unsigned lsn = 1; lsn <= 3; lsn += 2) {
+		snprintf(path, sizeof(path), "%s/%016x.wal", sd, lsn);
+		CHECK_INT(unlink(path), 0);
+	}
+}
+
 /*
  * Files moved away (as docs/store.md says to do with a damaged one): the records they held
  * are missing, before the first file as between two. The start goes on, counts them
@@ -1016,21 +1038,9 @@ static void test_missing_files_are_named(void)
 	struct wal_stats st;
 	struct err e = ERR_INIT;
 	struct wal *w;
-	char path[700], sd[600];
+	char sd[600];
 
-	fresh_dir("missing");
-	snprintf(sd, sizeof(sd), "%s/shard-00", dir);
-	w = open_wal(1, 0, 64, &s, &e); /* a file per record */
-	CHECK(w != NULL);
-	if (!w)
-		return;
-	append_n(w, 1, 0, 6);
-	wal_close(w);
-	for (unsigned lsn = 1; lsn <= 3; lsn += 2) {
-		snprintf(path, sizeof(path), "%s/%016x.wal", sd, lsn);
-		CHECK_INT(unlink(path), 0);
-	}
-	memset(got, 0, sizeof(got));
+	missing_log("missing", sd);
 	w = open_wal(1, 0, 64, &s, &e);
 	CHECK(w != NULL);
 	if (!w)
@@ -1040,15 +1050,112 @@ static void test_missing_files_are_named(void)
 	CHECK_INT(st.missing_records, 2);
 	CHECK_INT(wal_durable_lsn(w, 0), 8);
 	CHECK_INT(files_in(sd), 6);
-	append_n(w, 1, 6, 1);
+	append_n(w, 1, 6, 1); /* into file 8, the shard's current one */
 	CHECK_INT(wal_durable_lsn(w, 0), 9);
 	wal_close(w);
+	CHECK_INT(files_in(sd), 6);
 	CHECK_STR(scan_lsns(got, sizeof(got)), "2 4 5 6 9");
 	w = open_wal(1, 0, 64, &s, &e);
 	CHECK(w != NULL);
 	if (!w)
 		return;
 	CHECK_STR(replayed_lsns(&s, got, sizeof(got)), "2 4 5 6 9");
+	wal_stats(w, &st);
+	CHECK_INT(st.missing_records, 0);
+	wal_close(w);
+}
+
+/*
+ * On a shard that gets nothing more, a checkpoint past the file naming missing records
+ * removes it as any other (it stays the current file): an idle shard keeps no log.
+ */
+static void test_missing_named_then_checkpointed(void)
+{
+	static struct seen s;
+	struct err e = ERR_INIT;
+	struct wal *w;
+	char sd[600];
+
+	missing_log("missing-idle", sd);
+	w = open_wal(1, 0, 64, &s, &e);
+	CHECK(w != NULL);
+	if (!w)
+		return;
+	CHECK_INT(wal_checkpoint(w, 0, 8, 8, &e), 0);
+	CHECK_INT(files_in(sd), 0);
+	wal_close(w);
+	w = open_wal(1, 0, 64, &s, &e);
+	CHECK(w != NULL);
+	if (!w)
+		return;
+	CHECK_INT(s.n, 0);
+	CHECK_INT(wal_durable_lsn(w, 0), 8);
+	wal_close(w);
+}
+
+/*
+ * What is not missing: records before the checkpoint (files left by a checkpoint that
+ * removed nothing yet: 1 and 3 gone, the checkpoint at 4), and records before a last file
+ * that the replay removes whole (its header torn: the log ends before it, at 2, and its LSNs
+ * go to new records).
+ */
+static void test_not_missing(void)
+{
+	static struct seen s;
+	static char got[4096];
+	struct wal_stats st;
+	struct err e = ERR_INIT;
+	unsigned char b[12];
+	struct wal *w;
+	char sd[600], path[700];
+	uint64_t lsn = 0;
+	int fd;
+
+	missing_log("missing-checkpointed", sd);
+	le_put64(b, 4);
+	le_put32(b + 8, (uint32_t)crc32(0L, b, 8));
+	snprintf(path, sizeof(path), "%s/checkpoint", sd);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0640);
+	CHECK(fd >= 0);
+	CHECK(write(fd, b, sizeof(b)) == (ssize_t)sizeof(b));
+	close(fd);
+	w = open_wal(1, 0, 64, &s, &e);
+	CHECK(w != NULL);
+	if (!w)
+		return;
+	CHECK_STR(replayed_lsns(&s, got, sizeof(got)), "5 6");
+	wal_stats(w, &st);
+	CHECK_INT(st.missing_records, 0);
+	wal_close(w);
+
+	fresh_dir("missing-torn-last");
+	snprintf(sd, sizeof(sd), "%s/shard-00", dir);
+	w = open_wal(1, 0, 64, &s, &e); /* a file per record */
+	CHECK(w != NULL);
+	if (!w)
+		return;
+	append_n(w, 1, 0, 3);
+	wal_close(w);
+	snprintf(path, sizeof(path), "%s/%016x.wal", sd, 2);
+	CHECK_INT(unlink(path), 0);
+	snprintf(path, sizeof(path), "%s/%016x.wal", sd, 3);
+	CHECK_INT(truncate(path, 10), 0); /* its header torn */
+	w = open_wal(1, 0, 64, &s, &e);
+	CHECK(w != NULL);
+	if (!w)
+		return;
+	CHECK_STR(replayed_lsns(&s, got, sizeof(got)), "1");
+	wal_stats(w, &st);
+	CHECK_INT(st.missing_records, 0);
+	CHECK_INT(files_in(sd), 1);
+	CHECK_INT(wal_append(w, 0, 0, 1, 0, "r", 1, &lsn, &e), 0);
+	CHECK_INT(lsn, 2);
+	wal_close(w);
+	w = open_wal(1, 0, 64, &s, &e);
+	CHECK(w != NULL);
+	if (!w)
+		return;
+	CHECK_STR(replayed_lsns(&s, got, sizeof(got)), "1 2");
 	wal_stats(w, &st);
 	CHECK_INT(st.missing_records, 0);
 	wal_close(w);
@@ -1108,6 +1215,8 @@ int main(void)
 	T_RUN(test_given_up_flag_elsewhere_is_damage);
 	T_RUN(test_given_up_record_alone_is_no_record);
 	T_RUN(test_missing_files_are_named);
+	T_RUN(test_missing_named_then_checkpointed);
+	T_RUN(test_not_missing);
 	T_RUN(test_overlapping_files_are_damage);
 	return t_done();
 }
