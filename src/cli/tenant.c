@@ -829,6 +829,10 @@ static int erase_run(const struct config *c, const char *name, const char *who,
 			rc = 1;
 			goto out;
 		}
+		if (seal_error) /* said, whatever it was: another tenant's key, a full disk */
+			fprintf(err, "koban: the write-ahead log could not be sealed first (%s); "
+				     "erasing all the same: with its key file damaged, none of the "
+				     "tenant's records can be sealed\n", seal_error);
 		fill_certificate(&ci, name, id, &st, who);
 		/* the certificate is signed with the installation's key, which the store holds */
 		if (store_sign_certificate(store, &ci, &cert, &e) < 0 ||

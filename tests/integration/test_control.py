@@ -147,6 +147,7 @@ def test_erase_damaged_key_through_daemon():
             # the 40 sealed events are in a segment that does not open; the 10 of the log
             # are counted by their records' headers
             assert "\nevents: 10\n" in cert and "\nunreadable-segments: 1\n" in cert, cert
+            assert "the write-ahead log could not be sealed first (" in err, err
             assert "erased tenant 'city-b': 10 events in 1 files and the write-ahead log (10 " \
                 "events not sealed yet, left there unreadable: the sealer passes them over); " \
                 "1 segment could not be read" in err, err
