@@ -41,9 +41,10 @@
  * by a failed commit (fail_pending) are not yet behind a durable commit, or at a replay that
  * found records missing (name_missing). Tenant 0, count 0, payload u64 first and u64 last LSN
  * given up (after a failed commit all of them since the last durable commit, ending where the
- * file starts; missing ones end before an older file). Readers (the replay, wal_scan_*) hand over neither it nor the
- * records it names, so a record whose sender was told "not stored" is never sealed nor found,
- * after a restart too. Never handed to the writer's callers either: wal_append refuses it.
+ * file starts; missing ones end before an older file). Readers (the replay, wal_scan_*) hand
+ * over neither it nor the records it names, so a record whose sender was told "not stored" is
+ * never sealed nor found, after a restart too. Never handed to the writer's callers either:
+ * wal_append refuses it.
  */
 #define FLAG_GIVEN_UP (1u << 31)
 #define GIVEN_UP_LEN 16
@@ -604,13 +605,14 @@ static int replay_file(struct wal *w, unsigned shard, size_t i, const struct giv
 		}
 	}
 	pos.p = map;
+	/* the writer named the file by its next LSN: every one before was taken, torn or not */
+	pos.expect_lsn = s->files[i];
 	if (!check_file_header(&pos, shard, s->files[i])) {
 		rc = last && pos.size < FILE_HEADER ? 1
 			: err_set(e, -EBADMSG, "%s: not a koban WAL file of shard %u starting at "
 				  "LSN %llu", path, shard, (unsigned long long)s->files[i]);
 	} else {
 		pos.off = FILE_HEADER;
-		pos.expect_lsn = s->files[i];
 		rc = replay_records(w, shard, &pos, last, e);
 	}
 	if (rc == 1)
@@ -654,13 +656,13 @@ static int check_continuity(const struct wal_shard *s, size_t i, uint64_t expect
 	return 0;
 }
 
-/* Logs the gap before the shard's file i and adds it to missing. */
-static int note_missing(const struct wal_shard *s, size_t i, const struct lsn_range *gap,
+/* Logs the gap (before the file named by LSN gap->hi + 1) and adds it to missing. */
+static int note_missing(const struct wal_shard *s, const struct lsn_range *gap,
 			struct given_up *missing, struct err *e)
 {
 	char name[32];
 
-	file_name(name, s->files[i]);
+	file_name(name, gap->hi + 1);
 	log_error("%s: records %llu to %llu are missing before %s (a file moved away or lost): "
 		  "not replayed, and those not sealed yet are lost", s->dir,
 		  (unsigned long long)gap->lo, (unsigned long long)gap->hi, name);
@@ -744,12 +746,13 @@ static int replay_shard(struct wal *w, unsigned shard, struct err *e)
 		if ((rc = check_continuity(s, i, expect, &g, &gap, e)))
 			break;
 		/*
-		 * The last file may be removed whole when its header was torn: then what came
-		 * before it is the end of the log, and its LSNs go to new records.
+		 * The last file may be removed whole (its header or first record torn, or no
+		 * record): the next LSN stays its name all the same, so the gap before it is
+		 * still named below the file that names it.
 		 */
 		rc = replay_file(w, shard, i, &g, &expect, e);
-		if (!rc && gap.lo && i < s->n_files)
-			rc = note_missing(s, i, &gap, &missing, e);
+		if (!rc && gap.lo)
+			rc = note_missing(s, &gap, &missing, e);
 	}
 	mem_free(g.r);
 	for (size_t i = 0; i < s->n_files; i++)
@@ -1461,6 +1464,7 @@ struct scan_shard {
 	size_t at_file;
 	uint64_t at_off;    /* of the next record in files[at_file] */
 	uint64_t at_expect; /* its LSN */
+	uint64_t gap_hi;    /* the end of the last gap of given-up records gone past (pass_gap) */
 	struct given_up given_up; /* the records not handed over (from the files' first records) */
 };
 
@@ -1670,6 +1674,22 @@ records:
 	return 0;
 }
 
+/*
+ * The scan goes past records lo to hi that no file holds, all given up (lost by a failed
+ * commit, or found missing at a replay): when everything before them was handed over or
+ * skipped (*last), they count as skipped too, up to `to` now and the rest in the next calls
+ * (gap_hi), so that a caller reading a few records at a time (the sealer's lanes) gets past a
+ * gap wider than its slice instead of stopping before it for good.
+ */
+static void pass_gap(struct scan_shard *ss, uint64_t lo, uint64_t hi, uint64_t to,
+		     uint64_t *last)
+{
+	if (*last + 1 < lo)
+		return;
+	ss->gap_hi = MAX(ss->gap_hi, hi);
+	*last = ss->done = MAX(*last, MIN(to, hi));
+}
+
 int wal_scan_shard(struct wal_scan *sc, unsigned shard, uint64_t to, wal_replay_fn *fn,
 		   void *ctx, uint64_t *last, struct err *e)
 {
@@ -1683,6 +1703,8 @@ int wal_scan_shard(struct wal_scan *sc, unsigned shard, uint64_t to, wal_replay_
 		return err_set(e, -EINVAL, "WAL shard %u of %u", shard, sc->n_shards);
 	ss = &sc->shards[shard];
 	*last = ss->done;
+	if (ss->gap_hi > *last) /* a gap an earlier call went past, beyond its to */
+		*last = ss->done = MAX(*last, MIN(to, ss->gap_hi));
 	expect = ss->at_expect;
 	for (size_t i = ss->at_file; i < ss->n_files && !rc; i++) {
 		struct scan_file *f = &ss->files[i];
@@ -1702,6 +1724,8 @@ int wal_scan_shard(struct wal_scan *sc, unsigned shard, uint64_t to, wal_replay_
 					 "meanwhile, or lost; see docs/store.md)", f->path,
 					 (unsigned long long)f->first_lsn,
 					 (unsigned long long)(expect ? expect : ss->from + 1));
+		if (!off && !expect && f->first_lsn > ss->from + 1)
+			pass_gap(ss, ss->from + 1, f->first_lsn - 1, to, last);
 		rc = scan_file(sc, shard, f, ss->done, to, &off, &expect, fn, ctx, last, &end, e);
 		if (rc >= 0) { /* the next call goes on from here */
 			ss->at_file = i;
@@ -1716,8 +1740,10 @@ int wal_scan_shard(struct wal_scan *sc, unsigned shard, uint64_t to, wal_replay_
 		 * over (a file the writer could not cut) or at the end of the last one.
 		 */
 		if (!rc && i + 1 < ss->n_files && ss->files[i + 1].first_lsn > expect &&
-		    given_up_all(&ss->given_up, expect, ss->files[i + 1].first_lsn - 1))
+		    given_up_all(&ss->given_up, expect, ss->files[i + 1].first_lsn - 1)) {
+			pass_gap(ss, expect, ss->files[i + 1].first_lsn - 1, to, last);
 			expect = ss->files[i + 1].first_lsn;
+		}
 		if (!rc && end && i + 1 < ss->n_files && ss->files[i + 1].first_lsn != expect)
 			return err_set(e, -EBADMSG, "%s: damaged record before LSN %llu, in the "
 					 "middle of the log", f->path, (unsigned long long)expect);

@@ -39,10 +39,11 @@
  * failed to write them. Records missing between the checkpoint and the end (a file moved away)
  * are logged and counted (missing_records), and named in a given-up record of a new file,
  * made durable before wal_open() returns, so that every reader goes past them; a file that
- * starts before the one ahead of it ends is damage. wal_checkpoint() records that the owner has everything up to an LSN
- * elsewhere (sealed segments): replay starts after it and whole files before it are deleted;
- * when it covers every durable record of the current file, that file goes too (an idle shard
- * keeps no log the segments hold) and the next append starts a new one.
+ * starts before the one ahead of it ends is damage. wal_checkpoint() records that the owner
+ * has everything up to an LSN elsewhere (sealed segments): replay starts after it and whole
+ * files before it are deleted; when it covers every durable record of the current file, that
+ * file goes too (an idle shard keeps no log the segments hold) and the next append starts a
+ * new one.
  *
  * Ownership: the WAL copies nothing it is given beyond the call; payloads handed to the
  * replay callback are valid only during the call.
@@ -214,12 +215,14 @@ uint64_t wal_scan_from(const struct wal_scan *sc, unsigned shard);
  * Calls fn (payload valid during the call) for each whole record of shard with an LSN after
  * the scan's start and up to to (UINT64_MAX: all), in order, but given-up records and those
  * they name, and sets *last (may be NULL) to the last LSN handed over or skipped as given up
- * (else an earlier call's, else the start). A call goes on after the
- * last record an earlier call on this scan and shard looked at (handed over or not). The end
- * of what is written (a record being appended, or torn by a crash) ends the scan without error; records missing (an LSN gap: e.g.
- * files removed by a checkpoint before they were opened) or damaged before the end (but
- * records given up, damaged or missing where they end a file) give -EBADMSG naming the file
- * and offset; fn's negative return stops the scan and is returned.
+ * (else an earlier call's, else the start); LSNs given up that no file holds count as skipped
+ * once the scan has gone past everything before them, up to `to` in each call. A call goes on
+ * after the last record an earlier call on this scan and shard looked at (handed over or
+ * not). The end of what is written (a record being appended, or torn by a crash) ends the
+ * scan without error; records missing (an LSN gap: e.g. files removed by a checkpoint before
+ * they were opened) or damaged before the end (but records given up, damaged or missing where
+ * they end a file) give -EBADMSG naming the file and offset; fn's negative return stops the
+ * scan and is returned.
  */
 int wal_scan_shard(struct wal_scan *sc, unsigned shard, uint64_t to, wal_replay_fn *fn,
 		   void *ctx, uint64_t *last, struct err *e);

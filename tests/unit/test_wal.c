@@ -1095,9 +1095,7 @@ static void test_missing_named_then_checkpointed(void)
 
 /*
  * What is not missing: records before the checkpoint (files left by a checkpoint that
- * removed nothing yet: 1 and 3 gone, the checkpoint at 4), and records before a last file
- * that the replay removes whole (its header torn: the log ends before it, at 2, and its LSNs
- * go to new records).
+ * removed nothing yet: 1 and 3 gone, the checkpoint at 4).
  */
 static void test_not_missing(void)
 {
@@ -1108,7 +1106,6 @@ static void test_not_missing(void)
 	unsigned char b[12];
 	struct wal *w;
 	char sd[600], path[700];
-	uint64_t lsn = 0;
 	int fd;
 
 	missing_log("missing-checkpointed", sd);
@@ -1127,38 +1124,112 @@ static void test_not_missing(void)
 	wal_stats(w, &st);
 	CHECK_INT(st.missing_records, 0);
 	wal_close(w);
+}
 
-	fresh_dir("missing-torn-last");
-	snprintf(sd, sizeof(sd), "%s/shard-00", dir);
+/*
+ * A file moved away before a last file that the replay removes whole (its header torn, its
+ * first record torn, or only a header): the last file's name is an LSN the writer had
+ * reached, so 2 is missing all the same, named in a file at 3, and new records go on at 4.
+ */
+static void test_missing_before_a_removed_last_file(void)
+{
+	static const off_t sizes[] = { 10, 24, 24 + 10 };
+	static struct seen s;
+	static char got[4096];
+
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		struct wal_stats st;
+		struct err e = ERR_INIT;
+		struct wal *w;
+		char sd[600], path[700];
+		uint64_t lsn = 0;
+
+		fresh_dir("missing-torn-last");
+		snprintf(sd, sizeof(sd), "%s/shard-00", dir);
+		w = open_wal(1, 0, 64, &s, &e); /* a file per record */
+		CHECK(w != NULL);
+		if (!w)
+			return;
+		append_n(w, 1, 0, 3);
+		wal_close(w);
+		snprintf(path, sizeof(path), "%s/%016x.wal", sd, 2);
+		CHECK_INT(unlink(path), 0);
+		snprintf(path, sizeof(path), "%s/%016x.wal", sd, 3);
+		CHECK_INT(truncate(path, sizes[k]), 0);
+		w = open_wal(1, 0, 64, &s, &e);
+		CHECK(w != NULL);
+		if (!w)
+			return;
+		CHECK_STR(replayed_lsns(&s, got, sizeof(got)), "1");
+		wal_stats(w, &st);
+		CHECK_INT(st.missing_records, 1);
+		CHECK_INT(files_in(sd), 2);
+		CHECK_INT(wal_append(w, 0, 0, 1, 0, "r", 1, &lsn, &e), 0);
+		CHECK_INT(lsn, 4);
+		wal_close(w);
+		w = open_wal(1, 0, 64, &s, &e);
+		CHECK(w != NULL);
+		if (!w)
+			return;
+		CHECK_STR(replayed_lsns(&s, got, sizeof(got)), "1 4");
+		wal_stats(w, &st);
+		CHECK_INT(st.missing_records, 0);
+		wal_close(w);
+	}
+}
+
+/*
+ * A reader taking a few records at a time (the sealer's lanes take 4) goes past a named gap
+ * wider than that, before the first file (1 to 6) as between two (8 to 14), instead of
+ * stopping before it at every call.
+ */
+static void test_scan_in_slices_passes_wide_gaps(void)
+{
+	static struct seen s;
+	static struct scanned got_sc;
+	static char got[4096];
+	struct err e = ERR_INIT;
+	struct wal_scan *sc = NULL;
+	struct wal *w;
+	char path[700];
+	uint64_t last = 0, to;
+	unsigned calls = 0;
+	size_t at = 0;
+
+	fresh_dir("missing-wide");
 	w = open_wal(1, 0, 64, &s, &e); /* a file per record */
 	CHECK(w != NULL);
 	if (!w)
 		return;
-	append_n(w, 1, 0, 3);
+	append_n(w, 1, 0, 16);
 	wal_close(w);
-	snprintf(path, sizeof(path), "%s/%016x.wal", sd, 2);
-	CHECK_INT(unlink(path), 0);
-	snprintf(path, sizeof(path), "%s/%016x.wal", sd, 3);
-	CHECK_INT(truncate(path, 10), 0); /* its header torn */
-	w = open_wal(1, 0, 64, &s, &e);
+	for (unsigned lsn = 1; lsn <= 14; lsn++) {
+		if (lsn == 7)
+			continue;
+		snprintf(path, sizeof(path), "%s/shard-00/%016x.wal", dir, lsn);
+		CHECK_INT(unlink(path), 0);
+	}
+	w = open_wal(1, 0, 64, &s, &e); /* names 1-6 (file 17) and 8-14 (file 18) */
 	CHECK(w != NULL);
 	if (!w)
 		return;
-	CHECK_STR(replayed_lsns(&s, got, sizeof(got)), "1");
-	wal_stats(w, &st);
-	CHECK_INT(st.missing_records, 0);
-	CHECK_INT(files_in(sd), 1);
-	CHECK_INT(wal_append(w, 0, 0, 1, 0, "r", 1, &lsn, &e), 0);
-	CHECK_INT(lsn, 2);
+	CHECK_STR(replayed_lsns(&s, got, sizeof(got)), "7 15 16");
 	wal_close(w);
-	w = open_wal(1, 0, 64, &s, &e);
-	CHECK(w != NULL);
-	if (!w)
+	memset(&got_sc, 0, sizeof(got_sc));
+	CHECK_INT(wal_scan_open(&sc, dir, NULL, 0, &e), 0);
+	if (!sc)
 		return;
-	CHECK_STR(replayed_lsns(&s, got, sizeof(got)), "1 2");
-	wal_stats(w, &st);
-	CHECK_INT(st.missing_records, 0);
-	wal_close(w);
+	do {
+		to = last + 4;
+		CHECK_INT(wal_scan_shard(sc, 0, to, on_scanned, &got_sc, &last, &e), 0);
+	} while (last == to && ++calls < 20);
+	wal_scan_close(sc);
+	CHECK_INT(last, 18);
+	got[0] = '\0';
+	for (unsigned i = 0; i < got_sc.n; i++)
+		at += (size_t)snprintf(got + at, sizeof(got) - at, "%s%llu", i ? " " : "",
+				       (unsigned long long)got_sc.lsn[i]);
+	CHECK_STR(got, "7 15 16");
 }
 
 /* A file that starts before the one ahead of it ends: two files hold LSN 2, damage. */
@@ -1217,6 +1288,8 @@ int main(void)
 	T_RUN(test_missing_files_are_named);
 	T_RUN(test_missing_named_then_checkpointed);
 	T_RUN(test_not_missing);
+	T_RUN(test_missing_before_a_removed_last_file);
+	T_RUN(test_scan_in_slices_passes_wide_gaps);
 	T_RUN(test_overlapping_files_are_damage);
 	return t_done();
 }
