@@ -41,7 +41,7 @@
  * by a failed commit (fail_pending) are not yet behind a durable commit, or at a replay that
  * found records missing (name_missing). Tenant 0, count 0, payload u64 first and u64 last LSN
  * given up (after a failed commit all of them since the last durable commit, ending where the
- * file starts; missing ones end before an older file). Readers (the replay, wal_scan_*) hand
+ * file starts; missing ones end below an older file's name). Readers (the replay, wal_scan_*) hand
  * over neither it nor the records it names, so a record whose sender was told "not stored" is
  * never sealed nor found, after a restart too. Never handed to the writer's callers either:
  * wal_append refuses it.

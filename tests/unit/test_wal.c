@@ -1003,26 +1003,51 @@ static void test_uncut_file_is_replayed(void)
 	wal_close(w);
 }
 
-/* A log of shard 0 with a file per record, LSNs 1 to 6, whose files 1 and 3 were moved away. */
-static void missing_log(const char *name, char sd[600])
+/* A log of shard 0 (its directory in sd) with a file per record, LSNs 1 to n. */
+static void file_per_record(const char *name, unsigned n, char sd[600])
 {
 	static struct seen s;
 	struct err e = ERR_INIT;
 	struct wal *w;
-	char path[700];
 
 	fresh_dir(name);
 	snprintf(sd, 600, "%s/shard-00", dir);
-	w = open_wal(1, 0, 64, &s, &e); /* a file per record */
+	w = open_wal(1, 0, 64, &s, &e);
 	CHECK(w != NULL);
 	if (!w)
 		return;
-	append_n(w, 1, 0, 6);
+	append_n(w, 1, 0, n);
 	wal_close(w);
+}
+
+/* A log of shard 0 with a file per record, LSNs 1 to 6, whose files 1 and 3 were moved away. */
+static void missing_log(const char *name, char sd[600])
+{
+	char path[700];
+
+	file_per_record(name, 6, sd);
 	for (unsigned lsn = 1; lsn <= 3; lsn += 2) {
 		snprintf(path, sizeof(path), "%s/%016x.wal", sd, lsn);
 		CHECK_INT(unlink(path), 0);
 	}
+}
+
+/* The log opens again with the records want ("2 4 5") and finds none missing: all named. */
+static void reopens_with(const char *want)
+{
+	static struct seen s;
+	static char got[4096];
+	struct wal_stats st;
+	struct err e = ERR_INIT;
+	struct wal *w = open_wal(1, 0, 64, &s, &e);
+
+	CHECK(w != NULL);
+	if (!w)
+		return;
+	CHECK_STR(replayed_lsns(&s, got, sizeof(got)), want);
+	wal_stats(w, &st);
+	CHECK_INT(st.missing_records, 0);
+	wal_close(w);
 }
 
 /*
@@ -1055,14 +1080,7 @@ static void test_missing_files_are_named(void)
 	wal_close(w);
 	CHECK_INT(files_in(sd), 6);
 	CHECK_STR(scan_lsns(got, sizeof(got)), "2 4 5 6 9");
-	w = open_wal(1, 0, 64, &s, &e);
-	CHECK(w != NULL);
-	if (!w)
-		return;
-	CHECK_STR(replayed_lsns(&s, got, sizeof(got)), "2 4 5 6 9");
-	wal_stats(w, &st);
-	CHECK_INT(st.missing_records, 0);
-	wal_close(w);
+	reopens_with("2 4 5 6 9");
 }
 
 /*
@@ -1144,14 +1162,7 @@ static void test_missing_before_a_removed_last_file(void)
 		char sd[600], path[700];
 		uint64_t lsn = 0;
 
-		fresh_dir("missing-torn-last");
-		snprintf(sd, sizeof(sd), "%s/shard-00", dir);
-		w = open_wal(1, 0, 64, &s, &e); /* a file per record */
-		CHECK(w != NULL);
-		if (!w)
-			return;
-		append_n(w, 1, 0, 3);
-		wal_close(w);
+		file_per_record("missing-torn-last", 3, sd);
 		snprintf(path, sizeof(path), "%s/%016x.wal", sd, 2);
 		CHECK_INT(unlink(path), 0);
 		snprintf(path, sizeof(path), "%s/%016x.wal", sd, 3);
@@ -1167,14 +1178,7 @@ static void test_missing_before_a_removed_last_file(void)
 		CHECK_INT(wal_append(w, 0, 0, 1, 0, "r", 1, &lsn, &e), 0);
 		CHECK_INT(lsn, 4);
 		wal_close(w);
-		w = open_wal(1, 0, 64, &s, &e);
-		CHECK(w != NULL);
-		if (!w)
-			return;
-		CHECK_STR(replayed_lsns(&s, got, sizeof(got)), "1 4");
-		wal_stats(w, &st);
-		CHECK_INT(st.missing_records, 0);
-		wal_close(w);
+		reopens_with("1 4");
 	}
 }
 
@@ -1191,18 +1195,12 @@ static void test_scan_in_slices_passes_wide_gaps(void)
 	struct err e = ERR_INIT;
 	struct wal_scan *sc = NULL;
 	struct wal *w;
-	char path[700];
+	char path[700], sd[600];
 	uint64_t last = 0, to;
 	unsigned calls = 0;
 	size_t at = 0;
 
-	fresh_dir("missing-wide");
-	w = open_wal(1, 0, 64, &s, &e); /* a file per record */
-	CHECK(w != NULL);
-	if (!w)
-		return;
-	append_n(w, 1, 0, 16);
-	wal_close(w);
+	file_per_record("missing-wide", 16, sd);
 	for (unsigned lsn = 1; lsn <= 14; lsn++) {
 		if (lsn == 7)
 			continue;
