@@ -784,21 +784,43 @@ static const struct lsn_range *given_up_pending(struct wal_shard *s, struct lsn_
 }
 
 /*
- * Starts the shard's next file, named by its next LSN. With gone (given_up_pending(), or
- * missing records at the replay), the file begins with a given-up record naming those
- * records, written with the header in one write so that a reader who lists the file finds
- * it, and made durable by the file's first commit. Under lock.
+ * What the shard's next file names as given up: the records a failed commit gave up
+ * (given_up_pending), and the LSN the last file is named by when it holds no record (a write
+ * into it failed and could not be cut back, or its sync failed before any record): that name
+ * is taken, so the next file starts one LSN later, and that LSN is given up with them (a
+ * reader then takes what the write left there for records given up). Under lock.
+ */
+static const struct lsn_range *next_file_gone(struct wal_shard *s, struct lsn_range *r)
+{
+	const struct lsn_range *pending = given_up_pending(s, r);
+
+	if (!s->n_files || s->files[s->n_files - 1] != s->next_lsn)
+		return pending;
+	/* records given up end where the file starts: one range (otherwise the name stays) */
+	if (pending && pending->hi + 1 != s->next_lsn)
+		return pending;
+	*r = (struct lsn_range){ pending ? pending->lo : s->next_lsn, s->next_lsn };
+	return r;
+}
+
+/*
+ * Starts the shard's next file, named by its next LSN (or the one after, when gone names that
+ * LSN: next_file_gone). With gone (next_file_gone(), or missing records at the replay), the
+ * file begins with a given-up record naming those records, written with the header in one
+ * write so that a reader who lists the file finds it, and made durable by the file's first
+ * commit. Under lock.
  */
 static int open_new_file(struct wal *w, struct wal_shard *s, unsigned shard,
 			 const struct lsn_range *gone, struct err *e)
 {
 	unsigned char h[FILE_HEADER + RECORD_HEADER + GIVEN_UP_LEN];
 	bool given_up = gone != NULL;
+	uint64_t first = given_up && gone->hi >= s->next_lsn ? gone->hi + 1 : s->next_lsn;
 	size_t n = given_up ? sizeof(h) : FILE_HEADER;
 	char path[PATH_MAX_LEN], name[32];
 	int fd, rc;
 
-	file_name(name, s->next_lsn);
+	file_name(name, first);
 	if ((rc = path_of(path, s->dir, name, e)))
 		return rc;
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0640);
@@ -807,12 +829,12 @@ static int open_new_file(struct wal *w, struct wal_shard *s, unsigned shard,
 	memcpy(h, FILE_MAGIC, 8);
 	le_put32(h + 8, given_up ? FILE_VERSION_GIVEN_UP : FILE_VERSION_PLAIN);
 	le_put32(h + 12, shard);
-	le_put64(h + 16, s->next_lsn);
+	le_put64(h + 16, first);
 	if (given_up) {
 		unsigned char *r = h + FILE_HEADER;
 
 		le_put32(r, GIVEN_UP_LEN);
-		le_put64(r + 8, s->next_lsn);
+		le_put64(r + 8, first);
 		le_put64(r + 16, 0);
 		le_put32(r + 24, 0);
 		le_put32(r + 28, FLAG_GIVEN_UP);
@@ -828,7 +850,7 @@ static int open_new_file(struct wal *w, struct wal_shard *s, unsigned shard,
 		unlink(path);
 		return rc;
 	}
-	if ((rc = files_add(s, s->next_lsn, n))) {
+	if ((rc = files_add(s, first, n))) {
 		close(fd);
 		unlink(path);
 		return err_set(e, rc, "out of memory");
@@ -836,8 +858,10 @@ static int open_new_file(struct wal *w, struct wal_shard *s, unsigned shard,
 	COUNT(w->bytes_on_disk, n);
 	s->fd = fd;
 	s->file_bytes = s->file_start = n;
-	if (given_up) /* not pending: it has no waiter and counts no event */
-		s->appended_lsn = s->next_lsn++;
+	if (given_up) { /* not pending: it has no waiter and counts no event */
+		s->appended_lsn = first;
+		s->next_lsn = first + 1;
+	}
 	return 0;
 }
 
@@ -846,6 +870,31 @@ static bool file_has_room(const struct wal *w, const struct wal_shard *s, size_t
 {
 	return s->fd >= 0 && !s->rotate &&
 	       (s->file_bytes <= s->file_start || s->file_bytes + n <= w->file_max);
+}
+
+/* ---- test hooks ---- */
+
+/* The number of fdatasyncs (commit_sync) and cut-backs (undo_partial) left before one fails. */
+static atomic_long sync_fail_after = -1, cut_fail_after = -1;
+
+void wal_fail_sync_after(long n)
+{
+	atomic_store(&sync_fail_after, n);
+}
+
+void wal_fail_cut_after(long n)
+{
+	atomic_store(&cut_fail_after, n);
+}
+
+/* A test hook's count down (wal_fail_*_after): true when this call is the one to fail. */
+static bool fault_now(atomic_long *after)
+{
+	long left = atomic_load(after);
+
+	while (left >= 0 && !atomic_compare_exchange_weak(after, &left, left - 1))
+		;
+	return left == 0;
 }
 
 static int commit_sync(int fd);
@@ -877,7 +926,7 @@ static int ensure_file(struct wal *w, struct wal_shard *s, unsigned shard, size_
 		}
 	}
 	if (!rc && s->fd < 0)
-		rc = open_new_file(w, s, shard, given_up_pending(s, &gone), e);
+		rc = open_new_file(w, s, shard, next_file_gone(s, &gone), e);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -890,7 +939,8 @@ static int ensure_file(struct wal *w, struct wal_shard *s, unsigned shard, size_
  */
 static void undo_partial(struct wal_shard *s)
 {
-	if (ftruncate(s->fd, (off_t)s->file_bytes) < 0) {
+	if (fault_now(&cut_fail_after) ? (errno = EIO, true)
+				       : ftruncate(s->fd, (off_t)s->file_bytes) < 0) {
 		log_error("%s: cannot cut a partial record: %s; starting a new file", s->dir,
 			  strerror(errno));
 		s->rotate = true;
@@ -1005,21 +1055,10 @@ static uint64_t release_pending(struct wal *w, struct wal_shard *s, uint64_t lsn
 	return events;
 }
 
-/* Test hook (wal_fail_sync_after): the number of commit fdatasyncs left before one fails. */
-static atomic_long sync_fail_after = -1;
-
-void wal_fail_sync_after(long n)
-{
-	atomic_store(&sync_fail_after, n);
-}
-
+/* fdatasync(fd), or the failure the test hook asks for (wal_fail_sync_after). */
 static int commit_sync(int fd)
 {
-	long left = atomic_load(&sync_fail_after);
-
-	while (left >= 0 && !atomic_compare_exchange_weak(&sync_fail_after, &left, left - 1))
-		;
-	if (left == 0) {
+	if (fault_now(&sync_fail_after)) {
 		errno = EIO;
 		return -1;
 	}
@@ -1039,7 +1078,7 @@ static void start_after_failure(struct wal *w, struct wal_shard *s)
 	struct lsn_range gone;
 	int old = s->fd;
 
-	if (open_new_file(w, s, (unsigned)(s - w->shards), given_up_pending(s, &gone), &e) < 0) {
+	if (open_new_file(w, s, (unsigned)(s - w->shards), next_file_gone(s, &gone), &e) < 0) {
 		log_error("cannot start the file that names the records given up: %s (the next "
 			  "append tries again; until then a search may still find them)", e.msg);
 		return;

@@ -182,6 +182,11 @@ void wal_stats(struct wal *w, struct wal_stats *out);
  * a disk's write error would (n = 0: the next one); -1 turns it off. Any thread.
  */
 void wal_fail_sync_after(long n);
+/*
+ * Test hook: the (n+1)th cut-back of a partial record from now (after a write the file
+ * system refused) fails with EIO, as ftruncate on a failing disk would; -1 turns it off.
+ */
+void wal_fail_cut_after(long n);
 /* Shards of the log: the configured ones and those an earlier run left with more. */
 unsigned wal_shard_count(struct wal *w);
 

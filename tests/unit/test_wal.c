@@ -1266,6 +1266,45 @@ static void test_overlapping_files_are_damage(void)
 	wal_close(w);
 }
 
+/*
+ * A write into a file that holds no record yet fails, and cutting it back fails too: the
+ * file's name is the next LSN, so the next file cannot take it (every append failed with
+ * EEXIST until a restart). The next file starts one LSN later and gives that one up, so that
+ * readers take what the write left for a record given up.
+ */
+static void test_uncut_empty_file_gives_up_its_lsn(void)
+{
+	static struct seen s;
+	static char got[4096];
+	struct err e = ERR_INIT;
+	struct rlimit old, small;
+	struct wal *w;
+	char sd[600], big[200];
+	uint64_t lsn = 0;
+
+	file_per_record("uncut-empty", 1, sd);
+	w = open_wal(1, 0, 64, &s, &e);
+	CHECK(w != NULL);
+	if (!w)
+		return;
+	memset(big, 'x', sizeof(big));
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, &old);
+	small = old;
+	small.rlim_cur = 24 + 40; /* file 2's header goes in, then part of the record */
+	CHECK_INT(setrlimit(RLIMIT_FSIZE, &small), 0);
+	wal_fail_cut_after(0);
+	CHECK_INT(wal_append(w, 0, 1, 1, 1, big, sizeof(big), &lsn, &e), -EFBIG);
+	wal_fail_cut_after(-1);
+	CHECK_INT(setrlimit(RLIMIT_FSIZE, &old), 0);
+	CHECK_INT(wal_append(w, 0, 1, 1, 1, "again", 5, &lsn, &e), 0);
+	CHECK_INT(lsn, 4); /* 3: the given-up record of file 3, naming 2 */
+	wal_close(w);
+	CHECK_INT(files_in(sd), 3);
+	CHECK_STR(scan_lsns(got, sizeof(got)), "1 4");
+	reopens_with("1 4");
+}
+
 int main(void)
 {
 	T_RUN(test_append_commit_replay);
@@ -1276,6 +1315,7 @@ int main(void)
 	T_RUN(test_checkpoint_of_everything_leaves_no_file);
 	T_RUN(test_write_error_leaves_no_partial_record);
 	T_RUN(test_uncut_file_is_replayed);
+	T_RUN(test_uncut_empty_file_gives_up_its_lsn);
 	T_RUN(test_shard_count_change_replays_old_shards);
 	T_RUN(test_limits_and_errors);
 	T_RUN(test_sync_failure_is_a_loss);
