@@ -445,9 +445,12 @@ struct replay_pos {
 	uint64_t next_first; /* the next file's first LSN (0: the last file) */
 };
 
+#define RECORD_CUT (-1)     /* record_at: the bytes end before the record does */
+#define RECORD_INVALID (-2) /* record_at: a whole record that is not valid */
+
 /*
- * Checks the record at pos->off. Returns its payload length, or -1 with *why set when the
- * bytes there are not a whole, valid record.
+ * Checks the record at pos->off. Returns its payload length, or RECORD_CUT or
+ * RECORD_INVALID with *why set when the bytes there are not a whole, valid record.
  */
 static long record_at(const struct replay_pos *pos, unsigned shard, const char **why)
 {
@@ -457,24 +460,24 @@ static long record_at(const struct replay_pos *pos, unsigned shard, const char *
 
 	if (left < RECORD_HEADER) {
 		*why = "short record header";
-		return -1;
+		return RECORD_CUT;
 	}
 	len = le_get32(h);
 	if (len > WAL_MAX_PAYLOAD) {
 		*why = "record length over the maximum";
-		return -1;
+		return RECORD_INVALID;
 	}
 	if (left - RECORD_HEADER < len) {
 		*why = "record shorter than its length";
-		return -1;
+		return RECORD_CUT;
 	}
 	if (record_crc(pos->version, h, h + RECORD_HEADER, len) != le_get32(h + 4)) {
 		*why = "checksum mismatch";
-		return -1;
+		return RECORD_INVALID;
 	}
 	if (pos->expect_lsn && le_get64(h + 8) != pos->expect_lsn) {
 		*why = "LSN out of sequence";
-		return -1;
+		return RECORD_INVALID;
 	}
 	return (long)len;
 }
@@ -498,14 +501,24 @@ static int replay_records(struct wal *w, unsigned shard, struct replay_pos *pos,
 			if (pos->next_first > pos->expect_lsn &&
 			    given_up_all(pos->given_up, pos->expect_lsn, pos->next_first - 1))
 				return 0; /* the rest was given up: left as it is, never read */
+			/* all the rest is at or below the checkpoint: the segments hold it */
+			if (pos->next_first - 1 <= s->checkpoint_lsn) {
+				log_warn("%s: offset %zu: %s, before the checkpoint: not read",
+					 pos->path, pos->off, why);
+				return 0;
+			}
 			/*
 			 * The next file holds this LSN: the writer started it after a write it could
-			 * not cut back (undo_partial), so the rest is that write, never a record.
+			 * not cut back (undo_partial), so the rest is that write, never a record. In
+			 * a file holding no record, the next file starts one LSN later and gives
+			 * this one up (next_file_gone), unless a crash took its first record.
 			 */
-			if (pos->next_first == pos->expect_lsn) {
+			if (pos->next_first == pos->expect_lsn ||
+			    (len == RECORD_CUT && pos->off == FILE_HEADER &&
+			     pos->next_first == pos->expect_lsn + 1)) {
 				log_warn("%s: offset %zu: part of a record that a failed write left "
-					 "(%s), and the next file starts at its LSN: not read", pos->path,
-					 pos->off, why);
+					 "(%s), and the next file starts at its LSN or gives it up: not "
+					 "read", pos->path, pos->off, why);
 				return 0;
 			}
 			return err_set(e, -EBADMSG, "%s: offset %zu: %s (the log is damaged; "

@@ -1020,6 +1020,22 @@ static void file_per_record(const char *name, unsigned n, char sd[600])
 	wal_close(w);
 }
 
+/* Writes sd's checkpoint file as the WAL does: u64 LSN, u32 CRC-32 of those 8 bytes. */
+static void put_checkpoint(const char *sd, uint64_t lsn)
+{
+	unsigned char b[12];
+	char path[700];
+	int fd;
+
+	le_put64(b, lsn);
+	le_put32(b + 8, (uint32_t)crc32(0L, b, 8));
+	snprintf(path, sizeof(path), "%s/checkpoint", sd);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0640);
+	CHECK(fd >= 0);
+	CHECK(write(fd, b, sizeof(b)) == (ssize_t)sizeof(b));
+	close(fd);
+}
+
 /* A log of shard 0 with a file per record, LSNs 1 to 6, whose files 1 and 3 were moved away. */
 static void missing_log(const char *name, char sd[600])
 {
@@ -1121,19 +1137,11 @@ static void test_not_missing(void)
 	static char got[4096];
 	struct wal_stats st;
 	struct err e = ERR_INIT;
-	unsigned char b[12];
 	struct wal *w;
-	char sd[600], path[700];
-	int fd;
+	char sd[600];
 
 	missing_log("missing-checkpointed", sd);
-	le_put64(b, 4);
-	le_put32(b + 8, (uint32_t)crc32(0L, b, 8));
-	snprintf(path, sizeof(path), "%s/checkpoint", sd);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0640);
-	CHECK(fd >= 0);
-	CHECK(write(fd, b, sizeof(b)) == (ssize_t)sizeof(b));
-	close(fd);
+	put_checkpoint(sd, 4);
 	w = open_wal(1, 0, 64, &s, &e);
 	CHECK(w != NULL);
 	if (!w)
@@ -1267,22 +1275,20 @@ static void test_overlapping_files_are_damage(void)
 }
 
 /*
- * A write into a file that holds no record yet fails, and cutting it back fails too: the
- * file's name is the next LSN, so the next file cannot take it (every append failed with
- * EEXIST until a restart). The next file starts one LSN later and gives that one up, so that
- * readers take what the write left for a record given up.
+ * A log where a write into a file that holds no record yet (2) failed, and cutting it back
+ * failed too; then "again" was appended (4). Before the fix, every append after the failure
+ * failed with EEXIST until a restart: the next file took the name 2 again.
  */
-static void test_uncut_empty_file_gives_up_its_lsn(void)
+static void uncut_empty_log(const char *name, char sd[600])
 {
 	static struct seen s;
-	static char got[4096];
 	struct err e = ERR_INIT;
 	struct rlimit old, small;
 	struct wal *w;
-	char sd[600], big[200];
+	char big[200];
 	uint64_t lsn = 0;
 
-	file_per_record("uncut-empty", 1, sd);
+	file_per_record(name, 1, sd);
 	w = open_wal(1, 0, 64, &s, &e);
 	CHECK(w != NULL);
 	if (!w)
@@ -1297,12 +1303,48 @@ static void test_uncut_empty_file_gives_up_its_lsn(void)
 	CHECK_INT(wal_append(w, 0, 1, 1, 1, big, sizeof(big), &lsn, &e), -EFBIG);
 	wal_fail_cut_after(-1);
 	CHECK_INT(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
 	CHECK_INT(wal_append(w, 0, 1, 1, 1, "again", 5, &lsn, &e), 0);
 	CHECK_INT(lsn, 4); /* 3: the given-up record of file 3, naming 2 */
 	wal_close(w);
+}
+
+/*
+ * The file after the one a failed write left without a record starts one LSN later and
+ * gives that one up, so that readers take the part left for a record given up; also once a
+ * checkpoint passed it (a crash before the checkpoint removed the file), and when a crash
+ * took the next file's first record (the LSN is then missing, and named again).
+ */
+static void test_uncut_empty_file_gives_up_its_lsn(void)
+{
+	static struct seen s;
+	static char got[4096];
+	struct wal_stats st;
+	struct err e = ERR_INIT;
+	struct wal *w;
+	char sd[600], path[700];
+
+	uncut_empty_log("uncut-empty", sd);
 	CHECK_INT(files_in(sd), 3);
 	CHECK_STR(scan_lsns(got, sizeof(got)), "1 4");
 	reopens_with("1 4");
+
+	uncut_empty_log("uncut-empty-checkpointed", sd);
+	put_checkpoint(sd, 4);
+	reopens_with("");
+
+	uncut_empty_log("uncut-empty-next-torn", sd);
+	snprintf(path, sizeof(path), "%s/%016x.wal", sd, 3);
+	CHECK_INT(truncate(path, 10), 0);
+	w = open_wal(1, 0, 64, &s, &e);
+	CHECK(w != NULL);
+	if (!w)
+		return;
+	CHECK_STR(replayed_lsns(&s, got, sizeof(got)), "1");
+	wal_stats(w, &st);
+	CHECK_INT(st.missing_records, 1);
+	wal_close(w);
+	reopens_with("1");
 }
 
 int main(void)
