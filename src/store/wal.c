@@ -445,12 +445,9 @@ struct replay_pos {
 	uint64_t next_first; /* the next file's first LSN (0: the last file) */
 };
 
-#define RECORD_CUT (-1)     /* record_at: the bytes end before the record does */
-#define RECORD_INVALID (-2) /* record_at: a whole record that is not valid */
-
 /*
- * Checks the record at pos->off. Returns its payload length, or RECORD_CUT or
- * RECORD_INVALID with *why set when the bytes there are not a whole, valid record.
+ * Checks the record at pos->off. Returns its payload length, or -1 with *why set when the
+ * bytes there are not a whole, valid record.
  */
 static long record_at(const struct replay_pos *pos, unsigned shard, const char **why)
 {
@@ -460,24 +457,24 @@ static long record_at(const struct replay_pos *pos, unsigned shard, const char *
 
 	if (left < RECORD_HEADER) {
 		*why = "short record header";
-		return RECORD_CUT;
+		return -1;
 	}
 	len = le_get32(h);
 	if (len > WAL_MAX_PAYLOAD) {
 		*why = "record length over the maximum";
-		return RECORD_INVALID;
+		return -1;
 	}
 	if (left - RECORD_HEADER < len) {
 		*why = "record shorter than its length";
-		return RECORD_CUT;
+		return -1;
 	}
 	if (record_crc(pos->version, h, h + RECORD_HEADER, len) != le_get32(h + 4)) {
 		*why = "checksum mismatch";
-		return RECORD_INVALID;
+		return -1;
 	}
 	if (pos->expect_lsn && le_get64(h + 8) != pos->expect_lsn) {
 		*why = "LSN out of sequence";
-		return RECORD_INVALID;
+		return -1;
 	}
 	return (long)len;
 }
@@ -509,16 +506,12 @@ static int replay_records(struct wal *w, unsigned shard, struct replay_pos *pos,
 			}
 			/*
 			 * The next file holds this LSN: the writer started it after a write it could
-			 * not cut back (undo_partial), so the rest is that write, never a record. In
-			 * a file holding no record, the next file starts one LSN later and gives
-			 * this one up (next_file_gone), unless a crash took its first record.
+			 * not cut back (undo_partial), so the rest is that write, never a record.
 			 */
-			if (pos->next_first == pos->expect_lsn ||
-			    (len == RECORD_CUT && pos->off == FILE_HEADER &&
-			     pos->next_first == pos->expect_lsn + 1)) {
+			if (pos->next_first == pos->expect_lsn) {
 				log_warn("%s: offset %zu: part of a record that a failed write left "
-					 "(%s), and the next file starts at its LSN or gives it up: not "
-					 "read", pos->path, pos->off, why);
+					 "(%s), and the next file starts at its LSN: not read", pos->path,
+					 pos->off, why);
 				return 0;
 			}
 			return err_set(e, -EBADMSG, "%s: offset %zu: %s (the log is damaged; "
