@@ -903,7 +903,6 @@ static bool fault_now(atomic_long *after)
 	return left == 0;
 }
 
-static int commit_sync(int fd);
 static void fail_pending(struct wal *w, struct wal_shard *s);
 
 /*
@@ -943,10 +942,19 @@ static int ensure_file(struct wal *w, struct wal_shard *s, unsigned shard, size_
  * closes this one under sync_lock: closing it here could pull the descriptor from under a
  * commit in progress, and the records before the torn one would count as durable unsynced.
  */
+/* ftruncate(fd, size), or the failure the test hook asks for (wal_fail_cut_after). */
+static int cut_back(int fd, off_t size)
+{
+	if (fault_now(&cut_fail_after)) {
+		errno = EIO;
+		return -1;
+	}
+	return ftruncate(fd, size);
+}
+
 static void undo_partial(struct wal_shard *s)
 {
-	if (fault_now(&cut_fail_after) ? (errno = EIO, true)
-				       : ftruncate(s->fd, (off_t)s->file_bytes) < 0) {
+	if (cut_back(s->fd, (off_t)s->file_bytes) < 0) {
 		log_error("%s: cannot cut a partial record: %s; starting a new file", s->dir,
 			  strerror(errno));
 		s->rotate = true;
