@@ -118,6 +118,12 @@ def test_parse_prints_ecs_json():
         sd = events[6]["log"]["syslog"]["structured_data"]["req@32473"]
         assert sd["path"] == "/wp-login.php", sd
         assert all("original" in e["event"] for e in events)
+        # `make demo` replays these lines: each one decodes, and its time is its own stamp's
+        # (the sample's morning in Tokyo), none the parse time of a line that failed
+        assert p.returncode == 0, p.stderr
+        for n, e in enumerate(events, 1):
+            assert e["event"]["kind"] != "pipeline_error", (n, e.get("error"))
+            assert e["@timestamp"].startswith("2026-11-25T00:1"), (n, e["@timestamp"])
         p = subprocess.run([KOBAN, "parse", "--format", "rfc5424", "-"], cwd=d, input="garbage\n",
                            capture_output=True, text=True, timeout=60)
         assert p.returncode == 1 and "1" in p.stderr, p.stderr
