@@ -1,0 +1,104 @@
+"""`make demo`'s script (scripts/demo) in a copy of the checkout's layout: koban starts on its
+built-in defaults, the sample is replayed over TCP and UDP with its stamps moved to the last
+minutes, every line is stored, decoded and found by a search of the last hour, no clock skew
+is counted, and a second run stops the first koban before it starts its own."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(__file__))
+from kobanlib import DATA, KOBAN, Suite, parse_metrics, run, tempdir, total  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+PORTS = ((socket.SOCK_STREAM, 5514), (socket.SOCK_DGRAM, 5514), (socket.SOCK_STREAM, 8514))
+
+
+def ports_taken():
+    """Why the demo's fixed ports cannot be had here, or None."""
+    for kind, port in PORTS:
+        s = socket.socket(socket.AF_INET, kind)
+        if kind == socket.SOCK_STREAM:  # as koban binds: a connection in TIME_WAIT is no bar
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as e:
+            return "127.0.0.1:%d is in use (%s)" % (port, e)
+        finally:
+            s.close()
+    return None
+
+
+def checkout_copy():
+    d = tempdir()
+    os.makedirs(os.path.join(d, "scripts"))
+    shutil.copy(os.path.join(ROOT, "scripts", "demo"), os.path.join(d, "scripts", "demo"))
+    shutil.copytree(os.path.join(DATA, "demo"), os.path.join(d, "tests", "data", "demo"))
+    os.symlink(KOBAN, os.path.join(d, "koban"))
+    return d
+
+
+def demo(d):
+    p = subprocess.run(["bash", os.path.join(d, "scripts", "demo")], cwd="/", capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    return p.stdout
+
+
+def metrics(out):
+    admin = next(line.split()[-1] for line in out.splitlines()
+                 if line.split()[:2] == ["listening", "admin"])
+    with urllib.request.urlopen("http://%s/metrics" % admin, timeout=10) as r:
+        return parse_metrics(r.read().decode())
+
+
+def stop(d):
+    with open(os.path.join(d, "var", "koban.pid")) as f:
+        pid = int(f.read())
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    for _ in range(600):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    raise AssertionError("koban %d did not stop" % pid)
+
+
+def test_demo_replays_the_sample_as_of_now():
+    d = checkout_copy()
+    try:
+        with open(os.path.join(d, "tests", "data", "demo", "sample.log")) as f:
+            lines = len(f.read().splitlines())
+        out = demo(d)
+        assert "Replayed %d sample messages" % (2 * lines) in out, out
+        m = metrics(out)
+        assert total(m, "koban_events_stored_total") == 2 * lines, out
+        assert total(m, "koban_events_clock_skew_total") == 0, out
+        _, found, _ = run(["search", "--tenant", "demo", "--from", "-1h", "--json", "*"], d)
+        events = [json.loads(line) for line in found.splitlines()]
+        assert len(events) == 2 * lines, found
+        assert not [e for e in events if e["event"]["kind"] == "pipeline_error"], found
+        first_pid = open(os.path.join(d, "var", "koban.pid")).read()
+        out = demo(d)  # again: the first koban is stopped, the sample sent once more
+        assert "stopping the koban started earlier (pid %s)" % first_pid.strip() in out, out
+        assert total(metrics(out), "koban_events_stored_total") == 2 * lines, out
+        _, found, _ = run(["search", "--tenant", "demo", "--json", "| stats count()"], d)
+        assert json.loads(found) == {"count": 4 * lines}, found
+    finally:
+        stop(d)
+        shutil.rmtree(d)
+
+
+if __name__ == "__main__":
+    s = Suite()
+    s.run_unless(ports_taken(), test_demo_replays_the_sample_as_of_now)
+    s.done()
