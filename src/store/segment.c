@@ -484,6 +484,13 @@ int segment_name(char out[SEGMENT_NAME_MAX], uint32_t day, uint32_t seq)
 	return 0;
 }
 
+#define NS_PER_DAY (86400 * INT64_C(1000000000))
+
+uint32_t segment_day_of(int64_t ns)
+{
+	return ns < 0 ? 0 : (uint32_t)(ns / NS_PER_DAY);
+}
+
 int segment_name_parse(const char *name, uint32_t *day, uint32_t *seq)
 {
 	unsigned y = 0, m = 0, d = 0;
@@ -3447,7 +3454,8 @@ struct segment {
 	struct rblock *blocks;
 	uint32_t nblocks;
 	uint64_t events, raw_bytes, tag;
-	int64_t tmin, tmax;
+	int64_t tmin, tmax;   /* the footer's @timestamp range of all rows, when has_time */
+	bool has_time;
 	uint64_t foot_off;    /* the footer: [foot_off, foot_off + foot_len) */
 	uint32_t foot_len;
 	uint64_t top_off, dir_lo; /* directory pages lie in [dir_lo, top_off) */
@@ -3588,7 +3596,7 @@ static int parse_footer(struct segment *s, struct err *e)
 	s->events = rd64(&r);
 	s->tmin = (int64_t)rd64(&r);
 	s->tmax = (int64_t)rd64(&r);
-	(void)rd32(&r); /* has time: tmin/tmax are 0 without */
+	s->has_time = rd32(&r) != 0; /* tmin/tmax are 0 without */
 	s->raw_bytes = rd64(&r);
 	s->tag = rd64(&r);
 	s->top_off = rd64(&r);
@@ -6085,6 +6093,35 @@ static void verify_add_pairs(struct verify *v, uint32_t block, size_t n)
 	}
 }
 
+/*
+ * Row k's @timestamp t against the segment's time range (the footer's, which store stats
+ * report) and its day (by which searches pick segments); the block's is verify_time's.
+ */
+static int verify_segment_time(const struct segment *s, uint32_t block, uint32_t k,
+			       const struct event_value *t, struct err *e)
+{
+	char at[TIME_RFC3339_LEN], lo[TIME_RFC3339_LEN], hi[TIME_RFC3339_LEN];
+	int y, m, d;
+
+	if (segment_day_of(t->v.i) == s->day && s->has_time && t->v.i >= s->tmin &&
+	    t->v.i <= s->tmax)
+		return 0;
+	time_format_rfc3339(t->v.i, at);
+	if (segment_day_of(t->v.i) != s->day) {
+		time_civil_from_days(s->day, &y, &m, &d);
+		return DAMAGED(-EBADMSG, s->blocks[block].off, "block %u: row %u has @timestamp "
+			       "%s, not on the segment's day %04d-%02d-%02d (searches of its time "
+			       "would not open this segment)", block, k, at, y, m, d);
+	}
+	if (!s->has_time)
+		return DAMAGED(-EBADMSG, s->foot_off, "block %u: row %u has @timestamp %s, but the "
+			       "footer says no event has one", block, k, at);
+	time_format_rfc3339(s->tmin, lo);
+	time_format_rfc3339(s->tmax, hi);
+	return DAMAGED(-EBADMSG, s->foot_off, "block %u: row %u has @timestamp %s, outside the "
+		       "footer's time range [%s, %s]", block, k, at, lo, hi);
+}
+
 /* Row k's @timestamp t against its block's time range (segment_block_overlaps()). */
 static int verify_time(const struct segment *s, uint32_t block, uint32_t k,
 		       const struct event_value *t, struct err *e)
@@ -6093,7 +6130,7 @@ static int verify_time(const struct segment *s, uint32_t block, uint32_t k,
 	char at[TIME_RFC3339_LEN], lo[TIME_RFC3339_LEN], hi[TIME_RFC3339_LEN];
 
 	if (b->has_time && t->v.i >= b->tmin && t->v.i <= b->tmax)
-		return 0;
+		return verify_segment_time(s, block, k, t, e);
 	time_format_rfc3339(t->v.i, at);
 	if (!b->has_time)
 		return DAMAGED(-EBADMSG, b->off, "block %u: row %u has @timestamp %s, but the "

@@ -73,6 +73,12 @@ struct segment_writer;
 int segment_name(char out[SEGMENT_NAME_MAX], uint32_t day, uint32_t seq);
 /* 0 and (day, seq) when name is a segment's final name; -EINVAL otherwise (temp files too). */
 int segment_name_parse(const char *name, uint32_t *day, uint32_t *seq);
+/*
+ * The day (days since 1970-01-01 UTC) whose segments hold an event of time ns (nanoseconds
+ * since 1970): a search opens the segments of its time range's days only. Times before 1970
+ * go to day 0.
+ */
+uint32_t segment_day_of(int64_t ns);
 
 /*
  * Starts segment seq of tenant's day in dir (which must exist). -EEXIST when the final

@@ -719,6 +719,17 @@ fail:
 }
 
 
+/* The first and the last day of the time range [from, to] (INT64_MIN, INT64_MAX: open). */
+static uint32_t first_day(int64_t from)
+{
+	return from == INT64_MIN ? 0 : segment_day_of(from);
+}
+
+static uint32_t last_day(int64_t to)
+{
+	return to == INT64_MAX ? UINT32_MAX : segment_day_of(to);
+}
+
 static int64_t event_time(const struct store_import *imp, const struct event *ev)
 {
 	const struct event_value *t = event_get(ev, FIELD_TIMESTAMP);
@@ -726,16 +737,9 @@ static int64_t event_time(const struct store_import *imp, const struct event *ev
 	return t ? t->v.i : imp->now;
 }
 
-static uint32_t day_of(int64_t ns)
-{
-	int64_t d = ns >= 0 ? ns / NS_PER_DAY : -((-ns + NS_PER_DAY - 1) / NS_PER_DAY);
-
-	return d < 0 ? 0 : (uint32_t)d;
-}
-
 int store_import_add(struct store_import *imp, const struct event *ev, struct err *e)
 {
-	uint32_t day = day_of(event_time(imp, ev));
+	uint32_t day = segment_day_of(event_time(imp, ev));
 	struct day_writer *dw = NULL;
 	int rc;
 
@@ -2003,8 +2007,7 @@ static int run_segments(struct store *st, struct search_run *r, int64_t from, in
 	int rc;
 
 	if ((rc = tenant_dir(st, r->s->tenant, false, dir, e)) ||
-	    (rc = snapshot_segments(r, from == INT64_MIN ? 0 : day_of(from),
-				    to == INT64_MAX ? UINT32_MAX : day_of(to), &refs, &n, e)))
+	    (rc = snapshot_segments(r, first_day(from), last_day(to), &refs, &n, e)))
 		return rc;
 	if (!n) /* nothing stored: no key needed */
 		return 0;
@@ -2422,8 +2425,8 @@ static int run_all(struct store *st, struct search_run *r, int64_t from, int64_t
 	int rc;
 
 	if ((rc = tenant_dir(st, r->s->tenant, false, dir, e)) ||
-	    (rc = snapshot_take(st, r->s->tenant, dir, from == INT64_MIN ? 0 : day_of(from),
-				to == INT64_MAX ? UINT32_MAX : day_of(to), true, &sn, e)))
+	    (rc = snapshot_take(st, r->s->tenant, dir, first_day(from), last_day(to), true, &sn,
+				e)))
 		return rc;
 	r->snap = &sn;
 	rc = run_tail(st, r, &sn, e);
@@ -2553,10 +2556,8 @@ static int register_names(struct store *st, const struct store_search *s,
 	if (query_names_known(q))
 		return 0;
 	if ((rc = tenant_dir(st, s->tenant, false, dir, e)) ||
-	    (rc = list_segments_cached(st, s->tenant, dir,
-				       s->from == INT64_MIN ? 0 : day_of(s->from),
-				       s->to == INT64_MAX ? UINT32_MAX : day_of(s->to), &refs, &n,
-				       e)) ||
+	    (rc = list_segments_cached(st, s->tenant, dir, first_day(s->from), last_day(s->to),
+				       &refs, &n, e)) ||
 	    !n)
 		return rc;
 	if ((rc = tenant_key(st, s->tenant, &dk, e)))
@@ -3003,7 +3004,7 @@ int store_retain(struct store *st, uint64_t tenant, unsigned keep_days, int64_t 
 	struct keys_data_key dk;
 	struct snapshot sn;
 	char dir[PATH_LEN];
-	uint32_t today = day_of(now), last = UINT32_MAX;
+	uint32_t today = segment_day_of(now), last = UINT32_MAX;
 	bool have_key;
 	int rc;
 

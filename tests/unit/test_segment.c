@@ -1892,7 +1892,7 @@ static void test_forged_clear_text(void)
 
 /* What each forgery changes: a statistic, a time range, a value list, the index. */
 enum skip_forgery { V_PORT_RANGE, V_PORT_NONE, V_IP_RANGE, V_TIME_RANGE, V_VALUE_SET, V_INDEX,
-		    V_N };
+		    V_SEG_TIME, V_N };
 
 static void set64(unsigned char *p, uint64_t v)
 {
@@ -1969,6 +1969,12 @@ static void forge_skip(struct image *im, enum skip_forgery f)
 	case V_VALUE_SET: /* the first value's hash */
 		im->d[stat_of_kind(im, image_name(im, "event.action"), 3) + 8] ^= 0x5a;
 		break;
+	case V_SEG_TIME: { /* the footer's minimum @timestamp (after the events) made its maximum */
+		unsigned char *t = im->d + im->table + 4 + 28 * (size_t)get32(im->d + im->table) + 8;
+
+		memcpy(t, t + 8, 8);
+		break;
+	}
 	default:
 		forge_posting(im);
 		break;
@@ -1985,7 +1991,8 @@ static void forge_skip(struct image *im, enum skip_forgery f)
 static void test_verify_skip_data(void)
 {
 	static const char *const what[V_N] = { "port range", "port statistic", "address range",
-					       "time range", "value list", "index" };
+					       "time range", "value list", "index",
+					       "segment's time range" };
 	char path[700], expect[V_N][300], lo[IPADDR_STRLEN], hi[IPADDR_STRLEN];
 	struct err e = ERR_INIT;
 	struct segment *s = NULL;
@@ -2021,6 +2028,7 @@ static void test_verify_skip_data(void)
 		 "the value \"%s\" is not in the block's list of the field's values",
 		 actions[mix(0) % 4]);
 	snprintf(expect[V_INDEX], sizeof(expect[0]), "the index does not list the values of field ");
+	snprintf(expect[V_SEG_TIME], sizeof(expect[0]), "block 0: row ");
 	for (int f = 0; f < V_N; f++) {
 		struct image im = orig;
 
@@ -2042,6 +2050,8 @@ static void test_verify_skip_data(void)
 			"%s: %s", what[f], e.msg);
 		if (f == V_TIME_RANGE)
 			CHECK(strstr(e.msg, "outside the block's time range") != NULL);
+		if (f == V_SEG_TIME)
+			CHECK(strstr(e.msg, "outside the footer's time range") != NULL);
 		if (f == V_INDEX)
 			CHECK(strstr(e.msg, "block 0 differs first") != NULL);
 		segment_close(s);
@@ -2049,6 +2059,49 @@ static void test_verify_skip_data(void)
 	image_save(&orig, path);
 	CHECK_INT(read_all(path, &e), 0);
 	free(orig.d);
+}
+
+/*
+ * A row whose @timestamp is not on its segment's day (a writer's error: searches pick
+ * segments by day, so one of that day would never open it) is named by segment_verify();
+ * a time before 1970 belongs to day 0.
+ */
+static void test_verify_day(void)
+{
+	struct segment_writer *w = NULL;
+	struct err e = ERR_INIT;
+	struct segment *s = NULL;
+	char path[700];
+	struct event ev;
+	struct arena a;
+
+	CHECK_INT(segment_day_of(T0), DAY0);
+	CHECK_INT(segment_day_of(T0 - 1), DAY0 - 1);
+	CHECK_INT(segment_day_of(-1), 0);
+	CHECK_INT(segment_day_of(0), 0);
+	fresh("verify-day");
+	arena_init(&a, 1 << 16, 1 << 24);
+	CHECK_INT(segment_writer_open(&w, dir, TENANT, DAY0, 1, &key1, &e), 0);
+	for (unsigned i = 0; w && i < 10; i++) {
+		gen(&ev, &a, i);
+		if (i == 7) /* the next day's first nanosecond */
+			CHECK_INT(event_set_time(&ev, FIELD_TIMESTAMP, T0 + 86400 * INT64_C(1000000000)),
+				  0);
+		CHECK_INT(segment_writer_add(w, &ev, &e), 0);
+		arena_clear(&a);
+	}
+	CHECK_INT(segment_writer_finish(w, &e), 0);
+	segment_writer_free(w);
+	arena_release(&a);
+	seg_path(path, sizeof(path), 1);
+	CHECK_INT(segment_open(&s, path, TENANT, &key1, &e), 0);
+	if (!s)
+		return;
+	CHECK_INT(segment_verify(s, &e), -EBADMSG);
+	CHECK(strstr(e.msg, "block 0: row 7 has @timestamp 2025-12-01T00:00:00Z, not on the "
+			    "segment's day 2025-11-30 (searches of its time would not open this "
+			    "segment)") != NULL);
+	segment_close(s);
 }
 
 /* Rewrites a segment's format version in its header (and every checksum). */
@@ -2451,6 +2504,7 @@ int main(void)
 	T_RUN(test_int_planes);
 	T_RUN(test_forged_clear_text);
 	T_RUN(test_verify_skip_data);
+	T_RUN(test_verify_day);
 	T_RUN(test_relabelled);
 	T_RUN(test_version3_text);
 	T_RUN(test_version4);
