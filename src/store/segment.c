@@ -4524,6 +4524,13 @@ static int decode_column(struct segment *s, uint32_t bi, uint32_t name, unsigned
 			}
 		} else if (kind == K_INT && enc == E_PLAIN) {
 			iv = varint_unzigzag(rdv(&r));
+		} else if (kind == K_INT && (enc == E_PLANES || enc == E_BITS) && map &&
+			   map[ev] == ROW_SKIP) { /* read by position: nothing to pass over */
+			if (!planes || pk++ >= pn) {
+				r.bad = true;
+				break;
+			}
+			continue;
 		} else if (kind == K_INT && enc == E_PLANES) {
 			uint64_t v = 0;
 
@@ -4725,6 +4732,17 @@ static uint64_t clp_next(struct clp_sub *sb)
 	return sb->mn + (bits_get(sb->bits, sb->k++, sb->width) << sb->shift);
 }
 
+/* Passes over the next value of a stream whose value is not needed (a row not asked for). */
+static void clp_skip(struct clp_sub *sb)
+{
+	if (!sb->packed)
+		(void)rdv(&sb->r);
+	else if (sb->k < sb->n)
+		sb->k++;
+	else
+		sb->r.bad = true;
+}
+
 /* Parses a text column chunk into *c (arrays in the arena). */
 static int clp_open(struct segment *s, uint32_t bi, uint32_t name, const unsigned char *raw,
 		    size_t rawlen, struct arena *a, struct clp_col *c, struct err *e)
@@ -4909,9 +4927,11 @@ static int decode_clp(struct segment *s, uint32_t bi, uint32_t name, const unsig
 		if (trp->bad || tid >= ntpl)
 			goto damaged;
 		t = &tpls[tid];
-		if (map && map[ev] == ROW_SKIP) {
+		if (map && map[ev] == ROW_SKIP) { /* only a new dictionary entry counts */
 			for (uint32_t v = 0; v < t->nvars; v++)
-				if (!clp_next(&sub[t->stream[v]]) && t->kinds[v] == CLP_DICT)
+				if (t->kinds[v] != CLP_DICT)
+					clp_skip(&sub[t->stream[v]]);
+				else if (!clp_next(&sub[t->stream[v]]))
 					next_new++;
 			continue;
 		}
@@ -6675,10 +6695,13 @@ int segment_block_text_rows(struct segment *s, unsigned block, const char *const
 		x = &tt[tid];
 		m = x->mask;
 		for (uint32_t v = 0; v < t->nvars; v++) {
-			uint64_t code = clp_next(&c.sub[t->stream[v]]);
+			uint64_t code;
 
-			if (t->kinds[v] != CLP_DICT)
+			if (t->kinds[v] != CLP_DICT) {
+				clp_skip(&c.sub[t->stream[v]]);
 				continue;
+			}
+			code = clp_next(&c.sub[t->stream[v]]);
 			code = code ? code - 1 : next_new++; /* clp_dict_code() */
 			if (code >= c.ndict)
 				goto damaged;
