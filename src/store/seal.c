@@ -39,7 +39,6 @@
 #define OPEN_SEGMENTS 64         /* segments open at once, all tenants (memory: a block each) */
 #define TENANT_STATS_MAX 1024    /* tenants with their own sealed-events counter */
 #define EVENT_ARENA_MAX ((size_t)1 << 30) /* a block's events (a merge reads whole blocks) */
-#define NS_PER_DAY (86400 * NS_PER_SEC)
 /* Merging a tenant's small segments of one day (one tenant-day at a time, once a minute,
  * and on seal_now): */
 #define MERGE_INTERVAL_NS (60 * NS_PER_SEC)
@@ -1460,7 +1459,7 @@ static int merge_one(struct seal *s, struct err *e)
 				strerror(-rc));
 	if (!rc && !(rc = store_import_begin(s->st, tenant, &imp, e))) {
 		store_import_set_hook(imp, journal_add, s);
-		store_import_set_default_time(imp, (int64_t)best[0].day * NS_PER_DAY);
+		store_import_set_default_time(imp, (int64_t)best[0].day * SEGMENT_DAY_NS);
 	}
 	if (!rc) {
 		int m = snprintf(tdir, sizeof(tdir), "%s/%llu", path, (unsigned long long)tenant);

@@ -484,11 +484,9 @@ int segment_name(char out[SEGMENT_NAME_MAX], uint32_t day, uint32_t seq)
 	return 0;
 }
 
-#define NS_PER_DAY (86400 * INT64_C(1000000000))
-
 uint32_t segment_day_of(int64_t ns)
 {
-	return ns < 0 ? 0 : (uint32_t)(ns / NS_PER_DAY);
+	return ns < 0 ? 0 : (uint32_t)(ns / SEGMENT_DAY_NS);
 }
 
 int segment_name_parse(const char *name, uint32_t *day, uint32_t *seq)

@@ -79,6 +79,7 @@ int segment_name_parse(const char *name, uint32_t *day, uint32_t *seq);
  * go to day 0.
  */
 uint32_t segment_day_of(int64_t ns);
+#define SEGMENT_DAY_NS (86400 * INT64_C(1000000000)) /* a day's length in nanoseconds */
 
 /*
  * Starts segment seq of tenant's day in dir (which must exist). -EEXIST when the final

@@ -32,7 +32,6 @@
 
 #define PATH_LEN 4096
 #define OPEN_DAYS 16               /* segments an import keeps open at once */
-#define NS_PER_DAY (86400 * NS_PER_SEC)
 #define MAX_LITERALS 16
 #define BLOCK_ARENA_MAX ((size_t)1 << 30)
 #define SNAPSHOT_TRIES 100          /* a sealer commit raced the snapshot: take it again */
@@ -3071,7 +3070,7 @@ int store_retain(struct store *st, uint64_t tenant, unsigned keep_days, int64_t 
 		int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		char cut[TIME_RFC3339_LEN];
 
-		time_format_rfc3339((int64_t)out->cutoff * NS_PER_DAY, cut);
+		time_format_rfc3339((int64_t)out->cutoff * SEGMENT_DAY_NS, cut);
 		cut[10] = '\0'; /* YYYY-MM-DD */
 		if (fd < 0 || fsync(fd) < 0)
 			log_warn("retention: cannot sync %s: %s", dir, strerror(errno));
