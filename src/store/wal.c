@@ -936,12 +936,6 @@ static int ensure_file(struct wal *w, struct wal_shard *s, unsigned shard, size_
 	return rc;
 }
 
-/*
- * The record did not go in whole: cut the file back to its last whole record. When even
- * that fails, the next append starts a new file through ensure_file(), which syncs and
- * closes this one under sync_lock: closing it here could pull the descriptor from under a
- * commit in progress, and the records before the torn one would count as durable unsynced.
- */
 /* ftruncate(fd, size), or the failure the test hook asks for (wal_fail_cut_after). */
 static int cut_back(int fd, off_t size)
 {
@@ -952,6 +946,12 @@ static int cut_back(int fd, off_t size)
 	return ftruncate(fd, size);
 }
 
+/*
+ * The record did not go in whole: cut the file back to its last whole record. When even
+ * that fails, the next append starts a new file through ensure_file(), which syncs and
+ * closes this one under sync_lock: closing it here could pull the descriptor from under a
+ * commit in progress, and the records before the torn one would count as durable unsynced.
+ */
 static void undo_partial(struct wal_shard *s)
 {
 	if (cut_back(s->fd, (off_t)s->file_bytes) < 0) {
