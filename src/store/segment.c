@@ -6119,13 +6119,13 @@ static int verify_segment_time(const struct segment *s, uint32_t block, uint32_t
 			       const struct event_value *t, struct err *e)
 {
 	char at[TIME_RFC3339_LEN], lo[TIME_RFC3339_LEN], hi[TIME_RFC3339_LEN];
+	bool on_day = segment_day_of(t->v.i) == s->day;
 	int y, m, d;
 
-	if (segment_day_of(t->v.i) == s->day && s->has_time && t->v.i >= s->tmin &&
-	    t->v.i <= s->tmax)
+	if (on_day && s->has_time && t->v.i >= s->tmin && t->v.i <= s->tmax)
 		return 0;
 	time_format_rfc3339(t->v.i, at);
-	if (segment_day_of(t->v.i) != s->day) {
+	if (!on_day) {
 		time_civil_from_days(s->day, &y, &m, &d);
 		return DAMAGED(-EBADMSG, s->blocks[block].off, "block %u: row %u has @timestamp "
 			       "%s, not on the segment's day %04d-%02d-%02d (searches of its time "
