@@ -81,8 +81,7 @@ class Instance:
             return f.read()
 
     def metrics(self):
-        with urllib.request.urlopen("http://%s/metrics" % self.admin, timeout=10) as r:
-            return parse_metrics(r.read().decode())
+        return admin_metrics(self.admin)
 
     def signal(self, sig):
         self.proc.send_signal(sig)
@@ -127,6 +126,12 @@ def parse_metrics(text):
         labels = frozenset(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
         out[(m.group(1), labels)] = float(m.group(4))
     return out
+
+
+def admin_metrics(addr):
+    """The metrics of the admin listener at addr (HOST:PORT), parsed."""
+    with urllib.request.urlopen("http://%s/metrics" % addr, timeout=10) as r:
+        return parse_metrics(r.read().decode())
 
 
 def value(metrics, name, **labels):

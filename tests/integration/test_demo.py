@@ -9,10 +9,9 @@ import signal
 import socket
 import subprocess
 import sys
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import (DATA, KOBAN, Suite, parse_metrics, poll, run, tempdir,  # noqa: E402
+from kobanlib import (DATA, KOBAN, Suite, admin_metrics, poll, run, tempdir,  # noqa: E402
                       total)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -53,8 +52,7 @@ def demo(d):
 def metrics(out):
     admin = next(line.split()[-1] for line in out.splitlines()
                  if line.split()[:2] == ["listening", "admin"])
-    with urllib.request.urlopen("http://%s/metrics" % admin, timeout=10) as r:
-        return parse_metrics(r.read().decode())
+    return admin_metrics(admin)
 
 
 def running(pid):
