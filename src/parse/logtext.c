@@ -314,8 +314,8 @@ static int set_authority(struct event *ev, const char *p, size_t len)
 
 		if (close && close + 1 < p + len && close[1] == ':')
 			colon = close + 1;
-	} else {
-		colon = memchr(p, ':', len);
+	} else if ((colon = memchr(p, ':', len)) && memrchr(p, ':', len) != colon) {
+		colon = NULL; /* an IPv6 address without brackets: no port */
 	}
 	if (colon) {
 		port = (struct logtext_span){ colon + 1, (size_t)(p + len - colon - 1) };
@@ -355,11 +355,24 @@ static int set_path(struct event *ev, const char *p, size_t len)
 	return 0;
 }
 
-int logtext_set_url(struct event *ev, struct logtext_span s)
+/* "host[:port][/path][?query][#fragment]": the authority ends at the first '/', '?' or '#'. */
+static int set_host_and_path(struct event *ev, const char *p, size_t len)
 {
-	const char *colon, *rest, *slash;
+	size_t a = 0;
+	int rc;
+
+	while (a < len && p[a] != '/' && p[a] != '?' && p[a] != '#')
+		a++;
+	if ((rc = set_authority(ev, p, a)) < 0)
+		return rc;
+	return a < len ? set_path(ev, p + a, len - a) : 0;
+}
+
+/* host_first: a URL without a scheme starts with its host (else it is CONNECT's host:port). */
+static int set_url(struct event *ev, struct logtext_span s, bool host_first)
+{
+	const char *colon;
 	int64_t port;
-	size_t n;
 	int rc;
 
 	if (!s.len || (s.len == 1 && s.p[0] == '-'))
@@ -372,19 +385,24 @@ int logtext_set_url(struct event *ev, struct logtext_span s)
 	if (colon && (size_t)(s.p + s.len - colon) >= 3 && colon[1] == '/' && colon[2] == '/') {
 		if ((rc = event_set_str(ev, FIELD_URL_SCHEME, s.p, (size_t)(colon - s.p))) < 0)
 			return rc;
-		rest = colon + 3;
-	} else if ((colon = memrchr(s.p, ':', s.len)) && colon > s.p &&
-		   logtext_uint((struct logtext_span){ colon + 1, (size_t)(s.p + s.len - colon - 1) },
-				&port)) {
-		rest = s.p; /* CONNECT host:port */
-	} else {
-		return 0; /* not a URL koban can split ("error:invalid-request"): original only */
+		return set_host_and_path(ev, colon + 3, (size_t)(s.p + s.len - colon - 3));
 	}
-	n = (size_t)(s.p + s.len - rest);
-	slash = memchr(rest, '/', n);
-	if ((rc = set_authority(ev, rest, slash ? (size_t)(slash - rest) : n)) < 0)
-		return rc;
-	return slash ? set_path(ev, slash, (size_t)(s.p + s.len - slash)) : 0;
+	if (host_first ||
+	    ((colon = memrchr(s.p, ':', s.len)) && colon > s.p &&
+	     logtext_uint((struct logtext_span){ colon + 1, (size_t)(s.p + s.len - colon - 1) },
+			  &port)))
+		return set_host_and_path(ev, s.p, s.len);
+	return 0; /* not a URL koban can split ("error:invalid-request"): original only */
+}
+
+int logtext_set_url(struct event *ev, struct logtext_span s)
+{
+	return set_url(ev, s, false);
+}
+
+int logtext_set_url_host(struct event *ev, struct logtext_span s)
+{
+	return set_url(ev, s, true);
 }
 
 int logtext_intern(const struct logtext_field *defs, int *ids, size_t n)

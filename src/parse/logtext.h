@@ -157,12 +157,17 @@ int logtext_set_ip(struct event *ev, unsigned field, struct logtext_span s);
 int logtext_set_user(struct event *ev, struct logtext_span s, bool source_user);
 
 /*
- * url.original = s and its parts: url.scheme, url.domain, url.port, url.path, url.query
- * (without '?'), url.extension (of the last path segment, without '.'). A CONNECT target
- * "host:port" has only domain and port; a bare path only path, query and extension;
- * anything else (no scheme, no leading '/') only url.original.
+ * url.original = s and its parts: url.scheme, url.domain (an IPv6 address keeps its
+ * brackets, as ECS says), url.port, url.path, url.query (without '?'), url.extension (of
+ * the last path segment, without '.'). A CONNECT target "host:port" has only domain and
+ * port; a bare path only path, query and extension; anything else (no scheme, no leading
+ * '/') only url.original.
  */
 int logtext_set_url(struct event *ev, struct logtext_span s);
+
+/* As logtext_set_url, but a URL without a scheme starts with its host:
+ * "host[:port][/path][?query]" (PAN-OS's url log). */
+int logtext_set_url_host(struct event *ev, struct logtext_span s);
 
 /* Vendor fields a decoder registers once (pthread_once) and then uses by id. */
 struct logtext_field {

@@ -18,6 +18,7 @@
 #include "core/timeutil.h"
 #include "core/tz.h"
 #include "parse/decoder.h"
+#include "parse/logtext.h"
 #include "parse/syslog.h"
 
 #include <pthread.h>
@@ -941,23 +942,6 @@ static void map_threat_id(struct panos_ctx *x, unsigned i)
 				       "URL-filtering", 13));
 }
 
-/* url subtype: misc is "host/path?query" without a scheme. */
-static void map_url(struct panos_ctx *x, const char *p, size_t n)
-{
-	const char *slash = memchr(p, '/', n), *q;
-	size_t host = slash ? (size_t)(slash - p) : n;
-
-	set_str(x, FIELD_URL_ORIGINAL, p, n);
-	if (host && !memchr(p, ':', host))
-		set_str(x, FIELD_URL_DOMAIN, p, host);
-	if (!slash)
-		return;
-	q = memchr(slash, '?', (size_t)(p + n - slash));
-	set_str(x, FIELD_URL_PATH, slash, q ? (size_t)(q - slash) : (size_t)(p + n - slash));
-	if (q)
-		set_str(x, FIELD_URL_QUERY, q + 1, (size_t)(p + n - q - 1));
-}
-
 /* File subtypes: misc is a file name, or a path. */
 static void map_file(struct panos_ctx *x, const char *p, size_t n)
 {
@@ -1018,7 +1002,7 @@ static void map_threat(struct panos_ctx *x)
 		check(x, event_add_str(x->ev, FIELD_EVENT_CATEGORY, "web", 3));
 	if (cell(x, 31, &p, &n)) {
 		if (span_eq(sub, subn, "url"))
-			map_url(x, p, n);
+			check(x, logtext_set_url_host(x->ev, (struct logtext_span){ p, n }));
 		else if (span_eq(sub, subn, "file") || span_eq(sub, subn, "virus") ||
 			 span_eq(sub, subn, "wildfire") || span_eq(sub, subn, "wildfire-virus") ||
 			 span_eq(sub, subn, "ml-virus") || span_eq(sub, subn, "data"))

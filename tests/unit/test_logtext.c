@@ -55,8 +55,8 @@ static void test_tokens(void)
 	CHECK(!logtext_eat(&c, "query:  ") && logtext_eat(&c, "query: ") && *c.p == 'x');
 }
 
-/* Sets url.* from s into a fresh event and returns it as JSON. */
-static const char *url_of(const char *s)
+/* Sets url.* from s into a fresh event with set and returns it as JSON. */
+static const char *url_with(int (*set)(struct event *, struct logtext_span), const char *s)
 {
 	static struct arena a;
 	static char out[1024];
@@ -64,11 +64,21 @@ static const char *url_of(const char *s)
 
 	arena_init(&a, 1024, 1 << 20);
 	event_init(&t_ev, &a);
-	rc = logtext_set_url(&t_ev, S(s));
+	rc = set(&t_ev, S(s));
 	CHECK_INT(rc, 0);
 	snprintf(out, sizeof(out), "%s", t_json());
 	arena_release(&a);
 	return out;
+}
+
+static const char *url_of(const char *s)
+{
+	return url_with(logtext_set_url, s);
+}
+
+static const char *url_host_of(const char *s)
+{
+	return url_with(logtext_set_url_host, s);
 }
 
 static void test_urls(void)
@@ -92,6 +102,26 @@ static void test_urls(void)
 		  "{\"url\":{\"domain\":\"h\",\"original\":\"http://h:99999/\",\"path\":\"/\","
 		  "\"scheme\":\"http\"}}");
 	CHECK_STR(url_of("-"), "{}");
+	CHECK_STR(url_of("http://h?x#f"),
+		  "{\"url\":{\"domain\":\"h\",\"original\":\"http://h?x#f\",\"query\":\"x\","
+		  "\"scheme\":\"http\"}}");
+	CHECK_STR(url_of("http://2001:db8::1/"),
+		  "{\"url\":{\"domain\":\"2001:db8::1\",\"original\":\"http://2001:db8::1/\","
+		  "\"path\":\"/\",\"scheme\":\"http\"}}");
+	/* host first: PAN-OS's url log */
+	CHECK_STR(url_host_of("www.example.jp:8443/a/b.php?x=1"),
+		  "{\"url\":{\"domain\":\"www.example.jp\",\"extension\":\"php\",\"original\":"
+		  "\"www.example.jp:8443/a/b.php?x=1\",\"path\":\"/a/b.php\",\"port\":8443,"
+		  "\"query\":\"x=1\"}}");
+	CHECK_STR(url_host_of("[2001:db8::1]/x"),
+		  "{\"url\":{\"domain\":\"[2001:db8::1]\",\"original\":\"[2001:db8::1]/x\","
+		  "\"path\":\"/x\"}}");
+	CHECK_STR(url_host_of("https://www.example.jp/a"),
+		  "{\"url\":{\"domain\":\"www.example.jp\",\"original\":\"https://www.example.jp/a\","
+		  "\"path\":\"/a\",\"scheme\":\"https\"}}");
+	CHECK_STR(url_host_of("www.example.jp"),
+		  "{\"url\":{\"domain\":\"www.example.jp\",\"original\":\"www.example.jp\"}}");
+	CHECK_STR(url_host_of("/p"), "{\"url\":{\"original\":\"/p\",\"path\":\"/p\"}}");
 }
 
 static void test_users_and_related(void)
