@@ -1321,29 +1321,49 @@ static int map_activity(struct walk *w)
 
 /* ---- Azure Firewall: both shapes fill the same facts ---- */
 
-static void split_hostport(const char *s, size_t len, size_t *hlen, const char **port,
-			   size_t *plen)
+/*
+ * "HOST:PORT", "[IPV6]:PORT", "HOST" or "HOST:" (an empty port) into the host (without
+ * brackets) and the port. An IPv6 address without brackets has colons of its own, so its
+ * last group is the port only when the text before it is an address and the line always
+ * has a port there (port_always: every protocol but ICMP) or the port is empty.
+ */
+static void split_hostport(const char *s, size_t len, bool port_always, const char **host,
+			   size_t *hlen, const char **port, size_t *plen)
 {
-	const char *colon = memrchr(s, ':', len);
+	const char *colon = memrchr(s, ':', len), *close;
+	struct ipaddr ip;
 
+	*host = s;
 	*hlen = len;
 	*port = NULL;
 	*plen = 0;
-	if (colon && !memchr(s, ':', (size_t)(colon - s))) { /* one colon: host:port */
-		*hlen = (size_t)(colon - s);
-		*port = colon + 1;
-		*plen = len - *hlen - 1;
+	if (len && s[0] == '[' && (close = memchr(s, ']', len))) {
+		*host = s + 1;
+		*hlen = (size_t)(close - s - 1);
+		if (close + 1 < s + len && close[1] == ':') {
+			*port = close + 2;
+			*plen = (size_t)(s + len - close - 2);
+		}
+		return;
 	}
+	if (!colon || (memchr(s, ':', (size_t)(colon - s)) &&
+		       (!(port_always || colon + 1 == s + len) ||
+			ipaddr_parse(&ip, s, (size_t)(colon - s)) < 0)))
+		return;
+	*hlen = (size_t)(colon - s);
+	*port = colon + 1;
+	*plen = len - *hlen - 1;
 }
 
-static int put_hostport(struct event *ev, bool source, const char *s, size_t len)
+static int put_hostport(struct event *ev, bool source, const char *s, size_t len,
+			bool port_always)
 {
-	const char *port;
+	const char *host, *port;
 	size_t hlen, plen;
 	int rc;
 
-	split_hostport(s, len, &hlen, &port, &plen);
-	if ((rc = put_endpoint(ev, source, s, hlen)) < 0)
+	split_hostport(s, len, port_always, &host, &hlen, &port, &plen);
+	if ((rc = put_endpoint(ev, source, host, hlen)) < 0)
 		return rc;
 	return put_port(ev, source ? FIELD_SOURCE_PORT : FIELD_DESTINATION_PORT, port, plen);
 }
@@ -1494,7 +1514,7 @@ static int map_fw_dns(struct walk *w, const char *s, size_t len)
 		n++;
 	if ((rc = put_category(ev, "network", "protocol")) < 0 ||
 	    (rc = put_lit(ev, FIELD_NETWORK_PROTOCOL, "dns")) < 0 || n <= CLIENT ||
-	    (rc = put_hostport(ev, true, wd[CLIENT], wl[CLIENT])) < 0 || n <= NAME)
+	    (rc = put_hostport(ev, true, wd[CLIENT], wl[CLIENT], true)) < 0 || n <= NAME)
 		return rc;
 	if ((rc = event_set_str(ev, FIELD_DNS_ID, wd[ID], wl[ID])) < 0 ||
 	    (rc = event_set_str(ev, FIELD_DNS_QUESTION_TYPE, wd[TYPE], wl[TYPE])) < 0 ||
@@ -1536,7 +1556,7 @@ static int map_fw_msg(struct walk *w, const struct cap *msg)
 	struct event *ev = w->ev;
 	const char *s = msg->s, *end = msg->s + msg->len, *from, *to, *stop, *nat, *p;
 	const char *word_end;
-	bool saw_action = false;
+	bool saw_action = false, port_always;
 	int rc;
 
 	if (msg->len > 13 && !memcmp(s, "DNS Request: ", 13))
@@ -1544,22 +1564,24 @@ static int map_fw_msg(struct walk *w, const struct cap *msg)
 	if (!(from = find(s, end, " request from ")) || !(to = find(from + 14, end, " to ")))
 		return put_category(ev, "network", "connection");
 	word_end = memchr(s, ' ', (size_t)(from - s + 1));
+	port_always = !(word_end - s >= 4 && !strncasecmp(s, "ICMP", 4)); /* ICMP: none or "" */
 	if ((rc = put_transport(ev, s, (size_t)(word_end - s))) < 0 ||
-	    (rc = put_hostport(ev, true, from + 14, (size_t)(to - from - 14))) < 0)
+	    (rc = put_hostport(ev, true, from + 14, (size_t)(to - from - 14), port_always)) < 0)
 		return rc;
 	p = to + 4;
 	stop = find(p, end, ". ");
 	if (!stop)
 		stop = end > p && end[-1] == '.' ? end - 1 : end;
 	nat = find(p, stop, " was DNAT'ed to ");
-	if ((rc = put_hostport(ev, false, p, (size_t)((nat ? nat : stop) - p))) < 0)
+	if ((rc = put_hostport(ev, false, p, (size_t)((nat ? nat : stop) - p), port_always)) < 0)
 		return rc;
 	if (nat) {
-		const char *n = nat + 16, *port;
+		const char *host, *port;
 		size_t hlen, plen;
 
-		split_hostport(n, (size_t)(stop - n), &hlen, &port, &plen);
-		if ((rc = put_ip_text(ev, FIELD_DESTINATION_NAT_IP, n, hlen)) < 0 ||
+		split_hostport(nat + 16, (size_t)(stop - nat - 16), port_always, &host, &hlen, &port,
+			       &plen);
+		if ((rc = put_ip_text(ev, FIELD_DESTINATION_NAT_IP, host, hlen)) < 0 ||
 		    (rc = put_port(ev, FIELD_DESTINATION_NAT_PORT, port, plen)) < 0)
 			return rc;
 	}

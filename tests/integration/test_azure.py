@@ -30,8 +30,8 @@ def events_of(p):
 
 def test_parse_golden():
     names = sorted(n[:-4] for n in os.listdir(GOLDEN) if n.endswith(".log"))
-    assert names == ["auto", "envelope", "errors", "intune", "loganalytics", "quirks",
-                     "signins-apps"], names
+    assert names == ["auto", "envelope", "errors", "firewall-ipv6", "intune", "loganalytics",
+                     "quirks", "signins-apps"], names
     update = os.environ.get("KOBAN_UPDATE_GOLDEN") == "1"
     for name in names:
         fmt = "auto" if name == "auto" else "azure"

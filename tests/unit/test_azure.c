@@ -308,6 +308,24 @@ static void test_firewall_legacy(void)
 		{ "ICMP request from 10.0.0.1: to 10.0.0.2:. Action: Deny", "10.0.0.1", "",
 		  "10.0.0.2", "", "connection,denied", "rule.name", "" },
 		{ "something else entirely", "", "", "", "", "connection", "source.ip", "" },
+		/* IPv6: the last group is the port when the protocol always has one */
+		{ "TCP request from 2001:db8::1:50306 to 2001:db8::2:443. Action: Deny. ",
+		  "2001:db8::1", "50306", "2001:db8::2", "443", "connection,denied", "source.address",
+		  "2001:db8::1" },
+		{ "UDP request from [2001:db8::1]:50306 to [2001:db8::2]:53. Action: Allow. ",
+		  "2001:db8::1", "50306", "2001:db8::2", "53", "connection,allowed",
+		  "destination.address", "2001:db8::2" },
+		{ "ICMP Type=128 request from 2001:db8::1 to 2001:db8::2:443. Action: Deny. ",
+		  "2001:db8::1", "", "2001:db8::2:443", "", "connection,denied", "source.domain", "" },
+		{ "ICMP request from 2001:db8::1: to 2001:db8::2:. Action: Deny", "2001:db8::1", "",
+		  "2001:db8::2", "", "connection,denied", "destination.address", "2001:db8::2" },
+		{ "TCP request from 2001:db8::1:5 to 2001:db8::2:3389 was DNAT'ed to "
+		  "2001:db8::9:3389. Rule: r",
+		  "2001:db8::1", "5", "2001:db8::2", "3389", "connection", "destination.nat.ip",
+		  "2001:db8::9" },
+		{ "TCP request from 2001:db8:1:2:3:4:5:6 to x.example:1. Action: Deny. ",
+		  "2001:db8:1:2:3:4:5:6", "", "", "1", "connection,denied", "destination.domain",
+		  "x.example" },
 	};
 	char rec[1024];
 
