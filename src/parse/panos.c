@@ -812,11 +812,23 @@ static void map_severity(struct panos_ctx *x, unsigned i)
 			check(x, event_set_int(x->ev, FIELD_EVENT_SEVERITY, k + 1));
 }
 
-/* event.type allowed or denied from a PAN-OS action word. */
-static void action_type(struct panos_ctx *x, const char *p, size_t n)
+/*
+ * event.type allowed or denied: denied when the subtype is drop or deny (TRAFFIC of a
+ * session the firewall dropped, which may carry the rule's action "allow", as Elastic maps
+ * it) or the action (column 30) is not an allow word; neither without subtype and action.
+ */
+static void action_type(struct panos_ctx *x)
 {
 	static const char *const allowed[] = { "allow", "alert", "continue", "override" };
+	const char *p;
+	size_t n;
 
+	if (cell(x, 4, &p, &n) && (span_eq(p, n, "drop") || span_eq(p, n, "deny"))) {
+		add_type(x, "denied");
+		return;
+	}
+	if (!cell(x, 30, &p, &n))
+		return;
 	for (unsigned k = 0; k < ARRAY_SIZE(allowed); k++)
 		if (span_eq(p, n, allowed[k])) {
 			add_type(x, "allowed");
@@ -874,10 +886,8 @@ static void map_session(struct panos_ctx *x)
 		set_lit(x, FIELD_NETWORK_TYPE, "ipv4");
 	else if (src)
 		set_lit(x, FIELD_NETWORK_TYPE, "ipv6");
-	if (cell(x, 30, &p, &n)) {
-		set_str(x, FIELD_EVENT_ACTION, p, n);
-		action_type(x, p, n);
-	}
+	map_str(x, 30, FIELD_EVENT_ACTION);
+	action_type(x);
 	set_lit(x, FIELD_EVENT_OUTCOME, "success"); /* the firewall did what it logs */
 }
 
