@@ -1497,6 +1497,21 @@ static const char *upper_copy(struct event *ev, const char *s, size_t len)
 }
 
 /*
+ * A DNS query, the DNS proxy's text or an AZFWDnsQuery record alike: event.type protocol,
+ * network.protocol dns and the name (when len) without its final dot.
+ */
+static int put_dns_query(struct event *ev, const char *name, size_t len)
+{
+	int rc;
+
+	if ((rc = put_category(ev, "network", "protocol")) < 0 ||
+	    (rc = put_lit(ev, FIELD_NETWORK_PROTOCOL, "dns")) < 0 || !len)
+		return rc;
+	return event_set_str(ev, FIELD_DNS_QUESTION_NAME, name,
+			     len > 1 && name[len - 1] == '.' ? len - 1 : len);
+}
+
+/*
  * The DNS proxy line after "DNS Request: ": "CLIENT:PORT - ID TYPE CLASS NAME. PROTO
  * REQSIZE DO EDNSSIZE RCODE FLAGS RESPSIZE DURATIONs" (the dash may be an en dash).
  */
@@ -1512,16 +1527,12 @@ static int map_fw_dns(struct walk *w, const char *s, size_t len)
 
 	while (n < WORDS && next_word(&p, end, &wd[n], &wl[n]))
 		n++;
-	if ((rc = put_category(ev, "network", "protocol")) < 0 ||
-	    (rc = put_lit(ev, FIELD_NETWORK_PROTOCOL, "dns")) < 0 || n <= CLIENT ||
+	if ((rc = put_dns_query(ev, wd[NAME], wl[NAME])) < 0 || n <= CLIENT ||
 	    (rc = put_hostport(ev, true, wd[CLIENT], wl[CLIENT], true)) < 0 || n <= NAME)
 		return rc;
 	if ((rc = event_set_str(ev, FIELD_DNS_ID, wd[ID], wl[ID])) < 0 ||
 	    (rc = event_set_str(ev, FIELD_DNS_QUESTION_TYPE, wd[TYPE], wl[TYPE])) < 0 ||
-	    (rc = event_set_str(ev, FIELD_DNS_QUESTION_CLASS, wd[CLASS], wl[CLASS])) < 0 ||
-	    (rc = event_set_str(ev, FIELD_DNS_QUESTION_NAME, wd[NAME],
-				wl[NAME] > 1 && wd[NAME][wl[NAME] - 1] == '.' ? wl[NAME] - 1
-									 : wl[NAME])) < 0)
+	    (rc = event_set_str(ev, FIELD_DNS_QUESTION_CLASS, wd[CLASS], wl[CLASS])) < 0)
 		return rc;
 	if (n > PROTO && (rc = put_transport(ev, wd[PROTO], wl[PROTO])) < 0)
 		return rc;
@@ -1612,6 +1623,7 @@ static int map_fw_structured(struct walk *w)
 {
 	struct event *ev = w->ev;
 	const struct cap *c, *proto = get(w, C_FW_PROTO), *action = get(w, C_FW_ACTION);
+	const struct cap *qname = get(w, C_FW_QNAME);
 	int rc;
 
 	if ((c = get(w, C_FW_SRC_IP)) && (rc = put_endpoint(ev, true, c->s, c->len)) < 0)
@@ -1626,7 +1638,8 @@ static int map_fw_structured(struct walk *w)
 	    (rc = put_ip(ev, FIELD_DESTINATION_NAT_IP, get(w, C_FW_NAT_IP))) < 0 ||
 	    (rc = put_int(ev, FIELD_DESTINATION_NAT_PORT, get(w, C_FW_NAT_PORT))) < 0 ||
 	    (proto && (rc = put_transport(ev, proto->s, proto->len)) < 0) ||
-	    (rc = put_fw_action(ev, action ? action->s : "", action ? action->len : 0)) < 0 ||
+	    (rc = qname ? put_dns_query(ev, qname->s, qname->len)
+			: put_fw_action(ev, action ? action->s : "", action ? action->len : 0)) < 0 ||
 	    (rc = put_str(ev, FIELD_EVENT_REASON, get(w, C_FW_REASON))) < 0 ||
 	    (rc = put_str(ev, FIELD_RULE_RULESET, get(w, C_FW_RC))) < 0 ||
 	    (rc = put_str(ev, FIELD_RULE_NAME, get(w, C_FW_RULE))) < 0 ||
@@ -1635,7 +1648,6 @@ static int map_fw_structured(struct walk *w)
 	    (rc = put_str(ev, FIELD_RULE_ID, get(w, C_FW_SIG))) < 0 ||
 	    (rc = put_str(ev, FIELD_RULE_DESCRIPTION, either(w, C_FW_SIG_DESC, C_FW_THREAT))) < 0 ||
 	    (rc = put_int(ev, FIELD_EVENT_SEVERITY, get(w, C_FW_SEVERITY))) < 0 ||
-	    (rc = put_str(ev, FIELD_DNS_QUESTION_NAME, get(w, C_FW_QNAME))) < 0 ||
 	    (rc = put_str(ev, FIELD_DNS_QUESTION_TYPE, get(w, C_FW_QTYPE))) < 0 ||
 	    (rc = put_str(ev, FIELD_DNS_QUESTION_CLASS, get(w, C_FW_QCLASS))) < 0 ||
 	    (rc = put_str(ev, FIELD_DNS_RESPONSE_CODE, get(w, C_FW_RCODE))) < 0)

@@ -403,9 +403,11 @@ static void test_firewall_structured(void)
 			 "\"QueryName\":\"example.com.\",\"QueryType\":\"A\",\"ResponseCode\":"
 			 "\"NOERROR\",\"QueryId\":1234}}"),
 		  0);
-	CHECK_STR(val("dns.question.name"), "example.com.");
+	CHECK_STR(val("dns.question.name"), "example.com"); /* as the DNS proxy's text */
 	CHECK_STR(val("dns.id"), "1234");
 	CHECK_STR(val("dns.response_code"), "NOERROR");
+	CHECK_STR(vals("event.type"), "protocol");
+	CHECK_STR(val("network.protocol"), "dns");
 }
 
 static void test_appgw_and_waf(void)
