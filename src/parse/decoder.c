@@ -58,26 +58,28 @@ static int decode_rfc5424(struct event *ev, const char *msg, size_t len,
 
 /* Index + 1 is the format id; "auto" sniffs in this order. */
 static const struct decoder table[] = {
-	{ .name = "panos", .dataset = "panos", .sniff = panos_sniff, .decode = panos_decode },
-	{ .name = "cef", .dataset = "cef.log", .sniff = cef_sniff, .decode = cef_decode,
-	  .configure = cef_configure },
-	{ .name = "leef", .dataset = "leef.log", .sniff = leef_sniff, .decode = leef_decode,
-	  .configure = leef_configure },
-	{ .name = "a10", .dataset = "a10.cgn", .sniff = a10_sniff, .decode = a10_decode },
+	{ .name = "panos", .dataset = "panos", .sniff = panos_sniff, .sniff_guesses = true,
+	  .decode = panos_decode },
+	{ .name = "cef", .dataset = "cef.log", .sniff = cef_sniff, .sniff_guesses = true,
+	  .decode = cef_decode, .configure = cef_configure },
+	{ .name = "leef", .dataset = "leef.log", .sniff = leef_sniff, .sniff_guesses = true,
+	  .decode = leef_decode, .configure = leef_configure },
+	{ .name = "a10", .dataset = "a10.cgn", .sniff = a10_sniff, .sniff_guesses = true,
+	  .decode = a10_decode },
 	{ .name = "azure", .dataset = "azure", .sniff = azure_sniff, .decode = azure_decode,
 	  .split = jsonrec_split, .configure = azure_configure },
 	{ .name = "m365", .dataset = "m365", .sniff = m365_sniff, .decode = m365_decode,
 	  .split = jsonrec_split, .configure = m365_configure },
-	{ .name = "squid", .dataset = "squid.access", .sniff = squid_sniff,
+	{ .name = "squid", .dataset = "squid.access", .sniff = squid_sniff, .sniff_guesses = true,
 	  .decode = squid_decode },
 	{ .name = "combined", .dataset = "weblog.access", .sniff = weblog_sniff,
-	  .decode = weblog_decode },
-	{ .name = "bind", .dataset = "bind.query", .sniff = dns_bind_sniff,
+	  .sniff_guesses = true, .decode = weblog_decode },
+	{ .name = "bind", .dataset = "bind.query", .sniff = dns_bind_sniff, .sniff_guesses = true,
 	  .decode = dns_bind_decode },
 	{ .name = "unbound", .dataset = "unbound.log", .sniff = dns_unbound_sniff,
-	  .decode = dns_unbound_decode },
+	  .sniff_guesses = true, .decode = dns_unbound_decode },
 	{ .name = "postfix", .dataset = "postfix.log", .sniff = postfix_sniff,
-	  .decode = postfix_decode, .configure = postfix_configure },
+	  .sniff_guesses = true, .decode = postfix_decode, .configure = postfix_configure },
 	/* never sniffed: a JSON line is only "json" when its source says so */
 	{ .name = "json", .dataset = "json", .decode = jsonmap_decode,
 	  .configure = jsonmap_configure },
@@ -138,6 +140,11 @@ const struct decoder *decoder_pick(unsigned id, const char *msg, size_t len)
 		if (table[i].sniff && table[i].sniff(msg, len))
 			return &table[i];
 	return &table[ARRAY_SIZE(table) - 1];
+}
+
+const struct decoder *decoder_fallback(unsigned id, const struct decoder *d)
+{
+	return !decoder_get(id) && d->sniff_guesses ? &table[ARRAY_SIZE(table) - 1] : NULL;
 }
 
 static char names[NAMES_MAX];

@@ -9,7 +9,9 @@
  * persist names, never ids.
  *
  * "auto" is not a decoder: it asks each registered decoder's sniff() in table order and
- * uses the first that says yes (the last entry, "syslog", takes anything).
+ * uses the first that says yes (the last entry, "syslog", takes anything). A decoder whose
+ * sniff() only finds an anchor in free text (guesses) may be wrong: when it fails on a
+ * message that auto gave it, the message is decoded as syslog instead (decoder_fallback).
  *
  * Formats that travel inside syslog (PAN-OS CSV, CEF, LEEF, Squid...) decode the header
  * with decoder_syslog_payload() and then their own payload; formats where one message holds
@@ -55,6 +57,12 @@ struct decoder {
 	/* Cheap check whether msg looks like this format (no allocation). */
 	bool (*sniff)(const char *msg, size_t len);
 	/*
+	 * sniff() finds an anchor that plain text may hold too ("CEF:", "NAT-TCP-C:"), so a
+	 * message it picked may be plain syslog; false where it checks the message's structure
+	 * (the JSON decoders), whose failures are worth their message.
+	 */
+	bool sniff_guesses;
+	/*
 	 * Fills ev from msg. On failure: a negative code and the reason in e, and ev still
 	 * holds event.original, message (the whole text) and @timestamp (receive time).
 	 */
@@ -90,6 +98,12 @@ unsigned decoder_count(void);
 const struct decoder *decoder_get(unsigned id);
 /* The decoder that handles msg under format id (resolves auto by sniffing); never NULL. */
 const struct decoder *decoder_pick(unsigned id, const char *msg, size_t len);
+/*
+ * The decoder to try when d failed on msg under format id: the syslog decoder when id
+ * resolves by sniffing (auto, or an unknown id) and d's sniff only guessed; NULL when the
+ * failure stands (a format the source names, or a structural sniff).
+ */
+const struct decoder *decoder_fallback(unsigned id, const struct decoder *d);
 /* "auto, panos, ..., rfc3164 or syslog": every name in the table's order, for error texts. */
 const char *decoder_names(void);
 /* Runs every decoder's configure(); the first failure is returned with its message. */

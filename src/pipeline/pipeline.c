@@ -309,7 +309,7 @@ struct one_msg {
 	struct pipeline *p;
 	unsigned wi;
 	const struct msg *m;
-	const struct decoder *d;
+	const struct decoder *d; /* the decoder picked; syslog after a failed guess */
 	struct decode_opts o;
 	struct pipeline_counts *c;
 	struct err *e;
@@ -340,6 +340,7 @@ static int build_event(struct one_msg *om, const char *data, size_t len)
 	struct pipeline_worker *w = &p->w[om->wi];
 	const struct msg *m = om->m;
 	struct pipeline_counts *c = om->c;
+	const struct decoder *fallback;
 	struct err de = ERR_INIT;
 	struct event ev;
 	size_t mark;
@@ -351,6 +352,14 @@ static int build_event(struct one_msg *om, const char *data, size_t len)
 	arena_clear(&w->arena);
 	event_init(&ev, &w->arena);
 	decoded = om->d->decode(&ev, data, len, &om->o, &de);
+	if (decoded < 0 && (fallback = decoder_fallback(m->format, om->d))) {
+		/* auto's guess was wrong (plain text holding an anchor): read it as syslog */
+		arena_clear(&w->arena);
+		event_init(&ev, &w->arena);
+		de = (struct err)ERR_INIT;
+		om->d = fallback;
+		decoded = fallback->decode(&ev, data, len, &om->o, &de);
+	}
 	if (decoded < 0) {
 		c->failed++;
 		if (om->e && !om->decoded)

@@ -145,6 +145,37 @@ static void test_failed_truncated_v6_no_tenant(void)
 	buf_release(&c.out);
 }
 
+/* auto's guess from an anchor in plain text is read as syslog when its decoder fails. */
+static void test_failed_guess_is_syslog(void)
+{
+	static const char text[] = "<13>Mar 15 10:00:00 host app: NAT-TCP-C: counter reset";
+	struct capture c;
+	struct pipeline *p = make(&c, 1 << 16, false);
+	struct pipeline_counts n = { 0 };
+	struct msg *m = msg_of(text, 5, NULL, 0);
+	int rc;
+	const char *j = one(p, &c, m, &n, &rc);
+
+	CHECK_INT(rc, 0);
+	CHECK_INT(n.parsed, 1);
+	CHECK_INT(n.failed, 0);
+	CHECK(strstr(j, "\"dataset\":\"syslog\""));
+	CHECK(strstr(j, "\"kind\":\"event\""));
+	CHECK(strstr(j, "\"host\":{\"name\":\"host\"}"));
+	CHECK(strstr(j, "\"process\":{\"name\":\"app\"}"));
+	CHECK(!strstr(j, "error"));
+	/* a source that says a10: the failure stands */
+	m = msg_of(text, 5, NULL, 0);
+	m->format = (uint8_t)decoder_find("a10", 3);
+	j = one(p, &c, m, &n, &rc);
+	CHECK(rc < 0);
+	CHECK_INT(n.failed, 1);
+	CHECK(strstr(j, "\"kind\":\"pipeline_error\""));
+	CHECK(strstr(j, "\"dataset\":\"a10.cgn\""));
+	pipeline_free(p);
+	buf_release(&c.out);
+}
+
 static void test_clock_skew(void)
 {
 	struct capture c;
@@ -402,6 +433,7 @@ int main(void)
 {
 	T_RUN(test_ecs_fields);
 	T_RUN(test_failed_truncated_v6_no_tenant);
+	T_RUN(test_failed_guess_is_syslog);
 	T_RUN(test_clock_skew);
 	T_RUN(test_batch_output);
 	T_RUN(test_tenant_switch_flushes);
