@@ -1226,21 +1226,24 @@ static int map_signin(struct walk *w)
 	if (code && (rc = event_set_str(ev, FIELD_EVENT_CODE, code->s, code->len)) < 0)
 		return rc;
 	if (outcome[0] == 'f' && reason) {
-		if ((rc = event_set_str(ev, FIELD_EVENT_REASON, reason->s, reason->len)) < 0)
-			return rc;
-		if (details) { /* "reason (details)" */
-			size_t len = reason->len + details->len + 3;
-			char *m = arena_alloc(ev->arena, len);
+		const char *text = reason->s;
+		size_t len = reason->len;
 
-			if (!m)
+		if (details) { /* "reason (details)" */
+			char *m;
+
+			len = reason->len + details->len + 3;
+			if (!(m = arena_alloc(ev->arena, len)))
 				return -ENOMEM;
 			memcpy(m, reason->s, reason->len);
 			memcpy(m + reason->len, " (", 2);
 			memcpy(m + reason->len + 2, details->s, details->len);
 			m[len - 1] = ')';
-			return event_set_str(ev, FIELD_MESSAGE, m, len);
+			text = m;
 		}
-		return event_set_str(ev, FIELD_MESSAGE, reason->s, reason->len);
+		if ((rc = event_set_str(ev, FIELD_EVENT_REASON, text, len)) < 0)
+			return rc;
+		return event_set_str(ev, FIELD_MESSAGE, text, len);
 	}
 	return 0;
 }

@@ -110,7 +110,7 @@ static void test_signin_failure(void)
 	CHECK_STR(vals("event.type"), "info");
 	CHECK_STR(val("event.outcome"), "failure");
 	CHECK_STR(val("event.code"), "50126");
-	CHECK_STR(val("event.reason"), "Invalid password.");
+	CHECK_STR(val("event.reason"), "Invalid password. (MFA required)"); /* as message */
 	CHECK_STR(val("message"), "Invalid password. (MFA required)");
 	CHECK_STR(val("event.duration"), "12000000");
 	CHECK_STR(val("user.name"), "alice");
