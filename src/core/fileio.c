@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/mem.h"
 #include "core/timeutil.h"
 
 #define FILEIO_PATH_MAX 4096
@@ -122,6 +123,70 @@ int fileio_replace(const char *dir, const char *name, const void *data, size_t l
 	}
 	if ((rc = fileio_sync_dir(dir)) < 0)
 		return err_set(e, rc, "cannot sync %s: %s", dir, strerror(-rc));
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	return rc;
+}
+
+/* Copies src[0..len) to fd through buf[0..size). */
+static int copy_bytes(int src, uint64_t len, int fd, char *buf, size_t size)
+{
+	for (uint64_t off = 0; off < len;) {
+		size_t want = (size_t)MIN((uint64_t)size, len - off);
+		ssize_t n = pread(src, buf, want, (off_t)off);
+		int rc;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		if ((rc = fileio_write_all(fd, buf, (size_t)n)) < 0)
+			return rc;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+#define COPY_BUFFER ((size_t)1 << 20)
+
+int fileio_copy(int src, uint64_t len, const char *dir, const char *name, mode_t mode,
+		struct err *e)
+{
+	char path[FILEIO_PATH_MAX], tmp[FILEIO_PATH_MAX];
+	int n = snprintf(path, sizeof(path), "%s/%s", dir, name);
+	int m = snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
+	char *buf = NULL;
+	int fd = -1, rc;
+
+	if (n < 0 || (size_t)n >= sizeof(path) || m < 0 || (size_t)m >= sizeof(tmp))
+		return err_set(e, -ENAMETOOLONG, "%s/%s: path too long", dir, name);
+	if (!(buf = mem_alloc(COPY_BUFFER)))
+		return err_set(e, -ENOMEM, "out of memory");
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0) {
+		rc = err_set(e, -errno, "cannot create %s: %s", tmp, strerror(errno));
+		mem_free(buf);
+		return rc;
+	}
+	rc = fchmod(fd, mode) < 0 ? -errno : copy_bytes(src, len, fd, buf, COPY_BUFFER);
+	if (!rc && fdatasync(fd) < 0)
+		rc = -errno;
+	mem_free(buf);
+	if (rc) {
+		err_set(e, rc, "cannot write %s: %s", tmp, strerror(-rc));
+		goto fail;
+	}
+	close(fd);
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		rc = err_set(e, -errno, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+		goto fail;
+	}
 	return 0;
 fail:
 	if (fd >= 0)

@@ -1,0 +1,698 @@
+#include "store/backup.h"
+#include "core/compat.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_MODULE "backup"
+#include "core/err.h"
+#include "core/fileio.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+#include "store/seal.h"
+#include "store/segment.h"
+#include "store/wal.h"
+
+#define PATH_LEN 4096
+#define STATE_MAX 4096       /* seal.state: a header and 8 bytes per shard */
+#define SNAPSHOT_TRIES 100   /* commits racing the listing before giving up */
+#define TREE_DEPTH 16        /* of the other files' directories */
+#define DB_BUSY_TRIES 200    /* of 50 ms: a writer holding koban.db locked */
+
+/* Names of the data directory's top level that the backup writes itself or leaves out. */
+static const char *const managed[] = {
+	"koban.db", "koban.db-wal", "koban.db-shm", "koban.db-journal", "keys", "tenants", "wal",
+	"seal.state", "seal.journal", "seal.dropped", "spool", "control.sock", "koban.pid",
+	"backup.info", "backup.partial",
+};
+
+/* One segment of the snapshot. */
+struct bseg {
+	uint64_t tenant;
+	uint32_t day, seq;
+	bool is_new; /* (in dest) not kept from an earlier backup */
+};
+
+struct backup {
+	const char *src, *dest;
+	unsigned char state[STATE_MAX]; /* seal.state as read, state_len 0: none */
+	size_t state_len;
+	uint64_t lsn[WAL_MAX_SHARDS];
+	unsigned n_lsn;
+	struct bseg *segs;
+	size_t n_segs, cap_segs;
+	struct wal_scan *scan;
+	struct store_backup_stats *out;
+	struct err *e;
+};
+
+static int bpath(char out[PATH_LEN], struct err *e, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int bpath(char out[PATH_LEN], struct err *e, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(out, PATH_LEN, fmt, ap);
+	va_end(ap);
+	if (n < 0 || n >= PATH_LEN)
+		return err_set(e, -ENAMETOOLONG, "path too long: %.64s...", out);
+	return 0;
+}
+
+static bool is_managed(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(managed); i++)
+		if (!strcmp(name, managed[i]))
+			return true;
+	return false;
+}
+
+/* A temporary file (ours or koban's: NAME.tmp, NAME.tmp.XXXXXX, .NAME.tmp) or a hidden one. */
+static bool is_temporary(const char *name)
+{
+	return name[0] == '.' || strstr(name, ".tmp");
+}
+
+static int make_dir(const char *path, mode_t mode, struct err *e)
+{
+	if (mkdir(path, mode) < 0 && errno != EEXIST)
+		return err_set(e, -errno, "cannot create %s: %s", path, strerror(errno));
+	return 0;
+}
+
+static int sync_dir(const char *path, struct err *e)
+{
+	int rc = fileio_sync_dir(path);
+
+	return rc < 0 ? err_set(e, rc, "cannot sync %s: %s", path, strerror(-rc)) : 0;
+}
+
+/* Removes path, a directory with everything in it (depth bounded) or a file. */
+static int remove_tree(const char *path, unsigned depth, struct err *e)
+{
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+
+	if (unlink(path) == 0 || errno == ENOENT)
+		return 0;
+	if ((errno != EISDIR && errno != EPERM) || depth > TREE_DEPTH)
+		return err_set(e, -errno, "cannot remove %s: %s", path, strerror(errno));
+	if (!(d = opendir(path)))
+		return err_set(e, -errno, "cannot read %s: %s", path, strerror(errno));
+	while (!rc && (de = readdir(d))) {
+		char sub[PATH_LEN];
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (!(rc = bpath(sub, e, "%s/%s", path, de->d_name)))
+			rc = remove_tree(sub, depth + 1, e);
+	}
+	closedir(d);
+	if (!rc && rmdir(path) < 0 && errno != ENOENT)
+		rc = err_set(e, -errno, "cannot remove %s: %s", path, strerror(errno));
+	return rc;
+}
+
+/* Copies the regular file src_dir/name to dest_dir/name with its mode. 1: it vanished. */
+static int copy_file(const char *src_dir, const char *dest_dir, const char *name,
+		     struct err *e)
+{
+	char path[PATH_LEN];
+	struct stat sb;
+	int fd, rc;
+
+	if ((rc = bpath(path, e, "%s/%s", src_dir, name)))
+		return rc;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? 1 : err_set(e, -errno, "cannot open %s: %s", path,
+						      strerror(errno));
+	if (fstat(fd, &sb) < 0)
+		rc = err_set(e, -errno, "cannot stat %s: %s", path, strerror(errno));
+	else
+		rc = fileio_copy(fd, (uint64_t)sb.st_size, dest_dir, name, sb.st_mode & 0777, e);
+	close(fd);
+	return rc;
+}
+
+/* ---- DIR: new, empty, or an earlier backup ---- */
+
+static int dest_check(const struct backup *b, struct err *e)
+{
+	char real_src[PATH_MAX], real_dest[PATH_MAX];
+	struct dirent *de;
+	bool other = false, ours = false;
+	size_t n;
+	DIR *d;
+	int rc;
+
+	if ((rc = make_dir(b->dest, 0750, e)))
+		return rc;
+	if (!realpath(b->src, real_src) || !realpath(b->dest, real_dest))
+		return err_set(e, -errno, "cannot resolve %s or %s: %s", b->src, b->dest,
+			       strerror(errno));
+	n = strlen(real_src);
+	if (!strncmp(real_src, real_dest, n) && (real_dest[n] == '/' || !real_dest[n]))
+		return err_set(e, -EINVAL, "%s is inside the data directory %s: back up to "
+			       "another directory", b->dest, b->src);
+	if (!(d = opendir(b->dest)))
+		return err_set(e, -errno, "cannot read %s: %s", b->dest, strerror(errno));
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (!strcmp(de->d_name, "backup.info") || !strcmp(de->d_name, "backup.partial"))
+			ours = true;
+		else
+			other = true;
+	}
+	closedir(d);
+	if (other && !ours)
+		return err_set(e, -ENOTEMPTY, "%s is not empty and holds no koban backup (no "
+			       "backup.info): give an empty or new directory", b->dest);
+	return 0;
+}
+
+/* ---- the store's snapshot: state, segments, WAL files ---- */
+
+static int state_read_raw(struct backup *b, unsigned char *out, size_t *len, struct err *e)
+{
+	char path[PATH_LEN];
+	ssize_t n;
+	int fd, rc;
+
+	*len = 0;
+	if ((rc = bpath(path, e, "%s/seal.state", b->src)))
+		return rc;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? 0 : err_set(e, -errno, "cannot open %s: %s", path,
+						      strerror(errno));
+	n = read(fd, out, STATE_MAX);
+	close(fd);
+	if (n < 0)
+		return err_set(e, -errno, "cannot read %s: %s", path, strerror(errno));
+	*len = (size_t)n;
+	return 0;
+}
+
+static int seg_add(struct backup *b, uint64_t tenant, uint32_t day, uint32_t seq)
+{
+	if (b->n_segs == b->cap_segs) {
+		size_t cap = b->cap_segs ? 2 * b->cap_segs : 256;
+		struct bseg *ns = mem_realloc(b->segs, cap * sizeof(*ns));
+
+		if (!ns)
+			return err_set(b->e, -ENOMEM, "out of memory");
+		b->segs = ns;
+		b->cap_segs = cap;
+	}
+	b->segs[b->n_segs++] = (struct bseg){ tenant, day, seq, false };
+	return 0;
+}
+
+static bool skipped(const struct seal_segment *skip, size_t n, uint64_t tenant, uint32_t day,
+		    uint32_t seq)
+{
+	for (size_t i = 0; i < n; i++)
+		if (skip[i].tenant == tenant && skip[i].day == day && skip[i].seq == seq)
+			return true;
+	return false;
+}
+
+/* A tenant directory's name: its id. */
+static bool tenant_id(const char *name, uint64_t *id)
+{
+	char *end;
+
+	if (name[0] < '1' || name[0] > '9')
+		return false;
+	errno = 0;
+	*id = strtoull(name, &end, 10);
+	return !*end && !errno;
+}
+
+/* The segments of every tenant but those skip names (not committed, or merged away). */
+static int list_segments(struct backup *b, const struct seal_segment *skip, size_t n_skip)
+{
+	char dir[PATH_LEN], tdir[PATH_LEN];
+	struct dirent *de, *se;
+	DIR *d, *td;
+	int rc = 0;
+
+	b->n_segs = 0;
+	if ((rc = bpath(dir, b->e, "%s/tenants", b->src)))
+		return rc;
+	if (!(d = opendir(dir)))
+		return errno == ENOENT ? 0 : err_set(b->e, -errno, "cannot read %s: %s", dir,
+						      strerror(errno));
+	while (!rc && (de = readdir(d))) {
+		uint64_t t;
+
+		if (!tenant_id(de->d_name, &t) || (rc = bpath(tdir, b->e, "%s/%s", dir, de->d_name)))
+			continue;
+		if (!(td = opendir(tdir))) {
+			if (errno != ENOENT) /* erased meanwhile: nothing of it */
+				rc = err_set(b->e, -errno, "cannot read %s: %s", tdir,
+					     strerror(errno));
+			continue;
+		}
+		while (!rc && (se = readdir(td))) {
+			uint32_t day, seq;
+
+			if (segment_name_parse(se->d_name, &day, &seq) == 0 &&
+			    !skipped(skip, n_skip, t, day, seq))
+				rc = seg_add(b, t, day, seq);
+		}
+		closedir(td);
+	}
+	closedir(d);
+	return rc;
+}
+
+/*
+ * The state, the segments and the WAL's files as of one committed state: read again until
+ * no commit came between its first and its last step.
+ */
+static int snapshot_take(struct backup *b)
+{
+	unsigned char again[STATE_MAX];
+	char wdir[PATH_LEN];
+	size_t again_len;
+	int rc;
+
+	if ((rc = bpath(wdir, b->e, "%s/wal", b->src)))
+		return rc;
+	for (unsigned tries = 0; tries < SNAPSHOT_TRIES; tries++) {
+		struct seal_segment *skip = NULL;
+		size_t n_skip = 0;
+
+		if ((rc = state_read_raw(b, b->state, &b->state_len, b->e)) ||
+		    (rc = seal_state_read(b->src, &b->out->generation, b->lsn, &b->n_lsn, b->e)) ||
+		    (rc = seal_journal_read(b->src, b->out->generation, &skip, &n_skip, b->e)))
+			return rc;
+		rc = list_segments(b, skip, n_skip);
+		mem_free(skip);
+		if (rc || (rc = wal_scan_open(&b->scan, wdir, b->n_lsn ? b->lsn : NULL, b->n_lsn,
+					      b->e)) ||
+		    (rc = state_read_raw(b, again, &again_len, b->e)))
+			return rc;
+		if (again_len == b->state_len && !memcmp(again, b->state, again_len))
+			return 0;
+		wal_scan_close(b->scan);
+		b->scan = NULL;
+	}
+	return err_set(b->e, -EAGAIN, "the sealer committed %u times while the backup listed "
+		       "the store; try again", SNAPSHOT_TRIES);
+}
+
+/* ---- segments ---- */
+
+static int cmp_bseg(const void *pa, const void *pb)
+{
+	const struct bseg *a = pa, *b = pb;
+
+	if (a->tenant != b->tenant)
+		return a->tenant < b->tenant ? -1 : 1;
+	if (a->day != b->day)
+		return a->day < b->day ? -1 : 1;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static bool in_snapshot(const struct backup *b, uint64_t tenant, uint32_t day, uint32_t seq)
+{
+	struct bseg key = { tenant, day, seq, false };
+
+	return bsearch(&key, b->segs, b->n_segs, sizeof(key), cmp_bseg) != NULL;
+}
+
+/* Copies one segment unless dest has it already (same name, same size). */
+static int copy_segment(struct backup *b, struct bseg *s)
+{
+	char name[SEGMENT_NAME_MAX], sdir[PATH_LEN], ddir[PATH_LEN], path[PATH_LEN];
+	struct stat ss, ds;
+	int rc;
+
+	if ((rc = segment_name(name, s->day, s->seq)) < 0)
+		return err_set(b->e, rc, "segment %u of day %u: no valid name", s->seq, s->day);
+	if ((rc = bpath(sdir, b->e, "%s/tenants/%llu", b->src, (unsigned long long)s->tenant)) ||
+	    (rc = bpath(ddir, b->e, "%s/tenants/%llu", b->dest, (unsigned long long)s->tenant)) ||
+	    (rc = make_dir(ddir, 0750, b->e)) || (rc = bpath(path, b->e, "%s/%s", sdir, name)))
+		return rc;
+	if (stat(path, &ss) < 0) /* dropped by retention or erased since the listing */
+		return errno == ENOENT ? 0 : err_set(b->e, -errno, "cannot stat %s: %s", path,
+						      strerror(errno));
+	if ((rc = bpath(path, b->e, "%s/%s", ddir, name)))
+		return rc;
+	if (stat(path, &ds) == 0 && ds.st_size == ss.st_size) {
+		b->out->kept++;
+		return 0;
+	}
+	if ((rc = copy_file(sdir, ddir, name, b->e)) < 0)
+		return rc;
+	if (rc == 0) {
+		s->is_new = true;
+		b->out->copied++;
+	}
+	return 0;
+}
+
+/* Removes from one tenant directory of dest what the snapshot does not hold. */
+static int prune_tenant(struct backup *b, const char *tdir, uint64_t tenant, bool whole)
+{
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+
+	if (!(d = opendir(tdir)))
+		return err_set(b->e, -errno, "cannot read %s: %s", tdir, strerror(errno));
+	while (!rc && (de = readdir(d))) {
+		char path[PATH_LEN];
+		uint32_t day, seq;
+		bool seg = segment_name_parse(de->d_name, &day, &seq) == 0;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (seg && !whole && in_snapshot(b, tenant, day, seq))
+			continue;
+		if ((rc = bpath(path, b->e, "%s/%s", tdir, de->d_name)) ||
+		    (rc = remove_tree(path, 0, b->e)))
+			break;
+		b->out->removed += seg;
+	}
+	closedir(d);
+	if (!rc && whole && rmdir(tdir) < 0)
+		rc = err_set(b->e, -errno, "cannot remove %s: %s", tdir, strerror(errno));
+	return rc ? rc : sync_dir(whole ? b->dest : tdir, b->e);
+}
+
+/* Removes the segments dest holds that the snapshot does not (merged, dropped, erased). */
+static int prune_segments(struct backup *b)
+{
+	char dir[PATH_LEN], tdir[PATH_LEN];
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+
+	if ((rc = bpath(dir, b->e, "%s/tenants", b->dest)))
+		return rc;
+	if (!(d = opendir(dir)))
+		return errno == ENOENT ? 0 : err_set(b->e, -errno, "cannot read %s: %s", dir,
+						      strerror(errno));
+	while (!rc && (de = readdir(d))) {
+		struct bseg key = { 0 };
+		bool any;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if ((rc = bpath(tdir, b->e, "%s/%s", dir, de->d_name)))
+			break;
+		if (!tenant_id(de->d_name, &key.tenant)) {
+			rc = remove_tree(tdir, 0, b->e);
+			continue;
+		}
+		/* does the snapshot hold anything of this tenant? (segs sorted by tenant) */
+		any = false;
+		for (size_t i = 0; i < b->n_segs && !any; i++)
+			any = b->segs[i].tenant == key.tenant;
+		rc = prune_tenant(b, tdir, key.tenant, !any);
+	}
+	closedir(d);
+	return rc;
+}
+
+static int backup_segments(struct backup *b)
+{
+	char dir[PATH_LEN];
+	int rc;
+
+	if ((rc = bpath(dir, b->e, "%s/tenants", b->dest)) || (rc = make_dir(dir, 0750, b->e)))
+		return rc;
+	if (b->n_segs > 1)
+		qsort(b->segs, b->n_segs, sizeof(*b->segs), cmp_bseg);
+	for (size_t i = 0; i < b->n_segs; i++)
+		if ((rc = copy_segment(b, &b->segs[i])))
+			return rc;
+	b->out->segments = b->out->copied + b->out->kept;
+	/* the new segments' names last: each tenant directory once */
+	for (size_t i = 0; i < b->n_segs; i++) {
+		char tdir[PATH_LEN];
+
+		if (!b->segs[i].is_new || (i + 1 < b->n_segs && b->segs[i + 1].is_new &&
+					   b->segs[i + 1].tenant == b->segs[i].tenant))
+			continue;
+		if ((rc = bpath(tdir, b->e, "%s/%llu", dir, (unsigned long long)b->segs[i].tenant)) ||
+		    (rc = sync_dir(tdir, b->e)))
+			return rc;
+	}
+	if ((rc = prune_segments(b)))
+		return rc;
+	return sync_dir(dir, b->e);
+}
+
+/* ---- the WAL and the state ---- */
+
+static int backup_log(struct backup *b)
+{
+	char dir[PATH_LEN];
+	int rc;
+
+	if ((rc = bpath(dir, b->e, "%s/wal", b->dest)) || (rc = remove_tree(dir, 0, b->e)))
+		return rc;
+	for (unsigned i = 0; i < wal_scan_shards(b->scan); i++)
+		if ((rc = wal_scan_copy(b->scan, i, dir, &b->out->log_records, &b->out->log_files,
+					b->e)))
+			return rc;
+	if (b->state_len)
+		return fileio_replace(b->dest, "seal.state", b->state, b->state_len, 0640, 0, b->e);
+	if ((rc = bpath(dir, b->e, "%s/seal.state", b->dest))) /* the sealer never committed */
+		return rc;
+	if (unlink(dir) < 0 && errno != ENOENT)
+		return err_set(b->e, -errno, "cannot remove %s: %s", dir, strerror(errno));
+	return 0;
+}
+
+/* ---- keys, koban.db, the other files ---- */
+
+/* The wrapped data keys, master.id and signing.pub; never master.key nor signing.key. */
+static bool key_backed_up(const char *name)
+{
+	return !is_temporary(name) && strcmp(name, "master.key") && strcmp(name, "signing.key");
+}
+
+static int backup_keys(struct backup *b)
+{
+	char sdir[PATH_LEN], ddir[PATH_LEN];
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+
+	if ((rc = bpath(sdir, b->e, "%s/keys", b->src)) ||
+	    (rc = bpath(ddir, b->e, "%s/keys", b->dest)) || (rc = make_dir(ddir, 0700, b->e)))
+		return rc;
+	if ((d = opendir(sdir))) {
+		while (!rc && (de = readdir(d)))
+			if (de->d_type == DT_REG && key_backed_up(de->d_name))
+				rc = MIN(copy_file(sdir, ddir, de->d_name, b->e), 0);
+		closedir(d);
+	} else if (errno != ENOENT) {
+		return err_set(b->e, -errno, "cannot read %s: %s", sdir, strerror(errno));
+	}
+	if (rc || !(d = opendir(ddir)))
+		return rc ? rc : err_set(b->e, -errno, "cannot read %s: %s", ddir, strerror(errno));
+	while (!rc && (de = readdir(d))) { /* an erased tenant's key goes from the backup too */
+		char path[PATH_LEN];
+		struct stat sb;
+
+		if (de->d_name[0] == '.' && (!de->d_name[1] || !strcmp(de->d_name, "..")))
+			continue;
+		if ((rc = bpath(path, b->e, "%s/%s", sdir, de->d_name)))
+			break;
+		if (key_backed_up(de->d_name) && stat(path, &sb) == 0)
+			continue;
+		if (!(rc = bpath(path, b->e, "%s/%s", ddir, de->d_name)))
+			rc = remove_tree(path, 0, b->e);
+	}
+	closedir(d);
+	return rc ? rc : sync_dir(ddir, b->e);
+}
+
+/* koban.db through SQLite's online backup: consistent while the daemon writes to it. */
+static int backup_db(struct backup *b)
+{
+	char src[PATH_LEN], tmp[PATH_LEN], dst_path[PATH_LEN];
+	sqlite3 *from = NULL, *to = NULL;
+	sqlite3_backup *bk;
+	struct stat sb;
+	int rc, sr = SQLITE_OK, fd;
+
+	if ((rc = bpath(src, b->e, "%s/koban.db", b->src)) ||
+	    (rc = bpath(tmp, b->e, "%s/koban.db.tmp", b->dest)) ||
+	    (rc = bpath(dst_path, b->e, "%s/koban.db", b->dest)))
+		return rc;
+	if (stat(src, &sb) < 0)
+		return errno == ENOENT ? 0 : err_set(b->e, -errno, "cannot stat %s: %s", src,
+						      strerror(errno));
+	if (unlink(tmp) < 0 && errno != ENOENT)
+		return err_set(b->e, -errno, "cannot remove %s: %s", tmp, strerror(errno));
+	if (sqlite3_open_v2(src, &from, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	    sqlite3_open_v2(tmp, &to, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+		    SQLITE_OK) {
+		rc = err_set(b->e, -EIO, "cannot open %s or %s: %s", src, tmp,
+			     sqlite3_errmsg(from && to ? to : from ? from : NULL));
+		goto fail;
+	}
+	sqlite3_busy_timeout(from, 5000);
+	if (!(bk = sqlite3_backup_init(to, "main", from, "main"))) {
+		rc = err_set(b->e, -EIO, "%s: cannot start the backup: %s", tmp, sqlite3_errmsg(to));
+		goto fail;
+	}
+	for (unsigned tries = 0; tries < DB_BUSY_TRIES; tries++) {
+		sr = sqlite3_backup_step(bk, -1);
+		if (sr != SQLITE_BUSY && sr != SQLITE_LOCKED)
+			break;
+		sqlite3_sleep(50);
+	}
+	sqlite3_backup_finish(bk);
+	if (sr != SQLITE_DONE) {
+		rc = err_set(b->e, -EIO, "%s: backup of %s failed: %s", tmp, src, sqlite3_errstr(sr));
+		goto fail;
+	}
+	sqlite3_close(to);
+	to = NULL;
+	if ((fd = open(tmp, O_RDONLY | O_CLOEXEC)) < 0 || fdatasync(fd) < 0 || fstat(fd, &sb) < 0 ||
+	    fchmod(fd, 0640) < 0) {
+		rc = err_set(b->e, -errno, "cannot sync %s: %s", tmp, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto fail;
+	}
+	close(fd);
+	if (rename(tmp, dst_path) < 0) {
+		rc = err_set(b->e, -errno, "cannot rename %s: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	b->out->db_bytes = (uint64_t)sb.st_size;
+	sqlite3_close(from);
+	return 0;
+fail:
+	sqlite3_close(to);
+	sqlite3_close(from);
+	unlink(tmp);
+	return rc;
+}
+
+/*
+ * Copies every regular file under src_dir into dest_dir (directories alike), then removes
+ * from dest_dir what src_dir no longer has; top: the data directory's own level, where the
+ * managed names are left alone.
+ */
+static int backup_tree(struct backup *b, const char *src_dir, const char *dest_dir, unsigned depth)
+{
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+
+	if (depth > TREE_DEPTH)
+		return 0;
+	if (!(d = opendir(src_dir)))
+		return err_set(b->e, -errno, "cannot read %s: %s", src_dir, strerror(errno));
+	while (!rc && (de = readdir(d))) {
+		char s[PATH_LEN], t[PATH_LEN];
+		struct stat sb;
+
+		if (is_temporary(de->d_name) || (!depth && is_managed(de->d_name)))
+			continue;
+		if ((rc = bpath(s, b->e, "%s/%s", src_dir, de->d_name)) ||
+		    (rc = bpath(t, b->e, "%s/%s", dest_dir, de->d_name)))
+			break;
+		if (lstat(s, &sb) < 0)
+			continue; /* gone meanwhile */
+		if (S_ISDIR(sb.st_mode)) {
+			if (!(rc = make_dir(t, sb.st_mode & 0777, b->e)))
+				rc = backup_tree(b, s, t, depth + 1);
+		} else if (S_ISREG(sb.st_mode) &&
+			   (rc = copy_file(src_dir, dest_dir, de->d_name, b->e)) == 0) {
+			b->out->other_files++;
+		}
+		rc = MIN(rc, 0);
+	}
+	closedir(d);
+	if (rc || !(d = opendir(dest_dir)))
+		return rc ? rc : err_set(b->e, -errno, "cannot read %s: %s", dest_dir,
+					 strerror(errno));
+	while (!rc && (de = readdir(d))) {
+		char s[PATH_LEN], t[PATH_LEN];
+		struct stat sb;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    (!depth && is_managed(de->d_name)))
+			continue;
+		if ((rc = bpath(s, b->e, "%s/%s", src_dir, de->d_name)) ||
+		    (rc = bpath(t, b->e, "%s/%s", dest_dir, de->d_name)))
+			break;
+		if (is_temporary(de->d_name) || lstat(s, &sb) < 0)
+			rc = remove_tree(t, 0, b->e);
+	}
+	closedir(d);
+	return rc ? rc : sync_dir(dest_dir, b->e);
+}
+
+static int write_info(struct backup *b, int64_t now)
+{
+	char text[1024], when[TIME_RFC3339_LEN];
+	int n;
+
+	time_format_rfc3339(now, when);
+	n = snprintf(text, sizeof(text), "koban backup\nversion: 1\ntaken: %s\ndata-dir: %s\n"
+		     "generation: %llu\nsegments: %llu\nlog-records: %llu\n", when, b->src,
+		     (unsigned long long)b->out->generation, (unsigned long long)b->out->segments,
+		     (unsigned long long)b->out->log_records);
+	if (n < 0 || (size_t)n >= sizeof(text))
+		return err_set(b->e, -ENAMETOOLONG, "%s: path too long", b->src);
+	return fileio_replace(b->dest, "backup.info", text, (size_t)n, 0640, 0, b->e);
+}
+
+int store_backup(const char *data_dir, const char *dest, int64_t now,
+		 struct store_backup_stats *out, struct err *e)
+{
+	static const char partial[] = "koban backup being written: not complete\n";
+	struct backup b = { .src = data_dir, .dest = dest, .out = out, .e = e };
+	char path[PATH_LEN];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = dest_check(&b, e)) ||
+	    (rc = fileio_replace(dest, "backup.partial", partial, sizeof(partial) - 1, 0640, 0,
+				 e)) ||
+	    (rc = bpath(path, e, "%s/backup.info", dest)))
+		goto fail;
+	if (unlink(path) < 0 && errno != ENOENT) {
+		rc = err_set(e, -errno, "cannot remove %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	/* the store first, then what names its tenants and keys (made before their data) */
+	if ((rc = snapshot_take(&b)) || (rc = backup_segments(&b)) || (rc = backup_log(&b)) ||
+	    (rc = backup_keys(&b)) || (rc = backup_db(&b)) ||
+	    (rc = backup_tree(&b, data_dir, dest, 0)) || (rc = write_info(&b, now)) ||
+	    (rc = bpath(path, e, "%s/backup.partial", dest)))
+		goto fail;
+	if (unlink(path) < 0) {
+		rc = err_set(e, -errno, "cannot remove %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	rc = sync_dir(dest, e);
+fail:
+	wal_scan_close(b.scan);
+	mem_free(b.segs);
+	return rc;
+}
