@@ -335,6 +335,22 @@ static bool in_snapshot(const struct backup *b, uint64_t tenant, uint32_t day, u
 	return bsearch(&key, b->segs, b->n_segs, sizeof(key), cmp_bseg) != NULL;
 }
 
+/* Whether the snapshot holds a segment of tenant (b->segs is sorted). */
+static bool tenant_in_snapshot(const struct backup *b, uint64_t tenant)
+{
+	size_t lo = 0, hi = b->n_segs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (b->segs[mid].tenant < tenant)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < b->n_segs && b->segs[lo].tenant == tenant;
+}
+
 /* Copies one segment unless dest has it already (same name, same size). */
 static int copy_segment(struct backup *b, struct bseg *s)
 {
@@ -409,22 +425,16 @@ static int prune_segments(struct backup *b)
 		return errno == ENOENT ? 0 : err_set(b->e, -errno, "cannot read %s: %s", dir,
 						      strerror(errno));
 	while (!rc && (de = readdir(d))) {
-		struct bseg key = { 0 };
-		bool any;
+		uint64_t t;
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		if ((rc = bpath(tdir, b->e, "%s/%s", dir, de->d_name)))
 			break;
-		if (!tenant_id(de->d_name, &key.tenant)) {
+		if (!tenant_id(de->d_name, &t))
 			rc = remove_tree(tdir, 0, b->e);
-			continue;
-		}
-		/* does the snapshot hold anything of this tenant? (segs sorted by tenant) */
-		any = false;
-		for (size_t i = 0; i < b->n_segs && !any; i++)
-			any = b->segs[i].tenant == key.tenant;
-		rc = prune_tenant(b, tdir, key.tenant, !any);
+		else
+			rc = prune_tenant(b, tdir, t, !tenant_in_snapshot(b, t));
 	}
 	closedir(d);
 	return rc;
@@ -500,9 +510,16 @@ static int backup_keys(struct backup *b)
 	    (rc = bpath(ddir, b->e, "%s/keys", b->dest)) || (rc = make_dir(ddir, 0700, b->e)))
 		return rc;
 	if ((d = opendir(sdir))) {
-		while (!rc && (de = readdir(d)))
-			if (de->d_type == DT_REG && key_backed_up(de->d_name))
+		while (!rc && (de = readdir(d))) {
+			char path[PATH_LEN];
+			struct stat sb;
+
+			if (!key_backed_up(de->d_name) || (rc = bpath(path, b->e, "%s/%s", sdir,
+								       de->d_name)))
+				continue;
+			if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode))
 				rc = MIN(copy_file(sdir, ddir, de->d_name, b->e), 0);
+		}
 		closedir(d);
 	} else if (errno != ENOENT) {
 		return err_set(b->e, -errno, "cannot read %s: %s", sdir, strerror(errno));
@@ -532,14 +549,14 @@ static int backup_db(struct backup *b)
 	char src[PATH_LEN], tmp[PATH_LEN], dst_path[PATH_LEN];
 	sqlite3 *from = NULL, *to = NULL;
 	sqlite3_backup *bk;
-	struct stat sb;
+	struct stat sb, db;
 	int rc, sr = SQLITE_OK, fd;
 
 	if ((rc = bpath(src, b->e, "%s/koban.db", b->src)) ||
 	    (rc = bpath(tmp, b->e, "%s/koban.db.tmp", b->dest)) ||
 	    (rc = bpath(dst_path, b->e, "%s/koban.db", b->dest)))
 		return rc;
-	if (stat(src, &sb) < 0)
+	if (stat(src, &db) < 0)
 		return errno == ENOENT ? 0 : err_set(b->e, -errno, "cannot stat %s: %s", src,
 						      strerror(errno));
 	if (unlink(tmp) < 0 && errno != ENOENT)
@@ -570,7 +587,7 @@ static int backup_db(struct backup *b)
 	sqlite3_close(to);
 	to = NULL;
 	if ((fd = open(tmp, O_RDONLY | O_CLOEXEC)) < 0 || fdatasync(fd) < 0 || fstat(fd, &sb) < 0 ||
-	    fchmod(fd, 0640) < 0) {
+	    fchmod(fd, db.st_mode & 0777) < 0) {
 		rc = err_set(b->e, -errno, "cannot sync %s: %s", tmp, strerror(errno));
 		if (fd >= 0)
 			close(fd);
