@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,6 +130,19 @@ fail:
 		close(fd);
 	unlink(tmp);
 	return rc;
+}
+
+int fileio_path(char *out, size_t size, struct err *e, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(out, size, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= size)
+		return err_set(e, -ENAMETOOLONG, "a path is too long: %.64s...", out);
+	return 0;
 }
 
 /* Copies src[0..len) to fd through buf[0..size). */

@@ -4,7 +4,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -53,21 +52,7 @@ struct backup {
 	struct err *e;
 };
 
-static int bpath(char out[PATH_LEN], struct err *e, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int bpath(char out[PATH_LEN], struct err *e, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(out, PATH_LEN, fmt, ap);
-	va_end(ap);
-	if (n < 0 || n >= PATH_LEN)
-		return err_set(e, -ENAMETOOLONG, "path too long: %.64s...", out);
-	return 0;
-}
+#define bpath(out, e, ...) fileio_path(out, PATH_LEN, e, __VA_ARGS__)
 
 static bool is_managed(const char *name)
 {
@@ -241,6 +226,19 @@ static bool tenant_id(const char *name, uint64_t *id)
 	return !*end && !errno;
 }
 
+/* root/tenants into dir, opened (*d NULL when it does not exist). */
+static int tenants_open(struct backup *b, const char *root, char dir[PATH_LEN], DIR **d)
+{
+	int rc;
+
+	*d = NULL;
+	if ((rc = bpath(dir, b->e, "%s/tenants", root)))
+		return rc;
+	if (!(*d = opendir(dir)) && errno != ENOENT)
+		return err_set(b->e, -errno, "cannot read %s: %s", dir, strerror(errno));
+	return 0;
+}
+
 /* The segments of every tenant but those skip names (not committed, or merged away). */
 static int list_segments(struct backup *b, const struct seal_segment *skip, size_t n_skip)
 {
@@ -250,11 +248,8 @@ static int list_segments(struct backup *b, const struct seal_segment *skip, size
 	int rc = 0;
 
 	b->n_segs = 0;
-	if ((rc = bpath(dir, b->e, "%s/tenants", b->src)))
+	if ((rc = tenants_open(b, b->src, dir, &d)) || !d)
 		return rc;
-	if (!(d = opendir(dir)))
-		return errno == ENOENT ? 0 : err_set(b->e, -errno, "cannot read %s: %s", dir,
-						      strerror(errno));
 	while (!rc && (de = readdir(d))) {
 		uint64_t t;
 
@@ -419,11 +414,8 @@ static int prune_segments(struct backup *b)
 	DIR *d;
 	int rc = 0;
 
-	if ((rc = bpath(dir, b->e, "%s/tenants", b->dest)))
+	if ((rc = tenants_open(b, b->dest, dir, &d)) || !d)
 		return rc;
-	if (!(d = opendir(dir)))
-		return errno == ENOENT ? 0 : err_set(b->e, -errno, "cannot read %s: %s", dir,
-						      strerror(errno));
 	while (!rc && (de = readdir(d))) {
 		uint64_t t;
 
