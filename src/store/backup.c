@@ -24,6 +24,7 @@
 #define SNAPSHOT_TRIES 100   /* commits racing the listing before giving up */
 #define TREE_DEPTH 16        /* of the other files' directories */
 #define DB_BUSY_TRIES 200    /* of 50 ms: a writer holding koban.db locked */
+#define COPY_TRIES 10        /* passes over the segments that found one gone */
 
 /* Names of the data directory's top level that the backup writes itself or leaves out. */
 static const char *const managed[] = {
@@ -48,6 +49,7 @@ struct backup {
 	struct bseg *segs;
 	size_t n_segs, cap_segs;
 	struct wal_scan *scan;
+	bool vanished; /* a listed segment was gone when its turn came */
 	struct store_backup_stats *out;
 	struct err *e;
 };
@@ -359,9 +361,12 @@ static int copy_segment(struct backup *b, struct bseg *s)
 	    (rc = bpath(ddir, b->e, "%s/tenants/%llu", b->dest, (unsigned long long)s->tenant)) ||
 	    (rc = make_dir(ddir, 0750, b->e)) || (rc = bpath(path, b->e, "%s/%s", sdir, name)))
 		return rc;
-	if (stat(path, &ss) < 0) /* dropped by retention or erased since the listing */
-		return errno == ENOENT ? 0 : err_set(b->e, -errno, "cannot stat %s: %s", path,
-						      strerror(errno));
+	if (stat(path, &ss) < 0) {
+		if (errno != ENOENT)
+			return err_set(b->e, -errno, "cannot stat %s: %s", path, strerror(errno));
+		b->vanished = true; /* merged away and deleted, dropped or erased meanwhile */
+		return 0;
+	}
 	if ((rc = bpath(path, b->e, "%s/%s", ddir, name)))
 		return rc;
 	if (stat(path, &ds) == 0 && ds.st_size == ss.st_size) {
@@ -370,10 +375,12 @@ static int copy_segment(struct backup *b, struct bseg *s)
 	}
 	if ((rc = copy_file(sdir, ddir, name, b->e)) < 0)
 		return rc;
-	if (rc == 0) {
-		s->is_new = true;
-		b->out->copied++;
+	if (rc == 1) {
+		b->vanished = true;
+		return 0;
 	}
+	s->is_new = true;
+	b->out->copied++;
 	return 0;
 }
 
@@ -656,6 +663,31 @@ static int backup_tree(struct backup *b, const char *src_dir, const char *dest_d
 	return rc ? rc : sync_dir(dest_dir, b->e);
 }
 
+/*
+ * The snapshot's segments into dest. A segment can go between the listing and its copy: a
+ * merge committed meanwhile replaced it and the grace after which it is deleted ran out (a long
+ * copy), or retention or an erasure removed it. Its events may then be in a merged segment the
+ * listing did not see, so the listing is taken again (what was copied is kept) until a pass
+ * finds every segment it listed.
+ */
+static int store_copy(struct backup *b)
+{
+	int rc;
+
+	for (unsigned pass = 0; pass < COPY_TRIES; pass++) {
+		b->vanished = false;
+		b->out->copied = b->out->kept = 0;
+		if ((rc = snapshot_take(b)) || (rc = backup_segments(b)))
+			return rc;
+		if (!b->vanished)
+			return 0;
+		wal_scan_close(b->scan);
+		b->scan = NULL;
+	}
+	return err_set(b->e, -EAGAIN, "segments went (merged away, dropped or erased) while "
+		       "the backup copied them, %u times in a row: run it again", COPY_TRIES);
+}
+
 static int write_info(struct backup *b, int64_t now)
 {
 	char text[1024], when[TIME_RFC3339_LEN];
@@ -690,8 +722,7 @@ int store_backup(const char *data_dir, const char *dest, int64_t now,
 		goto fail;
 	}
 	/* the store first, then what names its tenants and keys (made before their data) */
-	if ((rc = snapshot_take(&b)) || (rc = backup_segments(&b)) || (rc = backup_log(&b)) ||
-	    (rc = backup_keys(&b)) || (rc = backup_db(&b)) ||
+	if ((rc = store_copy(&b)) || (rc = backup_log(&b)) || (rc = backup_keys(&b)) || (rc = backup_db(&b)) ||
 	    (rc = backup_tree(&b, data_dir, dest, 0)) || (rc = write_info(&b, now)) ||
 	    (rc = bpath(path, e, "%s/backup.partial", dest)))
 		goto fail;
