@@ -191,6 +191,11 @@ int fileio_copy(int src, uint64_t len, const char *dir, const char *name, mode_t
 	if (!rc && fdatasync(fd) < 0)
 		rc = -errno;
 	mem_free(buf);
+	if (rc == -EIO) {
+		err_set(e, rc, "cannot copy into %s: the source ended before its %llu bytes (cut "
+			"meanwhile), or an I/O error", path, (unsigned long long)len);
+		goto fail;
+	}
 	if (rc) {
 		err_set(e, rc, "cannot write %s: %s", tmp, strerror(-rc));
 		goto fail;

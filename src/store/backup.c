@@ -67,7 +67,31 @@ static bool is_managed(const char *name)
 /* A temporary file (ours or koban's: NAME.tmp, NAME.tmp.XXXXXX, .NAME.tmp) or a hidden one. */
 static bool is_temporary(const char *name)
 {
-	return name[0] == '.' || strstr(name, ".tmp");
+	const char *t = strstr(name, ".tmp");
+
+	return name[0] == '.' || (t && (!t[4] || (t[4] == '.' && strlen(t + 5) == 6)));
+}
+
+/*
+ * A secret key the backup must not hold: the master and signing keys, by name or by their
+ * magic, wherever they are (the keys: section may name files inside the data directory).
+ */
+static bool is_secret_key(const char *dir, const char *name)
+{
+	char path[PATH_LEN], magic[8];
+	struct err e = ERR_INIT;
+	ssize_t n;
+	int fd;
+
+	if (!strcmp(name, "master.key") || !strcmp(name, "signing.key"))
+		return true;
+	if (bpath(path, &e, "%s/%s", dir, name) ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)) < 0)
+		return false;
+	n = read(fd, magic, sizeof(magic));
+	close(fd);
+	return n == (ssize_t)sizeof(magic) && (!memcmp(magic, "KOBANMK1", 8) ||
+					       !memcmp(magic, "KOBANSK1", 8));
 }
 
 static int make_dir(const char *path, mode_t mode, struct err *e)
@@ -135,24 +159,60 @@ static int copy_file(const char *src_dir, const char *dest_dir, const char *name
 
 /* ---- DIR: new, empty, or an earlier backup ---- */
 
+/* Whether path a is b or lies below it (both resolved). */
+static bool path_within(const char *a, const char *b)
+{
+	size_t n = strlen(b);
+
+	return !strncmp(a, b, n) && (a[n] == '/' || !a[n] || (n == 1 && b[0] == '/'));
+}
+
+/*
+ * DIR resolved (through its parent when it does not exist yet) and compared with the data
+ * directory before anything is made: neither may hold the other, or the mirror of one would
+ * copy into or remove from the other.
+ */
+static int dest_place(const struct backup *b, struct err *e)
+{
+	char real_src[PATH_MAX], parent[PATH_MAX], real_dest[PATH_MAX + 256];
+	const char *slash = strrchr(b->dest, '/'), *base = slash ? slash + 1 : b->dest;
+	int rc;
+
+	if (!realpath(b->src, real_src))
+		return err_set(e, -errno, "cannot resolve %s: %s", b->src, strerror(errno));
+	if (realpath(b->dest, parent)) {
+		snprintf(real_dest, sizeof(real_dest), "%s", parent);
+	} else {
+		char dir[PATH_LEN];
+
+		if (errno != ENOENT || !*base || !strcmp(base, ".") || !strcmp(base, ".."))
+			return err_set(e, -errno, "cannot resolve %s: %s", b->dest, strerror(errno));
+		if ((rc = bpath(dir, e, "%.*s", slash ? (int)(slash - b->dest) + !(slash - b->dest)
+						      : 1, slash ? b->dest : ".")))
+			return rc;
+		if (!realpath(dir, parent))
+			return err_set(e, -errno, "cannot resolve %s: %s", dir, strerror(errno));
+		snprintf(real_dest, sizeof(real_dest), "%s/%s", strcmp(parent, "/") ? parent : "",
+			 base);
+	}
+	if (path_within(real_dest, real_src))
+		return err_set(e, -EINVAL, "%s is inside the data directory %s: back up to "
+			       "another directory", b->dest, b->src);
+	if (path_within(real_src, real_dest))
+		return err_set(e, -EINVAL, "the data directory %s is inside %s: back up to "
+			       "another directory", b->src, b->dest);
+	return make_dir(b->dest, 0750, e);
+}
+
 static int dest_check(const struct backup *b, struct err *e)
 {
-	char real_src[PATH_MAX], real_dest[PATH_MAX];
 	struct dirent *de;
 	bool other = false, ours = false;
-	size_t n;
 	DIR *d;
 	int rc;
 
-	if ((rc = make_dir(b->dest, 0750, e)))
+	if ((rc = dest_place(b, e)))
 		return rc;
-	if (!realpath(b->src, real_src) || !realpath(b->dest, real_dest))
-		return err_set(e, -errno, "cannot resolve %s or %s: %s", b->src, b->dest,
-			       strerror(errno));
-	n = strlen(real_src);
-	if (!strncmp(real_src, real_dest, n) && (real_dest[n] == '/' || !real_dest[n]))
-		return err_set(e, -EINVAL, "%s is inside the data directory %s: back up to "
-			       "another directory", b->dest, b->src);
 	if (!(d = opendir(b->dest)))
 		return err_set(e, -errno, "cannot read %s: %s", b->dest, strerror(errno));
 	while ((de = readdir(d))) {
@@ -241,15 +301,14 @@ static int tenants_open(struct backup *b, const char *root, char dir[PATH_LEN], 
 	return 0;
 }
 
-/* The segments of every tenant but those skip names (not committed, or merged away). */
-static int list_segments(struct backup *b, const struct seal_segment *skip, size_t n_skip)
+/* Every segment file of every tenant directory. */
+static int list_all_segments(struct backup *b)
 {
 	char dir[PATH_LEN], tdir[PATH_LEN];
 	struct dirent *de, *se;
 	DIR *d, *td;
 	int rc = 0;
 
-	b->n_segs = 0;
 	if ((rc = tenants_open(b, b->src, dir, &d)) || !d)
 		return rc;
 	while (!rc && (de = readdir(d))) {
@@ -266,14 +325,65 @@ static int list_segments(struct backup *b, const struct seal_segment *skip, size
 		while (!rc && (se = readdir(td))) {
 			uint32_t day, seq;
 
-			if (segment_name_parse(se->d_name, &day, &seq) == 0 &&
-			    !skipped(skip, n_skip, t, day, seq))
+			if (segment_name_parse(se->d_name, &day, &seq) == 0)
 				rc = seg_add(b, t, day, seq);
 		}
 		closedir(td);
 	}
 	closedir(d);
 	return rc;
+}
+
+/*
+ * Both journal reads' segments: one before the listing and one after. A generation may
+ * reserve and rename segments (or a merge write its own) between the first read and the
+ * listing, and a merge's replaced segments may leave seal.dropped (deleted) after it; either
+ * read alone would let the listing keep a segment whose events are elsewhere too.
+ */
+static int journal_twice(struct backup *b, struct seal_segment **skip, size_t *n,
+			 struct seal_segment *first, size_t n_first)
+{
+	struct seal_segment *second = NULL, *all;
+	size_t n_second = 0;
+	int rc;
+
+	*skip = first;
+	*n = n_first;
+	if ((rc = seal_journal_read(b->src, b->out->generation, &second, &n_second, b->e)) ||
+	    !n_second)
+		return rc;
+	if (!(all = mem_realloc(first, (n_first + n_second) * sizeof(*all)))) {
+		mem_free(second);
+		return err_set(b->e, -ENOMEM, "out of memory");
+	}
+	memcpy(all + n_first, second, n_second * sizeof(*second));
+	mem_free(second);
+	*skip = all;
+	*n = n_first + n_second;
+	return 0;
+}
+
+/* The tenants' segments: listed, then those either journal read names dropped. */
+static int list_segments(struct backup *b)
+{
+	struct seal_segment *first = NULL, *skip = NULL;
+	size_t n_first = 0, n_skip = 0, k = 0;
+	int rc;
+
+	b->n_segs = 0;
+	if ((rc = seal_journal_read(b->src, b->out->generation, &first, &n_first, b->e)))
+		return rc;
+	if ((rc = list_all_segments(b)) ||
+	    (rc = journal_twice(b, &skip, &n_skip, first, n_first))) {
+		mem_free(skip ? skip : first);
+		return rc;
+	}
+	for (size_t i = 0; i < b->n_segs; i++)
+		if (!skipped(skip, n_skip, b->segs[i].tenant, b->segs[i].day, b->segs[i].seq))
+			b->segs[k++] = b->segs[i];
+	b->n_segs = k;
+	mem_free(skip);
+	return 0;
 }
 
 /*
@@ -290,17 +400,10 @@ static int snapshot_take(struct backup *b)
 	if ((rc = bpath(wdir, b->e, "%s/wal", b->src)))
 		return rc;
 	for (unsigned tries = 0; tries < SNAPSHOT_TRIES; tries++) {
-		struct seal_segment *skip = NULL;
-		size_t n_skip = 0;
-
 		if ((rc = state_read_raw(b, b->state, &b->state_len, b->e)) ||
 		    (rc = seal_state_read(b->src, &b->out->generation, b->lsn, &b->n_lsn, b->e)) ||
-		    (rc = seal_journal_read(b->src, b->out->generation, &skip, &n_skip, b->e)))
-			return rc;
-		rc = list_segments(b, skip, n_skip);
-		mem_free(skip);
-		if (rc || (rc = wal_scan_open(&b->scan, wdir, b->n_lsn ? b->lsn : NULL, b->n_lsn,
-					      b->e)) ||
+		    (rc = list_segments(b)) ||
+		    (rc = wal_scan_open(&b->scan, wdir, b->n_lsn ? b->lsn : NULL, b->n_lsn, b->e)) ||
 		    (rc = state_read_raw(b, again, &again_len, b->e)))
 			return rc;
 		if (again_len == b->state_len && !memcmp(again, b->state, again_len))
@@ -369,7 +472,9 @@ static int copy_segment(struct backup *b, struct bseg *s)
 	}
 	if ((rc = bpath(path, b->e, "%s/%s", ddir, name)))
 		return rc;
-	if (stat(path, &ds) == 0 && ds.st_size == ss.st_size) {
+	/* a number is used again once its day was dropped whole: the time tells them apart */
+	if (stat(path, &ds) == 0 && ds.st_size == ss.st_size &&
+	    ds.st_mtim.tv_sec == ss.st_mtim.tv_sec && ds.st_mtim.tv_nsec == ss.st_mtim.tv_nsec) {
 		b->out->kept++;
 		return 0;
 	}
@@ -378,6 +483,13 @@ static int copy_segment(struct backup *b, struct bseg *s)
 	if (rc == 1) {
 		b->vanished = true;
 		return 0;
+	}
+	{
+		const struct timespec t[2] = { ss.st_mtim, ss.st_mtim };
+
+		if (utimensat(AT_FDCWD, path, t, 0) < 0)
+			return err_set(b->e, -errno, "cannot set the time of %s: %s", path,
+				       strerror(errno));
 	}
 	s->is_new = true;
 	b->out->copied++;
@@ -410,7 +522,7 @@ static int prune_tenant(struct backup *b, const char *tdir, uint64_t tenant, boo
 	closedir(d);
 	if (!rc && whole && rmdir(tdir) < 0)
 		rc = err_set(b->e, -errno, "cannot remove %s: %s", tdir, strerror(errno));
-	return rc ? rc : sync_dir(whole ? b->dest : tdir, b->e);
+	return rc || whole ? rc : sync_dir(tdir, b->e); /* a whole one: its parent, by the caller */
 }
 
 /* Removes the segments dest holds that the snapshot does not (merged, dropped, erased). */
@@ -481,6 +593,8 @@ static int backup_log(struct backup *b)
 		if ((rc = wal_scan_copy(b->scan, i, dir, &b->out->log_records, &b->out->log_files,
 					b->e)))
 			return rc;
+	if (wal_scan_shards(b->scan) && (rc = sync_dir(dir, b->e))) /* its shard-NN */
+		return rc;
 	if (b->state_len)
 		return fileio_replace(b->dest, "seal.state", b->state, b->state_len, 0640, 0, b->e);
 	if ((rc = bpath(dir, b->e, "%s/seal.state", b->dest))) /* the sealer never committed */
@@ -493,9 +607,33 @@ static int backup_log(struct backup *b)
 /* ---- keys, koban.db, the other files ---- */
 
 /* The wrapped data keys, master.id and signing.pub; never master.key nor signing.key. */
-static bool key_backed_up(const char *name)
+static bool key_backed_up(const char *dir, const char *name)
 {
-	return !is_temporary(name) && strcmp(name, "master.key") && strcmp(name, "signing.key");
+	return !is_temporary(name) && !is_secret_key(dir, name);
+}
+
+/*
+ * Removes a key file from the backup as `koban tenant erase` removes one (overwritten first,
+ * at most its first MiB, then unlinked): an erased tenant's wrapped key leaves DIR too.
+ */
+static int key_destroy(const char *path, struct err *e)
+{
+	static const char zero[4096];
+	struct stat sb;
+	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW), rc = 0;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : remove_tree(path, 0, e);
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
+		for (off_t off = 0; off < MIN(sb.st_size, (off_t)1 << 20) && !rc; off += sizeof(zero))
+			rc = fileio_write_all(fd, zero, sizeof(zero));
+		if (!rc && fdatasync(fd) < 0)
+			rc = -errno;
+	}
+	close(fd);
+	if (rc)
+		return err_set(e, rc, "cannot overwrite %s: %s", path, strerror(-rc));
+	return remove_tree(path, 0, e);
 }
 
 static int backup_keys(struct backup *b)
@@ -513,8 +651,8 @@ static int backup_keys(struct backup *b)
 			char path[PATH_LEN];
 			struct stat sb;
 
-			if (!key_backed_up(de->d_name) || (rc = bpath(path, b->e, "%s/%s", sdir,
-								       de->d_name)))
+			if (!key_backed_up(sdir, de->d_name) ||
+			    (rc = bpath(path, b->e, "%s/%s", sdir, de->d_name)))
 				continue;
 			if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode))
 				rc = MIN(copy_file(sdir, ddir, de->d_name, b->e), 0);
@@ -533,10 +671,10 @@ static int backup_keys(struct backup *b)
 			continue;
 		if ((rc = bpath(path, b->e, "%s/%s", sdir, de->d_name)))
 			break;
-		if (key_backed_up(de->d_name) && stat(path, &sb) == 0)
+		if (key_backed_up(sdir, de->d_name) && stat(path, &sb) == 0)
 			continue;
 		if (!(rc = bpath(path, b->e, "%s/%s", ddir, de->d_name)))
-			rc = remove_tree(path, 0, b->e);
+			rc = key_destroy(path, b->e);
 	}
 	closedir(d);
 	return rc ? rc : sync_dir(ddir, b->e);
@@ -555,12 +693,15 @@ static int backup_db(struct backup *b)
 	    (rc = bpath(tmp, b->e, "%s/koban.db.tmp", b->dest)) ||
 	    (rc = bpath(dst_path, b->e, "%s/koban.db", b->dest)))
 		return rc;
-	if (stat(src, &db) < 0)
-		return errno == ENOENT ? 0 : err_set(b->e, -errno, "cannot stat %s: %s", src,
-						      strerror(errno));
+	if (stat(src, &db) < 0) {
+		if (errno != ENOENT)
+			return err_set(b->e, -errno, "cannot stat %s: %s", src, strerror(errno));
+		return remove_tree(dst_path, 0, b->e); /* none: nor in the backup */
+	}
 	if (unlink(tmp) < 0 && errno != ENOENT)
 		return err_set(b->e, -errno, "cannot remove %s: %s", tmp, strerror(errno));
-	if (sqlite3_open_v2(src, &from, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	/* read-write as koban itself opens it: a read-only handle leaves -wal and -shm behind */
+	if (sqlite3_open_v2(src, &from, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
 	    sqlite3_open_v2(tmp, &to, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
 		    SQLITE_OK) {
 		rc = err_set(b->e, -EIO, "cannot open %s or %s: %s", src, tmp,
@@ -626,7 +767,8 @@ static int backup_tree(struct backup *b, const char *src_dir, const char *dest_d
 		char s[PATH_LEN], t[PATH_LEN];
 		struct stat sb;
 
-		if (is_temporary(de->d_name) || (!depth && is_managed(de->d_name)))
+		if (is_temporary(de->d_name) || (!depth && is_managed(de->d_name)) ||
+		    is_secret_key(src_dir, de->d_name))
 			continue;
 		if ((rc = bpath(s, b->e, "%s/%s", src_dir, de->d_name)) ||
 		    (rc = bpath(t, b->e, "%s/%s", dest_dir, de->d_name)))
@@ -656,7 +798,7 @@ static int backup_tree(struct backup *b, const char *src_dir, const char *dest_d
 		if ((rc = bpath(s, b->e, "%s/%s", src_dir, de->d_name)) ||
 		    (rc = bpath(t, b->e, "%s/%s", dest_dir, de->d_name)))
 			break;
-		if (is_temporary(de->d_name) || lstat(s, &sb) < 0)
+		if (is_temporary(de->d_name) || lstat(s, &sb) < 0 || is_secret_key(src_dir, de->d_name))
 			rc = remove_tree(t, 0, b->e);
 	}
 	closedir(d);

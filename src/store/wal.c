@@ -1773,7 +1773,8 @@ int wal_scan_copy(struct wal_scan *sc, unsigned shard, const char *dest, uint64_
 				    records, &last, &end, e)) < 0)
 			return rc;
 		/* the last file may end in a record being written: cut after the last whole one;
-		 * the others are copied as they are, damage included, for the replay to judge */
+		 * the others are copied as they are (damage after their header included, for the
+		 * replay to judge; a damaged header fails the copy, as it fails koban's start) */
 		size = i + 1 < ss->n_files ? (uint64_t)sb.st_size : off;
 		if (size < FILE_HEADER)
 			continue; /* its header was being written: it holds no record yet */

@@ -182,6 +182,56 @@ def test_backup_refuses_foreign_dir():
         open(os.path.join(empty, "backup.partial"), "w").close()
         got = backup(d, empty)
         assert (got["S"], got["C"], got["K"], got["R"]) == (2, 0, 2, 0), got
+        # neither may hold the other: a DIR inside the data directory is not even made, and
+        # a data directory inside a backup is never mirrored away
+        var = os.path.join(d, "var")
+        status, out, err = run(["store", "backup", os.path.join(var, "inside")], d,
+                               check=False)
+        assert (status, out) == (1, "") and "is inside the data directory" in err, err
+        assert not os.path.exists(os.path.join(var, "inside"))
+        os.rename(var, os.path.join(empty, "live"))
+        with open(os.path.join(d, "koban.yaml"), "w") as f:
+            f.write("data_dir: %s\n" % os.path.join(empty, "live"))
+        status, out, err = run(["-c", "koban.yaml", "store", "backup", empty], d, check=False)
+        assert (status, out) == (1, "") and "the data directory" in err and \
+            "is inside" in err, err
+        assert os.path.isfile(os.path.join(empty, "live", "keys", "master.key"))
+        os.rename(os.path.join(empty, "live"), var)
+        os.unlink(os.path.join(d, "koban.yaml"))
+    finally:
+        shutil.rmtree(d)
+
+
+def test_backup_leaves_secrets_and_the_data_directory_alone():
+    """The master and signing keys stay out wherever the keys: section puts them in the data
+    directory (by name or by their magic), and the backup writes nothing into the data
+    directory (SQLite's -wal and -shm files of koban.db go at its close)."""
+    d = tempdir()
+    try:
+        var = os.path.join(d, "var")
+        os.makedirs(os.path.join(var, "mykeys"))
+        with open(os.path.join(d, "koban.yaml"), "w") as f:
+            f.write("data_dir: ./var\nkeys:\n  master: ./var/mykeys/m.key\n"
+                    "  signing: ./var/mykeys/s.key\n")
+        run(["-c", "koban.yaml", "key", "init", "--dir", os.path.join(var, "mykeys")], d)
+        os.rename(os.path.join(var, "mykeys", "master.key"), os.path.join(var, "mykeys", "m.key"))
+        os.rename(os.path.join(var, "mykeys", "signing.key"),
+                  os.path.join(var, "mykeys", "s.key"))
+        os.rename(os.path.join(var, "mykeys", "signing.pub"),
+                  os.path.join(var, "mykeys", "s.pub"))
+        run(["-c", "koban.yaml", "tenant", "add", "city-a"], d)
+        _, out, err = run(["-c", "koban.yaml", "ingest", "--tenant", "city-a", "--format", "ecs",
+                           "-"], d, input=fw_ecs_lines(5, "k"))
+        before = sorted(os.listdir(var))
+        dest = os.path.join(d, "backup")
+        run(["-c", "koban.yaml", "store", "backup", dest], d)
+        assert sorted(os.listdir(var)) == before, (before, sorted(os.listdir(var)))
+        assert sorted(os.listdir(os.path.join(dest, "mykeys"))) == ["s.pub"], \
+            os.listdir(os.path.join(dest, "mykeys"))
+        for root, _, files in os.walk(dest):
+            for n in files:
+                with open(os.path.join(root, n), "rb") as f:
+                    assert f.read(8) not in (b"KOBANMK1", b"KOBANSK1"), (root, n)
     finally:
         shutil.rmtree(d)
 
@@ -248,5 +298,6 @@ if __name__ == "__main__":
     s.run(test_backup_restore_without_daemon)
     s.run(test_backup_incremental)
     s.run(test_backup_refuses_foreign_dir)
+    s.run(test_backup_leaves_secrets_and_the_data_directory_alone)
     s.run(test_backup_while_serving_with_unsealed_events)
     s.done()
