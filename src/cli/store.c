@@ -3,7 +3,8 @@
  * event store holds per tenant and day (events, raw bytes against stored bytes), whether
  * every segment still reads back (checksums, seals, encoding) and agrees with what searches
  * skip on (segment_verify()), and each tenant's retention
- * applied by hand. Verification reports and never repairs.
+ * applied by hand, and a backup of the data directory (store/backup.h). Verification
+ * reports and never repairs.
  */
 #include "cli/cli.h"
 #include "core/compat.h"
@@ -13,6 +14,7 @@
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "portal/control.h"
+#include "store/backup.h"
 #include "store/meta.h"
 #include "store/retention.h"
 #include "store/store.h"
@@ -20,6 +22,7 @@
 #define STATS_USAGE "store stats [-c FILE] [--tenant NAME]"
 #define VERIFY_USAGE "store verify [-c FILE] [--tenant NAME]"
 #define RETAIN_USAGE "store retain [-c FILE] [--tenant NAME] [--dry-run]"
+#define BACKUP_USAGE "store backup [-c FILE] DIR"
 #define MAX_TENANTS 4096
 
 static const struct cli_verb store_verbs[] = {
@@ -40,13 +43,23 @@ static const struct cli_verb store_verbs[] = {
 	  "retention_days days, today included, and prints what it dropped. --dry-run only\n"
 	  "prints what would be dropped. `koban serve` does the same at start and daily.\n"
 	  "Exit status 1 when a tenant's days could not all be dropped." },
+	{ "backup", BACKUP_USAGE,
+	  "Copies the data directory into DIR so that koban can use DIR as one once\n"
+	  "master.key and signing.key are put back into its keys/ (they are kept apart\n"
+	  "and not copied): the event store as of one committed sealer state, sealed or\n"
+	  "still in the write-ahead log, koban.db and the other files, whether koban serve\n"
+	  "runs or not. DIR is made when missing; one that holds an earlier backup is\n"
+	  "updated in place (segments already there are kept, those gone since removed).\n"
+	  "docs/store.md, \"Backup and restore\"." },
 };
 
 static const struct cli_command store_command = {
-	"store", STATS_USAGE "\n       koban " VERIFY_USAGE "\n       koban " RETAIN_USAGE,
+	"store", STATS_USAGE "\n       koban " VERIFY_USAGE "\n       koban " RETAIN_USAGE
+		 "\n       koban " BACKUP_USAGE,
 	"  stats   segments, events, raw and stored bytes per tenant and day\n"
 	"  verify  read every segment back and report damage (nothing is repaired)\n"
-	"  retain  drop the days older than each tenant's retention (--dry-run: only show)",
+	"  retain  drop the days older than each tenant's retention (--dry-run: only show)\n"
+	"  backup  copy the data directory into DIR, consistent while koban serve runs",
 	store_verbs, ARRAY_SIZE(store_verbs),
 };
 
@@ -336,6 +349,42 @@ static int retain(int argc, char **argv, const struct cli_verb *verb)
 	return rc;
 }
 
+/* ---- backup ---- */
+
+static int backup(int argc, char **argv, const struct cli_verb *verb)
+{
+	static const char *const names[] = { "DIR" };
+	const char *pos[1] = { NULL }, *dir;
+	struct cli_args a = { "store backup", BACKUP_USAGE, verb->about, NULL, 0, pos, 1, 1,
+			      names };
+	struct store_backup_stats x;
+	struct err e = ERR_INIT;
+	struct config c;
+	int rc;
+
+	if ((rc = cli_getopt(argc, argv, &a)) >= 0)
+		return rc;
+	dir = pos[0];
+	if ((rc = cli_load_config(&argc, argv, &c)))
+		return rc;
+	if (store_backup(c.data_dir, dir, time_now_ns(), &x, &e) < 0) {
+		rc = cli_fail(&e);
+	} else {
+		printf("backup of %s into %s: %llu segments (%llu copied, %llu kept, %llu "
+		       "removed), %llu log records in %llu log files, koban.db %llu bytes, %llu "
+		       "other files\n", c.data_dir, dir, (unsigned long long)x.segments,
+		       (unsigned long long)x.copied, (unsigned long long)x.kept,
+		       (unsigned long long)x.removed, (unsigned long long)x.log_records,
+		       (unsigned long long)x.log_files, (unsigned long long)x.db_bytes,
+		       (unsigned long long)x.other_files);
+		printf("master.key and signing.key are not in the backup: keep them apart "
+		       "(docs/store.md, Backup and restore)\n");
+		rc = fflush(stdout) ? 1 : 0;
+	}
+	config_release(&c);
+	return rc;
+}
+
 int cmd_store(int argc, char **argv)
 {
 	const struct cli_verb *verb;
@@ -349,6 +398,8 @@ int cmd_store(int argc, char **argv)
 		return rc;
 	if (verb == &store_verbs[2])
 		return retain(argc, argv, verb);
+	if (verb == &store_verbs[3])
+		return backup(argc, argv, verb);
 	a.cmd = verb == &store_verbs[0] ? "store stats" : "store verify";
 	a.usage = verb->usage;
 	a.about = verb->about;

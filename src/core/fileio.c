@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/mem.h"
 #include "core/timeutil.h"
 
 #define FILEIO_PATH_MAX 4096
@@ -122,6 +124,88 @@ int fileio_replace(const char *dir, const char *name, const void *data, size_t l
 	}
 	if ((rc = fileio_sync_dir(dir)) < 0)
 		return err_set(e, rc, "cannot sync %s: %s", dir, strerror(-rc));
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	return rc;
+}
+
+int fileio_path(char *out, size_t size, struct err *e, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(out, size, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= size)
+		return err_set(e, -ENAMETOOLONG, "a path is too long: %.64s...", out);
+	return 0;
+}
+
+/* Copies src[0..len) to fd through buf[0..size). */
+static int copy_bytes(int src, uint64_t len, int fd, char *buf, size_t size)
+{
+	for (uint64_t off = 0; off < len;) {
+		size_t want = (size_t)MIN((uint64_t)size, len - off);
+		ssize_t n = pread(src, buf, want, (off_t)off);
+		int rc;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		if ((rc = fileio_write_all(fd, buf, (size_t)n)) < 0)
+			return rc;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+#define COPY_BUFFER ((size_t)1 << 20)
+
+int fileio_copy(int src, uint64_t len, const char *dir, const char *name, mode_t mode,
+		struct err *e)
+{
+	char path[FILEIO_PATH_MAX], tmp[FILEIO_PATH_MAX];
+	int n = snprintf(path, sizeof(path), "%s/%s", dir, name);
+	int m = snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
+	char *buf = NULL;
+	int fd = -1, rc;
+
+	if (n < 0 || (size_t)n >= sizeof(path) || m < 0 || (size_t)m >= sizeof(tmp))
+		return err_set(e, -ENAMETOOLONG, "%s/%s: path too long", dir, name);
+	if (!(buf = mem_alloc(COPY_BUFFER)))
+		return err_set(e, -ENOMEM, "out of memory");
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0) {
+		rc = err_set(e, -errno, "cannot create %s: %s", tmp, strerror(errno));
+		mem_free(buf);
+		return rc;
+	}
+	rc = fchmod(fd, mode) < 0 ? -errno : copy_bytes(src, len, fd, buf, COPY_BUFFER);
+	if (!rc && fdatasync(fd) < 0)
+		rc = -errno;
+	mem_free(buf);
+	if (rc == -EIO) {
+		err_set(e, rc, "cannot copy into %s: the source ended before its %llu bytes (cut "
+			"meanwhile), or an I/O error", path, (unsigned long long)len);
+		goto fail;
+	}
+	if (rc) {
+		err_set(e, rc, "cannot write %s: %s", tmp, strerror(-rc));
+		goto fail;
+	}
+	close(fd);
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		rc = err_set(e, -errno, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+		goto fail;
+	}
 	return 0;
 fail:
 	if (fd >= 0)

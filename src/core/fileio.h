@@ -45,6 +45,20 @@ int fileio_sync_dir(const char *dir);
 int fileio_replace(const char *dir, const char *name, const void *data, size_t len,
 		   mode_t mode, unsigned flags, struct err *e);
 /*
+ * Formats a path into out[0..size): 0, or -ENAMETOOLONG with e naming the start of the path
+ * that did not fit.
+ */
+int fileio_path(char *out, size_t size, struct err *e, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/*
+ * Makes DIR/NAME hold the first len bytes of src (read with pread from offset 0; src's own
+ * offset is not moved) with the given mode, as fileio_replace() does: through DIR/NAME.tmp,
+ * fdatasync and a rename. The directory is not synced: a caller copying many files syncs it
+ * once. -EIO when src ends before len bytes (it was cut meanwhile).
+ */
+int fileio_copy(int src, uint64_t len, const char *dir, const char *name, mode_t mode,
+		struct err *e);
+/*
  * Reads the secret file path into out[0..size) NUL-terminated, trailing CR/LF cut: a regular
  * file (not followed through a symbolic link) of mode 0600 or stricter, not empty, shorter
  * than size. Errors name what (e.g. "notify.channels.mail.password_file") and the path,

@@ -97,21 +97,8 @@ struct store {
 	int64_t audit_opened_ns;
 };
 
-static int path_join(char out[PATH_LEN], struct err *e, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int path_join(char out[PATH_LEN], struct err *e, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(out, PATH_LEN, fmt, ap);
-	va_end(ap);
-	if (n < 0 || n >= PATH_LEN)
-		return err_set(e, -ENAMETOOLONG, "a path under the data directory is too long");
-	return 0;
-}
+/* DIR/... paths under the data directory (fileio_path into a PATH_LEN buffer). */
+#define path_join(out, e, ...) fileio_path(out, PATH_LEN, e, __VA_ARGS__)
 
 static int make_dir(const char *path, mode_t mode, struct err *e)
 {

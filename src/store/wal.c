@@ -287,14 +287,21 @@ static int checkpoint_read(struct wal_shard *s, struct err *e)
 	return checkpoint_read_dir(s->dir, &s->checkpoint_lsn, e);
 }
 
-static int checkpoint_write(struct wal_shard *s, uint64_t lsn, uint64_t events, struct err *e)
+/* Replaces dir's checkpoint file with lsn. */
+static int checkpoint_put(const char *dir, uint64_t lsn, struct err *e)
 {
 	unsigned char b[12];
-	int rc;
 
 	le_put64(b, lsn);
 	le_put32(b + 8, (uint32_t)crc32(0L, b, 8));
-	if ((rc = fileio_replace(s->dir, "checkpoint", b, sizeof(b), 0640, 0, e)))
+	return fileio_replace(dir, "checkpoint", b, sizeof(b), 0640, 0, e);
+}
+
+static int checkpoint_write(struct wal_shard *s, uint64_t lsn, uint64_t events, struct err *e)
+{
+	int rc;
+
+	if ((rc = checkpoint_put(s->dir, lsn, e)))
 		return rc;
 	s->checkpoint_lsn = lsn;
 	atomic_store(&s->checkpoint_events, events);
@@ -1725,6 +1732,58 @@ records:
 		log_debug("%s: offset %llu: the records end here", f->path,
 			  (unsigned long long)off);
 	return 0;
+}
+
+/* wal_scan_copy's count of the records it copies. */
+static int count_record(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant, uint32_t count,
+			uint32_t flags, const void *payload, size_t len)
+{
+	uint64_t *records = ctx;
+
+	(void)shard, (void)lsn, (void)tenant, (void)count, (void)flags, (void)payload, (void)len;
+	(*records)++;
+	return 0;
+}
+
+int wal_scan_copy(struct wal_scan *sc, unsigned shard, const char *dest, uint64_t *records,
+		  uint64_t *files, struct err *e)
+{
+	struct scan_shard *ss;
+	char sdir[PATH_MAX_LEN];
+	int n, rc;
+
+	if (shard >= sc->n_shards)
+		return err_set(e, -EINVAL, "WAL shard %u of %u", shard, sc->n_shards);
+	ss = &sc->shards[shard];
+	n = snprintf(sdir, sizeof(sdir), "%s/shard-%02u", dest, shard);
+	if (n < 0 || (size_t)n >= sizeof(sdir))
+		return err_set(e, -ENAMETOOLONG, "%s: path too long", dest);
+	if ((rc = make_dir(dest, e)) || (rc = make_dir(sdir, e)))
+		return rc;
+	for (size_t i = 0; i < ss->n_files; i++) {
+		struct scan_file *f = &ss->files[i];
+		uint64_t off = 0, expect = 0, last = 0, size;
+		struct stat sb;
+		char name[32];
+		bool end;
+
+		if (fstat(f->fd, &sb) < 0)
+			return err_set(e, -errno, "cannot stat %s: %s", f->path, strerror(errno));
+		if ((rc = scan_file(sc, shard, f, ss->from, UINT64_MAX, &off, &expect, count_record,
+				    records, &last, &end, e)) < 0)
+			return rc;
+		/* the last file may end in a record being written: cut after the last whole one;
+		 * the others are copied as they are (damage after their header included, for the
+		 * replay to judge; a damaged header fails the copy, as it fails koban's start) */
+		size = i + 1 < ss->n_files ? (uint64_t)sb.st_size : off;
+		if (size < FILE_HEADER)
+			continue; /* its header was being written: it holds no record yet */
+		file_name(name, f->first_lsn);
+		if ((rc = fileio_copy(f->fd, size, sdir, name, 0640, e)))
+			return rc;
+		(*files)++;
+	}
+	return checkpoint_put(sdir, ss->from, e); /* which syncs sdir: the renames above too */
 }
 
 /*

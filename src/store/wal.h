@@ -231,6 +231,16 @@ uint64_t wal_scan_from(const struct wal_scan *sc, unsigned shard);
  */
 int wal_scan_shard(struct wal_scan *sc, unsigned shard, uint64_t to, wal_replay_fn *fn,
 		   void *ctx, uint64_t *last, struct err *e);
+/*
+ * Copies what shard holds after the scan's start into dest/shard-NN (dest: another log's
+ * directory, made when missing): every file the scan opened, the last one cut after its last
+ * whole record (one being appended is left out), through temporary names, and a checkpoint
+ * at the scan's start, so that a log opened there replays exactly those records. Adds to
+ * *records the records after the start (given-up ones not counted) and to *files the files
+ * written. For a backup (store/backup.h); never writes to the scanned log.
+ */
+int wal_scan_copy(struct wal_scan *sc, unsigned shard, const char *dest, uint64_t *records,
+		  uint64_t *files, struct err *e);
 void wal_scan_close(struct wal_scan *sc);
 /* wal_scan_open, wal_scan_shard of every shard, wal_scan_close. */
 int wal_scan(const char *dir, const uint64_t *from, unsigned nfrom, wal_replay_fn *fn, void *ctx,

@@ -151,6 +151,33 @@ static struct fileio_id id_of(const char *name)
 }
 
 /* The same file unchanged has one id; one replaced under its name, or written to, another. */
+/* fileio_copy: the first len bytes, the mode given, no temporary left; a short source. */
+static void test_copy(void)
+{
+	struct err e = ERR_INIT;
+	char path[700];
+	size_t len;
+	char *got;
+	int fd;
+
+	fresh("copy");
+	CHECK_INT(fileio_replace(dir, "src", "0123456789", 10, 0644, 0, &e), 0);
+	snprintf(path, sizeof(path), "%s/src", dir);
+	fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	CHECK(lseek(fd, 3, SEEK_SET) == 3); /* pread: the offset does not matter */
+	CHECK_INT(fileio_copy(fd, 7, dir, "dst", 0600, &e), 0);
+	got = slurp("dst", &len);
+	CHECK(got && len == 7 && !memcmp(got, "0123456", 7));
+	free(got);
+	CHECK_INT(mode_of("dst"), 0600);
+	CHECK(!slurp("dst.tmp", &len));
+	CHECK_INT(fileio_copy(fd, 11, dir, "short", 0600, &e), -EIO); /* cut meanwhile */
+	CHECK(strstr(e.msg, "the source ended before its 11 bytes") != NULL);
+	CHECK(!slurp("short", &len) && !slurp("short.tmp", &len));
+	close(fd);
+}
+
 static void test_file_ids(void)
 {
 	struct fileio_id a, b;
@@ -201,6 +228,7 @@ int main(void)
 	T_RUN(test_noreplace_keeps_the_old_file);
 	T_RUN(test_errors_name_the_path);
 	T_RUN(test_write_all_and_writev_all);
+	T_RUN(test_copy);
 	T_RUN(test_file_ids);
 	T_RUN(test_reader_gone);
 	return t_done();

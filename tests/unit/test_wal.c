@@ -1316,6 +1316,55 @@ static void uncut_empty_log(const char *name, char sd[600])
  * the next file's given-up record leaves damage the start refuses: a single record cut in
  * its file, a plain file after it, is what a flipped length field leaves too.
  */
+/*
+ * wal_scan_copy (a backup): the records after the scan's start in a log of their own, the
+ * record being written at the end of a shard's last file left out, so the copy replays
+ * exactly those records and nothing torn.
+ */
+static void test_scan_copy(void)
+{
+	static struct seen s;
+	struct err e = ERR_INIT;
+	struct wal_scan *sc = NULL;
+	struct wal_stats st;
+	uint64_t from[2] = { 5, 0 }, records = 0, files = 0;
+	char src[512], path[700];
+	struct wal *w;
+	int fd;
+
+	fresh_dir("copy-src");
+	w = open_wal(2, 0, 200, &s, &e); /* small files: each shard has several */
+	if (!w)
+		return;
+	append_n(w, 2, 0, 40); /* 20 records per shard, LSNs 1 to 20 */
+	wal_close(w);
+	fd = open(last_file(1, path, sizeof(path)), O_WRONLY | O_APPEND);
+	CHECK(write(fd, "\x10\x00\x00\x00\xde\xad", 6) == 6); /* a record being written */
+	close(fd);
+	snprintf(src, sizeof(src), "%s", dir);
+	fresh_dir("copy-dest");
+	CHECK_INT(wal_scan_open(&sc, src, from, 2, &e), 0);
+	CHECK_INT(wal_scan_copy(sc, 0, dir, &records, &files, &e), 0);
+	CHECK_INT(wal_scan_copy(sc, 1, dir, &records, &files, &e), 0);
+	wal_scan_close(sc);
+	CHECK_INT(records, 15 + 20);
+	CHECK(files >= 4);
+	snprintf(path, sizeof(path), "%s/shard-00", dir);
+	records = files_in(path);
+	snprintf(path, sizeof(path), "%s/shard-01", dir);
+	CHECK_INT(files, records + files_in(path));
+	w = open_wal(2, 0, 0, &s, &e);
+	CHECK(w != NULL);
+	if (!w)
+		return;
+	CHECK_INT(s.n, 35);
+	CHECK_INT(s.shard[0], 0);
+	CHECK_INT(s.lsn[0], 6);
+	wal_stats(w, &st);
+	CHECK_INT(st.torn_bytes, 0);
+	wal_close(w);
+}
+
 static void test_uncut_empty_file_gives_up_its_lsn(void)
 {
 	static struct seen s;
@@ -1366,5 +1415,6 @@ int main(void)
 	T_RUN(test_missing_before_a_removed_last_file);
 	T_RUN(test_scan_in_slices_passes_wide_gaps);
 	T_RUN(test_overlapping_files_are_damage);
+	T_RUN(test_scan_copy);
 	return t_done();
 }
