@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import stat
 import struct
 import subprocess
@@ -15,7 +16,7 @@ import sys
 import zlib
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import KOBAN, Suite, run, search_events as search, tempdir, write_config  # noqa: E402,E501
+from kobanlib import KOBAN, Instance, Suite, run, search_events as search, tempdir, write_config  # noqa: E402,E501
 
 
 def ecs_lines(n, marker, day="2026-12-01"):
@@ -162,6 +163,50 @@ def test_vendor_fields_in_a_new_process():
                          'acme.none'], d)
         assert out.splitlines() == ["acme.app  acme.score  acme.none", "app2      299         -",
                                     "app1      298         -"], out
+        assert search(d, "city-a", "acme.nothing: x | stats count()") == [{"count": 0}]
+    finally:
+        shutil.rmtree(d)
+
+
+def test_vendor_fields_only_in_the_wal():
+    """Vendor fields of events only in the write-ahead log (a daemon killed before it sealed
+    them) are found by a search in a fresh process, as those of the segments are: acme.app
+    is in a segment and the WAL, acme.rule only in the WAL."""
+    d = tempdir()
+    try:
+        run(["tenant", "add", "city-a"], d)
+
+        def lines(first, rows):
+            return "".join(json.dumps(dict({"@timestamp": "2026-12-01T10:00:%02dZ" % (first + i),
+                                             "event": {"original": "acme %d" % (first + i)}},
+                                            **row)) + "\n" for i, row in enumerate(rows))
+        with open(os.path.join(d, "seg.json"), "w") as f:
+            f.write(lines(0, [{"acme": {"app": "a1"}}]))
+        run(["ingest", "--tenant", "city-a", "--format", "ecs", "seg.json"], d)
+        inst = Instance(d)
+        try:
+            wal = lines(10, [{"acme": {"app": "a1", "rule": "r1"}}, {"acme": {"rule": "r1"}},
+                             {"acme": {"rule": "r2"}}, {}])
+            _, out, _ = run(["ingest", "--tenant", "city-a", "--format", "ecs", "-"], d,
+                            input=wal)
+            assert out.startswith("stored 4 events of 4 lines (committed to the write-ahead "
+                                  "log of the running koban)"), out
+        finally:
+            inst.signal(signal.SIGKILL)
+            inst.stop()
+        _, out, _ = run(["store", "stats"], d)
+        assert [line.split()[:4] for line in out.splitlines() if "unsealed" in line] == \
+            [["city-a", "unsealed", "-", "4"]], out
+        assert search(d, "city-a", "acme.rule: r1 | stats count()") == [{"count": 2}]
+        evs = search(d, "city-a", "acme.rule: *")
+        assert [e["event"]["original"] for e in evs] == ["acme 12", "acme 11", "acme 10"], evs
+        evs = search(d, "city-a", "not acme.rule: r1")
+        assert [e["event"]["original"] for e in evs] == ["acme 13", "acme 12", "acme 0"], evs
+        rows = search(d, "city-a", "| stats count() by acme.rule | sort acme.rule")
+        assert rows == [{"acme.rule": "r1", "count": 2}, {"acme.rule": "r2", "count": 1},
+                        {"acme.rule": None, "count": 2}], rows
+        assert search(d, "city-a", "acme.app: a1 and acme.rule: r1 | stats count()") == \
+            [{"count": 1}]
         assert search(d, "city-a", "acme.nothing: x | stats count()") == [{"count": 0}]
     finally:
         shutil.rmtree(d)
@@ -673,6 +718,7 @@ if __name__ == "__main__":
     s.run(test_quota_without_a_daemon)
     s.run(test_tenants_stay_apart)
     s.run(test_vendor_fields_in_a_new_process)
+    s.run(test_vendor_fields_only_in_the_wal)
     s.run(test_exit_statuses_and_errors)
     s.run(test_store_stats_and_verify)
     s.run(test_store_verify_statistics)
