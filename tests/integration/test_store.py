@@ -212,6 +212,46 @@ def test_vendor_fields_only_in_the_wal():
         shutil.rmtree(d)
 
 
+def test_table_output_escapes_control_characters():
+    """Without --json, values print with their control characters escaped: a newline in a
+    log line cannot fake a second event on the analyst's terminal, nor an ESC start an
+    escape sequence, in the events' lines, a `fields` table or a stats table; valid UTF-8
+    (and a backslash) print as they are, bytes that are not UTF-8 as \\xHH; --json keeps
+    the values as stored."""
+    d = tempdir()
+    try:
+        run(["tenant", "add", "city-a"], d)
+        original = ("sshd: Failed password for root\n2026-12-01T09:59:59Z  sshd: Accepted "
+                    "password\tfor\rroot \x1b[31mred\x7f \x00 \x85 é 日本 C:\\temp")
+        with open(os.path.join(d, "n.json"), "w") as f:
+            f.write(json.dumps({"@timestamp": "2026-12-01T10:00:00Z",
+                                "event": {"original": original},
+                                "user": {"name": "ro\not"}}) + "\n")
+        with open(os.path.join(d, "b.log"), "wb") as f:
+            f.write(b"<14>1 2026-12-01T10:00:01Z fw2 app 1 - - raw \x9b[2J byte\n")
+        run(["ingest", "--tenant", "city-a", "--format", "ecs", "n.json"], d)
+        run(["ingest", "--tenant", "city-a", "b.log"], d)
+        escaped = ("sshd: Failed password for root\\n2026-12-01T09:59:59Z  sshd: Accepted "
+                   "password\\tfor\\rroot \\x1b[31mred\\x7f \\x00 \\u0085 é 日本 C:\\temp")
+        _, out, _ = run(["search", "--tenant", "city-a", "*"], d)
+        assert out == ("2026-12-01T10:00:01Z  <14>1 2026-12-01T10:00:01Z fw2 app 1 - - raw "
+                       "\\x9b[2J byte\n"
+                       "2026-12-01T10:00:00Z  " + escaped + "\n"), out
+        _, out, _ = run(["search", "--tenant", "city-a",
+                         "user.name: * | fields user.name, event.original"], d)
+        assert out == "user.name  event.original\nro\\not     " + escaped + "\n", out
+        _, out, _ = run(["search", "--tenant", "city-a",
+                         "| stats count() by user.name | sort user.name"], d)
+        assert out == "user.name  count\nro\\not     1\n-          1\n", out
+        # (JSON escapes no U+0085, where str.splitlines() would cut the line)
+        _, out, _ = run(["search", "--tenant", "city-a", "--json", "user.name: *"], d)
+        evs = [json.loads(line) for line in out.split("\n")[:-1]]
+        assert [(e["user"]["name"], e["event"]["original"]) for e in evs] == \
+            [("ro\not", original)], evs
+    finally:
+        shutil.rmtree(d)
+
+
 def test_exit_statuses_and_errors():
     d = tempdir()
     try:
@@ -719,6 +759,7 @@ if __name__ == "__main__":
     s.run(test_tenants_stay_apart)
     s.run(test_vendor_fields_in_a_new_process)
     s.run(test_vendor_fields_only_in_the_wal)
+    s.run(test_table_output_escapes_control_characters)
     s.run(test_exit_statuses_and_errors)
     s.run(test_store_stats_and_verify)
     s.run(test_store_verify_statistics)
