@@ -550,14 +550,22 @@ struct rowset {
 	bool *shown;             /* per column: kept by `fields` */
 };
 
+/* An aggregation's result; but count, one over no value is null (docs/query.md). */
 static struct agg_value acc_value(const struct acc *a, const struct query_agg *qa)
 {
+	static const struct agg_value null = { AGG_NULL, { 0 } };
 	struct agg_value v = { AGG_INT, { 0 } };
 
 	switch (qa->kind) {
 	case QUERY_COUNT: v.v.i = a->count; break;
-	case QUERY_DC: v.v.i = (int64_t)a->set_n; break;
+	case QUERY_DC:
+		if (!a->set_n)
+			return null;
+		v.v.i = (int64_t)a->set_n;
+		break;
 	case QUERY_SUM:
+		if (!a->count)
+			return null;
 		if (a->overflow) {
 			v.kind = AGG_DOUBLE;
 			v.v.d = a->dsum;
@@ -567,13 +575,13 @@ static struct agg_value acc_value(const struct acc *a, const struct query_agg *q
 		break;
 	case QUERY_AVG:
 		if (!a->count)
-			return (struct agg_value){ AGG_NULL, { 0 } };
+			return null;
 		v.kind = AGG_DOUBLE;
 		v.v.d = (a->overflow ? a->dsum : (double)a->sum) / (double)a->count;
 		break;
 	case QUERY_MIN:
 	case QUERY_MAX:
-		return a->count ? a->best : (struct agg_value){ AGG_NULL, { 0 } };
+		return a->count ? a->best : null;
 	}
 	return v;
 }

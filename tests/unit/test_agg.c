@@ -143,6 +143,20 @@ static void test_stats(void)
 	CHECK_STR(run("nothing.matches: x | stats count() by user.name"), "");
 	CHECK_STR(run("nothing.matches: x | stats min(network.bytes)"),
 		  "{\"min(network.bytes)\":null}\n");
+	/* over no value: count 0, every other aggregation null, sum and dc too */
+	CHECK_STR(run("nothing.matches: x | stats count(), dc(source.ip), sum(network.bytes), "
+		      "avg(network.bytes), min(network.bytes), max(network.bytes)"),
+		  "{\"count\":0,\"dc(source.ip)\":null,\"sum(network.bytes)\":null,"
+		  "\"avg(network.bytes)\":null,\"min(network.bytes)\":null,"
+		  "\"max(network.bytes)\":null}\n");
+	/* port 80 (events 1, 5, 8) has one user.name, alice; port 22 (events 3, 7) none */
+	CHECK_STR(run("destination.port: 22 or destination.port: 80 | stats count(), "
+		      "dc(user.name), sum(network.bytes), sum(user.name), max(user.name) "
+		      "by destination.port"),
+		  "{\"destination.port\":80,\"count\":3,\"dc(user.name)\":1,"
+		  "\"sum(network.bytes)\":1700,\"sum(user.name)\":null,\"max(user.name)\":\"alice\"}\n"
+		  "{\"destination.port\":22,\"count\":2,\"dc(user.name)\":null,"
+		  "\"sum(network.bytes)\":1200,\"sum(user.name)\":null,\"max(user.name)\":null}\n");
 }
 
 static void test_timechart(void)
