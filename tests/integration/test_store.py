@@ -252,6 +252,31 @@ def test_table_output_escapes_control_characters():
         shutil.rmtree(d)
 
 
+def test_stats_read_every_value():
+    """dc, min and max read every value of a multi-valued field as the segments store it
+    (the second and later values apart from the first); over no value they are null."""
+    d = tempdir()
+    try:
+        run(["tenant", "add", "city-a"], d)
+        with open(os.path.join(d, "m.json"), "w") as f:
+            for i, ips in enumerate([["192.0.2.1", "198.51.100.9"],
+                                     ["192.0.2.2", "198.51.100.10"]]):
+                f.write(json.dumps({"@timestamp": "2026-12-01T10:00:0%dZ" % i,
+                                    "event": {"original": "m%d" % i},
+                                    "related": {"ip": ips}}) + "\n")
+        run(["ingest", "--tenant", "city-a", "--format", "ecs", "m.json"], d)
+        assert search(d, "city-a", "| stats count(), dc(related.ip), min(related.ip), "
+                      "max(related.ip)") == [{"count": 2, "dc(related.ip)": 4,
+                                              "min(related.ip)": "192.0.2.1",
+                                              "max(related.ip)": "198.51.100.10"}]
+        assert search(d, "city-a", "nomatch | stats count(), dc(related.ip), "
+                      "sum(network.bytes), max(related.ip)") == [
+            {"count": 0, "dc(related.ip)": None, "sum(network.bytes)": None,
+             "max(related.ip)": None}]
+    finally:
+        shutil.rmtree(d)
+
+
 def test_exit_statuses_and_errors():
     d = tempdir()
     try:
@@ -760,6 +785,7 @@ if __name__ == "__main__":
     s.run(test_vendor_fields_in_a_new_process)
     s.run(test_vendor_fields_only_in_the_wal)
     s.run(test_table_output_escapes_control_characters)
+    s.run(test_stats_read_every_value)
     s.run(test_exit_statuses_and_errors)
     s.run(test_store_stats_and_verify)
     s.run(test_store_verify_statistics)
