@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+struct buf;
 struct config;
 struct err;
 struct meta;
@@ -208,9 +209,23 @@ int cli_ingest_remote(const struct cli_remote *r, struct control_call *call);
 int cli_fail(const struct err *e);
 
 /*
+ * Text from outside (event values, names) as a terminal may show it (source.c): valid UTF-8
+ * as it is, control characters escaped so that a value can neither start a line of its own
+ * nor run a terminal's escape sequence: newline, carriage return and tab as \n, \r and \t,
+ * the other C0 bytes (ESC too), DEL and bytes that are not UTF-8 as \xHH, the C1 controls
+ * (U+0080 to U+009F) as \u00HH; a backslash prints as it is. Prints text[0..len) so to f
+ * (NULL: nowhere) and returns the bytes it takes.
+ */
+size_t cli_put_text(FILE *f, const char *text, size_t len);
+/* The same appended to out: 0, or buf_add's -ENOSPC/-ENOMEM. */
+int cli_add_text(struct buf *out, const char *text, size_t len);
+
+/*
  * Aligned text tables (source.c), filled in two passes without copying the rows:
  * cli_table_widen() every row (header included) into width[n], then cli_table_row()
- * prints each row, columns two spaces apart; NULL cells print as "-".
+ * prints each row, columns two spaces apart; NULL cells print as "-". Cells print through
+ * cli_put_text, and their widths are those of what it prints (a cell escaped already, by
+ * cli_add_text, prints as it is).
  */
 void cli_table_widen(size_t *width, const char *const *cells, size_t n);
 void cli_table_row(const size_t *width, const char *const *cells, size_t n);

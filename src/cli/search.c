@@ -3,6 +3,8 @@
  *
  * Without --json: events as "TIME  TEXT" lines (the raw line, else the message), newest first,
  * or as a table of the fields a `fields` pipe keeps; rows as an aligned table under their column names; at most --limit (default 100) of either.
+ * Text from events prints escaped (cli_add_text): a control character in a value can neither
+ * fake another line nor send the terminal an escape sequence, and a NUL shows in a cell.
  * With --json: one ECS event, or one JSON object per result row, per line, and every match
  * unless --limit says otherwise. The search is written to DATA_DIR/audit.log.
  */
@@ -83,9 +85,10 @@ static int print_event(void *ctx, const struct event *ev)
 		time_format_rfc3339(t->v.i, when);
 	if (!event_get_str(ev, FIELD_EVENT_ORIGINAL, &text, &len))
 		(void)event_get_str(ev, FIELD_MESSAGE, &text, &len); /* none: an empty text */
-	if (fprintf(o->out, "%s  %.*s\n", when, (int)len, text) < 0)
-		return (o->error = -EPIPE);
-	return 0;
+	if ((o->error = buf_addf(&o->line, "%s  ", when)) < 0 ||
+	    (o->error = cli_add_text(&o->line, text, len)) < 0)
+		return o->error;
+	return write_line(o);
 }
 
 /* Room for one more row of cells. */
@@ -110,8 +113,12 @@ static int keep_row_cells(struct search_out *o, const struct agg_row *row)
 	if (rc < 0)
 		return rc;
 	for (size_t i = 0; i < o->n_cols; i++) {
-		buf_reset(&o->line);
-		if ((rc = agg_value_write_text(&row->values[i], &o->line)) < 0)
+		const struct agg_value *v = &row->values[i];
+
+		buf_reset(&o->line); /* text from events escaped: a cell is a C string */
+		rc = v->kind == AGG_TEXT ? cli_add_text(&o->line, v->v.text.s, v->v.text.len)
+					 : agg_value_write_text(v, &o->line);
+		if (rc < 0)
 			return rc;
 		if (!(o->cells[o->n_rows * o->n_cols + i] = mem_strdup(o->line.p)))
 			return -ENOMEM;
@@ -149,8 +156,8 @@ static int event_cell(struct search_out *o, const struct event *ev, int field, c
 		if (o->line.len)
 			rc = buf_add(&o->line, ", ", 2);
 		if (!rc)
-			rc = buf_add(&o->line, text,
-				     utf8_cut(text, len, TABLE_CELL_MAX - o->line.len));
+			rc = cli_add_text(&o->line, text,
+					  utf8_cut(text, len, TABLE_CELL_MAX - o->line.len));
 	}
 	if (!rc && !o->line.len)
 		rc = buf_add(&o->line, "-", 1);
@@ -295,9 +302,10 @@ static int search_args(int argc, char **argv, struct search_args *a)
 		"every event) over the tenant's stored events, newest first. TIME is RFC 3339,\n"
 		"a date, or relative (-24h, -7d, now); without --from/--to all time is searched.\n"
 		"Without --json, events print as \"TIME  TEXT\" (with `| fields a, b`: a table\n"
-		"of those fields) and rows as a table, at most --limit (default 100); with\n"
-		"--json, one ECS event or one result row per line, all of them unless --limit\n"
-		"is given. Every search is written to DATA_DIR/audit.log.",
+		"of those fields) and rows as a table, at most --limit (default 100), control\n"
+		"characters escaped (\\n, \\xHH); with --json, one ECS event or one result row\n"
+		"per line, all of them unless --limit is given. Every search is written to\n"
+		"DATA_DIR/audit.log.",
 		opts, ARRAY_SIZE(opts), a->words, 0, MAX_QUERY_WORDS, names,
 	};
 	int rc = cli_getopt(argc, argv, &ca);

@@ -1,6 +1,6 @@
 /*
  * source.c - `koban source add|list|remove`: the log sources of tenants, and the
- * aligned tables the tenant and source commands print.
+ * aligned tables every command prints, with the escaping of their text (cli.h).
  */
 #include "cli/cli.h"
 #include "core/compat.h"
@@ -12,6 +12,7 @@
 #include "core/err.h"
 #include "core/fairq.h"
 #include "core/ipaddr.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "core/tz.h"
@@ -73,10 +74,79 @@ static const struct cli_command source_command = {
 #define SOURCE_COLUMNS 7
 #define RELOAD_HINT "reload a running koban with SIGHUP to apply"
 
+/*
+ * How the character at p[0..len) shows (cli_put_text): its *n bytes as they are (0) or as
+ * the escape in esc (its length).
+ */
+static size_t text_escape(const unsigned char *p, size_t len, size_t *n, char esc[8])
+{
+	unsigned char c = p[0];
+	int k = 0;
+
+	*n = json_utf8_len(p, len);
+	if (!*n) { /* not UTF-8 */
+		*n = 1;
+		k = snprintf(esc, 8, "\\x%02x", c);
+	} else if (*n == 2 && c == 0xc2 && p[1] < 0xa0) { /* C1 */
+		k = snprintf(esc, 8, "\\u00%02x", p[1]);
+	} else if (c == '\n' || c == '\r' || c == '\t') {
+		k = snprintf(esc, 8, "\\%c", c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
+	} else if (c < 0x20 || c == 0x7f) {
+		k = snprintf(esc, 8, "\\x%02x", c);
+	}
+	return (size_t)k;
+}
+
+/* n bytes at p to f and out (either may be NULL): 0 or buf_add's error. */
+static int put_bytes(FILE *f, struct buf *out, const char *p, size_t n)
+{
+	if (f)
+		fwrite(p, 1, n, f); /* a write error: ferror(f) says, for the caller's fflush */
+	return out ? buf_add(out, p, n) : 0;
+}
+
+/* text[0..len) escaped to f and out (either may be NULL); *shown: the bytes it takes. */
+static int put_text(FILE *f, struct buf *out, const char *text, size_t len, size_t *shown)
+{
+	const unsigned char *p = (const unsigned char *)text;
+	size_t i = 0, plain = 0; /* text[plain..i) shows as it is */
+	int rc = 0;
+
+	*shown = 0;
+	while (i < len && !rc) {
+		char esc[8];
+		size_t n, k = text_escape(p + i, len - i, &n, esc);
+
+		i += n;
+		*shown += k ? k : n;
+		if (!k)
+			continue;
+		if (!(rc = put_bytes(f, out, text + plain, i - n - plain)))
+			rc = put_bytes(f, out, esc, k);
+		plain = i;
+	}
+	return rc ? rc : put_bytes(f, out, text + plain, len - plain);
+}
+
+size_t cli_put_text(FILE *f, const char *text, size_t len)
+{
+	size_t shown;
+
+	(void)put_text(f, NULL, text, len, &shown); /* nothing to fail without a buffer */
+	return shown;
+}
+
+int cli_add_text(struct buf *out, const char *text, size_t len)
+{
+	size_t shown;
+
+	return put_text(NULL, out, text, len, &shown);
+}
+
 void cli_table_widen(size_t *width, const char *const *cells, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		size_t len = cells[i] ? strlen(cells[i]) : 1;
+		size_t len = cells[i] ? cli_put_text(NULL, cells[i], strlen(cells[i])) : 1;
 
 		width[i] = MAX(width[i], len);
 	}
@@ -91,11 +161,12 @@ void cli_table_row_to(FILE *f, const size_t *width, const char *const *cells, si
 {
 	for (size_t i = 0; i < n; i++) {
 		const char *cell = cells[i] ? cells[i] : "-";
+		size_t len = cli_put_text(f, cell, strlen(cell));
 
 		if (i + 1 < n)
-			fprintf(f, "%-*s  ", (int)width[i], cell);
+			fprintf(f, "%*s  ", (int)(width[i] - len), "");
 		else
-			fprintf(f, "%s\n", cell);
+			fputc('\n', f);
 	}
 }
 

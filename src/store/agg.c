@@ -98,7 +98,8 @@ static struct agg_value value_of(const struct event_value *v)
 	return out;
 }
 
-static struct agg_value field_value(const struct event *ev, int field)
+/* The first value of field in ev (its others come after it), or NULL. */
+static const struct event_value *first_value(const struct event *ev, int field)
 {
 	const struct event_value *v = field < 0 ? NULL : event_get(ev, (unsigned)field);
 
@@ -106,6 +107,13 @@ static struct agg_value field_value(const struct event *ev, int field)
 		for (uint32_t i = 0; i < ev->n && !v; i++)
 			if (ev->vals[i].field == (uint32_t)field)
 				v = &ev->vals[i];
+	return v;
+}
+
+static struct agg_value field_value(const struct event *ev, int field)
+{
+	const struct event_value *v = first_value(ev, field);
+
 	return v ? value_of(v) : (struct agg_value){ AGG_NULL, { 0 } };
 }
 
@@ -487,18 +495,10 @@ static void add_sum(struct acc *a, int64_t v)
 	}
 }
 
-static int accumulate(struct agg *g, struct acc *a, const struct query_agg *qa, int field,
-		      const struct event *ev, struct err *e)
+/* One value v of an aggregation's field into a, but for count(). */
+static int accumulate_value(struct agg *g, struct acc *a, const struct query_agg *qa,
+			    struct agg_value v, struct err *e)
 {
-	struct agg_value v;
-
-	if (qa->kind == QUERY_COUNT) {
-		a->count++;
-		return 0;
-	}
-	v = field_value(ev, field);
-	if (v.kind == AGG_NULL)
-		return 0;
 	switch (qa->kind) {
 	case QUERY_DC:
 		return set_add(g, a, value_hash(0xcbf29ce484222325ULL, &v) | 1, e);
@@ -520,6 +520,23 @@ static int accumulate(struct agg *g, struct acc *a, const struct query_agg *qa, 
 	default:
 		return 0;
 	}
+}
+
+/* An event into a: count() counts it, the others take every value of their field. */
+static int accumulate(struct agg *g, struct acc *a, const struct query_agg *qa, int field,
+		      const struct event *ev, struct err *e)
+{
+	const struct event_value *v, *end = ev->vals + ev->n;
+	int rc = 0;
+
+	if (qa->kind == QUERY_COUNT) {
+		a->count++;
+		return 0;
+	}
+	for (v = first_value(ev, field); v && v < end && !rc; v++)
+		if (v->field == (uint32_t)field)
+			rc = accumulate_value(g, a, qa, value_of(v), e);
+	return rc;
 }
 
 static int add_to_groups(struct agg *g, const struct event *ev, struct err *e)
@@ -550,14 +567,22 @@ struct rowset {
 	bool *shown;             /* per column: kept by `fields` */
 };
 
+/* An aggregation's result; but count, one over no value is null (docs/query.md). */
 static struct agg_value acc_value(const struct acc *a, const struct query_agg *qa)
 {
+	static const struct agg_value null = { AGG_NULL, { 0 } };
 	struct agg_value v = { AGG_INT, { 0 } };
 
 	switch (qa->kind) {
 	case QUERY_COUNT: v.v.i = a->count; break;
-	case QUERY_DC: v.v.i = (int64_t)a->set_n; break;
+	case QUERY_DC:
+		if (!a->set_n)
+			return null;
+		v.v.i = (int64_t)a->set_n;
+		break;
 	case QUERY_SUM:
+		if (!a->count)
+			return null;
 		if (a->overflow) {
 			v.kind = AGG_DOUBLE;
 			v.v.d = a->dsum;
@@ -567,13 +592,13 @@ static struct agg_value acc_value(const struct acc *a, const struct query_agg *q
 		break;
 	case QUERY_AVG:
 		if (!a->count)
-			return (struct agg_value){ AGG_NULL, { 0 } };
+			return null;
 		v.kind = AGG_DOUBLE;
 		v.v.d = (a->overflow ? a->dsum : (double)a->sum) / (double)a->count;
 		break;
 	case QUERY_MIN:
 	case QUERY_MAX:
-		return a->count ? a->best : (struct agg_value){ AGG_NULL, { 0 } };
+		return a->count ? a->best : null;
 	}
 	return v;
 }

@@ -13,7 +13,8 @@
  * Semantics: count() counts events; dc(f) counts distinct values of f (exact); sum and avg
  * add whole numbers (an event without the field, or with a value that is not a number, is
  * left out of them); min and max compare numbers, times and addresses by value and text by
- * bytes. A group key takes each by-field's first value; an event without it groups under
+ * bytes. These read every value of a field with several (related.ip). An aggregation but count() over no value is null: over no event (the one row of a
+ * stats without by), and in a group none of whose events has a value for it. A group key takes each by-field's first value; an event without it groups under
  * null. Timechart buckets are span-aligned from the Unix epoch, in UTC; buckets with no event
  * are not emitted. Without a sort, rows come in the order their groups were first seen
  * (timechart: by time), events in the order they came.

@@ -1717,6 +1717,14 @@ struct snapshot {
 	struct seal_segment *skip;  /* of a generation the sealer has not committed */
 	size_t n_skip;
 	struct wal_scan *scan;      /* records after the committed state */
+	struct wal_scan *names;     /* the same records, read first for their field names */
+};
+
+/* What a snapshot opens of the WAL records after its state. */
+enum snapshot_wal {
+	SNAPSHOT_NO_WAL,    /* stats, verify, retention: which listed segments are superseded */
+	SNAPSHOT_WAL,       /* a search: scan */
+	SNAPSHOT_WAL_NAMES, /* a search naming a field this process does not know: scan, names */
 };
 
 static void snapshot_release(struct snapshot *sn)
@@ -1724,18 +1732,21 @@ static void snapshot_release(struct snapshot *sn)
 	mem_free(sn->refs);
 	mem_free(sn->skip);
 	wal_scan_close(sn->scan);
+	wal_scan_close(sn->names);
 	memset(sn, 0, sizeof(*sn));
 }
 
 /*
- * Segments (and, with with_wal, WAL records) as of one committed sealer state: the state is
+ * Segments (and, as wal says, WAL records) as of one committed sealer state: the state is
  * read before and after listing segments, the journal and opening the WAL files; when a
  * commit came between, all is taken again (the WAL files stay readable once open, even when
- * a checkpoint removes them). Searches take the WAL too; stats, verify and retention only
- * need to know which listed segments are superseded.
+ * a checkpoint removes them). Searches take the WAL too, twice when they read its field
+ * names first (a scan is read once); stats, verify and retention only need to know which
+ * listed segments are superseded.
  */
 static int snapshot_take(struct store *st, uint64_t tenant, const char *dir, int64_t day_from,
-			 int64_t day_to, bool with_wal, struct snapshot *sn, struct err *e)
+			 int64_t day_to, enum snapshot_wal wal, struct snapshot *sn,
+			 struct err *e)
 {
 	uint64_t lsn[WAL_MAX_SHARDS], lsn2[WAL_MAX_SHARDS], g0, g1;
 	char wdir[PATH_LEN];
@@ -1750,7 +1761,10 @@ static int snapshot_take(struct store *st, uint64_t tenant, const char *dir, int
 		    (rc = list_segments_cached(st, tenant, dir, day_from, day_to, &sn->refs,
 						 &sn->n, e)) ||
 		    (rc = seal_journal_read(st->dir, g0, &sn->skip, &sn->n_skip, e)) ||
-		    (with_wal && (rc = wal_scan_open(&sn->scan, wdir, nl ? lsn : NULL, nl, e))) ||
+		    (wal != SNAPSHOT_NO_WAL &&
+		     (rc = wal_scan_open(&sn->scan, wdir, nl ? lsn : NULL, nl, e))) ||
+		    (wal == SNAPSHOT_WAL_NAMES &&
+		     (rc = wal_scan_open(&sn->names, wdir, nl ? lsn : NULL, nl, e))) ||
 		    (rc = seal_state_read(st->dir, &g1, lsn2, &nl2, e))) {
 			snapshot_release(sn);
 			return rc;
@@ -2041,7 +2055,48 @@ out:
 	return rc;
 }
 
-/* The tenant's WAL records after the snapshot, unsealed, read newest first in batches. */
+/* False when a field the filter names is not registered in this process (yet). */
+static bool filter_names_known(const struct query_node *n)
+{
+	if (!n)
+		return true;
+	if (n->field && field_lookup(n->field, strlen(n->field)) < 0)
+		return false;
+	return filter_names_known(n->left) && filter_names_known(n->right);
+}
+
+/*
+ * False when a field the query names is not registered in this process: the filter's, the
+ * fields of the pipes up to the first stats or timechart and their aggregations and
+ * by-fields (later names are result columns such as "count").
+ */
+static bool query_names_known(const struct query *q)
+{
+	if (!filter_names_known(q->filter))
+		return false;
+	for (size_t i = 0; i < q->n_pipes; i++) {
+		const struct query_pipe *p = &q->pipes[i];
+		bool rows = p->kind == QUERY_STATS || p->kind == QUERY_TIMECHART;
+
+		for (size_t j = 0; j < p->n_aggs; j++)
+			if (p->aggs[j].field &&
+			    field_lookup(p->aggs[j].field, strlen(p->aggs[j].field)) < 0)
+				return false;
+		for (size_t j = 0; j < p->n_names; j++)
+			if (field_lookup(p->names[j], strlen(p->names[j])) < 0)
+				return false;
+		if (p->sort_key && field_lookup(p->sort_key, strlen(p->sort_key)) < 0)
+			return false;
+		if (rows)
+			return true;
+	}
+	return true;
+}
+
+/*
+ * The tenant's WAL records after the snapshot, unsealed, read newest first in batches: by the
+ * search, or by the names pass (register_names), which registers their field names.
+ */
 struct tail_rec {
 	size_t off, len; /* in tail_run.text */
 	uint32_t flags;  /* the record's (WAL_FLAG_EVCODEC: a binary batch, else JSON lines) */
@@ -2064,6 +2119,8 @@ struct tail_run {
 	size_t *lines;        /* (start, end) of the lines holding the first word; of a batch's events */
 	size_t lines_cap;
 	struct evcodec_reader rd; /* a binary batch's names */
+	const struct query *names; /* the names pass: until these query's names are known */
+	bool known;           /* the names pass is done */
 	struct err *e;
 };
 
@@ -2223,6 +2280,23 @@ static int tail_batch(struct tail_run *t, const char *p, size_t len)
 	return 0;
 }
 
+/*
+ * The names pass over one binary batch: opening it registers its field names. (It skips
+ * records of JSON lines, which only tests and tools write: the ECS decoder registers their
+ * names only as it decodes their events.)
+ */
+static int tail_names(struct tail_run *t, const char *p, size_t len)
+{
+	struct err de = ERR_INIT;
+	int rc = evcodec_open(&t->rd, p, len, &de);
+
+	if (rc == -ENOMEM)
+		return err_set(t->e, rc, "out of memory");
+	/* a damaged batch: the search logs it when it reads the record */
+	t->known = query_names_known(t->names);
+	return 0;
+}
+
 /* The start of the line holding p[at] (lines end in '\n'). */
 static size_t line_start(const char *p, size_t at)
 {
@@ -2299,12 +2373,15 @@ static int tail_flush(struct tail_run *t)
 {
 	int rc = 0;
 
-	while (t->n && !rc && !search_gone(t->r)) {
+	while (t->n && !rc && !t->known && !search_gone(t->r)) {
 		const struct tail_rec *rec = &t->recs[--t->n];
+		const char *p = (const char *)t->text + rec->off;
 
-		rc = rec->flags & WAL_FLAG_EVCODEC
-			     ? tail_batch(t, (const char *)t->text + rec->off, rec->len)
-			     : tail_lines(t, (const char *)t->text + rec->off, rec->len);
+		if (t->names)
+			rc = tail_names(t, p, rec->len);
+		else
+			rc = rec->flags & WAL_FLAG_EVCODEC ? tail_batch(t, p, rec->len)
+							   : tail_lines(t, p, rec->len);
 	}
 	t->n = 0;
 	t->len = 0;
@@ -2341,7 +2418,8 @@ static int tail_record(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant,
 	size_t out_len = len;
 	int rc;
 
-	if (tenant != t->r->s->tenant || t->r->done)
+	if (tenant != t->r->s->tenant || t->r->done || t->known ||
+	    (t->names && !(flags & WAL_FLAG_EVCODEC)))
 		return 0;
 	if (flags & WAL_FLAG_SEALED) {
 		if (!t->key) {
@@ -2366,9 +2444,10 @@ static int tail_record(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant,
 	if (flags & WAL_FLAG_SEALED) {
 		if (keys_unseal(&t->dk, WAL_SEAL_BLOCK_ID, payload, len, t->text + t->len) < 0) {
 			/* the sealer skips it too (koban_store_seal_skipped_total{unreadable}) */
-			log_warn("WAL shard %u: LSN %llu: a record of %u events does not open with "
-				 "the tenant's data key: not searched", shard,
-				 (unsigned long long)lsn, count);
+			if (!t->names) /* the search says it */
+				log_warn("WAL shard %u: LSN %llu: a record of %u events does not open "
+					 "with the tenant's data key: not searched", shard,
+					 (unsigned long long)lsn, count);
 			return 0;
 		}
 	} else {
@@ -2379,17 +2458,20 @@ static int tail_record(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant,
 	return 0;
 }
 
-static int run_tail(struct store *st, struct search_run *r, struct snapshot *sn, struct err *e)
+/* The search of the tenant's records in scan, or with names, the names pass. */
+static int run_tail(struct store *st, struct search_run *r, struct wal_scan *scan,
+		    const struct query *names, struct err *e)
 {
-	struct tail_run t = { .st = st, .r = r, .e = e };
+	struct tail_run t = { .st = st, .r = r, .names = names, .e = e };
 	int rc = 0;
 
 	arena_init(&t.arena, 64 << 10, BLOCK_ARENA_MAX);
 	evcodec_reader_init(&t.rd);
-	tail_tokens(&t);
-	wal_scan_tenant(sn->scan, r->s->tenant);
-	for (unsigned i = 0; i < wal_scan_shards(sn->scan) && !rc && !r->done; i++)
-		rc = wal_scan_shard(sn->scan, i, UINT64_MAX, tail_record, &t, NULL, e);
+	if (!names)
+		tail_tokens(&t);
+	wal_scan_tenant(scan, r->s->tenant);
+	for (unsigned i = 0; i < wal_scan_shards(scan) && !rc && !r->done && !t.known; i++)
+		rc = wal_scan_shard(scan, i, UINT64_MAX, tail_record, &t, NULL, e);
 	if (!rc)
 		rc = tail_flush(&t);
 	arena_release(&t.arena);
@@ -2406,20 +2488,10 @@ static int run_tail(struct store *st, struct search_run *r, struct snapshot *sn,
 static int run_all(struct store *st, struct search_run *r, int64_t from, int64_t to,
 		   struct err *e)
 {
-	struct snapshot sn;
-	char dir[PATH_LEN];
-	int rc;
+	int rc = run_tail(st, r, r->snap->scan, NULL, e);
 
-	if ((rc = tenant_dir(st, r->s->tenant, false, dir, e)) ||
-	    (rc = snapshot_take(st, r->s->tenant, dir, first_day(from), last_day(to), true, &sn,
-				e)))
-		return rc;
-	r->snap = &sn;
-	rc = run_tail(st, r, &sn, e);
 	if (!rc && !r->done)
 		rc = run_segments(st, r, from, to, e);
-	r->snap = NULL;
-	snapshot_release(&sn);
 	return rc;
 }
 
@@ -2485,82 +2557,53 @@ static int audit_ready(struct store *st, struct err *e)
 	return 0;
 }
 
-/* False when a field the filter names is not registered in this process (yet). */
-static bool filter_names_known(const struct query_node *n)
-{
-	if (!n)
-		return true;
-	if (n->field && field_lookup(n->field, strlen(n->field)) < 0)
-		return false;
-	return filter_names_known(n->left) && filter_names_known(n->right);
-}
-
 /*
- * False when a field the query names is not registered in this process: the filter's, the
- * fields of the pipes up to the first stats or timechart and their aggregations and
- * by-fields (later names are result columns such as "count").
+ * The search's view (r->snap): the tenant's segments in the caller's time range and the WAL
+ * records after them, read twice when q names a field this process does not know yet.
  */
-static bool query_names_known(const struct query *q)
+static int take_view(struct store *st, struct search_run *r, const struct query *q,
+		     struct snapshot *sn, struct err *e)
 {
-	if (!filter_names_known(q->filter))
-		return false;
-	for (size_t i = 0; i < q->n_pipes; i++) {
-		const struct query_pipe *p = &q->pipes[i];
-		bool rows = p->kind == QUERY_STATS || p->kind == QUERY_TIMECHART;
-
-		for (size_t j = 0; j < p->n_aggs; j++)
-			if (p->aggs[j].field &&
-			    field_lookup(p->aggs[j].field, strlen(p->aggs[j].field)) < 0)
-				return false;
-		for (size_t j = 0; j < p->n_names; j++)
-			if (field_lookup(p->names[j], strlen(p->names[j])) < 0)
-				return false;
-		if (p->sort_key && field_lookup(p->sort_key, strlen(p->sort_key)) < 0)
-			return false;
-		if (rows)
-			return true;
-	}
-	return true;
-}
-
-/*
- * A process registers a vendor field (panos.app, ...) when it first reads it: a search
- * naming one that this process has not read yet registers the field names of the tenant's
- * segments in its time range first, newest first, until every name is known (or none is
- * left), so that `panos.app: ssh` means the stored field and not one no event has.
- */
-static int register_names(struct store *st, const struct store_search *s,
-			  const struct query *q, struct err *e)
-{
-	struct keys_data_key dk;
-	struct seg_ref *refs = NULL;
+	const struct store_search *s = r->s;
 	char dir[PATH_LEN];
-	unsigned *ids = NULL;
-	size_t n;
 	int rc;
 
-	if (query_names_known(q))
-		return 0;
 	if ((rc = tenant_dir(st, s->tenant, false, dir, e)) ||
-	    (rc = list_segments_cached(st, s->tenant, dir, first_day(s->from), last_day(s->to),
-				       &refs, &n, e)) ||
-	    !n)
+	    (rc = snapshot_take(st, s->tenant, dir, first_day(s->from), last_day(s->to),
+				query_names_known(q) ? SNAPSHOT_WAL : SNAPSHOT_WAL_NAMES, sn, e)))
 		return rc;
-	if ((rc = tenant_key(st, s->tenant, &dk, e)))
-		goto out;
+	r->snap = sn;
+	return 0;
+}
+
+/* The field names of the view's segments, newest first, until q's are known. */
+static int register_segment_names(struct store *st, struct search_run *r,
+				  const struct query *q, struct err *e)
+{
+	const struct snapshot *sn = r->snap;
+	uint64_t tenant = r->s->tenant;
+	struct keys_data_key dk;
+	char dir[PATH_LEN];
+	unsigned *ids = NULL;
+	int rc;
+
+	if (!sn->n)
+		return 0;
+	if ((rc = tenant_dir(st, tenant, false, dir, e)) || (rc = tenant_key(st, tenant, &dk, e)))
+		return rc;
 	if (!(ids = mem_calloc(NAMES_MAX, sizeof(*ids)))) {
 		rc = err_set(e, -ENOMEM, "search: out of memory");
-		goto out;
+		goto fail;
 	}
-	for (size_t i = 0; i < n && !rc && !query_names_known(q); i++) {
+	for (size_t i = 0; i < sn->n && !rc && !query_names_known(q); i++) {
 		char name[SEGMENT_NAME_MAX], path[PATH_LEN];
 		struct seg_slot *sl;
 		size_t nids;
 
-		if ((rc = segment_name(name, refs[i].day, refs[i].seq)) < 0 ||
+		if ((rc = segment_name(name, sn->refs[i].day, sn->refs[i].seq)) < 0 ||
 		    (rc = path_join(path, e, "%s/%s", dir, name)))
 			break;
-		if ((rc = cache_get(st, s->tenant, &refs[i], path, &dk, &sl, e)) == -ENOENT) {
+		if ((rc = cache_get(st, tenant, &sn->refs[i], path, &dk, &sl, e)) == -ENOENT) {
 			rc = 0; /* removed since it was listed (retention, erasure) */
 			continue;
 		}
@@ -2570,11 +2613,29 @@ static int register_names(struct store *st, const struct store_search *s,
 			rc = segment_field_ids(sl->seg[0], ids, NAMES_MAX, &nids, e);
 		sl->names_known = !rc;
 	}
-out:
+fail:
 	mem_free(ids);
 	memset(&dk, 0, sizeof(dk));
-	mem_free(refs);
 	return rc;
+}
+
+/*
+ * A process registers a vendor field (panos.app, ...) when it first reads it: a search
+ * naming one that this process has not read yet registers the field names of the tenant's
+ * segments in its time range first, newest first, then those of the WAL records after them
+ * (events not sealed yet), until every name is known (or none is left), so that
+ * `panos.app: ssh` means the stored field and not one no event has.
+ */
+static int register_names(struct store *st, struct search_run *r, const struct query *q,
+			  struct err *e)
+{
+	int rc;
+
+	if (query_names_known(q))
+		return 0;
+	if ((rc = register_segment_names(st, r, q, e)) || query_names_known(q))
+		return rc;
+	return run_tail(st, r, r->snap->names, q, e);
 }
 
 /*
@@ -2639,6 +2700,7 @@ int store_search(struct store *st, const struct store_search *s, struct store_se
 {
 	struct search_run r = { .s = s };
 	int64_t started = time_mono_ns(), from, to;
+	struct snapshot sn = { 0 };
 	struct arena qa;
 	struct query q;
 	int rc;
@@ -2647,7 +2709,7 @@ int store_search(struct store *st, const struct store_search *s, struct store_se
 		return rc;
 	arena_init(&qa, 4096, 4u << 20);
 	if ((rc = check_bounds(s, e)) || (rc = query_parse(&q, s->query, s->query_len, &qa, e)) ||
-	    (rc = register_names(st, s, &q, e)) ||
+	    (rc = take_view(st, &r, &q, &sn, e)) || (rc = register_names(st, &r, &q, e)) ||
 	    (rc = match_compile(&r.m, q.filter, s->now, &qa, e)) ||
 	    (rc = agg_new(&r.agg, &q, count_event, count_row, &r, e)))
 		goto done;
@@ -2667,6 +2729,7 @@ int store_search(struct store *st, const struct store_search *s, struct store_se
 	if (rc == -ECANCELED)
 		rc = 0;
 done:
+	snapshot_release(&sn);
 	agg_free(r.agg);
 	arena_release(&qa);
 	cache_sweep(st, started); /* what this search opened was checked when it did */
@@ -2775,7 +2838,7 @@ int store_segments(struct store *st, uint64_t tenant, bool verify, store_segment
 	int rc;
 
 	if ((rc = tenant_dir(st, tenant, false, dir, e)) ||
-	    (rc = snapshot_take(st, tenant, dir, 0, UINT32_MAX, false, &sn, e)))
+	    (rc = snapshot_take(st, tenant, dir, 0, UINT32_MAX, SNAPSHOT_NO_WAL, &sn, e)))
 		return rc;
 	if (!sn.n || (rc = tenant_key(st, tenant, &dk, e))) {
 		snapshot_release(&sn);
@@ -3002,7 +3065,8 @@ int store_retain(struct store *st, uint64_t tenant, unsigned keep_days, int64_t 
 		cache_drop(st, &tenant);
 	out->cutoff = today - keep_days + 1;
 	if ((rc = tenant_dir(st, tenant, false, dir, e)) ||
-	    (rc = snapshot_take(st, tenant, dir, 0, out->cutoff - 1, false, &sn, e)))
+	    (rc = snapshot_take(st, tenant, dir, 0, out->cutoff - 1, SNAPSHOT_NO_WAL, &sn,
+				   e)))
 		return rc;
 	if (!sn.n) {
 		snapshot_release(&sn);

@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import stat
 import struct
 import subprocess
@@ -15,7 +16,7 @@ import sys
 import zlib
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import KOBAN, Suite, run, search_events as search, tempdir, write_config  # noqa: E402,E501
+from kobanlib import KOBAN, Instance, Suite, run, search_events as search, tempdir, write_config  # noqa: E402,E501
 
 
 def ecs_lines(n, marker, day="2026-12-01"):
@@ -163,6 +164,115 @@ def test_vendor_fields_in_a_new_process():
         assert out.splitlines() == ["acme.app  acme.score  acme.none", "app2      299         -",
                                     "app1      298         -"], out
         assert search(d, "city-a", "acme.nothing: x | stats count()") == [{"count": 0}]
+    finally:
+        shutil.rmtree(d)
+
+
+def test_vendor_fields_only_in_the_wal():
+    """Vendor fields of events only in the write-ahead log (a daemon killed before it sealed
+    them) are found by a search in a fresh process, as those of the segments are: acme.app
+    is in a segment and the WAL, acme.rule only in the WAL."""
+    d = tempdir()
+    try:
+        run(["tenant", "add", "city-a"], d)
+
+        def lines(first, rows):
+            return "".join(json.dumps(dict({"@timestamp": "2026-12-01T10:00:%02dZ" % (first + i),
+                                             "event": {"original": "acme %d" % (first + i)}},
+                                            **row)) + "\n" for i, row in enumerate(rows))
+        with open(os.path.join(d, "seg.json"), "w") as f:
+            f.write(lines(0, [{"acme": {"app": "a1"}}]))
+        run(["ingest", "--tenant", "city-a", "--format", "ecs", "seg.json"], d)
+        inst = Instance(d)
+        try:
+            wal = lines(10, [{"acme": {"app": "a1", "rule": "r1"}}, {"acme": {"rule": "r1"}},
+                             {"acme": {"rule": "r2"}}, {}])
+            _, out, _ = run(["ingest", "--tenant", "city-a", "--format", "ecs", "-"], d,
+                            input=wal)
+            assert out.startswith("stored 4 events of 4 lines (committed to the write-ahead "
+                                  "log of the running koban)"), out
+        finally:
+            inst.signal(signal.SIGKILL)
+            inst.stop()
+        _, out, _ = run(["store", "stats"], d)
+        assert [line.split()[:4] for line in out.splitlines() if "unsealed" in line] == \
+            [["city-a", "unsealed", "-", "4"]], out
+        assert search(d, "city-a", "acme.rule: r1 | stats count()") == [{"count": 2}]
+        evs = search(d, "city-a", "acme.rule: *")
+        assert [e["event"]["original"] for e in evs] == ["acme 12", "acme 11", "acme 10"], evs
+        evs = search(d, "city-a", "not acme.rule: r1")
+        assert [e["event"]["original"] for e in evs] == ["acme 13", "acme 12", "acme 0"], evs
+        rows = search(d, "city-a", "| stats count() by acme.rule | sort acme.rule")
+        assert rows == [{"acme.rule": "r1", "count": 2}, {"acme.rule": "r2", "count": 1},
+                        {"acme.rule": None, "count": 2}], rows
+        assert search(d, "city-a", "acme.app: a1 and acme.rule: r1 | stats count()") == \
+            [{"count": 1}]
+        assert search(d, "city-a", "acme.nothing: x | stats count()") == [{"count": 0}]
+    finally:
+        shutil.rmtree(d)
+
+
+def test_table_output_escapes_control_characters():
+    """Without --json, values print with their control characters escaped: a newline in a
+    log line cannot fake a second event on the analyst's terminal, nor an ESC start an
+    escape sequence, in the events' lines, a `fields` table or a stats table; valid UTF-8
+    (and a backslash) print as they are, bytes that are not UTF-8 as \\xHH; --json keeps
+    the values as stored."""
+    d = tempdir()
+    try:
+        run(["tenant", "add", "city-a"], d)
+        original = ("sshd: Failed password for root\n2026-12-01T09:59:59Z  sshd: Accepted "
+                    "password\tfor\rroot \x1b[31mred\x7f \x00 \x85 é 日本 C:\\temp")
+        with open(os.path.join(d, "n.json"), "w") as f:
+            f.write(json.dumps({"@timestamp": "2026-12-01T10:00:00Z",
+                                "event": {"original": original},
+                                "user": {"name": "ro\not"}}) + "\n")
+        with open(os.path.join(d, "b.log"), "wb") as f:
+            f.write(b"<14>1 2026-12-01T10:00:01Z fw2 app 1 - - raw \x9b[2J byte\n")
+        run(["ingest", "--tenant", "city-a", "--format", "ecs", "n.json"], d)
+        run(["ingest", "--tenant", "city-a", "b.log"], d)
+        escaped = ("sshd: Failed password for root\\n2026-12-01T09:59:59Z  sshd: Accepted "
+                   "password\\tfor\\rroot \\x1b[31mred\\x7f \\x00 \\u0085 é 日本 C:\\temp")
+        _, out, _ = run(["search", "--tenant", "city-a", "*"], d)
+        assert out == ("2026-12-01T10:00:01Z  <14>1 2026-12-01T10:00:01Z fw2 app 1 - - raw "
+                       "\\x9b[2J byte\n"
+                       "2026-12-01T10:00:00Z  " + escaped + "\n"), out
+        _, out, _ = run(["search", "--tenant", "city-a",
+                         "user.name: * | fields user.name, event.original"], d)
+        assert out == "user.name  event.original\nro\\not     " + escaped + "\n", out
+        _, out, _ = run(["search", "--tenant", "city-a",
+                         "| stats count() by user.name | sort user.name"], d)
+        assert out == "user.name  count\nro\\not     1\n-          1\n", out
+        # (JSON escapes no U+0085, where str.splitlines() would cut the line)
+        _, out, _ = run(["search", "--tenant", "city-a", "--json", "user.name: *"], d)
+        evs = [json.loads(line) for line in out.split("\n")[:-1]]
+        assert [(e["user"]["name"], e["event"]["original"]) for e in evs] == \
+            [("ro\not", original)], evs
+    finally:
+        shutil.rmtree(d)
+
+
+def test_stats_read_every_value():
+    """dc, min and max read every value of a multi-valued field as the segments store it
+    (the second and later values apart from the first); over no value they are null."""
+    d = tempdir()
+    try:
+        run(["tenant", "add", "city-a"], d)
+        with open(os.path.join(d, "m.json"), "w") as f:
+            for i, ips in enumerate([["192.0.2.1", "198.51.100.9"],
+                                     ["192.0.2.2", "198.51.100.10"]]):
+                f.write(json.dumps({"@timestamp": "2026-12-01T10:00:0%dZ" % i,
+                                    "event": {"original": "m%d" % i},
+                                    "related": {"ip": ips}}) + "\n")
+        run(["ingest", "--tenant", "city-a", "--format", "ecs", "m.json"], d)
+        assert search(d, "city-a", "| stats count(), dc(related.ip), min(related.ip), "
+                      "max(related.ip)") == [{"count": 2, "dc(related.ip)": 4,
+                                              "min(related.ip)": "192.0.2.1",
+                                              "max(related.ip)": "198.51.100.10"}]
+        assert search(d, "city-a", "nomatch | stats count(), dc(related.ip), "
+                      "sum(network.bytes), max(related.ip)") == [
+            {"count": 0, "dc(related.ip)": None, "sum(network.bytes)": None,
+             "max(related.ip)": None}]
     finally:
         shutil.rmtree(d)
 
@@ -673,6 +783,9 @@ if __name__ == "__main__":
     s.run(test_quota_without_a_daemon)
     s.run(test_tenants_stay_apart)
     s.run(test_vendor_fields_in_a_new_process)
+    s.run(test_vendor_fields_only_in_the_wal)
+    s.run(test_table_output_escapes_control_characters)
+    s.run(test_stats_read_every_value)
     s.run(test_exit_statuses_and_errors)
     s.run(test_store_stats_and_verify)
     s.run(test_store_verify_statistics)

@@ -143,6 +143,20 @@ static void test_stats(void)
 	CHECK_STR(run("nothing.matches: x | stats count() by user.name"), "");
 	CHECK_STR(run("nothing.matches: x | stats min(network.bytes)"),
 		  "{\"min(network.bytes)\":null}\n");
+	/* over no value: count 0, every other aggregation null, sum and dc too */
+	CHECK_STR(run("nothing.matches: x | stats count(), dc(source.ip), sum(network.bytes), "
+		      "avg(network.bytes), min(network.bytes), max(network.bytes)"),
+		  "{\"count\":0,\"dc(source.ip)\":null,\"sum(network.bytes)\":null,"
+		  "\"avg(network.bytes)\":null,\"min(network.bytes)\":null,"
+		  "\"max(network.bytes)\":null}\n");
+	/* port 80 (events 1, 5, 8) has one user.name, alice; port 22 (events 3, 7) none */
+	CHECK_STR(run("destination.port: 22 or destination.port: 80 | stats count(), "
+		      "dc(user.name), sum(network.bytes), sum(user.name), max(user.name) "
+		      "by destination.port"),
+		  "{\"destination.port\":80,\"count\":3,\"dc(user.name)\":1,"
+		  "\"sum(network.bytes)\":1700,\"sum(user.name)\":null,\"max(user.name)\":\"alice\"}\n"
+		  "{\"destination.port\":22,\"count\":2,\"dc(user.name)\":null,"
+		  "\"sum(network.bytes)\":1200,\"sum(user.name)\":null,\"max(user.name)\":null}\n");
 }
 
 static void test_timechart(void)
@@ -226,6 +240,44 @@ static void test_text_values(void)
 	buf_release(&b);
 }
 
+/*
+ * dc, min and max read every value of a field with several (they read only the first
+ * before: dc 2 and max 192.0.2.2 here); a group takes a by-field's first value.
+ */
+static void test_every_value(void)
+{
+	static const char *const ips[3][2] = {
+		{ "192.0.2.1", "198.51.100.9" }, { "192.0.2.2", "198.51.100.10" }, { "198.51.100.9" },
+	};
+	static const char *const tags[3][2] = { { "web", "zeta" }, { "prod", "alpha" }, { "web" } };
+	struct err e = ERR_INIT;
+	struct event evs[3];
+
+	for (int i = 0; i < 3; i++) {
+		event_init(&evs[i], &arena);
+		for (int k = 0; k < 2 && ips[i][k]; k++) {
+			struct ipaddr ip;
+
+			CHECK_INT(ipaddr_parse(&ip, ips[i][k], strlen(ips[i][k])), 0);
+			CHECK_INT(event_add_ip(&evs[i], FIELD_RELATED_IP, &ip), 0);
+			CHECK_INT(event_add_str(&evs[i], FIELD_TAGS, tags[i][k], strlen(tags[i][k])), 0);
+		}
+	}
+	CHECK_INT(run_on("| stats count(), dc(related.ip), min(related.ip), max(related.ip), "
+			 "dc(tags), min(tags), max(tags)", evs, 2, NULL, NULL, &e), 0);
+	CHECK_STR(out.p, "{\"count\":2,\"dc(related.ip)\":4,\"min(related.ip)\":\"192.0.2.1\","
+		  "\"max(related.ip)\":\"198.51.100.10\",\"dc(tags)\":4,\"min(tags)\":\"alpha\","
+		  "\"max(tags)\":\"zeta\"}\n");
+	/* the third event repeats values: still 4 distinct */
+	CHECK_INT(run_on("| stats count(), dc(related.ip), dc(tags)", evs, 3, NULL, NULL, &e), 0);
+	CHECK_STR(out.p, "{\"count\":3,\"dc(related.ip)\":4,\"dc(tags)\":4}\n");
+	CHECK_INT(run_on("| stats count(), dc(related.ip), max(tags) by tags | sort tags", evs, 3,
+			 NULL, NULL, &e), 0);
+	CHECK_STR(out.p, "{\"tags\":\"prod\",\"count\":1,\"dc(related.ip)\":2,"
+		  "\"max(tags)\":\"prod\"}\n"
+		  "{\"tags\":\"web\",\"count\":2,\"dc(related.ip)\":2,\"max(tags)\":\"zeta\"}\n");
+}
+
 /* Runs text over the one event ev (see run_on); returns the first failure. */
 static int run_one(const char *text, const struct event *ev, void (*reuse)(void *), void *arg)
 {
@@ -299,6 +351,7 @@ int main(void)
 	T_RUN(test_events);
 	T_RUN(test_errors);
 	T_RUN(test_text_values);
+	T_RUN(test_every_value);
 	T_RUN(test_fields_named_twice);
 	T_RUN(test_sort_keeps_object_text);
 	arena_release(&arena);
