@@ -378,6 +378,7 @@ static int search_run(const struct config *c, const char *tenant, struct store_s
 	if (cli_tenant_id(c, tenant, &id, &e) < 0 || cli_store_open(&store, c, false, &e) < 0)
 		goto fail;
 	s->tenant = (uint64_t)id;
+	s->limit = o->limit == UINT64_MAX ? 0 : o->limit;
 	if (plan_event_table(o, s) < 0) {
 		err_set(&e, -ENOMEM, "out of memory");
 		goto fail;

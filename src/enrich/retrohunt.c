@@ -260,7 +260,7 @@ static int hunt_window(struct retrohunt *r, const char *tenant, uint64_t tid, st
 	struct window w = { .r = r, .tenant = tenant, .b = b, .st = st, .e = &why };
 	struct store_search s = {
 		.tenant = tid, .query = "*", .query_len = 1, .from = from, .to = to - 1, .now = to,
-		.who = "koban retro-hunt", .event_fn = hunt_event, .ctx = &w,
+		.who = "koban retro-hunt", .read_order = true, .event_fn = hunt_event, .ctx = &w,
 	};
 	struct store_search_stats ss;
 	int rc = store_search(r->c.store, &s, &ss, e);

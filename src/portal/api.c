@@ -277,7 +277,8 @@ static void *job_main(void *arg)
 	struct store_search s = {
 		.tenant = j->tenant, .query = j->query, .query_len = strlen(j->query),
 		.from = j->from, .to = j->to, .now = j->now, .who = j->who,
-		.event_fn = job_event, .row_fn = job_row, .ctx = j, .gone = job_gone,
+		.limit = j->limit == UINT64_MAX ? 0 : j->limit, .event_fn = job_event,
+		.row_fn = job_row, .ctx = j, .gone = job_gone,
 	};
 	const struct keys_files files = { .master = a->keys_master, .signing = a->keys_signing };
 	struct store *st = NULL;

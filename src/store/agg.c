@@ -31,19 +31,51 @@ struct group {
 	struct acc *acc;       /* one per aggregation */
 };
 
+/* An event kept for an order: one allocation with its values and their text. */
+struct kept {
+	struct event ev;
+	struct agg_value key; /* its value of the order's field (text in ev's copy) */
+	uint64_t seq;         /* arrival: equal keys keep it */
+	size_t bytes;
+};
+
+/*
+ * Events kept to be handed on in an order: by a sort's field, or by @timestamp newest first
+ * (the time order of a query without a sort). Bounded by left, the events that can still
+ * matter (the heads after it, the caller's limit): once it holds that many, its items are
+ * a heap with the worst on top, which a better event replaces. Without such a bound a sort
+ * keeps up to AGG_MAX_KEPT, the time order up to AGG_ORDER_WINDOW (then it hands them on).
+ */
+struct keep {
+	size_t next;          /* the pipe its events go on to */
+	int field;            /* -1: no event has it (every key null) */
+	bool desc;
+	bool window;          /* the time order: full, it hands its events on */
+	uint64_t left;        /* events still to hand on that can matter; UINT64_MAX: all */
+	struct kept **items;
+	struct kept **tmp;    /* alloc more, for merging */
+	size_t n, alloc, bytes;
+	size_t sorted;        /* items[0..sorted) are sorted best first (not a heap) */
+	bool heap;            /* n == left: items[0] is the worst */
+	int64_t newest;       /* no item's key is a newer time (INT64_MIN: none is a time) */
+	uint64_t seq;
+};
+
 struct agg {
 	const struct query *q;
 	agg_event_fn *event_fn;
 	agg_row_fn *row_fn;
 	void *ctx;
 	struct arena arena;
+	struct arena scratch;  /* of a kept event while it is handed on (event_write_json's) */
 
 	/* Event stage: the pipes before the first stats/timechart. */
 	size_t stage_end;      /* index of the stats/timechart pipe, or n_pipes */
-	bool keep_events;      /* a sort in the event stage: events are kept for agg_finish */
 	uint64_t *head_seen;   /* per pipe: events that passed a head so far */
-	struct event *kept;
-	size_t n_kept, cap_kept;
+	struct keep *order;    /* the time order events enter first (NULL: none) */
+	struct keep **keeps;   /* per pipe: a sort's kept events (NULL for other pipes) */
+	struct keep *entry;    /* the keep events enter first: order, a leading sort, or NULL */
+	uint64_t limit;        /* results the caller takes at most (agg_set_limit) */
 	int *fields;           /* projection of the last `fields` in the event stage */
 	size_t n_fields;
 	bool project;
@@ -151,6 +183,17 @@ static int value_cmp(const struct agg_value *a, const struct agg_value *b)
 	}
 }
 
+/* Sort order: nulls last whichever the direction. */
+static int sort_cmp(const struct agg_value *a, const struct agg_value *b, bool desc)
+{
+	int c;
+
+	if (a->kind == AGG_NULL || b->kind == AGG_NULL)
+		return (a->kind == AGG_NULL) - (b->kind == AGG_NULL);
+	c = value_cmp(a, b);
+	return desc ? -c : c;
+}
+
 static uint64_t mix(uint64_t h, const void *p, size_t n)
 {
 	const unsigned char *b = p;
@@ -202,51 +245,6 @@ static int too_big(struct err *e, const char *what, unsigned long max)
 			 "time range", max, what);
 }
 
-/* A copy of ev in the agg's arena (values and their text). */
-static int event_keep(struct agg *g, const struct event *ev, struct event *out)
-{
-	struct event_value *vals = arena_alloc(&g->arena, (ev->n ? ev->n : 1) * sizeof(*vals));
-
-	if (!vals)
-		return -E2BIG;
-	*out = *ev;
-	out->arena = &g->arena;
-	out->vals = vals;
-	out->cap = ev->n;
-	for (uint32_t i = 0; i < ev->n; i++) {
-		enum field_type t = field_type(ev->vals[i].field);
-
-		vals[i] = ev->vals[i];
-		if (t == FT_STR || t == FT_OBJ) { /* text in the reader's arena: copied */
-			char *s = arena_strndup(&g->arena, ev->vals[i].v.s, ev->vals[i].len);
-
-			if (!s)
-				return -E2BIG;
-			vals[i].v.s = s;
-		}
-	}
-	return 0;
-}
-
-static int keep_event(struct agg *g, const struct event *ev, struct err *e)
-{
-	if (g->n_kept == AGG_MAX_KEPT)
-		return too_big(e, "events to sort", AGG_MAX_KEPT);
-	if (g->n_kept == g->cap_kept) {
-		size_t cap = g->cap_kept ? 2 * g->cap_kept : 1024;
-		struct event *k = mem_realloc(g->kept, cap * sizeof(*k));
-
-		if (!k)
-			return err_set(e, -ENOMEM, "out of memory");
-		g->kept = k;
-		g->cap_kept = cap;
-	}
-	if (event_keep(g, ev, &g->kept[g->n_kept]) < 0)
-		return too_big(e, "bytes of events", ARENA_MAX);
-	g->n_kept++;
-	return 0;
-}
-
 /*
  * Emits ev, keeping only the projected fields when a `fields` pipe asked for it. The fields
  * are distinct (narrow_fields), so each of ev's values is kept at most once: vals holds them.
@@ -283,39 +281,273 @@ static int pass_on(struct agg *g, const struct event *ev, struct err *e)
 	return emit_event(g, ev);
 }
 
-/*
- * Runs the event-stage heads on one streamed event: 1 when it is past a head (and so is
- * every later one), else 0.
- */
-static int past_head(struct agg *g)
-{
-	for (size_t i = 0; i < g->stage_end; i++) {
-		const struct query_pipe *p = &g->q->pipes[i];
+/* ---- orders: the kept events ---- */
 
-		if (p->kind != QUERY_HEAD)
-			continue;
-		if (g->head_seen[i] >= p->head)
-			return 1;
-		g->head_seen[i]++;
+/* A copy of ev with its key, mem_alloc'ed in one piece (the reader's memory is reused). */
+static struct kept *kept_new(const struct event *ev, int field, uint64_t seq)
+{
+	size_t text = 0, size;
+	struct kept *k;
+	char *p;
+
+	for (uint32_t i = 0; i < ev->n; i++)
+		if (field_type(ev->vals[i].field) == FT_STR || field_type(ev->vals[i].field) == FT_OBJ)
+			text += ev->vals[i].len;
+	size = sizeof(*k) + ev->n * sizeof(*ev->vals) + text;
+	if (!(k = mem_alloc(size)))
+		return NULL;
+	k->ev = *ev;
+	k->ev.arena = NULL; /* the agg's scratch arena while it is handed on */
+	k->ev.vals = (struct event_value *)(k + 1);
+	k->ev.cap = ev->n;
+	p = (char *)(k->ev.vals + ev->n);
+	for (uint32_t i = 0; i < ev->n; i++) {
+		enum field_type t = field_type(ev->vals[i].field);
+
+		k->ev.vals[i] = ev->vals[i];
+		if ((t == FT_STR || t == FT_OBJ) && ev->vals[i].len) {
+			memcpy(p, ev->vals[i].v.s, ev->vals[i].len);
+			k->ev.vals[i].v.s = p;
+			p += ev->vals[i].len;
+		}
+	}
+	k->key = field_value(&k->ev, field);
+	k->seq = seq;
+	k->bytes = size;
+	return k;
+}
+
+/* < 0 when (a, sa) comes before (b, sb): by key, then by arrival. */
+static int kept_cmp(const struct keep *k, const struct agg_value *a, uint64_t sa,
+		    const struct agg_value *b, uint64_t sb)
+{
+	int c = sort_cmp(a, b, k->desc);
+
+	return c ? c : (sa > sb) - (sa < sb);
+}
+
+static bool worse(const struct keep *k, size_t a, size_t b)
+{
+	return kept_cmp(k, &k->items[a]->key, k->items[a]->seq, &k->items[b]->key,
+			k->items[b]->seq) > 0;
+}
+
+static void sift_down(struct keep *k, size_t i)
+{
+	for (;;) {
+		size_t w = i, l = 2 * i + 1, r = l + 1;
+		struct kept *t;
+
+		if (l < k->n && worse(k, l, w))
+			w = l;
+		if (r < k->n && worse(k, r, w))
+			w = r;
+		if (w == i)
+			return;
+		t = k->items[i];
+		k->items[i] = k->items[w];
+		k->items[w] = t;
+		i = w;
+	}
+}
+
+static int kept_order(const void *a, const void *b, void *arg)
+{
+	const struct kept *x = *(struct kept *const *)a, *y = *(struct kept *const *)b;
+
+	return kept_cmp(arg, &x->key, x->seq, &y->key, y->seq);
+}
+
+static int stage_from(struct agg *g, size_t i, const struct event *ev, struct err *e);
+
+/*
+ * Sorts the items best first: all of a heap, else those added since the last sort, merged
+ * with the sorted ones (a search hands on a few at a time from many kept).
+ */
+static void keep_sort(struct keep *k)
+{
+	size_t a = 0, b, t = 0;
+
+	if (k->heap)
+		k->sorted = 0;
+	b = k->sorted;
+	if (k->n - b > 1)
+		qsort_r(k->items + b, k->n - b, sizeof(*k->items), kept_order, k);
+	if (b && b < k->n) {
+		while (a < k->sorted && b < k->n)
+			k->tmp[t++] = kept_order(&k->items[b], &k->items[a], k) < 0 ? k->items[b++]
+										   : k->items[a++];
+		while (a < k->sorted)
+			k->tmp[t++] = k->items[a++];
+		while (b < k->n)
+			k->tmp[t++] = k->items[b++];
+		memcpy(k->items, k->tmp, k->n * sizeof(*k->items));
+	}
+	k->sorted = k->n;
+}
+
+/*
+ * Hands on, best first, the kept events whose key is a time newer than newer_than (every
+ * one with all), then forgets them.
+ */
+static int keep_drain(struct agg *g, struct keep *k, bool all, int64_t newer_than,
+		      struct err *e)
+{
+	size_t m = 0;
+	int rc = 0;
+
+	if (!all && k->newest <= newer_than)
+		return 0; /* nothing to hand on: no sort */
+	keep_sort(k);
+	while (m < k->n && (all || (k->items[m]->key.kind == AGG_TIME &&
+				    k->items[m]->key.v.i > newer_than)))
+		m++;
+	for (size_t i = 0; i < m; i++) {
+		k->items[i]->ev.arena = &g->scratch;
+		if (!rc)
+			rc = stage_from(g, k->next, &k->items[i]->ev, e);
+		arena_clear(&g->scratch);
+		k->bytes -= k->items[i]->bytes;
+		mem_free(k->items[i]);
+	}
+	if (m && m < k->n) /* none kept: items is NULL */
+		memmove(k->items, k->items + m, (k->n - m) * sizeof(*k->items));
+	k->n -= m;
+	k->sorted = k->n;
+	k->newest = k->n && k->items[0]->key.kind == AGG_TIME ? k->items[0]->key.v.i : INT64_MIN;
+	if (k->left != UINT64_MAX)
+		k->left -= m;
+	k->heap = k->n && k->n == k->left;
+	for (size_t i = k->n / 2; k->heap && i-- > 0;) /* sorted best first: made a heap again */
+		sift_down(k, i);
+	return rc;
+}
+
+static int keep_add(struct agg *g, struct keep *k, const struct event *ev, struct err *e)
+{
+	struct agg_value key = field_value(ev, k->field);
+	struct kept *c;
+
+	if (!k->left || (k->heap && kept_cmp(k, &key, k->seq, &k->items[0]->key,
+					     k->items[0]->seq) >= 0)) {
+		k->seq++;
+		return 0; /* not among those that matter */
+	}
+	if (!k->heap && !k->window && k->n == AGG_MAX_KEPT)
+		return too_big(e, "events to sort", AGG_MAX_KEPT);
+	if (!k->heap && k->n == k->alloc) {
+		size_t cap = k->alloc ? 2 * k->alloc : 1024;
+		struct kept **items, **tmp;
+
+		cap = (uint64_t)cap > k->left ? (size_t)k->left : cap;
+		if (!(items = mem_realloc(k->items, cap * sizeof(*items))))
+			return err_set(e, -ENOMEM, "out of memory");
+		k->items = items;
+		if (!(tmp = mem_realloc(k->tmp, cap * sizeof(*tmp))))
+			return err_set(e, -ENOMEM, "out of memory");
+		k->tmp = tmp;
+		k->alloc = cap;
+	}
+	if (!(c = kept_new(ev, k->field, k->seq++)))
+		return err_set(e, -ENOMEM, "out of memory");
+	if (c->key.kind == AGG_TIME)
+		k->newest = MAX(k->newest, c->key.v.i);
+	if (k->heap) {
+		k->bytes -= k->items[0]->bytes;
+		mem_free(k->items[0]);
+		k->items[0] = c;
+		k->bytes += c->bytes;
+		sift_down(k, 0);
+		return 0;
+	}
+	k->items[k->n++] = c;
+	k->bytes += c->bytes;
+	if (k->n == k->left) {
+		k->heap = true;
+		for (size_t i = k->n / 2; i-- > 0;)
+			sift_down(k, i);
+	} else if (k->window && (k->n == AGG_ORDER_WINDOW || k->bytes > AGG_ORDER_WINDOW_BYTES)) {
+		return keep_drain(g, k, true, 0, e);
+	} else if (!k->window && k->bytes > ARENA_MAX) {
+		return too_big(e, "bytes of events", ARENA_MAX);
 	}
 	return 0;
 }
 
+static void keep_free(struct keep *k)
+{
+	if (!k)
+		return;
+	for (size_t i = 0; i < k->n; i++)
+		mem_free(k->items[i]);
+	mem_free(k->items);
+	mem_free(k->tmp);
+	mem_free(k);
+}
+
+/* ---- the event stage ---- */
+
+/*
+ * Event ev through the event-stage pipes from pipe i on: heads count it (or drop it past
+ * their number), a sort keeps it; past the stage, into the groups or out.
+ */
+static int stage_from(struct agg *g, size_t i, const struct event *ev, struct err *e)
+{
+	for (; i < g->stage_end; i++) {
+		const struct query_pipe *p = &g->q->pipes[i];
+
+		if (p->kind == QUERY_HEAD) {
+			if (g->head_seen[i] >= p->head)
+				return 0;
+			g->head_seen[i]++;
+		} else if (p->kind == QUERY_SORT) {
+			return keep_add(g, g->keeps[i], ev, e);
+		}
+	}
+	return pass_on(g, ev, e);
+}
+
+/*
+ * Whether no further event can change the result: the order events enter first handed on
+ * all that can matter, or, without one (in read order), a head before any sort is full.
+ */
+static bool entry_done(const struct agg *g)
+{
+	if (g->entry)
+		return g->entry->left == 0;
+	for (size_t i = 0; i < g->stage_end && g->q->pipes[i].kind != QUERY_SORT; i++)
+		if (g->q->pipes[i].kind == QUERY_HEAD && g->head_seen[i] >= g->q->pipes[i].head)
+			return true;
+	return false;
+}
+
 int agg_add(struct agg *g, const struct event *ev, struct err *e)
 {
+	int rc = g->order ? keep_add(g, g->order, ev, e) : stage_from(g, 0, ev, e);
+
+	return rc < 0 ? rc : entry_done(g);
+}
+
+int agg_time_bound(const struct agg *g, int64_t *oldest)
+{
+	const struct keep *k = g->entry;
+
+	if (!k || k->field != FIELD_TIMESTAMP || !k->desc || !k->heap ||
+	    k->items[0]->key.kind != AGG_TIME)
+		return 0;
+	*oldest = k->items[0]->key.v.i;
+	return 1;
+}
+
+int agg_newer_than(struct agg *g, int64_t t, struct err *e)
+{
+	struct keep *k = g->entry;
 	int rc;
 
-	if (g->keep_events)
-		return keep_event(g, ev, e);
-	if (past_head(g))
-		return 1;
-	rc = pass_on(g, ev, e);
-	if (rc < 0)
-		return rc;
-	for (size_t i = 0; i < g->stage_end; i++) /* the head that just filled up: done */
-		if (g->q->pipes[i].kind == QUERY_HEAD && g->head_seen[i] >= g->q->pipes[i].head)
-			return 1;
-	return 0;
+	if (!k || k->field != FIELD_TIMESTAMP || !k->desc)
+		return 0;
+	rc = keep_drain(g, k, false, t, e);
+	return rc < 0 ? rc : entry_done(g);
 }
 
 /* ---- groups ---- */
@@ -645,17 +877,6 @@ static size_t column_of(const struct rowset *rs, const char *name)
 	return SIZE_MAX;
 }
 
-/* Sort order: nulls last whichever the direction. */
-static int sort_cmp(const struct agg_value *a, const struct agg_value *b, bool desc)
-{
-	int c;
-
-	if (a->kind == AGG_NULL || b->kind == AGG_NULL)
-		return (a->kind == AGG_NULL) - (b->kind == AGG_NULL);
-	c = value_cmp(a, b);
-	return desc ? -c : c;
-}
-
 /* Stable merge sort of row indices by one column (qsort is not stable). */
 static void sort_rows(const struct rowset *rs, size_t *idx, size_t *tmp, size_t n, size_t col,
 		      bool desc)
@@ -769,49 +990,21 @@ static int finish_rows(struct agg *g, struct err *e)
 
 /* ---- finishing the event stage ---- */
 
-struct event_order {
-	int field;
-	bool desc;
-};
-
-static int cmp_events(const void *a, const void *b, void *arg)
-{
-	const struct event_order *o = arg;
-	struct agg_value x = field_value(a, o->field), y = field_value(b, o->field);
-
-	return sort_cmp(&x, &y, o->desc);
-}
-
-/* The kept events through the event-stage pipes, in order, then on. */
+/* What every order kept, in order: the time order's first, then each sort's. */
 static int finish_events(struct agg *g, struct err *e)
 {
-	size_t n = g->n_kept;
-	int rc = 0;
+	int rc = g->order ? keep_drain(g, g->order, true, 0, e) : 0;
 
-	for (size_t i = 0; i < g->stage_end; i++) {
-		const struct query_pipe *p = &g->q->pipes[i];
-
-		if (p->kind == QUERY_HEAD) {
-			n = MIN(n, (size_t)MIN(p->head, (uint64_t)SIZE_MAX));
-		} else if (p->kind == QUERY_SORT) {
-			struct event_order o = { resolve(p->sort_key), p->descending };
-
-			/* qsort_r is not stable: ties keep no order (events rarely tie on time) */
-			if (o.field >= 0 && n > 1) /* none kept: g->kept is NULL */
-				qsort_r(g->kept, n, sizeof(*g->kept), cmp_events, &o);
-		}
-	}
-	for (size_t i = 0; i < n && !rc; i++)
-		rc = pass_on(g, &g->kept[i], e);
+	for (size_t i = 0; i < g->stage_end && !rc; i++)
+		if (g->keeps[i])
+			rc = keep_drain(g, g->keeps[i], true, 0, e);
 	return rc;
 }
 
 int agg_finish(struct agg *g, struct err *e)
 {
-	int rc = 0;
+	int rc = finish_events(g, e);
 
-	if (g->keep_events)
-		rc = finish_events(g, e);
 	if (!rc && g->stats)
 		rc = finish_rows(g, e);
 	return rc;
@@ -851,20 +1044,112 @@ static int narrow_fields(struct agg *g, const struct query_pipe *p)
 	return 0;
 }
 
+/*
+ * The events that can matter after the pipe before next: the heads up to the next sort, and
+ * past the stage, for events, the caller's limit; UINT64_MAX: every one.
+ */
+static uint64_t left_after(const struct agg *g, size_t next)
+{
+	uint64_t left = UINT64_MAX;
+
+	for (size_t i = next; i < g->stage_end; i++) {
+		const struct query_pipe *p = &g->q->pipes[i];
+
+		if (p->kind == QUERY_SORT)
+			return left;
+		if (p->kind == QUERY_HEAD)
+			left = MIN(left, p->head);
+	}
+	return g->stats ? left : MIN(left, g->limit);
+}
+
+static struct keep *keep_new(size_t next, int field, bool desc, bool window)
+{
+	struct keep *k = mem_calloc(1, sizeof(*k));
+
+	if (!k)
+		return NULL;
+	k->next = next;
+	k->field = field;
+	k->desc = desc;
+	k->window = window;
+	k->newest = INT64_MIN;
+	return k;
+}
+
+/* Each order's bound, from the pipes after it and the caller's limit. */
+static void set_bounds(struct agg *g)
+{
+	if (g->order)
+		g->order->left = left_after(g, 0);
+	for (size_t i = 0; i < g->stage_end; i++)
+		if (g->keeps[i])
+			g->keeps[i]->left = left_after(g, i + 1);
+}
+
+/*
+ * Events enter in time order, newest first, unless the stage begins with a sort (which
+ * orders them itself) or they only feed a stats with no head before it (no order shows).
+ */
+static bool needs_time_order(const struct agg *g)
+{
+	bool head = false;
+
+	for (size_t i = 0; i < g->stage_end; i++) {
+		const struct query_pipe *p = &g->q->pipes[i];
+
+		if (p->kind == QUERY_SORT && !head)
+			return false;
+		head |= p->kind == QUERY_HEAD;
+	}
+	return !g->stats || head;
+}
+
+/* The order events enter first: the time order, a leading sort, or none (NULL). */
+static void set_entry(struct agg *g)
+{
+	g->entry = g->order;
+	for (size_t i = 0; i < g->stage_end && !g->entry; i++) {
+		if (g->q->pipes[i].kind == QUERY_HEAD)
+			break;
+		g->entry = g->keeps[i];
+	}
+}
+
 static int setup_event_stage(struct agg *g, struct err *e)
 {
 	g->head_seen = mem_calloc(g->stage_end ? g->stage_end : 1, sizeof(*g->head_seen));
-	if (!g->head_seen)
+	g->keeps = mem_calloc(g->stage_end ? g->stage_end : 1, sizeof(*g->keeps));
+	if (!g->head_seen || !g->keeps)
 		return err_set(e, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < g->stage_end; i++) {
 		const struct query_pipe *p = &g->q->pipes[i];
 
-		if (p->kind == QUERY_SORT)
-			g->keep_events = true;
+		if (p->kind == QUERY_SORT &&
+		    !(g->keeps[i] = keep_new(i + 1, resolve(p->sort_key), p->descending, false)))
+			return err_set(e, -ENOMEM, "out of memory");
 		if (p->kind == QUERY_FIELDS && !g->stats && narrow_fields(g, p) < 0)
 			return err_set(e, -ENOMEM, "out of memory");
 	}
+	if (needs_time_order(g) && !(g->order = keep_new(0, FIELD_TIMESTAMP, true, true)))
+		return err_set(e, -ENOMEM, "out of memory");
+	set_entry(g);
+	g->limit = UINT64_MAX;
+	set_bounds(g);
 	return 0;
+}
+
+void agg_set_limit(struct agg *g, uint64_t limit)
+{
+	g->limit = limit ? limit : UINT64_MAX;
+	set_bounds(g);
+}
+
+void agg_read_order(struct agg *g)
+{
+	keep_free(g->order);
+	g->order = NULL;
+	set_entry(g);
 }
 
 static int setup_stats(struct agg *g, struct err *e)
@@ -897,6 +1182,7 @@ int agg_new(struct agg **gp, const struct query *q, agg_event_fn *event_fn, agg_
 	g->row_fn = row_fn;
 	g->ctx = ctx;
 	arena_init(&g->arena, ARENA_CHUNK, ARENA_MAX);
+	arena_init(&g->scratch, ARENA_CHUNK, ARENA_MAX);
 	for (g->stage_end = 0; g->stage_end < q->n_pipes; g->stage_end++)
 		if (q->pipes[g->stage_end].kind == QUERY_STATS ||
 		    q->pipes[g->stage_end].kind == QUERY_TIMECHART)
@@ -923,12 +1209,16 @@ void agg_free(struct agg *g)
 			mem_free(g->groups[i]->acc[a].set);
 	mem_free(g->groups);
 	mem_free(g->table);
-	mem_free(g->kept);
+	keep_free(g->order);
+	for (size_t i = 0; g->keeps && i < g->stage_end; i++)
+		keep_free(g->keeps[i]);
+	mem_free(g->keeps);
 	mem_free(g->head_seen);
 	mem_free(g->fields);
 	mem_free(g->by);
 	mem_free(g->agg_field);
 	arena_release(&g->arena);
+	arena_release(&g->scratch);
 	mem_free(g);
 }
 

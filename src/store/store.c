@@ -1587,6 +1587,7 @@ struct search_plan {
 	unsigned *blocks;
 	uint32_t *rows;  /* the index's rows (segment-wide, ascending), or NULL */
 	size_t *first, *count; /* per planned block: its slice of rows */
+	int64_t *newest; /* per planned block: the newest @timestamp of it and those after it */
 	size_t n;
 	bool indexed;
 };
@@ -1597,7 +1598,47 @@ static void plan_release(struct search_plan *p)
 	mem_free(p->rows);
 	mem_free(p->first);
 	mem_free(p->count);
+	mem_free(p->newest);
 	memset(p, 0, sizeof(*p));
+}
+
+/* The newest @timestamp of block b (INT64_MIN when none of its events has one). */
+static int64_t block_newest(struct segment *seg, unsigned b)
+{
+	struct segment_block_info bi;
+
+	segment_block_get_info(seg, b, &bi);
+	return bi.tmin > bi.tmax ? INT64_MIN : bi.tmax;
+}
+
+/* The last nanosecond of day: no event of a segment of that day is newer. */
+static int64_t day_end(uint32_t day)
+{
+	return (int64_t)day + 1 > INT64_MAX / SEGMENT_DAY_NS ? INT64_MAX
+							    : ((int64_t)day + 1) * SEGMENT_DAY_NS - 1;
+}
+
+/*
+ * Events come out newest first: nothing still to read is newer than t, so what the order
+ * holds that is newer goes out now (store/agg.h); the search is done when that was all.
+ */
+static int newer_than(struct search_run *r, int64_t t, struct err *e)
+{
+	int rc = agg_newer_than(r->agg, t, e);
+
+	if (rc > 0 || rc == -ECANCELED) {
+		r->done = true;
+		rc = 0;
+	}
+	return rc;
+}
+
+/* Whether events no newer than t can be skipped: the full order holds only newer ones. */
+static bool older_than_kept(const struct search_run *r, int64_t t)
+{
+	int64_t oldest;
+
+	return agg_time_bound(r->agg, &oldest) && t < oldest;
 }
 
 static int plan_segment(struct search_run *r, struct segment *seg, int64_t from, int64_t to,
@@ -1624,7 +1665,8 @@ static int plan_segment(struct search_run *r, struct segment *seg, int64_t from,
 	p->blocks = mem_calloc(info.blocks, sizeof(*p->blocks));
 	p->first = mem_calloc(info.blocks, sizeof(*p->first));
 	p->count = mem_calloc(info.blocks, sizeof(*p->count));
-	if (!p->blocks || !p->first || !p->count) {
+	p->newest = mem_calloc(info.blocks, sizeof(*p->newest));
+	if (!p->blocks || !p->first || !p->count || !p->newest) {
 		rc = err_set(e, -ENOMEM, "search: out of memory");
 		goto out;
 	}
@@ -1652,6 +1694,9 @@ static int plan_segment(struct search_run *r, struct segment *seg, int64_t from,
 		p->first[p->n] = first;
 		p->count[p->n++] = last - first;
 	}
+	for (size_t i = p->n; i-- > 0;)
+		p->newest[i] = MAX(block_newest(seg, p->blocks[i]),
+				   i + 1 < p->n ? p->newest[i + 1] : INT64_MIN);
 out:
 	block_tests_release(&bt);
 	if (rc < 0)
@@ -1677,25 +1722,44 @@ static void reader_set(struct reader *rd, struct segment *seg, const struct sear
 		rd->sel[rd->nsel++] = (uint32_t)(p->rows[p->first[i] + k] - bi.first_row);
 }
 
+/* The first planned block from i on that may hold an event of the result (p->n: none). */
+static size_t next_block(const struct search_run *r, struct segment *seg,
+			 const struct search_plan *p, size_t i)
+{
+	while (i < p->n && older_than_kept(r, block_newest(seg, p->blocks[i])))
+		i++;
+	return i;
+}
+
 /*
  * One segment's planned blocks in pairs, the newer read here, the older by the helper (with
- * its own handle of the segment, sl->seg[1]) when there is one.
+ * its own handle of the segment, sl->seg[1]) when there is one. later: the newest time of
+ * the segments still to read after this one. Blocks whose events are all older than those
+ * the order holds when it is full are not read.
  */
 static int run_segment(struct search_run *r, struct seg_slot *sl, const struct search_plan *p,
-		       struct helper *h, struct reader *rd[2], struct err *e)
+		       int64_t later, struct helper *h, struct reader *rd[2], struct err *e)
 {
 	bool two_readers = h && sl->seg[1];
 	int rc = 0;
 
 	r->st.segments++;
-	for (size_t i = 0; i < p->n && !rc && !r->done; i += two_readers ? 2 : 1) {
-		bool two = two_readers && i + 1 < p->n;
+	for (size_t i = 0; i < p->n && !rc && !r->done;) {
+		size_t a, b;
+		bool two;
 
+		if ((rc = newer_than(r, MAX(p->newest[i], later), e)) || r->done)
+			break;
+		if ((a = next_block(r, sl->seg[0], p, i)) == p->n)
+			break;
+		b = two_readers ? next_block(r, sl->seg[0], p, a + 1) : p->n;
+		two = b < p->n;
+		i = (two ? b : a) + 1;
 		if (two) {
-			reader_set(rd[1], sl->seg[1], p, i + 1);
+			reader_set(rd[1], sl->seg[1], p, b);
 			helper_post(h, rd[1]);
 		}
-		reader_set(rd[0], sl->seg[0], p, i);
+		reader_set(rd[0], sl->seg[0], p, a);
 		rd[0]->rc = read_block(r, rd[0]);
 		rc = take_block(r, rd[0], e);
 		if (two) {
@@ -2019,6 +2083,11 @@ static int run_segments(struct store *st, struct search_run *r, int64_t from, in
 		struct seg_slot *sl = NULL;
 		struct search_plan p;
 
+		/* segments come by day, newest first: those left are older than what is kept */
+		if (older_than_kept(r, day_end(refs[i].day)))
+			break;
+		if ((rc = newer_than(r, day_end(refs[i].day), e)) || r->done)
+			break;
 		if ((rc = segment_name(name, refs[i].day, refs[i].seq)) < 0 ||
 		    (rc = path_join(path, e, "%s/%s", dir, name)))
 			break;
@@ -2042,7 +2111,8 @@ static int run_segments(struct store *st, struct search_run *r, int64_t from, in
 		}
 		if (p.n > 1 && sl->seg[1] && !started && !failed)
 			failed = !(started = helper_start(&hs, r));
-		rc = run_segment(r, sl, &p, started ? &hs : NULL, st->rd, e);
+		rc = run_segment(r, sl, &p, i + 1 < n ? day_end(refs[i + 1].day) : INT64_MIN,
+				 started ? &hs : NULL, st->rd, e);
 		plan_release(&p);
 		if (rc) /* a damaged block: open it afresh next time */
 			slot_close(sl);
@@ -2713,6 +2783,9 @@ int store_search(struct store *st, const struct store_search *s, struct store_se
 	    (rc = match_compile(&r.m, q.filter, s->now, &qa, e)) ||
 	    (rc = agg_new(&r.agg, &q, count_event, count_row, &r, e)))
 		goto done;
+	if (s->read_order)
+		agg_read_order(r.agg);
+	agg_set_limit(r.agg, s->limit);
 	(void)match_literals(r.m, add_literal, &r); /* add_literal never stops the walk */
 	(void)match_ranges(r.m, add_range, &r);     /* nor does add_range */
 	r.rows = agg_gives_rows(r.agg);

@@ -20,7 +20,11 @@
  * read only when its time range, its bloom filter and the segment's index allow a match (the
  * query's literal values, store/match.h); only the fields the filter and the pipes read are
  * decoded (whole events only for the rows that matched), then the filter runs on each event
- * and the pipes (store/agg.h) on what matched. docs/store.md says how a search reads.
+ * and the pipes (store/agg.h) on what matched. Events come out newest first by @timestamp
+ * whatever order they were stored in: before each segment and block the search tells the
+ * pipes' time order how new anything unread can be (a segment holds one day, a block header
+ * its time range), and with a limit (store_search.limit, a head) a block or a day older than
+ * all the events kept is not read. docs/store.md says how a search reads.
  *
  * Segment numbers are reserved race-free: a writer creates DIR/.YYYY-MM-DD-NNNN.seg.lock
  * with O_EXCL before it writes segment NNNN and removes it once the segment is sealed or
@@ -158,6 +162,11 @@ struct store_search {
 	int64_t from, to;       /* @timestamp bounds (ns, inclusive); INT64_MIN / INT64_MAX */
 	int64_t now;            /* for relative times in the query */
 	const char *who;        /* for the audit log: "alice (uid 1000)", "token ops-1" */
+	uint64_t limit;         /* events the caller takes at most (0: every one); its
+				   event_fn ends the search with -ECANCELED past them */
+	bool read_order;        /* events in the order read, not newest first: for a caller
+				   that takes every match and no order (the retro-hunt's scans),
+				   which then costs no copy and no memory to order */
 	agg_event_fn *event_fn; /* results, as store/agg.h gives them */
 	agg_row_fn *row_fn;
 	void *ctx;

@@ -175,6 +175,38 @@ def test_search_and_isolation():
         shutil.rmtree(d)
 
 
+def test_search_newest_first():
+    """Events come newest first by @timestamp, not as stored: a late import through the
+    daemon (its write-ahead log) of an event newer and one older than the 120 sealed ones;
+    limit=N gives the N newest, and the lines are those of the CLI."""
+    d = tempdir()
+    try:
+        tok = setup(d)
+        inst = Instance(d, extra=["--api", "127.0.0.1:0"])
+        try:
+            base = "http://" + inst.api
+            with open(os.path.join(d, "late.json"), "w") as f:
+                for t, o in (("2026-12-01T05:00:00Z", "api-newest"),
+                             ("2026-11-30T05:00:00Z", "api-oldest")):
+                    f.write(json.dumps({"@timestamp": t, "event": {"original": o}}) + "\n")
+            run(["ingest", "--tenant", "city-a", "--format", "ecs", "late.json"], d)
+            status, _, body = get(base, tok["city-a"], q="*", limit="1")
+            assert status == 200 and [e["event"]["original"] for e in lines(body)] == \
+                ["api-newest"], body
+            status, _, body = get(base, tok["city-a"], q="*")
+            evs = lines(body)
+            assert len(evs) == 122 and evs[0]["event"]["original"] == "api-newest" and \
+                evs[-1]["event"]["original"] == "api-oldest", body[:300]
+            stamps = [e["@timestamp"] for e in evs]
+            assert stamps == sorted(stamps, reverse=True), stamps
+            _, cli, _ = run(["search", "--tenant", "city-a", "--json", "*"], d)
+            assert body == cli
+        finally:
+            assert inst.stop() == 0
+    finally:
+        shutil.rmtree(d)
+
+
 def test_https_and_loopback_rule():
     d = tempdir()
     try:
@@ -208,5 +240,6 @@ def test_https_and_loopback_rule():
 if __name__ == "__main__":
     s = Suite()
     s.run(test_search_and_isolation)
+    s.run(test_search_newest_first)
     s.run(test_https_and_loopback_rule)
     s.done()

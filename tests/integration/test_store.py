@@ -89,6 +89,52 @@ def test_ingest_and_search():
         shutil.rmtree(d)
 
 
+def stamped(*events):
+    """ECS lines of (RFC 3339 time, event.original) pairs, in the order given."""
+    return "".join(json.dumps({"@timestamp": t, "event": {"original": o}}) + "\n"
+                   for t, o in events)
+
+
+def test_newest_first():
+    """Events come newest first by @timestamp whatever order they were ingested in (late
+    logs, imports of old files): --limit, `| head` and the readable lines keep the newest."""
+    d = tempdir()
+    try:
+        run(["tenant", "add", "city-a"], d)
+        with open(os.path.join(d, "one.json"), "w") as f:
+            f.write(stamped(("2026-12-01T10:00:00Z", "late event"),
+                            ("2026-12-01T08:00:00Z", "early event")))
+        with open(os.path.join(d, "two.json"), "w") as f:
+            f.write(stamped(("2026-12-01T12:00:00Z", "noon event"),
+                            ("2026-12-01T06:00:00Z", "dawn event"),
+                            ("2026-11-30T23:00:00Z", "eve event")))
+        run(["ingest", "--tenant", "city-a", "--format", "ecs", "one.json"], d)
+        run(["ingest", "--tenant", "city-a", "--format", "ecs", "two.json"], d)
+
+        def originals(*args):
+            return [e["event"]["original"] for e in search(d, "city-a", *args)]
+
+        newest = ["noon event", "late event", "early event", "dawn event", "eve event"]
+        assert originals() == newest, originals()
+        assert originals("--limit", "1", "*") == newest[:1]
+        assert originals("--limit", "3", "*") == newest[:3]
+        assert originals("| head 2") == newest[:2]
+        assert originals("--limit", "1", "| head 2") == newest[:1]
+        assert originals("event | head 2") == newest[:2]
+        assert originals("| sort -@timestamp | head 2") == newest[:2]
+        assert originals("| sort @timestamp") == newest[::-1]
+        # the readable lines, at most --limit of them
+        _, out, _ = run(["search", "--tenant", "city-a", "--limit", "2", "*"], d)
+        assert [line.split(None, 1)[1] for line in out.splitlines()] == newest[:2], out
+        # a head before a stats counts the newest: 2 of 12-01, none of 11-30
+        rows = search(d, "city-a", "| head 2 | stats count() by event.original | "
+                      "sort event.original")
+        assert rows == [{"event.original": "late event", "count": 1},
+                        {"event.original": "noon event", "count": 1}], rows
+    finally:
+        shutil.rmtree(d)
+
+
 def test_quota_without_a_daemon():
     """koban ingest without a daemon keeps the store quota as the daemon does: a tenant at or
     over it is refused before anything is written; another tenant is not touched."""
@@ -780,6 +826,7 @@ def test_erase_confirmed_on_a_terminal():
 if __name__ == "__main__":
     s = Suite()
     s.run(test_ingest_and_search)
+    s.run(test_newest_first)
     s.run(test_quota_without_a_daemon)
     s.run(test_tenants_stay_apart)
     s.run(test_vendor_fields_in_a_new_process)

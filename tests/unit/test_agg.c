@@ -5,6 +5,7 @@
 #include "core/err.h"
 #include "core/event.h"
 #include "core/field.h"
+#include "core/mem.h"
 #include "core/timeutil.h"
 #include "store/match.h"
 #include "store/query.h"
@@ -13,6 +14,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #define HOUR (3600 * NS_PER_SEC)
 #define T0 INT64_C(1796083200000000000) /* 2026-12-01T00:00:00Z */
@@ -180,37 +182,234 @@ static void test_events(void)
 {
 	struct err e = ERR_INIT;
 
+	/* newest first: the deny at T0+7h before the allow at T0+3h */
 	CHECK_STR(run("destination.port: 22 | fields destination.port, event.action"),
-		  "{\"destination\":{\"port\":22},\"event\":{\"action\":\"allow\"}}\n"
-		  "{\"destination\":{\"port\":22},\"event\":{\"action\":\"deny\"}}\n");
+		  "{\"destination\":{\"port\":22},\"event\":{\"action\":\"deny\"}}\n"
+		  "{\"destination\":{\"port\":22},\"event\":{\"action\":\"allow\"}}\n");
 	CHECK_STR(run("destination.port: 22 | fields destination.port, event.action | "
 		      "fields event.action, user.name"),
-		  "{\"event\":{\"action\":\"allow\"}}\n{\"event\":{\"action\":\"deny\"}}\n");
+		  "{\"event\":{\"action\":\"deny\"}}\n{\"event\":{\"action\":\"allow\"}}\n");
 	run("| head 3");
 	CHECK_INT(n_out, 3);
 	/* nothing matched: nothing to sort (found by fuzz_query under UBSan) */
 	CHECK_STR(run("destination.port: 9999 | sort @timestamp"), "");
 	run("| sort -network.bytes | head 2 | fields network.bytes");
 	CHECK_STR(out.p, "{\"network\":{\"bytes\":1000}}\n{\"network\":{\"bytes\":900}}\n");
+	/* the head before a stats takes the 4 newest (T0+6h..9h: deny) */
 	CHECK_STR(run("| head 4 | stats count() by event.action"),
-		  "{\"event.action\":\"allow\",\"count\":4}\n");
+		  "{\"event.action\":\"deny\",\"count\":4}\n");
 	CHECK_STR(run("| sort -user.name | head 2 | fields user.name"),
 		  "{\"user\":{\"name\":\"bob\"}}\n{\"user\":{\"name\":\"bob\"}}\n");
-	/* head stops the reading: agg_add says so at the Nth event. */
+	/*
+	 * head keeps the newest: a full order gives the oldest it holds (agg_time_bound), so
+	 * the reader can skip older events, and agg_newer_than() hands on what nothing to come
+	 * precedes: agg_add or agg_newer_than says 1 once all that can matter went out.
+	 */
 	{
 		struct arena qa;
 		struct query q;
 		struct agg *g;
+		int64_t oldest = 0;
 
 		arena_init(&qa, 4096, 1 << 20);
 		CHECK_INT(query_parse(&q, "| head 2", 8, &qa, &e), 0);
 		CHECK_INT(agg_new(&g, &q, on_event, on_row, NULL, &e), 0);
-		CHECK_INT(agg_add(g, &events[0], &e), 0);
-		CHECK_INT(agg_add(g, &events[1], &e), 1);
+		buf_reset(&out);
+		n_out = 0;
+		CHECK_INT(agg_add(g, &events[5], &e), 0);
+		CHECK_INT(agg_time_bound(g, &oldest), 0); /* not full yet */
+		CHECK_INT(agg_add(g, &events[1], &e), 0);
+		CHECK_INT(agg_time_bound(g, &oldest), 1);
+		CHECK(oldest == T0 + 1 * HOUR);
+		CHECK_INT(agg_add(g, &events[8], &e), 0); /* replaces T0+1h */
+		CHECK_INT(agg_add(g, &events[0], &e), 0); /* older than both: dropped */
+		CHECK_INT(agg_time_bound(g, &oldest), 1);
+		CHECK(oldest == T0 + 5 * HOUR);
+		CHECK_INT(agg_newer_than(g, T0 + 6 * HOUR, &e), 0); /* T0+8h goes out */
+		CHECK_INT(n_out, 1);
+		CHECK(strstr(out.p, "\"network\":{\"bytes\":900}") != NULL);
+		CHECK_INT(agg_newer_than(g, T0 + 4 * HOUR, &e), 1); /* T0+5h too: done */
+		CHECK_INT(n_out, 2);
+		CHECK_INT(agg_finish(g, &e), 0);
+		CHECK_INT(n_out, 2);
 		CHECK_INT(agg_gives_rows(g), 0);
 		agg_free(g);
 		arena_release(&qa);
 	}
+}
+
+static bool read_order; /* run_order: agg_read_order() */
+
+/* Runs text over events[order[0..n)], with the caller's limit; the bytes of each result. */
+static const char *run_order(const char *text, const int *order, size_t n, uint64_t limit)
+{
+	struct err e = ERR_INIT;
+	struct arena qa;
+	struct query q;
+	struct agg *g = NULL;
+	static char bytes[256];
+	size_t len = 0;
+	int rc;
+
+	buf_reset(&out);
+	n_out = 0;
+	arena_init(&qa, 4096, 1 << 20);
+	rc = query_parse(&q, text, strlen(text), &qa, &e);
+	if (!rc)
+		rc = agg_new(&g, &q, on_event, on_row, NULL, &e);
+	if (!rc && read_order)
+		agg_read_order(g);
+	if (!rc)
+		agg_set_limit(g, limit);
+	for (size_t i = 0; !rc && i < n; i++)
+		rc = agg_add(g, &events[order[i]], &e) < 0;
+	if (!rc)
+		rc = agg_finish(g, &e);
+	agg_free(g);
+	arena_release(&qa);
+	bytes[0] = '\0';
+	for (const char *p = out.p; !rc && (p = strstr(p, "\"bytes\":")); p++) {
+		int v = atoi(p + 8);
+
+		len += (size_t)snprintf(bytes + len, sizeof(bytes) - len, "%s%d", len ? " " : "",
+					v);
+	}
+	return rc ? "ERR" : bytes;
+}
+
+/*
+ * Events come newest first by @timestamp whatever order they came in (network.bytes is
+ * 100 * (hour + 1)); head, the caller's limit and a sort by time keep the newest.
+ */
+static void test_time_order(void)
+{
+	static const int shuffled[N_EVENTS] = { 3, 0, 9, 5, 1, 7, 2, 8, 4, 6 };
+
+	CHECK_STR(run_order("*", shuffled, N_EVENTS, 0),
+		  "1000 900 800 700 600 500 400 300 200 100");
+	CHECK_INT(n_out, 10);
+	CHECK_STR(run_order("| head 3", shuffled, N_EVENTS, 0), "1000 900 800");
+	CHECK_STR(run_order("*", shuffled, N_EVENTS, 2), "1000 900");
+	CHECK_STR(run_order("| head 5", shuffled, N_EVENTS, 2), "1000 900");
+	CHECK_STR(run_order("| sort -@timestamp | head 2", shuffled, N_EVENTS, 0), "1000 900");
+	CHECK_STR(run_order("| sort @timestamp | head 2", shuffled, N_EVENTS, 0), "100 200");
+	/* a sort after the head orders the newest 3 by its field */
+	CHECK_STR(run_order("| head 3 | sort network.bytes", shuffled, N_EVENTS, 0),
+		  "800 900 1000");
+	/* fields keeps the order */
+	CHECK_STR(run_order("| fields network.bytes | head 2", shuffled, N_EVENTS, 0),
+		  "1000 900");
+	/* in read order (agg_read_order): as they came, a head takes the first */
+	read_order = true;
+	CHECK_STR(run_order("*", shuffled, N_EVENTS, 0), "400 100 1000 600 200 800 300 900 500 700");
+	CHECK_STR(run_order("| head 2", shuffled, N_EVENTS, 0), "400 100");
+	CHECK_STR(run_order("| sort -@timestamp | head 2", shuffled, N_EVENTS, 0), "1000 900");
+	read_order = false;
+	/* every allocation that fails is a clean error (the kept copies, the heap's array) */
+	for (int n = 0;; n++) {
+		const char *r;
+
+		mem_fail_after(n);
+		r = run_order("| head 3 | sort network.bytes", shuffled, N_EVENTS, 0);
+		mem_fail_after(-1);
+		if (strcmp(r, "ERR")) {
+			CHECK_STR(r, "800 900 1000");
+			CHECK(n > 3);
+			break;
+		}
+	}
+}
+
+/* Equal times keep the order they came in, with and without a bound. */
+static void test_time_ties(void)
+{
+	struct arena ea;
+	struct event tied[4];
+	struct err e = ERR_INIT;
+	struct arena qa;
+	struct query q;
+	struct agg *g;
+
+	arena_init(&ea, 1 << 12, 1 << 16);
+	arena_init(&qa, 4096, 1 << 20);
+	for (int i = 0; i < 4; i++) {
+		event_init(&tied[i], &ea);
+		event_set_time(&tied[i], FIELD_TIMESTAMP, T0 + (i == 3) * HOUR);
+		event_set_int(&tied[i], FIELD_DESTINATION_PORT, 1000 + i);
+	}
+	for (uint64_t limit = 0; limit <= 3; limit += 3) {
+		buf_reset(&out);
+		n_out = 0;
+		CHECK_INT(query_parse(&q, "*", 1, &qa, &e), 0);
+		CHECK_INT(agg_new(&g, &q, on_event, on_row, NULL, &e), 0);
+		agg_set_limit(g, limit);
+		for (int i = 0; i < 4; i++)
+			CHECK_INT(agg_add(g, &tied[i], &e), 0);
+		CHECK_INT(agg_finish(g, &e), 0);
+		agg_free(g);
+		CHECK_INT(n_out, limit ? 3 : 4);
+		CHECK(strstr(out.p, limit ? "1003}}\n{\"@timestamp\":\"2026-12-01T00:00:00Z\","
+				    "\"destination\":{\"port\":1000}}\n{\"@timestamp\":"
+				    "\"2026-12-01T00:00:00Z\",\"destination\":{\"port\":1001}}\n"
+				  : "1000}}\n{\"@timestamp\":\"2026-12-01T00:00:00Z\","
+				    "\"destination\":{\"port\":1001}}\n{\"@timestamp\":"
+				    "\"2026-12-01T00:00:00Z\",\"destination\":{\"port\":1002}}\n") !=
+		      NULL);
+	}
+	arena_release(&qa);
+	arena_release(&ea);
+}
+
+static int64_t window_times[AGG_ORDER_WINDOW + 1];
+
+static int on_window_event(void *ctx, const struct event *ev)
+{
+	const struct event_value *t = event_get(ev, FIELD_TIMESTAMP);
+
+	if (n_out == AGG_ORDER_WINDOW + 1 || !t)
+		return -ENOSPC;
+	window_times[n_out++] = t->v.i;
+	return 0;
+}
+
+/*
+ * Without a bound the time order holds AGG_ORDER_WINDOW events: full, it hands them on
+ * newest first and starts again, so every match comes out (ordered within each window).
+ */
+static void test_time_window(void)
+{
+	struct arena ea;
+	struct event ev;
+	struct err e = ERR_INIT;
+	struct arena qa;
+	struct query q;
+	struct agg *g;
+	size_t descending = 0;
+
+	arena_init(&ea, 1 << 12, 1 << 16);
+	arena_init(&qa, 4096, 1 << 20);
+	n_out = 0;
+	CHECK_INT(query_parse(&q, "*", 1, &qa, &e), 0);
+	CHECK_INT(agg_new(&g, &q, on_window_event, on_row, NULL, &e), 0);
+	for (int64_t i = 0; i <= AGG_ORDER_WINDOW; i++) { /* oldest first */
+		event_init(&ev, &ea);
+		event_set_time(&ev, FIELD_TIMESTAMP, T0 + i * NS_PER_SEC);
+		CHECK_INT(agg_add(g, &ev, &e), 0);
+		arena_clear(&ea);
+		if (i == AGG_ORDER_WINDOW - 2)
+			CHECK_INT(n_out, 0);
+	}
+	CHECK_INT(n_out, AGG_ORDER_WINDOW);
+	CHECK_INT(agg_finish(g, &e), 0);
+	agg_free(g);
+	CHECK_INT(n_out, AGG_ORDER_WINDOW + 1);
+	for (size_t i = 1; i < AGG_ORDER_WINDOW; i++)
+		descending += window_times[i] == window_times[i - 1] - NS_PER_SEC;
+	CHECK_INT(descending, AGG_ORDER_WINDOW - 1);
+	CHECK(window_times[0] == T0 + (AGG_ORDER_WINDOW - 1) * NS_PER_SEC);
+	CHECK(window_times[AGG_ORDER_WINDOW] == T0 + AGG_ORDER_WINDOW * NS_PER_SEC);
+	arena_release(&qa);
+	arena_release(&ea);
 }
 
 static void test_errors(void)
@@ -349,6 +548,9 @@ int main(void)
 	T_RUN(test_stats);
 	T_RUN(test_timechart);
 	T_RUN(test_events);
+	T_RUN(test_time_order);
+	T_RUN(test_time_ties);
+	T_RUN(test_time_window);
 	T_RUN(test_errors);
 	T_RUN(test_text_values);
 	T_RUN(test_every_value);

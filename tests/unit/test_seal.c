@@ -18,6 +18,7 @@
 #include "store/store.h"
 #include "store/wal.h"
 #include "t.h"
+#include "t_store.h"
 
 #include <dirent.h>
 #include <stdatomic.h>
@@ -1307,11 +1308,101 @@ done:
 	store_close(s2);
 }
 
+/* Two imported events of 2026-12-01, 10:00 then 08:00 (segment 1), as test_newest_first. */
+static void make_sealed(struct event *ev, int i, void *ctx)
+{
+	static const char *text[] = { "seg ten", "seg eight" };
+
+	CHECK_INT(event_set_time(ev, FIELD_TIMESTAMP, T0 + (i ? 8 : 10) * 3600 * NS_PER_SEC), 0);
+	CHECK_INT(event_set_str(ev, FIELD_EVENT_ORIGINAL, text[i], strlen(text[i])), 0);
+}
+
+/* One imported event of the day before, 2026-11-30T23:00 (segment 2). */
+static void make_older(struct event *ev, int i, void *ctx)
+{
+	CHECK_INT(event_set_time(ev, FIELD_TIMESTAMP, T0 - 3600 * NS_PER_SEC), 0);
+	CHECK_INT(event_set_str(ev, FIELD_EVENT_ORIGINAL, "seg old", 7), 0);
+}
+
+static int on_original(void *ctx, const struct event *ev)
+{
+	const char *p;
+	size_t n;
+
+	if (event_get_str(ev, FIELD_EVENT_ORIGINAL, &p, &n) != 1)
+		return -EINVAL;
+	return buf_add(&out, p, n) ? -ENOSPC : buf_addch(&out, ',');
+}
+
+/* The event.original of q's events over tenant 1, at most limit of them (0: all), in order. */
+static const char *originals(const char *q, uint64_t limit, struct store_search_stats *ss)
+{
+	struct store_search s = { .tenant = 1, .query = q, .query_len = strlen(q),
+				  .from = INT64_MIN, .to = INT64_MAX, .now = T0, .who = "test",
+				  .limit = limit, .event_fn = on_original };
+	struct store *st = NULL;
+	struct err e = ERR_INIT;
+
+	buf_reset(&out);
+	CHECK_INT(store_open(&st, data, &e), 0);
+	if (st)
+		CHECK_INT(store_search(st, &s, ss, &e), 0);
+	store_close(st);
+	return out.p;
+}
+
+/*
+ * Events come newest first by @timestamp across the WAL's unsealed records and the
+ * segments, whichever was written first: the WAL holds 12:00 and 06:00, a segment 10:00
+ * and 08:00, another the day before's 23:00. With a limit only the newest are kept, and a
+ * segment older than all of them is not opened.
+ */
+static void test_newest_first(void)
+{
+	static const char lines[] =
+		"{\"@timestamp\":\"2026-12-01T12:00:00Z\",\"event\":{\"original\":\"wal noon\"}}\n"
+		"{\"@timestamp\":\"2026-12-01T06:00:00Z\",\"event\":{\"original\":\"wal six\"}}\n";
+	struct store_search_stats ss;
+	struct err e = ERR_INIT;
+	struct store *st = NULL;
+	struct wal *w;
+	uint64_t lsn;
+
+	fresh("newest");
+	w = open_wal(1, 0);
+	if (!w)
+		return;
+	tenant_key(1, &(struct keys_data_key){ 0 });
+	CHECK_INT(wal_append(w, 0, 1, 2, 0, lines, sizeof(lines) - 1, &lsn, &e), 0);
+	wal_close(w);
+	CHECK_INT(store_open(&st, data, &e), 0);
+	if (!st)
+		return;
+	t_store_import(st, 1, 2, make_sealed, NULL, NULL);
+	t_store_import(st, 1, 1, make_older, NULL, NULL);
+	store_close(st);
+
+	CHECK_STR(originals("*", 0, &ss), "wal noon,seg ten,seg eight,wal six,seg old,");
+	CHECK_INT(ss.segments, 2);
+	CHECK_STR(originals("*", 1, &ss), "wal noon,");
+	CHECK_STR(originals("*", 2, &ss), "wal noon,seg ten,");
+	CHECK_STR(originals("| head 3", 0, &ss), "wal noon,seg ten,seg eight,");
+	CHECK_STR(originals("| sort -@timestamp | head 2", 0, &ss), "wal noon,seg ten,");
+	CHECK_STR(originals("| sort @timestamp | head 1", 0, &ss), "seg old,");
+	CHECK_STR(originals("seg | head 1", 0, &ss), "seg ten,");
+	/* the day before ends before the oldest of the 2 kept (10:00): its segment not opened */
+	CHECK_STR(originals("*", 2, &ss), "wal noon,seg ten,");
+	CHECK_INT(ss.segments, 1);
+	CHECK_STR(originals("*", 5, &ss), "wal noon,seg ten,seg eight,wal six,seg old,");
+	CHECK_INT(ss.segments, 2);
+}
+
 int main(void)
 {
 	buf_init(&out, 1 << 20);
 	for (lanes = 1; lanes <= 3; lanes += 2) { /* on the sealer's thread; on 3 lane threads */
 		T_RUN(test_search_sees_unsealed);
+		T_RUN(test_newest_first);
 		T_RUN(test_same_results_sealed_or_not);
 		T_RUN(test_crash_points);
 		T_RUN(test_erased_tenant_skipped);
