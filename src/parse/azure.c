@@ -886,28 +886,20 @@ static bool cap_int(const struct cap *c, int64_t *out)
 	       jsonin_int(c->s, c->len, out) == 0;
 }
 
+/* An integer into f when it is a value f holds (field_int_valid: ports, counts). */
 static int put_int(struct event *ev, unsigned f, const struct cap *c)
 {
 	int64_t x;
 
-	return cap_int(c, &x) ? event_set_int(ev, f, x) : 0;
+	return cap_int(c, &x) && field_int_valid(f, x) ? event_set_int(ev, f, x) : 0;
 }
 
-/* A non-negative integer written as text into f (absent when it is none). */
-static int put_port_like(struct event *ev, unsigned f, const char *s, size_t len)
+/* put_int for a number in text (absent when it is none). */
+static int put_int_text(struct event *ev, unsigned f, const char *s, size_t len)
 {
 	int64_t x;
 
-	if (jsonin_int(s, len, &x) < 0 || x < 0)
-		return 0;
-	return event_set_int(ev, f, x);
-}
-
-static int put_port(struct event *ev, unsigned f, const char *s, size_t len)
-{
-	int64_t x;
-
-	if (jsonin_int(s, len, &x) < 0 || x < 0 || x > 65535)
+	if (jsonin_int(s, len, &x) < 0 || !field_int_valid(f, x))
 		return 0;
 	return event_set_int(ev, f, x);
 }
@@ -1345,7 +1337,7 @@ static int put_hostport(struct event *ev, bool source, const char *s, size_t len
 	split_hostport(s, len, &hlen, &port, &plen);
 	if ((rc = put_endpoint(ev, source, s, hlen)) < 0)
 		return rc;
-	return put_port(ev, source ? FIELD_SOURCE_PORT : FIELD_DESTINATION_PORT, port, plen);
+	return put_int_text(ev, source ? FIELD_SOURCE_PORT : FIELD_DESTINATION_PORT, port, plen);
 }
 
 static int put_transport(struct event *ev, const char *p, size_t len)
@@ -1505,7 +1497,7 @@ static int map_fw_dns(struct walk *w, const char *s, size_t len)
 		return rc;
 	if (n > PROTO && (rc = put_transport(ev, wd[PROTO], wl[PROTO])) < 0)
 		return rc;
-	if (n > REQ && (rc = put_port_like(ev, FIELD_SOURCE_BYTES, wd[REQ], wl[REQ])) < 0)
+	if (n > REQ && (rc = put_int_text(ev, FIELD_SOURCE_BYTES, wd[REQ], wl[REQ])) < 0)
 		return rc;
 	if (n > RCODE && (rc = event_set_str(ev, FIELD_DNS_RESPONSE_CODE, wd[RCODE], wl[RCODE])) < 0)
 		return rc;
@@ -1519,7 +1511,7 @@ static int map_fw_dns(struct walk *w, const char *s, size_t len)
 			      (rc = event_add_str(ev, FIELD_DNS_HEADER_FLAGS, u, (size_t)(c - f))) < 0))
 			return u ? rc : -ENOMEM;
 	}
-	if (n > RESP && (rc = put_port_like(ev, FIELD_DESTINATION_BYTES, wd[RESP], wl[RESP])) < 0)
+	if (n > RESP && (rc = put_int_text(ev, FIELD_DESTINATION_BYTES, wd[RESP], wl[RESP])) < 0)
 		return rc;
 	if (n > DURATION && wl[DURATION] > 1 && wd[DURATION][wl[DURATION] - 1] == 's' &&
 	    text_seconds_ns(wd[DURATION], wl[DURATION] - 1, &ns))
@@ -1560,7 +1552,7 @@ static int map_fw_msg(struct walk *w, const struct cap *msg)
 
 		split_hostport(n, (size_t)(stop - n), &hlen, &port, &plen);
 		if ((rc = put_ip_text(ev, FIELD_DESTINATION_NAT_IP, n, hlen)) < 0 ||
-		    (rc = put_port(ev, FIELD_DESTINATION_NAT_PORT, port, plen)) < 0)
+		    (rc = put_int_text(ev, FIELD_DESTINATION_NAT_PORT, port, plen)) < 0)
 			return rc;
 	}
 	for (p = stop; p < end;) {

@@ -165,7 +165,7 @@ static int bind_client(struct event *ev, struct logtext_span t, struct err *e)
 	int64_t n;
 	int rc;
 
-	if (!hash || !logtext_uint(port, &n) || n > 65535 ||
+	if (!hash || !logtext_uint(port, &n) || !field_int_valid(FIELD_SOURCE_PORT, n) ||
 	    (rc = logtext_set_ip(ev, FIELD_SOURCE_IP, ip)) == -EINVAL)
 		return -EINVAL;
 	if (rc < 0)

@@ -721,10 +721,18 @@ static int set_direction(struct event *ev, const char *s, size_t len)
 	return d ? event_set_str(ev, FIELD_EMAIL_DIRECTION, d, strlen(d)) : 0;
 }
 
-/* A number, or a string of digits, as an integer. */
-static bool int_value(const char *s, size_t len, int64_t *out)
+/*
+ * A number, or a string of digits, into integer field f when f can hold it
+ * (field_int_valid: a port 0-65535, a size 0 or more); else nothing (the vendor field
+ * keeps the text).
+ */
+static int set_int_value(struct event *ev, unsigned f, const char *s, size_t len)
 {
-	return jsonin_int(s, len, out) == 0;
+	int64_t n;
+
+	if (jsonin_int(s, len, &n) < 0 || !field_int_valid(f, n))
+		return 0;
+	return event_set_int(ev, f, n);
 }
 
 /* Sets (multi: adds) vendor field vid; a name of another type (-1) is counted instead. */
@@ -776,7 +784,6 @@ static int put_ecs(struct rec *r, const struct member *m, const char *s, size_t 
 {
 	struct event *ev = r->ev;
 	struct ipaddr ip;
-	int64_t n;
 	int rc = 0;
 
 	if (m->conv == C_SEV) {
@@ -792,7 +799,7 @@ static int put_ecs(struct rec *r, const struct member *m, const char *s, size_t 
 		if (m->conv == C_ADD)
 			rc = event_add_str_once(ev, f, s, len);
 		else if (m->conv == C_INT)
-			rc = int_value(s, len, &n) ? event_set_int(ev, f, n) : 0;
+			rc = set_int_value(ev, f, s, len);
 		else if (m->conv == C_IP)
 			rc = ipaddr_parse(&ip, s, len) < 0 ? 0 : event_set_ip(ev, f, &ip);
 		else
@@ -912,7 +919,6 @@ static int first_of_kind(struct rec *r, unsigned kind, const char *parent, const
 {
 	for (size_t i = 0; i < ARRAY_SIZE(first_rules); i++) {
 		const struct first_rule *f = &first_rules[i];
-		int64_t n;
 
 		if (!klen || f->kind != kind || f->key[0] != key[0] || strlen(f->key) != klen ||
 		    memcmp(f->key, key, klen) ||
@@ -923,7 +929,7 @@ static int first_of_kind(struct rec *r, unsigned kind, const char *parent, const
 		if (event_get(r->ev, f->field))
 			return 0;
 		if (f->conv == C_INT)
-			return int_value(s, len, &n) ? event_set_int(r->ev, f->field, n) : 0;
+			return set_int_value(r->ev, f->field, s, len);
 		if (f->conv == C_DIRECTION)
 			return set_direction(r->ev, s, len);
 		return event_set_str(r->ev, f->field, s, len);

@@ -381,6 +381,20 @@ static void test_utf8_text(void)
 	CHECK_INT(json_utf8_text("\xed\xa0\x80", 3, &line, &col), 0); /* a surrogate */
 }
 
+/* Ports are 0..65535, counts and sizes 0 or more; other integer fields take any value. */
+static void test_field_int_valid(void)
+{
+	CHECK(field_int_valid(FIELD_SOURCE_PORT, 0));
+	CHECK(field_int_valid(FIELD_DESTINATION_NAT_PORT, 65535));
+	CHECK(!field_int_valid(FIELD_DESTINATION_PORT, 65536));
+	CHECK(!field_int_valid(FIELD_URL_PORT, -1));
+	CHECK(field_int_valid(FIELD_SOURCE_BYTES, 0));
+	CHECK(field_int_valid(FIELD_NETWORK_PACKETS, INT64_MAX));
+	CHECK(!field_int_valid(FIELD_FILE_SIZE, -1));
+	CHECK(field_int_valid(FIELD_KOBAN_CLOCK_SKEW_SECONDS, -5));
+	CHECK(field_int_valid(FIELD_COUNT + 1, -1)); /* a vendor field */
+}
+
 /* A deadline ns from now lies ns ahead of the clock, its nanoseconds always below a second. */
 static void test_time_after(void)
 {
@@ -413,6 +427,7 @@ int main(void)
 	T_RUN(test_json_string_escapes_everywhere);
 	T_RUN(test_civil_roundtrip);
 	T_RUN(test_time_after);
+	T_RUN(test_field_int_valid);
 	T_RUN(test_cidr);
 	return t_done();
 }
