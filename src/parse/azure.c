@@ -15,6 +15,7 @@
 #include "core/event.h"
 #include "core/field.h"
 #include "core/ipaddr.h"
+#include "core/json.h"
 #include "core/jsonin.h"
 #include "core/timeutil.h"
 #include "parse/decoder.h"
@@ -1121,7 +1122,7 @@ static int map_common(struct walk *w, struct err *e)
 		return err_set(e, -EINVAL,
 			       "field time: expected an RFC 3339 or M/d/yyyy h:mm:ss AM|PM "
 			       "time, found '%.*s'",
-			       (int)(t->len > 64 ? 64 : t->len), t->s);
+			       (int)json_utf8_cut(t->s, t->len, 64), t->s);
 	return event_set_time(ev, FIELD_TIMESTAMP, ns);
 }
 
