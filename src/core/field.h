@@ -125,8 +125,7 @@ enum field_type {
 	X(SOURCE_GEO_COUNTRY_ISO_CODE, "source.geo.country_iso_code", FT_STR, 0) \
 	X(SOURCE_GEO_CITY_NAME, "source.geo.city_name", FT_STR, 0)              \
 	X(SOURCE_GEO_REGION_NAME, "source.geo.region_name", FT_STR, 0)          \
-	X(SOURCE_GEO_LOCATION_LAT, "source.geo.location.lat", FT_STR, 0)      \
-	X(SOURCE_GEO_LOCATION_LON, "source.geo.location.lon", FT_STR, 0)      \
+	X(SOURCE_GEO_LOCATION, "source.geo.location", FT_OBJ, 0)               \
 	X(SOURCE_AS_NUMBER, "source.as.number", FT_INT, 0)                      \
 	X(DESTINATION_ADDRESS, "destination.address", FT_STR, 0)                \
 	X(DESTINATION_DOMAIN, "destination.domain", FT_STR, 0)                  \

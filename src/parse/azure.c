@@ -1156,7 +1156,7 @@ static bool cap_degrees(const struct cap *c, double limit)
 	double x;
 
 	if (!c || (c->type != JSONIN_NUMBER && c->type != JSONIN_STRING) || !c->len ||
-	    c->len >= sizeof(text))
+	    c->len >= sizeof(text) || !jsonin_is_number(c->s, c->len))
 		return false;
 	memcpy(text, c->s, c->len);
 	text[c->len] = '\0';
@@ -1165,17 +1165,25 @@ static bool cap_degrees(const struct cap *c, double limit)
 	return !errno && end == text + c->len && isfinite(x) && fabs(x) <= limit;
 }
 
-/* Both coordinates or neither: half a point locates nothing. */
+/*
+ * source.geo.location, ECS's geo_point {"lat":N,"lon":N} with the numbers as written (JSON
+ * numbers, also when Azure sent strings): both coordinates or neither, half a point locates
+ * nothing.
+ */
 static int put_geo_point(struct walk *w)
 {
+	static const char fmt[] = "{\"lat\":%.*s,\"lon\":%.*s}";
 	const struct cap *lat = get(w, C_P_LAT), *lon = get(w, C_P_LON);
-	int rc;
+	size_t n;
+	char *obj;
 
 	if (!cap_degrees(lat, 90) || !cap_degrees(lon, 180))
 		return 0;
-	if ((rc = put_str(w->ev, FIELD_SOURCE_GEO_LOCATION_LAT, lat)) < 0)
-		return rc;
-	return put_str(w->ev, FIELD_SOURCE_GEO_LOCATION_LON, lon);
+	n = sizeof(fmt) + lat->len + lon->len; /* more than the text: %.*s twice is 8 bytes */
+	if (!(obj = arena_alloc(w->ev->arena, n)))
+		return -ENOMEM;
+	n = (size_t)snprintf(obj, n, fmt, (int)lat->len, lat->s, (int)lon->len, lon->s);
+	return event_add_obj(w->ev, FIELD_SOURCE_GEO_LOCATION, obj, n);
 }
 
 static int put_geo(struct walk *w)
