@@ -1,5 +1,6 @@
 #include "core/err.h"
 #include "core/compat.h"
+#include "core/json.h"
 
 int err_set(struct err *e, int code, const char *fmt, ...)
 {
@@ -9,7 +10,8 @@ int err_set(struct err *e, int code, const char *fmt, ...)
 		return code;
 	e->code = code;
 	va_start(ap, fmt);
-	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	if (vsnprintf(e->msg, sizeof(e->msg), fmt, ap) >= (int)sizeof(e->msg)) /* cut */
+		e->msg[json_utf8_cut(e->msg, sizeof(e->msg) - 1, sizeof(e->msg) - 1)] = '\0';
 	va_end(ap);
 	return code;
 }

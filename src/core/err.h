@@ -14,7 +14,7 @@
 
 struct err {
 	int code;      /* the negative code returned with the message */
-	char msg[512]; /* NUL-terminated, empty when no error */
+	char msg[512]; /* NUL-terminated, empty when no error; cut at a character's boundary */
 };
 
 #define ERR_INIT { 0, { 0 } }

@@ -176,6 +176,33 @@ enum field_type field_type(unsigned id)
 	return def_of(id)->type;
 }
 
+bool field_int_valid(unsigned id, int64_t v)
+{
+	switch (id) {
+	case FIELD_SOURCE_PORT:
+	case FIELD_SOURCE_NAT_PORT:
+	case FIELD_DESTINATION_PORT:
+	case FIELD_DESTINATION_NAT_PORT:
+	case FIELD_CLIENT_PORT:
+	case FIELD_SERVER_PORT:
+	case FIELD_URL_PORT:
+		return v >= 0 && v <= 65535;
+	case FIELD_SOURCE_BYTES:
+	case FIELD_SOURCE_PACKETS:
+	case FIELD_DESTINATION_BYTES:
+	case FIELD_DESTINATION_PACKETS:
+	case FIELD_NETWORK_BYTES:
+	case FIELD_NETWORK_PACKETS:
+	case FIELD_HTTP_REQUEST_BODY_BYTES:
+	case FIELD_HTTP_RESPONSE_BODY_BYTES:
+	case FIELD_HTTP_RESPONSE_BYTES:
+	case FIELD_FILE_SIZE:
+		return v >= 0;
+	default:
+		return true;
+	}
+}
+
 int field_is_array(unsigned id)
 {
 	return id < FIELD_COUNT && known[id].array;

@@ -23,6 +23,7 @@
 #ifndef CORE_FIELD_H
 #define CORE_FIELD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -124,8 +125,7 @@ enum field_type {
 	X(SOURCE_GEO_COUNTRY_ISO_CODE, "source.geo.country_iso_code", FT_STR, 0) \
 	X(SOURCE_GEO_CITY_NAME, "source.geo.city_name", FT_STR, 0)              \
 	X(SOURCE_GEO_REGION_NAME, "source.geo.region_name", FT_STR, 0)          \
-	X(SOURCE_GEO_LOCATION_LAT, "source.geo.location.lat", FT_STR, 0)      \
-	X(SOURCE_GEO_LOCATION_LON, "source.geo.location.lon", FT_STR, 0)      \
+	X(SOURCE_GEO_LOCATION, "source.geo.location", FT_OBJ, 0)               \
 	X(SOURCE_AS_NUMBER, "source.as.number", FT_INT, 0)                      \
 	X(DESTINATION_ADDRESS, "destination.address", FT_STR, 0)                \
 	X(DESTINATION_DOMAIN, "destination.domain", FT_STR, 0)                  \
@@ -247,6 +247,15 @@ static inline enum field_type field_store_type(enum field_type t)
 {
 	return t == FT_OBJ ? FT_STR : t;
 }
+/*
+ * Whether v is a value integer field id can hold as ECS means it: a port (source.port,
+ * destination.port, their .nat.port, client.port, server.port, url.port) from 0 to 65535;
+ * a count or size (.bytes, .packets of source, destination and network, the http body
+ * and response bytes, file.size) 0 or more; any value for every other field. Decoders
+ * ask before they map a number they read from text, so that `spt=-1` stays in the
+ * vendor field only.
+ */
+bool field_int_valid(unsigned id, int64_t v);
 /* Whether values of id are always printed as a JSON array (known fields only). */
 int field_is_array(unsigned id);
 /* Number of ids handed out so far (FIELD_COUNT + registered vendor fields). */

@@ -31,6 +31,20 @@ size_t json_utf8_len(const unsigned char *s, size_t len)
 	return n;
 }
 
+size_t json_utf8_cut(const char *s, size_t len, size_t max)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t n = len < max ? len : max, i = n, need;
+
+	while (i > 0 && n - i < 3 && (u[i - 1] & 0xc0) == 0x80) /* continuation bytes */
+		i--;
+	if (i == 0 || u[i - 1] < 0xc2 || u[i - 1] > 0xf4) /* no lead byte before them */
+		return n;
+	i--;
+	need = u[i] >= 0xf0 ? 4 : u[i] >= 0xe0 ? 3 : 2;
+	return n - i < need ? i : n;
+}
+
 static bool plain_ascii(unsigned char c)
 {
 	return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';

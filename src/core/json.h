@@ -28,5 +28,12 @@ size_t json_utf8_len(const unsigned char *s, size_t len);
  * invalid bytes (a directive line holding one, e.g. "%\x89").
  */
 size_t json_utf8_text(const char *text, size_t len, unsigned *line, size_t *col);
+/*
+ * The length of s[0..len) cut to at most max bytes without a UTF-8 character cut in half:
+ * a multi-byte sequence that the cut (or the end of s) leaves without all its bytes is left
+ * out whole, so a truncated text never ends in what the writer would print as U+FFFD.
+ * Bytes that are not UTF-8 are kept as they are (such text is cut at max).
+ */
+size_t json_utf8_cut(const char *s, size_t len, size_t max);
 
 #endif

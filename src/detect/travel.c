@@ -9,6 +9,7 @@
 #include "core/err.h"
 #include "core/event.h"
 #include "core/json.h"
+#include "core/jsonin.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/metrics.h"
@@ -75,20 +76,49 @@ static bool has_value(const struct event *ev, unsigned field, const char *want)
 	return false;
 }
 
-/* A coordinate field's text as degrees within [-limit, limit]. */
-static bool degrees(const struct event *ev, unsigned field, double limit, double *out)
+/* A coordinate, a JSON number or a string of one, as degrees within [-limit, limit]. */
+static bool degrees(const struct jsonin_value *v, double limit, double *out)
 {
-	const char *s;
-	size_t len;
 	char text[40], *end;
 
-	if (!event_get_str(ev, field, &s, &len) || !len || len >= sizeof(text))
+	if ((v->type != JSONIN_NUMBER && v->type != JSONIN_STRING) || !v->len ||
+	    v->len >= sizeof(text) || !jsonin_is_number(v->s, v->len))
 		return false;
-	memcpy(text, s, len);
-	text[len] = '\0';
+	memcpy(text, v->s, v->len);
+	text[v->len] = '\0';
 	errno = 0;
 	*out = strtod(text, &end);
-	return !errno && end == text + len && isfinite(*out) && fabs(*out) <= limit;
+	return !errno && end == text + v->len && isfinite(*out) && fabs(*out) <= limit;
+}
+
+/* source.geo.location, the geo_point {"lat":..,"lon":..}: both coordinates, in range. */
+static bool geo_point(const struct event *ev, double *lat, double *lon)
+{
+	const struct event_value *p = event_get(ev, FIELD_SOURCE_GEO_LOCATION);
+	struct jsonin j;
+	struct jsonin_value k, v;
+	bool has_lat = false, has_lon = false;
+	int rc;
+
+	if (!p)
+		return false;
+	jsonin_init(&j, p->v.s, p->len, ev->arena, 0);
+	if (jsonin_value(&j, &v) < 0 || v.type != JSONIN_OBJECT)
+		return false;
+	while ((rc = jsonin_key(&j, &k)) > 0) {
+		bool is_lat = jsonin_key_is(&k, "lat");
+
+		if (!is_lat && !jsonin_key_is(&k, "lon")) {
+			if (jsonin_skip_value(&j) < 0)
+				return false;
+		} else if (jsonin_value(&j, &v) < 0 ||
+			   !degrees(&v, is_lat ? 90 : 180, is_lat ? lat : lon)) {
+			return false;
+		} else {
+			*(is_lat ? &has_lat : &has_lon) = true;
+		}
+	}
+	return rc == 0 && has_lat && has_lon;
 }
 
 static void take_str(const struct event *ev, unsigned field, const char **s, size_t *len)
@@ -115,8 +145,7 @@ enum travel_read travel_signin_from_event(const struct event *ev, struct travel_
 	if (!t)
 		return TRAVEL_NO_TIME;
 	s->time_ns = t->v.i;
-	if (!degrees(ev, FIELD_SOURCE_GEO_LOCATION_LAT, 90, &s->lat) ||
-	    !degrees(ev, FIELD_SOURCE_GEO_LOCATION_LON, 180, &s->lon))
+	if (!geo_point(ev, &s->lat, &s->lon))
 		return TRAVEL_NO_LOCATION;
 	take_str(ev, FIELD_SOURCE_GEO_COUNTRY_ISO_CODE, &s->country, &s->country_len);
 	take_str(ev, FIELD_SOURCE_GEO_CITY_NAME, &s->city, &s->city_len);

@@ -95,7 +95,8 @@ enum travel_read {
 /*
  * Reads a sign-in from a decoded event: event.category authentication with event.outcome
  * success, the user (user.id, else user.email, else user.name), @timestamp,
- * source.geo.location.lat/lon, source.geo.country_iso_code, source.geo.city_name and
+ * source.geo.location ({"lat":..,"lon":..}, numbers or strings of numbers, in range),
+ * source.geo.country_iso_code, source.geo.city_name and
  * source.ip. Strings point into the event. s->ref is set to 0.
  */
 enum travel_read travel_signin_from_event(const struct event *ev, struct travel_signin *s);

@@ -478,14 +478,7 @@ int httppost_retry_after(const char *v, size_t len, int64_t now_s)
 
 size_t httppost_cut(const char *s, size_t max)
 {
-	size_t n = strlen(s);
-
-	if (n <= max)
-		return n;
-	n = max;
-	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) /* s[n] continues a character */
-		n--;
-	return n;
+	return json_utf8_cut(s, strlen(s), max);
 }
 
 int httppost_json_field(struct buf *out, bool first, const char *key, const char *s,

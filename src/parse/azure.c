@@ -15,6 +15,7 @@
 #include "core/event.h"
 #include "core/field.h"
 #include "core/ipaddr.h"
+#include "core/json.h"
 #include "core/jsonin.h"
 #include "core/timeutil.h"
 #include "parse/decoder.h"
@@ -886,28 +887,20 @@ static bool cap_int(const struct cap *c, int64_t *out)
 	       jsonin_int(c->s, c->len, out) == 0;
 }
 
+/* An integer into f when it is a value f holds (field_int_valid: ports, counts). */
 static int put_int(struct event *ev, unsigned f, const struct cap *c)
 {
 	int64_t x;
 
-	return cap_int(c, &x) ? event_set_int(ev, f, x) : 0;
+	return cap_int(c, &x) && field_int_valid(f, x) ? event_set_int(ev, f, x) : 0;
 }
 
-/* A non-negative integer written as text into f (absent when it is none). */
-static int put_port_like(struct event *ev, unsigned f, const char *s, size_t len)
+/* put_int for a number in text (absent when it is none). */
+static int put_int_text(struct event *ev, unsigned f, const char *s, size_t len)
 {
 	int64_t x;
 
-	if (jsonin_int(s, len, &x) < 0 || x < 0)
-		return 0;
-	return event_set_int(ev, f, x);
-}
-
-static int put_port(struct event *ev, unsigned f, const char *s, size_t len)
-{
-	int64_t x;
-
-	if (jsonin_int(s, len, &x) < 0 || x < 0 || x > 65535)
+	if (jsonin_int(s, len, &x) < 0 || !field_int_valid(f, x))
 		return 0;
 	return event_set_int(ev, f, x);
 }
@@ -1129,7 +1122,7 @@ static int map_common(struct walk *w, struct err *e)
 		return err_set(e, -EINVAL,
 			       "field time: expected an RFC 3339 or M/d/yyyy h:mm:ss AM|PM "
 			       "time, found '%.*s'",
-			       (int)(t->len > 64 ? 64 : t->len), t->s);
+			       (int)json_utf8_cut(t->s, t->len, 64), t->s);
 	return event_set_time(ev, FIELD_TIMESTAMP, ns);
 }
 
@@ -1163,7 +1156,7 @@ static bool cap_degrees(const struct cap *c, double limit)
 	double x;
 
 	if (!c || (c->type != JSONIN_NUMBER && c->type != JSONIN_STRING) || !c->len ||
-	    c->len >= sizeof(text))
+	    c->len >= sizeof(text) || !jsonin_is_number(c->s, c->len))
 		return false;
 	memcpy(text, c->s, c->len);
 	text[c->len] = '\0';
@@ -1172,17 +1165,25 @@ static bool cap_degrees(const struct cap *c, double limit)
 	return !errno && end == text + c->len && isfinite(x) && fabs(x) <= limit;
 }
 
-/* Both coordinates or neither: half a point locates nothing. */
+/*
+ * source.geo.location, ECS's geo_point {"lat":N,"lon":N} with the numbers as written (JSON
+ * numbers, also when Azure sent strings): both coordinates or neither, half a point locates
+ * nothing.
+ */
 static int put_geo_point(struct walk *w)
 {
+	static const char fmt[] = "{\"lat\":%.*s,\"lon\":%.*s}";
 	const struct cap *lat = get(w, C_P_LAT), *lon = get(w, C_P_LON);
-	int rc;
+	size_t n;
+	char *obj;
 
 	if (!cap_degrees(lat, 90) || !cap_degrees(lon, 180))
 		return 0;
-	if ((rc = put_str(w->ev, FIELD_SOURCE_GEO_LOCATION_LAT, lat)) < 0)
-		return rc;
-	return put_str(w->ev, FIELD_SOURCE_GEO_LOCATION_LON, lon);
+	n = sizeof(fmt) + lat->len + lon->len; /* more than the text: %.*s twice is 8 bytes */
+	if (!(obj = arena_alloc(w->ev->arena, n)))
+		return -ENOMEM;
+	n = (size_t)snprintf(obj, n, fmt, (int)lat->len, lat->s, (int)lon->len, lon->s);
+	return event_add_obj(w->ev, FIELD_SOURCE_GEO_LOCATION, obj, n);
 }
 
 static int put_geo(struct walk *w)
@@ -1368,7 +1369,7 @@ static int put_hostport(struct event *ev, bool source, const char *s, size_t len
 	split_hostport(s, len, port_always, &host, &hlen, &port, &plen);
 	if ((rc = put_endpoint(ev, source, host, hlen)) < 0)
 		return rc;
-	return put_port(ev, source ? FIELD_SOURCE_PORT : FIELD_DESTINATION_PORT, port, plen);
+	return put_int_text(ev, source ? FIELD_SOURCE_PORT : FIELD_DESTINATION_PORT, port, plen);
 }
 
 static int put_transport(struct event *ev, const char *p, size_t len)
@@ -1539,7 +1540,7 @@ static int map_fw_dns(struct walk *w, const char *s, size_t len)
 		return rc;
 	if (n > PROTO && (rc = put_transport(ev, wd[PROTO], wl[PROTO])) < 0)
 		return rc;
-	if (n > REQ && (rc = put_port_like(ev, FIELD_SOURCE_BYTES, wd[REQ], wl[REQ])) < 0)
+	if (n > REQ && (rc = put_int_text(ev, FIELD_SOURCE_BYTES, wd[REQ], wl[REQ])) < 0)
 		return rc;
 	if (n > RCODE && (rc = event_set_str(ev, FIELD_DNS_RESPONSE_CODE, wd[RCODE], wl[RCODE])) < 0)
 		return rc;
@@ -1553,7 +1554,7 @@ static int map_fw_dns(struct walk *w, const char *s, size_t len)
 			      (rc = event_add_str(ev, FIELD_DNS_HEADER_FLAGS, u, (size_t)(c - f))) < 0))
 			return u ? rc : -ENOMEM;
 	}
-	if (n > RESP && (rc = put_port_like(ev, FIELD_DESTINATION_BYTES, wd[RESP], wl[RESP])) < 0)
+	if (n > RESP && (rc = put_int_text(ev, FIELD_DESTINATION_BYTES, wd[RESP], wl[RESP])) < 0)
 		return rc;
 	if (n > DURATION && wl[DURATION] > 1 && wd[DURATION][wl[DURATION] - 1] == 's' &&
 	    text_seconds_ns(wd[DURATION], wl[DURATION] - 1, &ns))
@@ -1596,7 +1597,7 @@ static int map_fw_msg(struct walk *w, const struct cap *msg)
 		split_hostport(nat + 16, (size_t)(stop - nat - 16), port_always, &host, &hlen, &port,
 			       &plen);
 		if ((rc = put_ip_text(ev, FIELD_DESTINATION_NAT_IP, host, hlen)) < 0 ||
-		    (rc = put_port(ev, FIELD_DESTINATION_NAT_PORT, port, plen)) < 0)
+		    (rc = put_int_text(ev, FIELD_DESTINATION_NAT_PORT, port, plen)) < 0)
 			return rc;
 	}
 	for (p = stop; p < end;) {

@@ -149,7 +149,7 @@ int cef_set_int(struct event *ev, unsigned field, const char *s, size_t len)
 	int64_t v;
 	int rc;
 
-	if (!parse_i64(s, len, &v))
+	if (!parse_i64(s, len, &v) || !field_int_valid(field, v))
 		return 0;
 	return (rc = event_set_int(ev, field, v)) < 0 ? rc : 1;
 }

@@ -196,7 +196,10 @@ int cef_zone(const char *s, size_t len, struct cef_stamp *st);
 
 /* Sets an IP field (and related.ip) when s is an address; 1 set, 0 not an address. */
 int cef_set_ip(struct event *ev, unsigned field, const char *s, size_t len);
-/* Sets an integer field when s is a decimal number; 1 set, 0 not a number. */
+/*
+ * Sets an integer field when s is a decimal number that the field can hold
+ * (field_int_valid: a port 0-65535, a count 0 or more); 1 set, 0 not such a number.
+ */
 int cef_set_int(struct event *ev, unsigned field, const char *s, size_t len);
 /* network.transport (lower case) and network.iana_number from a name or number. */
 int cef_set_transport(struct event *ev, const char *s, size_t len);

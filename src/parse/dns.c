@@ -10,6 +10,7 @@
 
 #include "core/err.h"
 #include "core/event.h"
+#include "core/json.h"
 #include "core/timeutil.h"
 #include "core/tz.h"
 #include "parse/decoder.h"
@@ -165,7 +166,7 @@ static int bind_client(struct event *ev, struct logtext_span t, struct err *e)
 	int64_t n;
 	int rc;
 
-	if (!hash || !logtext_uint(port, &n) || n > 65535 ||
+	if (!hash || !logtext_uint(port, &n) || !field_int_valid(FIELD_SOURCE_PORT, n) ||
 	    (rc = logtext_set_ip(ev, FIELD_SOURCE_IP, ip)) == -EINVAL)
 		return -EINVAL;
 	if (rc < 0)
@@ -191,7 +192,7 @@ static int bind_query(struct event *ev, const char *msg, struct logtext_cur *c, 
 		t.len--;
 	if ((rc = bind_client(ev, t, e)) == -EINVAL)
 		return err_set(e, rc, "offset %zu: '%.*s' is not the client's IP#PORT",
-			       (size_t)(t.p - msg), (int)MIN(t.len, 64), t.p);
+			       (size_t)(t.p - msg), (int)json_utf8_cut(t.p, t.len, 64), t.p);
 	if (rc < 0)
 		return rc;
 	logtext_skip_spaces(c);

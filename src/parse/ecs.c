@@ -3,6 +3,7 @@
 #include "core/err.h"
 #include "core/event.h"
 #include "core/ipaddr.h"
+#include "core/json.h"
 #include "core/jsonin.h"
 #include "core/timeutil.h"
 
@@ -162,11 +163,11 @@ static int set_scalar(struct ecs_ctx *c, const struct jsonin_value *v, bool add)
 		if (rc == -ERANGE)
 			return fail_at(c, -EINVAL, v->offset,
 				       "expected an integer within 64 bits, found %.*s",
-				       (int)MIN(v->len, 64), v->s);
+				       (int)json_utf8_cut(v->s, v->len, 64), v->s);
 		if (rc < 0)
 			return fail_at(c, -EINVAL, v->offset,
-				       "expected an integer, found %.*s", (int)MIN(v->len, 64),
-				       v->s);
+				       "expected an integer, found %.*s",
+				       (int)json_utf8_cut(v->s, v->len, 64), v->s);
 		rc = event_set_int(c->ev, (unsigned)f, x);
 		return rc < 0 ? set_failed(c, rc, v->offset) : 0;
 	case FT_BOOL:

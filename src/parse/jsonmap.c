@@ -11,6 +11,7 @@
 #include "core/event.h"
 #include "core/field.h"
 #include "core/ipaddr.h"
+#include "core/json.h"
 #include "core/jsonin.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
@@ -199,7 +200,7 @@ static int bad_value(struct walk *w, const struct map_entry *x, const struct jso
 		     const char *what)
 {
 	return err_set(w->e, -EINVAL, "column %zu: key %.*s (field %s): expected %s",
-		       w->base + v->offset + 1, (int)MIN(x->len, 128), x->path,
+		       w->base + v->offset + 1, (int)json_utf8_cut(x->path, x->len, 128), x->path,
 		       field_name(x->field), what);
 }
 
@@ -270,7 +271,8 @@ static int jerr(struct walk *w)
 	/* jsonin's position is in the payload: say so when a header came before it */
 	if (w->base) {
 		memcpy(msg, w->e->msg, sizeof(msg));
-		err_set(w->e, rc, "after the %zu-byte syslog header: %.400s", w->base, msg);
+		err_set(w->e, rc, "after the %zu-byte syslog header: %.*s", w->base,
+			(int)json_utf8_cut(msg, strlen(msg), 400), msg);
 	}
 	return rc;
 }

@@ -323,7 +323,7 @@ static int set_authority(struct event *ev, const char *p, size_t len)
 	}
 	if (len && (rc = event_set_str(ev, FIELD_URL_DOMAIN, p, len)) < 0)
 		return rc;
-	if (port.len && logtext_uint(port, &v) && v <= 65535)
+	if (port.len && logtext_uint(port, &v) && field_int_valid(FIELD_URL_PORT, v))
 		return event_set_int(ev, FIELD_URL_PORT, v);
 	return 0;
 }

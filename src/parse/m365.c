@@ -63,7 +63,7 @@ enum conv {
 enum slot { S_NONE, S_TS, S_TS_FALLBACK, S_START, S_END, S_COUNT };
 
 /* Values remembered while reading, used when the event is finished. */
-enum note { N_NONE, N_DETERMINATION, N_CATEGORY, N_TABLE, N_COUNT };
+enum note { N_NONE, N_DETERMINATION, N_CATEGORY, N_COUNT };
 
 #define R_IP 1u
 #define R_HOST 2u
@@ -80,6 +80,7 @@ struct member {
 	uint8_t rel;
 	uint8_t note;
 	unsigned ecs;  /* field id + 1, or 0 */
+	unsigned logon_ecs; /* the field instead of ecs in a logon table (struct table), or 0 */
 	int vid;       /* vendor field id (resolved once), -1: none */
 };
 
@@ -196,7 +197,7 @@ static struct member hunting_members[] = {
 	{ .key = "time", .conv = C_TIME, .slot = S_TS_FALLBACK },
 	{ .key = "tenantId", .conv = C_STR, .ecs = E(CLOUD_ACCOUNT_ID) },
 	{ .key = "operationName", .conv = C_STR },
-	{ .key = "category", .conv = C_STR, .note = N_TABLE },
+	{ .key = "category", .conv = C_STR },
 	{ .key = "Tenant", .conv = C_STR },
 	{ .key = "_TimeReceivedBySvc", .conv = C_TIME },
 	{ .key = "properties", .conv = C_PROPS },
@@ -248,10 +249,14 @@ static struct member hunting_columns[] = {
 	{ .key = "InitiatingProcessAccountDomain", .conv = C_STR },
 	{ .key = "InitiatingProcessAccountSid", .conv = C_STR },
 	{ .key = "InitiatingProcessParentFileName", .conv = C_STR },
-	{ .key = "LocalIP", .conv = C_IP, .ecs = E(SOURCE_IP), .rel = R_IP },
-	{ .key = "LocalPort", .conv = C_INT, .ecs = E(SOURCE_PORT) },
-	{ .key = "RemoteIP", .conv = C_IP, .ecs = E(DESTINATION_IP), .rel = R_IP },
-	{ .key = "RemotePort", .conv = C_INT, .ecs = E(DESTINATION_PORT) },
+	{ .key = "LocalIP", .conv = C_IP, .ecs = E(SOURCE_IP), .logon_ecs = E(DESTINATION_IP),
+	  .rel = R_IP },
+	{ .key = "LocalPort", .conv = C_INT, .ecs = E(SOURCE_PORT),
+	  .logon_ecs = E(DESTINATION_PORT) },
+	{ .key = "RemoteIP", .conv = C_IP, .ecs = E(DESTINATION_IP), .logon_ecs = E(SOURCE_IP),
+	  .rel = R_IP },
+	{ .key = "RemotePort", .conv = C_INT, .ecs = E(DESTINATION_PORT),
+	  .logon_ecs = E(SOURCE_PORT) },
 	{ .key = "RemoteUrl", .conv = C_STR, .ecs = E(URL_ORIGINAL) },
 	{ .key = "RemoteIPType", .conv = C_STR },
 	{ .key = "Protocol", .conv = C_STR },
@@ -416,42 +421,53 @@ static const struct first_rule {
 	{ EV_MESSAGE, "", "recipientEmailAddress", C_ADD, FIELD_EMAIL_TO_ADDRESS },
 };
 
-/* AdvancedHunting tables: event.dataset, kind and category by the record's category. */
+/*
+ * AdvancedHunting tables: event.dataset, kind and category by the record's category. A
+ * logon table's record is a logon to the device from its Remote* end: RemoteIP/RemotePort
+ * are the source (where the logon came from) and Local* the destination, the other way
+ * round from a connection the device makes (member logon_ecs); and its ActionType
+ * LogonSuccess / LogonFailed gives event.outcome.
+ */
 static const struct table {
 	const char *name; /* after AdvancedHunting- */
 	const char *dataset;
 	bool alert;
 	uint8_t cat;
 	const char *type;
+	bool logon;
 } tables[] = {
-	{ "AlertInfo", "m365.hunting.alert_info", true, NO_CAT, "info" },
-	{ "AlertEvidence", "m365.hunting.alert_evidence", true, NO_CAT, "info" },
+	{ "AlertInfo", "m365.hunting.alert_info", true, NO_CAT, "info", false },
+	{ "AlertEvidence", "m365.hunting.alert_evidence", true, NO_CAT, "info", false },
 	{ "DeviceProcessEvents", "m365.hunting.device_process_events", false, CAT_PROCESS,
-	  "start" },
+	  "start", false },
 	{ "DeviceNetworkEvents", "m365.hunting.device_network_events", false, CAT_NETWORK,
-	  "connection" },
-	{ "DeviceFileEvents", "m365.hunting.device_file_events", false, CAT_FILE, "info" },
+	  "connection", false },
+	{ "DeviceFileEvents", "m365.hunting.device_file_events", false, CAT_FILE, "info", false },
 	{ "DeviceRegistryEvents", "m365.hunting.device_registry_events", false, CAT_REGISTRY,
-	  "change" },
-	{ "DeviceLogonEvents", "m365.hunting.device_logon_events", false, NO_CAT, "info" },
+	  "change", false },
+	{ "DeviceLogonEvents", "m365.hunting.device_logon_events", false, NO_CAT, "info", true },
 	{ "DeviceImageLoadEvents", "m365.hunting.device_image_load_events", false, NO_CAT,
-	  "info" },
-	{ "DeviceEvents", "m365.hunting.device_events", false, CAT_HOST, "info" },
-	{ "DeviceInfo", "m365.hunting.device_info", false, CAT_HOST, "info" },
-	{ "DeviceNetworkInfo", "m365.hunting.device_network_info", false, CAT_HOST, "info" },
+	  "info", false },
+	{ "DeviceEvents", "m365.hunting.device_events", false, CAT_HOST, "info", false },
+	{ "DeviceInfo", "m365.hunting.device_info", false, CAT_HOST, "info", false },
+	{ "DeviceNetworkInfo", "m365.hunting.device_network_info", false, CAT_HOST, "info",
+	  false },
 	{ "DeviceFileCertificateInfo", "m365.hunting.device_file_certificate_info", false,
-	  CAT_FILE, "info" },
-	{ "EmailEvents", "m365.hunting.email_events", false, CAT_EMAIL, "info" },
-	{ "EmailAttachmentInfo", "m365.hunting.email_attachment_info", false, CAT_EMAIL, "info" },
-	{ "EmailUrlInfo", "m365.hunting.email_url_info", false, CAT_EMAIL, "info" },
+	  CAT_FILE, "info", false },
+	{ "EmailEvents", "m365.hunting.email_events", false, CAT_EMAIL, "info", false },
+	{ "EmailAttachmentInfo", "m365.hunting.email_attachment_info", false, CAT_EMAIL, "info",
+	  false },
+	{ "EmailUrlInfo", "m365.hunting.email_url_info", false, CAT_EMAIL, "info", false },
 	{ "EmailPostDeliveryEvents", "m365.hunting.email_post_delivery_events", false,
-	  CAT_EMAIL, "info" },
-	{ "UrlClickEvents", "m365.hunting.url_click_events", false, CAT_NETWORK, "info" },
-	{ "IdentityLogonEvents", "m365.hunting.identity_logon_events", false, NO_CAT, "info" },
-	{ "IdentityQueryEvents", "m365.hunting.identity_query_events", false, NO_CAT, "info" },
+	  CAT_EMAIL, "info", false },
+	{ "UrlClickEvents", "m365.hunting.url_click_events", false, CAT_NETWORK, "info", false },
+	{ "IdentityLogonEvents", "m365.hunting.identity_logon_events", false, NO_CAT, "info",
+	  true },
+	{ "IdentityQueryEvents", "m365.hunting.identity_query_events", false, NO_CAT, "info",
+	  false },
 	{ "IdentityDirectoryEvents", "m365.hunting.identity_directory_events", false, CAT_IAM,
-	  "info" },
-	{ "CloudAppEvents", "m365.hunting.cloud_app_events", false, NO_CAT, "info" },
+	  "info", false },
+	{ "CloudAppEvents", "m365.hunting.cloud_app_events", false, NO_CAT, "info", false },
 };
 
 /* Keys are found through a small open-addressing hash of their bytes, built once. */
@@ -567,6 +583,7 @@ struct rec {
 	struct event *ev;
 	struct jsonin j;
 	enum shape shape;
+	const struct table *table; /* SH_HUNTING: the record's table, NULL for one not listed */
 	int64_t t[S_COUNT];
 	bool has_t[S_COUNT];
 	struct { const char *s; size_t len; } note[N_COUNT];
@@ -721,10 +738,18 @@ static int set_direction(struct event *ev, const char *s, size_t len)
 	return d ? event_set_str(ev, FIELD_EMAIL_DIRECTION, d, strlen(d)) : 0;
 }
 
-/* A number, or a string of digits, as an integer. */
-static bool int_value(const char *s, size_t len, int64_t *out)
+/*
+ * A number, or a string of digits, into integer field f when f can hold it
+ * (field_int_valid: a port 0-65535, a size 0 or more); else nothing (the vendor field
+ * keeps the text).
+ */
+static int set_int_value(struct event *ev, unsigned f, const char *s, size_t len)
 {
-	return jsonin_int(s, len, out) == 0;
+	int64_t n;
+
+	if (jsonin_int(s, len, &n) < 0 || !field_int_valid(f, n))
+		return 0;
+	return event_set_int(ev, f, n);
 }
 
 /* Sets (multi: adds) vendor field vid; a name of another type (-1) is counted instead. */
@@ -776,7 +801,6 @@ static int put_ecs(struct rec *r, const struct member *m, const char *s, size_t 
 {
 	struct event *ev = r->ev;
 	struct ipaddr ip;
-	int64_t n;
 	int rc = 0;
 
 	if (m->conv == C_SEV) {
@@ -787,12 +811,13 @@ static int put_ecs(struct rec *r, const struct member *m, const char *s, size_t 
 	if (m->conv == C_DIRECTION)
 		return set_direction(ev, s, len);
 	if (m->ecs) {
-		unsigned f = m->ecs - 1;
+		bool logon = r->table && r->table->logon && m->logon_ecs;
+		unsigned f = (logon ? m->logon_ecs : m->ecs) - 1;
 
 		if (m->conv == C_ADD)
 			rc = event_add_str_once(ev, f, s, len);
 		else if (m->conv == C_INT)
-			rc = int_value(s, len, &n) ? event_set_int(ev, f, n) : 0;
+			rc = set_int_value(ev, f, s, len);
 		else if (m->conv == C_IP)
 			rc = ipaddr_parse(&ip, s, len) < 0 ? 0 : event_set_ip(ev, f, &ip);
 		else
@@ -912,7 +937,6 @@ static int first_of_kind(struct rec *r, unsigned kind, const char *parent, const
 {
 	for (size_t i = 0; i < ARRAY_SIZE(first_rules); i++) {
 		const struct first_rule *f = &first_rules[i];
-		int64_t n;
 
 		if (!klen || f->kind != kind || f->key[0] != key[0] || strlen(f->key) != klen ||
 		    memcmp(f->key, key, klen) ||
@@ -923,7 +947,7 @@ static int first_of_kind(struct rec *r, unsigned kind, const char *parent, const
 		if (event_get(r->ev, f->field))
 			return 0;
 		if (f->conv == C_INT)
-			return int_value(s, len, &n) ? event_set_int(r->ev, f->field, n) : 0;
+			return set_int_value(r->ev, f->field, s, len);
 		if (f->conv == C_DIRECTION)
 			return set_direction(r->ev, s, len);
 		return event_set_str(r->ev, f->field, s, len);
@@ -1209,6 +1233,18 @@ static int fail_json(struct rec *r, struct jsonin *j, int rc)
 	return err_set(r->e, rc, "m365: cannot build the event: %s", strerror(-rc));
 }
 
+static const struct table *find_table(const char *s, size_t len)
+{
+	if (!has_prefix(s, len, HUNTING_PREFIX))
+		return NULL;
+	s += strlen(HUNTING_PREFIX);
+	len -= strlen(HUNTING_PREFIX);
+	for (size_t i = 0; i < ARRAY_SIZE(tables); i++)
+		if (strlen(tables[i].name) == len && !memcmp(tables[i].name, s, len))
+			return &tables[i];
+	return NULL;
+}
+
 /* What a top-level key says about the shape (SH_NONE: nothing). */
 static enum shape shape_of(const struct jsonin_value *k, const struct jsonin_value *v)
 {
@@ -1258,6 +1294,8 @@ static int classify(struct rec *r, const char *p, size_t len)
 			if ((rc = jsonin_skip(&r->j)) < 0)
 				goto fail;
 		} else if ((r->shape = shape_of(&k, &v)) != SH_NONE) {
+			if (r->shape == SH_HUNTING)
+				r->table = find_table(v.s, v.len);
 			return 0;
 		}
 	}
@@ -1271,21 +1309,24 @@ fail:
 	return fail_json(r, &r->j, rc);
 }
 
-static const struct table *find_table(const char *s, size_t len)
-{
-	if (!has_prefix(s, len, HUNTING_PREFIX))
-		return NULL;
-	s += strlen(HUNTING_PREFIX);
-	len -= strlen(HUNTING_PREFIX);
-	for (size_t i = 0; i < ARRAY_SIZE(tables); i++)
-		if (strlen(tables[i].name) == len && !memcmp(tables[i].name, s, len))
-			return &tables[i];
-	return NULL;
-}
-
 static bool note_is(const struct rec *r, enum note n, const char *lit)
 {
 	return r->note[n].s && eq_nocase(r->note[n].s, r->note[n].len, lit);
+}
+
+/* A logon's event.outcome from its ActionType (event.action): LogonSuccess, LogonFailed. */
+static int put_logon_outcome(struct event *ev)
+{
+	const char *a;
+	size_t n;
+
+	if (!event_get_str(ev, FIELD_EVENT_ACTION, &a, &n))
+		return 0;
+	if (eq_nocase(a, n, "LogonSuccess"))
+		return event_set_str(ev, FIELD_EVENT_OUTCOME, "success", 7);
+	if (eq_nocase(a, n, "LogonFailed"))
+		return event_set_str(ev, FIELD_EVENT_OUTCOME, "failure", 7);
+	return 0;
 }
 
 /* event.module, dataset, kind, category and type, from the shape and what was read. */
@@ -1301,7 +1342,7 @@ static int classify_event(struct rec *r)
 	int rc = 0;
 
 	if (r->shape == SH_HUNTING) {
-		const struct table *t = find_table(r->note[N_TABLE].s, r->note[N_TABLE].len);
+		const struct table *t = r->table;
 
 		if (t) {
 			dataset = t->dataset;
@@ -1324,6 +1365,8 @@ static int classify_event(struct rec *r)
 					   strlen(cat_names[c]));
 	if (rc >= 0 && r->cats)
 		rc = event_add_str(ev, FIELD_EVENT_TYPE, type, strlen(type));
+	if (rc >= 0 && r->table && r->table->logon)
+		rc = put_logon_outcome(ev);
 	if (rc >= 0 && event_get(ev, FIELD_CLOUD_ACCOUNT_ID))
 		rc = event_set_str(ev, FIELD_CLOUD_PROVIDER, "azure", 5);
 	if (rc >= 0 && r->evidence_truncated) {

@@ -726,7 +726,8 @@ static void map_port(struct panos_ctx *x, unsigned i, unsigned field)
 	size_t n;
 	int64_t v;
 
-	if (cell(x, i, &p, &n) && (v = parse_uint(p, n)) > 0 && v <= 65535)
+	if (cell(x, i, &p, &n) && (v = parse_uint(p, n)) > 0 &&
+	    field_int_valid(field, v))
 		check(x, event_set_int(x->ev, field, v));
 }
 

@@ -636,7 +636,8 @@ static int set_fields(struct event *ev, const struct pf_line *l, struct err *e)
 			LOGTEXT_TRY(event_add_str_once(ev, FIELD_RELATED_HOSTS, l->relay_host.p,
 					       l->relay_host.len));
 		}
-		if (logtext_uint(l->relay_port, &port) && port <= 65535)
+		if (logtext_uint(l->relay_port, &port) &&
+		    field_int_valid(FIELD_DESTINATION_PORT, port))
 			LOGTEXT_TRY(event_set_int(ev, FIELD_DESTINATION_PORT, port));
 	}
 	LOGTEXT_TRY(logtext_set(ev, (unsigned)fields[F_DELAY], l->delay));

@@ -9,6 +9,7 @@
 
 #include "core/err.h"
 #include "core/event.h"
+#include "core/json.h"
 #include "core/timeutil.h"
 #include "parse/decoder.h"
 #include "parse/logtext.h"
@@ -170,16 +171,20 @@ static int body(struct event *ev, const char *msg, struct logtext_span pl,
 		logtext_token(&c, &mime); /* later tokens (a custom format's extras) are ignored */
 	if (!logtext_decimal_ns(t[0], NS_PER_SEC, &ts))
 		return err_set(e, -EINVAL, "offset %zu: TIME '%.*s' is not epoch seconds.millis",
-			       (size_t)(t[0].p - msg), (int)MIN(t[0].len, 40), t[0].p);
+			       (size_t)(t[0].p - msg), (int)json_utf8_cut(t[0].p, t[0].len, 40),
+			       t[0].p);
 	if (!logtext_decimal_ns(t[1], 1000000, &elapsed))
 		return err_set(e, -EINVAL, "offset %zu: ELAPSED '%.*s' is not milliseconds",
-			       (size_t)(t[1].p - msg), (int)MIN(t[1].len, 40), t[1].p);
+			       (size_t)(t[1].p - msg), (int)json_utf8_cut(t[1].p, t[1].len, 40),
+			       t[1].p);
 	if (!logtext_uint(t[4], &bytes))
 		return err_set(e, -EINVAL, "offset %zu: BYTES '%.*s' is not a number",
-			       (size_t)(t[4].p - msg), (int)MIN(t[4].len, 40), t[4].p);
+			       (size_t)(t[4].p - msg), (int)json_utf8_cut(t[4].p, t[4].len, 40),
+			       t[4].p);
 	if ((rc = set_result(ev, t[3], e)) == -EINVAL)
 		return err_set(e, rc, "offset %zu: RESULT/STATUS '%.*s' is not CODE/NNN",
-			       (size_t)(t[3].p - msg), (int)MIN(t[3].len, 40), t[3].p);
+			       (size_t)(t[3].p - msg), (int)json_utf8_cut(t[3].p, t[3].len, 40),
+			       t[3].p);
 	if (rc < 0)
 		return rc;
 	LOGTEXT_TRY(event_set_time(ev, FIELD_TIMESTAMP, ts));

@@ -140,7 +140,7 @@ static int set_vhost(struct event *ev, struct logtext_span v, struct err *e)
 		colon = NULL; /* a bare IPv6 address */
 	if (colon) {
 		port = (struct logtext_span){ colon + 1, (size_t)(v.p + v.len - colon - 1) };
-		if (logtext_uint(port, &n) && n <= 65535) {
+		if (logtext_uint(port, &n) && field_int_valid(FIELD_DESTINATION_PORT, n)) {
 			host.len = (size_t)(colon - v.p);
 			LOGTEXT_TRY(event_set_int(ev, FIELD_DESTINATION_PORT, n));
 		}

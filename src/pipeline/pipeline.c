@@ -13,6 +13,7 @@
 #include "core/err.h"
 #include "core/event.h"
 #include "core/ipaddr.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/metrics.h"
@@ -411,9 +412,11 @@ static int build_record(void *ctx, const char *rec, size_t len)
 int pipeline_event(struct pipeline *p, unsigned wi, const struct msg *m,
 		   struct pipeline_counts *c, struct err *e)
 {
+	/* a message cut to the maximum size loses the character the cut split, if any */
+	size_t len = m->truncated ? json_utf8_cut(m->data, m->len, m->len) : m->len;
 	struct one_msg om = {
 		.p = p, .wi = wi, .m = m, .c = c, .e = e,
-		.d = decoder_pick(m->format, m->data, m->len),
+		.d = decoder_pick(m->format, m->data, len),
 		.o = { m->tz, m->received_ns, m->tenant,
 		       p->cfg.tenant_gen ? p->cfg.tenant_gen(p->cfg.tenant_ctx, m->tenant) : 0,
 		       m->source },
@@ -422,14 +425,14 @@ int pipeline_event(struct pipeline *p, unsigned wi, const struct msg *m,
 	int rc;
 
 	if (om.d->split && !m->truncated) {
-		rc = om.d->split(m->data, m->len, build_record, &om, &se);
+		rc = om.d->split(m->data, len, build_record, &om, &se);
 		if (rc == -ENOSPC)
 			return rc;
 		if (rc == 0)
 			return om.decoded;
 		/* not a container: the message is one event */
 	}
-	rc = build_event(&om, m->data, m->len);
+	rc = build_event(&om, m->data, len);
 	return rc;
 }
 

@@ -5,7 +5,8 @@
  * runs one with a single slot; both therefore print the same events for the same bytes.
  * For every message the pipeline
  *   1. picks the decoder of the message's format (parse/decoder.h; "auto" sniffs) and
- *      decodes it into an event;
+ *      decodes it into an event; a message cut to the maximum size (truncated) loses the
+ *      UTF-8 character the cut split (json_utf8_cut), so no text of it ends in half of one;
  *   2. normalizes: ecs.version, event.kind (`event`, or `pipeline_error` with
  *      error.message when decoding failed), event.dataset (the decoder's, unless it set
  *      one), event.ingested, organization.id/name (the tenant), log.source.address and

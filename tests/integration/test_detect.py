@@ -220,10 +220,10 @@ def test_impossible_travel():
     try:
         run(["tenant", "add", "alpha"], d)
         write_file(d, "signins.json", "\n".join([
-            signin("alice", "2026-03-15T01:00:00Z", "35.68", "139.69", "Tokyo"),
-            signin("bob", "2026-03-15T01:10:00Z", "35.68", "139.69", "Tokyo"),
-            signin("alice", "2026-03-15T02:00:00Z", "48.85", "2.35", "Paris"),
-            signin("bob", "2026-03-15T09:10:00Z", "35.01", "135.77", "Kyoto"),
+            signin("alice", "2026-03-15T01:00:00Z", 35.68, 139.69, "Tokyo"),
+            signin("bob", "2026-03-15T01:10:00Z", 35.68, 139.69, "Tokyo"),
+            signin("alice", "2026-03-15T02:00:00Z", 48.85, 2.35, "Paris"),
+            signin("bob", "2026-03-15T09:10:00Z", 35.01, 135.77, "Kyoto"),
         ]) + "\n")
         run(["ingest", "--tenant", "alpha", "--format", "ecs", "signins.json"], d)
         got = alert_list(d, "alpha")

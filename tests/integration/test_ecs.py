@@ -37,8 +37,12 @@ def test_parse_golden():
         if name == "failed":
             assert all(e["event"]["kind"] == "pipeline_error" for e in events)
         if name == "truncated":
-            assert events[0]["log"]["flags"] == ["truncated"]
+            assert [e["log"]["flags"] for e in events] == [["truncated"]] * 2
             assert len(events[0]["event"]["original"]) == 480
+            # 480 bytes would split the 150th "あ": the cut leaves it out whole
+            assert events[1]["event"]["original"].encode() == \
+                ("<13>Mar 15 12:00:01 fw01 app: x" + "あ" * 149).encode()
+            assert events[1]["message"] == "x" + "あ" * 149
         if name == "parsed":
             assert [e.get("koban", {}).get("clock_skew_seconds") for e in events] == \
                 [None, None, -32400, 7201]

@@ -40,7 +40,7 @@ def test_parse_golden():
             assert a.stdout == p.stdout, "auto differs for %s:\n%s" % (name, a.stdout)
     counts = {n: len(open(os.path.join(GOLDEN, n + ".json")).read().splitlines()) for n in names}
     # containers are split: one record, one event
-    assert counts == {"endpoint": 2, "failed": 9, "graph": 8, "hunting": 10}, counts
+    assert counts == {"endpoint": 2, "failed": 9, "graph": 8, "hunting": 13}, counts
 
 
 def test_golden_fields():
@@ -80,9 +80,18 @@ def test_golden_fields():
         "m365.hunting.device_process_events", "m365.hunting.device_network_events",
         "m365.hunting.email_events", "m365.hunting.identity_logon_events", "m365.hunting",
         "m365.hunting.device_registry_events", "m365.hunting.device_file_events",
-        "m365.hunting.url_click_events"]
+        "m365.hunting.url_click_events", "m365.hunting.device_network_events",
+        "m365.hunting.device_logon_events", "m365.hunting.device_logon_events"]
     assert h[0]["threat"]["technique"]["id"] == ["T1003"]
     assert h[3]["destination"] == {"ip": "203.0.113.66", "port": 443}
+    # ports out of 0..65535 stay in the vendor fields only
+    assert h[10]["source"] == {"ip": "10.1.0.5"} and h[10]["destination"] == {"ip": "203.0.113.99"}
+    assert h[10]["m365"]["hunting"]["RemotePort"] == "70000"
+    # a logon came from its remote end: RemoteIP/RemotePort are the source, Local* the device
+    assert h[11]["source"] == {"ip": "192.0.2.7", "port": 50123} and "destination" not in h[11]
+    assert h[12]["source"] == {"ip": "192.0.2.7", "port": 50124}, h[12]
+    assert h[12]["destination"] == {"ip": "10.1.0.1", "port": 3389}, h[12]
+    assert [h[i]["event"].get("outcome") for i in (5, 11, 12)] == ["failure", "failure", "success"]
     f = load("failed")
     # a US-locale time is no failure: line 3 is an alert, the time kept as text only
     assert [x["event"]["kind"] for x in f] == ["pipeline_error"] * 2 + ["alert"] + [

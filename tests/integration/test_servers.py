@@ -86,7 +86,9 @@ def test_golden_key_fields():
     assert sq[0]["user"] == {"domain": "CORP", "name": "alice"}, sq[0]
     assert sq[0]["url"]["port"] == 8080 and sq[0]["url"]["query"] == "x=1&y=2", sq[0]
     assert sq[1]["event"]["type"] == ["access", "denied"], sq[1]
-    assert [e["event"]["kind"] for e in sq[5:]] == ["pipeline_error"] * 3
+    assert [e["event"]["kind"] for e in sq[5:]] == ["pipeline_error"] * 4
+    # the quote of a long token is cut at a character's boundary (13 of 14)
+    assert sq[8]["error"]["message"] == "offset 49: BYTES '%s' is not a number" % ("あ" * 13)
     web = golden_case("combined", "edge")
     assert web[1]["user_agent"]["original"] == 'Mozilla/5.0 "quoted" agent', web[1]
     assert web[4]["destination"] == {"address": "www.example.com", "domain": "www.example.com",

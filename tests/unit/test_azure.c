@@ -132,13 +132,17 @@ static void test_signin_failure(void)
 	CHECK_STR(val("azure.signinlogs.durationMs"), "12");
 }
 
-/* properties.location.geoCoordinates (impossible travel reads them): both, in range, or neither. */
+/*
+ * properties.location.geoCoordinates (impossible travel reads them): source.geo.location, a
+ * geo_point object with JSON numbers, when both are numbers (or strings of one) in range.
+ */
 static void test_signin_geo_point(void)
 {
 	static const char *const bad[] = {
 		"{\"latitude\":91,\"longitude\":2}", "{\"latitude\":\"x\",\"longitude\":2}",
 		"{\"latitude\":48.1}", "{\"latitude\":1e999,\"longitude\":2}",
 		"{\"latitude\":48,\"longitude\":-180.5}", "{}",
+		"{\"latitude\":\"+48\",\"longitude\":2}", "{\"latitude\":\"0x10\",\"longitude\":2}",
 	};
 	char rec[1024];
 
@@ -147,22 +151,19 @@ static void test_signin_geo_point(void)
 		 "\"city\":\"Paris\",\"geoCoordinates\":{\"latitude\":48.85,"
 		 "\"longitude\":\"-2.35\"}}}}");
 	CHECK_INT(decode(rec), 0);
-	CHECK_STR(val("source.geo.location.lat"), "48.85");
-	CHECK_STR(val("source.geo.location.lon"), "-2.35");
+	CHECK_STR(val("source.geo.location"), "{\"lat\":48.85,\"lon\":-2.35}");
 	CHECK_STR(val("source.geo.city_name"), "Paris");
 	/* a Log Analytics row: LocationDetails */
 	CHECK_INT(decode("{\"Type\":\"SigninLogs\",\"TimeGenerated\":\"2019-10-18T09:45:48Z\","
 			 "\"UserPrincipalName\":\"a@example.com\",\"LocationDetails\":{"
 			 "\"geoCoordinates\":{\"latitude\":-33.9,\"longitude\":151.2}}}"), 0);
-	CHECK_STR(val("source.geo.location.lat"), "-33.9");
-	CHECK_STR(val("source.geo.location.lon"), "151.2");
+	CHECK_STR(val("source.geo.location"), "{\"lat\":-33.9,\"lon\":151.2}");
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		snprintf(rec, sizeof(rec), "{\"time\":\"2019-10-18T09:45:48Z\","
 			 "\"category\":\"SignInLogs\",\"properties\":{\"location\":{"
 			 "\"geoCoordinates\":%s}}}", bad[i]);
 		CHECK_INT(decode(rec), 0);
-		CHECK_STR(val("source.geo.location.lat"), "");
-		CHECK_STR(val("source.geo.location.lon"), "");
+		CHECK_STR(val("source.geo.location"), "");
 	}
 }
 

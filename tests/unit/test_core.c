@@ -2,6 +2,7 @@
 #include "core/arena.h"
 #include "core/crc32c.h"
 #include "core/buf.h"
+#include "core/err.h"
 #include "core/event.h"
 #include "core/field.h"
 #include "core/ipaddr.h"
@@ -381,6 +382,52 @@ static void test_utf8_text(void)
 	CHECK_INT(json_utf8_text("\xed\xa0\x80", 3, &line, &col), 0); /* a surrogate */
 }
 
+/* Ports are 0..65535, counts and sizes 0 or more; other integer fields take any value. */
+static void test_field_int_valid(void)
+{
+	CHECK(field_int_valid(FIELD_SOURCE_PORT, 0));
+	CHECK(field_int_valid(FIELD_DESTINATION_NAT_PORT, 65535));
+	CHECK(!field_int_valid(FIELD_DESTINATION_PORT, 65536));
+	CHECK(!field_int_valid(FIELD_URL_PORT, -1));
+	CHECK(field_int_valid(FIELD_SOURCE_BYTES, 0));
+	CHECK(field_int_valid(FIELD_NETWORK_PACKETS, INT64_MAX));
+	CHECK(!field_int_valid(FIELD_FILE_SIZE, -1));
+	CHECK(field_int_valid(FIELD_KOBAN_CLOCK_SKEW_SECONDS, -5));
+	CHECK(field_int_valid(FIELD_COUNT + 1, -1)); /* a vendor field */
+}
+
+/* A cut never ends inside a UTF-8 character; text that is not UTF-8 is cut where asked. */
+static void test_utf8_cut(void)
+{
+	static const char a3[] = "ab\xe3\x81\x82\xe3\x81\x84"; /* "abあい" */
+	static const char emoji[] = "\xf0\x9f\x98\x80";          /* U+1F600 */
+	static const char junk[] = "\x80\x80\x80\x80\x80";
+	unsigned line;
+	size_t col;
+	struct err e = ERR_INIT;
+	char big[700];
+
+	CHECK_INT(json_utf8_cut(a3, 8, 8), 8);
+	CHECK_INT(json_utf8_cut(a3, 8, 7), 5);
+	CHECK_INT(json_utf8_cut(a3, 8, 6), 5);
+	CHECK_INT(json_utf8_cut(a3, 8, 5), 5);
+	CHECK_INT(json_utf8_cut(a3, 8, 4), 2);
+	CHECK_INT(json_utf8_cut(a3, 8, 3), 2);
+	CHECK_INT(json_utf8_cut(a3, 8, 100), 8);
+	CHECK_INT(json_utf8_cut(a3, 7, 7), 5); /* the end of the text itself cut a character */
+	CHECK_INT(json_utf8_cut(emoji, 4, 3), 0);
+	CHECK_INT(json_utf8_cut(emoji, 4, 4), 4);
+	CHECK_INT(json_utf8_cut(junk, 5, 4), 4);
+	CHECK_INT(json_utf8_cut("abc", 3, 2), 2);
+	/* err_set cuts a message past its room at a character's boundary too */
+	for (size_t i = 0; i + 3 <= sizeof(big) - 1; i += 3)
+		memcpy(big + i, "\xe3\x81\x82", 3);
+	big[sizeof(big) - 1 - (sizeof(big) - 1) % 3] = '\0';
+	err_set(&e, -EINVAL, "xy%s", big);
+	CHECK_INT(strlen(e.msg), 509); /* "xy" and 169 characters: 511 would split the 170th */
+	CHECK_INT(json_utf8_text(e.msg, strlen(e.msg), &line, &col), strlen(e.msg));
+}
+
 /* A deadline ns from now lies ns ahead of the clock, its nanoseconds always below a second. */
 static void test_time_after(void)
 {
@@ -399,6 +446,7 @@ static void test_time_after(void)
 int main(void)
 {
 	T_RUN(test_utf8_text);
+	T_RUN(test_utf8_cut);
 	T_RUN(test_buf_max);
 	T_RUN(test_mem_fail_hook);
 	T_RUN(test_arena_limit);
@@ -413,6 +461,7 @@ int main(void)
 	T_RUN(test_json_string_escapes_everywhere);
 	T_RUN(test_civil_roundtrip);
 	T_RUN(test_time_after);
+	T_RUN(test_field_int_valid);
 	T_RUN(test_cidr);
 	return t_done();
 }

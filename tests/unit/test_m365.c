@@ -585,7 +585,7 @@ static void test_golden_round_trip(void)
 		}
 		free(text);
 	}
-	CHECK_INT(lines, 29);
+	CHECK_INT(lines, 32);
 }
 
 int main(void)

@@ -238,6 +238,12 @@ static void set(struct event *ev, unsigned f, const char *s)
 
 static void test_from_event(void)
 {
+	static const char *const bad_points[] = {
+		"{\"lat\":48.85,\"lon\":\"2.35x\"}", "{\"lat\":48.85}", "{\"lat\":91,\"lon\":0}",
+		"{\"lat\":48.85,\"lon\":-180.5}", "{\"lat\":{\"lon\":1},\"lon\":1}",
+		"{\"lat\":\" 48.85\",\"lon\":1}",
+	};
+	static const char point[] = "{\"lon\":\"-2.35\",\"alt\":[1,2],\"lat\":48.85}";
 	struct arena a;
 	struct event ev;
 	struct travel_signin s;
@@ -256,10 +262,14 @@ static void test_from_event(void)
 	CHECK_INT(travel_signin_from_event(&ev, &s), TRAVEL_NO_TIME);
 	CHECK_INT(event_set_time(&ev, FIELD_TIMESTAMP, T0), 0);
 	CHECK_INT(travel_signin_from_event(&ev, &s), TRAVEL_NO_LOCATION);
-	set(&ev, FIELD_SOURCE_GEO_LOCATION_LAT, "48.85");
-	set(&ev, FIELD_SOURCE_GEO_LOCATION_LON, "2.35x");
-	CHECK_INT(travel_signin_from_event(&ev, &s), TRAVEL_NO_LOCATION);
-	set(&ev, FIELD_SOURCE_GEO_LOCATION_LON, "-2.35");
+	/* source.geo.location, the geo_point object: both numbers (or strings of numbers) */
+	for (size_t i = 0; i < sizeof(bad_points) / sizeof(bad_points[0]); i++) {
+		CHECK_INT(event_add_obj(&ev, FIELD_SOURCE_GEO_LOCATION, bad_points[i],
+					strlen(bad_points[i])), 0);
+		CHECK_INT(travel_signin_from_event(&ev, &s), TRAVEL_NO_LOCATION);
+		event_truncate(&ev, ev.n - 1);
+	}
+	CHECK_INT(event_add_obj(&ev, FIELD_SOURCE_GEO_LOCATION, point, strlen(point)), 0);
 	CHECK_INT(travel_signin_from_event(&ev, &s), TRAVEL_SIGNIN);
 	CHECK_MEM(s.user, s.user_len, "alice");
 	CHECK(s.lat == 48.85 && s.lon == -2.35 && s.time_ns == T0 && !s.has_ip && !s.city);
