@@ -137,7 +137,10 @@ static size_t utf8_cut(const char *text, size_t len, size_t n)
 	return n;
 }
 
-/* A cell of every value of field in ev, joined by ", " (at most TABLE_CELL_MAX bytes). */
+/*
+ * A cell of every value of field in ev, joined by ", " (at most TABLE_CELL_MAX bytes before
+ * the escaping of control characters, which may make it up to six times longer).
+ */
 static int event_cell(struct search_out *o, const struct event *ev, int field, char **cell)
 {
 	int rc = 0;

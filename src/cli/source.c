@@ -164,7 +164,7 @@ void cli_table_row_to(FILE *f, const size_t *width, const char *const *cells, si
 		size_t len = cli_put_text(f, cell, strlen(cell));
 
 		if (i + 1 < n)
-			fprintf(f, "%*s  ", (int)(width[i] - len), "");
+			fprintf(f, "%*s  ", (int)(width[i] > len ? width[i] - len : 0), "");
 		else
 			fputc('\n', f);
 	}

@@ -58,8 +58,8 @@ static int decode_rfc5424(struct event *ev, const char *msg, size_t len,
 
 /* Index + 1 is the format id; "auto" sniffs in this order. */
 static const struct decoder table[] = {
-	{ .name = "panos", .dataset = "panos", .sniff = panos_sniff, .sniff_guesses = true,
-	  .decode = panos_decode },
+	/* not a guess: the anchor is the row's own first columns (a damaged row stays an error) */
+	{ .name = "panos", .dataset = "panos", .sniff = panos_sniff, .decode = panos_decode },
 	{ .name = "cef", .dataset = "cef.log", .sniff = cef_sniff, .sniff_guesses = true,
 	  .decode = cef_decode, .configure = cef_configure },
 	{ .name = "leef", .dataset = "leef.log", .sniff = leef_sniff, .sniff_guesses = true,

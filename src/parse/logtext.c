@@ -368,6 +368,24 @@ static int set_host_and_path(struct event *ev, const char *p, size_t len)
 	return a < len ? set_path(ev, p + a, len - a) : 0;
 }
 
+/*
+ * Whether p[0..len) is a scheme (RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )): the
+ * first ':' of a URL without one may be in its query ("www.example.jp/url?q=https://x/").
+ */
+static bool url_scheme(const char *p, size_t len)
+{
+	if (!len || !((p[0] | 0x20) >= 'a' && (p[0] | 0x20) <= 'z'))
+		return false;
+	for (size_t i = 1; i < len; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (!((c | 0x20) >= 'a' && (c | 0x20) <= 'z') && !(c >= '0' && c <= '9') &&
+		    c != '+' && c != '-' && c != '.')
+			return false;
+	}
+	return true;
+}
+
 /* host_first: a URL without a scheme starts with its host (else it is CONNECT's host:port). */
 static int set_url(struct event *ev, struct logtext_span s, bool host_first)
 {
@@ -382,7 +400,8 @@ static int set_url(struct event *ev, struct logtext_span s, bool host_first)
 	if (s.p[0] == '/')
 		return set_path(ev, s.p, s.len);
 	colon = memchr(s.p, ':', s.len);
-	if (colon && (size_t)(s.p + s.len - colon) >= 3 && colon[1] == '/' && colon[2] == '/') {
+	if (colon && url_scheme(s.p, (size_t)(colon - s.p)) &&
+	    (size_t)(s.p + s.len - colon) >= 3 && colon[1] == '/' && colon[2] == '/') {
 		if ((rc = event_set_str(ev, FIELD_URL_SCHEME, s.p, (size_t)(colon - s.p))) < 0)
 			return rc;
 		return set_host_and_path(ev, colon + 3, (size_t)(s.p + s.len - colon - 3));

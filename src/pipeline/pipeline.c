@@ -353,8 +353,9 @@ static int build_event(struct one_msg *om, const char *data, size_t len)
 	arena_clear(&w->arena);
 	event_init(&ev, &w->arena);
 	decoded = om->d->decode(&ev, data, len, &om->o, &de);
-	if (decoded < 0 && (fallback = decoder_fallback(m->format, om->d))) {
-		/* auto's guess was wrong (plain text holding an anchor): read it as syslog */
+	if (decoded < 0 && !m->truncated && (fallback = decoder_fallback(m->format, om->d))) {
+		/* auto's guess was wrong (plain text holding an anchor): read it as syslog; a cut
+		 * message failed because it was cut, and stays a pipeline_error that says so */
 		arena_clear(&w->arena);
 		event_init(&ev, &w->arena);
 		de = (struct err)ERR_INIT;

@@ -122,6 +122,14 @@ static void test_urls(void)
 	CHECK_STR(url_host_of("www.example.jp"),
 		  "{\"url\":{\"domain\":\"www.example.jp\",\"original\":\"www.example.jp\"}}");
 	CHECK_STR(url_host_of("/p"), "{\"url\":{\"original\":\"/p\",\"path\":\"/p\"}}");
+	/* a URL in the query is not the scheme: the first ':' is not after a scheme's letters */
+	CHECK_STR(url_host_of("www.google.com/url?q=https://evil.example/x"),
+		  "{\"url\":{\"domain\":\"www.google.com\",\"original\":"
+		  "\"www.google.com/url?q=https://evil.example/x\",\"path\":\"/url\","
+		  "\"query\":\"q=https://evil.example/x\"}}");
+	CHECK_STR(url_of("svn+ssh://h/r"),
+		  "{\"url\":{\"domain\":\"h\",\"original\":\"svn+ssh://h/r\",\"path\":\"/r\","
+		  "\"scheme\":\"svn+ssh\"}}");
 }
 
 static void test_users_and_related(void)

@@ -172,6 +172,20 @@ static void test_failed_guess_is_syslog(void)
 	CHECK_INT(n.failed, 1);
 	CHECK(strstr(j, "\"kind\":\"pipeline_error\""));
 	CHECK(strstr(j, "\"dataset\":\"a10.cgn\""));
+	/* a message cut at the size limit failed because it was cut: it stays an error */
+	m = msg_of(text, 5, NULL, 0);
+	m->truncated = true;
+	j = one(p, &c, m, &n, &rc);
+	CHECK(rc < 0);
+	CHECK_INT(n.failed, 2);
+	CHECK(strstr(j, "\"dataset\":\"a10.cgn\""));
+	/* PAN-OS's anchor is the row's structure, not a guess: a damaged row stays an error */
+	m = msg_of("<13>Mar 15 10:00:02 host app: 1,2026/03/15 10:00:02,0123,TRAFFIC,end", 5,
+		   NULL, 0);
+	j = one(p, &c, m, &n, &rc);
+	CHECK(rc < 0);
+	CHECK_INT(n.failed, 3);
+	CHECK(strstr(j, "\"dataset\":\"panos\""));
 	pipeline_free(p);
 	buf_release(&c.out);
 }
