@@ -249,6 +249,7 @@ static int search(struct store *st, uint64_t tenant_id, const char *query, int64
 	struct store_search s = {
 		.tenant = tenant_id, .query = query, .query_len = strlen(query), .from = from,
 		.to = to, .now = f->at_ns, .who = WHO, .event_fn = fn, .ctx = f,
+		.read_order = true, /* it reads every match and needs no order */
 	};
 	struct store_search_stats stats;
 	int rc = store_search(st, &s, &stats, e);

@@ -1064,6 +1064,7 @@ static int eval_search(struct eval *x, const struct trule *r, const struct aev *
 		.tenant = x->in->tenant_id, .query = text.p, .query_len = text.len,
 		.from = add_sat(v->t, -r->before_ns), .to = MIN(end, x->in->now_ns),
 		.now = x->in->now_ns, .who = "triage", .event_fn = on_evidence, .ctx = &s,
+		.limit = (uint64_t)MAX(s.want, EVIDENCE_EVENTS_MAX), /* on_evidence's stop */
 	};
 	memset(f, 0, sizeof(*f));
 	f->alert = v;

@@ -68,6 +68,7 @@ struct agg {
 	void *ctx;
 	struct arena arena;
 	struct arena scratch;  /* of a kept event while it is handed on (event_write_json's) */
+	bool stopped;          /* event_fn said stop: it is never called again */
 
 	/* Event stage: the pipes before the first stats/timechart. */
 	size_t stage_end;      /* index of the stats/timechart pipe, or n_pipes */
@@ -254,9 +255,15 @@ static int emit_event(struct agg *g, const struct event *ev)
 	struct event_value vals[EVENT_MAX_VALUES];
 	struct event p;
 	uint32_t n = 0;
+	int rc;
 
-	if (!g->project)
-		return g->event_fn(g->ctx, ev);
+	if (g->stopped)
+		return -ECANCELED;
+	if (!g->project) {
+		rc = g->event_fn(g->ctx, ev);
+		g->stopped = rc < 0;
+		return rc;
+	}
 	p = *ev;
 	memset(p.known_pos, 0, sizeof(p.known_pos));
 	for (size_t f = 0; f < g->n_fields; f++)
@@ -268,7 +275,9 @@ static int emit_event(struct agg *g, const struct event *ev)
 			}
 	p.vals = vals;
 	p.n = p.cap = n;
-	return g->event_fn(g->ctx, &p);
+	rc = g->event_fn(g->ctx, &p);
+	g->stopped = rc < 0;
+	return rc;
 }
 
 static int add_to_groups(struct agg *g, const struct event *ev, struct err *e);
@@ -423,6 +432,21 @@ static int keep_drain(struct agg *g, struct keep *k, bool all, int64_t newer_tha
 	return rc;
 }
 
+/*
+ * Whether k's copies stay within their bound: a sort's ARENA_MAX, or for the time order
+ * AGG_ORDER_WINDOW_BYTES, past which it must hand its window on, which it cannot while it
+ * holds the N newest of a limit (any it handed on early could be older than one unread).
+ */
+static int keep_bytes_ok(const struct keep *k, struct err *e)
+{
+	if (!k->window && k->bytes > ARENA_MAX)
+		return too_big(e, "bytes of events", ARENA_MAX);
+	if (k->window && k->bytes > AGG_ORDER_WINDOW_BYTES)
+		return too_big(e, "bytes of the newest events asked for (a lower --limit or head)",
+			       AGG_ORDER_WINDOW_BYTES);
+	return 0;
+}
+
 static int keep_add(struct agg *g, struct keep *k, const struct event *ev, struct err *e)
 {
 	struct agg_value key = field_value(ev, k->field);
@@ -458,7 +482,7 @@ static int keep_add(struct agg *g, struct keep *k, const struct event *ev, struc
 		k->items[0] = c;
 		k->bytes += c->bytes;
 		sift_down(k, 0);
-		return 0;
+		return keep_bytes_ok(k, e); /* bigger events may replace smaller ones */
 	}
 	k->items[k->n++] = c;
 	k->bytes += c->bytes;
@@ -466,12 +490,13 @@ static int keep_add(struct agg *g, struct keep *k, const struct event *ev, struc
 		k->heap = true;
 		for (size_t i = k->n / 2; i-- > 0;)
 			sift_down(k, i);
-	} else if (k->window && (k->n == AGG_ORDER_WINDOW || k->bytes > AGG_ORDER_WINDOW_BYTES)) {
-		return keep_drain(g, k, true, 0, e);
-	} else if (!k->window && k->bytes > ARENA_MAX) {
-		return too_big(e, "bytes of events", ARENA_MAX);
+		return keep_bytes_ok(k, e);
 	}
-	return 0;
+	/* the time order hands a full window on; with a limit it holds, it must hold all N */
+	if (k->window && k->left > AGG_ORDER_WINDOW &&
+	    (k->n == AGG_ORDER_WINDOW || k->bytes > AGG_ORDER_WINDOW_BYTES))
+		return keep_drain(g, k, true, 0, e);
+	return keep_bytes_ok(k, e);
 }
 
 static void keep_free(struct keep *k)

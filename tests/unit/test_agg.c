@@ -320,6 +320,43 @@ static void test_time_order(void)
 	}
 }
 
+static int stop_calls;
+
+/* An event_fn that says stop at its second event. */
+static int stop_at_second(void *ctx, const struct event *ev)
+{
+	return ++stop_calls == 2 ? -ECANCELED : 0;
+}
+
+/*
+ * A caller that said stop is never called again: the time order still holding events at
+ * agg_finish does not hand them on (triage counted one evidence event too many).
+ */
+static void test_stop_sticks(void)
+{
+	static const int shuffled[N_EVENTS] = { 3, 0, 9, 5, 1, 7, 2, 8, 4, 6 };
+	struct err e = ERR_INIT;
+	struct arena qa;
+	struct query q;
+	struct agg *g = NULL;
+	int rc = 0;
+
+	stop_calls = 0;
+	arena_init(&qa, 4096, 1 << 20);
+	CHECK_INT(query_parse(&q, "*", 1, &qa, &e), 0);
+	CHECK_INT(agg_new(&g, &q, stop_at_second, on_row, NULL, &e), 0);
+	for (size_t i = 0; i < N_EVENTS && rc >= 0; i++)
+		rc = agg_add(g, &events[shuffled[i]], &e);
+	CHECK_INT(rc, 0); /* all held: nothing handed on yet */
+	/* the store releases what nothing unread can beat: the caller stops at the second */
+	CHECK_INT(agg_newer_than(g, T0 + 5 * HOUR, &e), -ECANCELED);
+	CHECK_INT(stop_calls, 2);
+	agg_finish(g, &e); /* the events still held are not handed on */
+	CHECK_INT(stop_calls, 2);
+	agg_free(g);
+	arena_release(&qa);
+}
+
 /* Equal times keep the order they came in, with and without a bound. */
 static void test_time_ties(void)
 {
@@ -550,6 +587,7 @@ int main(void)
 	T_RUN(test_events);
 	T_RUN(test_time_order);
 	T_RUN(test_time_ties);
+	T_RUN(test_stop_sticks);
 	T_RUN(test_time_window);
 	T_RUN(test_errors);
 	T_RUN(test_text_values);
