@@ -40,6 +40,8 @@ struct mnode {
 	int64_t i;
 	struct ipaddr ip;
 	unsigned prefix;
+	double num;            /* T_RANGE_TEXT: the bound as a number, when num_ok */
+	bool num_ok;
 };
 
 struct match {
@@ -375,6 +377,31 @@ static void compile_full_text(const struct query_node *n, struct mnode *m)
 	m->test = n->value_kind == QUERY_WILDCARD ? T_GLOB : T_TEXT_HAS;
 }
 
+/*
+ * A decimal number written in p[0..len) ([-]digits[.digits], digits on one side of the dot at
+ * least): *out its value. Vendor fields keep the numbers of a log as text (panos.bytes "12").
+ */
+static bool text_number(const char *p, size_t len, double *out)
+{
+	char buf[64];
+	size_t i = len && p[0] == '-';
+	bool digits = false;
+
+	if (!len || len >= sizeof(buf))
+		return false;
+	for (; i < len && p[i] >= '0' && p[i] <= '9'; i++)
+		digits = true;
+	if (i < len && p[i] == '.')
+		for (i++; i < len && p[i] >= '0' && p[i] <= '9'; i++)
+			digits = true;
+	if (i != len || !digits)
+		return false;
+	memcpy(buf, p, len);
+	buf[len] = '\0';
+	*out = strtod(buf, NULL);
+	return true;
+}
+
 static int compile_range(struct compiler *c, const struct query_node *n, struct mnode *m)
 {
 	enum field_type t = field_type((unsigned)m->field);
@@ -384,6 +411,7 @@ static int compile_range(struct compiler *c, const struct query_node *n, struct 
 	m->len = strlen(n->value);
 	if (t == FT_STR) {
 		m->test = T_RANGE_TEXT;
+		m->num_ok = text_number(m->s, m->len, &m->num);
 		return 0;
 	}
 	if (t == FT_IP) {
@@ -685,6 +713,16 @@ static int cmp_text(const char *a, size_t alen, const char *b, size_t blen)
 	return c ? c : cmp_int((int64_t)alen, (int64_t)blen);
 }
 
+/* A text value against a range's bound: as numbers when both are, else byte by byte. */
+static int cmp_range_text(const struct mnode *n, const char *s, size_t len)
+{
+	double d;
+
+	if (n->num_ok && text_number(s, len, &d))
+		return d < n->num ? -1 : d > n->num;
+	return cmp_text(s, len, n->s, n->len);
+}
+
 static bool op_holds(enum query_op op, int c)
 {
 	switch (op) {
@@ -737,7 +775,7 @@ static bool test_value(const struct mnode *n, const struct event_value *v, enum 
 	case T_RANGE_INT: return op_holds(n->op, cmp_int(v->v.i, n->i));
 	case T_RANGE_IP:
 		return op_holds(n->op, memcmp(v->v.ip.b, n->ip.b, sizeof(n->ip.b)));
-	case T_RANGE_TEXT: return op_holds(n->op, cmp_text(v->v.s, v->len, n->s, n->len));
+	case T_RANGE_TEXT: return op_holds(n->op, cmp_range_text(n, v->v.s, v->len));
 	default: return false;
 	}
 }

@@ -496,6 +496,8 @@ static int term_word(struct parser *p, size_t pos, struct query_node **out)
 		return rc;
 	if (!w.text[0] || is_keyword(&w, "and") || is_keyword(&w, "or"))
 		return fail_at(p, pos, "a term, a field or '('");
+	if (!strcmp(w.text, "&&")) /* other query languages' and: not a phrase of nothing */
+		return fail_at(p, pos, "'and' ('&&' is written and)");
 	skip_ws(p);
 	if ((cur(p) == ':' || cur(p) == '<' || cur(p) == '>') && !is_field_name(&w))
 		return fail_at(p, pos, "a field name (letters, digits, '.', '_', '@', '-') before "
@@ -689,6 +691,8 @@ static int parse_pipe(struct parser *p, struct query_pipe *pipe)
 	size_t pos;
 	int rc;
 
+	if (!at_end(p) && cur(p) == '|') /* "||" of other query languages */
+		return fail_at(p, p->pos - 1, "'or' ('||' is written or; '|' starts a pipe)");
 	skip_ws(p);
 	pos = p->pos;
 	memset(pipe, 0, sizeof(*pipe));

@@ -79,6 +79,9 @@ static void make_event(void)
 	CHECK_INT(event_set_str(&ev, FIELD_EVENT_ORIGINAL, raw, sizeof(raw) - 1), 0);
 	CHECK(vendor >= 0);
 	CHECK_INT(event_set_str(&ev, (unsigned)vendor, "block-all", 9), 0);
+	vendor = field_intern("panos.bytes", 11, FT_STR);
+	CHECK(vendor >= 0);
+	CHECK_INT(event_set_str(&ev, (unsigned)vendor, "12", 2), 0);
 }
 
 /* 1 match, 0 no match, -1 compile error (message in err). */
@@ -126,6 +129,13 @@ static void test_fields(void)
 	NO("destination.port > 443");
 	YES("destination.port: 4*");
 	YES("destination.ip > 203.0.113.6");
+	/* a vendor number kept as text compares as a number with a number ("12" > "7") */
+	YES("panos.bytes >= 10");
+	YES("panos.bytes > 7");
+	NO("panos.bytes > 100");
+	YES("panos.bytes < 12.5 and panos.bytes > -1");
+	YES("panos.rule > a"); /* text that is no number: byte by byte */
+	NO("panos.rule < 5");  /* "block-all" is not a number: 'b' sorts after '5' */
 	YES("@timestamp >= 2026-11-30T00:00:00Z and @timestamp < 2026-11-30T02:00:00Z");
 	YES("@timestamp: \"2026-11-30T10:00:00+09:00\"");
 	NO("@timestamp > 2026-11-30T01:00:00Z");

@@ -113,6 +113,9 @@ static void test_errors(void)
 {
 	CANON("source.ip:", "ERR: column 11: expected a value after 'source.ip:'");
 	CANON("(a or b", "ERR: column 1: expected a ')' closing this '('");
+	/* other query languages' && and ||: an error, not a search for them */
+	CANON("event.action: deny && late", "ERR: column 20: expected 'and' ('&&' is written and)");
+	CANON("a || b", "ERR: column 3: expected 'or' ('||' is written or; '|' starts a pipe)");
 	CANON("a or", "ERR: column 5: expected a term, a field or '('");
 	CANON("a )", "ERR: column 3: expected no ')' without its '('");
 	CANON("\"open", "ERR: column 1: expected a closing '\"' for this phrase");
