@@ -89,6 +89,13 @@ static size_t text_escape(const unsigned char *p, size_t len, size_t *n, char es
 		k = snprintf(esc, 8, "\\x%02x", c);
 	} else if (*n == 2 && c == 0xc2 && p[1] < 0xa0) { /* C1 */
 		k = snprintf(esc, 8, "\\u00%02x", p[1]);
+	} else if (*n == 3 && c == 0xe2 && ((p[1] == 0x80 && (p[2] == 0x8e || p[2] == 0x8f ||
+							      (p[2] >= 0xa8 && p[2] <= 0xae))) ||
+					    (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9))) {
+		/* direction marks, embeddings, overrides and isolates, line and paragraph
+		 * separators: they reorder or split what the analyst reads */
+		k = snprintf(esc, 8, "\\u%04x", ((c & 0x0fu) << 12) | ((p[1] & 0x3fu) << 6) |
+						    (p[2] & 0x3fu));
 	} else if (c == '\n' || c == '\r' || c == '\t') {
 		k = snprintf(esc, 8, "\\%c", c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
 	} else if (c < 0x20 || c == 0x7f) {
