@@ -1342,9 +1342,11 @@ static void split_hostport(const char *s, size_t len, bool port_always, const ch
 	*port = NULL;
 	*plen = 0;
 	if (len && s[0] == '[' && (close = memchr(s, ']', len))) {
+		if (close + 1 < s + len && close[1] != ':')
+			return; /* "[addr]x:443": not an endpoint, kept whole (a .domain) */
 		*host = s + 1;
 		*hlen = (size_t)(close - s - 1);
-		if (close + 1 < s + len && close[1] == ':') {
+		if (close + 1 < s + len) {
 			*port = close + 2;
 			*plen = (size_t)(s + len - close - 2);
 		}
@@ -1395,18 +1397,25 @@ static int put_transport(struct event *ev, const char *p, size_t len)
 	return 0;
 }
 
-static int put_fw_action(struct event *ev, const char *a, size_t len)
+/* event.action and event.type allowed or denied from a firewall's Action (none: nothing). */
+static int put_verdict(struct event *ev, const char *a, size_t len)
 {
 	bool allowed = ieq(a, len, "Allow") || ieq(a, len, "Alert");
 	int rc;
 
 	if (!len)
-		return put_category(ev, "network", "connection");
-	if ((rc = event_set_str(ev, FIELD_EVENT_ACTION, a, len)) < 0 ||
-	    (rc = put_category(ev, "network", "connection")) < 0)
+		return 0;
+	if ((rc = event_set_str(ev, FIELD_EVENT_ACTION, a, len)) < 0)
 		return rc;
 	return event_add_str(ev, FIELD_EVENT_TYPE, allowed ? "allowed" : "denied",
 			     allowed ? 7 : 6);
+}
+
+static int put_fw_action(struct event *ev, const char *a, size_t len)
+{
+	int rc = put_category(ev, "network", "connection");
+
+	return rc < 0 ? rc : put_verdict(ev, a, len);
 }
 
 static const char *find(const char *s, const char *end, const char *lit)
@@ -1644,6 +1653,8 @@ static int map_fw_structured(struct walk *w)
 	    (proto && (rc = put_transport(ev, proto->s, proto->len)) < 0) ||
 	    (rc = qname ? put_dns_query(ev, qname->s, qname->len)
 			: put_fw_action(ev, action ? action->s : "", action ? action->len : 0)) < 0 ||
+	    /* a DNS query with an Action still says what was done with it */
+	    (qname && action && (rc = put_verdict(ev, action->s, action->len)) < 0) ||
 	    (rc = put_str(ev, FIELD_EVENT_REASON, get(w, C_FW_REASON))) < 0 ||
 	    (rc = put_str(ev, FIELD_RULE_RULESET, get(w, C_FW_RC))) < 0 ||
 	    (rc = put_str(ev, FIELD_RULE_NAME, get(w, C_FW_RULE))) < 0 ||

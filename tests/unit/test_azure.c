@@ -327,6 +327,10 @@ static void test_firewall_legacy(void)
 		{ "TCP request from 2001:db8:1:2:3:4:5:6 to x.example:1. Action: Deny. ",
 		  "2001:db8:1:2:3:4:5:6", "", "", "1", "connection,denied", "destination.domain",
 		  "x.example" },
+		/* text after the ']' other than ":PORT": no endpoint, kept whole */
+		{ "TCP request from [2001:db8::1]:5 to [2001:db8::2]x:443. Action: Deny. ",
+		  "2001:db8::1", "5", "", "", "connection,denied", "destination.domain",
+		  "[2001:db8::2]x:443" },
 	};
 	char rec[1024];
 
@@ -409,6 +413,12 @@ static void test_firewall_structured(void)
 	CHECK_STR(val("dns.response_code"), "NOERROR");
 	CHECK_STR(vals("event.type"), "protocol");
 	CHECK_STR(val("network.protocol"), "dns");
+	/* a query the firewall also acted on keeps its Action */
+	CHECK_INT(decode("{\"category\":\"AZFWDnsQuery\",\"properties\":{\"SourceIp\":\"10.0.0.4\","
+			 "\"QueryName\":\"example.com.\",\"Action\":\"Deny\"}}"),
+		  0);
+	CHECK_STR(val("event.action"), "Deny");
+	CHECK_STR(vals("event.type"), "protocol,denied");
 }
 
 static void test_appgw_and_waf(void)
