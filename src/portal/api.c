@@ -474,6 +474,13 @@ static unsigned search_params(struct MHD_Connection *c, struct search_job *j, co
 	return 0;
 }
 
+static unsigned max_searches = API_MAX_SEARCHES;
+
+void api_test_max_searches(unsigned n)
+{
+	max_searches = n;
+}
+
 static enum MHD_Result handle_search(struct api *a, struct MHD_Connection *c)
 {
 	struct search_job *j = mem_calloc(1, sizeof(*j));
@@ -497,6 +504,14 @@ static enum MHD_Result handle_search(struct api *a, struct MHD_Connection *c)
 		goto fail;
 	j->tenant = (uint64_t)tenant;
 	snprintf(j->who, sizeof(j->who), "token %s", tok.name);
+	pthread_mutex_lock(&a->lock);
+	rc = a->searches >= max_searches;
+	pthread_mutex_unlock(&a->lock);
+	if (rc) { /* answered with Retry-After */
+		status = MHD_HTTP_SERVICE_UNAVAILABLE;
+		why = "too many searches at once: try again";
+		goto fail;
+	}
 	status = MHD_HTTP_INTERNAL_SERVER_ERROR;
 	why = "cannot start the search";
 	if (pipe2(fds, O_CLOEXEC) < 0 || !(j->out = fdopen(fds[1], "w")))

@@ -74,6 +74,8 @@ struct sla;
 
 #define API_MAX_CONNECTIONS 64
 #define API_MAX_PER_ADDRESS 16
+/* Searches running at once: each may hold 256 MiB of events ordered newest first (store.h). */
+#define API_MAX_SEARCHES 8
 
 struct api_config {
 	const char *listen;       /* "127.0.0.1:8515", "[::1]:0" (port 0: any free port) */
@@ -98,5 +100,8 @@ const char *api_address(const struct api *a);
 const char *api_scheme(const struct api *a);
 /* Stops listening and waits for the searches in progress (their clients are cut off). */
 void api_stop(struct api *a);
+
+/* Test hook: searches that may run at once (API_MAX_SEARCHES; 0 refuses every one). */
+void api_test_max_searches(unsigned n);
 
 #endif

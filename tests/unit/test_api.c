@@ -126,6 +126,12 @@ static void test_refusals(void)
 	/* the token's own tenant: a stream (empty: nothing stored) */
 	snprintf(path, sizeof(path), "/api/v1/search?q=*");
 	CHECK_INT(http_get(api_address(a), path, tok, body, sizeof(body)), 200);
+	/* as many searches running as may: 503, to be tried again */
+	api_test_max_searches(0);
+	CHECK_INT(http_get(api_address(a), path, tok, body, sizeof(body)), 503);
+	CHECK(strstr(body, "too many searches at once") != NULL);
+	api_test_max_searches(API_MAX_SEARCHES);
+	CHECK_INT(http_get(api_address(a), path, tok, body, sizeof(body)), 200);
 	api_stop(a);
 }
 
