@@ -213,8 +213,10 @@ int cli_fail(const struct err *e);
  * as it is, control characters escaped so that a value can neither start a line of its own
  * nor run a terminal's escape sequence: newline, carriage return and tab as \n, \r and \t,
  * the other C0 bytes (ESC too), DEL and bytes that are not UTF-8 as \xHH, the C1 controls
- * (U+0080 to U+009F) as \u00HH; a backslash prints as it is. Prints text[0..len) so to f
- * (NULL: nowhere) and returns the bytes it takes.
+ * (U+0080 to U+009F) as \u00HH, the characters that reorder or split a line (direction
+ * marks, overrides, isolates, line and paragraph separators) as \uHHHH; a backslash prints
+ * as it is. Prints text[0..len) so to f (NULL: nowhere) and returns the columns a terminal
+ * gives it (2 for an East Asian wide character, 1 for any other character or escape byte).
  */
 size_t cli_put_text(FILE *f, const char *text, size_t len);
 /* The same appended to out: 0, or buf_add's -ENOSPC/-ENOMEM. */

@@ -104,6 +104,31 @@ static size_t text_escape(const unsigned char *p, size_t len, size_t *n, char es
 	return (size_t)k;
 }
 
+/*
+ * Columns a terminal gives the UTF-8 character at p[0..n): 2 for East Asian wide and
+ * fullwidth characters (kanji, kana, hangul, fullwidth forms), else 1, so that a table of
+ * Japanese names lines up.
+ */
+static size_t text_columns(const unsigned char *p, size_t n)
+{
+	uint32_t cp;
+
+	if (n == 3)
+		cp = ((p[0] & 0x0fu) << 12) | ((p[1] & 0x3fu) << 6) | (p[2] & 0x3fu);
+	else if (n == 4)
+		cp = ((p[0] & 0x07u) << 18) | ((p[1] & 0x3fu) << 12) | ((p[2] & 0x3fu) << 6) |
+		     (p[3] & 0x3fu);
+	else
+		return 1;
+	return (cp >= 0x1100 && cp <= 0x115f) || (cp >= 0x2e80 && cp <= 0xa4cf && cp != 0x303f) ||
+			       (cp >= 0xac00 && cp <= 0xd7a3) || (cp >= 0xf900 && cp <= 0xfaff) ||
+			       (cp >= 0xfe30 && cp <= 0xfe4f) || (cp >= 0xff00 && cp <= 0xff60) ||
+			       (cp >= 0xffe0 && cp <= 0xffe6) || (cp >= 0x1f300 && cp <= 0x1f64f) ||
+			       (cp >= 0x20000 && cp <= 0x3fffd)
+		       ? 2
+		       : 1;
+}
+
 /* n bytes at p to f and out (either may be NULL): 0 or buf_add's error. */
 static int put_bytes(FILE *f, struct buf *out, const char *p, size_t n)
 {
@@ -112,7 +137,7 @@ static int put_bytes(FILE *f, struct buf *out, const char *p, size_t n)
 	return out ? buf_add(out, p, n) : 0;
 }
 
-/* text[0..len) escaped to f and out (either may be NULL); *shown: the bytes it takes. */
+/* text[0..len) escaped to f and out (either may be NULL); *shown: the columns it takes. */
 static int put_text(FILE *f, struct buf *out, const char *text, size_t len, size_t *shown)
 {
 	const unsigned char *p = (const unsigned char *)text;
@@ -125,7 +150,7 @@ static int put_text(FILE *f, struct buf *out, const char *text, size_t len, size
 		size_t n, k = text_escape(p + i, len - i, &n, esc);
 
 		i += n;
-		*shown += k ? k : n;
+		*shown += k ? k : text_columns(p + i - n, n);
 		if (!k)
 			continue;
 		if (!(rc = put_bytes(f, out, text + plain, i - n - plain)))

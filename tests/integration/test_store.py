@@ -300,6 +300,30 @@ def test_table_output_escapes_control_characters():
         shutil.rmtree(d)
 
 
+def test_tables_line_up_japanese():
+    """A table's columns count the columns a terminal gives each character: a kanji or kana
+    takes two, so a column of Japanese names lines up with ASCII ones."""
+    d = tempdir()
+    try:
+        run(["tenant", "add", "city-a"], d)
+        with open(os.path.join(d, "j.json"), "w") as f:
+            for i, (name, action) in enumerate([("山田太郎", "logon"), ("bob", "logoff"),
+                                                ("ｶﾀｶﾅ", "x")]):
+                f.write(json.dumps({"@timestamp": "2026-12-01T10:00:0%dZ" % i,
+                                    "user": {"name": name},
+                                    "event": {"action": action}}) + "\n")
+        run(["ingest", "--tenant", "city-a", "--format", "ecs", "j.json"], d)
+        _, out, _ = run(["search", "--tenant", "city-a",
+                         "| fields user.name, event.action | sort user.name"], d)
+        # halfwidth katakana take one column each; 山田太郎 eight
+        assert out == ("user.name  event.action\n"
+                       "bob        logoff\n"
+                       "山田太郎   logon\n"
+                       "ｶﾀｶﾅ       x\n"), out
+    finally:
+        shutil.rmtree(d)
+
+
 def test_stats_read_every_value():
     """dc, min and max read every value of a multi-valued field as the segments store it
     (the second and later values apart from the first); over no value they are null."""
@@ -834,6 +858,7 @@ if __name__ == "__main__":
     s.run(test_vendor_fields_in_a_new_process)
     s.run(test_vendor_fields_only_in_the_wal)
     s.run(test_table_output_escapes_control_characters)
+    s.run(test_tables_line_up_japanese)
     s.run(test_stats_read_every_value)
     s.run(test_exit_statuses_and_errors)
     s.run(test_store_stats_and_verify)
