@@ -18,6 +18,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/json.h"
 #include "core/event.h"
 #include "core/field.h"
 #include "core/fileio.h"
@@ -127,16 +128,6 @@ static int keep_row_cells(struct search_out *o, const struct agg_row *row)
 	return 0;
 }
 
-/* At most n bytes of text[0..len), not cutting a UTF-8 character. */
-static size_t utf8_cut(const char *text, size_t len, size_t n)
-{
-	if (n >= len)
-		return len;
-	while (n > 0 && ((unsigned char)text[n] & 0xc0) == 0x80)
-		n--;
-	return n;
-}
-
 /*
  * A cell of every value of field in ev, joined by ", " (at most TABLE_CELL_MAX bytes before
  * the escaping of control characters, which may make it up to six times longer).
@@ -160,7 +151,7 @@ static int event_cell(struct search_out *o, const struct event *ev, int field, c
 			rc = buf_add(&o->line, ", ", 2);
 		if (!rc)
 			rc = cli_add_text(&o->line, text,
-					  utf8_cut(text, len, TABLE_CELL_MAX - o->line.len));
+					  json_utf8_cut(text, len, TABLE_CELL_MAX - o->line.len));
 	}
 	if (!rc && !o->line.len)
 		rc = buf_add(&o->line, "-", 1);
