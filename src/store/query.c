@@ -447,6 +447,7 @@ static int range_node(struct parser *p, const char *field, size_t pos, struct qu
 	}
 	if (!w.text[0])
 		return fail_at(p, vpos, "a number or a time after the comparison");
+	n->column = column_of(p, vpos); /* a value of the wrong type is named where it is */
 	n->field = field;
 	n->value = w.text;
 	n->value_kind = QUERY_WORD;

@@ -455,6 +455,9 @@ static void test_type_errors(void)
 			 "not '10.0.0'");
 	CHECK_INT(run("@timestamp > yesterday", &e), -1);
 	CHECK(strstr(e.msg, "expected a time for @timestamp") != NULL);
+	/* a range's value is named where it stands, as a field: value's is */
+	CHECK_INT(run("destination.port > https", &e), -1);
+	CHECK_STR(e.msg, "column 20: expected a whole number for destination.port, not 'https'");
 	CHECK_INT(run("source.ip >= 10/8", &e), -1);
 	CHECK(strstr(e.msg, "expected an IP address to compare source.ip with") != NULL);
 }
