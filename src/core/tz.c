@@ -16,6 +16,9 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#define LOG_MODULE "tz"
+#include "core/log.h"
+
 #define TZ_DIR "/usr/share/zoneinfo/"
 #define TZ_NAME_MAX 128
 #define TZ_FILE_MAX (1u << 20) /* real TZif files are a few KiB */
@@ -403,10 +406,15 @@ static const char *zone_of_path(const char *path, size_t *len)
 	return name_ok(z, *len) ? z : NULL;
 }
 
-/* TZ=[:]NAME or TZ=:/path/zoneinfo/NAME as localtime(3) reads it; NULL when not a zone file. */
+/*
+ * TZ=[:]NAME or TZ=:/path/zoneinfo/NAME as localtime(3) reads it; NULL when not a zone file,
+ * said once on the log: a POSIX rule such as TZ=JST-9, which the C library reads, names no
+ * zone file, and the local zone then comes from /etc/localtime (often UTC).
+ */
 static const struct tz *zone_from_env(void)
 {
 	const char *v = getenv("TZ"), *n;
+	const struct tz *z = NULL;
 	size_t len;
 
 	if (!v || !*v)
@@ -416,9 +424,12 @@ static const struct tz *zone_from_env(void)
 	n = *v == '/' ? zone_of_path(v, &len) : v;
 	if (n == v)
 		len = strlen(v);
-	if (!n || (len == sizeof(TZ_LOCAL) - 1 && !memcmp(n, TZ_LOCAL, len)))
+	if (n && len == sizeof(TZ_LOCAL) - 1 && !memcmp(n, TZ_LOCAL, len))
 		return NULL; /* "local" here would name itself */
-	return tz_get(n, len, NULL);
+	if (!n || !(z = tz_get(n, len, NULL)))
+		log_warn("TZ=%.64s names no time zone koban knows (give a zone name such as "
+			 "Asia/Tokyo): the local zone is read from /etc/localtime", getenv("TZ"));
+	return n ? z : NULL;
 }
 
 static void local_zone_load(void)

@@ -130,6 +130,12 @@ def test_parse_prints_ecs_json():
         garbage = json.loads(p.stdout)
         assert garbage["event"]["original"] == "garbage"
         assert garbage["event"]["kind"] == "pipeline_error" and garbage["error"]["message"]
+        # a TZ that names no zone (a POSIX rule) is said, not silently taken as UTC
+        p = subprocess.run([KOBAN, "parse", "-"], cwd=d, input="<13>Mar 15 10:00:00 h a: x\n",
+                           capture_output=True, text=True, timeout=60,
+                           env=dict(env_now, TZ="JST-9"))
+        assert p.returncode == 0 and "TZ=JST-9 names no time zone koban knows" in p.stderr, \
+            p.stderr
     finally:
         shutil.rmtree(d)
 
