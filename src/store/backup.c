@@ -50,6 +50,8 @@ struct backup {
 	size_t n_segs, cap_segs;
 	struct wal_scan *scan;
 	bool vanished; /* a listed segment was gone when its turn came */
+	struct bseg *copies; /* copied by the run's earlier passes, sorted */
+	size_t n_copies;
 	struct store_backup_stats *out;
 	struct err *e;
 };
@@ -428,11 +430,17 @@ static int cmp_bseg(const void *pa, const void *pb)
 	return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
+/* Whether the sorted v[0..n) holds the segment key. */
+static bool seg_in(const struct bseg *v, size_t n, const struct bseg *key)
+{
+	return n && bsearch(key, v, n, sizeof(*v), cmp_bseg) != NULL;
+}
+
 static bool in_snapshot(const struct backup *b, uint64_t tenant, uint32_t day, uint32_t seq)
 {
 	struct bseg key = { tenant, day, seq, false };
 
-	return bsearch(&key, b->segs, b->n_segs, sizeof(key), cmp_bseg) != NULL;
+	return seg_in(b->segs, b->n_segs, &key);
 }
 
 /* Whether the snapshot holds a segment of tenant (b->segs is sorted). */
@@ -451,13 +459,28 @@ static bool tenant_in_snapshot(const struct backup *b, uint64_t tenant)
 	return lo < b->n_segs && b->segs[lo].tenant == tenant;
 }
 
-/* Copies one segment unless dest has it already (same name, same size). */
+static unsigned test_vanish; /* store_backup_test_vanish() */
+
+void store_backup_test_vanish(unsigned n)
+{
+	test_vanish = n;
+}
+
+/*
+ * Copies one segment unless dest has it already (same name, same size, same time): one an
+ * earlier pass of this run copied counts as copied, not kept.
+ */
 static int copy_segment(struct backup *b, struct bseg *s)
 {
 	char name[SEGMENT_NAME_MAX], sdir[PATH_LEN], ddir[PATH_LEN], path[PATH_LEN];
 	struct stat ss, ds;
 	int rc;
 
+	if (test_vanish) {
+		test_vanish--;
+		b->vanished = true;
+		return 0;
+	}
 	if ((rc = segment_name(name, s->day, s->seq)) < 0)
 		return err_set(b->e, rc, "segment %u of day %u: no valid name", s->seq, s->day);
 	if ((rc = bpath(sdir, b->e, "%s/tenants/%llu", b->src, (unsigned long long)s->tenant)) ||
@@ -475,7 +498,10 @@ static int copy_segment(struct backup *b, struct bseg *s)
 	/* a number is used again once its day was dropped whole: the time tells them apart */
 	if (stat(path, &ds) == 0 && ds.st_size == ss.st_size &&
 	    ds.st_mtim.tv_sec == ss.st_mtim.tv_sec && ds.st_mtim.tv_nsec == ss.st_mtim.tv_nsec) {
-		b->out->kept++;
+		if (seg_in(b->copies, b->n_copies, s))
+			b->out->copied++;
+		else
+			b->out->kept++;
 		return 0;
 	}
 	if ((rc = copy_file(sdir, ddir, name, b->e)) < 0)
@@ -805,6 +831,26 @@ static int backup_tree(struct backup *b, const char *src_dir, const char *dest_d
 	return rc ? rc : sync_dir(dest_dir, b->e);
 }
 
+/* Adds the segments this pass copied to the run's (the next pass finds them in dest). */
+static int note_copies(struct backup *b)
+{
+	size_t n = b->n_copies;
+	struct bseg *c;
+
+	for (size_t i = 0; i < b->n_segs; i++)
+		n += b->segs[i].is_new;
+	if (n == b->n_copies)
+		return 0;
+	if (!(c = mem_realloc(b->copies, n * sizeof(*c))))
+		return err_set(b->e, -ENOMEM, "out of memory");
+	b->copies = c;
+	for (size_t i = 0; i < b->n_segs; i++)
+		if (b->segs[i].is_new)
+			c[b->n_copies++] = b->segs[i];
+	qsort(c, n, sizeof(*c), cmp_bseg);
+	return 0;
+}
+
 /*
  * The snapshot's segments into dest. A segment can go between the listing and its copy: a
  * merge committed meanwhile replaced it and the grace after which it is deleted ran out (a long
@@ -823,6 +869,8 @@ static int store_copy(struct backup *b)
 			return rc;
 		if (!b->vanished)
 			return 0;
+		if ((rc = note_copies(b)))
+			return rc;
 		wal_scan_close(b->scan);
 		b->scan = NULL;
 	}
@@ -876,5 +924,6 @@ int store_backup(const char *data_dir, const char *dest, int64_t now,
 fail:
 	wal_scan_close(b.scan);
 	mem_free(b.segs);
+	mem_free(b.copies);
 	return rc;
 }

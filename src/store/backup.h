@@ -29,8 +29,8 @@ struct err;
 
 struct store_backup_stats {
 	uint64_t segments;    /* in the backup */
-	uint64_t copied;      /* of those, copied by this call */
-	uint64_t kept;        /* of those, already in DIR */
+	uint64_t copied;      /* of those, copied by this call (by any of its passes) */
+	uint64_t kept;        /* of those, in DIR before this call */
 	uint64_t removed;     /* segments removed from DIR (merged, dropped, erased since) */
 	uint64_t log_records; /* WAL records after the state, in the backup */
 	uint64_t log_files;
@@ -46,5 +46,8 @@ struct store_backup_stats {
  */
 int store_backup(const char *data_dir, const char *dest, int64_t now,
 		 struct store_backup_stats *out, struct err *e);
+
+/* Test hook: the next n segments to copy are taken as gone meanwhile (0: none). Tests only. */
+void store_backup_test_vanish(unsigned n);
 
 #endif
