@@ -178,6 +178,23 @@ static void test_timechart(void)
 		  "{\"@timestamp\":\"2026-11-30T00:00:00Z\",\"count\":10}\n");
 }
 
+/* `fields` before a stats or timechart leaves them only the fields it keeps: the others are null. */
+static void test_fields_before_stats(void)
+{
+	CHECK_STR(run("| fields network.bytes | stats count(), sum(network.bytes) by event.action"),
+		  "{\"event.action\":null,\"count\":10,\"sum(network.bytes)\":5500}\n");
+	CHECK_STR(run("| fields event.action, user.name | fields user.name, network.bytes | "
+		      "stats count(), dc(user.name), sum(network.bytes) by event.action"),
+		  "{\"event.action\":null,\"count\":10,\"dc(user.name)\":2,"
+		  "\"sum(network.bytes)\":null}\n");
+	CHECK_STR(run("destination.port: 22 | fields event.action | stats count() by event.action"),
+		  "{\"event.action\":\"allow\",\"count\":1}\n{\"event.action\":\"deny\",\"count\":1}\n");
+	/* a timechart puts events by @timestamp: without it, none is on the chart */
+	CHECK_STR(run("| fields event.action | timechart span=1d count()"), "");
+	CHECK_STR(run("| fields @timestamp | timechart span=1d count() by event.action"),
+		  "{\"@timestamp\":\"2026-12-01T00:00:00Z\",\"event.action\":null,\"count\":10}\n");
+}
+
 static void test_events(void)
 {
 	struct err e = ERR_INIT;
@@ -524,7 +541,7 @@ static int run_one(const char *text, const struct event *ev, void (*reuse)(void 
 
 /*
  * A field named twice in `fields` is kept once: an event with 600 tags came out with 1,200
- * values, past the 1,024 that emit_event's array holds (a stack overflow before the fix).
+ * values, past the 1,024 that pass_on's array holds (a stack overflow before the fix).
  */
 static void test_fields_named_twice(void)
 {
@@ -593,6 +610,7 @@ int main(void)
 	T_RUN(test_text_values);
 	T_RUN(test_every_value);
 	T_RUN(test_fields_named_twice);
+	T_RUN(test_fields_before_stats);
 	T_RUN(test_sort_keeps_object_text);
 	arena_release(&arena);
 	buf_release(&out);
