@@ -11,6 +11,9 @@
 #include "core/timeutil.h"
 #include "store/query.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+
 #define ARENA_CHUNK (1u << 20)
 #define ARENA_MAX ((size_t)2 << 30) /* copies of kept events and group keys */
 
@@ -1255,6 +1258,19 @@ int agg_gives_rows(const struct agg *g)
 
 /* ---- output ---- */
 
+/* d in the shortest of %.15g, %.16g and %.17g that reads back as d: 2080.1833, not ...01. */
+static int add_double(struct buf *out, double d)
+{
+	char tmp[32];
+
+	for (int digits = 15; digits < 17; digits++) {
+		snprintf(tmp, sizeof(tmp), "%.*g", digits, d);
+		if (strtod(tmp, NULL) == d)
+			return buf_adds(out, tmp);
+	}
+	return buf_addf(out, "%.17g", d);
+}
+
 int agg_value_write_text(const struct agg_value *v, struct buf *out)
 {
 	char tmp[TIME_RFC3339_LEN + IPADDR_STRLEN];
@@ -1262,7 +1278,7 @@ int agg_value_write_text(const struct agg_value *v, struct buf *out)
 	switch (v->kind) {
 	case AGG_NULL: return buf_addch(out, '-');
 	case AGG_INT: return buf_add_int(out, v->v.i);
-	case AGG_DOUBLE: return buf_addf(out, "%.6g", v->v.d);
+	case AGG_DOUBLE: return add_double(out, v->v.d);
 	case AGG_TEXT: return buf_add(out, v->v.text.s, v->v.text.len);
 	case AGG_IP:
 		ipaddr_format(&v->v.ip, tmp);
@@ -1279,7 +1295,7 @@ static int value_write_json(const struct agg_value *v, struct buf *out)
 	switch (v->kind) {
 	case AGG_NULL: return buf_adds(out, "null");
 	case AGG_INT: return buf_add_int(out, v->v.i);
-	case AGG_DOUBLE: return buf_addf(out, "%.17g", v->v.d);
+	case AGG_DOUBLE: return add_double(out, v->v.d);
 	case AGG_TEXT: return json_add_string(out, v->v.text.s, v->v.text.len);
 	case AGG_IP:
 		ipaddr_format(&v->v.ip, tmp);

@@ -490,7 +490,36 @@ static void test_text_values(void)
 	v.v.d = 2.5;
 	CHECK_INT(agg_value_write_text(&v, &b), 0);
 	CHECK_STR(b.p, "2.5");
+	/* the shortest decimal that reads back as the same double: 15, 16 or 17 digits */
+	buf_reset(&b);
+	v.v.d = 20801833.0 / 10000;
+	CHECK_INT(agg_value_write_text(&v, &b), 0);
+	CHECK_STR(b.p, "2080.1833");
+	buf_reset(&b);
+	v.v.d = 2.0 / 3;
+	CHECK_INT(agg_value_write_text(&v, &b), 0);
+	CHECK_STR(b.p, "0.6666666666666666");
+	buf_reset(&b);
+	v.v.d = 0.1 + 0.2;
+	CHECK_INT(agg_value_write_text(&v, &b), 0);
+	CHECK_STR(b.p, "0.30000000000000004");
 	buf_release(&b);
+}
+
+/* avg in JSON: 0.1, not 0.10000000000000001 */
+static void test_avg_digits(void)
+{
+	struct err e = ERR_INIT;
+	struct event evs[10];
+
+	for (int i = 0; i < 10; i++) {
+		event_init(&evs[i], &arena);
+		event_set_int(&evs[i], FIELD_NETWORK_BYTES, i == 0);
+		event_set_int(&evs[i], FIELD_DESTINATION_PORT, i ? 0 : 20801833);
+	}
+	CHECK_INT(run_on("| stats avg(network.bytes), avg(destination.port)", evs, 10, NULL, NULL,
+			 &e), 0);
+	CHECK_STR(out.p, "{\"avg(network.bytes)\":0.1,\"avg(destination.port)\":2080183.3}\n");
 }
 
 /*
@@ -611,6 +640,7 @@ int main(void)
 	T_RUN(test_every_value);
 	T_RUN(test_fields_named_twice);
 	T_RUN(test_fields_before_stats);
+	T_RUN(test_avg_digits);
 	T_RUN(test_sort_keeps_object_text);
 	arena_release(&arena);
 	buf_release(&out);
