@@ -87,6 +87,14 @@ def test_ingest_and_search():
                          'mimikatz or "seq=5 alpha-secret"'],
                         d)
         assert out.strip().endswith("fw1 allow seq=5 alpha-secret"), out
+        # --limit 0: nothing, at once: no audit line below; the query is still checked
+        for args in (["--limit", "0"], ["--json", "--limit", "0"]):
+            assert run(["search", "--tenant", "city-a"] + args + ["*"], d) == (0, "", "")
+            assert run(["search", "--tenant", "city-a"] + args + ["| stats count()"], d) == \
+                (0, "", "")
+        status, out, err = run(["search", "--tenant", "city-a", "--limit", "0", "a ||"], d,
+                               check=False)
+        assert (status, out) == (1, "") and "column 3" in err, (status, out, err)
         # the audit line counts what was handed out: 2 events under --limit 2, not 3
         with open(os.path.join(d, "var", "audit.log")) as f:
             audit = [json.loads(line) for line in f]
