@@ -503,6 +503,13 @@ static enum MHD_Result handle_search(struct api *a, struct MHD_Connection *c)
 	if ((status = search_params(c, j, &why, &qe)))
 		goto fail;
 	j->tenant = (uint64_t)tenant;
+	if (!j->limit) { /* limit=0: nothing to send, so nothing to read */
+		status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		if (!(r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT)))
+			goto fail;
+		job_free(j);
+		return answer_ok(a, c, r, CONTENT_NDJSON);
+	}
 	snprintf(j->who, sizeof(j->who), "token %s", tok.name);
 	pthread_mutex_lock(&a->lock);
 	rc = a->searches >= max_searches;

@@ -11,6 +11,9 @@
 #include "core/timeutil.h"
 #include "store/query.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+
 #define ARENA_CHUNK (1u << 20)
 #define ARENA_MAX ((size_t)2 << 30) /* copies of kept events and group keys */
 
@@ -247,47 +250,48 @@ static int too_big(struct err *e, const char *what, unsigned long max)
 }
 
 /*
- * Emits ev, keeping only the projected fields when a `fields` pipe asked for it. The fields
- * are distinct (narrow_fields), so each of ev's values is kept at most once: vals holds them.
+ * ev as the event stage's `fields` pipes leave it: in *p, with its values in vals, or ev
+ * itself when none asked. The fields are distinct (narrow_fields), so each of ev's values is
+ * kept at most once.
  */
-static int emit_event(struct agg *g, const struct event *ev)
+static const struct event *project(const struct agg *g, const struct event *ev, struct event *p,
+				   struct event_value *vals)
 {
-	struct event_value vals[EVENT_MAX_VALUES];
-	struct event p;
 	uint32_t n = 0;
-	int rc;
 
-	if (g->stopped)
-		return -ECANCELED;
-	if (!g->project) {
-		rc = g->event_fn(g->ctx, ev);
-		g->stopped = rc < 0;
-		return rc;
-	}
-	p = *ev;
-	memset(p.known_pos, 0, sizeof(p.known_pos));
+	if (!g->project)
+		return ev;
+	*p = *ev;
+	memset(p->known_pos, 0, sizeof(p->known_pos));
 	for (size_t f = 0; f < g->n_fields; f++)
 		for (uint32_t i = 0; i < ev->n; i++)
 			if (ev->vals[i].field == (uint32_t)g->fields[f]) {
-				if (ev->vals[i].field < FIELD_COUNT && !p.known_pos[ev->vals[i].field])
-					p.known_pos[ev->vals[i].field] = (uint16_t)(n + 1);
+				if (ev->vals[i].field < FIELD_COUNT && !p->known_pos[ev->vals[i].field])
+					p->known_pos[ev->vals[i].field] = (uint16_t)(n + 1);
 				vals[n++] = ev->vals[i];
 			}
-	p.vals = vals;
-	p.n = p.cap = n;
-	rc = g->event_fn(g->ctx, &p);
-	g->stopped = rc < 0;
-	return rc;
+	p->vals = vals;
+	p->n = p->cap = n;
+	return p;
 }
 
 static int add_to_groups(struct agg *g, const struct event *ev, struct err *e);
 
-/* After the event stage: into the groups, or out. */
+/* After the event stage, with only the fields `fields` kept: into the groups, or out. */
 static int pass_on(struct agg *g, const struct event *ev, struct err *e)
 {
+	struct event_value vals[EVENT_MAX_VALUES];
+	struct event p;
+	int rc;
+
+	if (g->stopped) /* event_fn said stop */
+		return -ECANCELED;
+	ev = project(g, ev, &p, vals);
 	if (g->stats)
 		return add_to_groups(g, ev, e);
-	return emit_event(g, ev);
+	rc = g->event_fn(g->ctx, ev);
+	g->stopped = rc < 0;
+	return rc;
 }
 
 /* ---- orders: the kept events ---- */
@@ -1153,7 +1157,7 @@ static int setup_event_stage(struct agg *g, struct err *e)
 		if (p->kind == QUERY_SORT &&
 		    !(g->keeps[i] = keep_new(i + 1, resolve(p->sort_key), p->descending, false)))
 			return err_set(e, -ENOMEM, "out of memory");
-		if (p->kind == QUERY_FIELDS && !g->stats && narrow_fields(g, p) < 0)
+		if (p->kind == QUERY_FIELDS && narrow_fields(g, p) < 0)
 			return err_set(e, -ENOMEM, "out of memory");
 	}
 	if (needs_time_order(g) && !(g->order = keep_new(0, FIELD_TIMESTAMP, true, true)))
@@ -1254,6 +1258,19 @@ int agg_gives_rows(const struct agg *g)
 
 /* ---- output ---- */
 
+/* d in the shortest of %.15g, %.16g and %.17g that reads back as d: 2080.1833, not ...01. */
+static int add_double(struct buf *out, double d)
+{
+	char tmp[32];
+
+	for (int digits = 15; digits < 17; digits++) {
+		snprintf(tmp, sizeof(tmp), "%.*g", digits, d);
+		if (strtod(tmp, NULL) == d)
+			return buf_adds(out, tmp);
+	}
+	return buf_addf(out, "%.17g", d);
+}
+
 int agg_value_write_text(const struct agg_value *v, struct buf *out)
 {
 	char tmp[TIME_RFC3339_LEN + IPADDR_STRLEN];
@@ -1261,7 +1278,7 @@ int agg_value_write_text(const struct agg_value *v, struct buf *out)
 	switch (v->kind) {
 	case AGG_NULL: return buf_addch(out, '-');
 	case AGG_INT: return buf_add_int(out, v->v.i);
-	case AGG_DOUBLE: return buf_addf(out, "%.6g", v->v.d);
+	case AGG_DOUBLE: return add_double(out, v->v.d);
 	case AGG_TEXT: return buf_add(out, v->v.text.s, v->v.text.len);
 	case AGG_IP:
 		ipaddr_format(&v->v.ip, tmp);
@@ -1278,7 +1295,7 @@ static int value_write_json(const struct agg_value *v, struct buf *out)
 	switch (v->kind) {
 	case AGG_NULL: return buf_adds(out, "null");
 	case AGG_INT: return buf_add_int(out, v->v.i);
-	case AGG_DOUBLE: return buf_addf(out, "%.17g", v->v.d);
+	case AGG_DOUBLE: return add_double(out, v->v.d);
 	case AGG_TEXT: return json_add_string(out, v->v.text.s, v->v.text.len);
 	case AGG_IP:
 		ipaddr_format(&v->v.ip, tmp);

@@ -9,7 +9,9 @@
  *   - rows, from the first stats or timechart on: one row per group (per time bucket for
  *     timechart), with the by-fields and one column per aggregation named as written
  *     ("count", "dc(user.name)"); later sort, head and fields work on those rows.
- * Pipes before a stats (e.g. `| head 100 | stats count()`) apply to the events first.
+ * Pipes before a stats (e.g. `| head 100 | stats count()`) apply to the events first; a
+ * `fields` there leaves the stats only the fields it keeps (the others are null), while a
+ * sort orders by whole events.
  *
  * Semantics: count() counts events; dc(f) counts distinct values of f (exact); sum and avg
  * add whole numbers (an event without the field, or with a value that is not a number, is

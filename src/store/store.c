@@ -946,13 +946,42 @@ static void plan_output(struct search_run *r, const struct query *q)
 	r->out_some = ok && any;
 }
 
+/* Whether the field named name reaches q's pipe i: every `fields` pipe before it keeps it. */
+static bool reaches(const struct query *q, size_t i, const char *name)
+{
+	int id = name ? field_lookup(name, strlen(name)) : -1;
+
+	for (size_t j = 0; j < i && id >= 0; j++) {
+		const struct query_pipe *p = &q->pipes[j];
+		bool kept = p->kind != QUERY_FIELDS;
+
+		for (size_t k = 0; k < p->n_names && !kept; k++)
+			kept = field_lookup(p->names[k], strlen(p->names[k])) == id;
+		if (!kept)
+			return false;
+	}
+	return id >= 0;
+}
+
+/* Adds the field named name to the projection when q's pipe i reads it (reaches). */
+static void project_read(struct search_run *r, const struct query *q, size_t i, const char *name)
+{
+	if (reaches(q, i, name))
+		project_name(r, name);
+}
+
 /*
  * The fields to decode: the filter's and @timestamp (time bounds, timechart), and for a
- * query giving rows every field its pipes name (a name that is a result column, such as
- * "count", is no field and adds nothing).
+ * query giving rows the sort keys before the stats or timechart (a sort orders whole
+ * events) and the fields the stats reads that no `fields` before it dropped (agg.h; a name
+ * that is a result column, such as "count", is no field and adds nothing; the pipes after
+ * the stats read its rows).
  */
 static void plan_projection(struct search_run *r, const struct query *q)
 {
+	const struct query_pipe *p = q->pipes;
+	size_t i;
+
 	if (match_fields(r->m, r->proj, MAX_PROJECT - 1, &r->n_proj) < 0)
 		r->proj_all = true;
 	project_name(r, field_name(FIELD_TIMESTAMP));
@@ -960,15 +989,12 @@ static void plan_projection(struct search_run *r, const struct query *q)
 		plan_output(r, q);
 		return;
 	}
-	for (size_t i = 0; i < q->n_pipes; i++) {
-		const struct query_pipe *p = &q->pipes[i];
-
-		for (size_t j = 0; j < p->n_aggs; j++)
-			project_name(r, p->aggs[j].field);
-		for (size_t j = 0; j < p->n_names; j++)
-			project_name(r, p->names[j]);
-		project_name(r, p->sort_key);
-	}
+	for (i = 0; p[i].kind != QUERY_STATS && p[i].kind != QUERY_TIMECHART; i++)
+		project_name(r, p[i].sort_key);
+	for (size_t j = 0; j < p[i].n_aggs; j++)
+		project_read(r, q, i, p[i].aggs[j].field);
+	for (size_t j = 0; j < p[i].n_names; j++)
+		project_read(r, q, i, p[i].names[j]);
 }
 
 /* field (NULL: full text) is an address field: its values are in the index, not the blooms. */

@@ -69,6 +69,9 @@ def test_search_and_isolation():
             status, _, body = get(base, tok["city-b"], q="*")
             assert status == 200 and len(lines(body)) == 30, body
             assert all(e["organization"]["id"] == "city-b" for e in lines(body))
+            # limit=0: an empty answer at once, nothing read (no audit line, at the end)
+            status, _, body = get(base, tok["city-b"], q="limit-zero", limit="0")
+            assert (status, body) == (200, ""), (status, body)
             # a tenant token naming its own tenant is fine; another is refused
             status, _, body = get(base, tok["city-b"], tenant="city-b", q="| stats count()")
             assert (status, lines(body)) == (200, [{"count": 30}]), body
@@ -148,7 +151,7 @@ def test_search_and_isolation():
                       for r in ("ok", "forbidden", "unauthorized", "method_not_allowed",
                                 "not_found", "bad_request")}
             # 7 other tenants and one repeated parameter naming city-a first
-            assert counts == {"ok": 10, "forbidden": 8, "unauthorized": 3,
+            assert counts == {"ok": 11, "forbidden": 8, "unauthorized": 3,
                               "method_not_allowed": 1, "not_found": 2, "bad_request": 17}, counts
             # revoked: refused at the next request, no reload
             run(["token", "revoke", "tok-city-a"], d)
@@ -166,6 +169,7 @@ def test_search_and_isolation():
         assert "token tok-city-a" in who and "token ops" in who and "token tok-city-b" in who, who
         ops = [a for a in audit if a["who"] == "token ops" and a["query"] == "| stats count()"]
         assert ops and ops[0]["results"] == 1, ops
+        assert [a for a in audit if a["query"] == "limit-zero"] == []
         # the secrets are nowhere in koban.db
         with open(os.path.join(d, "var", "koban.db"), "rb") as f:
             db = f.read()

@@ -61,6 +61,13 @@ def test_ingest_and_search():
         assert rows == [{"destination.port": 443, "count": 666},
                         {"destination.port": 22, "count": 334}], rows
         assert search(d, "city-a", "source.ip: 10.0.3.1 | stats count()") == [{"count": 50}]
+        # a `fields` before a stats leaves it only those fields: the others are null
+        assert search(d, "city-a", "| fields event.original | stats count() by event.action") \
+            == [{"event.action": None, "count": 1000}]
+        rows = search(d, "city-a", "| fields event.action, event.original | fields event.action "
+                      "| stats count() by event.action, destination.port | sort event.action")
+        assert rows == [{"event.action": "allow", "destination.port": None, "count": 900},
+                        {"event.action": "deny", "destination.port": None, "count": 100}], rows
         assert search(d, "city-a", '"seq=999" | stats count()') == [{"count": 1}]
         # time bounds from the options: the first hour only
         assert search(d, "city-a", "--from", "2026-12-01T00:00:00Z", "--to",
@@ -80,6 +87,14 @@ def test_ingest_and_search():
                          'mimikatz or "seq=5 alpha-secret"'],
                         d)
         assert out.strip().endswith("fw1 allow seq=5 alpha-secret"), out
+        # --limit 0: nothing, at once: no audit line below; the query is still checked
+        for args in (["--limit", "0"], ["--json", "--limit", "0"]):
+            assert run(["search", "--tenant", "city-a"] + args + ["*"], d) == (0, "", "")
+            assert run(["search", "--tenant", "city-a"] + args + ["| stats count()"], d) == \
+                (0, "", "")
+        status, out, err = run(["search", "--tenant", "city-a", "--limit", "0", "a ||"], d,
+                               check=False)
+        assert (status, out) == (1, "") and "column 3" in err, (status, out, err)
         # the audit line counts what was handed out: 2 events under --limit 2, not 3
         with open(os.path.join(d, "var", "audit.log")) as f:
             audit = [json.loads(line) for line in f]

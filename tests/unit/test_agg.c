@@ -178,6 +178,23 @@ static void test_timechart(void)
 		  "{\"@timestamp\":\"2026-11-30T00:00:00Z\",\"count\":10}\n");
 }
 
+/* `fields` before a stats or timechart leaves them only the fields it keeps: the others are null. */
+static void test_fields_before_stats(void)
+{
+	CHECK_STR(run("| fields network.bytes | stats count(), sum(network.bytes) by event.action"),
+		  "{\"event.action\":null,\"count\":10,\"sum(network.bytes)\":5500}\n");
+	CHECK_STR(run("| fields event.action, user.name | fields user.name, network.bytes | "
+		      "stats count(), dc(user.name), sum(network.bytes) by event.action"),
+		  "{\"event.action\":null,\"count\":10,\"dc(user.name)\":2,"
+		  "\"sum(network.bytes)\":null}\n");
+	CHECK_STR(run("destination.port: 22 | fields event.action | stats count() by event.action"),
+		  "{\"event.action\":\"allow\",\"count\":1}\n{\"event.action\":\"deny\",\"count\":1}\n");
+	/* a timechart puts events by @timestamp: without it, none is on the chart */
+	CHECK_STR(run("| fields event.action | timechart span=1d count()"), "");
+	CHECK_STR(run("| fields @timestamp | timechart span=1d count() by event.action"),
+		  "{\"@timestamp\":\"2026-12-01T00:00:00Z\",\"event.action\":null,\"count\":10}\n");
+}
+
 static void test_events(void)
 {
 	struct err e = ERR_INIT;
@@ -473,7 +490,36 @@ static void test_text_values(void)
 	v.v.d = 2.5;
 	CHECK_INT(agg_value_write_text(&v, &b), 0);
 	CHECK_STR(b.p, "2.5");
+	/* the shortest decimal that reads back as the same double: 15, 16 or 17 digits */
+	buf_reset(&b);
+	v.v.d = 20801833.0 / 10000;
+	CHECK_INT(agg_value_write_text(&v, &b), 0);
+	CHECK_STR(b.p, "2080.1833");
+	buf_reset(&b);
+	v.v.d = 2.0 / 3;
+	CHECK_INT(agg_value_write_text(&v, &b), 0);
+	CHECK_STR(b.p, "0.6666666666666666");
+	buf_reset(&b);
+	v.v.d = 0.1 + 0.2;
+	CHECK_INT(agg_value_write_text(&v, &b), 0);
+	CHECK_STR(b.p, "0.30000000000000004");
 	buf_release(&b);
+}
+
+/* avg in JSON: 0.1, not 0.10000000000000001 */
+static void test_avg_digits(void)
+{
+	struct err e = ERR_INIT;
+	struct event evs[10];
+
+	for (int i = 0; i < 10; i++) {
+		event_init(&evs[i], &arena);
+		event_set_int(&evs[i], FIELD_NETWORK_BYTES, i == 0);
+		event_set_int(&evs[i], FIELD_DESTINATION_PORT, i ? 0 : 20801833);
+	}
+	CHECK_INT(run_on("| stats avg(network.bytes), avg(destination.port)", evs, 10, NULL, NULL,
+			 &e), 0);
+	CHECK_STR(out.p, "{\"avg(network.bytes)\":0.1,\"avg(destination.port)\":2080183.3}\n");
 }
 
 /*
@@ -524,7 +570,7 @@ static int run_one(const char *text, const struct event *ev, void (*reuse)(void 
 
 /*
  * A field named twice in `fields` is kept once: an event with 600 tags came out with 1,200
- * values, past the 1,024 that emit_event's array holds (a stack overflow before the fix).
+ * values, past the 1,024 that pass_on's array holds (a stack overflow before the fix).
  */
 static void test_fields_named_twice(void)
 {
@@ -593,6 +639,8 @@ int main(void)
 	T_RUN(test_text_values);
 	T_RUN(test_every_value);
 	T_RUN(test_fields_named_twice);
+	T_RUN(test_fields_before_stats);
+	T_RUN(test_avg_digits);
 	T_RUN(test_sort_keeps_object_text);
 	arena_release(&arena);
 	buf_release(&out);
