@@ -373,8 +373,8 @@ static int search_run(const struct config *c, const char *tenant, struct store_s
 	s->gone = reader_gone;
 	if (cli_tenant_id(c, tenant, &id, &e) < 0)
 		goto fail;
-	if (!o->limit) { /* --limit 0: nothing to print, so nothing to read; the query checked */
-		if (store_query_check(s->query, s->query_len, s->now, &e) < 0)
+	if (!o->limit) { /* --limit 0: nothing to print, so nothing to read; the search checked */
+		if (store_search_check(s, &e) < 0)
 			goto fail;
 		status = 0;
 		goto out;

@@ -426,10 +426,11 @@ static const struct tz *zone_from_env(void)
 		len = strlen(v);
 	if (n && len == sizeof(TZ_LOCAL) - 1 && !memcmp(n, TZ_LOCAL, len))
 		return NULL; /* "local" here would name itself */
-	if (!n || !(z = tz_get(n, len, NULL)))
+	/* a path outside zoneinfo (TZ=:/etc/localtime) names what the fallback reads anyway */
+	if (n && !(z = tz_get(n, len, NULL)) && *v != '/')
 		log_warn("TZ=%.64s names no time zone koban knows (give a zone name such as "
 			 "Asia/Tokyo): the local zone is read from /etc/localtime", getenv("TZ"));
-	return n ? z : NULL;
+	return z;
 }
 
 static void local_zone_load(void)

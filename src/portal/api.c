@@ -511,14 +511,6 @@ static enum MHD_Result handle_search(struct api *a, struct MHD_Connection *c)
 		return answer_ok(a, c, r, CONTENT_NDJSON);
 	}
 	snprintf(j->who, sizeof(j->who), "token %s", tok.name);
-	pthread_mutex_lock(&a->lock);
-	rc = a->searches >= max_searches;
-	pthread_mutex_unlock(&a->lock);
-	if (rc) { /* answered with Retry-After */
-		status = MHD_HTTP_SERVICE_UNAVAILABLE;
-		why = "too many searches at once: try again";
-		goto fail;
-	}
 	status = MHD_HTTP_INTERNAL_SERVER_ERROR;
 	why = "cannot start the search";
 	if (pipe2(fds, O_CLOEXEC) < 0 || !(j->out = fdopen(fds[1], "w")))
@@ -527,9 +519,17 @@ static enum MHD_Result handle_search(struct api *a, struct MHD_Connection *c)
 	if (!(r = MHD_create_response_from_pipe(fds[0])))
 		goto fail;
 	fds[0] = -1; /* the response owns it */
+	/* counted in the same hold as checked: a burst of connections cannot all pass */
 	pthread_mutex_lock(&a->lock);
-	a->searches++;
+	rc = a->searches < max_searches;
+	a->searches += rc;
 	pthread_mutex_unlock(&a->lock);
+	if (!rc) { /* answered with Retry-After */
+		MHD_destroy_response(r);
+		status = MHD_HTTP_SERVICE_UNAVAILABLE;
+		why = "too many searches at once: try again";
+		goto fail;
+	}
 	if ((rc = pthread_create(&t, NULL, job_main, j)) != 0) {
 		pthread_mutex_lock(&a->lock);
 		a->searches--;

@@ -40,8 +40,7 @@ struct mnode {
 	int64_t i;
 	struct ipaddr ip;
 	unsigned prefix;
-	double num;            /* T_RANGE_TEXT: the bound as a number, when num_ok */
-	bool num_ok;
+	bool num_ok;           /* T_RANGE_TEXT: the bound is a decimal number */
 };
 
 struct match {
@@ -378,28 +377,65 @@ static void compile_full_text(const struct query_node *n, struct mnode *m)
 }
 
 /*
- * A decimal number written in p[0..len) ([-]digits[.digits], digits on one side of the dot at
- * least): *out its value. Vendor fields keep the numbers of a log as text (panos.bytes "12").
+ * Whether p[0..len) is a decimal number ([-]digits[.digits], digits on one side of the dot
+ * at least). Vendor fields keep the numbers of a log as text (panos.bytes "12").
  */
-static bool text_number(const char *p, size_t len, double *out)
+static bool text_number(const char *p, size_t len)
 {
-	char buf[64];
 	size_t i = len && p[0] == '-';
 	bool digits = false;
 
-	if (!len || len >= sizeof(buf))
-		return false;
 	for (; i < len && p[i] >= '0' && p[i] <= '9'; i++)
 		digits = true;
 	if (i < len && p[i] == '.')
 		for (i++; i < len && p[i] >= '0' && p[i] <= '9'; i++)
 			digits = true;
-	if (i != len || !digits)
-		return false;
-	memcpy(buf, p, len);
-	buf[len] = '\0';
-	*out = strtod(buf, NULL);
-	return true;
+	return i == len && digits;
+}
+
+/* A text_number's parts: sign, integer digits without leading zeros, fraction without
+ * trailing ones (so that "007.50" and "7.5" are the same number, "-0" zero). */
+struct decimal {
+	bool neg;
+	const char *i, *f;
+	size_t ni, nf;
+};
+
+static struct decimal decimal_of(const char *p, size_t len)
+{
+	struct decimal d = { .neg = len && p[0] == '-' };
+	const char *end = p + len, *dot;
+
+	p += d.neg;
+	dot = memchr(p, '.', (size_t)(end - p));
+	d.i = p;
+	d.ni = (size_t)((dot ? dot : end) - p);
+	while (d.ni && d.i[0] == '0')
+		d.i++, d.ni--;
+	d.f = dot ? dot + 1 : end;
+	d.nf = (size_t)(end - d.f);
+	while (d.nf && d.f[d.nf - 1] == '0')
+		d.nf--;
+	if (!d.ni && !d.nf)
+		d.neg = false;
+	return d;
+}
+
+/* Two text_numbers compared exactly, at any length (-1, 0, 1): no rounding to a double. */
+static int cmp_decimal(const char *a, size_t alen, const char *b, size_t blen)
+{
+	struct decimal x = decimal_of(a, alen), y = decimal_of(b, blen);
+	size_t n = MIN(x.nf, y.nf);
+	int c;
+
+	if (x.neg != y.neg)
+		return x.neg ? -1 : 1;
+	if (x.ni != y.ni)
+		c = x.ni < y.ni ? -1 : 1;
+	else if ((c = memcmp(x.i, y.i, x.ni)) == 0 && (c = memcmp(x.f, y.f, n)) == 0)
+		c = x.nf == y.nf ? 0 : x.nf < y.nf ? -1 : 1;
+	c = c < 0 ? -1 : c > 0;
+	return x.neg ? -c : c;
 }
 
 static int compile_range(struct compiler *c, const struct query_node *n, struct mnode *m)
@@ -411,7 +447,7 @@ static int compile_range(struct compiler *c, const struct query_node *n, struct 
 	m->len = strlen(n->value);
 	if (t == FT_STR) {
 		m->test = T_RANGE_TEXT;
-		m->num_ok = text_number(m->s, m->len, &m->num);
+		m->num_ok = text_number(m->s, m->len);
 		return 0;
 	}
 	if (t == FT_IP) {
@@ -716,10 +752,8 @@ static int cmp_text(const char *a, size_t alen, const char *b, size_t blen)
 /* A text value against a range's bound: as numbers when both are, else byte by byte. */
 static int cmp_range_text(const struct mnode *n, const char *s, size_t len)
 {
-	double d;
-
-	if (n->num_ok && text_number(s, len, &d))
-		return d < n->num ? -1 : d > n->num;
+	if (n->num_ok && text_number(s, len))
+		return cmp_decimal(s, len, n->s, n->len);
 	return cmp_text(s, len, n->s, n->len);
 }
 

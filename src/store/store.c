@@ -2791,6 +2791,13 @@ static int check_bounds(const struct store_search *s, struct err *e)
 		       to);
 }
 
+int store_search_check(const struct store_search *s, struct err *e)
+{
+	int rc = check_bounds(s, e);
+
+	return rc ? rc : store_query_check(s->query, s->query_len, s->now, e);
+}
+
 int store_search(struct store *st, const struct store_search *s, struct store_search_stats *out,
 		 struct err *e)
 {

@@ -191,6 +191,8 @@ struct store_search_stats {
  * 400). Any thread.
  */
 int store_query_check(const char *query, size_t len, int64_t now, struct err *e);
+/* The same for a whole search: its time range (a to before its from) and its query. */
+int store_search_check(const struct store_search *s, struct err *e);
 /*
  * Bytes of the regular files in DATA_DIR/tenants/ID (its segments), as store quotas count
  * them; 0 when there is none. Any thread.

@@ -136,6 +136,11 @@ def test_parse_prints_ecs_json():
                            env=dict(env_now, TZ="JST-9"))
         assert p.returncode == 0 and "TZ=JST-9 names no time zone koban knows" in p.stderr, \
             p.stderr
+        # a path outside zoneinfo names what /etc/localtime gives anyway: nothing to say
+        p = subprocess.run([KOBAN, "parse", "-"], cwd=d, input="<13>Mar 15 10:00:00 h a: x\n",
+                           capture_output=True, text=True, timeout=60,
+                           env=dict(env_now, TZ=":/etc/localtime"))
+        assert p.returncode == 0 and p.stderr == "", p.stderr
     finally:
         shutil.rmtree(d)
 

@@ -95,6 +95,9 @@ def test_ingest_and_search():
         status, out, err = run(["search", "--tenant", "city-a", "--limit", "0", "a ||"], d,
                                check=False)
         assert (status, out) == (1, "") and "column 3" in err, (status, out, err)
+        status, out, err = run(["search", "--tenant", "city-a", "--limit", "0", "--from", "now",
+                                "--to", "-1d", "*"], d, check=False)
+        assert (status, out) == (1, "") and "ends before it begins" in err, (status, out, err)
         # the audit line counts what was handed out: 2 events under --limit 2, not 3
         with open(os.path.join(d, "var", "audit.log")) as f:
             audit = [json.loads(line) for line in f]

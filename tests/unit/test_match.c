@@ -82,6 +82,9 @@ static void make_event(void)
 	vendor = field_intern("panos.bytes", 11, FT_STR);
 	CHECK(vendor >= 0);
 	CHECK_INT(event_set_str(&ev, (unsigned)vendor, "12", 2), 0);
+	vendor = field_intern("panos.seqno", 11, FT_STR);
+	CHECK(vendor >= 0);
+	CHECK_INT(event_set_str(&ev, (unsigned)vendor, "7049273449123456789", 19), 0);
 }
 
 /* 1 match, 0 no match, -1 compile error (message in err). */
@@ -134,6 +137,12 @@ static void test_fields(void)
 	YES("panos.bytes > 7");
 	NO("panos.bytes > 100");
 	YES("panos.bytes < 12.5 and panos.bytes > -1");
+	YES("panos.bytes >= 012.000 and panos.bytes <= 12 and panos.bytes > 11.99");
+	/* exactly, past a double's 53 bits: 19-digit counters differ in their last digit */
+	YES("panos.seqno > 7049273449123456788");
+	NO("panos.seqno > 7049273449123456789");
+	NO("panos.seqno >= 7049273449123456790");
+	YES("panos.seqno < 17049273449123456789");
 	YES("panos.rule > a"); /* text that is no number: byte by byte */
 	NO("panos.rule < 5");  /* "block-all" is not a number: 'b' sorts after '5' */
 	YES("@timestamp >= 2026-11-30T00:00:00Z and @timestamp < 2026-11-30T02:00:00Z");
