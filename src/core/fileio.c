@@ -79,8 +79,18 @@ int fileio_sync_dir(const char *dir)
 	return rc;
 }
 
-int fileio_replace(const char *dir, const char *name, const void *data, size_t len,
-		   mode_t mode, unsigned flags, struct err *e)
+/* Writes the temporary file's content: 0, or a negative code with e naming tmp. */
+typedef int fill_fn(int fd, const char *tmp, void *ctx, struct err *e);
+
+#define KEEP_DIR_UNSYNCED (1u << 31) /* replace_by(): the caller syncs dir once for many */
+
+/*
+ * Makes DIR/NAME hold what fill writes, with mode: DIR/NAME.tmp (or, FILEIO_NOREPLACE, a
+ * temporary of the call's own), fdatasync, rename, then a sync of dir unless
+ * KEEP_DIR_UNSYNCED. On failure DIR/NAME is unchanged and the temporary file removed.
+ */
+static int replace_by(const char *dir, const char *name, mode_t mode, unsigned flags,
+		      fill_fn *fill, void *ctx, struct err *e)
 {
 	char path[FILEIO_PATH_MAX], tmp[FILEIO_PATH_MAX];
 	bool unique = flags & FILEIO_NOREPLACE;
@@ -101,13 +111,10 @@ int fileio_replace(const char *dir, const char *name, const void *data, size_t l
 		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
 		return err_set(e, -errno, "cannot create %s: %s", tmp, strerror(errno));
-	rc = fchmod(fd, mode) < 0 ? -errno : fileio_write_all(fd, data, len);
-	if (!rc && fdatasync(fd) < 0)
-		rc = -errno;
-	if (rc) {
-		err_set(e, rc, "cannot write %s: %s", tmp, strerror(-rc));
+	if (fchmod(fd, mode) < 0 || ((rc = fill(fd, tmp, ctx, e)) == 0 && fdatasync(fd) < 0))
+		rc = err_set(e, -errno, "cannot write %s: %s", tmp, strerror(errno));
+	if (rc)
 		goto fail;
-	}
 	close(fd);
 	fd = -1;
 	if (flags & FILEIO_NOREPLACE)
@@ -122,7 +129,7 @@ int fileio_replace(const char *dir, const char *name, const void *data, size_t l
 		err_set(e, rc, "cannot rename %s to %s: %s", tmp, path, strerror(-rc));
 		goto fail;
 	}
-	if ((rc = fileio_sync_dir(dir)) < 0)
+	if (!(flags & KEEP_DIR_UNSYNCED) && (rc = fileio_sync_dir(dir)) < 0)
 		return err_set(e, rc, "cannot sync %s: %s", dir, strerror(-rc));
 	return 0;
 fail:
@@ -130,6 +137,27 @@ fail:
 		close(fd);
 	unlink(tmp);
 	return rc;
+}
+
+struct bytes {
+	const void *p;
+	size_t len;
+};
+
+static int fill_bytes(int fd, const char *tmp, void *ctx, struct err *e)
+{
+	const struct bytes *b = ctx;
+	int rc = fileio_write_all(fd, b->p, b->len);
+
+	return rc ? err_set(e, rc, "cannot write %s: %s", tmp, strerror(-rc)) : 0;
+}
+
+int fileio_replace(const char *dir, const char *name, const void *data, size_t len,
+		   mode_t mode, unsigned flags, struct err *e)
+{
+	struct bytes b = { data, len };
+
+	return replace_by(dir, name, mode, flags & FILEIO_NOREPLACE, fill_bytes, &b, e);
 }
 
 int fileio_path(char *out, size_t size, struct err *e, const char *fmt, ...)
@@ -168,50 +196,33 @@ static int copy_bytes(int src, uint64_t len, int fd, char *buf, size_t size)
 
 #define COPY_BUFFER ((size_t)1 << 20)
 
+struct copy_from {
+	int src;
+	uint64_t len;
+};
+
+static int fill_copy(int fd, const char *tmp, void *ctx, struct err *e)
+{
+	const struct copy_from *f = ctx;
+	char *buf = mem_alloc(COPY_BUFFER);
+	int rc;
+
+	if (!buf)
+		return err_set(e, -ENOMEM, "out of memory");
+	rc = copy_bytes(f->src, f->len, fd, buf, COPY_BUFFER);
+	mem_free(buf);
+	if (rc == -EIO)
+		return err_set(e, rc, "cannot copy into %s: the source ended before its %llu bytes "
+			       "(cut meanwhile), or an I/O error", tmp, (unsigned long long)f->len);
+	return rc ? err_set(e, rc, "cannot write %s: %s", tmp, strerror(-rc)) : 0;
+}
+
 int fileio_copy(int src, uint64_t len, const char *dir, const char *name, mode_t mode,
 		struct err *e)
 {
-	char path[FILEIO_PATH_MAX], tmp[FILEIO_PATH_MAX];
-	int n = snprintf(path, sizeof(path), "%s/%s", dir, name);
-	int m = snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
-	char *buf = NULL;
-	int fd = -1, rc;
+	struct copy_from f = { src, len };
 
-	if (n < 0 || (size_t)n >= sizeof(path) || m < 0 || (size_t)m >= sizeof(tmp))
-		return err_set(e, -ENAMETOOLONG, "%s/%s: path too long", dir, name);
-	if (!(buf = mem_alloc(COPY_BUFFER)))
-		return err_set(e, -ENOMEM, "out of memory");
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-	if (fd < 0) {
-		rc = err_set(e, -errno, "cannot create %s: %s", tmp, strerror(errno));
-		mem_free(buf);
-		return rc;
-	}
-	rc = fchmod(fd, mode) < 0 ? -errno : copy_bytes(src, len, fd, buf, COPY_BUFFER);
-	if (!rc && fdatasync(fd) < 0)
-		rc = -errno;
-	mem_free(buf);
-	if (rc == -EIO) {
-		err_set(e, rc, "cannot copy into %s: the source ended before its %llu bytes (cut "
-			"meanwhile), or an I/O error", path, (unsigned long long)len);
-		goto fail;
-	}
-	if (rc) {
-		err_set(e, rc, "cannot write %s: %s", tmp, strerror(-rc));
-		goto fail;
-	}
-	close(fd);
-	fd = -1;
-	if (rename(tmp, path) < 0) {
-		rc = err_set(e, -errno, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-		goto fail;
-	}
-	return 0;
-fail:
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	return rc;
+	return replace_by(dir, name, mode, KEEP_DIR_UNSYNCED, fill_copy, &f, e);
 }
 
 int fileio_read_secret(const char *path, const char *what, char *out, size_t size, struct err *e)
