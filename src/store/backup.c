@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
+#include "store/keys.h"
 #include "store/seal.h"
 #include "store/segment.h"
 #include "store/wal.h"
@@ -640,25 +641,16 @@ static bool key_backed_up(const char *dir, const char *name)
 
 /*
  * Removes a key file from the backup as `koban tenant erase` removes one (overwritten first,
- * at most its first MiB, then unlinked): an erased tenant's wrapped key leaves DIR too.
+ * keys_file_overwrite()): an erased tenant's wrapped key leaves DIR too.
  */
 static int key_destroy(const char *path, struct err *e)
 {
-	static const char zero[4096];
 	struct stat sb;
-	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW), rc = 0;
+	int rc;
 
-	if (fd < 0)
-		return errno == ENOENT ? 0 : remove_tree(path, 0, e);
-	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
-		for (off_t off = 0; off < MIN(sb.st_size, (off_t)1 << 20) && !rc; off += sizeof(zero))
-			rc = fileio_write_all(fd, zero, sizeof(zero));
-		if (!rc && fdatasync(fd) < 0)
-			rc = -errno;
-	}
-	close(fd);
-	if (rc)
-		return err_set(e, rc, "cannot overwrite %s: %s", path, strerror(-rc));
+	if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) &&
+	    (rc = keys_file_overwrite(path, e)) < 0 && rc != -ENOENT)
+		return rc;
 	return remove_tree(path, 0, e);
 }
 

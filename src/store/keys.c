@@ -746,6 +746,13 @@ static int overwrite_key_file(const char *path, bool *overwritten, struct err *e
 	return rc ? err_set(e, rc, "cannot overwrite %s: %s", path, strerror(-rc)) : 0;
 }
 
+int keys_file_overwrite(const char *path, struct err *e)
+{
+	bool done;
+
+	return overwrite_key_file(path, &done, e);
+}
+
 int keys_tenant_destroy(struct keys *k, uint64_t tenant, unsigned char id_hash[32],
 			bool *damaged, bool *overwritten, struct err *e)
 {

@@ -131,6 +131,13 @@ int keys_tenant_id_hash(struct keys *k, uint64_t tenant, unsigned char id_hash[3
  */
 int keys_tenant_tombstone_remove(struct keys *k, uint64_t tenant, struct err *e);
 /*
+ * Overwrites the key file at path as keys_tenant_destroy() does before it removes one (the
+ * tombstone magic and random bytes over a key's length, then up to 1 MiB of the rest,
+ * synced), and leaves it there: for copies of key files kept elsewhere (store/backup.h),
+ * which the caller removes. -ENOENT (e set) when there is none.
+ */
+int keys_file_overwrite(const char *path, struct err *e);
+/*
  * Destroys the tenant's data key file and sets id_hash to BLAKE2b-256 of its key id (for the
  * certificate). -ENOENT when the tenant has no key. damaged as for keys_tenant_id_hash():
  * NULL refuses a damaged file (-EBADMSG, nothing changed); else a damaged file is destroyed
