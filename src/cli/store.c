@@ -203,6 +203,26 @@ static int stats_unsealed(struct store *st, struct stats_run *s, uint64_t tenant
 	return 0;
 }
 
+/*
+ * verify's line for the tenant's held log (docs/store.md, Keys): its events wait for the
+ * tenant's data key to open. -EBADMSG when the log is damaged (said on the line).
+ */
+static int verify_held(struct store *st, struct stats_run *s, uint64_t tenant)
+{
+	struct err he = ERR_INIT;
+	uint64_t events;
+	int rc = store_held_verify(st, tenant, &events, &he);
+
+	if (rc < 0) {
+		fprintf(s->out, "%s: held events: DAMAGED: %s\n", s->tenant, he.msg);
+		return -EBADMSG;
+	}
+	if (events)
+		fprintf(s->out, "%s: %llu events held: not sealed until the tenant's data key "
+			"opens (docs/store.md, Keys)\n", s->tenant, (unsigned long long)events);
+	return 0;
+}
+
 static int run(struct store *st, const struct tenant_list *l, bool verify, FILE *out,
 	       FILE *err, struct err *e)
 {
@@ -219,6 +239,9 @@ static int run(struct store *st, const struct tenant_list *l, bool verify, FILE 
 			stats_tenant_done(&s);
 		if (!verify && rc == 0)
 			rc = stats_unsealed(st, &s, (uint64_t)l->t[i].id, e);
+		if (verify && (rc == 0 || rc == -EBADMSG) &&
+		    verify_held(st, &s, (uint64_t)l->t[i].id) < 0)
+			rc = -EBADMSG;
 		if (rc == -EBADMSG && verify) {
 			status = 1; /* listed: go on with the other tenants */
 		} else if (rc < 0) {
@@ -372,11 +395,11 @@ static int backup(int argc, char **argv, const struct cli_verb *verb)
 	} else {
 		printf("backup of %s into %s: %llu segments (%llu copied, %llu kept, %llu "
 		       "removed), %llu log records in %llu log files, koban.db %llu bytes, %llu "
-		       "other files\n", c.data_dir, dir, (unsigned long long)x.segments,
+		       "other files%s\n", c.data_dir, dir, (unsigned long long)x.segments,
 		       (unsigned long long)x.copied, (unsigned long long)x.kept,
 		       (unsigned long long)x.removed, (unsigned long long)x.log_records,
 		       (unsigned long long)x.log_files, (unsigned long long)x.db_bytes,
-		       (unsigned long long)x.other_files);
+		       (unsigned long long)x.other_files, x.held_logs ? ", with held events" : "");
 		printf("master.key and signing.key are not in the backup: keep them apart "
 		       "(docs/store.md, Backup and restore)\n");
 		rc = fflush(stdout) ? 1 : 0;

@@ -35,6 +35,24 @@ int fileio_write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
+int fileio_pread_all(int fd, void *p, size_t n, uint64_t off)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = pread(fd, (char *)p + got, n - got, (off_t)(off + got));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return 0;
+		got += (size_t)r;
+	}
+	return 1;
+}
+
 int fileio_writev_all(int fd, struct iovec *iov, int n)
 {
 	while (n > 0) {

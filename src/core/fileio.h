@@ -35,6 +35,11 @@ int fileio_writev_all(int fd, struct iovec *iov, int n);
  * closed it (not one that only shut its writing half). Does not block.
  */
 bool fileio_reader_gone(int fd);
+/*
+ * Reads n bytes of fd at off (pread, retrying short reads and EINTR): 1 when all were read,
+ * 0 when the file ends before (a record being written, or torn), or -errno.
+ */
+int fileio_pread_all(int fd, void *p, size_t n, uint64_t off);
 /* fsync() of directory dir, so that names created, renamed or removed in it last: 0 or -errno. */
 int fileio_sync_dir(const char *dir);
 /*

@@ -17,6 +17,7 @@
 #include "core/timeutil.h"
 #include "store/keys.h"
 #include "store/seal.h"
+#include "store/held.h"
 #include "store/segment.h"
 #include "store/wal.h"
 
@@ -41,6 +42,13 @@ struct bseg {
 	bool is_new; /* (in dest) not kept from an earlier backup */
 };
 
+/* A tenant's held log (store/held.h) of the snapshot: its first end bytes are copied. */
+struct bheld {
+	uint64_t tenant;
+	int fd;
+	uint64_t end;
+};
+
 struct backup {
 	const char *src, *dest;
 	unsigned char state[STATE_MAX]; /* seal.state as read, state_len 0: none */
@@ -51,6 +59,8 @@ struct backup {
 	size_t n_segs, cap_segs;
 	struct wal_scan *scan;
 	bool vanished; /* a listed segment was gone when its turn came */
+	struct bheld *held;
+	size_t n_held;
 	struct bseg *copies; /* copied by the run's earlier passes, sorted */
 	size_t n_copies;
 	struct store_backup_stats *out;
@@ -270,11 +280,45 @@ static int seg_add(struct backup *b, uint64_t tenant, uint32_t day, uint32_t seq
 	return 0;
 }
 
-static bool skipped(const struct seal_segment *skip, size_t n, uint64_t tenant, uint32_t day,
-		    uint32_t seq)
+static void held_release(struct backup *b)
 {
-	for (size_t i = 0; i < n; i++)
-		if (skip[i].tenant == tenant && skip[i].day == day && skip[i].seq == seq)
+	for (size_t i = 0; i < b->n_held; i++)
+		close(b->held[i].fd);
+	mem_free(b->held);
+	b->held = NULL;
+	b->n_held = 0;
+}
+
+/* tenant's held log in tdir, opened as it is now (appends after it are not committed). */
+static int held_add(struct backup *b, const char *tdir, uint64_t tenant)
+{
+	char path[PATH_LEN];
+	struct bheld *nh = NULL;
+	struct stat sb;
+	int fd, rc;
+
+	if ((rc = held_path(path, sizeof(path), tdir, b->e)))
+		return rc;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? 0 : err_set(b->e, -errno, "cannot open %s: %s", path,
+						     strerror(errno));
+	if (fstat(fd, &sb) < 0)
+		rc = -errno;
+	else if (!(nh = mem_realloc(b->held, (b->n_held + 1) * sizeof(*nh))))
+		rc = -ENOMEM;
+	if (rc) {
+		close(fd);
+		return err_set(b->e, rc, "%s: %s", path, strerror(-rc));
+	}
+	b->held = nh;
+	b->held[b->n_held++] = (struct bheld){ tenant, fd, (uint64_t)sb.st_size };
+	return 0;
+}
+
+static bool has_held(const struct backup *b, uint64_t tenant)
+{
+	for (size_t i = 0; i < b->n_held; i++)
+		if (b->held[i].tenant == tenant)
 			return true;
 	return false;
 }
@@ -330,6 +374,8 @@ static int list_all_segments(struct backup *b)
 
 			if (segment_name_parse(se->d_name, &day, &seq) == 0)
 				rc = seg_add(b, t, day, seq);
+			else if (!strcmp(se->d_name, HELD_NAME))
+				rc = held_add(b, tdir, t);
 		}
 		closedir(td);
 	}
@@ -366,7 +412,10 @@ static int journal_twice(struct backup *b, struct seal_segment **skip, size_t *n
 	return 0;
 }
 
-/* The tenants' segments: listed, then those either journal read names dropped. */
+/*
+ * The tenants' segments and held logs: listed, then those either journal read names
+ * dropped, or sealed (held logs).
+ */
 static int list_segments(struct backup *b)
 {
 	struct seal_segment *first = NULL, *skip = NULL;
@@ -374,6 +423,7 @@ static int list_segments(struct backup *b)
 	int rc;
 
 	b->n_segs = 0;
+	held_release(b);
 	if ((rc = seal_journal_read(b->src, b->out->generation, &first, &n_first, b->e)))
 		return rc;
 	if ((rc = list_all_segments(b)) ||
@@ -382,9 +432,17 @@ static int list_segments(struct backup *b)
 		return rc;
 	}
 	for (size_t i = 0; i < b->n_segs; i++)
-		if (!skipped(skip, n_skip, b->segs[i].tenant, b->segs[i].day, b->segs[i].seq))
+		if (!seal_segment_listed(skip, n_skip, b->segs[i].tenant, b->segs[i].day,
+					 b->segs[i].seq))
 			b->segs[k++] = b->segs[i];
 	b->n_segs = k;
+	for (size_t i = k = 0; i < b->n_held; i++) {
+		if (!seal_held_sealed(skip, n_skip, b->held[i].tenant))
+			b->held[k++] = b->held[i];
+		else
+			close(b->held[i].fd);
+	}
+	b->n_held = k;
 	mem_free(skip);
 	return 0;
 }
@@ -541,6 +599,8 @@ static int prune_tenant(struct backup *b, const char *tdir, uint64_t tenant, boo
 			continue;
 		if (seg && !whole && in_snapshot(b, tenant, day, seq))
 			continue;
+		if (!whole && !strcmp(de->d_name, HELD_NAME) && has_held(b, tenant))
+			continue;
 		if ((rc = bpath(path, b->e, "%s/%s", tdir, de->d_name)) ||
 		    (rc = remove_tree(path, 0, b->e)))
 			break;
@@ -572,10 +632,27 @@ static int prune_segments(struct backup *b)
 		if (!tenant_id(de->d_name, &t))
 			rc = remove_tree(tdir, 0, b->e);
 		else
-			rc = prune_tenant(b, tdir, t, !tenant_in_snapshot(b, t));
+			rc = prune_tenant(b, tdir, t, !tenant_in_snapshot(b, t) && !has_held(b, t));
 	}
 	closedir(d);
 	return rc;
+}
+
+/* The held logs, each as whole as it was listed (into dest's tenants directory dir). */
+static int backup_held(struct backup *b, const char *dir)
+{
+	for (size_t i = 0; i < b->n_held; i++) {
+		char tdir[PATH_LEN];
+		int rc;
+
+		if ((rc = bpath(tdir, b->e, "%s/%llu", dir, (unsigned long long)b->held[i].tenant)) ||
+		    (rc = make_dir(tdir, 0750, b->e)) ||
+		    (rc = fileio_copy(b->held[i].fd, b->held[i].end, tdir, HELD_NAME, 0640, b->e)) ||
+		    (rc = sync_dir(tdir, b->e)))
+			return rc;
+		b->out->held_logs++;
+	}
+	return 0;
 }
 
 static int backup_segments(struct backup *b)
@@ -602,7 +679,7 @@ static int backup_segments(struct backup *b)
 		    (rc = sync_dir(tdir, b->e)))
 			return rc;
 	}
-	if ((rc = prune_segments(b)))
+	if ((rc = backup_held(b, dir)) || (rc = prune_segments(b)))
 		return rc;
 	return sync_dir(dir, b->e);
 }
@@ -915,6 +992,7 @@ int store_backup(const char *data_dir, const char *dest, int64_t now,
 	rc = sync_dir(dest, e);
 fail:
 	wal_scan_close(b.scan);
+	held_release(&b);
 	mem_free(b.segs);
 	mem_free(b.copies);
 	return rc;

@@ -36,6 +36,7 @@ struct store_backup_stats {
 	uint64_t log_files;
 	uint64_t db_bytes;    /* koban.db (0: the data directory has none) */
 	uint64_t other_files;
+	uint64_t held_logs;   /* tenants' held logs (store/held.h) */
 	uint64_t generation;  /* the sealer state copied */
 };
 

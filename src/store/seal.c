@@ -26,6 +26,7 @@
 #include "core/timeutil.h"
 #include "parse/ecs.h"
 #include "store/evcodec.h"
+#include "store/held.h"
 #include "store/keys.h"
 #include "store/segment.h"
 #include "store/store.h"
@@ -62,6 +63,14 @@ struct tenant_count {
 	atomic_uint_fast64_t events;
 };
 
+/* A held log (store/held.h) of one of the lane's tenants: open until its records are sealed. */
+struct lane_held {
+	uint64_t tenant;
+	struct held *h;
+	bool appended; /* by this generation */
+	bool sealing;  /* its records are sealed by this generation (journaled) */
+};
+
 /* Events of finished slots of this generation, by tenant: counted at its commit. */
 struct gen_tally {
 	uint64_t tenant, events;
@@ -91,6 +100,8 @@ struct lane {
 	uint64_t segments;                    /* segments it finished in the generation */
 	struct gen_tally *tally;
 	size_t n_tally;
+	struct lane_held *held;               /* its tenants' held logs */
+	size_t n_held, held_cap;
 
 	/* A threaded lane (more than one): the hand-over, under mu. */
 	pthread_t thread;
@@ -104,6 +115,7 @@ struct lane {
 };
 
 /* A record in a lane's queue, its payload after it (padded to 8 bytes). */
+#define LANE_SEAL_HELD (1u << 31) /* flags of a request: seal tenant's held log (no payload) */
 struct lane_rec {
 	uint64_t lsn, tenant;
 	uint32_t shard, count, flags, len;
@@ -143,15 +155,17 @@ struct seal {
 	uint64_t gen_segments;                /* segments its merge finished */
 	uint64_t gen_merged;                  /* segments its merge replaces */
 	int64_t gen_started;                  /* time_mono_ns of its first record, 0: none */
+	bool gen_held;                        /* it seals held logs */
+	int64_t held_tried;                   /* time_mono_ns held tenants' keys were tried */
 	struct arena arena;                   /* a merge's block of events */
-	struct log_limit bad_lines, failures;
+	struct log_limit bad_lines, failures, held_lines;
 
 	/*
 	 * st_sealed_count: the sum of sealed_count (the backlog is the WAL's durable events past
 	 * it); st_read: events read into the open generation.
 	 */
 	atomic_uint_fast64_t st_generation, st_sealed_count, st_read, st_events, st_segments,
-		st_erased, st_invalid, st_unreadable, st_errors;
+		st_erased, st_invalid, st_unreadable, st_errors, st_held;
 	pthread_mutex_t count_lock;
 	struct tenant_count counts[TENANT_STATS_MAX];
 	size_t n_counts;
@@ -339,15 +353,16 @@ static int journal_parse(const char *path, uint64_t *generation, struct seal_seg
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		unsigned long long t;
-		unsigned d, q;
+		unsigned d = 0, q = 0;
 		char line[96];
-		bool drop = *p == '-';
+		bool drop = *p == '-', held = *p == 'H';
 
 		if (!nl)
 			break; /* torn: its segment was never renamed (nor merged: not dropped) */
 		if ((size_t)(nl - p) >= sizeof(line) ||
 		    (memcpy(line, p, (size_t)(nl - p)), line[nl - p] = '\0',
-		     sscanf(line + drop, "%llu %u %u", &t, &d, &q) != 3)) {
+		     held ? sscanf(line + 1, "%llu", &t) != 1 :
+			    sscanf(line + drop, "%llu %u %u", &t, &d, &q) != 3)) {
 			rc = err_set(e, -EBADMSG, "%s: offset %zu: damaged journal line", path,
 				     (size_t)(p - text));
 			goto done;
@@ -363,7 +378,7 @@ static int journal_parse(const char *path, uint64_t *generation, struct seal_seg
 			}
 			*segs = ns;
 		}
-		(*segs)[(*n)++] = (struct seal_segment){ t, d, q, drop };
+		(*segs)[(*n)++] = (struct seal_segment){ t, d, q, drop, held };
 		p = nl + 1;
 	}
 done:
@@ -389,10 +404,17 @@ int seal_journal_read(const char *data_dir, uint64_t committed, struct seal_segm
 	if ((rc = path_of(path, data_dir, "seal.journal", e)) ||
 	    (rc = journal_parse(path, &g, segs, n, e)))
 		return rc;
-	/* uncommitted: its new segments; committed: the segments its merges replaced */
-	for (size_t i = 0; i < *n; i++)
-		if ((g == committed + 1 && !(*segs)[i].drop) || (g == committed && (*segs)[i].drop))
-			(*segs)[k++] = (*segs)[i];
+	/*
+	 * uncommitted: its new segments; committed: the segments its merges replaced and the
+	 * held logs it sealed
+	 */
+	for (size_t i = 0; i < *n; i++) {
+		const struct seal_segment *sg = &(*segs)[i];
+
+		if ((g == committed + 1 && !sg->drop && !sg->held) ||
+		    (g == committed && (sg->drop || sg->held)))
+			(*segs)[k++] = *sg;
+	}
 	*n = k;
 	{ /* and the replaced segments not deleted yet */
 		struct seal_segment *d, *all;
@@ -427,13 +449,40 @@ int seal_journal_read(const char *data_dir, uint64_t committed, struct seal_segm
 	return 0;
 }
 
+bool seal_segment_listed(const struct seal_segment *list, size_t n, uint64_t tenant,
+			 uint32_t day, uint32_t seq)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!list[i].held && list[i].tenant == tenant && list[i].day == day &&
+		    list[i].seq == seq)
+			return true;
+	return false;
+}
+
+bool seal_held_sealed(const struct seal_segment *list, size_t n, uint64_t tenant)
+{
+	for (size_t i = 0; i < n; i++)
+		if (list[i].held && list[i].tenant == tenant)
+			return true;
+	return false;
+}
+
+/* What a journal line says. */
+enum journal_kind {
+	JOURNAL_NEW,  /* "T D Q": a segment of the generation */
+	JOURNAL_DROP, /* "-T D Q": a segment its merge replaces */
+	JOURNAL_HELD, /* "HT": tenant T's held log, which it seals */
+};
+
 /*
  * store_seal_hook_fn: a segment of the generation is journaled (durably) as soon as its number
- * is reserved, before its file exists. Any lane's thread; under journal_lock.
+ * is reserved, before its file exists; a held log before its first record is read. Any
+ * lane's thread; under journal_lock.
  */
-static int journal_append(struct seal *s, bool drop, uint64_t tenant, uint32_t day,
+static int journal_append(struct seal *s, enum journal_kind kind, uint64_t tenant, uint32_t day,
 			  uint32_t seq)
 {
+	bool drop = kind == JOURNAL_DROP, held = kind == JOURNAL_HELD;
 	char line[96];
 	int n, rc;
 
@@ -462,30 +511,33 @@ static int journal_append(struct seal *s, bool drop, uint64_t tenant, uint32_t d
 		if ((rc = fileio_sync_dir(s->data_dir)) < 0)
 			return rc;
 	}
-	n = snprintf(line, sizeof(line), "%s%llu %u %u\n", drop ? "-" : "",
-		     (unsigned long long)tenant, day, seq);
+	if (held)
+		n = snprintf(line, sizeof(line), "H%llu\n", (unsigned long long)tenant);
+	else
+		n = snprintf(line, sizeof(line), "%s%llu %u %u\n", drop ? "-" : "",
+			     (unsigned long long)tenant, day, seq);
 	if (write(s->journal_fd, line, (size_t)n) != n || fdatasync(s->journal_fd) < 0)
 		return errno ? -errno : -EIO;
-	s->gen_segs[s->n_gen_segs++] = (struct seal_segment){ tenant, day, seq, drop };
-	if (!drop)
+	s->gen_segs[s->n_gen_segs++] = (struct seal_segment){ tenant, day, seq, drop, held };
+	if (kind == JOURNAL_NEW)
 		crash_point(1);
 	return 0;
 }
 
-static int journal_write(struct seal *s, bool drop, uint64_t tenant, uint32_t day,
-			 uint32_t seq)
+static int journal_write(struct seal *s, enum journal_kind kind, uint64_t tenant,
+			 uint32_t day, uint32_t seq)
 {
 	int rc;
 
 	pthread_mutex_lock(&s->journal_lock);
-	rc = journal_append(s, drop, tenant, day, seq);
+	rc = journal_append(s, kind, tenant, day, seq);
 	pthread_mutex_unlock(&s->journal_lock);
 	return rc;
 }
 
 static int journal_add(void *ctx, uint64_t tenant, uint32_t day, uint32_t seq)
 {
-	return journal_write(ctx, false, tenant, day, seq);
+	return journal_write(ctx, JOURNAL_NEW, tenant, day, seq);
 }
 
 /* ---- segments replaced by merges: listed in seal.dropped, deleted after a grace ---- */
@@ -563,7 +615,7 @@ static int dropped_parse(const char *path, struct seal_segment **segs, int64_t *
 		}
 		if (when)
 			(*when)[*n] = at;
-		(*segs)[(*n)++] = (struct seal_segment){ t, d, q, true };
+		(*segs)[(*n)++] = (struct seal_segment){ t, d, q, true, false };
 		p = nl + 1;
 	}
 	mem_free(text);
@@ -608,6 +660,37 @@ static int dropped_prune(struct seal *s, struct err *e)
 	return rc;
 }
 
+/* Removes tenant's held log, its records sealed by a committed generation. */
+static int held_remove(struct seal *s, uint64_t tenant, struct err *e)
+{
+	char dir[PATH_LEN], path[PATH_LEN];
+	int rc;
+
+	if ((rc = store_tenant_dir(s->st, tenant, false, dir, e)) ||
+	    (rc = held_path(path, sizeof(path), dir, e)))
+		return rc;
+	if (unlink(path) < 0)
+		return errno == ENOENT ? 0 : err_set(e, -errno, "cannot remove %s: %s", path,
+						     strerror(errno));
+	if ((rc = fileio_sync_dir(dir)) < 0)
+		return err_set(e, rc, "cannot sync %s: %s", dir, strerror(-rc));
+	log_info("tenant %llu's held events are sealed: %s removed", (unsigned long long)tenant,
+		 path);
+	return 0;
+}
+
+/* The held logs a committed journal names, removed (before the journal: store.h). */
+static int held_remove_sealed(struct seal *s, const struct seal_segment *segs, size_t n,
+			      struct err *e)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < n && !rc; i++)
+		if (segs[i].held)
+			rc = held_remove(s, segs[i].tenant, e);
+	return rc;
+}
+
 /* Removes the segments of an uncommitted journal, then the journal (the lanes idle). */
 static int journal_undo(struct seal *s, struct err *e)
 {
@@ -626,16 +709,21 @@ static int journal_undo(struct seal *s, struct err *e)
 		size_t removed = 0;
 
 		for (size_t i = 0; i < n && !rc; i++)
-			if (!segs[i].drop && !(rc = store_segment_remove(s->st, segs[i].tenant,
-									 segs[i].day, segs[i].seq, e)))
+			if (!segs[i].drop && !segs[i].held &&
+			    !(rc = store_segment_remove(s->st, segs[i].tenant, segs[i].day,
+							segs[i].seq, e)))
 				removed++;
 		if (!rc && removed)
 			log_info("removed %zu segments of sealer generation %llu, which was not "
 				 "committed (their events are still in the WAL)", removed,
 				 (unsigned long long)g);
 	} else if (g) {
-		/* committed: the segments its merges replaced are listed for deletion (again) */
-		rc = dropped_add(s, segs, n, e);
+		/*
+		 * committed: the segments its merges replaced are listed for deletion (again), and
+		 * the held logs it sealed removed
+		 */
+		if (!(rc = dropped_add(s, segs, n, e)))
+			rc = held_remove_sealed(s, segs, n, e);
 	}
 	mem_free(segs);
 	s->n_gen_segs = 0;
@@ -740,6 +828,13 @@ static int collect_merged(struct metrics_out *o, void *ctx)
 	return metrics_sample(o, atomic_load(&s->st_merged), NULL);
 }
 
+static int collect_held(struct metrics_out *o, void *ctx)
+{
+	struct seal *s = ctx;
+
+	return metrics_sample(o, atomic_load(&s->st_held), NULL);
+}
+
 static int collect_yield(struct metrics_out *o, void *ctx)
 {
 	struct seal *s = ctx;
@@ -768,7 +863,10 @@ static int register_metrics(struct seal *s, struct err *e)
 				   "Small segments replaced by merged ones.", collect_merged, s)) ||
 	    (rc = metrics_register("koban_store_seal_yield_seconds_total", METRICS_COUNTER,
 				   "Seconds the sealer paused because ingest was behind.",
-				   collect_yield, s))) {
+				   collect_yield, s)) ||
+	    (rc = metrics_register("koban_store_held_events", METRICS_GAUGE,
+				   "Events held, not sealed, until their tenant's data key opens.",
+				   collect_held, s))) {
 		metrics_unregister(s);
 		return err_set(e, rc, "cannot register the sealer's metrics: %s", strerror(-rc));
 	}
@@ -808,12 +906,16 @@ static int finish_tenant(struct lane *l, size_t i, struct err *e)
 	return rc;
 }
 
+/* Finishes every open segment and syncs the held logs appended to (the commit's step). */
 static int lane_finish_all(struct lane *l, struct err *e)
 {
 	int rc = 0;
 
 	while (l->n_open && !rc)
 		rc = finish_tenant(l, l->n_open - 1, e);
+	for (size_t i = 0; i < l->n_held && !rc; i++)
+		if (l->held[i].appended)
+			rc = held_sync(l->held[i].h, e);
 	return rc;
 }
 
@@ -829,6 +931,64 @@ static void lane_abort(struct lane *l)
 	l->segments = 0;
 	l->n_tally = 0;
 	l->rc = 0;
+	for (size_t i = 0; i < l->n_held; i++)
+		l->held[i].appended = l->held[i].sealing = false;
+}
+
+/* ---- held logs: the records of a tenant whose key does not open (store/held.h) ---- */
+
+static struct lane_held *lane_held_find(struct lane *l, uint64_t tenant)
+{
+	for (size_t i = 0; i < l->n_held; i++)
+		if (l->held[i].tenant == tenant)
+			return &l->held[i];
+	return NULL;
+}
+
+static int lane_held_add(struct lane *l, uint64_t tenant, struct held *h, struct err *e)
+{
+	if (l->n_held == l->held_cap) {
+		size_t cap = l->held_cap ? 2 * l->held_cap : 4;
+		struct lane_held *nh = mem_realloc(l->held, cap * sizeof(*nh));
+
+		if (!nh)
+			return err_set(e, -ENOMEM, "out of memory");
+		l->held = nh;
+		l->held_cap = cap;
+	}
+	l->held[l->n_held++] = (struct lane_held){ .tenant = tenant, .h = h };
+	return 0;
+}
+
+/* Closes held log i (sealed, or its tenant erased) and forgets it. */
+static void lane_held_drop(struct lane *l, size_t i)
+{
+	struct seal *s = l->s;
+
+	atomic_fetch_sub(&s->st_held, held_events(l->held[i].h));
+	held_close(l->held[i].h);
+	l->held[i] = l->held[--l->n_held];
+}
+
+/* tenant's held log, opened (made) when the lane has none open. */
+static int lane_held_get(struct lane *l, uint64_t tenant, struct lane_held **out,
+			 struct err *e)
+{
+	char dir[PATH_LEN];
+	struct held *h;
+	int rc;
+
+	if ((*out = lane_held_find(l, tenant)))
+		return 0;
+	if ((rc = store_tenant_dir(l->st, tenant, true, dir, e)) || (rc = held_open(&h, dir, e)))
+		return rc;
+	if ((rc = lane_held_add(l, tenant, h, e))) {
+		held_close(h);
+		return rc;
+	}
+	COUNT(l->s->st_held, held_events(h));
+	*out = &l->held[l->n_held - 1];
+	return 0;
 }
 
 /*
@@ -850,7 +1010,10 @@ static int bound_open(struct lane *l, const struct gen_tenant *keep, struct err 
 	return finish_tenant(l, lru, e);
 }
 
-/* The slot of tenant in the generation, opened (the least used one finished) when new. */
+/*
+ * The slot of tenant in the generation, opened (the least used one finished) when new: 0, 1
+ * when the tenant's key is destroyed (erased), 2 when it does not open (e says why), or < 0.
+ */
 static int tenant_slot(struct lane *l, uint64_t tenant, struct gen_tenant **out, struct err *e)
 {
 	struct keys_data_key dk;
@@ -868,8 +1031,10 @@ static int tenant_slot(struct lane *l, uint64_t tenant, struct gen_tenant **out,
 	rc = store_tenant_key(l->st, tenant, &dk, e);
 	if (rc == -ENOENT)
 		return 1; /* erased */
-	if (rc)
+	if (rc == -ENOMEM)
 		return rc;
+	if (rc)
+		return 2; /* damaged, unreadable, another master key's: held */
 	if (l->n_open == OPEN_TENANTS) { /* finish the least used tenant's segments */
 		size_t lru = 0;
 
@@ -981,20 +1146,110 @@ static int read_lines(struct lane *l, struct gen_tenant *g, unsigned shard, uint
 	return bound_open(l, g, e);
 }
 
-/* One durable record of tenant into the lane's part of the generation. */
+/* A record of a tenant whose key does not open (why) into its held log. */
+static int lane_hold(struct lane *l, const struct lane_rec *r, const void *payload,
+		     const struct err *why, struct err *e)
+{
+	struct seal *s = l->s;
+	struct lane_held *lh;
+	int rc;
+
+	if ((rc = lane_held_get(l, r->tenant, &lh, e)))
+		return rc;
+	if (lh->sealing)
+		return err_set(e, -EAGAIN, "tenant %llu's data key stopped opening while its held "
+			       "events were being sealed: %s", (unsigned long long)r->tenant,
+			       why->msg);
+	rc = held_append(lh->h, r->shard, r->lsn, r->count, r->flags, payload, r->len, e);
+	if (rc < 0)
+		return rc;
+	if (rc == 0) {
+		lh->appended = true;
+		COUNT(s->st_held, r->count);
+		log_limited(&s->held_lines, LOG_LEVEL_ERROR, "tenant %llu's events are held, not "
+			    "sealed, until its data key opens (every other tenant is sealed; "
+			    "docs/store.md, Keys): %s", (unsigned long long)r->tenant, why->msg);
+	}
+	return 0;
+}
+
+static int lane_record(struct lane *l, const struct lane_rec *r, const void *payload,
+		       struct err *e);
+
+struct held_feed {
+	struct lane *l;
+	struct err *e;
+};
+
+/* wal_replay_fn: a held record into the generation, as if read from the WAL. */
+static int feed_held(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant, uint32_t count,
+		     uint32_t flags, const void *payload, size_t len)
+{
+	struct held_feed *f = ctx;
+	struct lane_rec r = { .lsn = lsn, .tenant = tenant, .shard = shard, .count = count,
+			      .flags = flags & ~LANE_SEAL_HELD, .len = (uint32_t)len };
+
+	return lane_record(f->l, &r, payload, f->e);
+}
+
+/*
+ * The records of tenant's held log that the committed state covers, sealed into the
+ * generation when the tenant's key opens (journaled first: the commit removes the log).
+ */
+static int lane_seal_held(struct lane *l, uint64_t tenant, struct err *e)
+{
+	struct seal *s = l->s;
+	struct lane_held *lh = lane_held_find(l, tenant);
+	struct held_feed f = { l, e };
+	struct gen_tenant *g;
+	struct err ke = ERR_INIT;
+	int rc;
+
+	if (!lh || lh->sealing)
+		return 0;
+	if (lh->appended)
+		return err_set(e, -EAGAIN, "tenant %llu: held and sealed in one generation",
+			       (unsigned long long)tenant);
+	if ((rc = tenant_slot(l, tenant, &g, &ke)) < 0) {
+		*e = ke;
+		return rc;
+	}
+	if (rc)
+		return 0; /* erased meanwhile, or the key failed again: tried later */
+	if ((rc = journal_write(s, JOURNAL_HELD, tenant, 0, 0)) < 0)
+		return err_set(e, rc, "%s: cannot journal tenant %llu's held log: %s",
+			       s->journal_path, (unsigned long long)tenant, strerror(-rc));
+	lh->sealing = true;
+	log_info("tenant %llu's data key opens again: sealing its %llu held events",
+		 (unsigned long long)tenant, (unsigned long long)held_events(lh->h));
+	return held_replay(lh->h, tenant, s->sealed, s->n_shards, feed_held, &f, e);
+}
+
+/* One durable record of tenant into the lane's part of the generation (or a request). */
 static int lane_record(struct lane *l, const struct lane_rec *r, const void *payload,
 		       struct err *e)
 {
 	struct seal *s = l->s;
 	struct gen_tenant *g;
+	struct err why = ERR_INIT;
 	const char *p;
 	size_t len = r->len;
 	int rc;
 
-	rc = tenant_slot(l, r->tenant, &g, e);
-	if (rc < 0)
+	if (r->flags & LANE_SEAL_HELD)
+		return lane_seal_held(l, r->tenant, e);
+	rc = tenant_slot(l, r->tenant, &g, &why);
+	if (rc < 0) {
+		*e = why;
 		return rc;
+	}
+	if (rc == 2)
+		return lane_hold(l, r, payload, &why, e);
 	if (rc == 1) {
+		struct lane_held *lh = lane_held_find(l, r->tenant);
+
+		if (lh && !lh->sealing) /* its files went with the erasure */
+			lane_held_drop(l, (size_t)(lh - l->held));
 		COUNT(s->st_erased, r->count);
 		return 0;
 	}
@@ -1207,6 +1462,7 @@ static void rollback(struct seal *s)
 	memcpy(s->read_count, s->sealed_count, sizeof(s->read_count));
 	s->gen_events = 0;
 	s->gen_started = 0;
+	s->gen_held = false;
 	s->gen_segments = 0;
 	s->gen_merged = 0;
 	atomic_store(&s->st_read, 0);
@@ -1236,6 +1492,30 @@ static void count_lanes(struct seal *s)
 
 static int merge_one(struct seal *s, struct err *e);
 
+/*
+ * After the commit (the lanes idle): the held logs it sealed are closed and removed, the
+ * others' appends are now committed ones.
+ */
+static int held_committed(struct seal *s, struct err *e)
+{
+	for (unsigned i = 0; i < s->n_lanes; i++) {
+		struct lane *l = &s->lanes[i];
+
+		for (size_t j = l->n_held; j-- > 0;) {
+			l->held[j].appended = false;
+			if (l->held[j].sealing)
+				lane_held_drop(l, j);
+		}
+	}
+	return held_remove_sealed(s, s->gen_segs, s->n_gen_segs, e);
+}
+
+/* Whether a generation is open: records read, or held logs being sealed. */
+static bool gen_open(const struct seal *s)
+{
+	return read_moved(s) || s->gen_held;
+}
+
 static int commit(struct seal *s, bool merge, struct err *e)
 {
 	int rc = lanes_wait(s, true, e);
@@ -1262,9 +1542,13 @@ static int commit(struct seal *s, bool merge, struct err *e)
 	atomic_store(&s->st_read, 0);
 	s->gen_events = 0;
 	s->gen_started = 0;
+	s->gen_held = false;
 	crash_point(3);
-	/* what the merges replaced: deleted after a grace (searches in progress read them) */
-	if ((rc = dropped_add(s, s->gen_segs, s->n_gen_segs, e)))
+	/*
+	 * what the merges replaced: deleted after a grace (searches in progress read them); the
+	 * held logs sealed: removed before the journal that names them
+	 */
+	if ((rc = held_committed(s, e)) || (rc = dropped_add(s, s->gen_segs, s->n_gen_segs, e)))
 		return rc; /* the rollback's journal_undo tries again */
 	if (s->journal_fd >= 0) {
 		close(s->journal_fd);
@@ -1290,15 +1574,6 @@ struct merge_cand {
 	uint32_t day, seq;
 	uint64_t bytes;
 };
-
-static bool listed(const struct seal_segment *l, size_t n, uint64_t tenant, uint32_t day,
-		   uint32_t seq)
-{
-	for (size_t i = 0; i < n; i++)
-		if (l[i].tenant == tenant && l[i].day == day && l[i].seq == seq)
-			return true;
-	return false;
-}
 
 static int cmp_cand_day(const void *a, const void *b)
 {
@@ -1338,8 +1613,8 @@ static int small_segments(struct seal *s, const char *dir, uint64_t tenant,
 		if (segment_name_parse(de->d_name, &m.day, &m.seq) < 0 ||
 		    fstatat(dirfd(d), de->d_name, &sb, 0) < 0 ||
 		    (uint64_t)sb.st_size >= MERGE_SMALL_BYTES ||
-		    listed(s->gen_segs, s->n_gen_segs, tenant, m.day, m.seq) ||
-		    listed(dropped, n_dropped, tenant, m.day, m.seq))
+		    seal_segment_listed(s->gen_segs, s->n_gen_segs, tenant, m.day, m.seq) ||
+		    seal_segment_listed(dropped, n_dropped, tenant, m.day, m.seq))
 			continue;
 		m.bytes = (uint64_t)sb.st_size;
 		if (*n == cap) {
@@ -1412,7 +1687,8 @@ static int merge_one(struct seal *s, struct err *e)
 		char *endp;
 		unsigned long long t = strtoull(de->d_name, &endp, 10);
 
-		if (de->d_name[0] < '0' || de->d_name[0] > '9' || *endp)
+		if (de->d_name[0] < '0' || de->d_name[0] > '9' || *endp ||
+		    lane_held_find(&s->lanes[t % s->n_lanes], t)) /* its key did not open */
 			continue;
 		if ((rc = path_of(tdir, path, de->d_name, e)) ||
 		    (rc = small_segments(s, tdir, t, dropped, n_dropped, &c, &n, e)))
@@ -1454,7 +1730,7 @@ static int merge_one(struct seal *s, struct err *e)
 	while (take < n_best && (take < 2 || bytes + best[take].bytes <= MERGE_MAX_BYTES))
 		bytes += best[take++].bytes;
 	for (size_t i = 0; i < take && !rc; i++)
-		if ((rc = journal_write(s, true, tenant, best[i].day, best[i].seq)) < 0)
+		if ((rc = journal_write(s, JOURNAL_DROP, tenant, best[i].day, best[i].seq)) < 0)
 			err_set(e, rc, "%s: cannot journal a merge: %s", s->journal_path,
 				strerror(-rc));
 	if (!rc && !(rc = store_import_begin(s->st, tenant, &imp, e))) {
@@ -1638,6 +1914,58 @@ static bool read_moved(const struct seal *s)
 }
 
 /*
+ * At the start of a generation (the lanes idle), at most every SEAL_HELD_RETRY_MS unless
+ * forced: the held tenants whose key opens now have their logs sealed by it (a request to
+ * their lane, before any record); those erased meanwhile are forgotten.
+ */
+static int held_try(struct seal *s, int64_t now, bool force, struct err *e)
+{
+	struct lane_rec *want = NULL;
+	size_t n = 0, total = 0;
+	int rc = 0;
+
+	if (!force && now - s->held_tried < (int64_t)SEAL_HELD_RETRY_MS * 1000000)
+		return 0;
+	s->held_tried = now;
+	for (unsigned i = 0; i < s->n_lanes; i++)
+		total += s->lanes[i].n_held;
+	if (!total)
+		return 0;
+	if (!(want = mem_alloc(total * sizeof(*want))))
+		return err_set(e, -ENOMEM, "out of memory");
+	for (unsigned i = 0; i < s->n_lanes; i++) { /* the lanes are idle: their lists are read */
+		struct lane *l = &s->lanes[i];
+
+		for (size_t j = 0; j < l->n_held;) {
+			struct keys_data_key dk;
+			struct err ke = ERR_INIT;
+			uint64_t tenant = l->held[j].tenant;
+			int k = store_tenant_key(s->st, tenant, &dk, &ke);
+
+			memset(&dk, 0, sizeof(dk));
+			if (k == -ENOENT) {
+				lane_held_drop(l, j); /* erased */
+				continue;
+			}
+			j++;
+			if (!k)
+				want[n++] = (struct lane_rec){ .tenant = tenant, .flags = LANE_SEAL_HELD };
+		}
+	}
+	/* then the requests: a lane may take its first while the next are queued */
+	for (size_t i = 0; i < n && !rc; i++) {
+		struct lane *l = &s->lanes[want[i].tenant % s->n_lanes];
+
+		s->gen_held = true;
+		if (!s->gen_started)
+			s->gen_started = now;
+		rc = l->started ? lane_enqueue(l, &want[i], "", e) : lane_record(l, &want[i], "", e);
+	}
+	mem_free(want);
+	return rc;
+}
+
+/*
  * One pass: read what became durable, commit it when a bound is reached or when forced,
  * then merge small segments when it is time (or asked: merge_now) and merging is allowed.
  */
@@ -1652,14 +1980,17 @@ static int pass(struct seal *s, bool force, bool merge_now, bool merge_ok, struc
 	 * A journal left by a failed clean-up is finished before a new one is started: only
 	 * between generations (nothing read), when no lane may be writing one.
 	 */
-	if (!read_moved(s) && s->journal_fd < 0 && access(s->journal_path, F_OK) == 0)
+	if (!gen_open(s) && s->journal_fd < 0 && access(s->journal_path, F_OK) == 0)
 		rc = journal_undo(s, e);
+	if (!rc && !gen_open(s))
+		rc = held_try(s, now, force, e);
 	if (!rc)
 		rc = read_durable(s, force, e);
 	if (!rc)
 		rc = lanes_failed(s, e);
-	if (!rc && read_moved(s) &&
-	    (force || s->gen_events >= SEAL_BATCH_EVENTS ||
+	/* held logs being sealed: at once (one read of a file, not a stream that goes on) */
+	if (!rc && gen_open(s) &&
+	    (force || s->gen_held || s->gen_events >= SEAL_BATCH_EVENTS ||
 	     now - s->gen_started >= (int64_t)SEAL_MAX_AGE_MS * 1000000))
 		rc = commit(s, false, e);
 	if (rc) {
@@ -1671,7 +2002,7 @@ static int pass(struct seal *s, bool force, bool merge_now, bool merge_ok, struc
 	 * Merges are generations of their own, made when everything read is committed: one
 	 * that fails (a damaged segment) takes nothing else back with it, and pauses merging.
 	 */
-	if (merge && !read_moved(s)) {
+	if (merge && !gen_open(s)) {
 		struct err me = ERR_INIT;
 
 		s->last_merge = now;
@@ -1774,6 +2105,43 @@ static void count_sealed(struct seal *s, struct wal_scan *sc, unsigned i)
 			 (unsigned long long)s->sealed[i], ce.msg);
 }
 
+/*
+ * The held logs an earlier run left (their torn ends cut), given to their tenants' lanes. One
+ * that does not open is logged and left alone: the tenant's next record to hold fails its
+ * generation with the same message.
+ */
+static int held_find(struct seal *s, struct err *e)
+{
+	uint64_t *ids;
+	size_t n;
+	int rc = store_tenant_ids(s->st, &ids, &n, e);
+
+	for (size_t i = 0; i < n && !rc; i++) {
+		char dir[PATH_LEN], path[PATH_LEN];
+		struct err he = ERR_INIT;
+		struct held *h;
+
+		if ((rc = store_tenant_dir(s->st, ids[i], false, dir, e)) ||
+		    (rc = held_path(path, sizeof(path), dir, e)) || access(path, F_OK) < 0)
+			continue;
+		if (held_open(&h, dir, &he)) {
+			log_error("tenant %llu's held events are not sealed: %s",
+				  (unsigned long long)ids[i], he.msg);
+			continue;
+		}
+		if ((rc = lane_held_add(&s->lanes[ids[i] % s->n_lanes], ids[i], h, e))) {
+			held_close(h);
+			break;
+		}
+		COUNT(s->st_held, held_events(h));
+		log_warn("tenant %llu has %llu events held (its data key did not open): sealed "
+			 "when it opens", (unsigned long long)ids[i],
+			 (unsigned long long)held_events(h));
+	}
+	mem_free(ids);
+	return rc;
+}
+
 static int recover(struct seal *s, struct err *e)
 {
 	uint64_t lsn[WAL_MAX_SHARDS] = { 0 };
@@ -1783,7 +2151,7 @@ static int recover(struct seal *s, struct err *e)
 
 	if ((rc = seal_state_read(s->data_dir, &s->generation, lsn, &n, e)))
 		return rc;
-	if ((rc = journal_undo(s, e)))
+	if ((rc = journal_undo(s, e)) || (rc = held_find(s, e)))
 		return rc;
 	/* From the WAL's own checkpoints: shards the state does not name start there. */
 	if ((rc = wal_scan_open(&sc, s->wal_dir, NULL, 0, e)))
@@ -1828,6 +2196,9 @@ static void lane_release(struct lane *l)
 		pthread_mutex_destroy(&l->mu);
 	}
 	lane_abort(l);
+	for (size_t i = 0; i < l->n_held; i++)
+		held_close(l->held[i].h);
+	mem_free(l->held);
 	store_close(l->st);
 	arena_release(&l->arena);
 	evcodec_reader_release(&l->rd);
@@ -1915,6 +2286,7 @@ int seal_start_files(struct seal **sp, const char *data_dir, const struct keys_f
 	arena_init(&s->arena, 64 << 10, EVENT_ARENA_MAX);
 	log_limit_init(&s->bad_lines, 10);
 	log_limit_init(&s->failures, 10);
+	log_limit_init(&s->held_lines, 60);
 	s->journal_fd = -1;
 	s->w = w;
 	s->n_shards = wal_shard_count(w);
@@ -2007,7 +2379,7 @@ void seal_stop(struct seal *s)
 		pthread_mutex_unlock(&s->lock);
 		pthread_join(s->thread, NULL);
 	}
-	if (read_moved(s))
+	if (gen_open(s))
 		rollback(s); /* the last pass failed: the events stay in the WAL */
 	metrics_unregister(s);
 	seal_free(s);
@@ -2026,4 +2398,5 @@ void seal_stats(struct seal *s, struct seal_stats *out)
 	out->skipped_unreadable = atomic_load(&s->st_unreadable);
 	out->errors = atomic_load(&s->st_errors);
 	out->merged_segments = atomic_load(&s->st_merged);
+	out->held_events = atomic_load(&s->st_held);
 }

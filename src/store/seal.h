@@ -35,6 +35,19 @@
  * WAL). A search (store_search) skips the journal's segments and reads those records from the
  * WAL, from the same state (store.c: the snapshot is taken again when a commit races it).
  *
+ * Held logs (store/held.h): a tenant whose data key does not open (damaged, unreadable or
+ * wrapped by another master key; not a destroyed one) would stop every generation, so every
+ * tenant's sealing, until it did. Its lane appends its records verbatim to
+ * DATA_DIR/tenants/N/held.log instead (synced before the commit, like its segments), and
+ * the other tenants are sealed; logged, and counted by koban_store_held_events. At the start
+ * of a generation, at most every SEAL_HELD_RETRY_MS (and on seal_now), the key of each
+ * tenant with a held log is tried again; when it opens, the lane journals the log ("H N"
+ * line) and seals its records of committed LSNs (those past them are in the WAL, read again)
+ * into the generation; the commit removes the log before the journal, and recovery removes a
+ * log that a committed journal names. A generation that both holds and seals a tenant's log
+ * (its key failed again) is rolled back. Searches read a held log's committed records until
+ * a committed journal names it (store.c).
+ *
  * Metrics (registered by seal_start, unregistered by seal_stop; sinkw: do not register these):
  *   koban_store_seal_backlog_events   gauge: events of the records durable in the WAL after
  *                                     the committed state's LSNs: read into the open
@@ -55,6 +68,8 @@
  *   koban_store_seal_errors_total     counter: generations rolled back after an error (retried)
  *   koban_store_segments_merged_total counter: small segments replaced by merged ones
  *   koban_store_seal_yield_seconds_total counter: time paused for the busy hook (below)
+ *   koban_store_held_events           gauge: events in held logs (a rolled-back generation's
+ *                                     appends included), waiting for their tenant's key
  *
  * Merging: once a minute (and on seal_now), when everything read is committed, a generation of
  * its own merges the small segments (under 32 MiB) of the tenant-day that has the most of them
@@ -100,6 +115,7 @@ struct wal;
 #define SEAL_BATCH_EVENTS 200000u /* a generation is committed past this many events */
 #define SEAL_MAX_AGE_MS 60000u     /* or when its oldest record is this old */
 #define SEAL_TICK_MS 200u          /* the thread looks for new durable records this often */
+#define SEAL_HELD_RETRY_MS 10000u  /* a held tenant's key is tried again this often */
 #define SEAL_NICE 10               /* the thread's nice value: below the workers (0) */
 #define SEAL_YIELD_MS 10u          /* a pause for the busy hook */
 #define SEAL_YIELD_WAL_BYTES (1ull << 30) /* no pause once the WAL's files hold this much */
@@ -117,6 +133,7 @@ struct seal_stats {
 	uint64_t errors;           /* generations rolled back */
 	uint64_t merged_segments;  /* small segments replaced by merged ones */
 	uint64_t yield_ns;         /* paused for the busy hook */
+	uint64_t held_events;      /* in held logs (the gauge) */
 };
 
 /*
@@ -165,7 +182,15 @@ struct seal_segment {
 	uint64_t tenant;
 	uint32_t day, seq;
 	bool drop; /* (journal) replaced by a merged segment of the generation */
+	bool held; /* (journal) the tenant's held log (store/held.h) is sealed by the
+		    * generation: not a segment (day and seq 0) */
 };
+
+/* Whether list names segment (tenant, day, seq): held entries name none. */
+bool seal_segment_listed(const struct seal_segment *list, size_t n, uint64_t tenant,
+			 uint32_t day, uint32_t seq);
+/* Whether list has tenant's held entry: its held log is sealed by a committed generation. */
+bool seal_held_sealed(const struct seal_segment *list, size_t n, uint64_t tenant);
 
 /*
  * The committed state of DATA_DIR: its generation and the sealed LSN of *n shards (0 and 0
@@ -176,8 +201,9 @@ int seal_state_read(const char *data_dir, uint64_t *generation, uint64_t lsn[WAL
 /*
  * The segments a search must skip when committed is the generation in seal.state: those a
  * journal of generation committed + 1 (not committed) wrote, or those a journal of generation
- * committed (committed, being cleaned up) replaced by merged ones. *segs is mem_alloc'ed
- * (NULL when *n is 0).
+ * committed (committed, being cleaned up) replaced by merged ones; and the held logs that
+ * committed generation sealed (held entries: the log is read no more, even when it is not
+ * removed yet). *segs is mem_alloc'ed (NULL when *n is 0).
  */
 int seal_journal_read(const char *data_dir, uint64_t committed, struct seal_segment **segs,
 		      size_t *n, struct err *e);

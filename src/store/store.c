@@ -22,6 +22,7 @@
 #include "parse/ecs.h"
 #include "store/cert.h"
 #include "store/evcodec.h"
+#include "store/held.h"
 #include "store/keys.h"
 #include "store/match.h"
 #include "store/query.h"
@@ -773,6 +774,11 @@ int store_tenant_key(struct store *st, uint64_t tenant, struct keys_data_key *ou
 		     struct err *e)
 {
 	return tenant_key(st, tenant, out, e);
+}
+
+int store_tenant_dir(struct store *st, uint64_t tenant, bool create, char *out, struct err *e)
+{
+	return tenant_dir(st, tenant, create, out, e);
 }
 
 int store_segment_remove(struct store *st, uint64_t tenant, uint32_t day, uint32_t seq,
@@ -1801,6 +1807,59 @@ static int run_segment(struct search_run *r, struct seg_slot *sl, const struct s
 
 /* ---- the search's view: segments, the sealer's uncommitted ones, the WAL tail ---- */
 
+/* A tenant's held log (store/held.h) as a reader takes it: fd -1 when there is none. */
+struct held_view {
+	int fd;
+	uint64_t end; /* its size when opened: what was whole then is read */
+	char path[PATH_LEN];
+};
+
+/*
+ * tenant's held log, opened unless skip (a journal read for the committed generation) says
+ * a committed generation sealed it: it is then being removed, its events in segments.
+ */
+static int held_view_open(struct store *st, uint64_t tenant, const struct seal_segment *skip,
+			  size_t n_skip, struct held_view *v, struct err *e)
+{
+	char dir[PATH_LEN];
+	struct stat sb;
+	int rc;
+
+	v->fd = -1;
+	if (seal_held_sealed(skip, n_skip, tenant))
+		return 0;
+	if ((rc = tenant_dir(st, tenant, false, dir, e)) ||
+	    (rc = held_path(v->path, sizeof(v->path), dir, e)))
+		return rc;
+	if ((v->fd = open(v->path, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? 0 : err_set(e, -errno, "cannot open %s: %s", v->path,
+						     strerror(errno));
+	if (fstat(v->fd, &sb) < 0) {
+		rc = err_set(e, -errno, "cannot read %s: %s", v->path, strerror(errno));
+		close(v->fd);
+		v->fd = -1;
+		return rc;
+	}
+	v->end = (uint64_t)sb.st_size;
+	return 0;
+}
+
+static void held_view_close(struct held_view *v)
+{
+	if (v->fd >= 0)
+		close(v->fd);
+	v->fd = -1;
+}
+
+/* fn for each of the view's records that the committed state (lsn of n shards) covers. */
+static int held_view_scan(const struct held_view *v, uint64_t tenant, const uint64_t *lsn,
+			  unsigned n, wal_replay_fn *fn, void *ctx, struct err *e)
+{
+	if (v->fd < 0)
+		return 0;
+	return held_scan(v->fd, v->path, v->end, tenant, lsn, n, fn, ctx, NULL, e);
+}
+
 struct snapshot {
 	struct seg_ref *refs;       /* the tenant's segments in the day range, newest first */
 	size_t n;
@@ -1808,6 +1867,9 @@ struct snapshot {
 	size_t n_skip;
 	struct wal_scan *scan;      /* records after the committed state */
 	struct wal_scan *names;     /* the same records, read first for their field names */
+	struct held_view held;      /* records the state covers, held for their key (with scan) */
+	uint64_t lsn[WAL_MAX_SHARDS]; /* the committed state */
+	unsigned n_lsn;
 };
 
 /* What a snapshot opens of the WAL records after its state. */
@@ -1823,7 +1885,9 @@ static void snapshot_release(struct snapshot *sn)
 	mem_free(sn->skip);
 	wal_scan_close(sn->scan);
 	wal_scan_close(sn->names);
+	held_view_close(&sn->held);
 	memset(sn, 0, sizeof(*sn));
+	sn->held.fd = -1;
 }
 
 /*
@@ -1844,6 +1908,7 @@ static int snapshot_take(struct store *st, uint64_t tenant, const char *dir, int
 	int rc;
 
 	memset(sn, 0, sizeof(*sn));
+	sn->held.fd = -1;
 	if ((rc = path_join(wdir, e, "%s/wal", st->dir)))
 		return rc;
 	for (unsigned tries = 0; tries < SNAPSHOT_TRIES; tries++) {
@@ -1853,14 +1918,19 @@ static int snapshot_take(struct store *st, uint64_t tenant, const char *dir, int
 		    (rc = seal_journal_read(st->dir, g0, &sn->skip, &sn->n_skip, e)) ||
 		    (wal != SNAPSHOT_NO_WAL &&
 		     (rc = wal_scan_open(&sn->scan, wdir, nl ? lsn : NULL, nl, e))) ||
+		    (wal != SNAPSHOT_NO_WAL &&
+		     (rc = held_view_open(st, tenant, sn->skip, sn->n_skip, &sn->held, e))) ||
 		    (wal == SNAPSHOT_WAL_NAMES &&
 		     (rc = wal_scan_open(&sn->names, wdir, nl ? lsn : NULL, nl, e))) ||
 		    (rc = seal_state_read(st->dir, &g1, lsn2, &nl2, e))) {
 			snapshot_release(sn);
 			return rc;
 		}
-		if (g1 == g0)
+		if (g1 == g0) {
+			memcpy(sn->lsn, lsn, sizeof(sn->lsn));
+			sn->n_lsn = nl;
 			return 0;
+		}
 		snapshot_release(sn);
 	}
 	return err_set(e, -EAGAIN, "the sealer committed %u times while the search started; "
@@ -1871,10 +1941,7 @@ static int snapshot_take(struct store *st, uint64_t tenant, const char *dir, int
 static bool superseded(const struct seal_segment *skip, size_t n, uint64_t tenant,
 		       const struct seg_ref *r)
 {
-	for (size_t i = 0; i < n; i++)
-		if (skip[i].tenant == tenant && skip[i].day == r->day && skip[i].seq == r->seq)
-			return true;
-	return false;
+	return seal_segment_listed(skip, n, tenant, r->day, r->seq);
 }
 
 /*
@@ -2568,6 +2635,9 @@ static int run_tail(struct store *st, struct search_run *r, struct wal_scan *sca
 	wal_scan_tenant(scan, r->s->tenant);
 	for (unsigned i = 0; i < wal_scan_shards(scan) && !rc && !r->done && !t.known; i++)
 		rc = wal_scan_shard(scan, i, UINT64_MAX, tail_record, &t, NULL, e);
+	if (!rc && !r->done && !t.known) /* older than the WAL's: the committed state covers them */
+		rc = held_view_scan(&r->snap->held, r->s->tenant, r->snap->lsn, r->snap->n_lsn,
+				    tail_record, &t, e);
 	if (!rc)
 		rc = tail_flush(&t);
 	arena_release(&t.arena);
@@ -2910,8 +2980,11 @@ int store_unsealed(struct store *st, uint64_t tenant, uint64_t *events, uint64_t
 	uint64_t lsn[WAL_MAX_SHARDS], g;
 	struct unsealed_count c = { 0, 0 };
 	struct wal_scan *sc = NULL;
+	struct seal_segment *skip = NULL;
+	struct held_view held = { .fd = -1 };
 	char wdir[PATH_LEN];
 	struct stat sb;
+	size_t n_skip = 0;
 	unsigned nl;
 	int rc;
 
@@ -2927,10 +3000,56 @@ int store_unsealed(struct store *st, uint64_t tenant, uint64_t *events, uint64_t
 	for (unsigned i = 0; i < wal_scan_shards(sc) && !rc; i++)
 		rc = wal_scan_shard(sc, i, UINT64_MAX, count_unsealed, &c, NULL, e);
 	wal_scan_close(sc);
+	/* and those held for the tenant's key (store/held.h) */
+	if (!rc && !(rc = seal_journal_read(st->dir, g, &skip, &n_skip, e)) &&
+	    !(rc = held_view_open(st, tenant, skip, n_skip, &held, e)))
+		rc = held_view_scan(&held, tenant, lsn, nl, count_unsealed, &c, e);
+	held_view_close(&held);
+	mem_free(skip);
 	if (!rc) {
 		*events = c.events;
 		*bytes = c.bytes;
 	}
+	return rc;
+}
+
+struct held_count {
+	const uint64_t *lsn;
+	unsigned n;
+	uint64_t events;
+};
+
+static int count_held(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant, uint32_t count,
+		      uint32_t flags, const void *payload, size_t len)
+{
+	struct held_count *c = ctx;
+
+	if (shard < c->n && lsn <= c->lsn[shard])
+		c->events += count;
+	return 0;
+}
+
+int store_held_verify(struct store *st, uint64_t tenant, uint64_t *events, struct err *e)
+{
+	static const uint64_t all[WAL_MAX_SHARDS] = { [0 ... WAL_MAX_SHARDS - 1] = UINT64_MAX };
+	uint64_t lsn[WAL_MAX_SHARDS], g;
+	struct held_count c = { lsn, 0, 0 };
+	struct seal_segment *skip = NULL;
+	struct held_view v = { .fd = -1 };
+	size_t n_skip = 0;
+	int rc;
+
+	*events = 0;
+	if ((rc = seal_state_read(st->dir, &g, lsn, &c.n, e)) ||
+	    (rc = seal_journal_read(st->dir, g, &skip, &n_skip, e)) ||
+	    (rc = held_view_open(st, tenant, skip, n_skip, &v, e)))
+		goto fail;
+	if (v.fd >= 0 && !(rc = held_scan(v.fd, v.path, v.end, tenant, all, WAL_MAX_SHARDS,
+					  count_held, &c, NULL, e)))
+		*events = c.events;
+fail:
+	held_view_close(&v);
+	mem_free(skip);
 	return rc;
 }
 

@@ -149,6 +149,11 @@ size_t store_import_open_segments(const struct store_import *imp);
 struct keys_data_key;
 int store_tenant_key(struct store *st, uint64_t tenant, struct keys_data_key *out,
 		     struct err *e);
+/*
+ * DATA_DIR/tenants/ID of tenant into out (4096 bytes), made (mode 0750) with create: 0 or < 0
+ * (e set).
+ */
+int store_tenant_dir(struct store *st, uint64_t tenant, bool create, char *out, struct err *e);
 /* Removes the segment (tenant, day, seq) and its number's lock, if there (the sealer's undo). */
 int store_segment_remove(struct store *st, uint64_t tenant, uint32_t day, uint32_t seq,
 			 struct err *e);
@@ -319,9 +324,16 @@ int store_segments(struct store *st, uint64_t tenant, bool verify, store_segment
 		   void *ctx, struct err *e);
 
 /*
- * What tenant has in the write-ahead log after the sealer's committed state (not in
- * segments yet): events and payload bytes, from the records' headers (nothing is decoded).
+ * What tenant has in the write-ahead log after the sealer's committed state, and in its held
+ * log (store/held.h) up to that state: not in segments yet. Events and payload bytes, from
+ * the records' headers (nothing is decoded).
  */
+/*
+ * verify of tenant's held log: every record's checksum is read; *events: those of the
+ * records the committed state covers (held for the tenant's key). -EBADMSG (e naming the
+ * file and offset) when a record before its end is damaged; 0 with 0 events when none.
+ */
+int store_held_verify(struct store *st, uint64_t tenant, uint64_t *events, struct err *e);
 int store_unsealed(struct store *st, uint64_t tenant, uint64_t *events, uint64_t *bytes,
 		   struct err *e);
 

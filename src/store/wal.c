@@ -310,25 +310,6 @@ static int checkpoint_write(struct wal_shard *s, uint64_t lsn, uint64_t events, 
 
 /* ---- given-up records (FLAG_GIVEN_UP) ---- */
 
-/* Reads n bytes at off: 1, 0 when the file ends before, or a negative errno. */
-static int read_at(int fd, void *p, size_t n, uint64_t off)
-{
-	size_t got = 0;
-
-	while (got < n) {
-		ssize_t r = pread(fd, (char *)p + got, n - got, (off_t)(off + got));
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			return 0; /* end of file: a short read */
-		got += (size_t)r;
-	}
-	return 1;
-}
-
 /*
  * Whether the file fd of shard, named by its first LSN, begins with a given-up record: 1 with
  * *r the range it names, 0 when it does not (or not whole yet: a file being started), or a
@@ -338,7 +319,7 @@ static int given_up_read(int fd, unsigned shard, uint64_t first, struct lsn_rang
 {
 	unsigned char b[FILE_HEADER + RECORD_HEADER + GIVEN_UP_LEN];
 	const unsigned char *h = b + FILE_HEADER;
-	int rc = read_at(fd, b, sizeof(b), 0);
+	int rc = fileio_pread_all(fd, b, sizeof(b), 0);
 
 	if (rc <= 0)
 		return rc;
@@ -1671,7 +1652,7 @@ static int scan_file(struct wal_scan *sc, unsigned shard, struct scan_file *f,
 	if (off)
 		goto records; /* the header was checked by the call that stopped here */
 	off = FILE_HEADER;
-	if ((rc = read_at(f->fd, h, FILE_HEADER, 0)) < 0)
+	if ((rc = fileio_pread_all(f->fd, h, FILE_HEADER, 0)) < 0)
 		return err_set(e, rc, "cannot read %s: %s", f->path, strerror(-rc));
 	if (rc == 0) {
 		*end = true; /* a file whose header is still being written */
@@ -1689,7 +1670,7 @@ records:
 		uint64_t lsn;
 
 		*offp = off;
-		if ((rc = read_at(f->fd, h, RECORD_HEADER, off)) < 0)
+		if ((rc = fileio_pread_all(f->fd, h, RECORD_HEADER, off)) < 0)
 			return err_set(e, rc, "cannot read %s: %s", f->path, strerror(-rc));
 		if (rc == 0)
 			break; /* the end, or a header being written */
@@ -1712,7 +1693,7 @@ records:
 				sc->buf = nb;
 				sc->buf_cap = len;
 			}
-			if ((rc = read_at(f->fd, sc->buf, len, off + RECORD_HEADER)) < 0)
+			if ((rc = fileio_pread_all(f->fd, sc->buf, len, off + RECORD_HEADER)) < 0)
 				return err_set(e, rc, "cannot read %s: %s", f->path, strerror(-rc));
 			if (rc == 0 || record_crc(f->version, h, sc->buf, len) != le_get32(h + 4)) {
 				*end = true; /* being written, or torn */

@@ -388,6 +388,29 @@ static void test_same_results_sealed_or_not(void)
 }
 
 /* A child seals and exits at step; the parent checks searches, then recovers. */
+/* A sealer started in a child on the WAL (shards), crashing at step (_exit(99)). */
+static void crash_in_child(unsigned shards, int step)
+{
+	struct err e = ERR_INIT;
+	struct seal *s = NULL;
+	struct wal *w;
+	pid_t pid;
+	int status = 0;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		w = open_wal(shards, 0);
+		seal_test_crash_at(step);
+		if (w && start(&s, w, &e) == 0)
+			(void)seal_now(s, &e);
+		_exit(1); /* the crash point was not reached */
+	}
+	CHECK(pid > 0);
+	CHECK_INT(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 99);
+}
+
 static void crash_at(int step)
 {
 	struct err e = ERR_INIT;
@@ -395,8 +418,7 @@ static void crash_at(int step)
 	struct seal *s = NULL;
 	char name[32];
 	struct wal *w;
-	pid_t pid;
-	int status = 0, locks;
+	int locks;
 
 	snprintf(name, sizeof(name), "crash%d", step);
 	fresh(name);
@@ -407,18 +429,7 @@ static void crash_at(int step)
 	append(w, 1, 1, 500, 2);
 	append(w, 1, 2, 0, 2);
 	wal_close(w);
-	fflush(NULL);
-	pid = fork();
-	if (pid == 0) {
-		w = open_wal(2, 0);
-		seal_test_crash_at(step);
-		if (w && start(&s, w, &e) == 0)
-			(void)seal_now(s, &e);
-		_exit(1); /* the crash point was not reached */
-	}
-	CHECK(pid > 0);
-	CHECK_INT(waitpid(pid, &status, 0), pid);
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 99);
+	crash_in_child(2, step);
 	/* whatever the step: every event found once, before and after recovery */
 	CHECK_INT(total(1), 8 * LINES);
 	CHECK_INT(total(2), 2 * LINES);
@@ -1039,30 +1050,15 @@ static void import_small(uint64_t tenant, int first, int count)
 /* A crash at each step of a generation that merges (1: its first merged segment journaled). */
 static void merge_crash_at(int step)
 {
-	struct err e = ERR_INIT;
-	struct seal *s = NULL;
 	char name[32];
 	struct wal *w;
-	pid_t pid;
-	int status = 0;
 
 	snprintf(name, sizeof(name), "mergecrash%d", step);
 	fresh(name);
 	for (int k = 0; k < 5; k++)
 		import_small(1, k * 10, 10);
 	CHECK_INT(files_with(1, ".seg"), 5);
-	fflush(NULL);
-	pid = fork();
-	if (pid == 0) {
-		w = open_wal(1, 0);
-		seal_test_crash_at(step);
-		if (w && start(&s, w, &e) == 0)
-			(void)seal_now(s, &e);
-		_exit(1);
-	}
-	CHECK(pid > 0);
-	CHECK_INT(waitpid(pid, &status, 0), pid);
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 99);
+	crash_in_child(1, step);
 	CHECK_INT(total(1), 50); /* the journal says what to skip */
 	CHECK_INT(count(1, "\"seq=42\" | stats count()", NULL), 1);
 	w = open_wal(1, 0);
@@ -1430,6 +1426,216 @@ static void test_backup_counts_over_passes(void)
 	CHECK_INT(x.kept, 6);
 }
 
+/* Flips a byte inside tenant's wrapped key (a damaged file), or with undo puts it back. */
+static void damage_key(uint64_t tenant, bool undo)
+{
+	char path[800];
+	unsigned char b;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/keys/tenant-%llu.key", data, (unsigned long long)tenant);
+	fd = open(path, O_RDWR);
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	CHECK(pread(fd, &b, 1, 40) == 1);
+	b ^= 0x5a;
+	CHECK(pwrite(fd, &b, 1, 40) == 1);
+	close(fd);
+	if (undo) { /* the same bytes, another time: read again, not taken from a cache */
+		struct timespec t[2] = { { 0, UTIME_NOW }, { 0, UTIME_NOW } };
+
+		CHECK_INT(utimensat(AT_FDCWD, path, t, 0), 0);
+	}
+}
+
+/* A search of tenant that must fail (its key does not open): its message. */
+static void search_fails(uint64_t tenant, const char *part)
+{
+	struct store_search q = { .tenant = tenant, .query = "*", .query_len = 1,
+				  .from = INT64_MIN, .to = INT64_MAX, .now = T0, .who = "test",
+				  .event_fn = on_event, .row_fn = on_row };
+	struct store *st = NULL;
+	struct err e = ERR_INIT;
+
+	CHECK_INT(store_open(&st, data, &e), 0);
+	if (!st)
+		return;
+	CHECK(store_search(st, &q, NULL, &e) < 0);
+	CHECK(strstr(e.msg, part) != NULL);
+	store_close(st);
+}
+
+static uint64_t unsealed(uint64_t tenant)
+{
+	struct store *st = NULL;
+	struct err e = ERR_INIT;
+	uint64_t events = 0, bytes;
+
+	CHECK_INT(store_open(&st, data, &e), 0);
+	if (st)
+		CHECK_INT(store_unsealed(st, tenant, &events, &bytes, &e), 0);
+	store_close(st);
+	return events;
+}
+
+/*
+ * One tenant's damaged key file holds its events aside (held.log), and every other tenant is
+ * sealed; a restart keeps them held; once the key opens they are sealed, found exactly once.
+ */
+static void test_damaged_key_holds_one_tenant(void)
+{
+	char dest[700], path[900], copy[900];
+	struct store_backup_stats x;
+	struct stat a, b;
+	struct seal_stats st;
+	struct err e = ERR_INIT;
+	struct seal *s = NULL;
+	struct wal *w;
+
+	fresh("heldkey");
+	w = open_wal(2, 0);
+	if (!w)
+		return;
+	append(w, 0, 1, 0, 4);
+	append(w, 1, 2, 0, 3);
+	append(w, 0, 2, 100, 1);
+	append(w, 0, 3, 0, 4);
+	damage_key(2, false);
+	for (int run = 0; run < 2; run++) { /* the second: a restart, the key still damaged */
+		CHECK_INT(start(&s, w, &e), 0);
+		if (!s)
+			break;
+		seal_stats(s, &st);
+		CHECK_INT(st.held_events, run ? 4 * LINES : 0);
+		CHECK_INT(seal_now(s, &e), 0);
+		seal_stats(s, &st);
+		CHECK_INT(st.sealed_events, run ? 0 : 8 * LINES);
+		CHECK_INT(st.held_events, 4 * LINES);
+		CHECK_INT(st.backlog_events, 0);
+		CHECK_INT(st.errors, 0);
+		seal_stop(s);
+	}
+	CHECK_INT(files_with(2, "held.log"), 1);
+	CHECK_INT(total(1), 4 * LINES);
+	CHECK_INT(total(3), 4 * LINES);
+	search_fails(2, "tenant-2.key");
+	CHECK_INT(unsealed(2), 4 * LINES);
+	/* a backup holds the held log as it is */
+	snprintf(dest, sizeof(dest), "%s-backup", data);
+	CHECK_INT(store_backup(data, dest, T0, &x, &e), 0);
+	CHECK_INT(x.held_logs, 1);
+	snprintf(path, sizeof(path), "%s/tenants/2/held.log", data);
+	snprintf(copy, sizeof(copy), "%s/tenants/2/held.log", dest);
+	CHECK(stat(path, &a) == 0 && stat(copy, &b) == 0 && a.st_size == b.st_size);
+
+	/* the key back: a search finds the held events before the sealer runs */
+	damage_key(2, true);
+	CHECK_INT(total(2), 4 * LINES);
+	CHECK_INT(count(2, "\"seq=100\" | stats count()", NULL), 1);
+	CHECK_INT(start(&s, w, &e), 0);
+	if (s) {
+		CHECK_INT(seal_now(s, &e), 0);
+		seal_stats(s, &st);
+		CHECK_INT(st.sealed_events, 4 * LINES);
+		CHECK_INT(st.held_events, 0);
+		seal_stop(s);
+	}
+	CHECK_INT(files_with(2, "held.log"), 0);
+	CHECK(!exists("seal.journal"));
+	seal_once(w, &st); /* nothing more to seal: nothing twice */
+	CHECK_INT(st.sealed_events, 0);
+	wal_close(w);
+	for (uint64_t t = 1; t <= 3; t++)
+		CHECK_INT(total(t), 4 * LINES);
+	CHECK_INT(unsealed(2), 0);
+	CHECK_INT(store_backup(data, dest, T0, &x, &e), 0); /* sealed since: gone there too */
+	CHECK_INT(x.held_logs, 0);
+	CHECK(stat(copy, &b) < 0 && errno == ENOENT);
+}
+
+/* A crash at each step of the generation that seals a held log: its events found once. */
+static void held_crash_at(int step)
+{
+	struct seal_stats st;
+	char name[32];
+	struct wal *w;
+
+	snprintf(name, sizeof(name), "heldcrash%d", step);
+	fresh(name);
+	w = open_wal(2, 0);
+	if (!w)
+		return;
+	append(w, 0, 1, 0, 2);
+	append(w, 1, 2, 0, 3);
+	damage_key(2, false);
+	seal_once(w, &st);
+	CHECK_INT(st.held_events, 3 * LINES);
+	wal_close(w);
+	damage_key(2, true);
+	crash_in_child(2, step);
+	CHECK_INT(total(2), 3 * LINES); /* from the held log, or (step 3) the segments only */
+	CHECK_INT(files_with(2, "held.log"), step < 4);
+	w = open_wal(2, 0);
+	if (!w)
+		return;
+	seal_once(w, &st);
+	CHECK_INT(st.sealed_events, step >= 3 ? 0 : 3 * LINES);
+	CHECK_INT(st.held_events, 0);
+	wal_close(w);
+	CHECK_INT(files_with(2, "held.log"), 0);
+	CHECK(!exists("seal.journal"));
+	CHECK_INT(total(1), 2 * LINES);
+	CHECK_INT(total(2), 3 * LINES);
+}
+
+/*
+ * A crash before the commit of a generation that held records: the log keeps appends no
+ * state covers. Sealed again with the key still damaged, nothing is held twice; with the key
+ * back, they are sealed from the WAL and the log goes.
+ */
+static void held_uncommitted(bool key_back)
+{
+	struct seal_stats st;
+	struct wal *w;
+
+	fresh(key_back ? "helduncommitted-back" : "helduncommitted");
+	w = open_wal(2, 0);
+	if (!w)
+		return;
+	append(w, 0, 1, 0, 2);
+	append(w, 1, 2, 0, 3);
+	wal_close(w);
+	damage_key(2, false);
+	crash_in_child(2, 2);
+	CHECK_INT(files_with(2, "held.log"), 1);
+	CHECK_INT(unsealed(2), 3 * LINES); /* from the WAL: the log's appends are not counted */
+	w = open_wal(2, 0);
+	if (!w)
+		return;
+	if (!key_back) {
+		seal_once(w, &st);
+		CHECK_INT(st.held_events, 3 * LINES);
+		CHECK_INT(st.sealed_events, 2 * LINES);
+	}
+	damage_key(2, true);
+	seal_once(w, &st);
+	CHECK_INT(st.sealed_events, key_back ? 5 * LINES : 3 * LINES);
+	CHECK_INT(st.held_events, 0);
+	wal_close(w);
+	CHECK_INT(files_with(2, "held.log"), 0);
+	CHECK_INT(total(1), 2 * LINES);
+	CHECK_INT(total(2), 3 * LINES);
+}
+
+static void test_held_crash_points(void)
+{
+	for (int step = 1; step <= 4; step++)
+		held_crash_at(step);
+	held_uncommitted(false);
+	held_uncommitted(true);
+}
+
 int main(void)
 {
 	buf_init(&out, 1 << 20);
@@ -1450,6 +1656,8 @@ int main(void)
 		T_RUN(test_merge_small_segments);
 		T_RUN(test_merge_crash_points);
 		T_RUN(test_merge_failure_does_not_stop_sealing);
+		T_RUN(test_damaged_key_holds_one_tenant);
+		T_RUN(test_held_crash_points);
 	}
 	T_RUN(test_wal_scan);
 	T_RUN(test_backup_counts_over_passes);

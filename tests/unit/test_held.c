@@ -1,0 +1,222 @@
+/*
+ * Unit tests of store/held: a tenant's held log takes WAL records verbatim, skips those it
+ * holds already, hands over only what the committed state covers, cuts a torn end at open and
+ * refuses a damaged record with more after it.
+ */
+#include "store/held.h"
+#include "core/err.h"
+#include "t.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char dir[600], path[700];
+
+static void fresh(const char *name)
+{
+	char cmd[1400];
+
+	snprintf(dir, sizeof(dir), "%s/%s", t_tmp_dir(), name);
+	snprintf(path, sizeof(path), "%s/" HELD_NAME, dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", dir, dir);
+	CHECK_INT(system(cmd), 0);
+}
+
+struct seen {
+	unsigned n;
+	uint64_t lsn[16];
+	unsigned shard[16];
+	uint32_t count, flags;
+	char text[256];
+	uint64_t tenant;
+};
+
+static int note(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant, uint32_t count,
+		uint32_t flags, const void *payload, size_t len)
+{
+	struct seen *s = ctx;
+
+	if (s->n < 16) {
+		s->lsn[s->n] = lsn;
+		s->shard[s->n] = shard;
+	}
+	s->n++;
+	s->count += count;
+	s->flags = flags;
+	s->tenant = tenant;
+	snprintf(s->text + strlen(s->text), sizeof(s->text) - strlen(s->text), "%.*s|", (int)len,
+		 (const char *)payload);
+	return 0;
+}
+
+static uint64_t file_size(void)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+}
+
+/* held_scan of the whole file with the given bounds. */
+static int scan(const uint64_t *upto, unsigned n, struct seen *s, uint64_t *valid,
+		struct err *e)
+{
+	int fd = open(path, O_RDONLY);
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	if (fd < 0)
+		return -errno;
+	rc = held_scan(fd, path, file_size(), 7, upto, n, note, s, valid, e);
+	close(fd);
+	return rc;
+}
+
+static void test_append_and_scan(void)
+{
+	static const uint64_t upto[2] = { 10, 3 };
+	struct err e = ERR_INIT;
+	struct held *h;
+	struct seen s;
+
+	fresh("held-append");
+	CHECK_INT(held_open(&h, dir, &e), 0);
+	CHECK_INT(held_append(h, 0, 5, 2, 3, "aa", 2, &e), 0);
+	CHECK_INT(held_append(h, 1, 2, 1, 3, "b", 1, &e), 0);
+	CHECK_INT(held_append(h, 0, 11, 4, 3, "cccc", 4, &e), 0); /* past the state */
+	CHECK_INT(held_append(h, 0, 5, 2, 3, "aa", 2, &e), 1);    /* held already */
+	CHECK_INT(held_append(h, 1, 1, 1, 3, "z", 1, &e), 1);     /* before the last of shard 1 */
+	CHECK_INT((int)held_events(h), 7);
+	CHECK_INT(held_sync(h, &e), 0);
+	held_close(h);
+
+	CHECK_INT(scan(upto, 2, &s, NULL, &e), 0);
+	CHECK_INT((int)s.n, 2);
+	CHECK_STR(s.text, "aa|b|");
+	CHECK_INT((int)s.count, 3);
+	CHECK_INT((int)s.flags, 3);
+	CHECK_INT((int)s.tenant, 7);
+	CHECK_INT(scan(upto, 1, &s, NULL, &e), 0); /* a state of one shard: shard 1 not covered */
+	CHECK_STR(s.text, "aa|");
+
+	/* open again: what it holds is known, so a replayed generation appends nothing twice */
+	CHECK_INT(held_open(&h, dir, &e), 0);
+	CHECK_INT((int)held_events(h), 7);
+	CHECK_INT(held_append(h, 0, 11, 4, 3, "cccc", 4, &e), 1);
+	CHECK_INT(held_append(h, 0, 12, 1, 0, "d", 1, &e), 0);
+	CHECK_INT(held_replay(h, 9, (const uint64_t[]){ UINT64_MAX, UINT64_MAX }, 2, note,
+			      (memset(&s, 0, sizeof(s)), &s), &e), 0);
+	CHECK_STR(s.text, "aa|b|cccc|d|");
+	CHECK_INT((int)s.tenant, 9);
+	held_close(h);
+}
+
+static void test_torn_end_is_cut(void)
+{
+	static const uint64_t all[1] = { UINT64_MAX };
+	struct err e = ERR_INIT;
+	struct held *h;
+	struct seen s;
+	uint64_t whole, valid;
+	int fd;
+
+	fresh("held-torn");
+	CHECK_INT(held_open(&h, dir, &e), 0);
+	CHECK_INT(held_append(h, 0, 1, 1, 0, "one", 3, &e), 0);
+	CHECK_INT(held_append(h, 0, 2, 1, 0, "two", 3, &e), 0);
+	held_close(h);
+	whole = file_size();
+	/* a crash in the middle of the third record: its header and part of its payload */
+	CHECK_INT(held_open(&h, dir, &e), 0);
+	CHECK_INT(held_append(h, 0, 3, 1, 0, "three", 5, &e), 0);
+	held_close(h);
+	CHECK_INT(truncate(path, (off_t)(whole + HELD_HEADER + 2)), 0);
+	CHECK_INT(scan(all, 1, &s, &valid, &e), 0); /* a reader stops before it, no error */
+	CHECK_STR(s.text, "one|two|");
+	CHECK_INT((int)valid, (int)whole);
+	CHECK_INT(held_open(&h, dir, &e), 0);
+	CHECK_INT((int)file_size(), (int)whole);
+	CHECK_INT((int)held_events(h), 2);
+	CHECK_INT(held_append(h, 0, 3, 1, 0, "three", 5, &e), 0); /* from the WAL again */
+	held_close(h);
+	CHECK_INT(scan(all, 1, &s, NULL, &e), 0);
+	CHECK_STR(s.text, "one|two|three|");
+
+	/* a whole last record with a bad checksum is torn too (its write did not finish) */
+	fd = open(path, O_WRONLY);
+	CHECK(pwrite(fd, "X", 1, (off_t)file_size() - 1) == 1);
+	close(fd);
+	CHECK_INT(held_open(&h, dir, &e), 0);
+	CHECK_INT((int)held_events(h), 2);
+	held_close(h);
+	CHECK_INT(scan(all, 1, &s, NULL, &e), 0);
+	CHECK_STR(s.text, "one|two|");
+}
+
+static void test_damage_is_refused(void)
+{
+	static const uint64_t all[1] = { UINT64_MAX };
+	struct err e = ERR_INIT;
+	struct held *h;
+	struct seen s;
+	int fd;
+
+	fresh("held-damaged");
+	CHECK_INT(held_open(&h, dir, &e), 0);
+	CHECK_INT(held_append(h, 0, 1, 1, 0, "one", 3, &e), 0);
+	CHECK_INT(held_append(h, 0, 2, 1, 0, "two", 3, &e), 0);
+	held_close(h);
+	fd = open(path, O_WRONLY);
+	CHECK(pwrite(fd, "X", 1, 8 + HELD_HEADER) == 1); /* the first payload */
+	close(fd);
+	CHECK_INT(scan(all, 1, &s, NULL, &e), -EBADMSG);
+	CHECK(strstr(e.msg, path) && strstr(e.msg, "offset 8"));
+	e = (struct err)ERR_INIT;
+	CHECK_INT(held_open(&h, dir, &e), -EBADMSG); /* never appended behind damage */
+	CHECK(strstr(e.msg, "damaged"));
+	CHECK_INT((int)file_size(), 8 + 2 * (HELD_HEADER + 3));
+
+	fd = open(path, O_WRONLY);
+	CHECK(pwrite(fd, "KOBANXX1", 8, 0) == 8);
+	close(fd);
+	e = (struct err)ERR_INIT;
+	CHECK_INT(scan(all, 1, &s, NULL, &e), -EBADMSG);
+	CHECK(strstr(e.msg, "not a held log"));
+}
+
+static void test_empty_and_new(void)
+{
+	static const uint64_t all[1] = { UINT64_MAX };
+	struct err e = ERR_INIT;
+	struct held *h;
+	struct seen s;
+	int fd;
+
+	fresh("held-new");
+	fd = open(path, O_WRONLY | O_CREAT, 0640);
+	CHECK(write(fd, "KOB", 3) == 3); /* its magic torn */
+	close(fd);
+	CHECK_INT(scan(all, 1, &s, NULL, &e), 0);
+	CHECK_INT((int)s.n, 0);
+	CHECK_INT(held_open(&h, dir, &e), 0);
+	CHECK_INT((int)file_size(), 8);
+	CHECK_INT(held_append(h, 3, 1, 1, 0, "x", 1, &e), 0);
+	CHECK_INT(held_append(h, 64, 1, 1, 0, "x", 1, &e), -EINVAL);
+	CHECK_INT(held_sync(h, &e), 0);
+	held_close(h);
+	CHECK_INT(scan(all, 1, &s, NULL, &e), 0); /* shard 3 is past a state of one shard */
+	CHECK_INT((int)s.n, 0);
+}
+
+int main(void)
+{
+	T_RUN(test_append_and_scan);
+	T_RUN(test_torn_end_is_cut);
+	T_RUN(test_damage_is_refused);
+	T_RUN(test_empty_and_new);
+	return t_done();
+}
