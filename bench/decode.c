@@ -6,8 +6,8 @@
  * pipeline does it: decoder_pick() (so "auto" pays for its sniffing), split() when the
  * decoder has one and the line is a container (each record one event), else the whole
  * line, each through decoder_decode() (auto's failed guess read again as syslog) into an
- * event on a cleared arena. No event is written as JSON, so the
- * figure is the decoder's alone. Prints one line:
+ * event on a cleared arena. No event is written as JSON, so the figure is the decoder's
+ * alone. Prints one line:
  *
  *   decode FORMAT FILE: L lines/s, E events/s per CPU-second (N lines, F failed, D decoder)
  *

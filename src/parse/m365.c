@@ -355,9 +355,9 @@ enum ev_kind { EV_OTHER, EV_DEVICE, EV_FILE, EV_PROCESS, EV_USER, EV_IP, EV_URL,
 enum cat { CAT_HOST, CAT_FILE, CAT_PROCESS, CAT_NETWORK, CAT_IAM, CAT_REGISTRY, CAT_EMAIL,
 	   CAT_MALWARE, CAT_AUTHENTICATION, CAT_COUNT };
 
-static const char *const cat_names[CAT_COUNT] = {
-	"host", "file", "process", "network", "iam", "registry", "email", "malware", "authentication",
-};
+static const char *const cat_names[CAT_COUNT] = { "host", "file", "process", "network",
+						  "iam", "registry", "email", "malware",
+						  "authentication" };
 
 #define NO_CAT CAT_COUNT
 
