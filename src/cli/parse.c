@@ -137,7 +137,7 @@ static int store_line(struct parse_run *r, const char *line, size_t n, struct er
 
 	arena_clear(&r->arena);
 	event_init(&ev, &r->arena);
-	if ((rc = ecs_decode(&ev, line, n, e)) < 0)
+	if ((rc = ecs_decode_flags(&ev, line, n, ECS_CHECK_RANGES, e)) < 0)
 		return rc;
 	if ((rc = event_set_str(&ev, FIELD_ORGANIZATION_ID, r->tenant, strlen(r->tenant))) < 0 ||
 	    (rc = event_set_str(&ev, FIELD_ORGANIZATION_NAME, r->tenant, strlen(r->tenant))) < 0)

@@ -176,7 +176,17 @@ enum field_type field_type(unsigned id)
 	return def_of(id)->type;
 }
 
-bool field_int_valid(unsigned id, int64_t v)
+/* What an integer field holds: one row per kind, the fields of each in int_kind(). */
+static const struct {
+	int64_t min, max;
+	const char *words; /* for messages: "expected ..." */
+} int_kinds[] = {
+	{ INT64_MIN, INT64_MAX, "an integer" },
+	{ 0, 65535, "an integer from 0 to 65535 (a port)" },
+	{ 0, INT64_MAX, "an integer 0 or more (a count or size)" },
+};
+
+static unsigned int_kind(unsigned id)
 {
 	switch (id) {
 	case FIELD_SOURCE_PORT:
@@ -186,7 +196,7 @@ bool field_int_valid(unsigned id, int64_t v)
 	case FIELD_CLIENT_PORT:
 	case FIELD_SERVER_PORT:
 	case FIELD_URL_PORT:
-		return v >= 0 && v <= 65535;
+		return 1;
 	case FIELD_SOURCE_BYTES:
 	case FIELD_SOURCE_PACKETS:
 	case FIELD_DESTINATION_BYTES:
@@ -197,10 +207,22 @@ bool field_int_valid(unsigned id, int64_t v)
 	case FIELD_HTTP_RESPONSE_BODY_BYTES:
 	case FIELD_HTTP_RESPONSE_BYTES:
 	case FIELD_FILE_SIZE:
-		return v >= 0;
+		return 2;
 	default:
-		return true;
+		return 0;
 	}
+}
+
+bool field_int_valid(unsigned id, int64_t v)
+{
+	unsigned k = int_kind(id);
+
+	return v >= int_kinds[k].min && v <= int_kinds[k].max;
+}
+
+const char *field_int_range(unsigned id)
+{
+	return int_kinds[int_kind(id)].words;
 }
 
 int field_is_array(unsigned id)

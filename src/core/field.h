@@ -256,6 +256,11 @@ static inline enum field_type field_store_type(enum field_type t)
  * vendor field only.
  */
 bool field_int_valid(unsigned id, int64_t v);
+/*
+ * What field_int_valid accepts for id, in words for an error message after "expected"
+ * ("an integer from 0 to 65535 (a port)"); static text.
+ */
+const char *field_int_range(unsigned id);
 /* Whether values of id are always printed as a JSON array (known fields only). */
 int field_is_array(unsigned id);
 /* Number of ids handed out so far (FIELD_COUNT + registered vendor fields). */

@@ -319,23 +319,57 @@ static bool is_name_char(char c)
 	       c == '-';
 }
 
+static uint32_t fnv1a(const char *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)p[i]) * 16777619u;
+	return h;
+}
+
+#define NAME_HASH_LEN 9 /* "_" and 8 hex digits */
+
+/*
+ * A name with non-ASCII bytes (a Japanese label) keeps only its byte length once they
+ * become '_': "_" and the FNV-1a hash of the name in hex tells such names apart.
+ */
+static size_t put_name_hash(char *out, const char *name, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint32_t h = fnv1a(name, len);
+
+	out[0] = '_';
+	for (int i = 8; i >= 1; i--, h >>= 4)
+		out[i] = hex[h & 15];
+	return NAME_HASH_LEN;
+}
+
+static bool has_non_ascii(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((uint8_t)s[i] >= 0x80)
+			return true;
+	return false;
+}
+
 int cef_name_field(const char *prefix, const char *name, size_t len,
 		   const struct decode_opts *o)
 {
 	char full[FIELD_NAME_MAX];
 	size_t plen = strlen(prefix), n = plen;
-	uint32_t h = 2166136261u;
+	bool hashed = has_non_ascii(name, len);
 	struct name_cache_entry *c;
 	int f;
 
-	if (!len || plen + len > FIELD_NAME_MAX)
+	if (!len || plen + len + (hashed ? NAME_HASH_LEN : 0) > FIELD_NAME_MAX)
 		return -EINVAL;
 	memcpy(full, prefix, plen);
 	for (size_t i = 0; i < len; i++)
 		full[n++] = is_name_char(name[i]) ? name[i] : '_';
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)full[i]) * 16777619u;
-	c = &name_cache[h % NAME_CACHE_SIZE];
+	if (hashed)
+		n += put_name_hash(full + n, name, len);
+	c = &name_cache[fnv1a(full, n) % NAME_CACHE_SIZE];
 	if (c->len == n && !memcmp(c->name, full, n))
 		return c->id;
 	f = field_lookup(full, n);

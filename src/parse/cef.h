@@ -87,9 +87,11 @@ void cef_count_drop(enum cef_decoder_id decoder, enum cef_drop_reason reason, un
 
 /*
  * Field id of PREFIX + name (name sanitised: bytes other than letters, digits, '_' and
- * '-' become '_'), registering it as a string field within the sender name budget; a
- * thread-local cache makes repeated names cheap. -ENOSPC when the budget is spent (or
- * the name exists with another type), -EINVAL for an empty or too long name.
+ * '-' become '_'; a name with non-ASCII bytes also gets '_' and the FNV-1a hash of its
+ * bytes in 8 hex digits, as two Japanese names of one byte length would be one),
+ * registering it as a string field within the sender name budget; a thread-local cache
+ * makes repeated names cheap. -ENOSPC when the budget is spent (or the name exists with
+ * another type), -EINVAL for an empty or too long name.
  */
 int cef_name_field(const char *prefix, const char *name, size_t len,
 		   const struct decode_opts *o);

@@ -4,6 +4,7 @@
  */
 #include "parse/decoder.h"
 #include "core/compat.h"
+#include "core/arena.h"
 #include "core/err.h"
 #include "core/event.h"
 #include "core/field.h"
@@ -145,6 +146,22 @@ const struct decoder *decoder_pick(unsigned id, const char *msg, size_t len)
 const struct decoder *decoder_fallback(unsigned id, const struct decoder *d)
 {
 	return !decoder_get(id) && d->sniff_guesses ? &table[ARRAY_SIZE(table) - 1] : NULL;
+}
+
+int decoder_decode(unsigned id, const struct decoder **d, struct event *ev, const char *msg,
+		   size_t len, const struct decode_opts *o, bool cut, struct err *e)
+{
+	const struct decoder *fallback;
+	int rc = (*d)->decode(ev, msg, len, o, e);
+
+	if (rc >= 0 || cut || !(fallback = decoder_fallback(id, *d)))
+		return rc;
+	/* auto's guess was wrong (plain text holding an anchor): read it as syslog */
+	arena_clear(ev->arena);
+	event_init(ev, ev->arena);
+	err_clear(e);
+	*d = fallback;
+	return fallback->decode(ev, msg, len, o, e);
 }
 
 static char names[NAMES_MAX];

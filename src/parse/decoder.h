@@ -104,6 +104,16 @@ const struct decoder *decoder_pick(unsigned id, const char *msg, size_t len);
  * failure stands (a format the source names, or a structural sniff).
  */
 const struct decoder *decoder_fallback(unsigned id, const struct decoder *d);
+/*
+ * Decodes msg into ev with *d, the decoder decoder_pick(id, msg, len) gave, as the pipeline
+ * does: when that fails, msg was not cut (cut: a message cut at the size limit failed
+ * because it was cut, and the error says so) and decoder_fallback(id, *d) gives syslog,
+ * ev's arena is cleared, ev started again on it and msg decoded as syslog, *d set to it.
+ * ev must be fresh on an arena that holds nothing else. decode()'s result, e filled on
+ * failure.
+ */
+int decoder_decode(unsigned id, const struct decoder **d, struct event *ev, const char *msg,
+		   size_t len, const struct decode_opts *o, bool cut, struct err *e);
 /* "auto, panos, ..., rfc3164 or syslog": every name in the table's order, for error texts. */
 const char *decoder_names(void);
 /* Runs every decoder's configure(); the first failure is returned with its message. */

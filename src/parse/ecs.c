@@ -168,6 +168,10 @@ static int set_scalar(struct ecs_ctx *c, const struct jsonin_value *v, bool add)
 			return fail_at(c, -EINVAL, v->offset,
 				       "expected an integer, found %.*s",
 				       (int)json_utf8_cut(v->s, v->len, 64), v->s);
+		if ((c->flags & ECS_CHECK_RANGES) && !field_int_valid((unsigned)f, x))
+			return fail_at(c, -EINVAL, v->offset, "expected %s, found %.*s",
+				       field_int_range((unsigned)f),
+				       (int)json_utf8_cut(v->s, v->len, 64), v->s);
 		rc = event_set_int(c->ev, (unsigned)f, x);
 		return rc < 0 ? set_failed(c, rc, v->offset) : 0;
 	case FT_BOOL:

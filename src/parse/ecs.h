@@ -67,6 +67,13 @@ int ecs_decode(struct event *ev, const char *line, size_t len, struct err *e);
  * rule on a.b matches when any element matches. Only string and IP fields take several.
  */
 #define ECS_FLATTEN_ARRAYS 1u
+/*
+ * ECS_CHECK_RANGES (events from outside: `koban ingest --format ecs`): an integer its
+ * field cannot hold (field_int_valid: a port 0-65535, a count or size 0 or more) is
+ * refused as the decoders leave such a number out. Stored events are read without it,
+ * so that whatever an older koban stored still reads back.
+ */
+#define ECS_CHECK_RANGES 2u
 int ecs_decode_flags(struct event *ev, const char *line, size_t len, unsigned flags,
 		     struct err *e);
 

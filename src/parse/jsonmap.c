@@ -230,6 +230,8 @@ static int set_value(struct walk *w, const struct map_entry *x, const struct jso
 		if ((v->type != JSONIN_NUMBER && v->type != JSONIN_STRING) ||
 		    jsonin_int(v->s, v->len, &i) < 0)
 			return bad_value(w, x, v, "an integer (or a string of digits)");
+		if (!field_int_valid(x->field, i)) /* a port 0-65535, a count 0 or more */
+			return bad_value(w, x, v, field_int_range(x->field));
 		rc = event_set_int(ev, x->field, i);
 		break;
 	case FT_TIME:

@@ -353,10 +353,11 @@ enum ev_kind { EV_OTHER, EV_DEVICE, EV_FILE, EV_PROCESS, EV_USER, EV_IP, EV_URL,
 
 /* event.category values, in the order they are written. */
 enum cat { CAT_HOST, CAT_FILE, CAT_PROCESS, CAT_NETWORK, CAT_IAM, CAT_REGISTRY, CAT_EMAIL,
-	   CAT_MALWARE, CAT_COUNT };
+	   CAT_MALWARE, CAT_AUTHENTICATION, CAT_COUNT };
 
 static const char *const cat_names[CAT_COUNT] = { "host", "file", "process", "network",
-						  "iam", "registry", "email", "malware" };
+						  "iam", "registry", "email", "malware",
+						  "authentication" };
 
 #define NO_CAT CAT_COUNT
 
@@ -426,7 +427,8 @@ static const struct first_rule {
  * logon table's record is a logon to the device from its Remote* end: RemoteIP/RemotePort
  * are the source (where the logon came from) and Local* the destination, the other way
  * round from a connection the device makes (member logon_ecs); and its ActionType
- * LogonSuccess / LogonFailed gives event.outcome.
+ * LogonSuccess / LogonFailed gives event.outcome. A logon is ECS's authentication, of
+ * type start when it succeeded (info otherwise), as an Entra ID sign-in (azure.c).
  */
 static const struct table {
 	const char *name; /* after AdvancedHunting- */
@@ -445,7 +447,8 @@ static const struct table {
 	{ "DeviceFileEvents", "m365.hunting.device_file_events", false, CAT_FILE, "info", false },
 	{ "DeviceRegistryEvents", "m365.hunting.device_registry_events", false, CAT_REGISTRY,
 	  "change", false },
-	{ "DeviceLogonEvents", "m365.hunting.device_logon_events", false, NO_CAT, "info", true },
+	{ "DeviceLogonEvents", "m365.hunting.device_logon_events", false, CAT_AUTHENTICATION,
+	  "info", true },
 	{ "DeviceImageLoadEvents", "m365.hunting.device_image_load_events", false, NO_CAT,
 	  "info", false },
 	{ "DeviceEvents", "m365.hunting.device_events", false, CAT_HOST, "info", false },
@@ -461,8 +464,8 @@ static const struct table {
 	{ "EmailPostDeliveryEvents", "m365.hunting.email_post_delivery_events", false,
 	  CAT_EMAIL, "info", false },
 	{ "UrlClickEvents", "m365.hunting.url_click_events", false, CAT_NETWORK, "info", false },
-	{ "IdentityLogonEvents", "m365.hunting.identity_logon_events", false, NO_CAT, "info",
-	  true },
+	{ "IdentityLogonEvents", "m365.hunting.identity_logon_events", false,
+	  CAT_AUTHENTICATION, "info", true },
 	{ "IdentityQueryEvents", "m365.hunting.identity_query_events", false, NO_CAT, "info",
 	  false },
 	{ "IdentityDirectoryEvents", "m365.hunting.identity_directory_events", false, CAT_IAM,
@@ -1314,16 +1317,21 @@ static bool note_is(const struct rec *r, enum note n, const char *lit)
 	return r->note[n].s && eq_nocase(r->note[n].s, r->note[n].len, lit);
 }
 
-/* A logon's event.outcome from its ActionType (event.action): LogonSuccess, LogonFailed. */
-static int put_logon_outcome(struct event *ev)
+/*
+ * A logon's event.outcome from its ActionType (event.action): LogonSuccess, LogonFailed;
+ * *type becomes "start" for a success.
+ */
+static int put_logon_outcome(struct event *ev, const char **type)
 {
 	const char *a;
 	size_t n;
 
 	if (!event_get_str(ev, FIELD_EVENT_ACTION, &a, &n))
 		return 0;
-	if (eq_nocase(a, n, "LogonSuccess"))
+	if (eq_nocase(a, n, "LogonSuccess")) {
+		*type = "start";
 		return event_set_str(ev, FIELD_EVENT_OUTCOME, "success", 7);
+	}
 	if (eq_nocase(a, n, "LogonFailed"))
 		return event_set_str(ev, FIELD_EVENT_OUTCOME, "failure", 7);
 	return 0;
@@ -1359,14 +1367,14 @@ static int classify_event(struct rec *r)
 	rc = err_first(rc, event_set_str(ev, FIELD_EVENT_MODULE, "m365", 4));
 	rc = err_first(rc, event_set_str(ev, FIELD_EVENT_DATASET, dataset, strlen(dataset)));
 	rc = err_first(rc, event_set_str(ev, FIELD_EVENT_KIND, alert ? "alert" : "event", 5));
+	if (rc >= 0 && r->table && r->table->logon)
+		rc = put_logon_outcome(ev, &type);
 	for (unsigned c = 0; c < CAT_COUNT && rc >= 0; c++)
 		if (r->cats & (1u << c))
 			rc = event_add_str(ev, FIELD_EVENT_CATEGORY, cat_names[c],
 					   strlen(cat_names[c]));
 	if (rc >= 0 && r->cats)
 		rc = event_add_str(ev, FIELD_EVENT_TYPE, type, strlen(type));
-	if (rc >= 0 && r->table && r->table->logon)
-		rc = put_logon_outcome(ev);
 	if (rc >= 0 && event_get(ev, FIELD_CLOUD_ACCOUNT_ID))
 		rc = event_set_str(ev, FIELD_CLOUD_PROVIDER, "azure", 5);
 	if (rc >= 0 && r->evidence_truncated) {

@@ -38,9 +38,13 @@
 /* NULL: a FUTURE_USE column, not kept (PAN-OS writes nothing meaningful there). */
 #define COMMON_COLS NULL, "receive_time", "serial", "type", "subtype", "config_version", \
 	"time_generated"
-/* TRAFFIC, THREAT and DECRYPTION share columns 7 to 30. */
+/*
+ * TRAFFIC, THREAT and DECRYPTION share columns 7 to 30. Column 21, once "Time Logged", is
+ * FUTURE_USE in PAN-OS's field docs (8.x to 11.x): not kept, as the other FUTURE_USE
+ * columns (event.original still has it).
+ */
 #define NET_COLS "src", "dst", "natsrc", "natdst", "rule", "srcuser", "dstuser", "app", \
-	"vsys", "from", "to", "inbound_if", "outbound_if", "logset", "time_logged",        \
+	"vsys", "from", "to", "inbound_if", "outbound_if", "logset", NULL,                 \
 	"sessionid", "repeatcnt", "sport", "dport", "natsport", "natdport", "flags", "proto", \
 	"action"
 #define DG_COLS "dg_hier_level_1", "dg_hier_level_2", "dg_hier_level_3", "dg_hier_level_4"

@@ -341,7 +341,6 @@ static int build_event(struct one_msg *om, const char *data, size_t len)
 	struct pipeline_worker *w = &p->w[om->wi];
 	const struct msg *m = om->m;
 	struct pipeline_counts *c = om->c;
-	const struct decoder *fallback;
 	struct err de = ERR_INIT;
 	struct event ev;
 	size_t mark;
@@ -352,16 +351,7 @@ static int build_event(struct one_msg *om, const char *data, size_t len)
 	w->slot = m->tenant;
 	arena_clear(&w->arena);
 	event_init(&ev, &w->arena);
-	decoded = om->d->decode(&ev, data, len, &om->o, &de);
-	if (decoded < 0 && !m->truncated && (fallback = decoder_fallback(m->format, om->d))) {
-		/* auto's guess was wrong (plain text holding an anchor): read it as syslog; a cut
-		 * message failed because it was cut, and stays a pipeline_error that says so */
-		arena_clear(&w->arena);
-		event_init(&ev, &w->arena);
-		de = (struct err)ERR_INIT;
-		om->d = fallback;
-		decoded = fallback->decode(&ev, data, len, &om->o, &de);
-	}
+	decoded = decoder_decode(m->format, &om->d, &ev, data, len, &om->o, m->truncated, &de);
 	if (decoded < 0) {
 		c->failed++;
 		if (om->e && !om->decoded)

@@ -7,10 +7,11 @@ KOBAN_UPDATE_GOLDEN=1 rewrites the expected files from the current output."""
 import json
 import os
 import shutil
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import (DATA, Instance, Suite, check_golden, file_output_config,  # noqa: E402
+from kobanlib import (BUILD, DATA, Instance, Suite, check_golden, file_output_config,  # noqa: E402
                       parse, read_or_empty, run, send_lines, spool_lines, tempdir, value)
 
 DIRS = {"cef": "cef", "leef": "leef", "a10": "a10", "auto": "auto"}
@@ -49,6 +50,25 @@ def test_auto_says_which_decoder():
     p = parse(["--tz", "Asia/Tokyo", "mixed.log"], os.path.join(DATA, "parse", "auto"))
     datasets = [json.loads(line)["event"]["dataset"] for line in p.stdout.splitlines()]
     assert datasets == ["cef.log", "leef.log", "a10.cgn", "syslog"], datasets
+
+
+def test_bench_decodes_as_production():
+    """bench/decode --format auto reads a failed guess as syslog, as koban parse does."""
+    d = tempdir()
+    try:
+        path = os.path.join(d, "guess.log")
+        with open(path, "w") as f:
+            f.write("<13>Mar 15 10:00:00 host app: NAT-TCP-C: counter reset\n")
+        datasets = [json.loads(line)["event"]["dataset"]
+                    for line in parse(["guess.log"], d).stdout.splitlines()]
+        assert datasets == ["syslog"], datasets
+        p = subprocess.run([os.path.join(BUILD, "bench", "decode"), "--format", "auto",
+                            "--seconds", "0.05", path], capture_output=True, text=True,
+                           timeout=60)
+        assert p.returncode == 0, p.stderr
+        assert "(1 lines, 0 failed, syslog decoder)" in p.stdout, p.stdout
+    finally:
+        shutil.rmtree(d)
 
 
 def test_serve_sources_with_formats():
@@ -117,6 +137,7 @@ if __name__ == "__main__":
     s = Suite()
     s.run(test_parse_golden)
     s.run(test_auto_says_which_decoder)
+    s.run(test_bench_decodes_as_production)
     s.run(test_serve_sources_with_formats)
     s.run(test_bad_delimiter_stops_the_start)
     s.done()

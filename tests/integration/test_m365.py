@@ -92,6 +92,9 @@ def test_golden_fields():
     assert h[12]["source"] == {"ip": "192.0.2.7", "port": 50124}, h[12]
     assert h[12]["destination"] == {"ip": "10.1.0.1", "port": 3389}, h[12]
     assert [h[i]["event"].get("outcome") for i in (5, 11, 12)] == ["failure", "failure", "success"]
+    # logons are authentication, a successful one its start (as Entra ID sign-ins)
+    assert [h[i]["event"].get("category") for i in (5, 11, 12)] == [["authentication"]] * 3
+    assert [h[i]["event"].get("type") for i in (5, 11, 12)] == [["info"], ["info"], ["start"]]
     f = load("failed")
     # a US-locale time is no failure: line 3 is an alert, the time kept as text only
     assert [x["event"]["kind"] for x in f] == ["pipeline_error"] * 2 + ["alert"] + [

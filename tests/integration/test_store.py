@@ -372,12 +372,15 @@ def test_exit_statuses_and_errors():
     try:
         setup(d)
         with open(os.path.join(d, "mixed.json"), "w") as f:
-            f.write(ecs_lines(3, "m") + '{"broken\n' + '{"destination":{"port":"http"}}\n')
+            f.write(ecs_lines(3, "m") + '{"broken\n' + '{"destination":{"port":"http"}}\n' +
+                    '{"destination":{"port":70000}}\n')
         status, out, err = run(["ingest", "--tenant", "city-a", "--format", "ecs",
                                 "mixed.json"], d, check=False)
         assert status == 3, (status, out, err)
-        assert "stored 3 events of 5 lines" in out and "2 lines rejected" in out, out
+        assert "stored 3 events of 6 lines" in out and "3 lines rejected" in out, out
         assert "mixed.json:4:" in err and "mixed.json:5:" in err, err
+        assert ("mixed.json:6: column 24: field destination.port: expected an integer from "
+                "0 to 65535 (a port), found 70000") in err, err
         with open(os.path.join(d, "bad.json"), "w") as f:
             f.write("not json\n")
         status, out, err = run(["ingest", "--tenant", "city-a", "--format", "ecs", "bad.json"],

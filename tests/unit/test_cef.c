@@ -180,6 +180,20 @@ static void test_cef_labels_and_key_names(void)
 	CHECK_STR(val("cef.PanOSRuleUUID"), "u-1");
 }
 
+/*
+ * Labels in Japanese: every non-ASCII byte becomes '_', so two labels of one byte length
+ * gave one name and one value was lost; a hash of the label now tells them apart.
+ */
+static void test_cef_non_ascii_labels(void)
+{
+	CHECK_INT(dec("cef", "CEF:0|V|P|1|s|n|3|cs1Label=送信元部署 "
+			     "cs1=soumu cs2Label=宛先部署名 cs2=jouhou "
+			     "cs3Label=Source Zone cs3=trust"), 0);
+	CHECK_STR(val("cef.________________7550433e"), "soumu");
+	CHECK_STR(val("cef.________________71465657"), "jouhou");
+	CHECK_STR(val("cef.Source_Zone"), "trust"); /* ASCII labels keep their names */
+}
+
 static void test_cef_values(void)
 {
 	CHECK_INT(dec("cef", "CEF:0|V|P|1|s|n|3|smac=00:0c:29:aa:BB:0f dmac=nonsense in=100 "
@@ -699,6 +713,7 @@ int main(void)
 	T_RUN(test_cef_header_and_extension);
 	T_RUN(test_cef_tag_trap_and_prefixes);
 	T_RUN(test_cef_labels_and_key_names);
+	T_RUN(test_cef_non_ascii_labels);
 	T_RUN(test_cef_values);
 	T_RUN(test_cef_times);
 	T_RUN(test_cef_errors_keep_the_raw_event);

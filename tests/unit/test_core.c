@@ -394,6 +394,8 @@ static void test_field_int_valid(void)
 	CHECK(!field_int_valid(FIELD_FILE_SIZE, -1));
 	CHECK(field_int_valid(FIELD_KOBAN_CLOCK_SKEW_SECONDS, -5));
 	CHECK(field_int_valid(FIELD_COUNT + 1, -1)); /* a vendor field */
+	CHECK_STR(field_int_range(FIELD_CLIENT_PORT), "an integer from 0 to 65535 (a port)");
+	CHECK_STR(field_int_range(FIELD_COUNT + 1), "an integer");
 }
 
 /* A cut never ends inside a UTF-8 character; text that is not UTF-8 is cut where asked. */

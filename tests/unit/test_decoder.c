@@ -91,6 +91,37 @@ static void test_decode_contract(void)
 	arena_release(&a);
 }
 
+/* auto's guess that fails is decoded again as syslog; a named format or a cut message is not. */
+static void test_failed_guess(void)
+{
+	static const char text[] = "<13>Mar 15 10:00:00 host app: NAT-TCP-C: counter reset";
+	unsigned a10 = (unsigned)decoder_find("a10", 3);
+	struct decode_opts o = { NULL, 1773543600LL * 1000000000LL, 3, 0, NULL };
+	struct err e = ERR_INIT;
+	const struct decoder *d;
+	struct arena a;
+	struct event ev;
+
+	arena_init(&a, 4096, 1 << 20);
+	event_init(&ev, &a);
+	d = decoder_pick(DECODER_AUTO, text, strlen(text));
+	CHECK_STR(d->name, "a10");
+	CHECK_INT(decoder_decode(DECODER_AUTO, &d, &ev, text, strlen(text), &o, false, &e), 0);
+	CHECK_STR(d->name, "syslog");
+	CHECK_STR(e.msg, "");
+	arena_clear(&a);
+	event_init(&ev, &a);
+	d = decoder_pick(DECODER_AUTO, text, strlen(text));
+	CHECK(decoder_decode(DECODER_AUTO, &d, &ev, text, strlen(text), &o, true, &e) < 0);
+	CHECK_STR(d->name, "a10");
+	arena_clear(&a);
+	event_init(&ev, &a);
+	d = decoder_get(a10);
+	CHECK(decoder_decode(a10, &d, &ev, text, strlen(text), &o, false, &e) < 0);
+	CHECK_STR(d->name, "a10");
+	arena_release(&a);
+}
+
 static void test_syslog_payload(void)
 {
 	struct arena a;
@@ -154,6 +185,7 @@ int main(void)
 	T_RUN(test_every_entry_decodes);
 	T_RUN(test_auto_sniffs);
 	T_RUN(test_decode_contract);
+	T_RUN(test_failed_guess);
 	T_RUN(test_syslog_payload);
 	T_RUN(test_empty_container_not_split);
 	return t_done();

@@ -183,6 +183,36 @@ static void test_value_errors(void)
 	CHECK_ERROR("", "column 1: expected a value");
 }
 
+/* s decoded with ECS_CHECK_RANGES, as `koban ingest --format ecs` reads a line. */
+static int decode_checked(const char *s, struct err *e)
+{
+	arena_clear(&arena);
+	event_init(&ev, &arena);
+	err_clear(e);
+	return ecs_decode_flags(&ev, s, strlen(s), ECS_CHECK_RANGES, e);
+}
+
+/* ECS_CHECK_RANGES (input from outside): ports and counts as the decoders check them. */
+static void test_ranges(void)
+{
+	static const char *bad[] = { "{\"destination.port\":65536}", "{\"source\":{\"port\":-1}}",
+				     "{\"network.bytes\":-5}" };
+	struct err e = ERR_INIT;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK_INT(decode_checked(bad[i], &e), -EINVAL);
+		CHECK_INT(ev.n, 0);
+		CHECK_INT(decode(bad[i], &e), 0); /* a stored event reads back as it was */
+	}
+	CHECK_INT(decode_checked(bad[0], &e), -EINVAL);
+	CHECK_STR(e.msg, "column 21: field destination.port: expected an integer from 0 to 65535 "
+		  "(a port), found 65536");
+	CHECK_INT(decode_checked(bad[2], &e), -EINVAL);
+	CHECK(strstr(e.msg, "expected an integer 0 or more (a count or size), found -5") != NULL);
+	CHECK_INT(decode_checked("{\"source.port\":0,\"network.bytes\":0,"
+				 "\"koban.clock_skew_seconds\":-3}", &e), 0);
+}
+
 static int round_trip(const char *line, size_t len, struct buf *out, struct err *e);
 
 static void test_limits(void)
@@ -656,6 +686,7 @@ int main(void)
 	T_RUN(test_arrays_and_absent);
 	T_RUN(test_names);
 	T_RUN(test_value_errors);
+	T_RUN(test_ranges);
 	T_RUN(test_limits);
 	T_RUN(test_times);
 	T_RUN(test_round_trip_generated);

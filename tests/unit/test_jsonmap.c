@@ -82,6 +82,14 @@ static void test_conversion_errors(void)
 	CHECK_INT(t_decode("json", "{\"a\":{\"n\":1e3}}", 0, "fw"), -EINVAL);
 	CHECK_STR(t_ev_err.msg, "column 11: key a.n (field source.port): expected an integer (or a "
 		  "string of digits)");
+	/* a port outside 0-65535 fails the message as the vendor decoders leave it out */
+	CHECK_INT(t_decode("json", "{\"a\":{\"n\":70000}}", 0, "fw"), -EINVAL);
+	CHECK_STR(t_ev_err.msg, "column 11: key a.n (field source.port): expected an integer from "
+		  "0 to 65535 (a port)");
+	CHECK_INT(t_decode("json", "{\"a\":{\"n\":\"-1\"}}", 0, "fw"), -EINVAL);
+	CHECK(t_int("source.port", -2) == -2);
+	CHECK_INT(t_decode("json", "{\"a\":{\"n\":65535}}", 0, "fw"), 0);
+	CHECK_INT(t_int("source.port", -1), 65535);
 	CHECK_INT(t_decode("json", "{\"a\":{\"n\":[1]}}", 0, "fw"), -EINVAL);
 	CHECK_STR(t_ev_err.msg, "column 12: key a.n (field source.port): expected one value, not an "
 		  "array");

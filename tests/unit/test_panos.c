@@ -192,6 +192,7 @@ static void test_traffic(void)
 	/* short row: columns past the end are absent, FUTURE_USE columns are not kept */
 	CHECK(str("panos.offloaded") == NULL);
 	CHECK(str("panos.high_res_timestamp") == NULL);
+	CHECK(str("panos.time_logged") == NULL); /* column 21: FUTURE_USE since PAN-OS 8 */
 	CHECK_STR(str("host.name"), "PA-5220");
 }
 
