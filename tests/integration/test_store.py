@@ -107,6 +107,41 @@ def test_ingest_and_search():
         shutil.rmtree(d)
 
 
+def test_table_says_what_it_left_out():
+    """Without --json, a table or the events' lines stop at --limit (default 100) and say on
+    standard error that more matched; a result set of exactly the limit, or --json, says
+    nothing."""
+    d = tempdir()
+    try:
+        setup(d)
+        run(["ingest", "--tenant", "city-a", "--format", "ecs", "a.json"], d)
+        more = "koban: only the first %d %s shown, more matched: use --limit N or --json " \
+            "for more\n"
+
+        def table(*args):
+            status, out, err = run(["search", "--tenant", "city-a"] + list(args), d)
+            return len(out.splitlines()), err
+
+        assert table("*") == (100, more % (100, "events"))
+        assert table("| fields event.action") == (101, more % (100, "events"))
+        assert table("--limit", "1000", "*") == (1000, "")
+        assert table("--limit", "999", "*") == (999, more % (999, "events"))
+        # 20 addresses: rows under their header
+        assert table("| stats count() by source.ip") == (21, "")
+        assert table("--limit", "20", "| stats count() by source.ip") == (21, "")
+        assert table("--limit", "5", "| stats count() by source.ip") == \
+            (6, more % (5, "rows"))
+        status, out, err = run(["search", "--tenant", "city-a", "--json", "--limit", "2",
+                                "*"], d)
+        assert (len(out.splitlines()), err) == (2, ""), err
+        # the audit line counts what was shown, not the one more read to know
+        with open(os.path.join(d, "var", "audit.log")) as f:
+            audit = [json.loads(line) for line in f]
+        assert [a["results"] for a in audit if a["query"] == "*"] == [100, 1000, 999, 2]
+    finally:
+        shutil.rmtree(d)
+
+
 def stamped(*events):
     """ECS lines of (RFC 3339 time, event.original) pairs, in the order given."""
     return "".join(json.dumps({"@timestamp": t, "event": {"original": o}}) + "\n"
@@ -870,6 +905,7 @@ def test_erase_confirmed_on_a_terminal():
 if __name__ == "__main__":
     s = Suite()
     s.run(test_ingest_and_search)
+    s.run(test_table_says_what_it_left_out)
     s.run(test_newest_first)
     s.run(test_quota_without_a_daemon)
     s.run(test_tenants_stay_apart)
