@@ -309,7 +309,8 @@ static int search_args(int argc, char **argv, struct search_args *a)
 		"search", USAGE,
 		"Runs QUERY (docs/query.md; several words are joined by spaces, \"*\" or \"\" is\n"
 		"every event) over the tenant's stored events, newest first. TIME is RFC 3339,\n"
-		"a date, or relative (-24h, -7d, now); without --from/--to all time is searched.\n"
+		"a date, or relative (-24h, -7d, now), both bounds inclusive (a date as --to\n"
+		"is its whole day, UTC); without --from/--to all time is searched.\n"
 		"Without --json, events print as \"TIME  TEXT\" (with `| fields a, b`: a table\n"
 		"of those fields) and rows as a table, at most --limit (default 100; stderr\n"
 		"says when more matched), control characters escaped (\\n, \\xHH); with --json,\n"
@@ -346,7 +347,7 @@ static int search_limits(const struct search_args *a, struct store_search *s,
 	if (a->from && time_parse(a->from, strlen(a->from), s->now, &s->from) < 0)
 		return cli_usage_error("search", USAGE, "--from '%s': expected RFC 3339, a date or "
 				       "a relative time (-24h)", a->from);
-	if (a->to && time_parse(a->to, strlen(a->to), s->now, &s->to) < 0)
+	if (a->to && time_parse_end(a->to, strlen(a->to), s->now, &s->to) < 0)
 		return cli_usage_error("search", USAGE, "--to '%s': expected RFC 3339, a date or "
 				       "a relative time (-24h)", a->to);
 	o->limit = o->json ? UINT64_MAX : TABLE_LIMIT;

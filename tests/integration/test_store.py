@@ -72,6 +72,13 @@ def test_ingest_and_search():
         # time bounds from the options: the first hour only
         assert search(d, "city-a", "--from", "2026-12-01T00:00:00Z", "--to",
                       "2026-12-01T00:59:59Z", "| stats count()") == [{"count": 60}]
+        # a date alone as --to takes that whole day (all 1000 events are of Dec 1), as
+        # Elasticsearch rounds a date-only upper bound up; as --from, its midnight
+        for bounds, want in ((["--to", "2026-12-01"], 1000), (["--to", "2026-11-30"], 0),
+                             (["--from", "2026-12-01", "--to", "2026-12-01"], 1000),
+                             (["--from", "2026-12-02"], 0),
+                             (["--to", "2026-12-01T00:00:00Z"], 1)):
+            assert search(d, "city-a", *bounds, "| stats count()") == [{"count": want}], bounds
         # events, newest first, with a limit
         evs = search(d, "city-a", "--limit", "2", "*")
         assert [e["event"]["original"].split()[2] for e in evs] == ["seq=999", "seq=998"], evs
