@@ -86,12 +86,13 @@ static uint32_t text_code_point(const unsigned char *p, size_t n)
 }
 
 /*
- * Direction marks, embeddings, overrides and isolates, line and paragraph separators: they
- * reorder or split what the analyst reads.
+ * Direction marks (U+061C, the Arabic letter mark, too: every Bidi_Control character),
+ * embeddings, overrides and isolates, line and paragraph separators: they reorder or split
+ * what the analyst reads.
  */
 static bool text_reorders(uint32_t cp)
 {
-	return cp == 0x200e || cp == 0x200f || (cp >= 0x2028 && cp <= 0x202e) ||
+	return cp == 0x061c || cp == 0x200e || cp == 0x200f || (cp >= 0x2028 && cp <= 0x202e) ||
 	       (cp >= 0x2066 && cp <= 0x2069);
 }
 

@@ -329,7 +329,7 @@ def test_table_output_escapes_control_characters():
         run(["tenant", "add", "city-a"], d)
         original = ("sshd: Failed password for root\n2026-12-01T09:59:59Z  sshd: Accepted "
                     "password\tfor\rroot \x1b[31mred\x7f \x00 \x85 é 日本 C:\\temp "
-                    "\u202egnp.exe\u2028\u2066")
+                    "\u202egnp.exe\u2028\u2066 \u061cx")
         with open(os.path.join(d, "n.json"), "w") as f:
             f.write(json.dumps({"@timestamp": "2026-12-01T10:00:00Z",
                                 "event": {"original": original},
@@ -340,7 +340,7 @@ def test_table_output_escapes_control_characters():
         run(["ingest", "--tenant", "city-a", "b.log"], d)
         escaped = ("sshd: Failed password for root\\n2026-12-01T09:59:59Z  sshd: Accepted "
                    "password\\tfor\\rroot \\x1b[31mred\\x7f \\x00 \\u0085 é 日本 C:\\temp "
-                   "\\u202egnp.exe\\u2028\\u2066")
+                   "\\u202egnp.exe\\u2028\\u2066 \\u061cx")
         _, out, _ = run(["search", "--tenant", "city-a", "*"], d)
         assert out == ("2026-12-01T10:00:01Z  <14>1 2026-12-01T10:00:01Z fw2 app 1 - - raw "
                        "\\x9b[2J byte\n"
