@@ -929,6 +929,15 @@ static void sort_rows(const struct rowset *rs, size_t *idx, size_t *tmp, size_t 
 	memcpy(idx, tmp, n * sizeof(*idx));
 }
 
+/* Whether the `fields` pipe p keeps name. */
+static bool fields_keep(const struct query_pipe *p, const char *name)
+{
+	for (size_t i = 0; i < p->n_names; i++)
+		if (!strcmp(p->names[i], name))
+			return true;
+	return false;
+}
+
 static int row_pipe(struct rowset *rs, const struct query_pipe *p, struct err *e)
 {
 	size_t col, *tmp;
@@ -949,11 +958,8 @@ static int row_pipe(struct rowset *rs, const struct query_pipe *p, struct err *e
 		rs->n_order = MIN(rs->n_order, (size_t)MIN(p->head, (uint64_t)SIZE_MAX));
 		return 0;
 	case QUERY_FIELDS:
-		for (size_t c = 0; c < rs->n_cols; c++) {
-			rs->shown[c] = false;
-			for (size_t i = 0; i < p->n_names; i++)
-				rs->shown[c] |= !strcmp(rs->names[c], p->names[i]);
-		}
+		for (size_t c = 0; c < rs->n_cols; c++)
+			rs->shown[c] = fields_keep(p, rs->names[c]);
 		return 0;
 	default:
 		return err_set(e, -EINVAL, "column %u: one stats or timechart per query", p->column);
@@ -1197,14 +1203,40 @@ static int setup_stats(struct agg *g, struct err *e)
 	return 0;
 }
 
+/*
+ * A sort by a name that a `fields` before it (since the stats or timechart that made the
+ * rows, or since the start) dropped would order by what the reader no longer sees, or by
+ * nothing: an error naming both, before anything is read.
+ */
+static int check_sort_keys(const struct query *q, struct err *e)
+{
+	size_t stage = 0;
+
+	for (size_t i = 0; i < q->n_pipes; i++) {
+		const struct query_pipe *p = &q->pipes[i];
+
+		if (p->kind == QUERY_STATS || p->kind == QUERY_TIMECHART)
+			stage = i + 1;
+		for (size_t j = stage; p->kind == QUERY_SORT && j < i; j++)
+			if (q->pipes[j].kind == QUERY_FIELDS && !fields_keep(&q->pipes[j], p->sort_key))
+				return err_set(e, -EINVAL, "column %u: sort by '%s': the '| fields' at "
+					       "column %u dropped it (sort before it, or keep the "
+					       "field)", p->key_column, p->sort_key,
+					       q->pipes[j].column);
+	}
+	return 0;
+}
+
 int agg_new(struct agg **gp, const struct query *q, agg_event_fn *event_fn, agg_row_fn *row_fn,
 	    void *ctx, struct err *e)
 {
-	struct agg *g = mem_calloc(1, sizeof(*g));
+	struct agg *g;
 	int rc;
 
 	*gp = NULL;
-	if (!g)
+	if ((rc = check_sort_keys(q, e)))
+		return rc;
+	if (!(g = mem_calloc(1, sizeof(*g))))
 		return err_set(e, -ENOMEM, "out of memory");
 	g->q = q;
 	g->event_fn = event_fn;

@@ -701,6 +701,7 @@ static int parse_sort(struct parser *p, struct query_pipe *pipe)
 			p->pos++;
 		if (p->pos == start || p->s[start] == '-')
 			return fail_at(p, start, "a field or result column after 'sort'");
+		pipe->key_column = column_of(p, start);
 		pipe->sort_key = arena_strndup(p->a, p->s + start, p->pos - start);
 	}
 	return pipe->sort_key ? 0 : no_memory(p);

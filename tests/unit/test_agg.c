@@ -472,6 +472,21 @@ static void test_errors(void)
 		  "ERR: column 19: sort by 'total': the rows have no such column");
 	CHECK_STR(run("| stats count() | stats count()"),
 		  "ERR: column 19: one stats or timechart per query");
+	/* a sort by what a `fields` before it dropped, on events or rows */
+	CHECK_STR(run("| fields user.name | sort source.ip"),
+		  "ERR: column 27: sort by 'source.ip': the '| fields' at column 3 dropped it "
+		  "(sort before it, or keep the field)");
+	CHECK_STR(run("* | fields a, b | head 2 | fields a | sort -b"),
+		  "ERR: column 45: sort by 'b': the '| fields' at column 28 dropped it "
+		  "(sort before it, or keep the field)");
+	CHECK_STR(run("| stats count() by user.name | fields user.name | sort -count"),
+		  "ERR: column 57: sort by 'count': the '| fields' at column 32 dropped it "
+		  "(sort before it, or keep the field)");
+	/* kept, before the stats that made the rows, or sorted before the fields: fine */
+	CHECK_STR(run("event.action: deny | fields user.name | sort user.name | head 1"),
+		  run("event.action: deny | sort user.name | fields user.name | head 1"));
+	CHECK_STR(run("| fields user.name | stats count() by user.name | sort -count | head 1"),
+		  "{\"user.name\":null,\"count\":5}\n");
 }
 
 static void test_text_values(void)
