@@ -384,6 +384,33 @@ def test_tables_line_up_japanese():
         shutil.rmtree(d)
 
 
+def test_japanese_text_is_one_token_per_run():
+    """What docs/query.md promises of Japanese full text: a run without ASCII separators is
+    one token (Japanese punctuation and U+3000 inside it), found whole by a word or phrase
+    and in part only by wildcards, which count characters; no folding but ASCII case."""
+    d = tempdir()
+    try:
+        run(["tenant", "add", "city-a"], d)
+        texts = ["管理者がログインに失敗しました。", "ログイン失敗 user=山田",
+                 "認証エラー、再試行", "ユーザー\u3000山田太郎", "ＡＢＣ"]
+        with open(os.path.join(d, "j.json"), "w") as f:
+            f.write(stamped(*[("2026-12-01T10:00:0%dZ" % i, t) for i, t in enumerate(texts)]))
+        run(["ingest", "--tenant", "city-a", "--format", "ecs", "j.json"], d)
+
+        def found(q):
+            return sorted(texts.index(e["event"]["original"]) for e in search(d, "city-a", q))
+
+        for q, want in (("失敗", []), ('"失敗"', []), ("管理者がログインに失敗しました", []),
+                        ('"管理者がログインに失敗しました。"', [0]), ("ログイン失敗", [1]),
+                        ("山田", [1]), ("山田太郎", []), ("認証エラー", []),
+                        ("*失敗*", [0, 1]), ("認証エラー*", [2]), ("*ログイン?失敗*", [0]),
+                        ("event.original: *失敗*", [0, 1]), ("*山田*", [1, 3]),
+                        ("ﾛｸﾞｲﾝ*", []), ("abc", []), ("ＡＢＣ", [4])):
+            assert found(q) == want, (q, found(q), want)
+    finally:
+        shutil.rmtree(d)
+
+
 def test_stats_read_every_value():
     """dc, min and max read every value of a multi-valued field as the segments store it
     (the second and later values apart from the first); over no value they are null."""
@@ -920,6 +947,7 @@ if __name__ == "__main__":
     s.run(test_vendor_fields_only_in_the_wal)
     s.run(test_table_output_escapes_control_characters)
     s.run(test_tables_line_up_japanese)
+    s.run(test_japanese_text_is_one_token_per_run)
     s.run(test_stats_read_every_value)
     s.run(test_exit_statuses_and_errors)
     s.run(test_store_stats_and_verify)
