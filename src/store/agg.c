@@ -16,6 +16,10 @@
 
 #define ARENA_CHUNK (1u << 20)
 #define ARENA_MAX ((size_t)2 << 30) /* copies of kept events and group keys */
+/* An order's copies are compacted once this much (and more than the live ones) is dead. */
+#define KEEP_DEAD_MIN ((size_t)16 << 20)
+/* Their arena's own bound: none, as keep_bytes_ok() bounds the live and keep_tidy() the dead. */
+#define KEEP_COPIES_MAX SIZE_MAX
 
 /* One aggregation's running state in one group. */
 struct acc {
@@ -34,7 +38,7 @@ struct group {
 	struct acc *acc;       /* one per aggregation */
 };
 
-/* An event kept for an order: one allocation with its values and their text. */
+/* An event kept for an order: one piece of its keep's copies, with its values and text. */
 struct kept {
 	struct event ev;
 	size_t bytes;
@@ -67,6 +71,13 @@ struct keep {
 	struct slot *items;
 	struct slot *tmp;     /* alloc more, for merging */
 	size_t n, alloc, bytes;
+	/*
+	 * The kept events' copies, bump-allocated: a window of 100,000 freed one by one in
+	 * time order, not the order they were allocated in, cost the allocator more than the
+	 * copies. Emptied when no event is kept; dead: bytes of those handed on or replaced.
+	 */
+	struct arena copies;
+	size_t dead;
 	size_t sorted;        /* items[0..sorted) are sorted best first (not a heap) */
 	bool heap;            /* n == left: items[0] is the worst */
 	int64_t newest;       /* no item's key is a newer time (INT64_MIN: none is a time) */
@@ -305,8 +316,8 @@ static int pass_on(struct agg *g, const struct event *ev, struct err *e)
 
 /* ---- orders: the kept events ---- */
 
-/* A copy of ev, mem_alloc'ed in one piece (the reader's memory is reused). */
-static struct kept *kept_new(const struct event *ev)
+/* A copy of ev in one piece of a (the reader's memory is reused). */
+static struct kept *kept_new(struct arena *a, const struct event *ev)
 {
 	size_t text = 0, size;
 	struct kept *k;
@@ -316,7 +327,7 @@ static struct kept *kept_new(const struct event *ev)
 		if (field_type(ev->vals[i].field) == FT_STR || field_type(ev->vals[i].field) == FT_OBJ)
 			text += ev->vals[i].len;
 	size = sizeof(*k) + ev->n * sizeof(*ev->vals) + text;
-	if (!(k = mem_alloc(size)))
+	if (!(k = arena_alloc(a, size)))
 		return NULL;
 	k->ev = *ev;
 	k->ev.arena = NULL; /* the agg's scratch arena while it is handed on */
@@ -413,6 +424,44 @@ static void keep_sort(struct keep *k)
 }
 
 /*
+ * Copies the kept events into a fresh arena and lets the old one go, with what the events
+ * handed on or replaced left dead in it. The slots change only once every copy is made.
+ */
+static int keep_compact(struct keep *k, struct err *e)
+{
+	struct arena fresh;
+
+	arena_init(&fresh, ARENA_CHUNK, KEEP_COPIES_MAX);
+	for (size_t i = 0; i < k->n; i++) {
+		k->tmp[i] = k->items[i];
+		if (!(k->tmp[i].kept = kept_new(&fresh, &k->items[i].kept->ev))) {
+			arena_release(&fresh);
+			return err_set(e, -ENOMEM, "out of memory");
+		}
+		k->tmp[i].key = field_value(&k->tmp[i].kept->ev, k->field); /* text in the copy */
+	}
+	memcpy(k->items, k->tmp, k->n * sizeof(*k->items));
+	arena_release(&k->copies);
+	k->copies = fresh;
+	k->dead = 0;
+	return 0;
+}
+
+/*
+ * The copies' memory stays within the live ones' and KEEP_DEAD_MIN: all of it reused once
+ * no event is kept (a window handed on), else compacted when more is dead than both.
+ */
+static int keep_tidy(struct keep *k, struct err *e)
+{
+	if (!k->n) {
+		arena_clear(&k->copies);
+		k->dead = 0;
+		return 0;
+	}
+	return k->dead > MAX(k->bytes, KEEP_DEAD_MIN) ? keep_compact(k, e) : 0;
+}
+
+/*
  * Hands on, best first, the kept events whose key is a time newer than newer_than (every
  * one with all), then forgets them.
  */
@@ -436,7 +485,7 @@ static int keep_drain(struct agg *g, struct keep *k, bool all, int64_t newer_tha
 			rc = stage_from(g, k->next, &c->ev, e);
 		arena_clear(&g->scratch);
 		k->bytes -= c->bytes;
-		mem_free(c);
+		k->dead += c->bytes;
 	}
 	if (m && m < k->n) /* none kept: items is NULL */
 		memmove(k->items, k->items + m, (k->n - m) * sizeof(*k->items));
@@ -448,7 +497,7 @@ static int keep_drain(struct agg *g, struct keep *k, bool all, int64_t newer_tha
 	k->heap = k->n && k->n == k->left;
 	for (size_t i = k->n / 2; k->heap && i-- > 0;) /* sorted best first: made a heap again */
 		sift_down(k, i);
-	return rc;
+	return rc ? rc : keep_tidy(k, e);
 }
 
 /*
@@ -470,6 +519,7 @@ static int keep_add(struct agg *g, struct keep *k, const struct event *ev, struc
 {
 	struct agg_value key = field_value(ev, k->field);
 	struct slot c;
+	int rc;
 
 	if (!k->left || (k->heap && kept_cmp(k, &key, k->seq, &k->items[0].key,
 					     k->items[0].seq) >= 0)) {
@@ -491,7 +541,7 @@ static int keep_add(struct agg *g, struct keep *k, const struct event *ev, struc
 		k->tmp = tmp;
 		k->alloc = cap;
 	}
-	if (!(c.kept = kept_new(ev)))
+	if (!(c.kept = kept_new(&k->copies, ev)))
 		return err_set(e, -ENOMEM, "out of memory");
 	c.key = field_value(&c.kept->ev, k->field); /* its text in the copy */
 	c.seq = k->seq++;
@@ -499,10 +549,12 @@ static int keep_add(struct agg *g, struct keep *k, const struct event *ev, struc
 		k->newest = MAX(k->newest, c.key.v.i);
 	if (k->heap) {
 		k->bytes -= k->items[0].kept->bytes;
-		mem_free(k->items[0].kept);
+		k->dead += k->items[0].kept->bytes;
 		k->items[0] = c;
 		k->bytes += c.kept->bytes;
 		sift_down(k, 0);
+		if ((rc = keep_tidy(k, e)))
+			return rc;
 		return keep_bytes_ok(k, e); /* bigger events may replace smaller ones */
 	}
 	k->items[k->n++] = c;
@@ -524,8 +576,7 @@ static void keep_free(struct keep *k)
 {
 	if (!k)
 		return;
-	for (size_t i = 0; i < k->n; i++)
-		mem_free(k->items[i].kept);
+	arena_release(&k->copies);
 	mem_free(k->items);
 	mem_free(k->tmp);
 	mem_free(k);
@@ -1126,6 +1177,7 @@ static struct keep *keep_new(size_t next, int field, bool desc, bool window)
 	k->desc = desc;
 	k->window = window;
 	k->newest = INT64_MIN;
+	arena_init(&k->copies, ARENA_CHUNK, KEEP_COPIES_MAX);
 	return k;
 }
 
