@@ -35,11 +35,6 @@ int fileio_writev_all(int fd, struct iovec *iov, int n);
  * closed it (not one that only shut its writing half). Does not block.
  */
 bool fileio_reader_gone(int fd);
-/*
- * Creates directory path with mode (less the umask) unless it exists: 0, or -errno with e
- * naming path. An existing file of that name is not checked here: opening in it fails.
- */
-int fileio_make_dir(const char *path, mode_t mode, struct err *e);
 /* fsync() of directory dir, so that names created, renamed or removed in it last: 0 or -errno. */
 int fileio_sync_dir(const char *dir);
 /*
@@ -49,6 +44,11 @@ int fileio_sync_dir(const char *dir);
  */
 int fileio_replace(const char *dir, const char *name, const void *data, size_t len,
 		   mode_t mode, unsigned flags, struct err *e);
+/*
+ * Creates directory path with mode (less the umask) unless it exists: 0, or -errno with e
+ * naming path. An existing file of that name is not checked here: opening in it fails.
+ */
+int fileio_make_dir(const char *path, mode_t mode, struct err *e);
 /*
  * Formats a path into out[0..size): 0, or -ENAMETOOLONG with e naming the start of the path
  * that did not fit.
