@@ -2,8 +2,9 @@
  * search.c - `koban search`: a query (docs/query.md) over one tenant's stored events.
  *
  * Without --json: events as "TIME  TEXT" lines (the raw line, else the message), newest first,
- * or as a table of the fields a `fields` pipe keeps; rows as an aligned table under their column names; at most --limit (default 100) of either,
- * and a line on stderr when more matched.
+ * or as a table of the fields a `fields` pipe keeps; rows as an aligned table under their
+ * column names; at most --limit (default 100) of either, and a line on stderr when more
+ * matched.
  * Text from events prints escaped (cli_add_text): a control character in a value can neither
  * fake another line nor send the terminal an escape sequence, and a NUL shows in a cell.
  * With --json: one ECS event, or one JSON object per result row, per line, and every match

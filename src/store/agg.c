@@ -1286,12 +1286,15 @@ static int check_sort_keys(const struct query *q, struct err *e)
 
 		if (p->kind == QUERY_STATS || p->kind == QUERY_TIMECHART)
 			stage = i + 1;
-		for (size_t j = stage; p->kind == QUERY_SORT && j < i; j++)
-			if (q->pipes[j].kind == QUERY_FIELDS && !fields_keep(&q->pipes[j], p->sort_key))
-				return err_set(e, -EINVAL, "column %u: sort by '%s': the '| fields' at "
-					       "column %u dropped it (sort before it, or keep the "
-					       "field)", p->key_column, p->sort_key,
-					       q->pipes[j].column);
+		for (size_t j = stage; p->kind == QUERY_SORT && j < i; j++) {
+			const struct query_pipe *f = &q->pipes[j];
+
+			if (f->kind == QUERY_FIELDS && !fields_keep(f, p->sort_key))
+				return err_set(e, -EINVAL, "column %u: sort by '%s': the "
+					       "'| fields' at column %u dropped it (sort before it, "
+					       "or keep the field)", p->key_column, p->sort_key,
+					       f->column);
+		}
 	}
 	return 0;
 }

@@ -613,7 +613,8 @@ static int on_big_event(void *ctx, const struct event *ev)
 	const char *text;
 	size_t len, same = 0;
 
-	if (model_n_out == MODEL_N || !port || !event_get_str(ev, FIELD_EVENT_ORIGINAL, &text, &len))
+	if (model_n_out == MODEL_N || !port ||
+	    !event_get_str(ev, FIELD_EVENT_ORIGINAL, &text, &len))
 		return -ENOSPC;
 	while (same < len && text[same] == 'a' + port->v.i % 26)
 		same++;
@@ -656,7 +657,7 @@ static void test_order_compacts(void)
 		agg_set_limit(g, limit);
 		for (int i = 0; i < BIG_N; i++) {
 			CHECK_INT(agg_add(g, &big[i], &e), 0);
-			if (!limit && i % 100 == 99) /* the newer two thirds go, the T0 third stays */
+			if (!limit && i % 100 == 99) /* the newer two thirds go, the T0 ones stay */
 				CHECK_INT(agg_newer_than(g, T0, &e), 0);
 		}
 		CHECK_INT(agg_finish(g, &e), 0);
@@ -667,7 +668,8 @@ static void test_order_compacts(void)
 			      model_out[2] == BIG_N - 4);
 		else /* each drain newest first (the first's: 98), the T0 ones last as they came */
 			CHECK(model_out[0] == 98 && model_out[BIG_N - BIG_N / 3 - 1] == 1100 &&
-			      model_out[BIG_N - BIG_N / 3] == 0 && model_out[BIG_N - 1] == BIG_N - 3);
+			      model_out[BIG_N - BIG_N / 3] == 0 &&
+			      model_out[BIG_N - 1] == BIG_N - 3);
 	}
 	arena_release(&qa);
 	arena_release(&ea);
