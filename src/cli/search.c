@@ -2,7 +2,9 @@
  * search.c - `koban search`: a query (docs/query.md) over one tenant's stored events.
  *
  * Without --json: events as "TIME  TEXT" lines (the raw line, else the message), newest first,
- * or as a table of the fields a `fields` pipe keeps; rows as an aligned table under their column names; at most --limit (default 100) of either.
+ * or as a table of the fields a `fields` pipe keeps; rows as an aligned table under their
+ * column names; at most --limit (default 100) of either, and a line on stderr when more
+ * matched.
  * Text from events prints escaped (cli_add_text): a control character in a value can neither
  * fake another line nor send the terminal an escape sequence, and a NUL shows in a cell.
  * With --json: one ECS event, or one JSON object per result row, per line, and every match
@@ -42,6 +44,7 @@ struct search_out {
 	int reader;         /* the descriptor whose reader may leave: stdout, the connection */
 	bool json;
 	uint64_t limit, shown;
+	const char *cut;    /* "events" or "rows" when a table or lines left some out, or NULL */
 	struct buf line;
 	/* a table of rows is printed at the end, once its widths are known */
 	size_t n_cols;
@@ -64,6 +67,18 @@ static int write_line(struct search_out *o)
 
 static int keep_event_cells(struct search_out *o, const struct event *ev);
 
+/*
+ * A result past the limit: the search stops. Without --json the reader is told that some
+ * were left out (the default limit of 100 would otherwise cut a table without a word); JSON
+ * readers asked for their --limit and get a clean stream.
+ */
+static int limit_reached(struct search_out *o, const char *what)
+{
+	if (!o->json)
+		o->cut = what;
+	return -ECANCELED;
+}
+
 static int print_event(void *ctx, const struct event *ev)
 {
 	struct search_out *o = ctx;
@@ -73,7 +88,7 @@ static int print_event(void *ctx, const struct event *ev)
 	size_t len = 0;
 
 	if (o->shown == o->limit)
-		return -ECANCELED;
+		return limit_reached(o, "events");
 	o->shown++;
 	buf_reset(&o->line);
 	if (o->json) {
@@ -227,7 +242,7 @@ static int print_row(void *ctx, const struct agg_row *row)
 	struct search_out *o = ctx;
 
 	if (o->shown == o->limit)
-		return -ECANCELED;
+		return limit_reached(o, "rows");
 	o->shown++;
 	if (o->json) {
 		buf_reset(&o->line);
@@ -295,13 +310,14 @@ static int search_args(int argc, char **argv, struct search_args *a)
 		"search", USAGE,
 		"Runs QUERY (docs/query.md; several words are joined by spaces, \"*\" or \"\" is\n"
 		"every event) over the tenant's stored events, newest first. TIME is RFC 3339,\n"
-		"a date, or relative (-24h, -7d, now); without --from/--to all time is searched.\n"
+		"a date, or relative (-24h, -7d, now), both bounds inclusive (a date as --to\n"
+		"is its whole day, UTC); without --from/--to all time is searched.\n"
 		"Without --json, events print as \"TIME  TEXT\" (with `| fields a, b`: a table\n"
-		"of those fields) and rows as a table, at most --limit (default 100), control\n"
-		"characters escaped (\\n, \\xHH); with --json, one ECS event or one result row\n"
-		"per line, all of them unless --limit is given. --limit 0 prints nothing and\n"
-		"reads nothing (the tenant and the query checked). Every search that reads is\n"
-		"written to DATA_DIR/audit.log.",
+		"of those fields) and rows as a table, at most --limit (default 100; stderr\n"
+		"says when more matched), control characters escaped (\\n, \\xHH); with --json,\n"
+		"one ECS event or one result row per line, all of them unless --limit is given.\n"
+		"--limit 0 prints nothing and reads nothing (the tenant and the query checked).\n"
+		"Every search that reads is written to DATA_DIR/audit.log.",
 		opts, ARRAY_SIZE(opts), a->words, 0, MAX_QUERY_WORDS, names,
 	};
 	int rc = cli_getopt(argc, argv, &ca);
@@ -332,7 +348,7 @@ static int search_limits(const struct search_args *a, struct store_search *s,
 	if (a->from && time_parse(a->from, strlen(a->from), s->now, &s->from) < 0)
 		return cli_usage_error("search", USAGE, "--from '%s': expected RFC 3339, a date or "
 				       "a relative time (-24h)", a->from);
-	if (a->to && time_parse(a->to, strlen(a->to), s->now, &s->to) < 0)
+	if (a->to && time_parse_end(a->to, strlen(a->to), s->now, &s->to) < 0)
 		return cli_usage_error("search", USAGE, "--to '%s': expected RFC 3339, a date or "
 				       "a relative time (-24h)", a->to);
 	o->limit = o->json ? UINT64_MAX : TABLE_LIMIT;
@@ -382,7 +398,8 @@ static int search_run(const struct config *c, const char *tenant, struct store_s
 	if (cli_store_open(&store, c, false, &e) < 0)
 		goto fail;
 	s->tenant = (uint64_t)id;
-	s->limit = o->limit == UINT64_MAX ? 0 : o->limit;
+	/* one event more than shown without --json, to learn whether the limit cut any */
+	s->limit = o->limit == UINT64_MAX ? 0 : o->limit + !o->json;
 	if (plan_event_table(o, s) < 0) {
 		err_set(&e, -ENOMEM, "out of memory");
 		goto fail;
@@ -391,6 +408,9 @@ static int search_run(const struct config *c, const char *tenant, struct store_s
 		goto fail;
 	print_table(o);
 	status = fflush(o->out) ? 1 : 0;
+	if (o->cut)
+		fprintf(err, "koban: only the first %llu %s shown, more matched: use --limit N "
+			"or --json for more\n", (unsigned long long)o->limit, o->cut);
 	goto out;
 fail:
 	fprintf(err, "koban: %s\n", e.msg[0] ? e.msg : "failed");

@@ -74,6 +74,28 @@ static const struct cli_command source_command = {
 #define SOURCE_COLUMNS 7
 #define RELOAD_HINT "reload a running koban with SIGHUP to apply"
 
+/* The code point of the valid UTF-8 sequence p[0..n) (n from json_utf8_len, 1 to 4). */
+static uint32_t text_code_point(const unsigned char *p, size_t n)
+{
+	static const unsigned char lead_bits[] = { 0, 0x7f, 0x1f, 0x0f, 0x07 };
+	uint32_t cp = p[0] & lead_bits[n];
+
+	for (size_t i = 1; i < n; i++)
+		cp = cp << 6 | (p[i] & 0x3fu);
+	return cp;
+}
+
+/*
+ * Direction marks (U+061C, the Arabic letter mark, too: every Bidi_Control character),
+ * embeddings, overrides and isolates, line and paragraph separators: they reorder or split
+ * what the analyst reads.
+ */
+static bool text_reorders(uint32_t cp)
+{
+	return cp == 0x061c || cp == 0x200e || cp == 0x200f || (cp >= 0x2028 && cp <= 0x202e) ||
+	       (cp >= 0x2066 && cp <= 0x2069);
+}
+
 /*
  * How the character at p[0..len) shows (cli_put_text): its *n bytes as they are (0) or as
  * the escape in esc (its length).
@@ -81,26 +103,21 @@ static const struct cli_command source_command = {
 static size_t text_escape(const unsigned char *p, size_t len, size_t *n, char esc[8])
 {
 	unsigned char c = p[0];
+	uint32_t cp;
 	int k = 0;
 
 	*n = json_utf8_len(p, len);
 	if (!*n) { /* not UTF-8 */
 		*n = 1;
-		k = snprintf(esc, 8, "\\x%02x", c);
-	} else if (*n == 2 && c == 0xc2 && p[1] < 0xa0) { /* C1 */
-		k = snprintf(esc, 8, "\\u00%02x", p[1]);
-	} else if (*n == 3 && c == 0xe2 && ((p[1] == 0x80 && (p[2] == 0x8e || p[2] == 0x8f ||
-							      (p[2] >= 0xa8 && p[2] <= 0xae))) ||
-					    (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9))) {
-		/* direction marks, embeddings, overrides and isolates, line and paragraph
-		 * separators: they reorder or split what the analyst reads */
-		k = snprintf(esc, 8, "\\u%04x", ((c & 0x0fu) << 12) | ((p[1] & 0x3fu) << 6) |
-						    (p[2] & 0x3fu));
-	} else if (c == '\n' || c == '\r' || c == '\t') {
-		k = snprintf(esc, 8, "\\%c", c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
-	} else if (c < 0x20 || c == 0x7f) {
-		k = snprintf(esc, 8, "\\x%02x", c);
+		return (size_t)snprintf(esc, 8, "\\x%02x", c);
 	}
+	cp = text_code_point(p, *n);
+	if ((cp >= 0x80 && cp < 0xa0) || text_reorders(cp)) /* C1 controls too */
+		k = snprintf(esc, 8, "\\u%04x", (unsigned)cp);
+	else if (c == '\n' || c == '\r' || c == '\t')
+		k = snprintf(esc, 8, "\\%c", c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
+	else if (c < 0x20 || c == 0x7f)
+		k = snprintf(esc, 8, "\\x%02x", c);
 	return (size_t)k;
 }
 
@@ -111,15 +128,8 @@ static size_t text_escape(const unsigned char *p, size_t len, size_t *n, char es
  */
 static size_t text_columns(const unsigned char *p, size_t n)
 {
-	uint32_t cp;
+	uint32_t cp = text_code_point(p, n);
 
-	if (n == 3)
-		cp = ((p[0] & 0x0fu) << 12) | ((p[1] & 0x3fu) << 6) | (p[2] & 0x3fu);
-	else if (n == 4)
-		cp = ((p[0] & 0x07u) << 18) | ((p[1] & 0x3fu) << 12) | ((p[2] & 0x3fu) << 6) |
-		     (p[3] & 0x3fu);
-	else
-		return 1;
 	return (cp >= 0x1100 && cp <= 0x115f) || (cp >= 0x2e80 && cp <= 0xa4cf && cp != 0x303f) ||
 			       (cp >= 0xac00 && cp <= 0xd7a3) || (cp >= 0xf900 && cp <= 0xfaff) ||
 			       (cp >= 0xfe30 && cp <= 0xfe4f) || (cp >= 0xff00 && cp <= 0xff60) ||

@@ -85,6 +85,13 @@ bool fileio_reader_gone(int fd)
 	return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
 }
 
+int fileio_make_dir(const char *path, mode_t mode, struct err *e)
+{
+	if (mkdir(path, mode) < 0 && errno != EEXIST)
+		return err_set(e, -errno, "cannot create %s: %s", path, strerror(errno));
+	return 0;
+}
+
 int fileio_sync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;

@@ -50,6 +50,11 @@ int fileio_sync_dir(const char *dir);
 int fileio_replace(const char *dir, const char *name, const void *data, size_t len,
 		   mode_t mode, unsigned flags, struct err *e);
 /*
+ * Creates directory path with mode (less the umask) unless it exists: 0, or -errno with e
+ * naming path. An existing file of that name is not checked here: opening in it fails.
+ */
+int fileio_make_dir(const char *path, mode_t mode, struct err *e);
+/*
  * Formats a path into out[0..size): 0, or -ENAMETOOLONG with e naming the start of the path
  * that did not fit.
  */

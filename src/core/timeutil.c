@@ -293,20 +293,37 @@ static int parse_relative(const char *s, size_t len, int64_t now_ns, int64_t *ns
 	return -EINVAL;
 }
 
+/* A date alone (YYYY-MM-DD): midnight UTC at its start. */
+static int parse_date(const char *s, size_t len, int64_t *ns)
+{
+	size_t i = 0;
+	int year, month, day;
+
+	/* Nanoseconds since 1970 in 64 bits reach from 1677 to 2262. */
+	if (len != 10 || (year = digits(s, len, &i, 4)) < 1678 || year > 2261 ||
+	    !byte_is(s, len, &i, '-') || (month = digits(s, len, &i, 2)) < 1 || month > 12 ||
+	    !byte_is(s, len, &i, '-') || (day = digits(s, len, &i, 2)) < 1 ||
+	    day > time_days_in_month(year, month))
+		return -EINVAL;
+	*ns = time_days_from_civil(year, month, day) * 86400 * NS_PER_SEC;
+	return 0;
+}
+
 int time_parse(const char *s, size_t len, int64_t now_ns, int64_t *ns)
 {
-	size_t i = 0, bad;
-	int year, month, day;
+	size_t bad;
 
 	if (parse_relative(s, len, now_ns, ns) == 0)
 		return 0;
 	if (len != 10)
 		return time_parse_rfc3339(s, len, ns, &bad) < 0 ? -EINVAL : 0;
-	/* A date alone: midnight UTC. Nanoseconds since 1970 in 64 bits reach from 1677 to 2262. */
-	if ((year = digits(s, len, &i, 4)) < 1678 || year > 2261 || !byte_is(s, len, &i, '-') ||
-	    (month = digits(s, len, &i, 2)) < 1 || month > 12 || !byte_is(s, len, &i, '-') ||
-	    (day = digits(s, len, &i, 2)) < 1 || day > time_days_in_month(year, month))
-		return -EINVAL;
-	*ns = time_days_from_civil(year, month, day) * 86400 * NS_PER_SEC;
+	return parse_date(s, len, ns);
+}
+
+int time_parse_end(const char *s, size_t len, int64_t now_ns, int64_t *ns)
+{
+	if (parse_date(s, len, ns) < 0)
+		return time_parse(s, len, now_ns, ns);
+	*ns += 86400 * NS_PER_SEC - 1; /* 2261-12-31 still ends before 2262-04-11 */
 	return 0;
 }

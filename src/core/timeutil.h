@@ -51,6 +51,12 @@ struct timespec time_after(clockid_t clock, int64_t ns);
  */
 int time_parse(const char *s, size_t len, int64_t now_ns, int64_t *ns);
 /*
+ * The same for an inclusive upper bound (`--to`, the API's `to`): a date alone is the last
+ * nanosecond of that day (UTC), as Elasticsearch rounds a date-only upper bound up, so that
+ * `--to 2026-12-01` takes all of Dec 1; any other form is time_parse's.
+ */
+int time_parse_end(const char *s, size_t len, int64_t now_ns, int64_t *ns);
+/*
  * The one RFC 3339 date-time parser (ECS @timestamp, query times, option values):
  * YYYY-MM-DD(T|t| )hh:mm:ss[.fraction](Z|z|+hh:mm|-hh:mm), seconds 00-59, any number of
  * fraction digits (nanoseconds kept). 0, -EINVAL with *bad set to the offset of the first

@@ -10,7 +10,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define LOG_MODULE "poll"
@@ -1659,13 +1658,6 @@ static void poller_release(struct poller *pl)
 	pl->seen.pending = NULL;
 }
 
-static int make_dir(const char *dir, struct err *e)
-{
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return err_set(e, -errno, "cannot create %s: %s", dir, strerror(errno));
-	return 0;
-}
-
 int poll_start(struct poll **pp, const struct config *c, struct fairq *q, struct ackin *ackin,
 	       struct err *e)
 {
@@ -1699,7 +1691,8 @@ int poll_start(struct poll **pp, const struct config *c, struct fairq *q, struct
 		return err_set(e, -ENOMEM, "out of memory");
 	}
 	buf_release(&dir);
-	if ((rc = make_dir(c->data_dir, e)) < 0 || (rc = make_dir(p->dir, e)) < 0)
+	if ((rc = fileio_make_dir(c->data_dir, 0700, e)) < 0 ||
+	    (rc = fileio_make_dir(p->dir, 0700, e)) < 0)
 		return rc;
 	if (!(p->p = mem_calloc(c->n_pollers, sizeof(*p->p))))
 		return err_set(e, -ENOMEM, "out of memory");

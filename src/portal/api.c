@@ -446,7 +446,7 @@ static unsigned search_params(struct MHD_Connection *c, struct search_job *j, co
 		*why = "from: expected RFC 3339, a date or a relative time (-24h)";
 		return MHD_HTTP_BAD_REQUEST;
 	}
-	if (to && *to && time_parse(to, strlen(to), j->now, &j->to) < 0) {
+	if (to && *to && time_parse_end(to, strlen(to), j->now, &j->to) < 0) {
 		*why = "to: expected RFC 3339, a date or a relative time (-24h)";
 		return MHD_HTTP_BAD_REQUEST;
 	}

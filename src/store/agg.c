@@ -16,6 +16,10 @@
 
 #define ARENA_CHUNK (1u << 20)
 #define ARENA_MAX ((size_t)2 << 30) /* copies of kept events and group keys */
+/* An order's copies are compacted once this much (and more than the live ones) is dead. */
+#define KEEP_DEAD_MIN ((size_t)16 << 20)
+/* Their arena's own bound: none, as keep_bytes_ok() bounds the live and keep_tidy() the dead. */
+#define KEEP_COPIES_MAX SIZE_MAX
 
 /* One aggregation's running state in one group. */
 struct acc {
@@ -34,12 +38,21 @@ struct group {
 	struct acc *acc;       /* one per aggregation */
 };
 
-/* An event kept for an order: one allocation with its values and their text. */
+/* An event kept for an order: one piece of its keep's copies, with its values and text. */
 struct kept {
 	struct event ev;
-	struct agg_value key; /* its value of the order's field (text in ev's copy) */
-	uint64_t seq;         /* arrival: equal keys keep it */
 	size_t bytes;
+};
+
+/*
+ * A kept event's place in its order: the key beside the pointer, so that sorting and the
+ * heap compare and move slots in one array and touch no event (an export orders 100,000
+ * at a time, and each event read from its own allocation was a cache miss).
+ */
+struct slot {
+	struct agg_value key; /* its value of the order's field (text in the kept copy) */
+	uint64_t seq;         /* arrival: equal keys keep it */
+	struct kept *kept;
 };
 
 /*
@@ -55,9 +68,16 @@ struct keep {
 	bool desc;
 	bool window;          /* the time order: full, it hands its events on */
 	uint64_t left;        /* events still to hand on that can matter; UINT64_MAX: all */
-	struct kept **items;
-	struct kept **tmp;    /* alloc more, for merging */
+	struct slot *items;
+	struct slot *tmp;     /* alloc more, for merging */
 	size_t n, alloc, bytes;
+	/*
+	 * The kept events' copies, bump-allocated: a window of 100,000 freed one by one in
+	 * time order, not the order they were allocated in, cost the allocator more than the
+	 * copies. Emptied when no event is kept; dead: bytes of those handed on or replaced.
+	 */
+	struct arena copies;
+	size_t dead;
 	size_t sorted;        /* items[0..sorted) are sorted best first (not a heap) */
 	bool heap;            /* n == left: items[0] is the worst */
 	int64_t newest;       /* no item's key is a newer time (INT64_MIN: none is a time) */
@@ -296,8 +316,8 @@ static int pass_on(struct agg *g, const struct event *ev, struct err *e)
 
 /* ---- orders: the kept events ---- */
 
-/* A copy of ev with its key, mem_alloc'ed in one piece (the reader's memory is reused). */
-static struct kept *kept_new(const struct event *ev, int field, uint64_t seq)
+/* A copy of ev in one piece of a (the reader's memory is reused). */
+static struct kept *kept_new(struct arena *a, const struct event *ev)
 {
 	size_t text = 0, size;
 	struct kept *k;
@@ -307,7 +327,7 @@ static struct kept *kept_new(const struct event *ev, int field, uint64_t seq)
 		if (field_type(ev->vals[i].field) == FT_STR || field_type(ev->vals[i].field) == FT_OBJ)
 			text += ev->vals[i].len;
 	size = sizeof(*k) + ev->n * sizeof(*ev->vals) + text;
-	if (!(k = mem_alloc(size)))
+	if (!(k = arena_alloc(a, size)))
 		return NULL;
 	k->ev = *ev;
 	k->ev.arena = NULL; /* the agg's scratch arena while it is handed on */
@@ -324,8 +344,6 @@ static struct kept *kept_new(const struct event *ev, int field, uint64_t seq)
 			p += ev->vals[i].len;
 		}
 	}
-	k->key = field_value(&k->ev, field);
-	k->seq = seq;
 	k->bytes = size;
 	return k;
 }
@@ -334,22 +352,28 @@ static struct kept *kept_new(const struct event *ev, int field, uint64_t seq)
 static int kept_cmp(const struct keep *k, const struct agg_value *a, uint64_t sa,
 		    const struct agg_value *b, uint64_t sb)
 {
-	int c = sort_cmp(a, b, k->desc);
+	int c;
 
+	if (a->kind == AGG_TIME && b->kind == AGG_TIME) { /* the time order's: as sort_cmp */
+		c = (a->v.i > b->v.i) - (a->v.i < b->v.i);
+		c = k->desc ? -c : c;
+	} else {
+		c = sort_cmp(a, b, k->desc);
+	}
 	return c ? c : (sa > sb) - (sa < sb);
 }
 
 static bool worse(const struct keep *k, size_t a, size_t b)
 {
-	return kept_cmp(k, &k->items[a]->key, k->items[a]->seq, &k->items[b]->key,
-			k->items[b]->seq) > 0;
+	return kept_cmp(k, &k->items[a].key, k->items[a].seq, &k->items[b].key,
+			k->items[b].seq) > 0;
 }
 
 static void sift_down(struct keep *k, size_t i)
 {
 	for (;;) {
 		size_t w = i, l = 2 * i + 1, r = l + 1;
-		struct kept *t;
+		struct slot t;
 
 		if (l < k->n && worse(k, l, w))
 			w = l;
@@ -366,7 +390,7 @@ static void sift_down(struct keep *k, size_t i)
 
 static int kept_order(const void *a, const void *b, void *arg)
 {
-	const struct kept *x = *(struct kept *const *)a, *y = *(struct kept *const *)b;
+	const struct slot *x = a, *y = b;
 
 	return kept_cmp(arg, &x->key, x->seq, &y->key, y->seq);
 }
@@ -400,6 +424,44 @@ static void keep_sort(struct keep *k)
 }
 
 /*
+ * Copies the kept events into a fresh arena and lets the old one go, with what the events
+ * handed on or replaced left dead in it. The slots change only once every copy is made.
+ */
+static int keep_compact(struct keep *k, struct err *e)
+{
+	struct arena fresh;
+
+	arena_init(&fresh, ARENA_CHUNK, KEEP_COPIES_MAX);
+	for (size_t i = 0; i < k->n; i++) {
+		k->tmp[i] = k->items[i];
+		if (!(k->tmp[i].kept = kept_new(&fresh, &k->items[i].kept->ev))) {
+			arena_release(&fresh);
+			return err_set(e, -ENOMEM, "out of memory");
+		}
+		k->tmp[i].key = field_value(&k->tmp[i].kept->ev, k->field); /* text in the copy */
+	}
+	memcpy(k->items, k->tmp, k->n * sizeof(*k->items));
+	arena_release(&k->copies);
+	k->copies = fresh;
+	k->dead = 0;
+	return 0;
+}
+
+/*
+ * The copies' memory stays within the live ones' and KEEP_DEAD_MIN: all of it reused once
+ * no event is kept (a window handed on), else compacted when more is dead than both.
+ */
+static int keep_tidy(struct keep *k, struct err *e)
+{
+	if (!k->n) {
+		arena_clear(&k->copies);
+		k->dead = 0;
+		return 0;
+	}
+	return k->dead > MAX(k->bytes, KEEP_DEAD_MIN) ? keep_compact(k, e) : 0;
+}
+
+/*
  * Hands on, best first, the kept events whose key is a time newer than newer_than (every
  * one with all), then forgets them.
  */
@@ -412,28 +474,30 @@ static int keep_drain(struct agg *g, struct keep *k, bool all, int64_t newer_tha
 	if (!all && k->newest <= newer_than)
 		return 0; /* nothing to hand on: no sort */
 	keep_sort(k);
-	while (m < k->n && (all || (k->items[m]->key.kind == AGG_TIME &&
-				    k->items[m]->key.v.i > newer_than)))
+	while (m < k->n && (all || (k->items[m].key.kind == AGG_TIME &&
+				    k->items[m].key.v.i > newer_than)))
 		m++;
 	for (size_t i = 0; i < m; i++) {
-		k->items[i]->ev.arena = &g->scratch;
+		struct kept *c = k->items[i].kept;
+
+		c->ev.arena = &g->scratch;
 		if (!rc)
-			rc = stage_from(g, k->next, &k->items[i]->ev, e);
+			rc = stage_from(g, k->next, &c->ev, e);
 		arena_clear(&g->scratch);
-		k->bytes -= k->items[i]->bytes;
-		mem_free(k->items[i]);
+		k->bytes -= c->bytes;
+		k->dead += c->bytes;
 	}
 	if (m && m < k->n) /* none kept: items is NULL */
 		memmove(k->items, k->items + m, (k->n - m) * sizeof(*k->items));
 	k->n -= m;
 	k->sorted = k->n;
-	k->newest = k->n && k->items[0]->key.kind == AGG_TIME ? k->items[0]->key.v.i : INT64_MIN;
+	k->newest = k->n && k->items[0].key.kind == AGG_TIME ? k->items[0].key.v.i : INT64_MIN;
 	if (k->left != UINT64_MAX)
 		k->left -= m;
 	k->heap = k->n && k->n == k->left;
 	for (size_t i = k->n / 2; k->heap && i-- > 0;) /* sorted best first: made a heap again */
 		sift_down(k, i);
-	return rc;
+	return rc ? rc : keep_tidy(k, e);
 }
 
 /*
@@ -454,10 +518,11 @@ static int keep_bytes_ok(const struct keep *k, struct err *e)
 static int keep_add(struct agg *g, struct keep *k, const struct event *ev, struct err *e)
 {
 	struct agg_value key = field_value(ev, k->field);
-	struct kept *c;
+	struct slot c;
+	int rc;
 
-	if (!k->left || (k->heap && kept_cmp(k, &key, k->seq, &k->items[0]->key,
-					     k->items[0]->seq) >= 0)) {
+	if (!k->left || (k->heap && kept_cmp(k, &key, k->seq, &k->items[0].key,
+					     k->items[0].seq) >= 0)) {
 		k->seq++;
 		return 0; /* not among those that matter */
 	}
@@ -465,7 +530,7 @@ static int keep_add(struct agg *g, struct keep *k, const struct event *ev, struc
 		return too_big(e, "events to sort", AGG_MAX_KEPT);
 	if (!k->heap && k->n == k->alloc) {
 		size_t cap = k->alloc ? 2 * k->alloc : 1024;
-		struct kept **items, **tmp;
+		struct slot *items, *tmp;
 
 		cap = (uint64_t)cap > k->left ? (size_t)k->left : cap;
 		if (!(items = mem_realloc(k->items, cap * sizeof(*items))))
@@ -476,20 +541,24 @@ static int keep_add(struct agg *g, struct keep *k, const struct event *ev, struc
 		k->tmp = tmp;
 		k->alloc = cap;
 	}
-	if (!(c = kept_new(ev, k->field, k->seq++)))
+	if (!(c.kept = kept_new(&k->copies, ev)))
 		return err_set(e, -ENOMEM, "out of memory");
-	if (c->key.kind == AGG_TIME)
-		k->newest = MAX(k->newest, c->key.v.i);
+	c.key = field_value(&c.kept->ev, k->field); /* its text in the copy */
+	c.seq = k->seq++;
+	if (c.key.kind == AGG_TIME)
+		k->newest = MAX(k->newest, c.key.v.i);
 	if (k->heap) {
-		k->bytes -= k->items[0]->bytes;
-		mem_free(k->items[0]);
+		k->bytes -= k->items[0].kept->bytes;
+		k->dead += k->items[0].kept->bytes;
 		k->items[0] = c;
-		k->bytes += c->bytes;
+		k->bytes += c.kept->bytes;
 		sift_down(k, 0);
+		if ((rc = keep_tidy(k, e)))
+			return rc;
 		return keep_bytes_ok(k, e); /* bigger events may replace smaller ones */
 	}
 	k->items[k->n++] = c;
-	k->bytes += c->bytes;
+	k->bytes += c.kept->bytes;
 	if (k->n == k->left) {
 		k->heap = true;
 		for (size_t i = k->n / 2; i-- > 0;)
@@ -507,8 +576,7 @@ static void keep_free(struct keep *k)
 {
 	if (!k)
 		return;
-	for (size_t i = 0; i < k->n; i++)
-		mem_free(k->items[i]);
+	arena_release(&k->copies);
 	mem_free(k->items);
 	mem_free(k->tmp);
 	mem_free(k);
@@ -562,9 +630,9 @@ int agg_time_bound(const struct agg *g, int64_t *oldest)
 	const struct keep *k = g->entry;
 
 	if (!k || k->field != FIELD_TIMESTAMP || !k->desc || !k->heap ||
-	    k->items[0]->key.kind != AGG_TIME)
+	    k->items[0].key.kind != AGG_TIME)
 		return 0;
-	*oldest = k->items[0]->key.v.i;
+	*oldest = k->items[0].key.v.i;
 	return 1;
 }
 
@@ -929,6 +997,15 @@ static void sort_rows(const struct rowset *rs, size_t *idx, size_t *tmp, size_t 
 	memcpy(idx, tmp, n * sizeof(*idx));
 }
 
+/* Whether the `fields` pipe p keeps name. */
+static bool fields_keep(const struct query_pipe *p, const char *name)
+{
+	for (size_t i = 0; i < p->n_names; i++)
+		if (!strcmp(p->names[i], name))
+			return true;
+	return false;
+}
+
 static int row_pipe(struct rowset *rs, const struct query_pipe *p, struct err *e)
 {
 	size_t col, *tmp;
@@ -949,11 +1026,8 @@ static int row_pipe(struct rowset *rs, const struct query_pipe *p, struct err *e
 		rs->n_order = MIN(rs->n_order, (size_t)MIN(p->head, (uint64_t)SIZE_MAX));
 		return 0;
 	case QUERY_FIELDS:
-		for (size_t c = 0; c < rs->n_cols; c++) {
-			rs->shown[c] = false;
-			for (size_t i = 0; i < p->n_names; i++)
-				rs->shown[c] |= !strcmp(rs->names[c], p->names[i]);
-		}
+		for (size_t c = 0; c < rs->n_cols; c++)
+			rs->shown[c] = fields_keep(p, rs->names[c]);
 		return 0;
 	default:
 		return err_set(e, -EINVAL, "column %u: one stats or timechart per query", p->column);
@@ -1103,6 +1177,7 @@ static struct keep *keep_new(size_t next, int field, bool desc, bool window)
 	k->desc = desc;
 	k->window = window;
 	k->newest = INT64_MIN;
+	arena_init(&k->copies, ARENA_CHUNK, KEEP_COPIES_MAX);
 	return k;
 }
 
@@ -1197,14 +1272,43 @@ static int setup_stats(struct agg *g, struct err *e)
 	return 0;
 }
 
+/*
+ * A sort by a name that a `fields` before it (since the stats or timechart that made the
+ * rows, or since the start) dropped would order by what the reader no longer sees, or by
+ * nothing: an error naming both, before anything is read.
+ */
+static int check_sort_keys(const struct query *q, struct err *e)
+{
+	size_t stage = 0;
+
+	for (size_t i = 0; i < q->n_pipes; i++) {
+		const struct query_pipe *p = &q->pipes[i];
+
+		if (p->kind == QUERY_STATS || p->kind == QUERY_TIMECHART)
+			stage = i + 1;
+		for (size_t j = stage; p->kind == QUERY_SORT && j < i; j++) {
+			const struct query_pipe *f = &q->pipes[j];
+
+			if (f->kind == QUERY_FIELDS && !fields_keep(f, p->sort_key))
+				return err_set(e, -EINVAL, "column %u: sort by '%s': the "
+					       "'| fields' at column %u dropped it (sort before it, "
+					       "or keep the field)", p->key_column, p->sort_key,
+					       f->column);
+		}
+	}
+	return 0;
+}
+
 int agg_new(struct agg **gp, const struct query *q, agg_event_fn *event_fn, agg_row_fn *row_fn,
 	    void *ctx, struct err *e)
 {
-	struct agg *g = mem_calloc(1, sizeof(*g));
+	struct agg *g;
 	int rc;
 
 	*gp = NULL;
-	if (!g)
+	if ((rc = check_sort_keys(q, e)))
+		return rc;
+	if (!(g = mem_calloc(1, sizeof(*g))))
 		return err_set(e, -ENOMEM, "out of memory");
 	g->q = q;
 	g->event_fn = event_fn;

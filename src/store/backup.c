@@ -107,13 +107,6 @@ static bool is_secret_key(const char *dir, const char *name)
 					       !memcmp(magic, "KOBANSK1", 8));
 }
 
-static int make_dir(const char *path, mode_t mode, struct err *e)
-{
-	if (mkdir(path, mode) < 0 && errno != EEXIST)
-		return err_set(e, -errno, "cannot create %s: %s", path, strerror(errno));
-	return 0;
-}
-
 static int sync_dir(const char *path, struct err *e)
 {
 	int rc = fileio_sync_dir(path);
@@ -214,7 +207,7 @@ static int dest_place(const struct backup *b, struct err *e)
 	if (path_within(real_src, real_dest))
 		return err_set(e, -EINVAL, "the data directory %s is inside %s: back up to "
 			       "another directory", b->src, b->dest);
-	return make_dir(b->dest, 0750, e);
+	return fileio_make_dir(b->dest, 0750, e);
 }
 
 static int dest_check(const struct backup *b, struct err *e)
@@ -544,7 +537,8 @@ static int copy_segment(struct backup *b, struct bseg *s)
 		return err_set(b->e, rc, "segment %u of day %u: no valid name", s->seq, s->day);
 	if ((rc = bpath(sdir, b->e, "%s/tenants/%llu", b->src, (unsigned long long)s->tenant)) ||
 	    (rc = bpath(ddir, b->e, "%s/tenants/%llu", b->dest, (unsigned long long)s->tenant)) ||
-	    (rc = make_dir(ddir, 0750, b->e)) || (rc = bpath(path, b->e, "%s/%s", sdir, name)))
+	    (rc = fileio_make_dir(ddir, 0750, b->e)) ||
+	    (rc = bpath(path, b->e, "%s/%s", sdir, name)))
 		return rc;
 	if (stat(path, &ss) < 0) {
 		if (errno != ENOENT)
@@ -646,7 +640,7 @@ static int backup_held(struct backup *b, const char *dir)
 		int rc;
 
 		if ((rc = bpath(tdir, b->e, "%s/%llu", dir, (unsigned long long)b->held[i].tenant)) ||
-		    (rc = make_dir(tdir, 0750, b->e)) ||
+		    (rc = fileio_make_dir(tdir, 0750, b->e)) ||
 		    (rc = fileio_copy(b->held[i].fd, b->held[i].end, tdir, HELD_NAME, 0640, b->e)) ||
 		    (rc = sync_dir(tdir, b->e)))
 			return rc;
@@ -660,7 +654,8 @@ static int backup_segments(struct backup *b)
 	char dir[PATH_LEN];
 	int rc;
 
-	if ((rc = bpath(dir, b->e, "%s/tenants", b->dest)) || (rc = make_dir(dir, 0750, b->e)))
+	if ((rc = bpath(dir, b->e, "%s/tenants", b->dest)) ||
+	    (rc = fileio_make_dir(dir, 0750, b->e)))
 		return rc;
 	if (b->n_segs > 1)
 		qsort(b->segs, b->n_segs, sizeof(*b->segs), cmp_bseg);
@@ -739,7 +734,8 @@ static int backup_keys(struct backup *b)
 	int rc = 0;
 
 	if ((rc = bpath(sdir, b->e, "%s/keys", b->src)) ||
-	    (rc = bpath(ddir, b->e, "%s/keys", b->dest)) || (rc = make_dir(ddir, 0700, b->e)))
+	    (rc = bpath(ddir, b->e, "%s/keys", b->dest)) ||
+	    (rc = fileio_make_dir(ddir, 0700, b->e)))
 		return rc;
 	if ((d = opendir(sdir))) {
 		while (!rc && (de = readdir(d))) {
@@ -871,7 +867,7 @@ static int backup_tree(struct backup *b, const char *src_dir, const char *dest_d
 		if (lstat(s, &sb) < 0)
 			continue; /* gone meanwhile */
 		if (S_ISDIR(sb.st_mode)) {
-			if (!(rc = make_dir(t, sb.st_mode & 0777, b->e)))
+			if (!(rc = fileio_make_dir(t, sb.st_mode & 0777, b->e)))
 				rc = backup_tree(b, s, t, depth + 1);
 		} else if (S_ISREG(sb.st_mode) &&
 			   (rc = copy_file(src_dir, dest_dir, de->d_name, b->e)) == 0) {

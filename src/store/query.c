@@ -224,9 +224,27 @@ static int enter(struct parser *p)
 	return 0;
 }
 
+/* Other query languages' `||` where a pipe cannot start: an error naming its column. */
+static int refuse_or_or(struct parser *p)
+{
+	if (p->len - p->pos >= 2 && cur(p) == '|' && p->s[p->pos + 1] == '|')
+		return fail_at(p, p->pos, "'or' ('||' is written or; '|' starts a pipe)");
+	return 0;
+}
+
+/* And their `&&` (unescaped): not a search for the word, wherever a word may stand. */
+static int refuse_and_and(struct parser *p, const struct word *w, size_t pos)
+{
+	return is_keyword(w, "&&") ? fail_at(p, pos, "'and' ('&&' is written and)") : 0;
+}
+
 static int expect_close(struct parser *p, size_t open)
 {
+	int rc;
+
 	skip_ws(p);
+	if ((rc = refuse_or_or(p)))
+		return rc;
 	if (cur(p) != ')')
 		return at_end(p) ? fail_at(p, open, "a ')' closing this '('")
 				 : fail_at(p, p->pos, "')' or an operator");
@@ -269,6 +287,8 @@ static int value_word(struct parser *p, const char *field, size_t pos, struct qu
 		return rc;
 	if (!w.text[0] || is_keyword(&w, "and") || is_keyword(&w, "or"))
 		return fail_at(p, pos, "a value");
+	if ((rc = refuse_and_and(p, &w, pos)))
+		return rc;
 	if (!strcmp(w.text, "*")) { /* field: * is field exists */
 		struct query_node *n = node_new(p, QUERY_EXISTS, pos);
 
@@ -497,8 +517,8 @@ static int term_word(struct parser *p, size_t pos, struct query_node **out)
 		return rc;
 	if (!w.text[0] || is_keyword(&w, "and") || is_keyword(&w, "or"))
 		return fail_at(p, pos, "a term, a field or '('");
-	if (!strcmp(w.text, "&&")) /* other query languages' and: not a phrase of nothing */
-		return fail_at(p, pos, "'and' ('&&' is written and)");
+	if ((rc = refuse_and_and(p, &w, pos)))
+		return rc;
 	skip_ws(p);
 	if ((cur(p) == ':' || cur(p) == '<' || cur(p) == '>') && !is_field_name(&w))
 		return fail_at(p, pos, "a field name (letters, digits, '.', '_', '@', '-') before "
@@ -681,6 +701,7 @@ static int parse_sort(struct parser *p, struct query_pipe *pipe)
 			p->pos++;
 		if (p->pos == start || p->s[start] == '-')
 			return fail_at(p, start, "a field or result column after 'sort'");
+		pipe->key_column = column_of(p, start);
 		pipe->sort_key = arena_strndup(p->a, p->s + start, p->pos - start);
 	}
 	return pipe->sort_key ? 0 : no_memory(p);
@@ -804,8 +825,9 @@ static int add_word(struct buf *out, const char *s, bool wildcard, bool term)
 {
 	int rc = 0;
 
-	if (!wildcard && (!strcasecmp(s, "and") || !strcasecmp(s, "or") || !strcasecmp(s, "not")))
-		rc = buf_addch(out, '\\'); /* keeps a value from reading as an operator */
+	if (!wildcard && (!strcasecmp(s, "and") || !strcasecmp(s, "or") || !strcasecmp(s, "not") ||
+			  !strcmp(s, "&&")))
+		rc = buf_addch(out, '\\'); /* keeps a value from reading as an operator (or &&) */
 	for (; *s && !rc; s++) {
 		bool special = strchr(" \t\r\n()|\"", *s) != NULL ||
 			       (term && strchr(":<>=", *s) != NULL) ||

@@ -93,6 +93,7 @@ struct query_pipe {
 	const char *names[QUERY_MAX_ITEMS];     /* STATS, TIMECHART: by; FIELDS: fields */
 	size_t n_names;
 	const char *sort_key;                   /* SORT */
+	unsigned key_column;                    /* SORT: where sort_key starts */
 	int descending;                         /* SORT: 1 for -name */
 	uint64_t head;                          /* HEAD */
 	int64_t span_ns;                        /* TIMECHART (a week: Monday to Monday, UTC) */

@@ -101,13 +101,6 @@ struct store {
 /* DIR/... paths under the data directory (fileio_path into a PATH_LEN buffer). */
 #define path_join(out, e, ...) fileio_path(out, PATH_LEN, e, __VA_ARGS__)
 
-static int make_dir(const char *path, mode_t mode, struct err *e)
-{
-	if (mkdir(path, mode) < 0 && errno != EEXIST)
-		return err_set(e, -errno, "cannot create %s: %s", path, strerror(errno));
-	return 0;
-}
-
 /* A tenant directory's name: decimal digits without a leading zero. */
 static bool tenant_id_name(const char *p, uint64_t *id)
 {
@@ -274,9 +267,9 @@ int store_open_keys(struct store **stp, const char *data_dir, const struct keys_
 	st->audit_fd = -1;
 	if ((rc = path_join(st->audit_path, e, "%s/audit.log", data_dir)))
 		goto fail;
-	if (write && ((rc = make_dir(data_dir, 0750, e)) ||
+	if (write && ((rc = fileio_make_dir(data_dir, 0750, e)) ||
 		      (rc = path_join(path, e, "%s/tenants", data_dir)) ||
-		      (rc = make_dir(path, 0750, e))))
+		      (rc = fileio_make_dir(path, 0750, e))))
 		goto fail;
 	if ((rc = store_keys_open(&st->keys, data_dir, files, write, e)))
 		goto fail;
@@ -344,7 +337,7 @@ static int tenant_dir(struct store *st, uint64_t tenant, bool create, char out[P
 {
 	int rc = path_join(out, e, "%s/tenants/%llu", st->dir, (unsigned long long)tenant);
 
-	return rc || !create ? rc : make_dir(out, 0750, e);
+	return rc || !create ? rc : fileio_make_dir(out, 0750, e);
 }
 
 static int cmp_u64(const void *a, const void *b)

@@ -173,13 +173,6 @@ static int path_of(char out[PATH_MAX_LEN], const char *dir, const char *name, st
 	return 0;
 }
 
-static int make_dir(const char *dir, struct err *e)
-{
-	if (mkdir(dir, 0750) < 0 && errno != EEXIST)
-		return err_set(e, -errno, "cannot create %s: %s", dir, strerror(errno));
-	return 0;
-}
-
 /* ---- the shard's list of files ---- */
 
 static int files_add(struct wal_shard *s, uint64_t first_lsn, uint64_t size)
@@ -1398,7 +1391,7 @@ static int shard_init(struct wal_shard *s, const char *dir, unsigned i, struct e
 								 : "path too long");
 	}
 	s->dir = path.p;
-	return make_dir(s->dir, e);
+	return fileio_make_dir(s->dir, 0750, e);
 }
 
 static void shard_release(struct wal_shard *s)
@@ -1443,7 +1436,7 @@ int wal_open(struct wal **wp, const struct wal_config *cfg, struct err *e)
 	if (!cfg->shards || cfg->shards > WAL_MAX_SHARDS)
 		return err_set(e, -EINVAL, "WAL shards: %u (expected 1 to %u)", cfg->shards,
 			       WAL_MAX_SHARDS);
-	if ((rc = make_dir(cfg->dir, e)))
+	if ((rc = fileio_make_dir(cfg->dir, 0750, e)))
 		return rc;
 	w = mem_calloc(1, sizeof(*w));
 	if (!w)
@@ -1739,7 +1732,7 @@ int wal_scan_copy(struct wal_scan *sc, unsigned shard, const char *dest, uint64_
 	n = snprintf(sdir, sizeof(sdir), "%s/shard-%02u", dest, shard);
 	if (n < 0 || (size_t)n >= sizeof(sdir))
 		return err_set(e, -ENAMETOOLONG, "%s: path too long", dest);
-	if ((rc = make_dir(dest, e)) || (rc = make_dir(sdir, e)))
+	if ((rc = fileio_make_dir(dest, 0750, e)) || (rc = fileio_make_dir(sdir, 0750, e)))
 		return rc;
 	for (size_t i = 0; i < ss->n_files; i++) {
 		struct scan_file *f = &ss->files[i];

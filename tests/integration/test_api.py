@@ -130,6 +130,11 @@ def test_search_and_isolation():
                                   **{"from": "2026-12-01T01:00:00Z",
                                      "to": "2026-12-01T01:09:59Z"})
             assert len(lines(body)) == 10, body
+            # a date alone as `to` takes that whole day, as in Elasticsearch
+            for to, want in (("2026-12-01", 120), ("2026-11-30", 0)):
+                status, _, body = get(base, tok["soc"], tenant="city-a",
+                                      q="| stats count()", to=to)
+                assert (status, lines(body)) == (200, [{"count": want}]), (to, body)
             # other paths and methods
             req = urllib.request.Request(base + "/api/v1/nothing")
             req.add_header("Authorization", "Bearer " + tok["soc"])
@@ -151,7 +156,7 @@ def test_search_and_isolation():
                       for r in ("ok", "forbidden", "unauthorized", "method_not_allowed",
                                 "not_found", "bad_request")}
             # 7 other tenants and one repeated parameter naming city-a first
-            assert counts == {"ok": 11, "forbidden": 8, "unauthorized": 3,
+            assert counts == {"ok": 13, "forbidden": 8, "unauthorized": 3,
                               "method_not_allowed": 1, "not_found": 2, "bad_request": 17}, counts
             # revoked: refused at the next request, no reload
             run(["token", "revoke", "tok-city-a"], d)

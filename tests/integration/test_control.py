@@ -74,6 +74,7 @@ def test_same_with_and_without_daemon():
         assert statuses == [0, 0, 0, 0, 0, 1, 1, 1, 2, 0, 0, 1, 0, 2, 1], statuses
         assert json.loads(alone[0][2].splitlines()[0]) == {"destination.port": 443, "count": 200}
         assert alone[4][2] == ""  # city-b never sees city-a's events
+        assert alone[1][3].startswith("koban: only the first 3 events shown"), alone[1]
         # each search that reached the store is audited, by the unix user, both ways
         with open(os.path.join(d, "var", "audit.log")) as f:
             audit = [json.loads(line) for line in f]

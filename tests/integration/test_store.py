@@ -72,6 +72,13 @@ def test_ingest_and_search():
         # time bounds from the options: the first hour only
         assert search(d, "city-a", "--from", "2026-12-01T00:00:00Z", "--to",
                       "2026-12-01T00:59:59Z", "| stats count()") == [{"count": 60}]
+        # a date alone as --to takes that whole day (all 1000 events are of Dec 1), as
+        # Elasticsearch rounds a date-only upper bound up; as --from, its midnight
+        for bounds, want in ((["--to", "2026-12-01"], 1000), (["--to", "2026-11-30"], 0),
+                             (["--from", "2026-12-01", "--to", "2026-12-01"], 1000),
+                             (["--from", "2026-12-02"], 0),
+                             (["--to", "2026-12-01T00:00:00Z"], 1)):
+            assert search(d, "city-a", *bounds, "| stats count()") == [{"count": want}], bounds
         # events, newest first, with a limit
         evs = search(d, "city-a", "--limit", "2", "*")
         assert [e["event"]["original"].split()[2] for e in evs] == ["seq=999", "seq=998"], evs
@@ -103,6 +110,41 @@ def test_ingest_and_search():
             audit = [json.loads(line) for line in f]
         limited = [a for a in audit if a["query"] == "*"]
         assert [a["results"] for a in limited] == [2], limited
+    finally:
+        shutil.rmtree(d)
+
+
+def test_table_says_what_it_left_out():
+    """Without --json, a table or the events' lines stop at --limit (default 100) and say on
+    standard error that more matched; a result set of exactly the limit, or --json, says
+    nothing."""
+    d = tempdir()
+    try:
+        setup(d)
+        run(["ingest", "--tenant", "city-a", "--format", "ecs", "a.json"], d)
+        more = "koban: only the first %d %s shown, more matched: use --limit N or --json " \
+            "for more\n"
+
+        def table(*args):
+            status, out, err = run(["search", "--tenant", "city-a"] + list(args), d)
+            return len(out.splitlines()), err
+
+        assert table("*") == (100, more % (100, "events"))
+        assert table("| fields event.action") == (101, more % (100, "events"))
+        assert table("--limit", "1000", "*") == (1000, "")
+        assert table("--limit", "999", "*") == (999, more % (999, "events"))
+        # 20 addresses: rows under their header
+        assert table("| stats count() by source.ip") == (21, "")
+        assert table("--limit", "20", "| stats count() by source.ip") == (21, "")
+        assert table("--limit", "5", "| stats count() by source.ip") == \
+            (6, more % (5, "rows"))
+        status, out, err = run(["search", "--tenant", "city-a", "--json", "--limit", "2",
+                                "*"], d)
+        assert (len(out.splitlines()), err) == (2, ""), err
+        # the audit line counts what was shown, not the one more read to know
+        with open(os.path.join(d, "var", "audit.log")) as f:
+            audit = [json.loads(line) for line in f]
+        assert [a["results"] for a in audit if a["query"] == "*"] == [100, 1000, 999, 2]
     finally:
         shutil.rmtree(d)
 
@@ -287,7 +329,7 @@ def test_table_output_escapes_control_characters():
         run(["tenant", "add", "city-a"], d)
         original = ("sshd: Failed password for root\n2026-12-01T09:59:59Z  sshd: Accepted "
                     "password\tfor\rroot \x1b[31mred\x7f \x00 \x85 é 日本 C:\\temp "
-                    "\u202egnp.exe\u2028\u2066")
+                    "\u202egnp.exe\u2028\u2066 \u061cx")
         with open(os.path.join(d, "n.json"), "w") as f:
             f.write(json.dumps({"@timestamp": "2026-12-01T10:00:00Z",
                                 "event": {"original": original},
@@ -298,7 +340,7 @@ def test_table_output_escapes_control_characters():
         run(["ingest", "--tenant", "city-a", "b.log"], d)
         escaped = ("sshd: Failed password for root\\n2026-12-01T09:59:59Z  sshd: Accepted "
                    "password\\tfor\\rroot \\x1b[31mred\\x7f \\x00 \\u0085 é 日本 C:\\temp "
-                   "\\u202egnp.exe\\u2028\\u2066")
+                   "\\u202egnp.exe\\u2028\\u2066 \\u061cx")
         _, out, _ = run(["search", "--tenant", "city-a", "*"], d)
         assert out == ("2026-12-01T10:00:01Z  <14>1 2026-12-01T10:00:01Z fw2 app 1 - - raw "
                        "\\x9b[2J byte\n"
@@ -338,6 +380,33 @@ def test_tables_line_up_japanese():
                        "bob        logoff\n"
                        "山田太郎   logon\n"
                        "ｶﾀｶﾅ       x\n"), out
+    finally:
+        shutil.rmtree(d)
+
+
+def test_japanese_text_is_one_token_per_run():
+    """What docs/query.md promises of Japanese full text: a run without ASCII separators is
+    one token (Japanese punctuation and U+3000 inside it), found whole by a word or phrase
+    and in part only by wildcards, which count characters; no folding but ASCII case."""
+    d = tempdir()
+    try:
+        run(["tenant", "add", "city-a"], d)
+        texts = ["管理者がログインに失敗しました。", "ログイン失敗 user=山田",
+                 "認証エラー、再試行", "ユーザー\u3000山田太郎", "ＡＢＣ"]
+        with open(os.path.join(d, "j.json"), "w") as f:
+            f.write(stamped(*[("2026-12-01T10:00:0%dZ" % i, t) for i, t in enumerate(texts)]))
+        run(["ingest", "--tenant", "city-a", "--format", "ecs", "j.json"], d)
+
+        def found(q):
+            return sorted(texts.index(e["event"]["original"]) for e in search(d, "city-a", q))
+
+        for q, want in (("失敗", []), ('"失敗"', []), ("管理者がログインに失敗しました", []),
+                        ('"管理者がログインに失敗しました。"', [0]), ("ログイン失敗", [1]),
+                        ("山田", [1]), ("山田太郎", []), ("認証エラー", []),
+                        ("*失敗*", [0, 1]), ("認証エラー*", [2]), ("*ログイン?失敗*", [0]),
+                        ("event.original: *失敗*", [0, 1]), ("*山田*", [1, 3]),
+                        ("ﾛｸﾞｲﾝ*", []), ("abc", []), ("ＡＢＣ", [4])):
+            assert found(q) == want, (q, found(q), want)
     finally:
         shutil.rmtree(d)
 
@@ -873,6 +942,7 @@ def test_erase_confirmed_on_a_terminal():
 if __name__ == "__main__":
     s = Suite()
     s.run(test_ingest_and_search)
+    s.run(test_table_says_what_it_left_out)
     s.run(test_newest_first)
     s.run(test_quota_without_a_daemon)
     s.run(test_tenants_stay_apart)
@@ -880,6 +950,7 @@ if __name__ == "__main__":
     s.run(test_vendor_fields_only_in_the_wal)
     s.run(test_table_output_escapes_control_characters)
     s.run(test_tables_line_up_japanese)
+    s.run(test_japanese_text_is_one_token_per_run)
     s.run(test_stats_read_every_value)
     s.run(test_exit_statuses_and_errors)
     s.run(test_store_stats_and_verify)

@@ -466,12 +466,236 @@ static void test_time_window(void)
 	arena_release(&ea);
 }
 
+/*
+ * The orders against a model: MODEL_N events (many equal times, some with no time or no
+ * network.bytes) in random order, each order's output compared with a stable sort of what
+ * it must hand on, with the store's agg_newer_than() between adds for the time order.
+ */
+#define MODEL_N 3000
+
+static struct event model_ev[MODEL_N];
+static int model_out[MODEL_N], model_want[MODEL_N];
+static int model_arrival[MODEL_N]; /* per event: its place in the order added */
+static size_t model_n_out;
+
+static int on_model_event(void *ctx, const struct event *ev)
+{
+	const struct event_value *port = event_get(ev, FIELD_DESTINATION_PORT);
+
+	if (model_n_out == MODEL_N || !port)
+		return -ENOSPC;
+	model_out[model_n_out++] = (int)port->v.i;
+	return 0;
+}
+
+static int model_field;
+static bool model_desc;
+
+/* Order of event indices by model_field (nulls last either way), then by arrival. */
+static int model_cmp(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b, c = 0;
+	const struct event_value *vx = event_get(&model_ev[x], (unsigned)model_field);
+	const struct event_value *vy = event_get(&model_ev[y], (unsigned)model_field);
+
+	if (!vx || !vy)
+		c = !vx - !vy;
+	else if (vx->v.i != vy->v.i)
+		c = (vx->v.i < vy->v.i ? -1 : 1) * (model_desc ? -1 : 1);
+	return c ? c : model_arrival[x] - model_arrival[y];
+}
+
+/* Appends to model_want the sorted in[0..n). */
+static void model_emit(int *in, size_t n, size_t *n_want)
+{
+	qsort(in, n, sizeof(*in), model_cmp);
+	memcpy(model_want + *n_want, in, n * sizeof(*in));
+	*n_want += n;
+}
+
+/*
+ * Runs text (no limit when limit is 0) over the events in the order given; with drain, calls
+ * agg_newer_than(T0 + drain_t[i]) after every 100th add and mirrors it in the model.
+ */
+static void model_run(const char *text, const int *order, uint64_t limit, bool drain)
+{
+	static int held[MODEL_N];
+	struct err e = ERR_INIT;
+	struct arena qa;
+	struct query q;
+	struct agg *g = NULL;
+	size_t n_held = 0, n_want = 0;
+
+	model_n_out = 0;
+	arena_init(&qa, 4096, 1 << 20);
+	CHECK_INT(query_parse(&q, text, strlen(text), &qa, &e), 0);
+	CHECK_INT(agg_new(&g, &q, on_model_event, on_row, NULL, &e), 0);
+	agg_set_limit(g, limit);
+	for (size_t i = 0; i < MODEL_N; i++) {
+		CHECK_INT(agg_add(g, &model_ev[order[i]], &e), 0);
+		held[n_held++] = order[i];
+		if (drain && i % 100 == 99) {
+			int64_t t = T0 + (int64_t)(200 - i / 20) * NS_PER_SEC;
+			size_t kept = 0, n_newer = 0;
+			int newer[MODEL_N];
+
+			CHECK_INT(agg_newer_than(g, t, &e), 0);
+			for (size_t j = 0; j < n_held; j++) {
+				const struct event_value *v =
+					event_get(&model_ev[held[j]], FIELD_TIMESTAMP);
+
+				if (v && v->v.i > t)
+					newer[n_newer++] = held[j];
+				else
+					held[kept++] = held[j];
+			}
+			n_held = kept;
+			model_emit(newer, n_newer, &n_want);
+		}
+	}
+	CHECK_INT(agg_finish(g, &e), 0);
+	agg_free(g);
+	arena_release(&qa);
+	model_emit(held, n_held, &n_want);
+	if (limit && limit < n_want)
+		n_want = (size_t)limit;
+	CHECK_INT(model_n_out, n_want);
+	CHECK(!memcmp(model_out, model_want, n_want * sizeof(*model_want)));
+}
+
+static void test_orders_as_a_model(void)
+{
+	static int order[MODEL_N];
+	struct arena ea;
+
+	arena_init(&ea, 1 << 16, 1 << 24);
+	srand(6);
+	for (int i = 0; i < MODEL_N; i++) {
+		event_init(&model_ev[i], &ea);
+		if (i % 37)
+			event_set_time(&model_ev[i], FIELD_TIMESTAMP,
+				       T0 + (rand() % 200) * NS_PER_SEC);
+		if (i % 41)
+			event_set_int(&model_ev[i], FIELD_NETWORK_BYTES, rand() % 50);
+		event_set_int(&model_ev[i], FIELD_DESTINATION_PORT, i);
+		order[i] = i;
+	}
+	for (int i = MODEL_N - 1; i > 0; i--) { /* arrival order: a shuffle */
+		int j = rand() % (i + 1), t = order[i];
+
+		order[i] = order[j];
+		order[j] = t;
+	}
+	for (int i = 0; i < MODEL_N; i++)
+		model_arrival[order[i]] = i;
+	model_field = FIELD_TIMESTAMP;
+	model_desc = true;
+	model_run("*", order, 0, false);
+	model_run("*", order, 0, true);
+	model_run("*", order, 100, false);
+	model_run("| sort -@timestamp", order, 0, false);
+	model_desc = false;
+	model_run("| sort @timestamp", order, 7, false);
+	model_field = FIELD_NETWORK_BYTES;
+	model_run("| sort network.bytes", order, 0, false);
+	model_desc = true;
+	model_run("| sort -network.bytes", order, 50, false);
+	arena_release(&ea);
+}
+
+/* An event whose event.original is BIG_TEXT bytes of one letter, its port's. */
+#define BIG_TEXT 40000
+#define BIG_N 1200
+
+static int on_big_event(void *ctx, const struct event *ev)
+{
+	const struct event_value *port = event_get(ev, FIELD_DESTINATION_PORT);
+	const char *text;
+	size_t len, same = 0;
+
+	if (model_n_out == MODEL_N || !port ||
+	    !event_get_str(ev, FIELD_EVENT_ORIGINAL, &text, &len))
+		return -ENOSPC;
+	while (same < len && text[same] == 'a' + port->v.i % 26)
+		same++;
+	if (len != BIG_TEXT || same != len)
+		return -EIO;
+	model_out[model_n_out++] = (int)port->v.i;
+	return 0;
+}
+
+/*
+ * The copies of kept events handed on or replaced are let go in bulk: with events of 40 KB,
+ * a limit of 3 over ascending times (each event replaces the worst) and partial drains
+ * that leave a third held both leave more than 16 MB dead, which is compacted; what is
+ * handed on is whole and in order.
+ */
+static void test_order_compacts(void)
+{
+	static struct event big[BIG_N];
+	struct err e = ERR_INIT;
+	struct arena ea, qa;
+	struct query q;
+	struct agg *g;
+
+	arena_init(&ea, 1 << 20, (size_t)1 << 30);
+	arena_init(&qa, 4096, 1 << 20);
+	for (int i = 0; i < BIG_N; i++) {
+		char *text = arena_alloc(&ea, BIG_TEXT); /* an event's text is not copied */
+
+		CHECK(text != NULL);
+		memset(text, 'a' + i % 26, BIG_TEXT);
+		event_init(&big[i], &ea);
+		event_set_time(&big[i], FIELD_TIMESTAMP, T0 + (i % 3 ? i : 0) * NS_PER_SEC);
+		event_set_int(&big[i], FIELD_DESTINATION_PORT, i);
+		CHECK_INT(event_set_str(&big[i], FIELD_EVENT_ORIGINAL, text, BIG_TEXT), 0);
+	}
+	CHECK_INT(query_parse(&q, "*", 1, &qa, &e), 0);
+	for (uint64_t limit = 0; limit <= 3; limit += 3) {
+		model_n_out = 0;
+		CHECK_INT(agg_new(&g, &q, on_big_event, on_row, NULL, &e), 0);
+		agg_set_limit(g, limit);
+		for (int i = 0; i < BIG_N; i++) {
+			CHECK_INT(agg_add(g, &big[i], &e), 0);
+			if (!limit && i % 100 == 99) /* the newer two thirds go, the T0 ones stay */
+				CHECK_INT(agg_newer_than(g, T0, &e), 0);
+		}
+		CHECK_INT(agg_finish(g, &e), 0);
+		agg_free(g);
+		CHECK_INT(model_n_out, limit ? 3 : BIG_N);
+		if (limit)
+			CHECK(model_out[0] == BIG_N - 1 && model_out[1] == BIG_N - 2 &&
+			      model_out[2] == BIG_N - 4);
+		else /* each drain newest first (the first's: 98), the T0 ones last as they came */
+			CHECK(model_out[0] == 98 && model_out[BIG_N - BIG_N / 3 - 1] == 1100 &&
+			      model_out[BIG_N - BIG_N / 3] == 0 &&
+			      model_out[BIG_N - 1] == BIG_N - 3);
+	}
+	arena_release(&qa);
+	arena_release(&ea);
+}
+
 static void test_errors(void)
 {
 	CHECK_STR(run("| stats count() | sort -total"),
 		  "ERR: column 19: sort by 'total': the rows have no such column");
 	CHECK_STR(run("| stats count() | stats count()"),
 		  "ERR: column 19: one stats or timechart per query");
+	/* a sort by what a `fields` before it dropped, on events or rows */
+	CHECK_STR(run("| fields user.name | sort source.ip"),
+		  "ERR: column 27: sort by 'source.ip': the '| fields' at column 3 dropped it "
+		  "(sort before it, or keep the field)");
+	CHECK_STR(run("* | fields a, b | head 2 | fields a | sort -b"),
+		  "ERR: column 45: sort by 'b': the '| fields' at column 28 dropped it "
+		  "(sort before it, or keep the field)");
+	CHECK_STR(run("| stats count() by user.name | fields user.name | sort -count"),
+		  "ERR: column 57: sort by 'count': the '| fields' at column 32 dropped it "
+		  "(sort before it, or keep the field)");
+	/* kept, before the stats that made the rows, or sorted before the fields: fine */
+	CHECK_STR(run("event.action: deny | fields user.name | sort user.name | head 1"),
+		  run("event.action: deny | sort user.name | fields user.name | head 1"));
+	CHECK_STR(run("| fields user.name | stats count() by user.name | sort -count | head 1"),
+		  "{\"user.name\":null,\"count\":5}\n");
 }
 
 static void test_text_values(void)
@@ -635,6 +859,8 @@ int main(void)
 	T_RUN(test_time_ties);
 	T_RUN(test_stop_sticks);
 	T_RUN(test_time_window);
+	T_RUN(test_orders_as_a_model);
+	T_RUN(test_order_compacts);
 	T_RUN(test_errors);
 	T_RUN(test_text_values);
 	T_RUN(test_every_value);

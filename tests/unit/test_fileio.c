@@ -112,6 +112,25 @@ static void test_errors_name_the_path(void)
 	CHECK_INT(fileio_replace(dir, big, "y", 1, 0600, 0, &e), -ENAMETOOLONG);
 }
 
+static void test_make_dir(void)
+{
+	struct err e = ERR_INIT;
+	char path[700];
+	struct stat st;
+
+	fresh("mkdir");
+	snprintf(path, sizeof(path), "%s/d", dir);
+	CHECK_INT(fileio_make_dir(path, 0700, &e), 0);
+	CHECK_INT(stat(path, &st), 0);
+	CHECK(S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0700);
+	CHECK_INT(fileio_make_dir(path, 0750, &e), 0); /* there already: fine, left as it is */
+	CHECK_INT(stat(path, &st), 0);
+	CHECK_INT(st.st_mode & 0777, 0700);
+	snprintf(path, sizeof(path), "%s/no/such", dir);
+	CHECK_INT(fileio_make_dir(path, 0700, &e), -ENOENT);
+	CHECK(strstr(e.msg, "cannot create ") && strstr(e.msg, "no/such"));
+}
+
 static void test_write_all_and_writev_all(void)
 {
 	char path[700], a[3000], b[5000];
@@ -227,6 +246,7 @@ int main(void)
 	T_RUN(test_replace_creates_and_replaces);
 	T_RUN(test_noreplace_keeps_the_old_file);
 	T_RUN(test_errors_name_the_path);
+	T_RUN(test_make_dir);
 	T_RUN(test_write_all_and_writev_all);
 	T_RUN(test_copy);
 	T_RUN(test_file_ids);

@@ -45,6 +45,16 @@ static void test_time_parse(void)
 	CHECK_INT(t("+30m"), NOW + 1800 * NS_PER_SEC);
 	CHECK_INT(t("-7d"), NOW - 7 * 86400 * NS_PER_SEC);
 	CHECK_INT(t("-1w"), NOW - 7 * 86400 * NS_PER_SEC);
+	/* an upper bound: a date alone takes the whole day, any other form is the same */
+	CHECK_INT(time_parse_end("1970-01-02", 10, NOW, &ns), 0);
+	CHECK_INT(ns, 2 * 86400 * NS_PER_SEC - 1);
+	CHECK_INT(time_parse_end("2261-12-31", 10, NOW, &ns), 0);
+	CHECK_INT(ns, t("2261-12-31T23:59:59.999999999Z"));
+	CHECK_INT(time_parse_end("1970-01-02T00:00:00Z", 20, NOW, &ns), 0);
+	CHECK_INT(ns, 86400 * NS_PER_SEC);
+	CHECK_INT(time_parse_end("-24h", 4, NOW, &ns), 0);
+	CHECK_INT(ns, NOW - 86400 * NS_PER_SEC);
+	CHECK_INT(time_parse_end("2026-02-30", 10, NOW, &ns), -EINVAL);
 	static const char *const bad[] = {
 		"", "yesterday", "-24", "-h", "2026-02-30", "2026-13-01", "2026-11-30T25:00:00Z",
 		"2026-11-30T00:00:00", "2026-11-30T00:00:00+9:00", "2026-11-30T00:00Z",

@@ -116,6 +116,15 @@ static void test_errors(void)
 	/* other query languages' && and ||: an error, not a search for them */
 	CANON("event.action: deny && late", "ERR: column 20: expected 'and' ('&&' is written and)");
 	CANON("a || b", "ERR: column 3: expected 'or' ('||' is written or; '|' starts a pipe)");
+	/* the same inside a group of values or of terms; escaped, && is a word */
+	CANON("event.action: (deny && late)",
+	      "ERR: column 21: expected 'and' ('&&' is written and)");
+	CANON("event.action: &&", "ERR: column 15: expected 'and' ('&&' is written and)");
+	CANON("event.action: (deny || late)",
+	      "ERR: column 21: expected 'or' ('||' is written or; '|' starts a pipe)");
+	CANON("(a || b)", "ERR: column 4: expected 'or' ('||' is written or; '|' starts a pipe)");
+	CANON("a \\&& b", "(a and \\&& and b)");
+	CANON("event.action: (deny \\&&)", "(event.action: deny and event.action: \\&&)");
 	CANON("a or", "ERR: column 5: expected a term, a field or '('");
 	CANON("a )", "ERR: column 3: expected no ')' without its '('");
 	CANON("\"open", "ERR: column 1: expected a closing '\"' for this phrase");
