@@ -205,17 +205,22 @@ static int stats_unsealed(struct store *st, struct stats_run *s, uint64_t tenant
 
 /*
  * verify's line for the tenant's held log (docs/store.md, Keys): its events wait for the
- * tenant's data key to open. -EBADMSG when the log is damaged (said on the line).
+ * tenant's data key to open. -EBADMSG when the log is damaged (said on the line); another
+ * failure (a file that cannot be read) in e.
  */
-static int verify_held(struct store *st, struct stats_run *s, uint64_t tenant)
+static int verify_held(struct store *st, struct stats_run *s, uint64_t tenant, struct err *e)
 {
 	struct err he = ERR_INIT;
 	uint64_t events;
 	int rc = store_held_verify(st, tenant, &events, &he);
 
-	if (rc < 0) {
+	if (rc == -EBADMSG) {
 		fprintf(s->out, "%s: held events: DAMAGED: %s\n", s->tenant, he.msg);
-		return -EBADMSG;
+		return rc;
+	}
+	if (rc < 0) {
+		*e = he;
+		return rc;
 	}
 	if (events)
 		fprintf(s->out, "%s: %llu events held: not sealed until the tenant's data key "
@@ -239,9 +244,15 @@ static int run(struct store *st, const struct tenant_list *l, bool verify, FILE 
 			stats_tenant_done(&s);
 		if (!verify && rc == 0)
 			rc = stats_unsealed(st, &s, (uint64_t)l->t[i].id, e);
-		if (verify && (rc == 0 || rc == -EBADMSG) &&
-		    verify_held(st, &s, (uint64_t)l->t[i].id) < 0)
-			rc = -EBADMSG;
+		if (verify && (rc == 0 || rc == -EBADMSG)) {
+			struct err he = ERR_INIT;
+			int hrc = verify_held(st, &s, (uint64_t)l->t[i].id, &he);
+
+			if (hrc < 0 && (rc == 0 || hrc != -EBADMSG)) {
+				rc = hrc;
+				*e = he;
+			}
+		}
 		if (rc == -EBADMSG && verify) {
 			status = 1; /* listed: go on with the other tenants */
 		} else if (rc < 0) {

@@ -3,9 +3,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LOG_MODULE "held"
@@ -18,6 +20,7 @@
 
 #define MAGIC_LEN 8
 #define PATH_LEN 4096
+#define RESYNC_WINDOW ((size_t)1 << 20) /* bytes searched at a time for a record's header */
 
 struct held {
 	int fd;
@@ -25,7 +28,14 @@ struct held {
 	uint64_t size;                     /* whole records end here */
 	uint64_t last[WAL_MAX_SHARDS];     /* the last LSN held of each shard */
 	uint64_t events;
-	bool made, dirty, broken;
+	bool made, dirty;
+};
+
+/* What record_read found at an offset. */
+enum rec {
+	REC_OK,
+	REC_TORN,    /* the end: a record whose write a crash cut (never committed) */
+	REC_DAMAGED, /* e says where and what */
 };
 
 int held_path(char *out, size_t size, const char *dir, struct err *e)
@@ -37,6 +47,11 @@ int held_path(char *out, size_t size, const char *dir, struct err *e)
 	return 0;
 }
 
+static uint32_t header_crc(const unsigned char h[HELD_HEADER])
+{
+	return crc32c(0, h + 4, HELD_HEADER - 8);
+}
+
 static void header_put(unsigned char h[HELD_HEADER], unsigned shard, uint64_t lsn,
 		       uint32_t count, uint32_t flags, const void *payload, uint32_t len)
 {
@@ -46,29 +61,75 @@ static void header_put(unsigned char h[HELD_HEADER], unsigned shard, uint64_t ls
 	le_put32(h + 16, count);
 	le_put32(h + 20, flags);
 	le_put32(h + 24, len);
+	le_put32(h + 28, header_crc(h));
 	le_put32(h, crc32c(crc32c(0, h + 4, HELD_HEADER - 4), payload, len));
 }
 
-/* One record at off (before end) into h and *payload: 0, 1 torn (ends the file), or < 0. */
+static bool committed(const struct held_bound *b, unsigned shard, uint64_t lsn)
+{
+	return shard < b->n && lsn <= b->lsn[shard];
+}
+
+/* Whether [off, end) of fd holds zeros only (space a crash left unwritten): 1, 0 or -errno. */
+static int zeros_to_end(int fd, uint64_t off, uint64_t end)
+{
+	unsigned char buf[4096];
+
+	while (off < end) {
+		size_t n = (size_t)MIN((uint64_t)sizeof(buf), end - off);
+		int rc = fileio_pread_all(fd, buf, n, off);
+
+		if (rc <= 0)
+			return rc < 0 ? rc : 1; /* cut meanwhile: nothing more there */
+		for (size_t i = 0; i < n; i++)
+			if (buf[i])
+				return 0;
+		off += n;
+	}
+	return 1;
+}
+
+/*
+ * The record at off (before end) into h and *payload. Torn, the end of what was written: a
+ * header not whole, or zeros to the end, or a record not committed (by b) whose payload is
+ * not whole or, last in the file, does not match its checksum. Any other fault is damage.
+ */
 static int record_read(int fd, const char *path, uint64_t off, uint64_t end,
-		       unsigned char h[HELD_HEADER], unsigned char **payload, size_t *cap,
-		       struct err *e)
+		       const struct held_bound *b, unsigned char h[HELD_HEADER],
+		       unsigned char **payload, size_t *cap, struct err *e)
 {
 	uint32_t len;
+	uint64_t rec_end;
+	bool mine;
 	int rc;
 
 	if (end - off < HELD_HEADER)
-		return 1;
-	if ((rc = fileio_pread_all(fd, h, HELD_HEADER, off)) < 0)
-		return err_set(e, rc, "cannot read %s: %s", path, strerror(-rc));
-	if (!rc)
-		return 1;
+		return REC_TORN;
+	if ((rc = fileio_pread_all(fd, h, HELD_HEADER, off)) <= 0)
+		return rc < 0 ? err_set(e, rc, "cannot read %s: %s", path, strerror(-rc)) : REC_TORN;
+	if (le_get32(h + 28) != header_crc(h)) {
+		if ((rc = zeros_to_end(fd, off, end)) != 0)
+			return rc < 0 ? err_set(e, rc, "cannot read %s: %s", path, strerror(-rc))
+				      : REC_TORN;
+		err_set(e, -EBADMSG, "%s: offset %llu: a damaged record header", path,
+			(unsigned long long)off);
+		return REC_DAMAGED;
+	}
 	len = le_get32(h + 24);
-	if (end - off - HELD_HEADER < len)
-		return 1; /* past the end: being appended, or torn */
-	if (len > WAL_MAX_PAYLOAD)
-		return err_set(e, -EBADMSG, "%s: offset %llu: a record of %u bytes (at most %u)",
-			       path, (unsigned long long)off, len, WAL_MAX_PAYLOAD);
+	mine = committed(b, le_get32(h + 4), le_get64(h + 8));
+	if (len > WAL_MAX_PAYLOAD) {
+		err_set(e, -EBADMSG, "%s: offset %llu: a record of %u bytes (at most %u)", path,
+			(unsigned long long)off, len, WAL_MAX_PAYLOAD);
+		return REC_DAMAGED;
+	}
+	rec_end = off + HELD_HEADER + len;
+	if (rec_end > end) {
+		if (!mine)
+			return REC_TORN;
+		err_set(e, -EBADMSG, "%s: offset %llu: a committed record cut short", path,
+			(unsigned long long)off);
+		return REC_DAMAGED;
+	}
 	if (len > *cap) {
 		unsigned char *np = mem_realloc(*payload, len);
 
@@ -77,21 +138,20 @@ static int record_read(int fd, const char *path, uint64_t off, uint64_t end,
 		*payload = np;
 		*cap = len;
 	}
-	if (len && (rc = fileio_pread_all(fd, *payload, len, off + HELD_HEADER)) < 0)
-		return err_set(e, rc, "cannot read %s: %s", path, strerror(-rc));
-	if (len && !rc)
-		return 1;
-	if (le_get32(h) != crc32c(crc32c(0, h + 4, HELD_HEADER - 4), *payload, len)) {
-		if (off + HELD_HEADER + len == end)
-			return 1; /* the last record, torn by a crash */
-		return err_set(e, -EBADMSG, "%s: offset %llu: a damaged record (checksum) with "
-			       "more after it", path, (unsigned long long)off);
-	}
-	return 0;
+	if (len && (rc = fileio_pread_all(fd, *payload, len, off + HELD_HEADER)) <= 0)
+		return rc < 0 ? err_set(e, rc, "cannot read %s: %s", path, strerror(-rc)) : REC_TORN;
+	if (le_get32(h) == crc32c(crc32c(0, h + 4, HELD_HEADER - 4), *payload, len))
+		return REC_OK;
+	if (rec_end == end && !mine)
+		return REC_TORN;
+	err_set(e, -EBADMSG, "%s: offset %llu: a damaged record (checksum)", path,
+		(unsigned long long)off);
+	return REC_DAMAGED;
 }
 
-int held_scan(int fd, const char *path, uint64_t end, uint64_t tenant, const uint64_t *upto,
-	      unsigned n, wal_replay_fn *fn, void *ctx, uint64_t *valid, struct err *e)
+int held_scan(int fd, const char *path, uint64_t end, uint64_t tenant,
+	      const struct held_bound *b, wal_replay_fn *fn, void *ctx, uint64_t *valid,
+	      struct err *e)
 {
 	unsigned char magic[MAGIC_LEN], h[HELD_HEADER], *payload = NULL;
 	size_t cap = 0;
@@ -102,19 +162,17 @@ int held_scan(int fd, const char *path, uint64_t end, uint64_t tenant, const uin
 		*valid = 0;
 	if (end < MAGIC_LEN)
 		return 0; /* its magic was being written */
-	if ((rc = fileio_pread_all(fd, magic, MAGIC_LEN, 0)) < 0)
-		return err_set(e, rc, "cannot read %s: %s", path, strerror(-rc));
-	if (!rc)
-		return 0;
+	if ((rc = fileio_pread_all(fd, magic, MAGIC_LEN, 0)) <= 0)
+		return rc < 0 ? err_set(e, rc, "cannot read %s: %s", path, strerror(-rc)) : 0;
 	if (memcmp(magic, HELD_MAGIC, MAGIC_LEN))
 		return err_set(e, -EBADMSG, "%s: not a held log (expected %s first)", path,
 			       HELD_MAGIC);
-	while ((rc = record_read(fd, path, off, end, h, &payload, &cap, e)) == 0) {
+	while ((rc = record_read(fd, path, off, end, b, h, &payload, &cap, e)) == REC_OK) {
 		unsigned shard = le_get32(h + 4);
 		uint64_t lsn = le_get64(h + 8);
 		uint32_t len = le_get32(h + 24);
 
-		if (shard < n && lsn <= upto[shard] &&
+		if ((b->all || committed(b, shard, lsn)) &&
 		    (rc = fn(ctx, shard, lsn, tenant, le_get32(h + 16), le_get32(h + 20),
 			     payload, len)) < 0)
 			break;
@@ -123,6 +181,8 @@ int held_scan(int fd, const char *path, uint64_t end, uint64_t tenant, const uin
 	mem_free(payload);
 	if (valid)
 		*valid = off;
+	if (rc == REC_DAMAGED)
+		return -EBADMSG;
 	return rc < 0 ? rc : 0;
 }
 
@@ -132,48 +192,196 @@ static int note_record(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant,
 {
 	struct held *h = ctx;
 
-	if (lsn > h->last[shard])
+	if (shard < WAL_MAX_SHARDS && lsn > h->last[shard])
 		h->last[shard] = lsn;
 	h->events += count;
 	return 0;
 }
 
-/* A new file's magic, or the whole records of an existing one (a torn tail cut off). */
-static int held_load(struct held *h, struct err *e)
+/*
+ * The offset of the next whole, undamaged record at or after from (before end): 1 with *at,
+ * 0 when there is none, or < 0. Every offset is tried: a header's own checksum finds it.
+ */
+static int next_record(int fd, const char *path, uint64_t from, uint64_t end, uint64_t *at,
+		       struct err *e)
 {
-	static const uint64_t all[WAL_MAX_SHARDS] = { [0 ... WAL_MAX_SHARDS - 1] = UINT64_MAX };
-	struct stat sb;
-	uint64_t valid;
+	static const struct held_bound none = { NULL, 0, true };
+	unsigned char *win = mem_alloc(RESYNC_WINDOW), h[HELD_HEADER], *payload = NULL;
+	size_t cap = 0;
+	int rc = 0;
+
+	if (!win)
+		return err_set(e, -ENOMEM, "out of memory");
+	for (uint64_t pos = from; pos + HELD_HEADER <= end && !rc;) {
+		size_t n = (size_t)MIN((uint64_t)RESYNC_WINDOW, end - pos);
+
+		if ((rc = fileio_pread_all(fd, win, n, pos)) <= 0) {
+			rc = rc < 0 ? err_set(e, rc, "cannot read %s: %s", path, strerror(-rc)) : 0;
+			break;
+		}
+		rc = 0;
+		for (size_t i = 0; i + HELD_HEADER <= n && !rc; i++) {
+			struct err ignored = ERR_INIT;
+
+			if (le_get32(win + i + 28) != header_crc(win + i))
+				continue;
+			rc = record_read(fd, path, pos + i, end, &none, h, &payload, &cap, &ignored);
+			if (rc == REC_OK) {
+				*at = pos + i;
+				rc = 1;
+			} else if (rc > 0) {
+				rc = 0;
+			}
+		}
+		if (!rc)
+			pos += n - (HELD_HEADER - 1); /* windows overlap by a header's length */
+	}
+	mem_free(win);
+	mem_free(payload);
+	return rc;
+}
+
+/*
+ * Copies the records of src (at path) from off to out (appending) as long as they are whole
+ * and undamaged: *off is moved past them, *n counts them.
+ */
+static int copy_run(int src, const char *path, uint64_t *off, uint64_t end, int out,
+		    uint64_t *n, struct err *e)
+{
+	static const struct held_bound none = { NULL, 0, true };
+	unsigned char h[HELD_HEADER], *payload = NULL;
+	size_t cap = 0;
 	int rc;
 
+	for (;;) {
+		struct err ignored = ERR_INIT;
+		uint32_t len;
+		struct iovec iov[2];
+
+		if ((rc = record_read(src, path, *off, end, &none, h, &payload, &cap, &ignored)))
+			break;
+		len = le_get32(h + 24);
+		iov[0] = (struct iovec){ h, HELD_HEADER };
+		iov[1] = (struct iovec){ payload, len };
+		if ((rc = fileio_writev_all(out, iov, 2)) < 0) {
+			err_set(e, rc, "cannot write beside %s: %s", path, strerror(-rc));
+			break;
+		}
+		*off += HELD_HEADER + len;
+		(*n)++;
+	}
+	mem_free(payload);
+	return rc < 0 ? rc : 0;
+}
+
+/*
+ * A held log damaged at bad (of size bytes): its whole records before and after the damage
+ * are written to a new held.log, and the damaged file is kept beside it as
+ * held.log.damaged-UNIXTIME (`koban store verify` names it). h->fd is the new file's.
+ */
+static int salvage(struct held *h, uint64_t bad, uint64_t size, const char *why,
+		   struct err *e)
+{
+	char tmp[PATH_LEN], kept[PATH_LEN];
+	uint64_t off = MAGIC_LEN, records = 0, skipped = 0, gap = bad, at = 0;
+	int out, rc;
+
+	if (snprintf(tmp, sizeof(tmp), "%s/." HELD_NAME ".salvage", h->dir) >= (int)sizeof(tmp) ||
+	    snprintf(kept, sizeof(kept), "%s.damaged-%lld", h->path,
+		     (long long)time(NULL)) >= (int)sizeof(kept))
+		return err_set(e, -ENAMETOOLONG, "%s: path too long", h->dir);
+	if ((out = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640)) < 0)
+		return err_set(e, -errno, "cannot make %s: %s", tmp, strerror(errno));
+	if ((rc = fileio_write_all(out, HELD_MAGIC, MAGIC_LEN)) < 0) {
+		err_set(e, rc, "cannot write %s: %s", tmp, strerror(-rc));
+		goto fail;
+	}
+	if ((rc = copy_run(h->fd, h->path, &off, bad, out, &records, e)))
+		goto fail;
+	/* a bad magic: the first record may be whole; a bad record: the next byte on */
+	for (uint64_t from = bad == MAGIC_LEN ? bad : bad + 1;
+	     (rc = next_record(h->fd, h->path, from, size, &at, e)) > 0; from = off + 1) {
+		skipped += at - gap;
+		off = at;
+		if ((rc = copy_run(h->fd, h->path, &off, size, out, &records, e)))
+			goto fail;
+		gap = off;
+	}
+	if (rc < 0)
+		goto fail;
+	skipped += size - MIN(gap, size);
+	if (fdatasync(out) < 0) {
+		rc = err_set(e, -errno, "cannot sync %s: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	if (rename(h->path, kept) < 0 || rename(tmp, h->path) < 0 ||
+	    (rc = fileio_sync_dir(h->dir)) < 0) {
+		rc = err_set(e, rc < 0 ? rc : -errno, "cannot put the salvaged %s in place: %s",
+			     h->path, strerror(rc < 0 ? -rc : errno));
+		goto fail;
+	}
+	log_error("%s: %s; %llu whole records kept, %llu bytes could not be read (some events "
+		  "of this tenant may be lost; the damaged file is %s, `koban store verify` names "
+		  "it)", h->path, why, (unsigned long long)records, (unsigned long long)skipped,
+		  kept);
+	close(h->fd);
+	h->fd = out;
+	return 0;
+fail:
+	close(out);
+	unlink(tmp);
+	return rc;
+}
+
+/*
+ * A new file's magic, or the whole records of an existing one: a torn end (a record a crash
+ * cut, not committed) cut off, damage salvaged around.
+ */
+static int held_load(struct held *h, const struct held_bound *committed_by, struct err *e)
+{
+	struct held_bound b = *committed_by;
+	struct stat sb;
+	uint64_t valid;
+	struct err se = ERR_INIT;
+	int rc;
+
+	b.all = true;
 	if (fstat(h->fd, &sb) < 0)
 		return err_set(e, -errno, "cannot read %s: %s", h->path, strerror(errno));
 	if ((uint64_t)sb.st_size < MAGIC_LEN) { /* new, or its magic torn */
-		if (ftruncate(h->fd, 0) < 0 || (rc = fileio_write_all(h->fd, HELD_MAGIC,
-								       MAGIC_LEN)) < 0)
-			return err_set(e, errno ? -errno : -EIO, "cannot write %s: %s", h->path,
-				       strerror(errno ? errno : EIO));
+		if (ftruncate(h->fd, 0) < 0)
+			return err_set(e, -errno, "cannot write %s: %s", h->path, strerror(errno));
+		if ((rc = fileio_write_all(h->fd, HELD_MAGIC, MAGIC_LEN)) < 0)
+			return err_set(e, rc, "cannot write %s: %s", h->path, strerror(-rc));
 		h->size = MAGIC_LEN;
 		h->made = h->dirty = true;
 		return 0;
 	}
-	if ((rc = held_scan(h->fd, h->path, (uint64_t)sb.st_size, 0, all, WAL_MAX_SHARDS,
-			    note_record, h, &valid, e)))
+	rc = held_scan(h->fd, h->path, (uint64_t)sb.st_size, 0, &b, note_record, h, &valid, &se);
+	if (rc == -EBADMSG) {
+		memset(h->last, 0, sizeof(h->last));
+		h->events = 0;
+		if ((rc = salvage(h, MAX(valid, MAGIC_LEN), (uint64_t)sb.st_size, se.msg, e)))
+			return rc;
+		return held_load(h, committed_by, e); /* the salvaged file: whole records only */
+	}
+	if (rc) {
+		*e = se;
 		return rc;
+	}
 	if (valid < (uint64_t)sb.st_size) {
 		if (ftruncate(h->fd, (off_t)valid) < 0)
 			return err_set(e, -errno, "cannot cut the torn end of %s: %s", h->path,
 				       strerror(errno));
-		log_warn("%s: the last %llu bytes (a record torn by a crash) were cut off; that "
-			 "record is still in the WAL", h->path,
-			 (unsigned long long)((uint64_t)sb.st_size - valid));
+		log_warn("%s: the last %llu bytes (a record a crash cut, never committed) were "
+			 "cut off", h->path, (unsigned long long)((uint64_t)sb.st_size - valid));
 		h->dirty = true;
 	}
 	h->size = valid;
 	return 0;
 }
 
-int held_open(struct held **hp, const char *dir, struct err *e)
+int held_open(struct held **hp, const char *dir, const struct held_bound *b, struct err *e)
 {
 	struct held *h;
 	int rc;
@@ -190,7 +398,7 @@ int held_open(struct held **hp, const char *dir, struct err *e)
 		rc = err_set(e, -errno, "cannot open %s: %s", h->path, strerror(errno));
 		goto fail;
 	}
-	if ((rc = held_load(h, e)))
+	if ((rc = held_load(h, b, e)))
 		goto fail;
 	*hp = h;
 	return 0;
@@ -211,15 +419,13 @@ int held_append(struct held *h, unsigned shard, uint64_t lsn, uint32_t count, ui
 			       shard, len);
 	if (lsn <= h->last[shard])
 		return 1;
-	if (h->broken)
-		return err_set(e, -EIO, "%s: a failed write could not be cut off; not appended "
-			       "to", h->path);
 	header_put(hdr, shard, lsn, count, flags, payload, (uint32_t)len);
 	iov[0] = (struct iovec){ hdr, HELD_HEADER };
 	iov[1] = (struct iovec){ (void *)payload, len };
 	if ((rc = fileio_writev_all(h->fd, iov, 2)) < 0) {
+		/* cut back; if that fails too, the caller closes h: its next open cuts it */
 		if (ftruncate(h->fd, (off_t)h->size) < 0)
-			h->broken = true; /* a torn record would have records after it */
+			log_warn("%s: cannot cut a failed write back: %s", h->path, strerror(errno));
 		return err_set(e, rc, "cannot write %s: %s", h->path, strerror(-rc));
 	}
 	h->size += HELD_HEADER + len;
@@ -229,21 +435,25 @@ int held_append(struct held *h, unsigned shard, uint64_t lsn, uint32_t count, ui
 	return 0;
 }
 
-int held_replay(struct held *h, uint64_t tenant, const uint64_t *upto, unsigned n,
-		wal_replay_fn *fn, void *ctx, struct err *e)
+int held_replay(struct held *h, uint64_t tenant, const struct held_bound *b, wal_replay_fn *fn,
+		void *ctx, struct err *e)
 {
-	return held_scan(h->fd, h->path, h->size, tenant, upto, n, fn, ctx, NULL, e);
+	return held_scan(h->fd, h->path, h->size, tenant, b, fn, ctx, NULL, e);
 }
 
 int held_sync(struct held *h, struct err *e)
 {
+	char parent[PATH_LEN];
 	int rc;
 
 	if (!h->dirty)
 		return 0;
 	if (fdatasync(h->fd) < 0)
 		return err_set(e, -errno, "cannot sync %s: %s", h->path, strerror(errno));
-	if (h->made && (rc = fileio_sync_dir(h->dir)) < 0)
+	/* a new file: its name, and the tenant directory's, which may be new too */
+	snprintf(parent, sizeof(parent), "%s", h->dir);
+	if (h->made && ((rc = fileio_sync_dir(h->dir)) < 0 ||
+			(rc = fileio_sync_dir(dirname(parent))) < 0))
 		return err_set(e, rc, "cannot sync %s: %s", h->dir, strerror(-rc));
 	h->made = h->dirty = false;
 	return 0;
@@ -252,6 +462,13 @@ int held_sync(struct held *h, struct err *e)
 uint64_t held_events(const struct held *h)
 {
 	return h->events;
+}
+
+bool held_gone(const struct held *h)
+{
+	struct stat sb;
+
+	return fstat(h->fd, &sb) == 0 && sb.st_nlink == 0;
 }
 
 void held_close(struct held *h)

@@ -6,8 +6,9 @@
  *
  * File: the magic "KOBANHL1", then records, each a 32-byte header (little-endian):
  *   u32 CRC-32C of the header's bytes 4..31 and the payload, u32 shard, u64 LSN, u32 count,
- *   u32 flags (the WAL's), u32 payload length, u32 zero; then the payload as the WAL held
- *   it (sealed records stay sealed with the tenant's key).
+ *   u32 flags (the WAL's), u32 payload length, u32 CRC-32C of bytes 4..27 (the header's own:
+ *   a damaged length is damage, not a torn end); then the payload as the WAL held it (sealed
+ *   records stay sealed with the tenant's key).
  * A record counts only while its LSN is at most the sealer's committed LSN of its shard:
  * one past it was appended by a generation that was not committed, and the WAL still holds
  * it. Appending skips a record whose LSN is not above the last one of its shard, so that a
@@ -23,6 +24,7 @@
 
 #include "store/wal.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct err;
@@ -33,39 +35,54 @@ struct held;
 #define HELD_HEADER 32
 
 /*
- * Opens DIR/held.log for appending, made (with its directory) when missing. A torn last
- * record (a crash while it was appended) is cut off; a damaged record before the end gives
- * -EBADMSG naming the file and offset (nothing is appended behind it).
+ * Which records a scan hands over (those whose LSN is at most lsn[shard], shard < n: the
+ * sealer's committed state; with all, every record) and which are committed: a committed
+ * record cut short or damaged is damage, never a torn end.
  */
-int held_open(struct held **hp, const char *dir, struct err *e);
+struct held_bound {
+	const uint64_t *lsn;
+	unsigned n;
+	bool all;
+};
+
+/*
+ * Opens DIR/held.log for appending, made when missing (DIR must exist). A torn end (a record
+ * a crash cut while it was appended: not committed by b) is cut off. A damaged log (b says
+ * what is committed) is salvaged: its whole records, before and after the damage (found again
+ * by their headers' checksums), go to a new held.log, the damaged file is kept as
+ * held.log.damaged-UNIXTIME, and an error is logged.
+ */
+int held_open(struct held **hp, const char *dir, const struct held_bound *b, struct err *e);
 /*
  * Appends one WAL record: 0, or 1 when its LSN is not above the last one held of its shard
- * (held already). On a failed write the file is cut back to its last whole record.
+ * (held already). On a failed write the file is cut back to its last whole record; should
+ * that fail too, the caller closes h (the next open cuts the torn end).
  */
 int held_append(struct held *h, unsigned shard, uint64_t lsn, uint32_t count, uint32_t flags,
 		const void *payload, size_t len, struct err *e);
 /* held_scan of the whole records h holds (from any thread while h's own is not appending). */
-int held_replay(struct held *h, uint64_t tenant, const uint64_t *upto, unsigned n,
-		wal_replay_fn *fn, void *ctx, struct err *e);
-/* Makes what was appended durable (the file, and its directory when it was made). */
+int held_replay(struct held *h, uint64_t tenant, const struct held_bound *b, wal_replay_fn *fn,
+		void *ctx, struct err *e);
+/* Makes what was appended durable (the file; a new one's name and its directory's too). */
 int held_sync(struct held *h, struct err *e);
 /* The events of every record in the file (committed or not). */
 uint64_t held_events(const struct held *h);
+/* Whether h's file was removed (its tenant erased). */
+bool held_gone(const struct held *h);
 void held_close(struct held *h);
 
 /*
  * Calls fn(ctx, shard, lsn, tenant, ...) for each whole record of the held log open as fd
- * (path names it in messages), read from its start up to end bytes, in file order, whose
- * shard is below n and whose LSN is at most upto[shard]; the others are passed over. A torn
- * last record ends the scan without error; a bad magic, or a damaged record with more after
- * it, gives -EBADMSG naming path and offset; fn's negative return stops the scan and is
- * returned. *valid (may be NULL) is set to the offset after the last whole record.
+ * (path names it in messages), read from its start up to end bytes, in file order, that b
+ * hands over. A torn end (a header not whole, zeros, or a record b does not commit whose
+ * payload is cut or, last, does not match) ends the scan without error; a bad magic or any
+ * other fault gives -EBADMSG naming path and offset; fn's negative return stops the scan and
+ * is returned. *valid (may be NULL) is set to the offset after the last whole record.
  */
-int held_scan(int fd, const char *path, uint64_t end, uint64_t tenant, const uint64_t *upto,
-	      unsigned n, wal_replay_fn *fn, void *ctx, uint64_t *valid, struct err *e);
-/*
- * The path of DIR's held log into out (size bytes): 0 or -ENAMETOOLONG (e set).
- */
+int held_scan(int fd, const char *path, uint64_t end, uint64_t tenant,
+	      const struct held_bound *b, wal_replay_fn *fn, void *ctx, uint64_t *valid,
+	      struct err *e);
+/* The path of DIR's held log into out (size bytes): 0 or -ENAMETOOLONG (e set). */
 int held_path(char *out, size_t size, const char *dir, struct err *e);
 
 #endif

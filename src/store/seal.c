@@ -669,10 +669,10 @@ static int held_remove(struct seal *s, uint64_t tenant, struct err *e)
 	if ((rc = store_tenant_dir(s->st, tenant, false, dir, e)) ||
 	    (rc = held_path(path, sizeof(path), dir, e)))
 		return rc;
-	if (unlink(path) < 0)
-		return errno == ENOENT ? 0 : err_set(e, -errno, "cannot remove %s: %s", path,
-						     strerror(errno));
-	if ((rc = fileio_sync_dir(dir)) < 0)
+	/* gone already (a retry): the directory is synced all the same, the first may not have */
+	if (unlink(path) < 0 && errno != ENOENT)
+		return err_set(e, -errno, "cannot remove %s: %s", path, strerror(errno));
+	if ((rc = fileio_sync_dir(dir)) < 0 && rc != -ENOENT)
 		return err_set(e, rc, "cannot sync %s: %s", dir, strerror(-rc));
 	log_info("tenant %llu's held events are sealed: %s removed", (unsigned long long)tenant,
 		 path);
@@ -960,35 +960,55 @@ static int lane_held_add(struct lane *l, uint64_t tenant, struct held *h, struct
 	return 0;
 }
 
+/* Closes the file of held log entry lh (kept: the tenant is still held), if open. */
+static void held_entry_close(struct seal *s, struct lane_held *lh)
+{
+	if (!lh->h)
+		return;
+	atomic_fetch_sub(&s->st_held, held_events(lh->h));
+	held_close(lh->h);
+	lh->h = NULL;
+}
+
 /* Closes held log i (sealed, or its tenant erased) and forgets it. */
 static void lane_held_drop(struct lane *l, size_t i)
 {
-	struct seal *s = l->s;
-
-	atomic_fetch_sub(&s->st_held, held_events(l->held[i].h));
-	held_close(l->held[i].h);
+	held_entry_close(l->s, &l->held[i]);
 	l->held[i] = l->held[--l->n_held];
 }
 
-/* tenant's held log, opened (made) when the lane has none open. */
+/*
+ * Opens lh's file when it is not (made with the tenant's directory when missing), with st
+ * (the caller's thread's store handle): what the committed state covers is known to it.
+ */
+static int held_entry_open(struct seal *s, struct store *st, struct lane_held *lh,
+			   struct err *e)
+{
+	const struct held_bound b = { s->sealed, s->n_shards, false };
+	char dir[PATH_LEN];
+	int rc;
+
+	if (lh->h)
+		return 0;
+	if ((rc = store_tenant_dir(st, lh->tenant, true, dir, e)) ||
+	    (rc = held_open(&lh->h, dir, &b, e)))
+		return rc;
+	COUNT(s->st_held, held_events(lh->h));
+	return 0;
+}
+
+/* tenant's held log entry, with its file open (made when the lane has none). */
 static int lane_held_get(struct lane *l, uint64_t tenant, struct lane_held **out,
 			 struct err *e)
 {
-	char dir[PATH_LEN];
-	struct held *h;
 	int rc;
 
-	if ((*out = lane_held_find(l, tenant)))
-		return 0;
-	if ((rc = store_tenant_dir(l->st, tenant, true, dir, e)) || (rc = held_open(&h, dir, e)))
-		return rc;
-	if ((rc = lane_held_add(l, tenant, h, e))) {
-		held_close(h);
-		return rc;
+	if (!(*out = lane_held_find(l, tenant))) {
+		if ((rc = lane_held_add(l, tenant, NULL, e)))
+			return rc;
+		*out = &l->held[l->n_held - 1];
 	}
-	COUNT(l->s->st_held, held_events(h));
-	*out = &l->held[l->n_held - 1];
-	return 0;
+	return held_entry_open(l->s, l->st, *out, e);
 }
 
 /*
@@ -1146,7 +1166,12 @@ static int read_lines(struct lane *l, struct gen_tenant *g, unsigned shard, uint
 	return bound_open(l, g, e);
 }
 
-/* A record of a tenant whose key does not open (why) into its held log. */
+/*
+ * A record of a held tenant into its held log: its key does not open (why), or its earlier
+ * records wait there (only the log's sealing, first in a generation, takes it back to
+ * segments: a record sealed from the WAL while earlier appends of an uncommitted generation
+ * wait in the log would be sealed twice).
+ */
 static int lane_hold(struct lane *l, const struct lane_rec *r, const void *payload,
 		     const struct err *why, struct err *e)
 {
@@ -1161,8 +1186,10 @@ static int lane_hold(struct lane *l, const struct lane_rec *r, const void *paylo
 			       "events were being sealed: %s", (unsigned long long)r->tenant,
 			       why->msg);
 	rc = held_append(lh->h, r->shard, r->lsn, r->count, r->flags, payload, r->len, e);
-	if (rc < 0)
+	if (rc < 0) {
+		held_entry_close(s, lh); /* opened again, its torn end cut, by the retry */
 		return rc;
+	}
 	if (rc == 0) {
 		lh->appended = true;
 		COUNT(s->st_held, r->count);
@@ -1205,7 +1232,7 @@ static int lane_seal_held(struct lane *l, uint64_t tenant, struct err *e)
 	struct err ke = ERR_INIT;
 	int rc;
 
-	if (!lh || lh->sealing)
+	if (!lh || !lh->h || lh->sealing)
 		return 0;
 	if (lh->appended)
 		return err_set(e, -EAGAIN, "tenant %llu: held and sealed in one generation",
@@ -1222,7 +1249,8 @@ static int lane_seal_held(struct lane *l, uint64_t tenant, struct err *e)
 	lh->sealing = true;
 	log_info("tenant %llu's data key opens again: sealing its %llu held events",
 		 (unsigned long long)tenant, (unsigned long long)held_events(lh->h));
-	return held_replay(lh->h, tenant, s->sealed, s->n_shards, feed_held, &f, e);
+	return held_replay(lh->h, tenant, &(const struct held_bound){ s->sealed, s->n_shards, false },
+			   feed_held, &f, e);
 }
 
 /* One durable record of tenant into the lane's part of the generation (or a request). */
@@ -1231,6 +1259,7 @@ static int lane_record(struct lane *l, const struct lane_rec *r, const void *pay
 {
 	struct seal *s = l->s;
 	struct gen_tenant *g;
+	struct lane_held *lh;
 	struct err why = ERR_INIT;
 	const char *p;
 	size_t len = r->len;
@@ -1238,20 +1267,22 @@ static int lane_record(struct lane *l, const struct lane_rec *r, const void *pay
 
 	if (r->flags & LANE_SEAL_HELD)
 		return lane_seal_held(l, r->tenant, e);
+	lh = lane_held_find(l, r->tenant);
 	rc = tenant_slot(l, r->tenant, &g, &why);
 	if (rc < 0) {
 		*e = why;
 		return rc;
 	}
-	if (rc == 2)
-		return lane_hold(l, r, payload, &why, e);
 	if (rc == 1) {
-		struct lane_held *lh = lane_held_find(l, r->tenant);
-
 		if (lh && !lh->sealing) /* its files went with the erasure */
 			lane_held_drop(l, (size_t)(lh - l->held));
 		COUNT(s->st_erased, r->count);
 		return 0;
+	}
+	if (rc == 2 || (lh && !lh->sealing)) {
+		if (rc == 0)
+			err_set(&why, -EAGAIN, "its earlier events are held");
+		return lane_hold(l, r, payload, &why, e);
 	}
 	p = payload;
 	if (r->flags & WAL_FLAG_SEALED) {
@@ -1936,20 +1967,28 @@ static int held_try(struct seal *s, int64_t now, bool force, struct err *e)
 	for (unsigned i = 0; i < s->n_lanes; i++) { /* the lanes are idle: their lists are read */
 		struct lane *l = &s->lanes[i];
 
-		for (size_t j = 0; j < l->n_held;) {
+		for (size_t j = 0; j < l->n_held && !rc;) {
+			struct lane_held *lh = &l->held[j];
 			struct keys_data_key dk;
 			struct err ke = ERR_INIT;
-			uint64_t tenant = l->held[j].tenant;
-			int k = store_tenant_key(s->st, tenant, &dk, &ke);
+			int k = store_tenant_key(s->st, lh->tenant, &dk, &ke);
 
 			memset(&dk, 0, sizeof(dk));
-			if (k == -ENOENT) {
-				lane_held_drop(l, j); /* erased */
+			if (k == -ENOENT || (lh->h && held_gone(lh->h))) {
+				lane_held_drop(l, j); /* erased: its files went with it */
 				continue;
 			}
 			j++;
-			if (!k)
-				want[n++] = (struct lane_rec){ .tenant = tenant, .flags = LANE_SEAL_HELD };
+			if (k == -ENOMEM) {
+				rc = err_set(e, k, "out of memory");
+			} else if (!k && held_entry_open(s, s->st, lh, &ke)) {
+				log_limited(&s->held_lines, LOG_LEVEL_ERROR, "tenant %llu's held "
+					    "events are not sealed: %s", (unsigned long long)lh->tenant,
+					    ke.msg);
+			} else if (!k) {
+				want[n++] = (struct lane_rec){ .tenant = lh->tenant,
+							       .flags = LANE_SEAL_HELD };
+			}
 		}
 	}
 	/* then the requests: a lane may take its first while the next are queued */
@@ -2106,9 +2145,11 @@ static void count_sealed(struct seal *s, struct wal_scan *sc, unsigned i)
 }
 
 /*
- * The held logs an earlier run left (their torn ends cut), given to their tenants' lanes. One
- * that does not open is logged and left alone: the tenant's next record to hold fails its
- * generation with the same message.
+ * The held logs an earlier run left, given to their tenants' lanes (after the committed
+ * state is known: a torn end is cut, damage salvaged). One that cannot be opened or looked
+ * at is logged and kept as held all the same: its tenant's records keep going to it, so
+ * none is sealed twice; the open is tried again with them (their generation fails with the
+ * same message until it opens).
  */
 static int held_find(struct seal *s, struct err *e)
 {
@@ -2118,25 +2159,23 @@ static int held_find(struct seal *s, struct err *e)
 
 	for (size_t i = 0; i < n && !rc; i++) {
 		char dir[PATH_LEN], path[PATH_LEN];
+		struct lane *l = &s->lanes[ids[i] % s->n_lanes];
 		struct err he = ERR_INIT;
-		struct held *h;
 
 		if ((rc = store_tenant_dir(s->st, ids[i], false, dir, e)) ||
-		    (rc = held_path(path, sizeof(path), dir, e)) || access(path, F_OK) < 0)
+		    (rc = held_path(path, sizeof(path), dir, e)))
+			break;
+		if (access(path, F_OK) < 0 && errno == ENOENT)
 			continue;
-		if (held_open(&h, dir, &he)) {
+		if ((rc = lane_held_add(l, ids[i], NULL, e)))
+			break;
+		if (held_entry_open(s, s->st, &l->held[l->n_held - 1], &he) < 0)
 			log_error("tenant %llu's held events are not sealed: %s",
 				  (unsigned long long)ids[i], he.msg);
-			continue;
-		}
-		if ((rc = lane_held_add(&s->lanes[ids[i] % s->n_lanes], ids[i], h, e))) {
-			held_close(h);
-			break;
-		}
-		COUNT(s->st_held, held_events(h));
-		log_warn("tenant %llu has %llu events held (its data key did not open): sealed "
-			 "when it opens", (unsigned long long)ids[i],
-			 (unsigned long long)held_events(h));
+		else
+			log_warn("tenant %llu has %llu events held (its data key did not open): "
+				 "sealed when it opens", (unsigned long long)ids[i],
+				 (unsigned long long)held_events(l->held[l->n_held - 1].h));
 	}
 	mem_free(ids);
 	return rc;
@@ -2151,7 +2190,7 @@ static int recover(struct seal *s, struct err *e)
 
 	if ((rc = seal_state_read(s->data_dir, &s->generation, lsn, &n, e)))
 		return rc;
-	if ((rc = journal_undo(s, e)) || (rc = held_find(s, e)))
+	if ((rc = journal_undo(s, e)))
 		return rc;
 	/* From the WAL's own checkpoints: shards the state does not name start there. */
 	if ((rc = wal_scan_open(&sc, s->wal_dir, NULL, 0, e)))
@@ -2172,6 +2211,8 @@ static int recover(struct seal *s, struct err *e)
 	memcpy(s->read, s->sealed, sizeof(s->read));
 	memcpy(s->read_count, s->sealed_count, sizeof(s->read_count));
 	publish_sealed(s);
+	if ((rc = held_find(s, e)))
+		return rc;
 	for (unsigned i = 0; i < s->n_shards; i++) {
 		struct err ce = ERR_INIT;
 
@@ -2287,6 +2328,7 @@ int seal_start_files(struct seal **sp, const char *data_dir, const struct keys_f
 	log_limit_init(&s->bad_lines, 10);
 	log_limit_init(&s->failures, 10);
 	log_limit_init(&s->held_lines, 60);
+	s->held_tried = INT64_MIN / 2; /* the first pass tries (a clock near 0 after boot too) */
 	s->journal_fd = -1;
 	s->w = w;
 	s->n_shards = wal_shard_count(w);

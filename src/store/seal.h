@@ -41,12 +41,15 @@
  * DATA_DIR/tenants/N/held.log instead (synced before the commit, like its segments), and
  * the other tenants are sealed; logged, and counted by koban_store_held_events. At the start
  * of a generation, at most every SEAL_HELD_RETRY_MS (and on seal_now), the key of each
- * tenant with a held log is tried again; when it opens, the lane journals the log ("H N"
- * line) and seals its records of committed LSNs (those past them are in the WAL, read again)
- * into the generation; the commit removes the log before the journal, and recovery removes a
- * log that a committed journal names. A generation that both holds and seals a tenant's log
- * (its key failed again) is rolled back. Searches read a held log's committed records until
- * a committed journal names it (store.c).
+ * tenant with a held log is tried again; when it opens, the lane journals the log (an "HN"
+ * line, N the tenant) and seals its records of committed LSNs (those past them are in the
+ * WAL, read again) into the generation; the commit removes the log before the journal, and
+ * recovery removes a log that a committed journal names. Until then every record of a held
+ * tenant goes to its log, even once its key opens: one sealed from the WAL while an earlier
+ * append of a rolled-back generation waits in the log would be sealed twice. A generation
+ * that both holds and seals a tenant's log (its key failed again) is rolled back. A damaged
+ * log is salvaged at its open (store/held.h). Searches read a held log's committed records
+ * until a committed journal names it (store.c).
  *
  * Metrics (registered by seal_start, unregistered by seal_stop; sinkw: do not register these):
  *   koban_store_seal_backlog_events   gauge: events of the records durable in the WAL after

@@ -1848,9 +1848,11 @@ static void held_view_close(struct held_view *v)
 static int held_view_scan(const struct held_view *v, uint64_t tenant, const uint64_t *lsn,
 			  unsigned n, wal_replay_fn *fn, void *ctx, struct err *e)
 {
+	const struct held_bound b = { lsn, n, false };
+
 	if (v->fd < 0)
 		return 0;
-	return held_scan(v->fd, v->path, v->end, tenant, lsn, n, fn, ctx, NULL, e);
+	return held_scan(v->fd, v->path, v->end, tenant, &b, fn, ctx, NULL, e);
 }
 
 struct snapshot {
@@ -2967,18 +2969,41 @@ static int count_unsealed(void *ctx, unsigned shard, uint64_t lsn, uint64_t tena
 	return 0;
 }
 
+/*
+ * The unsealed events of tenant as of the committed state lsn (nl shards) of generation g:
+ * the WAL's records after it and the held log's up to it (unless g's journal says sealed).
+ */
+static int count_unsealed_at(struct store *st, uint64_t tenant, const char *wdir, uint64_t g,
+			     const uint64_t *lsn, unsigned nl, struct unsealed_count *c,
+			     struct err *e)
+{
+	struct seal_segment *skip = NULL;
+	struct held_view held = { .fd = -1 };
+	struct wal_scan *sc = NULL;
+	size_t n_skip = 0;
+	int rc;
+
+	if ((rc = wal_scan_open(&sc, wdir, nl ? lsn : NULL, nl, e)))
+		return rc;
+	wal_scan_tenant(sc, tenant);
+	for (unsigned i = 0; i < wal_scan_shards(sc) && !rc; i++)
+		rc = wal_scan_shard(sc, i, UINT64_MAX, count_unsealed, c, NULL, e);
+	wal_scan_close(sc);
+	if (!rc && !(rc = seal_journal_read(st->dir, g, &skip, &n_skip, e)) &&
+	    !(rc = held_view_open(st, tenant, skip, n_skip, &held, e)))
+		rc = held_view_scan(&held, tenant, lsn, nl, count_unsealed, c, e);
+	held_view_close(&held);
+	mem_free(skip);
+	return rc;
+}
+
 int store_unsealed(struct store *st, uint64_t tenant, uint64_t *events, uint64_t *bytes,
 		   struct err *e)
 {
-	uint64_t lsn[WAL_MAX_SHARDS], g;
-	struct unsealed_count c = { 0, 0 };
-	struct wal_scan *sc = NULL;
-	struct seal_segment *skip = NULL;
-	struct held_view held = { .fd = -1 };
+	uint64_t lsn[WAL_MAX_SHARDS], again[WAL_MAX_SHARDS], g, g1;
 	char wdir[PATH_LEN];
 	struct stat sb;
-	size_t n_skip = 0;
-	unsigned nl;
+	unsigned nl, n1;
 	int rc;
 
 	*events = *bytes = 0;
@@ -2986,24 +3011,22 @@ int store_unsealed(struct store *st, uint64_t tenant, uint64_t *events, uint64_t
 		return rc;
 	if (stat(wdir, &sb) < 0 && errno == ENOENT)
 		return 0; /* no daemon ever wrote here */
-	if ((rc = seal_state_read(st->dir, &g, lsn, &nl, e)) ||
-	    (rc = wal_scan_open(&sc, wdir, nl ? lsn : NULL, nl, e)))
-		return rc;
-	wal_scan_tenant(sc, tenant);
-	for (unsigned i = 0; i < wal_scan_shards(sc) && !rc; i++)
-		rc = wal_scan_shard(sc, i, UINT64_MAX, count_unsealed, &c, NULL, e);
-	wal_scan_close(sc);
-	/* and those held for the tenant's key (store/held.h) */
-	if (!rc && !(rc = seal_journal_read(st->dir, g, &skip, &n_skip, e)) &&
-	    !(rc = held_view_open(st, tenant, skip, n_skip, &held, e)))
-		rc = held_view_scan(&held, tenant, lsn, nl, count_unsealed, &c, e);
-	held_view_close(&held);
-	mem_free(skip);
-	if (!rc) {
-		*events = c.events;
-		*bytes = c.bytes;
+	/* from one committed state: counted again when a commit came in between */
+	for (unsigned tries = 0; tries < SNAPSHOT_TRIES; tries++) {
+		struct unsealed_count c = { 0, 0 };
+
+		if ((rc = seal_state_read(st->dir, &g, lsn, &nl, e)) ||
+		    (rc = count_unsealed_at(st, tenant, wdir, g, lsn, nl, &c, e)) ||
+		    (rc = seal_state_read(st->dir, &g1, again, &n1, e)))
+			return rc;
+		if (g1 == g) {
+			*events = c.events;
+			*bytes = c.bytes;
+			return 0;
+		}
 	}
-	return rc;
+	return err_set(e, -EAGAIN, "the sealer committed %u times while the store was counted; "
+			 "try again", SNAPSHOT_TRIES);
 }
 
 struct held_count {
@@ -3022,11 +3045,33 @@ static int count_held(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant, 
 	return 0;
 }
 
+/* A held log salvaged around damage left its damaged copy (store/held.h): -EBADMSG naming it. */
+static int held_damaged_copies(struct store *st, uint64_t tenant, struct err *e)
+{
+	char dir[PATH_LEN];
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+
+	if ((rc = tenant_dir(st, tenant, false, dir, e)))
+		return rc;
+	if (!(d = opendir(dir)))
+		return errno == ENOENT ? 0 : err_set(e, -errno, "cannot read %s: %s", dir,
+						     strerror(errno));
+	while (!rc && (de = readdir(d)))
+		if (!strncmp(de->d_name, HELD_NAME ".damaged-", sizeof(HELD_NAME ".damaged-") - 1))
+			rc = err_set(e, -EBADMSG, "%s/%s: a held log's damaged copy (its whole "
+				     "records were kept; events in the damage may be lost: "
+				     "docs/store.md)", dir, de->d_name);
+	closedir(d);
+	return rc;
+}
+
 int store_held_verify(struct store *st, uint64_t tenant, uint64_t *events, struct err *e)
 {
-	static const uint64_t all[WAL_MAX_SHARDS] = { [0 ... WAL_MAX_SHARDS - 1] = UINT64_MAX };
 	uint64_t lsn[WAL_MAX_SHARDS], g;
 	struct held_count c = { lsn, 0, 0 };
+	struct held_bound b = { lsn, 0, true };
 	struct seal_segment *skip = NULL;
 	struct held_view v = { .fd = -1 };
 	size_t n_skip = 0;
@@ -3037,9 +3082,11 @@ int store_held_verify(struct store *st, uint64_t tenant, uint64_t *events, struc
 	    (rc = seal_journal_read(st->dir, g, &skip, &n_skip, e)) ||
 	    (rc = held_view_open(st, tenant, skip, n_skip, &v, e)))
 		goto fail;
-	if (v.fd >= 0 && !(rc = held_scan(v.fd, v.path, v.end, tenant, all, WAL_MAX_SHARDS,
-					  count_held, &c, NULL, e)))
-		*events = c.events;
+	b.n = c.n;
+	if (v.fd >= 0 && (rc = held_scan(v.fd, v.path, v.end, tenant, &b, count_held, &c, NULL, e)))
+		goto fail;
+	*events = c.events;
+	rc = held_damaged_copies(st, tenant, e);
 fail:
 	held_view_close(&v);
 	mem_free(skip);

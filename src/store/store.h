@@ -324,16 +324,17 @@ int store_segments(struct store *st, uint64_t tenant, bool verify, store_segment
 		   void *ctx, struct err *e);
 
 /*
- * What tenant has in the write-ahead log after the sealer's committed state, and in its held
- * log (store/held.h) up to that state: not in segments yet. Events and payload bytes, from
- * the records' headers (nothing is decoded).
- */
-/*
  * verify of tenant's held log: every record's checksum is read; *events: those of the
  * records the committed state covers (held for the tenant's key). -EBADMSG (e naming the
- * file and offset) when a record before its end is damaged; 0 with 0 events when none.
+ * file and offset) when a record is damaged, or when a salvaged log's damaged copy is there
+ * (store/held.h); 0 with 0 events when there is no held log.
  */
 int store_held_verify(struct store *st, uint64_t tenant, uint64_t *events, struct err *e);
+/*
+ * What tenant has in the write-ahead log after the sealer's committed state, and in its held
+ * log (store/held.h) up to that state: not in segments yet. Events and payload bytes, from
+ * the records' headers (nothing is decoded), as of one committed state.
+ */
 int store_unsealed(struct store *st, uint64_t tenant, uint64_t *events, uint64_t *bytes,
 		   struct err *e);
 

@@ -61,19 +61,37 @@ static uint64_t file_size(void)
 	return stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
 }
 
-/* held_scan of the whole file with the given bounds. */
+static const struct held_bound none = { NULL, 0, false }; /* nothing committed yet */
+
+/* held_scan of the whole file: the records upto (n shards) commits. */
 static int scan(const uint64_t *upto, unsigned n, struct seen *s, uint64_t *valid,
 		struct err *e)
 {
+	const struct held_bound b = { upto, n, false };
 	int fd = open(path, O_RDONLY);
 	int rc;
 
 	memset(s, 0, sizeof(*s));
 	if (fd < 0)
 		return -errno;
-	rc = held_scan(fd, path, file_size(), 7, upto, n, note, s, valid, e);
+	rc = held_scan(fd, path, file_size(), 7, &b, note, s, valid, e);
 	close(fd);
 	return rc;
+}
+
+/* Files of dir whose name starts with prefix. */
+static int files_with(const char *prefix)
+{
+	char cmd[1400], out[64] = "";
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "ls '%s' | grep -c '^%s'", dir, prefix);
+	f = popen(cmd, "r");
+	if (f && !fgets(out, sizeof(out), f))
+		out[0] = 0;
+	if (f)
+		pclose(f);
+	return atoi(out);
 }
 
 static void test_append_and_scan(void)
@@ -84,7 +102,7 @@ static void test_append_and_scan(void)
 	struct seen s;
 
 	fresh("held-append");
-	CHECK_INT(held_open(&h, dir, &e), 0);
+	CHECK_INT(held_open(&h, dir, &none, &e), 0);
 	CHECK_INT(held_append(h, 0, 5, 2, 3, "aa", 2, &e), 0);
 	CHECK_INT(held_append(h, 1, 2, 1, 3, "b", 1, &e), 0);
 	CHECK_INT(held_append(h, 0, 11, 4, 3, "cccc", 4, &e), 0); /* past the state */
@@ -104,11 +122,11 @@ static void test_append_and_scan(void)
 	CHECK_STR(s.text, "aa|");
 
 	/* open again: what it holds is known, so a replayed generation appends nothing twice */
-	CHECK_INT(held_open(&h, dir, &e), 0);
+	CHECK_INT(held_open(&h, dir, &none, &e), 0);
 	CHECK_INT((int)held_events(h), 7);
 	CHECK_INT(held_append(h, 0, 11, 4, 3, "cccc", 4, &e), 1);
 	CHECK_INT(held_append(h, 0, 12, 1, 0, "d", 1, &e), 0);
-	CHECK_INT(held_replay(h, 9, (const uint64_t[]){ UINT64_MAX, UINT64_MAX }, 2, note,
+	CHECK_INT(held_replay(h, 9, &(const struct held_bound){ NULL, 0, true }, note,
 			      (memset(&s, 0, sizeof(s)), &s), &e), 0);
 	CHECK_STR(s.text, "aa|b|cccc|d|");
 	CHECK_INT((int)s.tenant, 9);
@@ -117,7 +135,7 @@ static void test_append_and_scan(void)
 
 static void test_torn_end_is_cut(void)
 {
-	static const uint64_t all[1] = { UINT64_MAX };
+	static const uint64_t all[1] = { 2 }; /* the third record is not committed */
 	struct err e = ERR_INIT;
 	struct held *h;
 	struct seen s;
@@ -125,39 +143,40 @@ static void test_torn_end_is_cut(void)
 	int fd;
 
 	fresh("held-torn");
-	CHECK_INT(held_open(&h, dir, &e), 0);
+	CHECK_INT(held_open(&h, dir, &none, &e), 0);
 	CHECK_INT(held_append(h, 0, 1, 1, 0, "one", 3, &e), 0);
 	CHECK_INT(held_append(h, 0, 2, 1, 0, "two", 3, &e), 0);
 	held_close(h);
 	whole = file_size();
 	/* a crash in the middle of the third record: its header and part of its payload */
-	CHECK_INT(held_open(&h, dir, &e), 0);
+	CHECK_INT(held_open(&h, dir, &none, &e), 0);
 	CHECK_INT(held_append(h, 0, 3, 1, 0, "three", 5, &e), 0);
 	held_close(h);
 	CHECK_INT(truncate(path, (off_t)(whole + HELD_HEADER + 2)), 0);
 	CHECK_INT(scan(all, 1, &s, &valid, &e), 0); /* a reader stops before it, no error */
 	CHECK_STR(s.text, "one|two|");
 	CHECK_INT((int)valid, (int)whole);
-	CHECK_INT(held_open(&h, dir, &e), 0);
+	CHECK_INT(held_open(&h, dir, &none, &e), 0);
 	CHECK_INT((int)file_size(), (int)whole);
 	CHECK_INT((int)held_events(h), 2);
 	CHECK_INT(held_append(h, 0, 3, 1, 0, "three", 5, &e), 0); /* from the WAL again */
 	held_close(h);
-	CHECK_INT(scan(all, 1, &s, NULL, &e), 0);
+	CHECK_INT(scan((const uint64_t[]){ 3 }, 1, &s, NULL, &e), 0); /* now committed */
 	CHECK_STR(s.text, "one|two|three|");
 
 	/* a whole last record with a bad checksum is torn too (its write did not finish) */
 	fd = open(path, O_WRONLY);
 	CHECK(pwrite(fd, "X", 1, (off_t)file_size() - 1) == 1);
 	close(fd);
-	CHECK_INT(held_open(&h, dir, &e), 0);
+	CHECK_INT(held_open(&h, dir, &none, &e), 0);
 	CHECK_INT((int)held_events(h), 2);
 	held_close(h);
 	CHECK_INT(scan(all, 1, &s, NULL, &e), 0);
 	CHECK_STR(s.text, "one|two|");
 }
 
-static void test_damage_is_refused(void)
+/* A record damaged inside: a reader refuses it; an open salvages the whole records around it. */
+static void test_damage_is_salvaged(void)
 {
 	static const uint64_t all[1] = { UINT64_MAX };
 	struct err e = ERR_INIT;
@@ -166,26 +185,86 @@ static void test_damage_is_refused(void)
 	int fd;
 
 	fresh("held-damaged");
-	CHECK_INT(held_open(&h, dir, &e), 0);
+	CHECK_INT(held_open(&h, dir, &none, &e), 0);
 	CHECK_INT(held_append(h, 0, 1, 1, 0, "one", 3, &e), 0);
-	CHECK_INT(held_append(h, 0, 2, 1, 0, "two", 3, &e), 0);
+	CHECK_INT(held_append(h, 0, 2, 2, 0, "two", 3, &e), 0);
+	CHECK_INT(held_append(h, 0, 3, 4, 0, "three", 5, &e), 0);
 	held_close(h);
 	fd = open(path, O_WRONLY);
-	CHECK(pwrite(fd, "X", 1, 8 + HELD_HEADER) == 1); /* the first payload */
+	CHECK(pwrite(fd, "X", 1, 8 + HELD_HEADER + 3 + HELD_HEADER) == 1); /* "two" */
 	close(fd);
 	CHECK_INT(scan(all, 1, &s, NULL, &e), -EBADMSG);
-	CHECK(strstr(e.msg, path) && strstr(e.msg, "offset 8"));
+	CHECK(strstr(e.msg, path) && strstr(e.msg, "offset 43"));
 	e = (struct err)ERR_INIT;
-	CHECK_INT(held_open(&h, dir, &e), -EBADMSG); /* never appended behind damage */
-	CHECK(strstr(e.msg, "damaged"));
-	CHECK_INT((int)file_size(), 8 + 2 * (HELD_HEADER + 3));
+	CHECK_INT(held_open(&h, dir, &none, &e), 0);
+	CHECK_INT((int)held_events(h), 5); /* "one" and "three" */
+	CHECK_INT(held_append(h, 0, 3, 1, 0, "x", 1, &e), 1); /* "three" is still held */
+	held_close(h);
+	CHECK_INT(scan(all, 1, &s, NULL, &e), 0);
+	CHECK_STR(s.text, "one|three|");
+	CHECK_INT(files_with(HELD_NAME ".damaged-"), 1);
 
+	/* a damaged length (a bit of the second record's header): damage, not a torn end */
+	fresh("held-length");
+	CHECK_INT(held_open(&h, dir, &none, &e), 0);
+	CHECK_INT(held_append(h, 0, 1, 1, 0, "one", 3, &e), 0);
+	CHECK_INT(held_append(h, 0, 2, 1, 0, "two", 3, &e), 0);
+	CHECK_INT(held_append(h, 1, 3, 1, 0, "three", 5, &e), 0);
+	held_close(h);
+	fd = open(path, O_WRONLY);
+	CHECK(pwrite(fd, "\x01", 1, 8 + HELD_HEADER + 3 + 26) == 1);
+	close(fd);
+	CHECK_INT(scan(all, 1, &s, NULL, &e), -EBADMSG);
+	CHECK(strstr(e.msg, "damaged record header"));
+	CHECK_INT(held_open(&h, dir, &none, &e), 0);
+	held_close(h);
+	CHECK_INT(scan((const uint64_t[]){ 9, 9 }, 2, &s, NULL, &e), 0);
+	CHECK_STR(s.text, "one|three|");
+
+	/* a bad magic: every record kept */
+	fresh("held-magic");
+	CHECK_INT(held_open(&h, dir, &none, &e), 0);
+	CHECK_INT(held_append(h, 0, 1, 1, 0, "one", 3, &e), 0);
+	held_close(h);
 	fd = open(path, O_WRONLY);
 	CHECK(pwrite(fd, "KOBANXX1", 8, 0) == 8);
 	close(fd);
-	e = (struct err)ERR_INIT;
 	CHECK_INT(scan(all, 1, &s, NULL, &e), -EBADMSG);
 	CHECK(strstr(e.msg, "not a held log"));
+	CHECK_INT(held_open(&h, dir, &none, &e), 0);
+	CHECK_INT((int)held_events(h), 1);
+	held_close(h);
+}
+
+/* A committed record cut short is damage (the disk lost it), never a torn end to cut. */
+static void test_committed_cut_is_damage(void)
+{
+	static const uint64_t two[1] = { 2 };
+	struct err e = ERR_INIT;
+	struct held *h;
+	struct seen s;
+
+	fresh("held-cut");
+	CHECK_INT(held_open(&h, dir, &none, &e), 0);
+	CHECK_INT(held_append(h, 0, 1, 1, 0, "one", 3, &e), 0);
+	CHECK_INT(held_append(h, 0, 2, 1, 0, "two", 3, &e), 0);
+	held_close(h);
+	CHECK_INT(truncate(path, (off_t)(file_size() - 1)), 0);
+	CHECK_INT(scan((const uint64_t[]){ 1 }, 1, &s, NULL, &e), 0); /* LSN 2 not committed */
+	CHECK_STR(s.text, "one|");
+	CHECK_INT(scan(two, 1, &s, NULL, &e), -EBADMSG);
+	CHECK(strstr(e.msg, "committed record cut short"));
+	/* zeros where a crash left space unwritten: the end */
+	fresh("held-zeros");
+	CHECK_INT(held_open(&h, dir, &none, &e), 0);
+	CHECK_INT(held_append(h, 0, 1, 1, 0, "one", 3, &e), 0);
+	held_close(h);
+	CHECK_INT(truncate(path, (off_t)(file_size() + 100)), 0);
+	CHECK_INT(scan(two, 1, &s, NULL, &e), 0);
+	CHECK_STR(s.text, "one|");
+	CHECK_INT(held_open(&h, dir, &none, &e), 0);
+	CHECK_INT((int)file_size(), 8 + HELD_HEADER + 3);
+	held_close(h);
 }
 
 static void test_empty_and_new(void)
@@ -202,7 +281,7 @@ static void test_empty_and_new(void)
 	close(fd);
 	CHECK_INT(scan(all, 1, &s, NULL, &e), 0);
 	CHECK_INT((int)s.n, 0);
-	CHECK_INT(held_open(&h, dir, &e), 0);
+	CHECK_INT(held_open(&h, dir, &none, &e), 0);
 	CHECK_INT((int)file_size(), 8);
 	CHECK_INT(held_append(h, 3, 1, 1, 0, "x", 1, &e), 0);
 	CHECK_INT(held_append(h, 64, 1, 1, 0, "x", 1, &e), -EINVAL);
@@ -216,7 +295,8 @@ int main(void)
 {
 	T_RUN(test_append_and_scan);
 	T_RUN(test_torn_end_is_cut);
-	T_RUN(test_damage_is_refused);
+	T_RUN(test_damage_is_salvaged);
+	T_RUN(test_committed_cut_is_damage);
 	T_RUN(test_empty_and_new);
 	return t_done();
 }

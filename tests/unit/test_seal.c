@@ -1628,6 +1628,92 @@ static void held_uncommitted(bool key_back)
 	CHECK_INT(total(2), 3 * LINES);
 }
 
+/*
+ * A generation that held records is rolled back (another tenant fails), then the key opens
+ * again before the sealer tries it: the records wait in the log, never sealed from the WAL
+ * as well, and are found exactly once.
+ */
+static void test_held_rollback_then_key_back(void)
+{
+	char path[800];
+	struct seal_stats st;
+	struct err e = ERR_INIT;
+	struct seal *s = NULL;
+	struct wal *w;
+
+	fresh("held-rollback");
+	w = open_wal(2, 0);
+	if (!w)
+		return;
+	append(w, 0, 2, 0, 3);
+	append(w, 0, 1, 0, 2);
+	append(w, 1, 3, 0, 2);
+	damage_key(2, false);
+	block_tenant(3, path, sizeof(path));
+	CHECK_INT(start(&s, w, &e), 0);
+	if (!s)
+		return;
+	CHECK(seal_now(s, &e) < 0); /* tenant 3 fails: rolled back, tenant 2's appends stay */
+	damage_key(2, true);
+	CHECK_INT(unlink(path), 0);
+	usleep(1500 * 1000); /* the thread's own passes read the records (no held_try: 10 s) */
+	CHECK_INT(seal_now(s, &e), 0);
+	CHECK_INT(total(2), 3 * LINES);
+	CHECK_INT(seal_now(s, &e), 0);
+	seal_stats(s, &st);
+	CHECK_INT(st.held_events, 0);
+	seal_stop(s);
+	wal_close(w);
+	CHECK_INT(files_with(2, "held.log"), 0);
+	CHECK_INT(total(2), 3 * LINES);
+	CHECK_INT(total(1), 2 * LINES);
+	CHECK_INT(total(3), 2 * LINES);
+}
+
+/*
+ * A held log damaged inside (its first record): the sealer keeps its other records in a new
+ * log and the damaged file beside it, holds on and seals every other tenant.
+ */
+static void test_damaged_held_log_salvaged(void)
+{
+	char path[800];
+	struct seal_stats st;
+	struct wal *w;
+	int fd;
+
+	fresh("held-damaged");
+	w = open_wal(2, 0);
+	if (!w)
+		return;
+	append(w, 0, 2, 0, 3);
+	append(w, 0, 1, 0, 2);
+	damage_key(2, false);
+	seal_once(w, &st);
+	CHECK_INT(st.held_events, 3 * LINES);
+	snprintf(path, sizeof(path), "%s/tenants/2/held.log", data);
+	fd = open(path, O_WRONLY);
+	CHECK(fd >= 0 && pwrite(fd, "X", 1, 8 + 40) == 1); /* the first record's payload */
+	if (fd >= 0)
+		close(fd);
+	damage_key(2, true); /* mended for a moment, for the test to write its record */
+	append(w, 1, 2, 100, 1);
+	damage_key(2, false);
+	append(w, 1, 1, 100, 2);
+	seal_once(w, &st);
+	CHECK_INT(st.errors, 0);
+	CHECK_INT(st.sealed_events, 2 * LINES);
+	CHECK_INT(st.held_events, 3 * LINES); /* two kept, one new */
+	CHECK_INT(files_with(2, "held.log.damaged-"), 1);
+	CHECK_INT(total(1), 4 * LINES);
+	damage_key(2, true);
+	seal_once(w, &st);
+	CHECK_INT(st.sealed_events, 3 * LINES);
+	wal_close(w);
+	CHECK_INT(total(2), 3 * LINES);
+	CHECK_INT(count(2, "\"seq=100\" | stats count()", NULL), 1);
+	CHECK_INT(count(2, "\"seq=0 \" | stats count()", NULL), 0); /* the damaged record's */
+}
+
 static void test_held_crash_points(void)
 {
 	for (int step = 1; step <= 4; step++)
@@ -1658,6 +1744,8 @@ int main(void)
 		T_RUN(test_merge_failure_does_not_stop_sealing);
 		T_RUN(test_damaged_key_holds_one_tenant);
 		T_RUN(test_held_crash_points);
+		T_RUN(test_held_rollback_then_key_back);
+		T_RUN(test_damaged_held_log_salvaged);
 	}
 	T_RUN(test_wal_scan);
 	T_RUN(test_backup_counts_over_passes);
