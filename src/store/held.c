@@ -223,7 +223,10 @@ static int next_record(int fd, const char *path, uint64_t from, uint64_t end, ui
 		for (size_t i = 0; i + HELD_HEADER <= n && !rc; i++) {
 			struct err ignored = ERR_INIT;
 
-			if (le_get32(win + i + 28) != header_crc(win + i))
+			/* cheap refusals first: most offsets of damage fail these */
+			if (le_get32(win + i + 4) >= WAL_MAX_SHARDS ||
+			    le_get32(win + i + 24) > WAL_MAX_PAYLOAD ||
+			    le_get32(win + i + 28) != header_crc(win + i))
 				continue;
 			rc = record_read(fd, path, pos + i, end, &none, h, &payload, &cap, &ignored);
 			if (rc == REC_OK) {
@@ -242,11 +245,13 @@ static int next_record(int fd, const char *path, uint64_t from, uint64_t end, ui
 }
 
 /*
- * Copies the records of src (at path) from off to out (appending) as long as they are whole
- * and undamaged: *off is moved past them, *n counts them.
+ * Copies the records of src (at path) from off to out (appending) as long as they are whole,
+ * undamaged and in LSN order within their shard (last: the last LSN copied of each; a
+ * record found inside another's payload does not go back): *off is moved past them, *n
+ * counts them.
  */
 static int copy_run(int src, const char *path, uint64_t *off, uint64_t end, int out,
-		    uint64_t *n, struct err *e)
+		    uint64_t last[WAL_MAX_SHARDS], uint64_t *n, struct err *e)
 {
 	static const struct held_bound none = { NULL, 0, true };
 	unsigned char h[HELD_HEADER], *payload = NULL;
@@ -260,6 +265,9 @@ static int copy_run(int src, const char *path, uint64_t *off, uint64_t end, int 
 
 		if ((rc = record_read(src, path, *off, end, &none, h, &payload, &cap, &ignored)))
 			break;
+		if (le_get32(h + 4) >= WAL_MAX_SHARDS || le_get64(h + 8) <= last[le_get32(h + 4)])
+			break;
+		last[le_get32(h + 4)] = le_get64(h + 8);
 		len = le_get32(h + 24);
 		iov[0] = (struct iovec){ h, HELD_HEADER };
 		iov[1] = (struct iovec){ payload, len };
@@ -274,6 +282,26 @@ static int copy_run(int src, const char *path, uint64_t *off, uint64_t end, int 
 	return rc < 0 ? rc : 0;
 }
 
+/* A second name for the damaged held log at path, HELD_NAME.damaged-UNIXTIME[.N], in kept. */
+static int keep_damaged(const char *path, char *kept, size_t size, struct err *e)
+{
+	long long now = (long long)time(NULL);
+
+	for (unsigned n = 0; n < 100; n++) {
+		int len = n ? snprintf(kept, size, "%s.damaged-%lld.%u", path, now, n)
+			    : snprintf(kept, size, "%s.damaged-%lld", path, now);
+
+		if (len < 0 || (size_t)len >= size)
+			return err_set(e, -ENAMETOOLONG, "%s: path too long", path);
+		if (link(path, kept) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return err_set(e, -errno, "cannot keep %s as %s: %s", path, kept,
+				       strerror(errno));
+	}
+	return err_set(e, -EEXIST, "%s: 100 damaged copies of this second", path);
+}
+
 /*
  * A held log damaged at bad (of size bytes): its whole records before and after the damage
  * are written to a new held.log, and the damaged file is kept beside it as
@@ -284,11 +312,10 @@ static int salvage(struct held *h, uint64_t bad, uint64_t size, const char *why,
 {
 	char tmp[PATH_LEN], kept[PATH_LEN];
 	uint64_t off = MAGIC_LEN, records = 0, skipped = 0, gap = bad, at = 0;
+	uint64_t last[WAL_MAX_SHARDS] = { 0 };
 	int out, rc;
 
-	if (snprintf(tmp, sizeof(tmp), "%s/." HELD_NAME ".salvage", h->dir) >= (int)sizeof(tmp) ||
-	    snprintf(kept, sizeof(kept), "%s.damaged-%lld", h->path,
-		     (long long)time(NULL)) >= (int)sizeof(kept))
+	if (snprintf(tmp, sizeof(tmp), "%s/." HELD_NAME ".salvage", h->dir) >= (int)sizeof(tmp))
 		return err_set(e, -ENAMETOOLONG, "%s: path too long", h->dir);
 	if ((out = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640)) < 0)
 		return err_set(e, -errno, "cannot make %s: %s", tmp, strerror(errno));
@@ -296,14 +323,14 @@ static int salvage(struct held *h, uint64_t bad, uint64_t size, const char *why,
 		err_set(e, rc, "cannot write %s: %s", tmp, strerror(-rc));
 		goto fail;
 	}
-	if ((rc = copy_run(h->fd, h->path, &off, bad, out, &records, e)))
+	if ((rc = copy_run(h->fd, h->path, &off, bad, out, last, &records, e)))
 		goto fail;
 	/* a bad magic: the first record may be whole; a bad record: the next byte on */
 	for (uint64_t from = bad == MAGIC_LEN ? bad : bad + 1;
 	     (rc = next_record(h->fd, h->path, from, size, &at, e)) > 0; from = off + 1) {
 		skipped += at - gap;
 		off = at;
-		if ((rc = copy_run(h->fd, h->path, &off, size, out, &records, e)))
+		if ((rc = copy_run(h->fd, h->path, &off, size, out, last, &records, e)))
 			goto fail;
 		gap = off;
 	}
@@ -314,16 +341,17 @@ static int salvage(struct held *h, uint64_t bad, uint64_t size, const char *why,
 		rc = err_set(e, -errno, "cannot sync %s: %s", tmp, strerror(errno));
 		goto fail;
 	}
-	if (rename(h->path, kept) < 0 || rename(tmp, h->path) < 0 ||
-	    (rc = fileio_sync_dir(h->dir)) < 0) {
+	/* a held.log at every moment: the damaged one linked aside, then replaced at once */
+	if ((rc = keep_damaged(h->path, kept, sizeof(kept), e)))
+		goto fail;
+	if (rename(tmp, h->path) < 0 || (rc = fileio_sync_dir(h->dir)) < 0) {
 		rc = err_set(e, rc < 0 ? rc : -errno, "cannot put the salvaged %s in place: %s",
 			     h->path, strerror(rc < 0 ? -rc : errno));
 		goto fail;
 	}
-	log_error("%s: %s; %llu whole records kept, %llu bytes could not be read (some events "
-		  "of this tenant may be lost; the damaged file is %s, `koban store verify` names "
-		  "it)", h->path, why, (unsigned long long)records, (unsigned long long)skipped,
-		  kept);
+	log_error("%s; %llu whole records kept, %llu bytes could not be read (some events of "
+		  "this tenant may be lost; the damaged file is %s, `koban store verify` names it)",
+		  why, (unsigned long long)records, (unsigned long long)skipped, kept);
 	close(h->fd);
 	h->fd = out;
 	return 0;
@@ -369,6 +397,8 @@ static int held_load(struct held *h, const struct held_bound *committed_by, stru
 		*e = se;
 		return rc;
 	}
+	/* not known to be synced (a rollback, a crash, a failed write): synced at the commit */
+	h->dirty = valid > MAGIC_LEN;
 	if (valid < (uint64_t)sb.st_size) {
 		if (ftruncate(h->fd, (off_t)valid) < 0)
 			return err_set(e, -errno, "cannot cut the torn end of %s: %s", h->path,

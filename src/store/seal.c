@@ -913,8 +913,9 @@ static int lane_finish_all(struct lane *l, struct err *e)
 
 	while (l->n_open && !rc)
 		rc = finish_tenant(l, l->n_open - 1, e);
+	/* every open log: one opened again may hold appends never synced (nothing if clean) */
 	for (size_t i = 0; i < l->n_held && !rc; i++)
-		if (l->held[i].appended)
+		if (l->held[i].h)
 			rc = held_sync(l->held[i].h, e);
 	return rc;
 }
@@ -1249,8 +1250,11 @@ static int lane_seal_held(struct lane *l, uint64_t tenant, struct err *e)
 	lh->sealing = true;
 	log_info("tenant %llu's data key opens again: sealing its %llu held events",
 		 (unsigned long long)tenant, (unsigned long long)held_events(lh->h));
-	return held_replay(lh->h, tenant, &(const struct held_bound){ s->sealed, s->n_shards, false },
-			   feed_held, &f, e);
+	rc = held_replay(lh->h, tenant, &(const struct held_bound){ s->sealed, s->n_shards, false },
+			 feed_held, &f, e);
+	if (rc == -EBADMSG) /* damaged since it was opened: the retry's open salvages it */
+		held_entry_close(s, lh);
+	return rc;
 }
 
 /* One durable record of tenant into the lane's part of the generation (or a request). */
@@ -2165,7 +2169,7 @@ static int held_find(struct seal *s, struct err *e)
 		if ((rc = store_tenant_dir(s->st, ids[i], false, dir, e)) ||
 		    (rc = held_path(path, sizeof(path), dir, e)))
 			break;
-		if (access(path, F_OK) < 0 && errno == ENOENT)
+		if (access(path, F_OK) < 0 && (errno == ENOENT || errno == ENOTDIR))
 			continue;
 		if ((rc = lane_held_add(l, ids[i], NULL, e)))
 			break;

@@ -1714,6 +1714,50 @@ static void test_damaged_held_log_salvaged(void)
 	CHECK_INT(count(2, "\"seq=0 \" | stats count()", NULL), 0); /* the damaged record's */
 }
 
+/*
+ * A held log damaged while the sealer has it open: the sealing that reads it fails once, and
+ * the next opens (salvages) it; every other tenant is sealed meanwhile.
+ */
+static void test_held_log_damaged_while_open(void)
+{
+	char path[800];
+	struct seal_stats st;
+	struct err e = ERR_INIT;
+	struct seal *s = NULL;
+	struct wal *w;
+	int fd;
+
+	fresh("held-open-damage");
+	w = open_wal(2, 0);
+	if (!w)
+		return;
+	append(w, 0, 2, 0, 3);
+	append(w, 0, 1, 0, 2);
+	damage_key(2, false);
+	seal_once(w, &st);
+	CHECK_INT(st.held_events, 3 * LINES);
+	CHECK_INT(start(&s, w, &e), 0); /* the log opened whole */
+	if (!s)
+		return;
+	snprintf(path, sizeof(path), "%s/tenants/2/held.log", data);
+	fd = open(path, O_WRONLY);
+	CHECK(fd >= 0 && pwrite(fd, "X", 1, 8 + 40) == 1);
+	if (fd >= 0)
+		close(fd);
+	damage_key(2, true);
+	append(w, 1, 1, 100, 1);
+	if (seal_now(s, &e) < 0) /* the replay meets the damage: rolled back */
+		CHECK(strstr(e.msg, "damaged") != NULL);
+	CHECK_INT(seal_now(s, &e), 0);
+	seal_stats(s, &st);
+	CHECK_INT(st.held_events, 0);
+	seal_stop(s);
+	wal_close(w);
+	CHECK_INT(total(1), 3 * LINES);
+	CHECK_INT(total(2), 2 * LINES); /* the damaged record's events are lost, said in the log */
+	CHECK_INT(files_with(2, "held.log.damaged-"), 1);
+}
+
 static void test_held_crash_points(void)
 {
 	for (int step = 1; step <= 4; step++)
@@ -1746,6 +1790,7 @@ int main(void)
 		T_RUN(test_held_crash_points);
 		T_RUN(test_held_rollback_then_key_back);
 		T_RUN(test_damaged_held_log_salvaged);
+		T_RUN(test_held_log_damaged_while_open);
 	}
 	T_RUN(test_wal_scan);
 	T_RUN(test_backup_counts_over_passes);
