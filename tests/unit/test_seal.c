@@ -1671,30 +1671,51 @@ static void test_held_rollback_then_key_back(void)
 }
 
 /*
- * A held log damaged inside (its first record): the sealer keeps its other records in a new
- * log and the damaged file beside it, holds on and seals every other tenant.
+ * A WAL (2 shards) whose tenant 2 (3 records, key damaged) is held and tenant 1 (2) sealed,
+ * by a sealer run of its own; NULL on failure (checked).
  */
-static void test_damaged_held_log_salvaged(void)
+static struct wal *held_three(const char *name)
 {
-	char path[800];
 	struct seal_stats st;
 	struct wal *w;
-	int fd;
 
-	fresh("held-damaged");
+	fresh(name);
 	w = open_wal(2, 0);
 	if (!w)
-		return;
+		return NULL;
 	append(w, 0, 2, 0, 3);
 	append(w, 0, 1, 0, 2);
 	damage_key(2, false);
 	seal_once(w, &st);
 	CHECK_INT(st.held_events, 3 * LINES);
+	return w;
+}
+
+/* A byte of the payload of held.log's first record (tenant 2) flipped. */
+static void damage_held_record(void)
+{
+	char path[800];
+	int fd;
+
 	snprintf(path, sizeof(path), "%s/tenants/2/held.log", data);
 	fd = open(path, O_WRONLY);
-	CHECK(fd >= 0 && pwrite(fd, "X", 1, 8 + 40) == 1); /* the first record's payload */
+	CHECK(fd >= 0 && pwrite(fd, "X", 1, 8 + 40) == 1);
 	if (fd >= 0)
 		close(fd);
+}
+
+/*
+ * A held log damaged inside (its first record): the sealer keeps its other records in a new
+ * log and the damaged file beside it, holds on and seals every other tenant.
+ */
+static void test_damaged_held_log_salvaged(void)
+{
+	struct seal_stats st;
+	struct wal *w = held_three("held-damaged");
+
+	if (!w)
+		return;
+	damage_held_record();
 	damage_key(2, true); /* mended for a moment, for the test to write its record */
 	append(w, 1, 2, 100, 1);
 	damage_key(2, false);
@@ -1720,30 +1741,17 @@ static void test_damaged_held_log_salvaged(void)
  */
 static void test_held_log_damaged_while_open(void)
 {
-	char path[800];
 	struct seal_stats st;
 	struct err e = ERR_INIT;
 	struct seal *s = NULL;
-	struct wal *w;
-	int fd;
+	struct wal *w = held_three("held-open-damage");
 
-	fresh("held-open-damage");
-	w = open_wal(2, 0);
 	if (!w)
 		return;
-	append(w, 0, 2, 0, 3);
-	append(w, 0, 1, 0, 2);
-	damage_key(2, false);
-	seal_once(w, &st);
-	CHECK_INT(st.held_events, 3 * LINES);
 	CHECK_INT(start(&s, w, &e), 0); /* the log opened whole */
 	if (!s)
 		return;
-	snprintf(path, sizeof(path), "%s/tenants/2/held.log", data);
-	fd = open(path, O_WRONLY);
-	CHECK(fd >= 0 && pwrite(fd, "X", 1, 8 + 40) == 1);
-	if (fd >= 0)
-		close(fd);
+	damage_held_record();
 	damage_key(2, true);
 	append(w, 1, 1, 100, 1);
 	if (seal_now(s, &e) < 0) /* the replay meets the damage: rolled back */
