@@ -242,13 +242,24 @@ static int run(struct store *st, const struct tenant_list *l, bool verify, FILE 
 				    verify ? verify_segment : stats_segment, &s, e);
 		if (!verify)
 			stats_tenant_done(&s);
-		if (!verify && rc == 0)
-			rc = stats_unsealed(st, &s, (uint64_t)l->t[i].id, e);
-		if (verify && (rc == 0 || rc == -EBADMSG)) {
+		/*
+		 * what is not sealed needs no key: said also when the segments could not be read
+		 * (a key that does not open: its events are held, docs/store.md)
+		 */
+		if (!verify) {
+			struct err ue = ERR_INIT;
+			int urc = stats_unsealed(st, &s, (uint64_t)l->t[i].id, &ue);
+
+			if (urc < 0 && rc == 0) {
+				rc = urc;
+				*e = ue;
+			}
+		}
+		if (verify) {
 			struct err he = ERR_INIT;
 			int hrc = verify_held(st, &s, (uint64_t)l->t[i].id, &he);
 
-			if (hrc < 0 && (rc == 0 || hrc != -EBADMSG)) {
+			if (hrc < 0 && (rc == 0 || (rc == -EBADMSG && hrc != -EBADMSG))) {
 				rc = hrc;
 				*e = he;
 			}
@@ -260,7 +271,7 @@ static int run(struct store *st, const struct tenant_list *l, bool verify, FILE 
 			status = 1;
 		}
 	}
-	if (!verify && !s.header)
+	if (!verify && !s.header && !status)
 		fprintf(out, "the event store is empty\n");
 	return fflush(out) ? 1 : status;
 }

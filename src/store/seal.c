@@ -1696,6 +1696,20 @@ static int merge_segment(struct seal *s, struct store_import *imp, const char *p
 }
 
 /*
+ * Whether tenant's data key opens: one that does not (damaged, or erased meanwhile) is left
+ * out of merges, which would fail and pause merging for every tenant.
+ */
+static bool key_opens(struct seal *s, uint64_t tenant)
+{
+	struct keys_data_key dk;
+	struct err ke = ERR_INIT;
+	bool ok = store_tenant_key(s->st, tenant, &dk, &ke) == 0;
+
+	memset(&dk, 0, sizeof(dk));
+	return ok;
+}
+
+/*
  * Merges the small segments of the tenant-day that has the most of them (at least
  * MERGE_MIN_SEGMENTS) into new segments of this generation: the old ones are journaled as
  * replaced ("-" lines) first, and deleted DROP_GRACE_S after the commit. Returns the count
@@ -1733,7 +1747,7 @@ static int merge_one(struct seal *s, struct err *e)
 
 			while (j < n && c[j].day == c[i].day)
 				j++;
-			if (j - i >= MERGE_MIN_SEGMENTS && j - i > n_best) {
+			if (j - i >= MERGE_MIN_SEGMENTS && j - i > n_best && key_opens(s, t)) {
 				mem_free(best);
 				best = mem_alloc((j - i) * sizeof(*best));
 				if (!best) {
