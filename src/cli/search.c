@@ -408,9 +408,10 @@ static int search_run(const struct config *c, const char *tenant, struct store_s
 		goto fail;
 	print_table(o);
 	status = fflush(o->out) ? 1 : 0;
-	if (o->cut)
-		fprintf(err, "koban: only the first %llu %s shown, more matched: use --limit N "
-			"or --json for more\n", (unsigned long long)o->limit, o->cut);
+	if (o->cut) /* "events" or "rows": "event" or "row" after a 1 */
+		fprintf(err, "koban: only the first %llu %.*s shown, more matched: use --limit N "
+			"or --json for more\n", (unsigned long long)o->limit,
+			(int)(strlen(o->cut) - (o->limit == 1)), o->cut);
 	goto out;
 fail:
 	fprintf(err, "koban: %s\n", e.msg[0] ? e.msg : "failed");

@@ -138,13 +138,15 @@ def test_table_says_what_it_left_out():
         assert table("--limit", "20", "| stats count() by source.ip") == (21, "")
         assert table("--limit", "5", "| stats count() by source.ip") == \
             (6, more % (5, "rows"))
+        assert table("--limit", "1", "*") == (1, more % (1, "event"))
+        assert table("--limit", "1", "| stats count() by source.ip") == (2, more % (1, "row"))
         status, out, err = run(["search", "--tenant", "city-a", "--json", "--limit", "2",
                                 "*"], d)
         assert (len(out.splitlines()), err) == (2, ""), err
         # the audit line counts what was shown, not the one more read to know
         with open(os.path.join(d, "var", "audit.log")) as f:
             audit = [json.loads(line) for line in f]
-        assert [a["results"] for a in audit if a["query"] == "*"] == [100, 1000, 999, 2]
+        assert [a["results"] for a in audit if a["query"] == "*"] == [100, 1000, 999, 1, 2]
     finally:
         shutil.rmtree(d)
 
