@@ -286,25 +286,18 @@ static void held_release(struct backup *b)
 static int held_add(struct backup *b, const char *tdir, uint64_t tenant)
 {
 	char path[PATH_LEN];
-	struct bheld *nh = NULL;
-	struct stat sb;
+	struct bheld *nh;
+	uint64_t end;
 	int fd, rc;
 
-	if ((rc = held_path(path, sizeof(path), tdir, b->e)))
+	if ((rc = held_open_read(tdir, path, sizeof(path), &fd, &end, b->e)) <= 0)
 		return rc;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return errno == ENOENT ? 0 : err_set(b->e, -errno, "cannot open %s: %s", path,
-						     strerror(errno));
-	if (fstat(fd, &sb) < 0)
-		rc = -errno;
-	else if (!(nh = mem_realloc(b->held, (b->n_held + 1) * sizeof(*nh))))
-		rc = -ENOMEM;
-	if (rc) {
+	if (!(nh = mem_realloc(b->held, (b->n_held + 1) * sizeof(*nh)))) {
 		close(fd);
-		return err_set(b->e, rc, "%s: %s", path, strerror(-rc));
+		return err_set(b->e, -ENOMEM, "out of memory");
 	}
 	b->held = nh;
-	b->held[b->n_held++] = (struct bheld){ tenant, fd, (uint64_t)sb.st_size };
+	b->held[b->n_held++] = (struct bheld){ tenant, fd, end };
 	return 0;
 }
 

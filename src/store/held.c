@@ -65,6 +65,14 @@ static void header_put(unsigned char h[HELD_HEADER], unsigned shard, uint64_t ls
 	le_put32(h, crc32c(crc32c(0, h + 4, HELD_HEADER - 4), payload, len));
 }
 
+/* Salvage's reading: every whole record, none taken for committed (a cut one is an end). */
+static const struct held_bound any_record = { NULL, 0, true };
+
+static int read_failed(struct err *e, const char *path, int rc)
+{
+	return err_set(e, rc, "cannot read %s: %s", path, strerror(-rc));
+}
+
 static bool committed(const struct held_bound *b, unsigned shard, uint64_t lsn)
 {
 	return shard < b->n && lsn <= b->lsn[shard];
@@ -106,10 +114,10 @@ static int record_read(int fd, const char *path, uint64_t off, uint64_t end,
 	if (end - off < HELD_HEADER)
 		return REC_TORN;
 	if ((rc = fileio_pread_all(fd, h, HELD_HEADER, off)) <= 0)
-		return rc < 0 ? err_set(e, rc, "cannot read %s: %s", path, strerror(-rc)) : REC_TORN;
+		return rc < 0 ? read_failed(e, path, rc) : REC_TORN;
 	if (le_get32(h + 28) != header_crc(h)) {
 		if ((rc = zeros_to_end(fd, off, end)) != 0)
-			return rc < 0 ? err_set(e, rc, "cannot read %s: %s", path, strerror(-rc))
+			return rc < 0 ? read_failed(e, path, rc)
 				      : REC_TORN;
 		err_set(e, -EBADMSG, "%s: offset %llu: a damaged record header", path,
 			(unsigned long long)off);
@@ -139,7 +147,7 @@ static int record_read(int fd, const char *path, uint64_t off, uint64_t end,
 		*cap = len;
 	}
 	if (len && (rc = fileio_pread_all(fd, *payload, len, off + HELD_HEADER)) <= 0)
-		return rc < 0 ? err_set(e, rc, "cannot read %s: %s", path, strerror(-rc)) : REC_TORN;
+		return rc < 0 ? read_failed(e, path, rc) : REC_TORN;
 	if (le_get32(h) == crc32c(crc32c(0, h + 4, HELD_HEADER - 4), *payload, len))
 		return REC_OK;
 	if (rec_end == end && !mine)
@@ -163,7 +171,7 @@ int held_scan(int fd, const char *path, uint64_t end, uint64_t tenant,
 	if (end < MAGIC_LEN)
 		return 0; /* its magic was being written */
 	if ((rc = fileio_pread_all(fd, magic, MAGIC_LEN, 0)) <= 0)
-		return rc < 0 ? err_set(e, rc, "cannot read %s: %s", path, strerror(-rc)) : 0;
+		return rc < 0 ? read_failed(e, path, rc) : 0;
 	if (memcmp(magic, HELD_MAGIC, MAGIC_LEN))
 		return err_set(e, -EBADMSG, "%s: not a held log (expected %s first)", path,
 			       HELD_MAGIC);
@@ -205,7 +213,6 @@ static int note_record(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant,
 static int next_record(int fd, const char *path, uint64_t from, uint64_t end, uint64_t *at,
 		       struct err *e)
 {
-	static const struct held_bound none = { NULL, 0, true };
 	unsigned char *win = mem_alloc(RESYNC_WINDOW), h[HELD_HEADER], *payload = NULL;
 	size_t cap = 0;
 	int rc = 0;
@@ -216,7 +223,7 @@ static int next_record(int fd, const char *path, uint64_t from, uint64_t end, ui
 		size_t n = (size_t)MIN((uint64_t)RESYNC_WINDOW, end - pos);
 
 		if ((rc = fileio_pread_all(fd, win, n, pos)) <= 0) {
-			rc = rc < 0 ? err_set(e, rc, "cannot read %s: %s", path, strerror(-rc)) : 0;
+			rc = rc < 0 ? read_failed(e, path, rc) : 0;
 			break;
 		}
 		rc = 0;
@@ -228,7 +235,8 @@ static int next_record(int fd, const char *path, uint64_t from, uint64_t end, ui
 			    le_get32(win + i + 24) > WAL_MAX_PAYLOAD ||
 			    le_get32(win + i + 28) != header_crc(win + i))
 				continue;
-			rc = record_read(fd, path, pos + i, end, &none, h, &payload, &cap, &ignored);
+			rc = record_read(fd, path, pos + i, end, &any_record, h, &payload, &cap,
+					 &ignored);
 			if (rc == REC_OK) {
 				*at = pos + i;
 				rc = 1;
@@ -253,7 +261,6 @@ static int next_record(int fd, const char *path, uint64_t from, uint64_t end, ui
 static int copy_run(int src, const char *path, uint64_t *off, uint64_t end, int out,
 		    uint64_t last[WAL_MAX_SHARDS], uint64_t *n, struct err *e)
 {
-	static const struct held_bound none = { NULL, 0, true };
 	unsigned char h[HELD_HEADER], *payload = NULL;
 	size_t cap = 0;
 	int rc;
@@ -263,7 +270,7 @@ static int copy_run(int src, const char *path, uint64_t *off, uint64_t end, int 
 		uint32_t len;
 		struct iovec iov[2];
 
-		if ((rc = record_read(src, path, *off, end, &none, h, &payload, &cap, &ignored)))
+		if ((rc = record_read(src, path, *off, end, &any_record, h, &payload, &cap, &ignored)))
 			break;
 		if (le_get32(h + 4) >= WAL_MAX_SHARDS || le_get64(h + 8) <= last[le_get32(h + 4)])
 			break;
@@ -499,6 +506,28 @@ bool held_gone(const struct held *h)
 	struct stat sb;
 
 	return fstat(h->fd, &sb) == 0 && sb.st_nlink == 0;
+}
+
+int held_open_read(const char *dir, char *path, size_t size, int *fd, uint64_t *end,
+		   struct err *e)
+{
+	struct stat sb;
+	int rc;
+
+	*fd = -1;
+	if ((rc = held_path(path, size, dir, e)))
+		return rc;
+	if ((*fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? 0 : err_set(e, -errno, "cannot open %s: %s", path,
+						     strerror(errno));
+	if (fstat(*fd, &sb) < 0) {
+		rc = err_set(e, -errno, "cannot read %s: %s", path, strerror(errno));
+		close(*fd);
+		*fd = -1;
+		return rc;
+	}
+	*end = (uint64_t)sb.st_size;
+	return 1;
 }
 
 void held_close(struct held *h)

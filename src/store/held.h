@@ -82,6 +82,13 @@ void held_close(struct held *h);
 int held_scan(int fd, const char *path, uint64_t end, uint64_t tenant,
 	      const struct held_bound *b, wal_replay_fn *fn, void *ctx, uint64_t *valid,
 	      struct err *e);
+/*
+ * Opens DIR's held log for reading as it is now: 1 with *fd (the caller closes it) and *end
+ * (its size: what was whole then is read, appends after it were not committed), 0 when there
+ * is none, or < 0 (e naming the file). Its name goes to path (size bytes). Any thread.
+ */
+int held_open_read(const char *dir, char *path, size_t size, int *fd, uint64_t *end,
+		   struct err *e);
 /* The path of DIR's held log into out (size bytes): 0 or -ENAMETOOLONG (e set). */
 int held_path(char *out, size_t size, const char *dir, struct err *e);
 

@@ -1815,25 +1815,14 @@ static int held_view_open(struct store *st, uint64_t tenant, const struct seal_s
 			  size_t n_skip, struct held_view *v, struct err *e)
 {
 	char dir[PATH_LEN];
-	struct stat sb;
 	int rc;
 
 	v->fd = -1;
 	if (seal_held_sealed(skip, n_skip, tenant))
 		return 0;
 	if ((rc = tenant_dir(st, tenant, false, dir, e)) ||
-	    (rc = held_path(v->path, sizeof(v->path), dir, e)))
+	    (rc = held_open_read(dir, v->path, sizeof(v->path), &v->fd, &v->end, e)) < 0)
 		return rc;
-	if ((v->fd = open(v->path, O_RDONLY | O_CLOEXEC)) < 0)
-		return errno == ENOENT ? 0 : err_set(e, -errno, "cannot open %s: %s", v->path,
-						     strerror(errno));
-	if (fstat(v->fd, &sb) < 0) {
-		rc = err_set(e, -errno, "cannot read %s: %s", v->path, strerror(errno));
-		close(v->fd);
-		v->fd = -1;
-		return rc;
-	}
-	v->end = (uint64_t)sb.st_size;
 	return 0;
 }
 
