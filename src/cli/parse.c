@@ -31,6 +31,7 @@
 #include "notify/notify.h"
 #include "soc/soc.h"
 #include "store/meta.h"
+#include "store/seal.h"
 #include "store/sink.h"
 #include "store/store.h"
 
@@ -432,26 +433,29 @@ int cmd_parse(int argc, char **argv)
 /* ---- ingest ---- */
 
 #define INGEST_USAGE                                                                       \
-	"ingest [-c FILE] --tenant NAME [--format ecs|F] [--tz ZONE] [--notify] [FILE|-]\n"             \
+	"ingest [-c FILE] --tenant NAME [--format ecs|F] [--tz ZONE] [--notify] [--no-wait] [FILE|-]\n" \
 	"                    F: auto|panos|cef|leef|a10|azure|m365|squid|combined|bind|unbound|postfix|json|syslog|rfc3164|rfc5424"
 
 static int ingest_args(int argc, char **argv, const char **tenant, const char **format,
-		       const char **zone, const char **path, bool *notify)
+		       const char **zone, const char **path, bool *notify, bool *no_wait)
 {
 	static const char *const names[] = { "FILE" };
 	const struct cli_option opts[] = { CLI_VALUE("tenant", tenant), CLI_VALUE("format", format),
-					   CLI_VALUE("tz", zone), CLI_FLAG("notify", notify) };
+					   CLI_VALUE("tz", zone), CLI_FLAG("notify", notify),
+					   CLI_FLAG("no-wait", no_wait) };
 	const struct cli_args a = {
 		"ingest", INGEST_USAGE,
 		"Stores the messages of FILE (or standard input), one per line, in the tenant's\n"
 		"event store through the same pipeline as `koban serve`; with --format ecs the\n"
 		"lines are ECS JSON events as `koban parse` prints them (@timestamp is the event\n"
-		"time). When it returns, any `koban search` finds them: sealed in segments, or,\n"
-		"while a `koban serve` holds the data directory, committed to its write-ahead log\n"
-		"(through its control socket). Prints what was stored; lines it could not take are\n"
-		"named with their line numbers. The incidents' notices (docs/notify.md) are\n"
-		"planned and logged but not sent, unless --notify is given. Exit status: 0 all\n"
-		"stored, 3 some lines rejected, 1 nothing stored or an error.",
+		"time). When it returns, they are sealed in segments and any `koban search` finds\n"
+		"them. While a `koban serve` holds the data directory they go through its control\n"
+		"socket into its write-ahead log, and its sealer is asked to seal them; with\n"
+		"--no-wait it returns once they are committed to the log (durable, found by every\n"
+		"search), sealed by the daemon in its own time. Prints what was stored; lines it\n"
+		"could not take are named with their line numbers. The incidents' notices\n"
+		"(docs/notify.md) are planned and logged but not sent, unless --notify is given.\n"
+		"Exit status: 0 all stored, 3 some lines rejected, 1 nothing stored or an error.",
 		opts, ARRAY_SIZE(opts), path, 0, 1, names,
 	};
 	int rc = cli_getopt(argc, argv, &a);
@@ -478,9 +482,10 @@ static int ingest_status(const struct parse_run *r, const struct store_import_st
 
 /* Through the daemon: rejects are printed here as they are found, the stored count comes back. */
 static int ingest_through(struct parse_run *r, const struct config *c, int fd,
-			  const char *format, const char *zone, const char *path)
+			  const char *format, const char *zone, const char *path, bool no_wait)
 {
-	const char *keys[] = { "tenant" }, *values[] = { r->tenant };
+	const char *keys[] = { "tenant", "wait" };
+	const char *values[] = { r->tenant, no_wait ? "committed" : NULL };
 	struct err e = ERR_INIT;
 	char *reply = NULL;
 	size_t reply_len = 0;
@@ -490,7 +495,7 @@ static int ingest_through(struct parse_run *r, const struct config *c, int fd,
 
 	r->remote_fd = fd;
 	buf_init(&r->batch, CONTROL_FRAME_MAX);
-	if (control_send_request(fd, "ingest", keys, values, 1, &e) < 0)
+	if (control_send_request(fd, "ingest", keys, values, ARRAY_SIZE(keys), &e) < 0)
 		goto fail;
 	if ((rc = process(r, c, format, zone, path)) < 0) {
 		if (rc == -1)
@@ -515,8 +520,9 @@ static int ingest_through(struct parse_run *r, const struct config *c, int fd,
 		err_set(&e, -EBADMSG, "the running koban answered '%s'", reply ? reply : "");
 		goto fail;
 	}
-	printf("stored %llu events of %zu lines (committed to the write-ahead log of the "
-	       "running koban)", stored, r->lineno);
+	printf("stored %llu events of %zu lines (through the running koban: committed to its "
+	       "write-ahead log%s)", stored, r->lineno,
+	       strstr(reply, " unsealed") ? ", not sealed yet" : " and sealed into segments");
 	if (r->rejected)
 		printf(", %llu lines rejected", (unsigned long long)r->rejected);
 	printf("\n");
@@ -658,10 +664,11 @@ int cmd_ingest(int argc, char **argv)
 	struct store *store = NULL;
 	struct config c;
 	int64_t id, after = 0;
-	bool notify = false;
+	bool notify = false, no_wait = false;
 	int status, fd;
 
-	if ((status = ingest_args(argc, argv, &tenant, &format, &zone, &path, &notify)) >= 0)
+	if ((status = ingest_args(argc, argv, &tenant, &format, &zone, &path, &notify,
+				  &no_wait)) >= 0)
 		return status;
 	if ((status = cli_load_config(&argc, argv, &c)) != 0)
 		return status;
@@ -676,7 +683,7 @@ int cmd_ingest(int argc, char **argv)
 	}
 	switch (cli_remote_connect(&c, &fd)) {
 	case 1:
-		status = ingest_through(&r, &c, fd, format ? format : "auto", zone, path);
+		status = ingest_through(&r, &c, fd, format ? format : "auto", zone, path, no_wait);
 		goto out;
 	case 0:
 		break;
@@ -741,6 +748,23 @@ static int check_lines(const struct buf *data, struct arena *a, uint32_t *count,
 	return 0;
 }
 
+/*
+ * When ingest returns, its events are sealed into segments, through the daemon as without
+ * one (unless --no-wait sent wait=committed): its sealer is asked for a pass over everything
+ * durable. A pass that fails leaves them
+ * durable in the WAL (found by searches, sealed by the next pass): said, not an error.
+ */
+static bool seal_stored(const struct cli_remote *r, struct control_call *call)
+{
+	struct err e = ERR_INIT;
+
+	if (!r->seal || seal_now(r->seal, &e) == 0)
+		return true;
+	fprintf(call->err, "koban: sealing the events into segments failed (the running koban "
+		"retries; searches find them meanwhile): %s\n", e.msg);
+	return false;
+}
+
 int cli_ingest_remote(const struct cli_remote *r, struct control_call *call)
 {
 	const char *tenant = control_call_get(call, "tenant");
@@ -749,7 +773,7 @@ int cli_ingest_remote(const struct cli_remote *r, struct control_call *call)
 	struct err e = ERR_INIT, first = ERR_INIT;
 	uint64_t stored = 0, lsn = 0, first_lsn = 0, last = 0;
 	unsigned shard;
-	bool wrote = false;
+	bool wrote = false, sealed;
 	int64_t id = -1;
 	int rc;
 
@@ -790,6 +814,7 @@ int cli_ingest_remote(const struct cli_remote *r, struct control_call *call)
 				REMOTE_WAIT_MS / 1000);
 		stored = 0; /* not known to be stored: no "sent before the error are stored" */
 	}
+	sealed = stored && !control_call_get(call, "wait") && seal_stored(r, call);
 	arena_release(&a);
 	buf_release(&data);
 	if (first.code) {
@@ -797,6 +822,7 @@ int cli_ingest_remote(const struct cli_remote *r, struct control_call *call)
 			stored ? " (events sent before the error are stored)" : "");
 		return 1;
 	}
-	fprintf(call->out, "%llu\n", (unsigned long long)stored);
+	/* the count, and what the client's summary says of it */
+	fprintf(call->out, "%llu%s\n", (unsigned long long)stored, sealed ? "" : " unsealed");
 	return 0;
 }

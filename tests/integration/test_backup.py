@@ -247,10 +247,11 @@ def test_backup_while_serving_with_unsealed_events():
         # committed to the write-ahead log through the daemon; its sealer commits a
         # generation only after 60 s: none of them is in a committed segment yet
         for tenant, n in (("city-a", 25), ("city-b", 10)):
-            _, out, _ = run(["ingest", "--tenant", tenant, "--format", "ecs", "-"], d,
-                            input=fw_ecs_lines(n, "walonly"))
-            assert out.startswith("stored %d events of %d lines (committed to the write-ahead "
-                                  "log of the running koban)" % (n, n)), out
+            _, out, _ = run(["ingest", "--tenant", tenant, "--format", "ecs", "--no-wait", "-"],
+                            d, input=fw_ecs_lines(n, "walonly"))
+            assert out.startswith("stored %d events of %d lines (through the running koban: "
+                                  "committed to its write-ahead log, not sealed yet)"
+                                  % (n, n)), out
         poll("the backlog", lambda: value(k.metrics(), "koban_store_seal_backlog_events") == 35)
         got = backup(d, dest)
         assert (got["S"], got["C"], got["K"], got["R"]) == (2, 2, 0, 0), got

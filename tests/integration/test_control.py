@@ -92,8 +92,9 @@ def test_erase_through_daemon():
         inst = Instance(d)
         try:
             # 10 more events only in the write-ahead log: the erasure counts them too
-            status, out, err = run(["ingest", "--tenant", "city-b", "--format", "ecs", "-"], d,
-                                   check=False, input=fw_ecs_lines(10, "late"))
+            status, out, err = run(["ingest", "--tenant", "city-b", "--format", "ecs",
+                                    "--no-wait", "-"], d, check=False,
+                                   input=fw_ecs_lines(10, "late"))
             assert status == 0, (out, err)
             status, cert, err = run(["tenant", "erase", "city-b", "--yes"], d, check=False)
             assert status == 0, err
@@ -130,8 +131,9 @@ def test_erase_damaged_key_through_daemon():
         setup(d)
         inst = Instance(d)
         try:
-            status, out, err = run(["ingest", "--tenant", "city-b", "--format", "ecs", "-"], d,
-                                   check=False, input=fw_ecs_lines(10, "late"))
+            status, out, err = run(["ingest", "--tenant", "city-b", "--format", "ecs",
+                                    "--no-wait", "-"], d, check=False,
+                                   input=fw_ecs_lines(10, "late"))
             assert status == 0, (out, err)
             # ids: _unassigned 1, city-a 2, city-b 3
             key = os.path.join(d, "var", "keys", "tenant-3.key")
@@ -191,9 +193,12 @@ def test_erase_counts_the_log_without_daemon():
         setup(d)
         inst = Instance(d)
         try:
-            status, out, err = run(["ingest", "--tenant", "city-b", "--format", "ecs", "-"], d,
-                                   check=False, input=fw_ecs_lines(10, "late"))
-            assert status == 0, (out, err)
+            status, out, err = run(["ingest", "--tenant", "city-b", "--format", "ecs",
+                                    "--no-wait", "-"], d, check=False,
+                                   input=fw_ecs_lines(10, "late"))
+            assert status == 0 and out == ("stored 10 events of 10 lines (through the running "
+                                           "koban: committed to its write-ahead log, not "
+                                           "sealed yet)\n"), (out, err)
         finally:
             inst.signal(signal.SIGKILL)
             inst.stop()
@@ -235,9 +240,12 @@ def test_ingest_through_daemon():
                          check=False)
             # the same rejects and status; the summary says where the events went
             assert (served[0], served[2]) == (alone[0], alone[2]), (served, alone)
-            assert served[1] == ("stored 501 events of 502 lines (committed to the "
-                                 "write-ahead log of the running koban), 1 lines rejected\n"), \
-                served
+            assert served[1] == ("stored 501 events of 502 lines (through the running koban: "
+                                 "committed to its write-ahead log and sealed into "
+                                 "segments), 1 lines rejected\n"), served
+            # sealed when it returned: nothing of them left in the log
+            _, out, _ = run(["store", "stats"], d)
+            assert "unsealed" not in out, out
             # syslog lines through the pipeline, from standard input
             with open(os.path.join(d, "b.log")) as f:
                 status, out, err = run(["ingest", "--tenant", "city-b", "--tz", "UTC", "-"], d,

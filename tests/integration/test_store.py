@@ -295,10 +295,10 @@ def test_vendor_fields_only_in_the_wal():
         try:
             wal = lines(10, [{"acme": {"app": "a1", "rule": "r1"}}, {"acme": {"rule": "r1"}},
                              {"acme": {"rule": "r2"}}, {}])
-            _, out, _ = run(["ingest", "--tenant", "city-a", "--format", "ecs", "-"], d,
-                            input=wal)
-            assert out.startswith("stored 4 events of 4 lines (committed to the write-ahead "
-                                  "log of the running koban)"), out
+            _, out, _ = run(["ingest", "--tenant", "city-a", "--format", "ecs", "--no-wait",
+                             "-"], d, input=wal)
+            assert out.startswith("stored 4 events of 4 lines (through the running koban: "
+                                  "committed to its write-ahead log, not sealed yet)"), out
         finally:
             inst.signal(signal.SIGKILL)
             inst.stop()
