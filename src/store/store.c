@@ -3082,6 +3082,19 @@ fail:
 	return rc;
 }
 
+int store_wal_verify(struct store *st, struct err *e)
+{
+	char wdir[PATH_LEN], kept[PATH_LEN];
+	int rc;
+
+	if ((rc = path_join(wdir, e, "%s/wal", st->dir)) ||
+	    (rc = wal_find_kept(wdir, kept, sizeof(kept), e)) <= 0)
+		return rc;
+	return err_set(e, -EBADMSG, "%s: records cut off the write-ahead log at a damaged record "
+		       "and kept aside, not in the store (docs/store.md, \"What happens after a "
+		       "crash\")", kept);
+}
+
 int store_segments(struct store *st, uint64_t tenant, bool verify, store_segment_fn *fn,
 		   void *ctx, struct err *e)
 {

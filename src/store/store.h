@@ -331,6 +331,11 @@ int store_segments(struct store *st, uint64_t tenant, bool verify, store_segment
  */
 int store_held_verify(struct store *st, uint64_t tenant, uint64_t *events, struct err *e);
 /*
+ * verify of the write-ahead log's kept cuts (store/wal.h, wal_find_kept): -EBADMSG with e
+ * naming one when a start kept bytes it cut aside, else 0 (or an error reading the log).
+ */
+int store_wal_verify(struct store *st, struct err *e);
+/*
  * What tenant has in the write-ahead log after the sealer's committed state, and in its held
  * log (store/held.h) up to that state: not in segments yet. Events and payload bytes, from
  * the records' headers (nothing is decoded), as of one committed state.

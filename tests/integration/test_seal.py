@@ -191,6 +191,56 @@ def test_missing_wal_file_named_at_start():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def test_damaged_wal_record_before_whole_ones_kept():
+    """A committed record damaged in the middle of a shard's last file, whole records after
+    it: `koban serve` cuts the log there (as a torn end) but keeps the bytes cut beside the
+    file, logs and counts the whole records after it; `koban store verify` names the file
+    (exit 1) until it is removed."""
+    d = tempdir()
+    k = None
+    try:
+        run(["tenant", "add", "city-a"], d)
+        os.makedirs(os.path.join(d, "var", "tenants"), exist_ok=True)
+        a = tenant_id(d, "city-a")
+        recs = [record(lsn, a, [ecs(lsn * 10 + i, "rec%d" % lsn) for i in range(lsn)])
+                for lsn in range(1, 6)]
+        write_wal(d, 0, 1, recs)
+        path = os.path.join(d, "var", "wal", "shard-00", "%016x.wal" % 1)
+        bad = 24 + len(recs[0])  # record 2, its payload's first byte flipped
+        with open(path, "r+b") as f:
+            f.seek(bad + 32)
+            b = f.read(1)
+            f.seek(bad + 32)
+            f.write(bytes([b[0] ^ 0x20]))
+        with open(path, "rb") as f:
+            cut = f.read()[bad:]
+        with open(os.path.join(d, "koban.yaml"), "w") as f:
+            f.write("data_dir: ./var\n")
+        k = Instance(d, os.path.join(d, "koban.yaml"))
+        assert value(k.metrics(), "koban_store_wal_cut_records_kept") == 3
+        assert k.stop() == 0, k.log()
+        k = None
+        assert "3 whole records (12 events) after it" in open(os.path.join(d, "koban.log")).read()
+        kept = [f for f in os.listdir(os.path.dirname(path)) if ".wal.cut-" in f]
+        assert len(kept) == 1, kept
+        with open(os.path.join(os.path.dirname(path), kept[0]), "rb") as f:
+            assert f.read() == cut
+        assert count(d, "city-a", "rec1") == 1
+        assert count(d, "city-a", "rec3") == 0
+        status, out, _ = run(["store", "verify"], d, check=False)
+        assert status == 1, (status, out)
+        assert "write-ahead log: DAMAGED: ./var/wal/shard-00/%s: records cut off" % kept[0] \
+            in out, out
+        os.unlink(os.path.join(os.path.dirname(path), kept[0]))
+        status, out, _ = run(["store", "verify"], d, check=False)
+        assert status == 0 and "DAMAGED" not in out, (status, out)
+        return True
+    finally:
+        if k:
+            k.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def flip_key_byte(d, tenant):
     """Damages (or, flipped again, mends) a byte inside the tenant's wrapped data key."""
     path = os.path.join(d, "var", "keys", "tenant-%d.key" % tenant)
@@ -278,5 +328,6 @@ if __name__ == "__main__":
     s.run(test_search_sees_unsealed_wal_records)
     s.run(test_daemon_events_searchable_before_sealing)
     s.run(test_missing_wal_file_named_at_start)
+    s.run(test_damaged_wal_record_before_whole_ones_kept)
     s.run(test_damaged_key_holds_one_tenant)
     s.done()
