@@ -50,7 +50,8 @@ struct held_bound {
  * a crash cut while it was appended: not committed by b) is cut off. A damaged log (b says
  * what is committed) is salvaged: its whole records, before and after the damage (found again
  * by their headers' checksums), go to a new held.log, the damaged file is kept as
- * held.log.damaged-UNIXTIME, and an error is logged.
+ * held.log.damaged-UNIXTIME, and an error is logged. The salvage's new file left by a crash
+ * (DIR/.held.log.salvage: a copy of records held.log still holds) is removed, logged.
  */
 int held_open(struct held **hp, const char *dir, const struct held_bound *b, struct err *e);
 /*
