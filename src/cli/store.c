@@ -191,8 +191,9 @@ static int verify_segment(void *ctx, const struct store_segment_report *r)
 static int stats_unsealed(struct store *st, struct stats_run *s, uint64_t tenant,
 			  struct err *e)
 {
-	uint64_t events, bytes;
-	int rc = store_unsealed(st, tenant, &events, &bytes, e);
+	struct store_unsealed u;
+	int rc = store_unsealed(st, tenant, &u, e);
+	uint64_t events = u.wal_events + u.held_events, bytes = u.wal_bytes + u.held_bytes;
 
 	if (rc < 0 || !events)
 		return rc;

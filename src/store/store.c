@@ -2960,11 +2960,12 @@ static int count_unsealed(void *ctx, unsigned shard, uint64_t lsn, uint64_t tena
 
 /*
  * The unsealed events of tenant as of the committed state lsn (nl shards) of generation g:
- * the WAL's records after it and the held log's up to it (unless g's journal says sealed).
+ * the WAL's records after it (in_wal) and the held log's up to it, unless g's journal says
+ * sealed (in_held).
  */
 static int count_unsealed_at(struct store *st, uint64_t tenant, const char *wdir, uint64_t g,
-			     const uint64_t *lsn, unsigned nl, struct unsealed_count *c,
-			     struct err *e)
+			     const uint64_t *lsn, unsigned nl, struct unsealed_count *in_wal,
+			     struct unsealed_count *in_held, struct err *e)
 {
 	struct seal_segment *skip = NULL;
 	struct held_view held = { .fd = -1 };
@@ -2976,17 +2977,17 @@ static int count_unsealed_at(struct store *st, uint64_t tenant, const char *wdir
 		return rc;
 	wal_scan_tenant(sc, tenant);
 	for (unsigned i = 0; i < wal_scan_shards(sc) && !rc; i++)
-		rc = wal_scan_shard(sc, i, UINT64_MAX, count_unsealed, c, NULL, e);
+		rc = wal_scan_shard(sc, i, UINT64_MAX, count_unsealed, in_wal, NULL, e);
 	wal_scan_close(sc);
 	if (!rc && !(rc = seal_journal_read(st->dir, g, &skip, &n_skip, e)) &&
 	    !(rc = held_view_open(st, tenant, skip, n_skip, &held, e)))
-		rc = held_view_scan(&held, tenant, lsn, nl, count_unsealed, c, e);
+		rc = held_view_scan(&held, tenant, lsn, nl, count_unsealed, in_held, e);
 	held_view_close(&held);
 	mem_free(skip);
 	return rc;
 }
 
-int store_unsealed(struct store *st, uint64_t tenant, uint64_t *events, uint64_t *bytes,
+int store_unsealed(struct store *st, uint64_t tenant, struct store_unsealed *out,
 		   struct err *e)
 {
 	uint64_t lsn[WAL_MAX_SHARDS], again[WAL_MAX_SHARDS], g, g1;
@@ -2995,22 +2996,22 @@ int store_unsealed(struct store *st, uint64_t tenant, uint64_t *events, uint64_t
 	unsigned nl, n1;
 	int rc;
 
-	*events = *bytes = 0;
+	memset(out, 0, sizeof(*out));
 	if ((rc = path_join(wdir, e, "%s/wal", st->dir)))
 		return rc;
 	if (stat(wdir, &sb) < 0 && errno == ENOENT)
 		return 0; /* no daemon ever wrote here */
 	/* from one committed state: counted again when a commit came in between */
 	for (unsigned tries = 0; tries < SNAPSHOT_TRIES; tries++) {
-		struct unsealed_count c = { 0, 0 };
+		struct unsealed_count wal = { 0, 0 }, held = { 0, 0 };
 
 		if ((rc = seal_state_read(st->dir, &g, lsn, &nl, e)) ||
-		    (rc = count_unsealed_at(st, tenant, wdir, g, lsn, nl, &c, e)) ||
+		    (rc = count_unsealed_at(st, tenant, wdir, g, lsn, nl, &wal, &held, e)) ||
 		    (rc = seal_state_read(st->dir, &g1, again, &n1, e)))
 			return rc;
 		if (g1 == g) {
-			*events = c.events;
-			*bytes = c.bytes;
+			*out = (struct store_unsealed){ wal.events, wal.bytes, held.events,
+							held.bytes };
 			return 0;
 		}
 	}
@@ -3196,8 +3197,9 @@ int store_erase_count(struct store *st, uint64_t tenant, struct store_erase_stat
 {
 	struct erase_count c = { out, 0 };
 	struct err se = ERR_INIT, ke = ERR_INIT, we = ERR_INIT;
+	struct store_unsealed u;
 	char dir[PATH_LEN];
-	uint64_t segments, wal_bytes;
+	uint64_t segments;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -3223,10 +3225,12 @@ int store_erase_count(struct store *st, uint64_t tenant, struct store_erase_stat
 			 (unsigned long long)tenant, se.msg);
 	out->unreadable = segments > c.readable ? segments - c.readable : 0;
 	/* records the sealer has not read: their key is destroyed with the rest */
-	if ((rc = store_unsealed(st, tenant, &out->wal_events, &wal_bytes, &we)) < 0)
+	if ((rc = store_unsealed(st, tenant, &u, &we)) < 0)
 		log_warn("erasure of tenant %llu: the write-ahead log's events not counted: %s",
 			 (unsigned long long)tenant, we.msg);
-	out->events += out->wal_events;
+	out->wal_events = u.wal_events;
+	out->held_events = u.held_events;
+	out->events += u.wal_events + u.held_events;
 	return 0;
 }
 
