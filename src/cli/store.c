@@ -437,11 +437,15 @@ static int backup(int argc, char **argv, const struct cli_verb *verb)
 	} else {
 		printf("backup of %s into %s: %llu segments (%llu copied, %llu kept, %llu "
 		       "removed), %llu log records in %llu log files, koban.db %llu bytes, %llu "
-		       "other files%s\n", c.data_dir, dir, (unsigned long long)x.segments,
+		       "other files%s", c.data_dir, dir, (unsigned long long)x.segments,
 		       (unsigned long long)x.copied, (unsigned long long)x.kept,
 		       (unsigned long long)x.removed, (unsigned long long)x.log_records,
 		       (unsigned long long)x.log_files, (unsigned long long)x.db_bytes,
 		       (unsigned long long)x.other_files, x.held_logs ? ", with held events" : "");
+		if (x.damaged_copies) /* so that a restore's verify naming them is no surprise */
+			printf(", %llu damaged file%s kept aside (koban store verify names them)",
+			       (unsigned long long)x.damaged_copies, x.damaged_copies == 1 ? "" : "s");
+		printf("\n");
 		printf("master.key and signing.key are not in the backup: keep them apart "
 		       "(docs/store.md, Backup and restore)\n");
 		rc = fflush(stdout) ? 1 : 0;

@@ -289,6 +289,13 @@ static int copy_run(int src, const char *path, uint64_t *off, uint64_t end, int 
 	return rc < 0 ? rc : 0;
 }
 
+#define DAMAGED_PREFIX HELD_NAME ".damaged-"
+
+bool held_damaged_name(const char *name)
+{
+	return !strncmp(name, DAMAGED_PREFIX, sizeof(DAMAGED_PREFIX) - 1);
+}
+
 /* A second name for the damaged held log at path, HELD_NAME.damaged-UNIXTIME[.N], in kept. */
 static int keep_damaged(const char *path, char *kept, size_t size, struct err *e)
 {

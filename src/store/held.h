@@ -90,6 +90,11 @@ int held_scan(int fd, const char *path, uint64_t end, uint64_t tenant,
  */
 int held_open_read(const char *dir, char *path, size_t size, int *fd, uint64_t *end,
 		   struct err *e);
+/*
+ * Whether name (in a tenant's directory) is a damaged held log a salvage kept aside,
+ * HELD_NAME.damaged-UNIXTIME[.N]: `koban store verify` names it, a backup copies it.
+ */
+bool held_damaged_name(const char *name);
 /* The path of DIR's held log into out (size bytes): 0 or -ENAMETOOLONG (e set). */
 int held_path(char *out, size_t size, const char *dir, struct err *e);
 

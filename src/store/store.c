@@ -3049,7 +3049,7 @@ static int held_damaged_copies(struct store *st, uint64_t tenant, struct err *e)
 		return errno == ENOENT ? 0 : err_set(e, -errno, "cannot read %s: %s", dir,
 						     strerror(errno));
 	while (!rc && (de = readdir(d)))
-		if (!strncmp(de->d_name, HELD_NAME ".damaged-", sizeof(HELD_NAME ".damaged-") - 1))
+		if (held_damaged_name(de->d_name))
 			rc = err_set(e, -EBADMSG, "%s/%s: a held log's damaged copy (its whole "
 				     "records were kept; events in the damage may be lost: "
 				     "docs/store.md)", dir, de->d_name);

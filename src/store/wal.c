@@ -2003,9 +2003,12 @@ static bool file_holds_records(const char *path, unsigned shard, uint64_t first,
 
 /* Whether the regular file path (name, of size bytes) in shard's directory is looked for. */
 typedef bool file_wanted_fn(const char *path, const char *name, unsigned shard, off_t size);
+/* each_file's call for a file looked for: 0 goes on, 1 stops (found), < 0 fails. */
+typedef int file_fn(void *ctx, const char *path, const char *name, unsigned shard,
+		    struct err *e);
 
-/* The first regular file of a shard of the log in dir that want takes: 1 (found), 0, or < 0. */
-static int find_file(const char *dir, file_wanted_fn *want, char *found, size_t size,
+/* fn for each regular file of a shard of the log in dir that want takes: 0, 1 or < 0 (fn's). */
+static int each_file(const char *dir, file_wanted_fn *want, file_fn *fn, void *ctx,
 		     struct err *e)
 {
 	unsigned n = shards_on_disk(dir);
@@ -2030,14 +2033,27 @@ static int find_file(const char *dir, file_wanted_fn *want, char *found, size_t 
 			if (snprintf(path, sizeof(path), "%s/%s", sdir, de->d_name) >= (int)sizeof(path))
 				rc = err_set(e, -ENAMETOOLONG, "%s: path too long", sdir);
 			else if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) &&
-				 want(path, de->d_name, i, sb.st_size)) {
-				snprintf(found, size, "%s", path);
-				rc = 1;
-			}
+				 want(path, de->d_name, i, sb.st_size))
+				rc = fn(ctx, path, de->d_name, i, e);
 		}
 		closedir(d);
 	}
 	return rc;
+}
+
+/* Where each_file's found goes. */
+struct found_at {
+	char *found;
+	size_t size;
+};
+
+static int note_found(void *ctx, const char *path, const char *name, unsigned shard,
+		      struct err *e)
+{
+	struct found_at *f = ctx;
+
+	snprintf(f->found, f->size, "%s", path);
+	return 1;
 }
 
 static bool holds_records(const char *path, const char *name, unsigned shard, off_t size)
@@ -2047,7 +2063,9 @@ static bool holds_records(const char *path, const char *name, unsigned shard, of
 
 int wal_find_records(const char *dir, char *found, size_t size, struct err *e)
 {
-	return find_file(dir, holds_records, found, size, e);
+	struct found_at f = { found, size };
+
+	return each_file(dir, holds_records, note_found, &f, e);
 }
 
 /* keep_cut's NAME.cut-UNIXTIME[.N] (or its temporary file, left by a crash). */
@@ -2058,5 +2076,46 @@ static bool kept_cut(const char *path, const char *name, unsigned shard, off_t s
 
 int wal_find_kept(const char *dir, char *found, size_t size, struct err *e)
 {
-	return find_file(dir, kept_cut, found, size, e);
+	struct found_at f = { found, size };
+
+	return each_file(dir, kept_cut, note_found, &f, e);
+}
+
+/* Where wal_copy_kept copies to, and its count. */
+struct copy_to {
+	const char *dest;
+	uint64_t *files;
+};
+
+static int copy_kept(void *ctx, const char *path, const char *name, unsigned shard,
+		     struct err *e)
+{
+	struct copy_to *c = ctx;
+	char sdir[PATH_MAX_LEN];
+	struct stat sb;
+	int fd, rc;
+
+	if (snprintf(sdir, sizeof(sdir), "%s/shard-%02u", c->dest, shard) >= (int)sizeof(sdir))
+		return err_set(e, -ENAMETOOLONG, "%s: path too long", c->dest);
+	if ((rc = fileio_make_dir(sdir, 0750, e)))
+		return rc;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? 0 : err_set(e, -errno, "cannot open %s: %s", path,
+						     strerror(errno)); /* removed: dealt with */
+	if (fstat(fd, &sb) < 0)
+		rc = err_set(e, -errno, "cannot stat %s: %s", path, strerror(errno));
+	else if (!(rc = fileio_copy(fd, (uint64_t)sb.st_size, sdir, name, 0640, e)) &&
+		 (rc = fileio_sync_dir(sdir)) < 0)
+		rc = err_set(e, rc, "cannot sync %s: %s", sdir, strerror(-rc));
+	close(fd);
+	if (!rc)
+		(*c->files)++;
+	return rc;
+}
+
+int wal_copy_kept(const char *dir, const char *dest, uint64_t *files, struct err *e)
+{
+	struct copy_to c = { dest, files };
+
+	return each_file(dir, kept_cut, copy_kept, &c, e);
 }

@@ -214,6 +214,11 @@ int wal_find_records(const char *dir, char *found, size_t size, struct err *e);
  * or process (`koban store verify`).
  */
 int wal_find_kept(const char *dir, char *found, size_t size, struct err *e);
+/*
+ * Copies every such file of the log in dir into dest's shard-NN (made when missing; a
+ * backup's log, store/backup.h), synced, and adds them to *files. Never writes to dir.
+ */
+int wal_copy_kept(const char *dir, const char *dest, uint64_t *files, struct err *e);
 
 
 struct wal_scan;
