@@ -73,7 +73,7 @@ static int read_failed(struct err *e, const char *path, int rc)
 	return err_set(e, rc, "cannot read %s: %s", path, strerror(-rc));
 }
 
-static bool committed(const struct held_bound *b, unsigned shard, uint64_t lsn)
+bool held_bound_commits(const struct held_bound *b, unsigned shard, uint64_t lsn)
 {
 	return shard < b->n && lsn <= b->lsn[shard];
 }
@@ -124,7 +124,7 @@ static int record_read(int fd, const char *path, uint64_t off, uint64_t end,
 		return REC_DAMAGED;
 	}
 	len = le_get32(h + 24);
-	mine = committed(b, le_get32(h + 4), le_get64(h + 8));
+	mine = held_bound_commits(b, le_get32(h + 4), le_get64(h + 8));
 	if (len > WAL_MAX_PAYLOAD) {
 		err_set(e, -EBADMSG, "%s: offset %llu: a record of %u bytes (at most %u)", path,
 			(unsigned long long)off, len, WAL_MAX_PAYLOAD);
@@ -180,7 +180,7 @@ int held_scan(int fd, const char *path, uint64_t end, uint64_t tenant,
 		uint64_t lsn = le_get64(h + 8);
 		uint32_t len = le_get32(h + 24);
 
-		if ((b->all || committed(b, shard, lsn)) &&
+		if ((b->all || held_bound_commits(b, shard, lsn)) &&
 		    (rc = fn(ctx, shard, lsn, tenant, le_get32(h + 16), le_get32(h + 20),
 			     payload, len)) < 0)
 			break;

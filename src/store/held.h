@@ -45,6 +45,9 @@ struct held_bound {
 	bool all;
 };
 
+/* Whether the record of shard at lsn is committed by b (its all aside). */
+bool held_bound_commits(const struct held_bound *b, unsigned shard, uint64_t lsn);
+
 /*
  * Opens DIR/held.log for appending, made when missing (DIR must exist). A torn end (a record
  * a crash cut while it was appended: not committed by b) is cut off. A damaged log (b says

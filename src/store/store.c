@@ -3019,9 +3019,9 @@ int store_unsealed(struct store *st, uint64_t tenant, struct store_unsealed *out
 			 "try again", SNAPSHOT_TRIES);
 }
 
+/* store_held_verify's count: the events of the records b commits (all are read). */
 struct held_count {
-	const uint64_t *lsn;
-	unsigned n;
+	const struct held_bound *b;
 	uint64_t events;
 };
 
@@ -3030,7 +3030,7 @@ static int count_held(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant, 
 {
 	struct held_count *c = ctx;
 
-	if (shard < c->n && lsn <= c->lsn[shard])
+	if (held_bound_commits(c->b, shard, lsn))
 		c->events += count;
 	return 0;
 }
@@ -3060,19 +3060,18 @@ static int held_damaged_copies(struct store *st, uint64_t tenant, struct err *e)
 int store_held_verify(struct store *st, uint64_t tenant, uint64_t *events, struct err *e)
 {
 	uint64_t lsn[WAL_MAX_SHARDS], g;
-	struct held_count c = { lsn, 0, 0 };
-	struct held_bound b = { lsn, 0, true };
+	struct held_bound b = { lsn, 0, true }; /* every record read: damage anywhere shows */
+	struct held_count c = { &b, 0 };
 	struct seal_segment *skip = NULL;
 	struct held_view v = { .fd = -1 };
 	size_t n_skip = 0;
 	int rc;
 
 	*events = 0;
-	if ((rc = seal_state_read(st->dir, &g, lsn, &c.n, e)) ||
+	if ((rc = seal_state_read(st->dir, &g, lsn, &b.n, e)) ||
 	    (rc = seal_journal_read(st->dir, g, &skip, &n_skip, e)) ||
 	    (rc = held_view_open(st, tenant, skip, n_skip, &v, e)))
 		goto fail;
-	b.n = c.n;
 	if (v.fd >= 0 && (rc = held_scan(v.fd, v.path, v.end, tenant, &b, count_held, &c, NULL, e)))
 		goto fail;
 	*events = c.events;
