@@ -52,6 +52,13 @@ def tenant_id(d, name):
     return int(made.pop())
 
 
+def city_a(d):
+    """Tenant city-a in d, with one event sealed by an import: its id."""
+    run(["tenant", "add", "city-a"], d)
+    os.makedirs(os.path.join(d, "var", "tenants"), exist_ok=True)
+    return tenant_id(d, "city-a")
+
+
 def test_search_sees_unsealed_wal_records():
     d = tempdir()
     try:
@@ -155,9 +162,7 @@ def test_missing_wal_file_named_at_start():
     d = tempdir()
     k = None
     try:
-        run(["tenant", "add", "city-a"], d)
-        os.makedirs(os.path.join(d, "var", "tenants"), exist_ok=True)
-        a = tenant_id(d, "city-a")
+        a = city_a(d)
         write_wal(d, 0, 1, [record(1, a, [ecs(i, "kept") for i in range(1, 4)]),
                             record(2, a, [ecs(i, "kept") for i in range(4, 6)])])
         # 0000000000000003.wal, with records 3 to 9, was moved away: wider than the 4
@@ -199,9 +204,7 @@ def test_damaged_wal_record_before_whole_ones_kept():
     d = tempdir()
     k = None
     try:
-        run(["tenant", "add", "city-a"], d)
-        os.makedirs(os.path.join(d, "var", "tenants"), exist_ok=True)
-        a = tenant_id(d, "city-a")
+        a = city_a(d)
         recs = [record(lsn, a, [ecs(lsn * 10 + i, "rec%d" % lsn) for i in range(lsn)])
                 for lsn in range(1, 6)]
         write_wal(d, 0, 1, recs)

@@ -314,6 +314,39 @@ static void test_older_files_are_read(void)
 	CHECK_INT(scanned, 0);
 }
 
+/*
+ * A fresh log in dir/name of one shard holding r0..r9 (records of 32 + 2 bytes: record i at
+ * 24 + 34 * i) in one file, whose path goes to path.
+ */
+static bool ten_records(const char *name, char *path, size_t size)
+{
+	static struct seen s;
+	struct err e = ERR_INIT;
+	struct wal *w;
+
+	fresh_dir(name);
+	w = open_wal(1, 0, 0, &s, &e);
+	CHECK(w != NULL);
+	if (!w)
+		return false;
+	append_n(w, 1, 0, 10);
+	wal_close(w);
+	last_file(0, path, size);
+	return true;
+}
+
+/* The one-shard log opened again: its replay in s, its statistics in st (NULL: it failed). */
+static struct wal *reopen(struct seen *s, struct wal_stats *st)
+{
+	struct err e = ERR_INIT;
+	struct wal *w = open_wal(1, 0, 0, s, &e);
+
+	CHECK(w != NULL);
+	if (w)
+		wal_stats(w, st);
+	return w;
+}
+
 static void test_torn_tail_is_cut(void)
 {
 	static struct seen s;
@@ -324,25 +357,17 @@ static void test_torn_tail_is_cut(void)
 	struct stat before, after;
 	int fd;
 
-	fresh_dir("torn");
-	w = open_wal(1, 0, 0, &s, &e);
-	if (!w)
+	if (!ten_records("torn", path, sizeof(path)))
 		return;
-	append_n(w, 1, 0, 10);
-	wal_close(w);
-	last_file(0, path, sizeof(path));
 	CHECK_INT(stat(path, &before), 0);
 	/* Half a record header, as a crash in the middle of a write leaves it. */
 	fd = open(path, O_WRONLY | O_APPEND);
 	CHECK(write(fd, "\x10\x00\x00\x00\xde\xad\xbe\xef\x0b", 9) == 9);
 	close(fd);
 
-	w = open_wal(1, 0, 0, &s, &e);
-	CHECK(w != NULL);
-	if (!w)
+	if (!(w = reopen(&s, &st)))
 		return;
 	CHECK_INT(s.n, 10);
-	wal_stats(w, &st);
 	CHECK_INT(st.torn_bytes, 9);
 	CHECK_INT(stat(path, &after), 0);
 	CHECK_INT(after.st_size, before.st_size);
@@ -383,13 +408,8 @@ static void test_damaged_record_before_whole_ones_is_kept(void)
 	struct stat sb;
 	int fd;
 
-	fresh_dir("damaged-last");
-	w = open_wal(1, 0, 0, &s, &e);
-	if (!w)
+	if (!ten_records("damaged-last", path, sizeof(path)))
 		return;
-	append_n(w, 1, 0, 10); /* records of 32 + 2 bytes: record i at 24 + 34 * i */
-	wal_close(w);
-	last_file(0, path, sizeof(path));
 	fd = open(path, O_RDWR);
 	CHECK(fd >= 0);
 	CHECK(pwrite(fd, "X", 1, 24 + 34 * 4 + 32) == 1); /* the payload of LSN 5 */
@@ -398,12 +418,9 @@ static void test_damaged_record_before_whole_ones_is_kept(void)
 	CHECK_INT(n, 24 + 34 * 10);
 	CHECK_INT(wal_find_kept(dir, found, sizeof(found), &e), 0);
 
-	w = open_wal(1, 0, 0, &s, &e);
-	CHECK(w != NULL);
-	if (!w)
+	if (!(w = reopen(&s, &st)))
 		return;
 	CHECK_INT(s.n, 4);
-	wal_stats(w, &st);
 	CHECK_INT(st.cut_records_kept, 5);
 	CHECK_INT(st.torn_bytes, 34 * 6);
 	CHECK_INT(stat(path, &sb), 0);
@@ -417,13 +434,10 @@ static void test_damaged_record_before_whole_ones_is_kept(void)
 	wal_close(w);
 
 	/* cut once: the next start finds a whole log, keeps nothing more */
-	w = open_wal(1, 0, 0, &s, &e);
-	CHECK(w != NULL);
-	if (!w)
+	if (!(w = reopen(&s, &st)))
 		return;
 	CHECK_INT(s.n, 5);
 	CHECK_STR(s.payload[4], "r10");
-	wal_stats(w, &st);
 	CHECK_INT(st.cut_records_kept, 0);
 	CHECK_INT(st.torn_bytes, 0);
 	wal_close(w);
@@ -438,20 +452,12 @@ static void test_torn_last_record_keeps_nothing(void)
 	struct wal *w;
 	char path[700], found[700] = "";
 
-	fresh_dir("torn-last");
-	w = open_wal(1, 0, 0, &s, &e);
-	if (!w)
+	if (!ten_records("torn-last", path, sizeof(path)))
 		return;
-	append_n(w, 1, 0, 10);
-	wal_close(w);
-	last_file(0, path, sizeof(path));
 	CHECK_INT(truncate(path, 24 + 34 * 10 - 1), 0);
-	w = open_wal(1, 0, 0, &s, &e);
-	CHECK(w != NULL);
-	if (!w)
+	if (!(w = reopen(&s, &st)))
 		return;
 	CHECK_INT(s.n, 9);
-	wal_stats(w, &st);
 	CHECK_INT(st.cut_records_kept, 0);
 	CHECK_INT(st.torn_bytes, 33);
 	CHECK_INT(wal_find_kept(dir, found, sizeof(found), &e), 0);
