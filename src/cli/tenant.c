@@ -858,6 +858,9 @@ static int erase_run(const struct config *c, const char *name, const char *who,
 	}
 	fprintf(err, "erased tenant '%s': %llu events in %llu files", name,
 		(unsigned long long)ci.events, (unsigned long long)ci.files);
+	if (st.held_events) /* a file of its directory (store/held.h): gone with the others */
+		fprintf(err, " (%llu of them held in its held log, not sealed since its key did "
+			     "not open: removed with its files)", (unsigned long long)st.held_events);
 	if (st.wal_events)
 		fprintf(err, " and the write-ahead log (%llu events not sealed yet, left there "
 			     "unreadable: the sealer passes them over)",

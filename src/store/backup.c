@@ -49,6 +49,12 @@ struct bheld {
 	uint64_t end;
 };
 
+/* A held log's damaged copy (held_damaged_name) in a tenant's directory: verify names it. */
+struct bdamaged {
+	uint64_t tenant;
+	char *name; /* mem_strdup'ed */
+};
+
 struct backup {
 	const char *src, *dest;
 	unsigned char state[STATE_MAX]; /* seal.state as read, state_len 0: none */
@@ -63,6 +69,8 @@ struct backup {
 	size_t n_held;
 	struct bseg *copies; /* copied by the run's earlier passes, sorted */
 	size_t n_copies;
+	struct bdamaged *damaged;
+	size_t n_damaged;
 	struct store_backup_stats *out;
 	struct err *e;
 };
@@ -282,6 +290,38 @@ static void held_release(struct backup *b)
 	b->n_held = 0;
 }
 
+static void damaged_release(struct backup *b)
+{
+	for (size_t i = 0; i < b->n_damaged; i++)
+		mem_free(b->damaged[i].name);
+	mem_free(b->damaged);
+	b->damaged = NULL;
+	b->n_damaged = 0;
+}
+
+static int damaged_add(struct backup *b, uint64_t tenant, const char *name)
+{
+	struct bdamaged *nd = mem_realloc(b->damaged, (b->n_damaged + 1) * sizeof(*nd));
+	char *copy;
+
+	if (!nd)
+		return err_set(b->e, -ENOMEM, "out of memory");
+	b->damaged = nd;
+	if (!(copy = mem_strdup(name)))
+		return err_set(b->e, -ENOMEM, "out of memory");
+	b->damaged[b->n_damaged++] = (struct bdamaged){ tenant, copy };
+	return 0;
+}
+
+/* Whether the listing found name, a damaged copy, in tenant's directory (NULL: any). */
+static bool has_damaged(const struct backup *b, uint64_t tenant, const char *name)
+{
+	for (size_t i = 0; i < b->n_damaged; i++)
+		if (b->damaged[i].tenant == tenant && (!name || !strcmp(b->damaged[i].name, name)))
+			return true;
+	return false;
+}
+
 /* tenant's held log in tdir, opened as it is now (appends after it are not committed). */
 static int held_add(struct backup *b, const char *tdir, uint64_t tenant)
 {
@@ -362,6 +402,8 @@ static int list_all_segments(struct backup *b)
 				rc = seg_add(b, t, day, seq);
 			else if (!strcmp(se->d_name, HELD_NAME))
 				rc = held_add(b, tdir, t);
+			else if (held_damaged_name(se->d_name))
+				rc = damaged_add(b, t, se->d_name);
 		}
 		closedir(td);
 	}
@@ -410,6 +452,7 @@ static int list_segments(struct backup *b)
 
 	b->n_segs = 0;
 	held_release(b);
+	damaged_release(b);
 	if ((rc = seal_journal_read(b->src, b->out->generation, &first, &n_first, b->e)))
 		return rc;
 	if ((rc = list_all_segments(b)) ||
@@ -588,6 +631,8 @@ static int prune_tenant(struct backup *b, const char *tdir, uint64_t tenant, boo
 			continue;
 		if (!whole && !strcmp(de->d_name, HELD_NAME) && has_held(b, tenant))
 			continue;
+		if (!whole && has_damaged(b, tenant, de->d_name))
+			continue;
 		if ((rc = bpath(path, b->e, "%s/%s", tdir, de->d_name)) ||
 		    (rc = remove_tree(path, 0, b->e)))
 			break;
@@ -619,7 +664,8 @@ static int prune_segments(struct backup *b)
 		if (!tenant_id(de->d_name, &t))
 			rc = remove_tree(tdir, 0, b->e);
 		else
-			rc = prune_tenant(b, tdir, t, !tenant_in_snapshot(b, t) && !has_held(b, t));
+			rc = prune_tenant(b, tdir, t, !tenant_in_snapshot(b, t) && !has_held(b, t) &&
+							 !has_damaged(b, t, NULL));
 	}
 	closedir(d);
 	return rc;
@@ -638,6 +684,33 @@ static int backup_held(struct backup *b, const char *dir)
 		    (rc = sync_dir(tdir, b->e)))
 			return rc;
 		b->out->held_logs++;
+	}
+	return 0;
+}
+
+/*
+ * The held logs' damaged copies (into dest's tenants directory dir): a restore keeps what
+ * verify names, to be looked at as in the data directory. One removed since it was listed
+ * (dealt with) is not copied.
+ */
+static int backup_damaged(struct backup *b, const char *dir)
+{
+	for (size_t i = 0; i < b->n_damaged; i++) {
+		char sdir[PATH_LEN], tdir[PATH_LEN];
+		int rc;
+
+		if ((rc = bpath(sdir, b->e, "%s/tenants/%llu", b->src,
+				(unsigned long long)b->damaged[i].tenant)) ||
+		    (rc = bpath(tdir, b->e, "%s/%llu", dir,
+				(unsigned long long)b->damaged[i].tenant)) ||
+		    (rc = fileio_make_dir(tdir, 0750, b->e)) ||
+		    (rc = copy_file(sdir, tdir, b->damaged[i].name, b->e)) < 0)
+			return rc;
+		if (rc == 1)
+			continue; /* removed since it was listed */
+		if ((rc = sync_dir(tdir, b->e)))
+			return rc;
+		b->out->damaged_copies++;
 	}
 	return 0;
 }
@@ -667,7 +740,9 @@ static int backup_segments(struct backup *b)
 		    (rc = sync_dir(tdir, b->e)))
 			return rc;
 	}
-	if ((rc = backup_held(b, dir)) || (rc = prune_segments(b)))
+	b->out->damaged_copies = 0; /* this pass's */
+	if ((rc = backup_held(b, dir)) || (rc = backup_damaged(b, dir)) ||
+	    (rc = prune_segments(b)))
 		return rc;
 	return sync_dir(dir, b->e);
 }
@@ -676,15 +751,19 @@ static int backup_segments(struct backup *b)
 
 static int backup_log(struct backup *b)
 {
-	char dir[PATH_LEN];
+	char dir[PATH_LEN], src[PATH_LEN];
 	int rc;
 
-	if ((rc = bpath(dir, b->e, "%s/wal", b->dest)) || (rc = remove_tree(dir, 0, b->e)))
+	if ((rc = bpath(dir, b->e, "%s/wal", b->dest)) || (rc = remove_tree(dir, 0, b->e)) ||
+	    (rc = bpath(src, b->e, "%s/wal", b->src)))
 		return rc;
 	for (unsigned i = 0; i < wal_scan_shards(b->scan); i++)
 		if ((rc = wal_scan_copy(b->scan, i, dir, &b->out->log_records, &b->out->log_files,
 					b->e)))
 			return rc;
+	/* bytes a replay cut and kept (store verify names them): a restore keeps them too */
+	if ((rc = wal_copy_kept(src, dir, &b->out->damaged_copies, b->e)))
+		return rc;
 	if (wal_scan_shards(b->scan) && (rc = sync_dir(dir, b->e))) /* its shard-NN */
 		return rc;
 	if (b->state_len)
@@ -982,6 +1061,7 @@ int store_backup(const char *data_dir, const char *dest, int64_t now,
 fail:
 	wal_scan_close(b.scan);
 	held_release(&b);
+	damaged_release(&b);
 	mem_free(b.segs);
 	mem_free(b.copies);
 	return rc;

@@ -7,7 +7,9 @@
  * files; all is taken again when a commit came between): the segments of committed
  * generations, the WAL files that hold the records after that state (the last one of a shard
  * cut after its last whole record) with a checkpoint at the state, and the state itself. A
- * restore therefore replays exactly the records the copied segments lack. Then the data keys
+ * restore therefore replays exactly the records the copied segments lack. What `koban store
+ * verify` names for a person (held logs' damaged copies, bytes the WAL's replay cut and kept)
+ * is copied too, so that a restore names it as well. Then the data keys
  * (wrapped: not master.key nor signing.key, which are kept apart), koban.db through SQLite's
  * online backup, and every other regular file of the data directory but the optional clear
  * text output (spool/), the daemon's socket and pid file and temporary files.
@@ -37,6 +39,8 @@ struct store_backup_stats {
 	uint64_t db_bytes;    /* koban.db (0: the data directory has none) */
 	uint64_t other_files;
 	uint64_t held_logs;   /* tenants' held logs (store/held.h) */
+	uint64_t damaged_copies; /* kept aside for a person (verify names them): held logs'
+				    damaged copies, bytes the WAL's replay cut and kept */
 	uint64_t generation;  /* the sealer state copied */
 };
 

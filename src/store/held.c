@@ -73,7 +73,7 @@ static int read_failed(struct err *e, const char *path, int rc)
 	return err_set(e, rc, "cannot read %s: %s", path, strerror(-rc));
 }
 
-static bool committed(const struct held_bound *b, unsigned shard, uint64_t lsn)
+bool held_bound_commits(const struct held_bound *b, unsigned shard, uint64_t lsn)
 {
 	return shard < b->n && lsn <= b->lsn[shard];
 }
@@ -124,7 +124,7 @@ static int record_read(int fd, const char *path, uint64_t off, uint64_t end,
 		return REC_DAMAGED;
 	}
 	len = le_get32(h + 24);
-	mine = committed(b, le_get32(h + 4), le_get64(h + 8));
+	mine = held_bound_commits(b, le_get32(h + 4), le_get64(h + 8));
 	if (len > WAL_MAX_PAYLOAD) {
 		err_set(e, -EBADMSG, "%s: offset %llu: a record of %u bytes (at most %u)", path,
 			(unsigned long long)off, len, WAL_MAX_PAYLOAD);
@@ -180,7 +180,7 @@ int held_scan(int fd, const char *path, uint64_t end, uint64_t tenant,
 		uint64_t lsn = le_get64(h + 8);
 		uint32_t len = le_get32(h + 24);
 
-		if ((b->all || committed(b, shard, lsn)) &&
+		if ((b->all || held_bound_commits(b, shard, lsn)) &&
 		    (rc = fn(ctx, shard, lsn, tenant, le_get32(h + 16), le_get32(h + 20),
 			     payload, len)) < 0)
 			break;
@@ -289,6 +289,13 @@ static int copy_run(int src, const char *path, uint64_t *off, uint64_t end, int 
 	return rc < 0 ? rc : 0;
 }
 
+#define DAMAGED_PREFIX HELD_NAME ".damaged-"
+
+bool held_damaged_name(const char *name)
+{
+	return !strncmp(name, DAMAGED_PREFIX, sizeof(DAMAGED_PREFIX) - 1);
+}
+
 /* A second name for the damaged held log at path, HELD_NAME.damaged-UNIXTIME[.N], in kept. */
 static int keep_damaged(const char *path, char *kept, size_t size, struct err *e)
 {
@@ -309,6 +316,35 @@ static int keep_damaged(const char *path, char *kept, size_t size, struct err *e
 	return err_set(e, -EEXIST, "%s: 100 damaged copies of this second", path);
 }
 
+/* salvage()'s new file before it replaces held.log: DIR/.held.log.salvage, into out. */
+static int salvage_path(char out[PATH_LEN], const char *dir, struct err *e)
+{
+	if (snprintf(out, PATH_LEN, "%s/." HELD_NAME ".salvage", dir) >= PATH_LEN)
+		return err_set(e, -ENAMETOOLONG, "%s: path too long", dir);
+	return 0;
+}
+
+/*
+ * Removes the new file of a salvage that a crash interrupted. It never holds a record that
+ * held.log lacks: salvage() only copies from held.log, which stays in place and whole (the
+ * damaged file, until the new one, synced first, replaces it in one rename; a crash after
+ * the rename leaves no new file behind), and the next open salvages again what needs it.
+ */
+static int drop_salvage_left(const char *dir, struct err *e)
+{
+	char tmp[PATH_LEN];
+	int rc;
+
+	if ((rc = salvage_path(tmp, dir, e)))
+		return rc;
+	if (unlink(tmp) == 0)
+		log_info("%s: removed, the new file of a salvage a crash interrupted (%s/%s holds "
+			 "every record it had)", tmp, dir, HELD_NAME);
+	else if (errno != ENOENT)
+		return err_set(e, -errno, "cannot remove %s: %s", tmp, strerror(errno));
+	return 0;
+}
+
 /*
  * A held log damaged at bad (of size bytes): its whole records before and after the damage
  * are written to a new held.log, and the damaged file is kept beside it as
@@ -322,8 +358,8 @@ static int salvage(struct held *h, uint64_t bad, uint64_t size, const char *why,
 	uint64_t last[WAL_MAX_SHARDS] = { 0 };
 	int out, rc;
 
-	if (snprintf(tmp, sizeof(tmp), "%s/." HELD_NAME ".salvage", h->dir) >= (int)sizeof(tmp))
-		return err_set(e, -ENAMETOOLONG, "%s: path too long", h->dir);
+	if ((rc = salvage_path(tmp, h->dir, e)))
+		return rc;
 	if ((out = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640)) < 0)
 		return err_set(e, -errno, "cannot make %s: %s", tmp, strerror(errno));
 	if ((rc = fileio_write_all(out, HELD_MAGIC, MAGIC_LEN)) < 0) {
@@ -430,6 +466,8 @@ int held_open(struct held **hp, const char *dir, const struct held_bound *b, str
 	if ((rc = held_path(h->path, sizeof(h->path), dir, e)))
 		goto fail;
 	snprintf(h->dir, sizeof(h->dir), "%s", dir);
+	if ((rc = drop_salvage_left(dir, e)))
+		goto fail;
 	h->fd = open(h->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 	if (h->fd < 0) {
 		rc = err_set(e, -errno, "cannot open %s: %s", h->path, strerror(errno));

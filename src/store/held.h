@@ -45,12 +45,16 @@ struct held_bound {
 	bool all;
 };
 
+/* Whether the record of shard at lsn is committed by b (its all aside). */
+bool held_bound_commits(const struct held_bound *b, unsigned shard, uint64_t lsn);
+
 /*
  * Opens DIR/held.log for appending, made when missing (DIR must exist). A torn end (a record
  * a crash cut while it was appended: not committed by b) is cut off. A damaged log (b says
  * what is committed) is salvaged: its whole records, before and after the damage (found again
  * by their headers' checksums), go to a new held.log, the damaged file is kept as
- * held.log.damaged-UNIXTIME, and an error is logged.
+ * held.log.damaged-UNIXTIME, and an error is logged. The salvage's new file left by a crash
+ * (DIR/.held.log.salvage: a copy of records held.log still holds) is removed, logged.
  */
 int held_open(struct held **hp, const char *dir, const struct held_bound *b, struct err *e);
 /*
@@ -89,6 +93,11 @@ int held_scan(int fd, const char *path, uint64_t end, uint64_t tenant,
  */
 int held_open_read(const char *dir, char *path, size_t size, int *fd, uint64_t *end,
 		   struct err *e);
+/*
+ * Whether name (in a tenant's directory) is a damaged held log a salvage kept aside,
+ * HELD_NAME.damaged-UNIXTIME[.N]: `koban store verify` names it, a backup copies it.
+ */
+bool held_damaged_name(const char *name);
 /* The path of DIR's held log into out (size bytes): 0 or -ENAMETOOLONG (e set). */
 int held_path(char *out, size_t size, const char *dir, struct err *e);
 

@@ -1204,6 +1204,18 @@ static int lane_hold(struct lane *l, const struct lane_rec *r, const void *paylo
 static int lane_record(struct lane *l, const struct lane_rec *r, const void *payload,
 		       struct err *e);
 
+/*
+ * A record handed over by the WAL or a held log (wal_replay_fn's arguments) as a lane's.
+ * Neither hands over flag bit 31 (the WAL's own); it is cleared all the same, so that no
+ * record is ever taken for a LANE_SEAL_HELD request.
+ */
+static struct lane_rec lane_rec_of(unsigned shard, uint64_t lsn, uint64_t tenant,
+				   uint32_t count, uint32_t flags, size_t len)
+{
+	return (struct lane_rec){ .lsn = lsn, .tenant = tenant, .shard = shard, .count = count,
+				  .flags = flags & ~LANE_SEAL_HELD, .len = (uint32_t)len };
+}
+
 struct held_feed {
 	struct lane *l;
 	struct err *e;
@@ -1214,8 +1226,7 @@ static int feed_held(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant, u
 		     uint32_t flags, const void *payload, size_t len)
 {
 	struct held_feed *f = ctx;
-	struct lane_rec r = { .lsn = lsn, .tenant = tenant, .shard = shard, .count = count,
-			      .flags = flags & ~LANE_SEAL_HELD, .len = (uint32_t)len };
+	struct lane_rec r = lane_rec_of(shard, lsn, tenant, count, flags, len);
 
 	return lane_record(f->l, &r, payload, f->e);
 }
@@ -1835,8 +1846,7 @@ static int on_record(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant, u
 	struct read_ctx *rc_ = ctx;
 	struct seal *s = rc_->s;
 	struct lane *l = &s->lanes[tenant % s->n_lanes];
-	struct lane_rec r = { .lsn = lsn, .tenant = tenant, .shard = shard, .count = count,
-			      .flags = flags, .len = (uint32_t)len };
+	struct lane_rec r = lane_rec_of(shard, lsn, tenant, count, flags, len);
 
 	if (len > WAL_MAX_PAYLOAD)
 		return err_set(rc_->e, -EBADMSG, "WAL shard %u: LSN %llu: a record of %zu bytes",

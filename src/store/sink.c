@@ -334,6 +334,11 @@ static int collect_missing(struct metrics_out *o, void *ctx)
 	return sample_wal_stat(o, ctx, offsetof(struct wal_stats, missing_records));
 }
 
+static int collect_cut_kept(struct metrics_out *o, void *ctx)
+{
+	return sample_wal_stat(o, ctx, offsetof(struct wal_stats, cut_records_kept));
+}
+
 static int collect_blocked(struct metrics_out *o, void *ctx)
 {
 	struct sink *s = ctx;
@@ -437,6 +442,10 @@ static int register_metrics(struct sink *s, struct err *e)
 		  "Records the write-ahead log found missing at this start (a file moved away or "
 		  "lost): not replayed, those not sealed yet lost; named in the log so that the "
 		  "sealer and searches go past them.", collect_missing },
+		{ "koban_store_wal_cut_records_kept", METRICS_GAUGE,
+		  "Whole records the write-ahead log found after a damaged record where it cut "
+		  "a shard's last file at this start: not replayed, the bytes cut kept beside the "
+		  "file (NAME.cut-UNIXTIME, named by koban store verify).", collect_cut_kept },
 		{ "koban_store_lost_events_total", METRICS_COUNTER,
 		  "Events of the tenant written to the write-ahead log whose group commit failed: "
 		  "not known to be on disk, never counted as stored (acknowledged inputs were "

@@ -2960,11 +2960,12 @@ static int count_unsealed(void *ctx, unsigned shard, uint64_t lsn, uint64_t tena
 
 /*
  * The unsealed events of tenant as of the committed state lsn (nl shards) of generation g:
- * the WAL's records after it and the held log's up to it (unless g's journal says sealed).
+ * the WAL's records after it (in_wal) and the held log's up to it, unless g's journal says
+ * sealed (in_held).
  */
 static int count_unsealed_at(struct store *st, uint64_t tenant, const char *wdir, uint64_t g,
-			     const uint64_t *lsn, unsigned nl, struct unsealed_count *c,
-			     struct err *e)
+			     const uint64_t *lsn, unsigned nl, struct unsealed_count *in_wal,
+			     struct unsealed_count *in_held, struct err *e)
 {
 	struct seal_segment *skip = NULL;
 	struct held_view held = { .fd = -1 };
@@ -2976,17 +2977,17 @@ static int count_unsealed_at(struct store *st, uint64_t tenant, const char *wdir
 		return rc;
 	wal_scan_tenant(sc, tenant);
 	for (unsigned i = 0; i < wal_scan_shards(sc) && !rc; i++)
-		rc = wal_scan_shard(sc, i, UINT64_MAX, count_unsealed, c, NULL, e);
+		rc = wal_scan_shard(sc, i, UINT64_MAX, count_unsealed, in_wal, NULL, e);
 	wal_scan_close(sc);
 	if (!rc && !(rc = seal_journal_read(st->dir, g, &skip, &n_skip, e)) &&
 	    !(rc = held_view_open(st, tenant, skip, n_skip, &held, e)))
-		rc = held_view_scan(&held, tenant, lsn, nl, count_unsealed, c, e);
+		rc = held_view_scan(&held, tenant, lsn, nl, count_unsealed, in_held, e);
 	held_view_close(&held);
 	mem_free(skip);
 	return rc;
 }
 
-int store_unsealed(struct store *st, uint64_t tenant, uint64_t *events, uint64_t *bytes,
+int store_unsealed(struct store *st, uint64_t tenant, struct store_unsealed *out,
 		   struct err *e)
 {
 	uint64_t lsn[WAL_MAX_SHARDS], again[WAL_MAX_SHARDS], g, g1;
@@ -2995,22 +2996,22 @@ int store_unsealed(struct store *st, uint64_t tenant, uint64_t *events, uint64_t
 	unsigned nl, n1;
 	int rc;
 
-	*events = *bytes = 0;
+	memset(out, 0, sizeof(*out));
 	if ((rc = path_join(wdir, e, "%s/wal", st->dir)))
 		return rc;
 	if (stat(wdir, &sb) < 0 && errno == ENOENT)
 		return 0; /* no daemon ever wrote here */
 	/* from one committed state: counted again when a commit came in between */
 	for (unsigned tries = 0; tries < SNAPSHOT_TRIES; tries++) {
-		struct unsealed_count c = { 0, 0 };
+		struct unsealed_count wal = { 0, 0 }, held = { 0, 0 };
 
 		if ((rc = seal_state_read(st->dir, &g, lsn, &nl, e)) ||
-		    (rc = count_unsealed_at(st, tenant, wdir, g, lsn, nl, &c, e)) ||
+		    (rc = count_unsealed_at(st, tenant, wdir, g, lsn, nl, &wal, &held, e)) ||
 		    (rc = seal_state_read(st->dir, &g1, again, &n1, e)))
 			return rc;
 		if (g1 == g) {
-			*events = c.events;
-			*bytes = c.bytes;
+			*out = (struct store_unsealed){ wal.events, wal.bytes, held.events,
+							held.bytes };
 			return 0;
 		}
 	}
@@ -3018,9 +3019,9 @@ int store_unsealed(struct store *st, uint64_t tenant, uint64_t *events, uint64_t
 			 "try again", SNAPSHOT_TRIES);
 }
 
+/* store_held_verify's count: the events of the records b commits (all are read). */
 struct held_count {
-	const uint64_t *lsn;
-	unsigned n;
+	const struct held_bound *b;
 	uint64_t events;
 };
 
@@ -3029,7 +3030,7 @@ static int count_held(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant, 
 {
 	struct held_count *c = ctx;
 
-	if (shard < c->n && lsn <= c->lsn[shard])
+	if (held_bound_commits(c->b, shard, lsn))
 		c->events += count;
 	return 0;
 }
@@ -3048,7 +3049,7 @@ static int held_damaged_copies(struct store *st, uint64_t tenant, struct err *e)
 		return errno == ENOENT ? 0 : err_set(e, -errno, "cannot read %s: %s", dir,
 						     strerror(errno));
 	while (!rc && (de = readdir(d)))
-		if (!strncmp(de->d_name, HELD_NAME ".damaged-", sizeof(HELD_NAME ".damaged-") - 1))
+		if (held_damaged_name(de->d_name))
 			rc = err_set(e, -EBADMSG, "%s/%s: a held log's damaged copy (its whole "
 				     "records were kept; events in the damage may be lost: "
 				     "docs/store.md)", dir, de->d_name);
@@ -3059,19 +3060,18 @@ static int held_damaged_copies(struct store *st, uint64_t tenant, struct err *e)
 int store_held_verify(struct store *st, uint64_t tenant, uint64_t *events, struct err *e)
 {
 	uint64_t lsn[WAL_MAX_SHARDS], g;
-	struct held_count c = { lsn, 0, 0 };
-	struct held_bound b = { lsn, 0, true };
+	struct held_bound b = { lsn, 0, true }; /* every record read: damage anywhere shows */
+	struct held_count c = { &b, 0 };
 	struct seal_segment *skip = NULL;
 	struct held_view v = { .fd = -1 };
 	size_t n_skip = 0;
 	int rc;
 
 	*events = 0;
-	if ((rc = seal_state_read(st->dir, &g, lsn, &c.n, e)) ||
+	if ((rc = seal_state_read(st->dir, &g, lsn, &b.n, e)) ||
 	    (rc = seal_journal_read(st->dir, g, &skip, &n_skip, e)) ||
 	    (rc = held_view_open(st, tenant, skip, n_skip, &v, e)))
 		goto fail;
-	b.n = c.n;
 	if (v.fd >= 0 && (rc = held_scan(v.fd, v.path, v.end, tenant, &b, count_held, &c, NULL, e)))
 		goto fail;
 	*events = c.events;
@@ -3080,6 +3080,19 @@ fail:
 	held_view_close(&v);
 	mem_free(skip);
 	return rc;
+}
+
+int store_wal_verify(struct store *st, struct err *e)
+{
+	char wdir[PATH_LEN], kept[PATH_LEN];
+	int rc;
+
+	if ((rc = path_join(wdir, e, "%s/wal", st->dir)) ||
+	    (rc = wal_find_kept(wdir, kept, sizeof(kept), e)) <= 0)
+		return rc;
+	return err_set(e, -EBADMSG, "%s: records cut off the write-ahead log at a damaged record "
+		       "and kept aside, not in the store (docs/store.md, \"What happens after a "
+		       "crash\")", kept);
 }
 
 int store_segments(struct store *st, uint64_t tenant, bool verify, store_segment_fn *fn,
@@ -3183,8 +3196,9 @@ int store_erase_count(struct store *st, uint64_t tenant, struct store_erase_stat
 {
 	struct erase_count c = { out, 0 };
 	struct err se = ERR_INIT, ke = ERR_INIT, we = ERR_INIT;
+	struct store_unsealed u;
 	char dir[PATH_LEN];
-	uint64_t segments, wal_bytes;
+	uint64_t segments;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -3210,10 +3224,12 @@ int store_erase_count(struct store *st, uint64_t tenant, struct store_erase_stat
 			 (unsigned long long)tenant, se.msg);
 	out->unreadable = segments > c.readable ? segments - c.readable : 0;
 	/* records the sealer has not read: their key is destroyed with the rest */
-	if ((rc = store_unsealed(st, tenant, &out->wal_events, &wal_bytes, &we)) < 0)
+	if ((rc = store_unsealed(st, tenant, &u, &we)) < 0)
 		log_warn("erasure of tenant %llu: the write-ahead log's events not counted: %s",
 			 (unsigned long long)tenant, we.msg);
-	out->events += out->wal_events;
+	out->wal_events = u.wal_events;
+	out->held_events = u.held_events;
+	out->events += u.wal_events + u.held_events;
 	return 0;
 }
 

@@ -223,9 +223,12 @@ void store_release_idle(struct store *st);
 
 struct store_erase_stats {
 	uint64_t files, bytes;          /* every file of the tenant's directory, and its bytes */
-	uint64_t events;                /* in the segments that open, and wal_events */
+	uint64_t events;                /* in the segments that open, wal_events, held_events */
 	uint64_t wal_events;            /* durable in the write-ahead log and not sealed yet
-					   (their records' headers say how many; no key needed) */
+					   (their records' headers say how many; no key needed):
+					   left there, unreadable once the key is destroyed */
+	uint64_t held_events;           /* in the tenant's held log (store/held.h), counted
+					   the same way: removed with its files */
 	uint64_t unreadable;            /* segments that do not open (damaged, another key's, no
 					   key): their events are not counted */
 	uint32_t first_day, last_day;   /* of the segments; first_day > last_day: none */
@@ -240,8 +243,9 @@ struct store_erase_stats {
  * Crypto-erasure of a tenant's events, in three steps so that the caller can keep the
  * deletion certificate before the key is gone:
  * - store_erase_count() changes nothing: every file of the tenant's directory and its bytes,
- *   the events of the segments that open and of the write-ahead log's records that are not
- *   sealed yet (a log that cannot be read is logged, not counted), the segments that do
+ *   the events of the segments that open, of the write-ahead log's records that are not
+ *   sealed yet and of the tenant's held log, apart (a log that cannot be read is logged,
+ *   not counted), the segments that do
  *   not open (damage or a foreign
  *   key never stops an erasure), and the hash of the key's id when there is a key; a key
  *   file whose content is damaged does not stop it either (key_damaged, the hash of its
@@ -331,11 +335,23 @@ int store_segments(struct store *st, uint64_t tenant, bool verify, store_segment
  */
 int store_held_verify(struct store *st, uint64_t tenant, uint64_t *events, struct err *e);
 /*
- * What tenant has in the write-ahead log after the sealer's committed state, and in its held
- * log (store/held.h) up to that state: not in segments yet. Events and payload bytes, from
- * the records' headers (nothing is decoded), as of one committed state.
+ * verify of the write-ahead log's kept cuts (store/wal.h, wal_find_kept): -EBADMSG with e
+ * naming one when a start kept bytes it cut aside, else 0 (or an error reading the log).
  */
-int store_unsealed(struct store *st, uint64_t tenant, uint64_t *events, uint64_t *bytes,
+int store_wal_verify(struct store *st, struct err *e);
+
+/* A tenant's events not in segments yet (store_unsealed), and their payloads' bytes. */
+struct store_unsealed {
+	uint64_t wal_events, wal_bytes;   /* in the write-ahead log after the committed state */
+	uint64_t held_events, held_bytes; /* in its held log (store/held.h) up to that state */
+};
+
+/*
+ * What tenant has in the write-ahead log after the sealer's committed state, and in its held
+ * log up to that state: not in segments yet. From the records' headers (nothing is decoded),
+ * as of one committed state.
+ */
+int store_unsealed(struct store *st, uint64_t tenant, struct store_unsealed *out,
 		   struct err *e);
 
 #endif

@@ -126,7 +126,8 @@ struct wal {
 	bool stopping;
 
 	atomic_uint_fast64_t appended_records, appended_bytes, commits, commit_ns, write_errors,
-		sync_errors, replayed_records, torn_bytes, missing_records, bytes_on_disk;
+		sync_errors, replayed_records, torn_bytes, cut_records_kept, missing_records,
+		bytes_on_disk;
 };
 
 #define COUNT(c, k) atomic_fetch_add_explicit(&(c), (k), memory_order_relaxed)
@@ -427,13 +428,15 @@ struct replay_pos {
 };
 
 /*
- * Checks the record at pos->off. Returns its payload length, or -1 with *why set when the
- * bytes there are not a whole, valid record.
+ * Whether the bytes at off can be a record whose LSN is lo..hi by its length and LSN alone
+ * (cheap: no checksum). Returns its payload length, or -1 with *why set.
  */
-static long record_at(const struct replay_pos *pos, unsigned shard, const char **why)
+static long record_plausible(const struct replay_pos *pos, size_t off, uint64_t lo,
+			     uint64_t hi, const char **why)
 {
-	const unsigned char *h = pos->p + pos->off;
-	size_t left = pos->size - pos->off;
+	const unsigned char *h = pos->p + off;
+	size_t left = pos->size - off;
+	uint64_t lsn;
 	uint32_t len;
 
 	if (left < RECORD_HEADER) {
@@ -449,15 +452,87 @@ static long record_at(const struct replay_pos *pos, unsigned shard, const char *
 		*why = "record shorter than its length";
 		return -1;
 	}
-	if (record_crc(pos->version, h, h + RECORD_HEADER, len) != le_get32(h + 4)) {
-		*why = "checksum mismatch";
-		return -1;
-	}
-	if (pos->expect_lsn && le_get64(h + 8) != pos->expect_lsn) {
+	lsn = le_get64(h + 8);
+	if (lsn < lo || lsn > hi) {
 		*why = "LSN out of sequence";
 		return -1;
 	}
 	return (long)len;
+}
+
+/* Whether the record of len payload bytes at off matches its checksum. */
+static bool record_sum_ok(const struct replay_pos *pos, size_t off, long len)
+{
+	const unsigned char *h = pos->p + off;
+
+	return record_crc(pos->version, h, h + RECORD_HEADER, (size_t)len) == le_get32(h + 4);
+}
+
+/*
+ * Checks the record at pos->off, the next in sequence. Returns its payload length, or -1
+ * with *why set when the bytes there are not a whole, valid record.
+ */
+static long record_at(const struct replay_pos *pos, const char **why)
+{
+	long len = pos->expect_lsn
+		? record_plausible(pos, pos->off, pos->expect_lsn, pos->expect_lsn, why)
+		: record_plausible(pos, pos->off, 0, UINT64_MAX, why);
+
+	if (len >= 0 && !record_sum_ok(pos, pos->off, len)) {
+		*why = "checksum mismatch";
+		return -1;
+	}
+	return len;
+}
+
+/* What whole_after found in the bytes after a damaged record. */
+struct after_damage {
+	uint64_t records, events;
+	bool unsure; /* the search stopped at its bound: whole records may follow */
+};
+
+/*
+ * Whole records in the rest of the file after the record at pos->off that is not valid:
+ * every offset is tried (damage may have changed the bad record's length), and a record
+ * found must carry an LSN after the last one before it (at least pos->expect_lsn, and at
+ * most one more per RECORD_HEADER bytes from pos->off: a record takes at least that), must
+ * not be the log's own given-up record (only ever a file's first) and must match its
+ * checksum, computed only for an offset whose length and LSN are plausible (most offsets
+ * of damage or of a torn end are not: one cheap pass); after a record, the next is looked
+ * for where it ends. The bytes checksummed for candidates that fail are bounded (twice the
+ * rest plus 1 MiB: crafted payloads full of plausible headers): past that, *a is unsure.
+ */
+static void whole_after(const struct replay_pos *pos, struct after_damage *a)
+{
+	size_t budget = 2 * (pos->size - pos->off) + ((size_t)1 << 20);
+	uint64_t lo = pos->expect_lsn;
+
+	*a = (struct after_damage){ 0, 0, false };
+	for (size_t off = pos->off + 1; off + RECORD_HEADER <= pos->size;) {
+		const unsigned char *h = pos->p + off;
+		const char *why;
+		long len = record_plausible(pos, off, lo,
+					    pos->expect_lsn + (off - pos->off) / RECORD_HEADER,
+					    &why);
+
+		if (len < 0 || (le_get32(h + 28) & FLAG_GIVEN_UP)) {
+			off++;
+			continue;
+		}
+		if ((size_t)len > budget) {
+			a->unsure = true;
+			return;
+		}
+		if (!record_sum_ok(pos, off, len)) {
+			budget -= (size_t)len;
+			off++;
+			continue;
+		}
+		a->records++;
+		a->events += le_get32(h + 24);
+		lo = le_get64(h + 8) + 1;
+		off += RECORD_HEADER + (size_t)len;
+	}
 }
 
 static int replay_records(struct wal *w, unsigned shard, struct replay_pos *pos, bool last,
@@ -468,7 +543,7 @@ static int replay_records(struct wal *w, unsigned shard, struct replay_pos *pos,
 	while (pos->off < pos->size) {
 		const unsigned char *h = pos->p + pos->off;
 		const char *why = NULL;
-		long len = record_at(pos, shard, &why);
+		long len = record_at(pos, &why);
 		uint64_t lsn;
 		bool live;
 		int rc;
@@ -527,13 +602,68 @@ static int check_file_header(struct replay_pos *pos, unsigned shard, uint64_t fi
 	return 1;
 }
 
-/* Cuts a torn tail at pos->off (a file without a whole header goes entirely). */
+/*
+ * Keeps the bytes a cut would discard, pos->off to the end of the file, beside it as
+ * NAME.cut-UNIXTIME (.N when that is taken), written, synced and named durably before the
+ * cut (fileio_replace): at every moment the bytes are in one file or the other. Its path goes
+ * to kept.
+ */
+static int keep_cut(const struct wal_shard *s, const struct replay_pos *pos,
+		    char kept[PATH_MAX_LEN], struct err *e)
+{
+	const char *base = strrchr(pos->path, '/') + 1; /* path_of() made it DIR/NAME */
+	long long now = (long long)time(NULL);
+	char name[64];
+
+	for (unsigned n = 0; n < 100; n++) {
+		int rc;
+
+		if (n)
+			snprintf(name, sizeof(name), "%s.cut-%lld.%u", base, now, n);
+		else
+			snprintf(name, sizeof(name), "%s.cut-%lld", base, now);
+		rc = fileio_replace(s->dir, name, pos->p + pos->off, pos->size - pos->off, 0640,
+				    FILEIO_NOREPLACE, e);
+		if (rc != -EEXIST)
+			return rc ? rc : path_of(kept, s->dir, name, e);
+	}
+	return err_set(e, -EEXIST, "%s: 100 cuts kept in this second", pos->path);
+}
+
+/*
+ * Cuts the end of the shard's last file at pos->off, where a record is not whole or not
+ * valid (a file without a whole header goes entirely). A crash in the middle of a write
+ * leaves a torn record there, never committed; but a committed record damaged where it lies
+ * (a bit flipped on the disk) looks the same, and the cut would discard every record after
+ * it. Unsynced writes may reach the disk out of order, so the two cannot be told apart for
+ * sure: when whole records follow (whole_after), the bytes cut are kept beside the file
+ * first (keep_cut), logged as an error and counted (cut_records_kept); `koban store verify`
+ * names the file until it is removed.
+ */
 static int cut_tail(struct wal *w, struct wal_shard *s, struct replay_pos *pos, struct err *e)
 {
 	size_t cut = pos->size - pos->off;
+	struct after_damage a = { 0, 0, false };
+	char kept[PATH_MAX_LEN];
+	int rc;
 
-	log_warn("%s: cutting %zu bytes of a record torn by a crash at offset %zu", pos->path,
-		 cut, pos->off);
+	if (pos->off >= FILE_HEADER) /* the header was read: records can be checked */
+		whole_after(pos, &a);
+	if (a.records || a.unsure) {
+		if ((rc = keep_cut(s, pos, kept, e)))
+			return rc;
+		log_error("%s: offset %zu: a damaged record, and %llu whole records (%llu events) "
+			  "after it%s: not a crash's torn end alone; the %zu bytes from there are "
+			  "cut off the log and kept in %s (not replayed; see docs/store.md, "
+			  "\"What happens after a crash\")", pos->path, pos->off,
+			  (unsigned long long)a.records, (unsigned long long)a.events,
+			  a.unsure ? " at least (the search for more stopped at its bound)" : "",
+			  cut, kept);
+		COUNT(w->cut_records_kept, a.records);
+	} else {
+		log_warn("%s: cutting %zu bytes of a record torn by a crash at offset %zu",
+			 pos->path, cut, pos->off);
+	}
 	COUNT(w->torn_bytes, cut);
 	if (pos->off <= FILE_HEADER) { /* no whole record: the file goes (its name is reused) */
 		if (unlink(pos->path) < 0)
@@ -1344,6 +1474,7 @@ void wal_stats(struct wal *w, struct wal_stats *out)
 	out->sync_errors = atomic_load(&w->sync_errors);
 	out->replayed_records = atomic_load(&w->replayed_records);
 	out->torn_bytes = atomic_load(&w->torn_bytes);
+	out->cut_records_kept = atomic_load(&w->cut_records_kept);
 	out->missing_records = atomic_load(&w->missing_records);
 	out->bytes_on_disk = atomic_load(&w->bytes_on_disk);
 }
@@ -1870,7 +2001,15 @@ static bool file_holds_records(const char *path, unsigned shard, uint64_t first,
 	return rc != 1;
 }
 
-int wal_find_records(const char *dir, char *found, size_t size, struct err *e)
+/* Whether the regular file path (name, of size bytes) in shard's directory is looked for. */
+typedef bool file_wanted_fn(const char *path, const char *name, unsigned shard, off_t size);
+/* each_file's call for a file looked for: 0 goes on, 1 stops (found), < 0 fails. */
+typedef int file_fn(void *ctx, const char *path, const char *name, unsigned shard,
+		    struct err *e);
+
+/* fn for each regular file of a shard of the log in dir that want takes: 0, 1 or < 0 (fn's). */
+static int each_file(const char *dir, file_wanted_fn *want, file_fn *fn, void *ctx,
+		     struct err *e)
 {
 	unsigned n = shards_on_disk(dir);
 	int rc = 0;
@@ -1891,18 +2030,92 @@ int wal_find_records(const char *dir, char *found, size_t size, struct err *e)
 			char path[PATH_MAX_LEN];
 			struct stat sb;
 
-			if (!file_first_lsn(de->d_name))
-				continue;
 			if (snprintf(path, sizeof(path), "%s/%s", sdir, de->d_name) >= (int)sizeof(path))
 				rc = err_set(e, -ENAMETOOLONG, "%s: path too long", sdir);
 			else if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) &&
-				 file_holds_records(path, i, file_first_lsn(de->d_name),
-						    sb.st_size)) {
-				snprintf(found, size, "%s", path);
-				rc = 1;
-			}
+				 want(path, de->d_name, i, sb.st_size))
+				rc = fn(ctx, path, de->d_name, i, e);
 		}
 		closedir(d);
 	}
 	return rc;
+}
+
+/* Where each_file's found goes. */
+struct found_at {
+	char *found;
+	size_t size;
+};
+
+static int note_found(void *ctx, const char *path, const char *name, unsigned shard,
+		      struct err *e)
+{
+	struct found_at *f = ctx;
+
+	snprintf(f->found, f->size, "%s", path);
+	return 1;
+}
+
+static bool holds_records(const char *path, const char *name, unsigned shard, off_t size)
+{
+	return file_first_lsn(name) && file_holds_records(path, shard, file_first_lsn(name), size);
+}
+
+int wal_find_records(const char *dir, char *found, size_t size, struct err *e)
+{
+	struct found_at f = { found, size };
+
+	return each_file(dir, holds_records, note_found, &f, e);
+}
+
+/* keep_cut's NAME.cut-UNIXTIME[.N] (or its temporary file, left by a crash). */
+static bool kept_cut(const char *path, const char *name, unsigned shard, off_t size)
+{
+	return strstr(name, ".wal.cut-") != NULL;
+}
+
+int wal_find_kept(const char *dir, char *found, size_t size, struct err *e)
+{
+	struct found_at f = { found, size };
+
+	return each_file(dir, kept_cut, note_found, &f, e);
+}
+
+/* Where wal_copy_kept copies to, and its count. */
+struct copy_to {
+	const char *dest;
+	uint64_t *files;
+};
+
+static int copy_kept(void *ctx, const char *path, const char *name, unsigned shard,
+		     struct err *e)
+{
+	struct copy_to *c = ctx;
+	char sdir[PATH_MAX_LEN];
+	struct stat sb;
+	int fd, rc;
+
+	if (snprintf(sdir, sizeof(sdir), "%s/shard-%02u", c->dest, shard) >= (int)sizeof(sdir))
+		return err_set(e, -ENAMETOOLONG, "%s: path too long", c->dest);
+	if ((rc = fileio_make_dir(sdir, 0750, e)))
+		return rc;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? 0 : err_set(e, -errno, "cannot open %s: %s", path,
+						     strerror(errno)); /* removed: dealt with */
+	if (fstat(fd, &sb) < 0)
+		rc = err_set(e, -errno, "cannot stat %s: %s", path, strerror(errno));
+	else if (!(rc = fileio_copy(fd, (uint64_t)sb.st_size, sdir, name, 0640, e)) &&
+		 (rc = fileio_sync_dir(sdir)) < 0)
+		rc = err_set(e, rc, "cannot sync %s: %s", sdir, strerror(-rc));
+	close(fd);
+	if (!rc)
+		(*c->files)++;
+	return rc;
+}
+
+int wal_copy_kept(const char *dir, const char *dest, uint64_t *files, struct err *e)
+{
+	struct copy_to c = { dest, files };
+
+	return each_file(dir, kept_cut, copy_kept, &c, e);
 }

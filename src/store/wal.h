@@ -34,7 +34,10 @@
  * Recovery: wal_open() replays every record after the shard's checkpoint through the replay
  * callback, in LSN order per shard, before anything can be appended; new records go to a new
  * file. A torn record at the end of a shard's last file (a crash in the middle of a write) is
- * cut off, logged and counted; damage anywhere else is an error naming the file and offset,
+ * cut off, logged and counted; when whole records follow it (a committed record damaged
+ * where it lies looks the same), the bytes cut are first kept beside the file as
+ * NAME.cut-UNIXTIME (synced), logged as an error and counted (cut_records_kept;
+ * wal_find_kept finds such files); damage anywhere else is an error naming the file and offset,
  * never skipped silently, but in records given up (their given-up record is logged): the disk
  * failed to write them. Records missing between the checkpoint and the end (a file moved away)
  * are logged and counted (missing_records), and named in a given-up record of a new file,
@@ -121,6 +124,11 @@ struct wal_stats {
 	uint64_t sync_errors;      /* fdatasync failures */
 	uint64_t replayed_records; /* at open */
 	uint64_t torn_bytes;       /* cut off the end of a shard at open */
+	/*
+	 * Whole records found after a damaged one where a shard's last file was cut at open:
+	 * the bytes cut were kept beside it (NAME.cut-UNIXTIME), not replayed.
+	 */
+	uint64_t cut_records_kept;
 	uint64_t missing_records;  /* found missing at open (a file moved away), named since */
 	uint64_t bytes_on_disk;    /* in the shards' files now */
 };
@@ -199,6 +207,18 @@ unsigned wal_shard_count(struct wal *w);
  * writes; any thread or process (the store's first-use rule for keys).
  */
 int wal_find_records(const char *dir, char *found, size_t size, struct err *e);
+/*
+ * Whether the log in dir holds bytes a start cut off a shard and kept aside (NAME.cut-*: a
+ * damaged record with whole records after it): 1 with the path of one in found (cut to
+ * size), 0 when none does or dir is missing, or a negative errno. Never writes; any thread
+ * or process (`koban store verify`).
+ */
+int wal_find_kept(const char *dir, char *found, size_t size, struct err *e);
+/*
+ * Copies every such file of the log in dir into dest's shard-NN (made when missing; a
+ * backup's log, store/backup.h), synced, and adds them to *files. Never writes to dir.
+ */
+int wal_copy_kept(const char *dir, const char *dest, uint64_t *files, struct err *e);
 
 
 struct wal_scan;

@@ -15,7 +15,8 @@ from kobanlib import (Instance, Suite, fw_ecs_lines, ingest_fw, poll, run,  # no
 
 SUMMARY = re.compile(r"^backup of (.+) into (.+): (\d+) segments \((\d+) copied, (\d+) kept, "
                      r"(\d+) removed\), (\d+) log records in (\d+) log files, koban\.db (\d+) "
-                     r"bytes, (\d+) other files$")
+                     r"bytes, (\d+) other files(?:, (\d+) damaged files? kept aside \(koban store "
+                     r"verify names them\))?$")
 KEYS_LINE = "master.key and signing.key are not in the backup: keep them apart " \
     "(docs/store.md, Backup and restore)"
 
@@ -36,7 +37,7 @@ def backup(d, dest):
     assert len(lines) == 2 and lines[1] == KEYS_LINE, (out, err)
     m = SUMMARY.match(lines[0])
     assert m and m.group(2) == dest, lines[0]
-    got = dict(zip("SCKRLFBO", map(int, m.groups()[2:])))
+    got = dict(zip("SCKRLFBOD", (int(g or 0) for g in m.groups()[2:])))
     with open(os.path.join(dest, "backup.info")) as f:
         info = f.read()
     assert info.startswith("koban backup\nversion: 1\n"), info
@@ -294,6 +295,48 @@ def test_backup_while_serving_with_unsealed_events():
         shutil.rmtree(d)
 
 
+def test_backup_keeps_damaged_copies():
+    """What store verify names for a person to look at is backed up too, so that a restore
+    names it as well: a held log's damaged copy (a salvage's) and bytes the write-ahead log's
+    replay cut and kept; one dealt with (removed) leaves the backup at its next run."""
+    d = tempdir()
+    try:
+        setup(d)
+        var, dest = os.path.join(d, "var"), os.path.join(d, "backup")
+        held = os.path.join(var, "tenants", "2", "held.log.damaged-1796000000")
+        sdir = os.path.join(var, "wal", "shard-00")
+        os.makedirs(sdir, exist_ok=True)
+        cut = os.path.join(sdir, "0000000000000001.wal.cut-1796000001")
+        for path, data in ((held, b"KOBANHL1" + bytes(range(40))), (cut, bytes(range(77)))):
+            with open(path, "wb") as f:
+                f.write(data)
+        got = backup(d, dest)
+        assert got["D"] == 2, got
+        assert filecmp.cmp(held, os.path.join(dest, "tenants", "2", os.path.basename(held)),
+                           False)
+        assert filecmp.cmp(cut, os.path.join(dest, "wal", "shard-00", os.path.basename(cut)),
+                           False)
+        with restored(dest, var) as (r, cfg):
+            status, out, _ = run(["-c", cfg, "store", "verify"], r, check=False)
+            assert status == 1, (status, out)
+            assert "city-a: held events: DAMAGED: " in out and os.path.basename(held) in out, out
+            assert "write-ahead log: DAMAGED: " in out and os.path.basename(cut) in out, out
+            assert (count(r, cfg, "city-a"), count(r, cfg, "city-b")) == (300, 40)
+        os.unlink(held)
+        got = backup(d, dest)
+        assert got["D"] == 1, got
+        assert not os.path.exists(os.path.join(dest, "tenants", "2", os.path.basename(held)))
+        os.unlink(cut)
+        got = backup(d, dest)
+        assert got["D"] == 0, got
+        assert not os.path.exists(os.path.join(dest, "wal", "shard-00", os.path.basename(cut)))
+        with restored(dest, var) as (r, cfg):
+            status, out, _ = run(["-c", cfg, "store", "verify"], r, check=False)
+            assert status == 0 and "DAMAGED" not in out, (status, out)
+    finally:
+        shutil.rmtree(d)
+
+
 if __name__ == "__main__":
     s = Suite()
     s.run(test_backup_restore_without_daemon)
@@ -301,4 +344,5 @@ if __name__ == "__main__":
     s.run(test_backup_refuses_foreign_dir)
     s.run(test_backup_leaves_secrets_and_the_data_directory_alone)
     s.run(test_backup_while_serving_with_unsealed_events)
+    s.run(test_backup_keeps_damaged_copies)
     s.done()

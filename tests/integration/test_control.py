@@ -153,8 +153,8 @@ def test_erase_damaged_key_through_daemon():
             # the erasure's seal holds city-b's records in its held.log (its key does not
             # open), so it succeeds: a segment and the held log are the tenant's 2 files
             assert "could not be sealed first" not in err, err
-            assert "erased tenant 'city-b': 10 events in 2 files and the write-ahead log (10 " \
-                "events not sealed yet, left there unreadable: the sealer passes them over); " \
+            assert "erased tenant 'city-b': 10 events in 2 files (10 of them held in its " \
+                "held log, not sealed since its key did not open: removed with its files); " \
                 "1 segment could not be read" in err, err
             assert not os.path.exists(key)
             assert not os.path.exists(os.path.join(d, "var", "tenants", "3"))

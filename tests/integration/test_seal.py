@@ -52,6 +52,13 @@ def tenant_id(d, name):
     return int(made.pop())
 
 
+def city_a(d):
+    """Tenant city-a in d, with one event sealed by an import: its id."""
+    run(["tenant", "add", "city-a"], d)
+    os.makedirs(os.path.join(d, "var", "tenants"), exist_ok=True)
+    return tenant_id(d, "city-a")
+
+
 def test_search_sees_unsealed_wal_records():
     d = tempdir()
     try:
@@ -155,9 +162,7 @@ def test_missing_wal_file_named_at_start():
     d = tempdir()
     k = None
     try:
-        run(["tenant", "add", "city-a"], d)
-        os.makedirs(os.path.join(d, "var", "tenants"), exist_ok=True)
-        a = tenant_id(d, "city-a")
+        a = city_a(d)
         write_wal(d, 0, 1, [record(1, a, [ecs(i, "kept") for i in range(1, 4)]),
                             record(2, a, [ecs(i, "kept") for i in range(4, 6)])])
         # 0000000000000003.wal, with records 3 to 9, was moved away: wider than the 4
@@ -185,6 +190,54 @@ def test_missing_wal_file_named_at_start():
         assert count(d, "city-a", "*") == 13
         assert k.stop() == 0, k.log()
         k = None
+    finally:
+        if k:
+            k.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_damaged_wal_record_before_whole_ones_kept():
+    """A committed record damaged in the middle of a shard's last file, whole records after
+    it: `koban serve` cuts the log there (as a torn end) but keeps the bytes cut beside the
+    file, logs and counts the whole records after it; `koban store verify` names the file
+    (exit 1) until it is removed."""
+    d = tempdir()
+    k = None
+    try:
+        a = city_a(d)
+        recs = [record(lsn, a, [ecs(lsn * 10 + i, "rec%d" % lsn) for i in range(lsn)])
+                for lsn in range(1, 6)]
+        write_wal(d, 0, 1, recs)
+        path = os.path.join(d, "var", "wal", "shard-00", "%016x.wal" % 1)
+        bad = 24 + len(recs[0])  # record 2, its payload's first byte flipped
+        with open(path, "r+b") as f:
+            f.seek(bad + 32)
+            b = f.read(1)
+            f.seek(bad + 32)
+            f.write(bytes([b[0] ^ 0x20]))
+        with open(path, "rb") as f:
+            cut = f.read()[bad:]
+        with open(os.path.join(d, "koban.yaml"), "w") as f:
+            f.write("data_dir: ./var\n")
+        k = Instance(d, os.path.join(d, "koban.yaml"))
+        assert value(k.metrics(), "koban_store_wal_cut_records_kept") == 3
+        assert k.stop() == 0, k.log()
+        k = None
+        assert "3 whole records (12 events) after it" in open(os.path.join(d, "koban.log")).read()
+        kept = [f for f in os.listdir(os.path.dirname(path)) if ".wal.cut-" in f]
+        assert len(kept) == 1, kept
+        with open(os.path.join(os.path.dirname(path), kept[0]), "rb") as f:
+            assert f.read() == cut
+        assert count(d, "city-a", "rec1") == 1
+        assert count(d, "city-a", "rec3") == 0
+        status, out, _ = run(["store", "verify"], d, check=False)
+        assert status == 1, (status, out)
+        assert "write-ahead log: DAMAGED: ./var/wal/shard-00/%s: records cut off" % kept[0] \
+            in out, out
+        os.unlink(os.path.join(os.path.dirname(path), kept[0]))
+        status, out, _ = run(["store", "verify"], d, check=False)
+        assert status == 0 and "DAMAGED" not in out, (status, out)
+        return True
     finally:
         if k:
             k.stop()
@@ -278,5 +331,6 @@ if __name__ == "__main__":
     s.run(test_search_sees_unsealed_wal_records)
     s.run(test_daemon_events_searchable_before_sealing)
     s.run(test_missing_wal_file_named_at_start)
+    s.run(test_damaged_wal_record_before_whole_ones_kept)
     s.run(test_damaged_key_holds_one_tenant)
     s.done()

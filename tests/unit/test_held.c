@@ -267,6 +267,42 @@ static void test_committed_cut_is_damage(void)
 	held_close(h);
 }
 
+/*
+ * A crash inside a salvage leaves its new file beside a whole held.log (the damaged one, or
+ * the salvaged one renamed over it): the next open removes it and reads held.log as it is.
+ */
+static void test_salvage_leftover_is_removed(void)
+{
+	static const uint64_t all[1] = { UINT64_MAX };
+	struct err e = ERR_INIT;
+	char left[800];
+	struct held *h;
+	struct seen s;
+	int fd;
+
+	fresh("held-salvage-left");
+	CHECK_INT(held_open(&h, dir, &none, &e), 0);
+	CHECK_INT(held_append(h, 0, 1, 2, 0, "one", 3, &e), 0);
+	CHECK_INT(held_append(h, 0, 2, 3, 0, "two", 3, &e), 0);
+	CHECK_INT(held_sync(h, &e), 0);
+	held_close(h);
+	/* the salvage had copied the magic and part of the first record when the crash came */
+	snprintf(left, sizeof(left), "%s/." HELD_NAME ".salvage", dir);
+	fd = open(left, O_WRONLY | O_CREAT | O_TRUNC, 0640);
+	CHECK(fd >= 0);
+	CHECK(write(fd, HELD_MAGIC "\x01\x02", 10) == 10);
+	close(fd);
+
+	CHECK_INT(held_open(&h, dir, &none, &e), 0);
+	CHECK_INT(access(left, F_OK), -1);
+	CHECK_INT(errno, ENOENT);
+	CHECK_INT((int)held_events(h), 5);
+	held_close(h);
+	CHECK_INT(files_with(HELD_NAME ".damaged-"), 0);
+	CHECK_INT(scan(all, 1, &s, NULL, &e), 0);
+	CHECK_STR(s.text, "one|two|");
+}
+
 static void test_empty_and_new(void)
 {
 	static const uint64_t all[1] = { UINT64_MAX };
@@ -297,6 +333,7 @@ int main(void)
 	T_RUN(test_torn_end_is_cut);
 	T_RUN(test_damage_is_salvaged);
 	T_RUN(test_committed_cut_is_damage);
+	T_RUN(test_salvage_leftover_is_removed);
 	T_RUN(test_empty_and_new);
 	return t_done();
 }

@@ -1470,13 +1470,13 @@ static uint64_t unsealed(uint64_t tenant)
 {
 	struct store *st = NULL;
 	struct err e = ERR_INIT;
-	uint64_t events = 0, bytes;
+	struct store_unsealed u = { 0, 0, 0, 0 };
 
 	CHECK_INT(store_open(&st, data, &e), 0);
 	if (st)
-		CHECK_INT(store_unsealed(st, tenant, &events, &bytes, &e), 0);
+		CHECK_INT(store_unsealed(st, tenant, &u, &e), 0);
 	store_close(st);
-	return events;
+	return u.wal_events + u.held_events;
 }
 
 /*

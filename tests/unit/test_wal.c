@@ -314,6 +314,39 @@ static void test_older_files_are_read(void)
 	CHECK_INT(scanned, 0);
 }
 
+/*
+ * A fresh log in dir/name of one shard holding r0..r9 (records of 32 + 2 bytes: record i at
+ * 24 + 34 * i) in one file, whose path goes to path.
+ */
+static bool ten_records(const char *name, char *path, size_t size)
+{
+	static struct seen s;
+	struct err e = ERR_INIT;
+	struct wal *w;
+
+	fresh_dir(name);
+	w = open_wal(1, 0, 0, &s, &e);
+	CHECK(w != NULL);
+	if (!w)
+		return false;
+	append_n(w, 1, 0, 10);
+	wal_close(w);
+	last_file(0, path, size);
+	return true;
+}
+
+/* The one-shard log opened again: its replay in s, its statistics in st (NULL: it failed). */
+static struct wal *reopen(struct seen *s, struct wal_stats *st)
+{
+	struct err e = ERR_INIT;
+	struct wal *w = open_wal(1, 0, 0, s, &e);
+
+	CHECK(w != NULL);
+	if (w)
+		wal_stats(w, st);
+	return w;
+}
+
 static void test_torn_tail_is_cut(void)
 {
 	static struct seen s;
@@ -324,25 +357,17 @@ static void test_torn_tail_is_cut(void)
 	struct stat before, after;
 	int fd;
 
-	fresh_dir("torn");
-	w = open_wal(1, 0, 0, &s, &e);
-	if (!w)
+	if (!ten_records("torn", path, sizeof(path)))
 		return;
-	append_n(w, 1, 0, 10);
-	wal_close(w);
-	last_file(0, path, sizeof(path));
 	CHECK_INT(stat(path, &before), 0);
 	/* Half a record header, as a crash in the middle of a write leaves it. */
 	fd = open(path, O_WRONLY | O_APPEND);
 	CHECK(write(fd, "\x10\x00\x00\x00\xde\xad\xbe\xef\x0b", 9) == 9);
 	close(fd);
 
-	w = open_wal(1, 0, 0, &s, &e);
-	CHECK(w != NULL);
-	if (!w)
+	if (!(w = reopen(&s, &st)))
 		return;
 	CHECK_INT(s.n, 10);
-	wal_stats(w, &st);
 	CHECK_INT(st.torn_bytes, 9);
 	CHECK_INT(stat(path, &after), 0);
 	CHECK_INT(after.st_size, before.st_size);
@@ -351,6 +376,92 @@ static void test_torn_tail_is_cut(void)
 	w = open_wal(1, 0, 0, &s, &e);
 	CHECK_INT(s.n, 11);
 	CHECK_STR(s.payload[10], "r10");
+	wal_close(w);
+}
+
+/* The whole content of path into buf (at most size bytes): its length. */
+static size_t read_whole(const char *path, unsigned char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n = fd >= 0 ? read(fd, buf, size) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	CHECK(n >= 0);
+	return n > 0 ? (size_t)n : 0;
+}
+
+/*
+ * A committed record damaged in the middle of the last file (a bit flipped on the disk) looks
+ * like a torn tail, but whole records follow it: the cut keeps the bytes it takes beside the
+ * file, exactly, and counts the whole records after the damaged one.
+ */
+static void test_damaged_record_before_whole_ones_is_kept(void)
+{
+	static struct seen s;
+	static unsigned char before[4096], kept[4096];
+	struct err e = ERR_INIT;
+	struct wal_stats st;
+	struct wal *w;
+	char path[700], found[700] = "";
+	size_t n, k;
+	struct stat sb;
+	int fd;
+
+	if (!ten_records("damaged-last", path, sizeof(path)))
+		return;
+	fd = open(path, O_RDWR);
+	CHECK(fd >= 0);
+	CHECK(pwrite(fd, "X", 1, 24 + 34 * 4 + 32) == 1); /* the payload of LSN 5 */
+	close(fd);
+	n = read_whole(path, before, sizeof(before));
+	CHECK_INT(n, 24 + 34 * 10);
+	CHECK_INT(wal_find_kept(dir, found, sizeof(found), &e), 0);
+
+	if (!(w = reopen(&s, &st)))
+		return;
+	CHECK_INT(s.n, 4);
+	CHECK_INT(st.cut_records_kept, 5);
+	CHECK_INT(st.torn_bytes, 34 * 6);
+	CHECK_INT(stat(path, &sb), 0);
+	CHECK_INT(sb.st_size, 24 + 34 * 4);
+	CHECK_INT(wal_find_kept(dir, found, sizeof(found), &e), 1);
+	CHECK(strstr(found, "/shard-00/0000000000000001.wal.cut-") != NULL);
+	k = read_whole(found, kept, sizeof(kept));
+	CHECK_INT(k, 34 * 6);
+	CHECK(k == 34 * 6 && !memcmp(kept, before + 24 + 34 * 4, k));
+	append_n(w, 1, 10, 1); /* takes LSN 5: the log goes on after the cut */
+	wal_close(w);
+
+	/* cut once: the next start finds a whole log, keeps nothing more */
+	if (!(w = reopen(&s, &st)))
+		return;
+	CHECK_INT(s.n, 5);
+	CHECK_STR(s.payload[4], "r10");
+	CHECK_INT(st.cut_records_kept, 0);
+	CHECK_INT(st.torn_bytes, 0);
+	wal_close(w);
+}
+
+/* A torn last record (a crash in the middle of its write) is cut as before: nothing kept. */
+static void test_torn_last_record_keeps_nothing(void)
+{
+	static struct seen s;
+	struct err e = ERR_INIT;
+	struct wal_stats st;
+	struct wal *w;
+	char path[700], found[700] = "";
+
+	if (!ten_records("torn-last", path, sizeof(path)))
+		return;
+	CHECK_INT(truncate(path, 24 + 34 * 10 - 1), 0);
+	if (!(w = reopen(&s, &st)))
+		return;
+	CHECK_INT(s.n, 9);
+	CHECK_INT(st.cut_records_kept, 0);
+	CHECK_INT(st.torn_bytes, 33);
+	CHECK_INT(wal_find_kept(dir, found, sizeof(found), &e), 0);
+	CHECK_STR(found, "");
 	wal_close(w);
 }
 
@@ -1397,6 +1508,8 @@ int main(void)
 	T_RUN(test_older_files_are_read);
 	T_RUN(test_torn_tail_is_cut);
 	T_RUN(test_damage_is_an_error);
+	T_RUN(test_damaged_record_before_whole_ones_is_kept);
+	T_RUN(test_torn_last_record_keeps_nothing);
 	T_RUN(test_checkpoint_removes_and_skips);
 	T_RUN(test_checkpoint_of_everything_leaves_no_file);
 	T_RUN(test_write_error_leaves_no_partial_record);
