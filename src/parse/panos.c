@@ -1084,11 +1084,24 @@ static void map_config(struct panos_ctx *x)
 	map_outcome(x, 12, "Succeeded", "Failed");
 }
 
+/*
+ * A GLOBALPROTECT row whose event id is a portal's or gateway's authentication of the
+ * user (portal-auth, gateway-auth) is ECS's authentication, of type start when its status
+ * is success (info otherwise), as a Defender logon or an Entra ID sign-in: impossible
+ * travel and brute-force rules read it by category, outcome, user.name and source.ip.
+ * Every other event id (prelogin, tunnel set-up, latency, logout...) stays network/info.
+ */
 static void map_globalprotect(struct panos_ctx *x)
 {
 	struct ipaddr inside;
+	const char *p;
+	size_t n;
 
-	set_event(x, "network", "info");
+	if (cell(x, 8, &p, &n) && (span_eq(p, n, "portal-auth") || span_eq(p, n, "gateway-auth")))
+		set_event(x, "authentication",
+			  cell(x, 28, &p, &n) && span_eq(p, n, "success") ? "start" : "info");
+	else
+		set_event(x, "network", "info");
 	map_str(x, 8, FIELD_EVENT_ACTION);
 	map_user(x, 12, FIELD_SOURCE_USER_NAME, FIELD_SOURCE_USER_DOMAIN, true);
 	map_str(x, 13, FIELD_SOURCE_GEO_NAME);
