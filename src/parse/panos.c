@@ -35,9 +35,14 @@
 
 /* ---- column tables ---- */
 
-/* NULL: a FUTURE_USE column, not kept (PAN-OS writes nothing meaningful there). */
-#define COMMON_COLS NULL, "receive_time", "serial", "type", "subtype", "config_version", \
-	"time_generated"
+/*
+ * NULL: a FUTURE_USE column, not kept (PAN-OS writes nothing meaningful there). Column 5,
+ * between subtype and time_generated, is FUTURE_USE in PAN-OS's field docs for every log
+ * type; firewalls write a number there (2049, 2305, 2561: said to be a config version)
+ * and Cortex/Strata forwarding the PAN-OS version (9.1, 10.2), so a name would promise a
+ * meaning PAN-OS does not. event.original keeps it.
+ */
+#define COMMON_COLS NULL, "receive_time", "serial", "type", "subtype", NULL, "time_generated"
 /*
  * TRAFFIC, THREAT and DECRYPTION share columns 7 to 30. Column 21, once "Time Logged", is
  * FUTURE_USE in PAN-OS's field docs (8.x to 11.x): not kept, as the other FUTURE_USE
