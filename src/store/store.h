@@ -187,6 +187,7 @@ struct store_search {
 struct store_search_stats {
 	uint64_t segments, blocks, blocks_read, events_read, matched;
 	uint64_t results;       /* events or rows handed to the callbacks */
+	uint64_t wal_records;   /* the tenant's WAL (and held) records read after the segments */
 };
 
 /*
