@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -2969,6 +2970,31 @@ done:
 		}
 	}
 	return rc;
+}
+
+static atomic_uint client_searches;
+static atomic_uint client_searches_max = STORE_CLIENT_SEARCHES_MAX;
+
+bool store_search_slot_take(void)
+{
+	unsigned n = atomic_load(&client_searches);
+
+	/* counted in the same step as checked: a burst of clients cannot all pass */
+	do {
+		if (n >= atomic_load(&client_searches_max))
+			return false;
+	} while (!atomic_compare_exchange_weak(&client_searches, &n, n + 1));
+	return true;
+}
+
+void store_search_slot_give(void)
+{
+	atomic_fetch_sub(&client_searches, 1);
+}
+
+void store_test_max_searches(unsigned n)
+{
+	atomic_store(&client_searches_max, n);
 }
 
 /* ---- segments: stats and verification ---- */
