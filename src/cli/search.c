@@ -449,6 +449,11 @@ int cli_search_remote(const struct cli_remote *r, struct control_call *call)
 		fprintf(call->err, "koban: search: a malformed request\n");
 		return 1;
 	}
+	/* the daemon's searches for its clients, the API's included, are capped together */
+	if (!store_search_slot_take()) {
+		fprintf(call->err, "koban: %s\n", STORE_SEARCHES_BUSY);
+		return 1;
+	}
 	o.json = !strcmp(json, "1");
 	o.limit = limit < 0 ? UINT64_MAX : (uint64_t)limit;
 	buf_init(&o.line, 1 << 26);
@@ -457,6 +462,7 @@ int cli_search_remote(const struct cli_remote *r, struct control_call *call)
 	s.who = call->who;
 	status = search_run(r->cfg, tenant, &s, &o, call->err);
 	out_release(&o);
+	store_search_slot_give();
 	return status;
 }
 

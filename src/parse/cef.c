@@ -357,15 +357,21 @@ int cef_name_field(const char *prefix, const char *name, size_t len,
 		   const struct decode_opts *o)
 {
 	char full[FIELD_NAME_MAX];
-	size_t plen = strlen(prefix), n = plen;
+	size_t plen = strlen(prefix), n = plen, keep = len;
 	bool hashed = has_non_ascii(name, len);
 	struct name_cache_entry *c;
 	int f;
 
-	if (!len || plen + len + (hashed ? NAME_HASH_LEN : 0) > FIELD_NAME_MAX)
+	if (!len || (!hashed && plen + len > FIELD_NAME_MAX))
 		return -EINVAL;
+	/*
+	 * A hashed name's readable part (mostly '_'s that say only a byte length) is cut to
+	 * fit rather than the value lost: the hash, of the whole name, keeps it apart.
+	 */
+	if (hashed && plen + len + NAME_HASH_LEN > FIELD_NAME_MAX)
+		keep = FIELD_NAME_MAX - plen - NAME_HASH_LEN;
 	memcpy(full, prefix, plen);
-	for (size_t i = 0; i < len; i++)
+	for (size_t i = 0; i < keep; i++)
 		full[n++] = is_name_char(name[i]) ? name[i] : '_';
 	if (hashed)
 		n += put_name_hash(full + n, name, len);

@@ -88,10 +88,12 @@ void cef_count_drop(enum cef_decoder_id decoder, enum cef_drop_reason reason, un
 /*
  * Field id of PREFIX + name (name sanitised: bytes other than letters, digits, '_' and
  * '-' become '_'; a name with non-ASCII bytes also gets '_' and the FNV-1a hash of its
- * bytes in 8 hex digits, as two Japanese names of one byte length would be one),
+ * bytes in 8 hex digits, as two Japanese names of one byte length would be one; such a
+ * name too long for FIELD_NAME_MAX keeps as many of its first bytes as fit before the hash),
  * registering it as a string field within the sender name budget; a thread-local cache
- * makes repeated names cheap. -ENOSPC when the budget is spent (or the name exists with
- * another type), -EINVAL for an empty or too long name.
+ * makes repeated names cheap. prefix is a short constant ("cef."). -ENOSPC when the
+ * budget is spent (or the name exists with another type), -EINVAL for an empty name or
+ * an ASCII one too long.
  */
 int cef_name_field(const char *prefix, const char *name, size_t len,
 		   const struct decode_opts *o);

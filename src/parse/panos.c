@@ -35,9 +35,14 @@
 
 /* ---- column tables ---- */
 
-/* NULL: a FUTURE_USE column, not kept (PAN-OS writes nothing meaningful there). */
-#define COMMON_COLS NULL, "receive_time", "serial", "type", "subtype", "config_version", \
-	"time_generated"
+/*
+ * NULL: a FUTURE_USE column, not kept (PAN-OS writes nothing meaningful there). Column 5,
+ * between subtype and time_generated, is FUTURE_USE in PAN-OS's field docs for every log
+ * type; firewalls write a number there (2049, 2305, 2561: said to be a config version)
+ * and Cortex/Strata forwarding the PAN-OS version (9.1, 10.2), so a name would promise a
+ * meaning PAN-OS does not. event.original keeps it.
+ */
+#define COMMON_COLS NULL, "receive_time", "serial", "type", "subtype", NULL, "time_generated"
 /*
  * TRAFFIC, THREAT and DECRYPTION share columns 7 to 30. Column 21, once "Time Logged", is
  * FUTURE_USE in PAN-OS's field docs (8.x to 11.x): not kept, as the other FUTURE_USE
@@ -1084,11 +1089,24 @@ static void map_config(struct panos_ctx *x)
 	map_outcome(x, 12, "Succeeded", "Failed");
 }
 
+/*
+ * A GLOBALPROTECT row whose event id is a portal's or gateway's authentication of the
+ * user (portal-auth, gateway-auth) is ECS's authentication, of type start when its status
+ * is success (info otherwise), as a Defender logon or an Entra ID sign-in: impossible
+ * travel and brute-force rules read it by category, outcome, user.name and source.ip.
+ * Every other event id (prelogin, tunnel set-up, latency, logout...) stays network/info.
+ */
 static void map_globalprotect(struct panos_ctx *x)
 {
 	struct ipaddr inside;
+	const char *p;
+	size_t n;
 
-	set_event(x, "network", "info");
+	if (cell(x, 8, &p, &n) && (span_eq(p, n, "portal-auth") || span_eq(p, n, "gateway-auth")))
+		set_event(x, "authentication",
+			  cell(x, 28, &p, &n) && span_eq(p, n, "success") ? "start" : "info");
+	else
+		set_event(x, "network", "info");
 	map_str(x, 8, FIELD_EVENT_ACTION);
 	map_user(x, 12, FIELD_SOURCE_USER_NAME, FIELD_SOURCE_USER_DOMAIN, true);
 	map_str(x, 13, FIELD_SOURCE_GEO_NAME);

@@ -302,6 +302,7 @@ static void *job_main(void *arg)
 			(void)write_line(j); /* the client may be gone: nothing more to do */
 	}
 	job_free(j);
+	store_search_slot_give();
 	pthread_mutex_lock(&a->lock);
 	if (--a->searches == 0)
 		pthread_cond_broadcast(&a->idle);
@@ -474,13 +475,6 @@ static unsigned search_params(struct MHD_Connection *c, struct search_job *j, co
 	return 0;
 }
 
-static unsigned max_searches = API_MAX_SEARCHES;
-
-void api_test_max_searches(unsigned n)
-{
-	max_searches = n;
-}
-
 static enum MHD_Result handle_search(struct api *a, struct MHD_Connection *c)
 {
 	struct search_job *j = mem_calloc(1, sizeof(*j));
@@ -519,18 +513,17 @@ static enum MHD_Result handle_search(struct api *a, struct MHD_Connection *c)
 	if (!(r = MHD_create_response_from_pipe(fds[0])))
 		goto fail;
 	fds[0] = -1; /* the response owns it */
-	/* counted in the same hold as checked: a burst of connections cannot all pass */
-	pthread_mutex_lock(&a->lock);
-	rc = a->searches < max_searches;
-	a->searches += rc;
-	pthread_mutex_unlock(&a->lock);
-	if (!rc) { /* answered with Retry-After */
+	if (!store_search_slot_take()) { /* answered with Retry-After */
 		MHD_destroy_response(r);
 		status = MHD_HTTP_SERVICE_UNAVAILABLE;
-		why = "too many searches at once: try again";
+		why = STORE_SEARCHES_BUSY;
 		goto fail;
 	}
+	pthread_mutex_lock(&a->lock);
+	a->searches++;
+	pthread_mutex_unlock(&a->lock);
 	if ((rc = pthread_create(&t, NULL, job_main, j)) != 0) {
+		store_search_slot_give();
 		pthread_mutex_lock(&a->lock);
 		a->searches--;
 		pthread_mutex_unlock(&a->lock);

@@ -58,7 +58,8 @@
  *
  * Threads: api_start/api_stop on the main thread. libmicrohttpd runs a thread per
  * connection (at most API_MAX_CONNECTIONS); each search runs on a thread of its own with its
- * own store and meta handles, writing into a pipe the connection reads.
+ * own store and meta handles, writing into a pipe the connection reads, within the searches
+ * a daemon runs at once (store_search_slot_take, shared with the control socket's).
  */
 #ifndef PORTAL_API_H
 #define PORTAL_API_H
@@ -74,8 +75,6 @@ struct sla;
 
 #define API_MAX_CONNECTIONS 64
 #define API_MAX_PER_ADDRESS 16
-/* Searches running at once: each may hold 256 MiB of events ordered newest first (store.h). */
-#define API_MAX_SEARCHES 8
 
 struct api_config {
 	const char *listen;       /* "127.0.0.1:8515", "[::1]:0" (port 0: any free port) */
@@ -100,8 +99,5 @@ const char *api_address(const struct api *a);
 const char *api_scheme(const struct api *a);
 /* Stops listening and waits for the searches in progress (their clients are cut off). */
 void api_stop(struct api *a);
-
-/* Test hook: searches that may run at once (API_MAX_SEARCHES; 0 refuses every one). */
-void api_test_max_searches(unsigned n);
 
 #endif

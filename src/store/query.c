@@ -28,6 +28,7 @@ struct word {
 	size_t start;   /* offset in the query */
 	bool escaped;   /* had a backslash: never a keyword */
 	bool wildcard;  /* an unescaped * or ? */
+	bool name;      /* each unescaped byte may stand in a field name (is_name_byte) */
 };
 
 static unsigned column_of(const struct parser *p, size_t pos)
@@ -89,6 +90,23 @@ static size_t span_end(const struct parser *p, size_t pos, enum word_mode mode, 
 	return pos;
 }
 
+/*
+ * A byte a field name may hold unescaped: ASCII letters, digits, '.', '_', '@' and '-', as
+ * in ECS and vendor names, and those of UTF-8 characters, as in a JSON key in Japanese
+ * (stored as the key was written). Any other (a space, ':', '*') a name holds escaped.
+ */
+static bool is_name_byte(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '.' || c == '_' || c == '@' || c == '-' || (unsigned char)c >= 0x80;
+}
+
+/* A byte a sort key may hold unescaped: a name's, and a result column's parentheses. */
+static bool is_sort_byte(char c)
+{
+	return is_name_byte(c) || c == '(' || c == ')';
+}
+
 /* Reads a word at pos (possibly empty); -ENOMEM only. */
 static int read_word(struct parser *p, enum word_mode mode, struct word *w)
 {
@@ -97,6 +115,7 @@ static int read_word(struct parser *p, enum word_mode mode, struct word *w)
 
 	w->start = start;
 	w->escaped = w->wildcard = false;
+	w->name = true;
 	/* + 2: a lone backslash at the end comes out as two (kept for the wildcard matcher) */
 	out = arena_alloc(p->a, span_end(p, start, mode, false) - start + 2);
 	if (!out)
@@ -115,6 +134,7 @@ static int read_word(struct parser *p, enum word_mode mode, struct word *w)
 		}
 		if (c == '*' || c == '?')
 			w->wildcard = true;
+		w->name = w->name && is_name_byte(c);
 		out[n++] = c;
 	}
 	out[n] = '\0';
@@ -132,16 +152,10 @@ static int read_word(struct parser *p, enum word_mode mode, struct word *w)
 	return 0;
 }
 
-/* Field names are ASCII letters, digits, '.', '_', '@' and '-', as in ECS and vendor names. */
+/* A word that names a field: not empty, each byte a name's or escaped (no wildcard). */
 static bool is_field_name(const struct word *w)
 {
-	if (w->escaped || w->wildcard || !w->text[0])
-		return false;
-	for (const char *c = w->text; *c; c++)
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-		      (*c >= '0' && *c <= '9') || *c == '.' || *c == '_' || *c == '@' || *c == '-'))
-			return false;
-	return true;
+	return w->text[0] && w->name;
 }
 
 static bool is_keyword(const struct word *w, const char *kw)
@@ -521,8 +535,9 @@ static int term_word(struct parser *p, size_t pos, struct query_node **out)
 		return rc;
 	skip_ws(p);
 	if ((cur(p) == ':' || cur(p) == '<' || cur(p) == '>') && !is_field_name(&w))
-		return fail_at(p, pos, "a field name (letters, digits, '.', '_', '@', '-') before "
-				       "':' or a comparison");
+		return fail_at(p, pos, "a field name (letters, digits, '.', '_', '@', '-', "
+				       "non-ASCII; any other character after '\\') before ':' or a "
+				       "comparison");
 	if (cur(p) == ':' || cur(p) == '<' || cur(p) == '>')
 		return field_expression(p, &w, out);
 	if (cur(p) == '=')
@@ -692,19 +707,29 @@ static int parse_sort(struct parser *p, struct query_pipe *pipe)
 		p->pos++;
 	else if (cur(p) == '+')
 		p->pos++;
-	/* A result column like dc(user.name) is a name too: read up to space or '|'. */
+	/*
+	 * A result column like dc(user.name) is a name too: read up to space or '|', escapes
+	 * taking the byte after them as in field names.
+	 */
 	skip_ws(p);
 	{
-		size_t start = p->pos;
+		size_t start = p->pos, n = 0;
+		char *key;
 
-		while (!at_end(p) && (isalnum((unsigned char)cur(p)) || strchr("._@-()", cur(p))))
-			p->pos++;
+		while (!at_end(p) &&
+		       (is_sort_byte(cur(p)) || (cur(p) == '\\' && p->pos + 1 < p->len)))
+			p->pos += cur(p) == '\\' ? 2 : 1;
 		if (p->pos == start || p->s[start] == '-')
 			return fail_at(p, start, "a field or result column after 'sort'");
 		pipe->key_column = column_of(p, start);
-		pipe->sort_key = arena_strndup(p->a, p->s + start, p->pos - start);
+		if (!(key = arena_alloc(p->a, p->pos - start + 1)))
+			return no_memory(p);
+		for (size_t i = start; i < p->pos; i++)
+			key[n++] = p->s[i] == '\\' ? p->s[++i] : p->s[i];
+		key[n] = '\0';
+		pipe->sort_key = key;
 	}
-	return pipe->sort_key ? 0 : no_memory(p);
+	return 0;
 }
 
 static int parse_pipe(struct parser *p, struct query_pipe *pipe)
@@ -846,6 +871,26 @@ static int add_word(struct buf *out, const char *s, bool wildcard, bool term)
 	return rc;
 }
 
+/*
+ * A field name (or, with paren, a sort key) as the parser reads it back: other bytes than a
+ * name's escaped, and a name spelled as a keyword escaped too.
+ */
+static int add_name(struct buf *out, const char *s, bool paren)
+{
+	int rc = 0;
+
+	if (!strcasecmp(s, "and") || !strcasecmp(s, "or") || !strcasecmp(s, "not") ||
+	    !strcasecmp(s, "_exists_") || (paren && *s == '-')) /* a sort's '-': descending */
+		rc = buf_addch(out, '\\');
+	for (; *s && !rc; s++) {
+		if (!(paren ? is_sort_byte(*s) : is_name_byte(*s)))
+			rc = buf_addch(out, '\\');
+		if (!rc)
+			rc = buf_addch(out, *s);
+	}
+	return rc;
+}
+
 static int add_phrase(struct buf *out, const char *s)
 {
 	int rc = buf_addch(out, '"');
@@ -909,15 +954,16 @@ static int format_node(const struct query_node *n, struct buf *out)
 			rc = format_node(n->left, out);
 		return rc;
 	case QUERY_MATCH:
-		if (n->field && (rc = buf_addf(out, "%s: ", n->field)))
+		if (n->field &&
+		    ((rc = add_name(out, n->field, false)) || (rc = buf_adds(out, ": "))))
 			return rc;
 		return add_value(out, n);
 	case QUERY_RANGE:
-		if (!(rc = buf_adds(out, n->field)) && !(rc = buf_adds(out, ops[n->op])))
+		if (!(rc = add_name(out, n->field, false)) && !(rc = buf_adds(out, ops[n->op])))
 			rc = add_word(out, n->value, false, false);
 		return rc;
 	case QUERY_EXISTS:
-		return buf_addf(out, "_exists_: %s", n->field);
+		return (rc = buf_adds(out, "_exists_: ")) ? rc : add_name(out, n->field, false);
 	}
 	return -EINVAL;
 }
@@ -927,7 +973,8 @@ static int format_names(struct buf *out, const char *const *names, size_t n)
 	int rc = 0;
 
 	for (size_t i = 0; i < n && !rc; i++)
-		rc = buf_addf(out, "%s%s", i ? ", " : "", names[i]);
+		if (!(rc = buf_adds(out, i ? ", " : "")))
+			rc = add_name(out, names[i], false);
 	return rc;
 }
 
@@ -935,9 +982,13 @@ static int format_aggs(struct buf *out, const struct query_pipe *pipe)
 {
 	int rc = 0;
 
-	for (size_t i = 0; i < pipe->n_aggs && !rc; i++)
-		rc = buf_addf(out, "%s%s%s", i ? ", " : "", pipe->aggs[i].name,
-			      pipe->aggs[i].field ? "" : "()");
+	for (size_t i = 0; i < pipe->n_aggs && !rc; i++) {
+		const struct query_agg *g = &pipe->aggs[i];
+
+		if (!(rc = buf_addf(out, "%s%s(", i ? ", " : "", agg_names[g->kind])) &&
+		    !(rc = g->field ? add_name(out, g->field, false) : 0))
+			rc = buf_addch(out, ')');
+	}
 	if (!rc && pipe->n_names)
 		if (!(rc = buf_adds(out, " by ")))
 			rc = format_names(out, pipe->names, pipe->n_names);
@@ -970,7 +1021,9 @@ static int format_pipe(const struct query_pipe *pipe, struct buf *out)
 			return rc;
 		return format_aggs(out, pipe);
 	case QUERY_SORT:
-		return buf_addf(out, " | sort %s%s", pipe->descending ? "-" : "", pipe->sort_key);
+		if ((rc = buf_addf(out, " | sort %s", pipe->descending ? "-" : "")))
+			return rc;
+		return add_name(out, pipe->sort_key, true);
 	case QUERY_HEAD:
 		return buf_addf(out, " | head %llu", (unsigned long long)pipe->head);
 	case QUERY_FIELDS:

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1878,9 +1879,10 @@ static void snapshot_release(struct snapshot *sn)
  * Segments (and, as wal says, WAL records) as of one committed sealer state: the state is
  * read before and after listing segments, the journal and opening the WAL files; when a
  * commit came between, all is taken again (the WAL files stay readable once open, even when
- * a checkpoint removes them). Searches take the WAL too, twice when they read its field
- * names first (a scan is read once); stats, verify and retention only need to know which
- * listed segments are superseded.
+ * a checkpoint removes them). Searches take the WAL too, opened twice when they read its
+ * field names first (a scan is read once): the second is read only when the names pass
+ * could not keep the records for the search; stats, verify and retention only need to know
+ * which listed segments are superseded.
  */
 static int snapshot_take(struct store *st, uint64_t tenant, const char *dir, int64_t day_from,
 			 int64_t day_to, enum snapshot_wal wal, struct snapshot *sn,
@@ -2242,7 +2244,9 @@ static bool query_names_known(const struct query *q)
 
 /*
  * The tenant's WAL records after the snapshot, unsealed, read newest first in batches: by the
- * search, or by the names pass (register_names), which registers their field names.
+ * search, or by the names pass (register_names), which registers their field names and keeps
+ * the records for the search, so that the WAL is read once (twice only when the records
+ * outgrow one buffer, TAIL_BUFFER_MAX or TAIL_RECORDS_MAX, while the names pass reads them).
  */
 struct tail_rec {
 	size_t off, len; /* in tail_run.text */
@@ -2267,7 +2271,9 @@ struct tail_run {
 	size_t lines_cap;
 	struct evcodec_reader rd; /* a binary batch's names */
 	const struct query *names; /* the names pass: until these query's names are known */
-	bool known;           /* the names pass is done */
+	bool known;           /* the names pass has registered all it needs */
+	bool reread;          /* the names pass let records go (buffer full): search reads again */
+	bool kept;            /* text and recs hold the whole tail, read by the names pass */
 	struct err *e;
 };
 
@@ -2516,19 +2522,33 @@ static int tail_lines(struct tail_run *t, const char *p, size_t len)
 	return rc;
 }
 
+/* The names pass over the records held, newest first, until the query's names are known. */
+static int tail_register(struct tail_run *t)
+{
+	int rc = 0;
+
+	for (size_t i = t->n; i > 0 && !rc && !t->known && !search_gone(t->r); i--)
+		if (t->recs[i - 1].flags & WAL_FLAG_EVCODEC)
+			rc = tail_names(t, (const char *)t->text + t->recs[i - 1].off,
+					t->recs[i - 1].len);
+	return rc;
+}
+
+/* The records held, newest first, through the names pass or the search; then let go. */
 static int tail_flush(struct tail_run *t)
 {
 	int rc = 0;
 
-	while (t->n && !rc && !t->known && !search_gone(t->r)) {
+	if (t->names) {
+		rc = tail_register(t);
+		t->reread = true;
+	}
+	while (t->n && !rc && !t->names && !search_gone(t->r)) {
 		const struct tail_rec *rec = &t->recs[--t->n];
 		const char *p = (const char *)t->text + rec->off;
 
-		if (t->names)
-			rc = tail_names(t, p, rec->len);
-		else
-			rc = rec->flags & WAL_FLAG_EVCODEC ? tail_batch(t, p, rec->len)
-							   : tail_lines(t, p, rec->len);
+		rc = rec->flags & WAL_FLAG_EVCODEC ? tail_batch(t, p, rec->len)
+						   : tail_lines(t, p, rec->len);
 	}
 	t->n = 0;
 	t->len = 0;
@@ -2565,8 +2585,7 @@ static int tail_record(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant,
 	size_t out_len = len;
 	int rc;
 
-	if (tenant != t->r->s->tenant || t->r->done || t->known ||
-	    (t->names && !(flags & WAL_FLAG_EVCODEC)))
+	if (tenant != t->r->s->tenant || t->r->done || (t->known && t->reread))
 		return 0;
 	if (flags & WAL_FLAG_SEALED) {
 		if (!t->key) {
@@ -2602,43 +2621,85 @@ static int tail_record(void *ctx, unsigned shard, uint64_t lsn, uint64_t tenant,
 	}
 	t->recs[t->n++] = (struct tail_rec){ t->len, out_len, flags };
 	t->len += out_len;
+	t->r->st.wal_records++;
 	return 0;
 }
 
-/* The search of the tenant's records in scan, or with names, the names pass. */
-static int run_tail(struct store *st, struct search_run *r, struct wal_scan *scan,
-		    const struct query *names, struct err *e)
+static void tail_init(struct tail_run *t, struct store *st, struct search_run *r, struct err *e)
 {
-	struct tail_run t = { .st = st, .r = r, .names = names, .e = e };
+	memset(t, 0, sizeof(*t));
+	t->st = st;
+	t->r = r;
+	t->e = e;
+	arena_init(&t->arena, 64 << 10, BLOCK_ARENA_MAX);
+	evcodec_reader_init(&t->rd);
+}
+
+static void tail_release(struct tail_run *t)
+{
+	arena_release(&t->arena);
+	evcodec_reader_release(&t->rd);
+	memset(&t->dk, 0, sizeof(t->dk));
+	mem_free(t->text);
+	mem_free(t->recs);
+	mem_free(t->lower);
+	mem_free(t->lines);
+}
+
+/* The tenant's records in scan, then those held, into t (flushed whenever it is full). */
+static int tail_read(struct tail_run *t, struct wal_scan *scan)
+{
+	struct search_run *r = t->r;
+	bool stop = false; /* the names pass knows the names and has let records go */
 	int rc = 0;
 
-	arena_init(&t.arena, 64 << 10, BLOCK_ARENA_MAX);
-	evcodec_reader_init(&t.rd);
-	if (!names)
-		tail_tokens(&t);
 	wal_scan_tenant(scan, r->s->tenant);
-	for (unsigned i = 0; i < wal_scan_shards(scan) && !rc && !r->done && !t.known; i++)
-		rc = wal_scan_shard(scan, i, UINT64_MAX, tail_record, &t, NULL, e);
-	if (!rc && !r->done && !t.known) /* older than the WAL's: the committed state covers them */
+	for (unsigned i = 0; i < wal_scan_shards(scan) && !rc && !r->done && !stop; i++) {
+		rc = wal_scan_shard(scan, i, UINT64_MAX, tail_record, t, NULL, t->e);
+		stop = t->known && t->reread;
+	}
+	if (!rc && !r->done && !stop) /* older than the WAL's: the committed state covers them */
 		rc = held_view_scan(&r->snap->held, r->s->tenant, r->snap->lsn, r->snap->n_lsn,
-				    tail_record, &t, e);
-	if (!rc)
-		rc = tail_flush(&t);
-	arena_release(&t.arena);
-	evcodec_reader_release(&t.rd);
-	memset(&t.dk, 0, sizeof(t.dk));
-	mem_free(t.text);
-	mem_free(t.recs);
-	mem_free(t.lower);
-	mem_free(t.lines);
+				    tail_record, t, t->e);
 	return rc;
 }
 
-/* The WAL tail first (the newest events), then the segments, newest first. */
-static int run_all(struct store *st, struct search_run *r, int64_t from, int64_t to,
-		   struct err *e)
+/*
+ * The names pass of q over the records in scan: what fits in one buffer is kept for the
+ * search (t->kept), else it is let go as it is read and the search reads the WAL again.
+ */
+static int tail_names_pass(struct tail_run *t, struct wal_scan *scan, const struct query *q)
 {
-	int rc = run_tail(st, r, r->snap->scan, NULL, e);
+	int rc;
+
+	t->names = q;
+	rc = tail_read(t, scan);
+	if (!rc && t->reread)
+		rc = tail_flush(t);
+	else if (!rc)
+		rc = tail_register(t);
+	t->kept = !rc && !t->reread;
+	t->names = NULL;
+	t->known = false;
+	return rc;
+}
+
+/* The search of the tenant's records: those the names pass kept, else those in scan. */
+static int run_tail(struct tail_run *t, struct wal_scan *scan)
+{
+	int rc = 0;
+
+	tail_tokens(t);
+	if (!t->kept)
+		rc = tail_read(t, scan);
+	return rc ? rc : tail_flush(t);
+}
+
+/* The WAL tail first (the newest events), then the segments, newest first. */
+static int run_all(struct store *st, struct search_run *r, struct tail_run *t, int64_t from,
+		   int64_t to, struct err *e)
+{
+	int rc = run_tail(t, r->snap->scan);
 
 	if (!rc && !r->done)
 		rc = run_segments(st, r, from, to, e);
@@ -2709,7 +2770,8 @@ static int audit_ready(struct store *st, struct err *e)
 
 /*
  * The search's view (r->snap): the tenant's segments in the caller's time range and the WAL
- * records after them, read twice when q names a field this process does not know yet.
+ * records after them, opened a second time when q names a field this process does not know
+ * yet (read again only when the names pass's records outgrow its buffer).
  */
 static int take_view(struct store *st, struct search_run *r, const struct query *q,
 		     struct snapshot *sn, struct err *e)
@@ -2776,8 +2838,8 @@ fail:
  * (events not sealed yet), until every name is known (or none is left), so that
  * `panos.app: ssh` means the stored field and not one no event has.
  */
-static int register_names(struct store *st, struct search_run *r, const struct query *q,
-			  struct err *e)
+static int register_names(struct store *st, struct search_run *r, struct tail_run *t,
+			  const struct query *q, struct err *e)
 {
 	int rc;
 
@@ -2785,7 +2847,7 @@ static int register_names(struct store *st, struct search_run *r, const struct q
 		return 0;
 	if ((rc = register_segment_names(st, r, q, e)) || query_names_known(q))
 		return rc;
-	return run_tail(st, r, r->snap->names, q, e);
+	return tail_names_pass(t, r->snap->names, q);
 }
 
 /*
@@ -2858,6 +2920,7 @@ int store_search(struct store *st, const struct store_search *s, struct store_se
 	struct search_run r = { .s = s };
 	int64_t started = time_mono_ns(), from, to;
 	struct snapshot sn = { 0 };
+	struct tail_run tail;
 	struct arena qa;
 	struct query q;
 	int rc;
@@ -2865,8 +2928,9 @@ int store_search(struct store *st, const struct store_search *s, struct store_se
 	if ((rc = audit_ready(st, e)))
 		return rc;
 	arena_init(&qa, 4096, 4u << 20);
+	tail_init(&tail, st, &r, e);
 	if ((rc = check_bounds(s, e)) || (rc = query_parse(&q, s->query, s->query_len, &qa, e)) ||
-	    (rc = take_view(st, &r, &q, &sn, e)) || (rc = register_names(st, &r, &q, e)) ||
+	    (rc = take_view(st, &r, &q, &sn, e)) || (rc = register_names(st, &r, &tail, &q, e)) ||
 	    (rc = match_compile(&r.m, q.filter, s->now, &qa, e)) ||
 	    (rc = agg_new(&r.agg, &q, count_event, count_row, &r, e)))
 		goto done;
@@ -2883,12 +2947,13 @@ int store_search(struct store *st, const struct store_search *s, struct store_se
 	from = MAX(from, s->from);
 	to = MIN(to, s->to);
 	if (from <= to)
-		rc = run_all(st, &r, from, to, e);
+		rc = run_all(st, &r, &tail, from, to, e);
 	if (!rc)
 		rc = agg_finish(r.agg, e);
 	if (rc == -ECANCELED)
 		rc = 0;
 done:
+	tail_release(&tail);
 	snapshot_release(&sn);
 	agg_free(r.agg);
 	arena_release(&qa);
@@ -2905,6 +2970,31 @@ done:
 		}
 	}
 	return rc;
+}
+
+static atomic_uint client_searches;
+static atomic_uint client_searches_max = STORE_CLIENT_SEARCHES_MAX;
+
+bool store_search_slot_take(void)
+{
+	unsigned n = atomic_load(&client_searches);
+
+	/* counted in the same step as checked: a burst of clients cannot all pass */
+	do {
+		if (n >= atomic_load(&client_searches_max))
+			return false;
+	} while (!atomic_compare_exchange_weak(&client_searches, &n, n + 1));
+	return true;
+}
+
+void store_search_slot_give(void)
+{
+	atomic_fetch_sub(&client_searches, 1);
+}
+
+void store_test_max_searches(unsigned n)
+{
+	atomic_store(&client_searches_max, n);
 }
 
 /* ---- segments: stats and verification ---- */

@@ -187,6 +187,7 @@ struct store_search {
 struct store_search_stats {
 	uint64_t segments, blocks, blocks_read, events_read, matched;
 	uint64_t results;       /* events or rows handed to the callbacks */
+	uint64_t wal_records;   /* the tenant's WAL (and held) records read after the segments */
 };
 
 /*
@@ -210,6 +211,20 @@ uint64_t store_tenant_dir_bytes(const char *data_dir, uint64_t tenant);
  */
 int store_search(struct store *st, const struct store_search *s, struct store_search_stats *out,
 		 struct err *e);
+
+/*
+ * Searches a daemon runs at once for its clients, the API's and the control socket's
+ * (`koban search` through a running serve) together, in one count per process: each may
+ * hold 256 MiB of events it orders newest first. A client's search takes a slot before it
+ * starts and gives it back when it ends; when none is free it is refused with
+ * STORE_SEARCHES_BUSY (the API answers 503 with Retry-After). Any thread.
+ */
+#define STORE_CLIENT_SEARCHES_MAX 8
+#define STORE_SEARCHES_BUSY "too many searches at once: try again"
+bool store_search_slot_take(void);
+void store_search_slot_give(void);
+/* Test hook: slots there are (STORE_CLIENT_SEARCHES_MAX; 0 refuses every search). */
+void store_test_max_searches(unsigned n);
 /*
  * Closes the segments the handle keeps that are gone or another file now (an erasure or
  * retention elsewhere) or unused for a minute, and trims what the others keep of their

@@ -14,8 +14,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kobanlib import (KOBAN, Instance, Suite, fw_ecs_lines, ingest_fw, recv_to_eof,  # noqa: E402
-                      run, tempdir, value)
+from kobanlib import (KOBAN, Instance, Suite, api_request, api_tokens, fw_ecs_lines,  # noqa: E402
+                      ingest_fw, poll, recv_to_eof, run, tempdir, value)
 
 
 def setup(d):
@@ -351,6 +351,55 @@ def test_peer_uid_checked():
         shutil.rmtree(d)
 
 
+BUSY = "too many searches at once: try again"
+
+
+def test_search_cap_shared_with_api():
+    """`koban search` through the daemon takes one of the 8 search slots that the API's
+    searches take: with 8 held by CLI searches whose output nobody reads, a ninth is refused
+    with the API's own words and the API answers 503; once they end, both search again."""
+    d = tempdir()
+    held = []
+    try:
+        run(["tenant", "add", "city-a"], d)
+        ingest_fw(d, "city-a", 20000, "cap")  # megabytes of JSON: more than the pipes hold
+        tok = api_tokens(d, ["city-a"])["city-a"]
+        inst = Instance(d, extra=["--api", "127.0.0.1:0"])
+        url = "%s://%s/api/v1/search?q=*&limit=1" % (inst.api_scheme, inst.api)
+        try:
+            for _ in range(8):
+                held.append(subprocess.Popen([KOBAN, "search", "--tenant", "city-a", "--json",
+                                              "*"], cwd=d, stdout=subprocess.PIPE,
+                                             stderr=subprocess.DEVNULL))
+            # each holds its slot once its first event is out (nobody reads the rest)
+            for p in held:
+                assert p.stdout.readline().startswith(b"{"), p.wait()
+            # a search of nothing (--limit 0) takes a slot too: a ninth is refused
+            assert run(["search", "--tenant", "city-a", "--limit", "0", "*"], d,
+                       check=False) == (1, "", "koban: " + BUSY + "\n")
+            status, _, body = api_request(url, tok)
+            assert (status, json.loads(body)) == (503, {"error": BUSY}), (status, body)
+            for p in held:
+                p.kill()
+                p.wait()
+            # the daemon sees each reader gone and gives its slot back
+            def counted():
+                status, out, _ = run(["search", "--tenant", "city-a", "--json",
+                                      "| stats count()"], d, check=False)
+                return status == 0 and json.loads(out) == {"count": 20000}
+            poll("the slots given back", counted)
+            status, _, body = api_request(url, tok)
+            assert status == 200 and len(body.splitlines()) == 1, (status, body)
+        finally:
+            for p in held:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+            assert inst.stop() == 0
+    finally:
+        shutil.rmtree(d)
+
+
 if __name__ == "__main__":
     s = Suite()
     s.run(test_same_with_and_without_daemon)
@@ -360,4 +409,5 @@ if __name__ == "__main__":
     s.run(test_ingest_through_daemon)
     s.run(test_lock_without_socket)
     s.run(test_peer_uid_checked)
+    s.run(test_search_cap_shared_with_api)
     s.done()

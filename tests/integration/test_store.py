@@ -386,6 +386,36 @@ def test_tables_line_up_japanese():
         shutil.rmtree(d)
 
 
+def test_non_ascii_and_escaped_field_names():
+    """A JSON key in Japanese (or with a space) is a field of that name: a query names it
+    bare (non-ASCII characters) or with a backslash before each other character, in a
+    filter, _exists_, stats, fields and sort, in a fresh process that learns it from the
+    store."""
+    d = tempdir()
+    try:
+        run(["tenant", "add", "city-a"], d)
+        with open(os.path.join(d, "k.json"), "w") as f:
+            for i in range(6):
+                f.write(json.dumps({"@timestamp": "2026-12-01T10:00:0%dZ" % i,
+                                    "部署": ["総務", "情報", "企画"][i % 3],
+                                    "送信 元": "10.0.0.%d" % (i % 2),
+                                    "event": {"original": "line %d" % i}}) + "\n")
+        run(["ingest", "--tenant", "city-a", "--format", "ecs", "k.json"], d)
+        assert search(d, "city-a", "部署: 総務 | stats count()") == [{"count": 2}]
+        assert search(d, "city-a", "部署:情報 and 送信\\ 元: 10.0.0.0 | stats count()") == [
+            {"count": 1}]
+        assert search(d, "city-a", "_exists_: 送信\\ 元 | stats count()") == [{"count": 6}]
+        assert search(d, "city-a", "| stats count() by 部署 | sort 部署") == [
+            {"部署": "企画", "count": 2}, {"部署": "情報", "count": 2},
+            {"部署": "総務", "count": 2}]
+        assert search(d, "city-a", '"line 5" | fields 部署, 送信\\ 元') == [
+            {"部署": "企画", "送信 元": "10.0.0.1"}]
+        # unescaped, a space ends the name: `送信` is a term and `元: …` a field no event has
+        assert search(d, "city-a", "送信 元: 10.0.0.1 | stats count()") == [{"count": 0}]
+    finally:
+        shutil.rmtree(d)
+
+
 def test_japanese_text_is_one_token_per_run():
     """What docs/query.md promises of Japanese full text: a run without ASCII separators is
     one token (Japanese punctuation and U+3000 inside it), found whole by a word or phrase
@@ -952,6 +982,7 @@ if __name__ == "__main__":
     s.run(test_vendor_fields_only_in_the_wal)
     s.run(test_table_output_escapes_control_characters)
     s.run(test_tables_line_up_japanese)
+    s.run(test_non_ascii_and_escaped_field_names)
     s.run(test_japanese_text_is_one_token_per_run)
     s.run(test_stats_read_every_value)
     s.run(test_exit_statuses_and_errors)

@@ -182,16 +182,76 @@ static void test_cef_labels_and_key_names(void)
 
 /*
  * Labels in Japanese: every non-ASCII byte becomes '_', so two labels of one byte length
- * gave one name and one value was lost; a hash of the label now tells them apart.
+ * gave one name and one value was lost; a hash of the label now tells them apart. ASCII
+ * labels keep their names, so those that differ only in bytes that become '_' share one
+ * field (its values an array, in order), by design: a hash on them would rename every
+ * label with a space (cef.Source_Zone), which saved searches and rules name.
  */
 static void test_cef_non_ascii_labels(void)
 {
 	CHECK_INT(dec("cef", "CEF:0|V|P|1|s|n|3|cs1Label=送信元部署 "
 			     "cs1=soumu cs2Label=宛先部署名 cs2=jouhou "
-			     "cs3Label=Source Zone cs3=trust"), 0);
+			     "cs3Label=Source Zone cs3=trust cs4Label=Source/Zone cs4=dmz "
+			     "cs5Label=Source_Zone cs5=untrust cs6Label=Source-Zone cs6=lan"), 0);
 	CHECK_STR(val("cef.________________7550433e"), "soumu");
 	CHECK_STR(val("cef.________________71465657"), "jouhou");
-	CHECK_STR(val("cef.Source_Zone"), "trust"); /* ASCII labels keep their names */
+	CHECK_STR(val("cef.Source_Zone"), "trust,dmz,untrust");
+	CHECK_STR(val("cef.Source-Zone"), "lan");
+}
+
+/* prefix, n '_'s and "_" hash: the name a long Japanese label gives. */
+static const char *hashed_name(const char *prefix, size_t n, const char *hash)
+{
+	static char name[FIELD_NAME_MAX + 1];
+	size_t plen = strlen(prefix);
+
+	memcpy(name, prefix, plen);
+	memset(name + plen, '_', n);
+	snprintf(name + plen + n, sizeof(name) - plen - n, "_%s", hash);
+	return name;
+}
+
+/*
+ * A Japanese label near the field-name limit: its '_'s are cut so that prefix, '_'s and
+ * hash make 256 bytes, where the hash once pushed it past the limit and the value was
+ * lost. Two labels that differ only in their last character stay two fields; one that
+ * fits exactly (81 characters, 243 bytes) is not cut. LEEF's longer prefix keeps one '_'
+ * less. Nothing is counted as dropped.
+ */
+static void test_cef_long_non_ascii_labels(void)
+{
+	unsigned long long before = drops("cef", "bad_name");
+	struct buf m = BUF_INIT(1 << 16);
+	const char *last[] = { "署", "名" };
+
+	CHECK_INT(buf_add(&m, "CEF:0|V|P|1|s|n|3|", 18), 0);
+	for (int l = 1; l <= 3; l++) {
+		CHECK_INT(buf_addf(&m, " cs%dLabel=", l), 0);
+		for (int i = 0; i < (l < 3 ? 82 : 81); i++)
+			CHECK_INT(buf_add(&m, "部", 3), 0);
+		if (l < 3)
+			CHECK_INT(buf_add(&m, last[l - 1], 3), 0);
+		CHECK_INT(buf_addf(&m, " cs%d=v%d", l, l), 0);
+	}
+	CHECK_INT(buf_addch(&m, '\0'), 0);
+	CHECK_INT(dec("cef", m.p), 0);
+	CHECK_INT(strlen(hashed_name("cef.", 243, "8f7fb525")), FIELD_NAME_MAX);
+	CHECK_STR(val(hashed_name("cef.", 243, "8f7fb525")), "v1");
+	CHECK_STR(val(hashed_name("cef.", 243, "a66bd603")), "v2");
+	CHECK_STR(val(hashed_name("cef.", 243, "174cc8b7")), "v3");
+	CHECK_INT(drops("cef", "bad_name") - before, 0);
+
+	before = drops("leef", "bad_name");
+	buf_reset(&m);
+	CHECK_INT(buf_add(&m, "LEEF:2.0|V|P|1|e|^|", 19), 0);
+	for (int i = 0; i < 82; i++)
+		CHECK_INT(buf_add(&m, "部", 3), 0);
+	CHECK_INT(buf_add(&m, "署=v1", 7), 0);
+	CHECK_INT(buf_addch(&m, '\0'), 0);
+	CHECK_INT(dec("leef", m.p), 0);
+	CHECK_STR(val(hashed_name("leef.", 242, "8f7fb525")), "v1");
+	CHECK_INT(drops("leef", "bad_name") - before, 0);
+	buf_release(&m);
 }
 
 static void test_cef_values(void)
@@ -714,6 +774,7 @@ int main(void)
 	T_RUN(test_cef_tag_trap_and_prefixes);
 	T_RUN(test_cef_labels_and_key_names);
 	T_RUN(test_cef_non_ascii_labels);
+	T_RUN(test_cef_long_non_ascii_labels);
 	T_RUN(test_cef_values);
 	T_RUN(test_cef_times);
 	T_RUN(test_cef_errors_keep_the_raw_event);

@@ -61,6 +61,30 @@ static void test_filters(void)
 	CANON("f*\\", "f*\\\\");  /* a last backslash is a literal one */
 }
 
+/*
+ * Field names a JSON key gave (stored as written): non-ASCII characters stand as they are,
+ * any other character escaped; the canonical form escapes what the parser needs escaped
+ * and reads back the same, keywords spelled as names included.
+ */
+static void test_field_names(void)
+{
+	CANON("部署: 総務", "部署: 総務");
+	CANON("部署:総務 and 課 > 3", "(部署: 総務 and 課 > 3)");
+	CANON("_exists_: 部署", "_exists_: 部署");
+	CANON("a\\ b: x", "a\\ b: x");
+	CANON("a\\:b: x", "a\\:b: x");
+	CANON("a\\:b", "a\\:b");          /* no ':' after it: still a term */
+	CANON("a\\*b: x", "a\\*b: x");
+	CANON("\\and: x", "\\and: x");
+	CANON("\\_exists_: x", "\\_exists_: x");
+	CANON("_exists_: a\\(b\\)", "_exists_: a\\(b\\)");
+	CANON("| stats count(), dc(部署) by a\\ b, 課 | sort -dc(部署)",
+	      "* | stats count(), dc(部署) by a\\ b, 課 | sort -dc(部署)");
+	CANON("| fields 部署, a\\,b | sort a\\ b", "* | fields 部署, a\\,b | sort a\\ b");
+	CANON("| sort \\-x", "* | sort \\-x");
+	CANON("| sort -x", "* | sort -x");
+}
+
 static void test_precedence(void)
 {
 	CANON("a or b and c", "(a or (b and c))");
@@ -154,8 +178,13 @@ static void test_errors(void)
 						  "s, m, h, d or w (span=1h)");
 	CANON("| timechart span=1h count() by a, b",
 	      "ERR: column 36: expected one field after 'by' (timechart splits by one field)");
-	CANON("a\\ b: x", "ERR: column 1: expected a field name (letters, digits, '.', '_', '@', "
-			   "'-') before ':' or a comparison");
+#define NOT_A_NAME                                                                         \
+	"ERR: column 1: expected a field name (letters, digits, '.', '_', '@', '-', "      \
+	"non-ASCII; any other character after '\\') before ':' or a comparison"
+	CANON("a/b: x", NOT_A_NAME);
+	CANON("a*: x", NOT_A_NAME);
+#undef NOT_A_NAME
+	CANON("| fields a/b", "ERR: column 10: expected a field name");
 	CANON("| fields a, b*", "ERR: column 13: expected a field name");
 	CANON("_exists_:", "ERR: column 10: expected a field name after '_exists_:'");
 	/* Columns count characters, not bytes. */
@@ -286,6 +315,7 @@ int main(void)
 {
 	arena_init(&arena, 4096, 1 << 20);
 	T_RUN(test_filters);
+	T_RUN(test_field_names);
 	T_RUN(test_precedence);
 	T_RUN(test_keywords_as_values);
 	T_RUN(test_pipes);

@@ -283,6 +283,21 @@ static void test_search_sees_unsealed(void)
 	/* newest first: the last line of the last record of a shard comes first */
 	CHECK_INT(count(1, "| head 1", NULL), 0);
 	CHECK_STR(out.p, "fw seq=299 tenant1");
+	/*
+	 * Tenant 1's 15 records are read once by a search, also by one naming a field no
+	 * event has (its names pass keeps them for the search; it read them twice), or one
+	 * naming it beside a known field, and whatever the filter finds.
+	 */
+	CHECK_INT(count(1, "\"seq=207\" | stats count()", &ss), 1);
+	CHECK_INT(ss.wal_records, 15);
+	CHECK_INT(count(1, "no.such.field: x | stats count()", &ss), 0);
+	CHECK_INT(ss.wal_records, 15);
+	CHECK_INT(count(1, "\"seq=207\" or no.such.field: x | stats count()", &ss), 1);
+	CHECK_INT(ss.wal_records, 15);
+	CHECK_INT(count(1, "| stats count() by no.such.field", &ss), 0);
+	CHECK_INT(ss.wal_records, 15);
+	CHECK_INT(count(2, "no.such.field: x | stats count()", &ss), 0);
+	CHECK_INT(ss.wal_records, 3);
 
 	w = open_wal(2, 0);
 	if (!w)
