@@ -487,8 +487,9 @@ static long record_at(const struct replay_pos *pos, const char **why)
 
 /* What whole_after found in the bytes after a damaged record. */
 struct after_damage {
-	uint64_t records, events;
-	bool unsure; /* the search stopped at its bound: whole records may follow */
+	uint64_t records, events; /* whole ones after the checkpoint: not in segments */
+	uint64_t sealed;          /* whole ones at or before it: in segments already */
+	bool unsure;              /* the search stopped at its bound: whole records may follow */
 };
 
 /*
@@ -501,13 +502,15 @@ struct after_damage {
  * of damage or of a torn end are not: one cheap pass); after a record, the next is looked
  * for where it ends. The bytes checksummed for candidates that fail are bounded (twice the
  * rest plus 1 MiB: crafted payloads full of plausible headers): past that, *a is unsure.
+ * Records at or before checkpoint are counted apart: the segments hold them.
  */
-static void whole_after(const struct replay_pos *pos, struct after_damage *a)
+static void whole_after(const struct replay_pos *pos, uint64_t checkpoint,
+			struct after_damage *a)
 {
 	size_t budget = 2 * (pos->size - pos->off) + ((size_t)1 << 20);
 	uint64_t lo = pos->expect_lsn;
 
-	*a = (struct after_damage){ 0, 0, false };
+	*a = (struct after_damage){ 0, 0, 0, false };
 	for (size_t off = pos->off + 1; off + RECORD_HEADER <= pos->size;) {
 		const unsigned char *h = pos->p + off;
 		const char *why;
@@ -528,8 +531,12 @@ static void whole_after(const struct replay_pos *pos, struct after_damage *a)
 			off++;
 			continue;
 		}
-		a->records++;
-		a->events += le_get32(h + 24);
+		if (le_get64(h + 8) > checkpoint) {
+			a->records++;
+			a->events += le_get32(h + 24);
+		} else {
+			a->sealed++;
+		}
 		lo = le_get64(h + 8) + 1;
 		off += RECORD_HEADER + (size_t)len;
 	}
@@ -636,19 +643,23 @@ static int keep_cut(const struct wal_shard *s, const struct replay_pos *pos,
  * leaves a torn record there, never committed; but a committed record damaged where it lies
  * (a bit flipped on the disk) looks the same, and the cut would discard every record after
  * it. Unsynced writes may reach the disk out of order, so the two cannot be told apart for
- * sure: when whole records follow (whole_after), the bytes cut are kept beside the file
- * first (keep_cut), logged as an error and counted (cut_records_kept); `koban store verify`
- * names the file until it is removed.
+ * sure: when whole records not sealed yet follow (whole_after), the bytes cut are kept
+ * beside the file first (keep_cut), logged as an error and counted (cut_records_kept);
+ * `koban store verify` names the file until it is removed. Whole records after it that the
+ * checkpoint covers are in segments: said, not kept.
  */
 static int cut_tail(struct wal *w, struct wal_shard *s, struct replay_pos *pos, struct err *e)
 {
 	size_t cut = pos->size - pos->off;
-	struct after_damage a = { 0, 0, false };
+	struct after_damage a = { 0, 0, 0, false };
+	const char *why = "short file header";
 	char kept[PATH_MAX_LEN];
 	int rc;
 
-	if (pos->off >= FILE_HEADER) /* the header was read: records can be checked */
-		whole_after(pos, &a);
+	if (pos->off >= FILE_HEADER) { /* the header was read: records can be checked */
+		(void)record_at(pos, &why); /* not valid: replay_records stopped there */
+		whole_after(pos, s->checkpoint_lsn, &a);
+	}
 	if (a.records || a.unsure) {
 		if ((rc = keep_cut(s, pos, kept, e)))
 			return rc;
@@ -660,9 +671,13 @@ static int cut_tail(struct wal *w, struct wal_shard *s, struct replay_pos *pos, 
 			  a.unsure ? " at least (the search for more stopped at its bound)" : "",
 			  cut, kept);
 		COUNT(w->cut_records_kept, a.records);
+	} else if (a.sealed) {
+		log_warn("%s: offset %zu: %s, and %llu whole records after it that the checkpoint "
+			 "covers (in segments already): the %zu bytes from there are cut off",
+			 pos->path, pos->off, why, (unsigned long long)a.sealed, cut);
 	} else {
-		log_warn("%s: cutting %zu bytes of a record torn by a crash at offset %zu",
-			 pos->path, cut, pos->off);
+		log_warn("%s: cutting %zu bytes of a record torn by a crash at offset %zu (%s)",
+			 pos->path, cut, pos->off, why);
 	}
 	COUNT(w->torn_bytes, cut);
 	if (pos->off <= FILE_HEADER) { /* no whole record: the file goes (its name is reused) */

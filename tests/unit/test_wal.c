@@ -443,6 +443,42 @@ static void test_damaged_record_before_whole_ones_is_kept(void)
 	wal_close(w);
 }
 
+/*
+ * Whole records after a damaged one that the checkpoint covers are in segments already: they
+ * are not counted as kept, and with none after the checkpoint nothing is kept at all.
+ */
+static void damaged_under_checkpoint(const char *name, uint64_t checkpoint, uint64_t kept)
+{
+	static struct seen s;
+	struct err e = ERR_INIT;
+	struct wal_stats st;
+	struct wal *w;
+	char path[700], found[700] = "";
+	int fd;
+
+	if (!ten_records(name, path, sizeof(path)) || !(w = reopen(&s, &st)))
+		return;
+	CHECK_INT(wal_checkpoint(w, 0, checkpoint, checkpoint, &e), 0);
+	wal_close(w);
+	fd = open(path, O_RDWR);
+	CHECK(fd >= 0);
+	CHECK(pwrite(fd, "X", 1, 24 + 34 * 4 + 32) == 1); /* the payload of LSN 5 */
+	close(fd);
+	if (!(w = reopen(&s, &st)))
+		return;
+	CHECK_INT(s.n, 0); /* LSN 1 to 4 are before the checkpoint: not replayed */
+	CHECK_INT(st.cut_records_kept, kept);
+	CHECK_INT(st.torn_bytes, 34 * 6);
+	CHECK_INT(wal_find_kept(dir, found, sizeof(found), &e), kept ? 1 : 0);
+	wal_close(w);
+}
+
+static void test_damaged_record_before_sealed_ones(void)
+{
+	damaged_under_checkpoint("damaged-sealed-but-one", 9, 1);
+	damaged_under_checkpoint("damaged-all-sealed", 10, 0);
+}
+
 /* A torn last record (a crash in the middle of its write) is cut as before: nothing kept. */
 static void test_torn_last_record_keeps_nothing(void)
 {
@@ -1510,6 +1546,7 @@ int main(void)
 	T_RUN(test_damage_is_an_error);
 	T_RUN(test_damaged_record_before_whole_ones_is_kept);
 	T_RUN(test_torn_last_record_keeps_nothing);
+	T_RUN(test_damaged_record_before_sealed_ones);
 	T_RUN(test_checkpoint_removes_and_skips);
 	T_RUN(test_checkpoint_of_everything_leaves_no_file);
 	T_RUN(test_write_error_leaves_no_partial_record);
