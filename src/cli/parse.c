@@ -758,7 +758,7 @@ static bool seal_stored(const struct cli_remote *r, struct control_call *call)
 {
 	struct err e = ERR_INIT;
 
-	if (!r->seal || seal_now(r->seal, &e) == 0)
+	if (!r->seal || seal_flush(r->seal, &e) == 0)
 		return true;
 	fprintf(call->err, "koban: sealing the events into segments failed (the running koban "
 		"retries; searches find them meanwhile): %s\n", e.msg);

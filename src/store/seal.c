@@ -133,7 +133,8 @@ struct seal {
 	pthread_mutex_t lock;
 	pthread_cond_t wake, done;
 	bool stopping;
-	uint64_t req, served; /* seal_now requests */
+	uint64_t req, served; /* seal_now, seal_hold and seal_flush requests */
+	uint64_t merge_req;   /* the last request that asked for a merge (not seal_flush's) */
 	uint64_t hold;        /* seal_hold's request: once served, no pass until seal_release */
 	int req_rc;
 	struct err req_err;
@@ -2103,7 +2104,7 @@ static void *seal_thread(void *arg)
 		struct err e = ERR_INIT;
 		struct timespec ts;
 		uint64_t want;
-		bool stop;
+		bool stop, merge;
 		int rc;
 
 		ts = time_after(CLOCK_MONOTONIC, (int64_t)SEAL_TICK_MS * 1000000);
@@ -2118,12 +2119,14 @@ static void *seal_thread(void *arg)
 		}
 		stop = s->stopping;
 		want = s->req;
+		merge = s->merge_req > s->served;
 		pthread_mutex_unlock(&s->lock);
 		/*
-		 * Merging small segments: when asked by seal_now (the start's own request, 1, is
-		 * about sealing what an earlier run left), else once a minute; not at the stop.
+		 * Merging small segments: when asked by seal_now or seal_hold (not by the start's
+		 * own request, 1, about sealing what an earlier run left, nor by seal_flush), else
+		 * once a minute; not at the stop.
 		 */
-		rc = pass(s, stop || want != s->served, want != s->served && want > 1, !stop, &e);
+		rc = pass(s, stop || want != s->served, want != s->served && merge, !stop, &e);
 		if (rc) {
 			s->behind = false; /* the next pass after a tick, not at once */
 			log_limited(&s->failures, LOG_LEVEL_ERROR, "sealing failed (the events stay "
@@ -2394,8 +2397,8 @@ fail:
 	return rc;
 }
 
-/* seal_now, and with hold, seal_hold. */
-static int request(struct seal *s, bool hold, struct err *e)
+/* seal_now, with hold seal_hold, without merge seal_flush. */
+static int request(struct seal *s, bool hold, bool merge, struct err *e)
 {
 	uint64_t mine;
 	int rc;
@@ -2404,6 +2407,8 @@ static int request(struct seal *s, bool hold, struct err *e)
 	while (hold && s->hold && !s->stopping) /* one holder at a time */
 		pthread_cond_wait(&s->done, &s->lock);
 	mine = ++s->req;
+	if (merge)
+		s->merge_req = mine;
 	if (hold)
 		s->hold = mine; /* the thread stops once it has served it, under this lock */
 	pthread_cond_signal(&s->wake);
@@ -2420,12 +2425,17 @@ static int request(struct seal *s, bool hold, struct err *e)
 
 int seal_now(struct seal *s, struct err *e)
 {
-	return request(s, false, e);
+	return request(s, false, true, e);
+}
+
+int seal_flush(struct seal *s, struct err *e)
+{
+	return request(s, false, false, e);
 }
 
 int seal_hold(struct seal *s, struct err *e)
 {
-	return request(s, true, e);
+	return request(s, true, true, e);
 }
 
 void seal_release(struct seal *s)

@@ -163,8 +163,14 @@ typedef bool seal_busy_fn(void *ctx);
 void seal_set_busy(struct seal *s, seal_busy_fn *fn, void *ctx);
 /* Seals everything durable (a last commit), stops the thread and frees s. NULL: no-op. */
 void seal_stop(struct seal *s);
-/* Seals everything durable now and returns when it is committed: 0 or the error (tests). */
+/*
+ * Seals everything durable now and returns when it is committed: 0 or the error; then small
+ * segments are merged (tests). seal_flush does the same without asking for the merge, which
+ * stays on its minute: for `koban ingest` through the daemon, which must not rewrite merged
+ * segments at every import. From any thread but the sealer's.
+ */
 int seal_now(struct seal *s, struct err *e);
+int seal_flush(struct seal *s, struct err *e);
 /*
  * Seals everything durable now, as seal_now, and then keeps the thread from starting another
  * pass (no generation open, none committed, no segment written or merged) until

@@ -1572,6 +1572,9 @@ static int wal_start(struct wal *w, struct err *e)
 	return 0;
 }
 
+/* Removes the temporary files of keep_cut that a crash left (defined with the readers). */
+static int drop_cut_left(const char *dir, struct err *e);
+
 int wal_open(struct wal **wp, const struct wal_config *cfg, struct err *e)
 {
 	struct wal *w;
@@ -1590,6 +1593,7 @@ int wal_open(struct wal **wp, const struct wal_config *cfg, struct err *e)
 	w->cfg = *cfg;
 	w->file_max = cfg->file_max_bytes ? cfg->file_max_bytes : DEFAULT_FILE_MAX;
 	w->n_shards = MAX(cfg->shards, shards_on_disk(cfg->dir));
+	rc = drop_cut_left(cfg->dir, e);
 	for (inited = 0; inited < w->n_shards && !rc; inited++)
 		if (!(rc = shard_init(&w->shards[inited], cfg->dir, inited, e)))
 			rc = replay_shard(w, inited, e);
@@ -2083,10 +2087,31 @@ int wal_find_records(const char *dir, char *found, size_t size, struct err *e)
 	return each_file(dir, holds_records, note_found, &f, e);
 }
 
-/* keep_cut's NAME.cut-UNIXTIME[.N] (or its temporary file, left by a crash). */
+/* keep_cut's NAME.cut-UNIXTIME[.N], not its temporary file (cut_left). */
 static bool kept_cut(const char *path, const char *name, unsigned shard, off_t size)
 {
-	return strstr(name, ".wal.cut-") != NULL;
+	return strstr(name, ".wal.cut-") && !strstr(name, ".tmp.");
+}
+
+/* keep_cut's temporary file, left by a crash before its rename (and so before the cut). */
+static bool cut_left(const char *path, const char *name, unsigned shard, off_t size)
+{
+	return strstr(name, ".wal.cut-") && strstr(name, ".tmp.");
+}
+
+static int remove_cut_left(void *ctx, const char *path, const char *name, unsigned shard,
+			   struct err *e)
+{
+	if (unlink(path) < 0)
+		return err_set(e, -errno, "cannot remove %s: %s", path, strerror(errno));
+	log_info("%s: removed: a copy of bytes to cut that a crash interrupted (the bytes are "
+		 "still in the log: the replay keeps them again)", path);
+	return 0;
+}
+
+static int drop_cut_left(const char *dir, struct err *e)
+{
+	return each_file(dir, cut_left, remove_cut_left, NULL, e);
 }
 
 int wal_find_kept(const char *dir, char *found, size_t size, struct err *e)
