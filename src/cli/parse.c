@@ -814,7 +814,7 @@ int cli_ingest_remote(const struct cli_remote *r, struct control_call *call)
 				REMOTE_WAIT_MS / 1000);
 		stored = 0; /* not known to be stored: no "sent before the error are stored" */
 	}
-	sealed = stored && !control_call_get(call, "wait") && seal_stored(r, call);
+	sealed = !stored || (!control_call_get(call, "wait") && seal_stored(r, call));
 	arena_release(&a);
 	buf_release(&data);
 	if (first.code) {

@@ -301,8 +301,9 @@ static void *job_main(void *arg)
 		    buf_addch(&j->line, '}') == 0)
 			(void)write_line(j); /* the client may be gone: nothing more to do */
 	}
-	job_free(j);
+	/* the slot first: job_free ends the response, and the client may search again at once */
 	store_search_slot_give();
+	job_free(j);
 	pthread_mutex_lock(&a->lock);
 	if (--a->searches == 0)
 		pthread_cond_broadcast(&a->idle);
