@@ -661,8 +661,16 @@ static int cut_tail(struct wal *w, struct wal_shard *s, struct replay_pos *pos, 
 		whole_after(pos, s->checkpoint_lsn, &a);
 	}
 	if (a.records || a.unsure) {
-		if ((rc = keep_cut(s, pos, kept, e)))
-			return rc;
+		if ((rc = keep_cut(s, pos, kept, e))) {
+			struct err cause = *e;
+
+			return err_set(e, rc, "%s: offset %zu: a damaged record with %llu%s whole "
+				       "records not sealed yet after it: their bytes could not be "
+				       "kept aside before the cut, so nothing is cut and the log does "
+				       "not open (%s)", pos->path, pos->off,
+				       (unsigned long long)a.records, a.unsure ? " or more" : "",
+				       cause.msg);
+		}
 		log_error("%s: offset %zu: a damaged record, and %llu whole records (%llu events) "
 			  "after it%s: not a crash's torn end alone; the %zu bytes from there are "
 			  "cut off the log and kept in %s (not replayed; see docs/store.md, "

@@ -379,14 +379,23 @@ def test_search_cap_shared_with_api():
         tok = api_tokens(d, ["city-a"])["city-a"]
         inst = Instance(d, extra=["--api", "127.0.0.1:0"])
         url = "%s://%s/api/v1/search?q=*&limit=1" % (inst.api_scheme, inst.api)
+
+        def hold_all():
+            """Whether 8 searches each hold a slot, once their first event is out (nobody
+            reads the rest); when one is refused (a slot not given back yet), none is left."""
+            new = [subprocess.Popen([KOBAN, "search", "--tenant", "city-a", "--json", "*"],
+                                    cwd=d, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                   for _ in range(8)]
+            held.extend(new)
+            if all(p.stdout.readline().startswith(b"{") for p in new):
+                return True
+            for p in new:
+                p.kill()
+                p.wait()
+            return False
+
         try:
-            for _ in range(8):
-                held.append(subprocess.Popen([KOBAN, "search", "--tenant", "city-a", "--json",
-                                              "*"], cwd=d, stdout=subprocess.PIPE,
-                                             stderr=subprocess.DEVNULL))
-            # each holds its slot once its first event is out (nobody reads the rest)
-            for p in held:
-                assert p.stdout.readline().startswith(b"{"), p.wait()
+            assert hold_all()
             # a search of nothing (--limit 0) takes a slot too: a ninth is refused
             assert run(["search", "--tenant", "city-a", "--limit", "0", "*"], d,
                        check=False) == (1, "", "koban: " + BUSY + "\n")
@@ -403,6 +412,10 @@ def test_search_cap_shared_with_api():
             poll("the slots given back", counted)
             status, _, body = api_request(url, tok)
             assert status == 200 and len(body.splitlines()) == 1, (status, body)
+            # all 8 given back: 8 hold them again, and a ninth is refused
+            poll("all 8 slots given back", hold_all)
+            assert run(["search", "--tenant", "city-a", "--limit", "0", "*"], d,
+                       check=False) == (1, "", "koban: " + BUSY + "\n")
         finally:
             for p in held:
                 if p.poll() is None:
